@@ -1,0 +1,1 @@
+"""trialkit.api"""

@@ -1,0 +1,37 @@
+"""What every command shares: the console, the database option, settings, and clean failure."""
+
+from __future__ import annotations
+
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+__all__ = ["DatabaseOption", "console", "err_console", "fail", "settings_for"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar="TRIALKIT_DATABASE_URL",
+        help="Database URL (default: the embedded SQLite file trialkit.db; "
+        "PostgreSQL: postgresql+psycopg://USER@HOST:PORT/DB).",
+        show_default=False,
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line (no traceback) and leave with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_for(database: str | None = None):  # type: ignore[no-untyped-def]
+    """Settings from the environment, with the command line's --database taking precedence."""
+    from trialkit.settings import Settings
+
+    return Settings(database_url=database) if database else Settings()

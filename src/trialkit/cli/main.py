@@ -1,0 +1,48 @@
+"""The ``trialkit`` command. Each capability registers one sub-command group here.
+
+Sub-command modules import only typer at module level, so ``trialkit --help`` stays fast; the
+services they call are imported inside each command.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from trialkit import __version__
+from trialkit.cli import protocol as protocol_cli
+from trialkit.cli import trial as trial_cli
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="trialkit",
+    help="Run a randomized controlled trial from its protocol file to its shared data set.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"trialkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", help="Show the version and exit.", callback=_show_version, is_eager=True
+    ),
+) -> None:
+    """Run a randomized controlled trial from its protocol file to its shared data set."""
+
+
+app.add_typer(protocol_cli.app, name="protocol")
+app.command("init")(trial_cli.init)
+app.command("start")(trial_cli.start)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

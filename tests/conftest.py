@@ -1,0 +1,82 @@
+"""Fixtures every test shares.
+
+``database_url`` is the one store fixture: each test that takes it runs once on embedded SQLite and
+once on PostgreSQL (a fresh schema per test). Outside CI a missing PostgreSQL skips its half; with
+CI=true it fails, so CI can never go green without having run the specs on both databases.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_PROTOCOL = ROOT / "protocols" / "IRCT20190101042197N2.yaml"
+POSTGRES_URL = os.environ.get(
+    "TRIALKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def must_have(what: str, reason: str) -> None:
+    """Skip outside CI; fail in CI, where nothing a test is meant to check may be skipped."""
+    message = f"{what} is not available: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: this must run, not skip)")
+    pytest.skip(message)
+
+
+def _plain_postgres_dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(_plain_postgres_dsn(POSTGRES_URL), connect_timeout=3):
+            return None
+    except Exception as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'trial.db'}"
+        return
+    reason = request.getfixturevalue("postgres_available")
+    if reason is not None:
+        must_have("PostgreSQL at " + POSTGRES_URL, reason)
+    import psycopg
+
+    schema = f"tk_{uuid.uuid4().hex[:12]}"
+    dsn = _plain_postgres_dsn(POSTGRES_URL)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    """The name of the database backend the current test runs on."""
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture(scope="session")
+def first_protocol_path() -> Path:
+    """The protocol file of the first trial, shipped with the project."""
+    return FIRST_PROTOCOL
