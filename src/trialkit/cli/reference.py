@@ -1,0 +1,56 @@
+"""The CLI reference (docs/cli.md), generated from the commands' own ``--help``.
+
+``python -m trialkit.cli.reference > docs/cli.md`` regenerates it; a test fails when the committed file
+differs from what the commands say, so the reference cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import click
+import typer
+
+__all__ = ["command_paths", "render_reference"]
+
+_HEADER = """# CLI reference
+
+Generated from `trialkit --help` by `python -m trialkit.cli.reference > docs/cli.md`; do not edit by
+hand (a test compares it with the commands).
+"""
+
+
+def _walk(command: click.Command, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], click.Command]]:
+    found = [(path, command)]
+    if isinstance(command, click.Group):
+        for name in sorted(command.commands):
+            found.extend(_walk(command.commands[name], (*path, name)))
+    return found
+
+
+def command_paths(app: typer.Typer) -> list[str]:
+    """Every command and group as it is typed, e.g. ``trialkit protocol check``."""
+    root = typer.main.get_command(app)
+    return [" ".join(("trialkit", *path)) for path, _ in _walk(root, ())]
+
+
+def render_reference(app: typer.Typer) -> str:
+    """Markdown with one section per command: its usage and help, exactly as ``--help`` prints them."""
+    root = typer.main.get_command(app)
+    parts = [_HEADER]
+    for path, command in _walk(root, ()):
+        name = " ".join(("trialkit", *path))
+        ctx = click.Context(command, info_name=name, terminal_width=100, max_content_width=100)
+        formatter = ctx.make_formatter()
+        command.format_usage(ctx, formatter)
+        command.format_help_text(ctx, formatter)
+        command.format_options(ctx, formatter)
+        if isinstance(command, click.Group):
+            command.format_commands(ctx, formatter)
+        text = formatter.getvalue().rstrip()
+        parts.append(f"## `{name}`\n\n```text\n{text}\n```\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":  # pragma: no cover - a documentation generator
+    from trialkit.cli.main import app
+
+    print(render_reference(app), end="")
