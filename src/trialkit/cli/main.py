@@ -10,7 +10,6 @@ import typer
 
 from trialkit import __version__
 from trialkit.cli import protocol as protocol_cli
-from trialkit.cli import start as start_cli
 from trialkit.cli import trial as trial_cli
 
 __all__ = ["app", "main"]
@@ -41,7 +40,7 @@ def root(
 
 app.add_typer(protocol_cli.app, name="protocol")
 app.command("init")(trial_cli.init)
-app.command("start")(start_cli.start)
+app.command("start")(trial_cli.start)
 
 
 def main() -> None:

@@ -1,0 +1,72 @@
+"""Building blocks shared by every part of the protocol model.
+
+Every protocol model is frozen (a loaded protocol never changes in memory) and forbids unknown keys, so a
+typo in the YAML file is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Code",
+    "Identifier",
+    "ProtocolModel",
+    "Translations",
+    "Range",
+]
+
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
+
+
+class ProtocolModel(BaseModel):
+    """Base of every protocol model: frozen, unknown keys refused, every field documented."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError("must be a lower-case identifier: a letter, then letters, digits or _")
+    return value
+
+
+def _code(value: str) -> str:
+    if not _CODE.match(value):
+        raise ValueError("must be 2 to 8 upper-case letters or digits, starting with a letter")
+    return value
+
+
+#: A machine name used in references (`pf_ratio`, `day7`, `labs`).
+Identifier = Annotated[str, AfterValidator(_identifier)]
+#: A short upper-case code shown to people (site `RAZ`, arm `EXO`).
+Code = Annotated[str, AfterValidator(_code)]
+#: Texts in other languages, keyed by language code (`fa`).
+Translations = dict[str, str]
+
+
+class Range(ProtocolModel):
+    """An inclusive numeric range; either end may be open."""
+
+    min: float | None = Field(default=None, description="Lowest allowed value (inclusive); none = open.")
+    max: float | None = Field(default=None, description="Highest allowed value (inclusive); none = open.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) must not be above max ({self.max:g})")
+        return self
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies inside the range, ends included."""
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def within(self, other: Range) -> bool:
+        """Whether this range lies inside ``other``."""
+        lo_ok = other.min is None or (self.min is not None and self.min >= other.min)
+        hi_ok = other.max is None or (self.max is not None and self.max <= other.max)
+        return lo_ok and hi_ok

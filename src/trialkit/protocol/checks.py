@@ -1,0 +1,206 @@
+"""Cross-checks a single model cannot make: references between sections and whole-protocol rules.
+
+Each problem is returned with the protocol path it concerns (``visits[3].window``), so the loader can
+name the line in the file.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from trialkit.protocol.design import KNOWN_ROLES, StratifiedPermutedBlocks
+from trialkit.protocol.derivations import Derivation
+from trialkit.protocol.model import Protocol
+
+__all__ = ["cross_check"]
+
+Found = tuple[str, str]  # (path, message)
+
+
+def cross_check(p: Protocol) -> list[Found]:
+    """Every cross-reference and whole-protocol problem, in file order."""
+    return [
+        *_duplicates(p),
+        *_eligibility(p),
+        *_forms(p),
+        *_visits(p),
+        *_outcomes(p),
+        *_randomization(p),
+        *_sample_size(p),
+        *_versions(p),
+    ]
+
+
+def _dupes(path: str, ids: Iterable[str], what: str) -> Iterator[Found]:
+    for value, count in Counter(ids).items():
+        if count > 1:
+            yield path, f"{what} {value!r} is used {count} times; ids must be unique"
+
+
+def _duplicates(p: Protocol) -> Iterator[Found]:
+    yield from _dupes("sites", (s.code for s in p.sites), "site code")
+    yield from _dupes("arms", (a.code for a in p.arms), "arm code")
+    yield from _dupes("arms", (a.name for a in p.arms), "arm name")
+    yield from _dupes("eligibility.screening_fields", (f.id for f in p.eligibility.screening_fields), "field")
+    criteria = [c.id for c in (*p.eligibility.inclusion, *p.eligibility.exclusion)]
+    yield from _dupes("eligibility", criteria, "criterion")
+    yield from _dupes("visits", (v.id for v in p.visits), "visit")
+    yield from _dupes("forms", (f.id for f in p.forms), "form")
+    for i, form in enumerate(p.forms):
+        yield from _dupes(f"forms[{i}].fields", (f.id for f in form.fields), "field")
+    yield from _dupes("outcomes", (o.id for o in p.outcomes), "outcome")
+    yield from _dupes("analysis_sets", (a.id for a in p.analysis_sets), "analysis set")
+    yield from _dupes("consent_versions", (c.version for c in p.consent_versions), "consent version")
+
+
+def _unknown(name: str, known: Iterable[str], what: str) -> str:
+    return f"unknown {what} {name!r} (known: {', '.join(sorted(known))})"
+
+
+def _eligibility(p: Protocol) -> Iterator[Found]:
+    known = {f.id for f in p.eligibility.screening_fields}
+    for i, field in enumerate(p.eligibility.screening_fields):
+        if field.derived is not None:
+            for role, source in field.derived.inputs.items():
+                if source not in known:
+                    yield f"eligibility.screening_fields[{i}].derived.inputs.{role}", _unknown(
+                        source, known, "screening field"
+                    )
+        if field.applies_if is not None:
+            for name in sorted(field.applies_if.fields() - known):
+                yield f"eligibility.screening_fields[{i}].applies_if", _unknown(name, known, "screening field")
+    for kind in ("inclusion", "exclusion"):
+        for i, criterion in enumerate(getattr(p.eligibility, kind)):
+            for name in sorted(criterion.rule.fields() - known):
+                yield f"eligibility.{kind}[{i}].rule", _unknown(name, known, "screening field")
+
+
+def _derivation_inputs(p: Protocol, form_index: int, field_index: int, derived: Derivation) -> Iterator[Found]:
+    form = p.forms[form_index]
+    own = {f.id for f in form.fields}
+    screening = {f.id for f in p.eligibility.screening_fields}
+    path = f"forms[{form_index}].fields[{field_index}].derived.inputs"
+    for role, source in derived.inputs.items():
+        if "." in source:
+            form_id, _, field_id = source.partition(".")
+            forms = {f.id: f for f in p.forms}
+            if form_id == "screening":
+                if field_id not in screening:
+                    yield f"{path}.{role}", _unknown(field_id, screening, "screening field")
+            elif form_id not in forms:
+                yield f"{path}.{role}", _unknown(form_id, forms, "form")
+            elif field_id not in {f.id for f in forms[form_id].fields}:
+                yield f"{path}.{role}", f"form {form_id!r} has no field {field_id!r}"
+        elif source not in own:
+            yield f"{path}.{role}", f"form {form.id!r} has no field {source!r} (write form.field for another form)"
+
+
+def _forms(p: Protocol) -> Iterator[Found]:
+    for i, form in enumerate(p.forms):
+        for j, field in enumerate(form.fields):
+            if field.derived is not None:
+                yield from _derivation_inputs(p, i, j, field.derived)
+
+
+def _visits(p: Protocol) -> Iterator[Found]:
+    forms = {f.id for f in p.forms}
+    for i, visit in enumerate(p.visits):
+        for j, form_id in enumerate(visit.forms):
+            if form_id not in forms:
+                yield f"visits[{i}].forms[{j}]", _unknown(form_id, forms, "form")
+    scheduled = [(i, v) for i, v in enumerate(p.visits) if v.kind == "scheduled"]
+    for n, (i, a) in enumerate(scheduled):
+        for j, b in scheduled[n + 1 :]:
+            if a.reference == b.reference and a.earliest <= b.latest and b.earliest <= a.latest:
+                yield f"visits[{j}].window", (
+                    f"window of visit {b.id!r} (days {b.earliest} to {b.latest} from {b.reference.value}) "
+                    f"overlaps visit {a.id!r} (days {a.earliest} to {a.latest})"
+                )
+    for i, role in enumerate(p.masking.unblinding_notify):
+        if role not in KNOWN_ROLES:
+            yield f"masking.unblinding_notify[{i}]", _unknown(role, KNOWN_ROLES, "role")
+
+
+def _outcomes(p: Protocol) -> Iterator[Found]:
+    visits = {v.id: v for v in p.visits}
+    forms = {f.id: f for f in p.forms}
+    for i, outcome in enumerate(p.outcomes):
+        form_ids: set[str] = set()
+        for k, variable in enumerate(outcome.variables):
+            form_id, _, field_id = variable.partition(".")
+            if form_id not in forms:
+                yield f"outcomes[{i}].variables[{k}]", _unknown(form_id, forms, "form")
+            elif field_id not in {f.id for f in forms[form_id].fields}:
+                yield f"outcomes[{i}].variables[{k}]", f"form {form_id!r} has no field {field_id!r}"
+            else:
+                form_ids.add(form_id)
+        named = [("baseline", outcome.baseline)] if outcome.baseline else []
+        named += [(f"timepoints[{j}]", t) for j, t in enumerate(outcome.timepoints)]
+        for where, visit_id in named:
+            if visit_id not in visits:
+                yield f"outcomes[{i}].{where}", f"timepoint {visit_id!r} has no visit (known: {', '.join(visits)})"
+                continue
+            for form_id in sorted(form_ids - set(visits[visit_id].forms)):
+                yield f"outcomes[{i}].{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
+
+
+def _randomization(p: Protocol) -> Iterator[Found]:
+    r = p.randomization
+    factors = r.stratify_by if isinstance(r, StratifiedPermutedBlocks) else r.factors
+    key = "stratify_by" if isinstance(r, StratifiedPermutedBlocks) else "factors"
+    screening = {f.id: f for f in p.eligibility.screening_fields}
+    for i, factor in enumerate(factors):
+        if factor.id == "site" and factor.field is None:
+            continue
+        if factor.field not in screening:
+            yield f"randomization.{key}[{i}].field", _unknown(str(factor.field), screening, "screening field")
+            continue
+        source = screening[factor.field]
+        numeric = source.type in {"integer", "decimal"}
+        if numeric and not factor.cut_points:
+            yield f"randomization.{key}[{i}]", f"numeric field {source.id!r} needs cut_points to form levels"
+        if not numeric and factor.cut_points:
+            yield f"randomization.{key}[{i}]", f"cut_points only apply to numeric fields, not {source.type}"
+    yield from _dupes(f"randomization.{key}", (f.id for f in factors), "factor")
+    if isinstance(r, StratifiedPermutedBlocks):
+        for i, size in enumerate(r.block_sizes):
+            if size % p.ratio_sum:
+                yield f"randomization.block_sizes[{i}]", (
+                    f"block size {size} is not a multiple of the ratio sum {p.ratio_sum}"
+                )
+
+
+def _sample_size(p: Protocol) -> Iterator[Found]:
+    per_arm = p.sample_size.per_arm
+    if not per_arm:
+        return
+    arms = {a.code: a for a in p.arms}
+    for code in per_arm:
+        if code not in arms:
+            yield f"sample_size.per_arm.{code}", _unknown(code, arms, "arm")
+    if set(per_arm) != set(arms):
+        return
+    total = sum(per_arm.values())
+    if total != p.sample_size.target:
+        yield "sample_size.per_arm", f"per-arm targets add up to {total}, not the target {p.sample_size.target}"
+    per_unit = {per_arm[c] / arms[c].ratio for c in arms}
+    if len(per_unit) > 1:
+        ratio = ":".join(str(arms[c].ratio) for c in arms)
+        yield "sample_size.per_arm", f"per-arm targets do not follow the allocation ratio {ratio}"
+
+
+def _versions(p: Protocol) -> Iterator[Found]:
+    numbers = [a.number for a in p.amendments]
+    if numbers != list(range(1, len(numbers) + 1)):
+        yield "amendments", "amendments must be numbered 1, 2, 3, ... in order"
+    if p.amendments and p.amendments[-1].version != p.version.number:
+        yield "version.number", (
+            f"the last amendment produced version {p.amendments[-1].version!r}, "
+            f"but the file says {p.version.number!r}"
+        )
+    dates = [c.effective_from for c in p.consent_versions]
+    if dates != sorted(dates):
+        yield "consent_versions", "consent versions must be listed oldest first"
+    if p.trial.dates.expected_recruitment_end < p.trial.dates.expected_recruitment_start:
+        yield "trial.dates.expected_recruitment_end", "is before the expected recruitment start"

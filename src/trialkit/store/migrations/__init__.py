@@ -1,0 +1,1 @@
+"""The one Alembic migration tree of the trial database."""
