@@ -9,8 +9,8 @@ from rich.console import Console
 
 __all__ = ["DatabaseOption", "console", "err_console", "fail", "settings_for"]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 DatabaseOption = Annotated[
     str | None,

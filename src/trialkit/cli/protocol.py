@@ -33,9 +33,7 @@ def _load(path: Path) -> LoadedProtocol:
         fail(f"{path}: is a folder, not a protocol file")
     except ProtocolError as exc:
         count = len(exc.problems)
-        err_console.print(
-            f"[bold red]{path}: {count} problem{'s' if count != 1 else ''}[/]", highlight=False
-        )
+        err_console.print(f"[bold red]{path}: {count} problem{'s' if count != 1 else ''}[/]", highlight=False)
         for problem in exc.problems:
             err_console.print(problem.render(str(path)), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None

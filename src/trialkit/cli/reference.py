@@ -6,7 +6,8 @@ differs from what the commands say, so the reference cannot drift from the code.
 
 from __future__ import annotations
 
-import click
+from typing import Any
+
 import typer
 
 __all__ = ["command_paths", "render_reference"]
@@ -18,9 +19,10 @@ hand (a test compares it with the commands).
 """
 
 
-def _walk(command: click.Command, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], click.Command]]:
+def _walk(command: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    # Typer ships its own copy of click, so groups are recognised by what they have, not their class.
     found = [(path, command)]
-    if isinstance(command, click.Group):
+    if hasattr(command, "commands"):
         for name in sorted(command.commands):
             found.extend(_walk(command.commands[name], (*path, name)))
     return found
@@ -38,12 +40,12 @@ def render_reference(app: typer.Typer) -> str:
     parts = [_HEADER]
     for path, command in _walk(root, ()):
         name = " ".join(("trialkit", *path))
-        ctx = click.Context(command, info_name=name, terminal_width=100, max_content_width=100)
+        ctx = command.context_class(command, info_name=name, terminal_width=100, max_content_width=100)
         formatter = ctx.make_formatter()
         command.format_usage(ctx, formatter)
         command.format_help_text(ctx, formatter)
         command.format_options(ctx, formatter)
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             command.format_commands(ctx, formatter)
         text = formatter.getvalue().rstrip()
         parts.append(f"## `{name}`\n\n```text\n{text}\n```\n")

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import jdatetime
 
-__all__ = ["CalendarPreference", "format_date", "format_datetime", "to_jalali", "from_jalali"]
+__all__ = ["CalendarPreference", "format_date", "format_datetime", "from_jalali", "to_jalali"]
 
 
 class CalendarPreference(StrEnum):

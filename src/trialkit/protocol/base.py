@@ -15,8 +15,8 @@ __all__ = [
     "Code",
     "Identifier",
     "ProtocolModel",
-    "Translations",
     "Range",
+    "Translations",
 ]
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from trialkit.protocol.design import KNOWN_ROLES, StratifiedPermutedBlocks
 from trialkit.protocol.derivations import Derivation
+from trialkit.protocol.design import KNOWN_ROLES, StratifiedPermutedBlocks
 from trialkit.protocol.model import Protocol
 
 __all__ = ["cross_check"]
@@ -64,8 +64,9 @@ def _eligibility(p: Protocol) -> Iterator[Found]:
         if field.derived is not None:
             for role, source in field.derived.inputs.items():
                 if source not in known:
-                    yield f"eligibility.screening_fields[{i}].derived.inputs.{role}", _unknown(
-                        source, known, "screening field"
+                    yield (
+                        f"eligibility.screening_fields[{i}].derived.inputs.{role}",
+                        _unknown(source, known, "screening field"),
                     )
         if field.applies_if is not None:
             for name in sorted(field.applies_if.fields() - known):
@@ -110,12 +111,15 @@ def _visits(p: Protocol) -> Iterator[Found]:
             if form_id not in forms:
                 yield f"visits[{i}].forms[{j}]", _unknown(form_id, forms, "form")
     scheduled = [(i, v) for i, v in enumerate(p.visits) if v.kind == "scheduled"]
-    for n, (i, a) in enumerate(scheduled):
+    for n, (_, a) in enumerate(scheduled):
         for j, b in scheduled[n + 1 :]:
             if a.reference == b.reference and a.earliest <= b.latest and b.earliest <= a.latest:
-                yield f"visits[{j}].window", (
-                    f"window of visit {b.id!r} (days {b.earliest} to {b.latest} from {b.reference.value}) "
-                    f"overlaps visit {a.id!r} (days {a.earliest} to {a.latest})"
+                yield (
+                    f"visits[{j}].window",
+                    (
+                        f"window of visit {b.id!r} (days {b.earliest} to {b.latest} from {b.reference.value}) "
+                        f"overlaps visit {a.id!r} (days {a.earliest} to {a.latest})"
+                    ),
                 )
     for i, role in enumerate(p.masking.unblinding_notify):
         if role not in KNOWN_ROLES:
@@ -166,8 +170,9 @@ def _randomization(p: Protocol) -> Iterator[Found]:
     if isinstance(r, StratifiedPermutedBlocks):
         for i, size in enumerate(r.block_sizes):
             if size % p.ratio_sum:
-                yield f"randomization.block_sizes[{i}]", (
-                    f"block size {size} is not a multiple of the ratio sum {p.ratio_sum}"
+                yield (
+                    f"randomization.block_sizes[{i}]",
+                    (f"block size {size} is not a multiple of the ratio sum {p.ratio_sum}"),
                 )
 
 
@@ -195,9 +200,12 @@ def _versions(p: Protocol) -> Iterator[Found]:
     if numbers != list(range(1, len(numbers) + 1)):
         yield "amendments", "amendments must be numbered 1, 2, 3, ... in order"
     if p.amendments and p.amendments[-1].version != p.version.number:
-        yield "version.number", (
-            f"the last amendment produced version {p.amendments[-1].version!r}, "
-            f"but the file says {p.version.number!r}"
+        yield (
+            "version.number",
+            (
+                f"the last amendment produced version {p.amendments[-1].version!r}, "
+                f"but the file says {p.version.number!r}"
+            ),
         )
     dates = [c.effective_from for c in p.consent_versions]
     if dates != sorted(dates):

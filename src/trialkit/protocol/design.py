@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from trialkit.protocol.base import Code, Identifier, ProtocolModel, Translations
+from trialkit.protocol.base import Code, Identifier, ProtocolModel
 from trialkit.protocol.derivations import Derivation
 
 __all__ = [
@@ -21,8 +21,8 @@ __all__ = [
     "Criterion",
     "Eligibility",
     "Intervention",
-    "Masking",
     "MaskedParty",
+    "Masking",
     "Minimization",
     "Randomization",
     "Rule",
@@ -204,8 +204,7 @@ class Rule(ProtocolModel):
         if len(operators) != 1:
             found = ", ".join(shown) if shown else "none"
             raise ValueError(
-                "a comparison needs exactly one of lt, le, gt, ge, eq, ne, between, is, in "
-                f"(found: {found})"
+                f"a comparison needs exactly one of lt, le, gt, ge, eq, ne, between, is, in (found: {found})"
             )
         if self.between is not None and self.between[0] > self.between[1]:
             raise ValueError("between must be [lo, hi] with lo <= hi")

@@ -152,7 +152,7 @@ def _line_of(path: str | tuple[str | int, ...], lines: dict[tuple[str | int, ...
         if parts in lines:
             return lines[parts]
         parts = parts[:-1]
-    return None
+    return 1 if lines else None  # a missing top-level section: the file as a whole
 
 
 def _parse(path: str) -> tuple[str | int, ...]:

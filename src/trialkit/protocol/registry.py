@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator
 
-from trialkit.protocol.base import Code, ProtocolModel, Translations
+from trialkit.protocol.base import Code, ProtocolModel
 
 __all__ = [
     "Address",

@@ -76,7 +76,7 @@ def record(
 
 
 def _entry(row: Any) -> AuditEntry:
-    return AuditEntry(**{column: getattr(row, column) for column in audit_entries.c.keys()})
+    return AuditEntry(**{column: getattr(row, column) for column in audit_entries.c.keys()})  # noqa: SIM118 - a ColumnCollection, not a dict
 
 
 def entries(
@@ -111,7 +111,5 @@ def count(engine: Engine) -> int:
 def verify(engine: Engine, *, batch: int = 5000) -> ChainReport:
     """Recompute the whole chain from the database, streaming in sequence order."""
     with engine.connect() as conn:
-        result = conn.execution_options(yield_per=batch).execute(
-            select(audit_entries).order_by(audit_entries.c.seq)
-        )
+        result = conn.execution_options(yield_per=batch).execute(select(audit_entries).order_by(audit_entries.c.seq))
         return verify_chain(_entry(row) for row in result)

@@ -66,9 +66,7 @@ def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system")
             raise TrialMismatch(
                 f"this database holds trial {existing.trial_id}; the protocol file is for trial {p.trial_id}"
             )
-        stored = session.execute(
-            select(protocol_versions).where(protocol_versions.c.trial_id == p.trial_id)
-        ).all()
+        stored = session.execute(select(protocol_versions).where(protocol_versions.c.trial_id == p.trial_id)).all()
         same = next((row for row in stored if row.sha256 == loaded.sha256), None)
         if same is not None and existing is not None:
             if existing.current_protocol_version_id != same.id:
@@ -86,7 +84,7 @@ def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system")
                 f"the protocol file differs from stored version {p.version.number} of {p.trial_id} but has "
                 "the same version number; a change to the protocol needs a new version (and an amendment)"
             )
-        version_id = session.execute(
+        inserted = session.execute(
             protocol_versions.insert().values(
                 trial_id=p.trial_id,
                 version=p.version.number,
@@ -96,7 +94,8 @@ def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system")
                 loaded_at=now,
                 loaded_by=actor,
             )
-        ).inserted_primary_key[0]
+        )
+        version_id = inserted.inserted_primary_key[0]  # type: ignore[attr-defined]
         if existing is None:
             session.execute(
                 trial.insert().values(
@@ -109,9 +108,7 @@ def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system")
             audit.record(session, actor=actor, action="trial.created", new_value={"trial_id": p.trial_id})
             old_version = None
         else:
-            old_version = next(
-                (row.version for row in stored if row.id == existing.current_protocol_version_id), None
-            )
+            old_version = next((row.version for row in stored if row.id == existing.current_protocol_version_id), None)
             session.execute(trial.update().values(current_protocol_version_id=version_id))
         audit.record(
             session,
@@ -148,8 +145,9 @@ def current_protocol(engine: Engine) -> LoadedProtocol:
         raise TrialNotInitialised("this database holds no trial yet: run trialkit init --protocol FILE")
     with session_scope(engine) as session:
         row = session.execute(
-            select(protocol_versions.c.source_text, protocol_versions.c.trial_id)
-            .join(trial, trial.c.current_protocol_version_id == protocol_versions.c.id)
+            select(protocol_versions.c.source_text, protocol_versions.c.trial_id).join(
+                trial, trial.c.current_protocol_version_id == protocol_versions.c.id
+            )
         ).first()
     if row is None:
         raise TrialNotInitialised("this database holds no trial yet: run trialkit init --protocol FILE")

@@ -1,0 +1,195 @@
+"""A broken protocol file fails with every problem named by its path and line; no traceback.
+
+Each row: what is broken, the path the error must name, words the message must contain, and the key
+the reported line must hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.spec.protocol.conftest import mutated_text
+from trialkit.protocol import ProtocolError, load_protocol_text
+
+
+def _set(path: list[Any], value: Any) -> Any:
+    def mutate(doc: Any) -> None:
+        node = doc
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+
+    return mutate
+
+
+def _delete(path: list[Any]) -> Any:
+    def mutate(doc: Any) -> None:
+        node = doc
+        for part in path[:-1]:
+            node = node[part]
+        del node[path[-1]]
+
+    return mutate
+
+
+def _add_factor(doc: Any) -> None:
+    doc["randomization"]["stratify_by"].append({"id": "age_band", "field": "agee", "cut_points": [50]})
+
+
+CASES = [
+    ("arm ratio 0", _set(["arms", 1, "ratio"], 0), "arms[1].ratio", "must be a whole number >= 1", "ratio"),
+    ("arm ratio 1.5", _set(["arms", 0, "ratio"], 1.5), "arms[0].ratio", "whole number", "ratio"),
+    (
+        "criterion naming an unknown field",
+        _set(["eligibility", "inclusion", 0, "rule", "field"], "agee"),
+        "eligibility.inclusion[0].rule",
+        "unknown screening field 'agee'",
+        "rule",
+    ),
+    (
+        "overlapping visit windows",
+        _set(["visits", 4, "window", "before"], 4),
+        "visits[4].window",
+        "overlaps visit 'day3'",
+        "window",
+    ),
+    ("unknown key", _set(["arms", 0, "rato"], 1), "arms[0].rato", "unknown key 'rato' (did you mean 'ratio'?)", "rato"),
+    ("missing section", _delete(["safety"]), "safety", "is required but missing", None),
+    ("wrong type", _set(["sample_size", "target"], "thirty"), "sample_size.target", "valid integer", "target"),
+    (
+        "block size not a multiple of the ratio sum",
+        _set(["randomization", "block_sizes"], [3, 4]),
+        "randomization.block_sizes[0]",
+        "not a multiple of the ratio sum 2",
+        "- 3",
+    ),
+    (
+        "outcome timepoint without a visit",
+        _set(["outcomes", 0, "timepoints"], ["day9"]),
+        "outcomes[0].timepoints[0]",
+        "has no visit",
+        "day9",
+    ),
+    (
+        "outcome at a visit that does not collect its form",
+        _set(["outcomes", 0, "timepoints"], ["day1"]),
+        "outcomes[0].timepoints[0]",
+        "does not collect form 'labs'",
+        "day1",
+    ),
+    (
+        "stratum naming an unknown field",
+        _add_factor,
+        "randomization.stratify_by[1].field",
+        "unknown screening field 'agee'",
+        None,
+    ),
+    (
+        "rule with two operators",
+        _set(["eligibility", "inclusion", 0, "rule"], {"field": "age", "lt": 65, "gt": 18}),
+        "eligibility.inclusion[0].rule",
+        "exactly one of lt, le, gt, ge, eq, ne, between, is, in",
+        "rule",
+    ),
+    (
+        "per-arm targets not adding up",
+        _set(["sample_size", "per_arm"], {"EXO": 15, "PBO": 14}),
+        "sample_size.per_arm",
+        "add up to 29, not the target 30",
+        "per_arm",
+    ),
+    (
+        "unknown derivation",
+        _set(["forms", 2, "fields", 8, "derived", "name"], "pf_ratoi"),
+        "forms[2].fields[8].derived",
+        "unknown derivation 'pf_ratoi'",
+        "derived",
+    ),
+    ("invalid time zone", _set(["sites", 0, "timezone"], "Asia/Ahvaz"), "sites[0].timezone", "IANA", "timezone"),
+    (
+        "invalid ICD-10 code",
+        _set(["trial", "conditions", 0, "icd10"], "80J"),
+        "trial.conditions[0].icd10",
+        "ICD-10",
+        "icd10",
+    ),
+    (
+        "visit naming an unknown form",
+        _set(["visits", 2, "forms"], ["vitals", "lab"]),
+        "visits[2].forms[1]",
+        "unknown form 'lab'",
+        "- lab",
+    ),
+    (
+        "soft limits outside hard limits",
+        _set(["forms", 1, "fields", 1, "soft_limits", "max"], 99),
+        "forms[1].fields[1]",
+        "soft_limits must lie within hard_limits",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("broken", "mutate", "path", "words", "key"), CASES, ids=[c[0] for c in CASES])
+def test_broken_copy_fails_naming_path_and_line(
+    broken: str, mutate: Any, path: str, words: str, key: str | None
+) -> None:
+    text = mutated_text(mutate)
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(text, source="broken.yaml")
+    # The reported line holds the offending key, or the list item itself.
+    matches = [p for p in caught.value.problems if p.path == path and words in p.message]
+    assert matches, f"no problem at {path} containing {words!r}; got:\n{caught.value}"
+    problem = matches[0]
+    assert problem.line is not None
+    if key is not None:
+        assert key in text.splitlines()[problem.line - 1], (problem, text.splitlines()[problem.line - 1])
+    assert f"broken.yaml:{problem.line}: {path}: " in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    def two_faults(doc: Any) -> None:
+        doc["arms"][0]["ratio"] = 0
+        doc["arms"][1]["colour"] = "blue"
+
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(mutated_text(two_faults))
+    paths = {p.path for p in caught.value.problems}
+    assert {"arms[0].ratio", "arms[1].colour"} <= paths
+
+
+def test_malformed_yaml_names_the_line() -> None:
+    text = "format: 1\ntrial:\n  ids: [a, b\nsites: []\n"
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(text, source="bad.yaml")
+    (problem,) = caught.value.problems
+    assert problem.message.startswith("malformed YAML") and problem.line is not None
+    assert str(caught.value).startswith(f"bad.yaml:{problem.line}: malformed YAML")
+
+
+def test_duplicate_yaml_keys_are_refused() -> None:
+    with pytest.raises(ProtocolError, match="malformed YAML"):
+        load_protocol_text("format: 1\nformat: 1\n")
+
+
+def test_a_file_that_is_not_a_mapping_is_refused() -> None:
+    with pytest.raises(ProtocolError, match="must be a YAML mapping"):
+        load_protocol_text("- just\n- a list\n")
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        ({"all_of": []}, "all_of needs at least one rule"),
+        ({"field": "age"}, "found: none"),
+        ({"lt": 3}, "needs a field"),
+        ({"field": "age", "between": [65, 18]}, "lo <= hi"),
+        ({"all_of": [{"field": "age", "lt": 3}], "field": "age"}, "exactly one form"),
+    ],
+)
+def test_malformed_rules(rule: dict[str, Any], words: str) -> None:
+    text = mutated_text(_set(["eligibility", "inclusion", 0, "rule"], rule))
+    with pytest.raises(ProtocolError, match=words):
+        load_protocol_text(text)
