@@ -26,6 +26,17 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the trial database: sqlite:///FILE (embedded) or "
         "postgresql+psycopg://USER@HOST:PORT/DB.",
     )
+    lockout_threshold: int = Field(
+        default=5, ge=1, description="Failed sign-ins in a row after which an account is locked."
+    )
+    lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
+    session_idle_minutes: int = Field(
+        default=30, ge=1, description="A browser session ends after this many minutes without a request."
+    )
+    session_hours: int = Field(default=12, ge=1, description="A browser session ends this long after sign-in.")
+    secure_cookies: bool = Field(
+        default=False, description="Send cookies only over HTTPS (turn on behind TLS in production)."
+    )
     protocol_file: Path | None = Field(
         default=None,
         description="Protocol file used by commands that create a trial when none is named.",

@@ -1,1 +1,1 @@
-"""trialkit.api"""
+"""The REST API under /api/v1 (bearer tokens), documented by OpenAPI at /openapi.json and /docs."""

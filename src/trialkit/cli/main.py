@@ -10,7 +10,9 @@ import typer
 
 from trialkit import __version__
 from trialkit.cli import protocol as protocol_cli
+from trialkit.cli import serve as serve_cli
 from trialkit.cli import trial as trial_cli
+from trialkit.cli import users as users_cli
 
 __all__ = ["app", "main"]
 
@@ -41,6 +43,8 @@ def root(
 app.add_typer(protocol_cli.app, name="protocol")
 app.command("init")(trial_cli.init)
 app.command("start")(trial_cli.start)
+app.command("serve")(serve_cli.serve)
+app.add_typer(users_cli.app, name="user")
 
 
 def main() -> None:

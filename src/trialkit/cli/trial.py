@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -53,19 +53,25 @@ def init(protocol: Path = ProtocolOption, database: DatabaseOption = None) -> No
     _init(protocol, database)
 
 
-def start(protocol: Path = ProtocolOption, database: DatabaseOption = None) -> None:
-    """The main job: create or upgrade the trial database, then show the trial's registry record.
-
-    Until the web app lands (issue 3) this is what `./dev start` runs.
-    """
-    from trialkit.cli.protocol_show import render_record
-    from trialkit.domain.calendars import CalendarPreference
-    from trialkit.protocol import load_protocol
+def start(
+    protocol: Path = ProtocolOption,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    database: DatabaseOption = None,
+) -> None:
+    """The main job: create or upgrade the trial database, ensure an administrator, serve the web app."""
+    from trialkit.cli.serve import bootstrap_admin, run_server
+    from trialkit.store.engine import make_engine
 
     _init(protocol, database)
-    console.print()
-    render_record(console, load_protocol(protocol).protocol, CalendarPreference.BOTH)
-    console.print(
-        "\nNext: `trialkit protocol check FILE` validates a protocol; `trialkit --help` lists every command.",
-        highlight=False,
-    )
+    settings = settings_for(database)
+    engine = make_engine(settings.database_url)
+    credentials = bootstrap_admin(engine)
+    engine.dispose()
+    if credentials is not None:
+        console.print(
+            "\n[bold]An administrator account was created. Its password is shown only this once:[/]\n"
+            f"  username: [bold]{credentials[0]}[/]\n  password: [bold]{credentials[1]}[/]\n"
+            "Add the trial team's accounts on the Users page or with `trialkit user add`.\n"
+        )
+    run_server(settings, host, port)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from trialkit.protocol import LoadedProtocol, load_protocol_text
 from trialkit.services import audit
-from trialkit.store.engine import session_scope
+from trialkit.store.engine import inserted_id, session_scope
 from trialkit.store.migrate import current_revision, upgrade
 from trialkit.store.tables import protocol_versions, sites, trial
 
@@ -84,7 +84,8 @@ def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system")
                 f"the protocol file differs from stored version {p.version.number} of {p.trial_id} but has "
                 "the same version number; a change to the protocol needs a new version (and an amendment)"
             )
-        inserted = session.execute(
+        version_id = inserted_id(
+            session,
             protocol_versions.insert().values(
                 trial_id=p.trial_id,
                 version=p.version.number,
@@ -93,9 +94,8 @@ def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system")
                 source_text=loaded.source_text,
                 loaded_at=now,
                 loaded_by=actor,
-            )
+            ),
         )
-        version_id = inserted.inserted_primary_key[0]  # type: ignore[attr-defined]
         if existing is None:
             session.execute(
                 trial.insert().values(

@@ -1,1 +1,5 @@
-"""trialkit.store"""
+"""Storage: engines, tables and the one migration tree. Importing it registers every table."""
+
+from trialkit.store import auth_tables, tables
+
+__all__ = ["auth_tables", "tables"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Insert, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 __all__ = [
     "DatabaseUnavailable",
     "check_connection",
+    "inserted_id",
     "is_postgresql",
     "make_engine",
     "normalise_url",
@@ -113,3 +114,11 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def inserted_id(session: Session, statement: Insert) -> int:
+    """Run an INSERT of one row and return its new primary key."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from trialkit.store import auth_tables  # noqa: F401 - registers its tables on metadata
 from trialkit.store.tables import metadata
 
 connection = context.config.attributes.get("connection")

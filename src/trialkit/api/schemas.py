@@ -1,0 +1,86 @@
+"""Response and request bodies of the REST API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+__all__ = ["ArmOut", "MeOut", "SiteOut", "TokenCreated", "TokenIn", "TokenOut", "TrialOut", "UserOut"]
+
+
+class MeOut(BaseModel):
+    """The caller."""
+
+    username: str
+    full_name: str
+    role: str
+    sites: list[str]
+    language: str
+    calendar: str
+
+
+class SiteOut(BaseModel):
+    """A recruitment centre."""
+
+    code: str
+    name: str
+    timezone: str
+
+
+class ArmOut(BaseModel):
+    """An arm as the caller may see it: blinded callers get only ``label: masked``."""
+
+    label: str
+    code: str | None = None
+    name: str | None = None
+    role: str | None = None
+    ratio: int | None = None
+
+
+class TrialOut(BaseModel):
+    """The registry summary of the trial."""
+
+    trial_id: str
+    scientific_title: str
+    public_title: str
+    registry_ids: list[str]
+    registration_date: dt.date
+    protocol_version: str
+    sites: list[SiteOut]
+    arms: list[ArmOut]
+    target_sample_size: int
+    masked_parties: list[str]
+
+
+class UserOut(BaseModel):
+    """An account (administrators only)."""
+
+    username: str
+    full_name: str
+    role: str
+    sites: list[str]
+    active: bool
+    locked: bool
+
+
+class TokenIn(BaseModel):
+    """A request for a new API token."""
+
+    name: str = Field(default="api", min_length=1, max_length=64, description="A label to recognise the token by.")
+
+
+class TokenOut(BaseModel):
+    """An API token's record (never the token itself)."""
+
+    id: int
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class TokenCreated(TokenOut):
+    """A new token: ``token`` is shown this once and stored only as a hash."""
+
+    token: str

@@ -1,0 +1,24 @@
+"""The trial home page: the registry summary, with arms as the viewer may see them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from trialkit.domain.masking import present_arms
+from trialkit.web.deps import ProtocolDep, SignedInPage, viewer_of
+from trialkit.web.templating import render_page
+
+router = APIRouter()
+
+
+@router.get("/health", response_class=PlainTextResponse, include_in_schema=False)
+def health() -> str:
+    return "ok"
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, page: SignedInPage, protocol: ProtocolDep) -> HTMLResponse:
+    assert page.user is not None
+    arms = present_arms(viewer_of(page.user), protocol)
+    return render_page(request, page, "home/index.html", {"p": protocol, "arms": arms})

@@ -1,0 +1,70 @@
+"""The masking leak test: as each blinded role, every page and every GET API route is read, and no arm
+name, arm code or description appears. The same crawl as an unblinded role does find them, so the check
+can fail. Routes are collected from the app, so pages added later are crawled automatically."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from tests.spec.web.conftest import sign_in
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, username
+from trialkit.domain.masking import UNBLINDED_ROLES
+from trialkit.domain.roles import Role
+from trialkit.protocol import load_protocol
+from trialkit.services.users import issue_token
+
+BLINDED = [r for r in Role if r not in UNBLINDED_ROLES]
+ARMS = load_protocol(FIRST_PROTOCOL).protocol.arms
+SECRETS = [a.code for a in ARMS] + [a.name for a in ARMS] + [a.description.strip()[:60] for a in ARMS]
+
+
+def _routes(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
+    # FastAPI wraps included routers; walk into them to reach every route.
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route.methods
+        elif hasattr(route, "original_router"):
+            yield from _routes(route.original_router.routes, prefix + route.include_context.prefix)
+
+
+def _get_paths(app) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+    pages, api = [], []
+    for path, methods in _routes(app.routes):
+        if "GET" in methods and "{" not in path:
+            (api if path.startswith("/api/") else pages).append(path)
+    assert "/" in pages and "/api/v1/trial" in api  # the walk reaches the routes
+    return [*pages, "/docs", "/openapi.json", "/no-such-page"], api
+
+
+def _leaks(text: str) -> list[str]:
+    return [s for s in SECRETS if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", text)]
+
+
+def _crawl(client: TestClient, app, trial: Trial, role: Role) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    sign_in(client, role)
+    pages, api = _get_paths(app)
+    token, _ = issue_token(trial.engine, username(role), name="crawl", actor="test")
+    found: dict[str, list[str]] = {}
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code < 500, path
+        found[path] = _leaks(response.text)
+    for path in api:
+        response = client.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code < 500, path
+        found[path] = _leaks(response.text)
+    return {p: leaks for p, leaks in found.items() if leaks}
+
+
+@pytest.mark.parametrize("role", BLINDED, ids=[r.value for r in BLINDED])
+def test_no_blinded_role_sees_an_arm_anywhere(client: TestClient, app, trial: Trial, role: Role) -> None:  # type: ignore[no-untyped-def]
+    assert _crawl(client, app, trial, role) == {}
+
+
+def test_the_crawl_would_catch_a_leak(client: TestClient, app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    leaks = _crawl(client, app, trial, Role.UNBLINDED_STATISTICIAN)
+    assert "EXO" in leaks["/"] and "/api/v1/trial" in leaks

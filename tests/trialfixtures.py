@@ -1,0 +1,46 @@
+"""A trial database with one user per role, shared by the web, API and browser tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from trialkit.domain.roles import Role
+from trialkit.protocol import load_protocol
+from trialkit.services.trial import init_trial
+from trialkit.services.users import create_user
+from trialkit.store.engine import make_engine
+
+FIRST_PROTOCOL = Path(__file__).resolve().parents[1] / "protocols" / "IRCT20190101042197N2.yaml"
+PASSWORD = "Correct-horse-7"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A ready trial: its engine and database URL; every role's user is named after the role."""
+
+    url: str
+    engine: Engine
+
+
+def make_trial(url: str) -> Trial:
+    engine = make_engine(url)
+    init_trial(engine, load_protocol(FIRST_PROTOCOL))
+    for role in Role:
+        sites = ["RAZ"] if role.site_scoped else []
+        create_user(
+            engine,
+            username=role.value.replace("_", "-"),
+            password=PASSWORD,
+            role=role,
+            sites=sites,
+            full_name=f"{role.label} User",
+            actor="test",
+        )
+    return Trial(url=url, engine=engine)
+
+
+def username(role: Role) -> str:
+    return role.value.replace("_", "-")
