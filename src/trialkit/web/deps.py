@@ -139,10 +139,18 @@ def require_roles(*roles: Role) -> Callable[..., Page]:
     return check
 
 
-def check_csrf(page: PageDep, request: Request, csrf_token: Annotated[str, Form()] = "") -> None:
+def check_csrf(page: PageDep, request: Request, engine: EngineDep, csrf_token: Annotated[str, Form()] = "") -> None:
     """Every state-changing form: the session's token, or before sign-in the double-submit cookie."""
     expected = page.csrf_token if page.user else request.cookies.get(CSRF_COOKIE)
     if not tokens_match(expected, csrf_token):
+        with session_scope(engine) as session:
+            audit.record(
+                session,
+                actor=page.user.username if page.user else "anonymous",
+                role=page.user.role.value if page.user else None,
+                action="access.csrf_refused",
+                detail={"path": request.url.path, "token": "missing" if not csrf_token else "wrong"},
+            )
         raise CsrfFailed(page)
 
 
@@ -155,6 +163,14 @@ def api_user(request: Request, engine: EngineDep) -> UserView:
     scheme, _, token = header.partition(" ")
     user = resolve_token(engine, token.strip()) if scheme.lower() == "bearer" and token.strip() else None
     if user is None:
+        # Unknown, revoked or a disabled user's token: refused and recorded (the token itself never is).
+        with session_scope(engine) as session:
+            audit.record(
+                session,
+                actor="anonymous",
+                action="api.token_refused",
+                detail={"path": request.url.path, "token": "present" if token.strip() else "missing"},
+            )
         raise HTTPException(
             status_code=401, detail="a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -15,11 +15,13 @@ def _bearer(trial: Trial, role: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_no_token_no_answer(client: TestClient) -> None:
+def test_no_token_no_answer(client: TestClient, trial: Trial) -> None:
     for path in ("/api/v1/me", "/api/v1/trial", "/api/v1/users", "/api/v1/tokens"):
         response = client.get(path)
         assert response.status_code == 401 and response.json() == {"detail": "a valid API token is required"}
     assert client.get("/api/v1/me", headers={"Authorization": "Bearer tk_forged"}).status_code == 401
+    refused = audit.entries(trial.engine, action_prefix="api.token_refused")
+    assert len(refused) == 5 and "tk_forged" not in str(refused)
 
 
 def test_me_and_trial(client: TestClient, trial: Trial) -> None:

@@ -84,6 +84,8 @@ def test_forms_without_the_csrf_token_change_nothing(client: TestClient, trial: 
     user = get_user(trial.engine, username(Role.DATA_MANAGER))
     assert user is not None and user.language == "en"
     assert client.post("/sign-out", data={}).status_code == 403
+    refused = audit.entries(trial.engine, action_prefix="access.csrf_refused")
+    assert len(refused) == 3 and {e.actor for e in refused} == {username(Role.DATA_MANAGER)}
 
 
 def test_sign_in_itself_needs_the_csrf_cookie(client: TestClient) -> None:
