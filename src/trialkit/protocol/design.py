@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from trialkit.protocol.base import Code, Identifier, ProtocolModel
 from trialkit.protocol.derivations import Derivation
+from trialkit.protocol.forms import UnitConversion
 
 __all__ = [
     "KNOWN_ROLES",
@@ -145,6 +146,9 @@ class ScreeningField(ProtocolModel):
     label: str = Field(description="Label shown to people.")
     type: Literal["integer", "decimal", "boolean", "choice", "date"] = Field(description="Value type.")
     unit: str | None = Field(default=None, description="Canonical unit.")
+    alternative_units: list[UnitConversion] = Field(
+        default_factory=list, description="Other units accepted on entry, converted to the canonical unit."
+    )
     choices: list[str] = Field(default_factory=list, description="Allowed codes when type is choice.")
     hard_limits: tuple[float, float] | None = Field(
         default=None, description="[min, max]: a value outside is refused as implausible."
