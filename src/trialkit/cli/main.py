@@ -10,6 +10,7 @@ import typer
 
 from trialkit import __version__
 from trialkit.cli import protocol as protocol_cli
+from trialkit.cli import screening as screening_cli
 from trialkit.cli import serve as serve_cli
 from trialkit.cli import trial as trial_cli
 from trialkit.cli import users as users_cli
@@ -45,6 +46,9 @@ app.command("init")(trial_cli.init)
 app.command("start")(trial_cli.start)
 app.command("serve")(serve_cli.serve)
 app.add_typer(users_cli.app, name="user")
+app.add_typer(screening_cli.screening_app, name="screening")
+app.add_typer(screening_cli.consent_app, name="consent")
+app.command("enrol")(screening_cli.enrol)
 
 
 def main() -> None:

@@ -142,7 +142,11 @@ def validate_values(protocol: Protocol, raw: Mapping[str, Any]) -> dict[str, Any
         if value is not None and f.hard_limits is not None and not isinstance(value, bool | str | dt.date):
             lo, hi = f.hard_limits
             if not lo <= value <= hi:
-                shown = f"{amount:g} {unit}" if unit else f"{value:g}"
+                shown = (
+                    f"{amount:g} {unit}"
+                    if unit and isinstance(amount, int | float)
+                    else (f"{amount} {unit}" if unit else f"{value:g}")
+                )
                 problems.append(
                     f"{name}: {shown} is outside the plausible range {lo:g} to {hi:g} {f.unit or ''}".rstrip()
                 )

@@ -238,6 +238,10 @@ class Eligibility(ProtocolModel):
     screening_fields: list[ScreeningField] = Field(min_length=1, description="Fields collected at screening.")
     inclusion: list[Criterion] = Field(min_length=1, description="All must be met.")
     exclusion: list[Criterion] = Field(default_factory=list, description="None may hold.")
+    consent_field: Identifier | None = Field(
+        default=None,
+        description="Boolean screening field set from the consent record (not typed in), if a criterion reads it.",
+    )
 
     @model_validator(mode="after")
     def _prefixes(self) -> Eligibility:
@@ -245,6 +249,10 @@ class Eligibility(ProtocolModel):
         wrong += [c.id for c in self.exclusion if not c.id.startswith("E")]
         if wrong:
             raise ValueError(f"inclusion ids start with I and exclusion ids with E: {', '.join(wrong)}")
+        if self.consent_field is not None:
+            found = next((f for f in self.screening_fields if f.id == self.consent_field), None)
+            if found is None or found.type != "boolean":
+                raise ValueError(f"consent_field {self.consent_field!r} must name a boolean screening field")
         return self
 
 

@@ -18,7 +18,7 @@ from trialkit.services import audit
 from trialkit.services.users import AccessPolicy, SessionView, UserView, resolve_session, resolve_token
 from trialkit.settings import Settings
 from trialkit.store.engine import session_scope
-from trialkit.web.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from trialkit.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_
 from trialkit.web.security import (
     CALENDAR_COOKIE,
     CSRF_COOKIE,
@@ -82,10 +82,12 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
     """The navigation a role sees (later capabilities add their pages here)."""
     if user is None:
         return ()
-    items = [NavItem("/", "Home")]
+    items = [NavItem("/", N_("Home"))]
+    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER}:
+        items.append(NavItem("/screening", N_("Screening")))
     if user.role is Role.ADMINISTRATOR:
-        items += [NavItem("/admin/users", "Users"), NavItem("/admin/audit", "Audit trail")]
-    items.append(NavItem("/profile", "Profile"))
+        items += [NavItem("/admin/users", N_("Users")), NavItem("/admin/audit", N_("Audit trail"))]
+    items.append(NavItem("/profile", N_("Profile")))
     return tuple(items)
 
 

@@ -4,18 +4,21 @@ can fail. Routes are collected from the app, so pages added later are crawled au
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.web.conftest import sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, username
 from trialkit.domain.masking import UNBLINDED_ROLES
 from trialkit.domain.roles import Role
 from trialkit.protocol import load_protocol
-from trialkit.services.users import issue_token
+from trialkit.services.screening import enrol, record_consent, screen
+from trialkit.services.users import get_user, issue_token
 
 BLINDED = [r for r in Role if r not in UNBLINDED_ROLES]
 ARMS = load_protocol(FIRST_PROTOCOL).protocol.arms
@@ -31,13 +34,35 @@ def _routes(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
             yield from _routes(route.original_router.routes, prefix + route.include_context.prefix)
 
 
-def _get_paths(app) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+def _get_paths(app, ids: dict[str, str]) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
     pages, api = [], []
     for path, methods in _routes(app.routes):
+        for name, value in ids.items():
+            path = path.replace("{" + name + "}", value)
         if "GET" in methods and "{" not in path:
             (api if path.startswith("/api/") else pages).append(path)
     assert "/" in pages and "/api/v1/trial" in api  # the walk reaches the routes
     return [*pages, "/docs", "/openapi.json", "/no-such-page"], api
+
+
+def _enrolled_participant(trial: Trial) -> dict[str, str]:
+    """One enrolled participant at RAZ, so that pages about a participant are crawled too."""
+    admin = get_user(trial.engine, username(Role.ADMINISTRATOR))
+    assert admin is not None
+    values = {**{k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}}
+    s = screen(trial.engine, admin, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(), values=values)
+    record_consent(
+        trial.engine,
+        admin,
+        s.id,
+        form_version="1.0",
+        given_by="participant",
+        obtained_by="Dr K",
+        obtained_at=dt.datetime.now(dt.UTC),
+    )
+    s = enrol(trial.engine, admin, s.id)
+    assert s.participant is not None
+    return {"screening_id": str(s.id), "participant_id": s.participant.participant_id}
 
 
 def _leaks(text: str) -> list[str]:
@@ -46,7 +71,7 @@ def _leaks(text: str) -> list[str]:
 
 def _crawl(client: TestClient, app, trial: Trial, role: Role) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     sign_in(client, role)
-    pages, api = _get_paths(app)
+    pages, api = _get_paths(app, _enrolled_participant(trial))
     token, _ = issue_token(trial.engine, username(role), name="crawl", actor="test")
     found: dict[str, list[str]] = {}
     for path in pages:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from trialkit.store import auth_tables  # noqa: F401 - registers its tables on metadata
+import trialkit.store  # noqa: F401 - importing the package registers every table on metadata
 from trialkit.store.tables import metadata
 
 connection = context.config.attributes.get("connection")

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from trialkit.domain.masking import present_arms
-from trialkit.web.deps import ProtocolDep, SignedInPage, viewer_of
+from trialkit.services.screening import count_enrolled
+from trialkit.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
 from trialkit.web.templating import render_page
 
 router = APIRouter()
@@ -18,7 +19,8 @@ def health() -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, page: SignedInPage, protocol: ProtocolDep) -> HTMLResponse:
+def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: EngineDep) -> HTMLResponse:
     assert page.user is not None
     arms = present_arms(viewer_of(page.user), protocol)
-    return render_page(request, page, "home/index.html", {"p": protocol, "arms": arms})
+    context = {"p": protocol, "arms": arms, "enrolled": count_enrolled(engine)}
+    return render_page(request, page, "home/index.html", context)
