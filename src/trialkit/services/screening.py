@@ -41,6 +41,7 @@ __all__ = [
     "enrol",
     "get_screening",
     "list_screenings",
+    "reconsent_needed",
     "record_consent",
     "require_scope",
     "screen",
@@ -616,6 +617,49 @@ def list_screenings(
         query = query.where(screenings.c.decision == decision)
     with session_scope(engine) as session:
         return [_view(session, row) for row in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class ReconsentDue:
+    """A participant whose consent predates a consent form version that requires re-consent."""
+
+    participant_id: str
+    site: str
+    consented_on_version: str
+    required_version: str
+
+
+def reconsent_needed(engine: Engine, actor: UserView) -> list[ReconsentDue]:
+    """Enrolled, not withdrawn participants (within the actor's sites) who must re-consent on a newer form."""
+    protocol = current_protocol(engine).protocol
+    required = [v for v in protocol.consent_versions if v.reconsent_required]
+    if not required:
+        return []
+    due: list[ReconsentDue] = []
+    with session_scope(engine) as session:
+        rows = session.execute(select(participants).order_by(participants.c.participant_id)).all()
+        for p in rows:
+            if actor.role.site_scoped and p.site not in actor.sites:
+                continue
+            withdrawn = set(
+                session.execute(
+                    select(withdrawals.c.scope).where(withdrawals.c.participant_id == p.participant_id)
+                ).scalars()
+            )
+            if WithdrawalScope.FOLLOW_UP.value in withdrawn:
+                continue
+            latest = session.execute(
+                select(consents)
+                .where(consents.c.screening_id == p.screening_id, consents.c.decision.in_(["consent", "continue"]))
+                .order_by(consents.c.obtained_at.desc())
+                .limit(1)
+            ).first()
+            if latest is None:
+                continue
+            newest = max(required, key=lambda v: v.effective_from)
+            if latest.obtained_at.date() < newest.effective_from and latest.form_version != newest.version:
+                due.append(ReconsentDue(p.participant_id, p.site, latest.form_version, newest.version))
+    return due
 
 
 def count_enrolled(engine: Engine) -> int:

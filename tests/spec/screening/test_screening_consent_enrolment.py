@@ -239,3 +239,36 @@ def test_screening_numbers_are_per_site_and_never_collide(trial: Trial) -> None:
     assert not errors, errors
     labels = sorted(s.label for s in list_screenings(trial.engine, admin))
     assert labels == [f"RAZ-S{n:04d}" for n in range(1, 19)]
+
+
+def test_a_new_consent_version_flags_who_must_re_consent(database_url: str) -> None:
+    from tests.spec.protocol.conftest import mutated_text
+    from trialkit.protocol import load_protocol_text
+    from trialkit.services.screening import reconsent_needed
+    from trialkit.services.trial import init_trial
+
+    t = make_trial(database_url)
+    coordinator = who(t, Role.STUDY_COORDINATOR)
+    s = screen(t.engine, coordinator, site="RAZ", screened_on=TODAY, values=TYPED)
+    lar_consent(t, s.id)
+    enrol(t.engine, coordinator, s.id)
+    assert reconsent_needed(t.engine, coordinator) == []
+
+    def amend(doc):  # type: ignore[no-untyped-def]
+        doc["version"] = {"number": "3.0", "date": TODAY.isoformat()}
+        doc["amendments"].append(
+            {
+                "number": 2,
+                "date": TODAY.isoformat(),
+                "version": "3.0",
+                "reason": "New safety information in the consent form.",
+            }
+        )
+        doc["consent_versions"].append(
+            {"version": "2.0", "effective_from": (TODAY + dt.timedelta(days=1)).isoformat(), "reconsent_required": True}
+        )
+
+    init_trial(t.engine, load_protocol_text(mutated_text(amend)))
+    (due,) = reconsent_needed(t.engine, coordinator)
+    assert (due.participant_id, due.consented_on_version, due.required_version) == ("RAZ-001", "1.0", "2.0")
+    t.engine.dispose()

@@ -24,6 +24,7 @@ from trialkit.services.screening import (
     enrol,
     get_screening,
     list_screenings,
+    reconsent_needed,
     record_consent,
     screen,
     set_non_enrolment,
@@ -77,7 +78,8 @@ def screening_log(
 ) -> HTMLResponse:
     assert page.user is not None
     rows = list_screenings(engine, page.user, site=site or None, decision=decision or None)
-    context = {
+    context: dict[str, Any] = {
+        "reconsent": reconsent_needed(engine, page.user),
         "rows": rows,
         "sites": _sites_for(page, protocol),
         "site": site or "",
