@@ -8,6 +8,7 @@ derivation names and their inputs, which the clinical scores (``trialkit.domain.
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -39,7 +40,11 @@ class Derivation(ProtocolModel):
 
     name: str = Field(description="A derivation the engine knows: " + ", ".join(DERIVATIONS) + ".")
     inputs: dict[str, str] = Field(
-        description="Input role -> field id (same form or screening), or form.field for another form."
+        description="Input role -> field id (same form), form.field for another form, screening.field for screening."
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of the derivation the protocol chooses (e.g. PRIEST age_bands as [low, high, points]).",
     )
 
     @model_validator(mode="after")

@@ -54,7 +54,7 @@ def test_contacts(p: Protocol) -> None:
 
 def test_sites(p: Protocol) -> None:
     assert p.site_codes == ["RAZ", "GOL"]
-    assert p.site("RAZ").name == "Razi Hospital" and p.site("RAZ").responsible_person == "Reza Khedri"
+    assert p.site("RAZ").name == "Razi hospital" and p.site("RAZ").responsible_person == "Reza Khedri"
     assert p.site("GOL").address.postal_code == "613683568"
     assert {s.timezone for s in p.sites} == {"Asia/Tehran"}
 

@@ -72,7 +72,7 @@ def test_show_prints_every_element_of_the_record(first_protocol_path: Path) -> N
     for text in [
         "IRCT20190101042197N2",
         "IR.AJUMS.REC.1399.954",
-        "Razi Hospital",
+        "Razi hospital",
         "Golestan Hospital",
         "Reza Khedri",
         "Mofid Husseinzadeh",
