@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -45,13 +46,12 @@ def postgres_available() -> str | None:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'trial.db'}"
+@contextmanager
+def fresh_database(kind: str, folder: Path, reason: str | None) -> Iterator[str]:
+    """A URL to an empty database of ``kind``: a SQLite file in ``folder``, or a fresh PostgreSQL schema."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'trial.db'}"
         return
-    reason = request.getfixturevalue("postgres_available")
     if reason is not None:
         must_have("PostgreSQL at " + POSTGRES_URL, reason)
     import psycopg
@@ -66,6 +66,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    reason = request.getfixturevalue("postgres_available") if request.param == "postgresql" else None
+    with fresh_database(request.param, tmp_path, reason) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Like ``database_url``, shared by the tests of one module (for many small cases on one trial)."""
+    reason = request.getfixturevalue("postgres_available") if request.param == "postgresql" else None
+    with fresh_database(request.param, tmp_path_factory.mktemp("db"), reason) as url:
+        yield url
 
 
 @pytest.fixture
