@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -232,30 +233,36 @@ def detail(request: Request, page: ReaderPage, engine: EngineDep, protocol: Prot
     return _detail(request, page, engine, protocol, screening_id)
 
 
-@router.post("/screening/{screening_id}/values", response_class=HTMLResponse)
-async def change_values(
-    request: Request,
-    page: WriterPage,
-    engine: EngineDep,
-    protocol: ProtocolDep,
-    _csrf: CsrfChecked,
-    screening_id: int,
+def _act(
+    request: Request, page: Page, engine: EngineDep, protocol: Protocol, screening_id: int, action: Callable[[], object]
 ) -> Response:
-    assert page.user is not None
-    form = await request.form()
+    """Run one change, then show the screening again; a refusal is shown naming the field and rule."""
     try:
-        update_screening(
-            engine,
-            page.user,
-            screening_id,
-            values=await _form_values(request, protocol),
-            reason=str(form.get("reason", "")) or None,
-        )
+        action()
     except ScreeningValueError as exc:
         return _detail(request, page, engine, protocol, screening_id, 422, list(exc.problems))
     except (ScreeningError, NotFound) as exc:
         return _detail(request, page, engine, protocol, screening_id, 422, [str(exc)])
     return RedirectResponse(f"/screening/{screening_id}", status_code=303)
+
+
+@router.post("/screening/{screening_id}/values", response_class=HTMLResponse)
+async def change_values(
+    request: Request, page: WriterPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked, screening_id: int
+) -> Response:
+    assert page.user is not None
+    user = page.user
+    form = await request.form()
+    values = await _form_values(request, protocol)
+    reason = str(form.get("reason", "")) or None
+    return _act(
+        request,
+        page,
+        engine,
+        protocol,
+        screening_id,
+        lambda: update_screening(engine, user, screening_id, values=values, reason=reason),
+    )
 
 
 @router.post("/screening/{screening_id}/not-enrolled", response_class=HTMLResponse)
@@ -270,11 +277,15 @@ def not_enrolled(
     text: Annotated[str, Form()] = "",
 ) -> Response:
     assert page.user is not None
-    try:
-        set_non_enrolment(engine, page.user, screening_id, reason=reason, text_=text or None)
-    except (ScreeningError, NotFound) as exc:
-        return _detail(request, page, engine, protocol, screening_id, 422, [str(exc)])
-    return RedirectResponse(f"/screening/{screening_id}", status_code=303)
+    user = page.user
+    return _act(
+        request,
+        page,
+        engine,
+        protocol,
+        screening_id,
+        lambda: set_non_enrolment(engine, user, screening_id, reason=reason, text_=text or None),
+    )
 
 
 @router.post("/screening/{screening_id}/consent", response_class=HTMLResponse)
@@ -296,25 +307,19 @@ def consent(
     decision: Annotated[str, Form()] = "consent",
 ) -> Response:
     assert page.user is not None
-    try:
-        when = dt.datetime.fromisoformat(obtained_at)
-    except ValueError:
-        return _detail(
-            request,
-            page,
-            engine,
-            protocol,
-            screening_id,
-            422,
-            ["obtained_at: must be a date and time, YYYY-MM-DDTHH:MM"],
-        )
-    if when.tzinfo is None:  # the form's local time is the site's time
-        site = get_screening(engine, page.user, screening_id).site
-        when = when.replace(tzinfo=ZoneInfo(protocol.site(site).timezone))
-    try:
+    user = page.user
+
+    def record() -> None:
+        try:
+            when = dt.datetime.fromisoformat(obtained_at)
+        except ValueError:
+            raise ScreeningError("obtained_at: must be a date and time, YYYY-MM-DDTHH:MM") from None
+        if when.tzinfo is None:  # a time typed on the page is the site's local time
+            site = get_screening(engine, user, screening_id).site
+            when = when.replace(tzinfo=ZoneInfo(protocol.site(site).timezone))
         record_consent(
             engine,
-            page.user,
+            user,
             screening_id,
             form_version=form_version,
             given_by=given_by,
@@ -326,23 +331,14 @@ def consent(
             kind=kind,
             decision=decision,
         )
-    except (ScreeningError, NotFound) as exc:
-        return _detail(request, page, engine, protocol, screening_id, 422, [str(exc)])
-    return RedirectResponse(f"/screening/{screening_id}", status_code=303)
+
+    return _act(request, page, engine, protocol, screening_id, record)
 
 
 @router.post("/screening/{screening_id}/enrol", response_class=HTMLResponse)
 def enrol_page(
-    request: Request,
-    page: WriterPage,
-    engine: EngineDep,
-    protocol: ProtocolDep,
-    _csrf: CsrfChecked,
-    screening_id: int,
+    request: Request, page: WriterPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked, screening_id: int
 ) -> Response:
     assert page.user is not None
-    try:
-        enrol(engine, page.user, screening_id)
-    except (ScreeningError, NotFound) as exc:
-        return _detail(request, page, engine, protocol, screening_id, 422, [str(exc)])
-    return RedirectResponse(f"/screening/{screening_id}", status_code=303)
+    user = page.user
+    return _act(request, page, engine, protocol, screening_id, lambda: enrol(engine, user, screening_id))
