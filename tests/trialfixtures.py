@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from trialkit.domain.roles import Role
-from trialkit.protocol import load_protocol
+from trialkit.protocol import LoadedProtocol, load_protocol
 from trialkit.services.trial import init_trial
 from trialkit.services.users import create_user
 from trialkit.store.engine import make_engine
@@ -25,9 +25,9 @@ class Trial:
     engine: Engine
 
 
-def make_trial(url: str) -> Trial:
+def make_trial(url: str, loaded: LoadedProtocol | None = None) -> Trial:
     engine = make_engine(url)
-    init_trial(engine, load_protocol(FIRST_PROTOCOL))
+    init_trial(engine, loaded or load_protocol(FIRST_PROTOCOL))
     for role in Role:
         sites = ["RAZ"] if role.site_scoped else []
         create_user(

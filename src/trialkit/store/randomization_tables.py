@@ -1,0 +1,46 @@
+"""The sealed allocation list and its generation record.
+
+Arms live only here and are read only through the randomization service, which applies the masking
+policy; no page, export or log reads this table directly.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+
+from trialkit.store.coltypes import UTCDateTime
+from trialkit.store.tables import metadata
+
+__all__ = ["allocation_entries", "allocation_lists"]
+
+allocation_lists = Table(
+    "allocation_lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("method", Text, nullable=False),
+    Column("generator", Text, nullable=False),
+    Column("seed_sha256", String(64), nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("report", Text, nullable=False),
+    Column("generated_at", UTCDateTime(), nullable=False),
+    Column("generated_by", String(64), nullable=False),
+)
+
+allocation_entries = Table(
+    "allocation_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_id", Integer, ForeignKey("allocation_lists.id"), nullable=False),
+    Column("stratum", String(128), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("block", Integer, nullable=False),
+    Column("block_size", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("arm", String(8), nullable=False),
+    Column("preparation_code", String(16), nullable=False, unique=True),
+    Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=True, unique=True),
+    Column("randomization_number", Integer, nullable=True, unique=True),
+    Column("randomized_at", UTCDateTime(), nullable=True),
+    Column("randomized_by", String(64), nullable=True),
+    UniqueConstraint("stratum", "sequence", name="uq_allocation_entries_stratum_sequence"),
+)

@@ -1,0 +1,153 @@
+"""Randomizing through the service, on SQLite and PostgreSQL: the sealed list, one entry per
+participant, never shared, skipped or repeated under 32 concurrent requests; arms masked for the
+blinded; nothing randomized before enrolment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
+from tests.trialfixtures import Trial, make_trial, username
+from trialkit.domain.roles import Role
+from trialkit.services import audit
+from trialkit.services.randomization import RandomizationError, generate_list, randomize
+from trialkit.services.screening import NotFound, ScreeningError, enrol, record_consent, screen, withdraw
+from trialkit.services.users import UserView, get_user
+from trialkit.store.engine import session_scope
+from trialkit.store.randomization_tables import allocation_entries
+
+TYPED = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
+
+
+@pytest.fixture
+def trial(database_url: str) -> Iterator[Trial]:
+    t = make_trial(database_url)
+    yield t
+    t.engine.dispose()
+
+
+def who(trial: Trial, role: Role) -> UserView:
+    user = get_user(trial.engine, username(role))
+    assert user is not None
+    return user
+
+
+def enrolled(trial: Trial, site: str = "RAZ") -> str:
+    admin = who(trial, Role.ADMINISTRATOR)
+    s = screen(trial.engine, admin, site=site, screened_on=dt.datetime.now(dt.UTC).date(), values=TYPED)
+    record_consent(
+        trial.engine,
+        admin,
+        s.id,
+        form_version="1.0",
+        given_by="participant",
+        obtained_by="Dr K",
+        obtained_at=dt.datetime.now(dt.UTC),
+    )
+    participant = enrol(trial.engine, admin, s.id).participant
+    assert participant is not None
+    return participant.participant_id
+
+
+def test_only_the_unblinded_statistician_generates_the_list_once(trial: Trial) -> None:
+    with pytest.raises(RandomizationError, match="only the unblinded statistician"):
+        generate_list(trial.engine, who(trial, Role.INVESTIGATOR))
+    checksum = generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=2021)
+    with pytest.raises(RandomizationError, match="never regenerated"):
+        generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=2021)
+    (entry,) = audit.entries(trial.engine, action_prefix="randomization.list_generated")
+    recorded = json.loads(entry.new_value or "{}")
+    # How the list was made, never what it holds.
+    assert recorded["checksum"] == checksum and sorted(recorded) == [
+        "checksum",
+        "entries",
+        "generator",
+        "method",
+        "seed_sha256",
+    ]
+    assert "EXO" not in (entry.new_value or "") and "PBO" not in (entry.new_value or "")
+
+
+def test_the_same_seed_gives_the_same_list_in_the_database(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = make_trial(database_url)
+    a = generate_list(first.engine, who(first, Role.UNBLINDED_STATISTICIAN), seed=99)
+    second = make_trial(f"sqlite:///{tmp_path / 'other.db'}")
+    b = generate_list(second.engine, who(second, Role.UNBLINDED_STATISTICIAN), seed=99)
+    assert a == b
+    first.engine.dispose()
+    second.engine.dispose()
+
+
+def test_randomize_masks_the_arm_for_the_blinded_and_never_twice(trial: Trial) -> None:
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=5)
+    pid = enrolled(trial)
+    result = randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
+    assert result.number == 1 and result.arm == "masked" and result.preparation_code.startswith("P-")
+    with pytest.raises(RandomizationError, match="randomized already"):
+        randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
+    (entry,) = audit.entries(trial.engine, action_prefix="participant.randomized")
+    assert "EXO" not in (entry.new_value or "") and "PBO" not in (entry.new_value or "")
+
+
+def test_nothing_is_randomized_before_the_list_or_outside_the_rules(trial: Trial) -> None:
+    pid = enrolled(trial)
+    with pytest.raises(RandomizationError, match="no allocation list yet"):
+        randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=5)
+    with pytest.raises(RandomizationError, match="investigators and study coordinators"):
+        randomize(trial.engine, who(trial, Role.MONITOR), pid)
+    with pytest.raises(NotFound):
+        randomize(trial.engine, who(trial, Role.INVESTIGATOR), "RAZ-999")
+    gol = enrolled(trial, "GOL")
+    with pytest.raises(NotFound):  # the investigator works at RAZ only
+        randomize(trial.engine, who(trial, Role.INVESTIGATOR), gol)
+    withdraw(
+        trial.engine,
+        who(trial, Role.ADMINISTRATOR),
+        pid,
+        scope="intervention",
+        reason="family",
+        withdrawn_on=dt.datetime.now(dt.UTC).date(),
+    )
+    with pytest.raises(ScreeningError, match="withdrew from intervention"):
+        randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
+
+
+def test_32_concurrent_randomizations_take_32_distinct_consecutive_entries(trial: Trial) -> None:
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=11)
+    people = [enrolled(trial) for _ in range(32)]
+    investigator = who(trial, Role.INVESTIGATOR)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(32)
+
+    def work(pid: str) -> None:
+        try:
+            barrier.wait(timeout=30)
+            randomize(trial.engine, investigator, pid)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(pid,)) for pid in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with session_scope(trial.engine) as session:
+        used = session.execute(
+            select(
+                allocation_entries.c.sequence,
+                allocation_entries.c.participant_id,
+                allocation_entries.c.randomization_number,
+            ).where(allocation_entries.c.participant_id.is_not(None), allocation_entries.c.stratum == "site=RAZ")
+        ).all()
+    assert sorted(r.sequence for r in used) == list(range(1, 33))  # no gap, no entry twice
+    assert sorted(r.participant_id for r in used) == sorted(people)  # each participant once
+    assert sorted(r.randomization_number for r in used) == list(range(1, 33))
+    assert audit.verify(trial.engine).ok
