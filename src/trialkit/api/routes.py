@@ -31,11 +31,11 @@ def me(user: ApiUser) -> MeOut:
 
 
 @router.get("/trial", response_model=TrialOut)
-def trial(user: ApiUser, protocol: ProtocolDep) -> TrialOut:
+def trial(user: ApiUser, protocol: ProtocolDep, engine: EngineDep) -> TrialOut:
     """The trial's registry summary; arms as the caller may see them."""
     arms = [
         ArmOut(label=a.label, code=a.code, name=a.name, role=a.role, ratio=a.ratio)
-        for a in present_arms(viewer_of(user), protocol)
+        for a in present_arms(viewer_of(user, engine), protocol)
     ]
     t = protocol.trial
     return TrialOut(

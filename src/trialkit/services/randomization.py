@@ -24,12 +24,30 @@ from trialkit.protocol import Protocol
 from trialkit.services import audit
 from trialkit.services.screening import NotFound, require_scope
 from trialkit.services.trial import current_protocol
-from trialkit.services.users import UserView
+from trialkit.services.users import UserView, confirm_password
 from trialkit.store.engine import inserted_id, session_scope
-from trialkit.store.randomization_tables import allocation_entries, allocation_lists
+from trialkit.store.randomization_tables import (
+    allocation_entries,
+    allocation_lists,
+    notifications,
+    preparations,
+    unblindings,
+)
 from trialkit.store.screening_tables import participants
 
-__all__ = ["RandomizationError", "Randomized", "generate_list", "randomize"]
+__all__ = [
+    "Instruction",
+    "RandomizationError",
+    "Randomized",
+    "UnblindingRecord",
+    "emergency_unblind",
+    "generate_list",
+    "prepare",
+    "randomize",
+    "unblinded_participants",
+    "unblinding_log",
+    "what_to_prepare",
+]
 
 _LOCK = 0x7261_6E64  # "rand"
 RANDOMIZERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
@@ -191,3 +209,180 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
         viewer = Viewer(actor.username, actor.role, frozenset(actor.sites))
         arm = entry.arm if may_see_allocation(viewer, participant_id) else MASKED
         return Randomized(participant_id, number, stratum, now, entry.preparation_code, arm)
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """What the unblinded pharmacist prepares for one preparation code."""
+
+    preparation_code: str
+    participant_id: str | None
+    arm: str
+    product: str
+    dose: str | None
+    volume: str | None
+    route: str
+    identical_appearance: bool
+    prepared: bool
+
+
+def _pharmacist(actor: UserView) -> None:
+    if actor.role is not Role.UNBLINDED_PHARMACIST:
+        raise RandomizationError("role: only the unblinded pharmacist sees what a preparation code holds")
+
+
+def what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> Instruction:
+    """The arm and intervention behind a preparation code (unblinded pharmacist only)."""
+    _pharmacist(actor)
+    protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        entry = session.execute(
+            select(allocation_entries).where(allocation_entries.c.preparation_code == preparation_code)
+        ).first()
+        if entry is None or entry.participant_id is None:
+            raise NotFound("no randomized participant has this preparation code")
+        done = (
+            session.execute(
+                select(preparations.c.id).where(preparations.c.preparation_code == preparation_code)
+            ).first()
+            is not None
+        )
+    arm = protocol.arm_by_code(entry.arm)
+    volume = arm.intervention.volume
+    return Instruction(
+        preparation_code,
+        entry.participant_id,
+        arm.name,
+        arm.intervention.name,
+        arm.intervention.dose,
+        f"{volume.min:g}-{volume.max:g} {volume.unit}" if volume else None,
+        arm.intervention.route,
+        protocol.masking.identical_appearance,
+        done,
+    )
+
+
+def prepare(
+    engine: Engine,
+    actor: UserView,
+    preparation_code: str,
+    *,
+    product_lot: str,
+    volume_ml: float,
+    particles: str | None = None,
+) -> Instruction:
+    """Record the preparation of one dose (once): lot, volume, particles, by whom and when."""
+    instruction = what_to_prepare(engine, actor, preparation_code)
+    if instruction.prepared:
+        raise RandomizationError(f"preparation_code: {preparation_code} is prepared already")
+    if not product_lot.strip():
+        raise RandomizationError("product_lot: name the lot")
+    if not 0 < volume_ml <= 50:
+        raise RandomizationError("volume_ml: must be above 0 and at most 50 mL")
+    with session_scope(engine) as session:
+        session.execute(
+            preparations.insert().values(
+                preparation_code=preparation_code,
+                product_lot=product_lot,
+                particles=particles,
+                volume_ml=f"{volume_ml:g}",
+                prepared_at=dt.datetime.now(dt.UTC),
+                prepared_by=actor.username,
+            )
+        )
+        # Audited by code, lot and volume only: the trail is readable by blinded roles.
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            participant=instruction.participant_id,
+            action="dose.prepared",
+            new_value={"preparation_code": preparation_code, "product_lot": product_lot, "volume_ml": volume_ml},
+        )
+    return what_to_prepare(engine, actor, preparation_code)
+
+
+@dataclass(frozen=True)
+class UnblindingRecord:
+    """One emergency unblinding: who, when, why, whom (never the arm)."""
+
+    participant_id: str
+    unblinded_by: str
+    unblinded_at: dt.datetime
+    reason: str
+
+
+def emergency_unblind(
+    engine: Engine, actor: UserView, participant_id: str, *, reason: str, password: str
+) -> Randomized:
+    """Reveal one participant's arm to the investigator at once: no approval step, a reason and the
+    password are required, the designated roles are notified, and the participant is flagged as unblinded.
+    """
+    if actor.role is not Role.INVESTIGATOR:
+        raise RandomizationError("role: an investigator performs an emergency unblinding")
+    if not reason.strip():
+        raise RandomizationError("reason: an emergency unblinding needs a reason")
+    if not confirm_password(engine, actor.username, password):
+        raise RandomizationError("password: re-enter your own password to confirm")
+    protocol = current_protocol(engine).protocol
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(engine) as session:
+        entry = session.execute(
+            select(allocation_entries).where(allocation_entries.c.participant_id == participant_id)
+        ).first()
+        participant = session.execute(
+            select(participants).where(participants.c.participant_id == participant_id)
+        ).first()
+        if participant is None or entry is None or participant.site not in actor.sites:
+            raise NotFound("no randomized participant with this id at your sites")
+        session.execute(
+            unblindings.insert().values(
+                participant_id=participant_id, unblinded_by=actor.username, unblinded_at=now, reason=reason
+            )
+        )
+        for role in protocol.masking.unblinding_notify:
+            session.execute(
+                notifications.insert().values(
+                    role=role,
+                    subject=f"Emergency unblinding of {participant_id} by {actor.username}",
+                    participant_id=participant_id,
+                    created_at=now,
+                )
+            )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=participant.site,
+            participant=participant_id,
+            action="participant.unblinded",
+            reason=reason,
+            detail={"notified": list(protocol.masking.unblinding_notify)},
+        )
+        return Randomized(
+            participant_id,
+            entry.randomization_number,
+            entry.stratum,
+            entry.randomized_at,
+            entry.preparation_code,
+            entry.arm,
+        )
+
+
+def unblinded_participants(engine: Engine, username: str) -> frozenset[str]:
+    """The participants emergency-unblinded to this user (the masking policy's per-viewer exceptions)."""
+    with session_scope(engine) as session:
+        return frozenset(
+            session.execute(
+                select(unblindings.c.participant_id).where(unblindings.c.unblinded_by == username)
+            ).scalars()
+        )
+
+
+def unblinding_log(engine: Engine, actor: UserView) -> list[UnblindingRecord]:
+    """Every emergency unblinding, for the unblinded roles and the DSMB."""
+    if actor.role not in {Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER}:
+        raise RandomizationError("role: the unblinding log is for the unblinded roles and the DSMB")
+    with session_scope(engine) as session:
+        rows = session.execute(select(unblindings).order_by(unblindings.c.id)).all()
+    return [UnblindingRecord(r.participant_id, r.unblinded_by, r.unblinded_at, r.reason) for r in rows]

@@ -38,6 +38,7 @@ __all__ = [
     "authenticate",
     "change_password",
     "check_password_policy",
+    "confirm_password",
     "create_user",
     "disable_user",
     "end_session",
@@ -350,6 +351,13 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def confirm_password(engine: Engine, username: str, password: str) -> bool:
+    """Whether this is the user's current password (re-entry for signatures and unblinding)."""
+    with session_scope(engine) as session:
+        row = _row(session, username)
+        return row is not None and bool(row.active) and _verify(row.password_hash, password)
 
 
 _GENERIC = "wrong username or password"

@@ -11,7 +11,7 @@ from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueC
 from trialkit.store.coltypes import UTCDateTime
 from trialkit.store.tables import metadata
 
-__all__ = ["allocation_entries", "allocation_lists"]
+__all__ = ["allocation_entries", "allocation_lists", "notifications", "preparations", "unblindings"]
 
 allocation_lists = Table(
     "allocation_lists",
@@ -43,4 +43,41 @@ allocation_entries = Table(
     Column("randomized_at", UTCDateTime(), nullable=True),
     Column("randomized_by", String(64), nullable=True),
     UniqueConstraint("stratum", "sequence", name="uq_allocation_entries_stratum_sequence"),
+)
+
+#: What the unblinded pharmacist prepared for each preparation code.
+preparations = Table(
+    "preparations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "preparation_code", String(16), ForeignKey("allocation_entries.preparation_code"), nullable=False, unique=True
+    ),
+    Column("product_lot", String(64), nullable=False),
+    Column("particles", Text, nullable=True),
+    Column("volume_ml", Text, nullable=False),
+    Column("prepared_at", UTCDateTime(), nullable=False),
+    Column("prepared_by", String(64), nullable=False),
+)
+
+#: Emergency unblindings: who, when, why, whom. The arm is never stored here.
+unblindings = Table(
+    "unblindings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False, index=True),
+    Column("unblinded_by", String(64), nullable=False),
+    Column("unblinded_at", UTCDateTime(), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+#: Notifications to roles (e.g. of an emergency unblinding); never carry an arm.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("role", String(32), nullable=False, index=True),
+    Column("subject", Text, nullable=False),
+    Column("participant_id", String(32), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

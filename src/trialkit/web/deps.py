@@ -194,6 +194,13 @@ def require_api_roles(*roles: Role) -> Callable[..., UserView]:
     return check
 
 
-def viewer_of(user: UserView) -> Viewer:
-    """The masking policy's view of a user."""
-    return Viewer(username=user.username, role=user.role, sites=frozenset(user.sites))
+def viewer_of(user: UserView, engine: Engine) -> Viewer:
+    """The masking policy's view of a user, with the participants emergency-unblinded to them."""
+    from trialkit.services.randomization import unblinded_participants
+
+    return Viewer(
+        username=user.username,
+        role=user.role,
+        sites=frozenset(user.sites),
+        unblinded_participants=unblinded_participants(engine, user.username),
+    )

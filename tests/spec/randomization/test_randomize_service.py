@@ -13,14 +13,23 @@ import pytest
 from sqlalchemy import select
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.trialfixtures import Trial, make_trial, username
+from tests.trialfixtures import PASSWORD, Trial, make_trial, username
 from trialkit.domain.roles import Role
 from trialkit.services import audit
-from trialkit.services.randomization import RandomizationError, generate_list, randomize
+from trialkit.services.randomization import (
+    RandomizationError,
+    emergency_unblind,
+    generate_list,
+    prepare,
+    randomize,
+    unblinded_participants,
+    unblinding_log,
+    what_to_prepare,
+)
 from trialkit.services.screening import NotFound, ScreeningError, enrol, record_consent, screen, withdraw
 from trialkit.services.users import UserView, get_user
 from trialkit.store.engine import session_scope
-from trialkit.store.randomization_tables import allocation_entries
+from trialkit.store.randomization_tables import allocation_entries, notifications
 
 TYPED = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
 
@@ -151,3 +160,52 @@ def test_32_concurrent_randomizations_take_32_distinct_consecutive_entries(trial
     assert sorted(r.participant_id for r in used) == sorted(people)  # each participant once
     assert sorted(r.randomization_number for r in used) == list(range(1, 33))
     assert audit.verify(trial.engine).ok
+
+
+def _randomized(trial: Trial) -> tuple[str, str]:
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=3)
+    pid = enrolled(trial)
+    return pid, randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid).preparation_code
+
+
+def test_the_pharmacist_sees_what_to_prepare_and_records_it_once(trial: Trial) -> None:
+    pid, code = _randomized(trial)
+    pharmacist = who(trial, Role.UNBLINDED_PHARMACIST)
+    instruction = what_to_prepare(trial.engine, pharmacist, code)
+    assert instruction.participant_id == pid and instruction.arm in {
+        "hUCMSC-Exos + standard care",
+        "Placebo (PBS) + standard care",
+    }
+    assert instruction.volume == "2-5 mL" and instruction.identical_appearance and not instruction.prepared
+    done = prepare(trial.engine, pharmacist, code, product_lot="EXO-2021-07", volume_ml=3, particles="5e10")
+    assert done.prepared
+    with pytest.raises(RandomizationError, match="prepared already"):
+        prepare(trial.engine, pharmacist, code, product_lot="EXO-2021-07", volume_ml=3)
+    with pytest.raises(RandomizationError, match="only the unblinded pharmacist"):
+        what_to_prepare(trial.engine, who(trial, Role.STUDY_COORDINATOR), code)
+    (entry,) = audit.entries(trial.engine, action_prefix="dose.prepared")
+    assert "Exos" not in (entry.new_value or "") and "Placebo" not in (entry.new_value or "")
+
+
+def test_emergency_unblinding_reveals_one_participant_to_that_investigator(trial: Trial) -> None:
+    pid, _ = _randomized(trial)
+    investigator = who(trial, Role.INVESTIGATOR)
+    with pytest.raises(RandomizationError, match="reason"):
+        emergency_unblind(trial.engine, investigator, pid, reason=" ", password=PASSWORD)
+    with pytest.raises(RandomizationError, match="password"):
+        emergency_unblind(trial.engine, investigator, pid, reason="anaphylaxis", password="wrong")
+    with pytest.raises(RandomizationError, match="an investigator"):
+        emergency_unblind(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, reason="x", password=PASSWORD)
+    revealed = emergency_unblind(trial.engine, investigator, pid, reason="anaphylaxis", password=PASSWORD)
+    assert revealed.arm in {"EXO", "PBO"}
+    assert unblinded_participants(trial.engine, investigator.username) == {pid}
+    assert unblinded_participants(trial.engine, username(Role.STUDY_COORDINATOR)) == frozenset()
+    (entry,) = audit.entries(trial.engine, action_prefix="participant.unblinded")
+    assert entry.reason == "anaphylaxis" and entry.participant == pid and revealed.arm not in str(entry)
+    (record,) = unblinding_log(trial.engine, who(trial, Role.DSMB_MEMBER))
+    assert (record.participant_id, record.unblinded_by) == (pid, investigator.username)
+    with pytest.raises(RandomizationError, match="unblinded roles and the DSMB"):
+        unblinding_log(trial.engine, investigator)
+    with session_scope(trial.engine) as session:
+        notified = {r.role for r in session.execute(select(notifications))}
+    assert notified == {"unblinded_statistician", "dsmb_member"}

@@ -21,6 +21,6 @@ def health() -> str:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: EngineDep) -> HTMLResponse:
     assert page.user is not None
-    arms = present_arms(viewer_of(page.user), protocol)
+    arms = present_arms(viewer_of(page.user, engine), protocol)
     context = {"p": protocol, "arms": arms, "enrolled": count_enrolled(engine)}
     return render_page(request, page, "home/index.html", context)
