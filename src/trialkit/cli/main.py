@@ -10,6 +10,7 @@ import typer
 
 from trialkit import __version__
 from trialkit.cli import protocol as protocol_cli
+from trialkit.cli import randomization as randomization_cli
 from trialkit.cli import screening as screening_cli
 from trialkit.cli import serve as serve_cli
 from trialkit.cli import trial as trial_cli
@@ -49,6 +50,9 @@ app.add_typer(users_cli.app, name="user")
 app.add_typer(screening_cli.screening_app, name="screening")
 app.add_typer(screening_cli.consent_app, name="consent")
 app.command("enrol")(screening_cli.enrol)
+app.add_typer(randomization_cli.randomization_app, name="randomization")
+app.command("randomize")(randomization_cli.randomize)
+app.command("unblind")(randomization_cli.unblind)
 
 
 def main() -> None:

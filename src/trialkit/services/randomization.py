@@ -39,9 +39,12 @@ __all__ = [
     "Instruction",
     "RandomizationError",
     "Randomized",
+    "StratumStatus",
     "UnblindingRecord",
     "emergency_unblind",
+    "export_list",
     "generate_list",
+    "list_status",
     "prepare",
     "randomize",
     "unblinded_participants",
@@ -386,3 +389,58 @@ def unblinding_log(engine: Engine, actor: UserView) -> list[UnblindingRecord]:
     with session_scope(engine) as session:
         rows = session.execute(select(unblindings).order_by(unblindings.c.id)).all()
     return [UnblindingRecord(r.participant_id, r.unblinded_by, r.unblinded_at, r.reason) for r in rows]
+
+
+@dataclass(frozen=True)
+class StratumStatus:
+    """How far a stratum's list is used: counts only, never an arm."""
+
+    stratum: str
+    used: int
+    remaining: int
+
+
+def list_status(engine: Engine) -> list[StratumStatus]:
+    """Used and remaining entries per stratum (safe for every role: no arm, no next entry)."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(
+                allocation_entries.c.stratum,
+                allocation_entries.c.participant_id.is_(None).label("free"),
+                func.count().label("n"),
+            ).group_by(allocation_entries.c.stratum, allocation_entries.c.participant_id.is_(None))
+        ).all()
+    counts: dict[str, dict[bool, int]] = {}
+    for row in rows:
+        counts.setdefault(row.stratum, {True: 0, False: 0})[bool(row.free)] = int(row.n)
+    return [StratumStatus(k, v[False], v[True]) for k, v in sorted(counts.items())]
+
+
+def export_list(engine: Engine, actor: UserView) -> list[dict[str, object]]:
+    """The whole list with arms (unblinded statistician only); the export itself is audited."""
+    if actor.role is not Role.UNBLINDED_STATISTICIAN:
+        raise RandomizationError("role: only the unblinded statistician exports the allocation list")
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(allocation_entries).order_by(allocation_entries.c.stratum, allocation_entries.c.sequence)
+        ).all()
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="randomization.list_exported",
+            detail={"entries": len(rows)},
+        )
+    columns = [
+        "stratum",
+        "sequence",
+        "block",
+        "block_size",
+        "position",
+        "arm",
+        "preparation_code",
+        "participant_id",
+        "randomization_number",
+        "randomized_at",
+    ]
+    return [{c: getattr(r, c) for c in columns} for r in rows]

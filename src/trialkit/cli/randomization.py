@@ -1,0 +1,113 @@
+"""``trialkit randomization``, ``trialkit randomize`` and ``trialkit unblind``.
+
+Each command acts as a named user (``--as``) whose role decides what it may do; only the unblinded
+statistician's export shows arms.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trialkit.cli.common import DatabaseOption, console, fail
+from trialkit.cli.screening import AsOption, _context
+
+__all__ = ["randomization_app", "randomize", "unblind"]
+
+randomization_app = typer.Typer(help="Generate, inspect and export the allocation list.", no_args_is_help=True)
+
+
+def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    from trialkit.services.randomization import RandomizationError
+    from trialkit.services.screening import NotFound, ScreeningError
+
+    try:
+        return function(*args, **kwargs)
+    except (RandomizationError, ScreeningError, NotFound) as exc:
+        fail(str(exc))
+
+
+@randomization_app.command("generate")
+def generate(
+    user: AsOption,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: drawn by the system).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Generate and seal the allocation list from the protocol (unblinded statistician, once)."""
+    from trialkit.services.randomization import generate_list
+
+    engine, actor = _context(user, database)
+    checksum = _run(generate_list, engine, actor, seed=seed)
+    console.print(f"Allocation list generated and sealed; checksum {checksum}.", highlight=False)
+
+
+@randomization_app.command("status")
+def status(user: AsOption, database: DatabaseOption = None) -> None:
+    """Used and remaining list entries per stratum (no arms)."""
+    from rich.table import Table
+
+    from trialkit.services.randomization import list_status
+
+    engine, _actor = _context(user, database)
+    table = Table("stratum", "randomized", "remaining")
+    for s in list_status(engine):
+        table.add_row(s.stratum, str(s.used), str(s.remaining))
+    console.print(table)
+
+
+@randomization_app.command("export")
+def export(
+    user: AsOption,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Export the whole list with arms to CSV (unblinded statistician only; audited)."""
+    from trialkit.services.randomization import export_list
+
+    engine, actor = _context(user, database)
+    rows = _run(export_list, engine, actor)
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["stratum"])
+        writer.writeheader()
+        writer.writerows(rows)
+    partial.replace(out)  # nothing half-written is left looking complete
+    console.print(f"Wrote {len(rows)} entries to {out}.", highlight=False)
+
+
+def randomize(
+    participant_id: Annotated[str, typer.Argument(help="The participant, e.g. RAZ-001.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+) -> None:
+    """Randomize an enrolled participant; prints the number and preparation code (the arm only if allowed)."""
+    from trialkit.services.randomization import randomize as do_randomize
+
+    engine, actor = _context(user, database)
+    r = _run(do_randomize, engine, actor, participant_id)
+    console.print(
+        f"{r.participant_id}: randomization number {r.number}, preparation code {r.preparation_code}, arm {r.arm}.",
+        highlight=False,
+    )
+
+
+def unblind(
+    participant_id: Annotated[str, typer.Argument(help="The participant to unblind.")],
+    user: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded and sent to the notified roles).")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Emergency unblinding of one participant by an investigator: reason and password required."""
+    from trialkit.services.randomization import emergency_unblind
+
+    engine, actor = _context(user, database)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    r = _run(emergency_unblind, engine, actor, participant_id, reason=reason, password=password)
+    console.print(
+        f"{r.participant_id} is on arm [bold]{r.arm}[/]. This unblinding is recorded and notified.", highlight=False
+    )

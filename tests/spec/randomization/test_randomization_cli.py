@@ -1,0 +1,63 @@
+"""`trialkit randomization generate|status|export`, `trialkit randomize`, `trialkit unblind`."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.spec.randomization.test_randomize_service import enrolled
+from tests.trialfixtures import PASSWORD, Trial, make_trial, username
+from trialkit.cli.main import app
+from trialkit.domain.roles import Role
+from trialkit.services import audit
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def trial(database_url: str) -> Iterator[Trial]:
+    t = make_trial(database_url)
+    yield t
+    t.engine.dispose()
+
+
+def _as(trial: Trial, role: Role) -> list[str]:
+    return ["--database", trial.url, "--as", username(role)]
+
+
+def test_generate_randomize_status_export_unblind(trial: Trial, tmp_path: Path) -> None:
+    refused = runner.invoke(app, ["randomization", "generate", *_as(trial, Role.INVESTIGATOR)])
+    assert refused.exit_code == 1 and "only the unblinded statistician" in refused.output
+    made = runner.invoke(app, ["randomization", "generate", "--seed", "7", *_as(trial, Role.UNBLINDED_STATISTICIAN)])
+    assert made.exit_code == 0 and "sealed; checksum" in made.output
+    pid = enrolled(trial)
+    done = runner.invoke(app, ["randomize", pid, *_as(trial, Role.INVESTIGATOR)])
+    assert done.exit_code == 0 and "randomization number 1" in done.output and "arm masked" in done.output
+    status = runner.invoke(app, ["randomization", "status", *_as(trial, Role.INVESTIGATOR)])
+    assert "site=RAZ" in status.output and "EXO" not in status.output and "PBO" not in status.output
+    out = tmp_path / "list.csv"
+    denied = runner.invoke(app, ["randomization", "export", "--out", str(out), *_as(trial, Role.DATA_MANAGER)])
+    assert denied.exit_code == 1 and not out.exists()
+    exported = runner.invoke(
+        app, ["randomization", "export", "--out", str(out), *_as(trial, Role.UNBLINDED_STATISTICIAN)]
+    )
+    assert exported.exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert {r["arm"] for r in rows} == {"EXO", "PBO"} and rows[0]["stratum"] == "site=GOL"
+    assert audit.entries(trial.engine, action_prefix="randomization.list_exported")
+    wrong = runner.invoke(
+        app,
+        ["unblind", pid, "--reason", "anaphylaxis", "--password-stdin", *_as(trial, Role.INVESTIGATOR)],
+        input="nope\n",
+    )
+    assert wrong.exit_code == 1 and "password" in wrong.output
+    unblinded = runner.invoke(
+        app,
+        ["unblind", pid, "--reason", "anaphylaxis", "--password-stdin", *_as(trial, Role.INVESTIGATOR)],
+        input=PASSWORD + "\n",
+    )
+    assert unblinded.exit_code == 0 and ("arm EXO" in unblinded.output or "arm PBO" in unblinded.output)
