@@ -44,3 +44,12 @@ def make_trial(url: str, loaded: LoadedProtocol | None = None) -> Trial:
 
 def username(role: Role) -> str:
     return role.value.replace("_", "-")
+
+
+def who(trial: Trial, role: Role):  # type: ignore[no-untyped-def]
+    """The trial's user with this role."""
+    from trialkit.services.users import get_user
+
+    user = get_user(trial.engine, username(role))
+    assert user is not None
+    return user

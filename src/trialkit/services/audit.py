@@ -13,16 +13,14 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialkit.domain.audit import GENESIS, AuditEntry, ChainReport, entry_hash, verify_chain
-from trialkit.store.engine import session_scope
+from trialkit.store.engine import serialise, session_scope
 from trialkit.store.tables import audit_entries
 
 __all__ = ["AuditEntry", "count", "entries", "record", "verify"]
-
-_LOCK_KEY = 0x7472_6961  # "tria": the advisory lock that serialises appends on PostgreSQL
 
 
 def _json(value: object) -> str | None:
@@ -48,8 +46,7 @@ def record(
     at: dt.datetime | None = None,
 ) -> int:
     """Append one entry to the audit trail in the caller's transaction; returns its sequence number."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    serialise(session, "audit")
     head = session.execute(
         select(audit_entries.c.seq, audit_entries.c.hash).order_by(audit_entries.c.seq.desc()).limit(1)
     ).first()

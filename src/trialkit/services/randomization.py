@@ -15,7 +15,7 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from trialkit.domain.masking import MASKED, Viewer, may_see_allocation
 from trialkit.domain.randomization import PermutedBlocks, strata_of
@@ -25,7 +25,7 @@ from trialkit.services import audit
 from trialkit.services.screening import NotFound, require_scope
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView, confirm_password
-from trialkit.store.engine import inserted_id, session_scope
+from trialkit.store.engine import inserted_id, serialise, session_scope
 from trialkit.store.randomization_tables import (
     allocation_entries,
     allocation_lists,
@@ -52,7 +52,6 @@ __all__ = [
     "what_to_prepare",
 ]
 
-_LOCK = 0x7261_6E64  # "rand"
 RANDOMIZERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
 
 
@@ -150,12 +149,6 @@ def generate_list(engine: Engine, actor: UserView, *, seed: int | None = None) -
     return generated.report.checksum
 
 
-def _lock(session: object) -> None:
-    bind = session.get_bind()  # type: ignore[attr-defined]
-    if bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})  # type: ignore[attr-defined]
-
-
 def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomized:
     """Randomize an enrolled participant: the next unused entry of their stratum, atomically, once."""
     if actor.role not in RANDOMIZERS:
@@ -167,7 +160,7 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
         ).first()
         if participant is None or (actor.role.site_scoped and participant.site not in actor.sites):
             raise NotFound("no such participant")
-        _lock(session)
+        serialise(session, "randomization")
         if (
             session.execute(
                 select(allocation_entries.c.id).where(allocation_entries.c.participant_id == participant_id)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialkit.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError, evaluate, validate_values
@@ -25,7 +25,7 @@ from trialkit.protocol import Protocol
 from trialkit.services import audit
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView
-from trialkit.store.engine import inserted_id, session_scope
+from trialkit.store.engine import inserted_id, serialise, session_scope
 from trialkit.store.screening_tables import consents, participants, screenings, withdrawals
 
 __all__ = [
@@ -158,11 +158,6 @@ def _check_site(actor: UserView, site: str) -> None:
         raise NotFound("no such screening")
 
 
-def _lock(session: Session, key: str) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-
-
 def _typed_values(protocol: Protocol, stored: Mapping[str, Any]) -> dict[str, Any]:
     """Stored JSON values back to typed ones (dates)."""
     dates = {f.id for f in protocol.eligibility.screening_fields if f.type == "date"}
@@ -241,7 +236,7 @@ def screen(
     decision = evaluate(protocol, typed)
     now = _now()
     with session_scope(engine) as session:
-        _lock(session, f"screening:{site}")
+        serialise(session, f"screening:{site}")
         number = (
             session.execute(select(func.max(screenings.c.number)).where(screenings.c.site == site)).scalar() or 0
         ) + 1
@@ -499,7 +494,7 @@ def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
         ).first()
         if latest is None or latest.decision != "consent":
             raise ScreeningError(f"consent: {label} has no recorded consent")
-        _lock(session, f"participant:{row.site}")
+        serialise(session, f"participant:{row.site}")
         number = (
             session.execute(select(func.max(participants.c.number)).where(participants.c.site == row.site)).scalar()
             or 0

@@ -24,6 +24,7 @@ __all__ = [
     "make_engine",
     "normalise_url",
     "redact",
+    "serialise",
     "session_scope",
 ]
 
@@ -122,3 +123,13 @@ def inserted_id(session: Session, statement: Insert) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def serialise(session: Session, name: str) -> None:
+    """Hold a transaction-scoped lock named ``name`` until the transaction ends.
+
+    PostgreSQL: an advisory lock on the name's hash. SQLite needs none: every transaction already
+    begins IMMEDIATE (see ``make_engine``), so writers are serialised.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.trialfixtures import PASSWORD, Trial, make_trial, username
+from tests.trialfixtures import PASSWORD, Trial, make_trial, username, who
 from trialkit.domain.roles import Role
 from trialkit.services import audit
 from trialkit.services.randomization import (
@@ -27,7 +27,6 @@ from trialkit.services.randomization import (
     what_to_prepare,
 )
 from trialkit.services.screening import NotFound, ScreeningError, enrol, record_consent, screen, withdraw
-from trialkit.services.users import UserView, get_user
 from trialkit.store.engine import session_scope
 from trialkit.store.randomization_tables import allocation_entries, notifications
 
@@ -39,12 +38,6 @@ def trial(database_url: str) -> Iterator[Trial]:
     t = make_trial(database_url)
     yield t
     t.engine.dispose()
-
-
-def who(trial: Trial, role: Role) -> UserView:
-    user = get_user(trial.engine, username(role))
-    assert user is not None
-    return user
 
 
 def enrolled(trial: Trial, site: str = "RAZ") -> str:

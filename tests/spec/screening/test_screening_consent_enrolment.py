@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.trialfixtures import Trial, make_trial, username
+from tests.trialfixtures import Trial, make_trial, who
 from trialkit.domain.eligibility import Decision, ScreeningValueError
 from trialkit.domain.roles import Role
 from trialkit.services import audit
@@ -28,7 +28,6 @@ from trialkit.services.screening import (
     update_screening,
     withdraw,
 )
-from trialkit.services.users import UserView, get_user
 
 TODAY = dt.datetime.now(dt.UTC).date()
 NOW = dt.datetime.now(dt.UTC)
@@ -40,12 +39,6 @@ def trial(database_url: str) -> Iterator[Trial]:
     t = make_trial(database_url)
     yield t
     t.engine.dispose()
-
-
-def who(trial: Trial, role: Role) -> UserView:
-    user = get_user(trial.engine, username(role))
-    assert user is not None
-    return user
 
 
 def lar_consent(trial: Trial, screening_id: int, **changes: Any):  # type: ignore[no-untyped-def]
