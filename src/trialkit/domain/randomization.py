@@ -26,7 +26,10 @@ from typing import Literal
 
 import numpy as np
 
+from trialkit.protocol.design import StratificationFactor
+
 __all__ = [
+    "GENERATOR",
     "Allocation",
     "GeneratedList",
     "GenerationReport",
@@ -34,6 +37,11 @@ __all__ = [
     "MinimizationDecision",
     "PermutedBlocks",
     "RandomizationMethod",
+    "StratificationError",
+    "factor_levels",
+    "level_of",
+    "list_checksum",
+    "seed_sha256",
     "strata_of",
 ]
 
@@ -74,6 +82,11 @@ class GeneratedList:
     report: GenerationReport
 
 
+def seed_sha256(seed: int) -> str:
+    """The seed's fingerprint, kept in the report instead of the seed."""
+    return hashlib.sha256(str(seed).encode()).hexdigest()
+
+
 def list_checksum(entries: Sequence[Allocation]) -> str:
     """SHA-256 over the canonical form of every entry, in order."""
     canonical = json.dumps(
@@ -91,6 +104,43 @@ def strata_of(levels: Mapping[str, Sequence[str]]) -> list[str]:
         "|".join(f"{n}={v}" for n, v in zip(names, combo, strict=True))
         for combo in itertools.product(*(levels[n] for n in names))
     ]
+
+
+class StratificationError(ValueError):
+    """A participant's stratification data is missing or outside the protocol's levels."""
+
+
+def factor_levels(factor: StratificationFactor, site_codes: Sequence[str]) -> list[str]:
+    """The levels of one stratification factor: sites, the codes listed, or bands cut at the cut points."""
+    if factor.id == "site" and factor.field is None:
+        return list(site_codes)
+    if factor.levels:
+        return list(factor.levels)
+    cuts = factor.cut_points
+    if not cuts:
+        raise StratificationError(f"randomization: factor {factor.id!r} needs levels or cut_points")
+    bands = [f"<{cuts[0]:g}"]
+    bands += [f"{lo:g}-<{hi:g}" for lo, hi in itertools.pairwise(cuts)]
+    return [*bands, f">={cuts[-1]:g}"]
+
+
+def level_of(factor: StratificationFactor, site: str, values: Mapping[str, object]) -> str:
+    """One participant's level of a factor, from their site and screening values."""
+    if factor.id == "site" and factor.field is None:
+        return site
+    assert factor.field is not None
+    value = values.get(factor.field)
+    if value is None:
+        raise StratificationError(f"{factor.field}: needed to randomize (stratification factor {factor.id!r})")
+    if factor.levels:
+        code = str(value).lower() if isinstance(value, bool) else str(value)
+        if code not in factor.levels:
+            raise StratificationError(f"{factor.field}: {code!r} is not one of the levels {factor.levels}")
+        return code
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StratificationError(f"{factor.field}: must be a number to be cut at {factor.cut_points}")
+    band = sum(value >= c for c in factor.cut_points)
+    return factor_levels(factor, [])[band]
 
 
 class RandomizationMethod(ABC):
@@ -148,6 +198,38 @@ class PermutedBlocks(RandomizationMethod):
             block += 1
         return entries
 
+    def extension(
+        self, stratum: str, stratum_index: int, number: int, after: Allocation, length: int, seed: int
+    ) -> GeneratedList:
+        """The ``number``-th extension (1, 2, ...) of one stratum, continuing after its last entry.
+
+        The seed chain is kept: extension k of the i-th stratum draws from the stream spawned as
+        ``SeedSequence(seed).spawn(...)[i].spawn(k)[k - 1]``, so the original seed reproduces the list and
+        every extension of it, and no extension reuses a stream.
+        """
+        if number < 1 or length < 1:
+            raise ValueError("extension number and length must be at least 1")
+        child = np.random.SeedSequence(seed, spawn_key=(stratum_index, number - 1))
+        entries = self.stratum_list(
+            stratum, length, np.random.Generator(np.random.PCG64(child)), after.sequence + 1, after.block + 1
+        )
+        return GeneratedList(tuple(entries), self._report(entries, seed))
+
+    def _report(self, entries: Sequence[Allocation], seed: int) -> GenerationReport:
+        counts: dict[str, dict[str, int]] = {}
+        for e in entries:
+            counts.setdefault(e.stratum, dict.fromkeys(self.arms, 0))[e.arm] += 1
+        return GenerationReport(
+            method=self.describe(),
+            generator=GENERATOR,
+            seed_sha256=seed_sha256(seed),
+            block_sizes=self.block_sizes,
+            ratio=dict(self.ratio),
+            counts=counts,
+            entries=len(entries),
+            checksum=list_checksum(entries),
+        )
+
     def generate(self, strata: Sequence[str], per_stratum: int, seed: int) -> GeneratedList:
         """The whole list: ``per_stratum`` entries (rounded up to whole blocks) for every stratum."""
         if per_stratum < 1:
@@ -156,20 +238,7 @@ class PermutedBlocks(RandomizationMethod):
         entries: list[Allocation] = []
         for stratum, child in zip(strata, children, strict=True):
             entries += self.stratum_list(stratum, per_stratum, np.random.Generator(np.random.PCG64(child)))
-        counts: dict[str, dict[str, int]] = {}
-        for e in entries:
-            counts.setdefault(e.stratum, dict.fromkeys(self.arms, 0))[e.arm] += 1
-        report = GenerationReport(
-            method=self.describe(),
-            generator=GENERATOR,
-            seed_sha256=hashlib.sha256(str(seed).encode()).hexdigest(),
-            block_sizes=self.block_sizes,
-            ratio=dict(self.ratio),
-            counts=counts,
-            entries=len(entries),
-            checksum=list_checksum(entries),
-        )
-        return GeneratedList(tuple(entries), report)
+        return GeneratedList(tuple(entries), self._report(entries, seed))
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,11 @@ def _randomization(p: Protocol) -> Iterator[Found]:
             yield f"randomization.{key}[{i}]", f"numeric field {source.id!r} needs cut_points to form levels"
         if not numeric and factor.cut_points:
             yield f"randomization.{key}[{i}]", f"cut_points only apply to numeric fields, not {source.type}"
+        if not numeric and not factor.levels:
+            yield f"randomization.{key}[{i}]", f"field {source.id!r} needs levels (the codes it may take)"
+        allowed = ["true", "false"] if source.type == "boolean" else list(source.choices or [])
+        if not numeric and factor.levels and any(level not in allowed for level in factor.levels):
+            yield f"randomization.{key}[{i}].levels", f"must be among {allowed}"
     yield from _dupes(f"randomization.{key}", (f.id for f in factors), "factor")
     if isinstance(r, StratifiedPermutedBlocks):
         for i, size in enumerate(r.block_sizes):

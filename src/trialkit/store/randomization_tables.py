@@ -24,6 +24,14 @@ allocation_lists = Table(
     Column("report", Text, nullable=False),
     Column("generated_at", UTCDateTime(), nullable=False),
     Column("generated_by", String(64), nullable=False),
+    # generated (the first list), extension (of one stratum) or minimization (no entries in advance).
+    Column("kind", String(16), nullable=False, server_default="generated"),
+    # Sealed like the arms: needed to extend a stratum along the same seed chain; never shown.
+    Column("seed", Text, nullable=True),
+    Column("extends", Integer, ForeignKey("allocation_lists.id"), nullable=True),
+    Column("stratum", String(128), nullable=True),
+    Column("extension_number", Integer, nullable=True),
+    Column("reason", Text, nullable=True),
 )
 
 allocation_entries = Table(
@@ -33,15 +41,18 @@ allocation_entries = Table(
     Column("list_id", Integer, ForeignKey("allocation_lists.id"), nullable=False),
     Column("stratum", String(128), nullable=False),
     Column("sequence", Integer, nullable=False),
-    Column("block", Integer, nullable=False),
-    Column("block_size", Integer, nullable=False),
-    Column("position", Integer, nullable=False),
+    # Block, block size and position: permuted blocks only (empty under minimization).
+    Column("block", Integer, nullable=True),
+    Column("block_size", Integer, nullable=True),
+    Column("position", Integer, nullable=True),
     Column("arm", String(8), nullable=False),
     Column("preparation_code", String(16), nullable=False, unique=True),
     Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=True, unique=True),
     Column("randomization_number", Integer, nullable=True, unique=True),
     Column("randomized_at", UTCDateTime(), nullable=True),
     Column("randomized_by", String(64), nullable=True),
+    # Minimization: the G value of each arm, the preferred arms and the draw (JSON), to replay the choice.
+    Column("decision", Text, nullable=True),
     UniqueConstraint("stratum", "sequence", name="uq_allocation_entries_stratum_sequence"),
 )
 

@@ -181,3 +181,22 @@ def test_every_arm_pair_is_reachable_with_three_arms() -> None:
     # Ratio-adjusted counts: A about twice B and C.
     assert abs(arms["A"] / 2 - arms["B"]) <= 10 and abs(arms["B"] - arms["C"]) <= 10
     assert set(itertools.chain.from_iterable(d.preferred for d in decisions)) == {"A", "B", "C"}
+
+
+def test_a_participants_level_of_each_factor() -> None:
+    from trialkit.domain.randomization import StratificationError, factor_levels, level_of
+    from trialkit.protocol.design import StratificationFactor
+
+    site = StratificationFactor(id="site")
+    age = StratificationFactor(id="age_band", field="age", cut_points=[50, 65])
+    sex = StratificationFactor(id="sex", field="sex", levels=["female", "male"])
+    assert factor_levels(site, ["RAZ", "GOL"]) == ["RAZ", "GOL"]
+    assert factor_levels(age, []) == ["<50", "50-<65", ">=65"]
+    assert [level_of(age, "RAZ", {"age": a}) for a in (18, 49.9, 50, 64, 65, 90)] == [
+        "<50", "<50", "50-<65", "50-<65", ">=65", ">=65"
+    ]  # fmt: skip
+    assert level_of(site, "GOL", {}) == "GOL" and level_of(sex, "RAZ", {"sex": "male"}) == "male"
+    with pytest.raises(StratificationError, match=r"age: needed to randomize \(stratification factor 'age_band'\)"):
+        level_of(age, "RAZ", {})
+    with pytest.raises(StratificationError, match="sex: 'other' is not one of the levels"):
+        level_of(sex, "RAZ", {"sex": "other"})
