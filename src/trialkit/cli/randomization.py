@@ -59,6 +59,60 @@ def status(user: AsOption, database: DatabaseOption = None) -> None:
     console.print(table)
 
 
+@randomization_app.command("extend")
+def extend(
+    user: AsOption,
+    stratum: Annotated[str, typer.Argument(help="The stratum to extend, e.g. site=RAZ.")],
+    entries: Annotated[int, typer.Option("--entries", help="Entries to add (rounded up to whole blocks).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the list is extended (audited).")],
+    database: DatabaseOption = None,
+) -> None:
+    """Extend one stratum with the same method along the same seed chain (unblinded statistician)."""
+    from trialkit.services.randomization import extend_list
+
+    engine, actor = _context(user, database)
+    checksum = _run(extend_list, engine, actor, stratum, entries=entries, reason=reason)
+    console.print(f"Stratum {stratum} extended; extension checksum {checksum}.", highlight=False)
+
+
+@randomization_app.command("report")
+def report(user: AsOption, database: DatabaseOption = None) -> None:
+    """The generation report and every extension: method, generator, seed hash, checksum (no arms)."""
+    from trialkit.services.randomization import list_records
+
+    engine, actor = _context(user, database)
+    for r in _run(list_records, engine, actor):
+        kind = f"{r.kind} {r.extension_number} of {r.stratum}" if r.extension_number else r.kind
+        console.print(f"[bold]{kind}[/] by {r.by} at {r.at.isoformat(timespec='seconds')}", highlight=False)
+        for label, value in [
+            ("entries", r.entries),
+            ("method", r.method),
+            ("generator", r.generator),
+            ("seed sha256", r.seed_sha256),
+            ("checksum", r.checksum),
+            ("reason", r.reason),
+        ]:
+            if value is not None:
+                console.print(f"  {label}: {value}", highlight=False, soft_wrap=True)
+
+
+@randomization_app.command("balance")
+def balance(user: AsOption, database: DatabaseOption = None) -> None:
+    """Randomized participants per arm in each stratum (unblinded statistician or DSMB: shows arms)."""
+    from rich.table import Table
+
+    from trialkit.services.randomization import balance as stratum_balance
+
+    engine, actor = _context(user, database)
+    rows = _run(stratum_balance, engine, actor)
+    arms = list(rows[0].by_arm) if rows else []
+    table = Table("stratum", *arms, "imbalance", "worst running", "bound")
+    for b in rows:
+        bound = "-" if b.bound is None else f"{b.bound:g}"
+        table.add_row(b.stratum, *(str(b.by_arm[a]) for a in arms), str(b.imbalance), f"{b.worst_running:g}", bound)
+    console.print(table)
+
+
 @randomization_app.command("export")
 def export(
     user: AsOption,

@@ -51,12 +51,13 @@ from trialkit.store.randomization_tables import (
     preparations,
     unblindings,
 )
-from trialkit.store.screening_tables import participants, screenings
+from trialkit.store.screening_tables import participants, screenings, withdrawals
 
 __all__ = [
     "Instruction",
     "ListRecord",
     "Notification",
+    "ParticipantRow",
     "QueueItem",
     "RandomizationError",
     "Randomized",
@@ -72,6 +73,7 @@ __all__ = [
     "list_records",
     "list_status",
     "notifications_for",
+    "participant_rows",
     "preparation_queue",
     "prepare",
     "randomize",
@@ -821,3 +823,64 @@ def export_list(engine: Engine, actor: UserView) -> list[dict[str, object]]:
         "decision",
     ]
     return [{c: getattr(r, c) for c in columns} for r in rows]
+
+
+@dataclass(frozen=True)
+class ParticipantRow:
+    """An enrolled participant with their randomization (never an arm)."""
+
+    participant_id: str
+    site: str
+    screening_id: int
+    enrolled_at: dt.datetime
+    withdrawn_scopes: tuple[str, ...]
+    randomization_number: int | None
+    randomized_at: dt.datetime | None
+    preparation_code: str | None
+    unblinded: bool
+
+
+def participant_rows(
+    engine: Engine, actor: UserView, *, participant_id: str | None = None, limit: int = 1000
+) -> list[ParticipantRow]:
+    """Enrolled participants within the actor's sites, newest first, with their randomization number."""
+    query = (
+        select(
+            participants,
+            allocation_entries.c.randomization_number,
+            allocation_entries.c.randomized_at,
+            allocation_entries.c.preparation_code,
+        )
+        .join(allocation_entries, allocation_entries.c.participant_id == participants.c.participant_id, isouter=True)
+        .order_by(participants.c.enrolled_at.desc(), participants.c.participant_id.desc())
+        .limit(limit)
+    )
+    if actor.role.site_scoped:
+        query = query.where(participants.c.site.in_(actor.sites))
+    if participant_id is not None:
+        query = query.where(participants.c.participant_id == participant_id)
+    with session_scope(engine) as session:
+        rows = session.execute(query).all()
+        ids = [r.participant_id for r in rows]
+        flagged = set(
+            session.execute(select(unblindings.c.participant_id).where(unblindings.c.participant_id.in_(ids))).scalars()
+        )
+        scopes: dict[str, list[str]] = {}
+        for pid, scope in session.execute(
+            select(withdrawals.c.participant_id, withdrawals.c.scope).where(withdrawals.c.participant_id.in_(ids))
+        ):
+            scopes.setdefault(pid, []).append(scope)
+    return [
+        ParticipantRow(
+            r.participant_id,
+            r.site,
+            r.screening_id,
+            r.enrolled_at,
+            tuple(sorted(scopes.get(r.participant_id, []))),
+            r.randomization_number,
+            r.randomized_at,
+            r.preparation_code,
+            r.participant_id in flagged,
+        )
+        for r in rows
+    ]

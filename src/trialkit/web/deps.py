@@ -85,6 +85,21 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
     items = [NavItem("/", N_("Home"))]
     if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER}:
         items.append(NavItem("/screening", N_("Screening")))
+    if user.role in {
+        Role.ADMINISTRATOR,
+        Role.INVESTIGATOR,
+        Role.STUDY_COORDINATOR,
+        Role.MONITOR,
+        Role.DATA_MANAGER,
+        Role.OUTCOME_ASSESSOR,
+    }:
+        items.append(NavItem("/participants", N_("Participants")))
+    if user.role is Role.UNBLINDED_STATISTICIAN:
+        items.append(NavItem("/randomization", N_("Allocation list")))
+    if user.role is Role.UNBLINDED_PHARMACIST:
+        items.append(NavItem("/pharmacy", N_("Pharmacy")))
+    if user.role in {Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER}:
+        items.append(NavItem("/unblindings", N_("Unblinding log")))
     if user.role is Role.ADMINISTRATOR:
         items += [NavItem("/admin/users", N_("Users")), NavItem("/admin/audit", N_("Audit trail"))]
     items.append(NavItem("/profile", N_("Profile")))

@@ -61,3 +61,20 @@ def test_generate_randomize_status_export_unblind(trial: Trial, tmp_path: Path) 
         input=PASSWORD + "\n",
     )
     assert unblinded.exit_code == 0 and ("arm EXO" in unblinded.output or "arm PBO" in unblinded.output)
+
+
+def test_extend_report_and_balance(trial: Trial) -> None:
+    stat = _as(trial, Role.UNBLINDED_STATISTICIAN)
+    runner.invoke(app, ["randomization", "generate", "--seed", "3", *stat])
+    randomized = runner.invoke(app, ["randomize", enrolled(trial), *_as(trial, Role.INVESTIGATOR)])
+    assert randomized.exit_code == 0
+    no_reason = runner.invoke(app, ["randomization", "extend", "site=RAZ", "--entries", "4", "--reason", "", *stat])
+    assert no_reason.exit_code == 1 and "reason: say why" in no_reason.output
+    extended = runner.invoke(app, ["randomization", "extend", "site=RAZ", "--entries", "4", "--reason", "busy", *stat])
+    assert extended.exit_code == 0 and "Stratum site=RAZ extended" in extended.output
+    report = runner.invoke(app, ["randomization", "report", *stat], env={"COLUMNS": "400"})
+    assert report.exit_code == 0 and "extension 1" in report.output and "busy" in report.output
+    balance = runner.invoke(app, ["randomization", "balance", *_as(trial, Role.DSMB_MEMBER)], env={"COLUMNS": "200"})
+    assert balance.exit_code == 0 and "site=RAZ" in balance.output and "EXO" in balance.output
+    blinded = runner.invoke(app, ["randomization", "balance", *_as(trial, Role.MONITOR)])
+    assert blinded.exit_code == 1 and "EXO" not in blinded.output

@@ -12,15 +12,17 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.spec.web.conftest import sign_in
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, username
+from tests.spec.web.conftest import csrf_of, sign_in
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, username, who
 from trialkit.domain.masking import UNBLINDED_ROLES
 from trialkit.domain.roles import Role
 from trialkit.protocol import load_protocol
+from trialkit.services.randomization import generate_list, list_status, randomize
 from trialkit.services.screening import enrol, record_consent, screen
 from trialkit.services.users import get_user, issue_token
 
 BLINDED = [r for r in Role if r not in UNBLINDED_ROLES]
+RANDOMIZERS = {Role.INVESTIGATOR, Role.STUDY_COORDINATOR}
 ARMS = load_protocol(FIRST_PROTOCOL).protocol.arms
 SECRETS = [a.code for a in ARMS] + [a.name for a in ARMS] + [a.description.strip()[:60] for a in ARMS]
 
@@ -45,7 +47,7 @@ def _get_paths(app, ids: dict[str, str]) -> tuple[list[str], list[str]]:  # type
     return [*pages, "/docs", "/openapi.json", "/no-such-page"], api
 
 
-def _enrolled_participant(trial: Trial) -> dict[str, str]:
+def _enrolled_participant(trial: Trial, randomized: bool = True) -> dict[str, str]:
     """One enrolled participant at RAZ, so that pages about a participant are crawled too."""
     admin = get_user(trial.engine, username(Role.ADMINISTRATOR))
     assert admin is not None
@@ -62,7 +64,13 @@ def _enrolled_participant(trial: Trial) -> dict[str, str]:
     )
     s = enrol(trial.engine, admin, s.id)
     assert s.participant is not None
-    return {"screening_id": str(s.id), "participant_id": s.participant.participant_id}
+    pid = s.participant.participant_id
+    if not randomized:
+        return {"participant_id": pid}
+    if not list_status(trial.engine):
+        generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=1)
+    done = randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
+    return {"screening_id": str(s.id), "participant_id": pid, "code": done.preparation_code}
 
 
 def _leaks(text: str) -> list[str]:
@@ -82,6 +90,21 @@ def _crawl(client: TestClient, app, trial: Trial, role: Role) -> dict[str, list[
         response = client.get(path, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code < 500, path
         found[path] = _leaks(response.text)
+    if role in RANDOMIZERS:  # the answers to randomizing, and to randomizing twice, show no arm either
+        headers = {"Authorization": f"Bearer {token}"}
+        fresh = _enrolled_participant(trial, randomized=False)["participant_id"]
+        codes = []
+        for attempt in ("first", "again"):
+            response = client.post(f"/api/v1/participants/{fresh}/randomization", headers=headers)
+            codes.append(response.status_code)
+            found[f"POST /api/v1/participants/{{id}}/randomization ({attempt})"] = _leaks(response.text)
+        assert codes == [201, 422]
+        fresh = _enrolled_participant(trial, randomized=False)["participant_id"]
+        form = {"csrf_token": csrf_of(client.get("/profile").text)}
+        for attempt in ("first", "again"):
+            page = client.post(f"/participants/{fresh}/randomize", data=form, follow_redirects=True)
+            assert page.status_code == (200 if attempt == "first" else 422) and "masked" in page.text
+            found[f"POST /participants/{{id}}/randomize ({attempt})"] = _leaks(page.text)
     return {p: leaks for p, leaks in found.items() if leaks}
 
 
@@ -93,3 +116,6 @@ def test_no_blinded_role_sees_an_arm_anywhere(client: TestClient, app, trial: Tr
 def test_the_crawl_would_catch_a_leak(client: TestClient, app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
     leaks = _crawl(client, app, trial, Role.UNBLINDED_STATISTICIAN)
     assert "EXO" in leaks["/"] and "/api/v1/trial" in leaks
+    # The statistician's own pages do show arms: the list export and the balance report.
+    assert "/randomization/list.csv" in leaks and "/api/v1/randomization/list" in leaks
+    assert "/api/v1/randomization/balance" in leaks and "/randomization" in leaks

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from trialkit.domain.masking import present_arms
+from trialkit.services.randomization import notifications_for
 from trialkit.services.screening import count_enrolled
 from trialkit.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
 from trialkit.web.templating import render_page
@@ -22,5 +23,10 @@ def health() -> str:
 def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: EngineDep) -> HTMLResponse:
     assert page.user is not None
     arms = present_arms(viewer_of(page.user, engine), protocol)
-    context = {"p": protocol, "arms": arms, "enrolled": count_enrolled(engine)}
+    context = {
+        "p": protocol,
+        "arms": arms,
+        "enrolled": count_enrolled(engine),
+        "notices": notifications_for(engine, page.user),
+    }
     return render_page(request, page, "home/index.html", context)

@@ -1,0 +1,90 @@
+"""Randomization in a real browser: the statistician seals the list, the investigator randomizes, the
+pharmacist prepares the dose, and the investigator performs an emergency unblinding; the coordinator
+never sees the arm, and the DSMB sees the unblinding log."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.browser.test_pages import _sign_in
+from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
+from tests.trialfixtures import PASSWORD, Trial, who
+from trialkit.domain.roles import Role
+from trialkit.services.screening import enrol, record_consent, screen
+
+pytestmark = pytest.mark.browser
+ARM_NAMES = ("hUCMSC-Exos + standard care", "Placebo (PBS) + standard care")
+
+
+def _enrolled(trial: Trial) -> str:
+    admin = who(trial, Role.ADMINISTRATOR)
+    values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
+    s = screen(trial.engine, admin, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(), values=values)
+    now = dt.datetime.now(dt.UTC)
+    record_consent(
+        trial.engine, admin, s.id, form_version="1.0", given_by="participant", obtained_by="K", obtained_at=now
+    )
+    participant = enrol(trial.engine, admin, s.id).participant
+    assert participant is not None
+    return participant.participant_id
+
+
+def _as(page, base: str, role: Role) -> None:  # type: ignore[no-untyped-def]
+    page.context.clear_cookies()
+    _sign_in(page, base, role)
+
+
+def test_randomize_prepare_and_unblind(page, live_server: str, live_trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    pid = _enrolled(live_trial)
+
+    _as(page, live_server, Role.UNBLINDED_STATISTICIAN)
+    page.get_by_role("link", name="Allocation list").click()
+    page.get_by_role("button", name="Generate and seal").click()
+    assert page.get_by_test_id("list-record").count() == 1
+    page.shot("list-sealed")
+
+    _as(page, live_server, Role.INVESTIGATOR)
+    page.get_by_role("link", name="Participants").click()
+    page.get_by_role("link", name=pid).click()
+    assert "Not yet randomized." in page.inner_text("main")
+    page.get_by_role("button", name="Randomize").click()
+    number = page.get_by_test_id("randomization-number").inner_text()
+    code = page.get_by_test_id("preparation-code").inner_text()
+    assert number.isdigit() and code.startswith("P-") and page.get_by_test_id("arm").inner_text() == "masked"
+    assert not any(name in page.content() for name in ARM_NAMES)
+    page.shot("randomized-investigator")
+
+    _as(page, live_server, Role.UNBLINDED_PHARMACIST)
+    page.get_by_role("link", name="Pharmacy").click()
+    page.get_by_role("link", name=code).click()
+    arm = page.get_by_test_id("prepare-arm").inner_text()
+    assert arm in ARM_NAMES
+    page.get_by_label("Product lot").fill("EXO-2021-07")
+    page.get_by_label("Volume (mL)").fill("3")
+    page.get_by_role("button", name="Record preparation").click()
+    assert page.get_by_test_id("prepared").is_visible()
+    page.shot("prepared")
+
+    _as(page, live_server, Role.STUDY_COORDINATOR)
+    page.goto(f"{live_server}/participants/{pid}")
+    assert page.get_by_test_id("arm").inner_text() == "masked" and code in page.inner_text("main")
+    assert not any(name in page.content() for name in ARM_NAMES)
+
+    _as(page, live_server, Role.INVESTIGATOR)
+    page.goto(f"{live_server}/participants/{pid}")
+    page.get_by_role("link", name="Emergency unblinding").click()
+    page.get_by_label("Reason").fill("Suspected anaphylaxis; treatment depends on the product")
+    page.get_by_label("Your password, to confirm").fill(PASSWORD)
+    page.get_by_role("button", name="Unblind now").click()
+    assert arm in page.get_by_test_id("revealed-arm").inner_text()
+    page.shot("unblinded")
+    page.goto(f"{live_server}/participants/{pid}")
+    assert page.get_by_test_id("unblinded-flag").is_visible()
+
+    _as(page, live_server, Role.DSMB_MEMBER)
+    assert f"Emergency unblinding of {pid}" in page.inner_text("main")
+    page.get_by_role("link", name="Unblinding log").click()
+    assert "Suspected anaphylaxis" in page.get_by_test_id("unblinding").inner_text()
+    page.shot("unblinding-log")

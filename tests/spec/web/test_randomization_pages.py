@@ -1,0 +1,137 @@
+"""The randomization pages and API, as each role uses them: the statistician's list, randomizing on the
+participant page, the pharmacist's preparation, emergency unblinding and its log (both databases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi.testclient import TestClient
+
+from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
+from tests.spec.web.conftest import csrf_of, sign_in
+from tests.trialfixtures import PASSWORD, Trial, username, who
+from trialkit.domain.roles import Role
+from trialkit.services import audit
+from trialkit.services.screening import enrol, record_consent, screen
+from trialkit.services.users import issue_token
+
+ARM_NAMES = ("hUCMSC-Exos + standard care", "Placebo (PBS) + standard care")
+
+
+@contextmanager
+def as_role(app, role: Role) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, follow_redirects=False) as c:
+        yield sign_in(c, role)
+
+
+def enrolled(trial: Trial) -> str:
+    admin = who(trial, Role.ADMINISTRATOR)
+    values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
+    s = screen(trial.engine, admin, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(), values=values)
+    now = dt.datetime.now(dt.UTC)
+    record_consent(
+        trial.engine, admin, s.id, form_version="1.0", given_by="participant", obtained_by="K", obtained_at=now
+    )
+    participant = enrol(trial.engine, admin, s.id).participant
+    assert participant is not None
+    return participant.participant_id
+
+
+def post(c: TestClient, path: str, form_page: str, **data: str):  # type: ignore[no-untyped-def]
+    return c.post(path, data={"csrf_token": csrf_of(c.get(form_page).text), **data})
+
+
+def test_the_trial_runs_through_the_pages(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    pid = enrolled(trial)
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        page = post(inv, f"/participants/{pid}/randomize", f"/participants/{pid}")
+        assert page.status_code == 422 and "no allocation list yet" in page.text  # nothing lost, clear reason
+    with as_role(app, Role.UNBLINDED_STATISTICIAN) as stat:
+        assert post(stat, "/randomization/generate", "/randomization").status_code == 303
+        listing = stat.get("/randomization")
+        assert listing.text.count('data-testid="list-record"') == 1 and "site=RAZ" in listing.text
+        again = post(stat, "/randomization/generate", "/randomization")
+        assert again.status_code == 422 and "never regenerated" in again.text
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        assert coord.get("/randomization").status_code == 403
+        assert post(coord, f"/participants/{pid}/randomize", f"/participants/{pid}").status_code == 303
+        shown = coord.get(f"/participants/{pid}").text
+        assert 'data-testid="randomization-number">1<' in shown and "masked" in shown
+        assert "Emergency unblinding" not in shown  # coordinators cannot unblind
+        code = shown.split('data-testid="preparation-code">')[1].split("<")[0]
+    with as_role(app, Role.UNBLINDED_PHARMACIST) as pharm:
+        assert code in pharm.get("/pharmacy").text and pharm.get("/participants").status_code == 403
+        what = pharm.get(f"/pharmacy/{code}").text
+        assert any(name in what for name in ARM_NAMES) and "2-5 mL" in what
+        bad = post(pharm, f"/pharmacy/{code}", f"/pharmacy/{code}", product_lot="L1", volume_ml="lots")
+        assert bad.status_code == 422 and "volume_ml: must be a number" in bad.text
+        assert post(pharm, f"/pharmacy/{code}", f"/pharmacy/{code}", product_lot="L1", volume_ml="3").status_code == 303
+        assert 'data-testid="prepared"' in pharm.get(f"/pharmacy/{code}").text
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        assert not any(name in inv.get(f"/participants/{pid}").text for name in ARM_NAMES)
+        form = f"/participants/{pid}/unblind"
+        wrong = post(inv, form, form, reason="suspected anaphylaxis", password="not-mine")
+        assert wrong.status_code == 422 and "password: re-enter your own password" in wrong.text
+        assert "suspected anaphylaxis" in wrong.text  # what was typed is kept
+        revealed = post(inv, form, form, reason="suspected anaphylaxis", password=PASSWORD)
+        assert revealed.status_code == 200 and any(name in revealed.text for name in ARM_NAMES)
+        assert 'data-testid="unblinded-flag"' in inv.get(f"/participants/{pid}").text
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        shown = coord.get(f"/participants/{pid}").text
+        assert 'data-testid="unblinded-flag"' in shown and not any(name in shown for name in ARM_NAMES)
+    with as_role(app, Role.DSMB_MEMBER) as dsmb:
+        log = dsmb.get("/unblindings").text
+        assert pid in log and "suspected anaphylaxis" in log and username(Role.INVESTIGATOR) in log
+        assert f"Emergency unblinding of {pid}" in dsmb.get("/").text  # the notification to the DSMB
+    with as_role(app, Role.UNBLINDED_STATISTICIAN) as stat:
+        bad = post(stat, "/randomization/extend", "/randomization", stratum="site=RAZ", entries="4", reason="")
+        assert bad.status_code == 422 and "reason: say why" in bad.text
+        ok = post(stat, "/randomization/extend", "/randomization", stratum="site=RAZ", entries="4", reason="busy")
+        assert ok.status_code == 303 and stat.get("/randomization").text.count('data-testid="list-record"') == 2
+        csv = stat.get("/randomization/list.csv")
+        assert csv.status_code == 200 and csv.text.startswith("stratum,sequence,block") and "EXO" in csv.text
+    assert audit.entries(trial.engine, action_prefix="randomization.list_exported")
+
+
+def test_the_api_randomizes_prepares_and_unblinds(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    def bearer(role: Role) -> dict[str, str]:
+        token, _ = issue_token(trial.engine, username(role), name="t", actor="test")
+        return {"Authorization": f"Bearer {token}"}
+
+    pid = enrolled(trial)
+    with TestClient(app) as api:
+        assert api.post("/api/v1/randomization/list", headers=bearer(Role.INVESTIGATOR)).status_code == 403
+        assert api.post("/api/v1/randomization/list", headers=bearer(Role.UNBLINDED_STATISTICIAN)).status_code == 201
+        inv = bearer(Role.INVESTIGATOR)
+        assert api.get(f"/api/v1/participants/{pid}/randomization", headers=inv).status_code == 404
+        made = api.post(f"/api/v1/participants/{pid}/randomization", headers=inv)
+        assert made.status_code == 201 and made.json()["arm"] == "masked" and made.json()["randomization_number"] == 1
+        again = api.post(f"/api/v1/participants/{pid}/randomization", headers=inv)
+        assert again.status_code == 422 and "randomized already" in again.json()["detail"][0]["rule"]
+        code = made.json()["preparation_code"]
+        pharm = bearer(Role.UNBLINDED_PHARMACIST)
+        assert api.get(f"/api/v1/pharmacy/{code}", headers=inv).status_code == 403
+        assert api.get(f"/api/v1/pharmacy/{code}", headers=pharm).json()["arm"] in ARM_NAMES
+        done = api.post(
+            f"/api/v1/pharmacy/{code}/preparation", headers=pharm, json={"product_lot": "L", "volume_ml": 3}
+        )
+        assert done.status_code == 201 and done.json()["prepared"]
+        refused = api.post(
+            f"/api/v1/participants/{pid}/unblinding", headers=inv, json={"reason": "x", "password": "no"}
+        )
+        assert refused.status_code == 422 and refused.json()["detail"][0]["rule"].startswith("password")
+        ok = api.post(f"/api/v1/participants/{pid}/unblinding", headers=inv, json={"reason": "x", "password": PASSWORD})
+        assert ok.status_code == 201 and ok.json()["arm"] in {"EXO", "PBO"} and ok.json()["emergency_unblinded"]
+        assert api.get(f"/api/v1/participants/{pid}/randomization", headers=inv).json()["arm"] == ok.json()["arm"]
+        other = api.get(f"/api/v1/participants/{pid}/randomization", headers=bearer(Role.MONITOR)).json()
+        assert other["arm"] == "masked" and other["emergency_unblinded"]
+        (logged,) = api.get("/api/v1/unblindings", headers=bearer(Role.DSMB_MEMBER)).json()
+        assert logged["participant_id"] == pid
+        (stratum,) = [
+            b
+            for b in api.get("/api/v1/randomization/balance", headers=bearer(Role.DSMB_MEMBER)).json()
+            if b["stratum"] == "site=RAZ"
+        ]
+        assert sum(stratum["by_arm"].values()) == 1
