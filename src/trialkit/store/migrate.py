@@ -34,10 +34,29 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> str:
-    """Bring the schema to the newest revision (idempotent); returns that revision."""
+def upgrade(engine: Engine, to: str = "head") -> str:
+    """Bring the schema to the newest revision, or to ``to`` (idempotent); returns the revision reached.
+
+    On SQLite, a migration that changes a column rebuilds the table (Alembic's batch mode), which
+    foreign-key enforcement would refuse for a table other rows point to; enforcement is switched off
+    for the migration alone (outside its transaction, as SQLite requires), every foreign key is checked
+    before the migration commits, and enforcement is switched on again.
+    """
     config = _config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    return head_revision()
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, to)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+    return head_revision() if to == "head" else to

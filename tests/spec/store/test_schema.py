@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
-from sqlalchemy.exc import StatementError
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from trialkit.store.engine import make_engine, session_scope
 from trialkit.store.migrate import current_revision, head_revision, upgrade
@@ -57,3 +57,44 @@ def test_foreign_keys_are_enforced(database_url: str) -> None:
         )
     with session_scope(engine) as session:
         assert session.execute(select(sites)).all() == []
+
+
+def test_an_upgrade_keeps_rows_that_other_rows_point_to(database_url: str) -> None:
+    """Revision 0006 rebuilds the allocation tables on SQLite; a database holding a list, a randomized
+    entry and a preparation upgrades with every row kept and foreign keys enforced again."""
+    engine = make_engine(database_url)
+    assert upgrade(engine, to="0005") == "0005"
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO allocation_lists (id, method, generator, seed_sha256, checksum, report, generated_at,"
+                " generated_by) VALUES (1, 'm', 'g', 's', 'c', '{}', :now, 'stat')"
+            ),
+            {"now": now.isoformat()},
+        )
+        session.execute(
+            text(
+                "INSERT INTO allocation_entries (id, list_id, stratum, sequence, block, block_size, position, arm,"
+                " preparation_code) VALUES (1, 1, 'site=RAZ', 1, 1, 2, 1, 'A', 'P-1')"
+            )
+        )
+        session.execute(
+            text(
+                "INSERT INTO preparations (preparation_code, product_lot, volume_ml, prepared_at, prepared_by)"
+                " VALUES ('P-1', 'L', '3', :now, 'pharm')"
+            ),
+            {"now": now.isoformat()},
+        )
+    assert upgrade(engine) == head_revision()
+    with session_scope(engine) as session:
+        assert session.execute(text("SELECT kind FROM allocation_lists")).scalar_one() == "generated"
+        assert session.execute(text("SELECT preparation_code FROM preparations")).scalar_one() == "P-1"
+        with pytest.raises(IntegrityError):  # enforcement is back on
+            session.execute(
+                text(
+                    "INSERT INTO allocation_entries (list_id, stratum, sequence, arm, preparation_code)"
+                    " VALUES (99, 's', 1, 'A', 'P-2')"
+                )
+            )
+    engine.dispose()
