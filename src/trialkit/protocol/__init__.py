@@ -7,7 +7,7 @@ format is documented field by field in docs/protocol.md.
 
 from trialkit.protocol.derivations import DERIVATIONS, Derivation
 from trialkit.protocol.design import KNOWN_ROLES, Arm, Criterion, Rule, ScreeningField
-from trialkit.protocol.forms import FieldType, FormDef, FormField, Visit
+from trialkit.protocol.forms import DataCheck, FieldType, FormDef, FormField, Visit
 from trialkit.protocol.loader import LoadedProtocol, Problem, ProtocolError, load_protocol, load_protocol_text
 from trialkit.protocol.model import Protocol
 from trialkit.protocol.outcomes import Outcome
@@ -18,6 +18,7 @@ __all__ = [
     "KNOWN_ROLES",
     "Arm",
     "Criterion",
+    "DataCheck",
     "Derivation",
     "FieldType",
     "FormDef",

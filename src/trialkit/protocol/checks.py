@@ -24,6 +24,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_duplicates(p),
         *_eligibility(p),
         *_forms(p),
+        *_data_checks(p),
         *_visits(p),
         *_outcomes(p),
         *_randomization(p),
@@ -102,6 +103,31 @@ def _forms(p: Protocol) -> Iterator[Found]:
         for j, field in enumerate(form.fields):
             if field.derived is not None:
                 yield from _derivation_inputs(p, i, j, field.derived)
+
+
+def _data_checks(p: Protocol) -> Iterator[Found]:
+    forms = {f.id: f for f in p.forms}
+    numeric = {"integer", "decimal"}
+    for i, check in enumerate(p.data_checks):
+        refs = [("left", r) for r in check.left] + [("right", r) for r in check.right]
+        if check.field:
+            refs.append(("field", check.field))
+        for key, ref in refs:
+            form_id, dot, field_id = ref.partition(".")
+            path = f"data_checks[{i}].{key}"
+            if not dot or form_id not in forms:
+                yield path, f"{ref!r}: write form.field with a form of the protocol ({', '.join(forms)})"
+                continue
+            fields = {f.id: f for f in forms[form_id].fields}
+            if field_id not in fields:
+                yield path, f"form {form_id!r} has no field {field_id!r}"
+                continue
+            kind = fields[field_id].type.value
+            if key == "field" and kind not in {"date", "datetime"}:
+                yield path, f"an in_window check needs a date or datetime field, not {kind}"
+            if key != "field" and kind not in numeric | {"date", "datetime"}:
+                yield path, f"a compare check needs numbers or dates, not {kind}"
+    yield from _dupes("data_checks", (c.id for c in p.data_checks), "check")
 
 
 def _visits(p: Protocol) -> Iterator[Found]:

@@ -17,6 +17,7 @@ from trialkit.protocol.derivations import Derivation
 
 __all__ = [
     "Choice",
+    "DataCheck",
     "FieldType",
     "FormDef",
     "FormField",
@@ -79,6 +80,9 @@ class FormField(ProtocolModel):
         default=False, description="Whether values may be recorded as below the LLOQ or above the ULOQ (censored)."
     )
     derived: Derivation | None = Field(default=None, description="Computed by the engine, never typed in.")
+    may_precede_enrolment: bool = Field(
+        default=False, description="A date that may lie before enrolment (date of birth, of admission)."
+    )
     help: str | None = Field(default=None, description="Help text for data entry.")
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
 
@@ -159,3 +163,29 @@ class Visit(ProtocolModel):
     def latest(self) -> int:
         """Last day (from the reference event) inside the window."""
         return self.day + self.window.after
+
+
+class DataCheck(ProtocolModel):
+    """A cross-field or cross-form check; when it fails on saved data, a query is raised automatically.
+
+    ``compare``: the sum of the ``left`` fields, compared by ``op`` with the sum of the ``right`` fields
+    plus ``tolerance`` (fields of forms at the same visit, written ``form.field``); skipped while any
+    of them is empty. ``in_window``: the date or time in ``field`` must fall inside its visit's window.
+    """
+
+    id: Identifier = Field(description="Check id, named in the queries it raises.")
+    kind: Literal["compare", "in_window"] = Field(description="compare or in_window.")
+    message: str = Field(description="The query text shown to the site.")
+    left: list[str] = Field(default_factory=list, description="compare: fields summed on the left (form.field).")
+    op: Literal["lt", "le", "gt", "ge", "eq", "ne"] | None = Field(default=None, description="compare: operator.")
+    right: list[str] = Field(default_factory=list, description="compare: fields summed on the right.")
+    tolerance: float = Field(default=0.0, description="compare: added to the right side.")
+    field: str | None = Field(default=None, description="in_window: the date or time field (form.field).")
+
+    @model_validator(mode="after")
+    def _shape(self) -> DataCheck:
+        if self.kind == "compare" and (not self.left or not self.right or self.op is None):
+            raise ValueError("a compare check needs left, op and right")
+        if self.kind == "in_window" and not self.field:
+            raise ValueError("an in_window check needs field")
+        return self

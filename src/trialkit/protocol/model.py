@@ -13,7 +13,7 @@ from pydantic import Field
 
 from trialkit.protocol.base import ProtocolModel
 from trialkit.protocol.design import Arm, Eligibility, Masking, Randomization, SampleSize, ScreeningField
-from trialkit.protocol.forms import FormDef, FormField, Visit
+from trialkit.protocol.forms import DataCheck, FormDef, FormField, Visit
 from trialkit.protocol.outcomes import AnalysisSet, ConsentVersion, Outcome, SafetySettings
 from trialkit.protocol.registry import Amendment, Site, TrialInfo, Version
 
@@ -33,6 +33,13 @@ class Protocol(ProtocolModel):
     randomization: Randomization = Field(description="The randomization method and its settings.")
     visits: list[Visit] = Field(min_length=1, description="The visit schedule.")
     forms: list[FormDef] = Field(min_length=1, description="Case report forms.")
+    data_checks: list[DataCheck] = Field(
+        default_factory=list, description="Cross-field and cross-form checks that raise queries."
+    )
+    signature_meaning: str = Field(
+        default="I confirm that I have reviewed the data on this form and that they are complete and accurate.",
+        description="The meaning of an investigator's electronic signature, shown and stored with it.",
+    )
     outcomes: list[Outcome] = Field(min_length=1, description="Primary and secondary outcomes.")
     analysis_sets: list[AnalysisSet] = Field(min_length=1, description="Analysis sets (ITT, safety, ...).")
     safety: SafetySettings = Field(description="Adverse event grading, causality and reporting deadlines.")

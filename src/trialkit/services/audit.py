@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -84,9 +85,12 @@ def entries(
     action_prefix: str | None = None,
     limit: int = 100,
     before_seq: int | None = None,
+    sites: Sequence[str] | None = None,
 ) -> list[AuditEntry]:
-    """Entries newest first, filtered; page with ``before_seq``."""
+    """Entries newest first, filtered; page with ``before_seq``; ``sites`` keeps only those sites' entries."""
     query = select(audit_entries).order_by(audit_entries.c.seq.desc()).limit(limit)
+    if sites is not None:
+        query = query.where(audit_entries.c.site.in_(list(sites)))
     if participant is not None:
         query = query.where(audit_entries.c.participant == participant)
     if actor is not None:

@@ -100,8 +100,15 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
         items.append(NavItem("/pharmacy", N_("Pharmacy")))
     if user.role in {Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER}:
         items.append(NavItem("/unblindings", N_("Unblinding log")))
+    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.OUTCOME_ASSESSOR,
+                     Role.MONITOR, Role.DATA_MANAGER}:  # fmt: skip
+        items.append(NavItem("/queries", N_("Queries")))
+    if user.role is Role.DATA_MANAGER:
+        items.append(NavItem("/data-management", N_("Database lock")))
     if user.role is Role.ADMINISTRATOR:
-        items += [NavItem("/admin/users", N_("Users")), NavItem("/admin/audit", N_("Audit trail"))]
+        items.append(NavItem("/admin/users", N_("Users")))
+    if user.role in {Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.MONITOR}:
+        items.append(NavItem("/admin/audit", N_("Audit trail")))
     items.append(NavItem("/profile", N_("Profile")))
     return tuple(items)
 

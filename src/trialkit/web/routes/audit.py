@@ -1,4 +1,4 @@
-"""The audit trail page (administrators)."""
+"""The audit trail page (administrators, data managers, and monitors for their own sites)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _PAGE_SIZE = 50
 def audit_page(
     request: Request,
     engine: EngineDep,
-    page: Page = Depends(require_roles(Role.ADMINISTRATOR)),  # noqa: B008 - FastAPI's idiom
+    page: Page = Depends(require_roles(Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.MONITOR)),  # noqa: B008
     actor: str | None = None,
     action: str | None = None,
     participant: str | None = None,
@@ -31,6 +31,7 @@ def audit_page(
         participant=participant or None,
         before_seq=before,
         limit=_PAGE_SIZE,
+        sites=page.user.sites if page.user and page.user.role.site_scoped else None,
     )
     context = {
         "rows": rows,

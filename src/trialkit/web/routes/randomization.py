@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialkit.domain.roles import Role
+from trialkit.services import forms
 from trialkit.services import randomization as svc
 from trialkit.services.screening import NotFound, ScreeningError
 from trialkit.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
@@ -55,7 +56,7 @@ def participant_list(request: Request, page: ReaderPage, engine: EngineDep) -> H
     return render_page(request, page, "randomization/participants.html", {"rows": rows})
 
 
-def _participant(
+def participant_page(
     request: Request,
     page: Page,
     engine: EngineDep,
@@ -69,6 +70,8 @@ def _participant(
         return _not_found(request, page)
     context: dict[str, Any] = {
         "p": rows[0],
+        "schedule": forms.participant_schedule(engine, page.user, participant_id),
+        "can_enter": page.user.role in forms.DATA_ENTRY,
         "allocation": svc.allocation_of(engine, page.user, participant_id),
         "can_randomize": page.user.role in svc.RANDOMIZERS,
         "can_unblind": page.user.role is Role.INVESTIGATOR,
@@ -79,7 +82,7 @@ def _participant(
 
 @router.get("/participants/{participant_id}", response_class=HTMLResponse)
 def participant(request: Request, page: ReaderPage, engine: EngineDep, participant_id: str) -> Response:
-    return _participant(request, page, engine, participant_id)
+    return participant_page(request, page, engine, participant_id)
 
 
 @router.post("/participants/{participant_id}/randomize", response_class=HTMLResponse)
@@ -92,7 +95,7 @@ def randomize(
     except NotFound:
         return _not_found(request, page)
     except (svc.RandomizationError, ScreeningError) as exc:
-        return _participant(request, page, engine, participant_id, 422, [str(exc)])
+        return participant_page(request, page, engine, participant_id, 422, [str(exc)])
     return RedirectResponse(f"/participants/{participant_id}", status_code=303)
 
 

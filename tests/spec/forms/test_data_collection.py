@@ -1,0 +1,216 @@
+"""Entering, completing, verifying, signing and locking forms through the service, with queries and the
+audit trail, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import update
+
+from tests.spec.randomization.test_randomize_service import enrolled
+from tests.trialfixtures import PASSWORD, Trial, make_trial, who
+from trialkit.domain.forms import FormState, FormValueError
+from trialkit.domain.roles import Role
+from trialkit.services import audit
+from trialkit.services import forms as svc
+from trialkit.services.screening import withdraw
+from trialkit.store.engine import session_scope
+from trialkit.store.screening_tables import participants
+
+NOW = dt.datetime.now(dt.UTC)
+TODAY = (NOW + dt.timedelta(hours=3, minutes=30)).date()  # Tehran's date (no summer time since 2022)
+GAS = {"sampled_at": None, "pao2": 80, "fio2": 0.5, "support_mode": "conventional_oxygen"}
+
+
+@pytest.fixture
+def trial(database_url: str) -> Iterator[Trial]:
+    t = make_trial(database_url)
+    yield t
+    t.engine.dispose()
+
+
+@pytest.fixture
+def pid(trial: Trial) -> str:
+    """An enrolled participant, enrolled ten days ago (so that earlier visit dates are allowed)."""
+    participant = enrolled(trial)
+    with session_scope(trial.engine) as session:
+        session.execute(
+            update(participants)
+            .where(participants.c.participant_id == participant)
+            .values(enrolled_at=NOW - dt.timedelta(days=10))
+        )
+    return participant
+
+
+def gas(**changes: object) -> dict[str, object]:
+    return {**GAS, "sampled_at": f"{TODAY.isoformat()}T08:00", **changes}
+
+
+def test_values_are_saved_with_an_audit_entry_per_field(trial: Trial, pid: str) -> None:
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    view = svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", gas())
+    assert view.state is FormState.DRAFT and view.values["pao2"].value == 80
+    assert view.values["pf_ratio"].value == 160.0 and view.values["pf_ratio"].status == "derived"
+    entries = {e.field: e for e in audit.entries(trial.engine, action_prefix="form.value_entered")}
+    assert set(entries) == {"sampled_at", "pao2", "fio2", "support_mode"}
+    pao2 = entries["pao2"]
+    assert (pao2.actor, pao2.role, pao2.site, pao2.participant, pao2.form) == (
+        coordinator.username,
+        "study_coordinator",
+        "RAZ",
+        pid,
+        "blood_gas",
+    )
+    assert pao2.old_value is None and json.loads(pao2.new_value or "") == {
+        "value": 80,
+        "entered": 80,
+        "unit": "mmHg",
+        "status": "value",
+    }
+    (derived,) = audit.entries(trial.engine, action_prefix="form.value_derived")
+    assert derived.field == "pf_ratio" and derived.actor == "trialkit"
+
+
+def test_a_derived_value_follows_the_form_it_reads(trial: Trial, pid: str) -> None:
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", gas())
+    view = svc.get_form(trial.engine, coordinator, pid, "baseline", "blood_gas")
+    assert view is not None and "sf_ratio" not in view.values  # vitals not entered yet
+    svc.save_form(trial.engine, coordinator, pid, "baseline", "vitals", {"spo2": 90})
+    view = svc.get_form(trial.engine, coordinator, pid, "baseline", "blood_gas")
+    assert view is not None and view.values["sf_ratio"].value == 180.0  # 90 / 0.5
+
+
+def test_the_lifecycle_with_reasons_signature_and_lock(trial: Trial, pid: str) -> None:
+    coordinator, monitor = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.MONITOR)
+    investigator, manager = who(trial, Role.INVESTIGATOR), who(trial, Role.DATA_MANAGER)
+    e = trial.engine
+    svc.save_form(e, coordinator, pid, "baseline", "blood_gas", {"pao2": 80})
+    with pytest.raises(svc.FormError, match=r"^sampled_at: required; enter a value or record it as not done"):
+        svc.complete_form(e, coordinator, pid, "baseline", "blood_gas")
+    svc.save_form(e, coordinator, pid, "baseline", "blood_gas", gas())
+    assert svc.complete_form(e, coordinator, pid, "baseline", "blood_gas").state is FormState.COMPLETE
+    with pytest.raises(svc.FormError, match="reason: the form is complete; a change needs a reason for change"):
+        svc.save_form(e, coordinator, pid, "baseline", "blood_gas", {"pao2": 85})
+    kept = svc.get_form(e, coordinator, pid, "baseline", "blood_gas")
+    assert kept is not None and kept.values["pao2"].value == 80  # nothing lost
+    svc.save_form(e, coordinator, pid, "baseline", "blood_gas", {"pao2": 85}, reason="transcription error")
+    (change,) = audit.entries(e, action_prefix="form.value_changed")
+    assert change.reason == "transcription error" and json.loads(change.old_value or "")["value"] == 80
+    with pytest.raises(svc.FormError, match="only monitor"):
+        svc.verify_form(e, coordinator, pid, "baseline", "blood_gas")
+    assert svc.verify_form(e, monitor, pid, "baseline", "blood_gas").verified_by == monitor.username
+    with pytest.raises(svc.FormError, match="password"):
+        svc.sign_form(e, investigator, pid, "baseline", "blood_gas", password="wrong")
+    signed = svc.sign_form(e, investigator, pid, "baseline", "blood_gas", password=PASSWORD)
+    assert signed.state is FormState.SIGNED and signed.signed_by == investigator.username
+    assert signed.signature_meaning and "legally binding" in signed.signature_meaning
+    (sign_entry,) = audit.entries(e, action_prefix="form.signed")
+    assert "legally binding" in (sign_entry.detail or "")
+    voided = svc.save_form(e, coordinator, pid, "baseline", "blood_gas", {"fio2": 0.6}, reason="wrong FiO2")
+    assert voided.state is FormState.COMPLETE and voided.signed_by is None and voided.verified_by is None
+    assert audit.entries(e, action_prefix="form.signature_voided")
+    svc.sign_form(e, investigator, pid, "baseline", "blood_gas", password=PASSWORD)
+    assert svc.lock_form(e, manager, pid, "baseline", "blood_gas").state is FormState.LOCKED
+    with pytest.raises(svc.FormError, match="locked; the data manager unlocks it"):
+        svc.save_form(e, coordinator, pid, "baseline", "blood_gas", {"pao2": 90}, reason="late correction")
+    with pytest.raises(svc.FormError, match="reason: say why"):
+        svc.unlock_form(e, manager, pid, "baseline", "blood_gas", reason="")
+    back = svc.unlock_form(e, manager, pid, "baseline", "blood_gas", reason="correction after query")
+    assert back.state is FormState.SIGNED
+
+
+def test_the_trial_lock_stops_every_change(trial: Trial, pid: str) -> None:
+    coordinator, manager = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.DATA_MANAGER)
+    svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", gas())
+    with pytest.raises(svc.FormError, match="only data manager"):
+        svc.lock_trial(trial.engine, coordinator, "final analysis")
+    assert svc.lock_trial(trial.engine, manager, "final analysis").locked
+    with pytest.raises(svc.FormError, match=r"^trial: the database is locked"):
+        svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", {"pao2": 81})
+    with pytest.raises(svc.FormError, match=r"^trial: the database is locked"):
+        svc.raise_query(trial.engine, who(trial, Role.MONITOR), pid, "check pao2")
+    with pytest.raises(svc.FormError, match=r"^trial: the database is locked"):
+        svc.record_visit(trial.engine, coordinator, pid, None, TODAY, label="extra")
+    assert not svc.unlock_trial(trial.engine, manager, "database reopened for a late SAE").locked
+    assert [e.action for e in audit.entries(trial.engine, action_prefix="trial.")][:2] == [
+        "trial.unlocked",
+        "trial.locked",
+    ]
+
+
+def test_bad_input_names_the_field_and_loses_nothing(trial: Trial, pid: str) -> None:
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", {"crp": 40})
+    with pytest.raises(FormValueError) as caught:
+        svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", {"crp": 900, "il6": "high"})
+    assert caught.value.problems == (
+        "crp: 900 mg/L is outside the accepted range 0-600 mg/L",
+        "il6: must be a number, not 'high'",
+    )
+    view = svc.get_form(trial.engine, coordinator, pid, "baseline", "labs")
+    assert view is not None and view.values["crp"].value == 40 and "il6" not in view.values
+    with pytest.raises(svc.FormError, match="form: labs is not collected at day1"):
+        svc.save_form(trial.engine, coordinator, pid, "day1", "labs", {"crp": 40})
+    withdraw(trial.engine, coordinator, pid, scope="follow_up", reason="moved away", withdrawn_on=TODAY)
+    with pytest.raises(svc.FormError, match="withdrew from follow-up"):
+        svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", {"crp": 41})
+
+
+def test_queries_from_soft_limits_checks_and_people(trial: Trial, pid: str) -> None:
+    coordinator, monitor = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.MONITOR)
+    e = trial.engine
+    svc.save_form(e, coordinator, pid, "baseline", "labs", {"crp": 450, "cd3_pct": 60, "cd4_pct": 40, "cd8_pct": 26})
+    (soft, check) = sorted(svc.list_queries(e, coordinator, participant_id=pid), key=lambda q: q.origin, reverse=True)
+    assert (soft.origin, soft.field, soft.status) == ("soft_limit", "crp", "open")
+    assert soft.text == "crp: 450 is outside the expected range 0-400 mg/L; please confirm or correct"
+    assert (check.origin, check.check_id) == ("data_check", "cd4_cd8_within_cd3")  # 40 + 26 > 60 + 5
+    svc.save_form(e, coordinator, pid, "baseline", "labs", {"crp": 350, "cd8_pct": 25}, reason="lab re-run")
+    assert {q.status for q in svc.list_queries(e, coordinator, participant_id=pid)} == {"closed"}  # corrected
+    manual = svc.raise_query(
+        e, monitor, pid, "Source shows CRP 35.0", visit_id="baseline", form_id="labs", field_id="crp"
+    )
+    with pytest.raises(svc.FormError, match="only monitor, data manager raise queries"):
+        svc.raise_query(e, coordinator, pid, "x")
+    answered = svc.answer_query(e, coordinator, manual.id, "Corrected to 35.0")
+    assert answered.status == "answered" and answered.answered_by == coordinator.username
+    with pytest.raises(svc.FormError, match="whoever raised a query closes it"):
+        svc.close_query(e, coordinator, manual.id)
+    assert svc.close_query(e, monitor, manual.id, "agreed").status == "closed"
+    assert [q.status for q in svc.list_queries(e, monitor, status="closed")] == ["closed"] * 3
+
+
+def test_a_sample_outside_its_visit_window_raises_a_query(trial: Trial, pid: str) -> None:
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    e = trial.engine
+    svc.record_visit(e, coordinator, pid, "infusion", TODAY - dt.timedelta(days=7))
+    outside = f"{(TODAY - dt.timedelta(days=3)).isoformat()}T09:00"  # day 4, not within day 6 to 8
+    svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": outside}, visit_date=TODAY)
+    (query,) = svc.list_queries(e, coordinator, participant_id=pid)
+    assert query.check_id == "labs_in_window" and query.visit_id == "day7" and query.form_id == "labs"
+    svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": f"{TODAY.isoformat()}T09:00"})
+    assert [q.status for q in svc.list_queries(e, coordinator, participant_id=pid)] == ["closed"]
+    schedule = svc.participant_schedule(e, coordinator, pid)
+    status = {v.visit_id: v.status.value for v in schedule.visits}
+    assert status["infusion"] == "done" and status["day7"] == "done" and status["day3"] == "overdue"
+    assert schedule.forms["day7"]["labs"] is FormState.DRAFT and schedule.forms["day7"]["vitals"] is None
+
+
+def test_a_bulk_import_saves_all_or_nothing_as_asked(trial: Trial, pid: str) -> None:
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    good = {"participant": pid, "visit": "baseline", "form": "labs", "values": {"crp": 12}}
+    bad = {"participant": pid, "visit": "baseline", "form": "labs", "values": {"il6": -1}}
+    unknown = {"participant": "RAZ-999", "visit": "baseline", "form": "labs", "values": {"crp": 1}}
+    report = svc.import_forms(trial.engine, coordinator, [good, bad, unknown])
+    assert report.saved == 0 and report.rejected == (
+        (2, ("il6: -1 pg/mL is outside the accepted range 0-200000 pg/mL",)),
+        (3, ("no such participant",)),
+    )
+    assert svc.get_form(trial.engine, coordinator, pid, "baseline", "labs") is None
+    partial = svc.import_forms(trial.engine, coordinator, [good, bad], all_or_nothing=False)
+    assert partial.saved == 1 and [i for i, _ in partial.rejected] == [2]
+    view = svc.get_form(trial.engine, coordinator, pid, "baseline", "labs")
+    assert view is not None and view.values["crp"].value == 12
