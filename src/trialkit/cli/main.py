@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from trialkit import __version__
+from trialkit.cli import forms as forms_cli
 from trialkit.cli import protocol as protocol_cli
 from trialkit.cli import randomization as randomization_cli
 from trialkit.cli import screening as screening_cli
@@ -53,6 +54,9 @@ app.command("enrol")(screening_cli.enrol)
 app.add_typer(randomization_cli.randomization_app, name="randomization")
 app.command("randomize")(randomization_cli.randomize)
 app.command("unblind")(randomization_cli.unblind)
+app.add_typer(forms_cli.form_app, name="form")
+app.add_typer(forms_cli.audit_app, name="audit")
+app.add_typer(forms_cli.database_app, name="database")
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ class StoredValue:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StoredValue:
         """Back from the stored form."""
-        return cls(**data)
+        return cls(**{"value": None, **data})
 
     def shown(self) -> str:
         """How people see it: the value, or <LLOQ, or not done (reason)."""

@@ -892,7 +892,7 @@ def _save(
 
 
 def _soft_text(breach: SoftBreach) -> str:
-    return f"{breach.field}: {breach.value:g} is outside the expected range {breach.limits}; please confirm or correct"
+    return f"{breach.value:g} is outside the expected range {breach.limits}; please confirm or correct"
 
 
 def _create_empty(

@@ -5,44 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import update
 
-from tests.spec.randomization.test_randomize_service import enrolled
-from tests.trialfixtures import PASSWORD, Trial, make_trial, who
+from tests.spec.forms.conftest import TODAY
+from tests.trialfixtures import PASSWORD, Trial, who
 from trialkit.domain.forms import FormState, FormValueError
 from trialkit.domain.roles import Role
 from trialkit.services import audit
 from trialkit.services import forms as svc
 from trialkit.services.screening import withdraw
-from trialkit.store.engine import session_scope
-from trialkit.store.screening_tables import participants
 
-NOW = dt.datetime.now(dt.UTC)
-TODAY = (NOW + dt.timedelta(hours=3, minutes=30)).date()  # Tehran's date (no summer time since 2022)
 GAS = {"sampled_at": None, "pao2": 80, "fio2": 0.5, "support_mode": "conventional_oxygen"}
-
-
-@pytest.fixture
-def trial(database_url: str) -> Iterator[Trial]:
-    t = make_trial(database_url)
-    yield t
-    t.engine.dispose()
-
-
-@pytest.fixture
-def pid(trial: Trial) -> str:
-    """An enrolled participant, enrolled ten days ago (so that earlier visit dates are allowed)."""
-    participant = enrolled(trial)
-    with session_scope(trial.engine) as session:
-        session.execute(
-            update(participants)
-            .where(participants.c.participant_id == participant)
-            .values(enrolled_at=NOW - dt.timedelta(days=10))
-        )
-    return participant
 
 
 def gas(**changes: object) -> dict[str, object]:
@@ -166,7 +140,7 @@ def test_queries_from_soft_limits_checks_and_people(trial: Trial, pid: str) -> N
     svc.save_form(e, coordinator, pid, "baseline", "labs", {"crp": 450, "cd3_pct": 60, "cd4_pct": 40, "cd8_pct": 26})
     (soft, check) = sorted(svc.list_queries(e, coordinator, participant_id=pid), key=lambda q: q.origin, reverse=True)
     assert (soft.origin, soft.field, soft.status) == ("soft_limit", "crp", "open")
-    assert soft.text == "crp: 450 is outside the expected range 0-400 mg/L; please confirm or correct"
+    assert soft.text == "450 is outside the expected range 0-400 mg/L; please confirm or correct"
     assert (check.origin, check.check_id) == ("data_check", "cd4_cd8_within_cd3")  # 40 + 26 > 60 + 5
     svc.save_form(e, coordinator, pid, "baseline", "labs", {"crp": 350, "cd8_pct": 25}, reason="lab re-run")
     assert {q.status for q in svc.list_queries(e, coordinator, participant_id=pid)} == {"closed"}  # corrected

@@ -17,6 +17,7 @@ from tests.trialfixtures import FIRST_PROTOCOL, Trial, username, who
 from trialkit.domain.masking import UNBLINDED_ROLES
 from trialkit.domain.roles import Role
 from trialkit.protocol import load_protocol
+from trialkit.services.forms import save_form
 from trialkit.services.randomization import generate_list, list_status, randomize
 from trialkit.services.screening import enrol, record_consent, screen
 from trialkit.services.users import get_user, issue_token
@@ -70,7 +71,15 @@ def _enrolled_participant(trial: Trial, randomized: bool = True) -> dict[str, st
     if not list_status(trial.engine):
         generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=1)
     done = randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
-    return {"screening_id": str(s.id), "participant_id": pid, "code": done.preparation_code}
+    # A form with a soft-limit value, so that form pages, queries and the audit trail are crawled too.
+    save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "labs", {"crp": 450})
+    return {
+        "screening_id": str(s.id),
+        "participant_id": pid,
+        "code": done.preparation_code,
+        "visit_id": "baseline",
+        "form_id": "labs",
+    }
 
 
 def _leaks(text: str) -> list[str]:

@@ -1,0 +1,68 @@
+"""`trialkit form save|show|import`, `trialkit audit verify|show`, `trialkit database lock|unlock`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from tests.trialfixtures import Trial, username
+from trialkit.cli.main import app
+from trialkit.domain.roles import Role
+
+runner = CliRunner()
+
+
+def _as(trial: Trial, role: Role) -> list[str]:
+    return ["--database", trial.url, "--as", username(role)]
+
+
+def test_form_save_show_import_and_the_database_lock(trial: Trial, pid: str, tmp_path: Path) -> None:
+    values = tmp_path / "labs.json"
+    values.write_text(json.dumps({"crp": {"value": 4.5, "unit": "mg/dL"}, "il6": {"below_lloq": 1.5}}))
+    coord = _as(trial, Role.STUDY_COORDINATOR)
+    saved = runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *coord])
+    assert saved.exit_code == 0, saved.output
+    assert "labs: draft" in saved.output and "crp: 45" in saved.output and "il6: < 1.5" in saved.output
+    values.write_text(json.dumps({"crp": 900}))
+    refused = runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *coord])
+    assert refused.exit_code == 1 and "crp: 900 mg/L is outside the accepted range 0-600 mg/L" in refused.output
+    shown = runner.invoke(app, ["form", "show", pid, "baseline", "labs", *_as(trial, Role.MONITOR)])
+    assert "crp: 45" in shown.output  # nothing lost
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([
+        {"participant": pid, "visit": "baseline", "form": "blood_gas", "values": {"pao2": 80}},
+        {"participant": pid, "visit": "baseline", "form": "blood_gas", "values": {"fio2": 3}},
+    ]))  # fmt: skip
+    imported = runner.invoke(app, ["form", "import", "--data", str(rows), *coord])
+    assert imported.exit_code == 1 and "row 2: fio2: 3 fraction is outside" in imported.output
+    assert "0 saved, 1 refused." in imported.output
+    manager = _as(trial, Role.DATA_MANAGER)
+    assert runner.invoke(app, ["database", "lock", "--reason", "final analysis", *manager]).exit_code == 0
+    values.write_text(json.dumps({"crp": 40}))
+    locked = runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *coord])
+    assert locked.exit_code == 1 and "the database is locked" in locked.output
+    assert runner.invoke(app, ["database", "unlock", "--reason", "late data", *manager]).exit_code == 0
+
+
+def test_audit_show_and_verify_detect_tampering(trial: Trial, pid: str, tmp_path: Path) -> None:
+    values = tmp_path / "labs.json"
+    values.write_text(json.dumps({"crp": 12}))
+    runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *_as(trial, Role.INVESTIGATOR)])
+    shown = runner.invoke(app, ["audit", "show", "--participant", pid, *_as(trial, Role.MONITOR)])
+    assert "form.value_entered" in shown.output and "labs crp" in shown.output
+    denied = runner.invoke(app, ["audit", "show", *_as(trial, Role.STUDY_COORDINATOR)])
+    assert denied.exit_code == 1
+    ok = runner.invoke(app, ["audit", "verify", "--database", trial.url])
+    assert ok.exit_code == 0 and "The audit trail is intact" in ok.output
+    with trial.engine.begin() as conn:  # an attacker with database rights drops the guard and edits a value
+        if trial.engine.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER audit_entries_no_change ON audit_entries"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_entries_no_update"))
+        seq = conn.execute(text("SELECT seq FROM audit_entries WHERE field = 'crp'")).scalar_one()
+        conn.execute(text("UPDATE audit_entries SET new_value = '{\"value\": 21}' WHERE seq = :s"), {"s": seq})
+    broken = runner.invoke(app, ["audit", "verify", "--database", trial.url])
+    assert broken.exit_code == 1 and "the audit trail is broken" in broken.output and str(seq) in broken.output

@@ -1,0 +1,109 @@
+"""The form entry page with inline validation, the lifecycle buttons, the query inbox and the database
+lock, as each role uses them (both databases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tests.spec.web.conftest import csrf_of
+from tests.spec.web.test_randomization_pages import as_role, enrolled
+from tests.trialfixtures import PASSWORD, Trial
+from trialkit.domain.roles import Role
+from trialkit.services import audit
+
+LABS = "/participants/{pid}/visits/baseline/forms/labs"
+
+
+def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    pid = enrolled(trial)
+    url = LABS.format(pid=pid)
+    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3, minutes=30)).date().isoformat()
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        page = coord.get(url)
+        assert page.status_code == 200 and "not started" in page.text
+        token = csrf_of(page.text)
+        bad = coord.post(url, data={"csrf_token": token, "v-crp": "900", "v-il6": "lots", "v-tnf_alpha": "12"})
+        assert bad.status_code == 422
+        assert 'data-testid="error-crp">crp: 900 mg/L is outside the accepted range 0-600 mg/L<' in bad.text
+        assert 'data-testid="error-il6">il6: must be a number' in bad.text
+        assert 'value="900"' in bad.text and 'value="12"' in bad.text  # what was typed is kept on the page
+        assert coord.get(url).text.count("not started") >= 1  # and nothing was saved
+        form = {"csrf_token": token, "v-sampled_at": f"{today}T08:00", "v-crp": "45", "u-crp": "mg/dL",
+                "v-il6": "", "s-il6": "below_lloq", "v-tnf_alpha": "12"}  # fmt: skip
+        form["v-il6"] = "1.5"
+        saved = coord.post(url, data=form)
+        assert saved.status_code == 303
+        shown = coord.get(url).text
+        assert (
+            'data-testid="form-state">draft<' in shown
+            and "<strong>crp</strong>: 450 is outside the expected range" in shown
+        )
+        assert ">&lt; 1.5<" not in shown  # the entry field keeps the LLOQ as typed, not as text
+        participant = coord.get(f"/participants/{pid}").text
+        assert "labs: draft" in participant and "1 open queries" in participant
+        inbox = coord.get("/queries").text
+        assert inbox.count('data-testid="query-row"') == 1
+        query_id = inbox.split('action="/queries/')[1].split("/")[0]
+        answered = coord.post(
+            f"/queries/{query_id}/answer",
+            data={"csrf_token": token, "answer": "Confirmed: 45 mg/dL on the lab report", "back": url},
+        )
+        assert answered.status_code == 303 and answered.headers["location"] == url
+        missing = coord.post(url + "/complete", data={"csrf_token": token})
+        assert missing.status_code == 422 and "required; enter a value or record it as not done" in missing.text
+    with as_role(app, Role.MONITOR) as monitor:
+        assert monitor.get(url).status_code == 200
+        closed = monitor.post(
+            f"/queries/{query_id}/close", data={"csrf_token": csrf_of(monitor.get(url).text), "note": "agreed"}
+        )
+        assert closed.status_code == 303
+        assert monitor.post(url, data={"csrf_token": csrf_of(monitor.get(url).text), "v-crp": "1"}).status_code == 403
+    with as_role(app, Role.DATA_MANAGER) as manager:
+        token = csrf_of(manager.get("/data-management").text)
+        assert (
+            manager.post(
+                "/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": ""}
+            ).status_code
+            == 422
+        )
+        assert (
+            manager.post(
+                "/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "interim"}
+            ).status_code
+            == 303
+        )
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        refused = coord.post(url, data={"csrf_token": csrf_of(coord.get(url).text), "v-tnf_alpha": "13"})
+        assert refused.status_code == 422 and "the database is locked" in refused.text
+    with as_role(app, Role.DATA_MANAGER) as manager:
+        token = csrf_of(manager.get("/data-management").text)
+        manager.post("/data-management/lock", data={"csrf_token": token, "action": "unlock", "reason": "interim done"})
+    assert [e.action for e in audit.entries(trial.engine, action_prefix="trial.lock")] == ["trial.locked"]
+    assert audit.entries(trial.engine, action_prefix="query.closed")
+
+
+def test_a_complete_form_is_verified_signed_and_locked_on_the_page(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    pid = enrolled(trial)
+    url = f"/participants/{pid}/visits/baseline/forms/performance"
+    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3, minutes=30)).date().isoformat()
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        token = csrf_of(coord.get(url).text)
+        assert coord.post(url, data={"csrf_token": token, "v-assessed_on": today, "v-status": "2"}).status_code == 303
+        assert coord.post(url + "/complete", data={"csrf_token": token}).status_code == 303
+        no_reason = coord.post(url, data={"csrf_token": token, "v-assessed_on": today, "v-status": "3"})
+        assert no_reason.status_code == 422 and "a change needs a reason for change" in no_reason.text
+    with as_role(app, Role.MONITOR) as monitor:
+        assert monitor.post(url + "/verify", data={"csrf_token": csrf_of(monitor.get(url).text)}).status_code == 303
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        page = inv.get(url).text
+        assert 'data-testid="meaning">I confirm that I have reviewed' in page
+        wrong = inv.post(url + "/sign", data={"csrf_token": csrf_of(page), "password": "nope"})
+        assert wrong.status_code == 422 and "password: re-enter your own password to sign" in wrong.text
+        assert inv.post(url + "/sign", data={"csrf_token": csrf_of(page), "password": PASSWORD}).status_code == 303
+        assert 'data-testid="form-state">signed<' in inv.get(url).text
+    with as_role(app, Role.DATA_MANAGER) as manager:
+        token = csrf_of(manager.get(url).text)
+        assert manager.post(url + "/lock", data={"csrf_token": token}).status_code == 303
+        assert 'data-testid="form-state">locked<' in manager.get(url).text
+        assert manager.post(url + "/unlock", data={"csrf_token": token, "reason": "query"}).status_code == 303
+        assert 'data-testid="form-state">signed<' in manager.get(url).text
