@@ -62,10 +62,11 @@ class StoredValue:
     unit: str | None = None  # the unit as entered (the canonical unit if none was named)
     reason: str | None = None  # for not done and not applicable
     limit: float | None = None  # the LLOQ or ULOQ in the canonical unit, for censored values
+    components: Mapping[str, Any] | None = None  # a derived score's parts (e.g. NEWS2's seven parameters)
 
     def as_json(self) -> dict[str, Any]:
         """The stored form (keys with empty values left out)."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: (dict(v) if k == "components" else v) for k, v in self.__dict__.items() if v is not None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StoredValue:

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from trialkit.protocol.base import ProtocolModel
 
-__all__ = ["DERIVATIONS", "Derivation"]
+__all__ = ["DERIVATIONS", "DERIVATION_PARAMETERS", "Derivation"]
 
 _NEWS2_INPUTS = ("resp_rate", "spo2", "on_oxygen", "systolic_bp", "pulse", "consciousness", "temperature")
 
@@ -32,6 +32,11 @@ DERIVATIONS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
         "length_of_stay": ("admission", "end"),
         "age_at": ("birth_date", "on_date"),
     }
+)
+
+#: The parameters a derivation needs from the protocol (a choice the protocol makes, not a measurement).
+DERIVATION_PARAMETERS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
+    {"priest_score": ("age_bands",), "priest_band": ("age_bands",)}
 )
 
 
@@ -61,4 +66,11 @@ class Derivation(ProtocolModel):
             if extra:
                 parts.append(f"unknown inputs {', '.join(extra)}")
             raise ValueError(f"{self.name}: " + "; ".join(parts) + f" (needs {', '.join(DERIVATIONS[self.name])})")
+        wanted = DERIVATION_PARAMETERS.get(self.name, ())
+        missing = [p for p in wanted if p not in self.parameters]
+        extra = sorted(set(self.parameters) - set(wanted))
+        if missing:
+            raise ValueError(f"{self.name}: missing parameters {', '.join(missing)}")
+        if extra:
+            raise ValueError(f"{self.name}: unknown parameters {', '.join(extra)} (takes {', '.join(wanted) or 'none'})")
         return self

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from trialkit.domain.derivations import derive
+from trialkit.domain.derivations import components, derive
 from trialkit.domain.forms import (
     FormState,
     FormValueError,
@@ -535,7 +535,8 @@ def _derive_all(
             else:
                 if isinstance(result, float):
                     result = round(result, f.decimals if f.decimals is not None else 2)
-                values[f.id] = StoredValue(result, "derived")
+                parts = components(f.derived.name, inputs, f.derived.parameters)
+                values[f.id] = StoredValue(result, "derived", components=parts)
 
 
 def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -47,9 +48,23 @@ def test_form_save_show_import_and_the_database_lock(trial: Trial, pid: str, tmp
     assert runner.invoke(app, ["database", "unlock", "--reason", "late data", *manager]).exit_code == 0
 
 
-def test_audit_show_and_verify_detect_tampering(trial: Trial, pid: str, tmp_path: Path) -> None:
+TAMPERING = {
+    "altered": ["UPDATE audit_entries SET new_value = '{\"value\": 21}' WHERE seq = :s"],
+    "removed": ["DELETE FROM audit_entries WHERE seq = :s"],
+    "inserted": [
+        "UPDATE audit_entries SET seq = seq + 1000 WHERE seq >= :s",
+        "UPDATE audit_entries SET seq = seq - 999 WHERE seq >= 1000",
+        "INSERT INTO audit_entries (seq, at, actor, action, prev_hash, hash) SELECT :s, at, 'mallory',"
+        " 'form.value_changed', hash, 'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'"
+        " FROM audit_entries WHERE seq = :s - 1",
+    ],
+}
+
+
+@pytest.mark.parametrize("tampering", list(TAMPERING))
+def test_audit_show_and_verify_detect_tampering(trial: Trial, pid: str, tmp_path: Path, tampering: str) -> None:
     values = tmp_path / "labs.json"
-    values.write_text(json.dumps({"crp": 12}))
+    values.write_text(json.dumps({"crp": 12, "il6": 30}))
     runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *_as(trial, Role.INVESTIGATOR)])
     shown = runner.invoke(app, ["audit", "show", "--participant", pid, *_as(trial, Role.MONITOR)])
     assert "form.value_entered" in shown.output and "labs crp" in shown.output
@@ -57,12 +72,15 @@ def test_audit_show_and_verify_detect_tampering(trial: Trial, pid: str, tmp_path
     assert denied.exit_code == 1
     ok = runner.invoke(app, ["audit", "verify", "--database", trial.url])
     assert ok.exit_code == 0 and "The audit trail is intact" in ok.output
-    with trial.engine.begin() as conn:  # an attacker with database rights drops the guard and edits a value
+    with trial.engine.begin() as conn:  # an attacker with database rights drops the guards and edits the trail
         if trial.engine.dialect.name == "postgresql":
             conn.execute(text("DROP TRIGGER audit_entries_no_change ON audit_entries"))
         else:
             conn.execute(text("DROP TRIGGER audit_entries_no_update"))
+            conn.execute(text("DROP TRIGGER audit_entries_no_delete"))
         seq = conn.execute(text("SELECT seq FROM audit_entries WHERE field = 'crp'")).scalar_one()
-        conn.execute(text("UPDATE audit_entries SET new_value = '{\"value\": 21}' WHERE seq = :s"), {"s": seq})
+        for statement in TAMPERING[tampering]:
+            conn.execute(text(statement), {"s": seq})
     broken = runner.invoke(app, ["audit", "verify", "--database", trial.url])
-    assert broken.exit_code == 1 and "the audit trail is broken" in broken.output and str(seq) in broken.output
+    assert broken.exit_code == 1 and "the audit trail is broken" in broken.output
+    assert f"entry {seq} " in broken.output or f"#{seq}" in broken.output or str(seq) in broken.output

@@ -107,6 +107,20 @@ CASES = [
         "unknown derivation 'pf_ratoi'",
         "derived",
     ),
+    (
+        "PRIEST without its age bands",
+        _set(["forms", 1, "fields", 14, "derived", "parameters"], {}),
+        "forms[1].fields[14].derived",
+        "priest_band: missing parameters age_bands",
+        "derived",
+    ),
+    (
+        "a parameter the derivation does not take",
+        _set(["forms", 1, "fields", 13, "derived", "parameters", "age_band"], [[16, 49, 0]]),
+        "forms[1].fields[13].derived",
+        "unknown parameters age_band (takes age_bands)",
+        "derived",
+    ),
     ("invalid time zone", _set(["sites", 0, "timezone"], "Asia/Ahvaz"), "sites[0].timezone", "IANA", "timezone"),
     (
         "invalid ICD-10 code",

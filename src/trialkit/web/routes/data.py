@@ -305,6 +305,7 @@ def query_inbox(
     request: Request,
     page: ReaderPage,
     engine: EngineDep,
+    protocol: ProtocolDep,
     status: str | None = None,
     site: str | None = None,
     participant: str | None = None,
@@ -316,6 +317,8 @@ def query_inbox(
     context = {
         "rows": rows,
         "status": status or "",
+        "site": site or "",
+        "sites": page.user.sites if page.user.role.site_scoped else protocol.site_codes,
         "participant": participant or "",
         "can_answer": page.user.role in svc.QUERY_ANSWERERS,
         "me": page.user.username,
@@ -365,6 +368,8 @@ def _query_act(request: Request, page: Page, engine: EngineDep, back: str, actio
         context = {
             "rows": svc.list_queries(engine, page.user),
             "status": "",
+            "site": "",
+            "sites": list(page.user.sites),
             "participant": "",
             "can_answer": page.user.role in svc.QUERY_ANSWERERS,
             "me": page.user.username,
