@@ -72,5 +72,6 @@ class Derivation(ProtocolModel):
         if missing:
             raise ValueError(f"{self.name}: missing parameters {', '.join(missing)}")
         if extra:
-            raise ValueError(f"{self.name}: unknown parameters {', '.join(extra)} (takes {', '.join(wanted) or 'none'})")
+            takes = ", ".join(wanted) or "none"
+            raise ValueError(f"{self.name}: unknown parameters {', '.join(extra)} (takes {takes})")
         return self
