@@ -12,6 +12,7 @@ from trialkit import __version__
 from trialkit.cli import forms as forms_cli
 from trialkit.cli import protocol as protocol_cli
 from trialkit.cli import randomization as randomization_cli
+from trialkit.cli import safety as safety_cli
 from trialkit.cli import screening as screening_cli
 from trialkit.cli import serve as serve_cli
 from trialkit.cli import trial as trial_cli
@@ -57,6 +58,7 @@ app.command("unblind")(randomization_cli.unblind)
 app.add_typer(forms_cli.form_app, name="form")
 app.add_typer(forms_cli.audit_app, name="audit")
 app.add_typer(forms_cli.database_app, name="database")
+app.add_typer(safety_cli.safety_app, name="safety")
 
 
 def main() -> None:

@@ -29,8 +29,38 @@ def cross_check(p: Protocol) -> list[Found]:
         *_outcomes(p),
         *_randomization(p),
         *_sample_size(p),
+        *_safety(p),
         *_versions(p),
     ]
+
+
+def _safety(p: Protocol) -> Iterator[Found]:
+    record = p.safety.death_record
+    if record is None:
+        return
+    path = "safety.death_record"
+    visits = {v.id: v for v in p.visits}
+    forms = {f.id: f for f in p.forms}
+    if record.visit not in visits:
+        yield f"{path}.visit", _unknown(record.visit, visits, "visit")
+    elif record.form not in visits[record.visit].forms:
+        yield f"{path}.form", f"visit {record.visit!r} does not collect form {record.form!r}"
+    if record.form not in forms:
+        yield f"{path}.form", _unknown(record.form, forms, "form")
+        return
+    fields = {f.id: f for f in forms[record.form].fields}
+    for key in ("status_field", "date_field", "cause_field"):
+        name = getattr(record, key)
+        if name is not None and name not in fields:
+            yield f"{path}.{key}", f"form {record.form!r} has no field {name!r}"
+    status = fields.get(record.status_field)
+    if status is not None:
+        codes = [c.code for c in status.choices]
+        named = [("status_value", record.status_value), *(("alive_values", v) for v in record.alive_values)]
+        for key, value in named:
+            if value not in codes:
+                where = f"{record.form}.{record.status_field}"
+                yield f"{path}.{key}", f"{value!r} is not a choice of {where} ({', '.join(codes)})"
 
 
 def _dupes(path: str, ids: Iterable[str], what: str) -> Iterator[Found]:

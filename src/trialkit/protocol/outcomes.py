@@ -16,9 +16,12 @@ from trialkit.protocol.base import Identifier, ProtocolModel
 __all__ = [
     "AnalysisMethod",
     "AnalysisSet",
+    "BlindedTables",
     "CausalityCategory",
     "ConsentVersion",
     "Deadlines",
+    "DeathRecord",
+    "ExpectedEvent",
     "Measure",
     "Outcome",
     "SafetyPause",
@@ -118,6 +121,37 @@ class SafetyPause(ProtocolModel):
     description: str | None = Field(default=None, description="The rule as the protocol words it.")
 
 
+class ExpectedEvent(ProtocolModel):
+    """An event the reference safety information lists as expected, up to a CTCAE grade."""
+
+    code: Identifier = Field(description="Code a report names, e.g. infusion_related_reaction.")
+    term: str = Field(description="The event as the reference safety information names it.")
+    up_to_grade: int = Field(ge=1, le=5, description="Expected up to this CTCAE grade; above it, unexpected.")
+    description: str | None = Field(default=None, description="What the reference safety information says.")
+
+
+class DeathRecord(ProtocolModel):
+    """Where a death reported as an adverse event is written into the case report forms."""
+
+    visit: Identifier = Field(description="The visit whose form records the end of the hospital stay.")
+    form: Identifier = Field(description="That form, e.g. hospital_course.")
+    status_field: Identifier = Field(description="The choice field for how the stay ended.")
+    status_value: str = Field(description="Its code for death, e.g. died.")
+    alive_values: list[str] = Field(
+        default_factory=list,
+        description="Its codes for an earlier end alive (discharged, transferred): a later death leaves them.",
+    )
+    date_field: Identifier = Field(description="The date field for the end of the stay.")
+    cause_field: Identifier | None = Field(default=None, description="The text field for the cause of death.")
+
+
+class BlindedTables(StrEnum):
+    """How safety tables are shown to the blinded trial team."""
+
+    POOLED = "pooled"
+    UNNAMED_GROUPS = "unnamed_groups"
+
+
 class SafetySettings(ProtocolModel):
     """How adverse events are graded, judged and reported."""
 
@@ -125,13 +159,20 @@ class SafetySettings(ProtocolModel):
     deadlines: Deadlines = Field(description="Reporting deadlines.")
     causality_scale: str = Field(description="Name of the causality scale, e.g. WHO-UMC.")
     causality: list[CausalityCategory] = Field(min_length=2, description="Its categories and mapping.")
-    expected_events: list[str] = Field(
+    expected_events: list[ExpectedEvent] = Field(
         default_factory=list, description="Events expected from the reference safety information."
     )
     serious_prolongation: str = Field(description="What counts as prolonged hospitalisation here.")
     progression_is_sae: bool = Field(description="Whether progression of the studied disease counts as an SAE.")
     reporting_period: str = Field(description="From when to when adverse events are collected.")
     pause: SafetyPause | None = Field(default=None, description="Optional safety pause rule.")
+    blinded_tables: BlindedTables = Field(
+        default=BlindedTables.POOLED,
+        description="Safety tables for the blinded team: pooled, or arms as unnamed groups (Group A, B, ...).",
+    )
+    death_record: DeathRecord | None = Field(
+        default=None, description="Where a fatal adverse event's death is written into the forms."
+    )
 
     @model_validator(mode="after")
     def _both_kinds(self) -> SafetySettings:
@@ -141,6 +182,9 @@ class SafetySettings(ProtocolModel):
         codes = [c.code for c in self.causality]
         if len(codes) != len(set(codes)):
             raise ValueError("causality codes must be unique")
+        expected = [e.code for e in self.expected_events]
+        if len(expected) != len(set(expected)):
+            raise ValueError("expected event codes must be unique")
         return self
 
 

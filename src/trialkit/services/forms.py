@@ -59,8 +59,10 @@ __all__ = [
     "lock_trial",
     "miss_visit",
     "participant_schedule",
+    "raise_automatic_query",
     "raise_query",
     "record_visit",
+    "require_unlocked",
     "save_form",
     "sign_form",
     "unlock_form",
@@ -164,7 +166,7 @@ def _lock_row(session: Session) -> Any:
     return session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
 
 
-def _require_unlocked(session: Session) -> None:
+def require_unlocked(session: Session) -> None:
     row = _lock_row(session)
     if row is not None and row.locked:
         raise FormError(
@@ -351,7 +353,7 @@ def record_visit(
     _role(actor, DATA_ENTRY, "record visits")
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
-        _require_unlocked(session)
+        require_unlocked(session)
         participant = _participant(session, actor, participant_id)
         _withdrawn(session, participant_id)
         _check_visit_date(visit_date, participant, _tz(protocol, participant.site))
@@ -407,7 +409,7 @@ def miss_visit(engine: Engine, actor: UserView, participant_id: str, visit_id: s
     except KeyError:
         raise FormError(f"visit: {visit_id!r} is not a visit of the protocol") from None
     with session_scope(engine) as session:
-        _require_unlocked(session)
+        require_unlocked(session)
         participant = _participant(session, actor, participant_id)
         if _visit_row(session, participant_id, visit_id) is not None:
             raise FormError(f"visit: {visit_id} is recorded already")
@@ -748,7 +750,7 @@ def _save(
     visit_date: dt.date | None,
 ) -> int:
     _role(actor, DATA_ENTRY, "enter form data")
-    _require_unlocked(session)
+    require_unlocked(session)
     participant = _participant(session, actor, participant_id)
     _withdrawn(session, participant_id)
     form = _form_def(protocol, visit_id, form_id)
@@ -975,7 +977,7 @@ def _transition(
     protocol = current_protocol(engine).protocol
     _form_def(protocol, visit_id, form_id)
     with session_scope(engine) as session:
-        _require_unlocked(session)
+        require_unlocked(session)
         participant = _participant(session, actor, participant_id)
         visit_row = _visit_row(session, participant_id, visit_id)
         row = _visit_forms(session, visit_row).get(form_id) if visit_row is not None else None
@@ -1201,7 +1203,7 @@ def raise_query(
     if not text.strip():
         raise FormError("text: write the question")
     with session_scope(engine) as session:
-        _require_unlocked(session)
+        require_unlocked(session)
         participant = _participant(session, actor, participant_id)
         record_id = None
         if form_id:
@@ -1238,6 +1240,14 @@ def raise_query(
         return _query_view(session, session.execute(select(queries).where(queries.c.id == query_id)).one())
 
 
+def raise_automatic_query(engine: Engine, participant_id: str, text: str, *, check_id: str) -> None:
+    """A query another capability raises on a participant (e.g. a reported death the hospital course
+    lacks); one open query per ``check_id``."""
+    with session_scope(engine) as session:
+        participant = session.execute(select(participants).where(participants.c.participant_id == participant_id)).one()
+        _open_query(session, "trialkit", participant, None, None, "system", text, check_id=check_id)
+
+
 def _query_row(session: Session, actor: UserView, query_id: int) -> Any:
     row = session.execute(select(queries).where(queries.c.id == query_id)).first()
     if row is None or (actor.role.site_scoped and row.site not in actor.sites):
@@ -1251,7 +1261,7 @@ def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) ->
     if not answer.strip():
         raise FormError("answer: write the answer")
     with session_scope(engine) as session:
-        _require_unlocked(session)
+        require_unlocked(session)
         row = _query_row(session, actor, query_id)
         if row.status == "closed":
             raise FormError(f"query: {query_id} is closed")
@@ -1278,7 +1288,7 @@ def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) ->
 def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") -> QueryView:
     """Close a query: its raiser, or for an automatic query a monitor or data manager."""
     with session_scope(engine) as session:
-        _require_unlocked(session)
+        require_unlocked(session)
         row = _query_row(session, actor, query_id)
         automatic = row.raised_by == "trialkit"
         if not (row.raised_by == actor.username or (automatic and actor.role in QUERY_RAISERS)):

@@ -40,6 +40,7 @@ from trialkit.domain.roles import Role
 from trialkit.protocol import Protocol
 from trialkit.protocol.design import StratificationFactor
 from trialkit.services import audit
+from trialkit.services.safety import SafetyError, check_pause
 from trialkit.services.screening import NotFound, require_scope
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView, confirm_password
@@ -359,6 +360,10 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
             raise NotFound("no such participant")
         stratum = _participant_stratum(session, protocol, participant)
         serialise(session, "randomization")
+        try:
+            check_pause(session, protocol)
+        except SafetyError as exc:
+            raise RandomizationError(str(exc)) from None
         if (
             session.execute(
                 select(allocation_entries.c.id).where(allocation_entries.c.participant_id == participant_id)

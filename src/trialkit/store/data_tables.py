@@ -64,7 +64,7 @@ queries = Table(
     Column("site", String(8), nullable=False, index=True),
     Column("form_record_id", Integer, ForeignKey("form_records.id"), nullable=True, index=True),
     Column("field", String(64), nullable=True),
-    Column("origin", String(16), nullable=False),  # soft_limit, data_check, manual
+    Column("origin", String(16), nullable=False),  # soft_limit, data_check, manual, system
     Column("check_id", String(64), nullable=True),
     Column("text", Text, nullable=False),
     Column("status", String(16), nullable=False, index=True),  # open, answered, closed

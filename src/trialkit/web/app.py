@@ -58,16 +58,18 @@ def create_app(settings: Settings) -> FastAPI:
     from trialkit.api.forms import router as forms_api
     from trialkit.api.randomization import router as randomization_api
     from trialkit.api.routes import router as api_router
+    from trialkit.api.safety import router as safety_api
     from trialkit.api.screening import router as screening_api
-    from trialkit.web.routes import audit, auth, data, home, profile, randomization, screening, users
+    from trialkit.web.routes import audit, auth, data, home, profile, randomization, safety, screening, users
 
-    pages = (auth, home, profile, audit, users, screening, randomization, data)
+    pages = (auth, home, profile, audit, users, screening, randomization, data, safety)
     for router in (module.router for module in pages):
         app.include_router(router, include_in_schema=False)
     app.include_router(api_router)
     app.include_router(screening_api)
     app.include_router(randomization_api)
     app.include_router(forms_api)
+    app.include_router(safety_api)
 
     @app.middleware("http")
     async def anonymous_csrf(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -103,6 +103,11 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
     if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.OUTCOME_ASSESSOR,
                      Role.MONITOR, Role.DATA_MANAGER}:  # fmt: skip
         items.append(NavItem("/queries", N_("Queries")))
+    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER,
+                     Role.BLINDED_STATISTICIAN}:  # fmt: skip
+        items.append(NavItem("/safety", N_("Safety")))
+    if user.role in {Role.DSMB_MEMBER, Role.UNBLINDED_STATISTICIAN}:
+        items.append(NavItem("/dsmb", N_("DSMB safety review")))
     if user.role is Role.DATA_MANAGER:
         items.append(NavItem("/data-management", N_("Database lock")))
     if user.role is Role.ADMINISTRATOR:

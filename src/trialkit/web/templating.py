@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -62,6 +63,10 @@ def render_page(
     def fdatetime(value: dt.datetime | None) -> str:
         return "" if value is None else format_datetime(value, page.calendar)
 
+    def flocal(value: dt.datetime | None, zone: str) -> str:
+        """A moment on a site's clock (e.g. a reporting deadline), in the preferred calendars."""
+        return "" if value is None else format_datetime(value, page.calendar, ZoneInfo(zone))
+
     full = {
         "request": request,
         "page": page,
@@ -80,6 +85,7 @@ def render_page(
         "ngettext": t.ngettext,
         "fdate": fdate,
         "fdatetime": fdatetime,
+        "flocal": flocal,
         **(context or {}),
     }
     html = environment.get_template(template_name).render(full)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.routing import APIRoute
@@ -19,6 +20,7 @@ from trialkit.domain.roles import Role
 from trialkit.protocol import load_protocol
 from trialkit.services.forms import save_form
 from trialkit.services.randomization import generate_list, list_status, randomize
+from trialkit.services.safety import report_event
 from trialkit.services.screening import enrol, record_consent, screen
 from trialkit.services.users import get_user, issue_token
 
@@ -73,7 +75,15 @@ def _enrolled_participant(trial: Trial, randomized: bool = True) -> dict[str, st
     done = randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
     # A form with a soft-limit value, so that form pages, queries and the audit trail are crawled too.
     save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "labs", {"crp": 450})
+    # A serious adverse event (judged unrelated, so the safety pause stays open), so that the safety pages,
+    # the listing and the tables are crawled with something in them.
+    event = report_event(trial.engine, who(trial, Role.INVESTIGATOR), pid, {
+        "term": "Pneumothorax", "onset": dt.datetime.now(ZoneInfo("Asia/Tehran")).date().isoformat(), "grade": 3,
+        "serious": True, "seriousness_criteria": ["hospitalisation"], "causality": "unlikely",
+        "action_taken": "not_applicable", "outcome": "recovering", "aware_at": dt.datetime.now(dt.UTC).isoformat(),
+    })  # fmt: skip
     return {
+        "ae_number": event.ae_number,
         "screening_id": str(s.id),
         "participant_id": pid,
         "code": done.preparation_code,
@@ -128,3 +138,6 @@ def test_the_crawl_would_catch_a_leak(client: TestClient, app, trial: Trial) -> 
     # The statistician's own pages do show arms: the list export and the balance report.
     assert "/randomization/list.csv" in leaks and "/api/v1/randomization/list" in leaks
     assert "/api/v1/randomization/balance" in leaks and "/randomization" in leaks
+    # And the safety review by arm.
+    assert {"/dsmb", "/safety/listing.csv", "/api/v1/safety/tables", "/api/v1/safety/listing"} <= set(leaks)
+    assert "/adverse-events/AE-0001" in leaks and "/api/v1/adverse-events" in leaks

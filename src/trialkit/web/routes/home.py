@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from trialkit.domain.masking import present_arms
 from trialkit.services.randomization import notifications_for
+from trialkit.services.safety import overdue_for
 from trialkit.services.screening import count_enrolled
 from trialkit.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
 from trialkit.web.templating import render_page
@@ -28,5 +29,6 @@ def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: En
         "arms": arms,
         "enrolled": count_enrolled(engine),
         "notices": notifications_for(engine, page.user),
+        "overdue": overdue_for(engine, page.user),
     }
     return render_page(request, page, "home/index.html", context)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialkit.domain.roles import Role
-from trialkit.services import forms
+from trialkit.services import forms, safety
 from trialkit.services import randomization as svc
 from trialkit.services.screening import NotFound, ScreeningError
 from trialkit.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
@@ -76,6 +76,11 @@ def participant_page(
         "can_randomize": page.user.role in svc.RANDOMIZERS,
         "can_unblind": page.user.role is Role.INVESTIGATOR,
         "errors": errors or [],
+        "pause": safety.pause(engine),
+        "events": safety.list_events(engine, page.user, participant_id=participant_id)
+        if page.user.role in safety.READERS
+        else None,
+        "can_report": page.user.role in safety.REPORTERS,
     }
     return render_page(request, page, "randomization/participant.html", context, status_code=status)
 
