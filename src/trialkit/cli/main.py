@@ -15,6 +15,7 @@ from trialkit.cli import randomization as randomization_cli
 from trialkit.cli import safety as safety_cli
 from trialkit.cli import screening as screening_cli
 from trialkit.cli import serve as serve_cli
+from trialkit.cli import simulate as simulate_cli
 from trialkit.cli import trial as trial_cli
 from trialkit.cli import users as users_cli
 
@@ -48,6 +49,8 @@ app.add_typer(protocol_cli.app, name="protocol")
 app.command("init")(trial_cli.init)
 app.command("start")(trial_cli.start)
 app.command("serve")(serve_cli.serve)
+app.command("simulate")(simulate_cli.simulate)
+app.command("demo")(simulate_cli.demo)
 app.add_typer(users_cli.app, name="user")
 app.add_typer(screening_cli.screening_app, name="screening")
 app.add_typer(screening_cli.consent_app, name="consent")

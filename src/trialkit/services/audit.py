@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialkit.domain.audit import GENESIS, AuditEntry, ChainReport, entry_hash, verify_chain
+from trialkit.services import clock
 from trialkit.store.engine import serialise, session_scope
 from trialkit.store.tables import audit_entries
 
@@ -54,7 +55,7 @@ def record(
     seq, prev = (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
     entry = AuditEntry(
         seq=seq,
-        at=(at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
+        at=(at or clock.now()).astimezone(dt.UTC),
         actor=actor,
         action=action,
         role=role,

@@ -31,7 +31,7 @@ from trialkit.domain.roles import Role
 from trialkit.domain.visits import HeldVisit, ScheduledVisit, schedule, window_of
 from trialkit.protocol import Protocol
 from trialkit.protocol.forms import DataCheck, FieldType, FormDef
-from trialkit.services import audit
+from trialkit.services import audit, clock
 from trialkit.services.screening import NotFound
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView, confirm_password
@@ -223,7 +223,7 @@ def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str) -> Loc
         row = _lock_row(session)
         if bool(row and row.locked) == locked:
             raise FormError(f"trial: the database is already {'locked' if locked else 'unlocked'}")
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         session.execute(trial_locks.insert().values(locked=locked, at=now, by=actor.username, reason=reason))
         audit.record(
             session,
@@ -306,7 +306,7 @@ def _ensure_visit(
         raise NotFound(f"no unscheduled visit {visit_id}")
     protocol.visit(visit_id)  # KeyError for an unknown visit, reported by the caller
     tz = _tz(protocol, participant.site)
-    day = visit_date or dt.datetime.now(tz).date()
+    day = visit_date or clock.now().astimezone(tz).date()
     _check_visit_date(day, participant, tz)
     session.execute(
         visit_records.insert().values(
@@ -314,7 +314,7 @@ def _ensure_visit(
             visit_id=visit_id,
             visit_date=day,
             unscheduled=False,
-            created_at=dt.datetime.now(dt.UTC),
+            created_at=clock.now(),
             created_by=actor.username,
         )
     )
@@ -333,7 +333,7 @@ def _ensure_visit(
 
 
 def _check_visit_date(day: dt.date, participant: Any, tz: ZoneInfo) -> None:
-    if day > dt.datetime.now(tz).date():
+    if day > clock.now().astimezone(tz).date():
         raise FormError(f"visit_date: {day.isoformat()} is in the future")
     enrolled = participant.enrolled_at.astimezone(tz).date()
     if day < enrolled:
@@ -380,7 +380,7 @@ def record_visit(
                 visit_date=visit_date,
                 unscheduled=visit_id.startswith("unscheduled-"),
                 label=label,
-                created_at=dt.datetime.now(dt.UTC),
+                created_at=clock.now(),
                 created_by=actor.username,
             )
         )
@@ -419,7 +419,7 @@ def miss_visit(engine: Engine, actor: UserView, participant_id: str, visit_id: s
                 visit_id=visit_id,
                 missed_reason=reason,
                 unscheduled=False,
-                created_at=dt.datetime.now(dt.UTC),
+                created_at=clock.now(),
                 created_by=actor.username,
             )
         )
@@ -453,7 +453,7 @@ def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -
             .where(queries.c.participant_id == participant_id, queries.c.status != "closed")
         ).scalar_one()
     held = {r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in rows if not r.unscheduled}
-    today = dt.datetime.now(_tz(protocol, participant.site)).date()
+    today = clock.now().astimezone(_tz(protocol, participant.site)).date()
     visits = schedule(protocol.visits, refs, held, today)
     forms: dict[str, dict[str, FormState | None]] = {v.id: dict.fromkeys(v.forms) for v in protocol.visits}
     for visit_id, form_id, state in states:
@@ -608,7 +608,7 @@ def _open_query(
             check_id=check_id,
             text=text,
             status="open",
-            raised_at=dt.datetime.now(dt.UTC),
+            raised_at=clock.now(),
             raised_by=actor,
         ),
     )
@@ -634,7 +634,7 @@ def _auto_close(
     ]
     where.append(queries.c.field == field_id if field_id else queries.c.check_id == check_id)
     for (query_id,) in session.execute(select(queries.c.id).where(*where)).all():
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         note = "resolved: the value was corrected"
         session.execute(
             queries.update()
@@ -758,7 +758,7 @@ def _save(
     validated = validate_entries(
         form,
         entries,
-        today=dt.datetime.now(tz).date(),
+        today=clock.now().astimezone(tz).date(),
         enrolled_on=participant.enrolled_at.astimezone(tz).date(),
         timezone=protocol.site(participant.site).timezone,
     )
@@ -792,7 +792,7 @@ def _save(
     pending[form_id] = merged
     before = {fid: dict(v) for fid, v in pending.items()}
     _derive_all(session, protocol, participant, visit_row, pending)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     if row is None:
         record_id = inserted_id(
             session,
@@ -901,7 +901,7 @@ def _soft_text(breach: SoftBreach) -> str:
 def _create_empty(
     session: Session, version: str, actor: UserView, participant: Any, visit_row: Any, form_id: str
 ) -> int:
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     return inserted_id(
         session,
         form_records.insert().values(
@@ -992,7 +992,7 @@ def _transition(
             raise FormError(str(exc)) from None
         if check is not None:
             check(row, protocol)
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         values: dict[str, Any] = {"state": new_state.value}
         if move is Transition.VERIFY:
             values |= {"verified_at": now, "verified_by": actor.username}
@@ -1222,7 +1222,7 @@ def raise_query(
                 origin="manual",
                 text=text,
                 status="open",
-                raised_at=dt.datetime.now(dt.UTC),
+                raised_at=clock.now(),
                 raised_by=actor.username,
             ),
         )
@@ -1265,7 +1265,7 @@ def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) ->
         row = _query_row(session, actor, query_id)
         if row.status == "closed":
             raise FormError(f"query: {query_id} is closed")
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         session.execute(
             queries.update()
             .where(queries.c.id == query_id)
@@ -1297,7 +1297,7 @@ def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") 
             )
         if row.status == "closed":
             raise FormError(f"query: {query_id} is closed already")
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         session.execute(
             queries.update()
             .where(queries.c.id == query_id)

@@ -39,7 +39,7 @@ from trialkit.domain.randomization import (
 from trialkit.domain.roles import Role
 from trialkit.protocol import Protocol
 from trialkit.protocol.design import StratificationFactor
-from trialkit.services import audit
+from trialkit.services import audit, clock
 from trialkit.services.safety import SafetyError, check_pause
 from trialkit.services.screening import NotFound, require_scope
 from trialkit.services.trial import current_protocol
@@ -215,7 +215,7 @@ def generate_list(engine: Engine, actor: UserView, *, seed: int | None = None) -
                 seed=str(seed),
                 checksum=report.checksum,
                 report=_report_json(report, strata),
-                generated_at=dt.datetime.now(dt.UTC),
+                generated_at=clock.now(),
                 generated_by=actor.username,
             ),
         )
@@ -289,7 +289,7 @@ def extend_list(engine: Engine, actor: UserView, stratum: str, *, entries: int, 
                 seed_sha256=report.seed_sha256,
                 checksum=report.checksum,
                 report=_report_json(report, [stratum]),
-                generated_at=dt.datetime.now(dt.UTC),
+                generated_at=clock.now(),
                 generated_by=actor.username,
                 extends=first.id,
                 stratum=stratum,
@@ -375,7 +375,7 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
         if head is None:
             raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
         number = (session.execute(select(func.max(allocation_entries.c.randomization_number))).scalar() or 0) + 1
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         claim = {
             "participant_id": participant_id,
             "randomization_number": number,
@@ -540,7 +540,7 @@ def prepare(
                 product_lot=product_lot,
                 particles=particles,
                 volume_ml=f"{volume_ml:g}",
-                prepared_at=dt.datetime.now(dt.UTC),
+                prepared_at=clock.now(),
                 prepared_by=actor.username,
             )
         )
@@ -579,7 +579,7 @@ def emergency_unblind(
     if not confirm_password(engine, actor.username, password):
         raise RandomizationError("password: re-enter your own password to confirm")
     protocol = current_protocol(engine).protocol
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     with session_scope(engine) as session:
         entry = session.execute(
             select(allocation_entries).where(allocation_entries.c.participant_id == participant_id)

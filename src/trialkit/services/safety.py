@@ -39,7 +39,7 @@ from trialkit.domain.safety import (
 )
 from trialkit.protocol import Protocol
 from trialkit.protocol.outcomes import BlindedTables
-from trialkit.services import audit
+from trialkit.services import audit, clock
 from trialkit.services.forms import (
     FormError,
     get_form,
@@ -360,7 +360,7 @@ def record_decision(engine: Engine, actor: UserView, decision: str, reason: str,
         before = _pause(session, protocol)
         if before.stopped:
             raise SafetyError("decision: the DSMB has stopped recruitment; that decision is final here")
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         session.execute(
             dsmb_decisions.insert().values(
                 decision=decision,
@@ -425,7 +425,7 @@ def _store_report(
             expected=c.expected,
             susar=c.susar,
             reason=reason,
-            reported_at=dt.datetime.now(dt.UTC),
+            reported_at=clock.now(),
             reported_by=actor.username,
             protocol_version=protocol.version.number,
         )
@@ -450,7 +450,7 @@ def _store_report(
         )
     was_serious = previous is not None and classify(previous, protocol.safety).serious
     if c.serious and not was_serious:
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         for role in (Role.DSMB_MEMBER, Role.INVESTIGATOR, Role.MONITOR):
             session.execute(
                 notifications.insert().values(
@@ -463,7 +463,7 @@ def _store_report(
 
 
 def _validate(protocol: Protocol, site: str, data: Mapping[str, Any]) -> Assessment:
-    return validate_report(data, protocol.safety, _tz(protocol, site), dt.datetime.now(dt.UTC))
+    return validate_report(data, protocol.safety, _tz(protocol, site), clock.now())
 
 
 def _unlocked(session: Session) -> None:
@@ -499,7 +499,7 @@ def report_event(engine: Engine, actor: UserView, participant_id: str, data: Map
                 ae_number=number,
                 participant_id=participant_id,
                 site=participant.site,
-                created_at=dt.datetime.now(dt.UTC),
+                created_at=clock.now(),
                 created_by=actor.username,
             ),
         )
@@ -627,7 +627,7 @@ def record_submission(
         if when.tzinfo is None:
             when = when.replace(tzinfo=tz)
         when = when.astimezone(dt.UTC)
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         if when > now:
             raise SafetyError("submitted_at: is in the future")
         view = _views(session, protocol, actor, [row], now)[0]
@@ -667,7 +667,7 @@ def get_event(engine: Engine, actor: UserView, ae_number: str) -> AdverseEventVi
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         row = _event_row(session, actor, ae_number)
-        return _views(session, protocol, actor, [row], dt.datetime.now(dt.UTC))[0]
+        return _views(session, protocol, actor, [row], clock.now())[0]
 
 
 def list_events(
@@ -691,7 +691,7 @@ def list_events(
     if site:
         query = query.where(adverse_events.c.site == site)
     with session_scope(engine) as session:
-        views = _views(session, protocol, actor, session.execute(query).all(), now or dt.datetime.now(dt.UTC))
+        views = _views(session, protocol, actor, session.execute(query).all(), now or clock.now())
     if serious_only:
         views = [v for v in views if v.classification.serious]
     if overdue_only:
@@ -740,7 +740,7 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
             grouping = "pooled"
             groups = ("All participants",)
             group_of = {pid: "All participants" for pid in arms}
-        views = _views(session, protocol, actor, session.execute(select(adverse_events)).all(), dt.datetime.now(dt.UTC))
+        views = _views(session, protocol, actor, session.execute(select(adverse_events)).all(), clock.now())
     events = [(v.participant_id, v.current, v.classification) for v in views]
     rows = safety_table(events, group_of, groups)
     in_table = sum(1 for v in views if v.participant_id in group_of)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from trialkit.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError, evaluate, validate_values
 from trialkit.protocol import Protocol
-from trialkit.services import audit
+from trialkit.services import audit, clock
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView
 from trialkit.store.engine import inserted_id, serialise, session_scope
@@ -128,7 +128,7 @@ class ScreeningView:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.now()
 
 
 def _json_default(value: Any) -> Any:

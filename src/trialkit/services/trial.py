@@ -7,7 +7,7 @@ stores that version; it refuses another trial's protocol, and a changed file tha
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from trialkit.protocol import LoadedProtocol, load_protocol_text
-from trialkit.services import audit
+from trialkit.services import audit, clock
 from trialkit.store.engine import inserted_id, session_scope
 from trialkit.store.migrate import current_revision, upgrade
 from trialkit.store.tables import protocol_versions, sites, trial
@@ -59,7 +59,7 @@ def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system")
     revision = upgrade(engine)
     schema_upgraded = before != revision
     p = loaded.protocol
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     with session_scope(engine) as session:
         existing = session.execute(select(trial)).first()
         if existing is not None and existing.trial_id != p.trial_id:
@@ -151,4 +151,11 @@ def current_protocol(engine: Engine) -> LoadedProtocol:
         ).first()
     if row is None:
         raise TrialNotInitialised("this database holds no trial yet: run trialkit init --protocol FILE")
-    return load_protocol_text(row.source_text, source=f"<database: {row.trial_id}>")
+    return _parsed(row.source_text, f"<database: {row.trial_id}>")
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(source_text: str, source: str) -> LoadedProtocol:
+    # Parsing the YAML is the slow part of every request; the text is immutable once stored, and the
+    # parsed protocol is frozen, so one parse per text serves every request.
+    return load_protocol_text(source_text, source=source)

@@ -1,0 +1,74 @@
+"""Benchmark: simulating a trial through the services.
+
+    .venv/bin/python bench/simulate.py [--participants 200] [--seed 1] [--backend sqlite|postgresql|both]
+
+Creates a fresh trial of the first protocol per backend (PostgreSQL in a throw-away schema of
+TRIALKIT_TEST_POSTGRES_URL's database), simulates N screened patients, and prints patients screened per
+second, forms saved per second and audit entries written. The SQLite run is the baseline; the PostgreSQL
+line prints its ratio to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from trialkit.protocol import load_protocol  # noqa: E402
+from trialkit.services import audit  # noqa: E402
+from trialkit.services.simulation import simulate  # noqa: E402
+from trialkit.services.trial import init_trial  # noqa: E402
+from trialkit.store.engine import make_engine  # noqa: E402
+
+PROTOCOL = ROOT / "protocols" / "IRCT20190101042197N2.yaml"
+
+
+def run(url: str, participants: int, seed: int) -> tuple[float, float, int]:
+    engine = make_engine(url)
+    init_trial(engine, load_protocol(PROTOCOL))
+    summary = simulate(engine, PROTOCOL, participants, seed)
+    entries = audit.verify(engine).count
+    engine.dispose()
+    return summary.rate, summary.forms_saved / summary.seconds, entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args()
+    baseline = None
+    if args.backend in {"sqlite", "both"}:
+        with tempfile.TemporaryDirectory() as folder:
+            rate, forms, entries = run(f"sqlite:///{folder}/bench.db", args.participants, args.seed)
+        baseline = rate
+        print(f"sqlite      {rate:8.1f} screened/s  {forms:8.1f} forms/s  {entries} audit entries")
+    if args.backend in {"postgresql", "both"}:
+        base = os.environ.get("TRIALKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(base)
+        with admin.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in base else "?"
+        try:
+            url = f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+            rate, forms, entries = run(url, args.participants, args.seed)
+            ratio = f"  ({rate / baseline:.2f} x sqlite)" if baseline else ""
+            print(f"postgresql  {rate:8.1f} screened/s  {forms:8.1f} forms/s  {entries} audit entries{ratio}")
+        finally:
+            with admin.begin() as c:
+                c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+if __name__ == "__main__":
+    main()
