@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from trialkit.protocol import LoadedProtocol, load_protocol_text
@@ -141,14 +142,18 @@ def _sync_sites(session: Session, loaded: LoadedProtocol, actor: str) -> None:
 
 def current_protocol(engine: Engine) -> LoadedProtocol:
     """The protocol the trial currently runs under, parsed from the exact stored text."""
-    if current_revision(engine) is None:
-        raise TrialNotInitialised("this database holds no trial yet: run trialkit init --protocol FILE")
-    with session_scope(engine) as session:
-        row = session.execute(
-            select(protocol_versions.c.source_text, protocol_versions.c.trial_id).join(
-                trial, trial.c.current_protocol_version_id == protocol_versions.c.id
-            )
-        ).first()
+    # One query on every request; only when it fails is the schema looked at, for a clear message.
+    try:
+        with session_scope(engine) as session:
+            row = session.execute(
+                select(protocol_versions.c.source_text, protocol_versions.c.trial_id).join(
+                    trial, trial.c.current_protocol_version_id == protocol_versions.c.id
+                )
+            ).first()
+    except (OperationalError, ProgrammingError):
+        if current_revision(engine) is None:
+            raise TrialNotInitialised("this database holds no trial yet: run trialkit init --protocol FILE") from None
+        raise
     if row is None:
         raise TrialNotInitialised("this database holds no trial yet: run trialkit init --protocol FILE")
     return _parsed(row.source_text, f"<database: {row.trial_id}>")

@@ -79,8 +79,15 @@ def test_the_same_seed_gives_the_same_trial_on_both_databases(database_url: str,
 def _day7(engine, field: str) -> dict[bool, list[float]]:  # type: ignore[no-untyped-def]
     """Day-7 values of a lab field per arm (True = the experimental arm)."""
     with session_scope(engine) as session:
-        arms = dict(session.execute(select(allocation_entries.c.participant_id, allocation_entries.c.arm)
-                                    .where(allocation_entries.c.participant_id.is_not(None))).tuples().all())
+        arms = dict(
+            session.execute(
+                select(allocation_entries.c.participant_id, allocation_entries.c.arm).where(
+                    allocation_entries.c.participant_id.is_not(None)
+                )
+            )
+            .tuples()
+            .all()
+        )
         rows = session.execute(
             select(visit_records.c.participant_id, form_records.c.form_values)
             .join(form_records, visit_records.c.id == form_records.c.visit_record_id)
@@ -124,3 +131,26 @@ def test_simulate_from_the_command_line(database_url: str, tmp_path: Path) -> No
     bad = runner.invoke(cli, ["simulate", "--protocol", str(FIRST_PROTOCOL), "--effect", "labs.nope=3",
                               "--database", database_url])  # fmt: skip
     assert bad.exit_code == 1 and "effect: 'labs.nope' is not a form.field of the protocol" in bad.output
+
+
+SECOND_PROTOCOL = FIRST_PROTOCOL.with_name("EXAMPLE-CAP-3ARM.yaml")
+
+
+def test_a_second_protocol_with_another_design_simulates_without_code_changes(database_url: str) -> None:
+    from trialkit.services.safety import safety_tables
+    from trialkit.services.users import get_user
+
+    engine = make_engine(database_url)
+    init_trial(engine, load_protocol(SECOND_PROTOCOL))
+    summary = simulate(engine, SECOND_PROTOCOL, 30, seed=8)
+    assert summary.randomized >= 9 and summary.forms_saved > 60
+    with session_scope(engine) as session:
+        arms = set(session.execute(select(allocation_entries.c.arm).where(
+            allocation_entries.c.participant_id.is_not(None))).scalars())  # fmt: skip
+        sites = set(session.execute(select(participants.c.site)).scalars())
+    assert arms == {"LOW", "HIGH", "PBO"} and sites == {"NTH", "STH"}  # minimization across three arms
+    assert audit.verify(engine).ok
+    monitor = get_user(engine, "sim-monitor")
+    assert monitor is not None
+    # This protocol lets the blinded team see safety in unnamed groups.
+    assert safety_tables(engine, monitor).groups == ("Group A", "Group B", "Group C")
