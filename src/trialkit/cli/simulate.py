@@ -42,7 +42,7 @@ def _summary(s: Any) -> None:
         ("enrolled", f"{s.enrolled} ({s.by_representative} consented by a representative)"),
         ("randomized", s.randomized),
         ("withdrawn from follow-up", s.withdrawn),
-        ("forms saved", s.forms_saved),
+        ("forms saved", f"{s.forms_saved} ({s.forms_completed} completed, {s.forms_signed} signed)"),
         ("visits missed", s.visits_missed),
         ("adverse events", f"{s.adverse_events} ({s.serious} serious, {s.deaths} deaths)"),
         ("safety pauses lifted by the DSMB", s.pauses_resumed),

@@ -28,7 +28,7 @@ from trialkit.domain.roles import Role
 from trialkit.protocol import Protocol
 from trialkit.protocol.forms import FieldType, FormDef
 from trialkit.services import clock
-from trialkit.services.forms import FormError, miss_visit, save_form
+from trialkit.services.forms import FormError, complete_form, miss_visit, save_form, sign_form, verify_form
 from trialkit.services.randomization import allocation_of, generate_list, list_status, randomize
 from trialkit.services.safety import pause, record_decision, report_event
 from trialkit.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
@@ -53,6 +53,8 @@ class SimulationSummary:
     by_representative: int
     withdrawn: int
     forms_saved: int
+    forms_completed: int
+    forms_signed: int
     visits_missed: int
     adverse_events: int
     serious: int
@@ -327,6 +329,33 @@ def _form_values(
     return values
 
 
+def _lifecycle(
+    engine: Engine,
+    plan: Mapping[str, Any],
+    accounts: Mapping[Role, tuple[UserView, str]],
+    pid: str,
+    visit_id: str,
+    form_id: str,
+    missing: Iterable[str],
+    rng: np.random.Generator,
+    counts: dict[str, Any],
+) -> None:
+    """Take a saved form along its lifecycle as the plan says: complete, then source data verification by
+    the monitor, then the investigator's signature (with their password) on the forms the plan names."""
+    rates = plan.get("lifecycle", {})
+    if list(missing) or rng.random() >= float(rates.get("complete", 0)):
+        return
+    complete_form(engine, accounts[Role.STUDY_COORDINATOR][0], pid, visit_id, form_id)
+    counts["completed"] += 1
+    if rng.random() >= float(rates.get("verify", 0)):
+        return
+    verify_form(engine, accounts[Role.MONITOR][0], pid, visit_id, form_id)
+    if form_id in rates.get("sign_forms", []) and rng.random() < float(rates.get("sign", 0)):
+        investigator, password = accounts[Role.INVESTIGATOR]
+        sign_form(engine, investigator, pid, visit_id, form_id, password=password)
+        counts["signed"] += 1
+
+
 def simulate(
     engine: Engine,
     protocol_path: Path,
@@ -366,8 +395,9 @@ def simulate(
         with clock.simulated_time(first - dt.timedelta(days=1)):
             generate_list(engine, users[Role.UNBLINDED_STATISTICIAN], seed=int(rng.integers(2**31)))
     experimental_arms = {a.code for a in protocol.arms if a.role.value == "experimental"}
-    counts: dict[str, Any] = {"enrolled": 0, "randomized": 0, "rep": 0, "withdrawn": 0, "forms": 0, "missed": 0,
-                              "aes": 0, "serious": 0, "deaths": 0, "refused": 0, "resumed": 0}  # fmt: skip
+    names = ("enrolled", "randomized", "rep", "withdrawn", "forms", "missed", "aes", "serious", "deaths", "refused",
+             "resumed", "completed", "signed")  # fmt: skip
+    counts: dict[str, Any] = dict.fromkeys(names, 0)
     reasons: dict[str, int] = {}
     screening_ids: dict[int, int] = {}
     pids: dict[int, str] = {}
@@ -497,7 +527,10 @@ def simulate(
                         allocation = allocation_of(engine, investigator, pid)
                         values["preparation_code"] = allocation.preparation_code if allocation else "unknown"
                     result = attempt(save_form, engine, coordinator, pid, visit.id, form_id, values, visit_date=day)
-                    counts["forms"] += not isinstance(result, Exception)
+                    if isinstance(result, Exception):
+                        continue
+                    counts["forms"] += 1
+                    _lifecycle(engine, plan, accounts, pid, visit.id, form_id, result.missing, step_rng, counts)
             elif action.step == "adverse_event":
                 pid = pids[person.index]
                 local = action.at.astimezone(tz)
@@ -529,6 +562,8 @@ def simulate(
         by_representative=counts["rep"],
         withdrawn=counts["withdrawn"],
         forms_saved=counts["forms"],
+        forms_completed=counts["completed"],
+        forms_signed=counts["signed"],
         visits_missed=counts["missed"],
         adverse_events=counts["aes"],
         serious=counts["serious"],
