@@ -32,7 +32,7 @@ from trialkit.domain.visits import HeldVisit, ScheduledVisit, schedule, window_o
 from trialkit.protocol import Protocol
 from trialkit.protocol.forms import DataCheck, FieldType, FormDef
 from trialkit.services import audit, clock
-from trialkit.services.screening import NotFound
+from trialkit.services.screening import NotFound, participant_row
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView, confirm_password
 from trialkit.store.data_tables import form_records, queries, trial_locks, visit_records
@@ -179,13 +179,6 @@ def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
     if actor.role not in roles:
         names = ", ".join(r.value.replace("_", " ") for r in roles)
         raise FormError(f"role: only {names} {what}")
-
-
-def _participant(session: Session, actor: UserView, participant_id: str) -> Any:
-    row = session.execute(select(participants).where(participants.c.participant_id == participant_id)).first()
-    if row is None or (actor.role.site_scoped and row.site not in actor.sites):
-        raise NotFound("no such participant")
-    return row
 
 
 def _withdrawn(session: Session, participant_id: str) -> None:
@@ -354,7 +347,7 @@ def record_visit(
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         require_unlocked(session)
-        participant = _participant(session, actor, participant_id)
+        participant = participant_row(session, actor, participant_id)
         _withdrawn(session, participant_id)
         _check_visit_date(visit_date, participant, _tz(protocol, participant.site))
         if visit_id is None:
@@ -410,7 +403,7 @@ def miss_visit(engine: Engine, actor: UserView, participant_id: str, visit_id: s
         raise FormError(f"visit: {visit_id!r} is not a visit of the protocol") from None
     with session_scope(engine) as session:
         require_unlocked(session)
-        participant = _participant(session, actor, participant_id)
+        participant = participant_row(session, actor, participant_id)
         if _visit_row(session, participant_id, visit_id) is not None:
             raise FormError(f"visit: {visit_id} is recorded already")
         session.execute(
@@ -439,7 +432,7 @@ def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -
     """The participant's visit timeline today, with each form's state."""
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
-        participant = _participant(session, actor, participant_id)
+        participant = participant_row(session, actor, participant_id)
         refs = _references(session, protocol, participant)
         rows = session.execute(select(visit_records).where(visit_records.c.participant_id == participant_id)).all()
         states = session.execute(
@@ -751,7 +744,7 @@ def _save(
 ) -> int:
     _role(actor, DATA_ENTRY, "enter form data")
     require_unlocked(session)
-    participant = _participant(session, actor, participant_id)
+    participant = participant_row(session, actor, participant_id)
     _withdrawn(session, participant_id)
     form = _form_def(protocol, visit_id, form_id)
     tz = _tz(protocol, participant.site)
@@ -954,7 +947,7 @@ def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str
     protocol = current_protocol(engine).protocol
     _form_def(protocol, visit_id, form_id)
     with session_scope(engine) as session:
-        _participant(session, actor, participant_id)
+        participant_row(session, actor, participant_id)
         visit_row = _visit_row(session, participant_id, visit_id)
         if visit_row is None:
             return None
@@ -978,7 +971,7 @@ def _transition(
     _form_def(protocol, visit_id, form_id)
     with session_scope(engine) as session:
         require_unlocked(session)
-        participant = _participant(session, actor, participant_id)
+        participant = participant_row(session, actor, participant_id)
         visit_row = _visit_row(session, participant_id, visit_id)
         row = _visit_forms(session, visit_row).get(form_id) if visit_row is not None else None
         if row is None:
@@ -1204,7 +1197,7 @@ def raise_query(
         raise FormError("text: write the question")
     with session_scope(engine) as session:
         require_unlocked(session)
-        participant = _participant(session, actor, participant_id)
+        participant = participant_row(session, actor, participant_id)
         record_id = None
         if form_id:
             visit_row = _visit_row(session, participant_id, visit_id or "")

@@ -41,7 +41,7 @@ from trialkit.protocol import Protocol
 from trialkit.protocol.design import StratificationFactor
 from trialkit.services import audit, clock
 from trialkit.services.safety import SafetyError, check_pause
-from trialkit.services.screening import NotFound, require_scope
+from trialkit.services.screening import NotFound, participant_row, require_scope
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView, confirm_password
 from trialkit.store.engine import inserted_id, serialise, session_scope
@@ -353,11 +353,7 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
     protocol = current_protocol(engine).protocol
     method = _method(protocol)
     with session_scope(engine) as session:
-        participant = session.execute(
-            select(participants).where(participants.c.participant_id == participant_id)
-        ).first()
-        if participant is None or (actor.role.site_scoped and participant.site not in actor.sites):
-            raise NotFound("no such participant")
+        participant = participant_row(session, actor, participant_id)
         stratum = _participant_stratum(session, protocol, participant)
         serialise(session, "randomization")
         try:
@@ -432,11 +428,7 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
 def allocation_of(engine: Engine, actor: UserView, participant_id: str) -> Randomized | None:
     """A participant's randomization as this actor may see it (None before randomization)."""
     with session_scope(engine) as session:
-        participant = session.execute(
-            select(participants.c.site).where(participants.c.participant_id == participant_id)
-        ).first()
-        if participant is None or (actor.role.site_scoped and participant.site not in actor.sites):
-            raise NotFound("no such participant")
+        participant_row(session, actor, participant_id)
         entry = session.execute(
             select(allocation_entries).where(allocation_entries.c.participant_id == participant_id)
         ).first()

@@ -48,13 +48,12 @@ from trialkit.services.forms import (
     require_unlocked,
     save_form,
 )
-from trialkit.services.screening import NotFound, ScreeningError, require_scope
+from trialkit.services.screening import NotFound, ScreeningError, participant_row, require_scope
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView, confirm_password
 from trialkit.store.engine import inserted_id, serialise, session_scope
 from trialkit.store.randomization_tables import allocation_entries, allocation_lists, notifications
 from trialkit.store.safety_tables import adverse_events, ae_reports, ae_submissions, dsmb_decisions
-from trialkit.store.screening_tables import participants
 
 __all__ = [
     "DECIDERS",
@@ -197,13 +196,6 @@ def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
     if actor.role not in roles:
         names = ", ".join(r.value.replace("_", " ") for r in roles)
         raise SafetyError(f"role: only {names} {what}")
-
-
-def _participant(session: Session, actor: UserView, participant_id: str) -> Any:
-    row = session.execute(select(participants).where(participants.c.participant_id == participant_id)).first()
-    if row is None or (actor.role.site_scoped and row.site not in actor.sites):
-        raise NotFound("no such participant")
-    return row
 
 
 def _tz(protocol: Protocol, site: str) -> ZoneInfo:
@@ -484,7 +476,7 @@ def report_event(engine: Engine, actor: UserView, participant_id: str, data: Map
         raise SafetyError(str(exc)) from None
     with session_scope(engine) as session:
         _unlocked(session)
-        participant = _participant(session, actor, participant_id)
+        participant = participant_row(session, actor, participant_id)
         assessment = _validate(protocol, participant.site, data)
         if participant.enrolled_at is not None:
             enrolled = participant.enrolled_at.astimezone(_tz(protocol, participant.site)).date()

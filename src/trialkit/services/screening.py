@@ -41,6 +41,7 @@ __all__ = [
     "enrol",
     "get_screening",
     "list_screenings",
+    "participant_row",
     "reconsent_needed",
     "record_consent",
     "require_scope",
@@ -209,6 +210,14 @@ def _view(session: Session, row: Any) -> ScreeningView:
         ),
         participant=pview,
     )
+
+
+def participant_row(session: Session, actor: UserView, participant_id: str) -> Any:
+    """A participant's row within the actor's sites; for anyone else the participant does not exist."""
+    row = session.execute(select(participants).where(participants.c.participant_id == participant_id)).first()
+    if row is None or (actor.role.site_scoped and row.site not in actor.sites):
+        raise NotFound("no such participant")
+    return row
 
 
 def _row(session: Session, actor: UserView, screening_id: int) -> Any:
