@@ -127,9 +127,16 @@ def list_(
     console.print(table)
 
 
+def _resolve(engine: Any, actor: Any, reference: str) -> int:
+    from trialkit.services.screening import screening_id_of
+
+    result: int = _run(screening_id_of, engine, actor, reference)
+    return result
+
+
 @screening_app.command("show")
 def show(
-    screening_id: Annotated[int, typer.Argument(help="The screening's number in the database (from list).")],
+    screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
     user: AsOption,
     database: DatabaseOption = None,
 ) -> None:
@@ -137,12 +144,12 @@ def show(
     from trialkit.services.screening import get_screening
 
     engine, actor = _context(user, database)
-    _show(_run(get_screening, engine, actor, screening_id))
+    _show(_run(get_screening, engine, actor, _resolve(engine, actor, screening_id)))
 
 
 @consent_app.command("record")
 def record(
-    screening_id: Annotated[int, typer.Argument(help="The screening's id.")],
+    screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
     user: AsOption,
     data: DataOption = "-",
     database: DatabaseOption = None,
@@ -157,7 +164,7 @@ def record(
         body["obtained_at"] = dt.datetime.fromisoformat(str(body.get("obtained_at", "")))
     except ValueError:
         fail("obtained_at: must be an ISO date and time with its zone, e.g. 2021-05-20T10:30:00+03:30")
-    _show(_run(record_consent, engine, actor, screening_id, **body))
+    _show(_run(record_consent, engine, actor, _resolve(engine, actor, screening_id), **body))
 
 
 @consent_app.command("withdraw")
@@ -179,7 +186,7 @@ def withdraw(
 
 
 def enrol(
-    screening_id: Annotated[int, typer.Argument(help="The screening's id.")],
+    screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
     user: AsOption,
     database: DatabaseOption = None,
 ) -> None:
@@ -187,5 +194,5 @@ def enrol(
     from trialkit.services.screening import enrol as do_enrol
 
     engine, actor = _context(user, database)
-    s = _run(do_enrol, engine, actor, screening_id)
+    s = _run(do_enrol, engine, actor, _resolve(engine, actor, screening_id))
     console.print(f"Enrolled {s.label} as [bold]{s.participant.participant_id}[/].", highlight=False)

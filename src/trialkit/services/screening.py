@@ -46,6 +46,7 @@ __all__ = [
     "record_consent",
     "require_scope",
     "screen",
+    "screening_id_of",
     "set_non_enrolment",
     "update_screening",
     "withdraw",
@@ -210,6 +211,23 @@ def _view(session: Session, row: Any) -> ScreeningView:
         ),
         participant=pview,
     )
+
+
+def screening_id_of(engine: Engine, actor: UserView, reference: str) -> int:
+    """The screening a person names: its label as printed (``RAZ-S0001``) or its number in the database."""
+    text = reference.strip()
+    if text.isdigit():
+        return int(text)
+    site, sep, number = text.rpartition("-S")
+    if not sep or not number.isdigit():
+        raise ScreeningError(f"screening: {reference!r} is neither a label like RAZ-S0001 nor a number")
+    with session_scope(engine) as session:
+        found = session.execute(
+            select(screenings.c.id).where(screenings.c.site == site, screenings.c.number == int(number))
+        ).scalar()
+        if found is None or (actor.role.site_scoped and site not in actor.sites):
+            raise NotFound(f"no screening {text}")
+        return int(found)
 
 
 def participant_row(session: Session, actor: UserView, participant_id: str) -> Any:

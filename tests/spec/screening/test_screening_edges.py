@@ -146,9 +146,14 @@ def test_the_cli_screens_consents_and_enrols(trial: Trial, tmp_path: Path) -> No
             }
         )
     )
-    recorded = runner.invoke(cli, ["consent", "record", "1", "--data", str(consent), *db])
+    # A screening is named as `screening add` printed it (RAZ-S0001) or by its number in the database.
+    recorded = runner.invoke(cli, ["consent", "record", "RAZ-S0001", "--data", str(consent), *db])
     assert recorded.exit_code == 0 and "eligible" in recorded.output, recorded.output
-    enrolled = runner.invoke(cli, ["enrol", "1", *db])
+    missing = runner.invoke(cli, ["screening", "show", "RAZ-S0009", *db])
+    assert missing.exit_code == 1 and "no screening RAZ-S0009" in missing.output
+    garbled = runner.invoke(cli, ["enrol", "S1", *db])
+    assert garbled.exit_code == 1 and "neither a label like RAZ-S0001 nor a number" in garbled.output
+    enrolled = runner.invoke(cli, ["enrol", "RAZ-S0001", *db])
     assert enrolled.exit_code == 0 and "RAZ-001" in enrolled.output
     second = runner.invoke(cli, ["enrol", "1", *db])
     assert second.exit_code == 1 and "already enrolled" in second.output and "Traceback" not in second.output
