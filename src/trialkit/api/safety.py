@@ -51,11 +51,8 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
     except NotFound:
         raise HTTPException(status_code=404, detail="not found") from None
-    except SafetyInputError as exc:
+    except (SafetyInputError, svc.SafetyError) as exc:
         raise HTTPException(status_code=422, detail=[{"field": f, "rule": r} for f, r in exc.problems]) from None
-    except svc.SafetyError as exc:
-        field, _, rule = str(exc).partition(": ")
-        raise HTTPException(status_code=422, detail=[{"field": field, "rule": rule}]) from None
 
 
 def _time(value: dt.datetime | None) -> str | None:

@@ -103,7 +103,13 @@ DECISION_CODES = ("resume", "pause", "stop")
 
 
 class SafetyError(ValueError):
-    """A safety request that breaks a rule; the message names the field or state and the rule."""
+    """A safety request that breaks a rule; the message is ``field: rule``."""
+
+    @property
+    def problems(self) -> tuple[tuple[str, str], ...]:
+        """The one (field, rule) the message names, shaped as ``SafetyInputError.problems``."""
+        field, _, rule = str(self).partition(": ")
+        return ((field, rule),)
 
 
 @dataclass(frozen=True)
@@ -292,7 +298,7 @@ def _views(
 # --- the pause ---------------------------------------------------------------------------------------
 
 
-def _related_sae_times(session: Session, protocol: Protocol) -> list[dt.datetime]:
+def _related_sae_times(session: Session) -> list[dt.datetime]:
     """For each event that is now a related SAE, when it first became one (its report's awareness time)."""
     # Only events that were ever a related SAE matter (few), so a randomization reads little.
     candidates = select(ae_reports.c.event_id).where(ae_reports.c.serious, ae_reports.c.related)
@@ -316,7 +322,7 @@ def _pause(session: Session, protocol: Protocol) -> PauseState:
     rule = protocol.safety.pause
     rows = session.execute(select(dsmb_decisions).order_by(dsmb_decisions.c.id)).all()
     return pause_state(
-        _related_sae_times(session, protocol),
+        _related_sae_times(session),
         [(r.decided_at, r.decision) for r in rows],
         rule.related_saes if rule is not None else None,
     )
@@ -682,6 +688,8 @@ def list_events(
         query = query.where(adverse_events.c.participant_id == participant_id)
     if site:
         query = query.where(adverse_events.c.site == site)
+    if serious_only or overdue_only:  # only an event that was ever serious has a deadline
+        query = query.where(adverse_events.c.id.in_(select(ae_reports.c.event_id).where(ae_reports.c.serious)))
     with session_scope(engine) as session:
         views = _views(session, protocol, actor, session.execute(query).all(), now or clock.now())
     if serious_only:

@@ -467,7 +467,8 @@ def simulate(
                 later(_Action(action.at + dt.timedelta(hours=1), 2, person, "randomize"))
             elif action.step == "randomize":
                 pid = pids[person.index]
-                if pause(engine).active and not pause(engine).stopped:
+                held = pause(engine)
+                if held.active and not held.stopped:
                     # The simulated DSMB reviews the related SAEs and lets the trial go on.
                     record_decision(engine, dsmb, "resume", "Simulated DSMB review: no safety concern", dsmb_password)
                     counts["resumed"] += 1

@@ -58,6 +58,14 @@ async def _typed(request: Request) -> tuple[dict[str, Any], str | None]:
     return raw, (str(data.get("reason", "")).strip() or None)
 
 
+def _by_field(problems: list[tuple[str, str]] | None) -> dict[str, list[str]]:
+    """Each problem as ``field: rule``, under its field, for the inline messages."""
+    by_field: dict[str, list[str]] = {}
+    for name, rule in problems or []:
+        by_field.setdefault(name, []).append(f"{name}: {rule}")
+    return by_field
+
+
 def _report_page(
     request: Request,
     page: Page,
@@ -68,13 +76,10 @@ def _report_page(
     problems: list[tuple[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
-    by_field: dict[str, list[str]] = {}
-    for name, rule in problems or []:
-        by_field.setdefault(name, []).append(f"{name}: {rule}")
     context = {
         "participant_id": participant_id,
         "typed": typed or {},
-        "field_errors": by_field,
+        "field_errors": _by_field(problems),
         "action": f"/participants/{participant_id}/adverse-events",
         "follow_up": None,
         **_choices(protocol),
@@ -98,11 +103,8 @@ async def report(
         event = svc.report_event(engine, page.user, participant_id, raw)
     except NotFound:
         return _not_found(request, page)
-    except SafetyInputError as exc:
+    except (SafetyInputError, svc.SafetyError) as exc:
         return _report_page(request, page, protocol, participant_id, typed=raw, problems=list(exc.problems), status=422)
-    except svc.SafetyError as exc:
-        field, _, rule = str(exc).partition(": ")
-        return _report_page(request, page, protocol, participant_id, typed=raw, problems=[(field, rule)], status=422)
     return RedirectResponse(f"/adverse-events/{event.ae_number}", status_code=303)
 
 
@@ -122,9 +124,6 @@ def _event_page(
         event = svc.get_event(engine, page.user, ae_number)
     except (NotFound, svc.SafetyError):
         return _not_found(request, page)
-    by_field: dict[str, list[str]] = {}
-    for name, rule in problems or []:
-        by_field.setdefault(name, []).append(f"{name}: {rule}")
     current = {k: v for k, v in event.current.as_json().items() if k != "aware_at" and v is not None}
     current["seriousness_criteria"] = [c.value for c in event.current.criteria]
     context = {
@@ -132,7 +131,7 @@ def _event_page(
         "causality_labels": {c.code: c.label for c in protocol.safety.causality},
         "can_report": page.user.role in svc.REPORTERS,
         "typed": typed or current,
-        "field_errors": by_field,
+        "field_errors": _by_field(problems),
         "action": f"/adverse-events/{ae_number}/follow-ups",
         "follow_up": ae_number,
         "kinds": [d.kind for d in event.deadlines if d.submitted_at is None],
@@ -157,12 +156,9 @@ async def follow_up(
     raw, reason = await _typed(request)
     try:
         svc.follow_up(engine, page.user, ae_number, raw, reason)
-    except SafetyInputError as exc:
+    except (SafetyInputError, svc.SafetyError) as exc:
         return _event_page(request, page, engine, protocol, ae_number, typed=raw, problems=list(exc.problems),
                            status=422)  # fmt: skip
-    except svc.SafetyError as exc:
-        field, _, rule = str(exc).partition(": ")
-        return _event_page(request, page, engine, protocol, ae_number, typed=raw, problems=[(field, rule)], status=422)
     return RedirectResponse(f"/adverse-events/{ae_number}", status_code=303)
 
 
@@ -181,8 +177,7 @@ async def submission(
     except NotFound:
         return _not_found(request, page)
     except svc.SafetyError as exc:
-        field, _, rule = str(exc).partition(": ")
-        return _event_page(request, page, engine, protocol, ae_number, problems=[(field, rule)], status=422)
+        return _event_page(request, page, engine, protocol, ae_number, problems=list(exc.problems), status=422)
     return RedirectResponse(f"/adverse-events/{ae_number}", status_code=303)
 
 
