@@ -444,7 +444,7 @@ def _store_report(
             action="ae.reported" if previous is None else "ae.followed_up",
             old_value=old.get(name),
             new_value=value,
-            reason=reason or ("initial report" if previous is None else None),
+            reason=reason or ("initial report" if previous is None else f"follow-up report {sequence}"),
         )
     was_serious = previous is not None and classify(previous, protocol.safety).serious
     if c.serious and not was_serious:
