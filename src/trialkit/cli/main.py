@@ -9,9 +9,12 @@ from __future__ import annotations
 import typer
 
 from trialkit import __version__
+from trialkit.cli import analysis as analysis_cli
+from trialkit.cli import exports as exports_cli
 from trialkit.cli import forms as forms_cli
 from trialkit.cli import protocol as protocol_cli
 from trialkit.cli import randomization as randomization_cli
+from trialkit.cli import recruitment as recruitment_cli
 from trialkit.cli import safety as safety_cli
 from trialkit.cli import screening as screening_cli
 from trialkit.cli import serve as serve_cli
@@ -62,6 +65,12 @@ app.add_typer(forms_cli.form_app, name="form")
 app.add_typer(forms_cli.audit_app, name="audit")
 app.add_typer(forms_cli.database_app, name="database")
 app.add_typer(safety_cli.safety_app, name="safety")
+app.add_typer(recruitment_cli.recruitment_app, name="recruitment")
+app.command("analyse")(analysis_cli.analyse)
+app.command("plan")(analysis_cli.plan)
+app.command("export")(exports_cli.export)
+app.add_typer(exports_cli.import_app, name="import")
+app.add_typer(exports_cli.access_app, name="access")
 
 
 def main() -> None:

@@ -46,7 +46,9 @@ def _summary(s: Any) -> None:
         ("visits missed", s.visits_missed),
         ("adverse events", f"{s.adverse_events} ({s.serious} serious, {s.deaths} deaths)"),
         ("safety pauses lifted by the DSMB", s.pauses_resumed),
+        ("allocation list extensions", s.list_extensions),
         ("values a rule refused", s.refused),
+        *((f"  {rule}", n) for rule, n in list(s.refusals.items())[:5]),
         ("time", f"{s.seconds:.1f} s ({s.rate:.1f} screened per second)"),
     ]:
         table.add_row(label, str(value))

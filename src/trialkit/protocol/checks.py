@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from trialkit.protocol.derivations import Derivation
 from trialkit.protocol.design import KNOWN_ROLES, StratifiedPermutedBlocks
+from trialkit.protocol.forms import FormDef
 from trialkit.protocol.model import Protocol
 
 __all__ = ["cross_check"]
@@ -27,6 +28,8 @@ def cross_check(p: Protocol) -> list[Found]:
         *_data_checks(p),
         *_visits(p),
         *_outcomes(p),
+        *_analysis_plan(p),
+        *_deidentification(p),
         *_randomization(p),
         *_sample_size(p),
         *_safety(p),
@@ -203,6 +206,68 @@ def _outcomes(p: Protocol) -> Iterator[Found]:
                 continue
             for form_id in sorted(form_ids - set(visits[visit_id].forms)):
                 yield f"outcomes[{i}].{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
+
+
+def _field_ref(forms: dict[str, FormDef], ref: str, path: str, kinds: set[str] | None = None) -> Iterator[Found]:
+    form_id, dot, field_id = ref.partition(".")
+    if not dot:
+        yield path, f"{ref!r} must be written form.field"
+    elif form_id not in forms:
+        yield path, _unknown(form_id, forms, "form")
+    elif field_id not in {f.id for f in forms[form_id].fields}:
+        yield path, f"form {form_id!r} has no field {field_id!r}"
+    elif kinds is not None and (kind := forms[form_id].field(field_id).type.value) not in kinds:
+        yield path, f"{ref} is a {kind} field; this needs {' or '.join(sorted(kinds))}"
+
+
+def _analysis_plan(p: Protocol) -> Iterator[Found]:
+    plan = p.analysis_plan
+    if plan is None:
+        return
+    visits = {v.id: v for v in p.visits}
+    forms = {f.id: f for f in p.forms}
+    if plan.baseline_visit not in visits:
+        yield "analysis_plan.baseline_visit", f"no visit {plan.baseline_visit!r} (known: {', '.join(visits)})"
+    for i, ref in enumerate(plan.baseline_table):
+        path = f"analysis_plan.baseline_table[{i}]"
+        found = list(_field_ref(forms, ref, path))
+        yield from found
+        form_id = ref.partition(".")[0]
+        if not found and plan.baseline_visit in visits and form_id not in visits[plan.baseline_visit].forms:
+            yield path, f"visit {plan.baseline_visit!r} does not collect form {form_id!r}"
+    t = plan.treatment
+    if t is not None:
+        if t.visit not in visits:
+            yield "analysis_plan.treatment.visit", f"no visit {t.visit!r} (known: {', '.join(visits)})"
+        elif t.form not in visits[t.visit].forms:
+            yield "analysis_plan.treatment.form", f"visit {t.visit!r} does not collect form {t.form!r}"
+        elif t.form in forms:
+            for key, name in (("given_field", t.given_field), ("code_field", t.code_field)):
+                if name is not None:
+                    yield from _field_ref(forms, f"{t.form}.{name}", f"analysis_plan.treatment.{key}")
+    for i, ref in enumerate(plan.per_protocol.exclude_when):
+        yield from _field_ref(forms, ref, f"analysis_plan.per_protocol.exclude_when[{i}]", {"boolean"})
+    for i, visit_id in enumerate(plan.per_protocol.visits_in_window):
+        if visit_id not in visits:
+            yield f"analysis_plan.per_protocol.visits_in_window[{i}]", f"no visit {visit_id!r}"
+
+
+def _deidentification(p: Protocol) -> Iterator[Found]:
+    d = p.deidentification
+    if d is None:
+        return
+    forms = {f.id: f for f in p.forms}
+    for key in ("identifiers", "keep_text"):
+        for i, ref in enumerate(getattr(d, key)):
+            yield from _field_ref(forms, ref, f"deidentification.{key}[{i}]")
+    if d.age_field is not None:
+        yield from _field_ref(forms, d.age_field, "deidentification.age_field", {"integer", "decimal"})
+    for i, ref in enumerate(d.quasi_identifiers):
+        if ref in {"site", "age"}:
+            if ref == "age" and d.age_field is None:
+                yield f"deidentification.quasi_identifiers[{i}]", "age needs deidentification.age_field"
+            continue
+        yield from _field_ref(forms, ref, f"deidentification.quasi_identifiers[{i}]")
 
 
 def _randomization(p: Protocol) -> Iterator[Found]:

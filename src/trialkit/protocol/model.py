@@ -1,7 +1,7 @@
 """The Protocol: one trial's whole design, as one validated, frozen object.
 
 The top level mirrors the protocol file's sections: trial (the registry record), sites, arms,
-sample_size, masking, eligibility, randomization, visits, forms, outcomes, analysis_sets, safety,
+sample_size, masking, eligibility, randomization, visits, forms, outcomes, analysis_sets, analysis_plan, safety,
 consent, version and amendments.
 """
 
@@ -11,7 +11,9 @@ from typing import Literal, TypeVar
 
 from pydantic import Field
 
+from trialkit.protocol.analysis_plan import AnalysisPlan
 from trialkit.protocol.base import ProtocolModel
+from trialkit.protocol.deidentification import Deidentification
 from trialkit.protocol.design import Arm, Eligibility, Masking, Randomization, SampleSize, ScreeningField
 from trialkit.protocol.forms import DataCheck, FormDef, FormField, Visit
 from trialkit.protocol.outcomes import AnalysisSet, ConsentVersion, Outcome, SafetySettings
@@ -42,7 +44,13 @@ class Protocol(ProtocolModel):
     )
     outcomes: list[Outcome] = Field(min_length=1, description="Primary and secondary outcomes.")
     analysis_sets: list[AnalysisSet] = Field(min_length=1, description="Analysis sets (ITT, safety, ...).")
+    analysis_plan: AnalysisPlan | None = Field(
+        default=None, description="Table 1, treatment received, per protocol, limits of quantification, progression."
+    )
     safety: SafetySettings = Field(description="Adverse event grading, causality and reporting deadlines.")
+    deidentification: Deidentification | None = Field(
+        default=None, description="How the de-identified IPD of the sharing plan is made."
+    )
     consent_versions: list[ConsentVersion] = Field(min_length=1, description="Consent form versions.")
     version: Version = Field(description="This protocol file's version and date.")
     amendments: list[Amendment] = Field(default_factory=list, description="Amendments, oldest first.")

@@ -48,11 +48,7 @@ def record(
     at: dt.datetime | None = None,
 ) -> int:
     """Append one entry to the audit trail in the caller's transaction; returns its sequence number."""
-    serialise(session, "audit")
-    head = session.execute(
-        select(audit_entries.c.seq, audit_entries.c.hash).order_by(audit_entries.c.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
+    seq, prev = _head(session)
     entry = AuditEntry(
         seq=seq,
         at=(at or clock.now()).astimezone(dt.UTC),
@@ -70,8 +66,34 @@ def record(
         prev_hash=prev,
     )
     entry = replace(entry, hash=entry_hash(entry))
-    session.execute(audit_entries.insert().values(**entry.__dict__))
+    session.execute(_INSERT, [entry.__dict__])
+    session.info[_HEAD] = (_innermost(session), seq, entry.hash)
     return seq
+
+
+_INSERT = audit_entries.insert()
+_HEAD_QUERY = select(audit_entries.c.seq, audit_entries.c.hash).order_by(audit_entries.c.seq.desc()).limit(1)
+_HEAD = "trialkit.audit.head"
+
+
+def _innermost(session: Session) -> object:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """The next sequence number and the hash to chain to.
+
+    The first entry of a transaction takes the audit lock and reads the head; later entries of the same
+    (innermost) transaction continue from the entry written last, which only they can have moved, since
+    the lock is held to the end of the transaction. A savepoint begun, released or rolled back in between
+    changes the innermost transaction, so the head is read again and a rolled-back entry is never chained.
+    """
+    cached = session.info.get(_HEAD)
+    if cached is not None and cached[0] is _innermost(session):
+        return cached[1] + 1, cached[2]
+    serialise(session, "audit")
+    head = session.execute(_HEAD_QUERY).first()
+    return (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
 
 
 def _entry(row: Any) -> AuditEntry:

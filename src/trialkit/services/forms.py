@@ -65,9 +65,11 @@ __all__ = [
     "require_unlocked",
     "save_form",
     "sign_form",
+    "sign_forms",
     "unlock_form",
     "unlock_trial",
     "verify_form",
+    "verify_forms",
 ]
 
 #: Who enters data (site staff; the outcome assessor reads radiographs).
@@ -617,16 +619,32 @@ def _open_query(
 
 
 def _auto_close(
-    session: Session, participant: Any, form_record_id: int, origin: str, *, field_id: str | None, check_id: str | None
+    session: Session,
+    participant: Any,
+    form_record_id: int,
+    origin: str,
+    *,
+    field_id: str | Sequence[str] | None,
+    check_id: str | None,
 ) -> None:
+    """Close the open automatic queries of ``origin`` on a field (or several fields, in one look-up) or a
+    check, because the data that raised them changed."""
     where = [
         queries.c.participant_id == participant.participant_id,
         queries.c.form_record_id == form_record_id,
         queries.c.origin == origin,
         queries.c.status != "closed",
     ]
-    where.append(queries.c.field == field_id if field_id else queries.c.check_id == check_id)
-    for (query_id,) in session.execute(select(queries.c.id).where(*where)).all():
+    if isinstance(field_id, str):
+        where.append(queries.c.field == field_id)
+    elif field_id is not None:
+        if not field_id:
+            return
+        where.append(queries.c.field.in_(list(field_id)))
+    else:
+        where.append(queries.c.check_id == check_id)
+    found = session.execute(select(queries.c.id, queries.c.field).where(*where).order_by(queries.c.id)).all()
+    for query_id, query_field in found:
         now = clock.now()
         note = "resolved: the value was corrected"
         session.execute(
@@ -639,7 +657,7 @@ def _auto_close(
             actor="trialkit",
             site=participant.site,
             participant=participant.participant_id,
-            field=field_id,
+            field=query_field,
             action="query.closed",
             new_value={"query": query_id, "note": note},
         )
@@ -880,9 +898,9 @@ def _save(
             _soft_text(breach),
         )
     breached = {b.field for b in validated.soft}
-    for name in changed:
-        if name not in breached:
-            _auto_close(session, participant, record_id, "soft_limit", field_id=name, check_id=None)
+    if row is not None:  # a form saved for the first time has no queries to close yet
+        fixed = [name for name in changed if name not in breached]
+        _auto_close(session, participant, record_id, "soft_limit", field_id=fixed, check_id=None)
     _run_checks(session, protocol, participant, visit_row, _visit_forms(session, visit_row), {form_id: changed})
     return int(record_id)
 
@@ -921,11 +939,17 @@ def save_form(
     *,
     reason: str | None = None,
     visit_date: dt.date | None = None,
+    complete: bool = False,
 ) -> FormView:
-    """Enter or change values on one form (the visit is recorded on its first form, today unless given)."""
+    """Enter or change values on one form (the visit is recorded on its first form, today unless given).
+
+    With ``complete``, a draft that now has every required field is also marked complete, in the same
+    transaction ("save and mark complete"); one that still lacks some is saved as a draft, and the
+    returned view lists what is missing.
+    """
     loaded = current_protocol(engine)
     with session_scope(engine) as session:
-        _save(
+        record_id = _save(
             session,
             loaded.protocol,
             loaded.protocol.version.number,
@@ -937,9 +961,12 @@ def save_form(
             reason=reason,
             visit_date=visit_date,
         )
-    view = get_form(engine, actor, participant_id, visit_id, form_id)
-    assert view is not None
-    return view
+        # The form as this transaction leaves it (the same rows a fresh get_form would read).
+        row = session.execute(select(form_records).where(form_records.c.id == record_id)).one()
+        protocol = loaded.protocol
+        if complete and row.state == FormState.DRAFT.value and not missing_required(protocol.form(form_id), _load(row)):
+            return _move(session, protocol, actor, participant_id, visit_id, form_id, Transition.COMPLETE)
+        return _view(session, protocol, row, visit_id)
 
 
 def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView | None:
@@ -971,47 +998,62 @@ def _transition(
     _form_def(protocol, visit_id, form_id)
     with session_scope(engine) as session:
         require_unlocked(session)
-        participant = participant_row(session, actor, participant_id)
-        visit_row = _visit_row(session, participant_id, visit_id)
-        row = _visit_forms(session, visit_row).get(form_id) if visit_row is not None else None
-        if row is None:
-            raise FormError(f"form: {form_id} at {visit_id} has no data yet")
-        state = FormState(row.state)
-        try:
-            new_state = next_state(
-                state, move, before_lock=FormState(row.state_before_lock) if row.state_before_lock else None
-            )
-        except ValueError as exc:
-            raise FormError(str(exc)) from None
-        if check is not None:
-            check(row, protocol)
-        now = clock.now()
-        values: dict[str, Any] = {"state": new_state.value}
-        if move is Transition.VERIFY:
-            values |= {"verified_at": now, "verified_by": actor.username}
-        if move is Transition.SIGN:
-            values |= {"signed_at": now, "signed_by": actor.username, "signature_meaning": protocol.signature_meaning}
-        if move is Transition.LOCK:
-            values |= {"locked_at": now, "locked_by": actor.username, "state_before_lock": state.value}
-        if move is Transition.UNLOCK:
-            values |= {"locked_at": None, "locked_by": None, "state_before_lock": None}
-        session.execute(form_records.update().where(form_records.c.id == row.id).values(**values, **(extra or {})))
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
-            site=participant.site,
-            participant=participant_id,
-            form=form_id,
-            action=_ACTIONS[move],
-            old_value=state.value,
-            new_value=new_state.value,
-            reason=reason,
-            detail={"visit": visit_id, **({"meaning": protocol.signature_meaning} if move is Transition.SIGN else {})},
-        )
-        return _view(
-            session, protocol, session.execute(select(form_records).where(form_records.c.id == row.id)).one(), visit_id
-        )
+        return _move(session, protocol, actor, participant_id, visit_id, form_id, move, reason, extra, check)
+
+
+def _move(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    move: Transition,
+    reason: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    check: Callable[[Any, Protocol], None] | None = None,
+) -> FormView:
+    """One lifecycle step of one form inside the caller's transaction, with its audit entry."""
+    participant = participant_row(session, actor, participant_id)
+    visit_row = _visit_row(session, participant_id, visit_id)
+    row = _visit_forms(session, visit_row).get(form_id) if visit_row is not None else None
+    if row is None:
+        raise FormError(f"form: {form_id} at {visit_id} has no data yet")
+    state = FormState(row.state)
+    try:
+        before_lock = FormState(row.state_before_lock) if row.state_before_lock else None
+        new_state = next_state(state, move, before_lock=before_lock)
+    except ValueError as exc:
+        raise FormError(str(exc)) from None
+    if check is not None:
+        check(row, protocol)
+    now = clock.now()
+    values: dict[str, Any] = {"state": new_state.value}
+    if move is Transition.VERIFY:
+        values |= {"verified_at": now, "verified_by": actor.username}
+    if move is Transition.SIGN:
+        values |= {"signed_at": now, "signed_by": actor.username, "signature_meaning": protocol.signature_meaning}
+    if move is Transition.LOCK:
+        values |= {"locked_at": now, "locked_by": actor.username, "state_before_lock": state.value}
+    if move is Transition.UNLOCK:
+        values |= {"locked_at": None, "locked_by": None, "state_before_lock": None}
+    session.execute(form_records.update().where(form_records.c.id == row.id).values(**values, **(extra or {})))
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=participant.site,
+        participant=participant_id,
+        form=form_id,
+        action=_ACTIONS[move],
+        old_value=state.value,
+        new_value=new_state.value,
+        reason=reason,
+        detail={"visit": visit_id, **({"meaning": protocol.signature_meaning} if move is Transition.SIGN else {})},
+    )
+    return _view(
+        session, protocol, session.execute(select(form_records).where(form_records.c.id == row.id)).one(), visit_id
+    )
 
 
 _ACTIONS = {
@@ -1023,35 +1065,79 @@ _ACTIONS = {
 }
 
 
+def _every_required(row: Any, protocol: Protocol) -> None:
+    missing = missing_required(protocol.form(row.form_id), _load(row))
+    if missing:
+        raise FormError(
+            f"{missing[0]}: required; enter a value or record it as not done with a reason "
+            f"(also missing: {', '.join(missing[1:]) or 'nothing else'})"
+        )
+
+
 def complete_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView:
     """Mark a draft complete: every required field has a value or a reason."""
     _role(actor, DATA_ENTRY, "complete forms")
-
-    def every_required(row: Any, protocol: Protocol) -> None:
-        missing = missing_required(protocol.form(form_id), _load(row))
-        if missing:
-            raise FormError(
-                f"{missing[0]}: required; enter a value or record it as not done with a reason "
-                f"(also missing: {', '.join(missing[1:]) or 'nothing else'})"
-            )
-
-    return _transition(engine, actor, participant_id, visit_id, form_id, Transition.COMPLETE, check=every_required)
+    return _transition(engine, actor, participant_id, visit_id, form_id, Transition.COMPLETE, check=_every_required)
 
 
 def verify_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView:
     """Source data verification by the monitor."""
+    (view,) = verify_forms(engine, actor, [(participant_id, visit_id, form_id)])
+    return view
+
+
+def verify_forms(engine: Engine, actor: UserView, forms: Sequence[tuple[str, str, str]]) -> tuple[FormView, ...]:
+    """Source data verification of a series of forms, each ``(participant, visit, form)``, as a monitor does
+    them at a monitoring visit: one verification and audit entry per form; all or nothing."""
     _role(actor, [Role.MONITOR], "verify forms against source")
-    return _transition(engine, actor, participant_id, visit_id, form_id, Transition.VERIFY)
+    return _series(engine, actor, forms, Transition.VERIFY, "verified")
+
+
+def _series(
+    engine: Engine, actor: UserView, forms: Sequence[tuple[str, str, str]], move: Transition, done: str
+) -> tuple[FormView, ...]:
+    """One lifecycle step on many forms in one transaction; the first form that cannot take it stops all."""
+    if not forms:
+        raise FormError("forms: name at least one form")
+    protocol = current_protocol(engine).protocol
+    for _, visit_id, form_id in forms:
+        _form_def(protocol, visit_id, form_id)
+    with session_scope(engine) as session:
+        require_unlocked(session)
+        views = []
+        for participant_id, visit_id, form_id in forms:
+            try:
+                views.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
+            except FormError as exc:
+                if len(forms) == 1:
+                    raise
+                raise FormError(f"{exc} ({participant_id} {visit_id}; nothing was {done})") from None
+        return tuple(views)
 
 
 def sign_form(
     engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str, *, password: str
 ) -> FormView:
     """The investigator's electronic signature: the password re-entered; the meaning is stored with it."""
+    (view,) = sign_forms(engine, actor, [(participant_id, visit_id, form_id)], password=password)
+    return view
+
+
+def sign_forms(
+    engine: Engine, actor: UserView, forms: Sequence[tuple[str, str, str]], *, password: str
+) -> tuple[FormView, ...]:
+    """Sign a series of forms, each ``(participant, visit, form)``, with one entry of the password.
+
+    21 CFR 11.200(a)(1): a series of signings in one continuous session; the password is re-entered
+    for the series, and each form still gets its own signature (signer, time, meaning) and audit entry.
+    All or nothing: if one form cannot be signed, none is, and the error names that form.
+    """
     _role(actor, [Role.INVESTIGATOR], "sign forms")
+    if not forms:
+        raise FormError("forms: name at least one form to sign")
     if not confirm_password(engine, actor.username, password):
         raise FormError("password: re-enter your own password to sign")
-    return _transition(engine, actor, participant_id, visit_id, form_id, Transition.SIGN)
+    return _series(engine, actor, forms, Transition.SIGN, "signed")
 
 
 def lock_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView:

@@ -63,6 +63,7 @@ __all__ = [
     "RandomizationError",
     "Randomized",
     "StratumBalance",
+    "StratumExhausted",
     "StratumStatus",
     "UnblindingRecord",
     "allocation_of",
@@ -89,6 +90,16 @@ RANDOMIZERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
 
 class RandomizationError(ValueError):
     """A randomization request that breaks a rule; the message never names an arm."""
+
+
+class StratumExhausted(RandomizationError):
+    """Every entry of a stratum is used: the unblinded statistician extends the list (``extend_list``)."""
+
+    def __init__(self, stratum: str) -> None:
+        super().__init__(
+            f"list: stratum {stratum} has no entries left; the unblinded statistician must extend the list"
+        )
+        self.stratum = stratum
 
 
 @dataclass(frozen=True)
@@ -406,9 +417,7 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
                 .limit(1)
             ).first()
             if entry is None:
-                raise RandomizationError(
-                    f"list: stratum {stratum} has no entries left; the unblinded statistician must extend the list"
-                )
+                raise StratumExhausted(stratum)
             session.execute(allocation_entries.update().where(allocation_entries.c.id == entry.id).values(**claim))
             arm, code = entry.arm, entry.preparation_code
         audit.record(

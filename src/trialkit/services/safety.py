@@ -710,7 +710,7 @@ def overdue_for(engine: Engine, actor: UserView) -> list[OverdueItem]:
     ]
 
 
-def _group_labels(session: Session, protocol: Protocol) -> dict[str, str]:
+def group_labels(session: Session, protocol: Protocol) -> dict[str, str]:
     """Arm code -> Group A, B, ... in an order fixed by the secret list seed, so the labels say nothing."""
     head = session.execute(select(allocation_lists.c.seed).order_by(allocation_lists.c.id).limit(1)).scalar()
     secret = str(head or "")
@@ -733,7 +733,7 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
             group_of = {pid: names[code] for pid, code in arms.items()}
         elif protocol.safety.blinded_tables is BlindedTables.UNNAMED_GROUPS:
             grouping = "unnamed_groups"
-            labels = _group_labels(session, protocol)
+            labels = group_labels(session, protocol)
             groups = tuple(sorted(labels.values()))
             group_of = {pid: labels[code] for pid, code in arms.items()}
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,15 @@ from trialkit.domain.roles import Role
 from trialkit.protocol import Protocol
 from trialkit.protocol.forms import FieldType, FormDef
 from trialkit.services import clock
-from trialkit.services.forms import FormError, complete_form, miss_visit, save_form, sign_form, verify_form
-from trialkit.services.randomization import allocation_of, generate_list, list_status, randomize
+from trialkit.services.forms import FormError, miss_visit, save_form, sign_forms, verify_forms
+from trialkit.services.randomization import (
+    StratumExhausted,
+    allocation_of,
+    extend_list,
+    generate_list,
+    list_status,
+    randomize,
+)
 from trialkit.services.safety import pause, record_decision, report_event
 from trialkit.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
 from trialkit.services.trial import current_protocol
@@ -60,7 +68,9 @@ class SimulationSummary:
     serious: int
     deaths: int
     refused: int  # service refusals met on the way (e.g. a value a rule turned down); none are fatal
+    refusals: Mapping[str, int]  # the same, by the rule's words (most frequent first)
     pauses_resumed: int  # safety pauses the simulated DSMB lifted
+    list_extensions: int  # strata the unblinded statistician extended when the trial outgrew them
     seconds: float
 
     @property
@@ -306,6 +316,18 @@ def _form_values(
             continue
         key = f"{form.id}.{f.id}"
         spec = specs.get(key)
+        if spec is not None and "from_screening" in spec:  # the value the screening recorded
+            values[f.id] = person.values.get(str(spec["from_screening"]))
+            continue
+        if spec is not None and "years_before" in spec and f.type is FieldType.DATE:
+            # A date that many years (a screening value, e.g. age) before the visit: a birth date.
+            years = int(person.values[str(spec["years_before"])])
+            try:
+                anniversary = visit_day.replace(year=visit_day.year - years)
+            except ValueError:  # 29 February
+                anniversary = visit_day.replace(year=visit_day.year - years, day=28)
+            values[f.id] = (anniversary - dt.timedelta(days=int(rng.integers(0, 365)))).isoformat()
+            continue
         if f.type is FieldType.DATE:
             values[f.id] = visit_day.isoformat()
             continue
@@ -329,31 +351,33 @@ def _form_values(
     return values
 
 
-def _lifecycle(
-    engine: Engine,
-    plan: Mapping[str, Any],
-    accounts: Mapping[Role, tuple[UserView, str]],
-    pid: str,
-    visit_id: str,
-    form_id: str,
-    missing: Iterable[str],
-    rng: np.random.Generator,
-    counts: dict[str, Any],
-) -> None:
-    """Take a saved form along its lifecycle as the plan says: complete, then source data verification by
-    the monitor, then the investigator's signature (with their password) on the forms the plan names."""
+def _lifecycle(plan: Mapping[str, Any], form_id: str, rng: np.random.Generator) -> tuple[bool, bool, bool]:
+    """Whether a form is to be marked complete as it is saved, then verified against source by the monitor,
+    then signed by the investigator, as the plan's rates say (the plan names the forms to sign)."""
     rates = plan.get("lifecycle", {})
-    if list(missing) or rng.random() >= float(rates.get("complete", 0)):
-        return
-    complete_form(engine, accounts[Role.STUDY_COORDINATOR][0], pid, visit_id, form_id)
-    counts["completed"] += 1
-    if rng.random() >= float(rates.get("verify", 0)):
-        return
-    verify_form(engine, accounts[Role.MONITOR][0], pid, visit_id, form_id)
-    if form_id in rates.get("sign_forms", []) and rng.random() < float(rates.get("sign", 0)):
-        investigator, password = accounts[Role.INVESTIGATOR]
-        sign_form(engine, investigator, pid, visit_id, form_id, password=password)
-        counts["signed"] += 1
+    complete = bool(rng.random() < float(rates.get("complete", 0)))
+    verify = complete and bool(rng.random() < float(rates.get("verify", 0)))
+    sign = verify and form_id in rates.get("sign_forms", []) and bool(rng.random() < float(rates.get("sign", 0)))
+    return complete, verify, sign
+
+
+def _rule_of(exc: Exception) -> str:
+    """A refusal's words without its numbers, so refusals of one rule count together."""
+    return re.sub(r"-?\d+(?:\.\d+)?", "#", str(exc).split(";")[0])[:100]
+
+
+#: Entries added to a stratum each time a simulated trial outgrows it (whole blocks of the protocol's sizes).
+_EXTENSION = 48
+
+
+def _next_signing(after: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """The site's next weekly signing session: Friday 16:00 local time, after ``after``."""
+    local = after.astimezone(tz)
+    friday = local.date() + dt.timedelta(days=(4 - local.weekday()) % 7)
+    at = dt.datetime.combine(friday, dt.time(16, 0), tzinfo=tz)
+    if at <= local:
+        at += dt.timedelta(days=7)
+    return at.astimezone(dt.UTC)
 
 
 def simulate(
@@ -396,7 +420,7 @@ def simulate(
             generate_list(engine, users[Role.UNBLINDED_STATISTICIAN], seed=int(rng.integers(2**31)))
     experimental_arms = {a.code for a in protocol.arms if a.role.value == "experimental"}
     names = ("enrolled", "randomized", "rep", "withdrawn", "forms", "missed", "aes", "serious", "deaths", "refused",
-             "resumed", "completed", "signed")  # fmt: skip
+             "resumed", "completed", "signed", "extensions")  # fmt: skip
     counts: dict[str, Any] = dict.fromkeys(names, 0)
     reasons: dict[str, int] = {}
     screening_ids: dict[int, int] = {}
@@ -406,6 +430,9 @@ def simulate(
     actions.sort(key=lambda a: (a.at, a.person.index, a.order))
     done = 0
     queue = list(reversed(actions))
+    unsigned: dict[str, list[tuple[str, str, str]]] = {}
+    refusals: dict[str, int] = {}
+    signing_booked: set[str] = set()
 
     def later(action: _Action) -> None:
         # Insert keeping the queue sorted (popped from the end: the earliest last).
@@ -425,6 +452,8 @@ def simulate(
             return work(*args, **kwargs)
         except (FormError, ValueError) as exc:  # a rule turned a simulated value down: count it, go on
             counts["refused"] += 1
+            rule = _rule_of(exc)
+            refusals[rule] = refusals.get(rule, 0) + 1
             return exc
 
     while queue:
@@ -472,7 +501,18 @@ def simulate(
                     # The simulated DSMB reviews the related SAEs and lets the trial go on.
                     record_decision(engine, dsmb, "resume", "Simulated DSMB review: no safety concern", dsmb_password)
                     counts["resumed"] += 1
-                if isinstance(attempt(randomize, engine, investigator, pid), Exception):
+                outcome = attempt(randomize, engine, investigator, pid)
+                if isinstance(outcome, StratumExhausted):  # the statistician extends the list, as in a real trial
+                    counts["refused"] -= 1
+                    rule = _rule_of(outcome)
+                    refusals[rule] -= 1
+                    if not refusals[rule]:
+                        del refusals[rule]
+                    extend_list(engine, users[Role.UNBLINDED_STATISTICIAN], outcome.stratum, entries=_EXTENSION,
+                                reason="Simulated: recruitment continues beyond the stratum's entries")  # fmt: skip
+                    counts["extensions"] += 1
+                    outcome = attempt(randomize, engine, investigator, pid)
+                if isinstance(outcome, Exception):
                     continue
                 counts["randomized"] += 1
                 allocation = allocation_of(engine, users[Role.UNBLINDED_STATISTICIAN], pid)
@@ -509,6 +549,8 @@ def simulate(
                         counts["missed"] += 1
                     continue
                 day = action.at.astimezone(tz).date()
+                to_verify: list[tuple[tuple[str, str, str], bool]] = []
+                to_sign: list[tuple[str, str, str]] = []
                 for form_id in visit.forms:
                     form = protocol.form(form_id)
                     values = _form_values(protocol, form, plan, person, day, visit.day > 0, effects,
@@ -527,11 +569,45 @@ def simulate(
                     if "preparation_code" in values:  # the code on the syringe, as the nurse copies it
                         allocation = allocation_of(engine, investigator, pid)
                         values["preparation_code"] = allocation.preparation_code if allocation else "unknown"
-                    result = attempt(save_form, engine, coordinator, pid, visit.id, form_id, values, visit_date=day)
+                    complete, verify, sign = _lifecycle(plan, form_id, step_rng)
+                    result = attempt(save_form, engine, coordinator, pid, visit.id, form_id, values, visit_date=day,
+                                     complete=complete)  # fmt: skip
                     if isinstance(result, Exception):
                         continue
                     counts["forms"] += 1
-                    _lifecycle(engine, plan, accounts, pid, visit.id, form_id, result.missing, step_rng, counts)
+                    if result.state.value != "complete":
+                        continue
+                    counts["completed"] += 1
+                    if verify:
+                        to_verify.append(((pid, visit.id, form_id), sign))
+                if to_verify:  # the monitor verifies the visit's completed forms against source as one series
+                    monitor = users[Role.MONITOR]
+                    verified = [item for item, _ in to_verify]
+                    if isinstance(attempt(verify_forms, engine, monitor, verified), Exception):
+                        # a form changed on the way: verify the others one by one
+                        single = [attempt(verify_forms, engine, monitor, [item]) for item in verified]
+                        verified = [item for item, done in zip(verified, single, strict=True)
+                                    if not isinstance(done, Exception)]  # fmt: skip
+                    to_sign = [item for item, sign in to_verify if sign and item in verified]
+                if to_sign:  # signed at the site's next weekly signing session
+                    unsigned.setdefault(person.site, []).extend(to_sign)
+                    if person.site not in signing_booked:
+                        signing_booked.add(person.site)
+                        later(_Action(_next_signing(action.at, tz), 60, person, "sign"))
+            elif action.step == "sign":
+                # The investigator signs the site's verified forms of the week as one series: one entry of
+                # the password, one signature and audit entry per form (21 CFR 11.200(a)(1)).
+                batch = unsigned.pop(person.site, [])
+                signing_booked.discard(person.site)
+                investigator_account, password = accounts[Role.INVESTIGATOR]
+                if not isinstance(attempt(sign_forms, engine, investigator_account, batch, password=password),
+                                  Exception):  # fmt: skip
+                    counts["signed"] += len(batch)
+                    continue
+                for item in batch:  # a form changed since it was verified: sign the others one by one
+                    if not isinstance(attempt(sign_forms, engine, investigator_account, [item], password=password),
+                                      Exception):  # fmt: skip
+                        counts["signed"] += 1
             elif action.step == "adverse_event":
                 pid = pids[person.index]
                 local = action.at.astimezone(tz)
@@ -570,7 +646,9 @@ def simulate(
         serious=counts["serious"],
         deaths=counts["deaths"],
         refused=counts["refused"],
+        refusals=dict(sorted(refusals.items(), key=lambda kv: -kv[1])),
         pauses_resumed=counts["resumed"],
+        list_extensions=counts["extensions"],
         seconds=time.perf_counter() - began,
     )
 

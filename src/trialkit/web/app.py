@@ -57,12 +57,17 @@ def create_app(settings: Settings) -> FastAPI:
 
     from trialkit.api.forms import router as forms_api
     from trialkit.api.randomization import router as randomization_api
+    from trialkit.api.recruitment import router as recruitment_api
     from trialkit.api.routes import router as api_router
     from trialkit.api.safety import router as safety_api
     from trialkit.api.screening import router as screening_api
+    from trialkit.web.routes import analysis as analysis_pages
     from trialkit.web.routes import audit, auth, data, home, profile, randomization, safety, screening, users
+    from trialkit.web.routes import exports as export_pages
+    from trialkit.web.routes import recruitment as recruitment_pages
 
-    pages = (auth, home, profile, audit, users, screening, randomization, data, safety)
+    pages = (auth, home, profile, audit, users, screening, randomization, data, safety, analysis_pages,
+             recruitment_pages, export_pages)  # fmt: skip
     for router in (module.router for module in pages):
         app.include_router(router, include_in_schema=False)
     app.include_router(api_router)
@@ -70,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(randomization_api)
     app.include_router(forms_api)
     app.include_router(safety_api)
+    app.include_router(recruitment_api)
 
     @app.middleware("http")
     async def anonymous_csrf(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

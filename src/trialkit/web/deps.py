@@ -108,8 +108,17 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
         items.append(NavItem("/safety", N_("Safety")))
     if user.role in {Role.DSMB_MEMBER, Role.UNBLINDED_STATISTICIAN}:
         items.append(NavItem("/dsmb", N_("DSMB safety review")))
+    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER,
+                     Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER}:  # fmt: skip
+        items.append(NavItem("/recruitment", N_("Recruitment")))
+    if user.role in {Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN}:
+        items.append(NavItem("/analysis", N_("Analysis")))
     if user.role is Role.DATA_MANAGER:
         items.append(NavItem("/data-management", N_("Database lock")))
+    if user.role in {Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN}:
+        items.append(NavItem("/exports", N_("Exports")))
+    if user.role in {Role.DATA_MANAGER, Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.UNBLINDED_STATISTICIAN}:
+        items.append(NavItem("/data-access", N_("Data access")))
     if user.role is Role.ADMINISTRATOR:
         items.append(NavItem("/admin/users", N_("Users")))
     if user.role in {Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.MONITOR}:

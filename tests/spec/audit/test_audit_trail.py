@@ -151,3 +151,33 @@ def test_concurrent_appends_make_one_gap_free_chain(engine) -> None:  # type: ig
     assert sorted(e.seq for e in entries) == list(range(1, threads * per_thread + 1))
     report = audit.verify(engine)
     assert report.ok and report.count == threads * per_thread
+
+
+def test_entries_of_one_transaction_chain_and_a_rolled_back_savepoint_leaves_no_gap(engine) -> None:  # type: ignore[no-untyped-def]
+    """Many entries in one transaction continue from each other; entries in a savepoint that is rolled
+    back are gone, and the next entry chains to the last one kept (as a bulk import that rejects a row)."""
+    with session_scope(engine) as session:
+        assert audit.record(session, actor="a", action="test.one") == 1
+        assert audit.record(session, actor="a", action="test.two") == 2
+        kept = session.begin_nested()
+        assert audit.record(session, actor="a", action="test.kept") == 3
+        kept.commit()
+        dropped = session.begin_nested()
+        assert audit.record(session, actor="a", action="test.dropped") == 4
+        dropped.rollback()
+        assert audit.record(session, actor="a", action="test.after") == 4
+    with session_scope(engine) as session:
+        assert audit.record(session, actor="a", action="test.next") == 5
+    entries = audit.entries(engine)
+    assert [e.action for e in reversed(entries)] == ["test.one", "test.two", "test.kept", "test.after", "test.next"]
+    assert audit.verify(engine).ok
+
+
+def test_a_rolled_back_transaction_leaves_no_trace_in_the_chain(engine) -> None:  # type: ignore[no-untyped-def]
+    """A transaction that fails after writing entries takes them with it; the next one starts afresh."""
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        audit.record(session, actor="a", action="test.lost")
+        raise RuntimeError("the use case failed")
+    with session_scope(engine) as session:
+        assert audit.record(session, actor="a", action="test.kept") == 1
+    assert audit.verify(engine).ok and audit.count(engine) == 1

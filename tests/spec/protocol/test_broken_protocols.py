@@ -121,6 +121,27 @@ CASES = [
         "unknown parameters age_band (takes age_bands)",
         "derived",
     ),
+    (
+        "Table 1 naming an unknown field",
+        _set(["analysis_plan", "baseline_table", 0], "demographics.agee"),
+        "analysis_plan.baseline_table[0]",
+        "form 'demographics' has no field 'agee'",
+        "agee",
+    ),
+    (
+        "a per-protocol exclusion that is not yes/no",
+        _set(["analysis_plan", "per_protocol", "exclude_when", 0], "administration.volume"),
+        "analysis_plan.per_protocol.exclude_when[0]",
+        "administration.volume is a decimal field; this needs boolean",
+        "administration.volume",
+    ),
+    (
+        "treatment recorded on a form its visit does not collect",
+        _set(["analysis_plan", "treatment", "form"], "labs"),
+        "analysis_plan.treatment.form",
+        "visit 'infusion' does not collect form 'labs'",
+        "treatment",
+    ),
     ("invalid time zone", _set(["sites", 0, "timezone"], "Asia/Ahvaz"), "sites[0].timezone", "IANA", "timezone"),
     (
         "invalid ICD-10 code",

@@ -1,0 +1,113 @@
+"""The analysis data set: one frozen snapshot of what the analysis reads, already in analysis units.
+
+``services.analysis`` builds it from the database in one transaction; everything in ``analysis`` works on
+it without I/O. Each participant carries the *label* of the group they are analysed in, never an arm code:
+the arm's name in an unblinded analysis, ``Group A`` / ``Group B`` when the protocol lets the blinded team
+see unnamed groups, or one pooled group. So nothing downstream of this module can reveal more than the
+mode it was built for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["AnalysisData", "Event", "Grouping", "Screened", "Stay", "Subject"]
+
+
+class Grouping(StrEnum):
+    """How participants are grouped in this analysis."""
+
+    BY_ARM = "by_arm"  # unblinded: the arms' names
+    UNNAMED_GROUPS = "unnamed_groups"  # blinded, Group A, B, ... in an order fixed by a secret
+    POOLED = "pooled"  # blinded, everyone in one group
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One adverse event as its latest report assesses it (days counted from randomization)."""
+
+    onset_day: int
+    grade: int
+    serious: bool
+    related: bool
+    expected_event: str | None
+    fatal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stay:
+    """The end of the hospital stay: days from admission and how it ended (discharged, died, censored)."""
+
+    days: float | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """One randomized participant as the analysis sees them."""
+
+    participant_id: str
+    site: str
+    stratum: str
+    group: str  # the group analysed as randomized (a label, see the module docstring)
+    treated: bool  # received any of the intervention (the safety set)
+    treated_group: str | None  # the group of what was received (as treated), None if not treated
+    per_protocol: bool
+    not_per_protocol: tuple[str, ...]  # why not, in words
+    withdrawn: tuple[str, ...]  # withdrawal scopes: intervention, follow_up, data_use
+    emergency_unblinded: bool
+    values: Mapping[str, Mapping[str, float | str | None]]  # visit -> form.field -> analysis value
+    events: tuple[Event, ...] = ()
+    stay: Stay | None = None
+
+    def value(self, visit: str, variable: str) -> float | str | None:
+        """One value at one visit (None if missing)."""
+        return self.values.get(visit, {}).get(variable)
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """Screening counts for the CONSORT diagram and the pilot's feasibility rates."""
+
+    assessed: int
+    eligible: int
+    not_eligible: int
+    declined: int
+    other_reasons: Mapping[str, int]
+    consented: int
+    by_representative: int
+    enrolled: int
+    site_months: float  # months each site has been recruiting, summed
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisData:
+    """Everything one analysis reads, with how it was grouped and where it came from."""
+
+    trial_id: str
+    protocol_version: str
+    grouping: Grouping
+    groups: tuple[str, ...]  # group labels in display order (the reference group first)
+    subjects: tuple[Subject, ...]
+    screened: Screened
+    taken_at: dt.datetime
+    audit_seq: int  # the last audit entry the snapshot includes
+    below_limit_rule: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def snapshot_sha256(self) -> str:
+        """A hash of the data analysed (not of the grouping), so the same data give the same hash in every mode."""
+        content: list[Any] = [
+            {k: v for k, v in asdict(s).items() if k not in {"group", "treated_group"}}
+            for s in sorted(self.subjects, key=lambda s: s.participant_id)
+        ]
+        content.append(asdict(self.screened))
+        text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,98 @@
+"""The statistician's page: the protocol's analysis on the current data, as the report shows it, with its
+files to download. Blinded by default; the unblinded analysis only for the unblinded statistician after the
+database lock. Everything goes through ``trialkit.services.analysis``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from trialkit.analysis import consort
+from trialkit.analysis.report import render_html, render_pdf, results_json, svgs_for
+from trialkit.domain.roles import Role
+from trialkit.services import analysis as svc
+from trialkit.services.forms import lock_state
+from trialkit.web.deps import EngineDep, require_roles
+from trialkit.web.templating import Page, render_page
+
+router = APIRouter()
+AnalystPage = Annotated[Page, Depends(require_roles(*svc.ANALYSTS))]
+
+
+def _refused(request: Request, page: Page, exc: Exception) -> Response:
+    return render_page(request, page, "errors/error.html", {"status": 403, "message": str(exc)}, status_code=403)
+
+
+@router.get("/analysis", response_class=HTMLResponse)
+def analysis_page(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+    assert page.user is not None
+    try:
+        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+    except svc.AnalysisError as exc:
+        return _refused(request, page, exc)
+    body = render_html(run.report, svgs_for(run.report), fragment=True)
+    context = {
+        "report": run.report,
+        "body": Markup(body),  # noqa: S704 - rendered by our own autoescaping template
+        "query": "?unblinded=1" if unblinded else "",
+        "may_unblind": page.user.role is Role.UNBLINDED_STATISTICIAN and lock_state(engine).locked,
+    }
+    return render_page(request, page, "analysis/index.html", context)
+
+
+@router.get("/analysis/report.html", response_class=HTMLResponse)
+def report_html(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+    assert page.user is not None
+    try:
+        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+    except svc.AnalysisError as exc:
+        return _refused(request, page, exc)
+    return HTMLResponse(render_html(run.report, svgs_for(run.report)))
+
+
+@router.get("/analysis/report.pdf")
+def report_pdf(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+    assert page.user is not None
+    from trialkit.analysis import figures
+    from trialkit.analysis.report import figures_for
+
+    try:
+        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+    except svc.AnalysisError as exc:
+        return _refused(request, page, exc)
+    pngs = {key: figures.to_png(fig) for key, fig in figures_for(run.report).items()}
+    pngs["consort"] = consort.to_png(run.report.consort)
+    return Response(
+        render_pdf(run.report, pngs),
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="report.pdf"'},
+    )
+
+
+@router.get("/analysis/results.json")
+def results(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+    assert page.user is not None
+    try:
+        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+    except svc.AnalysisError as exc:
+        return _refused(request, page, exc)
+    return Response(
+        json.dumps(results_json(run.report), indent=2, ensure_ascii=False),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="results.json"'},
+    )
+
+
+@router.get("/analysis/consort.svg")
+def consort_svg(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+    assert page.user is not None
+    try:
+        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+    except svc.AnalysisError as exc:
+        return _refused(request, page, exc)
+    return Response(consort.to_svg(run.report.consort), media_type="image/svg+xml")

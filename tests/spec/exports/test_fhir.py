@@ -1,0 +1,436 @@
+"""The FHIR export: a study bundle and one bundle per participant, every file a FHIR collection Bundle that
+parses back with the R4B models; every numeric laboratory and vital-sign value an Observation in its UCUM
+unit, not-done values with a data-absent reason and censored values with a comparator; a pseudonymous Patient;
+no arm anywhere in a blinded export, and with arms only each participant's own arm in its ResearchSubject.
+
+A small simulated trial (16 screened) on SQLite and PostgreSQL: the exporter reads the form stream grouped by
+participant in each database's order, so both run. After the simulation the study coordinator re-reports one
+laboratory form: IL-6 not done, CRP below and TNF-alpha above the limit of quantification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from sqlalchemy import Engine
+
+from tests.trialfixtures import FIRST_PROTOCOL
+from trialkit.domain.roles import Role
+from trialkit.exports.base import FormRecord
+from trialkit.exports.fhir import (
+    LOINC,
+    LOINC_SYSTEM,
+    UCUM,
+    UCUM_SYSTEM,
+    FhirExporter,
+    FhirExportError,
+    loinc_check_digit,
+    ucum_code,
+    validate_resource,
+)
+from trialkit.protocol import Protocol, load_protocol, load_protocol_text
+from trialkit.protocol.forms import FieldType
+from trialkit.services.exports import ExportError, export_source, run_export
+from trialkit.services.forms import save_form
+from trialkit.services.screening import withdraw
+from trialkit.services.simulation import simulate
+from trialkit.services.trial import init_trial
+from trialkit.services.users import UserView, get_user
+from trialkit.store.engine import make_engine
+
+KEY = b"a key the data manager keeps, 32b"
+LOCAL = "https://trialkit.dev/fhir/CodeSystem/IRCT20190101042197N2"
+VISIT_URL = "https://trialkit.dev/fhir/StructureDefinition/visit"
+#: The re-reported laboratory values: as entered, and what the Observation must carry.
+REPORTED = {
+    "il6": {"not_done": "sample haemolysed"},
+    "crp": {"below_lloq": 0.5},
+    "tnf_alpha": {"above_uloq": 5000},
+}
+
+#: The specification of the units: each unit of the first protocol's exported fields, and the fields with no
+#: unit, as UCUM codes (UCUM: mm[Hg], Cel, the {annotation} braces, unity 1, [pH]).
+UCUM_OF = {
+    "/min": "/min", "%": "%", "fraction": "1", "L/min": "L/min", "mmHg": "mm[Hg]", "°C": "Cel", "kg": "kg",
+    "cm": "cm", "cmH2O": "cm[H2O]", "pg/mL": "pg/mL", "mg/L": "mg/L", "ug/mL FEU": "ug/mL{FEU}", "/uL": "/uL",
+}  # fmt: skip
+UCUM_UNITLESS = {"blood_gas.ph": "[pH]", "vitals.news2": "{score}", "vitals.priest_score": "{score}",
+                 "blood_gas.sf_ratio": "1", "labs.cd4_cd8_ratio": "1"}  # fmt: skip
+
+#: ICH E2B outcome (as trialkit records it) -> FHIR R4 adverse-event-outcome.
+OUTCOMES = {"recovered": "resolved", "recovering": "recovering", "not_recovered": "ongoing",
+            "recovered_with_sequelae": "resolvedWithSequelae", "fatal": "fatal", "unknown": "unknown"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The trial and its two exports (blinded by the data manager, with arms by the unblinded statistician)."""
+
+    engine: Engine
+    blinded: Path
+    unblinded: Path
+    files: tuple[Path, ...]  # as run_export reported them
+    progress: tuple[int, ...]
+    edited: tuple[str, str]  # (participant, visit) of the re-reported laboratory form
+    withdrawn: tuple[str, dt.date]  # a participant withdrawn from follow-up, and when
+
+
+@pytest.fixture(scope="module")
+def exported(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
+    engine = make_engine(module_database_url)
+    init_trial(engine, load_protocol(FIRST_PROTOCOL))
+    simulate(engine, FIRST_PROTOCOL, 16, seed=5)  # it makes one account per role, sim-<role>
+    manager = who(engine, Role.DATA_MANAGER)
+    source = export_source(engine, manager)
+    left = {p.participant_id for p in source.participants() if p.withdrawals}
+    lab = next(r for r in source.forms("labs") if r.participant_id not in left and r.state != "draft")
+    save_form(engine, who(engine, Role.STUDY_COORDINATOR), lab.participant_id, lab.visit_id, "labs", REPORTED,
+              reason="The laboratory re-reported the results")  # fmt: skip
+    other = next(p for p in source.participants() if p.participant_id not in left | {lab.participant_id})
+    on = other.enrolled_at.date() + dt.timedelta(days=5)
+    withdraw(engine, who(engine, Role.STUDY_COORDINATOR), other.participant_id, scope="follow_up",
+             reason="moved away", withdrawn_on=on)  # fmt: skip
+    out = tmp_path_factory.mktemp("fhir")
+    seen: list[int] = []
+    result = run_export(engine, manager, "fhir", out / "blinded", exporter=FhirExporter(), progress=seen.append)
+    unblinded = out / "unblinded"
+    unblinded.mkdir()
+    statistician = export_source(engine, who(engine, Role.UNBLINDED_STATISTICIAN), with_arms=True)
+    FhirExporter(key=KEY).write(statistician, unblinded)
+    yield Exported(engine, out / "blinded", unblinded, result.files, tuple(seen), (lab.participant_id, lab.visit_id),
+                   (other.participant_id, on))  # fmt: skip
+    engine.dispose()
+
+
+def who(engine: Engine, role: Role) -> UserView:
+    """The simulation's account with this role."""
+    user = get_user(engine, f"sim-{role.value.replace('_', '-')}")
+    assert user is not None
+    return user
+
+
+def _bundle(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _resources(path: Path, kind: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in _bundle(path)["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def _observations(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Observations by (visit, form.field)."""
+    found = {}
+    for o in _resources(path, "Observation"):
+        visit = next(x["valueCoding"]["code"] for x in o["extension"] if x["url"] == VISIT_URL)
+        ref = next(c["code"] for c in o["code"]["coding"] if c["system"] == LOCAL)
+        assert (visit, ref) not in found
+        found[(visit, ref)] = o
+    return found
+
+
+def _numeric(protocol: Protocol, rec: FormRecord) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(form.field, field, stored value) of the lab and vital-sign numbers of one form record."""
+    form = protocol.form(rec.form_id)
+    for f in form.fields:
+        ref = f"{form.id}.{f.id}"
+        exported = form.id in {"vitals", "blood_gas", "labs"} or ref in {"demographics.weight", "demographics.height"}
+        if exported and f.type in {FieldType.INTEGER, FieldType.DECIMAL} and rec.values.get(f.id):
+            yield ref, f, dict(rec.values[f.id])
+
+
+def _text(path: Path) -> str:
+    return json.dumps(_bundle(path), ensure_ascii=False)
+
+
+def test_every_file_is_a_collection_bundle_one_for_the_study_and_one_per_participant(exported: Exported) -> None:
+    """Each file parses back with the R4B Bundle model; there is study.json and participants/<id>.json for
+    every enrolled participant, and run_export recorded exactly these files."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    people = sorted(p.participant_id for p in source.participants())
+    assert len(people) >= 5
+    for folder in (exported.blinded, exported.unblinded):
+        files = sorted(folder.rglob("*.json"))
+        assert [f.relative_to(folder).as_posix() for f in files] == [
+            *(f"participants/{p}.json" for p in people),
+            "study.json",
+        ]
+        for path in files:
+            bundle = Bundle.model_validate_json(path.read_text(encoding="utf-8"))
+            assert bundle.type == "collection" and bundle.entry
+    assert sorted(exported.files) == sorted(exported.blinded.rglob("*.json"))
+
+
+def test_the_study_is_the_registry_record_of_the_protocol(exported: Exported) -> None:
+    """ResearchStudy: the registry ids, title, status, phase, ICD-10 condition, period and the protocol's arms;
+    the sponsor as an Organization; the planned enrolment as a Group."""
+    path = exported.blinded / "study.json"
+    [study] = _resources(path, "ResearchStudy")
+    assert study["identifier"][0] == {"use": "official", "type": {"text": "IRCT"}, "value": "IRCT20190101042197N2"}
+    assert study["title"].startswith("Randomized, double-blind, placebo-controlled clinical trial")
+    assert study["status"] == "closed-to-accrual"  # recruitment complete, no completion date recorded
+    assert study["phase"]["coding"] == [
+        {"system": "http://terminology.hl7.org/CodeSystem/research-study-phase", "code": "phase-1"}
+    ]
+    assert study["condition"][0]["coding"] == [
+        {"system": "http://hl7.org/fhir/sid/icd-10", "code": "J80", "display": "Acute respiratory distress syndrome"}
+    ]
+    assert study["period"] == {"start": "2021-05-20", "end": "2021-09-22"}  # the expected recruitment dates
+    assert "arm" not in study  # the data manager's export: no arm, not even the design's list
+    [unblinded] = _resources(exported.unblinded / "study.json", "ResearchStudy")
+    assert [a["name"] for a in unblinded["arm"]] == ["EXO", "PBO"]
+    [sponsor] = _resources(path, "Organization")
+    assert sponsor["name"] == "Danesh Bonyan Company: Tarmim Avaye Baran"
+    assert study["sponsor"]["reference"] == f"Organization/{sponsor['id']}"
+    [planned] = _resources(path, "Group")
+    assert planned["quantity"] == 30 and planned["actual"] is False
+    assert study["enrollment"] == [{"reference": f"Group/{planned['id']}"}]
+
+
+def test_every_lab_and_vital_number_is_an_observation_in_its_ucum_unit(exported: Exported) -> None:
+    """Every stored number of the laboratory, blood gas and vital-sign forms (and weight and height) is one
+    Observation: the LOINC code where the table has one, the local code form.field, the UCUM code of the
+    protocol's unit, and the stored value exactly; nothing else is an Observation."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    protocol = source.protocol
+    expected: dict[str, int] = {}
+    for rec in source.forms():
+        observations = _observations(exported.blinded / "participants" / f"{rec.participant_id}.json")
+        for ref, f, stored in _numeric(protocol, rec):
+            expected[rec.participant_id] = expected.get(rec.participant_id, 0) + 1
+            o = observations[(rec.visit_id, ref)]
+            loinc = [c["code"] for c in o["code"]["coding"] if c["system"] == LOINC_SYSTEM]
+            assert loinc == [entry.code for entry in LOINC.get(ref, ())]
+            if "valueQuantity" in o:
+                ucum = UCUM_OF[f.unit] if f.unit else UCUM_UNITLESS[ref]
+                assert (o["valueQuantity"]["system"], o["valueQuantity"]["code"]) == (UCUM_SYSTEM, ucum)
+                assert o["valueQuantity"].get("unit") == f.unit
+            if stored["status"] in {"value", "derived"}:
+                assert Decimal(str(o["valueQuantity"]["value"])) == Decimal(str(stored["value"])), (ref, o)
+                assert "comparator" not in o["valueQuantity"] and "dataAbsentReason" not in o
+            assert o["subject"]["reference"].startswith("Patient/")
+    for path in (exported.blinded / "participants").glob("*.json"):
+        assert len(_resources(path, "Observation")) == expected.get(path.stem, 0)
+    assert sum(expected.values()) > 400
+
+
+def test_not_done_values_carry_a_data_absent_reason_and_no_value(exported: Exported) -> None:
+    """IL-6 recorded as not done: dataAbsentReason not-performed, no value; the reason (free text) stays out."""
+    pid, visit = exported.edited
+    path = exported.blinded / "participants" / f"{pid}.json"
+    o = _observations(path)[(visit, "labs.il6")]
+    assert o["dataAbsentReason"]["coding"] == [
+        {"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed",
+         "display": "Not Performed"}
+    ]  # fmt: skip
+    assert not [k for k in o if k.startswith("value")]
+    assert "haemolysed" not in _text(path)
+
+
+def test_values_beyond_the_limits_of_quantification_carry_a_comparator(exported: Exported) -> None:
+    """CRP below the LLOQ: '<' with the limit in mg/L and interpretation off scale low; TNF-alpha above the
+    ULOQ: '>' with the limit in pg/mL and off scale high. Never zero, never a bare limit."""
+    pid, visit = exported.edited
+    observations = _observations(exported.blinded / "participants" / f"{pid}.json")
+    crp, tnf = observations[(visit, "labs.crp")], observations[(visit, "labs.tnf_alpha")]
+    assert crp["valueQuantity"] == {"value": 0.5, "comparator": "<", "unit": "mg/L", "system": UCUM_SYSTEM,
+                                    "code": "mg/L"}  # fmt: skip
+    assert crp["interpretation"][0]["coding"][0]["code"] == "<"
+    assert tnf["valueQuantity"] == {"value": 5000, "comparator": ">", "unit": "pg/mL", "system": UCUM_SYSTEM,
+                                    "code": "pg/mL"}  # fmt: skip
+    assert tnf["interpretation"][0]["coding"][0]["code"] == ">"
+
+
+def test_status_follows_the_form_preliminary_final_amended(exported: Exported) -> None:
+    """A draft form's values are preliminary; values typed on a form saved once are final; the values
+    changed after the form was completed are amended."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    states: dict[str, set[str]] = {"preliminary": set(), "final": set()}
+    for rec in source.forms():
+        observations = _observations(exported.blinded / "participants" / f"{rec.participant_id}.json")
+        for ref, f, _ in _numeric(source.protocol, rec):
+            status = observations[(rec.visit_id, ref)]["status"]
+            if rec.state == "draft":
+                assert status == "preliminary"
+                states["preliminary"].add(ref)
+            elif rec.version == 1 and f.derived is None:
+                assert status == "final", (rec, ref)
+                states["final"].add(ref)
+    assert states["preliminary"] and states["final"]
+    pid, visit = exported.edited
+    observations = _observations(exported.blinded / "participants" / f"{pid}.json")
+    assert {observations[(visit, f"labs.{name}")]["status"] for name in REPORTED} == {"amended"}
+    assert observations[(visit, "labs.lymphocytes")]["status"] == "final"  # untouched on the same form
+
+
+def test_the_patient_is_pseudonymous(exported: Exported) -> None:
+    """The Patient has a keyed-hash id and at most a gender: no name, identifier, birth date, address or
+    telecom; no participant id, screening number or birth date appears anywhere in the bundle."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    births = {r.participant_id: r.values["birth_date"]["value"] for r in source.forms("demographics")
+              if r.values.get("birth_date")}  # fmt: skip
+    sexes = {r.participant_id: r.values["sex"]["value"] for r in source.forms("demographics") if r.values.get("sex")}
+    assert births and sexes
+    for p in source.participants():
+        path = exported.blinded / "participants" / f"{p.participant_id}.json"
+        [patient] = _resources(path, "Patient")
+        assert set(patient) <= {"resourceType", "id", "gender"}
+        assert patient.get("gender") == sexes.get(p.participant_id)
+        text = _text(path)
+        assert p.participant_id not in text and p.screening_number not in text
+        assert p.participant_id not in patient["id"] and len(patient["id"]) == 32
+        if p.participant_id in births:
+            assert births[p.participant_id] not in text
+        [subject] = _resources(path, "ResearchSubject")
+        assert subject["individual"] == {"reference": f"Patient/{patient['id']}"}
+        # With the same key, the same pseudonym (the statistician's export used KEY); else unlinkable.
+        [keyed] = _resources(exported.unblinded / "participants" / f"{p.participant_id}.json", "Patient")
+        assert keyed["id"] == FhirExporter(key=KEY).pseudonym("patient", p.participant_id) != patient["id"]
+
+
+def test_the_research_subject_follows_enrolment_and_withdrawal(exported: Exported) -> None:
+    """ResearchSubject: the study, the Patient, on-study from enrolment (randomized), withdrawn with the period
+    ending on the date of withdrawal from follow-up."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    gone, on = exported.withdrawn
+    for p in source.participants():
+        [subject] = _resources(exported.blinded / "participants" / f"{p.participant_id}.json", "ResearchSubject")
+        assert subject["study"] == {"reference": "ResearchStudy/IRCT20190101042197N2"}
+        assert subject["period"]["start"].startswith(p.enrolled_at.date().isoformat())
+        if p.participant_id == gone:
+            assert (subject["status"], subject["period"]["end"]) == ("withdrawn", on.isoformat())
+        elif not p.withdrawals:
+            assert subject["status"] == "on-study" and "end" not in subject["period"]
+
+
+def test_a_blinded_export_names_no_arm(exported: Exported) -> None:
+    """No arm code or name of the protocol appears in any file of the data manager's export, not even the
+    design's list of arms in study.json (the masking policy never shows a blinded user an arm's name)."""
+    arms = load_protocol(FIRST_PROTOCOL).protocol.arms
+    for path in (exported.blinded / "participants").glob("*.json"):
+        text = _text(path)
+        assert "assignedArm" not in text and "actualArm" not in text
+        for arm in arms:
+            assert arm.code not in text and arm.name not in text, (path.name, arm.code)
+    study = _text(exported.blinded / "study.json")
+    assert not [arm.code for arm in arms if re.search(rf"\b{arm.code}\b", study) or arm.name in study]
+    with pytest.raises(ExportError, match="with_arms"):
+        export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER), with_arms=True)
+
+
+def test_with_arms_each_participants_arm_is_in_its_research_subject_only(exported: Exported) -> None:
+    """The unblinded statistician's export puts the participant's own arm code in ResearchSubject.assignedArm
+    and nowhere else: the rest of the bundle names no arm."""
+    arms = load_protocol(FIRST_PROTOCOL).protocol.arms
+    source = export_source(exported.engine, who(exported.engine, Role.UNBLINDED_STATISTICIAN), with_arms=True)
+    allocated = {p.participant_id: p.arm for p in source.participants()}
+    assert set(allocated.values()) == {"EXO", "PBO"}
+    for pid, arm in allocated.items():
+        bundle = _bundle(exported.unblinded / "participants" / f"{pid}.json")
+        [subject] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ResearchSubject"]
+        assert subject["assignedArm"] == arm and "actualArm" not in subject
+        rest = json.dumps([e for e in bundle["entry"] if e["resource"]["resourceType"] != "ResearchSubject"],
+                          ensure_ascii=False)  # fmt: skip
+        assert not [a.code for a in arms if a.code in rest or a.name in rest]
+
+
+def test_adverse_events_are_actual_with_grade_seriousness_outcome_and_no_suspect(exported: Exported) -> None:
+    """Each adverse event is an AdverseEvent of its participant: actual, the term as text, the CTCAE grade
+    (extension and severity), seriousness, outcome and onset date; no suspectEntity, no narrative."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    events = list(source.events())
+    assert events
+    for e in events:
+        path = exported.blinded / "participants" / f"{e.participant_id}.json"
+        [patient] = _resources(path, "Patient")
+        [ae] = [r for r in _resources(path, "AdverseEvent") if r["identifier"]["value"] == e.ae_number]
+        assert ae["actuality"] == "actual" and ae["event"] == {"text": e.assessment["term"]}
+        assert ae["subject"] == {"reference": f"Patient/{patient['id']}"}
+        assert ae["date"] == e.assessment["onset"]
+        grade = {x["url"]: x for x in ae["extension"][0]["extension"]}["grade"]["valueInteger"]
+        assert grade == e.assessment["grade"]
+        assert ae["severity"]["coding"][0]["code"] == {1: "mild", 2: "moderate"}.get(grade, "severe")
+        assert ae["seriousness"]["coding"][0]["code"] == ("serious" if e.serious else "non-serious")
+        assert ae["outcome"]["coding"][0]["code"] == OUTCOMES[e.assessment["outcome"]]
+        assert "suspectEntity" not in ae
+    written = [r for p in (exported.blinded / "participants").glob("*.json") for r in _resources(p, "AdverseEvent")]
+    assert len(written) == len(events)
+
+
+def test_progress_is_reported_per_form_record(exported: Exported) -> None:
+    """progress(n) is called once per form record, counting up to the source's count."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    assert exported.progress == tuple(range(1, source.count() + 1))
+
+
+def test_the_loinc_table_is_checked() -> None:
+    """Each LOINC code has a valid mod-10 check digit, names a numeric lab or vital field of the first
+    protocol, expects the UCUM unit that field is exported in, and cites where it was verified (in the table:
+    HL7 FHIR vital signs and US Core profiles, laboratory catalogues, public LOINC tables; the shared
+    reference folder has no LOINC list). 3074-4, once proposed for TNF-alpha, is not a LOINC code."""
+    protocol = load_protocol(FIRST_PROTOCOL).protocol
+    for ref, entries in LOINC.items():
+        form_id, _, field_id = ref.partition(".")
+        f = protocol.form(form_id).field(field_id)
+        assert f.type in {FieldType.INTEGER, FieldType.DECIMAL}
+        for entry in entries:
+            number, _, check = entry.code.partition("-")
+            assert loinc_check_digit(number) == int(check), entry.code
+            assert entry.ucum == ucum_code(ref, f), ref
+            assert entry.display and len(entry.verified) > 20
+    assert loinc_check_digit("3074") == 2  # TNF-alpha is 3074-2; 3074-4 fails the check
+    assert {e.code for entries in LOINC.values() for e in entries} >= {"1988-5", "26881-3", "3074-2"}
+
+
+def test_every_unit_of_the_shipped_protocols_has_a_ucum_code() -> None:
+    """The UCUM table agrees with the specification above and covers every unit of an exported field in both
+    shipped protocols."""
+    assert {unit: UCUM[unit] for unit in UCUM_OF} == UCUM_OF and UCUM["10^9/L"] == "10*9/L"
+    for path in sorted(FIRST_PROTOCOL.parent.glob("*.yaml")):
+        if path.name.endswith(".simulation.yaml"):
+            continue
+        protocol = load_protocol(path).protocol
+        for form in protocol.forms:
+            for f in form.fields:
+                if form.id in {"vitals", "blood_gas", "labs"} and f.type in {FieldType.INTEGER, FieldType.DECIMAL}:
+                    code = ucum_code(f"{form.id}.{f.id}", f)
+                    assert code and " " not in code and "^" not in code and "°" not in code
+
+
+def test_an_unknown_unit_stops_the_export(exported: Exported, tmp_path: Path) -> None:
+    """A protocol unit with no UCUM code fails loudly, naming the field and the unit."""
+    text = FIRST_PROTOCOL.read_text(encoding="utf-8")
+    old = "        unit: mg/L\n        alternative_units: [{unit: mg/dL, factor: 10}]"
+    assert old in text
+    odd = load_protocol_text(
+        text.replace(old, "        unit: mg/Lx\n        alternative_units: [{unit: mg/dL, factor: 10}]")
+    )
+    source = replace(export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER)), protocol=odd.protocol)
+    with pytest.raises(FhirExportError, match=re.escape("labs.crp: unit 'mg/Lx' has no UCUM code")):
+        FhirExporter().write(source, tmp_path)
+
+
+def test_a_resource_that_is_not_valid_fhir_is_refused() -> None:
+    """Validation is the R4B model plus the required bindings and the Observation invariant it leaves out."""
+    good = {"resourceType": "Observation", "id": "a1", "status": "final", "code": {"text": "CRP"},
+            "valueQuantity": {"value": 3, "system": UCUM_SYSTEM, "code": "mg/L"}}  # fmt: skip
+    assert validate_resource(good).status == "final"
+    absent = {"dataAbsentReason": {"text": "not done"}}
+    for bad, message in [
+        ({**good, "status": "done"}, "status 'done' is not one of"),
+        ({**good, **absent}, "obs-6"),
+        ({**good, "id": "a_1"}, "does not validate as FHIR R4B"),
+        ({**good, "effectiveDateTime": "2021-05-20T06:30+00:00"}, "does not validate as FHIR R4B"),
+        ({"resourceType": "ResearchSubject", "id": "s", "status": "randomized", "study": {}, "individual": {}},
+         "status 'randomized'"),
+    ]:  # fmt: skip
+        with pytest.raises(FhirExportError, match=message):
+            validate_resource(bad)

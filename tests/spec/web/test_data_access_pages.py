@@ -1,0 +1,64 @@
+"""The data access page: the data manager registers a written request and a publication, the administrator
+signs the decision with their password, the unblinded statistician downloads the IPD package as a zip; each
+step refused to the wrong person, with the rule named."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from fastapi.testclient import TestClient
+
+from tests.spec.web.conftest import csrf_of, sign_in
+from tests.trialfixtures import PASSWORD, Trial, who
+from trialkit.domain.roles import Role
+from trialkit.services.forms import lock_trial
+
+REQUEST = {
+    "requester": "A. Researcher", "organisation": "Uni", "email": "a@uni.org", "purpose": "meta-analysis",
+    "reasons": "An individual participant data meta-analysis of pilot trials.", "received_on": "2026-01-05",
+}  # fmt: skip
+
+
+def _post(client: TestClient, path: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+    page = client.get("/data-access")
+    assert page.status_code == 200, page.text
+    return client.post(path, data={**data, "csrf_token": csrf_of(page.text)})
+
+
+def test_from_a_written_request_to_the_downloaded_package(client: TestClient, trial: Trial) -> None:
+    sign_in(client, Role.DATA_MANAGER)
+    assert "No publication is recorded yet" in client.get("/data-access").text
+    assert _post(client, "/data-access/requests", REQUEST).status_code == 303
+    refused = _post(client, "/data-access/requests", {**REQUEST, "reasons": "because"})
+    assert refused.status_code == 422 and "reasons: the written request must give the reasons" in refused.text
+    published = {"citation": "Khedri R, et al. A pilot trial. Trials 2022;23:101.", "published_on": "2022-01-10"}
+    assert _post(client, "/data-access/publications", published).status_code == 303
+    page = client.get("/data-access").text
+    assert "DAR-0001" in page and "2022-07-10" in page and "Sign the decision" not in page
+
+    client.cookies.clear()
+    sign_in(client, Role.ADMINISTRATOR)
+    wrong = _post(client, "/data-access/requests/DAR-0001/decision",
+                  {"decision": "approve", "reason": "fine", "password": "nope"})  # fmt: skip
+    assert wrong.status_code == 422 and "password: re-enter your own password" in wrong.text
+    signed = _post(client, "/data-access/requests/DAR-0001/decision",
+                   {"decision": "approve", "reason": "Meets the criteria", "password": PASSWORD})  # fmt: skip
+    assert signed.status_code == 303 and "approved" in client.get("/data-access").text
+
+    client.cookies.clear()
+    sign_in(client, Role.UNBLINDED_STATISTICIAN)
+    early = _post(client, "/data-access/requests/DAR-0001/package", {})
+    assert early.status_code == 422 and "database: the IPD is issued from the locked database only" in early.text
+    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis")
+    package = _post(client, "/data-access/requests/DAR-0001/package", {})
+    assert package.status_code == 200 and package.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(package.content)).namelist()
+    assert "ipd-DAR-0001/deidentification.json" in names and "ipd-DAR-0001/data_dictionary.csv" in names
+    assert "issued" in client.get("/data-access").text
+
+
+def test_the_register_is_not_for_the_whole_team(client: TestClient) -> None:
+    sign_in(client, Role.STUDY_COORDINATOR)
+    assert client.get("/data-access").status_code == 403
+    assert client.get("/exports").status_code == 403
