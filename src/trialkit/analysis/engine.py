@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,9 @@ __all__ = [
     "TimepointSummary",
     "analyse",
 ]
+
+#: The one group of a pooled description.
+POOLED = "All participants"
 
 #: Days at which the cumulative incidence of discharge is reported.
 CIF_DAYS = (7, 14, 28)
@@ -503,13 +506,13 @@ def _events(
     protocol: Protocol, outcome: Outcome, safety_set: Sequence[Subject], groups: Sequence[str]
 ) -> OutcomeResult:
     timepoint = outcome.timepoints[0]
-    visit = protocol.visit(timepoint)
-    last_day = visit.day + visit.window.after
+    last_day = protocol.visit(timepoint).day
 
     def has(s: Subject) -> bool:
+        # From the start of treatment (day 0) to the timepoint's day, both included.
         if outcome.event == "death":
-            return any(e.fatal and e.onset_day <= last_day for e in s.events)
-        return any(e.serious and e.onset_day <= last_day for e in s.events)
+            return any(e.fatal and 0 <= e.onset_day <= last_day for e in s.events)
+        return any(e.serious and 0 <= e.onset_day <= last_day for e in s.events)
 
     by = {g: [s for s in safety_set if s.treated_group == g] for g in groups}
     counts = {g: sum(1 for s in members if has(s)) for g, members in by.items()}
@@ -672,9 +675,19 @@ def _table_one(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -
 
 
 def _primary_analysed(protocol: Protocol, s: Subject) -> bool:
+    """Whether the first continuous primary outcome's primary analysis can use this participant: a follow-up
+    value, and a baseline value when it is a change from baseline (both positive on the log scale)."""
+
+    def usable(value: float | str | None, log: bool) -> bool:
+        return isinstance(value, int | float) and (value > 0 or not log)
+
     for o in protocol.primary_outcomes:
         if o.variables and o.measure in (Measure.CHANGE_FROM_BASELINE, Measure.VALUE_AT):
-            return any(s.value(o.timepoints[0], v) is not None for v in o.variables)
+            return any(
+                usable(s.value(o.timepoints[0], v), o.log_scale)
+                and (o.baseline is None or usable(s.value(o.baseline, v), o.log_scale))
+                for v in o.variables
+            )
     return True
 
 
@@ -751,19 +764,28 @@ def _pilot(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -> tu
 def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, unblinded: bool) -> AnalysisReport:
     """Run the protocol's analysis plan on one analysis data set."""
     groups = data.groups
-    itt = [s for s in data.subjects]
+    itt = list(data.subjects)
     pp = [s for s in itt if s.per_protocol]
     safety_set = [s for s in itt if s.treated]
+    # Efficacy by unnamed groups before the lock would let the blinded team compare the arms: unnamed groups
+    # are for safety (as the protocol's blinded_tables says); efficacy outcomes are pooled in that mode.
+    efficacy_groups, efficacy_itt, efficacy_pp = groups, itt, pp
+    if data.grouping is Grouping.UNNAMED_GROUPS:
+        efficacy_groups = (POOLED,)
+        efficacy_itt = [replace(s, group=POOLED) for s in itt]
+        efficacy_pp = [s for s in efficacy_itt if s.per_protocol]
     results: list[OutcomeResult] = []
     for outcome in protocol.outcomes:
         if outcome.measure in (Measure.CHANGE_FROM_BASELINE, Measure.VALUE_AT):
             for variable in outcome.variables:
                 for timepoint in outcome.timepoints:
-                    results.append(_continuous(protocol, outcome, variable, timepoint, itt, pp, groups))
+                    results.append(
+                        _continuous(protocol, outcome, variable, timepoint, efficacy_itt, efficacy_pp, efficacy_groups)
+                    )
         elif outcome.measure is Measure.PARTICIPANTS_WITH_EVENT:
             results.append(_events(protocol, outcome, safety_set, groups))
         elif outcome.measure is Measure.DURATION:
-            results.append(_duration(outcome, outcome.variables[0], itt, groups))
+            results.append(_duration(outcome, outcome.variables[0], efficacy_itt, efficacy_groups))
     sets = {
         "itt": {g: sum(1 for s in itt if s.group == g) for g in groups},
         "safety": {g: sum(1 for s in safety_set if s.treated_group == g) for g in groups},
@@ -775,7 +797,10 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
     if data.grouping is Grouping.POOLED:
         notes.append("Blinded, pooled: every participant in one group; no comparison between arms is made.")
     elif data.grouping is Grouping.UNNAMED_GROUPS:
-        notes.append("Blinded: arms shown as unnamed groups in an order fixed by a secret; the names are not known.")
+        notes.append(
+            "Blinded: safety (SAEs, expected events), Table 1 and the flow by unnamed groups in an order fixed by a "
+            "secret; efficacy outcomes pooled, so the arms cannot be compared before the lock."
+        )
     unblinded_people = sum(1 for s in itt if s.emergency_unblinded)
     if unblinded_people:
         notes.append(f"{unblinded_people} participant(s) were emergency-unblinded before this analysis.")

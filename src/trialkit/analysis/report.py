@@ -69,7 +69,7 @@ def figures_for(report: AnalysisReport) -> dict[str, Figure]:
         if not values:
             continue
         series = []
-        for g in report.groups:
+        for g in dict.fromkeys(s.group for s in values):  # efficacy may be pooled while safety is grouped
             points = [s for s in values if s.group == g]
             series.append(
                 figures.GroupSeries(

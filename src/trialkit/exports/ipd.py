@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from trialkit.exports.base import Exporter, ExportSource, ParticipantRecord, Progress
 from trialkit.protocol import Protocol
@@ -156,11 +157,12 @@ class IpdExporter(Exporter):
         order = list(range(len(people)))
         secrets.SystemRandom().shuffle(order)
         pseudonym = {p.participant_id: f"IPD-{order[i] + 1:03d}" for i, p in enumerate(people)}
-        day0 = {p.participant_id: _day0(p) for p in people}
+        zone = {p.participant_id: ZoneInfo(protocol.site(p.site).timezone) for p in people}
+        day0 = {p.participant_id: _day0(p, zone[p.participant_id]) for p in people}
         shift = {p.participant_id: secrets.randbelow(2 * d.shift_days + 1) - d.shift_days for p in people}
 
         def when(pid: str, value: Any) -> Any:
-            day = _as_date(value)
+            day = _as_date(value, zone[pid])
             if day is None:
                 return None
             if d.dates is DateHandling.SHIFT:
@@ -276,21 +278,25 @@ class IpdExporter(Exporter):
         return written
 
 
-def _day0(p: ParticipantRecord) -> dt.date:
+def _day0(p: ParticipantRecord, zone: ZoneInfo) -> dt.date:
     moment = p.randomized_at or p.enrolled_at
-    return moment.date()
+    return moment.astimezone(zone).date()
 
 
-def _as_date(value: Any) -> dt.date | None:
+def _as_date(value: Any, zone: ZoneInfo) -> dt.date | None:
+    """The calendar day of a date or time at the participant's site (times are stored in UTC)."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value.date()
+        return value.astimezone(zone).date() if value.tzinfo else value.date()
     if isinstance(value, dt.date):
         return value
     text = str(value)
     try:
-        return dt.datetime.fromisoformat(text).date() if "T" in text else dt.date.fromisoformat(text[:10])
+        if "T" in text:
+            moment = dt.datetime.fromisoformat(text)
+            return moment.astimezone(zone).date() if moment.tzinfo else moment.date()
+        return dt.date.fromisoformat(text[:10])
     except ValueError:
         return None
 

@@ -242,9 +242,14 @@ def _analysis_plan(p: Protocol) -> Iterator[Found]:
         elif t.form not in visits[t.visit].forms:
             yield "analysis_plan.treatment.form", f"visit {t.visit!r} does not collect form {t.form!r}"
         elif t.form in forms:
-            for key, name in (("given_field", t.given_field), ("code_field", t.code_field)):
-                if name is not None:
-                    yield from _field_ref(forms, f"{t.form}.{name}", f"analysis_plan.treatment.{key}")
+            yield from _field_ref(
+                forms,
+                f"{t.form}.{t.given_field}",
+                "analysis_plan.treatment.given_field",
+                {"boolean", "date", "datetime"},
+            )
+            if t.code_field is not None:
+                yield from _field_ref(forms, f"{t.form}.{t.code_field}", "analysis_plan.treatment.code_field")
     for i, ref in enumerate(plan.per_protocol.exclude_when):
         yield from _field_ref(forms, ref, f"analysis_plan.per_protocol.exclude_when[{i}]", {"boolean"})
     for i, visit_id in enumerate(plan.per_protocol.visits_in_window):

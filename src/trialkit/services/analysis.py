@@ -36,11 +36,10 @@ from trialkit.protocol.analysis_plan import BelowLimitRule
 from trialkit.protocol.forms import FieldType
 from trialkit.protocol.outcomes import BlindedTables
 from trialkit.services import audit, clock
-from trialkit.services.forms import lock_state
 from trialkit.services.safety import group_labels
 from trialkit.services.trial import current_protocol
 from trialkit.services.users import UserView
-from trialkit.store.data_tables import form_records, visit_records
+from trialkit.store.data_tables import form_records, trial_locks, visit_records
 from trialkit.store.engine import session_scope
 from trialkit.store.randomization_tables import allocation_entries, unblindings
 from trialkit.store.safety_tables import adverse_events, ae_reports
@@ -116,11 +115,12 @@ def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) ->
 def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -> AnalysisData:
     """One consistent snapshot of the trial, grouped as the actor and mode allow."""
     protocol = current_protocol(engine).protocol
-    grouping = _mode(protocol, actor, unblinded, lock_state(engine).locked)
     plan = protocol.analysis_plan
     rule = plan.below_limit if plan else BelowLimitRule.LIMIT_OVER_SQRT2
     kinds = {f"{f.id}.{x.id}": x.type for f in protocol.forms for x in f.fields}
     with session_scope(engine) as session:
+        lock = session.execute(select(trial_locks.c.locked).order_by(trial_locks.c.id.desc()).limit(1)).scalar()
+        grouping = _mode(protocol, actor, unblinded, bool(lock))
         audit_seq = int(session.execute(select(func.coalesce(func.max(audit_entries.c.seq), 0))).scalar_one())
         taken_at = clock.now().astimezone(dt.UTC)
         allocations = session.execute(
@@ -174,9 +174,15 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
         groups = ("All participants",)
     events: dict[str, list[Event]] = {}
     randomized_on: dict[str, dt.date] = {}
+    day_zero: dict[str, dt.date] = {}  # what adverse events are counted from: the treatment, else randomization
+    treatment = plan.treatment if plan else None
     for a in allocations:
         tz = ZoneInfo(protocol.site(people[a.participant_id].site).timezone)
         randomized_on[a.participant_id] = a.randomized_at.astimezone(tz).date()
+        held = visits.get(a.participant_id, {}).get(treatment.visit) if treatment else None
+        day_zero[a.participant_id] = (
+            held.visit_date if held is not None and held.visit_date else randomized_on[a.participant_id]
+        )
     for e in event_rows:
         report = latest.get(e.id)
         if report is None or e.participant_id not in randomized_on:
@@ -185,7 +191,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
         onset = dt.date.fromisoformat(body["onset"])
         events.setdefault(e.participant_id, []).append(
             Event(
-                (onset - randomized_on[e.participant_id]).days,
+                (onset - day_zero[e.participant_id]).days,
                 int(body["grade"]),
                 bool(report.serious),
                 bool(report.related),
@@ -216,7 +222,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                 emergency_unblinded=pid in emergency,
                 values=own,
                 events=tuple(events.get(pid, ())),
-                stay=_stay(protocol, own),
+                stay=_stay(protocol, own, taken_at.astimezone(ZoneInfo(protocol.site(person.site).timezone)).date()),
             )
         )
     notes = []
@@ -250,7 +256,9 @@ def _treatment(
     if t.code_field is None:
         return True, arm
     code = own.get(t.visit, {}).get(f"{t.form}.{t.code_field}")
-    return True, codes.get(str(code), arm) if code is not None else arm
+    if code is None:
+        return True, arm
+    return True, codes.get(str(code))  # None: a code no allocation has (a wrong or mistyped preparation)
 
 
 def _not_per_protocol(
@@ -264,9 +272,12 @@ def _not_per_protocol(
     treated_code: str | None,
     arm: str,
 ) -> list[str]:
+    """Why a participant is not in the per-protocol set (empty: they are)."""
     reasons = []
     if not treated:
         reasons.append("not treated")
+    elif treated_code is None:
+        reasons.append("preparation code unknown")
     elif treated_code != arm:
         reasons.append("received another arm's preparation")
     plan = protocol.analysis_plan
@@ -291,12 +302,16 @@ def _not_per_protocol(
             reasons.append(f"{visit_id} not held")
             continue
         start = refs.get(visit.reference.value)
-        if start is not None and not visit.earliest <= (row.visit_date - start).days <= visit.latest:
+        if start is None:
+            reasons.append(f"{visit_id}: its window's reference ({visit.reference.value}) is not recorded")
+        elif not visit.earliest <= (row.visit_date - start).days <= visit.latest:
             reasons.append(f"{visit_id} out of window")
     return reasons
 
 
-def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]]) -> Stay | None:
+def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]], cutoff: dt.date) -> Stay | None:
+    """How the stay ended (died, discharged alive, or censored), after how many days. A stay not yet ended is
+    censored at the data cut-off, counted from the start date its derivation reads (e.g. the admission)."""
     record = protocol.safety.death_record
     duration = next((o for o in protocol.outcomes if o.measure.value == "duration" and o.variables), None)
     if record is None or duration is None:
@@ -304,14 +319,24 @@ def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]]) -> Stay | No
     values = own.get(record.visit, {})
     days = values.get(duration.variables[0])
     status = values.get(f"{record.form}.{record.status_field}")
-    if status is None and days is None:
-        return None
     if status == record.status_value:
         kind = "died"
     elif status in record.alive_values:
         kind = "discharged"
     else:
         kind = "censored"
+    if kind == "censored" and not isinstance(days, float):
+        form_id, _, field_id = duration.variables[0].partition(".")
+        derived = protocol.form(form_id).field(field_id).derived
+        start = values.get(f"{form_id}.{next(iter(derived.inputs.values()))}") if derived and derived.inputs else None
+        if not isinstance(start, str):
+            return None
+        try:
+            days = float((cutoff - dt.date.fromisoformat(start[:10])).days)
+        except ValueError:
+            return None
+    if status is None and days is None:
+        return None
     return Stay(float(days) if isinstance(days, float) else None, kind)
 
 
@@ -325,12 +350,13 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
             screenings.c.non_enrolment_reason,
         )
     ).all()
-    consented_ids = {
-        r.screening_id: r.given_by
-        for r in session.execute(
-            select(consents.c.screening_id, consents.c.given_by).where(consents.c.decision == "consent")
-        ).all()
-    }
+    consented_ids: dict[int, str] = {}  # the first consent of each screening: who gave it
+    for r in session.execute(
+        select(consents.c.screening_id, consents.c.given_by)
+        .where(consents.c.decision == "consent")
+        .order_by(consents.c.id)
+    ).all():
+        consented_ids.setdefault(r.screening_id, r.given_by)
     enrolled = {r.screening_id for r in session.execute(select(participants.c.screening_id)).all()}
     randomized = set(
         session.execute(
@@ -360,13 +386,19 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
     first: dict[str, dt.date] = {}
     for r in rows:
         first[r.site] = min(first.get(r.site, r.screened_on), r.screened_on)
-    end = protocol.trial.dates.actual_recruitment_end or max((r.screened_on for r in rows), default=now.date())
+    # The recruitment period: to its actual end if recorded; otherwise to the later of the last screening and
+    # the expected end, but never past today (a trial still recruiting counts its months to today).
+    dates = protocol.trial.dates
+    last = max((r.screened_on for r in rows), default=now.date())
+    end = dates.actual_recruitment_end or min(now.date(), max(last, dates.expected_recruitment_end))
     months = sum(max((end - d).days, 1) / (365.25 / 12) for d in first.values())
     # Eligible: every criterion met (consent aside, which comes after): judged eligible, or gone on to
     # consent and enrolment, or declined once found eligible.
-    eligible = sum(
-        1 for r in rows if r.decision == "eligible" or r.id in enrolled or r.non_enrolment_reason == "declined"
-    )
+    eligible_ids = {
+        r.id for r in rows if r.decision == "eligible" or r.id in enrolled or r.non_enrolment_reason == "declined"
+    }
+    eligible = len(eligible_ids)
+    consented_ids = {k: v for k, v in consented_ids.items() if k in eligible_ids}
     return Screened(
         assessed=len(rows),
         eligible=eligible,
@@ -409,6 +441,7 @@ class DefinitivePlan:
     variable: str
     timepoint: str
     scale: str  # the analysis scale: natural or log
+    effect: float  # as asked: a difference, or on the log scale a ratio
     n_pilot: int
     sd: float
     rho: float | None
@@ -425,7 +458,8 @@ class DefinitivePlan:
             [
                 f"{self.outcome} ({self.variable} at {self.timepoint}, {self.scale} scale): pilot SD {self.sd:.4g} "
                 f"from {self.n_pilot} participants; baseline correlation {rho}",
-                f"effect {p.delta:g}, two-sided alpha {p.alpha:g}, power {p.power:g}:",
+                f"effect {self.effect:g}{' (ratio)' if self.scale == 'log' else ''}, difference {p.delta:.4g} on the "
+                f"{self.scale} scale, two-sided alpha {p.alpha:g}, power {p.power:g}:",
                 f"  per arm from the pilot SD: {p.n_per_arm} (with ANCOVA: {p.n_per_arm_ancova})",
                 f"  per arm from the {100 * (1 - p.gamma):g}% upper confidence limit of the SD ({p.upper_sd:.4g},"
                 f" Browne 1995): {p.n_per_arm_upper_sd} (with ANCOVA: {p.n_per_arm_upper_sd_ancova})",
@@ -513,6 +547,22 @@ def plan_definitive_trial(
         seed=seed + 1,
         progress=part(n_sim),
     )
+    with session_scope(engine) as session:
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="analysis.plan",
+            new_value={
+                "outcome": outcome.id,
+                "variable": chosen,
+                "effect": effect,
+                "power": power,
+                "alpha": alpha,
+                "n_per_arm_upper_sd_ancova": plan.n_per_arm_upper_sd_ancova,
+                "pilot_n": len(pairs),
+            },
+        )
     note = (
         "The SD is pooled over all participants without regard to arm (blinded), which includes any treatment "
         "effect and so errs on the large side."
@@ -524,6 +574,7 @@ def plan_definitive_trial(
         chosen,
         timepoint,
         "log" if outcome.log_scale else "natural",
+        effect,
         len(pairs),
         sd,
         rho,

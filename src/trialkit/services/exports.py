@@ -289,17 +289,25 @@ def run_export(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    if out.exists():
-        out.rmdir()
-    partial.rename(out)
+    sums = {str(p.relative_to(partial)): _sha256(p) for p in written}
+    # The folder takes its name inside the transaction that audits it: if the audit entry cannot be written,
+    # the export is removed, so no complete export exists without its entry.
+    renamed = False
+    try:
+        with session_scope(engine) as session:
+            audit.record(
+                session,
+                actor=actor.username,
+                role=actor.role.value,
+                action="export.written",
+                new_value={"format": fmt, "folder": out.name, "files": sums, "with_arms": with_arms},
+            )
+            if out.exists():
+                out.rmdir()
+            partial.rename(out)
+            renamed = True
+    except BaseException:
+        shutil.rmtree(out if renamed else partial, ignore_errors=True)
+        raise
     files = tuple(out / p.relative_to(partial) for p in written)
-    sums = {str(p.relative_to(out)): _sha256(p) for p in files}
-    with session_scope(engine) as session:
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
-            action="export.written",
-            new_value={"format": fmt, "folder": out.name, "files": sums, "with_arms": with_arms},
-        )
     return ExportResult(fmt, out, files, with_arms, sums)

@@ -2,10 +2,10 @@
 register of written data access requests, decisions, and issuing the package against an approved request.
 
 The window opens ``trial.sharing.access_delay_months`` after the first recorded publication. A request is
-recorded with the requester's written reasons; an administrator or the principal investigator approves or
-rejects it with a reason and their password; the unblinded statistician issues the package (arms included)
-only for an approved request, inside the window, after the database lock, and only when the k-anonymity
-check passes. Every step is audited; issuing records the package's files and their SHA-256.
+recorded with the requester's written reasons; an administrator or an investigator approves or rejects it
+with a reason and their password; the unblinded statistician issues the package (arms included) only for an
+approved request (claimed first, so it is issued once), inside the window, after the database lock, and only
+when the k-anonymity check passes. Every step is audited; issuing records the package's files and their SHA-256.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ __all__ = [
 
 #: Who records publications and requests.
 RECORDERS = (Role.DATA_MANAGER, Role.ADMINISTRATOR)
-#: Who decides on a request.
+#: Who decides on a request: an administrator or an investigator (the sponsor's or site's responsible person).
 DECIDERS = (Role.ADMINISTRATOR, Role.INVESTIGATOR)
 #: Who reads the register.
 READERS = (Role.DATA_MANAGER, Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.UNBLINDED_STATISTICIAN)
@@ -261,23 +261,38 @@ def issue_ipd(engine: Engine, actor: UserView, number: str, out: Path) -> Access
         raise SharingError(f"window: the access window opens on {opens} (the sharing plan's delay after publication)")
     if not lock_state(engine).locked:
         raise SharingError("database: the IPD is issued from the locked database only")
+    # Claim the request first (approved -> issuing, guarded), so two people issuing at once cannot both do it.
     with session_scope(engine) as session:
+        result: Any = session.execute(
+            access_requests.update()
+            .where(access_requests.c.number == number, access_requests.c.status == "approved")
+            .values(status="issuing")
+        )
+        claimed = result.rowcount
         status = _request(session, number).status
-    if status != "approved":
+    if claimed != 1:
         raise SharingError(f"request: {number} is {status}; the package is issued only against an approved request")
     try:
-        result = run_export(engine, actor, "ipd", out, with_arms=True, exporter=IpdExporter())
-    except (IpdError, ExportError) as exc:
-        raise SharingError(str(exc)) from None
+        written = run_export(engine, actor, "ipd", out, with_arms=True, exporter=IpdExporter())
+    except BaseException as exc:
+        with session_scope(engine) as session:  # give the request back: nothing was issued
+            session.execute(
+                access_requests.update()
+                .where(access_requests.c.number == number, access_requests.c.status == "issuing")
+                .values(status="approved")
+            )
+        if isinstance(exc, IpdError | ExportError):
+            raise SharingError(str(exc)) from None
+        raise
     with session_scope(engine) as session:
         session.execute(
             access_requests.update()
-            .where(access_requests.c.number == number)
+            .where(access_requests.c.number == number, access_requests.c.status == "issuing")
             .values(
                 status="issued",
                 issued_at=clock.now(),
                 issued_by=actor.username,
-                package_sha256=json.dumps(result.sha256, sort_keys=True),
+                package_sha256=json.dumps(written.sha256, sort_keys=True),
             )
         )
         audit.record(
@@ -287,7 +302,7 @@ def issue_ipd(engine: Engine, actor: UserView, number: str, out: Path) -> Access
             action="sharing.ipd_issued",
             old_value="approved",
             new_value="issued",
-            detail={"request": number, "folder": out.name, "files": result.sha256},
+            detail={"request": number, "folder": out.name, "files": written.sha256},
         )
         row = _request(session, number)
     return _view(row)

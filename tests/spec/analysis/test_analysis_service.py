@@ -137,19 +137,21 @@ def _unblinded_checks(trial: Trial) -> None:
     assert cd4.lower is not None and cd4.upper is not None and cd4.lower > 0
     assert cd4.lower < PLANTED < cd4.upper
 
-    # Participants with an SAE up to day 7 (+1 day window), counted straight from the tables; the risk
+    # Participants with an SAE from the infusion (day 0) to day 7, counted straight from the tables; the risk
     # difference and Newcombe's interval against statsmodels.
     sae = by[("sae", "sae")]
     with session_scope(trial.engine) as session:
         randomized = {r.participant_id: (r.arm, r.randomized_at.astimezone(TEHRAN).date()) for r in session.execute(
             select(allocation_entries).where(allocation_entries.c.participant_id.is_not(None)))}  # fmt: skip
+        infused = dict(session.execute(select(visit_records.c.participant_id, visit_records.c.visit_date)
+                                       .where(visit_records.c.visit_id == "infusion")).all())  # fmt: skip
         events = session.execute(select(adverse_events.c.participant_id, ae_reports.c.assessment, ae_reports.c.serious)
                                  .join(ae_reports, ae_reports.c.event_id == adverse_events.c.id)).all()  # fmt: skip
     with_sae: set[str] = set()
     for pid, assessment, serious in events:
         onset = json.loads(assessment)["onset"]
-        _, day0 = randomized[pid]
-        if serious and (np.datetime64(onset) - np.datetime64(day0)).astype(int) <= 8:
+        day0 = infused.get(pid) or randomized[pid][1]
+        if serious and 0 <= (np.datetime64(onset) - np.datetime64(day0)).astype(int) <= 7:
             with_sae.add(pid)
     k = {code: sum(1 for p in with_sae if randomized[p][0] == code) for code in ARMS}
     n = {code: sum(1 for p in randomized.values() if p[0] == code) for code in ARMS}

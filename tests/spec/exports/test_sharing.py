@@ -88,6 +88,8 @@ def test_the_package_waits_for_publication_lock_approval_and_the_right_person(tr
         check = check_kanonymity(trial.engine, who(trial, Role.DATA_MANAGER))
         assert check.passes, check.summary()
         issued = issue_ipd(trial.engine, statistician, number, tmp_path / "ipd")
+        with pytest.raises(SharingError, match=f"request: {number} is issued"):  # once, not twice
+            issue_ipd(trial.engine, statistician, number, tmp_path / "again")
     finally:
         unlock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "the module's other specs go on")
     assert issued.status == "issued" and issued.package is not None

@@ -136,6 +136,13 @@ CASES = [
         "administration.volume",
     ),
     (
+        "treatment received read from a field that is not yes/no or a date",
+        _set(["analysis_plan", "treatment", "given_field"], "volume"),
+        "analysis_plan.treatment.given_field",
+        "administration.volume is a decimal field; this needs boolean or date or datetime",
+        "treatment",
+    ),
+    (
         "treatment recorded on a form its visit does not collect",
         _set(["analysis_plan", "treatment", "form"], "labs"),
         "analysis_plan.treatment.form",

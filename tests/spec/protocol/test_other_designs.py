@@ -49,8 +49,9 @@ def test_minimization_probability_must_favour_the_least_imbalance() -> None:
 
 
 def _model_mappings(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Paths of mappings that are protocol models (free-form mappings excluded)."""
-    free = {"translations", "per_arm", "inputs"}
+    """Paths of mappings that are protocol models (free-form mappings excluded; a derivation's unknown
+    ``parameters`` are refused by its signature check, see test_broken_protocols)."""
+    free = {"translations", "per_arm", "inputs", "parameters"}
     found: list[tuple[Any, ...]] = []
     if isinstance(node, dict):
         if not (path and isinstance(path[-1], str) and path[-1] in free) and "translations" not in path[-2:]:

@@ -39,6 +39,9 @@ def test_from_a_written_request_to_the_downloaded_package(client: TestClient, tr
 
     client.cookies.clear()
     sign_in(client, Role.ADMINISTRATOR)
+    unclear = _post(client, "/data-access/requests/DAR-0001/decision",
+                    {"decision": "", "reason": "fine", "password": PASSWORD})  # fmt: skip
+    assert unclear.status_code == 422 and "decision: choose approve or reject" in unclear.text
     wrong = _post(client, "/data-access/requests/DAR-0001/decision",
                   {"decision": "approve", "reason": "fine", "password": "nope"})  # fmt: skip
     assert wrong.status_code == 422 and "password: re-enter your own password" in wrong.text

@@ -24,6 +24,17 @@ router = APIRouter()
 AnalystPage = Annotated[Page, Depends(require_roles(*svc.ANALYSTS))]
 
 
+def _yes(value: str) -> bool:
+    """``?unblinded=1`` (or true, yes): anything else is the blinded analysis."""
+    return value.strip().lower() in {"1", "true", "yes"}
+
+
+def _fresh(response: Response) -> Response:
+    """Each response is a new run on the current data: never cached, by the browser or on the way."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _refused(request: Request, page: Page, exc: Exception) -> Response:
     return render_page(request, page, "errors/error.html", {"status": 403, "message": str(exc)}, status_code=403)
 
@@ -32,27 +43,27 @@ def _refused(request: Request, page: Page, exc: Exception) -> Response:
 def analysis_page(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
     assert page.user is not None
     try:
-        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
     except svc.AnalysisError as exc:
         return _refused(request, page, exc)
     body = render_html(run.report, svgs_for(run.report), fragment=True)
     context = {
         "report": run.report,
         "body": Markup(body),  # noqa: S704 - rendered by our own autoescaping template
-        "query": "?unblinded=1" if unblinded else "",
+        "query": "?unblinded=1" if _yes(unblinded) else "",
         "may_unblind": page.user.role is Role.UNBLINDED_STATISTICIAN and lock_state(engine).locked,
     }
-    return render_page(request, page, "analysis/index.html", context)
+    return _fresh(render_page(request, page, "analysis/index.html", context))
 
 
 @router.get("/analysis/report.html", response_class=HTMLResponse)
 def report_html(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
     assert page.user is not None
     try:
-        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
     except svc.AnalysisError as exc:
         return _refused(request, page, exc)
-    return HTMLResponse(render_html(run.report, svgs_for(run.report)))
+    return _fresh(HTMLResponse(render_html(run.report, svgs_for(run.report))))
 
 
 @router.get("/analysis/report.pdf")
@@ -62,15 +73,17 @@ def report_pdf(request: Request, page: AnalystPage, engine: EngineDep, unblinded
     from trialkit.analysis.report import figures_for
 
     try:
-        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
     except svc.AnalysisError as exc:
         return _refused(request, page, exc)
     pngs = {key: figures.to_png(fig) for key, fig in figures_for(run.report).items()}
     pngs["consort"] = consort.to_png(run.report.consort)
-    return Response(
-        render_pdf(run.report, pngs),
-        media_type="application/pdf",
-        headers={"Content-Disposition": 'attachment; filename="report.pdf"'},
+    return _fresh(
+        Response(
+            render_pdf(run.report, pngs),
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'attachment; filename="report.pdf"'},
+        )
     )
 
 
@@ -78,13 +91,15 @@ def report_pdf(request: Request, page: AnalystPage, engine: EngineDep, unblinded
 def results(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
     assert page.user is not None
     try:
-        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
     except svc.AnalysisError as exc:
         return _refused(request, page, exc)
-    return Response(
-        json.dumps(results_json(run.report), indent=2, ensure_ascii=False),
-        media_type="application/json",
-        headers={"Content-Disposition": 'attachment; filename="results.json"'},
+    return _fresh(
+        Response(
+            json.dumps(results_json(run.report), indent=2, ensure_ascii=False),
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="results.json"'},
+        )
     )
 
 
@@ -92,7 +107,7 @@ def results(request: Request, page: AnalystPage, engine: EngineDep, unblinded: s
 def consort_svg(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
     assert page.user is not None
     try:
-        run = svc.run_analysis(engine, page.user, unblinded=bool(unblinded))
+        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
     except svc.AnalysisError as exc:
         return _refused(request, page, exc)
-    return Response(consort.to_svg(run.report.consort), media_type="image/svg+xml")
+    return _fresh(Response(consort.to_svg(run.report.consort), media_type="image/svg+xml"))

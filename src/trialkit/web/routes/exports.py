@@ -164,6 +164,8 @@ def decide(
     password: Annotated[str, Form()] = "",
 ) -> Response:
     assert page.user is not None
+    if decision not in {"approve", "reject"}:
+        return _access_page(request, page, engine, 422, "decision: choose approve or reject")
     try:
         sharing.decide_request(
             engine, page.user, number, approve=decision == "approve", reason=reason, password=password
