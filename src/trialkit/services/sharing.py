@@ -270,6 +270,9 @@ def issue_ipd(engine: Engine, actor: UserView, number: str, out: Path) -> Access
         )
         claimed = result.rowcount
         status = _request(session, number).status
+        if claimed == 1:
+            audit.record(session, actor=actor.username, role=actor.role.value, action="sharing.ipd_issuing",
+                         old_value="approved", new_value="issuing", detail={"request": number})  # fmt: skip
     if claimed != 1:
         raise SharingError(f"request: {number} is {status}; the package is issued only against an approved request")
     try:
@@ -281,6 +284,9 @@ def issue_ipd(engine: Engine, actor: UserView, number: str, out: Path) -> Access
                 .where(access_requests.c.number == number, access_requests.c.status == "issuing")
                 .values(status="approved")
             )
+            audit.record(session, actor=actor.username, role=actor.role.value, action="sharing.ipd_not_issued",
+                         old_value="issuing", new_value="approved", reason=str(exc)[:500] or type(exc).__name__,
+                         detail={"request": number})  # fmt: skip
         if isinstance(exc, IpdError | ExportError):
             raise SharingError(str(exc)) from None
         raise
@@ -300,7 +306,7 @@ def issue_ipd(engine: Engine, actor: UserView, number: str, out: Path) -> Access
             actor=actor.username,
             role=actor.role.value,
             action="sharing.ipd_issued",
-            old_value="approved",
+            old_value="issuing",
             new_value="issued",
             detail={"request": number, "folder": out.name, "files": written.sha256},
         )

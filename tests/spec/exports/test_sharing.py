@@ -137,6 +137,12 @@ def test_a_package_failing_k_anonymity_is_refused_and_nothing_is_written(tmp_pat
     with pytest.raises(SharingError, match=r"k-anonymity: .* smallest group \d+ .*k=500 FAILS"):
         issue_ipd(t.engine, who(t, Role.UNBLINDED_STATISTICIAN), number, tmp_path / "ipd")
     assert not (tmp_path / "ipd").exists() and not (tmp_path / "ipd.partial").exists()
+    # The request is approved again, and both status changes are in the audit trail with the reason.
+    assert [r.status for r in list_requests(t.engine, who(t, Role.DATA_MANAGER))] == ["approved"]
+    actions = [e.action for e in reversed(audit.entries(t.engine, action_prefix="sharing.ipd"))]
+    assert actions == ["sharing.ipd_issuing", "sharing.ipd_not_issued"]
+    (failed,) = audit.entries(t.engine, action_prefix="sharing.ipd_not_issued")
+    assert "k-anonymity" in (failed.reason or "")
 
 
 def test_the_ipd_is_not_an_ordinary_export(trial: Trial, tmp_path: Path) -> None:
