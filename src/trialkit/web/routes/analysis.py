@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
+from sqlalchemy import Engine
 
 from trialkit.analysis import consort
 from trialkit.analysis.report import render_html, render_pdf, results_json, svgs_for
@@ -39,43 +40,48 @@ def _refused(request: Request, page: Page, exc: Exception) -> Response:
     return render_page(request, page, "errors/error.html", {"status": 403, "message": str(exc)}, status_code=403)
 
 
-@router.get("/analysis", response_class=HTMLResponse)
-def analysis_page(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+def _run(request: Request, page: Page, engine: Engine, unblinded: str) -> svc.AnalysisRun | Response:
+    """One run of the analysis for the signed-in analyst, or the page that says why it may not run."""
     assert page.user is not None
     try:
-        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
+        return svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
     except svc.AnalysisError as exc:
         return _refused(request, page, exc)
+
+
+@router.get("/analysis", response_class=HTMLResponse)
+def analysis_page(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+    run = _run(request, page, engine, unblinded)
+    if isinstance(run, Response):
+        return run
     body = render_html(run.report, svgs_for(run.report), fragment=True)
     context = {
         "report": run.report,
         "body": Markup(body),  # noqa: S704 - rendered by our own autoescaping template
         "query": "?unblinded=1" if _yes(unblinded) else "",
-        "may_unblind": page.user.role is Role.UNBLINDED_STATISTICIAN and lock_state(engine).locked,
+        "may_unblind": page.user is not None
+        and page.user.role is Role.UNBLINDED_STATISTICIAN
+        and lock_state(engine).locked,
     }
     return _fresh(render_page(request, page, "analysis/index.html", context))
 
 
 @router.get("/analysis/report.html", response_class=HTMLResponse)
 def report_html(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
-    assert page.user is not None
-    try:
-        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
-    except svc.AnalysisError as exc:
-        return _refused(request, page, exc)
+    run = _run(request, page, engine, unblinded)
+    if isinstance(run, Response):
+        return run
     return _fresh(HTMLResponse(render_html(run.report, svgs_for(run.report))))
 
 
 @router.get("/analysis/report.pdf")
 def report_pdf(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
-    assert page.user is not None
     from trialkit.analysis import figures
     from trialkit.analysis.report import figures_for
 
-    try:
-        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
-    except svc.AnalysisError as exc:
-        return _refused(request, page, exc)
+    run = _run(request, page, engine, unblinded)
+    if isinstance(run, Response):
+        return run
     pngs = {key: figures.to_png(fig) for key, fig in figures_for(run.report).items()}
     pngs["consort"] = consort.to_png(run.report.consort)
     return _fresh(
@@ -89,11 +95,9 @@ def report_pdf(request: Request, page: AnalystPage, engine: EngineDep, unblinded
 
 @router.get("/analysis/results.json")
 def results(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
-    assert page.user is not None
-    try:
-        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
-    except svc.AnalysisError as exc:
-        return _refused(request, page, exc)
+    run = _run(request, page, engine, unblinded)
+    if isinstance(run, Response):
+        return run
     return _fresh(
         Response(
             json.dumps(results_json(run.report), indent=2, ensure_ascii=False),
@@ -105,9 +109,7 @@ def results(request: Request, page: AnalystPage, engine: EngineDep, unblinded: s
 
 @router.get("/analysis/consort.svg")
 def consort_svg(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
-    assert page.user is not None
-    try:
-        run = svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
-    except svc.AnalysisError as exc:
-        return _refused(request, page, exc)
+    run = _run(request, page, engine, unblinded)
+    if isinstance(run, Response):
+        return run
     return _fresh(Response(consort.to_svg(run.report.consort), media_type="image/svg+xml"))
