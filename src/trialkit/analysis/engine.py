@@ -43,6 +43,7 @@ __all__ = [
     "TableOneRow",
     "TimepointSummary",
     "analyse",
+    "fmt_number",
 ]
 
 #: The one group of a pooled description.
@@ -52,10 +53,14 @@ POOLED = "All participants"
 CIF_DAYS = (7, 14, 28)
 
 
-def _f(x: float | None, digits: int = 3) -> str:
+def fmt_number(x: float | None, digits: int = 3) -> str:
+    """A number as every table of the report shows it: ``digits`` significant digits, NA when undefined."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "NA"
     return f"{x:.{digits}g}"
+
+
+_f = fmt_number
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,17 +26,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
 from trialkit.analysis import consort, figures
-from trialkit.analysis.engine import AnalysisReport
+from trialkit.analysis.engine import AnalysisReport, fmt_number
 
 __all__ = ["figures_for", "render_html", "render_pdf", "results_json", "svgs_for", "write_report"]
 
 _ENV = Environment(loader=PackageLoader("trialkit.analysis", "templates"), autoescape=select_autoescape(["html"]))
-
-
-def _fmt(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "NA"
-    return f"{x:.3g}"
 
 
 def _pct(x: float | None) -> str:
@@ -126,7 +120,7 @@ def render_html(report: AnalysisReport, svgs: Mapping[str, str], *, fragment: bo
     return _ENV.get_template("report_body.html" if fragment else "report.html").render(
         r=report,
         svgs=svgs,
-        fmt=_fmt,
+        fmt=fmt_number,
         pct=_pct,
         grouping_text=_grouping_text(report),
         taken_jalali=jalali.strftime("%Y/%m/%d") + " (Solar Hijri)",
@@ -226,8 +220,8 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
                 s.group,
                 f"{s.what} {s.visit}",
                 str(s.n),
-                f"{_fmt(s.mean)} ({_fmt(s.sd)})",
-                f"{_fmt(s.median)} ({_fmt(s.q1)} to {_fmt(s.q3)})",
+                f"{fmt_number(s.mean)} ({fmt_number(s.sd)})",
+                f"{fmt_number(s.median)} ({fmt_number(s.q1)} to {fmt_number(s.q3)})",
             ]
             for s in o.summaries
             if s.visit == o.timepoint
