@@ -23,14 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from trialkit.analysis.report import write_report  # noqa: E402
-from trialkit.protocol import load_protocol  # noqa: E402
-from trialkit.services.analysis import run_analysis  # noqa: E402
-from trialkit.services.exports import export_source, run_export  # noqa: E402
-from trialkit.services.simulation import simulate  # noqa: E402
-from trialkit.services.trial import init_trial  # noqa: E402
-from trialkit.services.users import get_user  # noqa: E402
-from trialkit.store.engine import make_engine  # noqa: E402
+from trialwright.analysis.report import write_report  # noqa: E402
+from trialwright.protocol import load_protocol  # noqa: E402
+from trialwright.services.analysis import run_analysis  # noqa: E402
+from trialwright.services.exports import export_source, run_export  # noqa: E402
+from trialwright.services.simulation import simulate  # noqa: E402
+from trialwright.services.trial import init_trial  # noqa: E402
+from trialwright.services.users import get_user  # noqa: E402
+from trialwright.store.engine import make_engine  # noqa: E402
 
 PROTOCOL = ROOT / "protocols" / "IRCT20190101042197N2.yaml"
 

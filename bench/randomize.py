@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/randomize.py [--clients 32] [--participants 320] [--backend sqlite|postgresql|both]
 
-Creates a fresh trial per backend (PostgreSQL in a throw-away schema of TRIALKIT_TEST_POSTGRES_URL's
+Creates a fresh trial per backend (PostgreSQL in a throw-away schema of TRIALWRIGHT_TEST_POSTGRES_URL's
 database), enrols the participants, generates the list, then randomizes them from N client threads at
 once, and prints allocations per second, p50 and p99 latency, and the count of duplicate and skipped
 entries (both must be 0). The SQLite run is the baseline; the PostgreSQL line prints its ratio to it.
@@ -28,15 +28,15 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 from tests.trialfixtures import FIRST_PROTOCOL, make_trial, username  # noqa: E402
 
-from trialkit.domain.roles import Role  # noqa: E402
-from trialkit.protocol import load_protocol_text  # noqa: E402
-from trialkit.services.randomization import generate_list, randomize  # noqa: E402
-from trialkit.services.screening import enrol, record_consent, screen  # noqa: E402
-from trialkit.services.users import get_user  # noqa: E402
-from trialkit.store.engine import session_scope  # noqa: E402
-from trialkit.store.randomization_tables import allocation_entries  # noqa: E402
+from trialwright.domain.roles import Role  # noqa: E402
+from trialwright.protocol import load_protocol_text  # noqa: E402
+from trialwright.services.randomization import generate_list, randomize  # noqa: E402
+from trialwright.services.screening import enrol, record_consent, screen  # noqa: E402
+from trialwright.services.users import get_user  # noqa: E402
+from trialwright.store.engine import session_scope  # noqa: E402
+from trialwright.store.randomization_tables import allocation_entries  # noqa: E402
 
-POSTGRES = os.environ.get("TRIALKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES = os.environ.get("TRIALWRIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ELIGIBLE = {
     "age": 45, "sex": "male", "pcr_positive": True, "pao2_mmhg": 90, "fio2": 0.6, "on_oxygen": True,
     "spo2_on_oxygen": 88, "bilateral_infiltrates": True,

@@ -3,7 +3,7 @@
     .venv/bin/python bench/simulate.py [--participants 200] [--seed 1] [--backend sqlite|postgresql|both]
 
 Creates a fresh trial of the first protocol per backend (PostgreSQL in a throw-away schema of
-TRIALKIT_TEST_POSTGRES_URL's database), simulates N screened patients, and prints patients screened per
+TRIALWRIGHT_TEST_POSTGRES_URL's database), simulates N screened patients, and prints patients screened per
 second, forms saved per second and audit entries written. The SQLite run is the baseline; the PostgreSQL
 line prints its ratio to it.
 """
@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from trialkit.protocol import load_protocol  # noqa: E402
-from trialkit.services import audit  # noqa: E402
-from trialkit.services.simulation import simulate  # noqa: E402
-from trialkit.services.trial import init_trial  # noqa: E402
-from trialkit.store.engine import make_engine  # noqa: E402
+from trialwright.protocol import load_protocol  # noqa: E402
+from trialwright.services import audit  # noqa: E402
+from trialwright.services.simulation import simulate  # noqa: E402
+from trialwright.services.trial import init_trial  # noqa: E402
+from trialwright.store.engine import make_engine  # noqa: E402
 
 PROTOCOL = ROOT / "protocols" / "IRCT20190101042197N2.yaml"
 
@@ -54,7 +54,7 @@ def main() -> None:
         baseline = rate
         print(f"sqlite      {rate:8.1f} screened/s  {forms:8.1f} forms/s  {entries} audit entries")
     if args.backend in {"postgresql", "both"}:
-        base = os.environ.get("TRIALKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        base = os.environ.get("TRIALWRIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(base)
         with admin.begin() as c:

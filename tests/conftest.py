@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_PROTOCOL = ROOT / "protocols" / "IRCT20190101042197N2.yaml"
-POSTGRES_URL = os.environ.get("TRIALKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get("TRIALWRIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -56,7 +56,7 @@ def fresh_database(kind: str, folder: Path, reason: str | None) -> Iterator[str]
         must_have("PostgreSQL at " + POSTGRES_URL, reason)
     import psycopg
 
-    schema = f"tk_{uuid.uuid4().hex[:12]}"
+    schema = f"tw_{uuid.uuid4().hex[:12]}"
     dsn = _plain_postgres_dsn(POSTGRES_URL)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from trialkit.domain.roles import Role
-from trialkit.protocol import LoadedProtocol, load_protocol
-from trialkit.services.trial import init_trial
-from trialkit.services.users import create_user
-from trialkit.store.engine import make_engine
+from trialwright.domain.roles import Role
+from trialwright.protocol import LoadedProtocol, load_protocol
+from trialwright.services.trial import init_trial
+from trialwright.services.users import create_user
+from trialwright.store.engine import make_engine
 
 FIRST_PROTOCOL = Path(__file__).resolve().parents[1] / "protocols" / "IRCT20190101042197N2.yaml"
 PASSWORD = "Correct-horse-7"
@@ -48,7 +48,7 @@ def username(role: Role) -> str:
 
 def who(trial: Trial, role: Role):  # type: ignore[no-untyped-def]
     """The trial's user with this role."""
-    from trialkit.services.users import get_user
+    from trialwright.services.users import get_user
 
     user = get_user(trial.engine, username(role))
     assert user is not None

@@ -1,4 +1,4 @@
-"""A live trialkit server on a free port and Debian's chromium driven by Playwright (headless).
+"""A live trialwright server on a free port and Debian's chromium driven by Playwright (headless).
 
 Outside CI a missing chromium or Playwright skips these tests; with CI=true they fail.
 Screenshots of every step are kept in test-artifacts/screenshots/.
@@ -18,10 +18,10 @@ import uvicorn
 
 from tests.conftest import ROOT, must_have
 from tests.trialfixtures import Trial, make_trial
-from trialkit.settings import Settings
-from trialkit.web.app import create_app
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
-CHROMIUM = os.environ.get("TRIALKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("TRIALWRIGHT_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

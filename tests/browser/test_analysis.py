@@ -7,8 +7,8 @@ import pytest
 
 from tests.browser.test_randomization import ARM_NAMES, _as, _enrolled
 from tests.trialfixtures import Trial, who
-from trialkit.domain.roles import Role
-from trialkit.services.randomization import generate_list, list_status, randomize
+from trialwright.domain.roles import Role
+from trialwright.services.randomization import generate_list, list_status, randomize
 
 pytestmark = pytest.mark.browser
 

@@ -10,10 +10,10 @@ from sqlalchemy import update
 
 from tests.browser.test_randomization import _as, _enrolled
 from tests.trialfixtures import PASSWORD, Trial, who
-from trialkit.domain.roles import Role
-from trialkit.services.forms import record_visit
-from trialkit.store.engine import session_scope
-from trialkit.store.screening_tables import participants
+from trialwright.domain.roles import Role
+from trialwright.services.forms import record_visit
+from trialwright.store.engine import session_scope
+from trialwright.store.screening_tables import participants
 
 pytestmark = pytest.mark.browser
 LABS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.trialfixtures import PASSWORD, username
-from trialkit.domain.roles import Role
+from trialwright.domain.roles import Role
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ import pytest
 from tests.browser.test_pages import _sign_in
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.trialfixtures import PASSWORD, Trial, who
-from trialkit.domain.roles import Role
-from trialkit.services.screening import enrol, record_consent, screen
+from trialwright.domain.roles import Role
+from trialwright.services.screening import enrol, record_consent, screen
 
 pytestmark = pytest.mark.browser
 ARM_NAMES = ("hUCMSC-Exos + standard care", "Placebo (PBS) + standard care")

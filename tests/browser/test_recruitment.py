@@ -9,9 +9,9 @@ import pytest
 from tests.browser.test_pages import _sign_in
 from tests.browser.test_randomization import ARM_NAMES, _as
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
-from trialkit.domain.roles import Role
-from trialkit.services.recruitment import recruitment_status
-from trialkit.services.simulation import simulate
+from trialwright.domain.roles import Role
+from trialwright.services.recruitment import recruitment_status
+from trialwright.services.simulation import simulate
 
 pytestmark = pytest.mark.browser
 

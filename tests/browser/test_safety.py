@@ -10,8 +10,8 @@ import pytest
 
 from tests.browser.test_randomization import ARM_NAMES, _as, _enrolled
 from tests.trialfixtures import PASSWORD, Trial, who
-from trialkit.domain.roles import Role
-from trialkit.services.randomization import generate_list, randomize
+from trialwright.domain.roles import Role
+from trialwright.services.randomization import generate_list, randomize
 
 pytestmark = pytest.mark.browser
 

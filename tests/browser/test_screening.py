@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from tests.browser.test_pages import _sign_in
-from trialkit.domain.roles import Role
+from trialwright.domain.roles import Role
 
 pytestmark = pytest.mark.browser
 

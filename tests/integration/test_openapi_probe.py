@@ -12,10 +12,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from tests.trialfixtures import make_trial, username
-from trialkit.domain.roles import Role
-from trialkit.services.users import issue_token
-from trialkit.settings import Settings
-from trialkit.web.app import create_app
+from trialwright.domain.roles import Role
+from trialwright.services.users import issue_token
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trialkit.domain.audit import GENESIS, AuditEntry, entry_hash, verify_chain
+from trialwright.domain.audit import GENESIS, AuditEntry, entry_hash, verify_chain
 
 _text = st.one_of(st.none(), st.text(max_size=12))
 _payload = st.fixed_dictionaries(

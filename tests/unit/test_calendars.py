@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trialkit.domain.calendars import CalendarPreference, format_date, format_datetime, from_jalali, to_jalali
+from trialwright.domain.calendars import CalendarPreference, format_date, format_datetime, from_jalali, to_jalali
 
 # Every pair the registry record IRCT20190101042197N2 prints.
 RECORD = [

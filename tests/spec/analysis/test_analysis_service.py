@@ -19,17 +19,17 @@ from sqlalchemy import select
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
-from trialkit.analysis.report import render_html, results_json, svgs_for
-from trialkit.domain.roles import Role
-from trialkit.protocol import load_protocol
-from trialkit.services.analysis import AnalysisError, plan_definitive_trial, run_analysis
-from trialkit.services.forms import lock_state, lock_trial, unlock_trial
-from trialkit.services.simulation import simulate
-from trialkit.store.data_tables import form_records, visit_records
-from trialkit.store.engine import session_scope
-from trialkit.store.randomization_tables import allocation_entries
-from trialkit.store.safety_tables import adverse_events, ae_reports
-from trialkit.store.screening_tables import screenings
+from trialwright.analysis.report import render_html, results_json, svgs_for
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol
+from trialwright.services.analysis import AnalysisError, plan_definitive_trial, run_analysis
+from trialwright.services.forms import lock_state, lock_trial, unlock_trial
+from trialwright.services.simulation import simulate
+from trialwright.store.data_tables import form_records, visit_records
+from trialwright.store.engine import session_scope
+from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.safety_tables import adverse_events, ae_reports
+from trialwright.store.screening_tables import screenings
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 ARMS = {a.code: a.name for a in PROTOCOL.arms}

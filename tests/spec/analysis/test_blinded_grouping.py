@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.trialfixtures import FIRST_PROTOCOL
-from trialkit.analysis.dataset import AnalysisData, Event, Grouping, Screened, Subject
-from trialkit.analysis.engine import POOLED, analyse
-from trialkit.protocol import load_protocol
+from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened, Subject
+from trialwright.analysis.engine import POOLED, analyse
+from trialwright.protocol import load_protocol
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 

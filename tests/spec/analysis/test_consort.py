@@ -22,7 +22,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from trialkit.analysis.consort import ArmFlow, ConsortFlow, Reason, draw, to_png, to_svg
+from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason, draw, to_png, to_svg
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -22,7 +22,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from trialkit.analysis.figures import (
+from trialwright.analysis.figures import (
     ForestRow,
     GroupSeries,
     forest_plot,

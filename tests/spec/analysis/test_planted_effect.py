@@ -2,7 +2,7 @@
 the nominal rate when none is planted.
 
 Each replicate draws a pilot-sized trial (15 per arm) of one outcome from the first trial's simulation file,
-exactly as ``trialkit simulate`` draws it (the same distribution, baseline-to-follow-up correlation and
+exactly as ``trialwright simulate`` draws it (the same distribution, baseline-to-follow-up correlation and
 additive effect in the experimental arm), and runs the protocol's planned analysis on it (ANCOVA of the
 follow-up on baseline and arm). Over many replicates the 95% interval must hold the planted effect about
 95% of the time, and with no effect the test must reject about 5% of the time. The bounds are three
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from tests.trialfixtures import FIRST_PROTOCOL
-from trialkit.analysis.dataset import AnalysisData, Grouping, Screened, Subject
-from trialkit.analysis.engine import analyse
-from trialkit.protocol import load_protocol
-from trialkit.services.simulation import _from_z, _shape, load_plan, simulation_file_for
+from trialwright.analysis.dataset import AnalysisData, Grouping, Screened, Subject
+from trialwright.analysis.engine import analyse
+from trialwright.protocol import load_protocol
+from trialwright.services.simulation import _from_z, _shape, load_plan, simulation_file_for
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 PLAN = load_plan(simulation_file_for(FIRST_PROTOCOL))

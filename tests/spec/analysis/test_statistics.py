@@ -1,7 +1,7 @@
 """The trial's statistics (shared/reference/statistics.md), each checked against a published worked example
 or an independent computation: statsmodels, scipy, brute-force inversion of a test, or arithmetic done by
 hand in the test. Stored reference values live in reference/reference.json, made by
-reference/make_reference.py (which does not import trialkit)."""
+reference/make_reference.py (which does not import trialwright)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from scipy import stats
 from statsmodels.stats.power import TTestIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from trialkit.analysis.statistics import (
+from trialwright.analysis.statistics import (
     ancova,
     browne_upper_sd,
     cumulative_incidence,

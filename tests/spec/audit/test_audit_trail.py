@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from trialkit.services import audit
-from trialkit.store.engine import make_engine, session_scope
-from trialkit.store.migrate import upgrade
+from trialwright.services import audit
+from trialwright.store.engine import make_engine, session_scope
+from trialwright.store.migrate import upgrade
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trialkit.domain.derivations import (
+from trialwright.domain.derivations import (
     DERIVATION_FUNCTIONS,
     brixia_total,
     cd4_cd8_ratio,
@@ -30,7 +30,7 @@ from trialkit.domain.derivations import (
     priest_components,
     priest_score,
 )
-from trialkit.protocol.derivations import DERIVATIONS
+from trialwright.protocol.derivations import DERIVATIONS
 
 #: Every NEWS2 parameter at 0 points: RR 16, SpO2 98 on air, SBP 120, pulse 70, alert, 37.0 C.
 BASELINE: dict[str, Any] = {

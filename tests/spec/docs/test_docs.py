@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trialkit.cli.main import app
-from trialkit.cli.reference import command_paths, render_reference
-from trialkit.settings import Settings
+from trialwright.cli.main import app
+from trialwright.cli.reference import command_paths, render_reference
+from trialwright.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = ROOT / "docs"
@@ -18,7 +18,7 @@ DOCS = ROOT / "docs"
 def test_cli_reference_is_generated_from_the_commands() -> None:
     committed = (DOCS / "cli.md").read_text(encoding="utf-8")
     assert committed == render_reference(app), (
-        "docs/cli.md is stale: run `python -m trialkit.cli.reference > docs/cli.md`"
+        "docs/cli.md is stale: run `python -m trialwright.cli.reference > docs/cli.md`"
     )
 
 
@@ -35,7 +35,7 @@ def test_every_command_has_help(command: str) -> None:
 def test_every_setting_is_documented(name: str) -> None:
     text = (DOCS / "settings.md").read_text(encoding="utf-8")
     assert re.search(rf"^### `?{name}`?\s*$", text, re.MULTILINE), f"docs/settings.md lacks ### {name}"
-    assert f"TRIALKIT_{name.upper()}" in text
+    assert f"TRIALWRIGHT_{name.upper()}" in text
 
 
 def test_readme_names_the_two_setup_commands() -> None:

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.trialfixtures import FIRST_PROTOCOL
-from trialkit.domain.derivations import age_at, pf_ratio
-from trialkit.domain.eligibility import Decision, ScreeningValueError, evaluate, validate_values
-from trialkit.protocol import load_protocol
+from trialwright.domain.derivations import age_at, pf_ratio
+from trialwright.domain.eligibility import Decision, ScreeningValueError, evaluate, validate_values
+from trialwright.protocol import load_protocol
 
 P = load_protocol(FIRST_PROTOCOL).protocol
 

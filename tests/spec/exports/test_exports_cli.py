@@ -12,12 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
-from trialkit.cli.main import app as cli
-from trialkit.domain.roles import Role
-from trialkit.exports.registry import FORMATS
-from trialkit.protocol import load_protocol_text
-from trialkit.services.forms import lock_trial
-from trialkit.services.simulation import simulate
+from trialwright.cli.main import app as cli
+from trialwright.domain.roles import Role
+from trialwright.exports.registry import FORMATS
+from trialwright.protocol import load_protocol_text
+from trialwright.services.forms import lock_trial
+from trialwright.services.simulation import simulate
 
 runner = CliRunner()
 SMALL_TRIAL = FIRST_PROTOCOL.read_text(encoding="utf-8").replace(

@@ -24,9 +24,9 @@ from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import Engine
 
 from tests.trialfixtures import FIRST_PROTOCOL
-from trialkit.domain.roles import Role
-from trialkit.exports.base import FormRecord
-from trialkit.exports.fhir import (
+from trialwright.domain.roles import Role
+from trialwright.exports.base import FormRecord
+from trialwright.exports.fhir import (
     LOINC,
     LOINC_SYSTEM,
     UCUM,
@@ -37,19 +37,19 @@ from trialkit.exports.fhir import (
     ucum_code,
     validate_resource,
 )
-from trialkit.protocol import Protocol, load_protocol, load_protocol_text
-from trialkit.protocol.forms import FieldType
-from trialkit.services.exports import ExportError, export_source, run_export
-from trialkit.services.forms import save_form
-from trialkit.services.screening import withdraw
-from trialkit.services.simulation import simulate
-from trialkit.services.trial import init_trial
-from trialkit.services.users import UserView, get_user
-from trialkit.store.engine import make_engine
+from trialwright.protocol import Protocol, load_protocol, load_protocol_text
+from trialwright.protocol.forms import FieldType
+from trialwright.services.exports import ExportError, export_source, run_export
+from trialwright.services.forms import save_form
+from trialwright.services.screening import withdraw
+from trialwright.services.simulation import simulate
+from trialwright.services.trial import init_trial
+from trialwright.services.users import UserView, get_user
+from trialwright.store.engine import make_engine
 
 KEY = b"a key the data manager keeps, 32b"
-LOCAL = "https://trialkit.dev/fhir/CodeSystem/IRCT20190101042197N2"
-VISIT_URL = "https://trialkit.dev/fhir/StructureDefinition/visit"
+LOCAL = "https://trialwright.dev/fhir/CodeSystem/IRCT20190101042197N2"
+VISIT_URL = "https://trialwright.dev/fhir/StructureDefinition/visit"
 #: The re-reported laboratory values: as entered, and what the Observation must carry.
 REPORTED = {
     "il6": {"not_done": "sample haemolysed"},
@@ -66,7 +66,7 @@ UCUM_OF = {
 UCUM_UNITLESS = {"blood_gas.ph": "[pH]", "vitals.news2": "{score}", "vitals.priest_score": "{score}",
                  "blood_gas.sf_ratio": "1", "labs.cd4_cd8_ratio": "1"}  # fmt: skip
 
-#: ICH E2B outcome (as trialkit records it) -> FHIR R4 adverse-event-outcome.
+#: ICH E2B outcome (as trialwright records it) -> FHIR R4 adverse-event-outcome.
 OUTCOMES = {"recovered": "resolved", "recovering": "recovering", "not_recovered": "ongoing",
             "recovered_with_sequelae": "resolvedWithSequelae", "fatal": "fatal", "unknown": "unknown"}  # fmt: skip
 

@@ -30,17 +30,17 @@ from sqlalchemy import Engine, select
 
 from tests.conftest import fresh_database
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
-from trialkit.domain.roles import Role
-from trialkit.exports.odm import ODM_NS, TK_NS, OdmExporter, extension_schema, from_odm, to_odm
-from trialkit.protocol import FieldType, FormField, load_protocol
-from trialkit.services import audit
-from trialkit.services.exports import export_source, run_export
-from trialkit.services.forms import lock_form, record_visit, save_form
-from trialkit.services.odm_import import OdmImportError, OdmImportReport, import_odm
-from trialkit.services.simulation import simulate
-from trialkit.store.data_tables import form_records, visit_records
-from trialkit.store.engine import session_scope
-from trialkit.store.screening_tables import consents, participants, screenings, withdrawals
+from trialwright.domain.roles import Role
+from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter, extension_schema, from_odm, to_odm
+from trialwright.protocol import FieldType, FormField, load_protocol
+from trialwright.services import audit
+from trialwright.services.exports import export_source, run_export
+from trialwright.services.forms import lock_form, record_visit, save_form
+from trialwright.services.odm_import import OdmImportError, OdmImportReport, import_odm
+from trialwright.services.simulation import simulate
+from trialwright.store.data_tables import form_records, visit_records
+from trialwright.store.engine import session_scope
+from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 TRIAL_ID = PROTOCOL.trial_id
@@ -165,7 +165,7 @@ def _load(path: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def extended_schema(tmp_path_factory: pytest.TempPathFactory) -> ODMSchemaValidator:
-    """CDISC's ODM 1.3.2 XSD (as odmlib ships it) with trialkit's extension redefined in, compiled once."""
+    """CDISC's ODM 1.3.2 XSD (as odmlib ships it) with trialwright's extension redefined in, compiled once."""
     return ODMSchemaValidator(xsd_file=str(extension_schema(tmp_path_factory.mktemp("xsd"), ODM_SCHEMAS)))
 
 
@@ -174,7 +174,7 @@ def test_the_export_is_odm_1_3_2_that_odmlib_loads_and_validates(
 ) -> None:
     """odmlib's strict ODM 1.3.2 model loads the file (type-checking every element and attribute); its
     element order and OID reference checks find nothing; the file is valid against CDISC's ODM 1.3.2 XSD
-    with trialkit's extension redefined in, and without the tk elements against the plain ODM 1.3.2 XSD."""
+    with trialwright's extension redefined in, and without the tw elements against the plain ODM 1.3.2 XSD."""
     odm = _load(exported.path)
     assert (odm.FileType, odm.ODMVersion, odm.CreationDateTime) == ("Snapshot", "1.3.2", exported.taken_at.isoformat())
     assert odm.Study[0].OID == TRIAL_ID and odm.Study[0].MetaDataVersion[0].OID == "MDV.2.0"
@@ -185,7 +185,7 @@ def test_the_export_is_odm_1_3_2_that_odmlib_loads_and_validates(
 
     tree = ET.parse(exported.path)  # noqa: S314 - our own file
     for parent in tree.iter():
-        for child in [c for c in parent if c.tag.startswith(f"{{{TK_NS}}}")]:
+        for child in [c for c in parent if c.tag.startswith(f"{{{TW_NS}}}")]:
             parent.remove(child)
     plain = tmp_path / "plain.xml"
     tree.write(plain, encoding="utf-8", xml_declaration=True)
@@ -269,9 +269,9 @@ def test_every_participant_visit_form_and_value_is_in_the_export(source: Trial, 
     assert exported.progress == tuple(range(1, len(stored["forms"]) + 1))
 
 
-def test_values_plain_odm_cannot_hold_are_in_the_trialkit_extension(exported: Exported) -> None:
-    """A censored or not-done value is IsNull="Yes" with its status, limit or reason in tk:StoredValue;
-    a value entered in another unit keeps its canonical value in Value and what was typed in tk."""
+def test_values_plain_odm_cannot_hold_are_in_the_trialwright_extension(exported: Exported) -> None:
+    """A censored or not-done value is IsNull="Yes" with its status, limit or reason in tw:StoredValue;
+    a value entered in another unit keeps its canonical value in Value and what was typed in tw."""
     visit = r'<StudyEventData StudyEventOID="SE\.UNSCHEDULED" StudyEventRepeatKey="1">.*?</StudyEventData>'
     unscheduled = re.search(visit, exported.path.read_text(encoding="utf-8"), re.DOTALL)
     assert unscheduled is not None
@@ -283,16 +283,16 @@ def test_values_plain_odm_cannot_hold_are_in_the_trialkit_extension(exported: Ex
     }
     assert all(found.values())
     expected = {
-        "tnf_alpha": ('IsNull="Yes"', '<tk:StoredValue Status="below_lloq" Unit="pg/mL" Entered="1.5" Limit="1.5"/>'),
-        "il6": ('IsNull="Yes"', '<tk:StoredValue Status="above_uloq" Unit="ng/L" Entered="5000" Limit="5000.0"/>'),
-        "crp": ('Value="125.0"', '<tk:StoredValue Unit="mg/dL" Entered="&quot;12,5&quot;"/>'),
-        "ddimer": ('IsNull="Yes"', '<tk:StoredValue Status="not_done" Reason="sample clotted"/>'),
+        "tnf_alpha": ('IsNull="Yes"', '<tw:StoredValue Status="below_lloq" Unit="pg/mL" Entered="1.5" Limit="1.5"/>'),
+        "il6": ('IsNull="Yes"', '<tw:StoredValue Status="above_uloq" Unit="ng/L" Entered="5000" Limit="5000.0"/>'),
+        "crp": ('Value="125.0"', '<tw:StoredValue Unit="mg/dL" Entered="&quot;12,5&quot;"/>'),
+        "ddimer": ('IsNull="Yes"', '<tw:StoredValue Status="not_done" Reason="sample clotted"/>'),
         "tnf_alpha_kit": ('Value="Kit &quot;A&quot; &amp; &lt;lot 7&gt;&#13;&#10;second line&#9;tabbed"', None),
     }
     for name, (attrs, extension) in expected.items():
         match = found[name]
         assert match is not None and match["attrs"] == attrs, name
-        assert (extension in match["body"]) if extension else ("tk:StoredValue" not in match["body"]), name
+        assert (extension in match["body"]) if extension else ("tw:StoredValue" not in match["body"]), name
 
 
 def test_the_export_names_no_arm(source: Trial, tmp_path: Path) -> None:
@@ -315,7 +315,7 @@ def test_run_export_writes_the_folder_and_audits_it(
 ) -> None:
     """Through run_export, as the page and the command line make exports: the folder holds the one file,
     and the audit trail an export.written entry with its SHA-256."""
-    from trialkit.exports.registry import FORMATS
+    from trialwright.exports.registry import FORMATS
 
     monkeypatch.setitem(FORMATS, "odm", FORMATS.get("odm", OdmExporter))
     out = tmp_path / "odm-export"
@@ -337,8 +337,8 @@ def _field(kind: FieldType, **more: Any) -> FormField:
     return FormField.model_validate({"id": "x", "label": "X", "type": kind, "choices": choices, **more})
 
 
-# field type, the value as trialkit stores it (JSON)
-#     -> the ODM Value (None: IsNull="Yes"), the tk:StoredValue attributes
+# field type, the value as trialwright stores it (JSON)
+#     -> the ODM Value (None: IsNull="Yes"), the tw:StoredValue attributes
 VALUES = [
     (FieldType.INTEGER, {"value": 12, "status": "value", "entered": 12, "unit": "/min"},
      "12", {"Unit": "/min", "Entered": "12"}),
@@ -387,7 +387,7 @@ VALUES = [
 def test_each_stored_value_becomes_odm_and_comes_back_exactly(
     kind: FieldType, stored: dict[str, Any], value: str | None, extension: dict[str, str]
 ) -> None:
-    """The ODM Value (None: IsNull="Yes") and tk:StoredValue attributes of a stored value, and back."""
+    """The ODM Value (None: IsNull="Yes") and tw:StoredValue attributes of a stored value, and back."""
     f = _field(kind)
     assert to_odm(f, stored) == (value, extension)
     assert from_odm(f, value, extension) == stored
@@ -491,21 +491,21 @@ def test_the_import_is_audited(imported: tuple[Trial, OdmImportReport], exported
 
 def _data(path: Path) -> list[Any]:
     """The clinical data of an ODM file without its audit records and signatures: who, where, which visit,
-    form and value, and every tk extension."""
-    ns = {"odm": ODM_NS, "tk": TK_NS}
+    form and value, and every tw extension."""
+    ns = {"odm": ODM_NS, "tw": TW_NS}
     root = ET.parse(path).getroot()  # noqa: S314 - our own file
     out: list[Any] = []
     for subject in root.iterfind("odm:ClinicalData/odm:SubjectData", ns):
-        enrolment = subject.find("tk:Enrolment", ns)
+        enrolment = subject.find("tw:Enrolment", ns)
         assert enrolment is not None
         out.append((subject.attrib, subject.find("odm:SiteRef", ns).attrib,  # type: ignore[union-attr]
                     enrolment.attrib, [(e.tag, e.attrib, e.text) for e in enrolment]))  # fmt: skip
         for event in subject.iterfind("odm:StudyEventData", ns):
-            out.append((event.attrib, event.find("tk:Visit", ns).attrib))  # type: ignore[union-attr]
+            out.append((event.attrib, event.find("tw:Visit", ns).attrib))  # type: ignore[union-attr]
             for form in event.iterfind("odm:FormData", ns):
-                out.append((form.attrib, form.find("tk:Form", ns).attrib))  # type: ignore[union-attr]
+                out.append((form.attrib, form.find("tw:Form", ns).attrib))  # type: ignore[union-attr]
                 for item in form.iterfind("odm:ItemGroupData/odm:ItemData", ns):
-                    extension = item.find("tk:StoredValue", ns)
+                    extension = item.find("tw:StoredValue", ns)
                     out.append((item.attrib, extension.attrib if extension is not None else None))
     return out
 
@@ -523,7 +523,7 @@ def test_an_imported_trial_exports_the_same_data_again(
     first = _data(exported.path)
     assert any(randomization[0] in row[2] for row in first if len(row) == 4)
     for row in first:
-        if len(row) == 4:  # a participant: (SubjectData, SiteRef, tk:Enrolment, its children)
+        if len(row) == 4:  # a participant: (SubjectData, SiteRef, tw:Enrolment, its children)
             for name in randomization:
                 row[2].pop(name, None)
     assert _data(again) == first
@@ -539,6 +539,6 @@ def test_a_second_import_into_the_same_trial_is_refused(
     assert _everything(target.engine) == before
 
 
-def test_the_namespaces_are_odm_1_3_and_trialkits(exported: Exported) -> None:
+def test_the_namespaces_are_odm_1_3_and_trialwrights(exported: Exported) -> None:
     head = exported.path.read_text(encoding="utf-8")[:400]
-    assert f'xmlns="{ODM_NS}"' in head and f'xmlns:tk="{TK_NS}"' in head
+    assert f'xmlns="{ODM_NS}"' in head and f'xmlns:tw="{TW_NS}"' in head

@@ -32,7 +32,7 @@ from tests.spec.exports.test_tabular import (
     unblinded_source,
 )
 from tests.trialfixtures import Trial
-from trialkit.exports.sdtm import BLINDED_TREATMENT, DOMAINS, SdtmExporter
+from trialwright.exports.sdtm import BLINDED_TREATMENT, DOMAINS, SdtmExporter
 
 REQUIRED = {
     "DM": "SUBJID SITEID RFSTDTC RFENDTC AGE AGEU SEX ARMCD ARM ACTARMCD ACTARM",

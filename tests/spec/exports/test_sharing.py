@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
-from trialkit.domain.roles import Role
-from trialkit.protocol import load_protocol_text
-from trialkit.services import audit
-from trialkit.services.exports import ExportError, run_export
-from trialkit.services.forms import lock_trial, unlock_trial
-from trialkit.services.sharing import (
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol_text
+from trialwright.services import audit
+from trialwright.services.exports import ExportError, run_export
+from trialwright.services.forms import lock_trial, unlock_trial
+from trialwright.services.sharing import (
     SharingError,
     access_window_opens,
     check_kanonymity,
@@ -31,7 +31,7 @@ from trialkit.services.sharing import (
     record_publication,
     record_request,
 )
-from trialkit.services.simulation import simulate
+from trialwright.services.simulation import simulate
 
 REASONS = "We pool the pilot trials of exosomes in ARDS for an individual participant data meta-analysis."
 

@@ -34,10 +34,10 @@ import pyreadstat
 import pytest
 
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
-from trialkit.domain.roles import Role
-from trialkit.exports.base import ExportSource
-from trialkit.exports.codebook import CODEBOOK_COLUMNS, CodebookExporter, codebook_rows
-from trialkit.exports.tabular import (
+from trialwright.domain.roles import Role
+from trialwright.exports.base import ExportSource
+from trialwright.exports.codebook import CODEBOOK_COLUMNS, CodebookExporter, codebook_rows
+from trialwright.exports.tabular import (
     CsvExporter,
     ParquetExporter,
     SasExporter,
@@ -46,12 +46,12 @@ from trialkit.exports.tabular import (
     TabularExporter,
     short_names,
 )
-from trialkit.protocol import load_protocol
-from trialkit.protocol.forms import FieldType, FormDef
-from trialkit.services.exports import export_source
-from trialkit.services.forms import save_form
-from trialkit.services.simulation import simulate
-from trialkit.store.engine import make_engine
+from trialwright.protocol import load_protocol
+from trialwright.protocol.forms import FieldType, FormDef
+from trialwright.services.exports import export_source
+from trialwright.services.forms import save_form
+from trialwright.services.simulation import simulate
+from trialwright.store.engine import make_engine
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 FORMATS: tuple[type[TabularExporter], ...] = (CsvExporter, ParquetExporter, StataExporter, SpssExporter, SasExporter)

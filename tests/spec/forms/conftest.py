@@ -10,8 +10,8 @@ from sqlalchemy import update
 
 from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import Trial, make_trial
-from trialkit.store.engine import session_scope
-from trialkit.store.screening_tables import participants
+from trialwright.store.engine import session_scope
+from trialwright.store.screening_tables import participants
 
 NOW = dt.datetime.now(dt.UTC)
 TODAY = (NOW + dt.timedelta(hours=3, minutes=30)).date()  # Tehran's date (no summer time since 2022)

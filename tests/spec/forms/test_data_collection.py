@@ -10,11 +10,11 @@ import pytest
 
 from tests.spec.forms.conftest import TODAY
 from tests.trialfixtures import PASSWORD, Trial, who
-from trialkit.domain.forms import FormState, FormValueError
-from trialkit.domain.roles import Role
-from trialkit.services import audit
-from trialkit.services import forms as svc
-from trialkit.services.screening import withdraw
+from trialwright.domain.forms import FormState, FormValueError
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services import forms as svc
+from trialwright.services.screening import withdraw
 
 GAS = {"sampled_at": None, "pao2": 80, "fio2": 0.5, "support_mode": "conventional_oxygen"}
 
@@ -45,7 +45,7 @@ def test_values_are_saved_with_an_audit_entry_per_field(trial: Trial, pid: str) 
         "status": "value",
     }
     (derived,) = audit.entries(trial.engine, action_prefix="form.value_derived")
-    assert derived.field == "pf_ratio" and derived.actor == "trialkit"
+    assert derived.field == "pf_ratio" and derived.actor == "trialwright"
 
 
 def test_a_derived_value_follows_the_form_it_reads(trial: Trial, pid: str) -> None:

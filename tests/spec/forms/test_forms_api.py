@@ -6,10 +6,10 @@ from fastapi.testclient import TestClient
 
 from tests.spec.forms.conftest import TODAY
 from tests.trialfixtures import PASSWORD, Trial, username
-from trialkit.domain.roles import Role
-from trialkit.services.users import issue_token
-from trialkit.settings import Settings
-from trialkit.web.app import create_app
+from trialwright.domain.roles import Role
+from trialwright.services.users import issue_token
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
 VITALS = {
     "assessed_at": f"{TODAY.isoformat()}T08:00", "resp_rate": 26, "spo2": 90, "on_oxygen": True,

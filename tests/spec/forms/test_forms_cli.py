@@ -1,4 +1,4 @@
-"""`trialkit form save|show|import`, `trialkit audit verify|show`, `trialkit database lock|unlock`."""
+"""`trialwright form save|show|import`, `trialwright audit verify|show`, `trialwright database lock|unlock`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from tests.trialfixtures import Trial, username
-from trialkit.cli.main import app
-from trialkit.domain.roles import Role
+from trialwright.cli.main import app
+from trialwright.domain.roles import Role
 
 runner = CliRunner()
 

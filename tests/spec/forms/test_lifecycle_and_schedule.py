@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from tests.trialfixtures import FIRST_PROTOCOL
-from trialkit.domain.forms import FormState, Transition, next_state
-from trialkit.domain.visits import HeldVisit, VisitStatus, schedule
-from trialkit.protocol import load_protocol
+from trialwright.domain.forms import FormState, Transition, next_state
+from trialwright.domain.visits import HeldVisit, VisitStatus, schedule
+from trialwright.protocol import load_protocol
 
 D, C, V, S, L = FormState.DRAFT, FormState.COMPLETE, FormState.VERIFIED, FormState.SIGNED, FormState.LOCKED
 E, COMPLETE, VERIFY, SIGN, LOCK, UNLOCK = (

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 
 from tests.trialfixtures import FIRST_PROTOCOL
-from trialkit.domain.forms import FormValueError, StoredValue, missing_required, validate_entries
-from trialkit.protocol import load_protocol
+from trialwright.domain.forms import FormValueError, StoredValue, missing_required, validate_entries
+from trialwright.protocol import load_protocol
 
 P = load_protocol(FIRST_PROTOCOL).protocol
 TODAY = dt.date(2021, 6, 10)
@@ -85,7 +85,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "temperature: unknown unit 'K'; accepted: °C, °F",
         "consciousness: 'sleepy' is not one of the choices alert, new_confusion, voice, pain, unresponsive",
         "on_oxygen: must be yes or no, not 'maybe'",
-        "news2: is computed by trialkit (news2), never entered",
+        "news2: is computed by trialwright (news2), never entered",
         "colour: form 'vitals' has no such field (fields: " + ", ".join(f.id for f in P.form("vitals").fields) + ")",
     )
 

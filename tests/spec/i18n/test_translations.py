@@ -10,13 +10,13 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
-from trialkit.domain.roles import Role
-from trialkit.services.users import SIGN_IN_MESSAGES
-from trialkit.web.i18n import catalog_path, translations
+from trialwright.domain.roles import Role
+from trialwright.services.users import SIGN_IN_MESSAGES
+from trialwright.web.i18n import catalog_path, translations
 
-SRC = Path(__file__).resolve().parents[3] / "src" / "trialkit"
+SRC = Path(__file__).resolve().parents[3] / "src" / "trialwright"
 TEMPLATES = SRC / "web" / "templates"
-ALLOWED = {"trialkit", "#"}
+ALLOWED = {"trialwright", "#"}
 _USER_ATTRIBUTES = re.compile(r'\b(?:placeholder|title|aria-label|alt)="([^"\x00]*)"')
 
 
@@ -79,7 +79,7 @@ def test_every_message_has_a_persian_translation() -> None:
         catalog = read_po(handle, locale="fa")
     translated = {m.id: m.string for m in catalog if m.id}
     missing = sorted(i for i in ALL_IDS if not translated.get(i))
-    assert missing == [], f"add these to src/trialkit/locale/fa/LC_MESSAGES/messages.po: {missing}"
+    assert missing == [], f"add these to src/trialwright/locale/fa/LC_MESSAGES/messages.po: {missing}"
     assert not [m.id for m in catalog if m.id and m.fuzzy]
     assert len(ALL_IDS) > 60
 

@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial
-from trialkit.domain.roles import Role
-from trialkit.exports.registry import FORMATS
-from trialkit.protocol import load_protocol
-from trialkit.services.simulation import simulate
-from trialkit.settings import Settings
-from trialkit.web.app import create_app
+from trialwright.domain.roles import Role
+from trialwright.exports.registry import FORMATS
+from trialwright.protocol import load_protocol
+from trialwright.services.simulation import simulate
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
 ARMS = load_protocol(FIRST_PROTOCOL).protocol.arms
 READERS = {".dta": pyreadstat.read_dta, ".sav": pyreadstat.read_sav, ".xpt": pyreadstat.read_xport}

@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.trialfixtures import FIRST_PROTOCOL
-from trialkit.domain.masking import MASKED, Viewer, may_see_allocation, present_arm, present_arms
-from trialkit.domain.roles import Role
-from trialkit.protocol import KNOWN_ROLES, load_protocol
+from trialwright.domain.masking import MASKED, Viewer, may_see_allocation, present_arm, present_arms
+from trialwright.domain.roles import Role
+from trialwright.protocol import KNOWN_ROLES, load_protocol
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 

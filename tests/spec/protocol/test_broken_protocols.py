@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.spec.protocol.conftest import mutated_text
-from trialkit.protocol import ProtocolError, load_protocol_text
+from trialwright.protocol import ProtocolError, load_protocol_text
 
 
 def _set(path: list[Any], value: Any) -> Any:

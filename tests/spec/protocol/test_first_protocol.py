@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from trialkit.protocol import Protocol, load_protocol
+from trialwright.protocol import Protocol, load_protocol
 
 
 @pytest.fixture(scope="module")

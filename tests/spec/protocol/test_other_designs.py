@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import FIRST_PROTOCOL
 from tests.spec.protocol.conftest import mutated_text
-from trialkit.protocol import ProtocolError, load_protocol_text
+from trialwright.protocol import ProtocolError, load_protocol_text
 
 
 def _three_arms_minimization(doc: Any) -> None:

@@ -1,4 +1,4 @@
-"""`trialkit protocol check|show`: exit codes, every problem listed, both calendars shown."""
+"""`trialwright protocol check|show`: exit codes, every problem listed, both calendars shown."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.spec.protocol.conftest import mutated_text
-from trialkit.cli.main import app
+from trialwright.cli.main import app
 
 runner = CliRunner()
 
@@ -101,7 +101,7 @@ def test_show_refuses_an_unknown_calendar(first_protocol_path: Path) -> None:
 
 
 def test_version() -> None:
-    from trialkit import __version__
+    from trialwright import __version__
 
     result = runner.invoke(app, ["--version"])
-    assert result.exit_code == 0 and result.output.strip() == f"trialkit {__version__}"
+    assert result.exit_code == 0 and result.output.strip() == f"trialwright {__version__}"

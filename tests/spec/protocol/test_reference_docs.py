@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trialkit.protocol.reference import render_reference
+from trialwright.protocol.reference import render_reference
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 
 
 def test_protocol_reference_is_current() -> None:
     assert DOC.read_text(encoding="utf-8") == render_reference(), (
-        "docs/protocol.md is stale: run `python -m trialkit.protocol.reference > docs/protocol.md`"
+        "docs/protocol.md is stale: run `python -m trialwright.protocol.reference > docs/protocol.md`"
     )
 
 
 def test_every_field_has_a_description() -> None:
     from pydantic import BaseModel
 
-    from trialkit.protocol.base import ProtocolModel
+    from trialwright.protocol.base import ProtocolModel
 
     missing = []
     stack: list[type[BaseModel]] = [ProtocolModel]

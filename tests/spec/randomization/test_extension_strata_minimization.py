@@ -14,11 +14,11 @@ import pytest
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import PASSWORD, Trial, make_trial, who
-from trialkit.domain.randomization import PermutedBlocks
-from trialkit.domain.roles import Role
-from trialkit.protocol import load_protocol_text
-from trialkit.services import audit
-from trialkit.services.randomization import (
+from trialwright.domain.randomization import PermutedBlocks
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol_text
+from trialwright.services import audit
+from trialwright.services.randomization import (
     RandomizationError,
     allocation_of,
     balance,
@@ -30,7 +30,7 @@ from trialkit.services.randomization import (
     list_status,
     randomize,
 )
-from trialkit.services.screening import enrol, record_consent, screen
+from trialwright.services.screening import enrol, record_consent, screen
 
 TYPED = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
 
@@ -204,7 +204,7 @@ def test_the_balance_report_counts_arms_per_stratum_for_the_unblinded_only(datab
 
 def _randomizer(trial: Trial, site: str):  # type: ignore[no-untyped-def]
     """An investigator at this site (the fixture's investigator works at RAZ)."""
-    from trialkit.services.users import create_user, get_user
+    from trialwright.services.users import create_user, get_user
 
     name = f"investigator-{site.lower()}"
     if get_user(trial.engine, name) is None:

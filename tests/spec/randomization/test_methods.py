@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trialkit.domain.randomization import Minimization, PermutedBlocks, list_checksum, strata_of
+from trialwright.domain.randomization import Minimization, PermutedBlocks, list_checksum, strata_of
 
 ONE_TO_ONE = {"EXO": 1, "PBO": 1}
 SEEDS = range(300)
@@ -184,8 +184,8 @@ def test_every_arm_pair_is_reachable_with_three_arms() -> None:
 
 
 def test_a_participants_level_of_each_factor() -> None:
-    from trialkit.domain.randomization import StratificationError, factor_levels, level_of
-    from trialkit.protocol.design import StratificationFactor
+    from trialwright.domain.randomization import StratificationError, factor_levels, level_of
+    from trialwright.protocol.design import StratificationFactor
 
     site = StratificationFactor(id="site")
     age = StratificationFactor(id="age_band", field="age", cut_points=[50, 65])

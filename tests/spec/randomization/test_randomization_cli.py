@@ -1,4 +1,4 @@
-"""`trialkit randomization generate|status|export`, `trialkit randomize`, `trialkit unblind`."""
+"""`trialwright randomization generate|status|export`, `trialwright randomize`, `trialwright unblind`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import PASSWORD, Trial, make_trial, username
-from trialkit.cli.main import app
-from trialkit.domain.roles import Role
-from trialkit.services import audit
+from trialwright.cli.main import app
+from trialwright.domain.roles import Role
+from trialwright.services import audit
 
 runner = CliRunner()
 

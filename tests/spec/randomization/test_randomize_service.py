@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.trialfixtures import PASSWORD, Trial, make_trial, username, who
-from trialkit.domain.roles import Role
-from trialkit.services import audit
-from trialkit.services.randomization import (
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.randomization import (
     RandomizationError,
     emergency_unblind,
     generate_list,
@@ -26,9 +26,9 @@ from trialkit.services.randomization import (
     unblinding_log,
     what_to_prepare,
 )
-from trialkit.services.screening import NotFound, ScreeningError, enrol, record_consent, screen, withdraw
-from trialkit.store.engine import session_scope
-from trialkit.store.randomization_tables import allocation_entries, notifications
+from trialwright.services.screening import NotFound, ScreeningError, enrol, record_consent, screen, withdraw
+from trialwright.store.engine import session_scope
+from trialwright.store.randomization_tables import allocation_entries, notifications
 
 TYPED = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, special, stats
 
-from trialkit.analysis.forecast import (
+from trialwright.analysis.forecast import (
     ALPHA_CAP,
     CompletionForecast,
     NewSite,

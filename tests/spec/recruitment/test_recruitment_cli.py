@@ -1,4 +1,4 @@
-"""`trialkit recruitment status|forecast|registry-update` on the hand-built trial (both databases): the same
+"""`trialwright recruitment status|forecast|registry-update` on the hand-built trial (both databases): the same
 numbers as the service, dates in both calendars, arms only for the unblinded, refusals naming the field."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from tests.spec.recruitment.test_recruitment_service import ARM_WORDS, hand_built
 from tests.trialfixtures import Trial, username
-from trialkit.cli.main import app as cli
-from trialkit.domain.roles import Role
+from trialwright.cli.main import app as cli
+from trialwright.domain.roles import Role
 
 runner = CliRunner()
 

@@ -28,12 +28,12 @@ from scipy import stats
 from tests.conftest import fresh_database
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
-from trialkit.domain.masking import UNBLINDED_ROLES
-from trialkit.domain.roles import Role
-from trialkit.protocol import load_protocol
-from trialkit.services import clock
-from trialkit.services.randomization import generate_list, randomize
-from trialkit.services.recruitment import (
+from trialwright.domain.masking import UNBLINDED_ROLES
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol
+from trialwright.services import clock
+from trialwright.services.randomization import generate_list, randomize
+from trialwright.services.recruitment import (
     BY_ARM,
     READERS,
     NewSitePlan,
@@ -43,9 +43,9 @@ from trialkit.services.recruitment import (
     recruitment_status,
     registry_update_text,
 )
-from trialkit.services.screening import enrol, record_consent, screen, set_non_enrolment
-from trialkit.services.simulation import simulate
-from trialkit.services.users import create_user, get_user
+from trialwright.services.screening import enrol, record_consent, screen, set_non_enrolment
+from trialwright.services.simulation import simulate
+from trialwright.services.users import create_user, get_user
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 TYPED = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}

@@ -14,12 +14,12 @@ from tests.spec.recruitment.test_recruitment_service import hand_built
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.spec.web.test_blinded_crawl import _leaks
 from tests.trialfixtures import Trial, username
-from trialkit.domain.masking import UNBLINDED_ROLES
-from trialkit.domain.roles import Role
-from trialkit.services.recruitment import READERS
-from trialkit.services.users import issue_token
-from trialkit.settings import Settings
-from trialkit.web.app import create_app
+from trialwright.domain.masking import UNBLINDED_ROLES
+from trialwright.domain.roles import Role
+from trialwright.services.recruitment import READERS
+from trialwright.services.users import issue_token
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
 JUNE = "?as_of=2021-06-30"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from trialkit.analysis.forecast import NewSite, SiteHistory, expected_curve, fit_poisson_gamma, simulated_curve
+from trialwright.analysis.forecast import NewSite, SiteHistory, expected_curve, fit_poisson_gamma, simulated_curve
 
 
 def test_without_new_sites_it_agrees_with_the_closed_form() -> None:

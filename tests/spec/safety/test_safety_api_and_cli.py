@@ -1,4 +1,4 @@
-"""The safety API and `trialkit safety report|list|export|tables|submit|pause|decide`: the same rules as
+"""The safety API and `trialwright safety report|list|export|tables|submit|pause|decide`: the same rules as
 the service, each refusal naming the field and the rule (both databases)."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 from tests.spec.forms.conftest import NOW, TODAY
 from tests.spec.safety.test_safety_service import sae
 from tests.trialfixtures import PASSWORD, Trial, username, who
-from trialkit.cli.main import app as cli
-from trialkit.domain.roles import Role
-from trialkit.services.randomization import generate_list, randomize
-from trialkit.services.users import issue_token
-from trialkit.settings import Settings
-from trialkit.web.app import create_app
+from trialwright.cli.main import app as cli
+from trialwright.domain.roles import Role
+from trialwright.services.randomization import generate_list, randomize
+from trialwright.services.users import issue_token
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
 runner = CliRunner()
 

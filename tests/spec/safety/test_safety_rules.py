@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trialkit.domain.safety import (
+from trialwright.domain.safety import (
     Assessment,
     DeadlineKind,
     DeadlineState,
@@ -31,7 +31,7 @@ from trialkit.domain.safety import (
     safety_table,
     validate_report,
 )
-from trialkit.protocol import load_protocol
+from trialwright.protocol import load_protocol
 
 SETTINGS = load_protocol("protocols/IRCT20190101042197N2.yaml").protocol.safety
 TEHRAN = ZoneInfo("Asia/Tehran")

@@ -13,11 +13,11 @@ import pytest
 from tests.spec.forms.conftest import NOW, TODAY
 from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import PASSWORD, Trial, who
-from trialkit.domain.masking import MASKED
-from trialkit.domain.roles import Role
-from trialkit.domain.safety import DeadlineKind, DeadlineState, SafetyInputError
-from trialkit.services import audit
-from trialkit.services.forms import (
+from trialwright.domain.masking import MASKED
+from trialwright.domain.roles import Role
+from trialwright.domain.safety import DeadlineKind, DeadlineState, SafetyInputError
+from trialwright.services import audit
+from trialwright.services.forms import (
     complete_form,
     get_form,
     list_queries,
@@ -26,8 +26,8 @@ from trialkit.services.forms import (
     save_form,
     unlock_trial,
 )
-from trialkit.services.randomization import RandomizationError, generate_list, randomize
-from trialkit.services.safety import (
+from trialwright.services.randomization import RandomizationError, generate_list, randomize
+from trialwright.services.safety import (
     SafetyError,
     follow_up,
     get_event,

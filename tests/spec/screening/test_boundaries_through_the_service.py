@@ -10,13 +10,13 @@ import pytest
 
 from tests.spec.eligibility.test_first_trial_criteria import CASES, ELIGIBLE
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD
-from trialkit.domain.eligibility import Decision
-from trialkit.domain.roles import Role
-from trialkit.protocol import load_protocol
-from trialkit.services.screening import get_screening, record_consent, screen
-from trialkit.services.trial import init_trial
-from trialkit.services.users import UserView, create_user
-from trialkit.store.engine import make_engine
+from trialwright.domain.eligibility import Decision
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol
+from trialwright.services.screening import get_screening, record_consent, screen
+from trialwright.services.trial import init_trial
+from trialwright.services.users import UserView, create_user
+from trialwright.store.engine import make_engine
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pytest
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.trialfixtures import Trial, make_trial, who
-from trialkit.domain.eligibility import Decision, ScreeningValueError
-from trialkit.domain.roles import Role
-from trialkit.services import audit
-from trialkit.services.screening import (
+from trialwright.domain.eligibility import Decision, ScreeningValueError
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.screening import (
     NotFound,
     ScreeningError,
     count_enrolled,
@@ -236,9 +236,9 @@ def test_screening_numbers_are_per_site_and_never_collide(trial: Trial) -> None:
 
 def test_a_new_consent_version_flags_who_must_re_consent(database_url: str) -> None:
     from tests.spec.protocol.conftest import mutated_text
-    from trialkit.protocol import load_protocol_text
-    from trialkit.services.screening import reconsent_needed
-    from trialkit.services.trial import init_trial
+    from trialwright.protocol import load_protocol_text
+    from trialwright.services.screening import reconsent_needed
+    from trialwright.services.trial import init_trial
 
     t = make_trial(database_url)
     coordinator = who(t, Role.STUDY_COORDINATOR)

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from tests.spec.screening.test_screening_consent_enrolment import NOW, TODAY, TYPED
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import Trial, username
-from trialkit.cli.main import app as cli
-from trialkit.domain.roles import Role
-from trialkit.services.users import issue_token
+from trialwright.cli.main import app as cli
+from trialwright.domain.roles import Role
+from trialwright.services.users import issue_token
 
 
 def _form(values: dict[str, object]) -> dict[str, str]:

@@ -14,16 +14,16 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.trialfixtures import FIRST_PROTOCOL
-from trialkit.cli.main import app as cli
-from trialkit.protocol import load_protocol
-from trialkit.services import audit
-from trialkit.services.simulation import SimulationError, parse_effects, simulate
-from trialkit.services.trial import init_trial
-from trialkit.store.data_tables import form_records, visit_records
-from trialkit.store.engine import make_engine, session_scope
-from trialkit.store.randomization_tables import allocation_entries
-from trialkit.store.safety_tables import adverse_events, ae_reports
-from trialkit.store.screening_tables import participants, screenings
+from trialwright.cli.main import app as cli
+from trialwright.protocol import load_protocol
+from trialwright.services import audit
+from trialwright.services.simulation import SimulationError, parse_effects, simulate
+from trialwright.services.trial import init_trial
+from trialwright.store.data_tables import form_records, visit_records
+from trialwright.store.engine import make_engine, session_scope
+from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.safety_tables import adverse_events, ae_reports
+from trialwright.store.screening_tables import participants, screenings
 
 
 def _trial(url: str):  # type: ignore[no-untyped-def]
@@ -137,8 +137,8 @@ SECOND_PROTOCOL = FIRST_PROTOCOL.with_name("EXAMPLE-CAP-3ARM.yaml")
 
 
 def test_a_second_protocol_with_another_design_simulates_without_code_changes(database_url: str) -> None:
-    from trialkit.services.safety import safety_tables
-    from trialkit.services.users import get_user
+    from trialwright.services.safety import safety_tables
+    from trialwright.services.users import get_user
 
     engine = make_engine(database_url)
     init_trial(engine, load_protocol(SECOND_PROTOCOL))

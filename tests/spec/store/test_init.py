@@ -1,4 +1,4 @@
-"""`trialkit init`: creates or upgrades a trial database, idempotent, on SQLite and PostgreSQL."""
+"""`trialwright init`: creates or upgrades a trial database, idempotent, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.spec.protocol.conftest import mutated_text
-from trialkit.cli.main import app
-from trialkit.protocol import load_protocol, load_protocol_text
-from trialkit.services import audit
-from trialkit.services.trial import (
+from trialwright.cli.main import app
+from trialwright.protocol import load_protocol, load_protocol_text
+from trialwright.services import audit
+from trialwright.services.trial import (
     ProtocolVersionConflict,
     TrialMismatch,
     TrialNotInitialised,
     current_protocol,
     init_trial,
 )
-from trialkit.store.engine import make_engine, session_scope
-from trialkit.store.tables import protocol_versions, sites
+from trialwright.store.engine import make_engine, session_scope
+from trialwright.store.tables import protocol_versions, sites
 
 runner = CliRunner()
 
@@ -53,7 +53,7 @@ def test_the_database_keeps_the_exact_protocol_and_its_sites(database_url: str, 
 
 
 def test_an_empty_database_holds_no_trial(database_url: str) -> None:
-    with pytest.raises(TrialNotInitialised, match="trialkit init"):
+    with pytest.raises(TrialNotInitialised, match="trialwright init"):
         current_protocol(make_engine(database_url))
 
 
@@ -126,7 +126,7 @@ def test_init_refuses_a_broken_protocol_without_touching_the_database(tmp_path: 
 
 
 def test_the_password_never_appears_in_messages() -> None:
-    from trialkit.store.engine import redact
+    from trialwright.store.engine import redact
 
     assert redact("postgresql+psycopg://alice:s3cret@db.example:5432/trial") == (
         "postgresql+psycopg://alice:***@db.example:5432/trial"

@@ -10,9 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from trialkit.store.engine import make_engine, session_scope
-from trialkit.store.migrate import current_revision, head_revision, upgrade
-from trialkit.store.tables import metadata, sites, trial
+from trialwright.store.engine import make_engine, session_scope
+from trialwright.store.migrate import current_revision, head_revision, upgrade
+from trialwright.store.tables import metadata, sites, trial
 
 
 def test_migrated_schema_matches_the_table_definitions(database_url: str) -> None:

@@ -1,4 +1,4 @@
-"""`trialkit user add|list|disable|reset-password|token`: the same rules as the pages, all audited."""
+"""`trialwright user add|list|disable|reset-password|token`: the same rules as the pages, all audited."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from trialkit.cli.main import app
-from trialkit.protocol import load_protocol
-from trialkit.services import audit
-from trialkit.services.trial import init_trial
-from trialkit.services.users import resolve_token
-from trialkit.store.engine import make_engine
+from trialwright.cli.main import app
+from trialwright.protocol import load_protocol
+from trialwright.services import audit
+from trialwright.services.trial import init_trial
+from trialwright.services.users import resolve_token
+from trialwright.store.engine import make_engine
 
 runner = CliRunner()
 
@@ -82,13 +82,13 @@ def test_token_and_reset(db: str) -> None:
     token = _run(db, "user", "token", "dave").output.strip()
     engine = make_engine(db)
     user = resolve_token(engine, token)
-    assert token.startswith("tk_") and user is not None and user.username == "dave"
+    assert token.startswith("tw_") and user is not None and user.username == "dave"
     reset = _run(db, "user", "reset-password", "dave", "--password-stdin", stdin="An0ther-password-2\n")
     assert reset.exit_code == 0 and audit.entries(engine, action_prefix="user.password_reset")
 
 
 def test_bootstrap_admin_only_on_an_empty_trial(db: str) -> None:
-    from trialkit.cli.serve import bootstrap_admin
+    from trialwright.cli.serve import bootstrap_admin
 
     engine = make_engine(db)
     created = bootstrap_admin(engine)

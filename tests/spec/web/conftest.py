@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.trialfixtures import PASSWORD, Trial, make_trial, username
-from trialkit.domain.roles import Role
-from trialkit.settings import Settings
-from trialkit.web.app import create_app
+from trialwright.domain.roles import Role
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from tests.spec.web.conftest import sign_in
 from tests.spec.web.test_randomization_pages import enrolled
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, who
-from trialkit.domain.roles import Role
-from trialkit.protocol import load_protocol
-from trialkit.services.forms import lock_trial
-from trialkit.services.randomization import generate_list, randomize
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol
+from trialwright.services.forms import lock_trial
+from trialwright.services.randomization import generate_list, randomize
 
 ARM_NAMES = [a.name for a in load_protocol(FIRST_PROTOCOL).protocol.arms]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.trialfixtures import Trial, username
-from trialkit.domain.roles import Role
-from trialkit.services import audit
-from trialkit.services.users import issue_token
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.users import issue_token
 
 
 def _bearer(trial: Trial, role: Role) -> dict[str, str]:
@@ -19,9 +19,9 @@ def test_no_token_no_answer(client: TestClient, trial: Trial) -> None:
     for path in ("/api/v1/me", "/api/v1/trial", "/api/v1/users", "/api/v1/tokens"):
         response = client.get(path)
         assert response.status_code == 401 and response.json() == {"detail": "a valid API token is required"}
-    assert client.get("/api/v1/me", headers={"Authorization": "Bearer tk_forged"}).status_code == 401
+    assert client.get("/api/v1/me", headers={"Authorization": "Bearer tw_forged"}).status_code == 401
     refused = audit.entries(trial.engine, action_prefix="api.token_refused")
-    assert len(refused) == 5 and "tk_forged" not in str(refused)
+    assert len(refused) == 5 and "tw_forged" not in str(refused)
 
 
 def test_me_and_trial(client: TestClient, trial: Trial) -> None:
@@ -48,7 +48,7 @@ def test_users_list_is_for_administrators(client: TestClient, trial: Trial) -> N
 def test_tokens_can_be_created_and_revoked(client: TestClient, trial: Trial) -> None:
     headers = _bearer(trial, Role.DATA_MANAGER)
     created = client.post("/api/v1/tokens", headers=headers, json={"name": "lab interface"})
-    assert created.status_code == 201 and created.json()["token"].startswith("tk_")
+    assert created.status_code == 201 and created.json()["token"].startswith("tw_")
     new = {"Authorization": f"Bearer {created.json()['token']}"}
     assert client.get("/api/v1/me", headers=new).status_code == 200
     listed = client.get("/api/v1/tokens", headers=headers).json()

@@ -15,14 +15,14 @@ from fastapi.testclient import TestClient
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, username, who
-from trialkit.domain.masking import UNBLINDED_ROLES
-from trialkit.domain.roles import Role
-from trialkit.protocol import load_protocol
-from trialkit.services.forms import save_form
-from trialkit.services.randomization import generate_list, list_status, randomize
-from trialkit.services.safety import report_event
-from trialkit.services.screening import enrol, record_consent, screen
-from trialkit.services.users import get_user, issue_token
+from trialwright.domain.masking import UNBLINDED_ROLES
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol
+from trialwright.services.forms import save_form
+from trialwright.services.randomization import generate_list, list_status, randomize
+from trialwright.services.safety import report_event
+from trialwright.services.screening import enrol, record_consent, screen
+from trialwright.services.users import get_user, issue_token
 
 BLINDED = [r for r in Role if r not in UNBLINDED_ROLES]
 RANDOMIZERS = {Role.INVESTIGATOR, Role.STUDY_COORDINATOR}

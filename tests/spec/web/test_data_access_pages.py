@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import PASSWORD, Trial, who
-from trialkit.domain.roles import Role
-from trialkit.services.forms import lock_trial
+from trialwright.domain.roles import Role
+from trialwright.services.forms import lock_trial
 
 REQUEST = {
     "requester": "A. Researcher", "organisation": "Uni", "email": "a@uni.org", "purpose": "meta-analysis",

@@ -8,8 +8,8 @@ import datetime as dt
 from tests.spec.web.conftest import csrf_of
 from tests.spec.web.test_randomization_pages import as_role, enrolled
 from tests.trialfixtures import PASSWORD, Trial
-from trialkit.domain.roles import Role
-from trialkit.services import audit
+from trialwright.domain.roles import Role
+from trialwright.services import audit
 
 LABS = "/participants/{pid}/visits/baseline/forms/labs"
 

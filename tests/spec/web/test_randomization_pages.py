@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import PASSWORD, Trial, username, who
-from trialkit.domain.roles import Role
-from trialkit.services import audit
-from trialkit.services.screening import enrol, record_consent, screen
-from trialkit.services.users import issue_token
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.screening import enrol, record_consent, screen
+from trialwright.services.users import issue_token
 
 ARM_NAMES = ("hUCMSC-Exos + standard care", "Placebo (PBS) + standard care")
 

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from tests.spec.web.conftest import csrf_of
 from tests.spec.web.test_randomization_pages import as_role, enrolled
 from tests.trialfixtures import PASSWORD, Trial, who
-from trialkit.domain.roles import Role
-from trialkit.services import audit
-from trialkit.services.randomization import generate_list, randomize
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.randomization import generate_list, randomize
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 
@@ -94,7 +94,7 @@ def test_report_follow_up_and_submit_an_sae_then_the_dsmb_resumes(app, trial: Tr
 
 
 def test_an_overdue_report_is_on_the_home_and_safety_pages(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
-    from trialkit.services.safety import report_event
+    from trialwright.services.safety import report_event
 
     pid = _randomized(trial)
     aware = dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)

@@ -9,11 +9,11 @@ from sqlalchemy import update
 
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import PASSWORD, Trial, username
-from trialkit.domain.roles import Role
-from trialkit.services import audit
-from trialkit.services.users import disable_user, get_user
-from trialkit.store.auth_tables import web_sessions
-from trialkit.store.engine import session_scope
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.users import disable_user, get_user
+from trialwright.store.auth_tables import web_sessions
+from trialwright.store.engine import session_scope
 
 
 def _attempt(client: TestClient, name: str, password: str):  # type: ignore[no-untyped-def]

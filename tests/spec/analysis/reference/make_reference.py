@@ -1,6 +1,6 @@
-"""Make reference.json: the values test_statistics.py checks trialkit.analysis.statistics against.
+"""Make reference.json: the values test_statistics.py checks trialwright.analysis.statistics against.
 
-Nothing here imports trialkit. Each value comes from an independent computation:
+Nothing here imports trialwright. Each value comes from an independent computation:
 
 * ANCOVA -- statsmodels' formula OLS (``followup ~ baseline + group + C(site) + C(sex)``) after dropping
   incomplete rows, on the log scale for the skewed data set;

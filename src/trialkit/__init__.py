@@ -1,9 +1,0 @@
-"""trialkit: run a randomized controlled trial from its protocol file to its shared data set.
-
-The whole design of a trial lives in one protocol file (see ``trialkit.protocol``); the engine reads
-it and holds nothing trial-specific of its own.
-"""
-
-__all__ = ["__version__"]
-
-__version__ = "0.1.0"

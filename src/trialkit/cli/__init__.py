@@ -1,1 +1,0 @@
-"""The ``trialkit`` command: a thin Typer layer over the services, one group per capability."""

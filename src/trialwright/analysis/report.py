@@ -1,0 +1,313 @@
+"""The study report of one analysis, in the forms people and programs read.
+
+``write_report`` writes into one folder: ``report.html`` (self-contained: styles and figures inline),
+``report.pdf``, ``results.json`` (every estimate with its CI and n), ``results.csv``, ``consort.svg`` and
+``consort.png``, and each figure as SVG and PNG under ``figures/``. Every file is written under a temporary
+name and renamed when complete, so a file that exists is whole.
+
+The report shows only what its ``AnalysisReport`` holds: group labels as the analysis was grouped (arm
+names only in an unblinded analysis), never anything read from elsewhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jdatetime
+from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.figure import Figure
+
+from trialwright.analysis import consort, figures
+from trialwright.analysis.engine import AnalysisReport, fmt_number
+
+__all__ = ["figures_for", "render_html", "render_pdf", "results_json", "svgs_for", "write_report"]
+
+_ENV = Environment(loader=PackageLoader("trialwright.analysis", "templates"), autoescape=select_autoescape(["html"]))
+
+
+def _pct(x: float | None) -> str:
+    return "NA" if x is None else f"{100 * x:.0f}%"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def results_json(report: AnalysisReport) -> dict[str, Any]:
+    """The whole report as JSON-ready data: provenance, sets, Table 1, every estimate with its CI and n."""
+    data = _plain(dataclasses.asdict(report))
+    assert isinstance(data, dict)
+    data["outcome_ids"] = list(report.outcome_ids)
+    return data
+
+
+def figures_for(report: AnalysisReport) -> dict[str, Figure]:
+    """Each continuous outcome's values over time by group, and forest plots of the primary estimates."""
+    out: dict[str, Figure] = {}
+    for o in report.outcomes:
+        values = [s for s in o.summaries if s.what == "value"]
+        if not values:
+            continue
+        series = []
+        for g in dict.fromkeys(s.group for s in values):  # efficacy may be pooled while safety is grouped
+            points = [s for s in values if s.group == g]
+            series.append(
+                figures.GroupSeries(
+                    label=g,
+                    timepoints=tuple(s.visit for s in points),
+                    x=tuple(float(i) for i in range(len(points))),
+                    mean=tuple(s.mean for s in points),
+                    lower=tuple(s.ci_lower for s in points),
+                    upper=tuple(s.ci_upper for s in points),
+                    n=tuple(s.n for s in points),
+                )
+            )
+        title = f"{o.description} ({o.variable}): mean and 95% CI by visit"
+        shown = [v for s in values for v in (s.mean, s.ci_lower, s.ci_upper) if v is not None]
+        # A log axis only when every plotted value is positive (a mean's t interval can reach below zero).
+        log_axis = o.log_scale and bool(shown) and min(shown) > 0
+        out[f"time-{o.outcome_id}-{o.variable.replace('.', '-')}"] = figures.values_over_time(
+            series, title=title, y_label=o.variable, log_scale=log_axis
+        )
+    for scale, key, null, label in (
+        ("adjusted difference", "forest-difference", 0.0, "Adjusted difference (treatment minus reference)"),
+        ("ratio of geometric means", "forest-ratio", 1.0, "Ratio of geometric means (treatment / reference)"),
+    ):
+        rows = [
+            figures.ForestRow(
+                label=f"{o.description} ({o.variable.partition('.')[2] or o.variable}), {c.label}",
+                estimate=c.estimate,
+                lower=c.lower,
+                upper=c.upper,
+                text=c.text(),
+                log_scale=scale.startswith("ratio"),
+            )
+            for o in report.outcomes
+            for c in o.comparisons
+            if c.primary and c.scale == scale
+        ]
+        if rows:
+            out[key] = figures.forest_plot(rows, title=f"Primary analyses: {scale}", null_value=null, x_label=label)
+    return out
+
+
+def _grouping_text(report: AnalysisReport) -> str:
+    if report.grouping == "pooled":
+        return "All participants pooled; no comparison between arms."
+    if report.grouping == "unnamed_groups":
+        return "Arms shown as unnamed groups; which group is which arm is not known."
+    return "Arms named."
+
+
+def render_html(report: AnalysisReport, svgs: Mapping[str, str], *, fragment: bool = False) -> str:
+    """The self-contained HTML report (figures inline as SVG); ``fragment``: only its ``<main>`` (for a page)."""
+    taken = report.taken_at[:10]
+    jalali = jdatetime.date.fromgregorian(year=int(taken[:4]), month=int(taken[5:7]), day=int(taken[8:10]))
+    return _ENV.get_template("report_body.html" if fragment else "report.html").render(
+        r=report,
+        svgs=svgs,
+        fmt=fmt_number,
+        pct=_pct,
+        grouping_text=_grouping_text(report),
+        taken_jalali=jalali.strftime("%Y/%m/%d") + " (Solar Hijri)",
+    )
+
+
+def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
+    """The report as a PDF (tables and figures), made with ReportLab."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    small = styles["BodyText"].clone("small", fontSize=8, leading=10)
+    story: list[Any] = []
+
+    def p(text: str, style: Any = small) -> Any:
+        return Paragraph(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), style)
+
+    def table(rows: list[list[str]]) -> Any:
+        t = Table([[p(c) for c in row] for row in rows], repeatRows=1)
+        t.setStyle(
+            TableStyle(
+                [
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ]
+            )
+        )
+        return t
+
+    def image(key: str, width: float, max_height: float = 22 * cm) -> Any:
+        from reportlab.lib.utils import ImageReader
+
+        w, h = ImageReader(io.BytesIO(pngs[key])).getSize()
+        scale = min(width / w, max_height / h)
+        return Image(io.BytesIO(pngs[key]), width=w * scale, height=h * scale)
+
+    mode = "Unblinded analysis" if report.unblinded else "Blinded analysis"
+    story.append(p(report.title, styles["Title"]))
+    story.append(p(f"{mode}. {_grouping_text(report)}", styles["Heading3"]))
+    story.append(
+        table(
+            [
+                ["Item", "Value"],
+                ["Trial", report.trial_id],
+                ["Protocol version", report.protocol_version],
+                ["Software", f"trialwright {report.software_version}"],
+                ["Data snapshot (SHA-256)", report.snapshot_sha256],
+                ["Audit entry", str(report.audit_seq)],
+                ["Taken at", report.taken_at],
+                ["Values below a limit of quantification", report.below_limit_rule],
+            ]
+        )
+    )
+    story.extend(p(n) for n in report.notes)
+    story.append(p("Participant flow (CONSORT)", styles["Heading2"]))
+    if "consort" in pngs:
+        story.append(image("consort", 16 * cm))
+    if report.pilot:
+        story.append(table([["Feasibility rate", "Value"], *([r.label, r.text()] for r in report.pilot)]))
+    story.append(p("Analysis sets", styles["Heading2"]))
+    story.append(
+        table(
+            [
+                ["Set", *report.groups],
+                *(
+                    [report.set_names.get(k, k), *(str(v[g]) for g in report.groups)]
+                    for k, v in report.analysis_sets.items()
+                ),
+            ]
+        )
+    )
+    if report.table_one:
+        story.append(PageBreak())
+        story.append(p("Table 1. Baseline characteristics", styles["Heading2"]))
+        story.append(
+            table(
+                [
+                    ["Characteristic", *report.groups],
+                    *([r.label, *(r.cells[g] for g in report.groups)] for r in report.table_one),
+                ]
+            )
+        )
+    story.append(PageBreak())
+    story.append(p("Outcomes", styles["Heading2"]))
+    for o in report.outcomes:
+        story.append(p(f"{o.description} ({o.variable}): {o.registry_timepoint}", styles["Heading3"]))
+        missing = ", ".join(f"{g} {m} of {o.in_set[g]}" for g, m in o.missing.items())
+        story.append(p(f"{o.kind.capitalize()} outcome; {o.analysis_set}; missing: {missing}."))
+        rows = [["Group", "At", "n", "Mean (SD)", "Median (IQR)"]]
+        rows += [
+            [
+                s.group,
+                f"{s.what} {s.visit}",
+                str(s.n),
+                f"{fmt_number(s.mean)} ({fmt_number(s.sd)})",
+                f"{fmt_number(s.median)} ({fmt_number(s.q1)} to {fmt_number(s.q3)})",
+            ]
+            for s in o.summaries
+            if s.visit == o.timepoint
+        ]
+        if len(rows) > 1:
+            story.append(table(rows))
+        events = o.extra.get("participants_with_event")
+        if events:
+            story.append(
+                table(
+                    [
+                        ["Group", "Participants with the event"],
+                        *([g, f"{v['k']} / {v['n']}"] for g, v in events.items()),
+                    ]
+                )
+            )
+        if o.comparisons:
+            story.append(
+                table(
+                    [["Comparison", "Method", "Set", "Scale", "Estimate (95% CI), p"]]
+                    + [
+                        [c.label, c.method + (" (primary)" if c.primary else ""), c.analysis_set, c.scale, c.text()]
+                        for c in o.comparisons
+                    ]
+                )
+            )
+        story.append(Spacer(1, 0.3 * cm))
+    for key in ("forest-difference", "forest-ratio"):
+        if key in pngs:
+            story.append(image(key, 16 * cm))
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title=f"{report.title}: statistical report",
+        author="trialwright",
+        leftMargin=1.5 * cm,
+        rightMargin=1.5 * cm,
+    )
+    doc.build(story)
+    return buffer.getvalue()
+
+
+def _write(path: Path, content: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    if isinstance(content, str):
+        partial.write_text(content, encoding="utf-8")
+    else:
+        partial.write_bytes(content)
+    os.replace(partial, path)
+    return path
+
+
+def svgs_for(report: AnalysisReport) -> dict[str, str]:
+    """Every figure and the CONSORT diagram as SVG text, by key."""
+    svgs = {key: figures.to_svg(fig) for key, fig in figures_for(report).items()}
+    svgs["consort"] = consort.to_svg(report.consort)
+    return svgs
+
+
+def write_report(report: AnalysisReport, out: Path, *, progress: Callable[[str], None] | None = None) -> list[Path]:
+    """Write every file of the report into ``out``; returns the paths written."""
+    step = progress or (lambda _: None)
+    written: list[Path] = []
+    step("figures")
+    figs = figures_for(report)
+    svgs = {key: figures.to_svg(fig) for key, fig in figs.items()}
+    pngs = {key: figures.to_png(fig) for key, fig in figs.items()}
+    svgs["consort"] = consort.to_svg(report.consort)
+    pngs["consort"] = consort.to_png(report.consort)
+    for key in figs:
+        written.append(_write(out / "figures" / f"{key}.svg", svgs[key]))
+        written.append(_write(out / "figures" / f"{key}.png", pngs[key]))
+    written.append(_write(out / "consort.svg", svgs["consort"]))
+    written.append(_write(out / "consort.png", pngs["consort"]))
+    step("results")
+    written.append(_write(out / "results.json", json.dumps(results_json(report), indent=2, ensure_ascii=False)))
+    buffer = io.StringIO()
+    rows = report.csv_rows()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["outcome"])
+    writer.writeheader()
+    writer.writerows(rows)
+    written.append(_write(out / "results.csv", buffer.getvalue()))
+    step("report.html")
+    written.append(_write(out / "report.html", render_html(report, svgs)))
+    step("report.pdf")
+    written.append(_write(out / "report.pdf", render_pdf(report, pngs)))
+    return written

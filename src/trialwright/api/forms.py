@@ -1,0 +1,245 @@
+"""REST endpoints for visits, forms (one at a time or a bulk import), queries and the database lock.
+
+They call the same services as the pages, so the same validation, reasons, lifecycle and audit apply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from trialwright.domain.forms import FormValueError
+from trialwright.domain.roles import Role
+from trialwright.services import forms as svc
+from trialwright.services.screening import NotFound
+from trialwright.services.users import UserView
+from trialwright.web.deps import EngineDep, require_api_roles
+
+router = APIRouter(prefix="/api/v1", tags=["forms"])
+Reader = Annotated[UserView, Depends(require_api_roles(*svc.READERS))]
+Entry = Annotated[UserView, Depends(require_api_roles(*svc.DATA_ENTRY))]
+Monitor = Annotated[UserView, Depends(require_api_roles(Role.MONITOR))]
+Investigator = Annotated[UserView, Depends(require_api_roles(Role.INVESTIGATOR))]
+Manager = Annotated[UserView, Depends(require_api_roles(Role.DATA_MANAGER))]
+Raiser = Annotated[UserView, Depends(require_api_roles(*svc.QUERY_RAISERS))]
+FORM = "/participants/{participant_id}/visits/{visit_id}/forms/{form_id}"
+
+
+class FormIn(BaseModel):
+    """Values to enter or change (see docs/forms.md for the value shapes), with a reason once complete."""
+
+    values: dict[str, Any]
+    reason: str | None = None
+    visit_date: dt.date | None = Field(default=None, description="The visit's date, on its first form.")
+
+
+class ImportIn(BaseModel):
+    """Many forms at once: rows of {participant, visit, form, values, reason?, visit_date?}."""
+
+    rows: list[dict[str, Any]]
+    all_or_nothing: bool = True
+
+
+class ReasonIn(BaseModel):
+    """A reason."""
+
+    reason: str
+
+
+class PasswordIn(BaseModel):
+    """The signer's password."""
+
+    password: str
+
+
+class QueryIn(BaseModel):
+    """A query raised by hand."""
+
+    participant_id: str
+    text: str
+    visit_id: str | None = None
+    form_id: str | None = None
+    field: str | None = None
+
+
+class AnswerIn(BaseModel):
+    """An answer to a query."""
+
+    answer: str
+
+
+class CloseIn(BaseModel):
+    """A note on closing a query."""
+
+    note: str = ""
+
+
+def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except NotFound:
+        raise HTTPException(status_code=404, detail="not found") from None
+    except FormValueError as exc:
+        detail = [{"field": p.split(":", 1)[0], "rule": p} for p in exc.problems]
+        raise HTTPException(status_code=422, detail=detail) from None
+    except svc.FormError as exc:
+        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+
+
+def _form(view: svc.FormView | None) -> dict[str, Any]:
+    if view is None:
+        raise HTTPException(status_code=404, detail="this form has no data yet")
+    return {
+        "participant_id": view.participant_id,
+        "visit_id": view.visit_id,
+        "form_id": view.form_id,
+        "state": view.state.value,
+        "version": view.version,
+        "values": {k: v.as_json() for k, v in view.values.items()},
+        "missing": list(view.missing),
+        "verified_by": view.verified_by,
+        "signed_by": view.signed_by,
+        "signed_at": view.signed_at,
+        "signature_meaning": view.signature_meaning,
+        "open_queries": view.open_queries,
+    }
+
+
+@router.get("/participants/{participant_id}/visits")
+def visits(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
+    """The participant's visit schedule today, with each form's state."""
+    s = _call(svc.participant_schedule, engine, user, participant_id)
+    return {
+        "participant_id": s.participant_id,
+        "visits": [
+            {
+                **v.__dict__,
+                "status": v.status.value,
+                "forms": {k: (st.value if st else None) for k, st in s.forms[v.visit_id].items()},
+            }
+            for v in s.visits
+        ],
+        "unscheduled": [{"visit_id": v, "label": label, "visit_date": d} for v, label, d in s.unscheduled],
+        "open_queries": s.open_queries,
+    }
+
+
+@router.get(FORM)
+def get_form(participant_id: str, visit_id: str, form_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
+    """One form's values (canonical value, value and unit as entered, status, reason) and state."""
+    return _form(_call(svc.get_form, engine, user, participant_id, visit_id, form_id))
+
+
+@router.post(FORM)
+def save_form(
+    participant_id: str, visit_id: str, form_id: str, body: FormIn, user: Entry, engine: EngineDep
+) -> dict[str, Any]:
+    """Enter or change values; every problem is reported at once, naming the field and the rule."""
+    return _form(
+        _call(
+            svc.save_form,
+            engine,
+            user,
+            participant_id,
+            visit_id,
+            form_id,
+            body.values,
+            reason=body.reason,
+            visit_date=body.visit_date,
+        )
+    )
+
+
+@router.post(FORM + "/complete")
+def complete(participant_id: str, visit_id: str, form_id: str, user: Entry, engine: EngineDep) -> dict[str, Any]:
+    """Mark the form complete (every required field has a value or a reason)."""
+    return _form(_call(svc.complete_form, engine, user, participant_id, visit_id, form_id))
+
+
+@router.post(FORM + "/verify")
+def verify(participant_id: str, visit_id: str, form_id: str, user: Monitor, engine: EngineDep) -> dict[str, Any]:
+    """Source data verification (monitor)."""
+    return _form(_call(svc.verify_form, engine, user, participant_id, visit_id, form_id))
+
+
+@router.post(FORM + "/sign")
+def sign(
+    participant_id: str, visit_id: str, form_id: str, body: PasswordIn, user: Investigator, engine: EngineDep
+) -> dict[str, Any]:
+    """The investigator's electronic signature (password re-entered; the meaning is stored)."""
+    return _form(_call(svc.sign_form, engine, user, participant_id, visit_id, form_id, password=body.password))
+
+
+@router.post(FORM + "/lock")
+def lock(participant_id: str, visit_id: str, form_id: str, user: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Lock one form (data manager)."""
+    return _form(_call(svc.lock_form, engine, user, participant_id, visit_id, form_id))
+
+
+@router.post(FORM + "/unlock")
+def unlock(
+    participant_id: str, visit_id: str, form_id: str, body: ReasonIn, user: Manager, engine: EngineDep
+) -> dict[str, Any]:
+    """Unlock one form with a reason (data manager)."""
+    return _form(_call(svc.unlock_form, engine, user, participant_id, visit_id, form_id, reason=body.reason))
+
+
+@router.post("/forms/import")
+def import_forms(body: ImportIn, user: Entry, engine: EngineDep) -> dict[str, Any]:
+    """Save many forms in one request, with exactly the rules of one form; every rejected row is reported."""
+    report = _call(svc.import_forms, engine, user, body.rows, all_or_nothing=body.all_or_nothing)
+    return {
+        "saved": report.saved,
+        "rejected": [{"row": i, "problems": list(problems)} for i, problems in report.rejected],
+    }
+
+
+@router.get("/queries")
+def queries(
+    user: Reader, engine: EngineDep, status: str | None = None, participant_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The query inbox within the caller's sites."""
+    return [q.__dict__ for q in svc.list_queries(engine, user, status=status, participant_id=participant_id)]
+
+
+@router.post("/queries", status_code=201)
+def raise_query(body: QueryIn, user: Raiser, engine: EngineDep) -> dict[str, Any]:
+    """Raise a query by hand (monitor, data manager)."""
+    q = _call(
+        svc.raise_query, engine, user, body.participant_id, body.text,
+        visit_id=body.visit_id, form_id=body.form_id, field_id=body.field,
+    )  # fmt: skip
+    return dict(q.__dict__)
+
+
+@router.post("/queries/{query_id}/answer")
+def answer_query(query_id: int, body: AnswerIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
+    """Answer a query (site staff)."""
+    return dict(_call(svc.answer_query, engine, user, query_id, body.answer).__dict__)
+
+
+@router.post("/queries/{query_id}/close")
+def close_query(query_id: int, body: CloseIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
+    """Close a query (whoever raised it; a monitor or data manager for automatic ones)."""
+    return dict(_call(svc.close_query, engine, user, query_id, body.note).__dict__)
+
+
+@router.get("/trial/lock")
+def lock_state(user: Reader, engine: EngineDep) -> dict[str, Any]:
+    """Whether the trial database is locked."""
+    return dict(svc.lock_state(engine).__dict__)
+
+
+@router.post("/trial/lock")
+def lock_trial(body: ReasonIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Lock the whole trial database (data manager)."""
+    return dict(_call(svc.lock_trial, engine, user, body.reason).__dict__)
+
+
+@router.post("/trial/unlock")
+def unlock_trial(body: ReasonIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Unlock the trial database with a reason (data manager)."""
+    return dict(_call(svc.unlock_trial, engine, user, body.reason).__dict__)

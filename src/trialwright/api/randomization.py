@@ -1,0 +1,205 @@
+"""REST endpoints for randomization, preparation and emergency unblinding (bearer tokens).
+
+Arms appear only where the masking policy allows: the randomization service decides, never this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from trialwright.domain.roles import Role
+from trialwright.services import randomization as svc
+from trialwright.services.screening import NotFound, ScreeningError
+from trialwright.services.users import UserView
+from trialwright.web.deps import EngineDep, require_api_roles
+
+router = APIRouter(prefix="/api/v1", tags=["randomization"])
+Reader = Annotated[
+    UserView,
+    Depends(
+        require_api_roles(
+            Role.ADMINISTRATOR,
+            Role.INVESTIGATOR,
+            Role.STUDY_COORDINATOR,
+            Role.MONITOR,
+            Role.DATA_MANAGER,
+            Role.OUTCOME_ASSESSOR,
+            Role.UNBLINDED_STATISTICIAN,
+        )
+    ),
+]
+Randomizer = Annotated[UserView, Depends(require_api_roles(*svc.RANDOMIZERS))]
+Investigator = Annotated[UserView, Depends(require_api_roles(Role.INVESTIGATOR))]
+Statistician = Annotated[UserView, Depends(require_api_roles(Role.UNBLINDED_STATISTICIAN))]
+Pharmacist = Annotated[UserView, Depends(require_api_roles(Role.UNBLINDED_PHARMACIST))]
+Unblinded = Annotated[
+    UserView,
+    Depends(require_api_roles(Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER)),
+]
+BalanceReader = Annotated[UserView, Depends(require_api_roles(Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER))]
+
+
+class RandomizationOut(BaseModel):
+    """A participant's randomization; ``arm`` is ``masked`` unless the caller may see it."""
+
+    participant_id: str
+    randomization_number: int
+    stratum: str
+    randomized_at: dt.datetime
+    preparation_code: str
+    arm: str
+    emergency_unblinded: bool
+
+
+class UnblindIn(BaseModel):
+    """An emergency unblinding request: a reason and the caller's own password."""
+
+    reason: str
+    password: str
+
+
+class GenerateOut(BaseModel):
+    """The sealed list's checksum."""
+
+    checksum: str
+
+
+class ExtendIn(BaseModel):
+    """An extension of one stratum."""
+
+    stratum: str
+    entries: int = Field(ge=1, le=100_000)
+    reason: str
+
+
+class PreparationIn(BaseModel):
+    """A dose's preparation record."""
+
+    product_lot: str
+    volume_ml: float
+    particles: str | None = None
+
+
+class InstructionOut(BaseModel):
+    """What to prepare for one code (unblinded pharmacist)."""
+
+    preparation_code: str
+    participant_id: str | None
+    arm: str
+    product: str
+    dose: str | None
+    volume: str | None
+    route: str
+    identical_appearance: bool
+    prepared: bool
+
+
+def _out(r: svc.Randomized) -> RandomizationOut:
+    return RandomizationOut(
+        participant_id=r.participant_id,
+        randomization_number=r.number,
+        stratum=r.stratum,
+        randomized_at=r.at,
+        preparation_code=r.preparation_code,
+        arm=r.arm,
+        emergency_unblinded=r.unblinded,
+    )
+
+
+def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except NotFound:
+        raise HTTPException(status_code=404, detail="not found") from None
+    except (svc.RandomizationError, ScreeningError) as exc:
+        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+
+
+@router.post("/participants/{participant_id}/randomization", response_model=RandomizationOut, status_code=201)
+def randomize(participant_id: str, user: Randomizer, engine: EngineDep) -> RandomizationOut:
+    """Randomize an enrolled participant (the next concealed entry of their stratum, once)."""
+    return _out(_call(svc.randomize, engine, user, participant_id))
+
+
+@router.get("/participants/{participant_id}/randomization", response_model=RandomizationOut)
+def randomization(participant_id: str, user: Reader, engine: EngineDep) -> RandomizationOut:
+    """A participant's randomization (404 before it)."""
+    found = _call(svc.allocation_of, engine, user, participant_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail="not randomized yet")
+    return _out(found)
+
+
+@router.post("/participants/{participant_id}/unblinding", response_model=RandomizationOut, status_code=201)
+def unblind(participant_id: str, body: UnblindIn, user: Investigator, engine: EngineDep) -> RandomizationOut:
+    """Emergency unblinding: the arm at once to this investigator only; recorded and notified."""
+    return _out(_call(svc.emergency_unblind, engine, user, participant_id, reason=body.reason, password=body.password))
+
+
+@router.post("/randomization/list", response_model=GenerateOut, status_code=201)
+def generate(user: Statistician, engine: EngineDep) -> GenerateOut:
+    """Generate and seal the allocation list (once)."""
+    return GenerateOut(checksum=_call(svc.generate_list, engine, user))
+
+
+@router.post("/randomization/extensions", response_model=GenerateOut, status_code=201)
+def extend(body: ExtendIn, user: Statistician, engine: EngineDep) -> GenerateOut:
+    """Extend one stratum along the seed chain (audited with the reason)."""
+    return GenerateOut(
+        checksum=_call(svc.extend_list, engine, user, body.stratum, entries=body.entries, reason=body.reason)
+    )
+
+
+@router.get("/randomization/list")
+def export(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
+    """The whole list with arms (unblinded statistician; the export is audited)."""
+    return list(_call(svc.export_list, engine, user))
+
+
+@router.get("/randomization/records")
+def records(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
+    """The generation report and each extension (no arms)."""
+    return [r.__dict__ for r in _call(svc.list_records, engine, user)]
+
+
+@router.get("/randomization/status")
+def status(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
+    """Entries used and left per stratum."""
+    return [s.__dict__ for s in svc.list_status(engine)]
+
+
+@router.get("/randomization/balance")
+def balance(user: BalanceReader, engine: EngineDep) -> list[dict[str, Any]]:
+    """Randomized participants per arm and stratum, with the worst running imbalance."""
+    return [{**b.__dict__, "by_arm": dict(b.by_arm)} for b in _call(svc.balance, engine, user)]
+
+
+@router.get("/pharmacy/{code}", response_model=InstructionOut)
+def what_to_prepare(code: str, user: Pharmacist, engine: EngineDep) -> InstructionOut:
+    """What to prepare for one preparation code."""
+    return InstructionOut(**_call(svc.what_to_prepare, engine, user, code).__dict__)
+
+
+@router.post("/pharmacy/{code}/preparation", response_model=InstructionOut, status_code=201)
+def prepare(code: str, body: PreparationIn, user: Pharmacist, engine: EngineDep) -> InstructionOut:
+    """Record a dose's preparation (once)."""
+    done = _call(
+        svc.prepare,
+        engine,
+        user,
+        code,
+        product_lot=body.product_lot,
+        volume_ml=body.volume_ml,
+        particles=body.particles,
+    )
+    return InstructionOut(**done.__dict__)
+
+
+@router.get("/unblindings")
+def unblindings(user: Unblinded, engine: EngineDep) -> list[dict[str, Any]]:
+    """Every emergency unblinding: who, when, why (never the arm)."""
+    return [u.__dict__ for u in _call(svc.unblinding_log, engine, user)]

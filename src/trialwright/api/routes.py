@@ -1,0 +1,90 @@
+"""REST endpoints under /api/v1: thin over the services, every answer filtered by the masking policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+
+from trialwright.api.schemas import ArmOut, MeOut, SiteOut, TokenCreated, TokenIn, TokenOut, TrialOut, UserOut
+from trialwright.domain.masking import present_arms
+from trialwright.domain.roles import Role
+from trialwright.services.users import UserView, issue_token, list_tokens, list_users, revoke_token
+from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, require_api_roles, viewer_of
+
+router = APIRouter(prefix="/api/v1", tags=["trial"])
+AdminUser = Annotated[UserView, Depends(require_api_roles(Role.ADMINISTRATOR))]
+
+
+@router.get("/me", response_model=MeOut)
+def me(user: ApiUser) -> MeOut:
+    """Who the token belongs to."""
+    return MeOut(
+        username=user.username,
+        full_name=user.full_name,
+        role=user.role.value,
+        sites=list(user.sites),
+        language=user.language,
+        calendar=user.calendar,
+    )
+
+
+@router.get("/trial", response_model=TrialOut)
+def trial(user: ApiUser, protocol: ProtocolDep, engine: EngineDep) -> TrialOut:
+    """The trial's registry summary; arms as the caller may see them."""
+    arms = [
+        ArmOut(label=a.label, code=a.code, name=a.name, role=a.role, ratio=a.ratio)
+        for a in present_arms(viewer_of(user, engine), protocol)
+    ]
+    t = protocol.trial
+    return TrialOut(
+        trial_id=protocol.trial_id,
+        scientific_title=t.titles.scientific,
+        public_title=t.titles.public,
+        registry_ids=[f"{i.registry}: {i.id}" for i in t.ids],
+        registration_date=t.registration.date,
+        protocol_version=protocol.version.number,
+        sites=[SiteOut(code=s.code, name=s.name, timezone=s.timezone) for s in protocol.sites],
+        arms=arms,
+        target_sample_size=protocol.sample_size.target,
+        masked_parties=[m.value for m in protocol.masking.masked],
+    )
+
+
+@router.get("/users", response_model=list[UserOut], tags=["users"])
+def users(_admin: AdminUser, engine: EngineDep) -> list[UserOut]:
+    """Every account (administrators)."""
+    now = dt.datetime.now(dt.UTC)
+    return [
+        UserOut(
+            username=u.username,
+            full_name=u.full_name,
+            role=u.role.value,
+            sites=list(u.sites),
+            active=u.active,
+            locked=u.locked_until is not None and u.locked_until > now,
+        )
+        for u in list_users(engine)
+    ]
+
+
+@router.get("/tokens", response_model=list[TokenOut], tags=["tokens"])
+def tokens(user: ApiUser, engine: EngineDep) -> list[TokenOut]:
+    """The caller's API tokens (never the tokens themselves)."""
+    return [TokenOut(**t.__dict__) for t in list_tokens(engine, user.username)]
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
+def create_token(body: TokenIn, user: ApiUser, engine: EngineDep) -> TokenCreated:
+    """A new token for the caller, shown once."""
+    token, view = issue_token(engine, user.username, name=body.name, actor=user.username)
+    return TokenCreated(token=token, **view.__dict__)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
+def delete_token(token_id: int, user: ApiUser, engine: EngineDep) -> Response:
+    """Revoke one of the caller's tokens."""
+    if not revoke_token(engine, token_id, actor=user.username, owner=user.username):
+        raise HTTPException(status_code=404, detail="no such token")
+    return Response(status_code=204)

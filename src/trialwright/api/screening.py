@@ -1,0 +1,172 @@
+"""REST endpoints for screening, consent, enrolment and withdrawal (bearer tokens, site-scoped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from trialwright.domain.eligibility import ScreeningValueError
+from trialwright.domain.roles import Role
+from trialwright.services import screening as svc
+from trialwright.services.users import UserView
+from trialwright.web.deps import EngineDep, require_api_roles
+
+router = APIRouter(prefix="/api/v1", tags=["screening"])
+Writer = Annotated[UserView, Depends(require_api_roles(Role.INVESTIGATOR, Role.STUDY_COORDINATOR))]
+Reader = Annotated[
+    UserView,
+    Depends(
+        require_api_roles(
+            Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.ADMINISTRATOR, Role.MONITOR, Role.DATA_MANAGER
+        )
+    ),
+]
+
+
+class ScreeningIn(BaseModel):
+    """A new screening: site, date and whatever values are known (a value may be {value, unit})."""
+
+    site: str
+    screened_on: dt.date
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class ValuesIn(BaseModel):
+    """Values to enter or correct; changing a saved value needs a reason."""
+
+    values: dict[str, Any]
+    reason: str | None = None
+
+
+class ConsentIn(BaseModel):
+    """A consent record."""
+
+    form_version: str
+    given_by: str = Field(description="participant or representative")
+    obtained_by: str
+    obtained_at: dt.datetime = Field(description="With its time zone, e.g. 2021-05-20T10:30:00+03:30")
+    representative_name: str | None = None
+    representative_relationship: str | None = None
+    witness: str | None = None
+    kind: str = "initial"
+    decision: str = "consent"
+
+
+class NotEnrolledIn(BaseModel):
+    """Why a screened patient was not enrolled."""
+
+    reason: str
+    text: str | None = None
+
+
+class WithdrawalIn(BaseModel):
+    """A withdrawal of one scope."""
+
+    scope: str
+    reason: str
+    withdrawn_on: dt.date
+
+
+class ScreeningOut(BaseModel):
+    """A screening log entry."""
+
+    id: int
+    label: str
+    site: str
+    screened_on: dt.date
+    values: dict[str, Any]
+    decision: str
+    failed: list[dict[str, Any]]
+    missing: list[str]
+    protocol_version: str
+    non_enrolment_reason: str | None
+    consents: int
+    consented: bool
+    participant_id: str | None
+    withdrawn_scopes: list[str]
+
+
+def _out(s: svc.ScreeningView) -> ScreeningOut:
+    return ScreeningOut(
+        id=s.id,
+        label=s.label,
+        site=s.site,
+        screened_on=s.screened_on,
+        values=dict(s.values),
+        decision=s.decision.value,
+        failed=list(s.failed),
+        missing=list(s.missing),
+        protocol_version=s.protocol_version,
+        non_enrolment_reason=s.non_enrolment_reason,
+        consents=len(s.consents),
+        consented=s.consented,
+        participant_id=s.participant.participant_id if s.participant else None,
+        withdrawn_scopes=list(s.participant.withdrawn_scopes) if s.participant else [],
+    )
+
+
+def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except svc.NotFound:
+        raise HTTPException(status_code=404, detail="not found") from None
+    except ScreeningValueError as exc:
+        raise HTTPException(status_code=422, detail=[{"rule": p} for p in exc.problems]) from None
+    except svc.ScreeningError as exc:
+        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+
+
+@router.get("/screenings", response_model=list[ScreeningOut])
+def screenings(
+    user: Reader, engine: EngineDep, site: str | None = None, decision: str | None = None
+) -> list[ScreeningOut]:
+    """The screening log within the caller's sites, newest first."""
+    return [_out(s) for s in svc.list_screenings(engine, user, site=site, decision=decision)]
+
+
+@router.post("/screenings", response_model=ScreeningOut, status_code=201)
+def create_screening(body: ScreeningIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+    """Screen a patient; the eligibility decision is in the answer."""
+    return _out(_call(svc.screen, engine, user, site=body.site, screened_on=body.screened_on, values=body.values))
+
+
+@router.get("/screenings/{screening_id}", response_model=ScreeningOut)
+def screening(screening_id: int, user: Reader, engine: EngineDep) -> ScreeningOut:
+    """One screening."""
+    return _out(_call(svc.get_screening, engine, user, screening_id))
+
+
+@router.post("/screenings/{screening_id}/values", response_model=ScreeningOut)
+def change_values(screening_id: int, body: ValuesIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+    """Enter or correct values (a reason is needed to change a saved value)."""
+    return _out(_call(svc.update_screening, engine, user, screening_id, values=body.values, reason=body.reason))
+
+
+@router.post("/screenings/{screening_id}/consents", response_model=ScreeningOut, status_code=201)
+def consent(screening_id: int, body: ConsentIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+    """Record a consent, a refusal, or a participant's own decision after regaining capacity."""
+    return _out(_call(svc.record_consent, engine, user, screening_id, **body.model_dump()))
+
+
+@router.post("/screenings/{screening_id}/not-enrolled", response_model=ScreeningOut)
+def not_enrolled(screening_id: int, body: NotEnrolledIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+    """Record the coded reason a patient was not enrolled."""
+    return _out(_call(svc.set_non_enrolment, engine, user, screening_id, reason=body.reason, text_=body.text))
+
+
+@router.post("/screenings/{screening_id}/enrol", response_model=ScreeningOut)
+def enrol(screening_id: int, user: Writer, engine: EngineDep) -> ScreeningOut:
+    """Enrol an eligible, consented patient: issues the participant id."""
+    return _out(_call(svc.enrol, engine, user, screening_id))
+
+
+@router.post("/participants/{participant_id}/withdrawals", status_code=201)
+def withdraw(participant_id: str, body: WithdrawalIn, user: Writer, engine: EngineDep) -> dict[str, Any]:
+    """Record a withdrawal of one scope (intervention, follow_up or data_use)."""
+    p = _call(
+        svc.withdraw, engine, user, participant_id, scope=body.scope, reason=body.reason, withdrawn_on=body.withdrawn_on
+    )
+    return {"participant_id": p.participant_id, "withdrawn_scopes": list(p.withdrawn_scopes)}

@@ -1,0 +1,90 @@
+"""``trialwright analyse`` and ``trialwright plan``: the protocol's analysis on the current data, written as a study
+report, and the sample size of the definitive trial from the pilot; through the same services as the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.screening import AsOption, _context
+
+__all__ = ["analyse", "plan"]
+
+
+def analyse(
+    user: AsOption,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the report into (created if needed).")],
+    unblinded: Annotated[
+        bool,
+        typer.Option("--unblinded", help="Name the arms: the unblinded statistician only, after the database lock."),
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Run the protocol's analysis plan and write report.html, report.pdf, results.json, results.csv,
+    consort.svg, consort.png and the figures into --out (blinded unless --unblinded)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from trialwright.analysis.report import write_report
+    from trialwright.services.analysis import AnalysisError, run_analysis
+
+    engine, actor = _context(user, database)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("reading the data and running the analysis plan")
+        try:
+            run = run_analysis(engine, actor, unblinded=unblinded)
+        except AnalysisError as exc:
+            fail(str(exc))
+        written = write_report(run.report, out, progress=lambda what: bar.update(task, description=f"writing {what}"))
+    r = run.report
+    randomized = sum(r.analysis_sets["itt"].values())
+    console.print(
+        f"{'Unblinded' if r.unblinded else 'Blinded'} analysis ({r.grouping}) of {randomized} randomized "
+        f"participants; data snapshot {r.snapshot_sha256[:16]}, audit entry {r.audit_seq}.",
+        highlight=False,
+    )
+    console.print(f"{len(r.outcome_ids)} outcomes: {', '.join(r.outcome_ids)}", highlight=False)
+    for path in written:
+        if path.parent == out:
+            console.print(f"  {path}", highlight=False, markup=False)
+    console.print(f"  {out / 'figures'} ({sum(1 for p in written if p.parent != out)} files)", highlight=False)
+
+
+def plan(
+    user: AsOption,
+    outcome: Annotated[str, typer.Option("--outcome", help="Outcome id from the protocol, e.g. il6.")],
+    effect: Annotated[
+        float,
+        typer.Option("--effect", help="Difference to detect (a ratio of geometric means on a log-scale outcome)."),
+    ],
+    power: Annotated[float, typer.Option("--power", help="Power wanted.")] = 0.9,
+    alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
+    gamma: Annotated[
+        float, typer.Option("--gamma", help="Browne's upper confidence limit of the SD at 100(1-gamma)%.")
+    ] = 0.2,
+    variable: Annotated[
+        str | None, typer.Option("--variable", help="form.field, when the outcome has several (e.g. labs.cd4_abs).")
+    ] = None,
+    simulations: Annotated[int, typer.Option("--simulations", help="Simulated trials per power estimate.")] = 2000,
+    database: DatabaseOption = None,
+) -> None:
+    """Size the definitive trial from the pilot: per-arm n from the pilot SD and its upper confidence limit
+    (Browne 1995), with and without the ANCOVA baseline correlation, and the design's simulated power."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from trialwright.services.analysis import AnalysisError, plan_definitive_trial
+
+    engine, actor = _context(user, database)
+    with Progress(TextColumn("simulating power"), BarColumn(), MofNCompleteColumn(), console=console,
+                  transient=True) as bar:  # fmt: skip
+        task = bar.add_task("power", total=2 * simulations)
+        try:
+            result = plan_definitive_trial(
+                engine, actor, outcome, effect, power=power, alpha=alpha, gamma=gamma, variable=variable,
+                n_sim=simulations, progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+        except (AnalysisError, ValueError) as exc:
+            fail(str(exc))
+    console.print(result.summary(), highlight=False, markup=False)

@@ -1,0 +1,210 @@
+"""``trialwright export``, ``trialwright import odm`` and ``trialwright access``: the trial in standard formats, an ODM
+file into a fresh trial, and the register of data access requests with the de-identified IPD issued against
+an approved one; through the same services as the pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.screening import AsOption, _context
+
+__all__ = ["access_app", "export", "import_app"]
+
+import_app = typer.Typer(help="Import data from a standard format into a fresh trial.", no_args_is_help=True)
+access_app = typer.Typer(
+    help="Publications, data access requests and the de-identified IPD package.", no_args_is_help=True
+)
+
+
+def _date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not a date (YYYY-MM-DD)")
+
+
+def _sharing(function: Any, *args: Any, **kwargs: Any) -> Any:
+    from trialwright.services.sharing import SharingError
+
+    try:
+        return function(*args, **kwargs)
+    except SharingError as exc:
+        fail(str(exc))
+
+
+def export(
+    fmt: Annotated[
+        str, typer.Argument(metavar="FORMAT", help="csv, parquet, stata, spss, sas, codebook, sdtm, odm, fhir.")
+    ],
+    user: AsOption,
+    out: Annotated[Path, typer.Option("--out", help="A new (or empty) folder to write into.")],
+    with_arms: Annotated[
+        bool, typer.Option("--with-arms", help="Include each participant's arm (the unblinded statistician only).")
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Export the trial in a standard format into a new folder; recorded in the audit trail."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from trialwright.services.exports import ExportError, export_source, run_export
+
+    engine, actor = _context(user, database)
+    try:
+        total = export_source(engine, actor, with_arms=with_arms).count()
+        with Progress(
+            TextColumn(f"exporting {fmt}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+        ) as bar:
+            task = bar.add_task(fmt, total=total)
+            result = run_export(
+                engine,
+                actor,
+                fmt,
+                out,
+                with_arms=with_arms,
+                progress=lambda done: bar.update(task, completed=min(done, total)),
+            )
+    except ExportError as exc:
+        fail(str(exc))
+    console.print(
+        f"{fmt}: {len(result.files)} files in {result.folder}"
+        f"{' (with arms)' if result.with_arms else ''}; recorded in the audit trail",
+        highlight=False,
+    )
+    for name in sorted(result.sha256):
+        console.print(f"  {name}  sha256 {result.sha256[name][:16]}", highlight=False, markup=False)
+
+
+@import_app.command("odm")
+def import_odm(
+    path: Annotated[Path, typer.Argument(help="An ODM 1.3.2 file written by trialwright export odm.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+) -> None:
+    """Import an ODM file into a fresh trial of the same protocol (all or nothing)."""
+    from trialwright.services.odm_import import OdmImportError
+    from trialwright.services.odm_import import import_odm as run_import
+
+    engine, actor = _context(user, database)
+    try:
+        report = run_import(engine, actor, path)
+    except OdmImportError as exc:
+        fail(str(exc))
+    console.print(report.summary() if hasattr(report, "summary") else str(report), highlight=False, markup=False)
+
+
+@access_app.command("publication")
+def publication(
+    user: AsOption,
+    citation: Annotated[str, typer.Option("--citation", help="The full citation of the results' publication.")],
+    published_on: Annotated[str, typer.Option("--published-on", help="Publication date, YYYY-MM-DD.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Record a publication of the results (the access window opens after the sharing plan's delay)."""
+    from trialwright.services.sharing import record_publication
+
+    engine, actor = _context(user, database)
+    opens = _sharing(record_publication, engine, actor, citation, _date(published_on, "--published-on"))
+    console.print(f"Recorded; the access window opens on {opens}.", highlight=False)
+
+
+@access_app.command("request")
+def request(
+    user: AsOption,
+    requester: Annotated[str, typer.Option("--requester", help="Who asks.")],
+    organisation: Annotated[str, typer.Option("--organisation", help="Their organisation.")],
+    email: Annotated[str, typer.Option("--email", help="Their e-mail address.")],
+    purpose: Annotated[str, typer.Option("--purpose", help="What the data are for.")],
+    reasons: Annotated[str, typer.Option("--reasons", help="The written reasons for needing the data.")],
+    received_on: Annotated[str, typer.Option("--received-on", help="When the written request came, YYYY-MM-DD.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Register a written data access request."""
+    from trialwright.services.sharing import record_request
+
+    engine, actor = _context(user, database)
+    r = _sharing(
+        record_request,
+        engine,
+        actor,
+        requester=requester,
+        organisation=organisation,
+        email=email,
+        purpose=purpose,
+        reasons=reasons,
+        received_on=_date(received_on, "--received-on"),
+    )
+    console.print(f"{r.number}: {r.requester} ({r.organisation}), {r.status}", highlight=False)
+
+
+@access_app.command("list")
+def list_(user: AsOption, database: DatabaseOption = None) -> None:
+    """The register of data access requests."""
+    from rich.table import Table
+
+    from trialwright.services.sharing import access_window_opens, list_requests
+
+    engine, actor = _context(user, database)
+    rows = _sharing(list_requests, engine, actor)
+    opens = access_window_opens(engine)
+    table = Table("request", "requester", "received", "status", "decided by", "reason", "issued")
+    for r in rows:
+        table.add_row(
+            r.number,
+            f"{r.requester} ({r.organisation})",
+            str(r.received_on),
+            r.status,
+            r.decided_by or "",
+            r.decision_reason or "",
+            f"{r.issued_at:%Y-%m-%d}" if r.issued_at else "",
+        )
+    console.print(table)
+    console.print(f"Access window: {'opens on ' + str(opens) if opens else 'no publication recorded yet'}")
+
+
+@access_app.command("decide")
+def decide(
+    number: Annotated[str, typer.Argument(help="The request, e.g. DAR-0001.")],
+    user: AsOption,
+    approve: Annotated[bool, typer.Option("--approve/--reject", help="Approve or reject.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Approve or reject a request (asks for your password: the decision is signed)."""
+    from trialwright.services.sharing import decide_request
+
+    engine, actor = _context(user, database)
+    password = typer.prompt("Password", hide_input=True)
+    r = _sharing(decide_request, engine, actor, number, approve=approve, reason=reason, password=password)
+    console.print(f"{r.number}: {r.status} by {r.decided_by}", highlight=False)
+
+
+@access_app.command("check")
+def check(user: AsOption, database: DatabaseOption = None) -> None:
+    """The k-anonymity check of the IPD as it would be issued now (no data written)."""
+    from trialwright.services.sharing import check_kanonymity
+
+    engine, actor = _context(user, database)
+    result = _sharing(check_kanonymity, engine, actor)
+    console.print(result.summary(), highlight=False, markup=False)
+    if not result.passes:
+        raise typer.Exit(1)
+
+
+@access_app.command("issue")
+def issue(
+    number: Annotated[str, typer.Argument(help="The approved request, e.g. DAR-0001.")],
+    user: AsOption,
+    out: Annotated[Path, typer.Option("--out", help="A new folder for the package.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Write the de-identified IPD package for an approved request (the unblinded statistician)."""
+    from trialwright.services.sharing import issue_ipd
+
+    engine, actor = _context(user, database)
+    r = _sharing(issue_ipd, engine, actor, number, out)
+    console.print(f"{r.number}: issued to {r.requester} in {out} ({len(r.package or {})} files)", highlight=False)

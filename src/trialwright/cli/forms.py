@@ -1,0 +1,205 @@
+"""``trialwright form``, ``trialwright audit`` and ``trialwright database``: data entry, the audit trail and the
+database lock from the command line, through the same services as the pages and the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+from trialwright.cli.screening import AsOption, _context
+
+__all__ = ["audit_app", "database_app", "form_app"]
+
+form_app = typer.Typer(help="Enter, show and import case report form data.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and read the audit trail.", no_args_is_help=True)
+database_app = typer.Typer(help="Lock or unlock the whole trial database (data manager).", no_args_is_help=True)
+
+
+def _read(source: str, option: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        return json.loads(text)
+    except FileNotFoundError:
+        fail(f"{option}: {source}: no such file")
+    except json.JSONDecodeError as exc:
+        fail(f"{option}: not valid JSON ({exc.msg} at line {exc.lineno})")
+
+
+def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    from trialwright.domain.forms import FormValueError
+    from trialwright.services.forms import FormError
+    from trialwright.services.screening import NotFound
+
+    try:
+        return function(*args, **kwargs)
+    except FormValueError as exc:
+        fail("\n  ".join(["the values were refused, nothing was saved:", *exc.problems]))
+    except (FormError, NotFound) as exc:
+        fail(str(exc))
+
+
+def _print_form(view: Any) -> None:
+    console.print(
+        f"{view.participant_id} {view.visit_id} {view.form_id}: [bold]{view.state.value}[/], version {view.version}",
+        highlight=False,
+    )
+    for name, value in view.values.items():
+        extra = f" ({value.reason})" if value.reason else ""
+        console.print(f"  {name}: {value.shown()}{extra}", highlight=False)
+    if view.missing:
+        console.print(f"  still missing: {', '.join(view.missing)}", highlight=False)
+    if view.open_queries:
+        console.print(f"  open queries: {view.open_queries}", highlight=False)
+
+
+@form_app.command("save")
+def save(
+    participant_id: Annotated[str, typer.Argument(help="Participant id, e.g. RAZ-001.")],
+    visit_id: Annotated[str, typer.Argument(help="Visit id from the protocol, e.g. day7.")],
+    form_id: Annotated[str, typer.Argument(help="Form id from the protocol, e.g. labs.")],
+    data: Annotated[str, typer.Option("--data", help="JSON file of field values ('-' for standard input).")],
+    user: AsOption,
+    reason: Annotated[str | None, typer.Option("--reason", help="Reason for change (once complete).")] = None,
+    visit_date: Annotated[str | None, typer.Option("--visit-date", help="The visit's date, YYYY-MM-DD.")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Enter or change values on one form (same rules as the page and the API)."""
+    import datetime as dt
+
+    from trialwright.services.forms import save_form
+
+    values = _read(data, "--data")
+    if not isinstance(values, dict):
+        fail("--data: must be a JSON object of field values")
+    try:
+        day = dt.date.fromisoformat(visit_date) if visit_date else None
+    except ValueError:
+        fail("--visit-date: must be a date written YYYY-MM-DD")
+    engine, actor = _context(user, database)
+    view = _run(save_form, engine, actor, participant_id, visit_id, form_id, values, reason=reason, visit_date=day)
+    _print_form(view)
+
+
+@form_app.command("show")
+def show(
+    participant_id: Annotated[str, typer.Argument(help="Participant id.")],
+    visit_id: Annotated[str, typer.Argument(help="Visit id.")],
+    form_id: Annotated[str, typer.Argument(help="Form id.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+) -> None:
+    """Show one form's values and state."""
+    from trialwright.services.forms import get_form
+
+    engine, actor = _context(user, database)
+    view = _run(get_form, engine, actor, participant_id, visit_id, form_id)
+    if view is None:
+        fail(f"{form_id} at {visit_id} has no data yet")
+    _print_form(view)
+
+
+@form_app.command("import")
+def import_forms(
+    data: Annotated[str, typer.Option("--data", help="JSON list of rows {participant, visit, form, values}.")],
+    user: AsOption,
+    partial: Annotated[bool, typer.Option("--partial", help="Save the good rows even if some are refused.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Import many forms at once; by default one refused row saves nothing."""
+    from trialwright.services.forms import import_forms as do_import
+
+    rows = _read(data, "--data")
+    if not isinstance(rows, list):
+        fail("--data: must be a JSON list of rows")
+    engine, actor = _context(user, database)
+    report = _run(do_import, engine, actor, rows, all_or_nothing=not partial)
+    for index, problems in report.rejected:
+        for problem in problems:
+            console.print(f"row {index}: {problem}", highlight=False)
+    console.print(f"{report.saved} saved, {len(report.rejected)} refused.", highlight=False)
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def verify(database: DatabaseOption = None) -> None:
+    """Recompute the hash chain; name the first entry altered, removed or inserted."""
+    from trialwright.services import audit
+    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine
+
+    try:
+        engine = make_engine(settings_for(database).database_url)
+        check_connection(engine)
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    report = audit.verify(engine)
+    if not report.ok:
+        fail(f"the audit trail is broken: {report.message}")
+    console.print(f"The audit trail is intact: {report.count} entries verified.", highlight=False)
+
+
+@audit_app.command("show")
+def show_audit(
+    user: AsOption,
+    participant: Annotated[str | None, typer.Option("--participant", help="Only this participant.")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="Only actions starting with this.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many entries, newest first.")] = 100,
+    database: DatabaseOption = None,
+) -> None:
+    """Audit entries, newest first: who, when, what, old and new value, why."""
+    from trialwright.domain.roles import Role
+    from trialwright.services import audit
+
+    engine, actor = _context(user, database)
+    if actor.role not in {Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.MONITOR}:
+        fail("--as: the audit trail is for administrators, data managers and monitors")
+    rows = audit.entries(
+        engine,
+        participant=participant,
+        action_prefix=action,
+        limit=limit,
+        sites=actor.sites if actor.role.site_scoped else None,
+    )
+    for e in rows:
+        where = " ".join(x for x in (e.participant, e.form, e.field) if x)
+        change = f" {e.old_value} -> {e.new_value}" if e.old_value or e.new_value else ""
+        why = f" because {e.reason!r}" if e.reason else ""
+        when = e.at.isoformat(timespec="seconds")
+        console.print(
+            f"#{e.seq} {when} {e.actor} ({e.role or '-'}) {e.action} {where}{change}{why}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@database_app.command("lock")
+def lock(
+    user: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the database is locked.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Lock the trial database: afterwards no page, API call, import or command can change data."""
+    from trialwright.services.forms import lock_trial
+
+    engine, actor = _context(user, database)
+    _run(lock_trial, engine, actor, reason)
+    console.print("The trial database is locked.")
+
+
+@database_app.command("unlock")
+def unlock(
+    user: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the database is unlocked.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Unlock the trial database (audited with the reason)."""
+    from trialwright.services.forms import unlock_trial
+
+    engine, actor = _context(user, database)
+    _run(unlock_trial, engine, actor, reason)
+    console.print("The trial database is unlocked.")

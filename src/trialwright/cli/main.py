@@ -1,0 +1,78 @@
+"""The ``trialwright`` command. Each capability registers one sub-command group here.
+
+Sub-command modules import only typer at module level, so ``trialwright --help`` stays fast; the
+services they call are imported inside each command.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from trialwright import __version__
+from trialwright.cli import analysis as analysis_cli
+from trialwright.cli import exports as exports_cli
+from trialwright.cli import forms as forms_cli
+from trialwright.cli import protocol as protocol_cli
+from trialwright.cli import randomization as randomization_cli
+from trialwright.cli import recruitment as recruitment_cli
+from trialwright.cli import safety as safety_cli
+from trialwright.cli import screening as screening_cli
+from trialwright.cli import serve as serve_cli
+from trialwright.cli import simulate as simulate_cli
+from trialwright.cli import trial as trial_cli
+from trialwright.cli import users as users_cli
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="trialwright",
+    help="Run a randomized controlled trial from its protocol file to its shared data set.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"trialwright {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", help="Show the version and exit.", callback=_show_version, is_eager=True
+    ),
+) -> None:
+    """Run a randomized controlled trial from its protocol file to its shared data set."""
+
+
+app.add_typer(protocol_cli.app, name="protocol")
+app.command("init")(trial_cli.init)
+app.command("start")(trial_cli.start)
+app.command("serve")(serve_cli.serve)
+app.command("simulate")(simulate_cli.simulate)
+app.command("demo")(simulate_cli.demo)
+app.add_typer(users_cli.app, name="user")
+app.add_typer(screening_cli.screening_app, name="screening")
+app.add_typer(screening_cli.consent_app, name="consent")
+app.command("enrol")(screening_cli.enrol)
+app.add_typer(randomization_cli.randomization_app, name="randomization")
+app.command("randomize")(randomization_cli.randomize)
+app.command("unblind")(randomization_cli.unblind)
+app.add_typer(forms_cli.form_app, name="form")
+app.add_typer(forms_cli.audit_app, name="audit")
+app.add_typer(forms_cli.database_app, name="database")
+app.add_typer(safety_cli.safety_app, name="safety")
+app.add_typer(recruitment_cli.recruitment_app, name="recruitment")
+app.command("analyse")(analysis_cli.analyse)
+app.command("plan")(analysis_cli.plan)
+app.command("export")(exports_cli.export)
+app.add_typer(exports_cli.import_app, name="import")
+app.add_typer(exports_cli.access_app, name="access")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,167 @@
+"""``trialwright randomization``, ``trialwright randomize`` and ``trialwright unblind``.
+
+Each command acts as a named user (``--as``) whose role decides what it may do; only the unblinded
+statistician's export shows arms.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.screening import AsOption, _context
+
+__all__ = ["randomization_app", "randomize", "unblind"]
+
+randomization_app = typer.Typer(help="Generate, inspect and export the allocation list.", no_args_is_help=True)
+
+
+def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    from trialwright.services.randomization import RandomizationError
+    from trialwright.services.screening import NotFound, ScreeningError
+
+    try:
+        return function(*args, **kwargs)
+    except (RandomizationError, ScreeningError, NotFound) as exc:
+        fail(str(exc))
+
+
+@randomization_app.command("generate")
+def generate(
+    user: AsOption,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: drawn by the system).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Generate and seal the allocation list from the protocol (unblinded statistician, once)."""
+    from trialwright.services.randomization import generate_list
+
+    engine, actor = _context(user, database)
+    checksum = _run(generate_list, engine, actor, seed=seed)
+    console.print(f"Allocation list generated and sealed; checksum {checksum}.", highlight=False)
+
+
+@randomization_app.command("status")
+def status(user: AsOption, database: DatabaseOption = None) -> None:
+    """Used and remaining list entries per stratum (no arms)."""
+    from rich.table import Table
+
+    from trialwright.services.randomization import list_status
+
+    engine, _actor = _context(user, database)
+    table = Table("stratum", "randomized", "remaining")
+    for s in list_status(engine):
+        table.add_row(s.stratum, str(s.used), str(s.remaining))
+    console.print(table)
+
+
+@randomization_app.command("extend")
+def extend(
+    user: AsOption,
+    stratum: Annotated[str, typer.Argument(help="The stratum to extend, e.g. site=RAZ.")],
+    entries: Annotated[int, typer.Option("--entries", help="Entries to add (rounded up to whole blocks).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the list is extended (audited).")],
+    database: DatabaseOption = None,
+) -> None:
+    """Extend one stratum with the same method along the same seed chain (unblinded statistician)."""
+    from trialwright.services.randomization import extend_list
+
+    engine, actor = _context(user, database)
+    checksum = _run(extend_list, engine, actor, stratum, entries=entries, reason=reason)
+    console.print(f"Stratum {stratum} extended; extension checksum {checksum}.", highlight=False)
+
+
+@randomization_app.command("report")
+def report(user: AsOption, database: DatabaseOption = None) -> None:
+    """The generation report and every extension: method, generator, seed hash, checksum (no arms)."""
+    from trialwright.services.randomization import list_records
+
+    engine, actor = _context(user, database)
+    for r in _run(list_records, engine, actor):
+        kind = f"{r.kind} {r.extension_number} of {r.stratum}" if r.extension_number else r.kind
+        console.print(f"[bold]{kind}[/] by {r.by} at {r.at.isoformat(timespec='seconds')}", highlight=False)
+        for label, value in [
+            ("entries", r.entries),
+            ("method", r.method),
+            ("generator", r.generator),
+            ("seed sha256", r.seed_sha256),
+            ("checksum", r.checksum),
+            ("reason", r.reason),
+        ]:
+            if value is not None:
+                console.print(f"  {label}: {value}", highlight=False, soft_wrap=True)
+
+
+@randomization_app.command("balance")
+def balance(user: AsOption, database: DatabaseOption = None) -> None:
+    """Randomized participants per arm in each stratum (unblinded statistician or DSMB: shows arms)."""
+    from rich.table import Table
+
+    from trialwright.services.randomization import balance as stratum_balance
+
+    engine, actor = _context(user, database)
+    rows = _run(stratum_balance, engine, actor)
+    arms = list(rows[0].by_arm) if rows else []
+    table = Table("stratum", *arms, "imbalance", "worst running", "bound")
+    for b in rows:
+        bound = "-" if b.bound is None else f"{b.bound:g}"
+        table.add_row(b.stratum, *(str(b.by_arm[a]) for a in arms), str(b.imbalance), f"{b.worst_running:g}", bound)
+    console.print(table)
+
+
+@randomization_app.command("export")
+def export(
+    user: AsOption,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Export the whole list with arms to CSV (unblinded statistician only; audited)."""
+    from trialwright.services.randomization import export_list
+
+    engine, actor = _context(user, database)
+    rows = _run(export_list, engine, actor)
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["stratum"])
+        writer.writeheader()
+        writer.writerows(rows)
+    partial.replace(out)  # nothing half-written is left looking complete
+    console.print(f"Wrote {len(rows)} entries to {out}.", highlight=False)
+
+
+def randomize(
+    participant_id: Annotated[str, typer.Argument(help="The participant, e.g. RAZ-001.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+) -> None:
+    """Randomize an enrolled participant; prints the number and preparation code (the arm only if allowed)."""
+    from trialwright.services.randomization import randomize as do_randomize
+
+    engine, actor = _context(user, database)
+    r = _run(do_randomize, engine, actor, participant_id)
+    console.print(
+        f"{r.participant_id}: randomization number {r.number}, preparation code {r.preparation_code}, arm {r.arm}.",
+        highlight=False,
+    )
+
+
+def unblind(
+    participant_id: Annotated[str, typer.Argument(help="The participant to unblind.")],
+    user: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded and sent to the notified roles).")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Emergency unblinding of one participant by an investigator: reason and password required."""
+    from trialwright.services.randomization import emergency_unblind
+
+    engine, actor = _context(user, database)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    r = _run(emergency_unblind, engine, actor, participant_id, reason=reason, password=password)
+    console.print(
+        f"{r.participant_id} is on arm [bold]{r.arm}[/]. This unblinding is recorded and notified.", highlight=False
+    )

@@ -1,0 +1,198 @@
+"""``trialwright screening``, ``trialwright consent`` and ``trialwright enrol``: scripting and imports.
+
+Each command acts as a named user (``--as``), whose role and sites apply exactly as on the pages; data
+comes as JSON (a file, or - for standard input).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+
+__all__ = ["consent_app", "enrol", "screening_app"]
+
+screening_app = typer.Typer(help="Screen patients and read the screening log.", no_args_is_help=True)
+consent_app = typer.Typer(help="Record consents and withdrawals.", no_args_is_help=True)
+
+AsOption = Annotated[str, typer.Option("--as", help="The user acting (their role and sites apply).")]
+DataOption = Annotated[str, typer.Option("--data", help="JSON file with the data, or - for standard input.")]
+
+
+def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
+    from trialwright.services.users import get_user
+    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine
+
+    try:
+        engine = make_engine(settings_for(database).database_url)
+        check_connection(engine)
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    actor = get_user(engine, user)
+    if actor is None or not actor.active:
+        fail(f"--as: no active user {user!r}")
+    return engine, actor
+
+
+def _json(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except FileNotFoundError:
+        fail(f"--data: {source}: no such file")
+    except json.JSONDecodeError as exc:
+        fail(f"--data: not valid JSON ({exc.msg} at line {exc.lineno})")
+    if not isinstance(data, dict):
+        fail("--data: must be a JSON object")
+    return data
+
+
+def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    from trialwright.domain.eligibility import ScreeningValueError
+    from trialwright.services.screening import NotFound, ScreeningError
+
+    try:
+        return function(*args, **kwargs)
+    except ScreeningValueError as exc:
+        fail("; ".join(exc.problems))
+    except (ScreeningError, NotFound) as exc:
+        fail(str(exc))
+    except TypeError as exc:
+        fail(f"--data: {exc}")
+
+
+def _show(s: Any) -> None:
+    console.print(f"[bold]{s.label}[/] ({s.site}, {s.screened_on.isoformat()}): {s.decision.value}", highlight=False)
+    for f in s.failed:
+        console.print(f"  fails {f['id']} {f['text']}: {f['values']}", highlight=False)
+    if s.missing:
+        console.print(f"  missing: {', '.join(s.missing)}", highlight=False)
+    if s.consents:
+        c = s.consents[-1]
+        console.print(f"  consent: {c.decision} by {c.given_by} on form {c.form_version}", highlight=False)
+    if s.non_enrolment_reason:
+        console.print(f"  not enrolled: {s.non_enrolment_reason} {s.non_enrolment_text or ''}", highlight=False)
+    if s.participant:
+        console.print(f"  participant: {s.participant.participant_id}", highlight=False)
+
+
+@screening_app.command("add")
+def add(
+    user: AsOption,
+    site: Annotated[str, typer.Option("--site", help="Site code.")],
+    data: DataOption = "-",
+    date: Annotated[str | None, typer.Option("--date", help="Screening date, YYYY-MM-DD (default today).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Screen a patient from a JSON object of screening values; prints the decision."""
+    from trialwright.services.screening import screen
+
+    engine, actor = _context(user, database)
+    try:
+        on = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
+    except ValueError:
+        fail("--date: must be YYYY-MM-DD")
+    _show(_run(screen, engine, actor, site=site, screened_on=on, values=_json(data)))
+
+
+@screening_app.command("list")
+def list_(
+    user: AsOption,
+    site: Annotated[str | None, typer.Option("--site", help="Only this site.")] = None,
+    decision: Annotated[str | None, typer.Option("--decision", help="eligible, not_eligible or incomplete.")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """The screening log, within the user's sites."""
+    from rich.table import Table
+
+    from trialwright.services.screening import list_screenings
+
+    engine, actor = _context(user, database)
+    table = Table("screening", "date", "decision", "failed", "consent", "participant")
+    for s in list_screenings(engine, actor, site=site, decision=decision):
+        table.add_row(
+            s.label,
+            s.screened_on.isoformat(),
+            s.decision.value,
+            " ".join(f["id"] for f in s.failed),
+            s.consents[-1].given_by if s.consents else "",
+            s.participant.participant_id if s.participant else "",
+        )
+    console.print(table)
+
+
+def _resolve(engine: Any, actor: Any, reference: str) -> int:
+    from trialwright.services.screening import screening_id_of
+
+    result: int = _run(screening_id_of, engine, actor, reference)
+    return result
+
+
+@screening_app.command("show")
+def show(
+    screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+) -> None:
+    """One screening with its decision, consents and participant."""
+    from trialwright.services.screening import get_screening
+
+    engine, actor = _context(user, database)
+    _show(_run(get_screening, engine, actor, _resolve(engine, actor, screening_id)))
+
+
+@consent_app.command("record")
+def record(
+    screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
+    user: AsOption,
+    data: DataOption = "-",
+    database: DatabaseOption = None,
+) -> None:
+    """Record a consent from JSON: form_version, given_by, obtained_by, obtained_at (with zone), and for a
+    representative representative_name and representative_relationship; optional witness, kind, decision."""
+    from trialwright.services.screening import record_consent
+
+    engine, actor = _context(user, database)
+    body = _json(data)
+    try:
+        body["obtained_at"] = dt.datetime.fromisoformat(str(body.get("obtained_at", "")))
+    except ValueError:
+        fail("obtained_at: must be an ISO date and time with its zone, e.g. 2021-05-20T10:30:00+03:30")
+    _show(_run(record_consent, engine, actor, _resolve(engine, actor, screening_id), **body))
+
+
+@consent_app.command("withdraw")
+def withdraw(
+    participant_id: Annotated[str, typer.Argument(help="The participant, e.g. RAZ-001.")],
+    user: AsOption,
+    scope: Annotated[str, typer.Option("--scope", help="intervention, follow_up or data_use.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why.")],
+    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default today).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Record a participant's withdrawal from one scope."""
+    from trialwright.services.screening import withdraw as do_withdraw
+
+    engine, actor = _context(user, database)
+    on = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
+    p = _run(do_withdraw, engine, actor, participant_id, scope=scope, reason=reason, withdrawn_on=on)
+    console.print(f"{p.participant_id} withdrawn from: {', '.join(p.withdrawn_scopes)}", highlight=False)
+
+
+def enrol(
+    screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+) -> None:
+    """Enrol an eligible, consented patient; prints the new participant id."""
+    from trialwright.services.screening import enrol as do_enrol
+
+    engine, actor = _context(user, database)
+    s = _run(do_enrol, engine, actor, _resolve(engine, actor, screening_id))
+    console.print(f"Enrolled {s.label} as [bold]{s.participant.participant_id}[/].", highlight=False)

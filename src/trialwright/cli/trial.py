@@ -1,0 +1,77 @@
+"""``trialwright init`` and ``trialwright start``: create or upgrade a trial database, and the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, err_console, fail, settings_for
+
+if TYPE_CHECKING:
+    from trialwright.services.trial import InitResult
+
+__all__ = ["init", "start"]
+
+ProtocolOption = typer.Option(..., "--protocol", help="The trial's protocol file (YAML).", show_default=False)
+
+
+def _init(protocol: Path, database: str | None) -> InitResult:
+    from trialwright.protocol import ProtocolError, load_protocol
+    from trialwright.services.trial import ProtocolVersionConflict, TrialMismatch, init_trial
+    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine, redact
+
+    settings = settings_for(database)
+    try:
+        loaded = load_protocol(protocol)
+    except (FileNotFoundError, IsADirectoryError):
+        fail(f"--protocol: {protocol}: no such file")
+    except ProtocolError as exc:
+        err_console.print(str(exc), markup=False, highlight=False)
+        fail(f"--protocol: {protocol} has {len(exc.problems)} problem(s); `trialwright protocol check` lists them")
+    try:
+        engine = make_engine(settings.database_url)
+        check_connection(engine)
+        result = init_trial(engine, loaded)
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    except (TrialMismatch, ProtocolVersionConflict) as exc:
+        fail(f"{redact(settings.database_url)}: {exc}")
+    engine.dispose()
+    verb = {"created": "created", "upgraded": "upgraded", "unchanged": "already up to date"}[result.status]
+    console.print(
+        f"Trial [bold]{result.trial_id}[/] (protocol version {result.protocol_version}) {verb} in "
+        f"{redact(settings.database_url)}; schema revision {result.schema_revision}.",
+        highlight=False,
+    )
+    return result
+
+
+def init(protocol: Path = ProtocolOption, database: DatabaseOption = None) -> None:
+    """Create or upgrade a trial database from a protocol file (idempotent)."""
+    _init(protocol, database)
+
+
+def start(
+    protocol: Path = ProtocolOption,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    database: DatabaseOption = None,
+) -> None:
+    """The main job: create or upgrade the trial database, ensure an administrator, serve the web app."""
+    from trialwright.cli.serve import bootstrap_admin, run_server
+    from trialwright.store.engine import make_engine
+
+    _init(protocol, database)
+    settings = settings_for(database)
+    engine = make_engine(settings.database_url)
+    credentials = bootstrap_admin(engine)
+    engine.dispose()
+    if credentials is not None:
+        console.print(
+            "\n[bold]An administrator account was created. Its password is shown only this once:[/]\n"
+            f"  username: [bold]{credentials[0]}[/]\n  password: [bold]{credentials[1]}[/]\n"
+            "Add the trial team's accounts on the Users page or with `trialwright user add`.\n"
+        )
+    run_server(settings, host, port)

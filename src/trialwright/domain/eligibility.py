@@ -1,0 +1,249 @@
+"""The eligibility engine: a protocol's criteria applied to one patient's screening values.
+
+Pure: no I/O. Rules use three-valued logic, so a missing value never counts as met or failed: a rule is
+True, False, or unknown. The decision is
+
+- **not eligible** when any inclusion criterion is false or any exclusion criterion is true (each such
+  criterion is listed with the values that decided it), even if other values are still missing;
+- **incomplete** otherwise when any criterion is unknown (each missing field is listed);
+- **eligible** when every inclusion criterion holds and no exclusion criterion does.
+
+A screening field with ``applies_if`` (e.g. pregnancy, only for women) is not needed when its condition
+is false. Derived screening fields (e.g. ``pf_ratio``) are computed from their inputs, never typed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from trialwright.domain.derivations import derive
+from trialwright.protocol import Criterion, Protocol, Rule, ScreeningField
+
+__all__ = ["CriterionResult", "Decision", "EligibilityDecision", "ScreeningValueError", "evaluate", "validate_values"]
+
+
+class Decision(StrEnum):
+    """The three outcomes of an eligibility check."""
+
+    ELIGIBLE = "eligible"
+    NOT_ELIGIBLE = "not_eligible"
+    INCOMPLETE = "incomplete"
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """How one criterion came out, and the values it read."""
+
+    id: str
+    text: str
+    kind: str  # inclusion | exclusion
+    holds: bool | None  # the rule's truth value (None: unknown)
+    values: Mapping[str, Any]
+
+    @property
+    def failed(self) -> bool:
+        """Whether this criterion makes the patient not eligible."""
+        return (self.kind == "inclusion" and self.holds is False) or (self.kind == "exclusion" and self.holds is True)
+
+
+@dataclass(frozen=True)
+class EligibilityDecision:
+    """The decision with its reasons, and the values (with derived ones) it was made on."""
+
+    decision: Decision
+    failed: tuple[CriterionResult, ...]
+    missing: tuple[str, ...]
+    results: tuple[CriterionResult, ...]
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ScreeningValueError(ValueError):
+    """A screening value that cannot be accepted; the message names the field and the rule."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(problems))
+
+
+def _coerce(f: ScreeningField, raw: Any) -> Any:
+    if raw is None or raw == "":
+        return None
+    if f.type == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"true", "yes", "1", "y"}:
+            return True
+        if text in {"false", "no", "0", "n"}:
+            return False
+        raise ValueError("must be yes or no")
+    if f.type == "integer":
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError("must be a whole number")
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+    if f.type == "decimal":
+        if isinstance(raw, bool):
+            raise ValueError("must be a number")
+        try:
+            return float(str(raw).strip())
+        except ValueError:
+            raise ValueError("must be a number") from None
+    if f.type == "date":
+        if isinstance(raw, dt.date):
+            return raw
+        try:
+            return dt.date.fromisoformat(str(raw).strip())
+        except ValueError:
+            raise ValueError("must be a date written YYYY-MM-DD") from None
+    value = str(raw).strip()
+    if f.type == "choice" and value not in f.choices:
+        raise ValueError(f"must be one of {', '.join(f.choices)}")
+    return value
+
+
+def validate_values(protocol: Protocol, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Typed screening values, or ``ScreeningValueError`` naming every bad field and its rule.
+
+    A value may be given with a unit, ``{"value": 60, "unit": "%"}``, when the field accepts that unit.
+    Derived fields cannot be typed in.
+    """
+    fields = {f.id: f for f in protocol.eligibility.screening_fields}
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name, given in raw.items():
+        f = fields.get(name)
+        if f is None:
+            problems.append(f"{name}: not a screening field of this protocol")
+            continue
+        if f.derived is not None:
+            problems.append(f"{name}: is derived ({f.derived.name}) and cannot be entered")
+            continue
+        amount, unit = (given.get("value"), given.get("unit")) if isinstance(given, Mapping) else (given, None)
+        try:
+            value = _coerce(f, amount)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc} (got {amount!r})")
+            continue
+        if value is not None and unit not in (None, "", f.unit):
+            conversion = next((u for u in f.alternative_units if u.unit == unit), None)
+            if conversion is None:
+                accepted = ", ".join([f.unit or "-", *(u.unit for u in f.alternative_units)])
+                problems.append(f"{name}: unknown unit {unit!r} (accepted: {accepted})")
+                continue
+            value = value * conversion.factor + conversion.offset
+        if value is not None and f.hard_limits is not None and not isinstance(value, bool | str | dt.date):
+            lo, hi = f.hard_limits
+            if not lo <= value <= hi:
+                shown = (
+                    f"{amount:g} {unit}"
+                    if unit and isinstance(amount, int | float)
+                    else (f"{amount} {unit}" if unit else f"{value:g}")
+                )
+                problems.append(
+                    f"{name}: {shown} is outside the plausible range {lo:g} to {hi:g} {f.unit or ''}".rstrip()
+                )
+                continue
+        values[name] = value
+    if problems:
+        raise ScreeningValueError(problems)
+    return values
+
+
+def _truth(rule: Rule, values: Mapping[str, Any]) -> bool | None:
+    if rule.all_of is not None:
+        parts = [_truth(r, values) for r in rule.all_of]
+        return False if False in parts else (None if None in parts else True)
+    if rule.any_of is not None:
+        parts = [_truth(r, values) for r in rule.any_of]
+        return True if True in parts else (None if None in parts else False)
+    if rule.not_ is not None:
+        inner = _truth(rule.not_, values)
+        return None if inner is None else not inner
+    value = values.get(rule.field or "")
+    if value is None:
+        return None
+    if rule.between is not None:
+        return bool(rule.between[0] <= value <= rule.between[1])
+    if rule.is_ is not None:
+        return bool(value) is rule.is_
+    if rule.in_ is not None:
+        return value in rule.in_
+    for op, test in (
+        ("lt", operator.lt),
+        ("le", operator.le),
+        ("gt", operator.gt),
+        ("ge", operator.ge),
+        ("eq", operator.eq),
+        ("ne", operator.ne),
+    ):
+        bound = getattr(rule, op)
+        if bound is not None:
+            return bool(test(value, bound))
+    raise AssertionError("a validated rule always has an operator")  # pragma: no cover
+
+
+def _with_derived(protocol: Protocol, values: Mapping[str, Any]) -> dict[str, Any]:
+    full = dict(values)
+    for f in protocol.eligibility.screening_fields:
+        if f.derived is not None:
+            full[f.id] = derive(f.derived.name, {role: full.get(src) for role, src in f.derived.inputs.items()})
+    return full
+
+
+def _needed(protocol: Protocol, rule: Rule, values: Mapping[str, Any]) -> list[str]:
+    """The fields a criterion still needs: missing ones, through derivations, unless not applicable."""
+    fields = {f.id: f for f in protocol.eligibility.screening_fields}
+    missing: list[str] = []
+    for name in sorted(rule.fields()):
+        if values.get(name) is not None:
+            continue
+        f = fields[name]
+        if f.applies_if is not None and _truth(f.applies_if, values) is False:
+            continue
+        if f.derived is not None:
+            missing += [src for src in f.derived.inputs.values() if values.get(src) is None]
+        else:
+            missing.append(name)
+    return missing
+
+
+def _result(protocol: Protocol, c: Criterion, kind: str, values: Mapping[str, Any]) -> CriterionResult:
+    holds = _truth(c.rule, values)
+    if holds is None:
+        # A field that does not apply (e.g. pregnancy for a man) makes its part false, not unknown.
+        applicable = dict(values)
+        for f in protocol.eligibility.screening_fields:
+            if f.applies_if is not None and values.get(f.id) is None and _truth(f.applies_if, values) is False:
+                applicable[f.id] = False if f.type == "boolean" else None
+        holds = _truth(c.rule, applicable)
+    shown = {name: values.get(name) for name in sorted(c.rule.fields())}
+    return CriterionResult(id=c.id, text=c.text, kind=kind, holds=holds, values=shown)
+
+
+def evaluate(protocol: Protocol, values: Mapping[str, Any]) -> EligibilityDecision:
+    """Apply every inclusion and exclusion criterion to validated screening values."""
+    full = _with_derived(protocol, values)
+    results = tuple(
+        [_result(protocol, c, "inclusion", full) for c in protocol.eligibility.inclusion]
+        + [_result(protocol, c, "exclusion", full) for c in protocol.eligibility.exclusion]
+    )
+    failed = tuple(r for r in results if r.failed)
+    if failed:
+        return EligibilityDecision(Decision.NOT_ELIGIBLE, failed, (), results, full)
+    unknown = [
+        c
+        for c, r in zip((*protocol.eligibility.inclusion, *protocol.eligibility.exclusion), results, strict=True)
+        if r.holds is None
+    ]
+    missing = sorted({name for c in unknown for name in _needed(protocol, c.rule, full)})
+    if unknown:
+        return EligibilityDecision(Decision.INCOMPLETE, (), tuple(missing), results, full)
+    return EligibilityDecision(Decision.ELIGIBLE, (), (), results, full)

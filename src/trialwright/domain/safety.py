@@ -1,0 +1,563 @@
+"""Adverse events: validation, classification, reporting deadlines, tables and the safety pause. Pure code.
+
+Definitions (``shared/reference/clinical.md``): an event is *serious* when it meets an ICH E2A criterion;
+*related* when the protocol's causality scale maps its category to related; *expected* when it is one of
+the protocol's expected events at a grade up to the one the reference safety information lists; a
+*SUSAR* is serious, related and unexpected.
+
+Deadlines (day 0 = the day the site became aware, in the site's own time zone):
+- every SAE is due to the sponsor ``sae_to_sponsor_hours`` elapsed hours after awareness;
+- a fatal or life-threatening SUSAR within ``susar_fatal_days`` calendar days, then the complete report
+  within ``susar_fatal_complete_days`` more calendar days after the initial report (or its deadline);
+- any other SUSAR within ``susar_other_days`` calendar days.
+A calendar-day deadline ends at the end of that local day, so a daylight-saving change in between moves
+it with the site's clock; an hour deadline is elapsed time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from trialwright.protocol.outcomes import SafetySettings
+
+__all__ = [
+    "CTCAE_GRADES",
+    "REPORT_FIELDS",
+    "ActionTaken",
+    "Assessment",
+    "Classification",
+    "Deadline",
+    "DeadlineKind",
+    "DeadlineState",
+    "EventOutcome",
+    "PauseState",
+    "SafetyInputError",
+    "SafetyRow",
+    "Seriousness",
+    "classify",
+    "deadline_state",
+    "deadlines",
+    "end_of_local_day",
+    "merge_report",
+    "pause_state",
+    "safety_table",
+    "validate_report",
+]
+
+#: CTCAE grades (every version): 1 mild, 2 moderate, 3 severe, 4 life-threatening, 5 death.
+CTCAE_GRADES = (1, 2, 3, 4, 5)
+
+
+class Seriousness(StrEnum):
+    """ICH E2A seriousness criteria."""
+
+    DEATH = "death"
+    LIFE_THREATENING = "life_threatening"
+    HOSPITALISATION = "hospitalisation"  # requires or prolongs inpatient hospitalisation
+    DISABILITY = "disability"  # persistent or significant disability or incapacity
+    CONGENITAL_ANOMALY = "congenital_anomaly"
+    MEDICALLY_IMPORTANT = "medically_important"
+
+
+class ActionTaken(StrEnum):
+    """Action taken with the investigational product (ICH E2B terms, with the infusion's own)."""
+
+    DOSE_NOT_CHANGED = "dose_not_changed"
+    INFUSION_INTERRUPTED = "infusion_interrupted"
+    INFUSION_STOPPED = "infusion_stopped"
+    DRUG_WITHDRAWN = "drug_withdrawn"
+    NOT_APPLICABLE = "not_applicable"
+    UNKNOWN = "unknown"
+
+
+class EventOutcome(StrEnum):
+    """Outcome of the event (ICH E2B terms)."""
+
+    RECOVERED = "recovered"
+    RECOVERING = "recovering"
+    NOT_RECOVERED = "not_recovered"
+    RECOVERED_WITH_SEQUELAE = "recovered_with_sequelae"
+    FATAL = "fatal"
+    UNKNOWN = "unknown"
+
+
+class SafetyInputError(ValueError):
+    """A report that breaks rules; ``problems`` holds every (field, rule) at once."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{f}: {r}" for f, r in self.problems))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What one report (initial or follow-up) says of an adverse event."""
+
+    term: str
+    onset: dt.date
+    end: dt.date | None
+    grade: int
+    serious: bool
+    criteria: tuple[Seriousness, ...]
+    causality: str
+    expected_event: str | None
+    action_taken: ActionTaken
+    outcome: EventOutcome
+    aware_at: dt.datetime  # UTC
+    death_date: dt.date | None = None
+    death_cause: str | None = None
+    narrative: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON values (dates as ISO text)."""
+        return {
+            "term": self.term,
+            "onset": self.onset.isoformat(),
+            "end": self.end.isoformat() if self.end else None,
+            "grade": self.grade,
+            "serious": self.serious,
+            "seriousness_criteria": [c.value for c in self.criteria],
+            "causality": self.causality,
+            "expected_event": self.expected_event,
+            "action_taken": self.action_taken.value,
+            "outcome": self.outcome.value,
+            "aware_at": self.aware_at.isoformat(),
+            "death_date": self.death_date.isoformat() if self.death_date else None,
+            "death_cause": self.death_cause,
+            "narrative": self.narrative,
+        }
+
+
+#: The fields of a report, in the order people fill them in.
+REPORT_FIELDS = tuple(("seriousness_criteria" if k == "criteria" else k) for k in Assessment.__dataclass_fields__)
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    return text or None
+
+
+def _date(raw: Any, name: str, problems: list[tuple[str, str]]) -> dt.date | None:
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return dt.date.fromisoformat(str(raw).strip())
+    except ValueError:
+        problems.append((name, f"must be a date as YYYY-MM-DD, not {raw!r}"))
+        return None
+
+
+def _aware(raw: Any, tz: ZoneInfo, problems: list[tuple[str, str]]) -> dt.datetime | None:
+    if raw in (None, ""):
+        problems.append(("aware_at", "is required: when the site became aware of the event"))
+        return None
+    if isinstance(raw, dt.datetime):
+        value = raw
+    else:
+        try:
+            value = dt.datetime.fromisoformat(str(raw).strip())
+        except ValueError:
+            problems.append(("aware_at", f"must be a date and time as YYYY-MM-DDTHH:MM, not {raw!r}"))
+            return None
+    if value.tzinfo is None:  # a time typed without a zone is the site's clock
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(dt.UTC)
+
+
+def _choice(raw: Any, name: str, allowed: Iterable[str], problems: list[tuple[str, str]]) -> str | None:
+    codes = list(allowed)
+    value = _text(raw)
+    if value is None:
+        problems.append((name, f"is required; one of {', '.join(codes)}"))
+        return None
+    if value not in codes:
+        problems.append((name, f"{value!r} is not one of {', '.join(codes)}"))
+        return None
+    return value
+
+
+def _flag(raw: Any) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    if raw is None or raw == "":
+        return None
+    text = str(raw).strip().lower()
+    if text in {"true", "yes", "1", "on"}:
+        return True
+    if text in {"false", "no", "0", "off"}:
+        return False
+    return None
+
+
+def validate_report(raw: Mapping[str, Any], settings: SafetySettings, tz: ZoneInfo, now: dt.datetime) -> Assessment:
+    """Check a whole report (an initial one, or a follow-up already merged with what was known) and return
+    it; raise SafetyInputError naming every field and rule at once. ``now`` is aware; dates may not lie
+    after the site's today."""
+    problems: list[tuple[str, str]] = []
+    known = {*REPORT_FIELDS, "reason"}
+    for key in raw:
+        if key not in known:
+            problems.append((key, f"is not a field of an adverse event report; fields: {', '.join(REPORT_FIELDS)}"))
+    today = now.astimezone(tz).date()
+    term = _text(raw.get("term"))
+    if term is None:
+        problems.append(("term", "is required: the adverse event's name"))
+    elif len(term) > 200:
+        problems.append(("term", "must be at most 200 characters"))
+    onset = _date(raw.get("onset"), "onset", problems)
+    if onset is None and not any(p[0] == "onset" for p in problems):
+        problems.append(("onset", "is required"))
+    end = _date(raw.get("end"), "end", problems)
+    for name, day in (("onset", onset), ("end", end)):
+        if day is not None and day > today:
+            problems.append((name, f"{day.isoformat()} is in the future (today is {today.isoformat()} at the site)"))
+    if onset is not None and end is not None and end < onset:
+        problems.append(("end", f"{end.isoformat()} is before the onset {onset.isoformat()}"))
+    grade: int | None = None
+    raw_grade = raw.get("grade")
+    if raw_grade in (None, ""):
+        problems.append(("grade", f"is required: CTCAE v{settings.ctcae_version} grade 1-5"))
+    else:
+        try:
+            number = None if isinstance(raw_grade, bool) else float(str(raw_grade).strip())
+        except ValueError:
+            number = None
+        if number is None or not number.is_integer():
+            problems.append(("grade", f"must be a whole number 1-5, not {raw_grade!r}"))
+        elif int(number) not in CTCAE_GRADES:
+            problems.append(("grade", f"{int(number)} is outside the CTCAE v{settings.ctcae_version} grades 1-5"))
+        else:
+            grade = int(number)
+    serious = _flag(raw.get("serious"))
+    if serious is None:
+        problems.append(("serious", "is required: yes or no"))
+    raw_criteria = raw.get("seriousness_criteria") or []
+    if isinstance(raw_criteria, str):
+        raw_criteria = [c for c in raw_criteria.replace(",", " ").split() if c]
+    criteria: list[Seriousness] = []
+    for code in raw_criteria:
+        try:
+            criteria.append(Seriousness(str(code).strip()))
+        except ValueError:
+            problems.append(
+                ("seriousness_criteria", f"{code!r} is not an ICH E2A criterion; one of {', '.join(Seriousness)}")
+            )
+    criteria = sorted(set(criteria), key=list(Seriousness).index)
+    if serious is True and not criteria and not any(p[0] == "seriousness_criteria" for p in problems):
+        problems.append(("seriousness_criteria", "a serious adverse event needs at least one ICH E2A criterion"))
+    if serious is False and criteria:
+        problems.append(("seriousness_criteria", "criteria are given but the event is marked not serious"))
+    causality = _choice(raw.get("causality"), "causality", [c.code for c in settings.causality], problems)
+    expected_codes = [e.code for e in settings.expected_events]
+    expected_event = _text(raw.get("expected_event"))
+    if expected_event is not None and expected_event not in expected_codes:
+        problems.append(
+            ("expected_event", f"{expected_event!r} is not an expected event of the protocol; one of "
+             f"{', '.join(expected_codes) or '(none listed)'}, or empty")
+        )  # fmt: skip
+        expected_event = None
+    action = _choice(raw.get("action_taken"), "action_taken", [a.value for a in ActionTaken], problems)
+    outcome = _choice(raw.get("outcome"), "outcome", [o.value for o in EventOutcome], problems)
+    aware_at = _aware(raw.get("aware_at"), tz, problems)
+    if aware_at is not None:
+        if aware_at > now:
+            problems.append(("aware_at", "is in the future"))
+        elif onset is not None and aware_at.astimezone(tz).date() < onset:
+            problems.append(("aware_at", f"is before the onset {onset.isoformat()}"))
+    death_date = _date(raw.get("death_date"), "death_date", problems)
+    death_cause = _text(raw.get("death_cause"))
+    fatal = outcome == EventOutcome.FATAL.value
+    if fatal:
+        if death_date is None and not any(p[0] == "death_date" for p in problems):
+            problems.append(("death_date", "is required when the outcome is fatal"))
+        if death_cause is None:
+            problems.append(("death_cause", "is required when the outcome is fatal"))
+        if serious is not None and Seriousness.DEATH not in criteria:
+            problems.append(("seriousness_criteria", "a fatal outcome makes the event serious by the criterion death"))
+        if grade is not None and grade != 5:
+            problems.append(("grade", f"a fatal outcome is CTCAE grade 5, not {grade}"))
+    else:
+        if outcome is not None and (death_date is not None or death_cause is not None):
+            problems.append(("death_date", "a date or cause of death needs the outcome fatal"))
+        if Seriousness.DEATH in criteria and outcome is not None:
+            problems.append(("outcome", "the criterion death needs the outcome fatal"))
+        if grade == 5 and outcome is not None:
+            problems.append(("outcome", "grade 5 is death; the outcome must be fatal"))
+    if death_date is not None:
+        if onset is not None and death_date < onset:
+            problems.append(("death_date", f"{death_date.isoformat()} is before the onset {onset.isoformat()}"))
+        if death_date > today:
+            problems.append(("death_date", f"{death_date.isoformat()} is in the future"))
+    narrative = _text(raw.get("narrative"))
+    if problems:
+        raise SafetyInputError(problems)
+    assert term and onset and grade and serious is not None and causality and action and outcome and aware_at
+    return Assessment(
+        term=term,
+        onset=onset,
+        end=end,
+        grade=grade,
+        serious=serious,
+        criteria=tuple(criteria),
+        causality=causality,
+        expected_event=expected_event,
+        action_taken=ActionTaken(action),
+        outcome=EventOutcome(outcome),
+        aware_at=aware_at,
+        death_date=death_date,
+        death_cause=death_cause,
+        narrative=narrative,
+    )
+
+
+def merge_report(previous: Assessment, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A follow-up: what was known, overlaid with the fields the follow-up gives (aware_at is the
+    follow-up's own and so must be given again)."""
+    merged = {k: v for k, v in previous.as_json().items() if k != "aware_at"}
+    merged.update(changes)
+    return merged
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What an assessment makes of the event."""
+
+    serious: bool
+    related: bool
+    expected: bool
+    susar: bool
+    fatal_or_life_threatening: bool
+
+
+def classify(assessment: Assessment, settings: SafetySettings) -> Classification:
+    """Seriousness, relatedness (the protocol's causality mapping), expectedness (a listed expected event
+    at a grade up to its listed grade) and SUSAR."""
+    related = next(c.related for c in settings.causality if c.code == assessment.causality)
+    listed = next((e for e in settings.expected_events if e.code == assessment.expected_event), None)
+    expected = listed is not None and assessment.grade <= listed.up_to_grade
+    serious = assessment.serious
+    return Classification(
+        serious=serious,
+        related=related,
+        expected=expected,
+        susar=serious and related and not expected,
+        fatal_or_life_threatening=serious
+        and bool({Seriousness.DEATH, Seriousness.LIFE_THREATENING} & set(assessment.criteria)),
+    )
+
+
+class DeadlineKind(StrEnum):
+    """The reports a deadline is for."""
+
+    SAE_TO_SPONSOR = "sae_to_sponsor"
+    SUSAR_INITIAL = "susar_initial"
+    SUSAR_COMPLETE = "susar_complete"
+
+
+class DeadlineState(StrEnum):
+    """A deadline's state at a moment."""
+
+    PENDING = "pending"
+    OVERDUE = "overdue"
+    MET = "met"
+    LATE = "late"  # submitted after its due time
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One report due: from when the clock ran, by when (inclusive, UTC), and under which rule."""
+
+    kind: DeadlineKind
+    clock_start: dt.datetime
+    due_at: dt.datetime
+    rule: str
+
+
+def end_of_local_day(start: dt.datetime, days: int, tz: ZoneInfo) -> dt.datetime:
+    """The last instant of calendar day ``days`` counted from ``start``'s local day (day 0), in UTC."""
+    day = start.astimezone(tz).date() + dt.timedelta(days=days)
+    return dt.datetime.combine(day, dt.time.max, tzinfo=tz).astimezone(dt.UTC)
+
+
+def deadlines(
+    history: Sequence[tuple[Assessment, Classification]],
+    settings: SafetySettings,
+    tz: ZoneInfo,
+    submitted: Mapping[DeadlineKind, dt.datetime] | None = None,
+) -> list[Deadline]:
+    """Every report due for an event, from its reports in order (initial first). A clock starts at the
+    awareness time of the first report that made the event serious, a SUSAR, or a fatal or
+    life-threatening SUSAR."""
+    submitted = submitted or {}
+    rules = settings.deadlines
+    out: list[Deadline] = []
+    first_serious = next((a for a, c in history if c.serious), None)
+    if first_serious is not None:
+        start = first_serious.aware_at
+        out.append(
+            Deadline(
+                DeadlineKind.SAE_TO_SPONSOR,
+                start,
+                start + dt.timedelta(hours=rules.sae_to_sponsor_hours),
+                f"every SAE to the sponsor within {rules.sae_to_sponsor_hours} hours of awareness",
+            )
+        )
+    first_susar = next((a for a, c in history if c.susar), None)
+    first_fatal = next((a for a, c in history if c.susar and c.fatal_or_life_threatening), None)
+    if first_susar is not None:
+        start = first_susar.aware_at
+        due = end_of_local_day(start, rules.susar_other_days, tz)
+        rule = f"a SUSAR within {rules.susar_other_days} calendar days (day 0 = awareness)"
+        if first_fatal is not None:
+            fatal_due = end_of_local_day(first_fatal.aware_at, rules.susar_fatal_days, tz)
+            if fatal_due < due:
+                start, due = first_fatal.aware_at, fatal_due
+                rule = f"a fatal or life-threatening SUSAR within {rules.susar_fatal_days} calendar days"
+        out.append(Deadline(DeadlineKind.SUSAR_INITIAL, start, due, rule))
+        if first_fatal is not None:
+            initial = submitted.get(DeadlineKind.SUSAR_INITIAL)
+            base = min(initial, due) if initial is not None else due
+            out.append(
+                Deadline(
+                    DeadlineKind.SUSAR_COMPLETE,
+                    base,
+                    end_of_local_day(base, rules.susar_fatal_complete_days, tz),
+                    f"then the complete report within {rules.susar_fatal_complete_days} more calendar days",
+                )
+            )
+    return out
+
+
+def deadline_state(deadline: Deadline, submitted_at: dt.datetime | None, now: dt.datetime) -> DeadlineState:
+    """Pending until due, overdue after; met when submitted by the due time (inclusive), else late."""
+    if submitted_at is not None:
+        return DeadlineState.MET if submitted_at <= deadline.due_at else DeadlineState.LATE
+    return DeadlineState.OVERDUE if now > deadline.due_at else DeadlineState.PENDING
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SafetyRow:
+    """One line of a safety table: participants (n of N, per group) with at least one such event."""
+
+    label: str
+    counts: Mapping[str, int]  # group -> participants
+    totals: Mapping[str, int]  # group -> participants in the group
+
+    def cell(self, group: str) -> str:
+        """``n (p%)`` for a group."""
+        n, total = self.counts.get(group, 0), self.totals.get(group, 0)
+        return f"{n} ({100 * n / total:.0f}%)" if total else f"{n}"
+
+
+def safety_table(
+    events: Iterable[tuple[str, Assessment, Classification]],
+    group_of: Mapping[str, str],
+    groups: Sequence[str],
+) -> list[SafetyRow]:
+    """Participants with at least one adverse event / SAE, by seriousness criterion, worst grade and
+    relatedness, per group. ``events`` are (participant, current assessment, classification);
+    ``group_of`` maps each participant in the table's denominator to its group; events of participants
+    outside it are left out."""
+    totals = {g: 0 for g in groups}
+    for group in group_of.values():
+        totals[group] += 1
+    sets: dict[str, dict[str, set[str]]] = {}
+    worst: dict[str, int] = {}
+
+    def add(label: str, pid: str) -> None:
+        sets.setdefault(label, {g: set() for g in groups})[group_of[pid]].add(pid)
+
+    labels = ["Any adverse event", "Any serious adverse event"]
+    labels += [f"SAE: {c.value.replace('_', ' ')}" for c in Seriousness]
+    labels += [f"Worst grade {g}" for g in CTCAE_GRADES]
+    labels += ["Related adverse event", "Related SAE", "SUSAR"]
+    for pid, assessment, c in events:
+        if pid not in group_of:
+            continue
+        add("Any adverse event", pid)
+        worst[pid] = max(worst.get(pid, 0), assessment.grade)
+        if c.serious:
+            add("Any serious adverse event", pid)
+            for criterion in assessment.criteria:
+                add(f"SAE: {criterion.value.replace('_', ' ')}", pid)
+        if c.related:
+            add("Related adverse event", pid)
+        if c.related and c.serious:
+            add("Related SAE", pid)
+        if c.susar:
+            add("SUSAR", pid)
+    for pid, grade in worst.items():
+        add(f"Worst grade {grade}", pid)
+    return [
+        SafetyRow(label, {g: len(sets.get(label, {}).get(g, ())) for g in groups}, dict(totals)) for label in labels
+    ]
+
+
+# --- the safety pause ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PauseState:
+    """Whether new randomizations are paused by the protocol's safety rule, and why."""
+
+    active: bool
+    stopped: bool  # the DSMB stopped the trial
+    related_saes: int  # related SAEs counted since the last decision to resume
+    threshold: int | None
+    since: dt.datetime | None  # when the pause began
+    last_decision: str | None
+
+    @property
+    def message(self) -> str:
+        """A sentence for the randomizer (no arm, no participant)."""
+        if self.stopped:
+            return "randomization: the DSMB stopped recruitment; no new participant can be randomized"
+        if self.active:
+            return (
+                f"randomization: paused by the protocol's safety rule ({self.related_saes} related SAE(s), "
+                f"threshold {self.threshold}); the DSMB must record a decision to resume"
+            )
+        return "randomization: open"
+
+
+def pause_state(
+    related_sae_times: Iterable[dt.datetime],
+    decisions: Sequence[tuple[dt.datetime, str]],
+    threshold: int | None,
+) -> PauseState:
+    """The pause: active once ``threshold`` related SAEs have become known since the DSMB's last decision
+    to resume; a decision to stop ends randomization for good. ``decisions`` are (time, resume | pause |
+    stop), oldest first."""
+    last = decisions[-1][1] if decisions else None
+    stopped = any(d == "stop" for _, d in decisions)
+    resumed = max((t for t, d in decisions if d == "resume"), default=None)
+    times = sorted(t for t in related_sae_times if resumed is None or t > resumed)
+    paused_by_rule = threshold is not None and len(times) >= threshold
+    paused_by_dsmb = last == "pause"
+    since: dt.datetime | None = None
+    if paused_by_rule and threshold is not None:
+        since = times[threshold - 1]
+    elif paused_by_dsmb:
+        since = decisions[-1][0]
+    return PauseState(
+        active=stopped or paused_by_rule or paused_by_dsmb,
+        stopped=stopped,
+        related_saes=len(times),
+        threshold=threshold,
+        since=since,
+        last_decision=last,
+    )

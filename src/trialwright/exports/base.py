@@ -1,0 +1,142 @@
+"""What every export format reads, and the small base a format subclasses.
+
+An ``ExportSource`` is the trial as an exporter may see it: the protocol, and streams of participants,
+form records, adverse event reports and audit entries, each in a stable order. It is built by
+``trialwright.services.exports`` for one user: the arm of a participant is present only when that user may see
+arms and asked for them (``with_arms``); otherwise ``ParticipantRecord.arm`` is None and nothing else in the
+source names an arm. Streams are iterators, so a format can write a trial of any size in constant memory.
+
+A format is a subclass of ``Exporter`` with a ``name``, a ``description`` and a ``write`` method that writes
+its files into an empty folder and returns their paths (the service writes into a temporary folder and
+renames it when the exporter returns, so a half-written export never looks complete).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from trialwright.domain.audit import AuditEntry
+from trialwright.protocol import Protocol
+
+__all__ = [
+    "EventRecord",
+    "ExportSource",
+    "Exporter",
+    "FormRecord",
+    "ParticipantRecord",
+    "Progress",
+    "StoredJson",
+]
+
+#: A stored value as JSON: {"value": ..., "status": "value"|"not_done"|..., "unit", "reason", "limit", ...}
+StoredJson = Mapping[str, Any]
+#: Called with the number of records written so far (for a progress bar).
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRecord:
+    """A randomized or enrolled participant with what the exports need about them."""
+
+    participant_id: str
+    site: str
+    screening_number: str  # e.g. RAZ-S0001
+    screened_on: dt.date
+    enrolled_at: dt.datetime  # UTC
+    consent_given_by: str | None  # participant or representative
+    consented_at: dt.datetime | None  # UTC
+    randomization_number: int | None
+    randomized_at: dt.datetime | None  # UTC
+    stratum: str | None
+    arm: str | None  # the arm code, only in a source made with_arms by someone who may see arms
+    withdrawals: tuple[tuple[str, dt.date, str], ...]  # (scope, date, reason)
+    screening_values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FormRecord:
+    """One form of one participant at one visit, with its values as stored and its lifecycle."""
+
+    participant_id: str
+    site: str
+    visit_id: str
+    visit_date: dt.date | None
+    visit_missed: str | None  # the reason, for a missed visit (then there are no forms)
+    form_id: str
+    state: str
+    version: int
+    values: Mapping[str, StoredJson]
+    updated_at: dt.datetime
+    updated_by: str
+    verified_by: str | None = None
+    verified_at: dt.datetime | None = None
+    signed_by: str | None = None
+    signed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One adverse event: its latest assessment and classification, and how many reports it has had."""
+
+    ae_number: str
+    participant_id: str
+    site: str
+    assessment: Mapping[str, Any]  # the latest report's assessment as JSON (term, onset, grade, ...)
+    serious: bool
+    related: bool
+    expected: bool
+    susar: bool
+    reports: int
+    first_reported_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ExportSource(abc.ABC):
+    """The trial as one exporter sees it."""
+
+    protocol: Protocol
+    trial_id: str
+    protocol_version: str
+    taken_at: dt.datetime  # UTC
+    with_arms: bool
+    notes: tuple[str, ...] = field(default=())
+
+    @abc.abstractmethod
+    def participants(self) -> Iterator[ParticipantRecord]:
+        """Enrolled participants, by participant id."""
+
+    @abc.abstractmethod
+    def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
+        """Form records (of one form, or all), by participant, then visit in schedule order, then form."""
+
+    @abc.abstractmethod
+    def events(self) -> Iterator[EventRecord]:
+        """Adverse events, by AE number."""
+
+    @abc.abstractmethod
+    def audit(self) -> Iterator[AuditEntry]:
+        """Audit entries about participants' data, oldest first."""
+
+    def count(self) -> int:
+        """How many form records there are (for a progress bar's total)."""
+        return sum(1 for _ in self.forms())
+
+
+class Exporter(abc.ABC):
+    """One export format: subclass, name it, write the files."""
+
+    #: The format's name on the command line and the page (e.g. csv, odm).
+    name: ClassVar[str]
+    #: One line for people.
+    description: ClassVar[str]
+    #: Whether the format can carry the arm (a blinded user's export never does either way).
+    carries_arms: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        """Write this format's files into ``folder`` (empty, existing); return the paths written."""

@@ -1,0 +1,611 @@
+"""The trial as HL7 FHIR R4 JSON: the study from the protocol, and one Bundle per participant.
+
+``study.json`` is a ``collection`` Bundle with the ResearchStudy (registry ids, title, status, phase, ICD-10
+conditions, period, the planned enrolment as a Group) and the sponsor as an Organization. The protocol's arms
+(``ResearchStudy.arm``) are written only in an export made ``with_arms``: the masking policy never shows an
+arm's name to a blinded user, even where it says nothing about who is in it.
+
+``participants/<participant id>.json`` is a ``collection`` Bundle per participant with:
+
+* a pseudonymous **Patient**: its id is a keyed hash (HMAC-SHA256) of the participant id; it holds the
+  gender when a ``sex`` field is recorded and nothing else: no name, identifier, address, telecom, and no
+  birth date (not even the year: age is a quasi-identifier and no analysis here needs it);
+* a **ResearchSubject**: the study, the Patient, a status from enrolment, randomization and withdrawal, the
+  period from enrolment to withdrawal; ``assignedArm`` only when the source was made ``with_arms`` (only the
+  unblinded statistician may), and then only that participant's arm code;
+* an **Observation** per numeric value of the laboratory and vital-sign forms (``OBSERVATION_FORMS``,
+  ``OBSERVATION_FIELDS``): coded with LOINC where ``LOINC`` has a verified code and always with the local
+  code system ``https://trialwright.dev/fhir/CodeSystem/<trial id>`` (code ``form.field``); ``valueQuantity`` in
+  UCUM (``UCUM``; an unmapped unit fails the export); ``effectiveDateTime`` from the form's first date-time
+  field (the sample or assessment time), else the visit date; status ``preliminary`` for a draft form,
+  ``amended`` for a value changed after its form was first completed (read from the audit trail),
+  ``final`` otherwise; ``dataAbsentReason`` for not done / not applicable (the free-text reason is left
+  out); ``valueQuantity.comparator`` ``<`` or ``>`` with the limit, and interpretation off scale low/high,
+  for a value below or above the limit of quantification;
+* an **AdverseEvent** per event of the participant: actual, the term as text, the CTCAE grade as an
+  extension and as a severity, seriousness, outcome, onset date. ``suspectEntity`` is left out: naming the
+  product would name the arm, and the arm belongs in the ResearchSubject only. Narratives and causes of
+  death (free text) are left out.
+
+Every resource is validated with the ``fhir.resources`` R4B (4.3.0) models before it is written, plus the
+required code bindings and the Observation invariant those models do not check; a failure stops the export
+(``FhirExportError``). R4B changed none of the resources used here (its changes are in the medication
+definition, subscription and evidence resources: hl7.org/fhir/R4B/history.html), so the files are R4 (4.0.1)
+JSON. The FHIR version is not written into the files: ``Meta`` has no such element (only conformance
+resources carry ``fhirVersion``), and an invented extension would help no reader.
+
+Participants are written one at a time as the form stream reaches them (memory: one participant's forms, the
+participant list and the adverse events, which are few). Pseudonyms are keyed by a random key drawn for each
+export unless the caller passes ``key``: two exports then give unlinkable Patient ids, while the file names
+let the data manager who holds the export link a bundle to its participant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import itertools
+import json
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
+
+from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.protocol import Protocol
+from trialwright.protocol.forms import FieldType, FormDef, FormField
+
+__all__ = [
+    "LOINC",
+    "OBSERVATION_FIELDS",
+    "OBSERVATION_FORMS",
+    "UCUM",
+    "UNITLESS",
+    "FhirExportError",
+    "FhirExporter",
+    "Loinc",
+    "loinc_check_digit",
+    "ucum_code",
+    "validate_resource",
+]
+
+BASE = "https://trialwright.dev/fhir"
+LOINC_SYSTEM = "http://loinc.org"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+_TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+_GRADE_URL = f"{BASE}/StructureDefinition/ctcae-grade"
+_VISIT_URL = f"{BASE}/StructureDefinition/visit"
+
+
+class FhirExportError(ValueError):
+    """A FHIR export that cannot be written; the message names the resource or field and the rule."""
+
+
+# --- what becomes an Observation, and how it is coded --------------------------------------------------
+
+#: Forms whose every numeric field becomes an Observation, with its category.
+OBSERVATION_FORMS: dict[str, str] = {"vitals": "vital-signs", "blood_gas": "laboratory", "labs": "laboratory"}
+#: Single numeric fields of other forms that are vital signs.
+OBSERVATION_FIELDS: dict[str, str] = {"demographics.weight": "vital-signs", "demographics.height": "vital-signs"}
+
+#: The protocol's canonical unit strings and their UCUM codes. Values are exported in the canonical unit
+#: (they are stored so), hence only canonical units are listed; an unlisted unit stops the export.
+UCUM: dict[str, str] = {
+    "/min": "/min",
+    "%": "%",
+    "fraction": "1",  # FiO2 as a fraction 0.21-1.00 (UCUM unity; 0.6 [1] = 60 %)
+    "L/min": "L/min",
+    "mmHg": "mm[Hg]",
+    "kPa": "kPa",
+    "cmH2O": "cm[H2O]",
+    "°C": "Cel",
+    "°F": "[degF]",
+    "kg": "kg",
+    "cm": "cm",
+    "mL": "mL",
+    "pg/mL": "pg/mL",
+    "ng/L": "ng/L",
+    "mg/L": "mg/L",
+    "mg/dL": "mg/dL",
+    "ug/mL FEU": "ug/mL{FEU}",  # {FEU}: a UCUM annotation, fibrinogen-equivalent units
+    "mg/L FEU": "mg/L{FEU}",
+    "ng/mL FEU": "ng/mL{FEU}",
+    "/uL": "/uL",
+    "10^9/L": "10*9/L",
+    "10^3/uL": "10*3/uL",
+    "d": "d",
+    "years": "a",
+}
+#: UCUM codes for fields the protocol gives no unit: scores and pH; any other unitless value is unity ("1").
+UNITLESS: dict[str, str] = {"blood_gas.ph": "[pH]", "vitals.news2": "{score}", "vitals.priest_score": "{score}"}
+
+
+@dataclass(frozen=True)
+class Loinc:
+    """A LOINC code for a form field, with the UCUM unit the field's canonical unit must map to."""
+
+    code: str
+    display: str
+    ucum: str
+    verified: str  # where the code and its name were checked
+
+
+_FHIR_VITALS = "FHIR R4 vital signs profile codes (hl7.org/fhir/R4/observation-vitalsigns; HL7 OMOP IG ConceptMap)"
+_US_CORE_OX = "US Core Pulse Oximetry profile and its satO2-fiO2 example (hl7.org/fhir/us/core)"
+_ELEXIS = "LOINC table (LOINC_NUM, long common name) in the Elexis EHR test database, at_medevit_elexis_loinc"
+_EHEALTH = "eHealth Connector (Switzerland) LOINC lab observation list, LabObsList"
+_TNF = "Mayo Clinic Laboratories (TNFA) and ARUP test catalogues, result LOINC; public FHIR TNF-alpha profiles"
+_IL6 = "Northwell/Labcorp IL-6 test catalogue; OHDSI vocabulary concept 3023091"
+_CRP = f"HL7 Switzerland CH LAB-Order IG; Mayo Clinic and ARUP test catalogues; {_ELEXIS}"
+_CD4, _CD8 = "CD3+CD4+ (T4 helper)", "CD3+CD8+ (T8 suppressor cells)"
+
+#: LOINC codes for the first trial's fields (IRCT20190101042197N2), each checked in two places where one
+#: was not the HL7 specification itself (shared/reference has no LOINC table). Fields not listed here are
+#: exported with the local code only: NEWS2 and PRIEST totals, PEEP, P/F and S/F ratios (no code verified).
+LOINC: dict[str, tuple[Loinc, ...]] = {
+    "vitals.resp_rate": (Loinc("9279-1", "Respiratory rate", "/min", _FHIR_VITALS),),
+    "vitals.spo2": (
+        Loinc("2708-6", "Oxygen saturation in Arterial blood", "%", _US_CORE_OX),
+        Loinc("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", _US_CORE_OX),
+    ),
+    "vitals.oxygen_flow": (Loinc("3151-8", "Inhaled oxygen flow rate", "L/min", _US_CORE_OX),),
+    # LOINC shows 3150-0 in %; the property is a volume fraction, so the trial's fraction (UCUM 1) is the same
+    # quantity: 0.6 [1] = 60 %.
+    "vitals.fio2": (Loinc("3150-0", "Inhaled oxygen concentration", "1", _ELEXIS),),
+    "vitals.systolic_bp": (Loinc("8480-6", "Systolic blood pressure", "mm[Hg]", _FHIR_VITALS),),
+    "vitals.pulse": (Loinc("8867-4", "Heart rate", "/min", _FHIR_VITALS),),
+    "vitals.temperature": (Loinc("8310-5", "Body temperature", "Cel", _FHIR_VITALS),),
+    "demographics.weight": (Loinc("29463-7", "Body weight", "kg", _FHIR_VITALS),),
+    "demographics.height": (Loinc("8302-2", "Body height", "cm", _FHIR_VITALS),),
+    "blood_gas.pao2": (Loinc("2703-7", "Oxygen [Partial pressure] in Arterial blood", "mm[Hg]", _ELEXIS),),
+    "blood_gas.paco2": (Loinc("2019-8", "Carbon dioxide [Partial pressure] in Arterial blood", "mm[Hg]", _ELEXIS),),
+    "blood_gas.ph": (Loinc("2744-1", "pH of Arterial blood", "[pH]", _ELEXIS),),
+    "blood_gas.fio2": (Loinc("3150-0", "Inhaled oxygen concentration", "1", _ELEXIS),),
+    # 3074-4, sometimes quoted for TNF-alpha, fails the LOINC check digit: it is not a LOINC code.
+    "labs.tnf_alpha": (Loinc("3074-2", "Tumor necrosis factor.alpha [Mass/volume] in Serum or Plasma", "pg/mL", _TNF),),
+    "labs.il6": (Loinc("26881-3", "Interleukin 6 [Mass/volume] in Serum or Plasma", "pg/mL", _IL6),),
+    "labs.crp": (Loinc("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", "mg/L", _CRP),),
+    "labs.ddimer": (
+        Loinc("48065-7", "Fibrin D-dimer FEU [Mass/volume] in Platelet poor plasma", "ug/mL{FEU}", _ELEXIS),
+    ),
+    "labs.lymphocytes": (Loinc("26474-7", "Lymphocytes [#/volume] in Blood", "/uL", _ELEXIS),),
+    "labs.cd3_abs": (Loinc("8122-4", "CD3 cells [#/volume] in Blood", "/uL", f"{_EHEALTH}; {_ELEXIS}"),),
+    # LOINC's "/100 cells" of a lymphocyte subset is the percentage of the gated lymphocytes, as recorded here.
+    "labs.cd3_pct": (Loinc("8124-0", "CD3 cells/100 cells in Blood", "%", _EHEALTH),),
+    "labs.cd4_abs": (Loinc("24467-3", f"{_CD4} cells [#/volume] in Blood", "/uL", _EHEALTH),),
+    "labs.cd4_pct": (Loinc("8123-2", f"{_CD4} cells/100 cells in Blood", "%", _EHEALTH),),
+    "labs.cd8_abs": (Loinc("14135-8", f"{_CD8} cells [#/volume] in Blood", "/uL", _EHEALTH),),
+    "labs.cd8_pct": (Loinc("8101-8", f"{_CD8} cells/100 cells in Blood", "%", _EHEALTH),),
+    "labs.cd4_cd8_ratio": (Loinc("54218-3", f"{_CD4} cells/{_CD8} cells [# Ratio] in Blood", "1", _EHEALTH),),
+}
+
+
+def loinc_check_digit(number: str) -> int:
+    """The LOINC mod-10 check digit of the part before the hyphen (catches a mistyped code)."""
+    digits = [int(c) for c in reversed(number)]
+    doubled = "".join(str(d) for d in digits[0::2])  # odd positions from the right, read right to left
+    total = sum(int(c) for c in str(int(doubled[::-1]) * 2)) + sum(digits[1::2])
+    return (10 - total % 10) % 10
+
+
+def ucum_code(ref: str, f: FormField) -> str:
+    """The UCUM code of a field's canonical unit (``ref`` is ``form.field``)."""
+    if f.unit is None:
+        return UNITLESS.get(ref, "1")
+    if f.unit not in UCUM:
+        raise FhirExportError(f"{ref}: unit {f.unit!r} has no UCUM code in trialwright.exports.fhir.UCUM; add it")
+    return UCUM[f.unit]
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+
+def _codes(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+#: Required bindings the R4B models leave unchecked (plain strings there); Bundle: this export writes collections.
+_REQUIRED: dict[tuple[str, str], frozenset[str]] = {
+    ("Bundle", "type"): _codes("collection"),
+    ("Observation", "status"): _codes(
+        "registered preliminary final amended corrected cancelled entered-in-error unknown"
+    ),
+    ("ResearchSubject", "status"): _codes(
+        "candidate eligible follow-up ineligible not-registered off-study on-study on-study-intervention "
+        "on-study-observation pending-on-study potential-candidate screening withdrawn"
+    ),
+    ("ResearchStudy", "status"): _codes(
+        "active administratively-completed approved closed-to-accrual closed-to-accrual-and-intervention completed "
+        "disapproved in-review temporarily-closed-to-accrual temporarily-closed-to-accrual-and-intervention withdrawn"
+    ),
+    ("AdverseEvent", "actuality"): _codes("actual potential"),
+    ("Patient", "gender"): _codes("male female other unknown"),
+    ("Group", "type"): _codes("person animal practitioner device medication substance"),
+}
+
+
+def validate_resource(data: Mapping[str, Any]) -> Any:
+    """The R4B model of one resource, or ``FhirExportError`` naming the resource and what is wrong."""
+    kind = str(data.get("resourceType"))
+    name = f"{kind}/{data.get('id', '?')}"
+    for (rtype, element), allowed in _REQUIRED.items():
+        if rtype == kind and element in data and data[element] not in allowed:
+            raise FhirExportError(f"{name}: {element} {data[element]!r} is not one of {', '.join(sorted(allowed))}")
+    if kind == "Observation":
+        if "dataAbsentReason" in data and any(k.startswith("value") for k in data):
+            raise FhirExportError(f"{name}: obs-6, dataAbsentReason only when there is no value")
+        comparator = data.get("valueQuantity", {}).get("comparator")
+        if comparator is not None and comparator not in {"<", "<=", ">=", ">"}:
+            raise FhirExportError(f"{name}: valueQuantity.comparator {comparator!r} is not <, <=, >= or >")
+    try:
+        return get_fhir_model_class(kind).model_validate(dict(data))
+    except (ValidationError, KeyError, ValueError) as exc:
+        raise FhirExportError(f"{name} does not validate as FHIR R4B: {exc}") from None
+
+
+# --- small builders ------------------------------------------------------------------------------------
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    return {"system": system, "code": code, **({"display": display} if display else {})}
+
+
+def _concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict[str, Any]:
+    return {"coding": [_coding(system, code, display)], **({"text": text} if text else {})}
+
+
+def _instant(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        raise FhirExportError(f"time {moment.isoformat()} has no time zone")
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _fhir_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "-", text)[:64]
+
+
+def _number(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FhirExportError(f"value {value!r} is not a number")
+    return Decimal(str(value))
+
+
+# --- the study -----------------------------------------------------------------------------------------
+
+_PHASES = {"not_applicable": "n-a", "early_1": "early-phase-1", "1": "phase-1", "1/2": "phase-1-phase-2",
+           "2": "phase-2", "2/3": "phase-2-phase-3", "3": "phase-3", "4": "phase-4"}  # fmt: skip
+_STUDY_STATUS = {"not_yet_recruiting": "approved", "recruiting": "active", "suspended": "temporarily-closed-to-accrual",
+                 "complete": "closed-to-accrual", "stopped_early": "administratively-completed"}  # fmt: skip
+_PURPOSES = {"treatment", "prevention", "diagnostic", "supportive-care", "screening", "health-services-research",
+             "basic-science", "device-feasibility"}  # fmt: skip
+
+
+def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list[dict[str, Any]]:
+    trial = protocol.trial
+    dates = trial.dates
+    status = _STUDY_STATUS[trial.recruitment_status.value]
+    if trial.recruitment_status.value == "complete" and dates.completion is not None:
+        status = "completed"
+    start = dates.actual_recruitment_start or dates.expected_recruitment_start
+    end = dates.completion or dates.actual_recruitment_end or dates.expected_recruitment_end
+    purpose = trial.design.purpose.replace("_", "-")
+    sponsor = {"resourceType": "Organization", "id": f"{study_id}-sponsor", "name": trial.sponsors[0].organisation}
+    planned = {
+        "resourceType": "Group",
+        "id": f"{study_id}-planned",
+        "type": "person",
+        "actual": False,
+        "name": "Planned enrolment",
+        "quantity": protocol.sample_size.target,
+    }
+    study: dict[str, Any] = {
+        "resourceType": "ResearchStudy",
+        "id": study_id,
+        "identifier": [
+            {"use": "official" if i.primary else "secondary", "type": {"text": i.registry}, "value": i.id}
+            for i in trial.ids
+        ],
+        "title": trial.titles.scientific,
+        "status": status,
+        "primaryPurposeType": (
+            _concept(f"{_TERMINOLOGY}/research-study-prim-purp-type", purpose)
+            if purpose in _PURPOSES
+            else {"text": trial.design.purpose}
+        ),
+        "phase": _concept(f"{_TERMINOLOGY}/research-study-phase", _PHASES[trial.phase.value]),
+        "condition": [_concept(ICD10_SYSTEM, c.icd10, c.icd10_description, c.description) for c in trial.conditions],
+        "description": trial.summary.aim,
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "enrollment": [{"reference": f"Group/{planned['id']}"}],
+        "sponsor": {"reference": f"Organization/{sponsor['id']}", "display": sponsor["name"]},
+    }
+    if with_arms:
+        study["arm"] = [
+            {
+                "name": a.code,
+                "type": {"text": a.role.value.replace("_", " ")},
+                "description": f"{a.name}. {a.description}",
+            }
+            for a in protocol.arms
+        ]
+    return [study, sponsor, planned]
+
+
+# --- participants --------------------------------------------------------------------------------------
+
+
+_CHANGES = frozenset({"form.value_changed", "form.value_derived"})
+
+
+def _amended(source: ExportSource) -> set[tuple[str, str, str, str]]:
+    """(participant, visit, form, field) of values changed (typed or re-derived) after their form's first
+    completion, from the audit trail (one pass; memory: the completed forms and the amended values). A value
+    given for the first time after completion is not an amendment: there was no earlier result."""
+    completed: set[tuple[str, str, str]] = set()
+    amended: set[tuple[str, str, str, str]] = set()
+    for e in source.audit():
+        if not (e.participant and e.form and e.detail):
+            continue
+        try:
+            visit = json.loads(e.detail).get("visit")
+        except (ValueError, AttributeError):
+            continue
+        key = (e.participant, str(visit), e.form)
+        if e.action == "form.completed":
+            completed.add(key)
+        elif e.field and key in completed and e.old_value is not None and e.action in _CHANGES:
+            amended.add((*key, e.field))
+    return amended
+
+
+def _subject_status(p: ParticipantRecord) -> str:
+    scopes = {scope for scope, _, _ in p.withdrawals}
+    if scopes & {"follow_up", "data_use"}:
+        return "withdrawn"
+    if "intervention" in scopes:
+        return "on-study-observation"
+    return "on-study" if p.randomization_number is not None else "pending-on-study"
+
+
+def _gender(p: ParticipantRecord, forms: Iterable[FormRecord]) -> str | None:
+    for rec in forms:
+        stored = rec.values.get("sex")
+        if stored and stored.get("value") in {"male", "female", "other", "unknown"}:
+            return str(stored["value"])
+    value = p.screening_values.get("sex")
+    return str(value) if value in {"male", "female", "other", "unknown"} else None
+
+
+def _effective(form: FormDef, rec: FormRecord) -> str | None:
+    """The sample or assessment time (the form's first date-time value), else the visit date."""
+    for f in form.fields:
+        stored = rec.values.get(f.id)
+        if f.type is FieldType.DATETIME and stored and stored.get("value"):
+            return _instant(dt.datetime.fromisoformat(str(stored["value"])))
+    return rec.visit_date.isoformat() if rec.visit_date else None
+
+
+class FhirExporter(Exporter):
+    """FHIR R4 JSON: the ResearchStudy, and a Bundle per participant (Patient, ResearchSubject, Observations,
+    AdverseEvents)."""
+
+    name = "fhir"
+    description = "HL7 FHIR R4 JSON: the study, and a pseudonymous bundle per participant (labs, vitals, AEs)"
+
+    def __init__(self, key: bytes | None = None) -> None:
+        if key is not None and len(key) < 16:
+            raise FhirExportError("key: a pseudonym key needs at least 16 bytes")
+        self._key = key if key is not None else secrets.token_bytes(32)
+
+    def pseudonym(self, kind: str, text: str) -> str:
+        """A FHIR id for ``text`` (a participant id, an observation's place...), keyed, not reversible."""
+        return hmac.new(self._key, f"{kind}|{text}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        protocol = source.protocol
+        study_id = _fhir_id(source.trial_id)
+        written = [
+            self._bundle(folder / "study.json", "study", source, _study_resources(protocol, study_id, source.with_arms))
+        ]
+        people = {p.participant_id: p for p in source.participants()}
+        events: dict[str, list[EventRecord]] = {}
+        for e in source.events():
+            events.setdefault(e.participant_id, []).append(e)
+        amended = _amended(source)
+        (folder / "participants").mkdir()
+        done: set[str] = set()
+        count = 0
+        for pid, group in itertools.groupby(source.forms(), key=lambda r: r.participant_id):
+            if pid in done or pid not in people:
+                raise FhirExportError(f"forms: the records of {pid} are not together or not of an enrolled participant")
+            records = list(group)
+            observations = []
+            for rec in records:
+                observations += self._observations(source, study_id, rec, amended)
+                count += 1
+                if progress:
+                    progress(count)
+            written.append(self._participant(folder, source, study_id, people[pid], records, observations, events))
+            done.add(pid)
+        for pid in sorted(people.keys() - done):
+            written.append(self._participant(folder, source, study_id, people[pid], [], [], events))
+        if events:
+            raise FhirExportError(f"events: adverse events of participants not in the export: {', '.join(events)}")
+        return written
+
+    # -- writing --
+
+    def _bundle(self, path: Path, bundle_id: str, source: ExportSource, resources: list[dict[str, Any]]) -> Path:
+        base = f"{BASE}/{_fhir_id(source.trial_id)}"
+        entries = [
+            {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": validate_resource(r)} for r in resources
+        ]
+        bundle = validate_resource(
+            {
+                "resourceType": "Bundle",
+                "id": bundle_id,
+                "type": "collection",
+                "timestamp": _instant(source.taken_at),
+                "entry": entries,
+            }
+        )
+        assert isinstance(bundle, Bundle)
+        path.write_text(bundle.model_dump_json(), encoding="utf-8")
+        return path
+
+    def _participant(
+        self,
+        folder: Path,
+        source: ExportSource,
+        study_id: str,
+        p: ParticipantRecord,
+        records: list[FormRecord],
+        observations: list[dict[str, Any]],
+        events: dict[str, list[EventRecord]],
+    ) -> Path:
+        pid = p.participant_id
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", pid):
+            raise FhirExportError(f"participant id {pid!r} cannot be a file name")
+        patient: dict[str, Any] = {"resourceType": "Patient", "id": self.pseudonym("patient", pid)}
+        gender = _gender(p, records)
+        if gender:
+            patient["gender"] = gender
+        subject: dict[str, Any] = {
+            "resourceType": "ResearchSubject",
+            "id": self.pseudonym("subject", pid),
+            "status": _subject_status(p),
+            "period": {"start": _instant(p.enrolled_at)},
+            "study": {"reference": f"ResearchStudy/{study_id}"},
+            "individual": {"reference": f"Patient/{patient['id']}"},
+        }
+        left = [on for scope, on, _ in p.withdrawals if scope in {"follow_up", "data_use"}]
+        if left:
+            subject["period"]["end"] = min(left).isoformat()
+        if source.with_arms and p.arm is not None:
+            if p.arm not in source.protocol.arm_codes:
+                raise FhirExportError(f"{pid}: arm {p.arm!r} is not an arm of the protocol")
+            subject["assignedArm"] = p.arm
+        adverse = [self._adverse_event(source, study_id, patient["id"], e) for e in events.pop(pid, [])]
+        path = folder / "participants" / f"{pid}.json"
+        return self._bundle(path, self.pseudonym("bundle", pid), source, [patient, subject, *observations, *adverse])
+
+    def _observations(
+        self, source: ExportSource, study_id: str, rec: FormRecord, amended: set[tuple[str, str, str, str]]
+    ) -> list[dict[str, Any]]:
+        protocol = source.protocol
+        form = protocol.form(rec.form_id)
+        local = f"{BASE}/CodeSystem/{study_id}"
+        visit_name = next((v.name for v in protocol.visits if v.id == rec.visit_id), rec.visit_id)
+        effective = _effective(form, rec)
+        out = []
+        for f in form.fields:
+            ref = f"{form.id}.{f.id}"
+            category = OBSERVATION_FORMS.get(form.id) or OBSERVATION_FIELDS.get(ref)
+            stored = rec.values.get(f.id)
+            if not category or f.type not in {FieldType.INTEGER, FieldType.DECIMAL} or not stored:
+                continue
+            kind = stored.get("status", "value")
+            if kind in {"value", "derived"} and stored.get("value") is None:
+                continue
+            if rec.state == "draft":
+                status = "preliminary"
+            elif (rec.participant_id, rec.visit_id, form.id, f.id) in amended:
+                status = "amended"
+            else:
+                status = "final"
+            ucum = ucum_code(ref, f)
+            codings = [_coding(LOINC_SYSTEM, c.code, c.display) for c in LOINC.get(ref, ())]
+            obs: dict[str, Any] = {
+                "resourceType": "Observation",
+                "id": self.pseudonym("observation", f"{rec.participant_id}|{rec.visit_id}|{ref}"),
+                "extension": [{"url": _VISIT_URL, "valueCoding": _coding(f"{local}/visit", rec.visit_id, visit_name)}],
+                "status": status,
+                "category": [_concept(f"{_TERMINOLOGY}/observation-category", category)],
+                "code": {"coding": [*codings, _coding(local, ref, f.label)], "text": f.label},
+                "subject": {"reference": f"Patient/{self.pseudonym('patient', rec.participant_id)}"},
+                "issued": _instant(rec.updated_at),
+            }
+            if effective:
+                obs["effectiveDateTime"] = effective
+            quantity: dict[str, Any] = {"system": UCUM_SYSTEM, "code": ucum, **({"unit": f.unit} if f.unit else {})}
+            if kind in {"value", "derived"}:
+                obs["valueQuantity"] = {"value": _number(stored["value"]), **quantity}
+            elif kind in {"below_lloq", "above_uloq"}:
+                low = kind == "below_lloq"
+                obs["valueQuantity"] = {
+                    "value": _number(stored["limit"]),
+                    "comparator": "<" if low else ">",
+                    **quantity,
+                }
+                obs["interpretation"] = [
+                    _concept(f"{_TERMINOLOGY}/v3-ObservationInterpretation", "<" if low else ">",
+                             "Off scale low" if low else "Off scale high")
+                ]  # fmt: skip
+            elif kind in {"not_done", "not_applicable"}:
+                code, display = _ABSENT[kind]
+                obs["dataAbsentReason"] = _concept(f"{_TERMINOLOGY}/data-absent-reason", code, display)
+            else:
+                raise FhirExportError(f"{rec.participant_id} {rec.visit_id} {ref}: unknown value status {kind!r}")
+            if f.derived is not None:
+                obs["method"] = {"text": f"Derived by trialwright ({f.derived.name})"}
+            out.append(obs)
+        return out
+
+    def _adverse_event(self, source: ExportSource, study_id: str, patient_id: str, e: EventRecord) -> dict[str, Any]:
+        a = e.assessment
+        grade = a.get("grade")
+        resource: dict[str, Any] = {
+            "resourceType": "AdverseEvent",
+            "id": self.pseudonym("adverse-event", e.ae_number),
+            "identifier": {"system": f"{BASE}/{study_id}/adverse-event", "value": e.ae_number},
+            "actuality": "actual",
+            "event": {"text": str(a.get("term") or "adverse event")},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "recordedDate": _instant(e.first_reported_at),
+            "seriousness": _concept(
+                f"{_TERMINOLOGY}/adverse-event-seriousness",
+                "serious" if e.serious else "non-serious",
+                "Serious" if e.serious else "Non-serious",
+            ),
+            "study": [{"reference": f"ResearchStudy/{study_id}"}],
+        }
+        if a.get("onset"):
+            resource["date"] = dt.date.fromisoformat(str(a["onset"])).isoformat()
+        if a.get("aware_at"):
+            resource["detected"] = _instant(dt.datetime.fromisoformat(str(a["aware_at"])))
+        if isinstance(grade, int) and 1 <= grade <= 5:
+            resource["extension"] = [
+                {
+                    "url": _GRADE_URL,
+                    "extension": [
+                        {"url": "grade", "valueInteger": grade},
+                        {"url": "version", "valueString": f"CTCAE {source.protocol.safety.ctcae_version}"},
+                    ],
+                }
+            ]
+            severity = "mild" if grade == 1 else "moderate" if grade == 2 else "severe"
+            resource["severity"] = _concept(f"{_TERMINOLOGY}/adverse-event-severity", severity, severity.title())
+        outcome = _OUTCOMES.get(str(a.get("outcome")))
+        if outcome:
+            resource["outcome"] = _concept(f"{_TERMINOLOGY}/adverse-event-outcome", *outcome)
+        return resource
+
+
+_ABSENT = {"not_done": ("not-performed", "Not Performed"), "not_applicable": ("not-applicable", "Not Applicable")}
+_OUTCOMES = {
+    "recovered": ("resolved", "Resolved"),
+    "recovering": ("recovering", "Recovering"),
+    "not_recovered": ("ongoing", "Ongoing"),
+    "recovered_with_sequelae": ("resolvedWithSequelae", "Resolved with Sequelae"),
+    "fatal": ("fatal", "Fatal"),
+    "unknown": ("unknown", "Unknown"),
+}

@@ -1,0 +1,356 @@
+"""The de-identified individual participant data set (IPD) the sharing plan promises.
+
+Made from an ``ExportSource`` by the protocol's ``deidentification`` rules:
+
+* participants get a pseudonym (``IPD-001`` ...) in an order drawn at random for each package, so the
+  pseudonyms carry nothing of the participant ids, sites or enrolment order;
+* direct identifiers (``identifiers``) are removed, and so is every free-text field but those kept by
+  ``keep_text`` (and free text of adverse events: narratives, causes of death);
+* every date becomes the study day (days from randomization, day 0; from enrolment if not randomized), or is
+  moved by one secret per-participant shift (``shift``) that is not written anywhere;
+* the age is shown in bands (``age_band_width`` years) with one open band above ``age_top``; the site is
+  dropped unless ``keep_site``;
+* a k-anonymity check runs over the ``quasi_identifiers`` (form fields, ``age`` as banded, ``site``): the
+  package is refused, with the smallest group named, when a combination is shared by fewer than k people.
+
+``kanonymity(source)`` gives the check alone (no data written), for the data manager before a request.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import secrets
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from trialwright.exports.base import Exporter, ExportSource, ParticipantRecord, Progress
+from trialwright.protocol import Protocol
+from trialwright.protocol.deidentification import DateHandling, Deidentification
+from trialwright.protocol.forms import FieldType
+
+__all__ = ["IpdError", "IpdExporter", "KAnonymity", "kanonymity"]
+
+
+class IpdError(ValueError):
+    """An IPD package that cannot be made; the message names the rule."""
+
+
+@dataclass(frozen=True)
+class KAnonymity:
+    """The k-anonymity check over the quasi-identifiers."""
+
+    quasi_identifiers: tuple[str, ...]
+    k: int
+    participants: int
+    groups: int
+    smallest: int
+    smallest_group: Mapping[str, str]  # the quasi-identifier values of (one of) the smallest groups
+    passes: bool
+
+    def summary(self) -> str:
+        """One line."""
+        combo = ", ".join(f"{k}={v}" for k, v in self.smallest_group.items()) or "none"
+        verdict = "passes" if self.passes else "FAILS"
+        return (
+            f"k-anonymity over {', '.join(self.quasi_identifiers) or 'nothing'}: {self.groups} groups of "
+            f"{self.participants} participants; smallest group {self.smallest} ({combo}); k={self.k} {verdict}"
+        )
+
+
+def _rules(protocol: Protocol) -> Deidentification:
+    if protocol.deidentification is None:
+        raise IpdError("deidentification: the protocol declares no de-identification rules; add them first")
+    return protocol.deidentification
+
+
+def _band(age: float, d: Deidentification) -> str:
+    if age > d.age_top:
+        return f"{d.age_top + 1}+"
+    low = int(age // d.age_band_width) * d.age_band_width
+    return f"{low}-{min(low + d.age_band_width - 1, d.age_top)}"
+
+
+def _first_values(source: ExportSource, refs: set[str]) -> dict[str, dict[str, Any]]:
+    """Per participant, the first recorded value of each form.field in ``refs`` (in schedule order)."""
+    out: dict[str, dict[str, Any]] = {}
+    forms = {r.partition(".")[0] for r in refs}
+    for form_id in sorted(forms):
+        for rec in source.forms(form_id):
+            mine = out.setdefault(rec.participant_id, {})
+            for ref in refs:
+                f, _, name = ref.partition(".")
+                stored = rec.values.get(name) if f == form_id else None
+                if ref not in mine and stored is not None and stored.get("value") is not None:
+                    mine[ref] = stored["value"]
+    return out
+
+
+def _quasi(source: ExportSource, d: Deidentification) -> dict[str, dict[str, str]]:
+    refs = {q for q in d.quasi_identifiers if q not in {"site", "age"}}
+    if "age" in d.quasi_identifiers and d.age_field:
+        refs.add(d.age_field)
+    first = _first_values(source, refs)
+    out: dict[str, dict[str, str]] = {}
+    for p in source.participants():
+        if p.randomization_number is None or any(w[0] == "data_use" for w in p.withdrawals):
+            continue
+        values = first.get(p.participant_id, {})
+        row = {}
+        for q in d.quasi_identifiers:
+            if q == "site":
+                row[q] = p.site
+            elif q == "age":
+                age = values.get(d.age_field or "")
+                row[q] = _band(float(age), d) if isinstance(age, int | float) else "missing"
+            else:
+                row[q] = str(values.get(q, "missing"))
+        out[p.participant_id] = row
+    return out
+
+
+def kanonymity(source: ExportSource) -> KAnonymity:
+    """The k-anonymity check of the randomized participants over the declared quasi-identifiers."""
+    d = _rules(source.protocol)
+    rows = _quasi(source, d)
+    counts = Counter(tuple(r.values()) for r in rows.values())
+    if not counts:
+        return KAnonymity(tuple(d.quasi_identifiers), d.k, 0, 0, 0, {}, True)
+    combo, smallest = min(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    return KAnonymity(
+        tuple(d.quasi_identifiers),
+        d.k,
+        len(rows),
+        len(counts),
+        smallest,
+        dict(zip(d.quasi_identifiers, combo, strict=True)),
+        smallest >= d.k,
+    )
+
+
+class IpdExporter(Exporter):
+    """The de-identified IPD package (issued against an approved data access request)."""
+
+    name = "ipd"
+    description = "De-identified individual participant data, with its data dictionary and k-anonymity report"
+
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        protocol = source.protocol
+        d = _rules(protocol)
+        check = kanonymity(source)
+        if not check.passes:
+            raise IpdError(
+                f"k-anonymity: {check.summary()}; generalise the quasi-identifiers "
+                "(wider age bands, fewer of them) before issuing"
+            )
+        # A participant who withdrew consent to the use of their data is not shared.
+        people = [
+            p
+            for p in source.participants()
+            if p.randomization_number is not None and not any(w[0] == "data_use" for w in p.withdrawals)
+        ]
+        order = list(range(len(people)))
+        secrets.SystemRandom().shuffle(order)
+        pseudonym = {p.participant_id: f"IPD-{order[i] + 1:03d}" for i, p in enumerate(people)}
+        zone = {p.participant_id: ZoneInfo(protocol.site(p.site).timezone) for p in people}
+        day0 = {p.participant_id: _day0(p, zone[p.participant_id]) for p in people}
+        shift = {p.participant_id: secrets.randbelow(2 * d.shift_days + 1) - d.shift_days for p in people}
+
+        def when(pid: str, value: Any) -> Any:
+            day = _as_date(value, zone[pid])
+            if day is None:
+                return None
+            if d.dates is DateHandling.SHIFT:
+                return (day + dt.timedelta(days=shift[pid])).isoformat()
+            return (day - day0[pid]).days
+
+        written: list[Path] = []
+        dictionary: list[dict[str, str]] = []
+        age_ref = d.age_field
+        # participants
+        rows = []
+        for p in sorted(people, key=lambda p: pseudonym[p.participant_id]):
+            pid = p.participant_id
+            row: dict[str, Any] = {"ipd_id": pseudonym[pid]}
+            if source.with_arms:
+                row["arm"] = p.arm
+            if d.keep_site:
+                row["site"] = p.site
+            row["consent_by"] = p.consent_given_by
+            row["randomized_day"] = 0 if p.randomized_at is not None else None
+            row["withdrawal"] = "; ".join(f"{scope} on day {when(pid, on)}" for scope, on, _ in p.withdrawals)
+            rows.append(row)
+        written.append(_csv(folder / "participants.csv", rows))
+        dictionary += [
+            {"file": "participants.csv", "variable": "ipd_id", "label": "Pseudonym, drawn at random per package"},
+            {"file": "participants.csv", "variable": "consent_by", "label": "Consent by participant or representative"},
+            {"file": "participants.csv", "variable": "randomized_day", "label": "Study day of randomization (0)"},
+            {"file": "participants.csv", "variable": "withdrawal", "label": "Withdrawals: scope and study day"},
+        ]
+        if source.with_arms:
+            dictionary.append({"file": "participants.csv", "variable": "arm", "label": "Arm code (as randomized)"})
+        # forms
+        done = 0
+        dropped: list[str] = []
+        for form in protocol.forms:
+            kept = []
+            for f in form.fields:
+                ref = f"{form.id}.{f.id}"
+                if ref in d.identifiers or (f.type is FieldType.TEXT and ref not in d.keep_text):
+                    dropped.append(ref)
+                    continue
+                kept.append(f)
+            rows = []
+            for rec in source.forms(form.id):
+                done += 1
+                if progress:
+                    progress(done)
+                pid = rec.participant_id
+                if pid not in pseudonym:
+                    continue
+                row = {"ipd_id": pseudonym[pid], "visit": rec.visit_id, "visit_day": when(pid, rec.visit_date)}
+                for f in kept:
+                    row[f.id] = _ipd_value(f.type, rec.values.get(f.id), lambda v, pid=pid: when(pid, v))
+                    if age_ref == f"{form.id}.{f.id}" and isinstance(row[f.id], int | float):
+                        row[f.id] = _band(float(row[f.id]), d)
+                rows.append(row)
+            rows.sort(key=lambda r: (r["ipd_id"], r["visit_day"] if r["visit_day"] is not None else 10**6))
+            written.append(
+                _csv(folder / "forms" / f"{form.id}.csv", rows, ["ipd_id", "visit", "visit_day", *(f.id for f in kept)])
+            )
+            for f in kept:
+                label = f.label + (f" ({f.unit})" if f.unit else "")
+                if f.type in (FieldType.DATE, FieldType.DATETIME):
+                    label += "; study day" if d.dates is DateHandling.STUDY_DAYS else "; shifted date"
+                if age_ref == f"{form.id}.{f.id}":
+                    label += f"; banded by {d.age_band_width} years, {d.age_top + 1}+ above {d.age_top}"
+                codes = "; ".join(f"{c.code}={c.label}" for c in f.choices)
+                dictionary.append({"file": f"forms/{form.id}.csv", "variable": f.id, "label": label, "codes": codes})
+        # adverse events
+        rows = []
+        for e in source.events():
+            if e.participant_id not in pseudonym:
+                continue
+            a = e.assessment
+            pid = e.participant_id
+            rows.append(
+                {
+                    "ipd_id": pseudonym[pid],
+                    "term": a.get("term"),
+                    "grade": a.get("grade"),
+                    "serious": e.serious,
+                    "related": e.related,
+                    "expected": e.expected,
+                    "susar": e.susar,
+                    "criteria": ",".join(a.get("seriousness_criteria") or []),
+                    "onset_day": when(pid, a.get("onset")),
+                    "end_day": when(pid, a.get("end")),
+                    "outcome": a.get("outcome"),
+                    "action_taken": a.get("action_taken"),
+                }
+            )
+        rows.sort(key=lambda r: (r["ipd_id"], r["onset_day"] if r["onset_day"] is not None else 10**6))
+        written.append(_csv(folder / "adverse_events.csv", rows))
+        dictionary.append({"file": "adverse_events.csv", "variable": "term", "label": "Adverse event term (CTCAE)"})
+        written.append(_csv(folder / "data_dictionary.csv", dictionary, ["file", "variable", "label", "codes"]))
+        report = {
+            "kanonymity": asdict(check),
+            "removed": sorted(set(dropped)),
+            "dates": d.dates.value,
+            "site_kept": d.keep_site,
+            "arms_included": source.with_arms,
+            "participants": len(people),
+            "trial_id": source.trial_id,
+            "protocol_version": source.protocol_version,
+            "made_at": source.taken_at.isoformat(),
+        }
+        path = folder / "deidentification.json"
+        path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        written.append(path)
+        readme = folder / "README.txt"
+        readme.write_text(_readme(source, d, check, sorted(set(dropped))), encoding="utf-8")
+        written.append(readme)
+        return written
+
+
+def _day0(p: ParticipantRecord, zone: ZoneInfo) -> dt.date:
+    moment = p.randomized_at or p.enrolled_at
+    return moment.astimezone(zone).date()
+
+
+def _as_date(value: Any, zone: ZoneInfo) -> dt.date | None:
+    """The calendar day of a date or time at the participant's site (times are stored in UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(zone).date() if value.tzinfo else value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value)
+    try:
+        if "T" in text:
+            moment = dt.datetime.fromisoformat(text)
+            return moment.astimezone(zone).date() if moment.tzinfo else moment.date()
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def _ipd_value(kind: FieldType, stored: Mapping[str, Any] | None, when: Any) -> Any:
+    if stored is None:
+        return None
+    status = stored.get("status", "value")
+    if status == "below_lloq":
+        return f"<{stored.get('limit')}"
+    if status == "above_uloq":
+        return f">{stored.get('limit')}"
+    if status in {"not_done", "not_applicable"}:
+        return status
+    value = stored.get("value")
+    if kind in (FieldType.DATE, FieldType.DATETIME):
+        return when(value)
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return value
+
+
+def _csv(path: Path, rows: list[dict[str, Any]], fields: list[str] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = fields or (list(rows[0]) if rows else ["ipd_id"])
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=names, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _readme(source: ExportSource, d: Deidentification, check: KAnonymity, dropped: list[str]) -> str:
+    return "\n".join(
+        [
+            f"De-identified individual participant data of trial {source.trial_id}",
+            f"protocol version {source.protocol_version}, made {source.taken_at:%Y-%m-%d %H:%M} UTC",
+            "",
+            "participants.csv      one row per randomized participant (pseudonym drawn at random for this package)",
+            "forms/<form>.csv      one row per participant and visit, one column per kept field",
+            "adverse_events.csv    one row per adverse event (no narrative, no cause of death text)",
+            "data_dictionary.csv   every variable of this package",
+            "deidentification.json the rules applied and the k-anonymity check",
+            "",
+            "Dates: "
+            + (
+                "study days from randomization (day 0)"
+                if d.dates is DateHandling.STUDY_DAYS
+                else f"shifted by a secret per-participant offset of up to {d.shift_days} days"
+            ),
+            f"Ages: in bands of {d.age_band_width} years; above {d.age_top} as {d.age_top + 1}+",
+            f"Site: {'kept' if d.keep_site else 'removed'}; arms: {'included' if source.with_arms else 'not included'}",
+            "Removed: " + (", ".join(dropped) or "nothing"),
+            check.summary(),
+            "",
+        ]
+    )

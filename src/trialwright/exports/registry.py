@@ -1,0 +1,31 @@
+"""Every export format the data manager and the statisticians may choose, by name.
+
+The IPD package is not listed: it is issued only against an approved data access request
+(``trialwright.services.sharing.issue_ipd``).
+"""
+
+from __future__ import annotations
+
+from trialwright.exports.base import Exporter
+from trialwright.exports.codebook import CodebookExporter
+from trialwright.exports.fhir import FhirExporter
+from trialwright.exports.odm import OdmExporter
+from trialwright.exports.sdtm import SdtmExporter
+from trialwright.exports.tabular import CsvExporter, ParquetExporter, SasExporter, SpssExporter, StataExporter
+
+__all__ = ["FORMATS"]
+
+FORMATS: dict[str, type[Exporter]] = {
+    cls.name: cls
+    for cls in (
+        CsvExporter,
+        ParquetExporter,
+        StataExporter,
+        SpssExporter,
+        SasExporter,
+        CodebookExporter,
+        SdtmExporter,
+        OdmExporter,
+        FhirExporter,
+    )
+}

@@ -1,0 +1,695 @@
+"""SDTM-style tabulation: DM, DS, EX, AE, LB and VS as SAS transport v5 files and CSV, with their metadata.
+
+Each domain is declared once (``Domain``: its variables with label, type, controlled terms and origin);
+the findings domains map protocol fields to test codes in one declarative table each (``LB_TESTS``,
+``VS_TESTS``). Form records are streamed one form at a time; what DM and DS need about a participant (dates,
+age, sex, death, exposure) is gathered on the way, so memory grows with participants, not records. Rows are
+spooled to Parquet and each domain is sorted by USUBJID, numbered (--SEQ) and written on its own.
+
+Masking: a blinded extract leaves ARMCD, ARM, ACTARMCD and ACTARM empty for randomized participants (SDTM has
+no "masked" arm term; ARMNRS stays empty because the arm is assigned, only withheld, as README.txt says) and
+names the treatment in EX as "BLINDED STUDY TREATMENT". With arms (the unblinded statistician only), DM holds
+the allocated arm and EX the arm's intervention; no other domain names an arm.
+
+Terminology was checked against the CDISC SDTM controlled terminology as extracted in the public knowledge
+base github.com/hakupao/sdtm-pedia (knowledge_base/terminology/core: lb_part2.md (C65047), cp_part1.md
+(C181173), vs.md (C66741, C67153, C66770), ae.md, dm.md, disposition.md); ``Test.ct`` and the ``terms`` of
+each variable say which terms were found there and which are sponsor-defined or not verified.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+
+from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
+from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, ascii_text, fit_bytes, value_text
+from trialwright.protocol import Protocol
+from trialwright.protocol.forms import FieldType, FormDef, FormField
+
+__all__ = ["DOMAINS", "LB_TESTS", "VS_TESTS", "Domain", "SdtmExporter", "Test", "Var"]
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One SDTM variable: name, label (at most 40 characters), type, controlled terms and origin."""
+
+    name: str
+    label: str
+    type: Literal["Char", "Num"] = "Char"
+    terms: str = ""
+    origin: str = "Derived"
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """One domain and its variables, in order; ``seq`` names its sequence variable, if any."""
+
+    code: str
+    label: str
+    variables: tuple[Var, ...]
+    seq: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """A findings test code: --TESTCD, --TEST, the CDISC unit of each protocol unit, and where the code is from."""
+
+    code: str
+    name: str
+    ct: str
+    units: Mapping[str, str] = field(default_factory=dict)
+
+
+_CT = "CDISC CT"
+_LB = f"{_CT} LBTESTCD C65047"
+_CP = f"{_CT} Cell Phenotyping Test Code C181173 (SDTMIG puts flow cytometry in CP; kept in LB here)"
+_SPONSOR = "sponsor-defined: no CDISC term found"
+
+#: Laboratory tests by form.field of the protocol (fields without an entry are not in LB).
+LB_TESTS: Mapping[str, Test] = MappingProxyType(
+    {
+        "labs.crp": Test("CRP", "C Reactive Protein", f"{_LB} term C64548"),
+        "labs.il6": Test("INTLK6", "Interleukin 6", f"{_LB} term C74834 (IL6 is not a CDISC code)"),
+        "labs.tnf_alpha": Test("TNF", "Tumor Necrosis Factor", f"{_LB} term C74751 (TNFA is not a CDISC code)"),
+        "labs.ddimer": Test("DDIMER", "D-Dimer", f"{_LB} term C82621"),
+        "labs.lymphocytes": Test("LYM", "Lymphocytes", f"{_LB} term C51949"),
+        "labs.cd3_abs": Test("TLYCE", "T-Lymphocytes", f"{_LB} term C122157 (also in C181173)"),
+        "labs.cd3_pct": Test("TLYLY", "T-Lymphocytes/Lymphocytes", f"{_CP} term C181301"),
+        "labs.cd4_abs": Test("TLYH", "Helper T-Lymphocytes", f"{_CP} term C181302 (CD4+ taken as helper T)"),
+        "labs.cd8_abs": Test("TLC", "Cytotoxic T-Lymphocytes", f"{_CP} term C181186 (CD8+ taken as cytotoxic T)"),
+        "labs.cd4_cd8_ratio": Test("TLYHTLYC", "Helper T-Lymphocytes/Cytotoxic T-Lymphocytes", f"{_CP} term C181305"),
+        "labs.cd4_pct": Test("CD4LY", "CD4+ T-Lymphocytes/Lymphocytes", _SPONSOR),
+        "labs.cd8_pct": Test("CD8LY", "CD8+ T-Lymphocytes/Lymphocytes", _SPONSOR),
+    }
+)
+
+_VS = f"{_CT} VSTESTCD C66741; units VSRESU C66770"
+
+#: Vital signs by form.field of the protocol, with the CDISC unit (C66770) of each protocol unit.
+VS_TESTS: Mapping[str, Test] = MappingProxyType(
+    {
+        "vitals.systolic_bp": Test("SYSBP", "Systolic Blood Pressure", f"{_VS}; term C25298", {"mmHg": "mmHg"}),
+        "vitals.pulse": Test("PULSE", "Pulse Rate", f"{_VS}; term C49676", {"/min": "beats/min"}),
+        "vitals.resp_rate": Test("RESP", "Respiratory Rate", f"{_VS}; term C49678", {"/min": "breaths/min"}),
+        "vitals.temperature": Test("TEMP", "Temperature", f"{_VS}; term C174446", {"°C": "C", "°F": "F"}),
+        "vitals.spo2": Test("OXYSAT", "Oxygen Saturation", f"{_VS}; term C60832", {"%": "%"}),
+        "demographics.weight": Test("WEIGHT", "Weight", f"{_VS}; term C25208", {"kg": "kg"}),
+        "demographics.height": Test("HEIGHT", "Height", f"{_VS}; term C25347", {"cm": "cm"}),
+    }
+)
+
+#: Where DM's age and sex come from: the first of these sources (form.field or screening.field) that has it.
+DM_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"AGE": ("demographics.age_at_enrolment", "screening.age"), "SEX": ("demographics.sex", "screening.sex")}
+)
+_SEX = {"female": "F", "male": "M"}
+_NY = f"{_CT} NY C66742"
+_NOT_VERIFIED = "not verified (not in the consulted CT extract)"
+_COMMON = (
+    Var("STUDYID", "Study Identifier", origin="Protocol"),
+    Var("DOMAIN", "Domain Abbreviation", origin="Assigned"),
+    Var("USUBJID", "Unique Subject Identifier", origin="Derived: STUDYID-participant id"),
+)
+_VISIT = (Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),
+          Var("VISIT", "Visit Name", origin="Protocol"))  # fmt: skip
+
+
+def _findings(p: str, test_label: str, dtc: str, testcd: str) -> tuple[Var, ...]:
+    extra = (
+        (Var(f"{p}LLOQ", "Lower Limit of Quantitation", "Num", origin="Collected"),
+         Var(f"{p}ULOQ", "Upper Limit of Quantitation", "Num", origin="Collected"))
+        if p == "LB" else ()
+    )  # fmt: skip
+    return (
+        *_COMMON,
+        Var(f"{p}SEQ", "Sequence Number", "Num"),
+        Var(f"{p}TESTCD", f"{test_label} Short Name", terms=testcd, origin="Assigned (testcodes.csv)"),
+        Var(f"{p}TEST", f"{test_label} Name", terms=testcd.replace("TESTCD", "TEST"), origin="Assigned"),
+        Var(f"{p}ORRES", "Result or Finding in Original Units", origin="Collected"),
+        Var(f"{p}ORRESU", "Original Units", origin="Collected"),
+        Var(f"{p}STRESC", "Character Result/Finding in Std Format"),
+        Var(f"{p}STRESN", "Numeric Result/Finding in Standard Units", "Num"),
+        Var(f"{p}STRESU", "Standard Units"),
+        Var(f"{p}STAT", "Completion Status", terms=f"ND (NOT DONE), {_NOT_VERIFIED}"),
+        Var(f"{p}REASND", "Reason Not Done", origin="Collected"),
+        *extra,
+        *_VISIT,
+        Var(f"{p}DTC", dtc, origin="Collected (UTC, no offset)"),
+    )
+
+
+DOMAINS: Mapping[str, Domain] = MappingProxyType(
+    {
+        "DM": Domain("DM", "Demographics", (
+            *_COMMON,
+            Var("SUBJID", "Subject Identifier for the Study", origin="Assigned"),
+            Var("RFSTDTC", "Subject Reference Start Date/Time", origin="Derived: first exposure, else randomization"),
+            Var("RFENDTC", "Subject Reference End Date/Time", origin="Derived: last date of participation"),
+            Var("RFXSTDTC", "Date/Time of First Study Treatment"),
+            Var("RFXENDTC", "Date/Time of Last Study Treatment"),
+            Var("RFICDTC", "Date/Time of Informed Consent", origin="Collected"),
+            Var("DTHDTC", "Date/Time of Death", origin="Collected"),
+            Var("DTHFL", "Subject Death Flag", terms=_NY),
+            Var("SITEID", "Study Site Identifier", origin="Assigned"),
+            Var("AGE", "Age", "Num", origin="Derived (age at enrolment)"),
+            Var("AGEU", "Age Units", terms=f"{_CT} AGEU C66781"),
+            Var("SEX", "Sex", terms=f"{_CT} SEX C66731", origin="Collected"),
+            Var("ARMCD", "Planned Arm Code", terms="protocol arm codes; empty in a blinded extract", origin="Assigned"),
+            Var("ARM", "Description of Planned Arm", terms="protocol arm names; empty in a blinded extract"),
+            Var("ACTARMCD", "Actual Arm Code", terms="allocated arm if treated; empty in a blinded extract"),
+            Var("ACTARM", "Description of Actual Arm", terms="allocated arm if treated; empty if blinded"),
+            Var("ARMNRS", "Reason Arm and/or Actual Arm is Null", terms=f"{_CT} ARMNRS C142179"),
+        )),
+        "DS": Domain("DS", "Disposition", (
+            *_COMMON,
+            Var("DSSEQ", "Sequence Number", "Num"),
+            Var("DSTERM", "Reported Term for the Disposition Event", origin="Collected"),
+            Var("DSDECOD", "Standardized Disposition Term",
+                terms=f"{_CT} NCOMPLT C66727 (COMPLETED, DEATH, WITHDRAWAL BY SUBJECT, WITHDRAWAL OF CONSENT); "
+                      f"PROTOCOL MILESTONE terms INFORMED CONSENT OBTAINED, RANDOMIZED: {_NOT_VERIFIED}"),
+            Var("DSCAT", "Category for Disposition Event", terms=f"{_CT} DSCAT C74558"),
+            Var("DSSCAT", "Subcategory for Disposition Event", terms=f"{_CT} C170443"),
+            Var("DSSTDTC", "Start Date/Time of Disposition Event", origin="Collected"),
+        ), seq="DSSEQ"),
+        "EX": Domain("EX", "Exposure", (
+            *_COMMON,
+            Var("EXSEQ", "Sequence Number", "Num"),
+            Var("EXTRT", "Name of Treatment", terms="BLINDED STUDY TREATMENT unless exported with arms"),
+            Var("EXDOSE", "Dose", "Num", origin="Collected (volume administered)"),
+            Var("EXDOSU", "Dose Units", origin="Protocol"),
+            Var("EXROUTE", "Route of Administration", terms=f"ROUTE C66729, {_NOT_VERIFIED}", origin="Protocol"),
+            *_VISIT,
+            Var("EXSTDTC", "Start Date/Time of Treatment", origin="Collected (UTC, no offset)"),
+            Var("EXENDTC", "End Date/Time of Treatment", origin="Collected (UTC, no offset)"),
+        ), seq="EXSEQ"),
+        "AE": Domain("AE", "Adverse Events", (
+            *_COMMON,
+            Var("AESEQ", "Sequence Number", "Num"),
+            Var("AESPID", "Sponsor-Defined Identifier", origin="Assigned (AE number)"),
+            Var("AETERM", "Reported Term for the Adverse Event", origin="Collected"),
+            Var("AEDECOD", "Dictionary-Derived Term", terms="the reported term: not coded to MedDRA"),
+            Var("AESEV", "Severity/Intensity", terms=f"{_CT} AESEV C66769 (grade 1-3; 4 and 5 as SEVERE)"),
+            Var("AETOXGR", "Standard Toxicity Grade", terms="CTCAE grade 1-5", origin="Collected"),
+            Var("AESER", "Serious Event", terms=_NY, origin="Collected"),
+            Var("AEACN", "Action Taken with Study Treatment", terms=f"{_CT} ACN C66767"),
+            Var("AEREL", "Causality", terms="sponsor-defined: RELATED, NOT RELATED (protocol causality mapping)"),
+            Var("AEOUT", "Outcome of Adverse Event", terms=f"{_CT} OUT C66768"),
+            Var("AESDTH", "Results in Death", terms=_NY),
+            Var("AESLIFE", "Is Life Threatening", terms=_NY),
+            Var("AESHOSP", "Requires or Prolongs Hospitalization", terms=_NY),
+            Var("AESDISAB", "Persist or Signif Disability/Incapacity", terms=_NY),
+            Var("AESCONG", "Congenital Anomaly or Birth Defect", terms=_NY),
+            Var("AESMIE", "Other Medically Important Serious Event", terms=_NY),
+            Var("AESTDTC", "Start Date/Time of Adverse Event", origin="Collected"),
+            Var("AEENDTC", "End Date/Time of Adverse Event", origin="Collected"),
+        ), seq="AESEQ"),
+        "LB": Domain("LB", "Laboratory Test Results",
+                     _findings("LB", "Lab Test or Examination", "Date/Time of Specimen Collection",
+                               f"{_CT} LBTESTCD C65047 / CPTESTCD C181173, sponsor codes: see testcodes.csv"),
+                     seq="LBSEQ"),
+        "VS": Domain("VS", "Vital Signs",
+                     _findings("VS", "Vital Signs Test", "Date/Time of Measurements", f"{_CT} VSTESTCD C66741"),
+                     seq="VSSEQ"),
+    }
+)  # fmt: skip
+
+_OUTCOMES = {
+    "recovered": "RECOVERED/RESOLVED",
+    "recovering": "RECOVERING/RESOLVING",
+    "not_recovered": "NOT RECOVERED/NOT RESOLVED",
+    "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
+    "fatal": "FATAL",
+    "unknown": "UNKNOWN",
+}
+_ACTIONS = {
+    "dose_not_changed": "DOSE NOT CHANGED",
+    "infusion_interrupted": "DRUG INTERRUPTED",
+    "infusion_stopped": "DRUG WITHDRAWN",
+    "drug_withdrawn": "DRUG WITHDRAWN",
+    "not_applicable": "NOT APPLICABLE",
+    "unknown": "UNKNOWN",
+}
+_SEVERITY = {1: "MILD", 2: "MODERATE", 3: "SEVERE", 4: "SEVERE", 5: "SEVERE"}
+_CRITERIA = {
+    "AESDTH": "death",
+    "AESLIFE": "life_threatening",
+    "AESHOSP": "hospitalisation",
+    "AESDISAB": "disability",
+    "AESCONG": "congenital_anomaly",
+    "AESMIE": "medically_important",
+}
+BLINDED_TREATMENT = "BLINDED STUDY TREATMENT"
+
+
+def _dtc(value: Any) -> str | None:
+    """ISO 8601 as SDTM writes it: a date, or a UTC date and time to the minute (no offset)."""
+    if isinstance(value, dt.datetime):
+        moment = value.astimezone(dt.UTC) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%dT%H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return None
+
+
+def _yn(flag: bool | None) -> str | None:
+    return None if flag is None else ("Y" if flag else "N")
+
+
+@dataclass
+class _Subject:
+    """What DM and DS need about one participant, gathered while the forms stream by."""
+
+    first_dose: dt.datetime | None = None
+    last_dose: dt.datetime | None = None
+    last_date: dt.date | None = None
+    death: dt.date | None = None
+    completed: dt.date | None = None
+    age: float | None = None
+    sex: str | None = None
+
+    def saw(self, day: dt.date | None) -> None:
+        if day is not None and (self.last_date is None or day > self.last_date):
+            self.last_date = day
+
+
+def _latest(*days: dt.date | None) -> dt.date | None:
+    known = [d for d in days if d is not None]
+    return max(known) if known else None
+
+
+class _DomainSink:
+    """One domain's rows, spooled to Parquet, then sorted, numbered and written as XPT and CSV."""
+
+    def __init__(self, folder: Path, domain: Domain) -> None:
+        self.domain, self.folder = domain, folder
+        columns = tuple(Column(v.name, "number" if v.type == "Num" else "text", v.label) for v in domain.variables)
+        self._spool = ParquetSink(folder / ".spool" / f"{domain.code}.parquet", Table(domain.code, domain.label,
+                                                                                    columns))  # fmt: skip
+        self.lengths: dict[str, int] = {}
+        self.rows = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._spool.add(row)
+        self.rows += 1
+
+    def close(self, notes: list[str]) -> list[Path]:
+        import pyreadstat
+
+        (spool,) = self._spool.close()
+        frame = pq.read_table(spool).to_pandas()
+        spool.unlink()
+        frame = frame.sort_values("USUBJID", kind="stable").reset_index(drop=True)
+        if self.domain.seq:
+            frame[self.domain.seq] = (frame.groupby("USUBJID").cumcount() + 1).astype("float64")
+        frame["DOMAIN"] = self.domain.code
+        for v in self.domain.variables:
+            if v.type == "Char":
+                frame[v.name] = frame[v.name].astype(object).where(frame[v.name].notna(), "")
+                frame[v.name] = frame[v.name].map(lambda text, name=v.name: self._fit(text, name, notes))
+                self.lengths[v.name] = max([1, *(len(str(t).encode()) for t in frame[v.name])])
+            else:
+                self.lengths[v.name] = 8
+        stem = self.domain.code.lower()
+        xpt, text = self.folder / f"{stem}.xpt", self.folder / f"{stem}.csv"
+        labels: dict[str, str | None] = {v.name: ascii_text(v.label)[:40] for v in self.domain.variables}
+        pyreadstat.write_xport(frame, xpt, file_label=self.domain.label, column_labels=labels,
+                               table_name=self.domain.code, file_format_version=5)  # fmt: skip
+        shown = frame.copy()  # CSV: numbers as the shortest exact text (1, not 1.0)
+        for v in self.domain.variables:
+            if v.type == "Num":
+                shown[v.name] = frame[v.name].map(lambda x: value_text(float(x)) if x == x else "")
+        shown.to_csv(text, index=False, encoding="utf-8")
+        return [xpt, text]
+
+    def _fit(self, text: str, name: str, notes: list[str]) -> str:
+        if len(text.encode()) <= 200:
+            return text
+        note = f"{self.domain.code}.{name}: text longer than 200 bytes was cut to fit SAS transport v5."
+        if note not in notes:
+            notes.append(note)
+        return fit_bytes(text, 200)
+
+
+def _moment_field(form: FormDef) -> FormField | None:
+    return next((f for f in form.fields if f.type is FieldType.DATETIME and f.derived is None), None)
+
+
+def _finding(prefix: str, test: Test, f: FormField, stored: StoredJson) -> dict[str, Any]:
+    """One stored value as an LB or VS row (without the record's identifiers, visit and date)."""
+    status = stored.get("status", "value")
+    row: dict[str, Any] = {f"{prefix}TESTCD": test.code, f"{prefix}TEST": test.name}
+    unit = test.units.get(f.unit, f.unit) if f.unit else None
+    entered_unit = stored.get("unit") or f.unit
+    if status in {"not_done", "not_applicable"}:
+        row[f"{prefix}STAT"], row[f"{prefix}REASND"] = "NOT DONE", stored.get("reason")
+        return row
+    if status in {"below_lloq", "above_uloq"}:
+        sign, limit = ("<" if status == "below_lloq" else ">"), stored.get("limit")
+        entered = stored.get("entered", limit)
+        row[f"{prefix}ORRES"] = f"{sign}{value_text(entered)}"
+        row[f"{prefix}STRESC"] = f"{sign}{value_text(limit)}"
+        if prefix == "LB":
+            row["LBLLOQ" if sign == "<" else "LBULOQ"] = limit
+    else:
+        value = stored.get("value")
+        row[f"{prefix}ORRES"] = value_text(stored.get("entered", value))
+        row[f"{prefix}STRESC"] = value_text(value)
+        number = analysis_value(f, stored)
+        row[f"{prefix}STRESN"] = number if isinstance(number, float) else None
+    row[f"{prefix}ORRESU"] = test.units.get(entered_unit, entered_unit) if entered_unit else None
+    row[f"{prefix}STRESU"] = unit
+    return row
+
+
+@dataclass
+class _Build:
+    """One SDTM export in progress."""
+
+    source: ExportSource
+    sinks: dict[str, _DomainSink]
+    people: dict[str, ParticipantRecord]
+    subjects: dict[str, _Subject]
+    notes: list[str] = field(default_factory=list)
+    done: int = 0
+    visits: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.visits = {v.id: (float(i + 1), v.name) for i, v in enumerate(self.source.protocol.visits)}
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.source.protocol
+
+    def ids(self, participant_id: str) -> dict[str, Any]:
+        return {"STUDYID": self.source.trial_id, "DOMAIN": "", "USUBJID": f"{self.source.trial_id}-{participant_id}"}
+
+
+class SdtmExporter(Exporter):
+    """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.csv and testcodes.csv."""
+
+    name = "sdtm"
+    description = "SDTM-style DM, DS, EX, AE, LB and VS (XPT v5 and CSV) with define.csv and testcodes.csv."
+
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        out = folder / "sdtm"
+        out.mkdir(parents=True, exist_ok=True)
+        people = {p.participant_id: p for p in source.participants()}
+        build = _Build(source, {c: _DomainSink(out, d) for c, d in DOMAINS.items()}, people,
+                       {pid: _Subject() for pid in people})  # fmt: skip
+        for form_id in self._forms(source.protocol):
+            form = source.protocol.form(form_id)
+            for r in source.forms(form_id):
+                subject = build.subjects.setdefault(r.participant_id, _Subject())
+                subject.saw(r.visit_date)
+                for handler in (self._findings, self._subject_facts, self._exposure):
+                    handler(build, form, r, subject)
+                build.done += 1
+                if progress is not None:
+                    progress(build.done)
+        for event in source.events():
+            self._adverse_event(build, event.participant_id, event.assessment, event.related, event.ae_number)
+        for pid, person in people.items():
+            self._disposition(build, person, build.subjects[pid])
+            self._demographics(build, person, build.subjects[pid])
+        written: list[Path] = []
+        for sink in build.sinks.values():
+            written += sink.close(build.notes)
+        shutil.rmtree(out / ".spool", ignore_errors=True)
+        written += [self._define(out, build), self._testcodes(out, source.protocol), self._readme(folder, build)]
+        return written
+
+    # -- which forms feed which domain ---------------------------------------------------------------
+
+    @staticmethod
+    def _forms(p: Protocol) -> list[str]:
+        """The forms a domain reads (test tables, DM sources, the treatment and death records), in protocol order."""
+        wanted = {key.partition(".")[0] for key in (*LB_TESTS, *VS_TESTS, *(s for v in DM_SOURCES.values() for s in v))}
+        if p.analysis_plan is not None and p.analysis_plan.treatment is not None:
+            wanted.add(p.analysis_plan.treatment.form)
+        if p.safety.death_record is not None:
+            wanted.add(p.safety.death_record.form)
+        return [f.id for f in p.forms if f.id in wanted]
+
+    # -- handlers --------------------------------------------------------------------------------------
+
+    def _findings(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
+        moment = _moment_field(form)
+        stamp = analysis_value(moment, r.values[moment.id]) if moment and isinstance(r.values.get(moment.id),
+                                                                                     Mapping) else None  # fmt: skip
+        visitnum, visit = build.visits.get(r.visit_id, (None, r.visit_id))
+        for prefix, tests in (("LB", LB_TESTS), ("VS", VS_TESTS)):
+            for f in form.fields:
+                test, stored = tests.get(f"{form.id}.{f.id}"), r.values.get(f.id)
+                if test is None or not isinstance(stored, Mapping):
+                    continue
+                row = {**build.ids(r.participant_id), **_finding(prefix, test, f, stored)}
+                row.update({"VISITNUM": visitnum, "VISIT": visit, f"{prefix}DTC": _dtc(stamp) or _dtc(r.visit_date)})
+                build.sinks[prefix].add(row)
+
+    def _subject_facts(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
+        for target, sources in DM_SOURCES.items():
+            for source in sources:
+                form_id, _, field_id = source.partition(".")
+                stored = r.values.get(field_id)
+                if form_id != form.id or not isinstance(stored, Mapping):
+                    continue
+                known = field_id in {f.id for f in form.fields}
+                value = analysis_value(form.field(field_id), stored) if known else None
+                if target == "AGE" and subject.age is None and isinstance(value, float):
+                    subject.age = value
+                if target == "SEX" and subject.sex is None and isinstance(value, str):
+                    subject.sex = value
+        record = build.protocol.safety.death_record
+        if record is None or form.id != record.form or r.visit_id != record.visit:
+            return
+        status = r.values.get(record.status_field, {}).get("value")
+        ended = r.values.get(record.date_field)
+        day = analysis_value(form.field(record.date_field), ended) if isinstance(ended, Mapping) else None
+        day = day if isinstance(day, dt.date) else r.visit_date
+        if status == record.status_value:
+            subject.death = subject.death or day
+        elif status is not None:
+            subject.completed = day
+
+    def _exposure(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
+        p = build.protocol
+        treatment = p.analysis_plan.treatment if p.analysis_plan else None
+        if treatment is None or (form.id, r.visit_id) != (treatment.form, treatment.visit):
+            return
+        given = r.values.get(treatment.given_field)
+        if not isinstance(given, Mapping):
+            return
+        start = analysis_value(form.field(treatment.given_field), given)
+        if start is None:
+            return
+        after = form.fields[[f.id for f in form.fields].index(treatment.given_field) + 1 :]
+        end_field = next((f for f in after if f.type is FieldType.DATETIME and f.derived is None), None)
+        end = analysis_value(end_field, r.values[end_field.id]) if end_field and isinstance(
+            r.values.get(end_field.id), Mapping) else None  # fmt: skip
+        volume_units = {a.intervention.volume.unit for a in p.arms if a.intervention.volume}
+        dose_field = next(
+            (f for f in form.fields if f.unit in volume_units and f.type in {FieldType.DECIMAL, FieldType.INTEGER}),
+            None,
+        )
+        dose = analysis_value(dose_field, r.values[dose_field.id]) if dose_field and isinstance(
+            r.values.get(dose_field.id), Mapping) else None  # fmt: skip
+        person = build.people.get(r.participant_id)
+        arm = p.arm_by_code(person.arm) if build.source.with_arms and person and person.arm else None
+        routes = {a.intervention.route.upper() for a in p.arms}
+        route = arm.intervention.route.upper() if arm else (routes.pop() if len(routes) == 1 else None)
+        visitnum, visit = build.visits.get(r.visit_id, (None, r.visit_id))
+        build.sinks["EX"].add({
+            **build.ids(r.participant_id),
+            "EXTRT": arm.intervention.name if arm else BLINDED_TREATMENT,
+            "EXDOSE": dose if isinstance(dose, float) else None,
+            "EXDOSU": dose_field.unit if dose_field else None,
+            "EXROUTE": route,
+            "VISITNUM": visitnum,
+            "VISIT": visit,
+            "EXSTDTC": _dtc(start),
+            "EXENDTC": _dtc(end),
+        })  # fmt: skip
+        if isinstance(start, dt.datetime):
+            subject.first_dose = min(start, subject.first_dose) if subject.first_dose else start
+            last = end if isinstance(end, dt.datetime) else start
+            subject.last_dose = max(last, subject.last_dose) if subject.last_dose else last
+
+    # -- events and participants -----------------------------------------------------------------------
+
+    def _adverse_event(self, build: _Build, pid: str, a: Mapping[str, Any], related: bool, number: str) -> None:
+        grade = a.get("grade")
+        criteria = set(a.get("seriousness_criteria") or [])
+        serious = bool(a.get("serious"))
+        row = {
+            **build.ids(pid),
+            "AESPID": number,
+            "AETERM": a.get("term"),
+            "AEDECOD": a.get("term"),
+            "AESEV": _SEVERITY.get(grade) if isinstance(grade, int) else None,
+            "AETOXGR": str(grade) if grade is not None else None,
+            "AESER": _yn(serious),
+            "AEACN": _ACTIONS.get(str(a.get("action_taken"))),
+            "AEREL": "RELATED" if related else "NOT RELATED",
+            "AEOUT": _OUTCOMES.get(str(a.get("outcome"))),
+            "AESTDTC": a.get("onset"),
+            "AEENDTC": a.get("end"),
+        }
+        row.update({name: _yn(code in criteria) if serious else None for name, code in _CRITERIA.items()})
+        build.sinks["AE"].add(row)
+        death = a.get("death_date")
+        if death and pid in build.subjects:
+            subject = build.subjects[pid]
+            subject.death = subject.death or dt.date.fromisoformat(str(death))
+
+    def _disposition(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
+        def add(term: str, decod: str, cat: str, scat: str | None, when: Any) -> None:
+            build.sinks["DS"].add({**build.ids(person.participant_id), "DSTERM": term, "DSDECOD": decod,
+                                   "DSCAT": cat, "DSSCAT": scat, "DSSTDTC": _dtc(when)})  # fmt: skip
+
+        if person.consented_at is not None:
+            add("INFORMED CONSENT OBTAINED", "INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", None,
+                person.consented_at)  # fmt: skip
+        if person.randomized_at is not None:
+            add("RANDOMIZED", "RANDOMIZED", "PROTOCOL MILESTONE", None, person.randomized_at)
+        left_study = False
+        for scope, day, reason in person.withdrawals:
+            decod = "WITHDRAWAL OF CONSENT" if scope == "data_use" else "WITHDRAWAL BY SUBJECT"
+            scat = "STUDY TREATMENT" if scope == "intervention" else "STUDY PARTICIPATION"
+            left_study = left_study or scope != "intervention"
+            add(reason, decod, "DISPOSITION EVENT", scat, day)
+        if subject.death is not None:
+            add("DEATH", "DEATH", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.death)
+        elif subject.completed is not None and not left_study:
+            add("COMPLETED", "COMPLETED", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.completed)
+
+    def _demographics(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
+        p = build.protocol
+        screening = person.screening_values
+        for target, sources in DM_SOURCES.items():
+            for source in sources:
+                where, _, name = source.partition(".")
+                if where == "screening" and screening.get(name) is not None:
+                    if target == "AGE" and subject.age is None and isinstance(screening[name], int | float):
+                        subject.age = float(screening[name])
+                    if target == "SEX" and subject.sex is None:
+                        subject.sex = str(screening[name])
+        arm = p.arm_by_code(person.arm) if build.source.with_arms and person.arm else None
+        treated = subject.first_dose is not None
+        randomized = person.randomization_number is not None or person.randomized_at is not None
+        reason = None if randomized else "NOT ASSIGNED"
+        if randomized and not treated:
+            reason = "ASSIGNED, NOT TREATED"
+        withdrawn = max((d for _, d, _ in person.withdrawals), default=None)
+        start = subject.first_dose or person.randomized_at or person.enrolled_at
+        build.sinks["DM"].add({
+            **build.ids(person.participant_id),
+            "SUBJID": person.participant_id,
+            "RFSTDTC": _dtc(start),
+            "RFENDTC": _dtc(_latest(subject.last_date, subject.death, subject.completed, withdrawn)),
+            "RFXSTDTC": _dtc(subject.first_dose),
+            "RFXENDTC": _dtc(subject.last_dose),
+            "RFICDTC": _dtc(person.consented_at),
+            "DTHDTC": _dtc(subject.death),
+            "DTHFL": "Y" if subject.death else None,
+            "SITEID": person.site,
+            "AGE": subject.age,
+            "AGEU": "YEARS" if subject.age is not None else None,
+            "SEX": _SEX.get(subject.sex or "", "U"),
+            "ARMCD": arm.code if arm else None,
+            "ARM": arm.name if arm else None,
+            "ACTARMCD": arm.code if arm and treated else None,
+            "ACTARM": arm.name if arm and treated else None,
+            "ARMNRS": reason,
+        })  # fmt: skip
+
+    # -- metadata --------------------------------------------------------------------------------------
+
+    def _define(self, out: Path, build: _Build) -> Path:
+        path = out / "define.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["dataset", "dataset_label", "variable", "label", "type", "length", "controlled_terms",
+                             "origin"])  # fmt: skip
+            for code, domain in DOMAINS.items():
+                lengths = build.sinks[code].lengths
+                for v in domain.variables:
+                    writer.writerow([code, domain.label, v.name, v.label, v.type, lengths.get(v.name, 8), v.terms,
+                                     v.origin])  # fmt: skip
+        return path
+
+    def _testcodes(self, out: Path, p: Protocol) -> Path:
+        path = out / "testcodes.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["domain", "testcd", "test", "source", "protocol_unit", "standard_unit", "terminology"])
+            for domain, tests in (("LB", LB_TESTS), ("VS", VS_TESTS)):
+                for source, t in tests.items():
+                    form_id, _, field_id = source.partition(".")
+                    try:
+                        unit = p.field(form_id, field_id).unit or ""
+                    except KeyError:
+                        continue
+                    writer.writerow([domain, t.code, t.name, source, unit, t.units.get(unit, unit), t.ct])
+        return path
+
+    def _readme(self, folder: Path, build: _Build) -> Path:
+        s = build.source
+        arms = (
+            "yes: DM holds the allocated arm (ARMCD, ARM, ACTARMCD, ACTARM) and EX the arm's intervention"
+            if s.with_arms
+            else "no: blinded extract; DM leaves ARMCD, ARM, ACTARMCD and ACTARM empty for randomized "
+            f"participants (ARMNRS empty: masked, not missing) and EX names the treatment '{BLINDED_TREATMENT}'"
+        )
+        mapped = {*LB_TESTS, *VS_TESTS}
+        tested = {key.partition(".")[0] for key in mapped}
+        numeric = {FieldType.DECIMAL, FieldType.INTEGER}
+        unmapped = [f"{form.id}.{f.id}" for form in s.protocol.forms if form.id in tested for f in form.fields
+                    if f"{form.id}.{f.id}" not in mapped and f.type in numeric]  # fmt: skip
+        lines = [
+            f"trialwright sdtm export: {self.description}",
+            "",
+            f"Trial: {s.trial_id}",
+            f"Protocol version: {s.protocol_version}",
+            f"Exported at: {s.taken_at.astimezone(dt.UTC).isoformat(timespec='seconds')} (UTC)",
+            f"Arms included: {arms}",
+            "",
+            "Files (sdtm/):",
+            *(
+                f"  {c.lower()}.xpt, {c.lower()}.csv  {d.label} ({build.sinks[c].rows} records); dataset name {c}"
+                for c, d in DOMAINS.items()
+            ),
+            "  define.csv  every variable: label, type, length, controlled terms, origin",
+            "  testcodes.csv  LB and VS test codes: source field, units, terminology (CDISC term or sponsor-defined)",
+            "",
+            "Conventions:",
+            "  - SDTM-style, not a validated submission: SAS transport v5, 8-character names, 40-character labels.",
+            "  - USUBJID is STUDYID-participant id. --DTC values are ISO 8601; times are UTC (no offset written).",
+            "  - AEDECOD repeats the reported term (not coded to MedDRA); AEREL follows the protocol's causality "
+            "mapping (RELATED / NOT RELATED).",
+            "  - A result below or above the limit of quantification is written <limit / >limit in --ORRES and "
+            "--STRESC, --STRESN empty, and the limit in LBLLOQ / LBULOQ. Not done: --STAT NOT DONE, --REASND.",
+            "  - LB units are the protocol's (not mapped to the CDISC UNIT codelist); VS units are CDISC VSRESU.",
+            "  - RFENDTC: the latest visit date seen in the exported forms, death, completion or withdrawal.",
+            "  - ACTARM is the allocated arm once treated (the preparation code's arm is not in the export).",
+            "  - EX: one record per treatment form with its start recorded; EXENDTC is the form's next date-time "
+            "field; EXDOSE the field in the arms' volume unit.",
+            "  - DS: COMPLETED when the end-of-follow-up form records a status other than death (and no withdrawal "
+            "from follow-up); DEATH from that form or a fatal adverse event.",
+        ]
+        if unmapped:
+            lines.append(f"  - Not in LB/VS (no test code declared): {', '.join(unmapped)}.")
+        notes = [*build.notes, *s.notes]
+        if notes:
+            lines += ["", "Notes:", *(f"  - {n}" for n in notes)]
+        path = folder / "README.txt"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path

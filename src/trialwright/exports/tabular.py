@@ -1,0 +1,766 @@
+"""Tabular exports: the trial as flat tables in CSV, Parquet, Stata (.dta), SPSS (.sav) and SAS transport (.xpt).
+
+Every tabular format writes the same tables, described in its README.txt:
+
+- ``participants``: one row per participant (the ``arm`` column only in an export made with arms);
+- ``forms/<form_id>``: one row per participant and visit, one column per field holding the analysis value;
+  ``<field>_flag`` (``<LLOQ`` or ``>ULOQ``, the value then being the limit) for fields with limits of
+  quantification; ``<field>_status`` and ``<field>_reason`` only for fields the form has recorded as not done
+  or not applicable (their value is then empty);
+- ``values_long``: one row per stored value, with its unit, status, reason, limit and the value as entered.
+
+A table is declared once as ``Column`` s; a format is a ``TabularExporter`` that opens a ``Sink`` per table
+(two or three methods). Form records are streamed one form at a time, twice (the first pass finds which
+fields need status columns), so CSV and Parquet are written in constant memory; Stata, SPSS and SAS files
+are spooled to Parquet and converted one table at a time, because their writer takes a whole table.
+"""
+
+from __future__ import annotations
+
+import abc
+import csv
+import datetime as dt
+import re
+import shutil
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
+from trialwright.protocol.forms import FieldType, FormDef, FormField
+
+__all__ = [
+    "Column",
+    "CsvExporter",
+    "CsvSink",
+    "ParquetExporter",
+    "ParquetSink",
+    "SasExporter",
+    "Sink",
+    "SpssExporter",
+    "StataExporter",
+    "StatisticalExporter",
+    "Table",
+    "TabularExporter",
+    "analysis_value",
+    "ascii_text",
+    "fit_bytes",
+    "short_names",
+    "value_text",
+]
+
+ColumnKind = Literal["text", "number", "date", "datetime", "yesno", "code"]
+
+#: How a censored value is flagged, and what the flag means.
+FLAGS = {"below_lloq": "<LLOQ", "above_uloq": ">ULOQ"}
+_FLAG_CHOICES = (("<LLOQ", "Below the lower limit of quantification"), (">ULOQ", "Above the upper limit"))
+_STATUS_CHOICES = (("not_done", "Not done"), ("not_applicable", "Not applicable"))
+_MISSING = frozenset({"not_done", "not_applicable"})
+MULTI_SEPARATOR = "|"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a table: its name, kind, label (with unit) and, for codes, the code list."""
+
+    name: str
+    kind: ColumnKind
+    label: str
+    choices: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table as every format writes it; ``name`` is its path without extension (``forms/labs``)."""
+
+    name: str
+    label: str
+    columns: tuple[Column, ...]
+
+
+class Sink(Protocol):
+    """Where one table's rows go."""
+
+    rows: int
+
+    def add(self, row: Mapping[str, Any]) -> None: ...
+
+    def close(self) -> list[Path]: ...
+
+
+# --- the tables -------------------------------------------------------------------------------------------
+
+_KINDS: dict[FieldType, ColumnKind] = {
+    FieldType.INTEGER: "number",
+    FieldType.DECIMAL: "number",
+    FieldType.DATE: "date",
+    FieldType.DATETIME: "datetime",
+    FieldType.TIME: "text",
+    FieldType.CHOICE: "code",
+    FieldType.MULTI_CHOICE: "text",
+    FieldType.BOOLEAN: "yesno",
+    FieldType.TEXT: "text",
+}
+
+
+def _field_label(f: FormField) -> str:
+    if f.type is FieldType.DATETIME:
+        return f"{f.label} (UTC)"
+    return f"{f.label} ({f.unit})" if f.unit and f.unit not in f.label else f.label
+
+
+def _record_columns(source: ExportSource) -> tuple[Column, ...]:
+    p = source.protocol
+    return (
+        Column("participant_id", "text", "Participant id"),
+        Column("site", "code", "Site", tuple((s.code, s.name) for s in p.sites)),
+        Column("visit_id", "code", "Visit", tuple((v.id, v.name) for v in p.visits)),
+        Column("visit_date", "date", "Visit date"),
+    )
+
+
+def participants_table(source: ExportSource) -> Table:
+    """The participants table; the arm column only in a source made with arms."""
+    columns = [
+        Column("participant_id", "text", "Participant id"),
+        Column("site", "code", "Site", tuple((s.code, s.name) for s in source.protocol.sites)),
+        Column("screening_number", "text", "Screening number"),
+        Column("screened_on", "date", "Date of screening"),
+        Column("enrolled_at", "datetime", "Enrolled at (UTC)"),
+        Column("consent_given_by", "code", "Consent given by", (("participant", "Participant"),
+                                                                 ("representative", "Representative"))),
+        Column("consented_at", "datetime", "Consent obtained at (UTC)"),
+        Column("randomization_number", "number", "Randomization number"),
+        Column("randomized_at", "datetime", "Randomized at (UTC)"),
+        Column("stratum", "text", "Randomization stratum"),
+        Column("withdrawn_on", "date", "Date of the first withdrawal"),
+        Column("withdrawals", "text", "Withdrawals (scope on date: reason)"),
+    ]  # fmt: skip
+    if source.with_arms:
+        columns.append(Column("arm", "code", "Allocated arm", tuple((a.code, a.name) for a in source.protocol.arms)))
+    return Table("participants", "Participants", tuple(columns))
+
+
+def participant_row(p: ParticipantRecord, with_arms: bool) -> dict[str, Any]:
+    """One participant as a row of the participants table."""
+    row: dict[str, Any] = {
+        "participant_id": p.participant_id,
+        "site": p.site,
+        "screening_number": p.screening_number,
+        "screened_on": p.screened_on,
+        "enrolled_at": p.enrolled_at,
+        "consent_given_by": p.consent_given_by,
+        "consented_at": p.consented_at,
+        "randomization_number": p.randomization_number,
+        "randomized_at": p.randomized_at,
+        "stratum": p.stratum,
+        "withdrawn_on": min((w[1] for w in p.withdrawals), default=None),
+        "withdrawals": "; ".join(f"{s} on {d.isoformat()}: {r}" for s, d, r in p.withdrawals) or None,
+    }
+    if with_arms:
+        row["arm"] = p.arm
+    return row
+
+
+def long_table(source: ExportSource) -> Table:
+    """One row per stored value."""
+    base = _record_columns(source)
+    return Table(
+        "values_long",
+        "Stored values, one row each",
+        (
+            *base,
+            Column("form_id", "code", "Form", tuple((f.id, f.name) for f in source.protocol.forms)),
+            Column("field_id", "text", "Field"),
+            Column("value", "text", "Value (canonical unit; codes; yes/no as 1/0)"),
+            Column("value_num", "number", "Value as a number (numeric fields)"),
+            Column("unit", "text", "Canonical unit"),
+            Column("status", "code", "Status", tuple((s, s.replace("_", " ")) for s in _STATUSES)),
+            Column("reason", "text", "Reason (not done, not applicable)"),
+            Column("limit", "number", "Limit of quantification (canonical unit), for censored values"),
+            Column("entered", "text", "Value as entered"),
+            Column("entered_unit", "text", "Unit as entered"),
+        ),
+    )
+
+
+_STATUSES = ("value", "derived", "not_done", "not_applicable", "below_lloq", "above_uloq")
+
+
+def _companion(form: FormDef, field_id: str, suffix: str) -> str:
+    name = f"{field_id}_{suffix}"
+    ids = {f.id for f in form.fields}
+    while name in ids:  # a real field already has that name: keep both
+        name = f"{field_id}_{name[len(field_id) :]}"
+    return name
+
+
+def form_table(source: ExportSource, form: FormDef, missing: set[str]) -> Table:
+    """The wide table of one form; ``missing``: fields recorded as not done or not applicable somewhere."""
+    columns = [*_record_columns(source)]
+    columns.append(Column("form_state", "code", "Form state", tuple((s, s) for s in _FORM_STATES)))
+    for f in form.fields:
+        columns.append(Column(f.id, _KINDS[f.type], _field_label(f), tuple((c.code, c.label) for c in f.choices)))
+        if f.quantification_limits:
+            columns.append(Column(_companion(form, f.id, "flag"), "code", f"{f.label}: censored", _FLAG_CHOICES))
+        if f.id in missing:
+            columns.append(Column(_companion(form, f.id, "status"), "code", f"{f.label}: status", _STATUS_CHOICES))
+            columns.append(Column(_companion(form, f.id, "reason"), "text", f"{f.label}: reason"))
+    return Table(f"forms/{form.id}", form.name, tuple(columns))
+
+
+_FORM_STATES = ("draft", "complete", "verified", "signed", "locked")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def analysis_value(f: FormField, stored: StoredJson) -> Any:
+    """The value an analysis uses: typed by the field, the limit for a censored value, None when missing."""
+    status = stored.get("status", "value")
+    if status in FLAGS:
+        return _number(stored.get("limit"))
+    value = stored.get("value")
+    if value is None or status in _MISSING:
+        return None
+    kind = _KINDS[f.type]
+    try:
+        if kind == "number":
+            return _number(value)
+        if kind == "date":
+            return dt.date.fromisoformat(str(value)[:10])
+        if kind == "datetime":
+            moment = dt.datetime.fromisoformat(str(value))
+            return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        if kind == "yesno":
+            return bool(value)
+    except ValueError:
+        return None
+    if isinstance(value, list):
+        return MULTI_SEPARATOR.join(map(str, value))
+    return str(value)
+
+
+def value_text(value: Any) -> str | None:
+    """A stored value as text: numbers in full precision, yes/no as 1/0, choices joined by ``|``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    if isinstance(value, list):
+        return MULTI_SEPARATOR.join(map(str, value))
+    return str(value)
+
+
+def _record_base(r: FormRecord) -> dict[str, Any]:
+    return {"participant_id": r.participant_id, "site": r.site, "visit_id": r.visit_id, "visit_date": r.visit_date}
+
+
+def wide_row(form: FormDef, table: Table, r: FormRecord) -> dict[str, Any]:
+    """One form record as a row of its form's table."""
+    row = {**_record_base(r), "form_state": r.state}
+    names = {c.name for c in table.columns}
+    for f in form.fields:
+        stored = r.values.get(f.id)
+        if not isinstance(stored, Mapping):
+            continue
+        row[f.id] = analysis_value(f, stored)
+        status = stored.get("status", "value")
+        if status in FLAGS:
+            row[_companion(form, f.id, "flag")] = FLAGS[status]
+        elif status in _MISSING and _companion(form, f.id, "status") in names:
+            row[_companion(form, f.id, "status")] = status
+            row[_companion(form, f.id, "reason")] = stored.get("reason")
+    return row
+
+
+def long_rows(form: FormDef, r: FormRecord) -> Iterable[dict[str, Any]]:
+    """One form record's stored values, one row each (fields no longer in the protocol included)."""
+    known = {f.id: f for f in form.fields}
+    base = {**_record_base(r), "form_id": r.form_id}
+    for field_id, stored in r.values.items():
+        if not isinstance(stored, Mapping):
+            continue
+        f = known.get(field_id)
+        status = stored.get("status", "value")
+        value = stored.get("value") if status not in FLAGS else None
+        yield {
+            **base,
+            "field_id": field_id,
+            "value": value_text(value),
+            "value_num": _number(value),
+            "unit": f.unit if f is not None else None,
+            "status": status,
+            "reason": stored.get("reason"),
+            "limit": _number(stored.get("limit")),
+            "entered": value_text(stored.get("entered")),
+            "entered_unit": stored.get("unit"),
+        }
+
+
+# --- names and text limits ------------------------------------------------------------------------------
+
+_SUFFIXES = {"FLAG": "FL", "STATUS": "ST", "REASON": "RS", "NUM": "N"}
+
+
+def _candidates(name: str, limit: int, upper: bool) -> list[str]:
+    words = re.findall(r"[A-Za-z0-9]+", name) or ["V"]
+    words = [w.upper() for w in words] if upper else words
+    if words[0][0].isdigit():
+        words[0] = ("V" if upper else "v") + words[0]
+    suffix = ""
+    if len(words) > 1 and words[-1].upper() in _SUFFIXES:
+        suffix = _SUFFIXES[words[-1].upper()]
+        suffix = suffix if upper else suffix.lower()
+    stem = words[:-1] if suffix else words
+    vowels = "AEIOU" if upper else "aeiou"
+    squeezed = [w[0] + re.sub(f"[{vowels}]", "", w[1:]) for w in stem]
+    compact, short = "".join(stem), "".join(squeezed)
+    found = ["_".join(words), compact + suffix, compact[: limit - len(suffix)] + suffix, short + suffix]
+    found.append(short[: limit - len(suffix)] + suffix)
+    return [c for c in found if 0 < len(c.encode()) <= limit]
+
+
+def short_names(
+    names: Iterable[str], limit: int, *, upper: bool, reserved: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """Deterministic, collision-free names of at most ``limit`` bytes (letters, digits, _), in the order given;
+    ``reserved`` (upper case) are never used."""
+    taken: set[str] = set(reserved)
+    result: dict[str, str] = {}
+    for name in names:
+        options = _candidates(name, limit, upper)
+        chosen = next((c for c in options if c.upper() not in taken), None)
+        if chosen is None:
+            stem = options[-1] if options else ("V" if upper else "v")
+            n = 2
+            while True:
+                tail = str(n)
+                chosen = stem[: limit - len(tail)] + tail
+                if chosen.upper() not in taken:
+                    break
+                n += 1
+        taken.add(chosen.upper())
+        result[name] = chosen
+    return result
+
+
+def ascii_text(text: str) -> str:
+    """Text with its symbols spelt in ASCII (°C -> C, µ -> u), for formats without an encoding (XPT v5)."""
+    text = text.replace("°", "").replace("µ", "u").replace("μ", "u").replace("–", "-").replace("×", "x")
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, never inside a character."""
+    data = text.encode()
+    return text if len(data) <= limit else data[:limit].decode(errors="ignore")
+
+
+# --- sinks ----------------------------------------------------------------------------------------------
+
+
+def _csv_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value_text(value) or ""
+
+
+class CsvSink:
+    """A table as UTF-8 CSV, written row by row."""
+
+    def __init__(self, path: Path, table: Table) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.names, self.rows = path, [c.name for c in table.columns], 0
+        self._file = path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(self.names)
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._writer.writerow([_csv_text(row.get(n)) for n in self.names])
+        self.rows += 1
+
+    def close(self) -> list[Path]:
+        self._file.close()
+        return [self.path]
+
+
+_ARROW: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "code": pa.string(),
+    "number": pa.float64(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "yesno": pa.bool_(),
+}
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    """The table's Parquet schema: dates as date32, numbers as float64, codes as strings, labels as metadata."""
+    return pa.schema(
+        [pa.field(c.name, _ARROW[c.kind], metadata={"label": c.label, "kind": c.kind}) for c in table.columns],
+        metadata={"table": table.name, "label": table.label},
+    )
+
+
+class ParquetSink:
+    """A table as Parquet, written in row groups of ``batch`` rows."""
+
+    def __init__(self, path: Path, table: Table, batch: int = 4096) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.table, self.rows, self._batch = path, table, 0, batch
+        self.schema = arrow_schema(table)
+        self._writer = pq.ParquetWriter(path, self.schema)
+        self._buffer: list[Mapping[str, Any]] = []
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._buffer.append(row)
+        self.rows += 1
+        if len(self._buffer) >= self._batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        arrays = [pa.array([r.get(f.name) for r in self._buffer], type=f.type) for f in self.schema]
+        self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
+        self._buffer = []
+
+    def close(self) -> list[Path]:
+        if self._buffer or not self.rows:
+            self._flush()
+        self._writer.close()
+        return [self.path]
+
+
+# --- the formats ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What one export has written so far (for the README)."""
+
+    tables: list[tuple[str, str, int]] = field(default_factory=list)  # file, what it holds, rows
+    notes: list[str] = field(default_factory=list)
+    done: int = 0
+
+
+class TabularExporter(Exporter, abc.ABC):
+    """The tables every tabular format writes; a format supplies ``extension`` and ``open``."""
+
+    extension: ClassVar[str]
+    format_notes: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    def open(self, folder: Path, table: Table, run: _Run) -> Sink:
+        """A sink writing ``table`` under ``folder``."""
+
+    def finish(self, folder: Path, run: _Run) -> list[Path]:
+        """Files written after the tables (e.g. a name mapping)."""
+        return []
+
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        run = _Run()
+        written: list[Path] = []
+        table = participants_table(source)
+        sink = self.open(folder, table, run)
+        for p in source.participants():
+            sink.add(participant_row(p, source.with_arms))
+        written += self._close(sink, table, "one row per participant", run)
+        long_def = long_table(source)
+        long_sink = self.open(folder, long_def, run)
+        for form in source.protocol.forms:
+            written += self._form(source, form, folder, long_sink, run, progress)
+        written += self._close(long_sink, long_def, "one row per stored value", run)
+        written += self.finish(folder, run)
+        written.append(write_readme(folder, source, self, run))
+        return written
+
+    def _close(self, sink: Sink, table: Table, what: str, run: _Run) -> list[Path]:
+        paths = sink.close()
+        run.tables.append((f"{table.name}.{self.extension}", f"{table.label}: {what}", sink.rows))
+        return paths
+
+    def _form(
+        self, source: ExportSource, form: FormDef, folder: Path, long_sink: Sink, run: _Run, progress: Progress | None
+    ) -> list[Path]:
+        missing: set[str] = set()
+        unknown: set[str] = set()
+        known = {f.id for f in form.fields}
+        for r in source.forms(form.id):  # first pass: which fields need status and reason columns
+            for field_id, stored in r.values.items():
+                if field_id not in known:
+                    unknown.add(field_id)
+                elif isinstance(stored, Mapping) and stored.get("status") in _MISSING:
+                    missing.add(field_id)
+        if unknown:
+            run.notes.append(f"forms/{form.id}: fields no longer in the protocol ({', '.join(sorted(unknown))}) "
+                             "are in values_long only.")  # fmt: skip
+        table = form_table(source, form, missing)
+        sink = self.open(folder, table, run)
+        for r in source.forms(form.id):
+            sink.add(wide_row(form, table, r))
+            for row in long_rows(form, r):
+                long_sink.add(row)
+            run.done += 1
+            if progress is not None:
+                progress(run.done)
+        return self._close(sink, table, "one row per participant and visit", run)
+
+
+class CsvExporter(TabularExporter):
+    """Comma-separated UTF-8 text."""
+
+    name = "csv"
+    description = "CSV tables: participants, one wide file per form, and every stored value in long form."
+    extension = "csv"
+    format_notes = ("Read codes as text (e.g. pandas.read_csv(..., dtype=str)): codes such as 0-4 are not numbers.",)
+
+    def open(self, folder: Path, table: Table, run: _Run) -> Sink:
+        return CsvSink(folder / f"{table.name}.csv", table)
+
+
+class ParquetExporter(TabularExporter):
+    """Apache Parquet with typed columns."""
+
+    name = "parquet"
+    description = "Parquet tables (typed: dates, UTC timestamps, float64 numbers, codes as strings)."
+    extension = "parquet"
+    format_notes = (
+        "Column types: dates date32, date-times timestamp[us, UTC], numbers float64, codes and text strings, "
+        "yes/no booleans. Each field's label is in its Arrow field metadata (key 'label').",
+    )
+
+    def open(self, folder: Path, table: Table, run: _Run) -> Sink:
+        return ParquetSink(folder / f"{table.name}.parquet", table)
+
+
+class _SpoolSink:
+    """Rows spooled to Parquet, then handed to a writer that takes a whole table."""
+
+    def __init__(self, spool: Path, table: Table, save: Callable[[pa.Table], list[Path]]) -> None:
+        self._parquet, self._save = ParquetSink(spool, table), save
+        self.rows = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._parquet.add(row)
+        self.rows += 1
+
+    def close(self) -> list[Path]:
+        (path,) = self._parquet.close()
+        try:
+            return self._save(pq.read_table(path))
+        finally:
+            path.unlink()
+
+
+class StatisticalExporter(TabularExporter, abc.ABC):
+    """Stata, SPSS and SAS files through pyreadstat: short variable names (listed in names.csv), variable
+    labels from the field labels with units, value labels where the format has them."""
+
+    name_limit: ClassVar[int]
+    upper_names: ClassVar[bool] = False
+    label_limit: ClassVar[int]
+    text_limit: ClassVar[int]
+    string_value_labels: ClassVar[bool] = False
+    value_labels: ClassVar[bool] = True
+    reserved: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self) -> None:
+        self._names: list[tuple[str, str, str, str, str]] = []
+        self._datasets: dict[str, str] = {}
+
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        self._names, self._datasets = [], {}
+        return super().write(source, folder, progress)
+
+    @abc.abstractmethod
+    def save(self, frame: Any, path: Path, *, dataset: str, label: str, labels: dict[str, str | None],
+             value_labels: dict[str, dict[Any, str]]) -> None:  # fmt: skip
+        """Write one table."""
+
+    def open(self, folder: Path, table: Table, run: _Run) -> Sink:
+        spool = folder / ".spool" / f"{table.name.replace('/', '-')}.parquet"
+        return _SpoolSink(spool, table, lambda data: self._convert(folder, table, data, run))
+
+    def _convert(self, folder: Path, table: Table, data: pa.Table, run: _Run) -> list[Path]:
+        import pandas as pd
+
+        names = short_names([c.name for c in table.columns], self.name_limit, upper=self.upper_names,
+                            reserved=self.reserved)  # fmt: skip
+        stems = [*self._datasets, table.name]
+        dataset = short_names([n.rsplit("/", 1)[-1] for n in stems], 8, upper=True)[table.name.rsplit("/", 1)[-1]]
+        self._datasets[table.name] = dataset
+        frame = data.to_pandas(date_as_object=True)
+        labels: dict[str, str | None] = {}
+        value_labels: dict[str, dict[Any, str]] = {}
+        for c in table.columns:
+            series = frame[c.name]
+            if c.kind == "datetime":
+                series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            elif c.kind == "yesno":
+                series = series.map({True: 1.0, False: 0.0}).astype("float64")
+                value_labels[c.name] = {0.0: "No", 1.0: "Yes"}
+            elif c.kind in {"text", "code"}:
+                series = series.astype(object).where(series.notna(), None)
+                codes = [k for k, _ in c.choices] + [v for v in series if v is not None]  # stored codes too
+                numeric = c.kind == "code" and c.choices and all(re.fullmatch(r"-?\d+", str(k)) for k in codes)
+                if numeric and self.value_labels and not self.string_value_labels:
+                    series = pd.to_numeric(series).astype("float64")
+                    value_labels[c.name] = {float(k): self._label(v) for k, v in c.choices}
+                elif c.choices and self.string_value_labels:
+                    value_labels[c.name] = {k: self._label(v) for k, v in c.choices}
+                if series.dtype == object:
+                    series = series.map(lambda v, c=c: self._text(v, table, c, run))
+            frame[c.name] = series
+            label = labels[names[c.name]] = self._label(c.label)
+            self._names.append((f"{table.name}.{self.extension}", dataset, c.name, names[c.name], label))
+        frame.columns = [names[c] for c in frame.columns]
+        renamed = {names[k]: v for k, v in value_labels.items()} if self.value_labels else {}
+        path = folder / f"{table.name}.{self.extension}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.save(frame, path, dataset=dataset, label=self._label(table.label), labels=labels, value_labels=renamed)
+        return [path]
+
+    def _label(self, text: str) -> str:
+        return fit_bytes(text, self.label_limit)
+
+    def _text(self, value: Any, table: Table, column: Column, run: _Run) -> Any:
+        if not isinstance(value, str) or len(value.encode()) <= self.text_limit:
+            return value
+        note = f"{table.name}.{column.name}: text longer than {self.text_limit} bytes was cut to fit the format."
+        if note not in run.notes:
+            run.notes.append(note)
+        return fit_bytes(value, self.text_limit)
+
+    def finish(self, folder: Path, run: _Run) -> list[Path]:
+        shutil.rmtree(folder / ".spool", ignore_errors=True)
+        path = folder / "names.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "dataset", "column", "variable", "label"])
+            writer.writerows(self._names)
+        run.tables.append(("names.csv", "each table's columns and their variable names and labels in this format",
+                           len(self._names)))  # fmt: skip
+        return [path]
+
+
+class StataExporter(StatisticalExporter):
+    """Stata 15 .dta files."""
+
+    name = "stata"
+    description = "Stata .dta files with variable labels and value labels."
+    extension = "dta"
+    name_limit, label_limit, text_limit = 32, 80, 2045
+    reserved = frozenset({"_ALL", "_B", "BYTE", "_COEF", "_CONS", "DOUBLE", "FLOAT", "IF", "IN", "INT", "LONG",
+                          "_N", "_PI", "_PRED", "_RC", "_SKIP", "STRL", "USING", "WITH"})  # fmt: skip
+    format_notes = (
+        "Stata labels only numbers: yes/no (0/1) and choices with whole-number codes carry value labels; other "
+        "choices keep their codes as text (their labels are in the codebook export).",
+    )
+
+    def save(self, frame: Any, path: Path, *, dataset: str, label: str, labels: dict[str, str | None],
+             value_labels: dict[str, dict[Any, str]]) -> None:  # fmt: skip
+        import pyreadstat
+
+        pyreadstat.write_dta(frame, path, file_label=label, column_labels=labels, variable_value_labels=value_labels)
+
+
+class SpssExporter(StatisticalExporter):
+    """SPSS .sav files."""
+
+    name = "spss"
+    description = "SPSS .sav files with variable labels and value labels."
+    extension = "sav"
+    name_limit, label_limit, text_limit = 64, 255, 32767
+    reserved = frozenset(["ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"])
+    string_value_labels = True
+    format_notes = ("Choices keep their codes (text) with value labels; yes/no are 0/1 with value labels.",)
+
+    def save(self, frame: Any, path: Path, *, dataset: str, label: str, labels: dict[str, str | None],
+             value_labels: dict[str, dict[Any, str]]) -> None:  # fmt: skip
+        import pyreadstat
+
+        pyreadstat.write_sav(frame, path, file_label=label, column_labels=labels, variable_value_labels=value_labels)
+
+
+class SasExporter(StatisticalExporter):
+    """SAS transport files, version 5 (the FDA's): 8-character upper-case names, 40-character labels."""
+
+    name = "sas"
+    description = "SAS transport (XPT v5) files; variable names in names.csv."
+    extension = "xpt"
+    name_limit, label_limit, text_limit = 8, 40, 200
+    upper_names = True
+    value_labels = False
+    format_notes = (
+        "SAS transport files carry no value labels: choices keep their codes and yes/no are 1/0 (labels are in "
+        "names.csv for variables and in the codebook export for codes).",
+        "Names are at most 8 upper-case characters and labels at most 40 ASCII characters; names.csv maps each "
+        "variable back to its column.",
+        "Each file's dataset (member) name is its table's short name, listed in names.csv.",
+    )
+
+    def _label(self, text: str) -> str:
+        return fit_bytes(ascii_text(text), self.label_limit)
+
+    def save(self, frame: Any, path: Path, *, dataset: str, label: str, labels: dict[str, str | None],
+             value_labels: dict[str, dict[Any, str]]) -> None:  # fmt: skip
+        import pyreadstat
+
+        pyreadstat.write_xport(frame, path, file_label=label, column_labels=labels, table_name=dataset,
+                               file_format_version=5)  # fmt: skip
+
+
+# --- README ---------------------------------------------------------------------------------------------
+
+_CONVENTIONS = (
+    "Dates are YYYY-MM-DD; date-times are UTC. Numbers are in each field's canonical unit (in the labels).",
+    "Yes/no fields are 1 (yes) and 0 (no); multiple choices are their codes joined by '|'.",
+    "A value below the lower or above the upper limit of quantification is never zero: the field holds the "
+    "limit and <field>_flag says <LLOQ or >ULOQ (values_long: status below_lloq/above_uloq, limit).",
+    "A value not done or not applicable is empty; <field>_status and <field>_reason say why (these columns "
+    "exist only for fields that have such values).",
+    "Derived fields (scores, ratios) hold the value trialwright computed (values_long: status derived).",
+)
+
+
+def write_readme(folder: Path, source: ExportSource, exporter: TabularExporter, run: _Run) -> Path:
+    """The README.txt of a tabular export."""
+    arms = (
+        "yes: the participants table has the allocated arm in column 'arm' (no other file names an arm)"
+        if source.with_arms
+        else "no: this is a blinded export; no file names an arm"
+    )
+    lines = [
+        f"trialwright {exporter.name} export: {exporter.description}",
+        "",
+        f"Trial: {source.trial_id}",
+        f"Protocol version: {source.protocol_version}",
+        f"Exported at: {source.taken_at.astimezone(dt.UTC).isoformat(timespec='seconds')} (UTC)",
+        f"Arms included: {arms}",
+        "",
+        "Files:",
+        *(f"  {name}  {what} ({rows} rows)" for name, what, rows in run.tables),
+        "",
+        "Conventions:",
+        *(f"  - {c}" for c in _CONVENTIONS),
+        *(f"  - {n}" for n in exporter.format_notes),
+    ]
+    notes = [*run.notes, *source.notes]
+    if notes:
+        lines += ["", "Notes:", *(f"  - {n}" for n in notes)]
+    path = folder / "README.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,345 @@
+"""Cross-checks a single model cannot make: references between sections and whole-protocol rules.
+
+Each problem is returned with the protocol path it concerns (``visits[3].window``), so the loader can
+name the line in the file.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from trialwright.protocol.derivations import Derivation
+from trialwright.protocol.design import KNOWN_ROLES, StratifiedPermutedBlocks
+from trialwright.protocol.forms import FormDef
+from trialwright.protocol.model import Protocol
+
+__all__ = ["cross_check"]
+
+Found = tuple[str, str]  # (path, message)
+
+
+def cross_check(p: Protocol) -> list[Found]:
+    """Every cross-reference and whole-protocol problem, in file order."""
+    return [
+        *_duplicates(p),
+        *_eligibility(p),
+        *_forms(p),
+        *_data_checks(p),
+        *_visits(p),
+        *_outcomes(p),
+        *_analysis_plan(p),
+        *_deidentification(p),
+        *_randomization(p),
+        *_sample_size(p),
+        *_safety(p),
+        *_versions(p),
+    ]
+
+
+def _safety(p: Protocol) -> Iterator[Found]:
+    record = p.safety.death_record
+    if record is None:
+        return
+    path = "safety.death_record"
+    visits = {v.id: v for v in p.visits}
+    forms = {f.id: f for f in p.forms}
+    if record.visit not in visits:
+        yield f"{path}.visit", _unknown(record.visit, visits, "visit")
+    elif record.form not in visits[record.visit].forms:
+        yield f"{path}.form", f"visit {record.visit!r} does not collect form {record.form!r}"
+    if record.form not in forms:
+        yield f"{path}.form", _unknown(record.form, forms, "form")
+        return
+    fields = {f.id: f for f in forms[record.form].fields}
+    for key in ("status_field", "date_field", "cause_field"):
+        name = getattr(record, key)
+        if name is not None and name not in fields:
+            yield f"{path}.{key}", f"form {record.form!r} has no field {name!r}"
+    status = fields.get(record.status_field)
+    if status is not None:
+        codes = [c.code for c in status.choices]
+        named = [("status_value", record.status_value), *(("alive_values", v) for v in record.alive_values)]
+        for key, value in named:
+            if value not in codes:
+                where = f"{record.form}.{record.status_field}"
+                yield f"{path}.{key}", f"{value!r} is not a choice of {where} ({', '.join(codes)})"
+
+
+def _dupes(path: str, ids: Iterable[str], what: str) -> Iterator[Found]:
+    for value, count in Counter(ids).items():
+        if count > 1:
+            yield path, f"{what} {value!r} is used {count} times; ids must be unique"
+
+
+def _duplicates(p: Protocol) -> Iterator[Found]:
+    yield from _dupes("sites", (s.code for s in p.sites), "site code")
+    yield from _dupes("arms", (a.code for a in p.arms), "arm code")
+    yield from _dupes("arms", (a.name for a in p.arms), "arm name")
+    yield from _dupes("eligibility.screening_fields", (f.id for f in p.eligibility.screening_fields), "field")
+    criteria = [c.id for c in (*p.eligibility.inclusion, *p.eligibility.exclusion)]
+    yield from _dupes("eligibility", criteria, "criterion")
+    yield from _dupes("visits", (v.id for v in p.visits), "visit")
+    yield from _dupes("forms", (f.id for f in p.forms), "form")
+    for i, form in enumerate(p.forms):
+        yield from _dupes(f"forms[{i}].fields", (f.id for f in form.fields), "field")
+    yield from _dupes("outcomes", (o.id for o in p.outcomes), "outcome")
+    yield from _dupes("analysis_sets", (a.id for a in p.analysis_sets), "analysis set")
+    yield from _dupes("consent_versions", (c.version for c in p.consent_versions), "consent version")
+
+
+def _unknown(name: str, known: Iterable[str], what: str) -> str:
+    return f"unknown {what} {name!r} (known: {', '.join(sorted(known))})"
+
+
+def _eligibility(p: Protocol) -> Iterator[Found]:
+    known = {f.id for f in p.eligibility.screening_fields}
+    for i, field in enumerate(p.eligibility.screening_fields):
+        if field.derived is not None:
+            for role, source in field.derived.inputs.items():
+                if source not in known:
+                    yield (
+                        f"eligibility.screening_fields[{i}].derived.inputs.{role}",
+                        _unknown(source, known, "screening field"),
+                    )
+        if field.applies_if is not None:
+            for name in sorted(field.applies_if.fields() - known):
+                yield f"eligibility.screening_fields[{i}].applies_if", _unknown(name, known, "screening field")
+    for kind in ("inclusion", "exclusion"):
+        for i, criterion in enumerate(getattr(p.eligibility, kind)):
+            for name in sorted(criterion.rule.fields() - known):
+                yield f"eligibility.{kind}[{i}].rule", _unknown(name, known, "screening field")
+
+
+def _derivation_inputs(p: Protocol, form_index: int, field_index: int, derived: Derivation) -> Iterator[Found]:
+    form = p.forms[form_index]
+    own = {f.id for f in form.fields}
+    screening = {f.id for f in p.eligibility.screening_fields}
+    path = f"forms[{form_index}].fields[{field_index}].derived.inputs"
+    for role, source in derived.inputs.items():
+        if "." in source:
+            form_id, _, field_id = source.partition(".")
+            forms = {f.id: f for f in p.forms}
+            if form_id == "screening":
+                if field_id not in screening:
+                    yield f"{path}.{role}", _unknown(field_id, screening, "screening field")
+            elif form_id not in forms:
+                yield f"{path}.{role}", _unknown(form_id, forms, "form")
+            elif field_id not in {f.id for f in forms[form_id].fields}:
+                yield f"{path}.{role}", f"form {form_id!r} has no field {field_id!r}"
+        elif source not in own:
+            yield f"{path}.{role}", f"form {form.id!r} has no field {source!r} (write form.field for another form)"
+
+
+def _forms(p: Protocol) -> Iterator[Found]:
+    for i, form in enumerate(p.forms):
+        for j, field in enumerate(form.fields):
+            if field.derived is not None:
+                yield from _derivation_inputs(p, i, j, field.derived)
+
+
+def _data_checks(p: Protocol) -> Iterator[Found]:
+    forms = {f.id: f for f in p.forms}
+    numeric = {"integer", "decimal"}
+    for i, check in enumerate(p.data_checks):
+        refs = [("left", r) for r in check.left] + [("right", r) for r in check.right]
+        if check.field:
+            refs.append(("field", check.field))
+        for key, ref in refs:
+            form_id, dot, field_id = ref.partition(".")
+            path = f"data_checks[{i}].{key}"
+            if not dot or form_id not in forms:
+                yield path, f"{ref!r}: write form.field with a form of the protocol ({', '.join(forms)})"
+                continue
+            fields = {f.id: f for f in forms[form_id].fields}
+            if field_id not in fields:
+                yield path, f"form {form_id!r} has no field {field_id!r}"
+                continue
+            kind = fields[field_id].type.value
+            if key == "field" and kind not in {"date", "datetime"}:
+                yield path, f"an in_window check needs a date or datetime field, not {kind}"
+            if key != "field" and kind not in numeric | {"date", "datetime"}:
+                yield path, f"a compare check needs numbers or dates, not {kind}"
+    yield from _dupes("data_checks", (c.id for c in p.data_checks), "check")
+
+
+def _visits(p: Protocol) -> Iterator[Found]:
+    forms = {f.id for f in p.forms}
+    for i, visit in enumerate(p.visits):
+        for j, form_id in enumerate(visit.forms):
+            if form_id not in forms:
+                yield f"visits[{i}].forms[{j}]", _unknown(form_id, forms, "form")
+    scheduled = [(i, v) for i, v in enumerate(p.visits) if v.kind == "scheduled"]
+    for n, (_, a) in enumerate(scheduled):
+        for j, b in scheduled[n + 1 :]:
+            if a.reference == b.reference and a.earliest <= b.latest and b.earliest <= a.latest:
+                yield (
+                    f"visits[{j}].window",
+                    (
+                        f"window of visit {b.id!r} (days {b.earliest} to {b.latest} from {b.reference.value}) "
+                        f"overlaps visit {a.id!r} (days {a.earliest} to {a.latest})"
+                    ),
+                )
+    for i, role in enumerate(p.masking.unblinding_notify):
+        if role not in KNOWN_ROLES:
+            yield f"masking.unblinding_notify[{i}]", _unknown(role, KNOWN_ROLES, "role")
+
+
+def _outcomes(p: Protocol) -> Iterator[Found]:
+    visits = {v.id: v for v in p.visits}
+    forms = {f.id: f for f in p.forms}
+    for i, outcome in enumerate(p.outcomes):
+        form_ids: set[str] = set()
+        for k, variable in enumerate(outcome.variables):
+            form_id, _, field_id = variable.partition(".")
+            if form_id not in forms:
+                yield f"outcomes[{i}].variables[{k}]", _unknown(form_id, forms, "form")
+            elif field_id not in {f.id for f in forms[form_id].fields}:
+                yield f"outcomes[{i}].variables[{k}]", f"form {form_id!r} has no field {field_id!r}"
+            else:
+                form_ids.add(form_id)
+        named = [("baseline", outcome.baseline)] if outcome.baseline else []
+        named += [(f"timepoints[{j}]", t) for j, t in enumerate(outcome.timepoints)]
+        for where, visit_id in named:
+            if visit_id not in visits:
+                yield f"outcomes[{i}].{where}", f"timepoint {visit_id!r} has no visit (known: {', '.join(visits)})"
+                continue
+            for form_id in sorted(form_ids - set(visits[visit_id].forms)):
+                yield f"outcomes[{i}].{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
+
+
+def _field_ref(forms: dict[str, FormDef], ref: str, path: str, kinds: set[str] | None = None) -> Iterator[Found]:
+    form_id, dot, field_id = ref.partition(".")
+    if not dot:
+        yield path, f"{ref!r} must be written form.field"
+    elif form_id not in forms:
+        yield path, _unknown(form_id, forms, "form")
+    elif field_id not in {f.id for f in forms[form_id].fields}:
+        yield path, f"form {form_id!r} has no field {field_id!r}"
+    elif kinds is not None and (kind := forms[form_id].field(field_id).type.value) not in kinds:
+        yield path, f"{ref} is a {kind} field; this needs {' or '.join(sorted(kinds))}"
+
+
+def _analysis_plan(p: Protocol) -> Iterator[Found]:
+    plan = p.analysis_plan
+    if plan is None:
+        return
+    visits = {v.id: v for v in p.visits}
+    forms = {f.id: f for f in p.forms}
+    if plan.baseline_visit not in visits:
+        yield "analysis_plan.baseline_visit", f"no visit {plan.baseline_visit!r} (known: {', '.join(visits)})"
+    for i, ref in enumerate(plan.baseline_table):
+        path = f"analysis_plan.baseline_table[{i}]"
+        found = list(_field_ref(forms, ref, path))
+        yield from found
+        form_id = ref.partition(".")[0]
+        if not found and plan.baseline_visit in visits and form_id not in visits[plan.baseline_visit].forms:
+            yield path, f"visit {plan.baseline_visit!r} does not collect form {form_id!r}"
+    t = plan.treatment
+    if t is not None:
+        if t.visit not in visits:
+            yield "analysis_plan.treatment.visit", f"no visit {t.visit!r} (known: {', '.join(visits)})"
+        elif t.form not in visits[t.visit].forms:
+            yield "analysis_plan.treatment.form", f"visit {t.visit!r} does not collect form {t.form!r}"
+        elif t.form in forms:
+            yield from _field_ref(
+                forms,
+                f"{t.form}.{t.given_field}",
+                "analysis_plan.treatment.given_field",
+                {"boolean", "date", "datetime"},
+            )
+            if t.code_field is not None:
+                yield from _field_ref(forms, f"{t.form}.{t.code_field}", "analysis_plan.treatment.code_field")
+    for i, ref in enumerate(plan.per_protocol.exclude_when):
+        yield from _field_ref(forms, ref, f"analysis_plan.per_protocol.exclude_when[{i}]", {"boolean"})
+    for i, visit_id in enumerate(plan.per_protocol.visits_in_window):
+        if visit_id not in visits:
+            yield f"analysis_plan.per_protocol.visits_in_window[{i}]", f"no visit {visit_id!r}"
+
+
+def _deidentification(p: Protocol) -> Iterator[Found]:
+    d = p.deidentification
+    if d is None:
+        return
+    forms = {f.id: f for f in p.forms}
+    for key in ("identifiers", "keep_text"):
+        for i, ref in enumerate(getattr(d, key)):
+            yield from _field_ref(forms, ref, f"deidentification.{key}[{i}]")
+    if d.age_field is not None:
+        yield from _field_ref(forms, d.age_field, "deidentification.age_field", {"integer", "decimal"})
+    for i, ref in enumerate(d.quasi_identifiers):
+        if ref in {"site", "age"}:
+            if ref == "age" and d.age_field is None:
+                yield f"deidentification.quasi_identifiers[{i}]", "age needs deidentification.age_field"
+            continue
+        yield from _field_ref(forms, ref, f"deidentification.quasi_identifiers[{i}]")
+
+
+def _randomization(p: Protocol) -> Iterator[Found]:
+    r = p.randomization
+    factors = r.stratify_by if isinstance(r, StratifiedPermutedBlocks) else r.factors
+    key = "stratify_by" if isinstance(r, StratifiedPermutedBlocks) else "factors"
+    screening = {f.id: f for f in p.eligibility.screening_fields}
+    for i, factor in enumerate(factors):
+        if factor.id == "site" and factor.field is None:
+            continue
+        if factor.field not in screening:
+            yield f"randomization.{key}[{i}].field", _unknown(str(factor.field), screening, "screening field")
+            continue
+        source = screening[factor.field]
+        numeric = source.type in {"integer", "decimal"}
+        if numeric and not factor.cut_points:
+            yield f"randomization.{key}[{i}]", f"numeric field {source.id!r} needs cut_points to form levels"
+        if not numeric and factor.cut_points:
+            yield f"randomization.{key}[{i}]", f"cut_points only apply to numeric fields, not {source.type}"
+        if not numeric and not factor.levels:
+            yield f"randomization.{key}[{i}]", f"field {source.id!r} needs levels (the codes it may take)"
+        allowed = ["true", "false"] if source.type == "boolean" else list(source.choices or [])
+        if not numeric and factor.levels and any(level not in allowed for level in factor.levels):
+            yield f"randomization.{key}[{i}].levels", f"must be among {allowed}"
+    yield from _dupes(f"randomization.{key}", (f.id for f in factors), "factor")
+    if isinstance(r, StratifiedPermutedBlocks):
+        for i, size in enumerate(r.block_sizes):
+            if size % p.ratio_sum:
+                yield (
+                    f"randomization.block_sizes[{i}]",
+                    (f"block size {size} is not a multiple of the ratio sum {p.ratio_sum}"),
+                )
+
+
+def _sample_size(p: Protocol) -> Iterator[Found]:
+    per_arm = p.sample_size.per_arm
+    if not per_arm:
+        return
+    arms = {a.code: a for a in p.arms}
+    for code in per_arm:
+        if code not in arms:
+            yield f"sample_size.per_arm.{code}", _unknown(code, arms, "arm")
+    if set(per_arm) != set(arms):
+        return
+    total = sum(per_arm.values())
+    if total != p.sample_size.target:
+        yield "sample_size.per_arm", f"per-arm targets add up to {total}, not the target {p.sample_size.target}"
+    per_unit = {per_arm[c] / arms[c].ratio for c in arms}
+    if len(per_unit) > 1:
+        ratio = ":".join(str(arms[c].ratio) for c in arms)
+        yield "sample_size.per_arm", f"per-arm targets do not follow the allocation ratio {ratio}"
+
+
+def _versions(p: Protocol) -> Iterator[Found]:
+    numbers = [a.number for a in p.amendments]
+    if numbers != list(range(1, len(numbers) + 1)):
+        yield "amendments", "amendments must be numbered 1, 2, 3, ... in order"
+    if p.amendments and p.amendments[-1].version != p.version.number:
+        yield (
+            "version.number",
+            (
+                f"the last amendment produced version {p.amendments[-1].version!r}, "
+                f"but the file says {p.version.number!r}"
+            ),
+        )
+    dates = [c.effective_from for c in p.consent_versions]
+    if dates != sorted(dates):
+        yield "consent_versions", "consent versions must be listed oldest first"
+    if p.trial.dates.expected_recruitment_end < p.trial.dates.expected_recruitment_start:
+        yield "trial.dates.expected_recruitment_end", "is before the expected recruitment start"

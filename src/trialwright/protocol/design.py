@@ -1,0 +1,299 @@
+"""The trial design: arms, sample size, masking, eligibility rules and the randomization method.
+
+Eligibility rules are data, not code: a small grammar of comparisons, ranges, booleans, sets and
+all-of/any-of/not over named screening fields, which the eligibility engine evaluates.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from trialwright.protocol.base import Code, Identifier, ProtocolModel
+from trialwright.protocol.derivations import Derivation
+from trialwright.protocol.forms import UnitConversion
+
+__all__ = [
+    "KNOWN_ROLES",
+    "Arm",
+    "ArmRole",
+    "Criterion",
+    "Eligibility",
+    "Intervention",
+    "MaskedParty",
+    "Masking",
+    "Minimization",
+    "Randomization",
+    "Rule",
+    "SampleSize",
+    "ScreeningField",
+    "StratificationFactor",
+    "StratifiedPermutedBlocks",
+    "VolumeRange",
+]
+
+
+#: The roles a protocol may name (e.g. whom to notify of an unblinding). trialwright.domain.roles.Role
+#: defines them; a test keeps the two lists equal.
+KNOWN_ROLES: frozenset[str] = frozenset(
+    {
+        "administrator",
+        "investigator",
+        "study_coordinator",
+        "outcome_assessor",
+        "unblinded_pharmacist",
+        "unblinded_statistician",
+        "blinded_statistician",
+        "monitor",
+        "data_manager",
+        "dsmb_member",
+    }
+)
+
+
+class ArmRole(StrEnum):
+    """What an arm is for."""
+
+    EXPERIMENTAL = "experimental"
+    PLACEBO = "placebo_comparator"
+    ACTIVE = "active_comparator"
+    NO_INTERVENTION = "no_intervention"
+    SHAM = "sham_comparator"
+
+
+class VolumeRange(ProtocolModel):
+    """The volume administered."""
+
+    min: float = Field(gt=0, description="Smallest volume.")
+    max: float = Field(gt=0, description="Largest volume.")
+    unit: str = Field(description="Unit of volume, e.g. mL.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VolumeRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) must not be above max ({self.max:g})")
+        return self
+
+
+class Intervention(ProtocolModel):
+    """What an arm receives."""
+
+    name: str = Field(description="Name of the product or procedure.")
+    category: str | None = Field(default=None, description="Registry category, e.g. Treatment - Other, Placebo.")
+    route: str = Field(description="Route of administration, e.g. intravenous.")
+    dose: str | None = Field(default=None, description="Dose, as text (e.g. 5x10^10 particles).")
+    volume: VolumeRange | None = Field(default=None, description="Volume range.")
+    schedule: str = Field(description="How often and when, e.g. single dose.")
+    background_therapy: str | None = Field(default=None, description="Therapy every arm also receives.")
+
+
+class Arm(ProtocolModel):
+    """A group participants are allocated to."""
+
+    code: Code = Field(description="Short code used in the allocation list; never shown to blinded users.")
+    name: str = Field(description="Name of the arm; never shown to blinded users.")
+    role: ArmRole = Field(description="experimental, placebo_comparator, active_comparator, ...")
+    description: str = Field(description="Description as registered.")
+    intervention: Intervention = Field(description="What the arm receives.")
+    ratio: int = Field(description="Allocation ratio weight: a whole number >= 1.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Arm name in other languages.")
+
+    @field_validator("ratio", mode="before")
+    @classmethod
+    def _ratio(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError("must be a whole number >= 1")
+        return value
+
+
+class SampleSize(ProtocolModel):
+    """The planned number of participants."""
+
+    target: int = Field(ge=1, description="Target number randomized, overall.")
+    per_arm: dict[str, int] = Field(default_factory=dict, description="Target per arm code (optional).")
+    justification: str | None = Field(default=None, description="How the target was chosen.")
+
+
+class MaskedParty(StrEnum):
+    """Who may be kept from knowing the allocation."""
+
+    PARTICIPANT = "participant"
+    CARE_PROVIDER = "care_provider"
+    INVESTIGATOR = "investigator"
+    OUTCOME_ASSESSOR = "outcome_assessor"
+    DATA_ANALYST = "data_analyst"
+
+
+class Masking(ProtocolModel):
+    """Who is masked, and who is told of an emergency unblinding."""
+
+    masked: list[MaskedParty] = Field(description="The masked parties.")
+    description: str | None = Field(default=None, description="How masking is achieved.")
+    unblinding_notify: list[str] = Field(
+        default_factory=list, description="Roles notified when a participant is emergency-unblinded."
+    )
+    identical_appearance: bool = Field(
+        default=True, description="Whether active and placebo doses look identical once prepared."
+    )
+
+
+class ScreeningField(ProtocolModel):
+    """A named value eligibility rules read; typed, with a unit, or derived from other fields."""
+
+    id: Identifier = Field(description="Name used in rules, e.g. age or pf_ratio.")
+    label: str = Field(description="Label shown to people.")
+    type: Literal["integer", "decimal", "boolean", "choice", "date"] = Field(description="Value type.")
+    unit: str | None = Field(default=None, description="Canonical unit.")
+    alternative_units: list[UnitConversion] = Field(
+        default_factory=list, description="Other units accepted on entry, converted to the canonical unit."
+    )
+    choices: list[str] = Field(default_factory=list, description="Allowed codes when type is choice.")
+    hard_limits: tuple[float, float] | None = Field(
+        default=None, description="[min, max]: a value outside is refused as implausible."
+    )
+    derived: Derivation | None = Field(default=None, description="Computed from other fields, never typed in.")
+    applies_if: Rule | None = Field(default=None, description="Asked only when this rule holds (e.g. sex = female).")
+    translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
+
+    @model_validator(mode="after")
+    def _choices(self) -> ScreeningField:
+        if self.type == "choice" and not self.choices:
+            raise ValueError("a choice field needs choices")
+        if self.hard_limits and self.hard_limits[0] > self.hard_limits[1]:
+            raise ValueError("hard_limits must be [min, max] with min <= max")
+        return self
+
+
+_COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")
+
+
+class Rule(ProtocolModel):
+    """A machine-checkable condition over screening fields.
+
+    Exactly one form: ``{field, lt|le|gt|ge|eq|ne: value}``, ``{field, between: [lo, hi]}`` (inclusive),
+    ``{field, is: true|false}``, ``{field, in: [...]}``, ``{all_of: [...]}``, ``{any_of: [...]}`` or
+    ``{not: rule}``.
+    """
+
+    field: Identifier | None = Field(default=None, description="The screening field the comparison reads.")
+    lt: float | None = Field(default=None, description="True when field < value.")
+    le: float | None = Field(default=None, description="True when field <= value.")
+    gt: float | None = Field(default=None, description="True when field > value.")
+    ge: float | None = Field(default=None, description="True when field >= value.")
+    eq: float | str | bool | None = Field(default=None, description="True when field == value.")
+    ne: float | str | bool | None = Field(default=None, description="True when field != value.")
+    between: tuple[float, float] | None = Field(default=None, description="True when lo <= field <= hi.")
+    is_: bool | None = Field(default=None, alias="is", description="True when the boolean field has this value.")
+    in_: list[str | float] | None = Field(default=None, alias="in", description="True when field is one of these.")
+    all_of: list[Rule] | None = Field(default=None, description="True when every rule holds.")
+    any_of: list[Rule] | None = Field(default=None, description="True when at least one rule holds.")
+    not_: Rule | None = Field(default=None, alias="not", description="True when the rule does not hold.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Rule:
+        operators = [name for name in (*_COMPARISONS, "between", "is_", "in_") if getattr(self, name) is not None]
+        combinators = [name for name in ("all_of", "any_of", "not_") if getattr(self, name) is not None]
+        shown = [n.rstrip("_") for n in operators + combinators]
+        if combinators:
+            if len(combinators) > 1 or operators or self.field is not None:
+                raise ValueError(f"a rule has exactly one form; this one has {', '.join(shown)}")
+            children = self.all_of if self.all_of is not None else self.any_of
+            if children is not None and not children:
+                raise ValueError(f"{shown[0]} needs at least one rule")
+            return self
+        if self.field is None:
+            raise ValueError("a rule needs a field (or all_of / any_of / not)")
+        if len(operators) != 1:
+            found = ", ".join(shown) if shown else "none"
+            raise ValueError(
+                f"a comparison needs exactly one of lt, le, gt, ge, eq, ne, between, is, in (found: {found})"
+            )
+        if self.between is not None and self.between[0] > self.between[1]:
+            raise ValueError("between must be [lo, hi] with lo <= hi")
+        return self
+
+    def fields(self) -> set[str]:
+        """Every screening field the rule reads."""
+        found = {self.field} if self.field else set()
+        for child in (self.all_of or []) + (self.any_of or []) + ([self.not_] if self.not_ else []):
+            found |= child.fields()
+        return found
+
+
+class Criterion(ProtocolModel):
+    """One inclusion or exclusion criterion."""
+
+    id: str = Field(pattern=r"^[IE][0-9]{1,3}$", description="Id: I1, I2, ... for inclusion, E1, ... for exclusion.")
+    text: str = Field(description="The wording shown to people.")
+    rule: Rule = Field(description="Inclusion: met when the rule holds. Exclusion: excluded when it holds.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Wording in other languages.")
+    note: str | None = Field(default=None, description="Why the rule reads the record this way.")
+
+
+class Eligibility(ProtocolModel):
+    """Who may take part: the screening fields and the criteria over them."""
+
+    screening_fields: list[ScreeningField] = Field(min_length=1, description="Fields collected at screening.")
+    inclusion: list[Criterion] = Field(min_length=1, description="All must be met.")
+    exclusion: list[Criterion] = Field(default_factory=list, description="None may hold.")
+    consent_field: Identifier | None = Field(
+        default=None,
+        description="Boolean screening field set from the consent record (not typed in), if a criterion reads it.",
+    )
+
+    @model_validator(mode="after")
+    def _prefixes(self) -> Eligibility:
+        wrong = [c.id for c in self.inclusion if not c.id.startswith("I")]
+        wrong += [c.id for c in self.exclusion if not c.id.startswith("E")]
+        if wrong:
+            raise ValueError(f"inclusion ids start with I and exclusion ids with E: {', '.join(wrong)}")
+        if self.consent_field is not None:
+            found = next((f for f in self.screening_fields if f.id == self.consent_field), None)
+            if found is None or found.type != "boolean":
+                raise ValueError(f"consent_field {self.consent_field!r} must name a boolean screening field")
+        return self
+
+
+class StratificationFactor(ProtocolModel):
+    """A factor randomization balances over: the site, or a screening field cut into levels."""
+
+    id: Identifier = Field(description="Factor name; `site` means the participant's site.")
+    field: Identifier | None = Field(default=None, description="Screening field it reads (not for site).")
+    cut_points: list[float] = Field(default_factory=list, description="Cut points for a numeric field.")
+    levels: list[str] = Field(default_factory=list, description="Codes for a choice or boolean field.")
+    weight: float = Field(default=1.0, gt=0, description="Weight in minimization's imbalance sum.")
+
+    @model_validator(mode="after")
+    def _source(self) -> StratificationFactor:
+        if self.id != "site" and self.field is None:
+            raise ValueError("a factor other than site needs a field")
+        if self.cut_points != sorted(set(self.cut_points)):
+            raise ValueError("cut_points must be strictly increasing")
+        return self
+
+
+class StratifiedPermutedBlocks(ProtocolModel):
+    """Permuted blocks of randomly chosen sizes within each stratum."""
+
+    method: Literal["stratified_permuted_blocks"] = Field(description="The method's name.")
+    block_sizes: list[int] = Field(min_length=1, description="Allowed block sizes, each a multiple of the ratio sum.")
+    stratify_by: list[StratificationFactor] = Field(default_factory=list, description="Stratification factors.")
+    concealment: str | None = Field(default=None, description="How allocation is concealed.")
+    list_length_per_stratum: int | None = Field(
+        default=None, ge=1, description="Entries generated per stratum (default: twice the target)."
+    )
+
+
+class Minimization(ProtocolModel):
+    """Pocock-Simon minimization."""
+
+    method: Literal["minimization"] = Field(description="The method's name.")
+    factors: list[StratificationFactor] = Field(min_length=1, description="Factors to balance, with weights.")
+    imbalance: Literal["range", "variance"] = Field(default="range", description="Imbalance measure.")
+    probability: float = Field(gt=0.5, le=1.0, description="Probability of the least-imbalance arm.")
+    concealment: str | None = Field(default=None, description="How allocation is concealed.")
+
+
+Randomization = Annotated[StratifiedPermutedBlocks | Minimization, Field(discriminator="method")]

@@ -1,0 +1,191 @@
+"""Case report forms, their fields, and the visit schedule that says when each form is due.
+
+A field declares its type, canonical unit and accepted alternative units (with the conversion to the
+canonical unit), hard limits (refused) and soft limits (saved with a query), whether "not done" is
+allowed, choice codes, limits of quantification, or the derivation that computes it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from trialwright.protocol.base import Identifier, ProtocolModel, Range
+from trialwright.protocol.derivations import Derivation
+
+__all__ = [
+    "Choice",
+    "DataCheck",
+    "FieldType",
+    "FormDef",
+    "FormField",
+    "ReferenceEvent",
+    "UnitConversion",
+    "Visit",
+    "VisitWindow",
+]
+
+
+class FieldType(StrEnum):
+    """The value types a form field can hold."""
+
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    TEXT = "text"
+    DATE = "date"
+    DATETIME = "datetime"
+    TIME = "time"
+    CHOICE = "choice"
+    MULTI_CHOICE = "multi_choice"
+    BOOLEAN = "boolean"
+
+
+class Choice(ProtocolModel):
+    """One coded answer."""
+
+    code: str = Field(min_length=1, description="Stored code.")
+    label: str = Field(description="Label shown to people.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
+
+
+class UnitConversion(ProtocolModel):
+    """An accepted alternative unit: canonical = value x factor + offset."""
+
+    unit: str = Field(description="The alternative unit as people enter it, e.g. mg/dL.")
+    factor: float = Field(gt=0, description="Multiply by this to get the canonical unit.")
+    offset: float = Field(default=0.0, description="Then add this (for temperature scales).")
+    note: str | None = Field(default=None, description="Source or assumption behind the conversion.")
+
+
+class FormField(ProtocolModel):
+    """One field of a case report form."""
+
+    id: Identifier = Field(description="Field id, unique within its form.")
+    label: str = Field(description="Label shown to people.")
+    type: FieldType = Field(description="Value type.")
+    unit: str | None = Field(default=None, description="Canonical unit the value is stored in.")
+    alternative_units: list[UnitConversion] = Field(
+        default_factory=list, description="Other units accepted on entry, converted to the canonical unit."
+    )
+    hard_limits: Range | None = Field(default=None, description="Outside these the value is refused.")
+    soft_limits: Range | None = Field(default=None, description="Outside these it is saved and a query raised.")
+    decimals: int | None = Field(default=None, ge=0, le=6, description="Decimal places kept.")
+    required: bool = Field(default=True, description="Whether a value (or not done with a reason) is needed.")
+    not_done_allowed: bool = Field(default=True, description="Whether 'not done' with a reason may be recorded.")
+    not_applicable_allowed: bool = Field(default=False, description="Whether 'not applicable' may be recorded.")
+    choices: list[Choice] = Field(default_factory=list, description="Codes for choice and multi_choice fields.")
+    quantification_limits: bool = Field(
+        default=False, description="Whether values may be recorded as below the LLOQ or above the ULOQ (censored)."
+    )
+    derived: Derivation | None = Field(default=None, description="Computed by the engine, never typed in.")
+    may_precede_enrolment: bool = Field(
+        default=False, description="A date that may lie before enrolment (date of birth, of admission)."
+    )
+    help: str | None = Field(default=None, description="Help text for data entry.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FormField:
+        if self.type in {FieldType.CHOICE, FieldType.MULTI_CHOICE} and not self.choices:
+            raise ValueError(f"a {self.type.value} field needs choices")
+        if self.choices and self.type not in {FieldType.CHOICE, FieldType.MULTI_CHOICE}:
+            raise ValueError("choices are only for choice and multi_choice fields")
+        numeric = self.type in {FieldType.INTEGER, FieldType.DECIMAL}
+        if (self.hard_limits or self.soft_limits or self.alternative_units) and not numeric:
+            raise ValueError("limits and alternative units are only for integer and decimal fields")
+        if self.alternative_units and not self.unit:
+            raise ValueError("alternative_units need a canonical unit")
+        if self.hard_limits and self.soft_limits and not self.soft_limits.within(self.hard_limits):
+            raise ValueError("soft_limits must lie within hard_limits")
+        codes = [c.code for c in self.choices]
+        if len(codes) != len(set(codes)):
+            raise ValueError("choice codes must be unique")
+        return self
+
+
+class FormDef(ProtocolModel):
+    """A case report form."""
+
+    id: Identifier = Field(description="Form id, e.g. labs.")
+    name: str = Field(description="Name shown to people.")
+    description: str | None = Field(default=None, description="What the form records.")
+    fields: list[FormField] = Field(min_length=1, description="The form's fields, in display order.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Name in other languages.")
+
+    def field(self, field_id: str) -> FormField:
+        """The field with this id (KeyError if none)."""
+        for f in self.fields:
+            if f.id == field_id:
+                return f
+        raise KeyError(f"form {self.id!r} has no field {field_id!r}")
+
+
+class ReferenceEvent(StrEnum):
+    """Events a visit's day is counted from."""
+
+    SCREENING = "screening"
+    ENROLMENT = "enrolment"
+    RANDOMIZATION = "randomization"
+    INFUSION = "infusion"
+    ADMISSION = "admission"
+    DISCHARGE = "discharge"
+
+
+class VisitWindow(ProtocolModel):
+    """How many days before and after the target day a visit still counts as in window."""
+
+    before: int = Field(default=0, ge=0, description="Days before the target day.")
+    after: int = Field(default=0, ge=0, description="Days after the target day.")
+
+
+class Visit(ProtocolModel):
+    """A scheduled visit."""
+
+    id: Identifier = Field(description="Visit id, e.g. day7.")
+    name: str = Field(description="Name shown to people.")
+    reference: ReferenceEvent = Field(description="The event day is counted from.")
+    day: int = Field(description="Day offset from the reference event (0 = the same day).")
+    window: VisitWindow = Field(default_factory=VisitWindow, description="Allowed days before and after.")
+    forms: list[Identifier] = Field(default_factory=list, description="Forms due at this visit.")
+    kind: Literal["scheduled", "event"] = Field(
+        default="scheduled", description="scheduled, or event (happens when it happens, e.g. discharge)."
+    )
+    translations: dict[str, str] = Field(default_factory=dict, description="Name in other languages.")
+
+    @property
+    def earliest(self) -> int:
+        """First day (from the reference event) inside the window."""
+        return self.day - self.window.before
+
+    @property
+    def latest(self) -> int:
+        """Last day (from the reference event) inside the window."""
+        return self.day + self.window.after
+
+
+class DataCheck(ProtocolModel):
+    """A cross-field or cross-form check; when it fails on saved data, a query is raised automatically.
+
+    ``compare``: the sum of the ``left`` fields, compared by ``op`` with the sum of the ``right`` fields
+    plus ``tolerance`` (fields of forms at the same visit, written ``form.field``); skipped while any
+    of them is empty. ``in_window``: the date or time in ``field`` must fall inside its visit's window.
+    """
+
+    id: Identifier = Field(description="Check id, named in the queries it raises.")
+    kind: Literal["compare", "in_window"] = Field(description="compare or in_window.")
+    message: str = Field(description="The query text shown to the site.")
+    left: list[str] = Field(default_factory=list, description="compare: fields summed on the left (form.field).")
+    op: Literal["lt", "le", "gt", "ge", "eq", "ne"] | None = Field(default=None, description="compare: operator.")
+    right: list[str] = Field(default_factory=list, description="compare: fields summed on the right.")
+    tolerance: float = Field(default=0.0, description="compare: added to the right side.")
+    field: str | None = Field(default=None, description="in_window: the date or time field (form.field).")
+
+    @model_validator(mode="after")
+    def _shape(self) -> DataCheck:
+        if self.kind == "compare" and (not self.left or not self.right or self.op is None):
+            raise ValueError("a compare check needs left, op and right")
+        if self.kind == "in_window" and not self.field:
+            raise ValueError("an in_window check needs field")
+        return self

@@ -1,0 +1,120 @@
+"""The Protocol: one trial's whole design, as one validated, frozen object.
+
+The top level mirrors the protocol file's sections: trial (the registry record), sites, arms,
+sample_size, masking, eligibility, randomization, visits, forms, outcomes, analysis_sets, analysis_plan, safety,
+consent, version and amendments.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import Field
+
+from trialwright.protocol.analysis_plan import AnalysisPlan
+from trialwright.protocol.base import ProtocolModel
+from trialwright.protocol.deidentification import Deidentification
+from trialwright.protocol.design import Arm, Eligibility, Masking, Randomization, SampleSize, ScreeningField
+from trialwright.protocol.forms import DataCheck, FormDef, FormField, Visit
+from trialwright.protocol.outcomes import AnalysisSet, ConsentVersion, Outcome, SafetySettings
+from trialwright.protocol.registry import Amendment, Site, TrialInfo, Version
+
+__all__ = ["Protocol"]
+
+
+class Protocol(ProtocolModel):
+    """A trial's protocol as code."""
+
+    format: Literal[1] = Field(description="Version of the protocol file format (1).")
+    trial: TrialInfo = Field(description="The registry record: ids, titles, dates, ethics, sponsors, contacts.")
+    sites: list[Site] = Field(min_length=1, description="Recruitment centres.")
+    arms: list[Arm] = Field(min_length=2, description="Arms, with allocation ratios.")
+    sample_size: SampleSize = Field(description="Target sample size, overall and per arm.")
+    masking: Masking = Field(description="Who is masked.")
+    eligibility: Eligibility = Field(description="Screening fields, inclusion and exclusion criteria.")
+    randomization: Randomization = Field(description="The randomization method and its settings.")
+    visits: list[Visit] = Field(min_length=1, description="The visit schedule.")
+    forms: list[FormDef] = Field(min_length=1, description="Case report forms.")
+    data_checks: list[DataCheck] = Field(
+        default_factory=list, description="Cross-field and cross-form checks that raise queries."
+    )
+    signature_meaning: str = Field(
+        default="I confirm that I have reviewed the data on this form and that they are complete and accurate.",
+        description="The meaning of an investigator's electronic signature, shown and stored with it.",
+    )
+    outcomes: list[Outcome] = Field(min_length=1, description="Primary and secondary outcomes.")
+    analysis_sets: list[AnalysisSet] = Field(min_length=1, description="Analysis sets (ITT, safety, ...).")
+    analysis_plan: AnalysisPlan | None = Field(
+        default=None, description="Table 1, treatment received, per protocol, limits of quantification, progression."
+    )
+    safety: SafetySettings = Field(description="Adverse event grading, causality and reporting deadlines.")
+    deidentification: Deidentification | None = Field(
+        default=None, description="How the de-identified IPD of the sharing plan is made."
+    )
+    consent_versions: list[ConsentVersion] = Field(min_length=1, description="Consent form versions.")
+    version: Version = Field(description="This protocol file's version and date.")
+    amendments: list[Amendment] = Field(default_factory=list, description="Amendments, oldest first.")
+
+    @property
+    def trial_id(self) -> str:
+        """The primary registry id, e.g. IRCT20190101042197N2."""
+        return next(i.id for i in self.trial.ids if i.primary)
+
+    @property
+    def short_name(self) -> str:
+        """A short name for page headers."""
+        return self.trial.titles.short or self.trial.titles.acronym or self.trial_id
+
+    @property
+    def site_codes(self) -> list[str]:
+        """Site codes in protocol order."""
+        return [s.code for s in self.sites]
+
+    @property
+    def arm_codes(self) -> list[str]:
+        """Arm codes in protocol order."""
+        return [a.code for a in self.arms]
+
+    @property
+    def ratio_sum(self) -> int:
+        """Sum of the allocation ratio weights (the smallest balanced block)."""
+        return sum(a.ratio for a in self.arms)
+
+    @property
+    def primary_outcomes(self) -> list[Outcome]:
+        """The primary outcomes in protocol order."""
+        return [o for o in self.outcomes if o.kind == "primary"]
+
+    def site(self, code: str) -> Site:
+        """The site with this code (KeyError if none)."""
+        return _find(self.sites, "code", code, "site")
+
+    def arm_by_code(self, code: str) -> Arm:
+        """The arm with this code (KeyError if none)."""
+        return _find(self.arms, "code", code, "arm")
+
+    def form(self, form_id: str) -> FormDef:
+        """The form with this id (KeyError if none)."""
+        return _find(self.forms, "id", form_id, "form")
+
+    def visit(self, visit_id: str) -> Visit:
+        """The visit with this id (KeyError if none)."""
+        return _find(self.visits, "id", visit_id, "visit")
+
+    def field(self, form_id: str, field_id: str) -> FormField:
+        """A form's field (KeyError if either is unknown)."""
+        return self.form(form_id).field(field_id)
+
+    def screening_field(self, field_id: str) -> ScreeningField:
+        """The screening field with this id (KeyError if none)."""
+        return _find(self.eligibility.screening_fields, "id", field_id, "screening field")
+
+
+_T = TypeVar("_T")
+
+
+def _find(items: list[_T], attribute: str, value: str, what: str) -> _T:
+    for item in items:
+        if getattr(item, attribute) == value:
+            return item
+    raise KeyError(f"no {what} {value!r}")

@@ -1,0 +1,585 @@
+"""Running the protocol's analysis: who may, in which mode, on which snapshot.
+
+``analysis_data`` reads one consistent snapshot in a single transaction and turns it into an
+``AnalysisData`` in analysis units (values below a limit of quantification by the plan's rule, dates as
+study days). ``run_analysis`` executes the plan on it (``trialwright.analysis.engine``) and records the run in
+the audit trail.
+
+Masking: the blinded mode (the default, and the only mode before the database lock) labels participants
+with a pooled group, or with unnamed groups when the protocol allows them for the blinded team
+(``safety.blinded_tables``); the arm codes never leave this module. The unblinded mode is for the
+unblinded statistician after the database is locked, and its run is audited as such.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Engine, func, select
+
+from trialwright import __version__
+from trialwright.analysis import statistics as st
+from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened, Stay, Subject
+from trialwright.analysis.engine import AnalysisReport, analyse
+from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
+from trialwright.domain.forms import StoredValue
+from trialwright.domain.roles import Role
+from trialwright.protocol import Protocol
+from trialwright.protocol.analysis_plan import BelowLimitRule
+from trialwright.protocol.forms import FieldType
+from trialwright.protocol.outcomes import BlindedTables
+from trialwright.services import audit, clock
+from trialwright.services.safety import group_labels
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.store.data_tables import form_records, trial_locks, visit_records
+from trialwright.store.engine import session_scope
+from trialwright.store.randomization_tables import allocation_entries, unblindings
+from trialwright.store.safety_tables import adverse_events, ae_reports
+from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
+from trialwright.store.tables import audit_entries
+
+__all__ = [
+    "ANALYSTS",
+    "AnalysisError",
+    "AnalysisRun",
+    "DefinitivePlan",
+    "analysis_data",
+    "plan_definitive_trial",
+    "run_analysis",
+]
+
+#: Who runs the analysis: the blinded statistician (blinded mode) and the unblinded statistician.
+ANALYSTS = (Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN)
+
+
+class AnalysisError(ValueError):
+    """An analysis that may not be run; the message names the rule (and never an arm)."""
+
+
+@dataclass(frozen=True)
+class AnalysisRun:
+    """A report and the data it was computed from."""
+
+    report: AnalysisReport
+    data: AnalysisData
+
+
+def _below_limit(stored: StoredValue, rule: BelowLimitRule) -> float | None:
+    if stored.limit is None:
+        return None
+    if stored.status == "above_uloq":
+        return float(stored.limit)
+    if rule is BelowLimitRule.HALF_LIMIT:
+        return stored.limit / 2
+    if rule is BelowLimitRule.LIMIT:
+        return float(stored.limit)
+    return stored.limit / math.sqrt(2)
+
+
+def _value(stored: StoredValue, kind: FieldType, rule: BelowLimitRule) -> float | str | None:
+    if stored.status in {"below_lloq", "above_uloq"}:
+        return _below_limit(stored, rule)
+    if stored.status not in {"value", "derived"} or stored.value is None:
+        return None
+    if kind in (FieldType.INTEGER, FieldType.DECIMAL):
+        return float(stored.value)
+    if kind is FieldType.BOOLEAN:
+        return str(bool(stored.value))
+    if isinstance(stored.value, list):
+        return ",".join(map(str, stored.value))
+    return str(stored.value)
+
+
+def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) -> Grouping:
+    if actor.role not in ANALYSTS:
+        raise AnalysisError("role: only the blinded and the unblinded statistician run the analysis")
+    if unblinded:
+        if actor.role is not Role.UNBLINDED_STATISTICIAN:
+            raise AnalysisError("unblinded: only the unblinded statistician may run the unblinded analysis")
+        if not locked:
+            raise AnalysisError("unblinded: the unblinded analysis runs only after the database lock")
+        return Grouping.BY_ARM
+    if protocol.safety.blinded_tables is BlindedTables.UNNAMED_GROUPS:
+        return Grouping.UNNAMED_GROUPS
+    return Grouping.POOLED
+
+
+def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -> AnalysisData:
+    """One consistent snapshot of the trial, grouped as the actor and mode allow."""
+    protocol = current_protocol(engine).protocol
+    plan = protocol.analysis_plan
+    rule = plan.below_limit if plan else BelowLimitRule.LIMIT_OVER_SQRT2
+    kinds = {f"{f.id}.{x.id}": x.type for f in protocol.forms for x in f.fields}
+    with session_scope(engine) as session:
+        lock = session.execute(select(trial_locks.c.locked).order_by(trial_locks.c.id.desc()).limit(1)).scalar()
+        grouping = _mode(protocol, actor, unblinded, bool(lock))
+        audit_seq = int(session.execute(select(func.coalesce(func.max(audit_entries.c.seq), 0))).scalar_one())
+        taken_at = clock.now().astimezone(dt.UTC)
+        allocations = session.execute(
+            select(
+                allocation_entries.c.participant_id,
+                allocation_entries.c.arm,
+                allocation_entries.c.stratum,
+                allocation_entries.c.randomized_at,
+                allocation_entries.c.preparation_code,
+            ).where(allocation_entries.c.participant_id.is_not(None))
+        ).all()
+        codes = dict(session.execute(select(allocation_entries.c.preparation_code, allocation_entries.c.arm)).all())
+        people = {r.participant_id: r for r in session.execute(select(participants)).all()}
+        screened_on = dict(session.execute(select(screenings.c.id, screenings.c.screened_on)).all())
+        visits: dict[str, dict[str, Any]] = {}
+        for v in session.execute(select(visit_records)).all():
+            visits.setdefault(v.participant_id, {})[v.visit_id] = v
+        values: dict[str, dict[str, dict[str, float | str | None]]] = {}
+        visit_of = {v.id: (v.participant_id, v.visit_id) for per in visits.values() for v in per.values()}
+        for r in session.execute(
+            select(form_records.c.visit_record_id, form_records.c.form_id, form_records.c.form_values)
+        ).all():
+            pid, visit_id = visit_of[r.visit_record_id]
+            slot = values.setdefault(pid, {}).setdefault(visit_id, {})
+            for name, raw in json.loads(r.form_values).items():
+                key = f"{r.form_id}.{name}"
+                if key in kinds:
+                    slot[key] = _value(StoredValue.from_json(raw), kinds[key], rule)
+        withdrawn: dict[str, set[str]] = {}
+        for w in session.execute(select(withdrawals.c.participant_id, withdrawals.c.scope)).all():
+            withdrawn.setdefault(w.participant_id, set()).add(w.scope)
+        latest: dict[int, Any] = {}
+        for r in session.execute(select(ae_reports).order_by(ae_reports.c.event_id, ae_reports.c.sequence)).all():
+            latest[r.event_id] = r
+        event_rows = session.execute(select(adverse_events.c.id, adverse_events.c.participant_id)).all()
+        emergency = set(session.execute(select(unblindings.c.participant_id)).scalars())
+        labels = group_labels(session, protocol) if grouping is Grouping.UNNAMED_GROUPS else {}
+        screened = _screened(session, protocol, taken_at)
+    names = {a.code: a.name for a in protocol.arms}
+    if grouping is Grouping.BY_ARM:
+        order = [a.code for a in protocol.arms if a.role.value != "experimental"] + [
+            a.code for a in protocol.arms if a.role.value == "experimental"
+        ]
+        label_of = names
+        groups = tuple(names[c] for c in order)
+    elif grouping is Grouping.UNNAMED_GROUPS:
+        label_of = labels
+        groups = tuple(sorted(labels.values()))
+    else:
+        label_of = {a.code: "All participants" for a in protocol.arms}
+        groups = ("All participants",)
+    events: dict[str, list[Event]] = {}
+    randomized_on: dict[str, dt.date] = {}
+    day_zero: dict[str, dt.date] = {}  # what adverse events are counted from: the treatment, else randomization
+    treatment = plan.treatment if plan else None
+    for a in allocations:
+        tz = ZoneInfo(protocol.site(people[a.participant_id].site).timezone)
+        randomized_on[a.participant_id] = a.randomized_at.astimezone(tz).date()
+        held = visits.get(a.participant_id, {}).get(treatment.visit) if treatment else None
+        day_zero[a.participant_id] = (
+            held.visit_date if held is not None and held.visit_date else randomized_on[a.participant_id]
+        )
+    for e in event_rows:
+        report = latest.get(e.id)
+        if report is None or e.participant_id not in randomized_on:
+            continue
+        body = json.loads(report.assessment)
+        onset = dt.date.fromisoformat(body["onset"])
+        events.setdefault(e.participant_id, []).append(
+            Event(
+                (onset - day_zero[e.participant_id]).days,
+                int(body["grade"]),
+                bool(report.serious),
+                bool(report.related),
+                body.get("expected_event"),
+                body.get("outcome") == "fatal",
+            )
+        )
+    subjects = []
+    for a in sorted(allocations, key=lambda a: a.participant_id):
+        pid = a.participant_id
+        person = people[pid]
+        own = values.get(pid, {})
+        treated, treated_code = _treatment(protocol, own, a.arm, codes)
+        reasons = _not_per_protocol(
+            protocol, own, visits.get(pid, {}), person, screened_on, randomized_on[pid], treated, treated_code, a.arm
+        )
+        subjects.append(
+            Subject(
+                participant_id=pid,
+                site=person.site,
+                stratum=a.stratum,
+                group=label_of[a.arm],
+                treated=treated,
+                treated_group=label_of[treated_code] if treated and treated_code in label_of else None,
+                per_protocol=not reasons,
+                not_per_protocol=tuple(reasons),
+                withdrawn=tuple(sorted(withdrawn.get(pid, ()))),
+                emergency_unblinded=pid in emergency,
+                values=own,
+                events=tuple(events.get(pid, ())),
+                stay=_stay(protocol, own, taken_at.astimezone(ZoneInfo(protocol.site(person.site).timezone)).date()),
+            )
+        )
+    notes = []
+    if plan is None:
+        notes.append("The protocol has no analysis_plan: no Table 1, treatment taken as allocated.")
+    return AnalysisData(
+        trial_id=protocol.trial_id,
+        protocol_version=protocol.version.number,
+        grouping=grouping,
+        groups=groups,
+        subjects=tuple(subjects),
+        screened=screened,
+        taken_at=taken_at,
+        audit_seq=audit_seq,
+        below_limit_rule=rule.value,
+        notes=tuple(notes),
+    )
+
+
+def _treatment(
+    protocol: Protocol, own: Mapping[str, Mapping[str, Any]], arm: str, codes: Mapping[str, str]
+) -> tuple[bool, str | None]:
+    """Whether any treatment was given, and the arm of what was given (as treated)."""
+    plan = protocol.analysis_plan
+    if plan is None or plan.treatment is None:
+        return True, arm
+    t = plan.treatment
+    given = own.get(t.visit, {}).get(f"{t.form}.{t.given_field}")
+    if given is None or given == "False":
+        return False, None
+    if t.code_field is None:
+        return True, arm
+    code = own.get(t.visit, {}).get(f"{t.form}.{t.code_field}")
+    if code is None:
+        return True, arm
+    return True, codes.get(str(code))  # None: a code no allocation has (a wrong or mistyped preparation)
+
+
+def _not_per_protocol(
+    protocol: Protocol,
+    own: Mapping[str, Mapping[str, Any]],
+    held: Mapping[str, Any],
+    person: Any,
+    screened_on: Mapping[int, dt.date],
+    randomized: dt.date,
+    treated: bool,
+    treated_code: str | None,
+    arm: str,
+) -> list[str]:
+    """Why a participant is not in the per-protocol set (empty: they are)."""
+    reasons = []
+    if not treated:
+        reasons.append("not treated")
+    elif treated_code is None:
+        reasons.append("preparation code unknown")
+    elif treated_code != arm:
+        reasons.append("received another arm's preparation")
+    plan = protocol.analysis_plan
+    if plan is None:
+        return reasons
+    for ref in plan.per_protocol.exclude_when:
+        if any(per.get(ref) == "True" for per in own.values()):
+            reasons.append(f"{ref} yes")
+    tz = ZoneInfo(protocol.site(person.site).timezone)
+    refs = {
+        "enrolment": person.enrolled_at.astimezone(tz).date(),
+        "screening": screened_on.get(person.screening_id),
+        "randomization": randomized,
+    }
+    for v in protocol.visits:
+        if v.kind == "event" and v.day == 0 and v.reference.value not in refs and v.id in held:
+            refs[v.reference.value] = held[v.id].visit_date
+    for visit_id in plan.per_protocol.visits_in_window:
+        visit = protocol.visit(visit_id)
+        row = held.get(visit_id)
+        if row is None or row.missed_reason or row.visit_date is None:
+            reasons.append(f"{visit_id} not held")
+            continue
+        start = refs.get(visit.reference.value)
+        if start is None:
+            reasons.append(f"{visit_id}: its window's reference ({visit.reference.value}) is not recorded")
+        elif not visit.earliest <= (row.visit_date - start).days <= visit.latest:
+            reasons.append(f"{visit_id} out of window")
+    return reasons
+
+
+def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]], cutoff: dt.date) -> Stay | None:
+    """How the stay ended (died, discharged alive, or censored), after how many days. A stay not yet ended is
+    censored at the data cut-off, counted from the start date its derivation reads (e.g. the admission)."""
+    record = protocol.safety.death_record
+    duration = next((o for o in protocol.outcomes if o.measure.value == "duration" and o.variables), None)
+    if record is None or duration is None:
+        return None
+    values = own.get(record.visit, {})
+    days = values.get(duration.variables[0])
+    status = values.get(f"{record.form}.{record.status_field}")
+    if status == record.status_value:
+        kind = "died"
+    elif status in record.alive_values:
+        kind = "discharged"
+    else:
+        kind = "censored"
+    if kind == "censored" and not isinstance(days, float):
+        form_id, _, field_id = duration.variables[0].partition(".")
+        derived = protocol.form(form_id).field(field_id).derived
+        start = values.get(f"{form_id}.{next(iter(derived.inputs.values()))}") if derived and derived.inputs else None
+        if not isinstance(start, str):
+            return None
+        try:
+            days = float((cutoff - dt.date.fromisoformat(start[:10])).days)
+        except ValueError:
+            return None
+    if status is None and days is None:
+        return None
+    return Stay(float(days) if isinstance(days, float) else None, kind)
+
+
+def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
+    rows = session.execute(
+        select(
+            screenings.c.id,
+            screenings.c.site,
+            screenings.c.screened_on,
+            screenings.c.decision,
+            screenings.c.non_enrolment_reason,
+        )
+    ).all()
+    consented_ids: dict[int, str] = {}  # the first consent of each screening: who gave it
+    for r in session.execute(
+        select(consents.c.screening_id, consents.c.given_by)
+        .where(consents.c.decision == "consent")
+        .order_by(consents.c.id)
+    ).all():
+        consented_ids.setdefault(r.screening_id, r.given_by)
+    enrolled = {r.screening_id for r in session.execute(select(participants.c.screening_id)).all()}
+    randomized = set(
+        session.execute(
+            select(participants.c.screening_id).join(
+                allocation_entries, allocation_entries.c.participant_id == participants.c.participant_id
+            )
+        ).scalars()
+    )
+    other: dict[str, int] = {}
+    declined = not_eligible = 0
+    for r in rows:
+        if r.id in randomized:
+            continue
+        if r.decision == "not_eligible" or r.non_enrolment_reason == "not_eligible":
+            not_eligible += 1
+        elif r.non_enrolment_reason == "declined":
+            declined += 1
+        elif r.id in enrolled:
+            other["Enrolled, not randomized"] = other.get("Enrolled, not randomized", 0) + 1
+        elif r.non_enrolment_reason:
+            label = str(r.non_enrolment_reason).replace("_", " ").capitalize()
+            other[label] = other.get(label, 0) + 1
+        else:
+            other["Screening not completed"] = other.get("Screening not completed", 0) + 1
+    # A site recruits from its first screening to the last screening of the trial (or today, if later
+    # screenings are still expected: the recruitment period has not ended).
+    first: dict[str, dt.date] = {}
+    for r in rows:
+        first[r.site] = min(first.get(r.site, r.screened_on), r.screened_on)
+    # The recruitment period: to its actual end if recorded; otherwise to the later of the last screening and
+    # the expected end, but never past today (a trial still recruiting counts its months to today).
+    dates = protocol.trial.dates
+    last = max((r.screened_on for r in rows), default=now.date())
+    end = dates.actual_recruitment_end or min(now.date(), max(last, dates.expected_recruitment_end))
+    months = sum(max((end - d).days, 1) / (365.25 / 12) for d in first.values())
+    # Eligible: every criterion met (consent aside, which comes after): judged eligible, or gone on to
+    # consent and enrolment, or declined once found eligible.
+    eligible_ids = {
+        r.id for r in rows if r.decision == "eligible" or r.id in enrolled or r.non_enrolment_reason == "declined"
+    }
+    eligible = len(eligible_ids)
+    consented_ids = {k: v for k, v in consented_ids.items() if k in eligible_ids}
+    return Screened(
+        assessed=len(rows),
+        eligible=eligible,
+        not_eligible=not_eligible,
+        declined=declined,
+        other_reasons=other,
+        consented=len(consented_ids),
+        by_representative=sum(1 for v in consented_ids.values() if v == "representative"),
+        enrolled=len(enrolled),
+        site_months=months,
+    )
+
+
+def run_analysis(engine: Engine, actor: UserView, *, unblinded: bool = False) -> AnalysisRun:
+    """Execute the protocol's analysis plan on the current data; the run is audited (mode and snapshot)."""
+    protocol = current_protocol(engine).protocol
+    data = analysis_data(engine, actor, unblinded=unblinded)
+    report = analyse(protocol, data, software_version=__version__, unblinded=unblinded)
+    with session_scope(engine) as session:
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="analysis.unblinded_run" if unblinded else "analysis.run",
+            new_value={
+                "grouping": data.grouping.value,
+                "snapshot_sha256": data.snapshot_sha256,
+                "audit_seq": data.audit_seq,
+                "participants": len(data.subjects),
+            },
+        )
+    return AnalysisRun(report, data)
+
+
+@dataclass(frozen=True)
+class DefinitivePlan:
+    """Sizing the definitive trial from the pilot's data for one outcome variable."""
+
+    outcome: str
+    variable: str
+    timepoint: str
+    scale: str  # the analysis scale: natural or log
+    effect: float  # as asked: a difference, or on the log scale a ratio
+    n_pilot: int
+    sd: float
+    rho: float | None
+    plan: SampleSizePlan
+    power_at_n: PowerSimulation  # the simulated power of the ANCOVA design at n_per_arm_ancova
+    power_at_upper: PowerSimulation  # ... and at Browne's n_per_arm_upper_sd_ancova
+    note: str
+
+    def summary(self) -> str:
+        """A few lines of text."""
+        p = self.plan
+        rho = "not estimable" if self.rho is None else f"{self.rho:.2f}"
+        return "\n".join(
+            [
+                f"{self.outcome} ({self.variable} at {self.timepoint}, {self.scale} scale): pilot SD {self.sd:.4g} "
+                f"from {self.n_pilot} participants; baseline correlation {rho}",
+                f"effect {self.effect:g}{' (ratio)' if self.scale == 'log' else ''}, difference {p.delta:.4g} on the "
+                f"{self.scale} scale, two-sided alpha {p.alpha:g}, power {p.power:g}:",
+                f"  per arm from the pilot SD: {p.n_per_arm} (with ANCOVA: {p.n_per_arm_ancova})",
+                f"  per arm from the {100 * (1 - p.gamma):g}% upper confidence limit of the SD ({p.upper_sd:.4g},"
+                f" Browne 1995): {p.n_per_arm_upper_sd} (with ANCOVA: {p.n_per_arm_upper_sd_ancova})",
+                f"  simulated power of the ANCOVA design: {self.power_at_n.power:.3f} at {p.n_per_arm_ancova} per arm, "
+                f"{self.power_at_upper.power:.3f} at {p.n_per_arm_upper_sd_ancova} per arm "
+                f"({self.power_at_n.n_sim} simulations each)",
+                self.note,
+            ]
+        )
+
+
+def plan_definitive_trial(
+    engine: Engine,
+    actor: UserView,
+    outcome_id: str,
+    effect: float,
+    *,
+    power: float = 0.9,
+    alpha: float = 0.05,
+    gamma: float = 0.2,
+    variable: str | None = None,
+    n_sim: int = 2000,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> DefinitivePlan:
+    """Per-arm sample size of the definitive trial for ``effect`` on one continuous outcome, from the pilot SD
+    and from its upper confidence limit (Browne 1995), with and without the ANCOVA baseline correlation; and
+    the simulated power of that design. The SD is pooled over all participants (blinded: no arm is used).
+
+    On a log-scale outcome ``effect`` is the ratio of geometric means to detect (e.g. 0.7)."""
+    protocol = current_protocol(engine).protocol
+    outcome = next((o for o in protocol.outcomes if o.id == outcome_id), None)
+    if outcome is None:
+        known = ", ".join(o.id for o in protocol.outcomes)
+        raise AnalysisError(f"outcome: {outcome_id!r} is not an outcome of the protocol (known: {known})")
+    if outcome.measure.value not in {"change_from_baseline", "value_at"}:
+        raise AnalysisError(f"outcome: {outcome_id} is not a continuous outcome; planning needs one")
+    chosen = variable or outcome.variables[0]
+    if chosen not in outcome.variables:
+        raise AnalysisError(f"variable: {chosen!r} is not one of {', '.join(outcome.variables)}")
+    if outcome.log_scale:
+        if effect <= 0 or effect == 1:
+            raise AnalysisError("effect: on a log-scale outcome give the ratio to detect, above 0 and not 1")
+        delta = abs(math.log(effect))
+    else:
+        if effect == 0:
+            raise AnalysisError("effect: must not be 0")
+        delta = abs(effect)
+    data = analysis_data(engine, actor, unblinded=False)
+    timepoint = outcome.timepoints[0]
+    pairs = []
+    for s in data.subjects:
+        f = s.value(timepoint, chosen)
+        b = s.value(outcome.baseline, chosen) if outcome.baseline else None
+        if not isinstance(f, float) or (outcome.log_scale and f <= 0):
+            continue
+        fv = math.log(f) if outcome.log_scale else f
+        bv = None
+        if isinstance(b, float) and (b > 0 or not outcome.log_scale):
+            bv = math.log(b) if outcome.log_scale else b
+        pairs.append((bv, fv))
+    if len(pairs) < 3:
+        raise AnalysisError(f"data: {chosen} at {timepoint} has {len(pairs)} values; the pilot SD needs at least 3")
+    follow = np.array([f for _, f in pairs])
+    sd = float(follow.std(ddof=1))
+    both = np.array([(b, f) for b, f in pairs if b is not None])
+    rho = float(np.corrcoef(both[:, 0], both[:, 1])[0, 1]) if len(both) >= 3 else None
+    rho_used = 0.0 if rho is None or not math.isfinite(rho) else rho
+    plan = st.plan_definitive(sd, len(pairs) - 1, delta, alpha=alpha, power=power, rho=rho_used, gamma=gamma)
+    total = 2 * n_sim
+
+    def part(offset: int) -> Callable[[int, int], None] | None:
+        return None if progress is None else (lambda done, _n: progress(offset + done, total))
+
+    at_n = st.simulate_power(
+        sd, delta, plan.n_per_arm_ancova, alpha=alpha, rho=rho_used, n_sim=n_sim, seed=seed, progress=part(0)
+    )
+    at_upper = st.simulate_power(
+        sd,
+        delta,
+        plan.n_per_arm_upper_sd_ancova,
+        alpha=alpha,
+        rho=rho_used,
+        n_sim=n_sim,
+        seed=seed + 1,
+        progress=part(n_sim),
+    )
+    with session_scope(engine) as session:
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="analysis.plan",
+            new_value={
+                "outcome": outcome.id,
+                "variable": chosen,
+                "effect": effect,
+                "power": power,
+                "alpha": alpha,
+                "n_per_arm_upper_sd_ancova": plan.n_per_arm_upper_sd_ancova,
+                "pilot_n": len(pairs),
+            },
+        )
+    note = (
+        "The SD is pooled over all participants without regard to arm (blinded), which includes any treatment "
+        "effect and so errs on the large side."
+    )
+    if outcome.log_scale:
+        note += f" Log scale: the effect is the ratio {effect:g}, i.e. {delta:.4g} on the natural-log scale."
+    return DefinitivePlan(
+        outcome.id,
+        chosen,
+        timepoint,
+        "log" if outcome.log_scale else "natural",
+        effect,
+        len(pairs),
+        sd,
+        rho,
+        plan,
+        at_n,
+        at_upper,
+        note,
+    )

@@ -1,0 +1,313 @@
+"""Exporting the trial: who may, with or without arms, written whole or not at all, and audited.
+
+``export_source`` gives an ``ExportSource`` over the database for one user (streaming: form records are
+read in batches, so memory stays flat as the trial grows). ``run_export`` checks the user may make the
+export, writes the format into a temporary folder beside the target, renames it into place only when the
+format has written everything, and records the export in the audit trail (format, folder, files with their
+SHA-256, record counts, and whether arms were included).
+
+Masking: arms are included only when the user asks (``with_arms``) and may see allocations (the unblinded
+statistician); for everyone else the source holds no arm at all, so no format can leak one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from trialwright.domain.audit import AuditEntry
+from trialwright.domain.masking import UNBLINDED_ROLES
+from trialwright.domain.roles import Role
+from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.services import audit, clock
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.store.data_tables import form_records, visit_records
+from trialwright.store.engine import session_scope
+from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.safety_tables import adverse_events, ae_reports
+from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
+from trialwright.store.tables import audit_entries
+
+__all__ = ["EXPORTERS", "DatabaseSource", "ExportError", "ExportResult", "export_source", "formats", "run_export"]
+
+#: Who exports data: the data manager and the statisticians (arms: the unblinded statistician only).
+EXPORTERS = (Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN)
+
+_BATCH = 2000
+
+
+class ExportError(ValueError):
+    """An export that may not or cannot be made; the message names the field and the rule."""
+
+
+def formats() -> dict[str, type[Exporter]]:
+    """Every export format by name."""
+    from trialwright.exports.registry import FORMATS
+
+    return dict(FORMATS)
+
+
+@dataclass(frozen=True)
+class DatabaseSource(ExportSource):
+    """An ``ExportSource`` reading the trial database (within the user's sites)."""
+
+    engine: Any = None
+    sites: tuple[str, ...] | None = None  # None: every site
+
+    def _site_filter(self, column: Any) -> Any:
+        return column.in_(list(self.sites)) if self.sites is not None else column.is_not(None)
+
+    def participants(self) -> Iterator[ParticipantRecord]:
+        with session_scope(self.engine) as session:
+            alloc: dict[str, Any] = {
+                r.participant_id: r
+                for r in session.execute(
+                    select(allocation_entries).where(allocation_entries.c.participant_id.is_not(None))
+                )
+            }
+            left: dict[str, list[tuple[str, dt.date, str]]] = {}
+            for w in session.execute(select(withdrawals).order_by(withdrawals.c.id)):
+                left.setdefault(w.participant_id, []).append((w.scope, w.withdrawn_on, w.reason))
+            consent: dict[int, Any] = {}
+            for given in session.execute(
+                select(consents).where(consents.c.decision == "consent").order_by(consents.c.id)
+            ):
+                consent.setdefault(given.screening_id, given)
+            rows = session.execute(
+                select(
+                    participants,
+                    screenings.c.number.label("s_number"),
+                    screenings.c.screened_on,
+                    screenings.c.screening_values,
+                )
+                .join(screenings, screenings.c.id == participants.c.screening_id)
+                .where(self._site_filter(participants.c.site))
+                .order_by(participants.c.participant_id)
+            ).all()
+        for row in rows:
+            r: Any = row
+            a = alloc.get(r.participant_id)
+            c = consent.get(r.screening_id)
+            yield ParticipantRecord(
+                participant_id=r.participant_id,
+                site=r.site,
+                screening_number=f"{r.site}-S{r.s_number:04d}",
+                screened_on=r.screened_on,
+                enrolled_at=r.enrolled_at,
+                consent_given_by=c.given_by if c is not None else None,
+                consented_at=c.obtained_at if c is not None else None,
+                randomization_number=a.randomization_number if a is not None else None,
+                randomized_at=a.randomized_at if a is not None else None,
+                stratum=a.stratum if a is not None else None,
+                arm=a.arm if a is not None and self.with_arms else None,
+                withdrawals=tuple(left.get(r.participant_id, ())),
+                screening_values=json.loads(r.screening_values),
+            )
+
+    def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
+        order = {v.id: i for i, v in enumerate(self.protocol.visits)}
+        query = (
+            select(
+                visit_records.c.participant_id,
+                visit_records.c.visit_id,
+                visit_records.c.visit_date,
+                visit_records.c.missed_reason,
+                participants.c.site,
+                form_records,
+            )
+            .join(form_records, form_records.c.visit_record_id == visit_records.c.id)
+            .join(participants, participants.c.participant_id == visit_records.c.participant_id)
+            .where(self._site_filter(participants.c.site))
+            .order_by(visit_records.c.participant_id, visit_records.c.id, form_records.c.id)
+        )
+        if form_id is not None:
+            query = query.where(form_records.c.form_id == form_id)
+        with self.engine.connect() as conn:
+            batch: list[Any] = []
+            current = None
+            for r in conn.execution_options(yield_per=_BATCH).execute(query):
+                if r.participant_id != current and batch:
+                    yield from self._sorted(batch, order)
+                    batch = []
+                current = r.participant_id
+                batch.append(r)
+            yield from self._sorted(batch, order)
+
+    @staticmethod
+    def _sorted(rows: list[Any], order: dict[str, int]) -> Iterator[FormRecord]:
+        rows.sort(key=lambda r: (order.get(r.visit_id, len(order)), r.visit_id, r.form_id))
+        for r in rows:
+            yield FormRecord(
+                participant_id=r.participant_id,
+                site=r.site,
+                visit_id=r.visit_id,
+                visit_date=r.visit_date,
+                visit_missed=r.missed_reason,
+                form_id=r.form_id,
+                state=r.state,
+                version=r.version,
+                values=json.loads(r.form_values),
+                updated_at=r.updated_at,
+                updated_by=r.updated_by,
+                verified_by=r.verified_by,
+                verified_at=r.verified_at,
+                signed_by=r.signed_by,
+                signed_at=r.signed_at,
+            )
+
+    def events(self) -> Iterator[EventRecord]:
+        with session_scope(self.engine) as session:
+            events = session.execute(
+                select(adverse_events)
+                .where(self._site_filter(adverse_events.c.site))
+                .order_by(adverse_events.c.ae_number)
+            ).all()
+            reports: dict[int, list[Any]] = {}
+            for r in session.execute(select(ae_reports).order_by(ae_reports.c.event_id, ae_reports.c.sequence)):
+                reports.setdefault(r.event_id, []).append(r)
+        for e in events:
+            history = reports.get(e.id)
+            if not history:
+                continue
+            last = history[-1]
+            yield EventRecord(
+                ae_number=e.ae_number,
+                participant_id=e.participant_id,
+                site=e.site,
+                assessment=json.loads(last.assessment),
+                serious=last.serious,
+                related=last.related,
+                expected=last.expected,
+                susar=last.susar,
+                reports=len(history),
+                first_reported_at=history[0].reported_at,
+            )
+
+    def audit(self) -> Iterator[AuditEntry]:
+        query = (
+            select(audit_entries)
+            .where(audit_entries.c.participant.is_not(None), self._site_filter(audit_entries.c.site))
+            .order_by(audit_entries.c.seq)
+        )
+        with self.engine.connect() as conn:
+            for r in conn.execution_options(yield_per=_BATCH).execute(query):
+                yield AuditEntry(**{c: getattr(r, c) for c in audit_entries.c.keys()})  # noqa: SIM118
+
+    def count(self) -> int:
+        from sqlalchemy import func
+
+        with session_scope(self.engine) as session:
+            return int(
+                session.execute(
+                    select(func.count())
+                    .select_from(form_records)
+                    .join(participants, participants.c.participant_id == form_records.c.participant_id)
+                    .where(self._site_filter(participants.c.site))
+                ).scalar_one()
+            )
+
+
+def _check(actor: UserView, with_arms: bool) -> None:
+    if actor.role not in EXPORTERS:
+        raise ExportError("role: only the data manager and the statisticians export data")
+    if with_arms and actor.role not in UNBLINDED_ROLES:
+        raise ExportError("with_arms: a blinded user cannot export arms")
+    if with_arms and actor.role is not Role.UNBLINDED_STATISTICIAN:
+        raise ExportError("with_arms: only the unblinded statistician exports arms")
+
+
+def export_source(engine: Engine, actor: UserView, *, with_arms: bool = False) -> DatabaseSource:
+    """The trial as ``actor`` may export it."""
+    _check(actor, with_arms)
+    loaded = current_protocol(engine)
+    return DatabaseSource(
+        protocol=loaded.protocol,
+        trial_id=loaded.protocol.trial_id,
+        protocol_version=loaded.protocol.version.number,
+        taken_at=clock.now().astimezone(dt.UTC),
+        with_arms=with_arms,
+        engine=engine,
+        sites=tuple(actor.sites) if actor.role.site_scoped else None,
+    )
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote."""
+
+    format: str
+    folder: Path
+    files: tuple[Path, ...]
+    with_arms: bool
+    sha256: dict[str, str]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_export(
+    engine: Engine,
+    actor: UserView,
+    fmt: str,
+    out: Path,
+    *,
+    with_arms: bool = False,
+    progress: Progress | None = None,
+    exporter: Exporter | None = None,
+) -> ExportResult:
+    """Write one format into the folder ``out`` (which must not exist yet, or be empty); audited.
+
+    ``exporter`` is for the services that make a format not on the general list (the IPD package, which is
+    issued only against an approved data access request: ``trialwright.services.sharing.issue_ipd``)."""
+    known = formats()
+    if exporter is None and fmt == "ipd":
+        raise ExportError("format: the IPD is issued only against an approved data access request (trialwright access)")
+    if exporter is None and fmt not in known:
+        raise ExportError(f"format: {fmt!r} is not an export format (known: {', '.join(sorted(known))})")
+    source = export_source(engine, actor, with_arms=with_arms)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"out: {out} exists and is not an empty folder; choose a new folder")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        written = (exporter or known[fmt]()).write(source, partial, progress)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    sums = {str(p.relative_to(partial)): _sha256(p) for p in written}
+    # The folder takes its name inside the transaction that audits it: if the audit entry cannot be written,
+    # the export is removed, so no complete export exists without its entry.
+    renamed = False
+    try:
+        with session_scope(engine) as session:
+            audit.record(
+                session,
+                actor=actor.username,
+                role=actor.role.value,
+                action="export.written",
+                new_value={"format": fmt, "folder": out.name, "files": sums, "with_arms": with_arms},
+            )
+            if out.exists():
+                out.rmdir()
+            partial.rename(out)
+            renamed = True
+    except BaseException:
+        shutil.rmtree(out if renamed else partial, ignore_errors=True)
+        raise
+    files = tuple(out / p.relative_to(partial) for p in written)
+    return ExportResult(fmt, out, files, with_arms, sums)

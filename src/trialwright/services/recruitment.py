@@ -1,0 +1,374 @@
+"""Recruitment monitoring and forecasting, the use cases: the dashboard (``recruitment_status``), the
+forecast of when the target is reached with what-if scenarios (``recruitment_forecast``, the Poisson-gamma
+model of ``trialwright.analysis.forecast``) and the registry-update text. The funnel's definitions and the result
+types are in ``trialwright.domain.recruitment``.
+
+"Today" is ``clock.now()`` on the trial's clock (its first site's time zone); ``as_of`` asks as of a past day
+(the end of that day), counting only what had happened by then.
+
+Masking. The arm column is read, and per-arm numbers returned, only for the readers the masking policy
+unblinds (``BY_ARM``: the unblinded statistician and the DSMB); for every other reader ``arms`` is None. The
+forecast never names an arm. Counts are trial-wide aggregates for every reader, site-scoped roles included:
+they hold no participant, and the forecast needs every site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from trialwright.analysis.forecast import (
+    NewSite,
+    SiteHistory,
+    expected_curve,
+    fit_poisson_gamma,
+    forecast_completion,
+    simulated_curve,
+)
+from trialwright.domain.calendars import format_date
+from trialwright.domain.masking import UNBLINDED_ROLES
+from trialwright.domain.recruitment import (
+    DAYS_PER_MONTH,
+    EARLIEST,
+    MAX_DAYS,
+    MAX_RATE_PER_MONTH,
+    DateInterval,
+    NewSitePlan,
+    PredictedPoint,
+    RecruitmentError,
+    RecruitmentForecast,
+    RecruitmentStatus,
+    Scenario,
+    ScreenedPatient,
+    SiteRate,
+    day_text,
+    eligible_apart_from_consent,
+    parse_scenario,
+    recruitment_start,
+    registry_text,
+    summarise,
+)
+from trialwright.domain.roles import Role
+from trialwright.protocol import Protocol
+from trialwright.services import clock
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.store.engine import session_scope
+from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.screening_tables import consents, participants, screenings
+
+__all__ = [
+    "BY_ARM",
+    "READERS",
+    "NewSitePlan",
+    "RecruitmentError",
+    "RecruitmentForecast",
+    "RecruitmentStatus",
+    "Scenario",
+    "parse_scenario",
+    "recruitment_forecast",
+    "recruitment_status",
+    "registry_text",
+    "registry_update_text",
+]
+
+#: Who reads recruitment: the trial team.
+READERS = (
+    Role.ADMINISTRATOR,
+    Role.INVESTIGATOR,
+    Role.STUDY_COORDINATOR,
+    Role.MONITOR,
+    Role.DATA_MANAGER,
+    Role.BLINDED_STATISTICIAN,
+    Role.UNBLINDED_STATISTICIAN,
+    Role.DSMB_MEMBER,
+)
+#: Who sees recruitment by arm: the readers the masking policy unblinds.
+BY_ARM = tuple(r for r in READERS if r in UNBLINDED_ROLES)
+
+#: The predicted curve is drawn at most this far ahead.
+MAX_CURVE_DAYS = 5 * 365
+#: A last randomization older than this makes the forecast say the sites may have stopped.
+STALE_DAYS = 90
+#: Monte-Carlo draws and seed for what-if forecasts (fixed: the same question gets the same answer).
+DRAWS, SEED = 20_000, 0
+
+
+# --- the clock and the data -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """The moment counts are made at, the as-of date on the trial's clock, and the trial's zone."""
+
+    moment: dt.datetime
+    as_of: dt.date
+    tz: ZoneInfo
+
+    def start_of(self, day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), tzinfo=self.tz)
+
+    def end_of(self, day: dt.date) -> dt.datetime:
+        return self.start_of(day + dt.timedelta(days=1))
+
+    def days_until(self, day: dt.date) -> float:
+        return (self.end_of(day) - self.moment).total_seconds() / 86400.0
+
+    def date_after(self, days: float | None) -> dt.date | None:
+        """The day ``days`` after the moment (an instant at midnight belongs to the day it ends)."""
+        if days is None or not math.isfinite(days) or days > MAX_DAYS:
+            return None
+        instant = self.moment + dt.timedelta(days=days) - dt.timedelta(microseconds=1)
+        return instant.astimezone(self.tz).date()
+
+
+def _clock(protocol: Protocol, as_of: dt.date | None) -> _Clock:
+    tz = ZoneInfo(protocol.sites[0].timezone)
+    now = clock.now()
+    today = now.astimezone(tz).date()
+    if as_of is None:
+        return _Clock(now, today, tz)
+    if as_of > today:
+        raise RecruitmentError([("as_of", f"is after today ({today.isoformat()})")])
+    if as_of < EARLIEST:
+        raise RecruitmentError([("as_of", "must be on or after 1970-01-01")])
+    end_of_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    return _Clock(min(end_of_day, now), as_of, tz)
+
+
+def _load(session: Session, protocol: Protocol, at: _Clock, *, arms: bool) -> list[ScreenedPatient]:
+    zones = {s.code: ZoneInfo(s.timezone) for s in protocol.sites}
+    consent_field = protocol.eligibility.consent_field
+    rows = session.execute(select(screenings).where(screenings.c.screened_on <= at.as_of)).all()
+    consent_rows = session.execute(
+        select(consents.c.screening_id, consents.c.given_by, consents.c.obtained_at)
+        .where(consents.c.decision == "consent", consents.c.obtained_at <= at.moment)
+        .order_by(consents.c.obtained_at, consents.c.id)
+    ).all()
+    first_consent: dict[int, Any] = {}
+    for c in consent_rows:
+        first_consent.setdefault(c.screening_id, c)
+    enrolled = {
+        r.screening_id: r.participant_id
+        for r in session.execute(
+            select(participants.c.screening_id, participants.c.participant_id).where(
+                participants.c.enrolled_at <= at.moment
+            )
+        )
+    }
+    columns = [allocation_entries.c.participant_id, allocation_entries.c.randomized_at]
+    if arms:  # the arm is read only for a reader who may see it
+        columns.append(allocation_entries.c.arm)
+    allocated = {
+        r.participant_id: r
+        for r in session.execute(
+            select(*columns).where(
+                allocation_entries.c.participant_id.is_not(None), allocation_entries.c.randomized_at <= at.moment
+            )
+        )
+    }
+    out = []
+    for row in rows:
+        tz = zones.get(row.site, at.tz)
+        detail = json.loads(row.decision_detail)
+        failed = tuple(
+            (f["id"], f["text"])
+            for f in detail["failed"]
+            if not (consent_field and set(f["values"]) <= {consent_field})
+        )
+        consent = first_consent.get(row.id)
+        pid = enrolled.get(row.id)
+        allocation = allocated.get(pid) if pid is not None else None
+        out.append(
+            ScreenedPatient(
+                site=row.site,
+                screened_on=row.screened_on,
+                eligible=eligible_apart_from_consent(row.decision, detail, consent_field),
+                failed=failed if row.decision == "not_eligible" else (),
+                reason=row.non_enrolment_reason,
+                consented_on=consent.obtained_at.astimezone(tz).date() if consent is not None else None,
+                consent_by=consent.given_by if consent is not None else None,
+                enrolled=pid is not None,
+                randomized_on=allocation.randomized_at.astimezone(tz).date() if allocation is not None else None,
+                arm=allocation.arm if allocation is not None and arms else None,
+            )
+        )
+    return out
+
+
+def _role(actor: UserView) -> None:
+    if actor.role not in READERS:
+        raise RecruitmentError([("role", "only the trial team reads recruitment")])
+
+
+# --- the use cases -----------------------------------------------------------------------------------
+
+
+def recruitment_status(engine: Engine, actor: UserView, *, as_of: dt.date | None = None) -> RecruitmentStatus:
+    """The recruitment dashboard: overall and per site, over time against the target, reasons, consents
+    and time to randomization; per arm only for the unblinded readers."""
+    _role(actor)
+    protocol = current_protocol(engine).protocol
+    at = _clock(protocol, as_of)
+    by_arm = actor.role in BY_ARM
+    with session_scope(engine) as session:
+        patients = _load(session, protocol, at, arms=by_arm)
+    return summarise(protocol, patients, at.as_of, by_arm)
+
+
+# --- the forecast ------------------------------------------------------------------------------------
+
+
+def _histories(protocol: Protocol, patients: Sequence[ScreenedPatient], at: _Clock) -> list[SiteHistory]:
+    """Each site's randomized count and days open: from the start of its first screening day (or of the
+    trial's recruitment start, for a site that has screened nobody) to the moment of the forecast."""
+    out = []
+    for s in protocol.sites:
+        mine = [p for p in patients if p.site == s.code]
+        opened = min((p.screened_on for p in mine), default=recruitment_start(protocol))
+        start = dt.datetime.combine(opened, dt.time(), tzinfo=ZoneInfo(s.timezone))
+        days = max((at.moment - start).total_seconds() / 86400.0, 0.0)
+        recruited = sum(p.randomized_on is not None for p in mine)
+        if recruited and days < 1.0:
+            days = 1.0  # a site that randomized today has been open (at least) today
+        out.append(SiteHistory(s.code, recruited, days))
+    return out
+
+
+def _check_scenario(at: _Clock, new_sites: Sequence[NewSitePlan], end_date: dt.date | None) -> None:
+    problems = []
+    for plan in new_sites:
+        if not (math.isfinite(plan.rate_per_month) and 0 < plan.rate_per_month <= MAX_RATE_PER_MONTH):
+            problems.append(("new_site_rate", f"must be a number > 0 and at most {MAX_RATE_PER_MONTH:g} a month"))
+        if plan.opens_on < at.as_of:
+            problems.append(("new_site_opens", f"is in the past (today is {at.as_of.isoformat()})"))
+        elif (plan.opens_on - at.as_of).days > MAX_DAYS:
+            problems.append(("new_site_opens", "is more than 100 years ahead"))
+    if end_date is not None and end_date <= at.as_of:
+        problems.append(("end_date", f"must be after today ({at.as_of.isoformat()})"))
+    elif end_date is not None and (end_date - at.as_of).days > MAX_DAYS:
+        problems.append(("end_date", "is more than 100 years ahead"))
+    if problems:
+        raise RecruitmentError(problems)
+
+
+def _probability(fc: Any, at: _Clock, day: dt.date) -> float:
+    days = at.days_until(day)
+    return fc.probability_by(days) if days > 0 else 0.0
+
+
+def recruitment_forecast(
+    engine: Engine,
+    actor: UserView,
+    *,
+    new_sites: Sequence[NewSitePlan] = (),
+    end_date: dt.date | None = None,
+    as_of: dt.date | None = None,
+) -> RecruitmentForecast:
+    """When the target will be reached: the Poisson-gamma model fitted to every site's randomizations so far,
+    the date with 80% and 95% intervals, the probability by the planned end (and by ``end_date``), what-if
+    new sites, and the actual and predicted cumulative curves. Names no arm, so it is the same for every reader."""
+    _role(actor)
+    protocol = current_protocol(engine).protocol
+    at = _clock(protocol, as_of)
+    _check_scenario(at, new_sites, end_date)
+    with session_scope(engine) as session:
+        patients = _load(session, protocol, at, arms=False)
+    target = protocol.sample_size.target
+    planned_end = protocol.trial.dates.expected_recruitment_end
+    days = sorted(p.randomized_on for p in patients if p.randomized_on is not None)
+    actual = tuple((d, i + 1) for i, d in enumerate(days) if i + 1 == len(days) or days[i + 1] != d)
+    randomized, remaining = len(days), max(target - len(days), 0)
+    histories = _histories(protocol, patients, at)
+    base: dict[str, Any] = {
+        "as_of": at.as_of, "target": target, "randomized": randomized, "remaining": remaining,
+        "planned_end": planned_end, "end_date": end_date, "new_sites": tuple(new_sites), "actual": actual,
+    }  # fmt: skip
+    empty: dict[str, Any] = {
+        "reached_on": None, "probability_by_planned_end": None, "probability_by_end_date": None,
+        "median_date": None, "median_days": None, "intervals": (), "method": None, "model": None,
+        "mean_rate_per_month": None, "rate_cv": None, "predicted": (), "warnings": (),
+        "sites": tuple(SiteRate(h.site, h.recruited, h.days_open,
+                                h.recruited / h.days_open * DAYS_PER_MONTH if h.days_open else 0.0)
+                       for h in histories),
+    }  # fmt: skip
+    if remaining == 0:
+        reached = days[target - 1]
+        message = (f"The target of {target} was reached on {format_date(reached)}"
+                   f" ({randomized} randomized as of {format_date(at.as_of)}).")  # fmt: skip
+        return RecruitmentForecast(state="reached", message=message, **base, **{**empty, "reached_on": reached})
+    if randomized == 0:
+        message = ("No participant has been randomized yet, so there is no recruitment rate to fit: the forecast "
+                   "starts with the first randomization.")  # fmt: skip
+        return RecruitmentForecast(state="no_recruits", message=message, **base, **empty)
+
+    fit = fit_poisson_gamma(histories)
+    # A new site's rate varies as the fitted between-site gamma does (shape alpha), around the assumed mean.
+    news = [NewSite(f"{p.name} {i + 1}", max((at.start_of(p.opens_on) - at.moment).total_seconds() / 86400.0, 0.0),
+                    p.rate_per_month / DAYS_PER_MONTH, fit.alpha) for i, p in enumerate(new_sites)]  # fmt: skip
+    fc = forecast_completion(fit, histories, remaining, new_sites=news, n_simulations=DRAWS, seed=SEED)
+    intervals = tuple(DateInterval(iv.level, at.date_after(iv.lower), at.date_after(iv.upper)) for iv in fc.intervals)
+    horizon = max(fc.interval(0.95).upper, at.days_until(planned_end), at.days_until(end_date or planned_end), 1.0)
+    horizon = min(horizon * 1.05, MAX_CURVE_DAYS)
+    grid = [horizon * i / 60 for i in range(61)]
+    curve = (simulated_curve(fit, histories, grid, new_sites=news, n_simulations=DRAWS, seed=SEED) if news
+             else expected_curve(fit, histories, horizon, horizon / 60))  # fmt: skip
+    predicted = tuple(
+        PredictedPoint(d, randomized + c.mean, randomized + c.lo80, randomized + c.hi80, randomized + c.lo95,
+                       randomized + c.hi95)
+        for c in curve if (d := at.date_after(c.day)) is not None
+    )  # fmt: skip
+    warnings = list(fc.warnings)
+    if days and (at.as_of - days[-1]).days > STALE_DAYS:
+        warnings.append(
+            f"no participant has been randomized for {(at.as_of - days[-1]).days} days (the last on "
+            f"{days[-1].isoformat()}): the forecast assumes the sites still recruit at their rate so far"
+        )
+    if at.as_of > planned_end:
+        warnings.append(f"the planned end of recruitment ({planned_end.isoformat()}) has passed")
+    median = at.date_after(fc.median_days)
+    p_end = _probability(fc, at, planned_end)
+    i80, i95 = fc.interval(0.8), fc.interval(0.95)
+    lo80, hi80 = (day_text(at.date_after(d)) for d in (i80.lower, i80.upper))
+    lo95, hi95 = (day_text(at.date_after(d)) for d in (i95.lower, i95.upper))
+    message = (
+        f"{randomized} of {target} randomized as of {format_date(at.as_of)}; at the rate so far the remaining "
+        f"{remaining} would be randomized by about {day_text(median)} (80% interval {lo80} to {hi80}; 95% interval "
+        f"{lo95} to {hi95}); the probability of reaching the target by the planned end of recruitment, "
+        f"{format_date(planned_end)}, is {p_end:.0%}."
+    )
+    return RecruitmentForecast(
+        state="forecast",
+        message=message,
+        **base,
+        reached_on=None,
+        probability_by_planned_end=p_end,
+        probability_by_end_date=_probability(fc, at, end_date) if end_date is not None else None,
+        median_date=median,
+        median_days=fc.median_days,
+        intervals=intervals,
+        method=fc.method,
+        model=fit.method,
+        mean_rate_per_month=fit.mean_rate * DAYS_PER_MONTH,
+        rate_cv=fit.rate_cv,
+        sites=tuple(
+            SiteRate(p.site, p.recruited, p.days_open, p.mean_rate * DAYS_PER_MONTH) for p in fit.site_posteriors
+        ),
+        predicted=predicted,
+        warnings=tuple(warnings),
+    )
+
+
+def registry_update_text(engine: Engine, actor: UserView, *, as_of: dt.date | None = None) -> str:
+    """The registry-update summary as of a date (today by default)."""
+    return registry_text(
+        recruitment_status(engine, actor, as_of=as_of), recruitment_forecast(engine, actor, as_of=as_of)
+    )

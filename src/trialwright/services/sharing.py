@@ -1,0 +1,314 @@
+"""Sharing the de-identified IPD as the trial's sharing plan promises: publications, the access window, the
+register of written data access requests, decisions, and issuing the package against an approved request.
+
+The window opens ``trial.sharing.access_delay_months`` after the first recorded publication. A request is
+recorded with the requester's written reasons; an administrator or an investigator approves or rejects it
+with a reason and their password; the unblinded statistician issues the package (arms included) only for an
+approved request (claimed first, so it is issued once), inside the window, after the database lock, and only
+when the k-anonymity check passes. Every step is audited; issuing records the package's files and their SHA-256.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.roles import Role
+from trialwright.exports.ipd import IpdError, IpdExporter, KAnonymity, kanonymity
+from trialwright.services import audit, clock
+from trialwright.services.exports import ExportError, export_source, run_export
+from trialwright.services.forms import lock_state
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView, confirm_password
+from trialwright.store.engine import session_scope
+from trialwright.store.sharing_tables import access_requests, publications
+
+__all__ = [
+    "AccessRequest",
+    "SharingError",
+    "access_window_opens",
+    "check_kanonymity",
+    "decide_request",
+    "issue_ipd",
+    "list_requests",
+    "record_publication",
+    "record_request",
+]
+
+#: Who records publications and requests.
+RECORDERS = (Role.DATA_MANAGER, Role.ADMINISTRATOR)
+#: Who decides on a request: an administrator or an investigator (the sponsor's or site's responsible person).
+DECIDERS = (Role.ADMINISTRATOR, Role.INVESTIGATOR)
+#: Who reads the register.
+READERS = (Role.DATA_MANAGER, Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.UNBLINDED_STATISTICIAN)
+
+
+class SharingError(ValueError):
+    """A sharing step that breaks a rule; the message names the field and the rule."""
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    """One data access request as registered."""
+
+    number: str
+    requester: str
+    organisation: str
+    email: str
+    purpose: str
+    reasons: str
+    received_on: dt.date
+    status: str
+    decision_reason: str | None
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    issued_by: str | None
+    issued_at: dt.datetime | None
+    package: dict[str, str] | None
+
+
+def _role(actor: UserView, roles: tuple[Role, ...], what: str) -> None:
+    if actor.role not in roles:
+        raise SharingError(f"role: only {', '.join(r.label.lower() for r in roles)} may {what}")
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def record_publication(engine: Engine, actor: UserView, citation: str, published_on: dt.date) -> dt.date | None:
+    """Record a publication of the results; returns the day the access window opens."""
+    _role(actor, RECORDERS, "record publications")
+    if len(citation.strip()) < 10:
+        raise SharingError("citation: give the full citation (authors, title, journal, year)")
+    if published_on > clock.now().date():
+        raise SharingError(f"published_on: {published_on} is in the future")
+    with session_scope(engine) as session:
+        session.execute(
+            publications.insert().values(
+                citation=citation.strip(),
+                published_on=published_on,
+                recorded_at=clock.now(),
+                recorded_by=actor.username,
+            )
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="sharing.publication_recorded",
+            new_value={"citation": citation.strip(), "published_on": published_on.isoformat()},
+        )
+    return access_window_opens(engine)
+
+
+def access_window_opens(engine: Engine) -> dt.date | None:
+    """The day requests may first be served: the first publication plus the plan's delay (None: no publication)."""
+    delay = current_protocol(engine).protocol.trial.sharing.access_delay_months or 0
+    with session_scope(engine) as session:
+        first = session.execute(select(func.min(publications.c.published_on))).scalar()
+    return None if first is None else _add_months(first, delay)
+
+
+def _view(row: Any) -> AccessRequest:
+    r = row  # a Row of access_requests
+    return AccessRequest(
+        r.number,
+        r.requester,
+        r.organisation,
+        r.email,
+        r.purpose,
+        r.reasons,
+        r.received_on,
+        r.status,
+        r.decision_reason,
+        r.decided_by,
+        r.decided_at,
+        r.issued_by,
+        r.issued_at,
+        json.loads(r.package_sha256) if r.package_sha256 else None,
+    )
+
+
+def record_request(
+    engine: Engine,
+    actor: UserView,
+    *,
+    requester: str,
+    organisation: str,
+    email: str,
+    purpose: str,
+    reasons: str,
+    received_on: dt.date,
+) -> AccessRequest:
+    """Register a written request for the IPD."""
+    _role(actor, RECORDERS, "record data access requests")
+    fields = {
+        "requester": requester,
+        "organisation": organisation,
+        "email": email,
+        "purpose": purpose,
+        "reasons": reasons,
+    }
+    for name, value in fields.items():
+        if not value.strip():
+            raise SharingError(f"{name}: required")
+    if "@" not in email:
+        raise SharingError("email: must be an e-mail address")
+    if len(reasons.strip()) < 20:
+        raise SharingError("reasons: the written request must give the reasons for needing the data")
+    if received_on > clock.now().date():
+        raise SharingError(f"received_on: {received_on} is in the future")
+    with session_scope(engine) as session:
+        n = int(session.execute(select(func.count()).select_from(access_requests)).scalar_one()) + 1
+        number = f"DAR-{n:04d}"
+        session.execute(
+            access_requests.insert().values(
+                number=number,
+                **{k: v.strip() for k, v in fields.items()},
+                received_on=received_on,
+                recorded_at=clock.now(),
+                recorded_by=actor.username,
+                status="pending",
+            )
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="sharing.request_recorded",
+            new_value={"request": number, "requester": requester.strip(), "purpose": purpose.strip()},
+        )
+        row = session.execute(select(access_requests).where(access_requests.c.number == number)).one()
+    return _view(row)
+
+
+def list_requests(engine: Engine, actor: UserView) -> list[AccessRequest]:
+    """The register, newest first."""
+    _role(actor, READERS, "read the data access register")
+    with session_scope(engine) as session:
+        rows = session.execute(select(access_requests).order_by(access_requests.c.id.desc())).all()
+    return [_view(r) for r in rows]
+
+
+def _request(session: Session, number: str) -> Any:
+    row = session.execute(select(access_requests).where(access_requests.c.number == number)).first()
+    if row is None:
+        raise SharingError(f"request: there is no data access request {number}")
+    return row
+
+
+def decide_request(
+    engine: Engine, actor: UserView, number: str, *, approve: bool, reason: str, password: str
+) -> AccessRequest:
+    """Approve or reject a pending request, with a reason and the decider's password."""
+    _role(actor, DECIDERS, "decide data access requests")
+    if not reason.strip():
+        raise SharingError("reason: say why the request is approved or rejected")
+    if not confirm_password(engine, actor.username, password):
+        raise SharingError("password: re-enter your own password to sign the decision")
+    status = "approved" if approve else "rejected"
+    with session_scope(engine) as session:
+        row = _request(session, number)
+        if row.status != "pending":
+            raise SharingError(f"request: {number} is {row.status} already")
+        session.execute(
+            access_requests.update()
+            .where(access_requests.c.number == number)
+            .values(status=status, decision_reason=reason.strip(), decided_at=clock.now(), decided_by=actor.username)
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action=f"sharing.request_{status}",
+            old_value="pending",
+            new_value=status,
+            reason=reason.strip(),
+            detail={"request": number},
+        )
+        row = _request(session, number)
+    return _view(row)
+
+
+def check_kanonymity(engine: Engine, actor: UserView) -> KAnonymity:
+    """The k-anonymity check of the IPD as it would be issued now (no data written)."""
+    _role(actor, (Role.DATA_MANAGER, Role.UNBLINDED_STATISTICIAN), "run the k-anonymity check")
+    source = export_source(engine, actor, with_arms=False)
+    try:
+        return kanonymity(source)
+    except IpdError as exc:
+        raise SharingError(str(exc)) from None
+
+
+def issue_ipd(engine: Engine, actor: UserView, number: str, out: Path) -> AccessRequest:
+    """Write the de-identified IPD package for an approved request into ``out``; audited."""
+    _role(actor, (Role.UNBLINDED_STATISTICIAN,), "issue the IPD package")
+    opens = access_window_opens(engine)
+    today = clock.now().date()
+    if opens is None:
+        raise SharingError("publication: no publication is recorded; the access window opens after one")
+    if today < opens:
+        raise SharingError(f"window: the access window opens on {opens} (the sharing plan's delay after publication)")
+    if not lock_state(engine).locked:
+        raise SharingError("database: the IPD is issued from the locked database only")
+    # Claim the request first (approved -> issuing, guarded), so two people issuing at once cannot both do it.
+    with session_scope(engine) as session:
+        result: Any = session.execute(
+            access_requests.update()
+            .where(access_requests.c.number == number, access_requests.c.status == "approved")
+            .values(status="issuing")
+        )
+        claimed = result.rowcount
+        status = _request(session, number).status
+        if claimed == 1:
+            audit.record(session, actor=actor.username, role=actor.role.value, action="sharing.ipd_issuing",
+                         old_value="approved", new_value="issuing", detail={"request": number})  # fmt: skip
+    if claimed != 1:
+        raise SharingError(f"request: {number} is {status}; the package is issued only against an approved request")
+    try:
+        written = run_export(engine, actor, "ipd", out, with_arms=True, exporter=IpdExporter())
+    except BaseException as exc:
+        with session_scope(engine) as session:  # give the request back: nothing was issued
+            session.execute(
+                access_requests.update()
+                .where(access_requests.c.number == number, access_requests.c.status == "issuing")
+                .values(status="approved")
+            )
+            audit.record(session, actor=actor.username, role=actor.role.value, action="sharing.ipd_not_issued",
+                         old_value="issuing", new_value="approved", reason=str(exc)[:500] or type(exc).__name__,
+                         detail={"request": number})  # fmt: skip
+        if isinstance(exc, IpdError | ExportError):
+            raise SharingError(str(exc)) from None
+        raise
+    with session_scope(engine) as session:
+        session.execute(
+            access_requests.update()
+            .where(access_requests.c.number == number, access_requests.c.status == "issuing")
+            .values(
+                status="issued",
+                issued_at=clock.now(),
+                issued_by=actor.username,
+                package_sha256=json.dumps(written.sha256, sort_keys=True),
+            )
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="sharing.ipd_issued",
+            old_value="issuing",
+            new_value="issued",
+            detail={"request": number, "folder": out.name, "files": written.sha256},
+        )
+        row = _request(session, number)
+    return _view(row)

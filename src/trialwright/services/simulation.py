@@ -1,0 +1,667 @@
+"""Synthetic trials driven through the real services: the same eligibility, consent, randomization,
+validation, queries and audit entries a person's clicks make, on a simulated clock.
+
+A simulation file next to the protocol (``NAME.simulation.yaml``) says how to draw the trial: the
+recruitment period and site rates, a typical eligible patient and how screening values vary and fail,
+consent by representative, withdrawals, missed and late visits, distributions per form field (with a
+baseline / follow-up correlation), length of stay, deaths and adverse events. Everything is drawn from
+one seeded generator before anything is stored, then executed in time order, so the same seed gives the
+same trial on every database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from ruamel.yaml import YAML
+from sqlalchemy import Engine
+
+from trialwright.domain.eligibility import evaluate, validate_values
+from trialwright.domain.roles import Role
+from trialwright.protocol import Protocol
+from trialwright.protocol.forms import FieldType, FormDef
+from trialwright.services import clock
+from trialwright.services.forms import FormError, miss_visit, save_form, sign_forms, verify_forms
+from trialwright.services.randomization import (
+    StratumExhausted,
+    allocation_of,
+    extend_list,
+    generate_list,
+    list_status,
+    randomize,
+)
+from trialwright.services.safety import pause, record_decision, report_event
+from trialwright.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView, create_user, generate_password, get_user, reset_password
+
+__all__ = ["SimulationError", "SimulationSummary", "simulate", "simulation_file_for"]
+
+
+class SimulationError(ValueError):
+    """A simulation file or request that cannot be used; the message names the key and the rule."""
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    """What a simulation made."""
+
+    screened: int
+    enrolled: int
+    randomized: int
+    not_enrolled: Mapping[str, int]
+    by_representative: int
+    withdrawn: int
+    forms_saved: int
+    forms_completed: int
+    forms_signed: int
+    visits_missed: int
+    adverse_events: int
+    serious: int
+    deaths: int
+    refused: int  # service refusals met on the way (e.g. a value a rule turned down); none are fatal
+    refusals: Mapping[str, int]  # the same, by the rule's words (most frequent first)
+    pauses_resumed: int  # safety pauses the simulated DSMB lifted
+    list_extensions: int  # strata the unblinded statistician extended when the trial outgrew them
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Participants screened per second."""
+        return self.screened / self.seconds if self.seconds else 0.0
+
+
+def simulation_file_for(protocol_path: Path) -> Path:
+    """``NAME.simulation.yaml`` beside ``NAME.yaml``."""
+    return protocol_path.with_name(protocol_path.stem + ".simulation.yaml")
+
+
+def load_plan(path: Path) -> dict[str, Any]:
+    """Read a simulation file."""
+    if not path.exists():
+        raise SimulationError(f"simulation file: {path} does not exist (it says how to draw this protocol's values)")
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise SimulationError(f"simulation file: {path} must be a mapping")
+    for key in ("recruitment", "screening", "fields"):
+        if key not in data:
+            raise SimulationError(f"simulation file: {path}: '{key}' is required")
+    return data
+
+
+# --- drawing values ------------------------------------------------------------------------------------
+
+
+def _shape(value: float, spec: Mapping[str, Any]) -> Any:
+    if "clip" in spec:
+        low, high = spec["clip"]
+        value = min(max(value, low), high)
+    if "round" in spec:
+        places = int(spec["round"])
+        value = round(value, places)
+        if places <= 0:
+            return int(value)
+    return float(value)
+
+
+def _from_z(spec: Mapping[str, Any], z: float, rng: np.random.Generator) -> Any:
+    """A value from a distribution, using the standard normal draw ``z`` where the distribution has one."""
+    if "normal" in spec:
+        mean, sd = spec["normal"]
+        return _shape(mean + sd * z, spec)
+    if "lognormal" in spec:
+        mu, sigma = spec["lognormal"]
+        return _shape(math.exp(mu + sigma * z), spec)
+    if "uniform" in spec:
+        low, high = spec["uniform"]
+        return _shape(float(rng.uniform(low, high)), spec)
+    if "choice" in spec:
+        codes = list(spec["choice"])
+        weights = np.array([float(spec["choice"][c]) for c in codes])
+        return codes[int(rng.choice(len(codes), p=weights / weights.sum()))]
+    if "bernoulli" in spec:
+        return bool(rng.random() < float(spec["bernoulli"]))
+    raise SimulationError(f"distribution: {dict(spec)} names none of normal, lognormal, uniform, choice, bernoulli")
+
+
+def _default(field_def: Any, rng: np.random.Generator) -> Any:
+    """A plausible value from the field's own definition (soft limits, else hard limits, choices)."""
+    kind = field_def.type
+    if kind is FieldType.BOOLEAN:
+        return bool(rng.random() < 0.5)
+    if kind in {FieldType.CHOICE, FieldType.MULTI_CHOICE}:
+        code = field_def.choices[int(rng.integers(len(field_def.choices)))].code
+        return [code] if kind is FieldType.MULTI_CHOICE else code
+    if kind in {FieldType.INTEGER, FieldType.DECIMAL}:
+        limits = field_def.soft_limits or field_def.hard_limits
+        low = limits.min if limits is not None and limits.min is not None else 0.0
+        high = limits.max if limits is not None and limits.max is not None else low + 100.0
+        value = float(rng.uniform(low, high))
+        return round(value) if kind is FieldType.INTEGER else round(value, field_def.decimals or 1)
+    if kind is FieldType.TEXT:
+        return "simulated"
+    return None
+
+
+# --- the plan ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Person:
+    index: int
+    site: str
+    screened_at: dt.datetime
+    values: dict[str, Any]
+    eligible_plan: bool
+    declines: bool
+    representative: bool
+    withdraws_after: str | None
+    los: int
+    dies: bool
+    ae: dict[str, Any] | None
+    missed: set[str]
+    late: set[str]
+    z: dict[str, float] = field(default_factory=dict)
+    rng_state: int = 0
+
+
+@dataclass
+class _Action:
+    at: dt.datetime
+    order: int
+    person: _Person
+    step: str
+    visit: str | None = None
+
+
+def _people(
+    plan: Mapping[str, Any], protocol: Protocol, n: int | None, target: int | None, rng: np.random.Generator
+) -> list[_Person]:
+    """``n`` screened patients, or as many as it takes for ``target`` of them to be enrolled."""
+    recruitment = plan["recruitment"]
+    start = dt.date.fromisoformat(str(recruitment["start"]))
+    days = int(recruitment.get("days", 180))
+    rates = recruitment.get("sites") or dict.fromkeys(protocol.site_codes, 1)
+    for code in rates:
+        if code not in protocol.site_codes:
+            known = ", ".join(protocol.site_codes)
+            raise SimulationError(f"recruitment.sites: unknown site {code!r} (sites: {known})")
+    codes = list(rates)
+    weights = np.array([float(rates[c]) for c in codes])
+    screening = plan["screening"]
+    visits = plan.get("visits", {})
+    events = plan.get("adverse_events", {})
+    people = []
+    follow_ups = [v.id for v in protocol.visits if v.day > 0]
+    predicted, i = 0, 0
+    consent_field = protocol.eligibility.consent_field
+    while (n is not None and i < n) or (target is not None and predicted < target):
+        if target is not None and i >= 50 * target:
+            raise SimulationError(f"participants: {i} screened without {target} enrolled; check the simulation file")
+        site = codes[int(rng.choice(len(codes), p=weights / weights.sum()))]
+        tz = ZoneInfo(protocol.site(site).timezone)
+        day = start + dt.timedelta(days=int(rng.integers(days)))
+        minute = int(rng.integers(8 * 60, 18 * 60))
+        screened_at = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=tz).astimezone(dt.UTC)
+        values = dict(screening.get("eligible", {}))
+        for name, spec in (screening.get("vary") or {}).items():
+            values[name] = _from_z(spec, float(rng.standard_normal()), rng)
+        for failure in screening.get("failures") or []:
+            if rng.random() < float(failure["p"]):
+                values.update(failure["set"])
+        for f in protocol.eligibility.screening_fields:
+            if f.id in values or f.id == protocol.eligibility.consent_field:
+                continue
+            if f.type == "boolean":
+                values[f.id] = False  # an exclusion not present unless the file says otherwise
+            elif f.type == "date":
+                values[f.id] = day.isoformat()
+        ae = None
+        if rng.random() < float(events.get("rate", 0)):
+            terms = list(events.get("terms") or ["Adverse event"])
+            serious = bool(rng.random() < float(events.get("serious", 0)))
+            ae = {
+                "term": terms[int(rng.integers(len(terms)))],
+                "day": int(rng.integers(0, 8)),
+                "grade": int(rng.integers(3, 5)) if serious else int(rng.integers(1, 3)),
+                "serious": serious,
+                "related": bool(rng.random() < float(events.get("related", 0))),
+            }
+        elif rng.random() < float(events.get("infusion_reaction", 0)):
+            ae = {"term": "Infusion related reaction", "day": 0, "grade": int(rng.integers(1, 3)), "serious": False,
+                  "related": True, "expected_event": "infusion_related_reaction"}  # fmt: skip
+        los_spec = plan.get("length_of_stay", {"uniform": [5, 20], "round": 0})
+        declines = bool(rng.random() < float(screening.get("declined", 0)))
+        if target is not None:
+            with_consent = {**values, **({consent_field: True} if consent_field else {})}
+            decision = evaluate(protocol, validate_values(protocol, with_consent))
+            predicted += decision.decision.value == "eligible" and not declines
+        i += 1
+        people.append(
+            _Person(
+                index=i - 1,
+                site=site,
+                screened_at=screened_at,
+                values=values,
+                eligible_plan=True,
+                declines=declines,
+                representative=bool(rng.random() < float(plan.get("consent", {}).get("representative", 0))),
+                withdraws_after=(
+                    follow_ups[int(rng.integers(len(follow_ups)))]
+                    if follow_ups and rng.random() < float(plan.get("withdrawal", 0))
+                    else None
+                ),
+                los=int(_from_z(los_spec, float(rng.standard_normal()), rng)),
+                dies=bool(rng.random() < float(plan.get("death", 0))),
+                ae=ae,
+                missed={v for v in follow_ups if rng.random() < float(visits.get("missed", 0))},
+                late={v for v in follow_ups if rng.random() < float(visits.get("out_of_window", 0))},
+                rng_state=int(rng.integers(2**31)),
+            )
+        )
+    return people
+
+
+# --- executing -----------------------------------------------------------------------------------------
+
+
+def ensure_users(engine: Engine, protocol: Protocol, prefix: str = "sim-") -> dict[Role, tuple[UserView, str]]:
+    """One account per role (site-scoped roles at every site), each with a new random password: created,
+    or for an existing account reset (audited). Returns the accounts and their passwords."""
+    out = {}
+    for role in Role:
+        name = f"{prefix}{role.value.replace('_', '-')}"
+        password = generate_password()
+        user = get_user(engine, name)
+        if user is None:
+            user = create_user(
+                engine,
+                username=name,
+                password=password,
+                role=role,
+                sites=list(protocol.site_codes) if role.site_scoped else [],
+                full_name=f"{'Demo' if prefix != 'sim-' else 'Simulated'} {role.label}",
+                actor="simulation",
+            )
+        else:
+            reset_password(engine, name, password, actor="simulation")
+        out[role] = (user, password)
+    return out
+
+
+def _form_values(
+    protocol: Protocol,
+    form: FormDef,
+    plan: Mapping[str, Any],
+    person: _Person,
+    visit_day: dt.date,
+    follow_up: bool,
+    effects: Mapping[str, float],
+    experimental: bool,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    specs = plan.get("fields") or {}
+    tz = ZoneInfo(protocol.site(person.site).timezone)
+    values: dict[str, Any] = {}
+    for f in form.fields:
+        if f.derived is not None:
+            continue
+        key = f"{form.id}.{f.id}"
+        spec = specs.get(key)
+        if spec is not None and "from_screening" in spec:  # the value the screening recorded
+            values[f.id] = person.values.get(str(spec["from_screening"]))
+            continue
+        if spec is not None and "years_before" in spec and f.type is FieldType.DATE:
+            # A date that many years (a screening value, e.g. age) before the visit: a birth date.
+            years = int(person.values[str(spec["years_before"])])
+            try:
+                anniversary = visit_day.replace(year=visit_day.year - years)
+            except ValueError:  # 29 February
+                anniversary = visit_day.replace(year=visit_day.year - years, day=28)
+            values[f.id] = (anniversary - dt.timedelta(days=int(rng.integers(0, 365)))).isoformat()
+            continue
+        if f.type is FieldType.DATE:
+            values[f.id] = visit_day.isoformat()
+            continue
+        if f.type is FieldType.DATETIME:
+            values[f.id] = dt.datetime.combine(visit_day, dt.time(9, 0), tzinfo=tz).isoformat()
+            continue
+        if spec is None:
+            if not f.required:
+                continue
+            values[f.id] = _default(f, rng)
+            continue
+        z = float(rng.standard_normal())
+        if "follow_up" in spec:
+            base = person.z.setdefault(key, z)
+            rho = float(spec["follow_up"])
+            z = rho * base + math.sqrt(max(0.0, 1 - rho * rho)) * z if follow_up else base
+        value = _from_z(spec, z, rng)
+        if follow_up and experimental and key in effects and isinstance(value, int | float):
+            value = _shape(float(value) + effects[key], {k: v for k, v in spec.items() if k in ("round",)})
+        values[f.id] = value
+    return values
+
+
+def _lifecycle(plan: Mapping[str, Any], form_id: str, rng: np.random.Generator) -> tuple[bool, bool, bool]:
+    """Whether a form is to be marked complete as it is saved, then verified against source by the monitor,
+    then signed by the investigator, as the plan's rates say (the plan names the forms to sign)."""
+    rates = plan.get("lifecycle", {})
+    complete = bool(rng.random() < float(rates.get("complete", 0)))
+    verify = complete and bool(rng.random() < float(rates.get("verify", 0)))
+    sign = verify and form_id in rates.get("sign_forms", []) and bool(rng.random() < float(rates.get("sign", 0)))
+    return complete, verify, sign
+
+
+def _rule_of(exc: Exception) -> str:
+    """A refusal's words without its numbers, so refusals of one rule count together."""
+    return re.sub(r"-?\d+(?:\.\d+)?", "#", str(exc).split(";")[0])[:100]
+
+
+#: Entries added to a stratum each time a simulated trial outgrows it (whole blocks of the protocol's sizes).
+_EXTENSION = 48
+
+
+def _next_signing(after: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """The site's next weekly signing session: Friday 16:00 local time, after ``after``."""
+    local = after.astimezone(tz)
+    friday = local.date() + dt.timedelta(days=(4 - local.weekday()) % 7)
+    at = dt.datetime.combine(friday, dt.time(16, 0), tzinfo=tz)
+    if at <= local:
+        at += dt.timedelta(days=7)
+    return at.astimezone(dt.UTC)
+
+
+def simulate(
+    engine: Engine,
+    protocol_path: Path,
+    participants: int | None,
+    seed: int,
+    *,
+    enrolled: int | None = None,
+    effects: Mapping[str, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimulationSummary:
+    """Screen ``participants`` synthetic patients (or as many as it takes to enrol ``enrolled``) of the trial
+    in ``engine`` (created from ``protocol_path``) through the services, and carry the enrolled ones through
+    the whole trial. ``effects`` adds a value to a form field at follow-up visits in the experimental arm."""
+    import time
+
+    began = time.perf_counter()
+    protocol = current_protocol(engine).protocol
+    plan = load_plan(simulation_file_for(protocol_path))
+    effects = dict(effects or {})
+    for key in effects:
+        form_id, _, field_id = key.partition(".")
+        try:
+            protocol.form(form_id).field(field_id)
+        except (KeyError, ValueError, LookupError):
+            raise SimulationError(f"effect: {key!r} is not a form.field of the protocol") from None
+    rng = np.random.default_rng(seed)
+    if participants is None and enrolled is None:
+        raise SimulationError("participants: give the number to screen, or the number to enrol")
+    people = _people(plan, protocol, participants, enrolled, rng)
+    participants = len(people)
+    accounts = ensure_users(engine, protocol)
+    users = {role: user for role, (user, _) in accounts.items()}
+    coordinator, investigator = users[Role.STUDY_COORDINATOR], users[Role.INVESTIGATOR]
+    dsmb, dsmb_password = accounts[Role.DSMB_MEMBER]
+    if not list_status(engine):
+        first = min((p.screened_at for p in people), default=clock.now())
+        with clock.simulated_time(first - dt.timedelta(days=1)):
+            generate_list(engine, users[Role.UNBLINDED_STATISTICIAN], seed=int(rng.integers(2**31)))
+    experimental_arms = {a.code for a in protocol.arms if a.role.value == "experimental"}
+    names = ("enrolled", "randomized", "rep", "withdrawn", "forms", "missed", "aes", "serious", "deaths", "refused",
+             "resumed", "completed", "signed", "extensions")  # fmt: skip
+    counts: dict[str, Any] = dict.fromkeys(names, 0)
+    reasons: dict[str, int] = {}
+    screening_ids: dict[int, int] = {}
+    pids: dict[int, str] = {}
+    arms: dict[int, bool] = {}
+    actions = [_Action(p.screened_at, 0, p, "screen") for p in people]
+    actions.sort(key=lambda a: (a.at, a.person.index, a.order))
+    done = 0
+    queue = list(reversed(actions))
+    unsigned: dict[str, list[tuple[str, str, str]]] = {}
+    refusals: dict[str, int] = {}
+    signing_booked: set[str] = set()
+
+    def later(action: _Action) -> None:
+        # Insert keeping the queue sorted (popped from the end: the earliest last).
+        key = (action.at, action.person.index, action.order)
+        lo, hi = 0, len(queue)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            q = queue[mid]
+            if (q.at, q.person.index, q.order) > key:
+                lo = mid + 1
+            else:
+                hi = mid
+        queue.insert(lo, action)
+
+    def attempt(work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return work(*args, **kwargs)
+        except (FormError, ValueError) as exc:  # a rule turned a simulated value down: count it, go on
+            counts["refused"] += 1
+            rule = _rule_of(exc)
+            refusals[rule] = refusals.get(rule, 0) + 1
+            return exc
+
+    while queue:
+        action = queue.pop()
+        person = action.person
+        tz = ZoneInfo(protocol.site(person.site).timezone)
+        step_rng = np.random.default_rng([person.rng_state, action.order])
+        with clock.simulated_time(action.at):
+            if action.step == "screen":
+                s = screen(engine, coordinator, site=person.site, screened_on=action.at.astimezone(tz).date(),
+                           values=person.values)  # fmt: skip
+                screening_ids[person.index] = s.id
+                done += 1
+                if progress:
+                    progress(done, participants)
+                waiting = set(s.missing) - {protocol.eligibility.consent_field}
+                if s.decision.value == "incomplete" and waiting:
+                    raise SimulationError(f"screening: the simulation file leaves {', '.join(sorted(waiting))} unset")
+                if s.decision.value == "not_eligible":
+                    set_non_enrolment(engine, coordinator, s.id, reason="not_eligible")
+                    reasons["not_eligible"] = reasons.get("not_eligible", 0) + 1
+                elif person.declines:
+                    set_non_enrolment(engine, coordinator, s.id, reason="declined")
+                    reasons["declined"] = reasons.get("declined", 0) + 1
+                else:
+                    later(_Action(action.at + dt.timedelta(hours=1), 1, person, "consent"))
+            elif action.step == "consent":
+                sid = screening_ids[person.index]
+                extra = {"representative_name": "Simulated relative", "representative_relationship": "spouse"}
+                record_consent(
+                    engine, coordinator, sid, form_version=protocol.consent_versions[-1].version,
+                    given_by="representative" if person.representative else "participant", obtained_by="Dr Sim",
+                    obtained_at=action.at, **(extra if person.representative else {}),
+                )  # fmt: skip
+                counts["rep"] += person.representative
+                view = enrol(engine, coordinator, sid)
+                assert view.participant is not None
+                pids[person.index] = view.participant.participant_id
+                counts["enrolled"] += 1
+                later(_Action(action.at + dt.timedelta(hours=1), 2, person, "randomize"))
+            elif action.step == "randomize":
+                pid = pids[person.index]
+                held = pause(engine)
+                if held.active and not held.stopped:
+                    # The simulated DSMB reviews the related SAEs and lets the trial go on.
+                    record_decision(engine, dsmb, "resume", "Simulated DSMB review: no safety concern", dsmb_password)
+                    counts["resumed"] += 1
+                outcome = attempt(randomize, engine, investigator, pid)
+                if isinstance(outcome, StratumExhausted):  # the statistician extends the list, as in a real trial
+                    counts["refused"] -= 1
+                    rule = _rule_of(outcome)
+                    refusals[rule] -= 1
+                    if not refusals[rule]:
+                        del refusals[rule]
+                    extend_list(engine, users[Role.UNBLINDED_STATISTICIAN], outcome.stratum, entries=_EXTENSION,
+                                reason="Simulated: recruitment continues beyond the stratum's entries")  # fmt: skip
+                    counts["extensions"] += 1
+                    outcome = attempt(randomize, engine, investigator, pid)
+                if isinstance(outcome, Exception):
+                    continue
+                counts["randomized"] += 1
+                allocation = allocation_of(engine, users[Role.UNBLINDED_STATISTICIAN], pid)
+                arms[person.index] = allocation is not None and allocation.arm in experimental_arms
+                infusion = (action.at + dt.timedelta(hours=2)).astimezone(tz).date()
+                for k, visit in enumerate(sorted(protocol.visits, key=lambda v: (v.day, v.id != "infusion"))):
+                    if visit.id == "discharge" or visit.id in person.missed:
+                        day = infusion + dt.timedelta(days=max(person.los, visit.day))
+                    else:
+                        shift = (visit.window.after + 1) if visit.id in person.late else 0
+                        day = infusion + dt.timedelta(days=visit.day + shift)
+                    at = dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC)
+                    later(_Action(at + dt.timedelta(minutes=k), 10 + k, person, "visit", visit.id))
+                if person.ae is not None or person.dies:
+                    event_day = infusion + dt.timedelta(days=person.ae["day"] if person.ae else person.los)
+                    at = dt.datetime.combine(event_day, dt.time(15, 0), tzinfo=tz).astimezone(dt.UTC)
+                    later(_Action(at, 40, person, "adverse_event"))
+                if person.withdraws_after is not None:
+                    visit = protocol.visit(person.withdraws_after)
+                    at = dt.datetime.combine(infusion + dt.timedelta(days=visit.day), dt.time(20, 0), tzinfo=tz)
+                    later(_Action(at.astimezone(dt.UTC), 50, person, "withdraw"))
+            elif action.step == "withdraw":
+                withdraw(engine, investigator, pids[person.index], scope="follow_up",
+                         reason="Simulated: the participant asked to stop follow-up",
+                         withdrawn_on=action.at.astimezone(tz).date())  # fmt: skip
+                counts["withdrawn"] += 1
+            elif action.step == "visit":
+                assert action.visit is not None
+                pid = pids[person.index]
+                visit = protocol.visit(action.visit)
+                if action.visit in person.missed and action.visit != "discharge":
+                    why = "Simulated: not possible that day"
+                    if not isinstance(attempt(miss_visit, engine, coordinator, pid, visit.id, why), Exception):
+                        counts["missed"] += 1
+                    continue
+                day = action.at.astimezone(tz).date()
+                to_verify: list[tuple[tuple[str, str, str], bool]] = []
+                to_sign: list[tuple[str, str, str]] = []
+                for form_id in visit.forms:
+                    form = protocol.form(form_id)
+                    values = _form_values(protocol, form, plan, person, day, visit.day > 0, effects,
+                                          arms.get(person.index, False), step_rng)  # fmt: skip
+                    record = protocol.safety.death_record
+                    if record is not None and form_id == record.form:
+                        if person.dies:
+                            continue  # the fatal adverse event writes the death into this form
+                        for f in form.fields:
+                            if f.type is FieldType.DATE and f.id != record.date_field:
+                                values[f.id] = (day - dt.timedelta(days=person.los + 1)).isoformat()
+                        values[record.status_field] = record.alive_values[0] if record.alive_values else None
+                        values[record.date_field] = day.isoformat()
+                        if record.cause_field:
+                            values.pop(record.cause_field, None)
+                    if "preparation_code" in values:  # the code on the syringe, as the nurse copies it
+                        allocation = allocation_of(engine, investigator, pid)
+                        values["preparation_code"] = allocation.preparation_code if allocation else "unknown"
+                    complete, verify, sign = _lifecycle(plan, form_id, step_rng)
+                    result = attempt(save_form, engine, coordinator, pid, visit.id, form_id, values, visit_date=day,
+                                     complete=complete)  # fmt: skip
+                    if isinstance(result, Exception):
+                        continue
+                    counts["forms"] += 1
+                    if result.state.value != "complete":
+                        continue
+                    counts["completed"] += 1
+                    if verify:
+                        to_verify.append(((pid, visit.id, form_id), sign))
+                if to_verify:  # the monitor verifies the visit's completed forms against source as one series
+                    monitor = users[Role.MONITOR]
+                    verified = [item for item, _ in to_verify]
+                    if isinstance(attempt(verify_forms, engine, monitor, verified), Exception):
+                        # a form changed on the way: verify the others one by one
+                        single = [attempt(verify_forms, engine, monitor, [item]) for item in verified]
+                        verified = [item for item, done in zip(verified, single, strict=True)
+                                    if not isinstance(done, Exception)]  # fmt: skip
+                    to_sign = [item for item, sign in to_verify if sign and item in verified]
+                if to_sign:  # signed at the site's next weekly signing session
+                    unsigned.setdefault(person.site, []).extend(to_sign)
+                    if person.site not in signing_booked:
+                        signing_booked.add(person.site)
+                        later(_Action(_next_signing(action.at, tz), 60, person, "sign"))
+            elif action.step == "sign":
+                # The investigator signs the site's verified forms of the week as one series: one entry of
+                # the password, one signature and audit entry per form (21 CFR 11.200(a)(1)).
+                batch = unsigned.pop(person.site, [])
+                signing_booked.discard(person.site)
+                investigator_account, password = accounts[Role.INVESTIGATOR]
+                if not isinstance(attempt(sign_forms, engine, investigator_account, batch, password=password),
+                                  Exception):  # fmt: skip
+                    counts["signed"] += len(batch)
+                    continue
+                for item in batch:  # a form changed since it was verified: sign the others one by one
+                    if not isinstance(attempt(sign_forms, engine, investigator_account, [item], password=password),
+                                      Exception):  # fmt: skip
+                        counts["signed"] += 1
+            elif action.step == "adverse_event":
+                pid = pids[person.index]
+                local = action.at.astimezone(tz)
+                report: dict[str, Any]
+                if person.dies:
+                    report = {"term": "Death (respiratory failure)", "onset": local.date().isoformat(), "grade": 5,
+                              "serious": True, "seriousness_criteria": ["death"], "causality": "unlikely",
+                              "action_taken": "not_applicable", "outcome": "fatal",
+                              "death_date": local.date().isoformat(), "death_cause": "Simulated: respiratory failure",
+                              "aware_at": local.isoformat()}  # fmt: skip
+                    counts["deaths"] += 1
+                else:
+                    ae = person.ae or {}
+                    report = {
+                        "term": ae["term"], "onset": local.date().isoformat(), "grade": ae["grade"],
+                        "serious": ae["serious"], "seriousness_criteria": ["hospitalisation"] if ae["serious"] else [],
+                        "causality": "possible" if ae["related"] else "unlikely",
+                        "expected_event": ae.get("expected_event"), "action_taken": "not_applicable",
+                        "outcome": "recovered", "end": local.date().isoformat(), "aware_at": local.isoformat(),
+                    }  # fmt: skip
+                if not isinstance(attempt(report_event, engine, investigator, pid, report), Exception):
+                    counts["aes"] += 1
+                    counts["serious"] += bool(report["serious"])
+    return SimulationSummary(
+        screened=participants,
+        enrolled=counts["enrolled"],
+        randomized=counts["randomized"],
+        not_enrolled=reasons,
+        by_representative=counts["rep"],
+        withdrawn=counts["withdrawn"],
+        forms_saved=counts["forms"],
+        forms_completed=counts["completed"],
+        forms_signed=counts["signed"],
+        visits_missed=counts["missed"],
+        adverse_events=counts["aes"],
+        serious=counts["serious"],
+        deaths=counts["deaths"],
+        refused=counts["refused"],
+        refusals=dict(sorted(refusals.items(), key=lambda kv: -kv[1])),
+        pauses_resumed=counts["resumed"],
+        list_extensions=counts["extensions"],
+        seconds=time.perf_counter() - began,
+    )
+
+
+def parse_effects(items: Iterable[str]) -> dict[str, float]:
+    """``FORM.FIELD=VALUE`` items as a mapping; a clear error for anything else."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or "." not in key:
+            raise SimulationError(f"effect: {item!r} must be FORM.FIELD=NUMBER, e.g. labs.il6=-40")
+    return out

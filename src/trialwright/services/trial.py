@@ -1,0 +1,169 @@
+"""Creating a trial database from its protocol, and reading back the protocol it runs under.
+
+``init_trial`` is idempotent: on an empty database it creates the schema and stores the protocol; on
+the same protocol it changes nothing; on a new version of the same trial's protocol (an amendment) it
+stores that version; it refuses another trial's protocol, and a changed file that kept its version.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from trialwright.protocol import LoadedProtocol, load_protocol_text
+from trialwright.services import audit, clock
+from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.migrate import current_revision, upgrade
+from trialwright.store.tables import protocol_versions, sites, trial
+
+__all__ = [
+    "InitResult",
+    "ProtocolVersionConflict",
+    "TrialMismatch",
+    "TrialNotInitialised",
+    "current_protocol",
+    "init_trial",
+]
+
+
+class TrialMismatch(Exception):
+    """The database holds another trial than the protocol file describes."""
+
+
+class ProtocolVersionConflict(Exception):
+    """The protocol file changed but kept a version number the database already holds."""
+
+
+class TrialNotInitialised(Exception):
+    """The database holds no trial yet."""
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init_trial`` did."""
+
+    status: Literal["created", "upgraded", "unchanged"]
+    trial_id: str
+    protocol_version: str
+    schema_revision: str
+    schema_upgraded: bool
+
+
+def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system") -> InitResult:
+    """Create or upgrade the trial database for this protocol (see the module docstring)."""
+    before = current_revision(engine)
+    revision = upgrade(engine)
+    schema_upgraded = before != revision
+    p = loaded.protocol
+    now = clock.now()
+    with session_scope(engine) as session:
+        existing = session.execute(select(trial)).first()
+        if existing is not None and existing.trial_id != p.trial_id:
+            raise TrialMismatch(
+                f"this database holds trial {existing.trial_id}; the protocol file is for trial {p.trial_id}"
+            )
+        stored = session.execute(select(protocol_versions).where(protocol_versions.c.trial_id == p.trial_id)).all()
+        same = next((row for row in stored if row.sha256 == loaded.sha256), None)
+        if same is not None and existing is not None:
+            if existing.current_protocol_version_id != same.id:
+                raise ProtocolVersionConflict(
+                    f"protocol version {same.version} was superseded in this database; "
+                    "an older protocol cannot become current again"
+                )
+            status: Literal["created", "upgraded", "unchanged"] = "upgraded" if schema_upgraded else "unchanged"
+            if schema_upgraded:
+                audit.record(session, actor=actor, action="schema.upgraded", old_value=before, new_value=revision)
+            return InitResult(status, p.trial_id, p.version.number, revision, schema_upgraded)
+        clash = next((row for row in stored if row.version == p.version.number), None)
+        if clash is not None:
+            raise ProtocolVersionConflict(
+                f"the protocol file differs from stored version {p.version.number} of {p.trial_id} but has "
+                "the same version number; a change to the protocol needs a new version (and an amendment)"
+            )
+        version_id = inserted_id(
+            session,
+            protocol_versions.insert().values(
+                trial_id=p.trial_id,
+                version=p.version.number,
+                version_date=p.version.date.isoformat(),
+                sha256=loaded.sha256,
+                source_text=loaded.source_text,
+                loaded_at=now,
+                loaded_by=actor,
+            ),
+        )
+        if existing is None:
+            session.execute(
+                trial.insert().values(
+                    trial_id=p.trial_id,
+                    title=p.trial.titles.scientific,
+                    created_at=now,
+                    current_protocol_version_id=version_id,
+                )
+            )
+            audit.record(session, actor=actor, action="trial.created", new_value={"trial_id": p.trial_id})
+            old_version = None
+        else:
+            old_version = next((row.version for row in stored if row.id == existing.current_protocol_version_id), None)
+            session.execute(trial.update().values(current_protocol_version_id=version_id))
+        audit.record(
+            session,
+            actor=actor,
+            action="protocol.loaded",
+            old_value=old_version,
+            new_value={"version": p.version.number, "sha256": loaded.sha256},
+            reason=p.amendments[-1].reason if (old_version is not None and p.amendments) else None,
+        )
+        _sync_sites(session, loaded, actor)
+    status = "created" if existing is None else "upgraded"
+    return InitResult(status, p.trial_id, p.version.number, revision, schema_upgraded)
+
+
+def _sync_sites(session: Session, loaded: LoadedProtocol, actor: str) -> None:
+    """Make the sites table match the protocol; every addition or change is audited."""
+    stored = {row.code: row for row in session.execute(select(sites))}
+    for site in loaded.protocol.sites:
+        new = {"name": site.name, "timezone": site.timezone}
+        row = stored.get(site.code)
+        if row is None:
+            session.execute(sites.insert().values(code=site.code, **new))
+            audit.record(session, actor=actor, action="site.added", site=site.code, new_value=new)
+        elif (row.name, row.timezone) != (site.name, site.timezone):
+            old = {"name": row.name, "timezone": row.timezone}
+            session.execute(sites.update().where(sites.c.code == site.code).values(**new))
+            audit.record(session, actor=actor, action="site.changed", site=site.code, old_value=old, new_value=new)
+    # A site the new protocol no longer lists is kept: participants and users may refer to it.
+
+
+_NO_TRIAL = "this database holds no trial yet: run trialwright init --protocol FILE"
+
+
+def current_protocol(engine: Engine) -> LoadedProtocol:
+    """The protocol the trial currently runs under, parsed from the exact stored text."""
+    # One query on every request; only when it fails is the schema looked at, for a clear message.
+    try:
+        with session_scope(engine) as session:
+            row = session.execute(
+                select(protocol_versions.c.source_text, protocol_versions.c.trial_id).join(
+                    trial, trial.c.current_protocol_version_id == protocol_versions.c.id
+                )
+            ).first()
+    except (OperationalError, ProgrammingError):
+        if current_revision(engine) is None:
+            raise TrialNotInitialised(_NO_TRIAL) from None
+        raise
+    if row is None:
+        raise TrialNotInitialised(_NO_TRIAL)
+    return _parsed(row.source_text, f"<database: {row.trial_id}>")
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(source_text: str, source: str) -> LoadedProtocol:
+    # Parsing the YAML is the slow part of every request; the text is immutable once stored, and the
+    # parsed protocol is frozen, so one parse per text serves every request.
+    return load_protocol_text(source_text, source=source)

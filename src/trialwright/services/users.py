@@ -1,0 +1,564 @@
+"""People and their access: accounts, passwords, sign-in with lockout, browser sessions, API tokens.
+
+Every use case is one transaction and leaves audit entries (who, what, old and new value) — never a
+password, a hash or a token. Unknown users and wrong passwords fail with the same message, so sign-in
+reveals nothing about which accounts exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.calendars import CalendarPreference
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.store.auth_tables import api_tokens, user_sites, users, web_sessions
+from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.tables import sites as sites_table
+
+__all__ = [
+    "LANGUAGES",
+    "SIGN_IN_MESSAGES",
+    "AccessPolicy",
+    "AuthenticationFailed",
+    "SessionView",
+    "TokenView",
+    "UserError",
+    "UserView",
+    "authenticate",
+    "change_password",
+    "check_password_policy",
+    "confirm_password",
+    "create_user",
+    "disable_user",
+    "end_session",
+    "generate_password",
+    "get_user",
+    "issue_token",
+    "list_tokens",
+    "list_users",
+    "reset_password",
+    "resolve_session",
+    "resolve_token",
+    "revoke_token",
+    "set_preferences",
+    "start_session",
+    "user_count",
+]
+
+LANGUAGES = ("en", "fa")
+_hasher = PasswordHasher()
+# A hash of a random password, verified against when the user does not exist, so that unknown users and
+# wrong passwords take the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class UserError(ValueError):
+    """A request about users that cannot be done; the message names the field and the rule."""
+
+
+class AuthenticationFailed(Exception):
+    """Sign-in refused; the message is safe to show (it never says whether the user exists)."""
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Lockout and session limits (from Settings)."""
+
+    lockout_threshold: int = 5
+    lockout_minutes: int = 15
+    session_idle_minutes: int = 30
+    session_hours: int = 12
+
+
+@dataclass(frozen=True)
+class UserView:
+    """A user as the rest of trialwright sees them (no password hash)."""
+
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    sites: tuple[str, ...]
+    active: bool
+    locked_until: dt.datetime | None
+    language: str
+    calendar: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A signed-in browser session."""
+
+    user: UserView
+    csrf_token: str
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """An API token's record (never the token itself)."""
+
+    id: int
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def generate_password() -> str:
+    """A random password that meets the policy (for new accounts and resets by an administrator)."""
+    return secrets.token_urlsafe(15) + secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.choice("23456789")
+
+
+def check_password_policy(username: str, password: str) -> None:
+    """At least 12 characters, not the username, and at least two kinds of character."""
+    if len(password) < 12:
+        raise UserError("password: must be at least 12 characters long")
+    if password.lower() == username.lower():
+        raise UserError("password: must not be the username")
+    kinds = sum(
+        any(test(c) for c in password) for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+    )
+    if kinds < 2:
+        raise UserError("password: must mix at least two of lower-case, upper-case, digits and symbols")
+
+
+def _normalise_username(username: str) -> str:
+    name = username.strip().lower()
+    if not (2 <= len(name) <= 64) or not all(c.isalnum() or c in "._-" for c in name):
+        raise UserError("username: 2 to 64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+def _view(session: Session, row: Any) -> UserView:
+    codes = tuple(
+        session.execute(
+            select(user_sites.c.site_code).where(user_sites.c.user_id == row.id).order_by(user_sites.c.site_code)
+        ).scalars()
+    )
+    return UserView(
+        id=row.id,
+        username=row.username,
+        full_name=row.full_name,
+        role=Role(row.role),
+        sites=codes,
+        active=row.active,
+        locked_until=row.locked_until,
+        language=row.language,
+        calendar=row.calendar,
+        created_at=row.created_at,
+    )
+
+
+def _row(session: Session, username: str) -> Any:
+    return session.execute(select(users).where(users.c.username == username.strip().lower())).first()
+
+
+def _require(session: Session, username: str) -> Any:
+    row = _row(session, username)
+    if row is None:
+        raise UserError(f"username: no user {username!r}")
+    return row
+
+
+def user_count(engine: Engine) -> int:
+    """How many accounts exist."""
+    with session_scope(engine) as session:
+        return int(session.execute(select(func.count()).select_from(users)).scalar_one())
+
+
+def create_user(
+    engine: Engine,
+    *,
+    username: str,
+    password: str,
+    role: Role | str,
+    sites: Sequence[str] = (),
+    full_name: str | None = None,
+    actor: str,
+    language: str = "en",
+    calendar: str = "both",
+) -> UserView:
+    """Create an account (audited as ``user.created``)."""
+    name = _normalise_username(username)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise UserError(f"role: must be one of {', '.join(r.value for r in Role)}") from None
+    check_password_policy(name, password)
+    wanted = sorted(set(sites))
+    if role.site_scoped and not wanted:
+        raise UserError(f"site: a {role.value} works at sites; name at least one with --site")
+    with session_scope(engine) as session:
+        known = set(session.execute(select(sites_table.c.code)).scalars())
+        unknown = [s for s in wanted if s not in known]
+        if unknown:
+            raise UserError(f"site: unknown site {', '.join(unknown)} (sites: {', '.join(sorted(known))})")
+        if _row(session, name) is not None:
+            raise UserError(f"username: {name!r} is already taken")
+        now = _now()
+        user_id = inserted_id(
+            session,
+            users.insert().values(
+                username=name,
+                full_name=full_name or name,
+                role=role.value,
+                password_hash=_hasher.hash(password),
+                active=True,
+                failed_attempts=0,
+                locked_until=None,
+                language=language,
+                calendar=CalendarPreference(calendar).value,
+                created_at=now,
+                password_changed_at=now,
+            ),
+        )
+        for code in wanted:
+            session.execute(user_sites.insert().values(user_id=user_id, site_code=code))
+        audit.record(
+            session,
+            actor=actor,
+            action="user.created",
+            new_value={"username": name, "role": role.value, "sites": wanted, "full_name": full_name or name},
+        )
+        return _view(session, _require(session, name))
+
+
+def get_user(engine: Engine, username: str) -> UserView | None:
+    """The user, or None."""
+    with session_scope(engine) as session:
+        row = _row(session, username)
+        return _view(session, row) if row is not None else None
+
+
+def list_users(engine: Engine) -> list[UserView]:
+    """Every account, by username."""
+    with session_scope(engine) as session:
+        return [_view(session, row) for row in session.execute(select(users).order_by(users.c.username))]
+
+
+def disable_user(engine: Engine, username: str, *, actor: str, reason: str | None = None) -> UserView:
+    """Disable an account and end its sessions and tokens (audited)."""
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        now = _now()
+        session.execute(users.update().where(users.c.id == row.id).values(active=False))
+        session.execute(
+            web_sessions.update()
+            .where(web_sessions.c.user_id == row.id, web_sessions.c.ended_at.is_(None))
+            .values(ended_at=now)
+        )
+        session.execute(
+            api_tokens.update()
+            .where(api_tokens.c.user_id == row.id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="user.disabled",
+            old_value={"active": row.active},
+            new_value={"active": False},
+            detail={"username": row.username},
+            reason=reason,
+        )
+        return _view(session, _require(session, username))
+
+
+def reset_password(engine: Engine, username: str, new_password: str, *, actor: str) -> None:
+    """Set a new password (administrator), unlock the account, end its sessions (audited)."""
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        check_password_policy(row.username, new_password)
+        _set_password(session, row, new_password)
+        audit.record(session, actor=actor, action="user.password_reset", detail={"username": row.username})
+
+
+def change_password(engine: Engine, username: str, old_password: str, new_password: str) -> None:
+    """A user changes their own password; the old one must be right (audited)."""
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        if not _verify(row.password_hash, old_password):
+            raise UserError("old_password: is not your current password")
+        check_password_policy(row.username, new_password)
+        if old_password == new_password:
+            raise UserError("new_password: must differ from the current password")
+        _set_password(session, row, new_password)
+        audit.record(session, actor=row.username, action="user.password_changed")
+
+
+def _set_password(session: Session, row: Any, password: str) -> None:
+    now = _now()
+    session.execute(
+        users.update()
+        .where(users.c.id == row.id)
+        .values(password_hash=_hasher.hash(password), password_changed_at=now, failed_attempts=0, locked_until=None)
+    )
+    session.execute(
+        web_sessions.update()
+        .where(web_sessions.c.user_id == row.id, web_sessions.c.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+
+
+def set_preferences(
+    engine: Engine, username: str, *, language: str | None = None, calendar: str | None = None
+) -> UserView:
+    """Change a user's language and calendar preference (audited with old and new values)."""
+    changes: dict[str, str] = {}
+    if language is not None:
+        if language not in LANGUAGES:
+            raise UserError(f"language: must be one of {', '.join(LANGUAGES)}")
+        changes["language"] = language
+    if calendar is not None:
+        try:
+            changes["calendar"] = CalendarPreference(calendar).value
+        except ValueError:
+            raise UserError("calendar: must be one of gregorian, jalali, both") from None
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        old = {k: getattr(row, k) for k in changes}
+        if changes and old != changes:
+            session.execute(users.update().where(users.c.id == row.id).values(**changes))
+            audit.record(
+                session, actor=row.username, action="user.preferences_changed", old_value=old, new_value=changes
+            )
+        return _view(session, _require(session, username))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def confirm_password(engine: Engine, username: str, password: str) -> bool:
+    """Whether this is the user's current password (re-entry for signatures and unblinding)."""
+    with session_scope(engine) as session:
+        row = _row(session, username)
+        return row is not None and bool(row.active) and _verify(row.password_hash, password)
+
+
+_GENERIC = "wrong username or password"
+_DISABLED = "this account is disabled; ask an administrator"
+_LOCKED = "this account is locked after repeated failed sign-ins; try again later or ask an administrator"
+#: Every message a refused sign-in can show (the web app's catalogs translate them).
+SIGN_IN_MESSAGES = (_GENERIC, _DISABLED, _LOCKED)
+
+
+def authenticate(
+    engine: Engine, username: str, password: str, policy: AccessPolicy, *, channel: str = "web"
+) -> UserView:
+    """Check a sign-in; count failures and lock the account after ``policy.lockout_threshold`` in a row.
+
+    The failure is committed (and audited) even though sign-in is refused.
+    """
+    now = _now()
+    with session_scope(engine) as session:
+        row = _row(session, username)
+        if row is None:
+            _verify(_DUMMY_HASH, password)  # same work as for a real user
+            audit.record(
+                session,
+                actor="anonymous",
+                action="user.sign_in_failed",
+                detail={"username": username[:64], "channel": channel, "why": "wrong credentials"},
+            )
+            failure = _GENERIC
+        elif not row.active:
+            audit.record(
+                session,
+                actor=row.username,
+                action="user.sign_in_refused",
+                detail={"why": "disabled", "channel": channel},
+            )
+            failure = _DISABLED
+        elif row.locked_until is not None and row.locked_until > now:
+            audit.record(
+                session, actor=row.username, action="user.sign_in_refused", detail={"why": "locked", "channel": channel}
+            )
+            failure = _LOCKED
+        elif not _verify(row.password_hash, password):
+            attempts = row.failed_attempts + 1
+            values: dict[str, object] = {"failed_attempts": attempts}
+            audit.record(
+                session,
+                actor=row.username,
+                action="user.sign_in_failed",
+                detail={"attempt": attempts, "channel": channel},
+            )
+            if attempts >= policy.lockout_threshold:
+                values.update(failed_attempts=0, locked_until=now + dt.timedelta(minutes=policy.lockout_minutes))
+                audit.record(
+                    session,
+                    actor=row.username,
+                    action="user.locked_out",
+                    new_value={"locked_until": values["locked_until"]},
+                    detail={"after_failures": attempts},
+                )
+            session.execute(users.update().where(users.c.id == row.id).values(**values))
+            failure = _GENERIC
+        else:
+            session.execute(users.update().where(users.c.id == row.id).values(failed_attempts=0, locked_until=None))
+            audit.record(
+                session, actor=row.username, role=row.role, action="user.signed_in", detail={"channel": channel}
+            )
+            return _view(session, _require(session, row.username))
+    raise AuthenticationFailed(failure)
+
+
+def start_session(engine: Engine, user: UserView, policy: AccessPolicy) -> tuple[str, SessionView]:
+    """A new browser session; returns the cookie token (shown once) and the session."""
+    token = secrets.token_urlsafe(32)
+    now = _now()
+    expires = now + dt.timedelta(hours=policy.session_hours)
+    csrf = secrets.token_urlsafe(32)
+    with session_scope(engine) as session:
+        session.execute(
+            web_sessions.insert().values(
+                token_hash=_digest(token),
+                user_id=user.id,
+                csrf_token=csrf,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=expires,
+            )
+        )
+    return token, SessionView(user=user, csrf_token=csrf, expires_at=expires)
+
+
+def resolve_session(engine: Engine, token: str, policy: AccessPolicy) -> SessionView | None:
+    """The live session for a cookie token, or None (unknown, ended, expired, idle too long, user disabled)."""
+    now = _now()
+    with session_scope(engine) as session:
+        row = session.execute(select(web_sessions).where(web_sessions.c.token_hash == _digest(token))).first()
+        if row is None or row.ended_at is not None:
+            return None
+        idle_limit = row.last_seen_at + dt.timedelta(minutes=policy.session_idle_minutes)
+        if now >= row.expires_at or now >= idle_limit:
+            session.execute(web_sessions.update().where(web_sessions.c.id == row.id).values(ended_at=now))
+            user = session.execute(select(users.c.username).where(users.c.id == row.user_id)).scalar_one()
+            audit.record(
+                session,
+                actor=user,
+                action="user.session_expired",
+                detail={"why": "idle" if now >= idle_limit else "expired"},
+            )
+            return None
+        user_row = session.execute(select(users).where(users.c.id == row.user_id)).first()
+        if user_row is None or not user_row.active:
+            return None
+        session.execute(web_sessions.update().where(web_sessions.c.id == row.id).values(last_seen_at=now))
+        return SessionView(user=_view(session, user_row), csrf_token=row.csrf_token, expires_at=row.expires_at)
+
+
+def end_session(engine: Engine, token: str) -> None:
+    """Sign out: end the session (audited)."""
+    with session_scope(engine) as session:
+        row = session.execute(select(web_sessions).where(web_sessions.c.token_hash == _digest(token))).first()
+        if row is None or row.ended_at is not None:
+            return
+        session.execute(web_sessions.update().where(web_sessions.c.id == row.id).values(ended_at=_now()))
+        user = session.execute(select(users.c.username).where(users.c.id == row.user_id)).scalar_one()
+        audit.record(session, actor=user, action="user.signed_out")
+
+
+def issue_token(engine: Engine, username: str, *, name: str, actor: str) -> tuple[str, TokenView]:
+    """A new API token for the user; the token is returned once and stored only as a hash (audited)."""
+    token = "tw_" + secrets.token_urlsafe(32)
+    now = _now()
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        if not row.active:
+            raise UserError(f"username: {row.username!r} is disabled")
+        token_id = inserted_id(
+            session,
+            api_tokens.insert().values(
+                token_hash=_digest(token), user_id=row.id, name=name[:64] or "token", created_at=now
+            ),
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="api.token_issued",
+            new_value={"token_id": token_id, "name": name},
+            detail={"username": row.username},
+        )
+    return token, TokenView(id=token_id, name=name, created_at=now, last_used_at=None, revoked_at=None)
+
+
+def list_tokens(engine: Engine, username: str) -> list[TokenView]:
+    """The user's tokens (never the tokens themselves)."""
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        rows = session.execute(select(api_tokens).where(api_tokens.c.user_id == row.id).order_by(api_tokens.c.id))
+        return [TokenView(r.id, r.name, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
+
+
+def revoke_token(engine: Engine, token_id: int, *, actor: str, owner: str | None = None) -> bool:
+    """Revoke a token (of ``owner`` when given); False when there is no such live token (audited)."""
+    with session_scope(engine) as session:
+        query = (
+            select(api_tokens, users.c.username)
+            .join(users, users.c.id == api_tokens.c.user_id)
+            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        )
+        if owner is not None:
+            query = query.where(users.c.username == owner.lower())
+        row = session.execute(query).first()
+        if row is None:
+            return False
+        session.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=_now()))
+        audit.record(
+            session, actor=actor, action="api.token_revoked", detail={"token_id": token_id, "username": row.username}
+        )
+        return True
+
+
+_USE_AUDIT_INTERVAL = dt.timedelta(minutes=1)
+
+
+def resolve_token(engine: Engine, token: str) -> UserView | None:
+    """The user a bearer token belongs to, or None (unknown, revoked, user disabled).
+
+    Use is audited at most once a minute per token, to keep the trail readable.
+    """
+    now = _now()
+    with session_scope(engine) as session:
+        row = session.execute(select(api_tokens).where(api_tokens.c.token_hash == _digest(token))).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        user_row = session.execute(select(users).where(users.c.id == row.user_id)).first()
+        if user_row is None or not user_row.active:
+            return None
+        if row.last_used_at is None or now - row.last_used_at >= _USE_AUDIT_INTERVAL:
+            session.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
+            audit.record(
+                session,
+                actor=user_row.username,
+                role=user_row.role,
+                action="api.token_used",
+                detail={"token_id": row.id},
+            )
+        return _view(session, user_row)

@@ -1,0 +1,21 @@
+"""Storage: engines, tables and the one migration tree. Importing it registers every table."""
+
+from trialwright.store import (
+    auth_tables,
+    data_tables,
+    randomization_tables,
+    safety_tables,
+    screening_tables,
+    sharing_tables,
+    tables,
+)
+
+__all__ = [
+    "auth_tables",
+    "data_tables",
+    "randomization_tables",
+    "safety_tables",
+    "screening_tables",
+    "sharing_tables",
+    "tables",
+]

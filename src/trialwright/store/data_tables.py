@@ -1,0 +1,90 @@
+"""Visits held, case report forms, queries, and the trial (database) lock.
+
+A form's values are one JSON document per form instance (field id -> stored value); every change to a
+field is also an audit entry with the old and new value, so the document is the current state and the
+audit trail is its history.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+
+from trialwright.store.coltypes import UTCDateTime
+from trialwright.store.tables import metadata
+
+__all__ = ["form_records", "queries", "trial_locks", "visit_records"]
+
+#: A visit as held (or missed) for one participant; unscheduled visits too.
+visit_records = Table(
+    "visit_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False, index=True),
+    Column("visit_id", String(64), nullable=False),  # a protocol visit id, or unscheduled-N
+    Column("visit_date", Date, nullable=True),
+    Column("missed_reason", Text, nullable=True),
+    Column("unscheduled", Boolean, nullable=False, default=False),
+    Column("label", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    UniqueConstraint("participant_id", "visit_id", name="uq_visit_records_participant_visit"),
+)
+
+#: One form at one visit of one participant, with its values and lifecycle.
+form_records = Table(
+    "form_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False, index=True),
+    Column("visit_record_id", Integer, ForeignKey("visit_records.id"), nullable=False, index=True),
+    Column("form_id", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("state_before_lock", String(16), nullable=True),
+    Column("form_values", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("protocol_version", String(32), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("verified_at", UTCDateTime(), nullable=True),
+    Column("verified_by", String(64), nullable=True),
+    Column("signed_at", UTCDateTime(), nullable=True),
+    Column("signed_by", String(64), nullable=True),
+    Column("signature_meaning", Text, nullable=True),
+    Column("locked_at", UTCDateTime(), nullable=True),
+    Column("locked_by", String(64), nullable=True),
+    UniqueConstraint("visit_record_id", "form_id", name="uq_form_records_visit_form"),
+)
+
+#: A data query: raised automatically (soft limit, data check) or by hand; answered; closed.
+queries = Table(
+    "queries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False, index=True),
+    Column("site", String(8), nullable=False, index=True),
+    Column("form_record_id", Integer, ForeignKey("form_records.id"), nullable=True, index=True),
+    Column("field", String(64), nullable=True),
+    Column("origin", String(16), nullable=False),  # soft_limit, data_check, manual, system
+    Column("check_id", String(64), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # open, answered, closed
+    Column("raised_at", UTCDateTime(), nullable=False),
+    Column("raised_by", String(64), nullable=False),
+    Column("answer", Text, nullable=True),
+    Column("answered_at", UTCDateTime(), nullable=True),
+    Column("answered_by", String(64), nullable=True),
+    Column("closed_at", UTCDateTime(), nullable=True),
+    Column("closed_by", String(64), nullable=True),
+    Column("close_note", Text, nullable=True),
+)
+
+#: Locks and unlocks of the whole trial database, newest last; the last row is the current state.
+trial_locks = Table(
+    "trial_locks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("locked", Boolean, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+)

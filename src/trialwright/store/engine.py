@@ -1,0 +1,135 @@
+"""Connections to the trial database: ``make_engine(url)`` for embedded SQLite or PostgreSQL.
+
+SQLite is the embedded default: foreign keys on, WAL journal, and every transaction begun IMMEDIATE so
+that two writers queue (busy timeout) instead of reading the same state and colliding. PostgreSQL is
+reached through psycopg 3. ``session_scope`` gives one transaction per use case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, Insert, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+__all__ = [
+    "DatabaseUnavailable",
+    "check_connection",
+    "inserted_id",
+    "is_postgresql",
+    "make_engine",
+    "normalise_url",
+    "redact",
+    "serialise",
+    "session_scope",
+]
+
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened; the message names the URL (without password) and why."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot reach database {url}: {reason}")
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def is_postgresql(engine: Engine) -> bool:
+    """Whether the engine talks to PostgreSQL (else SQLite)."""
+    return engine.dialect.name == "postgresql"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL: sqlite:///FILE (created on demand) or postgresql+psycopg://..."""
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(url, "not a database URL (try sqlite:///trialwright.db)") from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    raise DatabaseUnavailable(redact(url), f"unsupported database {parsed.get_backend_name()!r}")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling defers it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, raising ``DatabaseUnavailable`` with one clear line if that fails."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (OperationalError, DBAPIError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise DatabaseUnavailable(redact(str(engine.url.render_as_string(hide_password=False))), reason) from None
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit when the block ends, roll back if it raises."""
+    session = Session(bind=engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def inserted_id(session: Session, statement: Insert) -> int:
+    """Run an INSERT of one row and return its new primary key."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def serialise(session: Session, name: str) -> None:
+    """Hold a transaction-scoped lock named ``name`` until the transaction ends.
+
+    PostgreSQL: an advisory lock on the name's hash. SQLite needs none: every transaction already
+    begins IMMEDIATE (see ``make_engine``), so writers are serialised.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})

@@ -1,0 +1,87 @@
+"""The trial database's tables, all on one ``metadata``.
+
+Each capability declares its tables on this ``metadata`` (the core ones are here); the single Alembic
+tree in ``trialwright/store/migrations`` creates them. Times are aware and stored in UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from trialwright.store.coltypes import UTCDateTime
+
+__all__ = ["audit_entries", "metadata", "protocol_versions", "sites", "trial"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: The one trial this database holds.
+trial = Table(
+    "trial",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("trial_id", String(64), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("current_protocol_version_id", Integer, ForeignKey("protocol_versions.id"), nullable=True),
+)
+
+#: Every protocol version the trial has run under: its exact text and SHA-256.
+protocol_versions = Table(
+    "protocol_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("trial_id", String(64), nullable=False, index=True),
+    Column("version", String(32), nullable=False),
+    Column("version_date", String(10), nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("source_text", Text, nullable=False),
+    Column("loaded_at", UTCDateTime(), nullable=False),
+    Column("loaded_by", String(128), nullable=False),
+)
+
+#: Recruitment centres, copied from the protocol (site-scoped access refers to them).
+sites = Table(
+    "sites",
+    metadata,
+    Column("code", String(8), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("timezone", String(64), nullable=False),
+)
+
+#: The append-only, hash-chained audit trail (see trialwright.domain.audit).
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("role", String(64), nullable=True),
+    Column("site", String(8), nullable=True),
+    Column("participant", String(32), nullable=True, index=True),
+    Column("form", String(64), nullable=True),
+    Column("field", String(64), nullable=True),
+    Column("action", String(64), nullable=False, index=True),
+    Column("old_value", Text, nullable=True),
+    Column("new_value", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)

@@ -1,0 +1,174 @@
+"""``create_app(settings)``: the FastAPI application, pages and REST API, on the trial database.
+
+Everything is built here from the settings passed in: the engine, the access policy and the trial's
+protocol (read from the database). Errors are rendered as pages for browsers and as JSON under /api;
+none reveals whether something exists, and no request ends in a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from trialwright import __version__
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import AccessPolicy
+from trialwright.settings import Settings
+from trialwright.store.engine import check_connection, make_engine
+from trialwright.web.i18n import DEFAULT_LANGUAGE, N_
+from trialwright.web.security import CSRF_COOKIE, LANG_COOKIE, CsrfFailed, Forbidden, SignInRequired, new_csrf_token
+from trialwright.web.templating import Page, render_page
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("trialwright.web")
+_STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The web app for the trial in ``settings.database_url`` (which must hold a trial: trialwright init)."""
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    protocol = current_protocol(engine).protocol
+    app = FastAPI(
+        title=f"trialwright: {protocol.trial_id}",
+        version=__version__,
+        description="REST API of a trial run with trialwright. Authenticate with `Authorization: Bearer <token>`.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.protocol = protocol
+    app.state.policy = AccessPolicy(
+        lockout_threshold=settings.lockout_threshold,
+        lockout_minutes=settings.lockout_minutes,
+        session_idle_minutes=settings.session_idle_minutes,
+        session_hours=settings.session_hours,
+    )
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+
+    from trialwright.api.forms import router as forms_api
+    from trialwright.api.randomization import router as randomization_api
+    from trialwright.api.recruitment import router as recruitment_api
+    from trialwright.api.routes import router as api_router
+    from trialwright.api.safety import router as safety_api
+    from trialwright.api.screening import router as screening_api
+    from trialwright.web.routes import analysis as analysis_pages
+    from trialwright.web.routes import audit, auth, data, home, profile, randomization, safety, screening, users
+    from trialwright.web.routes import exports as export_pages
+    from trialwright.web.routes import recruitment as recruitment_pages
+
+    pages = (auth, home, profile, audit, users, screening, randomization, data, safety, analysis_pages,
+             recruitment_pages, export_pages)  # fmt: skip
+    for router in (module.router for module in pages):
+        app.include_router(router, include_in_schema=False)
+    app.include_router(api_router)
+    app.include_router(screening_api)
+    app.include_router(randomization_api)
+    app.include_router(forms_api)
+    app.include_router(safety_api)
+    app.include_router(recruitment_api)
+
+    @app.middleware("http")
+    async def anonymous_csrf(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Forms shown before sign-in carry a double-submit token equal to this cookie.
+        token = request.cookies.get(CSRF_COOKIE)
+        request.state.anonymous_csrf = token or new_csrf_token()
+        response = await call_next(request)
+        if token is None:
+            response.set_cookie(
+                CSRF_COOKIE,
+                request.state.anonymous_csrf,
+                httponly=True,
+                samesite="lax",
+                secure=settings.secure_cookies,
+                path="/",
+            )
+        return response
+
+    _install_error_handlers(app)
+    return app
+
+
+def _bare_page(request: Request) -> Page:
+    lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANGUAGE)
+    csrf = getattr(request.state, "anonymous_csrf", "")
+    return Page(
+        user=None,
+        lang=lang if lang in {"en", "fa"} else DEFAULT_LANGUAGE,
+        calendar="both",
+        csrf_token=csrf,
+        trial_name=request.app.state.protocol.short_name,
+    )
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error(request: Request, status: int, message: str, page: Page | None = None) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return render_page(
+        request,
+        page or _bare_page(request),
+        "errors/error.html",
+        {"status": status, "message": message},
+        status_code=status,
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/sign-in?next={exc.next_path}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return _error(
+            request,
+            403,
+            N_("Your role does not give access to this page."),
+            exc.page if isinstance(exc.page, Page) else None,
+        )
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
+        return _error(
+            request,
+            403,
+            N_("This form has expired or did not come from trialwright. Reload the page and try again."),
+            exc.page if isinstance(exc.page, Page) else None,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        messages = {404: N_("There is no such page."), 405: N_("This page cannot be used that way.")}
+        return _error(request, exc.status_code, messages.get(exc.status_code, N_("The request was refused.")))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")), "rule": e["msg"]}
+            for e in exc.errors()
+        ]
+        if _is_api(request):
+            return JSONResponse({"detail": problems}, status_code=422)
+        text = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
+        return _error(request, 422, f"The request has invalid values: {text}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Logged without the request body (it may hold personal data); the answer reveals nothing.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(request, 500, N_("Something went wrong. The error has been logged."))

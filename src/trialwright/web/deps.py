@@ -1,0 +1,242 @@
+"""Shared dependencies of routes, as ``Annotated`` aliases: settings, engine, the viewer, role checks, CSRF.
+
+Nothing here is built at import time; everything comes from ``app.state``, set by ``create_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Form, HTTPException, Request
+from sqlalchemy import Engine
+
+from trialwright.domain.masking import Viewer
+from trialwright.domain.roles import Role
+from trialwright.protocol import Protocol
+from trialwright.services import audit
+from trialwright.services.users import AccessPolicy, SessionView, UserView, resolve_session, resolve_token
+from trialwright.settings import Settings
+from trialwright.store.engine import session_scope
+from trialwright.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_
+from trialwright.web.security import (
+    CALENDAR_COOKIE,
+    CSRF_COOKIE,
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    CsrfFailed,
+    Forbidden,
+    SignInRequired,
+    tokens_match,
+)
+from trialwright.web.templating import NavItem, Page
+
+__all__ = [
+    "ApiUser",
+    "CsrfChecked",
+    "EngineDep",
+    "PageDep",
+    "PolicyDep",
+    "ProtocolDep",
+    "SessionDep",
+    "SettingsDep",
+    "SignedInPage",
+    "nav_for",
+    "require_api_roles",
+    "require_roles",
+    "viewer_of",
+]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def get_policy(request: Request) -> AccessPolicy:
+    return request.app.state.policy  # type: ignore[no-any-return]
+
+
+def get_protocol(request: Request) -> Protocol:
+    return request.app.state.protocol  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+PolicyDep = Annotated[AccessPolicy, Depends(get_policy)]
+ProtocolDep = Annotated[Protocol, Depends(get_protocol)]
+
+
+def optional_session(request: Request, engine: EngineDep, policy: PolicyDep) -> SessionView | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    return resolve_session(engine, token, policy) if token else None
+
+
+SessionDep = Annotated[SessionView | None, Depends(optional_session)]
+
+
+def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
+    """The navigation a role sees (later capabilities add their pages here)."""
+    if user is None:
+        return ()
+    items = [NavItem("/", N_("Home"))]
+    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER}:
+        items.append(NavItem("/screening", N_("Screening")))
+    if user.role in {
+        Role.ADMINISTRATOR,
+        Role.INVESTIGATOR,
+        Role.STUDY_COORDINATOR,
+        Role.MONITOR,
+        Role.DATA_MANAGER,
+        Role.OUTCOME_ASSESSOR,
+    }:
+        items.append(NavItem("/participants", N_("Participants")))
+    if user.role is Role.UNBLINDED_STATISTICIAN:
+        items.append(NavItem("/randomization", N_("Allocation list")))
+    if user.role is Role.UNBLINDED_PHARMACIST:
+        items.append(NavItem("/pharmacy", N_("Pharmacy")))
+    if user.role in {Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER}:
+        items.append(NavItem("/unblindings", N_("Unblinding log")))
+    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.OUTCOME_ASSESSOR,
+                     Role.MONITOR, Role.DATA_MANAGER}:  # fmt: skip
+        items.append(NavItem("/queries", N_("Queries")))
+    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER,
+                     Role.BLINDED_STATISTICIAN}:  # fmt: skip
+        items.append(NavItem("/safety", N_("Safety")))
+    if user.role in {Role.DSMB_MEMBER, Role.UNBLINDED_STATISTICIAN}:
+        items.append(NavItem("/dsmb", N_("DSMB safety review")))
+    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER,
+                     Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER}:  # fmt: skip
+        items.append(NavItem("/recruitment", N_("Recruitment")))
+    if user.role in {Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN}:
+        items.append(NavItem("/analysis", N_("Analysis")))
+    if user.role is Role.DATA_MANAGER:
+        items.append(NavItem("/data-management", N_("Database lock")))
+    if user.role in {Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN}:
+        items.append(NavItem("/exports", N_("Exports")))
+    if user.role in {Role.DATA_MANAGER, Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.UNBLINDED_STATISTICIAN}:
+        items.append(NavItem("/data-access", N_("Data access")))
+    if user.role is Role.ADMINISTRATOR:
+        items.append(NavItem("/admin/users", N_("Users")))
+    if user.role in {Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.MONITOR}:
+        items.append(NavItem("/admin/audit", N_("Audit trail")))
+    items.append(NavItem("/profile", N_("Profile")))
+    return tuple(items)
+
+
+def current_page(request: Request, session: SessionDep, protocol: ProtocolDep) -> Page:
+    user = session.user if session else None
+    lang = user.language if user else request.cookies.get(LANG_COOKIE, DEFAULT_LANGUAGE)
+    if lang not in LANGUAGES:
+        lang = DEFAULT_LANGUAGE
+    calendar = user.calendar if user else request.cookies.get(CALENDAR_COOKIE, "both")
+    if calendar not in {"gregorian", "jalali", "both"}:
+        calendar = "both"
+    csrf = session.csrf_token if session else request.state.anonymous_csrf
+    return Page(
+        user=user, lang=lang, calendar=calendar, csrf_token=csrf, nav=nav_for(user), trial_name=protocol.short_name
+    )
+
+
+PageDep = Annotated[Page, Depends(current_page)]
+
+
+def signed_in_page(request: Request, page: PageDep) -> Page:
+    if page.user is None:
+        raise SignInRequired(request.url.path)
+    return page
+
+
+SignedInPage = Annotated[Page, Depends(signed_in_page)]
+
+
+def _refuse(engine: Engine, user: UserView, request: Request) -> None:
+    with session_scope(engine) as session:
+        audit.record(
+            session,
+            actor=user.username,
+            role=user.role.value,
+            action="access.denied",
+            detail={"path": request.url.path, "method": request.method},
+        )
+
+
+def require_roles(*roles: Role) -> Callable[..., Page]:
+    """A dependency that lets only these roles through (others get a 403 page, audited)."""
+
+    def check(request: Request, page: SignedInPage, engine: EngineDep) -> Page:
+        assert page.user is not None
+        if page.user.role not in roles:
+            _refuse(engine, page.user, request)
+            raise Forbidden(page)
+        return page
+
+    return check
+
+
+def check_csrf(page: PageDep, request: Request, engine: EngineDep, csrf_token: Annotated[str, Form()] = "") -> None:
+    """Every state-changing form: the session's token, or before sign-in the double-submit cookie."""
+    expected = page.csrf_token if page.user else request.cookies.get(CSRF_COOKIE)
+    if not tokens_match(expected, csrf_token):
+        with session_scope(engine) as session:
+            audit.record(
+                session,
+                actor=page.user.username if page.user else "anonymous",
+                role=page.user.role.value if page.user else None,
+                action="access.csrf_refused",
+                detail={"path": request.url.path, "token": "missing" if not csrf_token else "wrong"},
+            )
+        raise CsrfFailed(page)
+
+
+CsrfChecked = Annotated[None, Depends(check_csrf)]
+
+
+def api_user(request: Request, engine: EngineDep) -> UserView:
+    """The API caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = resolve_token(engine, token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+    if user is None:
+        # Unknown, revoked or a disabled user's token: refused and recorded (the token itself never is).
+        with session_scope(engine) as session:
+            audit.record(
+                session,
+                actor="anonymous",
+                action="api.token_refused",
+                detail={"path": request.url.path, "token": "present" if token.strip() else "missing"},
+            )
+        raise HTTPException(
+            status_code=401, detail="a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+ApiUser = Annotated[UserView, Depends(api_user)]
+
+
+def require_api_roles(*roles: Role) -> Callable[..., UserView]:
+    """An API dependency that lets only these roles through (403 JSON otherwise, audited)."""
+
+    def check(request: Request, user: ApiUser, engine: EngineDep) -> UserView:
+        if user.role not in roles:
+            _refuse(engine, user, request)
+            raise HTTPException(status_code=403, detail="your role may not do this")
+        return user
+
+    return check
+
+
+def viewer_of(user: UserView, engine: Engine) -> Viewer:
+    """The masking policy's view of a user, with the participants emergency-unblinded to them."""
+    from trialwright.services.randomization import unblinded_participants
+
+    return Viewer(
+        username=user.username,
+        role=user.role,
+        sites=frozenset(user.sites),
+        unblinded_participants=unblinded_participants(engine, user.username),
+    )

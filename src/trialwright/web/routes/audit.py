@@ -1,0 +1,42 @@
+"""The audit trail page (administrators, data managers, and monitors for their own sites)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.web.deps import EngineDep, require_roles
+from trialwright.web.templating import Page, render_page
+
+router = APIRouter()
+_PAGE_SIZE = 50
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    engine: EngineDep,
+    page: Page = Depends(require_roles(Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.MONITOR)),  # noqa: B008
+    actor: str | None = None,
+    action: str | None = None,
+    participant: str | None = None,
+    before: int | None = None,
+) -> HTMLResponse:
+    rows = audit.entries(
+        engine,
+        actor=actor or None,
+        action_prefix=action or None,
+        participant=participant or None,
+        before_seq=before,
+        limit=_PAGE_SIZE,
+        sites=page.user.sites if page.user and page.user.role.site_scoped else None,
+    )
+    context = {
+        "rows": rows,
+        "filters": {"actor": actor or "", "action": action or "", "participant": participant or ""},
+        "older": rows[-1].seq if len(rows) == _PAGE_SIZE else None,
+        "chain": audit.verify(engine),
+    }
+    return render_page(request, page, "audit/index.html", context)

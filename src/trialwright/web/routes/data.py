@@ -1,0 +1,406 @@
+"""Data collection pages: the form entry page with inline validation, the form lifecycle buttons, visits,
+the query inbox, and the database lock. Every change goes through ``trialwright.services.forms``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from trialwright.domain.forms import FormValueError
+from trialwright.domain.roles import Role
+from trialwright.protocol import Protocol
+from trialwright.services import forms as svc
+from trialwright.services.screening import NotFound
+from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.routes.randomization import participant_page
+from trialwright.web.templating import Page, render_page
+
+router = APIRouter()
+ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
+EntryPage = Annotated[Page, Depends(require_roles(*svc.DATA_ENTRY))]
+AnyDataRole = Annotated[
+    Page, Depends(require_roles(*svc.DATA_ENTRY, Role.MONITOR, Role.DATA_MANAGER, Role.ADMINISTRATOR))
+]
+ManagerPage = Annotated[Page, Depends(require_roles(Role.DATA_MANAGER))]
+STATUSES = ("value", "not_done", "not_applicable", "below_lloq", "above_uloq")
+
+
+def _not_found(request: Request, page: Page) -> Response:
+    return render_page(
+        request, page, "errors/error.html", {"status": 404, "message": "There is no such page."}, status_code=404
+    )
+
+
+def _url(participant_id: str, visit_id: str, form_id: str) -> str:
+    return f"/participants/{participant_id}/visits/{visit_id}/forms/{form_id}"
+
+
+def _form_page(
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: Protocol,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    *,
+    status: int = 200,
+    errors: list[str] | None = None,
+    typed: dict[str, Any] | None = None,
+) -> Response:
+    assert page.user is not None
+    try:
+        view = svc.get_form(engine, page.user, participant_id, visit_id, form_id)
+        form_queries = [
+            q
+            for q in svc.list_queries(engine, page.user, participant_id=participant_id)
+            if q.form_id == form_id and q.visit_id == visit_id
+        ]
+    except NotFound:
+        return _not_found(request, page)
+    except svc.FormError:
+        return _not_found(request, page)
+    problems = errors or []
+    by_field: dict[str, list[str]] = {}
+    general: list[str] = []
+    ids = {f.id for f in protocol.form(form_id).fields}
+    for p in problems:
+        name = p.split(":", 1)[0]
+        (by_field.setdefault(name, []) if name in ids else general).append(p)
+    role = page.user.role
+    context: dict[str, Any] = {
+        "participant_id": participant_id,
+        "visit_id": visit_id,
+        "visit_name": visit_id if visit_id.startswith("unscheduled-") else protocol.visit(visit_id).name,
+        "form": protocol.form(form_id),
+        "view": view,
+        "typed": typed or {},
+        "field_errors": by_field,
+        "errors": general,
+        "queries": form_queries,
+        "can_edit": role in svc.DATA_ENTRY,
+        "can_verify": role is Role.MONITOR,
+        "can_sign": role is Role.INVESTIGATOR,
+        "can_lock": role is Role.DATA_MANAGER,
+        "can_raise": role in svc.QUERY_RAISERS,
+        "can_answer": role in svc.QUERY_ANSWERERS,
+        "meaning": protocol.signature_meaning,
+        "statuses": STATUSES,
+        "today": dt.date.today().isoformat(),  # noqa: DTZ011 - a default shown in the date input only
+        "url": _url(participant_id, visit_id, form_id),
+    }
+    return render_page(request, page, "data/form.html", context, status_code=status)
+
+
+@router.get("/participants/{participant_id}/visits/{visit_id}/forms/{form_id}", response_class=HTMLResponse)
+def form_page(
+    request: Request,
+    page: AnyDataRole,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+) -> Response:
+    return _form_page(request, page, engine, protocol, participant_id, visit_id, form_id)
+
+
+async def _entries(request: Request, protocol: Protocol, form_id: str, stored: Any) -> dict[str, Any]:
+    """What the form page sent, as the service's entries: only fields that were typed or cleared."""
+    data = await request.form()
+    entries: dict[str, Any] = {}
+    for f in protocol.form(form_id).fields:
+        if f.derived is not None:
+            continue
+        status = str(data.get(f"s-{f.id}", "value"))
+        raw: Any = data.getlist(f"v-{f.id}") if f.type.value == "multi_choice" else str(data.get(f"v-{f.id}", ""))
+        raw = [r for r in raw if r] if isinstance(raw, list) else raw.strip()
+        unit = str(data.get(f"u-{f.id}", "")).strip() or None
+        reason = str(data.get(f"r-{f.id}", "")).strip()
+        if status in {"not_done", "not_applicable"}:
+            entries[f.id] = {status: reason}
+        elif status in {"below_lloq", "above_uloq"}:
+            entries[f.id] = {status: raw, **({"unit": unit} if unit else {})}
+        elif raw:
+            entries[f.id] = {"value": raw, "unit": unit} if unit else raw
+        elif stored is not None and f.id in stored.values:
+            entries[f.id] = None  # emptied: cleared (a reason is asked for once the form is complete)
+    return entries
+
+
+@router.post("/participants/{participant_id}/visits/{visit_id}/forms/{form_id}", response_class=HTMLResponse)
+async def save(
+    request: Request,
+    page: EntryPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    _csrf: CsrfChecked,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+) -> Response:
+    assert page.user is not None
+    data = await request.form()
+    try:
+        stored = svc.get_form(engine, page.user, participant_id, visit_id, form_id)
+        entries = await _entries(request, protocol, form_id, stored)
+        visit_date = str(data.get("visit_date", "")).strip()
+        svc.save_form(
+            engine,
+            page.user,
+            participant_id,
+            visit_id,
+            form_id,
+            entries,
+            reason=str(data.get("reason", "")).strip() or None,
+            visit_date=dt.date.fromisoformat(visit_date) if visit_date else None,
+        )
+    except NotFound:
+        return _not_found(request, page)
+    except FormValueError as exc:
+        typed = {k: v for k, v in data.items() if k.startswith(("v-", "u-", "s-", "r-"))}
+        return _form_page(
+            request, page, engine, protocol, participant_id, visit_id, form_id, status=422,
+            errors=list(exc.problems), typed=typed,
+        )  # fmt: skip
+    except (svc.FormError, ValueError) as exc:
+        typed = {k: v for k, v in data.items() if k.startswith(("v-", "u-", "s-", "r-"))}
+        return _form_page(
+            request, page, engine, protocol, participant_id, visit_id, form_id, status=422, errors=[str(exc)],
+            typed=typed,
+        )  # fmt: skip
+    return RedirectResponse(_url(participant_id, visit_id, form_id), status_code=303)
+
+
+def _act(
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: Protocol,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    action: Callable[[], object],
+) -> Response:
+    try:
+        action()
+    except NotFound:
+        return _not_found(request, page)
+    except svc.FormError as exc:
+        return _form_page(
+            request, page, engine, protocol, participant_id, visit_id, form_id, status=422, errors=[str(exc)]
+        )
+    return RedirectResponse(_url(participant_id, visit_id, form_id), status_code=303)
+
+
+_FORM = "/participants/{participant_id}/visits/{visit_id}/forms/{form_id}"
+
+
+@router.post(_FORM + "/complete", response_class=HTMLResponse)
+def complete(
+    request: Request, page: EntryPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    participant_id: str, visit_id: str, form_id: str,
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    user = page.user
+    return _act(request, page, engine, protocol, participant_id, visit_id, form_id,
+                lambda: svc.complete_form(engine, user, participant_id, visit_id, form_id))  # fmt: skip
+
+
+@router.post(_FORM + "/verify", response_class=HTMLResponse)
+def verify(
+    request: Request, page: Annotated[Page, Depends(require_roles(Role.MONITOR))], engine: EngineDep,
+    protocol: ProtocolDep, _csrf: CsrfChecked, participant_id: str, visit_id: str, form_id: str,
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    user = page.user
+    return _act(request, page, engine, protocol, participant_id, visit_id, form_id,
+                lambda: svc.verify_form(engine, user, participant_id, visit_id, form_id))  # fmt: skip
+
+
+@router.post(_FORM + "/sign", response_class=HTMLResponse)
+def sign(
+    request: Request, page: Annotated[Page, Depends(require_roles(Role.INVESTIGATOR))], engine: EngineDep,
+    protocol: ProtocolDep, _csrf: CsrfChecked, participant_id: str, visit_id: str, form_id: str,
+    password: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    user = page.user
+    return _act(request, page, engine, protocol, participant_id, visit_id, form_id,
+                lambda: svc.sign_form(engine, user, participant_id, visit_id, form_id, password=password))  # fmt: skip
+
+
+@router.post(_FORM + "/lock", response_class=HTMLResponse)
+def lock(
+    request: Request, page: ManagerPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    participant_id: str, visit_id: str, form_id: str,
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    user = page.user
+    return _act(request, page, engine, protocol, participant_id, visit_id, form_id,
+                lambda: svc.lock_form(engine, user, participant_id, visit_id, form_id))  # fmt: skip
+
+
+@router.post(_FORM + "/unlock", response_class=HTMLResponse)
+def unlock(
+    request: Request, page: ManagerPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    participant_id: str, visit_id: str, form_id: str, reason: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    user = page.user
+    return _act(request, page, engine, protocol, participant_id, visit_id, form_id,
+                lambda: svc.unlock_form(engine, user, participant_id, visit_id, form_id, reason=reason))  # fmt: skip
+
+
+@router.post(_FORM + "/queries", response_class=HTMLResponse)
+def raise_query(
+    request: Request, page: Annotated[Page, Depends(require_roles(*svc.QUERY_RAISERS))], engine: EngineDep,
+    protocol: ProtocolDep, _csrf: CsrfChecked, participant_id: str, visit_id: str, form_id: str,
+    text: Annotated[str, Form()] = "", field: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    user = page.user
+    return _act(request, page, engine, protocol, participant_id, visit_id, form_id,
+                lambda: svc.raise_query(engine, user, participant_id, text, visit_id=visit_id, form_id=form_id,
+                                        field_id=field or None))  # fmt: skip
+
+
+@router.post("/participants/{participant_id}/visits", response_class=HTMLResponse)
+def visit(
+    request: Request,
+    page: EntryPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    participant_id: str,
+    visit_id: Annotated[str, Form()] = "",
+    visit_date: Annotated[str, Form()] = "",
+    missed_reason: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
+) -> Response:
+    """Record a visit as held, as missed (with a reason), or an unscheduled visit (no visit id)."""
+    assert page.user is not None
+    try:
+        if missed_reason.strip():
+            svc.miss_visit(engine, page.user, participant_id, visit_id, missed_reason)
+        else:
+            try:
+                day = dt.date.fromisoformat(visit_date)
+            except ValueError:
+                raise svc.FormError("visit_date: must be a date written YYYY-MM-DD") from None
+            svc.record_visit(engine, page.user, participant_id, visit_id or None, day, label=label or None)
+    except NotFound:
+        return _not_found(request, page)
+    except svc.FormError as exc:
+        return participant_page(request, page, engine, participant_id, status=422, errors=[str(exc)])
+    return RedirectResponse(f"/participants/{participant_id}", status_code=303)
+
+
+@router.get("/queries", response_class=HTMLResponse)
+def query_inbox(
+    request: Request,
+    page: ReaderPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    status: str | None = None,
+    site: str | None = None,
+    participant: str | None = None,
+) -> HTMLResponse:
+    assert page.user is not None
+    rows = svc.list_queries(
+        engine, page.user, status=status or None, site=site or None, participant_id=participant or None
+    )
+    context = {
+        "rows": rows,
+        "status": status or "",
+        "site": site or "",
+        "sites": page.user.sites if page.user.role.site_scoped else protocol.site_codes,
+        "participant": participant or "",
+        "can_answer": page.user.role in svc.QUERY_ANSWERERS,
+        "me": page.user.username,
+        "can_close_auto": page.user.role in svc.QUERY_RAISERS,
+        "errors": [],
+    }
+    return render_page(request, page, "data/queries.html", context)
+
+
+@router.post("/queries/{query_id}/answer", response_class=HTMLResponse)
+def answer(
+    request: Request,
+    page: ReaderPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    query_id: int,
+    answer: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/queries",
+) -> Response:
+    assert page.user is not None
+    return _query_act(request, page, engine, back, lambda: svc.answer_query(engine, page.user, query_id, answer))  # type: ignore[arg-type]
+
+
+@router.post("/queries/{query_id}/close", response_class=HTMLResponse)
+def close(
+    request: Request,
+    page: ReaderPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    query_id: int,
+    note: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/queries",
+) -> Response:
+    assert page.user is not None
+    return _query_act(request, page, engine, back, lambda: svc.close_query(engine, page.user, query_id, note))  # type: ignore[arg-type]
+
+
+def _query_act(request: Request, page: Page, engine: EngineDep, back: str, action: Callable[[], object]) -> Response:
+    assert page.user is not None
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/queries"
+    try:
+        action()
+    except NotFound:
+        return _not_found(request, page)
+    except svc.FormError as exc:
+        context = {
+            "rows": svc.list_queries(engine, page.user),
+            "status": "",
+            "site": "",
+            "sites": list(page.user.sites),
+            "participant": "",
+            "can_answer": page.user.role in svc.QUERY_ANSWERERS,
+            "me": page.user.username,
+            "can_close_auto": page.user.role in svc.QUERY_RAISERS,
+            "errors": [str(exc)],
+        }
+        return render_page(request, page, "data/queries.html", context, status_code=422)
+    return RedirectResponse(back, status_code=303)
+
+
+@router.get("/data-management", response_class=HTMLResponse)
+def data_management(request: Request, page: ManagerPage, engine: EngineDep) -> HTMLResponse:
+    return render_page(request, page, "data/lock.html", {"lock": svc.lock_state(engine), "errors": []})
+
+
+@router.post("/data-management/lock", response_class=HTMLResponse)
+def trial_lock(
+    request: Request,
+    page: ManagerPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    action: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    try:
+        if action == "lock":
+            svc.lock_trial(engine, page.user, reason)
+        else:
+            svc.unlock_trial(engine, page.user, reason)
+    except svc.FormError as exc:
+        context = {"lock": svc.lock_state(engine), "errors": [str(exc)]}
+        return render_page(request, page, "data/lock.html", context, status_code=422)
+    return RedirectResponse("/data-management", status_code=303)

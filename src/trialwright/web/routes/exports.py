@@ -1,0 +1,190 @@
+"""Exports and data sharing pages: the data manager's and statisticians' exports (a zip of the folder the
+export wrote, audited), and the register of data access requests with decisions and the IPD package.
+Everything goes through ``trialwright.services.exports`` and ``trialwright.services.sharing``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from trialwright.domain.roles import Role
+from trialwright.services import clock, sharing
+from trialwright.services import exports as svc
+from trialwright.web.deps import CsrfChecked, EngineDep, require_roles
+from trialwright.web.templating import Page, render_page
+
+router = APIRouter()
+ExporterPage = Annotated[Page, Depends(require_roles(*svc.EXPORTERS))]
+RegisterPage = Annotated[Page, Depends(require_roles(*sharing.READERS))]
+
+
+def _zip(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(folder.parent))
+    return buffer.getvalue()
+
+
+def _exports_page(request: Request, page: Page, status: int = 200, error: str | None = None) -> Response:
+    assert page.user is not None
+    context = {
+        "formats": sorted((name, cls.description) for name, cls in svc.formats().items()),
+        "may_with_arms": page.user.role is Role.UNBLINDED_STATISTICIAN,
+        "error": error,
+    }
+    return render_page(request, page, "exports/index.html", context, status_code=status)
+
+
+@router.get("/exports", response_class=HTMLResponse)
+def exports_page(request: Request, page: ExporterPage) -> Response:
+    return _exports_page(request, page)
+
+
+@router.post("/exports")
+def make_export(
+    request: Request,
+    page: ExporterPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    fmt: Annotated[str, Form(alias="format")] = "",
+    with_arms: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        stamp = clock.now().astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = Path(tmp) / f"{fmt or 'export'}-{stamp}"
+        try:
+            svc.run_export(engine, page.user, fmt, folder, with_arms=bool(with_arms))
+        except svc.ExportError as exc:
+            return _exports_page(request, page, 422, str(exc))
+        data = _zip(folder)
+    return Response(
+        data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{folder.name}.zip"'}
+    )
+
+
+def _access_page(
+    request: Request, page: Page, engine: EngineDep, status: int = 200, error: str | None = None
+) -> Response:
+    assert page.user is not None
+    role = page.user.role
+    context = {
+        "requests": sharing.list_requests(engine, page.user),
+        "opens": sharing.access_window_opens(engine),
+        "may_record": role in sharing.RECORDERS,
+        "may_decide": role in sharing.DECIDERS,
+        "may_issue": role is Role.UNBLINDED_STATISTICIAN,
+        "error": error,
+        "today": clock.now().date().isoformat(),
+    }
+    return render_page(request, page, "exports/access.html", context, status_code=status)
+
+
+@router.get("/data-access", response_class=HTMLResponse)
+def access_page(request: Request, page: RegisterPage, engine: EngineDep) -> Response:
+    return _access_page(request, page, engine)
+
+
+@router.post("/data-access/publications")
+def add_publication(
+    request: Request,
+    page: RegisterPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    citation: Annotated[str, Form()] = "",
+    published_on: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    try:
+        sharing.record_publication(engine, page.user, citation, dt.date.fromisoformat(published_on))
+    except (sharing.SharingError, ValueError) as exc:
+        return _access_page(
+            request,
+            page,
+            engine,
+            422,
+            str(exc) if isinstance(exc, sharing.SharingError) else "published_on: give a date (YYYY-MM-DD)",
+        )
+    return RedirectResponse("/data-access", status_code=303)
+
+
+@router.post("/data-access/requests")
+def add_request(
+    request: Request,
+    page: RegisterPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    requester: Annotated[str, Form()] = "",
+    organisation: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    purpose: Annotated[str, Form()] = "",
+    reasons: Annotated[str, Form()] = "",
+    received_on: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    try:
+        received = dt.date.fromisoformat(received_on)
+    except ValueError:
+        return _access_page(request, page, engine, 422, "received_on: give a date (YYYY-MM-DD)")
+    try:
+        sharing.record_request(
+            engine,
+            page.user,
+            requester=requester,
+            organisation=organisation,
+            email=email,
+            purpose=purpose,
+            reasons=reasons,
+            received_on=received,
+        )
+    except sharing.SharingError as exc:
+        return _access_page(request, page, engine, 422, str(exc))
+    return RedirectResponse("/data-access", status_code=303)
+
+
+@router.post("/data-access/requests/{number}/decision")
+def decide(
+    request: Request,
+    number: str,
+    page: RegisterPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    decision: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    if decision not in {"approve", "reject"}:
+        return _access_page(request, page, engine, 422, "decision: choose approve or reject")
+    try:
+        sharing.decide_request(
+            engine, page.user, number, approve=decision == "approve", reason=reason, password=password
+        )
+    except sharing.SharingError as exc:
+        return _access_page(request, page, engine, 422, str(exc))
+    return RedirectResponse("/data-access", status_code=303)
+
+
+@router.post("/data-access/requests/{number}/package")
+def issue(request: Request, number: str, page: RegisterPage, engine: EngineDep, _csrf: CsrfChecked) -> Response:
+    assert page.user is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / f"ipd-{number}"
+        try:
+            sharing.issue_ipd(engine, page.user, number, folder)
+        except sharing.SharingError as exc:
+            return _access_page(request, page, engine, 422, str(exc))
+        data = _zip(folder)
+    return Response(
+        data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{folder.name}.zip"'}
+    )

@@ -1,0 +1,34 @@
+"""The trial home page: the registry summary, with arms as the viewer may see them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from trialwright.domain.masking import present_arms
+from trialwright.services.randomization import notifications_for
+from trialwright.services.safety import overdue_for
+from trialwright.services.screening import count_enrolled
+from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
+from trialwright.web.templating import render_page
+
+router = APIRouter()
+
+
+@router.get("/health", response_class=PlainTextResponse, include_in_schema=False)
+def health() -> str:
+    return "ok"
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: EngineDep) -> HTMLResponse:
+    assert page.user is not None
+    arms = present_arms(viewer_of(page.user, engine), protocol)
+    context = {
+        "p": protocol,
+        "arms": arms,
+        "enrolled": count_enrolled(engine),
+        "notices": notifications_for(engine, page.user),
+        "overdue": overdue_for(engine, page.user),
+    }
+    return render_page(request, page, "home/index.html", context)

@@ -1,0 +1,96 @@
+"""A person's own profile: password, language and calendar, API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from trialwright.services.users import (
+    LANGUAGES,
+    UserError,
+    change_password,
+    issue_token,
+    list_tokens,
+    revoke_token,
+    set_preferences,
+)
+from trialwright.web.deps import CsrfChecked, EngineDep, PageDep, SettingsDep, SignedInPage
+from trialwright.web.security import CALENDAR_COOKIE, LANG_COOKIE
+from trialwright.web.templating import Page, render_page
+
+router = APIRouter()
+
+
+def _profile(request: Request, page: Page, engine: EngineDep, status: int = 200, **extra: object) -> HTMLResponse:
+    assert page.user is not None
+    context = {"tokens": list_tokens(engine, page.user.username), "message": None, "error": None, **extra}
+    return render_page(request, page, "profile/index.html", context, status_code=status)
+
+
+@router.get("/profile", response_class=HTMLResponse)
+def profile(request: Request, page: SignedInPage, engine: EngineDep) -> HTMLResponse:
+    return _profile(request, page, engine)
+
+
+@router.post("/profile/password", response_class=HTMLResponse)
+def password(
+    request: Request,
+    page: SignedInPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    old_password: Annotated[str, Form()] = "",
+    new_password: Annotated[str, Form()] = "",
+    confirm_password: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    if new_password != confirm_password:
+        return _profile(request, page, engine, 400, error="confirm_password: does not match the new password")
+    try:
+        change_password(engine, page.user.username, old_password, new_password)
+    except UserError as exc:
+        return _profile(request, page, engine, 400, error=str(exc))
+    # Changing the password ends every session, this one included: sign in again.
+    return RedirectResponse("/sign-in", status_code=303)
+
+
+@router.post("/profile/preferences")
+def preferences(
+    page: PageDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _csrf: CsrfChecked,
+    language: Annotated[str | None, Form()] = None,
+    calendar: Annotated[str | None, Form()] = None,
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    language = language if language in LANGUAGES else None
+    calendar = calendar if calendar in {"gregorian", "jalali", "both"} else None
+    if page.user is not None:
+        set_preferences(engine, page.user.username, language=language, calendar=calendar)
+    else:  # before sign-in the choice lives in a cookie
+        for name, value in ((LANG_COOKIE, language), (CALENDAR_COOKIE, calendar)):
+            if value:
+                response.set_cookie(
+                    name, value, samesite="lax", secure=settings.secure_cookies, max_age=365 * 86400, path="/"
+                )
+    return response
+
+
+@router.post("/profile/tokens", response_class=HTMLResponse)
+def new_token(
+    request: Request, page: SignedInPage, engine: EngineDep, _csrf: CsrfChecked, name: Annotated[str, Form()] = "web"
+) -> HTMLResponse:
+    assert page.user is not None
+    token, _ = issue_token(engine, page.user.username, name=name or "web", actor=page.user.username)
+    return _profile(request, page, engine, new_token=token)
+
+
+@router.post("/profile/tokens/{token_id}/revoke")
+def revoke(page: SignedInPage, engine: EngineDep, _csrf: CsrfChecked, token_id: int) -> Response:
+    assert page.user is not None
+    revoke_token(engine, token_id, actor=page.user.username, owner=page.user.username)
+    return RedirectResponse("/profile", status_code=303)

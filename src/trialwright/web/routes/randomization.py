@@ -1,0 +1,291 @@
+"""Randomization pages: participants and their randomization, the statistician's list, the pharmacist's
+preparation, emergency unblinding and the unblinding log.
+
+Every arm shown on these pages comes from the randomization service, which applies the masking policy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from trialwright.domain.roles import Role
+from trialwright.services import forms, safety
+from trialwright.services import randomization as svc
+from trialwright.services.screening import NotFound, ScreeningError
+from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.templating import Page, render_page
+
+router = APIRouter()
+#: The statistician's page marks a stratum with fewer entries left than this.
+LOW_REMAINING = 4
+
+#: Who reads participant pages (the blinded team; arms stay masked for them).
+PARTICIPANT_READERS = (
+    Role.ADMINISTRATOR,
+    Role.INVESTIGATOR,
+    Role.STUDY_COORDINATOR,
+    Role.MONITOR,
+    Role.DATA_MANAGER,
+    Role.OUTCOME_ASSESSOR,
+)
+ReaderPage = Annotated[Page, Depends(require_roles(*PARTICIPANT_READERS))]
+RandomizerPage = Annotated[Page, Depends(require_roles(*svc.RANDOMIZERS))]
+InvestigatorPage = Annotated[Page, Depends(require_roles(Role.INVESTIGATOR))]
+StatisticianPage = Annotated[Page, Depends(require_roles(Role.UNBLINDED_STATISTICIAN))]
+PharmacistPage = Annotated[Page, Depends(require_roles(Role.UNBLINDED_PHARMACIST))]
+LogPage = Annotated[
+    Page, Depends(require_roles(Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER))
+]
+
+
+def _not_found(request: Request, page: Page) -> Response:
+    return render_page(
+        request, page, "errors/error.html", {"status": 404, "message": "There is no such page."}, status_code=404
+    )
+
+
+@router.get("/participants", response_class=HTMLResponse)
+def participant_list(request: Request, page: ReaderPage, engine: EngineDep) -> HTMLResponse:
+    assert page.user is not None
+    rows = svc.participant_rows(engine, page.user)
+    return render_page(request, page, "randomization/participants.html", {"rows": rows})
+
+
+def participant_page(
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    participant_id: str,
+    status: int = 200,
+    errors: list[str] | None = None,
+) -> Response:
+    assert page.user is not None
+    rows = svc.participant_rows(engine, page.user, participant_id=participant_id)
+    if not rows:
+        return _not_found(request, page)
+    context: dict[str, Any] = {
+        "p": rows[0],
+        "schedule": forms.participant_schedule(engine, page.user, participant_id),
+        "can_enter": page.user.role in forms.DATA_ENTRY,
+        "allocation": svc.allocation_of(engine, page.user, participant_id),
+        "can_randomize": page.user.role in svc.RANDOMIZERS,
+        "can_unblind": page.user.role is Role.INVESTIGATOR,
+        "errors": errors or [],
+        "pause": safety.pause(engine),
+        "events": safety.list_events(engine, page.user, participant_id=participant_id)
+        if page.user.role in safety.READERS
+        else None,
+        "can_report": page.user.role in safety.REPORTERS,
+    }
+    return render_page(request, page, "randomization/participant.html", context, status_code=status)
+
+
+@router.get("/participants/{participant_id}", response_class=HTMLResponse)
+def participant(request: Request, page: ReaderPage, engine: EngineDep, participant_id: str) -> Response:
+    return participant_page(request, page, engine, participant_id)
+
+
+@router.post("/participants/{participant_id}/randomize", response_class=HTMLResponse)
+def randomize(
+    request: Request, page: RandomizerPage, engine: EngineDep, _csrf: CsrfChecked, participant_id: str
+) -> Response:
+    assert page.user is not None
+    try:
+        svc.randomize(engine, page.user, participant_id)
+    except NotFound:
+        return _not_found(request, page)
+    except (svc.RandomizationError, ScreeningError) as exc:
+        return participant_page(request, page, engine, participant_id, 422, [str(exc)])
+    return RedirectResponse(f"/participants/{participant_id}", status_code=303)
+
+
+@router.get("/participants/{participant_id}/unblind", response_class=HTMLResponse)
+def unblind_form(request: Request, page: InvestigatorPage, engine: EngineDep, participant_id: str) -> Response:
+    assert page.user is not None
+    if not svc.participant_rows(engine, page.user, participant_id=participant_id):
+        return _not_found(request, page)
+    context: dict[str, Any] = {"participant_id": participant_id, "errors": [], "revealed": None, "reason": ""}
+    return render_page(request, page, "randomization/unblind.html", context)
+
+
+@router.post("/participants/{participant_id}/unblind", response_class=HTMLResponse)
+def unblind(
+    request: Request,
+    page: InvestigatorPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    _csrf: CsrfChecked,
+    participant_id: str,
+    reason: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    context: dict[str, Any] = {"participant_id": participant_id, "errors": [], "revealed": None, "reason": reason}
+    try:
+        revealed = svc.emergency_unblind(engine, page.user, participant_id, reason=reason, password=password)
+    except NotFound:
+        return _not_found(request, page)
+    except svc.RandomizationError as exc:
+        context["errors"] = [str(exc)]
+        return render_page(request, page, "randomization/unblind.html", context, status_code=422)
+    # Shown once, to this investigator only; later visits show it through the masking policy.
+    context["revealed"] = revealed
+    context["arm"] = protocol.arm_by_code(revealed.arm)
+    return render_page(request, page, "randomization/unblind.html", context)
+
+
+def _statistician_page(
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    status: int = 200,
+    errors: list[str] | None = None,
+) -> Response:
+    assert page.user is not None
+    r = protocol.randomization
+    blocks = r.method == "stratified_permuted_blocks"
+    used = {s.stratum: s for s in svc.list_status(engine)}
+    balance = {b.stratum: b for b in svc.balance(engine, page.user)}
+    rows = []
+    for stratum in sorted(set(used) | set(balance)):
+        s, b = used.get(stratum), balance.get(stratum)
+        rows.append(
+            {
+                "stratum": stratum,
+                "by_arm": dict(b.by_arm) if b else {},
+                "imbalance": b.imbalance if b else 0,
+                "worst": b.worst_running if b else 0.0,
+                "bound": max(r.block_sizes) / 2 if r.method == "stratified_permuted_blocks" else None,
+                "used": s.used if s else (sum(b.by_arm.values()) if b else 0),
+                "remaining": s.remaining if s else "—",
+                "low": blocks and s is not None and s.remaining < LOW_REMAINING,
+            }
+        )
+    context: dict[str, Any] = {
+        "records": svc.list_records(engine, page.user),
+        "rows": rows,
+        "arms": [a.code for a in protocol.arms],
+        "strata": sorted(used),
+        "blocks": blocks,
+        "errors": errors or [],
+    }
+    return render_page(request, page, "randomization/list.html", context, status_code=status)
+
+
+@router.get("/randomization", response_class=HTMLResponse)
+def list_page(request: Request, page: StatisticianPage, engine: EngineDep, protocol: ProtocolDep) -> Response:
+    return _statistician_page(request, page, engine, protocol)
+
+
+@router.post("/randomization/generate", response_class=HTMLResponse)
+def generate(
+    request: Request, page: StatisticianPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked
+) -> Response:
+    assert page.user is not None
+    try:
+        svc.generate_list(engine, page.user)
+    except svc.RandomizationError as exc:
+        return _statistician_page(request, page, engine, protocol, 422, [str(exc)])
+    return RedirectResponse("/randomization", status_code=303)
+
+
+@router.post("/randomization/extend", response_class=HTMLResponse)
+def extend(
+    request: Request,
+    page: StatisticianPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    _csrf: CsrfChecked,
+    stratum: Annotated[str, Form()] = "",
+    entries: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    try:
+        if not entries.strip().isdigit():
+            raise svc.RandomizationError("entries: must be a whole number")
+        svc.extend_list(engine, page.user, stratum, entries=int(entries), reason=reason)
+    except svc.RandomizationError as exc:
+        return _statistician_page(request, page, engine, protocol, 422, [str(exc)])
+    return RedirectResponse("/randomization", status_code=303)
+
+
+@router.get("/randomization/list.csv")
+def export(page: StatisticianPage, engine: EngineDep) -> Response:
+    assert page.user is not None
+    rows = svc.export_list(engine, page.user)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["stratum"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="allocation-list.csv"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/pharmacy", response_class=HTMLResponse)
+def pharmacy(request: Request, page: PharmacistPage, engine: EngineDep) -> HTMLResponse:
+    assert page.user is not None
+    return render_page(
+        request, page, "randomization/pharmacy.html", {"queue": svc.preparation_queue(engine, page.user)}
+    )
+
+
+def _preparation(
+    request: Request, page: Page, engine: EngineDep, code: str, status: int = 200, errors: list[str] | None = None
+) -> Response:
+    assert page.user is not None
+    try:
+        instruction = svc.what_to_prepare(engine, page.user, code)
+    except NotFound:
+        return _not_found(request, page)
+    context = {"i": instruction, "errors": errors or []}
+    return render_page(request, page, "randomization/prepare.html", context, status_code=status)
+
+
+@router.get("/pharmacy/{code}", response_class=HTMLResponse)
+def preparation(request: Request, page: PharmacistPage, engine: EngineDep, code: str) -> Response:
+    return _preparation(request, page, engine, code)
+
+
+@router.post("/pharmacy/{code}", response_class=HTMLResponse)
+def record_preparation(
+    request: Request,
+    page: PharmacistPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    code: str,
+    product_lot: Annotated[str, Form()] = "",
+    volume_ml: Annotated[str, Form()] = "",
+    particles: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    try:
+        try:
+            volume = float(volume_ml)
+        except ValueError:
+            raise svc.RandomizationError("volume_ml: must be a number of millilitres") from None
+        svc.prepare(engine, page.user, code, product_lot=product_lot, volume_ml=volume, particles=particles or None)
+    except NotFound:
+        return _not_found(request, page)
+    except svc.RandomizationError as exc:
+        return _preparation(request, page, engine, code, 422, [str(exc)])
+    return RedirectResponse(f"/pharmacy/{code}", status_code=303)
+
+
+@router.get("/unblindings", response_class=HTMLResponse)
+def unblinding_log(request: Request, page: LogPage, engine: EngineDep) -> HTMLResponse:
+    assert page.user is not None
+    context = {
+        "log": svc.unblinding_log(engine, page.user),
+        "notices": svc.notifications_for(engine, page.user),
+    }
+    return render_page(request, page, "randomization/unblindings.html", context)

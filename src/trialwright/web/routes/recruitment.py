@@ -1,0 +1,123 @@
+"""The recruitment page: the dashboard (overall, per site, over time against the target, reasons, consents,
+time to randomization), the forecast with its what-if form (GET parameters, so a scenario is a link), and the
+registry-update text. Everything comes from ``trialwright.services.recruitment``; arms only as it returns them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import Engine
+
+from trialwright.domain.calendars import to_jalali
+from trialwright.services import recruitment as svc
+from trialwright.services.users import UserView
+from trialwright.web.deps import EngineDep, ProtocolDep, require_roles
+from trialwright.web.i18n import N_, translations
+from trialwright.web.recruitment_plots import cumulative_svg, forecast_svg, reasons_svg
+from trialwright.web.templating import Page, render_page
+
+router = APIRouter()
+ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
+
+#: Non-enrolment reasons as shown (translated where shown).
+REASONS = {
+    "not_eligible": N_("not eligible"),
+    "declined": N_("declined"),
+    "consent_not_obtainable": N_("consent not obtainable"),
+    "other_trial": N_("other trial"),
+    "other": N_("other"),
+    "not_recorded": N_("not recorded"),
+}
+_FIELDS = ("new_site_rate", "new_site_opens", "end_date", "as_of")
+
+
+def _date_label(calendar: str) -> Any:
+    def label(day: dt.date) -> str:
+        if calendar == "gregorian":
+            return day.isoformat()
+        if calendar == "jalali":
+            return to_jalali(day)
+        return f"{day.isoformat()}\n{to_jalali(day)}"
+
+    return label
+
+
+def _results(engine: Engine, user: UserView, scenario: svc.Scenario) -> tuple[Any, Any, Any, list[tuple[str, str]]]:
+    """Status, forecast (with the what-if), the plain forecast (for the registry text) and any problems; a
+    refused what-if leaves the plain forecast standing."""
+    problems: list[tuple[str, str]] = []
+    try:
+        status = svc.recruitment_status(engine, user, as_of=scenario.as_of)
+    except svc.RecruitmentError as exc:
+        problems.extend(exc.problems)
+        scenario = svc.Scenario(scenario.new_sites, scenario.end_date, None)
+        status = svc.recruitment_status(engine, user)
+    plain = svc.recruitment_forecast(engine, user, as_of=scenario.as_of)
+    forecast = plain
+    if scenario.new_sites or scenario.end_date is not None:
+        try:
+            forecast = svc.recruitment_forecast(
+                engine, user, new_sites=scenario.new_sites, end_date=scenario.end_date, as_of=scenario.as_of
+            )
+        except svc.RecruitmentError as exc:
+            problems.extend(exc.problems)
+    return status, forecast, plain, problems
+
+
+@router.get("/recruitment", response_class=HTMLResponse)
+def recruitment(
+    request: Request,
+    page: ReaderPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    new_site_rate: str = "",
+    new_site_opens: str = "",
+    end_date: str = "",
+    as_of: str = "",
+) -> Response:
+    assert page.user is not None
+    typed = dict(zip(_FIELDS, (new_site_rate, new_site_opens, end_date, as_of), strict=True))
+    problems: list[tuple[str, str]] = []
+    try:
+        scenario = svc.parse_scenario(**typed)
+    except svc.RecruitmentError as exc:
+        problems.extend(exc.problems)
+        try:  # keep the as-of date if it alone is fine
+            scenario = svc.parse_scenario(as_of=as_of)
+        except svc.RecruitmentError:
+            scenario = svc.Scenario()
+    status, forecast, plain, more = _results(engine, page.user, scenario)
+    problems += more
+    _ = translations(page.lang).gettext
+    label = _date_label(page.calendar)
+    criteria = {c.id: c for c in (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)}
+    failure_labels = [
+        f"{r.code} {criteria[r.code].translations.get(page.lang, r.label) if r.code in criteria else r.label}"
+        for r in status.screen_failures
+    ]
+    reason_labels = [_(REASONS.get(r.code, r.label)) for r in status.non_enrolment]
+    errors: dict[str, list[str]] = {}
+    for field, rule in problems:
+        errors.setdefault(field, []).append(f"{field}: {rule}")
+    context = {
+        "status": status,
+        "t": status.totals,
+        "forecast": forecast,
+        "typed": typed,
+        "errors": errors,
+        "sites": {s.code: s.translations.get(page.lang) or s.name for s in protocol.sites},
+        "reason_labels": reason_labels,
+        "failure_labels": failure_labels,
+        "registry": svc.registry_text(status, plain),
+        "cumulative_svg": cumulative_svg(status, _, label),
+        "forecast_svg": forecast_svg(forecast, _, label) if forecast.actual else "",
+        "reasons_svg": reasons_svg(status.non_enrolment, reason_labels, "reasons",
+                                   _(N_("Why screened patients were not enrolled"))) if status.non_enrolment else "",
+        "failures_svg": reasons_svg(status.screen_failures, failure_labels, "failures",
+                                    _(N_("Eligibility criteria not met"))) if status.screen_failures else "",
+    }  # fmt: skip
+    return render_page(request, page, "recruitment/index.html", context, status_code=422 if problems else 200)

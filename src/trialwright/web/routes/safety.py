@@ -1,0 +1,249 @@
+"""Safety pages: report an adverse event and its follow-ups, each event's deadlines and submissions, the
+team's (masked) safety page with its CSV listing, and the DSMB's page by arm with the pause decisions.
+Everything goes through ``trialwright.services.safety``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from trialwright.domain.safety import ActionTaken, EventOutcome, SafetyInputError, Seriousness
+from trialwright.protocol import Protocol
+from trialwright.services import safety as svc
+from trialwright.services.screening import NotFound
+from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.templating import Page, render_page
+
+router = APIRouter()
+ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
+ReporterPage = Annotated[Page, Depends(require_roles(*svc.REPORTERS))]
+ByArmPage = Annotated[Page, Depends(require_roles(*svc.BY_ARM))]
+DsmbPage = Annotated[Page, Depends(require_roles(*svc.DECIDERS))]
+
+#: The report form's fields, as the page sends them.
+_TEXT_FIELDS = ("term", "expected_event", "onset", "end", "grade", "serious", "causality", "action_taken", "outcome",
+                "aware_at", "death_date", "death_cause", "narrative")  # fmt: skip
+
+
+def _not_found(request: Request, page: Page) -> Response:
+    return render_page(
+        request, page, "errors/error.html", {"status": 404, "message": "There is no such page."}, status_code=404
+    )
+
+
+def _choices(protocol: Protocol) -> dict[str, Any]:
+    return {
+        "criteria": list(Seriousness),
+        "actions": list(ActionTaken),
+        "outcomes": list(EventOutcome),
+        "causality": protocol.safety.causality,
+        "expected_events": protocol.safety.expected_events,
+        "ctcae": protocol.safety.ctcae_version,
+    }
+
+
+async def _typed(request: Request) -> tuple[dict[str, Any], str | None]:
+    """The report form as the service's input (empty fields left out), and the reason for a follow-up."""
+    data = await request.form()
+    raw: dict[str, Any] = {k: str(data.get(k, "")).strip() for k in _TEXT_FIELDS}
+    raw = {k: v for k, v in raw.items() if v}
+    criteria = [str(c) for c in data.getlist("seriousness_criteria")]
+    if criteria or "serious" in raw:
+        raw["seriousness_criteria"] = criteria
+    return raw, (str(data.get("reason", "")).strip() or None)
+
+
+def _by_field(problems: list[tuple[str, str]] | None) -> dict[str, list[str]]:
+    """Each problem as ``field: rule``, under its field, for the inline messages."""
+    by_field: dict[str, list[str]] = {}
+    for name, rule in problems or []:
+        by_field.setdefault(name, []).append(f"{name}: {rule}")
+    return by_field
+
+
+def _report_page(
+    request: Request,
+    page: Page,
+    protocol: Protocol,
+    participant_id: str,
+    *,
+    typed: dict[str, Any] | None = None,
+    problems: list[tuple[str, str]] | None = None,
+    status: int = 200,
+) -> Response:
+    context = {
+        "participant_id": participant_id,
+        "typed": typed or {},
+        "field_errors": _by_field(problems),
+        "action": f"/participants/{participant_id}/adverse-events",
+        "follow_up": None,
+        **_choices(protocol),
+    }
+    return render_page(request, page, "safety/report.html", context, status_code=status)
+
+
+@router.get("/participants/{participant_id}/adverse-events/new", response_class=HTMLResponse)
+def report_form(request: Request, page: ReporterPage, protocol: ProtocolDep, participant_id: str) -> Response:
+    return _report_page(request, page, protocol, participant_id)
+
+
+@router.post("/participants/{participant_id}/adverse-events", response_class=HTMLResponse)
+async def report(
+    request: Request, page: ReporterPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    participant_id: str,
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    raw, _ = await _typed(request)
+    try:
+        event = svc.report_event(engine, page.user, participant_id, raw)
+    except NotFound:
+        return _not_found(request, page)
+    except (SafetyInputError, svc.SafetyError) as exc:
+        return _report_page(request, page, protocol, participant_id, typed=raw, problems=list(exc.problems), status=422)
+    return RedirectResponse(f"/adverse-events/{event.ae_number}", status_code=303)
+
+
+def _event_page(
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: Protocol,
+    ae_number: str,
+    *,
+    typed: dict[str, Any] | None = None,
+    problems: list[tuple[str, str]] | None = None,
+    status: int = 200,
+) -> Response:
+    assert page.user is not None
+    try:
+        event = svc.get_event(engine, page.user, ae_number)
+    except (NotFound, svc.SafetyError):
+        return _not_found(request, page)
+    current = {k: v for k, v in event.current.as_json().items() if k != "aware_at" and v is not None}
+    current["seriousness_criteria"] = [c.value for c in event.current.criteria]
+    context = {
+        "e": event,
+        "causality_labels": {c.code: c.label for c in protocol.safety.causality},
+        "can_report": page.user.role in svc.REPORTERS,
+        "typed": typed or current,
+        "field_errors": _by_field(problems),
+        "action": f"/adverse-events/{ae_number}/follow-ups",
+        "follow_up": ae_number,
+        "kinds": [d.kind for d in event.deadlines if d.submitted_at is None],
+        **_choices(protocol),
+    }
+    return render_page(request, page, "safety/event.html", context, status_code=status)
+
+
+@router.get("/adverse-events/{ae_number}", response_class=HTMLResponse)
+def event_page(
+    request: Request, page: ReaderPage, engine: EngineDep, protocol: ProtocolDep, ae_number: str
+) -> Response:
+    return _event_page(request, page, engine, protocol, ae_number)
+
+
+@router.post("/adverse-events/{ae_number}/follow-ups", response_class=HTMLResponse)
+async def follow_up(
+    request: Request, page: ReporterPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    ae_number: str,
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    raw, reason = await _typed(request)
+    try:
+        svc.follow_up(engine, page.user, ae_number, raw, reason)
+    except (SafetyInputError, svc.SafetyError) as exc:
+        return _event_page(request, page, engine, protocol, ae_number, typed=raw, problems=list(exc.problems),
+                           status=422)  # fmt: skip
+    return RedirectResponse(f"/adverse-events/{ae_number}", status_code=303)
+
+
+@router.post("/adverse-events/{ae_number}/submissions", response_class=HTMLResponse)
+async def submission(
+    request: Request, page: ReporterPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    ae_number: str,
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    data = await request.form()
+    try:
+        svc.record_submission(
+            engine, page.user, ae_number, str(data.get("kind", "")), str(data.get("submitted_at", "")),
+            str(data.get("note", "")).strip() or None,
+        )  # fmt: skip
+    except NotFound:
+        return _not_found(request, page)
+    except svc.SafetyError as exc:
+        return _event_page(request, page, engine, protocol, ae_number, problems=list(exc.problems), status=422)
+    return RedirectResponse(f"/adverse-events/{ae_number}", status_code=303)
+
+
+@router.get("/safety", response_class=HTMLResponse)
+def safety_page(
+    request: Request, page: ReaderPage, engine: EngineDep, serious: str = "", overdue: str = ""
+) -> Response:
+    assert page.user is not None
+    context = {
+        "events": svc.list_events(engine, page.user, serious_only=bool(serious), overdue_only=bool(overdue)),
+        "overdue": svc.list_events(engine, page.user, overdue_only=True),
+        "tables": svc.safety_tables(engine, page.user),
+        "pause": svc.pause(engine),
+        "serious": bool(serious),
+        "only_overdue": bool(overdue),
+        "by_arm": page.user.role in svc.BY_ARM,
+    }
+    return render_page(request, page, "safety/index.html", context)
+
+
+@router.get("/safety/listing.csv")
+def listing_csv(page: ReaderPage, engine: EngineDep) -> Response:
+    assert page.user is not None
+    rows = svc.export_listing(engine, page.user)
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="adverse-events.csv"'},
+    )
+
+
+def _dsmb_page(
+    request: Request, page: Page, engine: EngineDep, *, errors: list[str] | None = None, status: int = 200
+) -> Response:
+    assert page.user is not None
+    context = {
+        "tables": svc.safety_tables(engine, page.user),
+        "listing": svc.listing_rows(engine, page.user),
+        "pause": svc.pause(engine),
+        "decisions": svc.decisions(engine, page.user),
+        "can_decide": page.user.role in svc.DECIDERS,
+        "codes": svc.DECISION_CODES,
+        "errors": errors or [],
+    }
+    return render_page(request, page, "safety/dsmb.html", context, status_code=status)
+
+
+@router.get("/dsmb", response_class=HTMLResponse)
+def dsmb(request: Request, page: ByArmPage, engine: EngineDep) -> Response:
+    return _dsmb_page(request, page, engine)
+
+
+@router.post("/dsmb/decisions", response_class=HTMLResponse)
+async def decide(request: Request, page: DsmbPage, engine: EngineDep, _csrf: CsrfChecked) -> Response:
+    assert page.user is not None
+    data = await request.form()
+    try:
+        svc.record_decision(
+            engine, page.user, str(data.get("decision", "")), str(data.get("reason", "")),
+            str(data.get("password", "")),
+        )  # fmt: skip
+    except svc.SafetyError as exc:
+        return _dsmb_page(request, page, engine, errors=[str(exc)], status=422)
+    return RedirectResponse("/dsmb", status_code=303)

@@ -1,0 +1,92 @@
+"""Rendering pages: the Jinja2 environment, and ``render_page`` which adds what every page needs.
+
+Each render gets the request's language (``_``, ``gettext``, ``ngettext`` bound to it, per render, so
+concurrent requests in other languages never mix), text direction, calendar preference (``fdate`` and
+``fdatetime`` honour it), the signed-in user, the navigation for their role and the CSRF token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from trialwright import __version__
+from trialwright.domain.calendars import format_date, format_datetime
+from trialwright.services.users import UserView
+from trialwright.web.i18n import LANGUAGES, text_direction, translations
+
+__all__ = ["NavItem", "Page", "environment", "render_page"]
+
+environment = Environment(
+    loader=PackageLoader("trialwright.web", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A navigation link; ``label`` is an English message id, translated when shown."""
+
+    href: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the request knows about its viewer, for every page."""
+
+    user: UserView | None
+    lang: str
+    calendar: str
+    csrf_token: str
+    nav: tuple[NavItem, ...] = field(default_factory=tuple)
+    trial_name: str | None = None
+
+
+def render_page(
+    request: Request, page: Page, template_name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    """Render a page template with the viewer's language, calendar, navigation and CSRF token."""
+    t = translations(page.lang)
+
+    def fdate(value: dt.date | None) -> str:
+        return "" if value is None else format_date(value, page.calendar)
+
+    def fdatetime(value: dt.datetime | None) -> str:
+        return "" if value is None else format_datetime(value, page.calendar)
+
+    def flocal(value: dt.datetime | None, zone: str) -> str:
+        """A moment on a site's clock (e.g. a reporting deadline), in the preferred calendars."""
+        return "" if value is None else format_datetime(value, page.calendar, ZoneInfo(zone))
+
+    full = {
+        "request": request,
+        "page": page,
+        "user": page.user,
+        "lang": page.lang,
+        "dir": text_direction(page.lang),
+        "languages": LANGUAGES,
+        "calendar": page.calendar,
+        "csrf_token": page.csrf_token,
+        "nav": page.nav,
+        "trial_name": page.trial_name,
+        "version": __version__,
+        "path": request.url.path,
+        "_": t.gettext,
+        "gettext": t.gettext,
+        "ngettext": t.ngettext,
+        "fdate": fdate,
+        "fdatetime": fdatetime,
+        "flocal": flocal,
+        **(context or {}),
+    }
+    html = environment.get_template(template_name).render(full)
+    return HTMLResponse(html, status_code=status_code)
