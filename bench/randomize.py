@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 from tests.trialfixtures import FIRST_PROTOCOL, make_trial, username  # noqa: E402
 
+from trialwright import legacy  # noqa: E402
 from trialwright.domain.roles import Role  # noqa: E402
 from trialwright.protocol import load_protocol_text  # noqa: E402
 from trialwright.services.randomization import generate_list, randomize  # noqa: E402
@@ -36,7 +36,7 @@ from trialwright.services.users import get_user  # noqa: E402
 from trialwright.store.engine import session_scope  # noqa: E402
 from trialwright.store.randomization_tables import allocation_entries  # noqa: E402
 
-POSTGRES = os.environ.get("TRIALWRIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES = legacy.getenv("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ELIGIBLE = {
     "age": 45, "sex": "male", "pcr_positive": True, "pao2_mmhg": 90, "fio2": 0.6, "on_oxygen": True,
     "spo2_on_oxygen": 88, "bilateral_infiltrates": True,

@@ -11,7 +11,6 @@ line prints its ratio to it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import uuid
@@ -23,6 +22,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from trialwright import legacy  # noqa: E402
 from trialwright.protocol import load_protocol  # noqa: E402
 from trialwright.services import audit  # noqa: E402
 from trialwright.services.simulation import simulate  # noqa: E402
@@ -54,7 +54,7 @@ def main() -> None:
         baseline = rate
         print(f"sqlite      {rate:8.1f} screened/s  {forms:8.1f} forms/s  {entries} audit entries")
     if args.backend in {"postgresql", "both"}:
-        base = os.environ.get("TRIALWRIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        base = legacy.getenv("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(base)
         with admin.begin() as c:

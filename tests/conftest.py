@@ -16,9 +16,11 @@ from urllib.parse import quote
 
 import pytest
 
+from trialwright import legacy
+
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_PROTOCOL = ROOT / "protocols" / "IRCT20190101042197N2.yaml"
-POSTGRES_URL = os.environ.get("TRIALWRIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = legacy.getenv("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -1,25 +1,55 @@
 """Run-time settings, read from the environment (prefix ``TRIALWRIGHT_``) or passed in explicitly.
 
-Settings are built by the edges (CLI, web) and handed down; no module reads them at import time.
+Settings are built by the edges (CLI, web) and handed down; no module reads them at import time. The
+variables' names from before the rename are still read for one release, with a warning naming the new
+variable (``trialwright.legacy``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+from trialwright.legacy import ENV_PREFIX, legacy_value
+
+__all__ = ["DEFAULT_DATABASE_FILE", "DEFAULT_DATABASE_URL", "Settings"]
 
 #: The embedded database used when nothing else is configured: a SQLite file in the working folder.
-DEFAULT_DATABASE_URL = "sqlite:///trialwright.db"
+DEFAULT_DATABASE_FILE = "trialwright.db"
+DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_DATABASE_FILE}"
+
+
+class _LegacyEnvironment(PydanticBaseSettingsSource):
+    """The old names of the variables, read only where the new name is not set (with a warning)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {name: legacy_value(name.upper()) for name in self.settings_cls.model_fields}
+        return {name: value for name, value in found.items() if value is not None}
 
 
 class Settings(BaseSettings):
     """Every setting trialwright reads. Each one is documented in docs/settings.md (a test keeps it so)."""
 
-    model_config = SettingsConfigDict(env_prefix="TRIALWRIGHT_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        legacy = _LegacyEnvironment(settings_cls)
+        return init_settings, env_settings, legacy, dotenv_settings, file_secret_settings
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,

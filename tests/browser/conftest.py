@@ -6,7 +6,6 @@ Screenshots of every step are kept in test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -18,10 +17,11 @@ import uvicorn
 
 from tests.conftest import ROOT, must_have
 from tests.trialfixtures import Trial, make_trial
+from trialwright import legacy
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
 
-CHROMIUM = os.environ.get("TRIALWRIGHT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = legacy.getenv("CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

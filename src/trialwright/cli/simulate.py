@@ -73,8 +73,9 @@ def simulate(
         effects = parse_effects(effect or [])
     except SimulationError as exc:
         fail(str(exc))
-    _init(protocol, database)
-    engine = make_engine(settings_for(database).database_url)
+    settings = settings_for(database)
+    _init(protocol, settings)
+    engine = make_engine(settings.database_url)
     _summary(_run(engine, protocol, participants, seed, effects=effects))
 
 
@@ -102,9 +103,10 @@ def demo(
             leftover.unlink(missing_ok=True)
     else:
         fail("--database: the demo creates a fresh embedded SQLite file (sqlite:///FILE); use simulate for others")
-    _init(protocol, database)
+    settings = settings_for(database)
+    _init(protocol, settings)
     target = load_protocol(protocol).protocol.sample_size.target
-    engine = make_engine(settings_for(database).database_url)
+    engine = make_engine(settings.database_url)
     summary = _run(engine, protocol, None, seed, enrolled=target)
     _summary(summary)
     accounts = ensure_users(engine, load_protocol(protocol).protocol, prefix="")
@@ -117,4 +119,4 @@ def demo(
         table.add_row(role.label, user.username, password)
     console.print(table)
     if serve:
-        run_server(settings_for(database), host, port)
+        run_server(settings, host, port)

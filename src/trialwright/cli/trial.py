@@ -11,18 +11,18 @@ from trialwright.cli.common import DatabaseOption, console, err_console, fail, s
 
 if TYPE_CHECKING:
     from trialwright.services.trial import InitResult
+    from trialwright.settings import Settings
 
 __all__ = ["init", "start"]
 
 ProtocolOption = typer.Option(..., "--protocol", help="The trial's protocol file (YAML).", show_default=False)
 
 
-def _init(protocol: Path, database: str | None) -> InitResult:
+def _init(protocol: Path, settings: Settings) -> InitResult:
     from trialwright.protocol import ProtocolError, load_protocol
     from trialwright.services.trial import ProtocolVersionConflict, TrialMismatch, init_trial
     from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine, redact
 
-    settings = settings_for(database)
     try:
         loaded = load_protocol(protocol)
     except (FileNotFoundError, IsADirectoryError):
@@ -50,7 +50,7 @@ def _init(protocol: Path, database: str | None) -> InitResult:
 
 def init(protocol: Path = ProtocolOption, database: DatabaseOption = None) -> None:
     """Create or upgrade a trial database from a protocol file (idempotent)."""
-    _init(protocol, database)
+    _init(protocol, settings_for(database))
 
 
 def start(
@@ -63,8 +63,8 @@ def start(
     from trialwright.cli.serve import bootstrap_admin, run_server
     from trialwright.store.engine import make_engine
 
-    _init(protocol, database)
     settings = settings_for(database)
+    _init(protocol, settings)
     engine = make_engine(settings.database_url)
     credentials = bootstrap_admin(engine)
     engine.dispose()

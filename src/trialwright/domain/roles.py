@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["SITE_SCOPED", "Role"]
+from trialwright.legacy import LEGACY_SYSTEM_ACTOR
+
+__all__ = ["SITE_SCOPED", "SYSTEM_ACTOR", "SYSTEM_ACTORS", "Role"]
+
+#: The actor under which trialwright records what it does itself: automatic queries, and closing them.
+SYSTEM_ACTOR = "trialwright"
+#: Every name the system has recorded its own actions under (databases made before the rename hold the old
+#: one). No user account may take one of them.
+SYSTEM_ACTORS = frozenset({SYSTEM_ACTOR, LEGACY_SYSTEM_ACTOR})
 
 
 class Role(StrEnum):

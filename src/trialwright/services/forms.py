@@ -27,7 +27,7 @@ from trialwright.domain.forms import (
     next_state,
     validate_entries,
 )
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS, Role
 from trialwright.domain.visits import HeldVisit, ScheduledVisit, schedule, window_of
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import DataCheck, FieldType, FormDef
@@ -141,6 +141,7 @@ class QueryView:
     answered_by: str | None
     closed_by: str | None
     close_note: str | None
+    automatic: bool  # raised by the system (an edit or data check), not by a person
 
 
 @dataclass(frozen=True)
@@ -650,11 +651,11 @@ def _auto_close(
         session.execute(
             queries.update()
             .where(queries.c.id == query_id)
-            .values(status="closed", closed_at=now, closed_by="trialwright", close_note=note)
+            .values(status="closed", closed_at=now, closed_by=SYSTEM_ACTOR, close_note=note)
         )
         audit.record(
             session,
-            actor="trialwright",
+            actor=SYSTEM_ACTOR,
             site=participant.site,
             participant=participant.participant_id,
             field=query_field,
@@ -735,7 +736,7 @@ def _run_checks(
         failed = _failed(protocol, check, forms, window)
         if failed:
             _open_query(
-                session, "trialwright", participant, rows[first].id, None, "data_check", check.message, check.id
+                session, SYSTEM_ACTOR, participant, rows[first].id, None, "data_check", check.message, check.id
             )
         elif failed is False:
             _auto_close(session, participant, rows[first].id, "data_check", field_id=None, check_id=check.id)
@@ -875,7 +876,7 @@ def _save(
             if _shown(before[fid].get(name)) != _shown(values.get(name)):
                 audit.record(
                     session,
-                    actor="trialwright",
+                    actor=SYSTEM_ACTOR,
                     site=participant.site,
                     participant=participant_id,
                     form=fid,
@@ -892,7 +893,7 @@ def _save(
     for breach in (b for b in validated.soft if b.field in changed):
         _open_query(
             session,
-            "trialwright",
+            SYSTEM_ACTOR,
             participant,
             record_id,
             breach.field,
@@ -1242,6 +1243,7 @@ def _query_view(session: Session, row: Any) -> QueryView:
         row.answered_by,
         row.closed_by,
         row.close_note,
+        row.raised_by in SYSTEM_ACTORS,
     )
 
 
@@ -1326,7 +1328,7 @@ def raise_automatic_query(engine: Engine, participant_id: str, text: str, *, che
     lacks); one open query per ``check_id``."""
     with session_scope(engine) as session:
         participant = session.execute(select(participants).where(participants.c.participant_id == participant_id)).one()
-        _open_query(session, "trialwright", participant, None, None, "system", text, check_id=check_id)
+        _open_query(session, SYSTEM_ACTOR, participant, None, None, "system", text, check_id=check_id)
 
 
 def _query_row(session: Session, actor: UserView, query_id: int) -> Any:
@@ -1371,7 +1373,7 @@ def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") 
     with session_scope(engine) as session:
         require_unlocked(session)
         row = _query_row(session, actor, query_id)
-        automatic = row.raised_by == "trialwright"
+        automatic = row.raised_by in SYSTEM_ACTORS
         if not (row.raised_by == actor.username or (automatic and actor.role in QUERY_RAISERS)):
             raise FormError(
                 "role: only whoever raised a query closes it (a monitor or data manager for automatic ones)"

@@ -46,6 +46,7 @@ from trialwright.domain.eligibility import evaluate
 from trialwright.domain.forms import FormState, StoredValue
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, UNSCHEDULED, Outline, from_odm, mdv_oid, outline
+from trialwright.legacy import LEGACY_ODM_NS
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FieldType
 from trialwright.services import audit, clock
@@ -56,7 +57,10 @@ from trialwright.store.data_tables import form_records, trial_locks, visit_recor
 from trialwright.store.engine import inserted_id, session_scope
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
-__all__ = ["OdmImportError", "OdmImportReport", "import_odm"]
+__all__ = ["EXTENSION_NAMESPACES", "OdmImportError", "OdmImportReport", "import_odm"]
+
+#: The vendor extension's namespace, and its namespace in files written before the rename.
+EXTENSION_NAMESPACES = (TW_NS, LEGACY_ODM_NS)
 
 
 class OdmImportError(ValueError):
@@ -112,10 +116,6 @@ class _Subject:
 
 def _o(local: str) -> str:
     return f"{{{ODM_NS}}}{local}"
-
-
-def _t(local: str) -> str:
-    return f"{{{TW_NS}}}{local}"
 
 
 def _need(elem: ET.Element, name: str, where: str) -> str:
@@ -182,13 +182,35 @@ class _Reader:
         self.users: dict[str, str] = {}
         self.locations: set[str] = set()
         self.signatures: dict[str, str] = {}
+        self.declared = False
+        self.extension: str = TW_NS  # the namespace of the file's vendor extension, as the file declares it
+
+    def _t(self, local: str) -> str:
+        return f"{{{self.extension}}}{local}"
+
+    def _namespace(self, uri: str) -> None:
+        """A file written before the rename declares the old namespace of the extension; both are read, one
+        namespace a file."""
+        if uri not in EXTENSION_NAMESPACES:
+            return
+        if uri != self.extension and self.declared:
+            raise OdmImportError(
+                f"ODM: the file declares the extension namespace twice ({self.extension} and {uri}); "
+                "a file written by the export declares one"
+            )
+        self.extension, self.declared = uri, True
 
     def subjects(self) -> Iterator[_Subject]:
         seen: set[str] = set()
         clinical: ET.Element | None = None
         root: ET.Element | None = None
+        self.declared = False
         try:
-            for event, elem in ET.iterparse(self.path, events=("start", "end")):  # noqa: S314 - no DOCTYPE
+            for event, item in ET.iterparse(self.path, events=("start-ns", "start", "end")):  # noqa: S314
+                if event == "start-ns":  # (prefix, uri); the file has no DOCTYPE (refused before)
+                    self._namespace(item[1])
+                    continue
+                elem = item
                 if event == "start":
                     if root is None:
                         root = elem
@@ -358,7 +380,7 @@ class _Reader:
         prefix, _, number = pid.rpartition("-")
         if prefix != site or not number.isdigit():
             raise OdmImportError(f"{where}/@SubjectKey: {pid} is not a participant id of site {site} ({site}-NNN)")
-        enrolment = elem.find(_t("Enrolment"))
+        enrolment = elem.find(self._t("Enrolment"))
         if enrolment is None:
             raise OdmImportError(f"{where}/tw:Enrolment: required (the file was not written by trialwright's export)")
         tw = dict(enrolment.attrib)
@@ -373,7 +395,7 @@ class _Reader:
         _day(tw["ScreenedOn"], f"{w}/@ScreenedOn")
         _moment(tw["EnrolledAt"], f"{w}/@EnrolledAt")
         _moment(tw["ConsentedAt"], f"{w}/@ConsentedAt")
-        values_elem = enrolment.find(_t("ScreeningValues"))
+        values_elem = enrolment.find(self._t("ScreeningValues"))
         try:
             values = json.loads(values_elem.text or "") if values_elem is not None else None
         except json.JSONDecodeError:
@@ -381,7 +403,7 @@ class _Reader:
         if not isinstance(values, dict):
             raise OdmImportError(f"{w}/tw:ScreeningValues: required, a JSON object")
         left = []
-        for x in enrolment.findall(_t("Withdrawal")):
+        for x in enrolment.findall(self._t("Withdrawal")):
             on = _day(_need(x, "On", f"{w}/tw:Withdrawal"), f"{w}/tw:Withdrawal/@On")
             assert on is not None
             left.append((_need(x, "Scope", f"{w}/tw:Withdrawal"), on, _need(x, "Reason", f"{w}/tw:Withdrawal")))
@@ -406,7 +428,7 @@ class _Reader:
             visit_id = f"unscheduled-{key}"
         else:
             visit_id = self.expected.visits[oid]
-        tw = elem.find(_t("Visit"))
+        tw = elem.find(self._t("Visit"))
         attrs = dict(tw.attrib) if tw is not None else {}
         day = _day(attrs.get("Date"), f"{where}/tw:Visit/@Date")
         if (day is None) == (attrs.get("MissedReason") is None):
@@ -429,7 +451,7 @@ class _Reader:
             raise OdmImportError(f"{parent}/FormData/@FormOID: {oid} is not defined in the metadata (no FormDef)")
         if oid not in self.found.events[event]:
             raise OdmImportError(f"{parent}/FormData/@FormOID: {oid} is not a FormRef of StudyEventDef {event}")
-        tw = elem.find(_t("Form"))
+        tw = elem.find(self._t("Form"))
         if tw is None:
             raise OdmImportError(f"{where}/tw:Form: required (state and version of the form record)")
         self._form_state(dict(tw.attrib), f"{where}/tw:Form")
@@ -479,7 +501,7 @@ class _Reader:
         text, null = elem.get("Value"), elem.get("IsNull")
         if (text is None) == (null != "Yes"):
             raise OdmImportError(f'{where}: needs either @Value or @IsNull="Yes", not both or neither')
-        tw = elem.find(_t("StoredValue"))
+        tw = elem.find(self._t("StoredValue"))
         try:
             stored = StoredValue.from_json(from_odm(f, text, dict(tw.attrib) if tw is not None else {})).as_json()
         except (ValueError, TypeError) as exc:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import CalendarPreference
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import SYSTEM_ACTORS, Role
 from trialwright.services import audit
 from trialwright.store.auth_tables import api_tokens, user_sites, users, web_sessions
 from trialwright.store.engine import inserted_id, session_scope
@@ -147,6 +147,8 @@ def _normalise_username(username: str) -> str:
     name = username.strip().lower()
     if not (2 <= len(name) <= 64) or not all(c.isalnum() or c in "._-" for c in name):
         raise UserError("username: 2 to 64 letters, digits, '.', '_' or '-'")
+    if name in SYSTEM_ACTORS:
+        raise UserError(f"username: {name!r} is the name the system records its own actions under")
     return name
 
 
