@@ -9,8 +9,11 @@ analysed as the protocol plans it (``Outcome.analysis``, the first method primar
   sensitivity; the same ANCOVA in the per-protocol set;
 * participants with an event (SAEs): the safety set as treated, risk difference with Newcombe's hybrid
   score interval and Fisher's exact p; each expected event (e.g. infusion reactions) by worst grade;
-* duration with death competing (length of stay): median (IQR), and the Aalen-Johansen cumulative
-  incidence of discharge alive with death as a competing event (deaths are neither dropped nor censored).
+* duration with death competing (length of stay): median (IQR), the Aalen-Johansen cumulative incidence of
+  discharge alive with death as a competing event (deaths are neither dropped nor censored), and between groups
+  the Fine-Gray subdistribution hazard ratio with Gray's test.
+
+Whoever in the analysis set an outcome's analysis cannot use is listed with the reason (``OutcomeResult.excluded``).
 
 Comparisons are each later group against the first (the comparator, when arms are named). In a pooled
 analysis there is one group and no comparison: only descriptions.
@@ -29,6 +32,7 @@ from scipy import stats
 from trialwright.analysis import statistics as st
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason
 from trialwright.analysis.dataset import AnalysisData, Grouping, Subject
+from trialwright.analysis.methods import competing
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import ProgressionMeasure
 from trialwright.protocol.forms import FieldType
@@ -37,6 +41,7 @@ from trialwright.protocol.outcomes import AnalysisMethod, Measure, Outcome
 __all__ = [
     "AnalysisReport",
     "Comparison",
+    "Exclusion",
     "GradeRow",
     "OutcomeResult",
     "PilotRate",
@@ -112,6 +117,16 @@ class Comparison:
 
 
 @dataclass(frozen=True, slots=True)
+class Exclusion:
+    """A participant of the analysis set whom an outcome's analysis could not use, and why. ``group`` is the group
+    analysed (efficacy outcomes are pooled in every blinded mode, so it never tells a blinded reader an arm)."""
+
+    participant_id: str
+    group: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutcomeResult:
     """Everything reported for one outcome variable at one timepoint."""
 
@@ -129,6 +144,7 @@ class OutcomeResult:
     summaries: tuple[TimepointSummary, ...]  # every visit collecting the variable (figures), value and change
     comparisons: tuple[Comparison, ...]
     extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. events per group, cumulative incidence
+    excluded: tuple[Exclusion, ...] = ()  # everyone in the set the primary analysis could not use, with why
 
     @property
     def missing(self) -> dict[str, int]:
@@ -144,6 +160,7 @@ class OutcomeResult:
                 lines.append(f"  {s.group} {s.what} at {s.visit}: {s.text()}")
         for c in self.comparisons:
             lines.append(f"  {c.label}, {c.method} ({c.scale}): {c.text()}")
+        lines.extend(f"  not analysed: {x.participant_id} ({x.group}): {x.reason}" for x in self.excluded)
         return "\n".join(lines)
 
 
@@ -360,10 +377,16 @@ def _continuous(
             summaries.append(_summary(g, timepoint, "change", changes))
     in_set = {g: sum(1 for s in itt if s.group == g) for g in groups}
     analysed = {g: 0 for g in groups}
+    excluded = []
     for s in itt:
         b, f = pair(s)
         if f is not None and (b is not None or not base_visit):
             analysed[s.group] += 1
+            continue
+        why = [_why_missing(s, timepoint, variable, log)] if f is None else []
+        if base_visit and b is None:
+            why.append(_why_missing(s, base_visit, variable, log))
+        excluded.append(Exclusion(s.participant_id, s.group, "; ".join(why)))
     comparisons: list[Comparison] = []
     methods = outcome.analysis
     for treat, ref in _pairs(groups):
@@ -375,18 +398,12 @@ def _continuous(
                 if method in (AnalysisMethod.ANCOVA, AnalysisMethod.ANCOVA_LOG):
                     if set_name == "Per protocol" and method is not methods[0]:
                         continue
-                    comparisons.append(
-                        _ancova(
-                            rows,
-                            pair,
-                            treat,
-                            label,
-                            set_name,
-                            primary,
-                            log=method is AnalysisMethod.ANCOVA_LOG,
-                            has_base=bool(base_visit),
-                        )
-                    )
+                    log_model = method is AnalysisMethod.ANCOVA_LOG
+                    comparisons.append(_ancova(rows, pair, treat, label, set_name, primary, log=log_model))
+                elif method is AnalysisMethod.T_TEST:
+                    if set_name == "Per protocol" and method is not methods[0]:
+                        continue
+                    comparisons.append(_t_test(rows, pair, treat, label, set_name, primary, log=log))
                 elif method is AnalysisMethod.WILCOXON_HODGES_LEHMANN and set_name == "Intention to treat":
                     comparisons.append(_hl(rows, pair, treat, ref, label, set_name, transform, log, bool(base_visit)))
     return OutcomeResult(
@@ -403,7 +420,18 @@ def _continuous(
         analysed,
         tuple(summaries),
         tuple(comparisons),
+        excluded=tuple(excluded),
     )
+
+
+def _why_missing(s: Subject, visit: str, variable: str, log: bool) -> str:
+    """Why a participant has no usable value of ``variable`` at ``visit``, in words."""
+    raw = _num(s.value(visit, variable))
+    if raw is not None and log:
+        return f"{variable} at {visit} is {raw:g}, not positive (log scale)"
+    if "follow_up" in s.withdrawn:
+        return f"no {variable} at {visit} (withdrew from follow-up)"
+    return f"no {variable} at {visit}"
 
 
 def _ancova(
@@ -415,11 +443,12 @@ def _ancova(
     primary: bool,
     *,
     log: bool,
-    has_base: bool,
 ) -> Comparison:
+    """ANCOVA of the follow-up value on group, adjusted for baseline and stratum (``protocol check`` refuses an
+    ANCOVA without a baseline visit, so nothing here falls back to another method)."""
     method = "ANCOVA (log scale)" if log else "ANCOVA"
     usable = [(s, *pair(s)) for s in rows]
-    usable = [u for u in usable if u[2] is not None and (u[1] is not None or not has_base)]
+    usable = [u for u in usable if u[2] is not None and u[1] is not None]
     n = (sum(1 for u in usable if u[0].group == treat), sum(1 for u in usable if u[0].group != treat))
     scale = "ratio of geometric means" if log else "adjusted difference"
 
@@ -427,26 +456,46 @@ def _ancova(
         follow = [u[2] for u in usable]
         group = [1.0 if u[0].group == treat else 0.0 for u in usable]
         strata = {"stratum": [u[0].stratum for u in usable]}
-        if has_base:
-            r = st.ancova(follow, [u[1] for u in usable], group, strata, log=log)
-            if log:
-                return Comparison(
-                    label,
-                    method,
-                    set_name,
-                    scale,
-                    r.ratio,
-                    r.ratio_lower,
-                    r.ratio_upper,
-                    r.p_value,
-                    n,
-                    primary,
-                    f"n dropped {r.n_dropped}",
-                )
-            return Comparison(label, method, set_name, scale, r.estimate, r.ci_lower, r.ci_upper, r.p_value, n, primary)
-        # No baseline measured: the difference in means (t-test), on the log scale as a ratio.
-        x = np.array([math.log(v) if log else v for v, g in zip(follow, group, strict=True) if g == 1.0])  # type: ignore[arg-type]
-        y = np.array([math.log(v) if log else v for v, g in zip(follow, group, strict=True) if g == 0.0])  # type: ignore[arg-type]
+        r = st.ancova(follow, [u[1] for u in usable], group, strata, log=log)
+        if log:
+            return Comparison(
+                label,
+                method,
+                set_name,
+                scale,
+                r.ratio,
+                r.ratio_lower,
+                r.ratio_upper,
+                r.p_value,
+                n,
+                primary,
+                f"n dropped {r.n_dropped}",
+            )
+        return Comparison(label, method, set_name, scale, r.estimate, r.ci_lower, r.ci_upper, r.p_value, n, primary)
+
+    return _safe(method, label, set_name, scale, n, primary, run)
+
+
+def _t_test(
+    rows: Sequence[Subject],
+    pair: Callable[[Subject], tuple[float | None, float | None]],
+    treat: str,
+    label: str,
+    set_name: str,
+    primary: bool,
+    *,
+    log: bool,
+) -> Comparison:
+    """The difference in means of the value at the timepoint (Student's t, as declared by ``t_test``); on the
+    log scale, the ratio of geometric means."""
+    method = "t-test"
+    scale = "ratio of geometric means" if log else "difference in means"
+    follow = [(s.group == treat, f) for s in rows if (f := pair(s)[1]) is not None]
+    x = np.array([math.log(v) if log else v for is_treat, v in follow if is_treat])
+    y = np.array([math.log(v) if log else v for is_treat, v in follow if not is_treat])
+    n = (len(x), len(y))
+
+    def run() -> Comparison:
         if len(x) < 2 or len(y) < 2:
             raise ValueError("fewer than 2 participants in a group")
         t = stats.ttest_ind(x, y)
@@ -454,18 +503,7 @@ def _ancova(
         est, lo, hi = float(x.mean() - y.mean()), float(ci.low), float(ci.high)
         if log:
             est, lo, hi = math.exp(est), math.exp(lo), math.exp(hi)
-        return Comparison(
-            label,
-            "t-test (no baseline)",
-            set_name,
-            scale if has_base else ("ratio of geometric means" if log else "difference in means"),
-            est,
-            lo,
-            hi,
-            float(t.pvalue),
-            n,
-            primary,
-        )
+        return Comparison(label, method, set_name, scale, est, lo, hi, float(t.pvalue), n, primary)
 
     return _safe(method, label, set_name, scale, n, primary, run)
 
@@ -598,6 +636,10 @@ def _duration(outcome: Outcome, variable: str, itt: Sequence[Subject], groups: S
     curves: dict[str, Any] = {}
     in_set = {g: sum(1 for s in itt if s.group == g) for g in groups}
     analysed = {}
+    excluded = []
+    for s in itt:
+        if s.stay is None or s.stay.days is None:
+            excluded.append(Exclusion(s.participant_id, s.group, _why_no_stay(s, variable)))
     for g in groups:
         members = [s for s in itt if s.group == g]
         stays = [s.stay for s in members if s.stay is not None and s.stay.days is not None]
@@ -620,6 +662,7 @@ def _duration(outcome: Outcome, variable: str, itt: Sequence[Subject], groups: S
             "cif": list(cif.cif),
             "cif_competing": list(cif.cif_competing),
         }
+    comparisons = [_discharge_compared(itt, treat, ref) for treat, ref in _pairs(groups)]
     return OutcomeResult(
         outcome.id,
         outcome.description,
@@ -633,9 +676,45 @@ def _duration(outcome: Outcome, variable: str, itt: Sequence[Subject], groups: S
         in_set,
         analysed,
         tuple(summaries),
-        (),
+        tuple(comparisons),
         {"cumulative_incidence": curves, "days": list(CIF_DAYS)},
+        tuple(excluded),
     )
+
+
+#: How a stay's end is coded for the competing-risks methods: discharged alive is the event, death competes.
+_STAY_STATUS = {"censored": 0, "discharged": 1, "died": 2}
+
+
+def _discharge_compared(itt: Sequence[Subject], treat: str, ref: str) -> Comparison:
+    """Discharge alive between two groups with death as a competing event: the Fine-Gray subdistribution hazard
+    ratio (robust SE, as cmprsk::crr) with Gray's test of the cumulative incidence curves beside it."""
+    label = f"{treat} vs {ref}"
+    method, scale = "Fine-Gray (death competing); Gray's test", "subdistribution hazard ratio of discharge alive"
+    rows = [s for s in itt if s.group in (treat, ref) and s.stay is not None and s.stay.days is not None]
+    n = (sum(1 for s in rows if s.group == treat), sum(1 for s in rows if s.group == ref))
+
+    def run() -> Comparison:
+        times = [s.stay.days for s in rows if s.stay is not None]
+        status = [_STAY_STATUS[s.stay.status] for s in rows if s.stay is not None]
+        group = [1 if s.group == treat else 0 for s in rows]
+        fg = competing.fine_gray(times, status, group)
+        gray = competing.gray_test(times, status, group)
+        note = f"Gray's test p={gray.p_value:.3f}; {fg.n_events} discharged alive, {fg.n_competing} died"
+        return Comparison(label, method, "Intention to treat", scale, fg.shr, fg.ci_lower, fg.ci_upper,
+                          fg.p_value, n, True, note)  # fmt: skip
+
+    return _safe(method, label, "Intention to treat", scale, n, True, run)
+
+
+def _why_no_stay(s: Subject, variable: str) -> str:
+    """Why a participant's stay has no length the analysis can use, in words."""
+    left = " (withdrew from follow-up)" if "follow_up" in s.withdrawn else ""
+    if s.stay is None:
+        return f"how the stay ended is not recorded{left}"
+    if s.stay.status == "died":
+        return f"died, but {variable} has no value (the start of the stay is not recorded){left}"
+    return f"{variable} has no value (the start of the stay is not recorded){left}"
 
 
 # --- Table 1, CONSORT, pilot ----------------------------------------------------------------------------

@@ -16,8 +16,9 @@ The methods follow shared/reference/statistics.md:
 * ``wilson`` and ``newcombe_difference`` -- a binary outcome (participants with at least one SAE): risk
   difference with Newcombe's hybrid score interval (Stat Med 1998;17:873, method 10) and Fisher's exact p.
 * ``cumulative_incidence`` -- length of stay with death as a competing event (Aalen-Johansen).
-* ``sample_size``, ``browne_upper_sd``, ``plan_definitive`` and ``simulate_power`` -- sizing the
-  definitive trial from the pilot, with Browne's (Stat Med 1995;14:1933) upper confidence limit of the SD.
+* ``t_test_power``, ``sample_size``, ``browne_upper_sd``, ``plan_definitive`` and ``simulate_power`` -- sizing
+  the definitive trial from the pilot by the t test's power, with Browne's (Stat Med 1995;14:1933) upper
+  confidence limit of the SD.
 
 Each function is checked in tests/spec/analysis against an independent computation (statsmodels, scipy,
 brute-force test inversion) or a published worked example; tests/spec/analysis/reference holds the
@@ -29,13 +30,26 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg, stats
+
+from trialwright.analysis.methods.base import (
+    FloatArray,
+    Result,
+    Values,
+    check_level,
+    floats,
+    fmt,
+    fmt_p,
+    fmt_pct,
+    is_missing,
+    plain,
+)
 
 __all__ = [
     "AncovaResult",
@@ -55,72 +69,23 @@ __all__ = [
     "plan_definitive",
     "sample_size",
     "simulate_power",
+    "t_test_power",
     "wilson",
 ]
 
-FloatArray = NDArray[np.float64]
-Values = Sequence[Any] | NDArray[Any]  # numbers, None or NaN for missing
 EXACT_LIMIT = 50  # exact rank-sum distribution when both samples are smaller than this and untied (as R does)
 
 
-# --- shared plumbing -------------------------------------------------------------------------------
+# --- shared plumbing (trialwright.analysis.methods.base) ----------------------------------------------
 
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready copy: numpy scalars to Python, non-finite floats to None, tuples to lists."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, _Result):
-        return value.as_dict()
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    raise TypeError(f"cannot make {type(value).__name__} JSON-ready")
-
-
-class _Result:
-    """Base of the result dataclasses: ``as_dict()`` over the dataclass fields."""
-
-    __slots__ = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as JSON-serialisable values (None where undefined)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
-
-
-def _num(x: float | None, digits: int = 3) -> str:
-    return "NA" if x is None else f"{x:.{digits}g}"
-
-
-def _p(p: float) -> str:
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
-
-
-def _pct(level: float) -> str:
-    return f"{100 * level:g}%"
-
-
-def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float | np.floating) and math.isnan(v))
-
-
-def _floats(values: Values, name: str) -> FloatArray:
-    """A float array with NaN for every None/NaN."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
-        return np.asarray(values, dtype=np.float64).ravel()
-    try:
-        return np.array([np.nan if _is_missing(v) else float(v) for v in values], dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must hold numbers (None or NaN for missing): {error}") from None
-
-
-def _check_level(level: float) -> float:
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
-    return float(level)
+_plain = plain
+_Result = Result
+_num = fmt
+_p = fmt_p
+_pct = fmt_pct
+_is_missing = is_missing
+_floats = floats
+_check_level = check_level
 
 
 # --- description -----------------------------------------------------------------------------------
@@ -667,16 +632,35 @@ def _check_design(sd: float, delta: float, alpha: float, power: float, rho: floa
         raise ValueError(f"rho must lie strictly between -1 and 1, got {rho}")
 
 
-def sample_size(sd: float, delta: float, alpha: float = 0.05, power: float = 0.9, rho: float = 0.0) -> int:
-    """Participants per arm: ceil(2 sd^2 (z_{1-alpha/2} + z_{power})^2 / delta^2 * (1 - rho^2)).
+def t_test_power(n_per_arm: int, sd: float, delta: float, alpha: float = 0.05, rho: float = 0.0) -> float:
+    """Power of the two-sided two-sample t test with n_per_arm per arm (1:1) for a true difference delta: from
+    the noncentral t with df = 2n - 2 and noncentrality delta / (sd sqrt(2/n)). With rho != 0 it is the ANCOVA
+    t test: residual SD sd sqrt(1 - rho^2) and one more degree of freedom spent on the baseline slope
+    (df = 2n - 3)."""
+    _check_design(sd, delta, alpha, 0.5, rho)
+    if n_per_arm < 2:
+        raise ValueError(f"n_per_arm must be >= 2, got {n_per_arm}")
+    df = 2 * n_per_arm - (3 if rho else 2)
+    ncp = abs(delta) / (sd * math.sqrt(1 - rho**2) * math.sqrt(2 / n_per_arm))
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+    return float(stats.nct.sf(critical, df, ncp) + stats.nct.cdf(-critical, df, ncp))
 
-    The normal-approximation formula for two arms 1:1 with a two-sided test; rho is the planned
-    baseline/follow-up correlation when the analysis is ANCOVA (0 for a plain comparison). Never below 2.
-    """
+
+def sample_size(sd: float, delta: float, alpha: float = 0.05, power: float = 0.9, rho: float = 0.0) -> int:
+    """Participants per arm: the smallest n whose two-sided t test (``t_test_power``; with rho, the ANCOVA t
+    test on the residual SD sd sqrt(1 - rho^2)) reaches ``power``, for two arms 1:1. Never below 2.
+
+    The normal approximation n = 2 sd^2 (z_{1-alpha/2} + z_{power})^2 (1 - rho^2) / delta^2 starts the search;
+    it is always a little too small (85 per arm where the t test needs 86 for delta/sd = 0.5, 90% power), so
+    the t test's own power decides."""
     _check_design(sd, delta, alpha, power, rho)
     z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
-    n = 2 * sd**2 * z**2 / delta**2 * (1 - rho**2)
-    return max(math.ceil(n * (1 - 1e-12)), 2)  # the tolerance keeps a whole-number n from rounding up
+    n = max(math.ceil(2 * sd**2 * z**2 / delta**2 * (1 - rho**2) * (1 - 1e-12)) - 1, 2)
+    while t_test_power(n, sd, delta, alpha, rho) < power:
+        n += 1
+    while n > 2 and t_test_power(n - 1, sd, delta, alpha, rho) >= power:
+        n -= 1
+    return n
 
 
 def browne_upper_sd(sd: float, df: int, gamma: float = 0.2) -> float:

@@ -68,10 +68,17 @@ def plan(
         str | None, typer.Option("--variable", help="form.field, when the outcome has several (e.g. labs.cd4_abs).")
     ] = None,
     simulations: Annotated[int, typer.Option("--simulations", help="Simulated trials per power estimate.")] = 2000,
+    unblinded: Annotated[
+        bool,
+        typer.Option(
+            "--unblinded", help="The SD pooled within arms: the unblinded statistician only, after the database lock."
+        ),
+    ] = False,
     database: DatabaseOption = None,
 ) -> None:
     """Size the definitive trial from the pilot: per-arm n from the pilot SD and its upper confidence limit
-    (Browne 1995), with and without the ANCOVA baseline correlation, and the design's simulated power."""
+    (Browne 1995), with and without the ANCOVA baseline correlation, and the design's simulated power (the t
+    test's, not the normal approximation's)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from trialwright.services.analysis import AnalysisError, plan_definitive_trial
@@ -84,6 +91,7 @@ def plan(
             result = plan_definitive_trial(
                 engine, actor, outcome, effect, power=power, alpha=alpha, gamma=gamma, variable=variable,
                 n_sim=simulations, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                unblinded=unblinded,
             )  # fmt: skip
         except (AnalysisError, ValueError) as exc:
             fail(str(exc))

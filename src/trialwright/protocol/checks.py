@@ -11,8 +11,9 @@ from collections.abc import Iterable, Iterator
 
 from trialwright.protocol.derivations import Derivation
 from trialwright.protocol.design import KNOWN_ROLES, StratifiedPermutedBlocks
-from trialwright.protocol.forms import FormDef
+from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.protocol.model import Protocol
+from trialwright.protocol.outcomes import EVENT_SOURCES, METHODS_FOR, AnalysisMethod, Measure, Outcome
 
 __all__ = ["cross_check"]
 
@@ -206,6 +207,68 @@ def _outcomes(p: Protocol) -> Iterator[Found]:
                 continue
             for form_id in sorted(form_ids - set(visits[visit_id].forms)):
                 yield f"outcomes[{i}].{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
+        yield from _estimable(p, i, outcome, forms)
+
+
+_NUMERIC = {FieldType.INTEGER, FieldType.DECIMAL}
+
+
+def _estimable(p: Protocol, i: int, outcome: Outcome, forms: dict[str, FormDef]) -> Iterator[Found]:
+    """What the engine cannot compute exactly as declared is refused here, never dropped from the report or
+    computed another way."""
+    path = f"outcomes[{i}]"
+    allowed = METHODS_FOR[outcome.measure]
+    if not allowed:
+        yield f"{path}.measure", (
+            f"{outcome.measure.value} outcomes have no estimator in this version; the outcome would be missing from "
+            "the report, so it is refused"
+        )
+        return
+    for j, method in enumerate(outcome.analysis):
+        if method not in allowed:
+            yield f"{path}.analysis[{j}]", (
+                f"{method.value} does not analyse a {outcome.measure.value} outcome "
+                f"(it takes {', '.join(sorted(m.value for m in allowed))})"
+            )
+        elif method in (AnalysisMethod.ANCOVA, AnalysisMethod.ANCOVA_LOG) and outcome.baseline is None:
+            yield f"{path}.analysis[{j}]", (
+                f"{method.value} adjusts for the baseline value: declare baseline (a visit), or declare t_test for a "
+                "difference in means without one"
+            )
+        elif method is AnalysisMethod.ANCOVA_LOG and not outcome.log_scale:
+            yield f"{path}.analysis[{j}]", "ancova_log analyses on the log scale: set log_scale: true"
+        elif method is AnalysisMethod.ANCOVA and outcome.log_scale:
+            yield f"{path}.analysis[{j}]", "log_scale: true asks for the log scale: declare ancova_log, not ancova"
+    if outcome.measure is Measure.PARTICIPANTS_WITH_EVENT:
+        if outcome.event is None:
+            yield f"{path}.variables", (
+                "participants_with_event counts participants with an adverse event (event: sae or death); a binary "
+                "outcome read from a form field has no estimator in this version"
+            )
+        elif outcome.event not in EVENT_SOURCES:
+            yield f"{path}.event", (
+                f"{outcome.event!r} is not an event the analysis can count (known: {', '.join(sorted(EVENT_SOURCES))})"
+            )
+        return
+    if outcome.event is not None:
+        yield f"{path}.event", f"an event outcome is counted as participants_with_event, not {outcome.measure.value}"
+    if outcome.measure is Measure.DURATION:
+        if p.safety.death_record is None:
+            yield f"{path}.measure", (
+                "a duration ends alive or in death: declare safety.death_record so the analysis knows how each stay "
+                "ended (deaths compete; they are never dropped)"
+            )
+        if len(outcome.variables) != 1:
+            yield f"{path}.variables", "a duration outcome reads one variable (the stay's length)"
+    for k, variable in enumerate(outcome.variables):
+        form_id, _, field_id = variable.partition(".")
+        if form_id in forms and field_id in {f.id for f in forms[form_id].fields}:
+            kind = forms[form_id].field(field_id).type
+            if kind not in _NUMERIC:
+                yield f"{path}.variables[{k}]", (
+                    f"{variable} is a {kind.value} field; a {outcome.measure.value} outcome needs an integer or "
+                    "decimal field (choice and yes/no outcomes have no estimator in this version)"
+                )
 
 
 def _field_ref(forms: dict[str, FormDef], ref: str, path: str, kinds: set[str] | None = None) -> Iterator[Found]:

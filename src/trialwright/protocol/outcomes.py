@@ -14,6 +14,8 @@ from pydantic import Field, field_validator, model_validator
 from trialwright.protocol.base import Identifier, ProtocolModel
 
 __all__ = [
+    "EVENT_SOURCES",
+    "METHODS_FOR",
     "AnalysisMethod",
     "AnalysisSet",
     "BlindedTables",
@@ -47,7 +49,38 @@ class AnalysisMethod(StrEnum):
     WILCOXON_HODGES_LEHMANN = "wilcoxon_hodges_lehmann"
     NEWCOMBE_FISHER = "newcombe_fisher"
     COMPETING_RISKS = "competing_risks"
+    T_TEST = "t_test"
     DESCRIPTIVE = "descriptive"
+
+
+#: The methods the engine runs for each measure. A measure with none (time to event) has no estimator in this
+#: version: ``protocol check`` refuses it rather than let the outcome fall out of the report.
+METHODS_FOR: dict[Measure, frozenset[AnalysisMethod]] = {
+    Measure.CHANGE_FROM_BASELINE: frozenset(
+        {
+            AnalysisMethod.ANCOVA,
+            AnalysisMethod.ANCOVA_LOG,
+            AnalysisMethod.WILCOXON_HODGES_LEHMANN,
+            AnalysisMethod.DESCRIPTIVE,
+        }
+    ),
+    Measure.VALUE_AT: frozenset(
+        {
+            AnalysisMethod.ANCOVA,
+            AnalysisMethod.ANCOVA_LOG,
+            AnalysisMethod.WILCOXON_HODGES_LEHMANN,
+            AnalysisMethod.T_TEST,
+            AnalysisMethod.DESCRIPTIVE,
+        }
+    ),
+    Measure.PARTICIPANTS_WITH_EVENT: frozenset({AnalysisMethod.NEWCOMBE_FISHER}),
+    Measure.DURATION: frozenset({AnalysisMethod.COMPETING_RISKS}),
+    Measure.TIME_TO_EVENT: frozenset(),
+}
+
+#: The events an event outcome can count, read from the adverse event reports: serious adverse events, and
+#: deaths (fatal adverse events).
+EVENT_SOURCES = frozenset({"sae", "death"})
 
 
 class Outcome(ProtocolModel):

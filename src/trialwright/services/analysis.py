@@ -484,10 +484,15 @@ def plan_definitive_trial(
     n_sim: int = 2000,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    unblinded: bool = False,
 ) -> DefinitivePlan:
     """Per-arm sample size of the definitive trial for ``effect`` on one continuous outcome, from the pilot SD
     and from its upper confidence limit (Browne 1995), with and without the ANCOVA baseline correlation; and
-    the simulated power of that design. The SD is pooled over all participants (blinded: no arm is used).
+    the simulated power of that design.
+
+    Blinded (the default) the SD is taken over all participants without regard to arm, on n - 1 degrees of
+    freedom. ``unblinded`` (the unblinded statistician, after the lock, as for the unblinded analysis) uses the
+    pooled within-arm SD on n - k degrees of freedom (k arms), as Browne (1995) defines the pilot's SD.
 
     On a log-scale outcome ``effect`` is the ratio of geometric means to detect (e.g. 0.7)."""
     protocol = current_protocol(engine).protocol
@@ -508,9 +513,10 @@ def plan_definitive_trial(
         if effect == 0:
             raise AnalysisError("effect: must not be 0")
         delta = abs(effect)
-    data = analysis_data(engine, actor, unblinded=False)
+    data = analysis_data(engine, actor, unblinded=unblinded)
     timepoint = outcome.timepoints[0]
     pairs = []
+    groups: list[str] = []
     for s in data.subjects:
         f = s.value(timepoint, chosen)
         b = s.value(outcome.baseline, chosen) if outcome.baseline else None
@@ -521,14 +527,23 @@ def plan_definitive_trial(
         if isinstance(b, float) and (b > 0 or not outcome.log_scale):
             bv = math.log(b) if outcome.log_scale else b
         pairs.append((bv, fv))
-    if len(pairs) < 3:
-        raise AnalysisError(f"data: {chosen} at {timepoint} has {len(pairs)} values; the pilot SD needs at least 3")
+        # Blinded, one group whatever the grouping (unnamed groups are for safety, never for efficacy).
+        groups.append(s.group if data.grouping is Grouping.BY_ARM else "")
+    arms = sorted(set(groups))
+    if len(pairs) < len(arms) + 2:
+        raise AnalysisError(
+            f"data: {chosen} at {timepoint} has {len(pairs)} values; the pilot SD needs at least {len(arms) + 2}"
+        )
     follow = np.array([f for _, f in pairs])
-    sd = float(follow.std(ddof=1))
+    by_group = np.array(groups)
+    # Within each group (one pooled group when blinded): the SD pooled over groups, on n - k df.
+    residuals = np.concatenate([follow[by_group == g] - follow[by_group == g].mean() for g in arms])
+    df = len(pairs) - len(arms)
+    sd = float(math.sqrt(float(residuals @ residuals) / df))
     both = np.array([(b, f) for b, f in pairs if b is not None])
     rho = float(np.corrcoef(both[:, 0], both[:, 1])[0, 1]) if len(both) >= 3 else None
     rho_used = 0.0 if rho is None or not math.isfinite(rho) else rho
-    plan = st.plan_definitive(sd, len(pairs) - 1, delta, alpha=alpha, power=power, rho=rho_used, gamma=gamma)
+    plan = st.plan_definitive(sd, df, delta, alpha=alpha, power=power, rho=rho_used, gamma=gamma)
     total = 2 * n_sim
 
     def part(offset: int) -> Callable[[int, int], None] | None:
@@ -561,12 +576,17 @@ def plan_definitive_trial(
                 "alpha": alpha,
                 "n_per_arm_upper_sd_ancova": plan.n_per_arm_upper_sd_ancova,
                 "pilot_n": len(pairs),
+                "sd": "pooled within arms" if data.grouping is Grouping.BY_ARM else "over all participants",
             },
         )
-    note = (
-        "The SD is pooled over all participants without regard to arm (blinded), which includes any treatment "
-        "effect and so errs on the large side."
-    )
+    if data.grouping is Grouping.BY_ARM:
+        note = f"The SD is pooled within the {len(arms)} arms, on n - {len(arms)} = {df} degrees of freedom."
+    else:
+        note = (
+            "The SD is taken over all participants without regard to arm (blinded), on n - 1 degrees of freedom; "
+            "it includes any treatment effect and so errs on the large side. After the lock the unblinded "
+            "statistician can plan from the SD pooled within arms."
+        )
     if outcome.log_scale:
         note += f" Log scale: the effect is the ratio {effect:g}, i.e. {delta:.4g} on the natural-log scale."
     return DefinitivePlan(

@@ -519,7 +519,10 @@ def simulate(
                 arms[person.index] = allocation is not None and allocation.arm in experimental_arms
                 infusion = (action.at + dt.timedelta(hours=2)).astimezone(tz).date()
                 for k, visit in enumerate(sorted(protocol.visits, key=lambda v: (v.day, v.id != "infusion"))):
-                    if visit.id == "discharge" or visit.id in person.missed:
+                    death_record = protocol.safety.death_record
+                    if person.dies and death_record is not None and visit.id == death_record.visit:
+                        day = infusion + dt.timedelta(days=person.los)  # the stay ends with the death, that day
+                    elif visit.id == "discharge" or visit.id in person.missed:
                         day = infusion + dt.timedelta(days=max(person.los, visit.day))
                     else:
                         shift = (visit.window.after + 1) if visit.id in person.late else 0
@@ -527,7 +530,9 @@ def simulate(
                     at = dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC)
                     later(_Action(at + dt.timedelta(minutes=k), 10 + k, person, "visit", visit.id))
                 if person.ae is not None or person.dies:
-                    event_day = infusion + dt.timedelta(days=person.ae["day"] if person.ae else person.los)
+                    # A death is the one event reported for a participant who dies, on the day the stay ends.
+                    event_day = infusion + dt.timedelta(days=person.los if person.dies or not person.ae
+                                                        else person.ae["day"])  # fmt: skip
                     at = dt.datetime.combine(event_day, dt.time(15, 0), tzinfo=tz).astimezone(dt.UTC)
                     later(_Action(at, 40, person, "adverse_event"))
                 if person.withdraws_after is not None:
@@ -557,11 +562,18 @@ def simulate(
                                           arms.get(person.index, False), step_rng)  # fmt: skip
                     record = protocol.safety.death_record
                     if record is not None and form_id == record.form:
-                        if person.dies:
-                            continue  # the fatal adverse event writes the death into this form
                         for f in form.fields:
                             if f.type is FieldType.DATE and f.id != record.date_field:
                                 values[f.id] = (day - dt.timedelta(days=person.los + 1)).isoformat()
+                        if person.dies:
+                            # The site records the admission date that morning; the fatal adverse event reported
+                            # later that day writes how the stay ended (status, date, cause) into the same form.
+                            dates = {f.id: values[f.id] for f in form.fields if f.id in values
+                                     and f.type is FieldType.DATE and f.id != record.date_field}  # fmt: skip
+                            if not isinstance(attempt(save_form, engine, coordinator, pid, visit.id, form_id, dates,
+                                                      visit_date=day), Exception):  # fmt: skip
+                                counts["forms"] += 1
+                            continue
                         values[record.status_field] = record.alive_values[0] if record.alive_values else None
                         values[record.date_field] = day.isoformat()
                         if record.cause_field:

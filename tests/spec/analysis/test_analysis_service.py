@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from scipy import stats
 from sqlalchemy import select
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
+from trialwright.analysis.methods.competing import fine_gray
 from trialwright.analysis.report import render_html, results_json, svgs_for
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
@@ -102,6 +104,25 @@ def _direct(trial: Trial, variable: str, base: str, follow: str) -> list[dict[st
     return out
 
 
+def _stays(trial: Trial) -> dict[str, tuple[float, int, str]]:
+    """Participant -> (length of stay, 1 discharged alive or 2 died, arm), from the hospital-course forms."""
+    with session_scope(trial.engine) as session:
+        arms = dict(session.execute(select(allocation_entries.c.participant_id, allocation_entries.c.arm)
+                                    .where(allocation_entries.c.participant_id.is_not(None))).all())  # fmt: skip
+        rows = session.execute(
+            select(visit_records.c.participant_id, form_records.c.form_values)
+            .join(form_records, form_records.c.visit_record_id == visit_records.c.id)
+            .where(form_records.c.form_id == "hospital_course")
+        ).all()
+    out = {}
+    for pid, raw in rows:
+        values = {k: (v or {}).get("value") for k, v in json.loads(raw).items()}
+        code = {"discharged": 1, "transferred": 1, "died": 2}.get(values.get("status"))
+        if pid in arms and code is not None and values.get("length_of_stay") is not None:
+            out[pid] = (float(values["length_of_stay"]), code, arms[pid])
+    return out
+
+
 def test_the_unblinded_estimates_equal_statsmodels_on_the_same_data(trial: Trial) -> None:
     manager = who(trial, Role.DATA_MANAGER)
     lock_trial(trial.engine, manager, "final analysis")
@@ -162,6 +183,36 @@ def _unblinded_checks(trial: Trial) -> None:
     assert rd.estimate == pytest.approx(k["EXO"] / n["EXO"] - k["PBO"] / n["PBO"], abs=1e-12)
     assert (rd.lower, rd.upper) == (pytest.approx(lo, abs=1e-9), pytest.approx(hi, abs=1e-9))
 
+    # Length of stay: discharge alive against death as a competing event, between the arms. The stays read
+    # straight from the hospital-course forms; the Fine-Gray fit (itself checked against cmprsk's published output
+    # in tests/spec/analysis/methods) on them equals the report's, and every death is in it.
+    stays = _stays(trial)
+    los = by[("length_of_stay", "hospital_course.length_of_stay")]
+    deaths = sum(1 for _, status, _ in stays.values() if status == 2)
+    assert deaths > 0, "the simulated trial has deaths"
+    fg = fine_gray([d for d, _, _ in stays.values()], [st for _, st, _ in stays.values()],
+                   [int(arm == "EXO") for _, _, arm in stays.values()])  # fmt: skip
+    compared = los.comparisons[0]
+    assert compared.primary and compared.scale == "subdistribution hazard ratio of discharge alive"
+    assert compared.estimate == pytest.approx(fg.shr, rel=1e-10)
+    assert (compared.lower, compared.upper) == (pytest.approx(fg.ci_lower, rel=1e-10), pytest.approx(fg.ci_upper))
+    assert sum(compared.n) == len(stays) and f"{deaths} died" in compared.note
+    curves = los.extra["cumulative_incidence"]
+    assert sum(c["died"] for c in curves.values() if c) == deaths
+    assert {x.participant_id for x in los.excluded} == set(randomized) - set(stays)
+
+    # After the lock the unblinded statistician plans from the SD pooled within arms on n - 2 df (Browne 1995):
+    # the residual SD of a one-way fit by arm (statsmodels) on every day-7 value, and Browne's limit on its df.
+    plan = plan_definitive_trial(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), "il6", 0.7, n_sim=50,
+                                 unblinded=True)  # fmt: skip
+    day7 = pd.DataFrame(_direct(trial, "labs.il6", "day7", "day7"))
+    one_way = smf.ols("np.log(f) ~ C(exp)", data=day7).fit()
+    assert plan.n_pilot == len(day7)
+    assert plan.sd == pytest.approx(math.sqrt(one_way.mse_resid), rel=1e-10)
+    assert plan.plan.df == int(one_way.df_resid) == len(day7) - 2
+    assert plan.plan.upper_sd == pytest.approx(plan.sd * math.sqrt(plan.plan.df / stats.chi2.ppf(0.2, plan.plan.df)))
+    assert "pooled within the 2 arms" in plan.note
+
 
 def test_table_one_the_analysis_sets_and_consort_count_the_same_people(trial: Trial) -> None:
     r = run_analysis(trial.engine, who(trial, Role.BLINDED_STATISTICIAN)).report
@@ -186,6 +237,9 @@ def test_the_pilot_sizes_the_definitive_trial_from_its_sd_and_browne_s_upper_lim
     assert plan.n_pilot >= len(rows) and plan.scale == "log"
     if plan.n_pilot == len(rows):
         assert plan.sd == pytest.approx(float(np.std(follow, ddof=1)), rel=1e-12)
+    assert plan.plan.df == plan.n_pilot - 1  # blinded: one group, whatever the arms
+    with pytest.raises(AnalysisError, match="unblinded: only the unblinded statistician"):
+        plan_definitive_trial(trial.engine, who(trial, Role.BLINDED_STATISTICIAN), "il6", 0.7, unblinded=True)
     p = plan.plan
     assert p.delta == pytest.approx(abs(math.log(0.7)))
     assert p.n_per_arm_upper_sd >= p.n_per_arm >= p.n_per_arm_ancova

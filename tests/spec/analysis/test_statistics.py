@@ -33,6 +33,7 @@ from trialwright.analysis.statistics import (
     plan_definitive,
     sample_size,
     simulate_power,
+    t_test_power,
     wilson,
 )
 
@@ -390,20 +391,33 @@ def test_cumulative_incidence_refuses_unknown_event_codes() -> None:
 # --- sizing the definitive trial -------------------------------------------------------------------
 
 
-def test_sample_size_by_hand() -> None:
-    """sd 1, delta 0.5, alpha 0.05, power 0.9: z = 1.959964 + 1.281552 = 3.241516;
-    2 * 3.241516^2 / 0.25 = 84.06 -> 85 per arm; with rho 0.5, 84.06 * 0.75 = 63.05 -> 64."""
-    assert sample_size(1, 0.5) == 85
-    assert sample_size(1, 0.5, rho=0.5) == 64
-    assert sample_size(2, -1.0) == 85  # the sign of delta does not matter; only sd/delta does
-    assert sample_size(1, 0.5, alpha=0.05, power=0.8) == 63  # 2 * (1.959964 + 0.841621)^2 / 0.25 = 62.79
+def test_sample_size_is_the_t_tests_not_the_normal_approximations() -> None:
+    """sd 1, delta 0.5, alpha 0.05, power 0.9: the normal formula gives 2 * (1.959964 + 1.281552)^2 / 0.25 =
+    84.06 -> 85 per arm, but the t test with 85 per arm has power 0.8999 (statsmodels solves n = 85.03), so
+    86; at 80% power 63.77 -> 64 (the normal formula's 62.79 -> 63 falls short)."""
+    assert sample_size(1, 0.5) == 86
+    assert sample_size(2, -1.0) == 86  # the sign of delta does not matter; only sd/delta does
+    assert sample_size(1, 0.5, alpha=0.05, power=0.8) == 64
 
 
 @pytest.mark.parametrize(("sd", "delta", "power"), [(1, 0.5, 0.9), (10, 4, 0.8), (3, 1, 0.9), (1, 0.3, 0.85)])
-def test_sample_size_is_close_to_the_t_test_solution(sd: float, delta: float, power: float) -> None:
-    """The normal formula sits within two per arm of statsmodels' exact t-test size (always at or below it)."""
+def test_sample_size_is_statsmodels_t_test_solution(sd: float, delta: float, power: float) -> None:
+    """Exactly the smallest whole n at or above statsmodels' TTestIndPower solution."""
     exact = TTestIndPower().solve_power(effect_size=delta / sd, alpha=0.05, power=power, ratio=1)
-    assert 0 <= math.ceil(exact) - sample_size(sd, delta, power=power) <= 2
+    assert sample_size(sd, delta, power=power) == math.ceil(exact)
+
+
+@pytest.mark.parametrize(("rho", "power"), [(0.5, 0.9), (0.3, 0.8), (0.8, 0.9), (-0.4, 0.85)])
+def test_ancova_sample_size_is_the_smallest_n_whose_ancova_t_test_has_the_power(rho: float, power: float) -> None:
+    """ANCOVA: the t test on the residual SD sd * sqrt(1 - rho^2) with 2n - 3 df; statsmodels' power of that
+    test (TTestIndPower.power with df given) reaches the power at n and not at n - 1."""
+    n = sample_size(1.0, 0.5, power=power, rho=rho)
+    effect = 0.5 / math.sqrt(1 - rho**2)
+    assert TTestIndPower().power(effect, nobs1=n, alpha=0.05, df=2 * n - 3) >= power
+    assert TTestIndPower().power(effect, nobs1=n - 1, alpha=0.05, df=2 * (n - 1) - 3) < power
+    assert t_test_power(n, 1.0, 0.5, rho=rho) == pytest.approx(
+        TTestIndPower().power(effect, nobs1=n, alpha=0.05, df=2 * n - 3), abs=1e-12
+    )
 
 
 def test_browne_upper_limit_uses_the_lower_chi_square_quantile() -> None:
@@ -414,11 +428,14 @@ def test_browne_upper_limit_uses_the_lower_chi_square_quantile() -> None:
 
 
 def test_plan_definitive_gives_n_from_the_pilot_sd_and_from_its_upper_limit() -> None:
-    """1.1332^2 * 84.06 = 107.9 -> 108 per arm; with rho 0.5, 0.75 * 107.9 = 80.9 -> 81."""
+    """From the pilot SD: 86 per arm (65 with ANCOVA, rho 0.5); from the upper limit 1.1332 (the t test at effect
+    size 0.5 / 1.1332, statsmodels solves 108.9 -> 109; with ANCOVA 82)."""
     plan = plan_definitive(sd=1.0, df=30, delta=0.5, alpha=0.05, power=0.9, rho=0.5, gamma=0.2)
-    assert (plan.n_per_arm, plan.n_per_arm_ancova) == (85, 64)
-    assert (plan.n_per_arm_upper_sd, plan.n_per_arm_upper_sd_ancova) == (108, 81)
-    assert "108" in plan.summary() and _json_roundtrip(plan)["upper_sd"] == pytest.approx(1.1332, abs=1e-4)
+    assert (plan.n_per_arm, plan.n_per_arm_ancova) == (86, 65)
+    upper = TTestIndPower().solve_power(effect_size=0.5 / plan.upper_sd, alpha=0.05, power=0.9)
+    assert plan.n_per_arm_upper_sd == math.ceil(upper) == 109
+    assert plan.n_per_arm_upper_sd_ancova == 82
+    assert "109" in plan.summary() and _json_roundtrip(plan)["upper_sd"] == pytest.approx(1.1332, abs=1e-4)
 
 
 def test_simulated_power_without_baseline_correlation_matches_the_t_test_power() -> None:

@@ -1,0 +1,94 @@
+"""What every statistical method shares: the result base class, JSON-ready values and input checks.
+
+Each method module (``statistics`` and ``methods.*``) returns frozen dataclasses built on ``Result``: a
+one-line ``summary()`` and ``as_dict()`` of JSON-ready values (None where a quantity is undefined). Inputs are
+plain sequences or numpy arrays, with None or NaN for a missing value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "FloatArray",
+    "Result",
+    "Values",
+    "check_level",
+    "floats",
+    "fmt",
+    "fmt_p",
+    "fmt_pct",
+    "is_missing",
+    "plain",
+]
+
+FloatArray = NDArray[np.float64]
+Values = Sequence[Any] | NDArray[Any]  # numbers, None or NaN for missing
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: numpy scalars to Python, non-finite floats to None, tuples to lists."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Result):
+        return value.as_dict()
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    raise TypeError(f"cannot make {type(value).__name__} JSON-ready")
+
+
+class Result:
+    """Base of the result dataclasses: ``as_dict()`` over the dataclass fields."""
+
+    __slots__ = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as JSON-serialisable values (None where undefined)."""
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    """A number in a summary line (NA when undefined)."""
+    return "NA" if x is None else f"{x:.{digits}g}"
+
+
+def fmt_p(p: float) -> str:
+    """A p-value in a summary line."""
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def fmt_pct(level: float) -> str:
+    """A confidence level as a percentage (0.95 -> 95%)."""
+    return f"{100 * level:g}%"
+
+
+def is_missing(v: Any) -> bool:
+    """None or NaN."""
+    return v is None or (isinstance(v, float | np.floating) and math.isnan(v))
+
+
+def floats(values: Values, name: str) -> FloatArray:
+    """A float array with NaN for every None/NaN; a value that is not a number is refused, naming ``name``."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        return np.asarray(values, dtype=np.float64).ravel()
+    try:
+        return np.array([np.nan if is_missing(v) else float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must hold numbers (None or NaN for missing): {error}") from None
+
+
+def check_level(level: float) -> float:
+    """A confidence level strictly between 0 and 1."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+    return float(level)
