@@ -170,6 +170,8 @@ class ConsortFlow:
     analysis_set: str  # e.g. "Intention to treat"
     pilot: tuple[tuple[str, str], ...] = ()  # pilot-extension lines (label, value), e.g. ("Consent rate", "75%")
     title: str = ""
+    # Analysed per primary outcome, where the primary outcomes' counts differ: (outcome, ((group, n), ...)).
+    analysed_by_outcome: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
 
     def validate(self) -> None:
         """Raise ValueError naming every CONSORT rule the counts break."""
@@ -219,6 +221,12 @@ class ConsortFlow:
             allocation, follow_up, analysis = arm._stages()
             out += _indented(allocation, 1) + _indented(follow_up, 2) + _indented(analysis, 2)
         out.append(f"Analysis set: {self.analysis_set}")
+        if self.analysed_by_outcome:
+            out.append("Analysed, by primary outcome")
+            out += [
+                f"  {outcome}: " + ", ".join(f"{group} {n}" for group, n in counts)
+                for outcome, counts in self.analysed_by_outcome
+            ]
         if self.pilot:
             out.append("Pilot trial progression")
             out += [f"  {label}: {value}" for label, value in self.pilot]
@@ -234,6 +242,9 @@ class ConsortFlow:
             "arms": [arm.as_dict() for arm in self.arms],
             "analysis_set": self.analysis_set,
             "pilot": [{"label": label, "value": value} for label, value in self.pilot],
+            "analysed_by_outcome": [
+                {"outcome": outcome, "analysed": dict(counts)} for outcome, counts in self.analysed_by_outcome
+            ],
         }
 
 

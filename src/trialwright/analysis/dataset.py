@@ -65,6 +65,10 @@ class Subject:
     values: Mapping[str, Mapping[str, float | str | None]]  # visit -> form.field -> analysis value
     events: tuple[Event, ...] = ()
     stay: Stay | None = None
+    death_day: int | None = None  # days from randomization to death, from whichever record says so first
+    treatment_day: int = 0  # days from randomization to day 0 of the adverse events' clock (the treatment)
+    followed_days: int | None = None  # days from randomization to the data cut-off (the site's date)
+    withdrawn_day: int | None = None  # days from randomization to withdrawal from follow-up
 
     def value(self, visit: str, variable: str) -> float | str | None:
         """One value at one visit (None if missing)."""

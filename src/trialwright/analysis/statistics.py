@@ -43,10 +43,12 @@ from trialwright.analysis.methods.base import (
     Result,
     Values,
     check_level,
+    dummies,
     floats,
     fmt,
     fmt_p,
     fmt_pct,
+    group_indicator,
     is_missing,
     plain,
 )
@@ -184,24 +186,8 @@ class AncovaResult(_Result):
         )
 
 
-def _group_indicator(group: Values) -> FloatArray:
-    arr = _floats(group, "group")
-    bad = ~np.isnan(arr) & (arr != 0) & (arr != 1)
-    if bad.any():
-        raise ValueError(f"group must be 1 (treatment), 0 (reference) or missing; found {sorted(set(arr[bad]))}")
-    return arr
-
-
-def _dummies(values: Values, keep: NDArray[np.bool_]) -> FloatArray | None:
-    """Treatment-coded columns for one categorical covariate over the kept rows, levels compared as text and
-    the first in sorted order dropped (tau does not depend on which level is dropped); None when only one
-    level remains."""
-    labels = [str(v) for v, k in zip(values, keep, strict=True) if k]
-    levels = sorted(set(labels))
-    if len(levels) < 2:
-        return None
-    columns = np.array([[label == level for level in levels[1:]] for label in labels], dtype=float)
-    return columns.reshape(len(labels), len(levels) - 1)
+_group_indicator = group_indicator
+_dummies = dummies
 
 
 def ancova(

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from trialwright.analysis.estimands import in_words
 from trialwright.domain.calendars import CalendarPreference, format_date
 from trialwright.protocol import Protocol
 from trialwright.protocol.registry import Address, Contact
@@ -158,8 +159,7 @@ def render_record(console: Console, p: Protocol, calendar: CalendarPreference) -
                 ("Description", o.description),
                 ("Timepoint", o.registry_timepoint),
                 ("Method of measurement", o.method_of_measurement),
-                ("Measured at visits", o.timepoints),
-                ("Planned analysis", [a.value for a in o.analysis]),
+                *(("Estimand: " + name.lower(), words) for name, words in in_words(p, o)),
             ],
             calendar,
         )

@@ -6,18 +6,15 @@ name the line in the file.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
+from trialwright.protocol import estimand_checks
 from trialwright.protocol.derivations import Derivation
 from trialwright.protocol.design import KNOWN_ROLES, StratifiedPermutedBlocks
-from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.protocol.model import Protocol
-from trialwright.protocol.outcomes import EVENT_SOURCES, METHODS_FOR, AnalysisMethod, Measure, Outcome
+from trialwright.protocol.references import Found, dupes, field_ref, unknown
 
 __all__ = ["cross_check"]
-
-Found = tuple[str, str]  # (path, message)
 
 
 def cross_check(p: Protocol) -> list[Found]:
@@ -28,7 +25,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_forms(p),
         *_data_checks(p),
         *_visits(p),
-        *_outcomes(p),
+        *estimand_checks.outcomes(p),
         *_analysis_plan(p),
         *_deidentification(p),
         *_randomization(p),
@@ -46,11 +43,11 @@ def _safety(p: Protocol) -> Iterator[Found]:
     visits = {v.id: v for v in p.visits}
     forms = {f.id: f for f in p.forms}
     if record.visit not in visits:
-        yield f"{path}.visit", _unknown(record.visit, visits, "visit")
+        yield f"{path}.visit", unknown(record.visit, visits, "visit")
     elif record.form not in visits[record.visit].forms:
         yield f"{path}.form", f"visit {record.visit!r} does not collect form {record.form!r}"
     if record.form not in forms:
-        yield f"{path}.form", _unknown(record.form, forms, "form")
+        yield f"{path}.form", unknown(record.form, forms, "form")
         return
     fields = {f.id: f for f in forms[record.form].fields}
     for key in ("status_field", "date_field", "cause_field"):
@@ -67,30 +64,20 @@ def _safety(p: Protocol) -> Iterator[Found]:
                 yield f"{path}.{key}", f"{value!r} is not a choice of {where} ({', '.join(codes)})"
 
 
-def _dupes(path: str, ids: Iterable[str], what: str) -> Iterator[Found]:
-    for value, count in Counter(ids).items():
-        if count > 1:
-            yield path, f"{what} {value!r} is used {count} times; ids must be unique"
-
-
 def _duplicates(p: Protocol) -> Iterator[Found]:
-    yield from _dupes("sites", (s.code for s in p.sites), "site code")
-    yield from _dupes("arms", (a.code for a in p.arms), "arm code")
-    yield from _dupes("arms", (a.name for a in p.arms), "arm name")
-    yield from _dupes("eligibility.screening_fields", (f.id for f in p.eligibility.screening_fields), "field")
+    yield from dupes("sites", (s.code for s in p.sites), "site code")
+    yield from dupes("arms", (a.code for a in p.arms), "arm code")
+    yield from dupes("arms", (a.name for a in p.arms), "arm name")
+    yield from dupes("eligibility.screening_fields", (f.id for f in p.eligibility.screening_fields), "field")
     criteria = [c.id for c in (*p.eligibility.inclusion, *p.eligibility.exclusion)]
-    yield from _dupes("eligibility", criteria, "criterion")
-    yield from _dupes("visits", (v.id for v in p.visits), "visit")
-    yield from _dupes("forms", (f.id for f in p.forms), "form")
+    yield from dupes("eligibility", criteria, "criterion")
+    yield from dupes("visits", (v.id for v in p.visits), "visit")
+    yield from dupes("forms", (f.id for f in p.forms), "form")
     for i, form in enumerate(p.forms):
-        yield from _dupes(f"forms[{i}].fields", (f.id for f in form.fields), "field")
-    yield from _dupes("outcomes", (o.id for o in p.outcomes), "outcome")
-    yield from _dupes("analysis_sets", (a.id for a in p.analysis_sets), "analysis set")
-    yield from _dupes("consent_versions", (c.version for c in p.consent_versions), "consent version")
-
-
-def _unknown(name: str, known: Iterable[str], what: str) -> str:
-    return f"unknown {what} {name!r} (known: {', '.join(sorted(known))})"
+        yield from dupes(f"forms[{i}].fields", (f.id for f in form.fields), "field")
+    yield from dupes("outcomes", (o.id for o in p.outcomes), "outcome")
+    yield from dupes("analysis_sets", (a.id for a in p.analysis_sets), "analysis set")
+    yield from dupes("consent_versions", (c.version for c in p.consent_versions), "consent version")
 
 
 def _eligibility(p: Protocol) -> Iterator[Found]:
@@ -101,15 +88,15 @@ def _eligibility(p: Protocol) -> Iterator[Found]:
                 if source not in known:
                     yield (
                         f"eligibility.screening_fields[{i}].derived.inputs.{role}",
-                        _unknown(source, known, "screening field"),
+                        unknown(source, known, "screening field"),
                     )
         if field.applies_if is not None:
             for name in sorted(field.applies_if.fields() - known):
-                yield f"eligibility.screening_fields[{i}].applies_if", _unknown(name, known, "screening field")
+                yield f"eligibility.screening_fields[{i}].applies_if", unknown(name, known, "screening field")
     for kind in ("inclusion", "exclusion"):
         for i, criterion in enumerate(getattr(p.eligibility, kind)):
             for name in sorted(criterion.rule.fields() - known):
-                yield f"eligibility.{kind}[{i}].rule", _unknown(name, known, "screening field")
+                yield f"eligibility.{kind}[{i}].rule", unknown(name, known, "screening field")
 
 
 def _derivation_inputs(p: Protocol, form_index: int, field_index: int, derived: Derivation) -> Iterator[Found]:
@@ -123,9 +110,9 @@ def _derivation_inputs(p: Protocol, form_index: int, field_index: int, derived: 
             forms = {f.id: f for f in p.forms}
             if form_id == "screening":
                 if field_id not in screening:
-                    yield f"{path}.{role}", _unknown(field_id, screening, "screening field")
+                    yield f"{path}.{role}", unknown(field_id, screening, "screening field")
             elif form_id not in forms:
-                yield f"{path}.{role}", _unknown(form_id, forms, "form")
+                yield f"{path}.{role}", unknown(form_id, forms, "form")
             elif field_id not in {f.id for f in forms[form_id].fields}:
                 yield f"{path}.{role}", f"form {form_id!r} has no field {field_id!r}"
         elif source not in own:
@@ -161,7 +148,7 @@ def _data_checks(p: Protocol) -> Iterator[Found]:
                 yield path, f"an in_window check needs a date or datetime field, not {kind}"
             if key != "field" and kind not in numeric | {"date", "datetime"}:
                 yield path, f"a compare check needs numbers or dates, not {kind}"
-    yield from _dupes("data_checks", (c.id for c in p.data_checks), "check")
+    yield from dupes("data_checks", (c.id for c in p.data_checks), "check")
 
 
 def _visits(p: Protocol) -> Iterator[Found]:
@@ -169,7 +156,7 @@ def _visits(p: Protocol) -> Iterator[Found]:
     for i, visit in enumerate(p.visits):
         for j, form_id in enumerate(visit.forms):
             if form_id not in forms:
-                yield f"visits[{i}].forms[{j}]", _unknown(form_id, forms, "form")
+                yield f"visits[{i}].forms[{j}]", unknown(form_id, forms, "form")
     scheduled = [(i, v) for i, v in enumerate(p.visits) if v.kind == "scheduled"]
     for n, (_, a) in enumerate(scheduled):
         for j, b in scheduled[n + 1 :]:
@@ -183,104 +170,7 @@ def _visits(p: Protocol) -> Iterator[Found]:
                 )
     for i, role in enumerate(p.masking.unblinding_notify):
         if role not in KNOWN_ROLES:
-            yield f"masking.unblinding_notify[{i}]", _unknown(role, KNOWN_ROLES, "role")
-
-
-def _outcomes(p: Protocol) -> Iterator[Found]:
-    visits = {v.id: v for v in p.visits}
-    forms = {f.id: f for f in p.forms}
-    for i, outcome in enumerate(p.outcomes):
-        form_ids: set[str] = set()
-        for k, variable in enumerate(outcome.variables):
-            form_id, _, field_id = variable.partition(".")
-            if form_id not in forms:
-                yield f"outcomes[{i}].variables[{k}]", _unknown(form_id, forms, "form")
-            elif field_id not in {f.id for f in forms[form_id].fields}:
-                yield f"outcomes[{i}].variables[{k}]", f"form {form_id!r} has no field {field_id!r}"
-            else:
-                form_ids.add(form_id)
-        named = [("baseline", outcome.baseline)] if outcome.baseline else []
-        named += [(f"timepoints[{j}]", t) for j, t in enumerate(outcome.timepoints)]
-        for where, visit_id in named:
-            if visit_id not in visits:
-                yield f"outcomes[{i}].{where}", f"timepoint {visit_id!r} has no visit (known: {', '.join(visits)})"
-                continue
-            for form_id in sorted(form_ids - set(visits[visit_id].forms)):
-                yield f"outcomes[{i}].{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
-        yield from _estimable(p, i, outcome, forms)
-
-
-_NUMERIC = {FieldType.INTEGER, FieldType.DECIMAL}
-
-
-def _estimable(p: Protocol, i: int, outcome: Outcome, forms: dict[str, FormDef]) -> Iterator[Found]:
-    """What the engine cannot compute exactly as declared is refused here, never dropped from the report or
-    computed another way."""
-    path = f"outcomes[{i}]"
-    allowed = METHODS_FOR[outcome.measure]
-    if not allowed:
-        yield f"{path}.measure", (
-            f"{outcome.measure.value} outcomes have no estimator in this version; the outcome would be missing from "
-            "the report, so it is refused"
-        )
-        return
-    for j, method in enumerate(outcome.analysis):
-        if method not in allowed:
-            yield f"{path}.analysis[{j}]", (
-                f"{method.value} does not analyse a {outcome.measure.value} outcome "
-                f"(it takes {', '.join(sorted(m.value for m in allowed))})"
-            )
-        elif method in (AnalysisMethod.ANCOVA, AnalysisMethod.ANCOVA_LOG) and outcome.baseline is None:
-            yield f"{path}.analysis[{j}]", (
-                f"{method.value} adjusts for the baseline value: declare baseline (a visit), or declare t_test for a "
-                "difference in means without one"
-            )
-        elif method is AnalysisMethod.ANCOVA_LOG and not outcome.log_scale:
-            yield f"{path}.analysis[{j}]", "ancova_log analyses on the log scale: set log_scale: true"
-        elif method is AnalysisMethod.ANCOVA and outcome.log_scale:
-            yield f"{path}.analysis[{j}]", "log_scale: true asks for the log scale: declare ancova_log, not ancova"
-    if outcome.measure is Measure.PARTICIPANTS_WITH_EVENT:
-        if outcome.event is None:
-            yield f"{path}.variables", (
-                "participants_with_event counts participants with an adverse event (event: sae or death); a binary "
-                "outcome read from a form field has no estimator in this version"
-            )
-        elif outcome.event not in EVENT_SOURCES:
-            yield f"{path}.event", (
-                f"{outcome.event!r} is not an event the analysis can count (known: {', '.join(sorted(EVENT_SOURCES))})"
-            )
-        return
-    if outcome.event is not None:
-        yield f"{path}.event", f"an event outcome is counted as participants_with_event, not {outcome.measure.value}"
-    if outcome.measure is Measure.DURATION:
-        if p.safety.death_record is None:
-            yield f"{path}.measure", (
-                "a duration ends alive or in death: declare safety.death_record so the analysis knows how each stay "
-                "ended (deaths compete; they are never dropped)"
-            )
-        if len(outcome.variables) != 1:
-            yield f"{path}.variables", "a duration outcome reads one variable (the stay's length)"
-    for k, variable in enumerate(outcome.variables):
-        form_id, _, field_id = variable.partition(".")
-        if form_id in forms and field_id in {f.id for f in forms[form_id].fields}:
-            kind = forms[form_id].field(field_id).type
-            if kind not in _NUMERIC:
-                yield f"{path}.variables[{k}]", (
-                    f"{variable} is a {kind.value} field; a {outcome.measure.value} outcome needs an integer or "
-                    "decimal field (choice and yes/no outcomes have no estimator in this version)"
-                )
-
-
-def _field_ref(forms: dict[str, FormDef], ref: str, path: str, kinds: set[str] | None = None) -> Iterator[Found]:
-    form_id, dot, field_id = ref.partition(".")
-    if not dot:
-        yield path, f"{ref!r} must be written form.field"
-    elif form_id not in forms:
-        yield path, _unknown(form_id, forms, "form")
-    elif field_id not in {f.id for f in forms[form_id].fields}:
-        yield path, f"form {form_id!r} has no field {field_id!r}"
-    elif kinds is not None and (kind := forms[form_id].field(field_id).type.value) not in kinds:
-        yield path, f"{ref} is a {kind} field; this needs {' or '.join(sorted(kinds))}"
+            yield f"masking.unblinding_notify[{i}]", unknown(role, KNOWN_ROLES, "role")
 
 
 def _analysis_plan(p: Protocol) -> Iterator[Found]:
@@ -293,7 +183,7 @@ def _analysis_plan(p: Protocol) -> Iterator[Found]:
         yield "analysis_plan.baseline_visit", f"no visit {plan.baseline_visit!r} (known: {', '.join(visits)})"
     for i, ref in enumerate(plan.baseline_table):
         path = f"analysis_plan.baseline_table[{i}]"
-        found = list(_field_ref(forms, ref, path))
+        found = list(field_ref(forms, ref, path))
         yield from found
         form_id = ref.partition(".")[0]
         if not found and plan.baseline_visit in visits and form_id not in visits[plan.baseline_visit].forms:
@@ -305,16 +195,16 @@ def _analysis_plan(p: Protocol) -> Iterator[Found]:
         elif t.form not in visits[t.visit].forms:
             yield "analysis_plan.treatment.form", f"visit {t.visit!r} does not collect form {t.form!r}"
         elif t.form in forms:
-            yield from _field_ref(
+            yield from field_ref(
                 forms,
                 f"{t.form}.{t.given_field}",
                 "analysis_plan.treatment.given_field",
                 {"boolean", "date", "datetime"},
             )
             if t.code_field is not None:
-                yield from _field_ref(forms, f"{t.form}.{t.code_field}", "analysis_plan.treatment.code_field")
+                yield from field_ref(forms, f"{t.form}.{t.code_field}", "analysis_plan.treatment.code_field")
     for i, ref in enumerate(plan.per_protocol.exclude_when):
-        yield from _field_ref(forms, ref, f"analysis_plan.per_protocol.exclude_when[{i}]", {"boolean"})
+        yield from field_ref(forms, ref, f"analysis_plan.per_protocol.exclude_when[{i}]", {"boolean"})
     for i, visit_id in enumerate(plan.per_protocol.visits_in_window):
         if visit_id not in visits:
             yield f"analysis_plan.per_protocol.visits_in_window[{i}]", f"no visit {visit_id!r}"
@@ -327,15 +217,15 @@ def _deidentification(p: Protocol) -> Iterator[Found]:
     forms = {f.id: f for f in p.forms}
     for key in ("identifiers", "keep_text"):
         for i, ref in enumerate(getattr(d, key)):
-            yield from _field_ref(forms, ref, f"deidentification.{key}[{i}]")
+            yield from field_ref(forms, ref, f"deidentification.{key}[{i}]")
     if d.age_field is not None:
-        yield from _field_ref(forms, d.age_field, "deidentification.age_field", {"integer", "decimal"})
+        yield from field_ref(forms, d.age_field, "deidentification.age_field", {"integer", "decimal"})
     for i, ref in enumerate(d.quasi_identifiers):
         if ref in {"site", "age"}:
             if ref == "age" and d.age_field is None:
                 yield f"deidentification.quasi_identifiers[{i}]", "age needs deidentification.age_field"
             continue
-        yield from _field_ref(forms, ref, f"deidentification.quasi_identifiers[{i}]")
+        yield from field_ref(forms, ref, f"deidentification.quasi_identifiers[{i}]")
 
 
 def _randomization(p: Protocol) -> Iterator[Found]:
@@ -347,7 +237,7 @@ def _randomization(p: Protocol) -> Iterator[Found]:
         if factor.id == "site" and factor.field is None:
             continue
         if factor.field not in screening:
-            yield f"randomization.{key}[{i}].field", _unknown(str(factor.field), screening, "screening field")
+            yield f"randomization.{key}[{i}].field", unknown(str(factor.field), screening, "screening field")
             continue
         source = screening[factor.field]
         numeric = source.type in {"integer", "decimal"}
@@ -360,7 +250,7 @@ def _randomization(p: Protocol) -> Iterator[Found]:
         allowed = ["true", "false"] if source.type == "boolean" else list(source.choices or [])
         if not numeric and factor.levels and any(level not in allowed for level in factor.levels):
             yield f"randomization.{key}[{i}].levels", f"must be among {allowed}"
-    yield from _dupes(f"randomization.{key}", (f.id for f in factors), "factor")
+    yield from dupes(f"randomization.{key}", (f.id for f in factors), "factor")
     if isinstance(r, StratifiedPermutedBlocks):
         for i, size in enumerate(r.block_sizes):
             if size % p.ratio_sum:
@@ -377,7 +267,7 @@ def _sample_size(p: Protocol) -> Iterator[Found]:
     arms = {a.code: a for a in p.arms}
     for code in per_arm:
         if code not in arms:
-            yield f"sample_size.per_arm.{code}", _unknown(code, arms, "arm")
+            yield f"sample_size.per_arm.{code}", unknown(code, arms, "arm")
     if set(per_arm) != set(arms):
         return
     total = sum(per_arm.values())

@@ -20,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from trialwright.protocol import base
 from trialwright.protocol.checks import cross_check
+from trialwright.protocol.format1 import read_format_1
 from trialwright.protocol.model import Protocol
 
 __all__ = ["LoadedProtocol", "Problem", "ProtocolError", "load_protocol", "load_protocol_text"]
@@ -85,6 +86,8 @@ def load_protocol_text(text: str, source: str = "<string>") -> LoadedProtocol:
         raise ProtocolError(source, [Problem("", "a protocol file must be a YAML mapping of sections", 1)])
     lines: dict[tuple[str | int, ...], int] = {}
     data = _plain(document, (), lines)
+    if isinstance(data, dict):
+        read_format_1(data)  # databases made before estimands keep the protocol text they ran under
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:

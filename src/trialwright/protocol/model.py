@@ -25,7 +25,9 @@ __all__ = ["Protocol"]
 class Protocol(ProtocolModel):
     """A trial's protocol as code."""
 
-    format: Literal[1] = Field(description="Version of the protocol file format (1).")
+    format: Literal[1, 2] = Field(
+        description="Version of the protocol file format: 2 (estimands); 1 is read as 2 (trialwright.protocol.format1)."
+    )
     trial: TrialInfo = Field(description="The registry record: ids, titles, dates, ethics, sponsors, contacts.")
     sites: list[Site] = Field(min_length=1, description="Recruitment centres.")
     arms: list[Arm] = Field(min_length=2, description="Arms, with allocation ratios.")

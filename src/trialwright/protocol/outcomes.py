@@ -1,7 +1,7 @@
 """What the trial measures and how it stays safe: outcomes, analysis sets, safety rules, consent forms.
 
-Each outcome is bound to a form field (or derivation) with its timepoints, the measure and the planned
-analysis, so the analysis the protocol promises can be run from the protocol alone.
+Each outcome declares its estimand (``trialwright.protocol.estimands``): population, variable, intercurrent events
+with their strategies, summary and estimators, so the analysis the protocol promises runs from the protocol alone.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from enum import StrEnum
 from pydantic import Field, field_validator, model_validator
 
 from trialwright.protocol.base import Identifier, ProtocolModel
+from trialwright.protocol.estimands import Estimand
 
 __all__ = [
-    "EVENT_SOURCES",
-    "METHODS_FOR",
-    "AnalysisMethod",
     "AnalysisSet",
     "BlindedTables",
     "CausalityCategory",
@@ -24,84 +22,21 @@ __all__ = [
     "Deadlines",
     "DeathRecord",
     "ExpectedEvent",
-    "Measure",
     "Outcome",
     "SafetyPause",
     "SafetySettings",
 ]
 
 
-class Measure(StrEnum):
-    """What is computed from the outcome's values."""
-
-    VALUE_AT = "value_at"
-    CHANGE_FROM_BASELINE = "change_from_baseline"
-    TIME_TO_EVENT = "time_to_event"
-    PARTICIPANTS_WITH_EVENT = "participants_with_event"
-    DURATION = "duration"
-
-
-class AnalysisMethod(StrEnum):
-    """Planned analyses (methods in docs and shared reference/statistics.md)."""
-
-    ANCOVA = "ancova"
-    ANCOVA_LOG = "ancova_log"
-    WILCOXON_HODGES_LEHMANN = "wilcoxon_hodges_lehmann"
-    NEWCOMBE_FISHER = "newcombe_fisher"
-    COMPETING_RISKS = "competing_risks"
-    T_TEST = "t_test"
-    DESCRIPTIVE = "descriptive"
-
-
-#: The methods the engine runs for each measure. A measure with none (time to event) has no estimator in this
-#: version: ``protocol check`` refuses it rather than let the outcome fall out of the report.
-METHODS_FOR: dict[Measure, frozenset[AnalysisMethod]] = {
-    Measure.CHANGE_FROM_BASELINE: frozenset(
-        {
-            AnalysisMethod.ANCOVA,
-            AnalysisMethod.ANCOVA_LOG,
-            AnalysisMethod.WILCOXON_HODGES_LEHMANN,
-            AnalysisMethod.DESCRIPTIVE,
-        }
-    ),
-    Measure.VALUE_AT: frozenset(
-        {
-            AnalysisMethod.ANCOVA,
-            AnalysisMethod.ANCOVA_LOG,
-            AnalysisMethod.WILCOXON_HODGES_LEHMANN,
-            AnalysisMethod.T_TEST,
-            AnalysisMethod.DESCRIPTIVE,
-        }
-    ),
-    Measure.PARTICIPANTS_WITH_EVENT: frozenset({AnalysisMethod.NEWCOMBE_FISHER}),
-    Measure.DURATION: frozenset({AnalysisMethod.COMPETING_RISKS}),
-    Measure.TIME_TO_EVENT: frozenset(),
-}
-
-#: The events an event outcome can count, read from the adverse event reports: serious adverse events, and
-#: deaths (fatal adverse events).
-EVENT_SOURCES = frozenset({"sae", "death"})
-
-
 class Outcome(ProtocolModel):
-    """A primary or secondary outcome."""
+    """A primary or secondary outcome: as registered, and the estimand the analysis computes for it."""
 
     id: Identifier = Field(description="Outcome id, e.g. tnf_alpha.")
     kind: str = Field(description="primary or secondary.")
     description: str = Field(description="Description as registered.")
-    variables: list[str] = Field(
-        default_factory=list,
-        description="form.field values the outcome reads (one or more, e.g. CD3, CD4, CD8); "
-        "omit for event outcomes read from safety data.",
-    )
-    event: str | None = Field(default=None, description="For event outcomes: sae, infusion_reaction, death, ...")
-    measure: Measure = Field(description="What is computed.")
-    baseline: Identifier | None = Field(default=None, description="Baseline visit id, for change from baseline.")
-    timepoints: list[Identifier] = Field(min_length=1, description="Visit ids at which it is measured.")
     registry_timepoint: str = Field(description="The timepoint as the registry words it.")
     method_of_measurement: str = Field(description="How it is measured, as registered.")
-    analysis: list[AnalysisMethod] = Field(min_length=1, description="Planned analyses; the first is primary.")
-    log_scale: bool = Field(default=False, description="Analyse on the log scale (right-skewed markers).")
+    estimand: Estimand = Field(description="What the analysis estimates (ICH E9(R1)); see docs/analysis.md.")
 
     @field_validator("kind")
     @classmethod
@@ -109,17 +44,6 @@ class Outcome(ProtocolModel):
         if value not in {"primary", "secondary"}:
             raise ValueError("must be primary or secondary")
         return value
-
-    @model_validator(mode="after")
-    def _bound(self) -> Outcome:
-        if bool(self.variables) == (self.event is not None):
-            raise ValueError("an outcome reads either variables (form.field) or an event, not both or neither")
-        for variable in self.variables:
-            if variable.count(".") != 1:
-                raise ValueError(f"variable {variable!r} must be written form.field")
-        if self.measure is Measure.CHANGE_FROM_BASELINE and self.baseline is None:
-            raise ValueError("a change from baseline needs a baseline visit")
-        return self
 
 
 class AnalysisSet(ProtocolModel):

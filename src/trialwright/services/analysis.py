@@ -13,6 +13,7 @@ unblinded statistician after the database is locked, and its run is audited as s
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -33,6 +34,7 @@ from trialwright.domain.forms import StoredValue
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
+from trialwright.protocol.estimands import Scale, VariableKind
 from trialwright.protocol.forms import FieldType
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
@@ -150,8 +152,13 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                 if key in kinds:
                     slot[key] = _value(StoredValue.from_json(raw), kinds[key], rule)
         withdrawn: dict[str, set[str]] = {}
-        for w in session.execute(select(withdrawals.c.participant_id, withdrawals.c.scope)).all():
+        left_on: dict[str, dt.date] = {}  # withdrawal from follow-up
+        for w in session.execute(
+            select(withdrawals.c.participant_id, withdrawals.c.scope, withdrawals.c.withdrawn_on)
+        ).all():
             withdrawn.setdefault(w.participant_id, set()).add(w.scope)
+            if w.scope == "follow_up":
+                left_on[w.participant_id] = min(w.withdrawn_on, left_on.get(w.participant_id, w.withdrawn_on))
         latest: dict[int, Any] = {}
         for r in session.execute(select(ae_reports).order_by(ae_reports.c.event_id, ae_reports.c.sequence)).all():
             latest[r.event_id] = r
@@ -183,12 +190,17 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
         day_zero[a.participant_id] = (
             held.visit_date if held is not None and held.visit_date else randomized_on[a.participant_id]
         )
+    deaths: dict[str, int] = {}  # days from randomization to death, the earliest any record gives
     for e in event_rows:
         report = latest.get(e.id)
         if report is None or e.participant_id not in randomized_on:
             continue
         body = json.loads(report.assessment)
         onset = dt.date.fromisoformat(body["onset"])
+        if body.get("outcome") == "fatal":
+            died = dt.date.fromisoformat(body.get("death_date") or body["onset"])
+            day = (died - randomized_on[e.participant_id]).days
+            deaths[e.participant_id] = min(day, deaths.get(e.participant_id, day))
         events.setdefault(e.participant_id, []).append(
             Event(
                 (onset - day_zero[e.participant_id]).days,
@@ -205,6 +217,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
         person = people[pid]
         own = values.get(pid, {})
         treated, treated_code = _treatment(protocol, own, a.arm, codes)
+        cutoff = taken_at.astimezone(ZoneInfo(protocol.site(person.site).timezone)).date()
         reasons = _not_per_protocol(
             protocol, own, visits.get(pid, {}), person, screened_on, randomized_on[pid], treated, treated_code, a.arm
         )
@@ -223,6 +236,10 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                 values=own,
                 events=tuple(events.get(pid, ())),
                 stay=_stay(protocol, own, taken_at.astimezone(ZoneInfo(protocol.site(person.site).timezone)).date()),
+                death_day=_death_day(protocol, own, randomized_on[pid], deaths.get(pid)),
+                treatment_day=(day_zero[pid] - randomized_on[pid]).days,
+                followed_days=(cutoff - randomized_on[pid]).days,
+                withdrawn_day=(left_on[pid] - randomized_on[pid]).days if pid in left_on else None,
             )
         )
     notes = []
@@ -309,15 +326,32 @@ def _not_per_protocol(
     return reasons
 
 
+def _death_day(
+    protocol: Protocol, own: Mapping[str, Mapping[str, Any]], randomized: dt.date, reported: int | None
+) -> int | None:
+    """Days from randomization to death: the earliest of a fatal adverse event's date and the protocol's death
+    record (e.g. a hospital course ending in death)."""
+    days = [] if reported is None else [reported]
+    record = protocol.safety.death_record
+    if record is not None:
+        values = own.get(record.visit, {})
+        ended = values.get(f"{record.form}.{record.date_field}")
+        if values.get(f"{record.form}.{record.status_field}") == record.status_value and isinstance(ended, str):
+            with contextlib.suppress(ValueError):  # not a date: form validation refuses it; no day is guessed
+                days.append((dt.date.fromisoformat(ended[:10]) - randomized).days)
+    return min(days) if days else None
+
+
 def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]], cutoff: dt.date) -> Stay | None:
     """How the stay ended (died, discharged alive, or censored), after how many days. A stay not yet ended is
     censored at the data cut-off, counted from the start date its derivation reads (e.g. the admission)."""
     record = protocol.safety.death_record
-    duration = next((o for o in protocol.outcomes if o.measure.value == "duration" and o.variables), None)
+    duration = next((o for o in protocol.outcomes if o.estimand.variable.kind is VariableKind.DURATION), None)
     if record is None or duration is None:
         return None
+    variable = duration.estimand.variable.fields[0]
     values = own.get(record.visit, {})
-    days = values.get(duration.variables[0])
+    days = values.get(variable)
     status = values.get(f"{record.form}.{record.status_field}")
     if status == record.status_value:
         kind = "died"
@@ -326,7 +360,7 @@ def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]], cutoff: dt.d
     else:
         kind = "censored"
     if kind == "censored" and not isinstance(days, float):
-        form_id, _, field_id = duration.variables[0].partition(".")
+        form_id, _, field_id = variable.partition(".")
         derived = protocol.form(form_id).field(field_id).derived
         start = values.get(f"{form_id}.{next(iter(derived.inputs.values()))}") if derived and derived.inputs else None
         if not isinstance(start, str):
@@ -500,12 +534,14 @@ def plan_definitive_trial(
     if outcome is None:
         known = ", ".join(o.id for o in protocol.outcomes)
         raise AnalysisError(f"outcome: {outcome_id!r} is not an outcome of the protocol (known: {known})")
-    if outcome.measure.value not in {"change_from_baseline", "value_at"}:
+    declared = outcome.estimand.variable
+    if declared.kind is not VariableKind.CONTINUOUS or declared.at is None:
         raise AnalysisError(f"outcome: {outcome_id} is not a continuous outcome; planning needs one")
-    chosen = variable or outcome.variables[0]
-    if chosen not in outcome.variables:
-        raise AnalysisError(f"variable: {chosen!r} is not one of {', '.join(outcome.variables)}")
-    if outcome.log_scale:
+    log_scale = declared.scale is Scale.LOG
+    chosen = variable or declared.fields[0]
+    if chosen not in declared.fields:
+        raise AnalysisError(f"variable: {chosen!r} is not one of {', '.join(declared.fields)}")
+    if log_scale:
         if effect <= 0 or effect == 1:
             raise AnalysisError("effect: on a log-scale outcome give the ratio to detect, above 0 and not 1")
         delta = abs(math.log(effect))
@@ -514,18 +550,18 @@ def plan_definitive_trial(
             raise AnalysisError("effect: must not be 0")
         delta = abs(effect)
     data = analysis_data(engine, actor, unblinded=unblinded)
-    timepoint = outcome.timepoints[0]
+    timepoint = declared.at
     pairs = []
     groups: list[str] = []
     for s in data.subjects:
         f = s.value(timepoint, chosen)
-        b = s.value(outcome.baseline, chosen) if outcome.baseline else None
-        if not isinstance(f, float) or (outcome.log_scale and f <= 0):
+        b = s.value(declared.baseline, chosen) if declared.baseline else None
+        if not isinstance(f, float) or (log_scale and f <= 0):
             continue
-        fv = math.log(f) if outcome.log_scale else f
+        fv = math.log(f) if log_scale else f
         bv = None
-        if isinstance(b, float) and (b > 0 or not outcome.log_scale):
-            bv = math.log(b) if outcome.log_scale else b
+        if isinstance(b, float) and (b > 0 or not log_scale):
+            bv = math.log(b) if log_scale else b
         pairs.append((bv, fv))
         # Blinded, one group whatever the grouping (unnamed groups are for safety, never for efficacy).
         groups.append(s.group if data.grouping is Grouping.BY_ARM else "")
@@ -587,13 +623,13 @@ def plan_definitive_trial(
             "it includes any treatment effect and so errs on the large side. After the lock the unblinded "
             "statistician can plan from the SD pooled within arms."
         )
-    if outcome.log_scale:
+    if log_scale:
         note += f" Log scale: the effect is the ratio {effect:g}, i.e. {delta:.4g} on the natural-log scale."
     return DefinitivePlan(
         outcome.id,
         chosen,
         timepoint,
-        "log" if outcome.log_scale else "natural",
+        "log" if log_scale else "natural",
         effect,
         len(pairs),
         sd,

@@ -27,6 +27,7 @@ from trialwright import __version__, legacy
 from trialwright.cli.main import app
 from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS, Role
 from trialwright.protocol import load_protocol_text
+from trialwright.protocol.estimands import Population
 from trialwright.services import audit
 from trialwright.services.forms import close_query, list_queries
 from trialwright.services.odm_import import import_odm
@@ -345,3 +346,40 @@ def test_a_new_trial_writes_nothing_under_the_old_name(database_url: str, tmp_pa
     init_trial(engine, load_protocol_text((ROOT / "protocols" / "IRCT20190101042197N2.yaml").read_text("utf-8")))
     rows = _every_row(engine)
     assert legacy.LEGACY_NAME not in repr(rows).lower()
+
+
+# --- the protocol text a database made before estimands holds -------------------------------------------------
+
+
+def test_a_format_1_protocol_is_read_as_the_estimands_its_engine_computed(tmp_path: Path) -> None:
+    """The 0.1.0 database's protocol (format 1: measure, analysis methods) reads as format-2 estimands that say what
+    that engine did: ANCOVA on the log scale with the Wilcoxon/Hodges-Lehmann and per-protocol ANCOVA as
+    sensitivity, SAEs to day 7 in the safety set, and the length of stay with death competing."""
+    (tmp_path / "old.db").write_bytes(gzip.decompress(OLD_SQLITE.read_bytes()))
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    loaded = current_protocol(engine)
+    assert "measure: change_from_baseline" in loaded.source_text  # the stored text is untouched
+    by_id = {o.id: o.estimand for o in loaded.protocol.outcomes}
+    tnf = by_id["tnf_alpha"]
+    assert (tnf.population, tnf.summary, tnf.estimator) == ("itt", "ratio_of_geometric_means", "ancova")
+    assert tnf.variable.scale.value == "log" and tnf.variable.baseline == "baseline" and tnf.variable.at == "day7"
+    assert [(s.estimator.value, s.population) for s in tnf.sensitivity] == [
+        ("wilcoxon_hodges_lehmann", None),
+        ("ancova", Population.PER_PROTOCOL),
+    ]
+    sae = by_id["sae"]
+    assert (sae.population.value, sae.variable.adverse_event, sae.variable.up_to_day) == ("safety", "sae", 7)
+    stay = by_id["length_of_stay"]
+    assert (stay.variable.kind, stay.estimator, stay.strategy("death")) == ("duration", "fine_gray", "competing")
+
+
+def test_the_analysis_runs_on_a_database_made_before_estimands(old_database: str) -> None:
+    from trialwright.services.analysis import run_analysis
+
+    engine = make_engine(old_database)
+    statistician = next(
+        u for u in (get_user(engine, n) for n in ("sim-blinded-statistician", "blinded-statistician")) if u is not None
+    )
+    report = run_analysis(engine, statistician).report
+    assert report.outcome_ids == tuple(o.id for o in current_protocol(engine).protocol.outcomes)
+    assert len(report.outcome_ids) == 9

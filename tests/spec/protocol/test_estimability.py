@@ -1,8 +1,8 @@
-"""Refuse, never guess: an outcome the analysis cannot compute exactly as declared is refused by `protocol check`,
+"""Refuse, never guess: an estimand the analysis cannot compute exactly as declared is refused by `protocol check`,
 naming the outcome's path and line, instead of falling out of the report or being computed another way.
 
-Each row: what the protocol author declared (a change to the first trial's file), the path the error names,
-words the message must contain, and the key (or list item) the reported line must hold.
+Each row: what the protocol author declared (a change to the first trial's file), the path the error names, words
+the message must contain, and a word the reported line must hold.
 """
 
 from __future__ import annotations
@@ -14,19 +14,24 @@ import pytest
 from tests.conftest import ROOT
 from tests.spec.protocol.conftest import mutated_text
 from trialwright.protocol import ProtocolError, load_protocol_text
-from trialwright.protocol.outcomes import METHODS_FOR, AnalysisMethod, Measure
+from trialwright.protocol.estimands import ESTIMATORS_FOR, SUMMARIES_FOR
 
-# Outcomes of the first trial, by position: 0 tnf_alpha (ancova_log, log scale), 2 sae (events),
-# 4 lymphocyte_subsets (ancova), 8 length_of_stay (duration).
+# Outcomes of the first trial, by position: 0 tnf_alpha (log scale, ANCOVA), 2 sae (binary, adverse events),
+# 4 lymphocyte_subsets (natural scale, ANCOVA), 8 length_of_stay (duration, death competing).
 
 
-def _outcome(index: int, **changes: Any) -> Any:
+def _estimand(index: int, **changes: Any) -> Any:
     def mutate(doc: Any) -> None:
+        node = doc["outcomes"][index]["estimand"]
         for key, value in changes.items():
+            *parents, last = key.split("__")
+            target = node
+            for part in parents:
+                target = target[part]
             if value is None:
-                doc["outcomes"][index].pop(key, None)
+                target.pop(last, None)
             else:
-                doc["outcomes"][index][key] = value
+                target[last] = value
 
     return mutate
 
@@ -35,98 +40,165 @@ def _no_death_record(doc: Any) -> None:
     del doc["safety"]["death_record"]
 
 
-def _vital_status_form(doc: Any) -> None:
-    """A yes/no field declared as the variable of a continuous outcome."""
-    doc["outcomes"][4]["variables"] = ["soc_therapy.corticosteroid"]
-    doc["outcomes"][4]["timepoints"] = ["discharge"]
-    doc["outcomes"][4].pop("baseline")
-    doc["outcomes"][4]["measure"] = "value_at"
-    doc["outcomes"][4]["analysis"] = ["t_test"]
+def _admission_day7_with_composite_death(doc: Any) -> None:
+    doc["visits"][4]["reference"] = "admission"  # day7, otherwise counted from the infusion (the treatment visit)
+    doc["outcomes"][4]["estimand"]["intercurrent_events"] = [{"event": "death", "strategy": "composite", "value": 0}]
 
 
 CASES = [
     (
-        "time to event: no estimator yet",
-        _outcome(4, measure="time_to_event"),
-        "outcomes[4].measure",
-        "time_to_event outcomes have no estimator in this version",
-        "measure",
+        "a summary that does not fit the variable",
+        _estimand(2, summary="difference_in_means"),
+        "outcomes[2].estimand.summary",
+        "difference_in_means does not summarise a binary variable",
+        "summary",
     ),
     (
-        "a binary outcome from a form field counted as participants with an event",
-        _outcome(4, measure="participants_with_event", baseline=None, analysis=["newcombe_fisher"]),
-        "outcomes[4].variables",
-        "a binary outcome read from a form field has no estimator in this version",
-        "variables",
-    ),
-    (
-        "an event the analysis cannot count",
-        _outcome(2, event="infusion_reaction"),
-        "outcomes[2].event",
-        "'infusion_reaction' is not an event the analysis can count (known: death, sae)",
-        "event",
+        "an estimator that does not estimate the summary",
+        _estimand(0, estimator="newcombe"),
+        "outcomes[0].estimand.estimator",
+        "newcombe does not estimate a ratio_of_geometric_means",
+        "estimator",
     ),
     (
         "ANCOVA without a baseline",
-        _outcome(4, measure="value_at", baseline=None),
-        "outcomes[4].analysis[0]",
-        "ancova adjusts for the baseline value: declare baseline (a visit), or declare t_test",
-        "analysis",
+        _estimand(4, variable__baseline=None, variable__change_from_baseline=None),
+        "outcomes[4].estimand.estimator",
+        "ancova adjusts for the baseline value: declare variable.baseline",
+        "estimator",
     ),
     (
-        "a method that does not fit the measure",
-        _outcome(2, analysis=["ancova"]),
-        "outcomes[2].analysis[0]",
-        "ancova does not analyse a participants_with_event outcome (it takes newcombe_fisher)",
-        "ancova",
+        "a ratio of geometric means on the natural scale",
+        _estimand(4, summary="ratio_of_geometric_means"),
+        "outcomes[4].estimand.summary",
+        "estimated on the log scale: set variable.scale: log",
+        "summary",
     ),
     (
-        "a t-test of a change from baseline",
-        _outcome(4, analysis=["t_test"]),
-        "outcomes[4].analysis[0]",
-        "t_test does not analyse a change_from_baseline outcome",
-        "t_test",
+        "a difference in means on the log scale",
+        _estimand(0, summary="difference_in_means"),
+        "outcomes[0].estimand.summary",
+        "on the log scale the summary is ratio_of_geometric_means",
+        "summary",
     ),
     (
-        "log scale declared, linear ANCOVA asked",
-        _outcome(0, analysis=["ancova", "wilcoxon_hodges_lehmann"]),
-        "outcomes[0].analysis[0]",
-        "log_scale: true asks for the log scale: declare ancova_log",
-        "ancova",
+        "a yes/no field as a continuous variable",
+        _estimand(4, variable__fields=["soc_therapy.corticosteroid"], variable__at="discharge",
+                  variable__baseline=None, variable__change_from_baseline=None, estimator="t_test",
+                  sensitivity=None),
+        "outcomes[4].estimand.variable.fields[0]",
+        "soc_therapy.corticosteroid is a boolean field; a continuous variable needs an integer or decimal field",
+        "corticosteroid",
     ),
     (
-        "log ANCOVA asked without the log scale",
-        _outcome(0, log_scale=False),
-        "outcomes[0].analysis[0]",
-        "ancova_log analyses on the log scale: set log_scale: true",
-        "analysis",
+        "a binary event value the field does not have",
+        _estimand(4, variable={"kind": "binary", "fields": ["hospital_course.status"], "at": "discharge",
+                               "event_values": ["dead"]},
+                  summary="risk_difference", estimator="newcombe", sensitivity=None),
+        "outcomes[4].estimand.variable.event_values[0]",
+        "'dead' is not a value of hospital_course.status (discharged, died, transferred, in_hospital)",
+        "dead",
     ),
     (
-        "a yes/no field analysed as a number",
-        _vital_status_form,
-        "outcomes[4].variables[0]",
-        "soc_therapy.corticosteroid is a boolean field; a value_at outcome needs an integer or decimal field",
-        "soc_therapy.corticosteroid",
+        "an ordinal order that leaves out a code",
+        _estimand(4, variable={"kind": "ordinal", "fields": ["hospital_course.status"], "at": "discharge",
+                               "order": ["died", "in_hospital", "discharged"]},
+                  summary="common_odds_ratio", estimator="proportional_odds", sensitivity=None),
+        "outcomes[4].estimand.variable.order",
+        "order must list every code of hospital_course.status exactly once",
+        "order",
     ),
     (
         "length of stay without knowing how stays end",
         _no_death_record,
-        "outcomes[8].measure",
+        "outcomes[8].estimand.variable.kind",
         "declare safety.death_record so the analysis knows how each stay ended",
-        "measure",
+        "kind",
     ),
     (
-        "a duration over two variables",
-        _outcome(8, variables=["hospital_course.length_of_stay", "labs.crp"]),
-        "outcomes[8].variables",
-        "a duration outcome reads one variable",
-        "variables",
+        "a duration whose deaths are not competing",
+        _estimand(8, intercurrent_events=[{"event": "death", "strategy": "treatment_policy"}]),
+        "outcomes[8].estimand.intercurrent_events[0].strategy",
+        "treatment_policy for death with a duration variable is not computed in this version (it takes competing)",
+        "treatment_policy",
+    ),
+    (
+        "a hypothetical strategy the engine does not compute",
+        _estimand(4, intercurrent_events=[{"event": "death", "strategy": "hypothetical"}]),
+        "outcomes[4].estimand.intercurrent_events[0].strategy",
+        "hypothetical for death with a continuous variable is not computed in this version",
+        "hypothetical",
+    ),
+    (
+        "a principal stratum strategy",
+        _estimand(4, intercurrent_events=[{"event": "treatment_discontinuation", "strategy": "principal_stratum"}]),
+        "outcomes[4].estimand.intercurrent_events[0].strategy",
+        "principal_stratum for treatment_discontinuation with a continuous variable is not computed",
+        "principal_stratum",
+    ),
+    (
+        "a composite strategy without its value",
+        _estimand(4, intercurrent_events=[{"event": "death", "strategy": "composite"}]),
+        "outcomes[4].estimand.intercurrent_events[0].value",
+        "a composite strategy on a continuous variable gives the event a number",
+        "death",
+    ),
+    (
+        "a population the protocol does not define",
+        _estimand(4, population="modified_itt"),
+        "outcomes[4].estimand.population",
+        "'modified_itt' is not one of the protocol's analysis_sets",
+        "population",
+    ),
+    (
+        "an intercurrent event the engine cannot find in the data",
+        _estimand(4, intercurrent_events=[{"event": "rescue_therapy", "strategy": "treatment_policy"}]),
+        "outcomes[4].estimand.intercurrent_events[0].field",
+        "'rescue_therapy' is not an event the engine finds itself",
+        "rescue_therapy",
+    ),
+    (
+        "a Cox model of a duration whose end competes with death",
+        _estimand(8, sensitivity=[{"estimator": "cox"}]),
+        "outcomes[8].estimand.sensitivity[0].estimator",
+        "cox times an event: for a duration ending in death use cause_specific_cox",
+        "cox",
+    ),
+    (
+        "a time to event that names no event",
+        _estimand(4, variable={"kind": "time_to_event", "up_to_day": 28}, summary="hazard_ratio", estimator="cox",
+                  sensitivity=None, intercurrent_events=None),
+        "outcomes[4].estimand.variable",
+        "a time-to-event variable times an adverse_event (sae or death), from randomization",
+        "variable",
+    ),
+    (
+        "a mixed model with death under the treatment policy",
+        _estimand(4, estimator="mmrm", variable__visits=["day1", "day3", "day7"], sensitivity=None),
+        "outcomes[4].estimand.intercurrent_events[0].strategy",
+        "mmrm treats the values missing after death as missing at random, which is the hypothetical strategy",
+        "death",
+    ),
+    (
+        "a mixed model without its visits",
+        _estimand(4, estimator="mmrm", sensitivity=None, intercurrent_events=None),
+        "outcomes[4].estimand.estimator",
+        "mmrm models the values at variable.visits (which must include variable.at",
+        "estimator",
+    ),
+    (
+        "a death placed against a visit counted from admission",
+        _admission_day7_with_composite_death,
+        "outcomes[4].estimand.intercurrent_events[0].strategy",
+        "a death is placed against visit 'day7' by its planned day, which the engine knows only for visits counted "
+        "from randomization or from the analysis plan's treatment visit",
+        "composite",
     ),
 ]
 
 
 @pytest.mark.parametrize(("case", "mutate", "path", "words", "key"), CASES, ids=[c[0] for c in CASES])
-def test_an_outcome_the_analysis_cannot_compute_as_declared_is_refused_at_check_time(
+def test_an_estimand_the_analysis_cannot_compute_as_declared_is_refused_at_check_time(
     case: str, mutate: Any, path: str, words: str, key: str
 ) -> None:
     text = mutated_text(mutate)
@@ -135,16 +207,13 @@ def test_an_outcome_the_analysis_cannot_compute_as_declared_is_refused_at_check_
     matches = [p for p in caught.value.problems if p.path == path and words in p.message]
     assert matches, f"{case}: no problem at {path} containing {words!r}; got:\n{caught.value}"
     assert matches[0].line is not None
-    assert key in text.splitlines()[matches[0].line - 1]
+    assert key in text.splitlines()[matches[0].line - 1], text.splitlines()[matches[0].line - 1]
 
 
 @pytest.mark.parametrize("name", ["IRCT20190101042197N2.yaml", "EXAMPLE-CAP-3ARM.yaml"])
-def test_the_shipped_protocols_declare_only_what_the_analysis_computes(name: str) -> None:
+def test_the_shipped_protocols_declare_estimands_the_engine_computes(name: str) -> None:
     protocol = load_protocol_text((ROOT / "protocols" / name).read_text(encoding="utf-8")).protocol
     for outcome in protocol.outcomes:
-        assert set(outcome.analysis) <= METHODS_FOR[outcome.measure], outcome.id
-
-
-def test_every_measure_with_an_estimator_names_its_methods_and_t_test_is_only_declared() -> None:
-    assert METHODS_FOR[Measure.TIME_TO_EVENT] == frozenset()
-    assert all(AnalysisMethod.T_TEST not in METHODS_FOR[m] for m in Measure if m is not Measure.VALUE_AT)
+        e = outcome.estimand
+        assert e.summary in SUMMARIES_FOR[e.variable.kind], outcome.id
+        assert e.estimator in ESTIMATORS_FOR[e.summary], outcome.id

@@ -20,10 +20,12 @@ __all__ = [
     "Result",
     "Values",
     "check_level",
+    "dummies",
     "floats",
     "fmt",
     "fmt_p",
     "fmt_pct",
+    "group_indicator",
     "is_missing",
     "plain",
 ]
@@ -92,3 +94,24 @@ def check_level(level: float) -> float:
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
     return float(level)
+
+
+def group_indicator(group: Values) -> FloatArray:
+    """The arm indicator: 1 treatment, 0 reference, NaN missing; anything else is refused."""
+    arr = floats(group, "group")
+    bad = ~np.isnan(arr) & (arr != 0) & (arr != 1)
+    if bad.any():
+        raise ValueError(f"group must be 1 (treatment), 0 (reference) or missing; found {sorted(set(arr[bad]))}")
+    return arr
+
+
+def dummies(values: Values, keep: NDArray[np.bool_]) -> FloatArray | None:
+    """Treatment-coded columns for one categorical covariate over the kept rows, levels compared as text and
+    the first in sorted order dropped (an arm's effect does not depend on which level is dropped); None when only
+    one level remains."""
+    labels = [str(v) for v, k in zip(values, keep, strict=True) if k]
+    levels = sorted(set(labels))
+    if len(levels) < 2:
+        return None
+    columns = np.array([[label == level for level in levels[1:]] for label in labels], dtype=float)
+    return columns.reshape(len(labels), len(levels) - 1)

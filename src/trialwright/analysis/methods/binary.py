@@ -45,13 +45,14 @@ from trialwright.analysis.methods.base import (
     Result,
     Values,
     check_level,
+    dummies,
     floats,
     fmt,
     fmt_p,
     fmt_pct,
+    group_indicator,
     is_missing,
 )
-from trialwright.analysis.statistics import _dummies, _group_indicator
 
 __all__ = [
     "MantelHaenszel",
@@ -229,7 +230,7 @@ def _prepare(
     used: list[str] = []
     dropped: list[str] = []
     for name, values in covariates.items():
-        coded = _dummies(values, keep)
+        coded = dummies(values, keep)
         (dropped if coded is None else used).append(name)
         columns.extend([] if coded is None else list(coded.T))
     y_kept, g_kept = y[keep], g[keep]
@@ -289,7 +290,7 @@ def odds_ratio(
     """Logistic regression of outcome (1 = event, 0 = none) on group and categorical covariates (first sorted
     level as reference; one-level covariates left out and listed). Rows with a missing value are dropped."""
     level = check_level(level)
-    y, g, covs = floats(outcome, "outcome"), _group_indicator(group), dict(covariates or {})
+    y, g, covs = floats(outcome, "outcome"), group_indicator(group), dict(covariates or {})
     _same_length(covs, outcome=y, group=g)
     bad = ~np.isnan(y) & (y != 0) & (y != 1)
     if bad.any():
@@ -325,7 +326,7 @@ def negative_binomial(
     """NB2 regression of counts on group and categorical covariates with offset log(exposure); rows with a
     missing value are dropped. Raises ValueError when the fit fails (no Poisson fallback)."""
     level = check_level(level)
-    y, g, covs = floats(counts, "counts"), _group_indicator(group), dict(covariates or {})
+    y, g, covs = floats(counts, "counts"), group_indicator(group), dict(covariates or {})
     t = None if exposure is None else floats(exposure, "exposure")
     _same_length(covs, counts=y, group=g, exposure=t)
     present = y[~np.isnan(y)]

@@ -1,0 +1,238 @@
+"""Binary and ordinal variables: participants with the event (a field's value at a visit, or an adverse event by a
+day) and ordered categories, with deaths as the estimand's strategy says."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trialwright.analysis import statistics as st
+from trialwright.analysis.dataset import Subject
+from trialwright.analysis.estimands.common import (
+    METHOD,
+    MH_MEASURE,
+    Sets,
+    cause_of,
+    died_by,
+    estimators_of,
+    fmt_p,
+    label_of,
+    planned_day,
+    why_missing,
+)
+from trialwright.analysis.methods import binary as binary_methods
+from trialwright.analysis.methods import ordinal as ordinal_methods
+from trialwright.analysis.results import (
+    Comparison,
+    Exclusion,
+    OutcomeResult,
+    pairs,
+    safe,
+)
+from trialwright.protocol import Protocol
+from trialwright.protocol.estimands import (
+    AdverseEventKind,
+    Estimator,
+    Strategy,
+    Summary,
+)
+from trialwright.protocol.outcomes import Outcome
+
+__all__ = ["binary", "ordinal"]
+
+
+# --- binary -------------------------------------------------------------------------------------------------------
+
+
+def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
+    e = outcome.estimand
+    v = e.variable
+    death = e.intercurrent("death")
+    composite = death.value if death and death.strategy is Strategy.COMPOSITE else None
+    day = planned_day(protocol, v.at)
+    field = v.fields[0] if v.fields else None
+
+    def outcome_of(s: Subject) -> int | None:
+        if v.adverse_event is not None:
+            assert v.up_to_day is not None
+            last = v.up_to_day
+            if v.adverse_event is AdverseEventKind.DEATH:
+                return int(any(x.fatal and 0 <= x.onset_day <= last for x in s.events))
+            return int(any(x.serious and 0 <= x.onset_day <= last for x in s.events))
+        assert field is not None and v.at is not None and day is not None
+        if composite is not None and died_by(s, day(s)):
+            return int(composite == "event")
+        raw = s.value(v.at, field)
+        return None if raw is None else int(str(raw) in v.event_values)
+
+    population = sets.of(e.population)
+    groups = sets.groups
+    values = {s.participant_id: outcome_of(s) for s in population}
+    excluded = tuple(
+        Exclusion(s.participant_id, s.group, why_missing(s, v.at or "", field or "", False, day(s)),
+                  cause_of(s, day(s)))
+        for s in population
+        if values[s.participant_id] is None
+    )
+    in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
+    counts = {g: sum(1 for s in population if s.group == g and values[s.participant_id] == 1) for g in groups}
+    sizes = {g: sum(1 for s in population if s.group == g and values[s.participant_id] is not None) for g in groups}
+    comparisons = []
+    for treat, ref in pairs(groups):
+        for estimator, pop, primary in estimators_of(e):
+            rows = [s for s in sets.of(pop) if s.group in (treat, ref)]
+            known = [(s, y) for s in rows if (y := outcome_of(s)) is not None]
+            comparisons.append(_binary_comparison(estimator, e.summary, known, treat, ref, sets.names[pop], primary))
+    proportions: dict[str, dict[str, float | None]] = {}
+    for g in groups:
+        if sizes[g]:
+            w = st.wilson(counts[g], sizes[g])
+            proportions[g] = {"k": counts[g], "n": sizes[g], "p": w.estimate, "lower": w.lower, "upper": w.upper}
+        else:
+            proportions[g] = {"k": 0, "n": 0, "p": None, "lower": None, "upper": None}
+    extra: dict[str, object] = {"participants_with_event": proportions}
+    if v.up_to_day is not None:
+        extra["up_to_day"] = v.up_to_day
+    return OutcomeResult(
+        outcome.id,
+        outcome.description,
+        outcome.kind,
+        field or (v.adverse_event.value if v.adverse_event else ""),
+        v.kind.value,
+        v.at or (f"day {v.up_to_day}" if v.up_to_day is not None else ""),
+        outcome.registry_timepoint,
+        sets.names[e.population],
+        False,
+        in_set,
+        sizes,
+        (),
+        tuple(comparisons),
+        extra,
+        excluded,
+    )
+
+
+def _binary_comparison(
+    estimator: Estimator,
+    summary: Summary,
+    known: Sequence[tuple[Subject, int]],
+    treat: str,
+    ref: str,
+    set_name: str,
+    primary: bool,
+) -> Comparison:
+    label = label_of(treat, ref)
+    k1 = sum(y for s, y in known if s.group == treat)
+    n1 = sum(1 for s, _ in known if s.group == treat)
+    k0 = sum(y for s, y in known if s.group == ref)
+    n0 = sum(1 for s, _ in known if s.group == ref)
+    scale = {Summary.RISK_DIFFERENCE: "risk difference", Summary.RISK_RATIO: "risk ratio"}.get(summary, "odds ratio")
+    method = METHOD[estimator]
+    if estimator is Estimator.NEWCOMBE:
+        scale = "risk difference"
+    elif estimator is Estimator.KATZ:
+        scale = "risk ratio"
+    elif estimator is Estimator.LOGISTIC:
+        scale = "odds ratio"
+
+    def run() -> Comparison:
+        if estimator is Estimator.NEWCOMBE:
+            r = st.newcombe_difference(k1, n1, k0, n0)
+            return Comparison(label, method, set_name, scale, r.difference, r.lower, r.upper, r.fisher_p, (n1, n0),
+                              primary)  # fmt: skip
+        if estimator is Estimator.KATZ:
+            rr = binary_methods.risk_ratio(k1, n1, k0, n0)
+            return Comparison(label, method, set_name, scale, rr.estimate, rr.ci_lower, rr.ci_upper, rr.p_value,
+                              (n1, n0), primary, rr.note or "")  # fmt: skip
+        if estimator is Estimator.LOGISTIC:
+            o = binary_methods.odds_ratio([y for _, y in known], [int(s.group == treat) for s, _ in known],
+                                  {"stratum": [s.stratum for s, _ in known]})  # fmt: skip
+            return Comparison(label, method, set_name, scale, o.estimate, o.ci_lower, o.ci_upper, o.p_value,
+                              (n1, n0), primary, o.note or "")  # fmt: skip
+        strata = sorted({s.stratum for s, _ in known})
+        cells = [
+            (sum(y for s, y in known if s.stratum == x and s.group == treat),
+             sum(1 for s, _ in known if s.stratum == x and s.group == treat),
+             sum(y for s, y in known if s.stratum == x and s.group == ref),
+             sum(1 for s, _ in known if s.stratum == x and s.group == ref))
+            for x in strata
+        ]  # fmt: skip
+        mh = binary_methods.mantel_haenszel([c[0] for c in cells], [c[1] for c in cells], [c[2] for c in cells],
+                                    [c[3] for c in cells], MH_MEASURE[summary])  # fmt: skip
+        dropped = f"; strata left out: {', '.join(strata[i] for i in mh.strata_dropped)}" if mh.strata_dropped else ""
+        return Comparison(label, method, set_name, scale, mh.estimate, mh.ci_lower, mh.ci_upper, mh.cmh_p_value,
+                          (n1, n0), primary, (mh.note or "") + dropped)  # fmt: skip
+
+    return safe(method, label, set_name, scale, (n1, n0), primary, run)
+
+
+# --- ordinal ------------------------------------------------------------------------------------------------------
+
+
+def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
+    e = outcome.estimand
+    v = e.variable
+    assert v.at is not None
+    field, at = v.fields[0], v.at
+    day = planned_day(protocol, at)
+    death = e.intercurrent("death")
+    composite = str(death.value) if death and death.strategy is Strategy.COMPOSITE else None
+
+    def code_of(s: Subject) -> str | None:
+        if composite is not None and died_by(s, day(s)):
+            return composite
+        raw = s.value(at, field)
+        return None if raw is None else str(raw)
+
+    population = sets.of(e.population)
+    groups = sets.groups
+    codes = {s.participant_id: code_of(s) for s in population}
+    excluded = tuple(
+        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s)), cause_of(s, day(s)))
+        for s in population
+        if codes[s.participant_id] is None
+    )
+    in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
+    analysed = {g: sum(1 for s in population if s.group == g and codes[s.participant_id]) for g in groups}
+    by_category = {
+        g: {c: sum(1 for s in population if s.group == g and codes[s.participant_id] == c) for c in v.order}
+        for g in groups
+    }
+    comparisons = []
+    for treat, ref in pairs(groups):
+        label = label_of(treat, ref)
+        for _, pop, primary in estimators_of(e):
+            rows = [(s, c) for s in sets.of(pop) if s.group in (treat, ref) and (c := code_of(s)) is not None]
+            set_name = sets.names[pop]
+            n = (sum(1 for s, _ in rows if s.group == treat), sum(1 for s, _ in rows if s.group == ref))
+
+            def run(rows: list[tuple[Subject, str]] = rows, set_name: str = set_name, primary: bool = primary,
+                    n: tuple[int, int] = n, label: str = label, treat: str = treat) -> Comparison:  # fmt: skip
+                group = [int(s.group == treat) for s, _ in rows]
+                strata = {"stratum": [s.stratum for s, _ in rows]}
+                r = ordinal_methods.proportional_odds([c for _, c in rows], group, v.order, strata)
+                note = f"{r.direction}; proportional odds test p={fmt_p(r.po_p_value)}"
+                method = METHOD[Estimator.PROPORTIONAL_ODDS]
+                return Comparison(label, method, set_name, "common odds ratio", r.odds_ratio, r.ci_lower,
+                                  r.ci_upper, r.p_value, n, primary, note)  # fmt: skip
+
+            method = METHOD[Estimator.PROPORTIONAL_ODDS]
+            comparisons.append(safe(method, label, set_name, "common odds ratio", n, primary, run))
+    return OutcomeResult(
+        outcome.id,
+        outcome.description,
+        outcome.kind,
+        field,
+        v.kind.value,
+        at,
+        outcome.registry_timepoint,
+        sets.names[e.population],
+        False,
+        in_set,
+        analysed,
+        (),
+        tuple(comparisons),
+        {"by_category": by_category, "order": list(v.order)},
+        excluded,
+    )
+
+

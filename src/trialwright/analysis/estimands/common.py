@@ -1,0 +1,154 @@
+"""What every kind of estimand shares: the populations as sets of participants, the estimators' names in the
+report, and why a participant could not be analysed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from trialwright.analysis.dataset import Subject
+from trialwright.analysis.results import number
+from trialwright.protocol import Protocol
+from trialwright.protocol.estimands import Estimand, Estimator, Population, Summary
+from trialwright.protocol.forms import ReferenceEvent
+
+__all__ = [
+    "CIF_DAYS",
+    "METHOD",
+    "MH_MEASURE",
+    "NAMES",
+    "Sets",
+    "cause_of",
+    "died_by",
+    "estimators_of",
+    "fmt_p",
+    "label_of",
+    "planned_day",
+    "sets_of",
+    "why_missing",
+]
+
+
+#: Days at which the cumulative incidence of a duration's end is reported.
+CIF_DAYS = (7, 14, 28)
+
+#: Population names when the protocol's analysis_sets do not name them.
+NAMES = {
+    Population.ITT: "Intention to treat",
+    Population.MODIFIED_ITT: "Modified intention to treat",
+    Population.PER_PROTOCOL: "Per protocol",
+    Population.SAFETY: "Safety set",
+}
+
+#: What each estimator is called in the report.
+METHOD = {
+    Estimator.ANCOVA: "ANCOVA",
+    Estimator.MMRM: "MMRM (unstructured, REML, Satterthwaite df)",
+    Estimator.T_TEST: "t-test",
+    Estimator.WILCOXON_HODGES_LEHMANN: "Wilcoxon rank-sum, Hodges-Lehmann",
+    Estimator.NEWCOMBE: "Newcombe hybrid score; Fisher's exact",
+    Estimator.KATZ: "Risk ratio (Katz log interval)",
+    Estimator.LOGISTIC: "Logistic regression (adjusted for stratum)",
+    Estimator.MANTEL_HAENSZEL: "Mantel-Haenszel across strata",
+    Estimator.PROPORTIONAL_ODDS: "Proportional odds (adjusted for stratum)",
+    Estimator.FINE_GRAY: "Fine-Gray (death competing); Gray's test",
+    Estimator.CAUSE_SPECIFIC_COX: "Cause-specific Cox (death competing)",
+    Estimator.COX: "Cox proportional hazards (stratified by stratum); log-rank test",
+    Estimator.RMST: "Restricted mean survival time",
+}
+
+
+MH_MEASURE: dict[Summary, Literal["risk_difference", "risk_ratio", "odds_ratio"]] = {
+    Summary.RISK_DIFFERENCE: "risk_difference",
+    Summary.RISK_RATIO: "risk_ratio",
+    Summary.ODDS_RATIO: "odds_ratio",
+}
+
+
+@dataclass(frozen=True)
+class Sets:
+    """The participants of each population, each labelled with the group they are analysed in."""
+
+    groups: tuple[str, ...]
+    by_population: Mapping[Population, tuple[Subject, ...]]
+    names: Mapping[Population, str]
+    unplaced: tuple[Subject, ...] = ()  # treated with a preparation no allocation has: in no group as treated
+
+    def of(self, population: Population) -> tuple[Subject, ...]:
+        return self.by_population[population]
+
+
+def sets_of(protocol: Protocol, subjects: Sequence[Subject], groups: tuple[str, ...]) -> Sets:
+    """Intention to treat (as randomized), modified ITT (treated, as randomized), per protocol, and the safety set
+    (treated, in the group of what they received)."""
+    names = {p: next((a.name for a in protocol.analysis_sets if a.id == p.value), NAMES[p]) for p in Population}
+    treated = tuple(replace(s, group=s.treated_group) for s in subjects if s.treated and s.treated_group is not None)
+    return Sets(
+        groups,
+        {
+            Population.ITT: tuple(subjects),
+            Population.MODIFIED_ITT: tuple(s for s in subjects if s.treated),
+            Population.PER_PROTOCOL: tuple(s for s in subjects if s.per_protocol),
+            Population.SAFETY: treated,
+        },
+        names,
+        tuple(s for s in subjects if s.treated and s.treated_group is None),
+    )
+
+
+def estimators_of(e: Estimand) -> list[tuple[Estimator, Population, bool]]:
+    """The main estimator (primary) and the sensitivity ones, each with its population."""
+    main = [(e.estimator, e.population, True)]
+    return main + [(s.estimator, s.population or e.population, False) for s in e.sensitivity]
+
+
+def planned_day(protocol: Protocol, visit_id: str | None) -> Callable[[Subject], int | None]:
+    """For a participant, the days from randomization to a visit's planned day: the visit counted from
+    randomization, or from the treatment visit (the analysis plan's) by the participant's own day of treatment;
+    None for a visit counted from anything else (``protocol check`` refuses a death placed against such a visit)."""
+    if visit_id is None:
+        return lambda s: None
+    visit = protocol.visit(visit_id)
+    plan = protocol.analysis_plan
+    if visit.reference is ReferenceEvent.RANDOMIZATION:
+        return lambda s: visit.day
+    if plan is not None and plan.treatment is not None and visit.reference.value == plan.treatment.visit:
+        return lambda s: s.treatment_day + visit.day
+    return lambda s: None
+
+
+def died_by(s: Subject, day: int | None) -> bool:
+    """Whether the participant died on or before ``day`` (days from randomization); False when it is unknown."""
+    return s.death_day is not None and day is not None and s.death_day <= day
+
+
+def label_of(treat: str, ref: str) -> str:
+    return f"{treat} vs {ref}"
+
+
+def cause_of(s: Subject, day: int | None) -> str:
+    """Why an outcome is missing, for the CONSORT diagram: died (on or before ``day``), withdrew, or missing."""
+    if s.death_day is not None and (day is None or s.death_day <= day):
+        return "died"
+    if "follow_up" in s.withdrawn:
+        return "withdrew"
+    return "missing"
+
+
+def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | None) -> str:
+    """Why a participant has no usable value of ``variable`` at ``visit`` (planned on ``day``), in words."""
+    raw = number(s.value(visit, variable))
+    if raw is not None and log:
+        return f"{variable} at {visit} is {raw:g}, not positive (log scale)"
+    if s.death_day is not None and (day is None or s.death_day <= day):
+        return f"no {variable} at {visit} (died on day {s.death_day} after randomization)"
+    if "follow_up" in s.withdrawn:
+        return f"no {variable} at {visit} (withdrew from follow-up)"
+    return f"no {variable} at {visit}"
+
+
+def fmt_p(p: float | None) -> str:
+    return "NA" if p is None else f"{p:.3f}"
+
+

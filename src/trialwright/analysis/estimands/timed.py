@@ -1,0 +1,244 @@
+"""Times: the time to an event (Kaplan-Meier, Cox, restricted mean survival time) and a duration that ends alive
+or in death (Aalen-Johansen, Fine-Gray with Gray's test, cause-specific Cox)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trialwright.analysis import statistics as st
+from trialwright.analysis.dataset import Subject
+from trialwright.analysis.estimands.common import (
+    CIF_DAYS,
+    METHOD,
+    Sets,
+    cause_of,
+    estimators_of,
+    fmt_p,
+    label_of,
+)
+from trialwright.analysis.methods import competing, survival
+from trialwright.analysis.results import (
+    Comparison,
+    Exclusion,
+    OutcomeResult,
+    pairs,
+    safe,
+    summarise,
+)
+from trialwright.protocol.estimands import (
+    AdverseEventKind,
+    Estimator,
+    Strategy,
+)
+from trialwright.protocol.outcomes import Outcome
+
+__all__ = ["duration", "time_to_event"]
+
+
+# --- time to event -----------------------------------------------------------------------------------------------
+
+
+def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
+    """Days from randomization to the event (the first serious adverse event, or death), censored at the end of
+    follow-up (``up_to_day``), at the data cut-off, or at withdrawal from follow-up (the hypothetical strategy
+    ``protocol check`` requires). With death composite a death is the event."""
+    e = outcome.estimand
+    v = e.variable
+    assert v.up_to_day is not None and v.adverse_event is not None
+    end = v.up_to_day
+    death_counts = v.adverse_event is AdverseEventKind.DEATH or e.strategy("death") is Strategy.COMPOSITE
+
+    def observed(s: Subject) -> tuple[float, int] | None:
+        days = [s.treatment_day + x.onset_day for x in s.events if x.serious and x.onset_day >= 0]
+        if v.adverse_event is AdverseEventKind.SAE and days:
+            first: int | None = min(days)
+        else:
+            first = None
+        if death_counts and s.death_day is not None:
+            first = s.death_day if first is None else min(first, s.death_day)
+        limits = [end] + [d for d in (s.followed_days, s.withdrawn_day) if d is not None]
+        censor = min(limits)
+        if first is not None and first <= censor:
+            return float(max(first, 0)), 1
+        if censor < 0:
+            return None
+        return float(censor), 0
+
+    population = sets.of(e.population)
+    groups = sets.groups
+    times = {s.participant_id: observed(s) for s in population}
+    excluded = tuple(
+        Exclusion(s.participant_id, s.group, "not followed for a day (randomized after the data cut-off)", "missing")
+        for s in population
+        if times[s.participant_id] is None
+    )
+    in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
+    analysed = {g: sum(1 for s in population if s.group == g and times[s.participant_id]) for g in groups}
+    curves: dict[str, object] = {}
+    for g in groups:
+        rows = [t for s in population if s.group == g and (t := times[s.participant_id]) is not None]
+        if not rows:
+            curves[g] = None
+            continue
+        km = survival.kaplan_meier([t for t, _ in rows], [d for _, d in rows])
+        curves[g] = {"n": km.n, "events": km.n_events, "median": km.median, "at_end": km.at(float(end)),
+                     "times": list(km.times), "survival": list(km.survival)}  # fmt: skip
+    comparisons = []
+    for treat, ref in pairs(groups):
+        for estimator, pop, primary in estimators_of(e):
+            rows2 = [(s, t) for s in sets.of(pop) if s.group in (treat, ref) and (t := observed(s)) is not None]
+            comparisons.append(_tte_comparison(estimator, rows2, treat, ref, end, sets.names[pop], primary))
+    return OutcomeResult(
+        outcome.id,
+        outcome.description,
+        outcome.kind,
+        v.adverse_event.value,
+        v.kind.value,
+        f"day {end}",
+        outcome.registry_timepoint,
+        sets.names[e.population],
+        False,
+        in_set,
+        analysed,
+        (),
+        tuple(comparisons),
+        {"kaplan_meier": curves, "up_to_day": end},
+        excluded,
+    )
+
+
+def _tte_comparison(
+    estimator: Estimator,
+    rows: Sequence[tuple[Subject, tuple[float, int]]],
+    treat: str,
+    ref: str,
+    end: int,
+    set_name: str,
+    primary: bool,
+) -> Comparison:
+    label, method = label_of(treat, ref), METHOD[estimator]
+    cox = estimator is Estimator.COX
+    scale = "hazard ratio" if cox else f"difference in restricted mean survival time to day {end} (days)"
+    n = (sum(1 for s, _ in rows if s.group == treat), sum(1 for s, _ in rows if s.group == ref))
+    times = [t for _, (t, _) in rows]
+    events = [d for _, (_, d) in rows]
+    group = [int(s.group == treat) for s, _ in rows]
+
+    def run() -> Comparison:
+        if cox:
+            strata = [s.stratum for s, _ in rows]
+            fit = survival.cox(times, events, group, strata=strata)
+            rank = survival.log_rank(times, events, group, strata=strata)
+            note = f"stratified log-rank p={rank.p_value:.3f}; proportional hazards check p={fmt_p(fit.ph_p_value)}"
+            return Comparison(label, method, set_name, scale, fit.hr, fit.ci_lower, fit.ci_upper, fit.p_value, n,
+                              primary, note)  # fmt: skip
+        r = survival.rmst_difference(times, events, group, float(end))
+        return Comparison(label, method, set_name, scale, r.difference, r.ci_lower, r.ci_upper, r.p_value, n,
+                          primary)  # fmt: skip
+
+    return safe(method, label, set_name, scale, n, primary, run)
+
+
+# --- duration with death competing -------------------------------------------------------------------------------
+
+#: How a stay's end is coded for the competing-risks methods: ended alive is the event, death competes.
+_STAY_STATUS = {"censored": 0, "discharged": 1, "died": 2}
+
+
+def duration(outcome: Outcome, sets: Sets) -> OutcomeResult:
+    e = outcome.estimand
+    variable = e.variable.fields[0]
+    population = sets.of(e.population)
+    groups = sets.groups
+    summaries = []
+    curves: dict[str, object] = {}
+    in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
+    analysed = {}
+    excluded = [
+        Exclusion(s.participant_id, s.group, _why_no_stay(s, variable), cause_of(s, None))
+        for s in population
+        if s.stay is None or s.stay.days is None
+    ]
+    for g in groups:
+        members = [s for s in population if s.group == g]
+        stays = [s.stay for s in members if s.stay is not None and s.stay.days is not None]
+        analysed[g] = len(stays)
+        summaries.append(summarise(g, "end", "value", [x.days for x in stays]))
+        if not stays:
+            curves[g] = None
+            continue
+        cif = st.cumulative_incidence(
+            [x.days for x in stays], [x.status for x in stays], "discharged", ["died"], censored="censored"
+        )
+        curves[g] = {
+            "n": cif.n,
+            "discharged": cif.n_events,
+            "died": cif.n_competing,
+            "censored": cif.n_censored,
+            "at": {str(d): cif.at(d) for d in CIF_DAYS},
+            "died_by": {str(d): cif.competing_at(d) for d in CIF_DAYS},
+            "times": list(cif.times),
+            "cif": list(cif.cif),
+            "cif_competing": list(cif.cif_competing),
+        }
+    comparisons = [
+        _stay_compared(sets.of(pop), treat, ref, estimator, sets.names[pop], primary)
+        for treat, ref in pairs(groups)
+        for estimator, pop, primary in estimators_of(e)
+    ]
+    return OutcomeResult(
+        outcome.id,
+        outcome.description,
+        outcome.kind,
+        variable,
+        e.variable.kind.value,
+        "end",
+        outcome.registry_timepoint,
+        sets.names[e.population],
+        False,
+        in_set,
+        analysed,
+        tuple(summaries),
+        tuple(comparisons),
+        {"cumulative_incidence": curves, "days": list(CIF_DAYS)},
+        tuple(excluded),
+    )
+
+
+def _stay_compared(
+    members: Sequence[Subject], treat: str, ref: str, estimator: Estimator, set_name: str, primary: bool
+) -> Comparison:
+    """Ended alive between two groups with death competing: the Fine-Gray subdistribution hazard ratio (robust SE,
+    as cmprsk::crr) with Gray's test beside it, or the cause-specific hazard ratio."""
+    label, method = label_of(treat, ref), METHOD[estimator]
+    fine_gray = estimator is Estimator.FINE_GRAY
+    scale = "subdistribution hazard ratio of discharge alive" if fine_gray else "cause-specific hazard ratio"
+    rows = [s for s in members if s.group in (treat, ref) and s.stay is not None and s.stay.days is not None]
+    n = (sum(1 for s in rows if s.group == treat), sum(1 for s in rows if s.group == ref))
+
+    def run() -> Comparison:
+        times = [s.stay.days for s in rows if s.stay is not None]
+        status = [_STAY_STATUS[s.stay.status] for s in rows if s.stay is not None]
+        group = [1 if s.group == treat else 0 for s in rows]
+        if fine_gray:
+            fg = competing.fine_gray(times, status, group)
+            gray = competing.gray_test(times, status, group)
+            note = f"Gray's test p={gray.p_value:.3f}; {fg.n_events} discharged alive, {fg.n_competing} died"
+            return Comparison(label, method, set_name, scale, fg.shr, fg.ci_lower, fg.ci_upper, fg.p_value, n,
+                              primary, note)  # fmt: skip
+        cs = competing.cause_specific_cox(times, status, group)
+        return Comparison(label, method, set_name, scale, cs.hr, cs.ci_lower, cs.ci_upper, cs.p_value, n, primary)
+
+    return safe(method, label, set_name, scale, n, primary, run)
+
+
+def _why_no_stay(s: Subject, variable: str) -> str:
+    """Why a participant's stay has no length the analysis can use, in words."""
+    left = " (withdrew from follow-up)" if "follow_up" in s.withdrawn else ""
+    if s.stay is None:
+        return f"how the stay ended is not recorded{left}"
+    if s.stay.status == "died":
+        return f"died, but {variable} has no value (the start of the stay is not recorded){left}"
+    return f"{variable} has no value (the start of the stay is not recorded){left}"
+
+

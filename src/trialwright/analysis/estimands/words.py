@@ -1,0 +1,99 @@
+"""An estimand in words a DSMB member reads: the five attributes and the estimators, for `protocol show` and the
+report."""
+
+from __future__ import annotations
+
+from trialwright.analysis.estimands.common import (
+    METHOD,
+)
+from trialwright.protocol import Protocol
+from trialwright.protocol.estimands import (
+    AdverseEventKind,
+    Scale,
+    Strategy,
+    Summary,
+    VariableKind,
+)
+from trialwright.protocol.outcomes import Outcome
+
+__all__ = ["in_words"]
+
+
+_SUMMARY_WORDS = {
+    Summary.DIFFERENCE_IN_MEANS: "the difference in means between the arms",
+    Summary.RATIO_OF_GEOMETRIC_MEANS: "the ratio of geometric means between the arms",
+    Summary.HODGES_LEHMANN_SHIFT: "the Hodges-Lehmann shift between the arms",
+    Summary.RISK_DIFFERENCE: "the difference in the proportion with the event between the arms",
+    Summary.RISK_RATIO: "the ratio of the proportions with the event between the arms",
+    Summary.ODDS_RATIO: "the odds ratio of the event between the arms",
+    Summary.COMMON_ODDS_RATIO: "the common odds ratio of a higher category between the arms",
+    Summary.HAZARD_RATIO: "the hazard ratio between the arms",
+    Summary.SUBDISTRIBUTION_HAZARD_RATIO: "the subdistribution hazard ratio of ending the stay alive between the arms",
+    Summary.RMST_DIFFERENCE: "the difference in restricted mean time free of the event between the arms",
+}
+
+_STRATEGY_WORDS = {
+    Strategy.TREATMENT_POLICY: "treatment policy: the value whatever happened (a value it prevents is missing, and "
+    "the participant is listed as not analysed)",
+    Strategy.COMPOSITE: "composite: the event is part of the outcome",
+    Strategy.HYPOTHETICAL: "hypothetical: as if it had not happened (followed until it, then censored)",
+    Strategy.WHILE_ON_TREATMENT: "while on treatment",
+    Strategy.PRINCIPAL_STRATUM: "principal stratum",
+    Strategy.COMPETING: "a competing event: it ends the stay otherwise than alive, never dropped or censored",
+}
+
+
+def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...]:
+    """The estimand's five attributes and its estimators as sentences a DSMB member reads."""
+    e = outcome.estimand
+    v = e.variable
+    set_name = next((a.name for a in protocol.analysis_sets if a.id == e.population.value), e.population.value)
+    definition = next((a.definition for a in protocol.analysis_sets if a.id == e.population.value), "")
+
+    def label(ref: str) -> str:
+        form_id, _, field_id = ref.partition(".")
+        f = protocol.form(form_id).field(field_id)
+        return f"{f.label} ({ref})"
+
+    def visit(visit_id: str | None) -> str:
+        return protocol.visit(visit_id).name if visit_id else ""
+
+    if v.kind is VariableKind.CONTINUOUS:
+        what = ", ".join(label(f) for f in v.fields)
+        variable = f"{what} at {visit(v.at)}"
+        if v.baseline:
+            variable += f", adjusted for its value at {visit(v.baseline)}"
+        if v.change_from_baseline:
+            variable += " (described as the change from it)"
+        if v.scale is Scale.LOG:
+            variable += ", on the log scale"
+    elif v.kind is VariableKind.BINARY and v.adverse_event is not None:
+        kind = "a serious adverse event" if v.adverse_event is AdverseEventKind.SAE else "death"
+        variable = f"whether the participant had {kind} from the start of treatment (day 0) to day {v.up_to_day}"
+    elif v.kind is VariableKind.BINARY:
+        variable = f"whether {label(v.fields[0])} at {visit(v.at)} is {' or '.join(v.event_values)}"
+    elif v.kind is VariableKind.ORDINAL:
+        variable = f"{label(v.fields[0])} at {visit(v.at)}, ordered {' < '.join(v.order)}"
+    elif v.kind is VariableKind.TIME_TO_EVENT:
+        kind = "the first serious adverse event" if v.adverse_event is AdverseEventKind.SAE else "death"
+        variable = f"days from randomization to {kind}, followed to day {v.up_to_day}"
+    else:
+        variable = f"{label(v.fields[0])}: the stay's length, ending alive or in death"
+    events = "; ".join(
+        f"{x.event.replace('_', ' ')}: {_STRATEGY_WORDS[x.strategy]}"
+        + (f" (it counts as {x.value})" if x.value is not None else "")
+        for x in e.intercurrent_events
+    )
+    names = {a.id: a.name for a in protocol.analysis_sets}
+    sensitivity = "; ".join(
+        METHOD.get(s.estimator, s.estimator.value) + (f" in the {names[s.population.value]}" if s.population else "")
+        for s in e.sensitivity
+    )
+    return (
+        ("Population", f"{set_name}: {definition}".rstrip(": ")),
+        ("Variable", variable),
+        ("Intercurrent events", events or "none declared"),
+        ("Summary", _SUMMARY_WORDS[e.summary]),
+        ("Estimator", METHOD.get(e.estimator, e.estimator.value)),
+        ("Sensitivity", sensitivity or "none"),
+    )

@@ -1,0 +1,181 @@
+"""What an outcome's analysis returns: descriptions per group and visit, comparisons between groups, and who
+was not analysed and why. Shared by the engine (``engine``) and the estimators by kind of variable
+(``estimands``); pure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from trialwright.analysis import statistics as st
+from trialwright.protocol import Protocol
+
+__all__ = [
+    "Comparison",
+    "Exclusion",
+    "OutcomeResult",
+    "TimepointSummary",
+    "fmt_number",
+    "number",
+    "pairs",
+    "safe",
+    "summarise",
+    "visits_of",
+]
+
+
+def fmt_number(x: float | None, digits: int = 3) -> str:
+    """A number as every table of the report shows it: ``digits`` significant digits, NA when undefined."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "NA"
+    return f"{x:.{digits}g}"
+
+
+_f = fmt_number
+
+
+@dataclass(frozen=True, slots=True)
+class TimepointSummary:
+    """One group at one visit: n, missing, mean (SD), median (IQR), and the mean's 95% CI (for figures)."""
+
+    group: str
+    visit: str
+    what: str  # value or change
+    n: int
+    missing: int
+    mean: float | None
+    sd: float | None
+    median: float | None
+    q1: float | None
+    q3: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+
+    def text(self) -> str:
+        """n; mean (SD); median (IQR)."""
+        if self.n == 0:
+            return "n=0"
+        return f"n={self.n}; {_f(self.mean)} ({_f(self.sd)}); {_f(self.median)} ({_f(self.q1)} to {_f(self.q3)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One estimate of a difference between two groups."""
+
+    label: str  # e.g. "Group B vs Group A"
+    method: str  # e.g. "ANCOVA (log scale)"
+    analysis_set: str
+    scale: str  # difference, ratio, risk difference
+    estimate: float | None
+    lower: float | None
+    upper: float | None
+    p_value: float | None
+    n: tuple[int, int]  # (treatment, reference) analysed
+    primary: bool
+    note: str = ""
+
+    def text(self) -> str:
+        """Estimate (95% CI), p."""
+        if self.estimate is None:
+            return f"not estimable ({self.note})" if self.note else "not estimable"
+        p = "" if self.p_value is None else (", p<0.001" if self.p_value < 0.001 else f", p={self.p_value:.3f}")
+        return f"{_f(self.estimate)} (95% CI {_f(self.lower)} to {_f(self.upper)}){p}"
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """A participant of the analysis set whom an outcome's analysis could not use, and why. ``group`` is the group
+    analysed (efficacy outcomes are pooled in every blinded mode, so it never tells a blinded reader an arm)."""
+
+    participant_id: str
+    group: str
+    reason: str
+    cause: str = "missing"  # died, withdrew, missing or unusable: how the CONSORT diagram counts it
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeResult:
+    """Everything reported for one outcome variable at one timepoint."""
+
+    outcome_id: str
+    description: str
+    kind: str  # primary or secondary
+    variable: str  # form.field, or the event
+    measure: str
+    timepoint: str
+    registry_timepoint: str
+    analysis_set: str
+    log_scale: bool
+    in_set: Mapping[str, int]  # participants in the analysis set, per group
+    analysed: Mapping[str, int]  # with the data this analysis needs, per group
+    summaries: tuple[TimepointSummary, ...]  # every visit collecting the variable (figures), value and change
+    comparisons: tuple[Comparison, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. events per group, cumulative incidence
+    excluded: tuple[Exclusion, ...] = ()  # everyone in the set the primary analysis could not use, with why
+    estimand: tuple[tuple[str, str], ...] = ()  # the estimand's attributes in words (``estimands.in_words``)
+
+    @property
+    def missing(self) -> dict[str, int]:
+        """Per group: in the set but not analysed."""
+        return {g: self.in_set[g] - self.analysed.get(g, 0) for g in self.in_set}
+
+    def summary(self) -> str:
+        """A few lines of text."""
+        lines = [f"{self.description} [{self.variable}, {self.registry_timepoint}; {self.analysis_set}]"]
+        lines.append("  missing: " + ", ".join(f"{g} {m} of {self.in_set[g]}" for g, m in self.missing.items()))
+        for s in self.summaries:
+            if s.visit == self.timepoint:
+                lines.append(f"  {s.group} {s.what} at {s.visit}: {s.text()}")
+        for c in self.comparisons:
+            lines.append(f"  {c.label}, {c.method}, {c.analysis_set} ({c.scale}): {c.text()}")
+        lines.extend(f"  not analysed: {x.participant_id} ({x.group}): {x.reason}" for x in self.excluded)
+        return "\n".join(lines)
+
+
+# --- helpers shared by the estimators ---------------------------------------------------------------------
+
+
+def number(value: float | str | None) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def summarise(group: str, visit: str, what: str, values: Sequence[float | None]) -> TimepointSummary:
+    d = st.describe(values)
+    lo = hi = None
+    if d.n >= 2 and d.mean is not None and d.sd is not None:
+        half = float(stats.t.ppf(0.975, d.n - 1)) * d.sd / math.sqrt(d.n)
+        lo, hi = d.mean - half, d.mean + half
+    return TimepointSummary(group, visit, what, d.n, d.missing, d.mean, d.sd, d.median, d.q1, d.q3, lo, hi)
+
+
+def pairs(groups: Sequence[str]) -> list[tuple[str, str]]:
+    return [(g, groups[0]) for g in groups[1:]]
+
+
+def safe(
+    method: str,
+    label: str,
+    analysis_set: str,
+    scale: str,
+    n: tuple[int, int],
+    primary: bool,
+    run: Callable[[], Comparison],
+) -> Comparison:
+    try:
+        return run()
+    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
+        return Comparison(label, method, analysis_set, scale, None, None, None, None, n, primary, str(exc))
+
+
+def visits_of(protocol: Protocol, form_id: str) -> list[str]:
+    visits = [v for v in protocol.visits if form_id in v.forms]
+    visits.sort(key=lambda v: (v.day, v.kind != "scheduled"))
+    return [v.id for v in visits]
+
+

@@ -1,0 +1,221 @@
+"""Cross-checks of the outcomes' estimands: what the engine cannot compute exactly as declared is refused, naming
+the line (``trialwright.protocol.estimands`` says what it computes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from trialwright.protocol.estimands import (
+    ESTIMATORS_FOR,
+    SUMMARIES_FOR,
+    AdverseEventKind,
+    Estimand,
+    Estimator,
+    IntercurrentEvent,
+    IntercurrentKind,
+    Scale,
+    Strategy,
+    Summary,
+    Variable,
+    VariableKind,
+)
+from trialwright.protocol.forms import FieldType, FormDef, ReferenceEvent
+from trialwright.protocol.model import Protocol
+from trialwright.protocol.references import Found, dupes, field_ref
+
+__all__ = ["outcomes"]
+
+
+def outcomes(p: Protocol) -> Iterator[Found]:
+    """Every problem of every outcome's estimand."""
+    forms = {f.id: f for f in p.forms}
+    for i, outcome in enumerate(p.outcomes):
+        yield from _estimand(p, f"outcomes[{i}].estimand", outcome.estimand, forms)
+
+
+_NUMERIC = {FieldType.INTEGER, FieldType.DECIMAL}
+#: Intercurrent events the engine finds in the data, and the strategies it computes for each kind of variable
+#: (any other event, with a field, takes the treatment policy only). Anything else is refused: an estimand is
+#: analysed exactly as declared or not at all.
+_STRATEGIES: dict[tuple[VariableKind, str], frozenset[Strategy]] = {
+    (VariableKind.CONTINUOUS, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
+    (VariableKind.BINARY, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
+    (VariableKind.ORDINAL, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
+    (VariableKind.TIME_TO_EVENT, "death"): frozenset({Strategy.COMPOSITE}),
+    (VariableKind.DURATION, "death"): frozenset({Strategy.COMPETING}),
+    (VariableKind.TIME_TO_EVENT, "withdrawal"): frozenset({Strategy.HYPOTHETICAL}),
+}
+
+
+def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) -> Iterator[Found]:
+    """What the engine cannot compute exactly as declared is refused here, naming the line: never dropped from the
+    report or computed another way."""
+    v, kind = e.variable, e.variable.kind
+    sets = {a.id for a in p.analysis_sets}
+    populations = [("population", e.population)] + [
+        (f"sensitivity[{j}].population", s.population) for j, s in enumerate(e.sensitivity) if s.population
+    ]
+    for where, population in populations:
+        if population.value not in sets:
+            yield f"{path}.{where}", (
+                f"{population.value!r} is not one of the protocol's analysis_sets ({', '.join(sorted(sets))}): "
+                "declare it there with its definition"
+            )
+    yield from _variable(p, f"{path}.variable", v, forms)
+    if e.summary not in SUMMARIES_FOR[kind]:
+        yield f"{path}.summary", (
+            f"{e.summary.value} does not summarise a {kind.value} variable "
+            f"(it takes {', '.join(sorted(x.value for x in SUMMARIES_FOR[kind]))})"
+        )
+    elif e.estimator not in ESTIMATORS_FOR[e.summary]:
+        yield f"{path}.estimator", (
+            f"{e.estimator.value} does not estimate a {e.summary.value} "
+            f"(it takes {', '.join(sorted(x.value for x in ESTIMATORS_FOR[e.summary]))})"
+        )
+    if e.summary is Summary.RATIO_OF_GEOMETRIC_MEANS and v.scale is not Scale.LOG:
+        yield f"{path}.summary", "a ratio of geometric means is estimated on the log scale: set variable.scale: log"
+    if e.summary is Summary.DIFFERENCE_IN_MEANS and v.scale is Scale.LOG:
+        yield f"{path}.summary", "on the log scale the summary is ratio_of_geometric_means, not a difference in means"
+    estimators = [("estimator", e.estimator)] + [
+        (f"sensitivity[{j}].estimator", s.estimator) for j, s in enumerate(e.sensitivity)
+    ]
+    for where, estimator in estimators:
+        if not any(estimator in ESTIMATORS_FOR[x] for x in SUMMARIES_FOR[kind]):
+            yield f"{path}.{where}", f"{estimator.value} does not analyse a {kind.value} variable"
+        elif estimator is Estimator.MMRM and (v.baseline is None or v.at not in v.visits):
+            yield f"{path}.{where}", (
+                "mmrm models the values at variable.visits (which must include variable.at, the visit the effect is "
+                "reported at), adjusted for variable.baseline: declare both"
+            )
+        elif estimator is Estimator.ANCOVA and v.baseline is None:
+            yield f"{path}.{where}", (
+                "ancova adjusts for the baseline value: declare variable.baseline (a visit), or declare t_test"
+            )
+        elif estimator is Estimator.COX and kind is not VariableKind.TIME_TO_EVENT:
+            yield f"{path}.{where}", "cox times an event: for a duration ending in death use cause_specific_cox"
+        elif estimator is Estimator.CAUSE_SPECIFIC_COX and kind is not VariableKind.DURATION:
+            yield f"{path}.{where}", "cause_specific_cox is for a duration whose end competes with death"
+    yield from _intercurrent(p, path, e, forms)
+
+
+def _variable(p: Protocol, path: str, v: Variable, forms: dict[str, FormDef]) -> Iterator[Found]:
+    visits = {x.id: x for x in p.visits}
+    kind = v.kind
+    for k, ref in enumerate(v.fields):
+        found = list(field_ref(forms, ref, f"{path}.fields[{k}]"))
+        yield from found
+        if found:
+            continue
+        form_id, _, field_id = ref.partition(".")
+        f = forms[form_id].field(field_id)
+        named = [("at", v.at), ("baseline", v.baseline), *((f"visits[{j}]", x) for j, x in enumerate(v.visits))]
+        for where, visit_id in named:
+            if visit_id is None:
+                continue
+            if visit_id not in visits:
+                yield f"{path}.{where}", f"{visit_id!r} has no visit (known: {', '.join(visits)})"
+            elif form_id not in visits[visit_id].forms:
+                yield f"{path}.{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
+        if kind in (VariableKind.CONTINUOUS, VariableKind.DURATION) and f.type not in _NUMERIC:
+            yield f"{path}.fields[{k}]", (
+                f"{ref} is a {f.type.value} field; a {kind.value} variable needs an integer or decimal field "
+                "(a choice or yes/no field is a binary or ordinal variable)"
+            )
+        if kind is VariableKind.BINARY:
+            codes = ["True", "False"] if f.type is FieldType.BOOLEAN else [c.code for c in f.choices]
+            if f.type not in (FieldType.BOOLEAN, FieldType.CHOICE):
+                yield f"{path}.fields[{k}]", f"{ref} is a {f.type.value} field; binary needs choice or yes/no"
+            for j, value in enumerate(v.event_values):
+                if value not in codes:
+                    yield f"{path}.event_values[{j}]", f"{value!r} is not a value of {ref} ({', '.join(codes)})"
+        if kind is VariableKind.ORDINAL:
+            codes = [c.code for c in f.choices]
+            if f.type is not FieldType.CHOICE:
+                yield f"{path}.fields[{k}]", f"{ref} is a {f.type.value} field; ordinal needs a choice field"
+            elif sorted(v.order) != sorted(codes):
+                yield f"{path}.order", (
+                    f"order must list every code of {ref} exactly once, lowest first ({', '.join(codes)}): a code "
+                    "without a place in the order cannot be analysed"
+                )
+    if kind is VariableKind.DURATION and p.safety.death_record is None:
+        yield f"{path}.kind", (
+            "a duration ends alive or in death: declare safety.death_record so the analysis knows how each stay "
+            "ended (deaths compete; they are never dropped)"
+        )
+
+
+def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) -> Iterator[Found]:
+    kind = e.variable.kind
+    yield from dupes(f"{path}.intercurrent_events", (x.event for x in e.intercurrent_events), "intercurrent event")
+    for j, x in enumerate(e.intercurrent_events):
+        where = f"{path}.intercurrent_events[{j}]"
+        known = x.event in {k.value for k in IntercurrentKind}
+        if not known and x.field is None:
+            yield f"{where}.field", (
+                f"{x.event!r} is not an event the engine finds itself (death, withdrawal, treatment_discontinuation): "
+                "name the yes/no form field that records it"
+            )
+        if x.field is not None:
+            yield from field_ref(forms, x.field, f"{where}.field", {FieldType.BOOLEAN.value})
+        if x.event == "death" and e.variable.adverse_event is AdverseEventKind.DEATH:
+            yield f"{where}.event", "death is the variable itself here, not an intercurrent event"
+            continue
+        allowed = _STRATEGIES.get((kind, x.event), frozenset({Strategy.TREATMENT_POLICY}))
+        if kind is VariableKind.CONTINUOUS and Estimator.MMRM in e.estimators and x.event in ("death", "withdrawal"):
+            if set(e.estimators) != {Estimator.MMRM} or x.strategy is not Strategy.HYPOTHETICAL:
+                yield f"{where}.strategy", (
+                    f"mmrm treats the values missing after {x.event} as missing at random, which is the hypothetical "
+                    "strategy: declare it hypothetical, and every estimator of this estimand mmrm (an ANCOVA of the "
+                    "observed values would estimate something else)"
+                )
+            continue
+        if x.strategy not in allowed:
+            yield f"{where}.strategy", (
+                f"{x.strategy.value} for {x.event} with a {kind.value} variable is not computed in this version "
+                f"(it takes {', '.join(sorted(a.value for a in allowed))}); it is refused, not approximated"
+            )
+            continue
+        if x.strategy is Strategy.COMPOSITE:
+            yield from _composite_value(where, e, x)
+            if x.event == "death" and e.variable.at is not None and not _placed(p, e.variable.at):
+                yield f"{where}.strategy", (
+                    f"a death is placed against visit {e.variable.at!r} by its planned day, which the engine knows "
+                    "only for visits counted from randomization or from the analysis plan's treatment visit"
+                )
+        elif x.value is not None:
+            yield f"{where}.value", "only a composite strategy gives the event a value"
+    if kind is VariableKind.TIME_TO_EVENT and e.strategy("withdrawal") is not Strategy.HYPOTHETICAL:
+        yield f"{path}.intercurrent_events", (
+            "a time to event declares withdrawal with strategy hypothetical (followed until withdrawal, then "
+            "censored): nothing is known of the event after it"
+        )
+    if kind is VariableKind.DURATION and e.strategy("death") is not Strategy.COMPETING:
+        yield f"{path}.intercurrent_events", (
+            "a duration ending in death declares death with strategy competing (deaths are never dropped or censored)"
+        )
+
+
+def _placed(p: Protocol, visit_id: str) -> bool:
+    """Whether a visit's planned day is known in days from randomization (see analysis.estimands.planned_day)."""
+    visit = next((v for v in p.visits if v.id == visit_id), None)
+    if visit is None:
+        return True  # an unknown visit is named by the variable's own check
+    treatment = p.analysis_plan.treatment if p.analysis_plan else None
+    return visit.reference is ReferenceEvent.RANDOMIZATION or (
+        treatment is not None and visit.reference.value == treatment.visit
+    )
+
+
+def _composite_value(where: str, e: Estimand, x: IntercurrentEvent) -> Iterator[Found]:
+    kind = e.variable.kind
+    if kind is VariableKind.CONTINUOUS:
+        if not isinstance(x.value, int | float) or isinstance(x.value, bool):
+            yield f"{where}.value", "a composite strategy on a continuous variable gives the event a number"
+        elif e.variable.scale is Scale.LOG and x.value <= 0:
+            yield f"{where}.value", "on the log scale the composite value must be above 0"
+    elif kind is VariableKind.BINARY and x.value not in ("event", "no_event"):
+        yield f"{where}.value", "a composite strategy on a binary variable counts the event as event or no_event"
+    elif kind is VariableKind.ORDINAL and x.value not in e.variable.order:
+        yield f"{where}.value", f"a composite strategy on an ordinal variable gives a code of order, not {x.value!r}"
+    elif kind is VariableKind.TIME_TO_EVENT and x.value not in (None, "event"):
+        yield f"{where}.value", "a composite strategy on a time to event counts death as the event (value: event)"
