@@ -69,6 +69,7 @@ class Subject:
     treatment_day: int = 0  # days from randomization to day 0 of the adverse events' clock (the treatment)
     followed_days: int | None = None  # days from randomization to the data cut-off (the site's date)
     withdrawn_day: int | None = None  # days from randomization to withdrawal from follow-up
+    visit_days: Mapping[str, int] = field(default_factory=dict)  # visit -> days from randomization it was held
 
     def value(self, visit: str, variable: str) -> float | str | None:
         """One value at one visit (None if missing)."""

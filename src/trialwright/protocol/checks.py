@@ -35,7 +35,27 @@ def cross_check(p: Protocol) -> list[Found]:
     ]
 
 
+def _vital_status(p: Protocol) -> Iterator[Found]:
+    forms = {f.id: f for f in p.forms}
+    for i, v in enumerate(p.safety.vital_status):
+        path = f"safety.vital_status[{i}]"
+        found = list(field_ref(forms, v.field, f"{path}.field", {"choice", "boolean"}))
+        found += list(field_ref(forms, v.date_field, f"{path}.date_field", {"date"}))
+        yield from found
+        if found:
+            continue
+        if v.field.partition(".")[0] != v.date_field.partition(".")[0]:
+            yield f"{path}.date_field", "the date of death is on the same form as the field that records the death"
+        form_id, _, field_id = v.field.partition(".")
+        f = forms[form_id].field(field_id)
+        codes = ["True", "False"] if f.type.value == "boolean" else [c.code for c in f.choices]
+        for j, value in enumerate(v.died_values):
+            if value not in codes:
+                yield f"{path}.died_values[{j}]", f"{value!r} is not a value of {v.field} ({', '.join(codes)})"
+
+
 def _safety(p: Protocol) -> Iterator[Found]:
+    yield from _vital_status(p)
     record = p.safety.death_record
     if record is None:
         return

@@ -64,12 +64,12 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
     yield from _variable(p, f"{path}.variable", v, forms)
     if e.summary not in SUMMARIES_FOR[kind]:
         yield f"{path}.summary", (
-            f"{e.summary.value} does not summarise a {kind.value} variable "
+            f"{e.summary.value} does not summarise {_a(kind.value)} variable "
             f"(it takes {', '.join(sorted(x.value for x in SUMMARIES_FOR[kind]))})"
         )
     elif e.estimator not in ESTIMATORS_FOR[e.summary]:
         yield f"{path}.estimator", (
-            f"{e.estimator.value} does not estimate a {e.summary.value} "
+            f"{e.estimator.value} does not estimate {_a(e.summary.value)} "
             f"(it takes {', '.join(sorted(x.value for x in ESTIMATORS_FOR[e.summary]))})"
         )
     if e.summary is Summary.RATIO_OF_GEOMETRIC_MEANS and v.scale is not Scale.LOG:
@@ -81,7 +81,13 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
     ]
     for where, estimator in estimators:
         if not any(estimator in ESTIMATORS_FOR[x] for x in SUMMARIES_FOR[kind]):
-            yield f"{path}.{where}", f"{estimator.value} does not analyse a {kind.value} variable"
+            yield f"{path}.{where}", f"{estimator.value} does not analyse {_a(kind.value)} variable"
+        elif estimator is not Estimator.MMRM and Estimator.MMRM in e.estimators:
+            yield f"{path}.{where}", (
+                f"{estimator.value} beside mmrm in one estimand: mmrm estimates as if deaths and withdrawals had not "
+                f"happened (missing at random), {estimator.value} from the values observed; declare it in an "
+                "estimand of its own"
+            )
         elif estimator is Estimator.MMRM and (v.baseline is None or v.at not in v.visits):
             yield f"{path}.{where}", (
                 "mmrm models the values at variable.visits (which must include variable.at, the visit the effect is "
@@ -96,6 +102,11 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
         elif estimator is Estimator.CAUSE_SPECIFIC_COX and kind is not VariableKind.DURATION:
             yield f"{path}.{where}", "cause_specific_cox is for a duration whose end competes with death"
     yield from _intercurrent(p, path, e, forms)
+
+
+def _a(word: str) -> str:
+    """The word with its indefinite article: a ratio, an odds ratio."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _variable(p: Protocol, path: str, v: Variable, forms: dict[str, FormDef]) -> Iterator[Found]:
@@ -162,11 +173,10 @@ def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]
             continue
         allowed = _STRATEGIES.get((kind, x.event), frozenset({Strategy.TREATMENT_POLICY}))
         if kind is VariableKind.CONTINUOUS and Estimator.MMRM in e.estimators and x.event in ("death", "withdrawal"):
-            if set(e.estimators) != {Estimator.MMRM} or x.strategy is not Strategy.HYPOTHETICAL:
+            if x.strategy is not Strategy.HYPOTHETICAL:
                 yield f"{where}.strategy", (
                     f"mmrm treats the values missing after {x.event} as missing at random, which is the hypothetical "
-                    "strategy: declare it hypothetical, and every estimator of this estimand mmrm (an ANCOVA of the "
-                    "observed values would estimate something else)"
+                    "strategy: declare it hypothetical"
                 )
             continue
         if x.strategy not in allowed:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from trialwright.protocol.base import Identifier, ProtocolModel
 
@@ -114,6 +114,14 @@ class Variable(ProtocolModel):
         description="Binary from adverse events: onset from day 0 (the start of treatment) to this day, both "
         "included. Time to event: the end of follow-up in days from randomization (censored there).",
     )
+
+    @field_validator("event_values", "order", mode="before")
+    @classmethod
+    def _codes(cls, value: object) -> object:
+        """YAML reads true/false unquoted as booleans: for a yes/no field they are its codes 'True' and 'False'."""
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, bool) else v for v in value]
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> Variable:

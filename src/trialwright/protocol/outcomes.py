@@ -25,6 +25,7 @@ __all__ = [
     "Outcome",
     "SafetyPause",
     "SafetySettings",
+    "VitalStatus",
 ]
 
 
@@ -102,6 +103,15 @@ class DeathRecord(ProtocolModel):
     cause_field: Identifier | None = Field(default=None, description="The text field for the cause of death.")
 
 
+class VitalStatus(ProtocolModel):
+    """A form field that records a death (e.g. vital status at a follow-up call), read by the analysis as one more
+    source of deaths besides fatal adverse events and the death record."""
+
+    field: str = Field(description="The choice or yes/no form.field that says whether the participant died.")
+    died_values: list[str] = Field(min_length=1, description="Its codes that mean died ('True' for a yes/no field).")
+    date_field: str = Field(description="The date form.field (same form) with the date of death.")
+
+
 class BlindedTables(StrEnum):
     """How safety tables are shown to the blinded trial team."""
 
@@ -129,6 +139,11 @@ class SafetySettings(ProtocolModel):
     )
     death_record: DeathRecord | None = Field(
         default=None, description="Where a fatal adverse event's death is written into the forms."
+    )
+    vital_status: list[VitalStatus] = Field(
+        default_factory=list,
+        description="Other form fields that record a death with its date; the analysis takes the earliest death any "
+        "source gives.",
     )
 
     @model_validator(mode="after")

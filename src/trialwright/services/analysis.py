@@ -240,6 +240,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                 treatment_day=(day_zero[pid] - randomized_on[pid]).days,
                 followed_days=(cutoff - randomized_on[pid]).days,
                 withdrawn_day=(left_on[pid] - randomized_on[pid]).days if pid in left_on else None,
+                visit_days=_held_days(visits.get(pid, {}), randomized_on[pid]),
             )
         )
     notes = []
@@ -326,19 +327,31 @@ def _not_per_protocol(
     return reasons
 
 
+def _held_days(held: Mapping[str, Any], randomized: dt.date) -> dict[str, int]:
+    """Each held visit's day from randomization (a missed visit has no date and is not in it)."""
+    return {visit_id: (row.visit_date - randomized).days for visit_id, row in held.items() if row.visit_date}
+
+
 def _death_day(
     protocol: Protocol, own: Mapping[str, Mapping[str, Any]], randomized: dt.date, reported: int | None
 ) -> int | None:
-    """Days from randomization to death: the earliest of a fatal adverse event's date and the protocol's death
-    record (e.g. a hospital course ending in death)."""
+    """Days from randomization to death: the earliest of a fatal adverse event's date, the protocol's death record
+    (e.g. a hospital course ending in death) and every vital-status field it declares, at any visit."""
     days = [] if reported is None else [reported]
     record = protocol.safety.death_record
+    sources: list[tuple[str, list[str], str, str | None]] = [(v.field, v.died_values, v.date_field, None)
+                                                               for v in protocol.safety.vital_status]  # fmt: skip
     if record is not None:
-        values = own.get(record.visit, {})
-        ended = values.get(f"{record.form}.{record.date_field}")
-        if values.get(f"{record.form}.{record.status_field}") == record.status_value and isinstance(ended, str):
-            with contextlib.suppress(ValueError):  # not a date: form validation refuses it; no day is guessed
-                days.append((dt.date.fromisoformat(ended[:10]) - randomized).days)
+        sources.append((f"{record.form}.{record.status_field}", [record.status_value],
+                        f"{record.form}.{record.date_field}", record.visit))  # fmt: skip
+    for field, died, date_field, only_at in sources:
+        for visit, values in own.items():
+            if only_at is not None and visit != only_at:
+                continue
+            on = values.get(date_field)
+            if str(values.get(field)) in died and isinstance(on, str):
+                with contextlib.suppress(ValueError):  # not a date: form validation refuses it; no day is guessed
+                    days.append((dt.date.fromisoformat(on[:10]) - randomized).days)
     return min(days) if days else None
 
 

@@ -426,6 +426,7 @@ def simulate(
     screening_ids: dict[int, int] = {}
     pids: dict[int, str] = {}
     arms: dict[int, bool] = {}
+    died_on: dict[int, dt.date] = {}  # the day a simulated participant dies: no visit is held after it
     actions = [_Action(p.screened_at, 0, p, "screen") for p in people]
     actions.sort(key=lambda a: (a.at, a.person.index, a.order))
     done = 0
@@ -529,6 +530,8 @@ def simulate(
                         day = infusion + dt.timedelta(days=visit.day + shift)
                     at = dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC)
                     later(_Action(at + dt.timedelta(minutes=k), 10 + k, person, "visit", visit.id))
+                if person.dies:
+                    died_on[person.index] = infusion + dt.timedelta(days=person.los)
                 if person.ae is not None or person.dies:
                     # A death is the one event reported for a participant who dies, on the day the stay ends.
                     event_day = infusion + dt.timedelta(days=person.los if person.dies or not person.ae
@@ -548,6 +551,8 @@ def simulate(
                 assert action.visit is not None
                 pid = pids[person.index]
                 visit = protocol.visit(action.visit)
+                if person.index in died_on and action.at.astimezone(tz).date() > died_on[person.index]:
+                    continue  # no visit after death: the schedule ends with it
                 if action.visit in person.missed and action.visit != "discharge":
                     why = "Simulated: not possible that day"
                     if not isinstance(attempt(miss_visit, engine, coordinator, pid, visit.id, why), Exception):

@@ -180,6 +180,14 @@ CASES = [
         "death",
     ),
     (
+        "an ANCOVA beside a mixed model in one estimand",
+        _estimand(4, estimator="mmrm", variable__visits=["day3", "day7"], sensitivity=[{"estimator": "ancova"}],
+                  intercurrent_events=[{"event": "death", "strategy": "hypothetical"}]),
+        "outcomes[4].estimand.sensitivity[0].estimator",
+        "ancova beside mmrm in one estimand",
+        "ancova",
+    ),
+    (
         "a mixed model without its visits",
         _estimand(4, estimator="mmrm", sensitivity=None, intercurrent_events=None),
         "outcomes[4].estimand.estimator",
@@ -217,3 +225,17 @@ def test_the_shipped_protocols_declare_estimands_the_engine_computes(name: str) 
         e = outcome.estimand
         assert e.summary in SUMMARIES_FOR[e.variable.kind], outcome.id
         assert e.estimator in ESTIMATORS_FOR[e.summary], outcome.id
+
+
+def test_unquoted_yes_and_no_are_the_codes_of_a_yes_no_field() -> None:
+    """YAML reads `event_values: [true]` as a boolean; for a yes/no field it is the code 'True'."""
+
+    def mutate(doc: Any) -> None:
+        doc["outcomes"][4]["estimand"] = {
+            "population": "itt", "summary": "risk_difference", "estimator": "newcombe",
+            "variable": {"kind": "binary", "fields": ["soc_therapy.corticosteroid"], "at": "day7",
+                         "event_values": [True]},
+        }  # fmt: skip
+
+    protocol = load_protocol_text(mutated_text(mutate)).protocol
+    assert protocol.outcomes[4].estimand.variable.event_values == ["True"]

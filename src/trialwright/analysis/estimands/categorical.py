@@ -11,6 +11,7 @@ from trialwright.analysis.estimands.common import (
     METHOD,
     MH_MEASURE,
     Sets,
+    after_death,
     cause_of,
     died_by,
     estimators_of,
@@ -61,7 +62,7 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
         assert field is not None and v.at is not None and day is not None
         if composite is not None and died_by(s, day(s)):
             return int(composite == "event")
-        raw = s.value(v.at, field)
+        raw = None if after_death(s, v.at) else s.value(v.at, field)
         return None if raw is None else int(str(raw) in v.event_values)
 
     population = sets.of(e.population)
@@ -180,7 +181,7 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     def code_of(s: Subject) -> str | None:
         if composite is not None and died_by(s, day(s)):
             return composite
-        raw = s.value(at, field)
+        raw = None if after_death(s, at) else s.value(at, field)
         return None if raw is None else str(raw)
 
     population = sets.of(e.population)

@@ -19,6 +19,7 @@ __all__ = [
     "MH_MEASURE",
     "NAMES",
     "Sets",
+    "after_death",
     "cause_of",
     "died_by",
     "estimators_of",
@@ -118,6 +119,12 @@ def planned_day(protocol: Protocol, visit_id: str | None) -> Callable[[Subject],
     return lambda s: None
 
 
+def after_death(s: Subject, visit: str | None) -> bool:
+    """Whether the participant's visit was held after their death (a value from it cannot be the participant's)."""
+    held = s.visit_days.get(visit) if visit else None
+    return s.death_day is not None and held is not None and held > s.death_day
+
+
 def died_by(s: Subject, day: int | None) -> bool:
     """Whether the participant died on or before ``day`` (days from randomization); False when it is unknown."""
     return s.death_day is not None and day is not None and s.death_day <= day
@@ -139,6 +146,9 @@ def cause_of(s: Subject, day: int | None) -> str:
 def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | None) -> str:
     """Why a participant has no usable value of ``variable`` at ``visit`` (planned on ``day``), in words."""
     raw = number(s.value(visit, variable))
+    if after_death(s, visit):
+        held = s.visit_days[visit]
+        return f"{variable} at {visit} is recorded on day {held}, after death on day {s.death_day}: not used"
     if raw is not None and log:
         return f"{variable} at {visit} is {raw:g}, not positive (log scale)"
     if s.death_day is not None and (day is None or s.death_day <= day):

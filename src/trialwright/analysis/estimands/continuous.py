@@ -13,6 +13,7 @@ from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import Subject
 from trialwright.analysis.estimands.common import (
     Sets,
+    after_death,
     cause_of,
     died_by,
     estimators_of,
@@ -54,8 +55,8 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
     transform: Callable[[float], float] = (lambda x: math.log(x)) if log else (lambda x: x)
 
     def pair(s: Subject) -> tuple[float | None, float | None]:
-        b = number(s.value(base, variable)) if base else None
-        f = number(s.value(at, variable))
+        b = number(s.value(base, variable)) if base and not after_death(s, base) else None
+        f = None if after_death(s, at) else number(s.value(at, variable))
         if composite is not None and died_by(s, day_at(s)):
             f = composite  # the death is the outcome: it takes the declared value
         if log:
@@ -84,8 +85,8 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
         b, f = pair(s)
         if repeated_measures and f is None and b is not None:
             # The mixed model uses every observed visit: missing the reported visit alone does not exclude.
-            f = next((y for x in v.visits if (y := number(s.value(x, variable))) is not None and (y > 0 or not log)),
-                     None)  # fmt: skip
+            f = next((y for x in v.visits if not after_death(s, x) and (y := number(s.value(x, variable))) is not None
+                      and (y > 0 or not log)), None)  # fmt: skip
         if f is not None and (b is not None or not base):
             analysed[s.group] += 1
             continue
@@ -188,12 +189,14 @@ def _mmrm(
     scale = "ratio of geometric means" if log else "adjusted difference"
 
     def value(s: Subject, visit: str | None) -> float | None:
-        x = number(s.value(visit, variable)) if visit else None
+        x = number(s.value(visit, variable)) if visit and not after_death(s, visit) else None
         if x is None or (log and x <= 0):
             return None
         return math.log(x) if log else x
 
     long = [(s, visit, y) for s in rows for visit in visits if (y := value(s, visit)) is not None]
+    dropped = sorted(f"{s.participant_id} {visit}" for s in rows for visit in visits
+                     if after_death(s, visit) and number(s.value(visit, variable)) is not None)  # fmt: skip
     n = (len({s.participant_id for s, _, _ in long if s.group == treat}),
          len({s.participant_id for s, _, _ in long if s.group != treat}))  # fmt: skip
 
@@ -213,6 +216,8 @@ def _mmrm(
         if log:
             est, lo, hi = math.exp(est), math.exp(lo), math.exp(hi)
         note = f"df {r.df:.1f} ({r.df_method}); effect by visit{' (log scale)' if log else ''}: {effects}"
+        if dropped:
+            note += f"; values recorded after the participant's death not used: {', '.join(dropped)}"
         return Comparison(label, method, set_name, scale, est, lo, hi, r.p_value, (r.n_treatment, r.n_reference),
                           primary, note)  # fmt: skip
 

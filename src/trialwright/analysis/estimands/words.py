@@ -36,7 +36,7 @@ _STRATEGY_WORDS = {
     Strategy.TREATMENT_POLICY: "treatment policy: the value whatever happened (a value it prevents is missing, and "
     "the participant is listed as not analysed)",
     Strategy.COMPOSITE: "composite: the event is part of the outcome",
-    Strategy.HYPOTHETICAL: "hypothetical: as if it had not happened (followed until it, then censored)",
+    Strategy.HYPOTHETICAL: "hypothetical: as if it had not happened",
     Strategy.WHILE_ON_TREATMENT: "while on treatment",
     Strategy.PRINCIPAL_STRATUM: "principal stratum",
     Strategy.COMPETING: "a competing event: it ends the stay otherwise than alive, never dropped or censored",
@@ -61,6 +61,8 @@ def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...
     if v.kind is VariableKind.CONTINUOUS:
         what = ", ".join(label(f) for f in v.fields)
         variable = f"{what} at {visit(v.at)}"
+        if v.visits:
+            variable += f" (from its values at {', '.join(visit(x) for x in v.visits)})"
         if v.baseline:
             variable += f", adjusted for its value at {visit(v.baseline)}"
         if v.change_from_baseline:
@@ -79,8 +81,13 @@ def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...
         variable = f"days from randomization to {kind}, followed to day {v.up_to_day}"
     else:
         variable = f"{label(v.fields[0])}: the stay's length, ending alive or in death"
+    how = {
+        VariableKind.TIME_TO_EVENT: " (followed until it, then censored)",
+        VariableKind.CONTINUOUS: " (the values missing after it are modelled as missing at random)",
+    }.get(v.kind, "")
     events = "; ".join(
         f"{x.event.replace('_', ' ')}: {_STRATEGY_WORDS[x.strategy]}"
+        + (how if x.strategy is Strategy.HYPOTHETICAL else "")
         + (f" (it counts as {x.value})" if x.value is not None else "")
         for x in e.intercurrent_events
     )
