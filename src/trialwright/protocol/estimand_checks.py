@@ -101,6 +101,8 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
             yield f"{path}.{where}", "cox times an event: for a duration ending in death use cause_specific_cox"
         elif estimator is Estimator.CAUSE_SPECIFIC_COX and kind is not VariableKind.DURATION:
             yield f"{path}.{where}", "cause_specific_cox is for a duration whose end competes with death"
+    if e.covariance != "unstructured" and Estimator.MMRM not in e.estimators:
+        yield f"{path}.covariance", "covariance is the mixed model's: it applies only with the estimator mmrm"
     yield from _intercurrent(p, path, e, forms)
 
 

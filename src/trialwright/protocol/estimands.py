@@ -21,6 +21,7 @@ or the protocol does not load.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,6 +31,7 @@ __all__ = [
     "ESTIMATORS_FOR",
     "SUMMARIES_FOR",
     "AdverseEventKind",
+    "Covariance",
     "Estimand",
     "Estimator",
     "IntercurrentEvent",
@@ -250,6 +252,9 @@ ESTIMATORS_FOR: dict[Summary, frozenset[Estimator]] = {
 }
 
 
+Covariance = Literal["unstructured", "compound_symmetry", "ar1"]
+
+
 class Sensitivity(ProtocolModel):
     """A sensitivity estimator: another method, optionally in another population."""
 
@@ -268,6 +273,11 @@ class Estimand(ProtocolModel):
     summary: Summary = Field(description="The population-level summary.")
     estimator: Estimator = Field(description="The main estimator.")
     sensitivity: list[Sensitivity] = Field(default_factory=list, description="Sensitivity estimators.")
+    covariance: Covariance = Field(
+        default="unstructured",
+        description="mmrm only: the within-participant covariance of the repeated values (unstructured, "
+        "compound_symmetry or ar1).",
+    )
 
     @property
     def estimators(self) -> tuple[Estimator, ...]:

@@ -72,7 +72,8 @@ ADDED = [
         "registry_timepoint": "Day 7", "method_of_measurement": "Vital signs",
         "estimand": {
             "population": "itt",
-            "variable": {"kind": "ordinal", "fields": ["vitals.consciousness"], "at": "day7", "order": ORDER},
+            "variable": {"kind": "ordinal", "fields": ["vitals.consciousness"], "at": "day7", "order": ORDER,
+                         "baseline": "baseline"},
             "intercurrent_events": [{"event": "death", "strategy": "composite", "value": "unresponsive"}],
             "summary": "common_odds_ratio", "estimator": "proportional_odds",
         },
@@ -86,7 +87,7 @@ ADDED = [
                          "baseline": "baseline"},
             "intercurrent_events": [{"event": "death", "strategy": "hypothetical"},
                                     {"event": "withdrawal", "strategy": "hypothetical"}],
-            "summary": "difference_in_means", "estimator": "mmrm",
+            "summary": "difference_in_means", "estimator": "mmrm", "covariance": "compound_symmetry",
         },
     },
 ]  # fmt: skip
@@ -242,7 +243,13 @@ def test_an_ordinal_field_with_death_as_the_worst_category_counts_as_the_tables_
         code = "unresponsive" if dead else row.get("consciousness")
         if code is not None:
             counts[names[row["arm"]]][code] += 1
-    assert _result(r, "consciousness_day7").extra["by_category"] == counts
+    result = _result(r, "consciousness_day7")
+    assert result.extra["by_category"] == counts
+    # The shift tables hold every participant of each group once, and their columns are the counts above.
+    for g, shift in result.extra["shift"].items():
+        table = shift["table"]
+        assert sum(map(sum, table)) == sum(1 for row in rows.values() if names[row["arm"]] == g)
+        assert [sum(row[j] for row in table) for j in range(len(ORDER))] == [counts[g][c] for c in ORDER]
 
 
 def test_repeated_measures_use_every_observed_visit_read_from_the_tables(report: tuple[Any, AnalysisReport]) -> None:
@@ -281,7 +288,7 @@ def test_repeated_measures_use_every_observed_visit_read_from_the_tables(report:
         baseline = [news2[(p, "baseline")] for p, _, _ in long]
         strata = {"stratum": [stratum[p] for p, _, _ in long]}
         fit = repeated.mmrm([p for p, _, _ in long], [v for _, v, _ in long], [y for _, _, y in long], group,
-                            baseline, ["day3", "day7"], "day7", strata)  # fmt: skip
+                            baseline, ["day3", "day7"], "day7", strata, covariance="compound_symmetry")  # fmt: skip
         assert c.estimate == pytest.approx(fit.estimate, rel=1e-6)
         assert (c.lower, c.upper) == (pytest.approx(fit.ci_lower, rel=1e-6), pytest.approx(fit.ci_upper, rel=1e-6))
 

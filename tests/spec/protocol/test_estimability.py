@@ -188,6 +188,13 @@ CASES = [
         "ancova",
     ),
     (
+        "a covariance for an estimator that has none",
+        _estimand(4, covariance="ar1"),
+        "outcomes[4].estimand.covariance",
+        "covariance is the mixed model's: it applies only with the estimator mmrm",
+        "covariance",
+    ),
+    (
         "a mixed model without its visits",
         _estimand(4, estimator="mmrm", sensitivity=None, intercurrent_events=None),
         "outcomes[4].estimand.estimator",

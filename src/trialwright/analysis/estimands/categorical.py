@@ -3,7 +3,7 @@ day) and ordered categories, with deaths as the estimand's strategy says."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import Subject
@@ -232,8 +232,36 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
         analysed,
         (),
         tuple(comparisons),
-        {"by_category": by_category, "order": list(v.order)},
+        {
+            "by_category": by_category,
+            "order": list(v.order),
+            "shift": _shifts(population, groups, v.baseline, field, v.order, codes),
+        },
         excluded,
     )
 
 
+
+
+def _shifts(
+    population: Sequence[Subject],
+    groups: Sequence[str],
+    baseline: str | None,
+    field: str,
+    order: Sequence[str],
+    codes: Mapping[str, str | None],
+) -> dict[str, dict[str, object]] | None:
+    """Per group, the shift table of the baseline category (rows) by the category analysed (columns), missing
+    counted in its own row and column; None without a baseline visit."""
+    if baseline is None:
+        return None
+    out: dict[str, dict[str, object]] = {}
+    for g in groups:
+        members = [s for s in population if s.group == g]
+        if not members:
+            continue
+        before = [None if (x := s.value(baseline, field)) is None else str(x) for s in members]
+        table = ordinal_methods.shift_table(before, [codes[s.participant_id] for s in members], [1] * len(members),
+                                            order)  # fmt: skip
+        out[g] = {"labels": list(table.labels), "table": [list(row) for row in table.treatment]}
+    return out

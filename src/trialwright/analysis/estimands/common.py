@@ -45,7 +45,7 @@ NAMES = {
 #: What each estimator is called in the report.
 METHOD = {
     Estimator.ANCOVA: "ANCOVA",
-    Estimator.MMRM: "MMRM (unstructured, REML, Satterthwaite df)",
+    Estimator.MMRM: "MMRM (REML, Satterthwaite df)",
     Estimator.T_TEST: "t-test",
     Estimator.WILCOXON_HODGES_LEHMANN: "Wilcoxon rank-sum, Hodges-Lehmann",
     Estimator.NEWCOMBE: "Newcombe hybrid score; Fisher's exact",

@@ -105,7 +105,9 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
             if estimator is Estimator.ANCOVA:
                 comparisons.append(_ancova(rows, pair, treat, label, set_name, primary, log=log))
             elif estimator is Estimator.MMRM:
-                comparisons.append(_mmrm(rows, v.visits, at, base, variable, treat, label, set_name, primary, log))
+                comparisons.append(
+                    _mmrm(rows, v.visits, at, base, variable, treat, label, set_name, primary, log, e.covariance)
+                )
             elif estimator is Estimator.T_TEST:
                 comparisons.append(_t_test(rows, pair, treat, label, set_name, primary, log=log))
             else:
@@ -181,11 +183,12 @@ def _mmrm(
     set_name: str,
     primary: bool,
     log: bool,
+    covariance: str,
 ) -> Comparison:
-    """Mixed model for repeated measures over ``visits`` (unstructured covariance, REML, Satterthwaite df), adjusted
+    """Mixed model for repeated measures over ``visits`` (the declared covariance, REML, Satterthwaite df), adjusted
     for baseline and stratum, the effect at ``at``: every observed value is used, and values missing after death or
     withdrawal are missing at random (the hypothetical strategy the protocol declares with it)."""
-    method = "MMRM (unstructured, REML, Satterthwaite df)"
+    method = f"MMRM ({covariance.replace('_', ' ')}, REML, Satterthwaite df)"
     scale = "ratio of geometric means" if log else "adjusted difference"
 
     def value(s: Subject, visit: str | None) -> float | None:
@@ -210,6 +213,7 @@ def _mmrm(
             list(visits),
             at,
             {"stratum": [s.stratum for s, _, _ in long]},
+            covariance=covariance,
         )
         effects = "; ".join(f"{x.visit} {x.estimate:.3g}" for x in r.visit_effects)
         est, lo, hi = r.estimate, r.ci_lower, r.ci_upper

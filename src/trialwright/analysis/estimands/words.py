@@ -9,6 +9,7 @@ from trialwright.analysis.estimands.common import (
 from trialwright.protocol import Protocol
 from trialwright.protocol.estimands import (
     AdverseEventKind,
+    Estimator,
     Scale,
     Strategy,
     Summary,
@@ -96,11 +97,12 @@ def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...
         METHOD.get(s.estimator, s.estimator.value) + (f" in the {names[s.population.value]}" if s.population else "")
         for s in e.sensitivity
     )
+    covariance = f"; {e.covariance.replace('_', ' ')} covariance" if e.estimator is Estimator.MMRM else ""
     return (
         ("Population", f"{set_name}: {definition}".rstrip(": ")),
         ("Variable", variable),
         ("Intercurrent events", events or "none declared"),
         ("Summary", _SUMMARY_WORDS[e.summary]),
-        ("Estimator", METHOD.get(e.estimator, e.estimator.value)),
+        ("Estimator", METHOD.get(e.estimator, e.estimator.value) + covariance),
         ("Sensitivity", sensitivity or "none"),
     )
