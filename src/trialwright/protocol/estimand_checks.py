@@ -41,6 +41,7 @@ _STRATEGIES: dict[tuple[VariableKind, str], frozenset[Strategy]] = {
     (VariableKind.CONTINUOUS, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
     (VariableKind.BINARY, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
     (VariableKind.ORDINAL, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
+    (VariableKind.COUNT, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
     (VariableKind.TIME_TO_EVENT, "death"): frozenset({Strategy.COMPOSITE}),
     (VariableKind.DURATION, "death"): frozenset({Strategy.COMPETING}),
     (VariableKind.TIME_TO_EVENT, "withdrawal"): frozenset({Strategy.HYPOTHETICAL}),
@@ -129,6 +130,8 @@ def _variable(p: Protocol, path: str, v: Variable, forms: dict[str, FormDef]) ->
                 yield f"{path}.{where}", f"{visit_id!r} has no visit (known: {', '.join(visits)})"
             elif form_id not in visits[visit_id].forms:
                 yield f"{path}.{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
+        if kind is VariableKind.COUNT and f.type is not FieldType.INTEGER:
+            yield f"{path}.fields[{k}]", f"{ref} is a {f.type.value} field; a count variable needs an integer field"
         if kind in (VariableKind.CONTINUOUS, VariableKind.DURATION) and f.type not in _NUMERIC:
             yield f"{path}.fields[{k}]", (
                 f"{ref} is a {f.type.value} field; a {kind.value} variable needs an integer or decimal field "
@@ -220,6 +223,8 @@ def _placed(p: Protocol, visit_id: str) -> bool:
 
 def _composite_value(where: str, e: Estimand, x: IntercurrentEvent) -> Iterator[Found]:
     kind = e.variable.kind
+    if kind is VariableKind.COUNT and (not isinstance(x.value, int) or isinstance(x.value, bool) or x.value < 0):
+        yield f"{where}.value", "a composite strategy on a count gives the event a whole number (e.g. 0 free days)"
     if kind is VariableKind.CONTINUOUS:
         if not isinstance(x.value, int | float) or isinstance(x.value, bool):
             yield f"{where}.value", "a composite strategy on a continuous variable gives the event a number"

@@ -61,6 +61,7 @@ class VariableKind(StrEnum):
     CONTINUOUS = "continuous"  # a number at a visit
     BINARY = "binary"  # yes or no: a form field's value at a visit, or an adverse event by a day
     ORDINAL = "ordinal"  # an ordered category at a visit
+    COUNT = "count"  # a whole number at a visit: events counted, or a bounded score (e.g. ventilator-free days)
     TIME_TO_EVENT = "time_to_event"  # days from randomization to an event, censored when not seen
     DURATION = "duration"  # a stay's length in days, ending alive (the event) or in death (competing)
 
@@ -133,7 +134,7 @@ class Variable(ProtocolModel):
         kind = self.kind
         if kind is VariableKind.CONTINUOUS and not self.fields:
             raise ValueError("a continuous variable names its fields (form.field)")
-        if kind in (VariableKind.ORDINAL, VariableKind.DURATION) and len(self.fields) != 1:
+        if kind in (VariableKind.ORDINAL, VariableKind.DURATION, VariableKind.COUNT) and len(self.fields) != 1:
             raise ValueError(f"an {kind.value} variable names one field")
         if kind is VariableKind.BINARY and bool(self.fields) == (self.adverse_event is not None):
             raise ValueError("a binary variable reads either one field (with event_values) or adverse_event")
@@ -147,7 +148,8 @@ class Variable(ProtocolModel):
             raise ValueError("a time-to-event variable times an adverse_event (sae or death), from randomization")
         if kind is VariableKind.TIME_TO_EVENT and self.up_to_day is None:
             raise ValueError("a time-to-event variable says up_to_day, the end of follow-up")
-        if kind in (VariableKind.CONTINUOUS, VariableKind.BINARY, VariableKind.ORDINAL) and self.fields and not self.at:
+        shaped = (VariableKind.CONTINUOUS, VariableKind.BINARY, VariableKind.ORDINAL, VariableKind.COUNT)
+        if kind in shaped and self.fields and not self.at:
             raise ValueError(f"a {kind.value} variable from a form field says the visit it is taken at (at)")
         if self.change_from_baseline and self.baseline is None:
             raise ValueError("a change from baseline needs a baseline visit")
@@ -185,7 +187,7 @@ class IntercurrentEvent(ProtocolModel):
     field: str | None = Field(
         default=None, description="For an event the protocol names (e.g. rescue therapy): the yes/no form.field."
     )
-    value: float | str | None = Field(
+    value: int | float | str | None = Field(
         default=None,
         description="Composite: the value it takes: a number (continuous), a code (ordinal), or event / no_event "
         "(binary).",
@@ -199,6 +201,7 @@ class Summary(StrEnum):
     DIFFERENCE_IN_MEANS = "difference_in_means"
     RATIO_OF_GEOMETRIC_MEANS = "ratio_of_geometric_means"
     HODGES_LEHMANN_SHIFT = "hodges_lehmann_shift"
+    RATE_RATIO = "rate_ratio"
     RISK_DIFFERENCE = "risk_difference"
     RISK_RATIO = "risk_ratio"
     ODDS_RATIO = "odds_ratio"
@@ -220,6 +223,7 @@ class Estimator(StrEnum):
     LOGISTIC = "logistic"  # odds ratio adjusted for the stratification factors
     MANTEL_HAENSZEL = "mantel_haenszel"  # across the randomization strata
     PROPORTIONAL_ODDS = "proportional_odds"
+    NEGATIVE_BINOMIAL = "negative_binomial"  # rate ratio of counts, adjusted for the stratification factors
     COX = "cox"  # with the log-rank test and a proportional-hazards check
     RMST = "rmst"  # restricted mean survival time up to the variable's up_to_day
     FINE_GRAY = "fine_gray"  # with Gray's test
@@ -233,6 +237,7 @@ SUMMARIES_FOR: dict[VariableKind, frozenset[Summary]] = {
     ),
     VariableKind.BINARY: frozenset({Summary.RISK_DIFFERENCE, Summary.RISK_RATIO, Summary.ODDS_RATIO}),
     VariableKind.ORDINAL: frozenset({Summary.COMMON_ODDS_RATIO}),
+    VariableKind.COUNT: frozenset({Summary.RATE_RATIO, Summary.HODGES_LEHMANN_SHIFT, Summary.COMMON_ODDS_RATIO}),
     VariableKind.TIME_TO_EVENT: frozenset({Summary.HAZARD_RATIO, Summary.RMST_DIFFERENCE}),
     VariableKind.DURATION: frozenset({Summary.SUBDISTRIBUTION_HAZARD_RATIO, Summary.HAZARD_RATIO}),
 }
@@ -246,6 +251,7 @@ ESTIMATORS_FOR: dict[Summary, frozenset[Estimator]] = {
     Summary.RISK_RATIO: frozenset({Estimator.KATZ, Estimator.MANTEL_HAENSZEL}),
     Summary.ODDS_RATIO: frozenset({Estimator.LOGISTIC, Estimator.MANTEL_HAENSZEL}),
     Summary.COMMON_ODDS_RATIO: frozenset({Estimator.PROPORTIONAL_ODDS}),
+    Summary.RATE_RATIO: frozenset({Estimator.NEGATIVE_BINOMIAL}),
     Summary.HAZARD_RATIO: frozenset({Estimator.COX, Estimator.CAUSE_SPECIFIC_COX}),
     Summary.SUBDISTRIBUTION_HAZARD_RATIO: frozenset({Estimator.FINE_GRAY}),
     Summary.RMST_DIFFERENCE: frozenset({Estimator.RMST}),

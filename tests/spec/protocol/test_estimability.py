@@ -195,6 +195,23 @@ CASES = [
         "covariance",
     ),
     (
+        "a count of a decimal field",
+        _estimand(4, variable={"kind": "count", "fields": ["labs.crp"], "at": "day7"}, summary="rate_ratio",
+                  estimator="negative_binomial", sensitivity=None, intercurrent_events=None),
+        "outcomes[4].estimand.variable.fields[0]",
+        "labs.crp is a decimal field; a count variable needs an integer field",
+        "labs.crp",
+    ),
+    (
+        "a count whose deaths take a value that is not a whole number",
+        _estimand(4, variable={"kind": "count", "fields": ["vitals.resp_rate"], "at": "day7"}, summary="rate_ratio",
+                  estimator="negative_binomial", sensitivity=None,
+                  intercurrent_events=[{"event": "death", "strategy": "composite", "value": 2.5}]),
+        "outcomes[4].estimand.intercurrent_events[0].value",
+        "a composite strategy on a count gives the event a whole number",
+        "2.5",
+    ),
+    (
         "a mixed model without its visits",
         _estimand(4, estimator="mmrm", sensitivity=None, intercurrent_events=None),
         "outcomes[4].estimand.estimator",

@@ -18,6 +18,7 @@ from dataclasses import replace
 from trialwright.analysis.estimands.categorical import binary, ordinal
 from trialwright.analysis.estimands.common import CIF_DAYS, Sets, sets_of
 from trialwright.analysis.estimands.continuous import continuous
+from trialwright.analysis.estimands.counts import count
 from trialwright.analysis.estimands.timed import duration, time_to_event
 from trialwright.analysis.estimands.words import in_words
 from trialwright.analysis.results import Exclusion, OutcomeResult
@@ -47,6 +48,8 @@ def _results(protocol: Protocol, outcome: Outcome, sets: Sets) -> list[OutcomeRe
         return [binary(protocol, outcome, sets)]
     if kind is VariableKind.ORDINAL:
         return [ordinal(protocol, outcome, sets)]
+    if kind is VariableKind.COUNT:
+        return [count(protocol, outcome, sets)]
     if kind is VariableKind.DURATION:
         return [duration(outcome, sets)]
     if kind is VariableKind.TIME_TO_EVENT:

@@ -53,6 +53,7 @@ METHOD = {
     Estimator.LOGISTIC: "Logistic regression (adjusted for stratum)",
     Estimator.MANTEL_HAENSZEL: "Mantel-Haenszel across strata",
     Estimator.PROPORTIONAL_ODDS: "Proportional odds (adjusted for stratum)",
+    Estimator.NEGATIVE_BINOMIAL: "Negative binomial regression (adjusted for stratum)",
     Estimator.FINE_GRAY: "Fine-Gray (death competing); Gray's test",
     Estimator.CAUSE_SPECIFIC_COX: "Cause-specific Cox (death competing)",
     Estimator.COX: "Cox proportional hazards (stratified by stratum); log-rank test",

@@ -30,6 +30,7 @@ _SUMMARY_WORDS = {
     Summary.COMMON_ODDS_RATIO: "the common odds ratio of a higher category between the arms",
     Summary.HAZARD_RATIO: "the hazard ratio between the arms",
     Summary.SUBDISTRIBUTION_HAZARD_RATIO: "the subdistribution hazard ratio of ending the stay alive between the arms",
+    Summary.RATE_RATIO: "the ratio of the mean counts (rate ratio) between the arms",
     Summary.RMST_DIFFERENCE: "the difference in restricted mean time free of the event between the arms",
 }
 
@@ -75,6 +76,8 @@ def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...
         variable = f"whether the participant had {kind} from the start of treatment (day 0) to day {v.up_to_day}"
     elif v.kind is VariableKind.BINARY:
         variable = f"whether {label(v.fields[0])} at {visit(v.at)} is {' or '.join(v.event_values)}"
+    elif v.kind is VariableKind.COUNT:
+        variable = f"{label(v.fields[0])} at {visit(v.at)}, a count"
     elif v.kind is VariableKind.ORDINAL:
         variable = f"{label(v.fields[0])} at {visit(v.at)}, ordered {' < '.join(v.order)}"
     elif v.kind is VariableKind.TIME_TO_EVENT:
