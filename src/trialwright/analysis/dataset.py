@@ -69,7 +69,9 @@ class Subject:
     treatment_day: int = 0  # days from randomization to day 0 of the adverse events' clock (the treatment)
     followed_days: int | None = None  # days from randomization to the data cut-off (the site's date)
     withdrawn_day: int | None = None  # days from randomization to withdrawal from follow-up
+    withdrawn_cause: str | None = None  # why they left follow-up (a WithdrawalCause); None if not recorded
     visit_days: Mapping[str, int] = field(default_factory=dict)  # visit -> days from randomization it was held
+    randomized_on: dt.date | None = None  # the date of randomization in the site's zone (day 0 of every "day")
 
     def value(self, visit: str, variable: str) -> float | str | None:
         """One value at one visit (None if missing)."""

@@ -30,6 +30,7 @@ from trialwright.analysis import estimands
 from trialwright.analysis import statistics as st
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason
 from trialwright.analysis.dataset import AnalysisData, Grouping, Subject
+from trialwright.analysis.estimands.common import left_in_words
 from trialwright.analysis.results import (
     Comparison,
     Exclusion,
@@ -281,7 +282,9 @@ class _Analysed:
 #: How the diagram words each cause of exclusion from analysis.
 _EXCLUDED = {
     "died": "Died before the outcome was measured",
-    "withdrew": "Withdrew from follow-up before the outcome was measured",
+    "withdrew_consent": "Withdrew consent before the outcome was measured",
+    "lost_to_follow_up": "Lost to follow-up before the outcome was measured",
+    "left_follow_up": "Left follow-up for another reason before the outcome was measured",
     "missing": "Outcome not recorded (visit missed or value missing)",
     "unusable": "Outcome value not usable (e.g. not positive on the log scale)",
     "outside": "Not in the {population}",
@@ -303,7 +306,7 @@ def _consort(
         members = [s for s in itt if s.group == g]
         received = sum(1 for s in members if s.treated)
         died = sum(1 for s in members if s.death_day is not None)
-        follow = sum(1 for s in members if "follow_up" in s.withdrawn and s.death_day is None)
+        left = Counter(left_in_words(s) for s in members if "follow_up" in s.withdrawn and s.death_day is None)
         stopped = sum(1 for s in members if "intervention" in s.withdrawn)
         analysed = sum(1 for s in members if used.used(s.participant_id))
         causes = Counter(used.excluded[s.participant_id] for s in members if s.participant_id in used.excluded)
@@ -318,7 +321,11 @@ def _consort(
                 (Reason("Intervention not recorded as given", len(members) - received),)
                 if received < len(members)
                 else (),
-                tuple(r for r in (Reason("Died", died), Reason("Withdrew from follow-up", follow)) if r.count),
+                tuple(
+                    r
+                    for r in (Reason("Died", died), *(Reason(w.capitalize(), n) for w, n in sorted(left.items())))
+                    if r.count
+                ),
                 (Reason("Withdrew from the intervention", stopped),) if stopped else (),
                 analysed,
                 tuple(

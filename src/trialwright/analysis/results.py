@@ -96,7 +96,7 @@ class Exclusion:
     participant_id: str
     group: str
     reason: str
-    cause: str = "missing"  # died, withdrew, missing or unusable: how the CONSORT diagram counts it
+    cause: str = "missing"  # died, withdrew_consent, lost_to_follow_up, left_follow_up, missing or unusable (CONSORT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,5 +177,3 @@ def visits_of(protocol: Protocol, form_id: str) -> list[str]:
     visits = [v for v in protocol.visits if form_id in v.forms]
     visits.sort(key=lambda v: (v.day, v.kind != "scheduled"))
     return [v.id for v in visits]
-
-

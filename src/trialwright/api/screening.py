@@ -66,6 +66,7 @@ class WithdrawalIn(BaseModel):
     """A withdrawal of one scope."""
 
     scope: str
+    cause: str
     reason: str
     withdrawn_on: dt.date
 
@@ -165,8 +166,16 @@ def enrol(screening_id: int, user: Writer, engine: EngineDep) -> ScreeningOut:
 
 @router.post("/participants/{participant_id}/withdrawals", status_code=201)
 def withdraw(participant_id: str, body: WithdrawalIn, user: Writer, engine: EngineDep) -> dict[str, Any]:
-    """Record a withdrawal of one scope (intervention, follow_up or data_use)."""
+    """Record a withdrawal of one scope (intervention, follow_up or data_use) with its cause (withdrew_consent,
+    lost_to_follow_up, investigator_decision, adverse_event or other) and the reason in words."""
     p = _call(
-        svc.withdraw, engine, user, participant_id, scope=body.scope, reason=body.reason, withdrawn_on=body.withdrawn_on
+        svc.withdraw,
+        engine,
+        user,
+        participant_id,
+        scope=body.scope,
+        cause=body.cause,
+        reason=body.reason,
+        withdrawn_on=body.withdrawn_on,
     )
     return {"participant_id": p.participant_id, "withdrawn_scopes": list(p.withdrawn_scopes)}

@@ -172,7 +172,14 @@ def withdraw(
     participant_id: Annotated[str, typer.Argument(help="The participant, e.g. RAZ-001.")],
     user: AsOption,
     scope: Annotated[str, typer.Option("--scope", help="intervention, follow_up or data_use.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why.")],
+    cause: Annotated[
+        str,
+        typer.Option(
+            "--cause",
+            help="withdrew_consent, lost_to_follow_up, investigator_decision, adverse_event or other.",
+        ),
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why, in words.")],
     date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default today).")] = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -181,7 +188,7 @@ def withdraw(
 
     engine, actor = _context(user, database)
     on = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
-    p = _run(do_withdraw, engine, actor, participant_id, scope=scope, reason=reason, withdrawn_on=on)
+    p = _run(do_withdraw, engine, actor, participant_id, scope=scope, cause=cause, reason=reason, withdrawn_on=on)
     console.print(f"{p.participant_id} withdrawn from: {', '.join(p.withdrawn_scopes)}", highlight=False)
 
 

@@ -54,7 +54,7 @@ class ParticipantRecord:
     randomized_at: dt.datetime | None  # UTC
     stratum: str | None
     arm: str | None  # the arm code, only in a source made with_arms by someone who may see arms
-    withdrawals: tuple[tuple[str, dt.date, str], ...]  # (scope, date, reason)
+    withdrawals: tuple[tuple[str, dt.date, str, str | None], ...]  # (scope, date, reason, cause or None)
     screening_values: Mapping[str, Any]
 
 

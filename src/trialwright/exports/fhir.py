@@ -368,7 +368,7 @@ def _amended(source: ExportSource) -> set[tuple[str, str, str, str]]:
 
 
 def _subject_status(p: ParticipantRecord) -> str:
-    scopes = {scope for scope, _, _ in p.withdrawals}
+    scopes = {w[0] for w in p.withdrawals}
     if scopes & {"follow_up", "data_use"}:
         return "withdrawn"
     if "intervention" in scopes:
@@ -487,7 +487,7 @@ class FhirExporter(Exporter):
             "study": {"reference": f"ResearchStudy/{study_id}"},
             "individual": {"reference": f"Patient/{patient['id']}"},
         }
-        left = [on for scope, on, _ in p.withdrawals if scope in {"follow_up", "data_use"}]
+        left = [w[1] for w in p.withdrawals if w[0] in {"follow_up", "data_use"}]
         if left:
             subject["period"]["end"] = min(left).isoformat()
         if source.with_arms and p.arm is not None:

@@ -183,7 +183,7 @@ class IpdExporter(Exporter):
                 row["site"] = p.site
             row["consent_by"] = p.consent_given_by
             row["randomized_day"] = 0 if p.randomized_at is not None else None
-            row["withdrawal"] = "; ".join(f"{scope} on day {when(pid, on)}" for scope, on, _ in p.withdrawals)
+            row["withdrawal"] = "; ".join(f"{w[0]} on day {when(pid, w[1])}" for w in p.withdrawals)
             rows.append(row)
         written.append(_csv(folder / "participants.csv", rows))
         dictionary += [

@@ -695,8 +695,9 @@ class _Document:
         }  # fmt: skip
         with self.xml.element("tw:Enrolment", attrs):
             self.xml.leaf("tw:ScreeningValues", text=_json(dict(p.screening_values)))
-            for scope, on, reason in p.withdrawals:
-                self.xml.leaf("tw:Withdrawal", {"Scope": scope, "On": on.isoformat(), "Reason": reason})
+            for scope, on, reason, cause in p.withdrawals:
+                attrs = {"Scope": scope, "On": on.isoformat(), "Reason": reason}
+                self.xml.leaf("tw:Withdrawal", attrs if cause is None else {**attrs, "Cause": cause})
 
 
 class OdmExporter(Exporter):

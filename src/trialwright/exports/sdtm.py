@@ -238,6 +238,14 @@ _ACTIONS = {
     "not_applicable": "NOT APPLICABLE",
     "unknown": "UNKNOWN",
 }
+#: DSDECOD (CDISC codelist NCOMPLT) for a withdrawal's cause; a withdrawal of consent, or one recorded without a
+#: cause, is the subject's withdrawal (of consent to data use: WITHDRAWAL OF CONSENT).
+_DS_CAUSE = {
+    "lost_to_follow_up": "LOST TO FOLLOW-UP",
+    "investigator_decision": "PHYSICIAN DECISION",
+    "adverse_event": "ADVERSE EVENT",
+    "other": "OTHER",
+}
 _SEVERITY = {1: "MILD", 2: "MODERATE", 3: "SEVERE", 4: "SEVERE", 5: "SEVERE"}
 _CRITERIA = {
     "AESDTH": "death",
@@ -561,8 +569,10 @@ class SdtmExporter(Exporter):
         if person.randomized_at is not None:
             add("RANDOMIZED", "RANDOMIZED", "PROTOCOL MILESTONE", None, person.randomized_at)
         left_study = False
-        for scope, day, reason in person.withdrawals:
-            decod = "WITHDRAWAL OF CONSENT" if scope == "data_use" else "WITHDRAWAL BY SUBJECT"
+        for scope, day, reason, cause in person.withdrawals:
+            decod = _DS_CAUSE.get(cause or "") or (
+                "WITHDRAWAL OF CONSENT" if scope == "data_use" else "WITHDRAWAL BY SUBJECT"
+            )
             scat = "STUDY TREATMENT" if scope == "intervention" else "STUDY PARTICIPATION"
             left_study = left_study or scope != "intervention"
             add(reason, decod, "DISPOSITION EVENT", scat, day)
@@ -588,7 +598,7 @@ class SdtmExporter(Exporter):
         reason = None if randomized else "NOT ASSIGNED"
         if randomized and not treated:
             reason = "ASSIGNED, NOT TREATED"
-        withdrawn = max((d for _, d, _ in person.withdrawals), default=None)
+        withdrawn = max((w[1] for w in person.withdrawals), default=None)
         start = subject.first_dose or person.randomized_at or person.enrolled_at
         build.sinks["DM"].add({
             **build.ids(person.participant_id),

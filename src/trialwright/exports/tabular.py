@@ -139,7 +139,7 @@ def participants_table(source: ExportSource) -> Table:
         Column("randomized_at", "datetime", "Randomized at (UTC)"),
         Column("stratum", "text", "Randomization stratum"),
         Column("withdrawn_on", "date", "Date of the first withdrawal"),
-        Column("withdrawals", "text", "Withdrawals (scope on date: reason)"),
+        Column("withdrawals", "text", "Withdrawals (scope on date, cause: reason)"),
     ]  # fmt: skip
     if source.with_arms:
         columns.append(Column("arm", "code", "Allocated arm", tuple((a.code, a.name) for a in source.protocol.arms)))
@@ -160,7 +160,10 @@ def participant_row(p: ParticipantRecord, with_arms: bool) -> dict[str, Any]:
         "randomized_at": p.randomized_at,
         "stratum": p.stratum,
         "withdrawn_on": min((w[1] for w in p.withdrawals), default=None),
-        "withdrawals": "; ".join(f"{s} on {d.isoformat()}: {r}" for s, d, r in p.withdrawals) or None,
+        "withdrawals": "; ".join(
+            f"{s} on {d.isoformat()}, {c or 'cause not recorded'}: {r}" for s, d, r, c in p.withdrawals
+        )
+        or None,
     }
     if with_arms:
         row["arm"] = p.arm

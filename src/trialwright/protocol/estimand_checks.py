@@ -35,7 +35,7 @@ def outcomes(p: Protocol) -> Iterator[Found]:
 
 _NUMERIC = {FieldType.INTEGER, FieldType.DECIMAL}
 #: Intercurrent events the engine finds in the data, and the strategies it computes for each kind of variable
-#: (any other event, with a field, takes the treatment policy only). Anything else is refused: an estimand is
+#: (an event the protocol names, with its field, takes those in ``_NAMED``). Anything else is refused: an estimand is
 #: analysed exactly as declared or not at all.
 _STRATEGIES: dict[tuple[VariableKind, str], frozenset[Strategy]] = {
     (VariableKind.CONTINUOUS, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
@@ -45,6 +45,13 @@ _STRATEGIES: dict[tuple[VariableKind, str], frozenset[Strategy]] = {
     (VariableKind.TIME_TO_EVENT, "death"): frozenset({Strategy.COMPOSITE}),
     (VariableKind.DURATION, "death"): frozenset({Strategy.COMPETING}),
     (VariableKind.TIME_TO_EVENT, "withdrawal"): frozenset({Strategy.HYPOTHETICAL}),
+}
+
+#: An event the protocol names (e.g. rescue therapy, with its yes/no field): treatment policy, or composite where
+#: the variable is taken at a visit (it takes the declared value once the field says yes on or before the visit).
+_NAMED: dict[VariableKind, frozenset[Strategy]] = {
+    k: frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE})
+    for k in (VariableKind.CONTINUOUS, VariableKind.BINARY, VariableKind.ORDINAL, VariableKind.COUNT)
 }
 
 
@@ -130,6 +137,11 @@ def _variable(p: Protocol, path: str, v: Variable, forms: dict[str, FormDef]) ->
                 yield f"{path}.{where}", f"{visit_id!r} has no visit (known: {', '.join(visits)})"
             elif form_id not in visits[visit_id].forms:
                 yield f"{path}.{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
+        if kind is VariableKind.TIME_TO_EVENT and f.type is not FieldType.DATE:
+            yield f"{path}.fields[{k}]", (
+                f"{ref} is a {f.type.value} field; a time to an event a form records reads the event's date (a date "
+                "field, blank while the event has not happened)"
+            )
         if kind is VariableKind.COUNT and f.type is not FieldType.INTEGER:
             yield f"{path}.fields[{k}]", f"{ref} is a {f.type.value} field; a count variable needs an integer field"
         if kind in (VariableKind.CONTINUOUS, VariableKind.DURATION) and f.type not in _NUMERIC:
@@ -166,6 +178,11 @@ def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]
     for j, x in enumerate(e.intercurrent_events):
         where = f"{path}.intercurrent_events[{j}]"
         known = x.event in {k.value for k in IntercurrentKind}
+        if known and x.field is not None:
+            yield f"{where}.field", (
+                f"{x.event} is found in the data itself (see safety.death_record, withdrawals); field names the "
+                "record of an event the protocol names (e.g. rescue_therapy)"
+            )
         if not known and x.field is None:
             yield f"{where}.field", (
                 f"{x.event!r} is not an event the engine finds itself (death, withdrawal, treatment_discontinuation): "
@@ -176,7 +193,20 @@ def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]
         if x.event == "death" and e.variable.adverse_event is AdverseEventKind.DEATH:
             yield f"{where}.event", "death is the variable itself here, not an intercurrent event"
             continue
-        allowed = _STRATEGIES.get((kind, x.event), frozenset({Strategy.TREATMENT_POLICY}))
+        named = _NAMED.get(kind, frozenset({Strategy.TREATMENT_POLICY})) if not known else None
+        allowed = _STRATEGIES.get((kind, x.event), named or frozenset({Strategy.TREATMENT_POLICY}))
+        if x.field is not None and x.strategy is Strategy.COMPOSITE and Estimator.MMRM in e.estimators:
+            yield f"{where}.strategy", (
+                f"a composite {x.event} replaces the value at variable.at only; mmrm models every visit's value: "
+                "declare it in an estimand with ancova (or another estimator of one visit)"
+            )
+            continue
+        if x.field is not None and x.strategy is Strategy.COMPOSITE and e.variable.adverse_event is not None:
+            yield f"{where}.strategy", (
+                f"a composite {x.event} is placed against the visit the variable is taken at; a variable read from "
+                "the adverse events has none: it is refused, not approximated"
+            )
+            continue
         if kind is VariableKind.CONTINUOUS and Estimator.MMRM in e.estimators and x.event in ("death", "withdrawal"):
             if x.strategy is not Strategy.HYPOTHETICAL:
                 yield f"{where}.strategy", (
@@ -192,7 +222,8 @@ def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]
             continue
         if x.strategy is Strategy.COMPOSITE:
             yield from _composite_value(where, e, x)
-            if x.event == "death" and e.variable.at is not None and not _placed(p, e.variable.at):
+            placed = kind is VariableKind.TIME_TO_EVENT or e.variable.at is None or _placed(p, e.variable.at)
+            if x.event == "death" and not placed:
                 yield f"{where}.strategy", (
                     f"a death is placed against visit {e.variable.at!r} by its planned day, which the engine knows "
                     "only for visits counted from randomization or from the analysis plan's treatment visit"

@@ -87,9 +87,14 @@ class Variable(ProtocolModel):
     fields: list[str] = Field(
         default_factory=list,
         description="form.field it reads. A continuous variable may name several (e.g. CD3, CD4, CD8): each is "
-        "analysed as its own estimand with the same attributes.",
+        "analysed as its own estimand with the same attributes. A time to event may name one date field: the date "
+        "the event happened, blank while it has not (at: the visit whose form records it).",
     )
-    at: Identifier | None = Field(default=None, description="The visit (timepoint) the value is taken at.")
+    at: Identifier | None = Field(
+        default=None,
+        description="The visit (timepoint) the value is taken at; for a time to an event a form records, the visit "
+        "whose form records its date.",
+    )
     visits: list[Identifier] = Field(
         default_factory=list,
         description="Repeated measures (estimator mmrm): every post-baseline visit the model uses, in order, "
@@ -144,8 +149,13 @@ class Variable(ProtocolModel):
             raise ValueError("a binary variable from adverse events says up_to_day")
         if kind is VariableKind.ORDINAL and len(self.order) < 2:
             raise ValueError("an ordinal variable lists its codes in order (order), at least two")
-        if kind is VariableKind.TIME_TO_EVENT and (self.adverse_event is None or self.fields):
-            raise ValueError("a time-to-event variable times an adverse_event (sae or death), from randomization")
+        if kind is VariableKind.TIME_TO_EVENT and (self.adverse_event is None) == (len(self.fields) != 1):
+            raise ValueError(
+                "a time-to-event variable times either an adverse_event (sae or death) or the date one form field "
+                "records (fields: [form.date_field], with at: the visit whose form records it), from randomization"
+            )
+        if kind is VariableKind.TIME_TO_EVENT and self.fields and not self.at:
+            raise ValueError("a time to an event a form records says the visit whose form records it (at)")
         if kind is VariableKind.TIME_TO_EVENT and self.up_to_day is None:
             raise ValueError("a time-to-event variable says up_to_day, the end of follow-up")
         shaped = (VariableKind.CONTINUOUS, VariableKind.BINARY, VariableKind.ORDINAL, VariableKind.COUNT)

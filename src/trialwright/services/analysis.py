@@ -89,6 +89,8 @@ def _below_limit(stored: StoredValue, rule: BelowLimitRule) -> float | None:
 def _value(stored: StoredValue, kind: FieldType, rule: BelowLimitRule) -> float | str | None:
     if stored.status in {"below_lloq", "above_uloq"}:
         return _below_limit(stored, rule)
+    if kind is FieldType.DATE and stored.status in {"not_done", "not_applicable"}:
+        return stored.status  # an event's date marked not done is unknown, not "no event" (a blank date)
     if stored.status not in {"value", "derived"} or stored.value is None:
         return None
     if kind in (FieldType.INTEGER, FieldType.DECIMAL):
@@ -153,12 +155,15 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                     slot[key] = _value(StoredValue.from_json(raw), kinds[key], rule)
         withdrawn: dict[str, set[str]] = {}
         left_on: dict[str, dt.date] = {}  # withdrawal from follow-up
+        left_because: dict[str, str] = {}  # and its cause, where recorded
         for w in session.execute(
-            select(withdrawals.c.participant_id, withdrawals.c.scope, withdrawals.c.withdrawn_on)
+            select(withdrawals.c.participant_id, withdrawals.c.scope, withdrawals.c.cause, withdrawals.c.withdrawn_on)
         ).all():
             withdrawn.setdefault(w.participant_id, set()).add(w.scope)
-            if w.scope == "follow_up":
-                left_on[w.participant_id] = min(w.withdrawn_on, left_on.get(w.participant_id, w.withdrawn_on))
+            if w.scope == "follow_up":  # one per participant: a scope is withdrawn from once
+                left_on[w.participant_id] = w.withdrawn_on
+                if w.cause is not None:
+                    left_because[w.participant_id] = w.cause
         latest: dict[int, Any] = {}
         for r in session.execute(select(ae_reports).order_by(ae_reports.c.event_id, ae_reports.c.sequence)).all():
             latest[r.event_id] = r
@@ -240,7 +245,9 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                 treatment_day=(day_zero[pid] - randomized_on[pid]).days,
                 followed_days=(cutoff - randomized_on[pid]).days,
                 withdrawn_day=(left_on[pid] - randomized_on[pid]).days if pid in left_on else None,
+                withdrawn_cause=left_because.get(pid),
                 visit_days=_held_days(visits.get(pid, {}), randomized_on[pid]),
+                randomized_on=randomized_on[pid],
             )
         )
     notes = []

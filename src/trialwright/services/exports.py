@@ -74,9 +74,9 @@ class DatabaseSource(ExportSource):
                     select(allocation_entries).where(allocation_entries.c.participant_id.is_not(None))
                 )
             }
-            left: dict[str, list[tuple[str, dt.date, str]]] = {}
+            left: dict[str, list[tuple[str, dt.date, str, str | None]]] = {}
             for w in session.execute(select(withdrawals).order_by(withdrawals.c.id)):
-                left.setdefault(w.participant_id, []).append((w.scope, w.withdrawn_on, w.reason))
+                left.setdefault(w.participant_id, []).append((w.scope, w.withdrawn_on, w.reason, w.cause))
             consent: dict[int, Any] = {}
             for given in session.execute(
                 select(consents).where(consents.c.decision == "consent").order_by(consents.c.id)

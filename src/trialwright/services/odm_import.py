@@ -50,7 +50,7 @@ from trialwright.legacy import LEGACY_ODM_NS
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FieldType
 from trialwright.services import audit, clock
-from trialwright.services.screening import _decision_detail, _dump, _typed_values
+from trialwright.services.screening import WithdrawalCause, _decision_detail, _dump, _typed_values
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, trial_locks, visit_records
@@ -109,7 +109,7 @@ class _Subject:
     screening_number: int
     enrolment: dict[str, str]
     screening_values: dict[str, Any]
-    withdrawals: list[tuple[str, dt.date, str]]
+    withdrawals: list[tuple[str, dt.date, str, str | None]]
     enrolled: tuple[str, dt.datetime] | None
     visits: list[_Visit]
 
@@ -406,7 +406,13 @@ class _Reader:
         for x in enrolment.findall(self._t("Withdrawal")):
             on = _day(_need(x, "On", f"{w}/tw:Withdrawal"), f"{w}/tw:Withdrawal/@On")
             assert on is not None
-            left.append((_need(x, "Scope", f"{w}/tw:Withdrawal"), on, _need(x, "Reason", f"{w}/tw:Withdrawal")))
+            cause = x.get("Cause")
+            if cause is not None and cause not in {c.value for c in WithdrawalCause}:
+                raise OdmImportError(
+                    f"{w}/tw:Withdrawal/@Cause: {cause!r} is not one of {', '.join(c.value for c in WithdrawalCause)}"
+                )
+            scope = _need(x, "Scope", f"{w}/tw:Withdrawal")
+            left.append((scope, on, _need(x, "Reason", f"{w}/tw:Withdrawal"), cause))
         visits: list[_Visit] = []
         for event in elem.findall(_o("StudyEventData")):
             visits.append(self._visit(event, where))
@@ -563,10 +569,10 @@ class _Writer:
                 enrolled_at=dt.datetime.fromisoformat(tw["EnrolledAt"]), enrolled_by=enrolled_by,
             )
         )  # fmt: skip
-        for scope, on, reason in s.withdrawals:
+        for scope, on, reason, cause in s.withdrawals:
             session.execute(
                 withdrawals.insert().values(
-                    participant_id=s.participant_id, scope=scope, reason=reason, withdrawn_on=on,
+                    participant_id=s.participant_id, scope=scope, reason=reason, cause=cause, withdrawn_on=on,
                     recorded_at=self.now, recorded_by=self.actor.username,
                 )
             )  # fmt: skip

@@ -36,6 +36,7 @@ __all__ = [
     "ScreeningError",
     "ScreeningValueError",
     "ScreeningView",
+    "WithdrawalCause",
     "WithdrawalScope",
     "count_enrolled",
     "enrol",
@@ -77,6 +78,20 @@ class WithdrawalScope(StrEnum):
     INTERVENTION = "intervention"
     FOLLOW_UP = "follow_up"
     DATA_USE = "data_use"
+
+
+class WithdrawalCause(StrEnum):
+    """Why a participant left a scope, as CONSORT counts losses after allocation (the reason in words says more)."""
+
+    WITHDREW_CONSENT = "withdrew_consent"  # the participant (or their representative) decided to stop
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"  # could not be reached despite the site's attempts
+    INVESTIGATOR_DECISION = "investigator_decision"  # the investigator stopped it (e.g. safety, a new condition)
+    ADVERSE_EVENT = "adverse_event"  # stopped because of an adverse event
+    OTHER = "other"
+
+
+#: A cause that only makes sense for some scopes: one is lost to follow-up, not to the intervention.
+_CAUSE_SCOPES = {WithdrawalCause.LOST_TO_FOLLOW_UP: {WithdrawalScope.FOLLOW_UP}}
 
 
 @dataclass(frozen=True)
@@ -497,7 +512,13 @@ def record_consent(
         if decision == "withdraw" and participant is not None:
             for scope in WithdrawalScope:
                 _insert_withdrawal(
-                    session, actor, participant, scope, "withdrew on regaining capacity", obtained_at.date()
+                    session,
+                    actor,
+                    participant,
+                    scope,
+                    WithdrawalCause.WITHDREW_CONSENT,
+                    "withdrew on regaining capacity",
+                    obtained_at.date(),
                 )
         return _view(session, _row(session, actor, screening_id))
 
@@ -551,12 +572,19 @@ def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
 
 
 def _insert_withdrawal(
-    session: Session, actor: UserView, participant: Any, scope: WithdrawalScope, reason: str, on: dt.date
+    session: Session,
+    actor: UserView,
+    participant: Any,
+    scope: WithdrawalScope,
+    cause: WithdrawalCause,
+    reason: str,
+    on: dt.date,
 ) -> None:
     session.execute(
         withdrawals.insert().values(
             participant_id=participant.participant_id,
             scope=scope.value,
+            cause=cause.value,
             reason=reason,
             withdrawn_on=on,
             recorded_at=_now(),
@@ -570,19 +598,34 @@ def _insert_withdrawal(
         site=participant.site,
         participant=participant.participant_id,
         action="participant.withdrawn",
-        new_value={"scope": scope.value, "withdrawn_on": on.isoformat()},
+        new_value={"scope": scope.value, "cause": cause.value, "withdrawn_on": on.isoformat()},
         reason=reason,
     )
 
 
 def withdraw(
-    engine: Engine, actor: UserView, participant_id: str, *, scope: str, reason: str, withdrawn_on: dt.date
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    *,
+    scope: str,
+    cause: str,
+    reason: str,
+    withdrawn_on: dt.date,
 ) -> ParticipantView:
-    """Record a withdrawal of one scope; afterwards data in that scope is refused."""
+    """Record a withdrawal of one scope, with its cause (CONSORT's losses by reason) and the reason in words;
+    afterwards data in that scope is refused."""
     try:
         scope_ = WithdrawalScope(scope)
     except ValueError:
         raise ScreeningError(f"scope: must be one of {', '.join(s.value for s in WithdrawalScope)}") from None
+    try:
+        cause_ = WithdrawalCause(cause)
+    except ValueError:
+        raise ScreeningError(f"cause: must be one of {', '.join(c.value for c in WithdrawalCause)}") from None
+    if scope_ not in _CAUSE_SCOPES.get(cause_, set(WithdrawalScope)):
+        allowed = ", ".join(sorted(s.value for s in _CAUSE_SCOPES[cause_]))
+        raise ScreeningError(f"cause: {cause_.value} applies only to the scope {allowed}, not {scope_.value}")
     if not reason.strip():
         raise ScreeningError("reason: a withdrawal needs a reason")
     if withdrawn_on > _now().date() + dt.timedelta(days=1):
@@ -601,7 +644,7 @@ def withdraw(
         )
         if scope_.value in existing:
             raise ScreeningError(f"scope: {participant_id} has already withdrawn from {scope_.value}")
-        _insert_withdrawal(session, actor, participant, scope_, reason, withdrawn_on)
+        _insert_withdrawal(session, actor, participant, scope_, cause_, reason, withdrawn_on)
         return ParticipantView(
             participant_id, participant.site, participant.enrolled_at, tuple(sorted(existing | {scope_.value}))
         )

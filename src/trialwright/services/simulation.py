@@ -543,8 +543,12 @@ def simulate(
                     at = dt.datetime.combine(infusion + dt.timedelta(days=visit.day), dt.time(20, 0), tzinfo=tz)
                     later(_Action(at.astimezone(dt.UTC), 50, person, "withdraw"))
             elif action.step == "withdraw":
+                # Every third withdrawal is a loss to follow-up, the others a withdrawal of consent.
+                lost = person.index % 3 == 0
                 withdraw(engine, investigator, pids[person.index], scope="follow_up",
-                         reason="Simulated: the participant asked to stop follow-up",
+                         cause="lost_to_follow_up" if lost else "withdrew_consent",
+                         reason="Simulated: could not be reached" if lost
+                         else "Simulated: the participant asked to stop follow-up",
                          withdrawn_on=action.at.astimezone(tz).date())  # fmt: skip
                 counts["withdrawn"] += 1
             elif action.step == "visit":

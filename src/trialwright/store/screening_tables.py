@@ -61,7 +61,7 @@ participants = Table(
     UniqueConstraint("site", "number", name="uq_participants_site_number"),
 )
 
-#: Withdrawals, each of one scope: intervention, follow_up or data_use.
+#: Withdrawals, each of one scope (intervention, follow_up or data_use) with its cause and the reason in words.
 withdrawals = Table(
     "withdrawals",
     metadata,
@@ -69,6 +69,7 @@ withdrawals = Table(
     Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False, index=True),
     Column("scope", String(16), nullable=False),
     Column("reason", Text, nullable=False),
+    Column("cause", String(24), nullable=True),  # WithdrawalCause; NULL only for withdrawals recorded before 0010
     Column("withdrawn_on", Date, nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
     Column("recorded_by", String(64), nullable=False),

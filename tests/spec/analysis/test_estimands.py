@@ -160,6 +160,7 @@ def _direct(trial: Any) -> dict[str, dict[str, Any]]:
                 out[pid]["died"] = dt.date.fromisoformat(body["death_date"])
         for w in session.execute(select(withdrawals).where(withdrawals.c.scope == "follow_up")):
             out[w.participant_id]["left"] = w.withdrawn_on
+            out[w.participant_id]["left_because"] = w.cause
     return out
 
 
@@ -310,16 +311,26 @@ def test_repeated_measures_use_every_observed_visit_read_from_the_tables(report:
 def test_the_consort_diagram_counts_each_arms_deaths_and_accounts_for_everyone(
     report: tuple[Any, AnalysisReport],
 ) -> None:
-    """Deaths per arm in the follow-up stage are the fatal adverse events read from the tables; analysed plus the
-    listed exclusions (by cause) make up each arm (validate() checks every CONSORT sum)."""
+    """Deaths per arm in the follow-up stage are the fatal adverse events read from the tables, and the living who
+    left follow-up are counted by the cause recorded with the withdrawal (withdrew consent, lost to follow-up);
+    analysed plus the listed exclusions (by cause) make up each arm (validate() checks every CONSORT sum)."""
     trial, r = report
     rows = _direct(trial)
     names = {a.code: a.name for a in load_protocol(EXAMPLE).protocol.arms}
     r.consort.validate()
+    words = {"withdrew_consent": "Withdrew consent", "lost_to_follow_up": "Lost to follow-up"}
+    left_seen = 0
     for arm in r.consort.arms:
-        died = sum(1 for row in rows.values() if names[row["arm"]] == arm.label and row.get("died") is not None)
-        assert dict((x.label, x.count) for x in arm.lost).get("Died", 0) == died
+        mine = [row for row in rows.values() if names[row["arm"]] == arm.label]
+        lost = {x.label: x.count for x in arm.lost}
+        assert lost.get("Died", 0) == sum(1 for row in mine if row.get("died") is not None)
+        for cause, label in words.items():
+            left = sum(1 for row in mine if row.get("left_because") == cause and row.get("died") is None)
+            assert lost.get(label, 0) == left, (arm.label, cause)
+            left_seen += left
+        assert set(lost) <= {"Died", *words.values()}
         assert arm.analysed + sum(x.count for x in arm.excluded_from_analysis) == arm.allocated
+    assert left_seen, "the simulated trial has withdrawals from follow-up to count"
 
 
 def test_a_count_with_death_as_its_worst_value_reads_the_tables(report: tuple[Any, AnalysisReport]) -> None:

@@ -98,7 +98,7 @@ def exported(module_database_url: str, tmp_path_factory: pytest.TempPathFactory)
     other = next(p for p in source.participants() if p.participant_id not in left | {lab.participant_id})
     on = other.enrolled_at.date() + dt.timedelta(days=5)
     withdraw(engine, who(engine, Role.STUDY_COORDINATOR), other.participant_id, scope="follow_up",
-             reason="moved away", withdrawn_on=on)  # fmt: skip
+             cause="lost_to_follow_up", reason="moved away", withdrawn_on=on)  # fmt: skip
     out = tmp_path_factory.mktemp("fhir")
     seen: list[int] = []
     result = run_export(engine, manager, "fhir", out / "blinded", exporter=FhirExporter(), progress=seen.append)

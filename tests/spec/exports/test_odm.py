@@ -137,7 +137,7 @@ def _trial_as_stored(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             "consents": select(p.participant_id, consents.c.given_by, consents.c.obtained_at, consents.c.form_version)
             .join(consents, consents.c.screening_id == p.screening_id).where(consents.c.decision == "consent"),
             "withdrawals": select(withdrawals.c.participant_id, withdrawals.c.scope, withdrawals.c.withdrawn_on,
-                                  withdrawals.c.reason),
+                                  withdrawals.c.reason, withdrawals.c.cause),
             "visits": select(v.participant_id, v.visit_id, v.visit_date, v.missed_reason, v.unscheduled, v.label,
                              v.created_by),
             "forms": select(v.participant_id, v.visit_id, v.visit_date, f.form_id, f.form_values, f.state, f.version,

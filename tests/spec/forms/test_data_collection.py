@@ -129,7 +129,15 @@ def test_bad_input_names_the_field_and_loses_nothing(trial: Trial, pid: str) -> 
     assert view is not None and view.values["crp"].value == 40 and "il6" not in view.values
     with pytest.raises(svc.FormError, match="form: labs is not collected at day1"):
         svc.save_form(trial.engine, coordinator, pid, "day1", "labs", {"crp": 40})
-    withdraw(trial.engine, coordinator, pid, scope="follow_up", reason="moved away", withdrawn_on=TODAY)
+    withdraw(
+        trial.engine,
+        coordinator,
+        pid,
+        scope="follow_up",
+        cause="lost_to_follow_up",
+        reason="moved away",
+        withdrawn_on=TODAY,
+    )
     with pytest.raises(svc.FormError, match="withdrew from follow-up"):
         svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", {"crp": 41})
 

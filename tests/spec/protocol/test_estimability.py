@@ -137,6 +137,31 @@ CASES = [
         "principal_stratum",
     ),
     (
+        "a field on an event the engine finds itself",
+        _estimand(4, intercurrent_events=[{"event": "death", "strategy": "composite", "value": 3000,
+                                           "field": "soc_therapy.immunomodulator"}]),
+        "outcomes[4].estimand.intercurrent_events[0].field",
+        "death is found in the data itself",
+        "field",
+    ),
+    (
+        "a hypothetical strategy for an event the protocol names",
+        _estimand(4, intercurrent_events=[{"event": "rescue_immunomodulator", "strategy": "hypothetical",
+                                           "field": "soc_therapy.immunomodulator"}]),
+        "outcomes[4].estimand.intercurrent_events[0].strategy",
+        "hypothetical for rescue_immunomodulator with a continuous variable is not computed in this version (it "
+        "takes composite, treatment_policy)",
+        "hypothetical",
+    ),
+    (
+        "a composite event the protocol names, on a variable from the adverse events",
+        _estimand(2, intercurrent_events=[{"event": "rescue_immunomodulator", "strategy": "composite",
+                                           "value": "event", "field": "soc_therapy.immunomodulator"}]),
+        "outcomes[2].estimand.intercurrent_events[0].strategy",
+        "a variable read from the adverse events has none",
+        "composite",
+    ),
+    (
         "a composite strategy without its value",
         _estimand(4, intercurrent_events=[{"event": "death", "strategy": "composite"}]),
         "outcomes[4].estimand.intercurrent_events[0].value",
@@ -169,7 +194,7 @@ CASES = [
         _estimand(4, variable={"kind": "time_to_event", "up_to_day": 28}, summary="hazard_ratio", estimator="cox",
                   sensitivity=None, intercurrent_events=None),
         "outcomes[4].estimand.variable",
-        "a time-to-event variable times an adverse_event (sae or death), from randomization",
+        "a time-to-event variable times either an adverse_event (sae or death) or the date one form field records",
         "variable",
     ),
     (

@@ -114,6 +114,7 @@ def test_nothing_is_randomized_before_the_list_or_outside_the_rules(trial: Trial
         who(trial, Role.ADMINISTRATOR),
         pid,
         scope="intervention",
+        cause="withdrew_consent",
         reason="family",
         withdrawn_on=dt.datetime.now(dt.UTC).date(),
     )

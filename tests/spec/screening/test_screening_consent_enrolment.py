@@ -191,14 +191,28 @@ def test_withdrawal_of_one_scope(trial: Trial) -> None:
     lar_consent(trial, s.id)
     enrol(trial.engine, coordinator, s.id)
     p = withdraw(
-        trial.engine, coordinator, "RAZ-001", scope="intervention", reason="family request", withdrawn_on=TODAY
+        trial.engine,
+        coordinator,
+        "RAZ-001",
+        scope="intervention",
+        cause="withdrew_consent",
+        reason="family request",
+        withdrawn_on=TODAY,
     )
     assert p.withdrawn_scopes == ("intervention",)
     require_scope(trial.engine, "RAZ-001", "follow_up")  # follow-up continues
     with pytest.raises(ScreeningError, match="intervention"):
         require_scope(trial.engine, "RAZ-001", "intervention")
     with pytest.raises(ScreeningError, match="already withdrawn"):
-        withdraw(trial.engine, coordinator, "RAZ-001", scope="intervention", reason="again", withdrawn_on=TODAY)
+        withdraw(
+            trial.engine,
+            coordinator,
+            "RAZ-001",
+            scope="intervention",
+            cause="other",
+            reason="again",
+            withdrawn_on=TODAY,
+        )
 
 
 def test_site_scope_hides_other_sites(trial: Trial) -> None:

@@ -119,10 +119,38 @@ def test_the_api_applies_the_same_rules_and_site_scope(client: TestClient, trial
         json={"site": "RAZ", "screened_on": TODAY.isoformat(), "values": {"age": 300}},
     )
     assert bad.status_code == 422 and "age: 300 is outside" in bad.json()["detail"][0]["rule"]
+    lost_from_treatment = client.post(
+        "/api/v1/participants/RAZ-001/withdrawals",
+        headers=headers,
+        json={
+            "scope": "intervention",
+            "cause": "lost_to_follow_up",
+            "reason": "gone",
+            "withdrawn_on": TODAY.isoformat(),
+        },
+    )
+    assert lost_from_treatment.status_code == 422
+    assert (
+        "cause: lost_to_follow_up applies only to the scope follow_up"
+        in lost_from_treatment.json()["detail"][0]["rule"]
+    )
+    no_cause = client.post(
+        "/api/v1/participants/RAZ-001/withdrawals",
+        headers=headers,
+        json={"scope": "follow_up", "cause": "moved", "reason": "moved away", "withdrawn_on": TODAY.isoformat()},
+    )
+    assert (
+        no_cause.status_code == 422 and "cause: must be one of withdrew_consent" in no_cause.json()["detail"][0]["rule"]
+    )
     withdrawn = client.post(
         "/api/v1/participants/RAZ-001/withdrawals",
         headers=headers,
-        json={"scope": "follow_up", "reason": "moved away", "withdrawn_on": TODAY.isoformat()},
+        json={
+            "scope": "follow_up",
+            "cause": "lost_to_follow_up",
+            "reason": "moved away",
+            "withdrawn_on": TODAY.isoformat(),
+        },
     )
     assert withdrawn.status_code == 201 and withdrawn.json()["withdrawn_scopes"] == ["follow_up"]
 

@@ -13,7 +13,7 @@ from trialwright.analysis.estimands.common import (
     Sets,
     after_death,
     cause_of,
-    died_by,
+    composite_of,
     estimators_of,
     fmt_p,
     label_of,
@@ -33,7 +33,6 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.estimands import (
     AdverseEventKind,
     Estimator,
-    Strategy,
     Summary,
 )
 from trialwright.protocol.outcomes import Outcome
@@ -47,10 +46,9 @@ __all__ = ["binary", "ordinal"]
 def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     e = outcome.estimand
     v = e.variable
-    death = e.intercurrent("death")
-    composite = death.value if death and death.strategy is Strategy.COMPOSITE else None
     day = planned_day(protocol, v.at)
     field = v.fields[0] if v.fields else None
+    composite = composite_of(protocol, e, v.at) if v.at is not None else None
 
     def outcome_of(s: Subject) -> int | None:
         if v.adverse_event is not None:
@@ -60,8 +58,8 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
                 return int(any(x.fatal and 0 <= x.onset_day <= last for x in s.events))
             return int(any(x.serious and 0 <= x.onset_day <= last for x in s.events))
         assert field is not None and v.at is not None and day is not None
-        if composite is not None and died_by(s, day(s)):
-            return int(composite == "event")
+        if composite is not None and (c := composite(s)) is not None:
+            return int(c == "event")
         raw = None if after_death(s, v.at) else s.value(v.at, field)
         return None if raw is None else int(str(raw) in v.event_values)
 
@@ -175,12 +173,11 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     assert v.at is not None
     field, at = v.fields[0], v.at
     day = planned_day(protocol, at)
-    death = e.intercurrent("death")
-    composite = str(death.value) if death and death.strategy is Strategy.COMPOSITE else None
+    composite = composite_of(protocol, e, at)
 
     def code_of(s: Subject) -> str | None:
-        if composite is not None and died_by(s, day(s)):
-            return composite
+        if (c := composite(s)) is not None:
+            return str(c)
         raw = None if after_death(s, at) else s.value(at, field)
         return None if raw is None else str(raw)
 

@@ -10,7 +10,7 @@ from typing import Literal
 from trialwright.analysis.dataset import Subject
 from trialwright.analysis.results import number
 from trialwright.protocol import Protocol
-from trialwright.protocol.estimands import Estimand, Estimator, Population, Summary
+from trialwright.protocol.estimands import Estimand, Estimator, Population, Strategy, Summary
 from trialwright.protocol.forms import ReferenceEvent
 
 __all__ = [
@@ -21,10 +21,12 @@ __all__ = [
     "Sets",
     "after_death",
     "cause_of",
+    "composite_of",
     "died_by",
     "estimators_of",
     "fmt_p",
     "label_of",
+    "left_in_words",
     "planned_day",
     "sets_of",
     "why_missing",
@@ -126,6 +128,33 @@ def after_death(s: Subject, visit: str | None) -> bool:
     return s.death_day is not None and held is not None and held > s.death_day
 
 
+def composite_of(protocol: Protocol, e: Estimand, at: str) -> Callable[[Subject], int | float | str | None]:
+    """For a participant, the value a composite strategy gives their outcome at visit ``at``, or None when no
+    composite event happened: a death on or before the visit's planned day first, then each event the protocol
+    names (in the order declared) whose yes/no field says yes at ``at`` or at a visit held on or before it (on or
+    before the visit's planned day when it was not held). An event not recorded as yes is taken as not happened:
+    the participant keeps their own value (or, without one, is listed as not analysed)."""
+    death = e.intercurrent("death")
+    death_value = death.value if death is not None and death.strategy is Strategy.COMPOSITE else None
+    named = [x for x in e.intercurrent_events if x.field is not None and x.strategy is Strategy.COMPOSITE]
+    day = planned_day(protocol, at)
+
+    def value(s: Subject) -> int | float | str | None:
+        if death_value is not None and died_by(s, day(s)):
+            return death_value
+        until = s.visit_days.get(at, day(s))
+        for x in named:
+            assert x.field is not None
+            for visit in s.values:
+                held = s.visit_days.get(visit)
+                by_then = visit == at or (held is not None and until is not None and held <= until)
+                if by_then and s.value(visit, x.field) == "True" and not after_death(s, visit):
+                    return x.value
+        return None
+
+    return value
+
+
 def died_by(s: Subject, day: int | None) -> bool:
     """Whether the participant died on or before ``day`` (days from randomization); False when it is unknown."""
     return s.death_day is not None and day is not None and s.death_day <= day
@@ -135,13 +164,28 @@ def label_of(treat: str, ref: str) -> str:
     return f"{treat} vs {ref}"
 
 
+#: How a withdrawal from follow-up is counted as a loss (CONSORT): by its recorded cause; any other cause, or none
+#: recorded (withdrawals entered before causes were), is "left follow-up" with the cause listed in the report.
+LEFT_BECAUSE = {"withdrew_consent": "withdrew_consent", "lost_to_follow_up": "lost_to_follow_up"}
+
+
 def cause_of(s: Subject, day: int | None) -> str:
-    """Why an outcome is missing, for the CONSORT diagram: died (on or before ``day``), withdrew, or missing."""
+    """Why an outcome is missing, for the CONSORT diagram: died (on or before ``day``); withdrew consent, lost to
+    follow-up or left follow-up for another reason; or missing (a visit missed or a value not entered)."""
     if s.death_day is not None and (day is None or s.death_day <= day):
         return "died"
     if "follow_up" in s.withdrawn:
-        return "withdrew"
+        return LEFT_BECAUSE.get(s.withdrawn_cause or "", "left_follow_up")
     return "missing"
+
+
+def left_in_words(s: Subject) -> str:
+    """How the participant left follow-up, in words: "withdrew consent", "lost to follow-up", "left follow-up
+    (investigator decision)" or "left follow-up (cause not recorded)"."""
+    cause = s.withdrawn_cause
+    if cause in LEFT_BECAUSE:
+        return cause.replace("_", " ")
+    return f"left follow-up ({(cause or 'cause not recorded').replace('_', ' ')})"
 
 
 def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | None) -> str:
@@ -155,11 +199,9 @@ def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | Non
     if s.death_day is not None and (day is None or s.death_day <= day):
         return f"no {variable} at {visit} (died on day {s.death_day} after randomization)"
     if "follow_up" in s.withdrawn:
-        return f"no {variable} at {visit} (withdrew from follow-up)"
+        return f"no {variable} at {visit} ({left_in_words(s)})"
     return f"no {variable} at {visit}"
 
 
 def fmt_p(p: float | None) -> str:
     return "NA" if p is None else f"{p:.3f}"
-
-

@@ -15,7 +15,7 @@ from trialwright.analysis.estimands.common import (
     Sets,
     after_death,
     cause_of,
-    died_by,
+    composite_of,
     estimators_of,
     label_of,
     planned_day,
@@ -37,7 +37,6 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.estimands import (
     Estimator,
     Scale,
-    Strategy,
 )
 from trialwright.protocol.outcomes import Outcome
 
@@ -50,15 +49,14 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
     assert v.at is not None
     log, at, base = v.scale is Scale.LOG, v.at, v.baseline
     day_at, day_base = planned_day(protocol, at), planned_day(protocol, base)
-    death = e.intercurrent("death")
-    composite = float(death.value) if death and death.strategy is Strategy.COMPOSITE else None  # type: ignore[arg-type]
+    composite = composite_of(protocol, e, at)
     transform: Callable[[float], float] = (lambda x: math.log(x)) if log else (lambda x: x)
 
     def pair(s: Subject) -> tuple[float | None, float | None]:
         b = number(s.value(base, variable)) if base and not after_death(s, base) else None
         f = None if after_death(s, at) else number(s.value(at, variable))
-        if composite is not None and died_by(s, day_at(s)):
-            f = composite  # the death is the outcome: it takes the declared value
+        if (c := composite(s)) is not None:
+            f = float(c)  # the death (or the named event) is the outcome: it takes the declared value
         if log:
             b = b if b is not None and b > 0 else None
             f = f if f is not None and f > 0 else None

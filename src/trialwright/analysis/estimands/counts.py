@@ -13,7 +13,7 @@ from trialwright.analysis.estimands.common import (
     Sets,
     after_death,
     cause_of,
-    died_by,
+    composite_of,
     estimators_of,
     fmt_p,
     label_of,
@@ -24,7 +24,7 @@ from trialwright.analysis.methods import binary as binary_methods
 from trialwright.analysis.methods import ordinal as ordinal_methods
 from trialwright.analysis.results import Comparison, Exclusion, OutcomeResult, number, pairs, safe, summarise
 from trialwright.protocol import Protocol
-from trialwright.protocol.estimands import Estimator, Strategy
+from trialwright.protocol.estimands import Estimator
 from trialwright.protocol.outcomes import Outcome
 
 __all__ = ["count"]
@@ -36,12 +36,11 @@ def count(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     assert v.at is not None
     field, at = v.fields[0], v.at
     day = planned_day(protocol, at)
-    death = e.intercurrent("death")
-    composite = int(death.value) if death and death.strategy is Strategy.COMPOSITE else None  # type: ignore[arg-type]
+    composite = composite_of(protocol, e, at)
 
     def value_of(s: Subject) -> int | None:
-        if composite is not None and died_by(s, day(s)):
-            return composite  # the death is the outcome: it takes the declared value
+        if (c := composite(s)) is not None:
+            return int(c)  # the death (or the named event) is the outcome: it takes the declared value
         raw = None if after_death(s, at) else number(s.value(at, field))
         return None if raw is None else int(raw)
 

@@ -3,6 +3,7 @@ or in death (Aalen-Johansen, Fine-Gray with Gray's test, cause-specific Cox)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from trialwright.analysis import statistics as st
@@ -11,10 +12,12 @@ from trialwright.analysis.estimands.common import (
     CIF_DAYS,
     METHOD,
     Sets,
+    after_death,
     cause_of,
     estimators_of,
     fmt_p,
     label_of,
+    left_in_words,
 )
 from trialwright.analysis.methods import competing, survival
 from trialwright.analysis.results import (
@@ -39,16 +42,20 @@ __all__ = ["duration", "time_to_event"]
 
 
 def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
-    """Days from randomization to the event (the first serious adverse event, or death), censored at the end of
-    follow-up (``up_to_day``), at the data cut-off, or at withdrawal from follow-up (the hypothetical strategy
-    ``protocol check`` requires). With death composite a death is the event."""
+    """Days from randomization to the event (the first serious adverse event, death, or the date a form field
+    records), censored at the end of follow-up (``up_to_day``), at the data cut-off, or at withdrawal from follow-up
+    (the hypothetical strategy ``protocol check`` requires). With death composite a death is the event."""
     e = outcome.estimand
     v = e.variable
-    assert v.up_to_day is not None and v.adverse_event is not None
+    assert v.up_to_day is not None
     end = v.up_to_day
     death_counts = v.adverse_event is AdverseEventKind.DEATH or e.strategy("death") is Strategy.COMPOSITE
+    recorded: dict[str, tuple[float, int] | str] = {}
 
     def observed(s: Subject) -> tuple[float, int] | None:
+        if v.adverse_event is None:
+            found = recorded.setdefault(s.participant_id, _from_form(s, v.fields[0], v.at or "", end, death_counts))
+            return None if isinstance(found, str) else found
         days = [s.treatment_day + x.onset_day for x in s.events if x.serious and x.onset_day >= 0]
         if v.adverse_event is AdverseEventKind.SAE and days:
             first: int | None = min(days)
@@ -68,7 +75,7 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
     groups = sets.groups
     times = {s.participant_id: observed(s) for s in population}
     excluded = tuple(
-        Exclusion(s.participant_id, s.group, "not followed for a day (randomized after the data cut-off)", "missing")
+        Exclusion(s.participant_id, s.group, *_why_not_timed(s, recorded.get(s.participant_id), v.at))
         for s in population
         if times[s.participant_id] is None
     )
@@ -92,7 +99,7 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
         outcome.id,
         outcome.description,
         outcome.kind,
-        v.adverse_event.value,
+        v.adverse_event.value if v.adverse_event is not None else v.fields[0],
         v.kind.value,
         f"day {end}",
         outcome.registry_timepoint,
@@ -105,6 +112,44 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
         {"kaplan_meier": curves, "up_to_day": end},
         excluded,
     )
+
+
+def _from_form(s: Subject, field: str, at: str, end: int, death_counts: bool) -> tuple[float, int] | str:
+    """The time to an event whose date a form records at visit ``at``: (days, 1) for the event, (days, 0) censored,
+    or why neither is known, in words. A blank date on the form means the event had not happened by the day that
+    visit was held; a death first is the event when death is composite; follow-up ends at ``end``, the data cut-off or
+    withdrawal. A date before randomization, or a form from a visit held after death, is not used."""
+    limit = min([end] + [d for d in (s.followed_days, s.withdrawn_day) if d is not None])
+    death = s.death_day if death_counts else None
+    raw = None if after_death(s, at) else s.value(at, field)
+    if raw in ("not_done", "not_applicable"):
+        return f"{field} at {at} is marked {str(raw).replace('_', ' ')}: whether the event happened is not known"
+    if raw is not None and s.randomized_on is None:
+        return "the date of randomization is not known"
+    day = None if raw is None or s.randomized_on is None else (dt.date.fromisoformat(str(raw)) - s.randomized_on).days
+    if day is not None and day < 0:
+        return f"{field} at {at} is {raw}, before randomization: not used"
+    first = min((d for d in (day, death) if d is not None), default=None)
+    if first is not None and first <= limit:
+        return float(first), 1
+    held = s.visit_days.get(at)
+    form = field.partition(".")[0]
+    filled = any(k.partition(".")[0] == form for k in s.values.get(at, {}))  # the form was saved, date left blank
+    if day is not None or (held is not None and filled and not after_death(s, at)):
+        seen = limit if day is not None else min(held or 0, limit)  # event-free at least to here
+        return (float(seen), 0) if seen >= 0 else "not followed for a day (randomized after the data cut-off)"
+    if death is not None:  # died after follow-up ended, with no visit recording the event before
+        return float(limit), 0
+    if held is not None and not after_death(s, at):
+        return f"no {form} form at {at}: whether the event happened is not known"
+    return f"no {field} at {at}: the visit was not held, so whether the event happened is not known"
+
+
+def _why_not_timed(s: Subject, found: tuple[float, int] | str | None, at: str | None) -> tuple[str, str]:
+    """Why a participant has no time to the event, and how CONSORT counts it."""
+    if isinstance(found, str):
+        return found, "unusable" if "not used" in found else cause_of(s, None if at is None else s.visit_days.get(at))
+    return "not followed for a day (randomized after the data cut-off)", "missing"
 
 
 def _tte_comparison(
@@ -234,11 +279,9 @@ def _stay_compared(
 
 def _why_no_stay(s: Subject, variable: str) -> str:
     """Why a participant's stay has no length the analysis can use, in words."""
-    left = " (withdrew from follow-up)" if "follow_up" in s.withdrawn else ""
+    left = f" ({left_in_words(s)})" if "follow_up" in s.withdrawn else ""
     if s.stay is None:
         return f"how the stay ended is not recorded{left}"
     if s.stay.status == "died":
         return f"died, but {variable} has no value (the start of the stay is not recorded){left}"
     return f"{variable} has no value (the start of the stay is not recorded){left}"
-
-

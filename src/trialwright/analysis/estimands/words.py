@@ -80,6 +80,11 @@ def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...
         variable = f"{label(v.fields[0])} at {visit(v.at)}, a count"
     elif v.kind is VariableKind.ORDINAL:
         variable = f"{label(v.fields[0])} at {visit(v.at)}, ordered {' < '.join(v.order)}"
+    elif v.kind is VariableKind.TIME_TO_EVENT and v.adverse_event is None:
+        variable = (
+            f"days from randomization to the date {label(v.fields[0])} records (at {visit(v.at)}; blank while it "
+            f"has not happened), followed to day {v.up_to_day}"
+        )
     elif v.kind is VariableKind.TIME_TO_EVENT:
         kind = "the first serious adverse event" if v.adverse_event is AdverseEventKind.SAE else "death"
         variable = f"days from randomization to {kind}, followed to day {v.up_to_day}"
