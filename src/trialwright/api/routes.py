@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from trialwright.api.schemas import ArmOut, MeOut, SiteOut, TokenCreated, TokenIn, TokenOut, TrialOut, UserOut
-from trialwright.domain.masking import present_arms
+from trialwright.domain.masking import masked_roles, present_arms
 from trialwright.domain.roles import Role
 from trialwright.services.users import UserView, issue_token, list_tokens, list_users, revoke_token
 from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, require_api_roles, viewer_of
@@ -49,6 +49,8 @@ def trial(user: ApiUser, protocol: ProtocolDep, engine: EngineDep) -> TrialOut:
         arms=arms,
         target_sample_size=protocol.sample_size.target,
         masked_parties=[m.value for m in protocol.masking.masked],
+        blinding=protocol.masking.blinding.value if protocol.masking.blinding else None,
+        masked_roles=sorted(r.value for r in masked_roles(protocol)),
     )
 
 

@@ -51,6 +51,8 @@ class TrialOut(BaseModel):
     arms: list[ArmOut]
     target_sample_size: int
     masked_parties: list[str]
+    blinding: str | None  # open, single, double, triple or custom (None: a protocol written before it existed)
+    masked_roles: list[str]  # the system roles kept from the arms in this trial
 
 
 class UserOut(BaseModel):

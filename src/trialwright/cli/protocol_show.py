@@ -11,6 +11,7 @@ from rich.table import Table
 
 from trialwright.analysis.estimands import in_words
 from trialwright.domain.calendars import CalendarPreference, format_date
+from trialwright.domain.masking import masked_roles
 from trialwright.protocol import Protocol
 from trialwright.protocol.registry import Address, Contact
 
@@ -121,6 +122,8 @@ def render_record(console: Console, p: Protocol, calendar: CalendarPreference) -
             ("Blinding", d.blinding),
             ("Blinding description", d.blinding_description),
             ("Groups that have been masked", [m.value for m in p.masking.masked]),
+            ("Blinding (protocol)", p.masking.blinding.value if p.masking.blinding else "as double (not declared)"),
+            ("Roles kept from the arms", sorted(r.value for r in masked_roles(p)) or "none"),
             ("Placebo", "used" if d.placebo else "not used"),
             ("Assignment", d.assignment),
             ("Other design features", d.other_features),

@@ -1,8 +1,12 @@
 """The masking policy: for a viewer and a piece of data, whether the viewer may see an allocation.
 
-This is the only module that knows which roles are unblinded. Every page, API response, export, report
-and notification asks it before showing an arm; everything else shows the arm as ``masked``. An
-emergency unblinding (issue 5) adds one participant to one viewer's ``unblinded_participants``.
+This is the only module that knows which roles are masked. The protocol's ``masking.blinding`` decides
+(``masked_roles``): open label and single-blind (the participant only) mask no system role; double- and
+triple-blind (and protocols that predate ``blinding``) mask every role except those unblinded by their work
+(``UNBLINDED_ROLES``); custom masks exactly the roles it lists. Every page, API response, export, report and
+notification asks it before showing an arm; everything else shows the arm as ``masked``. An emergency
+unblinding adds one participant to one viewer's ``unblinded_participants``; it exists only where the
+investigator is masked (``unblinding_applies``).
 """
 
 from __future__ import annotations
@@ -11,8 +15,22 @@ from dataclasses import dataclass, field
 
 from trialwright.domain.roles import Role
 from trialwright.protocol import Arm, Protocol
+from trialwright.protocol.design import Blinding
 
-__all__ = ["MASKED", "UNBLINDED_ROLES", "ArmView", "Viewer", "may_see_allocation", "present_arm", "present_arms"]
+__all__ = [
+    "BLINDED_ROLES",
+    "MASKED",
+    "UNBLINDED_ROLES",
+    "ArmView",
+    "Viewer",
+    "masked_roles",
+    "may_see_allocation",
+    "present_arm",
+    "present_arms",
+    "sees_arms",
+    "unblinding_applies",
+    "viewer_for",
+]
 
 #: What a blinded viewer sees in place of an arm.
 MASKED = "masked"
@@ -20,20 +38,52 @@ MASKED = "masked"
 #: Roles that know allocations by the nature of their work.
 UNBLINDED_ROLES: frozenset[Role] = frozenset({Role.UNBLINDED_PHARMACIST, Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER})
 
+#: Roles a double- or triple-blind trial masks: every role but those unblinded by their work.
+BLINDED_ROLES: frozenset[Role] = frozenset(Role) - UNBLINDED_ROLES
+
+
+def masked_roles(protocol: Protocol) -> frozenset[Role]:
+    """The system roles kept from the arms in this trial (see the module docstring)."""
+    m = protocol.masking
+    if m.blinding in (Blinding.OPEN, Blinding.SINGLE):
+        return frozenset()
+    if m.blinding is Blinding.CUSTOM:
+        return frozenset(Role(r) for r in m.masked_roles)
+    return BLINDED_ROLES
+
+
+def sees_arms(protocol: Protocol, role: Role) -> bool:
+    """Whether ``role`` sees every participant's arm in this trial."""
+    return role not in masked_roles(protocol)
+
+
+def unblinding_applies(protocol: Protocol) -> bool:
+    """Whether emergency unblinding exists here: only where the investigator, who performs it, is masked."""
+    return Role.INVESTIGATOR in masked_roles(protocol)
+
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is looking: their role, sites, and any participants emergency-unblinded to them."""
+    """Who is looking: their role, sites, any participants emergency-unblinded to them, and the roles this
+    trial masks (by default those of a double-blind trial)."""
 
     username: str
     role: Role
     sites: frozenset[str] = frozenset()
     unblinded_participants: frozenset[str] = field(default_factory=frozenset)
+    masked: frozenset[Role] = BLINDED_ROLES
 
     @property
     def blinded(self) -> bool:
         """Whether this viewer is kept from allocations in general."""
-        return self.role not in UNBLINDED_ROLES
+        return self.role in self.masked
+
+
+def viewer_for(
+    protocol: Protocol, username: str, role: Role, sites: frozenset[str], unblinded: frozenset[str] = frozenset()
+) -> Viewer:
+    """The viewer as this trial's masking sees them."""
+    return Viewer(username, role, sites, unblinded, masked_roles(protocol))
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trialwright.protocol import estimand_checks
+from trialwright.protocol import estimand_checks, masking_checks
 from trialwright.protocol.derivations import Derivation
-from trialwright.protocol.design import KNOWN_ROLES, StratifiedPermutedBlocks
+from trialwright.protocol.design import StratifiedPermutedBlocks
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, dupes, field_ref, unknown
 
@@ -25,6 +25,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_forms(p),
         *_data_checks(p),
         *_visits(p),
+        *masking_checks.masking(p),
         *estimand_checks.outcomes(p),
         *_analysis_plan(p),
         *_deidentification(p),
@@ -188,9 +189,6 @@ def _visits(p: Protocol) -> Iterator[Found]:
                         f"overlaps visit {a.id!r} (days {a.earliest} to {a.latest})"
                     ),
                 )
-    for i, role in enumerate(p.masking.unblinding_notify):
-        if role not in KNOWN_ROLES:
-            yield f"masking.unblinding_notify[{i}]", unknown(role, KNOWN_ROLES, "role")
 
 
 def _analysis_plan(p: Protocol) -> Iterator[Found]:

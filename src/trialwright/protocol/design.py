@@ -17,8 +17,10 @@ from trialwright.protocol.forms import UnitConversion
 
 __all__ = [
     "KNOWN_ROLES",
+    "LEVEL_PARTIES",
     "Arm",
     "ArmRole",
+    "Blinding",
     "Criterion",
     "Eligibility",
     "Intervention",
@@ -126,10 +128,56 @@ class MaskedParty(StrEnum):
     DATA_ANALYST = "data_analyst"
 
 
+class Blinding(StrEnum):
+    """The trial's blinding, as registered; what each level masks in the system is
+    ``trialwright.domain.masking.masked_roles``."""
+
+    OPEN = "open"  # open label: no one is masked; every role sees arms; nothing to unblind
+    SINGLE = "single"  # the participant only (no system user is masked)
+    DOUBLE = "double"  # participants and everyone caring for or assessing them: every role except those
+    #                    unblinded by their work (unblinded pharmacist, unblinded statistician, DSMB)
+    TRIPLE = "triple"  # as double, and the data analysts (the blinded statistician) too
+    CUSTOM = "custom"  # exactly the roles listed in masked_roles (e.g. outcome assessors only)
+
+
+#: The parties each level masks at least (the registry's words), and the parties filled in when none are listed.
+LEVEL_PARTIES: dict[Blinding, tuple[frozenset[MaskedParty], tuple[MaskedParty, ...]]] = {
+    Blinding.OPEN: (frozenset(), ()),
+    Blinding.SINGLE: (frozenset({MaskedParty.PARTICIPANT}), (MaskedParty.PARTICIPANT,)),
+    Blinding.DOUBLE: (
+        frozenset({MaskedParty.PARTICIPANT, MaskedParty.INVESTIGATOR}),
+        (MaskedParty.PARTICIPANT, MaskedParty.CARE_PROVIDER, MaskedParty.INVESTIGATOR, MaskedParty.OUTCOME_ASSESSOR),
+    ),
+    Blinding.TRIPLE: (
+        frozenset({MaskedParty.PARTICIPANT, MaskedParty.INVESTIGATOR, MaskedParty.DATA_ANALYST}),
+        (
+            MaskedParty.PARTICIPANT,
+            MaskedParty.CARE_PROVIDER,
+            MaskedParty.INVESTIGATOR,
+            MaskedParty.OUTCOME_ASSESSOR,
+            MaskedParty.DATA_ANALYST,
+        ),
+    ),
+}
+
+
 class Masking(ProtocolModel):
     """Who is masked, and who is told of an emergency unblinding."""
 
-    masked: list[MaskedParty] = Field(description="The masked parties.")
+    blinding: Blinding | None = Field(
+        default=None,
+        description="open, single (the participant), double, triple, or custom (exactly masked_roles). Without "
+        "it (protocols written before it existed), masked must list the parties and every role except those "
+        "unblinded by their work is masked, as double.",
+    )
+    masked: list[MaskedParty] = Field(
+        default_factory=list,
+        description="The masked parties, as registered (filled in from blinding when left out; empty for open).",
+    )
+    masked_roles: list[str] = Field(
+        default_factory=list,
+        description="blinding custom: exactly the system roles kept from the arms (e.g. [outcome_assessor]).",
+    )
     description: str | None = Field(default=None, description="How masking is achieved.")
     unblinding_notify: list[str] = Field(
         default_factory=list, description="Roles notified when a participant is emergency-unblinded."
@@ -137,6 +185,61 @@ class Masking(ProtocolModel):
     identical_appearance: bool = Field(
         default=True, description="Whether active and placebo doses look identical once prepared."
     )
+    open_label_comparator: str | None = Field(
+        default=None,
+        description="An open-label trial with a placebo or sham arm says why here (e.g. an open-label placebo "
+        "study); without it such an arm is refused as a contradiction.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parties(cls, data: Any) -> Any:
+        """Left out, the masked parties are the level's (double: participant, care provider, investigator and
+        outcome assessor)."""
+        if isinstance(data, dict) and not data.get("masked"):
+            try:
+                level = Blinding(str(data.get("blinding")))
+            except ValueError:
+                return data  # no level, or an unknown one (refused by the field's own validation)
+            if level in LEVEL_PARTIES and level is not Blinding.OPEN:
+                return {**data, "masked": [p.value for p in LEVEL_PARTIES[level][1]]}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Masking:
+        level = self.blinding
+        if level is None:
+            if not self.masked:
+                raise ValueError("declare blinding: open, single, double, triple or custom (with masked_roles)")
+            if self.masked_roles:
+                raise ValueError("masked_roles lists the roles of blinding: custom; declare it")
+            return self
+        if level is Blinding.OPEN:
+            named = [
+                name
+                for name, value in (
+                    ("masked", self.masked),
+                    ("masked_roles", self.masked_roles),
+                    ("unblinding_notify", self.unblinding_notify),
+                )
+                if value
+            ]
+            if named:
+                raise ValueError(f"an open-label trial masks no one and unblinds no one: remove {', '.join(named)}")
+            return self
+        if level is Blinding.CUSTOM:
+            if not self.masked_roles:
+                raise ValueError("blinding custom lists the masked system roles in masked_roles")
+            return self
+        if self.masked_roles:
+            raise ValueError(f"masked_roles is for blinding custom; {level.value} fixes the masked roles")
+        least = LEVEL_PARTIES[level][0]
+        missing = sorted(p.value for p in least - set(self.masked))
+        if missing:
+            raise ValueError(f"{level.value}-blind masks {', '.join(missing)} too: add them to masked")
+        if level is Blinding.SINGLE and set(self.masked) != {MaskedParty.PARTICIPANT}:
+            raise ValueError("single-blind masks the participant only: declare double, triple or custom")
+        return self
 
 
 class ScreeningField(ProtocolModel):

@@ -31,6 +31,7 @@ from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened
 from trialwright.analysis.engine import AnalysisReport, analyse
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.forms import StoredValue
+from trialwright.domain.masking import masked_roles, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
@@ -105,8 +106,10 @@ def _value(stored: StoredValue, kind: FieldType, rule: BelowLimitRule) -> float 
 def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) -> Grouping:
     if actor.role not in ANALYSTS:
         raise AnalysisError("role: only the blinded and the unblinded statistician run the analysis")
+    if not masked_roles(protocol):
+        return Grouping.BY_ARM  # open label (or single-blind): no system user is kept from the arms
     if unblinded:
-        if actor.role is not Role.UNBLINDED_STATISTICIAN:
+        if not sees_arms(protocol, actor.role):
             raise AnalysisError("unblinded: only the unblinded statistician may run the unblinded analysis")
         if not locked:
             raise AnalysisError("unblinded: the unblinded analysis runs only after the database lock")

@@ -24,9 +24,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from trialwright.domain.audit import AuditEntry
-from trialwright.domain.masking import UNBLINDED_ROLES
+from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -216,19 +217,18 @@ class DatabaseSource(ExportSource):
             )
 
 
-def _check(actor: UserView, with_arms: bool) -> None:
+def _check(protocol: Protocol, actor: UserView, with_arms: bool) -> None:
     if actor.role not in EXPORTERS:
         raise ExportError("role: only the data manager and the statisticians export data")
-    if with_arms and actor.role not in UNBLINDED_ROLES:
+    if with_arms and not sees_arms(protocol, actor.role):
         raise ExportError("with_arms: a blinded user cannot export arms")
-    if with_arms and actor.role is not Role.UNBLINDED_STATISTICIAN:
-        raise ExportError("with_arms: only the unblinded statistician exports arms")
 
 
 def export_source(engine: Engine, actor: UserView, *, with_arms: bool = False) -> DatabaseSource:
-    """The trial as ``actor`` may export it."""
-    _check(actor, with_arms)
+    """The trial as ``actor`` may export it (arms only for an exporter the trial's masking lets see them: in a
+    double-blind trial the unblinded statistician; in an open-label trial every exporter)."""
     loaded = current_protocol(engine)
+    _check(loaded.protocol, actor, with_arms)
     return DatabaseSource(
         protocol=loaded.protocol,
         trial_id=loaded.protocol.trial_id,

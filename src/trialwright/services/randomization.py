@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from trialwright.domain.masking import MASKED, Viewer, may_see_allocation
+from trialwright.domain.masking import MASKED, may_see_allocation, unblinding_applies, viewer_for
 from trialwright.domain.randomization import (
     GENERATOR,
     Allocation,
@@ -429,7 +429,7 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
             action="participant.randomized",
             new_value={"randomization_number": number, "preparation_code": code, "stratum": stratum},
         )
-        viewer = Viewer(actor.username, actor.role, frozenset(actor.sites))
+        viewer = viewer_for(protocol, actor.username, actor.role, frozenset(actor.sites))
         shown = arm if may_see_allocation(viewer, participant_id) else MASKED
         return Randomized(participant_id, number, stratum, now, code, shown, False)
 
@@ -448,7 +448,8 @@ def allocation_of(engine: Engine, actor: UserView, participant_id: str) -> Rando
             .scalars()
             .all()
         )
-    viewer = Viewer(
+    viewer = viewer_for(
+        current_protocol(engine).protocol,
         actor.username,
         actor.role,
         frozenset(actor.sites),
@@ -573,13 +574,18 @@ def emergency_unblind(
     """Reveal one participant's arm to the investigator at once: no approval step, a reason and the
     password are required, the designated roles are notified, and the participant is flagged as unblinded.
     """
+    protocol = current_protocol(engine).protocol
+    if not unblinding_applies(protocol):
+        raise RandomizationError(
+            f"blinding: this trial is {protocol.masking.blinding or 'not blinded'} for the investigator, who sees "
+            "the arm already; there is nothing to unblind"
+        )
     if actor.role is not Role.INVESTIGATOR:
         raise RandomizationError("role: an investigator performs an emergency unblinding")
     if not reason.strip():
         raise RandomizationError("reason: an emergency unblinding needs a reason")
     if not confirm_password(engine, actor.username, password):
         raise RandomizationError("password: re-enter your own password to confirm")
-    protocol = current_protocol(engine).protocol
     now = clock.now()
     with session_scope(engine) as session:
         entry = session.execute(

@@ -34,7 +34,7 @@ from trialwright.analysis.forecast import (
     simulated_curve,
 )
 from trialwright.domain.calendars import format_date
-from trialwright.domain.masking import UNBLINDED_ROLES
+from trialwright.domain.masking import UNBLINDED_ROLES, sees_arms
 from trialwright.domain.recruitment import (
     DAYS_PER_MONTH,
     EARLIEST,
@@ -91,7 +91,7 @@ READERS = (
     Role.UNBLINDED_STATISTICIAN,
     Role.DSMB_MEMBER,
 )
-#: Who sees recruitment by arm: the readers the masking policy unblinds.
+#: Who sees recruitment by arm in a double- or triple-blind trial (the trial's masking decides: ``sees_arms``).
 BY_ARM = tuple(r for r in READERS if r in UNBLINDED_ROLES)
 
 #: The predicted curve is drawn at most this far ahead.
@@ -218,7 +218,7 @@ def recruitment_status(engine: Engine, actor: UserView, *, as_of: dt.date | None
     _role(actor)
     protocol = current_protocol(engine).protocol
     at = _clock(protocol, as_of)
-    by_arm = actor.role in BY_ARM
+    by_arm = sees_arms(protocol, actor.role)
     with session_scope(engine) as session:
         patients = _load(session, protocol, at, arms=by_arm)
     return summarise(protocol, patients, at.as_of, by_arm)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from trialwright.domain.masking import MASKED
+from trialwright.domain.masking import MASKED, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.domain.safety import (
     ActionTaken,
@@ -92,7 +92,8 @@ READERS = (
     Role.UNBLINDED_STATISTICIAN,
     Role.DSMB_MEMBER,
 )
-#: Who sees safety by arm.
+#: Who opens the DSMB's closed page (by arm). Elsewhere the arm shows to whoever the trial's masking lets see it
+#: (``trialwright.domain.masking.sees_arms``): in a double-blind trial the DSMB and the unblinded statistician.
 BY_ARM = (Role.DSMB_MEMBER, Role.UNBLINDED_STATISTICIAN)
 #: Who records decisions on the safety pause.
 DECIDERS = (Role.DSMB_MEMBER,)
@@ -258,7 +259,7 @@ def _views(
     sent: dict[int, dict[DeadlineKind, dt.datetime]] = {}
     for s in session.execute(select(ae_submissions).where(ae_submissions.c.event_id.in_(ids))).all():
         sent.setdefault(s.event_id, {})[DeadlineKind(s.kind)] = s.submitted_at
-    arms = _arms(session) if actor.role in BY_ARM else {}
+    arms = _arms(session) if sees_arms(protocol, actor.role) else {}
     settings = protocol.safety
     out = []
     for event in events:
@@ -289,7 +290,7 @@ def _views(
                     )
                     for d in due
                 ),
-                arm=arms.get(event.participant_id, "not randomized") if actor.role in BY_ARM else MASKED,
+                arm=arms.get(event.participant_id, "not randomized") if sees_arms(protocol, actor.role) else MASKED,
             )
         )
     return out
@@ -726,7 +727,7 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         arms = _arms(session)
-        if actor.role in BY_ARM:
+        if sees_arms(protocol, actor.role):
             grouping = "by_arm"
             names = {a.code: a.name for a in protocol.arms}
             groups = tuple(a.name for a in protocol.arms)
@@ -760,7 +761,7 @@ def listing_rows(engine: Engine, actor: UserView) -> list[dict[str, object]]:
             "participant_id": v.participant_id,
             "site": v.site,
         }
-        if actor.role in BY_ARM:
+        if sees_arms(protocol, actor.role):
             row["arm"] = v.arm
         row.update(
             {
@@ -797,6 +798,6 @@ def export_listing(engine: Engine, actor: UserView) -> list[dict[str, object]]:
             actor=actor.username,
             role=actor.role.value,
             action="safety.listing_exported",
-            new_value={"rows": len(rows), "by_arm": actor.role in BY_ARM},
+            new_value={"rows": len(rows), "by_arm": sees_arms(current_protocol(engine).protocol, actor.role)},
         )
     return rows

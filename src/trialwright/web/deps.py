@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Form, HTTPException, Request
 from sqlalchemy import Engine
 
-from trialwright.domain.masking import Viewer
+from trialwright.domain.masking import Viewer, viewer_for
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import audit
@@ -233,10 +233,12 @@ def require_api_roles(*roles: Role) -> Callable[..., UserView]:
 def viewer_of(user: UserView, engine: Engine) -> Viewer:
     """The masking policy's view of a user, with the participants emergency-unblinded to them."""
     from trialwright.services.randomization import unblinded_participants
+    from trialwright.services.trial import current_protocol
 
-    return Viewer(
-        username=user.username,
-        role=user.role,
-        sites=frozenset(user.sites),
-        unblinded_participants=unblinded_participants(engine, user.username),
+    return viewer_for(
+        current_protocol(engine).protocol,
+        user.username,
+        user.role,
+        frozenset(user.sites),
+        unblinded_participants(engine, user.username),
     )

@@ -13,10 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from trialwright.domain.masking import unblinding_applies
 from trialwright.domain.roles import Role
 from trialwright.services import forms, safety
 from trialwright.services import randomization as svc
 from trialwright.services.screening import NotFound, ScreeningError
+from trialwright.services.trial import current_protocol
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
 from trialwright.web.templating import Page, render_page
 
@@ -74,7 +76,7 @@ def participant_page(
         "can_enter": page.user.role in forms.DATA_ENTRY,
         "allocation": svc.allocation_of(engine, page.user, participant_id),
         "can_randomize": page.user.role in svc.RANDOMIZERS,
-        "can_unblind": page.user.role is Role.INVESTIGATOR,
+        "can_unblind": page.user.role is Role.INVESTIGATOR and unblinding_applies(current_protocol(engine).protocol),
         "errors": errors or [],
         "pause": safety.pause(engine),
         "events": safety.list_events(engine, page.user, participant_id=participant_id)
@@ -109,6 +111,8 @@ def unblind_form(request: Request, page: InvestigatorPage, engine: EngineDep, pa
     assert page.user is not None
     if not svc.participant_rows(engine, page.user, participant_id=participant_id):
         return _not_found(request, page)
+    if not unblinding_applies(current_protocol(engine).protocol):
+        return _not_found(request, page)  # open label: there is no unblinding workflow
     context: dict[str, Any] = {"participant_id": participant_id, "errors": [], "revealed": None, "reason": ""}
     return render_page(request, page, "randomization/unblind.html", context)
 

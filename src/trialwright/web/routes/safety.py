@@ -186,14 +186,15 @@ def safety_page(
     request: Request, page: ReaderPage, engine: EngineDep, serious: str = "", overdue: str = ""
 ) -> Response:
     assert page.user is not None
+    tables = svc.safety_tables(engine, page.user)
     context = {
         "events": svc.list_events(engine, page.user, serious_only=bool(serious), overdue_only=bool(overdue)),
         "overdue": svc.list_events(engine, page.user, overdue_only=True),
-        "tables": svc.safety_tables(engine, page.user),
+        "tables": tables,
         "pause": svc.pause(engine),
         "serious": bool(serious),
         "only_overdue": bool(overdue),
-        "by_arm": page.user.role in svc.BY_ARM,
+        "by_arm": tables.grouping == "by_arm",
     }
     return render_page(request, page, "safety/index.html", context)
 

@@ -1,0 +1,47 @@
+"""Cross-checks of the trial's masking against its arms and roles: contradictions are refused, naming the line
+(what each level of blinding masks in the system is ``trialwright.domain.masking``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from trialwright.protocol.design import KNOWN_ROLES, ArmRole, Blinding
+from trialwright.protocol.model import Protocol
+from trialwright.protocol.references import Found, unknown
+
+__all__ = ["masking"]
+
+#: Roles that know the arms by their work: no protocol can mask them.
+_UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician", "dsmb_member"})
+#: Arms that exist to keep the participant from knowing.
+_CONCEALING = (ArmRole.PLACEBO, ArmRole.SHAM)
+
+
+def masking(p: Protocol) -> Iterator[Found]:
+    """Every problem of the masking section."""
+    m = p.masking
+    for i, role in enumerate(m.unblinding_notify):
+        if role not in KNOWN_ROLES:
+            yield f"masking.unblinding_notify[{i}]", unknown(role, KNOWN_ROLES, "role")
+    for i, role in enumerate(m.masked_roles):
+        if role not in KNOWN_ROLES:
+            yield f"masking.masked_roles[{i}]", unknown(role, KNOWN_ROLES, "role")
+        elif role in _UNBLINDED_BY_WORK:
+            yield f"masking.masked_roles[{i}]", f"the {role.replace('_', ' ')} knows the arms by their work"
+    if m.blinding is Blinding.OPEN and m.open_label_comparator is None:
+        for i, arm in enumerate(p.arms):
+            if arm.role in _CONCEALING:
+                yield f"arms[{i}].role", (
+                    f"a {arm.role.value} arm in an open-label trial: a placebo or sham exists to mask; declare the "
+                    "blinding, or say why the comparator is open in masking.open_label_comparator"
+                )
+    if m.blinding is not Blinding.OPEN and m.open_label_comparator is not None:
+        yield "masking.open_label_comparator", "is for an open-label trial (blinding: open)"
+    if m.blinding in (Blinding.SINGLE, Blinding.DOUBLE, Blinding.TRIPLE):
+        for i, arm in enumerate(p.arms):
+            if arm.role is ArmRole.NO_INTERVENTION:
+                yield f"arms[{i}].role", (
+                    f"a no_intervention arm cannot be hidden from the participant of a {m.blinding.value}-blind "
+                    "trial: use a placebo or sham comparator, or declare blinding open or custom (e.g. outcome "
+                    "assessors only)"
+                )
