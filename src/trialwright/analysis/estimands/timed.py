@@ -138,8 +138,6 @@ def _from_form(s: Subject, field: str, at: str, end: int, death_counts: bool) ->
     if day is not None or (held is not None and filled and not after_death(s, at)):
         seen = limit if day is not None else min(held or 0, limit)  # event-free at least to here
         return (float(seen), 0) if seen >= 0 else "not followed for a day (randomized after the data cut-off)"
-    if death is not None:  # died after follow-up ended, with no visit recording the event before
-        return float(limit), 0
     if held is not None and not after_death(s, at):
         return f"no {form} form at {at}: whether the event happened is not known"
     return f"no {field} at {at}: the visit was not held, so whether the event happened is not known"
