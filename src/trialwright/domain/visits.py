@@ -73,7 +73,7 @@ def schedule(
     out: list[ScheduledVisit] = []
     for v in visits:
         record = held.get(v.id)
-        reference = references.get(v.reference.value)
+        reference = references.get(v.reference)
         target = earliest = latest = None
         if reference is not None and v.kind == "scheduled":
             target, earliest, latest = window_of(v, reference)

@@ -496,7 +496,7 @@ class _Document:
             for v in p.visits:
                 with xml.element("StudyEventDef", {"OID": f"SE.{v.id}", "Name": v.name, "Repeating": "No",
                                                    "Type": "Scheduled"}):  # fmt: skip
-                    where = f"day {v.day} from {v.reference.value} (window -{v.window.before}/+{v.window.after})"
+                    where = f"day {v.day} from {v.reference} (window -{v.window.before}/+{v.window.after})"
                     xml.translated("Description", f"{v.kind} visit {v.id}: {where}", v.translations)
                     for n, fid in enumerate(v.forms, start=1):
                         xml.leaf("FormRef", {"FormOID": f"F.{fid}", "OrderNumber": str(n), "Mandatory": "Yes"})

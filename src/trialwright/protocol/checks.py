@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from trialwright.protocol import estimand_checks, masking_checks
 from trialwright.protocol.derivations import Derivation
 from trialwright.protocol.design import StratifiedPermutedBlocks
+from trialwright.protocol.forms import ReferenceEvent
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, dupes, field_ref, unknown
 
@@ -174,10 +175,18 @@ def _data_checks(p: Protocol) -> Iterator[Found]:
 
 def _visits(p: Protocol) -> Iterator[Found]:
     forms = {f.id for f in p.forms}
+    dated = {e.value for e in ReferenceEvent} | {
+        v.reference for v in p.visits if v.kind == "event" and v.day == 0 and v.reference not in set(ReferenceEvent)
+    }
     for i, visit in enumerate(p.visits):
         for j, form_id in enumerate(visit.forms):
             if form_id not in forms:
                 yield f"visits[{i}].forms[{j}]", unknown(form_id, forms, "form")
+        if visit.reference not in dated:
+            yield f"visits[{i}].reference", (
+                f"nothing dates {visit.reference!r}: a visit counts from screening, enrolment or randomization, or "
+                f"from an event an event visit records (kind: event, day: 0, reference: {visit.reference})"
+            )
     scheduled = [(i, v) for i, v in enumerate(p.visits) if v.kind == "scheduled"]
     for n, (_, a) in enumerate(scheduled):
         for j, b in scheduled[n + 1 :]:
@@ -185,7 +194,7 @@ def _visits(p: Protocol) -> Iterator[Found]:
                 yield (
                     f"visits[{j}].window",
                     (
-                        f"window of visit {b.id!r} (days {b.earliest} to {b.latest} from {b.reference.value}) "
+                        f"window of visit {b.id!r} (days {b.earliest} to {b.latest} from {b.reference}) "
                         f"overlaps visit {a.id!r} (days {a.earliest} to {a.latest})"
                     ),
                 )

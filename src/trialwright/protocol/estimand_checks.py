@@ -247,8 +247,8 @@ def _placed(p: Protocol, visit_id: str) -> bool:
     if visit is None:
         return True  # an unknown visit is named by the variable's own check
     treatment = p.analysis_plan.treatment if p.analysis_plan else None
-    return visit.reference is ReferenceEvent.RANDOMIZATION or (
-        treatment is not None and visit.reference.value == treatment.visit
+    return visit.reference == ReferenceEvent.RANDOMIZATION or (
+        treatment is not None and visit.reference == treatment.visit
     )
 
 

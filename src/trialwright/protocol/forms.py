@@ -123,14 +123,12 @@ class FormDef(ProtocolModel):
 
 
 class ReferenceEvent(StrEnum):
-    """Events a visit's day is counted from."""
+    """Events the records themselves date; any other reference event (first dose, surgery, discharge) is
+    declared by an event visit held on it (``kind: event``, ``day: 0``, ``reference:`` the event's name)."""
 
     SCREENING = "screening"
     ENROLMENT = "enrolment"
     RANDOMIZATION = "randomization"
-    INFUSION = "infusion"
-    ADMISSION = "admission"
-    DISCHARGE = "discharge"
 
 
 class VisitWindow(ProtocolModel):
@@ -145,7 +143,11 @@ class Visit(ProtocolModel):
 
     id: Identifier = Field(description="Visit id, e.g. day7.")
     name: str = Field(description="Name shown to people.")
-    reference: ReferenceEvent = Field(description="The event day is counted from.")
+    reference: Identifier = Field(
+        description="The event day is counted from: screening, enrolment or randomization (dated by their "
+        "records), or any event the protocol names (first_dose, surgery, discharge, ...) that an event visit "
+        "(kind: event, day: 0, reference: that name) records the day of."
+    )
     day: int = Field(description="Day offset from the reference event (0 = the same day).")
     window: VisitWindow = Field(default_factory=VisitWindow, description="Allowed days before and after.")
     forms: list[Identifier] = Field(default_factory=list, description="Forms due at this visit.")

@@ -321,17 +321,17 @@ def _not_per_protocol(
         "randomization": randomized,
     }
     for v in protocol.visits:
-        if v.kind == "event" and v.day == 0 and v.reference.value not in refs and v.id in held:
-            refs[v.reference.value] = held[v.id].visit_date
+        if v.kind == "event" and v.day == 0 and v.reference not in refs and v.id in held:
+            refs[v.reference] = held[v.id].visit_date
     for visit_id in plan.per_protocol.visits_in_window:
         visit = protocol.visit(visit_id)
         row = held.get(visit_id)
         if row is None or row.missed_reason or row.visit_date is None:
             reasons.append(f"{visit_id} not held")
             continue
-        start = refs.get(visit.reference.value)
+        start = refs.get(visit.reference)
         if start is None:
-            reasons.append(f"{visit_id}: its window's reference ({visit.reference.value}) is not recorded")
+            reasons.append(f"{visit_id}: its window's reference ({visit.reference}) is not recorded")
         elif not visit.earliest <= (row.visit_date - start).days <= visit.latest:
             reasons.append(f"{visit_id} out of window")
     return reasons

@@ -270,8 +270,8 @@ def _references(session: Session, protocol: Protocol, participant: Any) -> dict[
     }
     # Another event (e.g. the infusion) happens on the day its day-0 event visit is held.
     for v in protocol.visits:
-        if v.kind == "event" and v.day == 0 and v.reference.value not in refs and held.get(v.id):
-            refs[v.reference.value] = held[v.id]
+        if v.kind == "event" and v.day == 0 and v.reference not in refs and held.get(v.id):
+            refs[v.reference] = held[v.id]
     return refs
 
 
@@ -723,7 +723,7 @@ def _run_checks(
     window = None
     if not visit_row.visit_id.startswith("unscheduled-"):
         visit = protocol.visit(visit_row.visit_id)
-        reference = _references(session, protocol, participant).get(visit.reference.value)
+        reference = _references(session, protocol, participant).get(visit.reference)
         if reference is not None and visit.kind == "scheduled":
             _, earliest, latest = window_of(visit, reference)
             window = (earliest, latest, _tz(protocol, participant.site))

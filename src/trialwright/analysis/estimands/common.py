@@ -115,9 +115,9 @@ def planned_day(protocol: Protocol, visit_id: str | None) -> Callable[[Subject],
         return lambda s: None
     visit = protocol.visit(visit_id)
     plan = protocol.analysis_plan
-    if visit.reference is ReferenceEvent.RANDOMIZATION:
+    if visit.reference == ReferenceEvent.RANDOMIZATION:
         return lambda s: visit.day
-    if plan is not None and plan.treatment is not None and visit.reference.value == plan.treatment.visit:
+    if plan is not None and plan.treatment is not None and visit.reference == plan.treatment.visit:
         return lambda s: s.treatment_day + visit.day
     return lambda s: None
 
