@@ -63,7 +63,9 @@ def status(user: AsOption, database: DatabaseOption = None) -> None:
 def extend(
     user: AsOption,
     stratum: Annotated[str, typer.Argument(help="The stratum to extend, e.g. site=RAZ.")],
-    entries: Annotated[int, typer.Option("--entries", help="Entries to add (rounded up to whole blocks).")],
+    entries: Annotated[
+        int, typer.Option("--entries", help="Entries to add (permuted blocks: rounded up to whole blocks).")
+    ],
     reason: Annotated[str, typer.Option("--reason", help="Why the list is extended (audited).")],
     database: DatabaseOption = None,
 ) -> None:

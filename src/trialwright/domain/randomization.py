@@ -8,6 +8,10 @@ Each method is a small declared variant over one base (``RandomizationMethod``):
   sizes and seed give the same list (NumPy's PCG64 generator, one independent stream per stratum from
   ``SeedSequence``). The generation report records the seed's SHA-256 (not the seed), the generator and
   its version, the block sizes, the counts per stratum and arm, and a checksum of the list.
+- **Simple randomization** (``SimpleRandomization``): each entry drawn independently, arm j with probability
+  r_j / sum(r) (a uniform whole number below the ratio sum, read against the arms' cumulative ratios, so the
+  probabilities are exact). Made in advance from the seed like permuted blocks (one stratum, ``all``), so it is
+  concealed, extended and audited the same way; no block restricts the balance.
 - **Minimization** (``Minimization``, Pocock and Simon, Biometrics 1975;31:103): each participant goes,
   with probability p, to the arm that least increases the weighted imbalance over the factors; counts are
   divided by the arm's ratio so that unequal ratios are respected. Every G value and the random draw are
@@ -33,10 +37,12 @@ __all__ = [
     "Allocation",
     "GeneratedList",
     "GenerationReport",
+    "ListMethod",
     "Minimization",
     "MinimizationDecision",
     "PermutedBlocks",
     "RandomizationMethod",
+    "SimpleRandomization",
     "StratificationError",
     "factor_levels",
     "level_of",
@@ -54,9 +60,9 @@ class Allocation:
 
     stratum: str
     sequence: int  # 1, 2, ... within the stratum
-    block: int  # 1, 2, ... within the stratum
-    block_size: int
-    position: int  # 1 .. block_size within the block
+    block: int | None  # 1, 2, ... within the stratum (permuted blocks only)
+    block_size: int | None
+    position: int | None  # 1 .. block_size within the block
     arm: str
 
 
@@ -116,12 +122,9 @@ def factor_levels(factor: StratificationFactor, site_codes: Sequence[str]) -> li
         return list(site_codes)
     if factor.levels:
         return list(factor.levels)
-    cuts = factor.cut_points
-    if not cuts:
+    if not factor.cut_points:
         raise StratificationError(f"randomization: factor {factor.id!r} needs levels or cut_points")
-    bands = [f"<{cuts[0]:g}"]
-    bands += [f"{lo:g}-<{hi:g}" for lo, hi in itertools.pairwise(cuts)]
-    return [*bands, f">={cuts[-1]:g}"]
+    return factor.bands()
 
 
 def level_of(factor: StratificationFactor, site: str, values: Mapping[str, object]) -> str:
@@ -140,7 +143,7 @@ def level_of(factor: StratificationFactor, site: str, values: Mapping[str, objec
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise StratificationError(f"{factor.field}: must be a number to be cut at {factor.cut_points}")
     band = sum(value >= c for c in factor.cut_points)
-    return factor_levels(factor, [])[band]
+    return factor.bands()[band]
 
 
 class RandomizationMethod(ABC):
@@ -163,7 +166,66 @@ class RandomizationMethod(ABC):
         """One line for reports."""
 
 
-class PermutedBlocks(RandomizationMethod):
+class ListMethod(RandomizationMethod):
+    """A method whose allocation list is made in advance from a seed, one independent stream per stratum.
+
+    A variant supplies ``describe`` and ``stratum_list``; generating, extending along the seed chain and the
+    generation report are shared, so every listed method is concealed, extended and audited alike.
+    """
+
+    #: The allowed block sizes (empty when the method has no blocks).
+    block_sizes: tuple[int, ...] = ()
+
+    @abstractmethod
+    def stratum_list(
+        self, stratum: str, length: int, rng: np.random.Generator, start: int = 1, first_block: int = 1
+    ) -> list[Allocation]:
+        """At least ``length`` entries for one stratum, numbered from ``start`` (blocks from ``first_block``)."""
+
+    def extension(
+        self, stratum: str, stratum_index: int, number: int, after: Allocation, length: int, seed: int
+    ) -> GeneratedList:
+        """The ``number``-th extension (1, 2, ...) of one stratum, continuing after its last entry.
+
+        The seed chain is kept: extension k of the i-th stratum draws from the stream spawned as
+        ``SeedSequence(seed).spawn(...)[i].spawn(k)[k - 1]``, so the original seed reproduces the list and
+        every extension of it, and no extension reuses a stream.
+        """
+        if number < 1 or length < 1:
+            raise ValueError("extension number and length must be at least 1")
+        child = np.random.SeedSequence(seed, spawn_key=(stratum_index, number - 1))
+        entries = self.stratum_list(
+            stratum, length, np.random.Generator(np.random.PCG64(child)), after.sequence + 1, (after.block or 0) + 1
+        )
+        return GeneratedList(tuple(entries), self._report(entries, seed))
+
+    def _report(self, entries: Sequence[Allocation], seed: int) -> GenerationReport:
+        counts: dict[str, dict[str, int]] = {}
+        for e in entries:
+            counts.setdefault(e.stratum, dict.fromkeys(self.arms, 0))[e.arm] += 1
+        return GenerationReport(
+            method=self.describe(),
+            generator=GENERATOR,
+            seed_sha256=seed_sha256(seed),
+            block_sizes=self.block_sizes,
+            ratio=dict(self.ratio),
+            counts=counts,
+            entries=len(entries),
+            checksum=list_checksum(entries),
+        )
+
+    def generate(self, strata: Sequence[str], per_stratum: int, seed: int) -> GeneratedList:
+        """The whole list: ``per_stratum`` entries (rounded up to whole blocks) for every stratum."""
+        if per_stratum < 1:
+            raise ValueError("per_stratum must be at least 1")
+        children = np.random.SeedSequence(seed).spawn(len(strata))
+        entries: list[Allocation] = []
+        for stratum, child in zip(strata, children, strict=True):
+            entries += self.stratum_list(stratum, per_stratum, np.random.Generator(np.random.PCG64(child)))
+        return GeneratedList(tuple(entries), self._report(entries, seed))
+
+
+class PermutedBlocks(ListMethod):
     """Stratified permuted blocks of randomly chosen sizes."""
 
     name = "stratified_permuted_blocks"
@@ -198,47 +260,28 @@ class PermutedBlocks(RandomizationMethod):
             block += 1
         return entries
 
-    def extension(
-        self, stratum: str, stratum_index: int, number: int, after: Allocation, length: int, seed: int
-    ) -> GeneratedList:
-        """The ``number``-th extension (1, 2, ...) of one stratum, continuing after its last entry.
 
-        The seed chain is kept: extension k of the i-th stratum draws from the stream spawned as
-        ``SeedSequence(seed).spawn(...)[i].spawn(k)[k - 1]``, so the original seed reproduces the list and
-        every extension of it, and no extension reuses a stream.
-        """
-        if number < 1 or length < 1:
-            raise ValueError("extension number and length must be at least 1")
-        child = np.random.SeedSequence(seed, spawn_key=(stratum_index, number - 1))
-        entries = self.stratum_list(
-            stratum, length, np.random.Generator(np.random.PCG64(child)), after.sequence + 1, after.block + 1
-        )
-        return GeneratedList(tuple(entries), self._report(entries, seed))
+class SimpleRandomization(ListMethod):
+    """Simple randomization: every entry an independent draw with probabilities in the ratio."""
 
-    def _report(self, entries: Sequence[Allocation], seed: int) -> GenerationReport:
-        counts: dict[str, dict[str, int]] = {}
-        for e in entries:
-            counts.setdefault(e.stratum, dict.fromkeys(self.arms, 0))[e.arm] += 1
-        return GenerationReport(
-            method=self.describe(),
-            generator=GENERATOR,
-            seed_sha256=seed_sha256(seed),
-            block_sizes=self.block_sizes,
-            ratio=dict(self.ratio),
-            counts=counts,
-            entries=len(entries),
-            checksum=list_checksum(entries),
-        )
+    name = "simple"
 
-    def generate(self, strata: Sequence[str], per_stratum: int, seed: int) -> GeneratedList:
-        """The whole list: ``per_stratum`` entries (rounded up to whole blocks) for every stratum."""
-        if per_stratum < 1:
-            raise ValueError("per_stratum must be at least 1")
-        children = np.random.SeedSequence(seed).spawn(len(strata))
-        entries: list[Allocation] = []
-        for stratum, child in zip(strata, children, strict=True):
-            entries += self.stratum_list(stratum, per_stratum, np.random.Generator(np.random.PCG64(child)))
-        return GeneratedList(tuple(entries), self._report(entries, seed))
+    def describe(self) -> str:
+        return f"simple randomization, ratio {':'.join(str(r) for r in self.ratio.values())}"
+
+    def stratum_list(
+        self, stratum: str, length: int, rng: np.random.Generator, start: int = 1, first_block: int = 1
+    ) -> list[Allocation]:
+        """Exactly ``length`` independent entries (there are no blocks, so ``first_block`` is not used)."""
+        # A uniform whole number in [0, ratio sum) against the cumulative ratios: arm j with probability
+        # r_j / sum(r) exactly, with no floating-point probabilities.
+        bounds = np.cumsum(list(self.ratio.values()))
+        draws = rng.integers(0, int(bounds[-1]), size=length)
+        arms = self.arms
+        return [
+            Allocation(stratum, start + i, None, None, None, arms[int(np.searchsorted(bounds, d, side="right"))])
+            for i, d in enumerate(draws)
+        ]
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,14 @@ from collections.abc import Iterator
 
 from trialwright.protocol import estimand_checks, masking_checks
 from trialwright.protocol.derivations import Derivation
-from trialwright.protocol.design import StratifiedPermutedBlocks
+from trialwright.protocol.design import (
+    SimpleRandomization,
+    StratificationFactor,
+    StratifiedPermutedBlocks,
+)
 from trialwright.protocol.forms import ReferenceEvent
 from trialwright.protocol.model import Protocol
+from trialwright.protocol.outcomes import BlindedTables
 from trialwright.protocol.references import Found, dupes, field_ref, unknown
 
 __all__ = ["cross_check"]
@@ -33,6 +38,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_randomization(p),
         *_sample_size(p),
         *_safety(p),
+        *_blinded_groups(p),
         *_versions(p),
     ]
 
@@ -255,29 +261,88 @@ def _deidentification(p: Protocol) -> Iterator[Found]:
         yield from field_ref(forms, ref, f"deidentification.quasi_identifiers[{i}]")
 
 
+#: The longest stratum key the store holds (allocation_entries.stratum is VARCHAR(128)).
+STRATUM_KEY_LIMIT = 128
+
+
+def _factor(p: Protocol, path: str, factor: StratificationFactor, minimization: bool) -> Iterator[Found]:
+    """One stratification factor: a site factor, or a screening field every participant has, cut into levels."""
+    if "weight" in factor.model_fields_set and not minimization:
+        yield f"{path}.weight", "a weight only applies to minimization's factors; remove it"
+    if factor.id == "site" and factor.field is None:
+        for key in ("levels", "cut_points"):
+            if getattr(factor, key):
+                yield f"{path}.{key}", "the site factor's levels are the protocol's sites; remove it"
+        return
+    screening = {f.id: f for f in p.eligibility.screening_fields}
+    if factor.field not in screening:
+        yield f"{path}.field", unknown(str(factor.field), screening, "screening field")
+        return
+    source = screening[factor.field]
+    if source.applies_if is not None:
+        yield (
+            f"{path}.field",
+            f"field {source.id!r} is asked only when its applies_if holds, so some participants would have no level",
+        )
+    if source.type == "date":
+        yield f"{path}.field", f"a date field ({source.id!r}) cannot form strata; use a numeric or choice field"
+        return
+    if source.type in {"integer", "decimal"}:
+        if not factor.cut_points:
+            yield path, f"numeric field {source.id!r} needs cut_points to form levels"
+        if factor.levels:
+            yield f"{path}.levels", f"numeric field {source.id!r} is cut into levels by cut_points; remove levels"
+        return
+    if factor.cut_points:
+        yield path, f"cut_points only apply to numeric fields, not {source.type}"
+    if not factor.levels:
+        yield path, f"field {source.id!r} needs levels (the codes it may take)"
+        return
+    allowed = ["true", "false"] if source.type == "boolean" else list(source.choices)
+    if any(level not in allowed for level in factor.levels):
+        yield f"{path}.levels", f"must be among {allowed}"
+    left_out = [code for code in allowed if code not in factor.levels]
+    if left_out:
+        yield (
+            f"{path}.levels",
+            f"leaves out {', '.join(map(repr, left_out))} of field {source.id!r}: a participant with it could not be "
+            "randomized; list every value",
+        )
+    yield from dupes(f"{path}.levels", factor.levels, "level")
+
+
+def _longest_level(p: Protocol, factor: StratificationFactor) -> str:
+    site = factor.id == "site" and factor.field is None
+    return max(p.site_codes if site else factor.levels or factor.bands(), key=len, default="")
+
+
 def _randomization(p: Protocol) -> Iterator[Found]:
     r = p.randomization
+    if isinstance(r, SimpleRandomization):
+        if r.list_length < p.sample_size.target:
+            yield (
+                "randomization.list_length",
+                f"{r.list_length} entries would not cover the sample size target {p.sample_size.target}",
+            )
+        return
+    blocks = isinstance(r, StratifiedPermutedBlocks)
     factors = r.stratify_by if isinstance(r, StratifiedPermutedBlocks) else r.factors
-    key = "stratify_by" if isinstance(r, StratifiedPermutedBlocks) else "factors"
-    screening = {f.id: f for f in p.eligibility.screening_fields}
+    key = "stratify_by" if blocks else "factors"
     for i, factor in enumerate(factors):
-        if factor.id == "site" and factor.field is None:
-            continue
-        if factor.field not in screening:
-            yield f"randomization.{key}[{i}].field", unknown(str(factor.field), screening, "screening field")
-            continue
-        source = screening[factor.field]
-        numeric = source.type in {"integer", "decimal"}
-        if numeric and not factor.cut_points:
-            yield f"randomization.{key}[{i}]", f"numeric field {source.id!r} needs cut_points to form levels"
-        if not numeric and factor.cut_points:
-            yield f"randomization.{key}[{i}]", f"cut_points only apply to numeric fields, not {source.type}"
-        if not numeric and not factor.levels:
-            yield f"randomization.{key}[{i}]", f"field {source.id!r} needs levels (the codes it may take)"
-        allowed = ["true", "false"] if source.type == "boolean" else list(source.choices or [])
-        if not numeric and factor.levels and any(level not in allowed for level in factor.levels):
-            yield f"randomization.{key}[{i}].levels", f"must be among {allowed}"
+        yield from _factor(p, f"randomization.{key}[{i}]", factor, not blocks)
     yield from dupes(f"randomization.{key}", (f.id for f in factors), "factor")
+    for i, factor in enumerate(factors):
+        names = p.site_codes if factor.id == "site" and factor.field is None else factor.levels
+        for name in names:
+            if "|" in name:
+                yield f"randomization.{key}[{i}]", f"level {name!r} has a '|', which separates factors in a stratum"
+    longest = "|".join(f"{f.id}={_longest_level(p, f)}" for f in factors)
+    if len(longest) > STRATUM_KEY_LIMIT:
+        yield (
+            f"randomization.{key}",
+            f"the longest stratum name ({longest}) has {len(longest)} characters, more than the "
+            f"{STRATUM_KEY_LIMIT} stored; use shorter factor ids or level codes",
+        )
     if isinstance(r, StratifiedPermutedBlocks):
         for i, size in enumerate(r.block_sizes):
             if size % p.ratio_sum:
@@ -285,6 +350,18 @@ def _randomization(p: Protocol) -> Iterator[Found]:
                     f"randomization.block_sizes[{i}]",
                     (f"block size {size} is not a multiple of the ratio sum {p.ratio_sum}"),
                 )
+
+
+def _blinded_groups(p: Protocol) -> Iterator[Found]:
+    """Unnamed groups hide the arms' names, not their sizes: with unequal ratios the sizes name the arms."""
+    if p.safety.blinded_tables is not BlindedTables.UNNAMED_GROUPS or len({a.ratio for a in p.arms}) == 1:
+        return
+    ratio = ":".join(str(a.ratio) for a in p.arms)
+    yield (
+        "safety.blinded_tables",
+        f"unnamed groups would tell the blinded team which arm is which by the groups' sizes, because the allocation "
+        f"ratio is {ratio}; use blinded_tables: pooled",
+    )
 
 
 def _sample_size(p: Protocol) -> Iterator[Found]:

@@ -6,6 +6,7 @@ all-of/any-of/not over named screening fields, which the eligibility engine eval
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,7 @@ __all__ = [
     "Rule",
     "SampleSize",
     "ScreeningField",
+    "SimpleRandomization",
     "StratificationFactor",
     "StratifiedPermutedBlocks",
     "VolumeRange",
@@ -376,6 +378,20 @@ class StratificationFactor(ProtocolModel):
             raise ValueError("cut_points must be strictly increasing")
         return self
 
+    def bands(self) -> list[str]:
+        """The level names the cut points make: ``[50, 65]`` gives ``<50``, ``50-<65`` and ``>=65``."""
+        cuts = self.cut_points
+        if not cuts:
+            return []
+        inner = [f"{_number(lo)}-<{_number(hi)}" for lo, hi in itertools.pairwise(cuts)]
+        return [f"<{_number(cuts[0])}", *inner, f">={_number(cuts[-1])}"]
+
+
+def _number(value: float) -> str:
+    """A cut point as written (65, 7.5), exact even where ``:g`` would round (1000001 is not 1e+06)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
 
 class StratifiedPermutedBlocks(ProtocolModel):
     """Permuted blocks of randomly chosen sizes within each stratum."""
@@ -399,4 +415,32 @@ class Minimization(ProtocolModel):
     concealment: str | None = Field(default=None, description="How allocation is concealed.")
 
 
-Randomization = Annotated[StratifiedPermutedBlocks | Minimization, Field(discriminator="method")]
+class SimpleRandomization(ProtocolModel):
+    """Simple (unrestricted) randomization: each participant allocated independently, with probabilities in the arms'
+    ratio, from a list made in advance from the seed.
+
+    The list is one sequence (stratum ``all``): every draw is independent, so lists per stratum would change
+    nothing, and ``stratify_by`` is refused. Balance is not restricted: a small trial may end noticeably unbalanced.
+    """
+
+    method: Literal["simple"] = Field(description="The method's name.")
+    list_length: int = Field(
+        ge=1, description="Entries generated in advance; at least the sample size target (the list can be extended)."
+    )
+    concealment: str | None = Field(default=None, description="How allocation is concealed.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_strata(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("stratify_by" in data or "factors" in data):
+            key = "stratify_by" if "stratify_by" in data else "factors"
+            raise ValueError(
+                f"{key}: simple randomization draws every allocation independently, so strata change nothing; "
+                "remove it, or use stratified_permuted_blocks (or minimization) to balance over factors"
+            )
+        return data
+
+
+Randomization = Annotated[
+    StratifiedPermutedBlocks | Minimization | SimpleRandomization, Field(discriminator="method")
+]

@@ -31,9 +31,13 @@ in a YAML comment.
 Besides each section's own rules, cross-checks refuse: references to unknown screening fields, forms,
 fields or visits (in criteria, derivations, visits, outcomes and strata); overlapping windows of
 scheduled visits counted from the same event; outcome timepoints without a visit or whose visit does not
-collect the outcome's form; block sizes that are not a multiple of the ratio sum; per-arm targets that
-do not add up to the target or do not follow the ratio; duplicate ids; amendments out of order or not
-ending at the file's version; consent versions out of date order.
+collect the outcome's form; block sizes that are not a multiple of the ratio sum; stratification
+factors a participant could lack a level of (a field asked only under applies_if, a date field, levels
+that leave out one of the field's values, a numeric field without cut points), and stratum names too long
+to store; a simple randomization list shorter than the target; unnamed blinded groups when the arms'
+ratios differ (the groups' sizes would name the arms); per-arm targets that do not add up to the target
+or do not follow the ratio; duplicate ids; amendments out of order or not ending at the file's version;
+consent versions out of date order.
 
 This page is generated from the model (`python -m trialwright.protocol.reference > docs/protocol.md`).
 """

@@ -1,6 +1,6 @@
 """Central randomization with a sealed list: generating the list, and randomizing one participant.
 
-The unblinded statistician generates the list once (stratified permuted blocks from the protocol; the
+The unblinded statistician generates the list once (stratified permuted blocks or simple randomization; the
 seed comes from the operating system unless given, and only its SHA-256 is kept). Randomizing takes the
 next unused entry of the participant's stratum inside one transaction that holds the randomization
 lock (a PostgreSQL advisory lock; SQLite's IMMEDIATE transaction), so concurrent requests never share,
@@ -22,13 +22,16 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.eligibility import evaluate
 from trialwright.domain.masking import MASKED, may_see_allocation, unblinding_applies, viewer_for
 from trialwright.domain.randomization import (
     GENERATOR,
     Allocation,
     GenerationReport,
+    ListMethod,
     Minimization,
     PermutedBlocks,
+    SimpleRandomization,
     StratificationError,
     factor_levels,
     level_of,
@@ -41,7 +44,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.design import StratificationFactor
 from trialwright.services import audit, clock
 from trialwright.services.safety import SafetyError, check_pause
-from trialwright.services.screening import NotFound, participant_row, require_scope
+from trialwright.services.screening import NotFound, _typed_values, participant_row, require_scope
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, confirm_password
 from trialwright.store.engine import inserted_id, serialise, session_scope
@@ -116,17 +119,30 @@ class Randomized:
     unblinded: bool = False
 
 
-def _method(protocol: Protocol) -> PermutedBlocks | Minimization:
+def _method(protocol: Protocol) -> ListMethod | Minimization:
     r = protocol.randomization
     ratio = {a.code: a.ratio for a in protocol.arms}
     if r.method == "stratified_permuted_blocks":
         return PermutedBlocks(ratio, r.block_sizes)
+    if r.method == "simple":
+        return SimpleRandomization(ratio)
     return Minimization(ratio, {f.id: f.weight for f in r.factors}, r.probability, r.imbalance)
 
 
 def _factors(protocol: Protocol) -> list[StratificationFactor]:
     r = protocol.randomization
+    if r.method == "simple":
+        return []  # one list: independent draws need no strata
     return list(r.stratify_by if r.method == "stratified_permuted_blocks" else r.factors)
+
+
+def _list_length(protocol: Protocol) -> int:
+    """Entries generated in advance per stratum, as the protocol declares them."""
+    r = protocol.randomization
+    if r.method == "simple":
+        return r.list_length
+    assert r.method == "stratified_permuted_blocks"
+    return r.list_length_per_stratum or 2 * protocol.sample_size.target
 
 
 def _strata(protocol: Protocol) -> list[str]:
@@ -202,11 +218,8 @@ def generate_list(engine: Engine, actor: UserView, *, seed: int | None = None) -
     method = _method(protocol)
     seed = secrets.randbits(63) if seed is None else seed
     strata = _strata(protocol)
-    if isinstance(method, PermutedBlocks):
-        r = protocol.randomization
-        assert r.method == "stratified_permuted_blocks"
-        per_stratum = r.list_length_per_stratum or 2 * protocol.sample_size.target
-        generated = method.generate(strata, per_stratum, seed)
+    if isinstance(method, ListMethod):
+        generated = method.generate(strata, _list_length(protocol), seed)
         entries, report, kind = generated.entries, generated.report, "generated"
     else:
         entries, kind = (), "minimization"
@@ -250,7 +263,8 @@ def generate_list(engine: Engine, actor: UserView, *, seed: int | None = None) -
 
 
 def extend_list(engine: Engine, actor: UserView, stratum: str, *, entries: int, reason: str) -> str:
-    """Add whole blocks to one stratum of the list, with the same method and along the same seed chain.
+    """Add entries (whole blocks under permuted blocks) to one stratum of the list, with the same method and
+    along the same seed chain.
 
     Audited with the reason, the number of entries and the extension's checksum (never its arms).
     """
@@ -261,7 +275,7 @@ def extend_list(engine: Engine, actor: UserView, stratum: str, *, entries: int, 
         raise RandomizationError("entries: must be between 1 and 100000")
     protocol = current_protocol(engine).protocol
     method = _method(protocol)
-    if not isinstance(method, PermutedBlocks):
+    if not isinstance(method, ListMethod):
         raise RandomizationError("list: minimization allocates as it goes; there is no list to extend")
     strata = _strata(protocol)
     if stratum not in strata:
@@ -330,7 +344,9 @@ def _participant_stratum(session: Session, protocol: Protocol, participant: Any)
     row = session.execute(
         select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
     ).scalar_one()
-    return stratum_for(protocol, participant.site, json.loads(row))
+    # The values as eligibility read them, derived fields included (a factor may read e.g. a derived ratio).
+    values = evaluate(protocol, _typed_values(protocol, json.loads(row))).values
+    return stratum_for(protocol, participant.site, values)
 
 
 def _minimize(

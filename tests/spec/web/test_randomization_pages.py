@@ -135,3 +135,29 @@ def test_the_api_randomizes_prepares_and_unblinds(app, trial: Trial) -> None:  #
             if b["stratum"] == "site=RAZ"
         ]
         assert sum(stratum["by_arm"].values()) == 1
+
+
+def test_a_simple_randomization_list_is_generated_and_extended_on_the_page(database_url: str) -> None:
+    from typing import Any
+
+    from tests.spec.protocol.conftest import mutated_text
+    from tests.trialfixtures import make_trial
+    from trialwright.protocol import load_protocol_text
+    from trialwright.settings import Settings
+    from trialwright.web.app import create_app
+
+    def simple(doc: Any) -> None:
+        doc["randomization"] = {"method": "simple", "list_length": 30}
+
+    trial = make_trial(database_url, load_protocol_text(mutated_text(simple)))
+    app = create_app(Settings(database_url=trial.url))
+    with as_role(app, Role.UNBLINDED_STATISTICIAN) as stat:
+        assert post(stat, "/randomization/generate", "/randomization").status_code == 303
+        page = stat.get("/randomization").text
+        assert "simple randomization, ratio 1:1" in page and "Adds entries to the list" in page
+        assert "Adds whole blocks" not in page and '<option value="all">all</option>' in page
+        ok = post(stat, "/randomization/extend", "/randomization", stratum="all", entries="5", reason="busy")
+        assert ok.status_code == 303 and stat.get("/randomization").text.count('data-testid="list-record"') == 2
+        rows = stat.get("/randomization/list.csv").text.strip().splitlines()
+        assert len(rows) == 36 and rows[1].startswith("all,1,,,,")  # no block, block size or position
+    trial.engine.dispose()

@@ -154,6 +154,7 @@ def _statistician_page(
     assert page.user is not None
     r = protocol.randomization
     blocks = r.method == "stratified_permuted_blocks"
+    listed = r.method != "minimization"  # a list made in advance: it can run out and be extended
     used = {s.stratum: s for s in svc.list_status(engine)}
     balance = {b.stratum: b for b in svc.balance(engine, page.user)}
     rows = []
@@ -168,7 +169,7 @@ def _statistician_page(
                 "bound": max(r.block_sizes) / 2 if r.method == "stratified_permuted_blocks" else None,
                 "used": s.used if s else (sum(b.by_arm.values()) if b else 0),
                 "remaining": s.remaining if s else "—",
-                "low": blocks and s is not None and s.remaining < LOW_REMAINING,
+                "low": listed and s is not None and s.remaining < LOW_REMAINING,
             }
         )
     context: dict[str, Any] = {
@@ -177,6 +178,7 @@ def _statistician_page(
         "arms": [a.code for a in protocol.arms],
         "strata": sorted(used),
         "blocks": blocks,
+        "listed": listed,
         "errors": errors or [],
     }
     return render_page(request, page, "randomization/list.html", context, status_code=status)
