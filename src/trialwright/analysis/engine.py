@@ -22,7 +22,7 @@ analysis there is one group and no comparison: only descriptions.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,7 +30,7 @@ from trialwright.analysis import estimands
 from trialwright.analysis import statistics as st
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason
 from trialwright.analysis.dataset import AnalysisData, Grouping, Subject
-from trialwright.analysis.estimands.common import left_in_words
+from trialwright.analysis.estimands.common import left_by, left_in_words, planned_day
 from trialwright.analysis.results import (
     Comparison,
     Exclusion,
@@ -131,6 +131,13 @@ class AnalysisReport:
     notes: tuple[str, ...]
 
     @property
+    def mode(self) -> str:
+        """The analysis's mode in words: blinded, unblinded, or by arm in a trial that masks no one."""
+        if self.unblinded:
+            return "Unblinded analysis"
+        return "Analysis by arm (open label)" if self.grouping == "by_arm" else "Blinded analysis"
+
+    @property
     def outcome_ids(self) -> tuple[str, ...]:
         """The outcomes analysed, in protocol order."""
         return tuple(dict.fromkeys(o.outcome_id for o in self.outcomes))
@@ -140,7 +147,7 @@ class AnalysisReport:
         lines = [
             f"{self.title} ({self.trial_id}), protocol version {self.protocol_version}",
             f"trialwright {self.software_version}; data snapshot {self.snapshot_sha256[:16]} at {self.taken_at} "
-            f"(audit entry {self.audit_seq}); {'UNBLINDED' if self.unblinded else 'blinded'}: {self.grouping}",
+            f"(audit entry {self.audit_seq}); {self.mode}: {self.grouping}",
         ]
         for set_id, counts in self.analysis_sets.items():
             lines.append(f"{self.set_names.get(set_id, set_id)}: " + ", ".join(f"{g} {n}" for g, n in counts.items()))
@@ -291,6 +298,22 @@ _EXCLUDED = {
 }
 
 
+def _within(day: int, last: int | None) -> bool:
+    return last is None or day <= last
+
+
+def _end_of_follow_up(protocol: Protocol) -> Callable[[Subject], int | None]:
+    """For a participant, the planned day (from randomization) of the last scheduled visit that can be placed;
+    None when none can (then every death and withdrawal counts as a loss)."""
+    days = [planned_day(protocol, v.id) for v in protocol.visits if v.kind == "scheduled"]
+
+    def last(s: Subject) -> int | None:
+        known = [d for day in days if (d := day(s)) is not None]
+        return max(known) if known else None
+
+    return last
+
+
 def _consort(
     protocol: Protocol, data: AnalysisData, itt: Sequence[Subject], results: Sequence[OutcomeResult], used: _Analysed
 ) -> ConsortFlow:
@@ -301,12 +324,15 @@ def _consort(
     ]
     excluded += [Reason(label, n) for label, n in sorted(sc.other_reasons.items()) if n]
     first = _first_primary(results)
+    last = _end_of_follow_up(protocol)
     arms = []
     for g in data.groups:
         members = [s for s in itt if s.group == g]
         received = sum(1 for s in members if s.treated)
-        died = sum(1 for s in members if s.death_day is not None)
-        left = Counter(left_in_words(s) for s in members if "follow_up" in s.withdrawn and s.death_day is None)
+        # Lost during follow-up only: a death or a withdrawal after the last scheduled visit's day is no loss.
+        dead = {s.participant_id for s in members if s.death_day is not None and _within(s.death_day, last(s))}
+        died = len(dead)
+        left = Counter(left_in_words(s) for s in members if left_by(s, last(s)) and s.participant_id not in dead)
         stopped = sum(1 for s in members if "intervention" in s.withdrawn)
         analysed = sum(1 for s in members if used.used(s.participant_id))
         causes = Counter(used.excluded[s.participant_id] for s in members if s.participant_id in used.excluded)

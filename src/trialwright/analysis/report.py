@@ -162,7 +162,7 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
         scale = min(width / w, max_height / h)
         return Image(io.BytesIO(pngs[key]), width=w * scale, height=h * scale)
 
-    mode = "Unblinded analysis" if report.unblinded else "Blinded analysis"
+    mode = report.mode
     story.append(p(report.title, styles["Title"]))
     story.append(p(f"{mode}. {_grouping_text(report)}", styles["Heading3"]))
     story.append(
@@ -243,7 +243,7 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
                 table(
                     [["Comparison", "Method", "Set", "Scale", "Estimate (95% CI), p"]]
                     + [
-                        [c.label, c.method + (" (primary)" if c.primary else ""), c.analysis_set, c.scale, c.text()]
+                        [c.label, c.method + (" (main)" if c.primary else ""), c.analysis_set, c.scale, c.text()]
                         for c in o.comparisons
                     ]
                 )

@@ -41,7 +41,7 @@ def analyse(
     r = run.report
     randomized = sum(r.analysis_sets["itt"].values())
     console.print(
-        f"{'Unblinded' if r.unblinded else 'Blinded'} analysis ({r.grouping}) of {randomized} randomized "
+        f"{r.mode} ({r.grouping}) of {randomized} randomized "
         f"participants; data snapshot {r.snapshot_sha256[:16]}, audit entry {r.audit_seq}.",
         highlight=False,
     )

@@ -44,7 +44,7 @@ def export(
     user: AsOption,
     out: Annotated[Path, typer.Option("--out", help="A new (or empty) folder to write into.")],
     with_arms: Annotated[
-        bool, typer.Option("--with-arms", help="Include each participant's arm (the unblinded statistician only).")
+        bool, typer.Option("--with-arms", help="Include each participant's arm (an exporter the trial does not mask).")
     ] = False,
     database: DatabaseOption = None,
 ) -> None:

@@ -472,6 +472,7 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
 def run_analysis(engine: Engine, actor: UserView, *, unblinded: bool = False) -> AnalysisRun:
     """Execute the protocol's analysis plan on the current data; the run is audited (mode and snapshot)."""
     protocol = current_protocol(engine).protocol
+    unblinded = unblinded and bool(masked_roles(protocol))  # open label: by arm always, nothing is unblinded
     data = analysis_data(engine, actor, unblinded=unblinded)
     report = analyse(protocol, data, software_version=__version__, unblinded=unblinded)
     with session_scope(engine) as session:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError, evaluate, validate_values
+from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.trial import current_protocol
@@ -614,7 +615,9 @@ def withdraw(
     withdrawn_on: dt.date,
 ) -> ParticipantView:
     """Record a withdrawal of one scope, with its cause (CONSORT's losses by reason) and the reason in words;
-    afterwards data in that scope is refused."""
+    afterwards data in that scope is refused. Site staff record it: the investigator or the study coordinator."""
+    if actor.role not in (Role.INVESTIGATOR, Role.STUDY_COORDINATOR):
+        raise ScreeningError("role: the investigator or the study coordinator records a withdrawal")
     try:
         scope_ = WithdrawalScope(scope)
     except ValueError:

@@ -159,8 +159,8 @@ def test_the_estimand_reads_in_words_with_the_field_and_the_visit() -> None:
 
     words = dict(in_words(PROTOCOL, OUT))
     assert words["Variable"] == (
-        "days from randomization to the date Date the symptoms resolved (symptoms.resolved_on) records (at Day 7; "
-        "blank while it has not happened), followed to day 7"
+        "days from randomization to the date recorded in symptoms.resolved_on ('Date the symptoms resolved', at "
+        "Day 7; blank while the event has not happened), followed to day 7"
     )
 
 

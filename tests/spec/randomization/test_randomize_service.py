@@ -111,7 +111,7 @@ def test_nothing_is_randomized_before_the_list_or_outside_the_rules(trial: Trial
         randomize(trial.engine, who(trial, Role.INVESTIGATOR), gol)
     withdraw(
         trial.engine,
-        who(trial, Role.ADMINISTRATOR),
+        who(trial, Role.STUDY_COORDINATOR),
         pid,
         scope="intervention",
         cause="withdrew_consent",

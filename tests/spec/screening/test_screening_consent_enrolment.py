@@ -200,6 +200,10 @@ def test_withdrawal_of_one_scope(trial: Trial) -> None:
         withdrawn_on=TODAY,
     )
     assert p.withdrawn_scopes == ("intervention",)
+    for role in (Role.DATA_MANAGER, Role.MONITOR, Role.DSMB_MEMBER, Role.ADMINISTRATOR):
+        with pytest.raises(ScreeningError, match="role: the investigator or the study coordinator records"):
+            withdraw(trial.engine, who(trial, role), "RAZ-001", scope="follow_up", cause="other", reason="x",
+                     withdrawn_on=TODAY)  # fmt: skip
     require_scope(trial.engine, "RAZ-001", "follow_up")  # follow-up continues
     with pytest.raises(ScreeningError, match="intervention"):
         require_scope(trial.engine, "RAZ-001", "intervention")

@@ -26,6 +26,7 @@ __all__ = [
     "estimators_of",
     "fmt_p",
     "label_of",
+    "left_by",
     "left_in_words",
     "planned_day",
     "sets_of",
@@ -174,18 +175,29 @@ def cause_of(s: Subject, day: int | None) -> str:
     follow-up or left follow-up for another reason; or missing (a visit missed or a value not entered)."""
     if s.death_day is not None and (day is None or s.death_day <= day):
         return "died"
-    if "follow_up" in s.withdrawn:
+    if left_by(s, day):
         return LEFT_BECAUSE.get(s.withdrawn_cause or "", "left_follow_up")
     return "missing"
+
+
+def left_by(s: Subject, day: int | None) -> bool:
+    """Whether the participant left follow-up on or before ``day`` (days from randomization); when the day is not
+    known, whether they left at all (the report says which visit it concerns)."""
+    if "follow_up" not in s.withdrawn:
+        return False
+    return day is None or s.withdrawn_day is None or s.withdrawn_day <= day
 
 
 def left_in_words(s: Subject) -> str:
     """How the participant left follow-up, in words: "withdrew consent", "lost to follow-up", "left follow-up
     (investigator decision)" or "left follow-up (cause not recorded)"."""
     cause = s.withdrawn_cause
-    if cause in LEFT_BECAUSE:
-        return cause.replace("_", " ")
+    if cause in _LEFT_WORDS:
+        return _LEFT_WORDS[cause]
     return f"left follow-up ({(cause or 'cause not recorded').replace('_', ' ')})"
+
+
+_LEFT_WORDS = {"withdrew_consent": "withdrew consent", "lost_to_follow_up": "lost to follow-up"}
 
 
 def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | None) -> str:
@@ -198,8 +210,9 @@ def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | Non
         return f"{variable} at {visit} is {raw:g}, not positive (log scale)"
     if s.death_day is not None and (day is None or s.death_day <= day):
         return f"no {variable} at {visit} (died on day {s.death_day} after randomization)"
-    if "follow_up" in s.withdrawn:
-        return f"no {variable} at {visit} ({left_in_words(s)})"
+    if left_by(s, day):
+        when = "" if s.withdrawn_day is None else f" on day {s.withdrawn_day}"
+        return f"no {variable} at {visit} ({left_in_words(s)}{when})"
     return f"no {variable} at {visit}"
 
 

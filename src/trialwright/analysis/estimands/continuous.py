@@ -37,6 +37,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.estimands import (
     Estimator,
     Scale,
+    Strategy,
 )
 from trialwright.protocol.outcomes import Outcome
 
@@ -64,11 +65,14 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
 
     population = sets.of(e.population)
     groups = sets.groups
+    composed = any(x.strategy is Strategy.COMPOSITE for x in e.intercurrent_events)
     summaries: list[TimepointSummary] = []
     for g in groups:
         members = [s for s in population if s.group == g]
         for visit in visits_of(protocol, variable.partition(".")[0]):
             summaries.append(summarise(g, visit, "value", [number(s.value(visit, variable)) for s in members]))
+        if composed:  # the values as the estimand counts them (a composite event's value in place of the observed)
+            summaries.append(summarise(g, at, "value as analysed", [pair(s)[1] for s in members]))
         if base:
             changes = []
             for s in members:

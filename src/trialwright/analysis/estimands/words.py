@@ -55,7 +55,10 @@ def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...
     def label(ref: str) -> str:
         form_id, _, field_id = ref.partition(".")
         f = protocol.form(form_id).field(field_id)
-        return f"{f.label} ({ref})"
+        text = f.label
+        if len(text) > 1 and text[0].isupper() and text[1].islower():
+            text = text[0].lower() + text[1:]  # mid-sentence ("where the participant lives"), not "CD4" or "NEWS2"
+        return f"{text} ({ref})"
 
     def visit(visit_id: str | None) -> str:
         return protocol.visit(visit_id).name if visit_id else ""
@@ -81,17 +84,25 @@ def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...
     elif v.kind is VariableKind.ORDINAL:
         variable = f"{label(v.fields[0])} at {visit(v.at)}, ordered {' < '.join(v.order)}"
     elif v.kind is VariableKind.TIME_TO_EVENT and v.adverse_event is None:
+        form_id, _, field_id = v.fields[0].partition(".")
         variable = (
-            f"days from randomization to the date {label(v.fields[0])} records (at {visit(v.at)}; blank while it "
-            f"has not happened), followed to day {v.up_to_day}"
+            f"days from randomization to the date recorded in {v.fields[0]} "
+            f"('{protocol.form(form_id).field(field_id).label}', at {visit(v.at)}; blank while the event has not "
+            f"happened), followed to day {v.up_to_day}"
         )
     elif v.kind is VariableKind.TIME_TO_EVENT:
         kind = "the first serious adverse event" if v.adverse_event is AdverseEventKind.SAE else "death"
         variable = f"days from randomization to {kind}, followed to day {v.up_to_day}"
     else:
         variable = f"{label(v.fields[0])}: the stay's length, ending alive or in death"
+    tte = " (followed until it, then censored)"
+    if v.kind is VariableKind.TIME_TO_EVENT and v.adverse_event is None:
+        tte = (
+            " (followed until it, then censored, when a form recorded the event or its absence first; otherwise "
+            "listed as not analysed: nothing says whether the event happened)"
+        )
     how = {
-        VariableKind.TIME_TO_EVENT: " (followed until it, then censored)",
+        VariableKind.TIME_TO_EVENT: tte,
         VariableKind.CONTINUOUS: " (the values missing after it are modelled as missing at random)",
     }.get(v.kind, "")
     events = "; ".join(
@@ -102,7 +113,8 @@ def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...
     )
     names = {a.id: a.name for a in protocol.analysis_sets}
     sensitivity = "; ".join(
-        METHOD.get(s.estimator, s.estimator.value) + (f" in the {names[s.population.value]}" if s.population else "")
+        METHOD.get(s.estimator, s.estimator.value)
+        + (f" (population: {names[s.population.value]})" if s.population else "")
         for s in e.sensitivity
     )
     covariance = f"; {e.covariance.replace('_', ' ')} covariance" if e.estimator is Estimator.MMRM else ""
