@@ -69,7 +69,7 @@ class _Declared(ProtocolModel):
 
 
 class MinPresent(ProtocolModel):
-    """Compute from the inputs present when at least ``min_present`` of them hold a value."""
+    """Compute from the inputs present when at least min_present of them hold a value."""
 
     min_present: int = Field(ge=1, description="Fewest inputs that must hold a value; below it, no value.")
     prorate: bool | None = Field(
@@ -112,7 +112,7 @@ class Condition(ProtocolModel):
 
 
 class Aggregate(_Declared):
-    """sum, mean, min, max or count over fields (``count``: those meeting ``when``, or holding a value)."""
+    """sum, mean, min, max or count over fields (a count: of those meeting when, or holding a value)."""
 
     kind: Literal["sum", "mean", "min", "max", "count"] = Field(description="sum, mean, min, max or count.")
     fields: list[str] = Field(
@@ -352,8 +352,6 @@ DerivedField = Annotated[
     Discriminator(
         _tag,
         custom_error_type="derivation_kind",
-        custom_error_message=(
-            "name a derivation (name: ...) or declare one with kind: " + ", ".join(_TAG_OF_KIND)
-        ),
+        custom_error_message=("name a derivation (name: ...) or declare one with kind: " + ", ".join(_TAG_OF_KIND)),
     ),
 ]

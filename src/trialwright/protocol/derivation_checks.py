@@ -157,9 +157,12 @@ def _field(p: Protocol, i: int, j: int) -> Iterator[Found]:
             problems.append((f"{path}.expression", f"divides by {divisor}, which is zero"))
     yield from problems
     if not problems and field.type.value == "integer" and _fractional(spec, decimal_inputs):
-        yield f"forms[{i}].fields[{j}].type", (
-            f"this {spec.name} can give a fraction ({_fraction_why(spec, decimal_inputs)}); "
-            "declare type decimal, with decimals"
+        yield (
+            f"forms[{i}].fields[{j}].type",
+            (
+                f"this {spec.name} can give a fraction ({_fraction_why(spec, decimal_inputs)}); "
+                "declare type decimal, with decimals"
+            ),
         )
 
 

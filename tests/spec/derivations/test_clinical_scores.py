@@ -103,7 +103,9 @@ def test_news2_spo2_scale_2_at_every_band_edge(spo2: int, on_oxygen: bool, point
     (97, True, 0, 3),   # above target on oxygen: 3 on scale 2, 0 on scale 1
     (93, False, 2, 0),
 ])  # fmt: skip
-def test_the_same_reading_scores_by_the_participants_scale(spo2: int, on_oxygen: bool, scale1: int, scale2: int) -> None:
+def test_the_same_reading_scores_by_the_participants_scale(
+    spo2: int, on_oxygen: bool, scale1: int, scale2: int
+) -> None:
     vitals = {**BASELINE, "spo2": spo2, "on_oxygen": on_oxygen}
     assert news2_components(**vitals)["spo2"] == scale1  # no scale input: scale 1, as before
     assert news2_components(**vitals, spo2_scale2=False)["spo2"] == scale1

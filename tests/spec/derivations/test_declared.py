@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.spec.derivations.fragments import EQ5D_FORM, SOFA_FORM, with_forms
@@ -21,6 +21,9 @@ from trialwright.protocol import load_protocol_text
 from trialwright.protocol.declared import Aggregate, Band, DeclaredDerivation, Formula
 from trialwright.protocol.derivation_checks import band_problems
 from trialwright.protocol.formula import FormulaError, parse, zero_divisors
+
+#: Few examples in CI, no deadline: the machine is shared and a slow example is not a wrong one.
+PROPERTY = settings(max_examples=100, deadline=None)
 
 PROTOCOL = load_protocol_text(with_forms(SOFA_FORM, EQ5D_FORM)).protocol
 
@@ -61,13 +64,15 @@ AGGREGATES: list[tuple[str, Any, Any, tuple[Any, ...], float | None, str | None]
     ("min", "refuse", None, (5, 2, 9, 4), 2, None),
     ("max", "refuse", None, (5, 2, 9, 4), 9, None),
     ("max", "refuse", None, (5, 2, None, 4), None, "not computed: missing c (empty)"),
-    ("max", {"min_present": 1}, None, (None, None, 7, None), 7, "from 1 of 4 inputs; missing a (empty), b (empty), d (empty)"),
+    ("max", {"min_present": 1}, None, (None, None, 7, None), 7,
+     "from 1 of 4 inputs; missing a (empty), b (empty), d (empty)"),
     ("count", "refuse", {"ge": 3}, (1, 3, 4, 2), 2, None),
     ("count", "refuse", {"lt": 3}, (1, 3, 4, 2), 2, None),
     ("count", "refuse", {"eq": 4}, (1, 3, 4, 2), 1, None),
     ("count", {"min_present": 2, "prorate": True}, {"ge": 3}, (3, None, 1, 4), 2 * 4 / 3,
      "from 3 of 4 inputs, pro-rated x 4/3; missing b (empty)"),
-    ("count", {"min_present": 2, "prorate": False}, {"ge": 3}, (3, None, 1, 4), 2, "from 3 of 4 inputs; missing b (empty)"),
+    ("count", {"min_present": 2, "prorate": False}, {"ge": 3}, (3, None, 1, 4), 2,
+     "from 3 of 4 inputs; missing b (empty)"),
     ("count", None, "present", (1, None, None, 4), 2, None),
     ("count", None, "present", (None, None, None, None), 0, None),
 ]  # fmt: skip
@@ -99,7 +104,8 @@ def test_a_count_of_codes() -> None:
 @pytest.mark.parametrize(("declaration", "message"), [
     ({"kind": "sum", "fields": ["a", "b"]}, "declare missing: refuse, or missing: {min_present: N"),
     ({"kind": "sum", "fields": ["a", "b"], "missing": {"min_present": 1}}, "must say prorate: true or false"),
-    ({"kind": "mean", "fields": ["a", "b"], "missing": {"min_present": 1, "prorate": True}}, "prorate is for sum and count"),
+    ({"kind": "mean", "fields": ["a", "b"], "missing": {"min_present": 1, "prorate": True}},
+     "prorate is for sum and count"),
     ({"kind": "sum", "fields": ["a", "b"], "missing": {"min_present": 3, "prorate": False}}, "more than the 2 fields"),
     ({"kind": "count", "fields": ["a"], "missing": "refuse"}, "a count needs when"),
     ({"kind": "sum", "fields": ["a"], "missing": "refuse", "when": "present"}, "when is only for count"),
@@ -113,6 +119,7 @@ def test_an_aggregate_must_say_what_it_does_with_missing_inputs(declaration: dic
         Aggregate.model_validate(declaration)
 
 
+@PROPERTY
 @given(
     st.lists(st.one_of(st.none(), st.integers(-1000, 1000), st.floats(-1e6, 1e6)), min_size=1, max_size=12),
     st.integers(1, 12),
@@ -219,6 +226,7 @@ def _bands(cuts: list[float], closed_above: list[bool]) -> list[Band]:
     return bands
 
 
+@PROPERTY
 @given(
     st.lists(st.integers(-500, 500), min_size=1, max_size=6, unique=True).map(sorted),
     st.lists(st.booleans(), min_size=6, max_size=6),
@@ -317,13 +325,15 @@ def test_anything_but_arithmetic_is_refused_and_never_run(text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "zeros"), [
-    ("a / 0", ["0"]), ("a / 0.0", ["0"]), ("a / (1 - 1)", ["(1 - 1)"]), ("a / -0", ["-0"]), ("a / (2 * 0)", ["(2 * 0)"]),
+    ("a / 0", ["0"]), ("a / 0.0", ["0"]), ("a / (1 - 1)", ["(1 - 1)"]), ("a / -0", ["-0"]),
+    ("a / (2 * 0)", ["(2 * 0)"]),
     ("a / b", []), ("a / (b - b)", []), ("a / 2", []), ("0 / a", []),
 ])  # fmt: skip
 def test_a_division_by_a_written_zero_is_found(text: str, zeros: list[str]) -> None:
     assert list(zero_divisors(parse(text))) == zeros
 
 
+@PROPERTY
 @given(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3), st.floats(0.5, 1e3))
 def test_a_formula_equals_the_same_arithmetic_in_python(a: float, b: float, c: float) -> None:
     assert evaluate(formula("(a + b) * c - a / c"), {"a": a, "b": b, "c": c}).value == pytest.approx(

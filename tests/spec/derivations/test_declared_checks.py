@@ -250,7 +250,9 @@ CASES: list[tuple[str, Mutation, str, str, str | None]] = [
     ),
     (
         "PRIEST given a SpO2 scale",
-        lambda doc: field_of(doc, "vitals", "priest_score")["derived"]["inputs"].__setitem__("spo2_scale2", "on_oxygen"),
+        lambda doc: field_of(doc, "vitals", "priest_score")["derived"]["inputs"].__setitem__(
+            "spo2_scale2", "on_oxygen"
+        ),
         "forms[1].fields[13].derived",
         "priest_score: unknown inputs spo2_scale2",
         "derived",
