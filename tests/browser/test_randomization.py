@@ -62,7 +62,9 @@ def test_randomize_prepare_and_unblind(page, live_server: str, live_trial: Trial
     arm = page.get_by_test_id("prepare-arm").inner_text()
     assert arm in ARM_NAMES
     page.get_by_label("Product lot").fill("EXO-2021-07")
-    page.get_by_label("Volume (mL)").fill("3")
+    page.get_by_label("Volume drawn up (mL)").fill("3")
+    if arm == "hUCMSC-Exos + standard care":  # the particle count is the exosome arm's alone
+        page.get_by_label("Particle count (particles)").fill("5e10")
     page.get_by_role("button", name="Record preparation").click()
     assert page.get_by_test_id("prepared").is_visible()
     page.shot("prepared")

@@ -5,6 +5,7 @@ Arms appear only where the masking policy allows: the randomization service deci
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Annotated, Any
 
@@ -77,15 +78,34 @@ class ExtendIn(BaseModel):
 
 
 class PreparationIn(BaseModel):
-    """A dose's preparation record."""
+    """A dose's preparation record: a value for each attribute the arm's protocol declares (attribute id ->
+    value, or {value, unit} to state the unit, which must be the declared one)."""
 
-    product_lot: str
-    volume_ml: float
-    particles: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class AttributeOut(BaseModel):
+    """One attribute the pharmacist records for this arm's doses."""
+
+    id: str
+    label: str
+    type: str
+    unit: str | None
+    limits: str | None
+    required: bool
+
+
+class RecordedOut(BaseModel):
+    """One recorded value of a dose's preparation."""
+
+    id: str
+    label: str
+    value: int | float | str
+    unit: str | None
 
 
 class InstructionOut(BaseModel):
-    """What to prepare for one code (unblinded pharmacist)."""
+    """What to prepare for one code, and its record once prepared (unblinded pharmacist)."""
 
     preparation_code: str
     participant_id: str | None
@@ -95,7 +115,16 @@ class InstructionOut(BaseModel):
     volume: str | None
     route: str
     identical_appearance: bool
+    to_prepare: bool
+    attributes: list[AttributeOut]
     prepared: bool
+    prepared_at: dt.datetime | None
+    prepared_by: str | None
+    recorded: list[RecordedOut]
+
+
+def _instruction(i: svc.Instruction) -> InstructionOut:
+    return InstructionOut.model_validate(dataclasses.asdict(i))
 
 
 def _out(r: svc.Randomized) -> RandomizationOut:
@@ -180,23 +209,22 @@ def balance(user: BalanceReader, engine: EngineDep) -> list[dict[str, Any]]:
 
 @router.get("/pharmacy/{code}", response_model=InstructionOut)
 def what_to_prepare(code: str, user: Pharmacist, engine: EngineDep) -> InstructionOut:
-    """What to prepare for one preparation code."""
-    return InstructionOut(**_call(svc.what_to_prepare, engine, user, code).__dict__)
+    """What to prepare for one preparation code: the arm's declared attributes, and the record once prepared."""
+    return _instruction(_call(svc.what_to_prepare, engine, user, code))
 
 
 @router.post("/pharmacy/{code}/preparation", response_model=InstructionOut, status_code=201)
 def prepare(code: str, body: PreparationIn, user: Pharmacist, engine: EngineDep) -> InstructionOut:
-    """Record a dose's preparation (once)."""
-    done = _call(
-        svc.prepare,
-        engine,
-        user,
-        code,
-        product_lot=body.product_lot,
-        volume_ml=body.volume_ml,
-        particles=body.particles,
-    )
-    return InstructionOut(**done.__dict__)
+    """Record a dose's preparation (once); each refused value is named with its attribute and rule."""
+    try:
+        done = svc.prepare(engine, user, code, body.values)
+    except svc.PreparationRefused as exc:
+        raise HTTPException(status_code=422, detail=[{"rule": p} for p in exc.problems]) from None
+    except NotFound:
+        raise HTTPException(status_code=404, detail="not found") from None
+    except svc.RandomizationError as exc:
+        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+    return _instruction(done)
 
 
 @router.get("/unblindings")

@@ -7,7 +7,8 @@ keyword arguments beside the inputs. ``components`` gives the points per paramet
 PRIEST result, so the parts are stored with the total. An input outside what a score defines raises
 ValueError, which the data-collection service records as "not computable".
 
-Sources (see ``shared/reference/clinical.md``): NEWS2, Royal College of Physicians 2017 (SpO2 scale 1);
+Sources (see ``shared/reference/clinical.md``): NEWS2, Royal College of Physicians 2017 (SpO2 scales 1
+and 2);
 PRIEST, Goodacre et al., PLoS ONE 2021;16:e0245840; Brixia, Borghesi and Maroldi, Radiol Med
 2020;125:509-513; P/F and S/F, the Berlin definition (JAMA 2012) and Rice et al. (Chest 2007).
 """
@@ -66,6 +67,10 @@ def age_at(birth_date: dt.date, on_date: dt.date) -> int:
 _INF = float("inf")
 _RESP = ((-_INF, 8, 3), (9, 11, 1), (12, 20, 0), (21, 24, 2), (25, _INF, 3))
 _SPO2_SCALE1 = ((-_INF, 91, 3), (92, 93, 2), (94, 95, 1), (96, _INF, 0))
+# Scale 2 (a prescribed target of 88-92%, e.g. hypercapnic respiratory failure): up to 92% on either;
+# from 93% the points depend on oxygen (none on air).
+_SPO2_SCALE2 = ((-_INF, 83, 3), (84, 85, 2), (86, 87, 1), (88, 92, 0))
+_SPO2_SCALE2_ON_OXYGEN = ((93, 94, 1), (95, 96, 2), (97, _INF, 3))
 _SYSTOLIC = ((-_INF, 90, 3), (91, 100, 2), (101, 110, 1), (111, 219, 0), (220, _INF, 3))
 _PULSE = ((-_INF, 40, 3), (41, 50, 1), (51, 90, 0), (91, 110, 1), (111, 130, 2), (131, _INF, 3))
 _TEMPERATURE = ((-_INF, 35.0, 3), (35.1, 36.0, 1), (36.1, 38.0, 0), (38.1, 39.0, 1), (39.1, _INF, 2))
@@ -84,6 +89,15 @@ def _half_up(value: float, places: int) -> float:
     return float(Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
+def _spo2_points(spo2: float, on_oxygen: bool, scale2: bool) -> int:
+    value = _half_up(spo2, 0)
+    if not scale2:
+        return _band(value, _SPO2_SCALE1)
+    if value <= 92:
+        return _band(value, _SPO2_SCALE2)
+    return _band(value, _SPO2_SCALE2_ON_OXYGEN) if on_oxygen else 0
+
+
 def news2_components(
     resp_rate: float,
     spo2: float,
@@ -92,9 +106,15 @@ def news2_components(
     pulse: float,
     consciousness: str,
     temperature: float,
+    spo2_scale2: bool = False,
 ) -> dict[str, int]:
-    """NEWS2 points per parameter (SpO2 scale 1), keyed resp_rate, spo2, oxygen, systolic_bp, pulse,
-    consciousness, temperature.
+    """NEWS2 points per parameter, keyed resp_rate, spo2, oxygen, systolic_bp, pulse, consciousness,
+    temperature.
+
+    SpO2 is scored on scale 1 unless ``spo2_scale2`` is true (the protocol binds it to a yes/no field,
+    e.g. "target SpO2 88-92% prescribed"): scale 2 scores <=83: 3, 84-85: 2, 86-87: 1, 88-92: 0, and
+    from 93% 0 on air, 93-94: 1, 95-96: 2, >=97: 3 on oxygen. The air-or-oxygen row scores on both
+    scales (oxygen 2).
 
     Rounding before banding, so that every value falls in exactly one band of the published table:
     the temperature is rounded to one decimal, half up, from its decimal text
@@ -106,7 +126,7 @@ def news2_components(
         raise ValueError(f"consciousness must be one of {', '.join(_CONSCIOUSNESS)} (got {consciousness!r})")
     return {
         "resp_rate": _band(_half_up(resp_rate, 0), _RESP),
-        "spo2": _band(_half_up(spo2, 0), _SPO2_SCALE1),
+        "spo2": _spo2_points(spo2, on_oxygen, spo2_scale2),
         "oxygen": 2 if on_oxygen else 0,
         "systolic_bp": _band(_half_up(systolic_bp, 0), _SYSTOLIC),
         "pulse": _band(_half_up(pulse, 0), _PULSE),
@@ -123,9 +143,12 @@ def news2(
     pulse: float,
     consciousness: str,
     temperature: float,
+    spo2_scale2: bool = False,
 ) -> int:
     """The NEWS2 total, 0-20: the sum of ``news2_components``."""
-    parts = news2_components(resp_rate, spo2, on_oxygen, systolic_bp, pulse, consciousness, temperature)
+    parts = news2_components(
+        resp_rate, spo2, on_oxygen, systolic_bp, pulse, consciousness, temperature, spo2_scale2
+    )  # fmt: skip
     return sum(parts.values())
 
 
@@ -137,10 +160,13 @@ def news2_band(
     pulse: float,
     consciousness: str,
     temperature: float,
+    spo2_scale2: bool = False,
 ) -> str:
     """NEWS2 clinical risk: "high" (total >= 7), "medium" (5-6), "low-medium" (0-4 with a 3 in any one
     parameter), otherwise "low"."""
-    parts = news2_components(resp_rate, spo2, on_oxygen, systolic_bp, pulse, consciousness, temperature)
+    parts = news2_components(
+        resp_rate, spo2, on_oxygen, systolic_bp, pulse, consciousness, temperature, spo2_scale2
+    )  # fmt: skip
     total = sum(parts.values())
     if total >= 7:
         return "high"

@@ -60,7 +60,7 @@ class StoredValue:
     status: str = "value"  # value, not_done, not_applicable, below_lloq, above_uloq, derived
     entered: Any = None  # the value as typed, before unit conversion
     unit: str | None = None  # the unit as entered (the canonical unit if none was named)
-    reason: str | None = None  # for not done and not applicable
+    reason: str | None = None  # not done, not applicable; a derived value's note (why none, or from fewer inputs)
     limit: float | None = None  # the LLOQ or ULOQ in the canonical unit, for censored values
     components: Mapping[str, Any] | None = None  # a derived score's parts (e.g. NEWS2's seven parameters)
 

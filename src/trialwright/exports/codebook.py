@@ -69,10 +69,7 @@ def _conversion(alt: UnitConversion) -> str:
 
 
 def _derived(f: FormField) -> str:
-    if f.derived is None:
-        return ""
-    inputs = ", ".join(f"{role}={source}" for role, source in f.derived.inputs.items())
-    return f"{f.derived.name}({inputs})"
+    return "" if f.derived is None else f.derived.describe()
 
 
 def _yes(flag: bool) -> str:

@@ -530,8 +530,7 @@ class _Document:
                     if f.derived is not None:
                         attrs = {"OID": f"MT.{form.id}.{f.id}", "Name": f.derived.name, "Type": "Computation"}
                         with xml.element("MethodDef", attrs):
-                            inputs = ", ".join(f"{k}={v}" for k, v in f.derived.inputs.items())
-                            xml.translated("Description", f"{f.derived.name}({inputs}), computed by trialwright")
+                            xml.translated("Description", f"{f.derived.describe()}, computed by trialwright")
 
     def _item_def(self, form_id: str, f: FormField) -> None:
         xml = self.xml

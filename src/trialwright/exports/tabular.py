@@ -184,7 +184,7 @@ def long_table(source: ExportSource) -> Table:
             Column("value_num", "number", "Value as a number (numeric fields)"),
             Column("unit", "text", "Canonical unit"),
             Column("status", "code", "Status", tuple((s, s.replace("_", " ")) for s in _STATUSES)),
-            Column("reason", "text", "Reason (not done, not applicable)"),
+            Column("reason", "text", "Reason (not done, not applicable; a derived value's note)"),
             Column("limit", "number", "Limit of quantification (canonical unit), for censored values"),
             Column("entered", "text", "Value as entered"),
             Column("entered_unit", "text", "Unit as entered"),

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trialwright.protocol import estimand_checks, masking_checks
-from trialwright.protocol.derivations import Derivation
+from trialwright.protocol import derivation_checks, estimand_checks, masking_checks
 from trialwright.protocol.design import (
     SimpleRandomization,
     StratificationFactor,
@@ -127,31 +126,8 @@ def _eligibility(p: Protocol) -> Iterator[Found]:
                 yield f"eligibility.{kind}[{i}].rule", unknown(name, known, "screening field")
 
 
-def _derivation_inputs(p: Protocol, form_index: int, field_index: int, derived: Derivation) -> Iterator[Found]:
-    form = p.forms[form_index]
-    own = {f.id for f in form.fields}
-    screening = {f.id for f in p.eligibility.screening_fields}
-    path = f"forms[{form_index}].fields[{field_index}].derived.inputs"
-    for role, source in derived.inputs.items():
-        if "." in source:
-            form_id, _, field_id = source.partition(".")
-            forms = {f.id: f for f in p.forms}
-            if form_id == "screening":
-                if field_id not in screening:
-                    yield f"{path}.{role}", unknown(field_id, screening, "screening field")
-            elif form_id not in forms:
-                yield f"{path}.{role}", unknown(form_id, forms, "form")
-            elif field_id not in {f.id for f in forms[form_id].fields}:
-                yield f"{path}.{role}", f"form {form_id!r} has no field {field_id!r}"
-        elif source not in own:
-            yield f"{path}.{role}", f"form {form.id!r} has no field {source!r} (write form.field for another form)"
-
-
 def _forms(p: Protocol) -> Iterator[Found]:
-    for i, form in enumerate(p.forms):
-        for j, field in enumerate(form.fields):
-            if field.derived is not None:
-                yield from _derivation_inputs(p, i, j, field.derived)
+    yield from derivation_checks.check(p)
 
 
 def _data_checks(p: Protocol) -> Iterator[Found]:

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from trialwright.protocol.base import ProtocolModel
 
-__all__ = ["DERIVATIONS", "DERIVATION_PARAMETERS", "Derivation"]
+__all__ = ["DERIVATIONS", "DERIVATION_PARAMETERS", "INPUT_TYPES", "OPTIONAL_INPUTS", "Derivation"]
 
 _NEWS2_INPUTS = ("resp_rate", "spo2", "on_oxygen", "systolic_bp", "pulse", "consciousness", "temperature")
 
@@ -34,6 +34,17 @@ DERIVATIONS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
+#: Inputs a derivation may be given, and what it does without them. NEWS2 scores SpO2 on scale 2 for a
+#: participant whose ``spo2_scale2`` field (a yes/no field, e.g. "target SpO2 88-92% prescribed") is yes,
+#: on scale 1 when it is no; without that input every participant is scored on scale 1. PRIEST was
+#: derived on scale 1 and takes no such input.
+OPTIONAL_INPUTS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
+    {"news2": ("spo2_scale2",), "news2_band": ("spo2_scale2",)}
+)
+
+#: The field types an input role must have, where the role's meaning fixes it.
+INPUT_TYPES: MappingProxyType[str, frozenset[str]] = MappingProxyType({"spo2_scale2": frozenset({"boolean"})})
+
 #: The parameters a derivation needs from the protocol (a choice the protocol makes, not a measurement).
 DERIVATION_PARAMETERS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
     {"priest_score": ("age_bands",), "priest_band": ("age_bands",)}
@@ -45,7 +56,10 @@ class Derivation(ProtocolModel):
 
     name: str = Field(description="A derivation the engine knows: " + ", ".join(DERIVATIONS) + ".")
     inputs: dict[str, str] = Field(
-        description="Input role -> field id (same form), form.field for another form, screening.field for screening."
+        description=(
+            "Input role -> field id (same form), form.field for another form, screening.field for screening. "
+            "news2 and news2_band also take spo2_scale2, a yes/no field: yes scores SpO2 on scale 2 (RCP 2017)."
+        )
     )
     parameters: dict[str, Any] = Field(
         default_factory=dict,
@@ -58,14 +72,17 @@ class Derivation(ProtocolModel):
             raise ValueError(f"unknown derivation {self.name!r}; known: {', '.join(DERIVATIONS)}")
         needed = set(DERIVATIONS[self.name])
         missing = sorted(needed - set(self.inputs))
-        extra = sorted(set(self.inputs) - needed)
+        extra = sorted(set(self.inputs) - needed - set(OPTIONAL_INPUTS.get(self.name, ())))
         if missing or extra:
             parts = []
             if missing:
                 parts.append(f"missing inputs {', '.join(missing)}")
             if extra:
                 parts.append(f"unknown inputs {', '.join(extra)}")
-            raise ValueError(f"{self.name}: " + "; ".join(parts) + f" (needs {', '.join(DERIVATIONS[self.name])})")
+            optional = OPTIONAL_INPUTS.get(self.name, ())
+            takes = f"; may take {', '.join(optional)}" if optional else ""
+            needs = ", ".join(DERIVATIONS[self.name])
+            raise ValueError(f"{self.name}: " + "; ".join(parts) + f" (needs {needs}{takes})")
         wanted = DERIVATION_PARAMETERS.get(self.name, ())
         missing = [p for p in wanted if p not in self.parameters]
         extra = sorted(set(self.parameters) - set(wanted))
@@ -75,3 +92,12 @@ class Derivation(ProtocolModel):
             takes = ", ".join(wanted) or "none"
             raise ValueError(f"{self.name}: unknown parameters {', '.join(extra)} (takes {takes})")
         return self
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The fields read, as written."""
+        return tuple(self.inputs.values())
+
+    def describe(self) -> str:
+        """One line for the codebook: ``name(role=field, ...)``."""
+        return f"{self.name}({', '.join(f'{role}={source}' for role, source in self.inputs.items())})"

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from trialwright.protocol.base import Code, Identifier, ProtocolModel
+from trialwright.protocol.base import Code, Identifier, ProtocolModel, Range
 from trialwright.protocol.derivations import Derivation
 from trialwright.protocol.forms import UnitConversion
 
@@ -28,6 +28,8 @@ __all__ = [
     "MaskedParty",
     "Masking",
     "Minimization",
+    "Preparation",
+    "PreparationAttribute",
     "Randomization",
     "Rule",
     "SampleSize",
@@ -81,6 +83,41 @@ class VolumeRange(ProtocolModel):
         return self
 
 
+class PreparationAttribute(ProtocolModel):
+    """One value the unblinded pharmacist records when preparing a dose (e.g. the lot, the volume drawn up)."""
+
+    id: Identifier = Field(description="Attribute id, unique within the preparation.")
+    label: str = Field(description="Label shown to the pharmacist.")
+    type: Literal["integer", "decimal", "text"] = Field(description="integer, decimal or text.")
+    unit: str | None = Field(default=None, description="Unit the value is recorded in (numbers only), e.g. mL.")
+    hard_limits: Range | None = Field(default=None, description="Outside these the value is refused (numbers only).")
+    required: bool = Field(default=True, description="Whether the preparation is refused without it.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PreparationAttribute:
+        if self.type == "text" and (self.unit is not None or self.hard_limits is not None):
+            raise ValueError("unit and hard_limits are only for integer and decimal attributes")
+        return self
+
+
+class Preparation(ProtocolModel):
+    """What the unblinded pharmacist prepares for an arm, as the values recorded for each dose."""
+
+    attributes: list[PreparationAttribute] = Field(
+        default_factory=list,
+        description="The values recorded for each dose, besides who prepared it and when (none: who and when only).",
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> Preparation:
+        ids = [a.id for a in self.attributes]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"attribute ids must be unique: {', '.join(twice)}")
+        return self
+
+
 class Intervention(ProtocolModel):
     """What an arm receives."""
 
@@ -91,6 +128,12 @@ class Intervention(ProtocolModel):
     volume: VolumeRange | None = Field(default=None, description="Volume range.")
     schedule: str = Field(description="How often and when, e.g. single dose.")
     background_therapy: str | None = Field(default=None, description="Therapy every arm also receives.")
+    preparation: Preparation | Literal["none"] | None = Field(
+        default=None,
+        description="What the unblinded pharmacist prepares and records for each dose, or none (nothing to "
+        "prepare). Left out: nothing for a no_intervention arm (it receives no product), otherwise a preparation "
+        "recorded by who and when only (no value is asked that the protocol does not declare).",
+    )
 
 
 class Arm(ProtocolModel):
@@ -110,6 +153,19 @@ class Arm(ProtocolModel):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError("must be a whole number >= 1")
         return value
+
+    @model_validator(mode="after")
+    def _nothing_to_prepare(self) -> Arm:
+        if self.role is ArmRole.NO_INTERVENTION and isinstance(self.intervention.preparation, Preparation):
+            raise ValueError("a no_intervention arm receives no product: its intervention.preparation is none")
+        return self
+
+    def preparation(self) -> Preparation | None:
+        """What the pharmacist prepares for this arm; None when there is nothing to prepare."""
+        declared = self.intervention.preparation
+        if declared == "none" or (declared is None and self.role is ArmRole.NO_INTERVENTION):
+            return None
+        return declared if isinstance(declared, Preparation) else Preparation()
 
 
 class SampleSize(ProtocolModel):

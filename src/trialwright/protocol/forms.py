@@ -2,7 +2,8 @@
 
 A field declares its type, canonical unit and accepted alternative units (with the conversion to the
 canonical unit), hard limits (refused) and soft limits (saved with a query), whether "not done" is
-allowed, choice codes, limits of quantification, or the derivation that computes it.
+allowed, choice codes, limits of quantification, or the derivation that computes it (named, or declared
+in the file: ``trialwright.protocol.declared``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from trialwright.protocol.base import Identifier, ProtocolModel, Range
-from trialwright.protocol.derivations import Derivation
+from trialwright.protocol.declared import DerivedField
 
 __all__ = [
     "Choice",
@@ -79,7 +80,13 @@ class FormField(ProtocolModel):
     quantification_limits: bool = Field(
         default=False, description="Whether values may be recorded as below the LLOQ or above the ULOQ (censored)."
     )
-    derived: Derivation | None = Field(default=None, description="Computed by the engine, never typed in.")
+    derived: DerivedField | None = Field(
+        default=None,
+        description=(
+            "Computed by the engine, never typed in: a named derivation ({name, inputs}) or a declared one "
+            "({kind: sum, mean, min, max, count, bands, codes, value_set or formula, ...})."
+        ),
+    )
     may_precede_enrolment: bool = Field(
         default=False, description="A date that may lie before enrolment (date of birth, of admission)."
     )

@@ -20,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from trialwright.protocol import base
 from trialwright.protocol.checks import cross_check
+from trialwright.protocol.declared import DERIVATION_TAGS
 from trialwright.protocol.format1 import read_format_1
 from trialwright.protocol.model import Protocol
 
@@ -130,7 +131,7 @@ def _yaml_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
             if part in node:
                 node = node[part]
                 path.append(part)
-            elif part == node.get("method"):
+            elif part == node.get("method") or part in DERIVATION_TAGS:
                 continue  # the discriminator's tag, not a key of the file
             else:
                 path.append(part)  # a missing key: name it

@@ -13,6 +13,8 @@ __all__ = ["masking"]
 
 #: Roles that know the arms by their work: no protocol can mask them.
 _UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician", "dsmb_member"})
+#: Roles that read the audit trail (web/routes/audit.py): it shows which participants had a dose prepared.
+_AUDIT_READERS = frozenset({"administrator", "data_manager", "monitor"})
 #: Arms that exist to keep the participant from knowing.
 _CONCEALING = (ArmRole.PLACEBO, ArmRole.SHAM)
 
@@ -37,6 +39,7 @@ def masking(p: Protocol) -> Iterator[Found]:
                 )
     if m.blinding is not Blinding.OPEN and m.open_label_comparator is not None:
         yield "masking.open_label_comparator", "is for an open-label trial (blinding: open)"
+    yield from _preparations(p)
     if m.blinding in (Blinding.SINGLE, Blinding.DOUBLE, Blinding.TRIPLE):
         for i, arm in enumerate(p.arms):
             if arm.role is ArmRole.NO_INTERVENTION:
@@ -44,4 +47,28 @@ def masking(p: Protocol) -> Iterator[Found]:
                     f"a no_intervention arm cannot be hidden from the participant of a {m.blinding.value}-blind "
                     "trial: use a placebo or sham comparator, or declare blinding open or custom (e.g. outcome "
                     "assessors only)"
+                )
+
+
+def _preparations(p: Protocol) -> Iterator[Found]:
+    """An arm with nothing to prepare beside arms that are prepared tells the arm to whoever sees doses prepared:
+    the participant and those caring for them (single, double, triple), or a masked reader of the audit trail."""
+    m = p.masking
+    if not any(a.preparation() for a in p.arms):
+        return
+    if m.blinding in (Blinding.SINGLE, Blinding.DOUBLE, Blinding.TRIPLE):
+        for i, arm in enumerate(p.arms):
+            # A no_intervention arm is refused above, with its own reason.
+            if arm.role is not ArmRole.NO_INTERVENTION and arm.preparation() is None:
+                yield f"arms[{i}].intervention.preparation", (
+                    f"nothing to prepare for one arm of a {m.blinding.value}-blind trial whose other arms are "
+                    "prepared: the missing dose would tell the arm; declare what its pharmacist prepares"
+                )
+    elif m.blinding is Blinding.CUSTOM and (readers := sorted(_AUDIT_READERS & set(m.masked_roles))):
+        for i, arm in enumerate(p.arms):
+            if arm.preparation() is None:
+                yield f"arms[{i}].intervention.preparation", (
+                    f"nothing to prepare for this arm while others are prepared: the audit trail, read by the masked "
+                    f"{', '.join(r.replace('_', ' ') for r in readers)}, records each dose prepared and so would "
+                    "tell the arm"
                 )

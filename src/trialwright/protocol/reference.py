@@ -37,7 +37,11 @@ that leave out one of the field's values, a numeric field without cut points), a
 to store; a simple randomization list shorter than the target; unnamed blinded groups when the arms'
 ratios differ (the groups' sizes would name the arms); per-arm targets that do not add up to the target
 or do not follow the ratio; duplicate ids; amendments out of order or not ending at the file's version;
-consent versions out of date order.
+consent versions out of date order. For derived fields (see
+[forms.md](forms.md#derived-values)): an input naming no field or a field of the wrong type; bands with
+a gap or an overlap; points or a value set without a number for every code of their field; a formula
+naming an unknown field or dividing by a written zero; a whole-number field fed a fraction; and derived
+fields that depend on themselves.
 
 This page is generated from the model (`python -m trialwright.protocol.reference > docs/protocol.md`).
 """

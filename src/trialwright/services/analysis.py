@@ -385,7 +385,7 @@ def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]], cutoff: dt.d
     if kind == "censored" and not isinstance(days, float):
         form_id, _, field_id = variable.partition(".")
         derived = protocol.form(form_id).field(field_id).derived
-        start = values.get(f"{form_id}.{next(iter(derived.inputs.values()))}") if derived and derived.inputs else None
+        start = values.get(f"{form_id}.{derived.sources[0]}") if derived and derived.sources else None
         if not isinstance(start, str):
             return None
         try:

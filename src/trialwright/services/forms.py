@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.declared import Missing, derivation_order, evaluate
 from trialwright.domain.derivations import components, derive
 from trialwright.domain.forms import (
     FormState,
@@ -29,7 +30,7 @@ from trialwright.domain.forms import (
 )
 from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS, Role
 from trialwright.domain.visits import HeldVisit, ScheduledVisit, schedule, window_of
-from trialwright.protocol import Protocol
+from trialwright.protocol import Derivation, Protocol
 from trialwright.protocol.forms import DataCheck, FieldType, FormDef
 from trialwright.services import audit, clock
 from trialwright.services.screening import NotFound, participant_row
@@ -494,6 +495,10 @@ def _typed(kind: FieldType, value: Any) -> Any:
     return value
 
 
+_ABSENT = {"not_done": "not done", "not_applicable": "not applicable", "below_lloq": "below the LLOQ",
+           "above_uloq": "above the ULOQ", "derived": "not computed"}  # fmt: skip
+
+
 def _derive_all(
     session: Session,
     protocol: Protocol,
@@ -501,30 +506,41 @@ def _derive_all(
     visit_row: Any,
     pending: dict[str, dict[str, StoredValue]],
 ) -> None:
-    """Recompute every derived field of the forms at this visit (``pending``: form id -> values)."""
+    """Recompute every derived field of the forms at this visit (``pending``: form id -> values), each
+    after the derived fields it reads."""
     screening_values = json.loads(
         session.execute(
             select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
         ).scalar_one()
     )
-    for form_id, values in pending.items():
-        form = protocol.form(form_id)
-        for f in form.fields:
-            if f.derived is None:
-                continue
-            inputs: dict[str, Any] = {}
-            for role, source in f.derived.inputs.items():
-                other, dot, name = source.partition(".")
-                if not dot:
-                    other, name = form_id, source
-                if other == "screening":
-                    inputs[role] = screening_values.get(name)
-                    continue
-                stored = pending.get(other, {}).get(name)
-                kind = protocol.form(other).field(name).type
-                inputs[role] = _typed(kind, stored.value) if stored is not None and stored.status == "value" else None
+
+    def value_of(form_id: str, source: str) -> Any:
+        """The typed value an input holds, or Missing with why."""
+        other, dot, name = source.partition(".")
+        if not dot:
+            other, name = form_id, source
+        if other == "screening":
+            value = screening_values.get(name)
+            return Missing("empty") if value is None else value
+        stored = pending.get(other, {}).get(name)
+        if stored is None:
+            return Missing("empty")
+        if stored.status not in {"value", "derived"} or stored.value is None:
+            return Missing(_ABSENT.get(stored.status, stored.status))
+        return _typed(protocol.form(other).field(name).type, stored.value)
+
+    for form_id, field_id in derivation_order(protocol):
+        if form_id not in pending:
+            continue
+        values = pending[form_id]
+        f = protocol.form(form_id).field(field_id)
+        spec = f.derived
+        assert spec is not None
+        if isinstance(spec, Derivation):
+            inputs = {role: value_of(form_id, source) for role, source in spec.inputs.items()}
+            inputs = {role: None if isinstance(v, Missing) else v for role, v in inputs.items()}
             try:
-                result = derive(f.derived.name, inputs, f.derived.parameters)
+                result = derive(spec.name, inputs, spec.parameters)
             except ValueError as exc:
                 values[f.id] = StoredValue(None, "derived", reason=f"not computable: {exc}")
                 continue
@@ -533,8 +549,23 @@ def _derive_all(
             else:
                 if isinstance(result, float):
                     result = round(result, f.decimals if f.decimals is not None else 2)
-                parts = components(f.derived.name, inputs, f.derived.parameters)
+                parts = components(spec.name, inputs, spec.parameters)
                 values[f.id] = StoredValue(result, "derived", components=parts)
+            continue
+        try:
+            declared = evaluate(spec, {source: value_of(form_id, source) for source in spec.sources})
+        except ValueError as exc:
+            values[f.id] = StoredValue(None, "derived", reason=f"not computable: {exc}")
+            continue
+        number = declared.value
+        if number is not None and f.type is FieldType.INTEGER:
+            if not float(number).is_integer():  # protocol check refuses such a declaration; never truncate
+                values[f.id] = StoredValue(None, "derived", reason=f"not computable: {number:g} is not whole")
+                continue
+            number = int(number)
+        elif number is not None:
+            number = round(float(number), f.decimals if f.decimals is not None else 2)
+        values[f.id] = StoredValue(number, "derived", reason=declared.note)
 
 
 def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:

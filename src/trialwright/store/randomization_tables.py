@@ -64,9 +64,9 @@ preparations = Table(
     Column(
         "preparation_code", String(16), ForeignKey("allocation_entries.preparation_code"), nullable=False, unique=True
     ),
-    Column("product_lot", String(64), nullable=False),
-    Column("particles", Text, nullable=True),
-    Column("volume_ml", Text, nullable=False),
+    # The values the arm's protocol declares (attribute id -> value), as JSON: read by the unblinded pharmacist
+    # only, never written to the audit trail (lots and volumes can differ by arm).
+    Column("attributes", Text, nullable=False),
     Column("prepared_at", UTCDateTime(), nullable=False),
     Column("prepared_by", String(64), nullable=False),
 )

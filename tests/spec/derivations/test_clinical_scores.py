@@ -1,5 +1,5 @@
-"""Derived clinical scores at every band edge: NEWS2 (RCP 2017, SpO2 scale 1), PRIEST (Goodacre et al.
-2021), Brixia (Borghesi and Maroldi 2020), the CD4/CD8 ratio and length of stay.
+"""Derived clinical scores at every band edge: NEWS2 (RCP 2017, SpO2 scales 1 and 2), PRIEST (Goodacre
+et al. 2021), Brixia (Borghesi and Maroldi 2020), the CD4/CD8 ratio and length of stay.
 
 The expected points are copied by hand from the tables in shared/reference/clinical.md, never computed
 by the code under test. Each NEWS2 case starts from a record scoring 0 in every parameter and changes
@@ -74,6 +74,54 @@ def test_news2_points_at_every_band_edge(parameter: str, value: Any, points: int
     components = news2_components(**vitals)
     assert components[COMPONENT.get(parameter, parameter)] == points
     assert news2(**vitals) == points  # every other parameter scores 0
+
+
+# NEWS2 SpO2 scale 2, Royal College of Physicians, National Early Warning Score (NEWS) 2, 2017 chart,
+# as checked in shared/reference/clinical.md: for a prescribed target of 88-92% (e.g. hypercapnic
+# respiratory failure): <=83: 3; 84-85: 2; 86-87: 1; 88-92, or >=93 on air: 0; 93-94 on oxygen: 1;
+# 95-96 on oxygen: 2; >=97 on oxygen: 3. The air-or-oxygen row (oxygen: 2) scores on both scales.
+# (spo2, on_oxygen, SpO2 points on scale 2)
+NEWS2_SCALE2_EDGES: list[tuple[int, bool, int]] = [
+    (50, False, 3), (83, False, 3), (83, True, 3), (84, False, 2), (85, True, 2), (86, False, 1),
+    (87, True, 1), (88, False, 0), (88, True, 0), (92, False, 0), (92, True, 0),
+    (93, False, 0), (93, True, 1), (94, True, 1), (95, True, 2), (96, True, 2), (97, True, 3),
+    (100, True, 3), (94, False, 0), (97, False, 0), (100, False, 0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spo2", "on_oxygen", "points"), NEWS2_SCALE2_EDGES)
+def test_news2_spo2_scale_2_at_every_band_edge(spo2: int, on_oxygen: bool, points: int) -> None:
+    vitals = {**BASELINE, "spo2": spo2, "on_oxygen": on_oxygen}
+    parts = news2_components(**vitals, spo2_scale2=True)
+    assert parts["spo2"] == points
+    assert parts["oxygen"] == (2 if on_oxygen else 0)
+    assert news2(**vitals, spo2_scale2=True) == points + (2 if on_oxygen else 0)
+
+
+@pytest.mark.parametrize(("spo2", "on_oxygen", "scale1", "scale2"), [
+    (88, True, 3, 0),   # the target range of scale 2 scores 0 there, 3 on scale 1
+    (97, True, 0, 3),   # above target on oxygen: 3 on scale 2, 0 on scale 1
+    (93, False, 2, 0),
+])  # fmt: skip
+def test_the_same_reading_scores_by_the_participants_scale(
+    spo2: int, on_oxygen: bool, scale1: int, scale2: int
+) -> None:
+    vitals = {**BASELINE, "spo2": spo2, "on_oxygen": on_oxygen}
+    assert news2_components(**vitals)["spo2"] == scale1  # no scale input: scale 1, as before
+    assert news2_components(**vitals, spo2_scale2=False)["spo2"] == scale1
+    assert news2_components(**vitals, spo2_scale2=True)["spo2"] == scale2
+    assert derive("news2", {**vitals, "spo2_scale2": True}) == scale2 + (2 if on_oxygen else 0)
+    assert derive("news2_band", {**vitals, "spo2_scale2": True}) == news2_band(**vitals, spo2_scale2=True)
+
+
+def test_news2_is_not_guessed_while_the_scale_field_is_empty() -> None:
+    assert derive("news2", {**BASELINE, "spo2_scale2": None}) is None
+    assert components("news2", {**BASELINE, "spo2_scale2": None}) is None
+
+
+def test_priest_stays_on_scale_1() -> None:
+    # Goodacre et al. 2021 derived PRIEST from the NEWS2 parameters on scale 1; it takes no scale input.
+    assert "spo2_scale2" not in inspect.signature(priest_components).parameters
 
 
 def test_news2_components_are_named_per_parameter() -> None:

@@ -171,10 +171,12 @@ def test_the_pharmacist_sees_what_to_prepare_and_records_it_once(trial: Trial) -
         "Placebo (PBS) + standard care",
     }
     assert instruction.volume == "2-5 mL" and instruction.identical_appearance and not instruction.prepared
-    done = prepare(trial.engine, pharmacist, code, product_lot="EXO-2021-07", volume_ml=3, particles="5e10")
+    values = {"product_lot": "LOT-2021-07", "volume_ml": 3, "particles": 5e10}
+    values = {a.id: values[a.id] for a in instruction.attributes}  # what this arm declares
+    done = prepare(trial.engine, pharmacist, code, values)
     assert done.prepared
     with pytest.raises(RandomizationError, match="prepared already"):
-        prepare(trial.engine, pharmacist, code, product_lot="EXO-2021-07", volume_ml=3)
+        prepare(trial.engine, pharmacist, code, values)
     with pytest.raises(RandomizationError, match="only the unblinded pharmacist"):
         what_to_prepare(trial.engine, who(trial, Role.STUDY_COORDINATOR), code)
     (entry,) = audit.entries(trial.engine, action_prefix="dose.prepared")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -90,6 +91,9 @@ def test_an_upgrade_keeps_rows_that_other_rows_point_to(database_url: str) -> No
     with session_scope(engine) as session:
         assert session.execute(text("SELECT kind FROM allocation_lists")).scalar_one() == "generated"
         assert session.execute(text("SELECT preparation_code FROM preparations")).scalar_one() == "P-1"
+        # Revision 0011 moved the three fixed columns into the declared attributes' JSON, still readable.
+        moved = session.execute(text("SELECT attributes FROM preparations")).scalar_one()
+        assert json.loads(moved) == {"product_lot": "L", "volume_ml": 3.0}
         with pytest.raises(IntegrityError):  # enforcement is back on
             session.execute(
                 text(

@@ -65,10 +65,18 @@ def test_the_trial_runs_through_the_pages(app, trial: Trial) -> None:  # type: i
         assert code in pharm.get("/pharmacy").text and pharm.get("/participants").status_code == 403
         what = pharm.get(f"/pharmacy/{code}").text
         assert any(name in what for name in ARM_NAMES) and "2-5 mL" in what
-        bad = post(pharm, f"/pharmacy/{code}", f"/pharmacy/{code}", product_lot="L1", volume_ml="lots")
+        # The form asks exactly what this arm declares: lot and volume; the particle count for the exosomes only.
+        assert 'name="a-product_lot"' in what and 'name="a-volume_ml"' in what and "2 to 5 mL" in what
+        exosomes = "hUCMSC-Exos + standard care" in what
+        assert ('name="a-particles"' in what) == exosomes and 'name="volume_ml"' not in what
+        bad = post(pharm, f"/pharmacy/{code}", f"/pharmacy/{code}", **{"a-product_lot": "L1", "a-volume_ml": "lots"})
         assert bad.status_code == 422 and "volume_ml: must be a number" in bad.text
-        assert post(pharm, f"/pharmacy/{code}", f"/pharmacy/{code}", product_lot="L1", volume_ml="3").status_code == 303
-        assert 'data-testid="prepared"' in pharm.get(f"/pharmacy/{code}").text
+        assert 'value="L1"' in bad.text  # what was typed is kept
+        typed = {"a-product_lot": "L1", "a-volume_ml": "3", **({"a-particles": "5e10"} if exosomes else {})}
+        assert post(pharm, f"/pharmacy/{code}", f"/pharmacy/{code}", **typed).status_code == 303
+        record = pharm.get(f"/pharmacy/{code}").text
+        assert 'data-testid="prepared"' in record and 'data-testid="recorded-volume_ml">3 mL<' in record
+        assert ('data-testid="recorded-particles">50000000000 particles<' in record) == exosomes
     with as_role(app, Role.INVESTIGATOR) as inv:
         assert not any(name in inv.get(f"/participants/{pid}").text for name in ARM_NAMES)
         form = f"/participants/{pid}/unblind"
@@ -114,10 +122,20 @@ def test_the_api_randomizes_prepares_and_unblinds(app, trial: Trial) -> None:  #
         pharm = bearer(Role.UNBLINDED_PHARMACIST)
         assert api.get(f"/api/v1/pharmacy/{code}", headers=inv).status_code == 403
         assert api.get(f"/api/v1/pharmacy/{code}", headers=pharm).json()["arm"] in ARM_NAMES
-        done = api.post(
-            f"/api/v1/pharmacy/{code}/preparation", headers=pharm, json={"product_lot": "L", "volume_ml": 3}
-        )
+        declared = [a["id"] for a in api.get(f"/api/v1/pharmacy/{code}", headers=pharm).json()["attributes"]]
+        assert declared in (["product_lot", "volume_ml", "particles"], ["product_lot", "volume_ml"])
+        values: dict[str, object] = {"product_lot": "L", "volume_ml": {"value": 3, "unit": "L"}}
+        wrong = api.post(f"/api/v1/pharmacy/{code}/preparation", headers=pharm, json={"values": values})
+        assert wrong.status_code == 422 and wrong.json()["detail"] == [
+            {"rule": "volume_ml: is recorded in mL, not in 'L' (values are never converted)"}
+        ] + ([{"rule": "particles: Particle count is required"}] if "particles" in declared else [])
+        values = {"product_lot": "L", "volume_ml": 3, **({"particles": 5e10} if "particles" in declared else {})}
+        done = api.post(f"/api/v1/pharmacy/{code}/preparation", headers=pharm, json={"values": values})
         assert done.status_code == 201 and done.json()["prepared"]
+        assert {v["id"]: v["value"] for v in done.json()["recorded"]} == values
+        for blinded in (inv, bearer(Role.DATA_MANAGER)):  # the values are the pharmacist's alone
+            assert api.get(f"/api/v1/pharmacy/{code}", headers=blinded).status_code == 403
+            assert api.post(f"/api/v1/pharmacy/{code}/preparation", headers=blinded, json={}).status_code == 403
         refused = api.post(
             f"/api/v1/participants/{pid}/unblinding", headers=inv, json={"reason": "x", "password": "no"}
         )

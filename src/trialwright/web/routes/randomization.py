@@ -246,14 +246,20 @@ def pharmacy(request: Request, page: PharmacistPage, engine: EngineDep) -> HTMLR
 
 
 def _preparation(
-    request: Request, page: Page, engine: EngineDep, code: str, status: int = 200, errors: list[str] | None = None
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    code: str,
+    status: int = 200,
+    errors: list[str] | None = None,
+    typed: dict[str, str] | None = None,
 ) -> Response:
     assert page.user is not None
     try:
         instruction = svc.what_to_prepare(engine, page.user, code)
     except NotFound:
         return _not_found(request, page)
-    context = {"i": instruction, "errors": errors or []}
+    context = {"i": instruction, "errors": errors or [], "typed": typed or {}}
     return render_page(request, page, "randomization/prepare.html", context, status_code=status)
 
 
@@ -263,27 +269,21 @@ def preparation(request: Request, page: PharmacistPage, engine: EngineDep, code:
 
 
 @router.post("/pharmacy/{code}", response_class=HTMLResponse)
-def record_preparation(
-    request: Request,
-    page: PharmacistPage,
-    engine: EngineDep,
-    _csrf: CsrfChecked,
-    code: str,
-    product_lot: Annotated[str, Form()] = "",
-    volume_ml: Annotated[str, Form()] = "",
-    particles: Annotated[str, Form()] = "",
+async def record_preparation(
+    request: Request, page: PharmacistPage, engine: EngineDep, _csrf: CsrfChecked, code: str
 ) -> Response:
+    """The values of the arm's declared attributes, as typed (``a-<id>``); the service checks them."""
     assert page.user is not None
+    data = await request.form()
+    values = {k[2:]: str(v) for k, v in data.items() if k.startswith("a-")}
     try:
-        try:
-            volume = float(volume_ml)
-        except ValueError:
-            raise svc.RandomizationError("volume_ml: must be a number of millilitres") from None
-        svc.prepare(engine, page.user, code, product_lot=product_lot, volume_ml=volume, particles=particles or None)
+        svc.prepare(engine, page.user, code, values)
     except NotFound:
         return _not_found(request, page)
+    except svc.PreparationRefused as exc:
+        return _preparation(request, page, engine, code, 422, list(exc.problems), values)
     except svc.RandomizationError as exc:
-        return _preparation(request, page, engine, code, 422, [str(exc)])
+        return _preparation(request, page, engine, code, 422, [str(exc)], values)
     return RedirectResponse(f"/pharmacy/{code}", status_code=303)
 
 
