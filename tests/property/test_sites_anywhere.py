@@ -125,7 +125,7 @@ def test_an_onset_is_in_the_future_only_after_the_sites_today(
         found = _report(raw, zone, now)
         today = onset + dt.timedelta(days=lag)
         future = ("onset", f"{onset.isoformat()} is in the future (today is {today.isoformat()} at the site)")
-        assert (future in found if refused else found.onset == onset), found
+        assert future in found if refused else found.onset == onset, found
 
 
 @given(zone=st.sampled_from(ZONES), enrolled=DAYS, lag=st.sampled_from([-1, 0]), wall=TIMES, offset=OFFSETS)

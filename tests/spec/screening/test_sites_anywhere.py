@@ -29,6 +29,7 @@ from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.web.conftest import sign_in
 from tests.trialfixtures import Trial, make_trial, username, who
+from trialwright.domain.calendars import to_jalali
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
 from trialwright.services import clock
@@ -91,7 +92,7 @@ def test_the_api_gives_the_same_answer_for_the_same_instant_whatever_its_offset(
             morning.astimezone(dt.timezone(dt.timedelta(hours=-8))).isoformat(),  # with another
         ]
         answers = [consent(at) for at in written]
-        assert [status for status, _ in answers] == [200, 200, 200]
+        assert [status for status, _ in answers] == [201, 201, 201]
         assert all(body["consented"] for _, body in answers)
         refusals = [consent(at) for at in (late.astimezone(dt.UTC).isoformat(), late.isoformat())]
         expected = [{"rule": f"obtained_at: {(day - dt.timedelta(days=1)).isoformat()} at the site is before the "
@@ -118,7 +119,8 @@ def test_the_services_record_the_same_instant_and_the_page_shows_it_on_the_sites
     with TestClient(create_app(Settings(database_url=sydney.url)), follow_redirects=False) as client:
         page = sign_in(client, Role.STUDY_COORDINATOR).get(f"/screening/{ids[0]}").text
     # 08:00 on the site's clock with its zone's name (AEST in winter, AEDT in summer), not 21:00 or 22:00 UTC.
-    assert f"{day.isoformat()} 08:00 {morning.tzname()}" in page
+    # (the viewer's calendar preference is both: the Gregorian date, the Solar Hijri date, then the time)
+    assert f"{day.isoformat()}, {to_jalali(day)} 08:00 {morning.tzname()}" in page
 
 
 def test_a_withdrawal_is_compared_with_the_sites_date_of_enrolment(pago_pago: Trial) -> None:

@@ -93,8 +93,10 @@ def test_a_trial_with_sites_anywhere_simulates_with_the_sites_dates(database_url
         site = people[row.participant_id].site
         reference = on_site(randomized[row.participant_id], site)
         assert row.visit_date == reference + dt.timedelta(days=visit.day), (row.participant_id, visit.id)
-        assert reference + dt.timedelta(days=visit.earliest) <= row.visit_date <= reference + dt.timedelta(
-            days=visit.latest
+        assert (
+            reference + dt.timedelta(days=visit.earliest)
+            <= row.visit_date
+            <= reference + dt.timedelta(days=visit.latest)
         )
         checked += 1
     assert checked >= 20
