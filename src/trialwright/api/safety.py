@@ -31,7 +31,7 @@ class FollowUpIn(BaseModel):
 
 
 class SubmissionIn(BaseModel):
-    """A report sent: sae_to_sponsor, susar_initial or susar_complete, and when (site time if no zone)."""
+    """A report sent: sae_to_sponsor, susar_initial or susar_complete, and when (with its UTC offset)."""
 
     kind: str
     submitted_at: str

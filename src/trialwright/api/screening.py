@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from trialwright.domain.eligibility import ScreeningValueError
 from trialwright.domain.roles import Role
@@ -47,7 +47,10 @@ class ConsentIn(BaseModel):
     form_version: str
     given_by: str = Field(description="participant or representative")
     obtained_by: str
-    obtained_at: dt.datetime = Field(description="With its time zone, e.g. 2021-05-20T10:30:00+03:30")
+    obtained_at: AwareDatetime = Field(
+        description="With its UTC offset (any offset: the same instant gives the same answer), e.g. "
+        "2021-05-20T10:30:00+03:30 or 2021-05-20T07:00:00Z; its date is taken on the site's clock"
+    )
     representative_name: str | None = None
     representative_relationship: str | None = None
     witness: str | None = None

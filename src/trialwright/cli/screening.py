@@ -87,7 +87,9 @@ def add(
     user: AsOption,
     site: Annotated[str, typer.Option("--site", help="Site code.")],
     data: DataOption = "-",
-    date: Annotated[str | None, typer.Option("--date", help="Screening date, YYYY-MM-DD (default today).")] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Screening date, YYYY-MM-DD (default today at the site).")
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Screen a patient from a JSON object of screening values; prints the decision."""
@@ -95,7 +97,7 @@ def add(
 
     engine, actor = _context(user, database)
     try:
-        on = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
+        on = dt.date.fromisoformat(date) if date else None  # None: today at the site
     except ValueError:
         fail("--date: must be YYYY-MM-DD")
     _show(_run(screen, engine, actor, site=site, screened_on=on, values=_json(data)))
@@ -180,14 +182,16 @@ def withdraw(
         ),
     ],
     reason: Annotated[str, typer.Option("--reason", help="Why, in words.")],
-    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default today).")] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD (default today at the participant's site).")
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Record a participant's withdrawal from one scope."""
     from trialwright.services.screening import withdraw as do_withdraw
 
     engine, actor = _context(user, database)
-    on = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
+    on = dt.date.fromisoformat(date) if date else None  # None: today at the participant's site
     p = _run(do_withdraw, engine, actor, participant_id, scope=scope, cause=cause, reason=reason, withdrawn_on=on)
     console.print(f"{p.participant_id} withdrawn from: {', '.join(p.withdrawn_scopes)}", highlight=False)
 

@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from trialwright.domain.calendars import local_date, on_site_clock
 from trialwright.protocol.base import Range
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
@@ -148,10 +149,17 @@ def _rounded(f: FormField, value: float) -> float | int:
     return round(value, f.decimals) if f.decimals is not None else value
 
 
-def _moment(f: FormField, raw: Any, tz: ZoneInfo) -> tuple[str, dt.date]:
-    """ISO text and the calendar date (site time) of a date, datetime or time value."""
+def _moment(f: FormField, raw: Any, tz: ZoneInfo, site_clock: bool) -> tuple[str, dt.date]:
+    """ISO text and the calendar date (the site's local date) of a date, datetime or time value."""
     text = raw.isoformat() if isinstance(raw, dt.date | dt.time) else str(raw).strip()
     if f.type is FieldType.DATE:
+        try:
+            instant = dt.datetime.fromisoformat(text) if "T" in text else None
+        except ValueError:
+            instant = None
+        if instant is not None and instant.tzinfo is not None:  # an instant: its date at the site
+            day = local_date(instant, tz, f.id)
+            return day.isoformat(), day
         try:
             day = dt.date.fromisoformat(text[:10]) if len(text) >= 10 else dt.date.fromisoformat(text)
         except ValueError:
@@ -159,12 +167,14 @@ def _moment(f: FormField, raw: Any, tz: ZoneInfo) -> tuple[str, dt.date]:
         return day.isoformat(), day
     if f.type is FieldType.DATETIME:
         try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"must be a date and time written YYYY-MM-DDTHH:MM, not {text!r}") from None
-        if moment.tzinfo is None:  # a time typed without a zone is the site's local time
-            moment = moment.replace(tzinfo=tz)
-        return moment.astimezone(dt.UTC).isoformat(timespec="minutes"), moment.astimezone(tz).date()
+            moment = dt.datetime.fromisoformat(on_site_clock(text, tz, f.id) if site_clock else text)
+        except ValueError as exc:
+            if str(exc).startswith(f"{f.id}: "):
+                raise ValueError(str(exc).split(": ", 1)[1]) from None
+            raise ValueError(f"must be a date and time written YYYY-MM-DDTHH:MM+HH:MM, not {text!r}") from None
+        if moment.tzinfo is None:
+            raise ValueError(f"{text} has no UTC offset; give the time with its offset, e.g. 2024-05-01T09:30+03:30")
+        return moment.astimezone(dt.UTC).isoformat(timespec="minutes"), local_date(moment, tz, f.id)
     try:
         return dt.time.fromisoformat(text).isoformat(timespec="minutes"), dt.date.min
     except ValueError:
@@ -197,7 +207,7 @@ def _boolean(raw: Any) -> bool:
 
 
 def _one(
-    f: FormField, raw: Any, *, today: dt.date, enrolled_on: dt.date | None, tz: ZoneInfo
+    f: FormField, raw: Any, *, today: dt.date, enrolled_on: dt.date | None, tz: ZoneInfo, site_clock: bool
 ) -> tuple[StoredValue, SoftBreach | None]:
     unit: str | None = None
     if isinstance(raw, Mapping):
@@ -234,7 +244,7 @@ def _one(
             soft = SoftBreach(f.id, float(canonical), _range_text(f.soft_limits, f.unit))
         return StoredValue(canonical, entered=raw, unit=unit or f.unit), soft
     if f.type in {FieldType.DATE, FieldType.DATETIME, FieldType.TIME}:
-        text, day = _moment(f, raw, tz)
+        text, day = _moment(f, raw, tz, site_clock)
         if f.type is not FieldType.TIME:
             if day > today:
                 raise ValueError(f"{day.isoformat()} is in the future")
@@ -258,8 +268,13 @@ def validate_entries(
     today: dt.date,
     enrolled_on: dt.date | None = None,
     timezone: str = "UTC",
+    typed_on_site_clock: bool = False,
 ) -> ValidatedEntry:
     """Validate the values entered on one form; every problem is reported at once.
+
+    Dates are compared as the site's local dates (``timezone``; ``today`` and ``enrolled_on`` are the
+    site's). A date and time needs its UTC offset, unless ``typed_on_site_clock`` (a page whose input says
+    "site time") reads an offset-less time on the site's clock.
 
     ``None`` or ``""`` for a field means "clear it" and is returned as ``None`` in ``values``.
     """
@@ -280,7 +295,7 @@ def validate_entries(
             values[name] = None  # type: ignore[assignment]
             continue
         try:
-            stored, breach = _one(f, raw, today=today, enrolled_on=enrolled_on, tz=tz)
+            stored, breach = _one(f, raw, today=today, enrolled_on=enrolled_on, tz=tz, site_clock=typed_on_site_clock)
         except ValueError as exc:
             problems.append(f"{name}: {exc}")
             continue

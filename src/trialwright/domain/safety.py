@@ -12,6 +12,11 @@ Deadlines (day 0 = the day the site became aware, in the site's own time zone):
 - any other SUSAR within ``susar_other_days`` calendar days.
 A calendar-day deadline ends at the end of that local day, so a daylight-saving change in between moves
 it with the site's clock; an hour deadline is elapsed time.
+
+Every date rule (onset, end and death not in the future, awareness not before the onset) compares the
+site's local dates (``calendars.local_date``): the same instant sent with any UTC offset gets the same
+decision. A time without an offset is refused, unless the page that sent it says its times are the
+site's clock (``typed_on_site_clock``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from trialwright.domain.calendars import local_date, on_site_clock
 from trialwright.protocol.outcomes import SafetySettings
 
 __all__ = [
@@ -144,11 +150,15 @@ def _text(raw: Any) -> str | None:
     return text or None
 
 
-def _date(raw: Any, name: str, problems: list[tuple[str, str]]) -> dt.date | None:
+def _date(raw: Any, name: str, tz: ZoneInfo, problems: list[tuple[str, str]]) -> dt.date | None:
     if raw in (None, ""):
         return None
     if isinstance(raw, dt.datetime):
-        return raw.date()
+        try:
+            return local_date(raw, tz, name)  # the site's date of that instant
+        except ValueError as exc:
+            problems.append((name, str(exc).split(": ", 1)[1]))
+            return None
     if isinstance(raw, dt.date):
         return raw
     try:
@@ -158,20 +168,22 @@ def _date(raw: Any, name: str, problems: list[tuple[str, str]]) -> dt.date | Non
         return None
 
 
-def _aware(raw: Any, tz: ZoneInfo, problems: list[tuple[str, str]]) -> dt.datetime | None:
+def _aware(raw: Any, tz: ZoneInfo, problems: list[tuple[str, str]], site_clock: bool) -> dt.datetime | None:
     if raw in (None, ""):
         problems.append(("aware_at", "is required: when the site became aware of the event"))
         return None
-    if isinstance(raw, dt.datetime):
-        value = raw
-    else:
-        try:
-            value = dt.datetime.fromisoformat(str(raw).strip())
-        except ValueError:
-            problems.append(("aware_at", f"must be a date and time as YYYY-MM-DDTHH:MM, not {raw!r}"))
-            return None
-    if value.tzinfo is None:  # a time typed without a zone is the site's clock
-        value = value.replace(tzinfo=tz)
+    text = raw.isoformat() if isinstance(raw, dt.datetime) else str(raw).strip()
+    try:
+        value = dt.datetime.fromisoformat(on_site_clock(text, tz, "aware_at") if site_clock else text)
+    except ValueError as exc:
+        detail = str(exc).split(": ", 1)[1] if str(exc).startswith("aware_at: ") else None
+        problems.append(("aware_at", detail or f"must be a date and time with its UTC offset, "
+                                               f"e.g. 2021-05-01T10:30+04:30, not {raw!r}"))  # fmt: skip
+        return None
+    if value.tzinfo is None:
+        problems.append(("aware_at", f"{text} has no UTC offset; give the time with its offset, "
+                                     "e.g. 2021-05-01T10:30+04:30"))  # fmt: skip
+        return None
     return value.astimezone(dt.UTC)
 
 
@@ -200,25 +212,33 @@ def _flag(raw: Any) -> bool | None:
     return None
 
 
-def validate_report(raw: Mapping[str, Any], settings: SafetySettings, tz: ZoneInfo, now: dt.datetime) -> Assessment:
+def validate_report(
+    raw: Mapping[str, Any],
+    settings: SafetySettings,
+    tz: ZoneInfo,
+    now: dt.datetime,
+    *,
+    typed_on_site_clock: bool = False,
+) -> Assessment:
     """Check a whole report (an initial one, or a follow-up already merged with what was known) and return
-    it; raise SafetyInputError naming every field and rule at once. ``now`` is aware; dates may not lie
-    after the site's today."""
+    it; raise SafetyInputError naming every field and rule at once. ``now`` is aware; dates are the site's
+    local dates and may not lie after the site's today. ``aware_at`` needs its UTC offset, unless
+    ``typed_on_site_clock`` (a page whose input says "site time") reads an offset-less time on the site's clock."""
     problems: list[tuple[str, str]] = []
     known = {*REPORT_FIELDS, "reason"}
     for key in raw:
         if key not in known:
             problems.append((key, f"is not a field of an adverse event report; fields: {', '.join(REPORT_FIELDS)}"))
-    today = now.astimezone(tz).date()
+    today = local_date(now, tz, "now")
     term = _text(raw.get("term"))
     if term is None:
         problems.append(("term", "is required: the adverse event's name"))
     elif len(term) > 200:
         problems.append(("term", "must be at most 200 characters"))
-    onset = _date(raw.get("onset"), "onset", problems)
+    onset = _date(raw.get("onset"), "onset", tz, problems)
     if onset is None and not any(p[0] == "onset" for p in problems):
         problems.append(("onset", "is required"))
-    end = _date(raw.get("end"), "end", problems)
+    end = _date(raw.get("end"), "end", tz, problems)
     for name, day in (("onset", onset), ("end", end)):
         if day is not None and day > today:
             problems.append((name, f"{day.isoformat()} is in the future (today is {today.isoformat()} at the site)"))
@@ -269,13 +289,13 @@ def validate_report(raw: Mapping[str, Any], settings: SafetySettings, tz: ZoneIn
         expected_event = None
     action = _choice(raw.get("action_taken"), "action_taken", [a.value for a in ActionTaken], problems)
     outcome = _choice(raw.get("outcome"), "outcome", [o.value for o in EventOutcome], problems)
-    aware_at = _aware(raw.get("aware_at"), tz, problems)
+    aware_at = _aware(raw.get("aware_at"), tz, problems, typed_on_site_clock)
     if aware_at is not None:
         if aware_at > now:
             problems.append(("aware_at", "is in the future"))
-        elif onset is not None and aware_at.astimezone(tz).date() < onset:
+        elif onset is not None and local_date(aware_at, tz) < onset:
             problems.append(("aware_at", f"is before the onset {onset.isoformat()}"))
-    death_date = _date(raw.get("death_date"), "death_date", problems)
+    death_date = _date(raw.get("death_date"), "death_date", tz, problems)
     death_cause = _text(raw.get("death_cause"))
     fatal = outcome == EventOutcome.FATAL.value
     if fatal:
@@ -298,7 +318,9 @@ def validate_report(raw: Mapping[str, Any], settings: SafetySettings, tz: ZoneIn
         if onset is not None and death_date < onset:
             problems.append(("death_date", f"{death_date.isoformat()} is before the onset {onset.isoformat()}"))
         if death_date > today:
-            problems.append(("death_date", f"{death_date.isoformat()} is in the future"))
+            problems.append(
+                ("death_date", f"{death_date.isoformat()} is in the future (today is {today.isoformat()} at the site)")
+            )
     narrative = _text(raw.get("narrative"))
     if problems:
         raise SafetyInputError(problems)
@@ -386,7 +408,7 @@ class Deadline:
 
 def end_of_local_day(start: dt.datetime, days: int, tz: ZoneInfo) -> dt.datetime:
     """The last instant of calendar day ``days`` counted from ``start``'s local day (day 0), in UTC."""
-    day = start.astimezone(tz).date() + dt.timedelta(days=days)
+    day = local_date(start, tz, "clock_start") + dt.timedelta(days=days)
     return dt.datetime.combine(day, dt.time.max, tzinfo=tz).astimezone(dt.UTC)
 
 

@@ -30,6 +30,7 @@ from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened, Stay, Subject
 from trialwright.analysis.engine import AnalysisReport, analyse
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
+from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.masking import masked_roles, sees_arms
 from trialwright.domain.roles import Role
@@ -193,7 +194,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
     treatment = plan.treatment if plan else None
     for a in allocations:
         tz = ZoneInfo(protocol.site(people[a.participant_id].site).timezone)
-        randomized_on[a.participant_id] = a.randomized_at.astimezone(tz).date()
+        randomized_on[a.participant_id] = local_date(a.randomized_at, tz)
         held = visits.get(a.participant_id, {}).get(treatment.visit) if treatment else None
         day_zero[a.participant_id] = (
             held.visit_date if held is not None and held.visit_date else randomized_on[a.participant_id]
@@ -225,7 +226,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
         person = people[pid]
         own = values.get(pid, {})
         treated, treated_code = _treatment(protocol, own, a.arm, codes)
-        cutoff = taken_at.astimezone(ZoneInfo(protocol.site(person.site).timezone)).date()
+        cutoff = local_date(taken_at, protocol.site(person.site).timezone)
         reasons = _not_per_protocol(
             protocol, own, visits.get(pid, {}), person, screened_on, randomized_on[pid], treated, treated_code, a.arm
         )
@@ -243,7 +244,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                 emergency_unblinded=pid in emergency,
                 values=own,
                 events=tuple(events.get(pid, ())),
-                stay=_stay(protocol, own, taken_at.astimezone(ZoneInfo(protocol.site(person.site).timezone)).date()),
+                stay=_stay(protocol, own, local_date(taken_at, protocol.site(person.site).timezone)),
                 death_day=_death_day(protocol, own, randomized_on[pid], deaths.get(pid)),
                 treatment_day=(day_zero[pid] - randomized_on[pid]).days,
                 followed_days=(cutoff - randomized_on[pid]).days,
@@ -316,7 +317,7 @@ def _not_per_protocol(
             reasons.append(f"{ref} yes")
     tz = ZoneInfo(protocol.site(person.site).timezone)
     refs = {
-        "enrolment": person.enrolled_at.astimezone(tz).date(),
+        "enrolment": local_date(person.enrolled_at, tz),
         "screening": screened_on.get(person.screening_id),
         "randomization": randomized,
     }
@@ -446,8 +447,9 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
     # The recruitment period: to its actual end if recorded; otherwise to the later of the last screening and
     # the expected end, but never past today (a trial still recruiting counts its months to today).
     dates = protocol.trial.dates
-    last = max((r.screened_on for r in rows), default=now.date())
-    end = dates.actual_recruitment_end or min(now.date(), max(last, dates.expected_recruitment_end))
+    today = max(local_date(now, s.timezone) for s in protocol.sites)  # screening dates are the sites' dates
+    last = max((r.screened_on for r in rows), default=today)
+    end = dates.actual_recruitment_end or min(today, max(last, dates.expected_recruitment_end))
     months = sum(max((end - d).days, 1) / (365.25 / 12) for d in first.values())
     # Eligible: every criterion met (consent aside, which comes after): judged eligible, or gone on to
     # consent and enrolment, or declined once found eligible.

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.calendars import local_date
 from trialwright.domain.declared import Missing, derivation_order, evaluate
 from trialwright.domain.derivations import components, derive
 from trialwright.domain.forms import (
@@ -249,7 +250,7 @@ def unlock_trial(engine: Engine, actor: UserView, reason: str) -> LockState:
 
 def _references(session: Session, protocol: Protocol, participant: Any) -> dict[str, dt.date]:
     tz = _tz(protocol, participant.site)
-    refs: dict[str, dt.date] = {"enrolment": participant.enrolled_at.astimezone(tz).date()}
+    refs: dict[str, dt.date] = {"enrolment": local_date(participant.enrolled_at, tz)}
     screened = session.execute(
         select(screenings.c.screened_on).where(screenings.c.id == participant.screening_id)
     ).scalar_one()
@@ -260,7 +261,7 @@ def _references(session: Session, protocol: Protocol, participant: Any) -> dict[
         )
     ).scalar()
     if randomized is not None:
-        refs["randomization"] = randomized.astimezone(tz).date()
+        refs["randomization"] = local_date(randomized, tz)
     held = {
         r.visit_id: r.visit_date
         for r in session.execute(
@@ -303,7 +304,7 @@ def _ensure_visit(
         raise NotFound(f"no unscheduled visit {visit_id}")
     protocol.visit(visit_id)  # KeyError for an unknown visit, reported by the caller
     tz = _tz(protocol, participant.site)
-    day = visit_date or clock.now().astimezone(tz).date()
+    day = visit_date or local_date(clock.now(), tz)
     _check_visit_date(day, participant, tz)
     session.execute(
         visit_records.insert().values(
@@ -330,9 +331,10 @@ def _ensure_visit(
 
 
 def _check_visit_date(day: dt.date, participant: Any, tz: ZoneInfo) -> None:
-    if day > clock.now().astimezone(tz).date():
-        raise FormError(f"visit_date: {day.isoformat()} is in the future")
-    enrolled = participant.enrolled_at.astimezone(tz).date()
+    today = local_date(clock.now(), tz)
+    if day > today:
+        raise FormError(f"visit_date: {day.isoformat()} is in the future (today is {today.isoformat()} at the site)")
+    enrolled = local_date(participant.enrolled_at, tz)
     if day < enrolled:
         raise FormError(f"visit_date: {day.isoformat()} is before enrolment on {enrolled.isoformat()}")
 
@@ -450,7 +452,7 @@ def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -
             .where(queries.c.participant_id == participant_id, queries.c.status != "closed")
         ).scalar_one()
     held = {r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in rows if not r.unscheduled}
-    today = clock.now().astimezone(_tz(protocol, participant.site)).date()
+    today = local_date(clock.now(), _tz(protocol, participant.site))
     visits = schedule(protocol.visits, refs, held, today)
     forms: dict[str, dict[str, FormState | None]] = {v.id: dict.fromkeys(v.forms) for v in protocol.visits}
     for visit_id, form_id, state in states:
@@ -725,7 +727,7 @@ def _failed(
             return None
         day = value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
         if day is None:
-            day = value.astimezone(window[2]).date()
+            day = local_date(value, window[2])
         return not window[0] <= day <= window[1]
     left = [_check_value(protocol, forms, r) for r in check.left]
     right = [_check_value(protocol, forms, r) for r in check.right]
@@ -793,6 +795,7 @@ def _save(
     *,
     reason: str | None,
     visit_date: dt.date | None,
+    typed_on_site_clock: bool = False,
 ) -> int:
     _role(actor, DATA_ENTRY, "enter form data")
     require_unlocked(session)
@@ -803,9 +806,10 @@ def _save(
     validated = validate_entries(
         form,
         entries,
-        today=clock.now().astimezone(tz).date(),
-        enrolled_on=participant.enrolled_at.astimezone(tz).date(),
+        today=local_date(clock.now(), tz),
+        enrolled_on=local_date(participant.enrolled_at, tz, "enrolled_at"),
         timezone=protocol.site(participant.site).timezone,
+        typed_on_site_clock=typed_on_site_clock,
     )
     visit_row = _ensure_visit(session, protocol, actor, participant, visit_id, visit_date)
     if visit_row.missed_reason:
@@ -974,8 +978,12 @@ def save_form(
     reason: str | None = None,
     visit_date: dt.date | None = None,
     complete: bool = False,
+    typed_on_site_clock: bool = False,
 ) -> FormView:
     """Enter or change values on one form (the visit is recorded on its first form, today unless given).
+
+    Dates are the site's local dates; a date and time needs its UTC offset unless ``typed_on_site_clock``
+    (a page whose input says "site time") reads an offset-less time on the site's clock.
 
     With ``complete``, a draft that now has every required field is also marked complete, in the same
     transaction ("save and mark complete"); one that still lacks some is saved as a draft, and the
@@ -994,6 +1002,7 @@ def save_form(
             entries,
             reason=reason,
             visit_date=visit_date,
+            typed_on_site_clock=typed_on_site_clock,
         )
         # The form as this transaction leaves it (the same rows a fresh get_form would read).
         row = session.execute(select(form_records).where(form_records.c.id == record_id)).one()

@@ -42,6 +42,7 @@ from xml.parsers import expat
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import evaluate
 from trialwright.domain.forms import FormState, StoredValue
 from trialwright.domain.roles import Role
@@ -553,7 +554,8 @@ class _Writer:
             ),
         )  # fmt: skip
         consented_at = dt.datetime.fromisoformat(tw["ConsentedAt"])
-        in_use = [v for v in p.consent_versions if v.effective_from <= consented_at.date()]
+        consented_on = local_date(consented_at, p.site(s.site).timezone, "ConsentedAt")
+        in_use = [v for v in p.consent_versions if v.effective_from <= consented_on]
         version = max(in_use or p.consent_versions[:1], key=lambda v: v.effective_from)
         session.execute(
             consents.insert().values(

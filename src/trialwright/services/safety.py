@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.calendars import local_date, on_site_clock, parse_moment
 from trialwright.domain.masking import MASKED, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.domain.safety import (
@@ -194,6 +195,7 @@ class OverdueItem:
     participant_id: str
     kind: DeadlineKind
     due_at: dt.datetime
+    timezone: str  # the site's: the page shows the due time on the site's clock
 
 
 # --- guards and loading ------------------------------------------------------------------------------
@@ -461,8 +463,10 @@ def _store_report(
             )
 
 
-def _validate(protocol: Protocol, site: str, data: Mapping[str, Any]) -> Assessment:
-    return validate_report(data, protocol.safety, _tz(protocol, site), clock.now())
+def _validate(protocol: Protocol, site: str, data: Mapping[str, Any], typed_on_site_clock: bool) -> Assessment:
+    return validate_report(
+        data, protocol.safety, _tz(protocol, site), clock.now(), typed_on_site_clock=typed_on_site_clock
+    )
 
 
 def _unlocked(session: Session) -> None:
@@ -472,8 +476,16 @@ def _unlocked(session: Session) -> None:
         raise SafetyError(str(exc)) from None
 
 
-def report_event(engine: Engine, actor: UserView, participant_id: str, data: Mapping[str, Any]) -> AdverseEventView:
-    """Report a new adverse event (the initial report). Raises SafetyInputError naming every field."""
+def report_event(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    data: Mapping[str, Any],
+    *,
+    typed_on_site_clock: bool = False,
+) -> AdverseEventView:
+    """Report a new adverse event (the initial report). Raises SafetyInputError naming every field.
+    ``aware_at`` needs its UTC offset unless ``typed_on_site_clock`` (a page whose input says "site time")."""
     _role(actor, REPORTERS, "report adverse events")
     loaded = current_protocol(engine)
     protocol = loaded.protocol
@@ -484,9 +496,9 @@ def report_event(engine: Engine, actor: UserView, participant_id: str, data: Map
     with session_scope(engine) as session:
         _unlocked(session)
         participant = participant_row(session, actor, participant_id)
-        assessment = _validate(protocol, participant.site, data)
+        assessment = _validate(protocol, participant.site, data, typed_on_site_clock)
         if participant.enrolled_at is not None:
-            enrolled = participant.enrolled_at.astimezone(_tz(protocol, participant.site)).date()
+            enrolled = local_date(participant.enrolled_at, _tz(protocol, participant.site), "enrolled_at")
             if assessment.end is not None and assessment.end < enrolled:
                 raise SafetyInputError([("end", f"the event ended before enrolment ({enrolled.isoformat()})")])
         serialise(session, "adverse_events")
@@ -509,7 +521,13 @@ def report_event(engine: Engine, actor: UserView, participant_id: str, data: Map
 
 
 def follow_up(
-    engine: Engine, actor: UserView, ae_number: str, data: Mapping[str, Any], reason: str | None = None
+    engine: Engine,
+    actor: UserView,
+    ae_number: str,
+    data: Mapping[str, Any],
+    reason: str | None = None,
+    *,
+    typed_on_site_clock: bool = False,
 ) -> AdverseEventView:
     """A follow-up report: the fields it gives overlay what was known; the whole is checked again.
     ``aware_at`` is when the site learned the new information."""
@@ -528,7 +546,7 @@ def follow_up(
         previous = _assessment(last.assessment)
         if "aware_at" not in data or data.get("aware_at") in (None, ""):
             raise SafetyInputError([("aware_at", "is required: when the site learned the follow-up information")])
-        assessment = _validate(protocol, row.site, merge_report(previous, data))
+        assessment = _validate(protocol, row.site, merge_report(previous, data), typed_on_site_clock)
         if assessment.aware_at < previous.aware_at:
             raise SafetyInputError([("aware_at", "is before the previous report's awareness time")])
         if assessment.as_json() == {**previous.as_json(), "aware_at": assessment.aware_at.isoformat()}:
@@ -604,8 +622,11 @@ def record_submission(
     kind: str,
     submitted_at: dt.datetime | str,
     note: str | None = None,
+    *,
+    typed_on_site_clock: bool = False,
 ) -> AdverseEventView:
-    """Record that a due report was sent (to the sponsor, or the SUSAR's reports), and when."""
+    """Record that a due report was sent (to the sponsor, or the SUSAR's reports), and when. ``submitted_at``
+    needs its UTC offset unless ``typed_on_site_clock`` (a page whose input says "site time")."""
     _role(actor, REPORTERS, "record report submissions")
     protocol = current_protocol(engine).protocol
     try:
@@ -616,16 +637,12 @@ def record_submission(
         _unlocked(session)
         row = _event_row(session, actor, ae_number)
         tz = _tz(protocol, row.site)
-        if isinstance(submitted_at, str):
-            try:
-                when = dt.datetime.fromisoformat(submitted_at.strip())
-            except ValueError:
-                raise SafetyError(f"submitted_at: must be a date and time, not {submitted_at!r}") from None
-        else:
-            when = submitted_at
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=tz)
-        when = when.astimezone(dt.UTC)
+        text = submitted_at if isinstance(submitted_at, str) else submitted_at.isoformat()
+        try:
+            when = parse_moment(on_site_clock(text, tz, "submitted_at") if typed_on_site_clock else text,
+                                "submitted_at").astimezone(dt.UTC)  # fmt: skip
+        except ValueError as exc:
+            raise SafetyError(str(exc)) from None
         now = clock.now()
         if when > now:
             raise SafetyError("submitted_at: is in the future")
@@ -705,7 +722,7 @@ def overdue_for(engine: Engine, actor: UserView) -> list[OverdueItem]:
     if actor.role not in RESPONSIBLE:
         return []
     return [
-        OverdueItem(v.ae_number, v.participant_id, d.kind, d.due_at)
+        OverdueItem(v.ae_number, v.participant_id, d.kind, d.due_at, v.timezone)
         for v in list_events(engine, actor, overdue_only=True)
         for d in v.overdue
     ]

@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.calendars import NaiveTimeError, local_date
+from trialwright.domain.calendars import aware as aware_time
 from trialwright.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError, evaluate, validate_values
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
@@ -263,15 +265,21 @@ def _row(session: Session, actor: UserView, screening_id: int) -> Any:
 
 
 def screen(
-    engine: Engine, actor: UserView, *, site: str, screened_on: dt.date, values: Mapping[str, Any]
+    engine: Engine, actor: UserView, *, site: str, screened_on: dt.date | None, values: Mapping[str, Any]
 ) -> ScreeningView:
-    """Add a patient to the screening log with whatever values are known; the decision is computed."""
+    """Add a patient to the screening log with whatever values are known; the decision is computed.
+    ``screened_on`` is the site's local date (None: today at the site) and may not be after the site's today."""
     protocol = current_protocol(engine).protocol
     if site not in protocol.site_codes:
         raise ScreeningError(f"site: unknown site {site!r} (sites: {', '.join(protocol.site_codes)})")
     _check_site(actor, site)
-    if screened_on > _now().date() + dt.timedelta(days=1):
-        raise ScreeningError("screened_on: cannot be in the future")
+    today = local_date(_now(), protocol.site(site).timezone)
+    if screened_on is None:
+        screened_on = today
+    if screened_on > today:
+        raise ScreeningError(
+            f"screened_on: {screened_on.isoformat()} is in the future (today is {today.isoformat()} at the site)"
+        )
     consent_field = protocol.eligibility.consent_field
     if consent_field is not None and consent_field in values:
         raise ScreeningError(f"{consent_field}: is set from the consent record, not typed in")
@@ -446,20 +454,30 @@ def record_consent(
             raise ScreeningError("representative_relationship: needed when a representative consents")
     if not obtained_by.strip():
         raise ScreeningError("obtained_by: name the person who obtained consent")
-    if obtained_at.tzinfo is None:
-        raise ScreeningError("obtained_at: needs a time zone")
+    try:
+        obtained_at = aware_time(obtained_at, "obtained_at")
+    except NaiveTimeError as exc:
+        raise ScreeningError(str(exc)) from None
     if obtained_at > _now() + dt.timedelta(minutes=5):
         raise ScreeningError("obtained_at: cannot be in the future")
     version = next((v for v in protocol.consent_versions if v.version == form_version), None)
     if version is None:
         known = ", ".join(v.version for v in protocol.consent_versions)
         raise ScreeningError(f"form_version: unknown consent form version {form_version!r} (versions: {known})")
-    if obtained_at.date() < version.effective_from:
-        raise ScreeningError(f"form_version: {form_version} is in use only from {version.effective_from.isoformat()}")
     with session_scope(engine) as session:
         row = _row(session, actor, screening_id)
-        if obtained_at.date() < row.screened_on:
-            raise ScreeningError(f"obtained_at: is before the screening date {row.screened_on.isoformat()}")
+        # Dates are the site's local dates, whatever offset the time was sent with.
+        obtained_on = local_date(obtained_at, protocol.site(row.site).timezone, "obtained_at")
+        if obtained_on < version.effective_from:
+            raise ScreeningError(
+                f"form_version: {form_version} is in use only from {version.effective_from.isoformat()} "
+                f"(consent obtained on {obtained_on.isoformat()} at the site)"
+            )
+        if obtained_on < row.screened_on:
+            raise ScreeningError(
+                f"obtained_at: {obtained_on.isoformat()} at the site is before the screening date "
+                f"{row.screened_on.isoformat()}"
+            )
         previous = session.execute(
             select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)
         ).all()
@@ -519,7 +537,7 @@ def record_consent(
                     scope,
                     WithdrawalCause.WITHDREW_CONSENT,
                     "withdrew on regaining capacity",
-                    obtained_at.date(),
+                    obtained_on,
                 )
         return _view(session, _row(session, actor, screening_id))
 
@@ -612,10 +630,12 @@ def withdraw(
     scope: str,
     cause: str,
     reason: str,
-    withdrawn_on: dt.date,
+    withdrawn_on: dt.date | None,
 ) -> ParticipantView:
     """Record a withdrawal of one scope, with its cause (CONSORT's losses by reason) and the reason in words;
-    afterwards data in that scope is refused. Site staff record it: the investigator or the study coordinator."""
+    afterwards data in that scope is refused. ``withdrawn_on`` is the site's local date (None: today at the
+    site), from the site's date of enrolment to the site's today. Site staff record it: the investigator or the
+    study coordinator."""
     if actor.role not in (Role.INVESTIGATOR, Role.STUDY_COORDINATOR):
         raise ScreeningError("role: the investigator or the study coordinator records a withdrawal")
     try:
@@ -631,8 +651,7 @@ def withdraw(
         raise ScreeningError(f"cause: {cause_.value} applies only to the scope {allowed}, not {scope_.value}")
     if not reason.strip():
         raise ScreeningError("reason: a withdrawal needs a reason")
-    if withdrawn_on > _now().date() + dt.timedelta(days=1):
-        raise ScreeningError("withdrawn_on: cannot be in the future")
+    protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         participant = session.execute(
             select(participants).where(participants.c.participant_id == participant_id)
@@ -640,8 +659,19 @@ def withdraw(
         if participant is None:
             raise NotFound("no such participant")
         _check_site(actor, participant.site)
-        if withdrawn_on < participant.enrolled_at.date():
-            raise ScreeningError("withdrawn_on: is before enrolment")
+        zone = protocol.site(participant.site).timezone
+        today = local_date(_now(), zone)
+        if withdrawn_on is None:
+            withdrawn_on = today
+        if withdrawn_on > today:
+            raise ScreeningError(
+                f"withdrawn_on: {withdrawn_on.isoformat()} is in the future (today is {today.isoformat()} at the site)"
+            )
+        enrolled_on = local_date(participant.enrolled_at, zone, "enrolled_at")
+        if withdrawn_on < enrolled_on:
+            raise ScreeningError(
+                f"withdrawn_on: {withdrawn_on.isoformat()} is before enrolment on {enrolled_on.isoformat()} at the site"
+            )
         existing = set(
             session.execute(select(withdrawals.c.scope).where(withdrawals.c.participant_id == participant_id)).scalars()
         )
@@ -725,7 +755,8 @@ def reconsent_needed(engine: Engine, actor: UserView) -> list[ReconsentDue]:
             if latest is None:
                 continue
             newest = max(required, key=lambda v: v.effective_from)
-            if latest.obtained_at.date() < newest.effective_from and latest.form_version != newest.version:
+            obtained_on = local_date(latest.obtained_at, protocol.site(p.site).timezone, "obtained_at")
+            if obtained_on < newest.effective_from and latest.form_version != newest.version:
                 due.append(ReconsentDue(p.participant_id, p.site, latest.form_version, newest.version))
     return due
 

@@ -24,6 +24,7 @@ import numpy as np
 from ruamel.yaml import YAML
 from sqlalchemy import Engine
 
+from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import evaluate, validate_values
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
@@ -464,7 +465,7 @@ def simulate(
         step_rng = np.random.default_rng([person.rng_state, action.order])
         with clock.simulated_time(action.at):
             if action.step == "screen":
-                s = screen(engine, coordinator, site=person.site, screened_on=action.at.astimezone(tz).date(),
+                s = screen(engine, coordinator, site=person.site, screened_on=local_date(action.at, tz),
                            values=person.values)  # fmt: skip
                 screening_ids[person.index] = s.id
                 done += 1
@@ -518,16 +519,19 @@ def simulate(
                 counts["randomized"] += 1
                 allocation = allocation_of(engine, users[Role.UNBLINDED_STATISTICIAN], pid)
                 arms[person.index] = allocation is not None and allocation.arm in experimental_arms
-                infusion = (action.at + dt.timedelta(hours=2)).astimezone(tz).date()
+                infusion = local_date(action.at + dt.timedelta(hours=2), tz)
+                # Each visit counts its days from its reference event's date at the site.
+                references = {"randomization": local_date(action.at, tz), "infusion": infusion}
                 for k, visit in enumerate(sorted(protocol.visits, key=lambda v: (v.day, v.id != "infusion"))):
+                    start = references.get(visit.reference, infusion)
                     death_record = protocol.safety.death_record
                     if person.dies and death_record is not None and visit.id == death_record.visit:
                         day = infusion + dt.timedelta(days=person.los)  # the stay ends with the death, that day
                     elif visit.id == "discharge" or visit.id in person.missed:
-                        day = infusion + dt.timedelta(days=max(person.los, visit.day))
+                        day = start + dt.timedelta(days=max(person.los, visit.day))
                     else:
                         shift = (visit.window.after + 1) if visit.id in person.late else 0
-                        day = infusion + dt.timedelta(days=visit.day + shift)
+                        day = start + dt.timedelta(days=visit.day + shift)
                     at = dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC)
                     later(_Action(at + dt.timedelta(minutes=k), 10 + k, person, "visit", visit.id))
                 if person.dies:
@@ -549,20 +553,20 @@ def simulate(
                          cause="lost_to_follow_up" if lost else "withdrew_consent",
                          reason="Simulated: could not be reached" if lost
                          else "Simulated: the participant asked to stop follow-up",
-                         withdrawn_on=action.at.astimezone(tz).date())  # fmt: skip
+                         withdrawn_on=local_date(action.at, tz))  # fmt: skip
                 counts["withdrawn"] += 1
             elif action.step == "visit":
                 assert action.visit is not None
                 pid = pids[person.index]
                 visit = protocol.visit(action.visit)
-                if person.index in died_on and action.at.astimezone(tz).date() > died_on[person.index]:
+                if person.index in died_on and local_date(action.at, tz) > died_on[person.index]:
                     continue  # no visit after death: the schedule ends with it
                 if action.visit in person.missed and action.visit != "discharge":
                     why = "Simulated: not possible that day"
                     if not isinstance(attempt(miss_visit, engine, coordinator, pid, visit.id, why), Exception):
                         counts["missed"] += 1
                     continue
-                day = action.at.astimezone(tz).date()
+                day = local_date(action.at, tz)
                 to_verify: list[tuple[tuple[str, str, str], bool]] = []
                 to_sign: list[tuple[str, str, str]] = []
                 for form_id in visit.forms:

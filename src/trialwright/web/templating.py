@@ -2,7 +2,9 @@
 
 Each render gets the request's language (``_``, ``gettext``, ``ngettext`` bound to it, per render, so
 concurrent requests in other languages never mix), text direction, calendar preference (``fdate`` and
-``fdatetime`` honour it), the signed-in user, the navigation for their role and the CSRF token.
+``fdatetime`` honour it), the signed-in user, the navigation for their role and the CSRF token. A page about
+one site's participant passes ``site_zone`` (the site's IANA zone): ``fdatetime`` then shows its times on
+the site's clock, with the zone's abbreviation; other pages show UTC.
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ def render_page(
     def fdate(value: dt.date | None) -> str:
         return "" if value is None else format_date(value, page.calendar)
 
+    zone = (context or {}).get("site_zone")
+
     def fdatetime(value: dt.datetime | None) -> str:
-        return "" if value is None else format_datetime(value, page.calendar)
+        return "" if value is None else format_datetime(value, page.calendar, ZoneInfo(zone) if zone else None)
 
     def flocal(value: dt.datetime | None, zone: str) -> str:
         """A moment on a site's clock (e.g. a reporting deadline), in the preferred calendars."""

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import odmlib.loader as odm_loader
 import odmlib.odm_loader as odm_xml_loader
@@ -68,7 +69,7 @@ def _add_what_the_simulation_does_not_draw(trial: Trial) -> None:
     day = (person.enrolled_at + dt.timedelta(days=2)).date()
     visit = record_visit(trial.engine, investigator, person.participant_id, None, day, label="Fever on day 2")
     save_form(trial.engine, investigator, person.participant_id, visit, "labs", {
-        "sampled_at": f"{day.isoformat()}T10:15",
+        "sampled_at": dt.datetime.combine(day, dt.time(10, 15), tzinfo=ZoneInfo("Asia/Tehran")).isoformat(),
         "tnf_alpha": {"below_lloq": 1.5},
         "il6": {"above_uloq": 5000, "unit": "ng/L"},
         "crp": {"value": "12,5", "unit": "mg/dL"},

@@ -20,7 +20,7 @@ GAS = {"sampled_at": None, "pao2": 80, "fio2": 0.5, "support_mode": "conventiona
 
 
 def gas(**changes: object) -> dict[str, object]:
-    return {**GAS, "sampled_at": f"{TODAY.isoformat()}T08:00", **changes}
+    return {**GAS, "sampled_at": f"{TODAY.isoformat()}T08:00+03:30", **changes}
 
 
 def test_values_are_saved_with_an_audit_entry_per_field(trial: Trial, pid: str) -> None:
@@ -169,11 +169,11 @@ def test_a_sample_outside_its_visit_window_raises_a_query(trial: Trial, pid: str
     coordinator = who(trial, Role.STUDY_COORDINATOR)
     e = trial.engine
     svc.record_visit(e, coordinator, pid, "infusion", TODAY - dt.timedelta(days=7))
-    outside = f"{(TODAY - dt.timedelta(days=3)).isoformat()}T09:00"  # day 4, not within day 6 to 8
+    outside = f"{(TODAY - dt.timedelta(days=3)).isoformat()}T09:00+03:30"  # day 4, not within day 6 to 8
     svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": outside}, visit_date=TODAY)
     (query,) = svc.list_queries(e, coordinator, participant_id=pid)
     assert query.check_id == "labs_in_window" and query.visit_id == "day7" and query.form_id == "labs"
-    svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": f"{TODAY.isoformat()}T09:00"})
+    svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": f"{TODAY.isoformat()}T09:00+03:30"})
     assert [q.status for q in svc.list_queries(e, coordinator, participant_id=pid)] == ["closed"]
     schedule = svc.participant_schedule(e, coordinator, pid)
     status = {v.visit_id: v.status.value for v in schedule.visits}

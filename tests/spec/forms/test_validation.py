@@ -121,12 +121,18 @@ def test_dates_in_the_future_or_before_enrolment_are_refused() -> None:
     )
 
 
-def test_a_time_without_a_zone_is_site_time_and_stored_in_utc() -> None:
-    stored = entered("labs", sampled_at="2021-06-10T08:30")["sampled_at"]
+def test_a_time_is_stored_in_utc_and_one_without_an_offset_only_from_a_page_that_says_site_time() -> None:
+    stored = entered("labs", sampled_at="2021-06-10T08:30+04:30")["sampled_at"]
     assert stored.value == "2021-06-10T04:00+00:00"  # Tehran is UTC+4:30 in June 2021 (summer time)
+    assert refused("labs", sampled_at="2021-06-10T08:30") == (
+        "sampled_at: 2021-06-10T08:30 has no UTC offset; give the time with its offset, e.g. 2024-05-01T09:30+03:30",
+    )
+    typed = validate_entries(P.form("labs"), {"sampled_at": "2021-06-10T08:30"}, today=TODAY, enrolled_on=ENROLLED,
+                             timezone="Asia/Tehran", typed_on_site_clock=True)  # fmt: skip
+    assert typed.values["sampled_at"].value == "2021-06-10T04:00+00:00"
 
 
 def test_required_fields_are_those_without_a_value_or_reason() -> None:
-    values = entered("blood_gas", sampled_at="2021-06-10T08:30", pao2=80, fio2=0.5, support_mode="room_air")
+    values = entered("blood_gas", sampled_at="2021-06-10T08:30+04:30", pao2=80, fio2=0.5, support_mode="room_air")
     assert missing_required(P.form("blood_gas"), values) == []
     assert missing_required(P.form("blood_gas"), {}) == ["sampled_at", "pao2", "fio2", "support_mode"]

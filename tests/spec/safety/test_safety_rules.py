@@ -48,7 +48,7 @@ REACTION: dict[str, Any] = {
     "action_taken": "infusion_interrupted",
     "outcome": "recovered",
     "end": "2021-05-01",
-    "aware_at": "2021-05-01T10:30",
+    "aware_at": "2021-05-01T10:30+04:30",
 }
 SAE: dict[str, Any] = {
     "term": "Anaphylaxis",
@@ -59,7 +59,7 @@ SAE: dict[str, Any] = {
     "causality": "possible",
     "action_taken": "infusion_stopped",
     "outcome": "recovering",
-    "aware_at": "2021-05-01T10:30",
+    "aware_at": "2021-05-01T10:30+04:30",
 }
 
 
@@ -162,14 +162,34 @@ def test_an_unlisted_expected_event_is_refused() -> None:
     assert problems({**REACTION, "expected_event": "fever"})[0][0] == "expected_event"
 
 
-def test_awareness_typed_without_a_zone_is_the_sites_clock() -> None:
+def test_awareness_without_an_offset_is_refused_unless_the_page_says_site_time() -> None:
     # 10:30 in Tehran on 2021-05-01 (summer time, +04:30) is 06:00 UTC.
     assert assess(REACTION).aware_at == dt.datetime(2021, 5, 1, 6, 0, tzinfo=UTC)
+    naive = {**REACTION, "aware_at": "2021-05-01T10:30"}
+    assert problems(naive) == [("aware_at", "2021-05-01T10:30 has no UTC offset; give the time with its offset, "
+                                            "e.g. 2021-05-01T10:30+04:30")]  # fmt: skip
+    typed = validate_report(naive, SETTINGS, TEHRAN, NOW, typed_on_site_clock=True)
+    assert typed.aware_at == dt.datetime(2021, 5, 1, 6, 0, tzinfo=UTC)
+
+
+def test_a_site_time_the_clock_skipped_or_showed_twice_is_refused() -> None:
+    # Tehran's clocks went from 00:00 to 01:00 on 2021-03-22 (00:30 never happened) and from 00:00 back to
+    # 23:00 on 2021-09-21 (23:30 happened twice): only an offset can say which instant was meant.
+    def typed(aware_at: str) -> list[tuple[str, str]]:
+        with pytest.raises(SafetyInputError) as caught:
+            validate_report({**SAE, "onset": aware_at[:10], "aware_at": aware_at}, SETTINGS, TEHRAN, NOW,
+                            typed_on_site_clock=True)  # fmt: skip
+        return list(caught.value.problems)
+
+    assert typed("2021-03-22T00:30") == [("aware_at", "2021-03-22T00:30 did not happen on the site's clock "
+                                          "(Asia/Tehran): the clocks went forward then; give the time with its UTC "
+                                          "offset")]  # fmt: skip
+    assert "happened twice" in typed("2021-09-21T23:30")[0][1]
 
 
 def test_a_follow_up_keeps_what_it_does_not_change() -> None:
     first = assess(REACTION)
-    merged = assess(merge_report(first, {"grade": 3, "aware_at": "2021-05-02T08:00"}))
+    merged = assess(merge_report(first, {"grade": 3, "aware_at": "2021-05-02T08:00+04:30"}))
     assert (merged.term, merged.grade, merged.onset) == ("Infusion related reaction", 3, first.onset)
 
 
@@ -185,7 +205,7 @@ def due(raw: dict[str, Any], tz: ZoneInfo = TEHRAN, **submitted: dt.datetime) ->
 def test_an_sae_is_due_24_elapsed_hours_after_awareness_across_the_spring_change() -> None:
     # Aware 2021-03-21 12:00 Tehran (+03:30) = 08:30 UTC; 24 h later is 2021-03-22 08:30 UTC, which the
     # site's clock, now +04:30, shows as 13:00.
-    raw = {**SAE, "causality": "unlikely", "onset": "2021-03-21", "aware_at": "2021-03-21T12:00"}
+    raw = {**SAE, "causality": "unlikely", "onset": "2021-03-21", "aware_at": "2021-03-21T12:00+03:30"}
     got = due(raw)[DeadlineKind.SAE_TO_SPONSOR]
     assert got == dt.datetime(2021, 3, 22, 8, 30, tzinfo=UTC)
     assert got.astimezone(TEHRAN).strftime("%H:%M") == "13:00"
@@ -195,7 +215,7 @@ def test_a_fatal_susar_is_due_at_the_end_of_day_7_and_its_complete_report_8_days
     # Aware 2021-03-20 22:00 Tehran: day 0 = 20 March, day 7 = 27 March; its end, 23:59:59.999999 at +04:30
     # (summer time began on the 22nd), is 19:29:59.999999 UTC. Not yet sent, the complete report is due at
     # the end of 27 + 8 = 4 April, again 19:29:59.999999 UTC.
-    raw = {**SAE, "onset": "2021-03-20", "aware_at": "2021-03-20T22:00"}
+    raw = {**SAE, "onset": "2021-03-20", "aware_at": "2021-03-20T22:00+03:30"}
     got = due(raw)
     assert got[DeadlineKind.SAE_TO_SPONSOR] == dt.datetime(2021, 3, 21, 18, 30, tzinfo=UTC)
     assert got[DeadlineKind.SUSAR_INITIAL] == dt.datetime(2021, 3, 27, 19, 29, 59, 999999, tzinfo=UTC)
@@ -209,7 +229,7 @@ def test_another_susar_is_due_at_the_end_of_day_15_across_the_autumn_change() ->
     # Aware 2021-09-15 10:00 Tehran (+04:30); day 15 = 30 September, after the clocks went back to +03:30:
     # its end is 20:29:59.999999 UTC. A non-fatal SUSAR has no complete-report deadline.
     raw = {**SAE, "seriousness_criteria": ["hospitalisation"], "grade": 3, "onset": "2021-09-15",
-           "aware_at": "2021-09-15T10:00"}  # fmt: skip
+           "aware_at": "2021-09-15T10:00+04:30"}  # fmt: skip
     got = due(raw)
     assert got[DeadlineKind.SUSAR_INITIAL] == dt.datetime(2021, 9, 30, 20, 29, 59, 999999, tzinfo=UTC)
     assert DeadlineKind.SUSAR_COMPLETE not in got
@@ -218,7 +238,7 @@ def test_another_susar_is_due_at_the_end_of_day_15_across_the_autumn_change() ->
 def test_calendar_days_follow_the_sites_own_zone() -> None:
     # The same event at a site in London, aware 2021-03-20 22:00 GMT: day 7 = 27 March, whose end is
     # 23:59:59.999999 GMT (British summer time begins on the 28th).
-    raw = {**SAE, "onset": "2021-03-20", "aware_at": "2021-03-20T22:00"}
+    raw = {**SAE, "onset": "2021-03-20", "aware_at": "2021-03-20T22:00+00:00"}
     got = due(raw, tz=ZoneInfo("Europe/London"))
     assert got[DeadlineKind.SUSAR_INITIAL] == dt.datetime(2021, 3, 27, 23, 59, 59, 999999, tzinfo=UTC)
 
@@ -236,7 +256,7 @@ def test_a_deadline_is_met_up_to_its_due_time_and_late_after() -> None:
 def test_a_clock_starts_when_a_follow_up_makes_the_event_serious_then_a_susar() -> None:
     first = assess({**REACTION, "grade": 2})  # expected, not serious
     second = assess(merge_report(first, {"grade": 3, "serious": True, "seriousness_criteria": ["hospitalisation"],
-                                         "aware_at": "2021-05-03T09:00"}))  # fmt: skip
+                                         "aware_at": "2021-05-03T09:00+04:30"}))  # fmt: skip
     history = [(first, classify(first, SETTINGS)), (second, classify(second, SETTINGS))]
     got = {d.kind: d for d in deadlines(history, SETTINGS, TEHRAN)}
     # 2021-05-03 09:00 Tehran (+04:30) = 04:30 UTC; + 24 h; day 15 = 18 May, end at 19:29:59.999999 UTC.
@@ -249,7 +269,7 @@ def test_a_susar_that_becomes_life_threatening_keeps_the_earlier_deadline() -> N
     # The earlier, 16 May, stands; the complete report counts 8 days from it (24 May).
     first = assess({**SAE, "seriousness_criteria": ["hospitalisation"], "grade": 3})
     later = assess(merge_report(first, {"seriousness_criteria": ["life_threatening"], "grade": 4,
-                                        "aware_at": "2021-05-12T09:00"}))  # fmt: skip
+                                        "aware_at": "2021-05-12T09:00+04:30"}))  # fmt: skip
     got = {d.kind: d.due_at for d in deadlines(
         [(first, classify(first, SETTINGS)), (later, classify(later, SETTINGS))], SETTINGS, TEHRAN)}  # fmt: skip
     assert got[DeadlineKind.SUSAR_INITIAL] == dt.datetime(2021, 5, 16, 19, 29, 59, 999999, tzinfo=UTC)

@@ -208,15 +208,17 @@ def test_the_database_lock_refuses_reports(trial: Trial, randomized: str) -> Non
     assert report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, sae()).ae_number == "AE-0001"
 
 
-def test_a_server_in_another_zone_reads_times_on_the_sites_clock(
+def test_a_server_in_another_zone_reads_a_page_s_site_times_on_the_sites_clock(
     trial: Trial, randomized: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TZ", "America/Los_Angeles")
     time.tzset()
     try:
         aware = (NOW - dt.timedelta(hours=2)).astimezone(dt.timezone(dt.timedelta(hours=3, minutes=30)))
-        event = report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized,
-                             sae(aware_at=aware.replace(tzinfo=None).isoformat(timespec="minutes")))  # fmt: skip
+        typed = sae(aware_at=aware.replace(tzinfo=None).isoformat(timespec="minutes"))  # as the page sends it
+        with pytest.raises(SafetyInputError, match="aware_at"):  # no offset: refused, never guessed
+            report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, typed)
+        event = report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, typed, typed_on_site_clock=True)
         assert event.current.aware_at == aware.replace(second=0, microsecond=0).astimezone(dt.UTC)
     finally:
         monkeypatch.undo()

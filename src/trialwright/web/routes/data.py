@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import FormValueError
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
@@ -56,6 +57,7 @@ def _form_page(
     assert page.user is not None
     try:
         view = svc.get_form(engine, page.user, participant_id, visit_id, form_id)
+        zone = protocol.site(svc.participant_schedule(engine, page.user, participant_id).site).timezone
         form_queries = [
             q
             for q in svc.list_queries(engine, page.user, participant_id=participant_id)
@@ -91,7 +93,8 @@ def _form_page(
         "can_answer": role in svc.QUERY_ANSWERERS,
         "meaning": protocol.signature_meaning,
         "statuses": STATUSES,
-        "today": dt.date.today().isoformat(),  # noqa: DTZ011 - a default shown in the date input only
+        "today": local_date(dt.datetime.now(dt.UTC), zone).isoformat(),  # the visit date's default: the site's today
+        "site_zone": zone,  # signatures, verifications and queries on the site's clock
         "url": _url(participant_id, visit_id, form_id),
     }
     return render_page(request, page, "data/form.html", context, status_code=status)
@@ -159,6 +162,7 @@ async def save(
             entries,
             reason=str(data.get("reason", "")).strip() or None,
             visit_date=dt.date.fromisoformat(visit_date) if visit_date else None,
+            typed_on_site_clock=True,  # the page's date-and-time inputs say "site time"
         )
     except NotFound:
         return _not_found(request, page)

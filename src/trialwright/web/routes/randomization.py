@@ -19,7 +19,7 @@ from trialwright.services import forms, safety
 from trialwright.services import randomization as svc
 from trialwright.services.screening import NotFound, ScreeningError
 from trialwright.services.trial import current_protocol
-from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -83,6 +83,7 @@ def participant_page(
         if page.user.role in safety.READERS
         else None,
         "can_report": page.user.role in safety.REPORTERS,
+        "site_zone": get_protocol(request).site(rows[0].site).timezone,  # times on the site's clock
     }
     return render_page(request, page, "randomization/participant.html", context, status_code=status)
 

@@ -1,6 +1,7 @@
 """Safety pages: report an adverse event and its follow-ups, each event's deadlines and submissions, the
 team's (masked) safety page with its CSV listing, and the DSMB's page by arm with the pause decisions.
-Everything goes through ``trialwright.services.safety``.
+Everything goes through ``trialwright.services.safety``. The pages' date-and-time inputs say "site time",
+so the services read a time typed without an offset on the site's clock (``typed_on_site_clock``).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ async def report(
     assert page.user is not None
     raw, _ = await _typed(request)
     try:
-        event = svc.report_event(engine, page.user, participant_id, raw)
+        event = svc.report_event(engine, page.user, participant_id, raw, typed_on_site_clock=True)
     except NotFound:
         return _not_found(request, page)
     except (SafetyInputError, svc.SafetyError) as exc:
@@ -155,7 +156,7 @@ async def follow_up(
     assert page.user is not None
     raw, reason = await _typed(request)
     try:
-        svc.follow_up(engine, page.user, ae_number, raw, reason)
+        svc.follow_up(engine, page.user, ae_number, raw, reason, typed_on_site_clock=True)
     except (SafetyInputError, svc.SafetyError) as exc:
         return _event_page(request, page, engine, protocol, ae_number, typed=raw, problems=list(exc.problems),
                            status=422)  # fmt: skip
@@ -172,7 +173,7 @@ async def submission(
     try:
         svc.record_submission(
             engine, page.user, ae_number, str(data.get("kind", "")), str(data.get("submitted_at", "")),
-            str(data.get("note", "")).strip() or None,
+            str(data.get("note", "")).strip() or None, typed_on_site_clock=True,
         )  # fmt: skip
     except NotFound:
         return _not_found(request, page)

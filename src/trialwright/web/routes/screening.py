@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from trialwright.domain.calendars import local_date, on_site_clock
 from trialwright.domain.eligibility import ScreeningValueError, evaluate, validate_values
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
@@ -143,7 +144,9 @@ def new_form(request: Request, page: WriterPage, protocol: ProtocolDep) -> HTMLR
         "fields": entry_fields(protocol),
         "sites": _sites_for(page, protocol),
         "values": {},
-        "today": dt.datetime.now(dt.UTC).date().isoformat(),
+        # The date input's default: today at the offered site whose day began last, never a future date.
+        "today": min(local_date(dt.datetime.now(dt.UTC), protocol.site(c).timezone) for c in _sites_for(page, protocol))
+        .isoformat(),
         "errors": [],
         "decision": None,
     }
@@ -224,6 +227,7 @@ def _detail(
         "can_write": page.user.role in WRITERS,
         "errors": errors or [],
         "now": dt.datetime.now(ZoneInfo(protocol.site(s.site).timezone)).strftime("%Y-%m-%dT%H:%M"),
+        "site_zone": protocol.site(s.site).timezone,  # consent times on the site's clock
     }
     return render_page(request, page, "screening/detail.html", context, status_code=status)
 
@@ -310,13 +314,14 @@ def consent(
     user = page.user
 
     def record() -> None:
+        # The page's input says "site time": a time typed without an offset is read on the site's clock.
+        zone = protocol.site(get_screening(engine, user, screening_id).site).timezone
         try:
-            when = dt.datetime.fromisoformat(obtained_at)
-        except ValueError:
+            when = dt.datetime.fromisoformat(on_site_clock(obtained_at, zone, "obtained_at"))
+        except ValueError as exc:
+            if str(exc).startswith("obtained_at: "):
+                raise ScreeningError(str(exc)) from None
             raise ScreeningError("obtained_at: must be a date and time, YYYY-MM-DDTHH:MM") from None
-        if when.tzinfo is None:  # a time typed on the page is the site's local time
-            site = get_screening(engine, user, screening_id).site
-            when = when.replace(tzinfo=ZoneInfo(protocol.site(site).timezone))
         record_consent(
             engine,
             user,
