@@ -30,7 +30,8 @@ class Grouping(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One adverse event as its latest report assesses it (days counted from randomization)."""
+    """One adverse event as its latest report assesses it (onset in days from day 0 of the adverse events' clock,
+    the treatment: ``Subject.treatment_day`` days after randomization)."""
 
     onset_day: int
     grade: int
@@ -70,6 +71,7 @@ class Subject:
     followed_days: int | None = None  # days from randomization to the data cut-off (the site's date)
     withdrawn_day: int | None = None  # days from randomization to withdrawal from follow-up
     withdrawn_cause: str | None = None  # why they left follow-up (a WithdrawalCause); None if not recorded
+    stopped_day: int | None = None  # days from randomization to withdrawal from the intervention
     visit_days: Mapping[str, int] = field(default_factory=dict)  # visit -> days from randomization it was held
     randomized_on: dt.date | None = None  # the date of randomization in the site's zone (day 0 of every "day")
 

@@ -294,6 +294,7 @@ _EXCLUDED = {
     "left_follow_up": "Left follow-up for another reason before the outcome was measured",
     "missing": "Outcome not recorded (visit missed or value missing)",
     "unusable": "Outcome value not usable (e.g. not positive on the log scale)",
+    "untreated": "Never treated (the estimand counts time on treatment only)",
     "outside": "Not in the {population}",
 }
 

@@ -45,6 +45,14 @@ _STRATEGIES: dict[tuple[VariableKind, str], frozenset[Strategy]] = {
     (VariableKind.TIME_TO_EVENT, "death"): frozenset({Strategy.COMPOSITE}),
     (VariableKind.DURATION, "death"): frozenset({Strategy.COMPETING}),
     (VariableKind.TIME_TO_EVENT, "withdrawal"): frozenset({Strategy.HYPOTHETICAL}),
+    # While on treatment: only what happened up to the day the intervention stopped (adverse events counted or
+    # timed to that day; a time to event censored there).
+    (VariableKind.BINARY, "treatment_discontinuation"): frozenset(
+        {Strategy.TREATMENT_POLICY, Strategy.WHILE_ON_TREATMENT}
+    ),
+    (VariableKind.TIME_TO_EVENT, "treatment_discontinuation"): frozenset(
+        {Strategy.TREATMENT_POLICY, Strategy.WHILE_ON_TREATMENT}
+    ),
 }
 
 #: An event the protocol names (e.g. rescue therapy, with its yes/no field): treatment policy, or composite where
@@ -218,6 +226,13 @@ def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]
             yield f"{where}.strategy", (
                 f"{x.strategy.value} for {x.event} with a {kind.value} variable is not computed in this version "
                 f"(it takes {', '.join(sorted(a.value for a in allowed))}); it is refused, not approximated"
+            )
+            continue
+        on_treatment = x.strategy is Strategy.WHILE_ON_TREATMENT
+        if on_treatment and kind is VariableKind.BINARY and e.variable.adverse_event is None:
+            yield f"{where}.strategy", (
+                "while on treatment counts adverse events up to the day the intervention stopped; a yes/no read "
+                "at a visit has no such period: it is refused, not approximated"
             )
             continue
         if x.strategy is Strategy.COMPOSITE:

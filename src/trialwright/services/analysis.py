@@ -160,6 +160,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
         withdrawn: dict[str, set[str]] = {}
         left_on: dict[str, dt.date] = {}  # withdrawal from follow-up
         left_because: dict[str, str] = {}  # and its cause, where recorded
+        stopped_on: dict[str, dt.date] = {}  # withdrawal from the intervention
         for w in session.execute(
             select(withdrawals.c.participant_id, withdrawals.c.scope, withdrawals.c.cause, withdrawals.c.withdrawn_on)
         ).all():
@@ -168,6 +169,8 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                 left_on[w.participant_id] = w.withdrawn_on
                 if w.cause is not None:
                     left_because[w.participant_id] = w.cause
+            elif w.scope == "intervention":
+                stopped_on[w.participant_id] = w.withdrawn_on
         latest: dict[int, Any] = {}
         for r in session.execute(select(ae_reports).order_by(ae_reports.c.event_id, ae_reports.c.sequence)).all():
             latest[r.event_id] = r
@@ -250,6 +253,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
                 followed_days=(cutoff - randomized_on[pid]).days,
                 withdrawn_day=(left_on[pid] - randomized_on[pid]).days if pid in left_on else None,
                 withdrawn_cause=left_because.get(pid),
+                stopped_day=(stopped_on[pid] - randomized_on[pid]).days if pid in stopped_on else None,
                 visit_days=_held_days(visits.get(pid, {}), randomized_on[pid]),
                 randomized_on=randomized_on[pid],
             )

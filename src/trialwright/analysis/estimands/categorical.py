@@ -33,6 +33,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.estimands import (
     AdverseEventKind,
     Estimator,
+    Strategy,
     Summary,
 )
 from trialwright.protocol.outcomes import Outcome
@@ -50,10 +51,16 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     field = v.fields[0] if v.fields else None
     composite = composite_of(protocol, e, v.at) if v.at is not None else None
 
+    on_treatment = e.strategy("treatment_discontinuation") is Strategy.WHILE_ON_TREATMENT
+
     def outcome_of(s: Subject) -> int | None:
         if v.adverse_event is not None:
             assert v.up_to_day is not None
             last = v.up_to_day
+            if on_treatment and not s.treated:
+                return None  # never on treatment: no period to count events in (listed)
+            if on_treatment and s.stopped_day is not None:
+                last = min(last, s.stopped_day - s.treatment_day)  # events up to the day the intervention stopped
             if v.adverse_event is AdverseEventKind.DEATH:
                 return int(any(x.fatal and 0 <= x.onset_day <= last for x in s.events))
             return int(any(x.serious and 0 <= x.onset_day <= last for x in s.events))
@@ -67,8 +74,10 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     groups = sets.groups
     values = {s.participant_id: outcome_of(s) for s in population}
     excluded = tuple(
-        Exclusion(s.participant_id, s.group, why_missing(s, v.at or "", field or "", False, day(s)),
-                  cause_of(s, day(s)))
+        Exclusion(s.participant_id, s.group, "never treated: no time on treatment to count events in", "untreated")
+        if v.adverse_event is not None
+        else Exclusion(s.participant_id, s.group, why_missing(s, v.at or "", field or "", False, day(s)),
+                       cause_of(s, day(s)))
         for s in population
         if values[s.participant_id] is None
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import Subject
@@ -50,9 +51,15 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
     assert v.up_to_day is not None
     end = v.up_to_day
     death_counts = v.adverse_event is AdverseEventKind.DEATH or e.strategy("death") is Strategy.COMPOSITE
+    on_treatment = e.strategy("treatment_discontinuation") is Strategy.WHILE_ON_TREATMENT
     recorded: dict[str, tuple[float, int] | str] = {}
 
     def observed(s: Subject) -> tuple[float, int] | None:
+        if on_treatment and not s.treated:
+            recorded[s.participant_id] = "never treated: no time on treatment to follow"
+            return None
+        if on_treatment and s.stopped_day is not None:
+            s = replace(s, followed_days=min(x for x in (s.followed_days, s.stopped_day) if x is not None))
         if v.adverse_event is None:
             found = recorded.setdefault(s.participant_id, _from_form(s, v.fields[0], v.at or "", end, death_counts))
             return None if isinstance(found, str) else found
@@ -146,6 +153,8 @@ def _from_form(s: Subject, field: str, at: str, end: int, death_counts: bool) ->
 def _why_not_timed(s: Subject, found: tuple[float, int] | str | None, at: str | None) -> tuple[str, str]:
     """Why a participant has no time to the event, and how CONSORT counts it."""
     if isinstance(found, str):
+        if found.startswith("never treated"):
+            return found, "untreated"
         return found, "unusable" if "not used" in found else cause_of(s, None if at is None else s.visit_days.get(at))
     return "not followed for a day (randomized after the data cut-off)", "missing"
 

@@ -39,7 +39,8 @@ _STRATEGY_WORDS = {
     "the participant is listed as not analysed)",
     Strategy.COMPOSITE: "composite: the event is part of the outcome",
     Strategy.HYPOTHETICAL: "hypothetical: as if it had not happened",
-    Strategy.WHILE_ON_TREATMENT: "while on treatment",
+    Strategy.WHILE_ON_TREATMENT: "while on treatment: only what happened up to the day the intervention stopped "
+    "(adverse events counted to that day; a time to event censored there; the never treated listed)",
     Strategy.PRINCIPAL_STRATUM: "principal stratum",
     Strategy.COMPETING: "a competing event: it ends the stay otherwise than alive, never dropped or censored",
 }
