@@ -63,8 +63,11 @@ def _field(doc: Any, form_id: str, field_id: str) -> Any:
 
 
 def _second(doc: Any) -> None:
-    """The second protocol with two declared labs and a declared systolic pressure; its CRP, pulse and the
-    rest declare nothing."""
+    """The second protocol stripped of its shipped codes, then with two declared labs and a declared systolic
+    pressure; its CRP, pulse and the rest declare nothing."""
+    for form in doc["forms"]:
+        for f in form["fields"]:
+            f.pop("codes", None)
     labs = next(f for f in doc["forms"] if f["id"] == "labs")
     labs["fields"].append({"id": "procalcitonin", "label": "Procalcitonin", "type": "decimal", "unit": "ng/mL",
                            "hard_limits": {"min": 0, "max": 200}, "decimals": 2, "codes": PCT})  # fmt: skip
