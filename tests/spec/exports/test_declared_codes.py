@@ -215,3 +215,24 @@ def test_protocol_check_notes_the_incomplete_exports(tmp_path: Path) -> None:
     sdtm = next(n for n in notes if n.startswith("SDTM: "))
     assert "left out of LB and VS" in sdtm and "labs.crp" in sdtm and "vitals.pulse" in sdtm
     assert "labs.hba1c" not in sdtm and "vitals.systolic_bp" not in sdtm
+
+
+#: Valid UCUM expressions in the case-sensitive syntax, from the examples of the UCUM specification
+#: (unitsofmeasure.org, sections 2-4: prefixes, exponents, 10*, brackets, annotations, parentheses) and the
+#: units the shipped protocols declare; invalid ones as people write units.
+UCUM_VALID = [
+    *("m", "kg/m2", "m.s-2", "m/s2", "10*3/uL", "10*9/L", "mm[Hg]", "cm[H2O]", "[in_i]", "[pH]", "%", "{score}"),
+    *("ug/mL{FEU}", "/min", "1", "(8.h)", "mmol/mol", "Cel", "[degF]", "a", "4.[pi].10*-7.N/A2"),
+]
+UCUM_INVALID = {
+    **{"mm Hg": "printable ASCII", "°C": "printable ASCII", "": "printable ASCII", "mg//L": "no unit"},
+    **{"mg/": "no unit", "(mg/L": "not closed", "mg/L)": "unexpected ')'"},
+}
+
+
+def test_the_ucum_grammar_check_accepts_the_specifications_examples() -> None:
+    from trialwright.protocol.codes import ucum_syntax_error
+
+    assert {code: ucum_syntax_error(code) for code in UCUM_VALID} == dict.fromkeys(UCUM_VALID)
+    for code, words in UCUM_INVALID.items():
+        assert words in (ucum_syntax_error(code) or ""), code
