@@ -41,7 +41,11 @@ def _load(path: Path) -> LoadedProtocol:
 
 @app.command("check")
 def check(path: Path = FileArgument) -> None:
-    """Validate a protocol file: exit 0 when it is valid, 1 listing every problem with its line."""
+    """Validate a protocol file: exit 0 when it is valid, 1 listing every problem with its line.
+
+    A valid file's notes say which exports will be incomplete and why (fields without standard codes)."""
+    from trialwright.protocol.codes import export_gaps
+
     p = _load(path).protocol
     criteria = len(p.eligibility.inclusion) + len(p.eligibility.exclusion)
     console.print(
@@ -50,6 +54,8 @@ def check(path: Path = FileArgument) -> None:
         f"{len(p.forms)} forms, {len(p.outcomes)} outcomes",
         highlight=False,
     )
+    for note in export_gaps(p):
+        console.print(f"Note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("show")

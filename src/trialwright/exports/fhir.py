@@ -13,11 +13,12 @@ arm's name to a blinded user, even where it says nothing about who is in it.
 * a **ResearchSubject**: the study, the Patient, a status from enrolment, randomization and withdrawal, the
   period from enrolment to withdrawal; ``assignedArm`` only when the source was made ``with_arms`` (only the
   unblinded statistician may), and then only that participant's arm code;
-* an **Observation** per numeric value of the laboratory and vital-sign forms (``OBSERVATION_FORMS``,
-  ``OBSERVATION_FIELDS``): coded with LOINC where ``LOINC`` has a verified code and always with the local
-  code system ``https://trialwright.dev/fhir/CodeSystem/<trial id>`` (code ``form.field``); ``valueQuantity`` in
-  UCUM (``UCUM``; an unmapped unit fails the export); ``effectiveDateTime`` from the form's first date-time
-  field (the sample or assessment time), else the visit date; status ``preliminary`` for a draft form,
+* an **Observation** per numeric value of a field whose protocol ``codes`` declare an ``observation`` category
+  (``trialwright.protocol.codes``): coded with the LOINC codes the field declares, if any, and always with the
+  local code system ``https://trialwright.dev/fhir/CodeSystem/<trial id>`` (code ``form.field``);
+  ``valueQuantity`` in the field's declared UCUM code (nothing is looked up from a name or unit);
+  ``effectiveDateTime`` from the form's first date-time field (the sample or assessment time), else the visit
+  date; status ``preliminary`` for a draft form,
   ``amended`` for a value changed after its form was first completed (read from the audit trail),
   ``final`` otherwise; ``dataAbsentReason`` for not done / not applicable (the free-text reason is left
   out); ``valueQuantity.comparator`` ``<`` or ``>`` with the limit, and interpretation off scale low/high,
@@ -50,7 +51,6 @@ import json
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -61,21 +61,9 @@ from pydantic import ValidationError
 
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
 from trialwright.protocol import Protocol
-from trialwright.protocol.forms import FieldType, FormDef, FormField
+from trialwright.protocol.forms import FieldType, FormDef
 
-__all__ = [
-    "LOINC",
-    "OBSERVATION_FIELDS",
-    "OBSERVATION_FORMS",
-    "UCUM",
-    "UNITLESS",
-    "FhirExportError",
-    "FhirExporter",
-    "Loinc",
-    "loinc_check_digit",
-    "ucum_code",
-    "validate_resource",
-]
+__all__ = ["FhirExportError", "FhirExporter", "validate_resource"]
 
 BASE = "https://trialwright.dev/fhir"
 LOINC_SYSTEM = "http://loinc.org"
@@ -88,122 +76,6 @@ _VISIT_URL = f"{BASE}/StructureDefinition/visit"
 
 class FhirExportError(ValueError):
     """A FHIR export that cannot be written; the message names the resource or field and the rule."""
-
-
-# --- what becomes an Observation, and how it is coded --------------------------------------------------
-
-#: Forms whose every numeric field becomes an Observation, with its category.
-OBSERVATION_FORMS: dict[str, str] = {"vitals": "vital-signs", "blood_gas": "laboratory", "labs": "laboratory"}
-#: Single numeric fields of other forms that are vital signs.
-OBSERVATION_FIELDS: dict[str, str] = {"demographics.weight": "vital-signs", "demographics.height": "vital-signs"}
-
-#: The protocol's canonical unit strings and their UCUM codes. Values are exported in the canonical unit
-#: (they are stored so), hence only canonical units are listed; an unlisted unit stops the export.
-UCUM: dict[str, str] = {
-    "/min": "/min",
-    "%": "%",
-    "fraction": "1",  # FiO2 as a fraction 0.21-1.00 (UCUM unity; 0.6 [1] = 60 %)
-    "L/min": "L/min",
-    "mmHg": "mm[Hg]",
-    "kPa": "kPa",
-    "cmH2O": "cm[H2O]",
-    "°C": "Cel",
-    "°F": "[degF]",
-    "kg": "kg",
-    "cm": "cm",
-    "mL": "mL",
-    "pg/mL": "pg/mL",
-    "ng/L": "ng/L",
-    "mg/L": "mg/L",
-    "mg/dL": "mg/dL",
-    "ug/mL FEU": "ug/mL{FEU}",  # {FEU}: a UCUM annotation, fibrinogen-equivalent units
-    "mg/L FEU": "mg/L{FEU}",
-    "ng/mL FEU": "ng/mL{FEU}",
-    "/uL": "/uL",
-    "10^9/L": "10*9/L",
-    "10^3/uL": "10*3/uL",
-    "d": "d",
-    "years": "a",
-}
-#: UCUM codes for fields the protocol gives no unit: scores and pH; any other unitless value is unity ("1").
-UNITLESS: dict[str, str] = {"blood_gas.ph": "[pH]", "vitals.news2": "{score}", "vitals.priest_score": "{score}"}
-
-
-@dataclass(frozen=True)
-class Loinc:
-    """A LOINC code for a form field, with the UCUM unit the field's canonical unit must map to."""
-
-    code: str
-    display: str
-    ucum: str
-    verified: str  # where the code and its name were checked
-
-
-_FHIR_VITALS = "FHIR R4 vital signs profile codes (hl7.org/fhir/R4/observation-vitalsigns; HL7 OMOP IG ConceptMap)"
-_US_CORE_OX = "US Core Pulse Oximetry profile and its satO2-fiO2 example (hl7.org/fhir/us/core)"
-_ELEXIS = "LOINC table (LOINC_NUM, long common name) in the Elexis EHR test database, at_medevit_elexis_loinc"
-_EHEALTH = "eHealth Connector (Switzerland) LOINC lab observation list, LabObsList"
-_TNF = "Mayo Clinic Laboratories (TNFA) and ARUP test catalogues, result LOINC; public FHIR TNF-alpha profiles"
-_IL6 = "Northwell/Labcorp IL-6 test catalogue; OHDSI vocabulary concept 3023091"
-_CRP = f"HL7 Switzerland CH LAB-Order IG; Mayo Clinic and ARUP test catalogues; {_ELEXIS}"
-_CD4, _CD8 = "CD3+CD4+ (T4 helper)", "CD3+CD8+ (T8 suppressor cells)"
-
-#: LOINC codes for the first trial's fields (IRCT20190101042197N2), each checked in two places where one
-#: was not the HL7 specification itself (shared/reference has no LOINC table). Fields not listed here are
-#: exported with the local code only: NEWS2 and PRIEST totals, PEEP, P/F and S/F ratios (no code verified).
-LOINC: dict[str, tuple[Loinc, ...]] = {
-    "vitals.resp_rate": (Loinc("9279-1", "Respiratory rate", "/min", _FHIR_VITALS),),
-    "vitals.spo2": (
-        Loinc("2708-6", "Oxygen saturation in Arterial blood", "%", _US_CORE_OX),
-        Loinc("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", _US_CORE_OX),
-    ),
-    "vitals.oxygen_flow": (Loinc("3151-8", "Inhaled oxygen flow rate", "L/min", _US_CORE_OX),),
-    # LOINC shows 3150-0 in %; the property is a volume fraction, so the trial's fraction (UCUM 1) is the same
-    # quantity: 0.6 [1] = 60 %.
-    "vitals.fio2": (Loinc("3150-0", "Inhaled oxygen concentration", "1", _ELEXIS),),
-    "vitals.systolic_bp": (Loinc("8480-6", "Systolic blood pressure", "mm[Hg]", _FHIR_VITALS),),
-    "vitals.pulse": (Loinc("8867-4", "Heart rate", "/min", _FHIR_VITALS),),
-    "vitals.temperature": (Loinc("8310-5", "Body temperature", "Cel", _FHIR_VITALS),),
-    "demographics.weight": (Loinc("29463-7", "Body weight", "kg", _FHIR_VITALS),),
-    "demographics.height": (Loinc("8302-2", "Body height", "cm", _FHIR_VITALS),),
-    "blood_gas.pao2": (Loinc("2703-7", "Oxygen [Partial pressure] in Arterial blood", "mm[Hg]", _ELEXIS),),
-    "blood_gas.paco2": (Loinc("2019-8", "Carbon dioxide [Partial pressure] in Arterial blood", "mm[Hg]", _ELEXIS),),
-    "blood_gas.ph": (Loinc("2744-1", "pH of Arterial blood", "[pH]", _ELEXIS),),
-    "blood_gas.fio2": (Loinc("3150-0", "Inhaled oxygen concentration", "1", _ELEXIS),),
-    # 3074-4, sometimes quoted for TNF-alpha, fails the LOINC check digit: it is not a LOINC code.
-    "labs.tnf_alpha": (Loinc("3074-2", "Tumor necrosis factor.alpha [Mass/volume] in Serum or Plasma", "pg/mL", _TNF),),
-    "labs.il6": (Loinc("26881-3", "Interleukin 6 [Mass/volume] in Serum or Plasma", "pg/mL", _IL6),),
-    "labs.crp": (Loinc("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", "mg/L", _CRP),),
-    "labs.ddimer": (
-        Loinc("48065-7", "Fibrin D-dimer FEU [Mass/volume] in Platelet poor plasma", "ug/mL{FEU}", _ELEXIS),
-    ),
-    "labs.lymphocytes": (Loinc("26474-7", "Lymphocytes [#/volume] in Blood", "/uL", _ELEXIS),),
-    "labs.cd3_abs": (Loinc("8122-4", "CD3 cells [#/volume] in Blood", "/uL", f"{_EHEALTH}; {_ELEXIS}"),),
-    # LOINC's "/100 cells" of a lymphocyte subset is the percentage of the gated lymphocytes, as recorded here.
-    "labs.cd3_pct": (Loinc("8124-0", "CD3 cells/100 cells in Blood", "%", _EHEALTH),),
-    "labs.cd4_abs": (Loinc("24467-3", f"{_CD4} cells [#/volume] in Blood", "/uL", _EHEALTH),),
-    "labs.cd4_pct": (Loinc("8123-2", f"{_CD4} cells/100 cells in Blood", "%", _EHEALTH),),
-    "labs.cd8_abs": (Loinc("14135-8", f"{_CD8} cells [#/volume] in Blood", "/uL", _EHEALTH),),
-    "labs.cd8_pct": (Loinc("8101-8", f"{_CD8} cells/100 cells in Blood", "%", _EHEALTH),),
-    "labs.cd4_cd8_ratio": (Loinc("54218-3", f"{_CD4} cells/{_CD8} cells [# Ratio] in Blood", "1", _EHEALTH),),
-}
-
-
-def loinc_check_digit(number: str) -> int:
-    """The LOINC mod-10 check digit of the part before the hyphen (catches a mistyped code)."""
-    digits = [int(c) for c in reversed(number)]
-    doubled = "".join(str(d) for d in digits[0::2])  # odd positions from the right, read right to left
-    total = sum(int(c) for c in str(int(doubled[::-1]) * 2)) + sum(digits[1::2])
-    return (10 - total % 10) % 10
-
-
-def ucum_code(ref: str, f: FormField) -> str:
-    """The UCUM code of a field's canonical unit (``ref`` is ``form.field``)."""
-    if f.unit is None:
-        return UNITLESS.get(ref, "1")
-    if f.unit not in UCUM:
-        raise FhirExportError(f"{ref}: unit {f.unit!r} has no UCUM code in trialwright.exports.fhir.UCUM; add it")
-    return UCUM[f.unit]
 
 
 # --- validation ----------------------------------------------------------------------------------------
@@ -509,10 +381,10 @@ class FhirExporter(Exporter):
         out = []
         for f in form.fields:
             ref = f"{form.id}.{f.id}"
-            category = OBSERVATION_FORMS.get(form.id) or OBSERVATION_FIELDS.get(ref)
-            stored = rec.values.get(f.id)
-            if not category or f.type not in {FieldType.INTEGER, FieldType.DECIMAL} or not stored:
+            codes, stored = f.codes, rec.values.get(f.id)
+            if codes is None or codes.observation is None or codes.ucum is None or not stored:
                 continue
+            category, ucum = codes.observation, codes.ucum
             kind = stored.get("status", "value")
             if kind in {"value", "derived"} and stored.get("value") is None:
                 continue
@@ -522,8 +394,7 @@ class FhirExporter(Exporter):
                 status = "amended"
             else:
                 status = "final"
-            ucum = ucum_code(ref, f)
-            codings = [_coding(LOINC_SYSTEM, c.code, c.display) for c in LOINC.get(ref, ())]
+            codings = [_coding(LOINC_SYSTEM, c.code, c.display) for c in codes.loinc]
             obs: dict[str, Any] = {
                 "resourceType": "Observation",
                 "id": self.pseudonym("observation", f"{rec.participant_id}|{rec.visit_id}|{ref}"),

@@ -1,8 +1,10 @@
 """SDTM-style tabulation: DM, DS, EX, AE, LB and VS as SAS transport v5 files and CSV, with their metadata.
 
 Each domain is declared once (``Domain``: its variables with label, type, controlled terms and origin);
-the findings domains map protocol fields to test codes in one declarative table each (``LB_TESTS``,
-``VS_TESTS``). Form records are streamed one form at a time; what DM and DS need about a participant (dates,
+the findings domains LB and VS hold exactly the fields whose protocol ``codes`` declare an ``sdtm`` test
+(``trialwright.protocol.codes``: domain, --TESTCD, --TEST, the terminology it was checked in, the unit words);
+nothing is guessed from a field's name or unit, and a numeric field without a test is named in README.txt. Form
+records are streamed one form at a time; what DM and DS need about a participant (dates,
 age, sex, death, exposure) is gathered on the way, so memory grows with participants, not records. Rows are
 spooled to Parquet and each domain is sorted by USUBJID, numbered (--SEQ) and written on its own.
 
@@ -11,10 +13,11 @@ no "masked" arm term; ARMNRS stays empty because the arm is assigned, only withh
 names the treatment in EX as "BLINDED STUDY TREATMENT". With arms (the unblinded statistician only), DM holds
 the allocated arm and EX the arm's intervention; no other domain names an arm.
 
-Terminology was checked against the CDISC SDTM controlled terminology as extracted in the public knowledge
-base github.com/hakupao/sdtm-pedia (knowledge_base/terminology/core: lb_part2.md (C65047), cp_part1.md
-(C181173), vs.md (C66741, C67153, C66770), ae.md, dm.md, disposition.md); ``Test.ct`` and the ``terms`` of
-each variable say which terms were found there and which are sponsor-defined or not verified.
+The terms of the domains' own variables were checked against the CDISC SDTM controlled terminology as
+extracted in the public knowledge base github.com/hakupao/sdtm-pedia (knowledge_base/terminology/core: ae.md,
+dm.md, disposition.md, vs.md); the ``terms`` of each variable say which terms were found there and which are
+sponsor-defined or not verified. Test codes say where they were checked in the protocol (``checked``), written
+to testcodes.csv.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import pyarrow.parquet as pq
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, ascii_text, fit_bytes, value_text
 from trialwright.protocol import Protocol
+from trialwright.protocol.codes import SdtmTest
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
-__all__ = ["DOMAINS", "LB_TESTS", "VS_TESTS", "Domain", "SdtmExporter", "Test", "Var"]
+__all__ = ["DOMAINS", "Domain", "SdtmExporter", "Var", "findings_tests"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,53 +63,13 @@ class Domain:
     seq: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Test:
-    """A findings test code: --TESTCD, --TEST, the CDISC unit of each protocol unit, and where the code is from."""
-
-    code: str
-    name: str
-    ct: str
-    units: Mapping[str, str] = field(default_factory=dict)
+def findings_tests(p: Protocol) -> dict[str, SdtmTest]:
+    """The LB and VS tests the protocol declares, by form.field: LB first, then VS, each in protocol order."""
+    tests = {f"{form.id}.{f.id}": f.codes.sdtm for form in p.forms for f in form.fields if f.codes and f.codes.sdtm}
+    return {ref: t for domain in ("LB", "VS") for ref, t in tests.items() if t.domain == domain}
 
 
 _CT = "CDISC CT"
-_LB = f"{_CT} LBTESTCD C65047"
-_CP = f"{_CT} Cell Phenotyping Test Code C181173 (SDTMIG puts flow cytometry in CP; kept in LB here)"
-_SPONSOR = "sponsor-defined: no CDISC term found"
-
-#: Laboratory tests by form.field of the protocol (fields without an entry are not in LB).
-LB_TESTS: Mapping[str, Test] = MappingProxyType(
-    {
-        "labs.crp": Test("CRP", "C Reactive Protein", f"{_LB} term C64548"),
-        "labs.il6": Test("INTLK6", "Interleukin 6", f"{_LB} term C74834 (IL6 is not a CDISC code)"),
-        "labs.tnf_alpha": Test("TNF", "Tumor Necrosis Factor", f"{_LB} term C74751 (TNFA is not a CDISC code)"),
-        "labs.ddimer": Test("DDIMER", "D-Dimer", f"{_LB} term C82621"),
-        "labs.lymphocytes": Test("LYM", "Lymphocytes", f"{_LB} term C51949"),
-        "labs.cd3_abs": Test("TLYCE", "T-Lymphocytes", f"{_LB} term C122157 (also in C181173)"),
-        "labs.cd3_pct": Test("TLYLY", "T-Lymphocytes/Lymphocytes", f"{_CP} term C181301"),
-        "labs.cd4_abs": Test("TLYH", "Helper T-Lymphocytes", f"{_CP} term C181302 (CD4+ taken as helper T)"),
-        "labs.cd8_abs": Test("TLC", "Cytotoxic T-Lymphocytes", f"{_CP} term C181186 (CD8+ taken as cytotoxic T)"),
-        "labs.cd4_cd8_ratio": Test("TLYHTLYC", "Helper T-Lymphocytes/Cytotoxic T-Lymphocytes", f"{_CP} term C181305"),
-        "labs.cd4_pct": Test("CD4LY", "CD4+ T-Lymphocytes/Lymphocytes", _SPONSOR),
-        "labs.cd8_pct": Test("CD8LY", "CD8+ T-Lymphocytes/Lymphocytes", _SPONSOR),
-    }
-)
-
-_VS = f"{_CT} VSTESTCD C66741; units VSRESU C66770"
-
-#: Vital signs by form.field of the protocol, with the CDISC unit (C66770) of each protocol unit.
-VS_TESTS: Mapping[str, Test] = MappingProxyType(
-    {
-        "vitals.systolic_bp": Test("SYSBP", "Systolic Blood Pressure", f"{_VS}; term C25298", {"mmHg": "mmHg"}),
-        "vitals.pulse": Test("PULSE", "Pulse Rate", f"{_VS}; term C49676", {"/min": "beats/min"}),
-        "vitals.resp_rate": Test("RESP", "Respiratory Rate", f"{_VS}; term C49678", {"/min": "breaths/min"}),
-        "vitals.temperature": Test("TEMP", "Temperature", f"{_VS}; term C174446", {"°C": "C", "°F": "F"}),
-        "vitals.spo2": Test("OXYSAT", "Oxygen Saturation", f"{_VS}; term C60832", {"%": "%"}),
-        "demographics.weight": Test("WEIGHT", "Weight", f"{_VS}; term C25208", {"kg": "kg"}),
-        "demographics.height": Test("HEIGHT", "Height", f"{_VS}; term C25347", {"cm": "cm"}),
-    }
-)
 
 #: Where DM's age and sex come from: the first of these sources (form.field or screening.field) that has it.
 DM_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -214,7 +178,7 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
         ), seq="AESEQ"),
         "LB": Domain("LB", "Laboratory Test Results",
                      _findings("LB", "Lab Test or Examination", "Date/Time of Specimen Collection",
-                               f"{_CT} LBTESTCD C65047 / CPTESTCD C181173, sponsor codes: see testcodes.csv"),
+                               f"{_CT} LBTESTCD C65047 or as the protocol declares: see testcodes.csv"),
                      seq="LBSEQ"),
         "VS": Domain("VS", "Vital Signs",
                      _findings("VS", "Vital Signs Test", "Date/Time of Measurements", f"{_CT} VSTESTCD C66741"),
@@ -351,10 +315,10 @@ def _moment_field(form: FormDef) -> FormField | None:
     return next((f for f in form.fields if f.type is FieldType.DATETIME and f.derived is None), None)
 
 
-def _finding(prefix: str, test: Test, f: FormField, stored: StoredJson) -> dict[str, Any]:
+def _finding(prefix: str, test: SdtmTest, f: FormField, stored: StoredJson) -> dict[str, Any]:
     """One stored value as an LB or VS row (without the record's identifiers, visit and date)."""
     status = stored.get("status", "value")
-    row: dict[str, Any] = {f"{prefix}TESTCD": test.code, f"{prefix}TEST": test.name}
+    row: dict[str, Any] = {f"{prefix}TESTCD": test.testcd, f"{prefix}TEST": test.test}
     unit = test.units.get(f.unit, f.unit) if f.unit else None
     entered_unit = stored.get("unit") or f.unit
     if status in {"not_done", "not_applicable"}:
@@ -440,7 +404,8 @@ class SdtmExporter(Exporter):
     @staticmethod
     def _forms(p: Protocol) -> list[str]:
         """The forms a domain reads (test tables, DM sources, the treatment and death records), in protocol order."""
-        wanted = {key.partition(".")[0] for key in (*LB_TESTS, *VS_TESTS, *(s for v in DM_SOURCES.values() for s in v))}
+        tests = findings_tests(p)
+        wanted = {key.partition(".")[0] for key in (*tests, *(s for v in DM_SOURCES.values() for s in v))}
         if p.analysis_plan is not None and p.analysis_plan.treatment is not None:
             wanted.add(p.analysis_plan.treatment.form)
         if p.safety.death_record is not None:
@@ -454,10 +419,10 @@ class SdtmExporter(Exporter):
         stamp = analysis_value(moment, r.values[moment.id]) if moment and isinstance(r.values.get(moment.id),
                                                                                      Mapping) else None  # fmt: skip
         visitnum, visit = build.visits.get(r.visit_id, (None, r.visit_id))
-        for prefix, tests in (("LB", LB_TESTS), ("VS", VS_TESTS)):
+        for prefix in ("LB", "VS"):
             for f in form.fields:
-                test, stored = tests.get(f"{form.id}.{f.id}"), r.values.get(f.id)
-                if test is None or not isinstance(stored, Mapping):
+                test, stored = f.codes.sdtm if f.codes else None, r.values.get(f.id)
+                if test is None or test.domain != prefix or not isinstance(stored, Mapping):
                     continue
                 row = {**build.ids(r.participant_id), **_finding(prefix, test, f, stored)}
                 row.update({"VISITNUM": visitnum, "VISIT": visit, f"{prefix}DTC": _dtc(stamp) or _dtc(r.visit_date)})
@@ -641,14 +606,10 @@ class SdtmExporter(Exporter):
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["domain", "testcd", "test", "source", "protocol_unit", "standard_unit", "terminology"])
-            for domain, tests in (("LB", LB_TESTS), ("VS", VS_TESTS)):
-                for source, t in tests.items():
-                    form_id, _, field_id = source.partition(".")
-                    try:
-                        unit = p.field(form_id, field_id).unit or ""
-                    except KeyError:
-                        continue
-                    writer.writerow([domain, t.code, t.name, source, unit, t.units.get(unit, unit), t.ct])
+            for source, t in findings_tests(p).items():
+                form_id, _, field_id = source.partition(".")
+                unit = p.field(form_id, field_id).unit or ""
+                writer.writerow([t.domain, t.testcd, t.test, source, unit, t.units.get(unit, unit), t.checked or ""])
         return path
 
     def _readme(self, folder: Path, build: _Build) -> Path:
@@ -659,11 +620,9 @@ class SdtmExporter(Exporter):
             else "no: blinded extract; DM leaves ARMCD, ARM, ACTARMCD and ACTARM empty for randomized "
             f"participants (ARMNRS empty: masked, not missing) and EX names the treatment '{BLINDED_TREATMENT}'"
         )
-        mapped = {*LB_TESTS, *VS_TESTS}
-        tested = {key.partition(".")[0] for key in mapped}
         numeric = {FieldType.DECIMAL, FieldType.INTEGER}
-        unmapped = [f"{form.id}.{f.id}" for form in s.protocol.forms if form.id in tested for f in form.fields
-                    if f"{form.id}.{f.id}" not in mapped and f.type in numeric]  # fmt: skip
+        unmapped = [f"{form.id}.{f.id}" for form in s.protocol.forms for f in form.fields
+                    if f.type in numeric and not (f.codes and f.codes.sdtm)]  # fmt: skip
         lines = [
             f"trialwright sdtm export: {self.description}",
             "",
@@ -696,7 +655,7 @@ class SdtmExporter(Exporter):
             "from follow-up); DEATH from that form or a fatal adverse event.",
         ]
         if unmapped:
-            lines.append(f"  - Not in LB/VS (no test code declared): {', '.join(unmapped)}.")
+            lines.append(f"  - Not in LB/VS (no codes.sdtm test declared in the protocol): {', '.join(unmapped)}.")
         notes = [*build.notes, *s.notes]
         if notes:
             lines += ["", "Notes:", *(f"  - {n}" for n in notes)]

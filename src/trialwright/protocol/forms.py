@@ -3,7 +3,8 @@
 A field declares its type, canonical unit and accepted alternative units (with the conversion to the
 canonical unit), hard limits (refused) and soft limits (saved with a query), whether "not done" is
 allowed, choice codes, limits of quantification, or the derivation that computes it (named, or declared
-in the file: ``trialwright.protocol.declared``).
+in the file: ``trialwright.protocol.declared``), and the standard codes the exports use (LOINC, UCUM, SDTM
+test, FHIR Observation category: ``trialwright.protocol.codes``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from trialwright.protocol.base import Identifier, ProtocolModel, Range
+from trialwright.protocol.codes import FieldCodes
 from trialwright.protocol.declared import DerivedField
 
 __all__ = [
@@ -90,6 +92,16 @@ class FormField(ProtocolModel):
     may_precede_enrolment: bool = Field(
         default=False, description="A date that may lie before enrolment (date of birth, of admission)."
     )
+    codes: FieldCodes | None = Field(
+        default=None,
+        description=(
+            "Standard codes for the exports (integer and decimal fields): {observation: vital-signs or "
+            "laboratory, ucum, loinc: [{code, display, checked}], sdtm: {domain: LB or VS, testcd, test, "
+            "checked, units}}. Without observation the field is no FHIR Observation, without loinc an "
+            "Observation carries the trial's local code only, without sdtm the field is left out of LB and VS; "
+            "nothing is looked up from the field's name or unit."
+        ),
+    )
     help: str | None = Field(default=None, description="Help text for data entry.")
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
 
@@ -109,6 +121,12 @@ class FormField(ProtocolModel):
         codes = [c.code for c in self.choices]
         if len(codes) != len(set(codes)):
             raise ValueError("choice codes must be unique")
+        if self.codes is not None and not numeric:
+            raise ValueError("codes (LOINC, UCUM, SDTM) are only for integer and decimal fields")
+        if self.codes is not None and self.codes.sdtm is not None:
+            known = {self.unit, *(a.unit for a in self.alternative_units)} - {None}
+            if odd := sorted(set(self.codes.sdtm.units) - known):
+                raise ValueError(f"codes.sdtm.units: {', '.join(odd)} is not a unit of this field")
         return self
 
 

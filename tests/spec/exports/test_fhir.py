@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,18 +26,9 @@ from sqlalchemy import Engine
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.domain.roles import Role
 from trialwright.exports.base import FormRecord
-from trialwright.exports.fhir import (
-    LOINC,
-    LOINC_SYSTEM,
-    UCUM,
-    UCUM_SYSTEM,
-    FhirExporter,
-    FhirExportError,
-    loinc_check_digit,
-    ucum_code,
-    validate_resource,
-)
-from trialwright.protocol import Protocol, load_protocol, load_protocol_text
+from trialwright.exports.fhir import LOINC_SYSTEM, UCUM_SYSTEM, FhirExporter, FhirExportError, validate_resource
+from trialwright.protocol import Protocol, ProtocolError, load_protocol, load_protocol_text
+from trialwright.protocol.codes import loinc_check_digit, ucum_syntax_error
 from trialwright.protocol.forms import FieldType
 from trialwright.services.exports import ExportError, export_source, run_export
 from trialwright.services.forms import save_form
@@ -65,6 +56,20 @@ UCUM_OF = {
 }  # fmt: skip
 UCUM_UNITLESS = {"blood_gas.ph": "[pH]", "vitals.news2": "{score}", "vitals.priest_score": "{score}",
                  "blood_gas.sf_ratio": "1", "labs.cd4_cd8_ratio": "1"}  # fmt: skip
+
+#: The first trial's LOINC codes, as checked when they were chosen (HL7 FHIR vital signs and US Core profiles,
+#: laboratory catalogues, public LOINC tables; the protocol file says where each was checked); any other
+#: numeric field is exported with the local code only.
+FIRST_LOINC = {
+    "vitals.resp_rate": ["9279-1"], "vitals.spo2": ["2708-6", "59408-5"], "vitals.oxygen_flow": ["3151-8"],
+    "vitals.fio2": ["3150-0"], "vitals.systolic_bp": ["8480-6"], "vitals.pulse": ["8867-4"],
+    "vitals.temperature": ["8310-5"], "demographics.weight": ["29463-7"], "demographics.height": ["8302-2"],
+    "blood_gas.pao2": ["2703-7"], "blood_gas.paco2": ["2019-8"], "blood_gas.ph": ["2744-1"],
+    "blood_gas.fio2": ["3150-0"], "labs.tnf_alpha": ["3074-2"], "labs.il6": ["26881-3"], "labs.crp": ["1988-5"],
+    "labs.ddimer": ["48065-7"], "labs.lymphocytes": ["26474-7"], "labs.cd3_abs": ["8122-4"],
+    "labs.cd3_pct": ["8124-0"], "labs.cd4_abs": ["24467-3"], "labs.cd4_pct": ["8123-2"],
+    "labs.cd8_abs": ["14135-8"], "labs.cd8_pct": ["8101-8"], "labs.cd4_cd8_ratio": ["54218-3"],
+}  # fmt: skip
 
 #: ICH E2B outcome (as trialwright records it) -> FHIR R4 adverse-event-outcome.
 OUTCOMES = {"recovered": "resolved", "recovering": "recovering", "not_recovered": "ongoing",
@@ -208,7 +213,7 @@ def test_every_lab_and_vital_number_is_an_observation_in_its_ucum_unit(exported:
             expected[rec.participant_id] = expected.get(rec.participant_id, 0) + 1
             o = observations[(rec.visit_id, ref)]
             loinc = [c["code"] for c in o["code"]["coding"] if c["system"] == LOINC_SYSTEM]
-            assert loinc == [entry.code for entry in LOINC.get(ref, ())]
+            assert loinc == FIRST_LOINC.get(ref, [])
             if "valueQuantity" in o:
                 ucum = UCUM_OF[f.unit] if f.unit else UCUM_UNITLESS[ref]
                 assert (o["valueQuantity"]["system"], o["valueQuantity"]["code"]) == (UCUM_SYSTEM, ucum)
@@ -371,51 +376,53 @@ def test_progress_is_reported_per_form_record(exported: Exported) -> None:
     assert exported.progress == tuple(range(1, source.count() + 1))
 
 
-def test_the_loinc_table_is_checked() -> None:
-    """Each LOINC code has a valid mod-10 check digit, names a numeric lab or vital field of the first
-    protocol, expects the UCUM unit that field is exported in, and cites where it was verified (in the table:
-    HL7 FHIR vital signs and US Core profiles, laboratory catalogues, public LOINC tables; the shared
-    reference folder has no LOINC list). 3074-4, once proposed for TNF-alpha, is not a LOINC code."""
+def test_the_first_protocols_loinc_codes_are_checked() -> None:
+    """The first protocol declares exactly the LOINC codes above, each on a numeric field with a valid mod-10
+    check digit and a note of where it was checked; 3074-4, once proposed for TNF-alpha, is not a LOINC code."""
     protocol = load_protocol(FIRST_PROTOCOL).protocol
-    for ref, entries in LOINC.items():
-        form_id, _, field_id = ref.partition(".")
-        f = protocol.form(form_id).field(field_id)
-        assert f.type in {FieldType.INTEGER, FieldType.DECIMAL}
-        for entry in entries:
-            number, _, check = entry.code.partition("-")
-            assert loinc_check_digit(number) == int(check), entry.code
-            assert entry.ucum == ucum_code(ref, f), ref
-            assert entry.display and len(entry.verified) > 20
+    declared = {}
+    for form in protocol.forms:
+        for f in form.fields:
+            if f.codes and f.codes.loinc:
+                assert f.type in {FieldType.INTEGER, FieldType.DECIMAL}
+                declared[f"{form.id}.{f.id}"] = [c.code for c in f.codes.loinc]
+                for entry in f.codes.loinc:
+                    number, _, check = entry.code.partition("-")
+                    assert loinc_check_digit(number) == int(check), entry.code
+                    assert entry.display and entry.checked and len(entry.checked) > 20
+    assert declared == FIRST_LOINC
     assert loinc_check_digit("3074") == 2  # TNF-alpha is 3074-2; 3074-4 fails the check
-    assert {e.code for entries in LOINC.values() for e in entries} >= {"1988-5", "26881-3", "3074-2"}
 
 
-def test_every_unit_of_the_shipped_protocols_has_a_ucum_code() -> None:
-    """The UCUM table agrees with the specification above and covers every unit of an exported field in both
-    shipped protocols."""
-    assert {unit: UCUM[unit] for unit in UCUM_OF} == UCUM_OF and UCUM["10^9/L"] == "10*9/L"
+def test_the_first_protocol_declares_the_ucum_code_of_each_exported_unit() -> None:
+    """Every field the first protocol exports as an Observation declares the UCUM code of its canonical unit,
+    as the specification above has it; every UCUM code of both shipped protocols passes the UCUM grammar."""
+    protocol = load_protocol(FIRST_PROTOCOL).protocol
+    for form in protocol.forms:
+        for f in form.fields:
+            ref = f"{form.id}.{f.id}"
+            if f.codes and f.codes.observation:
+                assert f.codes.ucum == (UCUM_OF[f.unit] if f.unit else UCUM_UNITLESS[ref]), ref
     for path in sorted(FIRST_PROTOCOL.parent.glob("*.yaml")):
         if path.name.endswith(".simulation.yaml"):
             continue
-        protocol = load_protocol(path).protocol
-        for form in protocol.forms:
+        for form in load_protocol(path).protocol.forms:
             for f in form.fields:
-                if form.id in {"vitals", "blood_gas", "labs"} and f.type in {FieldType.INTEGER, FieldType.DECIMAL}:
-                    code = ucum_code(f"{form.id}.{f.id}", f)
-                    assert code and " " not in code and "^" not in code and "°" not in code
+                if f.codes and f.codes.ucum:
+                    assert ucum_syntax_error(f.codes.ucum) is None
 
 
-def test_an_unknown_unit_stops_the_export(exported: Exported, tmp_path: Path) -> None:
-    """A protocol unit with no UCUM code fails loudly, naming the field and the unit."""
+def test_an_invalid_ucum_code_is_refused_when_the_protocol_loads() -> None:
+    """A declared UCUM code that is not UCUM (a space, as people write units) stops the protocol at load,
+    naming the field and its line."""
     text = FIRST_PROTOCOL.read_text(encoding="utf-8")
-    old = "        unit: mg/L\n        alternative_units: [{unit: mg/dL, factor: 10}]"
-    assert old in text
-    odd = load_protocol_text(
-        text.replace(old, "        unit: mg/Lx\n        alternative_units: [{unit: mg/dL, factor: 10}]")
-    )
-    source = replace(export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER)), protocol=odd.protocol)
-    with pytest.raises(FhirExportError, match=re.escape("labs.crp: unit 'mg/Lx' has no UCUM code")):
-        FhirExporter().write(source, tmp_path)
+    old = "          ucum: mg/L\n"
+    assert text.count(old) == 1
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(text.replace(old, "          ucum: mg L\n"))
+    (problem,) = caught.value.problems
+    assert problem.path == "forms[3].fields[5].codes.ucum" and "UCUM code 'mg L'" in problem.message
+    assert problem.line == text[: text.index(old)].count("\n") + 1
 
 
 def test_a_resource_that_is_not_valid_fhir_is_refused() -> None:
