@@ -299,13 +299,9 @@ _EXCLUDED = {
 }
 
 
-def _within(day: int, last: int | None) -> bool:
-    return last is None or day <= last
-
-
 def _end_of_follow_up(protocol: Protocol) -> Callable[[Subject], int | None]:
     """For a participant, the planned day (from randomization) of the last scheduled visit that can be placed;
-    None when none can (then every death and withdrawal counts as a loss)."""
+    None when none can (then every withdrawal counts as a loss)."""
     days = [planned_day(protocol, v.id) for v in protocol.visits if v.kind == "scheduled"]
 
     def last(s: Subject) -> int | None:
@@ -330,8 +326,9 @@ def _consort(
     for g in data.groups:
         members = [s for s in itt if s.group == g]
         received = sum(1 for s in members if s.treated)
-        # Lost during follow-up only: a death or a withdrawal after the last scheduled visit's day is no loss.
-        dead = {s.participant_id for s in members if s.death_day is not None and _within(s.death_day, last(s))}
+        # Every death ends follow-up (a stay or a survival outcome may follow past the last scheduled visit); a
+        # withdrawal after the last scheduled visit's day is no loss: the participant completed follow-up.
+        dead = {s.participant_id for s in members if s.death_day is not None}
         died = len(dead)
         left = Counter(left_in_words(s) for s in members if left_by(s, last(s)) and s.participant_id not in dead)
         stopped = sum(1 for s in members if "intervention" in s.withdrawn)
