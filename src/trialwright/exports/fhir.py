@@ -68,6 +68,7 @@ __all__ = ["FhirExportError", "FhirExporter", "validate_resource"]
 BASE = "https://trialwright.dev/fhir"
 LOINC_SYSTEM = "http://loinc.org"
 UCUM_SYSTEM = "http://unitsofmeasure.org"
+SNOMED_SYSTEM = "http://snomed.info/sct"
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 _TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
 _GRADE_URL = f"{BASE}/StructureDefinition/ctcae-grade"
@@ -395,6 +396,7 @@ class FhirExporter(Exporter):
             else:
                 status = "final"
             codings = [_coding(LOINC_SYSTEM, c.code, c.display) for c in codes.loinc]
+            codings += [_coding(SNOMED_SYSTEM, c.code, c.display) for c in codes.snomed]
             obs: dict[str, Any] = {
                 "resourceType": "Observation",
                 "id": self.pseudonym("observation", f"{rec.participant_id}|{rec.visit_id}|{ref}"),

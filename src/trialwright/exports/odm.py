@@ -556,6 +556,8 @@ class _Document:
                             xml.leaf("CheckValue", text=_number(bound))
             if f.choices:
                 xml.leaf("CodeListRef", {"CodeListOID": f"CL.{form_id}.{f.id}"})
+            for context, name in _aliases(f):
+                xml.leaf("Alias", {"Context": context, "Name": name})
 
     def _admin(self) -> None:
         xml, p = self.xml, self.protocol
@@ -830,3 +832,17 @@ def extension_schema(folder: Path, odm_schema_dir: Path) -> Path:
     odm_dir = odm_schema_dir.resolve().as_uri()
     root.write_text(_ODM_XSD.format(odm=ODM_NS, tw=TW_NS, odm_dir=odm_dir, groups=groups), encoding="utf-8")
     return root
+
+
+def _aliases(f: FormField) -> list[tuple[str, str]]:
+    """The field's declared standard codes as ODM Alias (Context, Name) pairs, in the protocol's order. ODM
+    allows one Alias per Context in an element, so a second LOINC or SNOMED CT code is ``LOINC.2``, ``SNOMED-CT.2``."""
+    codes = f.codes
+    if codes is None:
+        return []
+    out = [("CDASH", codes.cdash)] if codes.cdash else []
+    for context, listed in (("LOINC", [c.code for c in codes.loinc]), ("SNOMED-CT", [c.code for c in codes.snomed])):
+        out += [(context if i == 0 else f"{context}.{i + 1}", code) for i, code in enumerate(listed)]
+    out += [("UCUM", codes.ucum)] if codes.ucum else []
+    out += [(f"SDTM {codes.sdtm.domain}TESTCD", codes.sdtm.testcd)] if codes.sdtm else []
+    return out

@@ -98,6 +98,8 @@ def _findings(p: str, test_label: str, dtc: str, testcd: str) -> tuple[Var, ...]
         Var(f"{p}SEQ", "Sequence Number", "Num"),
         Var(f"{p}TESTCD", f"{test_label} Short Name", terms=testcd, origin="Assigned (testcodes.csv)"),
         Var(f"{p}TEST", f"{test_label} Name", terms=testcd.replace("TESTCD", "TEST"), origin="Assigned"),
+        Var(f"{p}CAT", f"Category for {test_label}", origin="Protocol (codes.sdtm.category)"),
+        *((Var("LBSPEC", "Specimen Type", origin="Protocol (codes.sdtm.specimen)"),) if p == "LB" else ()),
         Var(f"{p}ORRES", "Result or Finding in Original Units", origin="Collected"),
         Var(f"{p}ORRESU", "Original Units", origin="Collected"),
         Var(f"{p}STRESC", "Character Result/Finding in Std Format"),
@@ -318,7 +320,9 @@ def _moment_field(form: FormDef) -> FormField | None:
 def _finding(prefix: str, test: SdtmTest, f: FormField, stored: StoredJson) -> dict[str, Any]:
     """One stored value as an LB or VS row (without the record's identifiers, visit and date)."""
     status = stored.get("status", "value")
-    row: dict[str, Any] = {f"{prefix}TESTCD": test.testcd, f"{prefix}TEST": test.test}
+    row: dict[str, Any] = {f"{prefix}TESTCD": test.testcd, f"{prefix}TEST": test.test, f"{prefix}CAT": test.category}
+    if prefix == "LB":
+        row["LBSPEC"] = test.specimen
     unit = test.units.get(f.unit, f.unit) if f.unit else None
     entered_unit = stored.get("unit") or f.unit
     if status in {"not_done", "not_applicable"}:

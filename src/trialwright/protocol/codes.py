@@ -14,18 +14,25 @@ The FHIR export writes an Observation only for a field with ``observation``, cod
 always with the trial's local code (``form.field``); its ``valueQuantity`` carries ``ucum``. The SDTM export
 writes a field to LB or VS only when it declares ``sdtm``. Nothing is looked up from a field's name or unit.
 
-Checks when the protocol loads: a LOINC code's mod-10 check digit (a mistyped code is refused); an SDTM test
-code's syntax (at most 8 characters, upper-case letters and digits, not starting with a digit); a UCUM code's
-syntax by the grammar of the UCUM specification (section 2: terms of components joined by ``.`` and ``/``,
-components made of atoms with optional prefixes and a signed integer exponent, ``[...]`` atoms, ``{...}``
-annotations, integer factors, parentheses). The grammar check does not look atoms up in the UCUM table (no
-UCUM library is installed here): ``mg/Lx`` passes it, ``mm Hg``, ``mg/L FEU``, ``mg//L`` and ``°C`` do not.
+A field of any type may also carry its CDASH variable name (``cdash: VSORRES``, written as an ODM Alias) and
+SNOMED CT concepts (``snomed: [{code: 271649006, display: Systolic blood pressure}]``, in the FHIR coding and the
+ODM Alias); an SDTM test may name its category (--CAT) and specimen (LBSPEC).
+
+Checks when the protocol loads: a LOINC code's mod-10 check digit and a SNOMED CT concept identifier's Verhoeff
+check digit and partition (a mistyped code is refused); an SDTM test code's syntax (at most 8 characters,
+upper-case letters and digits, not starting with a digit); a UCUM code by the UCUM specification's grammar and
+table of atoms and prefixes (the ucumvert parser): ``mm Hg``, ``mg/L FEU``, ``mg//L``, ``mg/Lx`` and ``°C`` are
+refused. Where a field's unit is itself a UCUM expression, it must be the declared UCUM code's unit (a field in
+g/dL declared as g/L would export values ten times off), and each alternative unit that is UCUM and
+commensurable with it must declare the factor and offset the UCUM definitions give (``trialwright.protocol.
+forms``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -34,7 +41,14 @@ from trialwright.protocol.base import ProtocolModel
 if TYPE_CHECKING:
     from trialwright.protocol.model import Protocol
 
-__all__ = ["FieldCodes", "LoincCode", "SdtmTest", "export_gaps", "loinc_check_digit", "ucum_syntax_error"]
+__all__ = [
+    "FieldCodes",
+    "LoincCode",
+    "SdtmTest",
+    "SnomedConcept", "export_gaps", "loinc_check_digit", "ucum_conversion",
+    "ucum_error",
+    "verhoeff_valid",
+]
 
 
 def loinc_check_digit(number: str) -> int:
@@ -45,44 +59,93 @@ def loinc_check_digit(number: str) -> int:
     return (10 - total % 10) % 10
 
 
-# UCUM section 2.1 (case-sensitive c/s syntax): an annotation is {...} of printable ASCII without braces;
-# an atom symbol is printable ASCII without ()[]{}./ and digits only after a non-digit; [...] is a bracketed
-# atom part; the exponent is a signed integer; a bare integer is a factor.
-_ANNOTATION = r"\{[!-z|~ ]*\}"
-_SYMBOL = r"(?:[!#-'*,:-Z\\^-z|~]|\[[!-Z\\^-z|~]+\])"
-_SIMPLE = rf"\d*{_SYMBOL}(?:\d*{_SYMBOL})*"  # digits inside a symbol (10*, cm[H2O]); trailing ones: exponent
-_COMPONENT = re.compile(rf"(?:(?P<unit>{_SIMPLE})(?P<exp>[+-]?\d+)?|\d+)(?:{_ANNOTATION})?|{_ANNOTATION}")
+@cache
+def _ucum_parser() -> Any:
+    from ucumvert import get_ucum_parser  # the UCUM grammar and atom table (ucumvert); built once, ~0.4 s
+
+    return get_ucum_parser()
 
 
-def ucum_syntax_error(code: str) -> str | None:
-    """Why ``code`` is not a UCUM expression by the grammar of UCUM section 2, or None if it is."""
+@cache
+def _ucum_registry() -> Any:
+    from ucumvert import PintUcumRegistry  # UCUM units as pint quantities, for conversions; built once, ~0.5 s
+
+    return PintUcumRegistry()
+
+
+def ucum_error(code: str) -> str | None:
+    """Why ``code`` is not a UCUM expression (the grammar of the UCUM specification and its table of atoms and
+    prefixes, by the ucumvert parser), or None if it is."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
     if not code or any(not ("!" <= c <= "~") for c in code):
         return "a UCUM code is printable ASCII without spaces"
-
-    def term(i: int) -> int:
-        i = component(i)
-        while i < len(code) and code[i] in "./":
-            i = component(i + 1)
-        return i
-
-    def component(i: int) -> int:
-        if i < len(code) and code[i] == "(":
-            i = term(i + 1)
-            if i >= len(code) or code[i] != ")":
-                raise ValueError("an opening parenthesis is not closed")
-            return i + 1
-        m = _COMPONENT.match(code, i)
-        if not m or m.end() == i:
-            raise ValueError(f"no unit at position {i + 1}")
-        return m.end()
-
     try:
-        end = term(1 if code.startswith("/") else 0)
-    except ValueError as exc:
-        return str(exc)
-    if end != len(code):
-        return f"unexpected {code[end]!r} at position {end + 1}"
+        _ucum_parser().parse(code)
+    except UnexpectedCharacters as exc:
+        return f"not a UCUM unit at position {exc.column} ({code[exc.column - 1]!r})"
+    except UnexpectedEOF:
+        return "the expression ends before it is complete"
+    except UnexpectedInput as exc:
+        return f"not a UCUM unit at position {exc.column}"
     return None
+
+
+def ucum_conversion(source: str, target: str) -> tuple[float, float] | None:
+    """``(factor, offset)`` with ``target = source x factor + offset`` by the UCUM library's definitions (the
+    offset is non-zero only between Cel and [degF]); None when either is not UCUM or the two are not
+    commensurable (mass and amount of substance, or a unit the library cannot convert, such as [pH])."""
+    if ucum_error(source) or ucum_error(target):
+        return None
+    import pint
+
+    registry = _ucum_registry()
+    try:
+        a, b = registry.from_ucum(source), registry.from_ucum(target)
+        if not isinstance(a, pint.Quantity) or not isinstance(b, pint.Quantity):
+            return None  # an annotation alone ({score}) is text to the library
+
+        def value(x: float) -> float:
+            return float(registry.Quantity(x * a.m, a.units).to(b.units).m / b.m)
+
+        offset = value(0.0)
+        return value(1.0) - offset, offset
+    except Exception:
+        return None
+
+
+_VERHOEFF_D = tuple(tuple(int(c) for c in row) for row in (
+    "0123456789", "1234067895", "2340178956", "3401289567", "4012395678",
+    "5987604321", "6598710432", "7659821043", "8765932104", "9876543210"))  # fmt: skip
+_VERHOEFF_P = tuple(tuple(int(c) for c in row) for row in (
+    "0123456789", "1576283094", "5803796142", "8916043527", "9453126870",
+    "4286573901", "2793806415", "7046913258"))  # fmt: skip
+
+
+def verhoeff_valid(number: str) -> bool:
+    """Whether ``number`` (its last digit the check digit) passes Verhoeff's dihedral check, which SNOMED CT
+    identifiers use."""
+    check = 0
+    for i, digit in enumerate(reversed(number)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[i % 8][int(digit)]]
+    return check == 0
+
+
+class SnomedConcept(ProtocolModel):
+    """A SNOMED CT concept the field records."""
+
+    code: str = Field(pattern=r"^[1-9]\d{5,17}$", description="The concept identifier (SCTID), e.g. 271649006.")
+    display: str = Field(min_length=1, description="The concept's preferred term or fully specified name.")
+    checked: str | None = Field(default=None, description="Where the code and its name were checked.")
+
+    @field_validator("code")
+    @classmethod
+    def _sctid(cls, code: str) -> str:
+        if not verhoeff_valid(code):
+            raise ValueError(f"SNOMED CT {code}: the Verhoeff check digit does not match (a mistyped code)")
+        if code[-3:-1] not in {"00", "10"}:
+            raise ValueError(f"SNOMED CT {code}: partition {code[-3:-1]} is not a concept's (00 or 10)")
+        return code
 
 
 class LoincCode(ProtocolModel):
@@ -112,6 +175,10 @@ class SdtmTest(ProtocolModel):
     test: str = Field(min_length=1, description="--TEST: the test name.")
     checked: str | None = Field(
         default=None, description="The controlled terminology the code was checked in, or 'sponsor-defined'."
+    )
+    category: str | None = Field(default=None, min_length=1, description="--CAT, e.g. HEMATOLOGY or CHEMISTRY.")
+    specimen: str | None = Field(
+        default=None, min_length=1, description="LBSPEC, the specimen material (e.g. SERUM, BLOOD); LB only."
     )
     units: dict[str, str] = Field(
         default_factory=dict,
@@ -144,11 +211,19 @@ class FieldCodes(ProtocolModel):
     )
     loinc: list[LoincCode] = Field(default_factory=list, description="LOINC codes (FHIR Observation.code).")
     sdtm: SdtmTest | None = Field(default=None, description="SDTM LB or VS test; without it not in LB/VS.")
+    cdash: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z][A-Z0-9_]{0,31}$",
+        description="The CDASH variable name the field is collected as (e.g. VSORRES, SYSBP_VSORRES); an ODM Alias.",
+    )
+    snomed: list[SnomedConcept] = Field(
+        default_factory=list, description="SNOMED CT concepts (FHIR Observation.code coding, ODM Alias)."
+    )
 
     @field_validator("ucum")
     @classmethod
     def _ucum(cls, code: str | None) -> str | None:
-        if code is not None and (why := ucum_syntax_error(code)):
+        if code is not None and (why := ucum_error(code)):
             raise ValueError(f"UCUM code {code!r}: {why}")
         return code
 
@@ -158,7 +233,15 @@ class FieldCodes(ProtocolModel):
             raise ValueError("an Observation (observation or loinc) needs the ucum code of the field's unit")
         if self.loinc and self.observation is None:
             raise ValueError("loinc codes need observation (the FHIR Observation category)")
+        if self.sdtm is not None and self.sdtm.specimen is not None and self.sdtm.domain != "LB":
+            raise ValueError("sdtm.specimen is for LB tests only (VS has no specimen)")
         return self
+
+    @property
+    def numeric_only(self) -> tuple[str, ...]:
+        """The codes declared here that only a number can carry (an Observation's quantity, an LB/VS result)."""
+        named = {"observation": self.observation, "ucum": self.ucum, "loinc": self.loinc, "sdtm": self.sdtm}
+        return tuple(name for name, value in named.items() if value)
 
 
 def export_gaps(protocol: Protocol) -> tuple[str, ...]:

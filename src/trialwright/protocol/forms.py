@@ -9,13 +9,14 @@ test, FHIR Observation category: ``trialwright.protocol.codes``).
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from trialwright.protocol.base import Identifier, ProtocolModel, Range
-from trialwright.protocol.codes import FieldCodes
+from trialwright.protocol.codes import FieldCodes, ucum_conversion, ucum_error
 from trialwright.protocol.declared import DerivedField
 
 __all__ = [
@@ -121,13 +122,40 @@ class FormField(ProtocolModel):
         codes = [c.code for c in self.choices]
         if len(codes) != len(set(codes)):
             raise ValueError("choice codes must be unique")
-        if self.codes is not None and not numeric:
-            raise ValueError("codes (LOINC, UCUM, SDTM) are only for integer and decimal fields")
+        if self.codes is not None and not numeric and (only := self.codes.numeric_only):
+            raise ValueError(f"codes.{', codes.'.join(only)}: only for integer and decimal fields")
+        if self.codes is not None and self.codes.ucum is not None:
+            self._units_agree_with_ucum(self.codes.ucum)
         if self.codes is not None and self.codes.sdtm is not None:
             known = {self.unit, *(a.unit for a in self.alternative_units)} - {None}
             if odd := sorted(set(self.codes.sdtm.units) - known):
                 raise ValueError(f"codes.sdtm.units: {', '.join(odd)} is not a unit of this field")
         return self
+
+    def _units_agree_with_ucum(self, ucum: str) -> None:
+        """Where the unit or an alternative unit is written as UCUM, its conversion is the UCUM one: the unit
+        is the declared code's (factor 1), an alternative's factor and offset are what UCUM defines."""
+        if self.unit is not None and not ucum_error(self.unit):
+            same = ucum_conversion(self.unit, ucum)
+            if same is None or not (math.isclose(same[0], 1, rel_tol=1e-9) and abs(same[1]) < 1e-9):
+                raise ValueError(
+                    f"codes.ucum {ucum!r} is not the field's unit {self.unit!r}"
+                    + (f" (1 {self.unit} = {same[0]:g} {ucum})" if same else " (not commensurable)")
+                    + ": the exports would write the stored values under the wrong unit"
+                )
+        for alt in self.alternative_units:
+            to_canonical = None if ucum_error(alt.unit) else ucum_conversion(alt.unit, ucum)
+            if to_canonical is None:
+                continue  # not UCUM, or not convertible by definition (mg/dL to mmol/L needs a molar mass)
+            factor, offset = to_canonical
+            close = math.isclose(alt.factor, factor, rel_tol=1e-3)  # a factor rounded to 4 digits passes
+            if not (close and math.isclose(alt.offset, offset, abs_tol=1e-3 * max(1.0, abs(offset)))):
+                raise ValueError(
+                    f"alternative unit {alt.unit}: factor {alt.factor:g} and offset {alt.offset:g}, but UCUM "
+                    f"defines 1 {alt.unit} = {factor:.6g} {ucum}"
+                    + (f" + {offset:.6g}" if offset else "")
+                    + " (a wrong factor stores every converted value wrong)"
+                )
 
 
 class FormDef(ProtocolModel):

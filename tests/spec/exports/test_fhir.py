@@ -28,7 +28,7 @@ from trialwright.domain.roles import Role
 from trialwright.exports.base import FormRecord
 from trialwright.exports.fhir import LOINC_SYSTEM, UCUM_SYSTEM, FhirExporter, FhirExportError, validate_resource
 from trialwright.protocol import Protocol, ProtocolError, load_protocol, load_protocol_text
-from trialwright.protocol.codes import loinc_check_digit, ucum_syntax_error
+from trialwright.protocol.codes import loinc_check_digit, ucum_error
 from trialwright.protocol.forms import FieldType
 from trialwright.services.exports import ExportError, export_source, run_export
 from trialwright.services.forms import save_form
@@ -409,7 +409,7 @@ def test_the_first_protocol_declares_the_ucum_code_of_each_exported_unit() -> No
         for form in load_protocol(path).protocol.forms:
             for f in form.fields:
                 if f.codes and f.codes.ucum:
-                    assert ucum_syntax_error(f.codes.ucum) is None
+                    assert ucum_error(f.codes.ucum) is None
 
 
 def test_an_invalid_ucum_code_is_refused_when_the_protocol_loads() -> None:
