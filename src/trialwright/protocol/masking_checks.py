@@ -40,6 +40,7 @@ def masking(p: Protocol) -> Iterator[Found]:
     if m.blinding is not Blinding.OPEN and m.open_label_comparator is not None:
         yield "masking.open_label_comparator", "is for an open-label trial (blinding: open)"
     yield from _preparations(p)
+    yield from _attributes_on_forms(p)
     if m.blinding in (Blinding.SINGLE, Blinding.DOUBLE, Blinding.TRIPLE):
         for i, arm in enumerate(p.arms):
             if arm.role is ArmRole.NO_INTERVENTION:
@@ -71,4 +72,20 @@ def _preparations(p: Protocol) -> Iterator[Found]:
                     f"nothing to prepare for this arm while others are prepared: the audit trail, read by the masked "
                     f"{', '.join(r.replace('_', ' ') for r in readers)}, records each dose prepared and so would "
                     "tell the arm"
+                )
+
+
+def _attributes_on_forms(p: Protocol) -> Iterator[Found]:
+    """A preparation attribute is the unblinded pharmacist's record because its value may differ by arm (a lot,
+    a particle count): in a masked trial no form, which masked staff fill and read, asks for it again."""
+    if p.masking.blinding is Blinding.OPEN:
+        return
+    attributes = {a.id: arm.code for arm in p.arms if (prep := arm.preparation()) for a in prep.attributes}
+    for i, form in enumerate(p.forms):
+        for j, f in enumerate(form.fields):
+            if f.id in attributes:
+                yield f"forms[{i}].fields[{j}]", (
+                    f"{form.id}.{f.id} asks masked staff for the preparation attribute {f.id} (of arm "
+                    f"{attributes[f.id]}), the unblinded pharmacist's record: a value that may differ by arm "
+                    "(a lot, a count) would tell the arm; keep it in the preparation only"
                 )

@@ -58,6 +58,15 @@ def _assessors_only(doc: Any) -> None:
     _usual_care(doc)
 
 
+def _lot_on_the_ward(doc: Any) -> None:
+    """The administration form asks ward staff (masked) for the product lot, which the pharmacist records."""
+    form = next(f for f in doc["forms"] if f["id"] == "administration")
+    form["fields"].insert(4, {"id": "product_lot", "label": "Product lot", "type": "text"})
+
+
+_ADMINISTRATION = 6  # the first protocol's administration form, by position
+
+
 # --- protocol check ---------------------------------------------------------------------------------------------
 
 REFUSED: list[tuple[str, Mutation, str, str]] = [
@@ -83,6 +92,8 @@ REFUSED: list[tuple[str, Mutation, str, str]] = [
      "a placebo_comparator arm in an open-label trial"),
     ("an open-label reason in a blinded trial", _masking(blinding="double", open_label_comparator="why"),
      "masking.open_label_comparator", "is for an open-label trial"),
+    ("a masked form asking for the lot", _lot_on_the_ward, f"forms[{_ADMINISTRATION}].fields[4]",
+     "administration.product_lot asks masked staff for the preparation attribute product_lot (of arm "),
 ]  # fmt: skip
 
 
@@ -98,6 +109,16 @@ def test_protocol_check_refuses_a_contradictory_masking(case: str, mutate: Mutat
 def test_a_no_intervention_arm_cannot_be_hidden_in_a_double_blind_trial() -> None:
     with pytest.raises(ProtocolError, match="a no_intervention arm cannot be hidden from the participant"):
         load_protocol_text(mutated_text(_usual_care))
+
+
+def test_the_lot_may_be_on_a_form_in_an_open_label_trial() -> None:
+    """Open label masks nothing: a form may record the lot again."""
+
+    def open_with_lot(doc: Any) -> None:
+        _masking(blinding="open", open_label_comparator="open-label placebo")(doc)
+        _lot_on_the_ward(doc)
+
+    assert load_protocol_text(mutated_text(open_with_lot)).protocol.form("administration").field("product_lot")
 
 
 def test_an_open_placebo_arm_is_accepted_when_the_protocol_says_why() -> None:
