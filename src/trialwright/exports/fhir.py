@@ -8,7 +8,8 @@ arm's name to a blinded user, even where it says nothing about who is in it.
 ``participants/<participant id>.json`` is a ``collection`` Bundle per participant with:
 
 * a pseudonymous **Patient**: its id is a keyed hash (HMAC-SHA256) of the participant id; it holds the
-  gender when a ``sex`` field is recorded and nothing else: no name, identifier, address, telecom, and no
+  gender from the fields the protocol's ``demographics.sex`` names (its CDISC codes: F female, M male, U
+  unknown, UNDIFFERENTIATED other), and nothing else: no name, identifier, address, telecom, and no
   birth date (not even the year: age is a quasi-identifier and no analysis here needs it);
 * a **ResearchSubject**: the study, the Patient, a status from enrolment, randomization and withdrawal, the
   period from enrolment to withdrawal; ``assignedArm`` only when the source was made ``with_arms`` (only the
@@ -61,6 +62,7 @@ from pydantic import ValidationError
 
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
 from trialwright.protocol import Protocol
+from trialwright.protocol.demographics import fhir_gender
 from trialwright.protocol.forms import FieldType, FormDef
 
 __all__ = ["FhirExportError", "FhirExporter", "validate_resource"]
@@ -249,13 +251,21 @@ def _subject_status(p: ParticipantRecord) -> str:
     return "on-study" if p.randomization_number is not None else "pending-on-study"
 
 
-def _gender(p: ParticipantRecord, forms: Iterable[FormRecord]) -> str | None:
-    for rec in forms:
-        stored = rec.values.get("sex")
-        if stored and stored.get("value") in {"male", "female", "other", "unknown"}:
-            return str(stored["value"])
-    value = p.screening_values.get("sex")
-    return str(value) if value in {"male", "female", "other", "unknown"} else None
+def _gender(protocol: Protocol, p: ParticipantRecord, forms: Iterable[FormRecord]) -> str | None:
+    """The gender from the first source of the protocol's ``demographics.sex`` that has a value."""
+    sex = protocol.demographics.sex if protocol.demographics else None
+    if sex is None:
+        return None
+    for ref in sex.sources:
+        where, _, name = ref.partition(".")
+        if where == "screening":
+            value = p.screening_values.get(name)
+        else:
+            stored = next((r.values.get(name) for r in forms if r.form_id == where and r.values.get(name)), None)
+            value = stored.get("value") if stored else None
+        if value is not None and str(value) in sex.codes:
+            return fhir_gender(sex.codes[str(value)])
+    return None
 
 
 def _effective(form: FormDef, rec: FormRecord) -> str | None:
@@ -349,7 +359,7 @@ class FhirExporter(Exporter):
         if not re.fullmatch(r"[A-Za-z0-9_-]+", pid):
             raise FhirExportError(f"participant id {pid!r} cannot be a file name")
         patient: dict[str, Any] = {"resourceType": "Patient", "id": self.pseudonym("patient", pid)}
-        gender = _gender(p, records)
+        gender = _gender(source.protocol, p, records)
         if gender:
             patient["gender"] = gender
         subject: dict[str, Any] = {

@@ -71,11 +71,13 @@ def findings_tests(p: Protocol) -> dict[str, SdtmTest]:
 
 _CT = "CDISC CT"
 
-#: Where DM's age and sex come from: the first of these sources (form.field or screening.field) that has it.
-DM_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"AGE": ("demographics.age_at_enrolment", "screening.age"), "SEX": ("demographics.sex", "screening.sex")}
-)
-_SEX = {"female": "F", "male": "M"}
+_AGEU = {"years": "YEARS", "months": "MONTHS", "weeks": "WEEKS", "days": "DAYS"}  # CDISC AGEU C66781
+
+
+def _dm_sources(p: Protocol) -> dict[str, list[str]]:
+    """Where DM's age and sex come from, as the protocol's demographics section declares (first that has it)."""
+    d = p.demographics
+    return {"AGE": d.age.sources if d and d.age else [], "SEX": d.sex.sources if d and d.sex else []}
 _NY = f"{_CT} NY C66742"
 _NOT_VERIFIED = "not verified (not in the consulted CT extract)"
 _COMMON = (
@@ -247,8 +249,12 @@ class _Subject:
     last_date: dt.date | None = None
     death: dt.date | None = None
     completed: dt.date | None = None
-    age: float | None = None
-    sex: str | None = None
+    found: dict[tuple[str, int], float | str] = field(default_factory=dict)  # (AGE|SEX, source index) -> value
+
+    def first(self, target: str) -> float | str | None:
+        """The value of the first declared source that has one."""
+        known = sorted((i, v) for (t, i), v in self.found.items() if t == target)
+        return known[0][1] if known else None
 
     def saw(self, day: dt.date | None) -> None:
         if day is not None and (self.last_date is None or day > self.last_date):
@@ -409,7 +415,7 @@ class SdtmExporter(Exporter):
     def _forms(p: Protocol) -> list[str]:
         """The forms a domain reads (test tables, DM sources, the treatment and death records), in protocol order."""
         tests = findings_tests(p)
-        wanted = {key.partition(".")[0] for key in (*tests, *(s for v in DM_SOURCES.values() for s in v))}
+        wanted = {key.partition(".")[0] for key in (*tests, *(s for v in _dm_sources(p).values() for s in v))}
         if p.analysis_plan is not None and p.analysis_plan.treatment is not None:
             wanted.add(p.analysis_plan.treatment.form)
         if p.safety.death_record is not None:
@@ -433,18 +439,15 @@ class SdtmExporter(Exporter):
                 build.sinks[prefix].add(row)
 
     def _subject_facts(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
-        for target, sources in DM_SOURCES.items():
-            for source in sources:
+        for target, sources in _dm_sources(build.protocol).items():
+            for i, source in enumerate(sources):
                 form_id, _, field_id = source.partition(".")
                 stored = r.values.get(field_id)
                 if form_id != form.id or not isinstance(stored, Mapping):
                     continue
-                known = field_id in {f.id for f in form.fields}
-                value = analysis_value(form.field(field_id), stored) if known else None
-                if target == "AGE" and subject.age is None and isinstance(value, float):
-                    subject.age = value
-                if target == "SEX" and subject.sex is None and isinstance(value, str):
-                    subject.sex = value
+                value = analysis_value(form.field(field_id), stored)
+                if isinstance(value, float | int | str) and not isinstance(value, bool):
+                    subject.found.setdefault((target, i), value)
         record = build.protocol.safety.death_record
         if record is None or form.id != record.form or r.visit_id != record.visit:
             return
@@ -553,14 +556,16 @@ class SdtmExporter(Exporter):
     def _demographics(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         p = build.protocol
         screening = person.screening_values
-        for target, sources in DM_SOURCES.items():
-            for source in sources:
+        for target, sources in _dm_sources(p).items():
+            for i, source in enumerate(sources):
                 where, _, name = source.partition(".")
-                if where == "screening" and screening.get(name) is not None:
-                    if target == "AGE" and subject.age is None and isinstance(screening[name], int | float):
-                        subject.age = float(screening[name])
-                    if target == "SEX" and subject.sex is None:
-                        subject.sex = str(screening[name])
+                value = screening.get(name) if where == "screening" else None
+                if isinstance(value, float | int | str) and not isinstance(value, bool):
+                    subject.found.setdefault((target, i), value)
+        found_age, found_sex = subject.first("AGE"), subject.first("SEX")
+        age = float(found_age) if isinstance(found_age, int | float) else None
+        d = p.demographics
+        sex = d.sex.codes.get(str(found_sex)) if d and d.sex and found_sex is not None else None
         arm = p.arm_by_code(person.arm) if build.source.with_arms and person.arm else None
         treated = subject.first_dose is not None
         randomized = person.randomization_number is not None or person.randomized_at is not None
@@ -580,9 +585,9 @@ class SdtmExporter(Exporter):
             "DTHDTC": _dtc(subject.death),
             "DTHFL": "Y" if subject.death else None,
             "SITEID": person.site,
-            "AGE": subject.age,
-            "AGEU": "YEARS" if subject.age is not None else None,
-            "SEX": _SEX.get(subject.sex or "", "U"),
+            "AGE": age,
+            "AGEU": _AGEU[d.age.unit] if age is not None and d and d.age else None,
+            "SEX": sex or "U",
             "ARMCD": arm.code if arm else None,
             "ARM": arm.name if arm else None,
             "ACTARMCD": arm.code if arm and treated else None,

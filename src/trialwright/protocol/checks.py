@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from trialwright.protocol import derivation_checks, estimand_checks, masking_checks
+from trialwright.protocol.demographics import demographics_checks
 from trialwright.protocol.design import (
     SimpleRandomization,
     StratificationFactor,
@@ -34,6 +35,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *estimand_checks.outcomes(p),
         *_analysis_plan(p),
         *_deidentification(p),
+        *demographics_checks(p),
         *_randomization(p),
         *_sample_size(p),
         *_safety(p),

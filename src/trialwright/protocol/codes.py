@@ -272,6 +272,16 @@ def export_gaps(protocol: Protocol) -> tuple[str, ...]:
             f"SDTM: {_count(untested)} no codes.sdtm test code and {'is' if len(untested) == 1 else 'are'} "
             f"left out of LB and VS: {', '.join(untested)}"
         )
+    d = protocol.demographics
+    if d is None or d.age is None:
+        notes.append(
+            "SDTM DM: AGE is left empty: the protocol's demographics section does not say where age is recorded"
+        )
+    if d is None or d.sex is None:
+        notes.append(
+            "SDTM DM: SEX is written U and the FHIR Patient has no gender: the protocol's demographics section does "
+            "not say where sex is recorded"
+        )
     return tuple(notes)
 
 

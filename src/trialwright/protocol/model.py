@@ -14,6 +14,7 @@ from pydantic import Field
 from trialwright.protocol.analysis_plan import AnalysisPlan
 from trialwright.protocol.base import ProtocolModel
 from trialwright.protocol.deidentification import Deidentification
+from trialwright.protocol.demographics import Demographics
 from trialwright.protocol.design import Arm, Eligibility, Masking, Randomization, SampleSize, ScreeningField
 from trialwright.protocol.forms import DataCheck, FormDef, FormField, Visit
 from trialwright.protocol.outcomes import AnalysisSet, ConsentVersion, Outcome, SafetySettings
@@ -50,6 +51,9 @@ class Protocol(ProtocolModel):
         default=None, description="Table 1, treatment received, per protocol, limits of quantification, progression."
     )
     safety: SafetySettings = Field(description="Adverse event grading, causality and reporting deadlines.")
+    demographics: Demographics | None = Field(
+        default=None, description="Where the exports read each participant's age and sex (SDTM DM, FHIR Patient)."
+    )
     deidentification: Deidentification | None = Field(
         default=None, description="How the de-identified IPD of the sharing plan is made."
     )
