@@ -106,7 +106,7 @@ class ValidatedEntry:
     soft: tuple[SoftBreach, ...] = field(default=())
 
 
-def _range_text(r: Range, unit: str | None) -> str:
+def range_text(r: Range, unit: str | None) -> str:
     low = "" if r.min is None else f"{r.min:g}"
     high = "" if r.max is None else f"{r.max:g}"
     text = f"{low}-{high}" if r.min is not None and r.max is not None else (f">= {low}" if low else f"<= {high}")
@@ -228,7 +228,7 @@ def _one(
                 raise ValueError("has no limits of quantification; enter the value")
             limit = _convert(f, _number(f, detail), unit)
             if _outside(f.hard_limits, limit):
-                raise ValueError(f"limit {limit:g} is outside the accepted range {_range_text(f.hard_limits, f.unit)}")  # type: ignore[arg-type]
+                raise ValueError(f"limit {limit:g} is outside the accepted range {range_text(f.hard_limits, f.unit)}")  # type: ignore[arg-type]
             return StoredValue(None, status, entered=detail, unit=unit or f.unit, limit=limit), None
         if "value" not in raw:
             raise ValueError("give value, not_done, not_applicable, below_lloq or above_uloq")
@@ -238,10 +238,10 @@ def _one(
         canonical = _rounded(f, _convert(f, number, unit))
         if f.hard_limits is not None and _outside(f.hard_limits, canonical):
             shown = f"{canonical:g} {f.unit}" if f.unit else f"{canonical:g}"
-            raise ValueError(f"{shown} is outside the accepted range {_range_text(f.hard_limits, f.unit)}")
+            raise ValueError(f"{shown} is outside the accepted range {range_text(f.hard_limits, f.unit)}")
         soft = None
         if f.soft_limits is not None and _outside(f.soft_limits, canonical):
-            soft = SoftBreach(f.id, float(canonical), _range_text(f.soft_limits, f.unit))
+            soft = SoftBreach(f.id, float(canonical), range_text(f.soft_limits, f.unit))
         return StoredValue(canonical, entered=raw, unit=unit or f.unit), soft
     if f.type in {FieldType.DATE, FieldType.DATETIME, FieldType.TIME}:
         text, day = _moment(f, raw, tz, site_clock)

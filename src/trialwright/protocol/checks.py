@@ -130,6 +130,33 @@ def _eligibility(p: Protocol) -> Iterator[Found]:
 
 def _forms(p: Protocol) -> Iterator[Found]:
     yield from derivation_checks.check(p)
+    yield from _not_before(p)
+    if "participant" in {f.id for f in p.forms}:
+        i = [f.id for f in p.forms].index("participant")
+        yield f"forms[{i}].id", "'participant' names the participant's events in rules (participant.consented_at)"
+
+
+#: The participant's events a not_before may name (trialwright.domain.coherence.EVENTS).
+_EVENTS = ("consented_at", "enrolled_at", "randomized_at")
+
+
+def _not_before(p: Protocol) -> Iterator[Found]:
+    """Each not_before reference names a participant event, or a date or date-time field of the protocol."""
+    forms = {f.id: f for f in p.forms}
+    for i, form in enumerate(p.forms):
+        for j, f in enumerate(form.fields):
+            for k, ref in enumerate(f.not_before):
+                path = f"forms[{i}].fields[{j}].not_before[{k}]"
+                where, dot, name = ref.partition(".")
+                if where == "participant" and dot:
+                    if name not in _EVENTS:
+                        yield path, unknown(name, _EVENTS, "participant event")
+                    continue
+                target = ref if dot else f"{form.id}.{ref}"
+                if target == f"{form.id}.{f.id}":
+                    yield path, "a field cannot be not_before itself"
+                    continue
+                yield from field_ref(forms, target, path, {"date", "datetime"})
 
 
 def _data_checks(p: Protocol) -> Iterator[Found]:

@@ -93,6 +93,14 @@ class FormField(ProtocolModel):
     may_precede_enrolment: bool = Field(
         default=False, description="A date that may lie before enrolment (date of birth, of admission)."
     )
+    not_before: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Date and date-time fields: what this value may not precede, refused on save: a field of this form, "
+            "form.field at the same visit, or participant.consented_at, participant.enrolled_at or "
+            "participant.randomized_at (e.g. an infusion's stop is not_before [started_at])."
+        ),
+    )
     codes: FieldCodes | None = Field(
         default=None,
         description=(
@@ -110,6 +118,8 @@ class FormField(ProtocolModel):
     def _consistent(self) -> FormField:
         if self.type in {FieldType.CHOICE, FieldType.MULTI_CHOICE} and not self.choices:
             raise ValueError(f"a {self.type.value} field needs choices")
+        if self.not_before and self.type not in {FieldType.DATE, FieldType.DATETIME}:
+            raise ValueError("not_before is only for date and datetime fields")
         if self.choices and self.type not in {FieldType.CHOICE, FieldType.MULTI_CHOICE}:
             raise ValueError("choices are only for choice and multi_choice fields")
         numeric = self.type in {FieldType.INTEGER, FieldType.DECIMAL}

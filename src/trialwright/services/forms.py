@@ -34,6 +34,7 @@ from trialwright.domain.visits import HeldVisit, ScheduledVisit, schedule, windo
 from trialwright.protocol import Derivation, Protocol
 from trialwright.protocol.forms import DataCheck, FieldType, FormDef
 from trialwright.services import audit, clock
+from trialwright.services.coherence import refused_breaches
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, confirm_password
@@ -841,6 +842,10 @@ def _save(
     pending[form_id] = merged
     before = {fid: dict(v) for fid, v in pending.items()}
     _derive_all(session, protocol, participant, visit_row, pending)
+    derived_now = {fid: [n for n in v if _shown(before[fid].get(n)) != _shown(v.get(n))] for fid, v in pending.items()}
+    touched = {fid: [*names, *(changed if fid == form_id else ())] for fid, names in derived_now.items()}
+    if refused := refused_breaches(session, protocol, participant, form_id, pending, touched):
+        raise FormError("; ".join(refused))
     now = clock.now()
     if row is None:
         record_id = inserted_id(

@@ -6,12 +6,12 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import Trial, make_trial
 from trialwright.store.engine import session_scope
-from trialwright.store.screening_tables import participants
+from trialwright.store.screening_tables import consents, participants
 
 NOW = dt.datetime.now(dt.UTC)
 TODAY = (NOW + dt.timedelta(hours=3, minutes=30)).date()  # Tehran's date (no summer time since 2022)
@@ -26,7 +26,8 @@ def trial(database_url: str) -> Iterator[Trial]:
 
 @pytest.fixture
 def pid(trial: Trial) -> str:
-    """An enrolled participant, enrolled ten days ago (so that earlier visit dates are allowed)."""
+    """An enrolled participant, consented and enrolled ten days ago (so that earlier visit dates are allowed and
+    nothing recorded since is before the consent)."""
     participant = enrolled(trial)
     with session_scope(trial.engine) as session:
         session.execute(
@@ -34,4 +35,9 @@ def pid(trial: Trial) -> str:
             .where(participants.c.participant_id == participant)
             .values(enrolled_at=NOW - dt.timedelta(days=10))
         )
+        screening = select(participants.c.screening_id).where(participants.c.participant_id == participant)
+        session.execute(
+            update(consents).where(consents.c.screening_id == screening.scalar_subquery())
+            .values(obtained_at=NOW - dt.timedelta(days=10, hours=1))
+        )  # fmt: skip
     return participant
