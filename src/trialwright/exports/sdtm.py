@@ -133,7 +133,8 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("SEX", "Sex", terms=f"{_CT} SEX C66731", origin="Collected"),
             Var("ARMCD", "Planned Arm Code", terms="protocol arm codes; empty in a blinded extract", origin="Assigned"),
             Var("ARM", "Description of Planned Arm", terms="protocol arm names; empty in a blinded extract"),
-            Var("ACTARMCD", "Actual Arm Code", terms="allocated arm if treated; empty in a blinded extract"),
+            Var("ACTARMCD", "Actual Arm Code",
+                terms="allocated arm if treated (if randomized, without a treatment record); empty if blinded"),
             Var("ACTARM", "Description of Actual Arm", terms="allocated arm if treated; empty if blinded"),
             Var("ARMNRS", "Reason Arm and/or Actual Arm is Null", terms=f"{_CT} ARMNRS C142179"),
         )),
@@ -567,8 +568,11 @@ class SdtmExporter(Exporter):
         d = p.demographics
         sex = d.sex.codes.get(str(found_sex)) if d and d.sex and found_sex is not None else None
         arm = p.arm_by_code(person.arm) if build.source.with_arms and person.arm else None
-        treated = subject.first_dose is not None
         randomized = person.randomization_number is not None or person.randomized_at is not None
+        # Without a treatment record in the protocol (a procedure, usual care) nothing says who was not treated:
+        # as in the analysis, everyone randomized received the allocated arm.
+        recorded = p.analysis_plan is not None and p.analysis_plan.treatment is not None
+        treated = subject.first_dose is not None or (randomized and not recorded)
         reason = None if randomized else "NOT ASSIGNED"
         if randomized and not treated:
             reason = "ASSIGNED, NOT TREATED"
@@ -657,7 +661,8 @@ class SdtmExporter(Exporter):
             "--STRESC, --STRESN empty, and the limit in LBLLOQ / LBULOQ. Not done: --STAT NOT DONE, --REASND.",
             "  - LB units are the protocol's (not mapped to the CDISC UNIT codelist); VS units are CDISC VSRESU.",
             "  - RFENDTC: the latest visit date seen in the exported forms, death, completion or withdrawal.",
-            "  - ACTARM is the allocated arm once treated (the preparation code's arm is not in the export).",
+            "  - ACTARM is the allocated arm once treated (the preparation code's arm is not in the export); a "
+            "protocol that records no treatment takes everyone randomized as treated with the allocated arm.",
             "  - EX: one record per treatment form with its start recorded; EXENDTC is the form's next date-time "
             "field; EXDOSE the field in the arms' volume unit.",
             "  - DS: COMPLETED when the end-of-follow-up form records a status other than death (and no withdrawal "

@@ -420,6 +420,14 @@ def simulate(
         with clock.simulated_time(first - dt.timedelta(days=1)):
             generate_list(engine, users[Role.UNBLINDED_STATISTICIAN], seed=int(rng.integers(2**31)))
     experimental_arms = {a.code for a in protocol.arms if a.role.value == "experimental"}
+    death_record = protocol.safety.death_record
+    # The visit that ends the hospital stay is the one the death record writes, whatever the protocol calls it.
+    stay_end = death_record.visit if death_record is not None else None
+    # Events an event visit dates (an infusion, a first dose, surgery) happen two hours after randomization.
+    dated_events = {v.id for v in protocol.visits if v.kind == "event" and v.reference == v.id}
+    treatment = protocol.analysis_plan.treatment if protocol.analysis_plan is not None else None
+    # The field where staff copy the preparation code given, if the protocol declares one.
+    code_field = (treatment.form, treatment.code_field) if treatment is not None and treatment.code_field else None
     names = ("enrolled", "randomized", "rep", "withdrawn", "forms", "missed", "aes", "serious", "deaths", "refused",
              "resumed", "completed", "signed", "extensions")  # fmt: skip
     counts: dict[str, Any] = dict.fromkeys(names, 0)
@@ -521,13 +529,13 @@ def simulate(
                 arms[person.index] = allocation is not None and allocation.arm in experimental_arms
                 infusion = local_date(action.at + dt.timedelta(hours=2), tz)
                 # Each visit counts its days from its reference event's date at the site.
-                references = {"randomization": local_date(action.at, tz), "infusion": infusion}
-                for k, visit in enumerate(sorted(protocol.visits, key=lambda v: (v.day, v.id != "infusion"))):
+                references = {"randomization": local_date(action.at, tz)} | dict.fromkeys(dated_events, infusion)
+                by_day = sorted(protocol.visits, key=lambda v: (v.day, v.id not in dated_events))
+                for k, visit in enumerate(by_day):
                     start = references.get(visit.reference, infusion)
-                    death_record = protocol.safety.death_record
                     if person.dies and death_record is not None and visit.id == death_record.visit:
                         day = infusion + dt.timedelta(days=person.los)  # the stay ends with the death, that day
-                    elif visit.id == "discharge" or visit.id in person.missed:
+                    elif visit.id == stay_end or visit.id in person.missed:
                         day = start + dt.timedelta(days=max(person.los, visit.day))
                     else:
                         shift = (visit.window.after + 1) if visit.id in person.late else 0
@@ -561,7 +569,7 @@ def simulate(
                 visit = protocol.visit(action.visit)
                 if person.index in died_on and local_date(action.at, tz) > died_on[person.index]:
                     continue  # no visit after death: the schedule ends with it
-                if action.visit in person.missed and action.visit != "discharge":
+                if action.visit in person.missed and action.visit != stay_end:
                     why = "Simulated: not possible that day"
                     if not isinstance(attempt(miss_visit, engine, coordinator, pid, visit.id, why), Exception):
                         counts["missed"] += 1
@@ -591,9 +599,9 @@ def simulate(
                         values[record.date_field] = day.isoformat()
                         if record.cause_field:
                             values.pop(record.cause_field, None)
-                    if "preparation_code" in values:  # the code on the syringe, as the nurse copies it
+                    if code_field is not None and code_field[0] == form_id:  # the code on the pack, as copied
                         allocation = allocation_of(engine, investigator, pid)
-                        values["preparation_code"] = allocation.preparation_code if allocation else "unknown"
+                        values[code_field[1]] = allocation.preparation_code if allocation else "unknown"
                     complete, verify, sign = _lifecycle(plan, form_id, step_rng)
                     result = attempt(save_form, engine, coordinator, pid, visit.id, form_id, values, visit_date=day,
                                      complete=complete)  # fmt: skip

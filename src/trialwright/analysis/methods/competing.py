@@ -19,6 +19,9 @@ competes). Input is refused, never repaired: a missing or unknown value raises V
   the cumulative incidence. Reporting both is the usual advice (Austin, Lee & Fine, Circulation
   2016;133:601).
 
+A fit with no finite maximum (one arm's events all before or after the other's: monotone likelihood, as small
+trials often give) or whose interval overflows is refused with ValueError saying so, never reported as a number.
+
 Checked in tests/spec/analysis/methods/test_competing.py against printed cmprsk::cuminc and crr output for
 the ``bmtcrr`` data of Scrucca et al.'s tutorial (Bone Marrow Transplant 2007;40:381), the log-rank score and
 the Cox model that Gray's test and Fine-Gray reduce to without censoring, a weighted Cox fit on the expanded
@@ -27,13 +30,17 @@ data of R survival::finegray, lifelines and statsmodels, and a planted-effect si
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceError
 from numpy.typing import NDArray
 from scipy import stats
 
@@ -76,6 +83,19 @@ def _data(times: Values, status: Values, group: Values, cause: int) -> _Data:
     if not interest.any():
         raise ValueError(f"status has no event of interest (code {cause}): there is nothing to compare")
     return _Data(t, s, g, interest, (s != cause) & (s != 0))
+
+
+def _ratio(log_ratio: float, half: float, what: str) -> tuple[float, float, float]:
+    """The ratio and its interval exp(log -/+ half); refused when any of them is not a finite number."""
+    try:
+        out = (math.exp(log_ratio), math.exp(log_ratio - half), math.exp(log_ratio + half))
+    except OverflowError:
+        out = (math.inf, math.inf, math.inf)
+    if not all(math.isfinite(x) and x > 0 for x in out) or not math.isfinite(half):
+        raise ValueError(
+            f"group: the {what} has no finite estimate and interval (log {log_ratio:.3g} +/- {half:.3g}; separation?)"
+        )
+    return out
 
 
 def _events_in_both_arms(data: _Data) -> None:
@@ -378,17 +398,18 @@ def fine_gray(
     se = np.sqrt(np.diag(robust))
     z = float(beta[0] / se[0])
     half = float(stats.norm.isf((1 - level) / 2)) * float(se[0])
+    shr, lower, upper = _ratio(float(beta[0]), half, "subdistribution hazard ratio")
     return FineGrayResult(
         cause=cause,
-        shr=math.exp(beta[0]),
+        shr=shr,
         log_shr=float(beta[0]),
         se=float(se[0]),
         se_model=math.sqrt(inverse[0, 0]),
         z=z,
         p_value=float(2 * stats.norm.sf(abs(z))),
         level=level,
-        ci_lower=math.exp(beta[0] - half),
-        ci_upper=math.exp(beta[0] + half),
+        ci_lower=lower,
+        ci_upper=upper,
         covariates=tuple(covariates or {}),
         covariate_log_shr=tuple(float(b) for b in beta[1:]),
         covariate_se=tuple(float(v) for v in se[1:]),
@@ -438,19 +459,31 @@ def cause_specific_cox(
     data = _data(times, status, group, cause)
     _events_in_both_arms(data)
     frame = pd.DataFrame({"time": data.times, "event": data.interest.astype(int), "group": data.group})
-    fitter = CoxPHFitter().fit(frame, duration_col="time", event_col="event")
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("always")
+        try:
+            fitter = CoxPHFitter().fit(frame, duration_col="time", event_col="event")
+        except ConvergenceError as error:
+            raise ValueError(f"group: the cause-specific Cox fit failed (separating?): {error}") from None
+    for warning in caught:  # lifelines warns, and goes on, when the likelihood has no finite maximum
+        text = str(warning.message)
+        if text.startswith(("Newton-Raphson", "The log-likelihood is getting suspiciously")):
+            raise ValueError(
+                f"group: the cause-specific Cox fit has no finite maximum (separation?): {text.splitlines()[0]}"
+            )
     log_hr, se = float(fitter.params_["group"]), float(fitter.standard_errors_["group"])
     z = log_hr / se
     half = float(stats.norm.isf((1 - level) / 2)) * se
+    hr, lower, upper = _ratio(log_hr, half, "cause-specific hazard ratio")
     return CauseSpecificCox(
         cause=cause,
-        hr=math.exp(log_hr),
+        hr=hr,
         log_hr=log_hr,
         se=se,
         z=z,
         p_value=float(2 * stats.norm.sf(abs(z))),
         level=level,
-        ci_lower=math.exp(log_hr - half),
-        ci_upper=math.exp(log_hr + half),
+        ci_lower=lower,
+        ci_upper=upper,
         **_counts(data),
     )

@@ -408,6 +408,15 @@ def test_method_specific_refusals() -> None:
         gray_test(TIMES, STATUS, GROUP, strata=["a", "b"])
 
 
+def test_a_cause_specific_cox_fit_without_a_finite_maximum_is_refused_not_reported() -> None:
+    """Every treated participant is discharged before any of the reference arm: the partial likelihood grows
+    without bound in the log hazard ratio (monotone likelihood, common in a 12-person trial). lifelines warns and
+    returns a huge estimate whose interval overflowed exp(); the method refuses, so the estimand says why."""
+    times, status, group = [1, 2, 3, 10, 11, 12], [1, 1, 1, 1, 1, 2], [1, 1, 1, 0, 0, 0]
+    with pytest.raises(ValueError, match=r"the cause-specific Cox fit has no finite maximum \(separation\?\)"):
+        cause_specific_cox(times, status, group)
+
+
 def test_results_are_json_ready_and_summarised() -> None:
     d = _bmtcrr()
     gray = gray_test(d["ftime"], d["status"], d["aml"])
