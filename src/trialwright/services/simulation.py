@@ -304,6 +304,7 @@ def _form_values(
     plan: Mapping[str, Any],
     person: _Person,
     visit_day: dt.date,
+    moment: dt.datetime,
     follow_up: bool,
     effects: Mapping[str, float],
     experimental: bool,
@@ -332,8 +333,8 @@ def _form_values(
         if f.type is FieldType.DATE:
             values[f.id] = visit_day.isoformat()
             continue
-        if f.type is FieldType.DATETIME:
-            values[f.id] = dt.datetime.combine(visit_day, dt.time(9, 0), tzinfo=tz).isoformat()
+        if f.type is FieldType.DATETIME:  # the moment of the visit: after consent and randomization, as in life
+            values[f.id] = moment.astimezone(tz).isoformat(timespec="minutes")
             continue
         if spec is None:
             if not f.required:
@@ -540,7 +541,9 @@ def simulate(
                     else:
                         shift = (visit.window.after + 1) if visit.id in person.late else 0
                         day = start + dt.timedelta(days=visit.day + shift)
-                    at = dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC)
+                    # At 10:00 at the site, and on the day of randomization no earlier than half an hour after it.
+                    at = max(dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC),
+                             action.at + dt.timedelta(minutes=30))  # fmt: skip
                     later(_Action(at + dt.timedelta(minutes=k), 10 + k, person, "visit", visit.id))
                 if person.dies:
                     died_on[person.index] = infusion + dt.timedelta(days=person.los)
@@ -579,7 +582,7 @@ def simulate(
                 to_sign: list[tuple[str, str, str]] = []
                 for form_id in visit.forms:
                     form = protocol.form(form_id)
-                    values = _form_values(protocol, form, plan, person, day, visit.day > 0, effects,
+                    values = _form_values(protocol, form, plan, person, day, action.at, visit.day > 0, effects,
                                           arms.get(person.index, False), step_rng)  # fmt: skip
                     record = protocol.safety.death_record
                     if record is not None and form_id == record.form:
