@@ -30,6 +30,7 @@ class VisitStatus(StrEnum):
     OUT_OF_WINDOW = "out_of_window"  # done, but outside its window (flagged)
     MISSED = "missed"
     OPEN = "open"  # an event visit not yet held
+    DIED = "died"  # not done: the participant died before its day (the schedule ends with the death)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,11 @@ def schedule(
     references: Mapping[str, dt.date],
     held: Mapping[str, HeldVisit],
     today: dt.date,
+    died_on: dt.date | None = None,
 ) -> list[ScheduledVisit]:
-    """Every protocol visit with its status today, in protocol order."""
+    """Every protocol visit with its status today, in protocol order. A scheduled visit not held whose day
+    falls after ``died_on`` is not done: died (an event visit, such as the one that records the death, stays
+    open)."""
     out: list[ScheduledVisit] = []
     for v in visits:
         record = held.get(v.id)
@@ -82,6 +86,8 @@ def schedule(
         elif record is not None and record.visit_date is not None:
             inside = earliest is None or latest is None or earliest <= record.visit_date <= latest
             status = VisitStatus.DONE if inside else VisitStatus.OUT_OF_WINDOW
+        elif died_on is not None and target is not None and target > died_on:
+            status = VisitStatus.DIED
         elif v.kind == "event":
             status = VisitStatus.OPEN
         elif earliest is None or latest is None:

@@ -13,7 +13,6 @@ unblinded statistician after the database is locked, and its run is audited as s
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
@@ -31,6 +30,7 @@ from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened
 from trialwright.analysis.engine import AnalysisReport, analyse
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.calendars import local_date
+from trialwright.domain.deaths import Death, earliest_death
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.masking import masked_roles, sees_arms
 from trialwright.domain.roles import Role
@@ -352,22 +352,9 @@ def _death_day(
 ) -> int | None:
     """Days from randomization to death: the earliest of a fatal adverse event's date, the protocol's death record
     (e.g. a hospital course ending in death) and every vital-status field it declares, at any visit."""
-    days = [] if reported is None else [reported]
-    record = protocol.safety.death_record
-    sources: list[tuple[str, list[str], str, str | None]] = [(v.field, v.died_values, v.date_field, None)
-                                                               for v in protocol.safety.vital_status]  # fmt: skip
-    if record is not None:
-        sources.append((f"{record.form}.{record.status_field}", [record.status_value],
-                        f"{record.form}.{record.date_field}", record.visit))  # fmt: skip
-    for field, died, date_field, only_at in sources:
-        for visit, values in own.items():
-            if only_at is not None and visit != only_at:
-                continue
-            on = values.get(date_field)
-            if str(values.get(field)) in died and isinstance(on, str):
-                with contextlib.suppress(ValueError):  # not a date: form validation refuses it; no day is guessed
-                    days.append((dt.date.fromisoformat(on[:10]) - randomized).days)
-    return min(days) if days else None
+    fatal = [] if reported is None else [Death(randomized + dt.timedelta(days=reported), "a fatal adverse event")]
+    death = earliest_death(protocol, own, fatal)
+    return None if death is None else (death.on - randomized).days
 
 
 def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]], cutoff: dt.date) -> Stay | None:

@@ -35,6 +35,7 @@ from trialwright.protocol import Derivation, Protocol
 from trialwright.protocol.forms import DataCheck, FieldType, FormDef
 from trialwright.services import audit, clock
 from trialwright.services.coherence import refused_breaches
+from trialwright.services.deaths import death_of
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, confirm_password
@@ -452,9 +453,10 @@ def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -
             .select_from(queries)
             .where(queries.c.participant_id == participant_id, queries.c.status != "closed")
         ).scalar_one()
+        death = death_of(session, protocol, participant_id)
     held = {r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in rows if not r.unscheduled}
     today = local_date(clock.now(), _tz(protocol, participant.site))
-    visits = schedule(protocol.visits, refs, held, today)
+    visits = schedule(protocol.visits, refs, held, today, death.on if death else None)
     forms: dict[str, dict[str, FormState | None]] = {v.id: dict.fromkeys(v.forms) for v in protocol.visits}
     for visit_id, form_id, state in states:
         forms.setdefault(visit_id, {})[form_id] = FormState(state)
@@ -813,6 +815,7 @@ def _save(
         typed_on_site_clock=typed_on_site_clock,
     )
     visit_row = _ensure_visit(session, protocol, actor, participant, visit_id, visit_date)
+    _after_death(session, protocol, participant_id, visit_row, reason)
     if visit_row.missed_reason:
         raise FormError(f"visit: {visit_id} is recorded as missed ({visit_row.missed_reason})")
     rows = _visit_forms(session, visit_row)
@@ -946,6 +949,20 @@ def _save(
         _auto_close(session, participant, record_id, "soft_limit", field_id=fixed, check_id=None)
     _run_checks(session, protocol, participant, visit_row, _visit_forms(session, visit_row), {form_id: changed})
     return int(record_id)
+
+
+def _after_death(session: Session, protocol: Protocol, participant_id: str, visit_row: Any, reason: str | None) -> None:
+    """A form at a visit held after the participant's death needs a reason (e.g. post-mortem results); the visit
+    that records the death (the protocol's death record) does not."""
+    record = protocol.safety.death_record
+    if visit_row.visit_date is None or (record is not None and visit_row.visit_id == record.visit):
+        return
+    death = death_of(session, protocol, participant_id)
+    if death is not None and visit_row.visit_date > death.on and not (reason or "").strip():
+        raise FormError(
+            f"visit_date: {visit_row.visit_id} on {visit_row.visit_date.isoformat()} is after the participant's "
+            f"death on {death.on.isoformat()} ({death.source}); a form after death needs a reason"
+        )
 
 
 def _soft_text(breach: SoftBreach) -> str:
