@@ -6,7 +6,9 @@ reading checks all of it and writes nothing: well-formed XML without a DOCTYPE, 
 ``Study`` OID is this trial's (an ODM file from another study is refused), the ``MetaDataVersion`` is this
 trial's protocol version and outlines exactly its visits, forms, fields, data types and choices, and every
 reference in the clinical data resolves (``StudyEventOID``, ``FormOID``, ``ItemGroupOID``, ``ItemOID``, a
-choice's code in its ``CodeList``, users, sites, the signature definition). Only then, in one transaction,
+choice's code in its ``CodeList``, users, sites, the signature definition), and every stored value passes the
+rules a save applies (``refused_values``: type, choice, hard limits, dates, and the coherence rules of
+``trialwright.domain.coherence``), every breach listed by participant, visit, form and field. Only then, in one transaction,
 the second reading writes, and only into a trial that holds no screening or participant yet: all or
 nothing. Every refusal is an ``OdmImportError`` naming the element or attribute and the rule.
 
@@ -38,13 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
+from trialwright.domain.coherence import ParticipantFacts, hard_breaches
 from trialwright.domain.eligibility import evaluate
-from trialwright.domain.forms import FormState, StoredValue
+from trialwright.domain.forms import FormState, FormValueError, StoredValue, validate_entries
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, UNSCHEDULED, Outline, from_odm, mdv_oid, outline
 from trialwright.legacy import LEGACY_ODM_NS
@@ -629,6 +633,50 @@ class _Writer:
             self.states[tw["State"]] += 1
 
 
+_SHOWN = 50  # refused values listed in the error; the count is always the whole
+
+
+def refused_values(protocol: Protocol, subject: _Subject) -> list[str]:
+    """Every stored value of the subject's forms that the save path would refuse (type, choice, hard limits,
+    text rules, dates, and the coherence rules), as ``participant P, visit V, form F: field: rule``. A form is
+    checked as it is saved: its entered values as entries, its derived values as the rules read them."""
+    tz = ZoneInfo(protocol.site(subject.site).timezone)
+    consented = subject.enrolment.get("ConsentedAt")
+    enrolled = subject.enrolment.get("EnrolledAt")
+    facts = ParticipantFacts(
+        timezone=tz,
+        consented_at=dt.datetime.fromisoformat(consented) if consented else None,
+        enrolled_at=dt.datetime.fromisoformat(enrolled) if enrolled else None,
+    )
+    today = local_date(clock.now(), tz)
+    enrolled_on = local_date(facts.enrolled_at, tz) if facts.enrolled_at else None
+    out: list[str] = []
+    for visit in subject.visits:
+        visit_forms = {f.form_id: {k: StoredValue.from_json(v) for k, v in f.values.items()} for f in visit.forms}
+        for form in visit.forms:
+            where = f"participant {subject.participant_id}, visit {visit.visit_id}, form {form.form_id}"
+            definition = protocol.form(form.form_id)
+            entries = {name: _entry(value) for name, value in form.values.items()
+                       if value.get("status") != "derived" and definition.field(name).derived is None}  # fmt: skip
+            try:
+                validate_entries(definition, entries, today=today, enrolled_on=enrolled_on, timezone=tz.key)
+            except FormValueError as exc:
+                out += [f"{where}: {problem}" for problem in exc.problems]
+            for breach in hard_breaches(protocol, form.form_id, visit_forms, facts):
+                out.append(f"{where}: {breach.message}")
+    return out
+
+
+def _entry(stored: Mapping[str, Any]) -> Any:
+    """A stored value as the save path takes it: the canonical value, or its status with reason or limit."""
+    status = stored.get("status", "value")
+    if status == "value":
+        return stored.get("value")
+    if status in {"below_lloq", "above_uloq"}:
+        return {status: stored.get("limit")}  # the limit in the canonical unit
+    return {status: stored.get("reason")}
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -650,8 +698,15 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
     protocol = current_protocol(engine).protocol
     _refuse_doctype(path)
     sha256 = _sha256(path)
-    for _ in _Reader(protocol, path).subjects():  # the first reading checks everything, writes nothing
-        pass
+    refused: list[str] = []
+    for subject in _Reader(protocol, path).subjects():  # the first reading checks everything, writes nothing
+        refused += refused_values(protocol, subject)
+    if refused:
+        shown = "\n".join(f"  {line}" for line in refused[:_SHOWN])
+        more = f"\n  ... and {len(refused) - _SHOWN} more" if len(refused) > _SHOWN else ""
+        raise OdmImportError(
+            f"values: {len(refused)} stored values break the protocol's rules; nothing was imported:\n{shown}{more}"
+        )
     name = _SAFE_NAME.sub("_", path.name)
     with session_scope(engine) as session:
         held = {

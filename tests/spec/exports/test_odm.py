@@ -421,6 +421,11 @@ REFUSED = [
      ["CodeListItem", "'sleepy'", "IT.vitals.consciousness"]),
     ("a CodeListItem not in the protocol", _edit(r'(<CodeListItem CodedValue=")alert"', r'\1asleep"'),
      ["CodeListItem/@CodedValue", "'asleep'", "not a choice of the protocol"]),
+    ("a value outside its hard limits", _edit(r'(ItemOID="IT\.vitals\.pulse" Value=")\d+"', r'\g<1>9999"'),
+     ["values: 1 stored values break the protocol's rules; nothing was imported", "form vitals: pulse: 9999 /min is "
+      "outside the accepted range 20-250 /min"]),
+    ("a sample before the consent", _edit(r'(ItemOID="IT\.blood_gas\.sampled_at" Value=")\d{4}', r'\g<1>2000'),
+     ["form blood_gas: sampled_at: 2000-", "is before enrolment on", "is before the consent"]),
     ("malformed XML", lambda text: text[: len(text) // 2],
      ["XML:", "not well-formed XML"]),
     ("a DOCTYPE with an entity", _edit(r"\?>\n", '?>\n<!DOCTYPE ODM [<!ENTITY x "y">]>\n'),
