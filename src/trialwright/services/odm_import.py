@@ -8,8 +8,8 @@ trial's protocol version and outlines exactly its visits, forms, fields, data ty
 reference in the clinical data resolves (``StudyEventOID``, ``FormOID``, ``ItemGroupOID``, ``ItemOID``, a
 choice's code in its ``CodeList``, users, sites, the signature definition), and every stored value passes the
 rules a save applies (``refused_values``: type, choice, hard limits, dates, and the coherence rules of
-``trialwright.domain.coherence``), every breach listed by participant, visit, form and field. Only then, in one transaction,
-the second reading writes, and only into a trial that holds no screening or participant yet: all or
+``trialwright.domain.coherence``), every breach listed by participant, visit, form and field. Only then, in
+one transaction, the second reading writes, and only into a trial that holds no screening or participant yet: all or
 nothing. Every refusal is an ``OdmImportError`` naming the element or attribute and the rule.
 
 What is written keeps the source trial's identities and values exactly: screenings (number, date, values;
