@@ -246,6 +246,10 @@ class DataCheck(ProtocolModel):
     right: list[str] = Field(default_factory=list, description="compare: fields summed on the right.")
     tolerance: float = Field(default=0.0, description="compare: added to the right side.")
     field: str | None = Field(default=None, description="in_window: the date or time field (form.field).")
+    severity: Literal["query", "refuse"] = Field(
+        default="query",
+        description="query: a failed check opens a query on saved data; refuse: the save is refused, naming fields.",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> DataCheck:

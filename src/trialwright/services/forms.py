@@ -745,6 +745,41 @@ def _failed(
     return not _OPS[check.op](lhs, rhs)
 
 
+def _refs(check: DataCheck) -> list[str]:
+    return [*check.left, *check.right, *([check.field] if check.field else [])]
+
+
+def _window(session: Session, protocol: Protocol, participant: Any, visit_row: Any) -> Any:
+    """The visit's window as (earliest, latest, site zone), or None (an event or unscheduled visit)."""
+    if visit_row.visit_id.startswith("unscheduled-"):
+        return None
+    visit = protocol.visit(visit_row.visit_id)
+    reference = _references(session, protocol, participant).get(visit.reference)
+    if reference is None or visit.kind != "scheduled":
+        return None
+    _, earliest, latest = window_of(visit, reference)
+    return earliest, latest, _tz(protocol, participant.site)
+
+
+def _refused_checks(
+    session: Session,
+    protocol: Protocol,
+    participant: Any,
+    visit_row: Any,
+    pending: Mapping[str, Mapping[str, StoredValue]],
+    changed: Mapping[str, Sequence[str]],
+) -> list[str]:
+    """The data checks declared ``severity: refuse`` that this save would break, as messages naming the fields."""
+    out = []
+    for check in (c for c in protocol.data_checks if c.severity == "refuse"):
+        refs = _refs(check)
+        if not any(ref.partition(".")[2] in changed.get(ref.partition(".")[0], ()) for ref in refs):
+            continue
+        if _failed(protocol, check, pending, _window(session, protocol, participant, visit_row)):
+            out.append(f"{', '.join(refs)}: {check.message} (data check {check.id})")
+    return out
+
+
 def _run_checks(
     session: Session,
     protocol: Protocol,
@@ -756,18 +791,12 @@ def _run_checks(
     """Evaluate the checks that read a field changed now (a query once closed is not raised again for
     the same data)."""
     forms = {form_id: _load(row) for form_id, row in rows.items()}
-    window = None
-    if not visit_row.visit_id.startswith("unscheduled-"):
-        visit = protocol.visit(visit_row.visit_id)
-        reference = _references(session, protocol, participant).get(visit.reference)
-        if reference is not None and visit.kind == "scheduled":
-            _, earliest, latest = window_of(visit, reference)
-            window = (earliest, latest, _tz(protocol, participant.site))
+    window = _window(session, protocol, participant, visit_row)
     for check in protocol.data_checks:
-        refs = [*check.left, *check.right, *([check.field] if check.field else [])]
+        refs = _refs(check)
         first = refs[0].partition(".")[0]
         touched = any(ref.partition(".")[2] in changed.get(ref.partition(".")[0], ()) for ref in refs)
-        if first not in rows or not touched:
+        if first not in rows or not touched or check.severity == "refuse":
             continue
         failed = _failed(protocol, check, forms, window)
         if failed:
@@ -847,7 +876,9 @@ def _save(
     _derive_all(session, protocol, participant, visit_row, pending)
     derived_now = {fid: [n for n in v if _shown(before[fid].get(n)) != _shown(v.get(n))] for fid, v in pending.items()}
     touched = {fid: [*names, *(changed if fid == form_id else ())] for fid, names in derived_now.items()}
-    if refused := refused_breaches(session, protocol, participant, form_id, pending, touched):
+    refused = refused_breaches(session, protocol, participant, form_id, pending, touched)
+    refused += _refused_checks(session, protocol, participant, visit_row, pending, touched)
+    if refused:
         raise FormError("; ".join(refused))
     now = clock.now()
     if row is None:

@@ -26,8 +26,13 @@ def trial(database_url: str) -> Iterator[Trial]:
 
 @pytest.fixture
 def pid(trial: Trial) -> str:
-    """An enrolled participant, consented and enrolled ten days ago (so that earlier visit dates are allowed and
-    nothing recorded since is before the consent)."""
+    """An enrolled participant, consented and enrolled ten days ago."""
+    return enrolled_ten_days_ago(trial)
+
+
+def enrolled_ten_days_ago(trial: Trial) -> str:
+    """A participant consented and enrolled ten days ago (so that earlier visit dates are allowed and nothing
+    recorded since is before the consent)."""
     participant = enrolled(trial)
     with session_scope(trial.engine) as session:
         session.execute(

@@ -1,0 +1,60 @@
+"""A data check the protocol declares with ``severity: refuse`` refuses the save that would break it, naming
+its fields, its message and its id, and stores nothing; with the default ``severity: query`` the same data is
+saved and a query opened, as before. On both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
+from tests.spec.protocol.conftest import mutated_text
+from tests.trialfixtures import Trial, make_trial, who
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol_text
+from trialwright.services import forms as svc
+
+ADMITTED, ENDED = (TODAY - dt.timedelta(days=2)).isoformat(), (TODAY - dt.timedelta(days=5)).isoformat()
+
+
+def _refusing(doc: Any) -> None:
+    check = next(c for c in doc["data_checks"] if c["id"] == "end_after_admission")
+    check["severity"] = "refuse"
+
+
+@pytest.fixture
+def trial(database_url: str) -> Iterator[Trial]:
+    t = make_trial(database_url, load_protocol_text(mutated_text(_refusing)))
+    yield t
+    t.engine.dispose()
+
+
+def test_a_refusing_check_refuses_the_save_by_name(trial: Trial, pid: str) -> None:
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    values = {"admitted_on": ADMITTED, "status": "discharged", "ended_on": ENDED}  # ended before admission
+    with pytest.raises(svc.FormError) as refused:
+        svc.save_form(trial.engine, coordinator, pid, "discharge", "hospital_course", values)
+    assert str(refused.value) == (
+        "hospital_course.ended_on, hospital_course.admitted_on: The date of discharge, transfer or death is before "
+        "the date of admission. (data check end_after_admission)"
+    )
+    assert svc.get_form(trial.engine, coordinator, pid, "discharge", "hospital_course") is None
+    assert list(svc.list_queries(trial.engine, who(trial, Role.DATA_MANAGER))) == []
+
+
+def test_the_same_check_as_a_query_saves_and_asks(database_url: str) -> None:
+    """The shipped protocol declares it with the default severity: the values are kept and a query is opened."""
+    t = make_trial(database_url)
+    try:
+        pid = enrolled_ten_days_ago(t)
+        coordinator = who(t, Role.STUDY_COORDINATOR)
+        values = {"admitted_on": ADMITTED, "status": "discharged", "ended_on": ENDED}
+        saved = svc.save_form(t.engine, coordinator, pid, "discharge", "hospital_course", values)
+        assert saved.values["ended_on"].value == ENDED
+        (query,) = svc.list_queries(t.engine, who(t, Role.DATA_MANAGER))
+        assert query.check_id == "end_after_admission" and query.text.startswith("The date of discharge")
+    finally:
+        t.engine.dispose()
