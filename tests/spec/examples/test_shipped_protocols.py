@@ -50,10 +50,10 @@ from trialwright.services.randomization import RandomizationError, preparation_q
 from trialwright.services.simulation import SimulationSummary, simulate
 from trialwright.services.trial import init_trial
 from trialwright.services.users import UserView, get_user
-from trialwright.store.data_tables import visit_records
+from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine, session_scope
 from trialwright.store.randomization_tables import allocation_entries
-from trialwright.store.screening_tables import participants
+from trialwright.store.screening_tables import consents, participants, screenings
 
 PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.yaml") if not p.name.endswith(".simulation.yaml"))
 DECLARED = {p.name: load_protocol(p).protocol for p in PROTOCOLS}
@@ -167,6 +167,78 @@ def test_each_trial_simulates_through_the_services_with_nothing_refused(
     assert trial.summary.forms_saved > ENROLLED * 5
     # The only values a service turned down are those for participants who had already withdrawn.
     assert all("withdrew from follow" in rule for rule in trial.summary.refusals), trial.summary.refusals
+
+
+def _local_day(value: str, tz: ZoneInfo) -> dt.date:
+    """A stored date (ISO) or date-time (ISO with offset) as the site's local date."""
+    return dt.datetime.fromisoformat(value).astimezone(tz).date() if "T" in value else dt.date.fromisoformat(value)
+
+
+@pytest.mark.parametrize(("path", "kind"), _cases(PROTOCOLS))
+def test_simulated_data_obey_every_built_in_rule(
+    shipped: Callable[[Path, str], Shipped], path: Path, kind: str
+) -> None:
+    """Read from the stored rows, not through the rules' code: screening <= consent <= randomization; no date on
+    a form before the consent (but for a date that may precede enrolment); no date on the treatment record before
+    the randomization; every declared not_before holds; and no visit is held after the participant's death but
+    the one that records it."""
+    trial = shipped(path, kind)
+    protocol = trial.protocol
+    treatment = protocol.analysis_plan.treatment if protocol.analysis_plan else None
+    record = protocol.safety.death_record
+    with session_scope(trial.engine) as session:
+        people = {r.participant_id: r for r in session.execute(select(participants))}
+        screened = {r.id: r.screened_on for r in session.execute(select(screenings))}
+        consented: dict[int, dt.datetime] = {}
+        for r in session.execute(select(consents).where(consents.c.decision == "consent")):
+            consented[r.screening_id] = min(r.obtained_at, consented.get(r.screening_id, r.obtained_at))
+        randomized = {r.participant_id: r.randomized_at for r in session.execute(
+            select(allocation_entries).where(allocation_entries.c.participant_id.is_not(None)))}  # fmt: skip
+        stored = session.execute(
+            select(form_records.c.participant_id, visit_records.c.visit_id, visit_records.c.visit_date,
+                   form_records.c.form_id, form_records.c.form_values)
+            .join(visit_records, visit_records.c.id == form_records.c.visit_record_id)
+        ).all()  # fmt: skip
+    checked = 0
+    for pid, person in people.items():
+        consent = consented[person.screening_id]
+        assert screened[person.screening_id] <= consent.astimezone(ZoneInfo(protocol.site(person.site).timezone)).date()
+        assert pid not in randomized or consent <= randomized[pid]
+    died: dict[str, dt.date] = {}
+    if record is not None:
+        for pid, visit, _, form_id, values in stored:
+            found = json.loads(values)
+            if visit == record.visit and form_id == record.form and \
+                    found.get(record.status_field, {}).get("value") == record.status_value:  # fmt: skip
+                died[pid] = dt.date.fromisoformat(found[record.date_field]["value"])
+    for pid, visit, visit_date, form_id, values in stored:
+        person = people[pid]
+        tz = ZoneInfo(protocol.site(person.site).timezone)
+        consent = consented[person.screening_id]
+        found = json.loads(values)
+        if pid in died and visit_date is not None and (record is None or visit != record.visit):
+            assert visit_date <= died[pid], (pid, visit, "held after the death")
+        for f in protocol.form(form_id).fields:
+            value = found.get(f.id, {}).get("value")
+            if f.type.value not in {"date", "datetime"} or not isinstance(value, str):
+                continue
+            checked += 1
+            if f.type.value == "datetime":
+                moment = dt.datetime.fromisoformat(value)
+                assert moment >= consent or f.may_precede_enrolment, (pid, form_id, f.id, "before consent")
+                if treatment is not None and form_id == treatment.form and pid in randomized:
+                    assert moment >= randomized[pid], (pid, form_id, f.id, "treated before randomization")
+            elif not f.may_precede_enrolment:
+                assert _local_day(value, tz) >= consent.astimezone(tz).date(), (pid, form_id, f.id, "before consent")
+            for ref in f.not_before:
+                if ref.startswith("participant."):
+                    continue
+                other_form, other = ref.split(".", 1) if "." in ref else (form_id, ref)
+                earlier = next((json.loads(v).get(other, {}).get("value") for p, vi, _, fo, v in stored
+                                if p == pid and vi == visit and fo == other_form), None)  # fmt: skip
+                if isinstance(earlier, str):
+                    assert _local_day(earlier, tz) <= _local_day(value, tz), (pid, form_id, f.id, ref)
+    assert checked > ENROLLED, "the simulated trial stores dates to check"
 
 
 @pytest.mark.parametrize(("path", "kind"), _cases(PROTOCOLS))
