@@ -5,7 +5,8 @@ Built in, for every trial, and refused on save (a hard rule names the field, the
 - **nothing clinical before consent**: a date or date-time on a form is not before the participant's consent
   (a field the protocol marks ``may_precede_enrolment``, such as a birth or admission date, is exempt);
 - **no treatment before randomization**: a date or date-time on the protocol's treatment record
-  (``analysis_plan.treatment.form``) is not before the randomization;
+  (``analysis_plan.treatment.form``) is not before the randomization, nor before the pharmacist recorded the
+  participant's dose as prepared (when the arm has something to prepare);
 - **a derived value within its hard limits**: an age of 221 or of -3 (a birth date after enrolment) is refused,
   naming the inputs it was derived from.
 
@@ -46,6 +47,7 @@ class ParticipantFacts:
     consented_at: dt.datetime | None = None
     enrolled_at: dt.datetime | None = None
     randomized_at: dt.datetime | None = None
+    prepared_at: dt.datetime | None = None  # the participant's dose, recorded as prepared by the pharmacist
 
     def event(self, name: str) -> dt.datetime | None:
         return {"consented_at": self.consented_at, "enrolled_at": self.enrolled_at,
@@ -137,6 +139,12 @@ def _breaches(
             yield Breach("treatment_before_randomization", (ref,), (
                 f"{ref}: {_shown(moment, tz)} is before the randomization ({_shown(facts.randomized_at, tz)}); "
                 "no treatment is given before randomization (built-in rule)"))  # fmt: skip
+        if treatment is not None and treatment.form == form_id and facts.prepared_at and _before(
+            moment, facts.prepared_at, tz
+        ):
+            yield Breach("treatment_before_preparation", (ref,), (
+                f"{ref}: {_shown(moment, tz)} is before the dose was prepared ({_shown(facts.prepared_at, tz)}); "
+                "no treatment is given before its preparation (built-in rule)"))  # fmt: skip
     yield from _derived_limits(protocol, forms, changed)
 
 

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 from trialwright.domain.coherence import ParticipantFacts, hard_breaches
 from trialwright.domain.forms import StoredValue
 from trialwright.protocol import Protocol
-from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.randomization_tables import allocation_entries, preparations
 from trialwright.store.screening_tables import consents
 
 __all__ = ["participant_facts", "refused_breaches"]
 
 
 def participant_facts(session: Session, protocol: Protocol, participant: Any) -> ParticipantFacts:
-    """The participant's first consent given, enrolment and randomization, and the site's zone."""
+    """The participant's first consent given, enrolment, randomization and dose prepared, and the site's zone."""
     consented = session.execute(
         select(func.min(consents.c.obtained_at)).where(
             consents.c.screening_id == participant.screening_id, consents.c.decision == "consent"
@@ -31,11 +31,17 @@ def participant_facts(session: Session, protocol: Protocol, participant: Any) ->
             allocation_entries.c.participant_id == participant.participant_id
         )
     ).scalar()
+    prepared = session.execute(
+        select(preparations.c.prepared_at)
+        .join(allocation_entries, allocation_entries.c.preparation_code == preparations.c.preparation_code)
+        .where(allocation_entries.c.participant_id == participant.participant_id)
+    ).scalar()
     return ParticipantFacts(
         timezone=ZoneInfo(protocol.site(participant.site).timezone),
         consented_at=consented,
         enrolled_at=participant.enrolled_at,
         randomized_at=randomized,
+        prepared_at=prepared,
     )
 
 

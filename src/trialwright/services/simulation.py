@@ -28,6 +28,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import evaluate, validate_values
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
+from trialwright.protocol.design import Preparation
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.services import clock
 from trialwright.services.forms import FormError, miss_visit, save_form, sign_forms, verify_forms
@@ -37,6 +38,7 @@ from trialwright.services.randomization import (
     extend_list,
     generate_list,
     list_status,
+    prepare,
     randomize,
 )
 from trialwright.services.safety import pause, record_decision, report_event
@@ -298,6 +300,19 @@ def ensure_users(engine: Engine, protocol: Protocol, prefix: str = "sim-") -> di
     return out
 
 
+def _prepared(preparation: Preparation, code: str) -> dict[str, Any]:
+    """What the simulated pharmacist records: a number in the middle of its hard limits, a text naming the dose."""
+    values: dict[str, Any] = {}
+    for a in preparation.attributes:
+        if a.type == "text":
+            values[a.id] = f"SIM-{code}"
+            continue
+        low, high = (a.hard_limits.min, a.hard_limits.max) if a.hard_limits else (None, None)
+        number = (low + high) / 2 if low is not None and high is not None else (low if low is not None else 1.0)
+        values[a.id] = round(number) if a.type == "integer" else number
+    return values
+
+
 def _form_values(
     protocol: Protocol,
     form: FormDef,
@@ -528,6 +543,11 @@ def simulate(
                 counts["randomized"] += 1
                 allocation = allocation_of(engine, users[Role.UNBLINDED_STATISTICIAN], pid)
                 arms[person.index] = allocation is not None and allocation.arm in experimental_arms
+                preparation = protocol.arm_by_code(allocation.arm).preparation() if allocation else None
+                if preparation is not None:  # the pharmacist prepares the dose a quarter of an hour later
+                    with clock.simulated_time(action.at + dt.timedelta(minutes=15)):
+                        prepare(engine, users[Role.UNBLINDED_PHARMACIST], outcome.preparation_code,
+                                _prepared(preparation, outcome.preparation_code))  # fmt: skip
                 infusion = local_date(action.at + dt.timedelta(hours=2), tz)
                 # Each visit counts its days from its reference event's date at the site.
                 references = {"randomization": local_date(action.at, tz)} | dict.fromkeys(dated_events, infusion)

@@ -52,7 +52,7 @@ from trialwright.services.trial import init_trial
 from trialwright.services.users import UserView, get_user
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine, session_scope
-from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.randomization_tables import allocation_entries, preparations
 from trialwright.store.screening_tables import consents, participants, screenings
 
 PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.yaml") if not p.name.endswith(".simulation.yaml"))
@@ -178,7 +178,8 @@ def _local_day(value: str, tz: ZoneInfo) -> dt.date:
 def test_simulated_data_obey_every_built_in_rule(
     shipped: Callable[[Path, str], Shipped], path: Path, kind: str
 ) -> None:
-    """Read from the stored rows, not through the rules' code: screening <= consent <= randomization; no date on
+    """Read from the stored rows, not through the rules' code: screening <= consent <= randomization <= the dose
+    prepared (each dose of an arm with something to prepare) <= the treatment record; no date on
     a form before the consent (but for a date that may precede enrolment); no date on the treatment record before
     the randomization; every declared not_before holds; and no visit is held after the participant's death but
     the one that records it."""
@@ -194,6 +195,9 @@ def test_simulated_data_obey_every_built_in_rule(
             consented[r.screening_id] = min(r.obtained_at, consented.get(r.screening_id, r.obtained_at))
         randomized = {r.participant_id: r.randomized_at for r in session.execute(
             select(allocation_entries).where(allocation_entries.c.participant_id.is_not(None)))}  # fmt: skip
+        prepared = {r.participant_id: r.prepared_at for r in session.execute(
+            select(allocation_entries.c.participant_id, preparations.c.prepared_at).join(
+                preparations, preparations.c.preparation_code == allocation_entries.c.preparation_code))}  # fmt: skip
         stored = session.execute(
             select(form_records.c.participant_id, visit_records.c.visit_id, visit_records.c.visit_date,
                    form_records.c.form_id, form_records.c.form_values)
@@ -204,6 +208,10 @@ def test_simulated_data_obey_every_built_in_rule(
         consent = consented[person.screening_id]
         assert screened[person.screening_id] <= consent.astimezone(ZoneInfo(protocol.site(person.site).timezone)).date()
         assert pid not in randomized or consent <= randomized[pid]
+        assert pid not in prepared or randomized[pid] <= prepared[pid]
+    arms_prepared = {a.code for a in protocol.arms if a.preparation() is not None}
+    allocated = {pid: r.arm for pid, r in _allocations(trial).items()}
+    assert {pid for pid, arm in allocated.items() if arm in arms_prepared} == set(prepared), "each dose is prepared"
     died: dict[str, dt.date] = {}
     if record is not None:
         for pid, visit, _, form_id, values in stored:
@@ -228,6 +236,7 @@ def test_simulated_data_obey_every_built_in_rule(
                 assert moment >= consent or f.may_precede_enrolment, (pid, form_id, f.id, "before consent")
                 if treatment is not None and form_id == treatment.form and pid in randomized:
                     assert moment >= randomized[pid], (pid, form_id, f.id, "treated before randomization")
+                    assert pid not in prepared or moment >= prepared[pid], (pid, form_id, f.id, "before preparation")
             elif not f.may_precede_enrolment:
                 assert _local_day(value, tz) >= consent.astimezone(tz).date(), (pid, form_id, f.id, "before consent")
             for ref in f.not_before:

@@ -25,9 +25,16 @@ from tests.trialfixtures import Trial, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import ProtocolError, load_protocol_text
 from trialwright.services import forms as svc
-from trialwright.services.randomization import generate_list, randomize
+from trialwright.services.randomization import (
+    allocation_of,
+    generate_list,
+    preparation_queue,
+    prepare,
+    randomize,
+)
+from trialwright.services.trial import current_protocol
 from trialwright.store.engine import session_scope
-from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.randomization_tables import allocation_entries, preparations
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 
@@ -101,6 +108,32 @@ def test_no_treatment_before_randomization_and_no_stop_before_start(
         administer(started_at=_at(start + dt.timedelta(hours=1)))  # moving the start past the stop: refused too
     assert svc.get_form(trial.engine, nurse, pid, "infusion", "administration").values[  # type: ignore[union-attr]
         "started_at"].value == saved.values["started_at"].value  # fmt: skip
+
+
+def test_no_treatment_before_the_dose_is_prepared(trial: Trial, randomized: tuple[str, dt.datetime]) -> None:
+    """The pharmacist recorded the dose as prepared a day after the randomization: an infusion recorded before
+    that is refused; one after it is saved."""
+    pid, at = randomized
+    code = next(r.preparation_code for r in preparation_queue(trial.engine, who(trial, Role.UNBLINDED_PHARMACIST))
+                if r.participant_id == pid)  # fmt: skip
+    arm = allocation_of(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), pid).arm  # type: ignore[union-attr]
+    protocol = current_protocol(trial.engine).protocol
+    declared = [a.id for a in protocol.arm_by_code(arm).preparation().attributes]  # type: ignore[union-attr]
+    values = {"product_lot": "L1", "volume_ml": 3, "particles": 5e10}
+    prepare(trial.engine, who(trial, Role.UNBLINDED_PHARMACIST), code, {k: values[k] for k in declared})
+    prepared = at + dt.timedelta(days=1)
+    with session_scope(trial.engine) as session:
+        session.execute(update(preparations).where(preparations.c.preparation_code == code)
+                        .values(prepared_at=prepared))  # fmt: skip
+    nurse = who(trial, Role.STUDY_COORDINATOR)
+    early = at + dt.timedelta(hours=2)
+    with pytest.raises(svc.FormError, match=r"administration\.started_at: .* is before the dose was prepared"):
+        svc.save_form(trial.engine, nurse, pid, "infusion", "administration", {"started_at": _at(early)},
+                      visit_date=_day(early))  # fmt: skip
+    late = prepared + dt.timedelta(minutes=30)
+    saved = svc.save_form(trial.engine, nurse, pid, "infusion", "administration", {"started_at": _at(late)},
+                          visit_date=_day(late))  # fmt: skip
+    assert saved.values["started_at"].value is not None
 
 
 @pytest.mark.parametrize(
