@@ -15,6 +15,7 @@ import html
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, Progress
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import Range
@@ -170,7 +171,7 @@ def write_codebook_csv(path: Path, rows: list[CodebookRow]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CODEBOOK_COLUMNS)
-        writer.writerows([getattr(r, c) for c in CODEBOOK_COLUMNS] for r in rows)
+        writer.writerows(spreadsheet_row(getattr(r, c) for c in CODEBOOK_COLUMNS) for r in rows)
     return path
 
 

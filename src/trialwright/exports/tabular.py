@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trialwright.domain.text import spreadsheet_cell, spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
@@ -393,7 +394,8 @@ class CsvSink:
         self._writer.writerow(self.names)
 
     def add(self, row: Mapping[str, Any]) -> None:
-        self._writer.writerow([_csv_text(row.get(n)) for n in self.names])
+        # Text a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers.
+        self._writer.writerow([spreadsheet_cell(_csv_text(row.get(n))) for n in self.names])
         self.rows += 1
 
     def close(self) -> list[Path]:
@@ -653,7 +655,7 @@ class StatisticalExporter(TabularExporter, abc.ABC):
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["file", "dataset", "column", "variable", "label"])
-            writer.writerows(self._names)
+            writer.writerows(spreadsheet_row(r) for r in self._names)
         run.tables.append(("names.csv", "each table's columns and their variable names and labels in this format",
                            len(self._names)))  # fmt: skip
         return [path]
