@@ -530,7 +530,12 @@ class CsvExporter(TabularExporter):
     name = "csv"
     description = "CSV tables: participants, one wide file per form, and every stored value in long form."
     extension = "csv"
-    format_notes = ("Read codes as text (e.g. pandas.read_csv(..., dtype=str)): codes such as 0-4 are not numbers.",)
+    format_notes = (
+        "Read codes as text (e.g. pandas.read_csv(..., dtype=str)): codes such as 0-4 are not numbers.",
+        "A text cell that starts with =, +, -, @, a TAB or a carriage return is written with a leading apostrophe "
+        "(') so that a spreadsheet never runs it as a formula (OWASP, CSV injection); remove it to get the stored "
+        "text. Numbers, and text that is wholly a number such as -3.5, are written as they are.",
+    )
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
         return CsvSink(folder / f"{table.name}.csv", table)

@@ -20,7 +20,6 @@ The check follows the protocol's declaration, so a trial whose form is called ``
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
