@@ -15,6 +15,7 @@ import typer
 
 from trialwright.cli.common import DatabaseOption, console, fail
 from trialwright.cli.screening import AsOption, _context
+from trialwright.domain.text import spreadsheet_values
 
 __all__ = ["randomization_app", "randomize", "unblind"]
 
@@ -130,7 +131,7 @@ def export(
     with partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["stratum"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(spreadsheet_values(r) for r in rows)
     partial.replace(out)  # nothing half-written is left looking complete
     console.print(f"Wrote {len(rows)} entries to {out}.", highlight=False)
 

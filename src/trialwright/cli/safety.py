@@ -15,6 +15,7 @@ from rich.table import Table
 from trialwright.cli.common import DatabaseOption, console, fail
 from trialwright.cli.forms import _read
 from trialwright.cli.screening import AsOption, _context
+from trialwright.domain.text import spreadsheet_values
 
 __all__ = ["safety_app"]
 
@@ -115,7 +116,7 @@ def export(
         if rows:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(spreadsheet_values(r) for r in rows)
     partial.replace(out)
     console.print(f"wrote {len(rows)} adverse events to {out}", highlight=False)
 

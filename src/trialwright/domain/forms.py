@@ -12,8 +12,9 @@ A value as entered is one of:
 
 Each is stored as a ``StoredValue``: the canonical value, the value and unit as entered, a status and
 any reason. A hard-limit breach, a wrong type, an unknown unit or field, a date in the future or before
-enrolment is refused with a message naming the field, the rule and what is accepted; a soft-limit
-breach is saved and reported so that a query is raised.
+enrolment, text longer than the field's limit or holding control or bidi-override characters
+(``trialwright.domain.text``) is refused with a message naming the field, the rule and what is accepted;
+a soft-limit breach is saved and reported so that a query is raised.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from trialwright.domain.calendars import local_date, on_site_clock
-from trialwright.protocol.base import Range
+from trialwright.domain.text import text_problem
+from trialwright.protocol.base import FREE_TEXT, Range
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
 __all__ = [
@@ -223,7 +225,10 @@ def _one(
                     raise ValueError(f"may not be recorded as {status.replace('_', ' ')}")
                 if not str(detail or "").strip():
                     raise ValueError(f"{status.replace('_', ' ')} needs a reason")
-                return StoredValue(None, status, reason=str(detail).strip()), None
+                reason = str(detail).strip()
+                if (problem := text_problem(reason, limit=FREE_TEXT, multiline=True)) is not None:
+                    raise ValueError(f"the reason {problem}")
+                return StoredValue(None, status, reason=reason), None
             if not f.quantification_limits:
                 raise ValueError("has no limits of quantification; enter the value")
             limit = _convert(f, _number(f, detail), unit)
@@ -255,9 +260,13 @@ def _one(
         return StoredValue(_choice(f, raw)), None
     if f.type is FieldType.BOOLEAN:
         return StoredValue(_boolean(raw)), None
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise ValueError(f"must be text, not {type(raw).__name__}")
     text = str(raw).strip()
     if not text:
         raise ValueError("is empty; leave it out, or record it as not done with a reason")
+    if (problem := text_problem(text, limit=f.text_limit, multiline=f.multiline)) is not None:
+        raise ValueError(problem)
     return StoredValue(text), None
 
 

@@ -12,13 +12,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trialwright.domain.text import text_problem
 from trialwright.protocol.base import Range
 from trialwright.protocol.design import Preparation, PreparationAttribute
 
-__all__ = ["MAX_TEXT", "PreparationError", "validate_preparation"]
-
-#: The longest text value accepted (a lot number, a batch note): longer text is refused, never cut.
-MAX_TEXT = 200
+__all__ = ["PreparationError", "validate_preparation"]
 
 
 class PreparationError(ValueError):
@@ -64,8 +62,10 @@ def _one(a: PreparationAttribute, raw: Any) -> int | float | str:
         if not isinstance(raw, str):
             raise ValueError(f"must be text, not {raw!r}")
         text = raw.strip()
-        if len(text) > MAX_TEXT:
-            raise ValueError(f"must be at most {MAX_TEXT} characters, not {len(text)}")
+        # One line, at most the declared length (200 by default); longer text is refused, never cut.
+        problem = text_problem(text, limit=a.text_limit, multiline=False)
+        if problem is not None:
+            raise ValueError(problem)
         return text
     number = _number(a, raw)
     if a.hard_limits is not None and not a.hard_limits.contains(number):

@@ -29,6 +29,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from trialwright.domain.calendars import local_date, on_site_clock
+from trialwright.domain.text import text_problem
+from trialwright.protocol.base import FREE_TEXT, SHORT_TEXT
 from trialwright.protocol.outcomes import SafetySettings
 
 __all__ = [
@@ -150,6 +152,13 @@ def _text(raw: Any) -> str | None:
     return text or None
 
 
+def _within(name: str, text: str | None, problems: list[tuple[str, str]], *, limit: int, multiline: bool) -> None:
+    """The text limits (``trialwright.domain.text``): length, control and bidi-override characters."""
+    problem = None if text is None else text_problem(text, limit=limit, multiline=multiline)
+    if problem is not None:
+        problems.append((name, problem))
+
+
 def _date(raw: Any, name: str, tz: ZoneInfo, problems: list[tuple[str, str]]) -> dt.date | None:
     if raw in (None, ""):
         return None
@@ -233,8 +242,8 @@ def validate_report(
     term = _text(raw.get("term"))
     if term is None:
         problems.append(("term", "is required: the adverse event's name"))
-    elif len(term) > 200:
-        problems.append(("term", "must be at most 200 characters"))
+    else:
+        _within("term", term, problems, limit=SHORT_TEXT, multiline=False)
     onset = _date(raw.get("onset"), "onset", tz, problems)
     if onset is None and not any(p[0] == "onset" for p in problems):
         problems.append(("onset", "is required"))
@@ -297,6 +306,7 @@ def validate_report(
             problems.append(("aware_at", f"is before the onset {onset.isoformat()}"))
     death_date = _date(raw.get("death_date"), "death_date", tz, problems)
     death_cause = _text(raw.get("death_cause"))
+    _within("death_cause", death_cause, problems, limit=SHORT_TEXT, multiline=False)
     fatal = outcome == EventOutcome.FATAL.value
     if fatal:
         if death_date is None and not any(p[0] == "death_date" for p in problems):
@@ -322,6 +332,7 @@ def validate_report(
                 ("death_date", f"{death_date.isoformat()} is in the future (today is {today.isoformat()} at the site)")
             )
     narrative = _text(raw.get("narrative"))
+    _within("narrative", narrative, problems, limit=FREE_TEXT, multiline=True)
     if problems:
         raise SafetyInputError(problems)
     assert term and onset and grade and serious is not None and causality and action and outcome and aware_at

@@ -15,12 +15,13 @@ import html
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, Progress
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import Range
-from trialwright.protocol.forms import FormField, UnitConversion
+from trialwright.protocol.forms import FieldType, FormField, UnitConversion
 
-__all__ = ["CODEBOOK_COLUMNS", "CodebookExporter", "CodebookRow", "codebook_rows", "render_html"]
+__all__ = ["CODEBOOK_COLUMNS", "SPREADSHEET_NOTE", "CodebookExporter", "CodebookRow", "codebook_rows", "render_html"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class CodebookRow:
     hard_limits: str
     soft_limits: str
     decimals: str
+    text_limit: str
     required: str
     not_done_allowed: str
     not_applicable_allowed: str
@@ -46,8 +48,24 @@ class CodebookRow:
     visits: str
 
 
+#: How CSV files show text a spreadsheet would run as a formula (the codebook and the CSV README say so).
+SPREADSHEET_NOTE = (
+    "CSV files: a text cell that starts with =, +, -, @, a TAB or a carriage return is written with a leading "
+    "apostrophe (') so that Excel or LibreOffice shows it as text and never runs it as a formula (OWASP, CSV "
+    "injection); remove the apostrophe to get the stored text. Numbers are never changed: a number cell, or "
+    "a text cell that is wholly a number such as -3.5, is written as it is. Text limits: each text field "
+    "accepts at most the characters its Text limit column gives; control characters and bidirectional "
+    "overrides are refused on entry."
+)
+
 #: The codebook's columns, in order.
 CODEBOOK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CodebookRow))
+
+
+def _text_limit(f: FormField) -> str:
+    if f.type is not FieldType.TEXT or f.derived is not None:
+        return ""
+    return f"{f.text_limit} characters, {'multi-line' if f.multiline else 'one line'}"
 
 
 def _number(value: float) -> str:
@@ -95,6 +113,7 @@ def codebook_rows(protocol: Protocol) -> list[CodebookRow]:
                     hard_limits=_range(f.hard_limits),
                     soft_limits=_range(f.soft_limits),
                     decimals="" if f.decimals is None else str(f.decimals),
+                    text_limit=_text_limit(f),
                     required=_yes(f.required and f.derived is None),
                     not_done_allowed=_yes(f.not_done_allowed and f.derived is None),
                     not_applicable_allowed=_yes(f.not_applicable_allowed and f.derived is None),
@@ -123,6 +142,7 @@ _HTML_COLUMNS = (
     ("choices", "Codes"),
     ("hard_limits", "Hard limits"),
     ("soft_limits", "Soft limits"),
+    ("text_limit", "Text limit"),
     ("required", "Required"),
     ("quantification_limits", "LLOQ/ULOQ"),
     ("derived_from", "Derived from"),
@@ -141,6 +161,7 @@ def render_html(protocol: Protocol, rows: list[CodebookRow], taken_at: dt.dateti
         f"<h1>Codebook: {e(protocol.short_name)}</h1>",
         f'<p class="meta">Trial {e(protocol.trial_id)}, protocol version {e(protocol.version.number)} '
         f"({e(protocol.version.date.isoformat())}).{e(stamp)}</p>",
+        f'<p class="meta">{e(SPREADSHEET_NOTE)}</p>',
         "<ul>",
         *(f'<li><a href="#form-{e(f.id)}">{e(f.name)}</a> (<code>{e(f.id)}</code>)</li>' for f in protocol.forms),
         "</ul>",
@@ -170,7 +191,7 @@ def write_codebook_csv(path: Path, rows: list[CodebookRow]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CODEBOOK_COLUMNS)
-        writer.writerows([getattr(r, c) for c in CODEBOOK_COLUMNS] for r in rows)
+        writer.writerows(spreadsheet_row(getattr(r, c) for c in CODEBOOK_COLUMNS) for r in rows)
     return path
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from trialwright.domain.text import spreadsheet_values
 from trialwright.exports.base import Exporter, ExportSource, ParticipantRecord, Progress
 from trialwright.protocol import Protocol
 from trialwright.protocol.deidentification import DateHandling, Deidentification
@@ -325,7 +326,7 @@ def _csv(path: Path, rows: list[dict[str, Any]], fields: list[str] | None = None
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=names, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(spreadsheet_values(r) for r in rows)
     return path
 
 

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import pyarrow.parquet as pq
 
+from trialwright.domain.text import spreadsheet_cell, spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, ascii_text, fit_bytes, value_text
 from trialwright.protocol import Protocol
@@ -308,6 +309,8 @@ class _DomainSink:
         for v in self.domain.variables:
             if v.type == "Num":
                 shown[v.name] = frame[v.name].map(lambda x: value_text(float(x)) if x == x else "")
+            else:  # text cells a spreadsheet would run as a formula get a leading apostrophe
+                shown[v.name] = frame[v.name].map(lambda x: spreadsheet_cell(x) if isinstance(x, str) else x)
         shown.to_csv(text, index=False, encoding="utf-8")
         return [xpt, text]
 
@@ -610,8 +613,8 @@ class SdtmExporter(Exporter):
             for code, domain in DOMAINS.items():
                 lengths = build.sinks[code].lengths
                 for v in domain.variables:
-                    writer.writerow([code, domain.label, v.name, v.label, v.type, lengths.get(v.name, 8), v.terms,
-                                     v.origin])  # fmt: skip
+                    writer.writerow(spreadsheet_row([code, domain.label, v.name, v.label, v.type,
+                                                     lengths.get(v.name, 8), v.terms, v.origin]))  # fmt: skip
         return path
 
     def _testcodes(self, out: Path, p: Protocol) -> Path:
@@ -622,7 +625,8 @@ class SdtmExporter(Exporter):
             for source, t in findings_tests(p).items():
                 form_id, _, field_id = source.partition(".")
                 unit = p.field(form_id, field_id).unit or ""
-                writer.writerow([t.domain, t.testcd, t.test, source, unit, t.units.get(unit, unit), t.checked or ""])
+                writer.writerow(spreadsheet_row([t.domain, t.testcd, t.test, source, unit, t.units.get(unit, unit),
+                                                 t.checked or ""]))  # fmt: skip
         return path
 
     def _readme(self, folder: Path, build: _Build) -> Path:

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trialwright.domain.text import spreadsheet_cell, spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
@@ -393,7 +394,8 @@ class CsvSink:
         self._writer.writerow(self.names)
 
     def add(self, row: Mapping[str, Any]) -> None:
-        self._writer.writerow([_csv_text(row.get(n)) for n in self.names])
+        # Text a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers.
+        self._writer.writerow([spreadsheet_cell(_csv_text(row.get(n))) for n in self.names])
         self.rows += 1
 
     def close(self) -> list[Path]:
@@ -528,7 +530,12 @@ class CsvExporter(TabularExporter):
     name = "csv"
     description = "CSV tables: participants, one wide file per form, and every stored value in long form."
     extension = "csv"
-    format_notes = ("Read codes as text (e.g. pandas.read_csv(..., dtype=str)): codes such as 0-4 are not numbers.",)
+    format_notes = (
+        "Read codes as text (e.g. pandas.read_csv(..., dtype=str)): codes such as 0-4 are not numbers.",
+        "A text cell that starts with =, +, -, @, a TAB or a carriage return is written with a leading apostrophe "
+        "(') so that a spreadsheet never runs it as a formula (OWASP, CSV injection); remove it to get the stored "
+        "text. Numbers, and text that is wholly a number such as -3.5, are written as they are.",
+    )
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
         return CsvSink(folder / f"{table.name}.csv", table)
@@ -653,7 +660,7 @@ class StatisticalExporter(TabularExporter, abc.ABC):
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["file", "dataset", "column", "variable", "label"])
-            writer.writerows(self._names)
+            writer.writerows(spreadsheet_row(r) for r in self._names)
         run.tables.append(("names.csv", "each table's columns and their variable names and labels in this format",
                            len(self._names)))  # fmt: skip
         return [path]

@@ -12,12 +12,21 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "FREE_TEXT",
+    "LONGEST_TEXT",
+    "SHORT_TEXT",
     "Code",
     "Identifier",
     "ProtocolModel",
     "Range",
     "Translations",
 ]
+
+#: Text limits, in characters (``trialwright.domain.text``): one-line text, free text, and the longest
+#: limit a protocol may declare for a text field or a preparation attribute.
+SHORT_TEXT = 200
+FREE_TEXT = 2_000
+LONGEST_TEXT = 10_000
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _CODE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from trialwright.protocol.base import Code, Identifier, ProtocolModel, Range
+from trialwright.protocol.base import LONGEST_TEXT, SHORT_TEXT, Code, Identifier, ProtocolModel, Range
 from trialwright.protocol.derivations import Derivation
 from trialwright.protocol.forms import UnitConversion
 
@@ -92,13 +92,26 @@ class PreparationAttribute(ProtocolModel):
     unit: str | None = Field(default=None, description="Unit the value is recorded in (numbers only), e.g. mL.")
     hard_limits: Range | None = Field(default=None, description="Outside these the value is refused (numbers only).")
     required: bool = Field(default=True, description="Whether the preparation is refused without it.")
+    max_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=LONGEST_TEXT,
+        description="text only: the most characters accepted (default 200, at most 10,000); longer is refused.",
+    )
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
 
     @model_validator(mode="after")
     def _consistent(self) -> PreparationAttribute:
         if self.type == "text" and (self.unit is not None or self.hard_limits is not None):
             raise ValueError("unit and hard_limits are only for integer and decimal attributes")
+        if self.type != "text" and self.max_length is not None:
+            raise ValueError("max_length is only for text attributes")
         return self
+
+    @property
+    def text_limit(self) -> int:
+        """The most characters a text attribute accepts."""
+        return self.max_length if self.max_length is not None else SHORT_TEXT
 
 
 class Preparation(ProtocolModel):

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from trialwright.protocol.base import Identifier, ProtocolModel, Range
+from trialwright.protocol.base import FREE_TEXT, LONGEST_TEXT, SHORT_TEXT, Identifier, ProtocolModel, Range
 from trialwright.protocol.codes import FieldCodes, ucum_conversion, ucum_error
 from trialwright.protocol.declared import DerivedField
 
@@ -111,11 +111,36 @@ class FormField(ProtocolModel):
             "nothing is looked up from the field's name or unit."
         ),
     )
+    max_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=LONGEST_TEXT,
+        description=(
+            "text fields: the most characters accepted (longer text is refused, never cut); default 200, or "
+            "2,000 for a multiline field; at most 10,000."
+        ),
+    )
+    multiline: bool = Field(
+        default=False,
+        description=(
+            "text fields: free text over several lines (a text area; line breaks and tabs accepted). "
+            "One-line text refuses them."
+        ),
+    )
     help: str | None = Field(default=None, description="Help text for data entry.")
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
 
+    @property
+    def text_limit(self) -> int:
+        """The most characters a text field (or a reason given for any field) accepts."""
+        if self.max_length is not None:
+            return self.max_length
+        return FREE_TEXT if self.multiline else SHORT_TEXT
+
     @model_validator(mode="after")
     def _consistent(self) -> FormField:
+        if (self.max_length is not None or self.multiline) and self.type is not FieldType.TEXT:
+            raise ValueError("max_length and multiline are only for text fields")
         if self.type in {FieldType.CHOICE, FieldType.MULTI_CHOICE} and not self.choices:
             raise ValueError(f"a {self.type.value} field needs choices")
         if self.not_before and self.type not in {FieldType.DATE, FieldType.DATETIME}:

@@ -30,8 +30,10 @@ from trialwright.domain.forms import (
     validate_entries,
 )
 from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS, Role
+from trialwright.domain.text import checked_text
 from trialwright.domain.visits import HeldVisit, ScheduledVisit, schedule, window_of
 from trialwright.protocol import Derivation, Protocol
+from trialwright.protocol.base import SHORT_TEXT
 from trialwright.protocol.forms import DataCheck, FieldType, FormDef
 from trialwright.services import audit, clock
 from trialwright.services.coherence import refused_breaches
@@ -217,6 +219,7 @@ def lock_state(engine: Engine) -> LockState:
 
 def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str) -> LockState:
     _role(actor, [Role.DATA_MANAGER], "lock and unlock the trial database")
+    checked_text(reason, "reason", error=FormError)
     if not reason.strip():
         raise FormError("reason: say why the database is " + ("locked" if locked else "unlocked"))
     with session_scope(engine) as session:
@@ -367,6 +370,7 @@ def record_visit(
             visit_id = f"unscheduled-{n + 1}"
             if not (label or "").strip():
                 raise FormError("label: say why the unscheduled visit took place")
+            checked_text(label, "label", SHORT_TEXT, multiline=False, error=FormError)
         else:
             try:
                 protocol.visit(visit_id)
@@ -402,6 +406,7 @@ def record_visit(
 def miss_visit(engine: Engine, actor: UserView, participant_id: str, visit_id: str, reason: str) -> None:
     """Record that a scheduled visit did not take place, and why."""
     _role(actor, DATA_ENTRY, "record visits")
+    checked_text(reason, "reason", error=FormError)
     if not reason.strip():
         raise FormError("reason: say why the visit was missed")
     protocol = current_protocol(engine).protocol
@@ -830,6 +835,7 @@ def _save(
     typed_on_site_clock: bool = False,
 ) -> int:
     _role(actor, DATA_ENTRY, "enter form data")
+    checked_text(reason, "reason", error=FormError)
     require_unlocked(session)
     participant = participant_row(session, actor, participant_id)
     _withdrawn(session, participant_id)
@@ -867,6 +873,7 @@ def _save(
         if row is not None:
             return int(row.id)
         return _create_empty(session, version, actor, participant, visit_row, form_id)
+    _kit_check(session, protocol, participant.participant_id, form_id, merged, changed)
     # A draft may be corrected without a reason (the trail still keeps the old value); after that, not.
     if state is not FormState.DRAFT and not (reason or "").strip():
         raise FormError(f"reason: the form is {state.value}; a change needs a reason for change")
@@ -994,6 +1001,59 @@ def _after_death(session: Session, protocol: Protocol, participant_id: str, visi
             f"visit_date: {visit_row.visit_id} on {visit_row.visit_date.isoformat()} is after the participant's "
             f"death on {death.on.isoformat()} ({death.source}); a form after death needs a reason"
         )
+
+
+def _kit_check(
+    session: Session,
+    protocol: Protocol,
+    participant_id: str,
+    form_id: str,
+    values: Mapping[str, StoredValue],
+    changed: Sequence[str],
+) -> None:
+    """The kit check: a preparation code entered on the form the protocol names as recording the
+    administration (``analysis_plan.treatment``: its ``form`` and ``code_field``) must be the code allocated to
+    this participant, and not one another participant's administration record holds already.
+
+    The refusal says only "not this participant's code": never whose code it is, which arm, or what the right
+    code is, so a blinded nurse learns nothing from a wrong label but to stop.
+    """
+    plan = protocol.analysis_plan
+    treatment = plan.treatment if plan is not None else None
+    if treatment is None or treatment.code_field is None or form_id != treatment.form:
+        return
+    name = treatment.code_field
+    stored = values.get(name)
+    if name not in changed or stored is None or stored.status != "value" or stored.value is None:
+        return
+    code = str(stored.value)
+    allocated = session.execute(
+        select(allocation_entries.c.preparation_code).where(allocation_entries.c.participant_id == participant_id)
+    ).scalar()
+    if allocated is None:
+        raise FormError(
+            f"{name}: {code} is not the code allocated to participant {participant_id} (kit check: "
+            f"{participant_id} is not randomized, so no preparation is theirs yet)"
+        )
+    if code != allocated:
+        raise FormError(
+            f"{name}: {code} is not the code allocated to participant {participant_id} (kit check); do not give "
+            "it: check the label against the participant's randomization record"
+        )
+    others = session.execute(
+        select(form_records.c.form_values).where(
+            form_records.c.form_id == form_id,
+            form_records.c.participant_id != participant_id,
+            form_records.c.form_values.contains(code, autoescape=True),
+        )
+    ).scalars()
+    for text in others:
+        other = json.loads(text).get(name) or {}
+        if other.get("status", "value") == "value" and str(other.get("value")) == code:
+            raise FormError(
+                f"{name}: {code} is recorded already on another participant's {form_id} form (kit check: a "
+                "preparation code is given once); the data manager resolves the other record first"
+            )
 
 
 def _soft_text(breach: SoftBreach) -> str:
@@ -1247,6 +1307,7 @@ def unlock_form(
 ) -> FormView:
     """Unlock one form with a reason (data manager); it returns to its state before the lock."""
     _role(actor, [Role.DATA_MANAGER], "unlock forms")
+    checked_text(reason, "reason", error=FormError)
     if not reason.strip():
         raise FormError("reason: say why the form is unlocked")
     return _transition(engine, actor, participant_id, visit_id, form_id, Transition.UNLOCK, reason=reason)
@@ -1376,6 +1437,7 @@ def raise_query(
 ) -> QueryView:
     """A query raised by hand by a monitor or data manager, on a participant, form or field."""
     _role(actor, QUERY_RAISERS, "raise queries")
+    checked_text(text, "text", error=FormError)
     if not text.strip():
         raise FormError("text: write the question")
     with session_scope(engine) as session:
@@ -1434,6 +1496,7 @@ def _query_row(session: Session, actor: UserView, query_id: int) -> Any:
 def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) -> QueryView:
     """Site staff answer an open query."""
     _role(actor, QUERY_ANSWERERS, "answer queries")
+    checked_text(answer, "answer", error=FormError)
     if not answer.strip():
         raise FormError("answer: write the answer")
     with session_scope(engine) as session:
@@ -1463,6 +1526,7 @@ def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) ->
 
 def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") -> QueryView:
     """Close a query: its raiser, or for an automatic query a monitor or data manager."""
+    checked_text(note, "note", error=FormError)
     with session_scope(engine) as session:
         require_unlocked(session)
         row = _query_row(session, actor, query_id)

@@ -41,6 +41,7 @@ from trialwright.domain.randomization import (
     strata_of,
 )
 from trialwright.domain.roles import Role
+from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.design import Preparation, PreparationAttribute, StratificationFactor
 from trialwright.services import audit, clock
@@ -281,6 +282,7 @@ def extend_list(engine: Engine, actor: UserView, stratum: str, *, entries: int, 
     Audited with the reason, the number of entries and the extension's checksum (never its arms).
     """
     _statistician(actor, "extends the allocation list")
+    checked_text(reason, "reason", error=RandomizationError)
     if not reason.strip():
         raise RandomizationError("reason: say why the list is extended")
     if not 1 <= entries <= 100_000:
@@ -665,6 +667,7 @@ def emergency_unblind(
         )
     if actor.role is not Role.INVESTIGATOR:
         raise RandomizationError("role: an investigator performs an emergency unblinding")
+    checked_text(reason, "reason", error=RandomizationError)
     if not reason.strip():
         raise RandomizationError("reason: an emergency unblinding needs a reason")
     if not confirm_password(engine, actor.username, password):

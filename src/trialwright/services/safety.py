@@ -38,6 +38,7 @@ from trialwright.domain.safety import (
     safety_table,
     validate_report,
 )
+from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
@@ -351,6 +352,7 @@ def record_decision(engine: Engine, actor: UserView, decision: str, reason: str,
     _role(actor, DECIDERS, "record safety decisions")
     if decision not in DECISION_CODES:
         raise SafetyError(f"decision: {decision!r} is not one of {', '.join(DECISION_CODES)}")
+    checked_text(reason, "reason", error=SafetyError)
     if not reason.strip():
         raise SafetyError("reason: a decision needs its reason")
     if not confirm_password(engine, actor.username, password):
@@ -532,6 +534,7 @@ def follow_up(
     """A follow-up report: the fields it gives overlay what was known; the whole is checked again.
     ``aware_at`` is when the site learned the new information."""
     _role(actor, REPORTERS, "report adverse events")
+    checked_text(reason, "reason", error=SafetyError)
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         _unlocked(session)
@@ -628,6 +631,7 @@ def record_submission(
     """Record that a due report was sent (to the sponsor, or the SUSAR's reports), and when. ``submitted_at``
     needs its UTC offset unless ``typed_on_site_clock`` (a page whose input says "site time")."""
     _role(actor, REPORTERS, "record report submissions")
+    checked_text(note, "note", error=SafetyError)
     protocol = current_protocol(engine).protocol
     try:
         which = DeadlineKind(kind)

@@ -24,7 +24,9 @@ from trialwright.domain.calendars import NaiveTimeError, local_date
 from trialwright.domain.calendars import aware as aware_time
 from trialwright.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError, evaluate, validate_values
 from trialwright.domain.roles import Role
+from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
+from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -329,6 +331,7 @@ def update_screening(
     if consent_field is not None and consent_field in values:
         raise ScreeningError(f"{consent_field}: is set from the consent record, not typed in")
     typed = validate_values(protocol, values)
+    checked_text(reason, "reason", error=ScreeningError)
     with session_scope(engine) as session:
         row = _row(session, actor, screening_id)
         old = _typed_values(protocol, json.loads(row.screening_values))
@@ -390,6 +393,7 @@ def set_non_enrolment(
         raise ScreeningError(f"reason: must be one of {', '.join(r.value for r in NonEnrolmentReason)}") from None
     if code is NonEnrolmentReason.OTHER and not (text_ and text_.strip()):
         raise ScreeningError("text: 'other' needs a description")
+    checked_text(text_, "text", error=ScreeningError)
     with session_scope(engine) as session:
         row = _row(session, actor, screening_id)
         if code is NonEnrolmentReason.NOT_ELIGIBLE and row.decision != Decision.NOT_ELIGIBLE.value:
@@ -454,6 +458,13 @@ def record_consent(
             raise ScreeningError("representative_relationship: needed when a representative consents")
     if not obtained_by.strip():
         raise ScreeningError("obtained_by: name the person who obtained consent")
+    for name, given in (
+        ("obtained_by", obtained_by),
+        ("representative_name", representative_name),
+        ("representative_relationship", representative_relationship),
+        ("witness", witness),
+    ):
+        checked_text(given, name, SHORT_TEXT, multiline=False, error=ScreeningError)
     try:
         obtained_at = aware_time(obtained_at, "obtained_at")
     except NaiveTimeError as exc:
@@ -649,6 +660,7 @@ def withdraw(
     if scope_ not in _CAUSE_SCOPES.get(cause_, set(WithdrawalScope)):
         allowed = ", ".join(sorted(s.value for s in _CAUSE_SCOPES[cause_]))
         raise ScreeningError(f"cause: {cause_.value} applies only to the scope {allowed}, not {scope_.value}")
+    checked_text(reason, "reason", error=ScreeningError)
     if not reason.strip():
         raise ScreeningError("reason: a withdrawal needs a reason")
     protocol = current_protocol(engine).protocol

@@ -21,7 +21,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.roles import Role
+from trialwright.domain.text import checked_text
 from trialwright.exports.ipd import IpdError, IpdExporter, KAnonymity, kanonymity
+from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
 from trialwright.services.exports import ExportError, export_source, run_export
 from trialwright.services.forms import lock_state
@@ -88,6 +90,7 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 def record_publication(engine: Engine, actor: UserView, citation: str, published_on: dt.date) -> dt.date | None:
     """Record a publication of the results; returns the day the access window opens."""
     _role(actor, RECORDERS, "record publications")
+    checked_text(citation, "citation", error=SharingError)
     if len(citation.strip()) < 10:
         raise SharingError("citation: give the full citation (authors, title, journal, year)")
     if published_on > clock.now().date():
@@ -162,6 +165,10 @@ def record_request(
     for name, value in fields.items():
         if not value.strip():
             raise SharingError(f"{name}: required")
+        if name in {"purpose", "reasons"}:
+            checked_text(value, name, error=SharingError)
+        else:
+            checked_text(value, name, SHORT_TEXT, multiline=False, error=SharingError)
     if "@" not in email:
         raise SharingError("email: must be an e-mail address")
     if len(reasons.strip()) < 20:
@@ -212,6 +219,7 @@ def decide_request(
 ) -> AccessRequest:
     """Approve or reject a pending request, with a reason and the decider's password."""
     _role(actor, DECIDERS, "decide data access requests")
+    checked_text(reason, "reason", error=SharingError)
     if not reason.strip():
         raise SharingError("reason: say why the request is approved or rejected")
     if not confirm_password(engine, actor.username, password):

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import CalendarPreference
 from trialwright.domain.roles import SYSTEM_ACTORS, Role
+from trialwright.domain.text import checked_text
+from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
 from trialwright.store.auth_tables import api_tokens, user_sites, users, web_sessions
 from trialwright.store.engine import inserted_id, session_scope
@@ -208,6 +210,7 @@ def create_user(
     except ValueError:
         raise UserError(f"role: must be one of {', '.join(r.value for r in Role)}") from None
     check_password_policy(name, password)
+    checked_text(full_name, "full_name", SHORT_TEXT, multiline=False, error=UserError)
     wanted = sorted(set(sites))
     if role.site_scoped and not wanted:
         raise UserError(f"site: a {role.value} works at sites; name at least one with --site")
@@ -261,6 +264,7 @@ def list_users(engine: Engine) -> list[UserView]:
 
 def disable_user(engine: Engine, username: str, *, actor: str, reason: str | None = None) -> UserView:
     """Disable an account and end its sessions and tokens (audited)."""
+    checked_text(reason, "reason", error=UserError)
     with session_scope(engine) as session:
         row = _require(session, username)
         now = _now()
@@ -488,6 +492,7 @@ def end_session(engine: Engine, token: str) -> None:
 
 def issue_token(engine: Engine, username: str, *, name: str, actor: str) -> tuple[str, TokenView]:
     """A new API token for the user; the token is returned once and stored only as a hash (audited)."""
+    checked_text(name, "name", SHORT_TEXT, multiline=False, error=UserError)
     token = "tw_" + secrets.token_urlsafe(32)
     now = _now()
     with session_scope(engine) as session:

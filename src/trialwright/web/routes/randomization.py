@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.masking import unblinding_applies
 from trialwright.domain.roles import Role
+from trialwright.domain.text import spreadsheet_values
 from trialwright.services import forms, safety
 from trialwright.services import randomization as svc
 from trialwright.services.screening import NotFound, ScreeningError
@@ -230,7 +231,7 @@ def export(page: StatisticianPage, engine: EngineDep) -> Response:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["stratum"])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(spreadsheet_values(r) for r in rows)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

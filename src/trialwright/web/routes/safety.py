@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.safety import ActionTaken, EventOutcome, SafetyInputError, Seriousness
+from trialwright.domain.text import spreadsheet_values
 from trialwright.protocol import Protocol
 from trialwright.services import safety as svc
 from trialwright.services.screening import NotFound
@@ -208,7 +209,7 @@ def listing_csv(page: ReaderPage, engine: EngineDep) -> Response:
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(spreadsheet_values(r) for r in rows)
     return Response(
         out.getvalue(),
         media_type="text/csv",

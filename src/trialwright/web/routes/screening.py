@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from trialwright.domain.calendars import local_date, on_site_clock
 from trialwright.domain.eligibility import ScreeningValueError, evaluate, validate_values
 from trialwright.domain.roles import Role
+from trialwright.domain.text import spreadsheet_row
 from trialwright.protocol import Protocol
 from trialwright.services.screening import (
     NonEnrolmentReason,
@@ -117,19 +118,21 @@ def screening_csv(
     )
     for s in rows:
         writer.writerow(
-            [
-                s.label,
-                s.site,
-                s.screened_on.isoformat(),
-                s.decision.value,
-                " ".join(f["id"] for f in s.failed),
-                " ".join(s.missing),
-                s.non_enrolment_reason or "",
-                s.non_enrolment_text or "",
-                s.consents[-1].given_by if s.consents else "",
-                s.participant.participant_id if s.participant else "",
-                *["" if s.values.get(n) is None else s.values[n] for n in names],
-            ]
+            spreadsheet_row(
+                [
+                    s.label,
+                    s.site,
+                    s.screened_on.isoformat(),
+                    s.decision.value,
+                    " ".join(f["id"] for f in s.failed),
+                    " ".join(s.missing),
+                    s.non_enrolment_reason or "",
+                    s.non_enrolment_text or "",
+                    s.consents[-1].given_by if s.consents else "",
+                    s.participant.participant_id if s.participant else "",
+                    *["" if s.values.get(n) is None else s.values[n] for n in names],
+                ]
+            )
         )
     return Response(
         out.getvalue(),
