@@ -9,8 +9,11 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.spec.randomization.test_randomize_service import enrolled
-from tests.trialfixtures import Trial, make_trial
+from tests.trialfixtures import Trial, make_trial, who
+from trialwright.domain.roles import Role
+from trialwright.services.randomization import generate_list, randomize
 from trialwright.store.engine import session_scope
+from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import consents, participants
 
 NOW = dt.datetime.now(dt.UTC)
@@ -46,3 +49,14 @@ def enrolled_ten_days_ago(trial: Trial) -> str:
             .values(obtained_at=NOW - dt.timedelta(days=10, hours=1))
         )  # fmt: skip
     return participant
+
+
+def randomized_days_ago(trial: Trial, participant: str, days: int) -> dt.datetime:
+    """Randomize the participant (the list made first) and move the randomization ``days`` days back."""
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=7)
+    randomize(trial.engine, who(trial, Role.INVESTIGATOR), participant)
+    at = NOW - dt.timedelta(days=days)
+    with session_scope(trial.engine) as session:
+        session.execute(update(allocation_entries).where(allocation_entries.c.participant_id == participant)
+                        .values(randomized_at=at))  # fmt: skip
+    return at

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from tests.spec.forms.conftest import NOW
+from tests.spec.forms.conftest import NOW, randomized_days_ago
 from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import Trial, who
 from trialwright.domain.roles import Role
@@ -27,14 +27,12 @@ from trialwright.protocol import ProtocolError, load_protocol_text
 from trialwright.services import forms as svc
 from trialwright.services.randomization import (
     allocation_of,
-    generate_list,
     preparation_queue,
     prepare,
-    randomize,
 )
 from trialwright.services.trial import current_protocol
 from trialwright.store.engine import session_scope
-from trialwright.store.randomization_tables import allocation_entries, preparations
+from trialwright.store.randomization_tables import preparations
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 
@@ -70,12 +68,7 @@ def test_a_date_that_may_precede_enrolment_is_accepted_before_the_consent(trial:
 @pytest.fixture
 def randomized(trial: Trial, pid: str) -> tuple[str, dt.datetime]:
     """The participant, randomized two days ago."""
-    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=7)
-    randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
-    at = NOW - dt.timedelta(days=2)
-    with session_scope(trial.engine) as session:
-        session.execute(update(allocation_entries).where(allocation_entries.c.participant_id == pid)
-                        .values(randomized_at=at))  # fmt: skip
+    at = randomized_days_ago(trial, pid, 2)
     return pid, at
 
 

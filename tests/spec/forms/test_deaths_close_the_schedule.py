@@ -10,10 +10,9 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
 
 from tests.conftest import FIRST_PROTOCOL
-from tests.spec.forms.conftest import NOW
+from tests.spec.forms.conftest import randomized_days_ago
 from tests.trialfixtures import Trial, who
 from trialwright.domain.deaths import Death, earliest_death
 from trialwright.domain.roles import Role
@@ -21,9 +20,6 @@ from trialwright.domain.visits import VisitStatus
 from trialwright.protocol import load_protocol
 from trialwright.services import audit
 from trialwright.services import forms as svc
-from trialwright.services.randomization import generate_list, randomize
-from trialwright.store.engine import session_scope
-from trialwright.store.randomization_tables import allocation_entries
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 
@@ -31,12 +27,7 @@ TEHRAN = ZoneInfo("Asia/Tehran")
 @pytest.fixture
 def infused(trial: Trial, pid: str) -> tuple[str, dt.date]:
     """The participant, randomized and infused eight days ago."""
-    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=7)
-    randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
-    at = NOW - dt.timedelta(days=8)
-    with session_scope(trial.engine) as session:
-        session.execute(update(allocation_entries).where(allocation_entries.c.participant_id == pid)
-                        .values(randomized_at=at))  # fmt: skip
+    at = randomized_days_ago(trial, pid, 8)
     day = at.astimezone(TEHRAN).date()
     started = (at + dt.timedelta(hours=1)).astimezone(TEHRAN).isoformat(timespec="minutes")
     svc.save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "infusion", "administration",
