@@ -49,6 +49,7 @@ from trialwright.store.screening_tables import participants, screenings, withdra
 __all__ = [
     "DATA_ENTRY",
     "FormError",
+    "RefusedValues",
     "FormView",
     "ImportReport",
     "LockState",
@@ -90,6 +91,11 @@ READERS = (*DATA_ENTRY, Role.ADMINISTRATOR, Role.MONITOR, Role.DATA_MANAGER)
 
 class FormError(ValueError):
     """A data request that breaks a rule; the message names the field or state and the rule."""
+
+
+class RefusedValues(FormValueError, FormError):
+    """Values a rule across fields refuses (coherence, a refusing data check, the kit check, a form after
+    death): each problem ``field: rule``, so the API answers field by field as it does for a value refused alone."""
 
 
 @dataclass(frozen=True)
@@ -886,7 +892,7 @@ def _save(
     refused = refused_breaches(session, protocol, participant, form_id, pending, touched)
     refused += _refused_checks(session, protocol, participant, visit_row, pending, touched)
     if refused:
-        raise FormError("; ".join(refused))
+        raise RefusedValues(refused)
     now = clock.now()
     if row is None:
         record_id = inserted_id(
@@ -997,10 +1003,10 @@ def _after_death(session: Session, protocol: Protocol, participant_id: str, visi
         return
     death = death_of(session, protocol, participant_id)
     if death is not None and visit_row.visit_date > death.on and not (reason or "").strip():
-        raise FormError(
+        raise RefusedValues([
             f"visit_date: {visit_row.visit_id} on {visit_row.visit_date.isoformat()} is after the participant's "
             f"death on {death.on.isoformat()} ({death.source}); a form after death needs a reason"
-        )
+        ])
 
 
 def _kit_check(
@@ -1031,15 +1037,15 @@ def _kit_check(
         select(allocation_entries.c.preparation_code).where(allocation_entries.c.participant_id == participant_id)
     ).scalar()
     if allocated is None:
-        raise FormError(
+        raise RefusedValues([
             f"{name}: {code} is not the code allocated to participant {participant_id} (kit check: "
             f"{participant_id} is not randomized, so no preparation is theirs yet)"
-        )
+        ])
     if code != allocated:
-        raise FormError(
+        raise RefusedValues([
             f"{name}: {code} is not the code allocated to participant {participant_id} (kit check); do not give "
             "it: check the label against the participant's randomization record"
-        )
+        ])
     others = session.execute(
         select(form_records.c.form_values).where(
             form_records.c.form_id == form_id,
@@ -1050,10 +1056,10 @@ def _kit_check(
     for text in others:
         other = json.loads(text).get(name) or {}
         if other.get("status", "value") == "value" and str(other.get("value")) == code:
-            raise FormError(
+            raise RefusedValues([
                 f"{name}: {code} is recorded already on another participant's {form_id} form (kit check: a "
                 "preparation code is given once); the data manager resolves the other record first"
-            )
+            ])
 
 
 def _soft_text(breach: SoftBreach) -> str:

@@ -83,6 +83,10 @@ def test_no_treatment_before_randomization_and_no_stop_before_start(
         return svc.save_form(trial.engine, nurse, pid, "infusion", "administration", values, visit_date=day)
 
     early = at - dt.timedelta(hours=3)
+    with pytest.raises(svc.RefusedValues) as both:  # two rules broken: two problems, each naming its field
+        administer(started_at=_at(early + dt.timedelta(hours=1)), stopped_at=_at(early))
+    assert [p.split(":", 1)[0] for p in both.value.problems] == [
+        "administration.started_at", "administration.stopped_at", "administration.stopped_at"]  # fmt: skip
     with pytest.raises(svc.FormError, match=r"administration.started_at: .* is before the randomization .*no "
                                             r"treatment is given before randomization \(built-in rule\)"):  # fmt: skip
         administer(started_at=_at(early))

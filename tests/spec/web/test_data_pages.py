@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tests.spec.forms.conftest import enrolled_ten_days_ago
 from tests.spec.web.conftest import csrf_of
 from tests.spec.web.test_randomization_pages import as_role, enrolled
 from tests.trialfixtures import PASSWORD, Trial
@@ -15,7 +16,7 @@ LABS = "/participants/{pid}/visits/baseline/forms/labs"
 
 
 def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
-    pid = enrolled(trial)
+    pid = enrolled_ten_days_ago(trial)  # a sample at 08:00 today is after the consent, whatever the time now
     url = LABS.format(pid=pid)
     today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3, minutes=30)).date().isoformat()
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
