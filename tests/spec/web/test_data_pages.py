@@ -68,7 +68,7 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
         )
         assert (
             manager.post(
-                "/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "interim"}
+                "/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "interim", "password": PASSWORD}
             ).status_code
             == 303
         )
