@@ -17,6 +17,7 @@ __all__ = ["AE_OUTCOMES", "LockPolicy"]
 #: The adverse event outcomes a report may record (ICH E2B terms; ``trialwright.domain.safety.EventOutcome``).
 AE_OUTCOMES = ("recovered", "recovering", "not_recovered", "recovered_with_sequelae", "fatal", "unknown")
 AeOutcome = Literal["recovered", "recovering", "not_recovered", "recovered_with_sequelae", "fatal", "unknown"]
+_FINAL: tuple[AeOutcome, ...] = ("recovered", "recovered_with_sequelae", "fatal")
 
 
 class LockPolicy(ProtocolModel):
@@ -31,7 +32,7 @@ class LockPolicy(ProtocolModel):
         ),
     )
     sae_final_outcomes: list[AeOutcome] = Field(
-        default_factory=lambda: ["recovered", "recovered_with_sequelae", "fatal"],
+        default_factory=lambda: list(_FINAL),
         min_length=1,
         description=(
             "The outcomes that make a serious adverse event's last report a final follow-up; an SAE whose last "

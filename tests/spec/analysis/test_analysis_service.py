@@ -138,7 +138,8 @@ def _unblinded_checks(trial: Trial) -> None:
     state = lock_state(trial.engine)
     assert state.open_blockers and r.lock_banner == state.banner and state.at is not None
     assert r.lock_banner == (
-        f"Locked with {state.open_blockers} open blockers by data-manager on {state.at:%Y-%m-%d %H:%M} UTC: final analysis"
+        f"Locked with {state.open_blockers} open blockers by data-manager on {state.at:%Y-%m-%d %H:%M} UTC: "
+        "final analysis"
     )
     assert r.summary().splitlines()[0] == r.lock_banner
     html = render_html(r, {"consort": ""})

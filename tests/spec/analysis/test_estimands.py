@@ -26,8 +26,8 @@ from sqlalchemy import Engine, select
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from tests.conftest import ROOT
-from tests.trialfixtures import PASSWORD
 from tests.spec.protocol.conftest import mutated_text
+from tests.trialfixtures import PASSWORD
 from trialwright.analysis.engine import AnalysisReport
 from trialwright.analysis.methods import repeated
 from trialwright.analysis.methods.binary import negative_binomial

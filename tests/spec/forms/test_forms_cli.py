@@ -45,7 +45,7 @@ def test_form_save_show_import_and_the_database_lock(trial: Trial, pid: str, tmp
     assert refused.exit_code == 1 and "block the lock" in refused.output
     override = ["database", "lock", "--reason", "final analysis", "--override", "--password-stdin", *manager]
     locked = runner.invoke(app, override, input=PASSWORD + "\n")
-    assert locked.exit_code == 0 and "Locked with 2 open blockers by data-manager" in locked.output, locked.output
+    assert locked.exit_code == 0 and "Locked with 7 open blockers by data-manager" in locked.output, locked.output
     values.write_text(json.dumps({"crp": 40}))
     locked = runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *coord])
     assert locked.exit_code == 1 and "the database is locked" in locked.output

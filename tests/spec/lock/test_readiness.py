@@ -14,6 +14,8 @@ from tests.spec.forms.conftest import NOW, TODAY
 from tests.trialfixtures import PASSWORD, Trial, who
 from trialwright.domain.forms import FormState
 from trialwright.domain.roles import Role
+from trialwright.domain.safety import EventOutcome
+from trialwright.protocol.lock import AE_OUTCOMES, LockPolicy
 from trialwright.services import audit
 from trialwright.services import forms as svc
 from trialwright.services.lock import LockBlocked, lock_state, lock_trial, unlock_trial
@@ -85,7 +87,7 @@ def test_the_report_lists_each_blocker_by_kind_per_participant(trial: Trial, blo
     )
     assert lock_readiness(trial.engine, who(trial, Role.DATA_MANAGER), site="GOL").ready  # another site: nothing
     assert lock_readiness(trial.engine, who(trial, Role.MONITOR)).blockers == report.blockers  # the monitor's site
-    with pytest.raises(svc.FormError, match="^site: GOL is not one of your sites"):
+    with pytest.raises(svc.FormError, match=r"^site: GOL is not one of your sites"):
         lock_readiness(trial.engine, who(trial, Role.MONITOR), site="GOL")
     with pytest.raises(svc.FormError, match="only data manager, monitor"):
         lock_readiness(trial.engine, who(trial, Role.STUDY_COORDINATOR))
@@ -122,6 +124,11 @@ def test_the_lock_policy_per_form_state(policy: str, state: FormState, verified:
     assert meets_policy(policy, state, verified) is meets
 
 
+def test_the_policy_names_the_outcomes_a_report_records() -> None:
+    assert tuple(o.value for o in EventOutcome) == AE_OUTCOMES
+    assert LockPolicy().forms == "signed" and LockPolicy().sae_final_outcomes == FINALS.split(", ")
+
+
 def test_nothing_due_nothing_blocks(trial: Trial, pid: str) -> None:
     report = lock_readiness(trial.engine, who(trial, Role.DATA_MANAGER))
     assert report.ready and report.participants == 1 and report.headline() == "nothing blocks the lock"
@@ -139,10 +146,10 @@ def test_the_lock_is_refused_while_anything_blocks_unless_overridden(trial: Tria
     assert f"First: {blocked} infusion administration: not started; the lock policy needs signed; " in message
     assert message.endswith("; and 4 more.")  # five shown, four counted
     assert not lock_state(trial.engine).locked and not audit.entries(trial.engine, action_prefix="trial.locked")
-    with pytest.raises(svc.FormError, match="^password: wrong password"):
+    with pytest.raises(svc.FormError, match=r"^password: wrong password"):
         lock_trial(trial.engine, manager, "final analysis", password="not-it")
     assert not lock_state(trial.engine).locked
-    with pytest.raises(svc.FormError, match="^reason: say why"):
+    with pytest.raises(svc.FormError, match=r"^reason: say why"):
         lock_trial(trial.engine, manager, " ", password=PASSWORD)
     state = lock_trial(trial.engine, manager, "DSMB asked for the final analysis now", password=PASSWORD)
     assert state.locked and state.open_blockers == 9 and state.by == manager.username

@@ -18,19 +18,20 @@ from trialwright.services.safety import report_event
 
 LABS = {"crp": 40}
 SAE = {
-    "term": "Fall", "onset": TODAY.isoformat(), "grade": 3, "serious": True, "seriousness_criteria": ["hospitalisation"],
-    "causality": "unlikely", "action_taken": "not_applicable", "outcome": "recovering", "aware_at": NOW.isoformat(),
+    "term": "Fall", "onset": TODAY.isoformat(), "grade": 3, "serious": True,
+    "seriousness_criteria": ["hospitalisation"], "causality": "unlikely", "action_taken": "not_applicable",
+    "outcome": "recovering", "aware_at": NOW.isoformat(),
 }  # fmt: skip
 
 
 def test_a_participant_soft_lock_refuses_their_saves_and_nobody_else_s(trial: Trial, pid: str) -> None:
     manager, coordinator = who(trial, Role.DATA_MANAGER), who(trial, Role.STUDY_COORDINATOR)
     svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", LABS)
-    with pytest.raises(svc.FormError, match="^role: only data manager"):
+    with pytest.raises(svc.FormError, match=r"^role: only data manager"):
         soft_lock(trial.engine, coordinator, "interim analysis", participant_id=pid)
-    with pytest.raises(svc.FormError, match="^reason: say why"):
+    with pytest.raises(svc.FormError, match=r"^reason: say why"):
         soft_lock(trial.engine, manager, "", participant_id=pid)
-    with pytest.raises(svc.FormError, match="^target: name one site or one participant"):
+    with pytest.raises(svc.FormError, match=r"^target: name one site or one participant"):
         soft_lock(trial.engine, manager, "interim analysis", site="RAZ", participant_id=pid)
     lock = soft_lock(trial.engine, manager, "interim analysis", participant_id=pid)
     assert (lock.scope, lock.target, lock.by) == ("participant", pid, manager.username)
@@ -48,26 +49,28 @@ def test_a_participant_soft_lock_refuses_their_saves_and_nobody_else_s(trial: Tr
     other = enrolled(trial)  # the same site, not soft-locked
     assert svc.record_visit(trial.engine, coordinator, other, "infusion", TODAY) == "infusion"
     assert report_event(trial.engine, who(trial, Role.INVESTIGATOR), pid, SAE).ae_number == "AE-0001"
-    with pytest.raises(svc.FormError, match=f"^participant: {pid} is already soft-locked"):
+    with pytest.raises(svc.FormError, match=rf"^participant: {pid} is already soft-locked"):
         soft_lock(trial.engine, manager, "again", participant_id=pid)
     assert [(s.scope, s.target) for s in active_soft_locks(trial.engine)] == [("participant", pid)]
     soft_unlock(trial.engine, manager, "interim analysis done", participant_id=pid)
     assert active_soft_locks(trial.engine) == ()
     assert svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", {"crp": 41}).values["crp"].value == 41
-    locked, unlocked = (audit.entries(trial.engine, action_prefix=a) for a in ("lock.soft_locked", "lock.soft_unlocked"))
+    locked, unlocked = (
+        audit.entries(trial.engine, action_prefix=a) for a in ("lock.soft_locked", "lock.soft_unlocked")
+    )
     assert [(e.participant, e.site, e.reason) for e in locked] == [(pid, "RAZ", "interim analysis")]
     assert [(e.participant, e.reason) for e in unlocked] == [(pid, "interim analysis done")]
 
 
 def test_a_site_soft_lock_refuses_every_participant_there(trial: Trial, pid: str) -> None:
     manager, coordinator = who(trial, Role.DATA_MANAGER), who(trial, Role.STUDY_COORDINATOR)
-    with pytest.raises(svc.FormError, match="^site: there is no site XYZ"):
+    with pytest.raises(svc.FormError, match=r"^site: there is no site XYZ"):
         soft_lock(trial.engine, manager, "interim", site="XYZ")
     soft_lock(trial.engine, manager, "interim analysis of RAZ", site="RAZ")
     with pytest.raises(svc.FormError, match=r"^site: RAZ is soft-locked .*interim analysis of RAZ\); nothing there"):
         svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", LABS)
     assert svc.get_form(trial.engine, coordinator, pid, "baseline", "labs") is None  # nothing saved
     soft_unlock(trial.engine, manager, "interim analysis done", site="RAZ")
-    with pytest.raises(svc.FormError, match="^site: RAZ is not soft-locked"):
+    with pytest.raises(svc.FormError, match=r"^site: RAZ is not soft-locked"):
         soft_unlock(trial.engine, manager, "again", site="RAZ")
     assert svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", LABS, visit_date=TODAY - dt.timedelta(1))
