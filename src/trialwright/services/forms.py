@@ -1,6 +1,7 @@
-"""Data collection: visits, case report forms with their lifecycle, derived values, queries, and the
-trial lock. One transaction per use case; every change is audited field by field (old value, new value,
-reason), and the same rules hold on every write path (page, API, bulk import, CLI), which all call here.
+"""Data collection: visits, case report forms with their lifecycle, derived values and queries (the trial lock
+and soft locks live in ``services/lock.py`` and are re-exported here). One transaction per use case; every change
+is audited field by field (old value, new value, reason), and the same rules hold on every write path (page, API,
+bulk import, CLI), which all call here.
 """
 
 from __future__ import annotations
