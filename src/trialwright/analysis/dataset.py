@@ -109,6 +109,7 @@ class AnalysisData:
     audit_seq: int  # the last audit entry the snapshot includes
     below_limit_rule: str
     notes: tuple[str, ...] = field(default=())
+    lock_banner: str | None = None  # a lock made over open blockers (trialwright.services.lock.override_banner)
 
     @property
     def snapshot_sha256(self) -> str:

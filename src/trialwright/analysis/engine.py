@@ -129,6 +129,7 @@ class AnalysisReport:
     pilot: tuple[PilotRate, ...]
     below_limit_rule: str
     notes: tuple[str, ...]
+    lock_banner: str | None = None  # printed first: the data were locked with blockers open
 
     @property
     def mode(self) -> str:
@@ -149,6 +150,8 @@ class AnalysisReport:
             f"trialwright {self.software_version}; data snapshot {self.snapshot_sha256[:16]} at {self.taken_at} "
             f"(audit entry {self.audit_seq}); {self.mode}: {self.grouping}",
         ]
+        if self.lock_banner:
+            lines.insert(0, self.lock_banner)
         for set_id, counts in self.analysis_sets.items():
             lines.append(f"{self.set_names.get(set_id, set_id)}: " + ", ".join(f"{g} {n}" for g, n in counts.items()))
         lines.append("")
@@ -476,4 +479,5 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         pilot=_pilot(protocol, data, itt, used),
         below_limit_rule=data.below_limit_rule,
         notes=tuple(notes),
+        lock_banner=data.lock_banner,
     )

@@ -163,6 +163,8 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
         return Image(io.BytesIO(pngs[key]), width=w * scale, height=h * scale)
 
     mode = report.mode
+    if report.lock_banner:  # first, on the first page: the data were locked with blockers open
+        story.append(p(report.lock_banner, styles["Heading3"]))
     story.append(p(report.title, styles["Title"]))
     story.append(p(f"{mode}. {_grouping_text(report)}", styles["Heading3"]))
     story.append(

@@ -1,4 +1,4 @@
-"""REST endpoints for visits, forms (one at a time or a bulk import), queries and the database lock.
+"""REST endpoints for visits, forms (one at a time or a bulk import) and queries (the lock: ``api/lock.py``).
 
 They call the same services as the pages, so the same validation, reasons, lifecycle and audit apply.
 """
@@ -225,21 +225,3 @@ def answer_query(query_id: int, body: AnswerIn, user: Reader, engine: EngineDep)
 def close_query(query_id: int, body: CloseIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """Close a query (whoever raised it; a monitor or data manager for automatic ones)."""
     return dict(_call(svc.close_query, engine, user, query_id, body.note).__dict__)
-
-
-@router.get("/trial/lock")
-def lock_state(user: Reader, engine: EngineDep) -> dict[str, Any]:
-    """Whether the trial database is locked."""
-    return dict(svc.lock_state(engine).__dict__)
-
-
-@router.post("/trial/lock")
-def lock_trial(body: ReasonIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
-    """Lock the whole trial database (data manager)."""
-    return dict(_call(svc.lock_trial, engine, user, body.reason).__dict__)
-
-
-@router.post("/trial/unlock")
-def unlock_trial(body: ReasonIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
-    """Unlock the trial database with a reason (data manager)."""
-    return dict(_call(svc.unlock_trial, engine, user, body.reason).__dict__)

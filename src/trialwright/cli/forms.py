@@ -1,5 +1,5 @@
-"""``trialwright form``, ``trialwright audit`` and ``trialwright database``: data entry, the audit trail and the
-database lock from the command line, through the same services as the pages and the API."""
+"""``trialwright form`` and ``trialwright audit``: data entry and the audit trail from the command line, through the
+same services as the pages and the API (the database lock is ``trialwright.cli.lock``)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ import typer
 from trialwright.cli.common import DatabaseOption, console, fail, settings_for
 from trialwright.cli.screening import AsOption, _context
 
-__all__ = ["audit_app", "database_app", "form_app"]
+__all__ = ["audit_app", "form_app"]
 
 form_app = typer.Typer(help="Enter, show and import case report form data.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify and read the audit trail.", no_args_is_help=True)
-database_app = typer.Typer(help="Lock or unlock the whole trial database (data manager).", no_args_is_help=True)
 
 
 def _read(source: str, option: str) -> Any:
@@ -175,31 +174,3 @@ def show_audit(
             highlight=False,
             soft_wrap=True,
         )
-
-
-@database_app.command("lock")
-def lock(
-    user: AsOption,
-    reason: Annotated[str, typer.Option("--reason", help="Why the database is locked.")],
-    database: DatabaseOption = None,
-) -> None:
-    """Lock the trial database: afterwards no page, API call, import or command can change data."""
-    from trialwright.services.forms import lock_trial
-
-    engine, actor = _context(user, database)
-    _run(lock_trial, engine, actor, reason)
-    console.print("The trial database is locked.")
-
-
-@database_app.command("unlock")
-def unlock(
-    user: AsOption,
-    reason: Annotated[str, typer.Option("--reason", help="Why the database is unlocked.")],
-    database: DatabaseOption = None,
-) -> None:
-    """Unlock the trial database (audited with the reason)."""
-    from trialwright.services.forms import unlock_trial
-
-    engine, actor = _context(user, database)
-    _run(unlock_trial, engine, actor, reason)
-    console.print("The trial database is unlocked.")

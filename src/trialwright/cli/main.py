@@ -12,6 +12,7 @@ from trialwright import __version__
 from trialwright.cli import analysis as analysis_cli
 from trialwright.cli import exports as exports_cli
 from trialwright.cli import forms as forms_cli
+from trialwright.cli import lock as lock_cli
 from trialwright.cli import protocol as protocol_cli
 from trialwright.cli import randomization as randomization_cli
 from trialwright.cli import recruitment as recruitment_cli
@@ -63,7 +64,7 @@ app.command("randomize")(randomization_cli.randomize)
 app.command("unblind")(randomization_cli.unblind)
 app.add_typer(forms_cli.form_app, name="form")
 app.add_typer(forms_cli.audit_app, name="audit")
-app.add_typer(forms_cli.database_app, name="database")
+app.add_typer(lock_cli.database_app, name="database")
 app.add_typer(safety_cli.safety_app, name="safety")
 app.add_typer(recruitment_cli.recruitment_app, name="recruitment")
 app.command("analyse")(analysis_cli.analyse)

@@ -17,6 +17,7 @@ from trialwright.protocol.deidentification import Deidentification
 from trialwright.protocol.demographics import Demographics
 from trialwright.protocol.design import Arm, Eligibility, Masking, Randomization, SampleSize, ScreeningField
 from trialwright.protocol.forms import DataCheck, FormDef, FormField, Visit
+from trialwright.protocol.lock import LockPolicy
 from trialwright.protocol.outcomes import AnalysisSet, ConsentVersion, Outcome, SafetySettings
 from trialwright.protocol.registry import Amendment, Site, TrialInfo, Version
 
@@ -44,6 +45,10 @@ class Protocol(ProtocolModel):
     signature_meaning: str = Field(
         default="I confirm that I have reviewed the data on this form and that they are complete and accurate.",
         description="The meaning of an investigator's electronic signature, shown and stored with it.",
+    )
+    lock_policy: LockPolicy = Field(
+        default_factory=LockPolicy,
+        description="What the data must be before the database lock (form state, final SAE follow-up).",
     )
     outcomes: list[Outcome] = Field(min_length=1, description="Primary and secondary outcomes.")
     analysis_sets: list[AnalysisSet] = Field(min_length=1, description="Analysis sets (ITT, safety, ...).")

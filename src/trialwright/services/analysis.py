@@ -40,6 +40,7 @@ from trialwright.protocol.estimands import Scale, VariableKind
 from trialwright.protocol.forms import FieldType
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
+from trialwright.services.lock import override_banner
 from trialwright.services.safety import group_labels
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -127,8 +128,13 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
     rule = plan.below_limit if plan else BelowLimitRule.LIMIT_OVER_SQRT2
     kinds = {f"{f.id}.{x.id}": x.type for f in protocol.forms for x in f.fields}
     with session_scope(engine) as session:
-        lock = session.execute(select(trial_locks.c.locked).order_by(trial_locks.c.id.desc()).limit(1)).scalar()
-        grouping = _mode(protocol, actor, unblinded, bool(lock))
+        lock = session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
+        grouping = _mode(protocol, actor, unblinded, bool(lock and lock.locked))
+        banner = (
+            override_banner(lock.open_blockers, lock.by, lock.at, lock.reason)
+            if lock is not None and lock.locked and lock.open_blockers
+            else None
+        )
         audit_seq = int(session.execute(select(func.coalesce(func.max(audit_entries.c.seq), 0))).scalar_one())
         taken_at = clock.now().astimezone(dt.UTC)
         allocations = session.execute(
@@ -272,6 +278,7 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
         audit_seq=audit_seq,
         below_limit_rule=rule.value,
         notes=tuple(notes),
+        lock_banner=banner,
     )
 
 

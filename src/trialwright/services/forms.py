@@ -1,6 +1,7 @@
-"""Data collection: visits, case report forms with their lifecycle, derived values, queries, and the
-trial lock. One transaction per use case; every change is audited field by field (old value, new value,
-reason), and the same rules hold on every write path (page, API, bulk import, CLI), which all call here.
+"""Data collection: visits, case report forms with their lifecycle, derived values and queries (the trial lock
+and soft locks live in ``services/lock.py`` and are re-exported here). One transaction per use case; every change
+is audited field by field (old value, new value, reason), and the same rules hold on every write path (page, API,
+bulk import, CLI), which all call here.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ from trialwright.protocol.forms import DataCheck, FieldType, FormDef
 from trialwright.services import audit, clock
 from trialwright.services.coherence import refused_breaches
 from trialwright.services.deaths import death_of
+from trialwright.services.errors import FormError
+from trialwright.services.lock import LockState, lock_state, lock_trial, require_unlocked, unlock_trial
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, confirm_password
-from trialwright.store.data_tables import form_records, queries, trial_locks, visit_records
+from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import inserted_id, session_scope
 from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import participants, screenings, withdrawals
@@ -49,12 +52,12 @@ from trialwright.store.screening_tables import participants, screenings, withdra
 __all__ = [
     "DATA_ENTRY",
     "FormError",
-    "RefusedValues",
     "FormView",
     "ImportReport",
     "LockState",
     "ParticipantSchedule",
     "QueryView",
+    "RefusedValues",
     "answer_query",
     "close_query",
     "complete_form",
@@ -87,10 +90,6 @@ QUERY_RAISERS = (Role.MONITOR, Role.DATA_MANAGER)
 QUERY_ANSWERERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.OUTCOME_ASSESSOR)
 #: Who reads forms and queries (the blinded team).
 READERS = (*DATA_ENTRY, Role.ADMINISTRATOR, Role.MONITOR, Role.DATA_MANAGER)
-
-
-class FormError(ValueError):
-    """A data request that breaks a rule; the message names the field or state and the rule."""
 
 
 class RefusedValues(FormValueError, FormError):
@@ -157,16 +156,6 @@ class QueryView:
 
 
 @dataclass(frozen=True)
-class LockState:
-    """Whether the trial database is locked, since when, by whom and why."""
-
-    locked: bool
-    at: dt.datetime | None
-    by: str | None
-    reason: str | None
-
-
-@dataclass(frozen=True)
 class ImportReport:
     """What a bulk import did: rows saved and every rejected row with its problems."""
 
@@ -175,19 +164,6 @@ class ImportReport:
 
 
 # --- guards ---------------------------------------------------------------------------------------
-
-
-def _lock_row(session: Session) -> Any:
-    return session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
-
-
-def require_unlocked(session: Session) -> None:
-    row = _lock_row(session)
-    if row is not None and row.locked:
-        raise FormError(
-            f"trial: the database is locked (since {row.at:%Y-%m-%d %H:%M} UTC, by {row.by}); "
-            "the data manager unlocks it with a reason"
-        )
 
 
 def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
@@ -209,51 +185,6 @@ def _withdrawn(session: Session, participant_id: str) -> None:
 
 def _tz(protocol: Protocol, site: str) -> ZoneInfo:
     return ZoneInfo(protocol.site(site).timezone)
-
-
-# --- the trial lock -------------------------------------------------------------------------------
-
-
-def lock_state(engine: Engine) -> LockState:
-    """The trial lock now."""
-    with session_scope(engine) as session:
-        row = _lock_row(session)
-    if row is None or not row.locked:
-        return LockState(False, row.at if row else None, row.by if row else None, row.reason if row else None)
-    return LockState(True, row.at, row.by, row.reason)
-
-
-def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str) -> LockState:
-    _role(actor, [Role.DATA_MANAGER], "lock and unlock the trial database")
-    checked_text(reason, "reason", error=FormError)
-    if not reason.strip():
-        raise FormError("reason: say why the database is " + ("locked" if locked else "unlocked"))
-    with session_scope(engine) as session:
-        row = _lock_row(session)
-        if bool(row and row.locked) == locked:
-            raise FormError(f"trial: the database is already {'locked' if locked else 'unlocked'}")
-        now = clock.now()
-        session.execute(trial_locks.insert().values(locked=locked, at=now, by=actor.username, reason=reason))
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
-            action="trial.locked" if locked else "trial.unlocked",
-            old_value={"locked": not locked},
-            new_value={"locked": locked},
-            reason=reason,
-        )
-    return lock_state(engine)
-
-
-def lock_trial(engine: Engine, actor: UserView, reason: str) -> LockState:
-    """Lock the whole trial database before the final analysis (data manager): no data changes after."""
-    return _set_lock(engine, actor, True, reason)
-
-
-def unlock_trial(engine: Engine, actor: UserView, reason: str) -> LockState:
-    """Unlock the trial database (data manager, with a reason; audited)."""
-    return _set_lock(engine, actor, False, reason)
 
 
 # --- visits ---------------------------------------------------------------------------------------
@@ -365,6 +296,7 @@ def record_visit(
     with session_scope(engine) as session:
         require_unlocked(session)
         participant = participant_row(session, actor, participant_id)
+        require_unlocked(session, participant_id)
         _withdrawn(session, participant_id)
         _check_visit_date(visit_date, participant, _tz(protocol, participant.site))
         if visit_id is None:
@@ -423,6 +355,7 @@ def miss_visit(engine: Engine, actor: UserView, participant_id: str, visit_id: s
     with session_scope(engine) as session:
         require_unlocked(session)
         participant = participant_row(session, actor, participant_id)
+        require_unlocked(session, participant_id)
         if _visit_row(session, participant_id, visit_id) is not None:
             raise FormError(f"visit: {visit_id} is recorded already")
         session.execute(
@@ -844,6 +777,7 @@ def _save(
     checked_text(reason, "reason", error=FormError)
     require_unlocked(session)
     participant = participant_row(session, actor, participant_id)
+    require_unlocked(session, participant_id)  # a soft lock of the participant or their site
     _withdrawn(session, participant_id)
     form = _form_def(protocol, visit_id, form_id)
     tz = _tz(protocol, participant.site)
@@ -1177,6 +1111,7 @@ def _move(
 ) -> FormView:
     """One lifecycle step of one form inside the caller's transaction, with its audit entry."""
     participant = participant_row(session, actor, participant_id)
+    require_unlocked(session, participant_id)  # a soft lock of the participant or their site
     visit_row = _visit_row(session, participant_id, visit_id)
     row = _visit_forms(session, visit_row).get(form_id) if visit_row is not None else None
     if row is None:

@@ -12,7 +12,7 @@ from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.tables import metadata
 
-__all__ = ["form_records", "queries", "trial_locks", "visit_records"]
+__all__ = ["form_records", "queries", "soft_locks", "trial_locks", "visit_records"]
 
 #: A visit as held (or missed) for one participant; unscheduled visits too.
 visit_records = Table(
@@ -83,6 +83,22 @@ trial_locks = Table(
     "trial_locks",
     metadata,
     Column("id", Integer, primary_key=True),
+    Column("locked", Boolean, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    # A lock made while things still blocked it (the data manager's override): how many; NULL otherwise.
+    Column("open_blockers", Integer, nullable=True),
+)
+
+#: Soft locks and unlocks of one site or one participant (e.g. for an interim analysis), newest last; the last
+#: row of a (scope, target) is its current state. Data saves there are refused while it is locked.
+soft_locks = Table(
+    "soft_locks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(16), nullable=False),  # site or participant
+    Column("target", String(32), nullable=False, index=True),  # the site code or participant id
     Column("locked", Boolean, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Column("by", String(64), nullable=False),

@@ -56,17 +56,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     from trialwright.api.forms import router as forms_api
+    from trialwright.api.lock import router as lock_api
     from trialwright.api.randomization import router as randomization_api
     from trialwright.api.recruitment import router as recruitment_api
     from trialwright.api.routes import router as api_router
     from trialwright.api.safety import router as safety_api
     from trialwright.api.screening import router as screening_api
     from trialwright.web.routes import analysis as analysis_pages
-    from trialwright.web.routes import audit, auth, data, home, profile, randomization, safety, screening, users
+    from trialwright.web.routes import audit, auth, data, home, lock, profile, randomization, safety, screening, users
     from trialwright.web.routes import exports as export_pages
     from trialwright.web.routes import recruitment as recruitment_pages
 
-    pages = (auth, home, profile, audit, users, screening, randomization, data, safety, analysis_pages,
+    pages = (auth, home, profile, audit, users, screening, randomization, data, lock, safety, analysis_pages,
              recruitment_pages, export_pages)  # fmt: skip
     for router in (module.router for module in pages):
         app.include_router(router, include_in_schema=False)
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(screening_api)
     app.include_router(randomization_api)
     app.include_router(forms_api)
+    app.include_router(lock_api)
     app.include_router(safety_api)
     app.include_router(recruitment_api)
 

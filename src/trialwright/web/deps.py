@@ -115,6 +115,8 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
         items.append(NavItem("/analysis", N_("Analysis")))
     if user.role is Role.DATA_MANAGER:
         items.append(NavItem("/data-management", N_("Database lock")))
+    if user.role in {Role.DATA_MANAGER, Role.MONITOR}:
+        items.append(NavItem("/data-management/readiness", N_("Lock readiness")))
     if user.role in {Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN}:
         items.append(NavItem("/exports", N_("Exports")))
     if user.role in {Role.DATA_MANAGER, Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.UNBLINDED_STATISTICIAN}:

@@ -19,7 +19,7 @@ from scipy import stats
 from sqlalchemy import select
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
 from trialwright.analysis.methods.competing import fine_gray
 from trialwright.analysis.report import render_html, results_json, svgs_for
 from trialwright.domain.roles import Role
@@ -125,7 +125,7 @@ def _stays(trial: Trial) -> dict[str, tuple[float, int, str]]:
 
 def test_the_unblinded_estimates_equal_statsmodels_on_the_same_data(trial: Trial) -> None:
     manager = who(trial, Role.DATA_MANAGER)
-    lock_trial(trial.engine, manager, "final analysis")
+    lock_trial(trial.engine, manager, "final analysis", password=PASSWORD)  # the simulation leaves blockers
     try:
         _unblinded_checks(trial)
     finally:
@@ -134,6 +134,16 @@ def test_the_unblinded_estimates_equal_statsmodels_on_the_same_data(trial: Trial
 
 def _unblinded_checks(trial: Trial) -> None:
     r = run_analysis(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), unblinded=True).report
+    # Locked over the simulation's open blockers: the report says so first, in text and on the HTML's first lines.
+    state = lock_state(trial.engine)
+    assert state.open_blockers and r.lock_banner == state.banner and state.at is not None
+    assert r.lock_banner == (
+        f"Locked with {state.open_blockers} open blockers by data-manager on {state.at:%Y-%m-%d %H:%M} UTC: "
+        "final analysis"
+    )
+    assert r.summary().splitlines()[0] == r.lock_banner
+    html = render_html(r, {"consort": ""})
+    assert html.index(r.lock_banner) < html.index("<h1>")
     assert set(r.groups) == set(ARMS.values()) and r.groups[0] == ARMS["PBO"]  # the comparator first
     by = {(o.outcome_id, o.variable): o for o in r.outcomes}
 

@@ -27,6 +27,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 
 from tests.conftest import ROOT
 from tests.spec.protocol.conftest import mutated_text
+from tests.trialfixtures import PASSWORD
 from trialwright.analysis.engine import AnalysisReport
 from trialwright.analysis.methods import repeated
 from trialwright.analysis.methods.binary import negative_binomial
@@ -37,7 +38,7 @@ from trialwright.services.analysis import run_analysis
 from trialwright.services.forms import lock_trial
 from trialwright.services.simulation import simulate
 from trialwright.services.trial import init_trial
-from trialwright.services.users import get_user
+from trialwright.services.users import get_user, reset_password
 from trialwright.store.auth_tables import users
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine, session_scope
@@ -124,7 +125,8 @@ def report(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
     manager = get_user(engine, account[Role.DATA_MANAGER.value])
     statistician = get_user(engine, account[Role.UNBLINDED_STATISTICIAN.value])
     assert manager is not None and statistician is not None
-    lock_trial(engine, manager, "final analysis")
+    reset_password(engine, manager.username, PASSWORD, actor="test")  # the simulation leaves blockers: override
+    lock_trial(engine, manager, "final analysis", password=PASSWORD)
     yield _Trial(engine), run_analysis(engine, statistician, unblinded=True).report
 
 

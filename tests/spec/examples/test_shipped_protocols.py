@@ -36,6 +36,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from typer.testing import CliRunner
 
 from tests.conftest import ROOT, fresh_database
+from tests.trialfixtures import PASSWORD
 from trialwright.analysis.engine import AnalysisReport
 from trialwright.analysis.report import write_report
 from trialwright.cli.main import app as cli
@@ -49,7 +50,7 @@ from trialwright.services.forms import lock_trial, participant_schedule
 from trialwright.services.randomization import RandomizationError, preparation_queue, prepare
 from trialwright.services.simulation import SimulationSummary, simulate
 from trialwright.services.trial import init_trial
-from trialwright.services.users import UserView, get_user
+from trialwright.services.users import UserView, get_user, reset_password
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine, session_scope
 from trialwright.store.randomization_tables import allocation_entries, preparations
@@ -128,7 +129,9 @@ def shipped(
                 summary = simulate(engine, path, None, SEED, enrolled=ENROLLED)
                 partial = Shipped(path, loaded.protocol, engine, summary, None, None)  # type: ignore[arg-type]
                 blinded = run_analysis(engine, partial.user(Role.BLINDED_STATISTICIAN)).report
-                lock_trial(engine, partial.user(Role.DATA_MANAGER), "final analysis")
+                manager = partial.user(Role.DATA_MANAGER)  # a rehearsal leaves blockers: the lock is overridden
+                reset_password(engine, manager.username, PASSWORD, actor="test")
+                lock_trial(engine, manager, "final analysis", password=PASSWORD)
                 final = run_analysis(engine, partial.user(Role.UNBLINDED_STATISTICIAN), unblinded=True).report
                 made[(path.name, kind)] = Shipped(path, loaded.protocol, engine, summary, blinded, final)
             return made[(path.name, kind)]

@@ -84,7 +84,7 @@ def test_the_register_from_request_to_issued_package(trial: Trial, tmp_path: Pat
                input=PASSWORD + "\n")  # fmt: skip
     assert out.exit_code == 0 and "approved by administrator" in out.output
     assert _run(trial, "access", "check", "--as", "data-manager").exit_code == 0
-    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final")
+    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final", password=PASSWORD)
     out = _run(trial, "access", "issue", "DAR-0001", "--as", "unblinded-statistician", "--out", str(tmp_path / "ipd"))
     assert out.exit_code == 0 and "issued to A. Researcher" in out.output, out.output
     report = json.loads((tmp_path / "ipd" / "deidentification.json").read_text())

@@ -69,7 +69,7 @@ def test_the_package_waits_for_publication_lock_approval_and_the_right_person(tr
     assert access_window_opens(trial.engine) == dt.date(2022, 7, 10)  # six months, as the sharing plan says
     with pytest.raises(SharingError, match="database: the IPD is issued from the locked database only"):
         issue_ipd(trial.engine, statistician, number, tmp_path / "p2")
-    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis")
+    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
     try:
         with pytest.raises(SharingError, match=f"request: {number} is pending"):
             issue_ipd(trial.engine, statistician, number, tmp_path / "p3")
@@ -133,7 +133,7 @@ def test_a_package_failing_k_anonymity_is_refused_and_nothing_is_written(tmp_pat
                        dt.date(2022, 1, 1))  # fmt: skip
     number = _request(t)
     decide_request(t.engine, who(t, Role.ADMINISTRATOR), number, approve=True, reason="fine", password=PASSWORD)
-    lock_trial(t.engine, who(t, Role.DATA_MANAGER), "final")
+    lock_trial(t.engine, who(t, Role.DATA_MANAGER), "final", password=PASSWORD)
     with pytest.raises(SharingError, match=r"k-anonymity: .* smallest group \d+ .*k=500 FAILS"):
         issue_ipd(t.engine, who(t, Role.UNBLINDED_STATISTICIAN), number, tmp_path / "ipd")
     assert not (tmp_path / "ipd").exists() and not (tmp_path / "ipd.partial").exists()

@@ -102,7 +102,10 @@ def test_the_trial_lock_stops_every_change(trial: Trial, pid: str) -> None:
     svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", gas())
     with pytest.raises(svc.FormError, match="only data manager"):
         svc.lock_trial(trial.engine, coordinator, "final analysis")
-    assert svc.lock_trial(trial.engine, manager, "final analysis").locked
+    # The baseline visit is held today: its blood gas a draft, its six other forms not started.
+    with pytest.raises(svc.FormError, match=r"^trial: 7 blockers \(7 forms not ready\) block the lock"):
+        svc.lock_trial(trial.engine, manager, "final analysis")
+    assert svc.lock_trial(trial.engine, manager, "final analysis", password=PASSWORD).locked
     with pytest.raises(svc.FormError, match=r"^trial: the database is locked"):
         svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", {"pao2": 81})
     with pytest.raises(svc.FormError, match=r"^trial: the database is locked"):

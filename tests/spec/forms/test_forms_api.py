@@ -72,6 +72,9 @@ def test_forms_through_the_api(trial: Trial, pid: str) -> None:
         baseline = next(v for v in schedule["visits"] if v["visit_id"] == "baseline")
         assert baseline["forms"]["vitals"] == "signed" and baseline["forms"]["labs"] is None
         manager = bearer(Role.DATA_MANAGER)
-        assert api.post("/api/v1/trial/lock", headers=manager, json={"reason": "final"}).json()["locked"]
+        refused = api.post("/api/v1/trial/lock", headers=manager, json={"reason": "final"})
+        assert refused.status_code == 409 and refused.json()["detail"]["total"] > 0
+        overridden = {"reason": "final", "password": PASSWORD}
+        assert api.post("/api/v1/trial/lock", headers=manager, json=overridden).json()["locked"]
         locked = api.post(f"{url}/labs", headers=coord, json={"values": {"crp": 10}})
         assert locked.status_code == 422 and "locked" in locked.json()["detail"][0]["rule"]

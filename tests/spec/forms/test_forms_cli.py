@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from tests.trialfixtures import Trial, username
+from tests.trialfixtures import PASSWORD, Trial, username
 from trialwright.cli.main import app
 from trialwright.domain.roles import Role
 
@@ -41,7 +41,11 @@ def test_form_save_show_import_and_the_database_lock(trial: Trial, pid: str, tmp
     assert imported.exit_code == 1 and "row 2: fio2: 3 fraction is outside" in imported.output
     assert "0 saved, 1 refused." in imported.output
     manager = _as(trial, Role.DATA_MANAGER)
-    assert runner.invoke(app, ["database", "lock", "--reason", "final analysis", *manager]).exit_code == 0
+    refused = runner.invoke(app, ["database", "lock", "--reason", "final analysis", *manager])
+    assert refused.exit_code == 1 and "block the lock" in refused.output
+    override = ["database", "lock", "--reason", "final analysis", "--override", "--password-stdin", *manager]
+    locked = runner.invoke(app, override, input=PASSWORD + "\n")
+    assert locked.exit_code == 0 and "Locked with 7 open blockers by data-manager" in locked.output, locked.output
     values.write_text(json.dumps({"crp": 40}))
     locked = runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *coord])
     assert locked.exit_code == 1 and "the database is locked" in locked.output

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import sign_in
 from tests.spec.web.test_randomization_pages import enrolled
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
 from trialwright.services.forms import lock_trial
@@ -54,7 +54,7 @@ def test_the_unblinded_analysis_waits_for_the_lock(client: TestClient, trial: Tr
     assert refused.status_code == 403
     assert "the unblinded analysis runs only after the database lock" in refused.text
     assert "Run the unblinded analysis" not in client.get("/analysis").text
-    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis")
+    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
     assert "Run the unblinded analysis" in client.get("/analysis").text
     page = client.get("/analysis?unblinded=1")
     assert page.status_code == 200 and "Unblinded analysis: arms are named." in page.text

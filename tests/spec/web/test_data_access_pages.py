@@ -53,7 +53,7 @@ def test_from_a_written_request_to_the_downloaded_package(client: TestClient, tr
     sign_in(client, Role.UNBLINDED_STATISTICIAN)
     early = _post(client, "/data-access/requests/DAR-0001/package", {})
     assert early.status_code == 422 and "database: the IPD is issued from the locked database only" in early.text
-    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis")
+    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
     package = _post(client, "/data-access/requests/DAR-0001/package", {})
     assert package.status_code == 200 and package.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(package.content)).namelist()

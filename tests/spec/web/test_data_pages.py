@@ -67,12 +67,8 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
             ).status_code
             == 422
         )
-        assert (
-            manager.post(
-                "/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "interim"}
-            ).status_code
-            == 303
-        )
+        overridden = {"csrf_token": token, "action": "lock", "reason": "interim", "password": PASSWORD}
+        assert manager.post("/data-management/lock", data=overridden).status_code == 303
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         refused = coord.post(url, data={"csrf_token": csrf_of(coord.get(url).text), "v-tnf_alpha": "13"})
         assert refused.status_code == 422 and "the database is locked" in refused.text

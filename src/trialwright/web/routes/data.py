@@ -1,5 +1,5 @@
 """Data collection pages: the form entry page with inline validation, the form lifecycle buttons, visits,
-the query inbox, and the database lock. Every change goes through ``trialwright.services.forms``.
+and the query inbox (the database lock: ``routes/lock.py``). Every change goes through ``trialwright.services.forms``.
 """
 
 from __future__ import annotations
@@ -382,29 +382,3 @@ def _query_act(request: Request, page: Page, engine: EngineDep, back: str, actio
         }
         return render_page(request, page, "data/queries.html", context, status_code=422)
     return RedirectResponse(back, status_code=303)
-
-
-@router.get("/data-management", response_class=HTMLResponse)
-def data_management(request: Request, page: ManagerPage, engine: EngineDep) -> HTMLResponse:
-    return render_page(request, page, "data/lock.html", {"lock": svc.lock_state(engine), "errors": []})
-
-
-@router.post("/data-management/lock", response_class=HTMLResponse)
-def trial_lock(
-    request: Request,
-    page: ManagerPage,
-    engine: EngineDep,
-    _csrf: CsrfChecked,
-    action: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-) -> Response:
-    assert page.user is not None
-    try:
-        if action == "lock":
-            svc.lock_trial(engine, page.user, reason)
-        else:
-            svc.unlock_trial(engine, page.user, reason)
-    except svc.FormError as exc:
-        context = {"lock": svc.lock_state(engine), "errors": [str(exc)]}
-        return render_page(request, page, "data/lock.html", context, status_code=422)
-    return RedirectResponse("/data-management", status_code=303)

@@ -1,0 +1,128 @@
+"""REST endpoints for the lock readiness report, the trial lock (refused with the blockers listed, unless overridden
+with a reason and the data manager's password) and the soft locks of a site or participant."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from trialwright.services import forms, lock, readiness
+from trialwright.services.errors import FormError
+from trialwright.services.users import UserView
+from trialwright.web.deps import EngineDep, require_api_roles
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["lock"])
+Reader = Annotated[UserView, Depends(require_api_roles(*forms.READERS))]
+ReadinessReader = Annotated[UserView, Depends(require_api_roles(*readiness.READERS))]
+Manager = Annotated[UserView, Depends(require_api_roles(*lock.LOCKERS))]
+#: Blockers a refused lock lists one by one (all are counted).
+LISTED = 20
+
+
+class LockIn(BaseModel):
+    """Why the database is locked; ``password`` (the data manager's) overrides what blocks the lock."""
+
+    reason: str
+    password: str | None = None
+
+
+class ReasonIn(BaseModel):
+    """A reason."""
+
+    reason: str
+
+
+class SoftLockIn(BaseModel):
+    """One site or one participant, and why."""
+
+    reason: str
+    site: str | None = None
+    participant_id: str | None = Field(default=None, description="A participant id, e.g. RAZ-001.")
+
+
+def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except lock.LockBlocked as exc:
+        raise HTTPException(status_code=409, detail=_readiness(exc.readiness, LISTED, rule=str(exc))) from None
+    except FormError as exc:
+        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+
+
+def _readiness(report: readiness.Readiness, limit: int | None, **extra: Any) -> dict[str, Any]:
+    shown = report.blockers if limit is None else report.blockers[:limit]
+    return {
+        **extra,
+        "ready": report.ready,
+        "taken_at": report.taken_at.isoformat(),
+        "site": report.site,
+        "forms_policy": report.forms_policy,
+        "participants": report.participants,
+        "headline": report.headline(),
+        "counts": {k.value: n for k, n in report.counts().items()},
+        "by_site": {s: {k.value: n for k, n in c.items()} for s, c in report.by_site().items()},
+        "total": len(report.blockers),
+        "blockers": [
+            {
+                "kind": b.kind.value,
+                "site": b.site,
+                "participant_id": b.participant_id,
+                "where": b.where,
+                "detail": b.detail,
+            }
+            for b in shown
+        ],
+    }
+
+
+def _state(state: lock.LockState) -> dict[str, Any]:
+    return {**state.__dict__, "banner": state.banner}
+
+
+@router.get("/trial/readiness")
+def trial_readiness(user: ReadinessReader, engine: EngineDep, site: str | None = None) -> dict[str, Any]:
+    """What blocks the database lock, per site and participant (every blocker listed)."""
+    return _readiness(_call(readiness.lock_readiness, engine, user, site), None)
+
+
+@router.get("/trial/lock")
+def lock_state(user: Reader, engine: EngineDep) -> dict[str, Any]:
+    """Whether the trial database is locked (and the override banner, if it was locked over open blockers)."""
+    return _state(lock.lock_state(engine))
+
+
+@router.post("/trial/lock")
+def lock_trial(body: LockIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Lock the whole trial database (data manager). 409 with the blockers while anything blocks it, unless
+    ``password`` overrides (audited with the number of blockers left open)."""
+    return _state(_call(lock.lock_trial, engine, user, body.reason, password=body.password))
+
+
+@router.post("/trial/unlock")
+def unlock_trial(body: ReasonIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Unlock the trial database with a reason (data manager)."""
+    return _state(_call(lock.unlock_trial, engine, user, body.reason))
+
+
+@router.get("/soft-locks")
+def soft_locks(user: Reader, engine: EngineDep) -> list[dict[str, Any]]:
+    """The sites and participants soft-locked now."""
+    return [dict(s.__dict__) for s in lock.active_soft_locks(engine)]
+
+
+@router.post("/soft-locks")
+def soft_lock(body: SoftLockIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Soft-lock one site or one participant (data manager, with a reason)."""
+    done = _call(lock.soft_lock, engine, user, body.reason, site=body.site, participant_id=body.participant_id)
+    return dict(done.__dict__)
+
+
+@router.post("/soft-locks/unlock")
+def soft_unlock(body: SoftLockIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Lift the soft lock of one site or one participant (data manager, with a reason)."""
+    _call(lock.soft_unlock, engine, user, body.reason, site=body.site, participant_id=body.participant_id)
+    return {"site": body.site, "participant_id": body.participant_id, "locked": False}

@@ -1,0 +1,134 @@
+"""``trialwright database``: the lock readiness report, the trial lock (refused while anything blocks it, unless
+overridden with a reason and the data manager's password) and the soft locks of a site or participant."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.screening import AsOption, _context
+
+__all__ = ["database_app"]
+
+database_app = typer.Typer(
+    help="Lock readiness, the trial lock and soft locks of a site or participant (data manager).", no_args_is_help=True
+)
+SiteOption = Annotated[str | None, typer.Option("--site", help="A site code, e.g. RAZ.")]
+ParticipantOption = Annotated[str | None, typer.Option("--participant", help="A participant id, e.g. RAZ-001.")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (audited).")]
+
+
+def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    from trialwright.services.errors import FormError
+    from trialwright.services.lock import LockBlocked
+
+    try:
+        return function(*args, **kwargs)
+    except LockBlocked as exc:
+        console.print(exc.readiness.summary(limit=20), highlight=False)
+        fail(str(exc).split(". First:", 1)[0] + ".")
+    except FormError as exc:
+        fail(str(exc))
+
+
+@database_app.command("readiness")
+def readiness(
+    user: AsOption,
+    site: SiteOption = None,
+    limit: Annotated[int, typer.Option("--limit", help="Blockers listed one by one (0: all).")] = 50,
+    database: DatabaseOption = None,
+) -> None:
+    """What blocks the lock, per site and participant; exit status 0 when nothing does, 2 when something does."""
+    from trialwright.services.readiness import lock_readiness
+
+    engine, actor = _context(user, database)
+    report = _run(lock_readiness, engine, actor, site)
+    console.print(report.summary(limit=limit or None), highlight=False)
+    if not report.ready:
+        raise typer.Exit(2)
+
+
+@database_app.command("lock")
+def lock(
+    user: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the database is locked.")],
+    override: Annotated[
+        bool, typer.Option("--override", help="Lock although things block it (asks for your password; audited).")
+    ] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Lock the trial database: afterwards no page, API call, import or command can change data. Refused while the
+    readiness report lists anything, unless --override with your password."""
+    from trialwright.services.lock import lock_trial
+
+    engine, actor = _context(user, database)
+    password = None
+    if override:
+        password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    state = _run(lock_trial, engine, actor, reason, password=password)
+    console.print("The trial database is locked.")
+    if state.banner:
+        console.print(state.banner, highlight=False)
+
+
+@database_app.command("unlock")
+def unlock(user: AsOption, reason: ReasonOption, database: DatabaseOption = None) -> None:
+    """Unlock the trial database (audited with the reason)."""
+    from trialwright.services.lock import unlock_trial
+
+    engine, actor = _context(user, database)
+    _run(unlock_trial, engine, actor, reason)
+    console.print("The trial database is unlocked.")
+
+
+@database_app.command("soft-lock")
+def soft_lock(
+    user: AsOption,
+    reason: ReasonOption,
+    site: SiteOption = None,
+    participant: ParticipantOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Soft-lock one site or one participant (e.g. for an interim analysis): their data cannot change."""
+    from trialwright.services.lock import soft_lock as lock_one
+
+    engine, actor = _context(user, database)
+    done = _run(lock_one, engine, actor, reason, site=site, participant_id=participant)
+    console.print(f"The {done.scope} {done.target} is soft-locked.", highlight=False)
+
+
+@database_app.command("soft-unlock")
+def soft_unlock(
+    user: AsOption,
+    reason: ReasonOption,
+    site: SiteOption = None,
+    participant: ParticipantOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Lift the soft lock of one site or one participant (audited with the reason)."""
+    from trialwright.services.lock import soft_unlock as unlock_one
+
+    engine, actor = _context(user, database)
+    _run(unlock_one, engine, actor, reason, site=site, participant_id=participant)
+    console.print(f"The {'site ' + site if site else 'participant ' + str(participant)} is no longer soft-locked.")
+
+
+@database_app.command("status")
+def status(user: AsOption, database: DatabaseOption = None) -> None:
+    """The trial lock and the soft locks now."""
+    from trialwright.services.lock import active_soft_locks, lock_state
+
+    engine, _ = _context(user, database)
+    state = lock_state(engine)
+    if state.locked:
+        console.print(f"The trial database is locked since {state.at:%Y-%m-%d %H:%M} UTC by {state.by}: {state.reason}")
+        if state.banner:
+            console.print(state.banner, highlight=False)
+    else:
+        console.print("The trial database is open.")
+    for s in active_soft_locks(engine):
+        console.print(f"Soft-locked {s.scope} {s.target} since {s.at:%Y-%m-%d %H:%M} UTC by {s.by}: {s.reason}")

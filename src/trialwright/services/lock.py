@@ -1,0 +1,287 @@
+"""The trial (database) lock and the soft locks of one site or one participant.
+
+The trial lock stops every data change; it is refused while the readiness report
+(``trialwright.services.readiness``) lists anything that blocks it, unless the data manager overrides with a reason
+and their password: the override is audited with the number of blockers left open, and every report made from that
+lock prints it on its first page (:func:`override_banner`).
+
+A soft lock (e.g. for an interim analysis) freezes the data of one site or one participant: saves, visits and form
+lifecycle steps there are refused until it is unlocked with a reason. Safety reports are never refused by a soft
+lock (an SAE is reported within its deadline whatever the analysis), and queries may still be raised and answered.
+Locks and unlocks are rows appended to a history, never updated, and each is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.roles import Role
+from trialwright.domain.text import checked_text
+from trialwright.services import audit, clock
+from trialwright.services.errors import FormError
+from trialwright.services.users import UserView, confirm_password
+from trialwright.store.data_tables import soft_locks, trial_locks
+from trialwright.store.engine import session_scope
+from trialwright.store.screening_tables import participants
+from trialwright.store.tables import sites
+
+__all__ = [
+    "LOCKERS",
+    "LockBlocked",
+    "LockState",
+    "SoftLock",
+    "active_soft_locks",
+    "lock_state",
+    "lock_trial",
+    "override_banner",
+    "require_unlocked",
+    "soft_lock",
+    "soft_unlock",
+    "unlock_trial",
+]
+
+#: Who locks and unlocks (the trial and soft locks).
+LOCKERS = (Role.DATA_MANAGER,)
+#: How many blockers a refusal names one by one (the rest are counted).
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class LockState:
+    """Whether the trial database is locked, since when, by whom and why; ``open_blockers``: how many blockers the
+    data manager's override left open (None: the lock was made with nothing blocking it, or before the check)."""
+
+    locked: bool
+    at: dt.datetime | None
+    by: str | None
+    reason: str | None
+    open_blockers: int | None = None
+
+    @property
+    def banner(self) -> str | None:
+        """The override, as printed on the first page of every report made from this lock (None: no override)."""
+        if not self.locked or not self.open_blockers or self.at is None:
+            return None
+        return override_banner(self.open_blockers, self.by or "", self.at, self.reason or "")
+
+
+@dataclass(frozen=True)
+class SoftLock:
+    """A site or participant soft-locked now: since when, by whom and why."""
+
+    scope: str  # site or participant
+    target: str
+    at: dt.datetime
+    by: str
+    reason: str
+
+
+class LockBlocked(FormError):
+    """The lock is refused because things block it; ``readiness`` lists them."""
+
+    def __init__(self, message: str, readiness: Any) -> None:
+        super().__init__(message)
+        self.readiness = readiness
+
+
+def override_banner(blockers: int, by: str, at: dt.datetime, reason: str) -> str:
+    """``Locked with N open blockers by <user> on <date>: <reason>`` (the date in UTC)."""
+    word = "blocker" if blockers == 1 else "blockers"
+    return f"Locked with {blockers} open {word} by {by} on {at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC: {reason}"
+
+
+def _role(actor: UserView, what: str) -> None:
+    if actor.role not in LOCKERS:
+        raise FormError(f"role: only data manager {what}")
+
+
+def _reason(reason: str, what: str) -> str:
+    checked_text(reason, "reason", error=FormError)
+    if not reason.strip():
+        raise FormError(f"reason: say why the {what}")
+    return reason.strip()
+
+
+# --- the trial lock -------------------------------------------------------------------------------
+
+
+def _lock_row(session: Session) -> Any:
+    return session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
+
+
+def _soft_row(session: Session, scope: str, target: str) -> Any:
+    return session.execute(
+        select(soft_locks)
+        .where(soft_locks.c.scope == scope, soft_locks.c.target == target)
+        .order_by(soft_locks.c.id.desc())
+        .limit(1)
+    ).first()
+
+
+def require_unlocked(session: Session, participant_id: str | None = None) -> None:
+    """Refuse a data change while the trial is locked, or (given the participant) while the participant or their
+    site is soft-locked."""
+    row = _lock_row(session)
+    if row is not None and row.locked:
+        raise FormError(
+            f"trial: the database is locked (since {row.at:%Y-%m-%d %H:%M} UTC, by {row.by}); "
+            "the data manager unlocks it with a reason"
+        )
+    if participant_id is None:
+        return
+    site = session.execute(select(participants.c.site).where(participants.c.participant_id == participant_id)).scalar()
+    for scope, target in (("participant", participant_id), ("site", site)):
+        soft = _soft_row(session, scope, target) if target is not None else None
+        if soft is not None and soft.locked:
+            raise FormError(
+                f"{scope}: {target} is soft-locked (since {soft.at:%Y-%m-%d %H:%M} UTC, by {soft.by}: {soft.reason}); "
+                "nothing there can be changed until the data manager unlocks it with a reason"
+            )
+
+
+def lock_state(engine: Engine) -> LockState:
+    """The trial lock now."""
+    with session_scope(engine) as session:
+        row = _lock_row(session)
+    if row is None:
+        return LockState(False, None, None, None)
+    return LockState(bool(row.locked), row.at, row.by, row.reason, row.open_blockers if row.locked else None)
+
+
+def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str, open_blockers: int | None = None) -> None:
+    with session_scope(engine) as session:
+        row = _lock_row(session)
+        if bool(row and row.locked) == locked:
+            raise FormError(f"trial: the database is already {'locked' if locked else 'unlocked'}")
+        session.execute(
+            trial_locks.insert().values(
+                locked=locked, at=clock.now(), by=actor.username, reason=reason, open_blockers=open_blockers
+            )
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="trial.locked" if locked else "trial.unlocked",
+            old_value={"locked": not locked},
+            new_value={"locked": locked},
+            reason=reason,
+            detail={"override": True, "open_blockers": open_blockers} if open_blockers else None,
+        )
+
+
+def lock_trial(engine: Engine, actor: UserView, reason: str, *, password: str | None = None) -> LockState:
+    """Lock the whole trial database before the final analysis (data manager): no data changes after.
+
+    Refused (``LockBlocked``, naming the counts and the first blockers) while the readiness report lists anything,
+    unless ``password`` is the data manager's: then the lock is an override, audited with the number of blockers
+    left open and printed on every report made from it.
+    """
+    # Imported here: the readiness report reads the forms service, which re-exports this module's functions.
+    from trialwright.services.readiness import lock_readiness
+
+    _role(actor, "lock and unlock the trial database")
+    reason = _reason(reason, "database is locked")
+    if lock_state(engine).locked:
+        raise FormError("trial: the database is already locked")
+    readiness = lock_readiness(engine, actor)
+    blockers = len(readiness.blockers)
+    if blockers and password is None:
+        raise LockBlocked(
+            f"trial: {readiness.headline()} block the lock; resolve them, or override with a reason and your "
+            f"password. {readiness.first_text(SHOWN)}",
+            readiness,
+        )
+    if blockers and not confirm_password(engine, actor.username, password or ""):
+        raise FormError("password: wrong password; an override of the lock readiness needs your current password")
+    _set_lock(engine, actor, True, reason, blockers or None)
+    return lock_state(engine)
+
+
+def unlock_trial(engine: Engine, actor: UserView, reason: str) -> LockState:
+    """Unlock the trial database (data manager, with a reason; audited)."""
+    _role(actor, "lock and unlock the trial database")
+    _set_lock(engine, actor, False, _reason(reason, "database is unlocked"))
+    return lock_state(engine)
+
+
+# --- soft locks -----------------------------------------------------------------------------------
+
+
+def _target(session: Session, site: str | None, participant_id: str | None) -> tuple[str, str, str]:
+    """(scope, target, the target's site) for exactly one of a site or a participant."""
+    if (site is None) == (participant_id is None):
+        raise FormError("target: name one site or one participant to soft-lock")
+    if participant_id is not None:
+        row = session.execute(select(participants.c.site).where(participants.c.participant_id == participant_id))
+        found = row.scalar()
+        if found is None:
+            raise FormError(f"participant: there is no participant {participant_id}")
+        return "participant", participant_id, found
+    assert site is not None
+    if session.execute(select(sites.c.code).where(sites.c.code == site)).scalar() is None:
+        raise FormError(f"site: there is no site {site}")
+    return "site", site, site
+
+
+def _set_soft(
+    engine: Engine, actor: UserView, locked: bool, reason: str, site: str | None, participant_id: str | None
+) -> SoftLock | None:
+    _role(actor, "soft-lock and unlock sites and participants")
+    reason = _reason(reason, ("site or participant is soft-locked" if locked else "soft lock is lifted"))
+    with session_scope(engine) as session:
+        scope, target, its_site = _target(session, site, participant_id)
+        row = _soft_row(session, scope, target)
+        if bool(row and row.locked) == locked:
+            raise FormError(f"{scope}: {target} is {'already soft-locked' if locked else 'not soft-locked'}")
+        now = clock.now()
+        session.execute(
+            soft_locks.insert().values(scope=scope, target=target, locked=locked, at=now, by=actor.username,
+                                       reason=reason)
+        )  # fmt: skip
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=its_site,
+            participant=participant_id,
+            action="lock.soft_locked" if locked else "lock.soft_unlocked",
+            old_value={"locked": not locked},
+            new_value={"locked": locked},
+            reason=reason,
+            detail={"scope": scope, "target": target},
+        )
+    return SoftLock(scope, target, now, actor.username, reason) if locked else None
+
+
+def soft_lock(
+    engine: Engine, actor: UserView, reason: str, *, site: str | None = None, participant_id: str | None = None
+) -> SoftLock:
+    """Soft-lock one site or one participant (data manager, with a reason; audited)."""
+    lock = _set_soft(engine, actor, True, reason, site, participant_id)
+    assert lock is not None
+    return lock
+
+
+def soft_unlock(
+    engine: Engine, actor: UserView, reason: str, *, site: str | None = None, participant_id: str | None = None
+) -> None:
+    """Lift a soft lock (data manager, with a reason; audited)."""
+    _set_soft(engine, actor, False, reason, site, participant_id)
+
+
+def active_soft_locks(engine: Engine, scopes: Sequence[str] = ("site", "participant")) -> tuple[SoftLock, ...]:
+    """The sites and participants soft-locked now, sites first, then by target."""
+    with session_scope(engine) as session:
+        rows = session.execute(select(soft_locks).order_by(soft_locks.c.id)).all()
+    last: dict[tuple[str, str], Any] = {}
+    for r in rows:
+        last[(r.scope, r.target)] = r
+    active = [SoftLock(r.scope, r.target, r.at, r.by, r.reason) for r in last.values() if r.locked]
+    return tuple(sorted((s for s in active if s.scope in scopes), key=lambda s: (s.scope != "site", s.target)))

@@ -1,0 +1,272 @@
+"""Lock readiness: what blocks the database lock, per site and participant.
+
+A blocker is one of:
+
+- **form**: a started form short of the state the protocol's ``lock_policy.forms`` asks for (complete, verified
+  by a monitor, or signed by an investigator; a form the data manager locked meets every level), or a form due
+  at a visit that was held but never started;
+- **query**: a query not closed (open, or answered and not yet closed);
+- **sae**: a serious adverse event whose last report's outcome is not one of ``lock_policy.sae_final_outcomes``
+  (no final follow-up yet);
+- **visit**: a scheduled visit neither held nor recorded as missed whose window is open (due) or has closed
+  (overdue); a participant withdrawn from follow-up has no visits left to hold;
+- **coherence**: a hard coherence rule the stored data break (``trialwright.services.coherence.recheck_trial``).
+
+The report never names an arm. ``database lock`` refuses while it lists anything, unless the data manager
+overrides (``trialwright.services.lock.lock_trial``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.calendars import local_date
+from trialwright.domain.forms import FormState
+from trialwright.domain.roles import Role
+from trialwright.domain.visits import HeldVisit, VisitStatus, schedule
+from trialwright.protocol import Protocol
+from trialwright.services import clock
+from trialwright.services.coherence import recheck_trial
+from trialwright.services.errors import FormError
+from trialwright.services.forms import _references, _tz
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.store.data_tables import form_records, queries, visit_records
+from trialwright.store.engine import session_scope
+from trialwright.store.safety_tables import adverse_events, ae_reports
+from trialwright.store.screening_tables import participants, withdrawals
+
+__all__ = ["READERS", "Blocker", "BlockerKind", "Readiness", "lock_readiness", "meets_policy"]
+
+#: Who reads the readiness report.
+READERS = (Role.DATA_MANAGER, Role.MONITOR)
+#: The visit statuses that block: the window is open, or has closed without the visit held or missed.
+BLOCKING_VISITS = (VisitStatus.DUE, VisitStatus.OVERDUE)
+
+
+class BlockerKind(StrEnum):
+    """What kind of thing blocks the lock (in the order the report lists them)."""
+
+    FORM = "form"
+    QUERY = "query"
+    SAE = "sae"
+    VISIT = "visit"
+    COHERENCE = "coherence"
+
+
+_PLURAL = {
+    BlockerKind.FORM: ("form not ready", "forms not ready"),
+    BlockerKind.QUERY: ("open query", "open queries"),
+    BlockerKind.SAE: ("SAE without a final follow-up", "SAEs without a final follow-up"),
+    BlockerKind.VISIT: ("visit neither done nor missed", "visits neither done nor missed"),
+    BlockerKind.COHERENCE: ("coherence breach", "coherence breaches"),
+}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One thing that blocks the lock: where it is and what is wrong (never an arm)."""
+
+    kind: BlockerKind
+    site: str
+    participant_id: str
+    where: str  # e.g. "day7 labs", "query 12", "AE-0003", "visit day28"
+    detail: str
+
+    def text(self) -> str:
+        """``RAZ-001 day7 labs: draft; the lock policy needs signed``."""
+        return f"{self.participant_id} {self.where}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The readiness report: every blocker, in site, participant and kind order; ready when there is none."""
+
+    taken_at: dt.datetime
+    site: str | None  # the site asked for (None: every site the reader sees)
+    forms_policy: str
+    participants: int  # participants looked at
+    blockers: tuple[Blocker, ...]
+
+    @property
+    def ready(self) -> bool:
+        """Whether nothing blocks the lock."""
+        return not self.blockers
+
+    def counts(self) -> dict[BlockerKind, int]:
+        """How many blockers of each kind (every kind, zero included), in report order."""
+        found = Counter(b.kind for b in self.blockers)
+        return {k: found[k] for k in BlockerKind}
+
+    def by_site(self) -> dict[str, dict[BlockerKind, int]]:
+        """Per site: how many blockers of each kind (sites with a blocker only)."""
+        out: dict[str, dict[BlockerKind, int]] = {}
+        for b in self.blockers:
+            out.setdefault(b.site, dict.fromkeys(BlockerKind, 0))[b.kind] += 1
+        return out
+
+    def by_participant(self) -> dict[str, tuple[Blocker, ...]]:
+        """Per participant: their blockers."""
+        out: dict[str, list[Blocker]] = {}
+        for b in self.blockers:
+            out.setdefault(b.participant_id, []).append(b)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def headline(self) -> str:
+        """``12 blockers (5 forms not ready, 7 open queries)``, or ``nothing blocks the lock``."""
+        if self.ready:
+            return "nothing blocks the lock"
+        parts = [f"{n} {_PLURAL[k][n != 1]}" for k, n in self.counts().items() if n]
+        total = len(self.blockers)
+        return f"{total} {'blocker' if total == 1 else 'blockers'} ({', '.join(parts)})"
+
+    def first_text(self, limit: int) -> str:
+        """The first ``limit`` blockers, and how many more."""
+        shown = "; ".join(b.text() for b in self.blockers[:limit])
+        more = len(self.blockers) - limit
+        return f"First: {shown}" + (f"; and {more} more." if more > 0 else ".")
+
+    def summary(self, limit: int | None = None) -> str:
+        """The report as plain text: the headline, counts per site, then each participant's blockers."""
+        lines = [f"Lock readiness at {self.taken_at:%Y-%m-%d %H:%M} UTC (forms must be {self.forms_policy}): "
+                 f"{self.headline()} over {self.participants} participant(s)."]  # fmt: skip
+        for site, counts in self.by_site().items():
+            lines.append(f"{site}: " + ", ".join(f"{n} {_PLURAL[k][n != 1]}" for k, n in counts.items() if n))
+        shown = self.blockers if limit is None else self.blockers[:limit]
+        lines.extend(f"  {b.site} {b.text()}" for b in shown)
+        if limit is not None and len(self.blockers) > limit:
+            lines.append(f"  ... and {len(self.blockers) - limit} more")
+        return "\n".join(lines)
+
+
+def meets_policy(policy: str, state: FormState, verified: bool) -> bool:
+    """Whether a form in ``state`` (``verified``: by a monitor, and not voided since) meets the lock policy's
+    ``forms`` level; a form the data manager locked meets every level."""
+    if state is FormState.LOCKED:
+        return True
+    if policy == "complete":
+        return state is not FormState.DRAFT
+    if policy == "verified":
+        return verified and state in (FormState.VERIFIED, FormState.SIGNED)
+    return state is FormState.SIGNED
+
+
+def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> Readiness:
+    """What blocks the lock now, for every site the actor sees (or one ``site``)."""
+    if actor.role not in READERS:
+        raise FormError("role: only data manager, monitor read the lock readiness")
+    loaded = current_protocol(engine)
+    protocol = loaded.protocol
+    if site is not None and site not in protocol.site_codes:
+        raise FormError(f"site: there is no site {site}")
+    if site is not None and actor.role.site_scoped and site not in actor.sites:
+        raise FormError(f"site: {site} is not one of your sites")
+    policy = protocol.lock_policy
+    final = set(policy.sae_final_outcomes)
+    found: list[Blocker] = []
+    now = clock.now()
+    with session_scope(engine) as session:
+        people = [
+            p
+            for p in session.execute(select(participants).order_by(participants.c.site, participants.c.participant_id))
+            if (site is None or p.site == site) and (not actor.role.site_scoped or p.site in actor.sites)
+        ]
+        ids = {p.participant_id for p in people}
+        left = set(
+            session.execute(select(withdrawals.c.participant_id).where(withdrawals.c.scope == "follow_up")).scalars()
+        )
+        visits: dict[str, list[Any]] = {}
+        for v in session.execute(select(visit_records).order_by(visit_records.c.id)):
+            visits.setdefault(v.participant_id, []).append(v)
+        forms: dict[int, list[Any]] = {}
+        for f in session.execute(select(form_records).order_by(form_records.c.id)):
+            forms.setdefault(f.visit_record_id, []).append(f)
+        open_queries: dict[str, list[Any]] = {}
+        for q in session.execute(select(queries).where(queries.c.status != "closed").order_by(queries.c.id)):
+            open_queries.setdefault(q.participant_id, []).append(q)
+        last_report: dict[int, Any] = {}
+        for r in session.execute(select(ae_reports).order_by(ae_reports.c.event_id, ae_reports.c.sequence)):
+            last_report[r.event_id] = r
+        events: dict[str, list[Any]] = {}
+        for e in session.execute(select(adverse_events).order_by(adverse_events.c.id)):
+            events.setdefault(e.participant_id, []).append(e)
+        schedules = {p.participant_id: _due_visits(session, protocol, p, visits.get(p.participant_id, []), now)
+                     for p in people if p.participant_id not in left}  # fmt: skip
+    breaches: dict[str, list[Any]] = {}
+    for b in recheck_trial(engine, ids):
+        breaches.setdefault(b.participant_id, []).append(b)
+    for p in people:
+        pid, where_site = p.participant_id, p.site
+
+        def add(kind: BlockerKind, where: str, detail: str, pid: str = pid, s: str = where_site) -> None:
+            found.append(Blocker(kind, s, pid, where, detail))
+
+        for v in visits.get(pid, []):
+            if v.missed_reason:
+                continue
+            started = {f.form_id: f for f in forms.get(v.id, [])}
+            due = [] if v.unscheduled else _visit_forms(protocol, v.visit_id)
+            for form_id in dict.fromkeys([*due, *started]):
+                row = started.get(form_id)
+                label = f"{v.visit_id} {form_id}"
+                if row is None:
+                    add(BlockerKind.FORM, label, f"not started; the lock policy needs {policy.forms}")
+                    continue
+                state = FormState(row.state)
+                if not meets_policy(policy.forms, state, row.verified_by is not None):
+                    add(BlockerKind.FORM, label, f"{state.value}; the lock policy needs {policy.forms}")
+        for q in open_queries.get(pid, []):
+            on = f" on {q.field}" if q.field else ""
+            add(BlockerKind.QUERY, f"query {q.id}", f"{q.status}{on}: {q.text}")
+        for e in events.get(pid, []):
+            report = last_report.get(e.id)
+            if report is None or not report.serious:
+                continue
+            outcome = json.loads(report.assessment).get("outcome")
+            if outcome not in final:
+                which = "initial" if report.sequence == 0 else f"follow-up {report.sequence}"
+                finals = ", ".join(policy.sae_final_outcomes)
+                detail = (
+                    f"last report ({which}) records the outcome {outcome}; a final follow-up records one of {finals}"
+                )
+                add(BlockerKind.SAE, e.ae_number, detail)
+        for status, visit_id, latest in schedules.get(pid, []):
+            add(BlockerKind.VISIT, f"visit {visit_id}", (
+                f"{status}: neither done nor recorded as missed (window "
+                f"{'closed' if status is VisitStatus.OVERDUE else 'open'} until {latest.isoformat()})"))  # fmt: skip
+        for c in breaches.get(pid, []):
+            add(BlockerKind.COHERENCE, f"{c.visit_id} {', '.join(c.fields)}", c.message)
+    order = {k: i for i, k in enumerate(BlockerKind)}
+    found.sort(key=lambda b: (b.site, b.participant_id, order[b.kind]))
+    return Readiness(now, site, policy.forms, len(people), tuple(found))
+
+
+def _visit_forms(protocol: Protocol, visit_id: str) -> list[str]:
+    try:
+        return list(protocol.visit(visit_id).forms)
+    except KeyError:
+        return []
+
+
+def _due_visits(
+    session: Session, protocol: Protocol, participant: Any, held_rows: list[Any], now: dt.datetime
+) -> list[tuple[VisitStatus, str, dt.date]]:
+    refs = _references(session, protocol, participant)
+    held: Mapping[str, HeldVisit] = {
+        r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in held_rows if not r.unscheduled
+    }
+    today = local_date(now, _tz(protocol, participant.site))
+    return [
+        (v.status, v.visit_id, v.latest)
+        for v in schedule(protocol.visits, refs, held, today)
+        if v.status in BLOCKING_VISITS and v.latest is not None
+    ]

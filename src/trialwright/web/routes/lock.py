@@ -1,0 +1,103 @@
+"""The data manager's lock pages: the lock readiness report (per site and participant), the database lock (refused
+while anything blocks it, unless overridden with a reason and the password) and soft locks of a site or participant.
+Every change goes through ``trialwright.services.lock``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
+
+from trialwright.services import lock as svc
+from trialwright.services import readiness
+from trialwright.services.errors import FormError
+from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.templating import Page, render_page
+
+__all__ = ["router"]
+
+router = APIRouter()
+ManagerPage = Annotated[Page, Depends(require_roles(*svc.LOCKERS))]
+ReadinessPage = Annotated[Page, Depends(require_roles(*readiness.READERS))]
+#: Blockers the lock page lists one by one (the readiness page lists all).
+LISTED = 10
+
+
+def _lock_page(
+    request: Request, page: Page, engine: Engine, errors: list[str] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    assert page.user is not None
+    context: dict[str, Any] = {
+        "lock": svc.lock_state(engine),
+        "report": readiness.lock_readiness(engine, page.user),
+        "listed": LISTED,
+        "soft_locks": svc.active_soft_locks(engine),
+        "errors": errors or [],
+    }
+    return render_page(request, page, "lock/lock.html", context, status_code=status_code)
+
+
+@router.get("/data-management", response_class=HTMLResponse)
+def data_management(request: Request, page: ManagerPage, engine: EngineDep) -> HTMLResponse:
+    return _lock_page(request, page, engine)
+
+
+@router.get("/data-management/readiness", response_class=HTMLResponse)
+def readiness_page(
+    request: Request, page: ReadinessPage, engine: EngineDep, protocol: ProtocolDep, site: str = ""
+) -> Response:
+    assert page.user is not None
+    sites = list(page.user.sites) if page.user.role.site_scoped else protocol.site_codes
+    errors: list[str] = []
+    try:
+        report = readiness.lock_readiness(engine, page.user, site or None)
+    except FormError as exc:
+        errors, report = [str(exc)], readiness.lock_readiness(engine, page.user)
+    context = {"report": report, "sites": sites, "site": site, "kinds": list(readiness.BlockerKind), "errors": errors}
+    return render_page(request, page, "lock/readiness.html", context, status_code=422 if errors else 200)
+
+
+@router.post("/data-management/lock", response_class=HTMLResponse)
+def trial_lock(
+    request: Request,
+    page: ManagerPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    action: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    try:
+        if action == "lock":
+            svc.lock_trial(engine, page.user, reason, password=password or None)
+        else:
+            svc.unlock_trial(engine, page.user, reason)
+    except FormError as exc:
+        return _lock_page(request, page, engine, [str(exc).split(" First: ", 1)[0]], 422)
+    return RedirectResponse("/data-management", status_code=303)
+
+
+@router.post("/data-management/soft-lock", response_class=HTMLResponse)
+def soft_lock(
+    request: Request,
+    page: ManagerPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    action: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = "",
+    target: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    where = {"site": target.strip()} if scope == "site" else {"participant_id": target.strip()}
+    try:
+        if action == "lock":
+            svc.soft_lock(engine, page.user, reason, **where)
+        else:
+            svc.soft_unlock(engine, page.user, reason, **where)
+    except FormError as exc:
+        return _lock_page(request, page, engine, [str(exc)], 422)
+    return RedirectResponse("/data-management", status_code=303)
