@@ -44,9 +44,7 @@ def render_reference(app: typer.Typer) -> str:
         formatter = ctx.make_formatter()
         command.format_usage(ctx, formatter)
         command.format_help_text(ctx, formatter)
-        command.format_options(ctx, formatter)
-        if hasattr(command, "commands"):
-            command.format_commands(ctx, formatter)
+        command.format_options(ctx, formatter)  # a group's options end with its commands
         text = formatter.getvalue().rstrip()
         parts.append(f"## `{name}`\n\n```text\n{text}\n```\n")
     return "\n".join(parts)
