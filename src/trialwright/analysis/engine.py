@@ -388,6 +388,9 @@ _PILOT_LABELS = {
 
 
 def _pilot(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject], used: _Analysed) -> tuple[PilotRate, ...]:
+    """The feasibility rates of a pilot trial (``trial.design.pilot``); none for a trial that is not a pilot."""
+    if not protocol.trial.design.pilot:
+        return ()
     sc = data.screened
     parts = {
         ProgressionMeasure.ELIGIBILITY_RATE: (sc.eligible, sc.assessed),

@@ -104,11 +104,12 @@ class FormField(ProtocolModel):
     codes: FieldCodes | None = Field(
         default=None,
         description=(
-            "Standard codes for the exports (integer and decimal fields): {observation: vital-signs or "
-            "laboratory, ucum, loinc: [{code, display, checked}], sdtm: {domain: LB or VS, testcd, test, "
-            "checked, units}}. Without observation the field is no FHIR Observation, without loinc an "
-            "Observation carries the trial's local code only, without sdtm the field is left out of LB and VS; "
-            "nothing is looked up from the field's name or unit."
+            "Standard codes for the exports: {observation: vital-signs or laboratory, ucum, loinc: [{code, "
+            "display, checked}], sdtm: {domain: LB or VS, testcd, test, category, specimen, checked, units}} for "
+            "integer and decimal fields; {cdash, snomed: [{code, display, checked}]} for any field. Without "
+            "observation the field is no FHIR Observation, without loinc an Observation carries the trial's "
+            "local code only, without sdtm the field is left out of LB and VS; nothing is looked up from the "
+            "field's name or unit."
         ),
     )
     max_length: int | None = Field(
@@ -282,4 +283,8 @@ class DataCheck(ProtocolModel):
             raise ValueError("a compare check needs left, op and right")
         if self.kind == "in_window" and not self.field:
             raise ValueError("an in_window check needs field")
+        if self.kind == "compare" and self.field is not None:
+            raise ValueError("field is for an in_window check; a compare check reads left and right")
+        if self.kind == "in_window" and (self.left or self.right or self.op is not None or self.tolerance):
+            raise ValueError("left, op, right and tolerance are for a compare check; an in_window check reads field")
         return self

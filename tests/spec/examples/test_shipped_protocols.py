@@ -277,6 +277,8 @@ def test_every_declared_estimand_has_a_result_or_a_refusal_that_says_why(
             assert all(x.reason for x in result.excluded)
             assert sum(result.analysed.values()) + len(result.excluded) == sum(result.in_set.values())
     report.consort.validate()
+    # Feasibility rates and the CONSORT pilot lines belong to a pilot trial only.
+    assert bool(report.pilot) == bool(report.consort.pilot) == protocol.trial.design.pilot
 
 
 @pytest.mark.parametrize(("path", "kind"), _cases(PROTOCOLS))

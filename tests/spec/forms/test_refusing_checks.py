@@ -14,7 +14,7 @@ from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
 from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import Trial, make_trial, who
 from trialwright.domain.roles import Role
-from trialwright.protocol import load_protocol_text
+from trialwright.protocol import ProtocolError, load_protocol_text
 from trialwright.services import forms as svc
 
 ADMITTED, ENDED = (TODAY - dt.timedelta(days=2)).isoformat(), (TODAY - dt.timedelta(days=5)).isoformat()
@@ -58,3 +58,19 @@ def test_the_same_check_as_a_query_saves_and_asks(database_url: str) -> None:
         assert query.check_id == "end_after_admission" and query.text.startswith("The date of discharge")
     finally:
         t.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"field": "hospital_course.ended_on"}, "field is for an in_window check"),
+        ({"severity": "refused"}, "Input should be 'query' or 'refuse'"),
+    ],
+)
+def test_a_check_with_a_key_of_another_kind_is_refused_at_load(extra: dict[str, Any], words: str) -> None:
+    def mutate(doc: Any) -> None:
+        next(c for c in doc["data_checks"] if c["id"] == "end_after_admission").update(extra)
+
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(mutated_text(mutate))
+    assert any(words in p.message and p.line for p in caught.value.problems), caught.value
