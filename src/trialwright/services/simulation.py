@@ -97,7 +97,45 @@ def load_plan(path: Path) -> dict[str, Any]:
     for key in ("recruitment", "screening", "fields"):
         if key not in data:
             raise SimulationError(f"simulation file: {path}: '{key}' is required")
+    if unknown := sorted(set(data) - _PLAN_KEYS):
+        raise SimulationError(
+            f"simulation file: {path}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(_PLAN_KEYS))})"
+        )
+    events = data.get("adverse_events") or {}
+    if unknown := sorted(set(events) - _EVENT_KEYS):
+        raise SimulationError(
+            f"simulation file: {path}: adverse_events: unknown key {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(_EVENT_KEYS))})"
+        )
     return data
+
+
+_PLAN_KEYS = frozenset({"recruitment", "screening", "consent", "withdrawal", "lifecycle", "visits",
+                        "length_of_stay", "death", "adverse_events", "fields"})  # fmt: skip
+_EVENT_KEYS = frozenset({"rate", "serious", "related", "terms", "expected"})
+
+
+def _death(plan: Mapping[str, Any]) -> tuple[float, str, str]:
+    """``death: RATE`` or ``death: {rate, term, cause}``: the chance to die and how the fatal event reads."""
+    spec = plan.get("death", 0)
+    if isinstance(spec, Mapping):
+        return float(spec.get("rate", 0)), str(spec.get("term", "Death")), str(spec.get("cause", "Simulated death"))
+    return float(spec), "Death", "Simulated death"
+
+
+def _expected(protocol: Protocol, events: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """``adverse_events.expected: {CODE: {rate, term, day, grades: [lo, hi]}}``: events the protocol expects
+    (``safety.expected_events``), each reported as that expected event; an unknown code is refused."""
+    declared = {e.code for e in protocol.safety.expected_events}
+    out = []
+    for code, spec in (events.get("expected") or {}).items():
+        if code not in declared:
+            raise SimulationError(
+                f"simulation file: adverse_events.expected: {code!r} is not an expected event of the protocol "
+                f"({', '.join(sorted(declared)) or 'none declared'})"
+            )
+        out.append((str(code), spec))
+    return out
 
 
 # --- drawing values ------------------------------------------------------------------------------------
@@ -202,6 +240,8 @@ def _people(
     screening = plan["screening"]
     visits = plan.get("visits", {})
     events = plan.get("adverse_events", {})
+    expected = _expected(protocol, events)
+    death_rate = _death(plan)[0]
     people = []
     follow_ups = [v.id for v in protocol.visits if v.day > 0]
     predicted, i = 0, 0
@@ -238,9 +278,16 @@ def _people(
                 "serious": serious,
                 "related": bool(rng.random() < float(events.get("related", 0))),
             }
-        elif rng.random() < float(events.get("infusion_reaction", 0)):
-            ae = {"term": "Infusion related reaction", "day": 0, "grade": int(rng.integers(1, 3)), "serious": False,
-                  "related": True, "expected_event": "infusion_related_reaction"}  # fmt: skip
+        else:
+            if not expected:
+                rng.random()  # one draw as for an expected event, so a seed gives the same trial as before
+            for code, spec in expected:
+                if rng.random() < float(spec.get("rate", 0)):
+                    low, high = spec.get("grades", [1, 2])
+                    ae = {"term": str(spec.get("term", code)), "day": int(spec.get("day", 0)),
+                          "grade": int(rng.integers(int(low), int(high) + 1)), "serious": False, "related": True,
+                          "expected_event": code}  # fmt: skip
+                    break
         los_spec = plan.get("length_of_stay", {"uniform": [5, 20], "round": 0})
         declines = bool(rng.random() < float(screening.get("declined", 0)))
         if target is not None:
@@ -263,7 +310,7 @@ def _people(
                     else None
                 ),
                 los=int(_from_z(los_spec, float(rng.standard_normal()), rng)),
-                dies=bool(rng.random() < float(plan.get("death", 0))),
+                dies=bool(rng.random() < death_rate),
                 ae=ae,
                 missed={v for v in follow_ups if rng.random() < float(visits.get("missed", 0))},
                 late={v for v in follow_ups if rng.random() < float(visits.get("out_of_window", 0))},
@@ -669,10 +716,11 @@ def simulate(
                 local = action.at.astimezone(tz)
                 report: dict[str, Any]
                 if person.dies:
-                    report = {"term": "Death (respiratory failure)", "onset": local.date().isoformat(), "grade": 5,
+                    _, term, cause = _death(plan)
+                    report = {"term": term, "onset": local.date().isoformat(), "grade": 5,
                               "serious": True, "seriousness_criteria": ["death"], "causality": "unlikely",
                               "action_taken": "not_applicable", "outcome": "fatal",
-                              "death_date": local.date().isoformat(), "death_cause": "Simulated: respiratory failure",
+                              "death_date": local.date().isoformat(), "death_cause": cause,
                               "aware_at": local.isoformat()}  # fmt: skip
                     counts["deaths"] += 1
                 else:

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import FIRST_PROTOCOL
 from tests.spec.protocol.conftest import mutated_text
 from trialwright.protocol import load_protocol
-from trialwright.services.simulation import simulate
+from trialwright.services.simulation import SimulationError, _expected, load_plan, simulate
 from trialwright.services.trial import init_trial
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine, session_scope
@@ -88,3 +89,21 @@ def test_the_simulator_uses_the_declared_stay_visit_reference_event_and_code_fie
         if visit == "baseline":
             baselines += 1
     assert stays >= 6 and codes >= 6 and baselines >= 8 * 5
+
+
+def test_a_misspelt_simulation_key_is_refused_not_ignored(tmp_path: Path) -> None:
+    plan = tmp_path / "t.simulation.yaml"
+    plan.write_text("recruitment: {}\nscreening: {}\nfields: {}\ndeaths: 0.1\nadverse_events: {rates: 0.2}\n")
+    with pytest.raises(SimulationError, match=r"unknown key deaths \(known: adverse_events, consent, death"):
+        load_plan(plan)
+    plan.write_text("recruitment: {}\nscreening: {}\nfields: {}\nadverse_events: {rates: 0.2}\n")
+    with pytest.raises(SimulationError, match=r"adverse_events: unknown key rates \(known: expected, rate"):
+        load_plan(plan)
+
+
+def test_an_expected_event_the_protocol_does_not_declare_is_refused() -> None:
+    protocol = load_protocol(FIRST_PROTOCOL).protocol
+    assert [code for code, _ in _expected(protocol, {"expected": {"infusion_related_reaction": {"rate": 0.1}}})] == [
+        "infusion_related_reaction"]  # fmt: skip
+    with pytest.raises(SimulationError, match="'nausea' is not an expected event of the protocol"):
+        _expected(protocol, {"expected": {"nausea": {"rate": 0.1}}})
