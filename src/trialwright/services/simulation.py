@@ -392,6 +392,8 @@ def _form_values(
                 anniversary = visit_day.replace(year=visit_day.year - years, day=28)
             values[f.id] = (anniversary - dt.timedelta(days=int(rng.integers(0, 365)))).isoformat()
             continue
+        if f.type in {FieldType.DATE, FieldType.DATETIME} and spec is None and not f.required:
+            continue  # an optional date (a reoperation, a discharge) is left for the rules that write it
         if f.type is FieldType.DATE:
             values[f.id] = visit_day.isoformat()
             continue
