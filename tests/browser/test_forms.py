@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.browser.test_randomization import _as, _enrolled
 from tests.trialfixtures import PASSWORD, Trial, who
 from trialwright.domain.roles import Role
 from trialwright.services.forms import record_visit
 from trialwright.store.engine import session_scope
-from trialwright.store.screening_tables import participants
+from trialwright.store.screening_tables import consents, participants
 
 pytestmark = pytest.mark.browser
 LABS = {
@@ -26,12 +26,15 @@ def test_day7_labs_query_verify_sign(page, live_server: str, live_trial: Trial) 
     pid = _enrolled(live_trial)
     now = dt.datetime.now(dt.UTC)
     tehran_today = (now + dt.timedelta(hours=3, minutes=30)).date()
-    with session_scope(live_trial.engine) as session:  # enrolled ten days ago, infused seven days ago
+    with session_scope(live_trial.engine) as session:  # consented and enrolled ten days ago, infused seven days ago
         session.execute(
             update(participants)
             .where(participants.c.participant_id == pid)
             .values(enrolled_at=now - dt.timedelta(days=10))
         )
+        screening = select(participants.c.screening_id).where(participants.c.participant_id == pid)
+        session.execute(update(consents).where(consents.c.screening_id == screening.scalar_subquery())
+                        .values(obtained_at=now - dt.timedelta(days=10, hours=1)))  # fmt: skip
     record_visit(
         live_trial.engine, who(live_trial, Role.STUDY_COORDINATOR), pid, "infusion", tehran_today - dt.timedelta(days=7)
     )
