@@ -110,10 +110,24 @@ def _breaches(
     facts: ParticipantFacts,
     changed: Callable[[str, str], bool],
 ) -> Iterator[Breach]:
+    treatment = protocol.analysis_plan.treatment if protocol.analysis_plan else None
+    # Every form of the visit: a not_before on another form is checked when the end saved now changes.
+    for fid in sorted(forms, key=lambda f: f != form_id):
+        yield from _timed(protocol, fid, forms, facts, changed, treatment)
+    yield from _derived_limits(protocol, forms, changed)
+
+
+def _timed(
+    protocol: Protocol,
+    form_id: str,
+    forms: Mapping[str, Mapping[str, StoredValue]],
+    facts: ParticipantFacts,
+    changed: Callable[[str, str], bool],
+    treatment: Any,
+) -> Iterator[Breach]:
     tz = facts.timezone
     form = protocol.form(form_id)
     values = forms.get(form_id, {})
-    treatment = protocol.analysis_plan.treatment if protocol.analysis_plan else None
     for f in form.fields:
         moment = _moment(f.type, values.get(f.id)) if f.type in _TIMED else None
         if moment is None:
@@ -145,7 +159,7 @@ def _breaches(
             yield Breach("treatment_before_preparation", (ref,), (
                 f"{ref}: {_shown(moment, tz)} is before the dose was prepared ({_shown(facts.prepared_at, tz)}); "
                 "no treatment is given before its preparation (built-in rule)"))  # fmt: skip
-    yield from _derived_limits(protocol, forms, changed)
+
 
 
 def _reference(

@@ -663,7 +663,9 @@ def refused_values(protocol: Protocol, subject: _Subject) -> list[str]:
             except FormValueError as exc:
                 out += [f"{where}: {problem}" for problem in exc.problems]
             for breach in hard_breaches(protocol, form.form_id, visit_forms, facts):
-                out.append(f"{where}: {breach.message}")
+                line = f"{where}: {breach.message}"
+                if line not in out and breach.fields[0].startswith(f"{form.form_id}."):
+                    out.append(line)  # each breach once, under the form of the field it names first
     return out
 
 

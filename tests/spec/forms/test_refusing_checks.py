@@ -1,16 +1,18 @@
 """A data check the protocol declares with ``severity: refuse`` refuses the save that would break it, naming
 its fields, its message and its id, and stores nothing; with the default ``severity: query`` the same data is
-saved and a query opened, as before. On both databases."""
+saved and a query opened, as before. A ``not_before`` across two forms of a visit holds whichever form is
+saved. On both databases."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
+from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago, randomized_days_ago
 from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import Trial, make_trial, who
 from trialwright.domain.roles import Role
@@ -21,8 +23,11 @@ ADMITTED, ENDED = (TODAY - dt.timedelta(days=2)).isoformat(), (TODAY - dt.timede
 
 
 def _refusing(doc: Any) -> None:
+    """The shipped check made refusing; the infusion's vital signs are assessed no earlier than its start."""
     check = next(c for c in doc["data_checks"] if c["id"] == "end_after_admission")
     check["severity"] = "refuse"
+    vitals = next(f for f in doc["forms"] if f["id"] == "vitals")
+    next(f for f in vitals["fields"] if f["id"] == "assessed_at")["not_before"] = ["administration.started_at"]
 
 
 @pytest.fixture
@@ -74,3 +79,22 @@ def test_a_check_with_a_key_of_another_kind_is_refused_at_load(extra: dict[str, 
     with pytest.raises(ProtocolError) as caught:
         load_protocol_text(mutated_text(mutate))
     assert any(words in p.message and p.line for p in caught.value.problems), caught.value
+
+
+def test_a_not_before_across_forms_holds_when_the_other_form_changes(trial: Trial, pid: str) -> None:
+    """Vital signs assessed at 10:30 after an infusion started at 10:00: moving the start to 11:00 on the
+    administration form is refused, naming the vital signs' time."""
+    at = randomized_days_ago(trial, pid, 2)
+    nurse = who(trial, Role.STUDY_COORDINATOR)
+    tz = ZoneInfo("Asia/Tehran")
+    start = (at + dt.timedelta(hours=1)).astimezone(tz).replace(second=0, microsecond=0)
+    day = start.date()
+    svc.save_form(trial.engine, nurse, pid, "infusion", "administration",
+                  {"started_at": start.isoformat()}, visit_date=day)  # fmt: skip
+    svc.save_form(trial.engine, nurse, pid, "infusion", "vitals",
+                  {"assessed_at": (start + dt.timedelta(minutes=30)).isoformat()}, visit_date=day)  # fmt: skip
+    with pytest.raises(svc.RefusedValues) as refused:
+        svc.save_form(trial.engine, nurse, pid, "infusion", "administration",
+                      {"started_at": (start + dt.timedelta(hours=1)).isoformat()}, visit_date=day)  # fmt: skip
+    assert [p.split(":", 1)[0] for p in refused.value.problems] == ["vitals.assessed_at"]
+    assert "is before administration.started_at" in refused.value.problems[0]
