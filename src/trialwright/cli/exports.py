@@ -94,7 +94,7 @@ def import_odm(
         report = run_import(engine, actor, path)
     except OdmImportError as exc:
         fail(str(exc))
-    console.print(report.summary() if hasattr(report, "summary") else str(report), highlight=False, markup=False)
+    console.print(report.summary(), highlight=False, markup=False)
 
 
 @access_app.command("publication")

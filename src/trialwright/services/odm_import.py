@@ -85,6 +85,15 @@ class OdmImportReport:
     values: int
     states: Mapping[str, int]  # form records by state
 
+    def summary(self) -> str:
+        """One line for a person: what was imported from which file."""
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
+        return (
+            f"Imported {self.file} (SHA-256 {self.sha256[:12]}...): {self.participants} participants, {self.visits} "
+            f"visits, {self.forms} forms ({states}), {self.values} values; allocations are not in an ODM file: "
+            "the unblinded statistician makes the randomization list for this trial"
+        )
+
 
 # --- what one participant's SubjectData holds ------------------------------------------------------
 

@@ -68,6 +68,9 @@ def test_an_odm_export_imports_into_a_fresh_trial(trial: Trial, tmp_path: Path) 
     fresh = make_trial(f"sqlite:///{tmp_path / 'fresh.db'}", load_protocol_text(SMALL_TRIAL))
     result = runner.invoke(cli, ["import", "odm", str(path), "--as", "data-manager", "--database", fresh.url])
     assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert said.startswith(f"Imported {path.name} (SHA-256 ") and " participants, " in said
+    assert "allocations are not in an ODM file" in said and "OdmImportReport(" not in said
     again = runner.invoke(cli, ["import", "odm", str(path), "--as", "data-manager", "--database", fresh.url])
     assert again.exit_code == 1 and "error:" in again.output
 
