@@ -194,7 +194,8 @@ def lock_trial(engine: Engine, actor: UserView, reason: str, *, password: str | 
     blockers = len(readiness.blockers)
     if blockers and password is None:
         raise LockBlocked(
-            f"trial: {readiness.headline()} block the lock; resolve them, or override with a reason and your "
+            f"trial: {readiness.headline()} {'blocks' if blockers == 1 else 'block'} the lock; resolve "
+            f"{'it' if blockers == 1 else 'them'}, or override with a reason and your "
             f"password. {readiness.first_text(SHOWN)}",
             readiness,
         )
