@@ -569,6 +569,7 @@ def _open_query(
             queries.c.origin == origin,
             queries.c.status != "closed",
             (queries.c.field == field_id) if field_id else queries.c.check_id == check_id,
+            (queries.c.check_id == check_id) if check_id and field_id else queries.c.id.is_not(None),
         )
     ).first()
     if existing is not None:
@@ -618,6 +619,8 @@ def _auto_close(
     ]
     if isinstance(field_id, str):
         where.append(queries.c.field == field_id)
+        if check_id is not None:
+            where.append(queries.c.check_id == check_id)
     elif field_id is not None:
         if not field_id:
             return
@@ -743,12 +746,14 @@ def _run_checks(
         if first not in rows or not touched or check.severity == "refuse":
             continue
         failed = _failed(protocol, check, forms, window)
-        if failed:
-            _open_query(
-                session, SYSTEM_ACTOR, participant, rows[first].id, None, "data_check", check.message, check.id
-            )
-        elif failed is False:
-            _auto_close(session, participant, rows[first].id, "data_check", field_id=None, check_id=check.id)
+        # A query on each field concerned, on its own form of the visit.
+        concerned = [(fid, name) for fid, _, name in (ref.partition(".") for ref in refs) if fid in rows]
+        for fid, name in concerned:
+            if failed:
+                _open_query(session, SYSTEM_ACTOR, participant, rows[fid].id, name, "data_check", check.message,
+                            check.id)  # fmt: skip
+            elif failed is False:
+                _auto_close(session, participant, rows[fid].id, "data_check", field_id=name, check_id=check.id)
 
 
 def _meaning(value: StoredValue | None) -> Any:
