@@ -65,7 +65,13 @@ class Settings(BaseSettings):
     )
     session_hours: int = Field(default=12, ge=1, description="A browser session ends this long after sign-in.")
     secure_cookies: bool = Field(
-        default=False, description="Send cookies only over HTTPS (turn on behind TLS in production)."
+        default=False,
+        description="Mark every cookie Secure, even on a request that did not arrive over HTTPS (cookies on an "
+        "HTTPS request are always Secure).",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="Serve the interactive API documentation (Swagger UI) at /docs; its assets load from a CDN.",
     )
     protocol_file: Path | None = Field(
         default=None,

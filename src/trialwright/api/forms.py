@@ -16,7 +16,7 @@ from trialwright.domain.roles import Role
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
-from trialwright.web.deps import EngineDep, require_api_roles
+from trialwright.web.deps import EngineDep, RowId, require_api_roles
 
 router = APIRouter(prefix="/api/v1", tags=["forms"])
 Reader = Annotated[UserView, Depends(require_api_roles(*svc.READERS))]
@@ -216,12 +216,12 @@ def raise_query(body: QueryIn, user: Raiser, engine: EngineDep) -> dict[str, Any
 
 
 @router.post("/queries/{query_id}/answer")
-def answer_query(query_id: int, body: AnswerIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
+def answer_query(query_id: RowId, body: AnswerIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """Answer a query (site staff)."""
     return dict(_call(svc.answer_query, engine, user, query_id, body.answer).__dict__)
 
 
 @router.post("/queries/{query_id}/close")
-def close_query(query_id: int, body: CloseIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
+def close_query(query_id: RowId, body: CloseIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """Close a query (whoever raised it; a monitor or data manager for automatic ones)."""
     return dict(_call(svc.close_query, engine, user, query_id, body.note).__dict__)

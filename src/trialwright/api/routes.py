@@ -11,7 +11,7 @@ from trialwright.api.schemas import ArmOut, MeOut, SiteOut, TokenCreated, TokenI
 from trialwright.domain.masking import masked_roles, present_arms
 from trialwright.domain.roles import Role
 from trialwright.services.users import UserView, issue_token, list_tokens, list_users, revoke_token
-from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, require_api_roles, viewer_of
+from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, RowId, require_api_roles, viewer_of
 
 router = APIRouter(prefix="/api/v1", tags=["trial"])
 AdminUser = Annotated[UserView, Depends(require_api_roles(Role.ADMINISTRATOR))]
@@ -85,7 +85,7 @@ def create_token(body: TokenIn, user: ApiUser, engine: EngineDep) -> TokenCreate
 
 
 @router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
-def delete_token(token_id: int, user: ApiUser, engine: EngineDep) -> Response:
+def delete_token(token_id: RowId, user: ApiUser, engine: EngineDep) -> Response:
     """Revoke one of the caller's tokens."""
     if not revoke_token(engine, token_id, actor=user.username, owner=user.username):
         raise HTTPException(status_code=404, detail="no such token")

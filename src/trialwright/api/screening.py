@@ -12,7 +12,7 @@ from trialwright.domain.eligibility import ScreeningValueError
 from trialwright.domain.roles import Role
 from trialwright.services import screening as svc
 from trialwright.services.users import UserView
-from trialwright.web.deps import EngineDep, require_api_roles
+from trialwright.web.deps import EngineDep, RowId, require_api_roles
 
 router = APIRouter(prefix="/api/v1", tags=["screening"])
 Writer = Annotated[UserView, Depends(require_api_roles(Role.INVESTIGATOR, Role.STUDY_COORDINATOR))]
@@ -138,31 +138,31 @@ def create_screening(body: ScreeningIn, user: Writer, engine: EngineDep) -> Scre
 
 
 @router.get("/screenings/{screening_id}", response_model=ScreeningOut)
-def screening(screening_id: int, user: Reader, engine: EngineDep) -> ScreeningOut:
+def screening(screening_id: RowId, user: Reader, engine: EngineDep) -> ScreeningOut:
     """One screening."""
     return _out(_call(svc.get_screening, engine, user, screening_id))
 
 
 @router.post("/screenings/{screening_id}/values", response_model=ScreeningOut)
-def change_values(screening_id: int, body: ValuesIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+def change_values(screening_id: RowId, body: ValuesIn, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Enter or correct values (a reason is needed to change a saved value)."""
     return _out(_call(svc.update_screening, engine, user, screening_id, values=body.values, reason=body.reason))
 
 
 @router.post("/screenings/{screening_id}/consents", response_model=ScreeningOut, status_code=201)
-def consent(screening_id: int, body: ConsentIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+def consent(screening_id: RowId, body: ConsentIn, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Record a consent, a refusal, or a participant's own decision after regaining capacity."""
     return _out(_call(svc.record_consent, engine, user, screening_id, **body.model_dump()))
 
 
 @router.post("/screenings/{screening_id}/not-enrolled", response_model=ScreeningOut)
-def not_enrolled(screening_id: int, body: NotEnrolledIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+def not_enrolled(screening_id: RowId, body: NotEnrolledIn, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Record the coded reason a patient was not enrolled."""
     return _out(_call(svc.set_non_enrolment, engine, user, screening_id, reason=body.reason, text_=body.text))
 
 
 @router.post("/screenings/{screening_id}/enrol", response_model=ScreeningOut)
-def enrol(screening_id: int, user: Writer, engine: EngineDep) -> ScreeningOut:
+def enrol(screening_id: RowId, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Enrol an eligible, consented patient: issues the participant id."""
     return _out(_call(svc.enrol, engine, user, screening_id))
 

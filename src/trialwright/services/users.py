@@ -1,8 +1,8 @@
 """People and their access: accounts, passwords, sign-in with lockout, browser sessions, API tokens.
 
 Every use case is one transaction and leaves audit entries (who, what, old and new value) — never a
-password, a hash or a token. Unknown users and wrong passwords fail with the same message, so sign-in
-reveals nothing about which accounts exist.
+password, a hash or a token. Unknown users, wrong passwords, locked and disabled accounts fail with the same
+message after the same work, so sign-in reveals nothing about which accounts exist (the audit trail says why).
 """
 
 from __future__ import annotations
@@ -366,11 +366,13 @@ def confirm_password(engine: Engine, username: str, password: str) -> bool:
         return row is not None and bool(row.active) and _verify(row.password_hash, password)
 
 
-_GENERIC = "wrong username or password"
-_DISABLED = "this account is disabled; ask an administrator"
-_LOCKED = "this account is locked after repeated failed sign-ins; try again later or ask an administrator"
+# One answer for every refusal: a distinct message for a locked or disabled account would tell anyone
+# guessing that the username exists.
+_GENERIC = (
+    "wrong username or password, or the account is locked or disabled; try again later or ask an administrator"
+)
 #: Every message a refused sign-in can show (the web app's catalogs translate them).
-SIGN_IN_MESSAGES = (_GENERIC, _DISABLED, _LOCKED)
+SIGN_IN_MESSAGES = (_GENERIC,)
 
 
 def authenticate(
@@ -393,18 +395,20 @@ def authenticate(
             )
             failure = _GENERIC
         elif not row.active:
+            _verify(row.password_hash, password)  # same work, same answer as for an unknown user
             audit.record(
                 session,
                 actor=row.username,
                 action="user.sign_in_refused",
                 detail={"why": "disabled", "channel": channel},
             )
-            failure = _DISABLED
+            failure = _GENERIC
         elif row.locked_until is not None and row.locked_until > now:
+            _verify(row.password_hash, password)
             audit.record(
                 session, actor=row.username, action="user.sign_in_refused", detail={"why": "locked", "channel": channel}
             )
-            failure = _LOCKED
+            failure = _GENERIC
         elif not _verify(row.password_hash, password):
             attempts = row.failed_attempts + 1
             values: dict[str, object] = {"failed_attempts": attempts}

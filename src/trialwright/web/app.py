@@ -22,8 +22,17 @@ from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy
 from trialwright.settings import Settings
 from trialwright.store.engine import check_connection, make_engine
+from trialwright.web.headers import API_DOCS_PATH, apply_security_headers, security_headers
 from trialwright.web.i18n import DEFAULT_LANGUAGE, N_
-from trialwright.web.security import CSRF_COOKIE, LANG_COOKIE, CsrfFailed, Forbidden, SignInRequired, new_csrf_token
+from trialwright.web.security import (
+    CSRF_COOKIE,
+    LANG_COOKIE,
+    CsrfFailed,
+    Forbidden,
+    SignInRequired,
+    new_csrf_token,
+    secure_cookie,
+)
 from trialwright.web.templating import Page, render_page
 
 __all__ = ["create_app"]
@@ -41,7 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
         title=f"trialwright: {protocol.trial_id}",
         version=__version__,
         description="REST API of a trial run with trialwright. Authenticate with `Authorization: Bearer <token>`.",
-        docs_url="/docs",
+        # Swagger UI loads its assets from a CDN (no installed package ships them): off unless asked for.
+        docs_url=API_DOCS_PATH if settings.api_docs else None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -91,11 +101,12 @@ def create_app(settings: Settings) -> FastAPI:
                 request.state.anonymous_csrf,
                 httponly=True,
                 samesite="lax",
-                secure=settings.secure_cookies,
+                secure=secure_cookie(request, settings.secure_cookies),
                 path="/",
             )
         return response
 
+    app.middleware("http")(security_headers)  # added last: the outermost, so it covers every answer
     _install_error_handlers(app)
     return app
 
@@ -173,4 +184,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Logged without the request body (it may hold personal data); the answer reveals nothing.
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(request, 500, N_("Something went wrong. The error has been logged."))
+        # This handler answers outside the middleware stack: the headers are set here.
+        answer = _error(request, 500, N_("Something went wrong. The error has been logged."))
+        return apply_security_headers(request, answer)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Form, HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Path, Request
 from sqlalchemy import Engine
 
 from trialwright.domain.masking import Viewer, viewer_for
@@ -32,12 +32,14 @@ from trialwright.web.security import (
 from trialwright.web.templating import NavItem, Page
 
 __all__ = [
+    "MAX_ROW_ID",
     "ApiUser",
     "CsrfChecked",
     "EngineDep",
     "PageDep",
     "PolicyDep",
     "ProtocolDep",
+    "RowId",
     "SessionDep",
     "SettingsDep",
     "SignedInPage",
@@ -63,6 +65,11 @@ def get_policy(request: Request) -> AccessPolicy:
 def get_protocol(request: Request) -> Protocol:
     return request.app.state.protocol  # type: ignore[no-any-return]
 
+
+#: The largest row id either database stores (PostgreSQL ``integer``; SQLite's is larger).
+MAX_ROW_ID = 2**31 - 1
+#: A row id in a path: a larger number is refused with 422 before it reaches the database (which would fail).
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 
+from starlette.requests import Request
+
 __all__ = [
     "CALENDAR_COOKIE",
     "CSRF_COOKIE",
@@ -18,6 +20,7 @@ __all__ = [
     "Forbidden",
     "SignInRequired",
     "new_csrf_token",
+    "secure_cookie",
     "tokens_match",
 ]
 
@@ -54,6 +57,11 @@ class CsrfFailed(Exception):
 def new_csrf_token() -> str:
     """A fresh random token."""
     return secrets.token_urlsafe(32)
+
+
+def secure_cookie(request: Request, forced: bool) -> bool:
+    """Whether a cookie gets the ``Secure`` flag: always over HTTPS, and everywhere when the setting forces it."""
+    return forced or request.url.scheme == "https"
 
 
 def tokens_match(expected: str | None, given: str | None) -> bool:

@@ -53,7 +53,7 @@ def test_lockout_after_repeated_failures(client: TestClient, trial: Trial) -> No
     for _ in range(3):  # the app under test locks after 3
         assert _attempt(client, name, "not-the-password-1").status_code == 401
     locked = _attempt(client, name, PASSWORD)  # even the right password is refused while locked
-    assert locked.status_code == 401 and "locked" in locked.text
+    assert locked.status_code == 401 and "wrong username or password, or the account is locked" in locked.text
     assert audit.entries(trial.engine, action_prefix="user.locked_out")[0].actor == name
     user = get_user(trial.engine, name)
     assert user is not None and user.locked_until is not None
@@ -64,7 +64,8 @@ def test_a_disabled_user_is_refused_and_loses_the_session(client: TestClient, tr
     disable_user(trial.engine, username(Role.MONITOR), actor="admin")
     assert client.get("/").status_code == 303
     refused = _attempt(client, username(Role.MONITOR), PASSWORD)
-    assert refused.status_code == 401 and "disabled" in refused.text
+    assert refused.status_code == 401 and "or the account is locked or disabled" in refused.text
+    assert "disabled" in str(audit.entries(trial.engine, action_prefix="user.sign_in_refused")[0].detail)
 
 
 def test_an_idle_or_expired_session_ends(client: TestClient, trial: Trial) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from trialwright.domain.roles import Role
 from trialwright.services import audit
-from trialwright.web.deps import EngineDep, require_roles
+from trialwright.web.deps import MAX_ROW_ID, EngineDep, require_roles
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -22,7 +24,7 @@ def audit_page(
     actor: str | None = None,
     action: str | None = None,
     participant: str | None = None,
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> HTMLResponse:
     rows = audit.entries(
         engine,

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.services.users import AuthenticationFailed, authenticate, end_session, start_session
 from trialwright.web.deps import CsrfChecked, EngineDep, PageDep, PolicyDep, SettingsDep
-from trialwright.web.security import SESSION_COOKIE
+from trialwright.web.security import SESSION_COOKIE, secure_cookie
 from trialwright.web.templating import render_page
 
 router = APIRouter()
@@ -51,7 +51,7 @@ def sign_in(
         token,
         httponly=True,
         samesite="lax",
-        secure=settings.secure_cookies,
+        secure=secure_cookie(request, settings.secure_cookies),
         max_age=policy.session_hours * 3600,
         path="/",
     )
@@ -59,10 +59,11 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(request: Request, engine: EngineDep, _csrf: CsrfChecked) -> Response:
+def sign_out(request: Request, engine: EngineDep, settings: SettingsDep, _csrf: CsrfChecked) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         end_session(engine, token)
     response = RedirectResponse("/sign-in", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    secure = secure_cookie(request, settings.secure_cookies)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=secure)
     return response

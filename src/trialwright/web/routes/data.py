@@ -17,7 +17,7 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
-from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, require_roles
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
 
@@ -338,7 +338,7 @@ def answer(
     page: ReaderPage,
     engine: EngineDep,
     _csrf: CsrfChecked,
-    query_id: int,
+    query_id: RowId,
     answer: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/queries",
 ) -> Response:
@@ -352,7 +352,7 @@ def close(
     page: ReaderPage,
     engine: EngineDep,
     _csrf: CsrfChecked,
-    query_id: int,
+    query_id: RowId,
     note: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/queries",
 ) -> Response:

@@ -16,8 +16,8 @@ from trialwright.services.users import (
     revoke_token,
     set_preferences,
 )
-from trialwright.web.deps import CsrfChecked, EngineDep, PageDep, SettingsDep, SignedInPage
-from trialwright.web.security import CALENDAR_COOKIE, LANG_COOKIE
+from trialwright.web.deps import CsrfChecked, EngineDep, PageDep, RowId, SettingsDep, SignedInPage
+from trialwright.web.security import CALENDAR_COOKIE, LANG_COOKIE, secure_cookie
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -57,6 +57,7 @@ def password(
 
 @router.post("/profile/preferences")
 def preferences(
+    request: Request,
     page: PageDep,
     engine: EngineDep,
     settings: SettingsDep,
@@ -74,9 +75,8 @@ def preferences(
     else:  # before sign-in the choice lives in a cookie
         for name, value in ((LANG_COOKIE, language), (CALENDAR_COOKIE, calendar)):
             if value:
-                response.set_cookie(
-                    name, value, samesite="lax", secure=settings.secure_cookies, max_age=365 * 86400, path="/"
-                )
+                secure = secure_cookie(request, settings.secure_cookies)
+                response.set_cookie(name, value, samesite="lax", secure=secure, max_age=365 * 86400, path="/")
     return response
 
 
@@ -90,7 +90,7 @@ def new_token(
 
 
 @router.post("/profile/tokens/{token_id}/revoke")
-def revoke(page: SignedInPage, engine: EngineDep, _csrf: CsrfChecked, token_id: int) -> Response:
+def revoke(page: SignedInPage, engine: EngineDep, _csrf: CsrfChecked, token_id: RowId) -> Response:
     assert page.user is not None
     revoke_token(engine, token_id, actor=page.user.username, owner=page.user.username)
     return RedirectResponse("/profile", status_code=303)

@@ -33,7 +33,7 @@ from trialwright.services.screening import (
     set_non_enrolment,
     update_screening,
 )
-from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, require_roles
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -236,7 +236,9 @@ def _detail(
 
 
 @router.get("/screening/{screening_id}", response_class=HTMLResponse)
-def detail(request: Request, page: ReaderPage, engine: EngineDep, protocol: ProtocolDep, screening_id: int) -> Response:
+def detail(
+    request: Request, page: ReaderPage, engine: EngineDep, protocol: ProtocolDep, screening_id: RowId
+) -> Response:
     return _detail(request, page, engine, protocol, screening_id)
 
 
@@ -255,7 +257,12 @@ def _act(
 
 @router.post("/screening/{screening_id}/values", response_class=HTMLResponse)
 async def change_values(
-    request: Request, page: WriterPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked, screening_id: int
+    request: Request,
+    page: WriterPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    _csrf: CsrfChecked,
+    screening_id: RowId,
 ) -> Response:
     assert page.user is not None
     user = page.user
@@ -279,7 +286,7 @@ def not_enrolled(
     engine: EngineDep,
     protocol: ProtocolDep,
     _csrf: CsrfChecked,
-    screening_id: int,
+    screening_id: RowId,
     reason: Annotated[str, Form()] = "",
     text: Annotated[str, Form()] = "",
 ) -> Response:
@@ -302,7 +309,7 @@ def consent(
     engine: EngineDep,
     protocol: ProtocolDep,
     _csrf: CsrfChecked,
-    screening_id: int,
+    screening_id: RowId,
     form_version: Annotated[str, Form()] = "",
     given_by: Annotated[str, Form()] = "participant",
     representative_name: Annotated[str, Form()] = "",
@@ -345,7 +352,12 @@ def consent(
 
 @router.post("/screening/{screening_id}/enrol", response_class=HTMLResponse)
 def enrol_page(
-    request: Request, page: WriterPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked, screening_id: int
+    request: Request,
+    page: WriterPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    _csrf: CsrfChecked,
+    screening_id: RowId,
 ) -> Response:
     assert page.user is not None
     user = page.user

@@ -1,0 +1,77 @@
+"""Security headers on every answer: what a browser may load, frame, sniff, send on, remember and use.
+
+One middleware sets them on pages, the REST API, error pages and static files alike (static files may be
+cached; nothing else may). The content security policy allows scripts only from this site, so no page holds
+inline script; inline *style* is allowed because the SVG charts drawn by matplotlib and the study report
+embedded in the analysis page carry ``<style>`` elements and ``style`` attributes. HSTS is sent only on an
+answer over HTTPS, where the browser honours it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+from fastapi.responses import Response
+
+__all__ = ["API_DOCS_PATH", "CONTENT_SECURITY_POLICY", "apply_security_headers", "is_https", "security_headers"]
+
+#: The interactive API documentation (Swagger UI), off by default (setting ``api_docs``).
+API_DOCS_PATH = "/docs"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+# Swagger UI's page loads its script and style from a CDN and starts itself with an inline script; when an
+# operator turns the page on, that page alone (never another) is allowed both.
+_SWAGGER_CDN = "https://cdn.jsdelivr.net"
+_API_DOCS_POLICY = (
+    CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' 'unsafe-inline' {_SWAGGER_CDN}")
+    .replace("style-src 'self'", f"style-src 'self' {_SWAGGER_CDN}")
+    .replace("img-src 'self' data:", "img-src 'self' data: https://fastapi.tiangolo.com")
+)
+
+_ALWAYS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+_HSTS = "max-age=31536000; includeSubDomains"
+
+
+def is_https(request: Request) -> bool:
+    """Whether the browser reached us over TLS (behind a proxy: as uvicorn's trusted proxy headers say)."""
+    return request.url.scheme == "https"
+
+
+def apply_security_headers(request: Request, response: Response) -> Response:
+    """Set the headers on ``response`` (idempotent); returns it."""
+    path = request.url.path
+    response.headers["Content-Security-Policy"] = _API_DOCS_POLICY if path == API_DOCS_PATH else CONTENT_SECURITY_POLICY
+    for name, value in _ALWAYS.items():
+        response.headers[name] = value
+    if is_https(request):
+        response.headers["Strict-Transport-Security"] = _HSTS
+    if not path.startswith("/static/"):
+        # Pages and API answers may hold participant data: kept by no browser or proxy cache.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """The ``http`` middleware (errors that escape every handler get the headers in the 500 handler)."""
+    return apply_security_headers(request, await call_next(request))
