@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from trialwright.api.schemas import ArmOut, MeOut, SiteOut, TokenCreated, TokenIn, TokenOut, TrialOut, UserOut
 from trialwright.domain.masking import masked_roles, present_arms
 from trialwright.domain.roles import Role
-from trialwright.services.users import UserView, issue_token, list_tokens, list_users, revoke_token
+from trialwright.services.users import UserError, UserView, issue_token, list_tokens, list_users, revoke_token
 from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, RowId, require_api_roles, viewer_of
 
 router = APIRouter(prefix="/api/v1", tags=["trial"])
@@ -80,7 +80,11 @@ def tokens(user: ApiUser, engine: EngineDep) -> list[TokenOut]:
 @router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
 def create_token(body: TokenIn, user: ApiUser, engine: EngineDep) -> TokenCreated:
     """A new token for the caller, shown once."""
-    token, view = issue_token(engine, user.username, name=body.name, actor=user.username)
+    try:
+        token, view = issue_token(engine, user.username, name=body.name, actor=user.username)
+    except UserError as exc:
+        field, _, _ = str(exc).partition(":")
+        raise HTTPException(status_code=422, detail=[{"field": field, "rule": str(exc)}]) from None
     return TokenCreated(token=token, **view.__dict__)
 
 

@@ -69,3 +69,6 @@ def test_bad_input_gets_a_clear_error(client: TestClient, trial: Trial) -> None:
     response = client.post("/api/v1/tokens", headers=_bearer(trial, Role.MONITOR), json={"name": ""})
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "name"
+    control = client.post("/api/v1/tokens", headers=_bearer(trial, Role.MONITOR), json={"name": "\x1flab"})
+    assert control.status_code == 422  # the service's text rule, answered by name, never a server error
+    assert control.json()["detail"][0]["field"] == "name" and "U+001F" in control.json()["detail"][0]["rule"]
