@@ -67,9 +67,12 @@ def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         must_have("chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError as exc:
         must_have("playwright", str(exc))
+    # A click that submits a form returns once the next page starts loading; assertions wait for what
+    # they look for (expect) as long as any other step may, on a loaded CI machine.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as p:
         try:
             b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)

@@ -4,6 +4,7 @@ page, sign out, keyboard-only use and phone width."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.trialfixtures import PASSWORD, username
 from trialwright.domain.roles import Role
@@ -36,7 +37,7 @@ def test_coordinator_day(page, live_server: str) -> None:  # type: ignore[no-unt
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("dir") == "rtl"
     assert page.locator("html").get_attribute("lang") == "fa"
-    assert page.get_by_role("link", name="خانه").is_visible()
+    expect(page.get_by_role("link", name="خانه")).to_be_visible()
     page.shot("persian")
     # Another role's page is refused, readably
     response = page.goto(f"{live_server}/admin/audit")
@@ -61,7 +62,7 @@ def test_keyboard_only_sign_in(page, live_server: str) -> None:  # type: ignore[
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server}/")
     page.shot("signed-in")
-    assert page.get_by_role("button", name="Sign out").is_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def test_phone_width_has_no_sideways_scroll(page, live_server: str) -> None:  # type: ignore[no-untyped-def]

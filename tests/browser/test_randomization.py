@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.test_pages import _sign_in
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
@@ -42,13 +43,13 @@ def test_randomize_prepare_and_unblind(page, live_server: str, live_trial: Trial
     _as(page, live_server, Role.UNBLINDED_STATISTICIAN)
     page.get_by_role("link", name="Allocation list").click()
     page.get_by_role("button", name="Generate and seal").click()
-    assert page.get_by_test_id("list-record").count() == 1
+    expect(page.get_by_test_id("list-record")).to_have_count(1)
     page.shot("list-sealed")
 
     _as(page, live_server, Role.INVESTIGATOR)
     page.get_by_role("link", name="Participants").click()
     page.get_by_role("link", name=pid).click()
-    assert "Not yet randomized." in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("Not yet randomized.")
     page.get_by_role("button", name="Randomize").click()
     number = page.get_by_test_id("randomization-number").inner_text()
     code = page.get_by_test_id("preparation-code").inner_text()
@@ -66,7 +67,7 @@ def test_randomize_prepare_and_unblind(page, live_server: str, live_trial: Trial
     if arm == "hUCMSC-Exos + standard care":  # the particle count is the exosome arm's alone
         page.get_by_label("Particle count (particles)").fill("5e10")
     page.get_by_role("button", name="Record preparation").click()
-    assert page.get_by_test_id("prepared").is_visible()
+    expect(page.get_by_test_id("prepared")).to_be_visible()
     page.shot("prepared")
 
     _as(page, live_server, Role.STUDY_COORDINATOR)
@@ -83,10 +84,10 @@ def test_randomize_prepare_and_unblind(page, live_server: str, live_trial: Trial
     assert arm in page.get_by_test_id("revealed-arm").inner_text()
     page.shot("unblinded")
     page.goto(f"{live_server}/participants/{pid}")
-    assert page.get_by_test_id("unblinded-flag").is_visible()
+    expect(page.get_by_test_id("unblinded-flag")).to_be_visible()
 
     _as(page, live_server, Role.DSMB_MEMBER)
-    assert f"Emergency unblinding of {pid}" in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text(f"Emergency unblinding of {pid}")
     page.get_by_role("link", name="Unblinding log").click()
     assert "Suspected anaphylaxis" in page.get_by_test_id("unblinding").inner_text()
     page.shot("unblinding-log")

@@ -5,6 +5,7 @@ a new site and a later end) and gets the new forecast; the DSMB sees the same pa
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.test_pages import _sign_in
 from tests.browser.test_randomization import ARM_NAMES, _as
@@ -32,9 +33,10 @@ def test_the_dashboard_the_forecast_and_a_what_if(page, live_server: str, live_t
     page.wait_for_url(f"{live_server}/recruitment")
     assert page.get_by_test_id("screened").inner_text() == "40"
     assert page.get_by_test_id("randomized").inner_text() == f"{t.randomized} / 30 ({100 * t.randomized / 30:.0f}%)"
-    assert page.get_by_test_id("site-RAZ").is_visible() and page.get_by_test_id("site-GOL").is_visible()
-    assert page.locator("svg[data-plot=cumulative]").is_visible()
-    assert page.locator("svg[data-plot=forecast]").is_visible()
+    expect(page.get_by_test_id("site-RAZ")).to_be_visible()
+    expect(page.get_by_test_id("site-GOL")).to_be_visible()
+    expect(page.locator("svg[data-plot=cumulative]")).to_be_visible()
+    expect(page.locator("svg[data-plot=forecast]")).to_be_visible()
     # Today is years after the simulated recruitment: the forecast still comes, and says why to doubt it.
     assert page.get_by_test_id("median-date").inner_text()
     assert "has passed" in page.get_by_test_id("warnings").inner_text()

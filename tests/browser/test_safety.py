@@ -7,6 +7,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.test_randomization import ARM_NAMES, _as, _enrolled
 from tests.trialfixtures import PASSWORD, Trial, who
@@ -33,7 +34,7 @@ def test_report_an_sae_masked_for_the_team_by_arm_for_the_dsmb_and_the_pause(  #
     page.get_by_role("radio", name="yes").check()
     page.get_by_role("button", name="Report adverse event").click()
     # Refused: no seriousness criterion and no causality; the page says which field and keeps the term.
-    assert "a serious adverse event needs at least one ICH E2A criterion" in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("a serious adverse event needs at least one ICH E2A criterion")
     assert page.locator("#term").input_value() == "Anaphylaxis"
     page.get_by_role("radio", name="yes").check()
     page.get_by_role("checkbox", name="life threatening").check()
@@ -42,20 +43,20 @@ def test_report_an_sae_masked_for_the_team_by_arm_for_the_dsmb_and_the_pause(  #
     page.locator("#outcome").select_option("recovering")
     page.locator("#aware_at").fill(now.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Report adverse event").click()
-    assert page.get_by_test_id("susar").is_visible()
+    expect(page.get_by_test_id("susar")).to_be_visible()
     assert page.get_by_test_id("deadline-state-sae_to_sponsor").inner_text() == "pending"
     assert not any(name in page.content() for name in ARM_NAMES)
     page.shot("sae-reported")
     page.get_by_role("link", name="Safety", exact=True).click()
-    assert "All randomized participants, pooled" in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("All randomized participants, pooled")
     assert "Randomization is paused" in page.get_by_test_id("pause-state").inner_text()
     assert not any(name in page.content() for name in ARM_NAMES)
     page.shot("safety-masked")
     page.goto(f"{live_server}/participants/{second}")
-    assert page.get_by_test_id("pause").is_visible()
+    expect(page.get_by_test_id("pause")).to_be_visible()
     page.get_by_role("button", name="Randomize").click()
-    assert "paused by the protocol's safety rule" in page.inner_text("main")
-    assert "Not yet randomized." in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("paused by the protocol's safety rule")
+    expect(page.locator("main")).to_contain_text("Not yet randomized.")
 
     _as(page, live_server, Role.DSMB_MEMBER)
     page.get_by_role("link", name="DSMB safety review").click()
@@ -68,7 +69,7 @@ def test_report_an_sae_masked_for_the_team_by_arm_for_the_dsmb_and_the_pause(  #
     page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Record decision").click()
     assert page.get_by_test_id("pause-state").inner_text().startswith("Randomization is open.")
-    assert page.get_by_test_id("decision").count() == 1
+    expect(page.get_by_test_id("decision")).to_have_count(1)
 
     _as(page, live_server, Role.INVESTIGATOR)
     page.goto(f"{live_server}/participants/{second}")

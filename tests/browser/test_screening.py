@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.test_pages import _sign_in
 from trialwright.domain.roles import Role
@@ -60,7 +61,7 @@ def test_screen_two_patients_and_enrol_the_eligible_one(page, live_server: str) 
     page.fill("#obtained_at", tehran_now.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Record consent").click()
     assert page.get_by_test_id("decision").inner_text() == "eligible"
-    assert "Maryam Ahmadi (daughter)" in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("Maryam Ahmadi (daughter)")
     page.shot("consented")
     page.get_by_role("button", name="Enrol").click()
     assert page.get_by_test_id("participant-id").inner_text() == "enrolled: RAZ-001"
