@@ -20,7 +20,8 @@ import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -30,6 +31,9 @@ from trialwright.services import clock
 from trialwright.store.audit_keys import AuditKey, AuditKeyError, is_checked, key_check, key_of, mark_checked
 from trialwright.store.engine import serialise, session_scope
 from trialwright.store.tables import audit_entries, audit_keying
+
+if TYPE_CHECKING:
+    from trialwright.settings import Settings
 
 __all__ = ["AuditEntry", "AuditKeyError", "begin_keying", "count", "entries", "record", "side_files", "verify"]
 
@@ -204,8 +208,9 @@ def verify(engine: Engine, *, batch: int = 5000) -> ChainReport:
     return verify_trail(engine, batch=batch)
 
 
-def side_files(settings: Any) -> list[Any]:
-    """The files outside the database a backup must hold with it: the audit key file and the anchor file."""
+def side_files(settings: Settings) -> list[Path]:
+    """The files outside the database a backup must hold (apart from it): the audit key file, unless the key
+    is the secret TRIALWRIGHT_AUDIT_KEY, and the anchor file. Either may not exist yet."""
     from trialwright.services.audit_keys import side_files as files
 
     return files(settings)

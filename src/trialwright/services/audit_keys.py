@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from trialwright.settings import Settings
 
 __all__ = [
+    "AuditKeyError",
     "allocation_intact",
     "check_key",
     "digest_of",

@@ -83,3 +83,29 @@ def test_the_web_app_anchors_the_head_when_it_starts_and_refuses_a_keyed_trial_w
     key_file.rename(key_file.with_name("moved.key"))
     with pytest.raises(AuditKeyError, match="no audit key was found"):
         create_app(Settings(database_url=database_url))
+
+
+def test_side_files_name_the_key_and_anchor_files_a_backup_must_hold(tmp_path: Path) -> None:
+    from trialwright.services.audit import side_files
+    from trialwright.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    assert side_files(Settings(database_url=url)) == [tmp_path / "trial.db.key", tmp_path / "trial.db.anchors"]
+    named = Settings(database_url=url, audit_key_file=tmp_path / "k" / "a.key", audit_anchor_file=tmp_path / "x.txt")
+    assert side_files(named) == [tmp_path / "k" / "a.key", tmp_path / "x.txt"]
+    secret = Settings(database_url=url, audit_key="ab" * 32)  # type: ignore[arg-type]
+    assert side_files(secret) == [tmp_path / "trial.db.anchors"]  # the secret is the operator's to keep
+
+
+def test_a_command_on_a_keyed_trial_without_its_key_is_one_clear_refusal(
+    database_url: str, first_protocol_path: Path
+) -> None:
+    _init(database_url, first_protocol_path)
+    key_file = default_key_file(database_url)
+    assert key_file is not None
+    key_file.rename(key_file.with_name("moved.key"))
+    result = runner.invoke(app, ["user", "list", "--database", database_url])
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "no audit key was found" in said and str(key_file) in said and "audit_key_file" in said
+    assert "Traceback" not in result.output
