@@ -36,6 +36,18 @@ def _plain_postgres_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """PostgreSQL trials keep their audit key under $XDG_DATA_HOME: a folder of this run, not the user's."""
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""

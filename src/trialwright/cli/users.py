@@ -31,12 +31,14 @@ def _actor(actor: str | None) -> str:
 
 
 def _engine(database: str | None):  # type: ignore[no-untyped-def]
-    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine
+    from trialwright.services.audit_keys import AuditKeyError, check_key, engine_for
+    from trialwright.store.engine import DatabaseUnavailable, check_connection
 
     try:
-        engine = make_engine(settings_for(database).database_url)
+        engine = engine_for(settings_for(database))
         check_connection(engine)
-    except DatabaseUnavailable as exc:
+        check_key(engine)
+    except (DatabaseUnavailable, AuditKeyError) as exc:
         fail(str(exc))
     return engine
 
