@@ -10,6 +10,7 @@ import typer
 
 from trialwright import __version__
 from trialwright.cli import analysis as analysis_cli
+from trialwright.cli import backup as backup_cli
 from trialwright.cli import exports as exports_cli
 from trialwright.cli import forms as forms_cli
 from trialwright.cli import lock as lock_cli
@@ -72,6 +73,8 @@ app.command("plan")(analysis_cli.plan)
 app.command("export")(exports_cli.export)
 app.add_typer(exports_cli.import_app, name="import")
 app.add_typer(exports_cli.access_app, name="access")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
 
 
 def main() -> None:

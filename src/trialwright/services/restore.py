@@ -1,0 +1,163 @@
+"""Restoring a backup into a new database, and proving the copy whole.
+
+The order matters: the manifest's SHA-256 of every file is checked before anything is loaded (a changed file is
+refused by name); the target must be empty (a restore never overwrites a trial); after loading, the restored
+trial records ``backup.restored`` in its own trail, and then the whole audit chain is verified, the entry at the
+manifest's head sequence must carry the manifest's head hash, and the restored counts must equal the manifest's.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import Engine, select, text
+
+from trialwright.domain.audit import ChainReport
+from trialwright.services import audit
+from trialwright.services.backup import FORMAT, MANIFEST, BackupError, Snapshot, file_sha256, read_snapshot
+from trialwright.store import dump
+from trialwright.store.engine import make_engine, normalise_url, session_scope
+from trialwright.store.tables import audit_entries
+
+__all__ = ["RestoreResult", "check_backup", "restore"]
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What a restore found: the chain report, whether the head and the counts match the manifest."""
+
+    trial_id: str
+    manifest: dict[str, Any]
+    chain: ChainReport
+    head_matches: bool
+    restored: Snapshot
+    audit_seq: int
+
+    @property
+    def counts_match(self) -> bool:
+        expected = self.manifest["counts"]
+        restored = self.restored.counts()
+        # The restore adds its own entry to the trail; everything else must be exactly as backed up.
+        return restored == {**expected, "audit_entries": expected["audit_entries"] + 1}
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and self.head_matches and self.counts_match
+
+
+def check_backup(folder: Path) -> dict[str, Any]:
+    """The folder's manifest, once every file it lists is present and has its recorded SHA-256."""
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackupError(f"{path}: no manifest; is {folder} a trialwright backup?") from None
+    except json.JSONDecodeError as exc:
+        raise BackupError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{path}: not a {FORMAT} manifest")
+    files = manifest.get("files") or []
+    if sum(1 for entry in files if entry.get("kind") == "database") != 1:
+        raise BackupError(f"{path}: the manifest must list exactly one database file")
+    for entry in files:
+        name = PurePosixPath(str(entry.get("name", "")))
+        if name.is_absolute() or ".." in name.parts or not name.parts:
+            raise BackupError(f"{path}: file name {str(name)!r} leaves the backup folder")
+        file = folder / name
+        if not file.is_file():
+            raise BackupError(f"{name}: listed in the manifest but missing from the backup")
+        if file_sha256(file) != entry.get("sha256"):
+            raise BackupError(f"{name}: its SHA-256 differs from the manifest's; the backup was changed or damaged")
+    return manifest
+
+
+def _database_file(folder: Path, manifest: dict[str, Any]) -> Path:
+    entry = next(entry for entry in manifest["files"] if entry["kind"] == "database")
+    return folder / str(entry["name"])
+
+
+def _restore_sqlite(source: Path, url: str) -> None:
+    target = dump.sqlite_path(url)
+    if target.exists() and target.stat().st_size > 0:
+        with sqlite3.connect(f"file:{target}?mode=ro", uri=True) as conn:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        if tables:
+            raise BackupError(f"{target} is not empty: restore into a new database")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    dump.sqlite_copy(source, target)
+
+
+def _search_path_head(engine: Engine) -> str:
+    with engine.connect() as conn:
+        path = str(conn.execute(text("SELECT current_setting('search_path')")).scalar_one())
+    first = path.split(",")[0].strip().strip('"')
+    return "public" if first == "$user" else first
+
+
+def _restore_postgresql(source: Path, url: str, manifest: dict[str, Any]) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = conn.execute(
+                text(
+                    "SELECT count(*) FROM information_schema.tables "
+                    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+                )
+            ).scalar_one()
+        if tables:
+            raise BackupError("the target database is not empty: create a new, empty database and restore into it")
+        schema = manifest.get("postgresql_schema", "public")
+        if _search_path_head(engine) != schema:
+            raise BackupError(
+                f"the backup's tables are in schema {schema!r}; name it in the URL "
+                f"(?options=-csearch_path%3D{schema}) so the restored trial is the one opened"
+            )
+    finally:
+        engine.dispose()
+    dump.pg_restore(url, source)
+
+
+def restore(folder: Path, url: str) -> RestoreResult:
+    """Check the backup in ``folder``, load it into the new database at ``url``, and verify what was loaded."""
+    url = normalise_url(url)
+    manifest = check_backup(folder)
+    source = _database_file(folder, manifest)
+    kind = manifest.get("database")
+    if kind != ("postgresql" if url.startswith("postgresql") else "sqlite" if url.startswith("sqlite") else None):
+        raise BackupError(f"this is a {kind} backup: restore it into a {kind} database")
+    if kind == "sqlite":
+        _restore_sqlite(source, url)
+    else:
+        _restore_postgresql(source, url, manifest)
+    engine = make_engine(url)
+    try:
+        head = manifest["audit_head"]
+        with engine.connect() as conn:
+            stored_hash = conn.execute(
+                select(audit_entries.c.hash).where(audit_entries.c.seq == head["seq"])
+            ).scalar_one_or_none()
+        with session_scope(engine) as session:
+            seq = audit.record(
+                session,
+                actor="system",
+                action="backup.restored",
+                new_value={"head_seq": head["seq"], "head_hash": head["hash"], "taken_at": manifest["taken_at"]},
+                detail={"folder": str(folder.resolve()), "database": manifest["database"]},
+            )
+        chain = audit.verify(engine)
+        with engine.connect() as conn:
+            restored = read_snapshot(conn)
+    finally:
+        engine.dispose()
+    return RestoreResult(
+        trial_id=restored.trial_id,
+        manifest=manifest,
+        chain=chain,
+        head_matches=stored_hash == head["hash"],
+        restored=restored,
+        audit_seq=seq,
+    )

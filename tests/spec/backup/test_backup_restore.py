@@ -1,0 +1,233 @@
+"""The restore drill: `trialwright backup` takes a consistent copy while the trial is being written, `trialwright
+restore` loads it into a new database, and the restored trial is the backed-up one (its audit chain verifies, its
+head is the manifest's, its participants, form values and audit entries are the same).
+
+Each test runs on SQLite and PostgreSQL. The restored PostgreSQL trial goes into a new database created for the
+test (a restore never writes into a database that holds anything).
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from tests.conftest import FIRST_PROTOCOL, POSTGRES_URL
+from trialwright.cli.main import app
+from trialwright.protocol import load_protocol
+from trialwright.services import audit
+from trialwright.services.simulation import simulate
+from trialwright.services.trial import init_trial
+from trialwright.store.engine import make_engine, session_scope
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def source(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    init_trial(engine, load_protocol(FIRST_PROTOCOL))
+    simulate(engine, FIRST_PROTOCOL, 6, seed=7)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def new_database(source_url: str, folder: Path) -> Iterator[str]:
+    """A URL to a new, empty database of the same kind as ``source_url``."""
+    if source_url.startswith("sqlite"):
+        yield f"sqlite:///{folder / 'restored.db'}"
+        return
+    import psycopg
+
+    engine = make_engine(source_url)
+    with engine.connect() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+    engine.dispose()
+    name = f"tw_restore_{uuid.uuid4().hex[:10]}"
+    admin = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.split("?", 1)[0].rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _cli(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def _rows(engine: Engine, query: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(query))]
+
+
+FORM_VALUES = "SELECT participant_id, form_id, version, form_values FROM form_records ORDER BY id"
+AUDIT = "SELECT seq, action, hash FROM audit_entries ORDER BY seq"
+
+
+def test_a_restored_backup_is_the_same_trial_and_its_chain_verifies(source: Engine, tmp_path: Path) -> None:
+    url = source.url.render_as_string(hide_password=False)
+    folder = tmp_path / "backup"
+    taken = _cli("backup", "--out", str(folder), "--database", url)
+    assert taken.exit_code == 0, taken.output
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for file in folder.rglob("*"):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    participants = _rows(source, "SELECT participant_id FROM participants ORDER BY participant_id")
+    forms = _rows(source, FORM_VALUES)
+    trail = _rows(source, AUDIT)
+    assert participants and forms
+    # the source records the backup after the copy was taken: the copy's head is the entry before it
+    assert trail[-1][1] == "backup.taken"
+    assert manifest["audit_head"] == {"seq": trail[-2][0], "hash": trail[-2][2]}
+    assert manifest["counts"] == {
+        "participants": len(participants),
+        "form_records": len(forms),
+        "audit_entries": len(trail) - 1,
+    }
+    assert (manifest["trial_id"], manifest["protocol_version"]) == ("IRCT20190101042197N2", "2.0")
+
+    with new_database(url, tmp_path) as target:
+        restored = _cli("restore", "--from", str(folder), "--database", target)
+        assert restored.exit_code == 0, restored.output
+        assert "The audit trail is intact" in restored.output
+        verified = _cli("audit", "verify", "--database", target)
+        assert verified.exit_code == 0, verified.output
+        copy = make_engine(target)
+        try:
+            assert _rows(copy, "SELECT participant_id FROM participants ORDER BY participant_id") == participants
+            assert _rows(copy, FORM_VALUES) == forms
+            copied = _rows(copy, AUDIT)
+            assert copied[:-1] == trail[:-1]  # everything up to the head, without the source's backup.taken
+            assert copied[-1][1] == "backup.restored"
+            head = [row for row in copied if row[0] == manifest["audit_head"]["seq"]]
+            assert head == [(manifest["audit_head"]["seq"], trail[-2][1], manifest["audit_head"]["hash"])]
+        finally:
+            copy.dispose()
+
+
+def test_a_backup_taken_while_the_trial_is_written_is_consistent(source: Engine, tmp_path: Path) -> None:
+    url = source.url.render_as_string(hide_password=False)
+    stop = threading.Event()
+    written = threading.Semaphore(0)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        engine = make_engine(url)
+        try:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                with session_scope(engine) as session:
+                    audit.record(session, actor="writer", action="test.write", new_value=i)
+                written.release()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(20):  # the writer is running before the backup begins
+            assert written.acquire(timeout=30)
+        taken = _cli("backup", "--out", str(tmp_path / "backup"), "--database", url)
+        for _ in range(20):  # ... and still after it
+            assert written.acquire(timeout=30)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert taken.exit_code == 0, taken.output
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text(encoding="utf-8"))
+    writes_in_backup = manifest["counts"]["audit_entries"]
+    assert writes_in_backup < audit.count(source)
+
+    with new_database(url, tmp_path) as target:
+        restored = _cli("restore", "--from", str(tmp_path / "backup"), "--database", target)
+        assert restored.exit_code == 0, restored.output
+        copy = make_engine(target)
+        try:
+            report = audit.verify(copy)
+            assert report.ok, report.message
+            copied = _rows(copy, AUDIT)
+            assert len(copied) == writes_in_backup + 1
+            assert copied[-2][0::2] == (manifest["audit_head"]["seq"], manifest["audit_head"]["hash"])
+            # the copy is a prefix of the source's trail: nothing half-written, nothing from after the snapshot
+            assert copied[:-1] == _rows(source, AUDIT)[: len(copied) - 1]
+        finally:
+            copy.dispose()
+
+
+def test_a_changed_backup_file_is_refused_by_its_sha256(source: Engine, tmp_path: Path) -> None:
+    url = source.url.render_as_string(hide_password=False)
+    folder = tmp_path / "backup"
+    assert _cli("backup", "--out", str(folder), "--database", url).exit_code == 0
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    database_file = folder / manifest["files"][0]["name"]
+    data = bytearray(database_file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    database_file.write_bytes(bytes(data))
+    with new_database(url, tmp_path) as target:
+        refused = _cli("restore", "--from", str(folder), "--database", target)
+        assert refused.exit_code == 1
+        assert "SHA-256 differs from the manifest" in refused.output
+        assert manifest["files"][0]["name"] in refused.output
+        if target.startswith("sqlite"):
+            assert not (tmp_path / "restored.db").exists()
+        else:
+            empty = make_engine(target)
+            try:
+                tables = _rows(empty, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+                assert tables == []
+            finally:
+                empty.dispose()
+
+
+def test_a_restore_into_a_database_that_holds_anything_is_refused(source: Engine, tmp_path: Path) -> None:
+    url = source.url.render_as_string(hide_password=False)
+    folder = tmp_path / "backup"
+    assert _cli("backup", "--out", str(folder), "--database", url).exit_code == 0
+    before = audit.count(source)
+    refused = _cli("restore", "--from", str(folder), "--database", url)
+    assert refused.exit_code == 1
+    assert "not empty" in refused.output
+    assert audit.count(source) == before
+
+
+def test_a_backup_never_overwrites_a_folder_that_holds_files(source: Engine, tmp_path: Path) -> None:
+    url = source.url.render_as_string(hide_password=False)
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "notes.txt").write_text("keep me", encoding="utf-8")
+    refused = _cli("backup", "--out", str(tmp_path / "backup"), "--database", url)
+    assert refused.exit_code == 1
+    assert "not an empty folder" in refused.output
+    assert (tmp_path / "backup" / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_without_pg_dump_a_postgresql_backup_is_refused_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trialwright.store import dump
+
+    monkeypatch.setattr(dump.shutil, "which", lambda name: None)
+    monkeypatch.setattr(dump.glob, "glob", lambda pattern: [])
+    with pytest.raises(dump.DumpError, match=r"pg_dump was not found .* install the PostgreSQL client tools"):
+        dump.find_pg_tool("pg_dump")
+    monkeypatch.setattr(
+        dump.glob, "glob", lambda pattern: [f"/usr/lib/postgresql/{v}/bin/pg_dump" for v in ["9", "16", "15"]]
+    )
+    assert dump.find_pg_tool("pg_dump") == Path("/usr/lib/postgresql/16/bin/pg_dump")
