@@ -23,6 +23,7 @@ from trialwright.cli import serve as serve_cli
 from trialwright.cli import simulate as simulate_cli
 from trialwright.cli import trial as trial_cli
 from trialwright.cli import users as users_cli
+from trialwright.cli import validation as validation_cli
 
 __all__ = ["app", "main"]
 
@@ -75,6 +76,7 @@ app.add_typer(exports_cli.import_app, name="import")
 app.add_typer(exports_cli.access_app, name="access")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
+app.command("validation-report")(validation_cli.validation_report)
 
 
 def main() -> None:

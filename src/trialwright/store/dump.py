@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -125,16 +127,39 @@ def pg_dump(url: str, target: Path, *, snapshot: str, schema: str) -> None:
     target.chmod(0o600)
 
 
+def _contents(tool: Path, source: Path, env: dict[str, str], folder: Path) -> Path:
+    """The dump's table of contents without the ``public`` schema itself, which every new database already has
+    (a dump of the ``public`` schema alone would otherwise stop at "schema public already exists")."""
+    done = subprocess.run(  # noqa: S603
+        [str(tool), "--list", str(source)], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
+        raise DumpError(f"pg_restore could not read {source.name}: {first}")
+    kept = [
+        line
+        for line in done.stdout.splitlines()
+        if not re.search(r"^\d+; \d+ \d+ (SCHEMA - public|COMMENT - SCHEMA public) ", line)
+    ]
+    listing = folder / "contents.list"
+    listing.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return listing
+
+
 def pg_restore(url: str, source: Path) -> None:
     """Load a custom-format dump into the (empty) database at ``url``; the first error stops it."""
     env, database = libpq_environment(url)
-    command = [
-        str(find_pg_tool("pg_restore")),
-        "--exit-on-error",
-        "--single-transaction",
-        "--no-owner",
-        "--no-privileges",
-        f"--dbname={database}",
-        str(source),
-    ]
-    _run(command, env, "pg_restore")
+    tool = find_pg_tool("pg_restore")
+    with tempfile.TemporaryDirectory() as folder:
+        listing = _contents(tool, source, env, Path(folder))
+        command = [
+            str(tool),
+            f"--use-list={listing}",
+            "--exit-on-error",
+            "--single-transaction",
+            "--no-owner",
+            "--no-privileges",
+            f"--dbname={database}",
+            str(source),
+        ]
+        _run(command, env, "pg_restore")

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from tests.conftest import FIRST_PROTOCOL, POSTGRES_URL
+from tests.conftest import FIRST_PROTOCOL, POSTGRES_URL, must_have
 from trialwright.cli.main import app
 from trialwright.protocol import load_protocol
 from trialwright.services import audit
@@ -79,6 +79,7 @@ FORM_VALUES = "SELECT participant_id, form_id, version, form_values FROM form_re
 AUDIT = "SELECT seq, action, hash FROM audit_entries ORDER BY seq"
 
 
+@pytest.mark.covers("REG-15")
 def test_a_restored_backup_is_the_same_trial_and_its_chain_verifies(source: Engine, tmp_path: Path) -> None:
     url = source.url.render_as_string(hide_password=False)
     folder = tmp_path / "backup"
@@ -121,6 +122,7 @@ def test_a_restored_backup_is_the_same_trial_and_its_chain_verifies(source: Engi
             copy.dispose()
 
 
+@pytest.mark.covers("REG-15")
 def test_a_backup_taken_while_the_trial_is_written_is_consistent(source: Engine, tmp_path: Path) -> None:
     url = source.url.render_as_string(hide_password=False)
     stop = threading.Event()
@@ -174,6 +176,7 @@ def test_a_backup_taken_while_the_trial_is_written_is_consistent(source: Engine,
             copy.dispose()
 
 
+@pytest.mark.covers("REG-15")
 def test_a_changed_backup_file_is_refused_by_its_sha256(source: Engine, tmp_path: Path) -> None:
     url = source.url.render_as_string(hide_password=False)
     folder = tmp_path / "backup"
@@ -231,3 +234,67 @@ def test_without_pg_dump_a_postgresql_backup_is_refused_clearly(monkeypatch: pyt
         dump.glob, "glob", lambda pattern: [f"/usr/lib/postgresql/{v}/bin/pg_dump" for v in ["9", "16", "15"]]
     )
     assert dump.find_pg_tool("pg_dump") == Path("/usr/lib/postgresql/16/bin/pg_dump")
+
+
+@pytest.mark.covers("REG-15")
+def test_a_restore_whose_audit_chain_is_broken_fails(source: Engine, tmp_path: Path) -> None:
+    url = source.url.render_as_string(hide_password=False)
+    with source.begin() as conn:  # someone with database rights drops the guard and alters an entry
+        if source.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER audit_entries_no_change ON audit_entries"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_entries_no_update"))
+        conn.execute(text("UPDATE audit_entries SET reason = 'altered' WHERE seq = 3"))
+    folder = tmp_path / "backup"
+    assert _cli("backup", "--out", str(folder), "--database", url).exit_code == 0
+    with new_database(url, tmp_path) as target:
+        restored = _cli("restore", "--from", str(folder), "--database", target)
+        assert restored.exit_code == 1
+        assert "the audit trail is broken" in restored.output and "3" in restored.output
+
+
+@pytest.mark.covers("REG-15")
+def test_a_trial_in_the_public_schema_of_its_own_postgresql_database_is_restored(
+    postgres_available: str | None, tmp_path: Path
+) -> None:
+    """The production layout: a database of its own, tables in ``public`` (which a new database already has)."""
+    if postgres_available is not None:
+        must_have("PostgreSQL at " + POSTGRES_URL, postgres_available)
+    import psycopg
+
+    admin = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+    base = POSTGRES_URL.split("?", 1)[0].rsplit("/", 1)[0]
+    names = [f"tw_{kind}_{uuid.uuid4().hex[:10]}" for kind in ("source", "copy")]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        source_url, target_url = (f"{base}/{name}" for name in names)
+        engine = make_engine(source_url)
+        init_trial(engine, load_protocol(FIRST_PROTOCOL))
+        trail = _rows(engine, AUDIT)
+        engine.dispose()
+        assert _cli("backup", "--out", str(tmp_path / "backup"), "--database", source_url).exit_code == 0
+        restored = _cli("restore", "--from", str(tmp_path / "backup"), "--database", target_url)
+        assert restored.exit_code == 0, restored.output
+        copy = make_engine(target_url)
+        try:
+            assert _rows(copy, AUDIT)[:-1] == trail
+            with copy.connect() as conn:
+                schemas = (
+                    conn.execute(
+                        text(
+                            "SELECT DISTINCT table_schema FROM information_schema.tables "
+                            "WHERE table_name = 'audit_entries'"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            assert schemas == ["public"]
+        finally:
+            copy.dispose()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
