@@ -82,3 +82,9 @@ def restore(
     if not result.counts_match:
         fail("the restored counts differ from the manifest's")
     console.print(f"Audit head {manifest['audit_head']['seq']} matches the manifest.", highlight=False)
+    for name, origin, present in result.side_files:
+        if present:
+            note = "is in the backup: copy it to where the restored trial's settings point"
+        else:
+            note = "is not in the backup folder (kept apart?): bring it from where it is held"
+        console.print(f"Side file {name} (from {origin}) {note}.", highlight=False)

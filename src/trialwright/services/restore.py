@@ -38,6 +38,16 @@ class RestoreResult:
     audit_seq: int
 
     @property
+    def side_files(self) -> list[tuple[str, str | None, bool]]:
+        """Each side file of the backup: its name in the folder, where it came from, and whether it is there."""
+        missing = set(self.manifest["missing"])
+        return [
+            (entry["name"], entry.get("source"), entry["name"] not in missing)
+            for entry in self.manifest["files"]
+            if entry["kind"] == "side"
+        ]
+
+    @property
     def counts_match(self) -> bool:
         expected = self.manifest["counts"]
         restored = self.restored.counts()
@@ -50,7 +60,10 @@ class RestoreResult:
 
 
 def check_backup(folder: Path) -> dict[str, Any]:
-    """The folder's manifest, once every file it lists is present and has its recorded SHA-256."""
+    """The folder's manifest, once every file it lists has its recorded SHA-256.
+
+    The database file must be there. A side file may be absent (the audit key is kept apart from the database
+    copies, docs/backup.md); the manifest's ``missing`` then names it. One that is there must match."""
     path = folder / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -63,16 +76,20 @@ def check_backup(folder: Path) -> dict[str, Any]:
     files = manifest.get("files") or []
     if sum(1 for entry in files if entry.get("kind") == "database") != 1:
         raise BackupError(f"{path}: the manifest must list exactly one database file")
+    missing = []
     for entry in files:
         name = PurePosixPath(str(entry.get("name", "")))
         if name.is_absolute() or ".." in name.parts or not name.parts:
             raise BackupError(f"{path}: file name {str(name)!r} leaves the backup folder")
         file = folder / name
+        if not file.is_file() and entry.get("kind") == "side":
+            missing.append(str(name))
+            continue
         if not file.is_file():
             raise BackupError(f"{name}: listed in the manifest but missing from the backup")
         if file_sha256(file) != entry.get("sha256"):
             raise BackupError(f"{name}: its SHA-256 differs from the manifest's; the backup was changed or damaged")
-    return manifest
+    return {**manifest, "missing": missing}
 
 
 def _database_file(folder: Path, manifest: dict[str, Any]) -> Path:

@@ -298,3 +298,34 @@ def test_a_trial_in_the_public_schema_of_its_own_postgresql_database_is_restored
         with psycopg.connect(admin, autocommit=True) as conn:
             for name in names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.covers("REG-15")
+def test_side_files_travel_with_their_sha256_and_may_be_kept_apart(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit key and anchor files (issue 21 item 4) will be side files; any file ``side_files`` names is copied
+    0600 into ``side/`` with its SHA-256. A restore refuses a changed one and names a missing one (kept apart)."""
+    from trialwright.services import backup as backup_service
+
+    engine = make_engine(database_url)
+    init_trial(engine, load_protocol(FIRST_PROTOCOL))
+    engine.dispose()
+    key = tmp_path / "audit.key"
+    key.write_bytes(b"k" * 32)
+    monkeypatch.setattr(backup_service, "side_files", lambda settings: [key])
+    folders = [tmp_path / name for name in ("changed", "kept-apart")]
+    for folder in folders:
+        assert _cli("backup", "--out", str(folder), "--database", database_url).exit_code == 0
+        copied = folder / "side" / "audit.key"
+        assert copied.read_bytes() == key.read_bytes() and stat.S_IMODE(copied.stat().st_mode) == 0o600
+        entry = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["files"][1]
+        assert (entry["name"], entry["kind"], entry["source"]) == ("side/audit.key", "side", str(key))
+    (folders[0] / "side" / "audit.key").write_bytes(b"x" * 32)
+    (folders[1] / "side" / "audit.key").unlink()
+    with new_database(database_url, tmp_path) as target:
+        refused = _cli("restore", "--from", str(folders[0]), "--database", target)
+        assert refused.exit_code == 1 and "side/audit.key: its SHA-256 differs" in refused.output
+        restored = _cli("restore", "--from", str(folders[1]), "--database", target)
+        assert restored.exit_code == 0, restored.output
+        assert f"Side file side/audit.key (from {key}) is not in the backup folder" in restored.output
