@@ -108,3 +108,12 @@ def backend(database_url: str) -> str:
 def first_protocol_path() -> Path:
     """The protocol file of the first trial, shipped with the project."""
     return FIRST_PROTOCOL
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Write the regulatory checks a test names (``@pytest.mark.covers("REG-N", ...)``) into the JUnit XML of the
+    run, as a ``covers`` property of its test case, for ``trialwright validation-report`` (docs/validation.md)."""
+    for item in items:
+        ids = [str(check) for marker in item.iter_markers("covers") for check in marker.args]
+        if ids:
+            item.user_properties.append(("covers", " ".join(dict.fromkeys(ids))))

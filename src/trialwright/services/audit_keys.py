@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuditKeyError",
     "allocation_intact",
+    "audit_files",
     "check_key",
     "digest_of",
     "engine_for",
@@ -50,6 +51,11 @@ __all__ = [
     "verify_trail",
     "write_anchor",
 ]
+
+
+def audit_files(settings: Settings) -> tuple[Path | None, Path | None]:
+    """Where the settings' trial keeps its audit key file and its anchor file (None: none for this database)."""
+    return _paths(settings)
 
 
 def _paths(settings: Settings) -> tuple[Path | None, Path | None]:

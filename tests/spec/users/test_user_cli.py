@@ -27,6 +27,7 @@ def _run(db: str, *args: str, stdin: str | None = None):  # type: ignore[no-unty
     return runner.invoke(app, [*args, "--database", db], input=stdin)
 
 
+@pytest.mark.covers("REG-3")
 def test_add_list_disable(db: str) -> None:
     added = _run(
         db,
@@ -64,17 +65,20 @@ def test_add_list_disable(db: str) -> None:
         (["--role", "monitor", "--site", "GOL"], "alllowercaseletters", "password: must mix"),
     ],
 )
+@pytest.mark.covers("REG-10")
 def test_bad_input_names_the_field_and_rule(db: str, args: list[str], password: str, words: str) -> None:
     result = _run(db, "user", "add", "bob", *args, "--password-stdin", stdin=password + "\n")
     assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.covers("REG-10")
 def test_usernames_are_unique_whatever_the_case(db: str) -> None:
     first = _run(db, "user", "add", "carol", "--role", "data_manager", "--password-stdin", stdin="Str0ng-password-1\n")
     again = _run(db, "user", "add", "CAROL", "--role", "data_manager", "--password-stdin", stdin="Str0ng-password-1\n")
     assert first.exit_code == 0 and again.exit_code == 1 and "already taken" in again.output
 
 
+@pytest.mark.covers("REG-3")
 def test_token_and_reset(db: str) -> None:
     _run(
         db, "user", "add", "dave", "--role", "monitor", "--site", "GOL", "--password-stdin", stdin="Str0ng-password-1\n"
