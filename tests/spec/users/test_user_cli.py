@@ -1,4 +1,5 @@
-"""`trialwright user add|list|disable|reset-password|token`: the same rules as the pages, all audited."""
+"""`trialwright user add|list|disable|reset-password|token`: the same rules as the pages, all audited; no command
+ever prints a password (new accounts and resets print a one-time set-password token)."""
 
 from __future__ import annotations
 
@@ -39,52 +40,58 @@ def test_add_list_disable(db: str) -> None:
         "RAZ",
         "--full-name",
         "Dr Alice",
-        "--password-stdin",
         "--actor",
         "setup",
-        stdin="Str0ng-password-1\n",
     )
     assert added.exit_code == 0, added.output
-    assert "Created alice (investigator; sites: RAZ)" in added.output
+    assert "Created alice." in added.output and "sp_" in added.output
     listing = _run(db, "user", "list")
     assert "alice" in listing.output and "Dr Alice" in listing.output
     assert _run(db, "user", "disable", "alice", "--reason", "left the team").exit_code == 0
     assert "disabled" in _run(db, "user", "list").output
     entry = audit.entries(make_engine(db), action_prefix="user.created")[0]
-    assert entry.actor == "setup" and "Str0ng" not in (entry.new_value or "")
+    assert entry.actor == "setup" and "sp_" not in (entry.new_value or "")
 
 
 @pytest.mark.parametrize(
-    ("args", "password", "words"),
+    ("args", "words"),
     [
-        (["--role", "investigator"], "Str0ng-password-1", "site: a investigator works at sites"),
-        (["--role", "investigator", "--site", "XYZ"], "Str0ng-password-1", "unknown site XYZ"),
-        (["--role", "wizard"], "Str0ng-password-1", "role: must be one of"),
-        (["--role", "monitor", "--site", "GOL"], "short", "password: must be at least 12"),
-        (["--role", "monitor", "--site", "GOL"], "alllowercaseletters", "password: must mix"),
+        (["--role", "investigator"], "site: a investigator works at sites"),
+        (["--role", "investigator", "--site", "XYZ"], "unknown site XYZ"),
+        (["--role", "wizard"], "role: must be one of"),
     ],
 )
-def test_bad_input_names_the_field_and_rule(db: str, args: list[str], password: str, words: str) -> None:
-    result = _run(db, "user", "add", "bob", *args, "--password-stdin", stdin=password + "\n")
+def test_bad_input_names_the_field_and_rule(db: str, args: list[str], words: str) -> None:
+    result = _run(db, "user", "add", "bob", *args)
+    assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("password", "words"),
+    [("short", "password: must be at least 12"), ("alllowercaseletters", "password: must mix")],
+)
+def test_the_password_its_holder_sets_meets_the_policy(db: str, password: str, words: str) -> None:
+    added = _run(db, "user", "add", "bob", "--role", "monitor", "--site", "GOL")
+    token = added.output.strip().splitlines()[-1]
+    result = _run(db, "user", "set-password", "--token", token, "--password-stdin", stdin=password + "\n")
     assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output
 
 
 def test_usernames_are_unique_whatever_the_case(db: str) -> None:
-    first = _run(db, "user", "add", "carol", "--role", "data_manager", "--password-stdin", stdin="Str0ng-password-1\n")
-    again = _run(db, "user", "add", "CAROL", "--role", "data_manager", "--password-stdin", stdin="Str0ng-password-1\n")
+    first = _run(db, "user", "add", "carol", "--role", "data_manager")
+    again = _run(db, "user", "add", "CAROL", "--role", "data_manager")
     assert first.exit_code == 0 and again.exit_code == 1 and "already taken" in again.output
 
 
 def test_token_and_reset(db: str) -> None:
-    _run(
-        db, "user", "add", "dave", "--role", "monitor", "--site", "GOL", "--password-stdin", stdin="Str0ng-password-1\n"
-    )
+    _run(db, "user", "add", "dave", "--role", "monitor", "--site", "GOL")
     token = _run(db, "user", "token", "dave").output.strip()
     engine = make_engine(db)
     user = resolve_token(engine, token)
     assert token.startswith("tw_") and user is not None and user.username == "dave"
-    reset = _run(db, "user", "reset-password", "dave", "--password-stdin", stdin="An0ther-password-2\n")
+    reset = _run(db, "user", "reset-password", "dave")
     assert reset.exit_code == 0 and audit.entries(engine, action_prefix="user.password_reset")
+    assert "no longer works" in reset.output and reset.output.strip().splitlines()[-1].startswith("sp_")
 
 
 def test_bootstrap_admin_only_on_an_empty_trial(db: str) -> None:
