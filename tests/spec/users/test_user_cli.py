@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from trialwright.cli.main import app
@@ -101,3 +102,39 @@ def test_bootstrap_admin_only_on_an_empty_trial(db: str) -> None:
     created = bootstrap_admin(engine)
     assert created is not None and created[0] == "admin" and len(created[1]) >= 12
     assert bootstrap_admin(engine) is None
+
+
+def _set(db: str, token: str, password: str):  # type: ignore[no-untyped-def]
+    return _run(db, "user", "set-password", "--token", token, "--password-stdin", stdin=password + "\n")
+
+
+def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: Path) -> None:
+    """An unblinded account is only requested; the requester cannot approve it; a second administrator can,
+    and the token printed then lets the new statistician choose a password. No output holds a password."""
+    engine = make_engine(db)
+    for name in ("root", "root2"):  # setting up: fewer than two approvers, so created at once
+        made = _run(db, "user", "add", name, "--role", "administrator", "--actor", "setup")
+        assert _set(db, made.output.strip().splitlines()[-1], "Root-password-12").exit_code == 0
+    requested = _run(
+        db, "user", "add", "kwame", "--role", "unblinded_statistician", "--actor", "root", "--reason", "hire"
+    )
+    assert requested.exit_code == 0 and "Two-person rule: request 1" in requested.output
+    assert "sp_" not in requested.output
+    assert "kwame" not in _run(db, "user", "list").output
+    assert "hire" in _run(db, "user", "requests").output
+    own = _run(db, "user", "approve", "1", "--as", "root", "--password-stdin", stdin="Root-password-12\n")
+    assert own.exit_code == 1 and "two-person rule: a second person approves" in own.output
+    wrong = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="not-the-password\n")
+    assert wrong.exit_code == 1 and "wrong username or password" in wrong.output
+    approved = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="Root-password-12\n")
+    assert approved.exit_code == 0 and "approved by root2" in approved.output
+    token = approved.output.strip().splitlines()[-1]
+    assert token.startswith("sp_")
+    assert _set(db, token, "Stat-password-12").exit_code == 0
+    again = _set(db, token, "Stat-password-13")
+    assert again.exit_code == 1 and "unknown, already used or expired" in again.output
+    assert "kwame" in _run(db, "user", "list").output and "No request is waiting" in _run(db, "user", "requests").output
+    sponsor = yaml.safe_load(first_protocol_path.read_text(encoding="utf-8"))["trial"]["sponsors"][0]
+    notices = _run(db, "user", "notices").output
+    assert sponsor["address"]["email"] in notices and "kwame" in notices
+    assert audit.entries(engine, action_prefix="user.request_approved")[0].actor == "root2"
