@@ -7,8 +7,9 @@ approving role approves it (audited ``user.request_approved`` with the change it
 the sponsor contact notified). A rejection is audited too. New accounts and resets never carry a password:
 they return a set-password token (``trialwright.services.credentials``), shown once.
 
-Setting up a trial: while fewer than two active accounts hold an approving role, an approving (non-unblinded)
-account is created at once, so that the first administrator can add the second person; the audit entry says so.
+Setting up a trial: while fewer than two accounts (disabled ones included, so that disabling the second
+administrator does not reopen the door) hold an approving role, an approving (non-unblinded) account is created
+at once, so that the first administrator can add the second person; the audit entry says so.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def _approvers_count(session: Session, protocol: Protocol) -> int:
         session.execute(
             select(func.count())
             .select_from(users)
-            .where(users.c.role.in_(protocol.masking.account_approvers), users.c.active.is_(True))
+            .where(users.c.role.in_(protocol.masking.account_approvers))
         ).scalar_one()
     )
 

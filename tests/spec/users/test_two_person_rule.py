@@ -253,3 +253,12 @@ def test_the_token_is_stored_only_as_a_digest(trial: Trial) -> None:
         stored = c.execute(select(set_password_tokens.c.token_hash)).scalars().all()
     assert stored and change.token.token not in stored
     assert all(change.token.token not in (e.new_value or "") + (e.detail or "") for e in audit.entries(trial.engine))
+
+
+def test_disabling_the_second_administrator_does_not_reopen_setting_up(trial: Trial) -> None:
+    _second_admin(trial)
+    disable_user(trial.engine, "admin2", actor="administrator")
+    change = approvals.request_create(
+        trial.engine, PROTOCOL, actor="administrator", username="admin3", role="administrator"
+    )
+    assert change.pending is not None and get_user(trial.engine, "admin3") is None
