@@ -178,9 +178,7 @@ def _record_request(
 def _approvers_count(session: Session, protocol: Protocol) -> int:
     return int(
         session.execute(
-            select(func.count())
-            .select_from(users)
-            .where(users.c.role.in_(protocol.masking.account_approvers))
+            select(func.count()).select_from(users).where(users.c.role.in_(protocol.masking.account_approvers))
         ).scalar_one()
     )
 
