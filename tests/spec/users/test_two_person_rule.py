@@ -262,3 +262,14 @@ def test_disabling_the_second_administrator_does_not_reopen_setting_up(trial: Tr
         trial.engine, PROTOCOL, actor="administrator", username="admin3", role="administrator"
     )
     assert change.pending is not None and get_user(trial.engine, "admin3") is None
+
+
+def test_protocol_check_refuses_an_unknown_approving_role() -> None:
+    from trialwright.protocol.masking_checks import masking
+
+    wrong = PROTOCOL.model_copy(
+        update={"masking": PROTOCOL.masking.model_copy(update={"account_approvers": ["sponsor_person"]})}
+    )
+    found = dict(masking(wrong))
+    assert "masking.account_approvers[0]" in found and "sponsor_person" in found["masking.account_approvers[0]"]
+    assert not [line for line, _ in masking(PROTOCOL) if "account_approvers" in line]
