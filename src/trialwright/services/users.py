@@ -42,6 +42,7 @@ __all__ = [
     "check_password_policy",
     "confirm_password",
     "create_user",
+    "create_user_in",
     "disable_user",
     "end_session",
     "generate_password",
@@ -49,6 +50,7 @@ __all__ = [
     "issue_token",
     "list_tokens",
     "list_users",
+    "normalise_username",
     "reset_password",
     "resolve_session",
     "resolve_token",
@@ -154,6 +156,10 @@ def _normalise_username(username: str) -> str:
     return name
 
 
+#: The username rule, for checks made before an account exists (a request waiting for approval).
+normalise_username = _normalise_username
+
+
 def _view(session: Session, row: Any) -> UserView:
     codes = tuple(
         session.execute(
@@ -204,6 +210,34 @@ def create_user(
     calendar: str = "both",
 ) -> UserView:
     """Create an account (audited as ``user.created``)."""
+    with session_scope(engine) as session:
+        return create_user_in(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            sites=sites,
+            full_name=full_name,
+            actor=actor,
+            language=language,
+            calendar=calendar,
+        )
+
+
+def create_user_in(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: Role | str,
+    sites: Sequence[str] = (),
+    full_name: str | None = None,
+    actor: str,
+    language: str = "en",
+    calendar: str = "both",
+    detail: dict[str, object] | None = None,
+) -> UserView:
+    """``create_user`` inside the caller's transaction (the two-person rule creates on approval)."""
     name = _normalise_username(username)
     try:
         role = Role(role)
@@ -214,39 +248,39 @@ def create_user(
     wanted = sorted(set(sites))
     if role.site_scoped and not wanted:
         raise UserError(f"site: a {role.value} works at sites; name at least one with --site")
-    with session_scope(engine) as session:
-        known = set(session.execute(select(sites_table.c.code)).scalars())
-        unknown = [s for s in wanted if s not in known]
-        if unknown:
-            raise UserError(f"site: unknown site {', '.join(unknown)} (sites: {', '.join(sorted(known))})")
-        if _row(session, name) is not None:
-            raise UserError(f"username: {name!r} is already taken")
-        now = _now()
-        user_id = inserted_id(
-            session,
-            users.insert().values(
-                username=name,
-                full_name=full_name or name,
-                role=role.value,
-                password_hash=_hasher.hash(password),
-                active=True,
-                failed_attempts=0,
-                locked_until=None,
-                language=language,
-                calendar=CalendarPreference(calendar).value,
-                created_at=now,
-                password_changed_at=now,
-            ),
-        )
-        for code in wanted:
-            session.execute(user_sites.insert().values(user_id=user_id, site_code=code))
-        audit.record(
-            session,
-            actor=actor,
-            action="user.created",
-            new_value={"username": name, "role": role.value, "sites": wanted, "full_name": full_name or name},
-        )
-        return _view(session, _require(session, name))
+    known = set(session.execute(select(sites_table.c.code)).scalars())
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise UserError(f"site: unknown site {', '.join(unknown)} (sites: {', '.join(sorted(known))})")
+    if _row(session, name) is not None:
+        raise UserError(f"username: {name!r} is already taken")
+    now = _now()
+    user_id = inserted_id(
+        session,
+        users.insert().values(
+            username=name,
+            full_name=full_name or name,
+            role=role.value,
+            password_hash=_hasher.hash(password),
+            active=True,
+            failed_attempts=0,
+            locked_until=None,
+            language=language,
+            calendar=CalendarPreference(calendar).value,
+            created_at=now,
+            password_changed_at=now,
+        ),
+    )
+    for code in wanted:
+        session.execute(user_sites.insert().values(user_id=user_id, site_code=code))
+    audit.record(
+        session,
+        actor=actor,
+        action="user.created",
+        new_value={"username": name, "role": role.value, "sites": wanted, "full_name": full_name or name},
+        detail=detail,
+    )
+    return _view(session, _require(session, name))
 
 
 def get_user(engine: Engine, username: str) -> UserView | None:
