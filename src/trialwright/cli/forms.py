@@ -127,8 +127,11 @@ def import_forms(
 
 @audit_app.command("verify")
 def verify(database: DatabaseOption = None) -> None:
-    """Recompute the hash chain; name the first entry altered, removed or inserted."""
+    """Recompute the hash chain; name the first entry altered, removed or inserted. Then replay the trail and
+    compare it with the data tables (form values and states, visits, randomizations, allocation lists): name
+    the first values that differ, rows the trail says exist but are gone, and rows no entry explains."""
     from trialwright.services import audit
+    from trialwright.services.replay import replay
     from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine
 
     try:
@@ -137,9 +140,27 @@ def verify(database: DatabaseOption = None) -> None:
     except DatabaseUnavailable as exc:
         fail(str(exc))
     report = audit.verify(engine)
-    if not report.ok:
-        fail(f"the audit trail is broken: {report.message}")
-    console.print(f"The audit trail is intact: {report.count} entries verified.", highlight=False)
+    replayed = replay(engine, limit=10)
+    problems = []
+    if report.ok:
+        console.print(f"The audit trail is intact: {report.count} entries verified.", highlight=False)
+    else:
+        problems.append(f"the audit trail is broken: {report.message}")
+    if replayed.ok:
+        console.print(
+            f"The data tables agree with the trail: {replayed.rows} rows checked against {replayed.entries} entries.",
+            highlight=False,
+        )
+    else:
+        for found in replayed.disagreements:
+            console.print(found.describe(), highlight=False, soft_wrap=True)
+        more = f" ({replayed.count - len(replayed.disagreements)} more not shown)" if replayed.count > 10 else ""
+        problems.append(
+            f"{replayed.count} disagreement(s) between the data tables and the audit trail{more}; "
+            f"first: {replayed.disagreements[0].describe()}"
+        )
+    if problems:
+        fail("; ".join(problems))
 
 
 @audit_app.command("show")
