@@ -151,24 +151,46 @@ def _print_anchor(anchor: Any) -> None:
 @audit_app.command("verify")
 def verify(database: DatabaseOption = None) -> None:
     """Check the audit trail against its key and anchors and the allocation list against its digests; name the
-    first entry altered, removed, inserted, unsigned, forged or cut off. On success, anchor the head."""
+    first entry altered, removed, inserted, unsigned, forged or cut off. Then replay the trail and compare it with
+    the data tables (form values and states, visits, randomizations, allocation lists): name the first values
+    that differ, rows the trail says exist but are gone, and rows no entry explains. On success, anchor the head."""
     from trialwright.services import audit
     from trialwright.services.audit_keys import write_anchor
+    from trialwright.services.replay import replay
 
     engine = _audit_engine(database)
     report = audit.verify(engine)
-    if not report.ok:
-        fail(f"the audit trail is broken ({report.problem}): {report.message}")
-    keyed = (
-        f", keyed from entry {report.keyed_from}"
-        if report.keyed_from is not None
-        else " (not keyed: no audit key was configured when they were written)"
-    )
-    console.print(
-        f"The audit trail is intact: {report.count} entries verified{keyed}, against {report.anchors} anchors; "
-        f"{report.allocations} allocation entries checked.",
-        highlight=False,
-    )
+    replayed = replay(engine, limit=10)
+    problems = []
+    if report.ok:
+        keyed = (
+            f", keyed from entry {report.keyed_from}"
+            if report.keyed_from is not None
+            else " (not keyed: no audit key was configured when they were written)"
+        )
+        console.print(
+            f"The audit trail is intact: {report.count} entries verified{keyed}, against {report.anchors} anchors; "
+            f"{report.allocations} allocation entries checked.",
+            highlight=False,
+        )
+    else:
+        problems.append(f"the audit trail is broken ({report.problem}): {report.message}")
+    if replayed.ok:
+        console.print(
+            f"The data tables agree with the trail: {replayed.rows} rows checked against {replayed.entries} entries.",
+            highlight=False,
+        )
+    else:
+        for found in replayed.disagreements:
+            console.print(found.describe(), highlight=False, soft_wrap=True)
+        more = f" ({replayed.count - len(replayed.disagreements)} more not shown)" if replayed.count > 10 else ""
+        problems.append(
+            f"{replayed.count} disagreement(s) between the data tables and the audit trail{more}; "
+            f"first: {replayed.disagreements[0].describe()}"
+        )
+    if problems:
+        fail("; ".join(problems))
+    # Anchor only a trail whose data tables agree with it.
     anchor = write_anchor(engine)
     if anchor is not None:
         _print_anchor(anchor)

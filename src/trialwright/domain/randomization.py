@@ -21,6 +21,7 @@ Each method is a small declared variant over one base (``RandomizationMethod``):
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import json
 from abc import ABC, abstractmethod
@@ -44,6 +45,7 @@ __all__ = [
     "RandomizationMethod",
     "SimpleRandomization",
     "StratificationError",
+    "allocation_seal",
     "factor_levels",
     "level_of",
     "list_checksum",
@@ -99,6 +101,21 @@ def list_checksum(entries: Sequence[Allocation]) -> str:
         [[e.stratum, e.sequence, e.block, e.block_size, e.position, e.arm] for e in entries], separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def allocation_seal(
+    seed: str, participant: str, number: int, code: str, stratum: str, sequence: int, arm: str
+) -> str:
+    """The seal of one randomization: an HMAC-SHA256 of the participant, number, preparation code, stratum,
+    sequence and arm, keyed by the allocation list's sealed seed.
+
+    Recorded in the ``participant.randomized`` audit entry so that a replay of the trail can tell whether the
+    allocation row still holds the arm it was given (a flipped arm, or claims or codes swapped between
+    entries), while a blinded reader of the trail, who never holds the seed, learns nothing of the arm.
+    """
+    key = hashlib.sha256(f"trialwright allocation seal|{seed}".encode()).digest()
+    message = json.dumps([participant, number, code, stratum, sequence, arm], separators=(",", ":"))
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def strata_of(levels: Mapping[str, Sequence[str]]) -> list[str]:

@@ -817,7 +817,7 @@ def _save(
     if not changed:
         if row is not None:
             return int(row.id)
-        return _create_empty(session, version, actor, participant, visit_row, form_id)
+        return _create_empty(session, version, actor, participant, visit_row, form_id, reason)
     _kit_check(session, protocol, participant.participant_id, form_id, merged, changed)
     # A draft may be corrected without a reason (the trail still keeps the old value); after that, not.
     if state is not FormState.DRAFT and not (reason or "").strip():
@@ -1006,9 +1006,22 @@ def _soft_text(breach: SoftBreach) -> str:
 
 
 def _create_empty(
-    session: Session, version: str, actor: UserView, participant: Any, visit_row: Any, form_id: str
+    session: Session, version: str, actor: UserView, participant: Any, visit_row: Any, form_id: str, reason: str | None
 ) -> int:
+    """A form started with no value yet (a draft), audited so that every form record has an entry that explains it."""
     now = clock.now()
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=participant.site,
+        participant=participant.participant_id,
+        form=form_id,
+        action="form.started",
+        new_value=FormState.DRAFT.value,
+        reason=reason,
+        detail={"visit": visit_row.visit_id},
+    )
     return inserted_id(
         session,
         form_records.insert().values(

@@ -34,6 +34,7 @@ from trialwright.domain.randomization import (
     PermutedBlocks,
     SimpleRandomization,
     StratificationError,
+    allocation_seal,
     factor_levels,
     level_of,
     list_checksum,
@@ -493,7 +494,11 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             session.execute(
                 allocation_entries.update().where(allocation_entries.c.id == entry.id).values(**claim, digest=digest)
             )
-            arm, code = entry.arm, entry.preparation_code
+            arm, code, sequence = entry.arm, entry.preparation_code, entry.sequence
+        recorded: dict[str, object] = {"randomization_number": number, "preparation_code": code, "stratum": stratum}
+        if head.seed is not None:
+            # Keyed by the sealed seed: lets `audit verify` see a flipped arm, tells a blinded reader nothing.
+            recorded["seal"] = allocation_seal(head.seed, participant_id, number, code, stratum, sequence, arm)
         audit.record(
             session,
             actor=actor.username,
@@ -501,7 +506,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             site=participant.site,
             participant=participant_id,
             action="participant.randomized",
-            new_value={"randomization_number": number, "preparation_code": code, "stratum": stratum},
+            new_value=recorded,
         )
         viewer = viewer_for(protocol, actor.username, actor.role, frozenset(actor.sites))
         shown = arm if may_see_allocation(viewer, participant_id) else MASKED

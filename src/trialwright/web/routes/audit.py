@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from trialwright.domain.roles import Role
 from trialwright.services import audit
+from trialwright.services.replay import replay
 from trialwright.web.deps import MAX_ROW_ID, EngineDep, require_roles
 from trialwright.web.templating import Page, render_page
 
@@ -40,5 +41,7 @@ def audit_page(
         "filters": {"actor": actor or "", "action": action or "", "participant": participant or ""},
         "older": rows[-1].seq if len(rows) == _PAGE_SIZE else None,
         "chain": audit.verify(engine),
+        # Counts only: the disagreements name participants of every site (the CLI prints them).
+        "replay": replay(engine, limit=0),
     }
     return render_page(request, page, "audit/index.html", context)
