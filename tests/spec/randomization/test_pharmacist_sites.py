@@ -8,6 +8,7 @@ their sites' participants only; the command line offers a pharmacist no export a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,7 @@ from trialwright.domain.roles import Role
 from trialwright.services.randomization import (
     emergency_unblind,
     generate_list,
+    notifications_for,
     preparation_queue,
     prepare,
     randomize,
@@ -33,7 +35,7 @@ from trialwright.services.screening import NotFound
 from trialwright.services.users import create_user, get_user, issue_token
 from trialwright.settings import Settings
 from trialwright.store.engine import session_scope
-from trialwright.store.randomization_tables import preparations
+from trialwright.store.randomization_tables import notifications, preparations
 from trialwright.web.app import create_app
 
 GOL_PHARMACIST = "pharmacist-gol"
@@ -92,6 +94,17 @@ def test_the_unblinding_log_shows_a_pharmacist_their_sites_only(trial: Trial) ->
     assert [u.participant_id for u in unblinding_log(trial.engine, who(trial, Role.UNBLINDED_PHARMACIST))] == [pid]
     # Trial-wide roles read every site's unblindings.
     assert [u.participant_id for u in unblinding_log(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN))] == [pid]
+    # A protocol may notify the pharmacist too (the first trial notifies the statistician and the DSMB): a notice
+    # about a RAZ participant reaches RAZ's pharmacist only; one about no participant reaches both.
+    with session_scope(trial.engine) as session:
+        for participant in (pid, None):
+            notice = {"subject": f"about {participant}", "participant_id": participant}
+            session.execute(
+                notifications.insert().values(role="unblinded_pharmacist", created_at=dt.datetime.now(dt.UTC), **notice)
+            )
+    assert [n.subject for n in notifications_for(trial.engine, gol)] == ["about None"]
+    raz = who(trial, Role.UNBLINDED_PHARMACIST)
+    assert [n.subject for n in notifications_for(trial.engine, raz)] == ["about None", f"about {pid}"]
 
 
 def test_pages_answer_404_for_another_sites_code_and_record_nothing(trial: Trial) -> None:
