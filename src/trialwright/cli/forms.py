@@ -216,20 +216,15 @@ def show_audit(
     limit: Annotated[int, typer.Option("--limit", help="How many entries, newest first.")] = 100,
     database: DatabaseOption = None,
 ) -> None:
-    """Audit entries, newest first: who, when, what, old and new value, why."""
-    from trialwright.domain.roles import Role
-    from trialwright.services import audit
+    """Audit entries, newest first: who, when, what, old and new value, why (values that could tell an arm show
+    as masked to a blinded reader)."""
+    from trialwright.services.audit_trail import AuditReadError, read_trail
 
     engine, actor = _context(user, database)
-    if actor.role not in {Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.MONITOR}:
+    try:
+        rows = read_trail(engine, actor, participant=participant, action_prefix=action, limit=limit)
+    except AuditReadError:
         fail("--as: the audit trail is for administrators, data managers and monitors")
-    rows = audit.entries(
-        engine,
-        participant=participant,
-        action_prefix=action,
-        limit=limit,
-        sites=actor.sites if actor.role.site_scoped else None,
-    )
     for e in rows:
         where = " ".join(x for x in (e.participant, e.form, e.field) if x)
         change = f" {e.old_value} -> {e.new_value}" if e.old_value or e.new_value else ""

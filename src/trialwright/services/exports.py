@@ -7,7 +7,8 @@ format has written everything, and records the export in the audit trail (format
 SHA-256, record counts, and whether arms were included).
 
 Masking: arms are included only when the user asks (``with_arms``) and may see allocations (the unblinded
-statistician); for everyone else the source holds no arm at all, so no format can leak one.
+statistician); for everyone else the source holds no arm at all, so no format can leak one, and its audit
+entries hold every value that could tell an arm as ``masked`` (``trialwright.domain.audit_masking``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from trialwright.domain.audit import AuditEntry
+from trialwright.domain.audit_masking import mask_entry
 from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
@@ -201,7 +203,8 @@ class DatabaseSource(ExportSource):
         )
         with self.engine.connect() as conn:
             for r in conn.execution_options(yield_per=_BATCH).execute(query):
-                yield AuditEntry(**{c: getattr(r, c) for c in audit_entries.c.keys()})  # noqa: SIM118
+                entry = AuditEntry(**{c: getattr(r, c) for c in audit_entries.c.keys()})  # noqa: SIM118
+                yield entry if self.with_arms else mask_entry(entry)
 
     def count(self) -> int:
         from sqlalchemy import func

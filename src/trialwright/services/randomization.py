@@ -615,7 +615,8 @@ def _recorded(preparation: Preparation | None, stored: Mapping[str, Any]) -> tup
 
 
 def what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> Instruction:
-    """The arm and intervention behind a preparation code, and its record (unblinded pharmacist only).
+    """The arm and intervention behind a preparation code, and its record (the unblinded pharmacist of the
+    participant's site only: another site's code answers as an unknown one).
 
     An allocation entry that no longer matches its keyed digest is refused (``AllocationTampered``, audited).
     """
@@ -635,6 +636,7 @@ def _what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> 
         ).first()
         if entry is None or entry.participant_id is None:
             raise NotFound("no randomized participant has this preparation code")
+        participant_row(session, actor, entry.participant_id)  # NotFound outside the actor's sites
         _checked(session, entry)
         done = session.execute(select(preparations).where(preparations.c.preparation_code == preparation_code)).first()
     arm = protocol.arm_by_code(entry.arm)
@@ -685,6 +687,7 @@ def prepare(engine: Engine, actor: UserView, preparation_code: str, values: Mapp
     except PreparationError as exc:
         raise PreparationRefused(exc.problems) from None
     with session_scope(engine) as session:
+        site = participant_row(session, actor, instruction.participant_id or "").site
         session.execute(
             preparations.insert().values(
                 preparation_code=preparation_code,
@@ -697,6 +700,7 @@ def prepare(engine: Engine, actor: UserView, preparation_code: str, values: Mapp
             session,
             actor=actor.username,
             role=actor.role.value,
+            site=site,
             participant=instruction.participant_id,
             action="dose.prepared",
             new_value={"preparation_code": preparation_code, "prepared": True},
@@ -789,11 +793,16 @@ def unblinded_participants(engine: Engine, username: str) -> frozenset[str]:
 
 
 def unblinding_log(engine: Engine, actor: UserView) -> list[UnblindingRecord]:
-    """Every emergency unblinding, for the unblinded roles and the DSMB."""
+    """Every emergency unblinding, for the unblinded roles and the DSMB (the pharmacist: of their sites)."""
     if actor.role not in {Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER}:
         raise RandomizationError("role: the unblinding log is for the unblinded roles and the DSMB")
+    query = select(unblindings).order_by(unblindings.c.id)
+    if actor.role.site_scoped:
+        query = query.join(participants, participants.c.participant_id == unblindings.c.participant_id).where(
+            participants.c.site.in_(actor.sites)
+        )
     with session_scope(engine) as session:
-        rows = session.execute(select(unblindings).order_by(unblindings.c.id)).all()
+        rows = session.execute(query).all()
     return [UnblindingRecord(r.participant_id, r.unblinded_by, r.unblinded_at, r.reason) for r in rows]
 
 
@@ -916,8 +925,8 @@ class QueueItem:
 
 
 def preparation_queue(engine: Engine, actor: UserView) -> list[QueueItem]:
-    """Randomized codes: to prepare first, then prepared, then those with nothing to prepare (unblinded
-    pharmacist)."""
+    """Randomized codes of the pharmacist's sites: to prepare first, then prepared, then those with nothing to
+    prepare (unblinded pharmacist)."""
     _pharmacist(actor)
     protocol = current_protocol(engine).protocol
     prepared = {a.code for a in protocol.arms if a.preparation() is not None}
@@ -931,7 +940,8 @@ def preparation_queue(engine: Engine, actor: UserView) -> list[QueueItem]:
                 preparations.c.prepared_at,
             )
             .join(preparations, preparations.c.preparation_code == allocation_entries.c.preparation_code, isouter=True)
-            .where(allocation_entries.c.participant_id.is_not(None))
+            .join(participants, participants.c.participant_id == allocation_entries.c.participant_id)
+            .where(allocation_entries.c.participant_id.is_not(None), participants.c.site.in_(actor.sites))
             .order_by(allocation_entries.c.randomized_at.desc())
             .limit(1000)
         ).all()
@@ -952,14 +962,15 @@ class Notification:
 
 
 def notifications_for(engine: Engine, actor: UserView, limit: int = 20) -> list[Notification]:
-    """The newest notices addressed to the actor's role."""
+    """The newest notices addressed to the actor's role (for a site-scoped role: none about another site's
+    participant)."""
+    query = select(notifications).where(notifications.c.role == actor.role.value)
+    if actor.role.site_scoped:
+        query = query.outerjoin(participants, participants.c.participant_id == notifications.c.participant_id).where(
+            notifications.c.participant_id.is_(None) | participants.c.site.in_(actor.sites)
+        )
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(notifications)
-            .where(notifications.c.role == actor.role.value)
-            .order_by(notifications.c.id.desc())
-            .limit(limit)
-        ).all()
+        rows = session.execute(query.order_by(notifications.c.id.desc()).limit(limit)).all()
     return [Notification(r.subject, r.participant_id, r.created_at) for r in rows]
 
 

@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
+    from trialwright.api.audit import router as audit_api
     from trialwright.api.forms import router as forms_api
     from trialwright.api.lock import router as lock_api
     from trialwright.api.randomization import router as randomization_api
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(lock_api)
     app.include_router(safety_api)
     app.include_router(recruitment_api)
+    app.include_router(audit_api)
 
     @app.middleware("http")
     async def anonymous_csrf(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

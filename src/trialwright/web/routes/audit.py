@@ -1,4 +1,5 @@
-"""The audit trail page (administrators, data managers, and monitors for their own sites)."""
+"""The audit trail page (administrators, data managers, and monitors for their own sites); values the masking
+policy hides from the reader show as ``masked`` (``trialwright.services.audit_trail``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from trialwright.domain.roles import Role
-from trialwright.services import audit
+from trialwright.services import audit, audit_trail
 from trialwright.services.replay import replay
 from trialwright.web.deps import MAX_ROW_ID, EngineDep, require_roles
 from trialwright.web.templating import Page, render_page
@@ -21,20 +21,21 @@ _PAGE_SIZE = 50
 def audit_page(
     request: Request,
     engine: EngineDep,
-    page: Page = Depends(require_roles(Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.MONITOR)),  # noqa: B008
+    page: Page = Depends(require_roles(*audit_trail.READERS)),  # noqa: B008
     actor: str | None = None,
     action: str | None = None,
     participant: str | None = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> HTMLResponse:
-    rows = audit.entries(
+    assert page.user is not None
+    rows = audit_trail.read_trail(
         engine,
-        actor=actor or None,
+        page.user,
+        by=actor or None,
         action_prefix=action or None,
         participant=participant or None,
         before_seq=before,
         limit=_PAGE_SIZE,
-        sites=page.user.sites if page.user and page.user.role.site_scoped else None,
     )
     context = {
         "rows": rows,

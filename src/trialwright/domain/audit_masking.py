@@ -1,0 +1,229 @@
+"""The audit trail under the masking policy: which audited values may reveal an arm, and an entry as one viewer
+may read it.
+
+The trail is read by roles a blinded trial keeps from the arms (administrator, data manager, monitor), so it
+holds what those roles see on the pages anyway (screening and form values, queries, adverse events) and, for
+the rest, the fact that something happened. Some values written by or about the unblinded roles can still tell
+an arm or help guess one: a preparation attribute (lot, volume drawn up, particle count: they differ by
+product; databases made before the attributes moved to the pharmacy record hold them in ``dose.prepared``),
+the reason an investigator gave for an emergency unblinding, the DSMB's reasons, and the allocation list's
+method (block sizes), seed hash and checksums (a guessable seed or a short extension can be recomputed from
+them). Each is classified here ``ARM_REVEALING``; everything a blinded reader may see is ``VISIBLE``.
+
+A value is named by the action of its entry and a key: a key of the JSON object in ``old_value``,
+``new_value`` or ``detail``; the column's own name for a value that is not an object; ``reason`` for the
+reason given. ``present_entry`` shows a viewer an entry with every arm-revealing value replaced by ``masked``
+unless ``may_see_allocation`` lets them see that participant's arm; a value this module does not classify is
+masked too, so a new kind of value is hidden until someone decides otherwise (a spec test fails until then).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from enum import StrEnum
+from typing import Final
+
+from trialwright.domain.audit import AuditEntry
+from trialwright.domain.masking import MASKED, Viewer, may_see_allocation
+
+__all__ = [
+    "AUDITED",
+    "COLUMNS",
+    "OTHER",
+    "Shown",
+    "audited_keys",
+    "classify",
+    "mask_entry",
+    "present_entry",
+]
+
+
+class Shown(StrEnum):
+    """Who may read an audited value."""
+
+    #: Every role that reads the audit trail (the pages show it to them anyway).
+    VISIBLE = "visible"
+    #: Only a viewer who may see the participant's arm (for an entry about no participant: the unblinded roles).
+    ARM_REVEALING = "arm_revealing"
+
+
+A = Shown.ARM_REVEALING
+
+#: The columns whose values are classified (``reason`` is a column too, classified under its own name).
+COLUMNS: Final = ("old_value", "new_value", "detail")
+
+#: Any other key of this action (``*``): e.g. every preparation attribute a protocol declares.
+OTHER: Final = "*"
+
+
+def _visible(keys: str) -> dict[str, Shown]:
+    return dict.fromkeys(keys.split(), Shown.VISIBLE)
+
+
+def _each(actions: str, keys: Mapping[str, Shown]) -> dict[str, Mapping[str, Shown]]:
+    return dict.fromkeys(actions.split(), keys)
+
+
+#: The user.* and api.token_* actions' values: names, roles, sites, counts and reasons about accounts.
+_ACCOUNTS = _visible(
+    "username role sites full_name active reason channel why attempt after_failures locked_until token_id name "
+    "language calendar old_value new_value"
+)
+_FORM = _visible("old_value new_value value status unit entered components reason visit because meaning")
+
+#: Every audited value by action and key (see the module docstring).
+AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
+    # --- trial and protocol: public or administrative -------------------------------------------------------
+    "schema.upgraded": _visible("old_value new_value"),
+    "trial.created": _visible("trial_id"),
+    "protocol.loaded": _visible("old_value version sha256 reason"),
+    **_each("site.added site.changed", _visible("name timezone")),
+    # --- accounts and access -----------------------------------------------------------------------------------
+    **_each(
+        "user.created user.disabled user.password_reset user.password_changed user.preferences_changed "
+        "user.sign_in_failed user.sign_in_refused user.locked_out user.signed_in user.signed_out "
+        "user.session_expired api.token_issued api.token_revoked api.token_used",
+        _ACCOUNTS,
+    ),
+    "api.token_refused": _visible("path token"),
+    "access.denied": _visible("path method"),
+    "access.csrf_refused": _visible("path token"),
+    # --- screening, consent, enrolment, withdrawal: shown on the screening and participant pages --------------
+    "screening.created": _visible("values decision screening protocol_version"),
+    "screening.changed": _visible("values decision screening reason"),
+    "screening.not_enrolled": _visible("reason text screening"),
+    **_each(
+        "consent.consent consent.refuse consent.continue consent.withdraw",
+        _visible(
+            "form_version given_by representative_name relationship witness obtained_by obtained_at kind screening "
+            "reason"
+        ),
+    ),
+    "participant.enrolled": _visible("participant_id screening"),
+    "participant.withdrawn": _visible("scope cause withdrawn_on reason"),
+    # --- randomization: the number, stratum and preparation code are on every participant page ---------------
+    "participant.randomized": {
+        **_visible("randomization_number preparation_code stratum"),
+        # Written by no version so far; named so that a trail that ever holds them masks them by rule.
+        "arm": A,
+        "decision": A,
+    },
+    # The statistician's list: that it was made and its size; its method (block sizes), seed hash and checksum
+    # would help recompute it (a seed given by hand is guessable; a short extension has few permutations).
+    "randomization.list_generated": {**_visible("entries generator"), "method": A, "seed_sha256": A, "checksum": A},
+    "randomization.list_extended": {
+        **_visible("stratum extension"),
+        "entries": A,  # whole blocks: tells block sizes
+        "checksum": A,
+        "seed_sha256": A,
+        "reason": A,  # the unblinded statistician's words
+    },
+    "randomization.list_exported": _visible("entries"),
+    # The pharmacy record: that the code was prepared; never what (older databases hold the lot and volume here).
+    "dose.prepared": {**_visible("preparation_code prepared"), OTHER: A},
+    # Emergency unblinding: that it happened is on the participant page; why, and whom it notified, is not.
+    "participant.unblinded": {"reason": A, "notified": A, "arm": A},
+    # --- data collection: the values blinded staff enter and read on the form pages ----------------------------
+    **_each("visit.held visit.missed", _visible("old_value new_value visit label reason")),
+    **_each(
+        "form.value_entered form.value_changed form.value_derived form.completed form.verified form.signed "
+        "form.reopened form.locked form.unlocked form.signature_voided form.verification_voided",
+        _FORM,
+    ),
+    "form.bulk_import": _visible("rows saved rejected"),
+    "query.raised": _visible("query text origin"),
+    "query.answered": _visible("old_value query answer"),
+    "query.closed": _visible("old_value query note"),
+    "import.odm": _visible(
+        "visit_date label state version values lock participants file sha256 visit visits forms states reason"
+    ),
+    # --- locks -------------------------------------------------------------------------------------------------
+    **_each(
+        "trial.locked trial.unlocked lock.soft_locked lock.soft_unlocked",
+        _visible("locked reason override open_blockers scope target"),
+    ),
+    # --- safety: reports are read by the blinded team; the DSMB's words may speak of the arms -------------------
+    **_each("ae.reported ae.followed_up", _visible("old_value new_value reason")),
+    "ae.submitted": _visible("submitted_at due_at note"),
+    "safety.decision": {**_visible("paused decision related_saes"), "reason": A},
+    "safety.listing_exported": _visible("rows by_arm"),
+    # --- analysis, exports and data sharing ----------------------------------------------------------------
+    **_each("analysis.run analysis.unblinded_run", _visible("grouping snapshot_sha256 audit_seq participants")),
+    "analysis.plan": {
+        **_visible("outcome variable effect power alpha pilot_n sd"),
+        "n_per_arm_upper_sd_ancova": A,  # from the SD within arms when the unblinded statistician plans
+    },
+    "export.written": _visible("format folder files with_arms"),
+    "sharing.publication_recorded": _visible("citation published_on"),
+    "sharing.request_recorded": _visible("request requester purpose"),
+    **_each(
+        "sharing.request_approved sharing.request_rejected sharing.ipd_issuing sharing.ipd_not_issued "
+        "sharing.ipd_issued",
+        _visible("old_value new_value reason request folder files"),
+    ),
+}
+
+
+def classify(action: str, key: str) -> Shown | None:
+    """How the value under ``key`` of an ``action`` entry is shown; None when no one has classified it."""
+    keys = AUDITED.get(action)
+    if keys is None:
+        return None
+    return keys.get(key, keys.get(OTHER))
+
+
+def _loads(raw: str) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def audited_keys(entry: AuditEntry) -> Iterator[str]:
+    """The keys under which ``entry`` holds a value (see the module docstring)."""
+    for column in COLUMNS:
+        raw = getattr(entry, column)
+        if raw is None:
+            continue
+        value = _loads(raw)
+        if isinstance(value, dict):
+            yield from value
+        else:
+            yield column
+    if entry.reason is not None:
+        yield "reason"
+
+
+def _hidden(action: str, key: str) -> bool:
+    return classify(action, key) is not Shown.VISIBLE
+
+
+_MASKED_JSON = json.dumps(MASKED)
+
+
+def present_entry(viewer: Viewer, entry: AuditEntry) -> AuditEntry:
+    """``entry`` as ``viewer`` may read it: arm-revealing (and unclassified) values replaced by ``masked``."""
+    if may_see_allocation(viewer, entry.participant):
+        return entry
+    return mask_entry(entry)
+
+
+def mask_entry(entry: AuditEntry) -> AuditEntry:
+    """``entry`` with every arm-revealing (or unclassified) value replaced by ``masked``, for any blinded reader."""
+    changes: dict[str, str | None] = {}
+    for column in COLUMNS:
+        raw = getattr(entry, column)
+        if raw is None:
+            continue
+        value = _loads(raw)
+        if isinstance(value, dict):
+            shown = {k: (MASKED if _hidden(entry.action, k) else v) for k, v in value.items()}
+            if shown != value:
+                changes[column] = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        elif _hidden(entry.action, column):
+            changes[column] = _MASKED_JSON
+    if entry.reason is not None and _hidden(entry.action, "reason"):
+        changes["reason"] = MASKED
+    return replace(entry, **changes) if changes else entry  # type: ignore[arg-type]
