@@ -69,7 +69,8 @@ def _each(actions: str, keys: Mapping[str, Shown]) -> dict[str, Mapping[str, Sho
 #: The user.* and api.token_* actions' values: names, roles, sites, counts and reasons about accounts.
 _ACCOUNTS = _visible(
     "username role sites full_name active reason channel why attempt after_failures locked_until token_id name "
-    "language calendar old_value new_value"
+    "language calendar old_value new_value request kind requested_by approved_by notified sponsor rule approvers "
+    "state expires_at with"
 )
 _FORM = _visible("old_value new_value value status unit entered components reason visit because meaning")
 
@@ -77,6 +78,12 @@ _FORM = _visible("old_value new_value value status unit entered components reaso
 AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     # --- trial and protocol: public or administrative -------------------------------------------------------
     "schema.upgraded": _visible("old_value new_value"),
+    # The audit key's check value (an HMAC of a fixed label, never the key), backups and restores.
+    "audit.keyed": _visible("key_check"),
+    **_each(
+        "backup.taken backup.restored",
+        _visible("folder head_seq head_hash database_sha256 taken_at database os_user"),
+    ),
     "trial.created": _visible("trial_id"),
     "protocol.loaded": _visible("old_value version sha256 reason"),
     **_each("site.added site.changed", _visible("name timezone")),
@@ -84,7 +91,8 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     **_each(
         "user.created user.disabled user.password_reset user.password_changed user.preferences_changed "
         "user.sign_in_failed user.sign_in_refused user.locked_out user.signed_in user.signed_out "
-        "user.session_expired api.token_issued api.token_revoked api.token_used",
+        "user.session_expired api.token_issued api.token_revoked api.token_used user.enabled user.password_set "
+        "user.request_made user.request_approved user.request_rejected user.set_password_token_issued",
         _ACCOUNTS,
     ),
     "api.token_refused": _visible("path token"),
@@ -106,6 +114,8 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     # --- randomization: the number, stratum and preparation code are on every participant page ---------------
     "participant.randomized": {
         **_visible("randomization_number preparation_code stratum"),
+        # An HMAC over the allocation keyed by the sealed seed: opaque, but computed from the arm.
+        "seal": A,
         # Written by no version so far; named so that a trail that ever holds them masks them by rule.
         "arm": A,
         "decision": A,
@@ -121,11 +131,14 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "reason": A,  # the unblinded statistician's words
     },
     "randomization.list_exported": _visible("entries"),
+    # An allocation entry that failed its keyed digest: which entry (the list is the statistician's) and why.
+    "randomization.allocation_refused": {"allocation_entry": A, "reason": Shown.VISIBLE},
     # The pharmacy record: that the code was prepared; never what (older databases hold the lot and volume here).
     "dose.prepared": {**_visible("preparation_code prepared"), OTHER: A},
     # Emergency unblinding: that it happened is on the participant page; why, and whom it notified, is not.
     "participant.unblinded": {"reason": A, "notified": A, "arm": A},
     # --- data collection: the values blinded staff enter and read on the form pages ----------------------------
+    "form.started": _FORM,
     **_each("visit.held visit.missed", _visible("old_value new_value visit label reason")),
     **_each(
         "form.value_entered form.value_changed form.value_derived form.completed form.verified form.signed "
