@@ -36,6 +36,18 @@ def _plain_postgres_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """PostgreSQL trials keep their audit key under $XDG_DATA_HOME: a folder of this run, not the user's."""
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
@@ -96,3 +108,12 @@ def backend(database_url: str) -> str:
 def first_protocol_path() -> Path:
     """The protocol file of the first trial, shipped with the project."""
     return FIRST_PROTOCOL
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Write the regulatory checks a test names (``@pytest.mark.covers("REG-N", ...)``) into the JUnit XML of the
+    run, as a ``covers`` property of its test case, for ``trialwright validation-report`` (docs/validation.md)."""
+    for item in items:
+        ids = [str(check) for marker in item.iter_markers("covers") for check in marker.args]
+        if ids:
+            item.user_properties.append(("covers", " ".join(dict.fromkeys(ids))))

@@ -11,6 +11,7 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import LoadedProtocol, load_protocol
 from trialwright.services.trial import init_trial
 from trialwright.services.users import create_user
+from trialwright.store.audit_keys import default_key_file, load_key
 from trialwright.store.engine import make_engine
 
 FIRST_PROTOCOL = Path(__file__).resolve().parents[1] / "protocols" / "IRCT20190101042197N2.yaml"
@@ -26,7 +27,9 @@ class Trial:
 
 
 def make_trial(url: str, loaded: LoadedProtocol | None = None) -> Trial:
-    engine = make_engine(url)
+    """A trial with an audit key in the URL's default key file (created 0600, as ``trialwright init`` does)."""
+    key_file = default_key_file(url)
+    engine = make_engine(url, audit_key=load_key(key_file, create=True) if key_file is not None else None)
     init_trial(engine, loaded or load_protocol(FIRST_PROTOCOL))
     for role in Role:
         sites = ["RAZ"] if role.site_scoped else []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -102,6 +102,22 @@ class Settings(BaseSettings):
         ge=0,
         description="Refused API tokens (unknown, expired, revoked) allowed per client address in a window; past "
         "it the API answers 429 instead of 401 (0: no limit).",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="File holding the audit key that signs the audit trail (created 0600 by init if missing, never "
+        "overwritten). Default: beside a SQLite file (trialwright.db.key); for PostgreSQL "
+        "$XDG_DATA_HOME/trialwright/audit/HOST-PORT-DATABASE.key (~/.local/share when XDG_DATA_HOME is unset).",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="The audit key itself (64 hexadecimal digits), given as a secret instead of a key file; "
+        "takes precedence over audit_key_file.",
+    )
+    audit_anchor_file: Path | None = Field(
+        default=None,
+        description="File the signed anchors of the audit trail are appended to (created 0600). Default: beside "
+        "the key file, with .anchors for .key (trialwright.db.anchors).",
     )
     protocol_file: Path | None = Field(
         default=None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ def test_any_honest_chain_verifies(payloads: list[dict[str, object]]) -> None:
     st.lists(_payload, min_size=1, max_size=8),
     st.data(),
 )
+@pytest.mark.covers("REG-1")
 def test_any_single_change_is_detected_at_that_entry(payloads: list[dict[str, object]], data: st.DataObject) -> None:
     entries = _chain(payloads)
     index = data.draw(st.integers(0, len(entries) - 1))
@@ -61,6 +63,7 @@ def test_any_single_change_is_detected_at_that_entry(payloads: list[dict[str, ob
     assert not report.ok and report.first_bad_seq == index + 1 and report.problem == "altered"
 
 
+@pytest.mark.covers("REG-1")
 @given(st.lists(_payload, min_size=3, max_size=8), st.data())
 def test_removing_or_reordering_is_detected(payloads: list[dict[str, object]], data: st.DataObject) -> None:
     entries = _chain(payloads)

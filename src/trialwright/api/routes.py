@@ -7,9 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
-from trialwright.api.schemas import ArmOut, MeOut, SiteOut, TokenCreated, TokenIn, TokenOut, TrialOut, UserOut
+from trialwright.api.schemas import (
+    AccountRequestOut,
+    ArmOut,
+    MeOut,
+    SiteOut,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+    TrialOut,
+    UserOut,
+)
 from trialwright.domain.masking import masked_roles, present_arms
 from trialwright.domain.roles import Role
+from trialwright.services.approvals import may_approve, pending_requests
 from trialwright.services.tokens import TokenAccessDenied, TokenView, issue_token, list_tokens, revoke_token
 from trialwright.services.users import UserError, UserView, list_users
 from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, RowId, SettingsDep, require_api_roles, viewer_of
@@ -74,6 +85,27 @@ def users(_admin: AdminUser, engine: EngineDep) -> list[UserOut]:
 
 def _token_out(t: TokenView) -> TokenOut:
     return TokenOut(**t.__dict__, state=t.state())
+
+
+@router.get("/users/requests", response_model=list[AccountRequestOut], tags=["users"])
+def account_requests(user: ApiUser, engine: EngineDep, protocol: ProtocolDep) -> list[AccountRequestOut]:
+    """The two-person rule's work list: requests waiting for a second person (approving roles; approve or
+    reject them on the Account requests page or with `trialwright user approve|reject`)."""
+    if not may_approve(protocol, user.role):
+        raise HTTPException(status_code=403, detail="your role may not do this")
+    return [
+        AccountRequestOut(
+            id=r.id,
+            kind=r.kind.value,
+            username=r.username,
+            role=r.role.value,
+            sites=list(r.sites),
+            requested_by=r.requested_by,
+            requested_at=r.requested_at,
+            reason=r.reason,
+        )
+        for r in pending_requests(engine)
+    ]
 
 
 @router.get("/tokens", response_model=list[TokenOut], tags=["tokens"])

@@ -6,7 +6,17 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ArmOut", "MeOut", "SiteOut", "TokenCreated", "TokenIn", "TokenOut", "TrialOut", "UserOut"]
+__all__ = [
+    "AccountRequestOut",
+    "ArmOut",
+    "MeOut",
+    "SiteOut",
+    "TokenCreated",
+    "TokenIn",
+    "TokenOut",
+    "TrialOut",
+    "UserOut",
+]
 
 
 class MeOut(BaseModel):
@@ -64,6 +74,19 @@ class UserOut(BaseModel):
     sites: list[str]
     active: bool
     locked: bool
+
+
+class AccountRequestOut(BaseModel):
+    """A request waiting for a second person under the two-person rule (approvers only)."""
+
+    id: int
+    kind: str
+    username: str
+    role: str
+    sites: list[str]
+    requested_by: str
+    requested_at: dt.datetime
+    reason: str
 
 
 class TokenIn(BaseModel):

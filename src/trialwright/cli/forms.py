@@ -125,21 +125,65 @@ def import_forms(
         raise typer.Exit(1)
 
 
-@audit_app.command("verify")
-def verify(database: DatabaseOption = None) -> None:
-    """Recompute the hash chain; name the first entry altered, removed or inserted."""
-    from trialwright.services import audit
-    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine
+def _audit_engine(database: str | None) -> Any:
+    from trialwright.services.audit import AuditKeyError
+    from trialwright.services.audit_keys import engine_for
+    from trialwright.store.engine import DatabaseUnavailable, check_connection
 
     try:
-        engine = make_engine(settings_for(database).database_url)
+        engine = engine_for(settings_for(database))
         check_connection(engine)
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, AuditKeyError) as exc:
         fail(str(exc))
+    return engine
+
+
+def _print_anchor(anchor: Any) -> None:
+    signed = f" mac {anchor.mac}" if anchor.mac else " (unsigned: no audit key)"
+    console.print(
+        f"Anchor: entry {anchor.seq} hash {anchor.hash} at {anchor.at.isoformat(timespec='seconds')}"
+        f"{'' if anchor.keyed_from is None else f' keyed from {anchor.keyed_from}'}{signed}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@audit_app.command("verify")
+def verify(database: DatabaseOption = None) -> None:
+    """Check the audit trail against its key and anchors and the allocation list against its digests; name the
+    first entry altered, removed, inserted, unsigned, forged or cut off. On success, anchor the head."""
+    from trialwright.services import audit
+    from trialwright.services.audit_keys import write_anchor
+
+    engine = _audit_engine(database)
     report = audit.verify(engine)
     if not report.ok:
-        fail(f"the audit trail is broken: {report.message}")
-    console.print(f"The audit trail is intact: {report.count} entries verified.", highlight=False)
+        fail(f"the audit trail is broken ({report.problem}): {report.message}")
+    keyed = (
+        f", keyed from entry {report.keyed_from}"
+        if report.keyed_from is not None
+        else " (not keyed: no audit key was configured when they were written)"
+    )
+    console.print(
+        f"The audit trail is intact: {report.count} entries verified{keyed}, against {report.anchors} anchors; "
+        f"{report.allocations} allocation entries checked.",
+        highlight=False,
+    )
+    anchor = write_anchor(engine)
+    if anchor is not None:
+        _print_anchor(anchor)
+
+
+@audit_app.command("anchor")
+def anchor_head(database: DatabaseOption = None) -> None:
+    """Append a signed checkpoint of the trail's head (entry, hash, time, MAC) to the anchor file and print it
+    (keep the printout: a paper trail)."""
+    from trialwright.services.audit_keys import write_anchor
+
+    anchor = write_anchor(_audit_engine(database))
+    if anchor is None:
+        fail("nothing to anchor: the audit trail is empty or has no anchor file (in-memory database)")
+    _print_anchor(anchor)
 
 
 @audit_app.command("show")

@@ -10,6 +10,7 @@ import typer
 
 from trialwright import __version__
 from trialwright.cli import analysis as analysis_cli
+from trialwright.cli import backup as backup_cli
 from trialwright.cli import exports as exports_cli
 from trialwright.cli import forms as forms_cli
 from trialwright.cli import lock as lock_cli
@@ -22,6 +23,7 @@ from trialwright.cli import serve as serve_cli
 from trialwright.cli import simulate as simulate_cli
 from trialwright.cli import trial as trial_cli
 from trialwright.cli import users as users_cli
+from trialwright.cli import validation as validation_cli
 
 __all__ = ["app", "main"]
 
@@ -72,6 +74,9 @@ app.command("plan")(analysis_cli.plan)
 app.command("export")(exports_cli.export)
 app.add_typer(exports_cli.import_app, name="import")
 app.add_typer(exports_cli.access_app, name="access")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
+app.command("validation-report")(validation_cli.validation_report)
 
 
 def main() -> None:

@@ -157,10 +157,10 @@ def submit(
 def pause_(database: DatabaseOption = None) -> None:
     """Whether the safety pause holds new randomizations."""
     from trialwright.cli.common import settings_for
+    from trialwright.services.audit_keys import engine_for
     from trialwright.services.safety import pause
-    from trialwright.store.engine import make_engine
 
-    state = pause(make_engine(settings_for(database).database_url))
+    state = pause(engine_for(settings_for(database)))
     console.print(state.message, highlight=False)
 
 

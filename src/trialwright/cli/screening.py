@@ -26,13 +26,15 @@ DataOption = Annotated[str, typer.Option("--data", help="JSON file with the data
 
 
 def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
+    from trialwright.services.audit_keys import AuditKeyError, check_key, engine_for
     from trialwright.services.users import get_user
-    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine
+    from trialwright.store.engine import DatabaseUnavailable, check_connection
 
     try:
-        engine = make_engine(settings_for(database).database_url)
+        engine = engine_for(settings_for(database))
         check_connection(engine)
-    except DatabaseUnavailable as exc:
+        check_key(engine)
+    except (DatabaseUnavailable, AuditKeyError) as exc:
         fail(str(exc))
     actor = get_user(engine, user)
     if actor is None or not actor.active:

@@ -36,13 +36,14 @@ def run_server(settings: Settings, host: str, port: int) -> None:
     """Build the app for ``settings`` and serve it until interrupted."""
     import uvicorn
 
+    from trialwright.services.audit import AuditKeyError
     from trialwright.services.trial import TrialNotInitialised
     from trialwright.store.engine import DatabaseUnavailable
     from trialwright.web.app import create_app
 
     try:
         app = create_app(settings)
-    except (TrialNotInitialised, DatabaseUnavailable) as exc:
+    except (TrialNotInitialised, DatabaseUnavailable, AuditKeyError) as exc:
         fail(str(exc))
     console.print(f"Serving on http://{host}:{port}/ (Ctrl+C stops).", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -66,8 +66,8 @@ def simulate(
     database: DatabaseOption = None,
 ) -> None:
     """Create a synthetic trial through the real services (values drawn as NAME.simulation.yaml says)."""
+    from trialwright.services.audit_keys import engine_for
     from trialwright.services.simulation import SimulationError, parse_effects
-    from trialwright.store.engine import make_engine
 
     try:
         effects = parse_effects(effect or [])
@@ -75,7 +75,7 @@ def simulate(
         fail(str(exc))
     settings = settings_for(database)
     _init(protocol, settings)
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     _summary(_run(engine, protocol, participants, seed, effects=effects))
 
 
@@ -94,19 +94,21 @@ def demo(
     from trialwright.cli.serve import run_server
     from trialwright.domain.roles import Role
     from trialwright.protocol import load_protocol
+    from trialwright.services.audit_keys import engine_for
     from trialwright.services.simulation import ensure_users
-    from trialwright.store.engine import make_engine
 
     if database.startswith("sqlite:///"):
         path = Path(database.removeprefix("sqlite:///"))
-        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        # The demo trial is replaced, and its anchors with it (they checkpoint the old trail); its key is kept.
+        leftovers = ("", "-wal", "-shm", ".anchors")
+        for leftover in (path.with_name(path.name + suffix) for suffix in leftovers):
             leftover.unlink(missing_ok=True)
     else:
         fail("--database: the demo creates a fresh embedded SQLite file (sqlite:///FILE); use simulate for others")
     settings = settings_for(database)
     _init(protocol, settings)
     target = load_protocol(protocol).protocol.sample_size.target
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     summary = _run(engine, protocol, None, seed, enrolled=target)
     _summary(summary)
     accounts = ensure_users(engine, load_protocol(protocol).protocol, prefix="")

@@ -20,8 +20,9 @@ ProtocolOption = typer.Option(..., "--protocol", help="The trial's protocol file
 
 def _init(protocol: Path, settings: Settings) -> InitResult:
     from trialwright.protocol import ProtocolError, load_protocol
+    from trialwright.services.audit_keys import engine_for
     from trialwright.services.trial import ProtocolVersionConflict, TrialMismatch, init_trial
-    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine, redact
+    from trialwright.store.engine import DatabaseUnavailable, check_connection, redact
 
     try:
         loaded = load_protocol(protocol)
@@ -30,14 +31,19 @@ def _init(protocol: Path, settings: Settings) -> InitResult:
     except ProtocolError as exc:
         err_console.print(str(exc), markup=False, highlight=False)
         fail(f"--protocol: {protocol} has {len(exc.problems)} problem(s); `trialwright protocol check` lists them")
+    from trialwright.services.audit import AuditKeyError
+    from trialwright.services.audit_keys import write_anchor
+
     try:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings, create_key=True)
         check_connection(engine)
         result = init_trial(engine, loaded)
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, AuditKeyError) as exc:
         fail(str(exc))
     except (TrialMismatch, ProtocolVersionConflict) as exc:
         fail(f"{redact(settings.database_url)}: {exc}")
+    # An anchor on every init: the first records, outside the database, where keying began.
+    write_anchor(engine)
     engine.dispose()
     verb = {"created": "created", "upgraded": "upgraded", "unchanged": "already up to date"}[result.status]
     console.print(
@@ -61,11 +67,11 @@ def start(
 ) -> None:
     """The main job: create or upgrade the trial database, ensure an administrator, serve the web app."""
     from trialwright.cli.serve import bootstrap_admin, run_server
-    from trialwright.store.engine import make_engine
+    from trialwright.services.audit_keys import engine_for
 
     settings = settings_for(database)
     _init(protocol, settings)
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     credentials = bootstrap_admin(engine)
     engine.dispose()
     if credentials is not None:

@@ -1,4 +1,4 @@
-"""``trialwright user``: accounts, roles, sites and API tokens, from the command line.
+"""``trialwright user``: accounts, roles, sites, API tokens and the two-person rule, from the command line.
 
 Commands act as the named ``--actor`` (default: the operating-system user running them, recorded in the
 audit trail as ``cli:NAME``).
@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from trialwright.protocol import Protocol
 
 __all__ = ["app"]
 
@@ -31,12 +36,14 @@ def _actor(actor: str | None) -> str:
 
 
 def _engine(database: str | None):  # type: ignore[no-untyped-def]
-    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine
+    from trialwright.services.audit_keys import AuditKeyError, check_key, engine_for
+    from trialwright.store.engine import DatabaseUnavailable, check_connection
 
     try:
-        engine = make_engine(settings_for(database).database_url)
+        engine = engine_for(settings_for(database))
         check_connection(engine)
-    except DatabaseUnavailable as exc:
+        check_key(engine)
+    except (DatabaseUnavailable, AuditKeyError) as exc:
         fail(str(exc))
     return engine
 
@@ -51,33 +58,63 @@ def _password(stdin: bool) -> str:
     return str(first)
 
 
+def _protocol(engine: Engine) -> Protocol:
+    from trialwright.services.trial import current_protocol
+
+    return current_protocol(engine).protocol
+
+
+def _show_change(change) -> None:  # type: ignore[no-untyped-def]
+    if change.pending is not None:
+        r = change.pending
+        console.print(
+            f"Two-person rule: request {r.id} ({r.kind.value} {r.username}, {r.role.value}) waits for a second "
+            "person to approve it (`trialwright user requests`, `trialwright user approve`).",
+            highlight=False,
+        )
+    elif change.token is not None:
+        t = change.token
+        console.print(
+            f"Set-password token for {t.username} (shown only this once; hand it to this person only; it works once "
+            f"and expires {t.expires_at:%Y-%m-%d %H:%M} UTC). They open {t.path} in the web app or run "
+            "`trialwright user set-password --token TOKEN`:",
+            highlight=False,
+        )
+        typer.echo(t.token)
+
+
 @app.command("add")
 def add(
     username: Annotated[str, typer.Argument(help="The new user's name (letters, digits, . _ -).")],
     role: Annotated[str, typer.Option("--role", help="administrator, investigator, study_coordinator, ...")],
     site: Annotated[list[str] | None, typer.Option("--site", help="A site code; repeat for several.")] = None,
     full_name: Annotated[str | None, typer.Option("--full-name", help="The name shown on pages.")] = None,
-    password_stdin: PasswordStdin = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail and the approver.")] = "",
     actor: ActorOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Create a user with a role and sites (password from a prompt or --password-stdin)."""
-    from trialwright.services.users import UserError, create_user
+    """Create a user with a role and sites; prints a one-time set-password token (never a password). An
+    unblinded, DSMB or approving account is only requested: a second person approves it (two-person rule)."""
+    from trialwright.services.approvals import request_create
+    from trialwright.services.users import UserError
 
     engine = _engine(database)
     try:
-        user = create_user(
+        change = request_create(
             engine,
+            _protocol(engine),
+            actor=_actor(actor),
             username=username,
-            password=_password(password_stdin),
             role=role,
             sites=site or [],
             full_name=full_name,
-            actor=_actor(actor),
+            reason=reason,
         )
     except UserError as exc:
         fail(str(exc))
-    console.print(f"Created {user.username} ({user.role.value}; sites: {', '.join(user.sites) or 'all'}).")
+    if change.pending is None:
+        console.print(f"Created {change.username}.", highlight=False)
+    _show_change(change)
 
 
 @app.command("list")
@@ -113,18 +150,147 @@ def disable(
 @app.command("reset-password")
 def reset_password(
     username: Annotated[str, typer.Argument(help="Whose password to reset.")],
-    password_stdin: PasswordStdin = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail and the approver.")] = "",
     actor: ActorOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Set a new password for a user, unlock the account and end its sessions."""
-    from trialwright.services.users import UserError, reset_password
+    """Retire a user's password and print a one-time set-password token; for an unblinded, DSMB or approving
+    account, only a request that a second person approves."""
+    from trialwright.services.approvals import request_reset
+    from trialwright.services.users import UserError
 
+    engine = _engine(database)
     try:
-        reset_password(_engine(database), username, _password(password_stdin), actor=_actor(actor))
+        change = request_reset(engine, _protocol(engine), username, actor=_actor(actor), reason=reason)
     except UserError as exc:
         fail(str(exc))
-    console.print(f"Password of {username} reset.")
+    if change.pending is None:
+        console.print(f"Password of {change.username} reset: it no longer works.", highlight=False)
+    _show_change(change)
+
+
+@app.command("enable")
+def enable(
+    username: Annotated[str, typer.Argument(help="The disabled user to re-enable.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail and the approver.")] = "",
+    actor: ActorOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Re-enable a disabled user; for an unblinded, DSMB or approving account, only a request."""
+    from trialwright.services.approvals import enable as enable_account
+    from trialwright.services.users import UserError
+
+    engine = _engine(database)
+    try:
+        change = enable_account(engine, _protocol(engine), username, actor=_actor(actor), reason=reason)
+    except UserError as exc:
+        fail(str(exc))
+    if change.pending is None:
+        console.print(f"Enabled {change.username}.", highlight=False)
+    _show_change(change)
+
+
+@app.command("requests")
+def requests(database: DatabaseOption = None) -> None:
+    """List the requests waiting for a second person (two-person rule)."""
+    from rich.table import Table
+
+    from trialwright.services.approvals import pending_requests
+
+    table = Table("id", "request", "username", "role", "sites", "requested by", "at", "reason")
+    rows = pending_requests(_engine(database))
+    for r in rows:
+        table.add_row(
+            str(r.id), r.kind.value, r.username, r.role.value, ", ".join(r.sites), r.requested_by,
+            f"{r.requested_at:%Y-%m-%d %H:%M}", r.reason,
+        )  # fmt: skip
+    console.print(table if rows else "No request is waiting.")
+
+
+AsOption = Annotated[
+    str, typer.Option("--as", help="Your own account (an approving role); your password is asked to confirm.")
+]
+
+
+def _approver(engine, username: str, password_stdin: bool):  # type: ignore[no-untyped-def]
+    from trialwright.services.users import confirm_password, get_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Your password", hide_input=True)
+    user = get_user(engine, username)
+    if user is None or not confirm_password(engine, username, password):
+        fail("--as: wrong username or password, or the account is disabled")
+    return user
+
+
+@app.command("approve")
+def approve(
+    request_id: Annotated[int, typer.Argument(help="The request's id (see `trialwright user requests`).")],
+    as_: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")] = "",
+    password_stdin: PasswordStdin = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Approve a request as a second person of an approving role (never your own request or account); prints
+    the set-password token of a new account or reset once."""
+    from trialwright.services.approvals import approve as approve_request
+    from trialwright.services.users import UserError
+
+    engine = _engine(database)
+    approver = _approver(engine, as_, password_stdin)
+    try:
+        change = approve_request(engine, _protocol(engine), request_id, approver, reason=reason)
+    except UserError as exc:
+        fail(str(exc))
+    console.print(f"Request {request_id} approved by {approver.username}.", highlight=False)
+    _show_change(change)
+
+
+@app.command("reject")
+def reject(
+    request_id: Annotated[int, typer.Argument(help="The request's id (see `trialwright user requests`).")],
+    as_: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why (required).")],
+    password_stdin: PasswordStdin = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Reject a request (an approver), or withdraw your own."""
+    from trialwright.services.approvals import reject as reject_request
+    from trialwright.services.users import UserError
+
+    engine = _engine(database)
+    approver = _approver(engine, as_, password_stdin)
+    try:
+        reject_request(engine, _protocol(engine), request_id, approver, reason=reason)
+    except UserError as exc:
+        fail(str(exc))
+    console.print(f"Request {request_id} rejected by {approver.username}.", highlight=False)
+
+
+@app.command("set-password")
+def set_password(
+    token: Annotated[str, typer.Option("--token", help="The one-time set-password token you were given.")],
+    password_stdin: PasswordStdin = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Choose your own password with a one-time set-password token."""
+    from trialwright.services.credentials import set_password as set_with_token
+    from trialwright.services.users import UserError
+
+    engine = _engine(database)
+    try:
+        username = set_with_token(engine, token, _password(password_stdin))
+    except UserError as exc:
+        fail(str(exc))
+    console.print(f"Password of {username} set; sign in with it.", highlight=False)
+
+
+@app.command("notices")
+def notices(database: DatabaseOption = None) -> None:
+    """What the two-person rule addressed to the sponsor contact, newest first (to forward to them)."""
+    from trialwright.services.approvals import sponsor_notices
+
+    for at, subject in sponsor_notices(_engine(database)):
+        console.print(f"{at:%Y-%m-%d %H:%M} UTC  {subject}", highlight=False)
 
 
 @app.command("token")

@@ -1,20 +1,39 @@
-"""The audit trail's integrity rules: how an entry is serialised and hashed, and how a chain is verified.
+"""The audit trail's integrity rules: how an entry is serialised, hashed and signed, and how a chain is verified.
 
 Each entry's hash is the SHA-256 of a canonical JSON of every field of the entry, including its
 sequence number, its UTC time and the previous entry's hash. Changing, removing, inserting or
 reordering any stored entry therefore breaks the chain at that entry, and ``verify_chain`` names it.
+
+A SHA-256 chain alone holds only against accidents: whoever can write the database can recompute it.
+From the entry where keying began, each entry also carries a MAC, an HMAC-SHA256 of the same canonical
+bytes with a key held outside the database, which nobody without the key can compute. An *anchor* is a
+signed checkpoint of the head (sequence, hash, time) kept outside the database: the entry at an anchored
+sequence must still have the anchored hash, and the trail must still reach the last anchored sequence.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["GENESIS", "AuditEntry", "ChainReport", "canonical", "entry_hash", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "Anchor",
+    "AuditEntry",
+    "ChainReport",
+    "Problem",
+    "allocation_digest",
+    "anchor_mac",
+    "canonical",
+    "entry_hash",
+    "entry_mac",
+    "verify_chain",
+]
 
 #: The "previous hash" of the first entry.
 GENESIS = "0" * 64
@@ -39,9 +58,10 @@ class AuditEntry:
     detail: str | None = None
     prev_hash: str = GENESIS
     hash: str = ""
+    mac: str | None = None
 
 
-_HASHED = tuple(f.name for f in fields(AuditEntry) if f.name != "hash")
+_HASHED = tuple(f.name for f in fields(AuditEntry) if f.name not in {"hash", "mac"})
 
 
 def _utc_text(moment: dt.datetime) -> str:
@@ -64,51 +84,202 @@ def entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 
 
-Problem = Literal["altered", "removed", "inserted", "reordered"]
+def entry_mac(key: bytes, entry: AuditEntry) -> str:
+    """The HMAC-SHA256 (hex) of the entry's canonical bytes (which hold its sequence and previous hash)."""
+    return hmac.new(key, canonical(entry), hashlib.sha256).hexdigest()
+
+
+def allocation_digest(key: bytes, entry: Mapping[Any, Any]) -> str:
+    """The keyed digest of one allocation entry: every column that says who gets which arm.
+
+    Covers the list, stratum, sequence, block, block size, position, arm and preparation code (and the
+    minimization decision), and once the entry is claimed, the participant and randomization number, so
+    flipping an arm or swapping two participants' entries shows.
+    """
+    content = {name: entry.get(name) for name in _ALLOCATION_FIELDS}
+    data = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key, b"allocation\x00" + data.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+_ALLOCATION_FIELDS = (
+    "list_id",
+    "stratum",
+    "sequence",
+    "block",
+    "block_size",
+    "position",
+    "arm",
+    "preparation_code",
+    "participant_id",
+    "randomization_number",
+    "decision",
+)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A signed checkpoint of the head, kept outside the database: one JSON line of the anchor file."""
+
+    seq: int
+    hash: str
+    at: dt.datetime
+    keyed_from: int | None
+    mac: str | None = None
+
+    def line(self) -> str:
+        content = {"seq": self.seq, "hash": self.hash, "at": _utc_text(self.at), "keyed_from": self.keyed_from}
+        return json.dumps({**content, "mac": self.mac}, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, line: str) -> Anchor:
+        """One anchor line; ValueError if it is not one."""
+        try:
+            data = json.loads(line)
+            at = dt.datetime.strptime(data["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+            keyed = data.get("keyed_from")
+            return cls(int(data["seq"]), str(data["hash"]), at, None if keyed is None else int(keyed), data.get("mac"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an anchor: {exc}") from None
+
+
+def anchor_mac(key: bytes, anchor: Anchor) -> str:
+    """The HMAC-SHA256 that signs an anchor (its sequence, hash, time and where keying began)."""
+    data = f"anchor\x00{anchor.seq}\x00{anchor.hash}\x00{_utc_text(anchor.at)}\x00{anchor.keyed_from}"
+    return hmac.new(key, data.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+Problem = Literal[
+    "altered",
+    "removed",
+    "inserted",
+    "reordered",
+    "unsigned",
+    "forged",
+    "truncated",
+    "anchor",
+    "keying",
+    "key",
+    "allocation",
+]
 
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The result of verifying an audit chain."""
+    """The result of verifying an audit chain (and, from the service, the allocation list).
+
+    ``problem`` names what was found at ``first_bad_seq``: ``altered`` (an entry no longer matches its hash),
+    ``removed`` (a gap), ``inserted`` or ``reordered`` (the chain does not follow), ``unsigned`` (an entry
+    after keying began carries no MAC: written without the key, e.g. inserted with a recomputed hash),
+    ``forged`` (its MAC is wrong: altered and re-hashed, or the chain recomputed without the key),
+    ``truncated`` (the trail ends before an anchored entry: its tail was deleted), ``anchor`` (an entry
+    differs from its anchor, or an anchor is not signed with the key), ``keying`` (where keying began was
+    changed), ``key`` (no key, or not this trial's key), ``allocation`` (an allocation entry does not match
+    its digest; ``first_bad_seq`` is then the allocation entry's id).
+    """
 
     ok: bool
     count: int
     first_bad_seq: int | None = None
     problem: Problem | None = None
     message: str = ""
+    keyed_from: int | None = None
+    anchors: int = 0
+    allocations: int = 0
 
 
-def verify_chain(entries: Iterable[AuditEntry]) -> ChainReport:
+def _check_anchors(anchors: Sequence[Anchor], key: bytes | None, keyed_from: int | None) -> ChainReport | None:
+    for anchor in anchors:
+        if key is not None and (anchor.mac is None or not hmac.compare_digest(anchor.mac, anchor_mac(key, anchor))):
+            return ChainReport(
+                False, 0, anchor.seq, "anchor", f"the anchor of entry {anchor.seq} is not signed with the key (forged)"
+            )
+        if anchor.keyed_from is not None and anchor.keyed_from != keyed_from:
+            now = "no keying" if keyed_from is None else f"keying from entry {keyed_from}"
+            return ChainReport(
+                False,
+                0,
+                anchor.keyed_from,
+                "keying",
+                f"the anchor of entry {anchor.seq} says the trail is keyed from entry {anchor.keyed_from}, "
+                f"but the database records {now} (keying record altered)",
+            )
+    return None
+
+
+def verify_chain(
+    entries: Iterable[AuditEntry],
+    *,
+    key: bytes | None = None,
+    keyed_from: int | None = None,
+    anchors: Sequence[Anchor] = (),
+) -> ChainReport:
     """Recompute the chain in sequence order and name the first entry that was tampered with.
 
     An entry whose own hash does not match its content was altered. A gap in the sequence means an
     entry was removed; a repeated sequence number, or an entry whose stored hash is right but whose
     ``prev_hash`` does not match the previous entry, means one was inserted (or removed and the chain
-    re-stitched); a sequence that goes backwards means the order was changed.
+    re-stitched); a sequence that goes backwards means the order was changed. From ``keyed_from`` on,
+    every entry must carry the MAC only ``key`` makes; every anchor must be signed with ``key``, its
+    entry must still have the anchored hash, and the trail must reach the last anchored sequence.
     """
+    found = _check_anchors(anchors, key, keyed_from)
+    if found is not None:
+        return found
+    anchored = {a.seq: a for a in anchors}
+    keyed = keyed_from if keyed_from is not None else 1 << 62
     expected_prev = GENESIS
     expected_seq = 1
     count = 0
+
+    def bad(seq: int, problem: Problem, message: str) -> ChainReport:
+        return ChainReport(False, count, seq, problem, message, keyed_from, len(anchors))
+
     for entry in entries:
         count += 1
-        if entry.seq < expected_seq:
-            kind: Problem = "inserted" if entry.seq == expected_seq - 1 else "reordered"
-            return ChainReport(False, count, entry.seq, kind, f"entry {entry.seq} appears out of sequence ({kind})")
-        if entry.seq > expected_seq:
-            missing = f"{expected_seq}" if entry.seq == expected_seq + 1 else f"{expected_seq}-{entry.seq - 1}"
-            return ChainReport(False, count, expected_seq, "removed", f"entry {missing} is missing (removed)")
+        seq = entry.seq
+        if seq < expected_seq:
+            kind: Problem = "inserted" if seq == expected_seq - 1 else "reordered"
+            return bad(seq, kind, f"entry {seq} appears out of sequence ({kind})")
+        if seq > expected_seq:
+            missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
+            return bad(expected_seq, "removed", f"entry {missing} is missing (removed)")
         if entry_hash(entry) != entry.hash:
-            return ChainReport(
-                False, count, entry.seq, "altered", f"entry {entry.seq} does not match its hash (altered)"
-            )
+            return bad(seq, "altered", f"entry {seq} does not match its hash (altered)")
+        if seq >= keyed:
+            if entry.mac is None:
+                return bad(
+                    seq,
+                    "unsigned",
+                    f"entry {seq} carries no MAC though the trail is keyed from entry {keyed_from} "
+                    "(written without the key: inserted or replaced)",
+                )
+            if key is not None and not hmac.compare_digest(entry.mac, entry_mac(key, entry)):
+                return bad(
+                    seq,
+                    "forged",
+                    f"entry {seq} does not match its MAC (altered and re-hashed, or re-chained without the key)",
+                )
+        elif entry.mac is not None:
+            where = f"keying from entry {keyed_from}" if keyed_from is not None else "no keying"
+            return bad(seq, "keying", f"entry {seq} carries a MAC but the database records {where} (altered)")
         if entry.prev_hash != expected_prev:
-            return ChainReport(
-                False,
-                count,
-                entry.seq,
-                "inserted",
-                f"entry {entry.seq} does not follow entry {entry.seq - 1} (inserted or re-chained)",
-            )
+            return bad(seq, "inserted", f"entry {seq} does not follow entry {seq - 1} (inserted or re-chained)")
+        anchor = anchored.get(seq)
+        if anchor is not None and anchor.hash != entry.hash:
+            when = anchor.at.strftime("%Y-%m-%d %H:%M UTC")
+            return bad(seq, "anchor", f"entry {seq} differs from its anchor of {when} (re-chained or replaced)")
         expected_prev = entry.hash
         expected_seq += 1
-    return ChainReport(True, count, message=f"audit trail intact: {count} entries")
+    if anchors:
+        last = max(anchors, key=lambda a: a.seq)
+        if last.seq > count:
+            when = last.at.strftime("%Y-%m-%d %H:%M UTC")
+            return bad(
+                count + 1,
+                "truncated",
+                f"the trail ends at entry {count} but entry {last.seq} was anchored on {when}: "
+                f"entries {count + 1}-{last.seq} were deleted (deleted tail)",
+            )
+    return ChainReport(
+        True, count, message=f"audit trail intact: {count} entries", keyed_from=keyed_from, anchors=len(anchors)
+    )

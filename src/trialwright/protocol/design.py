@@ -256,6 +256,13 @@ class Masking(ProtocolModel):
     identical_appearance: bool = Field(
         default=True, description="Whether active and placebo doses look identical once prepared."
     )
+    account_approvers: list[str] = Field(
+        default_factory=lambda: ["administrator"],
+        description="The two-person rule: roles whose holders approve a request to create, re-enable or reset "
+        "the password of an unblinded, DSMB or approving account (a second person, never the requester or the "
+        "account concerned).",
+        min_length=1,
+    )
     open_label_comparator: str | None = Field(
         default=None,
         description="An open-label trial with a placebo or sham arm says why here (e.g. an open-label placebo "

@@ -25,6 +25,9 @@ def masking(p: Protocol) -> Iterator[Found]:
     for i, role in enumerate(m.unblinding_notify):
         if role not in KNOWN_ROLES:
             yield f"masking.unblinding_notify[{i}]", unknown(role, KNOWN_ROLES, "role")
+    for i, role in enumerate(m.account_approvers):
+        if role not in KNOWN_ROLES:
+            yield f"masking.account_approvers[{i}]", unknown(role, KNOWN_ROLES, "role")
     for i, role in enumerate(m.masked_roles):
         if role not in KNOWN_ROLES:
             yield f"masking.masked_roles[{i}]", unknown(role, KNOWN_ROLES, "role")

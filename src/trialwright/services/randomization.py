@@ -45,6 +45,7 @@ from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.design import Preparation, PreparationAttribute, StratificationFactor
 from trialwright.services import audit, clock
+from trialwright.services.audit_keys import allocation_intact, digest_of
 from trialwright.services.reauth import require_password
 from trialwright.services.safety import SafetyError, check_pause
 from trialwright.services.screening import NotFound, _typed_values, participant_row, require_scope
@@ -195,7 +196,7 @@ def _preparation_codes(session: Session, n: int) -> list[str]:
 
 def _entry_rows(session: Session, list_id: int, entries: Sequence[Allocation]) -> list[dict[str, object]]:
     codes = _preparation_codes(session, len(entries))
-    return [
+    rows: list[dict[str, object]] = [
         {
             "list_id": list_id,
             "stratum": e.stratum,
@@ -208,6 +209,38 @@ def _entry_rows(session: Session, list_id: int, entries: Sequence[Allocation]) -
         }
         for e, code in zip(entries, codes, strict=True)
     ]
+    return [{**row, "digest": digest_of(session, row)} for row in rows]
+
+
+class AllocationTampered(RandomizationError):
+    """An allocation entry no longer matches its keyed digest: it is refused, never handed out."""
+
+    def __init__(self, entry_id: int) -> None:
+        self.entry_id = entry_id
+        super().__init__(
+            f"allocation: entry {entry_id} of the list does not match its keyed digest (altered in the database) "
+            "and is not used; run `trialwright audit verify` and tell the sponsor"
+        )
+
+
+def _checked(session: Session, entry: Any) -> None:
+    """Refuse an allocation entry that does not match its digest (raises ``AllocationTampered``)."""
+    if not allocation_intact(session, entry._mapping):
+        raise AllocationTampered(int(entry.id))
+
+
+def _audit_tampering(engine: Engine, actor: UserView, exc: AllocationTampered, participant: str | None) -> None:
+    """The refusal is recorded in its own transaction (the refused one is rolled back)."""
+    with session_scope(engine) as session:
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            participant=participant,
+            action="randomization.allocation_refused",
+            reason="allocation entry does not match its keyed digest",
+            detail={"allocation_entry": exc.entry_id},
+        )
 
 
 def _report_json(report: GenerationReport, strata: Sequence[str]) -> str:
@@ -392,6 +425,14 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
     if actor.role not in RANDOMIZERS:
         raise RandomizationError("role: investigators and study coordinators randomize")
     require_scope(engine, participant_id, "intervention")
+    try:
+        return _randomize(engine, actor, participant_id)
+    except AllocationTampered as exc:
+        _audit_tampering(engine, actor, exc, participant_id)
+        raise
+
+
+def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomized:
     protocol = current_protocol(engine).protocol
     method = _method(protocol)
     with session_scope(engine) as session:
@@ -429,17 +470,16 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
                 or 0
             ) + 1
             code = _preparation_codes(session, 1)[0]
-            session.execute(
-                allocation_entries.insert().values(
-                    list_id=head.id,
-                    stratum=stratum,
-                    sequence=sequence,
-                    arm=arm,
-                    preparation_code=code,
-                    decision=json.dumps(decision),
-                    **claim,
-                )
-            )
+            row = {
+                "list_id": head.id,
+                "stratum": stratum,
+                "sequence": sequence,
+                "arm": arm,
+                "preparation_code": code,
+                "decision": json.dumps(decision),
+                **claim,
+            }
+            session.execute(allocation_entries.insert().values(**row, digest=digest_of(session, row)))
         else:
             entry = session.execute(
                 select(allocation_entries)
@@ -449,7 +489,11 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
             ).first()
             if entry is None:
                 raise StratumExhausted(stratum)
-            session.execute(allocation_entries.update().where(allocation_entries.c.id == entry.id).values(**claim))
+            _checked(session, entry)
+            digest = digest_of(session, {**entry._mapping, **claim})
+            session.execute(
+                allocation_entries.update().where(allocation_entries.c.id == entry.id).values(**claim, digest=digest)
+            )
             arm, code = entry.arm, entry.preparation_code
         audit.record(
             session,
@@ -567,7 +611,18 @@ def _recorded(preparation: Preparation | None, stored: Mapping[str, Any]) -> tup
 
 
 def what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> Instruction:
-    """The arm and intervention behind a preparation code, and its record (unblinded pharmacist only)."""
+    """The arm and intervention behind a preparation code, and its record (unblinded pharmacist only).
+
+    An allocation entry that no longer matches its keyed digest is refused (``AllocationTampered``, audited).
+    """
+    try:
+        return _what_to_prepare(engine, actor, preparation_code)
+    except AllocationTampered as exc:
+        _audit_tampering(engine, actor, exc, None)
+        raise
+
+
+def _what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> Instruction:
     _pharmacist(actor)
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
@@ -576,6 +631,7 @@ def what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> I
         ).first()
         if entry is None or entry.participant_id is None:
             raise NotFound("no randomized participant has this preparation code")
+        _checked(session, entry)
         done = session.execute(select(preparations).where(preparations.c.preparation_code == preparation_code)).first()
     arm = protocol.arm_by_code(entry.arm)
     preparation = arm.preparation()

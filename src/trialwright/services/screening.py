@@ -43,6 +43,7 @@ __all__ = [
     "ScreeningView",
     "WithdrawalCause",
     "WithdrawalScope",
+    "check_participant",
     "count_enrolled",
     "enrol",
     "get_screening",
@@ -256,6 +257,12 @@ def participant_row(session: Session, actor: UserView, participant_id: str) -> A
     if row is None or (actor.role.site_scoped and row.site not in actor.sites):
         raise NotFound("no such participant")
     return row
+
+
+def check_participant(engine: Engine, actor: UserView, participant_id: str) -> None:
+    """Raise NotFound unless the participant exists within the actor's sites (pages that only show a form)."""
+    with session_scope(engine) as session:
+        participant_row(session, actor, participant_id)
 
 
 def _row(session: Session, actor: UserView, screening_id: int) -> Any:

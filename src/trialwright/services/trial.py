@@ -55,7 +55,17 @@ class InitResult:
 
 
 def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system") -> InitResult:
-    """Create or upgrade the trial database for this protocol (see the module docstring)."""
+    """Create or upgrade the trial database for this protocol (see the module docstring).
+
+    With an audit key attached to the engine, the trail is keyed from then on: a new trial from its first
+    entry, an existing unkeyed one from an ``audit.keyed`` entry written now.
+    """
+    result = _init_trial(engine, loaded, actor=actor)
+    audit.begin_keying(engine, actor=actor)
+    return result
+
+
+def _init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str) -> InitResult:
     before = current_revision(engine)
     revision = upgrade(engine)
     schema_upgraded = before != revision

@@ -43,11 +43,13 @@ __all__ = [
     "check_password_policy",
     "confirm_password",
     "create_user",
+    "create_user_in",
     "disable_user",
     "end_session",
     "generate_password",
     "get_user",
     "list_users",
+    "normalise_username",
     "reset_password",
     "resolve_session",
     "set_preferences",
@@ -128,13 +130,25 @@ def check_password_policy(username: str, password: str, *, names: Sequence[str] 
 
 def _trial_names(engine: Engine) -> tuple[str, ...]:
     """The trial's id, acronym and short title, which no password may contain (none before ``init``)."""
-    from trialwright.services.trial import TrialNotInitialised, current_protocol
+    with session_scope(engine) as session:
+        return _trial_names_in(session)
 
-    try:
-        trial = current_protocol(engine).protocol
-    except TrialNotInitialised:
+
+def _trial_names_in(session: Session) -> tuple[str, ...]:
+    """``_trial_names`` in the caller's transaction."""
+    from trialwright.services.trial import _parsed
+    from trialwright.store.tables import protocol_versions, trial
+
+    row = session.execute(
+        select(protocol_versions.c.source_text, protocol_versions.c.trial_id).join(
+            trial, trial.c.current_protocol_version_id == protocol_versions.c.id
+        )
+    ).first()
+    if row is None:
         return ()
-    return tuple(n for n in (trial.trial_id, trial.trial.titles.acronym, trial.trial.titles.short) if n)
+    protocol = _parsed(row.source_text, f"<database: {row.trial_id}>").protocol
+    titles = protocol.trial.titles
+    return tuple(n for n in (protocol.trial_id, titles.acronym, titles.short) if n)
 
 
 def _normalise_username(username: str) -> str:
@@ -144,6 +158,10 @@ def _normalise_username(username: str) -> str:
     if name in SYSTEM_ACTORS:
         raise UserError(f"username: {name!r} is the name the system records its own actions under")
     return name
+
+
+#: The username rule, for checks made before an account exists (a request waiting for approval).
+normalise_username = _normalise_username
 
 
 def _view(session: Session, row: Any) -> UserView:
@@ -196,49 +214,77 @@ def create_user(
     calendar: str = "both",
 ) -> UserView:
     """Create an account (audited as ``user.created``)."""
+    with session_scope(engine) as session:
+        return create_user_in(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            sites=sites,
+            full_name=full_name,
+            actor=actor,
+            language=language,
+            calendar=calendar,
+        )
+
+
+def create_user_in(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: Role | str,
+    sites: Sequence[str] = (),
+    full_name: str | None = None,
+    actor: str,
+    language: str = "en",
+    calendar: str = "both",
+    detail: dict[str, object] | None = None,
+) -> UserView:
+    """``create_user`` inside the caller's transaction (the two-person rule creates on approval)."""
     name = _normalise_username(username)
     try:
         role = Role(role)
     except ValueError:
         raise UserError(f"role: must be one of {', '.join(r.value for r in Role)}") from None
-    check_password_policy(name, password, names=_trial_names(engine))
+    check_password_policy(name, password, names=_trial_names_in(session))
     checked_text(full_name, "full_name", SHORT_TEXT, multiline=False, error=UserError)
     wanted = sorted(set(sites))
     if role.site_scoped and not wanted:
         raise UserError(f"site: a {role.value} works at sites; name at least one with --site")
-    with session_scope(engine) as session:
-        known = set(session.execute(select(sites_table.c.code)).scalars())
-        unknown = [s for s in wanted if s not in known]
-        if unknown:
-            raise UserError(f"site: unknown site {', '.join(unknown)} (sites: {', '.join(sorted(known))})")
-        if _row(session, name) is not None:
-            raise UserError(f"username: {name!r} is already taken")
-        now = _now()
-        user_id = inserted_id(
-            session,
-            users.insert().values(
-                username=name,
-                full_name=full_name or name,
-                role=role.value,
-                password_hash=_hasher.hash(password),
-                active=True,
-                failed_attempts=0,
-                locked_until=None,
-                language=language,
-                calendar=CalendarPreference(calendar).value,
-                created_at=now,
-                password_changed_at=now,
-            ),
-        )
-        for code in wanted:
-            session.execute(user_sites.insert().values(user_id=user_id, site_code=code))
-        audit.record(
-            session,
-            actor=actor,
-            action="user.created",
-            new_value={"username": name, "role": role.value, "sites": wanted, "full_name": full_name or name},
-        )
-        return _view(session, _require(session, name))
+    known = set(session.execute(select(sites_table.c.code)).scalars())
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise UserError(f"site: unknown site {', '.join(unknown)} (sites: {', '.join(sorted(known))})")
+    if _row(session, name) is not None:
+        raise UserError(f"username: {name!r} is already taken")
+    now = _now()
+    user_id = inserted_id(
+        session,
+        users.insert().values(
+            username=name,
+            full_name=full_name or name,
+            role=role.value,
+            password_hash=_hasher.hash(password),
+            active=True,
+            failed_attempts=0,
+            locked_until=None,
+            language=language,
+            calendar=CalendarPreference(calendar).value,
+            created_at=now,
+            password_changed_at=now,
+        ),
+    )
+    for code in wanted:
+        session.execute(user_sites.insert().values(user_id=user_id, site_code=code))
+    audit.record(
+        session,
+        actor=actor,
+        action="user.created",
+        new_value={"username": name, "role": role.value, "sites": wanted, "full_name": full_name or name},
+        detail=detail,
+    )
+    return _view(session, _require(session, name))
 
 
 def get_user(engine: Engine, username: str) -> UserView | None:

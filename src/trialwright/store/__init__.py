@@ -1,6 +1,7 @@
 """Storage: engines, tables and the one migration tree. Importing it registers every table."""
 
 from trialwright.store import (
+    approval_tables,
     auth_tables,
     data_tables,
     randomization_tables,
@@ -11,6 +12,7 @@ from trialwright.store import (
 )
 
 __all__ = [
+    "approval_tables",
     "auth_tables",
     "data_tables",
     "randomization_tables",

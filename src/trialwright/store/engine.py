@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Insert, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+
+from trialwright.store.audit_keys import AuditKey, attach, create_private_file, default_key_file, load_key
 
 __all__ = [
     "DatabaseUnavailable",
@@ -61,20 +64,39 @@ def is_postgresql(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL: sqlite:///FILE (created on demand) or postgresql+psycopg://..."""
+def make_engine(url: str, *, audit_key: AuditKey | None = None) -> Engine:
+    """An engine for the URL: sqlite:///FILE (created on demand, 0600) or postgresql+psycopg://...
+
+    The engine signs the audit trail with ``audit_key``; without one, with the key in the default key
+    file of the URL if that file exists (see ``trialwright.store.audit_keys``); it never creates a key.
+    """
     url = normalise_url(url)
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise DatabaseUnavailable(url, "not a database URL (try sqlite:///trialwright.db)") from None
     if parsed.get_backend_name() == "sqlite":
+        _create_private_sqlite_file(parsed.database)
         engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
-        return engine
-    if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    raise DatabaseUnavailable(redact(url), f"unsupported database {parsed.get_backend_name()!r}")
+    elif parsed.get_backend_name() == "postgresql":
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    else:
+        raise DatabaseUnavailable(redact(url), f"unsupported database {parsed.get_backend_name()!r}")
+    if audit_key is None:
+        default = default_key_file(url)
+        audit_key = load_key(default) if default is not None else AuditKey(None, "in-memory database: no key file")
+    attach(engine, audit_key)
+    return engine
+
+
+def _create_private_sqlite_file(database: str | None) -> None:
+    """A new SQLite file is created empty and 0600 before SQLite opens it (its -wal and -shm take its mode)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir() and not path.exists():
+        create_private_file(path)
 
 
 def _configure_sqlite(engine: Engine) -> None:

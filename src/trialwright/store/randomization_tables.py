@@ -53,6 +53,9 @@ allocation_entries = Table(
     Column("randomized_by", String(64), nullable=True),
     # Minimization: the G value of each arm, the preferred arms and the draw (JSON), to replay the choice.
     Column("decision", Text, nullable=True),
+    # HMAC-SHA256 with the audit key over the entry (list, stratum, sequence, block, arm, code and, once
+    # claimed, participant and number): checked before the entry is handed out and by `audit verify`.
+    Column("digest", String(64), nullable=True),
     UniqueConstraint("stratum", "sequence", name="uq_allocation_entries_stratum_sequence"),
 )
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 
 from trialwright.store.coltypes import UTCDateTime
 
-__all__ = ["audit_entries", "metadata", "protocol_versions", "sites", "trial"]
+__all__ = ["audit_entries", "audit_keying", "metadata", "protocol_versions", "sites", "trial"]
 
 metadata = MetaData(
     naming_convention={
@@ -84,4 +84,17 @@ audit_entries = Table(
     Column("detail", Text, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+    # HMAC-SHA256 of the entry with the audit key (held outside the database); empty before keying began.
+    Column("mac", String(64), nullable=True),
+)
+
+#: Where keying began (the first entry that carries a MAC) and the key's check value (an HMAC of a fixed
+#: label, never the key). One row, written once by the first entry signed with a key.
+audit_keying = Table(
+    "audit_keying",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("keyed_from", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("key_check", String(64), nullable=False),
+    Column("keyed_at", UTCDateTime(), nullable=False),
 )

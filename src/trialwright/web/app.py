@@ -19,11 +19,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialwright import __version__
+from trialwright.services.audit_keys import check_key, engine_for, write_anchor
 from trialwright.services.ratelimit import Limits, RateLimited
 from trialwright.services.reauth import access_policy
 from trialwright.services.trial import current_protocol
 from trialwright.settings import Settings
-from trialwright.store.engine import check_connection, make_engine
+from trialwright.store.engine import check_connection
 from trialwright.web.headers import API_DOCS_PATH, apply_security_headers, security_headers
 from trialwright.web.i18n import DEFAULT_LANGUAGE, N_
 from trialwright.web.security import (
@@ -45,7 +46,7 @@ _STATIC = Path(__file__).resolve().parent / "static"
 
 def create_app(settings: Settings) -> FastAPI:
     """The web app for the trial in ``settings.database_url`` (which must hold a trial: trialwright init)."""
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     check_connection(engine)
     protocol = current_protocol(engine).protocol
 
@@ -55,6 +56,13 @@ def create_app(settings: Settings) -> FastAPI:
         # Refused API tokens still being counted are audited before the process ends.
         app.state.limits.refusal_tally.flush(engine)
 
+    check_key(engine)  # a keyed trial without its key is refused now, not at the first write
+    # A checkpoint of the trail's head each time the app starts: the tail written before now can no longer be
+    # cut off unseen. A file that cannot be written is said in the log, not a reason to stay down.
+    try:
+        write_anchor(engine)
+    except OSError as exc:
+        log.warning("audit anchor not written: %s", exc)
     app = FastAPI(
         title=f"trialwright: {protocol.trial_id}",
         version=__version__,

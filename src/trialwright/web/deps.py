@@ -37,6 +37,7 @@ __all__ = [
     "MAX_ROW_ID",
     "ApiReentry",
     "ApiUser",
+    "ApproverPage",
     "CsrfChecked",
     "EngineDep",
     "LimitsDep",
@@ -161,9 +162,10 @@ def current_page(request: Request, session: SessionDep, protocol: ProtocolDep) -
     if calendar not in {"gregorian", "jalali", "both"}:
         calendar = "both"
     csrf = session.csrf_token if session else request.state.anonymous_csrf
-    return Page(
-        user=user, lang=lang, calendar=calendar, csrf_token=csrf, nav=nav_for(user), trial_name=protocol.short_name
-    )
+    nav = nav_for(user)
+    if user is not None and user.role.value in protocol.masking.account_approvers:
+        nav = (*nav[:-1], NavItem("/admin/users/requests", N_("Account requests")), nav[-1])
+    return Page(user=user, lang=lang, calendar=calendar, csrf_token=csrf, nav=nav, trial_name=protocol.short_name)
 
 
 PageDep = Annotated[Page, Depends(current_page)]
@@ -200,6 +202,18 @@ def require_roles(*roles: Role) -> Callable[..., Page]:
         return page
 
     return check
+
+
+def approver_page(request: Request, page: SignedInPage, engine: EngineDep, protocol: ProtocolDep) -> Page:
+    """Only holders of an approving role of the two-person rule (``masking.account_approvers``); 403 otherwise."""
+    assert page.user is not None
+    if page.user.role.value not in protocol.masking.account_approvers:
+        _refuse(engine, page.user, request)
+        raise Forbidden(page)
+    return page
+
+
+ApproverPage = Annotated[Page, Depends(approver_page)]
 
 
 def check_csrf(page: PageDep, request: Request, engine: EngineDep, csrf_token: Annotated[str, Form()] = "") -> None:

@@ -44,6 +44,7 @@ def _write(engine, n: int) -> None:  # type: ignore[no-untyped-def]
             )
 
 
+@pytest.mark.covers("REG-1")
 def test_every_field_of_an_entry_is_kept(engine) -> None:  # type: ignore[no-untyped-def]
     _write(engine, 1)
     (entry,) = audit.entries(engine)
@@ -62,6 +63,7 @@ def test_every_field_of_an_entry_is_kept(engine) -> None:  # type: ignore[no-unt
     assert entry.prev_hash == "0" * 64 and len(entry.hash) == 64
 
 
+@pytest.mark.covers("REG-1")
 def test_an_intact_trail_verifies(engine) -> None:  # type: ignore[no-untyped-def]
     _write(engine, 5)
     report = audit.verify(engine)
@@ -75,6 +77,7 @@ def test_an_intact_trail_verifies(engine) -> None:  # type: ignore[no-untyped-de
         "DELETE FROM audit_entries WHERE seq = 2",
     ],
 )
+@pytest.mark.covers("REG-1")
 def test_the_trail_refuses_updates_and_deletes(engine, statement: str) -> None:  # type: ignore[no-untyped-def]
     _write(engine, 3)
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
@@ -112,6 +115,7 @@ TAMPERING = [
 ]
 
 
+@pytest.mark.covers("REG-1")
 @pytest.mark.parametrize(("tampering", "statements", "first_bad", "kind"), TAMPERING, ids=[t[0] for t in TAMPERING])
 def test_tampering_in_the_database_is_detected(engine, tampering, statements, first_bad, kind) -> None:  # type: ignore[no-untyped-def]
     _write(engine, 5)
@@ -129,6 +133,7 @@ def test_tampering_in_the_database_is_detected(engine, tampering, statements, fi
     assert str(first_bad) in report.message
 
 
+@pytest.mark.covers("REG-1")
 def test_concurrent_appends_make_one_gap_free_chain(engine) -> None:  # type: ignore[no-untyped-def]
     threads, per_thread = 16, 5
     errors: list[BaseException] = []

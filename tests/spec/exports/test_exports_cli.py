@@ -62,6 +62,7 @@ def test_a_refused_export_says_why_in_one_line_and_writes_nothing(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.covers("REG-11")
 def test_an_odm_export_imports_into_a_fresh_trial(trial: Trial, tmp_path: Path) -> None:
     assert _run(trial, "export", "odm", "--as", "data-manager", "--out", str(tmp_path / "odm")).exit_code == 0
     (path,) = (tmp_path / "odm").glob("*.odm.xml")

@@ -455,6 +455,7 @@ def test_only_the_data_manager_imports(target: Trial, exported: Exported) -> Non
             import_odm(target.engine, who(target, role), exported.path)
 
 
+@pytest.mark.covers("REG-11")
 def test_the_round_trip_is_exact(source: Trial, imported: tuple[Trial, OdmImportReport]) -> None:
     """Export, import into a fresh trial: every participant (same id, site, number, enrolment), screening,
     consent, withdrawal, visit (date or missed reason) and form record (state, version, the stored JSON
@@ -471,6 +472,7 @@ def test_the_round_trip_is_exact(source: Trial, imported: tuple[Trial, OdmImport
     assert {"draft", "complete", "verified", "signed", "locked"} <= set(report.states)
 
 
+@pytest.mark.covers("REG-1")
 def test_the_import_is_audited(imported: tuple[Trial, OdmImportReport], exported: Exported) -> None:
     """One import.odm entry per form record (its state and values) and per visit record (its date or why it
     was missed), each with the file's name and SHA-256, and one summary entry; the new trail verifies."""
@@ -516,6 +518,7 @@ def _data(path: Path) -> list[Any]:
     return out
 
 
+@pytest.mark.covers("REG-11")
 def test_an_imported_trial_exports_the_same_data_again(
     imported: tuple[Trial, OdmImportReport], exported: Exported, tmp_path: Path
 ) -> None:

@@ -45,6 +45,7 @@ def _day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(TEHRAN).date()
 
 
+@pytest.mark.covers("REG-13")
 def test_a_sample_before_the_consent_is_refused_and_nothing_is_stored(trial: Trial, pid: str) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
     before = NOW - dt.timedelta(days=10, hours=2)  # the consent was 10 days and 1 hour ago
@@ -72,6 +73,7 @@ def randomized(trial: Trial, pid: str) -> tuple[str, dt.datetime]:
     return pid, at
 
 
+@pytest.mark.covers("REG-13")
 def test_no_treatment_before_randomization_and_no_stop_before_start(
     trial: Trial, randomized: tuple[str, dt.datetime]
 ) -> None:

@@ -23,6 +23,7 @@ def gas(**changes: object) -> dict[str, object]:
     return {**GAS, "sampled_at": f"{TODAY.isoformat()}T08:00+03:30", **changes}
 
 
+@pytest.mark.covers("REG-1")
 def test_values_are_saved_with_an_audit_entry_per_field(trial: Trial, pid: str) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
     view = svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", gas())
@@ -58,6 +59,7 @@ def test_a_derived_value_follows_the_form_it_reads(trial: Trial, pid: str) -> No
     assert view is not None and view.values["sf_ratio"].value == 180.0  # 90 / 0.5
 
 
+@pytest.mark.covers("REG-1", "REG-2", "REG-9")
 def test_the_lifecycle_with_reasons_signature_and_lock(trial: Trial, pid: str) -> None:
     coordinator, monitor = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.MONITOR)
     investigator, manager = who(trial, Role.INVESTIGATOR), who(trial, Role.DATA_MANAGER)
@@ -97,6 +99,7 @@ def test_the_lifecycle_with_reasons_signature_and_lock(trial: Trial, pid: str) -
     assert back.state is FormState.SIGNED
 
 
+@pytest.mark.covers("REG-12")
 def test_the_trial_lock_stops_every_change(trial: Trial, pid: str) -> None:
     coordinator, manager = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.DATA_MANAGER)
     svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", gas())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.spec.forms.conftest import TODAY
@@ -17,6 +18,7 @@ VITALS = {
 }  # fmt: skip
 
 
+@pytest.mark.covers("REG-2")
 def test_forms_through_the_api(trial: Trial, pid: str) -> None:
     def bearer(role: Role) -> dict[str, str]:
         token, _ = issue_token(trial.engine, username(role), name="t", actor="test")

@@ -20,6 +20,7 @@ def _as(trial: Trial, role: Role) -> list[str]:
     return ["--database", trial.url, "--as", username(role)]
 
 
+@pytest.mark.covers("REG-12")
 def test_form_save_show_import_and_the_database_lock(trial: Trial, pid: str, tmp_path: Path) -> None:
     values = tmp_path / "labs.json"
     values.write_text(json.dumps({"crp": {"value": 4.5, "unit": "mg/dL"}, "il6": {"below_lloq": 1.5}}))
@@ -65,6 +66,7 @@ TAMPERING = {
 }
 
 
+@pytest.mark.covers("REG-1")
 @pytest.mark.parametrize("tampering", list(TAMPERING))
 def test_audit_show_and_verify_detect_tampering(trial: Trial, pid: str, tmp_path: Path, tampering: str) -> None:
     values = tmp_path / "labs.json"

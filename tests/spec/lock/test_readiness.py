@@ -136,6 +136,7 @@ def test_nothing_due_nothing_blocks(trial: Trial, pid: str) -> None:
     assert lock_state(trial.engine).banner is None
 
 
+@pytest.mark.covers("REG-12")
 def test_the_lock_is_refused_while_anything_blocks_unless_overridden(trial: Trial, blocked: str) -> None:
     manager = who(trial, Role.DATA_MANAGER)
     with pytest.raises(LockBlocked) as refused:

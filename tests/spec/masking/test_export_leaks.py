@@ -76,6 +76,7 @@ def _export(client: TestClient, fmt: str, with_arms: bool = False):  # type: ign
     return client.post("/exports", data=data)
 
 
+@pytest.mark.covers("REG-5")
 @pytest.mark.parametrize("role", [Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN])
 def test_no_export_of_a_blinded_user_names_an_arm(client: TestClient, role: Role) -> None:
     sign_in(client, role)

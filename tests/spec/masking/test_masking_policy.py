@@ -34,6 +34,7 @@ def test_who_may_see_allocations(role: Role, expected: bool) -> None:
     assert may_see_allocation(viewer, "RAZ-001") is expected
 
 
+@pytest.mark.covers("REG-6")
 def test_an_emergency_unblinding_reveals_one_participant_to_one_viewer() -> None:
     viewer = Viewer("dr", Role.INVESTIGATOR, frozenset({"RAZ"}), frozenset({"RAZ-003"}))
     assert may_see_allocation(viewer, "RAZ-003")
@@ -50,6 +51,7 @@ def test_roles_the_protocol_may_name_are_the_roles() -> None:
     role=st.sampled_from([r for r in Role if not may_see_allocation(Viewer("u", r))]),
     participant=st.one_of(st.none(), st.text(max_size=8)),
 )
+@pytest.mark.covers("REG-5")
 def test_a_blinded_viewer_never_gets_anything_of_an_arm(role: Role, participant: str | None) -> None:
     viewer = Viewer("u", role)
     shown = [present_arm(viewer, arm, participant) for arm in PROTOCOL.arms] + present_arms(viewer, PROTOCOL)

@@ -24,6 +24,7 @@ def lists():  # type: ignore[no-untyped-def]
     return [method.generate(["site=RAZ", "site=GOL"], 60, seed) for seed in SEEDS]
 
 
+@pytest.mark.covers("REG-8")
 def test_the_same_seed_gives_the_same_list_and_checksum() -> None:
     method = PermutedBlocks(ONE_TO_ONE, [2, 4])
     a, b = method.generate(["site=RAZ"], 30, 2021), method.generate(["site=RAZ"], 30, 2021)
@@ -33,6 +34,7 @@ def test_the_same_seed_gives_the_same_list_and_checksum() -> None:
     assert "PCG64" in a.report.generator
 
 
+@pytest.mark.covers("REG-8")
 def test_every_completed_block_is_exactly_balanced(lists) -> None:  # type: ignore[no-untyped-def]
     for generated in lists:
         blocks: dict[tuple[str, int], list[str]] = {}
@@ -42,6 +44,7 @@ def test_every_completed_block_is_exactly_balanced(lists) -> None:  # type: igno
             assert len(arms) in (2, 4) and arms.count("EXO") == arms.count("PBO")
 
 
+@pytest.mark.covers("REG-8")
 def test_running_imbalance_never_exceeds_half_the_largest_block(lists) -> None:  # type: ignore[no-untyped-def]
     for generated in lists:
         for stratum in ("site=RAZ", "site=GOL"):
@@ -155,6 +158,7 @@ def test_the_least_imbalance_arm_is_chosen_with_probability_p() -> None:
     assert stats.binomtest(followed, total, 0.8).pvalue > ALPHA
 
 
+@pytest.mark.covers("REG-8")
 def test_minimization_keeps_every_margin_nearly_balanced() -> None:
     method = Minimization(ONE_TO_ONE, {"site": 1, "sex": 1}, 0.8)
     worst = 0

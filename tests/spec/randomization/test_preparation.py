@@ -118,6 +118,7 @@ def test_a_value_that_breaks_its_declaration_is_refused_by_name_and_rule(
     assert not what_to_prepare(trial.engine, pharmacist, exo).prepared  # nothing stored
 
 
+@pytest.mark.covers("REG-5")
 def test_blinded_roles_never_see_the_values(trial: Trial) -> None:
     """The audit entry holds the code and that it was prepared: the same words for every arm."""
     codes = _codes_by_arm(trial)

@@ -29,6 +29,7 @@ def _as(trial: Trial, role: Role) -> list[str]:
     return ["--database", trial.url, "--as", username(role)]
 
 
+@pytest.mark.covers("REG-7")
 def test_generate_randomize_status_export_unblind(trial: Trial, tmp_path: Path) -> None:
     refused = runner.invoke(app, ["randomization", "generate", *_as(trial, Role.INVESTIGATOR)])
     assert refused.exit_code == 1 and "only the unblinded statistician" in refused.output

@@ -57,6 +57,7 @@ def enrolled(trial: Trial, site: str = "RAZ") -> str:
     return participant.participant_id
 
 
+@pytest.mark.covers("REG-7")
 def test_only_the_unblinded_statistician_generates_the_list_once(trial: Trial) -> None:
     with pytest.raises(RandomizationError, match="only the unblinded statistician"):
         generate_list(trial.engine, who(trial, Role.INVESTIGATOR))
@@ -76,6 +77,7 @@ def test_only_the_unblinded_statistician_generates_the_list_once(trial: Trial) -
     assert "EXO" not in (entry.new_value or "") and "PBO" not in (entry.new_value or "")
 
 
+@pytest.mark.covers("REG-8")
 def test_the_same_seed_gives_the_same_list_in_the_database(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     first = make_trial(database_url)
     a = generate_list(first.engine, who(first, Role.UNBLINDED_STATISTICIAN), seed=99)
@@ -86,6 +88,7 @@ def test_the_same_seed_gives_the_same_list_in_the_database(database_url: str, tm
     second.engine.dispose()
 
 
+@pytest.mark.covers("REG-5", "REG-8")
 def test_randomize_masks_the_arm_for_the_blinded_and_never_twice(trial: Trial) -> None:
     generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=5)
     pid = enrolled(trial)
@@ -97,6 +100,7 @@ def test_randomize_masks_the_arm_for_the_blinded_and_never_twice(trial: Trial) -
     assert "EXO" not in (entry.new_value or "") and "PBO" not in (entry.new_value or "")
 
 
+@pytest.mark.covers("REG-13")
 def test_nothing_is_randomized_before_the_list_or_outside_the_rules(trial: Trial) -> None:
     pid = enrolled(trial)
     with pytest.raises(RandomizationError, match="no allocation list yet"):
@@ -122,6 +126,7 @@ def test_nothing_is_randomized_before_the_list_or_outside_the_rules(trial: Trial
         randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
 
 
+@pytest.mark.covers("REG-7")
 def test_32_concurrent_randomizations_take_32_distinct_consecutive_entries(trial: Trial) -> None:
     generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=11)
     people = [enrolled(trial) for _ in range(32)]
@@ -183,6 +188,7 @@ def test_the_pharmacist_sees_what_to_prepare_and_records_it_once(trial: Trial) -
     assert "Exos" not in (entry.new_value or "") and "Placebo" not in (entry.new_value or "")
 
 
+@pytest.mark.covers("REG-6")
 def test_emergency_unblinding_reveals_one_participant_to_that_investigator(trial: Trial) -> None:
     pid, _ = _randomized(trial)
     investigator = who(trial, Role.INVESTIGATOR)

@@ -200,6 +200,7 @@ def test_an_overdue_report_reaches_the_responsible_home_pages(trial: Trial, rand
     assert listed.overdue[0].kind is DeadlineKind.SAE_TO_SPONSOR
 
 
+@pytest.mark.covers("REG-12")
 def test_the_database_lock_refuses_reports(trial: Trial, randomized: str) -> None:
     lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis")
     with pytest.raises(SafetyError, match="database is locked"):

@@ -74,6 +74,7 @@ def test_an_eligible_patient_is_enrolled_after_consent_by_a_representative(trial
     assert audit.verify(trial.engine).ok
 
 
+@pytest.mark.covers("REG-13")
 def test_an_ineligible_patient_is_never_enrolled_and_the_reason_is_coded(trial: Trial) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
     s = screen(trial.engine, coordinator, site="RAZ", screened_on=TODAY, values={**TYPED, "age": 70})
@@ -110,6 +111,7 @@ def test_non_enrolment_reasons(trial: Trial, reason: str, text: str | None, word
             set_non_enrolment(trial.engine, coordinator, s.id, reason=reason, text_=text)
 
 
+@pytest.mark.covers("REG-2")
 def test_the_decision_is_re_evaluated_on_every_change_and_needs_a_reason(trial: Trial) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
     s = screen(trial.engine, coordinator, site="RAZ", screened_on=TODAY, values={"age": 40})
@@ -219,6 +221,7 @@ def test_withdrawal_of_one_scope(trial: Trial) -> None:
         )
 
 
+@pytest.mark.covers("REG-4")
 def test_site_scope_hides_other_sites(trial: Trial) -> None:
     admin = who(trial, Role.ADMINISTRATOR)
     gol = screen(trial.engine, admin, site="GOL", screened_on=TODAY, values={"age": 30})

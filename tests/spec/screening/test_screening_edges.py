@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -86,11 +87,13 @@ def test_readers_see_the_log_and_csv_writers_only_write(client: TestClient, tria
     assert next(csv.reader(io.StringIO(log.text)))[:4] == ["screening", "site", "screened_on", "decision"]
 
 
+@pytest.mark.covers("REG-4")
 def test_roles_without_need_cannot_read_the_log(client: TestClient) -> None:
     sign_in(client, Role.DSMB_MEMBER)
     assert client.get("/screening").status_code == 403
 
 
+@pytest.mark.covers("REG-4")
 def test_the_api_applies_the_same_rules_and_site_scope(client: TestClient, trial: Trial) -> None:
     token, _ = issue_token(trial.engine, username(Role.INVESTIGATOR), name="t", actor="t")
     headers = {"Authorization": f"Bearer {token}"}

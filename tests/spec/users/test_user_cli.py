@@ -1,10 +1,12 @@
-"""`trialwright user add|list|disable|reset-password|token`: the same rules as the pages, all audited."""
+"""`trialwright user add|list|disable|reset-password|token`: the same rules as the pages, all audited; no command
+ever prints a password (new accounts and resets print a one-time set-password token)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from trialwright.cli.main import app
@@ -27,6 +29,7 @@ def _run(db: str, *args: str, stdin: str | None = None):  # type: ignore[no-unty
     return runner.invoke(app, [*args, "--database", db], input=stdin)
 
 
+@pytest.mark.covers("REG-3")
 def test_add_list_disable(db: str) -> None:
     added = _run(
         db,
@@ -39,52 +42,61 @@ def test_add_list_disable(db: str) -> None:
         "RAZ",
         "--full-name",
         "Dr Alice",
-        "--password-stdin",
         "--actor",
         "setup",
-        stdin="Str0ng-password-1\n",
     )
     assert added.exit_code == 0, added.output
-    assert "Created alice (investigator; sites: RAZ)" in added.output
+    assert "Created alice." in added.output and "sp_" in added.output
     listing = _run(db, "user", "list")
     assert "alice" in listing.output and "Dr Alice" in listing.output
     assert _run(db, "user", "disable", "alice", "--reason", "left the team").exit_code == 0
     assert "disabled" in _run(db, "user", "list").output
     entry = audit.entries(make_engine(db), action_prefix="user.created")[0]
-    assert entry.actor == "setup" and "Str0ng" not in (entry.new_value or "")
+    assert entry.actor == "setup" and "sp_" not in (entry.new_value or "")
 
 
 @pytest.mark.parametrize(
-    ("args", "password", "words"),
+    ("args", "words"),
     [
-        (["--role", "investigator"], "Str0ng-password-1", "site: a investigator works at sites"),
-        (["--role", "investigator", "--site", "XYZ"], "Str0ng-password-1", "unknown site XYZ"),
-        (["--role", "wizard"], "Str0ng-password-1", "role: must be one of"),
-        (["--role", "monitor", "--site", "GOL"], "short", "password: must be at least 12"),
-        (["--role", "monitor", "--site", "GOL"], "alllowercaseletters", "password: must mix"),
+        (["--role", "investigator"], "site: a investigator works at sites"),
+        (["--role", "investigator", "--site", "XYZ"], "unknown site XYZ"),
+        (["--role", "wizard"], "role: must be one of"),
     ],
 )
-def test_bad_input_names_the_field_and_rule(db: str, args: list[str], password: str, words: str) -> None:
-    result = _run(db, "user", "add", "bob", *args, "--password-stdin", stdin=password + "\n")
+@pytest.mark.covers("REG-10")
+def test_bad_input_names_the_field_and_rule(db: str, args: list[str], words: str) -> None:
+    result = _run(db, "user", "add", "bob", *args)
     assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("password", "words"),
+    [("short", "password: must be at least 12"), ("alllowercaseletters", "password: must mix")],
+)
+def test_the_password_its_holder_sets_meets_the_policy(db: str, password: str, words: str) -> None:
+    added = _run(db, "user", "add", "bob", "--role", "monitor", "--site", "GOL")
+    token = added.output.strip().splitlines()[-1]
+    result = _run(db, "user", "set-password", "--token", token, "--password-stdin", stdin=password + "\n")
+    assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.covers("REG-10")
 def test_usernames_are_unique_whatever_the_case(db: str) -> None:
-    first = _run(db, "user", "add", "carol", "--role", "data_manager", "--password-stdin", stdin="Str0ng-password-1\n")
-    again = _run(db, "user", "add", "CAROL", "--role", "data_manager", "--password-stdin", stdin="Str0ng-password-1\n")
+    first = _run(db, "user", "add", "carol", "--role", "data_manager")
+    again = _run(db, "user", "add", "CAROL", "--role", "data_manager")
     assert first.exit_code == 0 and again.exit_code == 1 and "already taken" in again.output
 
 
+@pytest.mark.covers("REG-3")
 def test_token_and_reset(db: str) -> None:
-    _run(
-        db, "user", "add", "dave", "--role", "monitor", "--site", "GOL", "--password-stdin", stdin="Str0ng-password-1\n"
-    )
+    _run(db, "user", "add", "dave", "--role", "monitor", "--site", "GOL")
     token = _run(db, "user", "token", "dave").output.strip()
     engine = make_engine(db)
     user = resolve_token(engine, token)
     assert token.startswith("tw_") and user is not None and user.username == "dave"
-    reset = _run(db, "user", "reset-password", "dave", "--password-stdin", stdin="An0ther-password-2\n")
+    reset = _run(db, "user", "reset-password", "dave")
     assert reset.exit_code == 0 and audit.entries(engine, action_prefix="user.password_reset")
+    assert "no longer works" in reset.output and reset.output.strip().splitlines()[-1].startswith("sp_")
 
 
 def test_bootstrap_admin_only_on_an_empty_trial(db: str) -> None:
@@ -94,3 +106,39 @@ def test_bootstrap_admin_only_on_an_empty_trial(db: str) -> None:
     created = bootstrap_admin(engine)
     assert created is not None and created[0] == "admin" and len(created[1]) >= 12
     assert bootstrap_admin(engine) is None
+
+
+def _set(db: str, token: str, password: str):  # type: ignore[no-untyped-def]
+    return _run(db, "user", "set-password", "--token", token, "--password-stdin", stdin=password + "\n")
+
+
+def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: Path) -> None:
+    """An unblinded account is only requested; the requester cannot approve it; a second administrator can,
+    and the token printed then lets the new statistician choose a password. No output holds a password."""
+    engine = make_engine(db)
+    for name in ("root", "root2"):  # setting up: fewer than two approvers, so created at once
+        made = _run(db, "user", "add", name, "--role", "administrator", "--actor", "setup")
+        assert _set(db, made.output.strip().splitlines()[-1], "Granite-tulip-47").exit_code == 0
+    requested = _run(
+        db, "user", "add", "kwame", "--role", "unblinded_statistician", "--actor", "root", "--reason", "hire"
+    )
+    assert requested.exit_code == 0 and "Two-person rule: request 1" in requested.output
+    assert "sp_" not in requested.output
+    assert "kwame" not in _run(db, "user", "list").output
+    assert "hire" in _run(db, "user", "requests").output
+    own = _run(db, "user", "approve", "1", "--as", "root", "--password-stdin", stdin="Granite-tulip-47\n")
+    assert own.exit_code == 1 and "two-person rule: a second person approves" in own.output
+    wrong = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="not-the-password\n")
+    assert wrong.exit_code == 1 and "wrong username or password" in wrong.output
+    approved = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="Granite-tulip-47\n")
+    assert approved.exit_code == 0 and "approved by root2" in approved.output
+    token = approved.output.strip().splitlines()[-1]
+    assert token.startswith("sp_")
+    assert _set(db, token, "Stat-password-12").exit_code == 0
+    again = _set(db, token, "Stat-password-13")
+    assert again.exit_code == 1 and "unknown, already used or expired" in again.output
+    assert "kwame" in _run(db, "user", "list").output and "No request is waiting" in _run(db, "user", "requests").output
+    sponsor = yaml.safe_load(first_protocol_path.read_text(encoding="utf-8"))["trial"]["sponsors"][0]
+    notices = _run(db, "user", "notices").output
+    assert sponsor["address"]["email"] in notices and "kwame" in notices
+    assert audit.entries(engine, action_prefix="user.request_approved")[0].actor == "root2"

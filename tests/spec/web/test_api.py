@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.trialfixtures import Trial, username
@@ -15,6 +16,7 @@ def _bearer(trial: Trial, role: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.mark.covers("REG-4")
 def test_no_token_no_answer(client: TestClient, trial: Trial) -> None:
     for path in ("/api/v1/me", "/api/v1/trial", "/api/v1/users", "/api/v1/tokens"):
         response = client.get(path)
@@ -43,12 +45,14 @@ def test_unblinded_roles_see_the_arms(client: TestClient, trial: Trial) -> None:
     assert [a["code"] for a in arms] == ["EXO", "PBO"]
 
 
+@pytest.mark.covers("REG-4")
 def test_users_list_is_for_administrators(client: TestClient, trial: Trial) -> None:
     assert client.get("/api/v1/users", headers=_bearer(trial, Role.MONITOR)).status_code == 403
     users = client.get("/api/v1/users", headers=_bearer(trial, Role.ADMINISTRATOR)).json()
     assert len(users) == len(Role) and all("password" not in str(u) for u in users)
 
 
+@pytest.mark.covers("REG-3")
 def test_tokens_can_be_created_and_revoked(client: TestClient, trial: Trial) -> None:
     headers = _bearer(trial, Role.DATA_MANAGER)
     created = client.post("/api/v1/tokens", headers=headers, json={"name": "lab interface"})

@@ -127,11 +127,13 @@ def _crawl(client: TestClient, app, trial: Trial, role: Role) -> dict[str, list[
     return {p: leaks for p, leaks in found.items() if leaks}
 
 
+@pytest.mark.covers("REG-5")
 @pytest.mark.parametrize("role", BLINDED, ids=[r.value for r in BLINDED])
 def test_no_blinded_role_sees_an_arm_anywhere(client: TestClient, app, trial: Trial, role: Role) -> None:  # type: ignore[no-untyped-def]
     assert _crawl(client, app, trial, role) == {}
 
 
+@pytest.mark.covers("REG-5")
 def test_the_crawl_would_catch_a_leak(client: TestClient, app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
     leaks = _crawl(client, app, trial, Role.UNBLINDED_STATISTICIAN)
     assert "EXO" in leaks["/"] and "/api/v1/trial" in leaks

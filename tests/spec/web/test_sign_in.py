@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -21,6 +22,7 @@ def _attempt(client: TestClient, name: str, password: str):  # type: ignore[no-u
     return client.post("/sign-in", data={"username": name, "password": password, "csrf_token": csrf_of(form.text)})
 
 
+@pytest.mark.covers("REG-4")
 def test_a_page_needs_sign_in(client: TestClient) -> None:
     response = client.get("/")
     assert response.status_code == 303 and response.headers["location"] == "/sign-in?next=/"
@@ -48,6 +50,7 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client: TestClient,
     assert len(failed) == 2
 
 
+@pytest.mark.covers("REG-10")
 def test_lockout_after_repeated_failures(client: TestClient, trial: Trial) -> None:
     name = username(Role.INVESTIGATOR)
     for _ in range(3):  # the app under test locks after 3
@@ -68,6 +71,7 @@ def test_a_disabled_user_is_refused_and_loses_the_session(client: TestClient, tr
     assert "disabled" in str(audit.entries(trial.engine, action_prefix="user.sign_in_refused")[0].detail)
 
 
+@pytest.mark.covers("REG-10")
 def test_an_idle_or_expired_session_ends(client: TestClient, trial: Trial) -> None:
     sign_in(client, Role.DATA_MANAGER)
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
@@ -94,6 +98,7 @@ def test_sign_in_itself_needs_the_csrf_cookie(client: TestClient) -> None:
     assert response.status_code == 403
 
 
+@pytest.mark.covers("REG-4")
 def test_another_roles_page_is_refused_and_audited(client: TestClient, trial: Trial) -> None:
     sign_in(client, Role.STUDY_COORDINATOR)
     for path in ("/admin/audit", "/admin/users"):
@@ -131,6 +136,7 @@ def test_preferences_change_language_and_calendar(client: TestClient, trial: Tri
     assert changed.old_value == '{"calendar":"both","language":"en"}'
 
 
+@pytest.mark.covers("REG-10")
 def test_changing_the_password_needs_the_old_one(client: TestClient, trial: Trial) -> None:
     sign_in(client, Role.MONITOR)
     page = client.get("/profile")

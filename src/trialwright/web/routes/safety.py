@@ -17,7 +17,7 @@ from trialwright.domain.safety import ActionTaken, EventOutcome, SafetyInputErro
 from trialwright.domain.text import spreadsheet_values
 from trialwright.protocol import Protocol
 from trialwright.services import safety as svc
-from trialwright.services.screening import NotFound
+from trialwright.services.screening import NotFound, check_participant
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
 from trialwright.web.templating import Page, render_page
 
@@ -90,7 +90,14 @@ def _report_page(
 
 
 @router.get("/participants/{participant_id}/adverse-events/new", response_class=HTMLResponse)
-def report_form(request: Request, page: ReporterPage, protocol: ProtocolDep, participant_id: str) -> Response:
+def report_form(
+    request: Request, page: ReporterPage, engine: EngineDep, protocol: ProtocolDep, participant_id: str
+) -> Response:
+    assert page.user is not None
+    try:
+        check_participant(engine, page.user, participant_id)  # another site's participant does not exist here
+    except NotFound:
+        return _not_found(request, page)
     return _report_page(request, page, protocol, participant_id)
 
 

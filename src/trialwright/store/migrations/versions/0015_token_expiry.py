@@ -4,7 +4,7 @@ Tokens issued before this revision never expired; they are given the default lif
 (a token older than that is expired at once, and its owner issues a new one).
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-03
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from trialwright.store.coltypes import UTCDateTime
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,101 @@
+"""``trialwright backup`` and ``trialwright restore``: a consistent online backup, and its restore drill into a new
+database, verified by the audit chain (docs/backup.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+
+__all__ = ["backup", "restore"]
+
+
+def backup(
+    out: Annotated[
+        Path, typer.Option("--out", help="A new (or empty) folder for the backup; created 0700.", show_default=False)
+    ],
+    database: DatabaseOption = None,
+) -> None:
+    """Take a consistent online backup of the trial database (while the app may be writing) with its manifest."""
+    from trialwright.services.backup import BackupError, take_backup
+    from trialwright.store.audit_keys import AuditKeyError
+    from trialwright.store.dump import DumpError
+    from trialwright.store.engine import DatabaseUnavailable, check_connection, make_engine
+
+    settings = settings_for(database)
+    try:
+        check_connection(make_engine(settings.database_url))
+        result = take_backup(settings, out)
+    except (DatabaseUnavailable, BackupError, DumpError, AuditKeyError) as exc:
+        fail(str(exc))
+    facts = result.snapshot
+    console.print(
+        f"Backed up trial {facts.trial_id} (protocol {facts.protocol_version}, {result.manifest['database']}) "
+        f"into {result.folder}: {facts.participants} participants, {facts.form_records} form records, "
+        f"{facts.audit_entries} audit entries; audit head {facts.head_seq} {facts.head_hash}.",
+        highlight=False,
+    )
+
+
+def restore(
+    source: Annotated[
+        Path, typer.Option("--from", help="The backup folder (with its manifest.json).", show_default=False)
+    ],
+    database: Annotated[
+        str,
+        typer.Option(
+            "--database",
+            help="URL of the NEW, empty database to restore into (sqlite:///FILE, or an empty PostgreSQL database).",
+            show_default=False,
+        ),
+    ],
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            help="The trial's audit key file, kept apart from the backups; without it, the backup's copy (if any) "
+            "is used. It is copied (0600) to where the restored trial's settings look for its key.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Restore a backup into a new database: check every file's SHA-256, load it, verify the audit chain.
+
+    Exit status 0 only when the chain is intact, its head is the manifest's, and the counts match."""
+    from trialwright.services.backup import BackupError
+    from trialwright.services.restore import restore as restore_backup
+    from trialwright.store.audit_keys import AuditKeyError
+    from trialwright.store.dump import DumpError
+    from trialwright.store.engine import DatabaseUnavailable
+
+    try:
+        result = restore_backup(source, database, key_file=key_file)
+    except (DatabaseUnavailable, BackupError, DumpError, AuditKeyError) as exc:
+        fail(str(exc))
+    manifest = result.manifest
+    console.print(
+        f"Restored trial {result.trial_id} from the backup taken {manifest['taken_at']} "
+        f"(audit entry {result.audit_seq} records the restore).",
+        highlight=False,
+    )
+    restored = result.restored.counts()
+    restored["audit_entries"] -= 1  # the restore's own entry
+    for name, expected in manifest["counts"].items():
+        console.print(f"  {name}: {restored[name]} restored, {expected} in the backup", highlight=False)
+    if not result.chain.ok:
+        fail(f"the audit trail is broken: {result.chain.message}")
+    console.print(f"The audit trail is intact: {result.chain.count} entries verified.", highlight=False)
+    if not result.head_matches:
+        fail(f"audit entry {manifest['audit_head']['seq']} does not carry the manifest's head hash")
+    if not result.counts_match:
+        fail("the restored counts differ from the manifest's")
+    console.print(f"Audit head {manifest['audit_head']['seq']} matches the manifest.", highlight=False)
+    for name, origin, present in result.side_files:
+        if present:
+            note = "was in the backup and is in place beside the restored trial (unless one was there already)"
+        else:
+            note = "is not in the backup folder (kept apart, as it should be: give it with --key-file)"
+        console.print(f"Side file {name} (from {origin}) {note}.", highlight=False)

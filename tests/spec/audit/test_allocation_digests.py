@@ -1,0 +1,100 @@
+"""Allocation entries carry a keyed digest: an arm flipped in the database is never handed out, and is reported.
+
+An insider with database rights flips arms in ``allocation_entries`` with raw SQL (there is no trigger to
+drop on that table). Randomizing then refuses the tampered entry and records the refusal in the audit
+trail; `audit verify` names the entry. Each test runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, text
+
+from tests.spec.randomization.test_randomize_service import enrolled
+from tests.trialfixtures import Trial, make_trial, who
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.randomization import AllocationTampered, generate_list, randomize, what_to_prepare
+from trialwright.store.randomization_tables import allocation_entries
+
+FLIP = "UPDATE allocation_entries SET arm = CASE WHEN arm = 'EXO' THEN 'PBO' ELSE 'EXO' END"
+
+
+@pytest.fixture
+def trial(database_url: str) -> Iterator[Trial]:
+    t = make_trial(database_url)
+    generate_list(t.engine, who(t, Role.UNBLINDED_STATISTICIAN), seed=2021)
+    yield t
+    t.engine.dispose()
+
+
+def _sql(trial: Trial, statement: str) -> None:
+    with trial.engine.begin() as conn:
+        conn.execute(text(statement))
+
+
+def test_every_allocation_entry_carries_a_digest_and_an_untouched_list_verifies(trial: Trial) -> None:
+    randomize(trial.engine, who(trial, Role.INVESTIGATOR), enrolled(trial))
+    with trial.engine.connect() as conn:
+        digests = list(conn.execute(select(allocation_entries.c.digest)).scalars())
+    assert digests and all(d is not None and len(d) == 64 for d in digests)
+    report = audit.verify(trial.engine)
+    assert report.ok, report.message
+    assert report.allocations == len(digests)
+
+
+def test_a_flipped_arm_is_refused_at_randomization_and_the_refusal_audited(trial: Trial) -> None:
+    participant = enrolled(trial)
+    _sql(trial, FLIP + " WHERE participant_id IS NULL")
+    with pytest.raises(AllocationTampered, match="does not match its keyed digest"):
+        randomize(trial.engine, who(trial, Role.INVESTIGATOR), participant)
+    with trial.engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(allocation_entries.c.id).where(allocation_entries.c.participant_id.is_not(None))
+            ).first()
+            is None
+        )
+    (refusal,) = audit.entries(trial.engine, action_prefix="randomization.allocation_refused")
+    assert refusal.participant == participant and refusal.actor == "investigator"
+    assert not audit.entries(trial.engine, action_prefix="participant.randomized")
+
+
+def test_a_flipped_arm_is_reported_by_verify(trial: Trial) -> None:
+    randomize(trial.engine, who(trial, Role.INVESTIGATOR), enrolled(trial))
+    _sql(trial, FLIP + " WHERE participant_id IS NOT NULL")
+    report = audit.verify(trial.engine)
+    assert (report.ok, report.problem) == (False, "allocation"), report
+    with trial.engine.connect() as conn:
+        flipped = conn.execute(
+            select(allocation_entries.c.id).where(allocation_entries.c.participant_id.is_not(None))
+        ).scalar_one()
+    assert report.first_bad_seq == flipped and f"allocation entry {flipped}" in report.message
+
+
+def test_two_participants_swapped_between_entries_are_reported(trial: Trial) -> None:
+    investigator = who(trial, Role.INVESTIGATOR)
+    first, second = enrolled(trial), enrolled(trial)
+    randomize(trial.engine, investigator, first)
+    randomize(trial.engine, investigator, second)
+    _sql(trial, f"UPDATE allocation_entries SET participant_id = NULL WHERE participant_id = '{second}'")
+    _sql(trial, f"UPDATE allocation_entries SET participant_id = '{second}' WHERE participant_id = '{first}'")
+    _sql(
+        trial,
+        f"UPDATE allocation_entries SET participant_id = '{first}' WHERE participant_id IS NULL "
+        "AND randomization_number = 2",
+    )
+    report = audit.verify(trial.engine)
+    assert (report.ok, report.problem) == (False, "allocation"), report
+
+
+def test_the_pharmacist_is_not_told_to_prepare_a_flipped_arm(trial: Trial) -> None:
+    code = randomize(trial.engine, who(trial, Role.INVESTIGATOR), enrolled(trial)).preparation_code
+    pharmacist = who(trial, Role.UNBLINDED_PHARMACIST)
+    assert what_to_prepare(trial.engine, pharmacist, code).preparation_code == code
+    _sql(trial, FLIP + f" WHERE preparation_code = '{code}'")
+    with pytest.raises(AllocationTampered):
+        what_to_prepare(trial.engine, pharmacist, code)
+    assert audit.entries(trial.engine, action_prefix="randomization.allocation_refused")
