@@ -71,7 +71,37 @@ class Settings(BaseSettings):
     )
     api_docs: bool = Field(
         default=False,
-        description="Serve the interactive API documentation (Swagger UI) at /docs; its assets load from a CDN.",
+        description="Serve the interactive API documentation (Swagger UI) at /docs. For development only: the "
+        "page loads its script and style from a public CDN (jsdelivr), so the browser of whoever opens it asks "
+        "a third party for code. The OpenAPI description itself is always at /openapi.json.",
+    )
+    api_token_days: int = Field(
+        default=90,
+        ge=1,
+        description="How long an API token lives: the default life of a new token and the longest one may ask for.",
+    )
+    rate_limit_window_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="The window the rate limits count in, and the window refused API tokens are audited per.",
+    )
+    rate_limit_sign_in: int = Field(
+        default=10,
+        ge=0,
+        description="Failed sign-ins allowed per client address and per username in a window; past it the "
+        "sign-in answers 429 with Retry-After (0: no limit).",
+    )
+    rate_limit_reentry: int = Field(
+        default=30,
+        ge=0,
+        description="Password re-entries (signing, unblinding, lock override, DSMB and data access decisions) "
+        "allowed per client address and per user in a window; past it 429 (0: no limit).",
+    )
+    rate_limit_token_refusals: int = Field(
+        default=30,
+        ge=0,
+        description="Refused API tokens (unknown, expired, revoked) allowed per client address in a window; past "
+        "it the API answers 429 instead of 401 (0: no limit).",
     )
     audit_key_file: Path | None = Field(
         default=None,

@@ -16,7 +16,7 @@ from trialwright.domain.roles import Role
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
-from trialwright.web.deps import EngineDep, RowId, require_api_roles
+from trialwright.web.deps import ApiReentry, EngineDep, RowId, require_api_roles
 
 router = APIRouter(prefix="/api/v1", tags=["forms"])
 Reader = Annotated[UserView, Depends(require_api_roles(*svc.READERS))]
@@ -167,10 +167,13 @@ def verify(participant_id: str, visit_id: str, form_id: str, user: Monitor, engi
 
 @router.post(FORM + "/sign")
 def sign(
-    participant_id: str, visit_id: str, form_id: str, body: PasswordIn, user: Investigator, engine: EngineDep
-) -> dict[str, Any]:
-    """The investigator's electronic signature (password re-entered; the meaning is stored)."""
-    return _form(_call(svc.sign_form, engine, user, participant_id, visit_id, form_id, password=body.password))
+    participant_id: str, visit_id: str, form_id: str, body: PasswordIn, user: Investigator, engine: EngineDep,
+    policy: ApiReentry,
+) -> dict[str, Any]:  # fmt: skip
+    """The investigator's electronic signature (password re-entered; the meaning is stored). A wrong password
+    counts toward the account lockout; past the re-entry rate limit, 429."""
+    return _form(_call(svc.sign_form, engine, user, participant_id, visit_id, form_id, password=body.password,
+                       policy=policy))  # fmt: skip
 
 
 @router.post(FORM + "/lock")

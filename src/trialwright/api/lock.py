@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from trialwright.services import forms, lock, readiness
 from trialwright.services.errors import FormError
 from trialwright.services.users import UserView
-from trialwright.web.deps import EngineDep, require_api_roles
+from trialwright.web.deps import ApiReentry, EngineDep, require_api_roles
 
 __all__ = ["router"]
 
@@ -96,10 +96,10 @@ def lock_state(user: Reader, engine: EngineDep) -> dict[str, Any]:
 
 
 @router.post("/trial/lock")
-def lock_trial(body: LockIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
+def lock_trial(body: LockIn, user: Manager, engine: EngineDep, policy: ApiReentry) -> dict[str, Any]:
     """Lock the whole trial database (data manager). 409 with the blockers while anything blocks it, unless
     ``password`` overrides (audited with the number of blockers left open)."""
-    return _state(_call(lock.lock_trial, engine, user, body.reason, password=body.password))
+    return _state(_call(lock.lock_trial, engine, user, body.reason, password=body.password, policy=policy))
 
 
 @router.post("/trial/unlock")

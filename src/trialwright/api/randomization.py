@@ -16,7 +16,7 @@ from trialwright.domain.roles import Role
 from trialwright.services import randomization as svc
 from trialwright.services.screening import NotFound, ScreeningError
 from trialwright.services.users import UserView
-from trialwright.web.deps import EngineDep, require_api_roles
+from trialwright.web.deps import ApiReentry, EngineDep, require_api_roles
 
 router = APIRouter(prefix="/api/v1", tags=["randomization"])
 Reader = Annotated[
@@ -164,9 +164,12 @@ def randomization(participant_id: str, user: Reader, engine: EngineDep) -> Rando
 
 
 @router.post("/participants/{participant_id}/unblinding", response_model=RandomizationOut, status_code=201)
-def unblind(participant_id: str, body: UnblindIn, user: Investigator, engine: EngineDep) -> RandomizationOut:
+def unblind(
+    participant_id: str, body: UnblindIn, user: Investigator, engine: EngineDep, policy: ApiReentry
+) -> RandomizationOut:
     """Emergency unblinding: the arm at once to this investigator only; recorded and notified."""
-    return _out(_call(svc.emergency_unblind, engine, user, participant_id, reason=body.reason, password=body.password))
+    return _out(_call(svc.emergency_unblind, engine, user, participant_id, reason=body.reason, password=body.password,
+                      policy=policy))  # fmt: skip
 
 
 @router.post("/randomization/list", response_model=GenerateOut, status_code=201)

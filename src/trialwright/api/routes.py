@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from trialwright.api.schemas import (
     AccountRequestOut,
@@ -21,8 +21,9 @@ from trialwright.api.schemas import (
 from trialwright.domain.masking import masked_roles, present_arms
 from trialwright.domain.roles import Role
 from trialwright.services.approvals import may_approve, pending_requests
-from trialwright.services.users import UserError, UserView, issue_token, list_tokens, list_users, revoke_token
-from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, RowId, require_api_roles, viewer_of
+from trialwright.services.tokens import TokenAccessDenied, TokenView, issue_token, list_tokens, revoke_token
+from trialwright.services.users import UserError, UserView, list_users
+from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, RowId, SettingsDep, require_api_roles, viewer_of
 
 router = APIRouter(prefix="/api/v1", tags=["trial"])
 AdminUser = Annotated[UserView, Depends(require_api_roles(Role.ADMINISTRATOR))]
@@ -82,6 +83,10 @@ def users(_admin: AdminUser, engine: EngineDep) -> list[UserOut]:
     ]
 
 
+def _token_out(t: TokenView) -> TokenOut:
+    return TokenOut(**t.__dict__, state=t.state())
+
+
 @router.get("/users/requests", response_model=list[AccountRequestOut], tags=["users"])
 def account_requests(user: ApiUser, engine: EngineDep, protocol: ProtocolDep) -> list[AccountRequestOut]:
     """The two-person rule's work list: requests waiting for a second person (approving roles; approve or
@@ -105,24 +110,52 @@ def account_requests(user: ApiUser, engine: EngineDep, protocol: ProtocolDep) ->
 
 @router.get("/tokens", response_model=list[TokenOut], tags=["tokens"])
 def tokens(user: ApiUser, engine: EngineDep) -> list[TokenOut]:
-    """The caller's API tokens (never the tokens themselves)."""
-    return [TokenOut(**t.__dict__) for t in list_tokens(engine, user.username)]
+    """The caller's API tokens, live, expired and revoked (never the tokens themselves)."""
+    return [_token_out(t) for t in list_tokens(engine, user.username)]
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
-def create_token(body: TokenIn, user: ApiUser, engine: EngineDep) -> TokenCreated:
-    """A new token for the caller, shown once."""
+def create_token(body: TokenIn, user: ApiUser, engine: EngineDep, settings: SettingsDep) -> TokenCreated:
+    """A new token for the caller, shown once; it lives ``days`` (by default and at most: the setting)."""
     try:
-        token, view = issue_token(engine, user.username, name=body.name, actor=user.username)
+        token, view = issue_token(
+            engine, user.username, name=body.name, actor=user.username, days=body.days,
+            max_days=settings.api_token_days,
+        )  # fmt: skip
     except UserError as exc:
         field, _, _ = str(exc).partition(":")
         raise HTTPException(status_code=422, detail=[{"field": field, "rule": str(exc)}]) from None
-    return TokenCreated(token=token, **view.__dict__)
+    return TokenCreated(token=token, **view.__dict__, state=view.state())
 
 
 @router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
 def delete_token(token_id: RowId, user: ApiUser, engine: EngineDep) -> Response:
     """Revoke one of the caller's tokens."""
     if not revoke_token(engine, token_id, actor=user.username, owner=user.username):
+        raise HTTPException(status_code=404, detail="no such token")
+    return Response(status_code=204)
+
+
+@router.get("/users/{username}/tokens", response_model=list[TokenOut], tags=["tokens"])
+def user_tokens(username: Annotated[str, Path(max_length=64)], user: ApiUser, engine: EngineDep) -> list[TokenOut]:
+    """A user's API tokens: for that user and administrators (403 for anyone else, audited)."""
+    try:
+        return [_token_out(t) for t in list_tokens(engine, username, viewer=user)]
+    except TokenAccessDenied:
+        raise HTTPException(status_code=403, detail="only the token's owner and an administrator may") from None
+    except UserError:
+        raise HTTPException(status_code=404, detail="no such user") from None
+
+
+@router.delete("/users/{username}/tokens/{token_id}", status_code=204, tags=["tokens"])
+def revoke_user_token(
+    username: Annotated[str, Path(max_length=64)], token_id: RowId, user: ApiUser, engine: EngineDep
+) -> Response:
+    """Revoke one of a user's tokens: that user or an administrator (403 for anyone else, audited)."""
+    try:
+        revoked = revoke_token(engine, token_id, actor=user.username, owner=username, viewer=user)
+    except TokenAccessDenied:
+        raise HTTPException(status_code=403, detail="only the token's owner and an administrator may") from None
+    if not revoked:
         raise HTTPException(status_code=404, detail="no such token")
     return Response(status_code=204)

@@ -15,7 +15,7 @@ from trialwright.domain.safety import SafetyInputError
 from trialwright.services import safety as svc
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
-from trialwright.web.deps import EngineDep, require_api_roles
+from trialwright.web.deps import ApiReentry, EngineDep, require_api_roles
 
 router = APIRouter(prefix="/api/v1", tags=["safety"])
 Reader = Annotated[UserView, Depends(require_api_roles(*svc.READERS))]
@@ -162,7 +162,7 @@ def pause(user: Reader, engine: EngineDep) -> dict[str, Any]:
 
 
 @router.post("/safety/decisions", status_code=201)
-def decide(body: DecisionIn, user: Dsmb, engine: EngineDep) -> dict[str, Any]:
+def decide(body: DecisionIn, user: Dsmb, engine: EngineDep, policy: ApiReentry) -> dict[str, Any]:
     """Record a DSMB decision on the pause."""
-    p = _call(svc.record_decision, engine, user, body.decision, body.reason, body.password)
+    p = _call(svc.record_decision, engine, user, body.decision, body.reason, body.password, policy=policy)
     return {"active": p.active, "stopped": p.stopped, "related_saes": p.related_saes}

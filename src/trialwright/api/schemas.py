@@ -93,6 +93,12 @@ class TokenIn(BaseModel):
     """A request for a new API token."""
 
     name: str = Field(default="api", min_length=1, max_length=64, description="A label to recognise the token by.")
+    days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="How many days the token lives; by default, and at most, the api_token_days setting (90).",
+    )
 
 
 class TokenOut(BaseModel):
@@ -103,6 +109,8 @@ class TokenOut(BaseModel):
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    expires_at: dt.datetime = Field(description="From this time on the token answers no request (401).")
+    state: str = Field(description="live, expired or revoked.")
 
 
 class TokenCreated(TokenOut):

@@ -7,7 +7,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-__all__ = ["DatabaseOption", "console", "err_console", "fail", "settings_for"]
+__all__ = ["DatabaseOption", "console", "err_console", "fail", "policy_for", "settings_for"]
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -59,3 +59,10 @@ def settings_for(database: str | None = None):  # type: ignore[no-untyped-def]
                 f"if any): mv {old.name} {DEFAULT_DATABASE_FILE}; or name it: --database sqlite:///{old.name}"
             )
     return settings
+
+
+def policy_for(database: str | None = None):  # type: ignore[no-untyped-def]
+    """The lockout policy the settings ask for (a password re-entered on the command line counts toward it)."""
+    from trialwright.services.reauth import access_policy
+
+    return access_policy(settings_for(database))

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.common import DatabaseOption, console, fail, policy_for
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["access_app", "export", "import_app"]
@@ -179,7 +179,10 @@ def decide(
 
     engine, actor = _context(user, database)
     password = typer.prompt("Password", hide_input=True)
-    r = _sharing(decide_request, engine, actor, number, approve=approve, reason=reason, password=password)
+    r = _sharing(
+        decide_request, engine, actor, number, approve=approve, reason=reason, password=password,
+        policy=policy_for(database),
+    )  # fmt: skip
     console.print(f"{r.number}: {r.status} by {r.decided_by}", highlight=False)
 
 

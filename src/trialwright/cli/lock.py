@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.common import DatabaseOption, console, fail, policy_for
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["database_app"]
@@ -69,7 +69,7 @@ def lock(
     password = None
     if override:
         password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
-    state = _run(lock_trial, engine, actor, reason, password=password)
+    state = _run(lock_trial, engine, actor, reason, password=password, policy=policy_for(database))
     console.print("The trial database is locked.")
     if state.banner:
         console.print(state.banner, highlight=False)

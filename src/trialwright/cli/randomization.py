@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.common import DatabaseOption, console, fail, policy_for
 from trialwright.cli.screening import AsOption, _context
 from trialwright.domain.text import spreadsheet_values
 
@@ -164,7 +164,9 @@ def unblind(
 
     engine, actor = _context(user, database)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
-    r = _run(emergency_unblind, engine, actor, participant_id, reason=reason, password=password)
+    r = _run(
+        emergency_unblind, engine, actor, participant_id, reason=reason, password=password, policy=policy_for(database)
+    )
     console.print(
         f"{r.participant_id} is on arm [bold]{r.arm}[/]. This unblinding is recorded and notified.", highlight=False
     )

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.common import DatabaseOption, console, fail, policy_for
 from trialwright.cli.forms import _read
 from trialwright.cli.screening import AsOption, _context
 from trialwright.domain.text import spreadsheet_values
@@ -177,5 +177,5 @@ def decide(
 
     engine, actor = _context(user, database)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
-    state = _run(record_decision, engine, actor, decision, reason, password)
+    state = _run(record_decision, engine, actor, decision, reason, password, policy=policy_for(database))
     console.print(state.message, highlight=False)

@@ -297,14 +297,62 @@ def notices(database: DatabaseOption = None) -> None:
 def token(
     username: Annotated[str, typer.Argument(help="Whose token to issue.")],
     name: Annotated[str, typer.Option("--name", help="A label for the token.")] = "cli",
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, help="How long the token lives (default and most: the api_token_days setting)."),
+    ] = None,
     actor: ActorOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Issue an API token for a user; it is printed once and stored only as a hash."""
-    from trialwright.services.users import UserError, issue_token
+    """Issue an API token for a user; it is printed once and stored only as a hash, and expires."""
+    from trialwright.services.tokens import issue_token
+    from trialwright.services.users import UserError
 
+    max_days = settings_for(database).api_token_days
     try:
-        value, _ = issue_token(_engine(database), username, name=name, actor=_actor(actor))
+        value, _ = issue_token(
+            _engine(database), username, name=name, actor=_actor(actor), days=days, max_days=max_days
+        )
     except UserError as exc:
         fail(str(exc))
-    typer.echo(value)
+    typer.echo(value)  # alone on standard output, for scripts; `trialwright user tokens` shows its expiry
+
+
+@app.command("tokens")
+def tokens(
+    username: Annotated[str, typer.Argument(help="Whose tokens to list.")],
+    database: DatabaseOption = None,
+) -> None:
+    """List a user's API tokens (never the tokens themselves): id, name, dates and state."""
+    from rich.table import Table
+
+    from trialwright.services.tokens import list_tokens
+    from trialwright.services.users import UserError
+
+    try:
+        found = list_tokens(_engine(database), username)
+    except UserError as exc:
+        fail(str(exc))
+    table = Table("id", "name", "created", "last used", "expires", "state")
+    for t in found:
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else ""
+        table.add_row(str(t.id), t.name, f"{t.created_at:%Y-%m-%d %H:%M}", used, f"{t.expires_at:%Y-%m-%d %H:%M}",
+                      t.state())  # fmt: skip
+    console.print(table)
+
+
+@app.command("revoke-token")
+def revoke_token(
+    username: Annotated[str, typer.Argument(help="Whose token it is.")],
+    token_id: Annotated[
+        int, typer.Argument(min=1, max=2**31 - 1, help="The token's id (see: trialwright user tokens USERNAME).")
+    ],
+    actor: ActorOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Revoke one of a user's API tokens: it answers no request from now on."""
+    from trialwright.services.tokens import revoke_token
+
+    if not revoke_token(_engine(database), token_id, actor=_actor(actor), owner=username):
+        fail(f"token: {username} has no unrevoked token {token_id}")
+    console.print(f"Token {token_id} of {username} revoked.")

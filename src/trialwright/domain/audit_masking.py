@@ -70,7 +70,7 @@ def _each(actions: str, keys: Mapping[str, Shown]) -> dict[str, Mapping[str, Sho
 _ACCOUNTS = _visible(
     "username role sites full_name active reason channel why attempt after_failures locked_until token_id name "
     "language calendar old_value new_value request kind requested_by approved_by notified sponsor rule approvers "
-    "state expires_at with"
+    "state expires_at with purpose sessions_ended"
 )
 _FORM = _visible("old_value new_value value status unit entered components reason visit because meaning")
 
@@ -92,11 +92,13 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "user.created user.disabled user.password_reset user.password_changed user.preferences_changed "
         "user.sign_in_failed user.sign_in_refused user.locked_out user.signed_in user.signed_out "
         "user.session_expired api.token_issued api.token_revoked api.token_used user.enabled user.password_set "
-        "user.request_made user.request_approved user.request_rejected user.set_password_token_issued",
+        "user.request_made user.request_approved user.request_rejected user.set_password_token_issued "
+        "user.reentry_failed user.reentry_refused",
         _ACCOUNTS,
     ),
-    "api.token_refused": _visible("path token"),
-    "access.denied": _visible("path method"),
+    "api.token_refused": _visible("path token source"),
+    "api.token_refusals": _visible("source refusals window_from window_seconds paths"),
+    "access.denied": _visible("path method what username"),
     "access.csrf_refused": _visible("path token"),
     # --- screening, consent, enrolment, withdrawal: shown on the screening and participant pages --------------
     "screening.created": _visible("values decision screening protocol_version"),

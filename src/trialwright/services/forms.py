@@ -41,9 +41,10 @@ from trialwright.services.coherence import refused_breaches
 from trialwright.services.deaths import death_of
 from trialwright.services.errors import FormError
 from trialwright.services.lock import LockState, lock_state, lock_trial, require_unlocked, unlock_trial
+from trialwright.services.reauth import require_password
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
-from trialwright.services.users import UserView, confirm_password
+from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import inserted_id, session_scope
 from trialwright.store.randomization_tables import allocation_entries
@@ -1231,27 +1232,40 @@ def _series(
 
 
 def sign_form(
-    engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str, *, password: str
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    *,
+    password: str,
+    policy: AccessPolicy | None = None,
 ) -> FormView:
     """The investigator's electronic signature: the password re-entered; the meaning is stored with it."""
-    (view,) = sign_forms(engine, actor, [(participant_id, visit_id, form_id)], password=password)
+    (view,) = sign_forms(engine, actor, [(participant_id, visit_id, form_id)], password=password, policy=policy)
     return view
 
 
 def sign_forms(
-    engine: Engine, actor: UserView, forms: Sequence[tuple[str, str, str]], *, password: str
+    engine: Engine,
+    actor: UserView,
+    forms: Sequence[tuple[str, str, str]],
+    *,
+    password: str,
+    policy: AccessPolicy | None = None,
 ) -> tuple[FormView, ...]:
     """Sign a series of forms, each ``(participant, visit, form)``, with one entry of the password.
 
     21 CFR 11.200(a)(1): a series of signings in one continuous session; the password is re-entered
     for the series, and each form still gets its own signature (signer, time, meaning) and audit entry.
-    All or nothing: if one form cannot be signed, none is, and the error names that form.
+    All or nothing: if one form cannot be signed, none is, and the error names that form. A wrong password
+    counts toward the account lockout (``policy``; ``trialwright.services.reauth``).
     """
     _role(actor, [Role.INVESTIGATOR], "sign forms")
     if not forms:
         raise FormError("forms: name at least one form to sign")
-    if not confirm_password(engine, actor.username, password):
-        raise FormError("password: re-enter your own password to sign")
+    require_password(engine, actor.username, password, policy, purpose="sign", error=FormError,
+                     message="password: re-enter your own password to sign")  # fmt: skip
     return _series(engine, actor, forms, Transition.SIGN, "signed")
 
 

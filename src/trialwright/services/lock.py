@@ -25,7 +25,8 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
 from trialwright.services.errors import FormError
-from trialwright.services.users import UserView, confirm_password
+from trialwright.services.reauth import require_password
+from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.data_tables import soft_locks, trial_locks
 from trialwright.store.engine import session_scope
 from trialwright.store.screening_tables import participants
@@ -176,7 +177,14 @@ def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str, open_b
         )
 
 
-def lock_trial(engine: Engine, actor: UserView, reason: str, *, password: str | None = None) -> LockState:
+def lock_trial(
+    engine: Engine,
+    actor: UserView,
+    reason: str,
+    *,
+    password: str | None = None,
+    policy: AccessPolicy | None = None,
+) -> LockState:
     """Lock the whole trial database before the final analysis (data manager): no data changes after.
 
     Refused (``LockBlocked``, naming the counts and the first blockers) while the readiness report lists anything,
@@ -199,8 +207,10 @@ def lock_trial(engine: Engine, actor: UserView, reason: str, *, password: str | 
             f"password. {readiness.first_text(SHOWN)}",
             readiness,
         )
-    if blockers and not confirm_password(engine, actor.username, password or ""):
-        raise FormError("password: wrong password; an override of the lock readiness needs your current password")
+    if blockers:
+        require_password(engine, actor.username, password or "", policy, purpose="lock override", error=FormError,
+                         message="password: wrong password; an override of the lock readiness needs your current "
+                         "password")  # fmt: skip
     _set_lock(engine, actor, True, reason, blockers or None)
     return lock_state(engine)
 

@@ -47,10 +47,11 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.design import Preparation, PreparationAttribute, StratificationFactor
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import allocation_intact, digest_of
+from trialwright.services.reauth import require_password
 from trialwright.services.safety import SafetyError, check_pause
 from trialwright.services.screening import NotFound, _typed_values, participant_row, require_scope
 from trialwright.services.trial import current_protocol
-from trialwright.services.users import UserView, confirm_password
+from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.engine import inserted_id, serialise, session_scope
 from trialwright.store.randomization_tables import (
     allocation_entries,
@@ -719,7 +720,13 @@ class UnblindingRecord:
 
 
 def emergency_unblind(
-    engine: Engine, actor: UserView, participant_id: str, *, reason: str, password: str
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    *,
+    reason: str,
+    password: str,
+    policy: AccessPolicy | None = None,
 ) -> Randomized:
     """Reveal one participant's arm to the investigator at once: no approval step, a reason and the
     password are required, the designated roles are notified, and the participant is flagged as unblinded.
@@ -735,8 +742,8 @@ def emergency_unblind(
     checked_text(reason, "reason", error=RandomizationError)
     if not reason.strip():
         raise RandomizationError("reason: an emergency unblinding needs a reason")
-    if not confirm_password(engine, actor.username, password):
-        raise RandomizationError("password: re-enter your own password to confirm")
+    require_password(engine, actor.username, password, policy, purpose="emergency unblinding",
+                     error=RandomizationError, message="password: re-enter your own password to confirm")  # fmt: skip
     now = clock.now()
     with session_scope(engine) as session:
         entry = session.execute(

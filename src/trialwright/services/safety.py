@@ -50,9 +50,10 @@ from trialwright.services.forms import (
     require_unlocked,
     save_form,
 )
+from trialwright.services.reauth import require_password
 from trialwright.services.screening import NotFound, ScreeningError, participant_row, require_scope
 from trialwright.services.trial import current_protocol
-from trialwright.services.users import UserView, confirm_password
+from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.engine import inserted_id, serialise, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, notifications
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions, dsmb_decisions
@@ -347,7 +348,9 @@ def check_pause(session: Session, protocol: Protocol) -> None:
         raise SafetyError(state.message)
 
 
-def record_decision(engine: Engine, actor: UserView, decision: str, reason: str, password: str) -> PauseState:
+def record_decision(
+    engine: Engine, actor: UserView, decision: str, reason: str, password: str, *, policy: AccessPolicy | None = None
+) -> PauseState:
     """A DSMB member records a decision on the pause (resume, pause, stop), confirming with their password."""
     _role(actor, DECIDERS, "record safety decisions")
     if decision not in DECISION_CODES:
@@ -355,8 +358,8 @@ def record_decision(engine: Engine, actor: UserView, decision: str, reason: str,
     checked_text(reason, "reason", error=SafetyError)
     if not reason.strip():
         raise SafetyError("reason: a decision needs its reason")
-    if not confirm_password(engine, actor.username, password):
-        raise SafetyError("password: the password is not correct")
+    require_password(engine, actor.username, password, policy, purpose="DSMB decision", error=SafetyError,
+                     message="password: the password is not correct")  # fmt: skip
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         serialise(session, "randomization")

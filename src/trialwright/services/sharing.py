@@ -27,8 +27,9 @@ from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
 from trialwright.services.exports import ExportError, export_source, run_export
 from trialwright.services.forms import lock_state
+from trialwright.services.reauth import require_password
 from trialwright.services.trial import current_protocol
-from trialwright.services.users import UserView, confirm_password
+from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.engine import session_scope
 from trialwright.store.sharing_tables import access_requests, publications
 
@@ -215,15 +216,22 @@ def _request(session: Session, number: str) -> Any:
 
 
 def decide_request(
-    engine: Engine, actor: UserView, number: str, *, approve: bool, reason: str, password: str
+    engine: Engine,
+    actor: UserView,
+    number: str,
+    *,
+    approve: bool,
+    reason: str,
+    password: str,
+    policy: AccessPolicy | None = None,
 ) -> AccessRequest:
     """Approve or reject a pending request, with a reason and the decider's password."""
     _role(actor, DECIDERS, "decide data access requests")
     checked_text(reason, "reason", error=SharingError)
     if not reason.strip():
         raise SharingError("reason: say why the request is approved or rejected")
-    if not confirm_password(engine, actor.username, password):
-        raise SharingError("password: re-enter your own password to sign the decision")
+    require_password(engine, actor.username, password, policy, purpose="data access decision", error=SharingError,
+                     message="password: re-enter your own password to sign the decision")  # fmt: skip
     status = "approved" if approve else "rejected"
     with session_scope(engine) as session:
         row = _request(session, number)

@@ -1,4 +1,5 @@
-"""People and their access: accounts, passwords, sign-in with lockout, browser sessions, API tokens.
+"""People and their access: accounts, passwords, sign-in with lockout, browser sessions (API tokens:
+``trialwright.services.tokens``; password re-entry: ``trialwright.services.reauth``).
 
 Every use case is one transaction and leaves audit entries (who, what, old and new value) — never a
 password, a hash or a token. Unknown users, wrong passwords, locked and disabled accounts fail with the same
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import CalendarPreference
+from trialwright.domain.passwords import password_problem
 from trialwright.domain.roles import SYSTEM_ACTORS, Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol.base import SHORT_TEXT
@@ -34,7 +36,6 @@ __all__ = [
     "AccessPolicy",
     "AuthenticationFailed",
     "SessionView",
-    "TokenView",
     "UserError",
     "UserView",
     "authenticate",
@@ -47,14 +48,10 @@ __all__ = [
     "end_session",
     "generate_password",
     "get_user",
-    "issue_token",
-    "list_tokens",
     "list_users",
     "normalise_username",
     "reset_password",
     "resolve_session",
-    "resolve_token",
-    "revoke_token",
     "set_preferences",
     "start_session",
     "user_count",
@@ -110,17 +107,6 @@ class SessionView:
     expires_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class TokenView:
-    """An API token's record (never the token itself)."""
-
-    id: int
-    name: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -134,17 +120,35 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15) + secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.choice("23456789")
 
 
-def check_password_policy(username: str, password: str) -> None:
-    """At least 12 characters, not the username, and at least two kinds of character."""
-    if len(password) < 12:
-        raise UserError("password: must be at least 12 characters long")
-    if password.lower() == username.lower():
-        raise UserError("password: must not be the username")
-    kinds = sum(
-        any(test(c) for c in password) for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
-    )
-    if kinds < 2:
-        raise UserError("password: must mix at least two of lower-case, upper-case, digits and symbols")
+def check_password_policy(username: str, password: str, *, names: Sequence[str] = ()) -> None:
+    """The policy of ``trialwright.domain.passwords``: at least 12 characters of two kinds, not common, not the
+    username or the trial's ``names``, not mostly repeated or sequential characters."""
+    problem = password_problem(password, username=username, names=names)
+    if problem is not None:
+        raise UserError(f"password: {problem}")
+
+
+def _trial_names(engine: Engine) -> tuple[str, ...]:
+    """The trial's id, acronym and short title, which no password may contain (none before ``init``)."""
+    with session_scope(engine) as session:
+        return _trial_names_in(session)
+
+
+def _trial_names_in(session: Session) -> tuple[str, ...]:
+    """``_trial_names`` in the caller's transaction."""
+    from trialwright.services.trial import _parsed
+    from trialwright.store.tables import protocol_versions, trial
+
+    row = session.execute(
+        select(protocol_versions.c.source_text, protocol_versions.c.trial_id).join(
+            trial, trial.c.current_protocol_version_id == protocol_versions.c.id
+        )
+    ).first()
+    if row is None:
+        return ()
+    protocol = _parsed(row.source_text, f"<database: {row.trial_id}>").protocol
+    titles = protocol.trial.titles
+    return tuple(n for n in (protocol.trial_id, titles.acronym, titles.short) if n)
 
 
 def _normalise_username(username: str) -> str:
@@ -243,7 +247,7 @@ def create_user_in(
         role = Role(role)
     except ValueError:
         raise UserError(f"role: must be one of {', '.join(r.value for r in Role)}") from None
-    check_password_policy(name, password)
+    check_password_policy(name, password, names=_trial_names_in(session))
     checked_text(full_name, "full_name", SHORT_TEXT, multiline=False, error=UserError)
     wanted = sorted(set(sites))
     if role.site_scoped and not wanted:
@@ -327,20 +331,22 @@ def disable_user(engine: Engine, username: str, *, actor: str, reason: str | Non
 
 def reset_password(engine: Engine, username: str, new_password: str, *, actor: str) -> None:
     """Set a new password (administrator), unlock the account, end its sessions (audited)."""
+    names = _trial_names(engine)
     with session_scope(engine) as session:
         row = _require(session, username)
-        check_password_policy(row.username, new_password)
+        check_password_policy(row.username, new_password, names=names)
         _set_password(session, row, new_password)
         audit.record(session, actor=actor, action="user.password_reset", detail={"username": row.username})
 
 
 def change_password(engine: Engine, username: str, old_password: str, new_password: str) -> None:
     """A user changes their own password; the old one must be right (audited)."""
+    names = _trial_names(engine)
     with session_scope(engine) as session:
         row = _require(session, username)
         if not _verify(row.password_hash, old_password):
             raise UserError("old_password: is not your current password")
-        check_password_policy(row.username, new_password)
+        check_password_policy(row.username, new_password, names=names)
         if old_password == new_password:
             raise UserError("new_password: must differ from the current password")
         _set_password(session, row, new_password)
@@ -393,11 +399,14 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def confirm_password(engine: Engine, username: str, password: str) -> bool:
-    """Whether this is the user's current password (re-entry for signatures and unblinding)."""
-    with session_scope(engine) as session:
-        row = _row(session, username)
-        return row is not None and bool(row.active) and _verify(row.password_hash, password)
+def confirm_password(
+    engine: Engine, username: str, password: str, policy: AccessPolicy | None = None, *, purpose: str = "confirm"
+) -> bool:
+    """Whether this is the user's current password; a wrong one counts toward the lockout, and a locked
+    account's is refused (``trialwright.services.reauth``, which says why a re-entry failed)."""
+    from trialwright.services.reauth import Reentry, reenter_password
+
+    return reenter_password(engine, username, password, policy, purpose=purpose) is Reentry.ACCEPTED
 
 
 # One answer for every refusal: a distinct message for a locked or disabled account would tell anyone
@@ -528,82 +537,13 @@ def end_session(engine: Engine, token: str) -> None:
         audit.record(session, actor=user, action="user.signed_out")
 
 
-def issue_token(engine: Engine, username: str, *, name: str, actor: str) -> tuple[str, TokenView]:
-    """A new API token for the user; the token is returned once and stored only as a hash (audited)."""
-    checked_text(name, "name", SHORT_TEXT, multiline=False, error=UserError)
-    token = "tw_" + secrets.token_urlsafe(32)
-    now = _now()
-    with session_scope(engine) as session:
-        row = _require(session, username)
-        if not row.active:
-            raise UserError(f"username: {row.username!r} is disabled")
-        token_id = inserted_id(
-            session,
-            api_tokens.insert().values(
-                token_hash=_digest(token), user_id=row.id, name=name[:64] or "token", created_at=now
-            ),
-        )
-        audit.record(
-            session,
-            actor=actor,
-            action="api.token_issued",
-            new_value={"token_id": token_id, "name": name},
-            detail={"username": row.username},
-        )
-    return token, TokenView(id=token_id, name=name, created_at=now, last_used_at=None, revoked_at=None)
+# API tokens moved to ``trialwright.services.tokens``; these names are still found here for older callers.
+_MOVED_TO_TOKENS = frozenset({"TokenView", "issue_token", "list_tokens", "resolve_token", "revoke_token"})
 
 
-def list_tokens(engine: Engine, username: str) -> list[TokenView]:
-    """The user's tokens (never the tokens themselves)."""
-    with session_scope(engine) as session:
-        row = _require(session, username)
-        rows = session.execute(select(api_tokens).where(api_tokens.c.user_id == row.id).order_by(api_tokens.c.id))
-        return [TokenView(r.id, r.name, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_TOKENS:
+        from trialwright.services import tokens
 
-
-def revoke_token(engine: Engine, token_id: int, *, actor: str, owner: str | None = None) -> bool:
-    """Revoke a token (of ``owner`` when given); False when there is no such live token (audited)."""
-    with session_scope(engine) as session:
-        query = (
-            select(api_tokens, users.c.username)
-            .join(users, users.c.id == api_tokens.c.user_id)
-            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-        )
-        if owner is not None:
-            query = query.where(users.c.username == owner.lower())
-        row = session.execute(query).first()
-        if row is None:
-            return False
-        session.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=_now()))
-        audit.record(
-            session, actor=actor, action="api.token_revoked", detail={"token_id": token_id, "username": row.username}
-        )
-        return True
-
-
-_USE_AUDIT_INTERVAL = dt.timedelta(minutes=1)
-
-
-def resolve_token(engine: Engine, token: str) -> UserView | None:
-    """The user a bearer token belongs to, or None (unknown, revoked, user disabled).
-
-    Use is audited at most once a minute per token, to keep the trail readable.
-    """
-    now = _now()
-    with session_scope(engine) as session:
-        row = session.execute(select(api_tokens).where(api_tokens.c.token_hash == _digest(token))).first()
-        if row is None or row.revoked_at is not None:
-            return None
-        user_row = session.execute(select(users).where(users.c.id == row.user_id)).first()
-        if user_row is None or not user_row.active:
-            return None
-        if row.last_used_at is None or now - row.last_used_at >= _USE_AUDIT_INTERVAL:
-            session.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
-            audit.record(
-                session,
-                actor=user_row.username,
-                role=user_row.role,
-                action="api.token_used",
-                detail={"token_id": row.id},
-            )
-        return _view(session, user_row)
+        return getattr(tokens, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -59,4 +59,6 @@ api_tokens = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    # A token answers no request from this time on (revision 0015; earlier tokens got created_at + 90 days).
+    Column("expires_at", UTCDateTime(), nullable=False),
 )

@@ -8,7 +8,8 @@ none reveals whether something exists, and no request ends in a bare 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -19,8 +20,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialwright import __version__
 from trialwright.services.audit_keys import check_key, engine_for, write_anchor
+from trialwright.services.ratelimit import Limits, RateLimited
+from trialwright.services.reauth import access_policy
 from trialwright.services.trial import current_protocol
-from trialwright.services.users import AccessPolicy
 from trialwright.settings import Settings
 from trialwright.store.engine import check_connection
 from trialwright.web.headers import API_DOCS_PATH, apply_security_headers, security_headers
@@ -47,6 +49,13 @@ def create_app(settings: Settings) -> FastAPI:
     engine = engine_for(settings)
     check_connection(engine)
     protocol = current_protocol(engine).protocol
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Refused API tokens still being counted are audited before the process ends.
+        app.state.limits.refusal_tally.flush(engine)
+
     check_key(engine)  # a keyed trial without its key is refused now, not at the first write
     # A checkpoint of the trail's head each time the app starts: the tail written before now can no longer be
     # cut off unseen. A file that cannot be written is said in the log, not a reason to stay down.
@@ -58,19 +67,17 @@ def create_app(settings: Settings) -> FastAPI:
         title=f"trialwright: {protocol.trial_id}",
         version=__version__,
         description="REST API of a trial run with trialwright. Authenticate with `Authorization: Bearer <token>`.",
-        # Swagger UI loads its assets from a CDN (no installed package ships them): off unless asked for.
+        # Swagger UI loads its assets from a CDN (no installed package ships them): off unless asked for, and
+        # documented as a development aid (docs/settings.md).
         docs_url=API_DOCS_PATH if settings.api_docs else None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.protocol = protocol
-    app.state.policy = AccessPolicy(
-        lockout_threshold=settings.lockout_threshold,
-        lockout_minutes=settings.lockout_minutes,
-        session_idle_minutes=settings.session_idle_minutes,
-        session_hours=settings.session_hours,
-    )
+    app.state.policy = access_policy(settings)
+    app.state.limits = Limits.from_settings(settings)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     from trialwright.api.audit import router as audit_api
@@ -85,9 +92,10 @@ def create_app(settings: Settings) -> FastAPI:
     from trialwright.web.routes import audit, auth, data, home, lock, profile, randomization, safety, screening, users
     from trialwright.web.routes import exports as export_pages
     from trialwright.web.routes import recruitment as recruitment_pages
+    from trialwright.web.routes import tokens as token_pages
 
     pages = (auth, home, profile, audit, users, screening, randomization, data, lock, safety, analysis_pages,
-             recruitment_pages, export_pages)  # fmt: skip
+             recruitment_pages, export_pages, token_pages)  # fmt: skip
     for router in (module.router for module in pages):
         app.include_router(router, include_in_schema=False)
     app.include_router(api_router)
@@ -171,6 +179,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             N_("This form has expired or did not come from trialwright. Reload the page and try again."),
             exc.page if isinstance(exc.page, Page) else None,
         )
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        answer = _error(request, 429, N_("Too many attempts. Wait a little, then try again."))
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -15,7 +15,9 @@ from trialwright.domain.masking import Viewer, viewer_for
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import audit
-from trialwright.services.users import AccessPolicy, SessionView, UserView, resolve_session, resolve_token
+from trialwright.services.ratelimit import Limits
+from trialwright.services.tokens import resolve_token
+from trialwright.services.users import AccessPolicy, SessionView, UserView, resolve_session
 from trialwright.settings import Settings
 from trialwright.store.engine import session_scope
 from trialwright.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_
@@ -33,17 +35,21 @@ from trialwright.web.templating import NavItem, Page
 
 __all__ = [
     "MAX_ROW_ID",
+    "ApiReentry",
     "ApiUser",
     "ApproverPage",
     "CsrfChecked",
     "EngineDep",
+    "LimitsDep",
     "PageDep",
+    "PageReentry",
     "PolicyDep",
     "ProtocolDep",
     "RowId",
     "SessionDep",
     "SettingsDep",
     "SignedInPage",
+    "client_address",
     "nav_for",
     "require_api_roles",
     "require_roles",
@@ -63,6 +69,15 @@ def get_policy(request: Request) -> AccessPolicy:
     return request.app.state.policy  # type: ignore[no-any-return]
 
 
+def get_limits(request: Request) -> Limits:
+    return request.app.state.limits  # type: ignore[no-any-return]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (behind a reverse proxy: as uvicorn's trusted proxy headers give it)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_protocol(request: Request) -> Protocol:
     return request.app.state.protocol  # type: ignore[no-any-return]
 
@@ -76,6 +91,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 PolicyDep = Annotated[AccessPolicy, Depends(get_policy)]
 ProtocolDep = Annotated[Protocol, Depends(get_protocol)]
+LimitsDep = Annotated[Limits, Depends(get_limits)]
 
 
 def optional_session(request: Request, engine: EngineDep, policy: PolicyDep) -> SessionView | None:
@@ -218,20 +234,19 @@ def check_csrf(page: PageDep, request: Request, engine: EngineDep, csrf_token: A
 CsrfChecked = Annotated[None, Depends(check_csrf)]
 
 
-def api_user(request: Request, engine: EngineDep) -> UserView:
-    """The API caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
+def api_user(request: Request, engine: EngineDep, limits: LimitsDep) -> UserView:
+    """The API caller, from ``Authorization: Bearer <token>``; 401 otherwise (429 past the refusal limit)."""
+    address = client_address(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    # An address past its limit of refused tokens gets 429 before its token is even looked at.
+    limits.token_refusals.check(("address", address))
     user = resolve_token(engine, token.strip()) if scheme.lower() == "bearer" and token.strip() else None
     if user is None:
-        # Unknown, revoked or a disabled user's token: refused and recorded (the token itself never is).
-        with session_scope(engine) as session:
-            audit.record(
-                session,
-                actor="anonymous",
-                action="api.token_refused",
-                detail={"path": request.url.path, "token": "present" if token.strip() else "missing"},
-            )
+        # Unknown, expired, revoked or a disabled user's token: counted, and audited in aggregate (the token
+        # itself never is): one entry when an address's window opens, its count when the window closes.
+        limits.token_refusals.hit(("address", address))
+        limits.refusal_tally.refused(engine, address, request.url.path, token="present" if token.strip() else "missing")
         raise HTTPException(
             status_code=401, detail="a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -239,6 +254,27 @@ def api_user(request: Request, engine: EngineDep) -> UserView:
 
 
 ApiUser = Annotated[UserView, Depends(api_user)]
+
+
+def page_reentry(request: Request, session: SessionDep, policy: PolicyDep, limits: LimitsDep) -> AccessPolicy:
+    """A page that takes the password again: counted per address and per user (429 past the limit); gives the
+    lockout policy the re-entry counts toward."""
+    keys: list[tuple[str, str]] = [("address", client_address(request))]
+    if session is not None:
+        keys.append(("user", session.user.username))
+    limits.reentry.take(*keys)
+    return policy
+
+
+def api_reentry(request: Request, user: ApiUser, policy: PolicyDep, limits: LimitsDep) -> AccessPolicy:
+    """The API's re-entry of a password: the same limits as ``page_reentry``."""
+    limits.reentry.take(("address", client_address(request)), ("user", user.username))
+    return policy
+
+
+#: The lockout policy, for a route that takes the password again (rate-limited).
+PageReentry = Annotated[AccessPolicy, Depends(page_reentry)]
+ApiReentry = Annotated[AccessPolicy, Depends(api_reentry)]
 
 
 def require_api_roles(*roles: Role) -> Callable[..., UserView]:

@@ -118,7 +118,7 @@ def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: P
     engine = make_engine(db)
     for name in ("root", "root2"):  # setting up: fewer than two approvers, so created at once
         made = _run(db, "user", "add", name, "--role", "administrator", "--actor", "setup")
-        assert _set(db, made.output.strip().splitlines()[-1], "Root-password-12").exit_code == 0
+        assert _set(db, made.output.strip().splitlines()[-1], "Granite-tulip-47").exit_code == 0
     requested = _run(
         db, "user", "add", "kwame", "--role", "unblinded_statistician", "--actor", "root", "--reason", "hire"
     )
@@ -126,11 +126,11 @@ def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: P
     assert "sp_" not in requested.output
     assert "kwame" not in _run(db, "user", "list").output
     assert "hire" in _run(db, "user", "requests").output
-    own = _run(db, "user", "approve", "1", "--as", "root", "--password-stdin", stdin="Root-password-12\n")
+    own = _run(db, "user", "approve", "1", "--as", "root", "--password-stdin", stdin="Granite-tulip-47\n")
     assert own.exit_code == 1 and "two-person rule: a second person approves" in own.output
     wrong = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="not-the-password\n")
     assert wrong.exit_code == 1 and "wrong username or password" in wrong.output
-    approved = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="Root-password-12\n")
+    approved = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="Granite-tulip-47\n")
     assert approved.exit_code == 0 and "approved by root2" in approved.output
     token = approved.output.strip().splitlines()[-1]
     assert token.startswith("sp_")

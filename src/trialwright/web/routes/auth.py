@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.services.users import AuthenticationFailed, authenticate, end_session, start_session
-from trialwright.web.deps import CsrfChecked, EngineDep, PageDep, PolicyDep, SettingsDep
+from trialwright.web.deps import CsrfChecked, EngineDep, LimitsDep, PageDep, PolicyDep, SettingsDep, client_address
 from trialwright.web.security import SESSION_COOKIE, secure_cookie
 from trialwright.web.templating import render_page
 
@@ -34,14 +34,19 @@ def sign_in(
     engine: EngineDep,
     policy: PolicyDep,
     settings: SettingsDep,
+    limits: LimitsDep,
     _csrf: CsrfChecked,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    # Failed sign-ins are limited per address and per username: past the limit, 429 before the password is tried.
+    keys = (("address", client_address(request)), ("username", username.strip().lower()[:64]))
+    limits.sign_in.check(*keys)
     try:
         user = authenticate(engine, username, password, policy)
     except AuthenticationFailed as exc:
+        limits.sign_in.hit(*keys)
         context = {"next": _safe_next(next), "error": str(exc), "username": username}
         return render_page(request, page, "auth/sign_in.html", context, status_code=401)
     token, _session = start_session(engine, user, policy)

@@ -17,7 +17,7 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
-from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, RowId, require_roles
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
 
@@ -230,13 +230,14 @@ def verify(
 @router.post(_FORM + "/sign", response_class=HTMLResponse)
 def sign(
     request: Request, page: Annotated[Page, Depends(require_roles(Role.INVESTIGATOR))], engine: EngineDep,
-    protocol: ProtocolDep, _csrf: CsrfChecked, participant_id: str, visit_id: str, form_id: str,
+    protocol: ProtocolDep, _csrf: CsrfChecked, policy: PageReentry, participant_id: str, visit_id: str, form_id: str,
     password: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     assert page.user is not None
     user = page.user
     return _act(request, page, engine, protocol, participant_id, visit_id, form_id,
-                lambda: svc.sign_form(engine, user, participant_id, visit_id, form_id, password=password))  # fmt: skip
+                lambda: svc.sign_form(engine, user, participant_id, visit_id, form_id, password=password,
+                                      policy=policy))  # fmt: skip
 
 
 @router.post(_FORM + "/lock", response_class=HTMLResponse)

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialwright.domain.roles import Role
 from trialwright.services import clock, sharing
 from trialwright.services import exports as svc
-from trialwright.web.deps import CsrfChecked, EngineDep, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, require_roles
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -159,6 +159,7 @@ def decide(
     page: RegisterPage,
     engine: EngineDep,
     _csrf: CsrfChecked,
+    policy: PageReentry,
     decision: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -168,7 +169,7 @@ def decide(
         return _access_page(request, page, engine, 422, "decision: choose approve or reject")
     try:
         sharing.decide_request(
-            engine, page.user, number, approve=decision == "approve", reason=reason, password=password
+            engine, page.user, number, approve=decision == "approve", reason=reason, password=password, policy=policy
         )
     except sharing.SharingError as exc:
         return _access_page(request, page, engine, 422, str(exc))

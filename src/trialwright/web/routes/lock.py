@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from trialwright.services import lock as svc
 from trialwright.services import readiness
 from trialwright.services.errors import FormError
-from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
 from trialwright.web.templating import Page, render_page
 
 __all__ = ["router"]
@@ -65,6 +65,7 @@ def trial_lock(
     page: ManagerPage,
     engine: EngineDep,
     _csrf: CsrfChecked,
+    policy: PageReentry,
     action: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -72,7 +73,7 @@ def trial_lock(
     assert page.user is not None
     try:
         if action == "lock":
-            svc.lock_trial(engine, page.user, reason, password=password or None)
+            svc.lock_trial(engine, page.user, reason, password=password or None, policy=policy)
         else:
             svc.unlock_trial(engine, page.user, reason)
     except FormError as exc:

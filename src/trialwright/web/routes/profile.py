@@ -7,15 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from trialwright.services.users import (
-    LANGUAGES,
-    UserError,
-    change_password,
-    issue_token,
-    list_tokens,
-    revoke_token,
-    set_preferences,
-)
+from trialwright.services.tokens import issue_token, list_tokens, revoke_token
+from trialwright.services.users import LANGUAGES, UserError, change_password, set_preferences
 from trialwright.web.deps import CsrfChecked, EngineDep, PageDep, RowId, SettingsDep, SignedInPage
 from trialwright.web.security import CALENDAR_COOKIE, LANG_COOKIE, secure_cookie
 from trialwright.web.templating import Page, render_page
@@ -25,7 +18,14 @@ router = APIRouter()
 
 def _profile(request: Request, page: Page, engine: EngineDep, status: int = 200, **extra: object) -> HTMLResponse:
     assert page.user is not None
-    context = {"tokens": list_tokens(engine, page.user.username), "message": None, "error": None, **extra}
+    settings = request.app.state.settings
+    context = {
+        "tokens": list_tokens(engine, page.user.username),
+        "token_days": settings.api_token_days,
+        "message": None,
+        "error": None,
+        **extra,
+    }
     return render_page(request, page, "profile/index.html", context, status_code=status)
 
 
@@ -82,10 +82,22 @@ def preferences(
 
 @router.post("/profile/tokens", response_class=HTMLResponse)
 def new_token(
-    request: Request, page: SignedInPage, engine: EngineDep, _csrf: CsrfChecked, name: Annotated[str, Form()] = "web"
+    request: Request,
+    page: SignedInPage,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _csrf: CsrfChecked,
+    name: Annotated[str, Form()] = "web",
+    days: Annotated[int | None, Form(ge=1, le=36500)] = None,
 ) -> HTMLResponse:
     assert page.user is not None
-    token, _ = issue_token(engine, page.user.username, name=name or "web", actor=page.user.username)
+    try:
+        token, _ = issue_token(
+            engine, page.user.username, name=name or "web", actor=page.user.username, days=days,
+            max_days=settings.api_token_days,
+        )  # fmt: skip
+    except UserError as exc:
+        return _profile(request, page, engine, 400, error=str(exc))
     return _profile(request, page, engine, new_token=token)
 
 

@@ -20,7 +20,7 @@ from trialwright.services import forms, safety
 from trialwright.services import randomization as svc
 from trialwright.services.screening import NotFound, ScreeningError
 from trialwright.services.trial import current_protocol
-from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, get_protocol, require_roles
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -126,6 +126,7 @@ def unblind(
     engine: EngineDep,
     protocol: ProtocolDep,
     _csrf: CsrfChecked,
+    policy: PageReentry,
     participant_id: str,
     reason: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -133,7 +134,9 @@ def unblind(
     assert page.user is not None
     context: dict[str, Any] = {"participant_id": participant_id, "errors": [], "revealed": None, "reason": reason}
     try:
-        revealed = svc.emergency_unblind(engine, page.user, participant_id, reason=reason, password=password)
+        revealed = svc.emergency_unblind(
+            engine, page.user, participant_id, reason=reason, password=password, policy=policy
+        )
     except NotFound:
         return _not_found(request, page)
     except svc.RandomizationError as exc:

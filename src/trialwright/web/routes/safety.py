@@ -18,7 +18,7 @@ from trialwright.domain.text import spreadsheet_values
 from trialwright.protocol import Protocol
 from trialwright.services import safety as svc
 from trialwright.services.screening import NotFound, check_participant
-from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -246,13 +246,15 @@ def dsmb(request: Request, page: ByArmPage, engine: EngineDep) -> Response:
 
 
 @router.post("/dsmb/decisions", response_class=HTMLResponse)
-async def decide(request: Request, page: DsmbPage, engine: EngineDep, _csrf: CsrfChecked) -> Response:
+async def decide(
+    request: Request, page: DsmbPage, engine: EngineDep, _csrf: CsrfChecked, policy: PageReentry
+) -> Response:
     assert page.user is not None
     data = await request.form()
     try:
         svc.record_decision(
             engine, page.user, str(data.get("decision", "")), str(data.get("reason", "")),
-            str(data.get("password", "")),
+            str(data.get("password", "")), policy=policy,
         )  # fmt: skip
     except svc.SafetyError as exc:
         return _dsmb_page(request, page, engine, errors=[str(exc)], status=422)

@@ -1,0 +1,188 @@
+"""API tokens: issued to a person, shown once, stored as a hash, expiring, listed and revoked.
+
+A token lives at most ``max_days`` (the ``api_token_days`` setting, 90 by default) and may be issued with a
+shorter life. An expired, revoked or unknown token, or one whose owner is disabled, answers no request: the
+API refuses them all alike (401). Tokens are listed and revoked by their owner and by an administrator; anyone
+else is refused, and the refusal is audited. Issue and revocation are audited; use at most once a minute per
+token; the token itself never is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from trialwright.domain.roles import Role
+from trialwright.domain.text import checked_text
+from trialwright.protocol.base import SHORT_TEXT
+from trialwright.services import audit
+from trialwright.services.users import UserError, UserView, _digest, _require, _view
+from trialwright.store.auth_tables import api_tokens, users
+from trialwright.store.engine import inserted_id, session_scope
+
+__all__ = [
+    "DEFAULT_TOKEN_DAYS",
+    "TokenAccessDenied",
+    "TokenView",
+    "issue_token",
+    "list_tokens",
+    "resolve_token",
+    "revoke_token",
+]
+
+#: A token's life when the setting says nothing else.
+DEFAULT_TOKEN_DAYS = 90
+
+
+class TokenAccessDenied(UserError):
+    """Someone other than the owner or an administrator asked for a user's tokens."""
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """An API token's record (never the token itself)."""
+
+    id: int
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    expires_at: dt.datetime
+
+    def state(self, now: dt.datetime | None = None) -> str:
+        """``revoked``, ``expired`` or ``live``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if (now or dt.datetime.now(dt.UTC)) >= self.expires_at else "live"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _token_view(r: Any) -> TokenView:
+    return TokenView(r.id, r.name, r.created_at, r.last_used_at, r.revoked_at, r.expires_at)
+
+
+def _check_access(engine: Engine, viewer: UserView | None, username: str, what: str) -> None:
+    """The owner and administrators only (``viewer`` None: the command line, run by the operator)."""
+    if viewer is None or viewer.role is Role.ADMINISTRATOR or viewer.username == username.strip().lower():
+        return
+    with session_scope(engine) as session:  # committed before the refusal is raised
+        audit.record(
+            session,
+            actor=viewer.username,
+            role=viewer.role.value,
+            action="access.denied",
+            detail={"what": what, "username": username[:64]},
+        )
+    raise TokenAccessDenied(f"username: only {username!r} and an administrator may {what}")
+
+
+def issue_token(
+    engine: Engine,
+    username: str,
+    *,
+    name: str,
+    actor: str,
+    days: int | None = None,
+    max_days: int = DEFAULT_TOKEN_DAYS,
+) -> tuple[str, TokenView]:
+    """A new API token for the user, living ``days`` (at most and by default ``max_days``); the token is
+    returned once and stored only as a hash (audited)."""
+    checked_text(name, "name", SHORT_TEXT, multiline=False, error=UserError)
+    life = max_days if days is None else days
+    if not 1 <= life <= max_days:
+        raise UserError(f"days: a token lives 1 to {max_days} days")
+    token = "tw_" + secrets.token_urlsafe(32)
+    now = _now()
+    expires = now + dt.timedelta(days=life)
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        if not row.active:
+            raise UserError(f"username: {row.username!r} is disabled")
+        label = name[:64] or "token"
+        token_id = inserted_id(
+            session,
+            api_tokens.insert().values(
+                token_hash=_digest(token), user_id=row.id, name=label, created_at=now, expires_at=expires
+            ),
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="api.token_issued",
+            new_value={"token_id": token_id, "name": name, "expires_at": expires},
+            detail={"username": row.username},
+        )
+    return token, TokenView(token_id, label, now, None, None, expires)
+
+
+def list_tokens(engine: Engine, username: str, *, viewer: UserView | None = None) -> list[TokenView]:
+    """The user's tokens, live, expired and revoked (never the tokens themselves)."""
+    _check_access(engine, viewer, username, "list these API tokens")
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        rows = session.execute(select(api_tokens).where(api_tokens.c.user_id == row.id).order_by(api_tokens.c.id))
+        return [_token_view(r) for r in rows]
+
+
+def revoke_token(
+    engine: Engine, token_id: int, *, actor: str, owner: str | None = None, viewer: UserView | None = None
+) -> bool:
+    """Revoke a token (of ``owner`` when given); False when there is no such unrevoked token (audited).
+
+    With a ``viewer``, the owner must be named and the viewer must be that owner or an administrator.
+    """
+    if viewer is not None:
+        if owner is None:
+            raise TokenAccessDenied("username: name whose token to revoke")
+        _check_access(engine, viewer, owner, "revoke these API tokens")
+    with session_scope(engine) as session:
+        query = (
+            select(api_tokens, users.c.username)
+            .join(users, users.c.id == api_tokens.c.user_id)
+            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        )
+        if owner is not None:
+            query = query.where(users.c.username == owner.strip().lower())
+        row = session.execute(query).first()
+        if row is None:
+            return False
+        session.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=_now()))
+        audit.record(
+            session, actor=actor, action="api.token_revoked", detail={"token_id": token_id, "username": row.username}
+        )
+        return True
+
+
+_USE_AUDIT_INTERVAL = dt.timedelta(minutes=1)
+
+
+def resolve_token(engine: Engine, token: str) -> UserView | None:
+    """The user a bearer token belongs to, or None (unknown, revoked, expired, user disabled).
+
+    Use is audited at most once a minute per token, to keep the trail readable.
+    """
+    now = _now()
+    with session_scope(engine) as session:
+        row = session.execute(select(api_tokens).where(api_tokens.c.token_hash == _digest(token))).first()
+        if row is None or row.revoked_at is not None or now >= row.expires_at:
+            return None
+        user_row = session.execute(select(users).where(users.c.id == row.user_id)).first()
+        if user_row is None or not user_row.active:
+            return None
+        if row.last_used_at is None or now - row.last_used_at >= _USE_AUDIT_INTERVAL:
+            session.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
+            audit.record(
+                session,
+                actor=user_row.username,
+                role=user_row.role,
+                action="api.token_used",
+                detail={"token_id": row.id},
+            )
+        return _view(session, user_row)
