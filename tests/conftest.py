@@ -48,6 +48,15 @@ def audit_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -
         os.environ["XDG_DATA_HOME"] = before
 
 
+@pytest.fixture(autouse=True)
+def cli_password_of_the_test_accounts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands acting as an unblinded account ask its password (TRIALWRIGHT_PASSWORD for scripts): every test
+    account has the same one (tests.trialfixtures.PASSWORD). Specs of the refusal unset or change it."""
+    from tests.trialfixtures import PASSWORD
+
+    monkeypatch.setenv("TRIALWRIGHT_PASSWORD", PASSWORD)
+
+
 @pytest.fixture(scope="session")
 def postgres_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""

@@ -7,7 +7,16 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-__all__ = ["DatabaseOption", "console", "err_console", "fail", "policy_for", "settings_for"]
+__all__ = [
+    "PASSWORD_VARIABLE",
+    "DatabaseOption",
+    "authenticate_as",
+    "console",
+    "err_console",
+    "fail",
+    "policy_for",
+    "settings_for",
+]
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -66,3 +75,28 @@ def policy_for(database: str | None = None):  # type: ignore[no-untyped-def]
     from trialwright.services.reauth import access_policy
 
     return access_policy(settings_for(database))
+
+
+#: Where a script gives the password of the account it acts as (``--as``), when no prompt can be answered.
+PASSWORD_VARIABLE = "TRIALWRIGHT_PASSWORD"  # noqa: S105 - the variable's name, not a password
+
+
+def authenticate_as(engine, username: str, *, password_stdin: bool = False, why: str = "confirm"):  # type: ignore[no-untyped-def]
+    """The active account ``username`` once its password is given: from standard input with
+    ``password_stdin``, else from the TRIALWRIGHT_PASSWORD variable, else a hidden prompt. A wrong password counts
+    toward the account's lockout, like a wrong re-entry on the web (21 CFR 11.300)."""
+    import os
+    import sys
+
+    from trialwright.services.users import confirm_password, get_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif os.environ.get(PASSWORD_VARIABLE) is not None:
+        password = os.environ[PASSWORD_VARIABLE]
+    else:
+        password = typer.prompt(f"Password of {username}", hide_input=True)
+    user = get_user(engine, username)
+    if user is None or not user.active or not confirm_password(engine, user.username, password, purpose=why):
+        fail("--as: wrong username or password, or the account is disabled or locked")
+    return user

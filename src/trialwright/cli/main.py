@@ -6,6 +6,8 @@ services they call are imported inside each command.
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from trialwright import __version__
@@ -49,6 +51,9 @@ def root(
     ),
 ) -> None:
     """Run a randomized controlled trial from its protocol file to its shared data set."""
+    # Every file a command writes (exports with participant data or arms, lists, reports, backups) is its
+    # owner's alone: readable by no other account on the machine, whatever the shell's umask.
+    os.umask(0o077)
 
 
 app.add_typer(protocol_cli.app, name="protocol")
@@ -82,3 +87,7 @@ app.command("validation-report")(validation_cli.validation_report)
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":  # python -m trialwright.cli.main
+    main()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+from trialwright.cli.common import DatabaseOption, authenticate_as, console, fail, settings_for
 
 __all__ = ["consent_app", "enrol", "screening_app"]
 
@@ -26,6 +26,7 @@ DataOption = Annotated[str, typer.Option("--data", help="JSON file with the data
 
 
 def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
+    from trialwright.domain.masking import UNBLINDED_ROLES
     from trialwright.services.audit_keys import AuditKeyError, check_key, engine_for
     from trialwright.services.users import get_user
     from trialwright.store.engine import DatabaseUnavailable, check_connection
@@ -39,6 +40,9 @@ def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
     actor = get_user(engine, user)
     if actor is None or not actor.active:
         fail(f"--as: no active user {user!r}")
+    if actor.role in UNBLINDED_ROLES:
+        # An account that reads the arms is acted as by its holder only: the audit trail must name who did it.
+        actor = authenticate_as(engine, actor.username, why="unblinded command")
     return engine, actor
 
 

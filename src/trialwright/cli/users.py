@@ -1,7 +1,8 @@
 """``trialwright user``: accounts, roles, sites, API tokens and the two-person rule, from the command line.
 
 Commands act as the named ``--actor`` (default: the operating-system user running them, recorded in the
-audit trail as ``cli:NAME``).
+audit trail as ``cli:NAME``), a label that may not be an account's name: acting as an account (``--as``) takes
+its password, and so does every request under the two-person rule and an API token for an unblinded account.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+from trialwright.cli.common import DatabaseOption, authenticate_as, console, fail, settings_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,8 +32,30 @@ PasswordStdin = Annotated[
 ]
 
 
-def _actor(actor: str | None) -> str:
+RequesterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Your own account, whose password is asked (or read from TRIALWRIGHT_PASSWORD / --password-stdin); "
+        "needed when the change is a request under the two-person rule.",
+    ),
+]
+
+
+def _actor(actor: str | None, engine: Engine | None = None) -> str:
+    """The audit trail's label for an unauthenticated command; never an account's name (that needs --as)."""
+    if actor and engine is not None:
+        from trialwright.services.users import get_user
+
+        if get_user(engine, actor) is not None:
+            fail(f"--actor: {actor!r} is an account; to act as it, use --as {actor} (its password is asked)")
     return actor or f"cli:{getpass.getuser()}"
+
+
+def _acting(engine: Engine, as_: str | None, actor: str | None, password_stdin: bool) -> str:
+    if as_ is None:
+        return _actor(actor, engine)
+    return str(authenticate_as(engine, as_, password_stdin=password_stdin, why="request").username)
 
 
 def _engine(database: str | None):  # type: ignore[no-untyped-def]
@@ -90,6 +113,8 @@ def add(
     site: Annotated[list[str] | None, typer.Option("--site", help="A site code; repeat for several.")] = None,
     full_name: Annotated[str | None, typer.Option("--full-name", help="The name shown on pages.")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail and the approver.")] = "",
+    as_: RequesterOption = None,
+    password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -103,7 +128,7 @@ def add(
         change = request_create(
             engine,
             _protocol(engine),
-            actor=_actor(actor),
+            actor=_acting(engine, as_, actor, password_stdin),
             username=username,
             role=role,
             sites=site or [],
@@ -141,7 +166,8 @@ def disable(
     from trialwright.services.users import UserError, disable_user
 
     try:
-        disable_user(_engine(database), username, actor=_actor(actor), reason=reason)
+        engine = _engine(database)
+        disable_user(engine, username, actor=_actor(actor, engine), reason=reason)
     except UserError as exc:
         fail(str(exc))
     console.print(f"Disabled {username}.")
@@ -151,6 +177,8 @@ def disable(
 def reset_password(
     username: Annotated[str, typer.Argument(help="Whose password to reset.")],
     reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail and the approver.")] = "",
+    as_: RequesterOption = None,
+    password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -161,7 +189,9 @@ def reset_password(
 
     engine = _engine(database)
     try:
-        change = request_reset(engine, _protocol(engine), username, actor=_actor(actor), reason=reason)
+        change = request_reset(
+            engine, _protocol(engine), username, actor=_acting(engine, as_, actor, password_stdin), reason=reason
+        )
     except UserError as exc:
         fail(str(exc))
     if change.pending is None:
@@ -173,6 +203,8 @@ def reset_password(
 def enable(
     username: Annotated[str, typer.Argument(help="The disabled user to re-enable.")],
     reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail and the approver.")] = "",
+    as_: RequesterOption = None,
+    password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -182,7 +214,9 @@ def enable(
 
     engine = _engine(database)
     try:
-        change = enable_account(engine, _protocol(engine), username, actor=_actor(actor), reason=reason)
+        change = enable_account(
+            engine, _protocol(engine), username, actor=_acting(engine, as_, actor, password_stdin), reason=reason
+        )
     except UserError as exc:
         fail(str(exc))
     if change.pending is None:
@@ -213,13 +247,7 @@ AsOption = Annotated[
 
 
 def _approver(engine, username: str, password_stdin: bool):  # type: ignore[no-untyped-def]
-    from trialwright.services.users import confirm_password, get_user
-
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Your password", hide_input=True)
-    user = get_user(engine, username)
-    if user is None or not confirm_password(engine, username, password):
-        fail("--as: wrong username or password, or the account is disabled")
-    return user
+    return authenticate_as(engine, username, password_stdin=password_stdin, why="approve")
 
 
 @app.command("approve")
@@ -301,18 +329,25 @@ def token(
         int | None,
         typer.Option("--days", min=1, help="How long the token lives (default and most: the api_token_days setting)."),
     ] = None,
+    password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Issue an API token for a user; it is printed once and stored only as a hash, and expires."""
+    """Issue an API token for a user; it is printed once and stored only as a hash, and expires. A token for an
+    unblinded account (it reads the arms) is issued to its holder only: their password is asked."""
+    from trialwright.domain.masking import UNBLINDED_ROLES
     from trialwright.services.tokens import issue_token
-    from trialwright.services.users import UserError
+    from trialwright.services.users import UserError, get_user
 
     max_days = settings_for(database).api_token_days
+    engine = _engine(database)
+    holder = get_user(engine, username)
+    if holder is not None and holder.role in UNBLINDED_ROLES:
+        acting = str(authenticate_as(engine, holder.username, password_stdin=password_stdin, why="token").username)
+    else:
+        acting = _actor(actor, engine)
     try:
-        value, _ = issue_token(
-            _engine(database), username, name=name, actor=_actor(actor), days=days, max_days=max_days
-        )
+        value, _ = issue_token(engine, username, name=name, actor=acting, days=days, max_days=max_days)
     except UserError as exc:
         fail(str(exc))
     typer.echo(value)  # alone on standard output, for scripts; `trialwright user tokens` shows its expiry
@@ -353,6 +388,7 @@ def revoke_token(
     """Revoke one of a user's API tokens: it answers no request from now on."""
     from trialwright.services.tokens import revoke_token
 
-    if not revoke_token(_engine(database), token_id, actor=_actor(actor), owner=username):
+    engine = _engine(database)
+    if not revoke_token(engine, token_id, actor=_actor(actor, engine), owner=username):
         fail(f"token: {username} has no unrevoked token {token_id}")
     console.print(f"Token {token_id} of {username} revoked.")

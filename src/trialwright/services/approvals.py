@@ -137,6 +137,13 @@ def _record_request(
     actor: str,
     reason: str,
 ) -> RequestView:
+    requester = session.execute(select(users.c.active).where(users.c.username == actor)).first()
+    if requester is None or not requester.active:
+        # Otherwise the requester is only a name typed in, and one person could be both requester and approver.
+        raise UserError(
+            f"two-person rule: a request is made by a person's own active account, not {actor!r} "
+            "(on the command line: --as YOUR_ACCOUNT, whose password is asked)"
+        )
     waiting = session.execute(
         select(account_requests.c.id).where(
             account_requests.c.username == username, account_requests.c.state == "pending"

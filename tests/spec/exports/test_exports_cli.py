@@ -95,3 +95,25 @@ def test_the_register_from_request_to_issued_package(trial: Trial, tmp_path: Pat
     assert report["kanonymity"]["passes"] and report["arms_included"]
     listed = _run(trial, "access", "list", "--as", "data-manager")
     assert "DAR-0001" in listed.output and "issued" in listed.output and "2022-07-10" in listed.output
+
+
+def test_what_a_command_writes_is_its_owners_alone_whatever_the_umask(trial: Trial, tmp_path: Path) -> None:
+    """An export holds participant data (and, with arms, the allocation): run as `python -m trialwright.cli.main`
+    from a shell whose umask is the common 022, its folder is 0700 and its files 0600."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    out = tmp_path / "csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "trialwright.cli.main", "export", "csv", "--as", "data-manager", "--out", str(out),
+         "--database", trial.url],
+        capture_output=True, text=True, preexec_fn=lambda: os.umask(0o022), check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "recorded in the audit trail" in done.stdout
+    written = [out, *out.rglob("*")]
+    assert len(written) > 2
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path

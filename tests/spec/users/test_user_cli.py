@@ -119,10 +119,20 @@ def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: P
     for name in ("root", "root2"):  # setting up: fewer than two approvers, so created at once
         made = _run(db, "user", "add", name, "--role", "administrator", "--actor", "setup")
         assert _set(db, made.output.strip().splitlines()[-1], "Granite-tulip-47").exit_code == 0
-    requested = _run(
-        db, "user", "add", "kwame", "--role", "unblinded_statistician", "--actor", "root", "--reason", "hire"
+    # A name typed in is not a person: --actor may not name an account, and a label cannot make a request.
+    claimed = _run(db, "user", "add", "kwame", "--role", "unblinded_statistician", "--actor", "root2")
+    assert claimed.exit_code == 1 and "--actor: 'root2' is an account; to act as it, use --as root2" in claimed.output
+    label = _run(db, "user", "add", "kwame", "--role", "unblinded_statistician", "--actor", "nobody")
+    assert label.exit_code == 1 and "two-person rule: a request is made by a person's own active account" in (
+        label.output
     )
+    guessed = _run(db, "user", "add", "kwame", "--role", "unblinded_statistician", "--as", "root",
+                   "--password-stdin", stdin="not-the-password\n")  # fmt: skip
+    assert guessed.exit_code == 1 and "wrong username or password" in guessed.output
+    requested = _run(db, "user", "add", "kwame", "--role", "unblinded_statistician", "--as", "root",
+                     "--reason", "hire", "--password-stdin", stdin="Granite-tulip-47\n")  # fmt: skip
     assert requested.exit_code == 0 and "Two-person rule: request 1" in requested.output
+    assert audit.entries(engine, action_prefix="user.request_made")[0].actor == "root"
     assert "sp_" not in requested.output
     assert "kwame" not in _run(db, "user", "list").output
     assert "hire" in _run(db, "user", "requests").output
@@ -142,3 +152,30 @@ def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: P
     notices = _run(db, "user", "notices").output
     assert sponsor["address"]["email"] in notices and "kwame" in notices
     assert audit.entries(engine, action_prefix="user.request_approved")[0].actor == "root2"
+
+
+def test_an_unblinded_account_is_acted_as_and_given_a_token_by_its_holder_only(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the command line, --as an unblinded account (it reads the arms) asks that account's password, and an API
+    token for it is issued to its holder only: an administrator who knows the account's name gets neither."""
+    from tests.trialfixtures import PASSWORD
+    from trialwright.domain.roles import Role
+    from trialwright.services.users import create_user
+
+    engine = make_engine(db)
+    create_user(engine, username="ustat", password=PASSWORD, role=Role.UNBLINDED_STATISTICIAN, actor="setup")
+    monkeypatch.setenv("TRIALWRIGHT_PASSWORD", "not-the-password")
+    listed = _run(db, "randomization", "status", "--as", "ustat")
+    assert listed.exit_code == 1 and "--as: wrong username or password" in listed.output
+    token = _run(db, "user", "token", "ustat", "--actor", "admin-on-duty")
+    assert token.exit_code == 1 and "wrong username or password" in token.output
+    monkeypatch.delenv("TRIALWRIGHT_PASSWORD")
+    prompted = _run(db, "randomization", "status", "--as", "ustat", stdin=PASSWORD + "\n")
+    assert prompted.exit_code == 0, prompted.output
+    issued = _run(db, "user", "token", "ustat", "--password-stdin", stdin=PASSWORD + "\n")
+    assert issued.exit_code == 0 and issued.output.strip().splitlines()[-1].startswith("tw_")
+    entry = audit.entries(engine, action_prefix="api.token_issued")[0]
+    assert entry.actor == "ustat"
+    failed = audit.entries(engine, action_prefix="user.reentry_failed")
+    assert len(failed) == 2 and {e.actor for e in failed} == {"ustat"}
