@@ -103,11 +103,10 @@ def test_nobody_approves_their_own_request(trial: Trial) -> None:
     assert change.pending is not None
     with pytest.raises(UserError, match="two-person rule: a second person approves; you made this request"):
         approvals.approve(trial.engine, PROTOCOL, change.pending.id, _user("admin2", trial))
-    # the command line's default actor, cli:admin2, is the same person
-    cli = approvals.request_create(trial.engine, PROTOCOL, actor="cli:admin2", username="dsmb3", role="dsmb_member")
-    assert cli.pending is not None
-    with pytest.raises(UserError, match="you made this request"):
-        approvals.approve(trial.engine, PROTOCOL, cli.pending.id, _user("admin2", trial))
+    # a label (the command line's default actor cli:NAME, or any typed name) is nobody: it cannot make a request
+    for label in ("cli:admin2", "nobody-at-all"):
+        with pytest.raises(UserError, match="a request is made by a person's own active account"):
+            approvals.request_create(trial.engine, PROTOCOL, actor=label, username="dsmb3", role="dsmb_member")
     assert get_user(trial.engine, "dsmb2") is None and get_user(trial.engine, "dsmb3") is None
 
 
