@@ -329,9 +329,15 @@ def test_the_audit_key_and_anchors_travel_as_side_files_or_are_given_apart(datab
     (folders[2] / key_name).unlink()
 
     with new_database(database_url, tmp_path / "a") as target:
+        placed, placed_anchors = audit_files(Settings(database_url=target))
+        assert placed_anchors is not None
+        placed_anchors.parent.mkdir(parents=True, exist_ok=True)
+        placed_anchors.write_bytes(anchors.read_bytes())  # the same anchors are already there
         restored = _cli("restore", "--from", str(folders[0]), "--database", target)
         assert restored.exit_code == 0, restored.output
-        placed, _ = audit_files(Settings(database_url=target))
+        key_copy = folders[0] / key_name
+        assert f"Audit key: the backup's copy {key_copy}; placed at {placed} (0600)." in restored.output
+        assert f"already at {placed_anchors} and identical (left as it was)." in restored.output
         assert placed is not None and placed.read_bytes() == key.read_bytes()
         assert stat.S_IMODE(placed.stat().st_mode) == 0o600
         assert _cli("audit", "verify", "--database", target).exit_code == 0
