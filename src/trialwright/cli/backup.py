@@ -4,11 +4,14 @@ database, verified by the audit chain (docs/backup.md)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+
+if TYPE_CHECKING:
+    from trialwright.services.restore import RestoreResult
 
 __all__ = ["backup", "restore"]
 
@@ -38,6 +41,14 @@ def backup(
         f"{facts.audit_entries} audit entries; audit head {facts.head_seq} {facts.head_hash}.",
         highlight=False,
     )
+    for entry in result.manifest["files"]:
+        if entry.get("role") == "audit_key":
+            console.print(
+                f"Warning: the audit key ({entry['source']}) travelled with the database copy, as "
+                f"{result.folder / entry['name']}. In production keep it apart: move it to a separate place with "
+                "separate access and give it at restore with --key-file (docs/backup.md).",
+                highlight=False,
+            )
 
 
 def restore(
@@ -57,7 +68,8 @@ def restore(
         typer.Option(
             "--key-file",
             help="The trial's audit key file, kept apart from the backups; without it, the backup's copy (if any) "
-            "is used. It is copied (0600) to where the restored trial's settings look for its key.",
+            "is used. It must be the trial's key (checked before anything is loaded); it is copied (0600) to where the "
+            "restored trial's settings look for its key.",
             show_default=False,
         ),
     ] = None,
@@ -93,9 +105,27 @@ def restore(
     if not result.counts_match:
         fail("the restored counts differ from the manifest's")
     console.print(f"Audit head {manifest['audit_head']['seq']} matches the manifest.", highlight=False)
-    for name, origin, present in result.side_files:
-        if present:
-            note = "was in the backup and is in place beside the restored trial (unless one was there already)"
-        else:
-            note = "is not in the backup folder (kept apart, as it should be: give it with --key-file)"
-        console.print(f"Side file {name} (from {origin}) {note}.", highlight=False)
+    _print_placements(result)
+
+
+def _print_placements(result: RestoreResult) -> None:
+    done = set()
+    for item in result.placements:
+        what = "Audit key" if item.role == "audit_key" else "Audit anchors"
+        where = {
+            "given": f"given with --key-file {item.source}",
+            "backup": f"the backup's copy {item.source}",
+            "environment": "the environment secret TRIALWRIGHT_AUDIT_KEY (not a file: nothing placed)",
+        }[item.origin]
+        outcome = {
+            "placed": f"; placed at {item.target} (0600)",
+            "identical": f"; already at {item.target} and identical (left as it was)",
+        }.get(item.outcome, "")
+        console.print(f"{what}: {where}{outcome}.", highlight=False)
+        done.add(item.role)
+    for entry in result.manifest["files"]:
+        if entry["kind"] == "side" and entry.get("role") not in done and entry["name"] in result.manifest["missing"]:
+            console.print(
+                f"Side file {entry['name']} (from {entry.get('source')}) is not in the backup folder: not placed.",
+                highlight=False,
+            )

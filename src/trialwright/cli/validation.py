@@ -27,7 +27,7 @@ def validation_report(
     import datetime as dt
     import xml.etree.ElementTree as ET
 
-    from trialwright.validation import load_checks, read_junit, trace, write_report
+    from trialwright.validation import EmptyRun, load_checks, read_junit, source_commit, trace, write_report
 
     try:
         run = read_junit(junit)
@@ -35,8 +35,10 @@ def validation_report(
         fail(f"--junit: {junit}: no such file (run the tests with --junitxml={junit} first)")
     except ET.ParseError as exc:
         fail(f"--junit: {junit}: not valid XML ({exc})")
+    except EmptyRun as exc:
+        fail(f"--junit: {exc} (did the test run collect nothing, or stop before it began?)")
     source, checks = load_checks()
-    report = trace(checks, run, source=source, made_at=dt.datetime.now(dt.UTC))
+    report = trace(checks, run, source=source, made_at=dt.datetime.now(dt.UTC), commit=source_commit())
     html, pdf = write_report(report, out)
     console.print(report.summary(), highlight=False)
     console.print(f"Wrote {html} and {pdf}.", highlight=False)

@@ -4,8 +4,10 @@ A backup is a folder (0700) holding the database copy (``database.sqlite3`` from
 ``database.dump`` from ``pg_dump --format=custom``), the side files that live outside the database, and
 ``manifest.json``: the trial, protocol version, database kind, schema revision, the audit head (sequence and
 hash) and the counts of participants, form records and audit entries *in the copy*, the UTC time, and the SHA-256
-of every file. Each file is created 0600. Taking a backup is audited in the source trial (``backup.taken``, with
-the head and the database file's SHA-256), so the source trail itself vouches for the copy.
+of every file, and the audit key's check value (``audit_keying.key_check``, an HMAC of a fixed label, never the
+key; null when the trail is not keyed) so a restore can refuse a missing or wrong key before loading. Each file
+is created 0600. Taking a backup is audited in the source trial (``backup.taken``, with the head and the
+database file's SHA-256), so the source trail itself vouches for the copy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, func, select, text
+from sqlalchemy import Connection, create_engine, func, inspect, select, text
 
 from trialwright import __version__
 from trialwright.services import audit, audit_keys, clock
@@ -30,7 +32,7 @@ from trialwright.store.data_tables import form_records
 from trialwright.store.engine import is_postgresql, make_engine, session_scope
 from trialwright.store.migrate import current_revision
 from trialwright.store.screening_tables import participants
-from trialwright.store.tables import audit_entries, protocol_versions, trial
+from trialwright.store.tables import audit_entries, audit_keying, protocol_versions, trial
 
 __all__ = [
     "MANIFEST",
@@ -66,6 +68,7 @@ class Snapshot:
     participants: int
     form_records: int
     audit_entries: int
+    key_check: str | None = None
 
     def counts(self) -> dict[str, int]:
         return {
@@ -120,6 +123,8 @@ def read_snapshot(conn: Connection) -> Snapshot:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
     revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    keyed = inspect(conn).has_table("audit_keying")
+    check = conn.execute(select(audit_keying.c.key_check)).scalar() if keyed else None
     return Snapshot(
         trial_id=row.trial_id,
         protocol_version=row.version,
@@ -129,6 +134,7 @@ def read_snapshot(conn: Connection) -> Snapshot:
         participants=count(participants),
         form_records=count(form_records),
         audit_entries=count(audit_entries),
+        key_check=check,
     )
 
 
@@ -218,6 +224,7 @@ def take_backup(settings: Settings, out: Path) -> BackupResult:
         "schema_revision": facts.schema_revision,
         "audit_head": {"seq": facts.head_seq, "hash": facts.head_hash},
         "counts": facts.counts(),
+        "audit_key_check": facts.key_check,
         "taken_at": taken_at.isoformat().replace("+00:00", "Z"),
         "trialwright_version": __version__,
         "files": files,

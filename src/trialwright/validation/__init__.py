@@ -9,23 +9,27 @@ from trialwright.validation.render import render_html, write_pdf, write_report
 from trialwright.validation.trace import (
     Check,
     CheckTrace,
+    EmptyRun,
     TestCase,
     TestRun,
     ValidationReport,
     load_checks,
     read_junit,
+    source_commit,
     trace,
 )
 
 __all__ = [
     "Check",
     "CheckTrace",
+    "EmptyRun",
     "TestCase",
     "TestRun",
     "ValidationReport",
     "load_checks",
     "read_junit",
     "render_html",
+    "source_commit",
     "trace",
     "write_pdf",
     "write_report",

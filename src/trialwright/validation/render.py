@@ -6,7 +6,6 @@ from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 
-from trialwright import __version__
 from trialwright.validation.trace import CheckTrace, ValidationReport
 
 __all__ = ["render_html", "write_pdf", "write_report"]
@@ -30,9 +29,9 @@ th, td { border: 1px solid #999; padding: .3em .5em; vertical-align: top; text-a
 code { font-size: 90%; }
 </style></head><body>
 <h1>trialwright validation report</h1>
-<p>Made {{ made }} by trialwright {{ version }} from the test run of {{ report.run.timestamp or "an unknown time" }}
-{% if report.run.hostname %} on {{ report.run.hostname }}{% endif %}: {{ report.run.cases|length }} test cases.
-Checks: {{ report.source }}.</p>
+<p>Made {{ made }} by {{ report.made_by }}.</p>
+<p>From the test run in {{ report.run.provenance }}.</p>
+<p>Checks: {{ report.source }}.</p>
 <p><strong>{{ summary_line }}</strong></p>
 <table><tr><th>check</th><th>status</th><th>tests</th></tr>
 {% for item in report.checks %}
@@ -67,7 +66,6 @@ def render_html(report: ValidationReport) -> str:
         report=report,
         label=_LABEL,
         made=_made(report),
-        version=__version__,
         summary_line=report.summary().splitlines()[0],
     )
 
@@ -98,8 +96,7 @@ def write_pdf(report: ValidationReport, target: Path) -> None:
         Paragraph("trialwright validation report", styles["Title"]),
         Paragraph(
             escape(
-                f"Made {_made(report)} by trialwright {__version__} from the test run of "
-                f"{report.run.timestamp or 'an unknown time'}: {len(report.run.cases)} test cases. "
+                f"Made {_made(report)} by {report.made_by}. From the test run in {report.run.provenance}. "
                 f"Checks: {report.source}."
             ),
             styles["BodyText"],

@@ -16,6 +16,9 @@ A check is only ever shown as covered by a test that ran and passed in this run.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,14 +28,18 @@ from typing import Literal
 
 from ruamel.yaml import YAML
 
+from trialwright import __version__
+
 __all__ = [
     "Check",
     "CheckTrace",
+    "EmptyRun",
     "TestCase",
     "TestRun",
     "ValidationReport",
     "load_checks",
     "read_junit",
+    "source_commit",
     "trace",
 ]
 
@@ -75,6 +82,17 @@ class TestRun:
     cases: tuple[TestCase, ...]
     timestamp: str | None
     hostname: str | None
+    path: str | None = None
+    sha256: str | None = None
+    timestamp_from: str = "the JUnit XML"
+
+    @property
+    def provenance(self) -> str:
+        """The run, said so a filed report can be tied to it: file, SHA-256, when it ran, and where."""
+        where = f"JUnit file {self.path or 'unknown'} (SHA-256 {self.sha256 or 'unknown'})"
+        when = f"run at {self.timestamp} (from {self.timestamp_from})" if self.timestamp else "run at an unknown time"
+        host = f" on {self.hostname}" if self.hostname else ""
+        return f"{where}, {when}{host}: {len(self.cases)} test cases"
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,13 @@ class ValidationReport:
     source: str
     made_at: dt.datetime
     unknown_ids: tuple[str, ...] = field(default=())
+    version: str = __version__
+    commit: str | None = None
+
+    @property
+    def made_by(self) -> str:
+        """The trialwright version, and the git commit of its source tree (or why it is not known)."""
+        return f"trialwright {self.version} (commit {self.commit or 'unknown: the source is not a git checkout'})"
 
     def with_status(self, status: Status) -> list[CheckTrace]:
         return [item for item in self.checks if item.status == status]
@@ -165,18 +190,66 @@ def _case(element: ET.Element) -> TestCase:
     )
 
 
+class EmptyRun(ValueError):
+    """A JUnit XML file without a single test case: no evidence of anything, so no report is made from it."""
+
+
 def read_junit(path: Path) -> TestRun:
-    """Every test case of a JUnit XML file (pytest's ``--junitxml``), with the checks each names."""
-    root = ET.parse(path).getroot()  # noqa: S314 - our own test run's report, not input from outside
+    """Every test case of a JUnit XML file (pytest's ``--junitxml``), with the checks each names, the file's path
+    and SHA-256, and the run's time (the XML's ``timestamp``, else the file's modification time, said as such).
+    ``EmptyRun`` if the file holds no test case."""
+    data = path.read_bytes()
+    root = ET.fromstring(data)  # noqa: S314 - our own test run's report, not input from outside
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     cases = tuple(_case(element) for suite in suites for element in suite.iter("testcase"))
+    if not cases:
+        raise EmptyRun(f"{path} holds no test case: it is no evidence of a run, so no report is made from it")
     first = suites[0] if suites else root
-    return TestRun(cases=cases, timestamp=first.get("timestamp"), hostname=first.get("hostname"))
+    timestamp, timestamp_from = first.get("timestamp"), "the JUnit XML"
+    if not timestamp:
+        mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+        timestamp = mtime.isoformat(timespec="seconds").replace("+00:00", "Z")
+        timestamp_from = "the file's modification time; the XML gives none"
+    return TestRun(
+        cases=cases,
+        timestamp=timestamp,
+        hostname=first.get("hostname"),
+        path=str(path.resolve()),
+        sha256=hashlib.sha256(data).hexdigest(),
+        timestamp_from=timestamp_from,
+    )
 
 
-def trace(checks: Sequence[Check], run: TestRun, *, source: str = "", made_at: dt.datetime) -> ValidationReport:
-    """Each check with the test cases of ``run`` that name it."""
+def source_commit() -> str | None:
+    """The git commit of the source tree trialwright runs from (``+ uncommitted changes`` if any), or None when
+    it is not a git checkout (an installed package) or git is not at hand."""
+    folder = Path(__file__).resolve().parent
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        head = subprocess.run(  # noqa: S603 - fixed arguments
+            [git, "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(  # noqa: S603 - fixed arguments
+            [git, "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head} + uncommitted changes" if dirty else head or None
+
+
+def trace(
+    checks: Sequence[Check], run: TestRun, *, source: str = "", made_at: dt.datetime, commit: str | None = None
+) -> ValidationReport:
+    """Each check with the test cases of ``run`` that name it; ``commit``: the source tree's (``source_commit``)."""
     known = {check.id for check in checks}
     unknown = sorted({id_ for case in run.cases for id_ in case.covers if id_ not in known})
     traces = tuple(CheckTrace(check, tuple(case for case in run.cases if check.id in case.covers)) for check in checks)
-    return ValidationReport(checks=traces, run=run, source=source, made_at=made_at, unknown_ids=tuple(unknown))
+    return ValidationReport(
+        checks=traces, run=run, source=source, made_at=made_at, unknown_ids=tuple(unknown), commit=commit
+    )

@@ -319,6 +319,7 @@ def test_the_audit_key_and_anchors_travel_as_side_files_or_are_given_apart(datab
     for folder in folders:
         taken = _cli("backup", "--out", str(folder), "--database", database_url)
         assert taken.exit_code == 0, taken.output
+        assert "Warning: the audit key" in taken.output and "keep it apart" in taken.output, taken.output
         sides = {e["role"]: e for e in json.loads((folder / "manifest.json").read_text("utf-8"))["files"][1:]}
         assert set(sides) == {"audit_key", "audit_anchors"}
         copied = folder / sides["audit_key"]["name"]
@@ -328,9 +329,15 @@ def test_the_audit_key_and_anchors_travel_as_side_files_or_are_given_apart(datab
     (folders[2] / key_name).unlink()
 
     with new_database(database_url, tmp_path / "a") as target:
+        placed, placed_anchors = audit_files(Settings(database_url=target))
+        assert placed_anchors is not None
+        placed_anchors.parent.mkdir(parents=True, exist_ok=True)
+        placed_anchors.write_bytes(anchors.read_bytes())  # the same anchors are already there
         restored = _cli("restore", "--from", str(folders[0]), "--database", target)
         assert restored.exit_code == 0, restored.output
-        placed, _ = audit_files(Settings(database_url=target))
+        key_copy = folders[0] / key_name
+        assert f"Audit key: the backup's copy {key_copy}; placed at {placed} (0600)." in restored.output
+        assert f"already at {placed_anchors} and identical (left as it was)." in restored.output
         assert placed is not None and placed.read_bytes() == key.read_bytes()
         assert stat.S_IMODE(placed.stat().st_mode) == 0o600
         assert _cli("audit", "verify", "--database", target).exit_code == 0
@@ -343,5 +350,124 @@ def test_the_audit_key_and_anchors_travel_as_side_files_or_are_given_apart(datab
     with new_database(database_url, tmp_path / "d") as target:
         given = _cli("restore", "--from", str(folders[2]), "--database", target, "--key-file", str(key))
         assert given.exit_code == 0, given.output
-        assert "is not in the backup folder" in given.output
+        placed, placed_anchors = audit_files(Settings(database_url=target))
+        assert f"Audit key: given with --key-file {key}; placed at {placed} (0600)." in given.output, given.output
+        assert f"placed at {placed_anchors} (0600)" in given.output
+        assert "is not in the backup folder" not in given.output
         assert _cli("audit", "verify", "--database", target).exit_code == 0
+
+
+def _keyed_trial_backed_up(database_url: str, folder: Path) -> tuple[Path, str]:
+    """A keyed trial with an anchor, backed up into ``folder``; its key file and the backup's key file name."""
+    from trialwright.services.audit_keys import audit_files, engine_for
+    from trialwright.settings import Settings
+
+    settings = Settings(database_url=database_url)
+    engine = engine_for(settings, create_key=True)
+    init_trial(engine, load_protocol(FIRST_PROTOCOL))
+    engine.dispose()
+    assert _cli("audit", "anchor", "--database", database_url).exit_code == 0
+    taken = _cli("backup", "--out", str(folder), "--database", database_url)
+    assert taken.exit_code == 0, taken.output
+    key, _ = audit_files(settings)
+    assert key is not None
+    entries = json.loads((folder / "manifest.json").read_text("utf-8"))["files"]
+    return key, next(e["name"] for e in entries if e.get("role") == "audit_key")
+
+
+def _nothing_written(target: str, tmp_path: Path) -> None:
+    """The target holds no table, and no file of this restore lies beside a SQLite target."""
+    if target.startswith("sqlite"):
+        leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("restored.db"))
+        assert leftovers == []
+        return
+    empty = make_engine(target)
+    try:
+        tables = _rows(empty, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        assert tables == []
+    finally:
+        empty.dispose()
+
+
+@pytest.mark.covers("REG-15")
+def test_a_missing_audit_key_is_refused_before_anything_is_written_and_the_retry_with_key_file_works(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The manifest records the trail's key check value (never the key). Without the key in the backup folder or
+    --key-file, the restore is refused before loading, naming --key-file and the settings; the same target then
+    takes the retry with --key-file."""
+    from trialwright.store.audit_keys import key_check, load_key
+
+    folder = tmp_path / "backup"
+    key, key_name = _keyed_trial_backed_up(database_url, folder)
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    secret = load_key(key).secret
+    assert secret is not None
+    assert manifest["audit_key_check"] == key_check(secret)
+    assert secret.hex() not in (folder / "manifest.json").read_text("utf-8")
+    (folder / key_name).unlink()
+    with new_database(database_url, tmp_path / "t") as target:
+        (tmp_path / "t").mkdir(exist_ok=True)
+        refused = _cli("restore", "--from", str(folder), "--database", target)
+        assert refused.exit_code == 1
+        assert "--key-file" in refused.output and "TRIALWRIGHT_AUDIT_KEY" in refused.output, refused.output
+        assert "nothing was restored" in refused.output
+        _nothing_written(target, tmp_path / "t")
+        retried = _cli("restore", "--from", str(folder), "--database", target, "--key-file", str(key))
+        assert retried.exit_code == 0, retried.output
+        assert "The audit trail is intact" in retried.output
+        assert _cli("audit", "verify", "--database", target).exit_code == 0
+
+
+@pytest.mark.covers("REG-15")
+def test_a_wrong_key_file_is_refused_and_leaves_nothing(database_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "backup"
+    key, key_name = _keyed_trial_backed_up(database_url, folder)
+    (folder / key_name).unlink()
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("ab" * 32 + "\n", encoding="ascii")
+    with new_database(database_url, tmp_path / "t") as target:
+        (tmp_path / "t").mkdir(exist_ok=True)
+        refused = _cli("restore", "--from", str(folder), "--database", target, "--key-file", str(wrong))
+        assert refused.exit_code == 1
+        assert f"--key-file {wrong} is not this trial's audit key" in refused.output, refused.output
+        _nothing_written(target, tmp_path / "t")
+        if not target.startswith("sqlite"):
+            from trialwright.services.audit_keys import audit_files
+            from trialwright.settings import Settings
+
+            placed, anchors = audit_files(Settings(database_url=target))
+            assert placed is not None and not placed.exists() and anchors is not None and not anchors.exists()
+        retried = _cli("restore", "--from", str(folder), "--database", target, "--key-file", str(key))
+        assert retried.exit_code == 0, retried.output
+
+
+def test_a_failure_after_loading_removes_what_the_restore_created(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SQLite restore that fails once loaded leaves no database, -wal/-shm or side file; a PostgreSQL one says the
+    target must be dropped and created anew (a restore does not drop databases)."""
+    from trialwright.services import restore as restore_service
+
+    folder = tmp_path / "backup"
+    key, _ = _keyed_trial_backed_up(database_url, folder)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(restore_service, "_record_and_verify", broken)
+    with new_database(database_url, tmp_path / "t") as target:
+        (tmp_path / "t").mkdir(exist_ok=True)
+        failed = _cli("restore", "--from", str(folder), "--database", target, "--key-file", str(key))
+        assert failed.exit_code == 1
+        assert "the disk went away" in failed.output
+        from trialwright.services.audit_keys import audit_files
+        from trialwright.settings import Settings
+
+        placed, anchors = audit_files(Settings(database_url=target))
+        assert placed is not None and not placed.exists() and anchors is not None and not anchors.exists()
+        if target.startswith("sqlite"):
+            _nothing_written(target, tmp_path / "t")
+            assert "were removed" in failed.output
+        else:
+            assert "drop it and create it anew" in " ".join(failed.output.split())

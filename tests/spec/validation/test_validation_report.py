@@ -170,3 +170,52 @@ def test_the_shipped_checks_are_the_fifteen_of_the_reference() -> None:
     assert [check.id for check in checks] == [f"REG-{n}" for n in range(1, 16)]
     assert checks[4].title == "Blinding" and "crawl" in checks[4].text
     assert all(check.text and check.title for check in checks)
+
+
+@pytest.mark.covers("REG-14")
+def test_the_report_names_the_run_it_was_made_from(junit: Path, tmp_path: Path) -> None:
+    """A filed report can be tied to its run: the JUnit file's path and SHA-256, the run's time (from the XML), the
+    trialwright version and the git commit of the source tree, in the HTML and in the PDF."""
+    import hashlib
+
+    from trialwright import __version__
+
+    done = CliRunner().invoke(app, ["validation-report", "--junit", str(junit), "--out", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    html = (tmp_path / "out" / "validation-report.html").read_text(encoding="utf-8")
+    shown = re.findall(
+        r"\(((?:\\.|[^\\)])*)\) Tj", _pdf_text((tmp_path / "out" / "validation-report.pdf").read_bytes())
+    )
+    pdf = re.sub(r"\\(.)", r"\1", " ".join(shown))  # the PDF's lines of text, unescaped
+    digest = hashlib.sha256(JUNIT.encode("utf-8")).hexdigest()
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    for text in (" ".join(html.split()), pdf):
+        assert f"SHA-256 {digest}" in text
+        assert "run at 2026-12-03T11:00:00+00:00 (from the JUnit XML) on ci-runner" in text
+        assert f"trialwright {__version__} (commit {head}" in text
+        assert "unknown time" not in text
+    assert str(junit.resolve()) in html
+
+
+def test_without_a_timestamp_the_run_time_is_the_files_and_said_so(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text('<testsuite name="pytest" tests="1"><testcase classname="t" name="test_a" /></testsuite>', "utf-8")
+    when = dt.datetime(2026, 11, 30, 9, 15, 0, tzinfo=dt.UTC).timestamp()
+    os.utime(path, (when, when))
+    run = read_junit(path)
+    assert run.timestamp == "2026-11-30T09:15:00Z"
+    assert "run at 2026-11-30T09:15:00Z (from the file's modification time; the XML gives none)" in run.provenance
+    page = render_html(trace(CHECKS, run, made_at=MADE, commit=None))
+    assert "commit unknown: the source is not a git checkout" in page
+
+
+@pytest.mark.covers("REG-14")
+def test_a_junit_file_without_test_cases_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text('<testsuites><testsuite name="pytest" tests="0" errors="0" /></testsuites>', encoding="utf-8")
+    refused = CliRunner().invoke(app, ["validation-report", "--junit", str(path), "--out", str(tmp_path / "out")])
+    assert refused.exit_code == 1
+    assert "holds no test case" in refused.output
+    assert not (tmp_path / "out").exists()
