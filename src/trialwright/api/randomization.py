@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -139,13 +140,22 @@ def _out(r: svc.Randomized) -> RandomizationOut:
     )
 
 
+_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): ")
+
+
+def _refusal(message: str) -> dict[str, str | None]:
+    """One refusal as the API answers it: the field a message starts with ("volume_ml: ..."), and the rule."""
+    named = _FIELD.match(message)
+    return {"field": named.group(1) if named else None, "rule": message}
+
+
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except NotFound:
         raise HTTPException(status_code=404, detail="not found") from None
     except (svc.RandomizationError, ScreeningError) as exc:
-        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+        raise HTTPException(status_code=422, detail=[_refusal(str(exc))]) from None
 
 
 @router.post("/participants/{participant_id}/randomization", response_model=RandomizationOut, status_code=201)
@@ -222,11 +232,11 @@ def prepare(code: str, body: PreparationIn, user: Pharmacist, engine: EngineDep)
     try:
         done = svc.prepare(engine, user, code, body.values)
     except svc.PreparationRefused as exc:
-        raise HTTPException(status_code=422, detail=[{"rule": p} for p in exc.problems]) from None
+        raise HTTPException(status_code=422, detail=[_refusal(p) for p in exc.problems]) from None
     except NotFound:
         raise HTTPException(status_code=404, detail="not found") from None
     except svc.RandomizationError as exc:
-        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+        raise HTTPException(status_code=422, detail=[_refusal(str(exc))]) from None
     return _instruction(done)
 
 

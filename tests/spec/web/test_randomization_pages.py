@@ -126,9 +126,10 @@ def test_the_api_randomizes_prepares_and_unblinds(app, trial: Trial) -> None:  #
         assert declared in (["product_lot", "volume_ml", "particles"], ["product_lot", "volume_ml"])
         values: dict[str, object] = {"product_lot": "L", "volume_ml": {"value": 3, "unit": "L"}}
         wrong = api.post(f"/api/v1/pharmacy/{code}/preparation", headers=pharm, json={"values": values})
+        required = [{"field": "particles", "rule": "particles: Particle count is required"}]
         assert wrong.status_code == 422 and wrong.json()["detail"] == [
-            {"rule": "volume_ml: is recorded in mL, not in 'L' (values are never converted)"}
-        ] + ([{"rule": "particles: Particle count is required"}] if "particles" in declared else [])
+            {"field": "volume_ml", "rule": "volume_ml: is recorded in mL, not in 'L' (values are never converted)"}
+        ] + (required if "particles" in declared else [])
         values = {"product_lot": "L", "volume_ml": 3, **({"particles": 5e10} if "particles" in declared else {})}
         done = api.post(f"/api/v1/pharmacy/{code}/preparation", headers=pharm, json={"values": values})
         assert done.status_code == 201 and done.json()["prepared"]
