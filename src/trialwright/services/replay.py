@@ -120,8 +120,10 @@ def _allocations(conn: Connection, state: Replay, found: _Findings, batch: int) 
     """Every claimed allocation entry; its seal is recomputed with the first list's seed, as ``randomize`` made
     it (the seed and the arm stay in this function: a disagreement shows digests only)."""
     seed = conn.execute(select(allocation_lists.c.seed).order_by(allocation_lists.c.id).limit(1)).scalar()
+    c = allocation_entries.c
+    # Only the columns the replay reads: a database not yet upgraded (no ``digest``) replays as well.
     query = (
-        select(allocation_entries)
+        select(c.participant_id, c.randomization_number, c.preparation_code, c.stratum, c.sequence, c.arm)
         .where(allocation_entries.c.participant_id.is_not(None))
         .order_by(allocation_entries.c.id)
     )
