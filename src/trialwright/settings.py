@@ -71,9 +71,8 @@ class Settings(BaseSettings):
     )
     api_docs: bool = Field(
         default=False,
-        description="Serve the interactive API documentation (Swagger UI) at /docs. For development only: the "
-        "page loads its script and style from a public CDN (jsdelivr), so the browser of whoever opens it asks "
-        "a third party for code. The OpenAPI description itself is always at /openapi.json.",
+        description="Serve the interactive API documentation (Swagger UI) at /docs, from files shipped in the "
+        "package (no CDN, no inline script). The OpenAPI description itself is always at /openapi.json.",
     )
     api_token_days: int = Field(
         default=90,

@@ -25,7 +25,7 @@ from trialwright.services.reauth import access_policy
 from trialwright.services.trial import current_protocol
 from trialwright.settings import Settings
 from trialwright.store.engine import check_connection
-from trialwright.web.headers import API_DOCS_PATH, apply_security_headers, security_headers
+from trialwright.web.headers import apply_security_headers, security_headers
 from trialwright.web.i18n import DEFAULT_LANGUAGE, N_
 from trialwright.web.security import (
     CSRF_COOKIE,
@@ -67,9 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
         title=f"trialwright: {protocol.trial_id}",
         version=__version__,
         description="REST API of a trial run with trialwright. Authenticate with `Authorization: Bearer <token>`.",
-        # Swagger UI loads its assets from a CDN (no installed package ships them): off unless asked for, and
-        # documented as a development aid (docs/settings.md).
-        docs_url=API_DOCS_PATH if settings.api_docs else None,
+        # Swagger UI is served from this package (web/routes/api_docs.py) when the api_docs setting is on.
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -79,6 +78,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.policy = access_policy(settings)
     app.state.limits = Limits.from_settings(settings)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    if settings.api_docs:
+        from trialwright.web.routes.api_docs import router as api_docs_router
+
+        app.include_router(api_docs_router)
 
     from trialwright.api.audit import router as audit_api
     from trialwright.api.forms import router as forms_api

@@ -154,17 +154,26 @@ def test_the_largest_id_the_database_holds_is_just_not_found(client: TestClient,
     assert client.get(f"/admin/audit?before={PG_INT_MAX}").status_code == 200
 
 
-def test_interactive_api_docs_are_off_unless_asked_for(client: TestClient, trial: Trial) -> None:
-    # Swagger UI's assets come from a CDN, which a trial server must not load scripts from.
+def test_interactive_api_docs_are_off_unless_asked_for_and_served_from_the_package(
+    client: TestClient, trial: Trial
+) -> None:
     assert client.get("/docs").status_code == 404
     assert client.get("/openapi.json").status_code == 200
     app = create_app(Settings(database_url=trial.url, api_docs=True))
     with TestClient(app) as c:
         docs = c.get("/docs")
-        assert docs.status_code == 200 and "cdn.jsdelivr.net" in docs.text
-        assert "https://cdn.jsdelivr.net" in _directives(docs.headers["content-security-policy"])["script-src"]
+        assert docs.status_code == 200
+        # every script and style is a file of this site; nothing inline, nothing from a third party
+        sources = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+        assert sources and all(s.startswith("/static/swagger/") for s in sources), sources
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", docs.text) == []
+        for source in sources:
+            asset = c.get(source)
+            assert asset.status_code == 200 and len(asset.content) > 200, source
+        assert "SwaggerUIBundle" in c.get("/static/swagger/swagger-ui-bundle.js").text
+        csp = _directives(docs.headers["content-security-policy"])
         page_csp = _directives(c.get("/sign-in").headers["content-security-policy"])
-        assert page_csp["script-src"] == ["'self'"]  # the relaxation is for /docs alone
+        assert csp["script-src"] == ["'self'"] and csp == page_csp
 
 
 @pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")))
