@@ -1,0 +1,79 @@
+"""Every benchmark in bench/ runs once at its smoke size, so none of them rots (issue 22).
+
+Nothing here is timed: speed is measured by the benchmarks themselves (docs/benchmarks.md). Each script runs
+as a subprocess with ``--smoke`` (tiny sizes, SQLite and PostgreSQL) and must exit 0, which it does only if
+its own correctness checks pass (no duplicate allocation, every save and import row accepted, the raw
+baselines' row counts equal to what the service wrote), and must print each figure line with its ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, must_have
+
+NUMBER = r"[0-9.]+"
+EXPECTED = {
+    "randomize.py": [
+        rf"^sqlite raw +4 clients, 12 randomizations: {NUMBER}/s, .*duplicates 0, gaps 0  \[BEGIN IMMEDIATE\]$",
+        rf"^sqlite service +4 clients, 12 randomizations: {NUMBER}/s, .*duplicates 0, gaps 0  rate ratio to raw "
+        rf"{NUMBER}x$",
+        rf"^postgresql raw +4 clients, 12 randomizations: {NUMBER}/s, .*duplicates 0, gaps 0  "
+        r"\[row lock, SKIP LOCKED\]$",
+        rf"^postgresql service +4 clients, 12 randomizations: {NUMBER}/s, p50 {NUMBER} ms, p99 {NUMBER} ms, "
+        rf"duplicates 0, gaps 0  rate ratio to raw {NUMBER}x \(target >= 0.5x\)$",
+    ],
+    "form_saves.py": [
+        *(
+            line
+            for db in ("sqlite", "postgresql")
+            for line in (
+                rf"^{db} GET /api/v1/me  4 clients, 8 requests: {NUMBER}/s, p50 {NUMBER} ms, p99 {NUMBER} ms$",
+                rf"^{db} raw executemany 4 clients, 8 saves \({NUMBER} rows each, one transaction each\): "
+                rf"{NUMBER} saves/s",
+                rf"^{db} form saves +4 clients, 8 saves over HTTP: {NUMBER}/s, p50 {NUMBER} ms, p99 {NUMBER} ms "
+                rf"\(target < 250 ms\); ratio to GET {NUMBER}x \(target >= 0.5x\), to raw executemany {NUMBER}x$",
+                rf"^{db} per save: {NUMBER} statements, {NUMBER} transactions through the service; {NUMBER} "
+                rf"statements, {NUMBER} transactions through the API request",
+            )
+        ),
+    ],
+    "bulk_load.py": [
+        *(
+            line
+            for db in ("sqlite", "postgresql")
+            for line in (
+                rf"^{db} raw executemany: 60 values \({NUMBER} rows, {NUMBER} per value\) in {NUMBER} s: "
+                rf"{NUMBER} values/s$",
+                rf"^{db} form import: +60 values \(8 forms, 2 participants\) in {NUMBER} s: {NUMBER} values/s; "
+                rf"ratio to raw executemany {NUMBER}x \(target >= 0.25x\); 1,000,000 values would take",
+            )
+        ),
+    ],
+    "simulate.py": [
+        rf"^sqlite +{NUMBER} screened/s +{NUMBER} forms/s +[1-9][0-9]* audit entries  {NUMBER} CPU-s per "
+        r"screened patient$",
+        rf"^postgresql +{NUMBER} screened/s +{NUMBER} forms/s +[1-9][0-9]* audit entries  {NUMBER} CPU-s per "
+        rf"screened patient \(this process\)  \({NUMBER} x sqlite\)$",
+    ],
+}
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_the_benchmark_runs_at_its_smoke_size(script: str, postgres_available: str | None) -> None:
+    if postgres_available is not None:
+        must_have("PostgreSQL (the benchmarks' smoke runs use both databases)", postgres_available)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--smoke"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"{script} --smoke exited {done.returncode}:\n{done.stdout}\n{done.stderr[-3000:]}"
+    lines = done.stdout.splitlines()
+    for pattern in EXPECTED[script]:
+        assert any(re.search(pattern, line) for line in lines), f"no line matches {pattern!r} in:\n{done.stdout}"
