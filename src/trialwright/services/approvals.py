@@ -32,7 +32,7 @@ from trialwright.services.credentials import IssuedToken, issue_in, retire_passw
 from trialwright.services.users import UserError, UserView, create_user_in, generate_password, normalise_username
 from trialwright.store.approval_tables import account_requests
 from trialwright.store.auth_tables import users
-from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.randomization_tables import notifications
 from trialwright.store.tables import sites as sites_table
 
@@ -255,21 +255,30 @@ def request_reset(engine: Engine, protocol: Protocol, username: str, *, actor: s
     checked_text(reason, "reason", error=UserError)
     with session_scope(engine) as session:
         row = _user_row(session, username)
-        role = Role(row.role)
-        if role in guarded_roles(protocol.masking.account_approvers):
-            pending = _record_request(
-                session,
-                protocol,
-                kind=RequestKind.RESET,
-                username=row.username,
-                role=role,
-                sites=(),
-                full_name=None,
-                actor=actor,
-                reason=reason,
-            )
+        pending = _request_if_guarded(session, protocol, row, RequestKind.RESET, actor=actor, reason=reason)
+        if pending is not None:
             return AccountChange(row.username, pending=pending)
         return AccountChange(row.username, token=_reset_in(session, row, actor=actor, reason=reason))
+
+
+def _request_if_guarded(
+    session: Session, protocol: Protocol, row: Any, kind: RequestKind, *, actor: str, reason: str
+) -> RequestView | None:
+    """For an account the two-person rule guards, record a request of ``kind`` and return it (else None)."""
+    role = Role(row.role)
+    if role not in guarded_roles(protocol.masking.account_approvers):
+        return None
+    return _record_request(
+        session,
+        protocol,
+        kind=kind,
+        username=row.username,
+        role=role,
+        sites=(),
+        full_name=None,
+        actor=actor,
+        reason=reason,
+    )
 
 
 def _reset_in(
@@ -293,19 +302,8 @@ def enable(engine: Engine, protocol: Protocol, username: str, *, actor: str, rea
         row = _user_row(session, username)
         if row.active:
             raise UserError(f"username: {row.username!r} is already enabled")
-        role = Role(row.role)
-        if role in guarded_roles(protocol.masking.account_approvers):
-            pending = _record_request(
-                session,
-                protocol,
-                kind=RequestKind.ENABLE,
-                username=row.username,
-                role=role,
-                sites=(),
-                full_name=None,
-                actor=actor,
-                reason=reason,
-            )
+        pending = _request_if_guarded(session, protocol, row, RequestKind.ENABLE, actor=actor, reason=reason)
+        if pending is not None:
             return AccountChange(row.username, pending=pending)
         _enable_in(session, row, actor=actor, reason=reason)
         return AccountChange(row.username)
@@ -328,7 +326,7 @@ def _enable_in(session: Session, row: Any, *, actor: str, reason: str, detail: d
 
 def pending_requests(engine: Engine) -> list[RequestView]:
     """The approvers' work list: every request waiting for a second person, oldest first."""
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         rows = session.execute(
             select(account_requests).where(account_requests.c.state == "pending").order_by(account_requests.c.id)
         )
@@ -447,7 +445,7 @@ def reject(engine: Engine, protocol: Protocol, request_id: int, approver: UserVi
 
 def sponsor_notices(engine: Engine, limit: int = 50) -> list[tuple[dt.datetime, str]]:
     """What is addressed to the sponsor contact, newest first (to forward to them)."""
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         rows = session.execute(
             select(notifications)
             .where(notifications.c.role == SPONSOR)

@@ -1,15 +1,25 @@
 """Writing and reading the audit trail.
 
-``record`` appends one entry inside the caller's transaction, chained to the previous entry. Appends
-are serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by the IMMEDIATE write
-transaction every session begins (see ``trialwright.store.engine``), so two writers never chain to the same
-head. Values are stored as canonical JSON text, and that exact text is what the hash covers.
+``record`` (and ``record_many``, one batch) appends entries inside the caller's transaction without a global
+lock held across it:
 
-Each entry is signed (HMAC) with the audit key the engine was made with (``trialwright.store.audit_keys``).
-The first entry written with a key begins keying: ``audit_keying`` records its sequence number and the
-key's check value, and allocation entries made before then are given their digest. A trial keyed so is
-never written to without the key: the head entry carries a MAC, so a writer without a key is refused
-without an extra query, and a writer's key is matched with the check value once per engine.
+- **PostgreSQL**: the entries are written to ``audit_pending`` in the user's transaction, each signed with the
+  audit key (an HMAC of its content), so many transactions write and commit at once. Right after the commit,
+  ``chain_pending`` (the single chainer: a short transaction under an advisory lock) moves every pending entry into
+  ``audit_entries`` in the order it finds them, giving each its sequence number, the previous entry's hash, its
+  hash and its MAC: one chainer pass serves every transaction that committed meanwhile. A pending entry whose MAC
+  does not match is never chained (``verify`` names it). Entries left pending by a crash are chained by the next
+  pass (any write, ``audit verify``, a backup, the server's start).
+- **SQLite**: one writer at a time already (every write transaction begins IMMEDIATE, see
+  ``trialwright.store.engine``), so entries are chained as they are written, with no pending step.
+
+Values are stored as canonical JSON text, and that exact text is what the hash covers.
+
+Each chained entry is signed (HMAC) with the audit key the engine was made with
+(``trialwright.store.audit_keys``). The first entry chained with a key begins keying: ``audit_keying`` records
+its sequence number and the key's check value, and allocation entries made before then are given their digest.
+A trial keyed so is never written to without the key: a writer without a key, or with another trial's, is
+refused before anything is stored.
 """
 
 from __future__ import annotations
@@ -18,30 +28,73 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+import logging
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, inspect, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical
 from trialwright.services import clock
 from trialwright.store.audit_keys import AuditKey, AuditKeyError, is_checked, key_check, key_of, mark_checked
-from trialwright.store.engine import serialise, session_scope
-from trialwright.store.tables import audit_entries, audit_keying
+from trialwright.store.engine import after_commit, is_postgresql, serialise, session_scope
+from trialwright.store.tables import audit_entries, audit_keying, audit_pending
 
 if TYPE_CHECKING:
     from trialwright.settings import Settings
 
-__all__ = ["AuditEntry", "AuditKeyError", "begin_keying", "count", "entries", "record", "side_files", "verify"]
+__all__ = [
+    "AuditEntry",
+    "AuditKeyError",
+    "Change",
+    "begin_keying",
+    "chain_pending",
+    "count",
+    "entries",
+    "pending_count",
+    "record",
+    "record_many",
+    "record_now",
+    "side_files",
+    "verify",
+]
+
+_log = logging.getLogger(__name__)
+
+#: One entry to record: the keyword arguments of ``record`` (actor and action required).
+Change = Mapping[str, Any]
+
+_CONTENT = ("at", "actor", "role", "site", "participant", "form", "field", "action", "old_value", "new_value",
+            "reason", "detail")  # fmt: skip
 
 
 def _json(value: object) -> str | None:
     if value is None:
         return None
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _content(change: Change, now: dt.datetime) -> dict[str, Any]:
+    """The stored columns of one change: values as canonical JSON text, the time in UTC."""
+    at = change.get("at") or now
+    return {
+        "at": at.astimezone(dt.UTC),
+        "actor": change["actor"],
+        "role": change.get("role"),
+        "site": change.get("site"),
+        "participant": change.get("participant"),
+        "form": change.get("form"),
+        "field": change.get("field"),
+        "action": change["action"],
+        "old_value": _json(change.get("old_value")),
+        "new_value": _json(change.get("new_value")),
+        "reason": change.get("reason"),
+        "detail": _json(change.get("detail")),
+    }
 
 
 def record(
@@ -59,42 +112,201 @@ def record(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
     at: dt.datetime | None = None,
-) -> int:
-    """Append one entry to the audit trail in the caller's transaction; returns its sequence number.
+) -> None:
+    """Append one entry to the audit trail in the caller's transaction.
 
     Raises ``AuditKeyError`` when the trail is keyed and this engine has no key, or not this trial's key.
     """
-    seq, prev, head_signed = _head(session)
-    key = _signing_key(session, seq, head_signed)
-    entry = AuditEntry(
-        seq=seq,
-        at=(at or clock.now()).astimezone(dt.UTC),
-        actor=actor,
-        action=action,
-        role=role,
-        site=site,
-        participant=participant,
-        form=form,
-        field=field,
-        old_value=_json(old_value),
-        new_value=_json(new_value),
-        reason=reason,
-        detail=_json(detail),
-        prev_hash=prev,
-    )
-    data = canonical(entry)  # once: the hash and the MAC cover the same bytes
-    mac = hmac.new(key, data, hashlib.sha256).hexdigest() if key is not None else None
-    entry = replace(entry, hash=hashlib.sha256(data).hexdigest(), mac=mac)
-    session.execute(_INSERT, [entry.__dict__])
-    session.info[_HEAD] = (_innermost(session), seq, entry.hash, key is not None)
-    return seq
+    record_many(
+        session,
+        [
+            {"actor": actor, "action": action, "role": role, "site": site, "participant": participant,
+             "form": form, "field": field, "old_value": old_value, "new_value": new_value, "reason": reason,
+             "detail": detail, "at": at}
+        ],
+    )  # fmt: skip
 
+
+def record_many(session: Session, changes: Sequence[Change]) -> None:
+    """Append entries, in this order, in the caller's transaction with one INSERT (see ``record``)."""
+    if not changes:
+        return
+    now = clock.now()
+    contents = [_content(change, now) for change in changes]
+    if session.get_bind().dialect.name == "postgresql":
+        _write_pending(session, contents)
+    else:
+        _write_chained(session, contents)
+
+
+def record_now(engine: Engine, **change: Any) -> int:
+    """Record one entry in a transaction of its own, chained before it returns; its sequence number.
+
+    For the few callers that must name the entry they wrote (a backup, a restore): the chain is extended inside
+    the transaction, under the chainer's lock.
+    """
+    with session_scope(engine) as session:
+        content = _content(change, clock.now())
+        if not is_postgresql(engine):
+            return _write_chained(session, [content])[-1]
+        serialise(session, "audit")
+        key = _writer_key(session)
+        _chain_rows(session, _pending_rows(session, limit=None))
+        return _chain_rows(session, [{**content, "mac": _pending_mac(key, content), "id": None}])[-1]
+
+
+# -- PostgreSQL: pending entries, chained after the commit -------------------------------------------------------
+
+_PENDING = "trialwright.audit.pending"
+_INSERT_PENDING = audit_pending.insert()
+_PENDING_LABEL = b"pending\x00"
+
+
+def _pending_mac(key: bytes | None, content: Mapping[str, Any]) -> str | None:
+    if key is None:
+        return None
+    data = canonical(AuditEntry(seq=0, prev_hash="", **{name: content[name] for name in _CONTENT}))
+    return hmac.new(key, _PENDING_LABEL + data, hashlib.sha256).hexdigest()
+
+
+def _writer_key(session: Session) -> bytes | None:
+    """The key this engine writes with, refusing a writer without the trail's key (None: the trail is not keyed
+    and the engine has no key). The key is matched against the check value once per engine."""
+    bind = session.get_bind()
+    ring = key_of(bind)
+    secret = ring.secret if ring is not None else None
+    if secret is not None and is_checked(bind):
+        return secret
+    row = session.execute(select(audit_keying.c.key_check)).first()
+    if secret is None:
+        if row is not None:
+            raise (ring or AuditKey(None, "this engine was made without one")).missing()
+        return None
+    if row is not None:
+        if row.key_check != key_check(secret):
+            raise (ring or AuditKey(None, "")).wrong()
+        mark_checked(bind)
+    return secret
+
+
+def _write_pending(session: Session, contents: Sequence[dict[str, Any]]) -> None:
+    key = session.info.get(_PENDING)
+    if key is None:
+        key = (_writer_key(session),)
+        session.info[_PENDING] = key
+        engine = session.get_bind()
+        after_commit(session, lambda: _chain_after_commit(engine))  # type: ignore[arg-type]
+    session.execute(_INSERT_PENDING, [{**c, "mac": _pending_mac(key[0], c)} for c in contents])
+
+
+def _chain_after_commit(engine: Engine) -> None:
+    try:
+        chain_pending(engine)
+    except Exception:  # the user's change is committed; its entries wait, signed, for the next chainer pass
+        _log.exception("audit entries left pending; the next write, a backup or `audit verify` chains them")
+
+
+def _pending_rows(session: Session, *, limit: int | None) -> list[dict[str, Any]]:
+    query = select(audit_pending).order_by(audit_pending.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+class PendingForged(AuditKeyError):
+    """A pending entry does not match its MAC: altered while it waited. It is never chained."""
+
+    def __init__(self, pending_id: int) -> None:
+        self.pending_id = pending_id
+        super().__init__(
+            f"pending audit entry {pending_id} does not match its MAC (altered in the database before it was "
+            "chained); it is not chained"
+        )
+
+
+def chain_pending(engine: Engine, *, batch: int = 2000) -> int:
+    """Chain every pending entry (the single chainer); returns how many it chained. Idempotent and safe to call
+    from any process at any time: passes are serialised by an advisory lock and each is one short transaction.
+
+    Raises ``PendingForged`` at a pending entry that does not match its MAC (nothing from it on is chained)."""
+    if not is_postgresql(engine) or not _has_pending_table(engine):
+        return 0
+    chained = 0
+    while True:
+        with session_scope(engine) as session:
+            if session.execute(select(audit_pending.c.id).limit(1)).first() is None:
+                return chained
+            serialise(session, "audit")
+            rows = _pending_rows(session, limit=batch)
+            if not rows:
+                return chained
+            chained += len(_chain_rows(session, rows))
+
+
+_UPGRADED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _has_pending_table(engine: Engine) -> bool:
+    """Whether the schema has ``audit_pending`` (a database not yet upgraded has nothing pending)."""
+    if engine not in _UPGRADED:
+        if not inspect(engine).has_table("audit_pending"):
+            return False
+        _UPGRADED.add(engine)
+    return True
+
+
+def _chain_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Chain ``rows`` (pending entries, in order) after the head, under the lock; their sequence numbers."""
+    if not rows:
+        return []
+    bind = session.get_bind()
+    ring = key_of(bind)
+    secret = ring.secret if ring is not None else None
+    for row in rows:
+        if (
+            secret is not None
+            and row["mac"] is not None
+            and not hmac.compare_digest(row["mac"], _pending_mac(secret, row) or "")
+        ):
+            raise PendingForged(row["id"])
+    seqs = _write_chained(session, [{name: row[name] for name in _CONTENT} for row in rows])
+    ids = [row["id"] for row in rows if row["id"] is not None]
+    if ids:
+        session.execute(delete(audit_pending).where(audit_pending.c.id.in_(ids)))
+    return seqs
+
+
+def pending_count(engine: Engine) -> int:
+    """How many entries wait to be chained (0 on SQLite, and between requests)."""
+    with session_scope(engine) as session:
+        return int(session.execute(select(func.count()).select_from(audit_pending)).scalar_one())
+
+
+# -- The chain ---------------------------------------------------------------------------------------------------
 
 _INSERT = audit_entries.insert()
 _HEAD_QUERY = (
     select(audit_entries.c.seq, audit_entries.c.hash, audit_entries.c.mac).order_by(audit_entries.c.seq.desc()).limit(1)
 )
 _HEAD = "trialwright.audit.head"
+
+
+def _write_chained(session: Session, contents: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Chain entries after the head in the caller's transaction (which holds the writer's lock: SQLite's write
+    transaction, or the chainer's advisory lock); one INSERT. Returns their sequence numbers."""
+    seq, prev, head_signed = _head(session)
+    key = _signing_key(session, seq, head_signed)
+    rows: list[dict[str, Any]] = []
+    for content in contents:
+        entry = AuditEntry(seq=seq, prev_hash=prev, **content)
+        data = canonical(entry)  # once: the hash and the MAC cover the same bytes
+        mac = hmac.new(key, data, hashlib.sha256).hexdigest() if key is not None else None
+        entry = replace(entry, hash=hashlib.sha256(data).hexdigest(), mac=mac)
+        rows.append(entry.__dict__)
+        seq, prev = seq + 1, entry.hash
+    session.execute(_INSERT, rows)
+    session.info[_HEAD] = (_innermost(session), seq - 1, prev, key is not None)
+    return [row["seq"] for row in rows]
 
 
 def _signing_key(session: Session, seq: int, head_signed: bool) -> bytes | None:
@@ -137,11 +349,15 @@ def begin_keying(engine: Engine, *, actor: str = "system") -> int | None:
     ring = key_of(engine)
     if ring is None or ring.secret is None:
         return None
+    chain_pending(engine)
     with session_scope(engine) as session:
         serialise(session, "audit")
         if session.execute(select(audit_keying.c.id)).first() is not None:
             return None
-        return record(session, actor=actor, action="audit.keyed", detail={"key_check": key_check(ring.secret)})
+        content = _content(
+            {"actor": actor, "action": "audit.keyed", "detail": {"key_check": key_check(ring.secret)}}, clock.now()
+        )
+        return _write_chained(session, [content])[-1]
 
 
 def _innermost(session: Session) -> object:
@@ -151,15 +367,14 @@ def _innermost(session: Session) -> object:
 def _head(session: Session) -> tuple[int, str, bool]:
     """The next sequence number and the hash to chain to.
 
-    The first entry of a transaction takes the audit lock and reads the head; later entries of the same
-    (innermost) transaction continue from the entry written last, which only they can have moved, since
-    the lock is held to the end of the transaction. A savepoint begun, released or rolled back in between
-    changes the innermost transaction, so the head is read again and a rolled-back entry is never chained.
+    The first chained entry of a transaction reads the head; later ones of the same (innermost) transaction
+    continue from the entry written last, which only they can have moved, since the writer's lock is held to the
+    end of the transaction. A savepoint begun, released or rolled back in between changes the innermost
+    transaction, so the head is read again and a rolled-back entry is never chained.
     """
     cached = session.info.get(_HEAD)
     if cached is not None and cached[0] is _innermost(session):
         return cached[1] + 1, cached[2], cached[3]
-    serialise(session, "audit")
     head = session.execute(_HEAD_QUERY).first()
     return (head.seq + 1, head.hash, head.mac is not None) if head is not None else (1, GENESIS, False)
 
@@ -202,9 +417,18 @@ def count(engine: Engine) -> int:
 
 def verify(engine: Engine, *, batch: int = 5000) -> ChainReport:
     """Recompute the whole chain (streaming, in sequence order), check it against the anchors and the key,
-    then every allocation entry's digest; see ``trialwright.services.audit_keys.verify_trail``."""
+    then every allocation entry's digest; see ``trialwright.services.audit_keys.verify_trail``.
+
+    Entries still pending (PostgreSQL, after a crash) are checked against their MAC and chained first, so the
+    verification covers them; one that was altered while pending is named and stays unchained."""
     from trialwright.services.audit_keys import verify_trail
 
+    try:
+        chain_pending(engine)
+    except PendingForged as exc:
+        return ChainReport(False, 0, None, "forged", str(exc))
+    except AuditKeyError as exc:
+        return ChainReport(False, 0, None, "key", str(exc))
     return verify_trail(engine, batch=batch)
 
 

@@ -29,10 +29,10 @@ from trialwright.services import audit, audit_keys, clock
 from trialwright.settings import Settings
 from trialwright.store import dump
 from trialwright.store.data_tables import form_records
-from trialwright.store.engine import is_postgresql, make_engine, session_scope
+from trialwright.store.engine import is_postgresql, make_engine
 from trialwright.store.migrate import current_revision
 from trialwright.store.screening_tables import participants
-from trialwright.store.tables import audit_entries, audit_keying, protocol_versions, trial
+from trialwright.store.tables import audit_entries, audit_keying, audit_pending, protocol_versions, trial
 
 __all__ = [
     "MANIFEST",
@@ -125,6 +125,9 @@ def read_snapshot(conn: Connection) -> Snapshot:
     revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     keyed = inspect(conn).has_table("audit_keying")
     check = conn.execute(select(audit_keying.c.key_check)).scalar() if keyed else None
+    # Entries committed but not chained yet (PostgreSQL, written while the backup ran) are in the copy too, and
+    # chained when it is restored: they count as entries.
+    pending = count(audit_pending) if inspect(conn).has_table("audit_pending") else 0
     return Snapshot(
         trial_id=row.trial_id,
         protocol_version=row.version,
@@ -133,7 +136,7 @@ def read_snapshot(conn: Connection) -> Snapshot:
         head_hash=head.hash if head is not None else None,
         participants=count(participants),
         form_records=count(form_records),
-        audit_entries=count(audit_entries),
+        audit_entries=count(audit_entries) + pending,
         key_check=check,
     )
 
@@ -211,6 +214,12 @@ def take_backup(settings: Settings, out: Path) -> BackupResult:
     finally:
         engine.dispose()
     _new_folder(out)
+    if postgres:  # entries still pending (a crash) are chained first, so the copy's head holds them
+        chainer = audit_keys.engine_for(settings)
+        try:
+            audit.chain_pending(chainer)
+        finally:
+            chainer.dispose()
     database_file, facts = _backup_postgresql(url, out) if postgres else _backup_sqlite(url, out)
     files = [_entry(out, database_file, "database")]
     for side, role in side_files(settings):
@@ -236,19 +245,18 @@ def take_backup(settings: Settings, out: Path) -> BackupResult:
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     source = audit_keys.engine_for(settings)
     try:
-        with session_scope(source) as session:
-            seq = audit.record(
-                session,
-                actor="system",
-                action="backup.taken",
-                new_value={
-                    "folder": str(out.resolve()),
-                    "head_seq": facts.head_seq,
-                    "head_hash": facts.head_hash,
-                    "database_sha256": files[0]["sha256"],
-                },
-                detail={"os_user": _os_user()},
-            )
+        seq = audit.record_now(
+            source,
+            actor="system",
+            action="backup.taken",
+            new_value={
+                "folder": str(out.resolve()),
+                "head_seq": facts.head_seq,
+                "head_hash": facts.head_hash,
+                "database_sha256": files[0]["sha256"],
+            },
+            detail={"os_user": _os_user()},
+        )
     finally:
         source.dispose()
     return BackupResult(folder=out, manifest=manifest, snapshot=facts, audit_seq=seq)

@@ -28,7 +28,7 @@ from trialwright.services.errors import FormError
 from trialwright.services.reauth import require_password
 from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.data_tables import soft_locks, trial_locks
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.screening_tables import participants
 from trialwright.store.tables import sites
 
@@ -148,7 +148,7 @@ def require_unlocked(session: Session, participant_id: str | None = None) -> Non
 
 def lock_state(engine: Engine) -> LockState:
     """The trial lock now."""
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         row = _lock_row(session)
     if row is None:
         return LockState(False, None, None, None)
@@ -289,7 +289,7 @@ def soft_unlock(
 
 def active_soft_locks(engine: Engine, scopes: Sequence[str] = ("site", "participant")) -> tuple[SoftLock, ...]:
     """The sites and participants soft-locked now, sites first, then by target."""
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         rows = session.execute(select(soft_locks).order_by(soft_locks.c.id)).all()
     last: dict[tuple[str, str], Any] = {}
     for r in rows:

@@ -41,7 +41,7 @@ from trialwright.services.forms import _references, _tz
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import read_scope
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import participants, withdrawals
 
@@ -174,7 +174,7 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
     final = set(policy.sae_final_outcomes)
     found: list[Blocker] = []
     now = clock.now()
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         people = [
             p
             for p in session.execute(select(participants).order_by(participants.c.site, participants.c.participant_id))

@@ -61,7 +61,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import read_scope
 from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import consents, participants, screenings
 
@@ -219,7 +219,7 @@ def recruitment_status(engine: Engine, actor: UserView, *, as_of: dt.date | None
     protocol = current_protocol(engine).protocol
     at = _clock(protocol, as_of)
     by_arm = sees_arms(protocol, actor.role)
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         patients = _load(session, protocol, at, arms=by_arm)
     return summarise(protocol, patients, at.as_of, by_arm)
 
@@ -280,7 +280,7 @@ def recruitment_forecast(
     protocol = current_protocol(engine).protocol
     at = _clock(protocol, as_of)
     _check_scenario(at, new_sites, end_date)
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         patients = _load(session, protocol, at, arms=False)
     target = protocol.sample_size.target
     planned_end = protocol.trial.dates.expected_recruitment_end

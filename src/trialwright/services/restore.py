@@ -23,7 +23,7 @@ from trialwright.services.backup import FORMAT, MANIFEST, BackupError, Snapshot,
 from trialwright.settings import Settings
 from trialwright.store import dump
 from trialwright.store.audit_keys import AuditKeyError, create_private_file, key_check, load_key
-from trialwright.store.engine import make_engine, normalise_url, session_scope
+from trialwright.store.engine import make_engine, normalise_url
 from trialwright.store.tables import audit_entries
 
 __all__ = ["Placement", "RestoreResult", "check_backup", "restore"]
@@ -307,14 +307,13 @@ def _record_and_verify(
             stored_hash = conn.execute(
                 select(audit_entries.c.hash).where(audit_entries.c.seq == head["seq"])
             ).scalar_one_or_none()
-        with session_scope(engine) as session:
-            seq = audit.record(
-                session,
-                actor="system",
-                action="backup.restored",
-                new_value={"head_seq": head["seq"], "head_hash": head["hash"], "taken_at": manifest["taken_at"]},
-                detail={"folder": str(folder.resolve()), "database": manifest["database"]},
-            )
+        seq = audit.record_now(
+            engine,
+            actor="system",
+            action="backup.restored",
+            new_value={"head_seq": head["seq"], "head_hash": head["hash"], "taken_at": manifest["taken_at"]},
+            detail={"folder": str(folder.resolve()), "database": manifest["database"]},
+        )
         chain = audit.verify(engine)
         with engine.connect() as conn:
             restored = read_snapshot(conn)

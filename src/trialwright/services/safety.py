@@ -54,7 +54,7 @@ from trialwright.services.reauth import require_password
 from trialwright.services.screening import NotFound, ScreeningError, participant_row, require_scope
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
-from trialwright.store.engine import inserted_id, serialise, session_scope
+from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, notifications
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions, dsmb_decisions
 
@@ -401,7 +401,7 @@ def record_decision(
 def decisions(engine: Engine, actor: UserView) -> list[Decision]:
     """Every DSMB decision on the pause, oldest first."""
     _role(actor, READERS, "read safety decisions")
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         rows = session.execute(select(dsmb_decisions).order_by(dsmb_decisions.c.id)).all()
     return [Decision(r.decision, r.reason, r.related_saes, r.decided_at, r.decided_by) for r in rows]
 
@@ -688,7 +688,7 @@ def get_event(engine: Engine, actor: UserView, ae_number: str) -> AdverseEventVi
     """One adverse event with its history and deadlines."""
     _role(actor, READERS, "read adverse events")
     protocol = current_protocol(engine).protocol
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         row = _event_row(session, actor, ae_number)
         return _views(session, protocol, actor, [row], clock.now())[0]
 
@@ -715,7 +715,7 @@ def list_events(
         query = query.where(adverse_events.c.site == site)
     if serious_only or overdue_only:  # only an event that was ever serious has a deadline
         query = query.where(adverse_events.c.id.in_(select(ae_reports.c.event_id).where(ae_reports.c.serious)))
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         views = _views(session, protocol, actor, session.execute(query).all(), now or clock.now())
     if serious_only:
         views = [v for v in views if v.classification.serious]
@@ -749,7 +749,7 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
     the protocol allows."""
     _role(actor, READERS, "read the safety tables")
     protocol = current_protocol(engine).protocol
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         arms = _arms(session)
         if sees_arms(protocol, actor.role):
             grouping = "by_arm"

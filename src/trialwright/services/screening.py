@@ -30,7 +30,7 @@ from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.store.engine import inserted_id, serialise, session_scope
+from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 __all__ = [
@@ -717,7 +717,7 @@ def require_scope(engine: Engine, participant_id: str, scope: str) -> None:
 
 def get_screening(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
     """One screening (within the actor's sites)."""
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         return _view(session, _row(session, actor, screening_id))
 
 
@@ -732,7 +732,7 @@ def list_screenings(
         query = query.where(screenings.c.site == site)
     if decision:
         query = query.where(screenings.c.decision == decision)
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         return [_view(session, row) for row in session.execute(query)]
 
 
@@ -753,7 +753,7 @@ def reconsent_needed(engine: Engine, actor: UserView) -> list[ReconsentDue]:
     if not required:
         return []
     due: list[ReconsentDue] = []
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         rows = session.execute(select(participants).order_by(participants.c.participant_id)).all()
         for p in rows:
             if actor.role.site_scoped and p.site not in actor.sites:
@@ -782,5 +782,5 @@ def reconsent_needed(engine: Engine, actor: UserView) -> list[ReconsentDue]:
 
 def count_enrolled(engine: Engine) -> int:
     """How many participants are enrolled (trial-wide)."""
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         return int(session.execute(select(func.count()).select_from(participants)).scalar_one())

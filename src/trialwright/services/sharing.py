@@ -30,7 +30,7 @@ from trialwright.services.forms import lock_state
 from trialwright.services.reauth import require_password
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.sharing_tables import access_requests, publications
 
 __all__ = [
@@ -203,7 +203,7 @@ def record_request(
 def list_requests(engine: Engine, actor: UserView) -> list[AccessRequest]:
     """The register, newest first."""
     _role(actor, READERS, "read the data access register")
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         rows = session.execute(select(access_requests).order_by(access_requests.c.id.desc())).all()
     return [_view(r) for r in rows]
 

@@ -20,9 +20,9 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
-from trialwright.services.users import UserError, UserView, _digest, _require, _view
+from trialwright.services.users import UserError, UserView, _digest, _require, view_of_rows, with_sites
 from trialwright.store.auth_tables import api_tokens, users
-from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.engine import inserted_id, read_scope, session_scope
 
 __all__ = [
     "DEFAULT_TOKEN_DAYS",
@@ -166,23 +166,34 @@ _USE_AUDIT_INTERVAL = dt.timedelta(minutes=1)
 def resolve_token(engine: Engine, token: str) -> UserView | None:
     """The user a bearer token belongs to, or None (unknown, revoked, expired, user disabled).
 
-    Use is audited at most once a minute per token, to keep the trail readable.
+    One statement reads the token, its user and their sites. Use is audited at most once a minute per token, to
+    keep the trail readable; only then is anything written.
     """
     now = _now()
-    with session_scope(engine) as session:
-        row = session.execute(select(api_tokens).where(api_tokens.c.token_hash == _digest(token))).first()
-        if row is None or row.revoked_at is not None or now >= row.expires_at:
-            return None
-        user_row = session.execute(select(users).where(users.c.id == row.user_id)).first()
-        if user_row is None or not user_row.active:
-            return None
-        if row.last_used_at is None or now - row.last_used_at >= _USE_AUDIT_INTERVAL:
-            session.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
-            audit.record(
-                session,
-                actor=user_row.username,
-                role=user_row.role,
-                action="api.token_used",
-                detail={"token_id": row.id},
+    columns = select(api_tokens.c.id.label("token_id"), api_tokens.c.revoked_at, api_tokens.c.expires_at,
+                     api_tokens.c.last_used_at)  # fmt: skip
+    query = with_sites(columns, api_tokens).where(api_tokens.c.token_hash == _digest(token))
+    with read_scope(engine) as session:
+        rows = session.execute(query).all()
+    if not rows:
+        return None
+    row = rows[0]
+    if row.revoked_at is not None or now >= row.expires_at or not row.active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= _USE_AUDIT_INTERVAL:
+        with session_scope(engine) as session:
+            used = session.execute(
+                api_tokens.update()
+                .where(api_tokens.c.id == row.token_id)
+                .where((api_tokens.c.last_used_at.is_(None)) | (api_tokens.c.last_used_at <= now - _USE_AUDIT_INTERVAL))
+                .values(last_used_at=now)
             )
-        return _view(session, user_row)
+            if used.rowcount:  # type: ignore[attr-defined]
+                audit.record(
+                    session,
+                    actor=row.username,
+                    role=row.role,
+                    action="api.token_used",
+                    detail={"token_id": row.token_id},
+                )
+    return view_of_rows(rows)

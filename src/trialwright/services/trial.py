@@ -8,6 +8,7 @@ stores that version; it refuses another trial's protocol, and a changed file tha
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.protocol import LoadedProtocol, load_protocol_text
 from trialwright.services import audit, clock
-from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.migrate import current_revision, upgrade
 from trialwright.store.tables import protocol_versions, sites, trial
 
@@ -154,22 +155,40 @@ _NO_TRIAL = "this database holds no trial yet: run trialwright init --protocol F
 
 
 def current_protocol(engine: Engine) -> LoadedProtocol:
-    """The protocol the trial currently runs under, parsed from the exact stored text."""
-    # One query on every request; only when it fails is the schema looked at, for a clear message.
+    """The protocol the trial currently runs under, parsed from the exact stored text.
+
+    One small read per request (which version is current, by its SHA-256); the text is fetched and parsed once per
+    version, since a stored version never changes."""
+    # Only when the read fails is the schema looked at, for a clear message.
     try:
-        with session_scope(engine) as session:
+        with read_scope(engine) as session:
             row = session.execute(
-                select(protocol_versions.c.source_text, protocol_versions.c.trial_id).join(
+                select(protocol_versions.c.sha256, protocol_versions.c.trial_id).join(
                     trial, trial.c.current_protocol_version_id == protocol_versions.c.id
                 )
             ).first()
+            if row is None:
+                raise TrialNotInitialised(_NO_TRIAL)
+            loaded = _BY_SHA.get(row.sha256)
+            if loaded is None:
+                source_text = session.execute(
+                    select(protocol_versions.c.source_text).where(protocol_versions.c.sha256 == row.sha256)
+                ).scalar_one()
+                loaded = _parsed(source_text, f"<database: {row.trial_id}>")
+                with _BY_SHA_LOCK:
+                    if len(_BY_SHA) >= 16:
+                        _BY_SHA.pop(next(iter(_BY_SHA)))
+                    _BY_SHA[row.sha256] = loaded
     except (OperationalError, ProgrammingError):
         if current_revision(engine) is None:
             raise TrialNotInitialised(_NO_TRIAL) from None
         raise
-    if row is None:
-        raise TrialNotInitialised(_NO_TRIAL)
-    return _parsed(row.source_text, f"<database: {row.trial_id}>")
+    return loaded
+
+
+#: Parsed protocols by the SHA-256 of their stored text (a version's text never changes).
+_BY_SHA: dict[str, LoadedProtocol] = {}
+_BY_SHA_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)

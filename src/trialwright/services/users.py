@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, Table, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import CalendarPreference
@@ -27,7 +27,7 @@ from trialwright.domain.text import checked_text
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
 from trialwright.store.auth_tables import api_tokens, user_sites, users, web_sessions
-from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.tables import sites as sites_table
 
 __all__ = [
@@ -170,6 +170,25 @@ def _view(session: Session, row: Any) -> UserView:
             select(user_sites.c.site_code).where(user_sites.c.user_id == row.id).order_by(user_sites.c.site_code)
         ).scalars()
     )
+    return _view_of(row, codes)
+
+
+def with_sites(query: Select[Any], base: Table) -> Select[Any]:
+    """``query`` (columns of ``base``, a table with a ``user_id``: a session or a token) joined to the user and
+    their sites, so one statement gives all a request needs: a row per site (one with no site for a user of none)."""
+    return (
+        query.add_columns(*users.c, user_sites.c.site_code.label("user_site"))
+        .join_from(base, users, users.c.id == base.c.user_id)
+        .outerjoin(user_sites, user_sites.c.user_id == users.c.id)
+    )
+
+
+def view_of_rows(rows: Sequence[Any]) -> UserView:
+    """The user of ``with_sites`` rows (all of one user)."""
+    return _view_of(rows[0], tuple(sorted({r.user_site for r in rows if r.user_site is not None})))
+
+
+def _view_of(row: Any, codes: tuple[str, ...]) -> UserView:
     return UserView(
         id=row.id,
         username=row.username,
@@ -289,14 +308,14 @@ def create_user_in(
 
 def get_user(engine: Engine, username: str) -> UserView | None:
     """The user, or None."""
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         row = _row(session, username)
         return _view(session, row) if row is not None else None
 
 
 def list_users(engine: Engine) -> list[UserView]:
     """Every account, by username."""
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         return [_view(session, row) for row in session.execute(select(users).order_by(users.c.username))]
 
 
@@ -411,9 +430,7 @@ def confirm_password(
 
 # One answer for every refusal: a distinct message for a locked or disabled account would tell anyone
 # guessing that the username exists.
-_GENERIC = (
-    "wrong username or password, or the account is locked or disabled; try again later or ask an administrator"
-)
+_GENERIC = "wrong username or password, or the account is locked or disabled; try again later or ask an administrator"
 #: Every message a refused sign-in can show (the web app's catalogs translate them).
 SIGN_IN_MESSAGES = (_GENERIC,)
 
@@ -501,29 +518,47 @@ def start_session(engine: Engine, user: UserView, policy: AccessPolicy) -> tuple
     return token, SessionView(user=user, csrf_token=csrf, expires_at=expires)
 
 
+#: A session's last activity is written at most this often (its idle limit counts in minutes), so that most
+#: requests only read.
+_SEEN_INTERVAL = dt.timedelta(seconds=30)
+
+
 def resolve_session(engine: Engine, token: str, policy: AccessPolicy) -> SessionView | None:
-    """The live session for a cookie token, or None (unknown, ended, expired, idle too long, user disabled)."""
+    """The live session for a cookie token, or None (unknown, ended, expired, idle too long, user disabled).
+
+    One read (the session, its user and their sites in one statement); a write only to end an expired session
+    or, at most every 30 seconds, to note the session's activity."""
     now = _now()
-    with session_scope(engine) as session:
-        row = session.execute(select(web_sessions).where(web_sessions.c.token_hash == _digest(token))).first()
-        if row is None or row.ended_at is not None:
-            return None
-        idle_limit = row.last_seen_at + dt.timedelta(minutes=policy.session_idle_minutes)
-        if now >= row.expires_at or now >= idle_limit:
-            session.execute(web_sessions.update().where(web_sessions.c.id == row.id).values(ended_at=now))
-            user = session.execute(select(users.c.username).where(users.c.id == row.user_id)).scalar_one()
-            audit.record(
-                session,
-                actor=user,
-                action="user.session_expired",
-                detail={"why": "idle" if now >= idle_limit else "expired"},
+    columns = select(web_sessions.c.id.label("session_id"), web_sessions.c.ended_at, web_sessions.c.expires_at,
+                     web_sessions.c.last_seen_at, web_sessions.c.csrf_token)  # fmt: skip
+    query = with_sites(columns, web_sessions).where(web_sessions.c.token_hash == _digest(token))
+    with read_scope(engine) as session:
+        rows = session.execute(query).all()
+    if not rows or rows[0].ended_at is not None:
+        return None
+    row = rows[0]
+    idle_limit = row.last_seen_at + dt.timedelta(minutes=policy.session_idle_minutes)
+    if now >= row.expires_at or now >= idle_limit:
+        with session_scope(engine) as session:
+            ended = session.execute(
+                web_sessions.update()
+                .where(web_sessions.c.id == row.session_id, web_sessions.c.ended_at.is_(None))
+                .values(ended_at=now)
             )
-            return None
-        user_row = session.execute(select(users).where(users.c.id == row.user_id)).first()
-        if user_row is None or not user_row.active:
-            return None
-        session.execute(web_sessions.update().where(web_sessions.c.id == row.id).values(last_seen_at=now))
-        return SessionView(user=_view(session, user_row), csrf_token=row.csrf_token, expires_at=row.expires_at)
+            if ended.rowcount:  # type: ignore[attr-defined]
+                audit.record(
+                    session,
+                    actor=row.username,
+                    action="user.session_expired",
+                    detail={"why": "idle" if now >= idle_limit else "expired"},
+                )
+        return None
+    if not row.active:
+        return None
+    if now - row.last_seen_at >= _SEEN_INTERVAL:
+        with session_scope(engine) as session:
+            session.execute(web_sessions.update().where(web_sessions.c.id == row.session_id).values(last_seen_at=now))
+    return SessionView(user=view_of_rows(rows), csrf_token=row.csrf_token, expires_at=row.expires_at)
 
 
 def end_session(engine: Engine, token: str) -> None:

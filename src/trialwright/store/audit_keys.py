@@ -23,7 +23,7 @@ import secrets
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
@@ -143,10 +143,11 @@ _CHECKED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _engine(bind: Any) -> Engine | None:
-    if isinstance(bind, Engine):
-        return bind
     if isinstance(bind, Connection):
-        return bind.engine
+        bind = bind.engine
+    if isinstance(bind, Engine):
+        # An engine with execution options (e.g. a read scope's) is a proxy of the engine the key was attached to.
+        return cast("Engine", getattr(bind, "_proxied", bind))
     return None
 
 

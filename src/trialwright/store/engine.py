@@ -1,13 +1,15 @@
 """Connections to the trial database: ``make_engine(url)`` for embedded SQLite or PostgreSQL.
 
-SQLite is the embedded default: foreign keys on, WAL journal, and every transaction begun IMMEDIATE so
-that two writers queue (busy timeout) instead of reading the same state and colliding. PostgreSQL is
-reached through psycopg 3. ``session_scope`` gives one transaction per use case.
+SQLite is the embedded default: foreign keys on, WAL journal, and every write transaction begun IMMEDIATE so
+that two writers queue (busy timeout) instead of reading the same state and colliding; a read
+(``read_scope``) begins a deferred transaction, which takes no write lock and so never queues behind a writer
+(WAL lets it read while one writes). PostgreSQL is reached through psycopg 3; a read is a READ ONLY
+transaction. ``session_scope`` gives one write transaction per use case, ``read_scope`` one read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -21,11 +23,13 @@ from trialwright.store.audit_keys import AuditKey, attach, create_private_file, 
 
 __all__ = [
     "DatabaseUnavailable",
+    "after_commit",
     "check_connection",
     "inserted_id",
     "is_postgresql",
     "make_engine",
     "normalise_url",
+    "read_scope",
     "redact",
     "serialise",
     "session_scope",
@@ -112,7 +116,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_READ = "trialwright_read"
+_AFTER_COMMIT = "trialwright.after_commit"
 
 
 def check_connection(engine: Engine) -> None:
@@ -127,7 +138,8 @@ def check_connection(engine: Engine) -> None:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit when the block ends, roll back if it raises."""
+    """One write transaction: commit when the block ends (then run what ``after_commit`` registered), roll back if
+    it raises."""
     session = Session(bind=engine, expire_on_commit=False)
     try:
         yield session
@@ -136,6 +148,28 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.close()
+    for hook in session.info.pop(_AFTER_COMMIT, ()):
+        hook()
+
+
+def after_commit(session: Session, hook: Callable[[], None]) -> None:
+    """Run ``hook`` once the transaction of ``session`` (a ``session_scope``) has committed; never if it rolls
+    back."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """One read transaction: a consistent snapshot that takes no write lock (SQLite: a deferred transaction;
+    PostgreSQL: READ ONLY, so a write in it is refused by the database). Nothing in it is committed."""
+    session = Session(bind=engine.execution_options(**{_READ: True}), expire_on_commit=False)
+    try:
+        if engine.dialect.name == "postgresql":
+            session.execute(text("SET TRANSACTION READ ONLY"))
+        yield session
+    finally:
+        session.rollback()
         session.close()
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 
 from trialwright.store.coltypes import UTCDateTime
 
-__all__ = ["audit_entries", "audit_keying", "metadata", "protocol_versions", "sites", "trial"]
+__all__ = ["audit_entries", "audit_keying", "audit_pending", "metadata", "protocol_versions", "sites", "trial"]
 
 metadata = MetaData(
     naming_convention={
@@ -97,4 +97,27 @@ audit_keying = Table(
     Column("keyed_from", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
     Column("key_check", String(64), nullable=False),
     Column("keyed_at", UTCDateTime(), nullable=False),
+)
+
+
+#: Entries written in a user's transaction and not chained yet (PostgreSQL): each carries the MAC of its content
+#: with the audit key, so it cannot be altered while it waits; the chainer moves it into ``audit_entries`` in the
+#: order it finds them (see trialwright.services.audit). Empty between requests; never read by a page.
+audit_pending = Table(
+    "audit_pending",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("role", String(64), nullable=True),
+    Column("site", String(8), nullable=True),
+    Column("participant", String(32), nullable=True),
+    Column("form", String(64), nullable=True),
+    Column("field", String(64), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("old_value", Text, nullable=True),
+    Column("new_value", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("mac", String(64), nullable=True),
 )

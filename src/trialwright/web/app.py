@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialwright import __version__
+from trialwright.services.audit import chain_pending
 from trialwright.services.audit_keys import check_key, engine_for, write_anchor
 from trialwright.services.ratelimit import Limits, RateLimited
 from trialwright.services.reauth import access_policy
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.limits.refusal_tally.flush(engine)
 
     check_key(engine)  # a keyed trial without its key is refused now, not at the first write
+    chain_pending(engine)  # entries a crash left unchained (PostgreSQL) are chained before anything else
     # A checkpoint of the trail's head each time the app starts: the tail written before now can no longer be
     # cut off unseen. A file that cannot be written is said in the log, not a reason to stay down.
     try:

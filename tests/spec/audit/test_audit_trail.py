@@ -162,19 +162,20 @@ def test_entries_of_one_transaction_chain_and_a_rolled_back_savepoint_leaves_no_
     """Many entries in one transaction continue from each other; entries in a savepoint that is rolled
     back are gone, and the next entry chains to the last one kept (as a bulk import that rejects a row)."""
     with session_scope(engine) as session:
-        assert audit.record(session, actor="a", action="test.one") == 1
-        assert audit.record(session, actor="a", action="test.two") == 2
+        audit.record(session, actor="a", action="test.one")
+        audit.record(session, actor="a", action="test.two")
         kept = session.begin_nested()
-        assert audit.record(session, actor="a", action="test.kept") == 3
+        audit.record(session, actor="a", action="test.kept")
         kept.commit()
         dropped = session.begin_nested()
-        assert audit.record(session, actor="a", action="test.dropped") == 4
+        audit.record(session, actor="a", action="test.dropped")
         dropped.rollback()
-        assert audit.record(session, actor="a", action="test.after") == 4
+        audit.record(session, actor="a", action="test.after")
     with session_scope(engine) as session:
-        assert audit.record(session, actor="a", action="test.next") == 5
-    entries = audit.entries(engine)
-    assert [e.action for e in reversed(entries)] == ["test.one", "test.two", "test.kept", "test.after", "test.next"]
+        audit.record(session, actor="a", action="test.next")
+    entries = list(reversed(audit.entries(engine)))
+    assert [e.action for e in entries] == ["test.one", "test.two", "test.kept", "test.after", "test.next"]
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     assert audit.verify(engine).ok
 
 
@@ -184,5 +185,6 @@ def test_a_rolled_back_transaction_leaves_no_trace_in_the_chain(engine) -> None:
         audit.record(session, actor="a", action="test.lost")
         raise RuntimeError("the use case failed")
     with session_scope(engine) as session:
-        assert audit.record(session, actor="a", action="test.kept") == 1
+        audit.record(session, actor="a", action="test.kept")
+    assert [(e.seq, e.action) for e in audit.entries(engine)] == [(1, "test.kept")]
     assert audit.verify(engine).ok and audit.count(engine) == 1

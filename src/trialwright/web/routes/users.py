@@ -6,6 +6,7 @@ No page ever shows a password: a new account or a reset shows a set-password lin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -100,21 +101,28 @@ def disable(
 def enable(
     request: Request, page: AdminPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked, username: str
 ) -> HTMLResponse:
-    assert page.user is not None
-    try:
-        change = approvals.enable(engine, protocol, username, actor=page.user.username)
-    except UserError as exc:
-        return _render(request, page, engine, protocol, 404 if "no user" in str(exc) else 400, error=str(exc))
-    return _changed(request, page, engine, protocol, change)
+    return _account_change(request, page, engine, protocol, approvals.enable, username)
 
 
 @router.post("/admin/users/{username}/reset-password", response_class=HTMLResponse)
 def reset(
     request: Request, page: AdminPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked, username: str
 ) -> HTMLResponse:
+    return _account_change(request, page, engine, protocol, approvals.request_reset, username)
+
+
+def _account_change(
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    change_of: Callable[..., approvals.AccountChange],
+    username: str,
+) -> HTMLResponse:
+    """Re-enable or reset an account (at once, or as a request under the two-person rule) and show the result."""
     assert page.user is not None
     try:
-        change = approvals.request_reset(engine, protocol, username, actor=page.user.username)
+        change = change_of(engine, protocol, username, actor=page.user.username)
     except UserError as exc:
         return _render(request, page, engine, protocol, 404 if "no user" in str(exc) else 400, error=str(exc))
     return _changed(request, page, engine, protocol, change)

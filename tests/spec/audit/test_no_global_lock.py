@@ -1,0 +1,150 @@
+"""Audit entries are appended without a lock held across the writer's transaction.
+
+On PostgreSQL a transaction writes its entries unchained (each signed with the audit key) and the single chainer
+chains them right after the commit; so a transaction that has written entries and not yet committed does not hold
+up another one. Entries left unchained (a crash between the commit and the chainer) are chained, after their MAC
+is checked, by the next pass or by `audit verify`; one altered while it waited is named and never chained.
+On SQLite, one writer at a time, entries are chained as they are written.
+
+Each test runs on SQLite and PostgreSQL where both apply.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.conftest import fresh_database
+from trialwright.services import audit
+from trialwright.store.audit_keys import load_key
+from trialwright.store.engine import make_engine, session_scope
+from trialwright.store.migrate import upgrade
+
+
+def _keyed(url: str, folder: Path) -> Engine:
+    engine = make_engine(url, audit_key=load_key(folder / "trial.key", create=True))
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
+    engine = _keyed(database_url, tmp_path)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(tmp_path: Path, postgres_available: str | None) -> Iterator[Engine]:
+    """PostgreSQL only: SQLite has one writer at a time by design and chains in the writer's transaction."""
+    with fresh_database("postgresql", tmp_path, postgres_available) as url:
+        engine = _keyed(url, tmp_path)
+        yield engine
+        engine.dispose()
+
+
+def _pending(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM audit_pending")).scalar_one())
+
+
+def test_a_committed_transaction_leaves_its_entries_chained(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        audit.record_many(session, [{"actor": "a", "action": "test.one"}, {"actor": "a", "action": "test.two"}])
+    assert _pending(engine) == 0
+    assert [(e.seq, e.action) for e in reversed(audit.entries(engine))] == [(1, "test.one"), (2, "test.two")]
+    assert audit.verify(engine).ok
+
+
+def test_an_open_writer_does_not_hold_up_another_writer(pg_engine: Engine) -> None:
+    engine = pg_engine
+    with session_scope(engine) as slow:
+        audit.record(slow, actor="slow", action="test.slow")
+        done = threading.Event()
+
+        def other() -> None:
+            with session_scope(engine) as session:
+                audit.record(session, actor="fast", action="test.fast")
+            done.set()
+
+        worker = threading.Thread(target=other)
+        worker.start()
+        # With a lock held across the writer's transaction the other writer would wait for this one to end.
+        assert done.wait(20), "a second writer waited for an open transaction that had written audit entries"
+        worker.join()
+    assert [e.actor for e in reversed(audit.entries(engine))] == ["fast", "slow"]
+    assert _pending(engine) == 0 and audit.verify(engine).ok
+
+
+def _crash_before_chaining(monkeypatch: pytest.MonkeyPatch, engine: Engine, n: int) -> None:
+    """Entries committed, then the process dies before the chainer runs (the after-commit step is skipped)."""
+    monkeypatch.setattr(audit, "_chain_after_commit", lambda engine: None)
+    for i in range(n):
+        with session_scope(engine) as session:
+            audit.record(session, actor="alice", action="test.pending", new_value=i)
+    monkeypatch.undo()
+
+
+def test_entries_left_pending_by_a_crash_are_chained_by_verify(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = pg_engine
+    _crash_before_chaining(monkeypatch, engine, 3)
+    assert _pending(engine) == 3 and audit.count(engine) == 0
+    report = audit.verify(engine)
+    assert report.ok and report.count == 3, report
+    assert _pending(engine) == 0
+    assert [e.new_value for e in reversed(audit.entries(engine))] == ["0", "1", "2"]
+
+
+def test_the_next_write_chains_what_a_crash_left_pending_first(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = pg_engine
+    _crash_before_chaining(monkeypatch, engine, 2)
+    with session_scope(engine) as session:
+        audit.record(session, actor="bob", action="test.next")
+    assert [e.actor for e in reversed(audit.entries(engine))] == ["alice", "alice", "bob"]
+    assert audit.verify(engine).ok
+
+
+def test_a_pending_entry_altered_while_it_waited_is_named_and_never_chained(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = pg_engine
+    _crash_before_chaining(monkeypatch, engine, 2)
+    with engine.begin() as conn:
+        first = conn.execute(text("SELECT min(id) FROM audit_pending")).scalar_one()
+        conn.execute(text("UPDATE audit_pending SET actor = 'mallory' WHERE id = :id"), {"id": first})
+    report = audit.verify(engine)
+    assert not report.ok and report.problem == "forged"
+    assert f"pending audit entry {first} does not match its MAC" in report.message
+    assert audit.count(engine) == 0 and _pending(engine) == 2
+
+
+def test_sqlite_chains_entries_inside_the_writers_transaction(tmp_path: Path) -> None:
+    engine = _keyed(f"sqlite:///{tmp_path / 'trial.db'}", tmp_path)
+    try:
+        with session_scope(engine) as session:
+            audit.record(session, actor="a", action="test.inside")
+            seen = session.execute(text("SELECT seq, action FROM audit_entries")).all()
+            assert [tuple(row) for row in seen] == [(1, "test.inside")]
+        assert _pending(engine) == 0 and audit.verify(engine).ok
+    finally:
+        engine.dispose()
+
+
+def test_a_writer_without_the_key_of_a_keyed_trail_stores_nothing(database_url: str, engine: Engine) -> None:
+    with session_scope(engine) as session:
+        audit.record(session, actor="a", action="test.keyed")
+    keyless = make_engine(database_url, audit_key=load_key(Path("/nonexistent/none.key")))
+    try:
+        with pytest.raises(audit.AuditKeyError), session_scope(keyless) as session:
+            audit.record(session, actor="b", action="test.unkeyed")
+    finally:
+        keyless.dispose()
+    assert audit.count(engine) == 1 and _pending(engine) == 0
