@@ -40,6 +40,7 @@ from trialwright.protocol.estimands import Scale, VariableKind
 from trialwright.protocol.forms import FieldType
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
+from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.lock import override_banner
 from trialwright.services.safety import group_labels
 from trialwright.services.trial import current_protocol
@@ -137,16 +138,10 @@ def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -
         )
         audit_seq = int(session.execute(select(func.coalesce(func.max(audit_entries.c.seq), 0))).scalar_one())
         taken_at = clock.now().astimezone(dt.UTC)
-        allocations = session.execute(
-            select(
-                allocation_entries.c.participant_id,
-                allocation_entries.c.arm,
-                allocation_entries.c.stratum,
-                allocation_entries.c.randomized_at,
-                allocation_entries.c.preparation_code,
-            ).where(allocation_entries.c.participant_id.is_not(None))
-        ).all()
-        codes = dict(session.execute(select(allocation_entries.c.preparation_code, allocation_entries.c.arm)).all())
+        # Every entry checked against its keyed digest first: an arm altered in the database is never analysed.
+        entries = checked_allocations(session, claimed_only=False)
+        allocations = [e for e in entries if e.participant_id is not None]
+        codes = {e.preparation_code: e.arm for e in entries}
         people = {r.participant_id: r for r in session.execute(select(participants)).all()}
         screened_on = dict(session.execute(select(screenings.c.id, screenings.c.screened_on)).all())
         visits: dict[str, dict[str, Any]] = {}

@@ -9,7 +9,7 @@ An anchor is a signed checkpoint of the head appended to the anchor file (``audi
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +38,12 @@ if TYPE_CHECKING:
     from trialwright.settings import Settings
 
 __all__ = [
+    "AllocationsAltered",
     "AuditKeyError",
     "allocation_intact",
     "audit_files",
     "check_key",
+    "checked_allocations",
     "digest_of",
     "engine_for",
     "key_for",
@@ -147,6 +149,46 @@ def allocation_intact(session: Session, entry: Mapping[str, Any]) -> bool:
     if entry.get("digest") is None and session.execute(select(audit_keying.c.id)).first() is None:
         return True  # keying has not begun: the next audit entry gives every entry its digest
     return entry.get("digest") == allocation_digest(ring.secret, entry)
+
+
+class AllocationsAltered(Exception):
+    """Allocation entries that no longer match their keyed digest: no arm is read from the list until they are
+    explained (an analysis, a table by arm or an export would otherwise carry an arm altered in the database)."""
+
+    def __init__(self, entry_ids: Sequence[int]) -> None:
+        self.entry_ids = tuple(entry_ids)
+        shown = ", ".join(str(i) for i in self.entry_ids[:10]) + (" ..." if len(self.entry_ids) > 10 else "")
+        super().__init__(
+            f"allocation: {len(self.entry_ids)} entries of the list do not match their keyed digest (altered in the "
+            f"database): {shown}; no arm is read from it. Run `trialwright audit verify` and tell the sponsor"
+        )
+
+
+def checked_allocations(session: Session, *, claimed_only: bool = True) -> list[Any]:
+    """Every allocation entry (only those given to a participant unless ``claimed_only`` is false), each checked
+    against its keyed digest first: the one way to read arms for an analysis, a table by arm or an export.
+
+    Raises ``AllocationsAltered`` naming every entry that does not match (``AuditKeyError`` with digests and no
+    key)."""
+    query = select(allocation_entries).order_by(allocation_entries.c.id)
+    if claimed_only:
+        query = query.where(allocation_entries.c.participant_id.is_not(None))
+    rows = list(session.execute(query).all())
+    ring = key_of(session.get_bind())
+    secret = ring.secret if ring is not None else None
+    if secret is None:
+        if any(row.digest is not None for row in rows):
+            raise (ring or AuditKey(None, "this engine was made without one")).missing()
+        return rows
+    keyed = session.execute(select(audit_keying.c.id)).first() is not None
+    altered = [
+        int(row.id)
+        for row in rows
+        if (row.digest is not None or keyed) and row.digest != allocation_digest(secret, row._mapping)
+    ]
+    if altered:
+        raise AllocationsAltered(altered)
+    return rows
 
 
 def sign_unsigned_allocations(session: Session, secret: bytes) -> None:

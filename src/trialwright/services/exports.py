@@ -31,11 +31,11 @@ from trialwright.domain.roles import Role
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
+from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import session_scope
-from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 from trialwright.store.tables import audit_entries
@@ -71,12 +71,8 @@ class DatabaseSource(ExportSource):
 
     def participants(self) -> Iterator[ParticipantRecord]:
         with session_scope(self.engine) as session:
-            alloc: dict[str, Any] = {
-                r.participant_id: r
-                for r in session.execute(
-                    select(allocation_entries).where(allocation_entries.c.participant_id.is_not(None))
-                )
-            }
+            # Each entry checked against its keyed digest: an export never carries an arm altered in the database.
+            alloc: dict[str, Any] = {r.participant_id: r for r in checked_allocations(session)}
             left: dict[str, list[tuple[str, dt.date, str, str | None]]] = {}
             for w in session.execute(select(withdrawals).order_by(withdrawals.c.id)):
                 left.setdefault(w.participant_id, []).append((w.scope, w.withdrawn_on, w.reason, w.cause))

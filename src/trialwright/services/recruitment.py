@@ -59,6 +59,7 @@ from trialwright.domain.recruitment import (
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import clock
+from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.engine import read_scope
@@ -164,17 +165,17 @@ def _load(session: Session, protocol: Protocol, at: _Clock, *, arms: bool) -> li
             )
         )
     }
-    columns = [allocation_entries.c.participant_id, allocation_entries.c.randomized_at]
-    if arms:  # the arm is read only for a reader who may see it
-        columns.append(allocation_entries.c.arm)
-    allocated = {
-        r.participant_id: r
-        for r in session.execute(
-            select(*columns).where(
-                allocation_entries.c.participant_id.is_not(None), allocation_entries.c.randomized_at <= at.moment
+    if arms:  # the arm is read only for a reader who may see it, and only from entries that match their digest
+        allocated = {r.participant_id: r for r in checked_allocations(session) if r.randomized_at <= at.moment}
+    else:
+        allocated = {
+            r.participant_id: r
+            for r in session.execute(
+                select(allocation_entries.c.participant_id, allocation_entries.c.randomized_at).where(
+                    allocation_entries.c.participant_id.is_not(None), allocation_entries.c.randomized_at <= at.moment
+                )
             )
-        )
-    }
+        }
     out = []
     for row in rows:
         tz = zones.get(row.site, at.tz)

@@ -42,6 +42,7 @@ from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
+from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.forms import (
     FormError,
     get_form,
@@ -55,7 +56,7 @@ from trialwright.services.screening import NotFound, ScreeningError, participant
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
-from trialwright.store.randomization_tables import allocation_entries, allocation_lists, notifications
+from trialwright.store.randomization_tables import allocation_lists, notifications
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions, dsmb_decisions
 
 __all__ = [
@@ -241,12 +242,8 @@ def _event_row(session: Session, actor: UserView, ae_number: str) -> Any:
 
 
 def _arms(session: Session) -> dict[str, str]:
-    rows = session.execute(
-        select(allocation_entries.c.participant_id, allocation_entries.c.arm).where(
-            allocation_entries.c.participant_id.is_not(None)
-        )
-    ).all()
-    return {r.participant_id: r.arm for r in rows}
+    """Each randomized participant's arm, every entry checked against its keyed digest first."""
+    return {r.participant_id: r.arm for r in checked_allocations(session)}
 
 
 def _views(
