@@ -37,7 +37,8 @@ from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.coherence import recheck_trial
 from trialwright.services.errors import FormError
-from trialwright.services.forms import _references, _tz
+from trialwright.services.forms.common import _tz
+from trialwright.services.forms.visits import _references
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records

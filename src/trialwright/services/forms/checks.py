@@ -1,0 +1,298 @@
+"""What a save computes and checks across fields: derived values (each after those it reads), the
+protocol's data checks (refusing ones before the write, the others as automatic queries after it), the
+kit check and forms at a visit after the participant's death.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.calendars import local_date
+from trialwright.domain.declared import Missing, derivation_order, evaluate
+from trialwright.domain.derivations import components, derive
+from trialwright.domain.forms import StoredValue
+from trialwright.domain.roles import SYSTEM_ACTOR
+from trialwright.domain.visits import window_of
+from trialwright.protocol import Derivation, Protocol
+from trialwright.protocol.forms import DataCheck, FieldType
+from trialwright.services.deaths import death_of
+from trialwright.services.forms.common import RefusedValues, _load, _tz
+from trialwright.services.forms.queries import _auto_close, _open_query
+from trialwright.services.forms.visits import _references
+from trialwright.store.data_tables import form_records
+from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.screening_tables import screenings
+
+
+def _typed(kind: FieldType, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind is FieldType.DATE:
+        return dt.date.fromisoformat(value)
+    if kind is FieldType.DATETIME:
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+_ABSENT = {"not_done": "not done", "not_applicable": "not applicable", "below_lloq": "below the LLOQ",
+           "above_uloq": "above the ULOQ", "derived": "not computed"}  # fmt: skip
+
+
+def _derive_all(
+    session: Session,
+    protocol: Protocol,
+    participant: Any,
+    visit_row: Any,
+    pending: dict[str, dict[str, StoredValue]],
+) -> None:
+    """Recompute every derived field of the forms at this visit (``pending``: form id -> values), each
+    after the derived fields it reads."""
+    screening_values = json.loads(
+        session.execute(
+            select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
+        ).scalar_one()
+    )
+
+    def value_of(form_id: str, source: str) -> Any:
+        """The typed value an input holds, or Missing with why."""
+        other, dot, name = source.partition(".")
+        if not dot:
+            other, name = form_id, source
+        if other == "screening":
+            value = screening_values.get(name)
+            return Missing("empty") if value is None else value
+        stored = pending.get(other, {}).get(name)
+        if stored is None:
+            return Missing("empty")
+        if stored.status not in {"value", "derived"} or stored.value is None:
+            return Missing(_ABSENT.get(stored.status, stored.status))
+        return _typed(protocol.form(other).field(name).type, stored.value)
+
+    for form_id, field_id in derivation_order(protocol):
+        if form_id not in pending:
+            continue
+        values = pending[form_id]
+        f = protocol.form(form_id).field(field_id)
+        spec = f.derived
+        assert spec is not None
+        if isinstance(spec, Derivation):
+            inputs = {role: value_of(form_id, source) for role, source in spec.inputs.items()}
+            inputs = {role: None if isinstance(v, Missing) else v for role, v in inputs.items()}
+            try:
+                result = derive(spec.name, inputs, spec.parameters)
+            except ValueError as exc:
+                values[f.id] = StoredValue(None, "derived", reason=f"not computable: {exc}")
+                continue
+            if result is None:
+                values.pop(f.id, None)
+            else:
+                if isinstance(result, float):
+                    result = round(result, f.decimals if f.decimals is not None else 2)
+                parts = components(spec.name, inputs, spec.parameters)
+                values[f.id] = StoredValue(result, "derived", components=parts)
+            continue
+        try:
+            declared = evaluate(spec, {source: value_of(form_id, source) for source in spec.sources})
+        except ValueError as exc:
+            values[f.id] = StoredValue(None, "derived", reason=f"not computable: {exc}")
+            continue
+        number = declared.value
+        if number is not None and f.type is FieldType.INTEGER:
+            if not float(number).is_integer():  # protocol check refuses such a declaration; never truncate
+                values[f.id] = StoredValue(None, "derived", reason=f"not computable: {number:g} is not whole")
+                continue
+            number = int(number)
+        elif number is not None:
+            number = round(float(number), f.decimals if f.decimals is not None else 2)
+        values[f.id] = StoredValue(number, "derived", reason=declared.note)
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "eq": operator.eq,
+    "ne": operator.ne,
+}
+
+
+def _check_value(protocol: Protocol, forms: Mapping[str, Mapping[str, StoredValue]], ref: str) -> Any:
+    form_id, _, name = ref.partition(".")
+    stored = forms.get(form_id, {}).get(name)
+    if stored is None or stored.status not in {"value", "derived"} or stored.value is None:
+        return None
+    kind = protocol.form(form_id).field(name).type
+    return _typed(kind, stored.value)
+
+
+def _failed(
+    protocol: Protocol, check: DataCheck, forms: Mapping[str, Mapping[str, StoredValue]], window: Any
+) -> bool | None:
+    """Whether a check fails on these forms (None: not applicable yet)."""
+    if check.kind == "in_window":
+        assert check.field is not None
+        value = _check_value(protocol, forms, check.field)
+        if value is None or window is None:
+            return None
+        day = value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
+        if day is None:
+            day = local_date(value, window[2])
+        return not window[0] <= day <= window[1]
+    left = [_check_value(protocol, forms, r) for r in check.left]
+    right = [_check_value(protocol, forms, r) for r in check.right]
+    if any(v is None for v in [*left, *right]):
+        return None
+    if all(isinstance(v, int | float) for v in [*left, *right]):
+        lhs: Any = sum(left)
+        rhs: Any = sum(right) + check.tolerance
+    else:  # dates and times compare one to one
+        lhs, rhs = left[0], right[0]
+    assert check.op is not None
+    return not _OPS[check.op](lhs, rhs)
+
+
+def _refs(check: DataCheck) -> list[str]:
+    return [*check.left, *check.right, *([check.field] if check.field else [])]
+
+
+def _window(session: Session, protocol: Protocol, participant: Any, visit_row: Any) -> Any:
+    """The visit's window as (earliest, latest, site zone), or None (an event or unscheduled visit)."""
+    if visit_row.visit_id.startswith("unscheduled-"):
+        return None
+    visit = protocol.visit(visit_row.visit_id)
+    reference = _references(session, protocol, participant).get(visit.reference)
+    if reference is None or visit.kind != "scheduled":
+        return None
+    _, earliest, latest = window_of(visit, reference)
+    return earliest, latest, _tz(protocol, participant.site)
+
+
+def _refused_checks(
+    session: Session,
+    protocol: Protocol,
+    participant: Any,
+    visit_row: Any,
+    pending: Mapping[str, Mapping[str, StoredValue]],
+    changed: Mapping[str, Sequence[str]],
+) -> list[str]:
+    """The data checks declared ``severity: refuse`` that this save would break, as messages naming the fields."""
+    out = []
+    for check in (c for c in protocol.data_checks if c.severity == "refuse"):
+        refs = _refs(check)
+        if not any(ref.partition(".")[2] in changed.get(ref.partition(".")[0], ()) for ref in refs):
+            continue
+        if _failed(protocol, check, pending, _window(session, protocol, participant, visit_row)):
+            out.append(f"{', '.join(refs)}: {check.message} (data check {check.id})")
+    return out
+
+
+def _run_checks(
+    session: Session,
+    protocol: Protocol,
+    participant: Any,
+    visit_row: Any,
+    rows: Mapping[str, Any],
+    changed: Mapping[str, Sequence[str]],
+) -> None:
+    """Evaluate the checks that read a field changed now (a query once closed is not raised again for
+    the same data)."""
+    forms = {form_id: _load(row) for form_id, row in rows.items()}
+    window = _window(session, protocol, participant, visit_row)
+    for check in protocol.data_checks:
+        refs = _refs(check)
+        first = refs[0].partition(".")[0]
+        touched = any(ref.partition(".")[2] in changed.get(ref.partition(".")[0], ()) for ref in refs)
+        if first not in rows or not touched or check.severity == "refuse":
+            continue
+        failed = _failed(protocol, check, forms, window)
+        # A query on each field concerned, on its own form of the visit.
+        concerned = [(fid, name) for fid, _, name in (ref.partition(".") for ref in refs) if fid in rows]
+        for fid, name in concerned:
+            if failed:
+                _open_query(session, SYSTEM_ACTOR, participant, rows[fid].id, name, "data_check", check.message,
+                            check.id)  # fmt: skip
+            elif failed is False:
+                _auto_close(session, participant, rows[fid].id, "data_check", field_id=name, check_id=check.id)
+
+
+def _after_death(session: Session, protocol: Protocol, participant_id: str, visit_row: Any, reason: str | None) -> None:
+    """A form at a visit held after the participant's death needs a reason (e.g. post-mortem results); the visit
+    that records the death (the protocol's death record) does not."""
+    record = protocol.safety.death_record
+    if visit_row.visit_date is None or (record is not None and visit_row.visit_id == record.visit):
+        return
+    death = death_of(session, protocol, participant_id)
+    if death is not None and visit_row.visit_date > death.on and not (reason or "").strip():
+        raise RefusedValues(
+            [
+                f"visit_date: {visit_row.visit_id} on {visit_row.visit_date.isoformat()} is after the participant's "
+                f"death on {death.on.isoformat()} ({death.source}); a form after death needs a reason"
+            ]
+        )
+
+
+def _kit_check(
+    session: Session,
+    protocol: Protocol,
+    participant_id: str,
+    form_id: str,
+    values: Mapping[str, StoredValue],
+    changed: Sequence[str],
+) -> None:
+    """The kit check: a preparation code entered on the form the protocol names as recording the
+    administration (``analysis_plan.treatment``: its ``form`` and ``code_field``) must be the code allocated to
+    this participant, and not one another participant's administration record holds already.
+
+    The refusal says only "not this participant's code": never whose code it is, which arm, or what the right
+    code is, so a blinded nurse learns nothing from a wrong label but to stop.
+    """
+    plan = protocol.analysis_plan
+    treatment = plan.treatment if plan is not None else None
+    if treatment is None or treatment.code_field is None or form_id != treatment.form:
+        return
+    name = treatment.code_field
+    stored = values.get(name)
+    if name not in changed or stored is None or stored.status != "value" or stored.value is None:
+        return
+    code = str(stored.value)
+    allocated = session.execute(
+        select(allocation_entries.c.preparation_code).where(allocation_entries.c.participant_id == participant_id)
+    ).scalar()
+    if allocated is None:
+        raise RefusedValues(
+            [
+                f"{name}: {code} is not the code allocated to participant {participant_id} (kit check: "
+                f"{participant_id} is not randomized, so no preparation is theirs yet)"
+            ]
+        )
+    if code != allocated:
+        raise RefusedValues(
+            [
+                f"{name}: {code} is not the code allocated to participant {participant_id} (kit check); do not give "
+                "it: check the label against the participant's randomization record"
+            ]
+        )
+    others = session.execute(
+        select(form_records.c.form_values).where(
+            form_records.c.form_id == form_id,
+            form_records.c.participant_id != participant_id,
+            form_records.c.form_values.contains(code, autoescape=True),
+        )
+    ).scalars()
+    for text in others:
+        other = json.loads(text).get(name) or {}
+        if other.get("status", "value") == "value" and str(other.get("value")) == code:
+            raise RefusedValues(
+                [
+                    f"{name}: {code} is recorded already on another participant's {form_id} form (kit check: a "
+                    "preparation code is given once); the data manager resolves the other record first"
+                ]
+            )

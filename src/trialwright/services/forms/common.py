@@ -1,0 +1,212 @@
+"""What the data-collection modules share: who may do what, the typed results (a form, a participant's
+schedule, a query, an import report) and the small look-ups every use case makes (the participant's site
+zone, a visit's row and forms, a form's definition and stored values).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.forms import FormState, FormValueError, StoredValue, missing_required
+from trialwright.domain.roles import Role
+from trialwright.domain.visits import ScheduledVisit
+from trialwright.protocol import Protocol
+from trialwright.protocol.forms import FormDef
+from trialwright.services.errors import FormError
+from trialwright.services.users import UserView
+from trialwright.store.data_tables import form_records, queries, visit_records
+from trialwright.store.screening_tables import withdrawals
+
+__all__ = [
+    "DATA_ENTRY",
+    "QUERY_ANSWERERS",
+    "QUERY_RAISERS",
+    "READERS",
+    "FormView",
+    "ImportReport",
+    "ParticipantSchedule",
+    "QueryView",
+    "RefusedValues",
+]
+
+
+#: Who enters data (site staff; the outcome assessor reads radiographs).
+DATA_ENTRY = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.OUTCOME_ASSESSOR)
+
+
+#: Who raises queries by hand.
+QUERY_RAISERS = (Role.MONITOR, Role.DATA_MANAGER)
+
+
+#: Who answers queries.
+QUERY_ANSWERERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.OUTCOME_ASSESSOR)
+
+
+#: Who reads forms and queries (the blinded team).
+READERS = (*DATA_ENTRY, Role.ADMINISTRATOR, Role.MONITOR, Role.DATA_MANAGER)
+
+
+class RefusedValues(FormValueError, FormError):
+    """Values a rule across fields refuses (coherence, a refusing data check, the kit check, a form after
+    death): each problem ``field: rule``, so the API answers field by field as it does for a value refused alone."""
+
+
+@dataclass(frozen=True)
+class FormView:
+    """One form at one visit, as stored."""
+
+    id: int
+    participant_id: str
+    visit_id: str
+    form_id: str
+    state: FormState
+    values: Mapping[str, StoredValue]
+    version: int
+    missing: tuple[str, ...]
+    updated_at: dt.datetime
+    updated_by: str
+    verified_by: str | None
+    verified_at: dt.datetime | None
+    signed_by: str | None
+    signed_at: dt.datetime | None
+    signature_meaning: str | None
+    locked_by: str | None
+    open_queries: int
+
+
+@dataclass(frozen=True)
+class ParticipantSchedule:
+    """A participant's visits today, with each form's state (None = not started)."""
+
+    participant_id: str
+    site: str
+    visits: tuple[ScheduledVisit, ...]
+    forms: Mapping[str, Mapping[str, FormState | None]]  # visit id -> form id -> state
+    unscheduled: tuple[tuple[str, str, dt.date | None], ...]  # (visit id, label, date)
+    open_queries: int
+
+
+@dataclass(frozen=True)
+class QueryView:
+    """A data query (never names an arm)."""
+
+    id: int
+    participant_id: str
+    site: str
+    visit_id: str | None
+    form_id: str | None
+    field: str | None
+    origin: str
+    check_id: str | None
+    text: str
+    status: str
+    raised_by: str
+    raised_at: dt.datetime
+    answer: str | None
+    answered_by: str | None
+    closed_by: str | None
+    close_note: str | None
+    automatic: bool  # raised by the system (an edit or data check), not by a person
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What a bulk import did: rows saved and every rejected row with its problems."""
+
+    saved: int
+    rejected: tuple[tuple[int, tuple[str, ...]], ...] = field(default=())
+
+
+def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
+    if actor.role not in roles:
+        names = ", ".join(r.value.replace("_", " ") for r in roles)
+        raise FormError(f"role: only {names} {what}")
+
+
+def _withdrawn(session: Session, participant_id: str) -> None:
+    row = session.execute(
+        select(withdrawals).where(withdrawals.c.participant_id == participant_id, withdrawals.c.scope == "follow_up")
+    ).first()
+    if row is not None:
+        raise FormError(
+            f"participant: {participant_id} withdrew from follow-up on {row.withdrawn_on.isoformat()}; "
+            "no further data can be recorded"
+        )
+
+
+def _tz(protocol: Protocol, site: str) -> ZoneInfo:
+    return ZoneInfo(protocol.site(site).timezone)
+
+
+def _visit_row(session: Session, participant_id: str, visit_id: str) -> Any:
+    return session.execute(
+        select(visit_records).where(
+            visit_records.c.participant_id == participant_id, visit_records.c.visit_id == visit_id
+        )
+    ).first()
+
+
+def _form_def(protocol: Protocol, visit_id: str, form_id: str) -> FormDef:
+    try:
+        form = protocol.form(form_id)
+    except KeyError:
+        raise FormError(f"form: {form_id!r} is not a form of the protocol") from None
+    if not visit_id.startswith("unscheduled-"):
+        try:
+            visit = protocol.visit(visit_id)
+        except KeyError:
+            raise FormError(f"visit: {visit_id!r} is not a visit of the protocol") from None
+        if form_id not in visit.forms:
+            raise FormError(f"form: {form_id} is not collected at {visit_id} (forms: {', '.join(visit.forms)})")
+    return form
+
+
+def _load(row: Any) -> dict[str, StoredValue]:
+    return {k: StoredValue.from_json(v) for k, v in json.loads(row.form_values).items()}
+
+
+def _dump(values: Mapping[str, StoredValue]) -> str:
+    return json.dumps({k: v.as_json() for k, v in values.items()}, sort_keys=True, ensure_ascii=False)
+
+
+def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:
+    return {
+        r.form_id: r
+        for r in session.execute(select(form_records).where(form_records.c.visit_record_id == visit_row.id)).all()
+    }
+
+
+def _view(session: Session, protocol: Protocol, row: Any, visit_id: str) -> FormView:
+    values = _load(row)
+    open_count = session.execute(
+        select(func.count())
+        .select_from(queries)
+        .where(queries.c.form_record_id == row.id, queries.c.status != "closed")
+    ).scalar_one()
+    return FormView(
+        row.id,
+        row.participant_id,
+        visit_id,
+        row.form_id,
+        FormState(row.state),
+        values,
+        row.version,
+        tuple(missing_required(protocol.form(row.form_id), values)),
+        row.updated_at,
+        row.updated_by,
+        row.verified_by,
+        row.verified_at,
+        row.signed_by,
+        row.signed_at,
+        row.signature_meaning,
+        row.locked_by,
+        open_count,
+    )

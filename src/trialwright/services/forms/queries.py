@@ -1,0 +1,322 @@
+"""Data queries: raised by hand (monitor, data manager) or automatically (a soft limit, a data check,
+another capability), answered by site staff, closed by their raiser or, when the data that raised them
+changes, by the system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, select, true
+from sqlalchemy.orm import Session
+
+from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS
+from trialwright.domain.text import checked_text
+from trialwright.services import audit, clock
+from trialwright.services.errors import FormError
+from trialwright.services.forms.common import (
+    QUERY_ANSWERERS,
+    QUERY_RAISERS,
+    READERS,
+    QueryView,
+    _role,
+    _visit_forms,
+    _visit_row,
+)
+from trialwright.services.lock import require_unlocked
+from trialwright.services.screening import NotFound, participant_row
+from trialwright.services.users import UserView
+from trialwright.store.data_tables import form_records, queries, visit_records
+from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.screening_tables import participants
+
+__all__ = [
+    "answer_query",
+    "close_query",
+    "list_queries",
+    "raise_automatic_query",
+    "raise_query",
+]
+
+
+def _open_query(
+    session: Session,
+    actor: str,
+    participant: Any,
+    form_record_id: int | None,
+    field_id: str | None,
+    origin: str,
+    text: str,
+    check_id: str | None = None,
+) -> None:
+    existing = session.execute(
+        select(queries.c.id).where(
+            queries.c.participant_id == participant.participant_id,
+            queries.c.form_record_id == form_record_id,
+            queries.c.origin == origin,
+            queries.c.status != "closed",
+            (queries.c.field == field_id) if field_id else queries.c.check_id == check_id,
+            (queries.c.check_id == check_id) if check_id and field_id else true(),
+        )
+    ).first()
+    if existing is not None:
+        return
+    query_id = inserted_id(
+        session,
+        queries.insert().values(
+            participant_id=participant.participant_id,
+            site=participant.site,
+            form_record_id=form_record_id,
+            field=field_id,
+            origin=origin,
+            check_id=check_id,
+            text=text,
+            status="open",
+            raised_at=clock.now(),
+            raised_by=actor,
+        ),
+    )
+    audit.record(
+        session,
+        actor=actor,
+        site=participant.site,
+        participant=participant.participant_id,
+        field=field_id,
+        action="query.raised",
+        new_value={"query": query_id, "text": text, "origin": origin},
+    )
+
+
+def _auto_close(
+    session: Session,
+    participant: Any,
+    form_record_id: int,
+    origin: str,
+    *,
+    field_id: str | Sequence[str] | None,
+    check_id: str | None,
+) -> None:
+    """Close the open automatic queries of ``origin`` on a field (or several fields, in one look-up) or a
+    check, because the data that raised them changed."""
+    where = [
+        queries.c.participant_id == participant.participant_id,
+        queries.c.form_record_id == form_record_id,
+        queries.c.origin == origin,
+        queries.c.status != "closed",
+    ]
+    if isinstance(field_id, str):
+        where.append(queries.c.field == field_id)
+        if check_id is not None:
+            where.append(queries.c.check_id == check_id)
+    elif field_id is not None:
+        if not field_id:
+            return
+        where.append(queries.c.field.in_(list(field_id)))
+    else:
+        where.append(queries.c.check_id == check_id)
+    found = session.execute(select(queries.c.id, queries.c.field).where(*where).order_by(queries.c.id)).all()
+    for query_id, query_field in found:
+        now = clock.now()
+        note = "resolved: the value was corrected"
+        session.execute(
+            queries.update()
+            .where(queries.c.id == query_id)
+            .values(status="closed", closed_at=now, closed_by=SYSTEM_ACTOR, close_note=note)
+        )
+        audit.record(
+            session,
+            actor=SYSTEM_ACTOR,
+            site=participant.site,
+            participant=participant.participant_id,
+            field=query_field,
+            action="query.closed",
+            new_value={"query": query_id, "note": note},
+        )
+
+
+def _query_view(session: Session, row: Any) -> QueryView:
+    visit_id = form_id = None
+    if row.form_record_id is not None:
+        found = session.execute(
+            select(visit_records.c.visit_id, form_records.c.form_id)
+            .join(visit_records, visit_records.c.id == form_records.c.visit_record_id)
+            .where(form_records.c.id == row.form_record_id)
+        ).first()
+        if found is not None:
+            visit_id, form_id = found
+    return QueryView(
+        row.id,
+        row.participant_id,
+        row.site,
+        visit_id,
+        form_id,
+        row.field,
+        row.origin,
+        row.check_id,
+        row.text,
+        row.status,
+        row.raised_by,
+        row.raised_at,
+        row.answer,
+        row.answered_by,
+        row.closed_by,
+        row.close_note,
+        row.raised_by in SYSTEM_ACTORS,
+    )
+
+
+def list_queries(
+    engine: Engine,
+    actor: UserView,
+    *,
+    participant_id: str | None = None,
+    status: str | None = None,
+    site: str | None = None,
+    limit: int = 500,
+) -> list[QueryView]:
+    """The query inbox within the actor's sites, open first, newest first."""
+    _role(actor, READERS, "read queries")
+    query = select(queries).order_by((queries.c.status == "closed").asc(), queries.c.id.desc()).limit(limit)
+    if actor.role.site_scoped:
+        query = query.where(queries.c.site.in_(actor.sites))
+    if participant_id:
+        query = query.where(queries.c.participant_id == participant_id)
+    if status:
+        query = query.where(queries.c.status == status)
+    if site:
+        query = query.where(queries.c.site == site)
+    with session_scope(engine) as session:
+        return [_query_view(session, r) for r in session.execute(query).all()]
+
+
+def raise_query(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    text: str,
+    *,
+    visit_id: str | None = None,
+    form_id: str | None = None,
+    field_id: str | None = None,
+) -> QueryView:
+    """A query raised by hand by a monitor or data manager, on a participant, form or field."""
+    _role(actor, QUERY_RAISERS, "raise queries")
+    checked_text(text, "text", error=FormError)
+    if not text.strip():
+        raise FormError("text: write the question")
+    with session_scope(engine) as session:
+        require_unlocked(session)
+        participant = participant_row(session, actor, participant_id)
+        record_id = None
+        if form_id:
+            visit_row = _visit_row(session, participant_id, visit_id or "")
+            row = _visit_forms(session, visit_row).get(form_id) if visit_row is not None else None
+            if row is None:
+                raise FormError(f"form: {form_id} at {visit_id} has no data to query")
+            record_id = row.id
+        query_id = inserted_id(
+            session,
+            queries.insert().values(
+                participant_id=participant_id,
+                site=participant.site,
+                form_record_id=record_id,
+                field=field_id,
+                origin="manual",
+                text=text,
+                status="open",
+                raised_at=clock.now(),
+                raised_by=actor.username,
+            ),
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=participant.site,
+            participant=participant_id,
+            form=form_id,
+            field=field_id,
+            action="query.raised",
+            new_value={"query": query_id, "text": text, "origin": "manual"},
+        )
+        return _query_view(session, session.execute(select(queries).where(queries.c.id == query_id)).one())
+
+
+def raise_automatic_query(engine: Engine, participant_id: str, text: str, *, check_id: str) -> None:
+    """A query another capability raises on a participant (e.g. a reported death the hospital course
+    lacks); one open query per ``check_id``."""
+    with session_scope(engine) as session:
+        participant = session.execute(select(participants).where(participants.c.participant_id == participant_id)).one()
+        _open_query(session, SYSTEM_ACTOR, participant, None, None, "system", text, check_id=check_id)
+
+
+def _query_row(session: Session, actor: UserView, query_id: int) -> Any:
+    row = session.execute(select(queries).where(queries.c.id == query_id)).first()
+    if row is None or (actor.role.site_scoped and row.site not in actor.sites):
+        raise NotFound("no such query")
+    return row
+
+
+def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) -> QueryView:
+    """Site staff answer an open query."""
+    _role(actor, QUERY_ANSWERERS, "answer queries")
+    checked_text(answer, "answer", error=FormError)
+    if not answer.strip():
+        raise FormError("answer: write the answer")
+    with session_scope(engine) as session:
+        require_unlocked(session)
+        row = _query_row(session, actor, query_id)
+        if row.status == "closed":
+            raise FormError(f"query: {query_id} is closed")
+        now = clock.now()
+        session.execute(
+            queries.update()
+            .where(queries.c.id == query_id)
+            .values(status="answered", answer=answer, answered_at=now, answered_by=actor.username)
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=row.site,
+            participant=row.participant_id,
+            field=row.field,
+            action="query.answered",
+            old_value=row.answer,
+            new_value={"query": query_id, "answer": answer},
+        )
+        return _query_view(session, _query_row(session, actor, query_id))
+
+
+def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") -> QueryView:
+    """Close a query: its raiser, or for an automatic query a monitor or data manager."""
+    checked_text(note, "note", error=FormError)
+    with session_scope(engine) as session:
+        require_unlocked(session)
+        row = _query_row(session, actor, query_id)
+        automatic = row.raised_by in SYSTEM_ACTORS
+        if not (row.raised_by == actor.username or (automatic and actor.role in QUERY_RAISERS)):
+            raise FormError(
+                "role: only whoever raised a query closes it (a monitor or data manager for automatic ones)"
+            )
+        if row.status == "closed":
+            raise FormError(f"query: {query_id} is closed already")
+        now = clock.now()
+        session.execute(
+            queries.update()
+            .where(queries.c.id == query_id)
+            .values(status="closed", closed_at=now, closed_by=actor.username, close_note=note or None)
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=row.site,
+            participant=row.participant_id,
+            field=row.field,
+            action="query.closed",
+            old_value=row.status,
+            new_value={"query": query_id, "note": note},
+        )
+        return _query_view(session, _query_row(session, actor, query_id))

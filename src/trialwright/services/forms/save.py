@@ -1,0 +1,385 @@
+"""Entering data: saving one form (the one write path the page, the API, the CLI and the bulk import
+share), reading it back, and the bulk import. Every change is audited field by field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.calendars import local_date
+from trialwright.domain.forms import (
+    FormState,
+    FormValueError,
+    SoftBreach,
+    StoredValue,
+    Transition,
+    missing_required,
+    next_state,
+    validate_entries,
+)
+from trialwright.domain.roles import SYSTEM_ACTOR
+from trialwright.domain.text import checked_text
+from trialwright.protocol import Protocol
+from trialwright.services import audit, clock
+from trialwright.services.coherence import refused_breaches
+from trialwright.services.errors import FormError
+from trialwright.services.forms.checks import _after_death, _derive_all, _kit_check, _refused_checks, _run_checks
+from trialwright.services.forms.common import (
+    DATA_ENTRY,
+    FormView,
+    ImportReport,
+    RefusedValues,
+    _dump,
+    _form_def,
+    _load,
+    _role,
+    _tz,
+    _view,
+    _visit_forms,
+    _visit_row,
+    _withdrawn,
+)
+from trialwright.services.forms.queries import _auto_close, _open_query
+from trialwright.services.forms.review import _move
+from trialwright.services.forms.visits import _ensure_visit
+from trialwright.services.lock import require_unlocked
+from trialwright.services.screening import NotFound, participant_row
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.store.data_tables import form_records
+from trialwright.store.engine import inserted_id, session_scope
+
+__all__ = [
+    "get_form",
+    "import_forms",
+    "save_form",
+]
+
+
+def _meaning(value: StoredValue | None) -> Any:
+    return None if value is None else (value.value, value.status, value.reason, value.limit)
+
+
+def _shown(value: StoredValue | None) -> Any:
+    return None if value is None else value.as_json()
+
+
+def _save(
+    session: Session,
+    protocol: Protocol,
+    version: str,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    entries: Mapping[str, Any],
+    *,
+    reason: str | None,
+    visit_date: dt.date | None,
+    typed_on_site_clock: bool = False,
+) -> int:
+    _role(actor, DATA_ENTRY, "enter form data")
+    checked_text(reason, "reason", error=FormError)
+    require_unlocked(session)
+    participant = participant_row(session, actor, participant_id)
+    require_unlocked(session, participant_id)  # a soft lock of the participant or their site
+    _withdrawn(session, participant_id)
+    form = _form_def(protocol, visit_id, form_id)
+    tz = _tz(protocol, participant.site)
+    validated = validate_entries(
+        form,
+        entries,
+        today=local_date(clock.now(), tz),
+        enrolled_on=local_date(participant.enrolled_at, tz, "enrolled_at"),
+        timezone=protocol.site(participant.site).timezone,
+        typed_on_site_clock=typed_on_site_clock,
+    )
+    visit_row = _ensure_visit(session, protocol, actor, participant, visit_id, visit_date)
+    _after_death(session, protocol, participant_id, visit_row, reason)
+    if visit_row.missed_reason:
+        raise FormError(f"visit: {visit_id} is recorded as missed ({visit_row.missed_reason})")
+    rows = _visit_forms(session, visit_row)
+    row = rows.get(form_id)
+    state = FormState(row.state) if row is not None else FormState.DRAFT
+    try:
+        new_state = next_state(state, Transition.EDIT)
+    except ValueError as exc:
+        raise FormError(str(exc)) from None
+    old = _load(row) if row is not None else {}
+    merged = dict(old)
+    for name, stored in validated.values.items():
+        if stored is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = stored
+    # A value re-sent unchanged (the same canonical value and status) is not a change.
+    changed = [name for name in validated.values if _meaning(old.get(name)) != _meaning(merged.get(name))]
+    if not changed:
+        if row is not None:
+            return int(row.id)
+        return _create_empty(session, version, actor, participant, visit_row, form_id, reason)
+    _kit_check(session, protocol, participant.participant_id, form_id, merged, changed)
+    # A draft may be corrected without a reason (the trail still keeps the old value); after that, not.
+    if state is not FormState.DRAFT and not (reason or "").strip():
+        raise FormError(f"reason: the form is {state.value}; a change needs a reason for change")
+    pending = {fid: _load(r) for fid, r in rows.items()}
+    pending[form_id] = merged
+    before = {fid: dict(v) for fid, v in pending.items()}
+    _derive_all(session, protocol, participant, visit_row, pending)
+    derived_now = {fid: [n for n in v if _shown(before[fid].get(n)) != _shown(v.get(n))] for fid, v in pending.items()}
+    touched = {fid: [*names, *(changed if fid == form_id else ())] for fid, names in derived_now.items()}
+    refused = refused_breaches(session, protocol, participant, form_id, pending, touched)
+    refused += _refused_checks(session, protocol, participant, visit_row, pending, touched)
+    if refused:
+        raise RefusedValues(refused)
+    now = clock.now()
+    if row is None:
+        record_id = inserted_id(
+            session,
+            form_records.insert().values(
+                participant_id=participant_id,
+                visit_record_id=visit_row.id,
+                form_id=form_id,
+                state=new_state.value,
+                form_values=_dump(pending[form_id]),
+                version=1,
+                protocol_version=version,
+                updated_at=now,
+                updated_by=actor.username,
+            ),
+        )
+    else:
+        record_id = row.id
+        voided = {}
+        if state in {FormState.VERIFIED, FormState.SIGNED}:
+            voided = {"verified_at": None, "verified_by": None, "signed_at": None, "signed_by": None,
+                      "signature_meaning": None}  # fmt: skip
+        session.execute(
+            form_records.update()
+            .where(form_records.c.id == row.id)
+            .values(
+                state=new_state.value,
+                form_values=_dump(pending[form_id]),
+                version=row.version + 1,
+                updated_at=now,
+                updated_by=actor.username,
+                **voided,
+            )
+        )
+        if state is not new_state:
+            audit.record(
+                session,
+                actor=actor.username,
+                role=actor.role.value,
+                site=participant.site,
+                participant=participant_id,
+                form=form_id,
+                action="form.signature_voided" if state is FormState.SIGNED else "form.verification_voided",
+                old_value=state.value,
+                new_value=new_state.value,
+                reason=reason,
+                detail={"visit": visit_id},
+            )
+    for name in changed:
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=participant.site,
+            participant=participant_id,
+            form=form_id,
+            field=name,
+            action="form.value_changed" if name in old else "form.value_entered",
+            old_value=_shown(old.get(name)),
+            new_value=_shown(merged.get(name)),
+            reason=reason,
+            detail={"visit": visit_id},
+        )
+    # Derived values that changed, in this form and in the other forms of the visit.
+    for fid, values in pending.items():
+        derived = {f.id for f in protocol.form(fid).fields if f.derived is not None}
+        for name in derived:
+            if _shown(before[fid].get(name)) != _shown(values.get(name)):
+                audit.record(
+                    session,
+                    actor=SYSTEM_ACTOR,
+                    site=participant.site,
+                    participant=participant_id,
+                    form=fid,
+                    field=name,
+                    action="form.value_derived",
+                    old_value=_shown(before[fid].get(name)),
+                    new_value=_shown(values.get(name)),
+                    detail={"visit": visit_id, "because": f"{form_id} changed"},
+                )
+        if fid != form_id and _dump(values) != _dump(before[fid]):
+            session.execute(
+                form_records.update().where(form_records.c.id == rows[fid].id).values(form_values=_dump(values))
+            )
+    for breach in (b for b in validated.soft if b.field in changed):
+        _open_query(
+            session,
+            SYSTEM_ACTOR,
+            participant,
+            record_id,
+            breach.field,
+            "soft_limit",
+            _soft_text(breach),
+        )
+    breached = {b.field for b in validated.soft}
+    if row is not None:  # a form saved for the first time has no queries to close yet
+        fixed = [name for name in changed if name not in breached]
+        _auto_close(session, participant, record_id, "soft_limit", field_id=fixed, check_id=None)
+    _run_checks(session, protocol, participant, visit_row, _visit_forms(session, visit_row), {form_id: changed})
+    return int(record_id)
+
+
+def _soft_text(breach: SoftBreach) -> str:
+    return f"{breach.value:g} is outside the expected range {breach.limits}; please confirm or correct"
+
+
+def _create_empty(
+    session: Session, version: str, actor: UserView, participant: Any, visit_row: Any, form_id: str, reason: str | None
+) -> int:
+    """A form started with no value yet (a draft), audited so that every form record has an entry that explains it."""
+    now = clock.now()
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=participant.site,
+        participant=participant.participant_id,
+        form=form_id,
+        action="form.started",
+        new_value=FormState.DRAFT.value,
+        reason=reason,
+        detail={"visit": visit_row.visit_id},
+    )
+    return inserted_id(
+        session,
+        form_records.insert().values(
+            participant_id=participant.participant_id,
+            visit_record_id=visit_row.id,
+            form_id=form_id,
+            state=FormState.DRAFT.value,
+            form_values="{}",
+            version=1,
+            protocol_version=version,
+            updated_at=now,
+            updated_by=actor.username,
+        ),
+    )
+
+
+def save_form(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    entries: Mapping[str, Any],
+    *,
+    reason: str | None = None,
+    visit_date: dt.date | None = None,
+    complete: bool = False,
+    typed_on_site_clock: bool = False,
+) -> FormView:
+    """Enter or change values on one form (the visit is recorded on its first form, today unless given).
+
+    Dates are the site's local dates; a date and time needs its UTC offset unless ``typed_on_site_clock``
+    (a page whose input says "site time") reads an offset-less time on the site's clock.
+
+    With ``complete``, a draft that now has every required field is also marked complete, in the same
+    transaction ("save and mark complete"); one that still lacks some is saved as a draft, and the
+    returned view lists what is missing.
+    """
+    loaded = current_protocol(engine)
+    with session_scope(engine) as session:
+        record_id = _save(
+            session,
+            loaded.protocol,
+            loaded.protocol.version.number,
+            actor,
+            participant_id,
+            visit_id,
+            form_id,
+            entries,
+            reason=reason,
+            visit_date=visit_date,
+            typed_on_site_clock=typed_on_site_clock,
+        )
+        # The form as this transaction leaves it (the same rows a fresh get_form would read).
+        row = session.execute(select(form_records).where(form_records.c.id == record_id)).one()
+        protocol = loaded.protocol
+        if complete and row.state == FormState.DRAFT.value and not missing_required(protocol.form(form_id), _load(row)):
+            return _move(session, protocol, actor, participant_id, visit_id, form_id, Transition.COMPLETE)
+        return _view(session, protocol, row, visit_id)
+
+
+def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView | None:
+    """One form as stored (None if not started)."""
+    protocol = current_protocol(engine).protocol
+    _form_def(protocol, visit_id, form_id)
+    with session_scope(engine) as session:
+        participant_row(session, actor, participant_id)
+        visit_row = _visit_row(session, participant_id, visit_id)
+        if visit_row is None:
+            return None
+        row = _visit_forms(session, visit_row).get(form_id)
+        return None if row is None else _view(session, protocol, row, visit_id)
+
+
+def import_forms(
+    engine: Engine, actor: UserView, rows: Sequence[Mapping[str, Any]], *, all_or_nothing: bool = True
+) -> ImportReport:
+    """Save many forms in one request with exactly the rules of ``save_form``.
+
+    Each row: ``participant``, ``visit``, ``form``, ``values``, and optionally ``reason`` and
+    ``visit_date``. Every rejected row is reported with its problems. With ``all_or_nothing`` (the
+    default) one rejected row saves nothing; otherwise the good rows are saved.
+    """
+    loaded = current_protocol(engine)
+    rejected: list[tuple[int, tuple[str, ...]]] = []
+    saved = 0
+    with session_scope(engine) as session:
+        for index, item in enumerate(rows, start=1):
+            nested = session.begin_nested()
+            try:
+                visit_date = item.get("visit_date")
+                _save(
+                    session,
+                    loaded.protocol,
+                    loaded.protocol.version.number,
+                    actor,
+                    str(item.get("participant", "")),
+                    str(item.get("visit", "")),
+                    str(item.get("form", "")),
+                    dict(item.get("values") or {}),
+                    reason=item.get("reason"),
+                    visit_date=dt.date.fromisoformat(visit_date) if isinstance(visit_date, str) else visit_date,
+                )
+                nested.commit()
+                saved += 1
+            except FormValueError as exc:
+                nested.rollback()
+                rejected.append((index, exc.problems))
+            except (FormError, NotFound, ValueError) as exc:
+                nested.rollback()
+                rejected.append((index, (str(exc),)))
+        if rejected and all_or_nothing:
+            session.rollback()
+            return ImportReport(0, tuple(rejected))
+        if saved:
+            audit.record(
+                session,
+                actor=actor.username,
+                role=actor.role.value,
+                action="form.bulk_import",
+                detail={"rows": len(rows), "saved": saved, "rejected": [i for i, _ in rejected]},
+            )
+    return ImportReport(saved, tuple(rejected))

@@ -1,0 +1,247 @@
+"""Visits: recording a visit held (scheduled or unscheduled) or missed, the reference dates a schedule
+counts from, and a participant's visit timeline with each form's state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.calendars import local_date
+from trialwright.domain.forms import FormState
+from trialwright.domain.text import checked_text
+from trialwright.domain.visits import HeldVisit, schedule
+from trialwright.protocol import Protocol
+from trialwright.protocol.base import SHORT_TEXT
+from trialwright.services import audit, clock
+from trialwright.services.deaths import death_of
+from trialwright.services.errors import FormError
+from trialwright.services.forms.common import DATA_ENTRY, ParticipantSchedule, _role, _tz, _visit_row, _withdrawn
+from trialwright.services.lock import require_unlocked
+from trialwright.services.screening import NotFound, participant_row
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.store.data_tables import form_records, queries, visit_records
+from trialwright.store.engine import session_scope
+from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.screening_tables import screenings
+
+__all__ = [
+    "miss_visit",
+    "participant_schedule",
+    "record_visit",
+]
+
+
+def _references(session: Session, protocol: Protocol, participant: Any) -> dict[str, dt.date]:
+    tz = _tz(protocol, participant.site)
+    refs: dict[str, dt.date] = {"enrolment": local_date(participant.enrolled_at, tz)}
+    screened = session.execute(
+        select(screenings.c.screened_on).where(screenings.c.id == participant.screening_id)
+    ).scalar_one()
+    refs["screening"] = screened
+    randomized = session.execute(
+        select(allocation_entries.c.randomized_at).where(
+            allocation_entries.c.participant_id == participant.participant_id
+        )
+    ).scalar()
+    if randomized is not None:
+        refs["randomization"] = local_date(randomized, tz)
+    held = {
+        r.visit_id: r.visit_date
+        for r in session.execute(
+            select(visit_records.c.visit_id, visit_records.c.visit_date).where(
+                visit_records.c.participant_id == participant.participant_id
+            )
+        )
+    }
+    # Another event (e.g. the infusion) happens on the day its day-0 event visit is held.
+    for v in protocol.visits:
+        if v.kind == "event" and v.day == 0 and v.reference not in refs and held.get(v.id):
+            refs[v.reference] = held[v.id]
+    return refs
+
+
+def _ensure_visit(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    participant: Any,
+    visit_id: str,
+    visit_date: dt.date | None,
+) -> Any:
+    row = _visit_row(session, participant.participant_id, visit_id)
+    if row is not None:
+        if visit_date is not None and row.visit_date != visit_date:
+            raise FormError(
+                f"visit_date: visit {visit_id} is recorded on {row.visit_date}; change it on the visit, not the form"
+            )
+        return row
+    if visit_id.startswith("unscheduled-"):
+        raise NotFound(f"no unscheduled visit {visit_id}")
+    protocol.visit(visit_id)  # KeyError for an unknown visit, reported by the caller
+    tz = _tz(protocol, participant.site)
+    day = visit_date or local_date(clock.now(), tz)
+    _check_visit_date(day, participant, tz)
+    session.execute(
+        visit_records.insert().values(
+            participant_id=participant.participant_id,
+            visit_id=visit_id,
+            visit_date=day,
+            unscheduled=False,
+            created_at=clock.now(),
+            created_by=actor.username,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=participant.site,
+        participant=participant.participant_id,
+        action="visit.held",
+        field="visit_date",
+        new_value=day.isoformat(),
+        detail={"visit": visit_id},
+    )
+    return _visit_row(session, participant.participant_id, visit_id)
+
+
+def _check_visit_date(day: dt.date, participant: Any, tz: ZoneInfo) -> None:
+    today = local_date(clock.now(), tz)
+    if day > today:
+        raise FormError(f"visit_date: {day.isoformat()} is in the future (today is {today.isoformat()} at the site)")
+    enrolled = local_date(participant.enrolled_at, tz)
+    if day < enrolled:
+        raise FormError(f"visit_date: {day.isoformat()} is before enrolment on {enrolled.isoformat()}")
+
+
+def record_visit(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str | None,
+    visit_date: dt.date,
+    *,
+    label: str | None = None,
+) -> str:
+    """Record that a visit was held on a date; ``visit_id=None`` adds an unscheduled visit. Returns its id."""
+    _role(actor, DATA_ENTRY, "record visits")
+    protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        require_unlocked(session)
+        participant = participant_row(session, actor, participant_id)
+        require_unlocked(session, participant_id)
+        _withdrawn(session, participant_id)
+        _check_visit_date(visit_date, participant, _tz(protocol, participant.site))
+        if visit_id is None:
+            n = session.execute(
+                select(func.count())
+                .select_from(visit_records)
+                .where(visit_records.c.participant_id == participant_id, visit_records.c.unscheduled.is_(True))
+            ).scalar_one()
+            visit_id = f"unscheduled-{n + 1}"
+            if not (label or "").strip():
+                raise FormError("label: say why the unscheduled visit took place")
+            checked_text(label, "label", SHORT_TEXT, multiline=False, error=FormError)
+        else:
+            try:
+                protocol.visit(visit_id)
+            except KeyError:
+                raise FormError(f"visit: {visit_id!r} is not a visit of the protocol") from None
+            if _visit_row(session, participant_id, visit_id) is not None:
+                raise FormError(f"visit: {visit_id} is recorded already")
+        session.execute(
+            visit_records.insert().values(
+                participant_id=participant_id,
+                visit_id=visit_id,
+                visit_date=visit_date,
+                unscheduled=visit_id.startswith("unscheduled-"),
+                label=label,
+                created_at=clock.now(),
+                created_by=actor.username,
+            )
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=participant.site,
+            participant=participant_id,
+            action="visit.held",
+            field="visit_date",
+            new_value=visit_date.isoformat(),
+            detail={"visit": visit_id, "label": label},
+        )
+    return visit_id
+
+
+def miss_visit(engine: Engine, actor: UserView, participant_id: str, visit_id: str, reason: str) -> None:
+    """Record that a scheduled visit did not take place, and why."""
+    _role(actor, DATA_ENTRY, "record visits")
+    checked_text(reason, "reason", error=FormError)
+    if not reason.strip():
+        raise FormError("reason: say why the visit was missed")
+    protocol = current_protocol(engine).protocol
+    try:
+        protocol.visit(visit_id)
+    except KeyError:
+        raise FormError(f"visit: {visit_id!r} is not a visit of the protocol") from None
+    with session_scope(engine) as session:
+        require_unlocked(session)
+        participant = participant_row(session, actor, participant_id)
+        require_unlocked(session, participant_id)
+        if _visit_row(session, participant_id, visit_id) is not None:
+            raise FormError(f"visit: {visit_id} is recorded already")
+        session.execute(
+            visit_records.insert().values(
+                participant_id=participant_id,
+                visit_id=visit_id,
+                missed_reason=reason,
+                unscheduled=False,
+                created_at=clock.now(),
+                created_by=actor.username,
+            )
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=participant.site,
+            participant=participant_id,
+            action="visit.missed",
+            reason=reason,
+            detail={"visit": visit_id},
+        )
+
+
+def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -> ParticipantSchedule:
+    """The participant's visit timeline today, with each form's state."""
+    protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        participant = participant_row(session, actor, participant_id)
+        refs = _references(session, protocol, participant)
+        rows = session.execute(select(visit_records).where(visit_records.c.participant_id == participant_id)).all()
+        states = session.execute(
+            select(visit_records.c.visit_id, form_records.c.form_id, form_records.c.state)
+            .join(visit_records, visit_records.c.id == form_records.c.visit_record_id)
+            .where(form_records.c.participant_id == participant_id)
+        ).all()
+        open_count = session.execute(
+            select(func.count())
+            .select_from(queries)
+            .where(queries.c.participant_id == participant_id, queries.c.status != "closed")
+        ).scalar_one()
+        death = death_of(session, protocol, participant_id)
+    held = {r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in rows if not r.unscheduled}
+    today = local_date(clock.now(), _tz(protocol, participant.site))
+    visits = schedule(protocol.visits, refs, held, today, death.on if death else None)
+    forms: dict[str, dict[str, FormState | None]] = {v.id: dict.fromkeys(v.forms) for v in protocol.visits}
+    for visit_id, form_id, state in states:
+        forms.setdefault(visit_id, {})[form_id] = FormState(state)
+    unscheduled = tuple((r.visit_id, r.label or "", r.visit_date) for r in rows if r.unscheduled)
+    return ParticipantSchedule(participant_id, participant.site, tuple(visits), forms, unscheduled, open_count)

@@ -1,0 +1,281 @@
+"""Randomizing one participant: their stratum, the next unused entry of it (or a minimization draw) taken
+atomically under the randomization lock, and the randomization as each viewer may see it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.eligibility import evaluate
+from trialwright.domain.masking import MASKED, may_see_allocation, viewer_for
+from trialwright.domain.randomization import Minimization, StratificationError, allocation_seal, level_of, strata_of
+from trialwright.protocol import Protocol
+from trialwright.services import audit, clock
+from trialwright.services.audit_keys import digest_of
+from trialwright.services.randomization.common import (
+    RANDOMIZERS,
+    AllocationTampered,
+    RandomizationError,
+    Randomized,
+    StratumExhausted,
+    _audit_tampering,
+    _checked,
+    _factors,
+    _method,
+    _preparation_codes,
+)
+from trialwright.services.safety import SafetyError, check_pause
+from trialwright.services.screening import _typed_values, participant_row, require_scope
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.store.engine import serialise, session_scope
+from trialwright.store.randomization_tables import allocation_entries, allocation_lists, unblindings
+from trialwright.store.screening_tables import participants, screenings, withdrawals
+
+__all__ = [
+    "ParticipantRow",
+    "allocation_of",
+    "participant_rows",
+    "randomize",
+    "stratum_for",
+]
+
+
+def _levels(key: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in key.split("|")) if key != "all" else {}
+
+
+def stratum_for(protocol: Protocol, site: str, values: Mapping[str, object]) -> str:
+    """A participant's stratum key (``site=RAZ``), from their site and screening values."""
+    try:
+        levels = {f.id: level_of(f, site, values) for f in _factors(protocol)}
+    except StratificationError as exc:
+        raise RandomizationError(str(exc)) from None
+    return strata_of({k: [v] for k, v in levels.items()})[0]
+
+
+def _participant_stratum(session: Session, protocol: Protocol, participant: Any) -> str:
+    row = session.execute(
+        select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
+    ).scalar_one()
+    # The values as eligibility read them, derived fields included (a factor may read e.g. a derived ratio).
+    values = evaluate(protocol, _typed_values(protocol, json.loads(row))).values
+    return stratum_for(protocol, participant.site, values)
+
+
+def _minimize(
+    session: Session, method: Minimization, stratum: str, seed: int, number: int
+) -> tuple[str, dict[str, object]]:
+    counts: dict[tuple[str, str, str], int] = {}
+    rows = session.execute(
+        select(allocation_entries.c.stratum, allocation_entries.c.arm, func.count())
+        .where(allocation_entries.c.participant_id.is_not(None))
+        .group_by(allocation_entries.c.stratum, allocation_entries.c.arm)
+    ).all()
+    for key, arm, n in rows:
+        for factor, level in _levels(key).items():
+            counts[(factor, level, arm)] = counts.get((factor, level, arm), 0) + int(n)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(number,))))
+    d = method.assign(counts, _levels(stratum), rng)
+    return d.arm, {
+        "g_values": dict(d.g_values),
+        "preferred": list(d.preferred),
+        "draw": d.draw,
+        "tie": d.tie,
+        "followed_preference": d.followed_preference,
+    }
+
+
+def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomized:
+    """Randomize an enrolled participant: the next unused entry of their stratum, atomically, once."""
+    if actor.role not in RANDOMIZERS:
+        raise RandomizationError("role: investigators and study coordinators randomize")
+    require_scope(engine, participant_id, "intervention")
+    try:
+        return _randomize(engine, actor, participant_id)
+    except AllocationTampered as exc:
+        _audit_tampering(engine, actor, exc, participant_id)
+        raise
+
+
+def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomized:
+    protocol = current_protocol(engine).protocol
+    method = _method(protocol)
+    with session_scope(engine) as session:
+        participant = participant_row(session, actor, participant_id)
+        stratum = _participant_stratum(session, protocol, participant)
+        serialise(session, "randomization")
+        try:
+            check_pause(session, protocol)
+        except SafetyError as exc:
+            raise RandomizationError(str(exc)) from None
+        if (
+            session.execute(
+                select(allocation_entries.c.id).where(allocation_entries.c.participant_id == participant_id)
+            ).first()
+            is not None
+        ):
+            raise RandomizationError(f"participant: {participant_id} is randomized already")
+        head = session.execute(select(allocation_lists).order_by(allocation_lists.c.id).limit(1)).first()
+        if head is None:
+            raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
+        number = (session.execute(select(func.max(allocation_entries.c.randomization_number))).scalar() or 0) + 1
+        now = clock.now()
+        claim = {
+            "participant_id": participant_id,
+            "randomization_number": number,
+            "randomized_at": now,
+            "randomized_by": actor.username,
+        }
+        if isinstance(method, Minimization):
+            arm, decision = _minimize(session, method, stratum, int(head.seed), number)
+            sequence = (
+                session.execute(
+                    select(func.max(allocation_entries.c.sequence)).where(allocation_entries.c.stratum == stratum)
+                ).scalar()
+                or 0
+            ) + 1
+            code = _preparation_codes(session, 1)[0]
+            row = {
+                "list_id": head.id,
+                "stratum": stratum,
+                "sequence": sequence,
+                "arm": arm,
+                "preparation_code": code,
+                "decision": json.dumps(decision),
+                **claim,
+            }
+            session.execute(allocation_entries.insert().values(**row, digest=digest_of(session, row)))
+        else:
+            entry = session.execute(
+                select(allocation_entries)
+                .where(allocation_entries.c.stratum == stratum, allocation_entries.c.participant_id.is_(None))
+                .order_by(allocation_entries.c.sequence)
+                .limit(1)
+            ).first()
+            if entry is None:
+                raise StratumExhausted(stratum)
+            _checked(session, entry)
+            digest = digest_of(session, {**entry._mapping, **claim})
+            session.execute(
+                allocation_entries.update().where(allocation_entries.c.id == entry.id).values(**claim, digest=digest)
+            )
+            arm, code, sequence = entry.arm, entry.preparation_code, entry.sequence
+        recorded: dict[str, object] = {"randomization_number": number, "preparation_code": code, "stratum": stratum}
+        if head.seed is not None:
+            # Keyed by the sealed seed: lets `audit verify` see a flipped arm, tells a blinded reader nothing.
+            recorded["seal"] = allocation_seal(head.seed, participant_id, number, code, stratum, sequence, arm)
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            site=participant.site,
+            participant=participant_id,
+            action="participant.randomized",
+            new_value=recorded,
+        )
+        viewer = viewer_for(protocol, actor.username, actor.role, frozenset(actor.sites))
+        shown = arm if may_see_allocation(viewer, participant_id) else MASKED
+        return Randomized(participant_id, number, stratum, now, code, shown, False)
+
+
+def allocation_of(engine: Engine, actor: UserView, participant_id: str) -> Randomized | None:
+    """A participant's randomization as this actor may see it (None before randomization)."""
+    with session_scope(engine) as session:
+        participant_row(session, actor, participant_id)
+        entry = session.execute(
+            select(allocation_entries).where(allocation_entries.c.participant_id == participant_id)
+        ).first()
+        if entry is None:
+            return None
+        flagged = (
+            session.execute(select(unblindings.c.unblinded_by).where(unblindings.c.participant_id == participant_id))
+            .scalars()
+            .all()
+        )
+    viewer = viewer_for(
+        current_protocol(engine).protocol,
+        actor.username,
+        actor.role,
+        frozenset(actor.sites),
+        frozenset({participant_id}) if actor.username in flagged else frozenset(),
+    )
+    arm = entry.arm if may_see_allocation(viewer, participant_id) else MASKED
+    return Randomized(
+        participant_id,
+        entry.randomization_number,
+        entry.stratum,
+        entry.randomized_at,
+        entry.preparation_code,
+        arm,
+        bool(flagged),
+    )
+
+
+@dataclass(frozen=True)
+class ParticipantRow:
+    """An enrolled participant with their randomization (never an arm)."""
+
+    participant_id: str
+    site: str
+    screening_id: int
+    enrolled_at: dt.datetime
+    withdrawn_scopes: tuple[str, ...]
+    randomization_number: int | None
+    randomized_at: dt.datetime | None
+    preparation_code: str | None
+    unblinded: bool
+
+
+def participant_rows(
+    engine: Engine, actor: UserView, *, participant_id: str | None = None, limit: int = 1000
+) -> list[ParticipantRow]:
+    """Enrolled participants within the actor's sites, newest first, with their randomization number."""
+    query = (
+        select(
+            participants,
+            allocation_entries.c.randomization_number,
+            allocation_entries.c.randomized_at,
+            allocation_entries.c.preparation_code,
+        )
+        .join(allocation_entries, allocation_entries.c.participant_id == participants.c.participant_id, isouter=True)
+        .order_by(participants.c.enrolled_at.desc(), participants.c.participant_id.desc())
+        .limit(limit)
+    )
+    if actor.role.site_scoped:
+        query = query.where(participants.c.site.in_(actor.sites))
+    if participant_id is not None:
+        query = query.where(participants.c.participant_id == participant_id)
+    with session_scope(engine) as session:
+        rows = session.execute(query).all()
+        ids = [r.participant_id for r in rows]
+        flagged = set(
+            session.execute(select(unblindings.c.participant_id).where(unblindings.c.participant_id.in_(ids))).scalars()
+        )
+        scopes: dict[str, list[str]] = {}
+        for pid, scope in session.execute(
+            select(withdrawals.c.participant_id, withdrawals.c.scope).where(withdrawals.c.participant_id.in_(ids))
+        ):
+            scopes.setdefault(pid, []).append(scope)
+    return [
+        ParticipantRow(
+            r.participant_id,
+            r.site,
+            r.screening_id,
+            r.enrolled_at,
+            tuple(sorted(scopes.get(r.participant_id, []))),
+            r.randomization_number,
+            r.randomized_at,
+            r.preparation_code,
+            r.participant_id in flagged,
+        )
+        for r in rows
+    ]
