@@ -29,13 +29,15 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, func, inspect, select
+from sqlalchemy import Engine, delete, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical
@@ -51,6 +53,7 @@ __all__ = [
     "AuditEntry",
     "AuditKeyError",
     "Change",
+    "batched",
     "begin_keying",
     "chain_pending",
     "count",
@@ -113,10 +116,18 @@ def record(
     detail: dict[str, Any] | None = None,
     at: dt.datetime | None = None,
 ) -> None:
-    """Append one entry to the audit trail in the caller's transaction.
+    """Append one entry to the audit trail in the caller's transaction (inside ``batched``, when it ends).
 
     Raises ``AuditKeyError`` when the trail is keyed and this engine has no key, or not this trial's key.
     """
+    buffers = session.info.get(_BUFFERS)
+    if buffers:
+        buffers[-1].append(
+            {"actor": actor, "action": action, "role": role, "site": site, "participant": participant,
+             "form": form, "field": field, "old_value": old_value, "new_value": new_value, "reason": reason,
+             "detail": detail, "at": at or clock.now()}
+        )  # fmt: skip
+        return
     record_many(
         session,
         [
@@ -127,8 +138,35 @@ def record(
     )  # fmt: skip
 
 
+_BUFFERS = "trialwright.audit.buffers"
+
+
+@contextmanager
+def batched(session: Session) -> Iterator[None]:
+    """Gather the entries ``record`` makes in the block and write them, in order, with one INSERT when it ends
+    (nothing if it raises: its transaction or savepoint is rolled back by the caller). May be nested: each block
+    writes its own entries when it ends."""
+    buffers: list[list[dict[str, Any]]] = session.info.setdefault(_BUFFERS, [])
+    buffers.append([])
+    try:
+        yield
+    except BaseException:
+        buffers.pop()
+        raise
+    _write(session, buffers.pop())
+
+
 def record_many(session: Session, changes: Sequence[Change]) -> None:
     """Append entries, in this order, in the caller's transaction with one INSERT (see ``record``)."""
+    buffers = session.info.get(_BUFFERS)
+    if buffers:
+        now = clock.now()
+        buffers[-1].extend({**change, "at": change.get("at") or now} for change in changes)
+        return
+    _write(session, changes)
+
+
+def _write(session: Session, changes: Sequence[Change]) -> None:
     if not changes:
         return
     now = clock.now()
@@ -190,18 +228,21 @@ def _writer_key(session: Session) -> bytes | None:
 
 
 def _write_pending(session: Session, contents: Sequence[dict[str, Any]]) -> None:
-    key = session.info.get(_PENDING)
-    if key is None:
-        key = (_writer_key(session),)
-        session.info[_PENDING] = key
+    state = session.info.get(_PENDING)
+    if state is None:
+        state = {"key": _writer_key(session), "last": 0}
+        session.info[_PENDING] = state
         engine = session.get_bind()
-        after_commit(session, lambda: _chain_after_commit(engine))  # type: ignore[arg-type]
-    session.execute(_INSERT_PENDING, [{**c, "mac": _pending_mac(key[0], c)} for c in contents])
+        after_commit(session, lambda: _chain_after_commit(engine, state["last"]))  # type: ignore[arg-type]
+    ids = session.execute(
+        _INSERT_PENDING.returning(audit_pending.c.id), [{**c, "mac": _pending_mac(state["key"], c)} for c in contents]
+    ).scalars()
+    state["last"] = max(state["last"], *ids)
 
 
-def _chain_after_commit(engine: Engine) -> None:
+def _chain_after_commit(engine: Engine, last: int) -> None:
     try:
-        chain_pending(engine)
+        chain_pending(engine, until=last)
     except Exception:  # the user's change is committed; its entries wait, signed, for the next chainer pass
         _log.exception("audit entries left pending; the next write, a backup or `audit verify` chains them")
 
@@ -224,24 +265,44 @@ class PendingForged(AuditKeyError):
         )
 
 
-def chain_pending(engine: Engine, *, batch: int = 2000) -> int:
+def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None) -> int:
     """Chain every pending entry (the single chainer); returns how many it chained. Idempotent and safe to call
     from any process at any time: passes are serialised by an advisory lock and each is one short transaction.
+
+    With ``until`` (the last pending id a transaction wrote), stop as soon as that entry is chained: a writer whose
+    entries a pass already chained while it waited for the lock does not run a pass of its own, so one pass
+    serves every transaction that committed before it began.
 
     Raises ``PendingForged`` at a pending entry that does not match its MAC (nothing from it on is chained)."""
     if not is_postgresql(engine) or not _has_pending_table(engine):
         return 0
+    waiting = select(audit_pending.c.id).limit(1)
+    if until is not None:
+        waiting = waiting.where(audit_pending.c.id == until)
     chained = 0
     while True:
         with session_scope(engine) as session:
-            if session.execute(select(audit_pending.c.id).limit(1)).first() is None:
+            if session.execute(waiting).first() is None:
                 return chained
-            serialise(session, "audit")
-            rows = _pending_rows(session, limit=batch)
-            if not rows:
-                return chained
-            chained += len(_chain_rows(session, rows))
+            if until is None:
+                serialise(session, "audit")
+            elif not session.execute(_TRY_LOCK).scalar_one():
+                # Another pass is running: it, or the next one, chains these entries. Waiting for the lock would
+                # queue every writer behind every other (each taking and releasing it in turn); a read does not.
+                busy = True
+            else:
+                busy = False
+            if until is None or not busy:
+                rows = _pending_rows(session, limit=batch)
+                if not rows:
+                    return chained
+                chained += len(_chain_rows(session, rows))
+                continue
+        time.sleep(_POLL_SECONDS)
 
+
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('audit'))")
+_POLL_SECONDS = 0.002
 
 _UPGRADED: weakref.WeakSet[Engine] = weakref.WeakSet()
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.roles import Role
@@ -125,9 +125,9 @@ def _soft_row(session: Session, scope: str, target: str) -> Any:
     ).first()
 
 
-def require_unlocked(session: Session, participant_id: str | None = None) -> None:
+def require_unlocked(session: Session, participant_id: str | None = None, *, site: str | None = None) -> None:
     """Refuse a data change while the trial is locked, or (given the participant) while the participant or their
-    site is soft-locked."""
+    site is soft-locked. A caller that has read the participant passes their ``site`` (one look-up fewer)."""
     row = _lock_row(session)
     if row is not None and row.locked:
         raise FormError(
@@ -136,9 +136,22 @@ def require_unlocked(session: Session, participant_id: str | None = None) -> Non
         )
     if participant_id is None:
         return
-    site = session.execute(select(participants.c.site).where(participants.c.participant_id == participant_id)).scalar()
-    for scope, target in (("participant", participant_id), ("site", site)):
-        soft = _soft_row(session, scope, target) if target is not None else None
+    if site is None:
+        site = session.execute(
+            select(participants.c.site).where(participants.c.participant_id == participant_id)
+        ).scalar()
+    targets = [("participant", participant_id)] + ([("site", site)] if site is not None else [])
+    # The latest row of each target decides; both are read in one statement.
+    found = session.execute(
+        select(soft_locks)
+        .where(or_(*(and_(soft_locks.c.scope == scope, soft_locks.c.target == target) for scope, target in targets)))
+        .order_by(soft_locks.c.id.desc())
+    ).all()
+    latest: dict[tuple[str, str], Any] = {}
+    for each in found:
+        latest.setdefault((each.scope, each.target), each)
+    for scope, target in targets:
+        soft = latest.get((scope, target))
         if soft is not None and soft.locked:
             raise FormError(
                 f"{scope}: {target} is soft-locked (since {soft.at:%Y-%m-%d %H:%M} UTC, by {soft.by}: {soft.reason}); "

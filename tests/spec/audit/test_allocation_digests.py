@@ -8,6 +8,7 @@ trail; `audit verify` names the entry. Each test runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -16,6 +17,10 @@ from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
+from trialwright.services.analysis import analysis_data
+from trialwright.services.audit_keys import AllocationsAltered
+from trialwright.services.exports import run_export
+from trialwright.services.safety import safety_tables
 from trialwright.services.randomization import AllocationTampered, generate_list, randomize, what_to_prepare
 from trialwright.store.randomization_tables import allocation_entries
 
@@ -98,3 +103,25 @@ def test_the_pharmacist_is_not_told_to_prepare_a_flipped_arm(trial: Trial) -> No
     with pytest.raises(AllocationTampered):
         what_to_prepare(trial.engine, pharmacist, code)
     assert audit.entries(trial.engine, action_prefix="randomization.allocation_refused")
+
+
+def test_no_arm_altered_in_the_database_reaches_an_analysis_a_table_by_arm_or_an_export(
+    trial: Trial, tmp_path: Path
+) -> None:
+    """Every reader of arms checks the entries first and refuses, naming the entry, rather than use a flipped arm."""
+    randomize(trial.engine, who(trial, Role.INVESTIGATOR), enrolled(trial))
+    _sql(trial, FLIP + " WHERE participant_id IS NOT NULL")
+    with trial.engine.connect() as conn:
+        flipped = conn.execute(
+            select(allocation_entries.c.id).where(allocation_entries.c.participant_id.is_not(None))
+        ).scalar_one()
+    statistician = who(trial, Role.UNBLINDED_STATISTICIAN)
+    readers = {
+        "analysis": lambda: analysis_data(trial.engine, who(trial, Role.BLINDED_STATISTICIAN)),
+        "safety tables by arm": lambda: safety_tables(trial.engine, who(trial, Role.DSMB_MEMBER)),
+        "export with arms": lambda: run_export(trial.engine, statistician, "csv", tmp_path / "csv", with_arms=True),
+    }
+    for what, read in readers.items():
+        with pytest.raises(AllocationsAltered, match=rf"do not match their keyed digest .*: {flipped}\b"):
+            read()
+            pytest.fail(f"{what} read a flipped arm")

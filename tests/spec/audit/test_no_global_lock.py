@@ -82,7 +82,7 @@ def test_an_open_writer_does_not_hold_up_another_writer(pg_engine: Engine) -> No
 
 def _crash_before_chaining(monkeypatch: pytest.MonkeyPatch, engine: Engine, n: int) -> None:
     """Entries committed, then the process dies before the chainer runs (the after-commit step is skipped)."""
-    monkeypatch.setattr(audit, "_chain_after_commit", lambda engine: None)
+    monkeypatch.setattr(audit, "_chain_after_commit", lambda engine, last: None)
     for i in range(n):
         with session_scope(engine) as session:
             audit.record(session, actor="alice", action="test.pending", new_value=i)

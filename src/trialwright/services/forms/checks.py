@@ -205,14 +205,20 @@ def _run_checks(
     """Evaluate the checks that read a field changed now (a query once closed is not raised again for
     the same data)."""
     forms = {form_id: _load(row) for form_id, row in rows.items()}
-    window = _window(session, protocol, participant, visit_row)
+    window: list[Any] = []  # read once, and only if a check is evaluated
+
+    def visit_window() -> Any:
+        if not window:
+            window.append(_window(session, protocol, participant, visit_row))
+        return window[0]
+
     for check in protocol.data_checks:
         refs = _refs(check)
         first = refs[0].partition(".")[0]
         touched = any(ref.partition(".")[2] in changed.get(ref.partition(".")[0], ()) for ref in refs)
         if first not in rows or not touched or check.severity == "refuse":
             continue
-        failed = _failed(protocol, check, forms, window)
+        failed = _failed(protocol, check, forms, visit_window())
         # A query on each field concerned, on its own form of the visit.
         concerned = [(fid, name) for fid, _, name in (ref.partition(".") for ref in refs) if fid in rows]
         for fid, name in concerned:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -83,11 +84,31 @@ def _save(
     visit_date: dt.date | None,
     typed_on_site_clock: bool = False,
 ) -> int:
+    """Validate and store one form's values with their audit entries (written in one batch); the record's id."""
+    with audit.batched(session):
+        return _save_now(session, protocol, version, actor, participant_id, visit_id, form_id, entries,
+                         reason=reason, visit_date=visit_date, typed_on_site_clock=typed_on_site_clock)  # fmt: skip
+
+
+def _save_now(
+    session: Session,
+    protocol: Protocol,
+    version: str,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    entries: Mapping[str, Any],
+    *,
+    reason: str | None,
+    visit_date: dt.date | None,
+    typed_on_site_clock: bool,
+) -> int:
     _role(actor, DATA_ENTRY, "enter form data")
     checked_text(reason, "reason", error=FormError)
-    require_unlocked(session)
     participant = participant_row(session, actor, participant_id)
-    require_unlocked(session, participant_id)  # a soft lock of the participant or their site
+    # The trial lock, and a soft lock of the participant or their site.
+    require_unlocked(session, participant_id, site=participant.site)
     _withdrawn(session, participant_id)
     form = _form_def(protocol, visit_id, form_id)
     tz = _tz(protocol, participant.site)
@@ -235,8 +256,19 @@ def _save(
     if row is not None:  # a form saved for the first time has no queries to close yet
         fixed = [name for name in changed if name not in breached]
         _auto_close(session, participant, record_id, "soft_limit", field_id=fixed, check_id=None)
-    _run_checks(session, protocol, participant, visit_row, _visit_forms(session, visit_row), {form_id: changed})
+    # The visit's forms as this save leaves them (what a fresh read would return), for the protocol's data checks.
+    as_saved = {fid: _Stored(r.id, _dump(pending[fid])) for fid, r in rows.items()}
+    as_saved[form_id] = _Stored(int(record_id), _dump(pending[form_id]))
+    _run_checks(session, protocol, participant, visit_row, as_saved, {form_id: changed})
     return int(record_id)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A form record's id and stored values, as the data checks read them."""
+
+    id: int
+    form_values: str
 
 
 def _soft_text(breach: SoftBreach) -> str:

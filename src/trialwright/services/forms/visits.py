@@ -87,8 +87,9 @@ def _ensure_visit(
     tz = _tz(protocol, participant.site)
     day = visit_date or local_date(clock.now(), tz)
     _check_visit_date(day, participant, tz)
-    session.execute(
-        visit_records.insert().values(
+    row = session.execute(
+        visit_records.insert()
+        .values(
             participant_id=participant.participant_id,
             visit_id=visit_id,
             visit_date=day,
@@ -96,7 +97,8 @@ def _ensure_visit(
             created_at=clock.now(),
             created_by=actor.username,
         )
-    )
+        .returning(*visit_records.c)
+    ).one()
     audit.record(
         session,
         actor=actor.username,
@@ -108,7 +110,7 @@ def _ensure_visit(
         new_value=day.isoformat(),
         detail={"visit": visit_id},
     )
-    return _visit_row(session, participant.participant_id, visit_id)
+    return row
 
 
 def _check_visit_date(day: dt.date, participant: Any, tz: ZoneInfo) -> None:

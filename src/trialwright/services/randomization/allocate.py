@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import evaluate
@@ -112,7 +112,16 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
     with session_scope(engine) as session:
         participant = participant_row(session, actor, participant_id)
         stratum = _participant_stratum(session, protocol, participant)
-        serialise(session, "randomization")
+        # No lock on the whole trial: the participant's own row (two requests for one participant queue), then the
+        # list entry taken with a row lock. Minimization alone decides from every earlier allocation, so its
+        # requests queue on one lock.
+        session.execute(
+            select(participants.c.participant_id)
+            .where(participants.c.participant_id == participant_id)
+            .with_for_update()
+        )
+        if isinstance(method, Minimization):
+            serialise(session, "randomization")
         try:
             check_pause(session, protocol)
         except SafetyError as exc:
@@ -127,15 +136,18 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
         head = session.execute(select(allocation_lists).order_by(allocation_lists.c.id).limit(1)).first()
         if head is None:
             raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
-        number = (session.execute(select(func.max(allocation_entries.c.randomization_number))).scalar() or 0) + 1
         now = clock.now()
-        claim = {
-            "participant_id": participant_id,
-            "randomization_number": number,
-            "randomized_at": now,
-            "randomized_by": actor.username,
-        }
+
+        def claim(number: int) -> dict[str, Any]:
+            return {
+                "participant_id": participant_id,
+                "randomization_number": number,
+                "randomized_at": now,
+                "randomized_by": actor.username,
+            }
+
         if isinstance(method, Minimization):
+            number = _next_number(session)
             arm, decision = _minimize(session, method, stratum, int(head.seed), number)
             sequence = (
                 session.execute(
@@ -151,22 +163,28 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
                 "arm": arm,
                 "preparation_code": code,
                 "decision": json.dumps(decision),
-                **claim,
+                **claim(number),
             }
             session.execute(allocation_entries.insert().values(**row, digest=digest_of(session, row)))
         else:
+            # The first free entry of the stratum that no other request holds (PostgreSQL: a row lock, skipping
+            # entries locked by concurrent requests; SQLite: its single writer). An entry a failed request held is
+            # free again at once and is the next one taken: the list is used in order, without gaps.
             entry = session.execute(
                 select(allocation_entries)
                 .where(allocation_entries.c.stratum == stratum, allocation_entries.c.participant_id.is_(None))
                 .order_by(allocation_entries.c.sequence)
                 .limit(1)
+                .with_for_update(skip_locked=True)
             ).first()
             if entry is None:
                 raise StratumExhausted(stratum)
             _checked(session, entry)
-            digest = digest_of(session, {**entry._mapping, **claim})
+            number = _next_number(session)
+            claimed = claim(number)
+            digest = digest_of(session, {**entry._mapping, **claimed})
             session.execute(
-                allocation_entries.update().where(allocation_entries.c.id == entry.id).values(**claim, digest=digest)
+                allocation_entries.update().where(allocation_entries.c.id == entry.id).values(**claimed, digest=digest)
             )
             arm, code, sequence = entry.arm, entry.preparation_code, entry.sequence
         recorded: dict[str, object] = {"randomization_number": number, "preparation_code": code, "stratum": stratum}
@@ -185,6 +203,15 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
         viewer = viewer_for(protocol, actor.username, actor.role, frozenset(actor.sites))
         shown = arm if may_see_allocation(viewer, participant_id) else MASKED
         return Randomized(participant_id, number, stratum, now, code, shown, False)
+
+
+def _next_number(session: Session) -> int:
+    """The next randomization number: on PostgreSQL from the ``randomization_numbers`` sequence, taken after every
+    check so that only a request that fails between here and its commit (a crash, a lost connection) leaves its
+    number unused, never given to anyone else; on SQLite, under its single writer, one more than the largest."""
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.execute(text("SELECT nextval('randomization_numbers')")).scalar_one())
+    return int(session.execute(select(func.max(allocation_entries.c.randomization_number))).scalar() or 0) + 1
 
 
 def allocation_of(engine: Engine, actor: UserView, participant_id: str) -> Randomized | None:

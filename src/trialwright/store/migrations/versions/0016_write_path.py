@@ -1,8 +1,10 @@
-"""Audit entries are written without a global lock: a table of entries not chained yet.
+"""The write path without a global lock: a table of audit entries not chained yet, a sequence of randomization numbers.
 
 On PostgreSQL a user's transaction writes its audit entries here, each signed with the audit key; a single
 chainer moves them into ``audit_entries`` (sequence, previous hash, hash, MAC) right after the commit, in a short
-transaction of its own (see ``trialwright.services.audit``).
+transaction of its own (see ``trialwright.services.audit``). Randomization numbers come from the sequence
+``randomization_numbers`` (PostgreSQL; it continues from the largest number given), so that concurrent
+randomizations lock only their own list entry.
 
 Revision ID: 0016
 Revises: 0015
@@ -41,7 +43,15 @@ def upgrade() -> None:
         sa.Column("mac", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_audit_pending"),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE SEQUENCE randomization_numbers")
+        op.execute(
+            "SELECT setval('randomization_numbers', "
+            "(SELECT coalesce(max(randomization_number), 0) + 1 FROM allocation_entries), false)"
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP SEQUENCE randomization_numbers")
     op.drop_table("audit_pending")
