@@ -120,22 +120,10 @@ def record(
 
     Raises ``AuditKeyError`` when the trail is keyed and this engine has no key, or not this trial's key.
     """
-    buffers = session.info.get(_BUFFERS)
-    if buffers:
-        buffers[-1].append(
-            {"actor": actor, "action": action, "role": role, "site": site, "participant": participant,
-             "form": form, "field": field, "old_value": old_value, "new_value": new_value, "reason": reason,
-             "detail": detail, "at": at or clock.now()}
-        )  # fmt: skip
-        return
-    record_many(
-        session,
-        [
-            {"actor": actor, "action": action, "role": role, "site": site, "participant": participant,
-             "form": form, "field": field, "old_value": old_value, "new_value": new_value, "reason": reason,
-             "detail": detail, "at": at}
-        ],
-    )  # fmt: skip
+    change = {"actor": actor, "action": action, "role": role, "site": site, "participant": participant,
+              "form": form, "field": field, "old_value": old_value, "new_value": new_value, "reason": reason,
+              "detail": detail, "at": at}  # fmt: skip
+    record_many(session, [change])
 
 
 _BUFFERS = "trialwright.audit.buffers"
@@ -157,20 +145,20 @@ def batched(session: Session) -> Iterator[None]:
 
 
 def record_many(session: Session, changes: Sequence[Change]) -> None:
-    """Append entries, in this order, in the caller's transaction with one INSERT (see ``record``)."""
-    buffers = session.info.get(_BUFFERS)
-    if buffers:
-        now = clock.now()
-        buffers[-1].extend({**change, "at": change.get("at") or now} for change in changes)
-        return
-    _write(session, changes)
-
-
-def _write(session: Session, changes: Sequence[Change]) -> None:
-    if not changes:
-        return
+    """Append entries, in this order, in the caller's transaction with one INSERT (see ``record``). Each value is
+    serialised now, so a change the caller makes to an object afterwards never reaches the trail."""
     now = clock.now()
     contents = [_content(change, now) for change in changes]
+    buffers = session.info.get(_BUFFERS)
+    if buffers:
+        buffers[-1].extend(contents)
+        return
+    _write(session, contents)
+
+
+def _write(session: Session, contents: Sequence[dict[str, Any]]) -> None:
+    if not contents:
+        return
     if session.get_bind().dialect.name == "postgresql":
         _write_pending(session, contents)
     else:
