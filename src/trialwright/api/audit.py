@@ -1,6 +1,8 @@
 """REST endpoint for the audit trail (administrators, data managers, and monitors for their own sites).
 
-The same service as the page: values the masking policy hides from the caller come back as ``masked``.
+The same service as the page: values the masking policy hides from the caller come back as ``masked``. Pages
+are newest first, with keyset paging: pass the answer's ``next`` as ``before`` for the next (older) page; entries
+written meanwhile never shift it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from trialwright.services import audit_trail as svc
 from trialwright.services.users import UserView
@@ -37,7 +39,15 @@ class AuditEntryOut(BaseModel):
     detail: str | None
 
 
-@router.get("/audit", response_model=list[AuditEntryOut])
+class AuditPageOut(BaseModel):
+    """A page of audit entries, newest first."""
+
+    entries: list[AuditEntryOut]
+    total: int = Field(description="How many entries match the filters (within the caller's sites).")
+    next: int | None = Field(description="Pass as `before` for the next (older) page; null on the last page.")
+
+
+@router.get("/audit", response_model=AuditPageOut)
 def audit_entries(
     user: Reader,
     engine: EngineDep,
@@ -46,12 +56,13 @@ def audit_entries(
     action: Annotated[str | None, Query(description="Only actions starting with this.")] = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID, description="Entries before this sequence.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[AuditEntryOut]:
-    """Audit entries newest first, within the caller's sites; arm-revealing values masked for blinded callers."""
-    rows = svc.read_trail(
+) -> AuditPageOut:
+    """Audit entries newest first, within the caller's sites; arm-revealing values masked for blinded callers.
+    The answer holds the total matching the filters and the cursor of the next page."""
+    found = svc.read_page(
         engine, user, participant=participant, by=actor, action_prefix=action, before_seq=before, limit=limit
     )
-    return [
+    rows = [
         AuditEntryOut(
             seq=e.seq,
             at=e.at,
@@ -67,5 +78,6 @@ def audit_entries(
             reason=e.reason,
             detail=e.detail,
         )
-        for e in rows
+        for e in found.entries
     ]
+    return AuditPageOut(entries=rows, total=found.total, next=found.next)

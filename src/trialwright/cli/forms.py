@@ -138,6 +138,15 @@ def _audit_engine(database: str | None) -> Any:
     return engine
 
 
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def _print_anchor(anchor: Any) -> None:
     signed = f" mac {anchor.mac}" if anchor.mac else " (unsigned: no audit key)"
     console.print(
@@ -149,18 +158,35 @@ def _print_anchor(anchor: Any) -> None:
 
 
 @audit_app.command("verify")
-def verify(database: DatabaseOption = None) -> None:
+def verify(
+    database: DatabaseOption = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show progress bars (over the entries, then the replay).")
+    ] = True,
+) -> None:
     """Check the audit trail against its key and anchors and the allocation list against its digests; name the
     first entry altered, removed, inserted, unsigned, forged or cut off. Then replay the trail and compare it with
     the data tables (form values and states, visits, randomizations, allocation lists): name the first values
-    that differ, rows the trail says exist but are gone, and rows no entry explains. On success, anchor the head."""
+    that differ, rows the trail says exist but are gone, and rows no entry explains. The outcome is recorded for
+    the audit page, with a verification checkpoint at the head when the chain is intact. On success, anchor the
+    head."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from trialwright.services import audit
+    from trialwright.services.audit_checkpoints import record_full_verify
     from trialwright.services.audit_keys import write_anchor
     from trialwright.services.replay import replay
 
     engine = _audit_engine(database)
-    report = audit.verify(engine)
-    replayed = replay(engine, limit=10)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not progress) as bar:
+        chain_task = bar.add_task("Verifying the chain", total=audit.count(engine))
+        report = audit.verify(engine, progress=lambda n: bar.advance(chain_task, n))
+        replay_task = bar.add_task("Replaying the trail", total=None)
+        replayed = replay(engine, limit=10, progress=lambda n: bar.advance(replay_task, n))
+        done = next(t.completed for t in bar.tasks if t.id == replay_task)
+        bar.update(replay_task, total=done)
+    record_full_verify(engine, report, replayed, by=f"cli:{_os_user()}")
     problems = []
     if report.ok:
         keyed = (

@@ -30,6 +30,7 @@ __all__ = [
     "allocation_digest",
     "anchor_mac",
     "canonical",
+    "checkpoint_mac",
     "entry_hash",
     "entry_mac",
     "verify_chain",
@@ -148,6 +149,13 @@ def anchor_mac(key: bytes, anchor: Anchor) -> str:
     return hmac.new(key, data.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def checkpoint_mac(key: bytes, seq: int | None, hash: str | None, at: dt.datetime, outcome: str = "") -> str:
+    """The HMAC-SHA256 that signs a verification checkpoint: the entry verified up to, its hash, the time, and
+    (for a full verification) the canonical text of its outcome, so none of them can be changed without the key."""
+    data = f"checkpoint\x00{seq}\x00{hash}\x00{_utc_text(at)}\x00{outcome}"
+    return hmac.new(key, data.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 Problem = Literal[
     "altered",
     "removed",
@@ -160,6 +168,7 @@ Problem = Literal[
     "keying",
     "key",
     "allocation",
+    "checkpoint",
 ]
 
 
@@ -174,7 +183,8 @@ class ChainReport:
     ``truncated`` (the trail ends before an anchored entry: its tail was deleted), ``anchor`` (an entry
     differs from its anchor, or an anchor is not signed with the key), ``keying`` (where keying began was
     changed), ``key`` (no key, or not this trial's key), ``allocation`` (an allocation entry does not match
-    its digest; ``first_bad_seq`` is then the allocation entry's id).
+    its digest; ``first_bad_seq`` is then the allocation entry's id), ``checkpoint`` (a verification checkpoint
+    is not signed with the key, or its entry no longer has the checkpointed hash).
     """
 
     ok: bool
@@ -212,6 +222,7 @@ def verify_chain(
     key: bytes | None = None,
     keyed_from: int | None = None,
     anchors: Sequence[Anchor] = (),
+    after: tuple[int, str] = (0, GENESIS),
 ) -> ChainReport:
     """Recompute the chain in sequence order and name the first entry that was tampered with.
 
@@ -221,14 +232,16 @@ def verify_chain(
     re-stitched); a sequence that goes backwards means the order was changed. From ``keyed_from`` on,
     every entry must carry the MAC only ``key`` makes; every anchor must be signed with ``key``, its
     entry must still have the anchored hash, and the trail must reach the last anchored sequence.
+
+    ``after`` (a sequence number and that entry's hash, from a verification checkpoint) verifies only the entries
+    after it: the first must be the next one and follow that hash. ``count`` is then the entries verified here.
     """
     found = _check_anchors(anchors, key, keyed_from)
     if found is not None:
         return found
     anchored = {a.seq: a for a in anchors}
     keyed = keyed_from if keyed_from is not None else 1 << 62
-    expected_prev = GENESIS
-    expected_seq = 1
+    expected_seq, expected_prev = after[0] + 1, after[1]
     count = 0
 
     def bad(seq: int, problem: Problem, message: str) -> ChainReport:
@@ -272,13 +285,14 @@ def verify_chain(
         expected_seq += 1
     if anchors:
         last = max(anchors, key=lambda a: a.seq)
-        if last.seq > count:
+        end = expected_seq - 1
+        if last.seq > end:
             when = last.at.strftime("%Y-%m-%d %H:%M UTC")
             return bad(
-                count + 1,
+                end + 1,
                 "truncated",
-                f"the trail ends at entry {count} but entry {last.seq} was anchored on {when}: "
-                f"entries {count + 1}-{last.seq} were deleted (deleted tail)",
+                f"the trail ends at entry {end} but entry {last.seq} was anchored on {when}: "
+                f"entries {end + 1}-{last.seq} were deleted (deleted tail)",
             )
     return ChainReport(
         True, count, message=f"audit trail intact: {count} entries", keyed_from=keyed_from, anchors=len(anchors)

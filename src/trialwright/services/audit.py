@@ -31,7 +31,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -432,6 +432,25 @@ def _entry(row: Any) -> AuditEntry:
     return AuditEntry(**row._mapping)
 
 
+def _filtered(
+    query: Any,
+    *,
+    participant: str | None,
+    actor: str | None,
+    action_prefix: str | None,
+    sites: Sequence[str] | None,
+) -> Any:
+    if sites is not None:
+        query = query.where(audit_entries.c.site.in_(list(sites)))
+    if participant is not None:
+        query = query.where(audit_entries.c.participant == participant)
+    if actor is not None:
+        query = query.where(audit_entries.c.actor == actor)
+    if action_prefix is not None:
+        query = query.where(audit_entries.c.action.startswith(action_prefix, autoescape=True))
+    return query
+
+
 def entries(
     engine: Engine,
     *,
@@ -444,27 +463,34 @@ def entries(
 ) -> list[AuditEntry]:
     """Entries newest first, filtered; page with ``before_seq``; ``sites`` keeps only those sites' entries."""
     query = select(audit_entries).order_by(audit_entries.c.seq.desc()).limit(limit)
-    if sites is not None:
-        query = query.where(audit_entries.c.site.in_(list(sites)))
-    if participant is not None:
-        query = query.where(audit_entries.c.participant == participant)
-    if actor is not None:
-        query = query.where(audit_entries.c.actor == actor)
-    if action_prefix is not None:
-        query = query.where(audit_entries.c.action.startswith(action_prefix, autoescape=True))
+    query = _filtered(query, participant=participant, actor=actor, action_prefix=action_prefix, sites=sites)
     if before_seq is not None:
         query = query.where(audit_entries.c.seq < before_seq)
     with session_scope(engine) as session:
         return [_entry(row) for row in session.execute(query)]
 
 
-def count(engine: Engine) -> int:
-    """How many entries the trail holds."""
+def count(
+    engine: Engine,
+    *,
+    participant: str | None = None,
+    actor: str | None = None,
+    action_prefix: str | None = None,
+    sites: Sequence[str] | None = None,
+) -> int:
+    """How many entries the trail holds (matching the filters of ``entries``, if given)."""
+    query = _filtered(
+        select(func.count()).select_from(audit_entries),
+        participant=participant,
+        actor=actor,
+        action_prefix=action_prefix,
+        sites=sites,
+    )
     with session_scope(engine) as session:
-        return int(session.execute(select(func.count()).select_from(audit_entries)).scalar_one())
+        return int(session.execute(query).scalar_one())
 
 
-def verify(engine: Engine, *, batch: int = 5000) -> ChainReport:
+def verify(engine: Engine, *, batch: int = 5000, progress: Callable[[int], None] | None = None) -> ChainReport:
     """Recompute the whole chain (streaming, in sequence order), check it against the anchors and the key,
     then every allocation entry's digest; see ``trialwright.services.audit_keys.verify_trail``.
 
@@ -478,7 +504,7 @@ def verify(engine: Engine, *, batch: int = 5000) -> ChainReport:
         return ChainReport(False, 0, None, "forged", str(exc))
     except AuditKeyError as exc:
         return ChainReport(False, 0, None, "key", str(exc))
-    return verify_trail(engine, batch=batch)
+    return verify_trail(engine, batch=batch, progress=progress)
 
 
 def side_files(settings: Settings) -> list[Path]:

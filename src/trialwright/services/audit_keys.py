@@ -9,7 +9,7 @@ An anchor is a signed checkpoint of the head appended to the anchor file (``audi
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "read_anchors",
     "side_files",
     "sign_unsigned_allocations",
+    "ticking",
     "verify_trail",
     "write_anchor",
 ]
@@ -250,8 +251,23 @@ def write_anchor(engine: Engine) -> Anchor | None:
     return anchor
 
 
-def verify_trail(engine: Engine, *, batch: int = 5000) -> ChainReport:
-    """Verify the chain with the engine's key against every anchor (streaming), then every allocation digest."""
+def ticking(rows: Iterable[Any], progress: Callable[[int], None] | None, every: int = 1000) -> Iterator[Any]:
+    """``rows`` unchanged, calling ``progress`` with how many were read since the last call, every ``every``."""
+    n = 0
+    for row in rows:
+        yield row
+        n += 1
+        if progress is not None and n == every:
+            progress(n)
+            n = 0
+    if progress is not None and n:
+        progress(n)
+
+
+def verify_trail(engine: Engine, *, batch: int = 5000, progress: Callable[[int], None] | None = None) -> ChainReport:
+    """Verify the chain with the engine's key against every anchor (streaming), then every allocation digest.
+
+    ``progress`` is called with the number of entries read since its last call (a progress bar's advance)."""
     ring = key_of(engine) or AuditKey(None, "this engine was made without one")
     secret = ring.secret
     keyed_schema = _keyed_schema(engine)
@@ -270,7 +286,9 @@ def verify_trail(engine: Engine, *, batch: int = 5000) -> ChainReport:
     columns = audit_entries.c if keyed_schema else [c for c in audit_entries.c if c.name != "mac"]
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=batch).execute(select(*columns).order_by(audit_entries.c.seq))
-        report = verify_chain((_entry(row) for row in result), key=secret, keyed_from=keyed_from, anchors=anchors)
+        report = verify_chain(
+            ticking((_entry(row) for row in result), progress), key=secret, keyed_from=keyed_from, anchors=anchors
+        )
     if not report.ok or not keyed_schema:
         return report
     checked = 0

@@ -9,6 +9,7 @@ not the length of the trail.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, select
 
@@ -21,6 +22,7 @@ from trialwright.domain.replay import (
     ReplayReport,
     TrailEntry,
 )
+from trialwright.services.audit_keys import ticking
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists
 from trialwright.store.tables import audit_entries
@@ -57,16 +59,19 @@ class _Findings:
             self.kept.append(found)
 
 
-def replay(engine: Engine, *, batch: int = 5000, limit: int = 100) -> ReplayReport:
+def replay(
+    engine: Engine, *, batch: int = 5000, limit: int = 100, progress: Callable[[int], None] | None = None
+) -> ReplayReport:
     """Replay the whole trail and compare it with the stored forms, visits, randomizations and allocation lists.
 
-    ``limit`` bounds the disagreements kept in the report (all are counted).
+    ``limit`` bounds the disagreements kept in the report (all are counted). ``progress`` is called with the
+    number of trail entries replayed since its last call.
     """
     state = Replay()
     found = _Findings(limit)
     rows = 0
     with engine.connect() as conn:
-        for r in conn.execution_options(yield_per=batch).execute(_TRAIL):
+        for r in ticking(conn.execution_options(yield_per=batch).execute(_TRAIL), progress):
             bad = state.apply(
                 TrailEntry(r.seq, r.action, r.participant, r.form, r.field, r.new_value, r.reason, r.detail)
             )

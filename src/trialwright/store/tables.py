@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Integer,
@@ -19,7 +20,15 @@ from sqlalchemy import (
 
 from trialwright.store.coltypes import UTCDateTime
 
-__all__ = ["audit_entries", "audit_keying", "audit_pending", "metadata", "protocol_versions", "sites", "trial"]
+__all__ = [
+    "audit_checkpoints",
+    "audit_entries",
+    "audit_keying",
+    "metadata",
+    "protocol_versions",
+    "sites",
+    "trial",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -119,5 +128,31 @@ audit_pending = Table(
     Column("new_value", Text, nullable=True),
     Column("reason", Text, nullable=True),
     Column("detail", Text, nullable=True),
+    Column("mac", String(64), nullable=True),
+)
+
+
+#: Verification checkpoints (see trialwright.services.audit_checkpoints): the chain was verified up to entry ``seq``,
+#: whose hash was ``hash``, at ``at`` by ``by``; ``mac`` signs them (and a full verify's outcome) with the audit key,
+#: so nobody without the key can move a checkpoint past entries never verified. ``kind`` is ``page`` (the audit
+#: page verified the entries after the previous checkpoint) or ``full`` (``trialwright audit verify``: the outcome
+#: columns say what it found; ``seq`` and ``hash`` are empty when the chain was not intact).
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=True, index=True),
+    Column("hash", String(64), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("chain_ok", Boolean, nullable=True),
+    Column("problem", String(16), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("entries", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
+    Column("allocations", Integer, nullable=True),
+    Column("replay_ok", Boolean, nullable=True),
+    Column("replay_disagreements", Integer, nullable=True),
+    Column("replay_rows", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
     Column("mac", String(64), nullable=True),
 )

@@ -1,5 +1,9 @@
 """The audit trail page (administrators, data managers, and monitors for their own sites); values the masking
-policy hides from the reader show as ``masked`` (``trialwright.services.audit_trail``)."""
+policy hides from the reader show as ``masked`` (``trialwright.services.audit_trail``).
+
+A load verifies only the entries written since the last verification checkpoint (at most
+``audit_checkpoints.PAGE_CAP``) and shows the outcome of the last full ``trialwright audit verify``; it never reads
+the whole trail nor runs the replay (``trialwright.services.audit_checkpoints``)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from trialwright.services import audit, audit_trail
-from trialwright.services.replay import replay
+from trialwright.services import audit_checkpoints, audit_trail
 from trialwright.web.deps import MAX_ROW_ID, EngineDep, require_roles
 from trialwright.web.templating import Page, render_page
 
@@ -28,7 +31,7 @@ def audit_page(
     before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> HTMLResponse:
     assert page.user is not None
-    rows = audit_trail.read_trail(
+    found = audit_trail.read_page(
         engine,
         page.user,
         by=actor or None,
@@ -38,11 +41,13 @@ def audit_page(
         limit=_PAGE_SIZE,
     )
     context = {
-        "rows": rows,
+        "rows": found.entries,
+        "total": found.total,
         "filters": {"actor": actor or "", "action": action or "", "participant": participant or ""},
-        "older": rows[-1].seq if len(rows) == _PAGE_SIZE else None,
-        "chain": audit.verify(engine),
+        "older": found.next,
+        "paged": before is not None,
+        "chain": audit_checkpoints.check_new_entries(engine, by=f"web:{page.user.username}"),
         # Counts only: the disagreements name participants of every site (the CLI prints them).
-        "replay": replay(engine, limit=0),
+        "full": audit_checkpoints.last_full_verify(engine),
     }
     return render_page(request, page, "audit/index.html", context)
