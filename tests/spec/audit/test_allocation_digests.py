@@ -20,8 +20,8 @@ from trialwright.services import audit
 from trialwright.services.analysis import analysis_data
 from trialwright.services.audit_keys import AllocationsAltered
 from trialwright.services.exports import run_export
-from trialwright.services.safety import safety_tables
 from trialwright.services.randomization import AllocationTampered, generate_list, randomize, what_to_prepare
+from trialwright.services.safety import safety_tables
 from trialwright.store.randomization_tables import allocation_entries
 
 FLIP = "UPDATE allocation_entries SET arm = CASE WHEN arm = 'EXO' THEN 'PBO' ELSE 'EXO' END"
