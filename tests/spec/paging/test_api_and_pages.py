@@ -22,6 +22,7 @@ from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.services.forms import list_queries
 from trialwright.services.randomization import participant_rows, preparation_queue
+from trialwright.services.readiness import lock_readiness
 from trialwright.services.safety import list_events
 from trialwright.services.screening import list_screenings, screen
 from trialwright.services.sharing import list_requests, record_request
@@ -191,3 +192,13 @@ def test_every_list_page_says_how_many_rows_there_are(trial: Trial, role: Role, 
         n = count(trial)
         assert n > 0
         assert _range(c.get(path).text) == f"Showing 1–{min(n, 50)} of {n}"
+
+
+def test_the_lock_page_says_how_many_blockers_it_leaves_out(trial: Trial) -> None:
+    blockers = len(lock_readiness(trial.engine, who(trial, Role.DATA_MANAGER)).blockers)
+    assert blockers > 10  # the simulated trial has open queries, unsigned forms...
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as c:
+        sign_in(c, Role.DATA_MANAGER)
+        text = c.get("/data-management").text
+    assert len(re.findall(r"<li>", text.split('data-testid="first-blockers"', 1)[1].split("</ul>", 1)[0])) == 10
+    assert f"The first 10 of {blockers}; every one is on the lock readiness page." in text
