@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
+from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
 from trialwright.domain.forms import FormValueError
+from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
@@ -200,12 +202,53 @@ def import_forms(body: ImportIn, user: Entry, engine: EngineDep) -> dict[str, An
     }
 
 
-@router.get("/queries")
+class QueryOut(BaseModel):
+    """A data query (never names an arm); ``automatic`` when the system raised it (an edit or data check)."""
+
+    id: int
+    participant_id: str
+    site: str
+    visit_id: str | None
+    form_id: str | None
+    field: str | None
+    origin: str
+    check_id: str | None
+    text: str
+    status: str
+    raised_by: str
+    raised_at: dt.datetime
+    answer: str | None
+    answered_by: str | None
+    closed_by: str | None
+    close_note: str | None
+    automatic: bool
+
+
+@router.get("/queries", response_model=PageOut[QueryOut])
 def queries(
-    user: Reader, engine: EngineDep, status: str | None = None, participant_id: str | None = None
-) -> list[dict[str, Any]]:
-    """The query inbox within the caller's sites."""
-    return [q.__dict__ for q in svc.list_queries(engine, user, status=status, participant_id=participant_id)]
+    request: Request,
+    response: Response,
+    user: Reader,
+    engine: EngineDep,
+    status: str | None = None,
+    participant_id: str | None = None,
+    site: str | None = None,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> PageOut[QueryOut]:
+    """A page of the query inbox within the caller's sites: open and answered first, then closed; newest first."""
+    with cursor_checked():
+        found = _call(
+            svc.page_queries,
+            engine,
+            user,
+            status=status,
+            participant_id=participant_id,
+            site=site,
+            limit=limit,
+            cursor=cursor,
+        )
+    return page_out(request, response, found, lambda q: QueryOut(**q.__dict__))
 
 
 @router.post("/queries", status_code=201)

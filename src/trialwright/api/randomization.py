@@ -10,9 +10,11 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
+from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
 from trialwright.services import randomization as svc
 from trialwright.services.screening import NotFound, ScreeningError
@@ -31,6 +33,20 @@ Reader = Annotated[
             Role.DATA_MANAGER,
             Role.OUTCOME_ASSESSOR,
             Role.UNBLINDED_STATISTICIAN,
+        )
+    ),
+]
+#: Who reads the participant list (the blinded team, as the participants page).
+ParticipantReader = Annotated[
+    UserView,
+    Depends(
+        require_api_roles(
+            Role.ADMINISTRATOR,
+            Role.INVESTIGATOR,
+            Role.STUDY_COORDINATOR,
+            Role.MONITOR,
+            Role.DATA_MANAGER,
+            Role.OUTCOME_ASSESSOR,
         )
     ),
 ]
@@ -162,6 +178,51 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
 def randomize(participant_id: str, user: Randomizer, engine: EngineDep) -> RandomizationOut:
     """Randomize an enrolled participant (the next concealed entry of their stratum, once)."""
     return _out(_call(svc.randomize, engine, user, participant_id))
+
+
+class ParticipantOut(BaseModel):
+    """An enrolled participant with their randomization number (never an arm)."""
+
+    participant_id: str
+    site: str
+    screening_id: int
+    enrolled_at: dt.datetime
+    withdrawn_scopes: list[str]
+    randomization_number: int | None
+    randomized_at: dt.datetime | None
+    preparation_code: str | None
+    emergency_unblinded: bool
+
+
+def _participant(p: svc.ParticipantRow) -> ParticipantOut:
+    return ParticipantOut(
+        participant_id=p.participant_id,
+        site=p.site,
+        screening_id=p.screening_id,
+        enrolled_at=p.enrolled_at,
+        withdrawn_scopes=list(p.withdrawn_scopes),
+        randomization_number=p.randomization_number,
+        randomized_at=p.randomized_at,
+        preparation_code=p.preparation_code,
+        emergency_unblinded=p.unblinded,
+    )
+
+
+@router.get("/participants", response_model=PageOut[ParticipantOut])
+def participants(
+    request: Request,
+    response: Response,
+    user: ParticipantReader,
+    engine: EngineDep,
+    site: str | None = None,
+    search: Annotated[str | None, Query(max_length=32, description="Participant id prefix.")] = None,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> PageOut[ParticipantOut]:
+    """A page of the enrolled participants within the caller's sites, newest enrolment first."""
+    with cursor_checked():
+        found = svc.page_participants(engine, user, site=site, search=search, limit=limit, cursor=cursor)
+    return page_out(request, response, found, _participant)
 
 
 @router.get("/participants/{participant_id}/randomization", response_model=RandomizationOut)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 
+from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
+from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.safety import SafetyInputError
 from trialwright.services import safety as svc
 from trialwright.services.screening import NotFound
@@ -105,15 +107,33 @@ def report(participant_id: str, body: dict[str, Any], user: Reporter, engine: En
     return _event(_call(svc.report_event, engine, user, participant_id, body))
 
 
-@router.get("/adverse-events")
+@router.get("/adverse-events", response_model=PageOut[dict[str, Any]])
 def events(
-    user: Reader, engine: EngineDep, participant_id: str | None = None, overdue: bool = False, serious: bool = False
-) -> list[dict[str, Any]]:
-    """Adverse events within the caller's sites, newest first."""
-    found = _call(
-        svc.list_events, engine, user, participant_id=participant_id, overdue_only=overdue, serious_only=serious
-    )
-    return [_event(e) for e in found]
+    request: Request,
+    response: Response,
+    user: Reader,
+    engine: EngineDep,
+    participant_id: str | None = None,
+    site: str | None = None,
+    overdue: bool = False,
+    serious: bool = False,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> PageOut[dict[str, Any]]:
+    """A page of the adverse events within the caller's sites, newest first."""
+    with cursor_checked():
+        found = _call(
+            svc.page_events,
+            engine,
+            user,
+            participant_id=participant_id,
+            site=site,
+            overdue_only=overdue,
+            serious_only=serious,
+            limit=limit,
+            cursor=cursor,
+        )
+    return page_out(request, response, found, _event)
 
 
 @router.get("/adverse-events/{ae_number}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -10,6 +11,7 @@ __all__ = [
     "AccountRequestOut",
     "ArmOut",
     "MeOut",
+    "PageOut",
     "SiteOut",
     "TokenCreated",
     "TokenIn",
@@ -17,6 +19,19 @@ __all__ = [
     "TrialOut",
     "UserOut",
 ]
+
+
+T = TypeVar("T")
+
+
+class PageOut(BaseModel, Generic[T]):
+    """One page of a list."""
+
+    items: list[T]
+    total: int = Field(description="How many rows match the filter, on every page.")
+    limit: int = Field(description="The page size asked for.")
+    next: str | None = Field(description="The cursor of the next page; null on the last page.")
+    prev: str | None = Field(description="The cursor of the previous page; null on the first page.")
 
 
 class MeOut(BaseModel):

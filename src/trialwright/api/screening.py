@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
 from trialwright.domain.eligibility import ScreeningValueError
+from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
 from trialwright.services import screening as svc
 from trialwright.services.users import UserView
@@ -123,12 +125,24 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
 
 
-@router.get("/screenings", response_model=list[ScreeningOut])
+@router.get("/screenings", response_model=PageOut[ScreeningOut])
 def screenings(
-    user: Reader, engine: EngineDep, site: str | None = None, decision: str | None = None
-) -> list[ScreeningOut]:
-    """The screening log within the caller's sites, newest first."""
-    return [_out(s) for s in svc.list_screenings(engine, user, site=site, decision=decision)]
+    request: Request,
+    response: Response,
+    user: Reader,
+    engine: EngineDep,
+    site: str | None = None,
+    decision: str | None = None,
+    participant: Annotated[str | None, Query(max_length=32, description="Participant id prefix.")] = None,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> PageOut[ScreeningOut]:
+    """A page of the screening log within the caller's sites, newest first (by screening date, then id)."""
+    with cursor_checked():
+        found = svc.page_screenings(
+            engine, user, site=site, decision=decision, participant=participant, limit=limit, cursor=cursor
+        )
+    return page_out(request, response, found, _out)
 
 
 @router.post("/screenings", response_model=ScreeningOut, status_code=201)

@@ -443,8 +443,8 @@ def reject(engine: Engine, protocol: Protocol, request_id: int, approver: UserVi
         return _request_view(session.execute(select(account_requests).where(account_requests.c.id == row.id)).one())
 
 
-def sponsor_notices(engine: Engine, limit: int = 50) -> list[tuple[dt.datetime, str]]:
-    """What is addressed to the sponsor contact, newest first (to forward to them)."""
+def sponsor_notices(engine: Engine, limit: int | None = None) -> list[tuple[dt.datetime, str]]:
+    """What is addressed to the sponsor contact, newest first (to forward to them); all of it unless ``limit``."""
     with read_scope(engine) as session:
         rows = session.execute(
             select(notifications)

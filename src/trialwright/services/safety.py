@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date, on_site_clock, parse_moment
 from trialwright.domain.masking import MASKED, sees_arms
+from trialwright.domain.paging import DEFAULT_LIMIT, Page, page_of
 from trialwright.domain.roles import Role
 from trialwright.domain.safety import (
     ActionTaken,
@@ -51,6 +52,7 @@ from trialwright.services.forms import (
     require_unlocked,
     save_form,
 )
+from trialwright.services.paging import keyset_page
 from trialwright.services.reauth import require_password
 from trialwright.services.screening import NotFound, ScreeningError, participant_row, require_scope
 from trialwright.services.trial import current_protocol
@@ -77,6 +79,7 @@ __all__ = [
     "list_events",
     "listing_rows",
     "overdue_for",
+    "page_events",
     "pause",
     "record_decision",
     "record_submission",
@@ -690,6 +693,28 @@ def get_event(engine: Engine, actor: UserView, ae_number: str) -> AdverseEventVi
         return _views(session, protocol, actor, [row], clock.now())[0]
 
 
+def _events_query(
+    actor: UserView, participant_id: str | None, site: str | None, serious: bool, participant: str | None = None
+) -> Select[Any]:
+    _role(actor, READERS, "read adverse events")
+    query = select(adverse_events)
+    if actor.role.site_scoped:
+        query = query.where(adverse_events.c.site.in_(actor.sites))
+    if participant_id:
+        query = query.where(adverse_events.c.participant_id == participant_id)
+    if participant:
+        query = query.where(adverse_events.c.participant_id.startswith(participant, autoescape=True))
+    if site:
+        query = query.where(adverse_events.c.site == site)
+    if serious:  # only an event that was ever serious has a deadline
+        query = query.where(adverse_events.c.id.in_(select(ae_reports.c.event_id).where(ae_reports.c.serious)))
+    return query
+
+
+def _kept(view: AdverseEventView, serious_only: bool, overdue_only: bool) -> bool:
+    return (not serious_only or view.classification.serious) and (not overdue_only or bool(view.overdue))
+
+
 def list_events(
     engine: Engine,
     actor: UserView,
@@ -700,25 +725,50 @@ def list_events(
     serious_only: bool = False,
     now: dt.datetime | None = None,
 ) -> list[AdverseEventView]:
-    """Adverse events within the actor's sites, newest first."""
-    _role(actor, READERS, "read adverse events")
+    """Every adverse event within the actor's sites, newest first (pages: ``page_events``)."""
+    query = _events_query(actor, participant_id, site, serious_only or overdue_only)
     protocol = current_protocol(engine).protocol
-    query = select(adverse_events).order_by(adverse_events.c.id.desc())
-    if actor.role.site_scoped:
-        query = query.where(adverse_events.c.site.in_(actor.sites))
-    if participant_id:
-        query = query.where(adverse_events.c.participant_id == participant_id)
-    if site:
-        query = query.where(adverse_events.c.site == site)
-    if serious_only or overdue_only:  # only an event that was ever serious has a deadline
-        query = query.where(adverse_events.c.id.in_(select(ae_reports.c.event_id).where(ae_reports.c.serious)))
     with read_scope(engine) as session:
-        views = _views(session, protocol, actor, session.execute(query).all(), now or clock.now())
-    if serious_only:
-        views = [v for v in views if v.classification.serious]
-    if overdue_only:
-        views = [v for v in views if v.overdue]
-    return views
+        rows = session.execute(query.order_by(adverse_events.c.id.desc())).all()
+        views = _views(session, protocol, actor, rows, now or clock.now())
+    return [v for v in views if _kept(v, serious_only, overdue_only)]
+
+
+def page_events(
+    engine: Engine,
+    actor: UserView,
+    *,
+    participant_id: str | None = None,
+    participant: str | None = None,
+    site: str | None = None,
+    overdue_only: bool = False,
+    serious_only: bool = False,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    now: dt.datetime | None = None,
+) -> Page[AdverseEventView]:
+    """A page of the adverse events within the actor's sites, newest first (by id). Seriousness now and
+    overdue deadlines are judged in Python, so with those filters the candidates (events ever serious) are
+    read whole and paged in memory by the same cursors."""
+    query = _events_query(actor, participant_id, site, serious_only or overdue_only, participant)
+    protocol = current_protocol(engine).protocol
+    moment = now or clock.now()
+    with read_scope(engine) as session:
+        if not (serious_only or overdue_only):
+            return keyset_page(
+                session,
+                query,
+                (adverse_events.c.id,),
+                lambda s, rows: _views(s, protocol, actor, rows, moment),
+                limit=limit,
+                cursor=cursor,
+            )
+        rows = session.execute(query).all()
+        views = _views(session, protocol, actor, rows, moment)
+    kept = [(r.id, v) for r, v in zip(rows, views, strict=True) if _kept(v, serious_only, overdue_only)]
+    found = page_of(kept, lambda pair: (pair[0],), limit=limit, cursor=cursor)
+    views_only: tuple[AdverseEventView, ...] = tuple(v for _, v in found.items)
+    return Page(views_only, found.total, found.start, found.limit, found.next_cursor, found.prev_cursor)
 
 
 def overdue_for(engine: Engine, actor: UserView) -> list[OverdueItem]:

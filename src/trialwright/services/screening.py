@@ -17,17 +17,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import NaiveTimeError, local_date
 from trialwright.domain.calendars import aware as aware_time
 from trialwright.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError, evaluate, validate_values
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
+from trialwright.services.paging import keyset_page
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
@@ -48,6 +50,7 @@ __all__ = [
     "enrol",
     "get_screening",
     "list_screenings",
+    "page_screenings",
     "participant_row",
     "reconsent_needed",
     "record_consent",
@@ -721,19 +724,55 @@ def get_screening(engine: Engine, actor: UserView, screening_id: int) -> Screeni
         return _view(session, _row(session, actor, screening_id))
 
 
-def list_screenings(
-    engine: Engine, actor: UserView, *, site: str | None = None, decision: str | None = None, limit: int = 500
-) -> list[ScreeningView]:
-    """The screening log, newest first, within the actor's sites."""
-    query = select(screenings).order_by(screenings.c.screened_on.desc(), screenings.c.id.desc()).limit(limit)
+def _screenings_query(
+    actor: UserView, site: str | None, decision: str | None, participant: str | None = None
+) -> Select[Any]:
+    query = select(screenings)
     if actor.role.site_scoped:
         query = query.where(screenings.c.site.in_(actor.sites))
     if site:
         query = query.where(screenings.c.site == site)
     if decision:
         query = query.where(screenings.c.decision == decision)
+    if participant:
+        enrolled = select(participants.c.screening_id).where(
+            participants.c.participant_id.startswith(participant, autoescape=True)
+        )
+        query = query.where(screenings.c.id.in_(enrolled))
+    return query
+
+
+def list_screenings(
+    engine: Engine, actor: UserView, *, site: str | None = None, decision: str | None = None
+) -> list[ScreeningView]:
+    """The whole screening log, newest first, within the actor's sites (pages: ``page_screenings``)."""
+    query = _screenings_query(actor, site, decision).order_by(screenings.c.screened_on.desc(), screenings.c.id.desc())
     with read_scope(engine) as session:
         return [_view(session, row) for row in session.execute(query)]
+
+
+def page_screenings(
+    engine: Engine,
+    actor: UserView,
+    *,
+    site: str | None = None,
+    decision: str | None = None,
+    participant: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ScreeningView]:
+    """A page of the screening log within the actor's sites, newest first (by screening date, then id);
+    ``participant`` keeps the screenings whose participant id starts with it."""
+    query = _screenings_query(actor, site, decision, participant)
+    with read_scope(engine) as session:
+        return keyset_page(
+            session,
+            query,
+            (screenings.c.screened_on, screenings.c.id),
+            lambda s, rows: [_view(s, r) for r in rows],
+            limit=limit,
+            cursor=cursor,
+        )
 
 
 @dataclass(frozen=True)

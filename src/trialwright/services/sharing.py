@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.exports.ipd import IpdError, IpdExporter, KAnonymity, kanonymity
@@ -27,6 +28,7 @@ from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
 from trialwright.services.exports import ExportError, export_source, run_export
 from trialwright.services.forms import lock_state
+from trialwright.services.paging import keyset_page
 from trialwright.services.reauth import require_password
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
@@ -41,6 +43,7 @@ __all__ = [
     "decide_request",
     "issue_ipd",
     "list_requests",
+    "page_requests",
     "record_publication",
     "record_request",
 ]
@@ -201,11 +204,42 @@ def record_request(
 
 
 def list_requests(engine: Engine, actor: UserView) -> list[AccessRequest]:
-    """The register, newest first."""
+    """The whole register, newest first (pages: ``page_requests``)."""
     _role(actor, READERS, "read the data access register")
     with read_scope(engine) as session:
         rows = session.execute(select(access_requests).order_by(access_requests.c.id.desc())).all()
     return [_view(r) for r in rows]
+
+
+def page_requests(
+    engine: Engine,
+    actor: UserView,
+    *,
+    status: str | None = None,
+    search: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[AccessRequest]:
+    """A page of the register, newest first; ``search`` keeps requests whose number starts with it or whose
+    requester contains it."""
+    _role(actor, READERS, "read the data access register")
+    query = select(access_requests)
+    if status:
+        query = query.where(access_requests.c.status == status)
+    if search:
+        query = query.where(
+            access_requests.c.number.startswith(search, autoescape=True)
+            | access_requests.c.requester.contains(search, autoescape=True)
+        )
+    with read_scope(engine) as session:
+        return keyset_page(
+            session,
+            query,
+            (access_requests.c.id,),
+            lambda _s, rows: [_view(r) for r in rows],
+            limit=limit,
+            cursor=cursor,
+        )
 
 
 def _request(session: Session, number: str) -> Any:

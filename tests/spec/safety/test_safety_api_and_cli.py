@@ -44,7 +44,7 @@ def test_safety_through_the_api(trial: Trial, pid: str) -> None:
             {"field": "grade", "rule": "6 is outside the CTCAE v5.0 grades 1-5"},
             {"field": "seriousness_criteria", "rule": "a serious adverse event needs at least one ICH E2A criterion"},
         ]
-        assert api.get("/api/v1/adverse-events", headers=inv).json() == []  # nothing saved
+        assert api.get("/api/v1/adverse-events", headers=inv).json()["items"] == []  # nothing saved
         made = api.post(f"/api/v1/participants/{pid}/adverse-events", headers=inv, json=sae())
         assert made.status_code == 201 and made.json()["arm"] == "masked"
         assert [d["kind"] for d in made.json()["deadlines"]] == ["sae_to_sponsor", "susar_initial"]

@@ -22,6 +22,7 @@ from trialwright.services.forms.queries import (
     answer_query,
     close_query,
     list_queries,
+    page_queries,
     raise_automatic_query,
     raise_query,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "lock_state",
     "lock_trial",
     "miss_visit",
+    "page_queries",
     "participant_schedule",
     "raise_automatic_query",
     "raise_query",

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select, true
+from sqlalchemy import Engine, Select, case, select, true
 from sqlalchemy.orm import Session
 
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
@@ -25,16 +26,18 @@ from trialwright.services.forms.common import (
     _visit_row,
 )
 from trialwright.services.lock import require_unlocked
+from trialwright.services.paging import keyset_page
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
-from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.screening_tables import participants
 
 __all__ = [
     "answer_query",
     "close_query",
     "list_queries",
+    "page_queries",
     "raise_automatic_query",
     "raise_query",
 ]
@@ -166,6 +169,28 @@ def _query_view(session: Session, row: Any) -> QueryView:
     )
 
 
+def _queries_query(
+    actor: UserView, participant_id: str | None, status: str | None, site: str | None, participant: str | None = None
+) -> Select[Any]:
+    _role(actor, READERS, "read queries")
+    query = select(queries)
+    if actor.role.site_scoped:
+        query = query.where(queries.c.site.in_(actor.sites))
+    if participant_id:
+        query = query.where(queries.c.participant_id == participant_id)
+    if participant:
+        query = query.where(queries.c.participant_id.startswith(participant, autoescape=True))
+    if status:
+        query = query.where(queries.c.status == status)
+    if site:
+        query = query.where(queries.c.site == site)
+    return query
+
+
+#: The inbox order: open (and answered) queries first, then closed ones; newest first within each.
+_INBOX_KEY = (case((queries.c.status == "closed", 0), else_=1), queries.c.id)
+
+
 def list_queries(
     engine: Engine,
     actor: UserView,
@@ -173,21 +198,36 @@ def list_queries(
     participant_id: str | None = None,
     status: str | None = None,
     site: str | None = None,
-    limit: int = 500,
 ) -> list[QueryView]:
-    """The query inbox within the actor's sites, open first, newest first."""
-    _role(actor, READERS, "read queries")
-    query = select(queries).order_by((queries.c.status == "closed").asc(), queries.c.id.desc()).limit(limit)
-    if actor.role.site_scoped:
-        query = query.where(queries.c.site.in_(actor.sites))
-    if participant_id:
-        query = query.where(queries.c.participant_id == participant_id)
-    if status:
-        query = query.where(queries.c.status == status)
-    if site:
-        query = query.where(queries.c.site == site)
+    """Every query within the actor's sites, open first, newest first (pages: ``page_queries``)."""
+    query = _queries_query(actor, participant_id, status, site).order_by(*(k.desc() for k in _INBOX_KEY))
     with session_scope(engine) as session:
         return [_query_view(session, r) for r in session.execute(query).all()]
+
+
+def page_queries(
+    engine: Engine,
+    actor: UserView,
+    *,
+    participant_id: str | None = None,
+    participant: str | None = None,
+    status: str | None = None,
+    site: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[QueryView]:
+    """A page of the query inbox within the actor's sites, open first, newest first; ``participant_id`` keeps
+    one participant's queries, ``participant`` those whose participant id starts with it."""
+    query = _queries_query(actor, participant_id, status, site, participant)
+    with read_scope(engine) as session:
+        return keyset_page(
+            session,
+            query,
+            _INBOX_KEY,
+            lambda s, rows: [_query_view(s, r) for r in rows],
+            limit=limit,
+            cursor=cursor,
+        )
 
 
 def raise_query(

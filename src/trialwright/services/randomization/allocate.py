@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, Select, func, select, text
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import evaluate
 from trialwright.domain.masking import MASKED, may_see_allocation, viewer_for
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.randomization import Minimization, StratificationError, allocation_seal, level_of, strata_of
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import digest_of
+from trialwright.services.paging import keyset_page
 from trialwright.services.randomization.common import (
     RANDOMIZERS,
     AllocationTampered,
@@ -36,13 +38,14 @@ from trialwright.services.safety import SafetyError, check_pause
 from trialwright.services.screening import _typed_values, participant_row, require_scope
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.store.engine import serialise, session_scope
+from trialwright.store.engine import read_scope, serialise, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, unblindings
 from trialwright.store.screening_tables import participants, screenings, withdrawals
 
 __all__ = [
     "ParticipantRow",
     "allocation_of",
+    "page_participants",
     "participant_rows",
     "randomize",
     "stratum_for",
@@ -262,36 +265,36 @@ class ParticipantRow:
     unblinded: bool
 
 
-def participant_rows(
-    engine: Engine, actor: UserView, *, participant_id: str | None = None, limit: int = 1000
-) -> list[ParticipantRow]:
-    """Enrolled participants within the actor's sites, newest first, with their randomization number."""
-    query = (
-        select(
-            participants,
-            allocation_entries.c.randomization_number,
-            allocation_entries.c.randomized_at,
-            allocation_entries.c.preparation_code,
-        )
-        .join(allocation_entries, allocation_entries.c.participant_id == participants.c.participant_id, isouter=True)
-        .order_by(participants.c.enrolled_at.desc(), participants.c.participant_id.desc())
-        .limit(limit)
-    )
+def _participants_query(
+    actor: UserView, participant_id: str | None, site: str | None = None, search: str | None = None
+) -> Select[Any]:
+    query = select(
+        participants,
+        allocation_entries.c.randomization_number,
+        allocation_entries.c.randomized_at,
+        allocation_entries.c.preparation_code,
+    ).join(allocation_entries, allocation_entries.c.participant_id == participants.c.participant_id, isouter=True)
     if actor.role.site_scoped:
         query = query.where(participants.c.site.in_(actor.sites))
     if participant_id is not None:
         query = query.where(participants.c.participant_id == participant_id)
-    with session_scope(engine) as session:
-        rows = session.execute(query).all()
-        ids = [r.participant_id for r in rows]
-        flagged = set(
-            session.execute(select(unblindings.c.participant_id).where(unblindings.c.participant_id.in_(ids))).scalars()
-        )
-        scopes: dict[str, list[str]] = {}
-        for pid, scope in session.execute(
-            select(withdrawals.c.participant_id, withdrawals.c.scope).where(withdrawals.c.participant_id.in_(ids))
-        ):
-            scopes.setdefault(pid, []).append(scope)
+    if site:
+        query = query.where(participants.c.site == site)
+    if search:
+        query = query.where(participants.c.participant_id.startswith(search, autoescape=True))
+    return query
+
+
+def _participant_views(session: Session, rows: Sequence[Any]) -> list[ParticipantRow]:
+    ids = [r.participant_id for r in rows]
+    flagged = set(
+        session.execute(select(unblindings.c.participant_id).where(unblindings.c.participant_id.in_(ids))).scalars()
+    )
+    scopes: dict[str, list[str]] = {}
+    for pid, scope in session.execute(
+        select(withdrawals.c.participant_id, withdrawals.c.scope).where(withdrawals.c.participant_id.in_(ids))
+    ):
+        scopes.setdefault(pid, []).append(scope)
     return [
         ParticipantRow(
             r.participant_id,
@@ -306,3 +309,31 @@ def participant_rows(
         )
         for r in rows
     ]
+
+
+#: Newest enrolment first; the participant id breaks ties.
+_PARTICIPANT_KEY = (participants.c.enrolled_at, participants.c.participant_id)
+
+
+def participant_rows(engine: Engine, actor: UserView, *, participant_id: str | None = None) -> list[ParticipantRow]:
+    """Every enrolled participant within the actor's sites, newest first, with their randomization number
+    (pages: ``page_participants``)."""
+    query = _participants_query(actor, participant_id).order_by(*(k.desc() for k in _PARTICIPANT_KEY))
+    with session_scope(engine) as session:
+        return _participant_views(session, session.execute(query).all())
+
+
+def page_participants(
+    engine: Engine,
+    actor: UserView,
+    *,
+    site: str | None = None,
+    search: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ParticipantRow]:
+    """A page of the enrolled participants within the actor's sites, newest first; ``search`` keeps those
+    whose participant id starts with it."""
+    query = _participants_query(actor, None, site, search)
+    with read_scope(engine) as session:
+        return keyset_page(session, query, _PARTICIPANT_KEY, _participant_views, limit=limit, cursor=cursor)

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, Select, case, select
 
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.preparation import PreparationError, validate_preparation
 from trialwright.domain.roles import Role
 from trialwright.protocol.design import Preparation, PreparationAttribute
 from trialwright.services import audit, clock
+from trialwright.services.paging import keyset_page
 from trialwright.services.randomization.common import (
     AllocationTampered,
     PreparationRefused,
@@ -26,7 +28,7 @@ from trialwright.services.randomization.common import (
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.randomization_tables import allocation_entries, preparations
 from trialwright.store.screening_tables import participants
 
@@ -35,6 +37,7 @@ __all__ = [
     "Instruction",
     "QueueItem",
     "RecordedValue",
+    "page_preparation_queue",
     "preparation_queue",
     "prepare",
     "what_to_prepare",
@@ -215,28 +218,71 @@ class QueueItem:
     to_prepare: bool = True
 
 
+def _queue_query(actor: UserView, participant: str | None) -> Select[Any]:
+    query = (
+        select(
+            allocation_entries.c.preparation_code,
+            allocation_entries.c.participant_id,
+            allocation_entries.c.randomized_at,
+            allocation_entries.c.arm,
+            preparations.c.prepared_at,
+        )
+        .join(preparations, preparations.c.preparation_code == allocation_entries.c.preparation_code, isouter=True)
+        .join(participants, participants.c.participant_id == allocation_entries.c.participant_id)
+        .where(allocation_entries.c.participant_id.is_not(None), participants.c.site.in_(actor.sites))
+    )
+    if participant:
+        query = query.where(allocation_entries.c.participant_id.startswith(participant, autoescape=True))
+    return query
+
+
+def _queue_key(prepared_arms: set[str]) -> tuple[ColumnElement[Any], ...]:
+    """To prepare (2), then prepared (1), then nothing to prepare (0); newest randomization first in each."""
+    group = case(
+        (allocation_entries.c.arm.not_in(prepared_arms), 0),
+        (preparations.c.prepared_at.is_(None), 2),
+        else_=1,
+    )
+    return group, allocation_entries.c.randomized_at, allocation_entries.c.preparation_code
+
+
+def _queue_items(prepared_arms: set[str], rows: Sequence[Any]) -> list[QueueItem]:
+    return [
+        QueueItem(r.preparation_code, r.participant_id, r.randomized_at, r.prepared_at, r.arm in prepared_arms)
+        for r in rows
+    ]
+
+
 def preparation_queue(engine: Engine, actor: UserView) -> list[QueueItem]:
-    """Randomized codes of the pharmacist's sites: to prepare first, then prepared, then those with nothing to
-    prepare (unblinded pharmacist)."""
+    """The whole queue of the pharmacist's sites: to prepare first, then prepared, then those with nothing to
+    prepare (unblinded pharmacist); newest randomization first in each (pages: ``page_preparation_queue``)."""
     _pharmacist(actor)
     protocol = current_protocol(engine).protocol
     prepared = {a.code for a in protocol.arms if a.preparation() is not None}
+    query = _queue_query(actor, None).order_by(*(k.desc() for k in _queue_key(prepared)))
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(
-                allocation_entries.c.preparation_code,
-                allocation_entries.c.participant_id,
-                allocation_entries.c.randomized_at,
-                allocation_entries.c.arm,
-                preparations.c.prepared_at,
-            )
-            .join(preparations, preparations.c.preparation_code == allocation_entries.c.preparation_code, isouter=True)
-            .join(participants, participants.c.participant_id == allocation_entries.c.participant_id)
-            .where(allocation_entries.c.participant_id.is_not(None), participants.c.site.in_(actor.sites))
-            .order_by(allocation_entries.c.randomized_at.desc())
-            .limit(1000)
-        ).all()
-    items = [
-        QueueItem(r.preparation_code, r.participant_id, r.randomized_at, r.prepared_at, r.arm in prepared) for r in rows
-    ]
-    return sorted(items, key=lambda i: (not i.to_prepare, i.prepared_at is not None))
+        return _queue_items(prepared, session.execute(query).all())
+
+
+def page_preparation_queue(
+    engine: Engine,
+    actor: UserView,
+    *,
+    participant: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[QueueItem]:
+    """A page of the preparation queue, in the order of ``preparation_queue``; ``participant`` keeps codes
+    whose participant id starts with it."""
+    _pharmacist(actor)
+    protocol = current_protocol(engine).protocol
+    prepared = {a.code for a in protocol.arms if a.preparation() is not None}
+    with read_scope(engine) as session:
+        return keyset_page(
+            session,
+            _queue_query(actor, participant),
+            _queue_key(prepared),
+            lambda _s, rows: _queue_items(prepared, rows),
+            limit=limit,
+            cursor=cursor,
+        )

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, func, select
 
 from trialwright.domain.masking import unblinding_applies
 from trialwright.domain.roles import Role
@@ -18,13 +19,14 @@ from trialwright.services.reauth import require_password
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.randomization_tables import allocation_entries, notifications, unblindings
 from trialwright.store.screening_tables import participants
 
 __all__ = [
     "Notification",
     "UnblindingRecord",
+    "count_notifications_for",
     "emergency_unblind",
     "notifications_for",
     "unblinded_participants",
@@ -145,14 +147,26 @@ class Notification:
     at: dt.datetime
 
 
-def notifications_for(engine: Engine, actor: UserView, limit: int = 20) -> list[Notification]:
-    """The newest notices addressed to the actor's role (for a site-scoped role: none about another site's
-    participant)."""
+def _notices_query(actor: UserView) -> Select[Any]:
     query = select(notifications).where(notifications.c.role == actor.role.value)
     if actor.role.site_scoped:
         query = query.outerjoin(participants, participants.c.participant_id == notifications.c.participant_id).where(
             notifications.c.participant_id.is_(None) | participants.c.site.in_(actor.sites)
         )
+    return query
+
+
+def notifications_for(engine: Engine, actor: UserView, limit: int = 20) -> list[Notification]:
+    """The newest ``limit`` notices addressed to the actor's role (for a site-scoped role: none about another
+    site's participant); ``count_notifications_for`` says how many there are in all."""
     with session_scope(engine) as session:
-        rows = session.execute(query.order_by(notifications.c.id.desc()).limit(limit)).all()
+        rows = session.execute(_notices_query(actor).order_by(notifications.c.id.desc()).limit(limit)).all()
     return [Notification(r.subject, r.participant_id, r.created_at) for r in rows]
+
+
+def count_notifications_for(engine: Engine, actor: UserView) -> int:
+    """How many notices are addressed to the actor's role (within their sites), so a page showing the newest
+    can say "the newest 20 of 57"."""
+    query = _notices_query(actor).with_only_columns(func.count(), maintain_column_froms=True)
+    with read_scope(engine) as session:
+        return int(session.execute(query).scalar_one())

@@ -18,6 +18,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, RowId, require_roles
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
 
@@ -314,13 +315,19 @@ def query_inbox(
     status: str | None = None,
     site: str | None = None,
     participant: str | None = None,
+    cursor: str | None = None,
 ) -> HTMLResponse:
     assert page.user is not None
-    rows = svc.list_queries(
-        engine, page.user, status=status or None, site=site or None, participant_id=participant or None
+    user = page.user
+    found = first_page_if_bad(
+        lambda c: svc.page_queries(
+            engine, user, status=status or None, site=site or None, participant=participant or None, cursor=c
+        ),
+        cursor,
     )
     context = {
-        "rows": rows,
+        "rows": found.items,
+        "pager": pager(request, found),
         "status": status or "",
         "site": site or "",
         "sites": page.user.sites if page.user.role.site_scoped else protocol.site_codes,
@@ -370,8 +377,10 @@ def _query_act(request: Request, page: Page, engine: EngineDep, back: str, actio
     except NotFound:
         return _not_found(request, page)
     except svc.FormError as exc:
+        first = svc.page_queries(engine, page.user)
         context = {
-            "rows": svc.list_queries(engine, page.user),
+            "rows": first.items,
+            "pager": pager(request, first, "/queries"),
             "status": "",
             "site": "",
             "sites": list(page.user.sites),

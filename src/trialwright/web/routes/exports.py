@@ -19,6 +19,7 @@ from trialwright.domain.roles import Role
 from trialwright.services import clock, sharing
 from trialwright.services import exports as svc
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, require_roles
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -74,12 +75,27 @@ def make_export(
 
 
 def _access_page(
-    request: Request, page: Page, engine: EngineDep, status: int = 200, error: str | None = None
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    status: int = 200,
+    error: str | None = None,
+    *,
+    state: str = "",
+    search: str = "",
+    cursor: str | None = None,
 ) -> Response:
     assert page.user is not None
-    role = page.user.role
+    user = page.user
+    role = user.role
+    found = first_page_if_bad(
+        lambda c: sharing.page_requests(engine, user, status=state or None, search=search or None, cursor=c), cursor
+    )
     context = {
-        "requests": sharing.list_requests(engine, page.user),
+        "requests": found.items,
+        "pager": pager(request, found, "/data-access"),
+        "state": state,
+        "search": search,
         "opens": sharing.access_window_opens(engine),
         "may_record": role in sharing.RECORDERS,
         "may_decide": role in sharing.DECIDERS,
@@ -91,8 +107,15 @@ def _access_page(
 
 
 @router.get("/data-access", response_class=HTMLResponse)
-def access_page(request: Request, page: RegisterPage, engine: EngineDep) -> Response:
-    return _access_page(request, page, engine)
+def access_page(
+    request: Request,
+    page: RegisterPage,
+    engine: EngineDep,
+    status: str = "",
+    search: str = "",
+    cursor: str | None = None,
+) -> Response:
+    return _access_page(request, page, engine, state=status, search=search, cursor=cursor)
 
 
 @router.post("/data-access/publications")

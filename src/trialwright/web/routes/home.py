@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from trialwright.domain.masking import present_arms
-from trialwright.services.randomization import notifications_for
+from trialwright.services.randomization import count_notifications_for, notifications_for
 from trialwright.services.safety import overdue_for
 from trialwright.services.screening import count_enrolled
 from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
@@ -29,6 +29,7 @@ def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: En
         "arms": arms,
         "enrolled": count_enrolled(engine),
         "notices": notifications_for(engine, page.user),
+        "notices_total": count_notifications_for(engine, page.user),
         "overdue": overdue_for(engine, page.user),
     }
     return render_page(request, page, "home/index.html", context)

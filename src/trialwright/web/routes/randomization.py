@@ -21,6 +21,7 @@ from trialwright.services import randomization as svc
 from trialwright.services.screening import NotFound, ScreeningError
 from trialwright.services.trial import current_protocol
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, get_protocol, require_roles
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -53,10 +54,28 @@ def _not_found(request: Request, page: Page) -> Response:
 
 
 @router.get("/participants", response_class=HTMLResponse)
-def participant_list(request: Request, page: ReaderPage, engine: EngineDep) -> HTMLResponse:
+def participant_list(
+    request: Request,
+    page: ReaderPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    site: str | None = None,
+    search: str | None = None,
+    cursor: str | None = None,
+) -> HTMLResponse:
     assert page.user is not None
-    rows = svc.participant_rows(engine, page.user)
-    return render_page(request, page, "randomization/participants.html", {"rows": rows})
+    user = page.user
+    found = first_page_if_bad(
+        lambda c: svc.page_participants(engine, user, site=site or None, search=search or None, cursor=c), cursor
+    )
+    context = {
+        "rows": found.items,
+        "pager": pager(request, found),
+        "sites": list(user.sites) if user.role.site_scoped else protocol.site_codes,
+        "site": site or "",
+        "search": search or "",
+    }
+    return render_page(request, page, "randomization/participants.html", context)
 
 
 def participant_page(
@@ -243,11 +262,16 @@ def export(page: StatisticianPage, engine: EngineDep) -> Response:
 
 
 @router.get("/pharmacy", response_class=HTMLResponse)
-def pharmacy(request: Request, page: PharmacistPage, engine: EngineDep) -> HTMLResponse:
+def pharmacy(
+    request: Request, page: PharmacistPage, engine: EngineDep, participant: str | None = None, cursor: str | None = None
+) -> HTMLResponse:
     assert page.user is not None
-    return render_page(
-        request, page, "randomization/pharmacy.html", {"queue": svc.preparation_queue(engine, page.user)}
+    user = page.user
+    found = first_page_if_bad(
+        lambda c: svc.page_preparation_queue(engine, user, participant=participant or None, cursor=c), cursor
     )
+    context = {"queue": found.items, "pager": pager(request, found), "participant": participant or ""}
+    return render_page(request, page, "randomization/pharmacy.html", context)
 
 
 def _preparation(
@@ -298,5 +322,6 @@ def unblinding_log(request: Request, page: LogPage, engine: EngineDep) -> HTMLRe
     context = {
         "log": svc.unblinding_log(engine, page.user),
         "notices": svc.notifications_for(engine, page.user),
+        "notices_total": svc.count_notifications_for(engine, page.user),
     }
     return render_page(request, page, "randomization/unblindings.html", context)

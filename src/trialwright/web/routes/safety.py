@@ -19,6 +19,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import safety as svc
 from trialwright.services.screening import NotFound, check_participant
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -192,12 +193,32 @@ async def submission(
 
 @router.get("/safety", response_class=HTMLResponse)
 def safety_page(
-    request: Request, page: ReaderPage, engine: EngineDep, serious: str = "", overdue: str = ""
+    request: Request,
+    page: ReaderPage,
+    engine: EngineDep,
+    serious: str = "",
+    overdue: str = "",
+    participant: str | None = None,
+    cursor: str | None = None,
 ) -> Response:
     assert page.user is not None
-    tables = svc.safety_tables(engine, page.user)
+    user = page.user
+    tables = svc.safety_tables(engine, user)
+    found = first_page_if_bad(
+        lambda c: svc.page_events(
+            engine,
+            user,
+            serious_only=bool(serious),
+            overdue_only=bool(overdue),
+            participant=participant or None,
+            cursor=c,
+        ),
+        cursor,
+    )
     context = {
-        "events": svc.list_events(engine, page.user, serious_only=bool(serious), overdue_only=bool(overdue)),
+        "events": found.items,
+        "pager": pager(request, found),
+        "participant": participant or "",
         "overdue": svc.list_events(engine, page.user, overdue_only=True),
         "tables": tables,
         "pause": svc.pause(engine),

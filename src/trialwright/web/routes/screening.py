@@ -27,6 +27,7 @@ from trialwright.services.screening import (
     enrol,
     get_screening,
     list_screenings,
+    page_screenings,
     reconsent_needed,
     record_consent,
     screen,
@@ -34,6 +35,7 @@ from trialwright.services.screening import (
     update_screening,
 )
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, require_roles
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -78,12 +80,22 @@ def screening_log(
     protocol: ProtocolDep,
     site: str | None = None,
     decision: str | None = None,
+    participant: str | None = None,
+    cursor: str | None = None,
 ) -> HTMLResponse:
     assert page.user is not None
-    rows = list_screenings(engine, page.user, site=site or None, decision=decision or None)
+    user = page.user
+    found = first_page_if_bad(
+        lambda c: page_screenings(
+            engine, user, site=site or None, decision=decision or None, participant=participant or None, cursor=c
+        ),
+        cursor,
+    )
     context: dict[str, Any] = {
         "reconsent": reconsent_needed(engine, page.user),
-        "rows": rows,
+        "rows": found.items,
+        "pager": pager(request, found),
+        "participant": participant or "",
         "sites": _sites_for(page, protocol),
         "site": site or "",
         "decision": decision or "",
@@ -97,7 +109,7 @@ def screening_csv(
     page: ReaderPage, engine: EngineDep, protocol: ProtocolDep, site: str | None = None, decision: str | None = None
 ) -> Response:
     assert page.user is not None
-    rows = list_screenings(engine, page.user, site=site or None, decision=decision or None, limit=100_000)
+    rows = list_screenings(engine, page.user, site=site or None, decision=decision or None)
     names = [f.id for f in protocol.eligibility.screening_fields]
     out = io.StringIO()
     writer = csv.writer(out)
@@ -148,8 +160,9 @@ def new_form(request: Request, page: WriterPage, protocol: ProtocolDep) -> HTMLR
         "sites": _sites_for(page, protocol),
         "values": {},
         # The date input's default: today at the offered site whose day began last, never a future date.
-        "today": min(local_date(dt.datetime.now(dt.UTC), protocol.site(c).timezone) for c in _sites_for(page, protocol))
-        .isoformat(),
+        "today": min(
+            local_date(dt.datetime.now(dt.UTC), protocol.site(c).timezone) for c in _sites_for(page, protocol)
+        ).isoformat(),
         "errors": [],
         "decision": None,
     }
