@@ -92,6 +92,10 @@ def simulated_trial(factory: pytest.TempPathFactory) -> Trial:
         save_form(building.engine, coordinator, vitals.participant_id, vitals.visit_id, "vitals", FAHRENHEIT,
                   reason="Thermometer read in Fahrenheit")  # fmt: skip
         building.engine.dispose()
+        # The trial's audit key and anchors go with it: without its key a keyed trial's arms are never read.
+        for suffix in (".key", ".anchors"):
+            if (folder / f"building.db{suffix}").exists():
+                (folder / f"building.db{suffix}").rename(folder / f"trial.db{suffix}")
         (folder / "building.db").rename(folder / "trial.db")
     return Trial(url=url, engine=make_engine(url))
 
