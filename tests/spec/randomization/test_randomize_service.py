@@ -120,7 +120,7 @@ def test_nothing_is_randomized_before_the_list_or_outside_the_rules(trial: Trial
         scope="intervention",
         cause="withdrew_consent",
         reason="family",
-        withdrawn_on=dt.datetime.now(dt.UTC).date(),
+        withdrawn_on=dt.datetime.now(dt.timezone(dt.timedelta(hours=3, minutes=30))).date(),  # the site's date
     )
     with pytest.raises(ScreeningError, match="withdrew from intervention"):
         randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
