@@ -4,6 +4,7 @@ consent by a legally authorised representative; the live eligibility summary upd
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -57,8 +58,10 @@ def test_screen_two_patients_and_enrol_the_eligible_one(page, live_server: str) 
     page.fill("#representative_relationship", "daughter")
     page.fill("#witness", "Nurse Karimi")
     page.fill("#obtained_by", "Dr Khedri")
-    tehran_now = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3, minutes=30) - dt.timedelta(minutes=10)
-    page.fill("#obtained_at", tehran_now.strftime("%Y-%m-%dT%H:%M"))
+    tehran_now = dt.datetime.now(ZoneInfo("Asia/Tehran")).replace(tzinfo=None)
+    # ten minutes ago, but never before the site's midnight: the consent may not precede the screening date
+    obtained = max(tehran_now - dt.timedelta(minutes=10), dt.datetime.combine(tehran_now.date(), dt.time(0, 0)))
+    page.fill("#obtained_at", obtained.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Record consent").click()
     assert page.get_by_test_id("decision").inner_text() == "eligible"
     expect(page.locator("main")).to_contain_text("Maryam Ahmadi (daughter)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -17,7 +18,12 @@ from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import consents, participants
 
 NOW = dt.datetime.now(dt.UTC)
-TODAY = (NOW + dt.timedelta(hours=3, minutes=30)).date()  # Tehran's date (no summer time since 2022)
+TEHRAN = ZoneInfo("Asia/Tehran")
+TODAY = NOW.astimezone(TEHRAN).date()  # the sites' date: from 20:30 UTC it is already tomorrow in Tehran
+# Enrolled at noon in Tehran ten days ago, consented an hour before: never near the sites' midnight, so a
+# spec about the consent's time is never answered by the (date) rule about the enrolment day instead.
+ENROLLED_AT = dt.datetime.combine(TODAY - dt.timedelta(days=10), dt.time(12, 0), TEHRAN).astimezone(dt.UTC)
+CONSENTED_AT = ENROLLED_AT - dt.timedelta(hours=1)
 
 
 @pytest.fixture
@@ -41,12 +47,12 @@ def enrolled_ten_days_ago(trial: Trial) -> str:
         session.execute(
             update(participants)
             .where(participants.c.participant_id == participant)
-            .values(enrolled_at=NOW - dt.timedelta(days=10))
+            .values(enrolled_at=ENROLLED_AT)
         )
         screening = select(participants.c.screening_id).where(participants.c.participant_id == participant)
         session.execute(
             update(consents).where(consents.c.screening_id == screening.scalar_subquery())
-            .values(obtained_at=NOW - dt.timedelta(days=10, hours=1))
+            .values(obtained_at=CONSENTED_AT)
         )  # fmt: skip
     return participant
 

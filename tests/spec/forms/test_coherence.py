@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from tests.spec.forms.conftest import NOW, randomized_days_ago
+from tests.spec.forms.conftest import CONSENTED_AT, ENROLLED_AT, NOW, randomized_days_ago
 from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import Trial, who
 from trialwright.domain.roles import Role
@@ -48,7 +48,7 @@ def _day(moment: dt.datetime) -> dt.date:
 @pytest.mark.covers("REG-13")
 def test_a_sample_before_the_consent_is_refused_and_nothing_is_stored(trial: Trial, pid: str) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
-    before = NOW - dt.timedelta(days=10, hours=2)  # the consent was 10 days and 1 hour ago
+    before = CONSENTED_AT - dt.timedelta(minutes=30)  # on the enrolment day, half an hour before the consent
     with pytest.raises(svc.FormError) as refused:
         svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas",
                       {"sampled_at": _at(before), "pao2": 60}, visit_date=_day(NOW - dt.timedelta(days=9)))  # fmt: skip
@@ -146,7 +146,7 @@ def test_a_derived_age_outside_its_hard_limits_refuses_the_birth_date(
     trial: Trial, pid: str, birth: dt.date, words: str
 ) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
-    enrolled_on = (NOW - dt.timedelta(days=10)).date().isoformat()
+    enrolled_on = _day(ENROLLED_AT).isoformat()
     with pytest.raises(svc.FormError) as refused:
         svc.save_form(trial.engine, coordinator, pid, "baseline", "demographics",
                       {"birth_date": birth.isoformat(), "enrolled_on": enrolled_on, "sex": "male"},

@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,8 +30,9 @@ from trialwright.services.screening import (
     withdraw,
 )
 
-TODAY = dt.datetime.now(dt.UTC).date()
 NOW = dt.datetime.now(dt.UTC)
+# The first trial's sites keep Tehran's date: between 20:30 and midnight UTC it is already the next day there.
+TODAY = NOW.astimezone(ZoneInfo("Asia/Tehran")).date()
 TYPED = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,7 +46,7 @@ def test_screen_consent_and_enrol_through_the_pages(client: TestClient, trial: T
             "representative_name": "Maryam Ahmadi",
             "representative_relationship": "daughter",
             "obtained_by": "Dr Khedri",
-            "obtained_at": NOW.strftime("%Y-%m-%dT%H:%M"),
+            "obtained_at": NOW.astimezone(ZoneInfo("Asia/Tehran")).strftime("%Y-%m-%dT%H:%M"),  # the site's clock
             "decision": "consent",
             "csrf_token": csrf_of(page.text),
         },
