@@ -272,7 +272,7 @@ def records(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
 @router.get("/randomization/status")
 def status(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
     """Entries used and left per stratum."""
-    return [s.__dict__ for s in svc.list_status(engine)]
+    return [s.__dict__ for s in _call(svc.list_status, engine, user)]
 
 
 @router.get("/randomization/balance")

@@ -48,14 +48,14 @@ def generate(
 
 @randomization_app.command("status")
 def status(user: AsOption, database: DatabaseOption = None) -> None:
-    """Used and remaining list entries per stratum (no arms)."""
+    """Used and remaining list entries per stratum (no arms; unblinded statistician)."""
     from rich.table import Table
 
     from trialwright.services.randomization import list_status
 
-    engine, _actor = _context(user, database)
+    engine, actor = _context(user, database)
     table = Table("stratum", "randomized", "remaining")
-    for s in list_status(engine):
+    for s in _run(list_status, engine, actor):
         table.add_row(s.stratum, str(s.used), str(s.remaining))
     console.print(table)
 

@@ -37,7 +37,7 @@ from trialwright.services.randomization import (
     allocation_of,
     extend_list,
     generate_list,
-    list_status,
+    list_exists,
     prepare,
     randomize,
 )
@@ -480,7 +480,7 @@ def simulate(
     users = {role: user for role, (user, _) in accounts.items()}
     coordinator, investigator = users[Role.STUDY_COORDINATOR], users[Role.INVESTIGATOR]
     dsmb, dsmb_password = accounts[Role.DSMB_MEMBER]
-    if not list_status(engine):
+    if not list_exists(engine):
         first = min((p.screened_at for p in people), default=clock.now())
         with clock.simulated_time(first - dt.timedelta(days=1)):
             generate_list(engine, users[Role.UNBLINDED_STATISTICIAN], seed=int(rng.integers(2**31)))

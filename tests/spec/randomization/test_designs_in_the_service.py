@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import FIRST_PROTOCOL
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.protocol.conftest import mutated_text
-from tests.trialfixtures import PASSWORD, Trial
+from tests.trialfixtures import PASSWORD, Trial, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
 from trialwright.services import audit
@@ -37,7 +37,7 @@ from trialwright.services.randomization import (
 )
 from trialwright.services.screening import enrol, record_consent, screen
 from trialwright.services.trial import init_trial
-from trialwright.services.users import create_user, get_user
+from trialwright.services.users import UserView, create_user, get_user
 from trialwright.store.engine import make_engine
 
 EXAMPLE = FIRST_PROTOCOL.with_name("EXAMPLE-CAP-3ARM.yaml")
@@ -128,7 +128,7 @@ def test_simple_randomization_is_a_sealed_list_made_from_the_seed(single_site_tw
     assert [r["arm"] for r in claimed] == expected[:5]
     (row,) = balance(trial.engine, statistician)
     assert dict(row.by_arm) == dict(Counter(expected[:5])) and row.bound is None  # no block bounds simple lists
-    assert [(s.stratum, s.used, s.remaining) for s in list_status(trial.engine)] == [("all", 5, 85)]
+    assert [(s.stratum, s.used, s.remaining) for s in list_status(trial.engine, _stat(trial))] == [("all", 5, 85)]
 
 
 def test_a_simple_list_that_runs_out_is_extended_along_the_seed_chain(database_url: str) -> None:
@@ -192,7 +192,7 @@ def test_blocks_stratified_by_site_a_choice_and_a_numeric_field(database_url: st
                      if r["participant_id"] == done.participant_id)  # fmt: skip
         assert entry["sequence"] == used[stratum] + 1
         used[stratum] += 1
-    assert {s.stratum: s.used for s in list_status(trial.engine) if s.used} == dict(used)
+    assert {s.stratum: s.used for s in list_status(trial.engine, _stat(trial)) if s.used} == dict(used)
     trial.engine.dispose()
 
 
@@ -265,3 +265,7 @@ def test_minimization_over_choice_numeric_and_yes_no_factors_with_weights(databa
             assert row["arm"] == best[0]
         history.append((levels, str(row["arm"])))
     trial.engine.dispose()
+
+
+def _stat(trial: Trial) -> UserView:
+    return who(trial, Role.UNBLINDED_STATISTICIAN)

@@ -31,6 +31,7 @@ from trialwright.services.randomization import (
     randomize,
 )
 from trialwright.services.screening import enrol, record_consent, screen
+from trialwright.services.users import UserView
 
 TYPED = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
 
@@ -107,7 +108,7 @@ def test_an_exhausted_stratum_says_so_and_an_audited_extension_continues_it(shor
     extended = audit.entries(trial.engine, action_prefix="randomization.list_extended")
     assert [e.reason for e in extended] == ["again", "recruitment above plan"]  # newest first
     assert all("EXO" not in str(e) and "PBO" not in str(e) for e in extended)
-    assert {s.stratum: (s.used, s.remaining) for s in list_status(trial.engine)}["site=RAZ"] == (3, 5)
+    assert {s.stratum: (s.used, s.remaining) for s in list_status(trial.engine, _stat(trial))}["site=RAZ"] == (3, 5)
 
 
 def test_strata_can_cross_site_with_a_screening_field_cut_into_bands(database_url: str) -> None:
@@ -121,7 +122,7 @@ def test_strata_can_cross_site_with_a_screening_field_cut_into_bands(database_ur
         },
     )
     generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=1)
-    assert [s.stratum for s in list_status(trial.engine)] == [
+    assert [s.stratum for s in list_status(trial.engine, _stat(trial))] == [
         "site=GOL|age_band=<50",
         "site=GOL|age_band=>=50",
         "site=RAZ|age_band=<50",
@@ -240,3 +241,7 @@ def test_each_viewer_sees_the_randomization_and_the_arm_only_as_masking_allows(d
     assert (mine.arm, mine.unblinded) == (true_arm.arm, True)
     assert (theirs.arm, theirs.unblinded) == ("masked", True)  # flagged for everyone, revealed to one
     trial.engine.dispose()
+
+
+def _stat(trial: Trial) -> UserView:
+    return who(trial, Role.UNBLINDED_STATISTICIAN)

@@ -38,8 +38,13 @@ def test_generate_randomize_status_export_unblind(trial: Trial, tmp_path: Path) 
     pid = enrolled(trial)
     done = runner.invoke(app, ["randomize", pid, *_as(trial, Role.INVESTIGATOR)])
     assert done.exit_code == 0 and "randomization number 1" in done.output and "arm masked" in done.output
-    status = runner.invoke(app, ["randomization", "status", *_as(trial, Role.INVESTIGATOR)])
-    assert "site=RAZ" in status.output and "EXO" not in status.output and "PBO" not in status.output
+    # How far each stratum's list is used hints at its block sizes: the statistician's, never the blinded staff's.
+    hidden = runner.invoke(app, ["randomization", "status", *_as(trial, Role.INVESTIGATOR)])
+    assert hidden.exit_code == 1 and "only the unblinded statistician" in hidden.output
+    assert "site=RAZ" not in hidden.output and "remaining" not in hidden.output
+    status = runner.invoke(app, ["randomization", "status", *_as(trial, Role.UNBLINDED_STATISTICIAN)])
+    assert status.exit_code == 0 and "site=RAZ" in status.output
+    assert "EXO" not in status.output and "PBO" not in status.output
     out = tmp_path / "list.csv"
     denied = runner.invoke(app, ["randomization", "export", "--out", str(out), *_as(trial, Role.DATA_MANAGER)])
     assert denied.exit_code == 1 and not out.exists()

@@ -27,7 +27,7 @@ from tests.spec.web.test_blinded_crawl import _routes
 from tests.trialfixtures import PASSWORD, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.services.forms import save_form
-from trialwright.services.randomization import generate_list, list_status, randomize
+from trialwright.services.randomization import generate_list, list_exists, randomize
 from trialwright.services.safety import report_event
 from trialwright.services.screening import enrol, record_consent, screen
 from trialwright.services.users import create_user, issue_token
@@ -144,7 +144,7 @@ def _participant(trial: Trial, site: str) -> dict[str, str]:
     s = enrol(trial.engine, admin, s.id)
     assert s.participant is not None
     pid = s.participant.participant_id
-    if not list_status(trial.engine):
+    if not list_exists(trial.engine):
         generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=1)
     name = f"investigator-{site.lower()}"
     investigator = create_user(

@@ -34,6 +34,7 @@ from trialwright.services.randomization.lists import (
     export_list,
     extend_list,
     generate_list,
+    list_exists,
     list_records,
     list_status,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "export_list",
     "extend_list",
     "generate_list",
+    "list_exists",
     "list_records",
     "list_status",
     "notifications_for",

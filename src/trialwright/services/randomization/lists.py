@@ -38,7 +38,7 @@ from trialwright.services.randomization.common import (
 )
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.store.engine import inserted_id, serialise, session_scope
+from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "export_list",
     "extend_list",
     "generate_list",
+    "list_exists",
     "list_records",
     "list_status",
 ]
@@ -240,9 +241,19 @@ class StratumStatus:
     remaining: int
 
 
-def list_status(engine: Engine) -> list[StratumStatus]:
-    """Used and remaining entries per stratum (no arm, no next entry; under minimization, none remain)."""
-    with session_scope(engine) as session:
+def list_exists(engine: Engine) -> bool:
+    """Whether the allocation list has been generated (anyone may know this: it says nothing of its entries)."""
+    with read_scope(engine) as session:
+        return session.execute(select(allocation_entries.c.stratum).limit(1)).first() is not None
+
+
+def list_status(engine: Engine, actor: UserView) -> list[StratumStatus]:
+    """Used and remaining entries per stratum (no arm, no next entry; under minimization, none remain).
+
+    Unblinded statistician only: how many entries a stratum's list holds hints at its block sizes, which the
+    blinded staff must not learn."""
+    _statistician(actor, "reads how far the allocation list is used")
+    with read_scope(engine) as session:
         rows = session.execute(
             select(
                 allocation_entries.c.stratum,

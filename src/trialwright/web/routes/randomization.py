@@ -179,7 +179,7 @@ def _statistician_page(
     r = protocol.randomization
     blocks = r.method == "stratified_permuted_blocks"
     listed = r.method != "minimization"  # a list made in advance: it can run out and be extended
-    used = {s.stratum: s for s in svc.list_status(engine)}
+    used = {s.stratum: s for s in svc.list_status(engine, page.user)}
     balance = {b.stratum: b for b in svc.balance(engine, page.user)}
     rows = []
     for stratum in sorted(set(used) | set(balance)):
