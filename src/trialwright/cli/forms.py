@@ -42,14 +42,25 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
         fail(str(exc))
 
 
-def _print_form(view: Any) -> None:
+def _print_form(view: Any, engine: Any) -> None:
+    """The form's values with their units: the canonical unit each value is stored in, and what was typed when
+    it was entered in another unit (``37 mmol/L (entered 666.7 mg/dL)``)."""
+    from trialwright.services.trial import current_protocol
+
+    form = current_protocol(engine).protocol.form(view.form_id)
+    units = {f.id: f.unit for f in form.fields}
     console.print(
         f"{view.participant_id} {view.visit_id} {view.form_id}: [bold]{view.state.value}[/], version {view.version}",
         highlight=False,
     )
     for name, value in view.values.items():
+        shown, unit = value.shown(), units.get(name)
+        if unit and value.status not in {"not_done", "not_applicable"} and shown:
+            shown = f"{shown} {unit}"
+            if value.unit and value.unit != unit and value.entered is not None:
+                shown += f" (entered {value.entered} {value.unit})"
         extra = f" ({value.reason})" if value.reason else ""
-        console.print(f"  {name}: {value.shown()}{extra}", highlight=False)
+        console.print(f"  {name}: {shown}{extra}", highlight=False)
     if view.missing:
         console.print(f"  still missing: {', '.join(view.missing)}", highlight=False)
     if view.open_queries:
@@ -81,7 +92,7 @@ def save(
         fail("--visit-date: must be a date written YYYY-MM-DD")
     engine, actor = _context(user, database)
     view = _run(save_form, engine, actor, participant_id, visit_id, form_id, values, reason=reason, visit_date=day)
-    _print_form(view)
+    _print_form(view, engine)
 
 
 @form_app.command("show")
@@ -99,7 +110,7 @@ def show(
     view = _run(get_form, engine, actor, participant_id, visit_id, form_id)
     if view is None:
         fail(f"{form_id} at {visit_id} has no data yet")
-    _print_form(view)
+    _print_form(view, engine)
 
 
 @form_app.command("import")

@@ -27,12 +27,13 @@ def test_form_save_show_import_and_the_database_lock(trial: Trial, pid: str, tmp
     coord = _as(trial, Role.STUDY_COORDINATOR)
     saved = runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *coord])
     assert saved.exit_code == 0, saved.output
-    assert "labs: draft" in saved.output and "crp: 45" in saved.output and "il6: < 1.5" in saved.output
+    assert "labs: draft" in saved.output and "crp: 45 mg/L (entered 4.5 mg/dL)" in saved.output
+    assert "il6: < 1.5 pg/mL" in saved.output  # every value with its unit
     values.write_text(json.dumps({"crp": 900}))
     refused = runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *coord])
     assert refused.exit_code == 1 and "crp: 900 mg/L is outside the accepted range 0-600 mg/L" in refused.output
     shown = runner.invoke(app, ["form", "show", pid, "baseline", "labs", *_as(trial, Role.MONITOR)])
-    assert "crp: 45" in shown.output  # nothing lost
+    assert "crp: 45 mg/L (entered 4.5 mg/dL)" in shown.output  # nothing lost
     rows = tmp_path / "rows.json"
     rows.write_text(json.dumps([
         {"participant": pid, "visit": "baseline", "form": "blood_gas", "values": {"pao2": 80}},
