@@ -31,8 +31,9 @@ from typing import Any, ClassVar, Literal, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trialwright.domain.text import spreadsheet_cell, spreadsheet_row
+from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
+from trialwright.exports.columnar import CsvSink, ParquetSink
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
 __all__ = [
@@ -373,80 +374,6 @@ def fit_bytes(text: str, limit: int) -> str:
 
 
 # --- sinks ----------------------------------------------------------------------------------------------
-
-
-def _csv_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value_text(value) or ""
-
-
-class CsvSink:
-    """A table as UTF-8 CSV, written row by row."""
-
-    def __init__(self, path: Path, table: Table) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.names, self.rows = path, [c.name for c in table.columns], 0
-        self._file = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(self.names)
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        # Text a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers.
-        self._writer.writerow([spreadsheet_cell(_csv_text(row.get(n))) for n in self.names])
-        self.rows += 1
-
-    def close(self) -> list[Path]:
-        self._file.close()
-        return [self.path]
-
-
-_ARROW: dict[str, pa.DataType] = {
-    "text": pa.string(),
-    "code": pa.string(),
-    "number": pa.float64(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us", tz="UTC"),
-    "yesno": pa.bool_(),
-}
-
-
-def arrow_schema(table: Table) -> pa.Schema:
-    """The table's Parquet schema: dates as date32, numbers as float64, codes as strings, labels as metadata."""
-    return pa.schema(
-        [pa.field(c.name, _ARROW[c.kind], metadata={"label": c.label, "kind": c.kind}) for c in table.columns],
-        metadata={"table": table.name, "label": table.label},
-    )
-
-
-class ParquetSink:
-    """A table as Parquet, written in row groups of ``batch`` rows."""
-
-    def __init__(self, path: Path, table: Table, batch: int = 4096) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.table, self.rows, self._batch = path, table, 0, batch
-        self.schema = arrow_schema(table)
-        self._writer = pq.ParquetWriter(path, self.schema)
-        self._buffer: list[Mapping[str, Any]] = []
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        self._buffer.append(row)
-        self.rows += 1
-        if len(self._buffer) >= self._batch:
-            self._flush()
-
-    def _flush(self) -> None:
-        arrays = [pa.array([r.get(f.name) for r in self._buffer], type=f.type) for f in self.schema]
-        self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
-        self._buffer = []
-
-    def close(self) -> list[Path]:
-        if self._buffer or not self.rows:
-            self._flush()
-        self._writer.close()
-        return [self.path]
 
 
 # --- the formats ----------------------------------------------------------------------------------------
