@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
-from trialwright.exports.columnar import CsvSink, ParquetSink
+from trialwright.exports.columnar import BATCH_ROWS, CsvSink, ParquetSink
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
 __all__ = [
@@ -284,7 +284,12 @@ def wide_row(form: FormDef, table: Table, r: FormRecord) -> dict[str, Any]:
         status = stored.get("status", "value")
         if status in FLAGS:
             row[_companion(form, f.id, "flag")] = FLAGS[status]
-        elif status in _MISSING and _companion(form, f.id, "status") in names:
+        elif status in _MISSING:
+            if _companion(form, f.id, "status") not in names:  # never dropped: the data changed mid-export
+                raise ValueError(
+                    f"{table.name}: {r.participant_id} {r.visit_id} {f.id} is {status}, which the "
+                    "first pass did not see (the data changed during the export); export again"
+                )
             row[_companion(form, f.id, "status")] = status
             row[_companion(form, f.id, "reason")] = stored.get("reason")
     return row
@@ -394,6 +399,10 @@ class TabularExporter(Exporter, abc.ABC):
     extension: ClassVar[str]
     format_notes: ClassVar[tuple[str, ...]] = ()
 
+    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
+        #: Rows per Arrow record batch: what a table holds in memory at a time (and a Parquet row group).
+        self.batch_rows = batch_rows
+
     @abc.abstractmethod
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
         """A sink writing ``table`` under ``folder``."""
@@ -430,24 +439,24 @@ class TabularExporter(Exporter, abc.ABC):
         missing: set[str] = set()
         unknown: set[str] = set()
         known = {f.id for f in form.fields}
-        for r in source.forms(form.id):  # first pass: which fields need status and reason columns
+        # First pass: which fields need status and reason columns (only the records that may hold such a value).
+        for r in source.records_with_status(form.id, _MISSING):
             for field_id, stored in r.values.items():
-                if field_id not in known:
-                    unknown.add(field_id)
-                elif isinstance(stored, Mapping) and stored.get("status") in _MISSING:
+                if field_id in known and isinstance(stored, Mapping) and stored.get("status") in _MISSING:
                     missing.add(field_id)
-        if unknown:
-            run.notes.append(f"forms/{form.id}: fields no longer in the protocol ({', '.join(sorted(unknown))}) "
-                             "are in values_long only.")  # fmt: skip
         table = form_table(source, form, missing)
         sink = self.open(folder, table, run)
         for r in source.forms(form.id):
+            unknown.update(k for k in r.values if k not in known)
             sink.add(wide_row(form, table, r))
             for row in long_rows(form, r):
                 long_sink.add(row)
             run.done += 1
             if progress is not None:
                 progress(run.done)
+        if unknown:
+            run.notes.append(f"forms/{form.id}: fields no longer in the protocol ({', '.join(sorted(unknown))}) "
+                             "are in values_long only.")  # fmt: skip
         return self._close(sink, table, "one row per participant and visit", run)
 
 
@@ -465,7 +474,7 @@ class CsvExporter(TabularExporter):
     )
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
-        return CsvSink(folder / f"{table.name}.csv", table)
+        return CsvSink(folder / f"{table.name}.csv", table, self.batch_rows)
 
 
 class ParquetExporter(TabularExporter):
@@ -480,14 +489,14 @@ class ParquetExporter(TabularExporter):
     )
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
-        return ParquetSink(folder / f"{table.name}.parquet", table)
+        return ParquetSink(folder / f"{table.name}.parquet", table, self.batch_rows)
 
 
 class _SpoolSink:
     """Rows spooled to Parquet, then handed to a writer that takes a whole table."""
 
-    def __init__(self, spool: Path, table: Table, save: Callable[[pa.Table], list[Path]]) -> None:
-        self._parquet, self._save = ParquetSink(spool, table), save
+    def __init__(self, spool: Path, table: Table, save: Callable[[pa.Table], list[Path]], batch: int) -> None:
+        self._parquet, self._save = ParquetSink(spool, table, batch), save
         self.rows = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
@@ -514,7 +523,8 @@ class StatisticalExporter(TabularExporter, abc.ABC):
     value_labels: ClassVar[bool] = True
     reserved: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self) -> None:
+    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
+        super().__init__(batch_rows)
         self._names: list[tuple[str, str, str, str, str]] = []
         self._datasets: dict[str, str] = {}
 
@@ -529,7 +539,7 @@ class StatisticalExporter(TabularExporter, abc.ABC):
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
         spool = folder / ".spool" / f"{table.name.replace('/', '-')}.parquet"
-        return _SpoolSink(spool, table, lambda data: self._convert(folder, table, data, run))
+        return _SpoolSink(spool, table, lambda data: self._convert(folder, table, data, run), self.batch_rows)
 
     def _convert(self, folder: Path, table: Table, data: pa.Table, run: _Run) -> list[Path]:
         import pandas as pd
