@@ -1,9 +1,9 @@
-"""Tables written through Arrow record batches: rows gathered column by column, then CSV and Parquet written a
+"""Tables written through Arrow record batches: rows gathered a batch at a time, then CSV and Parquet written a
 batch at a time, so memory holds one batch whatever the size of the trial.
 
 A ``Table`` (``trialwright.exports.tabular``) declares its columns once; its Arrow schema types them (dates
 date32, date-times timestamp[us, UTC], numbers float64, codes and text strings, yes/no booleans). A sink
-gathers rows into per-column lists and turns each ``batch`` rows into one ``pyarrow.RecordBatch``:
+holds at most ``batch`` rows and turns them into one ``pyarrow.RecordBatch`` (one Arrow array per column):
 
 - ``ParquetSink`` writes each batch as a row group (``pyarrow.parquet.ParquetWriter``);
 - ``CsvSink`` formats each batch column by column with Arrow compute functions and writes it as text, with
@@ -32,10 +32,12 @@ from trialwright.domain.text import spreadsheet_cell
 if TYPE_CHECKING:
     from trialwright.exports.tabular import Table
 
-__all__ = ["BATCH_ROWS", "CsvSink", "ParquetSink", "arrow_schema", "csv_cells", "csv_text"]
+__all__ = ["BATCH_ROWS", "CSV_BATCH_ROWS", "CsvSink", "ParquetSink", "arrow_schema", "csv_cells", "csv_text"]
 
 #: Rows per record batch (and per Parquet row group).
 BATCH_ROWS = 4096
+#: Rows per CSV batch: smaller, since text has no row groups to keep (a quarter of the rows held at a time).
+CSV_BATCH_ROWS = 1024
 
 _ARROW: dict[str, pa.DataType] = {
     "text": pa.string(),
@@ -60,29 +62,24 @@ def arrow_schema(table: Table) -> pa.Schema:
 
 
 class _BatchSink:
-    """Rows gathered column by column into record batches of ``batch`` rows, each handed to ``_write``."""
+    """Rows gathered into record batches of ``batch`` rows (one list per column), each handed to ``_write``."""
 
     def __init__(self, table: Table, batch: int) -> None:
         if batch < 1:
             raise ValueError(f"batch: {batch} rows; a batch holds at least one row")
         self.table, self.schema, self.rows, self._batch = table, arrow_schema(table), 0, batch
         self._names = [f.name for f in self.schema]
-        self._columns: list[list[Any]] = [[] for _ in self._names]
-        self._pending = 0
+        self._pending: list[Mapping[str, Any]] = []
 
     def add(self, row: Mapping[str, Any]) -> None:
-        get = row.get
-        for name, column in zip(self._names, self._columns, strict=True):
-            column.append(get(name))
+        self._pending.append(row)
         self.rows += 1
-        self._pending += 1
-        if self._pending >= self._batch:
+        if len(self._pending) >= self._batch:
             self._flush()
 
     def _flush(self) -> None:
-        arrays = [pa.array(c, type=f.type) for c, f in zip(self._columns, self.schema, strict=True)]
-        self._columns = [[] for _ in self._names]
-        self._pending = 0
+        rows, self._pending = self._pending, []
+        arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in self.schema]
         self._write(pa.record_batch(arrays, schema=self.schema))
 
     def _write(self, batch: pa.RecordBatch) -> None:

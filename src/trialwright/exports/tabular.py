@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
-from trialwright.exports.columnar import BATCH_ROWS, CsvSink, ParquetSink
+from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
 __all__ = [
@@ -474,7 +474,7 @@ class CsvExporter(TabularExporter):
     )
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
-        return CsvSink(folder / f"{table.name}.csv", table, self.batch_rows)
+        return CsvSink(folder / f"{table.name}.csv", table, min(self.batch_rows, CSV_BATCH_ROWS))
 
 
 class ParquetExporter(TabularExporter):

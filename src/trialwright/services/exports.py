@@ -45,7 +45,7 @@ __all__ = ["EXPORTERS", "DatabaseSource", "ExportError", "ExportResult", "export
 #: Who exports data: the data manager and the statisticians (arms: the unblinded statistician only).
 EXPORTERS = (Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN)
 
-_BATCH = 2000
+_BATCH = 500
 
 
 class ExportError(ValueError):
