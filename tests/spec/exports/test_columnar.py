@@ -95,8 +95,8 @@ def _definition_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime | dt.date):
-        return spreadsheet_cell(value.isoformat())
-    return spreadsheet_cell(value_text(value) or "")
+        return str(spreadsheet_cell(value.isoformat()))
+    return str(spreadsheet_cell(value_text(value) or ""))
 
 
 def _definition(columns: dict[str, list[Any]]) -> str:
@@ -113,7 +113,7 @@ def _batch(columns: dict[str, list[Any]]) -> pa.RecordBatch:
 
 
 UTC = dt.UTC
-AWKWARD = {
+AWKWARD: dict[str, list[Any]] = {
     "text_a": ['=HYPERLINK("http://x","y")', "@SUM(A1)", "+1+1", "-2+3", "-3.5", "-۳", "\tx", "\rx", "a,b",
                'say "hi"', "two\nlines", "", None, "کد ۱۲", " spaced ", "-inf"],
     "number_b": [-350.5, 0.1, 3.0, 1e16, 1e-05, -0.0, 12.0, float("inf"), float("-inf"), 2.5e-300, None,
