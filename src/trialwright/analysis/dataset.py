@@ -13,11 +13,11 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["AnalysisData", "Event", "Grouping", "Screened", "Stay", "Subject"]
+__all__ = ["AnalysisData", "Event", "Grouping", "Screened", "SnapshotHash", "Stay", "Subject"]
 
 
 class Grouping(StrEnum):
@@ -111,13 +111,64 @@ class AnalysisData:
     notes: tuple[str, ...] = field(default=())
     lock_banner: str | None = None  # a lock made over open blockers (trialwright.services.lock.override_banner)
 
+    _sha256: str | None = field(default=None, init=False, repr=False, compare=False)
+
     @property
     def snapshot_sha256(self) -> str:
-        """A hash of the data analysed (not of the grouping), so the same data give the same hash in every mode."""
-        content: list[Any] = [
-            {k: v for k, v in asdict(s).items() if k not in {"group", "treated_group"}}
-            for s in sorted(self.subjects, key=lambda s: s.participant_id)
-        ]
-        content.append(asdict(self.screened))
-        text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        """A hash of the data analysed (not of the grouping), so the same data give the same hash in every mode;
+        computed once, streaming (``SnapshotHash``)."""
+        if self._sha256 is None:
+            digest = SnapshotHash()
+            for s in sorted(self.subjects, key=lambda s: s.participant_id):
+                digest.add(s)
+            object.__setattr__(self, "_sha256", digest.finish(self.screened))  # a cache of a pure function
+        assert self._sha256 is not None
+        return self._sha256
+
+
+#: Subject's fields in the hash: everything but the grouping (the labels differ by mode, the data do not).
+_HASHED = tuple(f.name for f in fields(Subject) if f.name not in {"group", "treated_group"})
+_EVENT = tuple(f.name for f in fields(Event))
+_STAY = tuple(f.name for f in fields(Stay))
+_SCREENED = tuple(f.name for f in fields(Screened))
+
+
+def _plain(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {n: getattr(obj, n) for n in names}
+
+
+class SnapshotHash:
+    """The snapshot's SHA-256, fed one subject at a time in participant order, then the screening counts.
+
+    The hash is of one JSON text: a list of each subject's fields but the grouping, then the screening counts,
+    with sorted keys, compact separators and ``str`` for dates. It is never built whole: each subject's JSON
+    goes into the digest as it comes, so the cost is one subject's text, not the snapshot's (the value is the
+    one ``json.dumps`` of the whole list gives; ``tests/spec/analysis/test_snapshot_hash.py`` holds them equal)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256(b"[")
+        self._last: str | None = None
+
+    def _item(self, content: Any) -> None:
+        if self._last is not None:
+            self._digest.update(b",")
+        self._digest.update(json.dumps(content, sort_keys=True, default=str, separators=(",", ":")).encode())
+
+    def add(self, s: Subject) -> None:
+        """One more subject; subjects come in participant order (another order would be another hash)."""
+        if self._last is not None and s.participant_id <= self._last:
+            raise ValueError(f"subjects: {s.participant_id} comes after {self._last}; the hash needs participant order")
+        content = _plain(s, _HASHED)
+        content["events"] = [_plain(e, _EVENT) for e in s.events]
+        content["stay"] = _plain(s.stay, _STAY) if s.stay is not None else None
+        self._item(content)
+        self._last = s.participant_id
+
+    def finish(self, screened: Screened) -> str:
+        """The hex digest, with the screening counts last."""
+        if self._last is not None:
+            self._digest.update(b",")
+        self._digest.update(json.dumps(_plain(screened, _SCREENED), sort_keys=True, default=str,
+                                       separators=(",", ":")).encode())  # fmt: skip
+        self._digest.update(b"]")
+        return self._digest.hexdigest()

@@ -114,6 +114,11 @@ class ExportSource(abc.ABC):
     def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
         """Form records (of one form, or all), by participant, then visit in schedule order, then form."""
 
+    def records_with_status(self, form_id: str, statuses: frozenset[str]) -> Iterator[FormRecord]:
+        """The records of one form that may hold a value with one of ``statuses`` (for a format's first pass):
+        every record that does, perhaps others (the caller reads each value), in the order of ``forms``."""
+        return self.forms(form_id)
+
     @abc.abstractmethod
     def events(self) -> Iterator[EventRecord]:
         """Adverse events, by AE number."""

@@ -31,8 +31,9 @@ from typing import Any, ClassVar, Literal, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trialwright.domain.text import spreadsheet_cell, spreadsheet_row
+from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
+from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
 __all__ = [
@@ -283,7 +284,12 @@ def wide_row(form: FormDef, table: Table, r: FormRecord) -> dict[str, Any]:
         status = stored.get("status", "value")
         if status in FLAGS:
             row[_companion(form, f.id, "flag")] = FLAGS[status]
-        elif status in _MISSING and _companion(form, f.id, "status") in names:
+        elif status in _MISSING:
+            if _companion(form, f.id, "status") not in names:  # never dropped: the data changed mid-export
+                raise ValueError(
+                    f"{table.name}: {r.participant_id} {r.visit_id} {f.id} is {status}, which the "
+                    "first pass did not see (the data changed during the export); export again"
+                )
             row[_companion(form, f.id, "status")] = status
             row[_companion(form, f.id, "reason")] = stored.get("reason")
     return row
@@ -375,80 +381,6 @@ def fit_bytes(text: str, limit: int) -> str:
 # --- sinks ----------------------------------------------------------------------------------------------
 
 
-def _csv_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value_text(value) or ""
-
-
-class CsvSink:
-    """A table as UTF-8 CSV, written row by row."""
-
-    def __init__(self, path: Path, table: Table) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.names, self.rows = path, [c.name for c in table.columns], 0
-        self._file = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(self.names)
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        # Text a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers.
-        self._writer.writerow([spreadsheet_cell(_csv_text(row.get(n))) for n in self.names])
-        self.rows += 1
-
-    def close(self) -> list[Path]:
-        self._file.close()
-        return [self.path]
-
-
-_ARROW: dict[str, pa.DataType] = {
-    "text": pa.string(),
-    "code": pa.string(),
-    "number": pa.float64(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us", tz="UTC"),
-    "yesno": pa.bool_(),
-}
-
-
-def arrow_schema(table: Table) -> pa.Schema:
-    """The table's Parquet schema: dates as date32, numbers as float64, codes as strings, labels as metadata."""
-    return pa.schema(
-        [pa.field(c.name, _ARROW[c.kind], metadata={"label": c.label, "kind": c.kind}) for c in table.columns],
-        metadata={"table": table.name, "label": table.label},
-    )
-
-
-class ParquetSink:
-    """A table as Parquet, written in row groups of ``batch`` rows."""
-
-    def __init__(self, path: Path, table: Table, batch: int = 4096) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.table, self.rows, self._batch = path, table, 0, batch
-        self.schema = arrow_schema(table)
-        self._writer = pq.ParquetWriter(path, self.schema)
-        self._buffer: list[Mapping[str, Any]] = []
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        self._buffer.append(row)
-        self.rows += 1
-        if len(self._buffer) >= self._batch:
-            self._flush()
-
-    def _flush(self) -> None:
-        arrays = [pa.array([r.get(f.name) for r in self._buffer], type=f.type) for f in self.schema]
-        self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
-        self._buffer = []
-
-    def close(self) -> list[Path]:
-        if self._buffer or not self.rows:
-            self._flush()
-        self._writer.close()
-        return [self.path]
-
-
 # --- the formats ----------------------------------------------------------------------------------------
 
 
@@ -466,6 +398,10 @@ class TabularExporter(Exporter, abc.ABC):
 
     extension: ClassVar[str]
     format_notes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
+        #: Rows per Arrow record batch: what a table holds in memory at a time (and a Parquet row group).
+        self.batch_rows = batch_rows
 
     @abc.abstractmethod
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
@@ -503,24 +439,24 @@ class TabularExporter(Exporter, abc.ABC):
         missing: set[str] = set()
         unknown: set[str] = set()
         known = {f.id for f in form.fields}
-        for r in source.forms(form.id):  # first pass: which fields need status and reason columns
+        # First pass: which fields need status and reason columns (only the records that may hold such a value).
+        for r in source.records_with_status(form.id, _MISSING):
             for field_id, stored in r.values.items():
-                if field_id not in known:
-                    unknown.add(field_id)
-                elif isinstance(stored, Mapping) and stored.get("status") in _MISSING:
+                if field_id in known and isinstance(stored, Mapping) and stored.get("status") in _MISSING:
                     missing.add(field_id)
-        if unknown:
-            run.notes.append(f"forms/{form.id}: fields no longer in the protocol ({', '.join(sorted(unknown))}) "
-                             "are in values_long only.")  # fmt: skip
         table = form_table(source, form, missing)
         sink = self.open(folder, table, run)
         for r in source.forms(form.id):
+            unknown.update(k for k in r.values if k not in known)
             sink.add(wide_row(form, table, r))
             for row in long_rows(form, r):
                 long_sink.add(row)
             run.done += 1
             if progress is not None:
                 progress(run.done)
+        if unknown:
+            run.notes.append(f"forms/{form.id}: fields no longer in the protocol ({', '.join(sorted(unknown))}) "
+                             "are in values_long only.")  # fmt: skip
         return self._close(sink, table, "one row per participant and visit", run)
 
 
@@ -538,7 +474,7 @@ class CsvExporter(TabularExporter):
     )
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
-        return CsvSink(folder / f"{table.name}.csv", table)
+        return CsvSink(folder / f"{table.name}.csv", table, min(self.batch_rows, CSV_BATCH_ROWS))
 
 
 class ParquetExporter(TabularExporter):
@@ -553,14 +489,14 @@ class ParquetExporter(TabularExporter):
     )
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
-        return ParquetSink(folder / f"{table.name}.parquet", table)
+        return ParquetSink(folder / f"{table.name}.parquet", table, self.batch_rows)
 
 
 class _SpoolSink:
     """Rows spooled to Parquet, then handed to a writer that takes a whole table."""
 
-    def __init__(self, spool: Path, table: Table, save: Callable[[pa.Table], list[Path]]) -> None:
-        self._parquet, self._save = ParquetSink(spool, table), save
+    def __init__(self, spool: Path, table: Table, save: Callable[[pa.Table], list[Path]], batch: int) -> None:
+        self._parquet, self._save = ParquetSink(spool, table, batch), save
         self.rows = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
@@ -587,7 +523,8 @@ class StatisticalExporter(TabularExporter, abc.ABC):
     value_labels: ClassVar[bool] = True
     reserved: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self) -> None:
+    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
+        super().__init__(batch_rows)
         self._names: list[tuple[str, str, str, str, str]] = []
         self._datasets: dict[str, str] = {}
 
@@ -602,7 +539,7 @@ class StatisticalExporter(TabularExporter, abc.ABC):
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
         spool = folder / ".spool" / f"{table.name.replace('/', '-')}.parquet"
-        return _SpoolSink(spool, table, lambda data: self._convert(folder, table, data, run))
+        return _SpoolSink(spool, table, lambda data: self._convert(folder, table, data, run), self.batch_rows)
 
     def _convert(self, folder: Path, table: Table, data: pa.Table, run: _Run) -> list[Path]:
         import pandas as pd

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
 from trialwright.domain.audit import AuditEntry
 from trialwright.domain.audit_masking import mask_entry
@@ -35,7 +35,7 @@ from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, visit_records
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 from trialwright.store.tables import audit_entries
@@ -45,7 +45,7 @@ __all__ = ["EXPORTERS", "DatabaseSource", "ExportError", "ExportResult", "export
 #: Who exports data: the data manager and the statisticians (arms: the unblinded statistician only).
 EXPORTERS = (Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN)
 
-_BATCH = 2000
+_BATCH = 500
 
 
 class ExportError(ValueError):
@@ -65,12 +65,13 @@ class DatabaseSource(ExportSource):
 
     engine: Any = None
     sites: tuple[str, ...] | None = None  # None: every site
+    batch: int = _BATCH  # rows read from the database at a time
 
     def _site_filter(self, column: Any) -> Any:
         return column.in_(list(self.sites)) if self.sites is not None else column.is_not(None)
 
     def participants(self) -> Iterator[ParticipantRecord]:
-        with session_scope(self.engine) as session:
+        with read_scope(self.engine) as session:  # one snapshot, no write lock while the rows stream
             # Each entry checked against its keyed digest: an export never carries an arm altered in the database.
             alloc: dict[str, Any] = {r.participant_id: r for r in checked_allocations(session)}
             left: dict[str, list[tuple[str, dt.date, str, str | None]]] = {}
@@ -81,7 +82,7 @@ class DatabaseSource(ExportSource):
                 select(consents).where(consents.c.decision == "consent").order_by(consents.c.id)
             ):
                 consent.setdefault(given.screening_id, given)
-            rows = session.execute(
+            query = (
                 select(
                     participants,
                     screenings.c.number.label("s_number"),
@@ -91,28 +92,36 @@ class DatabaseSource(ExportSource):
                 .join(screenings, screenings.c.id == participants.c.screening_id)
                 .where(self._site_filter(participants.c.site))
                 .order_by(participants.c.participant_id)
-            ).all()
-        for row in rows:
-            r: Any = row
-            a = alloc.get(r.participant_id)
-            c = consent.get(r.screening_id)
-            yield ParticipantRecord(
-                participant_id=r.participant_id,
-                site=r.site,
-                screening_number=f"{r.site}-S{r.s_number:04d}",
-                screened_on=r.screened_on,
-                enrolled_at=r.enrolled_at,
-                consent_given_by=c.given_by if c is not None else None,
-                consented_at=c.obtained_at if c is not None else None,
-                randomization_number=a.randomization_number if a is not None else None,
-                randomized_at=a.randomized_at if a is not None else None,
-                stratum=a.stratum if a is not None else None,
-                arm=a.arm if a is not None and self.with_arms else None,
-                withdrawals=tuple(left.get(r.participant_id, ())),
-                screening_values=json.loads(r.screening_values),
             )
+            # Streamed in the snapshot of the lookups above: one batch of rows in memory at a time.
+            for row in session.execute(query.execution_options(yield_per=self.batch)):
+                r: Any = row
+                a = alloc.get(r.participant_id)
+                c = consent.get(r.screening_id)
+                yield ParticipantRecord(
+                    participant_id=r.participant_id,
+                    site=r.site,
+                    screening_number=f"{r.site}-S{r.s_number:04d}",
+                    screened_on=r.screened_on,
+                    enrolled_at=r.enrolled_at,
+                    consent_given_by=c.given_by if c is not None else None,
+                    consented_at=c.obtained_at if c is not None else None,
+                    randomization_number=a.randomization_number if a is not None else None,
+                    randomized_at=a.randomized_at if a is not None else None,
+                    stratum=a.stratum if a is not None else None,
+                    arm=a.arm if a is not None and self.with_arms else None,
+                    withdrawals=tuple(left.get(r.participant_id, ())),
+                    screening_values=json.loads(r.screening_values),
+                )
 
     def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
+        return self._records(form_id)
+
+    def records_with_status(self, form_id: str, statuses: frozenset[str]) -> Iterator[FormRecord]:
+        # The stored JSON names a status as its plain text: a record without that text cannot hold it.
+        return self._records(form_id, tuple(sorted(statuses)))
+
+    def _records(self, form_id: str | None, contains: tuple[str, ...] = ()) -> Iterator[FormRecord]:
         order = {v.id: i for i, v in enumerate(self.protocol.visits)}
         query = (
             select(
@@ -130,10 +139,12 @@ class DatabaseSource(ExportSource):
         )
         if form_id is not None:
             query = query.where(form_records.c.form_id == form_id)
+        if contains:
+            query = query.where(or_(*(form_records.c.form_values.contains(t, autoescape=True) for t in contains)))
         with self.engine.connect() as conn:
             batch: list[Any] = []
             current = None
-            for r in conn.execution_options(yield_per=_BATCH).execute(query):
+            for r in conn.execution_options(yield_per=self.batch).execute(query):
                 if r.participant_id != current and batch:
                     yield from self._sorted(batch, order)
                     batch = []
@@ -198,7 +209,7 @@ class DatabaseSource(ExportSource):
             .order_by(audit_entries.c.seq)
         )
         with self.engine.connect() as conn:
-            for r in conn.execution_options(yield_per=_BATCH).execute(query):
+            for r in conn.execution_options(yield_per=self.batch).execute(query):
                 entry = AuditEntry(**{c: getattr(r, c) for c in audit_entries.c.keys()})  # noqa: SIM118
                 yield entry if self.with_arms else mask_entry(entry)
 

@@ -1,0 +1,179 @@
+"""Tables written through Arrow record batches: rows gathered a batch at a time, then CSV and Parquet written a
+batch at a time, so memory holds one batch whatever the size of the trial.
+
+A ``Table`` (``trialwright.exports.tabular``) declares its columns once; its Arrow schema types them (dates
+date32, date-times timestamp[us, UTC], numbers float64, codes and text strings, yes/no booleans). A sink
+holds at most ``batch`` rows and turns them into one ``pyarrow.RecordBatch`` (one Arrow array per column):
+
+- ``ParquetSink`` writes each batch as a row group (``pyarrow.parquet.ParquetWriter``);
+- ``CsvSink`` formats each batch column by column with Arrow compute functions and writes it as text, with
+  exactly the cells the row-by-row writer wrote before (``csv_cells``): numbers in full precision (Python's
+  shortest round-trip ``repr``, ``.0`` dropped), dates ``YYYY-MM-DD``, UTC date-times in ISO 8601 with
+  ``+00:00``, yes/no ``1``/``0``, empty for missing; a text cell a spreadsheet would run as a formula gets
+  a leading apostrophe (``trialwright.domain.text.spreadsheet_cell``); quoting as Python's ``csv`` module
+  (minimal: a cell with a comma, a quote, CR or LF is quoted, its quotes doubled); lines end in CRLF.
+
+``pyarrow.csv`` is not used for the text: it quotes every string cell, which would change every file.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from trialwright.domain.text import spreadsheet_cell
+
+if TYPE_CHECKING:
+    from trialwright.exports.tabular import Table
+
+__all__ = ["BATCH_ROWS", "CSV_BATCH_ROWS", "CsvSink", "ParquetSink", "arrow_schema", "csv_cells", "csv_text"]
+
+#: Rows per record batch (and per Parquet row group).
+BATCH_ROWS = 4096
+#: Rows per CSV batch: smaller, since text has no row groups to keep (a quarter of the rows held at a time).
+CSV_BATCH_ROWS = 1024
+
+_ARROW: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "code": pa.string(),
+    "number": pa.float64(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "yesno": pa.bool_(),
+}
+#: What may start a formula (``spreadsheet_cell`` decides; this only finds the cells to ask it about).
+_FORMULA_START = r"^[=+\-@\t\r]"
+#: What makes Python's csv module quote a cell (QUOTE_MINIMAL with ',' '"' and the CRLF line end).
+_NEEDS_QUOTES = '[,"\r\n]'
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    """The table's Arrow schema: dates as date32, numbers as float64, codes as strings, labels as metadata."""
+    return pa.schema(
+        [pa.field(c.name, _ARROW[c.kind], metadata={"label": c.label, "kind": c.kind}) for c in table.columns],
+        metadata={"table": table.name, "label": table.label},
+    )
+
+
+class _BatchSink:
+    """Rows gathered into record batches of ``batch`` rows (one list per column), each handed to ``_write``."""
+
+    def __init__(self, table: Table, batch: int) -> None:
+        if batch < 1:
+            raise ValueError(f"batch: {batch} rows; a batch holds at least one row")
+        self.table, self.schema, self.rows, self._batch = table, arrow_schema(table), 0, batch
+        self._names = [f.name for f in self.schema]
+        self._pending: list[Mapping[str, Any]] = []
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._pending.append(row)
+        self.rows += 1
+        if len(self._pending) >= self._batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        rows, self._pending = self._pending, []
+        arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in self.schema]
+        self._write(pa.record_batch(arrays, schema=self.schema))
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Flush what is left (an empty table still gets one empty batch, so that its file has a schema)."""
+        if self._pending or not self.rows:
+            self._flush()
+
+
+class ParquetSink(_BatchSink):
+    """A table as Parquet, one row group per record batch."""
+
+    def __init__(self, path: Path, table: Table, batch: int = BATCH_ROWS) -> None:
+        super().__init__(table, batch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._writer = pq.ParquetWriter(path, self.schema)
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+
+    def close(self) -> list[Path]:
+        self._finish()
+        self._writer.close()
+        return [self.path]
+
+
+class CsvSink(_BatchSink):
+    """A table as UTF-8 CSV, one record batch at a time."""
+
+    def __init__(self, path: Path, table: Table, batch: int = BATCH_ROWS) -> None:
+        super().__init__(table, batch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = path.open("w", newline="", encoding="utf-8")
+        csv.writer(self._file).writerow(self._names)  # the header: column names, as the csv module writes them
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        self._file.write(csv_text(batch))
+
+    def close(self) -> list[Path]:
+        if self._pending:
+            self._flush()
+        self._file.close()
+        return [self.path]
+
+
+def _float_text(value: float) -> str:
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _as_text(column: pa.Array) -> pa.Array:
+    """One column as the text of its cells (nulls stay null)."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column
+    if pa.types.is_boolean(kind):
+        return pc.if_else(column, "1", "0")
+    if pa.types.is_date32(kind):
+        return pc.strftime(column, format="%Y-%m-%d")
+    if pa.types.is_floating(kind):
+        return pa.array([None if v is None else _float_text(v) for v in column.to_pylist()], type=pa.string())
+    if pa.types.is_timestamp(kind):  # the instant in UTC as datetime.isoformat writes it
+        return pa.array([None if v is None else v.isoformat() for v in column.to_pylist()], type=pa.string())
+    raise TypeError(f"column type {kind}: not a type of a trialwright table")
+
+
+def csv_cells(column: pa.Array) -> pa.Array:
+    """One column's CSV cells: text, formulas neutralised, empty for missing, quoted where needed."""
+    text = _as_text(column)
+    risky = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START), False)
+    if pc.any(risky).as_py():
+        flags = risky.to_pylist()
+        text = pa.array(
+            [spreadsheet_cell(v) if flag else v for v, flag in zip(text.to_pylist(), flags, strict=True)],
+            type=pa.string(),
+        )
+    text = pc.fill_null(text, "")
+    quote = pc.match_substring_regex(text, _NEEDS_QUOTES)
+    if pc.any(quote).as_py():
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+        text = pc.if_else(quote, quoted, text)
+    return text
+
+
+def csv_text(batch: pa.RecordBatch) -> str:
+    """A record batch as CSV lines (no header), CRLF after each."""
+    if batch.num_rows == 0:
+        return ""
+    if batch.num_columns == 1:  # the csv module writes a row of one empty cell as ""
+        cells = csv_cells(batch.column(0)).to_pylist()
+        return "".join((c or '""') + "\r\n" for c in cells)
+    lines = pc.binary_join_element_wise(*(csv_cells(c) for c in batch.columns), ",")
+    return "\r\n".join(lines.to_pylist()) + "\r\n"
