@@ -78,7 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.protocol = protocol
     app.state.policy = access_policy(settings)
-    app.state.limits = Limits.from_settings(settings)
+    app.state.limits = Limits.from_settings(settings, engine)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     if settings.api_docs:
         from trialwright.web.routes.api_docs import router as api_docs_router
