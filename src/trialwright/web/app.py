@@ -76,7 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.protocol = protocol
+    app.state.protocol = protocol  # as at start: only the short name on bare error pages (deps.get_protocol)
     app.state.policy = access_policy(settings)
     app.state.limits = Limits.from_settings(settings, engine)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")

@@ -17,6 +17,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit
 from trialwright.services.ratelimit import Limits
 from trialwright.services.tokens import resolve_token
+from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, SessionView, UserView, resolve_session
 from trialwright.settings import Settings
 from trialwright.store.engine import session_scope
@@ -79,7 +80,10 @@ def client_address(request: Request) -> str:
 
 
 def get_protocol(request: Request) -> Protocol:
-    return request.app.state.protocol  # type: ignore[no-any-return]
+    """The protocol the trial runs under now, read per request (one small read; the parse is cached per version):
+    an amendment made by another worker, or by ``trialwright init`` while the app runs, holds from the next
+    request in every worker."""
+    return current_protocol(get_engine(request)).protocol
 
 
 #: The largest row id either database stores (PostgreSQL ``integer``; SQLite's is larger).
