@@ -23,6 +23,7 @@ from trialwright.services.audit import chain_pending
 from trialwright.services.audit_keys import check_key, engine_for, write_anchor
 from trialwright.services.ratelimit import Limits, RateLimited
 from trialwright.services.reauth import access_policy
+from trialwright.services.replica import read_engine_for
 from trialwright.services.trial import current_protocol
 from trialwright.settings import Settings
 from trialwright.store.engine import check_connection
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = read_engine_for(settings, engine)  # the analysis and exports read here
     app.state.protocol = protocol  # as at start: only the short name on bare error pages (deps.get_protocol)
     app.state.policy = access_policy(settings)
     app.state.limits = Limits.from_settings(settings, engine)

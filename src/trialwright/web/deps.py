@@ -46,6 +46,7 @@ __all__ = [
     "PageReentry",
     "PolicyDep",
     "ProtocolDep",
+    "ReadEngineDep",
     "RowId",
     "SessionDep",
     "SettingsDep",
@@ -64,6 +65,11 @@ def get_settings(request: Request) -> Settings:
 
 def get_engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def get_read_engine(request: Request) -> Engine:
+    """The engine the analysis and the exports read through (a read replica, or the engine itself)."""
+    return request.app.state.read_engine  # type: ignore[no-any-return]
 
 
 def get_policy(request: Request) -> AccessPolicy:
@@ -93,6 +99,7 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ReadEngineDep = Annotated[Engine, Depends(get_read_engine)]
 PolicyDep = Annotated[AccessPolicy, Depends(get_policy)]
 ProtocolDep = Annotated[Protocol, Depends(get_protocol)]
 LimitsDep = Annotated[Limits, Depends(get_limits)]
