@@ -16,9 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialwright import __version__
+from trialwright.legacy import ENV_PREFIX
 from trialwright.services.audit import chain_pending
 from trialwright.services.audit_keys import check_key, engine_for, write_anchor
 from trialwright.services.ratelimit import Limits, RateLimited
@@ -40,7 +42,7 @@ from trialwright.web.security import (
 )
 from trialwright.web.templating import Page, render_page
 
-__all__ = ["create_app"]
+__all__ = ["app_from_environment", "create_app", "environment_of"]
 
 log = logging.getLogger("trialwright.web")
 _STATIC = Path(__file__).resolve().parent / "static"
@@ -134,6 +136,24 @@ def create_app(settings: Settings) -> FastAPI:
     app.middleware("http")(security_headers)  # added last: the outermost, so it covers every answer
     _install_error_handlers(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for the settings in the environment: what each worker process builds (``trialwright serve
+    --workers N``, or ``uvicorn --factory trialwright.web.app:app_from_environment --workers N``)."""
+    return create_app(Settings())
+
+
+def environment_of(settings: Settings) -> dict[str, str]:
+    """The environment variables that give a worker process exactly ``settings`` (every setting, set or not)."""
+    out: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        out[f"{ENV_PREFIX}{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def _bare_page(request: Request) -> Page:
