@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the trial database: sqlite:///FILE (embedded) or "
         "postgresql+psycopg://USER@HOST:PORT/DB.",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a read replica of the trial database (PostgreSQL streaming replica), read by "
+        "the analysis and the exports only; every write stays on database_url. A read waits until the replica has "
+        "replayed the primary's latest audit entry (at most 10 seconds, else it is refused). Unset: everything "
+        "reads database_url.",
+    )
     lockout_threshold: int = Field(
         default=5, ge=1, description="Failed sign-ins in a row after which an account is locked."
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.common import DatabaseOption, console, fail, read_engine_of
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["analyse", "plan"]
@@ -34,7 +34,7 @@ def analyse(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
         task = bar.add_task("reading the data and running the analysis plan")
         try:
-            run = run_analysis(engine, actor, unblinded=unblinded)
+            run = run_analysis(engine, actor, unblinded=unblinded, read_engine=read_engine_of(engine, database))
         except AnalysisError as exc:
             fail(str(exc))
         written = write_report(run.report, out, progress=lambda what: bar.update(task, description=f"writing {what}"))
@@ -91,7 +91,7 @@ def plan(
             result = plan_definitive_trial(
                 engine, actor, outcome, effect, power=power, alpha=alpha, gamma=gamma, variable=variable,
                 n_sim=simulations, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                unblinded=unblinded,
+                unblinded=unblinded, read_engine=read_engine_of(engine, database),
             )  # fmt: skip
         except (AnalysisError, ValueError) as exc:
             fail(str(exc))

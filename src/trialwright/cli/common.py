@@ -15,6 +15,7 @@ __all__ = [
     "err_console",
     "fail",
     "policy_for",
+    "read_engine_of",
     "settings_for",
 ]
 
@@ -75,6 +76,14 @@ def policy_for(database: str | None = None):  # type: ignore[no-untyped-def]
     from trialwright.services.reauth import access_policy
 
     return access_policy(settings_for(database))
+
+
+def read_engine_of(engine, database: str | None = None):  # type: ignore[no-untyped-def]
+    """The engine the analysis and the exports read through: the read replica TRIALWRIGHT_READ_DATABASE_URL names
+    (checked to hold ``engine``'s audit head before each read), else ``engine`` itself."""
+    from trialwright.services.replica import read_engine_for
+
+    return read_engine_for(settings_for(database), engine)
 
 
 #: Where a script gives the password of the account it acts as (``--as``), when no prompt can be answered.

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, policy_for
+from trialwright.cli.common import DatabaseOption, console, fail, policy_for, read_engine_of
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["access_app", "export", "import_app"]
@@ -54,8 +54,9 @@ def export(
     from trialwright.services.exports import ExportError, export_source, run_export
 
     engine, actor = _context(user, database)
+    read_engine = read_engine_of(engine, database)
     try:
-        total = export_source(engine, actor, with_arms=with_arms).count()
+        total = export_source(engine, actor, with_arms=with_arms, read_engine=read_engine).count()
         with Progress(
             TextColumn(f"exporting {fmt}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
         ) as bar:
@@ -67,6 +68,7 @@ def export(
                 out,
                 with_arms=with_arms,
                 progress=lambda done: bar.update(task, completed=min(done, total)),
+                read_engine=read_engine,
             )
     except ExportError as exc:
         fail(str(exc))

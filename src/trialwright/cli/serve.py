@@ -32,23 +32,60 @@ def bootstrap_admin(engine: Engine) -> tuple[str, str] | None:
     return "admin", password
 
 
-def run_server(settings: Settings, host: str, port: int) -> None:
-    """Build the app for ``settings`` and serve it until interrupted."""
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Worker processes serving the app (each with its own connections to the one database; see "
+        "docs/deployment.md).",
+    ),
+]
+
+
+def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Build the app for ``settings`` and serve it until interrupted, in ``workers`` processes.
+
+    With several workers the app is first built here once (so a database that cannot be reached, or a key that is
+    missing, is said before any worker starts); then each worker builds its own from the same settings, handed to
+    it through the environment (``trialwright.web.app.app_from_environment``)."""
     import uvicorn
 
     from trialwright.services.audit import AuditKeyError
     from trialwright.services.trial import TrialNotInitialised
     from trialwright.store.engine import DatabaseUnavailable
-    from trialwright.web.app import create_app
+    from trialwright.web.app import create_app, environment_of
 
     try:
         app = create_app(settings)
     except (TrialNotInitialised, DatabaseUnavailable, AuditKeyError) as exc:
         fail(str(exc))
-    console.print(f"Serving on http://{host}:{port}/ (Ctrl+C stops).", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    console.print(
+        f"Serving on http://{host}:{port}/{f' with {workers} workers' if workers > 1 else ''} (Ctrl+C stops).",
+        highlight=False,
+    )
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    import os
+
+    app.state.engine.dispose()
+    os.environ.update(environment_of(settings))
+    uvicorn.run(
+        "trialwright.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
-def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, database: DatabaseOption = None) -> None:
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    database: DatabaseOption = None,
+    workers: WorkersOption = 1,
+) -> None:
     """Start the web app and REST API on a trial database made by `trialwright init`."""
-    run_server(settings_for(database), host, port)
+    run_server(settings_for(database), host, port, workers)

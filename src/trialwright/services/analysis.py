@@ -42,11 +42,12 @@ from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.lock import override_banner
+from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.safety import group_labels
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, trial_locks, visit_records
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.randomization_tables import allocation_entries, unblindings
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
@@ -122,13 +123,20 @@ def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) ->
     return Grouping.POOLED
 
 
-def analysis_data(engine: Engine, actor: UserView, *, unblinded: bool = False) -> AnalysisData:
-    """One consistent snapshot of the trial, grouped as the actor and mode allow."""
+def analysis_data(
+    engine: Engine, actor: UserView, *, unblinded: bool = False, read_engine: Engine | None = None
+) -> AnalysisData:
+    """One consistent snapshot of the trial, grouped as the actor and mode allow; read through ``read_engine`` (a
+    read replica, once it holds the primary's audit head: ``trialwright.services.replica``) when given."""
     protocol = current_protocol(engine).protocol
     plan = protocol.analysis_plan
     rule = plan.below_limit if plan else BelowLimitRule.LIMIT_OVER_SQRT2
     kinds = {f"{f.id}.{x.id}": x.type for f in protocol.forms for x in f.fields}
-    with session_scope(engine) as session:
+    try:
+        source = reader(engine, read_engine)
+    except ReplicaRefused as exc:
+        raise AnalysisError(str(exc)) from None
+    with read_scope(source) as session:
         lock = session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
         grouping = _mode(protocol, actor, unblinded, bool(lock and lock.locked))
         banner = (
@@ -464,11 +472,14 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
     )
 
 
-def run_analysis(engine: Engine, actor: UserView, *, unblinded: bool = False) -> AnalysisRun:
-    """Execute the protocol's analysis plan on the current data; the run is audited (mode and snapshot)."""
+def run_analysis(
+    engine: Engine, actor: UserView, *, unblinded: bool = False, read_engine: Engine | None = None
+) -> AnalysisRun:
+    """Execute the protocol's analysis plan on the current data (read through ``read_engine`` when given); the run
+    is audited on the primary (mode and snapshot)."""
     protocol = current_protocol(engine).protocol
     unblinded = unblinded and bool(masked_roles(protocol))  # open label: by arm always, nothing is unblinded
-    data = analysis_data(engine, actor, unblinded=unblinded)
+    data = analysis_data(engine, actor, unblinded=unblinded, read_engine=read_engine)
     report = analyse(protocol, data, software_version=__version__, unblinded=unblinded)
     with session_scope(engine) as session:
         audit.record(
@@ -538,6 +549,7 @@ def plan_definitive_trial(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     unblinded: bool = False,
+    read_engine: Engine | None = None,
 ) -> DefinitivePlan:
     """Per-arm sample size of the definitive trial for ``effect`` on one continuous outcome, from the pilot SD
     and from its upper confidence limit (Browne 1995), with and without the ANCOVA baseline correlation; and
@@ -568,7 +580,7 @@ def plan_definitive_trial(
         if effect == 0:
             raise AnalysisError("effect: must not be 0")
         delta = abs(effect)
-    data = analysis_data(engine, actor, unblinded=unblinded)
+    data = analysis_data(engine, actor, unblinded=unblinded, read_engine=read_engine)
     timepoint = declared.at
     pairs = []
     groups: list[str] = []

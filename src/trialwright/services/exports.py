@@ -32,6 +32,7 @@ from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRe
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, visit_records
@@ -175,7 +176,7 @@ class DatabaseSource(ExportSource):
             )
 
     def events(self) -> Iterator[EventRecord]:
-        with session_scope(self.engine) as session:
+        with read_scope(self.engine) as session:
             events = session.execute(
                 select(adverse_events)
                 .where(self._site_filter(adverse_events.c.site))
@@ -216,7 +217,7 @@ class DatabaseSource(ExportSource):
     def count(self) -> int:
         from sqlalchemy import func
 
-        with session_scope(self.engine) as session:
+        with read_scope(self.engine) as session:
             return int(
                 session.execute(
                     select(func.count())
@@ -234,18 +235,26 @@ def _check(protocol: Protocol, actor: UserView, with_arms: bool) -> None:
         raise ExportError("with_arms: a blinded user cannot export arms")
 
 
-def export_source(engine: Engine, actor: UserView, *, with_arms: bool = False) -> DatabaseSource:
+def export_source(
+    engine: Engine, actor: UserView, *, with_arms: bool = False, read_engine: Engine | None = None
+) -> DatabaseSource:
     """The trial as ``actor`` may export it (arms only for an exporter the trial's masking lets see them: in a
-    double-blind trial the unblinded statistician; in an open-label trial every exporter)."""
+    double-blind trial the unblinded statistician; in an open-label trial every exporter); its data read through
+    ``read_engine`` (a read replica, once it holds the primary's audit head: ``trialwright.services.replica``) when
+    given."""
     loaded = current_protocol(engine)
     _check(loaded.protocol, actor, with_arms)
+    try:
+        source = reader(engine, read_engine)
+    except ReplicaRefused as exc:
+        raise ExportError(str(exc)) from None
     return DatabaseSource(
         protocol=loaded.protocol,
         trial_id=loaded.protocol.trial_id,
         protocol_version=loaded.protocol.version.number,
         taken_at=clock.now().astimezone(dt.UTC),
         with_arms=with_arms,
-        engine=engine,
+        engine=source,
         sites=tuple(actor.sites) if actor.role.site_scoped else None,
     )
 
@@ -278,6 +287,7 @@ def run_export(
     with_arms: bool = False,
     progress: Progress | None = None,
     exporter: Exporter | None = None,
+    read_engine: Engine | None = None,
 ) -> ExportResult:
     """Write one format into the folder ``out`` (which must not exist yet, or be empty); audited.
 
@@ -288,7 +298,7 @@ def run_export(
         raise ExportError("format: the IPD is issued only against an approved data access request (trialwright access)")
     if exporter is None and fmt not in known:
         raise ExportError(f"format: {fmt!r} is not an export format (known: {', '.join(sorted(known))})")
-    source = export_source(engine, actor, with_arms=with_arms)
+    source = export_source(engine, actor, with_arms=with_arms, read_engine=read_engine)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"out: {out} exists and is not an empty folder; choose a new folder")
     partial = out.with_name(out.name + ".partial")

@@ -1,16 +1,20 @@
 """Tables of people and their access: users, their sites, browser sessions and API tokens.
 
 Passwords are stored only as argon2 hashes; session and API tokens only as SHA-256 hashes.
+
+``rate_limits`` holds the counts of the rate limits (``trialwright.services.ratelimit``) so that every worker
+process, and every host, on one database counts into the same window: one row per limiter and key (the SHA-256 of
+the key, never the address or username itself), its window's start (seconds since the epoch) and its count.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Integer, String, Table, Text
 
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.tables import metadata
 
-__all__ = ["api_tokens", "user_sites", "users", "web_sessions"]
+__all__ = ["api_tokens", "rate_limits", "user_sites", "users", "web_sessions"]
 
 users = Table(
     "users",
@@ -61,4 +65,14 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
     # A token answers no request from this time on (revision 0015; earlier tokens got created_at + 90 days).
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("limiter", String(32), primary_key=True),
+    Column("key", String(64), primary_key=True),  # SHA-256 (hex) of the key
+    Column("window_start", Float, nullable=False),  # seconds since the epoch
+    Column("count", Integer, nullable=False),
+    Column("detail", Text, nullable=True),  # JSON: what an aggregated audit entry needs (refused tokens)
 )

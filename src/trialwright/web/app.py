@@ -16,13 +16,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialwright import __version__
+from trialwright.legacy import ENV_PREFIX
 from trialwright.services.audit import chain_pending
 from trialwright.services.audit_keys import check_key, engine_for, write_anchor
 from trialwright.services.ratelimit import Limits, RateLimited
 from trialwright.services.reauth import access_policy
+from trialwright.services.replica import read_engine_for
 from trialwright.services.trial import current_protocol
 from trialwright.settings import Settings
 from trialwright.store.engine import check_connection
@@ -39,7 +42,7 @@ from trialwright.web.security import (
 )
 from trialwright.web.templating import Page, render_page
 
-__all__ = ["create_app"]
+__all__ = ["app_from_environment", "create_app", "environment_of"]
 
 log = logging.getLogger("trialwright.web")
 _STATIC = Path(__file__).resolve().parent / "static"
@@ -76,9 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.protocol = protocol
+    app.state.read_engine = read_engine_for(settings, engine)  # the analysis and exports read here
+    app.state.protocol = protocol  # as at start: only the short name on bare error pages (deps.get_protocol)
     app.state.policy = access_policy(settings)
-    app.state.limits = Limits.from_settings(settings)
+    app.state.limits = Limits.from_settings(settings, engine)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     if settings.api_docs:
         from trialwright.web.routes.api_docs import router as api_docs_router
@@ -132,6 +136,24 @@ def create_app(settings: Settings) -> FastAPI:
     app.middleware("http")(security_headers)  # added last: the outermost, so it covers every answer
     _install_error_handlers(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for the settings in the environment: what each worker process builds (``trialwright serve
+    --workers N``, or ``uvicorn --factory trialwright.web.app:app_from_environment --workers N``)."""
+    return create_app(Settings())
+
+
+def environment_of(settings: Settings) -> dict[str, str]:
+    """The environment variables that give a worker process exactly ``settings`` (every setting, set or not)."""
+    out: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        out[f"{ENV_PREFIX}{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def _bare_page(request: Request) -> Page:

@@ -17,6 +17,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit
 from trialwright.services.ratelimit import Limits
 from trialwright.services.tokens import resolve_token
+from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, SessionView, UserView, resolve_session
 from trialwright.settings import Settings
 from trialwright.store.engine import session_scope
@@ -45,6 +46,7 @@ __all__ = [
     "PageReentry",
     "PolicyDep",
     "ProtocolDep",
+    "ReadEngineDep",
     "RowId",
     "SessionDep",
     "SettingsDep",
@@ -65,6 +67,11 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
+def get_read_engine(request: Request) -> Engine:
+    """The engine the analysis and the exports read through (a read replica, or the engine itself)."""
+    return request.app.state.read_engine  # type: ignore[no-any-return]
+
+
 def get_policy(request: Request) -> AccessPolicy:
     return request.app.state.policy  # type: ignore[no-any-return]
 
@@ -79,7 +86,10 @@ def client_address(request: Request) -> str:
 
 
 def get_protocol(request: Request) -> Protocol:
-    return request.app.state.protocol  # type: ignore[no-any-return]
+    """The protocol the trial runs under now, read per request (one small read; the parse is cached per version):
+    an amendment made by another worker, or by ``trialwright init`` while the app runs, holds from the next
+    request in every worker."""
+    return current_protocol(get_engine(request)).protocol
 
 
 #: The largest row id either database stores (PostgreSQL ``integer``; SQLite's is larger).
@@ -89,6 +99,7 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ReadEngineDep = Annotated[Engine, Depends(get_read_engine)]
 PolicyDep = Annotated[AccessPolicy, Depends(get_policy)]
 ProtocolDep = Annotated[Protocol, Depends(get_protocol)]
 LimitsDep = Annotated[Limits, Depends(get_limits)]

@@ -96,3 +96,69 @@ def test_refused_tokens_past_the_limit_answer_429(trial: Trial) -> None:
         # A valid token from that address is held back too until the window ends (the limit is per address).
         token, _ = issue_token(trial.engine, username(Role.MONITOR), name="t", actor="test")
         assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 429
+
+
+# -- Several workers: one limit ------------------------------------------------------------------------------------
+
+
+def test_two_workers_share_one_sign_in_limit(trial: Trial) -> None:
+    """Two apps, each with an engine of its own (two worker processes), count into one window: three failed
+    sign-ins allowed in all, not three per worker."""
+    with (
+        _client(trial, rate_limit_sign_in=3) as first,
+        _client(trial, rate_limit_sign_in=3) as second,
+    ):
+        assert first.app.state.engine is not second.app.state.engine  # type: ignore[attr-defined]
+        assert [_fail_sign_in(first, "guess-1"), _fail_sign_in(second, "guess-2")] == [401, 401]
+        assert _fail_sign_in(first, "guess-3") == 401
+        assert _fail_sign_in(second, "guess-4") == 429  # the third failure was counted on the other worker
+        assert _fail_sign_in(first, "guess-5") == 429
+
+
+def test_two_engines_count_into_one_window_without_losing_a_count(trial: Trial) -> None:
+    """The limiter's counts, from two engines in turn and from threads at once: every event is counted once."""
+    import threading
+
+    from trialwright.services.ratelimit import DatabaseCounts, RateLimited, RateLimiter
+    from trialwright.store.engine import make_engine
+
+    other = make_engine(trial.url)
+    try:
+        now = [1_000_000.0]
+        a = RateLimiter(40, 60, "tries", clock=lambda: now[0], counts=DatabaseCounts(trial.engine, "spec"))
+        b = RateLimiter(40, 60, "tries", clock=lambda: now[0], counts=DatabaseCounts(other, "spec"))
+        workers = [threading.Thread(target=lambda lim=lim: [lim.hit("k") for _ in range(10)]) for lim in (a, b) * 2]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert b.retry_after("k") == 60 and a.retry_after("other key") is None  # 40 counted: at the limit
+        try:
+            a.take("k")
+        except RateLimited as refused:
+            assert refused.retry_after == 60
+        else:
+            raise AssertionError("the 41st event was let through")
+        now[0] += 59
+        assert a.retry_after("k") == 1
+        now[0] += 1  # the window has closed: a new one opens on either engine
+        b.take("k")
+        assert a.retry_after("k") is None
+    finally:
+        other.dispose()
+
+
+def test_two_workers_audit_one_flood_of_refused_tokens_once(trial: Trial) -> None:
+    """A flood spread over two workers is one window per address: one entry when it opens, one count."""
+    with (
+        _client(trial, rate_limit_token_refusals=0) as first,
+        _client(trial, rate_limit_token_refusals=0) as second,
+    ):
+        before = audit.count(trial.engine)
+        for i in range(20):
+            client = first if i % 2 else second
+            assert client.get("/api/v1/me", headers={"Authorization": f"Bearer tw_forged_{i}"}).status_code == 401
+        assert audit.count(trial.engine) - before == 1
+    assert audit.count(trial.engine) - before == 2  # the first worker to stop wrote the count; the second none
+    (total,) = audit.entries(trial.engine, action_prefix="api.token_refusals")
+    assert '"refusals":20' in (total.detail or "")

@@ -18,7 +18,7 @@ from trialwright.analysis.report import render_html, render_pdf, results_json, s
 from trialwright.domain.roles import Role
 from trialwright.services import analysis as svc
 from trialwright.services.forms import lock_state
-from trialwright.web.deps import EngineDep, require_roles
+from trialwright.web.deps import EngineDep, get_read_engine, require_roles
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -44,7 +44,7 @@ def _run(request: Request, page: Page, engine: Engine, unblinded: str) -> svc.An
     """One run of the analysis for the signed-in analyst, or the page that says why it may not run."""
     assert page.user is not None
     try:
-        return svc.run_analysis(engine, page.user, unblinded=_yes(unblinded))
+        return svc.run_analysis(engine, page.user, unblinded=_yes(unblinded), read_engine=get_read_engine(request))
     except svc.AnalysisError as exc:
         return _refused(request, page, exc)
 

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialwright.domain.roles import Role
 from trialwright.services import clock, sharing
 from trialwright.services import exports as svc
-from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ReadEngineDep, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
@@ -56,6 +56,7 @@ def make_export(
     request: Request,
     page: ExporterPage,
     engine: EngineDep,
+    read_engine: ReadEngineDep,
     _csrf: CsrfChecked,
     fmt: Annotated[str, Form(alias="format")] = "",
     with_arms: Annotated[str, Form()] = "",
@@ -65,7 +66,7 @@ def make_export(
         stamp = clock.now().astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         folder = Path(tmp) / f"{fmt or 'export'}-{stamp}"
         try:
-            svc.run_export(engine, page.user, fmt, folder, with_arms=bool(with_arms))
+            svc.run_export(engine, page.user, fmt, folder, with_arms=bool(with_arms), read_engine=read_engine)
         except svc.ExportError as exc:
             return _exports_page(request, page, 422, str(exc))
         data = _zip(folder)
