@@ -8,13 +8,13 @@ import pytest
 from tests.browser.test_randomization import ARM_NAMES, _as, _enrolled
 from tests.trialfixtures import Trial, who
 from trialwright.domain.roles import Role
-from trialwright.services.randomization import generate_list, list_status, randomize
+from trialwright.services.randomization import generate_list, list_exists, randomize
 
 pytestmark = pytest.mark.browser
 
 
 def test_the_blinded_statistician_reads_the_report_page(page, live_server: str, live_trial: Trial) -> None:  # type: ignore[no-untyped-def]
-    if not list_status(live_trial.engine):
+    if not list_exists(live_trial.engine):
         generate_list(live_trial.engine, who(live_trial, Role.UNBLINDED_STATISTICIAN), seed=5)
     randomize(live_trial.engine, who(live_trial, Role.INVESTIGATOR), _enrolled(live_trial))
 

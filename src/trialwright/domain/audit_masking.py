@@ -80,6 +80,8 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     "schema.upgraded": _visible("old_value new_value"),
     # The audit key's check value (an HMAC of a fixed label, never the key), backups and restores.
     "audit.keyed": _visible("key_check"),
+    # A pending entry the chainer refused: its pending id and why (altered, unsigned, replayed), none of its content.
+    "audit.pending_rejected": _visible("pending_id reason"),
     **_each(
         "backup.taken backup.restored",
         _visible("folder head_seq head_hash database_sha256 taken_at database os_user"),

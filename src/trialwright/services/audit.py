@@ -7,9 +7,12 @@ lock held across it:
   audit key (an HMAC of its content), so many transactions write and commit at once. Right after the commit,
   ``chain_pending`` (the single chainer: a short transaction under an advisory lock) moves every pending entry into
   ``audit_entries`` in the order it finds them, giving each its sequence number, the previous entry's hash, its
-  hash and its MAC: one chainer pass serves every transaction that committed meanwhile. A pending entry whose MAC
-  does not match is never chained (``verify`` names it). Entries left pending by a crash are chained by the next
-  pass (any write, ``audit verify``, a backup, the server's start).
+  hash and its MAC: one chainer pass serves every transaction that committed meanwhile. Each pending entry carries
+  a random nonce its MAC covers; a pending entry whose MAC does not match, that has none on a keyed trail, or whose
+  nonce was chained before (a replayed copy) is never chained: it is moved to ``audit_pending_rejected`` and an
+  ``audit.pending_rejected`` entry naming it is chained in its place, so one bad row never stops the trail, and
+  ``verify`` reports the trail as tampered with while any is kept there. Entries left pending by a crash are
+  chained by the next pass (any write, ``audit verify``, a backup, the server's start).
 - **SQLite**: one writer at a time already (every write transaction begins IMMEDIATE, see
   ``trialwright.store.engine``), so entries are chained as they are written, with no pending step.
 
@@ -29,6 +32,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,13 +42,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, func, inspect, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical
 from trialwright.services import clock
 from trialwright.store.audit_keys import AuditKey, AuditKeyError, is_checked, key_check, key_of, mark_checked
 from trialwright.store.engine import after_commit, is_postgresql, serialise, session_scope
-from trialwright.store.tables import audit_entries, audit_keying, audit_pending
+from trialwright.store.tables import audit_entries, audit_keying, audit_nonces, audit_pending, audit_pending_rejected
 
 if TYPE_CHECKING:
     from trialwright.settings import Settings
@@ -62,6 +67,7 @@ __all__ = [
     "record",
     "record_many",
     "record_now",
+    "rejected_pending",
     "side_files",
     "verify",
 ]
@@ -178,7 +184,7 @@ def record_now(engine: Engine, **change: Any) -> int:
         serialise(session, "audit")
         key = _writer_key(session)
         _chain_rows(session, _pending_rows(session, limit=None))
-        return _chain_rows(session, [{**content, "mac": _pending_mac(key, content), "id": None}])[-1]
+        return _chain_rows(session, [{**content, "mac": _pending_mac(key, content, None), "id": None}])[-1]
 
 
 # -- PostgreSQL: pending entries, chained after the commit -------------------------------------------------------
@@ -188,11 +194,13 @@ _INSERT_PENDING = audit_pending.insert()
 _PENDING_LABEL = b"pending\x00"
 
 
-def _pending_mac(key: bytes | None, content: Mapping[str, Any]) -> str | None:
+def _pending_mac(key: bytes | None, content: Mapping[str, Any], nonce: str | None) -> str | None:
+    """The MAC of a pending entry: its content and its nonce (an entry written before nonces has none)."""
     if key is None:
         return None
     data = canonical(AuditEntry(seq=0, prev_hash="", **{name: content[name] for name in _CONTENT}))
-    return hmac.new(key, _PENDING_LABEL + data, hashlib.sha256).hexdigest()
+    head = _PENDING_LABEL + (nonce.encode() + b"\x00" if nonce else b"")
+    return hmac.new(key, head + data, hashlib.sha256).hexdigest()
 
 
 def _writer_key(session: Session) -> bytes | None:
@@ -222,9 +230,11 @@ def _write_pending(session: Session, contents: Sequence[dict[str, Any]]) -> None
         session.info[_PENDING] = state
         engine = session.get_bind()
         after_commit(session, lambda: _chain_after_commit(engine, state["last"]))  # type: ignore[arg-type]
-    ids = session.execute(
-        _INSERT_PENDING.returning(audit_pending.c.id), [{**c, "mac": _pending_mac(state["key"], c)} for c in contents]
-    ).scalars()
+    rows = []
+    for content in contents:
+        nonce = secrets.token_hex(16)
+        rows.append({**content, "nonce": nonce, "mac": _pending_mac(state["key"], content, nonce)})
+    ids = session.execute(_INSERT_PENDING.returning(audit_pending.c.id), rows).scalars()
     state["last"] = max(state["last"], *ids)
 
 
@@ -242,17 +252,6 @@ def _pending_rows(session: Session, *, limit: int | None) -> list[dict[str, Any]
     return [dict(row._mapping) for row in session.execute(query)]
 
 
-class PendingForged(AuditKeyError):
-    """A pending entry does not match its MAC: altered while it waited. It is never chained."""
-
-    def __init__(self, pending_id: int) -> None:
-        self.pending_id = pending_id
-        super().__init__(
-            f"pending audit entry {pending_id} does not match its MAC (altered in the database before it was "
-            "chained); it is not chained"
-        )
-
-
 def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None) -> int:
     """Chain every pending entry (the single chainer); returns how many it chained. Idempotent and safe to call
     from any process at any time: passes are serialised by an advisory lock and each is one short transaction.
@@ -261,7 +260,8 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
     entries a pass already chained while it waited for the lock does not run a pass of its own, so one pass
     serves every transaction that committed before it began.
 
-    Raises ``PendingForged`` at a pending entry that does not match its MAC (nothing from it on is chained)."""
+    A pending entry the chainer refuses (see ``_chain_rows``) is set aside and named in the chain; the rest are
+    chained as usual."""
     if not is_postgresql(engine) or not _has_pending_table(engine):
         return 0
     waiting = select(audit_pending.c.id).limit(1)
@@ -305,24 +305,77 @@ def _has_pending_table(engine: Engine) -> bool:
 
 
 def _chain_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Chain ``rows`` (pending entries, in order) after the head, under the lock; their sequence numbers."""
+    """Chain ``rows`` (pending entries, in order) after the head, under the lock; their sequence numbers.
+
+    A pending row is refused when its MAC does not match its content and nonce (``altered``), when it has no MAC
+    on a keyed trail (``unsigned``: written by someone without the key), or when its nonce was chained before
+    (``replayed``: a copy of a genuine entry). A refused row is moved to ``audit_pending_rejected`` as found and an
+    ``audit.pending_rejected`` entry (its pending id and the reason, nothing of its content) is chained where it
+    stood. Rows made here (``id`` None, by ``record_now``) are this process's own and need no check."""
     if not rows:
         return []
     bind = session.get_bind()
     ring = key_of(bind)
     secret = ring.secret if ring is not None else None
+    keyed = session.execute(select(audit_keying.c.key_check)).first() is not None
+    refused: dict[int, str] = {}
     for row in rows:
-        if (
-            secret is not None
-            and row["mac"] is not None
-            and not hmac.compare_digest(row["mac"], _pending_mac(secret, row) or "")
-        ):
-            raise PendingForged(row["id"])
-    seqs = _write_chained(session, [{name: row[name] for name in _CONTENT} for row in rows])
+        if row["id"] is None:
+            continue
+        if row["mac"] is None:
+            if keyed:
+                refused[row["id"]] = "unsigned"
+        elif secret is not None:
+            expected = _pending_mac(secret, row, row.get("nonce")) or ""
+            if not hmac.compare_digest(row["mac"], expected):
+                refused[row["id"]] = "altered"
+    nonces: dict[str, int] = {}
+    for row in rows:
+        nonce = row.get("nonce")
+        if row["id"] is None or row["id"] in refused or not nonce:
+            continue
+        if nonce in nonces:
+            refused[row["id"]] = "replayed"  # a copy within the same pass: the first one stands
+        else:
+            nonces[nonce] = row["id"]
+    if nonces:
+        fresh = set(
+            session.execute(
+                pg_insert(audit_nonces).on_conflict_do_nothing().returning(audit_nonces.c.nonce),
+                [{"nonce": n} for n in nonces],
+            ).scalars()
+        )
+        refused.update({pid: "replayed" for nonce, pid in nonces.items() if nonce not in fresh})
+    contents: list[dict[str, Any]] = []
+    now = clock.now()
+    for row in rows:
+        reason = refused.get(row["id"]) if row["id"] is not None else None
+        if reason is None:
+            contents.append({name: row[name] for name in _CONTENT})
+            continue
+        _log.error("pending audit entry %s refused (%s): kept in audit_pending_rejected", row["id"], reason)
+        session.execute(
+            audit_pending_rejected.insert().values(
+                pending_id=row["id"], rejected_at=now, reason=reason, row=_json(row)
+            )
+        )
+        change: Change = {"actor": "trialwright", "action": "audit.pending_rejected",
+                          "detail": {"pending_id": row["id"], "reason": reason}}  # fmt: skip
+        contents.append(_content(change, now))
+    seqs = _write_chained(session, contents)
     ids = [row["id"] for row in rows if row["id"] is not None]
     if ids:
         session.execute(delete(audit_pending).where(audit_pending.c.id.in_(ids)))
     return seqs
+
+
+def rejected_pending(engine: Engine) -> list[tuple[int, str]]:
+    """Pending entries the chainer refused, as (pending id, reason), oldest first (none on SQLite)."""
+    if not is_postgresql(engine) or not inspect(engine).has_table("audit_pending_rejected"):
+        return []
+    query = select(audit_pending_rejected.c.pending_id, audit_pending_rejected.c.reason)
+    with session_scope(engine) as session:
+        return [(int(r.pending_id), r.reason) for r in session.execute(query.order_by(audit_pending_rejected.c.id))]
 
 
 def pending_count(engine: Engine) -> int:
@@ -500,11 +553,21 @@ def verify(engine: Engine, *, batch: int = 5000, progress: Callable[[int], None]
 
     try:
         chain_pending(engine)
-    except PendingForged as exc:
-        return ChainReport(False, 0, None, "forged", str(exc))
     except AuditKeyError as exc:
         return ChainReport(False, 0, None, "key", str(exc))
-    return verify_trail(engine, batch=batch, progress=progress)
+    report = verify_trail(engine, batch=batch, progress=progress)
+    refused = rejected_pending(engine)
+    if report.ok and refused:
+        named = ", ".join(f"{pid} ({reason})" for pid, reason in refused)
+        return replace(
+            report,
+            ok=False,
+            problem="forged",
+            message=f"the chain verifies, but the chainer refused {len(refused)} pending audit entries: {named} "
+            "(altered, written without the key, or a replayed copy); they are kept in audit_pending_rejected and "
+            "named by audit.pending_rejected entries",
+        )
+    return report
 
 
 def side_files(settings: Settings) -> list[Path]:

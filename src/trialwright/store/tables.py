@@ -129,6 +129,22 @@ audit_pending = Table(
     Column("reason", Text, nullable=True),
     Column("detail", Text, nullable=True),
     Column("mac", String(64), nullable=True),
+    Column("nonce", String(32), nullable=True),  # random, covered by the MAC: a copy is refused as a replay
+)
+
+#: Every nonce the chainer has chained (PostgreSQL): a pending entry whose nonce is here is a replayed copy.
+audit_nonces = Table("audit_nonces", metadata, Column("nonce", String(32), primary_key=True))
+
+#: Pending entries the chainer refused (``reason``: ``altered``, ``unsigned`` or ``replayed``), kept as found
+#: (``row``, JSON) for the investigation; each is named by an ``audit.pending_rejected`` entry in the chain.
+audit_pending_rejected = Table(
+    "audit_pending_rejected",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("pending_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("rejected_at", UTCDateTime(), nullable=False),
+    Column("reason", String(16), nullable=False),
+    Column("row", Text, nullable=False),
 )
 
 

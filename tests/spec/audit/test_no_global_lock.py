@@ -3,7 +3,8 @@
 On PostgreSQL a transaction writes its entries unchained (each signed with the audit key) and the single chainer
 chains them right after the commit; so a transaction that has written entries and not yet committed does not hold
 up another one. Entries left unchained (a crash between the commit and the chainer) are chained, after their MAC
-is checked, by the next pass or by `audit verify`; one altered while it waited is named and never chained.
+is checked, by the next pass or by `audit verify`; one altered while it waited, unsigned on a keyed trail, or a
+replayed copy is set aside, named in the chain, and never chained as genuine.
 On SQLite, one writer at a time, entries are chained as they are written.
 
 Each test runs on SQLite and PostgreSQL where both apply.
@@ -112,18 +113,89 @@ def test_the_next_write_chains_what_a_crash_left_pending_first(
     assert audit.verify(engine).ok
 
 
-def test_a_pending_entry_altered_while_it_waited_is_named_and_never_chained(
+def _keyed_trail_with_pending(engine: Engine, monkeypatch: pytest.MonkeyPatch, n: int) -> list[int]:
+    """A keyed trail (one entry chained), then ``n`` entries a crash left pending: their pending ids."""
+    with session_scope(engine) as session:
+        audit.record(session, actor="alice", action="test.first")
+    _crash_before_chaining(monkeypatch, engine, n)
+    with engine.connect() as conn:
+        return list(conn.execute(text("SELECT id FROM audit_pending ORDER BY id")).scalars())
+
+
+def _chained(engine: Engine) -> list[tuple[str, str | None]]:
+    return [(e.action, e.detail) for e in reversed(audit.entries(engine))]
+
+
+def test_a_pending_entry_altered_while_it_waited_is_set_aside_and_named(
     pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = pg_engine
-    _crash_before_chaining(monkeypatch, engine, 2)
+    first, _ = _keyed_trail_with_pending(engine, monkeypatch, 2)
     with engine.begin() as conn:
-        first = conn.execute(text("SELECT min(id) FROM audit_pending")).scalar_one()
         conn.execute(text("UPDATE audit_pending SET actor = 'mallory' WHERE id = :id"), {"id": first})
     report = audit.verify(engine)
-    assert not report.ok and report.problem == "forged"
-    assert f"pending audit entry {first} does not match its MAC" in report.message
-    assert audit.count(engine) == 0 and _pending(engine) == 2
+    assert not report.ok and report.problem == "forged" and report.count == 3
+    assert f"refused 1 pending audit entries: {first} (altered" in report.message
+    assert [a for a, _ in _chained(engine)] == ["test.first", "audit.pending_rejected", "test.pending"]
+    assert audit.rejected_pending(engine) == [(first, "altered")] and _pending(engine) == 0
+    assert all(e.actor != "mallory" for e in audit.entries(engine))
+
+
+def test_an_entry_without_its_mac_on_a_keyed_trail_is_never_chained_as_genuine(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone with write access to the database but not the key adds a pending entry with no MAC."""
+    engine = pg_engine
+    _keyed_trail_with_pending(engine, monkeypatch, 0)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_pending (at, actor, action, mac) VALUES (now(), 'mallory', "
+                          "'participant.withdrawn', NULL)"))  # fmt: skip
+    report = audit.verify(engine)
+    assert not report.ok and report.problem == "forged" and "(unsigned)" in report.message
+    assert [a for a, _ in _chained(engine)] == ["test.first", "audit.pending_rejected"]
+    assert "participant.withdrawn" not in {e.action for e in audit.entries(engine)}
+
+
+def test_a_copy_of_a_genuine_pending_entry_is_refused_as_a_replay(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A genuine pending row read before it was chained (or from a backup) and inserted again, now or later."""
+    engine = pg_engine
+    (genuine,) = _keyed_trail_with_pending(engine, monkeypatch, 1)
+    columns = "at, actor, role, site, participant, form, field, action, old_value, new_value, reason, detail, mac, "
+    columns += "nonce"
+    copy = text(f"INSERT INTO audit_pending ({columns}) SELECT {columns} FROM audit_pending WHERE id = :id")
+    with engine.begin() as conn:
+        conn.execute(copy, {"id": genuine})  # a copy beside the original: the same pass
+        kept = dict(conn.execute(text("SELECT * FROM audit_pending WHERE id = :id"), {"id": genuine}).mappings().one())
+    assert audit.chain_pending(engine) == 2  # the original, and the rejection of its copy
+    with engine.begin() as conn:  # the same copy again, after the original was chained
+        conn.execute(
+            text(f"INSERT INTO audit_pending ({columns}) VALUES "
+                 f"({', '.join(':' + c.strip() for c in columns.split(','))})"),
+            {c.strip(): kept[c.strip()] for c in columns.split(",")},
+        )  # fmt: skip
+    report = audit.verify(engine)
+    assert not report.ok and report.message.count("(replayed)") == 2
+    assert [a for a, _ in _chained(engine)] == [
+        "test.first", "test.pending", "audit.pending_rejected", "audit.pending_rejected"
+    ]  # fmt: skip
+    assert [e.new_value for e in audit.entries(engine) if e.action == "test.pending"] == ["0"]
+
+
+def test_one_forged_pending_entry_never_stops_the_trail(pg_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = pg_engine
+    (first,) = _keyed_trail_with_pending(engine, monkeypatch, 1)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_pending SET new_value = '99' WHERE id = :id"), {"id": first})
+    for i in range(3):  # later writers: each acknowledged write is chained at once
+        with session_scope(engine) as session:
+            audit.record(session, actor="bob", action="test.later", new_value=i)
+        assert _pending(engine) == 0
+    assert [a for a, _ in _chained(engine)] == [
+        "test.first", "audit.pending_rejected", "test.later", "test.later", "test.later"
+    ]  # fmt: skip
+    assert audit.rejected_pending(engine) == [(first, "altered")]
 
 
 def test_sqlite_chains_entries_inside_the_writers_transaction(tmp_path: Path) -> None:
