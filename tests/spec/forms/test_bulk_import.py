@@ -96,12 +96,15 @@ def stored(trial: Trial, pid: str, since: int = 0) -> dict[str, Any]:
     }, default=str).replace(pid, "P"))  # fmt: skip
 
 
-@pytest.mark.parametrize("batch", [2, 500])
-def test_the_batched_import_stores_what_one_by_one_saves_store(trial: Trial, batch: int) -> None:
+@pytest.mark.parametrize(("batch", "all_or_nothing"), [(2, True), (500, True), (2, False)])
+def test_the_batched_import_stores_what_one_by_one_saves_store(trial: Trial, batch: int, all_or_nothing: bool) -> None:
+    """All or nothing, the rows run without savepoints (a refusal starts again with them); partial, with."""
     slow, fast = enrolled_ten_days_ago(trial), enrolled_ten_days_ago(trial)
     enrolled = head(trial)  # their screening, consent and enrolment differ (numbers): compared from here on
     save_one_by_one(trial, rows_for(slow))
-    report = svc.import_forms(trial.engine, who(trial, Role.STUDY_COORDINATOR), rows_for(fast), batch=batch)
+    report = svc.import_forms(
+        trial.engine, who(trial, Role.STUDY_COORDINATOR), rows_for(fast), batch=batch, all_or_nothing=all_or_nothing
+    )
     assert report == svc.ImportReport(5, ())
     one_by_one, imported = stored(trial, slow, enrolled), stored(trial, fast, enrolled)
     assert imported == one_by_one

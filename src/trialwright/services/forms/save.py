@@ -372,6 +372,11 @@ def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str
 IMPORT_BATCH = 500
 
 
+class _Refused(Exception):
+    """A row refused in the first, all-or-nothing pass: everything is rolled back and the rows are imported
+    again, each in a savepoint, to report every refused row."""
+
+
 def import_forms(
     engine: Engine,
     actor: UserView,
@@ -386,22 +391,42 @@ def import_forms(
     ``visit_date``. Every rejected row is reported with its problems. With ``all_or_nothing`` (the
     default) one rejected row saves nothing; otherwise the good rows are saved.
 
-    The rows run through the one-form save, in order, each in a savepoint (a refused row leaves nothing), with
-    two economies that change no outcome: the facts no form save can change (the participant, their consent,
-    randomization, dose, withdrawal, adverse events, the locks) are read once per participant
-    (``services/bulk_reads.py``), and the audit entries of ``batch`` rows are written with one INSERT, in the
-    order the saves made them.
+    The rows run through the one-form save, in order, in one transaction, with economies that change no
+    outcome: the facts no form save can change (the participant, their consent, randomization, dose,
+    withdrawal, adverse events, the locks) are read once per participant (``services/bulk_reads.py``), and
+    the audit entries of ``batch`` rows are written with one INSERT, in the order the saves made them. A row
+    runs in a savepoint (a refused row leaves nothing, and the rows after it are checked against what the good
+    rows left), except in the first pass of an all-or-nothing import: there the first refused row rolls
+    everything back and the import runs again with savepoints, to find and report every refused row.
     """
     if batch < 1:
         raise ValueError("batch: at least 1 row")
-    loaded = current_protocol(engine)
+    protocol = current_protocol(engine).protocol
+    if all_or_nothing:
+        try:
+            return _import(engine, protocol, actor, rows, batch, all_or_nothing=True, savepoints=False)
+        except _Refused:
+            pass  # nothing was stored; the second pass finds every refused row
+    return _import(engine, protocol, actor, rows, batch, all_or_nothing=all_or_nothing, savepoints=True)
+
+
+def _import(
+    engine: Engine,
+    protocol: Protocol,
+    actor: UserView,
+    rows: Sequence[Mapping[str, Any]],
+    batch: int,
+    *,
+    all_or_nothing: bool,
+    savepoints: bool,
+) -> ImportReport:
     rejected: list[tuple[int, tuple[str, ...]]] = []
     saved = 0
     with session_scope(engine) as session, reading_once(session):
         for start in range(0, len(rows), batch):
             with audit.batched(session):
                 for index, item in enumerate(rows[start : start + batch], start=start + 1):
-                    if _import_row(session, loaded.protocol, actor, item, index, rejected):
+                    if _import_row(session, protocol, actor, item, index, rejected, savepoint=savepoints):
                         saved += 1
         if rejected and all_or_nothing:
             session.rollback()
@@ -424,9 +449,12 @@ def _import_row(
     item: Mapping[str, Any],
     index: int,
     rejected: list[tuple[int, tuple[str, ...]]],
+    *,
+    savepoint: bool,
 ) -> bool:
-    """One row saved in a savepoint (True), or refused with its problems added to ``rejected`` (False)."""
-    nested = session.begin_nested()
+    """One row saved (True), or refused with its problems added to ``rejected`` (False); without a savepoint a
+    refused row raises ``_Refused`` (its transaction must be rolled back)."""
+    nested = session.begin_nested() if savepoint else None
     try:
         visit_date = item.get("visit_date")
         _save(
@@ -441,13 +469,12 @@ def _import_row(
             reason=item.get("reason"),
             visit_date=dt.date.fromisoformat(visit_date) if isinstance(visit_date, str) else visit_date,
         )
-    except FormValueError as exc:
+    except (FormValueError, FormError, NotFound, ValueError) as exc:
+        if nested is None:
+            raise _Refused from exc
         nested.rollback()
-        rejected.append((index, exc.problems))
+        rejected.append((index, exc.problems if isinstance(exc, FormValueError) else (str(exc),)))
         return False
-    except (FormError, NotFound, ValueError) as exc:
-        nested.rollback()
-        rejected.append((index, (str(exc),)))
-        return False
-    nested.commit()
+    if nested is not None:
+        nested.commit()
     return True
