@@ -57,9 +57,11 @@ from trialwright.store.data_tables import form_records
 from trialwright.store.engine import inserted_id, session_scope
 
 __all__ = [
+    "VisitFormSave",
     "get_form",
     "import_forms",
     "save_form",
+    "save_visit_forms",
 ]
 
 
@@ -334,25 +336,76 @@ def save_form(
     """
     loaded = current_protocol(engine)
     with session_scope(engine) as session:
-        record_id = _save(
-            session,
-            loaded.protocol,
-            loaded.protocol.version.number,
-            actor,
-            participant_id,
-            visit_id,
-            form_id,
-            entries,
-            reason=reason,
-            visit_date=visit_date,
-            typed_on_site_clock=typed_on_site_clock,
-        )
+        return _save_and_view(session, loaded.protocol, actor, participant_id, visit_id, form_id, entries,
+                              reason=reason, visit_date=visit_date, complete=complete,
+                              typed_on_site_clock=typed_on_site_clock)  # fmt: skip
+
+
+def _save_and_view(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    entries: Mapping[str, Any],
+    *,
+    reason: str | None,
+    visit_date: dt.date | None,
+    complete: bool,
+    typed_on_site_clock: bool = False,
+) -> FormView:
+    """``save_form`` in the caller's transaction."""
+    with audit.gathered(session):
+        record_id = _save(session, protocol, protocol.version.number, actor, participant_id, visit_id, form_id,
+                          entries, reason=reason, visit_date=visit_date,
+                          typed_on_site_clock=typed_on_site_clock)  # fmt: skip
         # The form as this transaction leaves it (the same rows a fresh get_form would read).
         row = session.execute(select(form_records).where(form_records.c.id == record_id)).one()
-        protocol = loaded.protocol
         if complete and row.state == FormState.DRAFT.value and not missing_required(protocol.form(form_id), _load(row)):
             return _move(session, protocol, actor, participant_id, visit_id, form_id, Transition.COMPLETE)
         return _view(session, protocol, row, visit_id)
+
+
+@dataclass(frozen=True)
+class VisitFormSave:
+    """One form of ``save_visit_forms``: its values and whether to mark it complete (as ``save_form``)."""
+
+    form_id: str
+    entries: Mapping[str, Any]
+    complete: bool = False
+
+
+def save_visit_forms(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    saves: Sequence[VisitFormSave],
+    *,
+    visit_date: dt.date | None = None,
+) -> list[FormView | FormError | ValueError]:
+    """Several forms of one visit, each exactly as ``save_form`` would save it, one after the other, in one
+    transaction: each in a savepoint, so a refused form (its ``FormError`` or ``ValueError`` in its place of
+    the answer) leaves nothing and the others are saved, as separate ``save_form`` calls would leave them. What
+    no form save changes is read once (``services/bulk_reads.py``) and the audit entries are written with one
+    INSERT, in the order separate saves would have written them. The simulator saves a visit this way."""
+    protocol = current_protocol(engine).protocol
+    out: list[FormView | FormError | ValueError] = []
+    with session_scope(engine) as session, reading_once(session), audit.batched(session):
+        for each in saves:
+            nested = session.begin_nested()
+            try:
+                view = _save_and_view(session, protocol, actor, participant_id, visit_id, each.form_id,
+                                      each.entries, reason=None, visit_date=visit_date,
+                                      complete=each.complete)  # fmt: skip
+            except (FormError, ValueError) as exc:
+                nested.rollback()
+                out.append(exc)
+                continue
+            nested.commit()
+            out.append(view)
+    return out
 
 
 def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView | None:
