@@ -130,7 +130,7 @@ def import_forms(
     report = _run(do_import, engine, actor, rows, all_or_nothing=not partial)
     for index, problems in report.rejected:
         for problem in problems:
-            console.print(f"row {index}: {problem}", highlight=False)
+            console.print(f"{data}: row {index}: {problem}", highlight=False, soft_wrap=True)
     console.print(f"{report.saved} saved, {len(report.rejected)} refused.", highlight=False)
     if report.rejected:
         raise typer.Exit(1)

@@ -16,6 +16,7 @@ PRIEST, Goodacre et al., PLoS ONE 2021;16:e0245840; Brixia, Borghesi and Maroldi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
@@ -346,12 +347,18 @@ def _call(
     if any(value is None for value in inputs.values()):
         return None
     arguments = {**inputs, **(parameters or {})}
-    needed = [
-        p.name
-        for p in inspect.signature(function).parameters.values()
-        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    missing = [role for role in needed if role not in arguments]
+    missing = [role for role in _needed(function) if role not in arguments]
     if missing:
         raise ValueError(f"derivation {name!r} needs {', '.join(missing)}")
     return function(**arguments)
+
+
+@functools.cache
+def _needed(function: Callable[..., Any]) -> tuple[str, ...]:
+    """The arguments a derivation function cannot do without (read once per function: a bulk load derives
+    millions of values)."""
+    return tuple(
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )

@@ -63,6 +63,7 @@ __all__ = [
     "chain_pending",
     "count",
     "entries",
+    "gathered",
     "pending_count",
     "record",
     "record_many",
@@ -148,6 +149,27 @@ def batched(session: Session) -> Iterator[None]:
         buffers.pop()
         raise
     _write(session, buffers.pop())
+
+
+@contextmanager
+def gathered(session: Session) -> Iterator[None]:
+    """Like ``batched``, but inside an enclosing ``batched`` block the entries made here join that block's single
+    INSERT when this block ends (dropped if it raises: the caller rolls back its savepoint); outside one, they are
+    written when it ends, as ``batched`` does. One form's save is gathered: a bulk import writes many forms' entries
+    with one INSERT, in the order the one-by-one saves would have written them."""
+    buffers: list[list[dict[str, Any]]] | None = session.info.get(_BUFFERS)
+    if not buffers:
+        with batched(session):
+            yield
+        return
+    buffers.append([])
+    try:
+        yield
+    except BaseException:
+        buffers.pop()
+        raise
+    mine = buffers.pop()
+    buffers[-1].extend(mine)
 
 
 def record_many(session: Session, changes: Sequence[Change]) -> None:

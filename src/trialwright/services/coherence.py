@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.coherence import ParticipantFacts, hard_breaches
 from trialwright.domain.forms import StoredValue
 from trialwright.protocol import Protocol
+from trialwright.services.bulk_reads import once
 from trialwright.services.trial import current_protocol
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import session_scope
@@ -27,6 +28,10 @@ __all__ = ["StoredBreach", "participant_facts", "recheck_trial", "refused_breach
 
 def participant_facts(session: Session, protocol: Protocol, participant: Any) -> ParticipantFacts:
     """The participant's first consent given, enrolment, randomization and dose prepared, and the site's zone."""
+    return once(session, ("facts", participant.participant_id), lambda: _facts(session, protocol, participant))
+
+
+def _facts(session: Session, protocol: Protocol, participant: Any) -> ParticipantFacts:
     consented = session.execute(
         select(func.min(consents.c.obtained_at)).where(
             consents.c.screening_id == participant.screening_id, consents.c.decision == "consent"

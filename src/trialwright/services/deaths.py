@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.deaths import Death, earliest_death
 from trialwright.protocol import Protocol
+from trialwright.services.bulk_reads import once
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.safety_tables import adverse_events, ae_reports
 
@@ -36,12 +37,17 @@ def death_of(session: Session, protocol: Protocol, participant_id: str) -> Death
                 if value.get("status", "value") in {"value", "derived"}:
                     plain[f"{form_id}.{name}"] = value.get("value")
     latest: dict[str, Any] = {}
-    for number, assessment in session.execute(
-        select(adverse_events.c.ae_number, ae_reports.c.assessment)
-        .join(adverse_events, adverse_events.c.id == ae_reports.c.event_id)
-        .where(adverse_events.c.participant_id == participant_id)
-        .order_by(ae_reports.c.event_id, ae_reports.c.sequence)
-    ).all():
+    reports = once(
+        session,
+        ("ae_reports", participant_id),
+        lambda: session.execute(
+            select(adverse_events.c.ae_number, ae_reports.c.assessment)
+            .join(adverse_events, adverse_events.c.id == ae_reports.c.event_id)
+            .where(adverse_events.c.participant_id == participant_id)
+            .order_by(ae_reports.c.event_id, ae_reports.c.sequence)
+        ).all(),
+    )
+    for number, assessment in reports:
         latest[number] = json.loads(assessment)
     fatal = [
         Death(dt.date.fromisoformat(body.get("death_date") or body["onset"]), f"adverse event {number}")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
+from trialwright.services.bulk_reads import once
 from trialwright.services.errors import FormError
 from trialwright.services.reauth import require_password
 from trialwright.services.users import AccessPolicy, UserView
@@ -128,7 +129,7 @@ def _soft_row(session: Session, scope: str, target: str) -> Any:
 def require_unlocked(session: Session, participant_id: str | None = None, *, site: str | None = None) -> None:
     """Refuse a data change while the trial is locked, or (given the participant) while the participant or their
     site is soft-locked. A caller that has read the participant passes their ``site`` (one look-up fewer)."""
-    row = _lock_row(session)
+    row = once(session, ("trial_lock",), lambda: _lock_row(session))
     if row is not None and row.locked:
         raise FormError(
             f"trial: the database is locked (since {row.at:%Y-%m-%d %H:%M} UTC, by {row.by}); "
@@ -137,16 +138,26 @@ def require_unlocked(session: Session, participant_id: str | None = None, *, sit
     if participant_id is None:
         return
     if site is None:
-        site = session.execute(
-            select(participants.c.site).where(participants.c.participant_id == participant_id)
-        ).scalar()
+        site = once(
+            session,
+            ("site_of", participant_id),
+            lambda: session.execute(
+                select(participants.c.site).where(participants.c.participant_id == participant_id)
+            ).scalar(),
+        )
     targets = [("participant", participant_id)] + ([("site", site)] if site is not None else [])
     # The latest row of each target decides; both are read in one statement.
-    found = session.execute(
-        select(soft_locks)
-        .where(or_(*(and_(soft_locks.c.scope == scope, soft_locks.c.target == target) for scope, target in targets)))
-        .order_by(soft_locks.c.id.desc())
-    ).all()
+    found = once(
+        session,
+        ("soft_locks", *targets),
+        lambda: session.execute(
+            select(soft_locks)
+            .where(
+                or_(*(and_(soft_locks.c.scope == scope, soft_locks.c.target == target) for scope, target in targets))
+            )
+            .order_by(soft_locks.c.id.desc())
+        ).all(),
+    )
     latest: dict[tuple[str, str], Any] = {}
     for each in found:
         latest.setdefault((each.scope, each.target), each)

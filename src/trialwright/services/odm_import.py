@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -642,6 +643,7 @@ class _Writer:
             self.states[tw["State"]] += 1
 
 
+_BATCH = 200  # participants whose audit entries one INSERT writes
 _SHOWN = 50  # refused values listed in the error; the count is always the whole
 
 
@@ -733,10 +735,13 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         if lock is not None and lock.locked:
             raise OdmImportError("trial: the database is locked; the data manager unlocks it first")
         writer = _Writer(session, protocol, actor, name, sha256)
-        imported = []
-        for subject in _Reader(protocol, path).subjects():
-            writer.add(subject)
-            imported.append(subject.participant_id)
+        imported: list[str] = []
+        subjects = iter(_Reader(protocol, path).subjects())
+        while chunk := list(itertools.islice(subjects, _BATCH)):
+            with audit.batched(session):  # the entries of _BATCH participants with one INSERT, in order
+                for subject in chunk:
+                    writer.add(subject)
+                    imported.append(subject.participant_id)
         if _sha256(path) != sha256:
             raise OdmImportError(f"file: {name} changed while it was being imported; nothing was imported")
         counts = writer.counts

@@ -29,6 +29,7 @@ from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
+from trialwright.services.bulk_reads import once
 from trialwright.services.paging import keyset_page
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -256,7 +257,11 @@ def screening_id_of(engine: Engine, actor: UserView, reference: str) -> int:
 
 def participant_row(session: Session, actor: UserView, participant_id: str) -> Any:
     """A participant's row within the actor's sites; for anyone else the participant does not exist."""
-    row = session.execute(select(participants).where(participants.c.participant_id == participant_id)).first()
+    row = once(
+        session,
+        ("participant", participant_id),
+        lambda: session.execute(select(participants).where(participants.c.participant_id == participant_id)).first(),
+    )
     if row is None or (actor.role.site_scoped and row.site not in actor.sites):
         raise NotFound("no such participant")
     return row

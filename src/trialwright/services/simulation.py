@@ -31,7 +31,15 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.design import Preparation
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.services import clock
-from trialwright.services.forms import FormError, miss_visit, save_form, sign_forms, verify_forms
+from trialwright.services.forms import (
+    FormError,
+    VisitFormSave,
+    miss_visit,
+    save_form,
+    save_visit_forms,
+    sign_forms,
+    verify_forms,
+)
 from trialwright.services.randomization import (
     StratumExhausted,
     allocation_of,
@@ -455,10 +463,15 @@ def simulate(
     enrolled: int | None = None,
     effects: Mapping[str, float] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    batched: bool = True,
 ) -> SimulationSummary:
     """Screen ``participants`` synthetic patients (or as many as it takes to enrol ``enrolled``) of the trial
     in ``engine`` (created from ``protocol_path``) through the services, and carry the enrolled ones through
-    the whole trial. ``effects`` adds a value to a form field at follow-up visits in the experimental arm."""
+    the whole trial. ``effects`` adds a value to a form field at follow-up visits in the experimental arm.
+
+    With ``batched`` (the default) a visit's forms are saved in one transaction (``save_visit_forms``: each as
+    ``save_form`` would save it, in a savepoint); without, one ``save_form`` each. The same seed gives the same
+    trial either way (``tests/spec/simulation/test_batched.py``)."""
     import time
 
     began = time.perf_counter()
@@ -522,13 +535,16 @@ def simulate(
                 hi = mid
         queue.insert(lo, action)
 
+    def refused(exc: Exception) -> None:  # a rule turned a simulated value down: count it, go on
+        counts["refused"] += 1
+        rule = _rule_of(exc)
+        refusals[rule] = refusals.get(rule, 0) + 1
+
     def attempt(work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return work(*args, **kwargs)
-        except (FormError, ValueError) as exc:  # a rule turned a simulated value down: count it, go on
-            counts["refused"] += 1
-            rule = _rule_of(exc)
-            refusals[rule] = refusals.get(rule, 0) + 1
+        except (FormError, ValueError) as exc:
+            refused(exc)
             return exc
 
     while queue:
@@ -649,6 +665,9 @@ def simulate(
                 day = local_date(action.at, tz)
                 to_verify: list[tuple[tuple[str, str, str], bool]] = []
                 to_sign: list[tuple[str, str, str]] = []
+                # The visit's forms as the site enters them, in order: each save, and (verify, sign) for a form
+                # carried on through its lifecycle (None for the death record's admission date alone).
+                planned: list[tuple[VisitFormSave, tuple[bool, bool] | None]] = []
                 for form_id in visit.forms:
                     form = protocol.form(form_id)
                     values = _form_values(protocol, form, plan, person, day, action.at, visit.day > 0, effects,
@@ -663,9 +682,7 @@ def simulate(
                             # later that day writes how the stay ended (status, date, cause) into the same form.
                             dates = {f.id: values[f.id] for f in form.fields if f.id in values
                                      and f.type is FieldType.DATE and f.id != record.date_field}  # fmt: skip
-                            if not isinstance(attempt(save_form, engine, coordinator, pid, visit.id, form_id, dates,
-                                                      visit_date=day), Exception):  # fmt: skip
-                                counts["forms"] += 1
+                            planned.append((VisitFormSave(form_id, dates), None))
                             continue
                         values[record.status_field] = record.alive_values[0] if record.alive_values else None
                         values[record.date_field] = day.isoformat()
@@ -675,16 +692,25 @@ def simulate(
                         allocation = allocation_of(engine, investigator, pid)
                         values[code_field[1]] = allocation.preparation_code if allocation else "unknown"
                     complete, verify, sign = _lifecycle(plan, form_id, step_rng)
-                    result = attempt(save_form, engine, coordinator, pid, visit.id, form_id, values, visit_date=day,
-                                     complete=complete)  # fmt: skip
+                    planned.append((VisitFormSave(form_id, values, complete), (verify, sign)))
+                if batched:  # one transaction for the visit, each form in a savepoint
+                    results = save_visit_forms(engine, coordinator, pid, visit.id, [each for each, _ in planned],
+                                               visit_date=day)  # fmt: skip
+                    for result in results:
+                        if isinstance(result, Exception):
+                            refused(result)
+                else:  # one save_form (one transaction) per form
+                    results = [attempt(save_form, engine, coordinator, pid, visit.id, each.form_id, each.entries,
+                                       visit_date=day, complete=each.complete) for each, _ in planned]  # fmt: skip
+                for (each, review), result in zip(planned, results, strict=True):
                     if isinstance(result, Exception):
                         continue
                     counts["forms"] += 1
-                    if result.state.value != "complete":
+                    if review is None or result.state.value != "complete":
                         continue
                     counts["completed"] += 1
-                    if verify:
-                        to_verify.append(((pid, visit.id, form_id), sign))
+                    if review[0]:
+                        to_verify.append(((pid, visit.id, each.form_id), review[1]))
                 if to_verify:  # the monitor verifies the visit's completed forms against source as one series
                     monitor = users[Role.MONITOR]
                     verified = [item for item, _ in to_verify]

@@ -40,7 +40,7 @@ def test_form_save_show_import_and_the_database_lock(trial: Trial, pid: str, tmp
         {"participant": pid, "visit": "baseline", "form": "blood_gas", "values": {"fio2": 3}},
     ]))  # fmt: skip
     imported = runner.invoke(app, ["form", "import", "--data", str(rows), *coord])
-    assert imported.exit_code == 1 and "row 2: fio2: 3 fraction is outside" in imported.output
+    assert imported.exit_code == 1 and f"{rows}: row 2: fio2: 3 fraction is outside" in imported.output
     assert "0 saved, 1 refused." in imported.output
     manager = _as(trial, Role.DATA_MANAGER)
     refused = runner.invoke(app, ["database", "lock", "--reason", "final analysis", *manager])

@@ -35,7 +35,7 @@ from trialwright.services.forms.review import (
     verify_form,
     verify_forms,
 )
-from trialwright.services.forms.save import get_form, import_forms, save_form
+from trialwright.services.forms.save import VisitFormSave, get_form, import_forms, save_form, save_visit_forms
 from trialwright.services.forms.visits import miss_visit, participant_schedule, record_visit
 from trialwright.services.lock import LockState, lock_state, lock_trial, require_unlocked, unlock_trial
 
@@ -51,6 +51,7 @@ __all__ = [
     "ParticipantSchedule",
     "QueryView",
     "RefusedValues",
+    "VisitFormSave",
     "answer_query",
     "close_query",
     "complete_form",
@@ -68,6 +69,7 @@ __all__ = [
     "record_visit",
     "require_unlocked",
     "save_form",
+    "save_visit_forms",
     "sign_form",
     "sign_forms",
     "unlock_form",

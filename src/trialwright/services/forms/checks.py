@@ -22,6 +22,7 @@ from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.visits import window_of
 from trialwright.protocol import Derivation, Protocol
 from trialwright.protocol.forms import DataCheck, FieldType
+from trialwright.services.bulk_reads import once
 from trialwright.services.deaths import death_of
 from trialwright.services.forms.common import RefusedValues, _load, _tz
 from trialwright.services.forms.queries import _auto_close, _open_query
@@ -55,9 +56,13 @@ def _derive_all(
     """Recompute every derived field of the forms at this visit (``pending``: form id -> values), each
     after the derived fields it reads."""
     screening_values = json.loads(
-        session.execute(
-            select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
-        ).scalar_one()
+        once(
+            session,
+            ("screening_values", participant.screening_id),
+            lambda: session.execute(
+                select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
+            ).scalar_one(),
+        )
     )
 
     def value_of(form_id: str, source: str) -> Any:

@@ -20,6 +20,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.visits import ScheduledVisit
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FormDef
+from trialwright.services.bulk_reads import once
 from trialwright.services.errors import FormError
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
@@ -132,9 +133,15 @@ def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
 
 
 def _withdrawn(session: Session, participant_id: str) -> None:
-    row = session.execute(
-        select(withdrawals).where(withdrawals.c.participant_id == participant_id, withdrawals.c.scope == "follow_up")
-    ).first()
+    row = once(
+        session,
+        ("withdrawn", participant_id),
+        lambda: session.execute(
+            select(withdrawals).where(
+                withdrawals.c.participant_id == participant_id, withdrawals.c.scope == "follow_up"
+            )
+        ).first(),
+    )
     if row is not None:
         raise FormError(
             f"participant: {participant_id} withdrew from follow-up on {row.withdrawn_on.isoformat()}; "

@@ -27,6 +27,7 @@ from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
+from trialwright.services.bulk_reads import reading_once
 from trialwright.services.coherence import refused_breaches
 from trialwright.services.errors import FormError
 from trialwright.services.forms.checks import _after_death, _derive_all, _kit_check, _refused_checks, _run_checks
@@ -56,9 +57,11 @@ from trialwright.store.data_tables import form_records
 from trialwright.store.engine import inserted_id, session_scope
 
 __all__ = [
+    "VisitFormSave",
     "get_form",
     "import_forms",
     "save_form",
+    "save_visit_forms",
 ]
 
 
@@ -84,8 +87,9 @@ def _save(
     visit_date: dt.date | None,
     typed_on_site_clock: bool = False,
 ) -> int:
-    """Validate and store one form's values with their audit entries (written in one batch); the record's id."""
-    with audit.batched(session):
+    """Validate and store one form's values with their audit entries (written in one batch, or gathered into the
+    enclosing batch of a bulk import); the record's id."""
+    with audit.gathered(session):
         return _save_now(session, protocol, version, actor, participant_id, visit_id, form_id, entries,
                          reason=reason, visit_date=visit_date, typed_on_site_clock=typed_on_site_clock)  # fmt: skip
 
@@ -332,25 +336,76 @@ def save_form(
     """
     loaded = current_protocol(engine)
     with session_scope(engine) as session:
-        record_id = _save(
-            session,
-            loaded.protocol,
-            loaded.protocol.version.number,
-            actor,
-            participant_id,
-            visit_id,
-            form_id,
-            entries,
-            reason=reason,
-            visit_date=visit_date,
-            typed_on_site_clock=typed_on_site_clock,
-        )
+        return _save_and_view(session, loaded.protocol, actor, participant_id, visit_id, form_id, entries,
+                              reason=reason, visit_date=visit_date, complete=complete,
+                              typed_on_site_clock=typed_on_site_clock)  # fmt: skip
+
+
+def _save_and_view(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    entries: Mapping[str, Any],
+    *,
+    reason: str | None,
+    visit_date: dt.date | None,
+    complete: bool,
+    typed_on_site_clock: bool = False,
+) -> FormView:
+    """``save_form`` in the caller's transaction."""
+    with audit.gathered(session):
+        record_id = _save(session, protocol, protocol.version.number, actor, participant_id, visit_id, form_id,
+                          entries, reason=reason, visit_date=visit_date,
+                          typed_on_site_clock=typed_on_site_clock)  # fmt: skip
         # The form as this transaction leaves it (the same rows a fresh get_form would read).
         row = session.execute(select(form_records).where(form_records.c.id == record_id)).one()
-        protocol = loaded.protocol
         if complete and row.state == FormState.DRAFT.value and not missing_required(protocol.form(form_id), _load(row)):
             return _move(session, protocol, actor, participant_id, visit_id, form_id, Transition.COMPLETE)
         return _view(session, protocol, row, visit_id)
+
+
+@dataclass(frozen=True)
+class VisitFormSave:
+    """One form of ``save_visit_forms``: its values and whether to mark it complete (as ``save_form``)."""
+
+    form_id: str
+    entries: Mapping[str, Any]
+    complete: bool = False
+
+
+def save_visit_forms(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    saves: Sequence[VisitFormSave],
+    *,
+    visit_date: dt.date | None = None,
+) -> list[FormView | FormError | ValueError]:
+    """Several forms of one visit, each exactly as ``save_form`` would save it, one after the other, in one
+    transaction: each in a savepoint, so a refused form (its ``FormError`` or ``ValueError`` in its place of
+    the answer) leaves nothing and the others are saved, as separate ``save_form`` calls would leave them. What
+    no form save changes is read once (``services/bulk_reads.py``) and the audit entries are written with one
+    INSERT, in the order separate saves would have written them. The simulator saves a visit this way."""
+    protocol = current_protocol(engine).protocol
+    out: list[FormView | FormError | ValueError] = []
+    with session_scope(engine) as session, reading_once(session), audit.batched(session):
+        for each in saves:
+            nested = session.begin_nested()
+            try:
+                view = _save_and_view(session, protocol, actor, participant_id, visit_id, each.form_id,
+                                      each.entries, reason=None, visit_date=visit_date,
+                                      complete=each.complete)  # fmt: skip
+            except (FormError, ValueError) as exc:
+                nested.rollback()
+                out.append(exc)
+                continue
+            nested.commit()
+            out.append(view)
+    return out
 
 
 def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView | None:
@@ -366,43 +421,66 @@ def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str
         return None if row is None else _view(session, protocol, row, visit_id)
 
 
+#: Rows whose audit entries one INSERT writes (the import is still one transaction: all or nothing).
+IMPORT_BATCH = 500
+
+
+class _Refused(Exception):
+    """A row refused in the first, all-or-nothing pass: everything is rolled back and the rows are imported
+    again, each in a savepoint, to report every refused row."""
+
+
 def import_forms(
-    engine: Engine, actor: UserView, rows: Sequence[Mapping[str, Any]], *, all_or_nothing: bool = True
+    engine: Engine,
+    actor: UserView,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    all_or_nothing: bool = True,
+    batch: int = IMPORT_BATCH,
 ) -> ImportReport:
     """Save many forms in one request with exactly the rules of ``save_form``.
 
     Each row: ``participant``, ``visit``, ``form``, ``values``, and optionally ``reason`` and
     ``visit_date``. Every rejected row is reported with its problems. With ``all_or_nothing`` (the
     default) one rejected row saves nothing; otherwise the good rows are saved.
+
+    The rows run through the one-form save, in order, in one transaction, with economies that change no
+    outcome: the facts no form save can change (the participant, their consent, randomization, dose,
+    withdrawal, adverse events, the locks) are read once per participant (``services/bulk_reads.py``), and
+    the audit entries of ``batch`` rows are written with one INSERT, in the order the saves made them. A row
+    runs in a savepoint (a refused row leaves nothing, and the rows after it are checked against what the good
+    rows left), except in the first pass of an all-or-nothing import: there the first refused row rolls
+    everything back and the import runs again with savepoints, to find and report every refused row.
     """
-    loaded = current_protocol(engine)
+    if batch < 1:
+        raise ValueError("batch: at least 1 row")
+    protocol = current_protocol(engine).protocol
+    if all_or_nothing:
+        try:
+            return _import(engine, protocol, actor, rows, batch, all_or_nothing=True, savepoints=False)
+        except _Refused:
+            pass  # nothing was stored; the second pass finds every refused row
+    return _import(engine, protocol, actor, rows, batch, all_or_nothing=all_or_nothing, savepoints=True)
+
+
+def _import(
+    engine: Engine,
+    protocol: Protocol,
+    actor: UserView,
+    rows: Sequence[Mapping[str, Any]],
+    batch: int,
+    *,
+    all_or_nothing: bool,
+    savepoints: bool,
+) -> ImportReport:
     rejected: list[tuple[int, tuple[str, ...]]] = []
     saved = 0
-    with session_scope(engine) as session:
-        for index, item in enumerate(rows, start=1):
-            nested = session.begin_nested()
-            try:
-                visit_date = item.get("visit_date")
-                _save(
-                    session,
-                    loaded.protocol,
-                    loaded.protocol.version.number,
-                    actor,
-                    str(item.get("participant", "")),
-                    str(item.get("visit", "")),
-                    str(item.get("form", "")),
-                    dict(item.get("values") or {}),
-                    reason=item.get("reason"),
-                    visit_date=dt.date.fromisoformat(visit_date) if isinstance(visit_date, str) else visit_date,
-                )
-                nested.commit()
-                saved += 1
-            except FormValueError as exc:
-                nested.rollback()
-                rejected.append((index, exc.problems))
-            except (FormError, NotFound, ValueError) as exc:
-                nested.rollback()
-                rejected.append((index, (str(exc),)))
+    with session_scope(engine) as session, reading_once(session):
+        for start in range(0, len(rows), batch):
+            with audit.batched(session):
+                for index, item in enumerate(rows[start : start + batch], start=start + 1):
+                    if _import_row(session, protocol, actor, item, index, rejected, savepoint=savepoints):
+                        saved += 1
         if rejected and all_or_nothing:
             session.rollback()
             return ImportReport(0, tuple(rejected))
@@ -415,3 +493,41 @@ def import_forms(
                 detail={"rows": len(rows), "saved": saved, "rejected": [i for i, _ in rejected]},
             )
     return ImportReport(saved, tuple(rejected))
+
+
+def _import_row(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    item: Mapping[str, Any],
+    index: int,
+    rejected: list[tuple[int, tuple[str, ...]]],
+    *,
+    savepoint: bool,
+) -> bool:
+    """One row saved (True), or refused with its problems added to ``rejected`` (False); without a savepoint a
+    refused row raises ``_Refused`` (its transaction must be rolled back)."""
+    nested = session.begin_nested() if savepoint else None
+    try:
+        visit_date = item.get("visit_date")
+        _save(
+            session,
+            protocol,
+            protocol.version.number,
+            actor,
+            str(item.get("participant", "")),
+            str(item.get("visit", "")),
+            str(item.get("form", "")),
+            dict(item.get("values") or {}),
+            reason=item.get("reason"),
+            visit_date=dt.date.fromisoformat(visit_date) if isinstance(visit_date, str) else visit_date,
+        )
+    except (FormValueError, FormError, NotFound, ValueError) as exc:
+        if nested is None:
+            raise _Refused from exc
+        nested.rollback()
+        rejected.append((index, exc.problems if isinstance(exc, FormValueError) else (str(exc),)))
+        return False
+    if nested is not None:
+        nested.commit()
+    return True

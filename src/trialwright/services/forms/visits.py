@@ -18,6 +18,7 @@ from trialwright.domain.visits import HeldVisit, schedule
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
+from trialwright.services.bulk_reads import once
 from trialwright.services.deaths import death_of
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import DATA_ENTRY, ParticipantSchedule, _role, _tz, _visit_row, _withdrawn
@@ -40,15 +41,23 @@ __all__ = [
 def _references(session: Session, protocol: Protocol, participant: Any) -> dict[str, dt.date]:
     tz = _tz(protocol, participant.site)
     refs: dict[str, dt.date] = {"enrolment": local_date(participant.enrolled_at, tz)}
-    screened = session.execute(
-        select(screenings.c.screened_on).where(screenings.c.id == participant.screening_id)
-    ).scalar_one()
+    screened = once(
+        session,
+        ("screened_on", participant.screening_id),
+        lambda: session.execute(
+            select(screenings.c.screened_on).where(screenings.c.id == participant.screening_id)
+        ).scalar_one(),
+    )
     refs["screening"] = screened
-    randomized = session.execute(
-        select(allocation_entries.c.randomized_at).where(
-            allocation_entries.c.participant_id == participant.participant_id
-        )
-    ).scalar()
+    randomized = once(
+        session,
+        ("randomized_at", participant.participant_id),
+        lambda: session.execute(
+            select(allocation_entries.c.randomized_at).where(
+                allocation_entries.c.participant_id == participant.participant_id
+            )
+        ).scalar(),
+    )
     if randomized is not None:
         refs["randomization"] = local_date(randomized, tz)
     held = {
