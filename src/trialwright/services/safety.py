@@ -341,8 +341,8 @@ def pause(engine: Engine) -> PauseState:
 
 
 def check_pause(session: Session, protocol: Protocol) -> None:
-    """Refuse a randomization while the safety pause holds (the randomization service calls this inside
-    its lock)."""
+    """Refuse a randomization while the safety pause holds (the randomization service calls this holding the
+    randomization lock, shared; ``record_decision`` holds it alone, so no randomization slips past a decision)."""
     state = _pause(session, protocol)
     if state.active:
         raise SafetyError(state.message)

@@ -181,11 +181,13 @@ def inserted_id(session: Session, statement: Insert) -> int:
     return int(key[0])
 
 
-def serialise(session: Session, name: str) -> None:
+def serialise(session: Session, name: str, *, shared: bool = False) -> None:
     """Hold a transaction-scoped lock named ``name`` until the transaction ends.
 
-    PostgreSQL: an advisory lock on the name's hash. SQLite needs none: every transaction already
-    begins IMMEDIATE (see ``make_engine``), so writers are serialised.
+    PostgreSQL: an advisory lock on the name's hash; ``shared`` holders run together and only exclude an exclusive
+    holder (many randomizations at once, none while a DSMB decision is being recorded). SQLite needs none: every
+    transaction already begins IMMEDIATE (see ``make_engine``), so writers are serialised.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        session.execute(text(f"SELECT {lock}(hashtext(:name))"), {"name": name})

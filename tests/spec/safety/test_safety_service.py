@@ -5,6 +5,7 @@ pause that stops randomization until the DSMB decides."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from typing import Any
 
@@ -170,6 +171,50 @@ def test_the_pause_stops_randomization_until_the_dsmb_resumes(trial: Trial, rand
     record_decision(trial.engine, dsmb, "stop", "futility of safety", PASSWORD)
     with pytest.raises(RandomizationError, match="stopped recruitment"):
         randomize(trial.engine, investigator, enrolled(trial))
+
+
+def test_a_randomization_never_slips_past_a_stop_being_recorded(
+    trial: Trial, randomized: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the DSMB's stop is being recorded, a concurrent randomization waits for it and is then refused (on
+    SQLite writers queue anyway; on PostgreSQL the decision holds the randomization lock alone, a randomization
+    shares it)."""
+    from trialwright.services import safety
+
+    inside, go = threading.Event(), threading.Event()
+    real = safety._pause
+
+    def slow_decision(session: Any, protocol: Any) -> Any:
+        state = real(session, protocol)  # read inside the decision's transaction (SQLite: its write lock is held)
+        if threading.current_thread().name == "dsmb":
+            inside.set()
+            go.wait(10)
+        return state
+
+    monkeypatch.setattr(safety, "_pause", slow_decision)
+    second = enrolled(trial)
+    outcome: dict[str, object] = {}
+
+    def decide() -> None:
+        record_decision(trial.engine, who(trial, Role.DSMB_MEMBER), "stop", "harm in one arm", PASSWORD)
+
+    def allocate() -> None:
+        try:
+            outcome["randomized"] = randomize(trial.engine, who(trial, Role.INVESTIGATOR), second)
+        except RandomizationError as exc:
+            outcome["refused"] = str(exc)
+
+    dsmb = threading.Thread(target=decide, name="dsmb")
+    dsmb.start()
+    assert inside.wait(10)  # the decision holds its lock and has read the pause
+    request = threading.Thread(target=allocate)
+    request.start()
+    request.join(1.0)
+    assert request.is_alive() and not outcome  # the randomization waits for the decision
+    go.set()
+    dsmb.join(10)
+    request.join(10)
+    assert "stopped recruitment" in str(outcome.get("refused")), outcome
 
 
 def test_tables_are_pooled_for_the_team_and_by_arm_for_the_dsmb(trial: Trial, randomized: str) -> None:

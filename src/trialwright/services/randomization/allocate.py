@@ -117,14 +117,14 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
         stratum = _participant_stratum(session, protocol, participant)
         # No lock on the whole trial: the participant's own row (two requests for one participant queue), then the
         # list entry taken with a row lock. Minimization alone decides from every earlier allocation, so its
-        # requests queue on one lock.
+        # requests queue on one lock. A list's requests share that lock: they run together, and none runs while a
+        # DSMB decision holds it alone, so a stop or pause recorded now is seen by the pause check below.
         session.execute(
             select(participants.c.participant_id)
             .where(participants.c.participant_id == participant_id)
             .with_for_update()
         )
-        if isinstance(method, Minimization):
-            serialise(session, "randomization")
+        serialise(session, "randomization", shared=not isinstance(method, Minimization))
         try:
             check_pause(session, protocol)
         except SafetyError as exc:
