@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,11 +97,17 @@ def _secret(engine: Engine) -> bytes | None:
     return ring.secret if ring is not None else None
 
 
-def _signed(secret: bytes | None, row: Any) -> bool:
+def _covered(row: Any, keyed_from: int | None) -> str:
+    """What a checkpoint's MAC covers besides its entry: a full verify's outcome, and where keying began, so a
+    checkpoint is void once someone moves the keying record (which would let unsigned entries after it pass)."""
+    return f"{_outcome(row)}\x00keyed_from={keyed_from}"
+
+
+def _signed(secret: bytes | None, row: Any, keyed_from: int | None) -> bool:
     """Whether a checkpoint row's MAC holds (without a key, only an unsigned row of an unkeyed trail is taken)."""
     if secret is None:
         return row["mac"] is None
-    expected = checkpoint_mac(secret, row["seq"], row["hash"], row["at"], _outcome(row))
+    expected = checkpoint_mac(secret, row["seq"], row["hash"], row["at"], _covered(row, keyed_from))
     return row["mac"] is not None and hmac.compare_digest(row["mac"], expected)
 
 
@@ -109,8 +116,9 @@ def _write(engine: Engine, *, at: dt.datetime | None = None, **values: Any) -> N
     secret = _secret(engine)
     row = {c.name: values.get(c.name) for c in audit_checkpoints.c if c.name not in {"id", "at"}}
     row["at"] = at
-    row["mac"] = checkpoint_mac(secret, row["seq"], row["hash"], at, _outcome(row)) if secret else None
     with session_scope(engine) as session:
+        keyed_from = session.execute(select(audit_keying.c.keyed_from)).scalar()
+        row["mac"] = checkpoint_mac(secret, row["seq"], row["hash"], at, _covered(row, keyed_from)) if secret else None
         session.execute(audit_checkpoints.insert().values(**row))
 
 
@@ -131,7 +139,7 @@ def check_new_entries(engine: Engine, *, by: str, cap: int = PAGE_CAP) -> TrailS
         for row in rows:
             m = row._mapping
             stored = conn.execute(select(audit_entries.c.hash).where(audit_entries.c.seq == m["seq"])).scalar()
-            if not _signed(secret, m):
+            if not _signed(secret, m, keyed_from):
                 why = f"the checkpoint of entry {m['seq']} ({_when(m['at'])}) is not signed with the audit key (forged)"
             elif stored != m["hash"]:
                 what = "is gone" if stored is None else "no longer has the checkpointed hash"
@@ -165,10 +173,17 @@ def check_new_entries(engine: Engine, *, by: str, cap: int = PAGE_CAP) -> TrailS
         .where(audit_entries.c.seq > verified_to, audit_entries.c.seq <= stop)
         .order_by(audit_entries.c.seq)
     )
+    verified: list[str] = []  # the last hash verify_chain checked: the one the new checkpoint signs
+
+    def read(result: Any) -> Iterator[Any]:
+        for row in result:
+            verified[:] = [row.hash]
+            yield _entry(row)
+
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=1000).execute(query)
         report = verify_chain(
-            (_entry(row) for row in result),
+            read(result),
             key=secret,
             keyed_from=keyed_from,
             anchors=[a for a in anchors if verified_to < a.seq <= stop],
@@ -180,10 +195,8 @@ def check_new_entries(engine: Engine, *, by: str, cap: int = PAGE_CAP) -> TrailS
     if not report.ok:
         return TrailStatus(False, head, verified_to, report.count, head - verified_to, report.problem,
                            report.first_bad_seq, report.message, keyed_from, since)  # fmt: skip
-    with engine.connect() as conn:
-        hash_ = conn.execute(select(audit_entries.c.hash).where(audit_entries.c.seq == stop)).scalar()
     now = clock.now()
-    _write(engine, kind="page", seq=stop, hash=hash_, at=now, by=by, entries=report.count, chain_ok=True)
+    _write(engine, kind="page", seq=stop, hash=verified[-1], at=now, by=by, entries=report.count, chain_ok=True)
     return TrailStatus(True, head, stop, report.count, head - stop, keyed_from=keyed_from, verified_at=now)
 
 
@@ -236,6 +249,7 @@ def last_full_verify(engine: Engine) -> FullVerify | None:
             .order_by(audit_checkpoints.c.id.desc())
             .limit(1)
         ).first()
+        keyed_from = conn.execute(select(audit_keying.c.keyed_from)).scalar()
     if row is None:
         return None
     m = row._mapping
@@ -250,5 +264,5 @@ def last_full_verify(engine: Engine) -> FullVerify | None:
         replay_ok=m["replay_ok"],
         replay_disagreements=int(m["replay_disagreements"] or 0),
         replay_rows=int(m["replay_rows"] or 0),
-        signed=_signed(_secret(engine), m),
+        signed=_signed(_secret(engine), m, keyed_from),
     )

@@ -17,13 +17,14 @@ from typer.testing import CliRunner
 
 import trialwright.domain.audit as domain_audit
 from trialwright.cli.main import app as cli
+from trialwright.domain.audit import AuditEntry, entry_hash
 from trialwright.services import audit
 from trialwright.services.audit_checkpoints import check_new_entries, last_full_verify, record_full_verify
 from trialwright.services.replay import replay
 from trialwright.store.audit_keys import load_key
 from trialwright.store.engine import make_engine, session_scope
 from trialwright.store.migrate import upgrade
-from trialwright.store.tables import audit_checkpoints
+from trialwright.store.tables import audit_checkpoints, audit_entries
 
 
 @pytest.fixture
@@ -183,3 +184,29 @@ def test_audit_verify_records_its_outcome_and_a_checkpoint_at_the_head(
         assert check_new_entries(engine, by="web:dm").verified_to >= seq
     finally:
         engine.dispose()
+
+
+def test_moving_where_keying_began_voids_every_checkpoint(engine: Engine, hashed: list[int]) -> None:
+    """An insider without the key moves the keying record far ahead (so unsigned entries would pass), strips the
+    MACs after a checkpoint, changes an entry and re-hashes the tail: the page refuses the checkpoint, whose MAC
+    covers where keying began, instead of certifying the forged entries with a new one."""
+    check_new_entries(engine, by="web:dm")  # a genuine checkpoint at entry 6
+    _write(engine, 2)  # 7 and 8
+    _tamper(engine, f"UPDATE audit_keying SET keyed_from = {10**9}")
+    with engine.begin() as conn:
+        prev = conn.execute(text("SELECT hash FROM audit_entries WHERE seq = 6")).scalar_one()
+        for seq in (7, 8):
+            row = dict(conn.execute(select(audit_entries).where(audit_entries.c.seq == seq)).mappings().one())
+            if seq == 7:
+                row["new_value"] = "99"
+            forged = AuditEntry(**{f: row[f] for f in row if f not in {"hash", "mac"}} | {"prev_hash": prev})
+            prev = entry_hash(forged)
+            conn.execute(
+                update(audit_entries).where(audit_entries.c.seq == seq)
+                .values(new_value=forged.new_value, prev_hash=forged.prev_hash, hash=prev, mac=None)
+            )  # fmt: skip
+    before = _checkpoints(engine)
+    status = check_new_entries(engine, by="web:dm")
+    assert not status.ok and status.problem == "checkpoint" and "not signed with the audit key" in status.message
+    assert status.verified_to == 0 and _checkpoints(engine) == before  # nothing certified
+    assert not audit.verify(engine).ok  # and the full verification names it too
