@@ -211,3 +211,31 @@ def test_emergency_unblinding_reveals_one_participant_to_that_investigator(trial
     with session_scope(trial.engine) as session:
         notified = {r.role for r in session.execute(select(notifications))}
     assert notified == {"unblinded_statistician", "dsmb_member"}
+
+
+def test_a_request_waits_for_entries_others_hold_rather_than_call_the_stratum_exhausted(trial: Trial) -> None:
+    """Every free entry held by running requests (or by keying, which locks them all): a new request waits for
+    one and takes it when its holder fails, instead of answering 'exhausted' (PostgreSQL; SQLite has one writer)."""
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=5)
+    pid = enrolled(trial)
+    if trial.engine.dialect.name != "postgresql":
+        assert randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid).number == 1
+        return
+    outcome: dict[str, object] = {}
+
+    def request() -> None:
+        try:
+            outcome["number"] = randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid).number
+        except Exception as exc:  # the spec reports whatever it was
+            outcome["error"] = repr(exc)
+
+    with trial.engine.connect() as holder:
+        holder.execute(select(allocation_entries.c.id).where(allocation_entries.c.participant_id.is_(None))
+                       .with_for_update()).all()  # fmt: skip
+        waiting = threading.Thread(target=request)
+        waiting.start()
+        waiting.join(1.0)
+        assert waiting.is_alive() and not outcome  # it waits ...
+        holder.rollback()  # ... and the holder fails
+    waiting.join(10)
+    assert outcome == {"number": 1}

@@ -171,15 +171,21 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             session.execute(allocation_entries.insert().values(**row, digest=digest_of(session, row)))
         else:
             # The first free entry of the stratum that no other request holds (PostgreSQL: a row lock, skipping
-            # entries locked by concurrent requests; SQLite: its single writer). An entry a failed request held is
-            # free again at once and is the next one taken: the list is used in order, without gaps.
-            entry = session.execute(
+            # entries locked by concurrent requests; SQLite: its single writer). Under concurrency entries are
+            # therefore taken out of sequence order now and then (B takes entry 6 while A holds 5; if A fails, a
+            # later request takes 5), and randomization numbers follow the order requests finish, not the list's:
+            # each entry still goes to exactly one participant, and the seal and digest bind entry, number and arm.
+            free = (
                 select(allocation_entries)
                 .where(allocation_entries.c.stratum == stratum, allocation_entries.c.participant_id.is_(None))
                 .order_by(allocation_entries.c.sequence)
                 .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
+            )
+            entry = session.execute(free.with_for_update(skip_locked=True)).first()
+            if entry is None:
+                # Every free entry may be held by a request still running (or by keying, which locks them all):
+                # wait for it rather than call the stratum exhausted; if its holder fails, it is ours.
+                entry = session.execute(free.with_for_update()).first()
             if entry is None:
                 raise StratumExhausted(stratum)
             _checked(session, entry)
