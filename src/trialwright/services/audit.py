@@ -290,6 +290,7 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
     if until is not None:
         waiting = waiting.where(audit_pending.c.id == until)
     chained = 0
+    pause = _POLL_SECONDS
     while True:
         with session_scope(engine) as session:
             if session.execute(waiting).first() is None:
@@ -308,11 +309,13 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
                     return chained
                 chained += len(_chain_rows(session, rows))
                 continue
-        time.sleep(_POLL_SECONDS)
+        time.sleep(pause)
+        pause = min(pause * 2, _POLL_MAX_SECONDS)  # back off: many waiting writers must not flood the database
 
 
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('audit'))")
 _POLL_SECONDS = 0.002
+_POLL_MAX_SECONDS = 0.05
 
 _UPGRADED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
