@@ -82,6 +82,8 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     "audit.keyed": _visible("key_check"),
     # A pending entry the chainer refused: its pending id and why (altered, unsigned, replayed), none of its content.
     "audit.pending_rejected": _visible("pending_id reason"),
+    # A full `audit verify`'s outcome: whether the chain held, what was wrong, how many entries, the replay's result.
+    "audit.verified": _visible("chain_ok problem entries replay_ok replay_disagreements"),
     **_each(
         "backup.taken backup.restored",
         _visible("folder head_seq head_hash database_sha256 taken_at database os_user"),

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, inspect, select
 
 from trialwright.domain.audit import GENESIS, ChainReport, Problem, checkpoint_mac, verify_chain
 from trialwright.domain.replay import ReplayReport
-from trialwright.services import clock
+from trialwright.services import audit, clock
 from trialwright.services.audit import _entry
 from trialwright.services.audit_keys import read_anchors
 from trialwright.store.audit_keys import key_of
@@ -223,21 +223,38 @@ def record_full_verify(engine: Engine, report: ChainReport, replayed: ReplayRepo
         with engine.connect() as conn:
             hash_ = conn.execute(select(audit_entries.c.hash).where(audit_entries.c.seq == report.count)).scalar()
         seq = report.count if hash_ is not None else None
+    outcome: dict[str, Any] = {
+        "chain_ok": report.ok,
+        "problem": report.problem,
+        "entries": report.count,
+        "replay_ok": replayed.ok if replayed is not None else None,
+        "replay_disagreements": replayed.count if replayed is not None else 0,
+    }
     _write(
         engine,
         kind="full",
         seq=seq,
         hash=hash_,
         by=by,
-        chain_ok=report.ok,
-        problem=report.problem,
         message=report.message,
-        entries=report.count,
         allocations=report.allocations,
-        replay_ok=replayed.ok if replayed is not None else None,
-        replay_disagreements=replayed.count if replayed is not None else 0,
         replay_rows=replayed.rows if replayed is not None else 0,
+        **outcome,
     )
+    # The outcome also goes into the chain: a failed verification's record deleted from audit_checkpoints (which
+    # would let the page show an older, intact one) then disagrees with the trail's newest audit.verified entry.
+    with session_scope(engine) as session:
+        audit.record(session, actor=by, action="audit.verified", detail=outcome)
+
+
+def _agrees(row: Any, chained: str | None) -> bool:
+    """Whether a full verify's record says what the trail's newest ``audit.verified`` entry says (a database from
+    before those entries has none: nothing to compare)."""
+    if chained is None:
+        return True
+    said = json.loads(chained)
+    return all(said.get(name) == row[name] for name in ("chain_ok", "problem", "entries", "replay_ok",
+                                                         "replay_disagreements"))  # fmt: skip
 
 
 def last_full_verify(engine: Engine) -> FullVerify | None:
@@ -250,6 +267,12 @@ def last_full_verify(engine: Engine) -> FullVerify | None:
             .limit(1)
         ).first()
         keyed_from = conn.execute(select(audit_keying.c.keyed_from)).scalar()
+        chained = conn.execute(
+            select(audit_entries.c.detail)
+            .where(audit_entries.c.action == "audit.verified")
+            .order_by(audit_entries.c.seq.desc())
+            .limit(1)
+        ).scalar()
     if row is None:
         return None
     m = row._mapping
@@ -264,5 +287,5 @@ def last_full_verify(engine: Engine) -> FullVerify | None:
         replay_ok=m["replay_ok"],
         replay_disagreements=int(m["replay_disagreements"] or 0),
         replay_rows=int(m["replay_rows"] or 0),
-        signed=_signed(_secret(engine), m, keyed_from),
+        signed=_signed(_secret(engine), m, keyed_from) and _agrees(m, chained),
     )

@@ -210,3 +210,19 @@ def test_moving_where_keying_began_voids_every_checkpoint(engine: Engine, hashed
     assert not status.ok and status.problem == "checkpoint" and "not signed with the audit key" in status.message
     assert status.verified_to == 0 and _checkpoints(engine) == before  # nothing certified
     assert not audit.verify(engine).ok  # and the full verification names it too
+
+
+def test_deleting_a_failed_full_verify_record_does_not_bring_back_an_older_intact_one(engine: Engine) -> None:
+    """Each full verify's outcome is also chained (audit.verified): the page's record must agree with it."""
+    record_full_verify(engine, audit.verify(engine), replay(engine, limit=0), by="cli:test")  # intact
+    _tamper(engine, "UPDATE audit_entries SET actor = 'mallory' WHERE seq = 2")
+    record_full_verify(engine, audit.verify(engine), replay(engine, limit=0), by="cli:test")  # broken
+    failed = last_full_verify(engine)
+    assert failed is not None and failed.signed and not failed.chain_ok
+    with engine.begin() as conn:  # the insider removes the failed record
+        newest = conn.execute(select(func.max(audit_checkpoints.c.id))).scalar_one()
+        conn.execute(audit_checkpoints.delete().where(audit_checkpoints.c.id == newest))
+    shown = last_full_verify(engine)
+    assert shown is not None and shown.chain_ok and not shown.signed  # the older "intact" is not trusted
+    (said,) = [e for e in audit.entries(engine, action_prefix="audit.verified")][:1]
+    assert '"chain_ok":false' in (said.detail or "")
