@@ -29,7 +29,7 @@ from trialwright.services.errors import FormError
 from trialwright.services.reauth import require_password
 from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.data_tables import soft_locks, trial_locks
-from trialwright.store.engine import read_scope, session_scope
+from trialwright.store.engine import read_scope, serialise, session_scope
 from trialwright.store.screening_tables import participants
 from trialwright.store.tables import sites
 
@@ -128,7 +128,13 @@ def _soft_row(session: Session, scope: str, target: str) -> Any:
 
 def require_unlocked(session: Session, participant_id: str | None = None, *, site: str | None = None) -> None:
     """Refuse a data change while the trial is locked, or (given the participant) while the participant or their
-    site is soft-locked. A caller that has read the participant passes their ``site`` (one look-up fewer)."""
+    site is soft-locked. A caller that has read the participant passes their ``site`` (one look-up fewer).
+
+    The change holds the data-lock lock (shared) until it commits, and a lock or soft lock being set holds it alone:
+    so no change checked before a lock commits after it (PostgreSQL; SQLite has one writer at a time)."""
+    if not session.info.get(_GUARDED):
+        serialise(session, _DATA_LOCK, shared=True)
+        session.info[_GUARDED] = True
     row = once(session, ("trial_lock",), lambda: _lock_row(session))
     if row is not None and row.locked:
         raise FormError(
@@ -179,8 +185,13 @@ def lock_state(engine: Engine) -> LockState:
     return LockState(bool(row.locked), row.at, row.by, row.reason, row.open_blockers if row.locked else None)
 
 
+_DATA_LOCK = "data_lock"
+_GUARDED = "trialwright.lock.guarded"
+
+
 def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str, open_blockers: int | None = None) -> None:
     with session_scope(engine) as session:
+        serialise(session, _DATA_LOCK)  # waits for changes in flight; the next ones see this lock
         row = _lock_row(session)
         if bool(row and row.locked) == locked:
             raise FormError(f"trial: the database is already {'locked' if locked else 'unlocked'}")
@@ -271,6 +282,7 @@ def _set_soft(
     _role(actor, "soft-lock and unlock sites and participants")
     reason = _reason(reason, ("site or participant is soft-locked" if locked else "soft lock is lifted"))
     with session_scope(engine) as session:
+        serialise(session, _DATA_LOCK)
         scope, target, its_site = _target(session, site, participant_id)
         row = _soft_row(session, scope, target)
         if bool(row and row.locked) == locked:
