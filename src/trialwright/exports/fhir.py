@@ -73,7 +73,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.demographics import fhir_gender
 from trialwright.protocol.forms import FieldType, FormDef
 
-__all__ = ["FhirExportError", "FhirExporter", "FhirSample", "validate_resource"]
+__all__ = ["FhirExportError", "FhirExporter", "FhirSample", "check_bindings", "validate_resource"]
 
 BASE = "https://trialwright.dev/fhir"
 LOINC_SYSTEM = "http://loinc.org"
@@ -146,7 +146,8 @@ def validate_resource(data: Mapping[str, Any]) -> Any:
 class FhirSample:
     """Which resources an export validates with the R4B models: the first ``first`` of each resource type (and
     of the bundles, validated whole), then each further one with probability ``rate``, drawn from a generator
-    seeded with ``seed`` (the same export validates the same resources). ``rate=1`` validates everything."""
+    seeded with ``seed`` (the same export validates the same resources). ``rate=1`` validates everything. The
+    study's bundle, made from the protocol, is validated whole whatever the sample."""
 
     first: int = 20
     rate: float = 0.01
@@ -280,12 +281,15 @@ def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list
 
 
 def _pruned(value: Any) -> Any:
-    """``value`` without None and empty lists, which the R4B models leave out of what they write."""
+    """``value`` without the elements that are None or empty lists, which the R4B models leave out of what they
+    write (a null inside a list they refuse, and so does this)."""
     if isinstance(value, dict):
         pruned = {k: _pruned(v) for k, v in value.items()}
         return {k: v for k, v in pruned.items() if v is not None and v != []}
     if isinstance(value, list):
-        return [_pruned(v) for v in value if v is not None]
+        if any(v is None for v in value):
+            raise FhirExportError(f"study: a list with a null: {value!r}")
+        return [_pruned(v) for v in value]
     return value
 
 
@@ -387,13 +391,16 @@ class FhirExporter(Exporter):
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         protocol = source.protocol
         study_id = _fhir_id(source.trial_id)
-        sampler = _Sampler(self._sample)
-        self.validated = sampler.validated
+        # The study's resources come from the protocol, not the rows: always validated, whatever the sample.
+        every = _Sampler(FhirSample(first=0, rate=1))
         written = [
             self._bundle(
-                folder / "study.json", "study", source, _study_resources(protocol, study_id, source.with_arms), sampler
+                folder / "study.json", "study", source, _study_resources(protocol, study_id, source.with_arms), every
             )
         ]
+        sampler = _Sampler(self._sample)
+        self.validated = sampler.validated
+        self.validated.update(every.validated)
         people = {p.participant_id: p for p in source.participants()}
         events: dict[str, list[EventRecord]] = {}
         for e in source.events():
