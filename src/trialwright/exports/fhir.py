@@ -29,12 +29,18 @@ arm's name to a blinded user, even where it says nothing about who is in it.
   product would name the arm, and the arm belongs in the ResearchSubject only. Narratives and causes of
   death (free text) are left out.
 
-Every resource is validated with the ``fhir.resources`` R4B (4.3.0) models before it is written, plus the
-required code bindings and the Observation invariant those models do not check; a failure stops the export
-(``FhirExportError``). R4B changed none of the resources used here (its changes are in the medication
-definition, subscription and evidence resources: hl7.org/fhir/R4B/history.html), so the files are R4 (4.0.1)
-JSON. The FHIR version is not written into the files: ``Meta`` has no such element (only conformance
-resources carry ``fhirVersion``), and an invented extension would help no reader.
+Each resource is built as plain JSON (a dict in the element order of the FHIR specification, numbers and
+instants as the R4B models write them) and written as soon as it is built: building every resource as a
+``fhir.resources`` model cost nine tenths of the export's time. Every resource passes the checks those models
+leave out (the required code bindings and the Observation invariants); a sample is validated with the R4B
+(4.3.0) models (``FhirSample``: the first few of each resource type and of the bundles, and a seeded random
+share of the rest), and a sampled resource must also serialize through its model to exactly the text written.
+A failure stops the export naming the resource type, id and error (``FhirExportError``); the service then
+removes the partly written folder, so an invalid file is never left looking complete. The specs validate
+every resource of their exports with the models. R4B changed none of the resources used here (its changes are
+in the medication definition, subscription and evidence resources: hl7.org/fhir/R4B/history.html), so the files
+are R4 (4.0.1) JSON. The FHIR version is not written into the files: ``Meta`` has no such element (only
+conformance resources carry ``fhirVersion``), and an invented extension would help no reader.
 
 Participants are written one at a time as the form stream reaches them (memory: one participant's forms, the
 participant list and the adverse events, which are few). Pseudonyms are keyed by a random key drawn for each
@@ -49,15 +55,17 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import re
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
@@ -65,7 +73,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.demographics import fhir_gender
 from trialwright.protocol.forms import FieldType, FormDef
 
-__all__ = ["FhirExportError", "FhirExporter", "validate_resource"]
+__all__ = ["FhirExportError", "FhirExporter", "FhirSample", "check_bindings", "validate_resource"]
 
 BASE = "https://trialwright.dev/fhir"
 LOINC_SYSTEM = "http://loinc.org"
@@ -108,8 +116,9 @@ _REQUIRED: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
-def validate_resource(data: Mapping[str, Any]) -> Any:
-    """The R4B model of one resource, or ``FhirExportError`` naming the resource and what is wrong."""
+def check_bindings(data: Mapping[str, Any]) -> None:
+    """The required bindings and the Observation invariants the R4B models leave unchecked (cheap: every
+    resource of an export passes them); ``FhirExportError`` naming the resource and what is wrong."""
     kind = str(data.get("resourceType"))
     name = f"{kind}/{data.get('id', '?')}"
     for (rtype, element), allowed in _REQUIRED.items():
@@ -121,10 +130,58 @@ def validate_resource(data: Mapping[str, Any]) -> Any:
         comparator = data.get("valueQuantity", {}).get("comparator")
         if comparator is not None and comparator not in {"<", "<=", ">=", ">"}:
             raise FhirExportError(f"{name}: valueQuantity.comparator {comparator!r} is not <, <=, >= or >")
+
+
+def validate_resource(data: Mapping[str, Any]) -> Any:
+    """The R4B model of one resource, or ``FhirExportError`` naming the resource and what is wrong."""
+    check_bindings(data)
+    kind = str(data.get("resourceType"))
     try:
         return get_fhir_model_class(kind).model_validate(dict(data))
     except (ValidationError, KeyError, ValueError) as exc:
-        raise FhirExportError(f"{name} does not validate as FHIR R4B: {exc}") from None
+        raise FhirExportError(f"{kind}/{data.get('id', '?')} does not validate as FHIR R4B: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class FhirSample:
+    """Which resources an export validates with the R4B models: the first ``first`` of each resource type (and
+    of the bundles, validated whole), then each further one with probability ``rate``, drawn from a generator
+    seeded with ``seed`` (the same export validates the same resources). ``rate=1`` validates everything. The
+    study's bundle, made from the protocol, is validated whole whatever the sample."""
+
+    first: int = 20
+    rate: float = 0.01
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.first < 0 or not 0 <= self.rate <= 1:
+            raise FhirExportError(f"sample: first {self.first} must be >= 0 and rate {self.rate} in [0, 1]")
+
+
+class _Sampler:
+    """Validates the sampled resources of one export; counts what it validated, by resource type."""
+
+    def __init__(self, sample: FhirSample) -> None:
+        self._sample = sample
+        self._random = random.Random(sample.seed)  # noqa: S311 - a reproducible sample, not a secret
+        self.seen: dict[str, int] = {}
+        self.validated: dict[str, int] = {}
+
+    def drawn(self, kind: str) -> bool:
+        """Whether the next resource of this type is validated (one draw per resource, in the export's order)."""
+        n = self.seen.get(kind, 0)
+        self.seen[kind] = n + 1
+        return n < self._sample.first or self._random.random() < self._sample.rate
+
+    def validate(self, data: Mapping[str, Any], text: bytes) -> None:
+        """Validate ``data`` with its R4B model, which must serialize it to ``text`` exactly."""
+        kind = str(data.get("resourceType"))
+        model = validate_resource(data)
+        if model.model_dump_json().encode() != text:
+            raise FhirExportError(
+                f"{kind}/{data.get('id', '?')}: the text written is not its R4B serialization: {text[:200]!r}"
+            )
+        self.validated[kind] = self.validated.get(kind, 0) + 1
 
 
 # --- small builders ------------------------------------------------------------------------------------
@@ -141,17 +198,25 @@ def _concept(system: str, code: str, display: str | None = None, text: str | Non
 def _instant(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         raise FhirExportError(f"time {moment.isoformat()} has no time zone")
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+    # As the R4B models write an instant they parsed: UTC as Z (their JSON is the reference the sample checks).
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _fhir_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "-", text)[:64]
 
 
-def _number(value: Any) -> Decimal:
+def _number(value: Any) -> int | float:
+    """A stored number as the R4B models write a decimal: an integer when it has no fraction, else a float."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FhirExportError(f"value {value!r} is not a number")
-    return Decimal(str(value))
+    number = Decimal(str(value))
+    if not number.is_finite():
+        raise FhirExportError(f"value {value!r} is not a finite number")
+    exponent = number.as_tuple().exponent
+    if number == number.to_integral_value() and isinstance(exponent, int) and exponent >= 0:
+        return int(number)
+    return float(number)
 
 
 # --- the study -----------------------------------------------------------------------------------------
@@ -199,8 +264,8 @@ def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list
         "phase": _concept(f"{_TERMINOLOGY}/research-study-phase", _PHASES[trial.phase.value]),
         "condition": [_concept(ICD10_SYSTEM, c.icd10, c.icd10_description, c.description) for c in trial.conditions],
         "description": trial.summary.aim,
-        "period": {"start": start.isoformat(), "end": end.isoformat()},
         "enrollment": [{"reference": f"Group/{planned['id']}"}],
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
         "sponsor": {"reference": f"Organization/{sponsor['id']}", "display": sponsor["name"]},
     }
     if with_arms:
@@ -212,7 +277,34 @@ def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list
             }
             for a in protocol.arms
         ]
-    return [study, sponsor, planned]
+    return [_pruned(study), _pruned(sponsor), _pruned(planned)]
+
+
+def _pruned(value: Any) -> Any:
+    """``value`` without the elements that are None or empty lists, which the R4B models leave out of what they
+    write (a null inside a list they refuse, and so does this)."""
+    if isinstance(value, dict):
+        pruned = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v is not None and v != []}
+    if isinstance(value, list):
+        if any(v is None for v in value):
+            raise FhirExportError(f"study: a list with a null: {value!r}")
+        return [_pruned(v) for v in value]
+    return value
+
+
+#: The order the specification (and the R4B models' JSON) gives the elements this export writes.
+_OBSERVATION_ORDER = ("resourceType", "id", "extension", "status", "category", "code", "subject",
+                      "effectiveDateTime", "issued", "valueQuantity", "dataAbsentReason", "interpretation",
+                      "method")  # fmt: skip
+_ADVERSE_EVENT_ORDER = ("resourceType", "id", "extension", "identifier", "actuality", "event", "subject", "date",
+                        "detected", "recordedDate", "seriousness", "severity", "outcome", "study")  # fmt: skip
+
+
+def _ordered(resource: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    if not resource.keys() <= set(order):
+        raise FhirExportError(f"{resource.get('resourceType')}: no place for {sorted(resource.keys() - set(order))}")
+    return {k: resource[k] for k in order if k in resource}
 
 
 # --- participants --------------------------------------------------------------------------------------
@@ -284,10 +376,13 @@ class FhirExporter(Exporter):
     name = "fhir"
     description = "HL7 FHIR R4 JSON: the study, and a pseudonymous bundle per participant (labs, vitals, AEs)"
 
-    def __init__(self, key: bytes | None = None) -> None:
+    def __init__(self, key: bytes | None = None, sample: FhirSample | None = None) -> None:
         if key is not None and len(key) < 16:
             raise FhirExportError("key: a pseudonym key needs at least 16 bytes")
         self._key = key if key is not None else secrets.token_bytes(32)
+        self._sample = sample if sample is not None else FhirSample()
+        #: What the last ``write`` validated with the R4B models, by resource type (Bundle: whole files).
+        self.validated: dict[str, int] = {}
 
     def pseudonym(self, kind: str, text: str) -> str:
         """A FHIR id for ``text`` (a participant id, an observation's place...), keyed, not reversible."""
@@ -296,9 +391,16 @@ class FhirExporter(Exporter):
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         protocol = source.protocol
         study_id = _fhir_id(source.trial_id)
+        # The study's resources come from the protocol, not the rows: always validated, whatever the sample.
+        every = _Sampler(FhirSample(first=0, rate=1))
         written = [
-            self._bundle(folder / "study.json", "study", source, _study_resources(protocol, study_id, source.with_arms))
+            self._bundle(
+                folder / "study.json", "study", source, _study_resources(protocol, study_id, source.with_arms), every
+            )
         ]
+        sampler = _Sampler(self._sample)
+        self.validated = sampler.validated
+        self.validated.update(every.validated)
         people = {p.participant_id: p for p in source.participants()}
         events: dict[str, list[EventRecord]] = {}
         for e in source.events():
@@ -317,32 +419,42 @@ class FhirExporter(Exporter):
                 count += 1
                 if progress:
                     progress(count)
-            written.append(self._participant(folder, source, study_id, people[pid], records, observations, events))
+            written.append(
+                self._participant(folder, source, study_id, people[pid], records, observations, events, sampler)
+            )
             done.add(pid)
         for pid in sorted(people.keys() - done):
-            written.append(self._participant(folder, source, study_id, people[pid], [], [], events))
+            written.append(self._participant(folder, source, study_id, people[pid], [], [], events, sampler))
         if events:
             raise FhirExportError(f"events: adverse events of participants not in the export: {', '.join(events)}")
         return written
 
     # -- writing --
 
-    def _bundle(self, path: Path, bundle_id: str, source: ExportSource, resources: list[dict[str, Any]]) -> Path:
+    def _bundle(
+        self, path: Path, bundle_id: str, source: ExportSource, resources: list[dict[str, Any]], sampler: _Sampler
+    ) -> Path:
+        """Write a collection Bundle of ``resources`` as the R4B models would (compact JSON, their order), each
+        resource checked and drawn for the sample, and the bundle itself drawn for a whole validation."""
         base = f"{BASE}/{_fhir_id(source.trial_id)}"
-        entries = [
-            {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": validate_resource(r)} for r in resources
-        ]
-        bundle = validate_resource(
-            {
-                "resourceType": "Bundle",
-                "id": bundle_id,
-                "type": "collection",
-                "timestamp": _instant(source.taken_at),
-                "entry": entries,
-            }
-        )
-        assert isinstance(bundle, Bundle)
-        path.write_text(bundle.model_dump_json(), encoding="utf-8")
+        timestamp = _instant(source.taken_at)
+        head = {"resourceType": "Bundle", "id": bundle_id, "type": "collection", "timestamp": timestamp}
+        check_bindings(head)
+        parts = []
+        for r in resources:
+            check_bindings(r)
+            text = pydantic_core.to_json(r)
+            if sampler.drawn(r["resourceType"]):
+                sampler.validate(r, text)
+            url = pydantic_core.to_json(f"{base}/{r['resourceType']}/{r['id']}")
+            parts.append(b'{"fullUrl":' + url + b',"resource":' + text + b"}")
+        if not parts:
+            raise FhirExportError(f"Bundle/{bundle_id}: a bundle with no resource")
+        whole = pydantic_core.to_json(head)[:-1] + b',"entry":[' + b",".join(parts) + b"]}"
+        if sampler.drawn("Bundle"):
+            entries = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources]
+            sampler.validate({**head, "entry": entries}, whole)
+        path.write_bytes(whole)
         return path
 
     def _participant(
@@ -354,6 +466,7 @@ class FhirExporter(Exporter):
         records: list[FormRecord],
         observations: list[dict[str, Any]],
         events: dict[str, list[EventRecord]],
+        sampler: _Sampler,
     ) -> Path:
         pid = p.participant_id
         if not re.fullmatch(r"[A-Za-z0-9_-]+", pid):
@@ -379,7 +492,8 @@ class FhirExporter(Exporter):
             subject["assignedArm"] = p.arm
         adverse = [self._adverse_event(source, study_id, patient["id"], e) for e in events.pop(pid, [])]
         path = folder / "participants" / f"{pid}.json"
-        return self._bundle(path, self.pseudonym("bundle", pid), source, [patient, subject, *observations, *adverse])
+        resources = [patient, subject, *observations, *adverse]
+        return self._bundle(path, self.pseudonym("bundle", pid), source, resources, sampler)
 
     def _observations(
         self, source: ExportSource, study_id: str, rec: FormRecord, amended: set[tuple[str, str, str, str]]
@@ -419,7 +533,7 @@ class FhirExporter(Exporter):
             }
             if effective:
                 obs["effectiveDateTime"] = effective
-            quantity: dict[str, Any] = {"system": UCUM_SYSTEM, "code": ucum, **({"unit": f.unit} if f.unit else {})}
+            quantity: dict[str, Any] = {**({"unit": f.unit} if f.unit else {}), "system": UCUM_SYSTEM, "code": ucum}
             if kind in {"value", "derived"}:
                 obs["valueQuantity"] = {"value": _number(stored["value"]), **quantity}
             elif kind in {"below_lloq", "above_uloq"}:
@@ -440,7 +554,7 @@ class FhirExporter(Exporter):
                 raise FhirExportError(f"{rec.participant_id} {rec.visit_id} {ref}: unknown value status {kind!r}")
             if f.derived is not None:
                 obs["method"] = {"text": f"Derived by trialwright ({f.derived.name})"}
-            out.append(obs)
+            out.append(_ordered(obs, _OBSERVATION_ORDER))
         return out
 
     def _adverse_event(self, source: ExportSource, study_id: str, patient_id: str, e: EventRecord) -> dict[str, Any]:
@@ -468,11 +582,11 @@ class FhirExporter(Exporter):
         if isinstance(grade, int) and 1 <= grade <= 5:
             resource["extension"] = [
                 {
-                    "url": _GRADE_URL,
                     "extension": [
                         {"url": "grade", "valueInteger": grade},
                         {"url": "version", "valueString": f"CTCAE {source.protocol.safety.ctcae_version}"},
                     ],
+                    "url": _GRADE_URL,
                 }
             ]
             severity = "mild" if grade == 1 else "moderate" if grade == 2 else "severe"
@@ -480,7 +594,7 @@ class FhirExporter(Exporter):
         outcome = _OUTCOMES.get(str(a.get("outcome")))
         if outcome:
             resource["outcome"] = _concept(f"{_TERMINOLOGY}/adverse-event-outcome", *outcome)
-        return resource
+        return _ordered(resource, _ADVERSE_EVENT_ORDER)
 
 
 _ABSENT = {"not_done": ("not-performed", "Not Performed"), "not_applicable": ("not-applicable", "Not Applicable")}

@@ -26,7 +26,14 @@ from sqlalchemy import Engine
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.domain.roles import Role
 from trialwright.exports.base import FormRecord
-from trialwright.exports.fhir import LOINC_SYSTEM, UCUM_SYSTEM, FhirExporter, FhirExportError, validate_resource
+from trialwright.exports.fhir import (
+    LOINC_SYSTEM,
+    UCUM_SYSTEM,
+    FhirExporter,
+    FhirExportError,
+    FhirSample,
+    validate_resource,
+)
 from trialwright.protocol import Protocol, ProtocolError, load_protocol, load_protocol_text
 from trialwright.protocol.codes import loinc_check_digit, ucum_error
 from trialwright.protocol.forms import FieldType
@@ -172,6 +179,115 @@ def test_every_file_is_a_collection_bundle_one_for_the_study_and_one_per_partici
             bundle = Bundle.model_validate_json(path.read_text(encoding="utf-8"))
             assert bundle.type == "collection" and bundle.entry
     assert sorted(exported.files) == sorted(exported.blinded.rglob("*.json"))
+
+
+def test_every_resource_of_both_exports_is_valid_r4b_and_written_as_the_models_write_it(exported: Exported) -> None:
+    """The export validates only a sample with the R4B models; here every resource of both exports is
+    validated (the model and the required bindings), and every file is exactly the text the R4B Bundle model
+    writes for it (compact JSON, the specification's element order), so the plain JSON writer cannot drift."""
+    kinds: dict[str, int] = {}
+    for folder in (exported.blinded, exported.unblinded):
+        for path in sorted(folder.rglob("*.json")):
+            text = path.read_text(encoding="utf-8")
+            assert Bundle.model_validate_json(text).model_dump_json() == text, path.name
+            for entry in json.loads(text)["entry"]:
+                resource = entry["resource"]
+                model = validate_resource(resource)
+                assert json.loads(model.model_dump_json()) == resource
+                assert entry["fullUrl"].endswith(f"/{resource['resourceType']}/{resource['id']}")
+                kinds[resource["resourceType"]] = kinds.get(resource["resourceType"], 0) + 1
+    assert set(kinds) == {"ResearchStudy", "Organization", "Group", "Patient", "ResearchSubject", "Observation",
+                          "AdverseEvent"}  # fmt: skip
+    assert kinds["Observation"] > 800  # both exports
+
+
+class _Spoiled(FhirExporter):
+    """An exporter that spoils, on purpose, the Observation of one place (participant|visit|form.field)."""
+
+    def __init__(self, place: str, spoil: dict[str, Any], sample: FhirSample) -> None:
+        super().__init__(sample=sample)
+        self.place, self.spoil = place, spoil
+
+    def _observations(self, source: Any, study_id: str, rec: FormRecord, amended: Any) -> list[dict[str, Any]]:
+        out = super()._observations(source, study_id, rec, amended)
+        for obs in out:
+            if obs["id"] == self.pseudonym("observation", self.place):
+                obs.update(self.spoil)
+        return out
+
+
+def _places(exported: Exported) -> list[str]:
+    """Each exported Observation's place, in the order of the export."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    return [f"{rec.participant_id}|{rec.visit_id}|{ref}" for rec in source.forms()
+            for ref, _, stored in _numeric(source.protocol, rec)
+            if stored.get("status") in {"value", "derived"}]  # fmt: skip
+
+
+def test_an_invalid_resource_is_refused_by_the_sample_check_and_no_export_is_left(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """An Observation spoiled on purpose (a date-time without seconds: its bindings are right, the R4B model
+        refuses it) stops the export with its resource type, id and the validation error, when it is among the
+        first of its type, and when it is the last one and the sample takes every resource; the service leaves no
+        folder. A sample that does not draw it does not see it: the draw is what the export checks (the study's
+    resources, made from the protocol, are validated whatever the sample)."""
+    manager = who(exported.engine, Role.DATA_MANAGER)
+    places = _places(exported)
+    spoil = {"effectiveDateTime": "2021-05-20T06:30+00:00"}
+    for place, sample in [(places[0], FhirSample()), (places[-1], FhirSample(first=0, rate=1))]:
+        exporter = _Spoiled(place, spoil, sample)
+        oid = exporter.pseudonym("observation", place)
+        with pytest.raises(
+            FhirExportError,
+            match=rf"(?s)^Observation/{oid} does not validate as FHIR R4B: .*effectiveDateTime.*spec regex",
+        ):
+            run_export(exported.engine, manager, "fhir", tmp_path / "out", exporter=exporter)
+        assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    unseen = _Spoiled(places[-1], spoil, FhirSample(first=0, rate=0))
+    unseen.write(export_source(exported.engine, manager), tmp_path)
+    assert unseen.validated == {"ResearchStudy": 1, "Organization": 1, "Group": 1, "Bundle": 1}  # the study only
+
+
+def test_a_resource_not_written_as_its_model_writes_it_is_refused(exported: Exported, tmp_path: Path) -> None:
+    """A sampled resource that validates but whose text is not the R4B model's (here an instant with +00:00
+    where the model writes Z) stops the export: the files stay exactly what the model-built writer wrote."""
+    place = _places(exported)[0]
+    exporter = _Spoiled(place, {"issued": "2021-05-20T06:30:00+00:00"}, FhirSample())
+    oid = exporter.pseudonym("observation", place)
+    with pytest.raises(FhirExportError, match=rf"^Observation/{oid}: the text written is not its R4B serialization"):
+        exporter.write(export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER)), tmp_path)
+
+
+def test_the_sample_is_the_first_of_each_type_and_a_seeded_share_of_the_rest(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """The default sample validates the first 20 of each resource type and of the bundles, then about 1% of
+    the rest, the same ones for the same seed; rate 1 validates every resource; a rate outside [0, 1] is refused."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    runs = []
+    for name in ("a", "b"):
+        exporter = FhirExporter(key=KEY)
+        (tmp_path / name).mkdir()
+        exporter.write(source, tmp_path / name)
+        runs.append(exporter.validated)
+    assert runs[0] == runs[1]
+    files = sorted((tmp_path / "a").rglob("*.json"))
+    counts: dict[str, int] = {"Bundle": len(files)}
+    for path in files:
+        for entry in _bundle(path)["entry"]:
+            kind = entry["resource"]["resourceType"]
+            counts[kind] = counts.get(kind, 0) + 1
+    for kind, n in counts.items():
+        assert min(n, 20) <= runs[0][kind] <= n, kind
+    assert runs[0]["Observation"] < counts["Observation"] / 2
+    everything = FhirExporter(key=KEY, sample=FhirSample(first=0, rate=1))
+    (tmp_path / "c").mkdir()
+    everything.write(source, tmp_path / "c")
+    assert everything.validated == counts
+    for bad in ({"rate": 1.5}, {"rate": -0.1}, {"first": -1}):
+        with pytest.raises(FhirExportError, match="sample"):
+            FhirSample(**bad)  # type: ignore[arg-type]
 
 
 def test_the_study_is_the_registry_record_of_the_protocol(exported: Exported) -> None:
