@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical
 from trialwright.services import clock
 from trialwright.store.audit_keys import AuditKey, AuditKeyError, is_checked, key_check, key_of, mark_checked
-from trialwright.store.engine import after_commit, is_postgresql, serialise, session_scope
+from trialwright.store.engine import after_commit, before_commit, is_postgresql, serialise, session_scope
 from trialwright.store.tables import audit_entries, audit_keying, audit_nonces, audit_pending, audit_pending_rejected
 
 if TYPE_CHECKING:
@@ -248,16 +248,33 @@ def _writer_key(session: Session) -> bytes | None:
 def _write_pending(session: Session, contents: Sequence[dict[str, Any]]) -> None:
     state = session.info.get(_PENDING)
     if state is None:
-        state = {"key": _writer_key(session), "last": 0}
+        state = {"key": _writer_key(session), "last": 0, "first": None}
         session.info[_PENDING] = state
         engine = session.get_bind()
+        before_commit(session, lambda: _order(session, state["first"], state["last"]))
         after_commit(session, lambda: _chain_after_commit(engine, state["last"]))  # type: ignore[arg-type]
     rows = []
     for content in contents:
         nonce = secrets.token_hex(16)
         rows.append({**content, "nonce": nonce, "mac": _pending_mac(state["key"], content, nonce)})
-    ids = session.execute(_INSERT_PENDING.returning(audit_pending.c.id), rows).scalars()
+    ids = list(session.execute(_INSERT_PENDING.returning(audit_pending.c.id), rows).scalars())
     state["last"] = max(state["last"], *ids)
+    state["first"] = min(ids) if state["first"] is None else min(state["first"], *ids)
+
+
+_ORDER = text(
+    "UPDATE audit_pending SET ord = (SELECT nextval('audit_order')) "
+    "WHERE id BETWEEN :first AND :last AND ord IS NULL"
+)
+
+
+def _order(session: Session, first: int | None, last: int) -> None:
+    """Give this transaction's entries one number from ``audit_order`` just before it commits (after every row
+    lock it took), which the chainer chains by: a transaction that waited for another's lock, and so commits after
+    it, is chained after it too. Rows of other transactions in the id range are either committed (numbered) or
+    invisible here, so only this transaction's are numbered."""
+    if first is not None:
+        session.execute(_ORDER, {"first": first, "last": last})
 
 
 def _chain_after_commit(engine: Engine, last: int) -> None:
@@ -268,7 +285,8 @@ def _chain_after_commit(engine: Engine, last: int) -> None:
 
 
 def _pending_rows(session: Session, *, limit: int | None) -> list[dict[str, Any]]:
-    query = select(audit_pending).order_by(audit_pending.c.id)
+    # By commit order (``ord``; an entry left from before it existed first), then as written within a transaction.
+    query = select(audit_pending).order_by(audit_pending.c.ord.asc().nulls_first(), audit_pending.c.id)
     if limit is not None:
         query = query.limit(limit)
     return [dict(row._mapping) for row in session.execute(query)]

@@ -24,6 +24,7 @@ from trialwright.store.audit_keys import AuditKey, attach, create_private_file, 
 __all__ = [
     "DatabaseUnavailable",
     "after_commit",
+    "before_commit",
     "check_connection",
     "inserted_id",
     "is_postgresql",
@@ -124,6 +125,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 _READ = "trialwright_read"
 _AFTER_COMMIT = "trialwright.after_commit"
+_BEFORE_COMMIT = "trialwright.before_commit"
 
 
 def check_connection(engine: Engine) -> None:
@@ -143,6 +145,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     session = Session(bind=engine, expire_on_commit=False)
     try:
         yield session
+        for before in session.info.pop(_BEFORE_COMMIT, ()):
+            before()
         session.commit()
     except BaseException:
         session.rollback()
@@ -151,6 +155,12 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
     for hook in session.info.pop(_AFTER_COMMIT, ()):
         hook()
+
+
+def before_commit(session: Session, hook: Callable[[], None]) -> None:
+    """Run ``hook`` in the transaction of ``session`` (a ``session_scope``) just before it commits, after everything
+    else the use case did; never if it raises first."""
+    session.info.setdefault(_BEFORE_COMMIT, []).append(hook)
 
 
 def after_commit(session: Session, hook: Callable[[], None]) -> None:

@@ -130,6 +130,8 @@ audit_pending = Table(
     Column("detail", Text, nullable=True),
     Column("mac", String(64), nullable=True),
     Column("nonce", String(32), nullable=True),  # random, covered by the MAC: a copy is refused as a replay
+    # From the sequence audit_order just before the writer's commit: the order the chainer chains transactions in.
+    Column("ord", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
 )
 
 #: Every nonce the chainer has chained (PostgreSQL): a pending entry whose nonce is here is a replayed copy.

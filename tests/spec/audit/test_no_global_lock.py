@@ -220,3 +220,37 @@ def test_a_writer_without_the_key_of_a_keyed_trail_stores_nothing(database_url: 
     finally:
         keyless.dispose()
     assert audit.count(engine) == 1 and _pending(engine) == 0
+
+
+def test_entries_are_chained_in_the_order_their_transactions_commit(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """T2 writes its entry, then waits for a lock T1 holds; T1 writes its entry and commits; then T2 commits; one
+    chainer pass (after a crash, say) finds both. The chain has T1's entry first, as the data tables saw the
+    changes (the replay folds the trail in chain order)."""
+    engine = pg_engine
+    monkeypatch.setattr(audit, "_chain_after_commit", lambda engine, last: None)
+    t1_locked, t2_written = threading.Event(), threading.Event()
+    lock = text("SELECT pg_advisory_xact_lock(42)")
+
+    def t1() -> None:
+        with session_scope(engine) as session:
+            session.execute(lock)  # stands for a row lock (the same form, the same participant)
+            t1_locked.set()
+            assert t2_written.wait(10)
+            audit.record(session, actor="t1", action="test.first_to_commit")
+
+    def t2() -> None:
+        assert t1_locked.wait(10)
+        with session_scope(engine) as session:
+            audit.record(session, actor="t2", action="test.second_to_commit")  # written first ...
+            t2_written.set()
+            session.execute(lock)  # ... but it waits for T1, and commits after it
+
+    threads = [threading.Thread(target=t1), threading.Thread(target=t2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    audit.chain_pending(engine)
+    assert [e.actor for e in reversed(audit.entries(engine))] == ["t1", "t2"]

@@ -2,7 +2,9 @@
 
 Each pending entry (PostgreSQL) gets a random ``nonce`` covered by its MAC; ``audit_nonces`` holds every nonce the
 chainer has chained, so a copy of a genuine pending entry (read from the table, or from a backup) is refused as a
-replay. A pending entry the chainer refuses (altered, without its MAC on a keyed trail, replayed) is moved to
+replay. Just before the writer's commit, its entries get ``ord`` from the sequence ``audit_order`` (PostgreSQL)
+and the chainer chains in that order, so a transaction that waited for another's row lock is chained after it,
+as it committed. A pending entry the chainer refuses (altered, without its MAC on a keyed trail, replayed) is moved to
 ``audit_pending_rejected`` with the reason, and an ``audit.pending_rejected`` entry is chained in its place: one bad
 row no longer stops the chain (see ``trialwright.services.audit``).
 
@@ -28,6 +30,9 @@ _ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 def upgrade() -> None:
     op.add_column("audit_pending", sa.Column("nonce", sa.String(32), nullable=True))
+    op.add_column("audit_pending", sa.Column("ord", _ID, nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE SEQUENCE audit_order")
     op.create_table(
         "audit_nonces",
         sa.Column("nonce", sa.String(32), nullable=False),
@@ -47,4 +52,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("audit_pending_rejected")
     op.drop_table("audit_nonces")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP SEQUENCE audit_order")
+    op.drop_column("audit_pending", "ord")
     op.drop_column("audit_pending", "nonce")
