@@ -26,6 +26,7 @@ __all__ = [
     "MAX_LIMIT",
     "Cursor",
     "Key",
+    "Kinds",
     "Page",
     "PageError",
     "check_limit",
@@ -116,8 +117,32 @@ def encode_cursor(key: Key, *, forward: bool = True) -> str:
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
-def decode_cursor(text: str, width: int) -> Cursor:
-    """A cursor from its text, checked to be a key of ``width`` values; a malformed one raises PageError."""
+#: What a key position holds, so a forged cursor is refused before it reaches the database: ``dt.datetime``
+#: (timezone-aware), ``dt.date`` (a date, not a datetime), ``int`` (not bool), ``str``; None: not checked. A
+#: position of a known kind never holds null (a list's order key is never null).
+Kinds = Sequence[type | None]
+
+#: The widest integer both databases bind (SQLite's and PostgreSQL's 64-bit integer).
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+def _fits(value: Any, kind: type | None) -> bool:
+    if kind is None:
+        return True
+    if kind is dt.datetime:
+        return isinstance(value, dt.datetime) and value.utcoffset() is not None
+    if kind is dt.date:
+        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value in _INT_RANGE
+    if kind is str:
+        return isinstance(value, str) and "\x00" not in value  # PostgreSQL refuses NUL in text
+    return isinstance(value, kind)
+
+
+def decode_cursor(text: str, width: int, kinds: Kinds | None = None) -> Cursor:
+    """A cursor from its text, checked to be a key of ``width`` values, each of its position's kind (``kinds``,
+    when given); a malformed or forged one raises PageError."""
     try:
         body = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
@@ -130,7 +155,17 @@ def decode_cursor(text: str, width: int) -> Cursor:
         key = tuple(_decode_value(v) for v in body["k"])
     except ValueError:
         raise PageError("cursor: not a cursor of this list") from None
+    if kinds is not None and not all(_fits(v, k) for v, k in zip(key, kinds, strict=True)):
+        raise PageError("cursor: not a cursor of this list")
     return Cursor(key, body["f"])
+
+
+def _kind_of(value: Any) -> type | None:
+    """The kind of a key position, judged from a key of the list itself (for lists paged in memory)."""
+    for kind in (bool, dt.datetime, dt.date, int, str):
+        if isinstance(value, kind):
+            return kind
+    return None
 
 
 def page_of(items: Sequence[T], key: Callable[[T], Key], *, limit: int, cursor: str | None = None) -> Page[T]:
@@ -142,7 +177,7 @@ def page_of(items: Sequence[T], key: Callable[[T], Key], *, limit: int, cursor: 
     if cursor is None:
         begin = 0
     else:
-        found = decode_cursor(cursor, width) if keys else None
+        found = decode_cursor(cursor, width, [_kind_of(v) for v in keys[0]]) if keys else None
         if found is None:
             begin = 0
         elif found.forward:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import CursorResult, Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.approvals import RequestKind, approval_refusal, guarded_roles, same_person
@@ -342,6 +342,23 @@ def _pending(session: Session, request_id: int) -> Any:
     return row
 
 
+def _decide(session: Session, request_id: int, state: str, decided_by: str, reason: str | None) -> None:
+    """Record the decision on a request only if it is still pending, so that of two people deciding at once
+    exactly one decision stands: the other's update finds the request decided (PostgreSQL re-checks the
+    condition once the first commits; SQLite's writers are serialised) and is refused naming who decided."""
+    decided = cast(
+        "CursorResult[Any]",
+        session.execute(
+            account_requests.update()
+            .where(account_requests.c.id == request_id, account_requests.c.state == "pending")
+            .values(state=state, decided_by=decided_by, decided_at=clock.now(), decision_reason=reason)
+        ),
+    )
+    if decided.rowcount != 1:
+        _pending(session, request_id)  # raises, naming the decision that came first
+        raise UserError(f"request: request {request_id} was decided meanwhile")  # (_pending refuses first)
+
+
 def _check_approver(protocol: Protocol, row: Any, approver: UserView) -> None:
     if not approver.active:
         raise UserError(f"two-person rule: {approver.username!r} is disabled")
@@ -365,12 +382,7 @@ def approve(
     with session_scope(engine) as session:
         row = _pending(session, request_id)
         _check_approver(protocol, row, approver)
-        now = clock.now()
-        session.execute(
-            account_requests.update()
-            .where(account_requests.c.id == row.id)
-            .values(state="approved", decided_by=approver.username, decided_at=now, decision_reason=reason or None)
-        )
+        _decide(session, row.id, "approved", approver.username, reason or None)
         notified = [*sorted(r.value for r in UNBLINDED_ROLES), SPONSOR]
         audit.record(
             session,
@@ -425,11 +437,7 @@ def reject(engine: Engine, protocol: Protocol, request_id: int, approver: UserVi
         row = _pending(session, request_id)
         if not same_person(approver.username, row.requested_by):
             _check_approver(protocol, row, approver)
-        session.execute(
-            account_requests.update()
-            .where(account_requests.c.id == row.id)
-            .values(state="rejected", decided_by=approver.username, decided_at=clock.now(), decision_reason=reason)
-        )
+        _decide(session, row.id, "rejected", approver.username, reason)
         audit.record(
             session,
             actor=approver.username,

@@ -9,11 +9,13 @@ query that is already scoped.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_
+from sqlalchemy import ColumnElement, Date, DateTime, Integer, Row, Select, String, and_, false, func, or_
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from trialwright.domain.paging import Key, Page, check_limit, decode_cursor, encode_cursor
 
@@ -32,6 +34,19 @@ def _beyond(keys: Sequence[ColumnElement[Any]], values: Key, *, after: bool) -> 
     return or_(false(), *terms)
 
 
+def _kind(column_type: TypeEngine[Any]) -> type | None:
+    """What a cursor must hold for a key of this SQL type (see ``domain.paging.Kinds``), so a forged cursor is
+    refused before it is bound; a type not known here is not checked, so every list's key is one of these."""
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    if isinstance(column_type, DateTime):
+        return dt.datetime if column_type.timezone else None  # every stored time is aware (UTCDateTime)
+    for sql, kind in ((Date, dt.date), (Integer, int), (String, str)):
+        if isinstance(column_type, sql):
+            return kind
+    return None
+
+
 def _count(session: Session, query: Select[Any]) -> int:
     counting = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
     return int(session.execute(counting).scalar_one())
@@ -48,7 +63,7 @@ def keyset_page(
 ) -> Page[T]:
     """One page of ``query`` in descending order of ``keys``, starting at ``cursor`` (None: the first page)."""
     check_limit(limit)
-    found = decode_cursor(cursor, len(keys)) if cursor else None
+    found = decode_cursor(cursor, len(keys), [_kind(k.type) for k in keys]) if cursor else None
     total = _count(session, query)
     ranked = query.add_columns(*(k.label(f"{_LABEL}{n}") for n, k in enumerate(keys)))
     if found is None or found.forward:

@@ -3,8 +3,10 @@
 SQLite is the embedded default: foreign keys on, WAL journal, and every write transaction begun IMMEDIATE so
 that two writers queue (busy timeout) instead of reading the same state and colliding; a read
 (``read_scope``) begins a deferred transaction, which takes no write lock and so never queues behind a writer
-(WAL lets it read while one writes). PostgreSQL is reached through psycopg 3; a read is a READ ONLY
-transaction. ``session_scope`` gives one write transaction per use case, ``read_scope`` one read.
+(WAL lets it read while one writes). PostgreSQL is reached through psycopg 3; a read is a REPEATABLE READ, READ
+ONLY transaction. Either way every query of one read sees the same snapshot, so a page's rows, its total and its
+position agree even while others commit. ``session_scope`` gives one write transaction per use case,
+``read_scope`` one read.
 """
 
 from __future__ import annotations
@@ -171,12 +173,14 @@ def after_commit(session: Session, hook: Callable[[], None]) -> None:
 
 @contextmanager
 def read_scope(engine: Engine) -> Iterator[Session]:
-    """One read transaction: a consistent snapshot that takes no write lock (SQLite: a deferred transaction;
-    PostgreSQL: READ ONLY, so a write in it is refused by the database). Nothing in it is committed."""
+    """One read transaction: a consistent snapshot that takes no write lock. SQLite: a deferred transaction, whose
+    snapshot is fixed by its first read (WAL). PostgreSQL: REPEATABLE READ, so every query sees the snapshot of the
+    first one (READ COMMITTED would take a new one per query), and READ ONLY, so a write in it is refused by the
+    database. Nothing in it is committed."""
     session = Session(bind=engine.execution_options(**{_READ: True}), expire_on_commit=False)
     try:
         if engine.dialect.name == "postgresql":
-            session.execute(text("SET TRANSACTION READ ONLY"))
+            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         yield session
     finally:
         session.rollback()
