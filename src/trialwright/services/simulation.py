@@ -120,7 +120,27 @@ def load_plan(path: Path) -> dict[str, Any]:
 
 _PLAN_KEYS = frozenset({"recruitment", "screening", "consent", "withdrawal", "lifecycle", "visits",
                         "length_of_stay", "death", "adverse_events", "fields"})  # fmt: skip
-_EVENT_KEYS = frozenset({"rate", "serious", "related", "terms", "expected"})
+_EVENT_KEYS = frozenset({"rate", "serious", "related", "terms", "expected", "causality"})
+
+
+def _causality_codes(plan: Mapping[str, Any], protocol: Protocol) -> tuple[str, str]:
+    """The causality codes simulated events are reported with: ``adverse_events.causality: {related: CODE,
+    unrelated: CODE}`` from the simulation file, each checked against the protocol's scale, or else the scale's
+    first category that counts as related and its first that does not."""
+    scale = {c.code: c.related for c in protocol.safety.causality}
+    chosen = (plan.get("adverse_events") or {}).get("causality") or {}
+    if unknown := sorted(set(chosen) - {"related", "unrelated"}):
+        raise SimulationError(f"adverse_events.causality: unknown key {', '.join(unknown)} (known: related, unrelated)")
+    codes = []
+    for key, related in (("related", True), ("unrelated", False)):
+        code = chosen.get(key, next(c for c, r in scale.items() if r is related))
+        if scale.get(code) is not related:
+            what = "is not on the protocol's causality scale" if code not in scale else (
+                f"counts as {'not ' if related else ''}related on the protocol's scale")
+            raise SimulationError(f"adverse_events.causality.{key}: {code!r} {what} "
+                                  f"(scale: {', '.join(scale)})")  # fmt: skip
+        codes.append(code)
+    return codes[0], codes[1]
 
 
 def _death(plan: Mapping[str, Any]) -> tuple[float, str, str]:
@@ -498,6 +518,8 @@ def simulate(
         with clock.simulated_time(first - dt.timedelta(days=1)):
             generate_list(engine, users[Role.UNBLINDED_STATISTICIAN], seed=int(rng.integers(2**31)))
     experimental_arms = {a.code for a in protocol.arms if a.role.value == "experimental"}
+    # The protocol's own causality scale: its first category that counts as related, and its first that does not.
+    related_code, unrelated_code = _causality_codes(plan, protocol)
     death_record = protocol.safety.death_record
     # The visit that ends the hospital stay is the one the death record writes, whatever the protocol calls it.
     stay_end = death_record.visit if death_record is not None else None
@@ -746,7 +768,7 @@ def simulate(
                 if person.dies:
                     _, term, cause = _death(plan)
                     report = {"term": term, "onset": local.date().isoformat(), "grade": 5,
-                              "serious": True, "seriousness_criteria": ["death"], "causality": "unlikely",
+                              "serious": True, "seriousness_criteria": ["death"], "causality": unrelated_code,
                               "action_taken": "not_applicable", "outcome": "fatal",
                               "death_date": local.date().isoformat(), "death_cause": cause,
                               "aware_at": local.isoformat()}  # fmt: skip
@@ -756,7 +778,7 @@ def simulate(
                     report = {
                         "term": ae["term"], "onset": local.date().isoformat(), "grade": ae["grade"],
                         "serious": ae["serious"], "seriousness_criteria": ["hospitalisation"] if ae["serious"] else [],
-                        "causality": "possible" if ae["related"] else "unlikely",
+                        "causality": related_code if ae["related"] else unrelated_code,
                         "expected_event": ae.get("expected_event"), "action_taken": "not_applicable",
                         "outcome": "recovered", "end": local.date().isoformat(), "aware_at": local.isoformat(),
                     }  # fmt: skip

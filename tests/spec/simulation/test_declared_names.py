@@ -23,7 +23,7 @@ from sqlalchemy import select
 from tests.conftest import FIRST_PROTOCOL
 from tests.spec.protocol.conftest import mutated_text
 from trialwright.protocol import load_protocol
-from trialwright.services.simulation import SimulationError, _expected, load_plan, simulate
+from trialwright.services.simulation import SimulationError, _causality_codes, _expected, load_plan, simulate
 from trialwright.services.trial import init_trial
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine, session_scope
@@ -97,7 +97,7 @@ def test_a_misspelt_simulation_key_is_refused_not_ignored(tmp_path: Path) -> Non
     with pytest.raises(SimulationError, match=r"unknown key deaths \(known: adverse_events, consent, death"):
         load_plan(plan)
     plan.write_text("recruitment: {}\nscreening: {}\nfields: {}\nadverse_events: {rates: 0.2}\n")
-    with pytest.raises(SimulationError, match=r"adverse_events: unknown key rates \(known: expected, rate"):
+    with pytest.raises(SimulationError, match=r"adverse_events: unknown key rates \(known: causality, expected, rate"):
         load_plan(plan)
 
 
@@ -107,3 +107,33 @@ def test_an_expected_event_the_protocol_does_not_declare_is_refused() -> None:
         "infusion_related_reaction"]  # fmt: skip
     with pytest.raises(SimulationError, match="'nausea' is not an expected event of the protocol"):
         _expected(protocol, {"expected": {"nausea": {"rate": 0.1}}})
+
+
+def _own_scale(document: Any) -> None:
+    document["safety"]["causality_scale"] = "Two-category (trial's own)"
+    document["safety"]["causality"] = [
+        {"code": "related", "label": "Related", "related": True},
+        {"code": "not_related", "label": "Not related", "related": False},
+    ]
+
+
+def test_simulated_events_use_the_protocols_causality_scale(database_url: str, tmp_path: Path) -> None:
+    """A trial with its own two-category causality scale: every simulated adverse event is reported with its codes
+    (the simulator once wrote WHO-UMC's 'possible' and 'unlikely', and every event was refused)."""
+    path = tmp_path / "OWNSCALE.yaml"
+    path.write_text(mutated_text(_own_scale, FIRST_PROTOCOL), encoding="utf-8")
+    plan = FIRST_PROTOCOL.with_name(FIRST_PROTOCOL.stem + ".simulation.yaml").read_text(encoding="utf-8")
+    plan = plan.replace("causality: {related: possible, unrelated: unlikely}", "causality: {}")
+    path.with_name("OWNSCALE.simulation.yaml").write_text(plan, encoding="utf-8")
+    engine = make_engine(database_url)
+    init_trial(engine, load_protocol(path))
+    summary = simulate(engine, path, None, seed=5, enrolled=12)
+    assert summary.adverse_events > 0
+    assert not [rule for rule in summary.refusals if "causality" in rule], summary.refusals
+    protocol = load_protocol(path).protocol
+    assert _causality_codes({}, protocol) == ("related", "not_related")
+    with pytest.raises(SimulationError, match=r"causality.related: 'possible' is not on the protocol's causality"):
+        _causality_codes({"adverse_events": {"causality": {"related": "possible"}}}, protocol)
+    with pytest.raises(SimulationError, match=r"causality.unrelated: 'related' counts as related"):
+        _causality_codes({"adverse_events": {"causality": {"unrelated": "related"}}}, protocol)
+    engine.dispose()
