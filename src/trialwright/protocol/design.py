@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from trialwright.protocol.base import LONGEST_TEXT, SHORT_TEXT, Code, Identifier, ProtocolModel, Range
 from trialwright.protocol.derivations import Derivation
-from trialwright.protocol.forms import UnitConversion
+from trialwright.protocol.forms import UnitConversion, units_once
 
 __all__ = [
     "KNOWN_ROLES",
@@ -344,6 +344,9 @@ class ScreeningField(ProtocolModel):
             raise ValueError("a choice field needs choices")
         if self.hard_limits and self.hard_limits[0] > self.hard_limits[1]:
             raise ValueError("hard_limits must be [min, max] with min <= max")
+        if self.alternative_units and not self.unit:
+            raise ValueError("alternative_units need a canonical unit")
+        units_once(self.unit, self.alternative_units)
         return self
 
 

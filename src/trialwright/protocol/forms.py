@@ -29,6 +29,7 @@ __all__ = [
     "UnitConversion",
     "Visit",
     "VisitWindow",
+    "units_once",
 ]
 
 
@@ -153,6 +154,7 @@ class FormField(ProtocolModel):
             raise ValueError("limits and alternative units are only for integer and decimal fields")
         if self.alternative_units and not self.unit:
             raise ValueError("alternative_units need a canonical unit")
+        units_once(self.unit, self.alternative_units)
         if self.hard_limits and self.soft_limits and not self.soft_limits.within(self.hard_limits):
             raise ValueError("soft_limits must lie within hard_limits")
         codes = [c.code for c in self.choices]
@@ -288,3 +290,15 @@ class DataCheck(ProtocolModel):
         if self.kind == "in_window" and (self.left or self.right or self.op is not None or self.tolerance):
             raise ValueError("left, op, right and tolerance are for a compare check; an in_window check reads field")
         return self
+
+
+def units_once(unit: str | None, alternatives: list[UnitConversion]) -> None:
+    """Each unit names one conversion: an alternative unit listed twice (the first factor would silently win) or
+    spelt as the canonical unit (its conversion would never apply) is refused."""
+    seen: set[str] = set()
+    for alternative in alternatives:
+        if alternative.unit == unit:
+            raise ValueError(f"alternative_units: {alternative.unit!r} is the canonical unit itself")
+        if alternative.unit in seen:
+            raise ValueError(f"alternative_units: {alternative.unit!r} is listed twice")
+        seen.add(alternative.unit)

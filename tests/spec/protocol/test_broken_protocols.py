@@ -171,6 +171,29 @@ CASES = [
         "soft_limits must lie within hard_limits",
         None,
     ),
+    (
+        "an alternative unit listed twice (the first factor would win)",
+        _set(["forms", 3, "fields", 5, "alternative_units"],
+             [{"unit": "mg/dL", "factor": 10}, {"unit": "mg/dL", "factor": 1}]),
+        "forms[3].fields[5]",
+        "alternative_units: 'mg/dL' is listed twice",
+        None,
+    ),
+    (
+        "an alternative unit spelt as the canonical unit (its conversion would never apply)",
+        _set(["forms", 3, "fields", 5, "alternative_units"], [{"unit": "mg/L", "factor": 2}]),
+        "forms[3].fields[5]",
+        "alternative_units: 'mg/L' is the canonical unit itself",
+        None,
+    ),
+    (
+        "a screening field's alternative unit listed twice",
+        _set(["eligibility", "screening_fields", 5, "alternative_units"],
+             [{"unit": "%", "factor": 0.01}, {"unit": "%", "factor": 1}]),
+        "eligibility.screening_fields[5]",
+        "alternative_units: '%' is listed twice",
+        None,
+    ),
 ]
 
 
