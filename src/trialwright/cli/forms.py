@@ -132,6 +132,13 @@ def import_forms(
         for problem in problems:
             console.print(f"{data}: row {index}: {problem}", highlight=False, soft_wrap=True)
     console.print(f"{report.saved} saved, {len(report.rejected)} refused.", highlight=False)
+    if report.rejected and not partial and len(rows) > len(report.rejected):
+        good = len(rows) - len(report.rejected)
+        console.print(
+            f"The other {good} row{'s are' if good > 1 else ' is'} good but not saved: an import saves all its rows or "
+            "none (--partial saves the good ones).",
+            highlight=False,
+        )
     if report.rejected:
         raise typer.Exit(1)
 

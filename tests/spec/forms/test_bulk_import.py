@@ -144,6 +144,31 @@ def test_a_refused_row_names_row_field_and_rule_and_its_batch_is_not_dropped(tri
     assert json.loads(summary.detail or "{}") == {"rows": 5, "saved": 3, "rejected": [2, 3]}
 
 
+def test_a_row_that_is_not_a_form_is_refused_never_read_as_an_empty_one(trial: Trial) -> None:
+    """A row with no values, an unknown key, or naming nothing that exists is refused with what is wrong; none of
+    them makes an empty draft or records a visit as held today."""
+    pid = enrolled_ten_days_ago(trial)
+    enrolled = head(trial)
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    rows: list[Any] = [
+        {"participant": pid, "visit": "day7", "form": "labs"},
+        {"participant": pid, "visit": "day7", "form": "labs", "values": {}},
+        {"participant": pid, "visit": "day7", "form": "labs", "values": {"crp": 40}, "colour": "blue"},
+        {"participant": "RAZ-999", "visit": "day7", "form": "labs", "values": {"crp": 40}},
+        "not a row",
+    ]
+    report = svc.import_forms(trial.engine, coordinator, rows, all_or_nothing=False)
+    assert report.saved == 0
+    assert dict(report.rejected) == {
+        1: ("values: missing",),
+        2: ("values: must be a non-empty object of field values",),
+        3: ("colour: unknown key (known: participant, visit, form, values, reason, visit_date)",),
+        4: ("no such participant (participant RAZ-999, visit day7, form labs)",),
+        5: ("row: must be an object with participant, visit, form, values",),
+    }
+    assert stored(trial, pid, enrolled) == {"visits": [], "forms": [], "queries": [], "trail": []}
+
+
 def head(trial: Trial) -> int:
     with session_scope(trial.engine) as session:
         return int(session.execute(select(func.max(audit_entries.c.seq))).scalar() or 0)

@@ -495,6 +495,28 @@ def _import(
     return ImportReport(saved, tuple(rejected))
 
 
+_ROW_KEYS = ("participant", "visit", "form", "values", "reason", "visit_date")
+_ROW_NEEDS = ("participant", "visit", "form", "values")
+
+
+def _check_row(item: Any) -> None:
+    """A row is an object with participant, visit, form and non-empty values (and optionally reason and
+    visit_date); anything else is refused, never read as an empty form."""
+    if not isinstance(item, Mapping):
+        raise ValueError(f"row: must be an object with {', '.join(_ROW_NEEDS)}")
+    problems = [f"{key}: unknown key (known: {', '.join(_ROW_KEYS)})" for key in item if key not in _ROW_KEYS]
+    problems += [f"{key}: missing" for key in _ROW_NEEDS if item.get(key) in (None, "")]
+    values = item.get("values")
+    if values is not None and (not isinstance(values, Mapping) or not values):
+        problems.append("values: must be a non-empty object of field values")
+    if problems:
+        raise FormValueError(problems)
+
+
+def _row_names(item: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} {item.get(key)!s}" for key in ("participant", "visit", "form"))
+
+
 def _import_row(
     session: Session,
     protocol: Protocol,
@@ -509,6 +531,7 @@ def _import_row(
     refused row raises ``_Refused`` (its transaction must be rolled back)."""
     nested = session.begin_nested() if savepoint else None
     try:
+        _check_row(item)
         visit_date = item.get("visit_date")
         _save(
             session,
@@ -526,7 +549,10 @@ def _import_row(
         if nested is None:
             raise _Refused from exc
         nested.rollback()
-        rejected.append((index, exc.problems if isinstance(exc, FormValueError) else (str(exc),)))
+        problems = exc.problems if isinstance(exc, FormValueError) else (str(exc),)
+        if isinstance(exc, NotFound):  # name what was not found: the row's participant, visit or form
+            problems = tuple(f"{p} ({_row_names(item)})" for p in problems)
+        rejected.append((index, problems))
         return False
     if nested is not None:
         nested.commit()
