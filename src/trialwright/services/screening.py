@@ -289,7 +289,8 @@ def screen(
     protocol = current_protocol(engine).protocol
     if site not in protocol.site_codes:
         raise ScreeningError(f"site: unknown site {site!r} (sites: {', '.join(protocol.site_codes)})")
-    _check_site(actor, site)
+    if actor.role.site_scoped and site not in actor.sites:  # a new screening: the site is public, nothing leaks
+        raise ScreeningError(f"site: you screen at {', '.join(actor.sites) or 'no site'}, not at {site}")
     today = local_date(_now(), protocol.site(site).timezone)
     if screened_on is None:
         screened_on = today

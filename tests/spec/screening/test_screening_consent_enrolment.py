@@ -230,7 +230,7 @@ def test_site_scope_hides_other_sites(trial: Trial) -> None:
     raz_user = who(trial, Role.STUDY_COORDINATOR)  # works at RAZ only
     with pytest.raises(NotFound, match="no such screening"):
         get_screening(trial.engine, raz_user, gol.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(ScreeningError, match="site: you screen at RAZ, not at GOL"):  # sites are public
         screen(trial.engine, raz_user, site="GOL", screened_on=TODAY, values={})
     assert [s.site for s in list_screenings(trial.engine, raz_user)] == []
     assert [s.label for s in list_screenings(trial.engine, admin)] == ["GOL-S0001"]

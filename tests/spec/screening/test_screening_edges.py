@@ -116,7 +116,8 @@ def test_the_api_applies_the_same_rules_and_site_scope(client: TestClient, trial
     other_site = client.post(
         "/api/v1/screenings", headers=headers, json={"site": "GOL", "screened_on": TODAY.isoformat(), "values": {}}
     )
-    assert other_site.status_code == 404
+    assert other_site.status_code == 422
+    assert other_site.json()["detail"] == [{"rule": "site: you screen at RAZ, not at GOL"}]
     bad = client.post(
         "/api/v1/screenings",
         headers=headers,
