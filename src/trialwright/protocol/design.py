@@ -480,7 +480,10 @@ class StratifiedPermutedBlocks(ProtocolModel):
     stratify_by: list[StratificationFactor] = Field(default_factory=list, description="Stratification factors.")
     concealment: str | None = Field(default=None, description="How allocation is concealed.")
     list_length_per_stratum: int | None = Field(
-        default=None, ge=1, description="Entries generated per stratum (default: twice the target)."
+        default=None,
+        ge=1,
+        description="Entries generated per stratum (default: twice the target), rounded up to whole blocks: the "
+        "last block is never cut, so a stratum may hold a few more.",
     )
 
 
