@@ -198,7 +198,7 @@ def test_a_bulk_import_saves_all_or_nothing_as_asked(trial: Trial, pid: str) -> 
     report = svc.import_forms(trial.engine, coordinator, [good, bad, unknown])
     assert report.saved == 0 and report.rejected == (
         (2, ("il6: -1 pg/mL is outside the accepted range 0-200000 pg/mL",)),
-        (3, ("no such participant",)),
+        (3, ("no such participant (participant RAZ-999, visit baseline, form labs)",)),
     )
     assert svc.get_form(trial.engine, coordinator, pid, "baseline", "labs") is None
     partial = svc.import_forms(trial.engine, coordinator, [good, bad], all_or_nothing=False)
