@@ -21,6 +21,7 @@ service records as "not computable".
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -60,12 +61,23 @@ class Derived:
     note: str | None = None
 
 
+#: Each loaded protocol's derivation order, by the protocol's identity (a loaded protocol never changes; a weak
+#: reference, so a protocol no longer used is not kept alive): every form save asks for it.
+_ORDERS: dict[int, tuple[weakref.ref[Protocol], tuple[tuple[str, str], ...]]] = {}
+
+
 def derivation_order(protocol: Protocol) -> Iterator[tuple[str, str]]:
     """Every derived form field as (form id, field id), each after the derived fields it reads.
 
     ``protocol check`` refuses a cycle, so the order always exists."""
-    graph = derivation_graph(protocol)
-    yield from (node for node in TopologicalSorter(graph).static_order() if node in graph)
+    known = _ORDERS.get(id(protocol))
+    if known is None or known[0]() is not protocol:
+        graph = derivation_graph(protocol)
+        order = tuple(node for node in TopologicalSorter(graph).static_order() if node in graph)
+        if len(_ORDERS) >= 64:  # protocols come and go in long-lived processes (tests): forget the old ones
+            _ORDERS.clear()
+        known = _ORDERS[id(protocol)] = (weakref.ref(protocol), order)
+    return iter(known[1])
 
 
 def evaluate(spec: DeclaredDerivation, values: Mapping[str, Any]) -> Derived:

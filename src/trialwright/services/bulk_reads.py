@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-__all__ = ["once", "reading_once"]
+__all__ = ["answers", "forget", "forget_held", "held", "keep", "once", "peek", "reading_once"]
 
 _KEY = "trialwright.bulk_reads"
+_HELD = "trialwright.bulk_reads.held"
 T = TypeVar("T")
 
 
@@ -29,10 +30,12 @@ def reading_once(session: Session) -> Iterator[None]:
         yield
         return
     session.info[_KEY] = {}
+    session.info[_HELD] = {}
     try:
         yield
     finally:
         session.info.pop(_KEY, None)
+        session.info.pop(_HELD, None)
 
 
 def once(session: Session, key: Hashable, read: Callable[[], T]) -> T:
@@ -43,3 +46,47 @@ def once(session: Session, key: Hashable, read: Callable[[], T]) -> T:
     if key not in memo:
         memo[key] = read()
     return memo[key]  # type: ignore[no-any-return]
+
+
+def held(session: Session, key: Hashable, read: Callable[[], T]) -> T:
+    """``read()``, or inside ``reading_once`` its answer for ``key`` until the fact is forgotten; the save that
+    changes the fact must ``keep`` its new value or ``forget`` it."""
+    memo = session.info.get(_HELD)
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]  # type: ignore[no-any-return]
+
+
+def keep(session: Session, key: Hashable, value: object) -> None:
+    """A held fact's new value, as the caller has just written it (nothing outside a ``reading_once`` block)."""
+    memo = session.info.get(_HELD)
+    if memo is not None:
+        memo[key] = value
+
+
+def peek(session: Session, key: Hashable) -> Any:
+    """A held fact's value if it is held now, else None (nothing is read)."""
+    memo = session.info.get(_HELD)
+    return None if memo is None else memo.get(key)
+
+
+def forget(session: Session, key: Hashable) -> None:
+    """A held fact the caller has just changed: the next look-up reads it again."""
+    memo = session.info.get(_HELD)
+    if memo is not None:
+        memo.pop(key, None)
+
+
+def forget_held(session: Session) -> None:
+    """Every held fact read again from now on (after a savepoint is rolled back)."""
+    memo = session.info.get(_HELD)
+    if memo is not None:
+        memo.clear()
+
+
+def answers(session: Session) -> dict[Hashable, object]:
+    """Every answer in memory now, read once or held (empty outside a ``reading_once`` block): for checking that
+    a batch's reading ahead answers as each look-up would."""
+    return {**session.info.get(_KEY, {}), **session.info.get(_HELD, {})}

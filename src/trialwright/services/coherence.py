@@ -4,6 +4,7 @@ whole-trial re-check of what is stored (``recheck_trial``), which the lock readi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from trialwright.store.engine import session_scope
 from trialwright.store.randomization_tables import allocation_entries, preparations
 from trialwright.store.screening_tables import consents, participants
 
-__all__ = ["StoredBreach", "participant_facts", "recheck_trial", "refused_breaches"]
+__all__ = ["StoredBreach", "facts_of", "participant_facts", "recheck_trial", "refused_breaches"]
 
 
 def participant_facts(session: Session, protocol: Protocol, participant: Any) -> ParticipantFacts:
@@ -47,6 +48,17 @@ def _facts(session: Session, protocol: Protocol, participant: Any) -> Participan
         .join(allocation_entries, allocation_entries.c.preparation_code == preparations.c.preparation_code)
         .where(allocation_entries.c.participant_id == participant.participant_id)
     ).scalar()
+    return facts_of(protocol, participant, consented, randomized, prepared)
+
+
+def facts_of(
+    protocol: Protocol,
+    participant: Any,
+    consented: dt.datetime | None,
+    randomized: dt.datetime | None,
+    prepared: dt.datetime | None,
+) -> ParticipantFacts:
+    """The facts of a participant's row and the times read for them (one participant's read, or a batch's)."""
     return ParticipantFacts(
         timezone=ZoneInfo(protocol.site(participant.site).timezone),
         consented_at=consented,

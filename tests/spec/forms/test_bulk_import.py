@@ -9,7 +9,10 @@ participant, and the audit entries of a batch of rows are written with one INSER
   imported in batches or saved one by one with ``save_form``;
 - a refused row is reported with its row number, the field and the rule; by default (all or nothing) nothing
   of the import is stored, not even the good rows of its batch; with ``all_or_nothing=False`` every other row
-  of every batch is stored and only the refused row is missing.
+  of every batch is stored and only the refused row is missing;
+- what a form save can change and the import keeps in memory (a visit's row, the visit's forms, the records
+  that say a participant died) is what the database holds for every row: after a refused row undid the visit
+  it had recorded, and after a row that recorded a death.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from tests.spec.forms.conftest import CONSENTED_AT, ENROLLED_AT, enrolled_ten_days_ago
+from tests.spec.forms.conftest import CONSENTED_AT, ENROLLED_AT, enrolled_ten_days_ago, randomized_days_ago
 from tests.trialfixtures import Trial, who
 from trialwright.domain.roles import Role
 from trialwright.services import forms as svc
@@ -167,6 +170,58 @@ def test_a_row_that_is_not_a_form_is_refused_never_read_as_an_empty_one(trial: T
         5: ("row: must be an object with participant, visit, form, values",),
     }
     assert stored(trial, pid, enrolled) == {"visits": [], "forms": [], "queries": [], "trail": []}
+
+
+def test_a_visit_a_refused_row_recorded_is_recorded_again_by_the_next_row(trial: Trial) -> None:
+    """The first row holds the visit, then is refused (a time before the consent) and its savepoint undoes the
+    visit; the next row of that visit records it afresh, and its form belongs to it."""
+    pid = enrolled_ten_days_ago(trial)
+    enrolled = head(trial)
+    before_consent = (CONSENTED_AT - dt.timedelta(minutes=30)).astimezone(TEHRAN).isoformat(timespec="minutes")
+    first, second = rows_for(pid)[:2]
+    rows = [
+        {**first, "values": {**first["values"], "assessed_at": before_consent}},
+        {**second, "visit_date": DAY.isoformat()},
+    ]
+    report = svc.import_forms(trial.engine, who(trial, Role.STUDY_COORDINATOR), rows, all_or_nothing=False)
+    assert report.saved == 1 and [index for index, _ in report.rejected] == [1]
+    kept = stored(trial, pid, enrolled)
+    assert kept["visits"] == [["baseline", DAY.isoformat()]] and [f[0] for f in kept["forms"]] == ["blood_gas"]
+    assert [e[0] for e in kept["trail"]].count("visit.held") == 1
+    with session_scope(trial.engine) as session:
+        orphans = session.execute(
+            select(func.count()).select_from(form_records)
+            .where(form_records.c.visit_record_id.not_in(select(visit_records.c.id)))
+        ).scalar_one()  # fmt: skip
+    assert orphans == 0
+
+
+def test_a_death_one_row_records_closes_the_visits_after_it_for_the_rows_after_it(trial: Trial) -> None:
+    """Row 1 (day 1) reads the participant's death records (none); row 2 records the death at discharge; row 3,
+    at a visit after the death and without a reason, is refused as a separate save would be."""
+    pid = enrolled_ten_days_ago(trial)
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    infusion = randomized_days_ago(trial, pid, 8).astimezone(TEHRAN)
+    started = (infusion + dt.timedelta(hours=1)).isoformat(timespec="minutes")
+    svc.save_form(trial.engine, coordinator, pid, "infusion", "administration", {"started_at": started},
+                  visit_date=infusion.date())  # fmt: skip
+    day = infusion.date()
+    day1, died, day3 = (day + dt.timedelta(days=n) for n in (1, 2, 3))
+    admitted = day - dt.timedelta(days=3)
+    rows = [
+        {"participant": pid, "visit": "day1", "form": "vitals", "visit_date": day1.isoformat(),
+         "values": {"resp_rate": 22}},
+        {"participant": pid, "visit": "discharge", "form": "hospital_course", "visit_date": died.isoformat(),
+         "values": {"admitted_on": admitted.isoformat(), "status": "died", "ended_on": died.isoformat()}},
+        {"participant": pid, "visit": "day3", "form": "performance", "visit_date": day3.isoformat(),
+         "values": {"status": "3"}},
+    ]  # fmt: skip
+    report = svc.import_forms(trial.engine, coordinator, rows, all_or_nothing=False)
+    assert report.saved == 2
+    assert report.rejected == ((3, (
+        f"visit_date: day3 on {day3.isoformat()} is after the participant's death on {died.isoformat()} "
+        "(hospital_course.status at discharge); a form after death needs a reason",
+    )),)  # fmt: skip
 
 
 def head(trial: Trial) -> int:

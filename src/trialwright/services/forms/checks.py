@@ -206,9 +206,11 @@ def _run_checks(
     visit_row: Any,
     rows: Mapping[str, Any],
     changed: Mapping[str, Sequence[str]],
+    *,
+    created: int | None = None,
 ) -> None:
     """Evaluate the checks that read a field changed now (a query once closed is not raised again for
-    the same data)."""
+    the same data). ``created``: the record this save created, which has no query of a check yet to close."""
     forms = {form_id: _load(row) for form_id, row in rows.items()}
     window: list[Any] = []  # read once, and only if a check is evaluated
 
@@ -230,7 +232,7 @@ def _run_checks(
             if failed:
                 _open_query(session, SYSTEM_ACTOR, participant, rows[fid].id, name, "data_check", check.message,
                             check.id)  # fmt: skip
-            elif failed is False:
+            elif failed is False and rows[fid].id != created:
                 _auto_close(session, participant, rows[fid].id, "data_check", field_id=name, check_id=check.id)
 
 

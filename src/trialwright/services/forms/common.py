@@ -20,7 +20,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.visits import ScheduledVisit
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FormDef
-from trialwright.services.bulk_reads import once
+from trialwright.services.bulk_reads import held, keep, once, peek
 from trialwright.services.errors import FormError
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
@@ -154,11 +154,22 @@ def _tz(protocol: Protocol, site: str) -> ZoneInfo:
 
 
 def _visit_row(session: Session, participant_id: str, visit_id: str) -> Any:
-    return session.execute(
-        select(visit_records).where(
-            visit_records.c.participant_id == participant_id, visit_records.c.visit_id == visit_id
-        )
-    ).first()
+    """The visit's row (None if not held or missed); held in a bulk block (``_ensure_visit`` keeps the row it
+    inserts)."""
+    return held(
+        session,
+        visit_key(participant_id, visit_id),
+        lambda: session.execute(
+            select(visit_records).where(
+                visit_records.c.participant_id == participant_id, visit_records.c.visit_id == visit_id
+            )
+        ).first(),
+    )
+
+
+def visit_key(participant_id: str, visit_id: str) -> tuple[str, str, str]:
+    """The key a visit's row is ``held`` by in a bulk block."""
+    return ("visit", participant_id, visit_id)
 
 
 def _form_def(protocol: Protocol, visit_id: str, form_id: str) -> FormDef:
@@ -185,10 +196,35 @@ def _dump(values: Mapping[str, StoredValue]) -> str:
 
 
 def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:
-    return {
-        r.form_id: r
-        for r in session.execute(select(form_records).where(form_records.c.visit_record_id == visit_row.id)).all()
-    }
+    """The visit's form records by form id; held in a bulk block (each write keeps the row it wrote:
+    ``_keep_form``)."""
+    return dict(
+        held(
+            session,
+            forms_key(visit_row.id),
+            lambda: {
+                r.form_id: r
+                for r in session.execute(
+                    select(form_records).where(form_records.c.visit_record_id == visit_row.id)
+                ).all()
+            },
+        )
+    )
+
+
+def forms_key(visit_record_id: int) -> tuple[str, int]:
+    """The key a visit's form records are ``held`` by in a bulk block."""
+    return ("visit_forms", visit_record_id)
+
+
+def _keep_form(session: Session, row: Any) -> Any:
+    """A form record as a write has just left it (the statement's RETURNING every column), kept for its visit's
+    held forms if they are held; the row."""
+    key = forms_key(row.visit_record_id)
+    forms = peek(session, key)
+    if forms is not None:
+        keep(session, key, {**forms, row.form_id: row})
+    return row
 
 
 def _view(session: Session, protocol: Protocol, row: Any, visit_id: str) -> FormView:

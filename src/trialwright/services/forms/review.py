@@ -20,6 +20,7 @@ from trialwright.services.forms.common import (
     DATA_ENTRY,
     FormView,
     _form_def,
+    _keep_form,
     _load,
     _role,
     _view,
@@ -101,7 +102,15 @@ def _move(
         values |= {"locked_at": now, "locked_by": actor.username, "state_before_lock": state.value}
     if move is Transition.UNLOCK:
         values |= {"locked_at": None, "locked_by": None, "state_before_lock": None}
-    session.execute(form_records.update().where(form_records.c.id == row.id).values(**values, **(extra or {})))
+    _keep_form(
+        session,
+        session.execute(
+            form_records.update()
+            .where(form_records.c.id == row.id)
+            .values(**values, **(extra or {}))
+            .returning(*form_records.c)
+        ).one(),
+    )
     audit.record(
         session,
         actor=actor.username,

@@ -27,8 +27,9 @@ from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
-from trialwright.services.bulk_reads import reading_once
+from trialwright.services.bulk_reads import forget_held, reading_once
 from trialwright.services.coherence import refused_breaches
+from trialwright.services.deaths import forms_written
 from trialwright.services.errors import FormError
 from trialwright.services.forms.checks import _after_death, _derive_all, _kit_check, _refused_checks, _run_checks
 from trialwright.services.forms.common import (
@@ -38,6 +39,7 @@ from trialwright.services.forms.common import (
     RefusedValues,
     _dump,
     _form_def,
+    _keep_form,
     _load,
     _role,
     _tz,
@@ -47,6 +49,7 @@ from trialwright.services.forms.common import (
     _withdrawn,
 )
 from trialwright.services.forms.queries import _auto_close, _open_query
+from trialwright.services.forms.read_ahead import read_ahead
 from trialwright.services.forms.review import _move
 from trialwright.services.forms.visits import _ensure_visit
 from trialwright.services.lock import require_unlocked
@@ -54,7 +57,7 @@ from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records
-from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.engine import session_scope
 
 __all__ = [
     "VisitFormSave",
@@ -63,6 +66,10 @@ __all__ = [
     "save_form",
     "save_visit_forms",
 ]
+
+
+#: A new form record, every column returned (kept for the visit's held forms); built once, not per save.
+_INSERT_FORM = form_records.insert().returning(*form_records.c)
 
 
 def _meaning(value: StoredValue | None) -> Any:
@@ -147,7 +154,7 @@ def _save_now(
     if not changed:
         if row is not None:
             return int(row.id)
-        return _create_empty(session, version, actor, participant, visit_row, form_id, reason)
+        return _create_empty(session, protocol, version, actor, participant, visit_row, form_id, reason)
     _kit_check(session, protocol, participant.participant_id, form_id, merged, changed)
     # A draft may be corrected without a reason (the trail still keeps the old value); after that, not.
     if state is not FormState.DRAFT and not (reason or "").strip():
@@ -164,27 +171,30 @@ def _save_now(
         raise RefusedValues(refused)
     now = clock.now()
     if row is None:
-        record_id = inserted_id(
+        record_id = _keep_form(
             session,
-            form_records.insert().values(
-                participant_id=participant_id,
-                visit_record_id=visit_row.id,
-                form_id=form_id,
-                state=new_state.value,
-                form_values=_dump(pending[form_id]),
-                version=1,
-                protocol_version=version,
-                updated_at=now,
-                updated_by=actor.username,
-            ),
-        )
+            session.execute(
+                _INSERT_FORM,
+                {
+                    "participant_id": participant_id,
+                    "visit_record_id": visit_row.id,
+                    "form_id": form_id,
+                    "state": new_state.value,
+                    "form_values": _dump(pending[form_id]),
+                    "version": 1,
+                    "protocol_version": version,
+                    "updated_at": now,
+                    "updated_by": actor.username,
+                },
+            ).one(),
+        ).id
     else:
         record_id = row.id
         voided = {}
         if state in {FormState.VERIFIED, FormState.SIGNED}:
             voided = {"verified_at": None, "verified_by": None, "signed_at": None, "signed_by": None,
                       "signature_meaning": None}  # fmt: skip
-        session.execute(
+        updated = session.execute(
             form_records.update()
             .where(form_records.c.id == row.id)
             .values(
@@ -195,7 +205,9 @@ def _save_now(
                 updated_by=actor.username,
                 **voided,
             )
-        )
+            .returning(*form_records.c)
+        ).one()
+        _keep_form(session, updated)
         if state is not new_state:
             audit.record(
                 session,
@@ -225,6 +237,7 @@ def _save_now(
             reason=reason,
             detail={"visit": visit_id},
         )
+    forms_written(session, protocol, participant_id, pending)  # this form and those its derivations rewrite
     # Derived values that changed, in this form and in the other forms of the visit.
     for fid, values in pending.items():
         derived = {f.id for f in protocol.form(fid).fields if f.derived is not None}
@@ -243,8 +256,14 @@ def _save_now(
                     detail={"visit": visit_id, "because": f"{form_id} changed"},
                 )
         if fid != form_id and _dump(values) != _dump(before[fid]):
-            session.execute(
-                form_records.update().where(form_records.c.id == rows[fid].id).values(form_values=_dump(values))
+            _keep_form(
+                session,
+                session.execute(
+                    form_records.update()
+                    .where(form_records.c.id == rows[fid].id)
+                    .values(form_values=_dump(values))
+                    .returning(*form_records.c)
+                ).one(),
             )
     for breach in (b for b in validated.soft if b.field in changed):
         _open_query(
@@ -263,7 +282,8 @@ def _save_now(
     # The visit's forms as this save leaves them (what a fresh read would return), for the protocol's data checks.
     as_saved = {fid: _Stored(r.id, _dump(pending[fid])) for fid, r in rows.items()}
     as_saved[form_id] = _Stored(int(record_id), _dump(pending[form_id]))
-    _run_checks(session, protocol, participant, visit_row, as_saved, {form_id: changed})
+    _run_checks(session, protocol, participant, visit_row, as_saved, {form_id: changed},
+                created=int(record_id) if row is None else None)  # fmt: skip
     return int(record_id)
 
 
@@ -280,10 +300,18 @@ def _soft_text(breach: SoftBreach) -> str:
 
 
 def _create_empty(
-    session: Session, version: str, actor: UserView, participant: Any, visit_row: Any, form_id: str, reason: str | None
+    session: Session,
+    protocol: Protocol,
+    version: str,
+    actor: UserView,
+    participant: Any,
+    visit_row: Any,
+    form_id: str,
+    reason: str | None,
 ) -> int:
     """A form started with no value yet (a draft), audited so that every form record has an entry that explains it."""
     now = clock.now()
+    forms_written(session, protocol, participant.participant_id, [form_id])
     audit.record(
         session,
         actor=actor.username,
@@ -296,19 +324,24 @@ def _create_empty(
         reason=reason,
         detail={"visit": visit_row.visit_id},
     )
-    return inserted_id(
-        session,
-        form_records.insert().values(
-            participant_id=participant.participant_id,
-            visit_record_id=visit_row.id,
-            form_id=form_id,
-            state=FormState.DRAFT.value,
-            form_values="{}",
-            version=1,
-            protocol_version=version,
-            updated_at=now,
-            updated_by=actor.username,
-        ),
+    return int(
+        _keep_form(
+            session,
+            session.execute(
+                _INSERT_FORM,
+                {
+                    "participant_id": participant.participant_id,
+                    "visit_record_id": visit_row.id,
+                    "form_id": form_id,
+                    "state": FormState.DRAFT.value,
+                    "form_values": "{}",
+                    "version": 1,
+                    "protocol_version": version,
+                    "updated_at": now,
+                    "updated_by": actor.username,
+                },
+            ).one(),
+        ).id
     )
 
 
@@ -401,6 +434,7 @@ def save_visit_forms(
                                       complete=each.complete)  # fmt: skip
             except (FormError, ValueError) as exc:
                 nested.rollback()
+                forget_held(session)
                 out.append(exc)
                 continue
             nested.commit()
@@ -477,6 +511,7 @@ def _import(
     saved = 0
     with session_scope(engine) as session, reading_once(session):
         for start in range(0, len(rows), batch):
+            read_ahead(session, protocol, rows[start : start + batch])
             with audit.batched(session):
                 for index, item in enumerate(rows[start : start + batch], start=start + 1):
                     if _import_row(session, protocol, actor, item, index, rejected, savepoint=savepoints):
@@ -549,6 +584,7 @@ def _import_row(
         if nested is None:
             raise _Refused from exc
         nested.rollback()
+        forget_held(session)
         problems = exc.problems if isinstance(exc, FormValueError) else (str(exc),)
         if isinstance(exc, NotFound):  # name what was not found: the row's participant, visit or form
             problems = tuple(f"{p} ({_row_names(item)})" for p in problems)

@@ -18,10 +18,19 @@ from trialwright.domain.visits import HeldVisit, schedule
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
-from trialwright.services.bulk_reads import once
+from trialwright.services.bulk_reads import held, keep, once, peek
 from trialwright.services.deaths import death_of
 from trialwright.services.errors import FormError
-from trialwright.services.forms.common import DATA_ENTRY, ParticipantSchedule, _role, _tz, _visit_row, _withdrawn
+from trialwright.services.forms.common import (
+    DATA_ENTRY,
+    ParticipantSchedule,
+    _role,
+    _tz,
+    _visit_row,
+    _withdrawn,
+    forms_key,
+    visit_key,
+)
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
@@ -60,19 +69,28 @@ def _references(session: Session, protocol: Protocol, participant: Any) -> dict[
     )
     if randomized is not None:
         refs["randomization"] = local_date(randomized, tz)
-    held = {
-        r.visit_id: r.visit_date
-        for r in session.execute(
-            select(visit_records.c.visit_id, visit_records.c.visit_date).where(
-                visit_records.c.participant_id == participant.participant_id
+    dates = held(
+        session,
+        _dates_key(participant.participant_id),
+        lambda: {
+            r.visit_id: r.visit_date
+            for r in session.execute(
+                select(visit_records.c.visit_id, visit_records.c.visit_date).where(
+                    visit_records.c.participant_id == participant.participant_id
+                )
             )
-        )
-    }
+        },
+    )
     # Another event (e.g. the infusion) happens on the day its day-0 event visit is held.
     for v in protocol.visits:
-        if v.kind == "event" and v.day == 0 and v.reference not in refs and held.get(v.id):
-            refs[v.reference] = held[v.id]
+        if v.kind == "event" and v.day == 0 and v.reference not in refs and dates.get(v.id):
+            refs[v.reference] = dates[v.id]
     return refs
+
+
+def _dates_key(participant_id: str) -> tuple[str, str]:
+    """The key a participant's visit dates are ``held`` by in a bulk block."""
+    return ("visit_dates", participant_id)
 
 
 def _ensure_visit(
@@ -108,6 +126,11 @@ def _ensure_visit(
         )
         .returning(*visit_records.c)
     ).one()
+    keep(session, visit_key(participant.participant_id, visit_id), row)
+    keep(session, forms_key(row.id), {})  # a visit just recorded has no form yet
+    dates = peek(session, _dates_key(participant.participant_id))
+    if dates is not None:
+        keep(session, _dates_key(participant.participant_id), {**dates, visit_id: day})
     audit.record(
         session,
         actor=actor.username,
@@ -248,9 +271,9 @@ def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -
             .where(queries.c.participant_id == participant_id, queries.c.status != "closed")
         ).scalar_one()
         death = death_of(session, protocol, participant_id)
-    held = {r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in rows if not r.unscheduled}
+    held_visits = {r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in rows if not r.unscheduled}
     today = local_date(clock.now(), _tz(protocol, participant.site))
-    visits = schedule(protocol.visits, refs, held, today, death.on if death else None)
+    visits = schedule(protocol.visits, refs, held_visits, today, death.on if death else None)
     forms: dict[str, dict[str, FormState | None]] = {v.id: dict.fromkeys(v.forms) for v in protocol.visits}
     for visit_id, form_id, state in states:
         forms.setdefault(visit_id, {})[form_id] = FormState(state)
