@@ -23,6 +23,10 @@ measure can see growth.
 |----------------------------|------------------------------------|
 | stata, sdtm                | < 2, and less than with one batch  |
 
+SDTM CSV text: each domain's CSV is written a batch at a time with Arrow compute and must give exactly the text
+the old writer gave (pandas ``to_csv``: the csv module's minimal quoting with LF line ends, text cells
+neutralised, numbers as their shortest text, empty when missing or NaN), on awkward and generated values.
+
 Edge cases of the conversion, on a table made here: a date column without a date is a text column of missing
 values (as pyreadstat made of a column of ``None``); a code column whose codes are all whole numbers is numbers
 with value labels in Stata (a stored code outside the choices too), text in SPSS and SAS; text over the
@@ -41,18 +45,24 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyreadstat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.spec.exports.test_columnar import TEXT
 from tests.spec.exports.test_tabular import blinded_source, simulated_trial, unblinded_source
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.domain.text import spreadsheet_cell
 from trialwright.exports.base import ExportSource
+from trialwright.exports.columnar import csv_cells, csv_lines
 from trialwright.exports.readstat import fit_bytes
 from trialwright.exports.sdtm import DOMAINS, SdtmExporter
 from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter, StatisticalExporter
-from trialwright.exports.tabular import Column, CsvExporter, Table, _Run
+from trialwright.exports.tabular import Column, CsvExporter, Table, _Run, value_text
 from trialwright.services.exports import export_source
 from trialwright.services.simulation import simulate
 
@@ -219,3 +229,43 @@ def test_the_conversion_of_awkward_columns(exporter: type[StatisticalExporter], 
     assert list(frame[names[2]]) == ["=1+1", fit_bytes(LONG, exporter.text_limit), ""]
     assert (len(frame[names[2]][1]) == 100) is cut
     assert any("edge.note: text longer than" in n for n in run.notes) is cut
+
+
+# --- SDTM CSV text ----------------------------------------------------------------------------------------
+
+
+def _sdtm_definition(text: list[str | None], numbers: list[float | None]) -> str:
+    """A domain's CSV as the old writer made it: pandas ``to_csv`` of text cells neutralised and numbers as
+    their shortest text (empty when missing)."""
+    shown = pd.DataFrame({
+        "TEXT": [spreadsheet_cell(t or "") for t in text],
+        "NUM": ["" if n is None or n != n else value_text(float(n)) for n in numbers],
+    })  # fmt: skip
+    return str(shown.to_csv(index=False))
+
+
+def _sdtm_text(text: list[str | None], numbers: list[float | None]) -> str:
+    cells = [
+        csv_cells(pc.fill_null(pa.array(text, pa.string()), ""), line_end="\n"),
+        csv_cells(pc.if_else(pc.is_nan(numbers_array := pa.array(numbers, pa.float64())), None, numbers_array),
+                  line_end="\n", neutralise=False),
+    ]  # fmt: skip
+    return "TEXT,NUM\n" + csv_lines(cells, "\n")
+
+
+SDTM_TEXT = ['=HYPERLINK("x")', "a,b", 'say "hi"', "two\nlines", "cr\ronly", "", None, "-3.5", "-inf", " x"]
+SDTM_NUMBERS = [1.0, -0.0, 1e16, 0.1, None, float("nan"), float("-inf"), 2.5e-300, 7.0, -350.5]
+
+
+def test_the_sdtm_csv_text_equals_the_pandas_writer_on_awkward_values() -> None:
+    """LF line ends, so a lone carriage return is not quoted (as the csv module with LF does); a number is
+    never neutralised (-inf stays -inf), a text cell is."""
+    assert _sdtm_text(SDTM_TEXT, SDTM_NUMBERS) == _sdtm_definition(SDTM_TEXT, SDTM_NUMBERS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.text(TEXT)), st.one_of(st.none(), st.floats())), min_size=1,
+                max_size=8))  # fmt: skip
+def test_the_sdtm_csv_text_equals_the_pandas_writer_on_generated_values(rows: list[tuple[Any, Any]]) -> None:
+    text, numbers = [t for t, _ in rows], [n for _, n in rows]
+    assert _sdtm_text(text, numbers) == _sdtm_definition(text, numbers)
