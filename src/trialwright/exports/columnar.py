@@ -19,7 +19,7 @@ holds at most ``batch`` rows and turns them into one ``pyarrow.RecordBatch`` (on
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,16 @@ from trialwright.domain.text import spreadsheet_cell
 if TYPE_CHECKING:
     from trialwright.exports.tabular import Table
 
-__all__ = ["BATCH_ROWS", "CSV_BATCH_ROWS", "CsvSink", "ParquetSink", "arrow_schema", "csv_cells", "csv_text"]
+__all__ = [
+    "BATCH_ROWS",
+    "CSV_BATCH_ROWS",
+    "CsvSink",
+    "ParquetSink",
+    "arrow_schema",
+    "csv_cells",
+    "csv_lines",
+    "csv_text",
+]
 
 #: Rows per record batch (and per Parquet row group).
 BATCH_ROWS = 4096
@@ -49,8 +58,6 @@ _ARROW: dict[str, pa.DataType] = {
 }
 #: What may start a formula (``spreadsheet_cell`` decides; this only finds the cells to ask it about).
 _FORMULA_START = r"^[=+\-@\t\r]"
-#: What makes Python's csv module quote a cell (QUOTE_MINIMAL with ',' '"' and the CRLF line end).
-_NEEDS_QUOTES = '[,"\r\n]'
 
 
 def arrow_schema(table: Table) -> pa.Schema:
@@ -150,30 +157,37 @@ def _as_text(column: pa.Array) -> pa.Array:
     raise TypeError(f"column type {kind}: not a type of a trialwright table")
 
 
-def csv_cells(column: pa.Array) -> pa.Array:
-    """One column's CSV cells: text, formulas neutralised, empty for missing, quoted where needed."""
+def csv_cells(column: pa.Array, *, line_end: str = "\r\n", neutralise: bool = True) -> pa.Array:
+    """One column's CSV cells: text, formulas neutralised (unless ``neutralise`` is false), empty for missing,
+    quoted where the csv module quotes with lines ending in ``line_end`` (a comma, a quote or a character of
+    the line end)."""
     text = _as_text(column)
-    risky = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START), False)
-    if pc.any(risky).as_py():
-        flags = risky.to_pylist()
-        text = pa.array(
-            [spreadsheet_cell(v) if flag else v for v, flag in zip(text.to_pylist(), flags, strict=True)],
-            type=pa.string(),
-        )
+    if neutralise:
+        risky = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START), False)
+        if pc.any(risky).as_py():
+            flags = risky.to_pylist()
+            text = pa.array(
+                [spreadsheet_cell(v) if flag else v for v, flag in zip(text.to_pylist(), flags, strict=True)],
+                type=pa.string(),
+            )
     text = pc.fill_null(text, "")
-    quote = pc.match_substring_regex(text, _NEEDS_QUOTES)
+    quote = pc.match_substring_regex(text, f'[,"{line_end}]')
     if pc.any(quote).as_py():
         quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
         text = pc.if_else(quote, quoted, text)
     return text
 
 
+def csv_lines(cells: Sequence[pa.Array], line_end: str = "\r\n") -> str:
+    """Rows of CSV cells (one array per column, from ``csv_cells``) as lines, each ending in ``line_end``."""
+    if not cells or len(cells[0]) == 0:
+        return ""
+    if len(cells) == 1:  # the csv module writes a row of one empty cell as ""
+        return "".join((c or '""') + line_end for c in cells[0].to_pylist())
+    lines = pc.binary_join_element_wise(*cells, ",")
+    return line_end.join(lines.to_pylist()) + line_end
+
+
 def csv_text(batch: pa.RecordBatch) -> str:
     """A record batch as CSV lines (no header), CRLF after each."""
-    if batch.num_rows == 0:
-        return ""
-    if batch.num_columns == 1:  # the csv module writes a row of one empty cell as ""
-        cells = csv_cells(batch.column(0)).to_pylist()
-        return "".join((c or '""') + "\r\n" for c in cells)
-    lines = pc.binary_join_element_wise(*(csv_cells(c) for c in batch.columns), ",")
-    return "\r\n".join(lines.to_pylist()) + "\r\n"
+    return csv_lines([csv_cells(c) for c in batch.columns])

@@ -11,7 +11,8 @@ from trialwright.exports.codebook import CodebookExporter
 from trialwright.exports.fhir import FhirExporter
 from trialwright.exports.odm import OdmExporter
 from trialwright.exports.sdtm import SdtmExporter
-from trialwright.exports.tabular import CsvExporter, ParquetExporter, SasExporter, SpssExporter, StataExporter
+from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter
+from trialwright.exports.tabular import CsvExporter, ParquetExporter
 
 __all__ = ["FORMATS"]
 

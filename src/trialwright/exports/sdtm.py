@@ -1,23 +1,21 @@
 """SDTM-style tabulation: DM, DS, EX, AE, LB and VS as SAS transport v5 files and CSV, with their metadata.
 
-Each domain is declared once (``Domain``: its variables with label, type, controlled terms and origin);
-the findings domains LB and VS hold exactly the fields whose protocol ``codes`` declare an ``sdtm`` test
-(``trialwright.protocol.codes``: domain, --TESTCD, --TEST, the terminology it was checked in, the unit words);
-nothing is guessed from a field's name or unit, and a numeric field without a test is named in README.txt. Form
-records are streamed one form at a time; what DM and DS need about a participant (dates,
-age, sex, death, exposure) is gathered on the way, so memory grows with participants, not records. Rows are
-spooled to Parquet and each domain is sorted by USUBJID, numbered (--SEQ) and written on its own.
+Each domain is declared once (``trialwright.exports.sdtm_domains``: its variables with label, type, controlled
+terms and origin); the findings domains LB and VS hold exactly the fields whose protocol ``codes`` declare an
+``sdtm`` test (``trialwright.protocol.codes``: domain, --TESTCD, --TEST, the terminology it was checked in, the
+unit words); nothing is guessed from a field's name or unit, and a numeric field without a test is named in
+README.txt. Form records are streamed one form at a time; what DM and DS need about a participant (dates, age,
+sex, death, exposure) is gathered on the way, so memory grows with participants, not records. Rows are
+gathered into Arrow record batches and spooled to Parquet; each domain is then read back as Arrow columns,
+sorted by USUBJID, numbered (--SEQ) and written on its own: whole as XPT (pyreadstat takes a whole table, so
+the peak is the largest domain's columns, never a Python object per cell) and a batch at a time as CSV.
 
 Masking: a blinded extract leaves ARMCD, ARM, ACTARMCD and ACTARM empty for randomized participants (SDTM has
 no "masked" arm term; ARMNRS stays empty because the arm is assigned, only withheld, as README.txt says) and
 names the treatment in EX as "BLINDED STUDY TREATMENT". With arms (the unblinded statistician only), DM holds
 the allocated arm and EX the arm's intervention; no other domain names an arm.
 
-The terms of the domains' own variables were checked against the CDISC SDTM controlled terminology as
-extracted in the public knowledge base github.com/hakupao/sdtm-pedia (knowledge_base/terminology/core: ae.md,
-dm.md, disposition.md, vs.md); the ``terms`` of each variable say which terms were found there and which are
-sponsor-defined or not verified. Test codes say where they were checked in the protocol (``checked``), written
-to testcodes.csv.
+Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv.
 """
 
 from __future__ import annotations
@@ -28,204 +26,37 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from trialwright.domain.text import spreadsheet_cell, spreadsheet_row
+from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
-from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, ascii_text, fit_bytes, value_text
+from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
+from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
+from trialwright.exports.sdtm_domains import (
+    ACTIONS,
+    AGEU,
+    BLINDED_TREATMENT,
+    CRITERIA,
+    DOMAINS,
+    DS_CAUSE,
+    OUTCOMES,
+    SEVERITY,
+    Domain,
+    Var,
+    dm_sources,
+    findings_tests,
+)
+from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, value_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.codes import SdtmTest
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
-__all__ = ["DOMAINS", "Domain", "SdtmExporter", "Var", "findings_tests"]
-
-
-@dataclass(frozen=True, slots=True)
-class Var:
-    """One SDTM variable: name, label (at most 40 characters), type, controlled terms and origin."""
-
-    name: str
-    label: str
-    type: Literal["Char", "Num"] = "Char"
-    terms: str = ""
-    origin: str = "Derived"
-
-
-@dataclass(frozen=True, slots=True)
-class Domain:
-    """One domain and its variables, in order; ``seq`` names its sequence variable, if any."""
-
-    code: str
-    label: str
-    variables: tuple[Var, ...]
-    seq: str | None = None
-
-
-def findings_tests(p: Protocol) -> dict[str, SdtmTest]:
-    """The LB and VS tests the protocol declares, by form.field: LB first, then VS, each in protocol order."""
-    tests = {f"{form.id}.{f.id}": f.codes.sdtm for form in p.forms for f in form.fields if f.codes and f.codes.sdtm}
-    return {ref: t for domain in ("LB", "VS") for ref, t in tests.items() if t.domain == domain}
-
-
-_CT = "CDISC CT"
-
-_AGEU = {"years": "YEARS", "months": "MONTHS", "weeks": "WEEKS", "days": "DAYS"}  # CDISC AGEU C66781
-
-
-def _dm_sources(p: Protocol) -> dict[str, list[str]]:
-    """Where DM's age and sex come from, as the protocol's demographics section declares (first that has it)."""
-    d = p.demographics
-    return {"AGE": d.age.sources if d and d.age else [], "SEX": d.sex.sources if d and d.sex else []}
-_NY = f"{_CT} NY C66742"
-_NOT_VERIFIED = "not verified (not in the consulted CT extract)"
-_COMMON = (
-    Var("STUDYID", "Study Identifier", origin="Protocol"),
-    Var("DOMAIN", "Domain Abbreviation", origin="Assigned"),
-    Var("USUBJID", "Unique Subject Identifier", origin="Derived: STUDYID-participant id"),
-)
-_VISIT = (Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),
-          Var("VISIT", "Visit Name", origin="Protocol"))  # fmt: skip
-
-
-def _findings(p: str, test_label: str, dtc: str, testcd: str) -> tuple[Var, ...]:
-    extra = (
-        (Var(f"{p}LLOQ", "Lower Limit of Quantitation", "Num", origin="Collected"),
-         Var(f"{p}ULOQ", "Upper Limit of Quantitation", "Num", origin="Collected"))
-        if p == "LB" else ()
-    )  # fmt: skip
-    return (
-        *_COMMON,
-        Var(f"{p}SEQ", "Sequence Number", "Num"),
-        Var(f"{p}TESTCD", f"{test_label} Short Name", terms=testcd, origin="Assigned (testcodes.csv)"),
-        Var(f"{p}TEST", f"{test_label} Name", terms=testcd.replace("TESTCD", "TEST"), origin="Assigned"),
-        Var(f"{p}CAT", f"Category for {test_label}", origin="Protocol (codes.sdtm.category)"),
-        *((Var("LBSPEC", "Specimen Type", origin="Protocol (codes.sdtm.specimen)"),) if p == "LB" else ()),
-        Var(f"{p}ORRES", "Result or Finding in Original Units", origin="Collected"),
-        Var(f"{p}ORRESU", "Original Units", origin="Collected"),
-        Var(f"{p}STRESC", "Character Result/Finding in Std Format"),
-        Var(f"{p}STRESN", "Numeric Result/Finding in Standard Units", "Num"),
-        Var(f"{p}STRESU", "Standard Units"),
-        Var(f"{p}STAT", "Completion Status", terms=f"ND (NOT DONE), {_NOT_VERIFIED}"),
-        Var(f"{p}REASND", "Reason Not Done", origin="Collected"),
-        *extra,
-        *_VISIT,
-        Var(f"{p}DTC", dtc, origin="Collected (UTC, no offset)"),
-    )
-
-
-DOMAINS: Mapping[str, Domain] = MappingProxyType(
-    {
-        "DM": Domain("DM", "Demographics", (
-            *_COMMON,
-            Var("SUBJID", "Subject Identifier for the Study", origin="Assigned"),
-            Var("RFSTDTC", "Subject Reference Start Date/Time", origin="Derived: first exposure, else randomization"),
-            Var("RFENDTC", "Subject Reference End Date/Time", origin="Derived: last date of participation"),
-            Var("RFXSTDTC", "Date/Time of First Study Treatment"),
-            Var("RFXENDTC", "Date/Time of Last Study Treatment"),
-            Var("RFICDTC", "Date/Time of Informed Consent", origin="Collected"),
-            Var("DTHDTC", "Date/Time of Death", origin="Collected"),
-            Var("DTHFL", "Subject Death Flag", terms=_NY),
-            Var("SITEID", "Study Site Identifier", origin="Assigned"),
-            Var("AGE", "Age", "Num", origin="Derived (age at enrolment)"),
-            Var("AGEU", "Age Units", terms=f"{_CT} AGEU C66781"),
-            Var("SEX", "Sex", terms=f"{_CT} SEX C66731", origin="Collected"),
-            Var("ARMCD", "Planned Arm Code", terms="protocol arm codes; empty in a blinded extract", origin="Assigned"),
-            Var("ARM", "Description of Planned Arm", terms="protocol arm names; empty in a blinded extract"),
-            Var("ACTARMCD", "Actual Arm Code",
-                terms="allocated arm if treated (if randomized, without a treatment record); empty if blinded"),
-            Var("ACTARM", "Description of Actual Arm", terms="allocated arm if treated; empty if blinded"),
-            Var("ARMNRS", "Reason Arm and/or Actual Arm is Null", terms=f"{_CT} ARMNRS C142179"),
-        )),
-        "DS": Domain("DS", "Disposition", (
-            *_COMMON,
-            Var("DSSEQ", "Sequence Number", "Num"),
-            Var("DSTERM", "Reported Term for the Disposition Event", origin="Collected"),
-            Var("DSDECOD", "Standardized Disposition Term",
-                terms=f"{_CT} NCOMPLT C66727 (COMPLETED, DEATH, WITHDRAWAL BY SUBJECT, WITHDRAWAL OF CONSENT); "
-                      f"PROTOCOL MILESTONE terms INFORMED CONSENT OBTAINED, RANDOMIZED: {_NOT_VERIFIED}"),
-            Var("DSCAT", "Category for Disposition Event", terms=f"{_CT} DSCAT C74558"),
-            Var("DSSCAT", "Subcategory for Disposition Event", terms=f"{_CT} C170443"),
-            Var("DSSTDTC", "Start Date/Time of Disposition Event", origin="Collected"),
-        ), seq="DSSEQ"),
-        "EX": Domain("EX", "Exposure", (
-            *_COMMON,
-            Var("EXSEQ", "Sequence Number", "Num"),
-            Var("EXTRT", "Name of Treatment", terms="BLINDED STUDY TREATMENT unless exported with arms"),
-            Var("EXDOSE", "Dose", "Num", origin="Collected (volume administered)"),
-            Var("EXDOSU", "Dose Units", origin="Protocol"),
-            Var("EXROUTE", "Route of Administration", terms=f"ROUTE C66729, {_NOT_VERIFIED}", origin="Protocol"),
-            *_VISIT,
-            Var("EXSTDTC", "Start Date/Time of Treatment", origin="Collected (UTC, no offset)"),
-            Var("EXENDTC", "End Date/Time of Treatment", origin="Collected (UTC, no offset)"),
-        ), seq="EXSEQ"),
-        "AE": Domain("AE", "Adverse Events", (
-            *_COMMON,
-            Var("AESEQ", "Sequence Number", "Num"),
-            Var("AESPID", "Sponsor-Defined Identifier", origin="Assigned (AE number)"),
-            Var("AETERM", "Reported Term for the Adverse Event", origin="Collected"),
-            Var("AEDECOD", "Dictionary-Derived Term", terms="the reported term: not coded to MedDRA"),
-            Var("AESEV", "Severity/Intensity", terms=f"{_CT} AESEV C66769 (grade 1-3; 4 and 5 as SEVERE)"),
-            Var("AETOXGR", "Standard Toxicity Grade", terms="CTCAE grade 1-5", origin="Collected"),
-            Var("AESER", "Serious Event", terms=_NY, origin="Collected"),
-            Var("AEACN", "Action Taken with Study Treatment", terms=f"{_CT} ACN C66767"),
-            Var("AEREL", "Causality", terms="sponsor-defined: RELATED, NOT RELATED (protocol causality mapping)"),
-            Var("AEOUT", "Outcome of Adverse Event", terms=f"{_CT} OUT C66768"),
-            Var("AESDTH", "Results in Death", terms=_NY),
-            Var("AESLIFE", "Is Life Threatening", terms=_NY),
-            Var("AESHOSP", "Requires or Prolongs Hospitalization", terms=_NY),
-            Var("AESDISAB", "Persist or Signif Disability/Incapacity", terms=_NY),
-            Var("AESCONG", "Congenital Anomaly or Birth Defect", terms=_NY),
-            Var("AESMIE", "Other Medically Important Serious Event", terms=_NY),
-            Var("AESTDTC", "Start Date/Time of Adverse Event", origin="Collected"),
-            Var("AEENDTC", "End Date/Time of Adverse Event", origin="Collected"),
-        ), seq="AESEQ"),
-        "LB": Domain("LB", "Laboratory Test Results",
-                     _findings("LB", "Lab Test or Examination", "Date/Time of Specimen Collection",
-                               f"{_CT} LBTESTCD C65047 or as the protocol declares: see testcodes.csv"),
-                     seq="LBSEQ"),
-        "VS": Domain("VS", "Vital Signs",
-                     _findings("VS", "Vital Signs Test", "Date/Time of Measurements", f"{_CT} VSTESTCD C66741"),
-                     seq="VSSEQ"),
-    }
-)  # fmt: skip
-
-_OUTCOMES = {
-    "recovered": "RECOVERED/RESOLVED",
-    "recovering": "RECOVERING/RESOLVING",
-    "not_recovered": "NOT RECOVERED/NOT RESOLVED",
-    "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
-    "fatal": "FATAL",
-    "unknown": "UNKNOWN",
-}
-_ACTIONS = {
-    "dose_not_changed": "DOSE NOT CHANGED",
-    "infusion_interrupted": "DRUG INTERRUPTED",
-    "infusion_stopped": "DRUG WITHDRAWN",
-    "drug_withdrawn": "DRUG WITHDRAWN",
-    "not_applicable": "NOT APPLICABLE",
-    "unknown": "UNKNOWN",
-}
-#: DSDECOD (CDISC codelist NCOMPLT) for a withdrawal's cause; a withdrawal of consent, or one recorded without a
-#: cause, is the subject's withdrawal (of consent to data use: WITHDRAWAL OF CONSENT).
-_DS_CAUSE = {
-    "lost_to_follow_up": "LOST TO FOLLOW-UP",
-    "investigator_decision": "PHYSICIAN DECISION",
-    "adverse_event": "ADVERSE EVENT",
-    "other": "OTHER",
-}
-_SEVERITY = {1: "MILD", 2: "MODERATE", 3: "SEVERE", 4: "SEVERE", 5: "SEVERE"}
-_CRITERIA = {
-    "AESDTH": "death",
-    "AESLIFE": "life_threatening",
-    "AESHOSP": "hospitalisation",
-    "AESDISAB": "disability",
-    "AESCONG": "congenital_anomaly",
-    "AESMIE": "medically_important",
-}
-BLINDED_TREATMENT = "BLINDED STUDY TREATMENT"
+__all__ = ["BLINDED_TREATMENT", "DOMAINS", "Domain", "SdtmExporter", "Var", "findings_tests"]
 
 
 def _dtc(value: Any) -> str | None:
@@ -269,13 +100,14 @@ def _latest(*days: dt.date | None) -> dt.date | None:
 
 
 class _DomainSink:
-    """One domain's rows, spooled to Parquet, then sorted, numbered and written as XPT and CSV."""
+    """One domain's rows, spooled to Parquet in record batches; then read back as Arrow columns, sorted by
+    USUBJID, numbered (--SEQ) and written whole as XPT (pyreadstat) and a batch at a time as CSV."""
 
-    def __init__(self, folder: Path, domain: Domain) -> None:
-        self.domain, self.folder = domain, folder
+    def __init__(self, folder: Path, domain: Domain, batch: int = BATCH_ROWS) -> None:
+        self.domain, self.folder, self._batch = domain, folder, batch
         columns = tuple(Column(v.name, "number" if v.type == "Num" else "text", v.label) for v in domain.variables)
         self._spool = ParquetSink(folder / ".spool" / f"{domain.code}.parquet", Table(domain.code, domain.label,
-                                                                                    columns))  # fmt: skip
+                                                                                    columns), batch)  # fmt: skip
         self.lengths: dict[str, int] = {}
         self.rows = 0
 
@@ -287,40 +119,59 @@ class _DomainSink:
         import pyreadstat
 
         (spool,) = self._spool.close()
-        frame = pq.read_table(spool).to_pandas()
+        data = pq.read_table(spool)
         spool.unlink()
-        frame = frame.sort_values("USUBJID", kind="stable").reset_index(drop=True)
-        if self.domain.seq:
-            frame[self.domain.seq] = (frame.groupby("USUBJID").cumcount() + 1).astype("float64")
-        frame["DOMAIN"] = self.domain.code
+        data = data.take(pc.sort_indices(data, sort_keys=[("USUBJID", "ascending")]))  # a stable sort
+        columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
         for v in self.domain.variables:
-            if v.type == "Char":
-                frame[v.name] = frame[v.name].astype(object).where(frame[v.name].notna(), "")
-                frame[v.name] = frame[v.name].map(lambda text, name=v.name: self._fit(text, name, notes))
-                self.lengths[v.name] = max([1, *(len(str(t).encode()) for t in frame[v.name])])
+            if v.name == self.domain.seq:
+                columns[v.name] = _sequence(data.column("USUBJID"))
+            elif v.name == "DOMAIN":
+                columns[v.name] = string_column(self.domain.code, data.num_rows)
+            elif v.type == "Num":
+                columns[v.name] = data.column(v.name).to_numpy()
             else:
-                self.lengths[v.name] = 8
+                text, cut = cut_text(pc.fill_null(data.column(v.name), ""), 200)
+                note = f"{self.domain.code}.{v.name}: text longer than 200 bytes was cut to fit SAS transport v5."
+                if cut and note not in notes:
+                    notes.append(note)
+                columns[v.name] = text
+            longest = pc.max(pc.binary_length(columns[v.name])).as_py() if v.type == "Char" else None
+            self.lengths[v.name] = max(1, longest or 0) if v.type == "Char" else 8
         stem = self.domain.code.lower()
-        xpt, text = self.folder / f"{stem}.xpt", self.folder / f"{stem}.csv"
+        xpt, text_path = self.folder / f"{stem}.xpt", self.folder / f"{stem}.csv"
         labels: dict[str, str | None] = {v.name: ascii_text(v.label)[:40] for v in self.domain.variables}
-        pyreadstat.write_xport(frame, xpt, file_label=self.domain.label, column_labels=labels,
+        pyreadstat.write_xport(frame(columns, self._batch), xpt, file_label=self.domain.label, column_labels=labels,
                                table_name=self.domain.code, file_format_version=5)  # fmt: skip
-        shown = frame.copy()  # CSV: numbers as the shortest exact text (1, not 1.0)
-        for v in self.domain.variables:
-            if v.type == "Num":
-                shown[v.name] = frame[v.name].map(lambda x: value_text(float(x)) if x == x else "")
-            else:  # text cells a spreadsheet would run as a formula get a leading apostrophe
-                shown[v.name] = frame[v.name].map(lambda x: spreadsheet_cell(x) if isinstance(x, str) else x)
-        shown.to_csv(text, index=False, encoding="utf-8")
-        return [xpt, text]
+        self._csv(text_path, columns)
+        return [xpt, text_path]
 
-    def _fit(self, text: str, name: str, notes: list[str]) -> str:
-        if len(text.encode()) <= 200:
-            return text
-        note = f"{self.domain.code}.{name}: text longer than 200 bytes was cut to fit SAS transport v5."
-        if note not in notes:
-            notes.append(note)
-        return fit_bytes(text, 200)
+    def _csv(self, path: Path, columns: Mapping[str, pa.ChunkedArray | np.ndarray]) -> None:
+        """The domain as CSV, a batch of rows at a time: numbers as the shortest exact text (1, not 1.0), text
+        cells a spreadsheet would run as a formula with a leading apostrophe; the csv module's minimal quoting,
+        lines ending in LF."""
+        table = pa.table({name: pa.array(c) if isinstance(c, np.ndarray) else c for name, c in columns.items()})
+        numeric = [v.type == "Num" for v in self.domain.variables]
+        with path.open("w", newline="", encoding="utf-8") as f:
+            f.write(",".join(table.column_names) + "\n")
+            for batch in table.to_batches(max_chunksize=self._batch):
+                cells = [
+                    csv_cells(pc.if_else(pc.is_nan(c), None, c), line_end="\n", neutralise=False) if number
+                    else csv_cells(c, line_end="\n")
+                    for c, number in zip(batch.columns, numeric, strict=True)
+                ]  # fmt: skip
+                f.write(csv_lines(cells, "\n"))
+
+
+def _sequence(subjects: pa.ChunkedArray) -> np.ndarray:
+    """1, 2, 3, ... within each run of equal USUBJID (the rows sorted by USUBJID), as float64."""
+    rows = len(subjects)
+    if rows == 0:
+        return np.zeros(0, dtype="float64")
+    changed = pc.not_equal(subjects.slice(1), subjects.slice(0, rows - 1)).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.concatenate(([True], changed)))
+    first = np.repeat(starts, np.diff(np.append(starts, rows)))
+    return (np.arange(rows) - first + 1).astype("float64")
 
 
 def _moment_field(form: FormDef) -> FormField | None:
@@ -385,11 +236,15 @@ class SdtmExporter(Exporter):
     name = "sdtm"
     description = "SDTM-style DM, DS, EX, AE, LB and VS (XPT v5 and CSV) with define.csv and testcodes.csv."
 
+    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
+        #: Rows per Arrow record batch: what a domain holds as rows while it streams, and per CSV write.
+        self.batch_rows = batch_rows
+
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         out = folder / "sdtm"
         out.mkdir(parents=True, exist_ok=True)
         people = {p.participant_id: p for p in source.participants()}
-        build = _Build(source, {c: _DomainSink(out, d) for c, d in DOMAINS.items()}, people,
+        build = _Build(source, {c: _DomainSink(out, d, self.batch_rows) for c, d in DOMAINS.items()}, people,
                        {pid: _Subject() for pid in people})  # fmt: skip
         for form_id in self._forms(source.protocol):
             form = source.protocol.form(form_id)
@@ -419,7 +274,7 @@ class SdtmExporter(Exporter):
     def _forms(p: Protocol) -> list[str]:
         """The forms a domain reads (test tables, DM sources, the treatment and death records), in protocol order."""
         tests = findings_tests(p)
-        wanted = {key.partition(".")[0] for key in (*tests, *(s for v in _dm_sources(p).values() for s in v))}
+        wanted = {key.partition(".")[0] for key in (*tests, *(s for v in dm_sources(p).values() for s in v))}
         if p.analysis_plan is not None and p.analysis_plan.treatment is not None:
             wanted.add(p.analysis_plan.treatment.form)
         if p.safety.death_record is not None:
@@ -443,7 +298,7 @@ class SdtmExporter(Exporter):
                 build.sinks[prefix].add(row)
 
     def _subject_facts(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
-        for target, sources in _dm_sources(build.protocol).items():
+        for target, sources in dm_sources(build.protocol).items():
             for i, source in enumerate(sources):
                 form_id, _, field_id = source.partition(".")
                 stored = r.values.get(field_id)
@@ -518,16 +373,16 @@ class SdtmExporter(Exporter):
             "AESPID": number,
             "AETERM": a.get("term"),
             "AEDECOD": a.get("term"),
-            "AESEV": _SEVERITY.get(grade) if isinstance(grade, int) else None,
+            "AESEV": SEVERITY.get(grade) if isinstance(grade, int) else None,
             "AETOXGR": str(grade) if grade is not None else None,
             "AESER": _yn(serious),
-            "AEACN": _ACTIONS.get(str(a.get("action_taken"))),
+            "AEACN": ACTIONS.get(str(a.get("action_taken"))),
             "AEREL": "RELATED" if related else "NOT RELATED",
-            "AEOUT": _OUTCOMES.get(str(a.get("outcome"))),
+            "AEOUT": OUTCOMES.get(str(a.get("outcome"))),
             "AESTDTC": a.get("onset"),
             "AEENDTC": a.get("end"),
         }
-        row.update({name: _yn(code in criteria) if serious else None for name, code in _CRITERIA.items()})
+        row.update({name: _yn(code in criteria) if serious else None for name, code in CRITERIA.items()})
         build.sinks["AE"].add(row)
         death = a.get("death_date")
         if death and pid in build.subjects:
@@ -546,7 +401,7 @@ class SdtmExporter(Exporter):
             add("RANDOMIZED", "RANDOMIZED", "PROTOCOL MILESTONE", None, person.randomized_at)
         left_study = False
         for scope, day, reason, cause in person.withdrawals:
-            decod = _DS_CAUSE.get(cause or "") or (
+            decod = DS_CAUSE.get(cause or "") or (
                 "WITHDRAWAL OF CONSENT" if scope == "data_use" else "WITHDRAWAL BY SUBJECT"
             )
             scat = "STUDY TREATMENT" if scope == "intervention" else "STUDY PARTICIPATION"
@@ -560,7 +415,7 @@ class SdtmExporter(Exporter):
     def _demographics(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         p = build.protocol
         screening = person.screening_values
-        for target, sources in _dm_sources(p).items():
+        for target, sources in dm_sources(p).items():
             for i, source in enumerate(sources):
                 where, _, name = source.partition(".")
                 value = screening.get(name) if where == "screening" else None
@@ -593,7 +448,7 @@ class SdtmExporter(Exporter):
             "DTHFL": "Y" if subject.death else None,
             "SITEID": person.site,
             "AGE": age,
-            "AGEU": _AGEU[d.age.unit] if age is not None and d and d.age else None,
+            "AGEU": AGEU[d.age.unit] if age is not None and d and d.age else None,
             "SEX": sex or "U",
             "ARMCD": arm.code if arm else None,
             "ARM": arm.name if arm else None,

@@ -11,27 +11,19 @@ Every tabular format writes the same tables, described in its README.txt:
 
 A table is declared once as ``Column`` s; a format is a ``TabularExporter`` that opens a ``Sink`` per table
 (two or three methods). Form records are streamed one form at a time, twice (the first pass finds which
-fields need status columns), so CSV and Parquet are written in constant memory; Stata, SPSS and SAS files
-are spooled to Parquet and converted one table at a time, because their writer takes a whole table.
+fields need status columns), so CSV and Parquet are written in constant memory; Stata, SPSS and SAS
+(``trialwright.exports.statistical``) spool each table to Parquet and write it whole from its Arrow columns.
 """
 
 from __future__ import annotations
 
 import abc
-import csv
 import datetime as dt
-import re
-import shutil
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink
 from trialwright.protocol.forms import FieldType, FormDef, FormField
@@ -42,17 +34,10 @@ __all__ = [
     "CsvSink",
     "ParquetExporter",
     "ParquetSink",
-    "SasExporter",
     "Sink",
-    "SpssExporter",
-    "StataExporter",
-    "StatisticalExporter",
     "Table",
     "TabularExporter",
     "analysis_value",
-    "ascii_text",
-    "fit_bytes",
-    "short_names",
     "value_text",
 ]
 
@@ -319,68 +304,6 @@ def long_rows(form: FormDef, r: FormRecord) -> Iterable[dict[str, Any]]:
         }
 
 
-# --- names and text limits ------------------------------------------------------------------------------
-
-_SUFFIXES = {"FLAG": "FL", "STATUS": "ST", "REASON": "RS", "NUM": "N"}
-
-
-def _candidates(name: str, limit: int, upper: bool) -> list[str]:
-    words = re.findall(r"[A-Za-z0-9]+", name) or ["V"]
-    words = [w.upper() for w in words] if upper else words
-    if words[0][0].isdigit():
-        words[0] = ("V" if upper else "v") + words[0]
-    suffix = ""
-    if len(words) > 1 and words[-1].upper() in _SUFFIXES:
-        suffix = _SUFFIXES[words[-1].upper()]
-        suffix = suffix if upper else suffix.lower()
-    stem = words[:-1] if suffix else words
-    vowels = "AEIOU" if upper else "aeiou"
-    squeezed = [w[0] + re.sub(f"[{vowels}]", "", w[1:]) for w in stem]
-    compact, short = "".join(stem), "".join(squeezed)
-    found = ["_".join(words), compact + suffix, compact[: limit - len(suffix)] + suffix, short + suffix]
-    found.append(short[: limit - len(suffix)] + suffix)
-    return [c for c in found if 0 < len(c.encode()) <= limit]
-
-
-def short_names(
-    names: Iterable[str], limit: int, *, upper: bool, reserved: frozenset[str] = frozenset()
-) -> dict[str, str]:
-    """Deterministic, collision-free names of at most ``limit`` bytes (letters, digits, _), in the order given;
-    ``reserved`` (upper case) are never used."""
-    taken: set[str] = set(reserved)
-    result: dict[str, str] = {}
-    for name in names:
-        options = _candidates(name, limit, upper)
-        chosen = next((c for c in options if c.upper() not in taken), None)
-        if chosen is None:
-            stem = options[-1] if options else ("V" if upper else "v")
-            n = 2
-            while True:
-                tail = str(n)
-                chosen = stem[: limit - len(tail)] + tail
-                if chosen.upper() not in taken:
-                    break
-                n += 1
-        taken.add(chosen.upper())
-        result[name] = chosen
-    return result
-
-
-def ascii_text(text: str) -> str:
-    """Text with its symbols spelt in ASCII (°C -> C, µ -> u), for formats without an encoding (XPT v5)."""
-    text = text.replace("°", "").replace("µ", "u").replace("μ", "u").replace("–", "-").replace("×", "x")
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-
-
-def fit_bytes(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` UTF-8 bytes, never inside a character."""
-    data = text.encode()
-    return text if len(data) <= limit else data[:limit].decode(errors="ignore")
-
-
-# --- sinks ----------------------------------------------------------------------------------------------
-
-
 # --- the formats ----------------------------------------------------------------------------------------
 
 
@@ -490,184 +413,6 @@ class ParquetExporter(TabularExporter):
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
         return ParquetSink(folder / f"{table.name}.parquet", table, self.batch_rows)
-
-
-class _SpoolSink:
-    """Rows spooled to Parquet, then handed to a writer that takes a whole table."""
-
-    def __init__(self, spool: Path, table: Table, save: Callable[[pa.Table], list[Path]], batch: int) -> None:
-        self._parquet, self._save = ParquetSink(spool, table, batch), save
-        self.rows = 0
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        self._parquet.add(row)
-        self.rows += 1
-
-    def close(self) -> list[Path]:
-        (path,) = self._parquet.close()
-        try:
-            return self._save(pq.read_table(path))
-        finally:
-            path.unlink()
-
-
-class StatisticalExporter(TabularExporter, abc.ABC):
-    """Stata, SPSS and SAS files through pyreadstat: short variable names (listed in names.csv), variable
-    labels from the field labels with units, value labels where the format has them."""
-
-    name_limit: ClassVar[int]
-    upper_names: ClassVar[bool] = False
-    label_limit: ClassVar[int]
-    text_limit: ClassVar[int]
-    string_value_labels: ClassVar[bool] = False
-    value_labels: ClassVar[bool] = True
-    reserved: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
-        super().__init__(batch_rows)
-        self._names: list[tuple[str, str, str, str, str]] = []
-        self._datasets: dict[str, str] = {}
-
-    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
-        self._names, self._datasets = [], {}
-        return super().write(source, folder, progress)
-
-    @abc.abstractmethod
-    def save(self, frame: Any, path: Path, *, dataset: str, label: str, labels: dict[str, str | None],
-             value_labels: dict[str, dict[Any, str]]) -> None:  # fmt: skip
-        """Write one table."""
-
-    def open(self, folder: Path, table: Table, run: _Run) -> Sink:
-        spool = folder / ".spool" / f"{table.name.replace('/', '-')}.parquet"
-        return _SpoolSink(spool, table, lambda data: self._convert(folder, table, data, run), self.batch_rows)
-
-    def _convert(self, folder: Path, table: Table, data: pa.Table, run: _Run) -> list[Path]:
-        import pandas as pd
-
-        names = short_names([c.name for c in table.columns], self.name_limit, upper=self.upper_names,
-                            reserved=self.reserved)  # fmt: skip
-        stems = [*self._datasets, table.name]
-        dataset = short_names([n.rsplit("/", 1)[-1] for n in stems], 8, upper=True)[table.name.rsplit("/", 1)[-1]]
-        self._datasets[table.name] = dataset
-        frame = data.to_pandas(date_as_object=True)
-        labels: dict[str, str | None] = {}
-        value_labels: dict[str, dict[Any, str]] = {}
-        for c in table.columns:
-            series = frame[c.name]
-            if c.kind == "datetime":
-                series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-            elif c.kind == "yesno":
-                series = series.map({True: 1.0, False: 0.0}).astype("float64")
-                value_labels[c.name] = {0.0: "No", 1.0: "Yes"}
-            elif c.kind in {"text", "code"}:
-                series = series.astype(object).where(series.notna(), None)
-                codes = [k for k, _ in c.choices] + [v for v in series if v is not None]  # stored codes too
-                numeric = c.kind == "code" and c.choices and all(re.fullmatch(r"-?\d+", str(k)) for k in codes)
-                if numeric and self.value_labels and not self.string_value_labels:
-                    series = pd.to_numeric(series).astype("float64")
-                    value_labels[c.name] = {float(k): self._label(v) for k, v in c.choices}
-                elif c.choices and self.string_value_labels:
-                    value_labels[c.name] = {k: self._label(v) for k, v in c.choices}
-                if series.dtype == object:
-                    series = series.map(lambda v, c=c: self._text(v, table, c, run))
-            frame[c.name] = series
-            label = labels[names[c.name]] = self._label(c.label)
-            self._names.append((f"{table.name}.{self.extension}", dataset, c.name, names[c.name], label))
-        frame.columns = [names[c] for c in frame.columns]
-        renamed = {names[k]: v for k, v in value_labels.items()} if self.value_labels else {}
-        path = folder / f"{table.name}.{self.extension}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.save(frame, path, dataset=dataset, label=self._label(table.label), labels=labels, value_labels=renamed)
-        return [path]
-
-    def _label(self, text: str) -> str:
-        return fit_bytes(text, self.label_limit)
-
-    def _text(self, value: Any, table: Table, column: Column, run: _Run) -> Any:
-        if not isinstance(value, str) or len(value.encode()) <= self.text_limit:
-            return value
-        note = f"{table.name}.{column.name}: text longer than {self.text_limit} bytes was cut to fit the format."
-        if note not in run.notes:
-            run.notes.append(note)
-        return fit_bytes(value, self.text_limit)
-
-    def finish(self, folder: Path, run: _Run) -> list[Path]:
-        shutil.rmtree(folder / ".spool", ignore_errors=True)
-        path = folder / "names.csv"
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["file", "dataset", "column", "variable", "label"])
-            writer.writerows(spreadsheet_row(r) for r in self._names)
-        run.tables.append(("names.csv", "each table's columns and their variable names and labels in this format",
-                           len(self._names)))  # fmt: skip
-        return [path]
-
-
-class StataExporter(StatisticalExporter):
-    """Stata 15 .dta files."""
-
-    name = "stata"
-    description = "Stata .dta files with variable labels and value labels."
-    extension = "dta"
-    name_limit, label_limit, text_limit = 32, 80, 2045
-    reserved = frozenset({"_ALL", "_B", "BYTE", "_COEF", "_CONS", "DOUBLE", "FLOAT", "IF", "IN", "INT", "LONG",
-                          "_N", "_PI", "_PRED", "_RC", "_SKIP", "STRL", "USING", "WITH"})  # fmt: skip
-    format_notes = (
-        "Stata labels only numbers: yes/no (0/1) and choices with whole-number codes carry value labels; other "
-        "choices keep their codes as text (their labels are in the codebook export).",
-    )
-
-    def save(self, frame: Any, path: Path, *, dataset: str, label: str, labels: dict[str, str | None],
-             value_labels: dict[str, dict[Any, str]]) -> None:  # fmt: skip
-        import pyreadstat
-
-        pyreadstat.write_dta(frame, path, file_label=label, column_labels=labels, variable_value_labels=value_labels)
-
-
-class SpssExporter(StatisticalExporter):
-    """SPSS .sav files."""
-
-    name = "spss"
-    description = "SPSS .sav files with variable labels and value labels."
-    extension = "sav"
-    name_limit, label_limit, text_limit = 64, 255, 32767
-    reserved = frozenset(["ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"])
-    string_value_labels = True
-    format_notes = ("Choices keep their codes (text) with value labels; yes/no are 0/1 with value labels.",)
-
-    def save(self, frame: Any, path: Path, *, dataset: str, label: str, labels: dict[str, str | None],
-             value_labels: dict[str, dict[Any, str]]) -> None:  # fmt: skip
-        import pyreadstat
-
-        pyreadstat.write_sav(frame, path, file_label=label, column_labels=labels, variable_value_labels=value_labels)
-
-
-class SasExporter(StatisticalExporter):
-    """SAS transport files, version 5 (the FDA's): 8-character upper-case names, 40-character labels."""
-
-    name = "sas"
-    description = "SAS transport (XPT v5) files; variable names in names.csv."
-    extension = "xpt"
-    name_limit, label_limit, text_limit = 8, 40, 200
-    upper_names = True
-    value_labels = False
-    format_notes = (
-        "SAS transport files carry no value labels: choices keep their codes and yes/no are 1/0 (labels are in "
-        "names.csv for variables and in the codebook export for codes).",
-        "Names are at most 8 upper-case characters and labels at most 40 ASCII characters; names.csv maps each "
-        "variable back to its column.",
-        "Each file's dataset (member) name is its table's short name, listed in names.csv.",
-    )
-
-    def _label(self, text: str) -> str:
-        return fit_bytes(ascii_text(text), self.label_limit)
-
-    def save(self, frame: Any, path: Path, *, dataset: str, label: str, labels: dict[str, str | None],
-             value_labels: dict[str, dict[Any, str]]) -> None:  # fmt: skip
-        import pyreadstat
-
-        pyreadstat.write_xport(frame, path, file_label=label, column_labels=labels, table_name=dataset,
-                               file_format_version=5)  # fmt: skip
 
 
 # --- README ---------------------------------------------------------------------------------------------

@@ -37,15 +37,9 @@ from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.base import ExportSource
 from trialwright.exports.codebook import CODEBOOK_COLUMNS, CodebookExporter, codebook_rows
-from trialwright.exports.tabular import (
-    CsvExporter,
-    ParquetExporter,
-    SasExporter,
-    SpssExporter,
-    StataExporter,
-    TabularExporter,
-    short_names,
-)
+from trialwright.exports.readstat import short_names
+from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter
+from trialwright.exports.tabular import CsvExporter, ParquetExporter, TabularExporter
 from trialwright.protocol import load_protocol
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.services.exports import export_source

@@ -1,0 +1,220 @@
+"""The SDTM-style domains as declared once: each variable's name, label, type, controlled terms and origin, and
+the CDISC terms the export maps the trial's codes to (``trialwright.exports.sdtm`` writes them).
+
+The terms of the domains' own variables were checked against the CDISC SDTM controlled terminology as
+extracted in the public knowledge base github.com/hakupao/sdtm-pedia (knowledge_base/terminology/core: ae.md,
+dm.md, disposition.md, vs.md); the ``terms`` of each variable say which terms were found there and which are
+sponsor-defined or not verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from trialwright.protocol import Protocol
+from trialwright.protocol.codes import SdtmTest
+
+__all__ = [
+    "ACTIONS",
+    "AGEU",
+    "BLINDED_TREATMENT",
+    "CRITERIA",
+    "DOMAINS",
+    "DS_CAUSE",
+    "OUTCOMES",
+    "SEVERITY",
+    "Domain",
+    "Var",
+    "dm_sources",
+    "findings_tests",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One SDTM variable: name, label (at most 40 characters), type, controlled terms and origin."""
+
+    name: str
+    label: str
+    type: Literal["Char", "Num"] = "Char"
+    terms: str = ""
+    origin: str = "Derived"
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """One domain and its variables, in order; ``seq`` names its sequence variable, if any."""
+
+    code: str
+    label: str
+    variables: tuple[Var, ...]
+    seq: str | None = None
+
+
+def findings_tests(p: Protocol) -> dict[str, SdtmTest]:
+    """The LB and VS tests the protocol declares, by form.field: LB first, then VS, each in protocol order."""
+    tests = {f"{form.id}.{f.id}": f.codes.sdtm for form in p.forms for f in form.fields if f.codes and f.codes.sdtm}
+    return {ref: t for domain in ("LB", "VS") for ref, t in tests.items() if t.domain == domain}
+
+
+_CT = "CDISC CT"
+
+AGEU = {"years": "YEARS", "months": "MONTHS", "weeks": "WEEKS", "days": "DAYS"}  # CDISC AGEU C66781
+
+
+def dm_sources(p: Protocol) -> dict[str, list[str]]:
+    """Where DM's age and sex come from, as the protocol's demographics section declares (first that has it)."""
+    d = p.demographics
+    return {"AGE": d.age.sources if d and d.age else [], "SEX": d.sex.sources if d and d.sex else []}
+
+
+_NY = f"{_CT} NY C66742"
+_NOT_VERIFIED = "not verified (not in the consulted CT extract)"
+_COMMON = (
+    Var("STUDYID", "Study Identifier", origin="Protocol"),
+    Var("DOMAIN", "Domain Abbreviation", origin="Assigned"),
+    Var("USUBJID", "Unique Subject Identifier", origin="Derived: STUDYID-participant id"),
+)
+_VISIT = (Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),
+          Var("VISIT", "Visit Name", origin="Protocol"))  # fmt: skip
+
+
+def _findings(p: str, test_label: str, dtc: str, testcd: str) -> tuple[Var, ...]:
+    extra = (
+        (Var(f"{p}LLOQ", "Lower Limit of Quantitation", "Num", origin="Collected"),
+         Var(f"{p}ULOQ", "Upper Limit of Quantitation", "Num", origin="Collected"))
+        if p == "LB" else ()
+    )  # fmt: skip
+    return (
+        *_COMMON,
+        Var(f"{p}SEQ", "Sequence Number", "Num"),
+        Var(f"{p}TESTCD", f"{test_label} Short Name", terms=testcd, origin="Assigned (testcodes.csv)"),
+        Var(f"{p}TEST", f"{test_label} Name", terms=testcd.replace("TESTCD", "TEST"), origin="Assigned"),
+        Var(f"{p}CAT", f"Category for {test_label}", origin="Protocol (codes.sdtm.category)"),
+        *((Var("LBSPEC", "Specimen Type", origin="Protocol (codes.sdtm.specimen)"),) if p == "LB" else ()),
+        Var(f"{p}ORRES", "Result or Finding in Original Units", origin="Collected"),
+        Var(f"{p}ORRESU", "Original Units", origin="Collected"),
+        Var(f"{p}STRESC", "Character Result/Finding in Std Format"),
+        Var(f"{p}STRESN", "Numeric Result/Finding in Standard Units", "Num"),
+        Var(f"{p}STRESU", "Standard Units"),
+        Var(f"{p}STAT", "Completion Status", terms=f"ND (NOT DONE), {_NOT_VERIFIED}"),
+        Var(f"{p}REASND", "Reason Not Done", origin="Collected"),
+        *extra,
+        *_VISIT,
+        Var(f"{p}DTC", dtc, origin="Collected (UTC, no offset)"),
+    )
+
+
+DOMAINS: Mapping[str, Domain] = MappingProxyType(
+    {
+        "DM": Domain("DM", "Demographics", (
+            *_COMMON,
+            Var("SUBJID", "Subject Identifier for the Study", origin="Assigned"),
+            Var("RFSTDTC", "Subject Reference Start Date/Time", origin="Derived: first exposure, else randomization"),
+            Var("RFENDTC", "Subject Reference End Date/Time", origin="Derived: last date of participation"),
+            Var("RFXSTDTC", "Date/Time of First Study Treatment"),
+            Var("RFXENDTC", "Date/Time of Last Study Treatment"),
+            Var("RFICDTC", "Date/Time of Informed Consent", origin="Collected"),
+            Var("DTHDTC", "Date/Time of Death", origin="Collected"),
+            Var("DTHFL", "Subject Death Flag", terms=_NY),
+            Var("SITEID", "Study Site Identifier", origin="Assigned"),
+            Var("AGE", "Age", "Num", origin="Derived (age at enrolment)"),
+            Var("AGEU", "Age Units", terms=f"{_CT} AGEU C66781"),
+            Var("SEX", "Sex", terms=f"{_CT} SEX C66731", origin="Collected"),
+            Var("ARMCD", "Planned Arm Code", terms="protocol arm codes; empty in a blinded extract", origin="Assigned"),
+            Var("ARM", "Description of Planned Arm", terms="protocol arm names; empty in a blinded extract"),
+            Var("ACTARMCD", "Actual Arm Code",
+                terms="allocated arm if treated (if randomized, without a treatment record); empty if blinded"),
+            Var("ACTARM", "Description of Actual Arm", terms="allocated arm if treated; empty if blinded"),
+            Var("ARMNRS", "Reason Arm and/or Actual Arm is Null", terms=f"{_CT} ARMNRS C142179"),
+        )),
+        "DS": Domain("DS", "Disposition", (
+            *_COMMON,
+            Var("DSSEQ", "Sequence Number", "Num"),
+            Var("DSTERM", "Reported Term for the Disposition Event", origin="Collected"),
+            Var("DSDECOD", "Standardized Disposition Term",
+                terms=f"{_CT} NCOMPLT C66727 (COMPLETED, DEATH, WITHDRAWAL BY SUBJECT, WITHDRAWAL OF CONSENT); "
+                      f"PROTOCOL MILESTONE terms INFORMED CONSENT OBTAINED, RANDOMIZED: {_NOT_VERIFIED}"),
+            Var("DSCAT", "Category for Disposition Event", terms=f"{_CT} DSCAT C74558"),
+            Var("DSSCAT", "Subcategory for Disposition Event", terms=f"{_CT} C170443"),
+            Var("DSSTDTC", "Start Date/Time of Disposition Event", origin="Collected"),
+        ), seq="DSSEQ"),
+        "EX": Domain("EX", "Exposure", (
+            *_COMMON,
+            Var("EXSEQ", "Sequence Number", "Num"),
+            Var("EXTRT", "Name of Treatment", terms="BLINDED STUDY TREATMENT unless exported with arms"),
+            Var("EXDOSE", "Dose", "Num", origin="Collected (volume administered)"),
+            Var("EXDOSU", "Dose Units", origin="Protocol"),
+            Var("EXROUTE", "Route of Administration", terms=f"ROUTE C66729, {_NOT_VERIFIED}", origin="Protocol"),
+            *_VISIT,
+            Var("EXSTDTC", "Start Date/Time of Treatment", origin="Collected (UTC, no offset)"),
+            Var("EXENDTC", "End Date/Time of Treatment", origin="Collected (UTC, no offset)"),
+        ), seq="EXSEQ"),
+        "AE": Domain("AE", "Adverse Events", (
+            *_COMMON,
+            Var("AESEQ", "Sequence Number", "Num"),
+            Var("AESPID", "Sponsor-Defined Identifier", origin="Assigned (AE number)"),
+            Var("AETERM", "Reported Term for the Adverse Event", origin="Collected"),
+            Var("AEDECOD", "Dictionary-Derived Term", terms="the reported term: not coded to MedDRA"),
+            Var("AESEV", "Severity/Intensity", terms=f"{_CT} AESEV C66769 (grade 1-3; 4 and 5 as SEVERE)"),
+            Var("AETOXGR", "Standard Toxicity Grade", terms="CTCAE grade 1-5", origin="Collected"),
+            Var("AESER", "Serious Event", terms=_NY, origin="Collected"),
+            Var("AEACN", "Action Taken with Study Treatment", terms=f"{_CT} ACN C66767"),
+            Var("AEREL", "Causality", terms="sponsor-defined: RELATED, NOT RELATED (protocol causality mapping)"),
+            Var("AEOUT", "Outcome of Adverse Event", terms=f"{_CT} OUT C66768"),
+            Var("AESDTH", "Results in Death", terms=_NY),
+            Var("AESLIFE", "Is Life Threatening", terms=_NY),
+            Var("AESHOSP", "Requires or Prolongs Hospitalization", terms=_NY),
+            Var("AESDISAB", "Persist or Signif Disability/Incapacity", terms=_NY),
+            Var("AESCONG", "Congenital Anomaly or Birth Defect", terms=_NY),
+            Var("AESMIE", "Other Medically Important Serious Event", terms=_NY),
+            Var("AESTDTC", "Start Date/Time of Adverse Event", origin="Collected"),
+            Var("AEENDTC", "End Date/Time of Adverse Event", origin="Collected"),
+        ), seq="AESEQ"),
+        "LB": Domain("LB", "Laboratory Test Results",
+                     _findings("LB", "Lab Test or Examination", "Date/Time of Specimen Collection",
+                               f"{_CT} LBTESTCD C65047 or as the protocol declares: see testcodes.csv"),
+                     seq="LBSEQ"),
+        "VS": Domain("VS", "Vital Signs",
+                     _findings("VS", "Vital Signs Test", "Date/Time of Measurements", f"{_CT} VSTESTCD C66741"),
+                     seq="VSSEQ"),
+    }
+)  # fmt: skip
+
+OUTCOMES = {
+    "recovered": "RECOVERED/RESOLVED",
+    "recovering": "RECOVERING/RESOLVING",
+    "not_recovered": "NOT RECOVERED/NOT RESOLVED",
+    "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
+    "fatal": "FATAL",
+    "unknown": "UNKNOWN",
+}
+ACTIONS = {
+    "dose_not_changed": "DOSE NOT CHANGED",
+    "infusion_interrupted": "DRUG INTERRUPTED",
+    "infusion_stopped": "DRUG WITHDRAWN",
+    "drug_withdrawn": "DRUG WITHDRAWN",
+    "not_applicable": "NOT APPLICABLE",
+    "unknown": "UNKNOWN",
+}
+#: DSDECOD (CDISC codelist NCOMPLT) for a withdrawal's cause; a withdrawal of consent, or one recorded without a
+#: cause, is the subject's withdrawal (of consent to data use: WITHDRAWAL OF CONSENT).
+DS_CAUSE = {
+    "lost_to_follow_up": "LOST TO FOLLOW-UP",
+    "investigator_decision": "PHYSICIAN DECISION",
+    "adverse_event": "ADVERSE EVENT",
+    "other": "OTHER",
+}
+SEVERITY = {1: "MILD", 2: "MODERATE", 3: "SEVERE", 4: "SEVERE", 5: "SEVERE"}
+CRITERIA = {
+    "AESDTH": "death",
+    "AESLIFE": "life_threatening",
+    "AESHOSP": "hospitalisation",
+    "AESDISAB": "disability",
+    "AESCONG": "congenital_anomaly",
+    "AESMIE": "medically_important",
+}
+BLINDED_TREATMENT = "BLINDED STUDY TREATMENT"
