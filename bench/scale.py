@@ -120,8 +120,8 @@ def _counts(url: str) -> dict[str, Any]:
 def _line(m: Measured, base: Measured | None, base_name: str, target: float | None, note: str = "") -> str:
     ratio = f"{m.seconds / base.seconds:8.1f}x {base_name:<17}" if base and base.seconds else f"{'':27}"
     aim = f"  target < {target:.0f} s: {_verdict(m.seconds < target)}" if target else ""
-    return (f"{m.name:<20} {m.seconds:9.2f} s {ratio} peak {m.peak_mb:5.0f} MB (+{m.peak_mb - m.floor_mb:4.0f} over "
-            f"the fork's {m.floor_mb:.0f}){aim}{note}")  # fmt: skip
+    return (f"{m.name:<20} {m.seconds:9.2f} s ({m.figures['cpu']:7.2f} CPU s) {ratio} peak {m.peak_mb:5.0f} MB "
+            f"(+{m.peak_mb - m.floor_mb:4.0f} over the fork's {m.floor_mb:.0f}){aim}{note}")  # fmt: skip
 
 
 def _lists(url: str, requests: int, out: dict[str, Any]) -> None:
@@ -137,7 +137,7 @@ def _lists(url: str, requests: int, out: dict[str, Any]) -> None:
                 _, raw95 = summary(f[f"raw {which}"])
                 at = f" (after row {f['depth']:,} of {f['total']:,})" if which == "deep" else f" ({f['total']:,} rows)"
                 label = f"{where:<4} {spec.name} {which}{at}"
-                print(f"{label:<48} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {p95 / raw95:7.1f}x raw p95 "
+                print(f"{label:<52} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {p95 / raw95:7.1f}x raw p95 "
                       f"({raw95:.2f} ms)  peak {m.peak_mb:5.0f} MB  target p95 < {target:.0f} ms: "
                       f"{_verdict(p95 < target)}")  # fmt: skip
                 out[f"{where} {spec.name} {which}"] = {"p50_ms": p50, "p95_ms": p95, "raw_p95_ms": raw95}
@@ -182,7 +182,7 @@ def run(url: str, label: str, screened: int | None, seed: int, requests: int) ->
     results.append(verify)
     sys.stdout.flush()
     for m in results:
-        steps[m.name] = {"seconds": m.seconds, "peak_mb": m.peak_mb, "floor_mb": m.floor_mb}
+        steps[m.name] = {"seconds": m.seconds, "cpu": m.figures["cpu"], "peak_mb": m.peak_mb, "floor_mb": m.floor_mb}
     _lists(url, requests, steps)
     return steps
 
@@ -219,9 +219,10 @@ def main() -> None:
         args.requests, runs = 2, [("sqlite", [3, 6])]
     elif not args.database:
         runs = [(b, sizes) for b in ("sqlite", "postgresql") if args.backend in (b, "both")]
+    smaller = json.loads(args.compare_rss_with.read_text(encoding="utf-8")) if args.compare_rss_with else None
     last: dict[str, Any] = {}
     if args.database:
-        last = run(args.database, "existing", None, args.seed, args.requests)
+        last = run(args.database, args.database.split(":")[0], None, args.seed, args.requests)
     for backend, wanted in runs:
         done: list[dict[str, Any]] = []
         for size in wanted:
@@ -230,8 +231,8 @@ def main() -> None:
         if len(done) > 1:
             compare_rss(done[-1], done[0])
         last = done[-1]
-    if args.compare_rss_with:
-        compare_rss(last, json.loads(args.compare_rss_with.read_text(encoding="utf-8")))
+    if smaller is not None:
+        compare_rss(last, smaller)
     if args.save:
         args.save.write_text(json.dumps(last, indent=1, default=str), encoding="utf-8")
     print(f"benchmark process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import ROOT, must_have
 
 NUMBER = r"[0-9.]+"
+TIMED = rf"{NUMBER} s \( *{NUMBER} CPU s\)"  # wall clock, then CPU seconds (bench/scale.py)
 EXPECTED = {
     "randomize.py": [
         rf"^sqlite raw +4 clients, 12 randomizations: {NUMBER}/s, .*duplicates 0, gaps 0  \[BEGIN IMMEDIATE\]$",
@@ -60,12 +61,12 @@ EXPECTED = {
         r"^scale sqlite: 6 screened, [0-9,]+ participants, ",
         rf"^build: {NUMBER} s \(the simulator {NUMBER} s, then 3 data access requests\), peak {NUMBER} MB$",
         *(
-            rf"^{step} +{NUMBER} s +peak +{NUMBER} MB \(\+ *{NUMBER} over the fork's {NUMBER}\)  \([0-9,]+ rows\)$"
+            rf"^{step} +{TIMED} +peak +{NUMBER} MB \(\+ *{NUMBER} over the fork's {NUMBER}\)  \([0-9,]+ rows\)$"
             for step in (r"raw read", r"raw read \+ csv", r"raw read \+ parquet", r"raw read audit")
         ),
-        rf"^analysis +{NUMBER} s +{NUMBER}x raw read +peak +{NUMBER} MB .*target < 60 s: (met|MISSED)$",
+        rf"^analysis +{TIMED} +{NUMBER}x raw read +peak +{NUMBER} MB .*target < 60 s: (met|MISSED)$",
         *(
-            rf"^export {fmt} +{NUMBER} s +{NUMBER}x raw read\+{base} +peak +{NUMBER} MB .*target < {aim} s: "
+            rf"^export {fmt} +{TIMED} +{NUMBER}x raw read\+{base} +peak +{NUMBER} MB .*target < {aim} s: "
             rf"(met|MISSED)  \([0-9]+ files, {NUMBER} MB\)$"
             for fmt, base, aim in (
                 ("csv", "csv", 60),
@@ -79,7 +80,7 @@ EXPECTED = {
                 ("fhir", "csv", 300),
             )
         ),
-        rf"^audit verify \(full\) +{NUMBER} s +{NUMBER}x raw read audit +peak .*\([0-9,]+ entries; no target\)$",
+        rf"^audit verify \(full\) +{TIMED} +{NUMBER}x raw read audit +peak .*\([0-9,]+ entries; no target\)$",
         *(
             rf"^{where} +{name} {which} \(.*\) +p50 +{NUMBER} ms  p95 +{NUMBER} ms +{NUMBER}x raw p95 \({NUMBER} ms\)"
             rf"  peak +{NUMBER} MB  target p95 < {aim} ms: (met|MISSED)$"
