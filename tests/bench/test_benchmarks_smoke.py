@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import ROOT, must_have
 
 NUMBER = r"[0-9.]+"
+TIMED = rf"{NUMBER} s \( *{NUMBER} CPU s\)"  # wall clock, then CPU seconds (bench/scale.py)
 EXPECTED = {
     "randomize.py": [
         rf"^sqlite raw +4 clients, 12 randomizations: {NUMBER}/s, .*duplicates 0, gaps 0  \[BEGIN IMMEDIATE\]$",
@@ -53,6 +54,57 @@ EXPECTED = {
                 rf"^{db} form import: +60 values \(8 forms, 2 participants\) in {NUMBER} s: {NUMBER} values/s; "
                 rf"ratio to raw executemany {NUMBER}x \(target >= 0.25x\); 1,000,000 values would take",
             )
+        ),
+    ],
+    "scale.py": [
+        r"^scale sqlite: 3 screened, [0-9,]+ participants, [0-9,]+ form records, [0-9,]+ audit entries",
+        r"^scale sqlite: 6 screened, [0-9,]+ participants, ",
+        rf"^build: {NUMBER} s \(the simulator {NUMBER} s, then 3 data access requests\), peak {NUMBER} MB$",
+        *(
+            rf"^{step} +{TIMED} +peak +{NUMBER} MB \(\+ *{NUMBER} over the fork's {NUMBER}\)  \([0-9,]+ rows\)$"
+            for step in (r"raw read", r"raw read \+ csv", r"raw read \+ parquet", r"raw read audit")
+        ),
+        rf"^analysis +{TIMED} +{NUMBER}x raw read +peak +{NUMBER} MB .*target < 60 s: (met|MISSED)$",
+        *(
+            rf"^export {fmt} +{TIMED} +{NUMBER}x raw read\+{base} +peak +{NUMBER} MB .*target < {aim} s: "
+            rf"(met|MISSED)  \([0-9]+ files, {NUMBER} MB\)$"
+            for fmt, base, aim in (
+                ("csv", "csv", 60),
+                ("parquet", "parquet", 60),
+                ("stata", "csv", 300),
+                ("spss", "csv", 300),
+                ("sas", "csv", 300),
+                ("codebook", "csv", 300),
+                ("sdtm", "csv", 300),
+                ("odm", "csv", 300),
+                ("fhir", "csv", 300),
+            )
+        ),
+        rf"^audit verify \(full\) +{TIMED} +{NUMBER}x raw read audit +peak .*\([0-9,]+ entries; no target\)$",
+        *(
+            rf"^{where} +{name} {which} \(.*\) +p50 +{NUMBER} ms  p95 +{NUMBER} ms +{NUMBER}x raw p95 \({NUMBER} ms\)"
+            rf"  peak +{NUMBER} MB  target p95 < {aim} ms: (met|MISSED)$"
+            for where, name, which, aim in (
+                *(
+                    (w, n, "first", 300)
+                    for w in ("page", "api")
+                    for n in ("participants", "screening log", "queries", "adverse events")
+                ),
+                ("page", "audit", "first", 200),
+                ("api", "audit", "first", 200),
+                ("page", "audit", "deep", 200),
+                ("api", "audit", "deep", 200),
+                ("page", "screening log", "deep", 300),
+                ("api", "screening log", "deep", 300),
+                ("page", "pharmacy", "first", 300),
+                ("page", "data access", "first", 300),
+                ("page", "data access", "deep", 300),
+            )
+        ),
+        *(
+            rf"^rss {step} +{NUMBER} MB at 6 screened, [0-9,]+ participants vs +{NUMBER} MB at 3 screened, [0-9,]+ "
+            rf"participants: +{NUMBER}x  target < 2x: (met|MISSED)$"
+            for step in ("analysis", "export csv", "export fhir", r"audit verify \(full\)", "list audit")
         ),
     ],
     "simulate.py": [
