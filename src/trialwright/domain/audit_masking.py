@@ -31,11 +31,13 @@ from trialwright.domain.masking import MASKED, Viewer, may_see_allocation
 __all__ = [
     "AUDITED",
     "COLUMNS",
+    "MASKED_COLUMNS",
     "OTHER",
     "Shown",
     "audited_keys",
     "classify",
     "mask_entry",
+    "mask_value",
     "present_entry",
 ]
 
@@ -53,6 +55,8 @@ A = Shown.ARM_REVEALING
 
 #: The columns whose values are classified (``reason`` is a column too, classified under its own name).
 COLUMNS: Final = ("old_value", "new_value", "detail")
+#: The columns masking may change.
+MASKED_COLUMNS: Final = (*COLUMNS, "reason")
 
 #: Any other key of this action (``*``): e.g. every preparation attribute a protocol declares.
 OTHER: Final = "*"
@@ -232,17 +236,28 @@ def present_entry(viewer: Viewer, entry: AuditEntry) -> AuditEntry:
 def mask_entry(entry: AuditEntry) -> AuditEntry:
     """``entry`` with every arm-revealing (or unclassified) value replaced by ``masked``, for any blinded reader."""
     changes: dict[str, str | None] = {}
-    for column in COLUMNS:
+    for column in MASKED_COLUMNS:
         raw = getattr(entry, column)
-        if raw is None:
-            continue
-        value = _loads(raw)
-        if isinstance(value, dict):
-            shown = {k: (MASKED if _hidden(entry.action, k) else v) for k, v in value.items()}
-            if shown != value:
-                changes[column] = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        elif _hidden(entry.action, column):
-            changes[column] = _MASKED_JSON
-    if entry.reason is not None and _hidden(entry.action, "reason"):
-        changes["reason"] = MASKED
+        shown = mask_value(entry.action, column, raw)
+        if shown is not raw:
+            changes[column] = shown
     return replace(entry, **changes) if changes else entry  # type: ignore[arg-type]
+
+
+def mask_value(action: str, column: str, raw: str | None) -> str | None:
+    """One column of an entry of ``action`` as ``mask_entry`` shows it: ``raw`` itself when nothing in it is
+    hidden, else the text with every arm-revealing (or unclassified) value replaced by ``masked``. For a reader of
+    a few columns of many entries (the ODM export), without an entry object each."""
+    if raw is None:
+        return None
+    if column == "reason":
+        return MASKED if _hidden(action, "reason") else raw
+    if column not in COLUMNS:
+        raise ValueError(f"column: {column!r} holds no audited value (masked: {', '.join(MASKED_COLUMNS)})")
+    value = _loads(raw)
+    if isinstance(value, dict):
+        shown = {k: (MASKED if _hidden(action, k) else v) for k, v in value.items()}
+        if shown != value:
+            return json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return raw
+    return _MASKED_JSON if _hidden(action, column) else raw

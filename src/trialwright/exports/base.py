@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -126,6 +126,22 @@ class ExportSource(abc.ABC):
     @abc.abstractmethod
     def audit(self) -> Iterator[AuditEntry]:
         """Audit entries about participants' data, oldest first."""
+
+    def audit_columns(
+        self,
+        columns: Sequence[str],
+        actions: Collection[str],
+        prefixes: Sequence[str] = (),
+        only: Mapping[str, Collection[str]] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """The entries of ``audit`` whose action is one of ``actions`` or starts with one of ``prefixes``, as tuples
+        of ``columns`` (``AuditEntry`` field names), oldest first and masked as ``audit`` masks them; a column named
+        in ``only`` is read only for entries of the actions it lists (None for the others). For a format that reads
+        a few columns of many entries, without an object per entry."""
+        starts, limited = tuple(prefixes), only or {}
+        for e in self.audit():
+            if e.action in actions or e.action.startswith(starts):
+                yield tuple(getattr(e, c) if c not in limited or e.action in limited[c] else None for c in columns)
 
     def count(self) -> int:
         """How many form records there are (for a progress bar's total)."""

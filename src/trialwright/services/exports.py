@@ -17,15 +17,15 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, case, or_, select
 
 from trialwright.domain.audit import AuditEntry
-from trialwright.domain.audit_masking import mask_entry
+from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_entry, mask_value
 from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
@@ -47,6 +47,12 @@ __all__ = ["EXPORTERS", "DatabaseSource", "ExportError", "ExportResult", "export
 EXPORTERS = (Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN)
 
 _BATCH = 500
+_UNSEEN: Any = object()
+
+
+def _only(column: Any, action: Any, actions: Collection[str] | None) -> Any:
+    """``column``, or NULL for an entry whose action is not one of ``actions`` (when given)."""
+    return column if actions is None else case((action.in_(sorted(actions)), column), else_=None).label(column.name)
 
 
 class ExportError(ValueError):
@@ -213,6 +219,52 @@ class DatabaseSource(ExportSource):
             for r in conn.execution_options(yield_per=self.batch).execute(query):
                 entry = AuditEntry(**{c: getattr(r, c) for c in audit_entries.c.keys()})  # noqa: SIM118
                 yield entry if self.with_arms else mask_entry(entry)
+
+    def audit_columns(
+        self,
+        columns: Sequence[str],
+        actions: Collection[str],
+        prefixes: Sequence[str] = (),
+        only: Mapping[str, Collection[str]] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
+        # The filter of ``audit`` and the action filter in SQL; only the columns asked for (a column of ``only`` as
+        # NULL for the other actions), each masked on its own (``mask_value``: what ``mask_entry`` shows for that
+        # column), read as plain rows a batch at a time. Masked texts repeat (a detail naming the visit), so the
+        # last ones are remembered (as many as rows are read at a time).
+        table = audit_entries.c
+        unknown = sorted(set(columns) - set(table.keys()))
+        if unknown:
+            raise ValueError(f"columns: {', '.join(unknown)} are not audit columns")
+        chosen = or_(
+            table.action.in_(sorted(actions)), *(table.action.startswith(p, autoescape=True) for p in prefixes)
+        )
+        limited = only or {}
+        query = (
+            select(*(_only(table[c], table.action, limited.get(c)) for c in columns), table.action)
+            .where(table.participant.is_not(None), self._site_filter(table.site), chosen)
+            .order_by(table.seq)
+        )
+        masked = [] if self.with_arms else [(n, c) for n, c in enumerate(columns) if c in MASKED_COLUMNS]
+        seen: dict[tuple[str, str, str], str | None] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execution_options(yield_per=self.batch).execute(query):
+                if not masked:
+                    yield tuple(r[:-1])
+                    continue
+                row, action = list(r[:-1]), r[-1]
+                for n, column in masked:
+                    raw = row[n]
+                    if raw is None:
+                        continue
+                    key = (action, column, raw)
+                    shown = seen.get(key, _UNSEEN)
+                    if shown is _UNSEEN:
+                        shown = mask_value(action, column, raw)
+                        if len(seen) >= self.batch:
+                            seen.clear()
+                        seen[key] = shown
+                    row[n] = shown
+                yield tuple(row)
 
     def count(self) -> int:
         from sqlalchemy import func

@@ -1,5 +1,7 @@
-"""The audit page and `GET /api/v1/audit` at any size: keyset pages newest first with a total and filters that
-hold across pages, complete and stable while entries are appended between loads; a load verifies only what is
+"""The audit page and `GET /api/v1/audit` at any size: keyset pages newest first in the shape of every list
+(``{items, total, limit, next, prev}``, opaque cursors, ``Link`` headers) with a total and filters that hold
+across pages, complete and stable while entries are appended between loads; the old ``before`` is refused by
+name, never answered with the first page again; a load verifies only what is
 new (from the last checkpoint) and never runs the full verification or the replay. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -54,12 +56,14 @@ def _walk(client: TestClient, headers: dict[str, str], params: dict[str, Any], b
     first = None
     cursor = None
     for _ in range(1000):
-        answer = client.get("/api/v1/audit", params={**params, **({"before": cursor} if cursor else {})},
+        answer = client.get("/api/v1/audit", params={**params, **({"cursor": cursor} if cursor else {})},
                             headers=headers)  # fmt: skip
         assert answer.status_code == 200, answer.text
         body = answer.json()
+        assert set(body) == {"items", "total", "limit", "next", "prev"}
+        assert (body["next"] is None) == ('rel="next"' not in answer.headers.get("link", ""))
         first = first or body
-        seqs += [e["seq"] for e in body["entries"]]
+        seqs += [e["seq"] for e in body["items"]]
         cursor = body["next"]
         between()
         if cursor is None:
@@ -77,7 +81,12 @@ def test_api_pages_are_complete_and_stable_while_entries_are_appended(client: Te
     # Every entry that existed when the walk began, exactly once (the first page may also hold entries the token's
     # use wrote before it was read; later appends are newer than every cursor and never show up).
     assert [s for s in seqs if s <= head] == list(range(head, 0, -1))
-    assert first["total"] >= head and len(first["entries"]) == 7
+    assert first["total"] >= head and len(first["items"]) == 7 and first["prev"] is None
+
+
+def test_the_old_before_parameter_is_refused_by_name(client: TestClient, trial: Trial) -> None:
+    answer = client.get("/api/v1/audit", params={"before": 5}, headers=_bearer(trial))
+    assert answer.status_code == 422 and answer.json()["detail"][0]["field"] == "before"
 
 
 def test_filters_hold_across_pages_with_their_total(client: TestClient, trial: Trial) -> None:
@@ -91,19 +100,19 @@ def test_filters_hold_across_pages_with_their_total(client: TestClient, trial: T
     assert seqs == [e.seq for e in mine]
 
 
-def test_the_page_keeps_its_filters_in_the_older_link_and_shows_the_total(client: TestClient, trial: Trial) -> None:
+def test_the_page_keeps_its_filters_in_the_next_link_and_shows_the_total(client: TestClient, trial: Trial) -> None:
     _write(trial.engine, 60, action="test.page")
     sign_in(client, Role.DATA_MANAGER)
     page = client.get("/admin/audit", params={"action": "test.page"})
-    assert page.status_code == 200 and "60 entries match" in page.text
-    older = re.search(r'<a rel="next" href="\?([^"]+)"', page.text)
+    assert page.status_code == 200 and "60 entries match" in page.text and "Showing 1–50 of 60" in page.text
+    older = re.search(r'<a rel="next" data-testid="page-next" href="/admin/audit\?([^"]+)"', page.text)
     assert older is not None
     query = older.group(1).replace("&amp;", "&")
-    assert "action=test.page" in query and "before=" in query
+    assert "action=test.page" in query and "cursor=" in query
     second = client.get("/admin/audit?" + query)
-    assert second.status_code == 200 and "60 entries match" in second.text
+    assert second.status_code == 200 and "60 entries match" in second.text and "Showing 51–60 of 60" in second.text
     shown = set(re.findall(r"<tr><td>(\d+)</td>", page.text)) | set(re.findall(r"<tr><td>(\d+)</td>", second.text))
-    assert len(shown) == 60 and 'rel="next"' not in second.text
+    assert len(shown) == 60 and 'rel="next"' not in second.text and 'rel="prev"' in second.text
 
 
 def test_a_page_load_verifies_only_new_entries_and_never_runs_the_full_verify_or_the_replay(

@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import text
 
 from tests.trialfixtures import Trial, make_trial, who
+from trialwright.domain.audit import AuditEntry
+from trialwright.domain.paging import Page
 from trialwright.domain.roles import Role
 from trialwright.services import audit
-from trialwright.services.audit_trail import TrailPage, read_page, read_trail
+from trialwright.services.audit_trail import page_trail, read_trail
 from trialwright.store.engine import session_scope
 
 
@@ -36,12 +38,12 @@ def test_a_page_of_the_trail_is_read_while_a_writer_holds_its_lock(trial: Trial)
     manager = who(trial, Role.DATA_MANAGER)
     expected_total = audit.count(trial.engine, action_prefix="test.")
     done = threading.Event()
-    read: list[TrailPage] = []
+    read: list[Page[AuditEntry]] = []
     failed: list[BaseException] = []
 
     def reader() -> None:
         try:
-            read.append(read_page(trial.engine, manager, action_prefix="test.", limit=5))
+            read.append(page_trail(trial.engine, manager, action_prefix="test.", limit=5))
             read_trail(trial.engine, manager, limit=3)
         except BaseException as exc:  # collected and asserted below
             failed.append(exc)
@@ -57,4 +59,6 @@ def test_a_page_of_the_trail_is_read_while_a_writer_holds_its_lock(trial: Trial)
     assert failed == []
     [page] = read
     assert page.total == expected_total == 7
-    assert [e.action for e in page.entries] == ["test.note"] * 5 and page.next == page.entries[-1].seq
+    assert [e.action for e in page.items] == ["test.note"] * 5 and page.next_cursor is not None
+    rest = page_trail(trial.engine, manager, action_prefix="test.", limit=5, cursor=page.next_cursor)
+    assert [e.seq for e in page.items + rest.items] == [e.seq for e in read_trail(trial.engine, manager, limit=7)]

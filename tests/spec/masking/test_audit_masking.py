@@ -228,7 +228,7 @@ def test_blinded_readers_get_the_trail_masked_everywhere(trail: tuple[Trial, str
         token, _ = issue_token(trial.engine, username(role), name="t", actor="test")
         api = client.get("/api/v1/audit", params={"participant": pid}, headers={"Authorization": f"Bearer {token}"})
         assert api.status_code == 200
-        rows = {(r["action"], r["seq"]): r for r in api.json()["entries"]}
+        rows = {(r["action"], r["seq"]): r for r in api.json()["items"]}
         assert {a for a, _ in rows} >= {"dose.prepared", "participant.unblinded", "participant.randomized"}
         assert _secrets(api.text) == []
         unblinding = next(r for (a, _), r in rows.items() if a == "participant.unblinded")
@@ -249,7 +249,8 @@ def test_the_api_refuses_the_trail_to_roles_that_do_not_read_it_and_answers_odd_
         token, _ = issue_token(trial.engine, username(Role.DATA_MANAGER), name="t", actor="test")
         for query in ({"participant": "\x00"}, {"actor": "a\x00"}, {"action": "\x00"}):
             answer = client.get("/api/v1/audit", params=query, headers={"Authorization": f"Bearer {token}"})
-            assert (answer.status_code, answer.json()) == (200, {"entries": [], "total": 0, "next": None}), query
+            empty = {"items": [], "total": 0, "limit": 50, "next": None, "prev": None}
+            assert (answer.status_code, answer.json()) == (200, empty), query
 
 
 def test_exports_hold_the_values_only_with_arms(trail: tuple[Trial, str]) -> None:

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from tests.spec.web.conftest import sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
+from trialwright.services.audit_trail import read_trail
 from trialwright.services.forms import list_queries
 from trialwright.services.randomization import participant_rows, preparation_queue
 from trialwright.services.readiness import lock_readiness
@@ -104,6 +105,17 @@ def test_every_api_list_pages_to_the_end(client: TestClient, trial: Trial) -> No
             assert got == rows and total == len(rows), path
 
 
+@pytest.mark.parametrize("role", [Role.DATA_MANAGER, Role.MONITOR])
+def test_the_audit_api_pages_to_the_end_like_every_list(client: TestClient, trial: Trial, role: Role) -> None:
+    reader = who(trial, role)
+    headers = _bearer(trial, role)
+    rows = [e.seq for e in read_trail(trial.engine, reader, action_prefix="form.", limit=10**9)]
+    assert len(rows) > 100  # several pages of 40
+    for by_header in (False, True):
+        got, total = _follow(client, headers, "/api/v1/audit?limit=40&action=form.", "seq", by_header=by_header)
+        assert got == rows and total == len(rows)
+
+
 def test_api_filters_are_kept_in_the_links(client: TestClient, trial: Trial) -> None:
     admin = who(trial, Role.ADMINISTRATOR)
     headers = _bearer(trial, Role.ADMINISTRATOR)
@@ -117,7 +129,8 @@ def test_api_filters_are_kept_in_the_links(client: TestClient, trial: Trial) -> 
 
 def test_api_refuses_a_bad_cursor_and_a_limit_out_of_range(client: TestClient, trial: Trial) -> None:
     headers = _bearer(trial, Role.ADMINISTRATOR)
-    for path in ("/api/v1/screenings", "/api/v1/queries", "/api/v1/adverse-events", "/api/v1/participants"):
+    for path in ("/api/v1/screenings", "/api/v1/queries", "/api/v1/adverse-events", "/api/v1/participants",
+                 "/api/v1/audit"):  # fmt: skip
         bad = client.get(f"{path}?cursor=nonsense", headers=headers)
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "cursor", path
         for limit in (0, 501):
@@ -131,7 +144,8 @@ def test_openapi_documents_the_pages(client: TestClient) -> None:
     if document.status_code == 404:
         document = client.get("/openapi.json")
     spec = document.json()
-    for path in ("/api/v1/screenings", "/api/v1/queries", "/api/v1/adverse-events", "/api/v1/participants"):
+    for path in ("/api/v1/screenings", "/api/v1/queries", "/api/v1/adverse-events", "/api/v1/participants",
+                 "/api/v1/audit"):  # fmt: skip
         get = spec["paths"][path]["get"]
         assert {"limit", "cursor"} <= {p["name"] for p in get["parameters"]}, path
         ref = get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]

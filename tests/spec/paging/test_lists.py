@@ -1,8 +1,8 @@
 """Every list is read a page at a time, and paging loses nothing (both databases).
 
-A simulated trial (40 patients screened at two sites, queries, adverse events, randomized participants) and
-a few data access requests. For every list, as a trial-wide role and as a site-scoped one: following the
-``next`` cursors from the first page returns each row exactly once, in the list's order, with the right
+A simulated trial (40 patients screened at two sites, queries, adverse events, randomized participants, its
+audit trail) and a few data access requests. For every list, as a trial-wide role and as a site-scoped one:
+following the ``next`` cursors from the first page returns each row exactly once, in the list's order, with the right
 ``start`` on each page and the right ``total`` (counted here straight from the tables); following ``prev``
 back from the last page returns them again; filters hold on every page; rows inserted between two page
 requests shift nothing (keyset pagination); a malformed cursor or a limit out of range is refused.
@@ -22,6 +22,8 @@ from sqlalchemy import func, select
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.paging import Page, PageError
 from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.audit_trail import page_trail, read_trail
 from trialwright.services.forms import close_query, list_queries, page_queries, raise_query
 from trialwright.services.randomization import (
     page_participants,
@@ -39,6 +41,7 @@ from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.safety_tables import adverse_events
 from trialwright.store.screening_tables import participants, screenings
 from trialwright.store.sharing_tables import access_requests
+from trialwright.store.tables import audit_entries
 
 REQUESTS = 7
 
@@ -82,6 +85,18 @@ _queue_table = allocation_entries.join(
     participants, participants.c.participant_id == allocation_entries.c.participant_id
 )
 
+#: The audit trail's list, narrowed to one action so that a walk four entries a page stays short.
+_AUDITED = "form.completed"
+
+
+def _page_trail(engine: Any, actor: Any, **kw: Any) -> Page[Any]:
+    return page_trail(engine, actor, action_prefix=_AUDITED, **kw)
+
+
+def _trail(engine: Any, actor: Any) -> list[Any]:
+    return read_trail(engine, actor, action_prefix=_AUDITED, limit=10**9)
+
+
 LISTS = [
     Listed("screenings", page_screenings, list_screenings, lambda s: s.id,
            _counter(screenings, screenings.c.site), Role.ADMINISTRATOR, Role.STUDY_COORDINATOR),
@@ -96,6 +111,9 @@ LISTS = [
            Role.UNBLINDED_PHARMACIST, None),
     Listed("data access requests", page_requests, list_requests, lambda r: r.number,
            _counter(access_requests, None), Role.DATA_MANAGER, None),
+    Listed("audit trail", _page_trail, _trail, lambda e: e.seq,
+           _counter(audit_entries, audit_entries.c.site, audit_entries.c.action == _AUDITED),
+           Role.DATA_MANAGER, Role.MONITOR),
 ]  # fmt: skip
 IDS = [x.name for x in LISTS]
 
@@ -232,6 +250,22 @@ def test_rows_inserted_between_pages_shift_nothing(trial: Trial) -> None:
     ids = [q.id for q in rows]
     assert len(ids) == len(set(ids))
     assert len(ids) == first.total  # the rows there when paging began, each once
+
+
+def test_audit_entries_written_between_pages_shift_nothing(trial: Trial) -> None:
+    manager = who(trial, Role.DATA_MANAGER)
+    before = [e.seq for e in read_trail(trial.engine, manager, limit=10**9)]
+    seen: list[int] = []
+    page = page_trail(trial.engine, manager, limit=40)
+    while True:
+        seen += [e.seq for e in page.items]
+        if page.next_cursor is None:
+            break
+        with session_scope(trial.engine) as session:  # newer than every cursor: never shown
+            audit.record_many(session, [{"actor": "tester", "action": "test.meanwhile"} for _ in range(3)])
+        page = page_trail(trial.engine, manager, limit=40, cursor=page.next_cursor)
+    assert len(before) > 40 * 3  # several pages
+    assert seen == before  # every entry that was there, once, newest first; none written meanwhile
 
 
 def test_a_malformed_cursor_or_a_limit_out_of_range_is_refused(trial: Trial) -> None:

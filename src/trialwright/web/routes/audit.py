@@ -7,13 +7,12 @@ the whole trail nor runs the replay (``trialwright.services.audit_checkpoints``)
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from trialwright.services import audit_checkpoints, audit_trail
-from trialwright.web.deps import MAX_ROW_ID, EngineDep, require_roles
+from trialwright.web.deps import EngineDep, require_roles
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -28,25 +27,28 @@ def audit_page(
     actor: str | None = None,
     action: str | None = None,
     participant: str | None = None,
-    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    cursor: str | None = None,
 ) -> HTMLResponse:
     assert page.user is not None
-    found = audit_trail.read_page(
-        engine,
-        page.user,
-        by=actor or None,
-        action_prefix=action or None,
-        participant=participant or None,
-        before_seq=before,
-        limit=_PAGE_SIZE,
+    user = page.user
+    found = first_page_if_bad(
+        lambda c: audit_trail.page_trail(
+            engine,
+            user,
+            by=actor or None,
+            action_prefix=action or None,
+            participant=participant or None,
+            cursor=c,
+            limit=_PAGE_SIZE,
+        ),
+        cursor,
     )
     context = {
-        "rows": found.entries,
+        "rows": found.items,
         "total": found.total,
         "filters": {"actor": actor or "", "action": action or "", "participant": participant or ""},
-        "older": found.next,
-        "paged": before is not None,
-        "chain": audit_checkpoints.check_new_entries(engine, by=f"web:{page.user.username}"),
+        "pager": pager(request, found),
+        "chain": audit_checkpoints.check_new_entries(engine, by=f"web:{user.username}"),
         # Counts only: the disagreements name participants of every site (the CLI prints them).
         "full": audit_checkpoints.last_full_verify(engine),
     }

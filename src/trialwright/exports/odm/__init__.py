@@ -1,0 +1,131 @@
+"""CDISC ODM 1.3.2: the protocol's metadata and every participant's visits, forms and values in one XML file.
+
+``OdmExporter`` writes ``<trial id>.odm.xml``, a Snapshot file: ``Study`` (``GlobalVariables`` from the
+registry record, ``BasicDefinitions`` with the units, one ``MetaDataVersion`` per protocol version, OID
+``MDV.<version>``), ``AdminData`` (the users named by the audit records, one ``Location`` per site, the
+investigator's ``SignatureDef``) and ``ClinicalData``: a ``SubjectData`` per participant (``SubjectKey`` the
+participant id, ``SiteRef`` the site), a ``StudyEventData`` per visit held or missed, a ``FormData`` with one
+``ItemGroupData`` per form record and an ``ItemData`` per stored value. Each carries an ``AuditRecord``
+(user, site, time, reason for change and ``SourceID`` ``audit:<seq>:<hash>``, the trialwright audit entry it
+comes from) for the latest audit entry about it; a signed form carries its ``Signature``. The export source
+has no stream of visits, so a visit without forms (a missed one) is found by its audit entry: ``visit.held``
+or ``visit.missed``, or ``import.odm`` in a trial that was itself imported from ODM.
+
+OIDs: ``SE.<visit>`` (and ``SE.UNSCHEDULED``, repeating, for unscheduled visits), ``F.<form>``,
+``IG.<form>``, ``IT.<form>.<field>``, ``CL.<form>.<field>``, ``MT.<form>.<field>`` (the derivation of a
+derived field), ``MU.<unit>``, ``USR.<username>``; a ``Location`` OID is the site code.
+
+Values: ``Value`` holds the canonical value in ODM's format for the ``DataType`` (numbers in the canonical
+unit, ``true``/``false``, dates and times with seconds, a multiple choice as its codes joined by commas, as
+OpenClinica writes them). What plain ODM cannot hold goes into trialwright's vendor extension, namespace
+``https://trialwright.dev/odm`` (prefix ``tw``), as extension *elements*, the last children of the element
+they qualify, where ODM 1.3.2's ``...ElementExtension`` groups admit them (``extension_schema`` writes the
+XSD that redefines those groups, the way Define-XML extends ODM):
+
+* ``tw:StoredValue`` in ``ItemData``: ``Status`` (not_done, not_applicable, below_lloq, above_uloq,
+  derived), ``Reason``, ``Unit`` (the unit as entered), and as JSON ``Entered`` (the value as typed),
+  ``Limit`` (the LLOQ or ULOQ in the canonical unit), ``Components`` (a derived score's parts) and, only
+  when ``Value`` cannot carry the stored value exactly, ``Value``. A value that is not there (not done,
+  censored, not computable) is ``IsNull="Yes"``, so plain ODM readers see a null, never a zero or a limit.
+* ``tw:Form`` in ``FormData``: state, version, last change, verification, signature and lock.
+* ``tw:Visit`` in ``StudyEventData``: the visit date, or why it was missed, and an unscheduled visit's label.
+* ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
+  randomization number, time and stratum (never the arm), withdrawals, and the screening values as JSON.
+
+Elements rather than attributes because ODM tools skip extension elements they do not know, while a
+foreign attribute on ``ItemData`` makes a strict ODM model (odmlib's, for one) refuse the whole file.
+Every value is checked to come back exactly from what is written (``from_odm(to_odm(...))``) before it is
+written, so an import rebuilds the stored JSON byte for byte.
+
+Masking: ODM carries no arm (``carries_arms = False``): nothing here reads ``ParticipantRecord.arm``.
+Memory stays flat: the XML is written as it goes (``xmlstream``), the audit trail is indexed once, from plain
+rows of the columns it needs, into a temporary SQLite file (``audit_index``), and only one participant's form
+records and indexed entries are held at a time (``clinical``). Adverse events are not in this file.
+
+The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored values to ODM and back, and the
+round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
+``clinical`` (``ClinicalData``) and ``schema`` (the extension's XSD).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+import trialwright
+from trialwright.exports.base import Exporter, ExportSource, Progress
+from trialwright.exports.odm.audit_index import AuditIndex
+from trialwright.exports.odm.clinical import ClinicalWriter
+from trialwright.exports.odm.metadata import write_admin, write_study
+from trialwright.exports.odm.outline import ODM_NS, TW_NS, UNSCHEDULED, Outline, mdv_oid, outline, unit_oids
+from trialwright.exports.odm.schema import extension_schema
+from trialwright.exports.odm.values import ValueCodec, from_odm, to_odm
+from trialwright.exports.odm.xmlstream import XmlStream
+
+__all__ = [
+    "BATCH",
+    "ODM_NS",
+    "TW_NS",
+    "UNSCHEDULED",
+    "OdmExporter",
+    "Outline",
+    "extension_schema",
+    "from_odm",
+    "mdv_oid",
+    "outline",
+    "to_odm",
+]
+
+#: What is held at a time: XML pieces before they go to the file, audit keys before they go to the index, stored
+#: values remembered as checked (``ValueCodec``), masked and parsed audit texts remembered.
+BATCH = 1024
+
+
+class OdmExporter(Exporter):
+    """CDISC ODM 1.3.2, Snapshot: metadata from the protocol, clinical data with audit records; no arms."""
+
+    name: ClassVar[str] = "odm"
+    description: ClassVar[str] = (
+        "CDISC ODM 1.3.2 XML: the protocol's metadata and every participant's visits, forms and values, "
+        "with audit records (never the arm)"
+    )
+    carries_arms: ClassVar[bool] = False
+
+    def __init__(self, batch: int = BATCH) -> None:
+        if batch < 1:
+            raise ValueError(f"batch: {batch}; a batch holds at least one piece")
+        self.batch = batch
+
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        path = folder / f"{source.trial_id}.odm.xml"
+        with tempfile.TemporaryDirectory(prefix="trialwright-odm-") as tmp:
+            index = AuditIndex.of(source, Path(tmp) / "audit.sqlite", self.batch)
+            try:
+                with path.open("w", encoding="utf-8", newline="\n") as out:
+                    xml = XmlStream(out, self.batch)
+                    xml.declaration()
+                    with xml.element("ODM", _root(source)):
+                        write_study(xml, source, unit_oids(source.protocol))
+                        write_admin(xml, source, index.users)
+                        ClinicalWriter(source, index, xml, progress, ValueCodec(self.batch)).write()
+                    xml.flush()
+            finally:
+                index.close()
+        return [path]
+
+
+def _root(source: ExportSource) -> dict[str, str | None]:
+    return {
+        "xmlns": ODM_NS,
+        "xmlns:tw": TW_NS,
+        "FileType": "Snapshot",
+        "FileOID": f"{source.trial_id}.{source.taken_at.astimezone(dt.UTC):%Y%m%dT%H%M%S}Z",
+        "CreationDateTime": source.taken_at.isoformat(),
+        "AsOfDateTime": source.taken_at.isoformat(),
+        "ODMVersion": "1.3.2",
+        "Originator": "trialwright",
+        "SourceSystem": "trialwright",
+        "SourceSystemVersion": trialwright.__version__,
+    }

@@ -1,0 +1,198 @@
+"""The latest audit entry about each participant, visit, form, lock and item, for the ODM file's AuditRecords.
+
+The audit trail comes oldest first, in no participant order, while the file is written participant by
+participant. ``AuditIndex`` reads it once, as plain rows of the few columns it needs and only the actions that
+say something about the clinical data (``ExportSource.audit_columns``, masked as the source masks), keeps the
+latest entry per key in a temporary SQLite file (on disk, not in memory), and then hands the writer one
+participant's entries at a time (``about``). The users named by the indexed entries (with the last role each
+acted in) are kept in memory: they are few, and ``AdminData`` lists them before any participant.
+
+Where an entry is indexed (``_keys``):
+
+* ``participant.enrolled``: the participant (``SubjectData``);
+* ``visit.held``, ``visit.missed``, and ``import.odm`` of a visit: the visit, with its date, label and whether it
+  was missed as JSON (a visit without forms is found only here);
+* ``form.*`` and ``import.odm`` of a form: the form; ``form.locked`` (or an imported lock) also the lock, with the
+  state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from trialwright.exports.base import ExportSource
+from trialwright.exports.odm.values import json_text
+
+__all__ = ["AUDIT_ACTIONS", "AUDIT_COLUMNS", "AUDIT_ONLY", "AUDIT_PREFIXES", "AuditIndex", "Audited", "Indexed"]
+
+#: The columns read from the trail, in the order ``AuditIndex.add`` unpacks them.
+AUDIT_COLUMNS = (
+    "seq", "at", "actor", "role", "site", "reason", "hash", "action",
+    "participant", "form", "field", "detail", "new_value", "old_value",
+)  # fmt: skip
+#: The actions the index reads (every other action indexes nothing: see ``_keys``).
+AUDIT_ACTIONS = frozenset({"participant.enrolled", "visit.held", "visit.missed", "import.odm"})
+AUDIT_PREFIXES = ("form.",)
+#: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
+AUDIT_ONLY = {
+    "new_value": frozenset({"visit.held", "visit.missed", "import.odm"}),
+    "old_value": frozenset({"form.locked"}),
+}
+
+_SUBJECT, _VISIT, _FORM, _LOCK, _ITEM = range(5)
+_VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
+
+
+class Audited(NamedTuple):
+    """The latest audit entry about one thing, as its AuditRecord needs it."""
+
+    seq: int
+    at: str
+    actor: str
+    role: str | None
+    site: str | None
+    reason: str | None
+    hash: str
+    extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock
+
+
+@dataclass
+class Indexed:
+    """One participant's indexed entries: the participant's, and by visit, form, lock and item."""
+
+    subject: Audited | None = None
+    visits: dict[str, Audited] = field(default_factory=dict)
+    forms: dict[tuple[str, str], Audited] = field(default_factory=dict)
+    locks: dict[tuple[str, str], Audited] = field(default_factory=dict)
+    items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)
+
+
+class AuditIndex:
+    """The trail indexed once into ``path`` (a new SQLite file); ``close`` when the file is written."""
+
+    def __init__(self, path: Path, batch: int) -> None:
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover after a crash
+        self.db.execute("PRAGMA synchronous = OFF")
+        # Rows appended in the trail's order, indexed by participant once all are in (cheaper than keeping a
+        # key unique on every insert); ``about`` reads them in that order, so a later entry replaces one before.
+        self.db.execute(
+            "CREATE TABLE entry (k0 TEXT, kind INTEGER, k1 TEXT, k2 TEXT, k3 TEXT, "
+            "seq, at, actor, role, site, reason, hash, extra)"
+        )
+        self.users: dict[str, str | None] = {}
+        self._details: dict[str, tuple[str | None, Any]] = {}
+        self._batch = batch  # keys gathered before they are written; parsed details remembered
+
+    @classmethod
+    def of(cls, source: ExportSource, path: Path, batch: int) -> AuditIndex:
+        """The index of ``source``'s trail."""
+        index = cls(path, batch)
+        try:
+            index.add(source.audit_columns(AUDIT_COLUMNS, AUDIT_ACTIONS, AUDIT_PREFIXES, AUDIT_ONLY))
+        except BaseException:
+            index.close()
+            raise
+        return index
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Index rows of ``AUDIT_COLUMNS``, oldest first (a later entry about the same thing replaces one before)."""
+        pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]] = {}  # the latest of a batch per key
+        users = self.users
+        for seq, at, actor, role, site, reason, digest, action, participant, form, item, detail, new, old in rows:
+            if participant is None:
+                continue
+            stamp: str | None = None
+            for key, extra, who in self._keys(action, participant, form, item, detail, new, old):
+                if who is None:
+                    stamp = stamp or at.isoformat()
+                    by, when = actor, stamp
+                else:
+                    by, when = who
+                pending[key] = (seq, when, by, role, site, reason, digest, extra)
+                users[actor] = role or users.get(actor)
+            if len(pending) >= self._batch:
+                self._flush(pending)
+        self._flush(pending)
+        self.db.execute("CREATE INDEX entry_k0 ON entry (k0)")
+
+    def _visit_of(self, detail: str | None) -> tuple[str | None, Any]:
+        """The visit an entry's detail names (None if it names none) and its label."""
+        if not detail:
+            return None, None
+        found = self._details.get(detail)
+        if found is None:
+            parsed = json.loads(detail)
+            if isinstance(parsed, dict):
+                visit = parsed.get("visit")
+                found = (visit if isinstance(visit, str) else None, parsed.get("label"))
+            else:
+                found = (None, None)
+            if len(self._details) >= self._batch:
+                self._details.clear()
+            self._details[detail] = found
+        return found
+
+    def _keys(
+        self, action: str, participant: str, form: str | None, item: str | None, detail: str | None,
+        new: str | None, old: str | None,
+    ) -> Iterator[tuple[tuple[str, int, str, str, str], Any, tuple[str, str] | None]]:  # fmt: skip
+        """Where an entry is indexed: its key (participant, kind, visit, form, item), extra, and who and when if
+        not the entry's own actor and time (a lock restored by an ODM import keeps who locked the form and when)."""
+        if action == "participant.enrolled":
+            yield (participant, _SUBJECT, "", "", ""), None, None
+            return
+        visit, label = self._visit_of(detail)
+        if visit is None:
+            return
+        if action in {"visit.held", "visit.missed"} or (action == "import.odm" and not form):
+            value = json.loads(new) if new else None
+            day, named = (value.get("visit_date"), value.get("label")) if isinstance(value, dict) else (value, None)
+            missed = action == "visit.missed" or (action == "import.odm" and day is None)
+            held = {"date": day, "label": named or label, "missed": missed}
+            yield (participant, _VISIT, visit, "", ""), json_text(held), None
+        elif (action.startswith("form.") or action == "import.odm") and form:
+            yield (participant, _FORM, visit, form, ""), None, None
+            if action == "form.locked":
+                yield (participant, _LOCK, visit, form, ""), json.loads(old) if old else None, None
+            if item and action in _VALUE_ACTIONS:
+                yield (participant, _ITEM, visit, form, item), None, None
+            lock = json.loads(new or "{}").get("lock") if action == "import.odm" else None
+            if isinstance(lock, dict) and lock.get("by") and lock.get("at"):
+                who = (str(lock.get("by")), str(lock.get("at")))
+                yield (participant, _LOCK, visit, form, ""), lock.get("before"), who
+
+    def _flush(self, pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]]) -> None:
+        if pending:
+            rows = ((*key, *row) for key, row in pending.items())
+            self.db.executemany("INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            pending.clear()
+
+    def about(self, participant: str) -> Indexed:
+        """Everything indexed about one participant."""
+        found = Indexed()
+        query = (
+            "SELECT kind, k1, k2, k3, seq, at, actor, role, site, reason, hash, extra FROM entry "
+            "WHERE k0 = ? ORDER BY rowid"
+        )
+        for kind, k1, k2, k3, *rest in self.db.execute(query, (participant,)):
+            audited = Audited(*rest)
+            if kind == _ITEM:
+                found.items[(k1, k2, k3)] = audited
+            elif kind == _FORM:
+                found.forms[(k1, k2)] = audited
+            elif kind == _VISIT:
+                found.visits[k1] = audited
+            elif kind == _LOCK:
+                found.locks[(k1, k2)] = audited
+            else:
+                found.subject = audited
+        return found

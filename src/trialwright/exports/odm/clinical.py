@@ -1,0 +1,197 @@
+"""The ODM file's ``ClinicalData``, written straight from the source's rows as they stream.
+
+Participants and form records come in participant order; each participant's form records and indexed audit
+entries (``AuditIndex.about``) are held while that participant is written, then dropped, so memory does not grow
+with the trial. The elements written for every form and value (``AuditRecord``, ``ItemData``) are put together
+as text directly rather than through ``XmlStream.element``: the same bytes, without a context manager and a
+mapping per element."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trialwright.exports.base import ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
+from trialwright.exports.odm.outline import SIGNATURE_DEF, UNSCHEDULED, item_oid, mdv_oid, unit_oids, user_oid
+from trialwright.exports.odm.values import ValueCodec, json_text
+from trialwright.exports.odm.xmlstream import XmlStream, quoted, safe_text
+from trialwright.protocol import FormField
+
+__all__ = ["ClinicalWriter"]
+
+_EDIT_POINTS = {"monitor": "Monitoring", "data_manager": "DataManagement"}
+
+
+def _iso(moment: dt.datetime | dt.date | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+@dataclass
+class _Visit:
+    visit_id: str
+    date: dt.date | None = None
+    missed: str | None = None
+    label: str | None = None
+    audited: Audited | None = None
+
+
+class ClinicalWriter:
+    """``ClinicalData`` for one export: every participant's visits, forms and values with their audit records."""
+
+    def __init__(
+        self, source: ExportSource, index: AuditIndex, xml: XmlStream, progress: Progress | None, codec: ValueCodec
+    ) -> None:
+        self.source, self.index, self.xml, self.progress = source, index, xml, progress
+        self.protocol = source.protocol
+        self.units = unit_oids(source.protocol)
+        self.order = {v.id: i for i, v in enumerate(self.protocol.visits)}
+        self.sites = set(self.protocol.site_codes)
+        self.fields = {form.id: (form, {f.id for f in form.fields}) for form in self.protocol.forms}
+        self.oids = {(form.id, f.id): item_oid(form.id, f.id) for form in self.protocol.forms for f in form.fields}
+        self.codec = codec
+        self.written = 0
+
+    def write(self) -> None:
+        src = self.source
+        participants = iter(src.participants())
+        first = next(participants, None)  # read before the form stream opens (one reader at a time on SQLite)
+        forms = iter(src.forms())
+        pending = next(forms, None)
+        attrs = {"StudyOID": src.trial_id, "MetaDataVersionOID": mdv_oid(src.protocol_version)}
+        with self.xml.element("ClinicalData", attrs):
+            for person in itertools.chain([first] if first else [], participants):
+                records: list[FormRecord] = []
+                while pending is not None and pending.participant_id == person.participant_id:
+                    records.append(pending)
+                    pending = next(forms, None)
+                self._subject(person, records)
+        if pending is not None:
+            raise ValueError(f"participant: {pending.participant_id} has form records but no participant record")
+
+    def _audit_record(self, a: Audited | None, site: str) -> None:
+        if a is None:
+            return
+        outer = self.xml.indent()
+        inner = outer + "  "
+        point = _EDIT_POINTS.get(a.role or "")
+        where = a.site if a.site in self.sites else site
+        reason = f"{inner}<ReasonForChange>{safe_text(a.reason)}</ReasonForChange>\n" if a.reason else ""
+        self.xml.write(
+            f"{outer}<AuditRecord{'' if point is None else ' EditPoint=' + quoted(point)}>\n"
+            f"{inner}<UserRef UserOID={quoted(user_oid(a.actor))}/>\n"
+            f"{inner}<LocationRef LocationOID={quoted(where)}/>\n"
+            f"{inner}<DateTimeStamp>{safe_text(a.at)}</DateTimeStamp>\n{reason}"
+            f"{inner}<SourceID>{safe_text(f'audit:{a.seq}:{a.hash}')}</SourceID>\n"
+            f"{outer}</AuditRecord>\n"
+        )
+
+    def _subject(self, person: ParticipantRecord, records: list[FormRecord]) -> None:
+        xml, pid = self.xml, person.participant_id
+        audited = self.index.about(pid)
+        visits: dict[str, _Visit] = {}
+        for vid, a in audited.visits.items():
+            held = json.loads(a.extra or "{}")
+            missed = a.reason if held.get("missed") else None
+            day = dt.date.fromisoformat(held["date"]) if held.get("date") and not missed else None
+            visits[vid] = _Visit(vid, day, missed, held.get("label"), a)
+        by_visit: dict[str, list[FormRecord]] = {}
+        for r in records:
+            v = visits.setdefault(r.visit_id, _Visit(r.visit_id))
+            v.date, v.missed = r.visit_date, r.visit_missed
+            by_visit.setdefault(r.visit_id, []).append(r)
+        with xml.element("SubjectData", {"SubjectKey": pid}):
+            self._audit_record(audited.subject, person.site)
+            xml.leaf("SiteRef", {"LocationOID": person.site})
+            for v in sorted(visits.values(), key=self._visit_order):
+                self._visit(person, v, by_visit.get(v.visit_id, []), audited)
+            self._enrolment(person)
+
+    def _visit_order(self, v: _Visit) -> tuple[int, int, str]:
+        number = v.visit_id.removeprefix("unscheduled-")
+        return self.order.get(v.visit_id, len(self.order)), int(number) if number.isdigit() else 0, v.visit_id
+
+    def _visit(self, person: ParticipantRecord, v: _Visit, records: list[FormRecord], audited: Indexed) -> None:
+        xml = self.xml
+        if v.visit_id in self.order:
+            attrs = {"StudyEventOID": f"SE.{v.visit_id}"}
+        elif v.visit_id.startswith("unscheduled-") and v.visit_id.removeprefix("unscheduled-").isdigit():
+            attrs = {"StudyEventOID": UNSCHEDULED, "StudyEventRepeatKey": v.visit_id.removeprefix("unscheduled-")}
+        else:
+            raise ValueError(f"visit: {person.participant_id} has visit {v.visit_id!r}, not a visit of the protocol")
+        with xml.element("StudyEventData", attrs):
+            self._audit_record(v.audited, person.site)
+            for r in records:
+                self._form(r, audited)
+            xml.leaf("tw:Visit", {"Date": _iso(v.date), "MissedReason": v.missed, "Label": v.label})
+
+    def _form(self, r: FormRecord, audited: Indexed) -> None:
+        xml = self.xml
+        if r.form_id not in self.fields:
+            self.protocol.form(r.form_id)  # KeyError naming the form
+        form, known = self.fields[r.form_id]
+        key = (r.visit_id, r.form_id)
+        with xml.element("FormData", {"FormOID": f"F.{r.form_id}"}):
+            self._audit_record(audited.forms.get(key), r.site)
+            if r.signed_by and r.signed_at and r.signed_by in self.index.users:
+                with xml.element("Signature", {"ID": f"SIG.{r.participant_id}.{r.visit_id}.{r.form_id}"}):
+                    xml.leaf("UserRef", {"UserOID": user_oid(r.signed_by)})
+                    xml.leaf("LocationRef", {"LocationOID": r.site})
+                    xml.leaf("SignatureRef", {"SignatureOID": SIGNATURE_DEF})
+                    xml.leaf("DateTimeStamp", text=r.signed_at.isoformat())
+            strays = sorted(set(r.values) - known)
+            if strays:
+                raise ValueError(f"{r.participant_id} {r.visit_id} {r.form_id}: fields {', '.join(strays)} are not "
+                                 f"in protocol version {self.source.protocol_version}")  # fmt: skip
+            with xml.element("ItemGroupData", {"ItemGroupOID": f"IG.{r.form_id}"}):
+                for f in form.fields:
+                    if f.id in r.values:
+                        self._item(r, f, r.values[f.id], audited.items.get((*key, f.id)))
+            locked = audited.locks.get(key) if r.state == "locked" else None
+            xml.leaf("tw:Form", {
+                "State": r.state, "Version": str(r.version), "UpdatedAt": r.updated_at.isoformat(),
+                "UpdatedBy": r.updated_by, "VerifiedBy": r.verified_by, "VerifiedAt": _iso(r.verified_at),
+                "SignedBy": r.signed_by, "SignedAt": _iso(r.signed_at),
+                "LockedBy": locked.actor if locked else None, "LockedAt": locked.at if locked else None,
+                "StateBeforeLock": locked.extra if locked else None,
+            })  # fmt: skip
+        self.written += 1
+        if self.progress is not None:
+            self.progress(self.written)
+
+    def _item(self, r: FormRecord, f: FormField, stored: Mapping[str, Any], audited: Audited | None) -> None:
+        xml = self.xml
+        oid = self.oids[(r.form_id, f.id)]
+        text, detail = self.codec.to_odm(oid, f, stored)
+        start = f"{xml.indent()}<ItemData ItemOID={quoted(oid)}"
+        start += ' IsNull="Yes"' if text is None else f" Value={quoted(text)}"
+        unit = f.unit and text is not None
+        if audited is None and not detail and not unit:
+            xml.write(start + "/>\n")
+            return
+        xml.write(start + ">\n")
+        xml.depth += 1
+        self._audit_record(audited, r.site)
+        if unit:
+            xml.leaf("MeasurementUnitRef", {"MeasurementUnitOID": self.units[f.unit]})  # type: ignore[index]
+        if detail:
+            xml.leaf("tw:StoredValue", detail)
+        xml.end("ItemData")
+
+    def _enrolment(self, p: ParticipantRecord) -> None:
+        attrs = {
+            "ScreeningNumber": p.screening_number, "ScreenedOn": p.screened_on.isoformat(),
+            "EnrolledAt": p.enrolled_at.isoformat(), "ConsentGivenBy": p.consent_given_by,
+            "ConsentedAt": _iso(p.consented_at),
+            "RandomizationNumber": None if p.randomization_number is None else str(p.randomization_number),
+            "RandomizedAt": _iso(p.randomized_at), "Stratum": p.stratum,
+        }  # fmt: skip
+        with self.xml.element("tw:Enrolment", attrs):
+            self.xml.leaf("tw:ScreeningValues", text=json_text(dict(p.screening_values)))
+            for scope, on, reason, cause in p.withdrawals:
+                attrs = {"Scope": scope, "On": on.isoformat(), "Reason": reason}
+                self.xml.leaf("tw:Withdrawal", attrs if cause is None else {**attrs, "Cause": cause})

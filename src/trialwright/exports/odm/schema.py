@@ -1,0 +1,118 @@
+"""The XSD of trialwright's vendor extension to ODM 1.3.2, and of ODM 1.3.2 redefined to admit it (the way
+Define-XML extends ODM), for validating an export with a schema validator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trialwright.exports.odm.outline import ODM_NS, TW_NS
+
+__all__ = ["extension_schema"]
+
+_TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- trialwright's vendor extension to CDISC ODM 1.3.2: the elements (see trialwright.exports.odm). -->
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{tw}" xmlns:tw="{tw}"
+           elementFormDefault="qualified" attributeFormDefault="unqualified">
+  <xs:simpleType name="status">
+    <xs:restriction base="xs:string">
+      <xs:enumeration value="not_done"/><xs:enumeration value="not_applicable"/>
+      <xs:enumeration value="below_lloq"/><xs:enumeration value="above_uloq"/><xs:enumeration value="derived"/>
+    </xs:restriction>
+  </xs:simpleType>
+  <xs:simpleType name="state">
+    <xs:restriction base="xs:string">
+      <xs:enumeration value="draft"/><xs:enumeration value="complete"/><xs:enumeration value="verified"/>
+      <xs:enumeration value="signed"/><xs:enumeration value="locked"/>
+    </xs:restriction>
+  </xs:simpleType>
+  <xs:element name="StoredValue">
+    <xs:complexType>
+      <xs:attribute name="Status" type="tw:status"/>
+      <xs:attribute name="Reason" type="xs:string"/>
+      <xs:attribute name="Unit" type="xs:string"/>
+      <xs:attribute name="Entered" type="xs:string"/>
+      <xs:attribute name="Limit" type="xs:string"/>
+      <xs:attribute name="Components" type="xs:string"/>
+      <xs:attribute name="Value" type="xs:string"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="Form">
+    <xs:complexType>
+      <xs:attribute name="State" type="tw:state" use="required"/>
+      <xs:attribute name="Version" type="xs:positiveInteger" use="required"/>
+      <xs:attribute name="UpdatedAt" type="xs:dateTime" use="required"/>
+      <xs:attribute name="UpdatedBy" type="xs:string" use="required"/>
+      <xs:attribute name="VerifiedBy" type="xs:string"/>
+      <xs:attribute name="VerifiedAt" type="xs:dateTime"/>
+      <xs:attribute name="SignedBy" type="xs:string"/>
+      <xs:attribute name="SignedAt" type="xs:dateTime"/>
+      <xs:attribute name="LockedBy" type="xs:string"/>
+      <xs:attribute name="LockedAt" type="xs:dateTime"/>
+      <xs:attribute name="StateBeforeLock" type="tw:state"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="Visit">
+    <xs:complexType>
+      <xs:attribute name="Date" type="xs:date"/>
+      <xs:attribute name="MissedReason" type="xs:string"/>
+      <xs:attribute name="Label" type="xs:string"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="Enrolment">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="ScreeningValues" type="xs:string"/>
+        <xs:element name="Withdrawal" minOccurs="0" maxOccurs="unbounded">
+          <xs:complexType>
+            <xs:attribute name="Scope" type="xs:string" use="required"/>
+            <xs:attribute name="On" type="xs:date" use="required"/>
+            <xs:attribute name="Reason" type="xs:string" use="required"/>
+          </xs:complexType>
+        </xs:element>
+      </xs:sequence>
+      <xs:attribute name="ScreeningNumber" type="xs:string" use="required"/>
+      <xs:attribute name="ScreenedOn" type="xs:date" use="required"/>
+      <xs:attribute name="EnrolledAt" type="xs:dateTime" use="required"/>
+      <xs:attribute name="ConsentGivenBy" type="xs:string"/>
+      <xs:attribute name="ConsentedAt" type="xs:dateTime"/>
+      <xs:attribute name="RandomizationNumber" type="xs:positiveInteger"/>
+      <xs:attribute name="RandomizedAt" type="xs:dateTime"/>
+      <xs:attribute name="Stratum" type="xs:string"/>
+    </xs:complexType>
+  </xs:element>
+</xs:schema>
+"""
+
+_ODM_XSD = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- CDISC ODM 1.3.2 with trialwright's vendor extension, redefined the way Define-XML extends ODM. -->
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{odm}" xmlns="{odm}" xmlns:tw="{tw}"
+           elementFormDefault="qualified" attributeFormDefault="unqualified">
+  <xs:import namespace="http://www.w3.org/XML/1998/namespace" schemaLocation="{odm_dir}/xml.xsd"/>
+  <xs:import namespace="http://www.w3.org/2000/09/xmldsig#" schemaLocation="{odm_dir}/xmldsig-core-schema.xsd"/>
+  <xs:import namespace="{tw}" schemaLocation="trialwright-odm-ns.xsd"/>
+  <xs:redefine schemaLocation="{odm_dir}/ODM1-3-2-foundation.xsd">
+{groups}
+  </xs:redefine>
+</xs:schema>
+"""
+
+_EXTENDED = {"SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": "Form", "ItemData": "StoredValue"}
+
+
+def extension_schema(folder: Path, odm_schema_dir: Path) -> Path:
+    """Write the XSD of ODM 1.3.2 with trialwright's extension into ``folder``; returns the file to validate with.
+
+    ``odm_schema_dir`` holds CDISC's ODM 1.3.2 schema (``ODM1-3-2-foundation.xsd``, ``xml.xsd``,
+    ``xmldsig-core-schema.xsd``), e.g. the copy odmlib ships.
+    """
+    groups = "\n".join(
+        f'    <xs:group name="{parent}ElementExtension"><xs:sequence>'
+        f'<xs:group ref="{parent}ElementExtension"/><xs:element ref="tw:{element}" minOccurs="0"/>'
+        f"</xs:sequence></xs:group>"
+        for parent, element in _EXTENDED.items()
+    )
+    (folder / "trialwright-odm-ns.xsd").write_text(_TW_XSD.format(tw=TW_NS), encoding="utf-8")
+    root = folder / "trialwright-odm1-3-2.xsd"
+    odm_dir = odm_schema_dir.resolve().as_uri()
+    root.write_text(_ODM_XSD.format(odm=ODM_NS, tw=TW_NS, odm_dir=odm_dir, groups=groups), encoding="utf-8")
+    return root

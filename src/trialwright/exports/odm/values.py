@@ -1,0 +1,192 @@
+"""Stored values as ODM and back: ``Value`` in ODM's format for the field's DataType, and ``tw:StoredValue``
+for what plain ODM cannot hold. ``to_odm`` refuses a stored value that would not come back exactly through
+``from_odm``; ``ValueCodec`` runs it once per distinct stored value in an export (most values repeat: codes,
+booleans, dates, rounded measurements), so every value written is still one that came back exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from trialwright.protocol import FieldType, FormField
+
+__all__ = [
+    "XML_UNSAFE",
+    "ValueCodec",
+    "decode_value",
+    "encode_value",
+    "from_odm",
+    "json_text",
+    "same_json",
+    "to_odm",
+]
+
+_STORED_KEYS = ("value", "status", "entered", "unit", "reason", "limit", "components")
+_TEXT_KEYS = ("status", "reason", "unit")
+_JSON_KEYS = ("entered", "limit", "components")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def json_text(value: Any) -> str:
+    """``value`` as JSON text, keys sorted (how a stored value is compared and written)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), list, dict})
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """``json_text(a) == json_text(b)``, without writing either: values of two JSON types never give the same text
+    (``1``, ``1.0``, ``true``, ``"1"``), a float is its shortest repr (so ``-0.0`` is not ``0.0``), lists and
+    objects compare element by element; anything else (a tuple, non-text keys) is compared as text."""
+    kind = type(a)
+    if kind is not type(b) or kind not in _PLAIN:
+        return False if kind in _PLAIN and type(b) in _PLAIN else json_text(a) == json_text(b)
+    if kind is float:
+        return repr(a) == repr(b)
+    if kind is list:
+        if len(a) != len(b):
+            return False
+        return all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    if kind is dict:
+        if a.keys() != b.keys():
+            return json_text(a) == json_text(b)  # 1 and "1" are the same key in JSON
+        for k, v in a.items():
+            if type(k) is not str:
+                return json_text(a) == json_text(b)
+            if not same_json(v, b[k]):
+                return False
+        return True
+    return bool(a == b)
+
+
+def encode_value(kind: FieldType, value: Any) -> str:
+    """A canonical value as ODM's ``Value`` text for the field's DataType."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return repr(value)
+        text = format(Decimal(repr(value)), "f")
+        return text if "." in text else text + ".0"
+    if isinstance(value, str) and kind is FieldType.DATETIME:
+        try:
+            return dt.datetime.fromisoformat(value).isoformat(timespec="seconds")
+        except ValueError:
+            return value
+    if isinstance(value, str) and kind is FieldType.TIME:
+        try:
+            return dt.time.fromisoformat(value).isoformat(timespec="seconds")
+        except ValueError:
+            return value
+    return str(value)
+
+
+def decode_value(kind: FieldType, text: str) -> Any:
+    """ODM ``Value`` text back to the canonical value (ValueError if it is not one)."""
+    if kind in {FieldType.INTEGER, FieldType.DECIMAL}:
+        number = int(text) if _WHOLE.fullmatch(text) else float(text)
+        if kind is FieldType.INTEGER and not isinstance(number, int):
+            raise ValueError(f"{text!r} is not an integer")
+        return number
+    if kind is FieldType.BOOLEAN:
+        if text not in _BOOLEANS:
+            raise ValueError(f"{text!r} is not a boolean (true or false)")
+        return _BOOLEANS[text]
+    if kind is FieldType.MULTI_CHOICE:
+        return text.split(",") if text else []
+    if kind is FieldType.DATE:
+        return dt.date.fromisoformat(text).isoformat()
+    if kind is FieldType.DATETIME:
+        return dt.datetime.fromisoformat(text).isoformat(timespec="minutes")
+    if kind is FieldType.TIME:
+        return dt.time.fromisoformat(text).isoformat(timespec="minutes")
+    return text
+
+
+def to_odm(f: FormField, stored: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """A stored value as ODM: the ``Value`` text (None: ``IsNull="Yes"``) and the ``tw:StoredValue``
+    attributes that keep the rest; ValueError if the stored value cannot come back exactly."""
+    unknown = sorted(set(stored) - set(_STORED_KEYS))
+    if unknown:
+        raise ValueError(f"{f.id}: stored keys {', '.join(unknown)} have no place in ODM")
+    detail: dict[str, str] = {}
+    text: str | None = None
+    if stored.get("value") is not None:
+        value = stored["value"]
+        text = encode_value(f.type, value)
+        try:
+            exact = same_json(decode_value(f.type, text), value)
+        except ValueError:
+            exact = False
+        if not exact or XML_UNSAFE.search(text):
+            detail["Value"] = json_text(value)
+            text = detail["Value"] if XML_UNSAFE.search(text) else text
+    for key in _TEXT_KEYS:
+        if key in stored and not (key == "status" and stored[key] == "value"):
+            if not isinstance(stored[key], str):
+                raise ValueError(f"{f.id}: {key} {stored[key]!r} is not text")
+            detail[key.capitalize()] = stored[key]
+    for key in _JSON_KEYS:
+        if key in stored:
+            detail[key.capitalize()] = json_text(stored[key])
+    if not same_json(from_odm(f, text, detail), dict(stored)):
+        raise ValueError(f"{f.id}: the stored value {json_text(dict(stored))} would not come back exactly from ODM")
+    return text, detail
+
+
+def from_odm(f: FormField, text: str | None, detail: Mapping[str, str]) -> dict[str, Any]:
+    """The stored value (as JSON) from ODM's ``Value`` and the ``tw:StoredValue`` attributes."""
+    stored: dict[str, Any] = {}
+    if "Value" in detail:
+        stored["value"] = json.loads(detail["Value"])
+    elif text is not None:
+        stored["value"] = decode_value(f.type, text)
+    stored["status"] = detail.get("Status", "value")
+    for key in ("reason", "unit"):
+        if key.capitalize() in detail:
+            stored[key] = detail[key.capitalize()]
+    for key in _JSON_KEYS:
+        if key.capitalize() in detail:
+            stored[key] = json.loads(detail[key.capitalize()])
+    return stored
+
+
+def _exact_key(value: Any) -> Any:
+    """A key equal for two JSON values only if their JSON texts are equal: the type is part of it (``true`` is not
+    ``1``, ``1`` is not ``1.0``), a float is its repr (``-0.0`` is not ``0.0``), a list or object its JSON text."""
+    kind = type(value)
+    if kind is float:
+        return float, repr(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return kind, value
+    return list, json_text(value)
+
+
+class ValueCodec:
+    """``to_odm`` for one export, remembering at most ``size`` stored values and what they became (forgotten all
+    at once when full, so memory stays bounded); each distinct stored value is checked the first time it comes."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._seen: dict[tuple[Any, ...], tuple[str | None, dict[str, str]]] = {}
+
+    def to_odm(self, oid: str, f: FormField, stored: Mapping[str, Any]) -> tuple[str | None, Mapping[str, str]]:
+        """``to_odm(f, stored)`` for the field with ItemDef OID ``oid`` (the answer is shared: do not change it)."""
+        key = (oid, *((k, _exact_key(v)) for k, v in stored.items()))
+        found = self._seen.get(key)
+        if found is None:
+            found = to_odm(f, stored)
+            if len(self._seen) >= self._size:
+                self._seen.clear()
+            self._seen[key] = found
+        return found
