@@ -4,8 +4,9 @@ Each list is read as the role that works with it, through the real app (``create
 TestClient, in the forked child of ``_scale_steps.measured``; a browser session cookie for the page, an API token
 for the API). Before timing, the child walks the list through its service, as that user, with pages of up to
 500 rows, to the cursor of its last full page (the deep page: the list's last 50 rows, where a keyset page's count
-of the rows before it is largest; the second half of a list shorter than two pages); the audit trail pages by
-``before`` (a sequence number), so its deep page is its oldest 50 entries. Each request is made once untimed
+of the rows before it is largest; the second half of a list shorter than two pages); the audit trail's total
+grows as it is read (the page and the token are audited), so its API total is checked as at least the service's.
+Each request is made once untimed
 (templates, the audit page's verification of entries written since the last checkpoint), then ``requests`` times;
 p50 and p95 are nearest-rank.
 
@@ -27,6 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import ColumnElement, Engine, Table, func, select
 
 from trialwright.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from trialwright.services.audit_trail import page_trail
 from trialwright.services.forms import page_queries
 from trialwright.services.randomization import page_participants, page_preparation_queue
 from trialwright.services.reauth import access_policy
@@ -47,7 +49,6 @@ from trialwright.web.security import SESSION_COOKIE
 
 __all__ = ["LISTS", "ListSpec", "list_step", "summary"]
 
-_AUDIT_PAGE = 50  # the audit page's rows (web/routes/audit.py); its API's default is 100
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,11 @@ class ListSpec:
     username: str
     page: str
     api: str | None
-    pager: Callable[..., Page[Any]] | None  # None: the audit trail, paged by ``before``
+    pager: Callable[..., Page[Any]]
     table: Table
     key: ColumnElement[Any]
     where: ColumnElement[bool] | None = None
+    grows: bool = False  # the audit trail: reading it (and the token made for it) adds entries
 
 
 LISTS = (
@@ -72,7 +74,8 @@ LISTS = (
     ListSpec("queries", "sim-data-manager", "/queries", "/api/v1/queries", page_queries, queries, queries.c.id),
     ListSpec("adverse events", "sim-investigator", "/safety", "/api/v1/adverse-events", page_events,
              adverse_events, adverse_events.c.id),
-    ListSpec("audit", "sim-data-manager", "/admin/audit", "/api/v1/audit", None, audit_entries, audit_entries.c.seq),
+    ListSpec("audit", "sim-data-manager", "/admin/audit", "/api/v1/audit", page_trail, audit_entries,
+             audit_entries.c.seq, grows=True),
     ListSpec("pharmacy", "sim-unblinded-pharmacist", "/pharmacy", None, page_preparation_queue, allocation_entries,
              allocation_entries.c.id, allocation_entries.c.participant_id.is_not(None)),
     ListSpec("data access", "sim-data-manager", "/data-access", None, page_requests, access_requests,
@@ -82,15 +85,6 @@ LISTS = (
 
 def _deep(engine: Engine, user: UserView, spec: ListSpec) -> tuple[dict[str, Any] | None, int, int]:
     """The deep page's query parameters (None when the list has at most one row), its depth and the total."""
-    if spec.pager is None:
-        with engine.connect() as conn:
-            total = int(conn.execute(select(func.count()).select_from(audit_entries)).scalar_one())
-            if total <= _AUDIT_PAGE:
-                return None, 0, total
-            oldest = conn.execute(
-                select(audit_entries.c.seq).order_by(audit_entries.c.seq).offset(_AUDIT_PAGE).limit(1)
-            ).scalar_one()
-        return {"before": oldest}, total - _AUDIT_PAGE, total
     total = spec.pager(engine, user, limit=1).total
     depth = max(total - DEFAULT_LIMIT, total // 2)  # the last full page (or the second half of a short list)
     cursor, walked = None, 0
@@ -141,9 +135,9 @@ def _get(client: TestClient, path: str, params: dict[str, Any], headers: dict[st
 def _check(said: dict[str, Any], spec: ListSpec, which: str, total: int) -> None:
     """An API page agrees with the service: the same total (the audit trail's may have grown since it was counted),
     a full first page, a deep page not empty."""
-    items = said["entries"] if spec.pager is None else said["items"]
-    first = min(said["total"], _AUDIT_PAGE if spec.pager is None else DEFAULT_LIMIT)
-    same = said["total"] >= total if spec.pager is None else said["total"] == total
+    items = said["items"]
+    first = min(said["total"], DEFAULT_LIMIT)
+    same = said["total"] >= total if spec.grows else said["total"] == total
     if not same or (len(items) != first if which == "first" else not items):
         raise RuntimeError(f"{spec.name}: the API's {which} page says {said['total']} rows and shows {len(items)}; "
                            f"the service counts {total}")  # fmt: skip
@@ -171,13 +165,11 @@ def list_step(url: str, spec: ListSpec, requests: int) -> Callable[[], dict[str,
                 for which, given in pages.items():
                     if given is None:
                         continue
-                    audit_api = where == "api" and spec.pager is None
-                    params = {**given, "limit": _AUDIT_PAGE} if audit_api else given  # the page's 50, not 100
                     if where == "api":
-                        _check(_get(client, path, params, headers, spec).json(), spec, which, total)
-                    times = _timed(lambda p=path, q=params, h=headers: _get(client, p, q, h, spec), requests)
+                        _check(_get(client, path, given, headers, spec).json(), spec, which, total)
+                    times = _timed(lambda p=path, q=given, h=headers: _get(client, p, q, h, spec), requests)
                     figures[f"{where} {which}"] = times
-        limit = _AUDIT_PAGE if spec.pager is None else DEFAULT_LIMIT
+        limit = DEFAULT_LIMIT
         for which, at in (("first", 0), ("deep", depth)):
             if which == "first" or deep is not None:
                 figures[f"raw {which}"] = _timed(_raw(engine, spec, at, limit), requests)
