@@ -260,8 +260,8 @@ def show_audit(
     limit: Annotated[int, typer.Option("--limit", help="How many entries, newest first.")] = 100,
     database: DatabaseOption = None,
 ) -> None:
-    """Audit entries, newest first: who, when, what, old and new value, why (values that could tell an arm show
-    as masked to a blinded reader)."""
+    """Audit entries, newest first: who, when, what, old and new value, why, and the entry's detail (values that
+    could tell an arm show as masked to a blinded reader)."""
     from trialwright.services.audit_trail import AuditReadError, read_trail
 
     engine, actor = _context(user, database)
@@ -269,13 +269,16 @@ def show_audit(
         rows = read_trail(engine, actor, participant=participant, action_prefix=action, limit=limit)
     except AuditReadError:
         fail("--as: the audit trail is for administrators, data managers and monitors")
+    if not rows:
+        console.print("No audit entry matches.", highlight=False)
     for e in rows:
         where = " ".join(x for x in (e.participant, e.form, e.field) if x)
         change = f" {e.old_value} -> {e.new_value}" if e.old_value or e.new_value else ""
         why = f" because {e.reason!r}" if e.reason else ""
+        detail = f" {e.detail}" if e.detail else ""
         when = e.at.isoformat(timespec="seconds")
         console.print(
-            f"#{e.seq} {when} {e.actor} ({e.role or '-'}) {e.action} {where}{change}{why}",
+            f"#{e.seq} {when} {e.actor} ({e.role or '-'}) {e.action} {where}{change}{why}{detail}",
             highlight=False,
             soft_wrap=True,
         )

@@ -75,6 +75,9 @@ def test_audit_show_and_verify_detect_tampering(trial: Trial, pid: str, tmp_path
     runner.invoke(app, ["form", "save", pid, "baseline", "labs", "--data", str(values), *_as(trial, Role.INVESTIGATOR)])
     shown = runner.invoke(app, ["audit", "show", "--participant", pid, *_as(trial, Role.MONITOR)])
     assert "form.value_entered" in shown.output and "labs crp" in shown.output
+    assert '{"visit":"baseline"}' in shown.output  # the entry's detail: which visit
+    nothing = runner.invoke(app, ["audit", "show", "--action", "no.such.action", *_as(trial, Role.MONITOR)])
+    assert nothing.exit_code == 0 and nothing.output.strip() == "No audit entry matches."
     denied = runner.invoke(app, ["audit", "show", *_as(trial, Role.STUDY_COORDINATOR)])
     assert denied.exit_code == 1
     ok = runner.invoke(app, ["audit", "verify", "--database", trial.url])
