@@ -67,10 +67,11 @@ def simulate(
 ) -> None:
     """Create a synthetic trial through the real services (values drawn as NAME.simulation.yaml says)."""
     from trialwright.services.audit_keys import engine_for
-    from trialwright.services.simulation import SimulationError, parse_effects
+    from trialwright.services.simulation import SimulationError, check_plan, parse_effects
 
     try:
         effects = parse_effects(effect or [])
+        check_plan(protocol)
     except SimulationError as exc:
         fail(str(exc))
     settings = settings_for(database)
@@ -95,8 +96,12 @@ def demo(
     from trialwright.domain.roles import Role
     from trialwright.protocol import load_protocol
     from trialwright.services.audit_keys import engine_for
-    from trialwright.services.simulation import ensure_users
+    from trialwright.services.simulation import SimulationError, check_plan, ensure_users
 
+    try:
+        check_plan(protocol)
+    except SimulationError as exc:
+        fail(str(exc))
     if database.startswith("sqlite:///"):
         path = Path(database.removeprefix("sqlite:///"))
         # The demo trial is replaced, and its anchors with it (they checkpoint the old trail); its key is kept.

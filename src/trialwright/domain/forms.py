@@ -23,6 +23,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +42,8 @@ __all__ = [
     "ValidatedEntry",
     "missing_required",
     "next_state",
+    "places_typed",
+    "round_half_up",
     "validate_entries",
 ]
 
@@ -133,22 +136,66 @@ def _number(f: FormField, raw: Any) -> float:
     return number
 
 
+def _decimal(number: float | int | str) -> Decimal:
+    """A number as the decimal it was written as: a float by its shortest repr (``80.25``, not the binary
+    fraction nearest to it), text as typed (a decimal comma read as a point)."""
+    if isinstance(number, str):
+        text = number.strip()
+        text = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+        return Decimal(text)
+    return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+
+
+def places_typed(raw: Any) -> int:
+    """How many decimal places a typed number carries, trailing zeros not counted (``80.250`` has 2, ``80.0``
+    none). A value that is not a finite number has none (the number rule names that problem)."""
+    try:
+        exponent = _decimal(raw).normalize().as_tuple().exponent
+    except (InvalidOperation, TypeError, ValueError):
+        return 0
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def round_half_up(value: float, places: int) -> float:
+    """``value`` to ``places`` decimal places, a half rounded away from zero (80.25 -> 80.3, -2.675 -> -2.68;
+    Python's ``round`` rounds 80.25 to 80.2, to even). The float is read to the 15 significant digits a double
+    holds exactly, so a computed 100.1 / 0.8 (125.12499999999999 in binary) is the 125.125 it stands for."""
+    exact = Context(prec=15, rounding=ROUND_HALF_EVEN).create_decimal(_decimal(value))
+    return float(exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
 def _convert(f: FormField, number: float, unit: str | None) -> float:
-    if unit is None or unit == f.unit or (f.unit is None and unit == ""):
+    if _canonical_unit(f, unit):
         return number
     for alt in f.alternative_units:
         if alt.unit == unit:
-            return number * alt.factor + alt.offset
+            return float(_decimal(number) * _decimal(alt.factor) + _decimal(alt.offset))
     accepted = [u for u in [f.unit, *(a.unit for a in f.alternative_units)] if u]
     raise ValueError(f"unknown unit {unit!r}; accepted: {', '.join(accepted) or 'no unit'}")
 
 
-def _rounded(f: FormField, value: float) -> float | int:
+def _canonical_unit(f: FormField, unit: str | None) -> bool:
+    return unit is None or unit == f.unit or (f.unit is None and unit == "")
+
+
+def _rounded(f: FormField, value: float, raw: Any, unit: str | None) -> float | int:
+    """The canonical number to store. A number typed in the field's own unit is kept exactly as typed: one
+    with more decimal places than the protocol keeps is refused, never rounded behind the typist's back. A
+    number converted from another unit is rounded half away from zero to the protocol's places (the stored
+    value keeps what was typed, and its unit, beside it)."""
     if f.type is FieldType.INTEGER:
         if abs(value - round(value)) > 1e-9:
             raise ValueError(f"must be a whole number, not {value:g}")
         return round(value)
-    return round(value, f.decimals) if f.decimals is not None else value
+    if f.decimals is None:
+        return value
+    if _canonical_unit(f, unit):
+        if (places := places_typed(raw)) > f.decimals:
+            kept = "a whole number" if f.decimals == 0 else f"{f.decimals} decimal place{'s' * (f.decimals > 1)}"
+            raise ValueError(f"{str(raw).strip()} has {places} decimal place{'s' * (places > 1)}; this field keeps {kept} "
+                             "(the protocol's decimals), so give it to that precision")  # fmt: skip
+        return value
+    return round_half_up(value, f.decimals)
 
 
 def _moment(f: FormField, raw: Any, tz: ZoneInfo, site_clock: bool) -> tuple[str, dt.date]:
@@ -240,7 +287,7 @@ def _one(
         raw = raw["value"]
     if f.type in {FieldType.INTEGER, FieldType.DECIMAL}:
         number = _number(f, raw)
-        canonical = _rounded(f, _convert(f, number, unit))
+        canonical = _rounded(f, _convert(f, number, unit), raw, unit)
         if f.hard_limits is not None and _outside(f.hard_limits, canonical):
             shown = f"{canonical:g} {f.unit}" if f.unit else f"{canonical:g}"
             raise ValueError(f"{shown} is outside the accepted range {range_text(f.hard_limits, f.unit)}")

@@ -76,7 +76,13 @@ class FormField(ProtocolModel):
     )
     hard_limits: Range | None = Field(default=None, description="Outside these the value is refused.")
     soft_limits: Range | None = Field(default=None, description="Outside these it is saved and a query raised.")
-    decimals: int | None = Field(default=None, ge=0, le=6, description="Decimal places kept.")
+    decimals: int | None = Field(
+        default=None,
+        ge=0,
+        le=6,
+        description="Decimal places kept: a number typed with more is refused; one converted from an "
+        "alternative unit, or derived, is rounded half away from zero to this many.",
+    )
     required: bool = Field(default=True, description="Whether a value (or not done with a reason) is needed.")
     not_done_allowed: bool = Field(default=True, description="Whether 'not done' with a reason may be recorded.")
     not_applicable_allowed: bool = Field(default=False, description="Whether 'not applicable' may be recorded.")

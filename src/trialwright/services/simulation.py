@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import evaluate, validate_values
 from trialwright.domain.roles import Role
-from trialwright.protocol import Protocol
+from trialwright.protocol import Protocol, load_protocol
 from trialwright.protocol.design import Preparation
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.services import clock
@@ -201,6 +201,40 @@ def _from_z(spec: Mapping[str, Any], z: float, rng: np.random.Generator) -> Any:
     raise SimulationError(f"distribution: {dict(spec)} names none of normal, lognormal, uniform, choice, bernoulli")
 
 
+def field_specs(protocol: Protocol, plan: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The simulation file's ``fields``, each checked against the protocol: a key that is not a form.field of
+    the protocol, or a ``round`` finer than the field's ``decimals`` (the save would refuse every value), is
+    refused naming the key; a number drawn for a field that keeps ``decimals`` places, without ``round``,
+    is rounded to them (``tests/spec/simulation/test_field_specs.py``)."""
+    specs: dict[str, Mapping[str, Any]] = {}
+    for key, spec in (plan.get("fields") or {}).items():
+        form_id, _, field_id = str(key).partition(".")
+        try:
+            f = protocol.form(form_id).field(field_id)
+        except (KeyError, ValueError, LookupError):
+            raise SimulationError(f"simulation file: fields.{key}: not a form.field of the protocol") from None
+        if not isinstance(spec, Mapping):
+            raise SimulationError(f"simulation file: fields.{key}: must be a mapping, e.g. {{normal: [37, 0.5]}}")
+        if f.type is FieldType.DECIMAL and f.decimals is not None and not {"from_screening", "years_before"} & set(
+            spec
+        ):
+            if "round" not in spec:
+                spec = {**spec, "round": f.decimals}
+            elif int(spec["round"]) > f.decimals:
+                raise SimulationError(
+                    f"simulation file: fields.{key}.round: {spec['round']} places, but the protocol keeps "
+                    f"{f.decimals} (decimals); a save would refuse every value drawn"
+                )
+        specs[str(key)] = spec
+    return specs
+
+
+def check_plan(protocol_path: Path) -> None:
+    """The simulation file beside ``protocol_path`` read and checked against the protocol, before any database
+    is created for it: a missing or wrong file is refused first, not after an empty trial was made."""
+    field_specs(load_protocol(protocol_path).protocol, load_plan(simulation_file_for(protocol_path)))
+
+
 def _default(field_def: Any, rng: np.random.Generator) -> Any:
     """A plausible value from the field's own definition (soft limits, else hard limits, choices)."""
     kind = field_def.type
@@ -214,7 +248,9 @@ def _default(field_def: Any, rng: np.random.Generator) -> Any:
         low = limits.min if limits is not None and limits.min is not None else 0.0
         high = limits.max if limits is not None and limits.max is not None else low + 100.0
         value = float(rng.uniform(low, high))
-        return round(value) if kind is FieldType.INTEGER else round(value, field_def.decimals or 1)
+        if kind is FieldType.INTEGER:
+            return round(value)
+        return round(value, field_def.decimals if field_def.decimals is not None else 1)
     if kind is FieldType.TEXT:
         return "simulated"
     return None
@@ -391,7 +427,7 @@ def _prepared(preparation: Preparation, code: str) -> dict[str, Any]:
 def _form_values(
     protocol: Protocol,
     form: FormDef,
-    plan: Mapping[str, Any],
+    specs: Mapping[str, Mapping[str, Any]],
     person: _Person,
     visit_day: dt.date,
     moment: dt.datetime,
@@ -400,7 +436,6 @@ def _form_values(
     experimental: bool,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    specs = plan.get("fields") or {}
     tz = ZoneInfo(protocol.site(person.site).timezone)
     values: dict[str, Any] = {}
     for f in form.fields:
@@ -497,6 +532,7 @@ def simulate(
     began = time.perf_counter()
     protocol = current_protocol(engine).protocol
     plan = load_plan(simulation_file_for(protocol_path))
+    specs = field_specs(protocol, plan)
     effects = dict(effects or {})
     for key in effects:
         form_id, _, field_id = key.partition(".")
@@ -692,7 +728,7 @@ def simulate(
                 planned: list[tuple[VisitFormSave, tuple[bool, bool] | None]] = []
                 for form_id in visit.forms:
                     form = protocol.form(form_id)
-                    values = _form_values(protocol, form, plan, person, day, action.at, visit.day > 0, effects,
+                    values = _form_values(protocol, form, specs, person, day, action.at, visit.day > 0, effects,
                                           arms.get(person.index, False), step_rng)  # fmt: skip
                     record = protocol.safety.death_record
                     if record is not None and form_id == record.form:

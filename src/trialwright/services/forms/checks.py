@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.calendars import local_date
 from trialwright.domain.declared import Missing, derivation_order, evaluate
 from trialwright.domain.derivations import components, derive
-from trialwright.domain.forms import StoredValue
+from trialwright.domain.forms import StoredValue, round_half_up
 from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.visits import window_of
 from trialwright.protocol import Derivation, Protocol
@@ -99,7 +99,7 @@ def _derive_all(
                 values.pop(f.id, None)
             else:
                 if isinstance(result, float):
-                    result = round(result, f.decimals if f.decimals is not None else 2)
+                    result = round_half_up(result, f.decimals if f.decimals is not None else 2)
                 parts = components(spec.name, inputs, spec.parameters)
                 values[f.id] = StoredValue(result, "derived", components=parts)
             continue
@@ -115,7 +115,7 @@ def _derive_all(
                 continue
             number = int(number)
         elif number is not None:
-            number = round(float(number), f.decimals if f.decimals is not None else 2)
+            number = round_half_up(float(number), f.decimals if f.decimals is not None else 2)
         values[f.id] = StoredValue(number, "derived", reason=declared.note)
 
 

@@ -212,6 +212,28 @@ def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:
     )
 
 
+def lock_visit(session: Session, visit_record_id: int) -> None:
+    """Hold the visit's row until this transaction ends, before its forms are read for a change: two saves of
+    one visit (on PostgreSQL, READ COMMITTED) then run one after the other, the second reading what the first
+    wrote, so neither overwrites the other's values with what it read before (a lost update). One statement
+    per visit and transaction; SQLite needs none (each write transaction begins IMMEDIATE: writers queue).
+    ``tests/spec/forms/test_concurrent_saves.py``"""
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    locked: set[int] = session.info.setdefault(_LOCKED_VISITS, set())
+    if visit_record_id not in locked:
+        session.execute(select(visit_records.c.id).where(visit_records.c.id == visit_record_id).with_for_update())
+        locked.add(visit_record_id)
+
+
+def visits_locked(session: Session, visit_record_ids: Sequence[int]) -> None:
+    """These visits' rows were read ``FOR UPDATE`` (or inserted) by this transaction: no second lock needed."""
+    session.info.setdefault(_LOCKED_VISITS, set()).update(visit_record_ids)
+
+
+_LOCKED_VISITS = "trialwright.locked_visits"
+
+
 def forms_key(visit_record_id: int) -> tuple[str, int]:
     """The key a visit's form records are ``held`` by in a bulk block."""
     return ("visit_forms", visit_record_id)

@@ -22,6 +22,7 @@ from trialwright.protocol import Protocol
 from trialwright.services.bulk_reads import held, once
 from trialwright.services.coherence import facts_of
 from trialwright.services.deaths import death_forms
+from trialwright.services.forms.common import visits_locked
 from trialwright.store.data_tables import form_records, soft_locks, visit_records
 from trialwright.store.randomization_tables import allocation_entries, preparations
 from trialwright.store.safety_tables import adverse_events, ae_reports
@@ -142,9 +143,15 @@ def _reports(session: Session, ids: list[str]) -> None:
 def _visits(session: Session, protocol: Protocol, ids: list[str]) -> None:
     """The participants' visit rows, visit dates, each visit's forms, and the forms that can record a death: the
     facts a save keeps true itself once they are held (``bulk_reads.held``)."""
+    # Locked as read (FOR UPDATE on PostgreSQL), before their forms are read: what the import changes is what it
+    # read (``common.lock_visit``).
     visits = session.execute(
-        select(visit_records).where(visit_records.c.participant_id.in_(ids)).order_by(visit_records.c.id)
+        select(visit_records)
+        .where(visit_records.c.participant_id.in_(ids))
+        .order_by(visit_records.c.id)
+        .with_for_update(of=visit_records)
     ).all()
+    visits_locked(session, [v.id for v in visits])
     forms: dict[int, dict[str, Any]] = {v.id: {} for v in visits}
     if visits:
         for f in session.execute(

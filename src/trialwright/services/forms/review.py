@@ -26,6 +26,7 @@ from trialwright.services.forms.common import (
     _view,
     _visit_forms,
     _visit_row,
+    lock_visit,
 )
 from trialwright.services.lock import require_unlocked
 from trialwright.services.reauth import require_password
@@ -81,6 +82,8 @@ def _move(
     participant = participant_row(session, actor, participant_id)
     require_unlocked(session, participant_id)  # a soft lock of the participant or their site
     visit_row = _visit_row(session, participant_id, visit_id)
+    if visit_row is not None:
+        lock_visit(session, visit_row.id)
     row = _visit_forms(session, visit_row).get(form_id) if visit_row is not None else None
     if row is None:
         raise FormError(f"form: {form_id} at {visit_id} has no data yet")

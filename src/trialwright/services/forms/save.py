@@ -47,6 +47,7 @@ from trialwright.services.forms.common import (
     _visit_forms,
     _visit_row,
     _withdrawn,
+    lock_visit,
 )
 from trialwright.services.forms.queries import _auto_close, _open_query
 from trialwright.services.forms.read_ahead import read_ahead
@@ -70,6 +71,27 @@ __all__ = [
 
 #: A new form record, every column returned (kept for the visit's held forms); built once, not per save.
 _INSERT_FORM = form_records.insert().returning(*form_records.c)
+
+
+def _insert_form(
+    session: Session,
+    participant_id: str,
+    visit_record_id: int,
+    form_id: str,
+    state: FormState,
+    form_values: str,
+    version: str,
+    now: dt.datetime,
+    by: str,
+) -> int:
+    """A new form record (version 1), kept for the visit's held forms; its id."""
+    row = session.execute(
+        _INSERT_FORM,
+        {"participant_id": participant_id, "visit_record_id": visit_record_id, "form_id": form_id,
+         "state": state.value, "form_values": form_values, "version": 1, "protocol_version": version,
+         "updated_at": now, "updated_by": by},
+    ).one()  # fmt: skip
+    return int(_keep_form(session, row).id)
 
 
 def _meaning(value: StoredValue | None) -> Any:
@@ -135,6 +157,7 @@ def _save_now(
     _after_death(session, protocol, participant_id, visit_row, reason)
     if visit_row.missed_reason:
         raise FormError(f"visit: {visit_id} is recorded as missed ({visit_row.missed_reason})")
+    lock_visit(session, visit_row.id)
     rows = _visit_forms(session, visit_row)
     row = rows.get(form_id)
     state = FormState(row.state) if row is not None else FormState.DRAFT
@@ -171,23 +194,8 @@ def _save_now(
         raise RefusedValues(refused)
     now = clock.now()
     if row is None:
-        record_id = _keep_form(
-            session,
-            session.execute(
-                _INSERT_FORM,
-                {
-                    "participant_id": participant_id,
-                    "visit_record_id": visit_row.id,
-                    "form_id": form_id,
-                    "state": new_state.value,
-                    "form_values": _dump(pending[form_id]),
-                    "version": 1,
-                    "protocol_version": version,
-                    "updated_at": now,
-                    "updated_by": actor.username,
-                },
-            ).one(),
-        ).id
+        record_id = _insert_form(session, participant_id, visit_row.id, form_id, new_state,
+                                 _dump(pending[form_id]), version, now, actor.username)  # fmt: skip
     else:
         record_id = row.id
         voided = {}
@@ -324,25 +332,8 @@ def _create_empty(
         reason=reason,
         detail={"visit": visit_row.visit_id},
     )
-    return int(
-        _keep_form(
-            session,
-            session.execute(
-                _INSERT_FORM,
-                {
-                    "participant_id": participant.participant_id,
-                    "visit_record_id": visit_row.id,
-                    "form_id": form_id,
-                    "state": FormState.DRAFT.value,
-                    "form_values": "{}",
-                    "version": 1,
-                    "protocol_version": version,
-                    "updated_at": now,
-                    "updated_by": actor.username,
-                },
-            ).one(),
-        ).id
-    )
+    return _insert_form(session, participant.participant_id, visit_row.id, form_id, FormState.DRAFT, "{}", version,
+                        now, actor.username)  # fmt: skip
 
 
 def save_form(

@@ -30,6 +30,7 @@ from trialwright.services.forms.common import (
     _withdrawn,
     forms_key,
     visit_key,
+    visits_locked,
 )
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import NotFound, participant_row
@@ -128,6 +129,7 @@ def _ensure_visit(
     ).one()
     keep(session, visit_key(participant.participant_id, visit_id), row)
     keep(session, forms_key(row.id), {})  # a visit just recorded has no form yet
+    visits_locked(session, [row.id])  # a row this transaction inserted is its own until it commits
     dates = peek(session, _dates_key(participant.participant_id))
     if dates is not None:
         keep(session, _dates_key(participant.participant_id), {**dates, visit_id: day})
