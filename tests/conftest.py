@@ -48,6 +48,38 @@ def audit_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -
         os.environ["XDG_DATA_HOME"] = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def test_accounts_password_hashed_once() -> Iterator[None]:
+    """Every test trial creates one account per role, all with the same password (tests.trialfixtures.PASSWORD):
+    its argon2 hash, with the production parameters, is computed once per test process and reused, instead of
+    ten times per trial (a tenth of a second or more each). Any other password is hashed afresh, with its own
+    salt; every hash is verified by argon2 as in production."""
+    from argon2 import PasswordHasher
+
+    from tests.trialfixtures import PASSWORD
+    from trialwright.services import users
+
+    production = users._hasher
+
+    class OnceForTheTestPassword(PasswordHasher):
+        memo: str | None = None
+
+        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+            if password != PASSWORD or salt is not None:
+                return production.hash(password, salt=salt)
+            if OnceForTheTestPassword.memo is None:
+                OnceForTheTestPassword.memo = production.hash(password)
+            return OnceForTheTestPassword.memo
+
+    hasher = OnceForTheTestPassword(
+        time_cost=production.time_cost, memory_cost=production.memory_cost, parallelism=production.parallelism,
+        hash_len=production.hash_len, salt_len=production.salt_len, type=production.type,
+    )  # fmt: skip
+    users._hasher = hasher
+    yield
+    users._hasher = production
+
+
 @pytest.fixture(autouse=True)
 def cli_password_of_the_test_accounts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands acting as an unblinded account ask its password (TRIALWRIGHT_PASSWORD for scripts): every test

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -26,11 +27,17 @@ class Trial:
     engine: Engine
 
 
+@cache
+def first_protocol() -> LoadedProtocol:
+    """The first trial's protocol, read and validated once per test process (it is frozen: nothing changes it)."""
+    return load_protocol(FIRST_PROTOCOL)
+
+
 def make_trial(url: str, loaded: LoadedProtocol | None = None) -> Trial:
     """A trial with an audit key in the URL's default key file (created 0600, as ``trialwright init`` does)."""
     key_file = default_key_file(url)
     engine = make_engine(url, audit_key=load_key(key_file, create=True) if key_file is not None else None)
-    init_trial(engine, loaded or load_protocol(FIRST_PROTOCOL))
+    init_trial(engine, loaded or first_protocol())
     for role in Role:
         sites = ["RAZ"] if role.site_scoped else []
         create_user(
