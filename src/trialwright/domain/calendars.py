@@ -10,20 +10,33 @@ SITE's local dates. ``local_date`` gives the calendar date of an aware moment on
 UTC offset the moment arrived with, so the same instant gets the same decision however it is written. A
 moment without an offset is refused with the field's name (``aware``), never taken as UTC or as local
 time; only a page whose input says "site time" may read a typed time on the site's clock (``on_site_clock``).
+
+Dates are typed in the person's calendar too: ``entered_date`` is the one reading of a date (or a date and
+time) typed on a page, in Solar Hijri or Gregorian, with Persian, Arabic-Indic or Latin digits, into the
+Gregorian ISO text every service takes. What it cannot read as exactly one date it refuses, naming the field
+and the rule; it never guesses a calendar or an order. ``entry_text`` writes a stored date back into an input
+the way that person types it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 import jdatetime
 
 __all__ = [
+    "GREGORIAN_YEARS",
+    "JALALI_YEARS",
     "CalendarPreference",
+    "DateEntryError",
     "NaiveTimeError",
     "aware",
+    "entered_date",
+    "entry_examples",
+    "entry_text",
     "format_date",
     "format_datetime",
     "from_jalali",
@@ -133,8 +146,141 @@ def format_datetime(
     preference: CalendarPreference | str = CalendarPreference.BOTH,
     tz: dt.tzinfo | None = None,
 ) -> str:
-    """Render an aware date-time in ``tz`` (UTC when not given) with its date in the preferred calendar(s)."""
+    """Render an aware date-time in ``tz`` (UTC when not given) with its date in the preferred calendar(s)
+    and its zone named: the zone's abbreviation (``AEST``, ``UTC``), and where a zone has none but an offset
+    (Tehran's ``+0330``), the offset and the zone's name, ``+0330 (Asia/Tehran)``."""
     if moment.tzinfo is None:
         raise ValueError("a naive date-time cannot be shown: trialwright stores aware times only")
     local = moment.astimezone(tz or dt.UTC)
-    return f"{format_date(local.date(), preference)} {local:%H:%M} {local.tzname()}"
+    name = local.tzname() or ""
+    if name[:1] in {"+", "-"} and isinstance(tz, ZoneInfo):
+        name = f"{name} ({tz.key})"
+    return f"{format_date(local.date(), preference)} {local:%H:%M} {name}"
+
+
+class DateEntryError(ValueError):
+    """A typed date that is not exactly one date; the message names the field, what was typed and the rule."""
+
+
+#: The Solar Hijri years a typed date may be in (Gregorian 1821 to 2221): a person, a visit or an event.
+JALALI_YEARS = range(1200, 1600)
+#: The Gregorian years a typed date may be in. The gap between the two ranges is what lets a person who
+#: reads both calendars type either: the year alone says which calendar a date is in, never a guess.
+GREGORIAN_YEARS = range(1800, 10000)
+
+_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+#: Marks that right-to-left text carries invisibly (and pasting brings along): not part of a date.
+_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+_DATE = re.compile(r"(\d{4})([/-])(\d{1,2})\2(\d{1,2})", re.ASCII)
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?", re.ASCII)
+_YEAR_LAST = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}", re.ASCII)
+_JALALI_RULE = "months 1-12; months 1-6 have 31 days, 7-11 have 30, and 12 has 29, or 30 in a leap year"
+
+
+def _jalali_days(year: int, month: int) -> int:
+    if month < 12:
+        return 31 if month <= 6 else 30
+    return 30 if jdatetime.date(year, 1, 1).isleap() else 29
+
+
+def _examples(preference: CalendarPreference, time: bool) -> str:
+    jalali, gregorian = ("1400/01/30 14:30", "2021-04-19 14:30") if time else ("1400/01/30", "2021-04-19")
+    if preference is CalendarPreference.JALALI:
+        return jalali
+    if preference is CalendarPreference.GREGORIAN:
+        return gregorian
+    return f"{jalali} or {gregorian}"
+
+
+def entry_examples(preference: CalendarPreference | str, time: bool = False) -> tuple[str, ...]:
+    """What an input shows before anything is typed: the form(s) it reads, e.g. ``("1400/01/30",)``."""
+    return tuple(_examples(CalendarPreference(preference), time).split(" or "))
+
+
+def entered_date(text: str, preference: CalendarPreference | str, label: str, *, time: bool = False) -> str:
+    """A date (``time``: a date and time) typed by a person whose calendar is ``preference``, as Gregorian
+    ISO text (``2021-04-19``; with a time ``2021-04-19T14:30``, with its offset only if one was typed).
+
+    Persian and Arabic-Indic digits read as Latin ones; the year comes first, then month and day, separated
+    by ``/`` or ``-``; a time follows after a space or ``T`` as ``HH:MM`` (``:SS`` and an offset optional).
+    A ``jalali`` person types Solar Hijri dates, a ``gregorian`` one Gregorian dates, and a person who reads
+    ``both`` either: the year says which (``JALALI_YEARS``, ``GREGORIAN_YEARS``). Empty text stays empty (the
+    rule that needs the date says so). Anything else is refused with ``DateEntryError`` naming ``label``."""
+    pref = CalendarPreference(preference)
+    typed = text.strip()
+    if typed == "":
+        return ""
+    clean = typed.translate(_MARKS).translate(_DIGITS).strip()
+    date_part, _, time_part = clean.replace("T", " ", 1).partition(" ")
+    time_part = time_part.strip()
+
+    def refuse(rule: str) -> DateEntryError:
+        return DateEntryError(f"{label}: {typed} {rule}")
+
+    form_rule = f"is not a date written year first, e.g. {_examples(pref, time)}"
+    match = _DATE.fullmatch(date_part)
+    if match is None:
+        if _YEAR_LAST.fullmatch(date_part):
+            raise refuse(f"is ambiguous: write the year first, as 4 digits, e.g. {_examples(pref, time)}")
+        raise refuse(form_rule)
+    year, month, day = int(match[1]), int(match[3]), int(match[4])
+    if year in JALALI_YEARS and pref is not CalendarPreference.GREGORIAN:
+        if not (1 <= month <= 12 and 1 <= day <= _jalali_days(year, month)):
+            leap = f"; {year} is not a leap year" if month == 12 and day == 30 else ""
+            raise refuse(f"is not a date in the Solar Hijri calendar ({_JALALI_RULE}{leap})")
+        gregorian: dt.date = jdatetime.date(year, month, day).togregorian()
+    elif year in GREGORIAN_YEARS and pref is not CalendarPreference.JALALI:
+        try:
+            gregorian = dt.date(year, month, day)
+        except ValueError:
+            raise refuse("is not a date in the Gregorian calendar") from None
+    elif pref is CalendarPreference.JALALI:
+        raise refuse(f"is not a Solar Hijri date: the year must be {JALALI_YEARS.start}-{JALALI_YEARS.stop - 1}, "
+                     "e.g. 1400/01/30 (your calendar is Solar Hijri; change it on your profile)")  # fmt: skip
+    elif pref is CalendarPreference.GREGORIAN:
+        hint = " (your calendar is Gregorian; change it on your profile)" if year in JALALI_YEARS else ""
+        raise refuse(f"is not a Gregorian date: the year must be {GREGORIAN_YEARS.start} or later, "
+                     f"e.g. 2021-04-19{hint}")  # fmt: skip
+    else:
+        raise refuse(f"is in neither calendar: a Solar Hijri year is {JALALI_YEARS.start}-{JALALI_YEARS.stop - 1}, "
+                     f"a Gregorian one {GREGORIAN_YEARS.start} or later")  # fmt: skip
+    if not time:
+        if time_part:
+            raise refuse(f"is a date and time where a date alone is asked for, e.g. {_examples(pref, time)}")
+        return gregorian.isoformat()
+    clock = _TIME.fullmatch(time_part)
+    if clock is None:
+        raise refuse(f"needs a time after the date, as HH:MM, e.g. {_examples(pref, time)}")
+    hour, minute, second = int(clock[1]), int(clock[2]), int(clock[3] or 0)
+    if not (hour <= 23 and minute <= 59 and second <= 59):
+        raise refuse("is not a time of day (hours 0-23, minutes and seconds 0-59)")
+    seconds = f":{second:02d}{clock[4] or ''}" if clock[3] else ""
+    offset = "+00:00" if clock[5] == "Z" else (clock[5] or "")
+    return f"{gregorian.isoformat()}T{hour:02d}:{minute:02d}{seconds}{offset}"
+
+
+def entry_text(value: dt.date | str | None, preference: CalendarPreference | str, time: bool = False) -> str:
+    """A date (a date and time, or their ISO text) written back into an input the way this person types it:
+    Solar Hijri for ``jalali`` and ``both``, Gregorian ISO for ``gregorian`` (a native date input wants
+    exactly that). Text that is not ISO (what the person typed, say a refused date) is given back as typed,
+    so nothing typed is lost."""
+    pref = CalendarPreference(preference)
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        text = value.isoformat(timespec="minutes")
+    elif isinstance(value, dt.date):
+        text = value.isoformat()
+    else:
+        text = value.strip()
+    if not _ISO.fullmatch(text):
+        return value if isinstance(value, str) else text
+    try:
+        day = dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return text
+    if pref is CalendarPreference.GREGORIAN or day.year not in GREGORIAN_YEARS:
+        return text
+    rest = text[10:].lstrip("T ")
+    return f"{to_jalali(day)} {rest}" if rest else to_jalali(day)

@@ -53,6 +53,7 @@ __all__ = [
     "SignedInPage",
     "client_address",
     "nav_for",
+    "page_zone",
     "require_api_roles",
     "require_roles",
     "viewer_of",
@@ -176,7 +177,19 @@ def current_page(request: Request, session: SessionDep, protocol: ProtocolDep) -
     nav = nav_for(user)
     if user is not None and user.role.value in protocol.masking.account_approvers:
         nav = (*nav[:-1], NavItem("/admin/users/requests", N_("Account requests")), nav[-1])
-    return Page(user=user, lang=lang, calendar=calendar, csrf_token=csrf, nav=nav, trial_name=protocol.short_name)
+    return Page(user=user, lang=lang, calendar=calendar, csrf_token=csrf, nav=nav, trial_name=protocol.short_name,
+                zone=page_zone(protocol, user))  # fmt: skip
+
+
+def page_zone(protocol: Protocol, user: UserView | None) -> str | None:
+    """The zone a page about no one site shows times in: the one the viewer's sites share, else the one all
+    the trial's sites share; None (UTC, named as such) when the sites keep different clocks."""
+    mine = {s.timezone for s in protocol.sites if user is not None and s.code in user.sites}
+    every = {s.timezone for s in protocol.sites}
+    for zones in (mine, every):
+        if len(zones) == 1:
+            return next(iter(zones))
+    return None
 
 
 PageDep = Annotated[Page, Depends(current_page)]

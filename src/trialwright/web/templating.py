@@ -4,7 +4,10 @@ Each render gets the request's language (``_``, ``gettext``, ``ngettext`` bound 
 concurrent requests in other languages never mix), text direction, calendar preference (``fdate`` and
 ``fdatetime`` honour it), the signed-in user, the navigation for their role and the CSRF token. A page about
 one site's participant passes ``site_zone`` (the site's IANA zone): ``fdatetime`` then shows its times on
-the site's clock, with the zone's abbreviation; other pages show UTC.
+the site's clock; other pages show them on the viewer's sites' clock (``Page.zone``: the zone the viewer's
+sites, or else all the trial's sites, share; UTC only when they keep different clocks). Every time shown
+names its zone. Date inputs are written in the viewer's calendar (``entry_text``, ``entry_examples``; the
+``date_input`` macro of ``_dates.html``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trialwright import __version__
-from trialwright.domain.calendars import format_date, format_datetime
+from trialwright.domain.calendars import entry_examples, entry_text, format_date, format_datetime
 from trialwright.services.users import UserView
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
 
@@ -51,6 +54,8 @@ class Page:
     csrf_token: str
     nav: tuple[NavItem, ...] = field(default_factory=tuple)
     trial_name: str | None = None
+    #: The IANA zone times are shown in when a page is about no one site (None: UTC).
+    zone: str | None = None
 
 
 def render_page(
@@ -59,10 +64,15 @@ def render_page(
     """Render a page template with the viewer's language, calendar, navigation and CSRF token."""
     t = translations(page.lang)
 
-    def fdate(value: dt.date | None) -> str:
+    def fdate(value: dt.date | str | None) -> str:
+        if isinstance(value, str):  # an ISO date held as text (a screening value, a report's JSON)
+            try:
+                return format_date(dt.date.fromisoformat(value), page.calendar)
+            except ValueError:
+                return value
         return "" if value is None else format_date(value, page.calendar)
 
-    zone = (context or {}).get("site_zone")
+    zone = (context or {}).get("site_zone") or page.zone
 
     def fdatetime(value: dt.datetime | None) -> str:
         return "" if value is None else format_datetime(value, page.calendar, ZoneInfo(zone) if zone else None)
@@ -90,6 +100,8 @@ def render_page(
         "fdate": fdate,
         "fdatetime": fdatetime,
         "flocal": flocal,
+        "entry_text": lambda value, time=False: entry_text(value, page.calendar, time),
+        "entry_examples": lambda time=False: entry_examples(page.calendar, time),
         **(context or {}),
     }
     html = environment.get_template(template_name).render(full)

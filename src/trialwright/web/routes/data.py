@@ -11,13 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from trialwright.domain.calendars import local_date
+from trialwright.domain.calendars import DateEntryError, local_date
 from trialwright.domain.forms import FormValueError
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
+from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, RowId, require_roles
+from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
@@ -54,6 +56,7 @@ def _form_page(
     status: int = 200,
     errors: list[str] | None = None,
     typed: dict[str, Any] | None = None,
+    refused: dict[str, str] | None = None,
 ) -> Response:
     assert page.user is not None
     try:
@@ -75,6 +78,9 @@ def _form_page(
     for p in problems:
         name = p.split(":", 1)[0]
         (by_field.setdefault(name, []) if name in ids else general).append(p)
+    for name, message in (refused or {}).items():  # dates not read, under their field
+        field = name.removeprefix("v-")
+        (by_field.setdefault(field, []) if field in ids else general).append(message)
     role = page.user.role
     context: dict[str, Any] = {
         "participant_id": participant_id,
@@ -114,16 +120,26 @@ def form_page(
     return _form_page(request, page, engine, protocol, participant_id, visit_id, form_id)
 
 
-async def _entries(request: Request, protocol: Protocol, form_id: str, stored: Any) -> dict[str, Any]:
-    """What the form page sent, as the service's entries: only fields that were typed or cleared."""
+async def _entries(
+    request: Request, page: Page, protocol: Protocol, form_id: str, stored: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """What the form page sent, as the service's entries: only fields that were typed or cleared (dates read
+    in the viewer's calendar as ISO text); and the dates refused, by input name."""
     data = await request.form()
     entries: dict[str, Any] = {}
+    refused: dict[str, str] = {}
     for f in protocol.form(form_id).fields:
         if f.derived is not None:
             continue
         status = str(data.get(f"s-{f.id}", "value"))
         raw: Any = data.getlist(f"v-{f.id}") if f.type.value == "multi_choice" else str(data.get(f"v-{f.id}", ""))
         raw = [r for r in raw if r] if isinstance(raw, list) else raw.strip()
+        if f.type.value in {"date", "datetime"} and raw and status == "value":
+            try:
+                raw = read_date(page, raw, f.translations.get(page.lang) or f.label, time=f.type.value == "datetime")
+            except DateEntryError as exc:
+                refused[f"v-{f.id}"] = str(exc)
+                continue
         unit = str(data.get(f"u-{f.id}", "")).strip() or None
         reason = str(data.get(f"r-{f.id}", "")).strip()
         if status in {"not_done", "not_applicable"}:
@@ -134,7 +150,12 @@ async def _entries(request: Request, protocol: Protocol, form_id: str, stored: A
             entries[f.id] = {"value": raw, "unit": unit} if unit else raw
         elif stored is not None and f.id in stored.values:
             entries[f.id] = None  # emptied: cleared (a reason is asked for once the form is complete)
-    return entries
+    return entries, refused
+
+
+def _typed(data: Any) -> dict[str, Any]:
+    """What was typed on the form page, to show it again after a refusal (the visit date too)."""
+    return {k: v for k, v in data.items() if k.startswith(("v-", "u-", "s-", "r-")) or k == "visit_date"}
 
 
 @router.post("/participants/{participant_id}/visits/{visit_id}/forms/{form_id}", response_class=HTMLResponse)
@@ -152,8 +173,16 @@ async def save(
     data = await request.form()
     try:
         stored = svc.get_form(engine, page.user, participant_id, visit_id, form_id)
-        entries = await _entries(request, protocol, form_id, stored)
-        visit_date = str(data.get("visit_date", "")).strip()
+        entries, refused = await _entries(request, page, protocol, form_id, stored)
+        try:
+            visit_date = read_date(page, str(data.get("visit_date", "")), N_("Visit date"))
+        except DateEntryError as exc:
+            refused["visit_date"] = str(exc)
+        if refused:
+            return _form_page(
+                request, page, engine, protocol, participant_id, visit_id, form_id, status=422,
+                typed=_typed(data), refused=refused,
+            )  # fmt: skip
         svc.save_form(
             engine,
             page.user,
@@ -168,16 +197,14 @@ async def save(
     except NotFound:
         return _not_found(request, page)
     except FormValueError as exc:
-        typed = {k: v for k, v in data.items() if k.startswith(("v-", "u-", "s-", "r-"))}
         return _form_page(
             request, page, engine, protocol, participant_id, visit_id, form_id, status=422,
-            errors=list(exc.problems), typed=typed,
+            errors=list(exc.problems), typed=_typed(data),
         )  # fmt: skip
     except (svc.FormError, ValueError) as exc:
-        typed = {k: v for k, v in data.items() if k.startswith(("v-", "u-", "s-", "r-"))}
         return _form_page(
             request, page, engine, protocol, participant_id, visit_id, form_id, status=422, errors=[str(exc)],
-            typed=typed,
+            typed=_typed(data),
         )  # fmt: skip
     return RedirectResponse(_url(participant_id, visit_id, form_id), status_code=303)
 
@@ -295,14 +322,17 @@ def visit(
             svc.miss_visit(engine, page.user, participant_id, visit_id, missed_reason)
         else:
             try:
-                day = dt.date.fromisoformat(visit_date)
+                day = dt.date.fromisoformat(read_date(page, visit_date, N_("Date held")))
+            except DateEntryError as exc:
+                raise svc.FormError(str(exc)) from None
             except ValueError:
                 raise svc.FormError("visit_date: must be a date written YYYY-MM-DD") from None
             svc.record_visit(engine, page.user, participant_id, visit_id or None, day, label=label or None)
     except NotFound:
         return _not_found(request, page)
     except svc.FormError as exc:
-        return participant_page(request, page, engine, participant_id, status=422, errors=[str(exc)])
+        typed = {"visit_id": visit_id, "visit_date": visit_date, "missed_reason": missed_reason, "label": label}
+        return participant_page(request, page, engine, participant_id, status=422, errors=[str(exc)], typed=typed)
     return RedirectResponse(f"/participants/{participant_id}", status_code=303)
 
 

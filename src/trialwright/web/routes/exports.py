@@ -15,10 +15,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from trialwright.domain.calendars import DateEntryError, local_date
 from trialwright.domain.roles import Role
 from trialwright.services import clock, sharing
 from trialwright.services import exports as svc
+from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ReadEngineDep, require_roles
+from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
@@ -102,7 +105,7 @@ def _access_page(
         "may_decide": role in sharing.DECIDERS,
         "may_issue": role is Role.UNBLINDED_STATISTICIAN,
         "error": error,
-        "today": clock.now().date().isoformat(),
+        "today": local_date(clock.now(), page.zone or "UTC").isoformat(),  # on the sites' clock, not UTC's
     }
     return render_page(request, page, "exports/access.html", context, status_code=status)
 
@@ -130,7 +133,10 @@ def add_publication(
 ) -> Response:
     assert page.user is not None
     try:
-        sharing.record_publication(engine, page.user, citation, dt.date.fromisoformat(published_on))
+        day = dt.date.fromisoformat(read_date(page, published_on, N_("Published on")))
+        sharing.record_publication(engine, page.user, citation, day)
+    except DateEntryError as exc:
+        return _access_page(request, page, engine, 422, str(exc))
     except (sharing.SharingError, ValueError) as exc:
         return _access_page(
             request,
@@ -157,7 +163,9 @@ def add_request(
 ) -> Response:
     assert page.user is not None
     try:
-        received = dt.date.fromisoformat(received_on)
+        received = dt.date.fromisoformat(read_date(page, received_on, N_("Received on")))
+    except DateEntryError as exc:
+        return _access_page(request, page, engine, 422, str(exc))
     except ValueError:
         return _access_page(request, page, engine, 422, "received_on: give a date (YYYY-MM-DD)")
     try:

@@ -85,6 +85,7 @@ def participant_page(
     participant_id: str,
     status: int = 200,
     errors: list[str] | None = None,
+    typed: dict[str, str] | None = None,
 ) -> Response:
     assert page.user is not None
     rows = svc.participant_rows(engine, page.user, participant_id=participant_id)
@@ -98,6 +99,7 @@ def participant_page(
         "can_randomize": page.user.role in svc.RANDOMIZERS,
         "can_unblind": page.user.role is Role.INVESTIGATOR and unblinding_applies(current_protocol(engine).protocol),
         "errors": errors or [],
+        "typed": typed or {},  # the visit form as typed, shown again after a refusal
         "pause": safety.pause(engine),
         "events": safety.list_events(engine, page.user, participant_id=participant_id)
         if page.user.role in safety.READERS

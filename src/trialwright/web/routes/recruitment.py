@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from trialwright.domain.calendars import to_jalali
 from trialwright.services import recruitment as svc
 from trialwright.services.users import UserView
+from trialwright.web.dates import read_dates
 from trialwright.web.deps import EngineDep, ProtocolDep, require_roles
 from trialwright.web.i18n import N_, translations
 from trialwright.web.recruitment_plots import cumulative_svg, forecast_svg, reasons_svg
@@ -33,6 +34,9 @@ REASONS = {
     "not_recorded": N_("not recorded"),
 }
 _FIELDS = ("new_site_rate", "new_site_opens", "end_date", "as_of")
+#: The what-if's dates as the page labels them: typed in the viewer's calendar.
+_DATES = {"new_site_opens": N_("The new site opens on"), "end_date": N_("A later end of recruitment"),
+          "as_of": N_("As of (a past date, to see the forecast as it was then)")}  # fmt: skip
 
 
 def _date_label(calendar: str) -> Any:
@@ -81,13 +85,17 @@ def recruitment(
 ) -> Response:
     assert page.user is not None
     typed = dict(zip(_FIELDS, (new_site_rate, new_site_opens, end_date, as_of), strict=True))
+    read, refused = read_dates(page, typed, _DATES)
+    read = {k: "" if k in refused else v for k, v in read.items()}  # the other fields are still checked
     problems: list[tuple[str, str]] = []
     try:
-        scenario = svc.parse_scenario(**typed)
+        scenario = svc.parse_scenario(**read)
+        if refused:  # a date not read leaves the what-if out (the as-of date kept if it was read)
+            scenario = svc.Scenario(as_of=scenario.as_of)
     except svc.RecruitmentError as exc:
         problems.extend(exc.problems)
         try:  # keep the as-of date if it alone is fine
-            scenario = svc.parse_scenario(as_of=as_of)
+            scenario = svc.parse_scenario(as_of=read["as_of"])
         except svc.RecruitmentError:
             scenario = svc.Scenario()
     status, forecast, plain, more = _results(engine, page.user, scenario)
@@ -100,7 +108,7 @@ def recruitment(
         for r in status.screen_failures
     ]
     reason_labels = [_(REASONS.get(r.code, r.label)) for r in status.non_enrolment]
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {field: [message] for field, message in refused.items()}
     for field, rule in problems:
         errors.setdefault(field, []).append(f"{field}: {rule}")
     context = {
@@ -120,4 +128,4 @@ def recruitment(
         "failures_svg": reasons_svg(status.screen_failures, failure_labels, "failures",
                                     _(N_("Eligibility criteria not met"))) if status.screen_failures else "",
     }  # fmt: skip
-    return render_page(request, page, "recruitment/index.html", context, status_code=422 if problems else 200)
+    return render_page(request, page, "recruitment/index.html", context, status_code=422 if errors else 200)

@@ -13,12 +13,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from trialwright.domain.calendars import DateEntryError
 from trialwright.domain.safety import ActionTaken, EventOutcome, SafetyInputError, Seriousness
 from trialwright.domain.text import spreadsheet_values
 from trialwright.protocol import Protocol
 from trialwright.services import safety as svc
 from trialwright.services.screening import NotFound, check_participant
+from trialwright.web.dates import read_date, read_dates
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
+from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
@@ -61,11 +64,19 @@ async def _typed(request: Request) -> tuple[dict[str, Any], str | None]:
     return raw, (str(data.get("reason", "")).strip() or None)
 
 
-def _by_field(problems: list[tuple[str, str]] | None) -> dict[str, list[str]]:
-    """Each problem as ``field: rule``, under its field, for the inline messages."""
+#: The report's dates (and its date and time) as the page labels them: typed in the viewer's calendar.
+_DATES = {"onset": N_("Onset"), "end": N_("End (empty while ongoing)"), "death_date": N_("Date of death")}
+_TIMES = {"aware_at": N_("When the site became aware (site time)")}
+
+
+def _by_field(problems: list[tuple[str, str]] | None, refused: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Each problem as ``field: rule``, under its field, for the inline messages; a refused date as its
+    message (which names the field's label)."""
     by_field: dict[str, list[str]] = {}
     for name, rule in problems or []:
         by_field.setdefault(name, []).append(f"{name}: {rule}")
+    for name, message in (refused or {}).items():
+        by_field.setdefault(name, []).append(message)
     return by_field
 
 
@@ -77,12 +88,13 @@ def _report_page(
     *,
     typed: dict[str, Any] | None = None,
     problems: list[tuple[str, str]] | None = None,
+    refused: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     context = {
         "participant_id": participant_id,
         "typed": typed or {},
-        "field_errors": _by_field(problems),
+        "field_errors": _by_field(problems, refused),
         "action": f"/participants/{participant_id}/adverse-events",
         "follow_up": None,
         **_choices(protocol),
@@ -109,8 +121,11 @@ async def report(
 ) -> Response:  # fmt: skip
     assert page.user is not None
     raw, _ = await _typed(request)
+    read, refused = read_dates(page, raw, _DATES, _TIMES)
+    if refused:
+        return _report_page(request, page, protocol, participant_id, typed=raw, refused=refused, status=422)
     try:
-        event = svc.report_event(engine, page.user, participant_id, raw, typed_on_site_clock=True)
+        event = svc.report_event(engine, page.user, participant_id, read, typed_on_site_clock=True)
     except NotFound:
         return _not_found(request, page)
     except (SafetyInputError, svc.SafetyError) as exc:
@@ -127,6 +142,7 @@ def _event_page(
     *,
     typed: dict[str, Any] | None = None,
     problems: list[tuple[str, str]] | None = None,
+    refused: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     assert page.user is not None
@@ -141,7 +157,7 @@ def _event_page(
         "causality_labels": {c.code: c.label for c in protocol.safety.causality},
         "can_report": page.user.role in svc.REPORTERS,
         "typed": typed or current,
-        "field_errors": _by_field(problems),
+        "field_errors": _by_field(problems, refused),
         "action": f"/adverse-events/{ae_number}/follow-ups",
         "follow_up": ae_number,
         "kinds": [d.kind for d in event.deadlines if d.submitted_at is None],
@@ -164,8 +180,11 @@ async def follow_up(
 ) -> Response:  # fmt: skip
     assert page.user is not None
     raw, reason = await _typed(request)
+    read, refused = read_dates(page, raw, _DATES, _TIMES)
+    if refused:
+        return _event_page(request, page, engine, protocol, ae_number, typed=raw, refused=refused, status=422)
     try:
-        svc.follow_up(engine, page.user, ae_number, raw, reason, typed_on_site_clock=True)
+        svc.follow_up(engine, page.user, ae_number, read, reason, typed_on_site_clock=True)
     except (SafetyInputError, svc.SafetyError) as exc:
         return _event_page(request, page, engine, protocol, ae_number, typed=raw, problems=list(exc.problems),
                            status=422)  # fmt: skip
@@ -180,8 +199,12 @@ async def submission(
     assert page.user is not None
     data = await request.form()
     try:
+        submitted_at = read_date(page, str(data.get("submitted_at", "")), N_("Sent at (site time)"), time=True)
+    except DateEntryError as exc:
+        return _event_page(request, page, engine, protocol, ae_number, refused={"submitted_at": str(exc)}, status=422)
+    try:
         svc.record_submission(
-            engine, page.user, ae_number, str(data.get("kind", "")), str(data.get("submitted_at", "")),
+            engine, page.user, ae_number, str(data.get("kind", "")), submitted_at,
             str(data.get("note", "")).strip() or None, typed_on_site_clock=True,
         )  # fmt: skip
     except NotFound:

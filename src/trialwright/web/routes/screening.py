@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from trialwright.domain.calendars import local_date, on_site_clock
+from trialwright.domain.calendars import DateEntryError, local_date, on_site_clock
 from trialwright.domain.eligibility import ScreeningValueError, evaluate, validate_values
 from trialwright.domain.roles import Role
 from trialwright.domain.text import spreadsheet_row
@@ -34,7 +34,9 @@ from trialwright.services.screening import (
     set_non_enrolment,
     update_screening,
 )
+from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, require_roles
+from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
@@ -55,16 +57,24 @@ def entry_fields(protocol: Protocol) -> list[Any]:
     ]
 
 
-async def _form_values(request: Request, protocol: Protocol) -> dict[str, Any]:
+async def _form_values(request: Request, protocol: Protocol, page: Page) -> tuple[dict[str, Any], list[str]]:
+    """The screening values typed (dates read in the viewer's calendar as ISO text), and the dates refused."""
     form = await request.form()
     values: dict[str, Any] = {}
+    refused: list[str] = []
     for f in entry_fields(protocol):
         raw = str(form.get(f.id, "")).strip()
         if raw == "":
             continue
+        if f.type == "date":
+            try:
+                raw = read_date(page, raw, f.translations.get(page.lang) or f.label)
+            except DateEntryError as exc:
+                refused.append(str(exc))
+                continue
         unit = str(form.get(f"{f.id}__unit", "")).strip() or None
         values[f.id] = {"value": raw, "unit": unit} if unit else raw
-    return values
+    return values, refused
 
 
 def _sites_for(page: Page, protocol: Protocol) -> list[str]:
@@ -172,8 +182,11 @@ def new_form(request: Request, page: WriterPage, protocol: ProtocolDep) -> HTMLR
 @router.post("/screening/check")
 async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf: CsrfChecked) -> JSONResponse:
     """The live eligibility summary: what the decision would be for the values on the form."""
+    values, refused = await _form_values(request, protocol, page)
+    if refused:
+        return JSONResponse({"decision": "invalid", "problems": refused})
     try:
-        decision = evaluate(protocol, validate_values(protocol, await _form_values(request, protocol)))
+        decision = evaluate(protocol, validate_values(protocol, values))
     except ScreeningValueError as exc:
         return JSONResponse({"decision": "invalid", "problems": list(exc.problems)})
     return JSONResponse(
@@ -191,12 +204,13 @@ async def create(
 ) -> Response:
     assert page.user is not None
     form = await request.form()
-    values = await _form_values(request, protocol)
-    problems: list[str] = []
+    values, problems = await _form_values(request, protocol, page)
     try:
-        screened_on = dt.date.fromisoformat(str(form.get("screened_on", "")))
+        screened_on = dt.date.fromisoformat(read_date(page, str(form.get("screened_on", "")), N_("Date of screening")))
+    except DateEntryError as exc:
+        problems.insert(0, str(exc))
     except ValueError:
-        problems.append("screened_on: must be a date written YYYY-MM-DD")
+        problems.insert(0, "screened_on: must be a date written YYYY-MM-DD")
     if not problems:
         try:
             created = screen(engine, page.user, site=str(form.get("site", "")), screened_on=screened_on, values=values)
@@ -280,7 +294,9 @@ async def change_values(
     assert page.user is not None
     user = page.user
     form = await request.form()
-    values = await _form_values(request, protocol)
+    values, refused = await _form_values(request, protocol, page)
+    if refused:
+        return _detail(request, page, engine, protocol, screening_id, 422, refused)
     reason = str(form.get("reason", "")) or None
     return _act(
         request,
@@ -340,7 +356,10 @@ def consent(
         # The page's input says "site time": a time typed without an offset is read on the site's clock.
         zone = protocol.site(get_screening(engine, user, screening_id).site).timezone
         try:
-            when = dt.datetime.fromisoformat(on_site_clock(obtained_at, zone, "obtained_at"))
+            typed = read_date(page, obtained_at, N_("Date and time (site time)"), time=True)
+            when = dt.datetime.fromisoformat(on_site_clock(typed, zone, "obtained_at"))
+        except DateEntryError as exc:
+            raise ScreeningError(str(exc)) from None
         except ValueError as exc:
             if str(exc).startswith("obtained_at: "):
                 raise ScreeningError(str(exc)) from None
