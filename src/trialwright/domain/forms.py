@@ -193,7 +193,8 @@ def _rounded(f: FormField, value: float, raw: Any, unit: str | None) -> float | 
         if (places := places_typed(raw)) > f.decimals:
             kept = "a whole number" if f.decimals == 0 else f"{f.decimals} decimal place{'s' * (f.decimals > 1)}"
             typed = f"{str(raw).strip()} has {places} decimal place{'s' * (places > 1)}"
-            raise ValueError(f"{typed}; this field keeps {kept} (the protocol's decimals), so give it to that precision")
+            raise ValueError(f"{typed}; this field keeps {kept} (the protocol's decimals), so give it to that "
+                             "precision")  # fmt: skip
         return value
     return round_half_up(value, f.decimals)
 
