@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from _common import percentile
@@ -30,7 +31,7 @@ from sqlalchemy import ColumnElement, Engine, Table, func, select
 from trialwright.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from trialwright.services.audit_trail import page_trail
 from trialwright.services.forms import page_queries
-from trialwright.services.randomization import page_participants, page_preparation_queue
+from trialwright.services.randomization import PreparationState, page_participants, page_preparation_queue
 from trialwright.services.reauth import access_policy
 from trialwright.services.safety import page_events
 from trialwright.services.screening import page_screenings
@@ -64,6 +65,7 @@ class ListSpec:
     key: ColumnElement[Any]
     where: ColumnElement[bool] | None = None
     grows: bool = False  # the audit trail: reading it (and the token made for it) adds entries
+    params: tuple[tuple[str, str], ...] = ()  # the page's own filter (the pharmacy's state), sent with every page
 
 
 LISTS = (
@@ -76,8 +78,10 @@ LISTS = (
              adverse_events, adverse_events.c.id),
     ListSpec("audit", "sim-data-manager", "/admin/audit", "/api/v1/audit", page_trail, audit_entries,
              audit_entries.c.seq, grows=True),
-    ListSpec("pharmacy", "sim-unblinded-pharmacist", "/pharmacy", None, page_preparation_queue, allocation_entries,
-             allocation_entries.c.id, allocation_entries.c.participant_id.is_not(None)),
+    # The pharmacy page lists one state at a time; a simulated trial's doses were prepared on earlier days.
+    ListSpec("pharmacy", "sim-unblinded-pharmacist", "/pharmacy", None,
+             partial(page_preparation_queue, state=PreparationState.DONE), allocation_entries,
+             allocation_entries.c.id, allocation_entries.c.participant_id.is_not(None), params=(("state", "done"),)),
     ListSpec("data access", "sim-data-manager", "/data-access", None, page_requests, access_requests,
              access_requests.c.id),
 )  # fmt: skip
@@ -158,7 +162,8 @@ def list_step(url: str, spec: ListSpec, requests: int) -> Callable[[], dict[str,
         figures: dict[str, Any] = {"total": total, "depth": depth, "seconds": 0.0}
         with TestClient(app, follow_redirects=False) as client:
             client.cookies.set(SESSION_COOKIE, cookie)
-            pages = {"first": {}, "deep": deep}
+            own = dict(spec.params)
+            pages = {"first": own, "deep": None if deep is None else {**own, **deep}}
             for where, path, headers in (("api", spec.api, bearer), ("page", spec.page, {})):  # the page audits
                 if path is None:
                     continue

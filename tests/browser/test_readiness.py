@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.test_randomization import _as, _enrolled
 from tests.trialfixtures import PASSWORD, Trial, who
@@ -31,13 +32,15 @@ def test_the_readiness_page_and_the_override(page, live_server: str, live_trial:
     page.goto(f"{live_server}/data-management")
     page.fill("#lock-reason", "Final analysis")
     page.get_by_role("button", name="Lock the database").click()
+    expect(page.get_by_test_id("override")).to_contain_text("Open blockers: 1")  # the confirmation says so
+    page.get_by_role("button", name="Confirm").click()  # without the password: refused, nothing locked
     refused = page.locator("p.error").first.inner_text()
     assert refused.startswith("trial: 1 blocker (1 open query) blocks the lock; resolve it, or override"), refused
     page.shot("lock-refused")
 
     page.fill("#lock-reason", "Final analysis: the open query is about a screening value, not an outcome")
     page.fill("#lock-password", PASSWORD)
-    page.get_by_role("button", name="Lock the database").click()
+    page.get_by_role("button", name="Confirm").click()
     banner = page.get_by_test_id("lock-banner").inner_text()
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert banner.startswith("Locked with 1 open blocker by data-manager on " + today), banner

@@ -66,13 +66,16 @@ def test_report_an_sae_masked_for_the_team_by_arm_for_the_dsmb_and_the_pause(  #
     page.shot("dsmb-by-arm")
     page.locator("#decision").select_option("resume")
     page.locator("#reason").fill("Reviewed by arm: anaphylaxis treated, no further risk signal")
-    page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Record decision").click()
+    expect(page.get_by_test_id("what-will-happen")).to_contain_text("Randomization reopens at every site")
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
     assert page.get_by_test_id("pause-state").inner_text().startswith("Randomization is open.")
     expect(page.get_by_test_id("decision")).to_have_count(1)
 
     _as(page, live_server, Role.INVESTIGATOR)
     page.goto(f"{live_server}/participants/{second}")
     page.get_by_role("button", name="Randomize").click()
+    page.get_by_role("button", name="Confirm").click()
     assert page.get_by_test_id("randomization-number").inner_text() == "2"
     assert page.get_by_test_id("arm").inner_text() == "masked"

@@ -39,6 +39,7 @@ __all__ = [
     "ApiReentry",
     "ApiUser",
     "ApproverPage",
+    "ConfirmReentry",
     "CsrfChecked",
     "EngineDep",
     "LimitsDep",
@@ -296,8 +297,24 @@ def api_reentry(request: Request, user: ApiUser, policy: PolicyDep, limits: Limi
     return policy
 
 
+def confirmed_reentry(
+    request: Request,
+    session: SessionDep,
+    policy: PolicyDep,
+    limits: LimitsDep,
+    confirm: Annotated[str, Form()] = "",
+) -> AccessPolicy:
+    """``page_reentry`` for a guarded action (``web/confirm.py``): counted on the post that confirms, which is
+    the one that checks the password; the first post only shows the confirmation page."""
+    if confirm:
+        page_reentry(request, session, policy, limits)
+    return policy
+
+
 #: The lockout policy, for a route that takes the password again (rate-limited).
 PageReentry = Annotated[AccessPolicy, Depends(page_reentry)]
+#: The same, for a route behind a confirmation step: counted when the confirmation is posted.
+ConfirmReentry = Annotated[AccessPolicy, Depends(confirmed_reentry)]
 ApiReentry = Annotated[AccessPolicy, Depends(api_reentry)]
 
 

@@ -8,7 +8,7 @@ import re
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.spec.web.conftest import csrf_of, sign_in
+from tests.spec.web.conftest import confirm_of, csrf_of, sign_in
 from tests.trialfixtures import PASSWORD, Trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.roles import Role
@@ -101,9 +101,13 @@ def test_the_readiness_page_and_the_lock_page(trial: Trial, pid: str) -> None:
         assert f'data-testid="blockers-{pid}"' in page.text and "draft; the lock policy needs signed" in page.text
         assert manager.get("/data-management/readiness?site=XYZ").status_code == 422
         lock_page = manager.get("/data-management")
-        assert "Open blockers: 7" in lock_page.text and 'name="password"' in lock_page.text
+        assert "Open blockers: 7" in lock_page.text
         token = csrf_of(lock_page.text)
-        refused = manager.post("/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "x"})
+        asked = manager.post("/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "x"})
+        assert asked.status_code == 200 and 'name="password"' in asked.text  # the override's password, asked here
+        confirm = confirm_of(asked.text)
+        refused = manager.post("/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "x",
+                                                                "confirm": confirm})  # fmt: skip
         assert refused.status_code == 422 and "7 blockers (7 forms not ready) block the lock" in refused.text
         assert not lock_state(trial.engine).locked
         soft = manager.post("/data-management/soft-lock", data={"csrf_token": token, "action": "lock",
@@ -112,7 +116,7 @@ def test_the_readiness_page_and_the_lock_page(trial: Trial, pid: str) -> None:
         assert soft.status_code == 303
         assert f"<td>{pid}</td>" in manager.get("/data-management").text
         locked = manager.post("/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "final",
-                                                               "password": PASSWORD})  # fmt: skip
+                                                               "password": PASSWORD, "confirm": confirm})  # fmt: skip
         assert locked.status_code == 303
         assert 'data-testid="lock-banner">Locked with 7 open blockers' in manager.get("/data-management").text
     with TestClient(app, follow_redirects=False) as client:

@@ -22,7 +22,7 @@ from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.services.audit_trail import read_trail
 from trialwright.services.forms import list_queries
-from trialwright.services.randomization import participant_rows, preparation_queue
+from trialwright.services.randomization import PreparationState, participant_rows, preparation_queue
 from trialwright.services.readiness import lock_readiness
 from trialwright.services.safety import list_events
 from trialwright.services.screening import list_screenings, screen
@@ -194,8 +194,9 @@ def test_the_screening_log_says_what_it_shows_and_reaches_every_row(client: Test
         (Role.ADMINISTRATOR, "/participants", lambda t: len(participant_rows(t.engine, who(t, Role.ADMINISTRATOR)))),
         (Role.MONITOR, "/queries", lambda t: len(list_queries(t.engine, who(t, Role.MONITOR)))),
         (Role.ADMINISTRATOR, "/safety", lambda t: len(list_events(t.engine, who(t, Role.ADMINISTRATOR)))),
-        (Role.UNBLINDED_PHARMACIST, "/pharmacy",
-         lambda t: len(preparation_queue(t.engine, who(t, Role.UNBLINDED_PHARMACIST)))),
+        (Role.UNBLINDED_PHARMACIST, "/pharmacy?state=done",  # the simulated doses were prepared on earlier days
+         lambda t: len([q for q in preparation_queue(t.engine, who(t, Role.UNBLINDED_PHARMACIST))
+                        if q.state is PreparationState.DONE])),
         (Role.DATA_MANAGER, "/data-access", lambda t: len(list_requests(t.engine, who(t, Role.DATA_MANAGER)))),
     ],
     ids=["participants", "queries", "adverse events", "pharmacy", "data access"],

@@ -38,6 +38,13 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+def confirm_of(html: str) -> str:
+    """The confirmation step's token on a confirmation page (``web/confirm.py``)."""
+    match = re.search(r'name="confirm" value="([^"]+)"', html)
+    assert match, "page asks no confirmation"
+    return match.group(1)
+
+
 def sign_in(client: TestClient, role: Role | str, password: str = PASSWORD) -> TestClient:
     name = username(role) if isinstance(role, Role) else role
     form = client.get("/sign-in")

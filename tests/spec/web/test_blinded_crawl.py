@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.masking.test_export_leaks import _export, _texts
-from tests.spec.web.conftest import csrf_of, sign_in
+from tests.spec.web.conftest import confirm_of, csrf_of, sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, username, who
 from trialwright.domain.masking import UNBLINDED_ROLES
 from trialwright.domain.roles import Role
@@ -227,6 +227,10 @@ def _crawl(client: TestClient, app, crawled, role: Role) -> dict[str, list[str]]
         assert statuses == [201, 422]
         fresh = _enrolled(trial)
         form = {"csrf_token": csrf_of(client.get("/profile").text)}
+        asked = client.post(f"/participants/{fresh}/randomize", data=form)  # the confirmation page
+        assert asked.status_code == 200 and 'data-testid="what-will-happen"' in asked.text
+        found["POST /participants/{id}/randomize (asked)"] = _leaks(asked.text, secrets)
+        form["confirm"] = confirm_of(asked.text)
         for attempt in ("first", "again"):
             page = client.post(f"/participants/{fresh}/randomize", data=form, follow_redirects=True)
             assert page.status_code == (200 if attempt == "first" else 422) and "masked" in page.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.spec.forms.conftest import enrolled_ten_days_ago
-from tests.spec.web.conftest import csrf_of
+from tests.spec.web.conftest import confirm_of, csrf_of
 from tests.spec.web.test_randomization_pages import as_role, enrolled
 from tests.trialfixtures import PASSWORD, Trial
 from trialwright.domain.roles import Role
@@ -61,13 +61,17 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
         assert monitor.post(url, data={"csrf_token": csrf_of(monitor.get(url).text), "v-crp": "1"}).status_code == 403
     with as_role(app, Role.DATA_MANAGER) as manager:
         token = csrf_of(manager.get("/data-management").text)
+        asked = manager.post("/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": ""})
+        assert asked.status_code == 200 and "Confirm the database lock" in asked.text  # nothing locked yet
+        confirm = confirm_of(asked.text)
         assert (
             manager.post(
-                "/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": ""}
+                "/data-management/lock", data={"csrf_token": token, "action": "lock", "reason": "", "confirm": confirm}
             ).status_code
             == 422
         )
-        overridden = {"csrf_token": token, "action": "lock", "reason": "interim", "password": PASSWORD}
+        overridden = {"csrf_token": token, "action": "lock", "reason": "interim", "password": PASSWORD,
+                      "confirm": confirm}  # fmt: skip
         assert manager.post("/data-management/lock", data=overridden).status_code == 303
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         refused = coord.post(url, data={"csrf_token": csrf_of(coord.get(url).text), "v-tnf_alpha": "13"})

@@ -68,7 +68,7 @@ def test_password_reentries_are_rate_limited(trial: Trial) -> None:
         page = client.get("/participants")
         unblind = client.post(
             "/participants/RAZ-001/unblind",
-            data={"csrf_token": csrf_of(page.text), "reason": "x", "password": PASSWORD},
+            data={"csrf_token": csrf_of(page.text), "reason": "x", "password": PASSWORD, "confirm": "confirmed"},
         )
         assert unblind.status_code == 429 and "Retry-After" in unblind.headers  # the same user, by page
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from fastapi.testclient import TestClient
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.spec.web.conftest import csrf_of, sign_in
+from tests.spec.web.conftest import confirm_of, csrf_of, sign_in
 from tests.trialfixtures import PASSWORD, Trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
@@ -43,6 +43,13 @@ def post(c: TestClient, path: str, form_page: str, **data: str):  # type: ignore
     return c.post(path, data={"csrf_token": csrf_of(c.get(form_page).text), **data})
 
 
+def confirmed(c: TestClient, path: str, form_page: str, **data: str):  # type: ignore[no-untyped-def]
+    """Post a guarded form, then confirm on the confirmation page it answers (``web/confirm.py``)."""
+    asked = post(c, path, form_page, **data)
+    assert asked.status_code == 200, asked.text
+    return c.post(path, data={"csrf_token": csrf_of(asked.text), "confirm": confirm_of(asked.text), **data})
+
+
 def test_the_trial_runs_through_the_pages(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
     pid = enrolled(trial)
     with as_role(app, Role.INVESTIGATOR) as inv:
@@ -56,7 +63,7 @@ def test_the_trial_runs_through_the_pages(app, trial: Trial) -> None:  # type: i
         assert again.status_code == 422 and "never regenerated" in again.text
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         assert coord.get("/randomization").status_code == 403
-        assert post(coord, f"/participants/{pid}/randomize", f"/participants/{pid}").status_code == 303
+        assert confirmed(coord, f"/participants/{pid}/randomize", f"/participants/{pid}").status_code == 303
         shown = coord.get(f"/participants/{pid}").text
         assert 'data-testid="randomization-number">1<' in shown and "masked" in shown
         assert "Emergency unblinding" not in shown  # coordinators cannot unblind
@@ -80,10 +87,10 @@ def test_the_trial_runs_through_the_pages(app, trial: Trial) -> None:  # type: i
     with as_role(app, Role.INVESTIGATOR) as inv:
         assert not any(name in inv.get(f"/participants/{pid}").text for name in ARM_NAMES)
         form = f"/participants/{pid}/unblind"
-        wrong = post(inv, form, form, reason="suspected anaphylaxis", password="not-mine")
+        wrong = confirmed(inv, form, form, reason="suspected anaphylaxis", password="not-mine")
         assert wrong.status_code == 422 and "password: re-enter your own password" in wrong.text
         assert "suspected anaphylaxis" in wrong.text  # what was typed is kept
-        revealed = post(inv, form, form, reason="suspected anaphylaxis", password=PASSWORD)
+        revealed = confirmed(inv, form, form, reason="suspected anaphylaxis", password=PASSWORD)
         assert revealed.status_code == 200 and any(name in revealed.text for name in ARM_NAMES)
         assert 'data-testid="unblinded-flag"' in inv.get(f"/participants/{pid}").text
     with as_role(app, Role.STUDY_COORDINATOR) as coord:

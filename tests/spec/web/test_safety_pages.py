@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from tests.spec.web.conftest import csrf_of
+from tests.spec.web.conftest import confirm_of, csrf_of
 from tests.spec.web.test_randomization_pages import as_role, enrolled
 from tests.trialfixtures import PASSWORD, Trial, who
 from trialwright.domain.roles import Role
@@ -81,10 +81,13 @@ def test_report_follow_up_and_submit_an_sae_then_the_dsmb_resumes(app, trial: Tr
         assert "Randomized participants by arm" in page and "hUCMSC-Exos + standard care" in page
         assert 'data-testid="listing"' in page
         token = csrf_of(page)
+        asked = dsmb.post("/dsmb/decisions", data={"csrf_token": token, "decision": "resume", "reason": "ok"})
+        assert asked.status_code == 200 and "Randomization reopens at every site" in asked.text
+        confirm = confirm_of(asked.text)
         wrong = dsmb.post("/dsmb/decisions", data={"csrf_token": token, "decision": "resume", "reason": "ok",
-                                                   "password": "nope"})  # fmt: skip
+                                                   "password": "nope", "confirm": confirm})  # fmt: skip
         assert wrong.status_code == 422 and "password" in wrong.text
-        done = dsmb.post("/dsmb/decisions", data={"csrf_token": token, "decision": "resume",
+        done = dsmb.post("/dsmb/decisions", data={"csrf_token": token, "decision": "resume", "confirm": confirm,
                                                   "reason": "reviewed by arm", "password": PASSWORD})  # fmt: skip
         assert done.status_code == 303
         assert "Randomization is open." in dsmb.get("/dsmb").text

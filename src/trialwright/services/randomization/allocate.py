@@ -44,9 +44,11 @@ from trialwright.store.screening_tables import participants, screenings, withdra
 
 __all__ = [
     "ParticipantRow",
+    "RandomizationPreview",
     "allocation_of",
     "page_participants",
     "participant_rows",
+    "preview_randomization",
     "randomize",
     "stratum_for",
 ]
@@ -125,20 +127,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             .with_for_update()
         )
         serialise(session, "randomization", shared=not isinstance(method, Minimization))
-        try:
-            check_pause(session, protocol)
-        except SafetyError as exc:
-            raise RandomizationError(str(exc)) from None
-        if (
-            session.execute(
-                select(allocation_entries.c.id).where(allocation_entries.c.participant_id == participant_id)
-            ).first()
-            is not None
-        ):
-            raise RandomizationError(f"participant: {participant_id} is randomized already")
-        head = session.execute(select(allocation_lists).order_by(allocation_lists.c.id).limit(1)).first()
-        if head is None:
-            raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
+        head = _ready(session, protocol, participant_id)
         now = clock.now()
 
         def claim(number: int) -> dict[str, Any]:
@@ -212,6 +201,70 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
         viewer = viewer_for(protocol, actor.username, actor.role, frozenset(actor.sites))
         shown = arm if may_see_allocation(viewer, participant_id) else MASKED
         return Randomized(participant_id, number, stratum, now, code, shown, False)
+
+
+def _ready(session: Session, protocol: Protocol, participant_id: str) -> Any:
+    """Refuse as randomizing does before an allocation is claimed (the safety pause, a participant randomized
+    already, no list yet); else the list's first record (its seed)."""
+    try:
+        check_pause(session, protocol)
+    except SafetyError as exc:
+        raise RandomizationError(str(exc)) from None
+    if (
+        session.execute(
+            select(allocation_entries.c.id).where(allocation_entries.c.participant_id == participant_id)
+        ).first()
+        is not None
+    ):
+        raise RandomizationError(f"participant: {participant_id} is randomized already")
+    head = session.execute(select(allocation_lists).order_by(allocation_lists.c.id).limit(1)).first()
+    if head is None:
+        raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
+    return head
+
+
+@dataclass(frozen=True)
+class RandomizationPreview:
+    """What randomizing a participant now would do, for the confirmation step before it (never an arm, nor
+    anything of the list): who, and where the trial stands against the protocol's target sample size.
+
+    ``randomized`` counts the participants randomized in the whole trial (every site), the number a
+    recruitment report shows; ``past_target`` is True when this randomization would go beyond the target
+    (the 31st of 30). The protocol sets no ceiling, so randomizing past the target is allowed: the
+    confirmation says so plainly."""
+
+    participant_id: str
+    site: str
+    randomized: int
+    target: int
+
+    @property
+    def ordinal(self) -> int:
+        """This participant's place in the trial's count if randomized now (others may come first)."""
+        return self.randomized + 1
+
+    @property
+    def past_target(self) -> bool:
+        return self.ordinal > self.target
+
+
+def preview_randomization(engine: Engine, actor: UserView, participant_id: str) -> RandomizationPreview:
+    """Randomizing ``participant_id`` as it would go now, changing nothing: refused (``RandomizationError``,
+    ``ScreeningError``, ``NotFound``) with the words ``randomize`` would use for the refusals it can know
+    before claiming an entry; otherwise where the trial stands against its target. ``randomize`` checks
+    everything again: a preview is never a promise."""
+    if actor.role not in RANDOMIZERS:
+        raise RandomizationError("role: investigators and study coordinators randomize")
+    require_scope(engine, participant_id, "intervention")
+    protocol = current_protocol(engine).protocol
+    with read_scope(engine) as session:
+        participant = participant_row(session, actor, participant_id)
+        _participant_stratum(session, protocol, participant)  # a missing stratification value refuses here
+        _ready(session, protocol, participant_id)
+        randomized = session.execute(
+            select(func.count()).select_from(allocation_entries).where(allocation_entries.c.participant_id.is_not(None))
+        ).scalar_one()
+    return RandomizationPreview(participant_id, participant.site, int(randomized), protocol.sample_size.target)
 
 
 def _next_number(session: Session) -> int:

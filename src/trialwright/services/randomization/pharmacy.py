@@ -8,13 +8,16 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, Select, case, select
+from sqlalchemy import ColumnElement, Engine, Select, and_, case, false, func, not_, or_, select
 
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.preparation import PreparationError, validate_preparation
 from trialwright.domain.roles import Role
+from trialwright.protocol import Protocol
 from trialwright.protocol.design import Preparation, PreparationAttribute
 from trialwright.services import audit, clock
 from trialwright.services.paging import keyset_page
@@ -35,9 +38,11 @@ from trialwright.store.screening_tables import participants
 __all__ = [
     "AttributeSpec",
     "Instruction",
+    "PreparationState",
     "QueueItem",
     "RecordedValue",
     "page_preparation_queue",
+    "preparation_counts",
     "preparation_queue",
     "prepare",
     "what_to_prepare",
@@ -206,16 +211,32 @@ def prepare(engine: Engine, actor: UserView, preparation_code: str, values: Mapp
     return what_to_prepare(engine, actor, preparation_code)
 
 
+class PreparationState(StrEnum):
+    """Where a randomized preparation code stands on the pharmacy's work list. "Today" is the site's day, on its
+    clock (``sites[].timezone``), so a dose prepared at 01:00 Tehran time counts as today in Tehran."""
+
+    TO_PREPARE = "to_prepare"  # randomized, its dose not yet prepared
+    PREPARED_TODAY = "prepared_today"  # prepared since midnight on the site's clock
+    DONE = "done"  # prepared on an earlier day
+    NOTHING_TO_PREPARE = "nothing_to_prepare"  # an arm with no product (open-label trials only, see protocol check)
+
+
 @dataclass(frozen=True)
 class QueueItem:
-    """A randomized preparation code and whether its dose is prepared (no arm); ``to_prepare`` is False for an
-    arm with nothing to prepare."""
+    """A randomized preparation code, who randomized it and when, and whether and by whom its dose is prepared
+    (no arm, though ``to_prepare`` False tells an arm with nothing to prepare: the pharmacist's page only);
+    ``timezone`` is the participant's site's, for showing the times on its clock."""
 
     preparation_code: str
     participant_id: str
     randomized_at: dt.datetime
     prepared_at: dt.datetime | None
     to_prepare: bool = True
+    site: str = ""
+    timezone: str = "UTC"
+    randomized_by: str | None = None
+    prepared_by: str | None = None
+    state: PreparationState = PreparationState.TO_PREPARE
 
 
 def _queue_query(actor: UserView, participant: str | None) -> Select[Any]:
@@ -224,8 +245,11 @@ def _queue_query(actor: UserView, participant: str | None) -> Select[Any]:
             allocation_entries.c.preparation_code,
             allocation_entries.c.participant_id,
             allocation_entries.c.randomized_at,
+            allocation_entries.c.randomized_by,
             allocation_entries.c.arm,
             preparations.c.prepared_at,
+            preparations.c.prepared_by,
+            participants.c.site,
         )
         .join(preparations, preparations.c.preparation_code == allocation_entries.c.preparation_code, isouter=True)
         .join(participants, participants.c.participant_id == allocation_entries.c.participant_id)
@@ -246,11 +270,80 @@ def _queue_key(prepared_arms: set[str]) -> tuple[ColumnElement[Any], ...]:
     return group, allocation_entries.c.randomized_at, allocation_entries.c.preparation_code
 
 
-def _queue_items(prepared_arms: set[str], rows: Sequence[Any]) -> list[QueueItem]:
+@dataclass(frozen=True)
+class _Day:
+    """Each site's midnight today (UTC), and the sites' zones, as of one moment."""
+
+    zones: dict[str, str]
+    midnight: dict[str, dt.datetime]
+
+    @classmethod
+    def of(cls, protocol: Protocol, site_codes: Sequence[str], now: dt.datetime) -> _Day:
+        zones = {code: protocol.site(code).timezone for code in site_codes if code in protocol.site_codes}
+        midnight = {}
+        for code, zone in zones.items():
+            local = now.astimezone(ZoneInfo(zone))
+            start = dt.datetime.combine(local.date(), dt.time(), tzinfo=ZoneInfo(zone))
+            midnight[code] = start.astimezone(dt.UTC)
+        return cls(zones, midnight)
+
+    def prepared_today(self) -> ColumnElement[bool]:
+        return or_(
+            false(),
+            *(
+                and_(participants.c.site == code, preparations.c.prepared_at >= start)
+                for code, start in self.midnight.items()
+            ),
+        )
+
+    def state_of(self, prepared_arms: set[str], row: Any) -> PreparationState:
+        if row.arm not in prepared_arms:
+            return PreparationState.NOTHING_TO_PREPARE
+        if row.prepared_at is None:
+            return PreparationState.TO_PREPARE
+        start = self.midnight.get(row.site)
+        today = start is not None and row.prepared_at >= start
+        return PreparationState.PREPARED_TODAY if today else PreparationState.DONE
+
+
+def _state_where(prepared_arms: set[str], day: _Day, state: PreparationState) -> ColumnElement[bool]:
+    prepared = allocation_entries.c.arm.in_(prepared_arms)
+    done = preparations.c.prepared_at.is_not(None)
+    return {
+        PreparationState.TO_PREPARE: and_(prepared, preparations.c.prepared_at.is_(None)),
+        PreparationState.PREPARED_TODAY: and_(prepared, done, day.prepared_today()),
+        PreparationState.DONE: and_(prepared, done, not_(day.prepared_today())),
+        PreparationState.NOTHING_TO_PREPARE: allocation_entries.c.arm.not_in(prepared_arms),
+    }[state]
+
+
+def _state_key(state: PreparationState) -> tuple[ColumnElement[Any], ...]:
+    """Within one state: what is waiting, newest randomization first; what is prepared, latest first."""
+    if state in (PreparationState.PREPARED_TODAY, PreparationState.DONE):
+        return preparations.c.prepared_at, allocation_entries.c.preparation_code
+    return allocation_entries.c.randomized_at, allocation_entries.c.preparation_code
+
+
+def _queue_items(prepared_arms: set[str], day: _Day, rows: Sequence[Any]) -> list[QueueItem]:
     return [
-        QueueItem(r.preparation_code, r.participant_id, r.randomized_at, r.prepared_at, r.arm in prepared_arms)
+        QueueItem(
+            r.preparation_code,
+            r.participant_id,
+            r.randomized_at,
+            r.prepared_at,
+            r.arm in prepared_arms,
+            r.site,
+            day.zones.get(r.site, "UTC"),
+            r.randomized_by,
+            r.prepared_by,
+            day.state_of(prepared_arms, r),
+        )
         for r in rows
     ]
+
+
+def _prepared_arms(protocol: Protocol) -> set[str]:
+    return {a.code for a in protocol.arms if a.preparation() is not None}
 
 
 def preparation_queue(engine: Engine, actor: UserView) -> list[QueueItem]:
@@ -258,10 +351,11 @@ def preparation_queue(engine: Engine, actor: UserView) -> list[QueueItem]:
     prepare (unblinded pharmacist); newest randomization first in each (pages: ``page_preparation_queue``)."""
     _pharmacist(actor)
     protocol = current_protocol(engine).protocol
-    prepared = {a.code for a in protocol.arms if a.preparation() is not None}
+    prepared = _prepared_arms(protocol)
+    day = _Day.of(protocol, actor.sites, clock.now())
     query = _queue_query(actor, None).order_by(*(k.desc() for k in _queue_key(prepared)))
     with session_scope(engine) as session:
-        return _queue_items(prepared, session.execute(query).all())
+        return _queue_items(prepared, day, session.execute(query).all())
 
 
 def page_preparation_queue(
@@ -269,20 +363,43 @@ def page_preparation_queue(
     actor: UserView,
     *,
     participant: str | None = None,
+    state: PreparationState | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[QueueItem]:
     """A page of the preparation queue, in the order of ``preparation_queue``; ``participant`` keeps codes
-    whose participant id starts with it."""
+    whose participant id starts with it. With ``state``, only the codes in that state: waiting ones newest
+    randomization first, prepared ones latest preparation first."""
     _pharmacist(actor)
     protocol = current_protocol(engine).protocol
-    prepared = {a.code for a in protocol.arms if a.preparation() is not None}
+    prepared = _prepared_arms(protocol)
+    day = _Day.of(protocol, actor.sites, clock.now())
+    query, keys = _queue_query(actor, participant), _queue_key(prepared)
+    if state is not None:
+        query, keys = query.where(_state_where(prepared, day, state)), _state_key(state)
     with read_scope(engine) as session:
         return keyset_page(
             session,
-            _queue_query(actor, participant),
-            _queue_key(prepared),
-            lambda _s, rows: _queue_items(prepared, rows),
+            query,
+            keys,
+            lambda _s, rows: _queue_items(prepared, day, rows),
             limit=limit,
             cursor=cursor,
         )
+
+
+def preparation_counts(
+    engine: Engine, actor: UserView, *, participant: str | None = None
+) -> dict[PreparationState, int]:
+    """How many of the pharmacist's sites' codes are in each state now (the tabs of the pharmacy page)."""
+    _pharmacist(actor)
+    protocol = current_protocol(engine).protocol
+    prepared = _prepared_arms(protocol)
+    day = _Day.of(protocol, actor.sites, clock.now())
+    counts = {}
+    with read_scope(engine) as session:
+        for state in PreparationState:
+            query = _queue_query(actor, participant).where(_state_where(prepared, day, state))
+            counted = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+            counts[state] = int(session.execute(counted).scalar_one())
+    return counts

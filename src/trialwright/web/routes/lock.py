@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 from trialwright.services import lock as svc
 from trialwright.services import readiness
 from trialwright.services.errors import FormError
-from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
+from trialwright.web import confirm as confirmation
+from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, require_roles
 from trialwright.web.templating import Page, render_page
 
 __all__ = ["router"]
@@ -65,20 +66,57 @@ def trial_lock(
     page: ManagerPage,
     engine: EngineDep,
     _csrf: CsrfChecked,
-    policy: PageReentry,
+    policy: ConfirmReentry,
     action: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
+    """Locking is confirmed first (``web/confirm.py``): the first post shows what the lock does and what it
+    overrides, and asks the password when something blocks it. Unlocking needs no confirmation."""
     assert page.user is not None
+    if action == "lock":
+        report = readiness.lock_readiness(engine, page.user)
+        now = confirmation.step(confirm, "lock", len(report.blockers))
+        if now is not confirmation.Step.CONFIRMED:
+            changed = now is confirmation.Step.CHANGED
+            return _confirm_page(request, page, engine, report, reason, changed=changed, status=409 if changed else 200)
     try:
         if action == "lock":
             svc.lock_trial(engine, page.user, reason, password=password or None, policy=policy)
         else:
             svc.unlock_trial(engine, page.user, reason)
     except FormError as exc:
-        return _lock_page(request, page, engine, [str(exc).split(" First: ", 1)[0]], 422)
+        error = str(exc).split(" First: ", 1)[0]
+        if action == "lock":
+            report = readiness.lock_readiness(engine, page.user)
+            return _confirm_page(request, page, engine, report, reason, errors=[error], status=422)
+        return _lock_page(request, page, engine, [error], 422)
     return RedirectResponse("/data-management", status_code=303)
+
+
+def _confirm_page(
+    request: Request,
+    page: Page,
+    engine: Engine,
+    report: readiness.Readiness,
+    reason: str,
+    *,
+    changed: bool = False,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    context: dict[str, Any] = {
+        "lock": svc.lock_state(engine),
+        "report": report,
+        "listed": LISTED,
+        "reason": reason,
+        "changed": changed,
+        "errors": errors or [],
+        "confirm_token": confirmation.token("lock", len(report.blockers)),
+        "cancel_url": "/data-management",
+    }
+    return render_page(request, page, "lock/confirm.html", context, status_code=status)
 
 
 @router.post("/data-management/soft-lock", response_class=HTMLResponse)

@@ -20,7 +20,8 @@ from trialwright.services import forms, safety
 from trialwright.services import randomization as svc
 from trialwright.services.screening import NotFound, ScreeningError
 from trialwright.services.trial import current_protocol
-from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, get_protocol, require_roles
+from trialwright.web import confirm as confirmation
+from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
@@ -45,6 +46,8 @@ PharmacistPage = Annotated[Page, Depends(require_roles(Role.UNBLINDED_PHARMACIST
 LogPage = Annotated[
     Page, Depends(require_roles(Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER))
 ]
+#: Role codes to the names people read (the unblinding confirmation lists who is notified).
+ROLE_LABELS = {r.value: r.label for r in Role}
 
 
 def _not_found(request: Request, page: Page) -> Response:
@@ -117,10 +120,28 @@ def participant(request: Request, page: ReaderPage, engine: EngineDep, participa
 
 @router.post("/participants/{participant_id}/randomize", response_class=HTMLResponse)
 def randomize(
-    request: Request, page: RandomizerPage, engine: EngineDep, _csrf: CsrfChecked, participant_id: str
+    request: Request,
+    page: RandomizerPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    participant_id: str,
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
+    """The first post shows what randomizing will do (and whether it goes past the target); the confirmation's
+    post randomizes (``web/confirm.py``)."""
     assert page.user is not None
     try:
+        preview = svc.preview_randomization(engine, page.user, participant_id)
+        now = confirmation.step(confirm, "randomize", participant_id, preview.past_target)
+        if now is not confirmation.Step.CONFIRMED:
+            context = {
+                "v": preview,
+                "confirm_token": confirmation.token("randomize", participant_id, preview.past_target),
+                "changed": now is confirmation.Step.CHANGED,
+                "cancel_url": f"/participants/{participant_id}",
+            }
+            status = 409 if now is confirmation.Step.CHANGED else 200
+            return render_page(request, page, "randomization/confirm.html", context, status_code=status)
         svc.randomize(engine, page.user, participant_id)
     except NotFound:
         return _not_found(request, page)
@@ -129,15 +150,35 @@ def randomize(
     return RedirectResponse(f"/participants/{participant_id}", status_code=303)
 
 
+def _unblind_page(
+    request: Request, page: Page, protocol: ProtocolDep, participant_id: str, status: int = 200, **extra: Any
+) -> Response:
+    context: dict[str, Any] = {
+        "participant_id": participant_id,
+        "errors": [],
+        "revealed": None,
+        "reason": "",
+        "confirming": False,
+        "changed": False,
+        "confirm_token": confirmation.token("unblind", participant_id),
+        "cancel_url": f"/participants/{participant_id}",
+        # Each role the protocol names, by its label (a name that is no role, as the protocol spells it).
+        "notified": [ROLE_LABELS.get(r, r) for r in protocol.masking.unblinding_notify],
+        **extra,
+    }
+    return render_page(request, page, "randomization/unblind.html", context, status_code=status)
+
+
 @router.get("/participants/{participant_id}/unblind", response_class=HTMLResponse)
-def unblind_form(request: Request, page: InvestigatorPage, engine: EngineDep, participant_id: str) -> Response:
+def unblind_form(
+    request: Request, page: InvestigatorPage, engine: EngineDep, protocol: ProtocolDep, participant_id: str
+) -> Response:
     assert page.user is not None
     if not svc.participant_rows(engine, page.user, participant_id=participant_id):
         return _not_found(request, page)
     if not unblinding_applies(current_protocol(engine).protocol):
         return _not_found(request, page)  # open label: there is no unblinding workflow
-    context: dict[str, Any] = {"participant_id": participant_id, "errors": [], "revealed": None, "reason": ""}
-    return render_page(request, page, "randomization/unblind.html", context)
+    return _unblind_page(request, page, protocol, participant_id)
 
 
 @router.post("/participants/{participant_id}/unblind", response_class=HTMLResponse)
@@ -147,13 +188,24 @@ def unblind(
     engine: EngineDep,
     protocol: ProtocolDep,
     _csrf: CsrfChecked,
-    policy: PageReentry,
+    policy: ConfirmReentry,
     participant_id: str,
     reason: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
+    """The first post (the reason) shows what unblinding will do and asks the password; the confirmation's post
+    unblinds."""
     assert page.user is not None
-    context: dict[str, Any] = {"participant_id": participant_id, "errors": [], "revealed": None, "reason": reason}
+    now = confirmation.step(confirm, "unblind", participant_id)
+    if now is not confirmation.Step.CONFIRMED:
+        if not svc.participant_rows(engine, page.user, participant_id=participant_id):
+            return _not_found(request, page)
+        if not unblinding_applies(protocol):
+            return _not_found(request, page)  # open label: there is no unblinding workflow
+        changed = now is confirmation.Step.CHANGED
+        return _unblind_page(request, page, protocol, participant_id, 409 if changed else 200, reason=reason,
+                             confirming=True, changed=changed)  # fmt: skip
     try:
         revealed = svc.emergency_unblind(
             engine, page.user, participant_id, reason=reason, password=password, policy=policy
@@ -161,12 +213,11 @@ def unblind(
     except NotFound:
         return _not_found(request, page)
     except svc.RandomizationError as exc:
-        context["errors"] = [str(exc)]
-        return render_page(request, page, "randomization/unblind.html", context, status_code=422)
+        return _unblind_page(request, page, protocol, participant_id, 422, reason=reason, confirming=True,
+                             errors=[str(exc)])  # fmt: skip
     # Shown once, to this investigator only; later visits show it through the masking policy.
-    context["revealed"] = revealed
-    context["arm"] = protocol.arm_by_code(revealed.arm)
-    return render_page(request, page, "randomization/unblind.html", context)
+    return _unblind_page(request, page, protocol, participant_id, revealed=revealed,
+                         arm=protocol.arm_by_code(revealed.arm))  # fmt: skip
 
 
 def _statistician_page(
@@ -263,17 +314,45 @@ def export(page: StatisticianPage, engine: EngineDep) -> Response:
     )
 
 
+#: The pharmacy page's tabs, in order (the last only where an arm has nothing to prepare).
+PHARMACY_STATES = tuple(svc.PreparationState)
+
+
 @router.get("/pharmacy", response_class=HTMLResponse)
 def pharmacy(
-    request: Request, page: PharmacistPage, engine: EngineDep, participant: str | None = None, cursor: str | None = None
+    request: Request,
+    page: PharmacistPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    participant: str | None = None,
+    state: str | None = None,
+    cursor: str | None = None,
 ) -> HTMLResponse:
+    """The work list by state: to prepare (the default), prepared today, done earlier, nothing to prepare."""
     assert page.user is not None
     user = page.user
+    errors = []
+    try:
+        chosen = svc.PreparationState(state or svc.PreparationState.TO_PREPARE)
+    except ValueError:
+        shown = ", ".join(s.value for s in PHARMACY_STATES)
+        errors, chosen = [f"state: {state!r} is not one of {shown}"], svc.PreparationState.TO_PREPARE
     found = first_page_if_bad(
-        lambda c: svc.page_preparation_queue(engine, user, participant=participant or None, cursor=c), cursor
+        lambda c: svc.page_preparation_queue(engine, user, participant=participant or None, state=chosen, cursor=c),
+        cursor,
     )
-    context = {"queue": found.items, "pager": pager(request, found), "participant": participant or ""}
-    return render_page(request, page, "randomization/pharmacy.html", context)
+    counts = svc.preparation_counts(engine, user, participant=participant or None)
+    context = {
+        "queue": found.items,
+        "pager": pager(request, found),
+        "participant": participant or "",
+        "state": chosen,
+        "states": [s for s in PHARMACY_STATES if s is not svc.PreparationState.NOTHING_TO_PREPARE or counts[s]],
+        "counts": counts,
+        "zones": [(code, protocol.site(code).timezone) for code in user.sites if code in protocol.site_codes],
+        "errors": errors,
+    }
+    return render_page(request, page, "randomization/pharmacy.html", context, status_code=422 if errors else 200)
 
 
 def _preparation(

@@ -19,8 +19,9 @@ from trialwright.domain.text import spreadsheet_values
 from trialwright.protocol import Protocol
 from trialwright.services import safety as svc
 from trialwright.services.screening import NotFound, check_participant
+from trialwright.web import confirm as confirmation
 from trialwright.web.dates import read_date, read_dates
-from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
+from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, require_roles
 from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
@@ -291,15 +292,49 @@ def dsmb(request: Request, page: ByArmPage, engine: EngineDep) -> Response:
 
 @router.post("/dsmb/decisions", response_class=HTMLResponse)
 async def decide(
-    request: Request, page: DsmbPage, engine: EngineDep, _csrf: CsrfChecked, policy: PageReentry
+    request: Request, page: DsmbPage, engine: EngineDep, _csrf: CsrfChecked, policy: ConfirmReentry
 ) -> Response:
+    """The first post shows what the decision will do and asks the password; the confirmation's post records it
+    (``web/confirm.py``)."""
     assert page.user is not None
     data = await request.form()
+    decision, reason = str(data.get("decision", "")), str(data.get("reason", ""))
+    if decision not in svc.DECISION_CODES:  # the service's words; nothing to confirm
+        message = f"decision: {decision!r} is not one of {', '.join(svc.DECISION_CODES)}"
+        return _dsmb_page(request, page, engine, errors=[message], status=422)
+    state = svc.pause(engine)
+    facts = ("decision", decision, state.active, state.stopped, state.related_saes)
+    now = confirmation.step(str(data.get("confirm", "")), *facts)
+    if now is not confirmation.Step.CONFIRMED:
+        changed = now is confirmation.Step.CHANGED
+        return _confirm_decision(request, page, decision, reason, state, facts, changed=changed,
+                                 status=409 if changed else 200)  # fmt: skip
     try:
-        svc.record_decision(
-            engine, page.user, str(data.get("decision", "")), str(data.get("reason", "")),
-            str(data.get("password", "")), policy=policy,
-        )  # fmt: skip
+        svc.record_decision(engine, page.user, decision, reason, str(data.get("password", "")), policy=policy)
     except svc.SafetyError as exc:
-        return _dsmb_page(request, page, engine, errors=[str(exc)], status=422)
+        return _confirm_decision(request, page, decision, reason, state, facts, errors=[str(exc)], status=422)
     return RedirectResponse("/dsmb", status_code=303)
+
+
+def _confirm_decision(
+    request: Request,
+    page: Page,
+    decision: str,
+    reason: str,
+    state: Any,
+    facts: tuple[object, ...],
+    *,
+    changed: bool = False,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    context = {
+        "decision": decision,
+        "reason": reason,
+        "pause": state,
+        "changed": changed,
+        "errors": errors or [],
+        "confirm_token": confirmation.token(*facts),
+        "cancel_url": "/dsmb",
+    }
+    return render_page(request, page, "safety/confirm_decision.html", context, status_code=status)
