@@ -21,6 +21,7 @@ from trialwright.services.screening import NotFound, check_participant
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import SAFETY_INPUTS, page_words, say
 
 router = APIRouter()
 ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
@@ -61,11 +62,12 @@ async def _typed(request: Request) -> tuple[dict[str, Any], str | None]:
     return raw, (str(data.get("reason", "")).strip() or None)
 
 
-def _by_field(problems: list[tuple[str, str]] | None) -> dict[str, list[str]]:
-    """Each problem as ``field: rule``, under its field, for the inline messages."""
+def _by_field(problems: list[tuple[str, str]] | None, lang: str) -> dict[str, list[str]]:
+    """Each problem as ``field: rule`` with the field said by its label, under its field, for the inline messages."""
+    words = page_words(None, lang, SAFETY_INPUTS)
     by_field: dict[str, list[str]] = {}
     for name, rule in problems or []:
-        by_field.setdefault(name, []).append(f"{name}: {rule}")
+        by_field.setdefault(name, []).extend(say([f"{name}: {rule}"], words))
     return by_field
 
 
@@ -82,7 +84,7 @@ def _report_page(
     context = {
         "participant_id": participant_id,
         "typed": typed or {},
-        "field_errors": _by_field(problems),
+        "field_errors": _by_field(problems, page.lang),
         "action": f"/participants/{participant_id}/adverse-events",
         "follow_up": None,
         **_choices(protocol),
@@ -141,7 +143,7 @@ def _event_page(
         "causality_labels": {c.code: c.label for c in protocol.safety.causality},
         "can_report": page.user.role in svc.REPORTERS,
         "typed": typed or current,
-        "field_errors": _by_field(problems),
+        "field_errors": _by_field(problems, page.lang),
         "action": f"/adverse-events/{ae_number}/follow-ups",
         "follow_up": ae_number,
         "kinds": [d.kind for d in event.deadlines if d.submitted_at is None],
