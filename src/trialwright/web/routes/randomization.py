@@ -23,6 +23,7 @@ from trialwright.services.trial import current_protocol
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, get_protocol, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import page_words, say
 
 router = APIRouter()
 #: The statistician's page marks a stratum with fewer entries left than this.
@@ -288,7 +289,9 @@ def _preparation(
         instruction = svc.what_to_prepare(engine, page.user, code)
     except NotFound:
         return _not_found(request, page)
-    context = {"i": instruction, "errors": errors or [], "typed": typed or {}}
+    # A refused attribute is said by the label the page shows for it (``attribute: rule`` names its id).
+    words = page_words(None, page.lang, {a.id: a.label for a in instruction.attributes})
+    context = {"i": instruction, "errors": say(errors or [], words), "typed": typed or {}}
     return render_page(request, page, "randomization/prepare.html", context, status_code=status)
 
 
