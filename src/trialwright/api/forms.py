@@ -6,6 +6,7 @@ They call the same services as the pages, so the same validation, reasons, lifec
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -15,8 +16,10 @@ from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_chec
 from trialwright.domain.forms import FormValueError
 from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
+from trialwright.domain.wording import Words, in_words, words_for
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
+from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.web.deps import ApiReentry, EngineDep, RowId, require_api_roles
 
@@ -79,13 +82,20 @@ class CloseIn(BaseModel):
     note: str = ""
 
 
-def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+def _call(function: Any, *args: Any, words: Callable[[], Words] | None = None, **kwargs: Any) -> Any:
+    """Call a service, its refusals as HTTP errors: values refused name their ``field`` (the id scripts read) and the
+    ``rule``; given ``words`` (for the form in hand), each also carries the ``message`` a person reads, the field said
+    by its label (``trialwright.domain.wording``)."""
     try:
         return function(*args, **kwargs)
     except NotFound:
         raise HTTPException(status_code=404, detail="not found") from None
     except FormValueError as exc:
-        detail = [{"field": p.split(":", 1)[0], "rule": p} for p in exc.problems]
+        said = words() if words is not None else None
+        detail = [
+            {"field": p.split(":", 1)[0], "rule": p, **({"message": in_words(p, said)} if said else {})}
+            for p in exc.problems
+        ]
         raise HTTPException(status_code=422, detail=detail) from None
     except svc.FormError as exc:
         raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
@@ -151,6 +161,7 @@ def save_form(
             body.values,
             reason=body.reason,
             visit_date=body.visit_date,
+            words=lambda: words_for(current_protocol(engine).protocol, user.language, form_id=form_id),
         )
     )
 

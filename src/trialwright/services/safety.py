@@ -40,6 +40,7 @@ from trialwright.domain.safety import (
     validate_report,
 )
 from trialwright.domain.text import checked_text
+from trialwright.domain.wording import in_words, words_for
 from trialwright.protocol import Protocol
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
@@ -615,8 +616,9 @@ def _record_death(
         raise_automatic_query(
             engine,
             participant_id,
-            f"Death on {assessment.death_date.isoformat()} reported in {ae_number}; the {record.form} form "
-            f"could not be updated ({exc}). Please record it.",
+            f"Death on {assessment.death_date.isoformat()} reported in {ae_number}; the "
+            f"{protocol.form(record.form).name} form could not be updated "
+            f"({in_words(str(exc), words_for(protocol, form_id=record.form))}). Please record it.",
             check_id=f"death:{ae_number}",
         )
 

@@ -155,10 +155,17 @@ def test_queries_from_soft_limits_checks_and_people(trial: Trial, pid: str) -> N
     (soft, *checks) = sorted(svc.list_queries(e, coordinator, participant_id=pid),
                              key=lambda q: (q.origin != "soft_limit", q.field or ""))  # fmt: skip
     assert (soft.origin, soft.field, soft.status) == ("soft_limit", "crp", "open")
-    assert soft.text == "450 is outside the expected range 0-400 mg/L; please confirm or correct"
-    # 40 + 26 > 60 + 5: a query on each field the check reads
+    # The query names the field by its label, the value with its unit and the range (issue 24: not "crp").
+    assert soft.text == (
+        "C-reactive protein 450 mg/L is outside the expected range 0-400 mg/L; please confirm or correct"
+    )
+    # 40 + 26 > 60 + 5: a query on each field the check reads, saying the protocol's message and the rule in words
     assert [(q.origin, q.check_id, q.field) for q in checks] == [
         ("data_check", "cd4_cd8_within_cd3", name) for name in ("cd3_pct", "cd4_pct", "cd8_pct")]  # fmt: skip
+    assert {q.text for q in checks} == {
+        "CD4% + CD8% is more than 5 points above CD3%. (expected: CD4+ (% of lymphocytes) + CD8+ (% of lymphocytes) "
+        "is at most CD3+ (% of lymphocytes) + 5)"
+    }
     svc.save_form(e, coordinator, pid, "baseline", "labs", {"crp": 350, "cd8_pct": 25}, reason="lab re-run")
     assert {q.status for q in svc.list_queries(e, coordinator, participant_id=pid)} == {"closed"}  # corrected
     manual = svc.raise_query(
@@ -182,6 +189,13 @@ def test_a_sample_outside_its_visit_window_raises_a_query(trial: Trial, pid: str
     svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": outside}, visit_date=TODAY)
     (query,) = svc.list_queries(e, coordinator, participant_id=pid)
     assert query.check_id == "labs_in_window" and query.visit_id == "day7" and query.form_id == "labs"
+    # The query says the value and the window: day 6 to day 8 after the infusion (held 7 days ago).
+    earliest, latest = TODAY - dt.timedelta(days=7 - 6), TODAY - dt.timedelta(days=7 - 8)
+    assert query.text == (
+        "The laboratory sample was taken outside the visit window. (Time of sampling "
+        f"{(TODAY - dt.timedelta(days=3)).isoformat()} is outside the visit window {earliest.isoformat()} to "
+        f"{latest.isoformat()})"
+    )
     svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": f"{TODAY.isoformat()}T09:00+03:30"})
     assert [q.status for q in svc.list_queries(e, coordinator, participant_id=pid)] == ["closed"]
     schedule = svc.participant_schedule(e, coordinator, pid)

@@ -29,7 +29,8 @@ def test_screen_consent_and_enrol_through_the_pages(client: TestClient, trial: T
     form = client.get("/screening/new")
     assert form.status_code == 200
     check = client.post("/screening/check", data={**_form(TYPED), "csrf_token": csrf_of(form.text)})
-    assert check.json() == {"decision": "incomplete", "failed": [], "missing": ["informed_consent"]}
+    # The live summary names what is missing by its label (the consent field, set from the consent record)
+    assert check.json() == {"decision": "incomplete", "failed": [], "missing": ["Written informed consent given"]}
     created = client.post(
         "/screening/new",
         data={**_form(TYPED), "site": "RAZ", "screened_on": TODAY.isoformat(), "csrf_token": csrf_of(form.text)},
@@ -74,8 +75,9 @@ def test_the_page_names_the_field_and_rule_and_keeps_the_entry(client: TestClien
         },
     )
     assert bad.status_code == 422
-    assert "age: 300 is outside the plausible range 0 to 120 years" in bad.text
-    assert "fio2: 150 % is outside the plausible range 0.21 to 1" in bad.text
+    # Said by the screening fields' labels, not their ids.
+    assert "Age: 300 is outside the plausible range 0 to 120 years" in bad.text
+    assert "FiO2 (fraction): 150 % is outside the plausible range 0.21 to 1" in bad.text
     assert 'value="300"' in bad.text  # nothing typed is lost
 
 

@@ -25,8 +25,13 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
         token = csrf_of(page.text)
         bad = coord.post(url, data={"csrf_token": token, "v-crp": "900", "v-il6": "lots", "v-tnf_alpha": "12"})
         assert bad.status_code == 422
-        assert 'data-testid="error-crp">crp: 900 mg/L is outside the accepted range 0-600 mg/L<' in bad.text
-        assert 'data-testid="error-il6">il6: must be a number' in bad.text
+        # Each refusal on its field's row, naming the field by its label (issue 24: not "crp:").
+        assert (
+            'data-testid="error-crp">C-reactive protein: 900 mg/L is outside the accepted range 0-600 mg/L<'
+            in bad.text
+        )
+        assert 'data-testid="error-il6">IL-6: must be a number' in bad.text
+        assert ">crp:" not in bad.text and ">il6:" not in bad.text
         assert 'value="900"' in bad.text and 'value="12"' in bad.text  # what was typed is kept on the page
         assert coord.get(url).text.count("not started") >= 1  # and nothing was saved
         form = {"csrf_token": token, "v-sampled_at": f"{today}T08:00", "v-crp": "45", "u-crp": "mg/dL",
@@ -37,7 +42,8 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
         shown = coord.get(url).text
         assert (
             'data-testid="form-state">draft<' in shown
-            and "<strong>crp</strong>: 450 is outside the expected range" in shown
+            and "<strong>C-reactive protein</strong>: C-reactive protein 450 mg/L is outside the expected range"
+            in shown
         )
         assert ">&lt; 1.5<" not in shown  # the entry field keeps the LLOQ as typed, not as text
         participant = coord.get(f"/participants/{pid}").text

@@ -38,9 +38,10 @@ def test_report_follow_up_and_submit_an_sae_then_the_dsmb_resumes(app, trial: Tr
             "outcome": "recovering", "aware_at": now.strftime("%Y-%m-%dT%H:%M"),
         })  # fmt: skip
         assert bad.status_code == 422
-        needs = "seriousness_criteria: a serious adverse event needs at least one ICH E2A criterion"
+        # Each refusal says the input by the label the page shows for it, not its id.
+        needs = "Seriousness criteria (ICH E2A): a serious adverse event needs at least one ICH E2A criterion"
         assert f'data-testid="error-seriousness_criteria">{needs}' in bad.text
-        assert 'data-testid="error-end">end: 2020-01-01 is before the onset' in bad.text
+        assert 'data-testid="error-end">End (empty while ongoing): 2020-01-01 is before the onset' in bad.text
         assert 'value="Anaphylaxis"' in bad.text  # what was typed is kept
         good = inv.post(f"/participants/{pid}/adverse-events", data={
             "csrf_token": token, "term": "Anaphylaxis", "onset": now.date().isoformat(), "grade": "4",

@@ -20,6 +20,7 @@ from trialwright.domain.derivations import components, derive
 from trialwright.domain.forms import StoredValue, round_half_up
 from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.visits import window_of
+from trialwright.domain.wording import check_words, field_words
 from trialwright.protocol import Derivation, Protocol
 from trialwright.protocol.forms import DataCheck, FieldType
 from trialwright.services.bulk_reads import once
@@ -228,12 +229,27 @@ def _run_checks(
         failed = _failed(protocol, check, forms, visit_window())
         # A query on each field concerned, on its own form of the visit.
         concerned = [(fid, name) for fid, _, name in (ref.partition(".") for ref in refs) if fid in rows]
+        text = _check_text(protocol, check, forms, visit_window()) if failed else ""
         for fid, name in concerned:
             if failed:
-                _open_query(session, SYSTEM_ACTOR, participant, rows[fid].id, name, "data_check", check.message,
-                            check.id)  # fmt: skip
+                _open_query(session, SYSTEM_ACTOR, participant, rows[fid].id, name, "data_check", text, check.id)
             elif failed is False and rows[fid].id != created:
                 _auto_close(session, participant, rows[fid].id, "data_check", field_id=name, check_id=check.id)
+
+
+def _check_text(
+    protocol: Protocol, check: DataCheck, forms: Mapping[str, Mapping[str, StoredValue]], window: Any
+) -> str:
+    """The query a failed data check raises: the protocol's message, then the rule in words; an out-of-window one
+    says the value and the window (dates on the site's calendar)."""
+    if check.kind == "in_window" and window is not None:
+        assert check.field is not None
+        value = _check_value(protocol, forms, check.field)
+        day = value if not isinstance(value, dt.datetime) else local_date(value, window[2])
+        label = field_words(protocol, check.field, form_id=check.field.partition(".")[0]) or check.field
+        return (f"{check.message} ({label} {day.isoformat()} is outside the visit window {window[0].isoformat()} to "
+                f"{window[1].isoformat()})")  # fmt: skip
+    return f"{check.message} (expected: {check_words(protocol, check)})"
 
 
 def _after_death(session: Session, protocol: Protocol, participant_id: str, visit_row: Any, reason: str | None) -> None:

@@ -25,7 +25,8 @@ from trialwright.domain.forms import (
 )
 from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.text import checked_text
-from trialwright.protocol import Protocol
+from trialwright.domain.wording import field_words
+from trialwright.protocol import FormDef, Protocol
 from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import forget_held, reading_once
 from trialwright.services.coherence import refused_breaches
@@ -281,7 +282,7 @@ def _save_now(
             record_id,
             breach.field,
             "soft_limit",
-            _soft_text(breach),
+            _soft_text(protocol, form, breach),
         )
     breached = {b.field for b in validated.soft}
     if row is not None:  # a form saved for the first time has no queries to close yet
@@ -303,8 +304,12 @@ class _Stored:
     form_values: str
 
 
-def _soft_text(breach: SoftBreach) -> str:
-    return f"{breach.value:g} is outside the expected range {breach.limits}; please confirm or correct"
+def _soft_text(protocol: Protocol, form: FormDef, breach: SoftBreach) -> str:
+    """The query a soft-limit breach raises, naming the field by its label (stored once, in English)."""
+    f = form.field(breach.field)
+    value = f"{breach.value:g} {f.unit}" if f.unit else f"{breach.value:g}"
+    label = field_words(protocol, breach.field, form_id=form.id) or breach.field
+    return f"{label} {value} is outside the expected range {breach.limits}; please confirm or correct"
 
 
 def _create_empty(

@@ -1,5 +1,7 @@
 """The audit trail page (administrators, data managers, and monitors for their own sites); values the masking
-policy hides from the reader show as ``masked`` (``trialwright.services.audit_trail``).
+policy hides from the reader show as ``masked`` (``trialwright.services.audit_trail``). Each entry's old and new
+values are shown as a diff, one row per changed key said in words (``trialwright.domain.audit_changes``), read
+from the entry as masked for the reader.
 
 A load verifies only the entries written since the last verification checkpoint (at most
 ``audit_checkpoints.PAGE_CAP``) and shows the outcome of the last full ``trialwright audit verify``; it never reads
@@ -10,10 +12,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from trialwright.domain.audit_changes import audit_changes
 from trialwright.services import audit_checkpoints, audit_trail
-from trialwright.web.deps import EngineDep, require_roles
+from trialwright.web.deps import EngineDep, ProtocolDep, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import change_words
 
 router = APIRouter()
 _PAGE_SIZE = 50
@@ -23,6 +27,7 @@ _PAGE_SIZE = 50
 def audit_page(
     request: Request,
     engine: EngineDep,
+    protocol: ProtocolDep,
     page: Page = Depends(require_roles(*audit_trail.READERS)),  # noqa: B008
     actor: str | None = None,
     action: str | None = None,
@@ -45,6 +50,9 @@ def audit_page(
     )
     context = {
         "rows": found.items,
+        # Each entry's old and new values as a diff, read from the entry as masked for this reader.
+        "changes": {e.seq: audit_changes(e) for e in found.items},
+        "key_words": change_words(protocol, page.lang),
         "total": found.total,
         "filters": {"actor": actor or "", "action": action or "", "participant": participant or ""},
         "pager": pager(request, found),

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialwright.domain.calendars import DateEntryError, local_date
 from trialwright.domain.forms import FormValueError
 from trialwright.domain.roles import Role
+from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
@@ -23,6 +24,7 @@ from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import CRF_INPUTS, page_words, say
 
 router = APIRouter()
 ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
@@ -75,9 +77,10 @@ def _form_page(
     by_field: dict[str, list[str]] = {}
     general: list[str] = []
     ids = {f.id for f in protocol.form(form_id).fields}
+    words = page_words(protocol, page.lang, CRF_INPUTS, form_id=form_id)
     for p in problems:
         name = p.split(":", 1)[0]
-        (by_field.setdefault(name, []) if name in ids else general).append(p)
+        (by_field.setdefault(name, []) if name in ids else general).extend(say([p], words))
     for name, message in (refused or {}).items():  # dates not read, under their field
         field = name.removeprefix("v-")
         (by_field.setdefault(field, []) if field in ids else general).append(message)
@@ -91,6 +94,7 @@ def _form_page(
         "typed": typed or {},
         "field_errors": by_field,
         "errors": general,
+        "words": words,
         "queries": form_queries,
         "can_edit": role in svc.DATA_ENTRY,
         "can_verify": role is Role.MONITOR,
@@ -332,7 +336,8 @@ def visit(
         return _not_found(request, page)
     except svc.FormError as exc:
         typed = {"visit_id": visit_id, "visit_date": visit_date, "missed_reason": missed_reason, "label": label}
-        return participant_page(request, page, engine, participant_id, status=422, errors=[str(exc)], typed=typed)
+        errors = say([str(exc)], page_words(None, page.lang, CRF_INPUTS))
+        return participant_page(request, page, engine, participant_id, status=422, errors=errors, typed=typed)
     return RedirectResponse(f"/participants/{participant_id}", status_code=303)
 
 
@@ -366,8 +371,14 @@ def query_inbox(
         "me": page.user.username,
         "can_close_auto": page.user.role in svc.QUERY_RAISERS,
         "errors": [],
+        "field_label": _field_label(protocol, page.lang),
     }
     return render_page(request, page, "data/queries.html", context)
+
+
+def _field_label(protocol: Protocol, lang: str) -> Callable[[str | None, str], str]:
+    """A query's field in words (its id when the protocol no longer names it)."""
+    return lambda form_id, field: field_words(protocol, f"{form_id}.{field}", lang, form_id=form_id) or field
 
 
 @router.post("/queries/{query_id}/answer", response_class=HTMLResponse)
@@ -375,13 +386,15 @@ def answer(
     request: Request,
     page: ReaderPage,
     engine: EngineDep,
+    protocol: ProtocolDep,
     _csrf: CsrfChecked,
     query_id: RowId,
     answer: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/queries",
 ) -> Response:
     assert page.user is not None
-    return _query_act(request, page, engine, back, lambda: svc.answer_query(engine, page.user, query_id, answer))  # type: ignore[arg-type]
+    user = page.user
+    return _query_act(request, page, engine, protocol, back, lambda: svc.answer_query(engine, user, query_id, answer))
 
 
 @router.post("/queries/{query_id}/close", response_class=HTMLResponse)
@@ -389,16 +402,20 @@ def close(
     request: Request,
     page: ReaderPage,
     engine: EngineDep,
+    protocol: ProtocolDep,
     _csrf: CsrfChecked,
     query_id: RowId,
     note: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/queries",
 ) -> Response:
     assert page.user is not None
-    return _query_act(request, page, engine, back, lambda: svc.close_query(engine, page.user, query_id, note))  # type: ignore[arg-type]
+    user = page.user
+    return _query_act(request, page, engine, protocol, back, lambda: svc.close_query(engine, user, query_id, note))
 
 
-def _query_act(request: Request, page: Page, engine: EngineDep, back: str, action: Callable[[], object]) -> Response:
+def _query_act(
+    request: Request, page: Page, engine: EngineDep, protocol: Protocol, back: str, action: Callable[[], object]
+) -> Response:
     assert page.user is not None
     if not back.startswith("/") or back.startswith("//"):
         back = "/queries"
@@ -418,7 +435,8 @@ def _query_act(request: Request, page: Page, engine: EngineDep, back: str, actio
             "can_answer": page.user.role in svc.QUERY_ANSWERERS,
             "me": page.user.username,
             "can_close_auto": page.user.role in svc.QUERY_RAISERS,
-            "errors": [str(exc)],
+            "errors": say([str(exc)], page_words(protocol, page.lang)),
+            "field_label": _field_label(protocol, page.lang),
         }
         return render_page(request, page, "data/queries.html", context, status_code=422)
     return RedirectResponse(back, status_code=303)

@@ -24,6 +24,7 @@ from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import page_words, say
 
 router = APIRouter()
 #: The statistician's page marks a stratum with fewer entries left than this.
@@ -369,7 +370,9 @@ def _preparation(
         instruction = svc.what_to_prepare(engine, page.user, code)
     except NotFound:
         return _not_found(request, page)
-    context = {"i": instruction, "errors": errors or [], "typed": typed or {}}
+    # A refused attribute is said by the label the page shows for it (``attribute: rule`` names its id).
+    words = page_words(None, page.lang, {a.id: a.label for a in instruction.attributes})
+    context = {"i": instruction, "errors": say(errors or [], words), "typed": typed or {}}
     return render_page(request, page, "randomization/prepare.html", context, status_code=status)
 
 

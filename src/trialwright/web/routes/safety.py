@@ -25,6 +25,7 @@ from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, Protoco
 from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import SAFETY_INPUTS, page_words, say
 
 router = APIRouter()
 ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
@@ -70,12 +71,15 @@ _DATES = {"onset": N_("Onset"), "end": N_("End (empty while ongoing)"), "death_d
 _TIMES = {"aware_at": N_("When the site became aware (site time)")}
 
 
-def _by_field(problems: list[tuple[str, str]] | None, refused: dict[str, str] | None = None) -> dict[str, list[str]]:
-    """Each problem as ``field: rule``, under its field, for the inline messages; a refused date as its
-    message (which names the field's label)."""
+def _by_field(
+    problems: list[tuple[str, str]] | None, lang: str, refused: dict[str, str] | None = None
+) -> dict[str, list[str]]:
+    """Each problem as ``field: rule`` with the field said by its label, under its field, for the inline messages;
+    a refused date as its message (which names the field's label)."""
+    words = page_words(None, lang, SAFETY_INPUTS)
     by_field: dict[str, list[str]] = {}
     for name, rule in problems or []:
-        by_field.setdefault(name, []).append(f"{name}: {rule}")
+        by_field.setdefault(name, []).extend(say([f"{name}: {rule}"], words))
     for name, message in (refused or {}).items():
         by_field.setdefault(name, []).append(message)
     return by_field
@@ -95,7 +99,7 @@ def _report_page(
     context = {
         "participant_id": participant_id,
         "typed": typed or {},
-        "field_errors": _by_field(problems, refused),
+        "field_errors": _by_field(problems, page.lang, refused),
         "action": f"/participants/{participant_id}/adverse-events",
         "follow_up": None,
         **_choices(protocol),
@@ -158,7 +162,7 @@ def _event_page(
         "causality_labels": {c.code: c.label for c in protocol.safety.causality},
         "can_report": page.user.role in svc.REPORTERS,
         "typed": typed or current,
-        "field_errors": _by_field(problems, refused),
+        "field_errors": _by_field(problems, page.lang, refused),
         "action": f"/adverse-events/{ae_number}/follow-ups",
         "follow_up": ae_number,
         "kinds": [d.kind for d in event.deadlines if d.submitted_at is None],

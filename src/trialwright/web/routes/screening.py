@@ -19,6 +19,7 @@ from trialwright.domain.calendars import DateEntryError, local_date, on_site_clo
 from trialwright.domain.eligibility import ScreeningValueError, evaluate, validate_values
 from trialwright.domain.roles import Role
 from trialwright.domain.text import spreadsheet_row
+from trialwright.domain.wording import criterion_words
 from trialwright.protocol import Protocol
 from trialwright.services.screening import (
     NonEnrolmentReason,
@@ -39,6 +40,7 @@ from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, req
 from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import CONSENT_INPUTS, SCREENING_INPUTS, page_words, say
 
 router = APIRouter()
 WRITERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
@@ -185,15 +187,17 @@ async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf
     values, refused = await _form_values(request, protocol, page)
     if refused:
         return JSONResponse({"decision": "invalid", "problems": refused})
+    words = page_words(protocol, page.lang, SCREENING_INPUTS)
     try:
         decision = evaluate(protocol, validate_values(protocol, values))
     except ScreeningValueError as exc:
-        return JSONResponse({"decision": "invalid", "problems": list(exc.problems)})
+        return JSONResponse({"decision": "invalid", "problems": say(exc.problems, words)})
+    criteria = {c.id: c for c in (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)}
     return JSONResponse(
         {
             "decision": decision.decision.value,
-            "failed": [f"{r.id}: {r.text}" for r in decision.failed],
-            "missing": list(decision.missing),
+            "failed": [f"{r.id}: {criterion_words(criteria[r.id], page.lang)}" for r in decision.failed],
+            "missing": [words(name) or name for name in decision.missing],
         }
     )
 
@@ -224,7 +228,7 @@ async def create(
             "sites": _sites_for(page, protocol),
             "values": dict(form),
             "today": str(form.get("screened_on", "")),
-            "errors": problems,
+            "errors": say(problems, page_words(protocol, page.lang, SCREENING_INPUTS)),
             "decision": None,
         }
         return render_page(request, page, "screening/new.html", context, status_code=422)
@@ -255,7 +259,9 @@ def _detail(
         "reasons": list(NonEnrolmentReason),
         "consent_versions": protocol.consent_versions,
         "can_write": page.user.role in WRITERS,
-        "errors": errors or [],
+        "errors": say(errors or [], page_words(protocol, page.lang, SCREENING_INPUTS, CONSENT_INPUTS)),
+        "words": page_words(protocol, page.lang),
+        "criterion_words": criterion_words,
         "now": dt.datetime.now(ZoneInfo(protocol.site(s.site).timezone)).strftime("%Y-%m-%dT%H:%M"),
         "site_zone": protocol.site(s.site).timezone,  # consent times on the site's clock
     }
