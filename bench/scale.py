@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/scale.py [--participants 300[,1500]] [--backend sqlite|postgresql|both] [--seed 1]
                                     [--requests 20] [--database URL] [--save FILE] [--compare-rss-with FILE]
-                                    [--smoke]
+                                    [--lists 'adverse events,screening log'] [--smoke]
 
 Builds a trial of the first protocol of N screened patients through the fastest correct path the project has for
 a whole trial: the simulator (``trialwright simulate``: screening, consent, randomization, every visit's forms
@@ -124,8 +124,10 @@ def _line(m: Measured, base: Measured | None, base_name: str, target: float | No
             f"(+{m.peak_mb - m.floor_mb:4.0f} over the fork's {m.floor_mb:.0f}){aim}{note}")  # fmt: skip
 
 
-def _lists(url: str, requests: int, out: dict[str, Any]) -> None:
+def _lists(url: str, requests: int, out: dict[str, Any], only: tuple[str, ...] = ()) -> None:
     for spec in LISTS:
+        if only and spec.name not in only:
+            continue
         m = measured(f"list {spec.name}", list_step(url, spec, requests))
         f = m.figures
         target = AUDIT_P95 if spec.name == "audit" else PAGE_P95
@@ -145,8 +147,11 @@ def _lists(url: str, requests: int, out: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
-def run(url: str, label: str, screened: int | None, seed: int, requests: int) -> dict[str, Any]:
-    """Build (unless ``screened`` is None: an existing trial), then measure every step; the figures by step."""
+def run(
+    url: str, label: str, screened: int | None, seed: int, requests: int, lists: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Build (unless ``screened`` is None: an existing trial), then measure every step (with ``lists``: only those
+    lists); the figures by step."""
     built = _build(url, screened, seed) if screened is not None else None
     # The protocol parsed and the app's modules loaded once here, so that no child pays for them (they are in the
     # floor every child starts from); no connection stays open across a fork.
@@ -162,6 +167,9 @@ def run(url: str, label: str, screened: int | None, seed: int, requests: int) ->
         print(f"build: {built.seconds:.1f} s (the simulator {built.figures['simulated']:.1f} s, then "
               f"{built.figures['requests']:,} data access requests), peak {built.peak_mb:.0f} MB")  # fmt: skip
     steps: dict[str, Any] = {"screened": screened, **counts}
+    if lists:
+        _lists(url, requests, steps, lists)
+        return steps
     raw = {w: measured(f"raw read{' + ' + w if w else ''}", raw_step(url, DATA_TABLES, w or None))
            for w in ("", "csv", "parquet")}  # fmt: skip
     raw_audit = measured("raw read audit", raw_step(url, RAW_AUDIT, None))
@@ -212,8 +220,14 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="write the (largest) run's figures to this JSON file")
     parser.add_argument("--compare-rss-with", type=Path, help="a smaller run's --save file: peak RSS ratios")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on both databases (CI)")
+    parser.add_argument("--lists", help="only these lists, comma-separated (e.g. 'adverse events,screening log')")
     args = parser.parse_args()
     sizes = sorted(int(n) for n in args.participants.split(","))
+    lists = tuple(name.strip() for name in args.lists.split(",")) if args.lists else ()
+    unknown = set(lists) - {spec.name for spec in LISTS}
+    if unknown:
+        names = ", ".join(spec.name for spec in LISTS)
+        parser.error(f"--lists: no list named {', '.join(sorted(unknown))}; the lists: {names}")
     runs: list[tuple[str, list[int]]] = []
     if args.smoke:
         args.requests, runs = 2, [("sqlite", [3, 6])]
@@ -222,12 +236,12 @@ def main() -> None:
     smaller = json.loads(args.compare_rss_with.read_text(encoding="utf-8")) if args.compare_rss_with else None
     last: dict[str, Any] = {}
     if args.database:
-        last = run(args.database, args.database.split(":")[0], None, args.seed, args.requests)
+        last = run(args.database, args.database.split(":")[0], None, args.seed, args.requests, lists)
     for backend, wanted in runs:
         done: list[dict[str, Any]] = []
         for size in wanted:
             with throwaway_database(backend) as url:
-                done.append(run(url, backend, size, args.seed, args.requests))
+                done.append(run(url, backend, size, args.seed, args.requests, lists))
         if len(done) > 1:
             compare_rss(done[-1], done[0])
         last = done[-1]

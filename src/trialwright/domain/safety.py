@@ -22,7 +22,7 @@ site's clock (``typed_on_site_clock``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -48,12 +48,16 @@ __all__ = [
     "SafetyRow",
     "Seriousness",
     "classify",
+    "criterion_label",
     "deadline_state",
     "deadlines",
     "end_of_local_day",
     "merge_report",
+    "overdue_before",
     "pause_state",
     "safety_table",
+    "safety_table_counted",
+    "table_labels",
     "validate_report",
 ]
 
@@ -423,6 +427,21 @@ def end_of_local_day(start: dt.datetime, days: int, tz: ZoneInfo) -> dt.datetime
     return dt.datetime.combine(day, dt.time.max, tzinfo=tz).astimezone(dt.UTC)
 
 
+def overdue_before(now: dt.datetime, days: int, tz: ZoneInfo) -> dt.datetime:
+    """The instant before which a clock start makes ``end_of_local_day(start, days, tz)`` already passed at
+    ``now``: ``now > end_of_local_day(start, days, tz)`` exactly when ``start < overdue_before(now, days, tz)``.
+
+    The due time depends only on the start's local day, so the starts already overdue are those on a local day
+    up to the last day X whose due time (the end of day X + ``days``) is before ``now``; the answer is the first
+    instant of day X + 1 (the transition itself where that midnight does not exist). It lets a database find
+    the overdue deadlines by comparing stored clock starts with one instant per site and rule."""
+    last = local_date(now, tz, "now") - dt.timedelta(days=days) + dt.timedelta(days=1)
+    while dt.datetime.combine(last + dt.timedelta(days=days), dt.time.max, tzinfo=tz).astimezone(dt.UTC) >= now:
+        last -= dt.timedelta(days=1)
+    first = last + dt.timedelta(days=1)
+    return dt.datetime.combine(first, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+
+
 def deadlines(
     history: Sequence[tuple[Assessment, Classification]],
     settings: SafetySettings,
@@ -496,6 +515,42 @@ class SafetyRow:
         return f"{n} ({100 * n / total:.0f}%)" if total else f"{n}"
 
 
+def table_labels() -> list[str]:
+    """The safety table's lines, in order."""
+    labels = ["Any adverse event", "Any serious adverse event"]
+    labels += [f"SAE: {c.value.replace('_', ' ')}" for c in Seriousness]
+    labels += [f"Worst grade {g}" for g in CTCAE_GRADES]
+    labels += ["Related adverse event", "Related SAE", "SUSAR"]
+    return labels
+
+
+def criterion_label(criterion: Seriousness) -> str:
+    """The safety table's line for SAEs with this criterion."""
+    return f"SAE: {criterion.value.replace('_', ' ')}"
+
+
+def safety_table_counted(
+    participants: Iterable[tuple[str, int, Collection[str]]],
+    group_of: Mapping[str, str],
+    groups: Sequence[str],
+) -> list[SafetyRow]:
+    """``safety_table`` from what a database counts per participant: (participant, worst grade of their events'
+    current assessments, the other lines their events earn: "Any adverse event", "SAE: death", "SUSAR" ...).
+    Participants outside ``group_of`` are left out."""
+    totals = {g: 0 for g in groups}
+    for group in group_of.values():
+        totals[group] += 1
+    counts: dict[str, dict[str, int]] = {label: dict.fromkeys(groups, 0) for label in table_labels()}
+    for pid, worst, earned in participants:
+        held = group_of.get(pid)
+        if held is None:
+            continue
+        for label in (*earned, f"Worst grade {worst}"):
+            if label in counts:
+                counts[label][held] += 1
+    return [SafetyRow(label, counts[label], dict(totals)) for label in table_labels()]
+
+
 def safety_table(
     events: Iterable[tuple[str, Assessment, Classification]],
     group_of: Mapping[str, str],
@@ -514,10 +569,7 @@ def safety_table(
     def add(label: str, pid: str) -> None:
         sets.setdefault(label, {g: set() for g in groups})[group_of[pid]].add(pid)
 
-    labels = ["Any adverse event", "Any serious adverse event"]
-    labels += [f"SAE: {c.value.replace('_', ' ')}" for c in Seriousness]
-    labels += [f"Worst grade {g}" for g in CTCAE_GRADES]
-    labels += ["Related adverse event", "Related SAE", "SUSAR"]
+    labels = table_labels()
     for pid, assessment, c in events:
         if pid not in group_of:
             continue

@@ -7,12 +7,20 @@ and its current state is the last one. Every report is also audited field by fie
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.tables import metadata
 
-__all__ = ["adverse_events", "ae_reports", "ae_submissions", "dsmb_decisions"]
+__all__ = ["adverse_events", "ae_reports", "ae_submissions", "criteria_text", "dsmb_decisions"]
+
+
+def criteria_text(criteria: Iterable[str]) -> str:
+    """A report's seriousness criteria as ``ae_reports.criteria`` stores them: space-separated, with a space at
+    either end, so that "has criterion X" is ``criteria LIKE '% X %'`` on every database."""
+    return f" {' '.join(criteria)} "
 
 #: One adverse event of one participant, numbered AE-0001, AE-0002, ... across the trial.
 adverse_events = Table(
@@ -43,6 +51,12 @@ ae_reports = Table(
     Column("reported_at", UTCDateTime(), nullable=False),
     Column("reported_by", String(64), nullable=False),
     Column("protocol_version", String(32), nullable=False),
+    # What classification and the safety tables read, out of the assessment (so SQL can count them): the
+    # grade, the causality and expected-event codes, and the criteria as `` death hospitalisation ``.
+    Column("grade", Integer, nullable=False),
+    Column("causality", Text, nullable=False),
+    Column("expected_event", Text, nullable=True),
+    Column("criteria", Text, nullable=False),
     UniqueConstraint("event_id", "sequence", name="uq_ae_reports_event_sequence"),
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.tables import metadata
@@ -27,6 +27,7 @@ screenings = Table(
     Column("created_by", String(64), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("site", "number", name="uq_screenings_site_number"),
+    Index("ix_screenings_screened_on_id", "screened_on", "id"),  # the log's order (keyset pages)
 )
 
 #: Consents and consent decisions: by the participant or a legally authorised representative.

@@ -105,8 +105,8 @@ def test_every_api_list_refuses_a_forged_cursor_naming_it(client: TestClient, tr
             assert answer.json()["detail"] == [{"field": "cursor", "rule": "not a cursor of this list"}], path
 
 
-def test_the_adverse_events_paged_in_memory_refuse_a_forged_cursor(client: TestClient, trial: Trial) -> None:
-    # With the serious or overdue filter the events are paged in memory (domain.paging.page_of), by the same key.
+def test_the_adverse_events_filtered_to_serious_refuse_a_forged_cursor(client: TestClient, trial: Trial) -> None:
+    # With the serious or overdue filter the events are filtered in SQL (services/safety/sql.py), by the same key.
     token, _ = issue_token(trial.engine, username(Role.ADMINISTRATOR), name="forged", actor="test")
     headers = {"Authorization": f"Bearer {token}"}
     listed = client.get("/api/v1/adverse-events", params={"serious": "true"}, headers=headers)

@@ -179,7 +179,7 @@ def test_a_randomization_never_slips_past_a_stop_being_recorded(
     """While the DSMB's stop is being recorded, a concurrent randomization waits for it and is then refused (on
     SQLite writers queue anyway; on PostgreSQL the decision holds the randomization lock alone, a randomization
     shares it)."""
-    from trialwright.services import safety
+    from trialwright.services.safety import dsmb_pause as safety  # where the pause is read
 
     inside, go = threading.Event(), threading.Event()
     real = safety._pause

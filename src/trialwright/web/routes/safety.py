@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,7 +24,7 @@ from trialwright.web import confirm as confirmation
 from trialwright.web.dates import read_date, read_dates
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, require_roles
 from trialwright.web.i18n import N_
-from trialwright.web.paging import first_page_if_bad, pager
+from trialwright.web.paging import Pager, first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import SAFETY_INPUTS, page_words, say
 
@@ -243,11 +244,22 @@ def safety_page(
         ),
         cursor,
     )
+    # The overdue reports: the first page of the events with one (the shared page size); the rest are reached
+    # through the list below filtered to them, from where this page ends.
+    overdue_first = svc.page_events(engine, user, overdue_only=True)
+    overdue_rest = (
+        f"/safety?{urlencode({'overdue': '1', 'cursor': overdue_first.next_cursor})}"
+        if overdue_first.next_cursor
+        else None
+    )
     context = {
         "events": found.items,
         "pager": pager(request, found),
         "participant": participant or "",
-        "overdue": svc.list_events(engine, page.user, overdue_only=True),
+        "overdue": overdue_first.items,
+        "overdue_pager": Pager(
+            f"{overdue_first.first:,}", f"{overdue_first.last:,}", f"{overdue_first.total:,}", None, overdue_rest
+        ),
         "tables": tables,
         "pause": svc.pause(engine),
         "serious": bool(serious),

@@ -1,0 +1,264 @@
+"""What the safety use cases share: who may do what, the views an adverse event is read as (masked for a
+blinded viewer), and loading events and their reports into those views.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.masking import MASKED, sees_arms
+from trialwright.domain.roles import Role
+from trialwright.domain.safety import (
+    ActionTaken,
+    Assessment,
+    Classification,
+    DeadlineKind,
+    DeadlineState,
+    EventOutcome,
+    SafetyRow,
+    Seriousness,
+    classify,
+    deadline_state,
+    deadlines,
+)
+from trialwright.protocol import Protocol
+from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.screening import NotFound
+from trialwright.services.users import UserView
+from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions
+
+__all__ = [
+    "BY_ARM",
+    "DECIDERS",
+    "DECISION_CODES",
+    "READERS",
+    "REPORTERS",
+    "RESPONSIBLE",
+    "AdverseEventView",
+    "DeadlineView",
+    "Decision",
+    "OverdueItem",
+    "ReportView",
+    "SafetyError",
+    "SafetyTables",
+]
+
+#: Who reports adverse events and records their submission to the sponsor (site staff).
+REPORTERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
+#: Who reads adverse events and the (masked) safety tables.
+READERS = (
+    *REPORTERS,
+    Role.MONITOR,
+    Role.DATA_MANAGER,
+    Role.ADMINISTRATOR,
+    Role.BLINDED_STATISTICIAN,
+    Role.UNBLINDED_STATISTICIAN,
+    Role.DSMB_MEMBER,
+)
+#: Who opens the DSMB's closed page (by arm). Elsewhere the arm shows to whoever the trial's masking lets see it
+#: (``trialwright.domain.masking.sees_arms``): in a double-blind trial the DSMB and the unblinded statistician.
+BY_ARM = (Role.DSMB_MEMBER, Role.UNBLINDED_STATISTICIAN)
+#: Who records decisions on the safety pause.
+DECIDERS = (Role.DSMB_MEMBER,)
+#: Whose home page lists overdue reports.
+RESPONSIBLE = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER)
+#: The decisions the DSMB can record.
+DECISION_CODES = ("resume", "pause", "stop")
+
+
+class SafetyError(ValueError):
+    """A safety request that breaks a rule; the message is ``field: rule``."""
+
+    @property
+    def problems(self) -> tuple[tuple[str, str], ...]:
+        """The one (field, rule) the message names, shaped as ``SafetyInputError.problems``."""
+        field, _, rule = str(self).partition(": ")
+        return ((field, rule),)
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """One report due for an event, with its state now."""
+
+    kind: DeadlineKind
+    rule: str
+    clock_start: dt.datetime
+    due_at: dt.datetime
+    state: DeadlineState
+    submitted_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """One report about an event: the initial one (sequence 0) or a follow-up."""
+
+    sequence: int
+    assessment: Assessment
+    classification: Classification
+    reported_at: dt.datetime
+    reported_by: str
+    reason: str | None
+
+    @property
+    def kind(self) -> str:
+        """initial or follow-up N."""
+        return "initial" if self.sequence == 0 else f"follow-up {self.sequence}"
+
+
+@dataclass(frozen=True)
+class AdverseEventView:
+    """An adverse event as one viewer may see it: its current assessment, history and deadlines; the arm
+    only for the DSMB and the unblinded statistician (``masked`` otherwise)."""
+
+    ae_number: str
+    participant_id: str
+    site: str
+    timezone: str
+    current: Assessment
+    classification: Classification
+    reports: tuple[ReportView, ...]
+    deadlines: tuple[DeadlineView, ...]
+    arm: str
+
+    @property
+    def overdue(self) -> tuple[DeadlineView, ...]:
+        """Deadlines passed without a submission."""
+        return tuple(d for d in self.deadlines if d.state is DeadlineState.OVERDUE)
+
+
+@dataclass(frozen=True)
+class SafetyTables:
+    """Participants with at least one event, per group. ``grouping``: pooled, unnamed_groups or by_arm."""
+
+    grouping: str
+    groups: tuple[str, ...]
+    rows: tuple[SafetyRow, ...]
+    participants: int  # randomized participants (the denominator)
+    events: int  # adverse events of randomized participants
+    not_randomized_events: int  # events of participants not randomized (listed, not tabulated)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A DSMB decision on the safety pause."""
+
+    decision: str
+    reason: str
+    related_saes: int
+    decided_at: dt.datetime
+    decided_by: str
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    """An overdue report, for the home page of the responsible roles."""
+
+    ae_number: str
+    participant_id: str
+    kind: DeadlineKind
+    due_at: dt.datetime
+    timezone: str  # the site's: the page shows the due time on the site's clock
+
+
+# --- guards and loading ------------------------------------------------------------------------------
+
+
+def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
+    if actor.role not in roles:
+        names = ", ".join(r.value.replace("_", " ") for r in roles)
+        raise SafetyError(f"role: only {names} {what}")
+
+
+def _tz(protocol: Protocol, site: str) -> ZoneInfo:
+    return ZoneInfo(protocol.site(site).timezone)
+
+
+def _assessment(text: str) -> Assessment:
+    data = json.loads(text)
+    return Assessment(
+        term=data["term"],
+        onset=dt.date.fromisoformat(data["onset"]),
+        end=dt.date.fromisoformat(data["end"]) if data.get("end") else None,
+        grade=int(data["grade"]),
+        serious=bool(data["serious"]),
+        criteria=tuple(Seriousness(c) for c in data["seriousness_criteria"]),
+        causality=data["causality"],
+        expected_event=data.get("expected_event"),
+        action_taken=ActionTaken(data["action_taken"]),
+        outcome=EventOutcome(data["outcome"]),
+        aware_at=dt.datetime.fromisoformat(data["aware_at"]),
+        death_date=dt.date.fromisoformat(data["death_date"]) if data.get("death_date") else None,
+        death_cause=data.get("death_cause"),
+        narrative=data.get("narrative"),
+    )
+
+
+def _event_row(session: Session, actor: UserView, ae_number: str) -> Any:
+    row = session.execute(select(adverse_events).where(adverse_events.c.ae_number == ae_number)).first()
+    if row is None or (actor.role.site_scoped and row.site not in actor.sites):
+        raise NotFound(f"no adverse event {ae_number}")
+    return row
+
+
+def _arms(session: Session) -> dict[str, str]:
+    """Each randomized participant's arm, every entry checked against its keyed digest first."""
+    return {r.participant_id: r.arm for r in checked_allocations(session)}
+
+
+def _views(
+    session: Session, protocol: Protocol, actor: UserView, events: Sequence[Any], now: dt.datetime
+) -> list[AdverseEventView]:
+    if not events:
+        return []
+    ids = [e.id for e in events]
+    reports: dict[int, list[Any]] = {}
+    for r in session.execute(
+        select(ae_reports).where(ae_reports.c.event_id.in_(ids)).order_by(ae_reports.c.event_id, ae_reports.c.sequence)
+    ).all():
+        reports.setdefault(r.event_id, []).append(r)
+    sent: dict[int, dict[DeadlineKind, dt.datetime]] = {}
+    for s in session.execute(select(ae_submissions).where(ae_submissions.c.event_id.in_(ids))).all():
+        sent.setdefault(s.event_id, {})[DeadlineKind(s.kind)] = s.submitted_at
+    arms = _arms(session) if sees_arms(protocol, actor.role) else {}
+    settings = protocol.safety
+    out = []
+    for event in events:
+        tz = _tz(protocol, event.site)
+        history = []
+        for r in reports.get(event.id, []):
+            a = _assessment(r.assessment)
+            history.append(ReportView(r.sequence, a, classify(a, settings), r.reported_at, r.reported_by, r.reason))
+        submitted = sent.get(event.id, {})
+        due = deadlines([(h.assessment, h.classification) for h in history], settings, tz, submitted)
+        out.append(
+            AdverseEventView(
+                ae_number=event.ae_number,
+                participant_id=event.participant_id,
+                site=event.site,
+                timezone=protocol.site(event.site).timezone,
+                current=history[-1].assessment,
+                classification=history[-1].classification,
+                reports=tuple(history),
+                deadlines=tuple(
+                    DeadlineView(
+                        d.kind,
+                        d.rule,
+                        d.clock_start,
+                        d.due_at,
+                        deadline_state(d, submitted.get(d.kind), now),
+                        submitted.get(d.kind),
+                    )
+                    for d in due
+                ),
+                arm=arms.get(event.participant_id, "not randomized") if sees_arms(protocol, actor.role) else MASKED,
+            )
+        )
+    return out

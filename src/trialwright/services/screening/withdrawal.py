@@ -1,0 +1,137 @@
+"""Withdrawal from a scope (intervention, follow-up, data use), and the check each scope's writes make."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.calendars import local_date
+from trialwright.domain.roles import Role
+from trialwright.domain.text import checked_text
+from trialwright.services import audit
+from trialwright.services.screening.common import (
+    _CAUSE_SCOPES,
+    NotFound,
+    ParticipantView,
+    ScreeningError,
+    WithdrawalCause,
+    WithdrawalScope,
+    _check_site,
+    _now,
+)
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.store.engine import session_scope
+from trialwright.store.screening_tables import participants, withdrawals
+
+__all__ = ["require_scope", "withdraw"]
+
+
+def _insert_withdrawal(
+    session: Session,
+    actor: UserView,
+    participant: Any,
+    scope: WithdrawalScope,
+    cause: WithdrawalCause,
+    reason: str,
+    on: dt.date,
+) -> None:
+    session.execute(
+        withdrawals.insert().values(
+            participant_id=participant.participant_id,
+            scope=scope.value,
+            cause=cause.value,
+            reason=reason,
+            withdrawn_on=on,
+            recorded_at=_now(),
+            recorded_by=actor.username,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=participant.site,
+        participant=participant.participant_id,
+        action="participant.withdrawn",
+        new_value={"scope": scope.value, "cause": cause.value, "withdrawn_on": on.isoformat()},
+        reason=reason,
+    )
+
+
+def withdraw(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    *,
+    scope: str,
+    cause: str,
+    reason: str,
+    withdrawn_on: dt.date | None,
+) -> ParticipantView:
+    """Record a withdrawal of one scope, with its cause (CONSORT's losses by reason) and the reason in words;
+    afterwards data in that scope is refused. ``withdrawn_on`` is the site's local date (None: today at the
+    site), from the site's date of enrolment to the site's today. Site staff record it: the investigator or the
+    study coordinator."""
+    if actor.role not in (Role.INVESTIGATOR, Role.STUDY_COORDINATOR):
+        raise ScreeningError("role: the investigator or the study coordinator records a withdrawal")
+    try:
+        scope_ = WithdrawalScope(scope)
+    except ValueError:
+        raise ScreeningError(f"scope: must be one of {', '.join(s.value for s in WithdrawalScope)}") from None
+    try:
+        cause_ = WithdrawalCause(cause)
+    except ValueError:
+        raise ScreeningError(f"cause: must be one of {', '.join(c.value for c in WithdrawalCause)}") from None
+    if scope_ not in _CAUSE_SCOPES.get(cause_, set(WithdrawalScope)):
+        allowed = ", ".join(sorted(s.value for s in _CAUSE_SCOPES[cause_]))
+        raise ScreeningError(f"cause: {cause_.value} applies only to the scope {allowed}, not {scope_.value}")
+    checked_text(reason, "reason", error=ScreeningError)
+    if not reason.strip():
+        raise ScreeningError("reason: a withdrawal needs a reason")
+    protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        participant = session.execute(
+            select(participants).where(participants.c.participant_id == participant_id)
+        ).first()
+        if participant is None:
+            raise NotFound("no such participant")
+        _check_site(actor, participant.site)
+        zone = protocol.site(participant.site).timezone
+        today = local_date(_now(), zone)
+        if withdrawn_on is None:
+            withdrawn_on = today
+        if withdrawn_on > today:
+            raise ScreeningError(
+                f"withdrawn_on: {withdrawn_on.isoformat()} is in the future (today is {today.isoformat()} at the site)"
+            )
+        enrolled_on = local_date(participant.enrolled_at, zone, "enrolled_at")
+        if withdrawn_on < enrolled_on:
+            raise ScreeningError(
+                f"withdrawn_on: {withdrawn_on.isoformat()} is before enrolment on {enrolled_on.isoformat()} at the site"
+            )
+        existing = set(
+            session.execute(select(withdrawals.c.scope).where(withdrawals.c.participant_id == participant_id)).scalars()
+        )
+        if scope_.value in existing:
+            raise ScreeningError(f"scope: {participant_id} has already withdrawn from {scope_.value}")
+        _insert_withdrawal(session, actor, participant, scope_, cause_, reason, withdrawn_on)
+        return ParticipantView(
+            participant_id, participant.site, participant.enrolled_at, tuple(sorted(existing | {scope_.value}))
+        )
+
+
+def require_scope(engine: Engine, participant_id: str, scope: str) -> None:
+    """Refuse work within a scope the participant has withdrawn from (data entry calls this)."""
+    with session_scope(engine) as session:
+        found = session.execute(
+            select(withdrawals).where(withdrawals.c.participant_id == participant_id, withdrawals.c.scope == scope)
+        ).first()
+    if found is not None:
+        raise ScreeningError(
+            f"participant: {participant_id} withdrew from {scope.replace('_', ' ')} on "
+            f"{found.withdrawn_on.isoformat()}; nothing in that scope can be recorded"
+        )
