@@ -1,9 +1,10 @@
 """An audit entry's old and new values as a readable diff: one change per key that differs, old value and new value.
 
 An entry holds its values as JSON (``trialwright.services.audit``): a form value as its stored parts (the entry
-names its form and field), shown as one change of that field as a person reads it (``45 mg/dL``, ``not done:
-sample clotted``), most other actions as an object (``{"query": 3, "text": "..."}``), and a screening's changed values
-one level down (``{"values": {"age": 71}, "decision": "eligible"}``), each key of which is a change of its own.
+names its form and field), shown as one change of that field as a person reads it: as stored, in the field's
+unit, with what was typed beside it (``450 mg/L (entered 45 mg/dL)``, ``not done: sample clotted``); most other
+actions as an object (``{"query": 3, "text": "..."}``), and a screening's changed values one level down
+(``{"values": {"age": 71}, "decision": "eligible"}``), each key of which is a change of its own.
 
 Only what the entry given holds is read: give it the entry as the reader may see it
 (``trialwright.domain.audit_masking.present_entry``), and a masked value stays ``masked``; a masked value is always
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from trialwright.domain.audit import AuditEntry
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.masking import MASKED
+from trialwright.protocol import Protocol
 
-__all__ = ["AuditChange", "audit_changes", "shown_value"]
+__all__ = ["AuditChange", "audit_changes", "canonical_units", "shown_value"]
 
 #: The keys whose object is a set of changes of its own: a screening's values.
 _NESTED = frozenset({"values"})
@@ -92,12 +94,21 @@ def _pairs(old: Mapping[str, object], new: Mapping[str, object], within: str | N
             yield change
 
 
-def audit_changes(entry: AuditEntry) -> tuple[AuditChange, ...]:
-    """What ``entry`` changed, one ``AuditChange`` per key that differs (see the module docstring)."""
+def canonical_units(protocol: Protocol) -> dict[tuple[str, str], str | None]:
+    """Each form field's canonical unit (the unit its values are stored in) by (form, field), for ``audit_changes``."""
+    return {(form.id, f.id): f.unit for form in protocol.forms for f in form.fields}
+
+
+def audit_changes(
+    entry: AuditEntry, units: Mapping[tuple[str, str], str | None] | None = None
+) -> tuple[AuditChange, ...]:
+    """What ``entry`` changed, one ``AuditChange`` per key that differs (see the module docstring). ``units``
+    gives each form field's canonical unit by (form, field), so a form value reads as stored, in it."""
     old, new = _loads(entry.old_value), _loads(entry.new_value)
     if old is _ABSENT and new is _ABSENT:
         return ()
-    if (value := _form_value(entry, old, new)) is not None:
+    unit = (units or {}).get((entry.form or "", entry.field or ""))
+    if (value := _form_value(entry, old, new, unit)) is not None:
         return value
     if isinstance(old, dict | _Absent) and isinstance(new, dict | _Absent):
         return tuple(_pairs(old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {}, None))
@@ -111,7 +122,7 @@ def audit_changes(entry: AuditEntry) -> tuple[AuditChange, ...]:
     return (change,) if change.masked or change.old != change.new else ()
 
 
-def _form_value(entry: AuditEntry, old: object, new: object) -> tuple[AuditChange, ...] | None:
+def _form_value(entry: AuditEntry, old: object, new: object, unit: str | None) -> tuple[AuditChange, ...] | None:
     """A form field's value, stored as its parts (``StoredValue``), as one change of that field; None when the
     entry is not one."""
     if entry.field is None or entry.form is None:
@@ -119,7 +130,7 @@ def _form_value(entry: AuditEntry, old: object, new: object) -> tuple[AuditChang
     sides = [side for side in (old, new) if not isinstance(side, _Absent)]
     if not sides or not all(isinstance(side, dict) and side and set(side) <= _STORED for side in sides):
         return None
-    change = AuditChange(entry.field, _stored_text(old), _stored_text(new), form=entry.form)
+    change = AuditChange(entry.field, _stored_text(old, unit), _stored_text(new, unit), form=entry.form)
     return (change,) if change.masked or change.old != change.new else ()
 
 
@@ -127,15 +138,23 @@ def _form_value(entry: AuditEntry, old: object, new: object) -> tuple[AuditChang
 _STORED = frozenset({"value", "status", "entered", "unit", "reason", "limit", "components"})
 
 
-def _stored_text(side: object) -> str:
-    """A stored form value as a person reads it: as entered with its unit, ``< 1.5``, ``not done: sample clotted``;
-    masked as a whole when any part of it is."""
+def _stored_text(side: object, unit: str | None) -> str:
+    """A stored form value as a person reads it: the value as stored, in the field's canonical ``unit``, with what
+    was typed beside it when that reads differently (``450 mg/L (entered 45 mg/dL)``); ``< 1.5``, ``not done:
+    sample clotted``; masked as a whole when any part of it is."""
     if not isinstance(side, dict):
         return ""
     if MASKED in side.values():
         return MASKED
     stored = StoredValue.from_json({k: v for k, v in side.items() if k != "components"})
     text = stored.shown()
-    if stored.status == "value" and stored.unit:
-        text = f"{shown_value(stored.entered if stored.entered is not None else stored.value)} {stored.unit}"
-    return f"{text}: {stored.reason}" if stored.reason and stored.status != "value" else text
+    if stored.status == "value":
+        canonical = f"{text} {unit}" if unit and text else text
+        if stored.entered is not None:
+            typed = shown_value(stored.entered) + (f" {stored.unit}" if stored.unit else "")
+            if typed != canonical:
+                return f"{canonical} (entered {typed})"
+        return canonical
+    if stored.status in {"below_lloq", "above_uloq"}:
+        return f"{text} {unit}" if unit else text  # the limit, in the canonical unit
+    return f"{text}: {stored.reason}" if stored.reason else text

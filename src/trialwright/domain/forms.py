@@ -42,6 +42,7 @@ __all__ = [
     "ValidatedEntry",
     "missing_required",
     "next_state",
+    "number_text",
     "places_typed",
     "round_half_up",
     "validate_entries",
@@ -82,16 +83,24 @@ class StoredValue:
     def shown(self) -> str:
         """How people see it: the value, or <LLOQ, or not done (reason)."""
         if self.status == "below_lloq":
-            return f"< {self.limit:g}"
+            return f"< {number_text(self.limit or 0.0)}"
         if self.status == "above_uloq":
-            return f"> {self.limit:g}"
+            return f"> {number_text(self.limit or 0.0)}"
         if self.status in {"not_done", "not_applicable"}:
             return self.status.replace("_", " ")
         if isinstance(self.value, float):
-            return f"{self.value:g}"
+            return number_text(self.value)
         if isinstance(self.value, list):
             return ", ".join(map(str, self.value))
         return "" if self.value is None else str(self.value)
+
+
+def number_text(value: float | int) -> str:
+    """A stored number written out exactly: ``12.5``, ``1000`` (not ``1000.0``), ``1234567`` (``:g`` would print
+    ``1.23457e+06``, six digits)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True)
@@ -122,11 +131,27 @@ def _outside(r: Range | None, value: float) -> bool:
     return r is not None and ((r.min is not None and value < r.min) or (r.max is not None and value > r.max))
 
 
+#: Persian and Arabic-Indic digits and the Arabic decimal separator (U+066B), read as Latin digits and a point.
+_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫", "01234567890123456789.")
+
+
+def _number_text(raw: str) -> str:
+    """Typed number text with its digits and decimal separator made Latin. A comma (or the Arabic thousands
+    separator) is refused, never guessed: ``1,000`` is one thousand to one typist and one to another."""
+    text = raw.strip().translate(_DIGITS)
+    if "," in text or "٬" in text:
+        raise ValueError(
+            f"must be a number written with a decimal point and no thousands separator (e.g. 1000 or 12.5), not "
+            f"{raw.strip()!r}: a comma could mean either"
+        )
+    return text
+
+
 def _number(f: FormField, raw: Any) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number")
     if isinstance(raw, str):
-        raw = raw.strip().replace(",", ".") if raw.count(",") == 1 and "." not in raw else raw.strip()
+        raw = _number_text(raw)
     try:
         number = float(raw)
     except (TypeError, ValueError):
@@ -138,11 +163,9 @@ def _number(f: FormField, raw: Any) -> float:
 
 def _decimal(number: float | int | str) -> Decimal:
     """A number as the decimal it was written as: a float by its shortest repr (``80.25``, not the binary
-    fraction nearest to it), text as typed (a decimal comma read as a point)."""
+    fraction nearest to it), text as typed (its digits and decimal separator made Latin)."""
     if isinstance(number, str):
-        text = number.strip()
-        text = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
-        return Decimal(text)
+        return Decimal(_number_text(number))
     return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
 
 

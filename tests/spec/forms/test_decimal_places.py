@@ -50,10 +50,20 @@ def test_a_number_with_more_places_than_the_protocol_keeps_is_refused_not_rounde
 
 @pytest.mark.parametrize(
     ("raw", "stored"),
-    [(80.2, 80.2), ("80.2", 80.2), ("80.20", 80.2), ("80,2", 80.2), (80, 80), ("80.000", 80.0)],
+    [(80.2, 80.2), ("80.2", 80.2), ("80.20", 80.2), (80, 80), ("80.000", 80.0), ("۸۰٫۲", 80.2), ("٨٠.٢", 80.2)],
 )
 def test_a_number_within_the_places_is_stored_as_typed(raw: object, stored: float) -> None:
     assert entered("demographics", weight=raw)["weight"] == stored
+
+
+@pytest.mark.parametrize("raw", ["1,000", "80,2", "1,250.5", "۱٬۰۰۰"])
+def test_a_comma_in_a_number_is_refused_never_read_as_a_point_or_a_thousands_separator(raw: str) -> None:
+    # "1,000" was stored as 1 (read as a decimal comma): one thousand to an English typist.
+    (problem,) = refused("demographics", weight=raw)
+    assert problem == (
+        "weight: must be a number written with a decimal point and no thousands separator (e.g. 1000 or 12.5), "
+        f"not {raw!r}: a comma could mean either"
+    )
 
 
 def test_a_converted_number_is_rounded_half_away_from_zero() -> None:

@@ -16,7 +16,7 @@ import pytest
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.protocol.conftest import mutated_text
 from trialwright.domain.audit import AuditEntry
-from trialwright.domain.audit_changes import AuditChange, audit_changes
+from trialwright.domain.audit_changes import AuditChange, audit_changes, canonical_units
 from trialwright.domain.audit_masking import mask_entry
 from trialwright.domain.eligibility import Decision, ScreeningValueError, evaluate, validate_values
 from trialwright.domain.forms import FormValueError, validate_entries
@@ -167,10 +167,11 @@ def _entry(action: str, old: Any = None, new: Any = None, **columns: Any) -> Aud
 
 AUDITED = [
     # entry, the changes it shows
-    (  # a form value: its stored parts as one change of the field, as entered with its unit
+    (  # a form value: its stored parts as one change of the field, as stored in the field's unit, with what was
+        # typed beside it when it was typed otherwise (the stored value is the one the data holds)
         _entry("form.value_changed", {"value": 450.0, "entered": "45", "unit": "mg/dL"},
                {"value": 38.0, "entered": "38", "unit": "mg/L"}, form="labs", field="crp"),
-        [AuditChange("crp", "45 mg/dL", "38 mg/L", form="labs")],
+        [AuditChange("crp", "450 mg/L (entered 45 mg/dL)", "38 mg/L", form="labs")],
     ),
     (
         _entry("form.value_entered", None, {"value": None, "status": "not_done", "reason": "sample clotted"},
@@ -180,7 +181,7 @@ AUDITED = [
     (
         _entry("form.value_changed", {"value": None, "status": "below_lloq", "limit": 1.5, "entered": "1.5"},
                {"value": 2.0}, form="labs", field="il6"),
-        [AuditChange("il6", "< 1.5", "2", form="labs")],
+        [AuditChange("il6", "< 1.5 pg/mL", "2 pg/mL", form="labs")],
     ),
     (_entry("form.value_changed", {"value": 38.0}, {"value": 38.0}, form="labs", field="crp"), []),  # no change: no row
     (_entry("visit.held", None, "2026-05-01", field=None), [AuditChange("value", "", "2026-05-01")]),
@@ -202,7 +203,7 @@ AUDITED = [
 
 @pytest.mark.parametrize(("entry", "changes"), AUDITED, ids=[e.action for e, _ in AUDITED])
 def test_an_audit_entry_reads_as_one_row_per_changed_key(entry: AuditEntry, changes: list[AuditChange]) -> None:
-    assert list(audit_changes(entry)) == changes
+    assert list(audit_changes(entry, canonical_units(P))) == changes
 
 
 def test_a_masked_value_is_listed_as_masked_and_never_revealed() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from trialwright.domain.audit_changes import audit_changes
+from trialwright.domain.audit_changes import audit_changes, canonical_units
 from trialwright.services import audit_checkpoints, audit_trail
 from trialwright.web.deps import EngineDep, ProtocolDep, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
@@ -48,10 +48,11 @@ def audit_page(
         ),
         cursor,
     )
+    units = canonical_units(protocol)
     context = {
         "rows": found.items,
         # Each entry's old and new values as a diff, read from the entry as masked for this reader.
-        "changes": {e.seq: audit_changes(e) for e in found.items},
+        "changes": {e.seq: audit_changes(e, units) for e in found.items},
         "key_words": change_words(protocol, page.lang),
         "total": found.total,
         "filters": {"actor": actor or "", "action": action or "", "participant": participant or ""},
