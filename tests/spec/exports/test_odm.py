@@ -73,7 +73,7 @@ def _add_what_the_simulation_does_not_draw(trial: Trial) -> None:
         "sampled_at": dt.datetime.combine(day, dt.time(10, 15), tzinfo=ZoneInfo("Asia/Tehran")).isoformat(),
         "tnf_alpha": {"below_lloq": 1.5},
         "il6": {"above_uloq": 5000, "unit": "ng/L"},
-        "crp": {"value": "12,5", "unit": "mg/dL"},
+        "crp": {"value": "12.50", "unit": "mg/dL"},
         "ddimer": {"not_done": "sample clotted"},
         "lymphocytes": 1200,
         "tnf_alpha_kit": 'Kit "A" & <lot 7>\r\nsecond line\ttabbed',
@@ -287,7 +287,7 @@ def test_values_plain_odm_cannot_hold_are_in_the_trialwright_extension(exported:
     expected = {
         "tnf_alpha": ('IsNull="Yes"', '<tw:StoredValue Status="below_lloq" Unit="pg/mL" Entered="1.5" Limit="1.5"/>'),
         "il6": ('IsNull="Yes"', '<tw:StoredValue Status="above_uloq" Unit="ng/L" Entered="5000" Limit="5000.0"/>'),
-        "crp": ('Value="125.0"', '<tw:StoredValue Unit="mg/dL" Entered="&quot;12,5&quot;"/>'),
+        "crp": ('Value="125.0"', '<tw:StoredValue Unit="mg/dL" Entered="&quot;12.50&quot;"/>'),
         "ddimer": ('IsNull="Yes"', '<tw:StoredValue Status="not_done" Reason="sample clotted"/>'),
         "tnf_alpha_kit": ('Value="Kit &quot;A&quot; &amp; &lt;lot 7&gt;&#13;&#10;second line&#9;tabbed"', None),
     }
