@@ -20,8 +20,8 @@ import pytest
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial
 from trialwright.domain.roles import Role
 from trialwright.services.simulation import ensure_users, simulate
-from trialwright.services.users import set_preferences
 from trialwright.services.trial import current_protocol
+from trialwright.services.users import set_preferences
 
 pytestmark = pytest.mark.browser
 
@@ -113,8 +113,11 @@ def violations(page: Any) -> list[str]:
     lines = []
     for v in result["violations"]:
         for node in v["nodes"]:
-            lines.append(f"{v['id']} ({v['impact']}) at {' '.join(map(str, node['target']))}: {v['help']}"
-                         f" -- {node['failureSummary'].splitlines()[-1].strip() if node['failureSummary'] else ''}")  # fmt: skip
+            how = (node.get("failureSummary") or "").strip().splitlines()
+            target = " ".join(map(str, node["target"]))
+            lines.append(
+                f"{v['id']} ({v['impact']}) at {target}: {v['help']}" + (f" -- {how[-1].strip()}" if how else "")
+            )
     return lines
 
 

@@ -98,7 +98,7 @@ def test_a_visit_form_completed_with_the_keyboard_alone(  # type: ignore[no-unty
     assert page.get_by_test_id("form-state").inner_text() in ("draft", "پیش‌نویس")
     assert page.locator("#v-weight").input_value() == "82.5"
 
-    _activate(page, f"form[action$='/forms/demographics/complete'] button", key="Space")
+    _activate(page, "form[action$='/forms/demographics/complete'] button", key="Space")
     page.shot("form-complete")
     state = page.get_by_test_id("form-state").inner_text()
     assert state in ("complete", "کامل"), (state, page.locator("main").inner_text()[:600])

@@ -33,14 +33,15 @@ class NavTask:
     items: tuple[_Link, ...]
 
 
+OVERSIGHT = (
+    "/recruitment", "/randomization", "/analysis", "/exports", "/data-management", "/data-management/readiness",
+    "/data-access",
+)  # fmt: skip
 #: (key, label, the pages of the task); the first task takes any page not named here.
 TASKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("work", N_("Daily work"), ("/", "/screening", "/participants", "/queries", "/pharmacy")),
     ("safety", N_("Safety and blinding"), ("/safety", "/dsmb", "/unblindings")),
-    ("oversight", N_("Trial oversight"), (
-        "/recruitment", "/randomization", "/analysis", "/exports", "/data-management", "/data-management/readiness",
-        "/data-access",
-    )),  # fmt: skip
+    ("oversight", N_("Trial oversight"), OVERSIGHT),
     ("admin", N_("Administration"), ("/admin/users", "/admin/users/requests", "/admin/audit")),
 )
 NOT_A_TASK = frozenset({"/profile"})
