@@ -69,7 +69,7 @@ def make_demo(folder: Path) -> tuple[str, dict[str, tuple[str, str]]]:
     # This checkout's trialwright, whichever one the environment has installed.
     paths = [str(ROOT / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=folder, env=env)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=folder, env=env)  # noqa: S603 (our own command)
     engine = engine_for(Settings(database_url=url))
     accounts = ensure_users(engine, load_protocol(PROTOCOL).protocol, prefix="")
     engine.dispose()
