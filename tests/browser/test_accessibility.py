@@ -190,3 +190,26 @@ def test_the_checker_finds_what_it_should(page, live_server: str) -> None:  # ty
     found = " ".join(violations(page))
     for rule in ("label", "color-contrast", "html-has-lang"):
         assert f"{rule} (" in found, (rule, found)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_phone_width_meets_wcag_22_aa(  # type: ignore[no-untyped-def]
+    page, live_server: str, live_trial: Trial, accounts: dict[Role, tuple[str, str]], lang: str
+) -> None:
+    """At 360 px the navigation moves above the page and wide tables scroll in a box a keyboard can reach."""
+    page.set_viewport_size({"width": 360, "height": 740})
+    username, password = accounts[Role.STUDY_COORDINATOR]
+    set_preferences(live_trial.engine, username, language=lang)
+    sign_in(page, live_server, username, password)
+    found: dict[str, list[str]] = {}
+    _check(page, f"{lang}-phone /", found)
+    for visit in PAGES[Role.STUDY_COORDINATOR][3:6]:  # participants, a participant, one of its forms
+        page.goto(f"{live_server}{visit.path}")
+        for selector in visit.follow:
+            page.locator(f"main {selector}").first.click()
+            page.wait_for_load_state()
+        _check(page, f"{lang}-phone {visit.label()}", found)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, (page.url, overflow)
+        assert page.locator("main .scroll[role=region][tabindex='0']").count() >= 1, f"{page.url}: no table scrolls"
+    assert not found, _report(found)
