@@ -73,6 +73,10 @@ def start(
     _init(protocol, settings)
     engine = engine_for(settings)
     credentials = bootstrap_admin(engine)
+    from trialwright.services.email import email_status
+
+    for line in email_status(engine, settings).lines():
+        console.print(line, highlight=False)
     engine.dispose()
     if credentials is not None:
         console.print(
