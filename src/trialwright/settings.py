@@ -131,7 +131,10 @@ class Settings(BaseSettings):
         "notifications stay in the app and in the outbox, and `trialwright email status` says so).",
     )
     smtp_port: int | None = Field(
-        default=None, ge=1, le=65535, description="The mail server's port. Default: 587 (starttls), 465 (ssl), 25 (none)."
+        default=None,
+        ge=1,
+        le=65535,
+        description="The mail server's port. Default: 587 (starttls), 465 (ssl), 25 (none).",
     )
     smtp_security: Literal["starttls", "ssl", "none"] = Field(
         default="starttls",
@@ -139,7 +142,9 @@ class Settings(BaseSettings):
         "certificate checked), ssl (TLS from the start, certificate checked) or none (only for a relay on the same "
         "host or a test server).",
     )
-    smtp_user: str | None = Field(default=None, description="The account to sign in to the mail server as (unset: none).")
+    smtp_user: str | None = Field(
+        default=None, description="The account to sign in to the mail server as (unset: none)."
+    )
     smtp_password: SecretStr | None = Field(
         default=None, description="The mail server account's password, given as a secret."
     )

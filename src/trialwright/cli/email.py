@@ -12,7 +12,9 @@ from trialwright.cli.common import DatabaseOption, console, fail, settings_for
 
 __all__ = ["email_app"]
 
-email_app = typer.Typer(help="E-mail notifications: status, sending the outbox, deadline reminders.", no_args_is_help=True)
+email_app = typer.Typer(
+    help="E-mail notifications: status, sending the outbox, deadline reminders.", no_args_is_help=True
+)
 
 
 def _engine(database: str | None):  # type: ignore[no-untyped-def]
@@ -41,9 +43,7 @@ def send(database: DatabaseOption = None) -> None:
         report = send_due(_engine(database), settings)
     except EmailNotConfigured as exc:
         fail(str(exc), code=2)
-    console.print(
-        f"Sent {report.sent}; to retry {report.retrying}; failed {report.failed}.", highlight=False
-    )
+    console.print(f"Sent {report.sent}; to retry {report.retrying}; failed {report.failed}.", highlight=False)
 
 
 @email_app.command("due")

@@ -28,8 +28,8 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
-from trialwright.services.email.outbox import enqueue, recipients
 from trialwright.services.credentials import IssuedToken, issue_in, retire_password_in
+from trialwright.services.email.outbox import enqueue, recipients
 from trialwright.services.users import UserError, UserView, create_user_in, generate_password, normalise_username
 from trialwright.store.approval_tables import account_requests
 from trialwright.store.auth_tables import users

@@ -416,7 +416,9 @@ def set_preferences(
         return _view(session, _require(session, username))
 
 
-_EMAIL = re.compile(r"[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+#: An e-mail address: a local part without spaces or specials, then a domain of two or more dotted labels.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"[^@\s<>(),;:\"\[\]]+@{_LABEL}(?:\.{_LABEL})+")
 
 
 def set_email(engine: Engine, actor: UserView, username: str, email: str | None) -> UserView:

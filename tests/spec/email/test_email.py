@@ -55,6 +55,11 @@ def sae(aware: dt.datetime, **changes: Any) -> dict[str, Any]:
     }
 
 
+def unrelated_sae() -> dict[str, Any]:
+    """An SAE known an hour ago, not related (so it begins no safety pause)."""
+    return sae(NOW - dt.timedelta(hours=1), causality="unlikely")
+
+
 def with_addresses(trial: Trial) -> None:
     admin = who(trial, Role.ADMINISTRATOR)
     for role in Role:
@@ -110,7 +115,7 @@ def test_an_sae_writes_its_e_mails_in_the_same_transaction_as_the_report(
     trial: Trial, randomized: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     investigator = who(trial, Role.INVESTIGATOR)
-    event = report_event(trial.engine, investigator, randomized, sae(NOW - dt.timedelta(hours=1), causality="unlikely"))
+    event = report_event(trial.engine, investigator, randomized, unrelated_sae())
     rows = outbox(trial)
     # The SAE's recipients (DSMB, investigator and monitor at the event's site), one message each.
     assert sorted((r.kind, r.recipient) for r in rows) == [
@@ -131,7 +136,7 @@ def test_an_sae_writes_its_e_mails_in_the_same_transaction_as_the_report(
 
     monkeypatch.setattr(reports, "enqueue", then_fail)
     with pytest.raises(RuntimeError):
-        report_event(trial.engine, investigator, randomized, sae(NOW - dt.timedelta(hours=1), causality="unlikely"))
+        report_event(trial.engine, investigator, randomized, unrelated_sae())
     assert len(outbox(trial)) == 3
     with session_scope(trial.engine) as session:
         assert len(session.execute(select(adverse_events)).all()) == 1
@@ -161,7 +166,7 @@ def test_the_sender_delivers_each_message_to_its_recipient_over_smtp(
 
 def test_a_failure_is_retried_and_recorded_not_lost(trial: Trial, randomized: str, server: DebugSMTPServer) -> None:
     with_addresses(trial)
-    report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, sae(NOW - dt.timedelta(hours=1), causality="unlikely"))
+    report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, unrelated_sae())
     server.refuse(3)  # the mail server answers 451 to all three
     now = dt.datetime.now(dt.UTC)
     first = send_due(trial.engine, smtp(server), now=now)
@@ -178,9 +183,10 @@ def test_a_failure_is_retried_and_recorded_not_lost(trial: Trial, randomized: st
 
 def test_a_message_that_keeps_failing_ends_recorded_as_failed(trial: Trial, randomized: str) -> None:
     with_addresses(trial)
-    report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, sae(NOW - dt.timedelta(hours=1), causality="unlikely"))
-    nobody = Settings(smtp_host="127.0.0.1", smtp_port=9, smtp_security="none", email_from="t@hospital.example",
-                      email_max_attempts=2)  # fmt: skip  (port 9: nothing listens, the connection is refused)
+    report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, unrelated_sae())
+    nobody = Settings(
+        smtp_host="127.0.0.1", smtp_port=9, smtp_security="none", email_from="t@hospital.example", email_max_attempts=2
+    )  # fmt: skip  (port 9: nothing listens, the connection is refused)
     now = dt.datetime.now(dt.UTC)
     assert send_due(trial.engine, nobody, now=now).retrying == 3
     assert send_due(trial.engine, nobody, now=now + dt.timedelta(hours=1)).failed == 3
@@ -190,7 +196,7 @@ def test_a_message_that_keeps_failing_ends_recorded_as_failed(trial: Trial, rand
 
 
 def test_without_a_mail_server_nothing_is_sent_or_claimed_sent(trial: Trial, randomized: str) -> None:
-    report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, sae(NOW - dt.timedelta(hours=1), causality="unlikely"))
+    report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, unrelated_sae())
     off = Settings()
     with pytest.raises(EmailNotConfigured, match="TRIALWRIGHT_SMTP_HOST is not set"):
         send_due(trial.engine, off)
@@ -225,8 +231,13 @@ def test_deadline_reminders_are_queued_once_per_recipient_and_stage(trial: Trial
     assert queue_reminders(trial.engine, settings, now=due + dt.timedelta(minutes=1)) == 4  # now overdue
     assert queue_reminders(trial.engine, settings, now=due + dt.timedelta(hours=3)) == 0
     # Submitted: no more reminders for it, however late.
-    record_submission(trial.engine, who(trial, Role.INVESTIGATOR), event.ae_number, "sae_to_sponsor",
-                      submitted_at=(due + dt.timedelta(hours=4)).isoformat())  # fmt: skip (late, in the past)
+    record_submission(
+        trial.engine,
+        who(trial, Role.INVESTIGATOR),
+        event.ae_number,
+        "sae_to_sponsor",
+        submitted_at=(due + dt.timedelta(hours=4)).isoformat(),
+    )  # fmt: skip (late, in the past)
     before = len(outbox(trial))
     queue_reminders(trial.engine, settings, now=due + dt.timedelta(days=30))
     assert not [r for r in outbox(trial)[before:] if "sae_to_sponsor" in r.dedupe_key]

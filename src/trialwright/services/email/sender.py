@@ -121,7 +121,10 @@ class EmailStatus:
         elif self.problem is not None:
             head = f"E-mail: OFF, {self.problem}; nothing is sent"
         else:
-            head = "E-mail: OFF (TRIALWRIGHT_SMTP_HOST is not set); notifications are shown in the app only, nothing is sent"
+            head = (
+                "E-mail: OFF (TRIALWRIGHT_SMTP_HOST is not set); notifications are shown in the app only, "
+                "nothing is sent"
+            )
         counts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items())) or "empty"
         return [
             head,
@@ -256,7 +259,7 @@ def send_due(
                 .where(email_outbox.c.id == message_id, email_outbox.c.state.in_(("pending", "sending")),
                        email_outbox.c.next_attempt_at <= moment)
                 .values(state="sending", next_attempt_at=moment + _CLAIM)
-            ).rowcount  # fmt: skip
+            ).rowcount  # type: ignore[attr-defined]  # fmt: skip
         if claimed != 1:
             continue
         outcome, error, address = _deliver(engine, protocol, config, message_id, masked, words, send)
