@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.spec.email.smtp_server import DebugSMTPServer
 from tests.spec.forms.conftest import NOW, TODAY, enrolled_ten_days_ago
+from tests.spec.web.conftest import app, client, csrf_of, sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
@@ -29,7 +31,7 @@ from trialwright.services.email import EmailNotConfigured, arm_words, email_stat
 from trialwright.services.randomization import emergency_unblind, generate_list, randomize
 from trialwright.services.safety import record_submission, report_event
 from trialwright.services.trial import current_protocol
-from trialwright.services.users import UserError, set_email, set_preferences
+from trialwright.services.users import UserError, get_user, set_email, set_preferences
 from trialwright.settings import Settings
 from trialwright.store.email_tables import email_outbox
 from trialwright.store.engine import session_scope
@@ -53,6 +55,9 @@ def sae(aware: dt.datetime, **changes: Any) -> dict[str, Any]:
         "aware_at": aware.isoformat(),
         **changes,
     }
+
+
+__all__ = ["app", "client"]  # the web specs' fixtures, used here
 
 
 def unrelated_sae() -> dict[str, Any]:
@@ -329,3 +334,27 @@ def test_an_address_is_set_by_its_owner_or_an_administrator_and_audited(trial: T
     assert sorted((e.actor, json.loads(e.new_value or "{}")["email"]) for e in entries) == [
         ("administrator", "coord@hospital.example"), ("study-coordinator", "sc@hospital.example")
     ]  # fmt: skip
+
+
+def test_the_profile_page_sets_ones_own_address_and_the_users_page_anyones(client: TestClient, trial: Trial) -> None:
+    sign_in(client, Role.MONITOR)
+    page = client.get("/profile")
+    assert 'id="email-address"' in page.text
+    refused = client.post("/profile/email", data={"email": "not an address", "csrf_token": csrf_of(page.text)})
+    assert refused.status_code == 400 and 'value="not an address"' in refused.text  # what was typed is kept
+    done = client.post("/profile/email", data={"email": "m@hospital.example", "csrf_token": csrf_of(page.text)},
+                       follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303
+    monitor = get_user(trial.engine, "monitor")
+    assert monitor is not None and monitor.email == "m@hospital.example"
+    # Another's address: an administrator's work (the route is theirs alone).
+    assert client.post("/admin/users/investigator/email", data={"email": "x@hospital.example",
+                       "csrf_token": csrf_of(page.text)}).status_code == 403  # fmt: skip
+    client.cookies.clear()
+    sign_in(client, Role.ADMINISTRATOR)
+    users_page = client.get("/admin/users")
+    saved = client.post("/admin/users/investigator/email",
+                        data={"email": "pi@hospital.example", "csrf_token": csrf_of(users_page.text)})  # fmt: skip
+    assert saved.status_code == 200 and 'value="pi@hospital.example"' in saved.text
+    investigator = get_user(trial.engine, "investigator")
+    assert investigator is not None and investigator.email == "pi@hospital.example"
