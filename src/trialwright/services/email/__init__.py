@@ -7,7 +7,7 @@ and Persian) and ``sender`` (the SMTP configuration, delivery with retries, the 
 
 from __future__ import annotations
 
-from trialwright.services.email.messages import KINDS, Rendered, local_time, render
+from trialwright.services.email.messages import ARM_REVEALING, KINDS, Rendered, local_time, render
 from trialwright.services.email.outbox import FORBIDDEN_PARAMS, enqueue, recipients
 from trialwright.services.email.sender import (
     EmailNotConfigured,
@@ -23,6 +23,7 @@ from trialwright.services.email.sender import (
 )
 
 __all__ = [
+    "ARM_REVEALING",
     "FORBIDDEN_PARAMS",
     "KINDS",
     "EmailNotConfigured",

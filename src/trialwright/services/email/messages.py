@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["KINDS", "LANGUAGES", "Rendered", "local_time", "render"]
+__all__ = ["ARM_REVEALING", "KINDS", "LANGUAGES", "Rendered", "local_time", "render"]
 
 #: The languages a message is written in (the accounts' languages); any other gets English.
 LANGUAGES = ("en", "fa")
@@ -145,6 +145,15 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+#: The params the audit trail classes as arm-revealing (``trialwright.domain.audit_masking``: an unblinding's
+#: reason): a recipient the trial masks gets ``_WITHHELD`` in their place, as the audit page shows ``masked``.
+ARM_REVEALING: dict[str, frozenset[str]] = {"unblinding": frozenset({"reason"})}
+
+_WITHHELD = {
+    "en": "masked (shown only to the roles that may see the allocation, as on the audit page)",
+    "fa": "پوشیده (فقط برای نقش‌هایی که مجاز به دیدن تخصیص هستند، مانند صفحه ممیزی)",
+}
+
 #: Every kind of message.
 KINDS = tuple(_TEXTS)
 
@@ -169,11 +178,14 @@ def local_time(at: dt.datetime, timezone: str) -> str:
     return f"{local:%Y-%m-%d %H:%M} {timezone} ({local:%z})"
 
 
-def render(kind: str, params: dict[str, Any], language: str, timezone: str) -> Rendered:
-    """The message of this kind in the language (English when it has none), times on ``timezone``'s clock."""
+def render(kind: str, params: dict[str, Any], language: str, timezone: str, *, masked: bool = True) -> Rendered:
+    """The message of this kind in the language (English when it has none), times on ``timezone``'s clock; for a
+    ``masked`` recipient (the default) without the params the audit trail masks."""
     lang = language if language in LANGUAGES else "en"
     subject, body = _TEXTS[kind][lang]
     values = {k: v for k, v in params.items() if isinstance(v, str | int)}
+    if masked:
+        values.update({k: _WITHHELD[lang] for k in ARM_REVEALING.get(kind, ()) if k in values})
     values["when"] = local_time(dt.datetime.fromisoformat(params["at"]), timezone)
     if "deadline" in params:
         what = _DEADLINE_NAMES[lang].get(params["deadline"], params["deadline"])

@@ -1,11 +1,12 @@
 """Delivering the outbox: the SMTP configuration, the sender with its retries, the deadline reminders, the status.
 
 ``send_due`` takes every message whose time has come, claims it (so two senders at once never send one message
-twice), renders it in the recipient's language on the site's clock, checks that it names no arm to a recipient the
-trial masks, and hands it to the mail server. A failure is recorded on the row (the attempt, the error) and retried
-later, 1, 2, 4 ... minutes apart (at most 6 hours), until ``email_max_attempts``; then the row is ``failed``, not
-lost. Without ``smtp_host`` nothing is sent and nothing is claimed sent: ``send_due`` refuses (``EmailNotConfigured``)
-and the rows wait.
+twice), renders it in the recipient's language on the site's clock and hands it to the mail server. For a recipient
+the trial masks, the message leaves out what the audit trail masks (an unblinding's reason) and is withheld, never
+sent, should it still name an arm. A failure is recorded on the row (the attempt, the error) and retried later, 1, 2,
+4 ... minutes apart (at most 6 hours), until ``email_max_attempts``; then the row is ``failed``, not lost. Without
+``smtp_host`` nothing is sent and nothing is claimed sent: ``send_due`` refuses (``EmailNotConfigured``) and the
+rows wait.
 
 ``queue_reminders`` is the periodic job (``trialwright email due``, from cron or a systemd timer): for every SAE
 reporting deadline not yet met it queues a reminder when ``email_reminder_fraction`` of its time is left and another
@@ -302,9 +303,11 @@ def _deliver(
         return "withheld", "the recipient's account is disabled or gone", None
     if not user.email:
         return "retry", "the recipient has no e-mail address (set one on the profile page)", None
-    rendered = render(row.kind, json.loads(row.params), user.language, _timezone(protocol, row.site, sites))
-    if Role(user.role) in masked and _names_an_arm(f"{rendered.subject}\n{rendered.body}", words):
-        # The params never hold an arm, but free text (a reason) might: a blinded recipient never gets it.
+    blinded = Role(user.role) in masked
+    timezone = _timezone(protocol, row.site, sites)
+    rendered = render(row.kind, json.loads(row.params), user.language, timezone, masked=blinded)
+    if blinded and _names_an_arm(f"{rendered.subject}\n{rendered.body}", words):
+        # The params never hold an arm and the arm-revealing ones are masked: a second line of defence.
         return "withheld", "withheld: the message would name an arm to a recipient the trial masks", user.email
     try:
         send(config, _message(config, user.email, rendered))
