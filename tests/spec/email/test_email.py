@@ -375,3 +375,43 @@ def test_the_profile_page_sets_ones_own_address_and_the_users_page_anyones(clien
     assert saved.status_code == 200 and 'value="pi@hospital.example"' in saved.text
     investigator = get_user(trial.engine, "investigator")
     assert investigator is not None and investigator.email == "pi@hospital.example"
+
+
+@pytest.mark.parametrize(
+    ("environment", "said"),
+    [
+        ({}, "E-mail: OFF (TRIALWRIGHT_SMTP_HOST is not set)"),
+        ({"TRIALWRIGHT_SMTP_HOST": "mail.hospital.example"}, "E-mail: OFF, email_from: set TRIALWRIGHT_EMAIL_FROM"),
+        (
+            {
+                "TRIALWRIGHT_SMTP_HOST": "mail.hospital.example",
+                "TRIALWRIGHT_EMAIL_FROM": "t@hospital.example",
+                "TRIALWRIGHT_SMTP_USER": "tw",
+                "TRIALWRIGHT_SMTP_PASSWORD": "s3cret-smtp",
+            },
+            "E-mail: on, through mail.hospital.example:587 (starttls) as tw, from t@hospital.example",
+        ),
+    ],
+    ids=["off", "half", "on"],
+)
+def test_start_says_whether_e_mail_is_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], said: str
+) -> None:
+    from trialwright.cli import serve
+    from trialwright.cli.main import app
+
+    monkeypatch.setattr(serve, "run_server", lambda *args, **kwargs: None)  # everything but serving
+    for name in (
+        "TRIALWRIGHT_SMTP_HOST",
+        "TRIALWRIGHT_EMAIL_FROM",
+        "TRIALWRIGHT_SMTP_USER",
+        "TRIALWRIGHT_SMTP_PASSWORD",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    database = f"sqlite:///{tmp_path / 'trial.db'}"
+    result = CliRunner().invoke(
+        app, ["start", "--protocol", str(FIRST_PROTOCOL), "--database", database], env=environment
+    )
+    assert result.exit_code == 0, result.output
+    assert said in " ".join(result.output.split())
+    assert "s3cret-smtp" not in result.output
