@@ -415,3 +415,20 @@ def test_start_says_whether_e_mail_is_on(
     assert result.exit_code == 0, result.output
     assert said in " ".join(result.output.split())
     assert "s3cret-smtp" not in result.output
+
+
+def test_start_sends_in_the_background_only_when_e_mail_is_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trialwright.cli import serve
+    from trialwright.cli.main import app
+
+    monkeypatch.setattr(serve, "run_server", lambda *args, **kwargs: None)
+    monkeypatch.delenv("TRIALWRIGHT_SMTP_HOST", raising=False)
+    command = ["start", "--protocol", str(FIRST_PROTOCOL), "--database", f"sqlite:///{tmp_path / 'trial.db'}"]
+    off = CliRunner().invoke(app, [*command, "--email-every", "5"])
+    assert off.exit_code == 1 and "--email-every: e-mail is off" in " ".join(off.output.split())
+    on = CliRunner().invoke(
+        app,
+        [*command, "--email-every", "5"],
+        env={"TRIALWRIGHT_SMTP_HOST": "127.0.0.1", "TRIALWRIGHT_EMAIL_FROM": "t@hospital.example"},
+    )
+    assert on.exit_code == 0 and "the outbox is sent every 5 minute(s)" in on.output

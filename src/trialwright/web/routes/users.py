@@ -1,5 +1,5 @@
-"""User administration: list, create, disable, re-enable, reset, set e-mail addresses (administrators), the two-person rule's work
-list (approvers), and setting one's password with a one-time token (anyone holding one).
+"""User administration: list, create, disable, re-enable, reset, set e-mail addresses (administrators), the
+two-person rule's work list (approvers), and setting one's password with a one-time token (anyone holding one).
 
 No page ever shows a password: a new account or a reset shows a set-password link once.
 """
