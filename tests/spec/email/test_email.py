@@ -213,6 +213,9 @@ def test_without_a_mail_server_nothing_is_sent_or_claimed_sent(trial: Trial, ran
     half = Settings(smtp_host="mail.hospital.example")
     with pytest.raises(EmailNotConfigured, match="email_from"):
         send_due(trial.engine, half)
+    in_clear = smtp(None, smtp_host="mail.hospital.example", smtp_user="tw", smtp_password="pw")
+    with pytest.raises(EmailNotConfigured, match="password in clear"):
+        send_due(trial.engine, in_clear)
     # The command says so and leaves with status 2.
     from trialwright.cli.main import app
 

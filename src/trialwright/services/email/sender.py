@@ -96,6 +96,8 @@ def smtp_config(settings: Settings) -> SmtpConfig | None:
             raise EmailNotConfigured(f"smtp_password_file: cannot read {settings.smtp_password_file}: {exc}") from None
     if password is not None and not settings.smtp_user:
         raise EmailNotConfigured("smtp_user: a password is set but no user to sign in as (TRIALWRIGHT_SMTP_USER)")
+    if password is not None and settings.smtp_security == "none":
+        raise EmailNotConfigured("smtp_security: none would send the mail password in clear; use starttls or ssl")
     return SmtpConfig(
         host=settings.smtp_host,
         port=settings.smtp_port or _DEFAULT_PORTS[settings.smtp_security],
