@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.conftest import fresh_database
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter, extension_schema, from_odm, to_odm
+from trialwright.exports.odm.schema import EXTENDED_SCHEMA, NAMESPACE_SCHEMA
 from trialwright.protocol import FieldType, FormField, load_protocol
 from trialwright.services import audit
 from trialwright.services.exports import export_source, run_export
@@ -47,6 +49,15 @@ from trialwright.store.screening_tables import consents, participants, screening
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 TRIAL_ID = PROTOCOL.trial_id
 ODM_SCHEMAS = Path(schema_manager.get_schema_dir("odm", "1.3.2"))
+#: CDISC's ODM 1.3.2 schema, copied byte for byte from CDISC's repository (see the README there).
+CDISC_ODM = Path(__file__).resolve().parents[2] / "data" / "odm-1.3.2"
+CDISC_SHA256 = {
+    "ODM1-3-2-foundation.xsd": "3f94ee334d63757430054d160990e3ad4588400a35c5b06f8dba6302b317764c",
+    "ODM1-3-2.xsd": "ebc22b9eceb41db5e2af500182e3a5dfa20c8ec4aea711ddf22c978a62643fc5",
+    "xml.xsd": "258ac9c0f078fc9692735140f2d21541e8bf16941bed42833c1a5f965b52c6dc",
+    "xmldsig-core-schema.xsd": "111a972ccb9916cb95df9af4b6c1775307292463639de69d6fe63516bb2d850e",
+    "xlink.xsd": "e4b134b25c547bc74808bbcc0818febd2f4a58b759556443999365ec4d53d594",
+}
 
 
 # --- the trial, its export, and a fresh trial to import it into ----------------------------------
@@ -108,7 +119,7 @@ def exported(source: Trial, tmp_path_factory: pytest.TempPathFactory) -> Exporte
     progress: list[int] = []
     made = export_source(source.engine, who(source, Role.DATA_MANAGER))
     written = OdmExporter().write(made, folder, progress.append)
-    assert written == [folder / f"{TRIAL_ID}.odm.xml"]
+    assert written == [folder / f"{TRIAL_ID}.odm.xml", folder / NAMESPACE_SCHEMA, folder / EXTENDED_SCHEMA]
     return Exported(written[0], tuple(progress), made.taken_at)
 
 
@@ -169,6 +180,44 @@ def _load(path: Path) -> Any:
 def extended_schema(tmp_path_factory: pytest.TempPathFactory) -> ODMSchemaValidator:
     """CDISC's ODM 1.3.2 XSD (as odmlib ships it) with trialwright's extension redefined in, compiled once."""
     return ODMSchemaValidator(xsd_file=str(extension_schema(tmp_path_factory.mktemp("xsd"), ODM_SCHEMAS)))
+
+
+@pytest.mark.covers("REG-11")
+def test_the_export_is_valid_against_cdiscs_odm_1_3_2_schema_with_the_extension_written_beside_it(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """The export folder holds the extension's XSD; with CDISC's own ODM 1.3.2 schema files put beside it (the
+    copy in tests/data, checked byte for byte), xmlschema finds no error in the export. Against CDISC's schema
+    alone every error is about a trialwright extension element, and without those elements there is none."""
+    import xmlschema
+
+    for name, digest in CDISC_SHA256.items():
+        assert hashlib.sha256((CDISC_ODM / name).read_bytes()).hexdigest() == digest, name
+    folder = exported.path.parent
+    shipped = {name: (folder / name).read_bytes() for name in (NAMESPACE_SCHEMA, EXTENDED_SCHEMA)}
+    assert b'schemaLocation="ODM1-3-2-foundation.xsd"' in shipped[EXTENDED_SCHEMA]  # relative: no path of this machine
+    check = tmp_path / "check"
+    check.mkdir()
+    for name in CDISC_SHA256:
+        shutil.copyfile(CDISC_ODM / name, check / name)
+    for name, text in shipped.items():
+        (check / name).write_bytes(text)
+    extended = xmlschema.XMLSchema(str(check / EXTENDED_SCHEMA))
+    assert [str(e) for e in extended.iter_errors(str(exported.path))] == []
+
+    plain = xmlschema.XMLSchema(str(CDISC_ODM / "ODM1-3-2.xsd"))
+    errors = list(plain.iter_errors(str(exported.path)))
+    assert errors, "plain ODM 1.3.2 has no place for the extension elements"
+    assert {re.sub(r" at position \d+", "", e.reason or "") for e in errors} <= {
+        f"Unexpected child with tag 'tw:{name}'." for name in ("StoredValue", "Form", "Visit", "Enrolment")
+    }
+    tree = ET.parse(exported.path)  # noqa: S314 - our own file
+    for parent in tree.iter():
+        for child in [c for c in parent if c.tag.startswith(f"{{{TW_NS}}}")]:
+            parent.remove(child)
+    stripped = tmp_path / "plain.xml"
+    tree.write(stripped, encoding="utf-8", xml_declaration=True)
+    assert list(plain.iter_errors(str(stripped))) == []
 
 
 def test_the_export_is_odm_1_3_2_that_odmlib_loads_and_validates(

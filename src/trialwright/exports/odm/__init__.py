@@ -1,6 +1,8 @@
 """CDISC ODM 1.3.2: the protocol's metadata and every participant's visits, forms and values in one XML file.
 
-``OdmExporter`` writes ``<trial id>.odm.xml``, a Snapshot file: ``Study`` (``GlobalVariables`` from the
+``OdmExporter`` writes ``<trial id>.odm.xml`` and, beside it, the XSD of its vendor extension (``schema``:
+``trialwright-odm-ns.xsd`` and ``trialwright-odm1-3-2.xsd``, CDISC's ODM 1.3.2 redefined to admit the extension;
+put CDISC's ODM 1.3.2 schema files beside them to validate). The XML is a Snapshot file: ``Study`` (``GlobalVariables`` from the
 registry record, ``BasicDefinitions`` with the units, one ``MetaDataVersion`` per protocol version, OID
 ``MDV.<version>``), ``AdminData`` (the users named by the audit records, one ``Location`` per site, the
 investigator's ``SignatureDef``) and ``ClinicalData``: a ``SubjectData`` per participant (``SubjectKey`` the
@@ -60,12 +62,14 @@ from trialwright.exports.odm.audit_index import AuditIndex
 from trialwright.exports.odm.clinical import ClinicalWriter
 from trialwright.exports.odm.metadata import write_admin, write_study
 from trialwright.exports.odm.outline import ODM_NS, TW_NS, UNSCHEDULED, Outline, mdv_oid, outline, unit_oids
-from trialwright.exports.odm.schema import extension_schema
+from trialwright.exports.odm.schema import EXTENDED_SCHEMA, SCHEMA_FILES, extension_schema
 from trialwright.exports.odm.values import ValueCodec, from_odm, to_odm
 from trialwright.exports.odm.xmlstream import XmlStream
 
 __all__ = [
     "BATCH",
+    "EXTENDED_SCHEMA",
+    "SCHEMA_FILES",
     "ODM_NS",
     "TW_NS",
     "UNSCHEDULED",
@@ -113,7 +117,8 @@ class OdmExporter(Exporter):
                     xml.flush()
             finally:
                 index.close()
-        return [path]
+        extension_schema(folder)
+        return [path, *(folder / name for name in SCHEMA_FILES)]
 
 
 def _root(source: ExportSource) -> dict[str, str | None]:
