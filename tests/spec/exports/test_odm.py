@@ -364,19 +364,20 @@ def test_the_export_names_no_arm(source: Trial, tmp_path: Path) -> None:
 def test_run_export_writes_the_folder_and_audits_it(
     source: Trial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through run_export, as the page and the command line make exports: the folder holds the one file,
-    and the audit trail an export.written entry with its SHA-256."""
+    """Through run_export, as the page and the command line make exports: the folder holds the XML and the
+    extension's two XSDs, and the audit trail an export.written entry with their SHA-256."""
     from trialwright.exports.registry import FORMATS
 
     monkeypatch.setitem(FORMATS, "odm", FORMATS.get("odm", OdmExporter))
     out = tmp_path / "odm-export"
     result = run_export(source.engine, who(source, Role.DATA_MANAGER), "odm", out)
-    assert sorted(p.name for p in out.iterdir()) == [f"{TRIAL_ID}.odm.xml"]
-    digest = hashlib.sha256((out / f"{TRIAL_ID}.odm.xml").read_bytes()).hexdigest()
-    assert result.sha256 == {f"{TRIAL_ID}.odm.xml": digest}
+    names = [f"{TRIAL_ID}.odm.xml", NAMESPACE_SCHEMA, EXTENDED_SCHEMA]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    digests = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in names}
+    assert result.sha256 == digests
     entry = audit.entries(source.engine, action_prefix="export.written", limit=1)[0]
     assert json.loads(entry.new_value or "{}") == {
-        "format": "odm", "folder": "odm-export", "files": {f"{TRIAL_ID}.odm.xml": digest}, "with_arms": False
+        "format": "odm", "folder": "odm-export", "files": digests, "with_arms": False
     }  # fmt: skip
 
 
@@ -534,22 +535,29 @@ def test_both_trials_replay_clean_against_their_audit_trails(
 
 @pytest.mark.covers("REG-1")
 def test_the_import_is_audited(imported: tuple[Trial, OdmImportReport], exported: Exported) -> None:
-    """One import.odm entry per form record (its state and values) and per visit record (its date or why it
-    was missed), each with the file's name and SHA-256, and one summary entry; the new trail verifies."""
+    """One import.odm entry per participant (its AuditRecord as recorded, its randomization as the file states
+    it), per visit record (its date or why it was missed) and per form record (its state and values, its and its
+    values' AuditRecords as recorded), each with the file's name and SHA-256, and one summary entry; the new trail
+    verifies. The entries are the importer's: the file's users are named inside them, never as the entry's actor."""
     target, report = imported
     digest = hashlib.sha256(exported.path.read_bytes()).hexdigest()
     assert report.sha256 == digest
     entries = audit.entries(target.engine, action_prefix="import.odm", limit=100_000)
     assert {e.action for e in entries} == {"import.odm"}
+    assert {e.actor for e in entries} == {"data-manager"}
     per_form = [e for e in entries if e.form is not None]
-    per_visit = [e for e in entries if e.form is None and e.participant is not None]
+    per_visit = [e for e in entries if e.form is None and "visit" in json.loads(e.detail or "{}")]
+    per_participant = [e for e in entries if e.participant is not None and "visit" not in json.loads(e.detail or "{}")]
     (summary,) = [e for e in entries if e.participant is None]
-    assert (len(per_form), len(per_visit)) == (report.forms, report.visits)
+    assert (len(per_form), len(per_visit), len(per_participant)) == (report.forms, report.visits, report.participants)
     for e in entries:
         detail = json.loads(e.detail or "{}")
         assert (detail["file"], detail["sha256"]) == (exported.path.name, digest)
     form_values = json.loads(per_form[0].new_value or "{}")
-    assert set(form_values) == {"state", "version", "values"}
+    assert {"state", "version", "values", "recorded", "items"} <= set(form_values)
+    assert set(form_values["recorded"]) == {"by", "role", "site", "at", "reason", "seq", "hash"}
+    randomized = [json.loads(e.new_value or "{}").get("randomization") for e in per_participant]
+    assert sum(r is not None for r in randomized) == report.randomized > 0
     detail = json.loads(summary.detail or "{}")
     assert [detail[k] for k in ("participants", "visits", "forms", "values")] == [
         report.participants, report.visits, report.forms, report.values
@@ -579,23 +587,50 @@ def _data(path: Path) -> list[Any]:
 
 
 @pytest.mark.covers("REG-11")
-def test_an_imported_trial_exports_the_same_data_again(
+def test_export_import_export_is_byte_identical(
     imported: tuple[Trial, OdmImportReport], exported: Exported, tmp_path: Path
 ) -> None:
-    """Export, import, export: the second file holds the same clinical data as the first, missed visits
-    included. The audit records differ (the second file's name the import), and so does randomization: an
-    allocation cannot be stored without its arm, which ODM never carries, so the imported trial has none
-    until the unblinded statistician brings the allocation list across."""
+    """Export, import into a fresh trial, export again as of the same moment: the second file is the first, byte
+    for byte: the same participants, visits, forms and values, randomization numbers, times and strata, users
+    (AdminData) and every AuditRecord (user, role, site, time, reason, source entry) as recorded in the source
+    trial, not the importer. The import checked this itself and said so."""
+    target, report = imported
+    made = dataclasses.replace(export_source(target.engine, who(target, Role.DATA_MANAGER)), taken_at=exported.taken_at)
+    again = OdmExporter().write(made, tmp_path)[0]
+    first = exported.path.read_bytes()
+    assert again.read_bytes() == first
+    assert report.byte_identical and report.reexport_difference is None
+    text = first.decode("utf-8")
+    assert "RandomizationNumber=" in text and "USR.investigator" in text and "USR.data-manager" in text
+    assert report.randomized == text.count("RandomizationNumber=")
+    assert report.audit_records == text.count("<AuditRecord")
+    assert report.users == text.count("<User ")
+
+
+def test_the_import_summary_is_plain_text_that_says_what_it_restored_and_what_not(
+    imported: tuple[Trial, OdmImportReport],
+) -> None:
+    _, report = imported
+    text = report.summary()
+    assert "OdmImportReport(" not in text and "{" not in text
+    assert f"participants:   {report.participants} ({report.randomized} randomized" in text
+    assert f"audit records:  {report.audit_records} kept as recorded, naming {report.users} users" in text
+    assert "byte-identical re-export: yes" in text
+    assert "not restored:" in text and "arms and allocation list entries" in text
+
+
+def test_an_imported_participant_is_not_randomized_again(imported: tuple[Trial, OdmImportReport]) -> None:
+    """The arm of a participant randomized in the source trial is in that trial's sealed list; the imported trial
+    refuses to give the participant a second allocation (and has no list of its own to take one from)."""
+    from trialwright.services.randomization import RandomizationError, randomize
+
     target, _ = imported
-    again = OdmExporter().write(export_source(target.engine, who(target, Role.DATA_MANAGER)), tmp_path)[0]
-    randomization = ("RandomizationNumber", "RandomizedAt", "Stratum")
-    first = _data(exported.path)
-    assert any(randomization[0] in row[2] for row in first if len(row) == 4)
-    for row in first:
-        if len(row) == 4:  # a participant: (SubjectData, SiteRef, tw:Enrolment, its children)
-            for name in randomization:
-                row[2].pop(name, None)
-    assert _data(again) == first
+    with session_scope(target.engine) as session:
+        gone = set(session.execute(select(withdrawals.c.participant_id)).scalars())
+        pid = next(p for p in session.execute(select(participants.c.participant_id).where(participants.c.site == "RAZ")
+                                              .order_by(participants.c.participant_id)).scalars() if p not in gone)  # fmt: skip
+    with pytest.raises(RandomizationError, match=rf"^participant: {pid} was randomized in the trial this one was"):
+        randomize(target.engine, who(target, Role.INVESTIGATOR), pid)
 
 
 def test_a_second_import_into_the_same_trial_is_refused(
