@@ -214,6 +214,13 @@ def _day(text: str | None, where: str) -> dt.date | None:
         raise OdmImportError(f"{where}: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _who(recorded: Recorded | None) -> tuple[str, dt.datetime] | None:
+    """Who and when (UTC) of an AuditRecord as recorded (its time checked when it was read)."""
+    if recorded is None:
+        return None
+    return str(recorded["by"]), dt.datetime.fromisoformat(str(recorded["at"])).astimezone(dt.UTC)
+
+
 def _refuse_doctype(path: Path) -> None:
     """A DOCTYPE (and with it any entity definition) is refused before the file is parsed."""
 
@@ -504,18 +511,19 @@ class _Reader:
         held = [v.visit_id for v in visits]
         if len(held) != len(set(held)):
             raise OdmImportError(f"{where}/StudyEventData: a visit appears twice")
-        randomization = {k: tw[k] for k in ("RandomizationNumber", "RandomizedAt", "Stratum") if k in tw}
+        kinds = ("RandomizationNumber", "RandomizedAt", "Stratum")
+        randomization: dict[str, str] = {k: tw[k] for k in kinds if k in tw}
         if randomization:
             if set(randomization) != {"RandomizationNumber", "RandomizedAt", "Stratum"}:
                 raise OdmImportError(f"{w}: RandomizationNumber, RandomizedAt and Stratum come together or not at all")
             if not randomization["RandomizationNumber"].isdigit():
-                raise OdmImportError(f"{w}/@RandomizationNumber: {randomization['RandomizationNumber']!r} is not a number")
+                number_text = randomization["RandomizationNumber"]
+                raise OdmImportError(f"{w}/@RandomizationNumber: {number_text!r} is not a number")
             _moment(randomization["RandomizedAt"], f"{w}/@RandomizedAt")
         recorded = self._recorded(elem, where)
-        enrolled = (recorded["by"], _moment(recorded["at"], where)) if recorded else None
+        enrolled = _who(recorded)
         return _Subject(
-            pid, site, int(number), int(s_number), tw, values, left, enrolled, visits,  # type: ignore[arg-type]
-            recorded, randomization or None,
+            pid, site, int(number), int(s_number), tw, values, left, enrolled, visits, recorded, randomization or None
         )
 
     def _visit(self, elem: ET.Element, parent: str) -> _Visit:
@@ -537,9 +545,7 @@ class _Reader:
         if (day is None) == (attrs.get("MissedReason") is None):
             raise OdmImportError(f"{where}/tw:Visit: needs either Date (held) or MissedReason (missed)")
         recorded = self._recorded(elem, where)
-        created = (recorded["by"], _moment(recorded["at"], where)) if recorded else None
-        visit = _Visit(visit_id, day, attrs.get("MissedReason"), attrs.get("Label"), created,  # type: ignore[arg-type]
-                       recorded=recorded)  # fmt: skip
+        visit = _Visit(visit_id, day, attrs.get("MissedReason"), attrs.get("Label"), _who(recorded), recorded=recorded)
         for form in elem.findall(_o("FormData")):
             visit.forms.append(self._form(form, oid, where))
         if visit.missed and visit.forms:
@@ -818,7 +824,10 @@ def imported_randomization(session: Session, participant_id: str) -> dict[str, s
 
     t = audit_entries.c
     query = select(t.new_value).where(
-        t.participant == participant_id, t.action == "import.odm", t.form.is_(None), t.new_value.contains('"randomization"')
+        t.participant == participant_id,
+        t.action == "import.odm",
+        t.form.is_(None),
+        t.new_value.contains('"randomization"'),
     )
     for (text,) in session.execute(query):
         kept = json.loads(text or "{}").get("randomization")

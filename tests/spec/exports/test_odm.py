@@ -648,8 +648,8 @@ def test_an_imported_participant_is_not_randomized_again(imported: tuple[Trial, 
     target, _ = imported
     with session_scope(target.engine) as session:
         gone = set(session.execute(select(withdrawals.c.participant_id)).scalars())
-        pid = next(p for p in session.execute(select(participants.c.participant_id).where(participants.c.site == "RAZ")
-                                              .order_by(participants.c.participant_id)).scalars() if p not in gone)  # fmt: skip
+        raz = select(participants.c.participant_id).where(participants.c.site == "RAZ")
+        pid = next(p for p in session.execute(raz.order_by(participants.c.participant_id)).scalars() if p not in gone)
     with pytest.raises(RandomizationError, match=rf"^participant: {pid} was randomized in the trial this one was"):
         randomize(target.engine, who(target, Role.INVESTIGATOR), pid)
 

@@ -185,7 +185,8 @@ class ClinicalWriter:
     def _enrolment(self, p: ParticipantRecord, subject: Audited | None) -> None:
         # A participant of a trial imported from ODM has no allocation here (the arm stayed in the source trial's
         # sealed list): its randomization is written as the import kept it from the file, text for text.
-        kept = json.loads(subject.extra) if subject is not None and subject.extra and p.randomization_number is None else {}
+        imported = subject is not None and subject.extra and p.randomization_number is None
+        kept = json.loads(subject.extra) if imported and subject is not None and subject.extra else {}
         attrs = {
             "ScreeningNumber": p.screening_number, "ScreenedOn": p.screened_on.isoformat(),
             "EnrolledAt": p.enrolled_at.isoformat(), "ConsentGivenBy": p.consent_given_by,

@@ -223,7 +223,7 @@ def _ready(session: Session, protocol: Protocol, participant_id: str) -> Any:
     if kept is not None:
         raise RandomizationError(
             f"participant: {participant_id} was randomized in the trial this one was imported from (number "
-            f"{kept.get('RandomizationNumber')}); its arm is in that trial's sealed list, and it is not randomized again"
+            f"{kept.get('RandomizationNumber')}); its arm is in that trial's sealed list: it is not randomized again"
         )
     head = session.execute(select(allocation_lists).order_by(allocation_lists.c.id).limit(1)).first()
     if head is None:
