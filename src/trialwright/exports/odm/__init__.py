@@ -1,18 +1,18 @@
 """CDISC ODM 1.3.2: the protocol's metadata and every participant's visits, forms and values in one XML file.
 
 ``OdmExporter`` writes ``<trial id>.odm.xml`` and, beside it, the XSD of its vendor extension (``schema``:
-``trialwright-odm-ns.xsd`` and ``trialwright-odm1-3-2.xsd``, CDISC's ODM 1.3.2 redefined to admit the
-extension; put CDISC's ODM 1.3.2 schema files beside them to validate). The XML is a Snapshot file: ``Study``
+``trialwright-odm-ns.xsd`` and ``trialwright-odm1-3-2.xsd``, CDISC's ODM 1.3.2 redefined to admit the extension;
+put CDISC's ODM 1.3.2 schema files beside them to validate). The XML is a Snapshot file: ``Study``
 (``GlobalVariables`` from the registry record, ``BasicDefinitions`` with the units, one ``MetaDataVersion`` per
-protocol version, OID ``MDV.<version>``), ``AdminData`` (the users named by the audit records, one ``Location``
-per site, the investigator's ``SignatureDef``) and ``ClinicalData``: a ``SubjectData`` per participant
-(``SubjectKey`` the participant id, ``SiteRef`` the site), a ``StudyEventData`` per visit held or missed, a ``FormData`` with one
-``ItemGroupData`` per form record and an ``ItemData`` per stored value. Each carries an ``AuditRecord``
-(user, site, time, reason for change and ``SourceID`` ``audit:<seq>:<hash>``, the trialwright audit entry it
-comes from) for the latest audit entry about it (in a trial imported from ODM, the AuditRecord its import kept as
-recorded: ``audit_index``); a signed form carries its ``Signature``. The export source
-has no stream of visits, so a visit without forms (a missed one) is found by its audit entry: ``visit.held``
-or ``visit.missed``, or ``import.odm`` in a trial that was itself imported from ODM.
+protocol version, OID ``MDV.<version>``), ``AdminData`` (the users named by the audit records, one ``Location`` per
+site, the investigator's ``SignatureDef``) and ``ClinicalData``: a ``SubjectData`` per participant (``SubjectKey``
+the participant id, ``SiteRef`` the site), a ``StudyEventData`` per visit held or missed, a ``FormData`` with one
+``ItemGroupData`` per form record and an ``ItemData`` per stored value. Each carries an ``AuditRecord`` (user,
+site, time, reason for change and ``SourceID`` ``audit:<seq>:<hash>``, the trialwright audit entry it comes from)
+for the latest audit entry about it (in a trial imported from ODM, the AuditRecord its import kept as recorded:
+``audit_index``); a signed form carries its ``Signature``. The export source has no stream of visits, so a visit
+without forms (a missed one) is found by its audit entry: ``visit.held`` or ``visit.missed``, or ``import.odm`` in
+a trial that was itself imported from ODM.
 
 OIDs: ``SE.<visit>`` (and ``SE.UNSCHEDULED``, repeating, for unscheduled visits), ``F.<form>``,
 ``IG.<form>``, ``IT.<form>.<field>``, ``CL.<form>.<field>``, ``MT.<form>.<field>`` (the derivation of a
