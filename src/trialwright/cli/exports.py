@@ -87,7 +87,8 @@ def import_odm(
     user: AsOption,
     database: DatabaseOption = None,
 ) -> None:
-    """Import an ODM file into a fresh trial of the same protocol (all or nothing)."""
+    """Import an ODM file into a fresh trial of the same protocol (all or nothing); says whether the re-export is
+    byte-identical and what is not restored."""
     from trialwright.services.odm_import import OdmImportError
     from trialwright.services.odm_import import import_odm as run_import
 

@@ -19,12 +19,22 @@ time, withdrawals, visits held or missed with their dates, and form records with
 
 Form states are restored, with version, last change, verification, signature (signer, time, the protocol's
 signature meaning) and lock: a data manager migrating a trial expects a verified or signed form to stay
-verified or signed, not to send every monitor and investigator back over the whole trial. The audit trail
-of the source trial is not copied: each imported form record gets one ``import.odm`` entry (its state and
-values, with the file name and SHA-256 as detail), so does each visit record (its date, or why it was missed:
-that is how a later ODM export of this trial finds a visit without forms), and the import one summary entry;
-the file's ``AuditRecord`` elements and its SHA-256 tie the new trail to the old one. Allocations are not imported
-(ODM carries no arm): the randomization list comes from the unblinded statistician, not from this file.
+verified or signed, not to send every monitor and investigator back over the whole trial.
+
+Users and audit records are kept as recorded, never replaced by the importer: every ``AuditRecord`` of the file
+(user, role as its ``EditPoint`` tells it, site, time stamp, reason for change, and ``SourceID``, the source
+trial's audit entry) goes into the import's own audit entries (``recorded``; ``items`` for a form's values), one
+``import.odm`` entry per participant, visit and form record, each with the file name and SHA-256, whose actor is
+the importer; the first participant's entry also keeps the file's users (``AdminData``) and each participant's its
+randomization number, time and stratum as the file states them. The ODM export reads them back
+(``trialwright.exports.odm.audit_index``), so exporting the imported trial gives the file back: ``import_odm``
+checks that, byte for byte, as of the file's ``AsOfDateTime``, and its report says so or where they differ.
+
+What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: an AuditRecord without its
+``SourceID`` is refused; arms and allocation list entries are not in an ODM file (the sealed list stays with the
+source trial, and which entry a participant took is not in the file), so a participant randomized there keeps
+its number, time and stratum as recorded and is never randomized again here (``imported_randomization``); the
+source trial's audit trail before each element's latest AuditRecord is not in a Snapshot file.
 """
 
 from __future__ import annotations
