@@ -87,7 +87,10 @@ def import_odm(
     user: AsOption,
     database: DatabaseOption = None,
 ) -> None:
-    """Import an ODM file into a fresh trial of the same protocol (all or nothing)."""
+    """Import an ODM file into a fresh trial of the same protocol (all or nothing).
+
+    Prints a plain summary: what was restored, whether exporting the imported trial gives the file back byte for
+    byte, and what an ODM file cannot restore (arms; the audit trail before each element's latest record)."""
     from trialwright.services.odm_import import OdmImportError
     from trialwright.services.odm_import import import_odm as run_import
 

@@ -161,7 +161,8 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     "query.answered": _visible("old_value query answer"),
     "query.closed": _visible("old_value query note"),
     "import.odm": _visible(
-        "visit_date label state version values lock participants file sha256 visit visits forms states reason"
+        "visit_date label state version values lock participants file sha256 visit visits forms states reason "
+        "recorded items users randomization"
     ),
     # --- locks -------------------------------------------------------------------------------------------------
     **_each(

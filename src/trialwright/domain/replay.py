@@ -228,6 +228,8 @@ class Replay:
         elif action == "visit.missed" and entry.participant is not None:
             self._visits[(entry.participant, str(detail["visit"]))] = _Visit(None, entry.reason, entry.seq)
         elif action == "import.odm" and entry.participant is not None and isinstance(new, dict):
+            if "visit" not in detail:
+                return  # the participant's own import entry (its AuditRecord, randomization as the file stated it)
             visit = str(detail.get("visit"))
             if entry.form is None:
                 self._visits[(entry.participant, visit)] = _Visit(new.get("visit_date"), entry.reason, entry.seq)

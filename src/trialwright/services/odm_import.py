@@ -19,21 +19,33 @@ time, withdrawals, visits held or missed with their dates, and form records with
 
 Form states are restored, with version, last change, verification, signature (signer, time, the protocol's
 signature meaning) and lock: a data manager migrating a trial expects a verified or signed form to stay
-verified or signed, not to send every monitor and investigator back over the whole trial. The audit trail
-of the source trial is not copied: each imported form record gets one ``import.odm`` entry (its state and
-values, with the file name and SHA-256 as detail), so does each visit record (its date, or why it was missed:
-that is how a later ODM export of this trial finds a visit without forms), and the import one summary entry;
-the file's ``AuditRecord`` elements and its SHA-256 tie the new trail to the old one. Allocations are not imported
-(ODM carries no arm): the randomization list comes from the unblinded statistician, not from this file.
+verified or signed, not to send every monitor and investigator back over the whole trial.
+
+Users and audit records are kept as recorded, never replaced by the importer: every ``AuditRecord`` of the file
+(user, role as its ``EditPoint`` tells it, site, time stamp, reason for change, and ``SourceID``, the source
+trial's audit entry) goes into the import's own audit entries (``recorded``; ``items`` for a form's values), one
+``import.odm`` entry per participant, visit and form record, each with the file name and SHA-256, whose actor is
+the importer; the first participant's entry also keeps the file's users (``AdminData``) and each participant's its
+randomization number, time and stratum as the file states them. The ODM export reads them back
+(``trialwright.exports.odm.audit_index``), so exporting the imported trial gives the file back: ``import_odm``
+checks that, byte for byte, as of the file's ``AsOfDateTime``, and its report says so or where they differ.
+
+What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: an AuditRecord without its
+``SourceID`` is refused; arms and allocation list entries are not in an ODM file (the sealed list stays with the
+source trial, and which entry a participant took is not in the file), so a participant randomized there keeps
+its number, time and stratum as recorded and is never randomized again here (``imported_randomization``); the
+source trial's audit trail before each element's latest AuditRecord is not in a Snapshot file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
 import json
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -63,7 +75,14 @@ from trialwright.store.data_tables import form_records, trial_locks, visit_recor
 from trialwright.store.engine import inserted_id, session_scope
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
-__all__ = ["EXTENSION_NAMESPACES", "OdmImportError", "OdmImportReport", "import_odm"]
+__all__ = [
+    "EXTENSION_NAMESPACES",
+    "NOT_RESTORED",
+    "OdmImportError",
+    "OdmImportReport",
+    "import_odm",
+    "imported_randomization",
+]
 
 #: The vendor extension's namespace, and its namespace in files written before the rename.
 EXTENSION_NAMESPACES = (TW_NS, LEGACY_ODM_NS)
@@ -74,9 +93,22 @@ class OdmImportError(ValueError):
     attribute and the rule. Nothing was written."""
 
 
+#: What an import does not restore, however exact the rest: said by every report and in docs/exports.md.
+NOT_RESTORED = (
+    "arms and allocation list entries (preparation codes): ODM carries no arm, so the sealed list stays with the "
+    "source trial; a randomized participant's number, time and stratum are kept as the file states them (in the "
+    "import's audit entry) and this trial refuses to randomize that participant again",
+    "the source trial's audit trail beyond the one AuditRecord the file holds per participant, visit, form and "
+    "value (the latest): each of those is kept as recorded (user, role, site, time, reason, source entry) in the "
+    "import's audit entries; the whole trail stays in the source database",
+    "what the ODM file does not hold: adverse events, the consent's other details (who obtained it), who recorded "
+    "a withdrawal and when, users' accounts (the AdminData names them; accounts are made by the administrator)",
+)
+
+
 @dataclass(frozen=True)
 class OdmImportReport:
-    """What an import wrote."""
+    """What an import wrote, and whether exporting the imported trial gives the file back byte for byte."""
 
     file: str
     sha256: str
@@ -85,18 +117,44 @@ class OdmImportReport:
     forms: int
     values: int
     states: Mapping[str, int]  # form records by state
+    randomized: int = 0  # participants whose randomization (number, time, stratum) the file states
+    audit_records: int = 0  # AuditRecords kept as recorded
+    users: int = 0  # users the file's AdminData names
+    reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
+    not_restored: tuple[str, ...] = NOT_RESTORED
+
+    @property
+    def byte_identical(self) -> bool:
+        return self.reexport_difference is None
 
     def summary(self) -> str:
-        """One line for a person: what was imported from which file."""
-        states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
-        return (
-            f"Imported {self.file} (SHA-256 {self.sha256[:12]}...): {self.participants} participants, {self.visits} "
-            f"visits, {self.forms} forms ({states}), {self.values} values; allocations are not in an ODM file: "
-            "the unblinded statistician makes the randomization list for this trial"
-        )
+        """For a person: what was imported from which file, and whether the re-export is byte-identical."""
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items())) or "none"
+        check = "yes" if self.byte_identical else f"NO ({self.reexport_difference})"
+        lines = [
+            f"Imported {self.file} (SHA-256 {self.sha256})",
+            f"  participants:   {self.participants} ({self.randomized} randomized: number, time and stratum as "
+            "recorded, no arm)",
+            f"  visits:         {self.visits}",
+            f"  forms:          {self.forms} ({states})",
+            f"  values:         {self.values}",
+            f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
+            f"  byte-identical re-export: {check}",
+            "  not restored:",
+            *(f"    - {line}" for line in self.not_restored),
+        ]
+        return "\n".join(lines)
 
 
 # --- what one participant's SubjectData holds ------------------------------------------------------
+
+
+#: An element's AuditRecord as the file has it: who (login), their role as the EditPoint tells it, the site, the
+#: time stamp's text, the reason for change, and the source trial's audit entry (seq and hash of ``SourceID``).
+Recorded = dict[str, Any]
+
+_EDIT_POINT_ROLES = {"Monitoring": "monitor", "DataManagement": "data_manager"}
+_SOURCE_ID = re.compile(r"audit:([0-9]+):([0-9a-f]+)")
 
 
 @dataclass
@@ -104,6 +162,8 @@ class _Form:
     form_id: str
     values: dict[str, dict[str, Any]]
     tw: dict[str, str]
+    recorded: Recorded | None = None
+    items: dict[str, Recorded] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,6 +174,7 @@ class _Visit:
     label: str | None
     created: tuple[str, dt.datetime] | None
     forms: list[_Form] = field(default_factory=list)
+    recorded: Recorded | None = None
 
 
 @dataclass
@@ -127,6 +188,8 @@ class _Subject:
     withdrawals: list[tuple[str, dt.date, str, str | None]]
     enrolled: tuple[str, dt.datetime] | None
     visits: list[_Visit]
+    recorded: Recorded | None = None
+    randomization: dict[str, str] | None = None  # the file's RandomizationNumber, RandomizedAt, Stratum, as text
 
 
 def _o(local: str) -> str:
@@ -159,6 +222,13 @@ def _day(text: str | None, where: str) -> dt.date | None:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise OdmImportError(f"{where}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _who(recorded: Recorded | None) -> tuple[str, dt.datetime] | None:
+    """Who and when (UTC) of an AuditRecord as recorded (its time checked when it was read)."""
+    if recorded is None:
+        return None
+    return str(recorded["by"]), dt.datetime.fromisoformat(str(recorded["at"])).astimezone(dt.UTC)
 
 
 def _refuse_doctype(path: Path) -> None:
@@ -195,9 +265,11 @@ class _Reader:
         self.expected: Outline = outline(protocol)
         self.found: Outline | None = None
         self.users: dict[str, str] = {}
+        self.user_types: dict[str, str] = {}  # login -> UserType, as the AdminData lists them
         self.locations: set[str] = set()
         self.signatures: dict[str, str] = {}
         self.declared = False
+        self.as_of: str | None = None
         self.extension: str = TW_NS  # the namespace of the file's vendor extension, as the file declares it
 
     def _t(self, local: str) -> str:
@@ -256,6 +328,7 @@ class _Reader:
             raise OdmImportError("ClinicalData: the file has no clinical data")
 
     def _root(self, elem: ET.Element) -> None:
+        self.as_of = elem.get("AsOfDateTime")
         if elem.tag != _o("ODM"):
             raise OdmImportError(f"ODM: the root element is {elem.tag}, not ODM in the namespace {ODM_NS}")
         if elem.get("ODMVersion") != "1.3.2":
@@ -356,6 +429,7 @@ class _Reader:
             if login is None or not (login.text or "").strip():
                 raise OdmImportError(f"User[@OID={user.get('OID')}]/LoginName: required")
             self.users[_need(user, "OID", "User")] = login.text or ""
+            self.user_types[login.text or ""] = user.get("UserType", "Other")
         self.locations |= {_need(loc, "OID", "Location") for loc in admin.findall(_o("Location"))}
         for sig in admin.findall(_o("SignatureDef")):
             meaning = sig.find(_o("Meaning"))
@@ -363,8 +437,8 @@ class _Reader:
 
     # --- clinical data ---
 
-    def _audited(self, elem: ET.Element, where: str) -> tuple[str, dt.datetime] | None:
-        """Who and when from an element's AuditRecord, with its references checked."""
+    def _recorded(self, elem: ET.Element, where: str) -> Recorded | None:
+        """An element's AuditRecord as recorded (see ``Recorded``), its references checked; None if it has none."""
         record = elem.find(_o("AuditRecord"))
         if record is None:
             return None
@@ -377,11 +451,24 @@ class _Reader:
         oid = _need(user, "UserOID", f"{where}/UserRef")
         if oid not in self.users:
             raise OdmImportError(f"{where}/UserRef/@UserOID: {oid} is not a User of the AdminData")
-        if _need(location, "LocationOID", f"{where}/LocationRef") not in self.locations:
+        site = _need(location, "LocationOID", f"{where}/LocationRef")
+        if site not in self.locations:
             raise OdmImportError(f"{where}/LocationRef/@LocationOID: {location.get('LocationOID')} is not a Location")
-        at = _moment(stamp.text, f"{where}/DateTimeStamp")
-        assert at is not None
-        return self.users[oid], at
+        _moment(stamp.text, f"{where}/DateTimeStamp")
+        source = record.find(_o("SourceID"))
+        found = _SOURCE_ID.fullmatch((source.text or "") if source is not None else "")
+        if found is None:
+            raise OdmImportError(
+                f"{where}/SourceID: {source.text if source is not None else None!r} is not audit:<seq>:<hash>; the "
+                "import keeps each AuditRecord as recorded and cannot make one up"
+            )
+        point = record.get("EditPoint")
+        reason = record.find(_o("ReasonForChange"))
+        return {
+            "by": self.users[oid], "role": _EDIT_POINT_ROLES.get(point or ""), "site": site, "at": stamp.text,
+            "reason": reason.text if reason is not None else None,
+            "seq": int(found.group(1)), "hash": found.group(2),
+        }  # fmt: skip
 
     def _subject(self, elem: ET.Element) -> _Subject:
         pid = _need(elem, "SubjectKey", "SubjectData")
@@ -434,7 +521,20 @@ class _Reader:
         held = [v.visit_id for v in visits]
         if len(held) != len(set(held)):
             raise OdmImportError(f"{where}/StudyEventData: a visit appears twice")
-        return _Subject(pid, site, int(number), int(s_number), tw, values, left, self._audited(elem, where), visits)
+        kinds = ("RandomizationNumber", "RandomizedAt", "Stratum")
+        randomization: dict[str, str] = {k: tw[k] for k in kinds if k in tw}
+        if randomization:
+            if set(randomization) != {"RandomizationNumber", "RandomizedAt", "Stratum"}:
+                raise OdmImportError(f"{w}: RandomizationNumber, RandomizedAt and Stratum come together or not at all")
+            if not randomization["RandomizationNumber"].isdigit():
+                number_text = randomization["RandomizationNumber"]
+                raise OdmImportError(f"{w}/@RandomizationNumber: {number_text!r} is not a number")
+            _moment(randomization["RandomizedAt"], f"{w}/@RandomizedAt")
+        recorded = self._recorded(elem, where)
+        enrolled = _who(recorded)
+        return _Subject(
+            pid, site, int(number), int(s_number), tw, values, left, enrolled, visits, recorded, randomization or None
+        )
 
     def _visit(self, elem: ET.Element, parent: str) -> _Visit:
         assert self.found is not None
@@ -454,7 +554,8 @@ class _Reader:
         day = _day(attrs.get("Date"), f"{where}/tw:Visit/@Date")
         if (day is None) == (attrs.get("MissedReason") is None):
             raise OdmImportError(f"{where}/tw:Visit: needs either Date (held) or MissedReason (missed)")
-        visit = _Visit(visit_id, day, attrs.get("MissedReason"), attrs.get("Label"), self._audited(elem, where))
+        recorded = self._recorded(elem, where)
+        visit = _Visit(visit_id, day, attrs.get("MissedReason"), attrs.get("Label"), _who(recorded), recorded=recorded)
         for form in elem.findall(_o("FormData")):
             visit.forms.append(self._form(form, oid, where))
         if visit.missed and visit.forms:
@@ -485,8 +586,9 @@ class _Reader:
             user = signature.find(_o("UserRef"))
             if user is None or user.get("UserOID") not in self.users:
                 raise OdmImportError(f"{where}/Signature/UserRef/@UserOID: not a User of the AdminData")
-        self._audited(elem, where)
+        recorded = self._recorded(elem, where)
         values: dict[str, dict[str, Any]] = {}
+        items: dict[str, Recorded] = {}
         for group in elem.findall(_o("ItemGroupData")):
             g_oid = _need(group, "ItemGroupOID", f"{where}/ItemGroupData")
             if g_oid not in self.found.forms[oid]:
@@ -496,7 +598,10 @@ class _Reader:
                 if name in values:
                     raise OdmImportError(f"{where}/ItemData: {name} appears twice")
                 values[name] = stored
-        return _Form(oid.removeprefix("F."), values, dict(tw.attrib))
+                item_recorded = self._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
+                if item_recorded is not None:
+                    items[name] = item_recorded
+        return _Form(oid.removeprefix("F."), values, dict(tw.attrib), recorded, items)
 
     def _form_state(self, tw: dict[str, str], where: str) -> None:
         for name in ("State", "Version", "UpdatedAt", "UpdatedBy"):
@@ -546,8 +651,11 @@ class _Reader:
 class _Writer:
     """Writes checked participants into the trial, in the caller's transaction."""
 
-    def __init__(self, session: Session, protocol: Protocol, actor: UserView, file: str, sha256: str) -> None:
+    def __init__(
+        self, session: Session, protocol: Protocol, actor: UserView, file: str, sha256: str, users: Mapping[str, str]
+    ) -> None:
         self.session, self.protocol, self.actor = session, protocol, actor
+        self.users: Mapping[str, str] | None = users  # the AdminData's users, kept with the first participant
         self.detail = {"file": file, "sha256": sha256}
         self.now = clock.now()
         self.counts: Counter[str] = Counter()
@@ -592,7 +700,21 @@ class _Writer:
                     recorded_at=self.now, recorded_by=self.actor.username,
                 )
             )  # fmt: skip
+        # The participant's own entry: its AuditRecord as recorded and its randomization as the file states it (a
+        # number, time and stratum; no arm, no list entry). The first also keeps the file's users (AdminData).
+        kept: dict[str, Any] = {"recorded": s.recorded}
+        if s.randomization:
+            kept["randomization"] = s.randomization
+            self.counts["randomized"] += 1
+        if self.users is not None:
+            kept["users"] = dict(self.users)
+            self.users = None
+        audit.record(
+            session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
+            participant=s.participant_id, action="import.odm", new_value=kept, detail=dict(self.detail),
+        )  # fmt: skip
         self.counts["participants"] += 1
+        self.counts["records"] += s.recorded is not None
         for v in s.visits:
             self._visit(s, v)
 
@@ -608,10 +730,11 @@ class _Writer:
         audit.record(
             self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
             participant=s.participant_id, action="import.odm", reason=v.missed,
-            new_value={"visit_date": v.date.isoformat() if v.date else None, "label": v.label},
+            new_value={"visit_date": v.date.isoformat() if v.date else None, "label": v.label, "recorded": v.recorded},
             detail={**self.detail, "visit": v.visit_id},
         )  # fmt: skip
         self.counts["visits"] += 1
+        self.counts["records"] += v.recorded is not None
         for form in v.forms:
             tw = form.tw
             moments = {k: dt.datetime.fromisoformat(tw[k]) if tw.get(k) else None
@@ -635,10 +758,12 @@ class _Writer:
             audit.record(
                 self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
                 participant=s.participant_id, form=form.form_id, action="import.odm",
-                new_value={"state": tw["State"], "version": int(tw["Version"]), "values": form.values, **lock},
+                new_value={"state": tw["State"], "version": int(tw["Version"]), "values": form.values, **lock,
+                           "recorded": form.recorded, "items": form.items},
                 detail={**self.detail, "visit": v.visit_id},
             )  # fmt: skip
             self.counts["forms"] += 1
+            self.counts["records"] += (form.recorded is not None) + len(form.items)
             self.counts["values"] += len(form.values)
             self.states[tw["State"]] += 1
 
@@ -701,6 +826,26 @@ def _sha256(path: Path) -> str:
 _SAFE_NAME = re.compile(r"[^\w.\- ]")
 
 
+def imported_randomization(session: Session, participant_id: str) -> dict[str, str] | None:
+    """The randomization an ODM import kept for a participant (``RandomizationNumber``, ``RandomizedAt``,
+    ``Stratum`` as the file states them), or None: such a participant was randomized in the source trial, whose
+    sealed list holds the arm, and is never randomized again here."""
+    from trialwright.store.tables import audit_entries
+
+    t = audit_entries.c
+    query = select(t.new_value).where(
+        t.participant == participant_id,
+        t.action == "import.odm",
+        t.form.is_(None),
+        t.new_value.contains('"randomization"'),
+    )
+    for (text,) in session.execute(query):
+        kept = json.loads(text or "{}").get("randomization")
+        if isinstance(kept, dict):
+            return {str(k): str(v) for k, v in kept.items()}
+    return None
+
+
 def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
     """Import an ODM file from trialwright's ODM export into this fresh trial (see the module docstring)."""
     if actor.role is not Role.DATA_MANAGER:
@@ -712,7 +857,8 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
     _refuse_doctype(path)
     sha256 = _sha256(path)
     refused: list[str] = []
-    for subject in _Reader(protocol, path).subjects():  # the first reading checks everything, writes nothing
+    first = _Reader(protocol, path)
+    for subject in first.subjects():  # the first reading checks everything, writes nothing
         refused += refused_values(protocol, subject)
     if refused:
         shown = "\n".join(f"  {line}" for line in refused[:_SHOWN])
@@ -734,7 +880,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         lock = session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
         if lock is not None and lock.locked:
             raise OdmImportError("trial: the database is locked; the data manager unlocks it first")
-        writer = _Writer(session, protocol, actor, name, sha256)
+        writer = _Writer(session, protocol, actor, name, sha256, first.user_types)
         imported: list[str] = []
         subjects = iter(_Reader(protocol, path).subjects())
         while chunk := list(itertools.islice(subjects, _BATCH)):
@@ -751,6 +897,29 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
             detail={**writer.detail, **{k: counts[k] for k in ("participants", "visits", "forms", "values")},
                     "states": dict(writer.states)},
         )  # fmt: skip
+    difference = _reexport_difference(engine, actor, path, first.as_of)
     return OdmImportReport(
-        name, sha256, counts["participants"], counts["visits"], counts["forms"], counts["values"], dict(writer.states)
-    )
+        name, sha256, counts["participants"], counts["visits"], counts["forms"], counts["values"], dict(writer.states),
+        randomized=counts["randomized"], audit_records=counts["records"], users=len(first.user_types),
+        reexport_difference=difference,
+    )  # fmt: skip
+
+
+def _reexport_difference(engine: Engine, actor: UserView, path: Path, as_of: str | None) -> str | None:
+    """Export the trial just imported as of the file's own ``AsOfDateTime`` and compare it with the file byte for
+    byte: None if they are identical, else where they first differ."""
+    from trialwright.exports.odm import OdmExporter
+    from trialwright.services.exports import export_source
+
+    taken_at = _moment(as_of, "ODM/@AsOfDateTime")
+    if taken_at is None:
+        return "the file has no AsOfDateTime to export the trial as of"
+    source = dataclasses.replace(export_source(engine, actor), taken_at=taken_at)
+    with tempfile.TemporaryDirectory(prefix="trialwright-odm-check-") as tmp:
+        again = OdmExporter().write(source, Path(tmp))[0]
+        with path.open("rb") as one, again.open("rb") as other:
+            for n, (a, b) in enumerate(itertools.zip_longest(one, other), start=1):
+                if a != b:
+                    shown = [(x or b"(end of file)").decode("utf-8", "replace").strip()[:120] for x in (a, b)]
+                    return f"line {n}: the file has {shown[0]!r}, the re-export {shown[1]!r}"
+    return None

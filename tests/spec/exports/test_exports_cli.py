@@ -70,8 +70,9 @@ def test_an_odm_export_imports_into_a_fresh_trial(trial: Trial, tmp_path: Path) 
     result = runner.invoke(cli, ["import", "odm", str(path), "--as", "data-manager", "--database", fresh.url])
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert said.startswith(f"Imported {path.name} (SHA-256 ") and " participants, " in said
-    assert "allocations are not in an ODM file" in said and "OdmImportReport(" not in said
+    assert said.startswith(f"Imported {path.name} (SHA-256 ") and " participants: " in said
+    assert "byte-identical re-export: yes" in said and "not restored:" in said
+    assert "OdmImportReport(" not in said and "{" not in said
     again = runner.invoke(cli, ["import", "odm", str(path), "--as", "data-manager", "--database", fresh.url])
     assert again.exit_code == 1 and "error:" in again.output
 

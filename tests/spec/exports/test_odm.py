@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.conftest import fresh_database
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter, extension_schema, from_odm, to_odm
+from trialwright.exports.odm.schema import EXTENDED_SCHEMA, NAMESPACE_SCHEMA
 from trialwright.protocol import FieldType, FormField, load_protocol
 from trialwright.services import audit
 from trialwright.services.exports import export_source, run_export
@@ -47,6 +49,15 @@ from trialwright.store.screening_tables import consents, participants, screening
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 TRIAL_ID = PROTOCOL.trial_id
 ODM_SCHEMAS = Path(schema_manager.get_schema_dir("odm", "1.3.2"))
+#: CDISC's ODM 1.3.2 schema, copied byte for byte from CDISC's repository (see the README there).
+CDISC_ODM = Path(__file__).resolve().parents[2] / "data" / "odm-1.3.2"
+CDISC_SHA256 = {
+    "ODM1-3-2-foundation.xsd": "3f94ee334d63757430054d160990e3ad4588400a35c5b06f8dba6302b317764c",
+    "ODM1-3-2.xsd": "ebc22b9eceb41db5e2af500182e3a5dfa20c8ec4aea711ddf22c978a62643fc5",
+    "xml.xsd": "258ac9c0f078fc9692735140f2d21541e8bf16941bed42833c1a5f965b52c6dc",
+    "xmldsig-core-schema.xsd": "111a972ccb9916cb95df9af4b6c1775307292463639de69d6fe63516bb2d850e",
+    "xlink.xsd": "e4b134b25c547bc74808bbcc0818febd2f4a58b759556443999365ec4d53d594",
+}
 
 
 # --- the trial, its export, and a fresh trial to import it into ----------------------------------
@@ -108,7 +119,7 @@ def exported(source: Trial, tmp_path_factory: pytest.TempPathFactory) -> Exporte
     progress: list[int] = []
     made = export_source(source.engine, who(source, Role.DATA_MANAGER))
     written = OdmExporter().write(made, folder, progress.append)
-    assert written == [folder / f"{TRIAL_ID}.odm.xml"]
+    assert written == [folder / f"{TRIAL_ID}.odm.xml", folder / NAMESPACE_SCHEMA, folder / EXTENDED_SCHEMA]
     return Exported(written[0], tuple(progress), made.taken_at)
 
 
@@ -169,6 +180,44 @@ def _load(path: Path) -> Any:
 def extended_schema(tmp_path_factory: pytest.TempPathFactory) -> ODMSchemaValidator:
     """CDISC's ODM 1.3.2 XSD (as odmlib ships it) with trialwright's extension redefined in, compiled once."""
     return ODMSchemaValidator(xsd_file=str(extension_schema(tmp_path_factory.mktemp("xsd"), ODM_SCHEMAS)))
+
+
+@pytest.mark.covers("REG-11")
+def test_the_export_is_valid_against_cdiscs_odm_1_3_2_schema_with_the_extension_written_beside_it(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """The export folder holds the extension's XSD; with CDISC's own ODM 1.3.2 schema files put beside it (the
+    copy in tests/data, checked byte for byte), xmlschema finds no error in the export. Against CDISC's schema
+    alone every error is about a trialwright extension element, and without those elements there is none."""
+    import xmlschema
+
+    for name, digest in CDISC_SHA256.items():
+        assert hashlib.sha256((CDISC_ODM / name).read_bytes()).hexdigest() == digest, name
+    folder = exported.path.parent
+    shipped = {name: (folder / name).read_bytes() for name in (NAMESPACE_SCHEMA, EXTENDED_SCHEMA)}
+    assert b'schemaLocation="ODM1-3-2-foundation.xsd"' in shipped[EXTENDED_SCHEMA]  # relative: no path of this machine
+    check = tmp_path / "check"
+    check.mkdir()
+    for name in CDISC_SHA256:
+        shutil.copyfile(CDISC_ODM / name, check / name)
+    for name, text in shipped.items():
+        (check / name).write_bytes(text)
+    extended = xmlschema.XMLSchema(str(check / EXTENDED_SCHEMA))
+    assert [str(e) for e in extended.iter_errors(str(exported.path))] == []
+
+    plain = xmlschema.XMLSchema(str(CDISC_ODM / "ODM1-3-2.xsd"))
+    errors = list(plain.iter_errors(str(exported.path)))
+    assert errors, "plain ODM 1.3.2 has no place for the extension elements"
+    assert {re.sub(r" at position \d+", "", e.reason or "") for e in errors} <= {
+        f"Unexpected child with tag 'tw:{name}'." for name in ("StoredValue", "Form", "Visit", "Enrolment")
+    }
+    tree = ET.parse(exported.path)  # noqa: S314 - our own file
+    for parent in tree.iter():
+        for child in [c for c in parent if c.tag.startswith(f"{{{TW_NS}}}")]:
+            parent.remove(child)
+    stripped = tmp_path / "plain.xml"
+    tree.write(stripped, encoding="utf-8", xml_declaration=True)
+    assert list(plain.iter_errors(str(stripped))) == []
 
 
 def test_the_export_is_odm_1_3_2_that_odmlib_loads_and_validates(
@@ -315,19 +364,20 @@ def test_the_export_names_no_arm(source: Trial, tmp_path: Path) -> None:
 def test_run_export_writes_the_folder_and_audits_it(
     source: Trial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through run_export, as the page and the command line make exports: the folder holds the one file,
-    and the audit trail an export.written entry with its SHA-256."""
+    """Through run_export, as the page and the command line make exports: the folder holds the XML and the
+    extension's two XSDs, and the audit trail an export.written entry with their SHA-256."""
     from trialwright.exports.registry import FORMATS
 
     monkeypatch.setitem(FORMATS, "odm", FORMATS.get("odm", OdmExporter))
     out = tmp_path / "odm-export"
     result = run_export(source.engine, who(source, Role.DATA_MANAGER), "odm", out)
-    assert sorted(p.name for p in out.iterdir()) == [f"{TRIAL_ID}.odm.xml"]
-    digest = hashlib.sha256((out / f"{TRIAL_ID}.odm.xml").read_bytes()).hexdigest()
-    assert result.sha256 == {f"{TRIAL_ID}.odm.xml": digest}
+    names = [f"{TRIAL_ID}.odm.xml", NAMESPACE_SCHEMA, EXTENDED_SCHEMA]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    digests = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in names}
+    assert result.sha256 == digests
     entry = audit.entries(source.engine, action_prefix="export.written", limit=1)[0]
     assert json.loads(entry.new_value or "{}") == {
-        "format": "odm", "folder": "odm-export", "files": {f"{TRIAL_ID}.odm.xml": digest}, "with_arms": False
+        "format": "odm", "folder": "odm-export", "files": digests, "with_arms": False
     }  # fmt: skip
 
 
@@ -431,6 +481,12 @@ REFUSED = [
      ["XML:", "not well-formed XML"]),
     ("a DOCTYPE with an entity", _edit(r"\?>\n", '?>\n<!DOCTYPE ODM [<!ENTITY x "y">]>\n'),
      ["DOCTYPE"]),
+    ("an AuditRecord without its source entry", _edit(r"<SourceID>[^<]*</SourceID>", "<SourceID>by hand</SourceID>"),
+     ["AuditRecord/SourceID: 'by hand' is not audit:<seq>:<hash>", "cannot make one up"]),
+    ("a randomization without its stratum", _edit(r' Stratum="[^"]*"', ""),
+     ["tw:Enrolment: RandomizationNumber, RandomizedAt and Stratum come together or not at all"]),
+    ("a randomization number that is not a number", _edit(r'RandomizationNumber="\d+"', 'RandomizationNumber="A7"'),
+     ["tw:Enrolment/@RandomizationNumber: 'A7' is not a number"]),
 ]  # fmt: skip
 
 
@@ -485,22 +541,29 @@ def test_both_trials_replay_clean_against_their_audit_trails(
 
 @pytest.mark.covers("REG-1")
 def test_the_import_is_audited(imported: tuple[Trial, OdmImportReport], exported: Exported) -> None:
-    """One import.odm entry per form record (its state and values) and per visit record (its date or why it
-    was missed), each with the file's name and SHA-256, and one summary entry; the new trail verifies."""
+    """One import.odm entry per participant (its AuditRecord as recorded, its randomization as the file states
+    it), per visit record (its date or why it was missed) and per form record (its state and values, its and its
+    values' AuditRecords as recorded), each with the file's name and SHA-256, and one summary entry; the new trail
+    verifies. The entries are the importer's: the file's users are named inside them, never as the entry's actor."""
     target, report = imported
     digest = hashlib.sha256(exported.path.read_bytes()).hexdigest()
     assert report.sha256 == digest
     entries = audit.entries(target.engine, action_prefix="import.odm", limit=100_000)
     assert {e.action for e in entries} == {"import.odm"}
+    assert {e.actor for e in entries} == {"data-manager"}
     per_form = [e for e in entries if e.form is not None]
-    per_visit = [e for e in entries if e.form is None and e.participant is not None]
+    per_visit = [e for e in entries if e.form is None and "visit" in json.loads(e.detail or "{}")]
+    per_participant = [e for e in entries if e.participant is not None and "visit" not in json.loads(e.detail or "{}")]
     (summary,) = [e for e in entries if e.participant is None]
-    assert (len(per_form), len(per_visit)) == (report.forms, report.visits)
+    assert (len(per_form), len(per_visit), len(per_participant)) == (report.forms, report.visits, report.participants)
     for e in entries:
         detail = json.loads(e.detail or "{}")
         assert (detail["file"], detail["sha256"]) == (exported.path.name, digest)
     form_values = json.loads(per_form[0].new_value or "{}")
-    assert set(form_values) == {"state", "version", "values"}
+    assert {"state", "version", "values", "recorded", "items"} <= set(form_values)
+    assert set(form_values["recorded"]) == {"by", "role", "site", "at", "reason", "seq", "hash"}
+    randomized = [json.loads(e.new_value or "{}").get("randomization") for e in per_participant]
+    assert sum(r is not None for r in randomized) == report.randomized > 0
     detail = json.loads(summary.detail or "{}")
     assert [detail[k] for k in ("participants", "visits", "forms", "values")] == [
         report.participants, report.visits, report.forms, report.values
@@ -530,23 +593,65 @@ def _data(path: Path) -> list[Any]:
 
 
 @pytest.mark.covers("REG-11")
-def test_an_imported_trial_exports_the_same_data_again(
+def test_export_import_export_is_byte_identical(
     imported: tuple[Trial, OdmImportReport], exported: Exported, tmp_path: Path
 ) -> None:
-    """Export, import, export: the second file holds the same clinical data as the first, missed visits
-    included. The audit records differ (the second file's name the import), and so does randomization: an
-    allocation cannot be stored without its arm, which ODM never carries, so the imported trial has none
-    until the unblinded statistician brings the allocation list across."""
+    """Export, import into a fresh trial, export again as of the same moment: the second file is the first, byte
+    for byte: the same participants, visits, forms and values, randomization numbers, times and strata, users
+    (AdminData) and every AuditRecord (user, role, site, time, reason, source entry) as recorded in the source
+    trial, not the importer. The import checked this itself and said so."""
+    target, report = imported
+    made = dataclasses.replace(export_source(target.engine, who(target, Role.DATA_MANAGER)), taken_at=exported.taken_at)
+    again = OdmExporter().write(made, tmp_path)[0]
+    first = exported.path.read_bytes()
+    assert again.read_bytes() == first
+    assert report.byte_identical and report.reexport_difference is None
+    text = first.decode("utf-8")
+    assert "RandomizationNumber=" in text and "USR.investigator" in text and "USR.data-manager" in text
+    assert report.randomized == text.count("RandomizationNumber=")
+    assert report.audit_records == text.count("<AuditRecord")
+    assert report.users == text.count("<User ")
+
+
+def test_the_import_summary_is_plain_text_that_says_what_it_restored_and_what_not(
+    imported: tuple[Trial, OdmImportReport],
+) -> None:
+    _, report = imported
+    text = report.summary()
+    assert "OdmImportReport(" not in text and "{" not in text
+    assert f"participants:   {report.participants} ({report.randomized} randomized" in text
+    assert f"audit records:  {report.audit_records} kept as recorded, naming {report.users} users" in text
+    assert "byte-identical re-export: yes" in text
+    assert "not restored:" in text and "arms and allocation list entries" in text
+
+
+def test_an_import_whose_re_export_differs_says_so_and_where(exported: Exported, tmp_path: Path) -> None:
+    """A file trialwright did not write this way (here a comment added by hand) imports, but the import does not
+    claim an exact round trip: it says the re-export is not byte-identical and where the two first differ."""
+    edited = tmp_path / f"{TRIAL_ID}.odm.xml"
+    text = exported.path.read_text(encoding="utf-8")
+    edited.write_text(text.replace("?>\n", "?>\n<!-- checked by hand -->\n", 1), encoding="utf-8")
+    fresh = make_trial(f"sqlite:///{tmp_path / 'fresh.db'}")
+    report = import_odm(fresh.engine, who(fresh, Role.DATA_MANAGER), edited)
+    assert not report.byte_identical
+    assert (report.reexport_difference or "").startswith(
+        "line 2: the file has '<!-- checked by hand -->', the re-export '<ODM xmlns=\"http://www.cdisc.org/ns/odm/v1.3\""
+    )
+    assert "byte-identical re-export: NO (line 2: " in report.summary()
+
+
+def test_an_imported_participant_is_not_randomized_again(imported: tuple[Trial, OdmImportReport]) -> None:
+    """The arm of a participant randomized in the source trial is in that trial's sealed list; the imported trial
+    refuses to give the participant a second allocation (and has no list of its own to take one from)."""
+    from trialwright.services.randomization import RandomizationError, randomize
+
     target, _ = imported
-    again = OdmExporter().write(export_source(target.engine, who(target, Role.DATA_MANAGER)), tmp_path)[0]
-    randomization = ("RandomizationNumber", "RandomizedAt", "Stratum")
-    first = _data(exported.path)
-    assert any(randomization[0] in row[2] for row in first if len(row) == 4)
-    for row in first:
-        if len(row) == 4:  # a participant: (SubjectData, SiteRef, tw:Enrolment, its children)
-            for name in randomization:
-                row[2].pop(name, None)
-    assert _data(again) == first
+    with session_scope(target.engine) as session:
+        gone = set(session.execute(select(withdrawals.c.participant_id)).scalars())
+        raz = select(participants.c.participant_id).where(participants.c.site == "RAZ")
+        pid = next(p for p in session.execute(raz.order_by(participants.c.participant_id)).scalars() if p not in gone)
+    with pytest.raises(RandomizationError, match=rf"^participant: {pid} was randomized in the trial this one was"):
+        randomize(target.engine, who(target, Role.INVESTIGATOR), pid)
 
 
 def test_a_second_import_into_the_same_trial_is_refused(

@@ -1,15 +1,18 @@
 """CDISC ODM 1.3.2: the protocol's metadata and every participant's visits, forms and values in one XML file.
 
-``OdmExporter`` writes ``<trial id>.odm.xml``, a Snapshot file: ``Study`` (``GlobalVariables`` from the
-registry record, ``BasicDefinitions`` with the units, one ``MetaDataVersion`` per protocol version, OID
-``MDV.<version>``), ``AdminData`` (the users named by the audit records, one ``Location`` per site, the
-investigator's ``SignatureDef``) and ``ClinicalData``: a ``SubjectData`` per participant (``SubjectKey`` the
-participant id, ``SiteRef`` the site), a ``StudyEventData`` per visit held or missed, a ``FormData`` with one
-``ItemGroupData`` per form record and an ``ItemData`` per stored value. Each carries an ``AuditRecord``
-(user, site, time, reason for change and ``SourceID`` ``audit:<seq>:<hash>``, the trialwright audit entry it
-comes from) for the latest audit entry about it; a signed form carries its ``Signature``. The export source
-has no stream of visits, so a visit without forms (a missed one) is found by its audit entry: ``visit.held``
-or ``visit.missed``, or ``import.odm`` in a trial that was itself imported from ODM.
+``OdmExporter`` writes ``<trial id>.odm.xml`` and, beside it, the XSD of its vendor extension (``schema``:
+``trialwright-odm-ns.xsd`` and ``trialwright-odm1-3-2.xsd``, CDISC's ODM 1.3.2 redefined to admit the extension;
+put CDISC's ODM 1.3.2 schema files beside them to validate). The XML is a Snapshot file: ``Study``
+(``GlobalVariables`` from the registry record, ``BasicDefinitions`` with the units, one ``MetaDataVersion`` per
+protocol version, OID ``MDV.<version>``), ``AdminData`` (the users named by the audit records, one ``Location`` per
+site, the investigator's ``SignatureDef``) and ``ClinicalData``: a ``SubjectData`` per participant (``SubjectKey``
+the participant id, ``SiteRef`` the site), a ``StudyEventData`` per visit held or missed, a ``FormData`` with one
+``ItemGroupData`` per form record and an ``ItemData`` per stored value. Each carries an ``AuditRecord`` (user,
+site, time, reason for change and ``SourceID`` ``audit:<seq>:<hash>``, the trialwright audit entry it comes from)
+for the latest audit entry about it (in a trial imported from ODM, the AuditRecord its import kept as recorded:
+``audit_index``); a signed form carries its ``Signature``. The export source has no stream of visits, so a visit
+without forms (a missed one) is found by its audit entry: ``visit.held`` or ``visit.missed``, or ``import.odm`` in
+a trial that was itself imported from ODM.
 
 OIDs: ``SE.<visit>`` (and ``SE.UNSCHEDULED``, repeating, for unscheduled visits), ``F.<form>``,
 ``IG.<form>``, ``IT.<form>.<field>``, ``CL.<form>.<field>``, ``MT.<form>.<field>`` (the derivation of a
@@ -30,7 +33,8 @@ XSD that redefines those groups, the way Define-XML extends ODM):
 * ``tw:Form`` in ``FormData``: state, version, last change, verification, signature and lock.
 * ``tw:Visit`` in ``StudyEventData``: the visit date, or why it was missed, and an unscheduled visit's label.
 * ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
-  randomization number, time and stratum (never the arm), withdrawals, and the screening values as JSON.
+  randomization number, time and stratum (never the arm; in a trial imported from ODM, as the import kept them
+  from the file), withdrawals, and the screening values as JSON.
 
 Elements rather than attributes because ODM tools skip extension elements they do not know, while a
 foreign attribute on ``ItemData`` makes a strict ODM model (odmlib's, for one) refuse the whole file.
@@ -60,13 +64,15 @@ from trialwright.exports.odm.audit_index import AuditIndex
 from trialwright.exports.odm.clinical import ClinicalWriter
 from trialwright.exports.odm.metadata import write_admin, write_study
 from trialwright.exports.odm.outline import ODM_NS, TW_NS, UNSCHEDULED, Outline, mdv_oid, outline, unit_oids
-from trialwright.exports.odm.schema import extension_schema
+from trialwright.exports.odm.schema import EXTENDED_SCHEMA, SCHEMA_FILES, extension_schema
 from trialwright.exports.odm.values import ValueCodec, from_odm, to_odm
 from trialwright.exports.odm.xmlstream import XmlStream
 
 __all__ = [
     "BATCH",
+    "EXTENDED_SCHEMA",
     "ODM_NS",
+    "SCHEMA_FILES",
     "TW_NS",
     "UNSCHEDULED",
     "OdmExporter",
@@ -113,7 +119,8 @@ class OdmExporter(Exporter):
                     xml.flush()
             finally:
                 index.close()
-        return [path]
+        extension_schema(folder)
+        return [path, *(folder / name for name in SCHEMA_FILES)]
 
 
 def _root(source: ExportSource) -> dict[str, str | None]:

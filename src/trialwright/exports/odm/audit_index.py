@@ -14,6 +14,13 @@ Where an entry is indexed (``_keys``):
   was missed as JSON (a visit without forms is found only here);
 * ``form.*`` and ``import.odm`` of a form: the form; ``form.locked`` (or an imported lock) also the lock, with the
   state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item.
+
+An ``import.odm`` entry keeps the AuditRecords of the file it imported as recorded (``recorded``, and ``items`` for a
+form's values: user, role, site, time stamp, reason and the source entry's seq and hash), and the index takes
+those instead of the import's own user and time: exporting an imported trial writes the AuditRecords of the file it
+came from. The participant's own import entry also keeps its randomization as the file stated it (the entry's
+extra, as JSON), and the first one the file's users (``AdminData``) with their ``UserType``. An import entry whose
+``recorded`` is null (the file had no AuditRecord there) is not indexed, so none is made up.
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ class AuditIndex:
             "seq, at, actor, role, site, reason, hash, extra)"
         )
         self.users: dict[str, str | None] = {}
+        self._listed: dict[str, str | None] = {}  # users an imported file listed, with the role their type implies
         self._details: dict[str, tuple[str | None, Any]] = {}
         self._batch = batch  # keys gathered before they are written; parsed details remembered
 
@@ -114,14 +122,19 @@ class AuditIndex:
             for key, extra, who in self._keys(action, participant, form, item, detail, new, old):
                 if who is None:
                     stamp = stamp or at.isoformat()
-                    by, when = actor, stamp
-                else:
-                    by, when = who
-                pending[key] = (seq, when, by, role, site, reason, digest, extra)
-                users[actor] = role or users.get(actor)
+                    pending[key] = (seq, stamp, actor, role, site, reason, digest, extra)
+                    users[actor] = role or users.get(actor)
+                elif "seq" in who:  # an AuditRecord an ODM import kept as recorded
+                    pending[key] = (who["seq"], who["at"], who["by"], who.get("role"), who.get("site"),
+                                    who.get("reason"), who["hash"], extra)  # fmt: skip
+                    users[who["by"]] = who.get("role") or users.get(who["by"])
+                else:  # an imported lock: who locked the form and when
+                    pending[key] = (seq, who["at"], who["by"], role, site, reason, digest, extra)
+                    users[who["by"]] = role or users.get(who["by"])
             if len(pending) >= self._batch:
                 self._flush(pending)
         self._flush(pending)
+        users.update(self._listed)  # an imported file's list of users, as it listed them
         self.db.execute("CREATE INDEX entry_k0 ON entry (k0)")
 
     def _visit_of(self, detail: str | None) -> tuple[str | None, Any]:
@@ -144,13 +157,26 @@ class AuditIndex:
     def _keys(
         self, action: str, participant: str, form: str | None, item: str | None, detail: str | None,
         new: str | None, old: str | None,
-    ) -> Iterator[tuple[tuple[str, int, str, str, str], Any, tuple[str, str] | None]]:  # fmt: skip
-        """Where an entry is indexed: its key (participant, kind, visit, form, item), extra, and who and when if
-        not the entry's own actor and time (a lock restored by an ODM import keeps who locked the form and when)."""
+    ) -> Iterator[tuple[tuple[str, int, str, str, str], Any, dict[str, Any] | None]]:  # fmt: skip
+        """Where an entry is indexed: its key (participant, kind, visit, form, item), extra, and, if not the entry's
+        own, the AuditRecord an ODM import kept (``seq``, ``hash``, ``by``, ``role``, ``site``, ``at``, ``reason``)
+        or who locked a form and when (``by``, ``at``: a lock restored by an ODM import)."""
         if action == "participant.enrolled":
             yield (participant, _SUBJECT, "", "", ""), None, None
             return
+        imported = json.loads(new or "{}") if action == "import.odm" else {}
+        if not isinstance(imported, dict):
+            imported = {}
+        kept = "recorded" in imported  # written by an import that keeps the file's AuditRecords
+        recorded = imported.get("recorded")
         visit, label = self._visit_of(detail)
+        if action == "import.odm" and visit is None and not form:  # the participant's own import entry
+            for name, kind in (imported.get("users") or {}).items():
+                self._listed[str(name)] = "investigator" if kind == "Investigator" else None
+            if isinstance(recorded, dict):
+                randomization = imported.get("randomization")
+                yield (participant, _SUBJECT, "", "", ""), json_text(randomization) if randomization else None, recorded
+            return
         if visit is None:
             return
         if action in {"visit.held", "visit.missed"} or (action == "import.odm" and not form):
@@ -158,16 +184,21 @@ class AuditIndex:
             day, named = (value.get("visit_date"), value.get("label")) if isinstance(value, dict) else (value, None)
             missed = action == "visit.missed" or (action == "import.odm" and day is None)
             held = {"date": day, "label": named or label, "missed": missed}
-            yield (participant, _VISIT, visit, "", ""), json_text(held), None
+            if kept and not isinstance(recorded, dict):
+                return
+            yield (participant, _VISIT, visit, "", ""), json_text(held), recorded if kept else None
         elif (action.startswith("form.") or action == "import.odm") and form:
-            yield (participant, _FORM, visit, form, ""), None, None
+            if not kept or isinstance(recorded, dict):
+                yield (participant, _FORM, visit, form, ""), None, recorded if kept else None
             if action == "form.locked":
                 yield (participant, _LOCK, visit, form, ""), json.loads(old) if old else None, None
             if item and action in _VALUE_ACTIONS:
                 yield (participant, _ITEM, visit, form, item), None, None
-            lock = json.loads(new or "{}").get("lock") if action == "import.odm" else None
+            for name, about in (imported.get("items") or {}).items():
+                yield (participant, _ITEM, visit, form, str(name)), None, about
+            lock = imported.get("lock")
             if isinstance(lock, dict) and lock.get("by") and lock.get("at"):
-                who = (str(lock.get("by")), str(lock.get("at")))
+                who = {"by": str(lock.get("by")), "at": str(lock.get("at"))}
                 yield (participant, _LOCK, visit, form, ""), lock.get("before"), who
 
     def _flush(self, pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]]) -> None:

@@ -109,7 +109,7 @@ class ClinicalWriter:
             xml.leaf("SiteRef", {"LocationOID": person.site})
             for v in sorted(visits.values(), key=self._visit_order):
                 self._visit(person, v, by_visit.get(v.visit_id, []), audited)
-            self._enrolment(person)
+            self._enrolment(person, audited.subject)
 
     def _visit_order(self, v: _Visit) -> tuple[int, int, str]:
         number = v.visit_id.removeprefix("unscheduled-")
@@ -182,7 +182,11 @@ class ClinicalWriter:
             xml.leaf("tw:StoredValue", detail)
         xml.end("ItemData")
 
-    def _enrolment(self, p: ParticipantRecord) -> None:
+    def _enrolment(self, p: ParticipantRecord, subject: Audited | None) -> None:
+        # A participant of a trial imported from ODM has no allocation here (the arm stayed in the source trial's
+        # sealed list): its randomization is written as the import kept it from the file, text for text.
+        imported = subject is not None and subject.extra and p.randomization_number is None
+        kept = json.loads(subject.extra) if imported and subject is not None and subject.extra else {}
         attrs = {
             "ScreeningNumber": p.screening_number, "ScreenedOn": p.screened_on.isoformat(),
             "EnrolledAt": p.enrolled_at.isoformat(), "ConsentGivenBy": p.consent_given_by,
@@ -190,6 +194,8 @@ class ClinicalWriter:
             "RandomizationNumber": None if p.randomization_number is None else str(p.randomization_number),
             "RandomizedAt": _iso(p.randomized_at), "Stratum": p.stratum,
         }  # fmt: skip
+        if kept:
+            attrs.update({k: kept.get(k) for k in ("RandomizationNumber", "RandomizedAt", "Stratum")})
         with self.xml.element("tw:Enrolment", attrs):
             self.xml.leaf("tw:ScreeningValues", text=json_text(dict(p.screening_values)))
             for scope, on, reason, cause in p.withdrawals:

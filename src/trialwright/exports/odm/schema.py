@@ -1,5 +1,11 @@
 """The XSD of trialwright's vendor extension to ODM 1.3.2, and of ODM 1.3.2 redefined to admit it (the way
-Define-XML extends ODM), for validating an export with a schema validator."""
+Define-XML 2.x extends ODM: ``xs:redefine`` of CDISC's ``ODM1-3-2-foundation.xsd`` adding the extension's elements
+to the ``...ElementExtension`` groups ODM leaves empty for this), for validating an export with a schema validator.
+
+The export writes both beside the XML (``SCHEMA_FILES``). The redefining schema names CDISC's files by their own
+names, relative to itself: put CDISC's ODM 1.3.2 schema (``ODM1-3-2-foundation.xsd``, ``xml.xsd``,
+``xmldsig-core-schema.xsd``, from CDISC's ODM 1.3.2 distribution) in the same folder and validate the XML
+against ``trialwright-odm1-3-2.xsd``. trialwright does not redistribute CDISC's files with an export."""
 
 from __future__ import annotations
 
@@ -7,7 +13,12 @@ from pathlib import Path
 
 from trialwright.exports.odm.outline import ODM_NS, TW_NS
 
-__all__ = ["extension_schema"]
+__all__ = ["EXTENDED_SCHEMA", "NAMESPACE_SCHEMA", "SCHEMA_FILES", "extension_schema"]
+
+#: The extension's own namespace schema, and ODM 1.3.2 redefined to admit it (the file to validate against).
+NAMESPACE_SCHEMA = "trialwright-odm-ns.xsd"
+EXTENDED_SCHEMA = "trialwright-odm1-3-2.xsd"
+SCHEMA_FILES = (NAMESPACE_SCHEMA, EXTENDED_SCHEMA)
 
 _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
 <!-- trialwright's vendor extension to CDISC ODM 1.3.2: the elements (see trialwright.exports.odm). -->
@@ -67,6 +78,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
             <xs:attribute name="Scope" type="xs:string" use="required"/>
             <xs:attribute name="On" type="xs:date" use="required"/>
             <xs:attribute name="Reason" type="xs:string" use="required"/>
+            <xs:attribute name="Cause" type="xs:string"/>
           </xs:complexType>
         </xs:element>
       </xs:sequence>
@@ -84,13 +96,15 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 _ODM_XSD = """<?xml version="1.0" encoding="UTF-8"?>
-<!-- CDISC ODM 1.3.2 with trialwright's vendor extension, redefined the way Define-XML extends ODM. -->
+<!-- CDISC ODM 1.3.2 with trialwright's vendor extension, redefined the way Define-XML extends ODM.
+     CDISC's ODM 1.3.2 schema files (ODM1-3-2-foundation.xsd, xml.xsd, xmldsig-core-schema.xsd) are
+     read from {where}. -->
 <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{odm}" xmlns="{odm}" xmlns:tw="{tw}"
            elementFormDefault="qualified" attributeFormDefault="unqualified">
-  <xs:import namespace="http://www.w3.org/XML/1998/namespace" schemaLocation="{odm_dir}/xml.xsd"/>
-  <xs:import namespace="http://www.w3.org/2000/09/xmldsig#" schemaLocation="{odm_dir}/xmldsig-core-schema.xsd"/>
-  <xs:import namespace="{tw}" schemaLocation="trialwright-odm-ns.xsd"/>
-  <xs:redefine schemaLocation="{odm_dir}/ODM1-3-2-foundation.xsd">
+  <xs:import namespace="http://www.w3.org/XML/1998/namespace" schemaLocation="{odm_dir}xml.xsd"/>
+  <xs:import namespace="http://www.w3.org/2000/09/xmldsig#" schemaLocation="{odm_dir}xmldsig-core-schema.xsd"/>
+  <xs:import namespace="{tw}" schemaLocation="{ns_file}"/>
+  <xs:redefine schemaLocation="{odm_dir}ODM1-3-2-foundation.xsd">
 {groups}
   </xs:redefine>
 </xs:schema>
@@ -99,11 +113,13 @@ _ODM_XSD = """<?xml version="1.0" encoding="UTF-8"?>
 _EXTENDED = {"SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": "Form", "ItemData": "StoredValue"}
 
 
-def extension_schema(folder: Path, odm_schema_dir: Path) -> Path:
-    """Write the XSD of ODM 1.3.2 with trialwright's extension into ``folder``; returns the file to validate with.
+def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
+    """Write the extension's XSD (``NAMESPACE_SCHEMA``) and ODM 1.3.2 redefined to admit it (``EXTENDED_SCHEMA``)
+    into ``folder``; returns the file to validate with.
 
     ``odm_schema_dir`` holds CDISC's ODM 1.3.2 schema (``ODM1-3-2-foundation.xsd``, ``xml.xsd``,
-    ``xmldsig-core-schema.xsd``), e.g. the copy odmlib ships.
+    ``xmldsig-core-schema.xsd``); None (what an export writes) names them relative to ``folder``, where a reader
+    puts CDISC's files. The files written do not depend on anything but this module: every export writes the same.
     """
     groups = "\n".join(
         f'    <xs:group name="{parent}ElementExtension"><xs:sequence>'
@@ -111,8 +127,13 @@ def extension_schema(folder: Path, odm_schema_dir: Path) -> Path:
         f"</xs:sequence></xs:group>"
         for parent, element in _EXTENDED.items()
     )
-    (folder / "trialwright-odm-ns.xsd").write_text(_TW_XSD.format(tw=TW_NS), encoding="utf-8")
-    root = folder / "trialwright-odm1-3-2.xsd"
-    odm_dir = odm_schema_dir.resolve().as_uri()
-    root.write_text(_ODM_XSD.format(odm=ODM_NS, tw=TW_NS, odm_dir=odm_dir, groups=groups), encoding="utf-8")
+    (folder / NAMESPACE_SCHEMA).write_text(_TW_XSD.format(tw=TW_NS), encoding="utf-8", newline="\n")
+    root = folder / EXTENDED_SCHEMA
+    if odm_schema_dir is None:
+        odm_dir, where = "", "this schema's folder (put them beside it)"
+    else:
+        odm_dir = odm_schema_dir.resolve().as_uri() + "/"
+        where = odm_dir
+    text = _ODM_XSD.format(odm=ODM_NS, tw=TW_NS, odm_dir=odm_dir, groups=groups, ns_file=NAMESPACE_SCHEMA, where=where)
+    root.write_text(text, encoding="utf-8", newline="\n")
     return root

@@ -217,6 +217,14 @@ def _ready(session: Session, protocol: Protocol, participant_id: str) -> Any:
         is not None
     ):
         raise RandomizationError(f"participant: {participant_id} is randomized already")
+    from trialwright.services.odm_import import imported_randomization  # the import reads this module's callers
+
+    kept = imported_randomization(session, participant_id)
+    if kept is not None:
+        raise RandomizationError(
+            f"participant: {participant_id} was randomized in the trial this one was imported from (number "
+            f"{kept.get('RandomizationNumber')}); its arm is in that trial's sealed list: it is not randomized again"
+        )
     head = session.execute(select(allocation_lists).order_by(allocation_lists.c.id).limit(1)).first()
     if head is None:
         raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
