@@ -90,7 +90,9 @@ def import_odm(
     """Import an ODM file into a fresh trial of the same protocol (all or nothing).
 
     Prints a plain summary: what was restored, whether exporting the imported trial gives the file back byte for
-    byte, and what an ODM file cannot restore (arms; the audit trail before each element's latest record)."""
+    byte, and what an ODM file cannot restore (arms; the audit trail before each element's latest record). Exits
+    with status 1 when the re-export is not byte-identical (the data stays imported; the summary names the first
+    line that differs)."""
     from trialwright.services.odm_import import OdmImportError
     from trialwright.services.odm_import import import_odm as run_import
 
@@ -100,6 +102,8 @@ def import_odm(
     except OdmImportError as exc:
         fail(str(exc))
     console.print(report.summary(), highlight=False, markup=False)
+    if not report.byte_identical:
+        raise typer.Exit(1)
 
 
 @access_app.command("publication")

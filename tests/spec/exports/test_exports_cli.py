@@ -75,6 +75,13 @@ def test_an_odm_export_imports_into_a_fresh_trial(trial: Trial, tmp_path: Path) 
     assert "OdmImportReport(" not in said and "{" not in said
     again = runner.invoke(cli, ["import", "odm", str(path), "--as", "data-manager", "--database", fresh.url])
     assert again.exit_code == 1 and "error:" in again.output
+    # A file whose re-export is not byte-identical imports, but the command says so and exits 1 for scripts.
+    edited = tmp_path / "edited" / path.name
+    edited.parent.mkdir()
+    edited.write_text(path.read_text(encoding="utf-8").replace("?>\n", "?>\n<!-- by hand -->\n", 1), encoding="utf-8")
+    other = make_trial(f"sqlite:///{tmp_path / 'other.db'}", load_protocol_text(SMALL_TRIAL))
+    differs = runner.invoke(cli, ["import", "odm", str(edited), "--as", "data-manager", "--database", other.url])
+    assert differs.exit_code == 1 and "byte-identical re-export: NO (line 2: " in " ".join(differs.output.split())
 
 
 def test_the_register_from_request_to_issued_package(trial: Trial, tmp_path: Path) -> None:
