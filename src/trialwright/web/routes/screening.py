@@ -474,6 +474,12 @@ async def consent(
     return _act(request, page, engine, protocol, screening_id, record, typed)
 
 
+#: The scopes and causes of a withdrawal as the page says them (``_(code.replace("_", " "))``).
+WITHDRAWAL_WORDS = (
+    N_("intervention"), N_("follow up"), N_("data use"), N_("withdrew consent"), N_("lost to follow up"),
+    N_("investigator decision"), N_("adverse event"), N_("other"),
+)  # fmt: skip
+
 #: The withdrawal form's inputs, shown again as typed when it is refused.
 WITHDRAWAL_FORM = ("scope", "cause", "reason", "withdrawn_on")
 
