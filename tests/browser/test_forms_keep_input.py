@@ -34,8 +34,9 @@ def _signed_in(page, base: str, trial: Trial, role: Role, lang: str) -> None:  #
 def _screened(trial: Trial, **changes: object) -> int:
     values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
     today = dt.datetime.now(TEHRAN).date()
-    return screen(trial.engine, who(trial, Role.STUDY_COORDINATOR), site="RAZ", screened_on=today,
-                  values={**values, **changes}).id  # fmt: skip
+    return screen(
+        trial.engine, who(trial, Role.STUDY_COORDINATOR), site="RAZ", screened_on=today, values={**values, **changes}
+    ).id
 
 
 @LANGUAGES
@@ -58,7 +59,9 @@ def test_a_refused_consent_keeps_what_was_typed(page, live_server: str, live_tri
 
 
 @LANGUAGES
-def test_consent_and_enrol_are_not_offered_for_an_ineligible_patient(page, live_server: str, live_trial: Trial, lang: str) -> None:  # type: ignore[no-untyped-def]
+def test_consent_and_enrol_are_not_offered_for_an_ineligible_patient(
+    page, live_server: str, live_trial: Trial, lang: str
+) -> None:  # type: ignore[no-untyped-def]
     sid = _screened(live_trial, age=70)
     _signed_in(page, live_server, live_trial, Role.STUDY_COORDINATOR, lang)
     page.goto(f"{live_server}/screening/{sid}")
@@ -70,7 +73,9 @@ def test_consent_and_enrol_are_not_offered_for_an_ineligible_patient(page, live_
 
 
 @LANGUAGES
-def test_the_screening_form_none_apply_and_the_derived_ratio(page, live_server: str, live_trial: Trial, lang: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_screening_form_none_apply_and_the_derived_ratio(
+    page, live_server: str, live_trial: Trial, lang: str
+) -> None:  # type: ignore[no-untyped-def]
     _signed_in(page, live_server, live_trial, Role.STUDY_COORDINATOR, lang)
     page.goto(f"{live_server}/screening/new")
     expect(page.get_by_test_id("criterion-I3")).to_contain_text("I3")
@@ -86,12 +91,15 @@ def test_the_screening_form_none_apply_and_the_derived_ratio(page, live_server: 
 
 
 @LANGUAGES
-def test_the_reason_box_appears_only_when_a_saved_value_changes(page, live_server: str, live_trial: Trial, lang: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_reason_box_appears_only_when_a_saved_value_changes(
+    page, live_server: str, live_trial: Trial, lang: str
+) -> None:  # type: ignore[no-untyped-def]
     pid = _enrolled(live_trial)
     coordinator = who(live_trial, Role.STUDY_COORDINATOR)
     today = dt.datetime.now(TEHRAN).date().isoformat()
-    forms.save_form(live_trial.engine, coordinator, pid, "baseline", "performance",
-                    {"assessed_on": today, "status": "2"})  # fmt: skip
+    forms.save_form(
+        live_trial.engine, coordinator, pid, "baseline", "performance", {"assessed_on": today, "status": "2"}
+    )
     forms.complete_form(live_trial.engine, coordinator, pid, "baseline", "performance")
     _signed_in(page, live_server, live_trial, Role.STUDY_COORDINATOR, lang)
     page.goto(f"{live_server}/participants/{pid}/visits/baseline/forms/performance")
@@ -105,11 +113,20 @@ def test_the_reason_box_appears_only_when_a_saved_value_changes(page, live_serve
 
 
 @LANGUAGES
-def test_a_soft_limit_warns_while_typing_and_a_query_sits_on_its_field(page, live_server: str, live_trial: Trial, lang: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_soft_limit_warns_while_typing_and_a_query_sits_on_its_field(
+    page, live_server: str, live_trial: Trial, lang: str
+) -> None:  # type: ignore[no-untyped-def]
     pid = _enrolled(live_trial)
     forms.save_form(live_trial.engine, who(live_trial, Role.STUDY_COORDINATOR), pid, "baseline", "labs", {"crp": 45})
-    forms.raise_query(live_trial.engine, who(live_trial, Role.MONITOR), pid, "Was this the admission sample?",
-                      visit_id="baseline", form_id="labs", field_id="crp")  # fmt: skip
+    forms.raise_query(
+        live_trial.engine,
+        who(live_trial, Role.MONITOR),
+        pid,
+        "Was this the admission sample?",
+        visit_id="baseline",
+        form_id="labs",
+        field_id="crp",
+    )
     _signed_in(page, live_server, live_trial, Role.STUDY_COORDINATOR, lang)
     page.goto(f"{live_server}/participants/{pid}/visits/baseline/forms/labs")
     expect(page.get_by_test_id("row-crp")).to_have_class(re.compile(r"\bhas-query\b"))

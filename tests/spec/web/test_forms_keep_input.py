@@ -49,9 +49,17 @@ def _screened(trial: Trial, **changes: Any) -> int:
 def _lar_enrolled(trial: Trial) -> int:
     """A patient consented by a representative, then enrolled; its screening id."""
     sid = _screened(trial)
-    record_consent(trial.engine, who(trial, Role.INVESTIGATOR), sid, form_version="1.0", given_by="representative",
-                   representative_name="Maryam Ahmadi", representative_relationship="daughter", obtained_by="Dr K",
-                   obtained_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30))  # fmt: skip
+    record_consent(
+        trial.engine,
+        who(trial, Role.INVESTIGATOR),
+        sid,
+        form_version="1.0",
+        given_by="representative",
+        representative_name="Maryam Ahmadi",
+        representative_relationship="daughter",
+        obtained_by="Dr K",
+        obtained_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30),
+    )
     enrol(trial.engine, who(trial, Role.STUDY_COORDINATOR), sid)
     return sid
 
@@ -61,9 +69,17 @@ def test_a_refused_consent_keeps_every_typed_value(app, trial: Trial) -> None:  
     when = (dt.datetime.now(TEHRAN) - dt.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
     with as_role(app, Role.INVESTIGATOR) as inv:
         page = inv.get(f"/screening/{sid}").text
-        typed = {"form_version": "1.0", "given_by": "representative", "representative_name": "Maryam Ahmadi",
-                 "representative_relationship": "", "witness": "Nurse Karimi", "obtained_by": "Dr Khedri",
-                 "obtained_at": when, "decision": "consent", "kind": "initial"}  # fmt: skip
+        typed = {
+            "form_version": "1.0",
+            "given_by": "representative",
+            "representative_name": "Maryam Ahmadi",
+            "representative_relationship": "",
+            "witness": "Nurse Karimi",
+            "obtained_by": "Dr Khedri",
+            "obtained_at": when,
+            "decision": "consent",
+            "kind": "initial",
+        }
         bad = inv.post(f"/screening/{sid}/consent", data={**typed, "csrf_token": csrf_of(page)})
         assert bad.status_code == 422
         assert "Relationship to the patient: needed when a representative consents" in bad.text
@@ -79,14 +95,21 @@ def test_consent_and_enrol_are_offered_only_when_allowed(app, trial: Trial) -> N
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         ineligible = coord.get(f"/screening/{too_old}").text
         assert 'data-testid="decision">not eligible' in ineligible
-        assert 'action="/screening/%d/consent"' % too_old not in ineligible
-        assert 'action="/screening/%d/enrol"' % too_old not in ineligible
+        assert f'action="/screening/{too_old}/consent"' not in ineligible
+        assert f'action="/screening/{too_old}/enrol"' not in ineligible
         assert 'data-testid="no-consent"' in ineligible and 'data-testid="no-enrol"' in ineligible
         # incomplete only for want of consent: consent is asked, enrolment not yet
         page = coord.get(f"/screening/{awaiting}").text
         assert f'action="/screening/{awaiting}/consent"' in page and f'action="/screening/{awaiting}/enrol"' not in page
-        record_consent(trial.engine, who(trial, Role.INVESTIGATOR), awaiting, form_version="1.0",
-                       given_by="participant", obtained_by="Dr K", obtained_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        record_consent(
+            trial.engine,
+            who(trial, Role.INVESTIGATOR),
+            awaiting,
+            form_version="1.0",
+            given_by="participant",
+            obtained_by="Dr K",
+            obtained_at=dt.datetime.now(dt.UTC),
+        )
         assert f'action="/screening/{awaiting}/enrol"' in coord.get(f"/screening/{awaiting}").text
     with as_role(app, Role.MONITOR) as monitor:  # reads the log, writes nothing: no form is offered
         shown = monitor.get(f"/screening/{awaiting}").text
@@ -99,8 +122,15 @@ def test_the_regained_capacity_decision_to_withdraw_is_confirmed_and_withdraws_e
     with as_role(app, Role.INVESTIGATOR) as inv:
         page = inv.get(f"/screening/{sid}").text
         assert 'data-testid="regained-form"' in page
-        data = {"kind": "regained_capacity", "form_version": "1.0", "decision": "withdraw", "obtained_by": "Dr K",
-                "obtained_at": when, "witness": "", "csrf_token": csrf_of(page)}  # fmt: skip
+        data = {
+            "kind": "regained_capacity",
+            "form_version": "1.0",
+            "decision": "withdraw",
+            "obtained_by": "Dr K",
+            "obtained_at": when,
+            "witness": "",
+            "csrf_token": csrf_of(page),
+        }
         asked = inv.post(f"/screening/{sid}/consent", data=data)
         assert asked.status_code == 200 and 'data-testid="confirm"' in asked.text
         assert get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid).consents[-1].kind == "initial"
@@ -120,8 +150,13 @@ def test_a_withdrawal_on_the_web_is_confirmed_and_kept_as_typed_when_refused(app
         page = coord.get(f"/screening/{sid}").text
         assert 'data-testid="withdrawal-form"' in page
         future = (dt.datetime.now(TEHRAN).date() + dt.timedelta(days=3)).isoformat()
-        data = {"scope": "follow_up", "cause": "withdrew_consent", "reason": "moved abroad", "withdrawn_on": future,
-                "csrf_token": csrf_of(page)}  # fmt: skip
+        data = {
+            "scope": "follow_up",
+            "cause": "withdrew_consent",
+            "reason": "moved abroad",
+            "withdrawn_on": future,
+            "csrf_token": csrf_of(page),
+        }
         asked = coord.post(f"/screening/{sid}/withdrawal", data=data)
         assert asked.status_code == 200 and 'data-testid="scope">follow up<' in asked.text
         refused = coord.post(f"/screening/{sid}/withdrawal", data={**data, "confirm": confirm_of(asked.text)})
@@ -141,26 +176,63 @@ def test_a_withdrawal_on_the_web_is_confirmed_and_kept_as_typed_when_refused(app
 
 
 def test_the_screening_form_by_criteria_and_none_of_these_apply(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
-    inclusion = {k: v for k, v in TYPED.items() if k in {"age", "pcr_positive", "pcr_date", "pao2_mmhg", "fio2",
-                                                         "on_oxygen", "spo2_on_oxygen", "bilateral_infiltrates",
-                                                         "respiratory_support", "peep_cmh2o", "sex"}}  # fmt: skip
+    inclusion = {
+        k: v
+        for k, v in TYPED.items()
+        if k
+        in {
+            "age",
+            "pcr_positive",
+            "pcr_date",
+            "pao2_mmhg",
+            "fio2",
+            "on_oxygen",
+            "spo2_on_oxygen",
+            "bilateral_infiltrates",
+            "respiratory_support",
+            "peep_cmh2o",
+            "sex",
+        }
+    }
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         page = coord.get("/screening/new").text
         # grouped: the inclusion criteria, then the exclusion ones, each with its words
         assert page.index('data-testid="group-inclusion"') < page.index('data-testid="group-exclusion"')
-        assert '<strong>I3</strong> Moderate-to-severe ARDS (PaO2/FiO2 &lt; 200)' in page
-        assert '<strong>E12</strong> Active epilepsy' in page
-        i3 = page[page.index('data-testid="criterion-I3"'):page.index('data-testid="criterion-I4"')]
+        assert "<strong>I3</strong> Moderate-to-severe ARDS (PaO2/FiO2 &lt; 200)" in page
+        assert "<strong>E12</strong> Active epilepsy" in page
+        i3 = page[page.index('data-testid="criterion-I3"') : page.index('data-testid="criterion-I4"')]
         assert 'name="pao2_mmhg"' in i3 and 'name="fio2"' in i3 and 'data-derived="pf_ratio"' in i3
         assert 'data-testid="none-apply"' in page
-        created = coord.post("/screening/new", data={**_form(inclusion), "site": "RAZ", "exclusions_none_apply": "yes",
-                                                     "screened_on": TODAY.isoformat(), "csrf_token": csrf_of(page)})  # fmt: skip
+        created = coord.post(
+            "/screening/new",
+            data={
+                **_form(inclusion),
+                "site": "RAZ",
+                "exclusions_none_apply": "yes",
+                "screened_on": TODAY.isoformat(),
+                "csrf_token": csrf_of(page),
+            },
+        )
         assert created.status_code == 303
     sid = int(created.headers["location"].rsplit("/", 1)[1])
     s = get_screening(trial.engine, who(trial, Role.STUDY_COORDINATOR), sid)
-    exclusion_only = ["malignancy", "pregnant", "hepatic_failure", "renal_failure", "lung_transplant", "lung_surgery",
-                      "bone_marrow_transplant", "autoimmune_disease", "metabolic_disease", "dialysis",
-                      "contagious_infection", "active_epilepsy", "coagulopathy", "trauma", "concurrent_trial"]  # fmt: skip
+    exclusion_only = [
+        "malignancy",
+        "pregnant",
+        "hepatic_failure",
+        "renal_failure",
+        "lung_transplant",
+        "lung_surgery",
+        "bone_marrow_transplant",
+        "autoimmune_disease",
+        "metabolic_disease",
+        "dialysis",
+        "contagious_infection",
+        "active_epilepsy",
+        "coagulopathy",
+        "trauma",
+        "concurrent_trial",
+    ]
     assert {name: s.values.get(name) for name in exclusion_only} == dict.fromkeys(exclusion_only, False)
     assert s.missing == ("informed_consent",) and not s.failed  # the inclusion's answers are untouched
 
@@ -181,12 +253,13 @@ def test_the_reason_box_is_asked_only_when_a_saved_value_changes(app, trial: Tri
         assert 'data-testid="reason-box"' in complete and "data-until-changed" in complete
         refused = coord.post(url, data={"csrf_token": token, "v-assessed_on": today, "v-status": "3"})
         assert refused.status_code == 422
-        box = refused.text[refused.text.index('data-testid="reason-box"'):]
+        box = refused.text[refused.text.index('data-testid="reason-box"') :]
         assert "a change needs a reason for change (changed: Performance status)" in box[: box.index("</div>")]
         assert '<option value="3" selected>' in refused.text  # what was typed stays
         assert "data-until-changed" not in refused.text  # the box is shown at once when it was refused
-        saved = coord.post(url, data={"csrf_token": token, "v-assessed_on": today, "v-status": "3",
-                                      "reason": "transcription"})  # fmt: skip
+        saved = coord.post(
+            url, data={"csrf_token": token, "v-assessed_on": today, "v-status": "3", "reason": "transcription"}
+        )
         assert saved.status_code == 303
     stored = forms.get_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "performance")
     assert stored is not None and stored.values["status"].value == "3"
@@ -197,8 +270,15 @@ def test_soft_limits_are_on_the_inputs_and_a_query_s_dates_in_the_viewer_s_calen
     url = f"/participants/{pid}/visits/baseline/forms/labs"
     coordinator = who(trial, Role.STUDY_COORDINATOR)
     forms.save_form(trial.engine, coordinator, pid, "baseline", "labs", {"crp": 45})
-    forms.raise_query(trial.engine, who(trial, Role.MONITOR), pid, "Sampled on 2021-04-19? Please check.",
-                      visit_id="baseline", form_id="labs", field_id="crp")  # fmt: skip
+    forms.raise_query(
+        trial.engine,
+        who(trial, Role.MONITOR),
+        pid,
+        "Sampled on 2021-04-19? Please check.",
+        visit_id="baseline",
+        form_id="labs",
+        field_id="crp",
+    )
     set_preferences(trial.engine, coordinator.username, calendar="jalali")
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         page = coord.get(url).text
@@ -206,6 +286,6 @@ def test_soft_limits_are_on_the_inputs_and_a_query_s_dates_in_the_viewer_s_calen
     assert 'data-soft-min="0.0" data-soft-max="400.0" data-soft-range="0-400 mg/L"' in page
     assert '<option value="mg/dL" data-factor="10.0" data-offset="0.0"' in page
     assert '<script src="/static/forms.js"></script>' in page
-    note = page[page.index('data-testid="field-query-crp"'):]
+    note = page[page.index('data-testid="field-query-crp"') :]
     assert "Sampled on 1400/01/30? Please check." in note[: note.index("</p>")]  # 2021-04-19 in Solar Hijri
     assert "2021-04-19" not in page

@@ -40,12 +40,12 @@ from trialwright.services.screening import (
     update_screening,
     withdraw,
 )
+from trialwright.web import confirm as confirmation
 from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, require_roles
 from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
-from trialwright.web import confirm as confirmation
 from trialwright.web.wording import CONSENT_INPUTS, SCREENING_INPUTS, WITHDRAWAL_INPUTS, page_words, say
 
 router = APIRouter()
@@ -264,6 +264,10 @@ async def create(
     return RedirectResponse(f"/screening/{created.id}", status_code=303)
 
 
+#: The inputs the screening page's messages may name.
+INPUTS = (SCREENING_INPUTS, CONSENT_INPUTS, WITHDRAWAL_INPUTS)
+
+
 def consent_criteria(protocol: Protocol) -> set[str]:
     """The criteria that read the consent field (a patient failing only these may still be asked to consent)."""
     field = protocol.eligibility.consent_field
@@ -311,6 +315,7 @@ def _detail(
             request, page, "errors/error.html", {"status": 404, "message": "There is no such page."}, status_code=404
         )
     can_write = page.user.role in WRITERS
+    left = s.participant.withdrawn_scopes if s.participant else ()  # scopes already withdrawn from
     context = {
         "s": s,
         "fields": entry_fields(protocol),
@@ -319,13 +324,13 @@ def _detail(
         "all_fields": protocol.eligibility.screening_fields,
         "criteria": [*protocol.eligibility.inclusion, *protocol.eligibility.exclusion],
         "reasons": list(NonEnrolmentReason),
-        "scopes": [w.value for w in WithdrawalScope if not s.participant or w.value not in s.participant.withdrawn_scopes],
+        "scopes": [w.value for w in WithdrawalScope if w.value not in left],
         "causes": [c.value for c in WithdrawalCause],
         "consent_versions": protocol.consent_versions,
         "can_write": can_write,
         "offer": offered(s, protocol, can_write),
         "typed": dict(typed or {}),
-        "errors": say(errors or [], page_words(protocol, page.lang, SCREENING_INPUTS, CONSENT_INPUTS, WITHDRAWAL_INPUTS)),
+        "errors": say(errors or [], page_words(protocol, page.lang, *INPUTS)),
         "words": page_words(protocol, page.lang),
         "criterion_words": criterion_words,
         "now": dt.datetime.now(ZoneInfo(protocol.site(s.site).timezone)).strftime("%Y-%m-%dT%H:%M"),
