@@ -23,6 +23,7 @@ from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.conftest import confirm_of, csrf_of
 from tests.spec.web.test_randomization_pages import as_role
 from tests.trialfixtures import Trial, who
+from trialwright.domain.calendars import to_jalali
 from trialwright.domain.roles import Role
 from trialwright.services import audit, forms
 from trialwright.services.screening import enrol, get_screening, record_consent, screen
@@ -289,3 +290,19 @@ def test_soft_limits_are_on_the_inputs_and_a_query_s_dates_in_the_viewer_s_calen
     note = page[page.index('data-testid="field-query-crp"') :]
     assert "Sampled on 1400/01/30? Please check." in note[: note.index("</p>")]  # 2021-04-19 in Solar Hijri
     assert "2021-04-19" not in page
+
+
+def test_the_future_date_refusal_says_the_date_in_the_viewer_s_calendar(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    pid = enrolled_ten_days_ago(trial)
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    set_preferences(trial.engine, coordinator.username, calendar="jalali")
+    url = f"/participants/{pid}/visits/baseline/forms/performance"
+    tomorrow = dt.datetime.now(TEHRAN).date() + dt.timedelta(days=1)
+    typed = to_jalali(tomorrow)
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        page = coord.get(url).text
+        refused = coord.post(url, data={"csrf_token": csrf_of(page), "v-assessed_on": typed, "v-status": "2"})
+    assert refused.status_code == 422
+    assert f"Date of assessment: {typed} is in the future" in refused.text
+    assert tomorrow.isoformat() not in refused.text
+    assert _value_of(refused.text, "v-assessed_on") == typed  # as typed
