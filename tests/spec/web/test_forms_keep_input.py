@@ -18,6 +18,8 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
+
 from tests.spec.forms.conftest import enrolled_ten_days_ago
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.conftest import confirm_of, csrf_of
@@ -28,6 +30,8 @@ from trialwright.domain.roles import Role
 from trialwright.services import audit, forms
 from trialwright.services.screening import enrol, get_screening, record_consent, screen
 from trialwright.services.users import set_preferences
+from trialwright.store.engine import session_scope
+from trialwright.store.screening_tables import screenings
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 
@@ -306,3 +310,25 @@ def test_the_future_date_refusal_says_the_date_in_the_viewer_s_calendar(app, tri
     assert f"Date of assessment: {typed} is in the future" in refused.text
     assert tomorrow.isoformat() not in refused.text
     assert _value_of(refused.text, "v-assessed_on") == typed  # as typed
+
+
+def test_the_audit_page_shows_the_consent_time_on_the_site_s_clock(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    sid = _screened(trial)
+    at = dt.datetime(2026, 1, 10, 6, 15, tzinfo=dt.UTC)  # 09:45 in Tehran (UTC+03:30)
+    with_date = dt.date(2026, 1, 10)
+    with session_scope(trial.engine) as session:  # screened before the consent
+        session.execute(update(screenings).where(screenings.c.id == sid).values(screened_on=with_date))
+    record_consent(
+        trial.engine,
+        who(trial, Role.INVESTIGATOR),
+        sid,
+        form_version="1.0",
+        given_by="participant",
+        obtained_by="Dr K",
+        obtained_at=at,
+    )
+    set_preferences(trial.engine, who(trial, Role.ADMINISTRATOR).username, calendar="gregorian")
+    with as_role(app, Role.ADMINISTRATOR) as admin:
+        page = admin.get("/admin/audit?action=consent").text
+    assert "2026-01-10 09:45 +0330 (Asia/Tehran)" in page
+    assert at.isoformat() not in page
