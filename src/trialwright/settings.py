@@ -8,7 +8,7 @@ variable (``trialwright.legacy``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
@@ -124,6 +124,51 @@ class Settings(BaseSettings):
         default=None,
         description="File the signed anchors of the audit trail are appended to (created 0600). Default: beside "
         "the key file, with .anchors for .key (trialwright.db.anchors).",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="The mail server e-mail notifications are sent through. Unset: no e-mail is sent (the "
+        "notifications stay in the app and in the outbox, and `trialwright email status` says so).",
+    )
+    smtp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The mail server's port. Default: 587 (starttls), 465 (ssl), 25 (none).",
+    )
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="How the connection to the mail server is protected: starttls (upgrade a plain connection, "
+        "certificate checked), ssl (TLS from the start, certificate checked) or none (only for a relay on the same "
+        "host or a test server).",
+    )
+    smtp_user: str | None = Field(
+        default=None, description="The account to sign in to the mail server as (unset: none)."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, description="The mail server account's password, given as a secret."
+    )
+    smtp_password_file: Path | None = Field(
+        default=None,
+        description="A file holding the mail server account's password (its first line); smtp_password takes "
+        "precedence.",
+    )
+    email_from: str | None = Field(
+        default=None,
+        description="The From address of every e-mail (e.g. trialwright@hospital.example); needed with smtp_host.",
+    )
+    email_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts to deliver one message before it is recorded as failed (retried with growing waits: "
+        "1, 2, 4 ... minutes, at most 6 hours apart).",
+    )
+    email_reminder_fraction: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="A reporting deadline's reminder is sent when this fraction of its time is left (0.25: 6 hours "
+        "before a 24-hour deadline); a second one when it is overdue.",
     )
     protocol_file: Path | None = Field(
         default=None,

@@ -142,13 +142,18 @@ def randomize(
     database: DatabaseOption = None,
 ) -> None:
     """Randomize an enrolled participant; prints the number and preparation code (the arm only if allowed)."""
+    from trialwright.domain.preparation import nothing_to_prepare
     from trialwright.services.randomization import randomize as do_randomize
+    from trialwright.services.trial import current_protocol
 
     engine, actor = _context(user, database)
     r = _run(do_randomize, engine, actor, participant_id)
+    if nothing_to_prepare(current_protocol(engine).protocol, r.arm):
+        code = "none (this arm receives no product)"
+    else:
+        code = r.preparation_code
     console.print(
-        f"{r.participant_id}: randomization number {r.number}, preparation code {r.preparation_code}, arm {r.arm}.",
-        highlight=False,
+        f"{r.participant_id}: randomization number {r.number}, preparation code {code}, arm {r.arm}.", highlight=False
     )
 
 

@@ -21,7 +21,15 @@ __all__ = ["consent_app", "enrol", "screening_app"]
 screening_app = typer.Typer(help="Screen patients and read the screening log.", no_args_is_help=True)
 consent_app = typer.Typer(help="Record consents and withdrawals.", no_args_is_help=True)
 
-AsOption = Annotated[str, typer.Option("--as", help="The user acting (their role and sites apply).")]
+AsOption = Annotated[
+    str,
+    typer.Option(
+        "--as",
+        help="The user acting (their role and sites apply). An unblinded account (unblinded statistician, "
+        "pharmacist, DSMB) is acted as by its holder only: its password is asked, or read from the "
+        "TRIALWRIGHT_PASSWORD variable.",
+    ),
+]
 DataOption = Annotated[str, typer.Option("--data", help="JSON file with the data, or - for standard input.")]
 
 
@@ -162,8 +170,11 @@ def record(
     data: DataOption = "-",
     database: DatabaseOption = None,
 ) -> None:
-    """Record a consent from JSON: form_version, given_by, obtained_by, obtained_at (with zone), and for a
-    representative representative_name and representative_relationship; optional witness, kind, decision."""
+    """Record a consent from JSON: form_version, given_by (participant or representative), obtained_by,
+    obtained_at (with zone), and for a representative representative_name and representative_relationship;
+    optional witness, kind (initial, the default; reconsent; regained_capacity, the participant's own decision
+    after a representative's consent) and decision (consent, the default, or refuse; after regained capacity:
+    continue or withdraw)."""
     from trialwright.services.screening import record_consent
 
     engine, actor = _context(user, database)

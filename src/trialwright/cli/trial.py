@@ -59,11 +59,44 @@ def init(protocol: Path = ProtocolOption, database: DatabaseOption = None) -> No
     _init(protocol, settings_for(database))
 
 
+def _email_in_background(settings: Settings, minutes: int) -> None:
+    """Queue the reminders and send the outbox every ``minutes``, in a daemon thread of this process; a failure is
+    said on stderr and the next round tries again (the outbox keeps every message)."""
+    import threading
+
+    from trialwright.services.audit_keys import engine_for
+    from trialwright.services.email import queue_reminders, send_due
+
+    def rounds() -> None:
+        engine = engine_for(settings)
+        stop = threading.Event()
+        while not stop.wait(minutes * 60):
+            try:
+                queue_reminders(engine, settings)
+                report = send_due(engine, settings)
+                if report.sent or report.failed:
+                    console.print(f"E-mail: sent {report.sent}, failed {report.failed}", highlight=False)
+            except Exception as exc:  # said on stderr; the next round tries again
+                err_console.print(f"E-mail: this round failed: {exc}", highlight=False)
+
+    threading.Thread(target=rounds, name="trialwright-email", daemon=True).start()
+    console.print(f"E-mail: the outbox is sent every {minutes} minute(s) by this process.", highlight=False)
+
+
 def start(
     protocol: Path = ProtocolOption,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     database: DatabaseOption = None,
+    email_every: Annotated[
+        int,
+        typer.Option(
+            "--email-every",
+            min=0,
+            help="Also queue the deadline reminders and send the e-mail outbox every this many minutes, in the "
+            "background (0: not here; run `trialwright email due && trialwright email send` from cron instead).",
+        ),
+    ] = 0,
 ) -> None:
     """The main job: create or upgrade the trial database, ensure an administrator, serve the web app."""
     from trialwright.cli.serve import bootstrap_admin, run_server
@@ -73,7 +106,16 @@ def start(
     _init(protocol, settings)
     engine = engine_for(settings)
     credentials = bootstrap_admin(engine)
+    from trialwright.services.email import email_status
+
+    status = email_status(engine, settings)
+    for line in status.lines():
+        console.print(line, highlight=False)
     engine.dispose()
+    if email_every:
+        if status.config is None:
+            fail("--email-every: e-mail is off (see `trialwright email status`); nothing would be sent")
+        _email_in_background(settings, email_every)
     if credentials is not None:
         console.print(
             "\n[bold]An administrator account was created. Its password is shown only this once:[/]\n"

@@ -392,3 +392,23 @@ def revoke_token(
     if not revoke_token(engine, token_id, actor=_actor(actor, engine), owner=username):
         fail(f"token: {username} has no unrevoked token {token_id}")
     console.print(f"Token {token_id} of {username} revoked.")
+
+
+@app.command("email")
+def email(
+    username: Annotated[str, typer.Argument(help="Whose address to set (your own, or anyone's as an administrator).")],
+    address: Annotated[str, typer.Argument(help="The e-mail address notifications go to; \"\" removes it.")],
+    as_: Annotated[str, typer.Option("--as", help="Your own account; your password is asked to confirm.")],
+    password_stdin: PasswordStdin = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Set the e-mail address an account's notifications are sent to (audited)."""
+    from trialwright.services.users import UserError, set_email
+
+    engine = _engine(database)
+    actor = authenticate_as(engine, as_, password_stdin=password_stdin, why="change an e-mail address")
+    try:
+        user = set_email(engine, actor, username, address)
+    except UserError as exc:
+        fail(str(exc))
+    console.print(f"E-mail address of {user.username}: {user.email or 'none'}", highlight=False)

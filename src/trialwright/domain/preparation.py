@@ -12,11 +12,23 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trialwright.domain.masking import MASKED
 from trialwright.domain.text import text_problem
+from trialwright.protocol import Protocol
 from trialwright.protocol.base import Range
 from trialwright.protocol.design import Preparation, PreparationAttribute
 
-__all__ = ["PreparationError", "validate_preparation"]
+__all__ = ["PreparationError", "nothing_to_prepare", "validate_preparation"]
+
+
+def nothing_to_prepare(protocol: Protocol, shown_arm: str) -> bool:
+    """Whether the viewer may be told that this allocation's arm receives no product (so its preparation code
+    stands for nothing to prepare). Only when the arm is shown: to a blinded viewer every allocation has a
+    preparation code, or an arm without a product would be told apart."""
+    if shown_arm == MASKED:
+        return False
+    arm = next((a for a in protocol.arms if a.code == shown_arm), None)
+    return arm is not None and arm.preparation() is None
 
 
 class PreparationError(ValueError):

@@ -15,6 +15,9 @@ engine of that time computed, before validation:
 
 An outcome this cannot rewrite exactly (several timepoints, a time to event, which format 1 never analysed) is left
 as written, so validation names what to change.
+
+Format 2 also requires ``decimals`` of every derived decimal field (no default places); a format-1 derived decimal
+field without them is read with the 2 places its engine rounded such a value to.
 """
 
 from __future__ import annotations
@@ -32,8 +35,12 @@ _TREATMENT_POLICY = [
 
 
 def read_format_1(data: dict[str, Any]) -> None:
-    """Rewrite, in place, every format-1 outcome of a format-1 protocol document into its estimand."""
-    if data.get("format") != 1 or not isinstance(data.get("outcomes"), list):
+    """Rewrite, in place, every format-1 outcome of a format-1 protocol document into its estimand (and give
+    derived decimal fields the places the engine of format 1 kept)."""
+    if data.get("format") != 1:
+        return
+    _derived_places(data)
+    if not isinstance(data.get("outcomes"), list):
         return
     visits = {v.get("id"): v for v in data.get("visits") or [] if isinstance(v, dict)}
     sets = {a.get("id") for a in data.get("analysis_sets") or [] if isinstance(a, dict)}
@@ -44,6 +51,17 @@ def read_format_1(data: dict[str, Any]) -> None:
                 for key in ("measure", "variables", "event", "baseline", "timepoints", "analysis", "log_scale"):
                     outcome.pop(key, None)
                 outcome["estimand"] = estimand
+
+
+def _derived_places(data: dict[str, Any]) -> None:
+    for form in data.get("forms") or []:
+        for field in form.get("fields") or [] if isinstance(form, dict) else []:
+            if isinstance(field, dict) and field.get("type") == "decimal" and field.get("derived") is not None:
+                field.setdefault("decimals", _FORMAT_1_DERIVED_PLACES)
+
+
+#: The places the engine of format 1 rounded a derived decimal to when the protocol gave none.
+_FORMAT_1_DERIVED_PLACES = 2
 
 
 def _estimand(o: dict[str, Any], visits: dict[Any, Any], sets: set[Any]) -> dict[str, Any] | None:

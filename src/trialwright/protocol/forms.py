@@ -81,7 +81,8 @@ class FormField(ProtocolModel):
         ge=0,
         le=6,
         description="Decimal places kept: a number typed with more is refused; one converted from an "
-        "alternative unit, or derived, is rounded half away from zero to this many.",
+        "alternative unit, or derived, is rounded half away from zero to this many. Required for a derived decimal "
+        "field.",
     )
     required: bool = Field(default=True, description="Whether a value (or not done with a reason) is needed.")
     not_done_allowed: bool = Field(default=True, description="Whether 'not done' with a reason may be recorded.")
@@ -160,6 +161,10 @@ class FormField(ProtocolModel):
             raise ValueError("limits and alternative units are only for integer and decimal fields")
         if self.alternative_units and not self.unit:
             raise ValueError("alternative_units need a canonical unit")
+        if self.type is FieldType.DECIMAL and self.decimals is None and self.derived:
+            raise ValueError(
+                "a derived decimal field needs decimals: the places its value is rounded to (never a default)"
+            )
         units_once(self.unit, self.alternative_units)
         if self.hard_limits and self.soft_limits and not self.soft_limits.within(self.hard_limits):
             raise ValueError("soft_limits must lie within hard_limits")

@@ -29,6 +29,7 @@ from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.credentials import IssuedToken, issue_in, retire_password_in
+from trialwright.services.email.outbox import enqueue, recipients
 from trialwright.services.users import UserError, UserView, create_user_in, generate_password, normalise_username
 from trialwright.store.approval_tables import account_requests
 from trialwright.store.auth_tables import users
@@ -178,8 +179,28 @@ def _record_request(
         protocol.masking.account_approvers,
         f"Request {request_id} by {actor} to {kind.value} the {role.value} account {username} awaits a second person",
     )
+    enqueue(
+        session,
+        "request_made",
+        recipients(session, protocol.masking.account_approvers, None),
+        {"request": request_id, "request_kind": kind.value, "role": role.value, "username": username,
+         "requested_by": actor},
+        key=f"request:{request_id}:made",
+    )  # fmt: skip
     row = session.execute(select(account_requests).where(account_requests.c.id == request_id)).one()
     return _request_view(row)
+
+
+def _mail_decision(session: Session, row: Any, state: str, decided_by: str, roles: Sequence[str]) -> None:
+    """E-mail the requester (and ``roles``) that a request was approved or rejected."""
+    enqueue(
+        session,
+        "request_decided",
+        sorted({*recipients(session, roles, None), row.requested_by}),
+        {"request": row.id, "request_kind": row.kind, "role": row.role, "username": row.username,
+         "requested_by": row.requested_by, "decided_by": decided_by, "state": state},
+        key=f"request:{row.id}:{state}",
+    )  # fmt: skip
 
 
 def _approvers_count(session: Session, protocol: Protocol) -> int:
@@ -424,6 +445,7 @@ def approve(
         )
         _notify(session, [r for r in notified if r != SPONSOR], subject)
         _notify(session, [SPONSOR], f"To {_sponsor_contact(protocol)}: {subject}")
+        _mail_decision(session, row, "approved", approver.username, [r for r in notified if r != SPONSOR])
         return AccountChange(row.username, token=token)
 
 
@@ -448,6 +470,7 @@ def reject(engine: Engine, protocol: Protocol, request_id: int, approver: UserVi
             reason=reason,
             detail={"requested_by": row.requested_by},
         )
+        _mail_decision(session, row, "rejected", approver.username, [])
         return _request_view(session.execute(select(account_requests).where(account_requests.c.id == row.id)).one())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ __all__ = [
     "normalise_username",
     "reset_password",
     "resolve_session",
+    "set_email",
     "set_preferences",
     "start_session",
     "user_count",
@@ -96,6 +98,8 @@ class UserView:
     language: str
     calendar: str
     created_at: dt.datetime
+    #: Where e-mail notifications go (none: no e-mail for this account).
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,7 @@ def _view_of(row: Any, codes: tuple[str, ...]) -> UserView:
         language=row.language,
         calendar=row.calendar,
         created_at=row.created_at,
+        email=row.email,
     )
 
 
@@ -407,6 +412,34 @@ def set_preferences(
             session.execute(users.update().where(users.c.id == row.id).values(**changes))
             audit.record(
                 session, actor=row.username, action="user.preferences_changed", old_value=old, new_value=changes
+            )
+        return _view(session, _require(session, username))
+
+
+#: An e-mail address: a local part without spaces or specials, then a domain of two or more dotted labels.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"[^@\s<>(),;:\"\[\]]+@{_LABEL}(?:\.{_LABEL})+")
+
+
+def set_email(engine: Engine, actor: UserView, username: str, email: str | None) -> UserView:
+    """Set (or, with None or "", remove) the e-mail address notifications go to: a user their own, an
+    administrator anyone's. Audited ``user.email_changed`` with the old and new address."""
+    if actor.role is not Role.ADMINISTRATOR and username.strip().lower() != actor.username:
+        raise UserError("email: you may change your own e-mail address; an administrator changes others'")
+    address = (email or "").strip() or None
+    if address is not None and (len(address) > 254 or not _EMAIL.fullmatch(address)):
+        raise UserError(f"email: {address!r} is not an e-mail address (name@hospital.example)")
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        if row.email != address:
+            session.execute(users.update().where(users.c.id == row.id).values(email=address))
+            audit.record(
+                session,
+                actor=actor.username,
+                role=actor.role.value,
+                action="user.email_changed",
+                old_value={"email": row.email},
+                new_value={"email": address, "username": row.username},
             )
         return _view(session, _require(session, username))
 

@@ -31,6 +31,8 @@ users = Table(
     Column("calendar", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("password_changed_at", UTCDateTime(), nullable=False),
+    # Where e-mail notifications go (revision 0028); none: the account gets no e-mail.
+    Column("email", String(254), nullable=True),
 )
 
 user_sites = Table(

@@ -26,6 +26,7 @@ from trialwright import __version__
 from trialwright.domain.calendars import entry_examples, entry_text, format_date, format_datetime
 from trialwright.services.users import UserView
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
+from trialwright.web.navigation import by_task
 
 __all__ = ["NavItem", "Page", "environment", "render_page"]
 
@@ -99,6 +100,7 @@ def render_page(
         "calendar": page.calendar,
         "csrf_token": page.csrf_token,
         "nav": page.nav,
+        "nav_tasks": by_task(page.nav),
         "trial_name": page.trial_name,
         "version": __version__,
         "path": request.url.path,

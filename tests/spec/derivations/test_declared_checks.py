@@ -160,7 +160,7 @@ CASES: list[tuple[str, Mutation, str, str, str | None]] = [
     ),
     (
         "a formula dividing by a written zero",
-        added("sofa", {"id": "extra", "label": "x", "type": "decimal",
+        added("sofa", {"id": "extra", "label": "x", "type": "decimal", "decimals": 1,
                        "derived": {"kind": "formula", "expression": "sofa_total / (2 - 2)", "missing": "refuse"}}),
         f"{SOFA}.fields[16].derived.expression",
         "divides by (2 - 2), which is zero",

@@ -106,11 +106,13 @@ def test_places_typed_counts_written_places_without_trailing_zeros(number: objec
 
 def test_a_derived_value_is_rounded_half_away_from_zero(trial: Trial, pid: str) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
-    # pf_ratio = PaO2 / FiO2, kept to 2 places (the protocol gives no decimals): 100.1 / 0.8 = 125.125 exactly.
+    # pf_ratio = PaO2 / FiO2, kept to the protocol's 1 place: 100.2 / 0.8 = 125.25 exactly, which is 125.3
+    # half away from zero (Python's round, half to even, would give 125.2).
+    assert round(125.25, 1) == 125.2
     view = svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", {
-        "sampled_at": f"{TODAY.isoformat()}T08:00+03:30", "pao2": 100.1, "fio2": 0.8,
+        "sampled_at": f"{TODAY.isoformat()}T08:00+03:30", "pao2": 100.2, "fio2": 0.8,
         "support_mode": "conventional_oxygen"})  # fmt: skip
-    assert view.values["pf_ratio"].value == 125.13
+    assert view.values["pf_ratio"].value == 125.3
 
 
 def test_a_refused_place_through_the_service_stores_nothing(trial: Trial, pid: str) -> None:

@@ -55,6 +55,13 @@ CASES = [
         "overlaps visit 'day3'",
         "window",
     ),
+    (
+        "derived decimal field without decimals (no default places)",
+        _delete(["forms", 2, "fields", 7, "decimals"]),
+        "forms[2].fields[7]",
+        "a derived decimal field needs decimals",
+        "id",
+    ),
     ("unknown key", _set(["arms", 0, "rato"], 1), "arms[0].rato", "unknown key 'rato' (did you mean 'ratio'?)", "rato"),
     ("missing section", _delete(["safety"]), "safety", "is required but missing", None),
     ("wrong type", _set(["sample_size", "target"], "thirty"), "sample_size.target", "valid integer", "target"),

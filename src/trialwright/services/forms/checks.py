@@ -22,7 +22,7 @@ from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.visits import window_of
 from trialwright.domain.wording import check_words, field_words
 from trialwright.protocol import Derivation, Protocol
-from trialwright.protocol.forms import DataCheck, FieldType
+from trialwright.protocol.forms import DataCheck, FieldType, FormField
 from trialwright.services.bulk_reads import once
 from trialwright.services.deaths import death_of
 from trialwright.services.forms.common import RefusedValues, _load, _tz
@@ -99,8 +99,13 @@ def _derive_all(
             if result is None:
                 values.pop(f.id, None)
             else:
-                if isinstance(result, float):
-                    result = round_half_up(result, f.decimals if f.decimals is not None else 2)
+                if isinstance(result, float) and f.type is FieldType.INTEGER:
+                    if not result.is_integer():  # protocol check refuses such a declaration; never truncate
+                        values[f.id] = StoredValue(None, "derived", reason=f"not computable: {result:g} is not whole")
+                        continue
+                    result = int(result)
+                elif isinstance(result, float):
+                    result = round_half_up(result, _places(f))
                 parts = components(spec.name, inputs, spec.parameters)
                 values[f.id] = StoredValue(result, "derived", components=parts)
             continue
@@ -116,8 +121,16 @@ def _derive_all(
                 continue
             number = int(number)
         elif number is not None:
-            number = round_half_up(float(number), f.decimals if f.decimals is not None else 2)
+            number = round_half_up(float(number), _places(f))
         values[f.id] = StoredValue(number, "derived", reason=declared.note)
+
+
+def _places(f: FormField) -> int:
+    """The places a derived decimal is rounded to: the protocol's, never a default (protocol check refuses a
+    derived decimal field without them)."""
+    if f.decimals is None:
+        raise ValueError(f"{f.id}: a derived decimal field needs decimals (protocol check refuses it without)")
+    return f.decimals
 
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {

@@ -14,12 +14,13 @@ from trialwright.domain.masking import unblinding_applies
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
+from trialwright.services.email.outbox import enqueue, recipients
 from trialwright.services.randomization.common import RandomizationError, Randomized
 from trialwright.services.reauth import require_password
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
-from trialwright.store.engine import read_scope, session_scope
+from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.randomization_tables import allocation_entries, notifications, unblindings
 from trialwright.store.screening_tables import participants
 
@@ -79,10 +80,11 @@ def emergency_unblind(
         ).first()
         if participant is None or entry is None or participant.site not in actor.sites:
             raise NotFound("no randomized participant with this id at your sites")
-        session.execute(
+        unblinding_id = inserted_id(
+            session,
             unblindings.insert().values(
                 participant_id=participant_id, unblinded_by=actor.username, unblinded_at=now, reason=reason
-            )
+            ),
         )
         for role in protocol.masking.unblinding_notify:
             session.execute(
@@ -103,6 +105,18 @@ def emergency_unblind(
             reason=reason,
             detail={"notified": list(protocol.masking.unblinding_notify)},
         )
+        # The e-mail says who unblinded whom, when and why, never the arm (whoever it goes to).
+        enqueue(
+            session,
+            "unblinding",
+            recipients(session, protocol.masking.unblinding_notify, participant.site),
+            {"participant_id": participant_id, "site": participant.site, "unblinded_by": actor.username,
+             "reason": reason.strip()},
+            key=f"unblinding:{unblinding_id}",
+            site=participant.site,
+            participant_id=participant_id,
+            at=now,
+        )  # fmt: skip
         return Randomized(
             participant_id,
             entry.randomization_number,

@@ -18,6 +18,7 @@ from trialwright.domain.safety import (
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
+from trialwright.services.email.outbox import enqueue, recipients
 from trialwright.services.reauth import require_password
 from trialwright.services.safety.common import (
     DECIDERS,
@@ -29,11 +30,14 @@ from trialwright.services.safety.common import (
 )
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
-from trialwright.store.engine import read_scope, serialise, session_scope
+from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
 from trialwright.store.randomization_tables import notifications
 from trialwright.store.safety_tables import ae_reports, dsmb_decisions
 
-__all__ = ["check_pause", "decisions", "pause", "record_decision"]
+__all__ = ["PAUSE_NOTIFIED", "check_pause", "decisions", "pause", "record_decision"]
+
+#: Who is told, in the app and by e-mail, when the safety pause begins and of each DSMB decision on it.
+PAUSE_NOTIFIED = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER)
 
 # --- the pause ---------------------------------------------------------------------------------------
 
@@ -102,14 +106,15 @@ def record_decision(
         if before.stopped:
             raise SafetyError("decision: the DSMB has stopped recruitment; that decision is final here")
         now = clock.now()
-        session.execute(
+        decision_id = inserted_id(
+            session,
             dsmb_decisions.insert().values(
                 decision=decision,
                 reason=reason.strip(),
                 related_saes=before.related_saes,
                 decided_at=now,
                 decided_by=actor.username,
-            )
+            ),
         )
         after = _pause(session, protocol)
         audit.record(
@@ -120,6 +125,14 @@ def record_decision(
             old_value={"paused": before.active},
             new_value={"decision": decision, "paused": after.active, "related_saes": before.related_saes},
             reason=reason.strip(),
+        )
+        enqueue(
+            session,
+            "decision",
+            recipients(session, PAUSE_NOTIFIED, None),
+            {"decision": decision, "paused": after.active, "decided_by": actor.username},
+            key=f"decision:{decision_id}",
+            at=now,
         )
         for role in (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.UNBLINDED_STATISTICIAN):
             session.execute(

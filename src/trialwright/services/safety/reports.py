@@ -27,6 +27,7 @@ from trialwright.domain.text import checked_text
 from trialwright.domain.wording import in_words, words_for
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
+from trialwright.services.email.outbox import enqueue, recipients
 from trialwright.services.forms import (
     FormError,
     get_form,
@@ -45,6 +46,7 @@ from trialwright.services.safety.common import (
     _tz,
     _views,
 )
+from trialwright.services.safety.dsmb_pause import PAUSE_NOTIFIED, _pause
 from trialwright.services.safety.reading import get_event
 from trialwright.services.screening import ScreeningError, participant_row, require_scope
 from trialwright.services.trial import current_protocol
@@ -53,7 +55,10 @@ from trialwright.store.engine import inserted_id, serialise, session_scope
 from trialwright.store.randomization_tables import notifications
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions, criteria_text
 
-__all__ = ["follow_up", "record_submission", "report_event"]
+__all__ = ["SAE_NOTIFIED", "follow_up", "record_submission", "report_event"]
+
+#: Who is told of a new serious adverse event (in the app, and by e-mail: a site-scoped role at the event's site).
+SAE_NOTIFIED = (Role.DSMB_MEMBER, Role.INVESTIGATOR, Role.MONITOR)
 
 # --- reports -----------------------------------------------------------------------------------------
 
@@ -69,6 +74,8 @@ def _store_report(
     reason: str | None,
 ) -> None:
     c = classify(assessment, protocol.safety)
+    watch_pause = protocol.safety.pause is not None and c.serious and c.related
+    paused_before = watch_pause and _pause(session, protocol).active
     session.execute(
         ae_reports.insert().values(
             event_id=event.id,
@@ -107,10 +114,31 @@ def _store_report(
             new_value=value,
             reason=reason or ("initial report" if previous is None else f"follow-up report {sequence}"),
         )
+    if watch_pause and not paused_before:
+        after = _pause(session, protocol)
+        if after.active:  # this report brought the related SAEs to the protocol's rule: the pause begins
+            enqueue(
+                session,
+                "pause",
+                recipients(session, PAUSE_NOTIFIED, None),
+                {"related_saes": after.related_saes, "at": (after.since or assessment.aware_at).isoformat()},
+                key=f"pause:{event.ae_number}:{sequence}",
+            )
     was_serious = previous is not None and classify(previous, protocol.safety).serious
     if c.serious and not was_serious:
         now = clock.now()
-        for role in (Role.DSMB_MEMBER, Role.INVESTIGATOR, Role.MONITOR):
+        enqueue(
+            session,
+            "sae",
+            recipients(session, SAE_NOTIFIED, event.site),
+            {"ae_number": event.ae_number, "participant_id": event.participant_id, "site": event.site,
+             "reported_by": actor.username, "at": assessment.aware_at.isoformat()},
+            key=f"sae:{event.ae_number}",
+            site=event.site,
+            participant_id=event.participant_id,
+            at=now,
+        )  # fmt: skip
+        for role in SAE_NOTIFIED:
             session.execute(
                 notifications.insert().values(
                     role=role.value,

@@ -1,4 +1,4 @@
-"""A person's own profile: password, language and calendar, API tokens."""
+"""A person's own profile: password, e-mail address, language and calendar, API tokens."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.services.tokens import issue_token, list_tokens, revoke_token
-from trialwright.services.users import LANGUAGES, UserError, change_password, set_preferences
+from trialwright.services.users import LANGUAGES, UserError, change_password, set_email, set_preferences
 from trialwright.web.deps import CsrfChecked, EngineDep, PageDep, RowId, SettingsDep, SignedInPage
 from trialwright.web.security import CALENDAR_COOKIE, LANG_COOKIE, secure_cookie
 from trialwright.web.templating import Page, render_page
@@ -53,6 +53,22 @@ def password(
         return _profile(request, page, engine, 400, error=str(exc))
     # Changing the password ends every session, this one included: sign in again.
     return RedirectResponse("/sign-in", status_code=303)
+
+
+@router.post("/profile/email", response_class=HTMLResponse)
+def email(
+    request: Request,
+    page: SignedInPage,
+    engine: EngineDep,
+    _csrf: CsrfChecked,
+    email: Annotated[str, Form()] = "",
+) -> Response:
+    assert page.user is not None
+    try:
+        set_email(engine, page.user, page.user.username, email)
+    except UserError as exc:
+        return _profile(request, page, engine, 400, error=str(exc), typed_email=email)
+    return RedirectResponse("/profile", status_code=303)
 
 
 @router.post("/profile/preferences")

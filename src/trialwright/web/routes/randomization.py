@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.masking import unblinding_applies
+from trialwright.domain.preparation import nothing_to_prepare
 from trialwright.domain.roles import Role
 from trialwright.domain.text import spreadsheet_values
 from trialwright.services import forms, safety
@@ -99,7 +100,9 @@ def participant_page(
         "p": rows[0],
         "schedule": forms.participant_schedule(engine, page.user, participant_id),
         "can_enter": page.user.role in forms.DATA_ENTRY,
-        "allocation": svc.allocation_of(engine, page.user, participant_id),
+        "allocation": (allocation := svc.allocation_of(engine, page.user, participant_id)),
+        "nothing_to_prepare": allocation is not None
+        and nothing_to_prepare(get_protocol(request), allocation.arm),
         "can_randomize": page.user.role in svc.RANDOMIZERS,
         "can_unblind": page.user.role is Role.INVESTIGATOR and unblinding_applies(current_protocol(engine).protocol),
         "errors": errors or [],

@@ -1,5 +1,5 @@
-"""User administration: list, create, disable, re-enable, reset (administrators), the two-person rule's work
-list (approvers), and setting one's password with a one-time token (anyone holding one).
+"""User administration: list, create, disable, re-enable, reset, set e-mail addresses (administrators), the
+two-person rule's work list (approvers), and setting one's password with a one-time token (anyone holding one).
 
 No page ever shows a password: a new account or a reset shows a set-password link once.
 """
@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.roles import Role
 from trialwright.services import approvals, credentials
-from trialwright.services.users import UserError, disable_user, list_users
+from trialwright.services.users import UserError, disable_user, list_users, set_email
 from trialwright.web.deps import ApproverPage, CsrfChecked, EngineDep, PageDep, ProtocolDep, RowId, require_roles
 from trialwright.web.templating import Page, render_page
 
@@ -94,6 +94,24 @@ def disable(
         disable_user(engine, username, actor=page.user.username)
     except UserError as exc:
         return _render(request, page, engine, protocol, 404, error=str(exc))
+    return _render(request, page, engine, protocol)
+
+
+@router.post("/admin/users/{username}/email", response_class=HTMLResponse)
+def email(
+    request: Request,
+    page: AdminPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    _csrf: CsrfChecked,
+    username: str,
+    email: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    assert page.user is not None
+    try:
+        set_email(engine, page.user, username, email)
+    except UserError as exc:
+        return _render(request, page, engine, protocol, 400, error=str(exc))
     return _render(request, page, engine, protocol)
 
 
