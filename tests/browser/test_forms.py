@@ -50,8 +50,10 @@ def test_day7_labs_query_verify_sign(page, live_server: str, live_trial: Trial) 
     page.get_by_role("button", name="Save", exact=True).click()
     assert page.get_by_test_id("form-state").inner_text() == "draft"
     query = page.get_by_test_id("query")
-    said = "C-reactive protein: C-reactive protein 450 mg/L is outside the expected range 0-400 mg/L"  # not "crp:"
-    assert said in query.inner_text()
+    # the query beside its field, said in words (not "crp:"), once: the queries section leads to the field
+    said = "C-reactive protein 450 mg/L is outside the expected range 0-400 mg/L"
+    assert said in page.get_by_test_id("field-query-crp").inner_text()
+    assert said not in query.inner_text() and page.get_by_text(said).count() == 1
     page.shot("soft-limit-query")
     query.get_by_label("Answer").fill("Confirmed against the laboratory report")
     query.get_by_role("button", name="Answer query").click()

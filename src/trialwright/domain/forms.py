@@ -314,6 +314,8 @@ def _one(
         canonical = _rounded(f, _convert(f, number, unit), raw, unit)
         if f.hard_limits is not None and _outside(f.hard_limits, canonical):
             shown = f"{canonical:g} {f.unit}" if f.unit else f"{canonical:g}"
+            if unit and unit != f.unit:  # what was typed, then what it is in the field's unit
+                shown = f"{str(raw).strip()} {unit} ({shown})"
             raise ValueError(f"{shown} is outside the accepted range {range_text(f.hard_limits, f.unit)}")
         soft = None
         if f.soft_limits is not None and _outside(f.soft_limits, canonical):

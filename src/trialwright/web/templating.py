@@ -13,6 +13,7 @@ names its zone. Date inputs are written in the viewer's calendar (``entry_text``
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +29,9 @@ from trialwright.web.i18n import LANGUAGES, text_direction, translations
 from trialwright.web.navigation import by_task
 
 __all__ = ["NavItem", "Page", "environment", "render_page"]
+
+#: An ISO date within text (not part of a longer number or a date and time's own digits).
+_ISO_DATE = re.compile(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?![\d])")
 
 environment = Environment(
     loader=PackageLoader("trialwright.web", "templates"),
@@ -73,6 +77,10 @@ def render_page(
                 return value
         return "" if value is None else format_date(value, page.calendar)
 
+    def fdates_in(text: str | None) -> str:
+        """Stored text (a query, a rule's message) with its ISO dates written in the viewer's calendar."""
+        return "" if text is None else _ISO_DATE.sub(lambda m: fdate(m.group(0)), str(text))
+
     zone = (context or {}).get("site_zone") or page.zone
 
     def fdatetime(value: dt.datetime | None) -> str:
@@ -101,6 +109,7 @@ def render_page(
         "ngettext": t.ngettext,
         "fdate": fdate,
         "fdatetime": fdatetime,
+        "fdates_in": fdates_in,
         "flocal": flocal,
         "entry_text": lambda value, time=False: entry_text(value, page.calendar, time),
         "entry_examples": lambda time=False: entry_examples(page.calendar, time),

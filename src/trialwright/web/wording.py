@@ -21,6 +21,7 @@ __all__ = [
     "CRF_INPUTS",
     "SAFETY_INPUTS",
     "SCREENING_INPUTS",
+    "WITHDRAWAL_INPUTS",
     "change_words",
     "page_words",
     "say",
@@ -47,6 +48,13 @@ CONSENT_INPUTS: Mapping[str, str] = {
     "obtained_at": N_("Date and time (site time)"),
     "decision": N_("Decision"),
     "text": N_("Details (needed for other)"),
+}
+#: The withdrawal inputs of the screening page.
+WITHDRAWAL_INPUTS: Mapping[str, str] = {
+    "scope": N_("Withdraw from"),
+    "cause": N_("Cause"),
+    "withdrawn_on": N_("Date of withdrawal"),
+    "reason": N_("Reason"),
 }
 #: The adverse event report's inputs.
 SAFETY_INPUTS: Mapping[str, str] = {

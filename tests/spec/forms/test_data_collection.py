@@ -69,7 +69,9 @@ def test_the_lifecycle_with_reasons_signature_and_lock(trial: Trial, pid: str) -
         svc.complete_form(e, coordinator, pid, "baseline", "blood_gas")
     svc.save_form(e, coordinator, pid, "baseline", "blood_gas", gas())
     assert svc.complete_form(e, coordinator, pid, "baseline", "blood_gas").state is FormState.COMPLETE
-    with pytest.raises(svc.FormError, match="reason: the form is complete; a change needs a reason for change"):
+    # the refusal names the field changed
+    refusal = r"reason: the form is complete; a change needs a reason for change \(changed: blood_gas.pao2\)"
+    with pytest.raises(svc.FormError, match=refusal):
         svc.save_form(e, coordinator, pid, "baseline", "blood_gas", {"pao2": 85})
     kept = svc.get_form(e, coordinator, pid, "baseline", "blood_gas")
     assert kept is not None and kept.values["pao2"].value == 80  # nothing lost

@@ -53,8 +53,9 @@ def test_temperature_in_fahrenheit_and_fio2_in_percent() -> None:
 
 def test_hard_limits_refuse_naming_field_range_and_unit() -> None:
     assert refused("labs", crp=700) == ("crp: 700 mg/L is outside the accepted range 0-600 mg/L",)
+    # Typed in another unit: what was typed, then what it is in the field's unit (61 mg/dL x 10 = 610 mg/L)
     assert refused("labs", crp={"value": 61, "unit": "mg/dL"}) == (
-        "crp: 610 mg/L is outside the accepted range 0-600 mg/L",
+        "crp: 61 mg/dL (610 mg/L) is outside the accepted range 0-600 mg/L",
     )
     assert refused("vitals", spo2=49) == ("spo2: 49 % is outside the accepted range 50-100 %",)
     assert entered("vitals", spo2=50)["spo2"].value == 50 and entered("vitals", spo2=100)["spo2"].value == 100

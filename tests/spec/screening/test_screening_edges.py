@@ -29,8 +29,11 @@ def test_screen_consent_and_enrol_through_the_pages(client: TestClient, trial: T
     form = client.get("/screening/new")
     assert form.status_code == 200
     check = client.post("/screening/check", data={**_form(TYPED), "csrf_token": csrf_of(form.text)})
-    # The live summary names what is missing by its label (the consent field, set from the consent record)
-    assert check.json() == {"decision": "incomplete", "failed": [], "missing": ["Written informed consent given"]}
+    # The live summary names what is missing by its label (the consent field, set from the consent record), and
+    # shows the derived P/F ratio: PaO2 / FiO2
+    pf = TYPED["pao2_mmhg"] / TYPED["fio2"]  # type: ignore[operator]
+    assert check.json() == {"decision": "incomplete", "failed": [], "missing": ["Written informed consent given"],
+                            "derived": {"pf_ratio": f"{pf:.4g}"}}  # fmt: skip
     created = client.post(
         "/screening/new",
         data={**_form(TYPED), "site": "RAZ", "screened_on": TODAY.isoformat(), "csrf_token": csrf_of(form.text)},

@@ -42,9 +42,12 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
         shown = coord.get(url).text
         assert (
             'data-testid="form-state">draft<' in shown
-            and "<strong>C-reactive protein</strong>: C-reactive protein 450 mg/L is outside the expected range"
+            and '<span class="badge query-open">open</span> C-reactive protein 450 mg/L is outside the expected range'
             in shown
         )
+        # the query beside its field (the row marked), its text once on the page
+        assert 'class=" has-query" data-testid="row-crp"' in shown and 'data-testid="field-query-crp"' in shown
+        assert shown.count("C-reactive protein 450 mg/L is outside the expected range") == 1
         assert ">&lt; 1.5<" not in shown  # the entry field keeps the LLOQ as typed, not as text
         # A number typed in another unit is shown as stored, in the field's unit, with that unit chosen and what was
         # typed noted beside it: a number typed over it later is not read in mg/dL left chosen.

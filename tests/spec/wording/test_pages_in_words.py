@@ -58,8 +58,12 @@ def test_a_crf_refusal_and_its_query_name_the_field_by_its_label_in_each_languag
         saved = coord.post(url, data={"csrf_token": csrf_of(coord.get(url).text), "v-crp": "450"})
         assert saved.status_code == 303
         shown = coord.get(url).text
-        # The query is on the field said in Persian; its text (stored once, in English) names the label too.
-        assert f"<strong>{CRP_FA}</strong>: C-reactive protein 450 mg/L is outside the expected range" in shown
+        # The query beside its field (whose label is in Persian); its text (stored once, in English) names the label
+        # too, so the banner above does not repeat it: it leads to the field.
+        row = shown[shown.index('data-testid="row-crp"'):]
+        assert row.index(CRP_FA) < row.index("C-reactive protein 450 mg/L is outside the expected range")
+        assert shown.count("C-reactive protein 450 mg/L is outside the expected range") == 1
+        assert 'data-testid="query-link"' in shown
         assert "<strong>crp</strong>" not in shown
         inbox = coord.get("/queries").text
         assert f"baseline / labs</a> · {CRP_FA}" in inbox

@@ -182,7 +182,8 @@ def _save_now(
     _kit_check(session, protocol, participant.participant_id, form_id, merged, changed)
     # A draft may be corrected without a reason (the trail still keeps the old value); after that, not.
     if state is not FormState.DRAFT and not (reason or "").strip():
-        raise FormError(f"reason: the form is {state.value}; a change needs a reason for change")
+        fields = ", ".join(f"{form_id}.{name}" for name in changed)  # said by their labels on the pages
+        raise FormError(f"reason: the form is {state.value}; a change needs a reason for change (changed: {fields})")
     pending = {fid: _load(r) for fid, r in rows.items()}
     pending[form_id] = merged
     before = {fid: dict(v) for fid, v in pending.items()}

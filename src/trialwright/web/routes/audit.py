@@ -9,6 +9,9 @@ the whole trail nor runs the replay (``trialwright.services.audit_checkpoints``)
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
@@ -20,6 +23,15 @@ from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import change_words
 
 router = APIRouter()
+#: An audited value that is a moment with its offset (ISO), shown on the site's clock.
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)")
+
+
+def _moment(value: object) -> dt.datetime | None:
+    """``value`` as an aware moment when it is one written in ISO with its offset, else None."""
+    if not isinstance(value, str) or not _MOMENT.fullmatch(value):
+        return None
+    return dt.datetime.fromisoformat(value)
 _PAGE_SIZE = 50
 
 
@@ -54,6 +66,9 @@ def audit_page(
         # Each entry's old and new values as a diff, read from the entry as masked for this reader.
         "changes": {e.seq: audit_changes(e, units) for e in found.items},
         "key_words": change_words(protocol, page.lang),
+        # a moment stored in UTC (e.g. a consent's obtained_at) on its site's clock, the zone named
+        "site_zone_of": lambda site: protocol.site(site).timezone if site in protocol.site_codes else None,
+        "moment": _moment,
         "total": found.total,
         "filters": {"actor": actor or "", "action": action or "", "participant": participant or ""},
         "pager": pager(request, found),

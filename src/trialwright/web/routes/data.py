@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.calendars import DateEntryError, local_date
-from trialwright.domain.forms import FormValueError
+from trialwright.domain.forms import FormValueError, range_text
 from trialwright.domain.roles import Role
 from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
@@ -80,7 +80,8 @@ def _form_page(
     words = page_words(protocol, page.lang, CRF_INPUTS, form_id=form_id)
     for p in problems:
         name = p.split(":", 1)[0]
-        (by_field.setdefault(name, []) if name in ids else general).extend(say([p], words))
+        # under its field; a missing reason for change under the reason box
+        (by_field.setdefault(name, []) if name in ids or name == "reason" else general).extend(say([p], words))
     for name, message in (refused or {}).items():  # dates not read, under their field
         field = name.removeprefix("v-")
         (by_field.setdefault(field, []) if field in ids else general).append(message)
@@ -96,6 +97,9 @@ def _form_page(
         "errors": general,
         "words": words,
         "queries": form_queries,
+        # open queries on a field, shown beside it (the field highlighted)
+        "field_queries": _open_by_field(form_queries),
+        "soft_range": lambda f: range_text(f.soft_limits, f.unit),
         "can_edit": role in svc.DATA_ENTRY,
         "can_verify": role is Role.MONITOR,
         "can_sign": role is Role.INVESTIGATOR,
@@ -109,6 +113,15 @@ def _form_page(
         "url": _url(participant_id, visit_id, form_id),
     }
     return render_page(request, page, "data/form.html", context, status_code=status)
+
+
+def _open_by_field(queries: list[Any]) -> dict[str, list[Any]]:
+    """The open (or answered, not yet closed) queries of a form by their field."""
+    found: dict[str, list[Any]] = {}
+    for q in queries:
+        if q.field and q.status != "closed":
+            found.setdefault(q.field, []).append(q)
+    return found
 
 
 @router.get("/participants/{participant_id}/visits/{visit_id}/forms/{form_id}", response_class=HTMLResponse)

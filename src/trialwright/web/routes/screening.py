@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from trialwright.domain.calendars import DateEntryError, local_date, on_site_clock
-from trialwright.domain.eligibility import ScreeningValueError, evaluate, validate_values
+from trialwright.domain.eligibility import Decision, ScreeningValueError, evaluate, validate_values
 from trialwright.domain.roles import Role
+from trialwright.domain.screening_form import none_apply, none_apply_fields, screening_groups
 from trialwright.domain.text import spreadsheet_row
 from trialwright.domain.wording import criterion_words
 from trialwright.protocol import Protocol
@@ -25,6 +26,9 @@ from trialwright.services.screening import (
     NonEnrolmentReason,
     NotFound,
     ScreeningError,
+    ScreeningView,
+    WithdrawalCause,
+    WithdrawalScope,
     enrol,
     get_screening,
     list_screenings,
@@ -34,18 +38,22 @@ from trialwright.services.screening import (
     screen,
     set_non_enrolment,
     update_screening,
+    withdraw,
 )
+from trialwright.web import confirm as confirmation
 from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, require_roles
 from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
-from trialwright.web.wording import CONSENT_INPUTS, SCREENING_INPUTS, page_words, say
+from trialwright.web.wording import CONSENT_INPUTS, SCREENING_INPUTS, WITHDRAWAL_INPUTS, page_words, say
 
 router = APIRouter()
 WRITERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
 #: Who may read the screening log (it holds clinical values of patients who may never be enrolled).
 READERS = (*WRITERS, Role.ADMINISTRATOR, Role.MONITOR, Role.DATA_MANAGER)
+#: The exclusion criteria's "none of these apply" checkbox (``domain/screening_form.py``).
+NONE_APPLY = "exclusions_none_apply"
 WriterPage = Annotated[Page, Depends(require_roles(*WRITERS))]
 ReaderPage = Annotated[Page, Depends(require_roles(*READERS))]
 
@@ -76,6 +84,8 @@ async def _form_values(request: Request, protocol: Protocol, page: Page) -> tupl
                 continue
         unit = str(form.get(f"{f.id}__unit", "")).strip() or None
         values[f.id] = {"value": raw, "unit": unit} if unit else raw
+    if form.get(NONE_APPLY):  # "none of these apply": the exclusions' yes/no fields left empty read "no"
+        values = none_apply(protocol, values)
     return values, refused
 
 
@@ -169,12 +179,16 @@ def screening_csv(
 def new_form(request: Request, page: WriterPage, protocol: ProtocolDep) -> HTMLResponse:
     context: dict[str, Any] = {
         "fields": entry_fields(protocol),
+        "groups": screening_groups(protocol),
+        "none_apply_fields": none_apply_fields(protocol),
         "sites": _sites_for(page, protocol),
         "values": {},
         # The date input's default: today at the offered site whose day began last, never a future date.
         "today": min(
             local_date(dt.datetime.now(dt.UTC), protocol.site(c).timezone) for c in _sites_for(page, protocol)
         ).isoformat(),
+        "typed_date": False,
+        "criterion_words": criterion_words,
         "errors": [],
         "decision": None,
     }
@@ -193,13 +207,24 @@ async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf
     except ScreeningValueError as exc:
         return JSONResponse({"decision": "invalid", "problems": say(exc.problems, words)})
     criteria = {c.id: c for c in (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)}
+    derived = {
+        f.id: derived_text(decision.values.get(f.id)) for f in protocol.eligibility.screening_fields if f.derived
+    }
     return JSONResponse(
         {
             "decision": decision.decision.value,
+            "derived": derived,
             "failed": [f"{r.id}: {criterion_words(criteria[r.id], page.lang)}" for r in decision.failed],
             "missing": [words(name) or name for name in decision.missing],
         }
     )
+
+
+def derived_text(value: object) -> str:
+    """A derived screening value as the form shows it (e.g. the P/F ratio to three significant decimals)."""
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @router.post("/screening/new", response_class=HTMLResponse)
@@ -225,14 +250,50 @@ async def create(
     if problems:
         context = {
             "fields": entry_fields(protocol),
+            "groups": screening_groups(protocol),
+            "none_apply_fields": none_apply_fields(protocol),
             "sites": _sites_for(page, protocol),
             "values": dict(form),
             "today": str(form.get("screened_on", "")),
+            "typed_date": True,
+            "criterion_words": criterion_words,
             "errors": say(problems, page_words(protocol, page.lang, SCREENING_INPUTS)),
             "decision": None,
         }
         return render_page(request, page, "screening/new.html", context, status_code=422)
     return RedirectResponse(f"/screening/{created.id}", status_code=303)
+
+
+#: The inputs the screening page's messages may name.
+INPUTS = (SCREENING_INPUTS, CONSENT_INPUTS, WITHDRAWAL_INPUTS)
+
+
+def consent_criteria(protocol: Protocol) -> set[str]:
+    """The criteria that read the consent field (a patient failing only these may still be asked to consent)."""
+    field = protocol.eligibility.consent_field
+    every = (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)
+    return {c.id for c in every if field is not None and field in c.rule.fields()}
+
+
+def offered(s: ScreeningView, protocol: Protocol, can_write: bool) -> dict[str, bool]:
+    """Which of the screening page's actions are offered: only what the role and the record's state allow (the
+    service is still the judge). Consent is asked of a patient not known to be ineligible for another reason;
+    enrolment only of an eligible, consented one; the regained-capacity decision after a representative's consent
+    (once); a withdrawal once enrolled, while a scope is left to withdraw from."""
+    others_failed = any(f["id"] not in consent_criteria(protocol) for f in s.failed)
+    representative = any(c.given_by == "representative" for c in s.consents)
+    decided = any(c.kind == "regained_capacity" for c in s.consents)
+    participant = s.participant
+    return {
+        "values": can_write and participant is None,
+        "consent": can_write and participant is None and not others_failed,
+        "enrol": can_write and participant is None and s.decision is Decision.ELIGIBLE and s.consented,
+        "not_enrolled": can_write and participant is None,
+        "regained": can_write and representative and not decided,
+        "withdraw": can_write
+        and participant is not None
+        and len(participant.withdrawn_scopes) < len(WithdrawalScope),
+    }
 
 
 def _detail(
@@ -243,7 +304,9 @@ def _detail(
     screening_id: int,
     status: int = 200,
     errors: list[str] | None = None,
+    typed: Mapping[str, Any] | None = None,
 ) -> Response:
+    """The screening page; ``typed``: what a refused form held (``form`` names it), shown again as typed."""
     assert page.user is not None
     try:
         s = get_screening(engine, page.user, screening_id)
@@ -251,15 +314,23 @@ def _detail(
         return render_page(
             request, page, "errors/error.html", {"status": 404, "message": "There is no such page."}, status_code=404
         )
+    can_write = page.user.role in WRITERS
+    left = s.participant.withdrawn_scopes if s.participant else ()  # scopes already withdrawn from
     context = {
         "s": s,
         "fields": entry_fields(protocol),
+        "groups": screening_groups(protocol),
+        "none_apply_fields": none_apply_fields(protocol),
         "all_fields": protocol.eligibility.screening_fields,
         "criteria": [*protocol.eligibility.inclusion, *protocol.eligibility.exclusion],
         "reasons": list(NonEnrolmentReason),
+        "scopes": [w.value for w in WithdrawalScope if w.value not in left],
+        "causes": [c.value for c in WithdrawalCause],
         "consent_versions": protocol.consent_versions,
-        "can_write": page.user.role in WRITERS,
-        "errors": say(errors or [], page_words(protocol, page.lang, SCREENING_INPUTS, CONSENT_INPUTS)),
+        "can_write": can_write,
+        "offer": offered(s, protocol, can_write),
+        "typed": dict(typed or {}),
+        "errors": say(errors or [], page_words(protocol, page.lang, *INPUTS)),
         "words": page_words(protocol, page.lang),
         "criterion_words": criterion_words,
         "now": dt.datetime.now(ZoneInfo(protocol.site(s.site).timezone)).strftime("%Y-%m-%dT%H:%M"),
@@ -276,15 +347,22 @@ def detail(
 
 
 def _act(
-    request: Request, page: Page, engine: EngineDep, protocol: Protocol, screening_id: int, action: Callable[[], object]
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: Protocol,
+    screening_id: int,
+    action: Callable[[], object],
+    typed: Mapping[str, Any] | None = None,
 ) -> Response:
-    """Run one change, then show the screening again; a refusal is shown naming the field and rule."""
+    """Run one change, then show the screening again; a refusal is shown naming the field and rule, with what
+    was typed (``typed``) still in its form."""
     try:
         action()
     except ScreeningValueError as exc:
-        return _detail(request, page, engine, protocol, screening_id, 422, list(exc.problems))
+        return _detail(request, page, engine, protocol, screening_id, 422, list(exc.problems), typed)
     except (ScreeningError, NotFound) as exc:
-        return _detail(request, page, engine, protocol, screening_id, 422, [str(exc)])
+        return _detail(request, page, engine, protocol, screening_id, 422, [str(exc)], typed)
     return RedirectResponse(f"/screening/{screening_id}", status_code=303)
 
 
@@ -301,8 +379,9 @@ async def change_values(
     user = page.user
     form = await request.form()
     values, refused = await _form_values(request, protocol, page)
+    typed = {**dict(form), "form": "values"}
     if refused:
-        return _detail(request, page, engine, protocol, screening_id, 422, refused)
+        return _detail(request, page, engine, protocol, screening_id, 422, refused, typed)
     reason = str(form.get("reason", "")) or None
     return _act(
         request,
@@ -311,6 +390,7 @@ async def change_values(
         protocol,
         screening_id,
         lambda: update_screening(engine, user, screening_id, values=values, reason=reason),
+        typed,
     )
 
 
@@ -337,33 +417,39 @@ def not_enrolled(
     )
 
 
+#: The consent form's inputs, shown again as typed when the consent is refused.
+CONSENT_FORM = (
+    "form_version", "given_by", "representative_name", "representative_relationship", "witness", "obtained_by",
+    "obtained_at", "kind", "decision",
+)  # fmt: skip
+
+
 @router.post("/screening/{screening_id}/consent", response_class=HTMLResponse)
-def consent(
+async def consent(
     request: Request,
     page: WriterPage,
     engine: EngineDep,
     protocol: ProtocolDep,
     _csrf: CsrfChecked,
     screening_id: RowId,
-    form_version: Annotated[str, Form()] = "",
-    given_by: Annotated[str, Form()] = "participant",
-    representative_name: Annotated[str, Form()] = "",
-    representative_relationship: Annotated[str, Form()] = "",
-    witness: Annotated[str, Form()] = "",
-    obtained_by: Annotated[str, Form()] = "",
-    obtained_at: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "initial",
-    decision: Annotated[str, Form()] = "consent",
 ) -> Response:
+    """Record a consent, a refusal, or (``kind`` regained_capacity) the participant's own decision after regaining
+    capacity; a decision to withdraw is confirmed first (``web/confirm.py``): it withdraws from every scope."""
     assert page.user is not None
     user = page.user
+    data = await request.form()
+    sent = {name: str(data.get(name, "")) for name in CONSENT_FORM}
+    kind = sent["kind"] or "initial"
+    decision = sent["decision"] or ("continue" if kind == "regained_capacity" else "consent")
+    given_by = "participant" if kind == "regained_capacity" else (sent["given_by"] or "participant")
+    typed = {**sent, "form": "regained" if kind == "regained_capacity" else "consent"}
 
     def record() -> None:
         # The page's input says "site time": a time typed without an offset is read on the site's clock.
         zone = protocol.site(get_screening(engine, user, screening_id).site).timezone
         try:
-            typed = read_date(page, obtained_at, N_("Date and time (site time)"), time=True)
-            when = dt.datetime.fromisoformat(on_site_clock(typed, zone, "obtained_at"))
+            read = read_date(page, sent["obtained_at"], N_("Date and time (site time)"), time=True)
+            when = dt.datetime.fromisoformat(on_site_clock(read, zone, "obtained_at"))
         except DateEntryError as exc:
             raise ScreeningError(str(exc)) from None
         except ValueError as exc:
@@ -374,18 +460,94 @@ def consent(
             engine,
             user,
             screening_id,
-            form_version=form_version,
+            form_version=sent["form_version"],
             given_by=given_by,
-            representative_name=representative_name or None,
-            representative_relationship=representative_relationship or None,
-            witness=witness or None,
-            obtained_by=obtained_by,
+            representative_name=sent["representative_name"] or None,
+            representative_relationship=sent["representative_relationship"] or None,
+            witness=sent["witness"] or None,
+            obtained_by=sent["obtained_by"],
             obtained_at=when,
             kind=kind,
             decision=decision,
         )
 
-    return _act(request, page, engine, protocol, screening_id, record)
+    if kind == "regained_capacity" and decision == "withdraw":
+        facts = ("regained", screening_id, decision)
+        now = confirmation.step(str(data.get(confirmation.CONFIRM_FIELD, "")), *facts)
+        if now is not confirmation.Step.CONFIRMED:
+            return _confirm(request, page, screening_id, "regained", typed, facts, now is confirmation.Step.CHANGED)
+    return _act(request, page, engine, protocol, screening_id, record, typed)
+
+
+#: The scopes and causes of a withdrawal as the page says them (``_(code.replace("_", " "))``).
+WITHDRAWAL_WORDS = (
+    N_("intervention"), N_("follow up"), N_("data use"), N_("withdrew consent"), N_("lost to follow up"),
+    N_("investigator decision"), N_("adverse event"), N_("other"),
+)  # fmt: skip
+
+#: The withdrawal form's inputs, shown again as typed when it is refused.
+WITHDRAWAL_FORM = ("scope", "cause", "reason", "withdrawn_on")
+
+
+@router.post("/screening/{screening_id}/withdrawal", response_class=HTMLResponse)
+async def withdrawal(
+    request: Request,
+    page: WriterPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    _csrf: CsrfChecked,
+    screening_id: RowId,
+) -> Response:
+    """Record the participant's withdrawal from one scope, after a confirmation (it cannot be undone)."""
+    assert page.user is not None
+    user = page.user
+    data = await request.form()
+    sent = {name: str(data.get(name, "")).strip() for name in WITHDRAWAL_FORM}
+    typed = {**sent, "form": "withdrawal"}
+    try:
+        s = get_screening(engine, user, screening_id)
+    except NotFound:
+        return _detail(request, page, engine, protocol, screening_id)
+    if s.participant is None:
+        return _detail(request, page, engine, protocol, screening_id, 422, ["participant: not enrolled"], typed)
+    participant_id = s.participant.participant_id
+
+    def record() -> None:
+        try:
+            day = read_date(page, sent["withdrawn_on"], N_("Date of withdrawal")) if sent["withdrawn_on"] else ""
+        except DateEntryError as exc:
+            raise ScreeningError(str(exc)) from None
+        withdraw(engine, user, participant_id, scope=sent["scope"], cause=sent["cause"], reason=sent["reason"],
+                 withdrawn_on=dt.date.fromisoformat(day) if day else None)  # fmt: skip
+
+    facts = ("withdrawal", participant_id, sent["scope"], s.participant.withdrawn_scopes)
+    now = confirmation.step(str(data.get(confirmation.CONFIRM_FIELD, "")), *facts)
+    if now is not confirmation.Step.CONFIRMED and sent["scope"] and sent["reason"]:
+        return _confirm(request, page, screening_id, "withdrawal", typed, facts, now is confirmation.Step.CHANGED)
+    return _act(request, page, engine, protocol, screening_id, record, typed)
+
+
+def _confirm(
+    request: Request,
+    page: Page,
+    screening_id: int,
+    what: str,
+    typed: Mapping[str, str],
+    facts: tuple[object, ...],
+    changed: bool,
+) -> Response:
+    """The confirmation page of a withdrawal (``what``: withdrawal, or regained: a decision to withdraw on regaining
+    capacity), carrying what was typed."""
+    context = {
+        "what": what,
+        "typed": {k: v for k, v in typed.items() if k != "form"},
+        "action": f"/screening/{screening_id}/" + ("withdrawal" if what == "withdrawal" else "consent"),
+        "confirm_token": confirmation.token(*facts),
+        "cancel_url": f"/screening/{screening_id}",
+        "changed": changed,
+        "errors": [],
+    }
+    return render_page(request, page, "screening/confirm.html", context)
 
 
 @router.post("/screening/{screening_id}/enrol", response_class=HTMLResponse)

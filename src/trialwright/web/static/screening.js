@@ -1,4 +1,6 @@
-// The live eligibility summary on the screening form: asks the server what the decision would be.
+// The screening form: the live eligibility summary (the server says what the decision would be, and the derived
+// values such as the P/F ratio), and "none of these apply" for the exclusion criteria (the empty yes/no questions
+// it answers "no" are shown so; the server reads the checkbox the same way, so it works without this script).
 (function () {
   const form = document.getElementById("screening-form");
   const live = document.getElementById("live");
@@ -16,7 +18,20 @@
     live.textContent = lines.join(" · ");
     live.className = "summary " + result.decision;
     live.setAttribute("data-decision", result.decision);
+    Object.entries(result.derived || {}).forEach(function (pair) {
+      form.querySelectorAll('output[data-derived="' + pair[0] + '"]').forEach(function (o) { o.textContent = pair[1]; });
+    });
   }
+  function noneApply(box) {
+    if (!box.checked) return;
+    box.dataset.noneApply.split(" ").forEach(function (name) {
+      const select = form.querySelector('select[name="' + name + '"]');
+      if (select && select.value === "") select.value = "no";
+    });
+  }
+  form.querySelectorAll("input[data-none-apply]").forEach(function (box) {
+    box.addEventListener("change", function () { noneApply(box); });
+  });
   form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(refresh, 150); });
   refresh();
 })();
