@@ -83,6 +83,14 @@ class StatusMatrix:
     columns: tuple[MatrixColumn, ...]
     page: Page[MatrixRow]
 
+    @property
+    def visits(self) -> tuple[tuple[str, int], ...]:
+        """The visits the columns run through, in order, each with how many of its forms are columns."""
+        spans: dict[str, int] = {}
+        for c in self.columns:
+            spans[c.visit_id] = spans.get(c.visit_id, 0) + 1
+        return tuple(spans.items())
+
 
 def _columns(protocol: Protocol, visit: str | None) -> tuple[MatrixColumn, ...]:
     return tuple(MatrixColumn(v.id, f) for v in protocol.visits if visit in (None, v.id) for f in v.forms)
