@@ -6,8 +6,9 @@ three days ago and not sent, so that both have an overdue report), each read thr
 real app, signed in as the role that works with the page: every statement the request sends is counted with a
 SQLAlchemy ``before_cursor_execute`` listener on the app's engine. The safety page (its tables, its overdue reports
 and its page of events, also filtered to the serious or overdue ones), the screening log, their API lists, the home
-pages, a work list's page and the status matrix (issue 24 item 1) send as many statements on the larger trial as on the smaller: filtering, counting and paging happen in SQL, and a page's
-rows are read with one statement per kind of row, never one per row or per event.
+pages, a work list's page and the status matrix (issue 24 item 1) send as many statements on the larger trial as on
+the smaller: filtering, counting and paging happen in SQL, and a page's rows are read with one statement per kind of
+row, never one per row or per event.
 """
 
 from __future__ import annotations

@@ -7,12 +7,13 @@ the data manager and the system. The lists are read in SQL; every expectation be
 from each participant's schedule (``participant_schedule``, the visit rules in Python) and the stored forms and
 queries, for the user's sites only.
 
-| list | role | holds |
-|---|---|---|
-| visits overdue / due today | investigator, study coordinator, outcome assessor | the schedule's overdue / due visits, not withdrawn |
-| forms to enter | the same | a held visit's forms not started |
-| forms to complete / verify / sign / lock | site staff / monitor / investigator / data manager | draft / complete / complete or verified / signed |
-| queries to answer / close | site staff / monitor, data manager | open / answered, raised by the reader or the system |
+- visits overdue / due today (investigator, study coordinator, outcome assessor): the schedule's overdue / due
+  visits, not those of a participant withdrawn from follow-up;
+- forms to enter (the same roles): a held visit's forms not started;
+- forms to complete / verify / sign / lock (site staff / monitor / investigator / data manager): draft / complete /
+  complete or verified / signed;
+- queries to answer (site staff): open; to close (monitor, data manager): answered, raised by the reader or the
+  system.
 """
 
 from __future__ import annotations
@@ -180,7 +181,9 @@ def test_forms_to_enter_are_a_held_visits_forms_not_started(trial: Trial) -> Non
         (Role.DATA_MANAGER, WorkKind.FORMS_TO_LOCK, {FormState.SIGNED}),
     ],
 )
-def test_forms_to_complete_verify_sign_and_lock(trial: Trial, role: Role, kind: WorkKind, states: set[FormState]) -> None:
+def test_forms_to_complete_verify_sign_and_lock(
+    trial: Trial, role: Role, kind: WorkKind, states: set[FormState]
+) -> None:
     reader = Role.DATA_MANAGER if role is Role.DATA_MANAGER else Role.INVESTIGATOR
     expected = {
         (p, visit_id, f)
@@ -216,7 +219,10 @@ def test_my_queries(trial: Trial, role: Role, kind: WorkKind, expected: set[tupl
 
 def test_each_role_has_its_lists_and_no_other(trial: Trial) -> None:
     shown = {role: [s.kind for s in work_list(trial.engine, who(trial, role)).sections] for role in Role}
-    assert WorkKind.FORMS_TO_SIGN in shown[Role.INVESTIGATOR] and WorkKind.FORMS_TO_SIGN not in shown[Role.STUDY_COORDINATOR]
+    assert (
+        WorkKind.FORMS_TO_SIGN in shown[Role.INVESTIGATOR]
+        and WorkKind.FORMS_TO_SIGN not in shown[Role.STUDY_COORDINATOR]
+    )
     assert shown[Role.MONITOR] == [WorkKind.FORMS_TO_VERIFY, WorkKind.QUERIES_TO_CLOSE]
     assert shown[Role.DATA_MANAGER] == [WorkKind.FORMS_TO_LOCK, WorkKind.QUERIES_TO_CLOSE]
     for role in (Role.ADMINISTRATOR, Role.UNBLINDED_PHARMACIST, Role.UNBLINDED_STATISTICIAN, Role.BLINDED_STATISTICIAN,

@@ -218,21 +218,27 @@ def _visit_select(
             when = day_col < first if overdue else day_col.between(first, last)
         else:
             start = _midnight(first, zone)
-            when = instant_col < start if overdue else and_(
-                instant_col >= start, instant_col < _midnight(last + dt.timedelta(days=1), zone)
+            when = (
+                instant_col < start
+                if overdue
+                else and_(instant_col >= start, instant_col < _midnight(last + dt.timedelta(days=1), zone))
             )
         per_site.append(and_(participants.c.site == site, when))
     held = exists().where(
         visit_records.c.participant_id == participants.c.participant_id, visit_records.c.visit_id == visit_id
     )
-    return select(
-        participants.c.participant_id.label("participant_id"),
-        participants.c.site.label("site"),
-        literal(visit_id, String).label("visit_id"),
-        literal(position, Integer).label("position"),
-        (day_col if day_col is not None else cast(null(), Date)).label("reference_day"),
-        (instant_col if instant_col is not None else cast(null(), UTCDateTime())).label("reference_at"),
-    ).select_from(source).where(or_(false(), *per_site), ~held, _following())
+    return (
+        select(
+            participants.c.participant_id.label("participant_id"),
+            participants.c.site.label("site"),
+            literal(visit_id, String).label("visit_id"),
+            literal(position, Integer).label("position"),
+            (day_col if day_col is not None else cast(null(), Date)).label("reference_day"),
+            (instant_col if instant_col is not None else cast(null(), UTCDateTime())).label("reference_at"),
+        )
+        .select_from(source)
+        .where(or_(false(), *per_site), ~held, _following())
+    )
 
 
 def _event_visit(protocol: Protocol, name: str) -> str:
@@ -430,4 +436,3 @@ def page_of_work(
         query, keys = _queries_query(protocol, actor, kind)
         return keyset_page(session, query, keys, lambda s, rows: _query_items(kind, rows), limit=limit, cursor=cursor)
     return keyset_page(session, query, keys, lambda s, rows: _form_items(kind, rows), limit=limit, cursor=cursor)
-

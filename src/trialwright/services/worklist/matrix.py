@@ -225,4 +225,3 @@ def status_matrix(
     with read_scope(engine) as session:
         page = keyset_page(session, query, keys, lambda s, rows: _rows(s, columns, rows), limit=limit, cursor=cursor)
     return StatusMatrix(columns, page)
-
