@@ -62,7 +62,9 @@ def _python_ids() -> set[str]:
     return ids
 
 
-ALL_IDS = _template_ids() | _python_ids() | {r.label for r in Role} | {k.label for k in WorkKind} | set(SIGN_IN_MESSAGES)
+ALL_IDS = (
+    _template_ids() | _python_ids() | {r.label for r in Role} | {k.label for k in WorkKind} | set(SIGN_IN_MESSAGES)
+)
 
 
 @pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")))
