@@ -57,6 +57,7 @@ PAGES: dict[Role, tuple[Visit, ...]] = {
         Visit("/participants", (PARTICIPANT_LINK, FORM_LINK)),
         Visit("/queries"),
         Visit("/profile"),
+        Visit("/data/matrix"),
     ),
     Role.INVESTIGATOR: (
         Visit("/safety"),
@@ -71,7 +72,8 @@ PAGES: dict[Role, tuple[Visit, ...]] = {
     ),
     Role.UNBLINDED_STATISTICIAN: (Visit("/randomization"), Visit("/analysis"), Visit("/exports")),
     Role.BLINDED_STATISTICIAN: (Visit("/analysis"), Visit("/recruitment")),
-    Role.MONITOR: (Visit("/data-management/readiness"), Visit("/admin/audit")),
+    Role.MONITOR: (Visit("/data-management/readiness"), Visit("/admin/audit"), Visit("/work?list=forms_to_verify"),
+                   Visit("/data/matrix?status=complete")),
     Role.DATA_MANAGER: (Visit("/data-management"), Visit("/queries")),
     Role.DSMB_MEMBER: (Visit("/dsmb"),),
     Role.ADMINISTRATOR: (Visit("/admin/users"), Visit("/admin/users/requests"), Visit("/admin/audit")),

@@ -131,6 +131,7 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
         Role.OUTCOME_ASSESSOR,
     }:
         items.append(NavItem("/participants", N_("Participants")))
+        items.append(NavItem("/data/matrix", N_("Status matrix")))
     if user.role is Role.UNBLINDED_STATISTICIAN:
         items.append(NavItem("/randomization", N_("Allocation list")))
     if user.role is Role.UNBLINDED_PHARMACIST:

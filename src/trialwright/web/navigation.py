@@ -39,7 +39,7 @@ OVERSIGHT = (
 )  # fmt: skip
 #: (key, label, the pages of the task); the first task takes any page not named here.
 TASKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("work", N_("Daily work"), ("/", "/screening", "/participants", "/queries", "/pharmacy")),
+    ("work", N_("Daily work"), ("/", "/screening", "/participants", "/data/matrix", "/queries", "/pharmacy")),
     ("safety", N_("Safety and blinding"), ("/safety", "/dsmb", "/unblindings")),
     ("oversight", N_("Trial oversight"), OVERSIGHT),
     ("admin", N_("Administration"), ("/admin/users", "/admin/users/requests", "/admin/audit")),

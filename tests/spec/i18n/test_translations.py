@@ -12,6 +12,7 @@ from jinja2 import Environment
 
 from trialwright.domain.roles import Role
 from trialwright.services.users import SIGN_IN_MESSAGES
+from trialwright.services.worklist import WorkKind
 from trialwright.web.i18n import catalog_path, translations
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "trialwright"
@@ -61,7 +62,9 @@ def _python_ids() -> set[str]:
     return ids
 
 
-ALL_IDS = _template_ids() | _python_ids() | {r.label for r in Role} | set(SIGN_IN_MESSAGES)
+ALL_IDS = (
+    _template_ids() | _python_ids() | {r.label for r in Role} | {k.label for k in WorkKind} | set(SIGN_IN_MESSAGES)
+)
 
 
 @pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")))

@@ -1,13 +1,14 @@
-"""A page of the safety page or the screening log costs the same number of SQL statements whatever the size of the
-trial (both databases).
+"""A page of the safety page, the screening log, a role's home page (its work lists), a work list or the status
+matrix costs the same number of SQL statements whatever the size of the trial (both databases).
 
 Two simulated trials of the first protocol (the same seed; 12 and 36 patients screened; in each, one SAE reported
 three days ago and not sent, so that both have an overdue report), each read through the
 real app, signed in as the role that works with the page: every statement the request sends is counted with a
 SQLAlchemy ``before_cursor_execute`` listener on the app's engine. The safety page (its tables, its overdue reports
-and its page of events, also filtered to the serious or overdue ones), the screening log and their API lists send
-as many statements on the larger trial as on the smaller: filtering, counting and paging happen in SQL, and a page's
-rows are read with one statement per kind of row, never one per row or per event.
+and its page of events, also filtered to the serious or overdue ones), the screening log, their API lists, the home
+pages, a work list's page and the status matrix (issue 24 item 1) send as many statements on the larger trial as on
+the smaller: filtering, counting and paging happen in SQL, and a page's rows are read with one statement per kind of
+row, never one per row or per event.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ PAGES = [
     (Role.STUDY_COORDINATOR, "/screening"),
     (Role.STUDY_COORDINATOR, "/api/v1/screenings"),
     (Role.INVESTIGATOR, "/api/v1/adverse-events"),
+    (Role.INVESTIGATOR, "/"),
+    (Role.STUDY_COORDINATOR, "/"),
+    (Role.MONITOR, "/"),
+    (Role.DATA_MANAGER, "/"),
+    (Role.INVESTIGATOR, "/work?list=forms_to_sign"),
+    (Role.MONITOR, "/data/matrix"),
+    (Role.DATA_MANAGER, "/data/matrix?status=complete&visit=day7"),
+    (Role.DATA_MANAGER, "/data/matrix?status=not_started"),
 ]
 
 

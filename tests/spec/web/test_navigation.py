@@ -22,13 +22,13 @@ def _user(role: Role) -> UserView:
     ("role", "expected"),
     [
         (Role.STUDY_COORDINATOR, {
-            "Daily work": ["/", "/screening", "/participants", "/queries"],
+            "Daily work": ["/", "/screening", "/participants", "/data/matrix", "/queries"],
             "Safety and blinding": ["/safety"],
             "Trial oversight": ["/recruitment"],
         }),
         (Role.UNBLINDED_PHARMACIST, {"Daily work": ["/", "/pharmacy"], "Safety and blinding": ["/unblindings"]}),
         (Role.ADMINISTRATOR, {
-            "Daily work": ["/", "/screening", "/participants", "/queries"],
+            "Daily work": ["/", "/screening", "/participants", "/data/matrix", "/queries"],
             "Safety and blinding": ["/safety"],
             "Trial oversight": ["/recruitment", "/data-access"],
             "Administration": ["/admin/users", "/admin/audit"],

@@ -1,4 +1,5 @@
-"""The trial home page: the registry summary, with arms as the viewer may see them."""
+"""The trial home page: the user's work list first (``services/worklist``), then the registry summary, with arms
+as the viewer may see them."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from trialwright.domain.masking import present_arms
 from trialwright.services.randomization import count_notifications_for, notifications_for
-from trialwright.services.safety import overdue_for
 from trialwright.services.screening import count_enrolled
+from trialwright.services.worklist import work_list
 from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
+from trialwright.web.routes.worklist import names
 from trialwright.web.templating import render_page
 
 router = APIRouter()
@@ -24,12 +26,15 @@ def health() -> str:
 def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: EngineDep) -> HTMLResponse:
     assert page.user is not None
     arms = present_arms(viewer_of(page.user, engine), protocol)
+    work = work_list(engine, page.user)
     context = {
         "p": protocol,
         "arms": arms,
         "enrolled": count_enrolled(engine),
         "notices": notifications_for(engine, page.user),
         "notices_total": count_notifications_for(engine, page.user),
-        "overdue": overdue_for(engine, page.user),
+        "work": work,
+        "overdue": work.overdue_reports,
+        **names(protocol, page.lang),
     }
     return render_page(request, page, "home/index.html", context)

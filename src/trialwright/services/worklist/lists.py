@@ -1,0 +1,438 @@
+"""Work lists: what a user's role has to do now, each list counted and paged in SQL.
+
+A list is a kind of work (``WorkKind``): visits overdue or due today (by the protocol's windows, counted from each
+participant's reference event on their site's clock), forms to enter (a visit held, a form of it not started),
+forms to complete (drafts), to verify (the monitor: complete forms), to sign (the investigator: complete or
+verified forms), to lock (the data manager: signed forms), queries to answer (site staff: open queries) and
+queries to close (the monitor and data manager: answered queries they raised, or automatic ones). Each role has
+its lists (``LISTS``); site-scoped roles see their sites' participants only. Nothing here reads an allocation:
+no list, row or count differs by arm.
+
+Visits are found without reading any participant into Python: for a visit counted ``day`` days from an event, it
+is due today when the event fell between ``today - latest`` and ``today - earliest`` days, so each site's bounds
+are computed once (today on its clock) and the database compares the stored event dates (or, for enrolment and
+randomization, the stored instants against the site's local midnights) with them. A visit held or missed is not
+listed, nor a participant withdrawn from follow-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    String,
+    and_,
+    cast,
+    exists,
+    false,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from trialwright.domain.calendars import local_date
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
+from trialwright.domain.roles import SYSTEM_ACTORS, Role
+from trialwright.domain.visits import VisitStatus, window_of
+from trialwright.protocol import Protocol
+from trialwright.services import clock
+from trialwright.services.paging import keyset_page
+from trialwright.services.screening import NotFound
+from trialwright.services.users import UserView
+from trialwright.store.coltypes import UTCDateTime
+from trialwright.store.data_tables import form_records, queries, visit_records
+from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.screening_tables import participants, screenings, withdrawals
+
+__all__ = ["LISTS", "WorkItem", "WorkKind", "form_url", "lists_of", "page_of_work", "site_codes"]
+
+
+class WorkKind(StrEnum):
+    """A kind of work a role does, one list each."""
+
+    VISITS_OVERDUE = "visits_overdue"
+    VISITS_DUE = "visits_due"
+    FORMS_TO_ENTER = "forms_to_enter"
+    FORMS_TO_COMPLETE = "forms_to_complete"
+    FORMS_TO_VERIFY = "forms_to_verify"
+    FORMS_TO_SIGN = "forms_to_sign"
+    FORMS_TO_LOCK = "forms_to_lock"
+    QUERIES_TO_ANSWER = "queries_to_answer"
+    QUERIES_TO_CLOSE = "queries_to_close"
+
+    @property
+    def label(self) -> str:
+        """The list's name for people (an English message id; pages translate it)."""
+        return _LABELS[self]
+
+
+_LABELS = {
+    WorkKind.VISITS_OVERDUE: "Visits overdue",
+    WorkKind.VISITS_DUE: "Visits due today",
+    WorkKind.FORMS_TO_ENTER: "Forms to enter",
+    WorkKind.FORMS_TO_COMPLETE: "Forms to complete",
+    WorkKind.FORMS_TO_VERIFY: "Forms to verify",
+    WorkKind.FORMS_TO_SIGN: "Forms to sign",
+    WorkKind.FORMS_TO_LOCK: "Forms to lock",
+    WorkKind.QUERIES_TO_ANSWER: "Queries to answer",
+    WorkKind.QUERIES_TO_CLOSE: "Queries to close",
+}
+
+_SITE_WORK = (
+    WorkKind.VISITS_OVERDUE,
+    WorkKind.VISITS_DUE,
+    WorkKind.FORMS_TO_ENTER,
+    WorkKind.FORMS_TO_COMPLETE,
+)
+
+#: Each role's lists, in the order its home page shows them (roles not named have none).
+LISTS: dict[Role, tuple[WorkKind, ...]] = {
+    Role.INVESTIGATOR: (*_SITE_WORK, WorkKind.FORMS_TO_SIGN, WorkKind.QUERIES_TO_ANSWER),
+    Role.STUDY_COORDINATOR: (*_SITE_WORK, WorkKind.QUERIES_TO_ANSWER),
+    Role.OUTCOME_ASSESSOR: (*_SITE_WORK, WorkKind.QUERIES_TO_ANSWER),
+    Role.MONITOR: (WorkKind.FORMS_TO_VERIFY, WorkKind.QUERIES_TO_CLOSE),
+    Role.DATA_MANAGER: (WorkKind.FORMS_TO_LOCK, WorkKind.QUERIES_TO_CLOSE),
+}
+
+#: The form states each form list holds.
+_FORM_STATES = {
+    WorkKind.FORMS_TO_COMPLETE: ("draft",),
+    WorkKind.FORMS_TO_VERIFY: ("complete",),
+    WorkKind.FORMS_TO_SIGN: ("complete", "verified"),
+    WorkKind.FORMS_TO_LOCK: ("signed",),
+}
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One thing to do, with the page where it is done (``url``). ``state`` is the visit's status (overdue, due),
+    the form's state or the query's status; ``earliest``/``latest`` a visit's window; ``since`` when the form was
+    last changed or the query raised (or answered); ``text`` a query's text. Never an arm."""
+
+    kind: WorkKind
+    participant_id: str
+    site: str
+    url: str
+    state: str
+    visit_id: str | None = None
+    form_id: str | None = None
+    earliest: dt.date | None = None
+    latest: dt.date | None = None
+    since: dt.datetime | None = None
+    text: str | None = None
+    query_id: int | None = None
+
+
+def lists_of(role: Role) -> tuple[WorkKind, ...]:
+    """The lists a role works from (none for a role whose work is elsewhere)."""
+    return LISTS.get(role, ())
+
+
+def site_codes(protocol: Protocol, actor: UserView) -> tuple[str, ...]:
+    """The sites whose participants the actor sees."""
+    codes = tuple(s.code for s in protocol.sites)
+    return tuple(c for c in codes if c in actor.sites) if actor.role.site_scoped else codes
+
+
+def form_url(participant_id: str, visit_id: str, form_id: str) -> str:
+    """The form's page."""
+    return f"/participants/{participant_id}/visits/{visit_id}/forms/{form_id}"
+
+
+def _scoped(actor: UserView, protocol: Protocol) -> ColumnElement[bool]:
+    return participants.c.site.in_(site_codes(protocol, actor))
+
+
+def _following() -> ColumnElement[bool]:
+    """Not withdrawn from follow-up (no further data can be recorded for them)."""
+    return participants.c.participant_id.not_in(
+        select(withdrawals.c.participant_id).where(withdrawals.c.scope == "follow_up")
+    )
+
+
+# --- visits ----------------------------------------------------------------------------------------------------
+
+
+def _midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The instant the site's ``day`` begins, in UTC."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+
+
+def _reference(protocol: Protocol, name: str) -> tuple[Any, Any, Any] | None:
+    """How a reference event is dated: (a FROM to join, its date column or None, its instant column or None);
+    None for an event nothing records (its visits await it forever)."""
+    if name == "enrolment":
+        return None, None, participants.c.enrolled_at
+    if name == "screening":
+        return screenings, screenings.c.screened_on, None
+    if name == "randomization":
+        return allocation_entries, None, allocation_entries.c.randomized_at
+    for v in protocol.visits:
+        if v.kind == "event" and v.day == 0 and v.reference == name:
+            event = visit_records.alias(f"event_{name}")
+            return event, event.c.visit_date, None
+    return None
+
+
+def _visit_select(
+    protocol: Protocol, actor: UserView, position: int, visit_id: str, overdue: bool, now: dt.datetime
+) -> Select[Any] | None:
+    visit = protocol.visit(visit_id)
+    found = _reference(protocol, visit.reference)
+    if found is None:
+        return None
+    joined, day_col, instant_col = found
+    source: Any = participants
+    if joined is screenings:
+        source = source.join(screenings, screenings.c.id == participants.c.screening_id)
+    elif joined is allocation_entries:
+        source = source.join(allocation_entries, allocation_entries.c.participant_id == participants.c.participant_id)
+    elif joined is not None:
+        source = source.join(
+            joined,
+            and_(
+                joined.c.participant_id == participants.c.participant_id,
+                joined.c.visit_id == _event_visit(protocol, visit.reference),
+                joined.c.visit_date.is_not(None),
+            ),
+        )
+    per_site = []
+    for site in site_codes(protocol, actor):
+        zone = ZoneInfo(protocol.site(site).timezone)
+        today = local_date(now, zone)
+        first = today - dt.timedelta(days=visit.latest)  # an event on this day: today is the window's last day
+        last = today - dt.timedelta(days=visit.earliest)  # ... its first day
+        if day_col is not None:
+            when = day_col < first if overdue else day_col.between(first, last)
+        else:
+            start = _midnight(first, zone)
+            when = (
+                instant_col < start
+                if overdue
+                else and_(instant_col >= start, instant_col < _midnight(last + dt.timedelta(days=1), zone))
+            )
+        per_site.append(and_(participants.c.site == site, when))
+    held = exists().where(
+        visit_records.c.participant_id == participants.c.participant_id, visit_records.c.visit_id == visit_id
+    )
+    return (
+        select(
+            participants.c.participant_id.label("participant_id"),
+            participants.c.site.label("site"),
+            literal(visit_id, String).label("visit_id"),
+            literal(position, Integer).label("position"),
+            (day_col if day_col is not None else cast(null(), Date)).label("reference_day"),
+            (instant_col if instant_col is not None else cast(null(), UTCDateTime())).label("reference_at"),
+        )
+        .select_from(source)
+        .where(or_(false(), *per_site), ~held, _following())
+    )
+
+
+def _event_visit(protocol: Protocol, name: str) -> str:
+    return next(v.id for v in protocol.visits if v.kind == "event" and v.day == 0 and v.reference == name)
+
+
+def _visits_query(protocol: Protocol, actor: UserView, overdue: bool, now: dt.datetime) -> Any:
+    parts = [
+        s
+        for n, v in enumerate(protocol.visits)
+        if v.kind == "scheduled" and (s := _visit_select(protocol, actor, n, v.id, overdue, now)) is not None
+    ]
+    if not parts:  # nothing scheduled: an empty list of the same shape
+        parts = [
+            select(
+                participants.c.participant_id.label("participant_id"),
+                participants.c.site.label("site"),
+                literal("", String).label("visit_id"),
+                literal(0, Integer).label("position"),
+                cast(null(), Date).label("reference_day"),
+                cast(null(), UTCDateTime()).label("reference_at"),
+            ).where(false())
+        ]
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("visits_to_do")
+
+
+def _visit_items(protocol: Protocol, kind: WorkKind, rows: Sequence[Any]) -> list[WorkItem]:
+    out = []
+    for r in rows:
+        zone = ZoneInfo(protocol.site(r.site).timezone)
+        reference = r.reference_day if r.reference_day is not None else local_date(r.reference_at, zone)
+        _, earliest, latest = window_of(protocol.visit(r.visit_id), reference)
+        state = VisitStatus.OVERDUE if kind is WorkKind.VISITS_OVERDUE else VisitStatus.DUE
+        url = f"/participants/{r.participant_id}#visits"
+        out.append(WorkItem(kind, r.participant_id, r.site, url, state.value, r.visit_id, None, earliest, latest))
+    return out
+
+
+# --- forms -----------------------------------------------------------------------------------------------------
+
+
+def _pairs(protocol: Protocol) -> Any:
+    """Every (visit, form) the protocol collects, as a small table the database joins with."""
+    rows = [
+        select(
+            literal(v.id, String).label("visit_id"),
+            literal(f, String).label("form_id"),
+            literal(n, Integer).label("position"),
+        )
+        for n, (v, f) in enumerate((v, f) for v in protocol.visits for f in v.forms)
+    ]
+    if not rows:
+        rows = [select(literal("", String).label("visit_id"), literal("", String).label("form_id"),
+                       literal(0, Integer).label("position")).where(false())]  # fmt: skip
+    return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("visit_forms")
+
+
+def _to_enter_query(protocol: Protocol, actor: UserView) -> tuple[Select[Any], tuple[Any, ...]]:
+    pairs = _pairs(protocol)
+    query = (
+        select(
+            participants.c.participant_id,
+            participants.c.site,
+            visit_records.c.visit_id,
+            pairs.c.form_id,
+        )
+        .select_from(
+            visit_records.join(participants, participants.c.participant_id == visit_records.c.participant_id)
+            .join(pairs, pairs.c.visit_id == visit_records.c.visit_id)
+            .outerjoin(
+                form_records,
+                and_(
+                    form_records.c.visit_record_id == visit_records.c.id,
+                    form_records.c.form_id == pairs.c.form_id,
+                ),
+            )
+        )
+        .where(
+            form_records.c.id.is_(None),
+            visit_records.c.visit_date.is_not(None),
+            visit_records.c.unscheduled.is_(False),
+            _scoped(actor, protocol),
+            _following(),
+        )
+    )
+    return query, (visit_records.c.id, pairs.c.position)
+
+
+def _forms_query(protocol: Protocol, actor: UserView, states: Sequence[str]) -> tuple[Select[Any], tuple[Any, ...]]:
+    query = (
+        select(
+            participants.c.participant_id,
+            participants.c.site,
+            visit_records.c.visit_id,
+            form_records.c.form_id,
+            form_records.c.state,
+            form_records.c.updated_at,
+        )
+        .select_from(
+            form_records.join(visit_records, visit_records.c.id == form_records.c.visit_record_id).join(
+                participants, participants.c.participant_id == form_records.c.participant_id
+            )
+        )
+        .where(form_records.c.state.in_(list(states)), _scoped(actor, protocol))
+    )
+    return query, (form_records.c.id,)
+
+
+def _form_items(kind: WorkKind, rows: Sequence[Any]) -> list[WorkItem]:
+    return [
+        WorkItem(
+            kind,
+            r.participant_id,
+            r.site,
+            form_url(r.participant_id, r.visit_id, r.form_id),
+            getattr(r, "state", "not_started"),
+            r.visit_id,
+            r.form_id,
+            since=getattr(r, "updated_at", None),
+        )
+        for r in rows
+    ]
+
+
+# --- queries ---------------------------------------------------------------------------------------------------
+
+
+def _queries_query(protocol: Protocol, actor: UserView, kind: WorkKind) -> tuple[Select[Any], tuple[Any, ...]]:
+    query = select(
+        queries.c.id,
+        queries.c.participant_id,
+        queries.c.site,
+        queries.c.text,
+        queries.c.status,
+        queries.c.raised_at,
+        queries.c.answered_at,
+        visit_records.c.visit_id,
+        form_records.c.form_id,
+    ).select_from(
+        queries.outerjoin(form_records, form_records.c.id == queries.c.form_record_id).outerjoin(
+            visit_records, visit_records.c.id == form_records.c.visit_record_id
+        )
+    )
+    query = query.where(queries.c.site.in_(site_codes(protocol, actor)))
+    if kind is WorkKind.QUERIES_TO_ANSWER:
+        query = query.where(queries.c.status == "open")
+    else:
+        query = query.where(
+            queries.c.status == "answered",
+            or_(queries.c.raised_by == actor.username, queries.c.raised_by.in_(sorted(SYSTEM_ACTORS))),
+        )
+    return query, (queries.c.id,)
+
+
+def _query_items(kind: WorkKind, rows: Sequence[Any]) -> list[WorkItem]:
+    out = []
+    for r in rows:
+        if r.form_id is not None:
+            url = form_url(r.participant_id, r.visit_id, r.form_id)
+        else:
+            url = f"/queries?participant={r.participant_id}&status={r.status}"
+        since = r.answered_at if r.status == "answered" else r.raised_at
+        out.append(WorkItem(kind, r.participant_id, r.site, url, r.status, r.visit_id, r.form_id,
+                            since=since, text=r.text, query_id=r.id))  # fmt: skip
+    return out
+
+
+# --- one page of one list --------------------------------------------------------------------------------------
+
+
+def page_of_work(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    kind: WorkKind,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    now: dt.datetime | None = None,
+) -> Page[WorkItem]:
+    """One page of one of the actor's lists, in the caller's read transaction (NotFound: not a list of the role).
+    Newest first: the latest participants' visits, the latest forms and queries."""
+    if kind not in lists_of(actor.role):
+        raise NotFound(f"no list {kind.value} for the role")
+    if kind in (WorkKind.VISITS_OVERDUE, WorkKind.VISITS_DUE):
+        table = _visits_query(protocol, actor, kind is WorkKind.VISITS_OVERDUE, now or clock.now())
+        keys = (table.c.participant_id, table.c.position)
+        return keyset_page(session, select(table), keys, lambda s, rows: _visit_items(protocol, kind, rows),
+                           limit=limit, cursor=cursor)  # fmt: skip
+    if kind is WorkKind.FORMS_TO_ENTER:
+        query, keys = _to_enter_query(protocol, actor)
+    elif kind in _FORM_STATES:
+        query, keys = _forms_query(protocol, actor, _FORM_STATES[kind])
+    else:
+        query, keys = _queries_query(protocol, actor, kind)
+        return keyset_page(session, query, keys, lambda s, rows: _query_items(kind, rows), limit=limit, cursor=cursor)
+    return keyset_page(session, query, keys, lambda s, rows: _form_items(kind, rows), limit=limit, cursor=cursor)

@@ -1,0 +1,227 @@
+"""The status matrix: participants (a page at a time) by the protocol's visits and forms, each cell the form's
+state, open queries flagged.
+
+Rows are the enrolled participants within the user's sites, newest first, found and counted in SQL (search by
+the start of the participant id; filters by site, by visit, which also narrows the columns to that visit's
+forms, and by status: participants with at least one cell in that state among the columns shown, or with a
+query not yet closed). A page's cells are read with three statements whatever its size: its visits and forms,
+its forms' open queries, and each participant's open queries. Nothing here reads an allocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Integer, String, exists, false, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
+from trialwright.protocol import Protocol
+from trialwright.services.errors import FormError
+from trialwright.services.forms.common import READERS, _role
+from trialwright.services.paging import keyset_page
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView
+from trialwright.services.worklist.lists import form_url, site_codes
+from trialwright.store.data_tables import form_records, queries, visit_records
+from trialwright.store.engine import read_scope
+from trialwright.store.screening_tables import participants
+
+__all__ = ["CELL_STATES", "CellState", "MatrixCell", "MatrixColumn", "MatrixRow", "StatusMatrix", "status_matrix"]
+
+
+class CellState(StrEnum):
+    """A form's state at a visit, as the matrix shows it."""
+
+    NOT_STARTED = "not_started"
+    DRAFT = "draft"
+    COMPLETE = "complete"
+    VERIFIED = "verified"
+    SIGNED = "signed"
+    LOCKED = "locked"
+    MISSED = "missed"  # the visit was recorded as missed
+
+
+#: What the status filter takes: a cell state, or ``queries`` (a query not yet closed).
+CELL_STATES = (*(s.value for s in CellState), "queries")
+
+
+@dataclass(frozen=True)
+class MatrixColumn:
+    """One form at one visit (names for people: the protocol's, translated by the page)."""
+
+    visit_id: str
+    form_id: str
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    """One participant's form at one visit: its state, its queries not yet closed, and its page."""
+
+    state: CellState
+    open_queries: int
+    url: str
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One participant's row; ``open_queries`` counts all their queries not yet closed (on forms or not)."""
+
+    participant_id: str
+    site: str
+    cells: tuple[MatrixCell, ...]
+    open_queries: int
+
+
+@dataclass(frozen=True)
+class StatusMatrix:
+    """The matrix: its columns (in protocol order) and one page of rows."""
+
+    columns: tuple[MatrixColumn, ...]
+    page: Page[MatrixRow]
+
+    @property
+    def visits(self) -> tuple[tuple[str, int], ...]:
+        """The visits the columns run through, in order, each with how many of its forms are columns."""
+        spans: dict[str, int] = {}
+        for c in self.columns:
+            spans[c.visit_id] = spans.get(c.visit_id, 0) + 1
+        return tuple(spans.items())
+
+
+def _columns(protocol: Protocol, visit: str | None) -> tuple[MatrixColumn, ...]:
+    return tuple(MatrixColumn(v.id, f) for v in protocol.visits if visit in (None, v.id) for f in v.forms)
+
+
+def _pairs(columns: Sequence[MatrixColumn]) -> Any:
+    rows = [
+        select(literal(c.visit_id, String).label("visit_id"), literal(c.form_id, String).label("form_id"),
+               literal(n, Integer).label("position"))
+        for n, c in enumerate(columns)
+    ]  # fmt: skip
+    return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("columns")
+
+
+def _has(status: str, columns: Sequence[MatrixColumn], visit: str | None) -> ColumnElement[bool]:
+    """Participants with at least one cell of ``status`` among ``columns`` (or a query not yet closed)."""
+    me = participants.c.participant_id
+    if status == "queries":
+        return exists().where(queries.c.participant_id == me, queries.c.status != "closed")
+    if status == CellState.MISSED:
+        where = [visit_records.c.participant_id == me, visit_records.c.missed_reason.is_not(None)]
+        if visit is not None:
+            where.append(visit_records.c.visit_id == visit)
+        return exists().where(*where)
+    if status == CellState.NOT_STARTED:
+        if not columns:
+            return false()
+        pairs = _pairs(columns)
+        recorded = exists().where(
+            form_records.c.participant_id == me,
+            form_records.c.form_id == pairs.c.form_id,
+            form_records.c.visit_record_id == visit_records.c.id,
+            visit_records.c.visit_id == pairs.c.visit_id,
+        )
+        missed = exists().where(
+            visit_records.c.participant_id == me,
+            visit_records.c.visit_id == pairs.c.visit_id,
+            visit_records.c.missed_reason.is_not(None),
+        )
+        return exists(select(pairs.c.position).where(~recorded, ~missed))
+    join = form_records.join(visit_records, visit_records.c.id == form_records.c.visit_record_id)
+    where = [form_records.c.participant_id == me, form_records.c.state == status]
+    if visit is not None:
+        where.append(visit_records.c.visit_id == visit)
+    return exists(select(form_records.c.id).select_from(join).where(*where))
+
+
+def _rows(session: Session, columns: Sequence[MatrixColumn], found: Sequence[Any]) -> list[MatrixRow]:
+    ids = [r.participant_id for r in found]
+    held: dict[tuple[str, str], Any] = {}
+    states: dict[tuple[str, str, str], str] = {}
+    for pid, visit_id, missed, form_id, state in session.execute(
+        select(
+            visit_records.c.participant_id,
+            visit_records.c.visit_id,
+            visit_records.c.missed_reason,
+            form_records.c.form_id,
+            form_records.c.state,
+        )
+        .select_from(visit_records.outerjoin(form_records, form_records.c.visit_record_id == visit_records.c.id))
+        .where(visit_records.c.participant_id.in_(ids), visit_records.c.unscheduled.is_(False))
+    ):
+        held[(pid, visit_id)] = missed
+        if form_id is not None:
+            states[(pid, visit_id, form_id)] = state
+    flagged: dict[tuple[str, str, str], int] = {
+        (pid, visit_id, form_id): n
+        for pid, visit_id, form_id, n in session.execute(
+            select(form_records.c.participant_id, visit_records.c.visit_id, form_records.c.form_id, func.count())
+            .select_from(
+                queries.join(form_records, form_records.c.id == queries.c.form_record_id).join(
+                    visit_records, visit_records.c.id == form_records.c.visit_record_id
+                )
+            )
+            .where(queries.c.participant_id.in_(ids), queries.c.status != "closed")
+            .group_by(form_records.c.participant_id, visit_records.c.visit_id, form_records.c.form_id)
+        )
+    }
+    per_participant: Mapping[str, int] = {
+        pid: n
+        for pid, n in session.execute(
+            select(queries.c.participant_id, func.count())
+            .where(queries.c.participant_id.in_(ids), queries.c.status != "closed")
+            .group_by(queries.c.participant_id)
+        )
+    }
+    out = []
+    for r in found:
+        cells = []
+        for c in columns:
+            key = (r.participant_id, c.visit_id, c.form_id)
+            if key in states:
+                state = CellState(states[key])
+            elif held.get((r.participant_id, c.visit_id)):
+                state = CellState.MISSED
+            else:
+                state = CellState.NOT_STARTED
+            cells.append(MatrixCell(state, flagged.get(key, 0), form_url(r.participant_id, c.visit_id, c.form_id)))
+        out.append(MatrixRow(r.participant_id, r.site, tuple(cells), per_participant.get(r.participant_id, 0)))
+    return out
+
+
+def status_matrix(
+    engine: Engine,
+    actor: UserView,
+    *,
+    search: str | None = None,
+    site: str | None = None,
+    visit: str | None = None,
+    status: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> StatusMatrix:
+    """A page of the status matrix within the actor's sites (FormError: a visit or status that is not one)."""
+    _role(actor, READERS, "read the status matrix")
+    protocol = current_protocol(engine).protocol
+    if visit is not None and visit not in {v.id for v in protocol.visits}:
+        raise FormError(f"visit: {visit!r} is not a visit of the protocol")
+    if status is not None and status not in CELL_STATES:
+        raise FormError(f"status: {status!r} is not one of {', '.join(CELL_STATES)}")
+    columns = _columns(protocol, visit)
+    query = select(participants.c.participant_id, participants.c.site).where(
+        participants.c.site.in_(site_codes(protocol, actor))
+    )
+    if site:
+        query = query.where(participants.c.site == site)
+    if search:
+        query = query.where(participants.c.participant_id.startswith(search.strip(), autoescape=True))
+    if status:
+        query = query.where(_has(status, columns, visit))
+    keys = (participants.c.enrolled_at, participants.c.participant_id)
+    with read_scope(engine) as session:
+        page = keyset_page(session, query, keys, lambda s, rows: _rows(s, columns, rows), limit=limit, cursor=cursor)
+    return StatusMatrix(columns, page)
