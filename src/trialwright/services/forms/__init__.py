@@ -7,6 +7,14 @@ bulk import, CLI), which all call here.
 from __future__ import annotations
 
 from trialwright.services.errors import FormError
+from trialwright.services.forms.casebook import (
+    Casebook,
+    CasebookForm,
+    CasebookOutcome,
+    casebook,
+    sign_casebook,
+    verify_casebook,
+)
 from trialwright.services.forms.common import (
     DATA_ENTRY,
     QUERY_ANSWERERS,
@@ -40,6 +48,9 @@ from trialwright.services.forms.visits import miss_visit, participant_schedule, 
 from trialwright.services.lock import LockState, lock_state, lock_trial, require_unlocked, unlock_trial
 
 __all__ = [
+    "Casebook",
+    "CasebookForm",
+    "CasebookOutcome",
     "DATA_ENTRY",
     "QUERY_ANSWERERS",
     "QUERY_RAISERS",
@@ -53,6 +64,7 @@ __all__ = [
     "RefusedValues",
     "VisitFormSave",
     "answer_query",
+    "casebook",
     "close_query",
     "complete_form",
     "get_form",
@@ -70,10 +82,12 @@ __all__ = [
     "require_unlocked",
     "save_form",
     "save_visit_forms",
+    "sign_casebook",
     "sign_form",
     "sign_forms",
     "unlock_form",
     "unlock_trial",
     "verify_form",
+    "verify_casebook",
     "verify_forms",
 ]

@@ -1,0 +1,199 @@
+"""A participant's casebook: every visit's forms in the protocol's order, as stored, with what each form still
+needs; the investigator signs the whole casebook with one password entry, and the monitor verifies a series of
+its forms in one action (source data verification in bulk).
+
+A signature covers exactly what was shown. Each form in the casebook carries a *seal*: a digest of its record
+version, state and stored values. The page sends back the seals it showed; at signing (or verifying) each form's
+seal is computed again inside the transaction, and a form whose seal differs (a value saved, a state changed by
+someone else since the review) is not signed but excluded with the reason, as is a form not ready (not complete,
+already signed, locked, an open query). Every form signed or verified gets its own audit entry (the same steps as
+``review.sign_forms`` and ``review.verify_forms``: ``_move``). Forms hold no allocation: the casebook shows none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.forms import FormState, Transition
+from trialwright.domain.roles import Role
+from trialwright.protocol import Protocol
+from trialwright.services.errors import FormError
+from trialwright.services.forms.common import READERS, FormView, QueryView, _role, _view
+from trialwright.services.forms.queries import list_queries
+from trialwright.services.forms.review import _move
+from trialwright.services.lock import require_unlocked
+from trialwright.services.reauth import require_password
+from trialwright.services.screening import participant_row
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import AccessPolicy, UserView
+from trialwright.store.data_tables import form_records, visit_records
+from trialwright.store.engine import session_scope
+
+__all__ = ["Casebook", "CasebookForm", "CasebookOutcome", "casebook", "seal_of", "sign_casebook", "verify_casebook"]
+
+
+@dataclass(frozen=True)
+class CasebookForm:
+    """One form of the casebook: its record (None = not started), its seal, and why it cannot be signed or
+    verified now (None = it can)."""
+
+    visit_id: str
+    visit_name: str
+    form_id: str
+    view: FormView | None
+    seal: str
+    not_signable: str | None
+    not_verifiable: str | None
+
+
+@dataclass(frozen=True)
+class Casebook:
+    """A participant's casebook: every form in order, and the participant's queries."""
+
+    participant_id: str
+    site: str
+    forms: tuple[CasebookForm, ...]
+    queries: tuple[QueryView, ...]
+
+    @property
+    def signable(self) -> tuple[CasebookForm, ...]:
+        return tuple(f for f in self.forms if f.not_signable is None)
+
+    @property
+    def verifiable(self) -> tuple[CasebookForm, ...]:
+        return tuple(f for f in self.forms if f.not_verifiable is None)
+
+
+@dataclass(frozen=True)
+class CasebookOutcome:
+    """What a casebook signing or bulk verification did: the forms it moved, and each form it left with why."""
+
+    done: tuple[FormView, ...]
+    excluded: tuple[tuple[str, str, str], ...]  # (visit, form, reason)
+
+
+def seal_of(row: Any) -> str:
+    """A form record's seal: what the reviewer saw (version, state, stored values)."""
+    text = json.dumps([row.version, row.state, json.loads(row.form_values)], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _not_signable(view: FormView | None) -> str | None:
+    if view is None:
+        return "not started"
+    if view.state is FormState.DRAFT:
+        return "not complete"
+    if view.state is FormState.SIGNED:
+        return "already signed"
+    if view.state is FormState.LOCKED:
+        return "locked"
+    if view.open_queries:
+        return f"{view.open_queries} open quer{'y' if view.open_queries == 1 else 'ies'}"
+    return None
+
+
+def _not_verifiable(view: FormView | None) -> str | None:
+    if view is None:
+        return "not started"
+    if view.state is FormState.DRAFT:
+        return "not complete"
+    if view.state is not FormState.COMPLETE:
+        return f"already {view.state.value}"
+    return None
+
+
+def _forms(session: Session, protocol: Protocol, participant_id: str) -> list[CasebookForm]:
+    visits = {r.visit_id: r for r in session.execute(
+        select(visit_records).where(visit_records.c.participant_id == participant_id)).all()}  # fmt: skip
+    rows = {(r.visit_record_id, r.form_id): r for r in session.execute(
+        select(form_records).where(form_records.c.participant_id == participant_id)).all()}  # fmt: skip
+    order = [(v.id, v.name, v.forms) for v in protocol.visits]
+    order += [(vid, r.label or vid, tuple(f for (rid, f) in rows if rid == r.id))
+              for vid, r in sorted(visits.items()) if r.unscheduled]  # fmt: skip
+    out = []
+    for visit_id, name, form_ids in order:
+        visit = visits.get(visit_id)
+        for form_id in form_ids:
+            row = rows.get((visit.id, form_id)) if visit is not None else None
+            view = None if row is None else _view(session, protocol, row, visit_id)
+            out.append(CasebookForm(visit_id, name, form_id, view, "" if row is None else seal_of(row),
+                                    _not_signable(view), _not_verifiable(view)))  # fmt: skip
+    return out
+
+
+def casebook(engine: Engine, actor: UserView, participant_id: str) -> Casebook:
+    """The participant's casebook as stored now (the blinded team's forms: no arm)."""
+    _role(actor, READERS, "read casebooks")
+    protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        participant = participant_row(session, actor, participant_id)
+        forms = _forms(session, protocol, participant_id)
+    return Casebook(participant_id, participant.site, tuple(forms),
+                    tuple(list_queries(engine, actor, participant_id=participant_id)))  # fmt: skip
+
+
+def _apply(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    reviewed: Mapping[tuple[str, str], str],
+    move: Transition,
+) -> CasebookOutcome:
+    if not reviewed:
+        raise FormError("forms: review the casebook and choose at least one form")
+    protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        require_unlocked(session)
+        participant_row(session, actor, participant_id)
+        now = {(f.visit_id, f.form_id): f for f in _forms(session, protocol, participant_id)}
+        done, excluded = [], []
+        for (visit_id, form_id), seal in reviewed.items():
+            current = now.get((visit_id, form_id))
+            if current is None:
+                excluded.append((visit_id, form_id, "not a form of this casebook"))
+                continue
+            why = current.not_signable if move is Transition.SIGN else current.not_verifiable
+            if current.seal != seal:
+                why = "changed since you reviewed it; review the casebook again"
+            if why is not None:
+                excluded.append((visit_id, form_id, why))
+                continue
+            done.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
+        return CasebookOutcome(tuple(done), tuple(excluded))
+
+
+def sign_casebook(
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    reviewed: Mapping[tuple[str, str], str],
+    *,
+    password: str,
+    policy: AccessPolicy | None = None,
+) -> CasebookOutcome:
+    """Sign every reviewed form of the casebook, ``(visit, form) -> seal`` as shown, with one password entry
+    (21 CFR 11.200(a)(1), as ``sign_forms``), in one transaction with one signature and audit entry per form.
+    A form changed since the review, or not ready, is not signed; it is listed with the reason."""
+    _role(actor, [Role.INVESTIGATOR], "sign forms")
+    if not reviewed:
+        raise FormError("forms: review the casebook and choose at least one form")
+    require_password(engine, actor.username, password, policy, purpose="sign", error=FormError,
+                     message="password: re-enter your own password to sign")  # fmt: skip
+    return _apply(engine, actor, participant_id, reviewed, Transition.SIGN)
+
+
+def verify_casebook(
+    engine: Engine, actor: UserView, participant_id: str, reviewed: Mapping[tuple[str, str], str]
+) -> CasebookOutcome:
+    """Source data verification of the chosen forms of a casebook (``(visit, form) -> seal`` as shown) in one
+    action by the monitor: one verification and audit entry per form; a form changed since the review or not
+    complete is left, with the reason."""
+    _role(actor, [Role.MONITOR], "verify forms against source")
+    return _apply(engine, actor, participant_id, reviewed, Transition.VERIFY)

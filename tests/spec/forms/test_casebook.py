@@ -1,0 +1,124 @@
+"""A participant's casebook: the investigator signs every ready form with one password entry, the monitor
+verifies forms in bulk; a form changed after the review is refused with the reason, and forms not ready are
+listed with why. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.spec.forms.conftest import TODAY
+from tests.trialfixtures import PASSWORD, Trial, who
+from trialwright.domain.forms import FormState
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services import forms as svc
+
+AT = f"{TODAY.isoformat()}T08:00+03:30"
+READY = {
+    "vitals": {"assessed_at": AT, "resp_rate": 26, "spo2": 90, "on_oxygen": True, "systolic_bp": 105, "pulse": 115,
+               "consciousness": "alert", "temperature": 38.5, "fio2": 0.5},
+    "blood_gas": {"sampled_at": AT, "pao2": 80, "fio2": 0.5, "support_mode": "conventional_oxygen"},
+    "performance": {"assessed_on": TODAY.isoformat(), "status": "3"},
+}  # fmt: skip
+
+
+def _three_complete_forms(trial: Trial, pid: str) -> None:
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    for form_id, values in READY.items():
+        svc.save_form(trial.engine, coordinator, pid, "baseline", form_id, values)
+        svc.complete_form(trial.engine, coordinator, pid, "baseline", form_id)
+    svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", {})  # a draft
+
+
+def _seals(book: svc.Casebook) -> dict[tuple[str, str], str]:
+    return {(f.visit_id, f.form_id): f.seal for f in book.signable}
+
+
+def test_the_casebook_lists_every_form_in_order_with_what_it_still_needs(trial: Trial, pid: str) -> None:
+    _three_complete_forms(trial, pid)
+    book = svc.casebook(trial.engine, who(trial, Role.INVESTIGATOR), pid)
+    protocol_forms = [(v.id, f) for v in trial_protocol_visits(trial) for f in v.forms]
+    assert [(f.visit_id, f.form_id) for f in book.forms] == protocol_forms
+    baseline = {f.form_id: f for f in book.forms if f.visit_id == "baseline"}
+    assert {k for k, f in baseline.items() if f.not_signable is None} == set(READY)
+    assert baseline["labs"].not_signable == "not complete"
+    assert baseline["demographics"].not_signable == "not started" and baseline["demographics"].view is None
+    assert baseline["vitals"].view is not None and baseline["vitals"].view.values["pulse"].value == 115
+
+
+def trial_protocol_visits(trial: Trial):  # type: ignore[no-untyped-def]
+    from trialwright.services.trial import current_protocol
+
+    return current_protocol(trial.engine).protocol.visits
+
+
+@pytest.mark.covers("REG-9")
+def test_one_password_entry_signs_every_ready_form_with_an_audit_entry_each(trial: Trial, pid: str) -> None:
+    _three_complete_forms(trial, pid)
+    investigator = who(trial, Role.INVESTIGATOR)
+    svc.verify_form(trial.engine, who(trial, Role.MONITOR), pid, "baseline", "blood_gas")
+    book = svc.casebook(trial.engine, investigator, pid)
+    with pytest.raises(svc.FormError, match="password"):
+        svc.sign_casebook(trial.engine, investigator, pid, _seals(book), password="wrong")
+    assert not audit.entries(trial.engine, action_prefix="form.signed")  # nothing signed
+    outcome = svc.sign_casebook(trial.engine, investigator, pid, _seals(book), password=PASSWORD)
+    assert sorted(v.form_id for v in outcome.done) == sorted(READY) and outcome.excluded == ()
+    assert all(v.state is FormState.SIGNED and v.signed_by == investigator.username for v in outcome.done)
+    assert all(v.signature_meaning and "legally binding" in v.signature_meaning for v in outcome.done)
+    entries = audit.entries(trial.engine, action_prefix="form.signed")
+    assert sorted(e.form or "" for e in entries) == sorted(READY)
+    assert all(e.actor == investigator.username and "legally binding" in (e.detail or "") for e in entries)
+    again = svc.casebook(trial.engine, investigator, pid)
+    assert {f.form_id: f.not_signable for f in again.forms if f.visit_id == "baseline" and f.form_id in READY} == (
+        dict.fromkeys(READY, "already signed")
+    )
+
+
+def test_a_form_changed_after_the_review_is_not_signed_and_says_why(trial: Trial, pid: str) -> None:
+    _three_complete_forms(trial, pid)
+    investigator = who(trial, Role.INVESTIGATOR)
+    seals = _seals(svc.casebook(trial.engine, investigator, pid))
+    svc.save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "vitals", {"pulse": 100},
+                  reason="re-counted")  # fmt: skip
+    outcome = svc.sign_casebook(trial.engine, investigator, pid, seals, password=PASSWORD)
+    assert sorted(v.form_id for v in outcome.done) == ["blood_gas", "performance"]
+    assert outcome.excluded == (
+        ("baseline", "vitals", "changed since you reviewed it; review the casebook again"),
+    )
+    vitals = svc.get_form(trial.engine, investigator, pid, "baseline", "vitals")
+    assert vitals is not None and vitals.state is FormState.COMPLETE and vitals.signed_by is None
+    assert sorted(e.form or "" for e in audit.entries(trial.engine, action_prefix="form.signed")) == [
+        "blood_gas", "performance"]  # fmt: skip
+
+
+def test_forms_not_ready_are_listed_with_why_and_left_unsigned(trial: Trial, pid: str) -> None:
+    _three_complete_forms(trial, pid)
+    investigator = who(trial, Role.INVESTIGATOR)
+    before = svc.casebook(trial.engine, investigator, pid)
+    svc.raise_query(trial.engine, who(trial, Role.MONITOR), pid, "source says 2", visit_id="baseline",
+                    form_id="performance", field_id="status")
+    after = svc.casebook(trial.engine, investigator, pid)
+    (performance,) = [f for f in after.forms if (f.visit_id, f.form_id) == ("baseline", "performance")]
+    assert performance.not_signable == "1 open query"
+    assert any(q.form_id == "performance" and q.status == "open" for q in after.queries)
+    labs = {(f.visit_id, f.form_id): f.seal for f in before.forms if f.form_id == "labs" and f.visit_id == "baseline"}
+    outcome = svc.sign_casebook(trial.engine, investigator, pid, {**_seals(before), **labs}, password=PASSWORD)
+    assert sorted(v.form_id for v in outcome.done) == ["blood_gas", "vitals"]
+    assert sorted(outcome.excluded) == [("baseline", "labs", "not complete"), ("baseline", "performance", "1 open query")]
+
+
+def test_the_monitor_verifies_chosen_forms_in_one_action(trial: Trial, pid: str) -> None:
+    _three_complete_forms(trial, pid)
+    monitor = who(trial, Role.MONITOR)
+    book = svc.casebook(trial.engine, monitor, pid)
+    chosen = {(f.visit_id, f.form_id): f.seal for f in book.verifiable}
+    assert set(chosen) == {("baseline", f) for f in READY}
+    with pytest.raises(svc.FormError, match="only monitor"):
+        svc.verify_casebook(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, chosen)
+    svc.sign_form(trial.engine, who(trial, Role.INVESTIGATOR), pid, "baseline", "vitals", password=PASSWORD)
+    outcome = svc.verify_casebook(trial.engine, monitor, pid, chosen)
+    assert sorted(v.form_id for v in outcome.done) == ["blood_gas", "performance"]
+    assert all(v.state is FormState.VERIFIED and v.verified_by == monitor.username for v in outcome.done)
+    assert outcome.excluded == (("baseline", "vitals", "changed since you reviewed it; review the casebook again"),)
+    assert sorted(e.form or "" for e in audit.entries(trial.engine, action_prefix="form.verified")) == [
+        "blood_gas", "performance"]  # fmt: skip
