@@ -99,12 +99,12 @@ def test_forms_not_ready_are_listed_with_why_and_left_unsigned(trial: Trial, pid
                     form_id="performance", field_id="status")
     after = svc.casebook(trial.engine, investigator, pid)
     (performance,) = [f for f in after.forms if (f.visit_id, f.form_id) == ("baseline", "performance")]
-    assert performance.not_signable == "1 open query"
+    assert performance.not_signable == "open queries"
     assert any(q.form_id == "performance" and q.status == "open" for q in after.queries)
     labs = {(f.visit_id, f.form_id): f.seal for f in before.forms if f.form_id == "labs" and f.visit_id == "baseline"}
     outcome = svc.sign_casebook(trial.engine, investigator, pid, {**_seals(before), **labs}, password=PASSWORD)
     assert sorted(v.form_id for v in outcome.done) == ["blood_gas", "vitals"]
-    assert sorted(outcome.excluded) == [("baseline", "labs", "not complete"), ("baseline", "performance", "1 open query")]
+    assert sorted(outcome.excluded) == [("baseline", "labs", "not complete"), ("baseline", "performance", "open queries")]
 
 
 def test_the_monitor_verifies_chosen_forms_in_one_action(trial: Trial, pid: str) -> None:
@@ -122,3 +122,15 @@ def test_the_monitor_verifies_chosen_forms_in_one_action(trial: Trial, pid: str)
     assert outcome.excluded == (("baseline", "vitals", "changed since you reviewed it; review the casebook again"),)
     assert sorted(e.form or "" for e in audit.entries(trial.engine, action_prefix="form.verified")) == [
         "blood_gas", "performance"]  # fmt: skip
+
+
+def test_a_change_that_moves_a_derived_value_on_another_form_changes_that_form_too(trial: Trial, pid: str) -> None:
+    """The PRIEST score on the vital signs reads the performance status: the signature covers it as shown."""
+    _three_complete_forms(trial, pid)
+    investigator = who(trial, Role.INVESTIGATOR)
+    seals = _seals(svc.casebook(trial.engine, investigator, pid))
+    svc.save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "performance", {"status": "2"},
+                  reason="source says 2")  # fmt: skip
+    outcome = svc.sign_casebook(trial.engine, investigator, pid, seals, password=PASSWORD)
+    assert [v.form_id for v in outcome.done] == ["blood_gas"]
+    assert sorted(f for _, f, _ in outcome.excluded) == ["performance", "vitals"]

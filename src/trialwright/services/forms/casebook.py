@@ -95,7 +95,7 @@ def _not_signable(view: FormView | None) -> str | None:
     if view.state is FormState.LOCKED:
         return "locked"
     if view.open_queries:
-        return f"{view.open_queries} open quer{'y' if view.open_queries == 1 else 'ies'}"
+        return "open queries"
     return None
 
 
