@@ -134,3 +134,52 @@ def test_a_change_that_moves_a_derived_value_on_another_form_changes_that_form_t
     outcome = svc.sign_casebook(trial.engine, investigator, pid, seals, password=PASSWORD)
     assert [v.form_id for v in outcome.done] == ["blood_gas"]
     assert sorted(f for _, f, _ in outcome.excluded) == ["performance", "vitals"]
+
+
+def test_field_verification_is_audited_and_the_form_is_verified_when_every_required_field_is(
+    trial: Trial, pid: str
+) -> None:
+    _three_complete_forms(trial, pid)
+    monitor = who(trial, Role.MONITOR)
+    book = svc.casebook(trial.engine, monitor, pid)
+    (gas,) = [f for f in book.forms if (f.visit_id, f.form_id) == ("baseline", "blood_gas")]
+    required = svc.verification_fields(trial_protocol(trial), "blood_gas")
+    # Independently: the blood gas form's required fields that are entered, not derived.
+    assert set(required) == {f.id for f in trial_protocol(trial).form("blood_gas").fields
+                             if f.required and f.derived is None}  # fmt: skip
+    assert len(required) >= 2
+    first, rest = required[:1], required[1:]
+    partly = svc.verify_casebook(trial.engine, monitor, pid, {}, fields={("baseline", "blood_gas"): (gas.seal, first)})
+    assert partly.fields == tuple(("baseline", "blood_gas", f) for f in first) and partly.done == ()
+    (entry,) = audit.entries(trial.engine, action_prefix="form.field_verified")
+    assert (entry.actor, entry.form, entry.field) == (monitor.username, "blood_gas", first[0])
+    again = svc.casebook(trial.engine, monitor, pid)
+    (gas,) = [f for f in again.forms if (f.visit_id, f.form_id) == ("baseline", "blood_gas")]
+    assert gas.verified_fields == frozenset(first) and gas.view is not None and gas.view.state is FormState.COMPLETE
+    whole = svc.verify_casebook(trial.engine, monitor, pid, {}, fields={("baseline", "blood_gas"): (gas.seal, rest)})
+    assert [(v.form_id, v.state) for v in whole.done] == [("blood_gas", FormState.VERIFIED)]
+    assert len(audit.entries(trial.engine, action_prefix="form.field_verified")) == len(required)
+    assert [e.form for e in audit.entries(trial.engine, action_prefix="form.verified")] == ["blood_gas"]
+
+
+def test_a_field_verification_stands_only_while_the_field_holds_the_value_verified(trial: Trial, pid: str) -> None:
+    _three_complete_forms(trial, pid)
+    monitor = who(trial, Role.MONITOR)
+    (perf,) = [f for f in svc.casebook(trial.engine, monitor, pid).forms
+               if (f.visit_id, f.form_id) == ("baseline", "performance")]  # fmt: skip
+    svc.verify_casebook(trial.engine, monitor, pid, {}, fields={("baseline", "performance"): (perf.seal, ["status"])})
+    svc.save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "performance", {"status": "2"},
+                  reason="source says 2")  # fmt: skip
+    (perf,) = [f for f in svc.casebook(trial.engine, monitor, pid).forms
+               if (f.visit_id, f.form_id) == ("baseline", "performance")]  # fmt: skip
+    assert "status" not in perf.verified_fields
+    stale = svc.verify_casebook(trial.engine, monitor, pid, {}, fields={("baseline", "performance"): ("old", ["status"])})
+    assert stale.fields == () and stale.excluded == (
+        ("baseline", "performance", "changed since you reviewed it; review the casebook again"),
+    )
+
+
+def trial_protocol(trial: Trial):  # type: ignore[no-untyped-def]
+    from trialwright.services.trial import current_protocol
+
+    return current_protocol(trial.engine).protocol

@@ -13,6 +13,7 @@ from trialwright.services.forms.casebook import (
     CasebookOutcome,
     casebook,
     sign_casebook,
+    verification_fields,
     verify_casebook,
 )
 from trialwright.services.forms.common import (
@@ -88,6 +89,7 @@ __all__ = [
     "unlock_form",
     "unlock_trial",
     "verify_form",
+    "verification_fields",
     "verify_casebook",
     "verify_forms",
 ]

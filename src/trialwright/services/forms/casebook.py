@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +33,20 @@ from trialwright.services.reauth import require_password
 from trialwright.services.screening import participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
-from trialwright.store.data_tables import form_records, visit_records
+from trialwright.services import audit, clock
+from trialwright.store.data_tables import field_verifications, form_records, visit_records
 from trialwright.store.engine import session_scope
 
-__all__ = ["Casebook", "CasebookForm", "CasebookOutcome", "casebook", "seal_of", "sign_casebook", "verify_casebook"]
+__all__ = [
+    "Casebook",
+    "CasebookForm",
+    "CasebookOutcome",
+    "casebook",
+    "seal_of",
+    "sign_casebook",
+    "verification_fields",
+    "verify_casebook",
+]
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class CasebookForm:
     seal: str
     not_signable: str | None
     not_verifiable: str | None
+    verified_fields: frozenset[str] = frozenset()  # fields whose source data verification still stands
 
 
 @dataclass(frozen=True)
@@ -77,12 +88,24 @@ class CasebookOutcome:
 
     done: tuple[FormView, ...]
     excluded: tuple[tuple[str, str, str], ...]  # (visit, form, reason)
+    fields: tuple[tuple[str, str, str], ...] = ()  # (visit, form, field) verified by field
 
 
 def seal_of(row: Any) -> str:
     """A form record's seal: what the reviewer saw (version, state, stored values)."""
     text = json.dumps([row.version, row.state, json.loads(row.form_values)], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _value_text(row: Any, field_id: str) -> str | None:
+    """The field's stored value as the canonical JSON a field verification keeps (None: nothing stored)."""
+    value = json.loads(row.form_values).get(field_id)
+    return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def verification_fields(protocol: Protocol, form_id: str) -> tuple[str, ...]:
+    """The fields whose verification makes a form verified: every required field that is entered (not derived)."""
+    return tuple(f.id for f in protocol.form(form_id).fields if f.required and f.derived is None)
 
 
 def _not_signable(view: FormView | None) -> str | None:
@@ -117,6 +140,12 @@ def _forms(session: Session, protocol: Protocol, participant_id: str) -> list[Ca
     order = [(v.id, v.name, v.forms) for v in protocol.visits]
     order += [(vid, r.label or vid, tuple(f for (rid, f) in rows if rid == r.id))
               for vid, r in sorted(visits.items()) if r.unscheduled]  # fmt: skip
+    standing: dict[int, set[str]] = {}
+    by_id = {r.id: r for r in rows.values()}
+    for v in session.execute(select(field_verifications).where(
+            field_verifications.c.form_record_id.in_(list(by_id)))).all():  # fmt: skip
+        if _value_text(by_id[v.form_record_id], v.field) == v.verified_value:
+            standing.setdefault(v.form_record_id, set()).add(v.field)
     out = []
     for visit_id, name, form_ids in order:
         visit = visits.get(visit_id)
@@ -124,7 +153,8 @@ def _forms(session: Session, protocol: Protocol, participant_id: str) -> list[Ca
             row = rows.get((visit.id, form_id)) if visit is not None else None
             view = None if row is None else _view(session, protocol, row, visit_id)
             out.append(CasebookForm(visit_id, name, form_id, view, "" if row is None else seal_of(row),
-                                    _not_signable(view), _not_verifiable(view)))  # fmt: skip
+                                    _not_signable(view), _not_verifiable(view),
+                                    frozenset(standing.get(row.id, ())) if row is not None else frozenset()))  # fmt: skip
     return out
 
 
@@ -145,16 +175,55 @@ def _apply(
     participant_id: str,
     reviewed: Mapping[tuple[str, str], str],
     move: Transition,
+    fields: Mapping[tuple[str, str], tuple[str, Sequence[str]]] | None = None,
 ) -> CasebookOutcome:
-    if not reviewed:
+    if not reviewed and not fields:
         raise FormError("forms: review the casebook and choose at least one form")
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         require_unlocked(session)
-        participant_row(session, actor, participant_id)
+        participant = participant_row(session, actor, participant_id)
         now = {(f.visit_id, f.form_id): f for f in _forms(session, protocol, participant_id)}
-        done, excluded = [], []
+        done: list[FormView] = []
+        excluded: list[tuple[str, str, str]] = []
+        verified: list[tuple[str, str, str]] = []
+        for (visit_id, form_id), (seal, field_ids) in (fields or {}).items():
+            current = now.get((visit_id, form_id))
+            why = "not a form of this casebook" if current is None else current.not_verifiable
+            if current is not None and current.seal != seal:
+                why = "changed since you reviewed it; review the casebook again"
+            entered = {f.id for f in protocol.form(form_id).fields if f.derived is None} if current else set()
+            unknown = sorted(set(field_ids) - entered)
+            if why is None and unknown:
+                why = f"not a field of this form that is entered: {', '.join(unknown)}"
+            if why is not None or current is None or current.view is None:
+                excluded.append((visit_id, form_id, why or "not started"))
+                continue
+            record = current.view.id
+            row = session.execute(select(form_records).where(form_records.c.id == record)).one()
+            standing = set(current.verified_fields)
+            for field_id in field_ids:
+                value = _value_text(row, field_id)
+                if value is None:
+                    excluded.append((visit_id, form_id, f"{field_id}: nothing is stored to verify"))
+                    continue
+                session.execute(field_verifications.delete().where(
+                    field_verifications.c.form_record_id == record, field_verifications.c.field == field_id))  # fmt: skip
+                session.execute(field_verifications.insert().values(
+                    form_record_id=record, field=field_id, verified_value=value, verified_at=clock.now(),
+                    verified_by=actor.username))  # fmt: skip
+                audit.record(session, actor=actor.username, role=actor.role.value, site=participant.site,
+                             participant=participant_id, form=form_id, field=field_id,
+                             action="form.field_verified", new_value=json.loads(value),
+                             detail={"visit": visit_id})  # fmt: skip
+                standing.add(field_id)
+                verified.append((visit_id, form_id, field_id))
+            if set(verification_fields(protocol, form_id)) <= standing:  # every required field: the form
+                done.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
+        rolled_up = {(v.visit_id, v.form_id) for v in done}
         for (visit_id, form_id), seal in reviewed.items():
+            if (visit_id, form_id) in rolled_up:
+                continue
             current = now.get((visit_id, form_id))
             if current is None:
                 excluded.append((visit_id, form_id, "not a form of this casebook"))
@@ -166,7 +235,7 @@ def _apply(
                 excluded.append((visit_id, form_id, why))
                 continue
             done.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
-        return CasebookOutcome(tuple(done), tuple(excluded))
+        return CasebookOutcome(tuple(done), tuple(excluded), tuple(verified))
 
 
 def sign_casebook(
@@ -190,10 +259,18 @@ def sign_casebook(
 
 
 def verify_casebook(
-    engine: Engine, actor: UserView, participant_id: str, reviewed: Mapping[tuple[str, str], str]
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    reviewed: Mapping[tuple[str, str], str],
+    *,
+    fields: Mapping[tuple[str, str], tuple[str, Sequence[str]]] | None = None,
 ) -> CasebookOutcome:
-    """Source data verification of the chosen forms of a casebook (``(visit, form) -> seal`` as shown) in one
-    action by the monitor: one verification and audit entry per form; a form changed since the review or not
-    complete is left, with the reason."""
+    """Source data verification in one action by the monitor, in one transaction: the chosen forms of a
+    casebook (``(visit, form) -> seal`` as shown), one verification and audit entry per form; and, by field,
+    ``(visit, form) -> (seal, fields)``: each field's verification is kept with the value it verified and
+    audited (``form.field_verified``), and the form is verified once every required entered field stands
+    verified (``verification_fields``). A verification stands while the field holds the value verified. A form
+    changed since the review or not complete is left, with the reason."""
     _role(actor, [Role.MONITOR], "verify forms against source")
-    return _apply(engine, actor, participant_id, reviewed, Transition.VERIFY)
+    return _apply(engine, actor, participant_id, reviewed, Transition.VERIFY, fields)
