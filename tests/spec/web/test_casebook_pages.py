@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from tests.spec.forms.conftest import enrolled_ten_days_ago, randomized_days_ago
-from tests.spec.forms.test_casebook import READY
+from tests.spec.forms.test_casebook import READY, trial_protocol
 from tests.spec.web.conftest import csrf_of
 from tests.spec.web.test_blinded_crawl import ARM_SECRETS
 from tests.spec.web.test_randomization_pages import as_role
@@ -66,13 +66,22 @@ def test_the_monitor_verifies_in_bulk_and_sees_no_arm(app, trial: Trial) -> None
         page = monitor.get(url)
         assert page.status_code == 200
         assert [s for s in ARM_SECRETS if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", page.text)] == []
-        chosen = _chosen(page.text)
-        assert len(chosen) == 3
-        done = monitor.post(f"{url}/verify", data={"csrf_token": csrf_of(page.text), "form": chosen})
+        assert _chosen(page.text) == []  # a verification is chosen, never pre-chosen
+        chosen = re.findall(r'name="form" value="([^"]+)"', page.text)
+        assert sorted(c.split("|")[1] for c in chosen) == sorted(READY)
+        # Two forms as a whole; the blood gas field by field (every required field: the form is verified).
+        gas = re.findall(r'name="field" value="(baseline\|blood_gas\|[^"]+)"', page.text)
+        required = svc.verification_fields(trial_protocol(trial), "blood_gas")
+        picked = [g for g in gas if g.rsplit("|", 1)[1] in required]
+        assert len(picked) == len(required)
+        whole = [c for c in chosen if "|blood_gas|" not in c]
+        done = monitor.post(f"{url}/verify", data={"csrf_token": csrf_of(page.text), "form": whole, "field": picked})
         assert done.status_code == 200 and done.text.count('data-testid="done"') == 3
+        assert done.text.count('data-testid="field-verified-baseline-blood_gas-') == len(required)
         assert not [s for s in ARM_SECRETS if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", done.text)]
         assert monitor.post(f"{url}/sign", data={"csrf_token": csrf_of(page.text), "form": chosen}).status_code == 403
     assert sorted(e.form or "" for e in audit.entries(trial.engine, action_prefix="form.verified")) == sorted(READY)
+    assert len(audit.entries(trial.engine, action_prefix="form.field_verified")) == len(required)
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         page = coord.get(url)
         assert page.status_code == 200 and 'name="form"' not in page.text  # reads it; neither signs nor verifies

@@ -34,6 +34,16 @@ def reviewed_forms(chosen: list[str]) -> dict[tuple[str, str], str]:
     return out
 
 
+def reviewed_fields(chosen: list[str]) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """The fields the monitor chose, each sent as ``visit|form|seal|field``, by form."""
+    out: dict[tuple[str, str], tuple[str, list[str]]] = {}
+    for item in chosen:
+        visit_id, form_id, seal, field_id = ([*item.split("|", 3), "", "", ""])[:4]
+        if visit_id and form_id and field_id:
+            out.setdefault((visit_id, form_id), (seal, []))[1].append(field_id)
+    return out
+
+
 def _page(
     request: Request,
     page: Page,
@@ -96,10 +106,12 @@ def sign_casebook(
 def verify_casebook(
     request: Request, page: MonitorPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
     participant_id: str, form: Annotated[list[str] | None, Form()] = None,
+    field: Annotated[list[str] | None, Form()] = None,
 ) -> Response:  # fmt: skip
     assert page.user is not None
     try:
-        outcome = svc.verify_casebook(engine, page.user, participant_id, reviewed_forms(form or []))
+        outcome = svc.verify_casebook(engine, page.user, participant_id, reviewed_forms(form or []),
+                                      fields=reviewed_fields(field or []))  # fmt: skip
     except NotFound:
         return _page(request, page, engine, protocol, participant_id)
     except svc.FormError as exc:
