@@ -82,9 +82,7 @@ def test_a_form_changed_after_the_review_is_not_signed_and_says_why(trial: Trial
                   reason="re-counted")  # fmt: skip
     outcome = svc.sign_casebook(trial.engine, investigator, pid, seals, password=PASSWORD)
     assert sorted(v.form_id for v in outcome.done) == ["blood_gas", "performance"]
-    assert outcome.excluded == (
-        ("baseline", "vitals", "changed since you reviewed it; review the casebook again"),
-    )
+    assert outcome.excluded == (("baseline", "vitals", "changed since you reviewed it; review the casebook again"),)
     vitals = svc.get_form(trial.engine, investigator, pid, "baseline", "vitals")
     assert vitals is not None and vitals.state is FormState.COMPLETE and vitals.signed_by is None
     assert sorted(e.form or "" for e in audit.entries(trial.engine, action_prefix="form.signed")) == [
@@ -95,8 +93,15 @@ def test_forms_not_ready_are_listed_with_why_and_left_unsigned(trial: Trial, pid
     _three_complete_forms(trial, pid)
     investigator = who(trial, Role.INVESTIGATOR)
     before = svc.casebook(trial.engine, investigator, pid)
-    svc.raise_query(trial.engine, who(trial, Role.MONITOR), pid, "source says 2", visit_id="baseline",
-                    form_id="performance", field_id="status")
+    svc.raise_query(
+        trial.engine,
+        who(trial, Role.MONITOR),
+        pid,
+        "source says 2",
+        visit_id="baseline",
+        form_id="performance",
+        field_id="status",
+    )
     after = svc.casebook(trial.engine, investigator, pid)
     (performance,) = [f for f in after.forms if (f.visit_id, f.form_id) == ("baseline", "performance")]
     assert performance.not_signable == "open queries"
@@ -104,7 +109,10 @@ def test_forms_not_ready_are_listed_with_why_and_left_unsigned(trial: Trial, pid
     labs = {(f.visit_id, f.form_id): f.seal for f in before.forms if f.form_id == "labs" and f.visit_id == "baseline"}
     outcome = svc.sign_casebook(trial.engine, investigator, pid, {**_seals(before), **labs}, password=PASSWORD)
     assert sorted(v.form_id for v in outcome.done) == ["blood_gas", "vitals"]
-    assert sorted(outcome.excluded) == [("baseline", "labs", "not complete"), ("baseline", "performance", "open queries")]
+    assert sorted(outcome.excluded) == [
+        ("baseline", "labs", "not complete"),
+        ("baseline", "performance", "open queries"),
+    ]
 
 
 def test_the_monitor_verifies_chosen_forms_in_one_action(trial: Trial, pid: str) -> None:
@@ -173,7 +181,9 @@ def test_a_field_verification_stands_only_while_the_field_holds_the_value_verifi
     (perf,) = [f for f in svc.casebook(trial.engine, monitor, pid).forms
                if (f.visit_id, f.form_id) == ("baseline", "performance")]  # fmt: skip
     assert "status" not in perf.verified_fields
-    stale = svc.verify_casebook(trial.engine, monitor, pid, {}, fields={("baseline", "performance"): ("old", ["status"])})
+    stale = svc.verify_casebook(
+        trial.engine, monitor, pid, {}, fields={("baseline", "performance"): ("old", ["status"])}
+    )
     assert stale.fields == () and stale.excluded == (
         ("baseline", "performance", "changed since you reviewed it; review the casebook again"),
     )
@@ -183,3 +193,37 @@ def trial_protocol(trial: Trial):  # type: ignore[no-untyped-def]
     from trialwright.services.trial import current_protocol
 
     return current_protocol(trial.engine).protocol
+
+
+def test_the_casebook_through_the_api(trial: Trial, pid: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.trialfixtures import username
+    from trialwright.services.users import issue_token
+    from trialwright.settings import Settings
+    from trialwright.web.app import create_app
+
+    def bearer(role: Role) -> dict[str, str]:
+        token, _ = issue_token(trial.engine, username(role), name="t", actor="test")
+        return {"Authorization": f"Bearer {token}"}
+
+    _three_complete_forms(trial, pid)
+    url = f"/api/v1/participants/{pid}/casebook"
+    inv, monitor = bearer(Role.INVESTIGATOR), bearer(Role.MONITOR)
+    with TestClient(create_app(Settings(database_url=trial.url))) as api:
+        book = api.get(url, headers=monitor).json()
+        ready = [f for f in book["forms"] if f["not_verifiable"] is None]
+        assert sorted(f["form_id"] for f in ready) == sorted(READY)
+        reviewed = [{"visit_id": f["visit_id"], "form_id": f["form_id"], "seal": f["seal"]} for f in ready]
+        gas = next(r for r in reviewed if r["form_id"] == "blood_gas")
+        verified = api.post(f"{url}/verify", headers=monitor, json={"forms": [gas]})
+        assert [f["state"] for f in verified.json()["done"]] == ["verified"]
+        assert api.post(f"{url}/verify", headers=inv, json={"forms": [gas]}).status_code == 403
+        stale = [{**r, "seal": "old"} if r["form_id"] == "performance" else r for r in reviewed]
+        signed = api.post(f"{url}/sign", headers=inv, json={"forms": stale, "password": PASSWORD})
+        assert signed.status_code == 200
+        assert sorted(f["form_id"] for f in signed.json()["done"]) == ["blood_gas", "vitals"]
+        assert signed.json()["excluded"] == [{"visit_id": "baseline", "form_id": "performance",
+                                              "reason": "changed since you reviewed it; review the casebook again"}]  # fmt: skip
+        wrong = api.post(f"{url}/sign", headers=inv, json={"forms": reviewed, "password": "nope"})
+        assert wrong.status_code == 422 and "password" in wrong.json()["detail"][0]["rule"]

@@ -49,13 +49,13 @@ from trialwright.services.forms.visits import miss_visit, participant_schedule, 
 from trialwright.services.lock import LockState, lock_state, lock_trial, require_unlocked, unlock_trial
 
 __all__ = [
-    "Casebook",
-    "CasebookForm",
-    "CasebookOutcome",
     "DATA_ENTRY",
     "QUERY_ANSWERERS",
     "QUERY_RAISERS",
     "READERS",
+    "Casebook",
+    "CasebookForm",
+    "CasebookOutcome",
     "FormError",
     "FormView",
     "ImportReport",
@@ -88,8 +88,8 @@ __all__ = [
     "sign_forms",
     "unlock_form",
     "unlock_trial",
-    "verify_form",
     "verification_fields",
     "verify_casebook",
+    "verify_form",
     "verify_forms",
 ]

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.forms import FormState, Transition
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
+from trialwright.services import audit, clock
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import READERS, FormView, QueryView, _role, _view
 from trialwright.services.forms.queries import list_queries
@@ -33,7 +34,6 @@ from trialwright.services.reauth import require_password
 from trialwright.services.screening import participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
-from trialwright.services import audit, clock
 from trialwright.store.data_tables import field_verifications, form_records, visit_records
 from trialwright.store.engine import session_scope
 
@@ -137,7 +137,7 @@ def _forms(session: Session, protocol: Protocol, participant_id: str) -> list[Ca
         select(visit_records).where(visit_records.c.participant_id == participant_id)).all()}  # fmt: skip
     rows = {(r.visit_record_id, r.form_id): r for r in session.execute(
         select(form_records).where(form_records.c.participant_id == participant_id)).all()}  # fmt: skip
-    order = [(v.id, v.name, v.forms) for v in protocol.visits]
+    order: list[tuple[str, str, Sequence[str]]] = [(v.id, v.name, v.forms) for v in protocol.visits]
     order += [(vid, r.label or vid, tuple(f for (rid, f) in rows if rid == r.id))
               for vid, r in sorted(visits.items()) if r.unscheduled]  # fmt: skip
     standing: dict[int, set[str]] = {}
@@ -152,9 +152,10 @@ def _forms(session: Session, protocol: Protocol, participant_id: str) -> list[Ca
         for form_id in form_ids:
             row = rows.get((visit.id, form_id)) if visit is not None else None
             view = None if row is None else _view(session, protocol, row, visit_id)
-            out.append(CasebookForm(visit_id, name, form_id, view, "" if row is None else seal_of(row),
-                                    _not_signable(view), _not_verifiable(view),
-                                    frozenset(standing.get(row.id, ())) if row is not None else frozenset()))  # fmt: skip
+            seal = "" if row is None else seal_of(row)
+            fields = frozenset[str]() if row is None else frozenset(standing.get(row.id, []))
+            out.append(CasebookForm(visit_id, name, form_id, view, seal, _not_signable(view), _not_verifiable(view),
+                                    fields))  # fmt: skip
     return out
 
 
@@ -207,8 +208,8 @@ def _apply(
                 if value is None:
                     excluded.append((visit_id, form_id, f"{field_id}: nothing is stored to verify"))
                     continue
-                session.execute(field_verifications.delete().where(
-                    field_verifications.c.form_record_id == record, field_verifications.c.field == field_id))  # fmt: skip
+                this = (field_verifications.c.form_record_id == record) & (field_verifications.c.field == field_id)
+                session.execute(field_verifications.delete().where(this))
                 session.execute(field_verifications.insert().values(
                     form_record_id=record, field=field_id, verified_value=value, verified_at=clock.now(),
                     verified_by=actor.username))  # fmt: skip
