@@ -219,6 +219,11 @@ def test_the_casebook_through_the_api(trial: Trial, pid: str) -> None:
         verified = api.post(f"{url}/verify", headers=monitor, json={"forms": [gas]})
         assert [f["state"] for f in verified.json()["done"]] == ["verified"]
         assert api.post(f"{url}/verify", headers=inv, json={"forms": [gas]}).status_code == 403
+        # The verification changed the blood gas form's state: the investigator reads the casebook as it is now.
+        book = api.get(url, headers=inv).json()
+        reviewed = [{"visit_id": f["visit_id"], "form_id": f["form_id"], "seal": f["seal"]}
+                    for f in book["forms"] if f["not_signable"] is None]  # fmt: skip
+        assert sorted(r["form_id"] for r in reviewed) == sorted(READY)
         stale = [{**r, "seal": "old"} if r["form_id"] == "performance" else r for r in reviewed]
         signed = api.post(f"{url}/sign", headers=inv, json={"forms": stale, "password": PASSWORD})
         assert signed.status_code == 200
