@@ -228,7 +228,7 @@ def test_the_casebook_through_the_api(trial: Trial, pid: str) -> None:
         signed = api.post(f"{url}/sign", headers=inv, json={"forms": stale, "password": PASSWORD})
         assert signed.status_code == 200
         assert sorted(f["form_id"] for f in signed.json()["done"]) == ["blood_gas", "vitals"]
-        assert signed.json()["excluded"] == [{"visit_id": "baseline", "form_id": "performance",
-                                              "reason": "changed since you reviewed it; review the casebook again"}]  # fmt: skip
+        changed = "changed since you reviewed it; review the casebook again"
+        assert signed.json()["excluded"] == [{"visit_id": "baseline", "form_id": "performance", "reason": changed}]
         wrong = api.post(f"{url}/sign", headers=inv, json={"forms": reviewed, "password": "nope"})
         assert wrong.status_code == 422 and "password" in wrong.json()["detail"][0]["rule"]
