@@ -189,6 +189,71 @@ def sign(
                        policy=policy))  # fmt: skip
 
 
+class ReviewedForm(BaseModel):
+    """A form of the casebook as it was reviewed: its ``seal`` from the casebook read."""
+
+    visit_id: str
+    form_id: str
+    seal: str
+
+
+class CasebookVerifyIn(BaseModel):
+    """The casebook's forms to verify, each with the seal it was reviewed with."""
+
+    forms: list[ReviewedForm]
+
+
+class CasebookSignIn(CasebookVerifyIn):
+    """The casebook's forms to sign, each with the seal it was reviewed with, and the signer's password."""
+
+    password: str
+
+
+def _casebook_form(item: svc.CasebookForm) -> dict[str, Any]:
+    return {
+        "visit_id": item.visit_id,
+        "form_id": item.form_id,
+        "seal": item.seal,
+        "not_signable": item.not_signable,
+        "not_verifiable": item.not_verifiable,
+        "form": None if item.view is None else _form(item.view),
+    }
+
+
+def _outcome(outcome: svc.CasebookOutcome) -> dict[str, Any]:
+    return {
+        "done": [_form(v) for v in outcome.done],
+        "excluded": [{"visit_id": v, "form_id": f, "reason": why} for v, f, why in outcome.excluded],
+    }
+
+
+@router.get("/participants/{participant_id}/casebook")
+def casebook(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
+    """The participant's casebook: every form in the protocol's order as stored, with its ``seal`` (send it back
+    to sign or verify exactly what was read) and why it cannot be signed or verified now (null: it can)."""
+    book = _call(svc.casebook, engine, user, participant_id)
+    return {"participant_id": book.participant_id, "site": book.site,
+            "forms": [_casebook_form(f) for f in book.forms]}  # fmt: skip
+
+
+@router.post("/participants/{participant_id}/casebook/sign")
+def sign_casebook(
+    participant_id: str, body: CasebookSignIn, user: Investigator, engine: EngineDep, policy: ApiReentry
+) -> dict[str, Any]:
+    """Sign the reviewed forms of the casebook with one password entry; a form changed since its seal was read,
+    or not ready, is left and listed with the reason."""
+    reviewed = {(f.visit_id, f.form_id): f.seal for f in body.forms}
+    return _outcome(_call(svc.sign_casebook, engine, user, participant_id, reviewed, password=body.password,
+                          policy=policy))  # fmt: skip
+
+
+@router.post("/participants/{participant_id}/casebook/verify")
+def verify_casebook(participant_id: str, body: CasebookVerifyIn, user: Monitor, engine: EngineDep) -> dict[str, Any]:
+    """Source data verification of the reviewed forms of the casebook in one action (monitor)."""
+    reviewed = {(f.visit_id, f.form_id): f.seal for f in body.forms}
+    return _outcome(_call(svc.verify_casebook, engine, user, participant_id, reviewed))
+
+
 @router.post(FORM + "/lock")
 def lock(participant_id: str, visit_id: str, form_id: str, user: Manager, engine: EngineDep) -> dict[str, Any]:
     """Lock one form (data manager)."""

@@ -153,7 +153,7 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     **_each("visit.held visit.missed", _visible("old_value new_value visit label reason")),
     **_each(
         "form.value_entered form.value_changed form.value_derived form.completed form.verified form.signed "
-        "form.reopened form.locked form.unlocked form.signature_voided form.verification_voided",
+        "form.reopened form.locked form.unlocked form.signature_voided form.verification_voided form.field_verified",
         _FORM,
     ),
     "form.bulk_import": _visible("rows saved rejected"),

@@ -12,7 +12,7 @@ from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.tables import metadata
 
-__all__ = ["form_records", "queries", "soft_locks", "trial_locks", "visit_records"]
+__all__ = ["field_verifications", "form_records", "queries", "soft_locks", "trial_locks", "visit_records"]
 
 #: A visit as held (or missed) for one participant; unscheduled visits too.
 visit_records = Table(
@@ -53,6 +53,21 @@ form_records = Table(
     Column("locked_at", UTCDateTime(), nullable=True),
     Column("locked_by", String(64), nullable=True),
     UniqueConstraint("visit_record_id", "form_id", name="uq_form_records_visit_form"),
+)
+
+#: Source data verification of one field of one form by the monitor: the stored value it verified (the field's
+#: stored JSON). It stands while the field still holds that value; a form is verified when every required field
+#: stands verified (``services/forms/casebook.py``). Re-verifying a field replaces its row; the trail is the audit.
+field_verifications = Table(
+    "field_verifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("form_record_id", Integer, ForeignKey("form_records.id"), nullable=False, index=True),
+    Column("field", String(64), nullable=False),
+    Column("verified_value", Text, nullable=False),
+    Column("verified_at", UTCDateTime(), nullable=False),
+    Column("verified_by", String(64), nullable=False),
+    UniqueConstraint("form_record_id", "field", name="uq_field_verifications_form_field"),
 )
 
 #: A data query: raised automatically (soft limit, data check) or by hand; answered; closed.

@@ -7,6 +7,15 @@ bulk import, CLI), which all call here.
 from __future__ import annotations
 
 from trialwright.services.errors import FormError
+from trialwright.services.forms.casebook import (
+    Casebook,
+    CasebookForm,
+    CasebookOutcome,
+    casebook,
+    sign_casebook,
+    verification_fields,
+    verify_casebook,
+)
 from trialwright.services.forms.common import (
     DATA_ENTRY,
     QUERY_ANSWERERS,
@@ -44,6 +53,9 @@ __all__ = [
     "QUERY_ANSWERERS",
     "QUERY_RAISERS",
     "READERS",
+    "Casebook",
+    "CasebookForm",
+    "CasebookOutcome",
     "FormError",
     "FormView",
     "ImportReport",
@@ -53,6 +65,7 @@ __all__ = [
     "RefusedValues",
     "VisitFormSave",
     "answer_query",
+    "casebook",
     "close_query",
     "complete_form",
     "get_form",
@@ -70,10 +83,13 @@ __all__ = [
     "require_unlocked",
     "save_form",
     "save_visit_forms",
+    "sign_casebook",
     "sign_form",
     "sign_forms",
     "unlock_form",
     "unlock_trial",
+    "verification_fields",
+    "verify_casebook",
     "verify_form",
     "verify_forms",
 ]

@@ -1,7 +1,7 @@
 """E-mail notifications (issue 24): each account's e-mail address, and the outbox of messages to send.
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-04
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from trialwright.store.coltypes import UTCDateTime
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,119 @@
+"""The casebook page: a participant's forms in order as stored, with their states, queries and what each still
+needs; the investigator signs the casebook with one password entry, the monitor verifies chosen forms in one
+action. Every change goes through ``trialwright.services.forms`` (``sign_casebook``, ``verify_casebook``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from trialwright.domain.roles import Role
+from trialwright.protocol import Protocol
+from trialwright.services import forms as svc
+from trialwright.services.screening import NotFound
+from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
+from trialwright.web.templating import Page, render_page
+
+router = APIRouter()
+ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
+InvestigatorPage = Annotated[Page, Depends(require_roles(Role.INVESTIGATOR))]
+MonitorPage = Annotated[Page, Depends(require_roles(Role.MONITOR))]
+_URL = "/data/casebook/{participant_id}"
+
+
+def reviewed_forms(chosen: list[str]) -> dict[tuple[str, str], str]:
+    """The forms the page showed and the person chose, each sent as ``visit|form|seal``."""
+    out: dict[tuple[str, str], str] = {}
+    for item in chosen:
+        visit_id, _, rest = item.partition("|")
+        form_id, _, seal = rest.partition("|")
+        if visit_id and form_id:
+            out[(visit_id, form_id)] = seal
+    return out
+
+
+def reviewed_fields(chosen: list[str]) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """The fields the monitor chose, each sent as ``visit|form|seal|field``, by form."""
+    out: dict[tuple[str, str], tuple[str, list[str]]] = {}
+    for item in chosen:
+        visit_id, form_id, seal, field_id = ([*item.split("|", 3), "", "", ""])[:4]
+        if visit_id and form_id and field_id:
+            out.setdefault((visit_id, form_id), (seal, []))[1].append(field_id)
+    return out
+
+
+def _page(
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: Protocol,
+    participant_id: str,
+    *,
+    outcome: svc.CasebookOutcome | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    assert page.user is not None
+    try:
+        book = svc.casebook(engine, page.user, participant_id)
+    except (NotFound, svc.FormError):
+        return render_page(request, page, "errors/error.html", {"status": 404, "message": "There is no such page."},
+                           status_code=404)  # fmt: skip
+    role = page.user.role
+    context: dict[str, Any] = {
+        "book": book,
+        "participant_id": participant_id,
+        "protocol": protocol,
+        "can_sign": role is Role.INVESTIGATOR,
+        "can_verify": role is Role.MONITOR,
+        "meaning": protocol.signature_meaning,
+        "signer": page.user.full_name or page.user.username,
+        "site_zone": protocol.site(book.site).timezone,
+        "outcome": outcome,
+        "errors": errors or [],
+        "url": _URL.format(participant_id=participant_id),
+    }
+    return render_page(request, page, "data/casebook.html", context, status_code=status)
+
+
+@router.get(_URL, response_class=HTMLResponse)
+def casebook_page(
+    request: Request, page: ReaderPage, engine: EngineDep, protocol: ProtocolDep, participant_id: str
+) -> Response:
+    return _page(request, page, engine, protocol, participant_id)
+
+
+@router.post(_URL + "/sign", response_class=HTMLResponse)
+def sign_casebook(
+    request: Request, page: InvestigatorPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    policy: PageReentry, participant_id: str, form: Annotated[list[str] | None, Form()] = None,
+    password: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    try:
+        outcome = svc.sign_casebook(engine, page.user, participant_id, reviewed_forms(form or []), password=password,
+                                    policy=policy)  # fmt: skip
+    except NotFound:
+        return _page(request, page, engine, protocol, participant_id)
+    except svc.FormError as exc:
+        return _page(request, page, engine, protocol, participant_id, errors=[str(exc)], status=422)
+    return _page(request, page, engine, protocol, participant_id, outcome=outcome)
+
+
+@router.post(_URL + "/verify", response_class=HTMLResponse)
+def verify_casebook(
+    request: Request, page: MonitorPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    participant_id: str, form: Annotated[list[str] | None, Form()] = None,
+    field: Annotated[list[str] | None, Form()] = None,
+) -> Response:  # fmt: skip
+    assert page.user is not None
+    try:
+        outcome = svc.verify_casebook(engine, page.user, participant_id, reviewed_forms(form or []),
+                                      fields=reviewed_fields(field or []))  # fmt: skip
+    except NotFound:
+        return _page(request, page, engine, protocol, participant_id)
+    except svc.FormError as exc:
+        return _page(request, page, engine, protocol, participant_id, errors=[str(exc)], status=422)
+    return _page(request, page, engine, protocol, participant_id, outcome=outcome)
