@@ -411,13 +411,15 @@ def test_a_blinded_export_names_no_arm_in_any_file(exports: dict[str, Path]) -> 
 
 def test_an_export_with_arms_names_them_in_the_participants_table_only(exports: dict[str, Path], trial: Trial) -> None:
     """The unblinded statistician's export: the allocated arm of each randomized participant in the participants
-    and randomization tables (and, for Stata, value_codes.csv: the arm's number, code and name), nowhere else."""
+    and randomization tables (and the arm's code and name in Stata's value_codes.csv and SAS's formats.sas),
+    nowhere else."""
     allocated = {p.participant_id: p.arm for p in unblinded_source(trial).participants()}
     for exporter in FORMATS:
         folder = exports[exporter.name + "+arms"]
         named = arms_named_in(folder, arm_terms(with_interventions=False))
         tables = {f"participants.{exporter.extension}", f"randomization.{exporter.extension}"}
-        assert set(named) == tables | ({"value_codes.csv"} if exporter is StataExporter else set()), named
+        mappings = {StataExporter: {"value_codes.csv"}, SasExporter: {"formats.sas"}}.get(exporter, set())
+        assert set(named) == tables | mappings, named
     participants = pd.read_csv(exports["csv+arms"] / "participants.csv", dtype=str, keep_default_na=False)
     assert dict(zip(participants.participant_id, participants.arm, strict=True)) == allocated
     assert set(allocated.values()) <= set(PROTOCOL.arm_codes)
