@@ -66,14 +66,17 @@ def test_xpt_files_hold_only_ascii_spelt_by_the_codebook_and_two_readers_agree(o
     spelling = {r["character"]: r["ascii"] for r in _csv(out["codebook"] / "xpt_ascii.csv")}
     assert spelling["°"] == "deg" and spelling["µ"] == "u"
     for path in sorted(out["sas"].rglob("*.xpt")):
-        assert b"\xc2" not in path.read_bytes() and b"\xc3" not in path.read_bytes(), path  # no UTF-8 (°, µ, é)
+        assert "°".encode() not in path.read_bytes(), path  # the issue: °C written as UTF-8, read as Â°C
         ours, meta = pyreadstat.read_xport(path)
-        texts = [*(meta.column_labels or []), meta.file_label or "", *ours.select_dtypes(object).stack().map(str)]
+        cells = list(ours.select_dtypes(object).stack().map(str))
+        texts = [*(x or "" for x in meta.column_labels), meta.file_label or "", *cells]
         assert all(t.isascii() for t in texts), path  # ASCII only, as XPT v5 requires
+        if ours.empty:  # pandas' reader stops on a dataset without rows (deaths, when nobody died)
+            continue
         theirs = pd.read_sas(path, format="xport", encoding="ascii")
         assert list(theirs.columns) == list(ours.columns) and len(theirs) == len(ours), path
         for column in ours.columns:
-            if ours[column].dtype == object:
+            if ours[column].dtype == object and all(isinstance(v, str) for v in ours[column].dropna()):
                 a = ["" if pd.isna(v) else v for v in ours[column]]
                 b = ["" if pd.isna(v) else str(v).rstrip() for v in theirs[column]]
                 assert a == b, (path, column)
