@@ -33,10 +33,14 @@ from tests.spec.exports.test_tabular import (
     simulated_trial,
     unblinded_source,
 )
+from tests.trialfixtures import FIRST_PROTOCOL, make_trial, who
+from trialwright.domain.roles import Role
 from trialwright.exports.codebook import CodebookExporter
 from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter
 from trialwright.exports.tabular import Column, CsvExporter, Table, _Run
 from trialwright.protocol.forms import FieldType
+from trialwright.services.exports import export_source
+from trialwright.services.simulation import simulate
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +194,24 @@ def test_a_blinded_export_names_no_arm_in_the_new_tables(out: dict[str, Path]) -
         assert arms_named_in(out[key], arm_terms(with_interventions=True)) == {}, key
     with_arms = pd.read_csv(out["csv+arms"] / "randomization.csv", dtype=str)
     assert set(with_arms["arm"].dropna()) <= set(PROTOCOL.arm_codes) and len(with_arms["arm"].dropna()) > 0
+
+
+def test_on_both_databases_the_outcome_tables_match_the_source_and_stay_blinded(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A small simulated trial on SQLite and on PostgreSQL: Stata and SAS exports read back hold one row per
+    randomized participant and per adverse event, and the blinded export names no arm."""
+    built = make_trial(database_url)
+    simulate(built.engine, FIRST_PROTOCOL, 6, seed=3)
+    source = export_source(built.engine, who(built, Role.DATA_MANAGER))
+    randomized = sum(p.randomized_at is not None for p in source.participants())
+    events = sum(1 for _ in source.events())
+    for exporter, reader in ((StataExporter, pyreadstat.read_dta), (SasExporter, pyreadstat.read_xport)):
+        folder = tmp_path / exporter.name
+        folder.mkdir()
+        exporter().write(source, folder)
+        ext = exporter.extension
+        assert len(reader(folder / f"randomization.{ext}")[0]) == randomized > 0
+        assert len(reader(folder / f"adverse_events.{ext}")[0]) == events
+        assert arms_named_in(folder, arm_terms(with_interventions=True)) == {}
+    built.engine.dispose()
