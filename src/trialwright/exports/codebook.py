@@ -17,6 +17,7 @@ from pathlib import Path
 
 from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, Progress
+from trialwright.exports.readstat import ASCII_SPELLINGS
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import Range
 from trialwright.protocol.forms import FieldType, FormField, UnitConversion
@@ -208,4 +209,15 @@ class CodebookExporter(Exporter):
         html_path.write_text(render_html(source.protocol, rows, source.taken_at), encoding="utf-8")
         if progress is not None:
             progress(len(rows))
-        return [write_codebook_csv(folder / "codebook.csv", rows), html_path]
+        return [write_codebook_csv(folder / "codebook.csv", rows), html_path, write_xpt_ascii(folder / "xpt_ascii.csv")]
+
+
+def write_xpt_ascii(path: Path) -> Path:
+    """xpt_ascii.csv: how SAS transport (XPT v5, ASCII only) spells each non-ASCII character it accepts (the
+    character, its Unicode code point, its ASCII spelling); text with any other non-ASCII character is left out
+    of an XPT file and listed in that export's not_ascii.csv."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["character", "code_point", "ascii"])
+        writer.writerows(spreadsheet_row([k, f"U+{ord(k):04X}", v]) for k, v in ASCII_SPELLINGS.items())
+    return path

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "ASCII_SPELLINGS",
+    "ascii_cells",
+    "ascii_spelling",
     "ascii_text",
     "cut_text",
     "date_numbers",
@@ -176,6 +179,53 @@ def ascii_text(text: str) -> str:
     """Text with its symbols spelt in ASCII (°C -> C, µ -> u), for formats without an encoding (XPT v5)."""
     text = text.replace("°", "").replace("µ", "u").replace("μ", "u").replace("–", "-").replace("×", "x")
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+#: How SAS transport (XPT version 5, ASCII only) spells the non-ASCII characters it accepts: declared here, listed
+#: in the codebook (``xpt_ascii.csv``) and the SAS export's README. Any other non-ASCII character is never guessed
+#: (no accent stripping, no transliteration): its cell is left empty and listed in ``not_ascii.csv``.
+ASCII_SPELLINGS: dict[str, str] = {
+    "°": "deg",
+    "µ": "u",
+    "μ": "u",
+    "²": "^2",
+    "³": "^3",
+    "±": "+/-",
+    "×": "x",
+    "÷": "/",
+    "≤": "<=",
+    "≥": ">=",
+    "–": "-",
+    "—": "-",
+    "‘": "'",
+    "’": "'",
+    "“": '"',
+    "”": '"',
+    "…": "...",
+    "\u00a0": " ",
+}
+_SPELL = str.maketrans(ASCII_SPELLINGS)
+
+
+def ascii_spelling(text: str) -> str | None:
+    """``text`` with the characters of ``ASCII_SPELLINGS`` spelt in ASCII; None when any other non-ASCII
+    character remains (refused, never guessed)."""
+    spelt = text.translate(_SPELL)
+    return spelt if spelt.isascii() else None
+
+
+def ascii_cells(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[tuple[int, str]]]:
+    """A text column spelt in ASCII (``ascii_spelling``) and the cells refused (row index, original text), which
+    are left empty; only the non-ASCII cells become Python strings."""
+    foreign = pc.invert(pc.string_is_ascii(column))
+    if not pc.any(foreign).as_py():
+        return column, []
+    whole, mask = column.combine_chunks(), pc.fill_null(foreign, False).combine_chunks()
+    rows = pc.indices_nonzero(mask).to_pylist()
+    originals = pc.filter(whole, mask).to_pylist()
+    spelt = [ascii_spelling(t) for t in originals]
+    refused = [(r, t) for r, t, s in zip(rows, originals, spelt, strict=True) if s is None]
+    return pa.chunked_array([pc.replace_with_mask(whole, mask, pa.array(spelt, pa.string()))]), refused
 
 
 def fit_bytes(text: str, limit: int) -> str:

@@ -7,7 +7,10 @@ Every tabular format writes the same tables, described in its README.txt:
   ``<field>_flag`` (``<LLOQ`` or ``>ULOQ``, the value then being the limit) for fields with limits of
   quantification; ``<field>_status`` and ``<field>_reason`` only for fields the form has recorded as not done
   or not applicable (their value is then empty);
-- ``values_long``: one row per stored value, with its unit, status, reason, limit and the value as entered.
+- ``values_long``: one row per stored value, with its unit, status, reason, limit and the value as entered;
+- ``consents``, ``randomization`` (the ``arm`` column only in an export made with arms), ``adverse_events``
+  and ``deaths`` (the earliest death each participant's records give, and the record it comes from), so that
+  every primary outcome can be computed from one export.
 
 A table is declared once as ``Column`` s; a format is a ``TabularExporter`` that opens a ``Sink`` per table
 (two or three methods). Form records are streamed one form at a time, twice (the first pass finds which
@@ -24,7 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
+from trialwright.domain.deaths import Death, earliest_death
+from trialwright.exports.base import (
+    EventRecord,
+    Exporter,
+    ExportSource,
+    FormRecord,
+    ParticipantRecord,
+    Progress,
+    StoredJson,
+)
 from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
@@ -180,6 +192,119 @@ def long_table(source: ExportSource) -> Table:
 
 
 _STATUSES = ("value", "derived", "not_done", "not_applicable", "below_lloq", "above_uloq")
+
+
+def _site(source: ExportSource) -> Column:
+    return Column("site", "code", "Site", tuple((s.code, s.name) for s in source.protocol.sites))
+
+
+def consents_table(source: ExportSource) -> Table:
+    """One row per participant with a recorded consent."""
+    return Table("consents", "Consents", (
+        Column("participant_id", "text", "Participant id"),
+        _site(source),
+        Column("consent_given_by", "code", "Consent given by", (("participant", "Participant"),
+                                                                 ("representative", "Representative"))),
+        Column("consented_at", "datetime", "Consent obtained at (UTC)"),
+    ))  # fmt: skip
+
+
+def randomization_table(source: ExportSource) -> Table:
+    """One row per randomized participant; the arm only in a source made with arms."""
+    columns = [
+        Column("participant_id", "text", "Participant id"),
+        _site(source),
+        Column("randomization_number", "number", "Randomization number"),
+        Column("randomized_at", "datetime", "Randomized at (UTC)"),
+        Column("stratum", "text", "Randomization stratum"),
+    ]
+    if source.with_arms:
+        columns.append(Column("arm", "code", "Allocated arm", tuple((a.code, a.name) for a in source.protocol.arms)))
+    return Table("randomization", "Randomization", tuple(columns))
+
+
+_AE_OUTCOMES = (("recovered", "Recovered"), ("recovering", "Recovering"), ("not_recovered", "Not recovered"),
+                ("recovered_with_sequelae", "Recovered with sequelae"), ("fatal", "Fatal"), ("unknown", "Unknown"))
+
+
+def events_table(source: ExportSource) -> Table:
+    """One row per adverse event, as its latest report assesses it."""
+    return Table("adverse_events", "Adverse events", (
+        Column("ae_number", "text", "Adverse event number"),
+        Column("participant_id", "text", "Participant id"),
+        _site(source),
+        Column("term", "text", "Adverse event term"),
+        Column("onset", "date", "Onset date"),
+        Column("end", "date", "End date"),
+        Column("grade", "number", "Grade (CTCAE)"),
+        Column("serious", "yesno", "Serious"),
+        Column("criteria", "text", "Seriousness criteria"),
+        Column("related", "yesno", "Related to the investigational product"),
+        Column("expected", "yesno", "Expected"),
+        Column("susar", "yesno", "SUSAR"),
+        Column("outcome", "code", "Outcome", _AE_OUTCOMES),
+        Column("death_date", "date", "Date of death (fatal events)"),
+        Column("action_taken", "text", "Action taken with the investigational product"),
+        Column("reports", "number", "Reports (initial and follow-up)"),
+        Column("first_reported_at", "datetime", "First reported at (UTC)"),
+    ))  # fmt: skip
+
+
+def _day(text: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(text)[:10]) if text else None
+    except ValueError:
+        return None
+
+
+def event_row(e: EventRecord) -> dict[str, Any]:
+    """One adverse event as a row of the adverse events table."""
+    a = e.assessment
+    grade = a.get("grade")
+    return {
+        "ae_number": e.ae_number, "participant_id": e.participant_id, "site": e.site, "term": a.get("term"),
+        "onset": _day(a.get("onset")), "end": _day(a.get("end")), "grade": _number(grade),
+        "serious": e.serious, "criteria": ",".join(a.get("seriousness_criteria") or []) or None,
+        "related": e.related, "expected": e.expected, "susar": e.susar, "outcome": a.get("outcome"),
+        "death_date": _day(a.get("death_date")), "action_taken": a.get("action_taken"), "reports": float(e.reports),
+        "first_reported_at": e.first_reported_at,
+    }  # fmt: skip
+
+
+def deaths_table(source: ExportSource) -> Table:
+    """One row per participant whose records give a death."""
+    return Table("deaths", "Deaths", (
+        Column("participant_id", "text", "Participant id"),
+        _site(source),
+        Column("death_date", "date", "Date of death (the earliest any record gives)"),
+        Column("source", "text", "Record the date comes from"),
+    ))  # fmt: skip
+
+
+def death_rows(source: ExportSource, fatal: Mapping[str, list[Death]]) -> Iterable[dict[str, Any]]:
+    """The earliest death of each participant (``domain.deaths.earliest_death``): from fatal adverse events
+    (``fatal``, by participant), the protocol's death record and its vital-status fields."""
+    p = source.protocol
+    fields = {v.field for v in p.safety.vital_status} | {v.date_field for v in p.safety.vital_status}
+    if p.safety.death_record is not None:
+        r = p.safety.death_record
+        fields |= {f"{r.form}.{r.status_field}", f"{r.form}.{r.date_field}"}
+    values: dict[str, dict[str, dict[str, Any]]] = {}
+    for form_id in sorted({f.partition(".")[0] for f in fields}):
+        for record in source.forms(form_id):
+            for key in fields:
+                stored = record.values.get(key.partition(".")[2]) if key.startswith(f"{form_id}.") else None
+                if isinstance(stored, Mapping) and stored.get("value") is not None:
+                    by_visit = values.setdefault(record.participant_id, {}).setdefault(record.visit_id, {})
+                    value = stored["value"]
+                    by_visit[key] = str(value) if isinstance(value, bool) else value
+    sites = {}
+    for participant in source.participants():
+        sites[participant.participant_id] = participant.site
+    for pid in sorted(set(values) | set(fatal)):
+        death = earliest_death(p, values.get(pid, {}), fatal.get(pid, ()))
+        if death is not None:
+            yield {"participant_id": pid, "site": sites.get(pid), "death_date": death.on, "source": death.source}
 
 
 def _companion(form: FormDef, field_id: str, suffix: str) -> str:
@@ -347,8 +472,40 @@ class TabularExporter(Exporter, abc.ABC):
         for form in source.protocol.forms:
             written += self._form(source, form, folder, long_sink, run, progress)
         written += self._close(long_sink, long_def, "one row per stored value", run)
+        written += self._events(source, folder, run)
         written += self.finish(folder, run)
         written.append(write_readme(folder, source, self, run))
+        return written
+
+    def _events(self, source: ExportSource, folder: Path, run: _Run) -> list[Path]:
+        """Consents, randomization, adverse events and deaths, each its own table."""
+        written: list[Path] = []
+        consents, randomization = consents_table(source), randomization_table(source)
+        consent_sink, randomization_sink = self.open(folder, consents, run), self.open(folder, randomization, run)
+        for p in source.participants():
+            row = participant_row(p, source.with_arms)
+            if p.consented_at is not None or p.consent_given_by is not None:
+                consent_sink.add({c.name: row[c.name] for c in consents.columns})
+            if p.randomized_at is not None or p.randomization_number is not None:
+                randomization_sink.add({c.name: row[c.name] for c in randomization.columns})
+        written += self._close(consent_sink, consents, "one row per participant with a recorded consent", run)
+        written += self._close(randomization_sink, randomization, "one row per randomized participant", run)
+        events = events_table(source)
+        sink = self.open(folder, events, run)
+        fatal: dict[str, list[Death]] = {}
+        for e in source.events():
+            row = event_row(e)
+            sink.add(row)
+            if row["outcome"] == "fatal":
+                on = row["death_date"] or row["onset"]
+                if on is not None:
+                    fatal.setdefault(e.participant_id, []).append(Death(on, f"adverse event {e.ae_number}"))
+        written += self._close(sink, events, "one row per adverse event (its latest report)", run)
+        deaths = deaths_table(source)
+        sink = self.open(folder, deaths, run)
+        for death in death_rows(source, fatal):
+            sink.add(death)
+        written += self._close(sink, deaths, "one row per participant who died (the earliest record)", run)
         return written
 
     def _close(self, sink: Sink, table: Table, what: str, run: _Run) -> list[Path]:

@@ -53,11 +53,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.spec.exports.test_columnar import TEXT
-from tests.spec.exports.test_tabular import blinded_source, simulated_trial, unblinded_source
+from tests.spec.exports.test_tabular import (
+    blinded_source,
+    numbered_codes,
+    simulated_trial,
+    unblinded_source,
+    xpt_spelling,
+)
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.domain.text import spreadsheet_cell
 from trialwright.exports.base import ExportSource
+from trialwright.exports.codebook import CodebookExporter
 from trialwright.exports.columnar import csv_cells, csv_lines
 from trialwright.exports.readstat import fit_bytes
 from trialwright.exports.sdtm import DOMAINS, SdtmExporter
@@ -103,10 +110,17 @@ def matches(read: Any, cell: str, limit: int) -> bool:
     return spreadsheet_cell(text) == cell or (len(cell.encode()) > limit and text == fit_bytes(cell, limit))
 
 
-def compare(read_back: Path, reader: Any, csv_path: Path, names: dict[str, str], limit: int) -> int:
-    """Every cell of a file read back equals the CSV's; returns how many cells were compared."""
+def compare(read_back: Path, reader: Any, csv_path: Path, names: dict[str, str], limit: int,
+            numbered: dict[str, dict[float, str]] | None = None,
+            spelling: dict[int, str] | None = None) -> int:  # fmt: skip
+    """Every cell of a file read back equals the CSV's (Stata's numbered codes read through value_codes.csv,
+    SAS transport's text spelt by the codebook's xpt_ascii.csv); returns how many cells were compared."""
     frame, _ = reader(read_back)
+    for variable, codes in (numbered or {}).items():
+        frame[variable] = frame[variable].astype(object).map(lambda n, codes=codes: codes.get(n, n))
     header, rows = csv_rows(csv_path)
+    if spelling is not None:
+        rows = [[c.translate(spelling) for c in row] for row in rows]
     assert [names.get(v, v) for v in frame.columns] == header, read_back
     assert len(frame) == len(rows), read_back
     compared = 0
@@ -130,10 +144,12 @@ def test_each_statistical_file_read_back_holds_the_csv_exports_values(
     for file, _dataset, column, variable, _label in mapping:
         by_file.setdefault(file, {})[variable] = column
     compared = 0
+    codebook = _export(CodebookExporter(), source, tmp_path / "codebook")
+    spelling = str.maketrans(xpt_spelling(codebook)) if exporter is SasExporter else None
     for file, names in by_file.items():
         stem = file.rsplit(".", 1)[0]
         compared += compare(written / file, READERS[exporter.extension], text / f"{stem}.csv", names,
-                            exporter.text_limit)  # fmt: skip
+                            exporter.text_limit, numbered_codes(written, file), spelling)  # fmt: skip
     assert len(by_file) == len(list(text.rglob("*.csv"))) and compared > 20_000
     assert ("arm" in csv_rows(text / "participants.csv")[0]) is with_arms
 
@@ -204,12 +220,15 @@ EDGE = Table(
         Column("note", "text", "Free text"),
     ),
 )
-LONG = "é" * 150  # 300 bytes: over SAS transport's 200, cut between characters
+LONG = "é" * 150  # 300 bytes
+#: For SAS transport (ASCII only): ° is spelt "deg" (the codebook's mapping), 300 bytes cut to its 200.
+LONG_SAS = "a" * 150 + "°" * 50
 
 
 @pytest.mark.parametrize("exporter", STATISTICAL, ids=lambda e: e.name)
 def test_the_conversion_of_awkward_columns(exporter: type[StatisticalExporter], tmp_path: Path) -> None:
-    rows = [{"no_dates": None, "grade": "2", "note": "=1+1"}, {"no_dates": None, "grade": "7", "note": LONG},
+    long = LONG_SAS if exporter is SasExporter else LONG
+    rows = [{"no_dates": None, "grade": "2", "note": "=1+1"}, {"no_dates": None, "grade": "7", "note": long},
             {"no_dates": None, "grade": None, "note": None}]  # fmt: skip
     run, writer = _Run(), exporter(2)
     sink = writer.open(tmp_path, EDGE, run)
@@ -225,9 +244,9 @@ def test_the_conversion_of_awkward_columns(exporter: type[StatisticalExporter], 
         assert meta.variable_value_labels[names[1]] == {1: "Mild", 2: "Moderate"}
     else:
         assert grades == ["2", "7", ""]
-    cut = exporter.text_limit < len(LONG.encode())
-    assert list(frame[names[2]]) == ["=1+1", fit_bytes(LONG, exporter.text_limit), ""]
-    assert (len(frame[names[2]][1]) == 100) is cut
+    cut = exporter is SasExporter
+    written = fit_bytes(long.replace("°", "deg"), 200) if cut else long
+    assert list(frame[names[2]]) == ["=1+1", written, ""]
     assert any("edge.note: text longer than" in n for n in run.notes) is cut
 
 

@@ -229,11 +229,31 @@ def read_form(fmt: str, folder: Path, form: FormDef) -> Iterator[dict[str, Any]]
         return
     reader = {"stata": pyreadstat.read_dta, "spss": pyreadstat.read_sav, "sas": pyreadstat.read_xport}[fmt]
     extension = {"stata": "dta", "spss": "sav", "sas": "xpt"}[fmt]
-    frame, _ = reader(folder / f"forms/{form.id}.{extension}")
+    file = f"forms/{form.id}.{extension}"
+    frame, _ = reader(folder / file)
     with (folder / "names.csv").open(encoding="utf-8") as f:
-        names = {r["variable"]: r["column"] for r in csv.DictReader(f) if r["file"] == f"forms/{form.id}.{extension}"}
+        names = {r["variable"]: r["column"] for r in csv.DictReader(f) if r["file"] == file}
+    for variable, codes in numbered_codes(folder, file).items():  # Stata: text codes numbered 1..n
+        frame[variable] = frame[variable].astype(object).map(lambda n, codes=codes: codes.get(n, n))
     frame.columns = [names[c] for c in frame.columns]
     yield from frame.astype(object).to_dict("records")
+
+
+def numbered_codes(folder: Path, file: str) -> dict[str, dict[float, str]]:
+    """value_codes.csv of a Stata export: each numbered variable's number -> code, for one file."""
+    found: dict[str, dict[float, str]] = {}
+    if (folder / "value_codes.csv").exists():
+        with (folder / "value_codes.csv").open(encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                if r["file"] == file:
+                    found.setdefault(r["variable"], {})[float(r["number"])] = r["code"]
+    return found
+
+
+def xpt_spelling(codebook: Path) -> dict[str, str]:
+    """The codebook's xpt_ascii.csv: how SAS transport spells each non-ASCII character it accepts."""
+    with (codebook / "xpt_ascii.csv").open(encoding="utf-8") as f:
+        return {r["character"]: r["ascii"] for r in csv.DictReader(f)}
 
 
 # --- the specification ----------------------------------------------------------------------------------
@@ -242,15 +262,18 @@ def read_form(fmt: str, folder: Path, form: FormDef) -> Iterator[dict[str, Any]]
 def test_every_format_writes_participants_one_table_per_form_the_long_table_and_a_readme(
     exports: dict[str, Path], trial: Trial
 ) -> None:
-    """participants, forms/<form> for every form, values_long and README.txt (trial, protocol version, export
-    time, whether arms are included); the statistical formats add names.csv."""
+    """participants, forms/<form> for every form, values_long, consents, randomization, adverse_events, deaths
+    and README.txt (trial, protocol version, export time, whether arms are included); the statistical formats add
+    names.csv, Stata value_codes.csv (text codes numbered) and SAS formats.sas."""
     source = blinded_source(trial)
     for exporter in FORMATS:
         folder, ext = exports[exporter.name], exporter.extension
-        expected = {f"participants.{ext}", f"values_long.{ext}", "README.txt"}
+        expected = {f"{t}.{ext}" for t in ("participants", "values_long", "consents", "randomization",
+                                           "adverse_events", "deaths")} | {"README.txt"}  # fmt: skip
         expected |= {f"forms/{form.id}.{ext}" for form in PROTOCOL.forms}
         if exporter in {StataExporter, SpssExporter, SasExporter}:
             expected.add("names.csv")
+        expected |= {StataExporter: {"value_codes.csv"}, SasExporter: {"formats.sas"}}.get(exporter, set())
         assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == expected
         readme = (folder / "README.txt").read_text(encoding="utf-8")
         assert source.trial_id in readme and f"Protocol version: {source.protocol_version}" in readme
@@ -264,6 +287,7 @@ def test_each_format_read_back_by_its_own_library_holds_the_stored_values(
 ) -> None:
     """Every field of every form record, the censored flags and the not-done status and reason."""
     source = blinded_source(trial)
+    spelling = str.maketrans(xpt_spelling(exports["codebook"]))
     compared = censored = not_done = 0
     for form in PROTOCOL.forms:
         expected = expected_rows(source, form)
@@ -274,7 +298,10 @@ def test_each_format_read_back_by_its_own_library_holds_the_stored_values(
             assert normal("code", got["form_state"]) == want["form_state"]
             assert normal("date", got["visit_date"]) == want["visit_date"]
             for f in form.fields:
-                assert normal(KIND[f.type], got[f.id]) == want[f.id], (form.id, key, f.id)
+                expected = want[f.id]
+                if fmt == "sas" and isinstance(expected, str):  # XPT v5: ASCII as the codebook spells it
+                    expected = expected.translate(spelling)
+                assert normal(KIND[f.type], got[f.id]) == expected, (form.id, key, f.id)
                 compared += 1
                 if f.quantification_limits:
                     assert normal("code", got[f"{f.id}_flag"]) == want[f"{f.id}_flag"]
@@ -363,7 +390,7 @@ def test_sas_names_are_at_most_eight_characters_unique_and_mapped(exports: dict[
         listed = [m for m in mapping if m["file"] == str(path.relative_to(folder))]
         assert [m["variable"] for m in listed] == names and {m["dataset"] for m in listed} == {meta.table_name}
         assert all(len(label or "") <= 40 for label in meta.column_labels)
-    assert len(datasets) == len(PROTOCOL.forms) + 2
+    assert len(datasets) == len(PROTOCOL.forms) + 6
 
 
 def test_short_names_are_deterministic_and_collision_free() -> None:
@@ -383,12 +410,16 @@ def test_a_blinded_export_names_no_arm_in_any_file(exports: dict[str, Path]) -> 
 
 
 def test_an_export_with_arms_names_them_in_the_participants_table_only(exports: dict[str, Path], trial: Trial) -> None:
-    """The unblinded statistician's export: the allocated arm of each randomized participant, nowhere else."""
+    """The unblinded statistician's export: the allocated arm of each randomized participant in the participants
+    and randomization tables (and the arm's code and name in Stata's value_codes.csv and SAS's formats.sas),
+    nowhere else."""
     allocated = {p.participant_id: p.arm for p in unblinded_source(trial).participants()}
     for exporter in FORMATS:
         folder = exports[exporter.name + "+arms"]
         named = arms_named_in(folder, arm_terms(with_interventions=False))
-        assert set(named) == {f"participants.{exporter.extension}"}, exporter.name
+        tables = {f"participants.{exporter.extension}", f"randomization.{exporter.extension}"}
+        mappings = {StataExporter: {"value_codes.csv"}, SasExporter: {"formats.sas"}}.get(exporter, set())
+        assert set(named) == tables | mappings, named
     participants = pd.read_csv(exports["csv+arms"] / "participants.csv", dtype=str, keep_default_na=False)
     assert dict(zip(participants.participant_id, participants.arm, strict=True)) == allocated
     assert set(allocated.values()) <= set(PROTOCOL.arm_codes)
