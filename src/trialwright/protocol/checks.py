@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trialwright.protocol import derivation_checks, estimand_checks, masking_checks
+from trialwright.protocol import derivation_checks, estimand_checks, masking_checks, translation_checks
 from trialwright.protocol.demographics import demographics_checks
 from trialwright.protocol.design import (
     SimpleRandomization,
@@ -41,6 +41,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_safety(p),
         *_blinded_groups(p),
         *_versions(p),
+        *translation_checks.translations(p),
     ]
 
 
