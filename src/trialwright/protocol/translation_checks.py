@@ -49,22 +49,24 @@ def translations(p: Protocol) -> Iterator[Found]:
 def _walk(node: object, path: str, others: list[str]) -> Iterator[Found]:
     if isinstance(node, BaseModel):
         fields = type(node).model_fields
-        if "translations" in fields and isinstance(getattr(node, "translations"), dict) and path != "trial.titles":
-            text = next((k for k in _TEXT if isinstance(getattr(node, k, None), str)), None)
-            given: dict[str, object] = getattr(node, "translations")
+        values = dict(node)
+        given = values.get("translations")
+        if isinstance(given, dict) and path != "trial.titles":
+            text = next((k for k in _TEXT if isinstance(values.get(k), str)), None)
             for code in others:
                 value = given.get(code)
                 if not (isinstance(value, str) and value.strip()):
-                    shown = _quoted(getattr(node, text)) if text else "its text"
+                    shown = _quoted(values[text]) if text else "its text"
                     yield f"{path}.translations", _missing(code, f"{text or 'text'} {shown}")
-        if "help_translations" in fields and getattr(node, "help", None):
+        helps = values.get("help_translations")
+        if isinstance(helps, dict) and values.get("help"):
             for code in others:
-                if not getattr(node, "help_translations").get(code, "").strip():
+                if not str(helps.get(code) or "").strip():
                     yield f"{path}.help", _missing(code, "the help text")
         for name in fields:
             if name in ("translations", "help_translations"):
                 continue
-            yield from _walk(getattr(node, name), f"{path}.{name}" if path else name, others)
+            yield from _walk(values[name], f"{path}.{name}" if path else name, others)
     elif isinstance(node, list | tuple):
         for i, item in enumerate(node):
             yield from _walk(item, f"{path}[{i}]", others)
