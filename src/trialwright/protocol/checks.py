@@ -304,7 +304,7 @@ def _factor(p: Protocol, path: str, factor: StratificationFactor, minimization: 
     if not factor.levels:
         yield path, f"field {source.id!r} needs levels (the codes it may take)"
         return
-    allowed = ["true", "false"] if source.type == "boolean" else list(source.choices)
+    allowed = ["true", "false"] if source.type == "boolean" else list(source.codes)
     if any(level not in allowed for level in factor.levels):
         yield f"{path}.levels", f"must be among {allowed}"
     left_out = [code for code in allowed if code not in factor.levels]
