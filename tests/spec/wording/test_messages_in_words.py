@@ -135,7 +135,7 @@ def test_the_eligibility_summary_names_what_is_missing_and_what_failed_in_words(
     criteria = {c.id: c for c in (*P.eligibility.inclusion, *P.eligibility.exclusion)}
     assert [r.id for r in failed.failed] == ["I1", "E10"]
     # I1 is translated in the trial's file; E10 is not, and reads in its wording.
-    assert [criterion_words(criteria[r.id], "fa") for r in failed.failed] == ["سن ۱۸ تا ۶۵ سال", "Dialysis"]
+    assert [criterion_words(criteria[r.id], "fa") for r in failed.failed] == ["سن ۱۸ تا ۶۵ سال", "دیالیز"]
     assert [criterion_words(criteria[r.id], "en") for r in failed.failed] == ["Age 18 to 65 years", "Dialysis"]
 
 
