@@ -104,8 +104,8 @@ def _coerce(f: ScreeningField, raw: Any) -> Any:
         except ValueError:
             raise ValueError("must be a date written YYYY-MM-DD") from None
     value = str(raw).strip()
-    if f.type == "choice" and value not in f.choices:
-        raise ValueError(f"must be one of {', '.join(f.choices)}")
+    if f.type == "choice" and value not in f.codes:
+        raise ValueError(f"must be one of {', '.join(f.codes)}")
     return value
 
 

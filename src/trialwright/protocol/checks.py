@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trialwright.protocol import derivation_checks, estimand_checks, masking_checks
+from trialwright.protocol import derivation_checks, estimand_checks, masking_checks, translation_checks
 from trialwright.protocol.demographics import demographics_checks
 from trialwright.protocol.design import (
     SimpleRandomization,
@@ -41,6 +41,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_safety(p),
         *_blinded_groups(p),
         *_versions(p),
+        *translation_checks.translations(p),
     ]
 
 
@@ -303,7 +304,7 @@ def _factor(p: Protocol, path: str, factor: StratificationFactor, minimization: 
     if not factor.levels:
         yield path, f"field {source.id!r} needs levels (the codes it may take)"
         return
-    allowed = ["true", "false"] if source.type == "boolean" else list(source.choices)
+    allowed = ["true", "false"] if source.type == "boolean" else list(source.codes)
     if any(level not in allowed for level in factor.levels):
         yield f"{path}.levels", f"must be among {allowed}"
     left_out = [code for code in allowed if code not in factor.levels]

@@ -86,7 +86,7 @@ def demographics_checks(p: Protocol) -> Iterator[Found]:
             elif screening[name].type not in kinds:
                 yield path, f"{ref} is a {screening[name].type} field; this needs {' or '.join(sorted(kinds))}"
             elif part == "sex":
-                yield from _sex_codes(d, screening[name].choices, ref)
+                yield from _sex_codes(d, screening[name].codes, ref)
 
 
 def _sex_codes(d: Demographics, choices: list[str], ref: str) -> Iterator[Found]:

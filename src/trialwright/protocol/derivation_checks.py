@@ -80,7 +80,7 @@ def _lookup(p: Protocol, form_id: str, source: str) -> tuple[_Input | None, str 
         if name not in screening:
             return None, unknown(name, screening, "screening field")
         s = screening[name]
-        return _Input(s.type, tuple(s.choices), s.hard_limits), None
+        return _Input(s.type, tuple(s.codes), s.hard_limits), None
     forms = {f.id: f for f in p.forms}
     if other not in forms:
         return None, unknown(other, forms, "form")

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from trialwright.protocol.base import LONGEST_TEXT, SHORT_TEXT, Code, Identifier, ProtocolModel, Range
 from trialwright.protocol.derivations import Derivation
-from trialwright.protocol.forms import UnitConversion, units_once
+from trialwright.protocol.forms import Choice, UnitConversion, units_once
 
 __all__ = [
     "KNOWN_ROLES",
@@ -330,13 +330,32 @@ class ScreeningField(ProtocolModel):
     alternative_units: list[UnitConversion] = Field(
         default_factory=list, description="Other units accepted on entry, converted to the canonical unit."
     )
-    choices: list[str] = Field(default_factory=list, description="Allowed codes when type is choice.")
+    choices: list[Choice] = Field(
+        default_factory=list,
+        description=(
+            "Allowed answers when type is choice: a code (`female`, shown as its words), or `{code, label, "
+            "translations}`."
+        ),
+    )
     hard_limits: tuple[float, float] | None = Field(
         default=None, description="[min, max]: a value outside is refused as implausible."
     )
     derived: Derivation | None = Field(default=None, description="Computed from other fields, never typed in.")
     applies_if: Rule | None = Field(default=None, description="Asked only when this rule holds (e.g. sex = female).")
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _coded(cls, value: object) -> object:
+        """A bare code is a choice labelled by its words (``high_flow_nasal``: high flow nasal)."""
+        if isinstance(value, list):
+            return [{"code": c, "label": c.replace("_", " ")} if isinstance(c, str) else c for c in value]
+        return value
+
+    @property
+    def codes(self) -> list[str]:
+        """The allowed codes, in protocol order."""
+        return [c.code for c in self.choices]
 
     @model_validator(mode="after")
     def _choices(self) -> ScreeningField:

@@ -138,6 +138,7 @@ class FormField(ProtocolModel):
     )
     help: str | None = Field(default=None, description="Help text for data entry.")
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
+    help_translations: dict[str, str] = Field(default_factory=dict, description="Help text in other languages.")
 
     @property
     def text_limit(self) -> int:
@@ -280,6 +281,7 @@ class DataCheck(ProtocolModel):
     id: Identifier = Field(description="Check id, named in the queries it raises.")
     kind: Literal["compare", "in_window"] = Field(description="compare or in_window.")
     message: str = Field(description="The query text shown to the site.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Query text in other languages.")
     left: list[str] = Field(default_factory=list, description="compare: fields summed on the left (form.field).")
     op: Literal["lt", "le", "gt", "ge", "eq", "ne"] | None = Field(default=None, description="compare: operator.")
     right: list[str] = Field(default_factory=list, description="compare: fields summed on the right.")

@@ -30,6 +30,14 @@ class Protocol(ProtocolModel):
     format: Literal[1, 2] = Field(
         description="Version of the protocol file format: 2 (estimands); 1 is read as 2 (trialwright.protocol.format1)."
     )
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"],
+        description=(
+            "Languages the protocol's texts are in, English first (the texts themselves); every label, choice, "
+            "visit, form, criterion, check message and site name carries a translation for each other one "
+            "(`translations: {fa: ...}`), or `protocol check` refuses the file."
+        ),
+    )
     trial: TrialInfo = Field(description="The registry record: ids, titles, dates, ethics, sponsors, contacts.")
     sites: list[Site] = Field(min_length=1, description="Recruitment centres.")
     arms: list[Arm] = Field(min_length=2, description="Arms, with allocation ratios.")

@@ -52,6 +52,7 @@ class AnalysisSet(ProtocolModel):
 
     id: Identifier = Field(description="itt, safety, per_protocol, ...")
     name: str = Field(description="Name shown in reports.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Name in other languages.")
     definition: str = Field(description="Who is in it, and analysed as what.")
 
 
@@ -60,6 +61,7 @@ class CausalityCategory(ProtocolModel):
 
     code: Identifier = Field(description="Category code, e.g. probable.")
     label: str = Field(description="Label shown to people.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
     related: bool = Field(description="Whether this category counts as an adverse reaction (related).")
 
 
@@ -84,6 +86,7 @@ class ExpectedEvent(ProtocolModel):
 
     code: Identifier = Field(description="Code a report names, e.g. infusion_related_reaction.")
     term: str = Field(description="The event as the reference safety information names it.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Term in other languages.")
     up_to_grade: int = Field(ge=1, le=5, description="Expected up to this CTCAE grade; above it, unexpected.")
     description: str | None = Field(default=None, description="What the reference safety information says.")
 

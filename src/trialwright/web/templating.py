@@ -26,6 +26,7 @@ from trialwright import __version__
 from trialwright.domain.calendars import entry_examples, entry_text, format_date, format_datetime
 from trialwright.services.users import UserView
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
+from trialwright.web.localized import digits, said, shown, unit
 from trialwright.web.navigation import by_task
 
 __all__ = ["NavItem", "Page", "environment", "render_page"]
@@ -111,6 +112,10 @@ def render_page(
         "fdatetime": fdatetime,
         "fdates_in": fdates_in,
         "flocal": flocal,
+        "said": lambda item: said(item, page.lang),
+        "shown": lambda value: shown(value, page.lang, t.gettext),
+        "digits": lambda text: digits(text, page.lang),
+        "unit": unit,
         "entry_text": lambda value, time=False: entry_text(value, page.calendar, time),
         "entry_examples": lambda time=False: entry_examples(page.calendar, time),
         **(context or {}),

@@ -53,7 +53,7 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
         # typed noted beside it: a number typed over it later is not read in mg/dL left chosen.
         assert 'id="v-crp" name="v-crp" inputmode="decimal" value="450"' in shown
         assert '<option value="mg/dL" selected>' not in shown
-        assert 'data-testid="entered-crp">entered as 45 mg/dL<' in shown
+        assert 'data-testid="entered-crp">entered as 45 <bdi dir="ltr">mg/dL</bdi><' in shown
         participant = coord.get(f"/participants/{pid}").text
         assert "labs: draft" in participant and "1 open queries" in participant
         inbox = coord.get("/queries").text

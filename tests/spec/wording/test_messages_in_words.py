@@ -46,7 +46,7 @@ FIELDS = [
     # reference, form in hand, language, words
     ("crp", "labs", "en", "C-reactive protein"),
     ("crp", "labs", "fa", CRP_FA),
-    ("il6", "labs", "fa", "IL-6"),  # no Persian label: the label
+    ("il6", "labs", "fa", "اینترلوکین ۶ (IL-6)"),
     ("labs.crp", "labs", "en", "C-reactive protein"),
     ("labs.crp", None, "en", "C-reactive protein (Laboratory)"),  # another form than the one in hand: with its name
     ("labs.crp", "vitals", "fa", f"{CRP_FA} ({LABS_FA})"),
@@ -113,14 +113,14 @@ def test_a_crf_refusal_reads_with_the_label_while_the_service_keeps_the_id() -> 
     assert english == ["C-reactive protein: 900 mg/L is outside the accepted range 0-600 mg/L",
                        "IL-6: must be a number, not 'lots'"]  # fmt: skip
     assert persian == [f"{CRP_FA}: 900 mg/L is outside the accepted range 0-600 mg/L",
-                       "IL-6: must be a number, not 'lots'"]  # fmt: skip
+                       "اینترلوکین ۶ (IL-6): must be a number, not 'lots'"]  # fmt: skip
 
 
 def test_a_screening_refusal_reads_with_the_label() -> None:
     with pytest.raises(ScreeningValueError) as refused:
         validate_values(P, {"age": "old", "active_epilepsy": "perhaps"})
     said = [in_words(p, words_for(P, "fa")) for p in refused.value.problems]
-    assert said == ["سن: must be a whole number (got 'old')", "Active epilepsy: must be yes or no (got 'perhaps')"]
+    assert said == ["سن: must be a whole number (got 'old')", "صرع فعال: must be yes or no (got 'perhaps')"]
 
 
 # --- eligibility summaries ---------------------------------------------------------------------------------------
@@ -130,12 +130,12 @@ def test_the_eligibility_summary_names_what_is_missing_and_what_failed_in_words(
     incomplete = evaluate(P, validate_values(P, {k: v for k, v in ELIGIBLE.items() if k not in {"age", "trauma"}}))
     assert incomplete.decision is Decision.INCOMPLETE and incomplete.missing == ("age", "trauma")
     assert [field_words(P, m, "en") for m in incomplete.missing] == ["Age", "Trauma"]
-    assert [field_words(P, m, "fa") for m in incomplete.missing] == ["سن", "Trauma"]
+    assert [field_words(P, m, "fa") for m in incomplete.missing] == ["سن", "تروما"]
     failed = evaluate(P, validate_values(P, {**ELIGIBLE, "age": 70, "dialysis": True}))
     criteria = {c.id: c for c in (*P.eligibility.inclusion, *P.eligibility.exclusion)}
     assert [r.id for r in failed.failed] == ["I1", "E10"]
     # I1 is translated in the trial's file; E10 is not, and reads in its wording.
-    assert [criterion_words(criteria[r.id], "fa") for r in failed.failed] == ["سن ۱۸ تا ۶۵ سال", "Dialysis"]
+    assert [criterion_words(criteria[r.id], "fa") for r in failed.failed] == ["سن ۱۸ تا ۶۵ سال", "دیالیز"]
     assert [criterion_words(criteria[r.id], "en") for r in failed.failed] == ["Age 18 to 65 years", "Dialysis"]
 
 

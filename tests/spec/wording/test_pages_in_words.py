@@ -69,7 +69,7 @@ def test_a_crf_refusal_and_its_query_name_the_field_by_its_label_in_each_languag
         assert f"baseline / labs</a> · {CRP_FA}" in inbox
         # "Still missing" lists the required fields by their labels
         missing = re.search(r'data-testid="missing">([^<]*)<', shown)
-        assert missing is not None and "Time of sampling" in missing.group(1) and "sampled_at" not in missing.group(1)
+        assert missing is not None and "زمان نمونه‌گیری" in missing.group(1) and "sampled_at" not in missing.group(1)
 
 
 def test_screening_refusals_and_the_eligibility_summary_in_words(trial: Trial) -> None:
@@ -81,9 +81,9 @@ def test_screening_refusals_and_the_eligibility_summary_in_words(trial: Trial) -
         assert bad.status_code == 422 and "سن: must be a whole number (got &#39;old&#39;)" in bad.text
         live = coord.post("/screening/check", data={"csrf_token": token, "age": "70", "trauma": "yes"}).json()
         assert live["decision"] == "not_eligible"
-        assert live["failed"] == ["I1: سن ۱۸ تا ۶۵ سال", "E14: Trauma"]
+        assert live["failed"] == ["I1: سن ۱۸ تا ۶۵ سال", "E14: تروما"]
         unknown = coord.post("/screening/check", data={"csrf_token": token, "age": "40"}).json()
-        assert unknown["decision"] == "incomplete" and "SARS-CoV-2 PCR positive" in unknown["missing"]
+        assert unknown["decision"] == "incomplete" and "PCR مثبت SARS-CoV-2" in unknown["missing"]
         assert not [m for m in unknown["missing"] if re.fullmatch(r"[a-z0-9_]+", m)]  # no id left
     with _client(trial, Role.STUDY_COORDINATOR) as coord:
         token = csrf_of(coord.get("/screening/new").text)

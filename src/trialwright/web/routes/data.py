@@ -21,6 +21,7 @@ from trialwright.services.screening import NotFound
 from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, RowId, require_roles
 from trialwright.web.i18n import N_
+from trialwright.web.localized import query_text, said
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
@@ -89,7 +90,7 @@ def _form_page(
     context: dict[str, Any] = {
         "participant_id": participant_id,
         "visit_id": visit_id,
-        "visit_name": visit_id if visit_id.startswith("unscheduled-") else protocol.visit(visit_id).name,
+        "visit_name": visit_id if visit_id.startswith("unscheduled-") else said(protocol.visit(visit_id), page.lang),
         "form": protocol.form(form_id),
         "view": view,
         "typed": typed or {},
@@ -100,6 +101,7 @@ def _form_page(
         # open queries on a field, shown beside it (the field highlighted)
         "field_queries": _open_by_field(form_queries),
         "soft_range": lambda f: range_text(f.soft_limits, f.unit),
+        "query_text": query_text(protocol, page.lang),
         "can_edit": role in svc.DATA_ENTRY,
         "can_verify": role is Role.MONITOR,
         "can_sign": role is Role.INVESTIGATOR,
@@ -385,6 +387,7 @@ def query_inbox(
         "can_close_auto": page.user.role in svc.QUERY_RAISERS,
         "errors": [],
         "field_label": _field_label(protocol, page.lang),
+        "query_text": query_text(protocol, page.lang),
     }
     return render_page(request, page, "data/queries.html", context)
 
@@ -450,6 +453,7 @@ def _query_act(
             "can_close_auto": page.user.role in svc.QUERY_RAISERS,
             "errors": say([str(exc)], page_words(protocol, page.lang)),
             "field_label": _field_label(protocol, page.lang),
+        "query_text": query_text(protocol, page.lang),
         }
         return render_page(request, page, "data/queries.html", context, status_code=422)
     return RedirectResponse(back, status_code=303)

@@ -23,6 +23,7 @@ from trialwright.services.screening import NotFound, ScreeningError
 from trialwright.services.trial import current_protocol
 from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
+from trialwright.web.localized import said
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import page_words, say
@@ -113,6 +114,7 @@ def participant_page(
         else None,
         "can_report": page.user.role in safety.REPORTERS,
         "site_zone": get_protocol(request).site(rows[0].site).timezone,  # times on the site's clock
+        "visit_names": {v.id: said(v, page.lang) for v in get_protocol(request).visits},
     }
     return render_page(request, page, "randomization/participant.html", context, status_code=status)
 

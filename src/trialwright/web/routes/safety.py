@@ -24,6 +24,7 @@ from trialwright.web import confirm as confirmation
 from trialwright.web.dates import read_date, read_dates
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, require_roles
 from trialwright.web.i18n import N_
+from trialwright.web.localized import said
 from trialwright.web.paging import Pager, first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import SAFETY_INPUTS, page_words, say
@@ -160,7 +161,7 @@ def _event_page(
     current["seriousness_criteria"] = [c.value for c in event.current.criteria]
     context = {
         "e": event,
-        "causality_labels": {c.code: c.label for c in protocol.safety.causality},
+        "causality_labels": {c.code: said(c, page.lang) for c in protocol.safety.causality},
         "can_report": page.user.role in svc.REPORTERS,
         "typed": typed or current,
         "field_errors": _by_field(problems, page.lang, refused),

@@ -1,0 +1,80 @@
+"""Every text a person reads carries a translation for each language the protocol declares.
+
+A protocol declares its languages (``languages: [en, fa]``, English first: the texts themselves). For each
+other language, every model with ``translations`` (a label, choice, visit, form, criterion, check message,
+site, arm, causality category, analysis set, expected event) must carry a non-empty text in it, and so must a
+field's help (``help_translations``) and the public and short titles. A missing one is a problem of
+``protocol check``: a page never falls back to English for a declared language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from pydantic import BaseModel
+
+from trialwright.protocol.model import Protocol
+from trialwright.protocol.references import Found
+
+__all__ = ["translations"]
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+#: The field each model's ``translations`` translate, named in the message.
+_TEXT = ("label", "text", "message", "name", "term")
+
+
+def translations(p: Protocol) -> Iterator[Found]:
+    """Bad language declarations, then every missing translation, in file order."""
+    declared = p.languages
+    for i, code in enumerate(declared):
+        if not _LANGUAGE.match(code):
+            yield f"languages[{i}]", f"{code!r} is not a language code (two or three lower-case letters, e.g. fa)"
+    if not declared or declared[0] != "en":
+        yield "languages", "English comes first: the protocol's texts are English, the others are translations"
+    if len(set(declared)) != len(declared):
+        yield "languages", "a language is named twice"
+    others = [c for c in dict.fromkeys(declared[1:]) if c != "en" and _LANGUAGE.match(c)]
+    if not others:
+        return
+    titles = p.trial.titles
+    for key in ("public", "short"):
+        if getattr(titles, key, None):
+            for code in others:
+                if not titles.translations.get(code, {}).get(key, "").strip():
+                    yield f"trial.titles.translations.{code}.{key}", _missing(code, f"the {key} title")
+    yield from _walk(p, "", others)
+
+
+def _walk(node: object, path: str, others: list[str]) -> Iterator[Found]:
+    if isinstance(node, BaseModel):
+        fields = type(node).model_fields
+        values = dict(node)
+        given = values.get("translations")
+        if isinstance(given, dict) and path != "trial.titles":
+            text = next((k for k in _TEXT if isinstance(values.get(k), str)), None)
+            for code in others:
+                value = given.get(code)
+                if not (isinstance(value, str) and value.strip()):
+                    shown = _quoted(values[text]) if text else "its text"
+                    yield f"{path}.translations", _missing(code, f"{text or 'text'} {shown}")
+        helps = values.get("help_translations")
+        if isinstance(helps, dict) and values.get("help"):
+            for code in others:
+                if not str(helps.get(code) or "").strip():
+                    yield f"{path}.help", _missing(code, "the help text")
+        for name in fields:
+            if name in ("translations", "help_translations"):
+                continue
+            yield from _walk(values[name], f"{path}.{name}" if path else name, others)
+    elif isinstance(node, list | tuple):
+        for i, item in enumerate(node):
+            yield from _walk(item, f"{path}[{i}]", others)
+
+
+def _quoted(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _missing(code: str, what: str) -> str:
+    return f"no {code!r} translation of {what} (the protocol declares {code!r} in languages)"
