@@ -47,7 +47,7 @@ def test_randomize_prepare_and_unblind(page, live_server: str, live_trial: Trial
     page.shot("list-sealed")
 
     _as(page, live_server, Role.INVESTIGATOR)
-    page.get_by_role("link", name="Participants").click()
+    page.get_by_role("link", name="Participants", exact=True).click()
     page.get_by_role("link", name=pid).click()
     expect(page.locator("main")).to_contain_text("Not yet randomized.")
     page.get_by_role("button", name="Randomize").click()

@@ -22,6 +22,7 @@ RANDOMIZED = dt.date(2024, 3, 1)
 
 
 def _with_follow_up_call(doc: Any) -> None:
+    doc.pop("languages", None)  # English only: the texts added here carry no Persian
     doc["forms"].append(
         {
             "id": "followup_call",

@@ -206,6 +206,7 @@ def with_forms(*forms: str, mutate: Mutation | None = None) -> str:
         document["visits"][0]["forms"].append(form["id"])
     if mutate is not None:
         mutate(document)
+    document.pop("languages", None)  # English only: the forms and fields added here carry no Persian
     out = io.StringIO()
     yaml.dump(document, out)
     return out.getvalue()

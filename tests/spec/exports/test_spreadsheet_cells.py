@@ -40,6 +40,7 @@ FORMULA = '=HYPERLINK("http://x","y")'
 
 
 def _with_fluid_balance(doc: Any) -> None:
+    doc.pop("languages", None)  # English only: the texts added here carry no Persian
     form = next(f for f in doc["forms"] if f["id"] == "soc_therapy")
     form["fields"].append({"id": "fluid_balance", "label": "Fluid balance", "type": "decimal", "unit": "mL",
                            "decimals": 1, "required": False})  # fmt: skip

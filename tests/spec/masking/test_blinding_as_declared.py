@@ -61,7 +61,8 @@ def _assessors_only(doc: Any) -> None:
 def _lot_on_the_ward(doc: Any) -> None:
     """The administration form asks ward staff (masked) for the product lot, which the pharmacist records."""
     form = next(f for f in doc["forms"] if f["id"] == "administration")
-    form["fields"].insert(4, {"id": "product_lot", "label": "Product lot", "type": "text"})
+    form["fields"].insert(4, {"id": "product_lot", "label": "Product lot", "type": "text",
+                              "translations": {"fa": "سری ساخت فرآورده"}})  # fmt: skip
 
 
 _ADMINISTRATION = 6  # the first protocol's administration form, by position

@@ -110,6 +110,7 @@ def test_an_expected_event_the_protocol_does_not_declare_is_refused() -> None:
 
 
 def _own_scale(document: Any) -> None:
+    document.pop("languages", None)  # English only: the scale added here carries no Persian
     document["safety"]["causality_scale"] = "Two-category (trial's own)"
     document["safety"]["causality"] = [
         {"code": "related", "label": "Related", "related": True},

@@ -72,7 +72,8 @@ def _amend(doc):  # type: ignore[no-untyped-def]
     doc["amendments"].append(
         {"number": 2, "date": "2026-11-01", "version": "3.0", "reason": "Add a third site after slow recruitment."}
     )
-    doc["sites"].append({"code": "IMA", "name": "Imam Khomeini Hospital", "timezone": "Asia/Tehran"})
+    doc["sites"].append({"code": "IMA", "name": "Imam Khomeini Hospital", "timezone": "Asia/Tehran",
+                         "translations": {"fa": "بیمارستان امام خمینی"}})  # fmt: skip
 
 
 def test_an_amendment_is_stored_as_a_new_version_and_audited(database_url: str, first_protocol_path: Path) -> None:

@@ -40,6 +40,11 @@ def test_the_investigator_signs_the_casebook_with_one_password(app, trial: Trial
         assert sorted(c.split("|")[1] for c in chosen) == sorted(READY)
         assert 'data-testid="why-baseline-labs">Not ready: not complete<' in page.text
         assert 'data-testid="value-baseline-vitals-pulse">115' in page.text  # every value as stored
+        # in words: yes/no, never True/False; a choice by its label, never its code
+        assert 'data-testid="value-baseline-vitals-on_oxygen">yes<' in page.text and ">True<" not in page.text
+        choices = trial_protocol(trial).form("vitals").field("consciousness").choices
+        alert = next(c.label for c in choices if c.code == "alert")
+        assert f'data-testid="value-baseline-vitals-consciousness">{alert}<' in page.text
         assert "Investigator User" in page.text and "legally binding" in page.text  # who signs, and what it means
         # A value saved by someone else after the page was read: that form is not signed, and says why.
         svc.save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "blood_gas",

@@ -41,6 +41,9 @@ def test_a_solar_hijri_visit_date_in_persian_digits_is_stored_as_iso(app, trial:
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         page = coord.get(f"/participants/{pid}").text
         assert 'id="visit_date" name="visit_date" type="text"' in page and 'placeholder="1400/01/30"' in page
+        # the schedule names each form by its name, never its id
+        assert re.search(r'forms/demographics">[^<:]*Demographic[^<:]*: ', page)
+        assert 'forms/demographics">demographics:' not in page
         token = csrf_of(page)
         typed = to_jalali(today).translate(PERSIAN)
         bad = coord.post(f"/participants/{pid}/visits", data={

@@ -332,3 +332,17 @@ def test_the_audit_page_shows_the_consent_time_on_the_site_s_clock(app, trial: T
         page = admin.get("/admin/audit?action=consent").text
     assert "2026-01-10 09:45 +0330 (Asia/Tehran)" in page
     assert at.isoformat() not in page
+
+
+def test_the_screening_page_shows_the_derived_ratio_the_decision_read(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    """The saved screening shows its derived P/F ratio (PaO2 / FiO2, computed here by hand) in its values and in a
+    failed criterion's values, to 6 significant digits, never a dash nor 13 decimals."""
+    sid = _screened(trial, pao2_mmhg=97, fio2=0.21)  # 97 / 0.21 = 461.904761...: I3 (P/F < 200) fails
+    expected = f"{97 / 0.21:.6g}"
+    assert expected == "461.905"
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        page = coord.get(f"/screening/{sid}").text
+    failed = page[page.index('data-testid="failed-I3"') :]
+    assert f"= {expected}" in failed[: failed.index("</li>")] and "461.9047" not in page
+    assert page.count(f'data-testid="derived-pf_ratio">{expected}<') == 1  # the form to correct values
+    assert f"<td>{expected} <bdi" in page or f"<td>{expected}" in page  # the values table

@@ -99,6 +99,7 @@ def participant_page(
         return _not_found(request, page)
     context: dict[str, Any] = {
         "p": rows[0],
+        "protocol": get_protocol(request),  # form names in the viewer's language
         "schedule": forms.participant_schedule(engine, page.user, participant_id),
         "can_enter": page.user.role in forms.DATA_ENTRY,
         "allocation": (allocation := svc.allocation_of(engine, page.user, participant_id)),

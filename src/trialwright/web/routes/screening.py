@@ -221,10 +221,11 @@ async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf
 
 
 def derived_text(value: object) -> str:
-    """A derived screening value as the form shows it (e.g. the P/F ratio to three significant decimals)."""
+    """A derived screening value as the form shows it: up to 6 significant digits (the decision reads the exact
+    value; a ratio of 199.996 is shown as such, never as a rounded 200)."""
     if value is None:
         return "—"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 @router.post("/screening/new", response_class=HTMLResponse)
@@ -315,6 +316,14 @@ def _detail(
             request, page, "errors/error.html", {"status": 404, "message": "There is no such page."}, status_code=404
         )
     can_write = page.user.role in WRITERS
+    # The derived values (e.g. the P/F ratio) as the decision computed them from the stored values.
+    try:
+        computed = evaluate(protocol, s.values).values
+    except (ScreeningValueError, ValueError, TypeError):
+        computed = {}
+    derived_shown = {
+        f.id: derived_text(computed.get(f.id)) for f in protocol.eligibility.screening_fields if f.derived
+    }
     left = s.participant.withdrawn_scopes if s.participant else ()  # scopes already withdrawn from
     context = {
         "s": s,
@@ -330,6 +339,7 @@ def _detail(
         "can_write": can_write,
         "offer": offered(s, protocol, can_write),
         "typed": dict(typed or {}),
+        "derived_shown": derived_shown,
         "errors": say(errors or [], page_words(protocol, page.lang, *INPUTS)),
         "words": page_words(protocol, page.lang),
         "criterion_words": criterion_words,
