@@ -42,7 +42,7 @@ def test_day7_labs_query_verify_sign(page, live_server: str, live_trial: Trial) 
     _as(page, live_server, Role.STUDY_COORDINATOR)
     page.goto(f"{live_server}/participants/{pid}")
     assert page.get_by_test_id("visit-status-day7").inner_text() == "due"
-    page.get_by_test_id("visit-day7").get_by_role("link", name="labs: not started").click()
+    page.get_by_test_id("visit-day7").get_by_role("link", name="Laboratory: not started").click()
     page.fill("#v-sampled_at", f"{tehran_today.isoformat()}T08:30")
     page.fill("#v-crp", "450")
     for name, value in LABS.items():
@@ -76,5 +76,5 @@ def test_day7_labs_query_verify_sign(page, live_server: str, live_trial: Trial) 
     assert page.get_by_test_id("form-state").inner_text() == "signed"
     page.shot("signed")
     page.goto(f"{live_server}/participants/{pid}")
-    assert "labs: signed" in page.get_by_test_id("visit-day7").inner_text()
+    assert "Laboratory: signed" in page.get_by_test_id("visit-day7").inner_text()
     page.shot("timeline")

@@ -55,7 +55,7 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
         assert '<option value="mg/dL" selected>' not in shown
         assert 'data-testid="entered-crp">entered as 45 <bdi dir="ltr">mg/dL</bdi><' in shown
         participant = coord.get(f"/participants/{pid}").text
-        assert "labs: draft" in participant and "1 open queries" in participant
+        assert "Laboratory: draft" in participant and "1 open queries" in participant
         inbox = coord.get("/queries").text
         assert inbox.count('data-testid="query-row"') == 1
         query_id = inbox.split('action="/queries/')[1].split("/")[0]
