@@ -34,6 +34,8 @@ def test_the_investigator_signs_the_casebook_with_one_password(app, trial: Trial
     _complete(trial, pid)
     url = f"/data/casebook/{pid}"
     with as_role(app, Role.INVESTIGATOR) as inv:
+        matrix = inv.get("/data/matrix").text  # the casebook is reached from the participant's row of the matrix
+        assert f'href="{url}" data-testid="casebook-link"' in matrix
         page = inv.get(url)
         assert page.status_code == 200
         chosen = _chosen(page.text)

@@ -26,7 +26,7 @@ __all__ = ["names", "router"]
 
 router = APIRouter()
 ReaderPage = Annotated[Page, Depends(require_roles(*forms_svc.READERS))]
-#: Where the casebook of one participant is read and signed, once that page exists (see ``casebook_url``).
+#: Where the casebook of one participant is read and signed (``trialwright.web.routes.casebook``).
 CASEBOOK = "/data/casebook/{participant_id}"
 
 
@@ -78,12 +78,6 @@ def work(
     return render_page(request, page, "home/work.html", context)
 
 
-def casebook_url(request: Request) -> str | None:
-    """The casebook page's address pattern if the app has that page (it is added by the casebook work), else None."""
-    paths = {getattr(r, "path", None) for r in request.app.routes}
-    return CASEBOOK if CASEBOOK in paths else None
-
-
 @router.get("/data/matrix", response_class=HTMLResponse)
 def matrix(
     request: Request,
@@ -128,7 +122,7 @@ def matrix(
         "visits": protocol.visits,
         "statuses": svc.CELL_STATES,
         "errors": errors,
-        "casebook": casebook_url(request),
+        "casebook": CASEBOOK,
         **names(protocol, page.lang),
     }
     return render_page(request, page, "data/matrix.html", context, status_code=status_code)
