@@ -21,6 +21,8 @@ from trialwright.services import forms
 from trialwright.services.screening import screen
 from trialwright.services.users import set_preferences
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 TEHRAN = ZoneInfo("Asia/Tehran")
 LANGUAGES = pytest.mark.parametrize("lang", ["en", "fa"])

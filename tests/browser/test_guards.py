@@ -18,6 +18,8 @@ from trialwright.protocol import load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.services.randomization import allocation_of, generate_list, prepare, randomize, what_to_prepare
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 
 
@@ -27,11 +29,9 @@ def _small_target(doc: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def live_trial(tmp_path_factory: pytest.TempPathFactory) -> Trial:
+def live_trial(live_database: str) -> Trial:
     """This module's trial: the first protocol with a target of 2, so the third randomization goes past it."""
-    trial = make_trial(
-        f"sqlite:///{tmp_path_factory.mktemp('guards') / 'trial.db'}", load_protocol_text(mutated_text(_small_target))
-    )
+    trial = make_trial(live_database, load_protocol_text(mutated_text(_small_target)))
     generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=11)
     return trial
 
