@@ -10,6 +10,7 @@ import pytest
 from trialwright.cli.main import app
 from trialwright.cli.reference import command_paths, render_reference
 from trialwright.settings import Settings
+from trialwright.web.api_reference import openapi_document, render_api_reference
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = ROOT / "docs"
@@ -48,3 +49,10 @@ def test_every_docs_page_is_linked_from_the_index() -> None:
     pages = sorted(p.name for p in DOCS.glob("*.md") if p.name != "index.md")
     missing = [p for p in pages if f"({p})" not in index]
     assert not missing, f"docs/index.md does not link {missing}"
+
+
+def test_api_reference_is_generated_from_the_app(first_protocol_path: Path) -> None:
+    committed = (DOCS / "api-reference.md").read_text(encoding="utf-8")
+    assert committed == render_api_reference(openapi_document(first_protocol_path)), (
+        "docs/api-reference.md is stale: run `python -m trialwright.web.api_reference > docs/api-reference.md`"
+    )
