@@ -1,4 +1,4 @@
-"""SDTM-style tabulation: DM, DS, EX, AE, LB and VS as SAS transport v5 files and CSV, with their metadata.
+"""SDTM tabulation after SDTMIG 3.4: DM, DS, EX, AE, SV, LB and VS as SAS transport v5 files and CSV, with metadata.
 
 Each domain is declared once (``trialwright.exports.sdtm_domains``: its variables with label, type, controlled
 terms and origin); the findings domains LB and VS hold exactly the fields whose protocol ``codes`` declare an
@@ -109,7 +109,8 @@ class _Subject:
     death: dt.date | None = None
     completed: dt.date | None = None
     found: dict[tuple[str, int], float | str] = field(default_factory=dict)  # (AGE|SEX, source index) -> value
-    visits: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the date its forms record
+    visits: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the first date its forms record
+    visit_ends: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the last date its forms record
 
     def first(self, target: str) -> float | str | None:
         """The value of the first declared source that has one."""
@@ -121,6 +122,7 @@ class _Subject:
             self.last_date = day
         if day is not None:
             self.visits[visit_id] = min(day, self.visits.get(visit_id, day))
+            self.visit_ends[visit_id] = max(day, self.visit_ends.get(visit_id, day))
 
 
 def _day(value: Any) -> dt.date | None:
@@ -407,7 +409,7 @@ class SdtmExporter(Exporter):
     """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.csv and testcodes.csv."""
 
     name = "sdtm"
-    description = "SDTM-style DM, DS, EX, AE, LB and VS (XPT v5 and CSV) with define.csv and testcodes.csv."
+    description = "SDTMIG 3.4 DM, DS, EX, AE, SV, LB and VS (XPT v5 and CSV) with define.csv and testcodes.csv."
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         #: Rows per Arrow record batch: what a domain holds as rows while it streams, and per CSV write.
@@ -424,13 +426,14 @@ class SdtmExporter(Exporter):
         people = {p.participant_id: p for p in source.participants()}
         build = _Build(source, {c: _DomainSink(out, d, self.batch_rows) for c, d in DOMAINS.items()}, people,
                        {pid: _Subject() for pid in people})  # fmt: skip
-        for form_id in self._forms(source.protocol):
-            form = source.protocol.form(form_id)
-            for r in source.forms(form_id):
+        read = set(self._forms(source.protocol))
+        for form in source.protocol.forms:  # every form dates its visit (SV); the domains' forms give their rows
+            for r in source.forms(form.id):
                 subject = build.subjects.setdefault(r.participant_id, _Subject())
                 subject.saw(r.visit_id, r.visit_date)
-                for handler in (self._findings, self._subject_facts, self._exposure):
-                    handler(build, form, r, subject)
+                if form.id in read:
+                    for handler in (self._findings, self._subject_facts, self._exposure):
+                        handler(build, form, r, subject)
                 build.done += 1
                 if progress is not None:
                     progress(build.done)
@@ -440,6 +443,7 @@ class SdtmExporter(Exporter):
         for pid, person in people.items():
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
+            self._subject_visits(build, person, build.subjects[pid])
         if build.undecided:
             build.notes.append(f"EPOCH: empty on {build.undecided} AE/DS record(s) dated before the subject's first "
                                "visit or on the day an epoch begins (a date without a time cannot tell which epoch).")
@@ -612,6 +616,16 @@ class SdtmExporter(Exporter):
         elif subject.completed is not None and not left_study:
             add("COMPLETED", "COMPLETED", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.completed)
 
+    def _subject_visits(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
+        """SV: one record per protocol visit the subject's forms date, in schedule order."""
+        for visit in build.protocol.visits:
+            if (start := subject.visits.get(visit.id)) is None:
+                continue
+            visitnum, name = build.visits[visit.id]
+            build.sinks["SV"].add({**build.ids(person.participant_id), "VISITNUM": visitnum, "VISIT": name,
+                                   "EPOCH": build.epochs.get(visit.id), "SVSTDTC": start.isoformat(),
+                                   "SVENDTC": subject.visit_ends[visit.id].isoformat()})  # fmt: skip
+
     def _demographics(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         p = build.protocol
         screening = person.screening_values
@@ -739,6 +753,8 @@ class SdtmExporter(Exporter):
             "  - LB reference ranges: LBSTNRLO/LBSTNRHI as the field's normal_range declares them, LBORNRLO/LBORNRHI "
             "in the unit the result was entered in, LBNRIND LOW/NORMAL/HIGH (a censored result only when its limit "
             "tells); empty for a field without a declared range (never assumed).",
+            "  - SV: one record per protocol visit a subject's forms date (SVSTDTC the first, SVENDTC the last date "
+            "its forms record); a missed visit has no record (SVOCCUR is not written).",
             "  - ARMNRS: NOT ASSIGNED (enrolled, never randomized), ASSIGNED, NOT TREATED; screen failures are not "
             "in DM (they were never enrolled). ACTARMUD is empty: no unplanned treatment is recorded.",
             "  - RFENDTC = RFPENDTC: the latest visit date seen in the exported forms, death, completion or "

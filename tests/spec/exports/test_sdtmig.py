@@ -57,6 +57,7 @@ DTC_DY = {
     "DS": {"DSSTDTC": "DSSTDY"},
     "EX": {"EXSTDTC": "EXSTDY", "EXENDTC": "EXENDY"},
     "AE": {"AESTDTC": "AESTDY", "AEENDTC": "AEENDY"},
+    "SV": {"SVSTDTC": "SVSTDY", "SVENDTC": "SVENDY"},
     "LB": {"LBDTC": "LBDY"},
     "VS": {"VSDTC": "VSDY"},
 }
@@ -146,7 +147,7 @@ def test_every_date_is_iso_8601_in_the_site_s_local_time_as_collected(exported: 
     offset (the offset the site's time zone had at that instant), and is the moment stored."""
     site = dict(zip(xpt(exported.blinded, "DM").USUBJID, xpt(exported.blinded, "DM").SITEID, strict=True))
     timed = 0
-    for code in ("DM", "DS", "EX", "AE", "LB", "VS"):
+    for code in ("DM", "DS", "EX", "AE", "SV", "LB", "VS"):
         frame = xpt(exported.blinded, code)
         for name in (c for c in frame.columns if c.endswith("DTC")):
             for usubjid, value in zip(frame.USUBJID, frame[name], strict=True):
@@ -188,7 +189,7 @@ def test_records_at_a_visit_carry_the_epoch_its_protocol_visit_declares(exported
     """EPOCH (SDTMIG 3.4, CDISC EPOCH C99079): the protocol's visits[].epoch; an event's epoch, where the dates
     can tell it, is one the protocol declares."""
     declared = set(EPOCH_OF_VISIT.values())
-    for code in ("EX", "LB", "VS"):
+    for code in ("EX", "SV", "LB", "VS"):
         frame = xpt(exported.blinded, code)
         assert len(frame) > 0 and (frame.VISIT.map(EPOCH_OF_VISIT) == frame.EPOCH).all(), code
     for code in ("DS", "AE"):
@@ -222,6 +223,21 @@ def test_the_last_result_before_the_first_exposure_is_flagged(exported: Exported
     lb = xpt(exported.blinded, "LB")
     mine = lb[(exported.predose == lb.USUBJID) & (lb.LBLOBXFL == "Y")]
     assert len(mine) > 0 and set(mine.VISIT) == {"Baseline (before infusion)"}
+
+
+def test_sv_has_a_record_per_visit_the_subject_s_forms_date(exported: Exported) -> None:
+    """SDTMIG 3.4 SV: one record per subject and visit, VISITNUM in schedule order, SVSTDTC/SVENDTC the first
+    and last date the visit's forms record (from every form, read here from the stored records)."""
+    source = export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER))
+    dates: dict[tuple[str, str], list[dt.date]] = {}
+    for r in source.forms():
+        if r.visit_date is not None:
+            dates.setdefault((f"{source.trial_id}-{r.participant_id}", r.visit_id), []).append(r.visit_date)
+    number = {v["id"]: float(i + 1) for i, v in enumerate(RAW["visits"])}
+    sv = xpt(exported.blinded, "SV")
+    got = {(u, n): (s, e) for u, n, s, e in zip(sv.USUBJID, sv.VISITNUM, sv.SVSTDTC, sv.SVENDTC, strict=True)}
+    assert got == {(u, number[v]): (min(d).isoformat(), max(d).isoformat()) for (u, v), d in dates.items()}
+    assert not sv.duplicated(["USUBJID", "VISITNUM"]).any()
 
 
 #: Reference ranges for the normal-range spec (the first trial's protocol declares none: its registry record
