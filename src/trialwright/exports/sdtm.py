@@ -162,7 +162,8 @@ class _DomainSink:
         (spool,) = self._spool.close()
         data = pq.read_table(spool)
         spool.unlink()
-        data = data.take(pc.sort_indices(data, sort_keys=[("USUBJID", "ascending")]))  # a stable sort
+        if "USUBJID" in data.column_names:  # a trial design domain keeps the protocol's order
+            data = data.take(pc.sort_indices(data, sort_keys=[("USUBJID", "ascending")]))  # a stable sort
         names = {v.name for v in self.domain.variables}
         for v in self.domain.variables:  # what is derived from other records: study days, baseline flags
             derived: pa.Array | None = None
@@ -444,6 +445,7 @@ class SdtmExporter(Exporter):
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
             self._subject_visits(build, person, build.subjects[pid])
+        self._trial_design(build)
         if build.undecided:
             build.notes.append(f"EPOCH: empty on {build.undecided} AE/DS record(s) dated before the subject's first "
                                "visit or on the day an epoch begins (a date without a time cannot tell which epoch).")
@@ -616,6 +618,23 @@ class SdtmExporter(Exporter):
         elif subject.completed is not None and not left_study:
             add("COMPLETED", "COMPLETED", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.completed)
 
+    def _trial_design(self, build: _Build) -> None:
+        """TV (the planned visits) and TI (the eligibility criteria), as the protocol declares them."""
+        p, study = build.protocol, {"STUDYID": build.source.trial_id, "DOMAIN": ""}
+        for visit in p.visits:
+            visitnum, name = build.visits[visit.id]
+            if visit.kind == "event":
+                start = f"When {visit.reference} happens" if visit.id == visit.reference else (
+                    f"When it happens ({visit.reference} day {visit.day})")  # fmt: skip
+            else:
+                window = f"-{visit.window.before}/+{visit.window.after}"
+                start = f"Day {visit.day} from {visit.reference}, window {window} days"
+            build.sinks["TV"].add({**study, "VISITNUM": visitnum, "VISIT": name, "ARMCD": None, "TVSTRL": start})
+        for category, criteria in (("INCLUSION", p.eligibility.inclusion), ("EXCLUSION", p.eligibility.exclusion)):
+            for c in criteria:
+                build.sinks["TI"].add({**study, "IETESTCD": c.id, "IETEST": c.text, "IECAT": category,
+                                       "TIVERS": build.source.protocol_version})  # fmt: skip
+
     def _subject_visits(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         """SV: one record per protocol visit the subject's forms date, in schedule order."""
         for visit in build.protocol.visits:
@@ -755,6 +774,9 @@ class SdtmExporter(Exporter):
             "tells); empty for a field without a declared range (never assumed).",
             "  - SV: one record per protocol visit a subject's forms date (SVSTDTC the first, SVENDTC the last date "
             "its forms record); a missed visit has no record (SVOCCUR is not written).",
+            "  - TV: the protocol's visits (ARMCD empty: every arm has them; TVSTRL the visit's day and window from "
+            "its reference event). TI: the eligibility criteria as the protocol words them (IETESTCD the criterion "
+            "id; TIVERS the protocol version). TS, TA and TE are not written yet.",
             "  - ARMNRS: NOT ASSIGNED (enrolled, never randomized), ASSIGNED, NOT TREATED; screen failures are not "
             "in DM (they were never enrolled). ACTARMUD is empty: no unplanned treatment is recorded.",
             "  - RFENDTC = RFPENDTC: the latest visit date seen in the exported forms, death, completion or "

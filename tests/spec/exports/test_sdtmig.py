@@ -342,3 +342,19 @@ def test_a_test_name_longer_than_40_characters_is_refused_at_load_naming_the_fie
                                         "test: Helper T-Lymphocytes/Cytotoxic T-Lymphocytes\n"))  # fmt: skip
     message = str(caught.value)
     assert "codes.sdtm.test" in message and "44 characters; --TEST holds at most 40" in message
+
+
+def test_tv_and_ti_are_the_protocol_s_visits_and_criteria(exported: Exported) -> None:
+    """SDTMIG 3.4 trial design: TV one record per planned visit (VISITNUM in schedule order, ARMCD empty for a
+    visit every arm has); TI one record per criterion with IECAT INCLUSION or EXCLUSION, IETESTCD at most 8
+    characters, the protocol's wording."""
+    tv = xpt(exported.blinded, "TV")
+    assert list(tv.VISIT) == [v["name"] for v in RAW["visits"]] and list(tv.VISITNUM) == [
+        float(i + 1) for i in range(len(RAW["visits"]))]  # fmt: skip
+    assert set(tv.ARMCD) == {""} and (tv.TVSTRL != "").all() and not set(tv.TVSTRL) & ARM_TERMS
+    ti = xpt(exported.blinded, "TI")
+    criteria = [("INCLUSION", c) for c in RAW["eligibility"]["inclusion"]] + [
+        ("EXCLUSION", c) for c in RAW["eligibility"].get("exclusion", [])]  # fmt: skip
+    assert list(zip(ti.IECAT, ti.IETESTCD, strict=True)) == [(cat, c["id"]) for cat, c in criteria]
+    assert all(len(code) <= 8 for code in ti.IETESTCD) and set(ti.TIVERS) == {str(RAW["version"]["number"])}
+    assert all(t == c["text"][:200] for t, (_, c) in zip(ti.IETEST, criteria, strict=True) if c["text"].isascii())
