@@ -39,7 +39,7 @@ from trialwright.protocol import load_protocol
 from trialwright.protocol.base import Range
 from trialwright.protocol.checks import cross_check
 from trialwright.protocol.loader import ProtocolError, load_protocol_text
-from trialwright.services.exports import export_source
+from trialwright.services.exports import ExportError, export_source, run_export
 from trialwright.services.forms import save_form
 from trialwright.services.safety import report_event
 from trialwright.services.simulation import simulate
@@ -358,3 +358,16 @@ def test_tv_and_ti_are_the_protocol_s_visits_and_criteria(exported: Exported) ->
     assert list(zip(ti.IECAT, ti.IETESTCD, strict=True)) == [(cat, c["id"]) for cat, c in criteria]
     assert all(len(code) <= 8 for code in ti.IETESTCD) and set(ti.TIVERS) == {str(RAW["version"]["number"])}
     assert all(t == c["text"][:200] for t, (_, c) in zip(ti.IETEST, criteria, strict=True) if c["text"].isascii())
+
+
+def test_the_export_service_refuses_sdtm_for_a_protocol_without_site_countries(tmp_path: Path) -> None:
+    """Through `trialwright export` and the exports page: refused as an export error naming the sites, with no
+    folder left behind."""
+    text = Path(FIRST_PROTOCOL).read_text(encoding="utf-8")
+    assert text.count("    country: IRN") == 2
+    loaded = load_protocol_text(re.sub(r"\n    country: IRN[^\n]*", "", text))
+    trial = make_trial(f"sqlite:///{tmp_path / 'trial.db'}", loaded)
+    with pytest.raises(ExportError, match=r"sites RAZ, GOL: no country \(sites\[\]\.country, ISO 3166-1 alpha-3"):
+        run_export(trial.engine, who(trial, Role.DATA_MANAGER), "sdtm", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    trial.engine.dispose()
