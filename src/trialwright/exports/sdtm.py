@@ -7,13 +7,16 @@ unit words); nothing is guessed from a field's name or unit, and a numeric field
 README.txt. Form records are streamed one form at a time; what DM and DS need about a participant (dates, age,
 sex, death, exposure) is gathered on the way, so memory grows with participants, not records. Rows are
 gathered into Arrow record batches and spooled to Parquet; each domain is then read back as Arrow columns,
-sorted by USUBJID, numbered (--SEQ) and written on its own: whole as XPT (pyreadstat takes a whole table, so
-the peak is the largest domain's columns, never a Python object per cell) and a batch at a time as CSV.
+sorted by USUBJID, given what needs other records (--DY from each subject's RFSTDTC, in Arrow; --LOBXFL, which
+reads LB's and VS's subject, test, result and time columns as Python lists), numbered (--SEQ) and written on its
+own: whole as XPT (pyreadstat takes a whole table, so the peak is the largest domain's columns) and a batch at a
+time as CSV. Every form is read for the visit dates (SV, EPOCH of events); only the domains' forms give rows.
 
-Masking: a blinded extract leaves ARMCD, ARM, ACTARMCD and ACTARM empty for randomized participants (SDTM has
-no "masked" arm term; ARMNRS stays empty because the arm is assigned, only withheld, as README.txt says) and
-names the treatment in EX as "BLINDED STUDY TREATMENT". With arms (the unblinded statistician only), DM holds
-the allocated arm and EX the arm's intervention; no other domain names an arm.
+Masking: a blinded extract writes BLINDED in ARMCD, ARM, ACTARMCD and ACTARM of every randomized (and treated)
+participant: the arm is assigned, only withheld, so it is not null and ARMNRS keeps the SDTMIG's reasons (NOT
+ASSIGNED; ASSIGNED, NOT TREATED), the same as in the extract with arms; EX names the treatment "BLINDED STUDY
+TREATMENT". With arms (the unblinded statistician only), DM holds the allocated arm and EX the arm's
+intervention; no other domain names an arm (TV's ARMCD is empty: every arm has every visit).
 
 Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv.
 """
