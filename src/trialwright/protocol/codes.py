@@ -172,7 +172,7 @@ class SdtmTest(ProtocolModel):
 
     domain: Literal["LB", "VS"] = Field(description="LB (laboratory) or VS (vital signs).")
     testcd: str = Field(description="--TESTCD: at most 8 characters, A-Z and 0-9, not starting with a digit.")
-    test: str = Field(min_length=1, description="--TEST: the test name.")
+    test: str = Field(min_length=1, description="--TEST: the test name, at most 40 characters (SDTMIG 3.4).")
     checked: str | None = Field(
         default=None, description="The controlled terminology the code was checked in, or 'sponsor-defined'."
     )
@@ -195,6 +195,16 @@ class SdtmTest(ProtocolModel):
                 "not starting with a digit"
             )
         return code
+
+    @field_validator("test")
+    @classmethod
+    def _test(cls, name: str) -> str:
+        if len(name) > 40:
+            raise ValueError(
+                f"SDTM test name {name!r}: {len(name)} characters; --TEST holds at most 40 (SDTMIG 3.4, and SAS "
+                "transport v5 labels): use the controlled terminology's submission value, never a cut name"
+            )
+        return name
 
 
 class FieldCodes(ProtocolModel):

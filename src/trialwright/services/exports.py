@@ -29,6 +29,7 @@ from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_entry, mask_va
 from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.exports.sdtm import SdtmExportError
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
@@ -358,6 +359,9 @@ def run_export(
     partial.mkdir(parents=True)
     try:
         written = (exporter or known[fmt]()).write(source, partial, progress)
+    except SdtmExportError as exc:  # what the protocol must declare first: said like any refused export
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ExportError(str(exc)) from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -2,7 +2,7 @@
 
 | domain | one record per              | must have (besides STUDYID, DOMAIN, USUBJID)                          |
 |--------|-----------------------------|-----------------------------------------------------------------------|
-| DM     | participant                 | SUBJID SITEID RFSTDTC RFENDTC AGE AGEU SEX ARMCD ARM ACTARMCD ACTARM  |
+| DM     | participant                 | SUBJID SITEID COUNTRY RFSTDTC RFENDTC AGE AGEU SEX ARMCD ARM ACTARM.. |
 | DS     | consent, randomization, end | DSSEQ DSTERM DSDECOD DSCAT DSSTDTC                                    |
 | EX     | infusion given              | EXSEQ EXTRT EXDOSE EXDOSU EXROUTE EXSTDTC                             |
 | AE     | adverse event               | AESEQ AETERM AEDECOD AESEV AETOXGR AESER AEREL AEOUT AESTDTC          |
@@ -32,10 +32,10 @@ from tests.spec.exports.test_tabular import (
     unblinded_source,
 )
 from tests.trialfixtures import Trial
-from trialwright.exports.sdtm import BLINDED_TREATMENT, DOMAINS, SdtmExporter
+from trialwright.exports.sdtm import BLINDED_ARM, BLINDED_TREATMENT, DOMAINS, SdtmExporter
 
 REQUIRED = {
-    "DM": "SUBJID SITEID RFSTDTC RFENDTC AGE AGEU SEX ARMCD ARM ACTARMCD ACTARM",
+    "DM": "SUBJID SITEID COUNTRY RFSTDTC RFENDTC RFPENDTC AGE AGEU SEX ARMCD ARM ACTARMCD ACTARM ARMNRS",
     "DS": "DSSEQ DSTERM DSDECOD DSCAT DSSTDTC",
     "EX": "EXSEQ EXTRT EXDOSE EXDOSU EXROUTE EXSTDTC",
     "AE": "AESEQ AETERM AEDECOD AESEV AETOXGR AESER AEREL AEOUT AESTDTC",
@@ -167,10 +167,12 @@ def test_define_describes_every_variable_with_its_length(blinded: Path) -> None:
 
 
 def test_a_blinded_extract_names_no_arm(blinded: Path) -> None:
-    """No arm code, name or intervention in any file; DM's arm variables empty; EX's treatment masked."""
+    """No arm code, name or intervention in any file; DM's arm variables BLINDED (or empty with ARMNRS); EX's
+    treatment masked."""
     assert arms_named_in(blinded, arm_terms(with_interventions=True)) == {}
     dm = domain(blinded, "DM")
-    assert set(dm.ARMCD) == set(dm.ARM) == set(dm.ACTARMCD) == set(dm.ACTARM) == {""}
+    assert set(dm.ARMCD) | set(dm.ARM) | set(dm.ACTARMCD) | set(dm.ACTARM) <= {BLINDED_ARM, ""}
+    assert BLINDED_ARM in set(dm.ARMCD)
     assert set(domain(blinded, "EX").EXTRT) == {BLINDED_TREATMENT}
     assert "Arms included: no" in (blinded / "README.txt").read_text(encoding="utf-8")
 
