@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
+from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
@@ -256,8 +257,14 @@ class SdtmExporter(Exporter):
                 build.done += 1
                 if progress is not None:
                     progress(build.done)
+        uncoded, versions = [], set()
         for event in source.events():
-            self._adverse_event(build, event.participant_id, event.assessment, event.related, event.ae_number)
+            self._adverse_event(build, event.participant_id, event.assessment, event.related, event.ae_number,
+                                event.coding)  # fmt: skip
+            uncoded += [] if event.coding else [event.ae_number]
+            versions |= {event.coding["version"]} if event.coding else set()
+        build.notes += [f"AE coded with MedDRA {', '.join(sorted(versions))}"] if versions else []
+        build.notes += [f"AE not coded to MedDRA (AEDECOD empty): {', '.join(uncoded)}"] if uncoded else []
         for pid, person in people.items():
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
@@ -364,7 +371,10 @@ class SdtmExporter(Exporter):
 
     # -- events and participants -----------------------------------------------------------------------
 
-    def _adverse_event(self, build: _Build, pid: str, a: Mapping[str, Any], related: bool, number: str) -> None:
+    def _adverse_event(
+        self, build: _Build, pid: str, a: Mapping[str, Any], related: bool, number: str,
+        coding: Mapping[str, Any] | None = None,
+    ) -> None:
         grade = a.get("grade")
         criteria = set(a.get("seriousness_criteria") or [])
         serious = bool(a.get("serious"))
@@ -372,7 +382,7 @@ class SdtmExporter(Exporter):
             **build.ids(pid),
             "AESPID": number,
             "AETERM": a.get("term"),
-            "AEDECOD": a.get("term"),
+            **sdtm_coding_columns(coding),
             "AESEV": SEVERITY.get(grade) if isinstance(grade, int) else None,
             "AETOXGR": str(grade) if grade is not None else None,
             "AESER": _yn(serious),
@@ -514,8 +524,9 @@ class SdtmExporter(Exporter):
             "Conventions:",
             "  - SDTM-style, not a validated submission: SAS transport v5, 8-character names, 40-character labels.",
             "  - USUBJID is STUDYID-participant id. --DTC values are ISO 8601; times are UTC (no offset written).",
-            "  - AEDECOD repeats the reported term (not coded to MedDRA); AEREL follows the protocol's causality "
-            "mapping (RELATED / NOT RELATED).",
+            "  - AEDECOD is the MedDRA PT of the LLT the coder chose, AELLT..AESOCCD its primary path (the release "
+            "in the notes); an event not coded has them empty and is listed in the notes. AEREL follows the "
+            "protocol's causality mapping (RELATED / NOT RELATED).",
             "  - A result below or above the limit of quantification is written <limit / >limit in --ORRES and "
             "--STRESC, --STRESN empty, and the limit in LBLLOQ / LBULOQ. Not done: --STAT NOT DONE, --REASND.",
             "  - LB units are the protocol's (not mapped to the CDISC UNIT codelist); VS units are CDISC VSRESU.",
