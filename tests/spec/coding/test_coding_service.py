@@ -120,3 +120,30 @@ def test_what_the_coder_reads_names_no_arm(trial: Trial, event: str) -> None:
     after = repr(code_event(trial.engine, coder, event, 90000011))
     for word in ARM_WORDS:
         assert word not in before and word not in after
+
+
+def test_the_coder_works_from_the_command_line(trial: Trial, event: str) -> None:
+    from typer.testing import CliRunner
+
+    from trialwright.cli.main import app as cli
+
+    runner = CliRunner()
+    db = ["--database", trial.url, "--as", username(Role.CODER)]
+    listed = runner.invoke(cli, ["coding", "list", *db])
+    assert listed.exit_code == 0 and f"{event}" in listed.output and "not coded" in listed.output
+    found = runner.invoke(cli, ["coding", "search", "acute zorbic", *db])
+    assert "90000011  Acute zorbic kidney  (PT 90000001 Zorbic kidney injury; SOC Fictional kidney disorders)" in (
+        found.output
+    )
+    coded = runner.invoke(cli, ["coding", "code", event, "--llt", "90000011", *db])
+    assert coded.exit_code == 0, coded.output
+    assert "Acute zorbic kidney -> PT Zorbic kidney injury -> SOC Fictional kidney disorders (MedDRA 27.1)" in (
+        coded.output
+    )
+    again = runner.invoke(cli, ["coding", "code", event, "--llt", "90000021", *db])
+    assert again.exit_code == 1 and "recoding needs a reason" in again.output
+    asked = runner.invoke(cli, ["coding", "query", event, "--text", "Which test?", *db])
+    assert asked.exit_code == 0 and "raised" in asked.output
+    refused = runner.invoke(cli, ["coding", "code", event, "--llt", "90000011", "--database", trial.url,
+                                  "--as", username(Role.MONITOR)])  # fmt: skip
+    assert refused.exit_code == 1 and "role: a monitor may not code adverse events" in refused.output
