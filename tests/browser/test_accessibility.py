@@ -77,6 +77,7 @@ PAGES: dict[Role, tuple[Visit, ...]] = {
     Role.DATA_MANAGER: (Visit("/data-management"), Visit("/queries")),
     Role.DSMB_MEMBER: (Visit("/dsmb"),),
     Role.ADMINISTRATOR: (Visit("/admin/users"), Visit("/admin/users/requests"), Visit("/admin/audit")),
+    Role.CODER: (Visit("/coding"),),
 }
 
 
