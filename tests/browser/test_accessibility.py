@@ -88,6 +88,7 @@ PAGES: dict[Role, tuple[Visit, ...]] = {
         Visit("/admin/users/a11y-monitor/tokens"),
         Visit("/admin/audit"),
     ),
+    Role.CODER: (Visit("/coding"),),
 }
 
 

@@ -13,6 +13,7 @@ import typer
 from trialwright import __version__
 from trialwright.cli import analysis as analysis_cli
 from trialwright.cli import backup as backup_cli
+from trialwright.cli import coding as coding_cli
 from trialwright.cli import email as email_cli
 from trialwright.cli import exports as exports_cli
 from trialwright.cli import forms as forms_cli
@@ -74,6 +75,7 @@ app.add_typer(forms_cli.form_app, name="form")
 app.add_typer(forms_cli.audit_app, name="audit")
 app.add_typer(lock_cli.database_app, name="database")
 app.add_typer(safety_cli.safety_app, name="safety")
+app.add_typer(coding_cli.coding_app, name="coding")
 app.add_typer(email_cli.email_app, name="email")
 app.add_typer(recruitment_cli.recruitment_app, name="recruitment")
 app.command("analyse")(analysis_cli.analyse)

@@ -24,7 +24,8 @@ arm's name to a blinded user, even where it says nothing about who is in it.
   ``final`` otherwise; ``dataAbsentReason`` for not done / not applicable (the free-text reason is left
   out); ``valueQuantity.comparator`` ``<`` or ``>`` with the limit, and interpretation off scale low/high,
   for a value below or above the limit of quantification;
-* an **AdverseEvent** per event of the participant: actual, the term as text, the CTCAE grade as an
+* an **AdverseEvent** per event of the participant: actual, the term as text (with its MedDRA LLT and PT as
+  codings, once coded), the CTCAE grade as an
   extension and as a severity, seriousness, outcome, onset date. ``suspectEntity`` is left out: naming the
   product would name the arm, and the arm belongs in the ResearchSubject only. Narratives and causes of
   death (free text) are left out.
@@ -75,6 +76,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.exports.meddra import fhir_coding
 from trialwright.protocol import Protocol
 from trialwright.protocol.codes import ucum_conversion
 from trialwright.protocol.demographics import fhir_gender
@@ -727,7 +729,10 @@ class FhirExporter(Exporter):
             "id": self.pseudonym("adverse-event", e.ae_number),
             "identifier": {"system": f"{BASE}/{study_id}/adverse-event", "value": e.ae_number},
             "actuality": "actual",
-            "event": {"text": str(a.get("term") or "adverse event")},
+            "event": {
+                **({"coding": fhir_coding(e.coding)} if e.coding else {}),
+                "text": str(a.get("term") or "adverse event"),
+            },
             "subject": {"reference": f"Patient/{patient_id}"},
             "recordedDate": _instant(e.first_reported_at),
             "seriousness": _concept(

@@ -41,6 +41,7 @@ from trialwright.domain.safety import names_death
 from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
+from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
@@ -441,9 +442,14 @@ class SdtmExporter(Exporter):
                 build.done += 1
                 if progress is not None:
                     progress(build.done)
+        uncoded, versions = [], set()
         for event in source.events():
             self._adverse_event(build, event.participant_id, event.site, event.assessment, event.related,
-                                event.ae_number)  # fmt: skip
+                                event.ae_number, event.coding)  # fmt: skip
+            uncoded += [] if event.coding else [event.ae_number]
+            versions |= {event.coding["version"]} if event.coding else set()
+        build.notes += [f"AE coded with MedDRA {', '.join(sorted(versions))}"] if versions else []
+        build.notes += [f"AE not coded to MedDRA (AEDECOD empty): {', '.join(uncoded)}"] if uncoded else []
         for pid, person in people.items():
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
@@ -560,8 +566,10 @@ class SdtmExporter(Exporter):
 
     # -- events and participants -----------------------------------------------------------------------
 
-    def _adverse_event(self, build: _Build, pid: str, site: str, a: Mapping[str, Any], related: bool,
-                       number: str) -> None:  # fmt: skip
+    def _adverse_event(
+        self, build: _Build, pid: str, site: str, a: Mapping[str, Any], related: bool, number: str,
+        coding: Mapping[str, Any] | None = None,
+    ) -> None:
         grade = a.get("grade")
         term = a.get("term")
         if isinstance(term, str) and names_death(term):
@@ -576,7 +584,7 @@ class SdtmExporter(Exporter):
             **build.ids(pid),
             "AESPID": number,
             "AETERM": a.get("term"),
-            "AEDECOD": a.get("term"),
+            **sdtm_coding_columns(coding),
             "AESEV": SEVERITY.get(grade) if isinstance(grade, int) else None,
             "AETOXGR": str(grade) if grade is not None else None,
             "AESER": _yn(serious),
@@ -784,8 +792,9 @@ class SdtmExporter(Exporter):
             "in DM (they were never enrolled). ACTARMUD is empty: no unplanned treatment is recorded.",
             "  - RFENDTC = RFPENDTC: the latest visit date seen in the exported forms, death, completion or "
             "withdrawal.",
-            "  - AEDECOD repeats the reported term (not coded to MedDRA); AEREL follows the protocol's causality "
-            "mapping (RELATED / NOT RELATED).",
+            "  - AEDECOD is the MedDRA PT of the LLT the coder chose, AELLT..AESOCCD its primary path (the release "
+            "in the notes); an event not coded has them empty and is listed in the notes. AEREL follows the "
+            "protocol's causality mapping (RELATED / NOT RELATED).",
             "  - A result below or above the limit of quantification is written <limit / >limit in --ORRES and "
             "--STRESC, --STRESN empty, and the limit in LBLLOQ / LBULOQ. Not done: --STAT NOT DONE, --REASND.",
             "  - LB units are the protocol's (not mapped to the CDISC UNIT codelist); VS units are CDISC VSRESU.",

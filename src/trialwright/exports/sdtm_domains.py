@@ -25,6 +25,7 @@ __all__ = [
     "CRITERIA",
     "DOMAINS",
     "DS_CAUSE",
+    "MEDDRA_VARIABLES",
     "OUTCOMES",
     "SDTMIG_VERSION",
     "SEVERITY",
@@ -44,6 +45,21 @@ class Var:
     type: Literal["Char", "Num"] = "Char"
     terms: str = ""
     origin: str = "Derived"
+
+
+#: The AE dictionary variables from the MedDRA coding (``trialwright.exports.meddra``), empty when not coded.
+MEDDRA_VARIABLES = tuple(
+    Var(name, label, "Num" if name.endswith("CD") else "Char", terms="MedDRA (the sponsor's licensed release)",
+        origin="Assigned (coder, MedDRA primary path)")
+    for name, label in (
+        ("AELLT", "Lowest Level Term"), ("AELLTCD", "Lowest Level Term Code"),
+        ("AEDECOD", "Dictionary-Derived Term"), ("AEPTCD", "Preferred Term Code"),
+        ("AEHLT", "High Level Term"), ("AEHLTCD", "High Level Term Code"),
+        ("AEHLGT", "High Level Group Term"), ("AEHLGTCD", "High Level Group Term Code"),
+        ("AEBODSYS", "Body System or Organ Class"), ("AEBDSYCD", "Body System or Organ Class Code"),
+        ("AESOC", "Primary System Organ Class"), ("AESOCCD", "Primary System Organ Class Code"),
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +208,7 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("AESEQ", "Sequence Number", "Num"),
             Var("AESPID", "Sponsor-Defined Identifier", origin="Assigned (AE number)"),
             Var("AETERM", "Reported Term for the Adverse Event", origin="Collected"),
-            Var("AEDECOD", "Dictionary-Derived Term", terms="the reported term: not coded to MedDRA"),
+            *MEDDRA_VARIABLES,
             Var("AESEV", "Severity/Intensity", terms=f"{_CT} AESEV C66769 (grade 1-3; 4 and 5 as SEVERE)"),
             Var("AETOXGR", "Standard Toxicity Grade", terms="CTCAE grade 1-5", origin="Collected"),
             Var("AESER", "Serious Event", terms=_NY, origin="Collected"),

@@ -55,6 +55,7 @@ KNOWN_ROLES: frozenset[str] = frozenset(
         "monitor",
         "data_manager",
         "dsmb_member",
+        "coder",
     }
 )
 

@@ -13,6 +13,7 @@ entries hold every value that could tell an arm as ``masked`` (``trialwright.dom
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -33,6 +34,7 @@ from trialwright.exports.sdtm import SdtmExportError
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.coding import codings_by_event
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -192,6 +194,7 @@ class DatabaseSource(ExportSource):
             reports: dict[int, list[Any]] = {}
             for r in session.execute(select(ae_reports).order_by(ae_reports.c.event_id, ae_reports.c.sequence)):
                 reports.setdefault(r.event_id, []).append(r)
+            coded = {n: i.coding for n, i in codings_by_event(session).items() if i.coded}
         for e in events:
             history = reports.get(e.id)
             if not history:
@@ -208,6 +211,7 @@ class DatabaseSource(ExportSource):
                 susar=last.susar,
                 reports=len(history),
                 first_reported_at=history[0].reported_at,
+                coding=dataclasses.asdict(c) if (c := coded.get(e.ae_number)) is not None else None,
             )
 
     def audit(self) -> Iterator[AuditEntry]:
