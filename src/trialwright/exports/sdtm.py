@@ -15,7 +15,8 @@ no "masked" arm term; ARMNRS stays empty because the arm is assigned, only withh
 names the treatment in EX as "BLINDED STUDY TREATMENT". With arms (the unblinded statistician only), DM holds
 the allocated arm and EX the arm's intervention; no other domain names an arm.
 
-Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv.
+Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv. The domains'
+metadata is also written as Define-XML 2.1, define.xml with define.html (``trialwright.exports.sdtm_define``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
+from trialwright.exports.sdtm_define import write_define
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
     AGEU,
@@ -231,10 +233,12 @@ class _Build:
 
 
 class SdtmExporter(Exporter):
-    """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.csv and testcodes.csv."""
+    """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.xml (Define-XML 2.1), define.html,
+    define.csv and testcodes.csv."""
 
     name = "sdtm"
-    description = "SDTM-style DM, DS, EX, AE, LB and VS (XPT v5 and CSV) with define.csv and testcodes.csv."
+    description = ("SDTM-style DM, DS, EX, AE, LB and VS (XPT v5 and CSV) with define.xml (Define-XML 2.1), "
+                   "define.html, define.csv and testcodes.csv.")
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         #: Rows per Arrow record batch: what a domain holds as rows while it streams, and per CSV write.
@@ -265,7 +269,9 @@ class SdtmExporter(Exporter):
         for sink in build.sinks.values():
             written += sink.close(build.notes)
         shutil.rmtree(out / ".spool", ignore_errors=True)
-        written += [self._define(out, build), self._testcodes(out, source.protocol), self._readme(folder, build)]
+        written += [self._define(out, build), self._testcodes(out, source.protocol)]
+        written += write_define(source, {code: sink.lengths for code, sink in build.sinks.items()}, out)
+        written.append(self._readme(folder, build))
         return written
 
     # -- which forms feed which domain ---------------------------------------------------------------
@@ -508,6 +514,8 @@ class SdtmExporter(Exporter):
                 f"  {c.lower()}.xpt, {c.lower()}.csv  {d.label} ({build.sinks[c].rows} records); dataset name {c}"
                 for c, d in DOMAINS.items()
             ),
+            "  define.xml  Define-XML 2.1: datasets, variables, value-level metadata (LB/VS --ORRES by --TESTCD), "
+            "code lists, methods, comments; define.html the same for reviewers",
             "  define.csv  every variable: label, type, length, controlled terms, origin",
             "  testcodes.csv  LB and VS test codes: source field, units, terminology (CDISC term or sponsor-defined)",
             "",
