@@ -213,6 +213,18 @@ def _data_type(v: Var, p: Protocol) -> str:
     return "float"
 
 
+def _digits(p: Protocol, domain: str, generic: str) -> int | None:
+    """SignificantDigits of a findings result or limit: the most decimals any of the domain's test fields keeps
+    (an integer field none); unknown (None) if one decimal field declares none, or for any other variable."""
+    if generic not in {"--STRESN", "--LLOQ", "--ULOQ"}:
+        return None
+    fields = [p.field(*ref.split(".", 1)) for ref, t in findings_tests(p).items() if t.domain == domain]
+    if generic != "--STRESN":
+        fields = [f for f in fields if f.quantification_limits]
+    kept = [0 if f.type is FieldType.INTEGER else f.decimals for f in fields]
+    return None if not kept or None in kept else max(k for k in kept if k is not None)
+
+
 def _origin(text: str) -> tuple[str, str | None, str]:
     """The declared origin's kind (its first word), the source of a collected value, and the rest as text."""
     kind, rest = re.match(r"(\w+)\W*(.*?)\)?$", text).groups()  # type: ignore[union-attr]
@@ -326,7 +338,8 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
             length = lengths[code][v.name] if data_type in {"text", "integer", "float"} else None
             variables.append(Variable(
                 oid=f"IT.{code}.{v.name}", name=v.name, label=v.label, data_type=data_type, length=length,
-                digits=None, mandatory=v.name in keys or generic in {"--TESTCD", "--TEST"},
+                digits=_digits(p, code, generic) if data_type == "float" else None,
+                mandatory=v.name in keys or generic in {"--TESTCD", "--TEST"},
                 key=keys.index(v.name) + 1 if v.name in keys else None, origin=kind, origin_source=who,
                 origin_text=text, method=method, codelist=codelist.oid if codelist else None,
                 comment="COM.BLINDED" if v.name in _ARM_VARIABLES and not source.with_arms else None,

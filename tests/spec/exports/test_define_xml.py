@@ -171,6 +171,22 @@ def test_every_dataset_and_variable_in_the_xpt_files_is_in_define_and_nothing_el
                 assert item.get("Length") is None
 
 
+def test_significant_digits_hold_every_number_written(blinded: Path) -> None:
+    """A float's SignificantDigits is never fewer decimals than a value in the file has (VSSTRESN declares them:
+    every VS field of the protocol keeps a known number of decimals)."""
+    items = by_oid(mdv(blinded), "odm:ItemDef")
+    declared = 0
+    for _, (frame, meta) in xpt_files(blinded):
+        for variable in meta.column_names:  # type: ignore[attr-defined]
+            digits = items[f"IT.{meta.table_name}.{variable}"].get("SignificantDigits")  # type: ignore[attr-defined]
+            if digits is None:
+                continue
+            declared += 1
+            values = frame[variable].dropna()
+            assert (values.round(int(digits)) == values).all(), (meta.table_name, variable, digits)  # type: ignore[attr-defined]
+    assert declared >= 1 and items["IT.VS.VSSTRESN"].get("SignificantDigits") is not None
+
+
 def test_value_level_metadata_describes_each_lb_and_vs_test_code(blinded: Path) -> None:
     """--ORRES of LB and VS points at a value list with one item per test code, each with a where clause
     --TESTCD EQ the code; every code in the files is there, and so is every code the protocol declares."""
