@@ -334,6 +334,7 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
                 method = f"MT.{code}.{v.name}"
                 methods[method] = Method(method, f"Algorithm to derive {code}.{v.name}", description)
             codelist = lists.get(v.name) or lists.get(generic)
+            codelist = codelist if codelist and codelist.items else None  # a protocol without LB tests: none
             data_type = _data_type(v, p)
             length = lengths[code][v.name] if data_type in {"text", "integer", "float"} else None
             variables.append(Variable(

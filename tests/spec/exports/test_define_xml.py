@@ -16,8 +16,10 @@ The trial is simulated (12 patients screened) on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+import types
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -30,7 +32,8 @@ import xmlschema
 from tests.spec.exports.test_tabular import arm_terms, arms_named_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
-from trialwright.exports.sdtm import SdtmExporter
+from trialwright.exports.sdtm import DOMAINS, SdtmExporter
+from trialwright.exports.sdtm_define import define_doc, render_xml
 from trialwright.protocol import load_protocol
 from trialwright.services.exports import export_source
 from trialwright.services.simulation import simulate
@@ -138,6 +141,24 @@ def test_a_define_missing_a_required_attribute_fails_the_schema(
         broken.write_text(re.sub(required, "", source, count=1), encoding="utf-8")
         reasons = [str(e.reason) for e in schema.iter_errors(str(broken))]
         assert any("missing required attribute" in r for r in reasons), (required, reasons)
+
+
+@pytest.mark.parametrize("protocol", sorted(p.name for p in FIRST_PROTOCOL.parent.glob("*.yaml")
+                                             if not p.name.endswith(".simulation.yaml")))  # fmt: skip
+def test_every_shipped_protocols_define_is_valid_blinded_and_with_arms(
+    protocol: str, schema: xmlschema.XMLSchema, tmp_path: Path
+) -> None:
+    """Whatever the protocol declares (no LB tests at all, three arms, derived tests), its define is valid:
+    the metadata alone, with every text variable 5 bytes long."""
+    p = load_protocol(FIRST_PROTOCOL.parent / protocol).protocol
+    lengths = {code: {v.name: 8 if v.type == "Num" else 5 for v in d.variables} for code, d in DOMAINS.items()}
+    for with_arms in (False, True):
+        when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        source = types.SimpleNamespace(protocol=p, trial_id=p.trial_id, protocol_version=p.version.number,
+                                       taken_at=when, with_arms=with_arms)  # fmt: skip
+        path = tmp_path / f"define-{with_arms}.xml"
+        render_xml(define_doc(source, lengths), path)  # type: ignore[arg-type]
+        assert [f"{e.path}: {e.reason}" for e in schema.iter_errors(str(path))] == [], (protocol, with_arms)
 
 
 # -- what it describes ----------------------------------------------------------------------------------------
