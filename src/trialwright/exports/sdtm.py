@@ -18,7 +18,8 @@ ASSIGNED; ASSIGNED, NOT TREATED), the same as in the extract with arms; EX names
 TREATMENT". With arms (the unblinded statistician only), DM holds the allocated arm and EX the arm's
 intervention; no other domain names an arm (TV's ARMCD is empty: every arm has every visit).
 
-Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv.
+Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv. The domains'
+metadata is also written as Define-XML 2.1, define.xml with define.html (``trialwright.exports.sdtm_define``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from trialwright.exports.base import Exporter, ExportSource, FormRecord, Partici
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
+from trialwright.exports.sdtm_define import write_define
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
     AGEU,
@@ -411,10 +413,12 @@ class _Build:
 
 
 class SdtmExporter(Exporter):
-    """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.csv and testcodes.csv."""
+    """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.xml (Define-XML 2.1), define.html,
+    define.csv and testcodes.csv."""
 
     name = "sdtm"
-    description = "SDTMIG 3.4 DM, DS, EX, AE, SV, LB and VS (XPT v5 and CSV) with define.csv and testcodes.csv."
+    description = ("SDTMIG 3.4 DM, DS, EX, AE, SV, TV, TI, LB and VS (XPT v5 and CSV) with define.xml (Define-XML "
+                   "2.1), define.html, define.csv and testcodes.csv.")
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         #: Rows per Arrow record batch: what a domain holds as rows while it streams, and per CSV write.
@@ -462,7 +466,9 @@ class SdtmExporter(Exporter):
         for sink in build.sinks.values():
             written += sink.close(build.notes, build.reference)
         shutil.rmtree(out / ".spool", ignore_errors=True)
-        written += [self._define(out, build), self._testcodes(out, source.protocol), self._readme(folder, build)]
+        written += [self._define(out, build), self._testcodes(out, source.protocol)]
+        written += write_define(source, {code: sink.lengths for code, sink in build.sinks.items()}, out)
+        written.append(self._readme(folder, build))
         return written
 
     # -- which forms feed which domain ---------------------------------------------------------------
@@ -765,6 +771,8 @@ class SdtmExporter(Exporter):
                 f"  {c.lower()}.xpt, {c.lower()}.csv  {d.label} ({build.sinks[c].rows} records); dataset name {c}"
                 for c, d in DOMAINS.items()
             ),
+            "  define.xml  Define-XML 2.1: datasets, variables, value-level metadata (LB/VS --ORRES by --TESTCD), "
+            "code lists, methods, comments; define.html the same for reviewers",
             "  define.csv  every variable: label, type, length, controlled terms, origin",
             "  testcodes.csv  LB and VS test codes: source field, units, terminology (CDISC term or sponsor-defined)",
             "",
