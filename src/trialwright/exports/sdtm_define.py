@@ -18,10 +18,11 @@ protocol (test codes, choice fields, derived fields' formulas, arms). Both files
   the export states one), sponsor lists for terms not verified, the protocol's test codes (a code not in the
   CDISC code list is a sponsor extension, ``def:ExtendedValue``), the choices of a findings field, and, only in
   an extract made with arms, the protocol's arm codes and names. A blinded extract's define names no arm: ARMCD,
-  ARM, ACTARMCD and ACTARM carry a comment saying they are withheld, not missing.
+  ARM, ACTARMCD and ACTARM (BLINDED) carry a comment saying they are withheld, not missing.
 
 The standards: ``SDTMIG_VERSION`` is the SDTMIG the export follows (``sdtm_domains``), and a comment says which of
-its rules the specs check and that this is not a validated submission; the CT package date was never recorded when the terms were checked, so the CT
+its rules the specs check and that this is not a validated submission; the CT package date was never recorded
+when the terms were checked, so the CT
 standard says so rather than naming one.
 """
 
@@ -77,6 +78,9 @@ _DATASETS = {
     "AE": ("EVENTS", "One record per adverse event per subject"),
     "LB": ("FINDINGS", "One record per lab test per visit per subject"),
     "VS": ("FINDINGS", "One record per vital sign measurement per visit per subject"),
+    "SV": ("SPECIAL PURPOSE", "One record per actual or planned visit per subject"),
+    "TV": ("TRIAL DESIGN", "One record per planned Visit per Arm"),
+    "TI": ("TRIAL DESIGN", "One record per I/E criterion"),
 }
 
 #: How the export derives what it derives, by variable (``--`` stands for the domain's prefix).
@@ -94,13 +98,16 @@ _DERIVATIONS = {
     "ACTARM": "The name of the protocol arm of ACTARMCD.",
     "ARMNRS": "NOT ASSIGNED when not randomized; ASSIGNED, NOT TREATED when randomized and no treatment is "
     "recorded; empty otherwise (also in a blinded extract: the arm is assigned, only withheld).",
+    "ACTARMUD": "Empty: the trial records no treatment outside the planned arms.",
+    "LBNRIND": "LOW below LBSTNRLO, HIGH above LBSTNRHI, NORMAL between (the field's normal_range in the protocol); "
+    "a result censored at a limit only when the limit decides it; empty without a declared range.",
     "DSDECOD": "From the event: consent, randomization, death, completion (end-of-follow-up status other than "
     "death), or a withdrawal's recorded cause (withdrawal of consent to data use: WITHDRAWAL OF CONSENT; "
     "otherwise WITHDRAWAL BY SUBJECT).",
     "DSCAT": "PROTOCOL MILESTONE for consent and randomization, DISPOSITION EVENT otherwise.",
     "DSSCAT": "STUDY TREATMENT for a withdrawal from the intervention only, STUDY PARTICIPATION otherwise.",
     "EXTRT": "The allocated arm's intervention name in an extract with arms; BLINDED STUDY TREATMENT otherwise.",
-    "AEDECOD": "The reported term (not coded to MedDRA).",
+    "AEDECOD": "The MedDRA preferred term of the lowest level term the coder chose; empty while not coded.",
     "AESEV": "From the CTCAE grade: 1 MILD, 2 MODERATE, 3 to 5 SEVERE.",
     "AEACN": "The recorded action as the CDISC ACN term.",
     "AEREL": "The protocol's causality mapping: RELATED or NOT RELATED.",
@@ -323,8 +330,9 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
             "CL.ARM", "Arm Name (protocol arms)", tuple((a.name, None, False, None) for a in p.arms), False
         )
     else:
-        comments["COM.BLINDED"] = ("Empty in this blinded extract for every randomized participant: the arm is "
-                                   "assigned and withheld (masked, not missing), so ARMNRS stays empty.")  # fmt: skip
+        comments["COM.BLINDED"] = ("BLINDED in this blinded extract for every randomized participant: the arm is "
+                                   "assigned and withheld (masked, not missing); ARMNRS keeps the SDTMIG's reasons "
+                                   "(NOT ASSIGNED; ASSIGNED, NOT TREATED).")  # fmt: skip
     methods: dict[str, Method] = {}
     datasets: list[Dataset] = []
     for code, domain in DOMAINS.items():
