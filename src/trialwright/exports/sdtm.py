@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,20 +115,30 @@ class _DomainSink:
         self._spool.add(row)
         self.rows += 1
 
-    def close(self, notes: list[str]) -> list[Path]:
-        import pyreadstat
-
+    def table(self) -> pa.Table:
+        """The domain's rows as Arrow columns, in the order of its variables: sorted by USUBJID (a stable sort),
+        numbered (--SEQ, float64) and DOMAIN filled; text as stored (missing is null, nothing cut)."""
         (spool,) = self._spool.close()
         data = pq.read_table(spool)
         spool.unlink()
         data = data.take(pc.sort_indices(data, sort_keys=[("USUBJID", "ascending")]))  # a stable sort
-        columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for v in self.domain.variables:
             if v.name == self.domain.seq:
-                columns[v.name] = _sequence(data.column("USUBJID"))
+                columns[v.name] = pa.array(_sequence(data.column("USUBJID")), pa.float64())
             elif v.name == "DOMAIN":
                 columns[v.name] = string_column(self.domain.code, data.num_rows)
-            elif v.type == "Num":
+            else:
+                columns[v.name] = data.column(v.name)
+        return pa.table(columns)
+
+    def close(self, notes: list[str]) -> list[Path]:
+        import pyreadstat
+
+        data = self.table()
+        columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
+        for v in self.domain.variables:
+            if v.type == "Num":
                 columns[v.name] = data.column(v.name).to_numpy()
             else:
                 text, cut = cut_text(pc.fill_null(data.column(v.name), ""), 200)
@@ -243,6 +253,33 @@ class SdtmExporter(Exporter):
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         out = folder / "sdtm"
         out.mkdir(parents=True, exist_ok=True)
+        build = self._build(source, out, progress)
+        written: list[Path] = []
+        for sink in build.sinks.values():
+            written += sink.close(build.notes)
+        shutil.rmtree(out / ".spool", ignore_errors=True)
+        written += [self._define(out, build), self._testcodes(out, source.protocol), self._readme(folder, build)]
+        return written
+
+    def domain_tables(
+        self, source: ExportSource, out: Path, progress: Progress | None = None
+    ) -> Iterator[tuple[Domain, pa.Table]]:
+        """Each domain's rows as Arrow columns (``_DomainSink.table``: what the XPT and CSV files hold before text
+        is cut to 200 bytes), one domain at a time, for another format of the same domains (Dataset-JSON). The rows
+        are spooled under ``out`` (an existing folder) and the spool removed when the last domain is read."""
+        build = self._build(source, out, progress)
+        try:
+            for code, sink in build.sinks.items():
+                yield DOMAINS[code], sink.table()
+        finally:
+            shutil.rmtree(out / ".spool", ignore_errors=True)
+
+    def testcodes(self, out: Path, p: Protocol) -> Path:
+        """testcodes.csv in ``out``: the LB and VS test codes with their source fields, units and terminology."""
+        return self._testcodes(out, p)
+
+    def _build(self, source: ExportSource, out: Path, progress: Progress | None) -> _Build:
+        """Every domain's rows, streamed from the source into its sink (spooled under ``out``)."""
         people = {p.participant_id: p for p in source.participants()}
         build = _Build(source, {c: _DomainSink(out, d, self.batch_rows) for c, d in DOMAINS.items()}, people,
                        {pid: _Subject() for pid in people})  # fmt: skip
@@ -261,12 +298,7 @@ class SdtmExporter(Exporter):
         for pid, person in people.items():
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
-        written: list[Path] = []
-        for sink in build.sinks.values():
-            written += sink.close(build.notes)
-        shutil.rmtree(out / ".spool", ignore_errors=True)
-        written += [self._define(out, build), self._testcodes(out, source.protocol), self._readme(folder, build)]
-        return written
+        return build
 
     # -- which forms feed which domain ---------------------------------------------------------------
 
