@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import re
+import tracemalloc
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -314,6 +315,38 @@ def test_a_value_not_of_its_columns_type_is_refused_by_name(
     with pytest.raises(ValueError, match=message) as refused:
         writer.add([value])
     assert "X row 1 V" in str(refused.value)
+
+
+def _writer_peak(folder: Path, rows: int) -> int:
+    """The peak memory (tracemalloc) of writing ``rows`` rows of five typed columns through one writer."""
+    columns = [Variable(f"IT.X.{n}", n, n, t) for n, t in (("id", "string"), ("n", "integer"), ("x", "decimal"),
+                                                             ("on", "date"), ("ok", "boolean"))]  # fmt: skip
+    writer = DatasetJsonWriter(folder / "x", {"itemGroupOID": "IG.X", "name": "X", "label": "X"}, columns)
+    tracemalloc.start()
+    try:
+        for i in range(rows):
+            writer.add([f"P-{i:06d}", i, i / 7, dt.date(2021, 1, 1) + dt.timedelta(days=i % 900), i % 2 == 0])
+        writer.close()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_dataset_is_written_in_constant_memory_whatever_its_rows(tmp_path: Path) -> None:
+    """Rows go to a spool as they come: ten times the rows, not ten times the memory (a list of the rows would
+    be); the file holds every row."""
+    (tmp_path / "small").mkdir()
+    (tmp_path / "large").mkdir()
+    small, large = _writer_peak(tmp_path / "small", 3_000), _writer_peak(tmp_path / "large", 30_000)
+    assert large < 2 * small, (small, large)
+    data = json.loads((tmp_path / "large" / "x.json").read_text("utf-8"))
+    assert data["records"] == len(data["rows"]) == 30_000 and data["rows"][7] == [
+        "P-000007",
+        7,
+        "1",
+        "2021-01-08",
+        False,
+    ]
 
 
 # --- define.xml and masking ---------------------------------------------------------------------------------
