@@ -159,10 +159,14 @@ class DatasetJsonWriter:
         where = f"{self.header['name']} row {self.rows + 1}"
         cells = [_cell(v, x, f"{where} {v.name}") for v, x in zip(self.variables, values, strict=True)]
         for i, cell in enumerate(cells):
-            if self._measured[i] and cell is not None and len(cell) > self._lengths[i]:
-                self._lengths[i] = len(cell)
+            if cell is not None and not isinstance(cell, bool) and len(text := str(cell)) > self._lengths[i]:
+                self._lengths[i] = len(text)
         self._spool.write(json.dumps(cells, ensure_ascii=False, allow_nan=False) + "\n")
         self.rows += 1
+
+    def lengths(self) -> dict[str, int]:
+        """The longest value written of each column, in characters as JSON holds it (at least 1; yes/no: 1)."""
+        return {v.name: max(1, n) for v, n in zip(self.variables, self._lengths, strict=True)}
 
     def metadata(self) -> dict[str, Any]:
         """The dataset's attributes and columns (everything but the rows), in the specification's order."""
@@ -303,8 +307,9 @@ class _TableSink:
 
 # --- the format ---------------------------------------------------------------------------------------------
 
-#: Writes define.xml into the SDTM folder given, for the export source given (issue 25 item 2).
-DefineWriter = Callable[[ExportSource, Path], Path]
+#: Writes define.xml (and any companion file) into the SDTM folder given (the last argument), from the export
+#: source and each domain's variable lengths (``DatasetJsonWriter.lengths``, by domain); returns the paths written.
+DefineWriter = Callable[[ExportSource, Mapping[str, Mapping[str, int]], Path], list[Path]]
 
 
 class DatasetJsonExporter(TabularExporter):
@@ -351,10 +356,10 @@ class DatasetJsonExporter(TabularExporter):
         out = folder / "sdtm"
         out.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
-        reference: dict[str, str] = {}
-        if self.define_xml is not None:
-            written.append(self.define_xml(source, out))
-            reference = {"metaDataRef": DEFINE_XML}
+        # The datasets name define.xml as they are written; it is written after them (it needs their lengths), and
+        # the export is only complete, and renamed into place, once it has been.
+        reference = {"metaDataRef": DEFINE_XML} if self.define_xml is not None else {}
+        lengths: dict[str, dict[str, int]] = {}
         sdtm = SdtmExporter(self.batch_rows)
         for domain, data in sdtm.domain_tables(source, out):
             header = {**self._header, "fileOID": f"{self._header['fileOID']}.SDTM.{domain.code}", **reference,
@@ -365,8 +370,14 @@ class DatasetJsonExporter(TabularExporter):
                 for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                     writer.add(row)
             written += writer.close()
+            lengths[domain.code] = writer.lengths()
             self._sdtm.append((f"sdtm/{domain.code.lower()}.json", domain.label, writer.rows))
         written.append(sdtm.testcodes(out, source.protocol))
+        if self.define_xml is not None:
+            defined = self.define_xml(source, lengths, out)
+            if out / DEFINE_XML not in defined or not (out / DEFINE_XML).is_file():
+                raise ValueError(f"define_xml: the writer did not write {DEFINE_XML}, which every SDTM dataset names")
+            written += defined
         return written
 
     @property

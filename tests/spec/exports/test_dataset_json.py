@@ -27,6 +27,7 @@ import math
 import re
 import tracemalloc
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -356,13 +357,21 @@ def test_metadataref_names_define_xml_only_when_one_is_written(trial: Trial, tmp
     """With a Define-XML writer, every SDTM dataset references the define.xml written beside it (after
     metaDataVersionOID, as the specification orders it); raw tables never do."""
 
-    def define(source: ExportSource, out: Path) -> Path:
+    given: list[Mapping[str, Mapping[str, int]]] = []
+
+    def define(source: ExportSource, lengths: Mapping[str, Mapping[str, int]], out: Path) -> list[Path]:
+        given.append(lengths)
         path = out / "define.xml"
         path.write_text(f'<ODM FileOID="{source.trial_id}"/>', "utf-8")
-        return path
+        return [path]
 
     written = DatasetJsonExporter(define_xml=define).write(blinded(trial), tmp_path)
     assert tmp_path / "sdtm" / "define.xml" in written
+    (lengths,) = given
+    for code, domain in DOMAINS.items():  # every variable's length, as the datasets' columns state them
+        assert set(lengths[code]) == {v.name for v in domain.variables}, code
+        columns = datasets(tmp_path)[f"sdtm/{code.lower()}"]["columns"]
+        assert all(lengths[code][c["name"]] == c["length"] for c in columns if "length" in c), code
     for name, data in datasets(tmp_path).items():
         if name.startswith("sdtm/"):
             keys = list(data)
@@ -371,6 +380,12 @@ def test_metadataref_names_define_xml_only_when_one_is_written(trial: Trial, tmp
             assert (tmp_path / "sdtm" / data["metaDataRef"]).is_file()
         else:
             assert "metaDataRef" not in data, name
+
+
+def test_a_define_writer_that_writes_no_define_xml_is_refused(trial: Trial, tmp_path: Path) -> None:
+    """The datasets would name a file that is not there: the export stops instead."""
+    with pytest.raises(ValueError, match=r"did not write define\.xml"):
+        DatasetJsonExporter(define_xml=lambda source, lengths, out: []).write(blinded(trial), tmp_path)
 
 
 def test_a_blinded_export_names_no_arm(exports: dict[str, Path]) -> None:
