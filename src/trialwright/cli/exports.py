@@ -39,7 +39,10 @@ def _sharing(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 def export(
     fmt: Annotated[
-        str, typer.Argument(metavar="FORMAT", help="csv, parquet, stata, spss, sas, codebook, sdtm, odm, fhir.")
+        str,
+        typer.Argument(
+            metavar="FORMAT", help="csv, parquet, stata, spss, sas, codebook, sdtm, dataset-json, odm, fhir."
+        ),
     ],
     user: AsOption,
     out: Annotated[Path, typer.Option("--out", help="A new (or empty) folder to write into.")],

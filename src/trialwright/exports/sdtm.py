@@ -28,7 +28,7 @@ import csv
 import datetime as dt
 import shutil
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,9 +162,11 @@ class _DomainSink:
         self._spool.add(row)
         self.rows += 1
 
-    def close(self, notes: list[str], reference: Mapping[str, _Reference]) -> list[Path]:
-        import pyreadstat
-
+    def table(self, notes: list[str], reference: Mapping[str, _Reference]) -> pa.Table:
+        """The domain's rows as Arrow columns, in the order of its variables: sorted by USUBJID (a stable sort; a
+        trial design domain keeps the protocol's order), with what is derived from other records (study days,
+        baseline flags), numbered (--SEQ, float64) and DOMAIN filled; text as stored (missing is null, nothing
+        cut)."""
         (spool,) = self._spool.close()
         data = pq.read_table(spool)
         spool.unlink()
@@ -180,13 +182,23 @@ class _DomainSink:
                 derived = _baseline_flags(data, self.domain.code, reference, notes)
             if derived is not None:
                 data = data.set_column(data.column_names.index(v.name), v.name, derived)
-        columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for v in self.domain.variables:
             if v.name == self.domain.seq:
-                columns[v.name] = _sequence(data.column("USUBJID"))
+                columns[v.name] = pa.array(_sequence(data.column("USUBJID")), pa.float64())
             elif v.name == "DOMAIN":
                 columns[v.name] = string_column(self.domain.code, data.num_rows)
-            elif v.type == "Num":
+            else:
+                columns[v.name] = data.column(v.name)
+        return pa.table(columns)
+
+    def close(self, notes: list[str], reference: Mapping[str, _Reference]) -> list[Path]:
+        import pyreadstat
+
+        data = self.table(notes, reference)
+        columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
+        for v in self.domain.variables:
+            if v.type == "Num":
                 columns[v.name] = data.column(v.name).to_numpy()
             else:
                 text, cut = cut_text(pc.fill_null(data.column(v.name), ""), 200)
@@ -425,13 +437,42 @@ class SdtmExporter(Exporter):
         self.batch_rows = batch_rows
 
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        out = folder / "sdtm"
+        out.mkdir(parents=True, exist_ok=True)
+        build = self._build(source, out, progress)
+        written: list[Path] = []
+        for sink in build.sinks.values():
+            written += sink.close(build.notes, build.reference)
+        shutil.rmtree(out / ".spool", ignore_errors=True)
+        written += [self._define(out, build), self._testcodes(out, source.protocol)]
+        written += write_define(source, {code: sink.lengths for code, sink in build.sinks.items()}, out)
+        written.append(self._readme(folder, build))
+        return written
+
+    def domain_tables(
+        self, source: ExportSource, out: Path, progress: Progress | None = None
+    ) -> Iterator[tuple[Domain, pa.Table]]:
+        """Each domain's rows as Arrow columns (``_DomainSink.table``: what the XPT and CSV files hold before text
+        is cut to 200 bytes), one domain at a time, for another format of the same domains (Dataset-JSON). The rows
+        are spooled under ``out`` (an existing folder) and the spool removed when the last domain is read."""
+        build = self._build(source, out, progress)
+        try:
+            for code, sink in build.sinks.items():
+                yield DOMAINS[code], sink.table(build.notes, build.reference)
+        finally:
+            shutil.rmtree(out / ".spool", ignore_errors=True)
+
+    def testcodes(self, out: Path, p: Protocol) -> Path:
+        """testcodes.csv in ``out``: the LB and VS test codes with their source fields, units and terminology."""
+        return self._testcodes(out, p)
+
+    def _build(self, source: ExportSource, out: Path, progress: Progress | None) -> _Build:
+        """Every domain's rows, streamed from the source into its sink (spooled under ``out``)."""
         if missing := [s.code for s in source.protocol.sites if s.country is None]:
             raise SdtmExportError(
                 f"sites {', '.join(missing)}: no country (sites[].country, ISO 3166-1 alpha-3, e.g. IRN); SDTM "
                 "DM.COUNTRY is required (SDTMIG 3.4 DM) and is never guessed"
             )
-        out = folder / "sdtm"
-        out.mkdir(parents=True, exist_ok=True)
         people = {p.participant_id: p for p in source.participants()}
         build = _Build(source, {c: _DomainSink(out, d, self.batch_rows) for c, d in DOMAINS.items()}, people,
                        {pid: _Subject() for pid in people})  # fmt: skip
@@ -462,14 +503,7 @@ class SdtmExporter(Exporter):
         if build.undecided:
             build.notes.append(f"EPOCH: empty on {build.undecided} AE/DS record(s) dated before the subject's first "
                                "visit or on the day an epoch begins (a date without a time cannot tell which epoch).")
-        written: list[Path] = []
-        for sink in build.sinks.values():
-            written += sink.close(build.notes, build.reference)
-        shutil.rmtree(out / ".spool", ignore_errors=True)
-        written += [self._define(out, build), self._testcodes(out, source.protocol)]
-        written += write_define(source, {code: sink.lengths for code, sink in build.sinks.items()}, out)
-        written.append(self._readme(folder, build))
-        return written
+        return build
 
     # -- which forms feed which domain ---------------------------------------------------------------
 
