@@ -96,7 +96,7 @@ def _number(value: float | None) -> str:
     return "" if value is None else number_text(value)
 
 
-def _row(name: str, form: FormDef, f: FormField) -> dict[str, str]:
+def _row(name: str, form: FormDef, f: FormField, identifying: bool) -> dict[str, str]:
     kind = f.type
     field_type = {
         FieldType.CHOICE: "radio",
@@ -123,7 +123,7 @@ def _row(name: str, form: FormDef, f: FormField) -> dict[str, str]:
         "text_validation_type_or_show_slider_number": "" if field_type == "calc" else _VALIDATION.get(kind, ""),
         "text_validation_min": _number(limits.min) if limits else "",
         "text_validation_max": _number(limits.max) if limits else "",
-        "identifier": "",
+        "identifier": "y" if identifying else "",
         "branching_logic": "",
         "required_field": "y" if f.required and f.derived is None else "",
         "custom_alignment": "",
@@ -168,6 +168,8 @@ def dictionary(protocol: Protocol) -> Dictionary:
     rows: list[dict[str, str]] = []
     fields: dict[str, FieldName] = {}
     by_form: dict[str, tuple[FieldName, ...]] = {}
+    # REDCap's identifier flag: the direct identifiers the protocol's de-identification names.
+    identifying = set(protocol.deidentification.identifiers) if protocol.deidentification else set()
     for form_id in order:
         form = protocol.form(form_id)
         if not rows:
@@ -180,7 +182,7 @@ def dictionary(protocol: Protocol) -> Dictionary:
                 raise RedcapError(f"{name}: two protocol fields (or a reserved name) would share this REDCap name")
             fields[name] = FieldName(name, form.id, f)
             named.append(fields[name])
-            rows.append(_row(name, form, f))
+            rows.append(_row(name, form, f, f"{form.id}.{f.id}" in identifying))
         by_form[form_id] = tuple(named)
     events = {event_name(v.id): v.id for v in protocol.visits}
     return Dictionary(tuple(rows), fields, by_form, events, order[0])

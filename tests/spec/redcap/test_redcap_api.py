@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
-from tests.trialfixtures import Trial, first_protocol, make_trial, username, who
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, first_protocol, make_trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol
 from trialwright.services import audit
 from trialwright.services.audit_trail import read_trail
 from trialwright.services.forms import get_form
@@ -62,6 +64,13 @@ def trial(module_database_url: str) -> Iterator[Trial]:
 @pytest.fixture(scope="module")
 def url(trial: Trial) -> Iterator[str]:
     """The REDCap API URL of the app served by uvicorn in a thread."""
+    with served(trial) as address:
+        yield address
+
+
+@contextmanager
+def served(trial: Trial) -> Iterator[str]:
+    """The trial's app served by uvicorn on a free port in a thread, for as long as the block runs."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -74,9 +83,11 @@ def url(trial: Trial) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/redcap/api/"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}/redcap/api/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def token(trial: Trial, role: Role) -> str:
@@ -149,7 +160,9 @@ def test_pycap_reads_the_project_as_a_redcap_project(url: str, trial: Trial) -> 
     assert (sex["field_type"], sex["select_choices_or_calculations"]) == ("radio", "female, Female | male, Male")
     assert metadata["vitals_on_oxygen"]["field_type"] == "yesno"
     assert metadata["vitals_assessed_at"]["text_validation_type_or_show_slider_number"] == "datetime_ymd"
-    assert metadata["demographics_birth_date"]["text_validation_type_or_show_slider_number"] == "date_ymd"
+    birth = metadata["demographics_birth_date"]
+    assert (birth["text_validation_type_or_show_slider_number"], birth["identifier"]) == ("date_ymd", "y")
+    assert [n for n, row in metadata.items() if row["identifier"] == "y"] == ["demographics_birth_date"]
     assert metadata["vitals_news2"]["field_type"] == "calc"
     every = {f"{form.id}_{f.id}" for form in protocol.forms for f in form.fields}
     assert set(metadata) == every | {"participant_id"}
@@ -197,6 +210,8 @@ def test_pycap_imports_records_through_the_form_service_and_exports_them(url: st
     assert [(r["participant_id"], r["redcap_event_name"], r["vitals_spo2"]) for r in table] == [
         (pid, "baseline_arm_1", "90")
     ]
+    frame = coordinator.export_records(format_type="df", records=[pid])  # pandas, indexed by record and event
+    assert frame.loc[(pid, "baseline_arm_1"), "vitals_spo2"] == 90
     only = coordinator.export_records(records=[pid], fields=["vitals_spo2"], export_data_access_groups=True)
     assert only == [{"participant_id": pid, "redcap_event_name": "baseline_arm_1", "redcap_data_access_group": "raz",
                      "vitals_spo2": "90", "vitals_complete": "0"}]  # fmt: skip
@@ -272,6 +287,28 @@ def test_randomize_through_the_api_answers_no_arm_to_a_blinded_caller(
     monitor = _post(url, token=token(trial, Role.MONITOR), content="record", action="randomize",
                     record=participant, randomization_id="1", format="json")  # fmt: skip
     assert monitor.status_code == 403
+
+
+def test_randomize_answers_the_arm_to_a_caller_who_may_see_it(database_url: str, tmp_path: Path) -> None:
+    # The first trial made open label (its placebo declared an open-label comparator): investigators see the arms.
+    text = FIRST_PROTOCOL.read_text(encoding="utf-8")
+    start, end = text.index("masking:\n"), text.index("\neligibility:")
+    masking = ("masking:\n  blinding: open\n  description: Open label.\n  identical_appearance: false\n"
+               "  open_label_comparator: an open-label variant of the first trial, for this spec\n")  # fmt: skip
+    (tmp_path / "open.yaml").write_text(text[:start] + masking + text[end:], encoding="utf-8")
+    trial = make_trial(database_url, load_protocol(tmp_path / "open.yaml"))
+    try:
+        participant = enrolled_ten_days_ago(trial)
+        generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=5)
+        with served(trial) as url:
+            answer = _post(url, token=token(trial, Role.INVESTIGATOR), content="record", action="randomize",
+                           record=participant, randomization_id="1", returnAlt="true", format="json")  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["record"], body["target_field"]) == (participant, "randomization_arm")
+        assert body["target_value"] == _arm_of(trial, participant) and body["target_alt_value"]
+    finally:
+        trial.engine.dispose()
 
 
 def test_a_blinded_token_never_sees_an_arm(url: str, trial: Trial, randomized: tuple[str, str]) -> None:
