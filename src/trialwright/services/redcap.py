@@ -32,14 +32,14 @@ from trialwright.domain.redcap import (
     export_value,
     import_value,
 )
-from trialwright.services import audit_trail
+from trialwright.services import audit, audit_trail
 from trialwright.services import forms as form_service
 from trialwright.services import randomization as randomization_service
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, list_users
 from trialwright.store.data_tables import form_records, visit_records
-from trialwright.store.engine import read_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.screening_tables import participants
 
 __all__ = [
@@ -51,11 +51,19 @@ __all__ = [
     "import_records",
     "project_dictionary",
     "randomize_record",
+    "refused",
 ]
 
 #: REDCap's form status: 0 incomplete, 1 unverified, 2 complete.
 _STATUS = {FormState.DRAFT: "0", FormState.COMPLETE: "1", FormState.VERIFIED: "2", FormState.SIGNED: "2",
            FormState.LOCKED: "2"}  # fmt: skip
+
+
+def refused(engine: Engine, actor: UserView, path: str, content: str) -> None:
+    """A call the caller's role may not make, audited as the REST API's refusals are (``access.denied``)."""
+    with session_scope(engine) as session:
+        audit.record(session, actor=actor.username, role=actor.role.value, action="access.denied",
+                     detail={"path": path, "method": "POST", "what": f"content={content[:64]}"})  # fmt: skip
 
 
 def project_dictionary(engine: Engine) -> Dictionary:

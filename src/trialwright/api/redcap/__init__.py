@@ -60,6 +60,7 @@ def redcap_api(request: Request, params: ParamsDep, engine: EngineDep, limits: L
     except RedcapError as exc:
         return error(str(exc), fmt, 400)
     except PermissionError as exc:
+        svc.refused(engine, user, request.url.path, params.get("content"))
         return error(str(exc), fmt, 403)
 
 
