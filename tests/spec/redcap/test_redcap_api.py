@@ -22,11 +22,13 @@ from pathlib import Path
 import pytest
 import requests
 import uvicorn
+from fastapi.testclient import TestClient
 from redcap import Project, RedcapError
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
+from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, first_protocol, make_trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.roles import Role
@@ -135,8 +137,23 @@ def test_a_redcap_token_is_32_uppercase_hex_characters_stored_only_as_a_hash(tri
     printed = CliRunner().invoke(cli, ["user", "token", username(Role.MONITOR), "--redcap", "--database", trial.url])
     assert printed.exit_code == 0, printed.output
     assert HEX32.match(printed.output.strip())
+    # On the profile page: tick the box, and the token shown once has REDCap's shape.
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.INVESTIGATOR)
+        csrf = csrf_of(client.get("/profile").text)
+        page = client.post("/profile/tokens", data={"csrf_token": csrf, "name": "pycap", "redcap": "1"})
+        shown = re.search(r'data-testid="new-token">([^<]+)<', page.text)
+        assert shown and HEX32.match(shown.group(1))
+        plain = client.post("/profile/tokens", data={"csrf_token": csrf, "name": "rest"})
+        shown = re.search(r'data-testid="new-token">([^<]+)<', plain.text)
+        assert shown and shown.group(1).startswith("tw_")
+        # Through the REST API, as its own caller.
+        made = client.post("/api/v1/tokens", json={"name": "r", "redcap": True},
+                           headers={"Authorization": f"Bearer {value}"})  # fmt: skip
+        assert made.status_code == 201 and HEX32.match(made.json()["token"])
     issued = audit.entries(trial.engine, action_prefix="api.token_issued")
-    assert [json.loads(e.new_value or "{}").get("style") for e in issued] == ["redcap", "redcap"]
+    styles = [json.loads(e.new_value or "{}").get("style") for e in reversed(issued)]
+    assert styles == ["redcap", "redcap", "redcap", "trialwright", "redcap"]
 
 
 def test_pycap_reads_the_project_as_a_redcap_project(url: str, trial: Trial) -> None:
