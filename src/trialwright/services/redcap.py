@@ -199,6 +199,7 @@ def _form_rows(
     out: list[dict[str, Any]] = []
     ids: list[str] = []
     current: dict[tuple[str, str, str], Any] = {}
+    sites: dict[str, str] = {}
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, Mapping):
             raise RedcapError(f"data: row {number} is not an object of field names and values")
@@ -219,7 +220,9 @@ def _form_rows(
                     raise RedcapError(f"{column}: row {number}: this project has no repeating instruments")
                 continue
             if column == "redcap_data_access_group":
-                continue  # checked below against the participant's site, by the form service's site scope
+                if text.strip() and text.strip() != _site(engine, actor, sites, pid).lower():
+                    raise RedcapError(f"{column}: row {number}: {pid} is not at site {text.strip()}; sites never move")
+                continue
             if column.endswith("_complete") and column[: -len("_complete")] in book.by_form:
                 statuses[column[: -len("_complete")]] = text.strip()
                 continue
@@ -263,6 +266,15 @@ def _form_rows(
         if pid not in ids:
             ids.append(pid)
     return out, ids
+
+
+def _site(engine: Engine, actor: UserView, memo: dict[str, str], pid: str) -> str:
+    if pid not in memo:
+        try:
+            memo[pid] = form_service.participant_schedule(engine, actor, pid).site
+        except NotFound:
+            raise RedcapError(f"{RECORD_ID}: {pid} is not a record you may read") from None
+    return memo[pid]
 
 
 def _visit_forms(engine: Engine, visit_id: str) -> list[str]:

@@ -272,6 +272,9 @@ def test_refusals_answer_as_redcap_does(url: str, trial: Trial, pid: str) -> Non
     assert "vitals_spo2: 101 % is outside the accepted range 50-100 %" in error
     assert "vitals_pulse: must be a number, not 'x'" in error
     assert get_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "day1", "vitals") is None
+    moved = {"participant_id": pid, "redcap_event_name": "day1_arm_1", "redcap_data_access_group": "other"}
+    with pytest.raises(RedcapError, match=r"redcap_data_access_group: row 1: .* is not at site other"):
+        coordinator.import_records([{**moved, "vitals_spo2": "95"}])
     with pytest.raises(RedcapError, match="not a field of this project"):
         coordinator.import_records([{"participant_id": pid, "redcap_event_name": "day1_arm_1", "spo2": "95"}])
     unknown = _post(url, token="0" * 32, content="version")
