@@ -329,6 +329,9 @@ def token(
         int | None,
         typer.Option("--days", min=1, help="How long the token lives (default and most: the api_token_days setting)."),
     ] = None,
+    redcap: Annotated[
+        bool, typer.Option("--redcap", help="A REDCap-style token (32 uppercase hex characters) for /redcap/api/.")
+    ] = False,
     password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
     database: DatabaseOption = None,
@@ -347,7 +350,9 @@ def token(
     else:
         acting = _actor(actor, engine)
     try:
-        value, _ = issue_token(engine, username, name=name, actor=acting, days=days, max_days=max_days)
+        value, _ = issue_token(
+            engine, username, name=name, actor=acting, days=days, max_days=max_days, redcap=redcap
+        )
     except UserError as exc:
         fail(str(exc))
     typer.echo(value)  # alone on standard output, for scripts; `trialwright user tokens` shows its expiry

@@ -74,7 +74,7 @@ def _each(actions: str, keys: Mapping[str, Shown]) -> dict[str, Mapping[str, Sho
 _ACCOUNTS = _visible(
     "username role sites full_name active reason channel why attempt after_failures locked_until token_id name "
     "language calendar old_value new_value request kind requested_by approved_by notified sponsor rule approvers "
-    "state expires_at with purpose sessions_ended"
+    "state expires_at with purpose sessions_ended style"
 )
 _FORM = _visible("old_value new_value value status unit entered components reason visit because meaning")
 

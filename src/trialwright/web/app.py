@@ -94,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     from trialwright.api.lock import router as lock_api
     from trialwright.api.randomization import router as randomization_api
     from trialwright.api.recruitment import router as recruitment_api
+    from trialwright.api.redcap import router as redcap_api
     from trialwright.api.routes import router as api_router
     from trialwright.api.safety import router as safety_api
     from trialwright.api.screening import router as screening_api
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(safety_api)
     app.include_router(recruitment_api)
     app.include_router(audit_api)
+    app.include_router(redcap_api)
 
     @app.middleware("http")
     async def anonymous_csrf(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -105,12 +105,13 @@ def new_token(
     _csrf: CsrfChecked,
     name: Annotated[str, Form()] = "web",
     days: Annotated[int | None, Form(ge=1, le=36500)] = None,
+    redcap: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
     assert page.user is not None
     try:
         token, _ = issue_token(
             engine, page.user.username, name=name or "web", actor=page.user.username, days=days,
-            max_days=settings.api_token_days,
+            max_days=settings.api_token_days, redcap=redcap,
         )  # fmt: skip
     except UserError as exc:
         return _profile(request, page, engine, 400, error=str(exc))
