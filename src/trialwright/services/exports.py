@@ -35,6 +35,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.coding import codings_by_event
+from trialwright.services.errors import denied
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -287,7 +288,7 @@ class DatabaseSource(ExportSource):
 
 def _check(protocol: Protocol, actor: UserView, with_arms: bool) -> None:
     if actor.role not in EXPORTERS:
-        raise ExportError("role: only the data manager and the statisticians export data")
+        raise denied(ExportError)("role: only the data manager and the statisticians export data")
     if with_arms and not sees_arms(protocol, actor.role):
         raise ExportError("with_arms: a blinded user cannot export arms")
 

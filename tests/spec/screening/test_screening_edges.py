@@ -188,7 +188,7 @@ def test_the_cli_screens_consents_and_enrols(trial: Trial, tmp_path: Path) -> No
     recorded = runner.invoke(cli, ["consent", "record", "RAZ-S0001", "--data", str(consent), *db])
     assert recorded.exit_code == 0 and "eligible" in recorded.output, recorded.output
     missing = runner.invoke(cli, ["screening", "show", "RAZ-S0009", *db])
-    assert missing.exit_code == 1 and "no screening RAZ-S0009" in missing.output
+    assert missing.exit_code == 3 and "no screening RAZ-S0009" in missing.output
     garbled = runner.invoke(cli, ["enrol", "S1", *db])
     assert garbled.exit_code == 1 and "neither a label like RAZ-S0001 nor a number" in garbled.output
     enrolled = runner.invoke(cli, ["enrol", "RAZ-S0001", *db])
@@ -198,4 +198,4 @@ def test_the_cli_screens_consents_and_enrols(trial: Trial, tmp_path: Path) -> No
     bad = runner.invoke(cli, ["screening", "add", "--site", "RAZ", *db], input='{"age": 300}')
     assert bad.exit_code == 1 and "age: 300 is outside" in bad.output
     nobody = runner.invoke(cli, ["screening", "list", "--database", trial.url, "--as", "ghost"])
-    assert nobody.exit_code == 1 and "no active user 'ghost'" in nobody.output
+    assert nobody.exit_code == 4 and "no active user 'ghost'" in nobody.output
