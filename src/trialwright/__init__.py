@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from trialwright.library import OpenTrial
     from trialwright.protocol import LoadedProtocol
 
-__all__ = ["__version__", "load_protocol", "open_trial"]
+from trialwright.version import __version__
 
-__version__ = "0.2.0"
+__all__ = ["__version__", "load_protocol", "open_trial"]
 
 
 def open_trial(database_url: str, user: str, **options: Any) -> OpenTrial:
