@@ -15,7 +15,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialwright.domain.roles import Role
 from trialwright.services import approvals, credentials
 from trialwright.services.users import UserError, disable_user, list_users, set_email
-from trialwright.web.deps import ApproverPage, CsrfChecked, EngineDep, PageDep, ProtocolDep, RowId, require_roles
+from trialwright.web.deps import (
+    ApproverPage,
+    CsrfChecked,
+    EngineDep,
+    PageDep,
+    ProtocolDep,
+    RowId,
+    SettingsDep,
+    require_roles,
+)
+from trialwright.web.flash import clear_flash, set_flash, take_flash
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -52,7 +62,12 @@ def _changed(
 
 @router.get("/admin/users", response_class=HTMLResponse)
 def users_page(request: Request, page: AdminPage, engine: EngineDep, protocol: ProtocolDep) -> HTMLResponse:
-    return _render(request, page, engine, protocol)
+    flash = take_flash(request, page) or {}
+    saved = flash.get("email_saved")
+    shown = next((u for u in list_users(engine) if u.username == saved), None) if isinstance(saved, str) else None
+    response = _render(request, page, engine, protocol, email_saved=shown)
+    clear_flash(request, response)
+    return response
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
@@ -103,16 +118,20 @@ def email(
     page: AdminPage,
     engine: EngineDep,
     protocol: ProtocolDep,
+    settings: SettingsDep,
     _csrf: CsrfChecked,
     username: str,
     email: Annotated[str, Form()] = "",
-) -> HTMLResponse:
+) -> Response:
     assert page.user is not None
     try:
-        set_email(engine, page.user, username, email)
+        saved = set_email(engine, page.user, username, email)
     except UserError as exc:
         return _render(request, page, engine, protocol, 400, error=str(exc))
-    return _render(request, page, engine, protocol)
+    response = RedirectResponse("/admin/users", status_code=303)
+    set_flash(response, request, page, "/admin/users", {"email_saved": saved.username},
+              forced_secure=settings.secure_cookies)  # fmt: skip
+    return response
 
 
 @router.post("/admin/users/{username}/enable", response_class=HTMLResponse)
