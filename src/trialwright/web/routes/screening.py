@@ -319,7 +319,7 @@ def _detail(
     # The derived values (e.g. the P/F ratio) as the decision computed them from the stored values.
     try:
         computed = evaluate(protocol, s.values).values
-    except (ScreeningValueError, ValueError, TypeError):
+    except ValueError:  # a derivation refuses stored inputs outside its domain (an FiO2 below 0.21): none is shown
         computed = {}
     derived_shown = {
         f.id: derived_text(computed.get(f.id)) for f in protocol.eligibility.screening_fields if f.derived
@@ -331,6 +331,10 @@ def _detail(
         "groups": screening_groups(protocol),
         "none_apply_fields": none_apply_fields(protocol),
         "all_fields": protocol.eligibility.screening_fields,
+        # the fields holding a saved value: changing one needs a reason (the reason box is shown then)
+        "saved_fields": [
+            f.id for f in protocol.eligibility.screening_fields if not f.derived and s.values.get(f.id) is not None
+        ],
         "criteria": [*protocol.eligibility.inclusion, *protocol.eligibility.exclusion],
         "reasons": list(NonEnrolmentReason),
         "scopes": [w.value for w in WithdrawalScope if w.value not in left],
