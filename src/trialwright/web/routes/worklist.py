@@ -19,8 +19,8 @@ from trialwright.services.errors import FormError
 from trialwright.services.screening import NotFound
 from trialwright.services.worklist.lists import site_codes
 from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, require_roles
-from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.localized import said
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
 __all__ = ["names", "router"]
