@@ -48,3 +48,17 @@ def test_every_docs_page_is_linked_from_the_index() -> None:
     pages = sorted(p.name for p in DOCS.glob("*.md") if p.name != "index.md")
     missing = [p for p in pages if f"({p})" not in index]
     assert not missing, f"docs/index.md does not link {missing}"
+
+
+def test_demo_help_says_where_the_demo_data_come_from() -> None:
+    """``trialwright demo --help`` names the simulation file the demo data are drawn from (the file the
+    simulator reads: ``NAME.simulation.yaml`` beside the protocol) and the page that documents its keys."""
+    from typer.testing import CliRunner
+
+    shown = " ".join(CliRunner().invoke(app, ["demo", "--help"], terminal_width=200).output.split())
+    assert "NAME.simulation.yaml" in shown and "docs/simulation.md" in shown
+    from trialwright.services.simulation import simulation_file_for
+
+    assert simulation_file_for(Path("NAME.yaml")).name == "NAME.simulation.yaml"  # what the help says is so
+    documented = (DOCS / "simulation.md").read_text(encoding="utf-8")
+    assert "`trialwright demo\n--help` says so" in documented
