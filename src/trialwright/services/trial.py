@@ -226,4 +226,4 @@ _BY_SHA_LOCK = threading.Lock()
 def _parsed(source_text: str, source: str) -> LoadedProtocol:
     # Parsing the YAML is the slow part of every request; the text is immutable once stored, and the
     # parsed protocol is frozen, so one parse per text serves every request.
-    return load_protocol_text(source_text, source=source)
+    return load_protocol_text(source_text, source=source, stored=True)

@@ -334,12 +334,22 @@ def test_the_audit_page_shows_the_consent_time_on_the_site_s_clock(app, trial: T
     assert at.isoformat() not in page
 
 
+def _first_protocol_file() -> dict[str, Any]:
+    import yaml
+
+    from tests.trialfixtures import FIRST_PROTOCOL
+
+    return dict(yaml.safe_load(FIRST_PROTOCOL.read_text("utf-8")))
+
+
 def test_the_screening_page_shows_the_derived_ratio_the_decision_read(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
     """The saved screening shows its derived P/F ratio (PaO2 / FiO2, computed here by hand) in its values and in a
-    failed criterion's values, to 6 significant digits, never a dash nor 13 decimals."""
+    failed criterion's values, to the protocol's decimals (1 place in the first trial's file), never a dash nor 13
+    decimals."""
     sid = _screened(trial, pao2_mmhg=97, fio2=0.21)  # 97 / 0.21 = 461.904761...: I3 (P/F < 200) fails
-    expected = f"{97 / 0.21:.6g}"
-    assert expected == "461.905"
+    places = next(f for f in _first_protocol_file()["eligibility"]["screening_fields"] if f["id"] == "pf_ratio")
+    expected = f"{97 / 0.21:.{places['decimals']}f}"
+    assert expected == "461.9"
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         page = coord.get(f"/screening/{sid}").text
     failed = page[page.index('data-testid="failed-I3"') :]
