@@ -26,6 +26,7 @@ from trialwright.web.deps import (
     require_roles,
 )
 from trialwright.web.flash import clear_flash, set_flash, take_flash
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -166,10 +167,18 @@ def _account_change(
 
 
 def _requests(
-    request: Request, page: Page, engine: EngineDep, protocol: ProtocolDep, status: int = 200, **extra: object
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    status: int = 200,
+    cursor: str | None = None,
+    **extra: object,
 ) -> HTMLResponse:
+    found = first_page_if_bad(lambda c: approvals.page_requests(engine, cursor=c), cursor)
     context = {
-        "pending": approvals.pending_requests(engine),
+        "pending": found.items,
+        "pager": pager(request, found, "/admin/users/requests"),
         "approvers": protocol.masking.account_approvers,
         "error": None,
         "change": None,
@@ -180,8 +189,10 @@ def _requests(
 
 
 @router.get("/admin/users/requests", response_class=HTMLResponse)
-def requests_page(request: Request, page: ApproverPage, engine: EngineDep, protocol: ProtocolDep) -> HTMLResponse:
-    return _requests(request, page, engine, protocol)
+def requests_page(
+    request: Request, page: ApproverPage, engine: EngineDep, protocol: ProtocolDep, cursor: str | None = None
+) -> HTMLResponse:
+    return _requests(request, page, engine, protocol, cursor=cursor)
 
 
 @router.post("/admin/users/requests/{request_id}/approve", response_class=HTMLResponse)
