@@ -82,7 +82,7 @@ def test_the_screening_form_none_apply_and_the_derived_ratio(
     page.locator("#f-pao2_mmhg").fill("120")
     page.locator("#f-fio2").fill("0.6")
     page.locator("#f-fio2").dispatch_event("change")
-    expect(page.get_by_test_id("derived-pf_ratio")).to_have_text("200")  # 120 / 0.6
+    expect(page.get_by_test_id("derived-pf_ratio")).to_have_text("200.0")  # 120 / 0.6, at the protocol's 1 place
     page.get_by_test_id("none-apply").check()
     for name in ("malignancy", "active_epilepsy", "concurrent_trial"):
         assert page.locator(f"#f-{name}").input_value() == "no"
