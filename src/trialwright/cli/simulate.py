@@ -15,6 +15,11 @@ from trialwright.cli.trial import ProtocolOption, _init
 
 __all__ = ["demo", "simulate"]
 
+DemoProtocolOption = typer.Option(
+    ..., "--protocol", show_default=False,
+    help="The trial's protocol file (YAML); NAME.simulation.yaml beside it says how the demo data are drawn.",
+)  # fmt: skip
+
 
 def _run(engine: Any, protocol: Path, participants: int | None, seed: int, quiet: bool = False, **kwargs: Any) -> Any:
     from trialwright.services.simulation import SimulationError
@@ -84,7 +89,7 @@ def simulate(
 
 
 def demo(
-    protocol: Path = ProtocolOption,
+    protocol: Path = DemoProtocolOption,
     seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same demo trial.")] = 1,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
@@ -94,7 +99,13 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the web app afterwards.")] = True,
 ) -> None:
     """A fresh demo trial: the protocol's planned size simulated across its sites, one demo user per role
-    (passwords printed once), and the web app."""
+    (passwords printed once), and the web app.
+
+    The demo data are drawn as NAME.simulation.yaml, the simulation file beside the protocol file, says.
+    It sets the recruitment (start, length, site rates), screening values and failures, consent, withdrawals,
+    missed visits, form values and how far forms get, adverse events and deaths (docs/simulation.md).
+    It is read and checked before anything is created: a missing or wrong file is refused.
+    The same --seed gives the same trial."""
     from trialwright.cli.serve import run_server
     from trialwright.domain.roles import Role
     from trialwright.protocol import load_protocol

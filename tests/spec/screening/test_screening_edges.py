@@ -30,10 +30,10 @@ def test_screen_consent_and_enrol_through_the_pages(client: TestClient, trial: T
     assert form.status_code == 200
     check = client.post("/screening/check", data={**_form(TYPED), "csrf_token": csrf_of(form.text)})
     # The live summary names what is missing by its label (the consent field, set from the consent record), and
-    # shows the derived P/F ratio: PaO2 / FiO2
+    # shows the derived P/F ratio: PaO2 / FiO2, at the 1 decimal place the protocol declares for it
     pf = TYPED["pao2_mmhg"] / TYPED["fio2"]  # type: ignore[operator]
     assert check.json() == {"decision": "incomplete", "failed": [], "missing": ["Written informed consent given"],
-                            "derived": {"pf_ratio": f"{pf:.4g}"}}  # fmt: skip
+                            "derived": {"pf_ratio": f"{pf:.1f}"}}  # fmt: skip
     created = client.post(
         "/screening/new",
         data={**_form(TYPED), "site": "RAZ", "screened_on": TODAY.isoformat(), "csrf_token": csrf_of(form.text)},
