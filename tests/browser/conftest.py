@@ -1,6 +1,8 @@
 """A live trialwright server on a free port and Debian's chromium driven by Playwright (headless).
 
 Outside CI a missing chromium or Playwright skips these tests; with CI=true they fail.
+The live server runs on SQLite; a module that writes through the pages declares
+``WRITES_ON_BOTH_DATABASES = True`` and then runs once on SQLite and once on PostgreSQL (a fresh schema).
 Screenshots of every step are kept in test-artifacts/screenshots/.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from tests.conftest import ROOT, must_have
+from tests.conftest import ROOT, fresh_database, must_have
 from tests.trialfixtures import Trial, make_trial
 from trialwright import legacy
 from trialwright.settings import Settings
@@ -40,9 +42,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a module that writes through the pages on both databases (``WRITES_ON_BOTH_DATABASES = True``)."""
+    if getattr(metafunc.module, "WRITES_ON_BOTH_DATABASES", False) and "live_database" in metafunc.fixturenames:
+        metafunc.parametrize("live_database", ["sqlite", "postgresql"], indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def live_trial(tmp_path_factory: pytest.TempPathFactory) -> Trial:
-    return make_trial(f"sqlite:///{tmp_path_factory.mktemp('live') / 'trial.db'}")
+def live_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of the live server's empty database: SQLite, or PostgreSQL for a module that asks for both."""
+    kind = getattr(request, "param", "sqlite")
+    reason = request.getfixturevalue("postgres_available") if kind == "postgresql" else None
+    with fresh_database(kind, tmp_path_factory.mktemp("live"), reason) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def live_trial(live_database: str) -> Trial:
+    return make_trial(live_database)
 
 
 @pytest.fixture(scope="module")

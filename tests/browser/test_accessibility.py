@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial
 from trialwright.domain.roles import Role
+from trialwright.services.approvals import request_reset
 from trialwright.services.simulation import ensure_users, simulate
 from trialwright.services.trial import current_protocol
-from trialwright.services.users import set_preferences
+from trialwright.services.users import create_user, set_preferences
 
 pytestmark = pytest.mark.browser
 
@@ -70,13 +71,24 @@ PAGES: dict[Role, tuple[Visit, ...]] = {
         Visit("/pharmacy?state=done", ("a[href^='/pharmacy/']",)),
         Visit("/unblindings"),
     ),
-    Role.UNBLINDED_STATISTICIAN: (Visit("/randomization"), Visit("/analysis"), Visit("/exports")),
+    Role.UNBLINDED_STATISTICIAN: (
+        Visit("/randomization"),
+        Visit("/analysis"),
+        Visit("/analysis/report.html"),
+        Visit("/exports"),
+    ),
     Role.BLINDED_STATISTICIAN: (Visit("/analysis"), Visit("/recruitment")),
     Role.MONITOR: (Visit("/data-management/readiness"), Visit("/admin/audit"), Visit("/work?list=forms_to_verify"),
                    Visit("/data/matrix?status=complete")),
     Role.DATA_MANAGER: (Visit("/data-management"), Visit("/queries")),
     Role.DSMB_MEMBER: (Visit("/dsmb"),),
-    Role.ADMINISTRATOR: (Visit("/admin/users"), Visit("/admin/users/requests"), Visit("/admin/audit")),
+    Role.ADMINISTRATOR: (
+        Visit("/admin/users"),
+        Visit("/admin/users/requests"),
+        Visit("/admin/users/a11y-monitor/tokens"),
+        Visit("/admin/audit"),
+    ),
+    Role.CODER: (Visit("/coding"),),
 }
 
 
@@ -177,6 +189,26 @@ def test_main_pages_meet_wcag_22_aa(  # type: ignore[no-untyped-def]
             links.first.click()
             page.wait_for_load_state()
         _check(page, f"{lang} {visit.label()}", found)
+    assert not found, _report(found)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_set_password_page_meets_wcag_22_aa(  # type: ignore[no-untyped-def]
+    page, live_server: str, live_trial: Trial, lang: str
+) -> None:
+    """The page a new account's holder opens from the link it was given (and the page of a spent link)."""
+    name = f"a11y-newcomer-{lang}"
+    create_user(live_trial.engine, username=name, password=PASSWORD, role=Role.DATA_MANAGER, actor="test")
+    issued = request_reset(
+        live_trial.engine, current_protocol(live_trial.engine).protocol, name, actor="test", reason="first sign-in"
+    ).token
+    assert issued is not None
+    page.context.add_cookies([{"name": "trialwright_lang", "value": lang, "url": live_server}])
+    found: dict[str, list[str]] = {}
+    for path, status in ((issued.path, 200), ("/set-password?token=spent", 404)):
+        response = page.goto(f"{live_server}{path}")
+        assert response is not None and response.status == status, (path, response and response.status)
+        _check(page, f"{lang} {path.split('?')[0]}", found)
     assert not found, _report(found)
 
 

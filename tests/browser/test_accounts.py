@@ -9,6 +9,8 @@ from playwright.sync_api import expect
 from tests.trialfixtures import PASSWORD, username
 from trialwright.domain.roles import Role
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 
 

@@ -15,6 +15,8 @@ from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services import forms as svc
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 BUTTONS = {
     "en": ("Mark the chosen forms and fields source-verified", "Sign the chosen forms"),

@@ -18,6 +18,8 @@ from trialwright.domain.roles import Role
 from trialwright.services import forms, safety
 from trialwright.services.users import set_preferences
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 TEHRAN = ZoneInfo("Asia/Tehran")
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")

@@ -15,6 +15,8 @@ from trialwright.services.forms import record_visit
 from trialwright.store.engine import session_scope
 from trialwright.store.screening_tables import consents, participants
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 LABS = {
     "tnf_alpha": "35", "il6": "80", "ddimer": "1.8", "lymphocytes": "700", "cd3_abs": "450", "cd3_pct": "64",

@@ -21,6 +21,8 @@ from trialwright.services import forms
 from trialwright.services.screening import screen
 from trialwright.services.users import set_preferences
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 TEHRAN = ZoneInfo("Asia/Tehran")
 LANGUAGES = pytest.mark.parametrize("lang", ["en", "fa"])
@@ -82,7 +84,7 @@ def test_the_screening_form_none_apply_and_the_derived_ratio(
     page.locator("#f-pao2_mmhg").fill("120")
     page.locator("#f-fio2").fill("0.6")
     page.locator("#f-fio2").dispatch_event("change")
-    expect(page.get_by_test_id("derived-pf_ratio")).to_have_text("200")  # 120 / 0.6
+    expect(page.get_by_test_id("derived-pf_ratio")).to_have_text("200.0")  # 120 / 0.6, at the protocol's 1 place
     page.get_by_test_id("none-apply").check()
     for name in ("malignancy", "active_epilepsy", "concurrent_trial"):
         assert page.locator(f"#f-{name}").input_value() == "no"
@@ -142,3 +144,18 @@ def test_a_soft_limit_warns_while_typing_and_a_query_sits_on_its_field(
     page.locator('select[name="u-crp"]').select_option("mg/dL")  # 45 mg/dL is 450 mg/L
     expect(warning).to_be_visible()
     page.shot(f"soft-limit-warning-{lang}")
+
+
+def test_the_screening_reason_box_appears_only_when_a_saved_value_changes(
+    page, live_server: str, live_trial: Trial
+) -> None:  # type: ignore[no-untyped-def]
+    sid = _screened(live_trial, age=None)
+    _signed_in(page, live_server, live_trial, Role.STUDY_COORDINATOR, "en")
+    page.goto(f"{live_server}/screening/{sid}")
+    box = page.get_by_test_id("reason-box")
+    expect(box).to_be_hidden()
+    page.locator("#f-age").fill("50")  # no saved value: no reason asked
+    page.locator("#f-age").blur()
+    expect(box).to_be_hidden()
+    page.locator("#f-spo2_on_oxygen").fill("91")  # a saved value changes
+    expect(box).to_be_visible()

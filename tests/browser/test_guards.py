@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.test_accessibility import violations
 from tests.browser.test_randomization import ARM_NAMES, _as, _enrolled
 from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import PASSWORD, Trial, make_trial, username, who
@@ -17,6 +18,8 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.services.randomization import allocation_of, generate_list, prepare, randomize, what_to_prepare
+
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
 
 pytestmark = pytest.mark.browser
 
@@ -27,11 +30,9 @@ def _small_target(doc: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def live_trial(tmp_path_factory: pytest.TempPathFactory) -> Trial:
+def live_trial(live_database: str) -> Trial:
     """This module's trial: the first protocol with a target of 2, so the third randomization goes past it."""
-    trial = make_trial(
-        f"sqlite:///{tmp_path_factory.mktemp('guards') / 'trial.db'}", load_protocol_text(mutated_text(_small_target))
-    )
+    trial = make_trial(live_database, load_protocol_text(mutated_text(_small_target)))
     generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=11)
     return trial
 
@@ -51,6 +52,7 @@ def test_randomize_asks_first_and_cancel_changes_nothing(page, live_server: str,
         "This participant would be number 1 of the protocol's target of 2."
     )
     assert not any(name in page.content() for name in ARM_NAMES)
+    assert violations(page) == []  # WCAG 2.2 A/AA by axe-core, as the main pages (test_accessibility.py)
     page.shot("randomize-asked")
     page.get_by_role("link", name="Cancel: change nothing").click()
     expect(page.locator("main")).to_contain_text("Not yet randomized.")
@@ -96,6 +98,7 @@ def test_past_the_target_in_english_and_in_persian(page, live_server: str, live_
     expect(warning).to_contain_text("3 شرکت‌کننده در کارآزمایی تصادفی‌سازی شده‌اند و هدف پروتکل 2 است")
     expect(warning).to_contain_text("این شرکت‌کننده نفر 4 خواهد بود")
     assert not any(name in page.content() for name in ARM_NAMES)
+    assert violations(page) == []
     page.shot("past-target-persian")
     page.get_by_role("link", name="انصراف: هیچ تغییری داده نشود").click()  # cancelled: nothing changes
     assert _randomized(live_trial) == 3
@@ -116,6 +119,7 @@ def test_unblinding_asks_first(page, live_server: str, live_trial: Trial) -> Non
     expect(page.get_by_test_id("notified")).to_contain_text("Unblinded statistician, DSMB member")
     assert not any(name in page.content() for name in ARM_NAMES)
     assert not audit.entries(live_trial.engine, action_prefix="participant.unblinded")
+    assert violations(page) == []
     page.shot("unblind-asked")
     page.get_by_label("Your password, to confirm").fill(PASSWORD)
     page.get_by_role("button", name="Confirm").click()
@@ -183,6 +187,7 @@ def test_the_lock_asks_first(page, live_server: str, live_trial: Trial) -> None:
     page.fill("#lock-reason", "Final analysis")
     page.get_by_role("button", name="Lock the database").click()
     expect(page.get_by_test_id("what-will-happen")).to_contain_text("The whole trial database is locked")
+    assert violations(page) == []
     page.shot("lock-asked")
     page.get_by_role("link", name="Cancel: change nothing").click()
     expect(page.locator("main")).to_contain_text("The trial database is open")

@@ -17,6 +17,8 @@ from tests.trialfixtures import PASSWORD, Trial, username
 from trialwright.domain.roles import Role
 from trialwright.services.users import set_preferences
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 
 FOCUS_STYLE = """() => {

@@ -12,6 +12,8 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
 from trialwright.services.randomization import generate_list, randomize
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 
 

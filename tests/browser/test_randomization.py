@@ -15,6 +15,8 @@ from tests.trialfixtures import PASSWORD, Trial, who
 from trialwright.domain.roles import Role
 from trialwright.services.screening import enrol, record_consent, screen
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 ARM_NAMES = ("hUCMSC-Exos + standard care", "Placebo (PBS) + standard care")
 

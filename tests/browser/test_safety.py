@@ -14,6 +14,8 @@ from tests.trialfixtures import PASSWORD, Trial, who
 from trialwright.domain.roles import Role
 from trialwright.services.randomization import generate_list, randomize
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 
 

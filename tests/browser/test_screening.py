@@ -12,6 +12,8 @@ from playwright.sync_api import expect
 from tests.browser.test_pages import _sign_in
 from trialwright.domain.roles import Role
 
+WRITES_ON_BOTH_DATABASES = True  # what the pages write is written and read back on SQLite and PostgreSQL
+
 pytestmark = pytest.mark.browser
 
 YES = ["pcr_positive", "on_oxygen", "bilateral_infiltrates"]

@@ -197,15 +197,24 @@ class ReviewedForm(BaseModel):
     seal: str
 
 
+class ReviewedFields(ReviewedForm):
+    """Fields of a reviewed form verified against source one by one (entered fields holding a value)."""
+
+    fields: list[str] = Field(min_length=1)
+
+
 class CasebookVerifyIn(BaseModel):
-    """The casebook's forms to verify, each with the seal it was reviewed with."""
+    """The casebook's forms to verify as a whole, and forms to verify field by field, each with the seal it was
+    reviewed with; a form is verified once every required entered field stands verified."""
 
-    forms: list[ReviewedForm]
+    forms: list[ReviewedForm] = []
+    fields: list[ReviewedFields] = []
 
 
-class CasebookSignIn(CasebookVerifyIn):
+class CasebookSignIn(BaseModel):
     """The casebook's forms to sign, each with the seal it was reviewed with, and the signer's password."""
 
+    forms: list[ReviewedForm]
     password: str
 
 
@@ -216,6 +225,7 @@ def _casebook_form(item: svc.CasebookForm) -> dict[str, Any]:
         "seal": item.seal,
         "not_signable": item.not_signable,
         "not_verifiable": item.not_verifiable,
+        "verified_fields": sorted(item.verified_fields),
         "form": None if item.view is None else _form(item.view),
     }
 
@@ -224,6 +234,7 @@ def _outcome(outcome: svc.CasebookOutcome) -> dict[str, Any]:
     return {
         "done": [_form(v) for v in outcome.done],
         "excluded": [{"visit_id": v, "form_id": f, "reason": why} for v, f, why in outcome.excluded],
+        "fields_verified": [{"visit_id": v, "form_id": f, "field": field} for v, f, field in outcome.fields],
     }
 
 
@@ -249,9 +260,18 @@ def sign_casebook(
 
 @router.post("/participants/{participant_id}/casebook/verify")
 def verify_casebook(participant_id: str, body: CasebookVerifyIn, user: Monitor, engine: EngineDep) -> dict[str, Any]:
-    """Source data verification of the reviewed forms of the casebook in one action (monitor)."""
+    """Source data verification of the reviewed casebook in one action (monitor): whole forms (``forms``) and
+    fields one by one (``fields``), as on the casebook page. Each field's verification is audited and stands
+    while the field holds the value verified; a form whose every required entered field stands verified is
+    verified. A form changed since its seal was read, or not complete, is left and listed with the reason."""
     reviewed = {(f.visit_id, f.form_id): f.seal for f in body.forms}
-    return _outcome(_call(svc.verify_casebook, engine, user, participant_id, reviewed))
+    by_field: dict[tuple[str, str], tuple[str, list[str]]] = {}
+    for item in body.fields:
+        seal, names = by_field.setdefault((item.visit_id, item.form_id), (item.seal, []))
+        if seal != item.seal:
+            raise HTTPException(422, [{"rule": f"fields: {item.visit_id}/{item.form_id} is given with two seals"}])
+        names.extend(n for n in item.fields if n not in names)
+    return _outcome(_call(svc.verify_casebook, engine, user, participant_id, reviewed, fields=by_field))
 
 
 @router.post(FORM + "/lock")

@@ -120,7 +120,7 @@ def create_token(body: TokenIn, user: ApiUser, engine: EngineDep, settings: Sett
     try:
         token, view = issue_token(
             engine, user.username, name=body.name, actor=user.username, days=body.days,
-            max_days=settings.api_token_days,
+            max_days=settings.api_token_days, redcap=body.redcap,
         )  # fmt: skip
     except UserError as exc:
         field, _, _ = str(exc).partition(":")

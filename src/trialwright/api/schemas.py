@@ -114,6 +114,9 @@ class TokenIn(BaseModel):
         le=36500,
         description="How many days the token lives; by default, and at most, the api_token_days setting (90).",
     )
+    redcap: bool = Field(
+        default=False, description="A REDCap-style token (32 uppercase hex characters), for /redcap/api/ clients."
+    )
 
 
 class TokenOut(BaseModel):

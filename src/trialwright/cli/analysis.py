@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, read_engine_of
+from trialwright.cli.common import DatabaseOption, ExitCode, JsonOption, console, emit, fail, fail_with, read_engine_of
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["analyse", "plan"]
@@ -21,6 +21,7 @@ def analyse(
         bool,
         typer.Option("--unblinded", help="Name the arms: the unblinded statistician only, after the database lock."),
     ] = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Run the protocol's analysis plan and write report.html, report.pdf, results.json, results.csv,
@@ -31,15 +32,20 @@ def analyse(
     from trialwright.services.analysis import AnalysisError, run_analysis
 
     engine, actor = _context(user, database)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True,
+                  disable=as_json) as bar:  # fmt: skip
         task = bar.add_task("reading the data and running the analysis plan")
         try:
             run = run_analysis(engine, actor, unblinded=unblinded, read_engine=read_engine_of(engine, database))
         except AnalysisError as exc:
-            fail(str(exc))
+            fail_with(exc)
         written = write_report(run.report, out, progress=lambda what: bar.update(task, description=f"writing {what}"))
     r = run.report
     randomized = sum(r.analysis_sets["itt"].values())
+    summary = {"mode": r.mode, "grouping": r.grouping, "randomized": randomized, "snapshot_sha256": r.snapshot_sha256,
+               "audit_seq": r.audit_seq, "outcome_ids": r.outcome_ids, "files": written}  # fmt: skip
+    if emit(summary, as_json):  # the results themselves are in results.json
+        return
     console.print(
         f"{r.mode} ({r.grouping}) of {randomized} randomized "
         f"participants; data snapshot {r.snapshot_sha256[:16]}, audit entry {r.audit_seq}.",
@@ -74,6 +80,7 @@ def plan(
             "--unblinded", help="The SD pooled within arms: the unblinded statistician only, after the database lock."
         ),
     ] = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Size the definitive trial from the pilot: per-arm n from the pilot SD and its upper confidence limit
@@ -85,7 +92,7 @@ def plan(
 
     engine, actor = _context(user, database)
     with Progress(TextColumn("simulating power"), BarColumn(), MofNCompleteColumn(), console=console,
-                  transient=True) as bar:  # fmt: skip
+                  transient=True, disable=as_json) as bar:  # fmt: skip
         task = bar.add_task("power", total=2 * simulations)
         try:
             result = plan_definitive_trial(
@@ -94,5 +101,7 @@ def plan(
                 unblinded=unblinded, read_engine=read_engine_of(engine, database),
             )  # fmt: skip
         except (AnalysisError, ValueError) as exc:
-            fail(str(exc))
+            fail_with(exc) if isinstance(exc, AnalysisError) else fail(str(exc), ExitCode.USAGE)
+    if emit(result, as_json):
+        return
     console.print(result.summary(), highlight=False, markup=False)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+from trialwright.cli.common import DatabaseOption, JsonOption, console, emit, fail, fail_with, settings_for
 
 if TYPE_CHECKING:
     from trialwright.services.restore import RestoreResult
@@ -20,6 +20,7 @@ def backup(
     out: Annotated[
         Path, typer.Option("--out", help="A new (or empty) folder for the backup; created 0700.", show_default=False)
     ],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Take a consistent online backup of the trial database (while the app may be writing) with its manifest."""
@@ -33,7 +34,9 @@ def backup(
         check_connection(make_engine(settings.database_url))
         result = take_backup(settings, out)
     except (DatabaseUnavailable, BackupError, DumpError, AuditKeyError) as exc:
-        fail(str(exc))
+        fail_with(exc)
+    if emit(result, as_json):
+        return
     facts = result.snapshot
     console.print(
         f"Backed up trial {facts.trial_id} (protocol {facts.protocol_version}, {result.manifest['database']}) "
@@ -86,7 +89,7 @@ def restore(
     try:
         result = restore_backup(source, database, key_file=key_file)
     except (DatabaseUnavailable, BackupError, DumpError, AuditKeyError) as exc:
-        fail(str(exc))
+        fail_with(exc)
     manifest = result.manifest
     console.print(
         f"Restored trial {result.trial_id} from the backup taken {manifest['taken_at']} "

@@ -1,22 +1,51 @@
-"""What every command shares: the console, the database option, settings, and clean failure."""
+"""What every command shares: the console, the database option, settings, ``--json`` output, and clean failure.
+
+Two contracts for scripts live here, each in one place:
+
+* ``--json``: a command that prints data prints, with ``--json``, one JSON document on standard output, made by
+  :func:`to_jsonable` from the service's typed result (frozen dataclasses, pydantic models, enums, dates). Nothing
+  is ever printed through ``repr``: an object the serializer does not know is refused, not guessed at.
+* Exit codes (:class:`ExitCode`): 0 done, 1 refused by a rule, 2 usage, 3 not found, 4 permission. The services'
+  exception types are mapped to them in :data:`EXIT_CODES`; :func:`guarded` applies the table to every command
+  (``trialwright.cli.main`` wraps each one), and docs/cli.md lists it (``trialwright.cli.reference``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import functools
+import importlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import PurePath
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 __all__ = [
+    "EXIT_CODES",
     "PASSWORD_VARIABLE",
     "DatabaseOption",
+    "ExitCode",
+    "JsonOption",
     "authenticate_as",
     "console",
+    "emit",
     "err_console",
+    "exit_code_for",
     "fail",
+    "fail_with",
+    "guarded",
     "policy_for",
     "read_engine_of",
     "settings_for",
+    "to_json",
+    "to_jsonable",
 ]
 
 console = Console(soft_wrap=True)
@@ -34,10 +63,169 @@ DatabaseOption = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one clear line (no traceback) and leave with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as one JSON document on standard output (for scripts).")
+]
+
+
+class ExitCode(enum.IntEnum):
+    """How a command ends, for scripts: the same number for the same kind of outcome in every command."""
+
+    OK = 0
+    """Done."""
+    REFUSED = 1
+    """Refused by a rule of the trial or the protocol (nothing was changed), or the check found a problem."""
+    USAGE = 2
+    """The command line was wrong: an unknown option, a missing or malformed value, an unusable setting."""
+    NOT_FOUND = 3
+    """What the command names does not exist (or is outside the user's sites): a participant, a file, a record."""
+    PERMISSION = 4
+    """The user may not do this: wrong password, no such active account, or a role that may not."""
+
+
+#: The services' exception types and the exit code each ends a command with, most specific first (the first
+#: match wins). Names, not classes, so that ``trialwright --help`` imports no service. A service says that the actor
+#: may not (their role, a wrong password re-entered) by marking its rule error ``AccessDenied``
+#: (``trialwright.services.errors.denied``): that mark comes before the rule errors here, so it ends with PERMISSION.
+EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
+    ("trialwright.services.users.AuthenticationFailed", ExitCode.PERMISSION),
+    ("trialwright.services.tokens.TokenAccessDenied", ExitCode.PERMISSION),
+    ("trialwright.services.audit_trail.AuditReadError", ExitCode.PERMISSION),
+    ("builtins.PermissionError", ExitCode.PERMISSION),
+    ("trialwright.services.errors.AccessDenied", ExitCode.PERMISSION),  # a role that may not; a wrong password
+    ("trialwright.services.screening.common.NotFound", ExitCode.NOT_FOUND),
+    ("trialwright.services.trial.TrialNotInitialised", ExitCode.NOT_FOUND),
+    ("builtins.FileNotFoundError", ExitCode.NOT_FOUND),
+    ("trialwright.services.email.sender.EmailNotConfigured", ExitCode.USAGE),
+    ("trialwright.store.engine.DatabaseUnavailable", ExitCode.USAGE),
+    ("trialwright.domain.calendars.DateEntryError", ExitCode.USAGE),
+    ("trialwright.domain.paging.PageError", ExitCode.USAGE),
+    ("trialwright.store.audit_keys.AuditKeyError", ExitCode.REFUSED),
+    ("trialwright.protocol.loader.ProtocolError", ExitCode.REFUSED),
+    ("trialwright.services.trial.TrialMismatch", ExitCode.REFUSED),
+    ("trialwright.services.trial.ProtocolVersionConflict", ExitCode.REFUSED),
+    ("trialwright.services.ratelimit.RateLimited", ExitCode.REFUSED),
+    ("trialwright.services.replica.ReplicaRefused", ExitCode.REFUSED),
+    ("trialwright.services.backup.BackupError", ExitCode.REFUSED),
+    ("trialwright.store.dump.DumpError", ExitCode.REFUSED),
+    ("trialwright.services.audit_keys.AllocationsAltered", ExitCode.REFUSED),
+    # The rules' refusals (nothing was changed); a bare ValueError is not one of them: it is a defect.
+    *((f"trialwright.{name}", ExitCode.REFUSED) for name in (
+        "services.errors.FormError", "domain.forms.FormValueError", "services.screening.common.ScreeningError",
+        "domain.eligibility.ScreeningValueError", "services.randomization.common.RandomizationError",
+        "domain.randomization.StratificationError", "domain.preparation.PreparationError",
+        "services.safety.common.SafetyError", "domain.safety.SafetyInputError", "services.users.UserError",
+        "services.exports.ExportError", "exports.ipd.IpdError", "exports.fhir.FhirExportError",
+        "services.odm_import.OdmImportError", "services.sharing.SharingError", "services.analysis.AnalysisError",
+        "services.simulation.SimulationError", "domain.recruitment.RecruitmentError", "domain.text.TextError",
+        "domain.calendars.NaiveTimeError", "protocol.formula.FormulaError",
+    )),
+)
+
+
+def _exception_type(dotted: str) -> type | None:
+    """The class ``dotted`` names: an exception type, or a mark mixed into some (``AccessDenied``)."""
+    module, _, name = dotted.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):  # a renamed class: the test of this table names it
+        return None
+    return found if isinstance(found, type) else None
+
+
+def exit_code_for(exc: BaseException) -> ExitCode | None:
+    """The exit code a command ends with for ``exc``, from :data:`EXIT_CODES`; None for an exception not in it
+    (a defect: it leaves with its traceback, never with a made-up code)."""
+    for dotted, code in EXIT_CODES:
+        kind = _exception_type(dotted)
+        if kind is not None and isinstance(exc, kind):
+            return code
+    return None
+
+
+def fail(message: str, code: int = ExitCode.REFUSED) -> NoReturn:
+    """Print one clear line (no traceback) on standard error and leave with ``code`` (an :class:`ExitCode`)."""
+    from rich.text import Text
+
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    raise typer.Exit(int(code))
+
+
+def fail_with(exc: BaseException, message: str | None = None) -> NoReturn:
+    """Leave for a service's exception: its message (or ``message``) and the code :data:`EXIT_CODES` gives it."""
+    code = exit_code_for(exc)
+    if code is None:
+        raise exc
+    fail(message if message is not None else str(exc), code)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(command: F) -> F:
+    """``command`` with any exception of :data:`EXIT_CODES` turned into one clear line and its exit code."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            problems = getattr(exc, "problems", None)
+            detail = "; ".join(str(p) for p in problems) if isinstance(problems, list | tuple) and problems else None
+            fail_with(exc, detail)
+
+    run.guarded = True  # type: ignore[attr-defined]
+    return run  # type: ignore[return-value]
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data: dataclasses and pydantic models by their fields, enums by their value,
+    dates and times in ISO 8601, decimals and paths as text, tuples and sets as lists; a dataclass field declared
+    ``repr=False`` (a secret) is left out. Anything else is refused with TypeError: a command never prints an
+    object's ``repr``."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None  # JSON has no NaN or infinity: "no value", said as null
+        return value
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, PurePath | uuid.UUID):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # A field kept out of the repr (a password, a cache) is kept out of the JSON too.
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    if hasattr(value, "model_dump") and hasattr(type(value), "model_fields"):  # a pydantic model
+        return to_jsonable(value.model_dump(mode="json"))
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # a NumPy number or array, not imported
+        return to_jsonable(value.tolist())
+    if isinstance(value, Mapping):
+        return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [to_jsonable(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, set | frozenset) else items
+    raise TypeError(f"no JSON form for a {type(value).__name__}")
+
+
+def to_json(value: Any) -> str:
+    """One JSON document for ``value`` (see :func:`to_jsonable`), indented, non-ASCII kept as written."""
+    return json.dumps(to_jsonable(value), ensure_ascii=False, indent=2)
+
+
+def emit(value: Any, as_json: bool) -> bool:
+    """With ``--json``, print ``value`` as one JSON document and say True (the command is done); else False."""
+    if as_json:
+        typer.echo(to_json(value))
+    return as_json
 
 
 def settings_for(database: str | None = None):  # type: ignore[no-untyped-def]
@@ -107,5 +295,5 @@ def authenticate_as(engine, username: str, *, password_stdin: bool = False, why:
         password = typer.prompt(f"Password of {username}", hide_input=True)
     user = get_user(engine, username)
     if user is None or not user.active or not confirm_password(engine, user.username, password, purpose=why):
-        fail("--as: wrong username or password, or the account is disabled or locked")
+        fail("--as: wrong username or password, or the account is disabled or locked", ExitCode.PERMISSION)
     return user

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+from trialwright.cli.common import DatabaseOption, JsonOption, console, emit, fail_with, settings_for
 
 __all__ = ["email_app"]
 
@@ -24,16 +24,19 @@ def _engine(database: str | None):  # type: ignore[no-untyped-def]
 
 
 @email_app.command("status")
-def status(database: DatabaseOption = None) -> None:
+def status(as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Whether e-mail is on (the mail server), and the outbox's messages by state."""
     from trialwright.services.email import email_status
 
-    for line in email_status(_engine(database), settings_for(database)).lines():
+    state = email_status(_engine(database), settings_for(database))
+    if emit(state, as_json):  # the mail server's password is never in it (kept out of repr, so out of JSON)
+        return
+    for line in state.lines():
         console.print(line, highlight=False)
 
 
 @email_app.command("send")
-def send(database: DatabaseOption = None) -> None:
+def send(as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Send every message whose time has come; a failure is retried later, then recorded as failed. Exit status 2
     (nothing sent) when no mail server is configured."""
     from trialwright.services.email import EmailNotConfigured, send_due
@@ -42,14 +45,18 @@ def send(database: DatabaseOption = None) -> None:
     try:
         report = send_due(_engine(database), settings)
     except EmailNotConfigured as exc:
-        fail(str(exc), code=2)
+        fail_with(exc)
+    if emit(report, as_json):
+        return
     console.print(f"Sent {report.sent}; to retry {report.retrying}; failed {report.failed}.", highlight=False)
 
 
 @email_app.command("due")
-def due(database: DatabaseOption = None) -> None:
+def due(as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Queue the reminders of SAE reporting deadlines due soon or overdue (each once per recipient and stage)."""
     from trialwright.services.email import queue_reminders
 
     added = queue_reminders(_engine(database), settings_for(database))
+    if emit({"queued": added}, as_json):
+        return
     console.print(f"Queued {added} reminder(s).", highlight=False)

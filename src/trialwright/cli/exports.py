@@ -10,7 +10,17 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, policy_for, read_engine_of
+from trialwright.cli.common import (
+    DatabaseOption,
+    ExitCode,
+    JsonOption,
+    console,
+    emit,
+    fail,
+    fail_with,
+    policy_for,
+    read_engine_of,
+)
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["access_app", "export", "import_app"]
@@ -25,7 +35,7 @@ def _date(value: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        fail(f"{option}: {value!r} is not a date (YYYY-MM-DD)")
+        fail(f"{option}: {value!r} is not a date (YYYY-MM-DD)", ExitCode.USAGE)
 
 
 def _sharing(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -34,18 +44,22 @@ def _sharing(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except SharingError as exc:
-        fail(str(exc))
+        fail_with(exc)
 
 
 def export(
     fmt: Annotated[
-        str, typer.Argument(metavar="FORMAT", help="csv, parquet, stata, spss, sas, codebook, sdtm, odm, fhir.")
+        str,
+        typer.Argument(
+            metavar="FORMAT", help="csv, parquet, stata, spss, sas, codebook, sdtm, dataset-json, odm, fhir."
+        ),
     ],
     user: AsOption,
     out: Annotated[Path, typer.Option("--out", help="A new (or empty) folder to write into.")],
     with_arms: Annotated[
         bool, typer.Option("--with-arms", help="Include each participant's arm (an exporter the trial does not mask).")
     ] = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Export the trial in a standard format into a new folder; recorded in the audit trail."""
@@ -58,7 +72,8 @@ def export(
     try:
         total = export_source(engine, actor, with_arms=with_arms, read_engine=read_engine).count()
         with Progress(
-            TextColumn(f"exporting {fmt}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+            TextColumn(f"exporting {fmt}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True,
+            disable=as_json,
         ) as bar:
             task = bar.add_task(fmt, total=total)
             result = run_export(
@@ -71,7 +86,9 @@ def export(
                 read_engine=read_engine,
             )
     except ExportError as exc:
-        fail(str(exc))
+        fail_with(exc)
+    if emit(result, as_json):
+        return
     console.print(
         f"{fmt}: {len(result.files)} files in {result.folder}"
         f"{' (with arms)' if result.with_arms else ''}; recorded in the audit trail",
@@ -85,6 +102,7 @@ def export(
 def import_odm(
     path: Annotated[Path, typer.Argument(help="An ODM 1.3.2 file written by trialwright export odm.")],
     user: AsOption,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Import an ODM file into a fresh trial of the same protocol (all or nothing).
@@ -100,10 +118,11 @@ def import_odm(
     try:
         report = run_import(engine, actor, path)
     except OdmImportError as exc:
-        fail(str(exc))
-    console.print(report.summary(), highlight=False, markup=False)
+        fail_with(exc)
+    if not emit(report, as_json):
+        console.print(report.summary(), highlight=False, markup=False)
     if not report.byte_identical:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.REFUSED)
 
 
 @access_app.command("publication")
@@ -111,6 +130,7 @@ def publication(
     user: AsOption,
     citation: Annotated[str, typer.Option("--citation", help="The full citation of the results' publication.")],
     published_on: Annotated[str, typer.Option("--published-on", help="Publication date, YYYY-MM-DD.")],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Record a publication of the results (the access window opens after the sharing plan's delay)."""
@@ -118,6 +138,8 @@ def publication(
 
     engine, actor = _context(user, database)
     opens = _sharing(record_publication, engine, actor, citation, _date(published_on, "--published-on"))
+    if emit({"access_window_opens": opens}, as_json):
+        return
     console.print(f"Recorded; the access window opens on {opens}.", highlight=False)
 
 
@@ -130,6 +152,7 @@ def request(
     purpose: Annotated[str, typer.Option("--purpose", help="What the data are for.")],
     reasons: Annotated[str, typer.Option("--reasons", help="The written reasons for needing the data.")],
     received_on: Annotated[str, typer.Option("--received-on", help="When the written request came, YYYY-MM-DD.")],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Register a written data access request."""
@@ -147,11 +170,13 @@ def request(
         reasons=reasons,
         received_on=_date(received_on, "--received-on"),
     )
+    if emit(r, as_json):
+        return
     console.print(f"{r.number}: {r.requester} ({r.organisation}), {r.status}", highlight=False)
 
 
 @access_app.command("list")
-def list_(user: AsOption, database: DatabaseOption = None) -> None:
+def list_(user: AsOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """The register of data access requests."""
     from rich.table import Table
 
@@ -160,6 +185,8 @@ def list_(user: AsOption, database: DatabaseOption = None) -> None:
     engine, actor = _context(user, database)
     rows = _sharing(list_requests, engine, actor)
     opens = access_window_opens(engine)
+    if emit({"requests": rows, "access_window_opens": opens}, as_json):
+        return
     table = Table("request", "requester", "received", "status", "decided by", "reason", "issued")
     for r in rows:
         table.add_row(
@@ -181,6 +208,7 @@ def decide(
     user: AsOption,
     approve: Annotated[bool, typer.Option("--approve/--reject", help="Approve or reject.")],
     reason: Annotated[str, typer.Option("--reason", help="Why.")],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Approve or reject a request (asks for your password: the decision is signed)."""
@@ -192,19 +220,22 @@ def decide(
         decide_request, engine, actor, number, approve=approve, reason=reason, password=password,
         policy=policy_for(database),
     )  # fmt: skip
+    if emit(r, as_json):
+        return
     console.print(f"{r.number}: {r.status} by {r.decided_by}", highlight=False)
 
 
 @access_app.command("check")
-def check(user: AsOption, database: DatabaseOption = None) -> None:
+def check(user: AsOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """The k-anonymity check of the IPD as it would be issued now (no data written)."""
     from trialwright.services.sharing import check_kanonymity
 
     engine, actor = _context(user, database)
     result = _sharing(check_kanonymity, engine, actor)
-    console.print(result.summary(), highlight=False, markup=False)
+    if not emit(result, as_json):
+        console.print(result.summary(), highlight=False, markup=False)
     if not result.passes:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.REFUSED)
 
 
 @access_app.command("issue")
@@ -212,6 +243,7 @@ def issue(
     number: Annotated[str, typer.Argument(help="The approved request, e.g. DAR-0001.")],
     user: AsOption,
     out: Annotated[Path, typer.Option("--out", help="A new folder for the package.")],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Write the de-identified IPD package for an approved request (the unblinded statistician)."""
@@ -219,4 +251,6 @@ def issue(
 
     engine, actor = _context(user, database)
     r = _sharing(issue_ipd, engine, actor, number, out)
+    if emit(r, as_json):
+        return
     console.print(f"{r.number}: issued to {r.requester} in {out} ({len(r.package or {})} files)", highlight=False)

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+from trialwright.cli.common import (
+    DatabaseOption,
+    ExitCode,
+    JsonOption,
+    console,
+    emit,
+    fail,
+    fail_with,
+    settings_for,
+)
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["audit_app", "form_app"]
@@ -24,9 +33,9 @@ def _read(source: str, option: str) -> Any:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         return json.loads(text)
     except FileNotFoundError:
-        fail(f"{option}: {source}: no such file")
+        fail(f"{option}: {source}: no such file", ExitCode.NOT_FOUND)
     except json.JSONDecodeError as exc:
-        fail(f"{option}: not valid JSON ({exc.msg} at line {exc.lineno})")
+        fail(f"{option}: not valid JSON ({exc.msg} at line {exc.lineno})", ExitCode.USAGE)
 
 
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -37,9 +46,9 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except FormValueError as exc:
-        fail("\n  ".join(["the values were refused, nothing was saved:", *exc.problems]))
+        fail_with(exc, "\n  ".join(["the values were refused, nothing was saved:", *exc.problems]))
     except (FormError, NotFound) as exc:
-        fail(str(exc))
+        fail_with(exc)
 
 
 def _print_form(view: Any, engine: Any) -> None:
@@ -76,6 +85,7 @@ def save(
     user: AsOption,
     reason: Annotated[str | None, typer.Option("--reason", help="Reason for change (once complete).")] = None,
     visit_date: Annotated[str | None, typer.Option("--visit-date", help="The visit's date, YYYY-MM-DD.")] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Enter or change values on one form (same rules as the page and the API)."""
@@ -85,14 +95,15 @@ def save(
 
     values = _read(data, "--data")
     if not isinstance(values, dict):
-        fail("--data: must be a JSON object of field values")
+        fail("--data: must be a JSON object of field values", ExitCode.USAGE)
     try:
         day = dt.date.fromisoformat(visit_date) if visit_date else None
     except ValueError:
-        fail("--visit-date: must be a date written YYYY-MM-DD")
+        fail("--visit-date: must be a date written YYYY-MM-DD", ExitCode.USAGE)
     engine, actor = _context(user, database)
     view = _run(save_form, engine, actor, participant_id, visit_id, form_id, values, reason=reason, visit_date=day)
-    _print_form(view, engine)
+    if not emit(view, as_json):
+        _print_form(view, engine)
 
 
 @form_app.command("show")
@@ -101,6 +112,7 @@ def show(
     visit_id: Annotated[str, typer.Argument(help="Visit id.")],
     form_id: Annotated[str, typer.Argument(help="Form id.")],
     user: AsOption,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Show one form's values and state."""
@@ -109,8 +121,9 @@ def show(
     engine, actor = _context(user, database)
     view = _run(get_form, engine, actor, participant_id, visit_id, form_id)
     if view is None:
-        fail(f"{form_id} at {visit_id} has no data yet")
-    _print_form(view, engine)
+        fail(f"{form_id} at {visit_id} has no data yet", ExitCode.NOT_FOUND)
+    if not emit(view, as_json):
+        _print_form(view, engine)
 
 
 @form_app.command("import")
@@ -118,6 +131,7 @@ def import_forms(
     data: Annotated[str, typer.Option("--data", help="JSON list of rows {participant, visit, form, values}.")],
     user: AsOption,
     partial: Annotated[bool, typer.Option("--partial", help="Save the good rows even if some are refused.")] = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Import many forms at once; by default one refused row saves nothing."""
@@ -125,9 +139,11 @@ def import_forms(
 
     rows = _read(data, "--data")
     if not isinstance(rows, list):
-        fail("--data: must be a JSON list of rows")
+        fail("--data: must be a JSON list of rows", ExitCode.USAGE)
     engine, actor = _context(user, database)
     report = _run(do_import, engine, actor, rows, all_or_nothing=not partial)
+    if emit(report, as_json):
+        raise typer.Exit(ExitCode.REFUSED if report.rejected else ExitCode.OK)
     for index, problems in report.rejected:
         for problem in problems:
             console.print(f"{data}: row {index}: {problem}", highlight=False, soft_wrap=True)
@@ -140,7 +156,7 @@ def import_forms(
             highlight=False,
         )
     if report.rejected:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.REFUSED)
 
 
 def _audit_engine(database: str | None) -> Any:
@@ -152,7 +168,7 @@ def _audit_engine(database: str | None) -> Any:
         engine = engine_for(settings_for(database))
         check_connection(engine)
     except (DatabaseUnavailable, AuditKeyError) as exc:
-        fail(str(exc))
+        fail_with(exc)
     return engine
 
 
@@ -181,6 +197,7 @@ def verify(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress bars (over the entries, then the replay).")
     ] = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the audit trail against its key and anchors and the allocation list against its digests; name the
     first entry altered, removed, inserted, unsigned, forged or cut off. Then replay the trail and compare it with
@@ -197,7 +214,7 @@ def verify(
 
     engine = _audit_engine(database)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not progress) as bar:
+    with Progress(*columns, console=console, disable=not progress or as_json) as bar:
         chain_task = bar.add_task("Verifying the chain", total=audit.count(engine))
         report = audit.verify(engine, progress=lambda n: bar.advance(chain_task, n))
         replay_task = bar.add_task("Replaying the trail", total=None)
@@ -205,6 +222,11 @@ def verify(
         done = next(t.completed for t in bar.tasks if t.id == replay_task)
         bar.update(replay_task, total=done)
     record_full_verify(engine, report, replayed, by=f"cli:{_os_user()}")
+    if as_json:
+        # Anchor only a trail whose data tables agree with it; a broken one still ends with REFUSED.
+        anchor = write_anchor(engine) if report.ok and replayed.ok else None
+        emit({"chain": report, "replay": replayed, "anchor": anchor}, as_json)
+        raise typer.Exit(ExitCode.OK if report.ok and replayed.ok else ExitCode.REFUSED)
     problems = []
     if report.ok:
         keyed = (
@@ -241,7 +263,7 @@ def verify(
 
 
 @audit_app.command("anchor")
-def anchor_head(database: DatabaseOption = None) -> None:
+def anchor_head(as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Append a signed checkpoint of the trail's head (entry, hash, time, MAC) to the anchor file and print it
     (keep the printout: a paper trail)."""
     from trialwright.services.audit_keys import write_anchor
@@ -249,7 +271,8 @@ def anchor_head(database: DatabaseOption = None) -> None:
     anchor = write_anchor(_audit_engine(database))
     if anchor is None:
         fail("nothing to anchor: the audit trail is empty or has no anchor file (in-memory database)")
-    _print_anchor(anchor)
+    if not emit(anchor, as_json):
+        _print_anchor(anchor)
 
 
 @audit_app.command("show")
@@ -258,6 +281,7 @@ def show_audit(
     participant: Annotated[str | None, typer.Option("--participant", help="Only this participant.")] = None,
     action: Annotated[str | None, typer.Option("--action", help="Only actions starting with this.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many entries, newest first.")] = 100,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Audit entries, newest first: who, when, what, old and new value, why, and the entry's detail (values that
@@ -267,14 +291,16 @@ def show_audit(
     engine, actor = _context(user, database)
     try:
         rows = read_trail(engine, actor, participant=participant, action_prefix=action, limit=limit)
-    except AuditReadError:
-        fail("--as: the audit trail is for administrators, data managers and monitors")
+    except AuditReadError as exc:
+        fail_with(exc, "--as: the audit trail is for administrators, data managers and monitors")
+    if emit(rows, as_json):
+        return
     if not rows:
         console.print("No audit entry matches.", highlight=False)
     for e in rows:
         where = " ".join(x for x in (e.participant, e.form, e.field) if x)
         change = f" {e.old_value} -> {e.new_value}" if e.old_value or e.new_value else ""
-        why = f" because {e.reason!r}" if e.reason else ""
+        why = f' because "{e.reason}"' if e.reason else ""
         detail = f" {e.detail}" if e.detail else ""
         when = e.at.isoformat(timespec="seconds")
         console.print(

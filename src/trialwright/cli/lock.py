@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, policy_for
+from trialwright.cli.common import DatabaseOption, ExitCode, JsonOption, console, emit, fail_with, policy_for
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["database_app"]
@@ -29,9 +29,9 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
     except LockBlocked as exc:
         console.print(exc.readiness.summary(limit=20), highlight=False)
-        fail(str(exc).split(". First:", 1)[0] + ".")
+        fail_with(exc, str(exc).split(". First:", 1)[0] + ".")
     except FormError as exc:
-        fail(str(exc))
+        fail_with(exc)
 
 
 @database_app.command("readiness")
@@ -39,16 +39,19 @@ def readiness(
     user: AsOption,
     site: SiteOption = None,
     limit: Annotated[int, typer.Option("--limit", help="Blockers listed one by one (0: all).")] = 50,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
-    """What blocks the lock, per site and participant; exit status 0 when nothing does, 2 when something does."""
+    """What blocks the lock, per site and participant; exit status 0 when nothing does, 1 when something does."""
     from trialwright.services.readiness import lock_readiness
 
     engine, actor = _context(user, database)
     report = _run(lock_readiness, engine, actor, site)
-    console.print(report.summary(limit=limit or None), highlight=False)
+    summary = {"ready": report.ready, "counts": report.counts(), "by_site": report.by_site(), "report": report}
+    if not emit(summary, as_json):
+        console.print(report.summary(limit=limit or None), highlight=False)
     if not report.ready:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.REFUSED)
 
 
 @database_app.command("lock")
@@ -59,6 +62,7 @@ def lock(
         bool, typer.Option("--override", help="Lock although things block it (asks for your password; audited).")
     ] = False,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Lock the trial database: afterwards no page, API call, import or command can change data. Refused while the
@@ -70,6 +74,8 @@ def lock(
     if override:
         password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
     state = _run(lock_trial, engine, actor, reason, password=password, policy=policy_for(database))
+    if emit(state, as_json):
+        return
     console.print("The trial database is locked.")
     if state.banner:
         console.print(state.banner, highlight=False)
@@ -118,12 +124,14 @@ def soft_unlock(
 
 
 @database_app.command("status")
-def status(user: AsOption, database: DatabaseOption = None) -> None:
+def status(user: AsOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """The trial lock and the soft locks now."""
     from trialwright.services.lock import active_soft_locks, lock_state
 
     engine, _ = _context(user, database)
     state = lock_state(engine)
+    if emit({"lock": state, "soft_locks": active_soft_locks(engine)}, as_json):
+        return
     if state.locked:
         console.print(f"The trial database is locked since {state.at:%Y-%m-%d %H:%M} UTC by {state.by}: {state.reason}")
         if state.banner:

@@ -1,7 +1,9 @@
 """The ``trialwright`` command. Each capability registers one sub-command group here.
 
 Sub-command modules import only typer at module level, so ``trialwright --help`` stays fast; the
-services they call are imported inside each command.
+services they call are imported inside each command. Every command is wrapped here, once, by
+:func:`trialwright.cli.common.guarded`: a service's refusal ends it with one line and the exit code of
+:data:`trialwright.cli.common.EXIT_CODES`. ``trialwright --install-completion`` installs shell completion.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import typer
 from trialwright import __version__
 from trialwright.cli import analysis as analysis_cli
 from trialwright.cli import backup as backup_cli
+from trialwright.cli import coding as coding_cli
 from trialwright.cli import email as email_cli
 from trialwright.cli import exports as exports_cli
 from trialwright.cli import forms as forms_cli
@@ -27,6 +30,7 @@ from trialwright.cli import simulate as simulate_cli
 from trialwright.cli import trial as trial_cli
 from trialwright.cli import users as users_cli
 from trialwright.cli import validation as validation_cli
+from trialwright.cli.common import guarded
 
 __all__ = ["app", "main"]
 
@@ -34,7 +38,6 @@ app = typer.Typer(
     name="trialwright",
     help="Run a randomized controlled trial from its protocol file to its shared data set.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -74,6 +77,7 @@ app.add_typer(forms_cli.form_app, name="form")
 app.add_typer(forms_cli.audit_app, name="audit")
 app.add_typer(lock_cli.database_app, name="database")
 app.add_typer(safety_cli.safety_app, name="safety")
+app.add_typer(coding_cli.coding_app, name="coding")
 app.add_typer(email_cli.email_app, name="email")
 app.add_typer(recruitment_cli.recruitment_app, name="recruitment")
 app.command("analyse")(analysis_cli.analyse)
@@ -84,6 +88,18 @@ app.add_typer(exports_cli.access_app, name="access")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 app.command("validation-report")(validation_cli.validation_report)
+
+
+def _guard_every_command(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        if info.callback is not None and not getattr(info.callback, "guarded", False):
+            info.callback = guarded(info.callback)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _guard_every_command(group.typer_instance)
+
+
+_guard_every_command(app)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from trialwright.cli.common import console, err_console, fail
+from trialwright.cli.common import ExitCode, JsonOption, console, emit, err_console, fail
 
 if TYPE_CHECKING:
     from trialwright.protocol import LoadedProtocol
@@ -22,32 +22,40 @@ app = typer.Typer(help="Check and show a trial's protocol file.", no_args_is_hel
 FileArgument = typer.Argument(..., help="The protocol file (YAML).", show_default=False)
 
 
-def _load(path: Path) -> LoadedProtocol:
+def _load(path: Path, as_json: bool = False) -> LoadedProtocol:
     from trialwright.protocol import ProtocolError, load_protocol
 
     try:
         return load_protocol(path)
     except FileNotFoundError:
-        fail(f"{path}: no such file")
+        fail(f"{path}: no such file", ExitCode.NOT_FOUND)
     except IsADirectoryError:
-        fail(f"{path}: is a folder, not a protocol file")
+        fail(f"{path}: is a folder, not a protocol file", ExitCode.USAGE)
     except ProtocolError as exc:
+        if emit({"path": path, "valid": False, "problems": exc.problems}, as_json):
+            raise typer.Exit(ExitCode.REFUSED) from None
         count = len(exc.problems)
         err_console.print(f"[bold red]{path}: {count} problem{'s' if count != 1 else ''}[/]", highlight=False)
         for problem in exc.problems:
             err_console.print(problem.render(str(path)), highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.REFUSED) from None
 
 
 @app.command("check")
-def check(path: Path = FileArgument) -> None:
+def check(path: Path = FileArgument, as_json: JsonOption = False) -> None:
     """Validate a protocol file: exit 0 when it is valid, 1 listing every problem with its line.
 
     A valid file's notes say which exports will be incomplete and why (fields without standard codes)."""
     from trialwright.protocol.codes import export_gaps
 
-    p = _load(path).protocol
+    p = _load(path, as_json).protocol
     criteria = len(p.eligibility.inclusion) + len(p.eligibility.exclusion)
+    counts = {"sites": len(p.sites), "arms": len(p.arms), "criteria": criteria, "visits": len(p.visits),
+              "forms": len(p.forms), "outcomes": len(p.outcomes)}  # fmt: skip
+    summary = {"path": path, "valid": True, "trial_id": p.trial_id, "version": p.version.number, "counts": counts,
+               "notes": export_gaps(p)}  # fmt: skip
+    if emit(summary, as_json):
+        return
     console.print(
         f"[green]OK[/] {path}: trial {p.trial_id}, protocol version {p.version.number}; "
         f"{len(p.sites)} sites, {len(p.arms)} arms, {criteria} criteria, {len(p.visits)} visits, "
@@ -64,6 +72,7 @@ def show(
     calendar: str = typer.Option(
         "both", "--calendar", help="Show dates in gregorian, jalali (Solar Hijri) or both calendars."
     ),
+    as_json: JsonOption = False,
 ) -> None:
     """Print the trial's registry record from its protocol file, every date in both calendars."""
     from trialwright.cli.protocol_show import render_record
@@ -72,5 +81,8 @@ def show(
     try:
         preference = CalendarPreference(calendar)
     except ValueError:
-        fail(f"--calendar: must be one of gregorian, jalali, both (got {calendar!r})")
-    render_record(console, _load(path).protocol, preference)
+        fail(f"--calendar: must be one of gregorian, jalali, both (got {calendar!r})", ExitCode.USAGE)
+    protocol = _load(path, as_json).protocol
+    if emit(protocol, as_json):  # the whole protocol, as its model reads it (dates in ISO 8601)
+        return
+    render_record(console, protocol, preference)

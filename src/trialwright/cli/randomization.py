@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, policy_for
+from trialwright.cli.common import DatabaseOption, JsonOption, console, emit, fail_with, policy_for
 from trialwright.cli.screening import AsOption, _context
 from trialwright.domain.text import spreadsheet_values
 
@@ -29,13 +29,14 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except (RandomizationError, ScreeningError, NotFound) as exc:
-        fail(str(exc))
+        fail_with(exc)
 
 
 @randomization_app.command("generate")
 def generate(
     user: AsOption,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: drawn by the system).")] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Generate and seal the allocation list from the protocol (unblinded statistician, once)."""
@@ -43,19 +44,24 @@ def generate(
 
     engine, actor = _context(user, database)
     checksum = _run(generate_list, engine, actor, seed=seed)
+    if emit({"checksum": checksum}, as_json):
+        return
     console.print(f"Allocation list generated and sealed; checksum {checksum}.", highlight=False)
 
 
 @randomization_app.command("status")
-def status(user: AsOption, database: DatabaseOption = None) -> None:
+def status(user: AsOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Used and remaining list entries per stratum (no arms; unblinded statistician)."""
     from rich.table import Table
 
     from trialwright.services.randomization import list_status
 
     engine, actor = _context(user, database)
+    strata = _run(list_status, engine, actor)
+    if emit(strata, as_json):
+        return
     table = Table("stratum", "randomized", "remaining")
-    for s in _run(list_status, engine, actor):
+    for s in strata:
         table.add_row(s.stratum, str(s.used), str(s.remaining))
     console.print(table)
 
@@ -68,6 +74,7 @@ def extend(
         int, typer.Option("--entries", help="Entries to add (permuted blocks: rounded up to whole blocks).")
     ],
     reason: Annotated[str, typer.Option("--reason", help="Why the list is extended (audited).")],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Extend one stratum with the same method along the same seed chain (unblinded statistician)."""
@@ -75,16 +82,21 @@ def extend(
 
     engine, actor = _context(user, database)
     checksum = _run(extend_list, engine, actor, stratum, entries=entries, reason=reason)
+    if emit({"stratum": stratum, "checksum": checksum}, as_json):
+        return
     console.print(f"Stratum {stratum} extended; extension checksum {checksum}.", highlight=False)
 
 
 @randomization_app.command("report")
-def report(user: AsOption, database: DatabaseOption = None) -> None:
+def report(user: AsOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """The generation report and every extension: method, generator, seed hash, checksum (no arms)."""
     from trialwright.services.randomization import list_records
 
     engine, actor = _context(user, database)
-    for r in _run(list_records, engine, actor):
+    records = _run(list_records, engine, actor)
+    if emit(records, as_json):
+        return
+    for r in records:
         kind = f"{r.kind} {r.extension_number} of {r.stratum}" if r.extension_number else r.kind
         console.print(f"[bold]{kind}[/] by {r.by} at {r.at.isoformat(timespec='seconds')}", highlight=False)
         for label, value in [
@@ -100,7 +112,7 @@ def report(user: AsOption, database: DatabaseOption = None) -> None:
 
 
 @randomization_app.command("balance")
-def balance(user: AsOption, database: DatabaseOption = None) -> None:
+def balance(user: AsOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Randomized participants per arm in each stratum (unblinded statistician or DSMB: shows arms)."""
     from rich.table import Table
 
@@ -108,6 +120,8 @@ def balance(user: AsOption, database: DatabaseOption = None) -> None:
 
     engine, actor = _context(user, database)
     rows = _run(stratum_balance, engine, actor)
+    if emit(rows, as_json):
+        return
     arms = list(rows[0].by_arm) if rows else []
     table = Table("stratum", *arms, "imbalance", "worst running", "bound")
     for b in rows:
@@ -120,6 +134,7 @@ def balance(user: AsOption, database: DatabaseOption = None) -> None:
 def export(
     user: AsOption,
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Export the whole list with arms to CSV (unblinded statistician only; audited)."""
@@ -133,12 +148,15 @@ def export(
         writer.writeheader()
         writer.writerows(spreadsheet_values(r) for r in rows)
     partial.replace(out)  # nothing half-written is left looking complete
+    if emit({"file": out, "entries": len(rows)}, as_json):
+        return
     console.print(f"Wrote {len(rows)} entries to {out}.", highlight=False)
 
 
 def randomize(
     participant_id: Annotated[str, typer.Argument(help="The participant, e.g. RAZ-001.")],
     user: AsOption,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Randomize an enrolled participant; prints the number and preparation code (the arm only if allowed)."""
@@ -148,6 +166,8 @@ def randomize(
 
     engine, actor = _context(user, database)
     r = _run(do_randomize, engine, actor, participant_id)
+    if emit(r, as_json):
+        return
     if nothing_to_prepare(current_protocol(engine).protocol, r.arm):
         code = "none (this arm receives no product)"
     else:
@@ -162,6 +182,7 @@ def unblind(
     user: AsOption,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded and sent to the notified roles).")],
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Emergency unblinding of one participant by an investigator: reason and password required."""
@@ -172,6 +193,8 @@ def unblind(
     r = _run(
         emergency_unblind, engine, actor, participant_id, reason=reason, password=password, policy=policy_for(database)
     )
+    if emit(r, as_json):
+        return
     console.print(
         f"{r.participant_id} is on arm [bold]{r.arm}[/]. This unblinding is recorded and notified.", highlight=False
     )

@@ -4,13 +4,12 @@ Dates print in both calendars; per-arm numbers only for the unblinded readers.""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.common import DatabaseOption, JsonOption, console, emit, fail_with
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["recruitment_app"]
@@ -24,7 +23,6 @@ AsOfOption = Annotated[
     str | None,
     typer.Option("--as-of", help="Count as of this past date (YYYY-MM-DD or Solar Hijri YYYY/MM/DD); today if absent."),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -33,7 +31,7 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except RecruitmentError as exc:
-        fail(str(exc))
+        fail_with(exc)
 
 
 def _day(value: Any) -> str:
@@ -57,8 +55,7 @@ def status(
     engine, actor = _context(user, database)
     scenario = _run(parse_scenario, as_of=as_of)
     s = _run(recruitment_status, engine, actor, as_of=scenario.as_of)
-    if as_json:
-        typer.echo(json.dumps(s.as_dict(), ensure_ascii=False, indent=2))
+    if emit(s.as_dict(), as_json):
         return
     t = s.totals
     console.print(f"Recruitment as of {_day(s.as_of)}: {t.randomized} of {s.target} randomized "
@@ -141,8 +138,7 @@ def forecast(
     s = _run(parse_scenario, new_site_rate=new_site_rate, new_site_opens=new_site_opens, end_date=end_date,
              as_of=as_of)  # fmt: skip
     f = _run(recruitment_forecast, engine, actor, new_sites=s.new_sites, end_date=s.end_date, as_of=s.as_of)
-    if as_json:
-        typer.echo(json.dumps(f.as_dict(), ensure_ascii=False, indent=2))
+    if emit(f.as_dict(), as_json):
         return
     if f.state != "forecast":
         console.print(f.message, highlight=False, markup=False)

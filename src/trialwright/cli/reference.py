@@ -10,12 +10,25 @@ from typing import Any
 
 import typer
 
-__all__ = ["command_paths", "render_reference"]
+__all__ = ["command_paths", "render_exit_codes", "render_reference"]
 
 _HEADER = """# CLI reference
 
 Generated from `trialwright --help` by `python -m trialwright.cli.reference > docs/cli.md`; do not edit by
 hand (a test compares it with the commands).
+
+## Scripting
+
+- **`--json`**: every command that prints data takes `--json` and then prints one JSON document on standard
+  output, made from the service's typed result (fields by name; enums by value; dates and times in ISO 8601;
+  a secret such as the mail server's password is never in it). Messages, warnings and errors go to standard
+  error, so `trialwright ... --json | jq` reads only the document. Commands without `--json` print no data:
+  they act and say so in one line (`serve`, `start` and `demo` run until stopped; `restore` checks and reports
+  step by step; `recruitment registry-update` prints text to paste into the registry record).
+- **Exit codes**: the same number for the same outcome in every command (below).
+- **Shell completion**: `trialwright --install-completion` installs it for the current shell (bash, zsh, fish,
+  PowerShell); `trialwright --show-completion` prints the script to install by hand. Open a new shell after.
+- **As a library**: `import trialwright` and `trialwright.open_trial(database_url)` (docs/api.md, "Python").
 """
 
 
@@ -34,10 +47,54 @@ def command_paths(app: typer.Typer) -> list[str]:
     return [" ".join(("trialwright", *path)) for path, _ in _walk(root, ())]
 
 
+def render_exit_codes() -> str:
+    """The exit-code table (``trialwright.cli.common.ExitCode``) and which exceptions end a command with which code
+    (``EXIT_CODES``), as Markdown."""
+    from trialwright.cli.common import EXIT_CODES, ExitCode
+
+    lines = ["## Exit codes", "", "| code | name | meaning |", "|---:|---|---|"]
+    docs = _attribute_docs(ExitCode)
+    lines += [f"| {code.value} | `{code.name}` | {docs.get(code.name, '')} |" for code in ExitCode]
+    lines += [
+        "",
+        "Click's own usage errors (an unknown option, a missing argument) end with 2 too. A service's refusal ends "
+        "with the code of its exception type, the first match in this table (`trialwright.cli.common.EXIT_CODES`); "
+        "a refusal the service marks `AccessDenied` (the user's role may not, a wrong password) ends with 4:",
+        "",
+        "| exception | code |",
+        "|---|---:|",
+    ]
+    lines += [f"| `{dotted}` | {code.value} `{code.name}` |" for dotted, code in EXIT_CODES]
+    return "\n".join(lines) + "\n"
+
+
+def _attribute_docs(kind: type) -> dict[str, str]:
+    # The docstring under each member of an enum, read from its source (they are not kept at run time).
+    import ast
+    import inspect
+    import itertools
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(kind)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    found: dict[str, str] = {}
+    for statement, following in itertools.pairwise(body):
+        if (
+            isinstance(statement, ast.Assign)
+            and isinstance(statement.targets[0], ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            found[statement.targets[0].id] = " ".join(following.value.value.split())
+    return found
+
+
 def render_reference(app: typer.Typer) -> str:
-    """Markdown with one section per command: its usage and help, exactly as ``--help`` prints them."""
+    """Markdown with one section per command: its usage and help, exactly as ``--help`` prints them; after the
+    scripting notes, the exit-code table."""
     root = typer.main.get_command(app)
-    parts = [_HEADER]
+    parts = [_HEADER, render_exit_codes()]
     for path, command in _walk(root, ()):
         name = " ".join(("trialwright", *path))
         ctx = command.context_class(command, info_name=name, terminal_width=100, max_content_width=100)

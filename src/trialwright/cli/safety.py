@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from trialwright.cli.common import DatabaseOption, console, fail, policy_for
+from trialwright.cli.common import DatabaseOption, ExitCode, JsonOption, console, emit, fail, fail_with, policy_for
 from trialwright.cli.forms import _read
 from trialwright.cli.screening import AsOption, _context
 from trialwright.domain.text import spreadsheet_values
@@ -31,12 +31,15 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except SafetyInputError as exc:
-        fail("\n  ".join(["the report was refused, nothing was saved:", *(f"{f}: {r}" for f, r in exc.problems)]))
+        fail_with(exc, "\n  ".join(["the report was refused, nothing was saved:",
+                                     *(f"{f}: {r}" for f, r in exc.problems)]))  # fmt: skip
     except (SafetyError, NotFound) as exc:
-        fail(str(exc))
+        fail_with(exc)
 
 
-def _print_event(e: Any) -> None:
+def _print_event(e: Any, as_json: bool = False) -> None:
+    if emit(e, as_json):
+        return
     c = e.classification
     kinds = [k for k, on in (("serious", c.serious), ("related", c.related), ("expected", c.expected),
                              ("SUSAR", c.susar)) if on]  # fmt: skip
@@ -64,6 +67,7 @@ def report(
         str | None, typer.Option("--follow-up", help="The event this report follows up, e.g. AE-0001.")
     ] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="What a follow-up adds.")] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Report an adverse event, or a follow-up of one (fields: see docs/safety.md)."""
@@ -72,13 +76,13 @@ def report(
 
     values = _read(data, "--data")
     if not isinstance(values, dict):
-        fail("--data: must be a JSON object of the report's fields")
+        fail("--data: must be a JSON object of the report's fields", ExitCode.USAGE)
     engine, actor = _context(user, database)
     if follow_up:
         event = _run(follow, engine, actor, follow_up, values, reason)
     else:
         event = _run(report_event, engine, actor, participant_id, values)
-    _print_event(event)
+    _print_event(event, as_json)
 
 
 @safety_app.command("list")
@@ -87,6 +91,7 @@ def list_(
     overdue: Annotated[bool, typer.Option("--overdue", help="Only events with an overdue report.")] = False,
     serious: Annotated[bool, typer.Option("--serious", help="Only serious events.")] = False,
     participant: Annotated[str | None, typer.Option("--participant", help="Only this participant.")] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Adverse events within the user's sites, with their deadlines and states."""
@@ -94,6 +99,8 @@ def list_(
 
     engine, actor = _context(user, database)
     found = _run(list_events, engine, actor, participant_id=participant, overdue_only=overdue, serious_only=serious)
+    if emit(found, as_json):
+        return
     if not found:
         console.print("no adverse events")
     for e in found:
@@ -104,6 +111,7 @@ def list_(
 def export(
     user: AsOption,
     out: Annotated[Path, typer.Option("--out", help="CSV file to write (the line listing).")],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Write the line listing as CSV (arms only for the DSMB and the unblinded statistician); audited."""
@@ -118,16 +126,19 @@ def export(
             writer.writeheader()
             writer.writerows(spreadsheet_values(r) for r in rows)
     partial.replace(out)
-    console.print(f"wrote {len(rows)} adverse events to {out}", highlight=False)
+    if not emit({"file": out, "adverse_events": len(rows)}, as_json):
+        console.print(f"wrote {len(rows)} adverse events to {out}", highlight=False)
 
 
 @safety_app.command("tables")
-def tables(user: AsOption, database: DatabaseOption = None) -> None:
+def tables(user: AsOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Participants with at least one AE / SAE: pooled for the team, by arm for the DSMB."""
     from trialwright.services.safety import safety_tables
 
     engine, actor = _context(user, database)
     t = _run(safety_tables, engine, actor)
+    if emit(t, as_json):
+        return
     table = Table(title=f"Safety ({t.grouping.replace('_', ' ')}; {t.participants} randomized)")
     table.add_column("Participants with at least one")
     for g in t.groups:
@@ -144,24 +155,26 @@ def submit(
     at: Annotated[str, typer.Option("--at", help="When it was sent, YYYY-MM-DDTHH:MM (site time if no zone).")],
     user: AsOption,
     note: Annotated[str | None, typer.Option("--note", help="e.g. the sponsor's case number.")] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Record that a due report was sent."""
     from trialwright.services.safety import record_submission
 
     engine, actor = _context(user, database)
-    _print_event(_run(record_submission, engine, actor, ae_number, kind, at, note))
+    _print_event(_run(record_submission, engine, actor, ae_number, kind, at, note), as_json)
 
 
 @safety_app.command("pause")
-def pause_(database: DatabaseOption = None) -> None:
+def pause_(as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Whether the safety pause holds new randomizations."""
     from trialwright.cli.common import settings_for
     from trialwright.services.audit_keys import engine_for
     from trialwright.services.safety import pause
 
     state = pause(engine_for(settings_for(database)))
-    console.print(state.message, highlight=False)
+    if not emit(state, as_json):
+        console.print(state.message, highlight=False)
 
 
 @safety_app.command("decide")
@@ -170,6 +183,7 @@ def decide(
     reason: Annotated[str, typer.Option("--reason", help="The DSMB's reason.")],
     user: AsOption,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Record a DSMB decision on the safety pause (DSMB member; password required)."""
@@ -178,4 +192,5 @@ def decide(
     engine, actor = _context(user, database)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
     state = _run(record_decision, engine, actor, decision, reason, password, policy=policy_for(database))
-    console.print(state.message, highlight=False)
+    if not emit(state, as_json):
+        console.print(state.message, highlight=False)

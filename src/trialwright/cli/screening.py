@@ -14,7 +14,17 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, authenticate_as, console, fail, settings_for
+from trialwright.cli.common import (
+    DatabaseOption,
+    ExitCode,
+    JsonOption,
+    authenticate_as,
+    console,
+    emit,
+    fail,
+    fail_with,
+    settings_for,
+)
 
 __all__ = ["consent_app", "enrol", "screening_app"]
 
@@ -44,10 +54,10 @@ def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
         check_connection(engine)
         check_key(engine)
     except (DatabaseUnavailable, AuditKeyError) as exc:
-        fail(str(exc))
+        fail_with(exc)
     actor = get_user(engine, user)
     if actor is None or not actor.active:
-        fail(f"--as: no active user {user!r}")
+        fail(f"--as: no active user {user!r}", ExitCode.PERMISSION)
     if actor.role in UNBLINDED_ROLES:
         # An account that reads the arms is acted as by its holder only: the audit trail must name who did it.
         actor = authenticate_as(engine, actor.username, why="unblinded command")
@@ -59,11 +69,11 @@ def _json(source: str) -> dict[str, Any]:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         data = json.loads(text)
     except FileNotFoundError:
-        fail(f"--data: {source}: no such file")
+        fail(f"--data: {source}: no such file", ExitCode.NOT_FOUND)
     except json.JSONDecodeError as exc:
-        fail(f"--data: not valid JSON ({exc.msg} at line {exc.lineno})")
+        fail(f"--data: not valid JSON ({exc.msg} at line {exc.lineno})", ExitCode.USAGE)
     if not isinstance(data, dict):
-        fail("--data: must be a JSON object")
+        fail("--data: must be a JSON object", ExitCode.USAGE)
     return data
 
 
@@ -74,17 +84,20 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except ScreeningValueError as exc:
-        fail("; ".join(exc.problems))
+        fail_with(exc, "; ".join(exc.problems))
     except (ScreeningError, NotFound) as exc:
-        fail(str(exc))
+        fail_with(exc)
     except TypeError as exc:
-        fail(f"--data: {exc}")
+        fail(f"--data: {exc}", ExitCode.USAGE)
 
 
-def _show(s: Any) -> None:
+def _show(s: Any, as_json: bool = False) -> None:
+    if emit(s, as_json):
+        return
     console.print(f"[bold]{s.label}[/] ({s.site}, {s.screened_on.isoformat()}): {s.decision.value}", highlight=False)
     for f in s.failed:
-        console.print(f"  fails {f['id']} {f['text']}: {f['values']}", highlight=False)
+        shown = ", ".join(f"{name} {value}" for name, value in f["values"].items())
+        console.print(f"  fails {f['id']} {f['text']}: {shown}", highlight=False)
     if s.missing:
         console.print(f"  missing: {', '.join(s.missing)}", highlight=False)
     if s.consents:
@@ -104,6 +117,7 @@ def add(
     date: Annotated[
         str | None, typer.Option("--date", help="Screening date, YYYY-MM-DD (default today at the site).")
     ] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Screen a patient from a JSON object of screening values; prints the decision."""
@@ -113,8 +127,8 @@ def add(
     try:
         on = dt.date.fromisoformat(date) if date else None  # None: today at the site
     except ValueError:
-        fail("--date: must be YYYY-MM-DD")
-    _show(_run(screen, engine, actor, site=site, screened_on=on, values=_json(data)))
+        fail("--date: must be YYYY-MM-DD", ExitCode.USAGE)
+    _show(_run(screen, engine, actor, site=site, screened_on=on, values=_json(data)), as_json)
 
 
 @screening_app.command("list")
@@ -122,6 +136,7 @@ def list_(
     user: AsOption,
     site: Annotated[str | None, typer.Option("--site", help="Only this site.")] = None,
     decision: Annotated[str | None, typer.Option("--decision", help="eligible, not_eligible or incomplete.")] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """The screening log, within the user's sites."""
@@ -130,8 +145,11 @@ def list_(
     from trialwright.services.screening import list_screenings
 
     engine, actor = _context(user, database)
+    screenings = _run(list_screenings, engine, actor, site=site, decision=decision)
+    if emit(screenings, as_json):
+        return
     table = Table("screening", "date", "decision", "failed", "consent", "participant")
-    for s in list_screenings(engine, actor, site=site, decision=decision):
+    for s in screenings:
         table.add_row(
             s.label,
             s.screened_on.isoformat(),
@@ -154,13 +172,14 @@ def _resolve(engine: Any, actor: Any, reference: str) -> int:
 def show(
     screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
     user: AsOption,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """One screening with its decision, consents and participant."""
     from trialwright.services.screening import get_screening
 
     engine, actor = _context(user, database)
-    _show(_run(get_screening, engine, actor, _resolve(engine, actor, screening_id)))
+    _show(_run(get_screening, engine, actor, _resolve(engine, actor, screening_id)), as_json)
 
 
 @consent_app.command("record")
@@ -168,6 +187,7 @@ def record(
     screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
     user: AsOption,
     data: DataOption = "-",
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Record a consent from JSON: form_version, given_by (participant or representative), obtained_by,
@@ -182,8 +202,8 @@ def record(
     try:
         body["obtained_at"] = dt.datetime.fromisoformat(str(body.get("obtained_at", "")))
     except ValueError:
-        fail("obtained_at: must be an ISO date and time with its zone, e.g. 2021-05-20T10:30:00+03:30")
-    _show(_run(record_consent, engine, actor, _resolve(engine, actor, screening_id), **body))
+        fail("obtained_at: must be an ISO date and time with its zone, e.g. 2021-05-20T10:30:00+03:30", ExitCode.USAGE)
+    _show(_run(record_consent, engine, actor, _resolve(engine, actor, screening_id), **body), as_json)
 
 
 @consent_app.command("withdraw")
@@ -202,20 +222,27 @@ def withdraw(
     date: Annotated[
         str | None, typer.Option("--date", help="YYYY-MM-DD (default today at the participant's site).")
     ] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Record a participant's withdrawal from one scope."""
     from trialwright.services.screening import withdraw as do_withdraw
 
     engine, actor = _context(user, database)
-    on = dt.date.fromisoformat(date) if date else None  # None: today at the participant's site
+    try:
+        on = dt.date.fromisoformat(date) if date else None  # None: today at the participant's site
+    except ValueError:
+        fail("--date: must be YYYY-MM-DD", ExitCode.USAGE)
     p = _run(do_withdraw, engine, actor, participant_id, scope=scope, cause=cause, reason=reason, withdrawn_on=on)
+    if emit(p, as_json):
+        return
     console.print(f"{p.participant_id} withdrawn from: {', '.join(p.withdrawn_scopes)}", highlight=False)
 
 
 def enrol(
     screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
     user: AsOption,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Enrol an eligible, consented patient; prints the new participant id."""
@@ -223,4 +250,6 @@ def enrol(
 
     engine, actor = _context(user, database)
     s = _run(do_enrol, engine, actor, _resolve(engine, actor, screening_id))
+    if emit(s, as_json):
+        return
     console.print(f"Enrolled {s.label} as [bold]{s.participant.participant_id}[/].", highlight=False)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+from trialwright.cli.common import DatabaseOption, console, fail_with, settings_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -59,7 +59,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
     try:
         app = create_app(settings)
     except (TrialNotInitialised, DatabaseUnavailable, AuditKeyError) as exc:
-        fail(str(exc))
+        fail_with(exc)
     console.print(
         f"Serving on http://{host}:{port}/{f' with {workers} workers' if workers > 1 else ''} (Ctrl+C stops).",
         highlight=False,

@@ -10,18 +10,23 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from trialwright.cli.common import DatabaseOption, console, fail, settings_for
+from trialwright.cli.common import DatabaseOption, ExitCode, JsonOption, console, emit, fail, fail_with, settings_for
 from trialwright.cli.trial import ProtocolOption, _init
 
 __all__ = ["demo", "simulate"]
 
+DemoProtocolOption = typer.Option(
+    ..., "--protocol", show_default=False,
+    help="The trial's protocol file (YAML); NAME.simulation.yaml beside it says how the demo data are drawn.",
+)  # fmt: skip
 
-def _run(engine: Any, protocol: Path, participants: int | None, seed: int, **kwargs: Any) -> Any:
+
+def _run(engine: Any, protocol: Path, participants: int | None, seed: int, quiet: bool = False, **kwargs: Any) -> Any:
     from trialwright.services.simulation import SimulationError
     from trialwright.services.simulation import simulate as run
 
     columns = (TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True, disable=quiet) as bar:
         task = bar.add_task("screening", total=participants)
 
         def tick(done: int, total: int) -> None:
@@ -30,7 +35,7 @@ def _run(engine: Any, protocol: Path, participants: int | None, seed: int, **kwa
         try:
             return run(engine, protocol, participants, seed, progress=tick, **kwargs)
         except SimulationError as exc:
-            fail(str(exc))
+            fail_with(exc)
 
 
 def _summary(s: Any) -> None:
@@ -63,6 +68,7 @@ def simulate(
         list[str] | None,
         typer.Option("--effect", help="FORM.FIELD=VALUE added at follow-up visits in the experimental arm."),
     ] = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Create a synthetic trial through the real services (values drawn as NAME.simulation.yaml says)."""
@@ -73,15 +79,17 @@ def simulate(
         effects = parse_effects(effect or [])
         check_plan(protocol)
     except SimulationError as exc:
-        fail(str(exc))
+        fail_with(exc)
     settings = settings_for(database)
-    _init(protocol, settings)
+    _init(protocol, settings, quiet=as_json)
     engine = engine_for(settings)
-    _summary(_run(engine, protocol, participants, seed, effects=effects))
+    summary = _run(engine, protocol, participants, seed, effects=effects, quiet=as_json)
+    if not emit(summary, as_json):
+        _summary(summary)
 
 
 def demo(
-    protocol: Path = ProtocolOption,
+    protocol: Path = DemoProtocolOption,
     seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same demo trial.")] = 1,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
@@ -91,7 +99,13 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the web app afterwards.")] = True,
 ) -> None:
     """A fresh demo trial: the protocol's planned size simulated across its sites, one demo user per role
-    (passwords printed once), and the web app."""
+    (passwords printed once), and the web app.
+
+    The demo data are drawn as NAME.simulation.yaml, the simulation file beside the protocol file, says.
+    It sets the recruitment (start, length, site rates), screening values and failures, consent, withdrawals,
+    missed visits, form values and how far forms get, adverse events and deaths (docs/simulation.md).
+    It is read and checked before anything is created: a missing or wrong file is refused.
+    The same --seed gives the same trial."""
     from trialwright.cli.serve import run_server
     from trialwright.domain.roles import Role
     from trialwright.protocol import load_protocol
@@ -101,7 +115,7 @@ def demo(
     try:
         check_plan(protocol)
     except SimulationError as exc:
-        fail(str(exc))
+        fail_with(exc)
     if database.startswith("sqlite:///"):
         path = Path(database.removeprefix("sqlite:///"))
         # The demo trial is replaced, and its anchors with it (they checkpoint the old trail); its key is kept.
@@ -109,7 +123,10 @@ def demo(
         for leftover in (path.with_name(path.name + suffix) for suffix in leftovers):
             leftover.unlink(missing_ok=True)
     else:
-        fail("--database: the demo creates a fresh embedded SQLite file (sqlite:///FILE); use simulate for others")
+        fail(
+            "--database: the demo creates a fresh embedded SQLite file (sqlite:///FILE); use simulate for others",
+            ExitCode.USAGE,
+        )
     settings = settings_for(database)
     _init(protocol, settings)
     target = load_protocol(protocol).protocol.sample_size.target

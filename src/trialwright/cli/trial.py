@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, err_console, fail, settings_for
+from trialwright.cli.common import (
+    DatabaseOption,
+    ExitCode,
+    JsonOption,
+    console,
+    emit,
+    err_console,
+    fail,
+    fail_with,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     from trialwright.services.trial import InitResult
@@ -18,7 +28,7 @@ __all__ = ["init", "start"]
 ProtocolOption = typer.Option(..., "--protocol", help="The trial's protocol file (YAML).", show_default=False)
 
 
-def _init(protocol: Path, settings: Settings) -> InitResult:
+def _init(protocol: Path, settings: Settings, *, quiet: bool = False) -> InitResult:
     from trialwright.protocol import ProtocolError, load_protocol
     from trialwright.services.audit_keys import engine_for
     from trialwright.services.trial import ProtocolVersionConflict, TrialMismatch, init_trial
@@ -27,7 +37,7 @@ def _init(protocol: Path, settings: Settings) -> InitResult:
     try:
         loaded = load_protocol(protocol)
     except (FileNotFoundError, IsADirectoryError):
-        fail(f"--protocol: {protocol}: no such file")
+        fail(f"--protocol: {protocol}: no such file", ExitCode.NOT_FOUND)
     except ProtocolError as exc:
         err_console.print(str(exc), markup=False, highlight=False)
         fail(f"--protocol: {protocol} has {len(exc.problems)} problem(s); `trialwright protocol check` lists them")
@@ -39,12 +49,14 @@ def _init(protocol: Path, settings: Settings) -> InitResult:
         check_connection(engine)
         result = init_trial(engine, loaded)
     except (DatabaseUnavailable, AuditKeyError) as exc:
-        fail(str(exc))
+        fail_with(exc)
     except (TrialMismatch, ProtocolVersionConflict) as exc:
-        fail(f"{redact(settings.database_url)}: {exc}")
+        fail_with(exc, f"{redact(settings.database_url)}: {exc}")
     # An anchor on every init: the first records, outside the database, where keying began.
     write_anchor(engine)
     engine.dispose()
+    if quiet:
+        return result
     verb = {"created": "created", "upgraded": "upgraded", "unchanged": "already up to date"}[result.status]
     console.print(
         f"Trial [bold]{result.trial_id}[/] (protocol version {result.protocol_version}) {verb} in "
@@ -54,9 +66,9 @@ def _init(protocol: Path, settings: Settings) -> InitResult:
     return result
 
 
-def init(protocol: Path = ProtocolOption, database: DatabaseOption = None) -> None:
+def init(protocol: Path = ProtocolOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Create or upgrade a trial database from a protocol file (idempotent)."""
-    _init(protocol, settings_for(database))
+    emit(_init(protocol, settings_for(database), quiet=as_json), as_json)
 
 
 def _email_in_background(settings: Settings, minutes: int) -> None:

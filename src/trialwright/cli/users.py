@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, authenticate_as, console, fail, settings_for
+from trialwright.cli.common import (
+    DatabaseOption,
+    ExitCode,
+    JsonOption,
+    authenticate_as,
+    console,
+    emit,
+    fail,
+    fail_with,
+    settings_for,
+    to_jsonable,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -48,7 +59,10 @@ def _actor(actor: str | None, engine: Engine | None = None) -> str:
         from trialwright.services.users import get_user
 
         if get_user(engine, actor) is not None:
-            fail(f"--actor: {actor!r} is an account; to act as it, use --as {actor} (its password is asked)")
+            fail(
+                f"--actor: {actor!r} is an account; to act as it, use --as {actor} (its password is asked)",
+                ExitCode.USAGE,
+            )
     return actor or f"cli:{getpass.getuser()}"
 
 
@@ -67,7 +81,7 @@ def _engine(database: str | None):  # type: ignore[no-untyped-def]
         check_connection(engine)
         check_key(engine)
     except (DatabaseUnavailable, AuditKeyError) as exc:
-        fail(str(exc))
+        fail_with(exc)
     return engine
 
 
@@ -77,7 +91,7 @@ def _password(stdin: bool) -> str:
     first = typer.prompt("Password", hide_input=True)
     second = typer.prompt("Repeat the password", hide_input=True)
     if first != second:
-        fail("password: the two entries differ")
+        fail("password: the two entries differ", ExitCode.USAGE)
     return str(first)
 
 
@@ -136,21 +150,24 @@ def add(
             reason=reason,
         )
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     if change.pending is None:
         console.print(f"Created {change.username}.", highlight=False)
     _show_change(change)
 
 
 @app.command("list")
-def list_(database: DatabaseOption = None) -> None:
+def list_(as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """List every user with role, sites and state."""
     from rich.table import Table
 
     from trialwright.services.users import list_users
 
+    users = list_users(_engine(database))
+    if emit(users, as_json):
+        return
     table = Table("username", "full name", "role", "sites", "state")
-    for u in list_users(_engine(database)):
+    for u in users:
         table.add_row(u.username, u.full_name, u.role.value, ", ".join(u.sites), "active" if u.active else "disabled")
     console.print(table)
 
@@ -169,7 +186,7 @@ def disable(
         engine = _engine(database)
         disable_user(engine, username, actor=_actor(actor, engine), reason=reason)
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     console.print(f"Disabled {username}.")
 
 
@@ -193,7 +210,7 @@ def reset_password(
             engine, _protocol(engine), username, actor=_acting(engine, as_, actor, password_stdin), reason=reason
         )
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     if change.pending is None:
         console.print(f"Password of {change.username} reset: it no longer works.", highlight=False)
     _show_change(change)
@@ -218,14 +235,14 @@ def enable(
             engine, _protocol(engine), username, actor=_acting(engine, as_, actor, password_stdin), reason=reason
         )
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     if change.pending is None:
         console.print(f"Enabled {change.username}.", highlight=False)
     _show_change(change)
 
 
 @app.command("requests")
-def requests(database: DatabaseOption = None) -> None:
+def requests(as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """List the requests waiting for a second person (two-person rule)."""
     from rich.table import Table
 
@@ -233,6 +250,8 @@ def requests(database: DatabaseOption = None) -> None:
 
     table = Table("id", "request", "username", "role", "sites", "requested by", "at", "reason")
     rows = pending_requests(_engine(database))
+    if emit(rows, as_json):
+        return
     for r in rows:
         table.add_row(
             str(r.id), r.kind.value, r.username, r.role.value, ", ".join(r.sites), r.requested_by,
@@ -268,7 +287,7 @@ def approve(
     try:
         change = approve_request(engine, _protocol(engine), request_id, approver, reason=reason)
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     console.print(f"Request {request_id} approved by {approver.username}.", highlight=False)
     _show_change(change)
 
@@ -290,7 +309,7 @@ def reject(
     try:
         reject_request(engine, _protocol(engine), request_id, approver, reason=reason)
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     console.print(f"Request {request_id} rejected by {approver.username}.", highlight=False)
 
 
@@ -308,16 +327,19 @@ def set_password(
     try:
         username = set_with_token(engine, token, _password(password_stdin))
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     console.print(f"Password of {username} set; sign in with it.", highlight=False)
 
 
 @app.command("notices")
-def notices(database: DatabaseOption = None) -> None:
+def notices(as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """What the two-person rule addressed to the sponsor contact, newest first (to forward to them)."""
     from trialwright.services.approvals import sponsor_notices
 
-    for at, subject in sponsor_notices(_engine(database)):
+    found = sponsor_notices(_engine(database))
+    if emit([{"at": at, "subject": subject} for at, subject in found], as_json):
+        return
+    for at, subject in found:
         console.print(f"{at:%Y-%m-%d %H:%M} UTC  {subject}", highlight=False)
 
 
@@ -329,6 +351,9 @@ def token(
         int | None,
         typer.Option("--days", min=1, help="How long the token lives (default and most: the api_token_days setting)."),
     ] = None,
+    redcap: Annotated[
+        bool, typer.Option("--redcap", help="A REDCap-style token (32 uppercase hex characters) for /redcap/api/.")
+    ] = False,
     password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
     database: DatabaseOption = None,
@@ -347,15 +372,18 @@ def token(
     else:
         acting = _actor(actor, engine)
     try:
-        value, _ = issue_token(engine, username, name=name, actor=acting, days=days, max_days=max_days)
+        value, _ = issue_token(
+            engine, username, name=name, actor=acting, days=days, max_days=max_days, redcap=redcap
+        )
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     typer.echo(value)  # alone on standard output, for scripts; `trialwright user tokens` shows its expiry
 
 
 @app.command("tokens")
 def tokens(
     username: Annotated[str, typer.Argument(help="Whose tokens to list.")],
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """List a user's API tokens (never the tokens themselves): id, name, dates and state."""
@@ -367,7 +395,9 @@ def tokens(
     try:
         found = list_tokens(_engine(database), username)
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
+    if emit([{**to_jsonable(t), "state": t.state()} for t in found], as_json):
+        return
     table = Table("id", "name", "created", "last used", "expires", "state")
     for t in found:
         used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else ""
@@ -390,7 +420,7 @@ def revoke_token(
 
     engine = _engine(database)
     if not revoke_token(engine, token_id, actor=_actor(actor, engine), owner=username):
-        fail(f"token: {username} has no unrevoked token {token_id}")
+        fail(f"token: {username} has no unrevoked token {token_id}", ExitCode.NOT_FOUND)
     console.print(f"Token {token_id} of {username} revoked.")
 
 
@@ -410,5 +440,5 @@ def email(
     try:
         user = set_email(engine, actor, username, address)
     except UserError as exc:
-        fail(str(exc))
+        fail_with(exc)
     console.print(f"E-mail address of {user.username}: {user.email or 'none'}", highlight=False)

@@ -74,7 +74,7 @@ def _each(actions: str, keys: Mapping[str, Shown]) -> dict[str, Mapping[str, Sho
 _ACCOUNTS = _visible(
     "username role sites full_name active reason channel why attempt after_failures locked_until token_id name "
     "language calendar old_value new_value request kind requested_by approved_by notified sponsor rule approvers "
-    "state expires_at with purpose sessions_ended"
+    "state expires_at with purpose sessions_ended style"
 )
 _FORM = _visible("old_value new_value value status unit entered components reason visit because meaning")
 
@@ -174,6 +174,15 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     "ae.submitted": _visible("submitted_at due_at note"),
     "safety.decision": {**_visible("paused decision related_saes"), "reason": A},
     "safety.listing_exported": _visible("rows by_arm"),
+    # --- medical coding: the dictionary and the terms coded, never an arm ----------------------------------------
+    "coding.dictionary_loaded": _visible("dictionary version files counts"),
+    **_each(
+        "ae.coded ae.recoded",
+        _visible(
+            "dictionary version verbatim llt_code llt_name pt_code pt_name hlt_code hlt_name hlgt_code hlgt_name "
+            "soc_code soc_name reason"
+        ),
+    ),
     # --- analysis, exports and data sharing ----------------------------------------------------------------
     **_each("analysis.run analysis.unblinded_run", _visible("grouping snapshot_sha256 audit_seq participants")),
     "analysis.plan": {

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from trialwright.domain.derivations import derive
+from trialwright.domain.forms import round_half_up
 from trialwright.protocol import Criterion, Protocol, Rule, ScreeningField
 
 __all__ = ["CriterionResult", "Decision", "EligibilityDecision", "ScreeningValueError", "evaluate", "validate_values"]
@@ -194,7 +195,9 @@ def _with_derived(protocol: Protocol, values: Mapping[str, Any]) -> dict[str, An
     full = dict(values)
     for f in protocol.eligibility.screening_fields:
         if f.derived is not None:
-            full[f.id] = derive(f.derived.name, {role: full.get(src) for role, src in f.derived.inputs.items()})
+            value = derive(f.derived.name, {role: full.get(src) for role, src in f.derived.inputs.items()})
+            # rounded to the protocol's places (half away from zero), as on forms: the criteria read what is shown
+            full[f.id] = round_half_up(value, f.decimals) if f.decimals is not None and value is not None else value
     return full
 
 

@@ -31,6 +31,7 @@ class Role(StrEnum):
     MONITOR = "monitor"
     DATA_MANAGER = "data_manager"
     DSMB_MEMBER = "dsmb_member"
+    CODER = "coder"
 
     @property
     def label(self) -> str:
@@ -54,6 +55,7 @@ _LABELS = {
     Role.MONITOR: "Monitor",
     Role.DATA_MANAGER: "Data manager",
     Role.DSMB_MEMBER: "DSMB member",
+    Role.CODER: "Coder",
 }
 
 #: Roles that work at sites and see only their sites' participants; the others are trial-wide.

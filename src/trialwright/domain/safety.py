@@ -22,6 +22,7 @@ site's clock (``typed_on_site_clock``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -54,6 +55,7 @@ __all__ = [
     "deadlines",
     "end_of_local_day",
     "merge_report",
+    "names_death",
     "overdue_before",
     "pause_state",
     "safety_table",
@@ -226,6 +228,15 @@ def _flag(raw: Any) -> bool | None:
     return None
 
 
+_DEATH_TERM = re.compile(r"^\W*(death|died|dead|fatal|exitus|deceased)\b", re.IGNORECASE)
+
+
+def names_death(term: str) -> bool:
+    """Whether an adverse event term names death itself ("Death", "Death (respiratory failure)", "Died") rather
+    than the event that caused it: death is an outcome (SDTMIG 3.4 AE: AEOUT FATAL, AESDTH Y), never the term."""
+    return bool(_DEATH_TERM.match(term))
+
+
 def validate_report(
     raw: Mapping[str, Any],
     settings: SafetySettings,
@@ -249,6 +260,9 @@ def validate_report(
         problems.append(("term", "is required: the adverse event's name"))
     else:
         _within("term", term, problems, limit=SHORT_TEXT, multiline=False)
+        if names_death(term):
+            problems.append(("term", "names death, which is the event's outcome: report the event that caused it "
+                                     "(e.g. Respiratory failure) with outcome fatal and the death date"))
     onset = _date(raw.get("onset"), "onset", tz, problems)
     if onset is None and not any(p[0] == "onset" for p in problems):
         problems.append(("onset", "is required"))

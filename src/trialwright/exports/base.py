@@ -93,6 +93,9 @@ class EventRecord:
     susar: bool
     reports: int
     first_reported_at: dt.datetime
+    #: The MedDRA coding of the reported term as it is now: ``version``, and ``llt_code``, ``llt_name``, ``pt_code``,
+    #: ... ``soc_name`` (the primary path); None when not coded, or coded for a term reported differently since.
+    coding: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,17 @@ arm's name to a blinded user, even where it says nothing about who is in it.
   ``final`` otherwise; ``dataAbsentReason`` for not done / not applicable (the free-text reason is left
   out); ``valueQuantity.comparator`` ``<`` or ``>`` with the limit, and interpretation off scale low/high,
   for a value below or above the limit of quantification;
-* an **AdverseEvent** per event of the participant: actual, the term as text, the CTCAE grade as an
+* an **AdverseEvent** per event of the participant: actual, the term as text (with its MedDRA LLT and PT as
+  codings, once coded), the CTCAE grade as an
   extension and as a severity, seriousness, outcome, onset date. ``suspectEntity`` is left out: naming the
   product would name the arm, and the arm belongs in the ResearchSubject only. Narratives and causes of
   death (free text) are left out.
+
+Each participant's bundle also carries the study's resources and each recruitment centre (an Organization, a
+Location, its responsible person as a Practitioner in a PractitionerRole), the participant's **Consent** (by the
+Patient, or by a RelatedPerson for a representative) and an **Encounter** per visit with forms, which the
+visit's Observations name: every reference in a bundle resolves inside it. A field may declare
+``codes.fhir_ucum``, the unit its Observation is sent in (LOINC's), converted exactly by the UCUM factor.
 
 Each resource is built as plain JSON (a dict in the element order of the FHIR specification, numbers and
 instants as the R4B models write them) and written as soon as it is built: building every resource as a
@@ -69,9 +76,12 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.exports.meddra import fhir_coding
 from trialwright.protocol import Protocol
+from trialwright.protocol.codes import ucum_conversion
 from trialwright.protocol.demographics import fhir_gender
 from trialwright.protocol.forms import FieldType, FormDef
+from trialwright.protocol.registry import Address
 
 __all__ = ["FhirExportError", "FhirExporter", "FhirSample", "check_bindings", "validate_resource"]
 
@@ -267,6 +277,7 @@ def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list
         "enrollment": [{"reference": f"Group/{planned['id']}"}],
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "sponsor": {"reference": f"Organization/{sponsor['id']}", "display": sponsor["name"]},
+        "site": [{"reference": f"Location/{_site_id(study_id, s.code)}", "display": s.name} for s in protocol.sites],
     }
     if with_arms:
         study["arm"] = [
@@ -277,7 +288,66 @@ def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list
             }
             for a in protocol.arms
         ]
-    return [_pruned(study), _pruned(sponsor), _pruned(planned)]
+    return [_pruned(study), _pruned(sponsor), _pruned(planned), *_site_resources(protocol, study_id)]
+
+
+def _site_id(study_id: str, code: str) -> str:
+    return _fhir_id(f"{study_id}-site-{code}")
+
+
+def _address(address: Address) -> dict[str, Any] | None:
+    shape = {
+        "line": [address.street] if address.street else None,
+        "city": address.city,
+        "state": address.province,
+        "postalCode": address.postal_code,
+        "country": address.country,
+    }
+    shape = {k: v for k, v in shape.items() if v}
+    return shape or None
+
+
+def _site_resources(protocol: Protocol, study_id: str) -> list[dict[str, Any]]:
+    """Each recruitment centre as an Organization and the Location the ResearchStudy names, and its responsible
+    person (the registry's "responsible person" of the centre) as a Practitioner in a PractitionerRole there."""
+    out: list[dict[str, Any]] = []
+    for site in protocol.sites:
+        ident = _site_id(study_id, site.code)
+        telecom = [
+            {"system": kind, "value": value}
+            for kind, value in (("phone", site.address.phone), ("email", site.address.email))
+            if value
+        ]
+        address = _address(site.address)
+        organization = {
+            "resourceType": "Organization",
+            "id": ident,
+            "identifier": [{"system": f"{BASE}/{study_id}/site", "value": site.code}],
+            "name": site.name,
+            "telecom": telecom,
+            "address": [address] if address else None,
+        }
+        location = {
+            "resourceType": "Location",
+            "id": ident,
+            "status": "active",
+            "name": site.name,
+            "address": address,
+            "managingOrganization": {"reference": f"Organization/{ident}"},
+        }
+        out += [_pruned(organization), _pruned(location)]
+        if site.responsible_person:
+            person = {"resourceType": "Practitioner", "id": ident, "name": [{"text": site.responsible_person}]}
+            role = {
+                "resourceType": "PractitionerRole",
+                "id": ident,
+                "practitioner": {"reference": f"Practitioner/{ident}", "display": site.responsible_person},
+                "organization": {"reference": f"Organization/{ident}"},
+                "code": [{"text": "Responsible person of the recruitment centre (trial registry)"}],
+                "location": [{"reference": f"Location/{ident}"}],
+            }
+            out += [person, role]
+    return out
 
 
 def _pruned(value: Any) -> Any:
@@ -294,7 +364,7 @@ def _pruned(value: Any) -> Any:
 
 
 #: The order the specification (and the R4B models' JSON) gives the elements this export writes.
-_OBSERVATION_ORDER = ("resourceType", "id", "extension", "status", "category", "code", "subject",
+_OBSERVATION_ORDER = ("resourceType", "id", "extension", "status", "category", "code", "subject", "encounter",
                       "effectiveDateTime", "issued", "valueQuantity", "dataAbsentReason", "interpretation",
                       "method")  # fmt: skip
 _ADVERSE_EVENT_ORDER = ("resourceType", "id", "extension", "identifier", "actuality", "event", "subject", "date",
@@ -360,6 +430,26 @@ def _gender(protocol: Protocol, p: ParticipantRecord, forms: Iterable[FormRecord
     return None
 
 
+class _Converted:
+    """A stored number as sent: in the field's unit, or converted to ``codes.fhir_ucum`` by the UCUM library's
+    factor (and offset), exactly in decimal (0.6 [1] is 60 %, not 60.00000000000001)."""
+
+    def __init__(self, ucum: str, target: str | None) -> None:
+        self.factor: Decimal | None = None
+        self.offset = Decimal(0)
+        if target is not None:
+            found = ucum_conversion(ucum, target)
+            if found is None:
+                raise FhirExportError(f"codes.fhir_ucum: {ucum} cannot be converted to {target}")
+            self.factor, self.offset = Decimal(repr(found[0])), Decimal(repr(found[1]))
+
+    def __call__(self, value: Any) -> int | float:
+        number = _number(value)
+        if self.factor is None:
+            return number
+        return _number(float(Decimal(str(number)) * self.factor + self.offset))
+
+
 def _effective(form: FormDef, rec: FormRecord) -> str | None:
     """The sample or assessment time (the form's first date-time value), else the visit date."""
     for f in form.fields:
@@ -383,6 +473,7 @@ class FhirExporter(Exporter):
         self._sample = sample if sample is not None else FhirSample()
         #: What the last ``write`` validated with the R4B models, by resource type (Bundle: whole files).
         self.validated: dict[str, int] = {}
+        self._shared: list[dict[str, Any]] = []
 
     def pseudonym(self, kind: str, text: str) -> str:
         """A FHIR id for ``text`` (a participant id, an observation's place...), keyed, not reversible."""
@@ -393,11 +484,9 @@ class FhirExporter(Exporter):
         study_id = _fhir_id(source.trial_id)
         # The study's resources come from the protocol, not the rows: always validated, whatever the sample.
         every = _Sampler(FhirSample(first=0, rate=1))
-        written = [
-            self._bundle(
-                folder / "study.json", "study", source, _study_resources(protocol, study_id, source.with_arms), every
-            )
-        ]
+        shared = _study_resources(protocol, study_id, source.with_arms)
+        written = [self._bundle(folder / "study.json", "study", source, shared, every)]
+        self._shared = shared  # in every participant's bundle too, so that each bundle's references resolve in it
         sampler = _Sampler(self._sample)
         self.validated = sampler.validated
         self.validated.update(every.validated)
@@ -491,9 +580,80 @@ class FhirExporter(Exporter):
                 raise FhirExportError(f"{pid}: arm {p.arm!r} is not an arm of the protocol")
             subject["assignedArm"] = p.arm
         adverse = [self._adverse_event(source, study_id, patient["id"], e) for e in events.pop(pid, [])]
+        consent = self._consent(source, study_id, p, patient["id"])
+        encounters = self._encounters(source, study_id, p, records, patient["id"])
         path = folder / "participants" / f"{pid}.json"
-        resources = [patient, subject, *observations, *adverse]
+        resources = [patient, subject, *consent, *encounters, *observations, *adverse, *self._shared]
         return self._bundle(path, self.pseudonym("bundle", pid), source, resources, sampler)
+
+    def _encounter_id(self, pid: str, visit_id: str) -> str:
+        return self.pseudonym("encounter", f"{pid}|{visit_id}")
+
+    def _encounters(
+        self, source: ExportSource, study_id: str, p: ParticipantRecord, records: list[FormRecord], patient_id: str
+    ) -> list[dict[str, Any]]:
+        """An Encounter per visit with forms: the visit as its type, the visit date as its start, at the site's
+        Location; finished when none of its forms is a draft. The class (inpatient, outpatient...) is not
+        declared by the protocol and is sent as unknown (v3 NullFlavor UNK), not guessed."""
+        local = f"{BASE}/CodeSystem/{study_id}/visit"
+        site = _site_id(study_id, p.site)
+        visits: dict[str, list[FormRecord]] = {}
+        for rec in records:
+            visits.setdefault(rec.visit_id, []).append(rec)
+        out = []
+        for visit_id, recs in visits.items():
+            name = next((v.name for v in source.protocol.visits if v.id == visit_id), visit_id)
+            date = next((r.visit_date for r in recs if r.visit_date), None)
+            encounter: dict[str, Any] = {
+                "resourceType": "Encounter",
+                "id": self._encounter_id(p.participant_id, visit_id),
+                "status": "in-progress" if any(r.state == "draft" for r in recs) else "finished",
+                "class": _coding(f"{_TERMINOLOGY}/v3-NullFlavor", "UNK", "unknown"),
+                "type": [{"coding": [_coding(local, visit_id, name)], "text": name}],
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "period": {"start": date.isoformat()} if date else None,
+                "location": [{"location": {"reference": f"Location/{site}"}}],
+                "serviceProvider": {"reference": f"Organization/{site}"},
+            }
+            out.append(_pruned(encounter))
+        return out
+
+    def _consent(
+        self, source: ExportSource, study_id: str, p: ParticipantRecord, patient_id: str
+    ) -> list[dict[str, Any]]:
+        """The participant's consent to the trial: given by the participant (performer the Patient) or by a
+        legally authorised representative (a RelatedPerson, no name); inactive once the participant withdrew
+        from follow-up or from the use of their data."""
+        if p.consented_at is None:
+            return []
+        out: list[dict[str, Any]] = []
+        performer = f"Patient/{patient_id}"
+        if p.consent_given_by == "representative":
+            related = {
+                "resourceType": "RelatedPerson",
+                "id": self.pseudonym("representative", p.participant_id),
+                "patient": {"reference": f"Patient/{patient_id}"},
+                "relationship": [{"text": "Legally authorised representative"}],
+            }
+            out.append(related)
+            performer = f"RelatedPerson/{related['id']}"
+        elif p.consent_given_by != "participant":
+            raise FhirExportError(f"{p.participant_id}: consent given by {p.consent_given_by!r} is not known")
+        withdrawn = {w[0] for w in p.withdrawals} & {"follow_up", "data_use"}
+        consent = {
+            "resourceType": "Consent",
+            "id": self.pseudonym("consent", p.participant_id),
+            "status": "inactive" if withdrawn else "active",
+            "scope": _concept(f"{_TERMINOLOGY}/consentscope", "research", "Research"),
+            "category": [{"text": "Informed consent to take part in the trial"}],
+            "patient": {"reference": f"Patient/{patient_id}"},
+            "dateTime": _instant(p.consented_at),
+            "performer": [{"reference": performer}],
+            "organization": [{"reference": f"Organization/{_site_id(study_id, p.site)}"}],
+            "policyRule": {"text": f"The protocol of trial {source.trial_id}"},
+            "provision": {"type": "permit", "period": {"start": _instant(p.consented_at)}},
+        }
+        return [consent, *out]
 
     def _observations(
         self, source: ExportSource, study_id: str, rec: FormRecord, amended: set[tuple[str, str, str, str]]
@@ -529,17 +689,21 @@ class FhirExporter(Exporter):
                 "category": [_concept(f"{_TERMINOLOGY}/observation-category", category)],
                 "code": {"coding": [*codings, _coding(local, ref, f.label)], "text": f.label},
                 "subject": {"reference": f"Patient/{self.pseudonym('patient', rec.participant_id)}"},
+                "encounter": {"reference": f"Encounter/{self._encounter_id(rec.participant_id, rec.visit_id)}"},
                 "issued": _instant(rec.updated_at),
             }
             if effective:
                 obs["effectiveDateTime"] = effective
             quantity: dict[str, Any] = {**({"unit": f.unit} if f.unit else {}), "system": UCUM_SYSTEM, "code": ucum}
+            sent = _Converted(ucum, codes.fhir_ucum)
+            if codes.fhir_ucum is not None:
+                quantity = {"unit": codes.fhir_ucum, "system": UCUM_SYSTEM, "code": codes.fhir_ucum}
             if kind in {"value", "derived"}:
-                obs["valueQuantity"] = {"value": _number(stored["value"]), **quantity}
+                obs["valueQuantity"] = {"value": sent(stored["value"]), **quantity}
             elif kind in {"below_lloq", "above_uloq"}:
                 low = kind == "below_lloq"
                 obs["valueQuantity"] = {
-                    "value": _number(stored["limit"]),
+                    "value": sent(stored["limit"]),
                     "comparator": "<" if low else ">",
                     **quantity,
                 }
@@ -565,7 +729,10 @@ class FhirExporter(Exporter):
             "id": self.pseudonym("adverse-event", e.ae_number),
             "identifier": {"system": f"{BASE}/{study_id}/adverse-event", "value": e.ae_number},
             "actuality": "actual",
-            "event": {"text": str(a.get("term") or "adverse event")},
+            "event": {
+                **({"coding": fhir_coding(e.coding)} if e.coding else {}),
+                "text": str(a.get("term") or "adverse event"),
+            },
             "subject": {"reference": f"Patient/{patient_id}"},
             "recordedDate": _instant(e.first_reported_at),
             "seriousness": _concept(

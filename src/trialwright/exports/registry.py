@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from trialwright.exports.base import Exporter
 from trialwright.exports.codebook import CodebookExporter
+from trialwright.exports.dataset_json import DatasetJsonExporter
 from trialwright.exports.fhir import FhirExporter
 from trialwright.exports.odm import OdmExporter
 from trialwright.exports.sdtm import SdtmExporter
@@ -26,6 +27,7 @@ FORMATS: dict[str, type[Exporter]] = {
         SasExporter,
         CodebookExporter,
         SdtmExporter,
+        DatasetJsonExporter,
         OdmExporter,
         FhirExporter,
     )

@@ -1,4 +1,4 @@
-"""SDTM-style tabulation: DM, DS, EX, AE, LB and VS as SAS transport v5 files and CSV, with their metadata.
+"""SDTM tabulation after SDTMIG 3.4: DM, DS, EX, AE, SV, LB and VS as SAS transport v5 files and CSV, with metadata.
 
 Each domain is declared once (``trialwright.exports.sdtm_domains``: its variables with label, type, controlled
 terms and origin); the findings domains LB and VS hold exactly the fields whose protocol ``codes`` declare an
@@ -7,15 +7,19 @@ unit words); nothing is guessed from a field's name or unit, and a numeric field
 README.txt. Form records are streamed one form at a time; what DM and DS need about a participant (dates, age,
 sex, death, exposure) is gathered on the way, so memory grows with participants, not records. Rows are
 gathered into Arrow record batches and spooled to Parquet; each domain is then read back as Arrow columns,
-sorted by USUBJID, numbered (--SEQ) and written on its own: whole as XPT (pyreadstat takes a whole table, so
-the peak is the largest domain's columns, never a Python object per cell) and a batch at a time as CSV.
+sorted by USUBJID, given what needs other records (--DY from each subject's RFSTDTC, in Arrow; --LOBXFL, which
+reads LB's and VS's subject, test, result and time columns as Python lists), numbered (--SEQ) and written on its
+own: whole as XPT (pyreadstat takes a whole table, so the peak is the largest domain's columns) and a batch at a
+time as CSV. Every form is read for the visit dates (SV, EPOCH of events); only the domains' forms give rows.
 
-Masking: a blinded extract leaves ARMCD, ARM, ACTARMCD and ACTARM empty for randomized participants (SDTM has
-no "masked" arm term; ARMNRS stays empty because the arm is assigned, only withheld, as README.txt says) and
-names the treatment in EX as "BLINDED STUDY TREATMENT". With arms (the unblinded statistician only), DM holds
-the allocated arm and EX the arm's intervention; no other domain names an arm.
+Masking: a blinded extract writes BLINDED in ARMCD, ARM, ACTARMCD and ACTARM of every randomized (and treated)
+participant: the arm is assigned, only withheld, so it is not null and ARMNRS keeps the SDTMIG's reasons (NOT
+ASSIGNED; ASSIGNED, NOT TREATED), the same as in the extract with arms; EX names the treatment "BLINDED STUDY
+TREATMENT". With arms (the unblinded statistician only), DM holds the allocated arm and EX the arm's
+intervention; no other domain names an arm (TV's ARMCD is empty: every arm has every visit).
 
-Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv.
+Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv. The domains'
+metadata is also written as Define-XML 2.1, define.xml with define.html (``trialwright.exports.sdtm_define``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import shutil
-from collections.abc import Mapping
+import zoneinfo
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,18 +38,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from trialwright.domain.safety import names_death
 from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
+from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
+from trialwright.exports.sdtm_define import write_define
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
     AGEU,
+    BLINDED_ARM,
     BLINDED_TREATMENT,
     CRITERIA,
     DOMAINS,
     DS_CAUSE,
     OUTCOMES,
+    SDTMIG_VERSION,
     SEVERITY,
     Domain,
     Var,
@@ -53,20 +63,42 @@ from trialwright.exports.sdtm_domains import (
 )
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, value_text
 from trialwright.protocol import Protocol
+from trialwright.protocol.base import Range
 from trialwright.protocol.codes import SdtmTest
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
-__all__ = ["BLINDED_TREATMENT", "DOMAINS", "Domain", "SdtmExporter", "Var", "findings_tests"]
+__all__ = [
+    "BLINDED_ARM",
+    "BLINDED_TREATMENT",
+    "DOMAINS",
+    "SDTMIG_VERSION",
+    "Domain",
+    "SdtmExportError",
+    "SdtmExporter",
+    "Var",
+    "findings_tests",
+]
+
+class SdtmExportError(ValueError):
+    """An SDTM export that cannot be made as the IG requires; the message names what is missing and where."""
 
 
-def _dtc(value: Any) -> str | None:
-    """ISO 8601 as SDTM writes it: a date, or a UTC date and time to the minute (no offset)."""
+def _dtc(value: Any, zone: dt.tzinfo) -> str | None:
+    """ISO 8601 as SDTM writes it: a date as a date, or a date and time to the minute as the site's local time
+    with its UTC offset (2021-03-04T10:15+03:30). Stored moments are UTC (``exports.base``)."""
     if isinstance(value, dt.datetime):
-        moment = value.astimezone(dt.UTC) if value.tzinfo else value
-        return moment.strftime("%Y-%m-%dT%H:%M")
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(zone).isoformat(timespec="minutes")
     if isinstance(value, dt.date):
         return value.isoformat()
     return None
+
+
+def _local_day(value: Any, zone: dt.tzinfo) -> dt.date | None:
+    """The local calendar date of a moment (a date is its own day)."""
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(zone).date()
+    return value if isinstance(value, dt.date) else None
 
 
 def _yn(flag: bool | None) -> str | None:
@@ -83,15 +115,28 @@ class _Subject:
     death: dt.date | None = None
     completed: dt.date | None = None
     found: dict[tuple[str, int], float | str] = field(default_factory=dict)  # (AGE|SEX, source index) -> value
+    visits: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the first date its forms record
+    visit_ends: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the last date its forms record
 
     def first(self, target: str) -> float | str | None:
         """The value of the first declared source that has one."""
         known = sorted((i, v) for (t, i), v in self.found.items() if t == target)
         return known[0][1] if known else None
 
-    def saw(self, day: dt.date | None) -> None:
+    def saw(self, visit_id: str, day: dt.date | None) -> None:
         if day is not None and (self.last_date is None or day > self.last_date):
             self.last_date = day
+        if day is not None:
+            self.visits[visit_id] = min(day, self.visits.get(visit_id, day))
+            self.visit_ends[visit_id] = max(day, self.visit_ends.get(visit_id, day))
+
+
+def _day(value: Any) -> dt.date | None:
+    """A stored ISO date's calendar date (its first ten characters), None when it has none."""
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
 
 
 def _latest(*days: dt.date | None) -> dt.date | None:
@@ -106,6 +151,8 @@ class _DomainSink:
     def __init__(self, folder: Path, domain: Domain, batch: int = BATCH_ROWS) -> None:
         self.domain, self.folder, self._batch = domain, folder, batch
         columns = tuple(Column(v.name, "number" if v.type == "Num" else "text", v.label) for v in domain.variables)
+        if domain.code in _FINDINGS:  # when the result was taken, in UTC (or a local date): for --LOBXFL
+            columns += (Column(_AT, "text", "moment taken (UTC) or local date"),)
         self._spool = ParquetSink(folder / ".spool" / f"{domain.code}.parquet", Table(domain.code, domain.label,
                                                                                     columns), batch)  # fmt: skip
         self.lengths: dict[str, int] = {}
@@ -115,20 +162,43 @@ class _DomainSink:
         self._spool.add(row)
         self.rows += 1
 
-    def close(self, notes: list[str]) -> list[Path]:
-        import pyreadstat
-
+    def table(self, notes: list[str], reference: Mapping[str, _Reference]) -> pa.Table:
+        """The domain's rows as Arrow columns, in the order of its variables: sorted by USUBJID (a stable sort; a
+        trial design domain keeps the protocol's order), with what is derived from other records (study days,
+        baseline flags), numbered (--SEQ, float64) and DOMAIN filled; text as stored (missing is null, nothing
+        cut)."""
         (spool,) = self._spool.close()
         data = pq.read_table(spool)
         spool.unlink()
-        data = data.take(pc.sort_indices(data, sort_keys=[("USUBJID", "ascending")]))  # a stable sort
-        columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
+        if "USUBJID" in data.column_names:  # a trial design domain keeps the protocol's order
+            data = data.take(pc.sort_indices(data, sort_keys=[("USUBJID", "ascending")]))  # a stable sort
+        names = {v.name for v in self.domain.variables}
+        for v in self.domain.variables:  # what is derived from other records: study days, baseline flags
+            derived: pa.Array | None = None
+            if v.type == "Num" and v.name.endswith("DY") and f"{v.name[:-2]}DTC" in names:
+                derived = pa.array(_study_days(data.column(f"{v.name[:-2]}DTC"), data.column("USUBJID"), reference),
+                                   pa.float64(), from_pandas=True)  # fmt: skip
+            elif v.name.endswith("LOBXFL") and self.domain.code in _FINDINGS:
+                derived = _baseline_flags(data, self.domain.code, reference, notes)
+            if derived is not None:
+                data = data.set_column(data.column_names.index(v.name), v.name, derived)
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for v in self.domain.variables:
             if v.name == self.domain.seq:
-                columns[v.name] = _sequence(data.column("USUBJID"))
+                columns[v.name] = pa.array(_sequence(data.column("USUBJID")), pa.float64())
             elif v.name == "DOMAIN":
                 columns[v.name] = string_column(self.domain.code, data.num_rows)
-            elif v.type == "Num":
+            else:
+                columns[v.name] = data.column(v.name)
+        return pa.table(columns)
+
+    def close(self, notes: list[str], reference: Mapping[str, _Reference]) -> list[Path]:
+        import pyreadstat
+
+        data = self.table(notes, reference)
+        columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
+        for v in self.domain.variables:
+            if v.type == "Num":
                 columns[v.name] = data.column(v.name).to_numpy()
             else:
                 text, cut = cut_text(pc.fill_null(data.column(v.name), ""), 200)
@@ -161,6 +231,75 @@ class _DomainSink:
                     for c, number in zip(batch.columns, numeric, strict=True)
                 ]  # fmt: skip
                 f.write(csv_lines(cells, "\n"))
+
+
+_FINDINGS = ("LB", "VS")
+_AT = "_AT"
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    """A subject's reference dates: RFSTDTC's local date (for --DY) and the first exposure (for --LOBXFL)."""
+
+    start: dt.date | None
+    exposure: dt.datetime | None  # UTC
+    exposure_day: dt.date | None  # its local date
+
+
+def _study_days(dtc: pa.ChunkedArray, subjects: pa.ChunkedArray, reference: Mapping[str, _Reference]) -> np.ndarray:
+    """--DY: the --DTC's date minus RFSTDTC's date, plus one on or after it (no day 0; SDTMIG 3.4 4.4.4); empty
+    when either date is incomplete or missing. Both dates are the site's local calendar dates."""
+    if len(dtc) == 0:
+        return np.zeros(0, dtype="float64")
+    text = pc.utf8_slice_codeunits(pc.fill_null(dtc, ""), 0, 10)
+    days = pc.cast(pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32()),
+                   pa.int32()).to_numpy(zero_copy_only=False).astype("float64")  # fmt: skip
+    coded = subjects.combine_chunks().dictionary_encode()
+    epoch = dt.date(1970, 1, 1)
+    starts = np.array([(r.start - epoch).days if (r := reference.get(u)) and r.start else np.nan
+                       for u in coded.dictionary.to_pylist()], dtype="float64")  # fmt: skip
+    start = starts[coded.indices.to_numpy(zero_copy_only=False)] if len(starts) else np.full(len(dtc), np.nan)
+    diff = days - start
+    days_out: np.ndarray = np.where(diff >= 0, diff + 1, diff)
+    return days_out
+
+
+def _baseline_flags(data: pa.Table, prefix: str, reference: Mapping[str, _Reference], notes: list[str]) -> pa.Array:
+    """--LOBXFL (SDTMIG 3.4): Y on each subject's last non-missing result of a test taken before the first
+    exposure (RFXSTDTC). A result known only by its date, on the day of the first exposure or on a day with
+    another result of the test, cannot be ordered: that test gets no flag for that subject, and the notes say so."""
+    subjects = data.column("USUBJID").to_pylist()
+    tests = data.column(f"{prefix}TESTCD").to_pylist()
+    results = data.column(f"{prefix}ORRES").to_pylist()
+    taken = data.column(_AT).to_pylist()
+    candidates: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    unordered: set[tuple[str, str]] = set()
+    for i, (subject, test, result, at) in enumerate(zip(subjects, tests, results, taken, strict=True)):
+        ref = reference.get(subject)
+        if not result or not at or ref is None or ref.exposure is None or ref.exposure_day is None:
+            continue
+        if "T" in at:
+            before = dt.datetime.fromisoformat(at) < ref.exposure
+        else:
+            day = dt.date.fromisoformat(at)
+            if day == ref.exposure_day:
+                unordered.add((subject, test))
+            before = day < ref.exposure_day
+        if before:
+            candidates.setdefault((subject, test), []).append((at, i))
+    flags: list[str | None] = [None] * len(subjects)
+    for key, found in candidates.items():
+        last_day = max(at[:10] for at, _ in found)
+        on_last = [(at, i) for at, i in found if at[:10] == last_day]
+        if key in unordered or (len(on_last) > 1 and any("T" not in at for at, _ in on_last)):
+            unordered.add(key)
+            continue
+        flags[max(on_last)[1]] = "Y"
+    if unordered:
+        notes.append(f"{prefix}LOBXFL: not set for {len(unordered)} subject/test pair(s) whose last result before "
+                     "the first exposure cannot be told (a result recorded by its date only, on the day of the "
+                     "first exposure or on a day with another result of the test).")  # fmt: skip
+    return pa.array(flags, pa.string())
 
 
 def _sequence(subjects: pa.ChunkedArray) -> np.ndarray:
@@ -204,6 +343,33 @@ def _finding(prefix: str, test: SdtmTest, f: FormField, stored: StoredJson) -> d
         row[f"{prefix}STRESN"] = number if isinstance(number, float) else None
     row[f"{prefix}ORRESU"] = test.units.get(entered_unit, entered_unit) if entered_unit else None
     row[f"{prefix}STRESU"] = unit
+    if prefix == "LB" and f.normal_range is not None:
+        row.update(_normal(f, f.normal_range, status, stored, entered_unit))
+    return row
+
+
+def _normal(f: FormField, normal: Range, status: str, stored: StoredJson, entered_unit: str | None) -> dict[str, Any]:
+    """LB's reference range: in standard units as the protocol declares it, in the unit the result was entered in
+    (through the field's declared conversion: canonical = entered x factor + offset), and LBNRIND. A censored
+    result is LOW or HIGH only when its limit says so (<1.5 with a lower limit of 2 is LOW; <1.5 with a lower
+    limit of 1 cannot be told, so LBNRIND is empty)."""
+    conversion = next((u for u in f.alternative_units if u.unit == entered_unit), None)
+
+    def original(limit: float | None) -> str | None:
+        if limit is None:
+            return None
+        return value_text(limit if conversion is None else (limit - conversion.offset) / conversion.factor)
+
+    row: dict[str, Any] = {"LBSTNRLO": normal.min, "LBSTNRHI": normal.max,
+                           "LBORNRLO": original(normal.min), "LBORNRHI": original(normal.max)}  # fmt: skip
+    low, high = normal.min, normal.max
+    if status == "below_lloq" and isinstance(limit := stored.get("limit"), int | float):
+        row["LBNRIND"] = "LOW" if low is not None and limit <= low else None
+    elif status == "above_uloq" and isinstance(limit := stored.get("limit"), int | float):
+        row["LBNRIND"] = "HIGH" if high is not None and limit >= high else None
+    elif isinstance(number := analysis_value(f, stored), float):
+        row["LBNRIND"] = ("LOW" if low is not None and number < low else
+                          "HIGH" if high is not None and number > high else "NORMAL")  # fmt: skip
     return row
 
 
@@ -218,9 +384,37 @@ class _Build:
     notes: list[str] = field(default_factory=list)
     done: int = 0
     visits: dict[str, tuple[float, str]] = field(default_factory=dict)
+    epochs: dict[str, str] = field(default_factory=dict)  # visit id -> its declared epoch
+    zones: dict[str, dt.tzinfo] = field(default_factory=dict)  # site code -> its time zone
+    reference: dict[str, _Reference] = field(default_factory=dict)  # USUBJID -> reference dates
+    undecided: int = 0  # event records whose epoch the dates cannot tell
 
     def __post_init__(self) -> None:
-        self.visits = {v.id: (float(i + 1), v.name) for i, v in enumerate(self.source.protocol.visits)}
+        p = self.source.protocol
+        self.visits = {v.id: (float(i + 1), v.name) for i, v in enumerate(p.visits)}
+        self.epochs = {v.id: v.epoch for v in p.visits if v.epoch is not None}
+        self.zones = {s.code: zoneinfo.ZoneInfo(s.timezone) for s in p.sites}
+
+    def zone(self, site: str) -> dt.tzinfo:
+        if site not in self.zones:
+            raise SdtmExportError(f"site {site!r}: not a site of the protocol, so its time zone is unknown")
+        return self.zones[site]
+
+    def epoch_on(self, subject: _Subject, when: dt.date | None) -> str | None:
+        """The epoch an event dated ``when`` (a local date) fell in: the epoch whose first visit (by the dates the
+        subject's forms record) is the latest on or before it. On the day an epoch begins the event may belong
+        to the one before (dates carry no time): then, as before the first visit, there is no answer (None)."""
+        if when is None or not self.epochs:
+            return None
+        starts: dict[str, dt.date] = {}
+        for visit_id, day in subject.visits.items():
+            if (epoch := self.epochs.get(visit_id)) is not None:
+                starts[epoch] = min(day, starts.get(epoch, day))
+        begun = sorted((day, epoch) for epoch, day in starts.items() if day <= when)
+        if not begun or (begun[-1][0] == when and len(begun) > 1):
+            self.undecided += 1
+            return None
+        return begun[-1][1]
 
     @property
     def protocol(self) -> Protocol:
@@ -231,10 +425,12 @@ class _Build:
 
 
 class SdtmExporter(Exporter):
-    """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.csv and testcodes.csv."""
+    """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.xml (Define-XML 2.1), define.html,
+    define.csv and testcodes.csv."""
 
     name = "sdtm"
-    description = "SDTM-style DM, DS, EX, AE, LB and VS (XPT v5 and CSV) with define.csv and testcodes.csv."
+    description = ("SDTMIG 3.4 DM, DS, EX, AE, SV, TV, TI, LB and VS (XPT v5 and CSV) with define.xml (Define-XML "
+                   "2.1), define.html, define.csv and testcodes.csv.")
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         #: Rows per Arrow record batch: what a domain holds as rows while it streams, and per CSV write.
@@ -243,30 +439,71 @@ class SdtmExporter(Exporter):
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         out = folder / "sdtm"
         out.mkdir(parents=True, exist_ok=True)
+        build = self._build(source, out, progress)
+        written: list[Path] = []
+        for sink in build.sinks.values():
+            written += sink.close(build.notes, build.reference)
+        shutil.rmtree(out / ".spool", ignore_errors=True)
+        written += [self._define(out, build), self._testcodes(out, source.protocol)]
+        written += write_define(source, {code: sink.lengths for code, sink in build.sinks.items()}, out)
+        written.append(self._readme(folder, build))
+        return written
+
+    def domain_tables(
+        self, source: ExportSource, out: Path, progress: Progress | None = None
+    ) -> Iterator[tuple[Domain, pa.Table]]:
+        """Each domain's rows as Arrow columns (``_DomainSink.table``: what the XPT and CSV files hold before text
+        is cut to 200 bytes), one domain at a time, for another format of the same domains (Dataset-JSON). The rows
+        are spooled under ``out`` (an existing folder) and the spool removed when the last domain is read."""
+        build = self._build(source, out, progress)
+        try:
+            for code, sink in build.sinks.items():
+                yield DOMAINS[code], sink.table(build.notes, build.reference)
+        finally:
+            shutil.rmtree(out / ".spool", ignore_errors=True)
+
+    def testcodes(self, out: Path, p: Protocol) -> Path:
+        """testcodes.csv in ``out``: the LB and VS test codes with their source fields, units and terminology."""
+        return self._testcodes(out, p)
+
+    def _build(self, source: ExportSource, out: Path, progress: Progress | None) -> _Build:
+        """Every domain's rows, streamed from the source into its sink (spooled under ``out``)."""
+        if missing := [s.code for s in source.protocol.sites if s.country is None]:
+            raise SdtmExportError(
+                f"sites {', '.join(missing)}: no country (sites[].country, ISO 3166-1 alpha-3, e.g. IRN); SDTM "
+                "DM.COUNTRY is required (SDTMIG 3.4 DM) and is never guessed"
+            )
         people = {p.participant_id: p for p in source.participants()}
         build = _Build(source, {c: _DomainSink(out, d, self.batch_rows) for c, d in DOMAINS.items()}, people,
                        {pid: _Subject() for pid in people})  # fmt: skip
-        for form_id in self._forms(source.protocol):
-            form = source.protocol.form(form_id)
-            for r in source.forms(form_id):
+        read = set(self._forms(source.protocol))
+        for form in source.protocol.forms:  # every form dates its visit (SV); the domains' forms give their rows
+            for r in source.forms(form.id):
                 subject = build.subjects.setdefault(r.participant_id, _Subject())
-                subject.saw(r.visit_date)
-                for handler in (self._findings, self._subject_facts, self._exposure):
-                    handler(build, form, r, subject)
+                subject.saw(r.visit_id, r.visit_date)
+                if form.id in read:
+                    for handler in (self._findings, self._subject_facts, self._exposure):
+                        handler(build, form, r, subject)
                 build.done += 1
                 if progress is not None:
                     progress(build.done)
+        uncoded, versions = [], set()
         for event in source.events():
-            self._adverse_event(build, event.participant_id, event.assessment, event.related, event.ae_number)
+            self._adverse_event(build, event.participant_id, event.site, event.assessment, event.related,
+                                event.ae_number, event.coding)  # fmt: skip
+            uncoded += [] if event.coding else [event.ae_number]
+            versions |= {event.coding["version"]} if event.coding else set()
+        build.notes += [f"AE coded with MedDRA {', '.join(sorted(versions))}"] if versions else []
+        build.notes += [f"AE not coded to MedDRA (AEDECOD empty): {', '.join(uncoded)}"] if uncoded else []
         for pid, person in people.items():
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
-        written: list[Path] = []
-        for sink in build.sinks.values():
-            written += sink.close(build.notes)
-        shutil.rmtree(out / ".spool", ignore_errors=True)
-        written += [self._define(out, build), self._testcodes(out, source.protocol), self._readme(folder, build)]
-        return written
+            self._subject_visits(build, person, build.subjects[pid])
+        self._trial_design(build)
+        if build.undecided:
+            build.notes.append(f"EPOCH: empty on {build.undecided} AE/DS record(s) dated before the subject's first "
+                               "visit or on the day an epoch begins (a date without a time cannot tell which epoch).")
+        return build
 
     # -- which forms feed which domain ---------------------------------------------------------------
 
@@ -288,13 +525,17 @@ class SdtmExporter(Exporter):
         stamp = analysis_value(moment, r.values[moment.id]) if moment and isinstance(r.values.get(moment.id),
                                                                                      Mapping) else None  # fmt: skip
         visitnum, visit = build.visits.get(r.visit_id, (None, r.visit_id))
+        zone = build.zone(r.site)
+        taken = _dtc(stamp, zone) or _dtc(r.visit_date, zone)
+        at = stamp.astimezone(dt.UTC).isoformat() if isinstance(stamp, dt.datetime) else _dtc(r.visit_date, zone)
         for prefix in ("LB", "VS"):
             for f in form.fields:
                 test, stored = f.codes.sdtm if f.codes else None, r.values.get(f.id)
                 if test is None or test.domain != prefix or not isinstance(stored, Mapping):
                     continue
                 row = {**build.ids(r.participant_id), **_finding(prefix, test, f, stored)}
-                row.update({"VISITNUM": visitnum, "VISIT": visit, f"{prefix}DTC": _dtc(stamp) or _dtc(r.visit_date)})
+                row.update({"VISITNUM": visitnum, "VISIT": visit, "EPOCH": build.epochs.get(r.visit_id),
+                            f"{prefix}DTC": taken, _AT: at})  # fmt: skip
                 build.sinks[prefix].add(row)
 
     def _subject_facts(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
@@ -354,8 +595,9 @@ class SdtmExporter(Exporter):
             "EXROUTE": route,
             "VISITNUM": visitnum,
             "VISIT": visit,
-            "EXSTDTC": _dtc(start),
-            "EXENDTC": _dtc(end),
+            "EPOCH": build.epochs.get(r.visit_id),
+            "EXSTDTC": _dtc(start, build.zone(r.site)),
+            "EXENDTC": _dtc(end, build.zone(r.site)),
         })  # fmt: skip
         if isinstance(start, dt.datetime):
             subject.first_dose = min(start, subject.first_dose) if subject.first_dose else start
@@ -364,21 +606,32 @@ class SdtmExporter(Exporter):
 
     # -- events and participants -----------------------------------------------------------------------
 
-    def _adverse_event(self, build: _Build, pid: str, a: Mapping[str, Any], related: bool, number: str) -> None:
+    def _adverse_event(
+        self, build: _Build, pid: str, site: str, a: Mapping[str, Any], related: bool, number: str,
+        coding: Mapping[str, Any] | None = None,
+    ) -> None:
         grade = a.get("grade")
+        term = a.get("term")
+        if isinstance(term, str) and names_death(term):
+            build.notes.append(f"AE {number}: the reported term {term!r} names death, not the event that caused it "
+                               "(SDTMIG 3.4 AE: death is an outcome, AEOUT FATAL / AESDTH Y); written as reported, "
+                               "to be corrected in the adverse event report.")  # fmt: skip
+        subject = build.subjects.get(pid)
+        onset = a.get("onset")
         criteria = set(a.get("seriousness_criteria") or [])
         serious = bool(a.get("serious"))
         row = {
             **build.ids(pid),
             "AESPID": number,
             "AETERM": a.get("term"),
-            "AEDECOD": a.get("term"),
+            **sdtm_coding_columns(coding),
             "AESEV": SEVERITY.get(grade) if isinstance(grade, int) else None,
             "AETOXGR": str(grade) if grade is not None else None,
             "AESER": _yn(serious),
             "AEACN": ACTIONS.get(str(a.get("action_taken"))),
             "AEREL": "RELATED" if related else "NOT RELATED",
             "AEOUT": OUTCOMES.get(str(a.get("outcome"))),
+            "EPOCH": build.epoch_on(subject, _day(onset)) if subject else None,
             "AESTDTC": a.get("onset"),
             "AEENDTC": a.get("end"),
         }
@@ -390,9 +643,13 @@ class SdtmExporter(Exporter):
             subject.death = subject.death or dt.date.fromisoformat(str(death))
 
     def _disposition(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
+        zone = build.zone(person.site)
+
         def add(term: str, decod: str, cat: str, scat: str | None, when: Any) -> None:
+            epoch = build.epoch_on(subject, _local_day(when, zone))
             build.sinks["DS"].add({**build.ids(person.participant_id), "DSTERM": term, "DSDECOD": decod,
-                                   "DSCAT": cat, "DSSCAT": scat, "DSSTDTC": _dtc(when)})  # fmt: skip
+                                   "DSCAT": cat, "DSSCAT": scat, "EPOCH": epoch,
+                                   "DSSTDTC": _dtc(when, zone)})  # fmt: skip
 
         if person.consented_at is not None:
             add("INFORMED CONSENT OBTAINED", "INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", None,
@@ -411,6 +668,33 @@ class SdtmExporter(Exporter):
             add("DEATH", "DEATH", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.death)
         elif subject.completed is not None and not left_study:
             add("COMPLETED", "COMPLETED", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.completed)
+
+    def _trial_design(self, build: _Build) -> None:
+        """TV (the planned visits) and TI (the eligibility criteria), as the protocol declares them."""
+        p, study = build.protocol, {"STUDYID": build.source.trial_id, "DOMAIN": ""}
+        for visit in p.visits:
+            visitnum, name = build.visits[visit.id]
+            if visit.kind == "event":
+                start = f"When {visit.reference} happens" if visit.id == visit.reference else (
+                    f"When it happens ({visit.reference} day {visit.day})")  # fmt: skip
+            else:
+                window = f"-{visit.window.before}/+{visit.window.after}"
+                start = f"Day {visit.day} from {visit.reference}, window {window} days"
+            build.sinks["TV"].add({**study, "VISITNUM": visitnum, "VISIT": name, "ARMCD": None, "TVSTRL": start})
+        for category, criteria in (("INCLUSION", p.eligibility.inclusion), ("EXCLUSION", p.eligibility.exclusion)):
+            for c in criteria:
+                build.sinks["TI"].add({**study, "IETESTCD": c.id, "IETEST": c.text, "IECAT": category,
+                                       "TIVERS": build.source.protocol_version})  # fmt: skip
+
+    def _subject_visits(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
+        """SV: one record per protocol visit the subject's forms date, in schedule order."""
+        for visit in build.protocol.visits:
+            if (start := subject.visits.get(visit.id)) is None:
+                continue
+            visitnum, name = build.visits[visit.id]
+            build.sinks["SV"].add({**build.ids(person.participant_id), "VISITNUM": visitnum, "VISIT": name,
+                                   "EPOCH": build.epochs.get(visit.id), "SVSTDTC": start.isoformat(),
+                                   "SVENDTC": subject.visit_ends[visit.id].isoformat()})  # fmt: skip
 
     def _demographics(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         p = build.protocol
@@ -436,26 +720,37 @@ class SdtmExporter(Exporter):
             reason = "ASSIGNED, NOT TREATED"
         withdrawn = max((w[1] for w in person.withdrawals), default=None)
         start = subject.first_dose or person.randomized_at or person.enrolled_at
+        zone = build.zone(person.site)
+        ended = _dtc(_latest(subject.last_date, subject.death, subject.completed, withdrawn), zone)
+        # Assigned but withheld (a blinded extract): the same word for every randomized participant, never null
+        # (null arms are for ARMNRS's reasons only, SDTMIG 3.4 DM assumptions 4-5).
+        planned = (arm.code, arm.name) if arm else (BLINDED_ARM, BLINDED_ARM) if randomized else (None, None)
+        actual = planned if treated else (None, None)
         build.sinks["DM"].add({
             **build.ids(person.participant_id),
             "SUBJID": person.participant_id,
-            "RFSTDTC": _dtc(start),
-            "RFENDTC": _dtc(_latest(subject.last_date, subject.death, subject.completed, withdrawn)),
-            "RFXSTDTC": _dtc(subject.first_dose),
-            "RFXENDTC": _dtc(subject.last_dose),
-            "RFICDTC": _dtc(person.consented_at),
-            "DTHDTC": _dtc(subject.death),
+            "RFSTDTC": _dtc(start, zone),
+            "RFENDTC": ended,
+            "RFXSTDTC": _dtc(subject.first_dose, zone),
+            "RFXENDTC": _dtc(subject.last_dose, zone),
+            "RFICDTC": _dtc(person.consented_at, zone),
+            "RFPENDTC": ended,
+            "DTHDTC": _dtc(subject.death, zone),
             "DTHFL": "Y" if subject.death else None,
             "SITEID": person.site,
+            "COUNTRY": p.site(person.site).country,
             "AGE": age,
             "AGEU": AGEU[d.age.unit] if age is not None and d and d.age else None,
             "SEX": sex or "U",
-            "ARMCD": arm.code if arm else None,
-            "ARM": arm.name if arm else None,
-            "ACTARMCD": arm.code if arm and treated else None,
-            "ACTARM": arm.name if arm and treated else None,
+            "ARMCD": planned[0],
+            "ARM": planned[1],
+            "ACTARMCD": actual[0],
+            "ACTARM": actual[1],
             "ARMNRS": reason,
+            "ACTARMUD": None,
         })  # fmt: skip
+        build.reference[build.ids(person.participant_id)["USUBJID"]] = _Reference(
+            _local_day(start, zone), subject.first_dose, _local_day(subject.first_dose, zone))
 
     # -- metadata --------------------------------------------------------------------------------------
 
@@ -489,8 +784,9 @@ class SdtmExporter(Exporter):
         arms = (
             "yes: DM holds the allocated arm (ARMCD, ARM, ACTARMCD, ACTARM) and EX the arm's intervention"
             if s.with_arms
-            else "no: blinded extract; DM leaves ARMCD, ARM, ACTARMCD and ACTARM empty for randomized "
-            f"participants (ARMNRS empty: masked, not missing) and EX names the treatment '{BLINDED_TREATMENT}'"
+            else f"no: blinded extract; DM writes ARMCD, ARM, ACTARMCD and ACTARM '{BLINDED_ARM}' for every "
+            "randomized (and treated) participant: the arm is assigned but withheld, so ARMNRS stays for the "
+            f"SDTMIG's reasons only; EX names the treatment '{BLINDED_TREATMENT}'"
         )
         numeric = {FieldType.DECIMAL, FieldType.INTEGER}
         unmapped = [f"{form.id}.{f.id}" for form in s.protocol.forms for f in form.fields
@@ -499,6 +795,7 @@ class SdtmExporter(Exporter):
             f"trialwright sdtm export: {self.description}",
             "",
             f"Trial: {s.trial_id}",
+            f"Implementation guide: SDTMIG {SDTMIG_VERSION}",
             f"Protocol version: {s.protocol_version}",
             f"Exported at: {s.taken_at.astimezone(dt.UTC).isoformat(timespec='seconds')} (UTC)",
             f"Arms included: {arms}",
@@ -508,18 +805,41 @@ class SdtmExporter(Exporter):
                 f"  {c.lower()}.xpt, {c.lower()}.csv  {d.label} ({build.sinks[c].rows} records); dataset name {c}"
                 for c, d in DOMAINS.items()
             ),
+            "  define.xml  Define-XML 2.1: datasets, variables, value-level metadata (LB/VS --ORRES by --TESTCD), "
+            "code lists, methods, comments; define.html the same for reviewers",
             "  define.csv  every variable: label, type, length, controlled terms, origin",
             "  testcodes.csv  LB and VS test codes: source field, units, terminology (CDISC term or sponsor-defined)",
             "",
             "Conventions:",
             "  - SDTM-style, not a validated submission: SAS transport v5, 8-character names, 40-character labels.",
-            "  - USUBJID is STUDYID-participant id. --DTC values are ISO 8601; times are UTC (no offset written).",
-            "  - AEDECOD repeats the reported term (not coded to MedDRA); AEREL follows the protocol's causality "
-            "mapping (RELATED / NOT RELATED).",
+            "  - USUBJID is STUDYID-participant id. --DTC values are ISO 8601: a date stays a date; a date and "
+            "time is the site's local time as collected, with its UTC offset (2021-03-04T10:15+03:30).",
+            "  - --DY: days from RFSTDTC's date (the first exposure, else randomization, else enrolment), "
+            "day 1 = that day, no day 0; empty when either date is incomplete.",
+            "  - EPOCH: the visit's epoch as the protocol declares it (visits[].epoch); an AE or DS record takes "
+            "the epoch whose first visit is the latest on or before its date, and none on the day an epoch "
+            "begins or before the first visit." if s.protocol.visits[0].epoch else
+            "  - EPOCH: empty; the protocol declares no epochs (visits[].epoch) and EPOCH is never guessed.",
+            "  - --LOBXFL: Y on the last non-missing result of each test taken before RFXSTDTC (the first "
+            "exposure); none for a subject never treated.",
+            "  - LB reference ranges: LBSTNRLO/LBSTNRHI as the field's normal_range declares them, LBORNRLO/LBORNRHI "
+            "in the unit the result was entered in, LBNRIND LOW/NORMAL/HIGH (a censored result only when its limit "
+            "tells); empty for a field without a declared range (never assumed).",
+            "  - SV: one record per protocol visit a subject's forms date (SVSTDTC the first, SVENDTC the last date "
+            "its forms record); a missed visit has no record (SVOCCUR is not written).",
+            "  - TV: the protocol's visits (ARMCD empty: every arm has them; TVSTRL the visit's day and window from "
+            "its reference event). TI: the eligibility criteria as the protocol words them (IETESTCD the criterion "
+            "id; TIVERS the protocol version). TS, TA and TE are not written yet.",
+            "  - ARMNRS: NOT ASSIGNED (enrolled, never randomized), ASSIGNED, NOT TREATED; screen failures are not "
+            "in DM (they were never enrolled). ACTARMUD is empty: no unplanned treatment is recorded.",
+            "  - RFENDTC = RFPENDTC: the latest visit date seen in the exported forms, death, completion or "
+            "withdrawal.",
+            "  - AEDECOD is the MedDRA PT of the LLT the coder chose, AELLT..AESOCCD its primary path (the release "
+            "in the notes); an event not coded has them empty and is listed in the notes. AEREL follows the "
+            "protocol's causality mapping (RELATED / NOT RELATED).",
             "  - A result below or above the limit of quantification is written <limit / >limit in --ORRES and "
             "--STRESC, --STRESN empty, and the limit in LBLLOQ / LBULOQ. Not done: --STAT NOT DONE, --REASND.",
             "  - LB units are the protocol's (not mapped to the CDISC UNIT codelist); VS units are CDISC VSRESU.",
-            "  - RFENDTC: the latest visit date seen in the exported forms, death, completion or withdrawal.",
             "  - ACTARM is the allocated arm once treated (the preparation code's arm is not in the export); a "
             "protocol that records no treatment takes everyone randomized as treated with the allocated arm.",
             "  - EX: one record per treatment form with its start recorded; EXENDTC is the form's next date-time "

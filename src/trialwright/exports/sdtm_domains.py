@@ -20,11 +20,14 @@ from trialwright.protocol.codes import SdtmTest
 __all__ = [
     "ACTIONS",
     "AGEU",
+    "BLINDED_ARM",
     "BLINDED_TREATMENT",
     "CRITERIA",
     "DOMAINS",
     "DS_CAUSE",
+    "MEDDRA_VARIABLES",
     "OUTCOMES",
+    "SDTMIG_VERSION",
     "SEVERITY",
     "Domain",
     "Var",
@@ -44,6 +47,21 @@ class Var:
     origin: str = "Derived"
 
 
+#: The AE dictionary variables from the MedDRA coding (``trialwright.exports.meddra``), empty when not coded.
+MEDDRA_VARIABLES = tuple(
+    Var(name, label, "Num" if name.endswith("CD") else "Char", terms="MedDRA (the sponsor's licensed release)",
+        origin="Assigned (coder, MedDRA primary path)")
+    for name, label in (
+        ("AELLT", "Lowest Level Term"), ("AELLTCD", "Lowest Level Term Code"),
+        ("AEDECOD", "Dictionary-Derived Term"), ("AEPTCD", "Preferred Term Code"),
+        ("AEHLT", "High Level Term"), ("AEHLTCD", "High Level Term Code"),
+        ("AEHLGT", "High Level Group Term"), ("AEHLGTCD", "High Level Group Term Code"),
+        ("AEBODSYS", "Body System or Organ Class"), ("AEBDSYCD", "Body System or Organ Class Code"),
+        ("AESOC", "Primary System Organ Class"), ("AESOCCD", "Primary System Organ Class Code"),
+    )
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Domain:
     """One domain and its variables, in order; ``seq`` names its sequence variable, if any."""
@@ -59,6 +77,10 @@ def findings_tests(p: Protocol) -> dict[str, SdtmTest]:
     tests = {f"{form.id}.{f.id}": f.codes.sdtm for form in p.forms for f in form.fields if f.codes and f.codes.sdtm}
     return {ref: t for domain in ("LB", "VS") for ref, t in tests.items() if t.domain == domain}
 
+
+#: The implementation guide the domains follow (variables, their order within what is written, and the rules the
+#: specs check); written to README.txt and define.csv's neighbours.
+SDTMIG_VERSION = "3.4"
 
 _CT = "CDISC CT"
 
@@ -80,6 +102,13 @@ _COMMON = (
 )
 _VISIT = (Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),
           Var("VISIT", "Visit Name", origin="Protocol"))  # fmt: skip
+_LOCAL = "Collected (local date/time at the site, ISO 8601 with its UTC offset)"
+_EPOCH = Var("EPOCH", "Epoch", terms=f"{_CT} EPOCH C99079 as the protocol's visits declare",
+             origin="Derived: the visit's epoch (protocol visits[].epoch); events: see README.txt")  # fmt: skip
+
+
+def _dy(name: str, label: str) -> Var:
+    return Var(name, label, "Num", origin="Derived: days from RFSTDTC's date, no day 0 (SDTMIG 3.4 4.4.4)")
 
 
 def _findings(p: str, test_label: str, dtc: str, testcd: str) -> tuple[Var, ...]:
@@ -100,11 +129,21 @@ def _findings(p: str, test_label: str, dtc: str, testcd: str) -> tuple[Var, ...]
         Var(f"{p}STRESC", "Character Result/Finding in Std Format"),
         Var(f"{p}STRESN", "Numeric Result/Finding in Standard Units", "Num"),
         Var(f"{p}STRESU", "Standard Units"),
+        *((Var("LBORNRLO", "Reference Range Lower Limit in Orig Unit", origin="Protocol (normal_range)"),
+           Var("LBORNRHI", "Reference Range Upper Limit in Orig Unit", origin="Protocol (normal_range)"),
+           Var("LBSTNRLO", "Reference Range Lower Limit-Std Units", "Num", origin="Protocol (normal_range)"),
+           Var("LBSTNRHI", "Reference Range Upper Limit-Std Units", "Num", origin="Protocol (normal_range)"),
+           Var("LBNRIND", "Reference Range Indicator", terms=f"{_CT} NRIND C78736 (LOW, NORMAL, HIGH)"))
+          if p == "LB" else ()),
         Var(f"{p}STAT", "Completion Status", terms=f"ND (NOT DONE), {_NOT_VERIFIED}"),
         Var(f"{p}REASND", "Reason Not Done", origin="Collected"),
         *extra,
+        Var(f"{p}LOBXFL", "Last Observation Before Exposure Flag", terms=_NY,
+            origin="Derived: last non-missing result before RFXSTDTC per test"),
         *_VISIT,
-        Var(f"{p}DTC", dtc, origin="Collected (UTC, no offset)"),
+        _EPOCH,
+        Var(f"{p}DTC", dtc, origin=_LOCAL),
+        _dy(f"{p}DY", f"Study Day of {'Specimen Collection' if p == 'LB' else 'Vital Signs'}"),
     )
 
 
@@ -118,18 +157,24 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("RFXSTDTC", "Date/Time of First Study Treatment"),
             Var("RFXENDTC", "Date/Time of Last Study Treatment"),
             Var("RFICDTC", "Date/Time of Informed Consent", origin="Collected"),
+            Var("RFPENDTC", "Date/Time of End of Participation", origin="Derived: last date of participation"),
             Var("DTHDTC", "Date/Time of Death", origin="Collected"),
             Var("DTHFL", "Subject Death Flag", terms=_NY),
             Var("SITEID", "Study Site Identifier", origin="Assigned"),
+            Var("COUNTRY", "Country", terms="ISO 3166-1 alpha-3", origin="Protocol (sites[].country)"),
             Var("AGE", "Age", "Num", origin="Derived (age at enrolment)"),
             Var("AGEU", "Age Units", terms=f"{_CT} AGEU C66781"),
             Var("SEX", "Sex", terms=f"{_CT} SEX C66731", origin="Collected"),
-            Var("ARMCD", "Planned Arm Code", terms="protocol arm codes; empty in a blinded extract", origin="Assigned"),
-            Var("ARM", "Description of Planned Arm", terms="protocol arm names; empty in a blinded extract"),
+            Var("ARMCD", "Planned Arm Code", terms="protocol arm codes; BLINDED in a blinded extract",
+                origin="Assigned"),
+            Var("ARM", "Description of Planned Arm", terms="protocol arm names; BLINDED in a blinded extract"),
             Var("ACTARMCD", "Actual Arm Code",
-                terms="allocated arm if treated (if randomized, without a treatment record); empty if blinded"),
-            Var("ACTARM", "Description of Actual Arm", terms="allocated arm if treated; empty if blinded"),
-            Var("ARMNRS", "Reason Arm and/or Actual Arm is Null", terms=f"{_CT} ARMNRS C142179"),
+                terms="allocated arm if treated (if randomized, without a treatment record); BLINDED if blinded"),
+            Var("ACTARM", "Description of Actual Arm", terms="allocated arm if treated; BLINDED if blinded"),
+            Var("ARMNRS", "Reason Arm and/or Actual Arm is Null",
+                terms=f"{_CT} ARMNRS C142179 (NOT ASSIGNED, ASSIGNED, NOT TREATED)"),
+            Var("ACTARMUD", "Description of Unplanned Actual Arm",
+                terms="empty: the trial records no treatment outside the planned arms"),
         )),
         "DS": Domain("DS", "Disposition", (
             *_COMMON,
@@ -140,7 +185,9 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
                       f"PROTOCOL MILESTONE terms INFORMED CONSENT OBTAINED, RANDOMIZED: {_NOT_VERIFIED}"),
             Var("DSCAT", "Category for Disposition Event", terms=f"{_CT} DSCAT C74558"),
             Var("DSSCAT", "Subcategory for Disposition Event", terms=f"{_CT} C170443"),
-            Var("DSSTDTC", "Start Date/Time of Disposition Event", origin="Collected"),
+            _EPOCH,
+            Var("DSSTDTC", "Start Date/Time of Disposition Event", origin=_LOCAL),
+            _dy("DSSTDY", "Study Day of Start of Disposition Event"),
         ), seq="DSSEQ"),
         "EX": Domain("EX", "Exposure", (
             *_COMMON,
@@ -150,15 +197,18 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("EXDOSU", "Dose Units", origin="Protocol"),
             Var("EXROUTE", "Route of Administration", terms=f"ROUTE C66729, {_NOT_VERIFIED}", origin="Protocol"),
             *_VISIT,
-            Var("EXSTDTC", "Start Date/Time of Treatment", origin="Collected (UTC, no offset)"),
-            Var("EXENDTC", "End Date/Time of Treatment", origin="Collected (UTC, no offset)"),
+            _EPOCH,
+            Var("EXSTDTC", "Start Date/Time of Treatment", origin=_LOCAL),
+            Var("EXENDTC", "End Date/Time of Treatment", origin=_LOCAL),
+            _dy("EXSTDY", "Study Day of Start of Treatment"),
+            _dy("EXENDY", "Study Day of End of Treatment"),
         ), seq="EXSEQ"),
         "AE": Domain("AE", "Adverse Events", (
             *_COMMON,
             Var("AESEQ", "Sequence Number", "Num"),
             Var("AESPID", "Sponsor-Defined Identifier", origin="Assigned (AE number)"),
             Var("AETERM", "Reported Term for the Adverse Event", origin="Collected"),
-            Var("AEDECOD", "Dictionary-Derived Term", terms="the reported term: not coded to MedDRA"),
+            *MEDDRA_VARIABLES,
             Var("AESEV", "Severity/Intensity", terms=f"{_CT} AESEV C66769 (grade 1-3; 4 and 5 as SEVERE)"),
             Var("AETOXGR", "Standard Toxicity Grade", terms="CTCAE grade 1-5", origin="Collected"),
             Var("AESER", "Serious Event", terms=_NY, origin="Collected"),
@@ -171,9 +221,39 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("AESDISAB", "Persist or Signif Disability/Incapacity", terms=_NY),
             Var("AESCONG", "Congenital Anomaly or Birth Defect", terms=_NY),
             Var("AESMIE", "Other Medically Important Serious Event", terms=_NY),
+            _EPOCH,
             Var("AESTDTC", "Start Date/Time of Adverse Event", origin="Collected"),
             Var("AEENDTC", "End Date/Time of Adverse Event", origin="Collected"),
+            _dy("AESTDY", "Study Day of Start of Adverse Event"),
+            _dy("AEENDY", "Study Day of End of Adverse Event"),
         ), seq="AESEQ"),
+        "SV": Domain("SV", "Subject Visits", (
+            *_COMMON,
+            Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),
+            Var("VISIT", "Visit Name", origin="Protocol"),
+            _EPOCH,
+            Var("SVSTDTC", "Start Date/Time of Observation", origin="Derived: first date the visit's forms record"),
+            Var("SVENDTC", "End Date/Time of Observation", origin="Derived: last date the visit's forms record"),
+            _dy("SVSTDY", "Study Day of Start of Observation"),
+            _dy("SVENDY", "Study Day of End of Observation"),
+        )),
+        "TV": Domain("TV", "Trial Visits", (
+            Var("STUDYID", "Study Identifier", origin="Protocol"),
+            Var("DOMAIN", "Domain Abbreviation", origin="Assigned"),
+            Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),
+            Var("VISIT", "Visit Name", origin="Protocol"),
+            Var("ARMCD", "Planned Arm Code", terms="empty: the visit is planned for every arm", origin="Protocol"),
+            Var("TVSTRL", "Visit Start Rule", origin="Protocol (the visit's reference, day and window)"),
+        )),
+        "TI": Domain("TI", "Trial Inclusion/Exclusion Criteria", (
+            Var("STUDYID", "Study Identifier", origin="Protocol"),
+            Var("DOMAIN", "Domain Abbreviation", origin="Assigned"),
+            Var("IETESTCD", "Incl/Excl Criterion Short Name", origin="Protocol (eligibility criterion id)"),
+            Var("IETEST", "Inclusion/Exclusion Criterion", origin="Protocol (criterion text)"),
+            Var("IECAT", "Inclusion/Exclusion Category", terms=f"{_CT} IECAT C66797 (INCLUSION, EXCLUSION)",
+                origin="Protocol"),
+            Var("TIVERS", "Protocol Criteria Versions", origin="Protocol (version)"),
+        )),
         "LB": Domain("LB", "Laboratory Test Results",
                      _findings("LB", "Lab Test or Examination", "Date/Time of Specimen Collection",
                                f"{_CT} LBTESTCD C65047 or as the protocol declares: see testcodes.csv"),
@@ -218,3 +298,6 @@ CRITERIA = {
     "AESMIE": "medically_important",
 }
 BLINDED_TREATMENT = "BLINDED STUDY TREATMENT"
+#: ARMCD, ARM, ACTARMCD and ACTARM of a randomized participant in a blinded extract: the arm is assigned (so not
+#: null, and ARMNRS stays for the SDTMIG's reasons) but withheld; the same word for everyone, so it names no arm.
+BLINDED_ARM = "BLINDED"

@@ -474,8 +474,12 @@ class TabularExporter(Exporter, abc.ABC):
         written += self._close(long_sink, long_def, "one row per stored value", run)
         written += self._events(source, folder, run)
         written += self.finish(folder, run)
-        written.append(write_readme(folder, source, self, run))
+        written.append(self.readme(folder, source, run))
         return written
+
+    def readme(self, folder: Path, source: ExportSource, run: _Run) -> Path:
+        """README.txt: the files written, with their rows, and the format's conventions."""
+        return write_readme(folder, source, self, run)
 
     def _events(self, source: ExportSource, folder: Path, run: _Run) -> list[Path]:
         """Consents, randomization, adverse events and deaths, each its own table."""

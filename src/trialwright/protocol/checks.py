@@ -199,6 +199,13 @@ def _visits(p: Protocol) -> Iterator[Found]:
                 f"nothing dates {visit.reference!r}: a visit counts from screening, enrolment or randomization, or "
                 f"from an event an event visit records (kind: event, day: 0, reference: {visit.reference})"
             )
+    declared = [v.id for v in p.visits if v.epoch is not None]
+    if declared and len(declared) != len(p.visits):
+        i, missing = next((i, v) for i, v in enumerate(p.visits) if v.epoch is None)
+        yield f"visits[{i}].epoch", (
+            f"visit {missing.id!r} declares no epoch while {', '.join(map(repr, declared))} do: every visit "
+            "declares its epoch, or none does (SDTM EPOCH is never guessed)"
+        )
     scheduled = [(i, v) for i, v in enumerate(p.visits) if v.kind == "scheduled"]
     for n, (_, a) in enumerate(scheduled):
         for j, b in scheduled[n + 1 :]:

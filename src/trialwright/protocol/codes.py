@@ -172,7 +172,7 @@ class SdtmTest(ProtocolModel):
 
     domain: Literal["LB", "VS"] = Field(description="LB (laboratory) or VS (vital signs).")
     testcd: str = Field(description="--TESTCD: at most 8 characters, A-Z and 0-9, not starting with a digit.")
-    test: str = Field(min_length=1, description="--TEST: the test name.")
+    test: str = Field(min_length=1, description="--TEST: the test name, at most 40 characters (SDTMIG 3.4).")
     checked: str | None = Field(
         default=None, description="The controlled terminology the code was checked in, or 'sponsor-defined'."
     )
@@ -196,6 +196,16 @@ class SdtmTest(ProtocolModel):
             )
         return code
 
+    @field_validator("test")
+    @classmethod
+    def _test(cls, name: str) -> str:
+        if len(name) > 40:
+            raise ValueError(
+                f"SDTM test name {name!r}: {len(name)} characters; --TEST holds at most 40 (SDTMIG 3.4, and SAS "
+                "transport v5 labels): use the controlled terminology's submission value, never a cut name"
+            )
+        return name
+
 
 class FieldCodes(ProtocolModel):
     """What a field is in the standard terminologies, for the FHIR and SDTM exports. Checked when the protocol
@@ -209,6 +219,12 @@ class FieldCodes(ProtocolModel):
     ucum: str | None = Field(
         default=None, description="UCUM code of the field's canonical unit (unity 1, [pH], {score} if unitless)."
     )
+    fhir_ucum: str | None = Field(
+        default=None,
+        description="UCUM code a FHIR Observation states its value in when it is not ucum (the unit LOINC gives its "
+        "code, e.g. % for 3150-0 where the field holds a fraction, ucum 1): the value is converted by the UCUM "
+        "library's definitions; a unit that cannot be converted from ucum is refused when the protocol loads.",
+    )
     loinc: list[LoincCode] = Field(default_factory=list, description="LOINC codes (FHIR Observation.code).")
     sdtm: SdtmTest | None = Field(default=None, description="SDTM LB or VS test; without it not in LB/VS.")
     cdash: str | None = Field(
@@ -220,7 +236,7 @@ class FieldCodes(ProtocolModel):
         default_factory=list, description="SNOMED CT concepts (FHIR Observation.code coding, ODM Alias)."
     )
 
-    @field_validator("ucum")
+    @field_validator("ucum", "fhir_ucum")
     @classmethod
     def _ucum(cls, code: str | None) -> str | None:
         if code is not None and (why := ucum_error(code)):
@@ -233,6 +249,11 @@ class FieldCodes(ProtocolModel):
             raise ValueError("an Observation (observation or loinc) needs the ucum code of the field's unit")
         if self.loinc and self.observation is None:
             raise ValueError("loinc codes need observation (the FHIR Observation category)")
+        if self.fhir_ucum is not None and (self.ucum is None or ucum_conversion(self.ucum, self.fhir_ucum) is None):
+            raise ValueError(
+                f"fhir_ucum {self.fhir_ucum!r}: the field's ucum {self.ucum!r} cannot be converted to it by the UCUM "
+                "library's definitions"
+            )
         if self.sdtm is not None and self.sdtm.specimen is not None and self.sdtm.domain != "LB":
             raise ValueError("sdtm.specimen is for LB tests only (VS has no specimen)")
         return self

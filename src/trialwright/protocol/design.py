@@ -10,7 +10,7 @@ import itertools
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from trialwright.protocol.base import LONGEST_TEXT, SHORT_TEXT, Code, Identifier, ProtocolModel, Range
 from trialwright.protocol.derivations import Derivation
@@ -55,6 +55,7 @@ KNOWN_ROLES: frozenset[str] = frozenset(
         "monitor",
         "data_manager",
         "dsmb_member",
+        "coder",
     }
 )
 
@@ -341,6 +342,13 @@ class ScreeningField(ProtocolModel):
         default=None, description="[min, max]: a value outside is refused as implausible."
     )
     derived: Derivation | None = Field(default=None, description="Computed from other fields, never typed in.")
+    decimals: int | None = Field(
+        default=None,
+        ge=0,
+        le=6,
+        description="Decimal places a derived value is rounded to (half away from zero), as the criteria read it "
+        "and the pages show it. Required for a derived decimal field, as on forms.",
+    )
     applies_if: Rule | None = Field(default=None, description="Asked only when this rule holds (e.g. sex = female).")
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
 
@@ -358,15 +366,27 @@ class ScreeningField(ProtocolModel):
         return [c.code for c in self.choices]
 
     @model_validator(mode="after")
-    def _choices(self) -> ScreeningField:
+    def _choices(self, info: ValidationInfo) -> ScreeningField:
         if self.type == "choice" and not self.choices:
             raise ValueError("a choice field needs choices")
         if self.hard_limits and self.hard_limits[0] > self.hard_limits[1]:
             raise ValueError("hard_limits must be [min, max] with min <= max")
         if self.alternative_units and not self.unit:
             raise ValueError("alternative_units need a canonical unit")
+        if self.decimals is not None and not (self.type == "decimal" and self.derived):
+            raise ValueError("decimals are for a derived decimal field (a typed value keeps what was typed)")
+        if self.type == "decimal" and self.derived and self.decimals is None and not _stored(info):
+            raise ValueError(
+                "a derived decimal field needs decimals: the places its value is rounded to (never a default)"
+            )
         units_once(self.unit, self.alternative_units)
         return self
+
+
+def _stored(info: ValidationInfo) -> bool:
+    """Whether a protocol text read back from a trial database is being validated: one stored before derived
+    screening fields declared ``decimals`` is read as its engine read it, the derived value exact."""
+    return bool(isinstance(info.context, dict) and info.context.get("stored"))
 
 
 _COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")

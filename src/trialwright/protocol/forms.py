@@ -76,6 +76,11 @@ class FormField(ProtocolModel):
     )
     hard_limits: Range | None = Field(default=None, description="Outside these the value is refused.")
     soft_limits: Range | None = Field(default=None, description="Outside these it is saved and a query raised.")
+    normal_range: Range | None = Field(
+        default=None,
+        description="The reference (normal) range in the canonical unit, from the laboratory or the protocol: "
+        "SDTM LBORNRLO/LBORNRHI, LBSTNRLO/LBSTNRHI and LBNRIND. Not the limits: none is assumed without it.",
+    )
     decimals: int | None = Field(
         default=None,
         ge=0,
@@ -158,8 +163,8 @@ class FormField(ProtocolModel):
         if self.choices and self.type not in {FieldType.CHOICE, FieldType.MULTI_CHOICE}:
             raise ValueError("choices are only for choice and multi_choice fields")
         numeric = self.type in {FieldType.INTEGER, FieldType.DECIMAL}
-        if (self.hard_limits or self.soft_limits or self.alternative_units) and not numeric:
-            raise ValueError("limits and alternative units are only for integer and decimal fields")
+        if (self.hard_limits or self.soft_limits or self.alternative_units or self.normal_range) and not numeric:
+            raise ValueError("limits, normal ranges and alternative units are only for integer and decimal fields")
         if self.alternative_units and not self.unit:
             raise ValueError("alternative_units need a canonical unit")
         if self.type is FieldType.DECIMAL and self.decimals is None and self.derived:
@@ -259,6 +264,12 @@ class Visit(ProtocolModel):
     forms: list[Identifier] = Field(default_factory=list, description="Forms due at this visit.")
     kind: Literal["scheduled", "event"] = Field(
         default="scheduled", description="scheduled, or event (happens when it happens, e.g. discharge)."
+    )
+    epoch: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z][A-Z0-9 -]{0,39}$",
+        description="The trial epoch the visit belongs to, as SDTM EPOCH writes it (CDISC EPOCH C99079, e.g. "
+        "SCREENING, TREATMENT, FOLLOW-UP); every visit or none. Without it SDTM leaves EPOCH empty.",
     )
     translations: dict[str, str] = Field(default_factory=dict, description="Name in other languages.")
 

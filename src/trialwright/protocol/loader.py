@@ -71,8 +71,9 @@ def load_protocol(path: str | Path) -> LoadedProtocol:
     return load_protocol_text(text, source=str(path))
 
 
-def load_protocol_text(text: str, source: str = "<string>") -> LoadedProtocol:
-    """Validate protocol YAML given as text."""
+def load_protocol_text(text: str, source: str = "<string>", *, stored: bool = False) -> LoadedProtocol:
+    """Validate protocol YAML given as text; ``stored``: a text read back from a trial database, which the rules
+    added since it was stored must still read as its engine did (``ScreeningField.decimals``)."""
     yaml = YAML(typ="rt")
     try:
         document = yaml.load(text)
@@ -90,7 +91,7 @@ def load_protocol_text(text: str, source: str = "<string>") -> LoadedProtocol:
     if isinstance(data, dict):
         read_format_1(data)  # databases made before estimands keep the protocol text they ran under
     try:
-        protocol = Protocol.model_validate(data)
+        protocol = Protocol.model_validate(data, context={"stored": stored})
     except ValidationError as exc:
         raise ProtocolError(source, _problems(exc, data, lines)) from None
     found = cross_check(protocol)

@@ -251,6 +251,12 @@ class Site(ProtocolModel):
     responsible_person: str | None = Field(default=None, description="Full name of the responsible person.")
     address: Address = Field(default_factory=Address, description="Address, phone and e-mail.")
     timezone: str = Field(description="IANA time zone of the site, e.g. Asia/Tehran.")
+    country: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 3166-1 alpha-3 code of the site's country, e.g. IRN: SDTM DM.COUNTRY (an SDTM export "
+        "refuses a site without it).",
+    )
     translations: dict[str, str] = Field(default_factory=dict, description="Site name in other languages.")
 
     @field_validator("timezone")

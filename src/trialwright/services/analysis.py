@@ -41,6 +41,7 @@ from trialwright.protocol.forms import FieldType
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.errors import denied
 from trialwright.services.lock import override_banner
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.safety import group_labels
@@ -109,7 +110,7 @@ def _value(stored: StoredValue, kind: FieldType, rule: BelowLimitRule) -> float 
 
 def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) -> Grouping:
     if actor.role not in ANALYSTS:
-        raise AnalysisError("role: only the blinded and the unblinded statistician run the analysis")
+        raise denied(AnalysisError)("role: only the blinded and the unblinded statistician run the analysis")
     if not masked_roles(protocol):
         return Grouping.BY_ARM  # open label (or single-blind): no system user is kept from the arms
     if unblinded:

@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.approvals import RequestKind, approval_refusal, guarded_roles, same_person
 from trialwright.domain.masking import UNBLINDED_ROLES
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.credentials import IssuedToken, issue_in, retire_password_in
 from trialwright.services.email.outbox import enqueue, recipients
+from trialwright.services.paging import keyset_page
 from trialwright.services.users import UserError, UserView, create_user_in, generate_password, normalise_username
 from trialwright.store.approval_tables import account_requests
 from trialwright.store.auth_tables import users
@@ -44,6 +46,7 @@ __all__ = [
     "approve",
     "enable",
     "may_approve",
+    "page_requests",
     "pending_requests",
     "reject",
     "request_create",
@@ -352,6 +355,15 @@ def pending_requests(engine: Engine) -> list[RequestView]:
             select(account_requests).where(account_requests.c.state == "pending").order_by(account_requests.c.id)
         )
         return [_request_view(r) for r in rows]
+
+
+def page_requests(engine: Engine, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> Page[RequestView]:
+    """The approvers' work list a page at a time: the requests waiting for a second person, newest first, by
+    keyset on the request number (``services/paging.py``), with their count."""
+    with read_scope(engine) as session:
+        query = select(account_requests).where(account_requests.c.state == "pending")
+        return keyset_page(session, query, [account_requests.c.id], lambda s, rows: [_request_view(r) for r in rows],
+                           limit=limit, cursor=cursor)  # fmt: skip
 
 
 def _pending(session: Session, request_id: int) -> Any:

@@ -13,6 +13,7 @@ entries hold every value that could tell an arm as ``masked`` (``trialwright.dom
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -29,9 +30,12 @@ from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_entry, mask_va
 from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.exports.sdtm import SdtmExportError
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.coding import codings_by_event
+from trialwright.services.errors import denied
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -191,6 +195,7 @@ class DatabaseSource(ExportSource):
             reports: dict[int, list[Any]] = {}
             for r in session.execute(select(ae_reports).order_by(ae_reports.c.event_id, ae_reports.c.sequence)):
                 reports.setdefault(r.event_id, []).append(r)
+            coded = {n: i.coding for n, i in codings_by_event(session).items() if i.coded}
         for e in events:
             history = reports.get(e.id)
             if not history:
@@ -207,6 +212,7 @@ class DatabaseSource(ExportSource):
                 susar=last.susar,
                 reports=len(history),
                 first_reported_at=history[0].reported_at,
+                coding=dataclasses.asdict(c) if (c := coded.get(e.ae_number)) is not None else None,
             )
 
     def audit(self) -> Iterator[AuditEntry]:
@@ -282,7 +288,7 @@ class DatabaseSource(ExportSource):
 
 def _check(protocol: Protocol, actor: UserView, with_arms: bool) -> None:
     if actor.role not in EXPORTERS:
-        raise ExportError("role: only the data manager and the statisticians export data")
+        raise denied(ExportError)("role: only the data manager and the statisticians export data")
     if with_arms and not sees_arms(protocol, actor.role):
         raise ExportError("with_arms: a blinded user cannot export arms")
 
@@ -358,6 +364,9 @@ def run_export(
     partial.mkdir(parents=True)
     try:
         written = (exporter or known[fmt]()).write(source, partial, progress)
+    except SdtmExportError as exc:  # what the protocol must declare first: said like any refused export
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ExportError(str(exc)) from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

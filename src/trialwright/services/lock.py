@@ -25,7 +25,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import once
-from trialwright.services.errors import FormError
+from trialwright.services.errors import FormError, denied
 from trialwright.services.reauth import require_password
 from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.data_tables import soft_locks, trial_locks
@@ -100,7 +100,7 @@ def override_banner(blockers: int, by: str, at: dt.datetime, reason: str) -> str
 
 def _role(actor: UserView, what: str) -> None:
     if actor.role not in LOCKERS:
-        raise FormError(f"role: only data manager {what}")
+        raise denied(FormError)(f"role: only data manager {what}")
 
 
 def _reason(reason: str, what: str) -> str:

@@ -68,6 +68,7 @@ from trialwright.legacy import LEGACY_ODM_NS
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FieldType
 from trialwright.services import audit, clock
+from trialwright.services.errors import denied
 from trialwright.services.screening import WithdrawalCause, _decision_detail, _dump, _typed_values
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -849,7 +850,7 @@ def imported_randomization(session: Session, participant_id: str) -> dict[str, s
 def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
     """Import an ODM file from trialwright's ODM export into this fresh trial (see the module docstring)."""
     if actor.role is not Role.DATA_MANAGER:
-        raise OdmImportError("role: only the data manager imports an ODM file")
+        raise denied(OdmImportError)("role: only the data manager imports an ODM file")
     path = Path(path)
     if not path.is_file():
         raise OdmImportError(f"file: {path} is not a file")

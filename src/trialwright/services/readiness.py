@@ -36,7 +36,7 @@ from trialwright.domain.visits import HeldVisit, VisitStatus, schedule
 from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.coherence import recheck_trial
-from trialwright.services.errors import FormError
+from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import _tz
 from trialwright.services.forms.visits import _references
 from trialwright.services.trial import current_protocol
@@ -164,7 +164,7 @@ def meets_policy(policy: str, state: FormState, verified: bool) -> bool:
 def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> Readiness:
     """What blocks the lock now, for every site the actor sees (or one ``site``)."""
     if actor.role not in READERS:
-        raise FormError("role: only data manager, monitor read the lock readiness")
+        raise denied(FormError)("role: only data manager, monitor read the lock readiness")
     loaded = current_protocol(engine)
     protocol = loaded.protocol
     if site is not None and site not in protocol.site_codes:

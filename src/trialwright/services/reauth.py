@@ -15,6 +15,7 @@ from enum import Enum
 from sqlalchemy import Engine, select
 
 from trialwright.services import audit
+from trialwright.services.errors import denied
 from trialwright.services.users import AccessPolicy, _row, _verify
 from trialwright.settings import Settings
 from trialwright.store.auth_tables import users, web_sessions
@@ -109,8 +110,9 @@ def require_password(
     message: str,
 ) -> None:
     """Go on only with the right password: raise ``error(message)`` for a wrong one, and ``error`` saying the
-    account is locked when it is (the failure is committed before the raise)."""
+    account is locked when it is (the failure is committed before the raise); either marked ``AccessDenied``."""
     outcome = reenter_password(engine, username, password, policy, purpose=purpose)
+    error = denied(error)  # still ``error`` for its callers; a matter of permission for the CLI's exit code
     if outcome is Reentry.LOCKED:
         raise error(
             "password: too many wrong passwords; your account is locked for a while and your sessions have ended. "

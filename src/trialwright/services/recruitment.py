@@ -60,6 +60,7 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.errors import denied
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.engine import read_scope
@@ -207,7 +208,7 @@ def _load(session: Session, protocol: Protocol, at: _Clock, *, arms: bool) -> li
 
 def _role(actor: UserView) -> None:
     if actor.role not in READERS:
-        raise RecruitmentError([("role", "only the trial team reads recruitment")])
+        raise denied(RecruitmentError)([("role", "only the trial team reads recruitment")])
 
 
 # --- the use cases -----------------------------------------------------------------------------------

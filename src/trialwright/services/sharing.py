@@ -26,6 +26,7 @@ from trialwright.domain.text import checked_text
 from trialwright.exports.ipd import IpdError, IpdExporter, KAnonymity, kanonymity
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
+from trialwright.services.errors import denied
 from trialwright.services.exports import ExportError, export_source, run_export
 from trialwright.services.forms import lock_state
 from trialwright.services.paging import keyset_page
@@ -82,7 +83,7 @@ class AccessRequest:
 
 def _role(actor: UserView, roles: tuple[Role, ...], what: str) -> None:
     if actor.role not in roles:
-        raise SharingError(f"role: only {', '.join(r.label.lower() for r in roles)} may {what}")
+        raise denied(SharingError)(f"role: only {', '.join(r.label.lower() for r in roles)} may {what}")
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import evaluate, validate_values
 from trialwright.domain.roles import Role
+from trialwright.domain.safety import names_death
 from trialwright.protocol import Protocol, load_protocol
 from trialwright.protocol.design import Preparation
 from trialwright.protocol.forms import FieldType, FormDef
@@ -144,11 +145,17 @@ def _causality_codes(plan: Mapping[str, Any], protocol: Protocol) -> tuple[str, 
 
 
 def _death(plan: Mapping[str, Any]) -> tuple[float, str, str]:
-    """``death: RATE`` or ``death: {rate, term, cause}``: the chance to die and how the fatal event reads."""
+    """``death: {rate, term, cause}``: the chance to die and the fatal event's term (the cause of death, never
+    "Death": death is the event's outcome); ``death: 0`` for none. A rate without a term is refused."""
     spec = plan.get("death", 0)
-    if isinstance(spec, Mapping):
-        return float(spec.get("rate", 0)), str(spec.get("term", "Death")), str(spec.get("cause", "Simulated death"))
-    return float(spec), "Death", "Simulated death"
+    rate, term = (float(spec.get("rate", 0)), spec.get("term")) if isinstance(spec, Mapping) else (float(spec), None)
+    if rate > 0 and (not isinstance(term, str) or not term.strip() or names_death(term)):
+        raise SimulationError(
+            f"simulation file: death: {spec!r}: name the fatal adverse event's term, the cause of death (e.g. "
+            "death: {rate: 0.1, term: Respiratory failure}); death is its outcome, never its term"
+        )
+    cause = spec.get("cause", "Simulated death") if isinstance(spec, Mapping) else "Simulated death"
+    return rate, str(term or ""), str(cause)
 
 
 def _expected(protocol: Protocol, events: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -91,14 +91,20 @@ def issue_token(
     actor: str,
     days: int | None = None,
     max_days: int = DEFAULT_TOKEN_DAYS,
+    redcap: bool = False,
 ) -> tuple[str, TokenView]:
     """A new API token for the user, living ``days`` (at most and by default ``max_days``); the token is
-    returned once and stored only as a hash (audited)."""
+    returned once and stored only as a hash (audited).
+
+    With ``redcap`` the token has REDCap's shape, 32 uppercase hexadecimal characters (128 random bits), so that
+    REDCap clients (PyCap, REDCapR) that check the shape accept it; it is the same token in every other way: the
+    same user, role, sites and masking, the same expiry, and it answers ``/api/v1`` as well as ``/redcap/api/``.
+    """
     checked_text(name, "name", SHORT_TEXT, multiline=False, error=UserError)
     life = max_days if days is None else days
     if not 1 <= life <= max_days:
         raise UserError(f"days: a token lives 1 to {max_days} days")
-    token = "tw_" + secrets.token_urlsafe(32)
+    token = secrets.token_hex(16).upper() if redcap else "tw_" + secrets.token_urlsafe(32)
     now = _now()
     expires = now + dt.timedelta(days=life)
     with session_scope(engine) as session:
@@ -116,7 +122,12 @@ def issue_token(
             session,
             actor=actor,
             action="api.token_issued",
-            new_value={"token_id": token_id, "name": name, "expires_at": expires},
+            new_value={
+                "token_id": token_id,
+                "name": name,
+                "expires_at": expires,
+                "style": "redcap" if redcap else "trialwright",
+            },
             detail={"username": row.username},
         )
     return token, TokenView(token_id, label, now, None, None, expires)

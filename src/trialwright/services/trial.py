@@ -7,6 +7,7 @@ stores that version; it refuses another trial's protocol, and a changed file tha
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import threading
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from trialwright.store.tables import protocol_versions, sites, trial
 __all__ = [
     "InitResult",
     "ProtocolVersionConflict",
+    "ProtocolVersionView",
     "TrialMismatch",
     "TrialNotInitialised",
     "current_protocol",
     "init_trial",
+    "protocol_history",
 ]
 
 
@@ -186,6 +189,34 @@ def current_protocol(engine: Engine) -> LoadedProtocol:
     return loaded
 
 
+@dataclass(frozen=True)
+class ProtocolVersionView:
+    """One protocol version the trial has run under (its text stays in the database, unchanged)."""
+
+    version: str
+    version_date: str
+    sha256: str
+    loaded_at: dt.datetime
+    loaded_by: str
+    current: bool
+
+
+def protocol_history(engine: Engine) -> tuple[ProtocolVersionView, ...]:
+    """Every protocol version the database holds, newest first, the one the trial runs under marked (a few rows:
+    one per amendment). Versions hold no allocation."""
+    with read_scope(engine) as session:
+        current = session.execute(select(trial.c.current_protocol_version_id)).scalar()
+        rows = session.execute(
+            select(protocol_versions.c.id, protocol_versions.c.version, protocol_versions.c.version_date,
+                   protocol_versions.c.sha256, protocol_versions.c.loaded_at, protocol_versions.c.loaded_by)
+            .order_by(protocol_versions.c.id.desc())
+        ).all()  # fmt: skip
+    return tuple(
+        ProtocolVersionView(r.version, r.version_date, r.sha256, r.loaded_at, r.loaded_by, r.id == current)
+        for r in rows
+    )
+
+
 #: Parsed protocols by the SHA-256 of their stored text (a version's text never changes).
 _BY_SHA: dict[str, LoadedProtocol] = {}
 _BY_SHA_LOCK = threading.Lock()
@@ -195,4 +226,4 @@ _BY_SHA_LOCK = threading.Lock()
 def _parsed(source_text: str, source: str) -> LoadedProtocol:
     # Parsing the YAML is the slow part of every request; the text is immutable once stored, and the
     # parsed protocol is frozen, so one parse per text serves every request.
-    return load_protocol_text(source_text, source=source)
+    return load_protocol_text(source_text, source=source, stored=True)

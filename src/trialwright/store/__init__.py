@@ -3,6 +3,7 @@
 from trialwright.store import (
     approval_tables,
     auth_tables,
+    coding_tables,
     data_tables,
     email_tables,
     randomization_tables,
@@ -15,6 +16,7 @@ from trialwright.store import (
 __all__ = [
     "approval_tables",
     "auth_tables",
+    "coding_tables",
     "data_tables",
     "email_tables",
     "randomization_tables",

@@ -87,7 +87,12 @@ def make_engine(url: str, *, audit_key: AuditKey | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
     elif parsed.get_backend_name() == "postgresql":
-        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        try:
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        except ModuleNotFoundError as exc:  # the driver is an extra: say which, not a bare import error
+            raise DatabaseUnavailable(
+                redact(url), f"PostgreSQL needs the {exc.name} driver: pip install 'trialwright[postgres]'"
+            ) from None
     else:
         raise DatabaseUnavailable(redact(url), f"unsupported database {parsed.get_backend_name()!r}")
     if audit_key is None:

@@ -28,7 +28,7 @@ from typing import Literal
 
 from ruamel.yaml import YAML
 
-from trialwright import __version__
+from trialwright.version import __version__  # not the package: it reaches the services
 
 __all__ = [
     "Check",

@@ -95,19 +95,21 @@ def create_app(settings: Settings) -> FastAPI:
     from trialwright.api.lock import router as lock_api
     from trialwright.api.randomization import router as randomization_api
     from trialwright.api.recruitment import router as recruitment_api
+    from trialwright.api.redcap import router as redcap_api
     from trialwright.api.routes import router as api_router
     from trialwright.api.safety import router as safety_api
     from trialwright.api.screening import router as screening_api
     from trialwright.web.routes import analysis as analysis_pages
     from trialwright.web.routes import audit, auth, data, home, lock, profile, randomization, safety, screening, users
     from trialwright.web.routes import casebook as casebook_pages
+    from trialwright.web.routes import coding as coding_pages
     from trialwright.web.routes import exports as export_pages
     from trialwright.web.routes import recruitment as recruitment_pages
     from trialwright.web.routes import tokens as token_pages
     from trialwright.web.routes import worklist as worklist_pages
 
     pages = (auth, home, profile, audit, users, screening, randomization, data, lock, safety, analysis_pages,
-             recruitment_pages, export_pages, token_pages, worklist_pages, casebook_pages)  # fmt: skip
+             recruitment_pages, export_pages, token_pages, worklist_pages, casebook_pages, coding_pages)  # fmt: skip
     for router in (module.router for module in pages):
         app.include_router(router, include_in_schema=False)
     app.include_router(api_router)
@@ -118,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(safety_api)
     app.include_router(recruitment_api)
     app.include_router(audit_api)
+    app.include_router(redcap_api)
 
     @app.middleware("http")
     async def anonymous_csrf(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -147,6 +147,8 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
         items.append(NavItem("/safety", N_("Safety")))
     if user.role in {Role.DSMB_MEMBER, Role.UNBLINDED_STATISTICIAN}:
         items.append(NavItem("/dsmb", N_("DSMB safety review")))
+    if user.role is Role.CODER:
+        items.append(NavItem("/coding", N_("AEs to code")))
     if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER,
                      Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER}:  # fmt: skip
         items.append(NavItem("/recruitment", N_("Recruitment")))

@@ -129,9 +129,14 @@ def test_implausible_values_are_refused_naming_the_field_and_rule(raw: dict[str,
 
 @given(pao2=st.floats(20, 700), fio2=st.floats(0.21, 1.0))
 def test_the_pf_rule_agrees_with_the_ratio(pao2: float, fio2: float) -> None:
+    """I3 reads the ratio at the protocol's 1 decimal place (``decimals``): the value read is a whole number of
+    tenths within half a tenth of PaO2 / FiO2, and "P/F < 200" holds exactly when that value is below 200."""
     result = decide(pao2_mmhg=pao2, fio2=fio2)
     i3 = next(r for r in result.results if r.id == "I3")
-    assert i3.holds is (pao2 / fio2 < 200)
+    read = result.values["pf_ratio"]
+    assert abs(read * 10 - round(read * 10)) < 1e-6 and abs(read - pao2 / fio2) <= 0.05 + 1e-9
+    assert i3.holds is (read < 200)
+    assert i3.holds is (pao2 / fio2 < 199.95) or abs(pao2 / fio2 - 199.95) < 1e-9
     assert pf_ratio(pao2, fio2) == pytest.approx(pao2 / fio2)
 
 

@@ -366,9 +366,15 @@ def test_the_profile_page_sets_ones_own_address_and_the_users_page_anyones(clien
     assert refused.status_code == 400 and 'value="not an address"' in refused.text  # what was typed is kept
     done = client.post("/profile/email", data={"email": "m@hospital.example", "csrf_token": csrf_of(page.text)},
                        follow_redirects=False)  # fmt: skip
-    assert done.status_code == 303
+    assert done.status_code == 303 and done.headers["location"] == "/profile"
     monitor = get_user(trial.engine, "monitor")
     assert monitor is not None and monitor.email == "m@hospital.example"
+    # The page after saving says so, once (a reload shows the page without it).
+    after = client.get("/profile").text
+    assert 'data-testid="email-saved">Your e-mail address is saved: <bdi>m@hospital.example</bdi>' in after
+    assert 'data-testid="email-saved"' not in client.get("/profile").text
+    cleared = client.post("/profile/email", data={"email": "", "csrf_token": csrf_of(page.text)})
+    assert cleared.status_code == 303 and "no e-mail is sent to you" in client.get("/profile").text
     # Another's address: an administrator's work (the route is theirs alone).
     assert client.post("/admin/users/investigator/email", data={"email": "x@hospital.example",
                        "csrf_token": csrf_of(page.text)}).status_code == 403  # fmt: skip
@@ -377,7 +383,11 @@ def test_the_profile_page_sets_ones_own_address_and_the_users_page_anyones(clien
     users_page = client.get("/admin/users")
     saved = client.post("/admin/users/investigator/email",
                         data={"email": "pi@hospital.example", "csrf_token": csrf_of(users_page.text)})  # fmt: skip
-    assert saved.status_code == 200 and 'value="pi@hospital.example"' in saved.text
+    assert saved.status_code == 303 and saved.headers["location"] == "/admin/users"
+    after = client.get("/admin/users").text
+    assert 'value="pi@hospital.example"' in after
+    assert 'data-testid="email-saved">E-mail address saved: investigator · <bdi>pi@hospital.example</bdi>' in after
+    assert 'data-testid="email-saved"' not in client.get("/admin/users").text
     investigator = get_user(trial.engine, "investigator")
     assert investigator is not None and investigator.email == "pi@hospital.example"
 

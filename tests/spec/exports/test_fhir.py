@@ -61,6 +61,8 @@ UCUM_OF = {
     "/min": "/min", "%": "%", "fraction": "1", "L/min": "L/min", "mmHg": "mm[Hg]", "°C": "Cel", "kg": "kg",
     "cm": "cm", "cmH2O": "cm[H2O]", "pg/mL": "pg/mL", "mg/L": "mg/L", "ug/mL FEU": "ug/mL{FEU}", "/uL": "/uL",
 }  # fmt: skip
+#: FiO2 is stored as a fraction (UCUM 1) and sent in LOINC's unit for 3150-0, % (the protocol's codes.fhir_ucum).
+SENT_IN_PERCENT = {"vitals.fio2", "blood_gas.fio2"}
 UCUM_UNITLESS = {"blood_gas.ph": "[pH]", "vitals.news2": "{score}", "vitals.priest_score": "{score}",
                  "blood_gas.sf_ratio": "1", "labs.cd4_cd8_ratio": "1"}  # fmt: skip
 
@@ -196,7 +198,8 @@ def test_every_resource_of_both_exports_is_valid_r4b_and_written_as_the_models_w
                 assert json.loads(model.model_dump_json()) == resource
                 assert entry["fullUrl"].endswith(f"/{resource['resourceType']}/{resource['id']}")
                 kinds[resource["resourceType"]] = kinds.get(resource["resourceType"], 0) + 1
-    assert set(kinds) == {"ResearchStudy", "Organization", "Group", "Patient", "ResearchSubject", "Observation",
+    assert set(kinds) == {"ResearchStudy", "Organization", "Group", "Location", "Practitioner", "PractitionerRole",
+                          "Patient", "ResearchSubject", "Consent", "RelatedPerson", "Encounter", "Observation",
                           "AdverseEvent"}  # fmt: skip
     assert kinds["Observation"] > 800  # both exports
 
@@ -246,7 +249,12 @@ def test_an_invalid_resource_is_refused_by_the_sample_check_and_no_export_is_lef
         assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
     unseen = _Spoiled(places[-1], spoil, FhirSample(first=0, rate=0))
     unseen.write(export_source(exported.engine, manager), tmp_path)
-    assert unseen.validated == {"ResearchStudy": 1, "Organization": 1, "Group": 1, "Bundle": 1}  # the study only
+    study = {"Bundle": 1}
+    for entry in _bundle(tmp_path / "study.json")["entry"]:
+        study[entry["resource"]["resourceType"]] = study.get(entry["resource"]["resourceType"], 0) + 1
+    assert unseen.validated == study  # the study only
+    assert study == {"Bundle": 1, "ResearchStudy": 1, "Organization": 3, "Group": 1, "Location": 2, "Practitioner": 2,
+                     "PractitionerRole": 2}  # fmt: skip
 
 
 def test_a_resource_not_written_as_its_model_writes_it_is_refused(exported: Exported, tmp_path: Path) -> None:
@@ -308,9 +316,9 @@ def test_the_study_is_the_registry_record_of_the_protocol(exported: Exported) ->
     assert "arm" not in study  # the data manager's export: no arm, not even the design's list
     [unblinded] = _resources(exported.unblinded / "study.json", "ResearchStudy")
     assert [a["name"] for a in unblinded["arm"]] == ["EXO", "PBO"]
-    [sponsor] = _resources(path, "Organization")
+    organizations = {f"Organization/{o['id']}": o for o in _resources(path, "Organization")}
+    sponsor = organizations[study["sponsor"]["reference"]]
     assert sponsor["name"] == "Danesh Bonyan Company: Tarmim Avaye Baran"
-    assert study["sponsor"]["reference"] == f"Organization/{sponsor['id']}"
     [planned] = _resources(path, "Group")
     assert planned["quantity"] == 30 and planned["actual"] is False
     assert study["enrollment"] == [{"reference": f"Group/{planned['id']}"}]
@@ -330,12 +338,14 @@ def test_every_lab_and_vital_number_is_an_observation_in_its_ucum_unit(exported:
             o = observations[(rec.visit_id, ref)]
             loinc = [c["code"] for c in o["code"]["coding"] if c["system"] == LOINC_SYSTEM]
             assert loinc == FIRST_LOINC.get(ref, [])
+            percent = ref in SENT_IN_PERCENT
             if "valueQuantity" in o:
-                ucum = UCUM_OF[f.unit] if f.unit else UCUM_UNITLESS[ref]
+                ucum = "%" if percent else UCUM_OF[f.unit] if f.unit else UCUM_UNITLESS[ref]
                 assert (o["valueQuantity"]["system"], o["valueQuantity"]["code"]) == (UCUM_SYSTEM, ucum)
-                assert o["valueQuantity"].get("unit") == f.unit
+                assert o["valueQuantity"].get("unit") == ("%" if percent else f.unit)
             if stored["status"] in {"value", "derived"}:
-                assert Decimal(str(o["valueQuantity"]["value"])) == Decimal(str(stored["value"])), (ref, o)
+                sent = Decimal(str(stored["value"])) * (100 if percent else 1)  # a fraction is 100 % (UCUM: % = 10^-2)
+                assert Decimal(str(o["valueQuantity"]["value"])) == sent, (ref, o)
                 assert "comparator" not in o["valueQuantity"] and "dataAbsentReason" not in o
             assert o["subject"]["reference"].startswith("Patient/")
     for path in (exported.blinded / "participants").glob("*.json"):
@@ -458,7 +468,11 @@ def test_with_arms_each_participants_arm_is_in_its_research_subject_only(exporte
         bundle = _bundle(exported.unblinded / "participants" / f"{pid}.json")
         [subject] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ResearchSubject"]
         assert subject["assignedArm"] == arm and "actualArm" not in subject
-        rest = json.dumps([e for e in bundle["entry"] if e["resource"]["resourceType"] != "ResearchSubject"],
+        # The study in the bundle lists the protocol's arms (assignedArm names one of them), every arm alike.
+        [study] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ResearchStudy"]
+        assert [a["name"] for a in study["arm"]] == [a.code for a in arms]
+        rest = json.dumps([e for e in bundle["entry"]
+                           if e["resource"]["resourceType"] not in {"ResearchSubject", "ResearchStudy"}],
                           ensure_ascii=False)  # fmt: skip
         assert not [a.code for a in arms if a.code in rest or a.name in rest]
 
@@ -557,3 +571,107 @@ def test_a_resource_that_is_not_valid_fhir_is_refused() -> None:
     ]:  # fmt: skip
         with pytest.raises(FhirExportError, match=message):
             validate_resource(bad)
+
+
+def _references(value: Any) -> Iterator[str]:
+    """Every ``reference`` anywhere in a resource."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "reference" and isinstance(inner, str):
+                yield inner
+            else:
+                yield from _references(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _references(inner)
+
+
+def test_every_bundle_is_self_contained(exported: Exported) -> None:
+    """Each file's references (Type/id) all resolve to a resource inside the same bundle: a participant's bundle
+    carries the study, its sponsor, the planned enrolment and the sites with it, so it reads on its own."""
+    for folder in (exported.blinded, exported.unblinded):
+        for path in sorted(folder.rglob("*.json")):
+            entries = _bundle(path)["entry"]
+            inside = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in entries}
+            assert len(inside) == len(entries), path.name  # no resource twice
+            dangling = {r for e in entries for r in _references(e["resource"])} - inside
+            assert not dangling, (path.name, sorted(dangling))
+
+
+def test_each_site_is_an_organization_and_a_location_with_its_responsible_person(exported: Exported) -> None:
+    protocol = load_protocol(FIRST_PROTOCOL).protocol
+    path = exported.blinded / "study.json"
+    [study] = _resources(path, "ResearchStudy")
+    locations = {f"Location/{r['id']}": r for r in _resources(path, "Location")}
+    organizations = {f"Organization/{r['id']}": r for r in _resources(path, "Organization")}
+    roles = _resources(path, "PractitionerRole")
+    practitioners = {f"Practitioner/{r['id']}": r for r in _resources(path, "Practitioner")}
+    assert [s["display"] for s in study["site"]] == [site.name for site in protocol.sites]
+    for ref, site in zip((s["reference"] for s in study["site"]), protocol.sites, strict=True):
+        location = locations[ref]
+        organization = organizations[location["managingOrganization"]["reference"]]
+        assert organization["identifier"][0]["value"] == site.code and organization["name"] == site.name
+        assert location["address"]["city"] == site.address.city == "Ahvaz"
+        [role] = [r for r in roles if r["location"] == [{"reference": ref}]]
+        assert role["organization"]["reference"] == f"Organization/{organization['id']}"
+        assert practitioners[role["practitioner"]["reference"]]["name"] == [{"text": site.responsible_person}]
+
+
+def test_each_consent_is_a_consent_resource_by_the_participant_or_the_representative(exported: Exported) -> None:
+    """One Consent per consented participant: research scope, the time consent was given, given by the Patient or
+    by a RelatedPerson (the legally authorised representative, no name), at the site's Organization; inactive
+    once the participant withdrew from follow-up."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    kinds = set()
+    for p in source.participants():
+        path = exported.blinded / "participants" / f"{p.participant_id}.json"
+        [patient] = _resources(path, "Patient")
+        [consent] = _resources(path, "Consent")
+        kinds.add(p.consent_given_by)
+        assert consent["scope"]["coding"][0]["code"] == "research"
+        assert consent["patient"] == {"reference": f"Patient/{patient['id']}"}
+        assert p.consented_at is not None
+        assert dt.datetime.fromisoformat(consent["dateTime"]) == p.consented_at
+        [performer] = consent["performer"]
+        if p.consent_given_by == "participant":
+            assert performer == {"reference": f"Patient/{patient['id']}"} and not _resources(path, "RelatedPerson")
+        else:
+            [related] = _resources(path, "RelatedPerson")
+            assert performer == {"reference": f"RelatedPerson/{related['id']}"}
+            assert set(related) == {"resourceType", "id", "patient", "relationship"}  # no name, no contact
+        [site] = [o for o in _resources(path, "Organization") if o.get("identifier", [{}])[0].get("value") == p.site]
+        assert consent["organization"] == [{"reference": f"Organization/{site['id']}"}]
+        left = {w[0] for w in p.withdrawals} & {"follow_up", "data_use"}
+        assert consent["status"] == ("inactive" if left else "active")
+    assert "participant" in kinds
+    withdrawn, _ = exported.withdrawn
+    [consent] = _resources(exported.blinded / "participants" / f"{withdrawn}.json", "Consent")
+    assert consent["status"] == "inactive"
+
+
+def test_each_visit_with_forms_is_an_encounter_its_observations_point_to(exported: Exported) -> None:
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    visits: dict[str, dict[str, list[FormRecord]]] = {}
+    for rec in source.forms():
+        visits.setdefault(rec.participant_id, {}).setdefault(rec.visit_id, []).append(rec)
+    for pid, by_visit in visits.items():
+        path = exported.blinded / "participants" / f"{pid}.json"
+        encounters = {e["type"][0]["coding"][0]["code"]: e for e in _resources(path, "Encounter")}
+        assert set(encounters) == set(by_visit), pid
+        for visit_id, recs in by_visit.items():
+            e = encounters[visit_id]
+            assert e["status"] == ("in-progress" if any(r.state == "draft" for r in recs) else "finished")
+            assert e["class"]["code"] == "UNK"  # the protocol does not say in- or outpatient: not guessed
+            date = next((r.visit_date for r in recs if r.visit_date), None)
+            assert e.get("period") == ({"start": date.isoformat()} if date else None)
+        for o in _resources(path, "Observation"):
+            visit = next(x["valueCoding"]["code"] for x in o["extension"] if x["url"] == VISIT_URL)
+            assert o["encounter"] == {"reference": f"Encounter/{encounters[visit]['id']}"}
+
+
+def test_a_unit_fhir_cannot_be_sent_in_is_refused_when_the_protocol_loads() -> None:
+    text = FIRST_PROTOCOL.read_text(encoding="utf-8")
+    broken = text.replace('fhir_ucum: "%"', 'fhir_ucum: "mg"', 1)
+    assert broken != text
+    with pytest.raises(ProtocolError, match=r"fhir_ucum 'mg': the field's ucum '1' cannot be converted"):
+        load_protocol_text(broken)

@@ -2,7 +2,7 @@
 
 | domain | one record per              | must have (besides STUDYID, DOMAIN, USUBJID)                          |
 |--------|-----------------------------|-----------------------------------------------------------------------|
-| DM     | participant                 | SUBJID SITEID RFSTDTC RFENDTC AGE AGEU SEX ARMCD ARM ACTARMCD ACTARM  |
+| DM     | participant                 | SUBJID SITEID COUNTRY RFSTDTC RFENDTC AGE AGEU SEX ARMCD ARM ACTARM.. |
 | DS     | consent, randomization, end | DSSEQ DSTERM DSDECOD DSCAT DSSTDTC                                    |
 | EX     | infusion given              | EXSEQ EXTRT EXDOSE EXDOSU EXROUTE EXSTDTC                             |
 | AE     | adverse event               | AESEQ AETERM AEDECOD AESEV AETOXGR AESER AEREL AEOUT AESTDTC          |
@@ -32,10 +32,10 @@ from tests.spec.exports.test_tabular import (
     unblinded_source,
 )
 from tests.trialfixtures import Trial
-from trialwright.exports.sdtm import BLINDED_TREATMENT, DOMAINS, SdtmExporter
+from trialwright.exports.sdtm import BLINDED_ARM, BLINDED_TREATMENT, DOMAINS, SdtmExporter
 
 REQUIRED = {
-    "DM": "SUBJID SITEID RFSTDTC RFENDTC AGE AGEU SEX ARMCD ARM ACTARMCD ACTARM",
+    "DM": "SUBJID SITEID COUNTRY RFSTDTC RFENDTC RFPENDTC AGE AGEU SEX ARMCD ARM ACTARMCD ACTARM ARMNRS",
     "DS": "DSSEQ DSTERM DSDECOD DSCAT DSSTDTC",
     "EX": "EXSEQ EXTRT EXDOSE EXDOSU EXROUTE EXSTDTC",
     "AE": "AESEQ AETERM AEDECOD AESEV AETOXGR AESER AEREL AEOUT AESTDTC",
@@ -167,10 +167,12 @@ def test_define_describes_every_variable_with_its_length(blinded: Path) -> None:
 
 
 def test_a_blinded_extract_names_no_arm(blinded: Path) -> None:
-    """No arm code, name or intervention in any file; DM's arm variables empty; EX's treatment masked."""
+    """No arm code, name or intervention in any file; DM's arm variables BLINDED (or empty with ARMNRS); EX's
+    treatment masked."""
     assert arms_named_in(blinded, arm_terms(with_interventions=True)) == {}
     dm = domain(blinded, "DM")
-    assert set(dm.ARMCD) == set(dm.ARM) == set(dm.ACTARMCD) == set(dm.ACTARM) == {""}
+    assert set(dm.ARMCD) | set(dm.ARM) | set(dm.ACTARMCD) | set(dm.ACTARM) <= {BLINDED_ARM, ""}
+    assert BLINDED_ARM in set(dm.ARMCD)
     assert set(domain(blinded, "EX").EXTRT) == {BLINDED_TREATMENT}
     assert "Arms included: no" in (blinded / "README.txt").read_text(encoding="utf-8")
 
@@ -179,7 +181,7 @@ def test_an_extract_with_arms_names_them_in_dm_only(with_arms: Path, trial: Tria
     """The unblinded statistician's extract: each participant's allocated arm in DM (planned, and actual once
     treated); no other file names an arm; EX names the arm's intervention."""
     named = arms_named_in(with_arms, arm_terms(with_interventions=False))
-    assert set(named) == {"sdtm/dm.xpt", "sdtm/dm.csv"}
+    assert set(named) == {"sdtm/dm.xpt", "sdtm/dm.csv", "sdtm/define.xml", "sdtm/define.html"}  # DM, its code lists
     allocated = {f"{PROTOCOL.trial_id}-{p.participant_id}": p.arm for p in unblinded_source(trial).participants()}
     dm = domain(with_arms, "DM")
     assert dict(zip(dm.USUBJID, dm.ARMCD, strict=True)) == allocated

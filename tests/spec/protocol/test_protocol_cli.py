@@ -35,7 +35,7 @@ def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
 
 def test_check_on_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["protocol", "check", str(tmp_path / "nope.yaml")])
-    assert result.exit_code == 1 and "no such file" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 3 and "no such file" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_show_prints_every_element_of_the_record(first_protocol_path: Path) -> N
 
 def test_show_refuses_an_unknown_calendar(first_protocol_path: Path) -> None:
     result = runner.invoke(app, ["protocol", "show", str(first_protocol_path), "--calendar", "lunar"])
-    assert result.exit_code == 1 and "--calendar" in result.output
+    assert result.exit_code == 2 and "--calendar" in result.output
 
 
 def test_version() -> None:

@@ -32,7 +32,7 @@ def _as(trial: Trial, role: Role) -> list[str]:
 @pytest.mark.covers("REG-7")
 def test_generate_randomize_status_export_unblind(trial: Trial, tmp_path: Path) -> None:
     refused = runner.invoke(app, ["randomization", "generate", *_as(trial, Role.INVESTIGATOR)])
-    assert refused.exit_code == 1 and "only the unblinded statistician" in refused.output
+    assert refused.exit_code == 4 and "only the unblinded statistician" in refused.output
     made = runner.invoke(app, ["randomization", "generate", "--seed", "7", *_as(trial, Role.UNBLINDED_STATISTICIAN)])
     assert made.exit_code == 0 and "sealed; checksum" in made.output
     pid = enrolled(trial)
@@ -40,14 +40,14 @@ def test_generate_randomize_status_export_unblind(trial: Trial, tmp_path: Path) 
     assert done.exit_code == 0 and "randomization number 1" in done.output and "arm masked" in done.output
     # How far each stratum's list is used hints at its block sizes: the statistician's, never the blinded staff's.
     hidden = runner.invoke(app, ["randomization", "status", *_as(trial, Role.INVESTIGATOR)])
-    assert hidden.exit_code == 1 and "only the unblinded statistician" in hidden.output
+    assert hidden.exit_code == 4 and "only the unblinded statistician" in hidden.output
     assert "site=RAZ" not in hidden.output and "remaining" not in hidden.output
     status = runner.invoke(app, ["randomization", "status", *_as(trial, Role.UNBLINDED_STATISTICIAN)])
     assert status.exit_code == 0 and "site=RAZ" in status.output
     assert "EXO" not in status.output and "PBO" not in status.output
     out = tmp_path / "list.csv"
     denied = runner.invoke(app, ["randomization", "export", "--out", str(out), *_as(trial, Role.DATA_MANAGER)])
-    assert denied.exit_code == 1 and not out.exists()
+    assert denied.exit_code == 4 and not out.exists()
     exported = runner.invoke(
         app, ["randomization", "export", "--out", str(out), *_as(trial, Role.UNBLINDED_STATISTICIAN)]
     )
@@ -60,7 +60,7 @@ def test_generate_randomize_status_export_unblind(trial: Trial, tmp_path: Path) 
         ["unblind", pid, "--reason", "anaphylaxis", "--password-stdin", *_as(trial, Role.INVESTIGATOR)],
         input="nope\n",
     )
-    assert wrong.exit_code == 1 and "password" in wrong.output
+    assert wrong.exit_code == 4 and "password" in wrong.output
     unblinded = runner.invoke(
         app,
         ["unblind", pid, "--reason", "anaphylaxis", "--password-stdin", *_as(trial, Role.INVESTIGATOR)],
@@ -83,4 +83,4 @@ def test_extend_report_and_balance(trial: Trial) -> None:
     balance = runner.invoke(app, ["randomization", "balance", *_as(trial, Role.DSMB_MEMBER)], env={"COLUMNS": "200"})
     assert balance.exit_code == 0 and "site=RAZ" in balance.output and "EXO" in balance.output
     blinded = runner.invoke(app, ["randomization", "balance", *_as(trial, Role.MONITOR)])
-    assert blinded.exit_code == 1 and "EXO" not in blinded.output
+    assert blinded.exit_code == 4 and "EXO" not in blinded.output

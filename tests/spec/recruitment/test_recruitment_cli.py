@@ -65,7 +65,7 @@ def test_refusals_name_the_field(trial: Trial) -> None:
     code, out = _run(trial, Role.MONITOR, "forecast", "--new-site-rate", "2")
     assert code == 1 and "new_site_opens: is required with new_site_rate" in out
     code, out = _run(trial, Role.OUTCOME_ASSESSOR, "status")
-    assert code == 1 and "role: only the trial team reads recruitment" in out
+    assert code == 4 and "role: only the trial team reads recruitment" in out
 
 
 def test_registry_update(trial: Trial) -> None:

@@ -269,3 +269,19 @@ def test_a_server_in_another_zone_reads_a_page_s_site_times_on_the_sites_clock(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_dsmb_member_s_home_counts_the_decision_the_pause_awaits(trial: Trial, randomized: str) -> None:
+    """The DSMB member's work list holds the decision the safety pause awaits (read from the pause itself: the
+    protocol's related-SAE threshold reached since the last decision), linking to the DSMB page; no other role's."""
+    from trialwright.services.worklist import work_list
+
+    dsmb = who(trial, Role.DSMB_MEMBER)
+    assert work_list(trial.engine, dsmb).decision_pending is False and work_list(trial.engine, dsmb).total == 0
+    report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, sae(term="Pulmonary embolism"))
+    assert pause(trial.engine).active  # one related SAE reaches the first protocol's threshold
+    waiting = work_list(trial.engine, dsmb)
+    assert waiting.decision_pending is True and waiting.total == 1
+    assert work_list(trial.engine, who(trial, Role.INVESTIGATOR)).decision_pending is None
+    record_decision(trial.engine, dsmb, "resume", "reviewed", PASSWORD)
+    assert work_list(trial.engine, dsmb).decision_pending is False

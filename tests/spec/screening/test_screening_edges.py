@@ -30,10 +30,10 @@ def test_screen_consent_and_enrol_through_the_pages(client: TestClient, trial: T
     assert form.status_code == 200
     check = client.post("/screening/check", data={**_form(TYPED), "csrf_token": csrf_of(form.text)})
     # The live summary names what is missing by its label (the consent field, set from the consent record), and
-    # shows the derived P/F ratio: PaO2 / FiO2
+    # shows the derived P/F ratio: PaO2 / FiO2, at the 1 decimal place the protocol declares for it
     pf = TYPED["pao2_mmhg"] / TYPED["fio2"]  # type: ignore[operator]
     assert check.json() == {"decision": "incomplete", "failed": [], "missing": ["Written informed consent given"],
-                            "derived": {"pf_ratio": f"{pf:.4g}"}}  # fmt: skip
+                            "derived": {"pf_ratio": f"{pf:.1f}"}}  # fmt: skip
     created = client.post(
         "/screening/new",
         data={**_form(TYPED), "site": "RAZ", "screened_on": TODAY.isoformat(), "csrf_token": csrf_of(form.text)},
@@ -188,7 +188,7 @@ def test_the_cli_screens_consents_and_enrols(trial: Trial, tmp_path: Path) -> No
     recorded = runner.invoke(cli, ["consent", "record", "RAZ-S0001", "--data", str(consent), *db])
     assert recorded.exit_code == 0 and "eligible" in recorded.output, recorded.output
     missing = runner.invoke(cli, ["screening", "show", "RAZ-S0009", *db])
-    assert missing.exit_code == 1 and "no screening RAZ-S0009" in missing.output
+    assert missing.exit_code == 3 and "no screening RAZ-S0009" in missing.output
     garbled = runner.invoke(cli, ["enrol", "S1", *db])
     assert garbled.exit_code == 1 and "neither a label like RAZ-S0001 nor a number" in garbled.output
     enrolled = runner.invoke(cli, ["enrol", "RAZ-S0001", *db])
@@ -198,4 +198,4 @@ def test_the_cli_screens_consents_and_enrols(trial: Trial, tmp_path: Path) -> No
     bad = runner.invoke(cli, ["screening", "add", "--site", "RAZ", *db], input='{"age": 300}')
     assert bad.exit_code == 1 and "age: 300 is outside" in bad.output
     nobody = runner.invoke(cli, ["screening", "list", "--database", trial.url, "--as", "ghost"])
-    assert nobody.exit_code == 1 and "no active user 'ghost'" in nobody.output
+    assert nobody.exit_code == 4 and "no active user 'ghost'" in nobody.output

@@ -23,7 +23,14 @@ from sqlalchemy import select
 from tests.conftest import FIRST_PROTOCOL
 from tests.spec.protocol.conftest import mutated_text
 from trialwright.protocol import load_protocol
-from trialwright.services.simulation import SimulationError, _causality_codes, _expected, load_plan, simulate
+from trialwright.services.simulation import (
+    SimulationError,
+    _causality_codes,
+    _death,
+    _expected,
+    load_plan,
+    simulate,
+)
 from trialwright.services.trial import init_trial
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine, session_scope
@@ -99,6 +106,15 @@ def test_a_misspelt_simulation_key_is_refused_not_ignored(tmp_path: Path) -> Non
     plan.write_text("recruitment: {}\nscreening: {}\nfields: {}\nadverse_events: {rates: 0.2}\n")
     with pytest.raises(SimulationError, match=r"adverse_events: unknown key rates \(known: causality, expected, rate"):
         load_plan(plan)
+
+
+def test_a_simulated_death_is_reported_as_its_cause_never_as_death() -> None:
+    """Death is the fatal adverse event's outcome: the plan names the event (the cause) as its term."""
+    assert _death({"death": {"rate": 0.1, "term": "Respiratory failure"}})[:2] == (0.1, "Respiratory failure")
+    assert _death({"death": 0})[0] == 0 and _death({})[0] == 0
+    for plan in ({"death": 0.1}, {"death": {"rate": 0.1}}, {"death": {"rate": 0.1, "term": "Death (stroke)"}}):
+        with pytest.raises(SimulationError, match="the cause of death"):
+            _death(plan)
 
 
 def test_an_expected_event_the_protocol_does_not_declare_is_refused() -> None:

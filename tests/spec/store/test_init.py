@@ -112,7 +112,7 @@ def test_init_from_the_command_line_twice(database_url: str, first_protocol_path
 def test_init_on_an_unreachable_database_is_one_clear_line(first_protocol_path: Path) -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
     result = runner.invoke(app, ["init", "--protocol", str(first_protocol_path), "--database", url])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a database that cannot be used: the --database given (docs/cli.md, "Exit codes")
     assert result.output.startswith(f"error: cannot reach database {url}:")
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 

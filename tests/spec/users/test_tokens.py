@@ -138,4 +138,4 @@ def test_the_cli_lists_and_revokes_tokens(trial: Trial) -> None:
     revoked = runner.invoke(cli, ["user", "revoke-token", MONITOR, str(view.id), "--database", trial.url])
     assert revoked.exit_code == 0 and resolve_token(trial.engine, made.output.strip()) is None
     again = runner.invoke(cli, ["user", "revoke-token", MONITOR, str(view.id), "--database", trial.url])
-    assert again.exit_code == 1 and "no unrevoked token" in again.output
+    assert again.exit_code == 3 and "no unrevoked token" in again.output

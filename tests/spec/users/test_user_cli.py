@@ -121,14 +121,14 @@ def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: P
         assert _set(db, made.output.strip().splitlines()[-1], "Granite-tulip-47").exit_code == 0
     # A name typed in is not a person: --actor may not name an account, and a label cannot make a request.
     claimed = _run(db, "user", "add", "kwame", "--role", "unblinded_statistician", "--actor", "root2")
-    assert claimed.exit_code == 1 and "--actor: 'root2' is an account; to act as it, use --as root2" in claimed.output
+    assert claimed.exit_code == 2 and "--actor: 'root2' is an account; to act as it, use --as root2" in claimed.output
     label = _run(db, "user", "add", "kwame", "--role", "unblinded_statistician", "--actor", "nobody")
     assert label.exit_code == 1 and "two-person rule: a request is made by a person's own active account" in (
         label.output
     )
     guessed = _run(db, "user", "add", "kwame", "--role", "unblinded_statistician", "--as", "root",
                    "--password-stdin", stdin="not-the-password\n")  # fmt: skip
-    assert guessed.exit_code == 1 and "wrong username or password" in guessed.output
+    assert guessed.exit_code == 4 and "wrong username or password" in guessed.output
     requested = _run(db, "user", "add", "kwame", "--role", "unblinded_statistician", "--as", "root",
                      "--reason", "hire", "--password-stdin", stdin="Granite-tulip-47\n")  # fmt: skip
     assert requested.exit_code == 0 and "Two-person rule: request 1" in requested.output
@@ -139,7 +139,7 @@ def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: P
     own = _run(db, "user", "approve", "1", "--as", "root", "--password-stdin", stdin="Granite-tulip-47\n")
     assert own.exit_code == 1 and "two-person rule: a second person approves" in own.output
     wrong = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="not-the-password\n")
-    assert wrong.exit_code == 1 and "wrong username or password" in wrong.output
+    assert wrong.exit_code == 4 and "wrong username or password" in wrong.output
     approved = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="Granite-tulip-47\n")
     assert approved.exit_code == 0 and "approved by root2" in approved.output
     token = approved.output.strip().splitlines()[-1]
@@ -167,9 +167,9 @@ def test_an_unblinded_account_is_acted_as_and_given_a_token_by_its_holder_only(
     create_user(engine, username="ustat", password=PASSWORD, role=Role.UNBLINDED_STATISTICIAN, actor="setup")
     monkeypatch.setenv("TRIALWRIGHT_PASSWORD", "not-the-password")
     listed = _run(db, "randomization", "status", "--as", "ustat")
-    assert listed.exit_code == 1 and "--as: wrong username or password" in listed.output
+    assert listed.exit_code == 4 and "--as: wrong username or password" in listed.output
     token = _run(db, "user", "token", "ustat", "--actor", "admin-on-duty")
-    assert token.exit_code == 1 and "wrong username or password" in token.output
+    assert token.exit_code == 4 and "wrong username or password" in token.output
     monkeypatch.delenv("TRIALWRIGHT_PASSWORD")
     prompted = _run(db, "randomization", "status", "--as", "ustat", stdin=PASSWORD + "\n")
     assert prompted.exit_code == 0, prompted.output

@@ -3,17 +3,21 @@ administrator, who cannot be the requester; the set-password link works once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
 
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import PASSWORD, Trial, make_trial, username
 from trialwright.domain.roles import Role
 from trialwright.services.users import get_user
 from trialwright.settings import Settings
+from trialwright.store.approval_tables import account_requests
+from trialwright.store.engine import session_scope
 from trialwright.web.app import create_app
 
 
@@ -101,3 +105,31 @@ def test_an_administrator_cannot_take_over_the_unblinded_statistician(trial: Tri
         assert admin.get("/randomization/list.csv").status_code == 403
     with _client(trial) as statistician:  # the holder's own password still works: nothing changed
         sign_in(statistician, Role.UNBLINDED_STATISTICIAN)
+
+
+def test_the_account_requests_list_is_paged_by_keyset(trial: Trial) -> None:
+    """The approvers' list of requests waiting for a second person shows 50 a page, newest first, with "Showing
+    1–50 of N" and a link to the rest; together the pages hold every pending request once (read here straight
+    from the table) and no decided one."""
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(trial.engine) as session:
+        for n in range(57):
+            session.execute(insert(account_requests).values(
+                kind="create", username=f"person{n}", role="dsmb_member", sites="", requested_by="administrator",
+                requested_at=now, reason="needed", state="pending" if n % 10 else "approved",
+            ))  # fmt: skip
+        pending = {r for (r,) in session.execute(
+            select(account_requests.c.id).where(account_requests.c.state == "pending")).all()}  # fmt: skip
+    assert len(pending) == 51
+    client = _client(trial)
+    sign_in(client, Role.ADMINISTRATOR)
+    first = client.get("/admin/users/requests").text
+    shown = [int(i) for i in re.findall(r'data-testid="request-(\d+)"', first)]
+    assert len(shown) == 50 and shown == sorted(shown, reverse=True)  # newest first
+    assert "Showing 1–50 of 51" in first
+    more = re.search(r'data-testid="page-next" href="([^"]+)"', first)
+    assert more
+    second = client.get(more.group(1).replace("&amp;", "&")).text
+    rest = [int(i) for i in re.findall(r'data-testid="request-(\d+)"', second)]
+    assert set(shown) | set(rest) == pending and len(shown) + len(rest) == len(pending)
+    assert "Showing 51–51 of 51" in second

@@ -112,9 +112,9 @@ def test_the_command_writes_html_and_pdf_and_strict_fails_unless_all_passed(juni
     assert pdf.startswith(b"%PDF-")
     assert "NO COVERING TEST" in _pdf_text(pdf)
     strict = runner.invoke(app, ["validation-report", "--junit", str(junit), "--out", str(tmp_path / "o2"), "--strict"])
-    assert strict.exit_code == 2
+    assert strict.exit_code == 1  # ExitCode.REFUSED: the check found a problem (docs/cli.md)
     missing = runner.invoke(app, ["validation-report", "--junit", str(tmp_path / "none.xml"), "--out", str(tmp_path)])
-    assert missing.exit_code == 1 and "no such file" in missing.output
+    assert missing.exit_code == 3 and "no such file" in missing.output
 
 
 @pytest.mark.covers("REG-14")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import yaml
+
 from tests.spec.forms.conftest import enrolled_ten_days_ago
 from tests.spec.web.conftest import confirm_of, csrf_of
 from tests.spec.web.test_randomization_pages import as_role, enrolled
-from tests.trialfixtures import PASSWORD, Trial
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial
 from trialwright.domain.roles import Role
 from trialwright.services import audit
+from trialwright.services.users import set_preferences
 
 LABS = "/participants/{pid}/visits/baseline/forms/labs"
 
@@ -122,3 +125,19 @@ def test_a_complete_form_is_verified_signed_and_locked_on_the_page(app, trial: T
         assert 'data-testid="form-state">locked<' in manager.get(url).text
         assert manager.post(url + "/unlock", data={"csrf_token": token, "reason": "query"}).status_code == 303
         assert 'data-testid="form-state">signed<' in manager.get(url).text
+
+
+def test_the_matrix_site_filter_says_site_names_in_the_viewer_s_language(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    """The status matrix's site filter offers each of the viewer's sites by its name, as the protocol file
+    gives it (read here straight from the YAML), translated for a Persian reader; it still sends the code."""
+    sites = yaml.safe_load(FIRST_PROTOCOL.read_text("utf-8"))["sites"]
+    assert len(sites) >= 2
+    set_preferences(trial.engine, "data-manager", language="en", calendar="gregorian")
+    with as_role(app, Role.DATA_MANAGER) as manager:  # every site
+        english = manager.get("/data/matrix").text
+        for s in sites:
+            assert f'<option value="{s["code"]}">{s["name"]}</option>' in english
+        set_preferences(trial.engine, "data-manager", language="fa", calendar="gregorian")
+        persian = manager.get("/data/matrix?site=" + sites[0]["code"]).text
+        first = sites[0]
+        assert f'<option value="{first["code"]}" selected>{first["translations"]["fa"]}</option>' in persian

@@ -334,15 +334,48 @@ def test_the_audit_page_shows_the_consent_time_on_the_site_s_clock(app, trial: T
     assert at.isoformat() not in page
 
 
+def _first_protocol_file() -> dict[str, Any]:
+    import yaml
+
+    from tests.trialfixtures import FIRST_PROTOCOL
+
+    return dict(yaml.safe_load(FIRST_PROTOCOL.read_text("utf-8")))
+
+
 def test_the_screening_page_shows_the_derived_ratio_the_decision_read(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
     """The saved screening shows its derived P/F ratio (PaO2 / FiO2, computed here by hand) in its values and in a
-    failed criterion's values, to 6 significant digits, never a dash nor 13 decimals."""
+    failed criterion's values, to the protocol's decimals (1 place in the first trial's file), never a dash nor 13
+    decimals."""
     sid = _screened(trial, pao2_mmhg=97, fio2=0.21)  # 97 / 0.21 = 461.904761...: I3 (P/F < 200) fails
-    expected = f"{97 / 0.21:.6g}"
-    assert expected == "461.905"
+    places = next(f for f in _first_protocol_file()["eligibility"]["screening_fields"] if f["id"] == "pf_ratio")
+    expected = f"{97 / 0.21:.{places['decimals']}f}"
+    assert expected == "461.9"
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         page = coord.get(f"/screening/{sid}").text
     failed = page[page.index('data-testid="failed-I3"') :]
     assert f"= {expected}" in failed[: failed.index("</li>")] and "461.9047" not in page
     assert page.count(f'data-testid="derived-pf_ratio">{expected}<') == 1  # the form to correct values
     assert f"<td>{expected} <bdi" in page or f"<td>{expected}" in page  # the values table
+
+
+def test_the_screening_reason_box_waits_for_a_saved_value_to_change(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    """As on a CRF: the screening's reason box is asked for only once a saved value changes. The page marks it
+    to wait (``data-until-changed``; ``screening.js`` hides it until then, ``tests/browser`` checks that) and
+    names the fields that hold a saved value; a change of one without a reason is refused by the server, and the
+    box is then shown at once."""
+    sid = _screened(trial, age=None)  # the age left empty: typing it later changes no saved value
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        page = coord.get(f"/screening/{sid}").text
+        box = page[page.rindex("<div", 0, page.index('data-testid="reason-box"')) :]
+        box = box[: box.index(">")]
+        assert "data-until-changed" in box
+        saved = re.search(r'data-saved-fields="([^"]*)"', box)
+        assert saved and set(saved.group(1).split()) == {k for k, v in TYPED.items() if k != "age" and v is not None}
+        assert '<script src="/static/screening.js"></script>' in page
+        token = csrf_of(page)
+        refused = coord.post(f"/screening/{sid}/values", data={"csrf_token": token, "spo2_on_oxygen": "91"})
+        assert refused.status_code == 422 and "needs a reason" in refused.text
+        shown = refused.text[refused.text.rindex("<div", 0, refused.text.index('data-testid="reason-box"')) :]
+        assert "data-until-changed" not in shown[: shown.index(">")]  # refused: the box is shown at once
+        assert coord.post(f"/screening/{sid}/values", data={"csrf_token": token, "age": "50"}).status_code == 303
+    assert get_screening(trial.engine, who(trial, Role.STUDY_COORDINATOR), sid).values["age"] == 50

@@ -1,11 +1,17 @@
-"""The navigation is grouped by task: each role's pages appear once, under the task they serve."""
+"""The navigation is grouped by task: each role's pages appear once, under the task they serve; the home page's
+Design section says the protocol versions."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 
 import pytest
+import yaml
 
+from tests.spec.web.test_randomization_pages import as_role
+from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.domain.roles import Role
 from trialwright.services.users import UserView
 from trialwright.web.deps import nav_for
@@ -55,3 +61,19 @@ def test_a_page_no_task_names_joins_the_daily_work() -> None:
         ("work", ["/", "/worklist"]),
         ("admin", ["/admin/audit"]),
     ]
+
+
+def test_the_home_page_design_section_lists_the_protocol_versions(app, trial) -> None:  # type: ignore[no-untyped-def]
+    """The administrator's home page says which protocol versions the trial has run under (the current one
+    marked, its SHA-256 the file's own) and the commands that check, show and load a protocol file."""
+    text = FIRST_PROTOCOL.read_bytes()
+    number = str(yaml.safe_load(text)["version"]["number"])
+    with as_role(app, Role.ADMINISTRATOR) as admin:
+        page = admin.get("/").text
+    rows = re.findall(r'<tr data-testid="protocol-version">(.*?)</tr>', page, flags=re.DOTALL)
+    assert len(rows) == 1
+    assert rows[0].startswith(f"<td>{number} ") and 'data-testid="current-version"' in rows[0]
+    assert f'title="{hashlib.sha256(text).hexdigest()}"' in rows[0]
+    commands = page[page.index('data-testid="protocol-commands"') :]
+    for command in ("trialwright protocol check FILE", "trialwright protocol show FILE", "trialwright init --protocol"):
+        assert command in commands[: commands.index("</ul>")]

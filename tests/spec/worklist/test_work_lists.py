@@ -13,7 +13,7 @@ queries, for the user's sites only.
 - forms to complete / verify / sign / lock (site staff / monitor / investigator / data manager): draft / complete /
   complete or verified / signed;
 - queries to answer (site staff): open; to close (monitor, data manager): answered, raised by the reader or the
-  system.
+  system; queries I raised (monitor): the reader's own, open or answered (not closed).
 """
 
 from __future__ import annotations
@@ -204,6 +204,8 @@ def test_forms_to_complete_verify_sign_and_lock(
         (Role.INVESTIGATOR, WorkKind.QUERIES_TO_ANSWER, {("RAZ", "open", "monitor")}),
         (Role.OUTCOME_ASSESSOR, WorkKind.QUERIES_TO_ANSWER, {("RAZ", "open", "monitor")}),
         (Role.MONITOR, WorkKind.QUERIES_TO_CLOSE, {("RAZ", "answered", "monitor"), ("RAZ", "answered", "system")}),
+        # the monitor's own queries not yet closed, at their sites: awaiting the site, or an answer to read
+        (Role.MONITOR, WorkKind.QUERIES_RAISED, {("RAZ", "open", "monitor"), ("RAZ", "answered", "monitor")}),
         (Role.DATA_MANAGER, WorkKind.QUERIES_TO_CLOSE, {(s, "answered", w) for s in ("RAZ", "GOL")
                                                         for w in ("data_manager", "system")}),
     ],
@@ -223,7 +225,7 @@ def test_each_role_has_its_lists_and_no_other(trial: Trial) -> None:
         WorkKind.FORMS_TO_SIGN in shown[Role.INVESTIGATOR]
         and WorkKind.FORMS_TO_SIGN not in shown[Role.STUDY_COORDINATOR]
     )
-    assert shown[Role.MONITOR] == [WorkKind.FORMS_TO_VERIFY, WorkKind.QUERIES_TO_CLOSE]
+    assert shown[Role.MONITOR] == [WorkKind.FORMS_TO_VERIFY, WorkKind.QUERIES_TO_CLOSE, WorkKind.QUERIES_RAISED]
     assert shown[Role.DATA_MANAGER] == [WorkKind.FORMS_TO_LOCK, WorkKind.QUERIES_TO_CLOSE]
     for role in (Role.ADMINISTRATOR, Role.UNBLINDED_PHARMACIST, Role.UNBLINDED_STATISTICIAN, Role.BLINDED_STATISTICIAN,
                  Role.DSMB_MEMBER):  # fmt: skip

@@ -21,7 +21,7 @@ import re
 import smtplib
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -73,7 +73,7 @@ class SmtpConfig:
     port: int
     security: str
     user: str | None
-    password: str | None
+    password: str | None = field(repr=False)  # never printed, never in --json output
     sender: str
 
     def describe(self) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -34,6 +34,7 @@ from trialwright.services.reauth import require_password
 from trialwright.services.screening import participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
+from trialwright.store.auth_tables import users
 from trialwright.store.data_tables import field_verifications, form_records, visit_records
 from trialwright.store.engine import session_scope
 
@@ -72,6 +73,12 @@ class Casebook:
     site: str
     forms: tuple[CasebookForm, ...]
     queries: tuple[QueryView, ...]
+    names: Mapping[str, str] = field(default_factory=dict)  # username -> full name of who signed or verified
+
+    def name_of(self, username: str) -> str:
+        """The person's name as the signature manifestation shows it (21 CFR 11.50): full name and username."""
+        name = self.names.get(username)
+        return username if not name or name == username else f"{name} ({username})"
 
     @property
     def signable(self) -> tuple[CasebookForm, ...]:
@@ -166,8 +173,11 @@ def casebook(engine: Engine, actor: UserView, participant_id: str) -> Casebook:
     with session_scope(engine) as session:
         participant = participant_row(session, actor, participant_id)
         forms = _forms(session, protocol, participant_id)
+        people = {p for f in forms if f.view is not None for p in (f.view.signed_by, f.view.verified_by) if p}
+        names = {r.username: r.full_name for r in session.execute(
+            select(users.c.username, users.c.full_name).where(users.c.username.in_(sorted(people)))).all()}  # fmt: skip
     return Casebook(participant_id, participant.site, tuple(forms),
-                    tuple(list_queries(engine, actor, participant_id=participant_id)))  # fmt: skip
+                    tuple(list_queries(engine, actor, participant_id=participant_id)), names)  # fmt: skip
 
 
 def _apply(

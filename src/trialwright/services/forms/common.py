@@ -21,7 +21,7 @@ from trialwright.domain.visits import ScheduledVisit
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FormDef
 from trialwright.services.bulk_reads import held, keep, once, peek
-from trialwright.services.errors import FormError
+from trialwright.services.errors import FormError, denied
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.screening_tables import withdrawals
@@ -129,7 +129,7 @@ class ImportReport:
 def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
     if actor.role not in roles:
         names = ", ".join(r.value.replace("_", " ") for r in roles)
-        raise FormError(f"role: only {names} {what}")
+        raise denied(FormError)(f"role: only {names} {what}")
 
 
 def _withdrawn(session: Session, participant_id: str) -> None:

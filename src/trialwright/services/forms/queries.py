@@ -15,7 +15,7 @@ from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
-from trialwright.services.errors import FormError
+from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import (
     QUERY_ANSWERERS,
     QUERY_RAISERS,
@@ -337,7 +337,7 @@ def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") 
         row = _query_row(session, actor, query_id)
         automatic = row.raised_by in SYSTEM_ACTORS
         if not (row.raised_by == actor.username or (automatic and actor.role in QUERY_RAISERS)):
-            raise FormError(
+            raise denied(FormError)(
                 "role: only whoever raised a query closes it (a monitor or data manager for automatic ones)"
             )
         if row.status == "closed":

@@ -116,12 +116,14 @@ def _save(
     reason: str | None,
     visit_date: dt.date | None,
     typed_on_site_clock: bool = False,
+    reason_for_saved: bool = False,
 ) -> int:
     """Validate and store one form's values with their audit entries (written in one batch, or gathered into the
     enclosing batch of a bulk import); the record's id."""
     with audit.gathered(session):
         return _save_now(session, protocol, version, actor, participant_id, visit_id, form_id, entries,
-                         reason=reason, visit_date=visit_date, typed_on_site_clock=typed_on_site_clock)  # fmt: skip
+                         reason=reason, visit_date=visit_date, typed_on_site_clock=typed_on_site_clock,
+                         reason_for_saved=reason_for_saved)  # fmt: skip
 
 
 def _save_now(
@@ -137,6 +139,7 @@ def _save_now(
     reason: str | None,
     visit_date: dt.date | None,
     typed_on_site_clock: bool,
+    reason_for_saved: bool = False,
 ) -> int:
     _role(actor, DATA_ENTRY, "enter form data")
     checked_text(reason, "reason", error=FormError)
@@ -184,6 +187,12 @@ def _save_now(
     if state is not FormState.DRAFT and not (reason or "").strip():
         fields = ", ".join(f"{form_id}.{name}" for name in changed)  # said by their labels on the pages
         raise FormError(f"reason: the form is {state.value}; a change needs a reason for change (changed: {fields})")
+    # A caller that overwrites whole records (the REDCap import) asks for a reason for any saved value it changes,
+    # even on a draft: it cannot tell a correction from a second person's data, so it never overwrites in silence.
+    resaved = [name for name in changed if name in old]
+    if reason_for_saved and resaved and not (reason or "").strip():
+        raise RefusedValues([f"{name}: changes the saved value of {form_id}.{name}; a change of a saved value needs "
+                             "a reason for change" for name in resaved])  # fmt: skip
     pending = {fid: _load(r) for fid, r in rows.items()}
     pending[form_id] = merged
     before = {fid: dict(v) for fid, v in pending.items()}
@@ -468,6 +477,7 @@ def import_forms(
     *,
     all_or_nothing: bool = True,
     batch: int = IMPORT_BATCH,
+    reason_for_saved: bool = False,
 ) -> ImportReport:
     """Save many forms in one request with exactly the rules of ``save_form``.
 
@@ -488,10 +498,12 @@ def import_forms(
     protocol = current_protocol(engine).protocol
     if all_or_nothing:
         try:
-            return _import(engine, protocol, actor, rows, batch, all_or_nothing=True, savepoints=False)
+            return _import(engine, protocol, actor, rows, batch, all_or_nothing=True, savepoints=False,
+                           reason_for_saved=reason_for_saved)  # fmt: skip
         except _Refused:
             pass  # nothing was stored; the second pass finds every refused row
-    return _import(engine, protocol, actor, rows, batch, all_or_nothing=all_or_nothing, savepoints=True)
+    return _import(engine, protocol, actor, rows, batch, all_or_nothing=all_or_nothing, savepoints=True,
+                   reason_for_saved=reason_for_saved)  # fmt: skip
 
 
 def _import(
@@ -503,6 +515,7 @@ def _import(
     *,
     all_or_nothing: bool,
     savepoints: bool,
+    reason_for_saved: bool = False,
 ) -> ImportReport:
     rejected: list[tuple[int, tuple[str, ...]]] = []
     saved = 0
@@ -511,7 +524,8 @@ def _import(
             read_ahead(session, protocol, rows[start : start + batch])
             with audit.batched(session):
                 for index, item in enumerate(rows[start : start + batch], start=start + 1):
-                    if _import_row(session, protocol, actor, item, index, rejected, savepoint=savepoints):
+                    if _import_row(session, protocol, actor, item, index, rejected, savepoint=savepoints,
+                                   reason_for_saved=reason_for_saved):  # fmt: skip
                         saved += 1
         if rejected and all_or_nothing:
             session.rollback()
@@ -558,6 +572,7 @@ def _import_row(
     rejected: list[tuple[int, tuple[str, ...]]],
     *,
     savepoint: bool,
+    reason_for_saved: bool = False,
 ) -> bool:
     """One row saved (True), or refused with its problems added to ``rejected`` (False); without a savepoint a
     refused row raises ``_Refused`` (its transaction must be rolled back)."""
@@ -576,6 +591,7 @@ def _import_row(
             dict(item.get("values") or {}),
             reason=item.get("reason"),
             visit_date=dt.date.fromisoformat(visit_date) if isinstance(visit_date, str) else visit_date,
+            reason_for_saved=reason_for_saved,
         )
     except (FormValueError, FormError, NotFound, ValueError) as exc:
         if nested is None:

@@ -21,6 +21,7 @@ from trialwright.domain.randomization import Minimization, StratificationError, 
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import digest_of
+from trialwright.services.errors import denied
 from trialwright.services.paging import keyset_page
 from trialwright.services.randomization.common import (
     RANDOMIZERS,
@@ -102,7 +103,7 @@ def _minimize(
 def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomized:
     """Randomize an enrolled participant: the next unused entry of their stratum, atomically, once."""
     if actor.role not in RANDOMIZERS:
-        raise RandomizationError("role: investigators and study coordinators randomize")
+        raise denied(RandomizationError)("role: investigators and study coordinators randomize")
     require_scope(engine, participant_id, "intervention")
     try:
         return _randomize(engine, actor, participant_id)
@@ -262,7 +263,7 @@ def preview_randomization(engine: Engine, actor: UserView, participant_id: str) 
     before claiming an entry; otherwise where the trial stands against its target. ``randomize`` checks
     everything again: a preview is never a promise."""
     if actor.role not in RANDOMIZERS:
-        raise RandomizationError("role: investigators and study coordinators randomize")
+        raise denied(RandomizationError)("role: investigators and study coordinators randomize")
     require_scope(engine, participant_id, "intervention")
     protocol = current_protocol(engine).protocol
     with read_scope(engine) as session:

@@ -20,6 +20,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.design import StratificationFactor
 from trialwright.services import audit
 from trialwright.services.audit_keys import allocation_intact
+from trialwright.services.errors import denied
 from trialwright.services.users import UserView
 from trialwright.store.engine import session_scope
 from trialwright.store.randomization_tables import allocation_entries
@@ -92,7 +93,7 @@ def _factors(protocol: Protocol) -> list[StratificationFactor]:
 
 def _statistician(actor: UserView, what: str) -> None:
     if actor.role is not Role.UNBLINDED_STATISTICIAN:
-        raise RandomizationError(f"role: only the unblinded statistician {what}")
+        raise denied(RandomizationError)(f"role: only the unblinded statistician {what}")
 
 
 def _preparation_codes(session: Session, n: int) -> list[str]:

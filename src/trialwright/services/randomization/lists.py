@@ -29,6 +29,7 @@ from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import digest_of
+from trialwright.services.errors import denied
 from trialwright.services.randomization.common import (
     RandomizationError,
     _factors,
@@ -321,7 +322,7 @@ class StratumBalance:
 def balance(engine: Engine, actor: UserView) -> list[StratumBalance]:
     """The balance-by-stratum report (unblinded statistician and DSMB; it shows arms)."""
     if actor.role not in {Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER}:
-        raise RandomizationError("role: the balance report is for the unblinded statistician and the DSMB")
+        raise denied(RandomizationError)("role: the balance report is for the unblinded statistician and the DSMB")
     protocol = current_protocol(engine).protocol
     ratio = {a.code: a.ratio for a in protocol.arms}
     r = protocol.randomization

@@ -20,6 +20,7 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.protocol.design import Preparation, PreparationAttribute
 from trialwright.services import audit, clock
+from trialwright.services.errors import denied
 from trialwright.services.paging import keyset_page
 from trialwright.services.randomization.common import (
     AllocationTampered,
@@ -98,7 +99,7 @@ class Instruction:
 
 def _pharmacist(actor: UserView) -> None:
     if actor.role is not Role.UNBLINDED_PHARMACIST:
-        raise RandomizationError("role: only the unblinded pharmacist sees what a preparation code holds")
+        raise denied(RandomizationError)("role: only the unblinded pharmacist sees what a preparation code holds")
 
 
 def _limits(a: PreparationAttribute) -> str | None:

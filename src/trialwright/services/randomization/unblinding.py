@@ -15,6 +15,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
 from trialwright.services.email.outbox import enqueue, recipients
+from trialwright.services.errors import denied
 from trialwright.services.randomization.common import RandomizationError, Randomized
 from trialwright.services.reauth import require_password
 from trialwright.services.screening import NotFound
@@ -64,7 +65,7 @@ def emergency_unblind(
             "the arm already; there is nothing to unblind"
         )
     if actor.role is not Role.INVESTIGATOR:
-        raise RandomizationError("role: an investigator performs an emergency unblinding")
+        raise denied(RandomizationError)("role: an investigator performs an emergency unblinding")
     checked_text(reason, "reason", error=RandomizationError)
     if not reason.strip():
         raise RandomizationError("reason: an emergency unblinding needs a reason")
@@ -141,7 +142,7 @@ def unblinded_participants(engine: Engine, username: str) -> frozenset[str]:
 def unblinding_log(engine: Engine, actor: UserView) -> list[UnblindingRecord]:
     """Every emergency unblinding, for the unblinded roles and the DSMB (the pharmacist: of their sites)."""
     if actor.role not in {Role.UNBLINDED_STATISTICIAN, Role.UNBLINDED_PHARMACIST, Role.DSMB_MEMBER}:
-        raise RandomizationError("role: the unblinding log is for the unblinded roles and the DSMB")
+        raise denied(RandomizationError)("role: the unblinding log is for the unblinded roles and the DSMB")
     query = select(unblindings).order_by(unblindings.c.id)
     if actor.role.site_scoped:
         query = query.join(participants, participants.c.participant_id == unblindings.c.participant_id).where(

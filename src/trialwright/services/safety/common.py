@@ -31,6 +31,7 @@ from trialwright.domain.safety import (
 )
 from trialwright.protocol import Protocol
 from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.errors import denied
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions
@@ -177,7 +178,7 @@ class OverdueItem:
 def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
     if actor.role not in roles:
         names = ", ".join(r.value.replace("_", " ") for r in roles)
-        raise SafetyError(f"role: only {names} {what}")
+        raise denied(SafetyError)(f"role: only {names} {what}")
 
 
 def _tz(protocol: Protocol, site: str) -> ZoneInfo:

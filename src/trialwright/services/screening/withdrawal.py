@@ -12,6 +12,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit
+from trialwright.services.errors import denied
 from trialwright.services.screening.common import (
     _CAUSE_SCOPES,
     NotFound,
@@ -77,7 +78,7 @@ def withdraw(
     site), from the site's date of enrolment to the site's today. Site staff record it: the investigator or the
     study coordinator."""
     if actor.role not in (Role.INVESTIGATOR, Role.STUDY_COORDINATOR):
-        raise ScreeningError("role: the investigator or the study coordinator records a withdrawal")
+        raise denied(ScreeningError)("role: the investigator or the study coordinator records a withdrawal")
     try:
         scope_ = WithdrawalScope(scope)
     except ValueError:

@@ -2,9 +2,10 @@
 and pages: a trial of 100,000 participants costs what one of 30 does (``tests/spec/paging``).
 
 ``work_list`` gives the first page of each of the user's lists (``lists.LISTS``) with their counts, the overdue
-safety reports of the responsible roles, the account requests waiting for an approver and the pharmacist's codes to
-prepare; ``work_page`` one page of one list; ``status_matrix`` the matrix (``matrix.py``). None of them reads an
-allocation.
+safety reports of the responsible roles, the account requests waiting for an approver, the pharmacist's codes to
+prepare, the coder's adverse events to code and a DSMB member's pending decision (the safety pause holding until
+the DSMB decides); ``work_page`` one page of one list; ``status_matrix`` the matrix (``matrix.py``). None of them
+reads an allocation.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from sqlalchemy import Engine
 
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import Role
-from trialwright.services import clock
+from trialwright.services import clock, coding
 from trialwright.services.approvals import RequestView, may_approve, pending_requests
 from trialwright.services.randomization.pharmacy import PreparationState, preparation_counts
-from trialwright.services.safety import OverdueItem, overdue_for
+from trialwright.services.safety import OverdueItem, overdue_for, pause
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.services.worklist.lists import LISTS, WorkItem, WorkKind, form_url, lists_of, page_of_work
@@ -82,6 +83,10 @@ class WorkList:
     overdue_reports: tuple[OverdueItem, ...]
     approvals: tuple[RequestView, ...] | None
     to_prepare: int | None
+    #: Adverse events to code to MedDRA (the coder; None for others): not coded, or their term changed since.
+    to_code: int | None = None
+    #: a DSMB member's pending decision: the safety pause holds until the DSMB decides (None for other roles)
+    decision_pending: bool | None = None
 
     def section(self, kind: WorkKind) -> WorkSection:
         """The list of this kind (KeyError: not one of the role's)."""
@@ -98,6 +103,8 @@ class WorkList:
             + len(self.overdue_reports)
             + len(self.approvals or ())
             + (self.to_prepare or 0)
+            + (self.to_code or 0)
+            + (1 if self.decision_pending else 0)
         )
 
 
@@ -114,7 +121,10 @@ def work_list(engine: Engine, actor: UserView, *, limit: int = HOME_LIMIT, now: 
     to_prepare = None
     if actor.role is Role.UNBLINDED_PHARMACIST:
         to_prepare = preparation_counts(engine, actor)[PreparationState.TO_PREPARE]
-    return WorkList(actor.role, sections, tuple(overdue_for(engine, actor, now=moment)), approvals, to_prepare)
+    to_code = len(coding.to_code(engine, actor)) if actor.role in coding.CODERS else None
+    pending = pause(engine).active if actor.role is Role.DSMB_MEMBER else None
+    return WorkList(actor.role, sections, tuple(overdue_for(engine, actor, now=moment)), approvals, to_prepare,
+                    to_code, pending)  # fmt: skip
 
 
 def work_page(

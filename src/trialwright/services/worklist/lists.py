@@ -4,7 +4,8 @@ A list is a kind of work (``WorkKind``): visits overdue or due today (by the pro
 participant's reference event on their site's clock), forms to enter (a visit held, a form of it not started),
 forms to complete (drafts), to verify (the monitor: complete forms), to sign (the investigator: complete or
 verified forms), to lock (the data manager: signed forms), queries to answer (site staff: open queries) and
-queries to close (the monitor and data manager: answered queries they raised, or automatic ones). Each role has
+queries to close (the monitor and data manager: answered queries they raised, or automatic ones) and the queries
+a monitor raised that are not closed yet (open or answered). Each role has
 its lists (``LISTS``); site-scoped roles see their sites' participants only. Nothing here reads an allocation:
 no list, row or count differs by arm.
 
@@ -71,6 +72,7 @@ class WorkKind(StrEnum):
     FORMS_TO_LOCK = "forms_to_lock"
     QUERIES_TO_ANSWER = "queries_to_answer"
     QUERIES_TO_CLOSE = "queries_to_close"
+    QUERIES_RAISED = "queries_raised"
 
     @property
     def label(self) -> str:
@@ -88,6 +90,7 @@ _LABELS = {
     WorkKind.FORMS_TO_LOCK: "Forms to lock",
     WorkKind.QUERIES_TO_ANSWER: "Queries to answer",
     WorkKind.QUERIES_TO_CLOSE: "Queries to close",
+    WorkKind.QUERIES_RAISED: "Queries I raised",
 }
 
 _SITE_WORK = (
@@ -102,7 +105,7 @@ LISTS: dict[Role, tuple[WorkKind, ...]] = {
     Role.INVESTIGATOR: (*_SITE_WORK, WorkKind.FORMS_TO_SIGN, WorkKind.QUERIES_TO_ANSWER),
     Role.STUDY_COORDINATOR: (*_SITE_WORK, WorkKind.QUERIES_TO_ANSWER),
     Role.OUTCOME_ASSESSOR: (*_SITE_WORK, WorkKind.QUERIES_TO_ANSWER),
-    Role.MONITOR: (WorkKind.FORMS_TO_VERIFY, WorkKind.QUERIES_TO_CLOSE),
+    Role.MONITOR: (WorkKind.FORMS_TO_VERIFY, WorkKind.QUERIES_TO_CLOSE, WorkKind.QUERIES_RAISED),
     Role.DATA_MANAGER: (WorkKind.FORMS_TO_LOCK, WorkKind.QUERIES_TO_CLOSE),
 }
 
@@ -385,6 +388,8 @@ def _queries_query(protocol: Protocol, actor: UserView, kind: WorkKind) -> tuple
     query = query.where(queries.c.site.in_(site_codes(protocol, actor)))
     if kind is WorkKind.QUERIES_TO_ANSWER:
         query = query.where(queries.c.status == "open")
+    elif kind is WorkKind.QUERIES_RAISED:  # the monitor's own, until closed: open (awaiting the site) or answered
+        query = query.where(queries.c.raised_by == actor.username, queries.c.status.in_(("open", "answered")))
     else:
         query = query.where(
             queries.c.status == "answered",

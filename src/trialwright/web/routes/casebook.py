@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
-from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, require_roles
+from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, SettingsDep, require_roles
+from trialwright.web.flash import clear_flash, set_flash, take_flash
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -44,6 +45,36 @@ def reviewed_fields(chosen: list[str]) -> dict[tuple[str, str], tuple[str, list[
     return out
 
 
+def summary_of(kind: str, outcome: svc.CasebookOutcome) -> dict[str, Any]:
+    """What a signing or verification did, as the page after the redirect says it: the forms done, the fields
+    verified (a count by form) and each form left with its reason."""
+    counts: dict[tuple[str, str], int] = {}
+    for visit_id, form_id, _field in outcome.fields:
+        counts[(visit_id, form_id)] = counts.get((visit_id, form_id), 0) + 1
+    return {
+        "kind": kind,
+        "done": [[v.visit_id, v.form_id] for v in outcome.done],
+        "fields": [[v, f, n] for (v, f), n in counts.items()],
+        "fields_total": len(outcome.fields),
+        "excluded": [list(e) for e in outcome.excluded],
+    }
+
+
+def _done(
+    request: Request, page: Page, settings: SettingsDep, participant_id: str, kind: str, outcome: svc.CasebookOutcome
+) -> Response:
+    """Post-redirect-get: back to the casebook, the summary carried in the flash cookie (or, when a very long
+    summary does not fit in it, its counts alone, and the page says the forms below show the rest)."""
+    url = _URL.format(participant_id=participant_id)
+    response = RedirectResponse(url, status_code=303)
+    summary = summary_of(kind, outcome)
+    if not set_flash(response, request, page, url, summary, forced_secure=settings.secure_cookies):
+        brief = {**summary, "done": [], "fields": [], "excluded": [], "done_total": len(outcome.done),
+                 "excluded_total": len(outcome.excluded)}  # fmt: skip
+        set_flash(response, request, page, url, brief, forced_secure=settings.secure_cookies)
+    return response
+
+
 def _page(
     request: Request,
     page: Page,
@@ -51,7 +82,7 @@ def _page(
     protocol: Protocol,
     participant_id: str,
     *,
-    outcome: svc.CasebookOutcome | None = None,
+    outcome: dict[str, Any] | None = None,
     errors: list[str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -69,7 +100,7 @@ def _page(
         "can_sign": role is Role.INVESTIGATOR,
         "can_verify": role is Role.MONITOR,
         "meaning": protocol.signature_meaning_translations.get(page.lang) or protocol.signature_meaning,
-        "signer": page.user.full_name or page.user.username,
+        "signer": book.name_of(page.user.username),
         "site_zone": protocol.site(book.site).timezone,
         "outcome": outcome,
         "errors": errors or [],
@@ -82,13 +113,15 @@ def _page(
 def casebook_page(
     request: Request, page: ReaderPage, engine: EngineDep, protocol: ProtocolDep, participant_id: str
 ) -> Response:
-    return _page(request, page, engine, protocol, participant_id)
+    response = _page(request, page, engine, protocol, participant_id, outcome=take_flash(request, page))
+    clear_flash(request, response)
+    return response
 
 
 @router.post(_URL + "/sign", response_class=HTMLResponse)
 def sign_casebook(
-    request: Request, page: InvestigatorPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
-    policy: PageReentry, participant_id: str, form: Annotated[list[str] | None, Form()] = None,
+    request: Request, page: InvestigatorPage, engine: EngineDep, protocol: ProtocolDep, settings: SettingsDep,
+    _csrf: CsrfChecked, policy: PageReentry, participant_id: str, form: Annotated[list[str] | None, Form()] = None,
     password: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     assert page.user is not None
@@ -99,13 +132,13 @@ def sign_casebook(
         return _page(request, page, engine, protocol, participant_id)
     except svc.FormError as exc:
         return _page(request, page, engine, protocol, participant_id, errors=[str(exc)], status=422)
-    return _page(request, page, engine, protocol, participant_id, outcome=outcome)
+    return _done(request, page, settings, participant_id, "sign", outcome)
 
 
 @router.post(_URL + "/verify", response_class=HTMLResponse)
 def verify_casebook(
-    request: Request, page: MonitorPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
-    participant_id: str, form: Annotated[list[str] | None, Form()] = None,
+    request: Request, page: MonitorPage, engine: EngineDep, protocol: ProtocolDep, settings: SettingsDep,
+    _csrf: CsrfChecked, participant_id: str, form: Annotated[list[str] | None, Form()] = None,
     field: Annotated[list[str] | None, Form()] = None,
 ) -> Response:  # fmt: skip
     assert page.user is not None
@@ -116,4 +149,4 @@ def verify_casebook(
         return _page(request, page, engine, protocol, participant_id)
     except svc.FormError as exc:
         return _page(request, page, engine, protocol, participant_id, errors=[str(exc)], status=422)
-    return _page(request, page, engine, protocol, participant_id, outcome=outcome)
+    return _done(request, page, settings, participant_id, "verify", outcome)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from trialwright.domain.masking import present_arms
 from trialwright.services.randomization import count_notifications_for, notifications_for
 from trialwright.services.screening import count_enrolled
+from trialwright.services.trial import protocol_history
 from trialwright.services.worklist import work_list
 from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
 from trialwright.web.routes.worklist import names
@@ -31,6 +32,7 @@ def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: En
         "p": protocol,
         "arms": arms,
         "enrolled": count_enrolled(engine),
+        "versions": protocol_history(engine),
         "notices": notifications_for(engine, page.user),
         "notices_total": count_notifications_for(engine, page.user),
         "work": work,

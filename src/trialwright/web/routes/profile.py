@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialwright.services.tokens import issue_token, list_tokens, revoke_token
 from trialwright.services.users import LANGUAGES, UserError, change_password, set_email, set_preferences
 from trialwright.web.deps import CsrfChecked, EngineDep, PageDep, RowId, SettingsDep, SignedInPage
+from trialwright.web.flash import clear_flash, set_flash, take_flash
 from trialwright.web.security import CALENDAR_COOKIE, LANG_COOKIE, secure_cookie
 from trialwright.web.templating import Page, render_page
 
@@ -31,7 +32,10 @@ def _profile(request: Request, page: Page, engine: EngineDep, status: int = 200,
 
 @router.get("/profile", response_class=HTMLResponse)
 def profile(request: Request, page: SignedInPage, engine: EngineDep) -> HTMLResponse:
-    return _profile(request, page, engine)
+    flash = take_flash(request, page) or {}
+    response = _profile(request, page, engine, email_saved=bool(flash.get("email_saved")))
+    clear_flash(request, response)
+    return response
 
 
 @router.post("/profile/password", response_class=HTMLResponse)
@@ -60,6 +64,7 @@ def email(
     request: Request,
     page: SignedInPage,
     engine: EngineDep,
+    settings: SettingsDep,
     _csrf: CsrfChecked,
     email: Annotated[str, Form()] = "",
 ) -> Response:
@@ -68,7 +73,9 @@ def email(
         set_email(engine, page.user, page.user.username, email)
     except UserError as exc:
         return _profile(request, page, engine, 400, error=str(exc), typed_email=email)
-    return RedirectResponse("/profile", status_code=303)
+    response = RedirectResponse("/profile", status_code=303)
+    set_flash(response, request, page, "/profile", {"email_saved": True}, forced_secure=settings.secure_cookies)
+    return response
 
 
 @router.post("/profile/preferences")
@@ -105,12 +112,13 @@ def new_token(
     _csrf: CsrfChecked,
     name: Annotated[str, Form()] = "web",
     days: Annotated[int | None, Form(ge=1, le=36500)] = None,
+    redcap: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
     assert page.user is not None
     try:
         token, _ = issue_token(
             engine, page.user.username, name=name or "web", actor=page.user.username, days=days,
-            max_days=settings.api_token_days,
+            max_days=settings.api_token_days, redcap=redcap,
         )  # fmt: skip
     except UserError as exc:
         return _profile(request, page, engine, 400, error=str(exc))

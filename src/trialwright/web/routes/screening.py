@@ -208,7 +208,9 @@ async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf
         return JSONResponse({"decision": "invalid", "problems": say(exc.problems, words)})
     criteria = {c.id: c for c in (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)}
     derived = {
-        f.id: derived_text(decision.values.get(f.id)) for f in protocol.eligibility.screening_fields if f.derived
+        f.id: derived_text(decision.values.get(f.id), f.decimals)
+        for f in protocol.eligibility.screening_fields
+        if f.derived
     }
     return JSONResponse(
         {
@@ -220,12 +222,15 @@ async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf
     )
 
 
-def derived_text(value: object) -> str:
-    """A derived screening value as the form shows it: up to 6 significant digits (the decision reads the exact
-    value; a ratio of 199.996 is shown as such, never as a rounded 200)."""
+def derived_text(value: object, decimals: int | None = None) -> str:
+    """A derived screening value as the form shows it: to the protocol's ``decimals``, the places the decision
+    read it rounded to; without them (a protocol stored before they were required), up to 6 significant digits
+    of the exact value the decision read (a ratio of 199.996 is shown as such, never as a rounded 200)."""
     if value is None:
         return "—"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.{decimals}f}" if decimals is not None else f"{value:.6g}"
+    return str(value)
 
 
 @router.post("/screening/new", response_class=HTMLResponse)
@@ -319,10 +324,10 @@ def _detail(
     # The derived values (e.g. the P/F ratio) as the decision computed them from the stored values.
     try:
         computed = evaluate(protocol, s.values).values
-    except (ScreeningValueError, ValueError, TypeError):
+    except ValueError:  # a derivation refuses stored inputs outside its domain (an FiO2 below 0.21): none is shown
         computed = {}
     derived_shown = {
-        f.id: derived_text(computed.get(f.id)) for f in protocol.eligibility.screening_fields if f.derived
+        f.id: derived_text(computed.get(f.id), f.decimals) for f in protocol.eligibility.screening_fields if f.derived
     }
     left = s.participant.withdrawn_scopes if s.participant else ()  # scopes already withdrawn from
     context = {
@@ -331,6 +336,10 @@ def _detail(
         "groups": screening_groups(protocol),
         "none_apply_fields": none_apply_fields(protocol),
         "all_fields": protocol.eligibility.screening_fields,
+        # the fields holding a saved value: changing one needs a reason (the reason box is shown then)
+        "saved_fields": [
+            f.id for f in protocol.eligibility.screening_fields if not f.derived and s.values.get(f.id) is not None
+        ],
         "criteria": [*protocol.eligibility.inclusion, *protocol.eligibility.exclusion],
         "reasons": list(NonEnrolmentReason),
         "scopes": [w.value for w in WithdrawalScope if w.value not in left],

@@ -15,7 +15,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialwright.domain.roles import Role
 from trialwright.services import approvals, credentials
 from trialwright.services.users import UserError, disable_user, list_users, set_email
-from trialwright.web.deps import ApproverPage, CsrfChecked, EngineDep, PageDep, ProtocolDep, RowId, require_roles
+from trialwright.web.deps import (
+    ApproverPage,
+    CsrfChecked,
+    EngineDep,
+    PageDep,
+    ProtocolDep,
+    RowId,
+    SettingsDep,
+    require_roles,
+)
+from trialwright.web.flash import clear_flash, set_flash, take_flash
+from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -52,7 +63,12 @@ def _changed(
 
 @router.get("/admin/users", response_class=HTMLResponse)
 def users_page(request: Request, page: AdminPage, engine: EngineDep, protocol: ProtocolDep) -> HTMLResponse:
-    return _render(request, page, engine, protocol)
+    flash = take_flash(request, page) or {}
+    saved = flash.get("email_saved")
+    shown = next((u for u in list_users(engine) if u.username == saved), None) if isinstance(saved, str) else None
+    response = _render(request, page, engine, protocol, email_saved=shown)
+    clear_flash(request, response)
+    return response
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
@@ -103,16 +119,20 @@ def email(
     page: AdminPage,
     engine: EngineDep,
     protocol: ProtocolDep,
+    settings: SettingsDep,
     _csrf: CsrfChecked,
     username: str,
     email: Annotated[str, Form()] = "",
-) -> HTMLResponse:
+) -> Response:
     assert page.user is not None
     try:
-        set_email(engine, page.user, username, email)
+        saved = set_email(engine, page.user, username, email)
     except UserError as exc:
         return _render(request, page, engine, protocol, 400, error=str(exc))
-    return _render(request, page, engine, protocol)
+    response = RedirectResponse("/admin/users", status_code=303)
+    set_flash(response, request, page, "/admin/users", {"email_saved": saved.username},
+              forced_secure=settings.secure_cookies)  # fmt: skip
+    return response
 
 
 @router.post("/admin/users/{username}/enable", response_class=HTMLResponse)
@@ -147,10 +167,18 @@ def _account_change(
 
 
 def _requests(
-    request: Request, page: Page, engine: EngineDep, protocol: ProtocolDep, status: int = 200, **extra: object
+    request: Request,
+    page: Page,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    status: int = 200,
+    cursor: str | None = None,
+    **extra: object,
 ) -> HTMLResponse:
+    found = first_page_if_bad(lambda c: approvals.page_requests(engine, cursor=c), cursor)
     context = {
-        "pending": approvals.pending_requests(engine),
+        "pending": found.items,
+        "pager": pager(request, found, "/admin/users/requests"),
         "approvers": protocol.masking.account_approvers,
         "error": None,
         "change": None,
@@ -161,8 +189,10 @@ def _requests(
 
 
 @router.get("/admin/users/requests", response_class=HTMLResponse)
-def requests_page(request: Request, page: ApproverPage, engine: EngineDep, protocol: ProtocolDep) -> HTMLResponse:
-    return _requests(request, page, engine, protocol)
+def requests_page(
+    request: Request, page: ApproverPage, engine: EngineDep, protocol: ProtocolDep, cursor: str | None = None
+) -> HTMLResponse:
+    return _requests(request, page, engine, protocol, cursor=cursor)
 
 
 @router.post("/admin/users/requests/{request_id}/approve", response_class=HTMLResponse)

@@ -17,7 +17,7 @@ from trialwright.services.errors import FormError
 from trialwright.services.screening import NotFound
 from trialwright.services.worklist.lists import site_codes
 from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, require_roles
-from trialwright.web.localized import names
+from trialwright.web.localized import names, said
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
@@ -98,6 +98,7 @@ def matrix(
         "visit": visit,
         "status": status,
         "sites": sites,
+        "site_names": {c: said(protocol.site(c), page.lang) for c in sites},  # the filter says names, sends codes
         "visits": protocol.visits,
         "statuses": svc.CELL_STATES,
         "errors": errors,

@@ -35,3 +35,23 @@
   form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(refresh, 150); });
   refresh();
 })();
+
+// The screening page's "Enter or correct values": the reason box is asked for only once an input of a field that
+// holds a saved value is given one (changing a saved value needs a reason; the server refuses it without one).
+(function () {
+  const box = document.querySelector("[data-reason-box][data-until-changed]");
+  if (!box) return;
+  const form = box.closest("form");
+  const saved = new Set((box.dataset.savedFields || "").split(" ").filter(Boolean));
+  box.hidden = true;
+  const show = function (event) {
+    const target = event.target;
+    if (!target) return;
+    if (saved.has(target.name) && target.value !== "") box.hidden = false;
+    // "None of these apply" answers no to the empty questions it names: a saved one among them is a change
+    if (target.dataset.noneApply && target.checked &&
+        target.dataset.noneApply.split(" ").some(function (name) { return saved.has(name); })) box.hidden = false;
+  };
+  form.addEventListener("input", show);
+  form.addEventListener("change", show);
+})();

@@ -1,0 +1,108 @@
+"""``trialwright coding``: loading a MedDRA release, searching it, and coding adverse events (the coder).
+
+MedDRA is licensed: load the release the sponsor holds a licence for (the ``MedAscii`` folder of its
+distribution); trialwright ships none of it. See docs/coding.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.screening import AsOption, _context
+
+__all__ = ["coding_app"]
+
+coding_app = typer.Typer(help="Medical coding: load MedDRA, search it, code adverse events.", no_args_is_help=True)
+load_app = typer.Typer(help="Load a coding dictionary.", no_args_is_help=True)
+coding_app.add_typer(load_app, name="load")
+
+
+def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    from trialwright.services.coding import CodingError
+    from trialwright.services.screening import NotFound
+
+    try:
+        return function(*args, **kwargs)
+    except (CodingError, NotFound) as exc:
+        fail(str(exc))
+
+
+@load_app.command("meddra")
+def load_meddra(
+    folder: Annotated[Path, typer.Argument(help="The release's ASCII folder (llt.asc, pt.asc, ..., mdhier.asc).")],
+    version: Annotated[str, typer.Option("--version", help="The release's MedDRA version, e.g. 27.1.")],
+    user: AsOption,
+    encoding: Annotated[str, typer.Option("--encoding", help="The files' text encoding.")] = "utf-8",
+    database: DatabaseOption = None,
+) -> None:
+    """Load a MedDRA release (coder or data manager): every hierarchy link is checked first, and a broken one
+    refuses the whole release, naming the file, line and rule. Audited."""
+    from trialwright.services.coding import load_meddra as load
+
+    engine, actor = _context(user, database)
+    release = _run(load, engine, actor, folder, version, encoding=encoding)
+    counts = ", ".join(f"{n} {level.upper()}" for level, n in release.counts.items() if level != "paths")
+    console.print(f"Loaded MedDRA {release.version}: {counts}.", highlight=False)
+
+
+@coding_app.command("search")
+def search(
+    text: Annotated[str, typer.Argument(help="Part of a term, any case.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+) -> None:
+    """Current LLTs of the loaded release whose name contains TEXT, with their PT and primary SOC (coder)."""
+    from trialwright.services.coding import search_llts
+
+    engine, actor = _context(user, database)
+    for m in _run(search_llts, engine, actor, text):
+        console.print(f"{m.llt_code}  {m.llt_name}  (PT {m.pt_code} {m.pt_name}; SOC {m.soc_name})", highlight=False)
+
+
+@coding_app.command("list")
+def to_code(user: AsOption, database: DatabaseOption = None) -> None:
+    """The adverse events to code: not coded, or whose reported term changed since they were coded (coder)."""
+    from trialwright.services.coding import to_code as listed
+
+    engine, actor = _context(user, database)
+    for item in _run(listed, engine, actor):
+        state = f"stale (coded for {item.coding.verbatim!r})" if item.stale and item.coding else "not coded"
+        console.print(f"{item.ae_number}  {item.participant_id}  {item.term}  {state}", highlight=False)
+
+
+@coding_app.command("code")
+def code(
+    ae_number: Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")],
+    llt: Annotated[int, typer.Option("--llt", help="The LLT code to code it to.")],
+    user: AsOption,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, when recoding (audited).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Code an adverse event to an LLT and its primary path (coder); recoding needs --reason."""
+    from trialwright.services.coding import code_event
+
+    engine, actor = _context(user, database)
+    item = _run(code_event, engine, actor, ae_number, llt, reason=reason)
+    c = item.coding
+    console.print(
+        f"{item.ae_number}: {c.llt_name} -> PT {c.pt_name} -> SOC {c.soc_name} (MedDRA {c.version})", highlight=False
+    )
+
+
+@coding_app.command("query")
+def query(
+    ae_number: Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")],
+    text: Annotated[str, typer.Option("--text", help="The question to the site.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+) -> None:
+    """Ask the site to clarify an adverse event's reported term (a query they answer; coder)."""
+    from trialwright.services.coding import query_event
+
+    engine, actor = _context(user, database)
+    query_id = _run(query_event, engine, actor, ae_number, text)
+    console.print(f"Query {query_id} raised.", highlight=False)

@@ -1,0 +1,416 @@
+"""The REDCap-compatible API's use cases: the project's metadata, records exported and imported, the log, the users
+and randomization, each through the service the web pages and the REST API use, so the same roles, sites,
+validation, reasons for change, audit and masking hold.
+
+Records are read within the caller's sites (as the form pages read them) and written through the bulk form import
+(``services/forms``): every value is validated, coherence and data checks run, each change is audited with its
+reason. REDCap overwrites saved values without a reason; here a change of a saved value needs one (the ``reason``
+parameter, which REDCap does not have), refused otherwise naming the field. The log is the audit trail as the
+audit page shows it to the caller: a value that could tell an arm is ``masked`` for a blinded caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from trialwright.domain.audit import AuditEntry
+from trialwright.domain.forms import FormState, StoredValue
+from trialwright.domain.masking import MASKED
+from trialwright.domain.redcap import (
+    RECORD_ID,
+    Dictionary,
+    RedcapError,
+    checkbox_value,
+    dictionary,
+    event_name,
+    export_value,
+    import_value,
+)
+from trialwright.services import audit, audit_trail
+from trialwright.services import forms as form_service
+from trialwright.services import randomization as randomization_service
+from trialwright.services.screening import NotFound
+from trialwright.services.trial import current_protocol
+from trialwright.services.users import UserView, list_users
+from trialwright.store.data_tables import form_records, visit_records
+from trialwright.store.engine import read_scope, session_scope
+from trialwright.store.screening_tables import participants
+
+__all__ = [
+    "ExportQuery",
+    "RedcapError",
+    "export_log",
+    "export_records",
+    "export_users",
+    "import_records",
+    "project_dictionary",
+    "randomize_record",
+    "refused",
+]
+
+#: REDCap's form status: 0 incomplete, 1 unverified, 2 complete.
+_STATUS = {FormState.DRAFT: "0", FormState.COMPLETE: "1", FormState.VERIFIED: "2", FormState.SIGNED: "2",
+           FormState.LOCKED: "2"}  # fmt: skip
+
+
+def refused(engine: Engine, actor: UserView, path: str, content: str) -> None:
+    """A call the caller's role may not make, audited as the REST API's refusals are (``access.denied``)."""
+    with session_scope(engine) as session:
+        audit.record(session, actor=actor.username, role=actor.role.value, action="access.denied",
+                     detail={"path": path, "method": "POST", "what": f"content={content[:64]}"})  # fmt: skip
+
+
+def project_dictionary(engine: Engine) -> Dictionary:
+    """The current protocol's data dictionary."""
+    return dictionary(current_protocol(engine).protocol)
+
+
+def _reader(actor: UserView) -> None:
+    if actor.role not in form_service.READERS:
+        raise PermissionError("role: your role does not read the case report forms")
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    """What ``content=record`` asks for (empty: everything)."""
+
+    records: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    forms: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    eav: bool = False
+    labels: bool = False
+    groups: bool = False
+    begin: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def _chosen(book: Dictionary, query: ExportQuery) -> tuple[list[str], set[str] | None]:
+    """The forms to export and, when fields are named, the field names (the record id always comes)."""
+    unknown_forms = [f for f in query.forms if f not in book.by_form]
+    if unknown_forms:
+        raise RedcapError(f"forms: {', '.join(unknown_forms)} are not instruments of this project")
+    # A form's status column may be asked for by name (PyCap names it with the record id when forms are chosen).
+    statuses = {f[: -len("_complete")] for f in query.fields if f.endswith("_complete")} & set(book.by_form)
+    names = [f for f in query.fields if f != RECORD_ID and f.removesuffix("_complete") not in statuses]
+    unknown = [f for f in names if f not in book.fields]
+    if unknown:
+        raise RedcapError(f"fields: {', '.join(unknown)} are not fields of this project")
+    bad_events = [e for e in query.events if e not in book.events]
+    if bad_events:
+        raise RedcapError(f"events: {', '.join(bad_events)} are not events of this project")
+    every = list(book.by_form)
+    if not query.forms and not names:
+        return every, None
+    forms = set(query.forms) | {book.fields[n].form_id for n in names} | statuses
+    wanted = {f.name for form in query.forms for f in book.by_form[form]} | set(names)
+    return [f for f in every if f in forms], wanted
+
+
+def export_records(engine: Engine, actor: UserView, query: ExportQuery) -> list[dict[str, str]]:
+    """The records the caller may read, flat (one row per participant and event) or eav (one row per value)."""
+    _reader(actor)
+    protocol = current_protocol(engine).protocol
+    book = dictionary(protocol)
+    forms, wanted = _chosen(book, query)
+    statuses = {f.removesuffix("_complete") for f in query.fields if f.endswith("_complete")}
+    visits = {event: visit for event, visit in book.events.items() if not query.events or event in query.events}
+    order = {v.id: i for i, v in enumerate(protocol.visits)}
+    statement = (
+        select(visit_records.c.participant_id, visit_records.c.visit_id, participants.c.site, form_records.c.form_id,
+               form_records.c.form_values, form_records.c.state, form_records.c.updated_at)
+        .join(form_records, form_records.c.visit_record_id == visit_records.c.id)
+        .join(participants, participants.c.participant_id == visit_records.c.participant_id)
+        .where(visit_records.c.visit_id.in_(sorted(visits.values())), form_records.c.form_id.in_(forms))
+    )  # fmt: skip
+    if actor.role.site_scoped:
+        statement = statement.where(participants.c.site.in_(list(actor.sites)))
+    if query.records:
+        statement = statement.where(visit_records.c.participant_id.in_(list(query.records)))
+    with read_scope(engine) as session:
+        found = session.execute(statement).all()
+    changed: set[str] | None = None
+    if query.begin is not None or query.end is not None:
+        changed = {r.participant_id for r in found if _within(r.updated_at, query.begin, query.end)}
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in found:
+        if changed is not None and r.participant_id not in changed:
+            continue
+        cell = cells.setdefault((r.participant_id, r.visit_id), {"site": r.site, "forms": {}})
+        stored = {k: StoredValue.from_json(v) for k, v in json.loads(r.form_values).items()}
+        cell["forms"][r.form_id] = (FormState(r.state), stored)
+    rows: list[dict[str, str]] = []
+    for (pid, visit_id), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 0))):
+        visit_forms = set(protocol.visit(visit_id).forms)
+        row: dict[str, str] = {RECORD_ID: pid, "redcap_event_name": event_name(visit_id)}
+        if query.groups:
+            row["redcap_data_access_group"] = cell["site"].lower()
+        for form_id in forms:
+            held = cell["forms"].get(form_id)
+            for column, f, code in book.columns([form_id]):
+                if wanted is not None and f.name not in wanted:
+                    continue
+                if form_id not in visit_forms and held is None:
+                    row[column] = ""
+                    continue
+                value = export_value(f.field, held[1].get(f.field.id) if held else None, code, label=query.labels)
+                row[column] = value
+            if wanted is None or form_id in statuses or any(f.name in wanted for f in book.by_form[form_id]):
+                row[f"{form_id}_complete"] = "" if held is None else _STATUS[held[0]]
+        rows.append(row)
+    if not query.eav:
+        return rows
+    eav: list[dict[str, str]] = []
+    for row in rows:
+        for column, value in row.items():
+            if column not in {RECORD_ID, "redcap_event_name", "redcap_data_access_group"} and value != "":
+                eav.append({"record": row[RECORD_ID], "redcap_event_name": row["redcap_event_name"],
+                            "field_name": column, "value": value})  # fmt: skip
+    return eav
+
+
+def _within(at: dt.datetime, begin: dt.datetime | None, end: dt.datetime | None) -> bool:
+    at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    return (begin is None or at >= begin) and (end is None or at <= end)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import saved: the records (participants) touched, in order."""
+
+    ids: tuple[str, ...]
+
+
+def _form_rows(
+    engine: Engine, actor: UserView, book: Dictionary, rows: Sequence[Mapping[str, Any]], overwrite: bool,
+    reason: str | None,
+) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
+    """The bulk import's rows (one per participant, visit and form) and the records, from REDCap rows."""
+    known_columns: dict[str, tuple[str, str]] = {}  # column -> (field name, checkbox code)
+    for name, f in book.fields.items():
+        for column, code in book.export_names(f):
+            known_columns[column] = (name, code)
+    out: list[dict[str, Any]] = []
+    ids: list[str] = []
+    current: dict[tuple[str, str, str], Any] = {}
+    sites: dict[str, str] = {}
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, Mapping):
+            raise RedcapError(f"data: row {number} is not an object of field names and values")
+        pid = str(row.get(RECORD_ID, "")).strip()
+        event = str(row.get("redcap_event_name", "")).strip()
+        if not pid:
+            raise RedcapError(f"{RECORD_ID}: row {number} names no record")
+        if event not in book.events:
+            raise RedcapError(f"redcap_event_name: row {number}: {event!r} is not an event of this project")
+        visit_id = book.events[event]
+        values: dict[str, dict[str, Any]] = {}
+        boxes: dict[str, dict[str, str]] = {}
+        statuses: dict[str, str] = {}
+        for column, raw in row.items():
+            text = "" if raw is None else str(raw)
+            if column in {RECORD_ID, "redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance"}:
+                if column.startswith("redcap_repeat") and text.strip() not in {"", "1"}:
+                    raise RedcapError(f"{column}: row {number}: this project has no repeating instruments")
+                continue
+            if column == "redcap_data_access_group":
+                if text.strip() and text.strip() != _site(engine, actor, sites, pid).lower():
+                    raise RedcapError(f"{column}: row {number}: {pid} is not at site {text.strip()}; sites never move")
+                continue
+            if column.endswith("_complete") and column[: -len("_complete")] in book.by_form:
+                statuses[column[: -len("_complete")]] = text.strip()
+                continue
+            if column not in known_columns:
+                raise RedcapError(f"{column}: row {number}: not a field of this project")
+            name, code = known_columns[column]
+            f = book.fields[name]
+            if code:
+                boxes.setdefault(name, {})[code] = text
+                continue
+            if f.field.derived is not None:
+                if text.strip():
+                    current_value = _current(engine, actor, current, pid, visit_id, f.form_id, f.field.id)
+                    if text.strip() != current_value:
+                        raise RedcapError(f"{name}: row {number}: is computed by trialwright, never imported")
+                continue
+            if not text.strip() and not overwrite:
+                continue
+            values.setdefault(f.form_id, {})[f.field.id] = import_value(f, text) if text.strip() else None
+        for name, columns in boxes.items():
+            f = book.fields[name]
+            if not any(v.strip() for v in columns.values()) and not overwrite:
+                continue
+            values.setdefault(f.form_id, {})[f.field.id] = checkbox_value(f, columns) or None
+        for form_id, status in statuses.items():
+            if status:
+                state = _state(engine, actor, current, pid, visit_id, form_id)
+                if state != status:
+                    raise RedcapError(
+                        f"{form_id}_complete: row {number}: the form's status is {state or 'empty'}; it changes "
+                        "through its lifecycle (complete, verify, sign) on the form page or the REST API, not by import"
+                    )
+        for form_id, entries in values.items():
+            never_saved = _state(engine, actor, current, pid, visit_id, form_id) == ""
+            if all(v is None for v in entries.values()) and never_saved:
+                continue  # blanks for a form never saved: nothing to clear
+            if form_id not in book.by_form or form_id not in _visit_forms(engine, visit_id):
+                raise RedcapError(f"{form_id}: row {number}: the instrument is not in event {event}")
+            out.append({"participant": pid, "visit": visit_id, "form": form_id, "values": entries,
+                        **({"reason": reason} if reason else {})})  # fmt: skip
+        if pid not in ids:
+            ids.append(pid)
+    return out, ids
+
+
+def _site(engine: Engine, actor: UserView, memo: dict[str, str], pid: str) -> str:
+    if pid not in memo:
+        try:
+            memo[pid] = form_service.participant_schedule(engine, actor, pid).site
+        except NotFound:
+            raise RedcapError(f"{RECORD_ID}: {pid} is not a record you may read") from None
+    return memo[pid]
+
+
+def _visit_forms(engine: Engine, visit_id: str) -> list[str]:
+    return list(current_protocol(engine).protocol.visit(visit_id).forms)
+
+
+def _view(engine: Engine, actor: UserView, memo: dict[tuple[str, str, str], Any], pid: str, visit: str,
+          form: str) -> Any:  # fmt: skip
+    key = (pid, visit, form)
+    if key not in memo:
+        try:
+            memo[key] = form_service.get_form(engine, actor, pid, visit, form)
+        except NotFound:
+            raise RedcapError(f"{RECORD_ID}: {pid} is not a record you may read") from None
+    return memo[key]
+
+
+def _state(engine: Engine, actor: UserView, memo: dict[tuple[str, str, str], Any], pid: str, visit: str,
+           form: str) -> str:  # fmt: skip
+    view = _view(engine, actor, memo, pid, visit, form)
+    return "" if view is None else _STATUS[view.state]
+
+
+def _current(engine: Engine, actor: UserView, memo: dict[tuple[str, str, str], Any], pid: str, visit: str,
+             form: str, field_id: str) -> str:  # fmt: skip
+    view = _view(engine, actor, memo, pid, visit, form)
+    protocol = current_protocol(engine).protocol
+    return export_value(protocol.form(form).field(field_id), None if view is None else view.values.get(field_id))
+
+
+def import_records(
+    engine: Engine, actor: UserView, rows: Sequence[Mapping[str, Any]], *, overwrite: bool, reason: str | None
+) -> ImportResult:
+    """Save REDCap rows through the bulk form import, all or nothing; a refusal names the row, the field and the
+    rule. A change of a value already saved needs ``reason`` (even on a draft)."""
+    if actor.role not in form_service.DATA_ENTRY:
+        raise PermissionError("role: only investigators, study coordinators and outcome assessors enter form data")
+    book = project_dictionary(engine)
+    form_rows, ids = _form_rows(engine, actor, book, rows, overwrite, reason)
+    if not form_rows:
+        return ImportResult(())
+    try:
+        report = form_service.import_forms(engine, actor, form_rows, all_or_nothing=True, reason_for_saved=True)
+    except form_service.FormError as exc:
+        raise RedcapError(str(exc)) from None
+    if report.rejected:
+        said = []
+        for index, problems in report.rejected:
+            item = form_rows[index - 1]
+            where = f"record {item['participant']}, event {event_name(item['visit'])}"
+            said += [f"{where}: {_redcap_named(book, item['form'], p)}" for p in problems]
+        raise RedcapError("; ".join(said))
+    return ImportResult(tuple(ids))
+
+
+def _redcap_named(book: Dictionary, form_id: str, problem: str) -> str:
+    """A form service problem ("pulse: ...") with the field said by its REDCap name ("vitals_pulse: ...")."""
+    head, sep, rest = problem.partition(": ")
+    ids = {f.field.id for f in book.by_form.get(form_id, ())}
+    return f"{form_id}_{head}{sep}{rest}" if sep and head in ids else problem
+
+
+def export_log(
+    engine: Engine, actor: UserView, *, user: str | None = None, record: str | None = None,
+    begin: dt.datetime | None = None, end: dt.datetime | None = None,
+) -> list[dict[str, str]]:  # fmt: skip
+    """The audit trail as REDCap's log, oldest first, read exactly as the audit page shows it to the caller."""
+    try:
+        entries: list[AuditEntry] = []
+        before: int | None = None
+        while True:
+            page = audit_trail.read_trail(engine, actor, participant=record or None, by=user or None, limit=1000,
+                                          before_seq=before)  # fmt: skip
+            entries += page
+            if len(page) < 1000:
+                break
+            before = page[-1].seq
+    except audit_trail.AuditReadError as exc:
+        raise PermissionError(str(exc)) from None
+    out = []
+    for e in reversed(entries):
+        at = e.at if e.at.tzinfo is not None else e.at.replace(tzinfo=dt.UTC)
+        if not _within(at, begin, end):
+            continue
+        said = (("form", e.form), ("field", e.field), ("old", e.old_value), ("new", e.new_value),
+                ("reason", e.reason), ("detail", e.detail))  # fmt: skip
+        parts = [f"{k} = {v}" for k, v in said if v]
+        out.append(
+            {
+                "timestamp": at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+                "username": e.actor,
+                "action": e.action,
+                "details": ", ".join(parts),
+                "record": e.participant or "",
+            }
+        )
+    return out
+
+
+def export_users(engine: Engine, actor: UserView) -> list[dict[str, Any]]:
+    """Every account for an administrator; anyone else reads only their own."""
+    from trialwright.domain.roles import Role
+
+    people = list_users(engine) if actor.role is Role.ADMINISTRATOR else [actor]
+    return [
+        {
+            "username": u.username,
+            "email": "",
+            "firstname": "",
+            "lastname": "",
+            "full_name": u.full_name,
+            "role": u.role.value,
+            "data_access_group": u.sites[0].lower() if len(u.sites) == 1 else "",
+            "sites": ",".join(u.sites),
+            "expiration": "",
+            "api_export": 1,
+            "api_import": 1 if u.role in form_service.DATA_ENTRY else 0,
+        }
+        for u in people
+    ]
+
+
+def randomize_record(engine: Engine, actor: UserView, record: str, *, alt: bool) -> dict[str, str]:
+    """Randomize a record through the randomization service (every check of the page); the answer carries the arm
+    only when the caller may see it, and the preparation code (REDCap's alternate target) when asked."""
+    if actor.role not in randomization_service.RANDOMIZERS:
+        raise PermissionError("role: investigators and study coordinators randomize")
+    try:
+        done = randomization_service.randomize(engine, actor, record)
+    except NotFound:
+        raise RedcapError(f"record: {record} is not a record you may randomize") from None
+    except randomization_service.RandomizationError as exc:
+        raise RedcapError(str(exc)) from None
+    answer = {"record": done.participant_id, "randomization_number": str(done.number)}
+    if done.arm != MASKED:
+        answer |= {"target_field": "randomization_arm", "target_value": done.arm}
+    if alt:
+        answer["target_alt_value"] = done.preparation_code
+    return answer

@@ -1,0 +1,398 @@
+"""CDISC Dataset-JSON v1.1: every raw table and every SDTM-style domain, one dataset per file, valid against CDISC's
+schema (``tests/data/dataset-json-1.1``), holding exactly what the CSV and XPT exports hold.
+
+The trial: 12 patients simulated (seed 7), then a laboratory form given a TNF-alpha below the LLOQ, an IL-6
+above the ULOQ and a CRP not done, and a temperature typed in °F. Every spec runs on SQLite and PostgreSQL.
+
+| dataType (columns[]) | JSON value in rows          | targetDataType | read back against                             |
+|----------------------|-----------------------------|----------------|-----------------------------------------------|
+| string               | string                      |                | CSV text (a formula-like cell without its ')  |
+| integer              | integer                     |                | CSV text; XPT number                          |
+| decimal              | string, plain decimal "."   | decimal        | float(text) == the CSV / XPT number, exactly  |
+| boolean              | true / false                |                | CSV 1 / 0                                     |
+| date, datetime, time | ISO 8601 string             |                | CSV text (UTC date-times with +00:00)         |
+| (missing)            | null                        |                | empty CSV cell, empty XPT text, XPT NaN       |
+
+Top level: datasetJSONVersion 1.1.0, studyOID and metaDataVersionOID those of the ODM export's Study and
+MetaDataVersion, itemGroupOID IG.<DOMAIN> / IG.<form> with items IT.<DOMAIN>.<VAR> / IT.<form>.<field>;
+metaDataRef names define.xml only when a define.xml is written. A blinded export names no arm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+import tracemalloc
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyreadstat
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.spec.exports.test_tabular import CENSORED_LABS, FAHRENHEIT, arm_terms, arms_named_in
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
+from trialwright.domain.roles import Role
+from trialwright.exports.base import ExportSource
+from trialwright.exports.dataset_json import DatasetJsonExporter, DatasetJsonWriter, Variable, decimal_text
+from trialwright.exports.odm import ODM_NS, OdmExporter
+from trialwright.exports.sdtm import DOMAINS, SdtmExporter
+from trialwright.exports.tabular import CsvExporter, ParquetExporter
+from trialwright.protocol import load_protocol
+from trialwright.services.exports import export_source
+from trialwright.services.forms import save_form
+from trialwright.services.simulation import simulate
+
+PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
+#: CDISC's Dataset-JSON 1.1 schema and licence, copied byte for byte (see the README there).
+CDISC = Path(__file__).resolve().parents[2] / "data" / "dataset-json-1.1"
+CDISC_SHA256 = {
+    "dataset.schema.json": "dd7190ff3782edf31f7de42a3d68c2328e6194e62f9dfbdc2e776edfea2eb09c",
+    "LICENSE": "5098baf900774d3f6ec6e20f0916a8e2e72f7cf987fb7e72337b783c65f1d4f6",
+}
+#: The top-level attributes in the specification's order ("Top-level Metadata Attributes", 1-17).
+TOP_LEVEL = ["datasetJSONCreationDateTime", "datasetJSONVersion", "fileOID", "dbLastModifiedDateTime", "originator",
+             "sourceSystem", "studyOID", "metaDataVersionOID", "metaDataRef", "itemGroupOID", "records", "name",
+             "label", "columns", "rows"]  # fmt: skip
+COLUMN = ["itemOID", "name", "label", "dataType", "targetDataType", "length", "displayFormat", "keySequence"]
+ISO = {
+    "date": re.compile(r"\d{4}-\d{2}-\d{2}"),
+    "datetime": re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?"),
+    "time": re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?"),
+}
+PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+
+
+def cell_has_its_type(data_type: str, value: Any) -> bool:
+    """The specification's "Supported Column Data Type Combinations" table, for a value that is not null."""
+    if data_type == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if data_type == "decimal":
+        return isinstance(value, str) and PLAIN_DECIMAL.fullmatch(value) is not None
+    if data_type in {"float", "double"}:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if data_type == "boolean":
+        return isinstance(value, bool)
+    if data_type in ISO:
+        return isinstance(value, str) and ISO[data_type].fullmatch(value) is not None
+    return data_type in {"string", "URI"} and isinstance(value, str)
+
+
+@pytest.fixture(scope="module")
+def trial(module_database_url: str) -> Trial:
+    t = make_trial(module_database_url)
+    simulate(t.engine, FIRST_PROTOCOL, 12, seed=7)
+    source = export_source(t.engine, who(t, Role.DATA_MANAGER))
+    coordinator = who(t, Role.STUDY_COORDINATOR)
+    labs = next(r for r in source.forms("labs") if r.site == "RAZ")
+    save_form(t.engine, coordinator, labs.participant_id, labs.visit_id, "labs", CENSORED_LABS,
+              reason="Assay report: censored results, CRP sample clotted")  # fmt: skip
+    vitals = next(r for r in source.forms("vitals") if r.site == "RAZ")
+    save_form(t.engine, coordinator, vitals.participant_id, vitals.visit_id, "vitals", FAHRENHEIT,
+              reason="Thermometer read in Fahrenheit")  # fmt: skip
+    return t
+
+
+def blinded(trial: Trial) -> ExportSource:
+    return export_source(trial.engine, who(trial, Role.DATA_MANAGER))
+
+
+@pytest.fixture(scope="module")
+def exports(trial: Trial, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Dataset-JSON blinded and with arms; CSV, Parquet, SDTM (XPT, CSV) and ODM of the same blinded source."""
+    source = blinded(trial)
+    unblinded = export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True)
+    out: dict[str, Path] = {}
+    for key, exporter, made in (("json", DatasetJsonExporter(), source), ("json+arms", DatasetJsonExporter(),
+                                unblinded), ("csv", CsvExporter(), source), ("parquet", ParquetExporter(), source),
+                                ("sdtm", SdtmExporter(), source), ("odm", OdmExporter(), source)):  # fmt: skip
+        out[key] = tmp_path_factory.mktemp(key.replace("+", "-"))
+        exporter.write(made, out[key])
+    return out
+
+
+def datasets(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every .json dataset of an export, by path relative to the folder (without .json)."""
+    return {str(p.relative_to(folder).with_suffix("")): json.loads(p.read_text("utf-8"))
+            for p in sorted(folder.rglob("*.json"))}  # fmt: skip
+
+
+def validator() -> Any:
+    return jsonschema_rs.validator_for(json.loads((CDISC / "dataset.schema.json").read_text("utf-8")))
+
+
+# --- the schema and the file's shape ------------------------------------------------------------------------
+
+
+def test_the_shipped_schema_is_cdiscs_byte_for_byte() -> None:
+    for name, digest in CDISC_SHA256.items():
+        assert hashlib.sha256((CDISC / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_every_dataset_is_valid_dataset_json_1_1_and_its_ndjson_holds_the_same(exports: dict[str, Path]) -> None:
+    """Each .json validates against CDISC's schema; each .ndjson is the same metadata on line 1 and the same rows,
+    one per line; attributes come in the specification's order. The schema does refuse what 1.1 forbids."""
+    schema = validator()
+    expected = {"participants", "consents", "randomization", "adverse_events", "deaths", "values_long",
+                *(f"forms/{f.id}" for f in PROTOCOL.forms),
+                *(f"sdtm/{c.lower()}" for c in DOMAINS)}  # fmt: skip
+    for key in ("json", "json+arms"):
+        found = datasets(exports[key])
+        assert set(found) == expected, key
+        for name, data in found.items():
+            errors = [e.message for e in schema.iter_errors(data)]
+            assert errors == [], (key, name, errors[:3])
+            assert [k for k in TOP_LEVEL if k in data] == list(data), name
+            for column in data["columns"]:
+                assert [k for k in COLUMN if k in column] == list(column), (name, column)
+            lines = (exports[key] / f"{name}.ndjson").read_text("utf-8").splitlines()
+            head, rows = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+            assert head == {k: v for k, v in data.items() if k != "rows"} and rows == data["rows"], name
+            assert schema.is_valid({**head, "rows": rows}), name
+    broken = datasets(exports["json"])["sdtm/dm"]
+    for change in ({"datasetJSONVersion": "1.0.0"}, {"records": -1},
+                   {"columns": [{**broken["columns"][0], "dataType": "number"}]},
+                   {"datasetJSONCreationDateTime": "2021-05-21 10:00"}):  # fmt: skip
+        assert not schema.is_valid({**broken, **change}), change
+
+
+def test_every_cell_has_the_json_type_of_its_columns_data_type(exports: dict[str, Path]) -> None:
+    """records = rows; every row has one value per column; null or the JSON type the data type requires;
+    targetDataType decimal exactly on the decimal columns; a decimal column's length fits its values."""
+    for name, data in datasets(exports["json"]).items():
+        columns = data["columns"]
+        assert data["records"] == len(data["rows"]), name
+        for column in columns:
+            assert ("targetDataType" in column) == (column["dataType"] == "decimal"), (name, column)
+            assert column.get("targetDataType", "decimal") == "decimal"
+        for row in data["rows"]:
+            assert len(row) == len(columns), name
+            for column, value in zip(columns, row, strict=True):
+                assert value is None or cell_has_its_type(column["dataType"], value), (name, column["name"], value)
+                if isinstance(value, str) and "length" in column:
+                    assert len(value) <= column["length"], (name, column["name"])
+    sdtm = datasets(exports["json"])
+    types = {c["name"]: c["dataType"] for c in sdtm["sdtm/lb"]["columns"]}
+    assert (types["LBSEQ"], types["VISITNUM"], types["LBSTRESN"], types["LBDTC"]) == (
+        "integer", "integer", "decimal", "datetime")  # fmt: skip
+    assert {c["name"]: c["dataType"] for c in sdtm["sdtm/dm"]["columns"]}["AGE"] == "integer"
+
+
+def test_the_header_names_the_trial_as_the_odm_export_does(exports: dict[str, Path], trial: Trial) -> None:
+    """studyOID and metaDataVersionOID are the ODM export's Study/@OID and MetaDataVersion/@OID; a form's items
+    are the ODM export's ItemDefs; the database was last modified no later than the file was made."""
+    (odm_file,) = exports["odm"].glob("*.odm.xml")
+    root = ET.parse(odm_file).getroot()  # noqa: S314 - our own file
+    study = root.find(f"{{{ODM_NS}}}Study")
+    assert study is not None
+    mdv = study.find(f"{{{ODM_NS}}}MetaDataVersion")
+    assert mdv is not None
+    items = {e.get("OID") for e in mdv.iter(f"{{{ODM_NS}}}ItemDef")}
+    groups = {e.get("OID") for e in mdv.iter(f"{{{ODM_NS}}}ItemGroupDef")}
+    for name, data in datasets(exports["json"]).items():
+        assert (data["studyOID"], data["metaDataVersionOID"]) == (study.get("OID"), mdv.get("OID")), name
+        assert data["datasetJSONVersion"] == "1.1.0" and data["sourceSystem"]["name"] == "trialwright"
+        assert "metaDataRef" not in data, name
+        made = dt.datetime.fromisoformat(data["datasetJSONCreationDateTime"])
+        assert dt.datetime.fromisoformat(data["dbLastModifiedDateTime"]) <= made
+        if name.startswith("sdtm/"):
+            code = name.removeprefix("sdtm/").upper()
+            assert (data["itemGroupOID"], data["name"]) == (f"IG.{code}", code)
+            assert [c["itemOID"] for c in data["columns"]] == [f"IT.{code}.{v.name}" for v in DOMAINS[code].variables]
+        elif name.startswith("forms/"):
+            form = name.removeprefix("forms/")
+            assert data["itemGroupOID"] == f"IG.{form}" and data["itemGroupOID"] in groups
+            fields = {f"IT.{form}.{f.id}" for f in PROTOCOL.form(form).fields}
+            assert fields <= {c["itemOID"] for c in data["columns"]} and fields <= items, name
+    file_oids = [d["fileOID"] for d in datasets(exports["json"]).values()]
+    assert len(set(file_oids)) == len(file_oids)
+
+
+# --- read back against the other exports --------------------------------------------------------------------
+
+
+def test_sdtm_rows_equal_the_xpt_files_read_back_with_pyreadstat(exports: dict[str, Path]) -> None:
+    """Same variables in the same order, same records in the same order, same values: numbers exactly (a decimal's
+    text reads back as the XPT's binary64 number), missing as null (XPT: NaN, or empty text)."""
+    found = datasets(exports["json"])
+    for code in DOMAINS:
+        frame, meta = pyreadstat.read_xport(exports["sdtm"] / "sdtm" / f"{code.lower()}.xpt")
+        data = found[f"sdtm/{code.lower()}"]
+        assert [c["name"] for c in data["columns"]] == list(frame.columns), code
+        assert data["records"] == len(frame), code
+        for row, (_, xpt) in zip(data["rows"], frame.iterrows(), strict=True):
+            for column, value in zip(data["columns"], row, strict=True):
+                other = xpt[column["name"]]
+                if column["dataType"] in {"integer", "decimal"}:
+                    assert meta.readstat_variable_types[column["name"]] == "double"
+                    if value is None:
+                        assert math.isnan(other), (code, column["name"])
+                    else:
+                        assert float(value) == other, (code, column["name"], value, other)
+                else:
+                    assert (value if value is not None else "") == other, (code, column["name"], value, other)
+
+
+def _csv_cell(data_type: str, value: Any) -> str:
+    """What the CSV export writes for a Dataset-JSON value (before formula neutralising)."""
+    if value is None:
+        return ""
+    if data_type == "boolean":
+        return "1" if value else "0"
+    return str(value)
+
+
+def test_raw_rows_equal_the_csv_export_and_have_the_parquet_types(exports: dict[str, Path]) -> None:
+    """Every raw table: the CSV's header and rows, cell for cell (decimals as numbers, exactly); each column's
+    dataType is the Parquet export's Arrow type (string, float64 for integer and decimal, bool, date32,
+    timestamp)."""
+    arrow = {"string": pa.types.is_string, "time": pa.types.is_string, "integer": pa.types.is_float64,
+             "decimal": pa.types.is_float64, "boolean": pa.types.is_boolean, "date": pa.types.is_date32,
+             "datetime": pa.types.is_timestamp}  # fmt: skip
+    raw = {k: v for k, v in datasets(exports["json"]).items() if not k.startswith("sdtm/")}
+    for name, data in raw.items():
+        text = pd.read_csv(exports["csv"] / f"{name}.csv", dtype=str, keep_default_na=False)
+        schema = pq.read_schema(exports["parquet"] / f"{name}.parquet")
+        assert [c["name"] for c in data["columns"]] == list(text.columns) == schema.names, name
+        assert data["records"] == len(text), name
+        for column in data["columns"]:
+            assert arrow[column["dataType"]](schema.field(column["name"]).type), (name, column)
+        for row, cells in zip(data["rows"], text.itertuples(index=False), strict=True):
+            for column, value, cell in zip(data["columns"], row, cells, strict=True):
+                where = (name, column["name"], value, cell)
+                if column["dataType"] == "decimal" and value is not None:
+                    assert float(value) == float(cell), where
+                elif cell.startswith("'") and not _csv_cell(column["dataType"], value).startswith("'"):
+                    assert cell[1:] == _csv_cell(column["dataType"], value), where  # a neutralised formula
+                else:
+                    assert cell == _csv_cell(column["dataType"], value), where
+    labs = raw["forms/labs"]
+    names = [c["name"] for c in labs["columns"]]
+    censored = [r for r in labs["rows"] if r[names.index("tnf_alpha_flag")] == "<LLOQ"]
+    assert [r[names.index("tnf_alpha")] for r in censored] == ["1.5"]
+
+
+# --- decimals and refusals ----------------------------------------------------------------------------------
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_decimal_is_plain_text_that_reads_back_as_exactly_the_stored_number(value: float) -> None:
+    text = decimal_text(value)
+    assert PLAIN_DECIMAL.fullmatch(text) and float(text) == value
+
+
+def test_decimals_are_written_as_typed_never_with_an_exponent() -> None:
+    assert [decimal_text(x) for x in (0.1, 12.5, 100.0, 1e-7, 1e22, -0.25, 5000)] == [
+        "0.1", "12.5", "100", "0.0000001", "10000000000000000000000", "-0.25", "5000"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data_type", "value", "message"),
+    [
+        ("integer", 2.5, "is not a whole number"),
+        ("integer", True, "is not a value of type integer"),
+        ("decimal", float("nan"), "is not a finite number"),
+        ("date", "21/05/2021", "is not an ISO 8601 date"),
+        ("datetime", "2021-05-21 10:00", "is not an ISO 8601 datetime"),
+        ("boolean", 1, "is not a value of type boolean"),
+        ("string", 7, "is not a value of type string"),
+    ],
+)
+def test_a_value_not_of_its_columns_type_is_refused_by_name(
+    tmp_path: Path, data_type: Any, value: Any, message: str
+) -> None:
+    header = {"itemGroupOID": "IG.X", "name": "X", "label": "X"}
+    writer = DatasetJsonWriter(tmp_path / "x", header, [Variable("IT.X.V", "V", "V", data_type)])
+    with pytest.raises(ValueError, match=message) as refused:
+        writer.add([value])
+    assert "X row 1 V" in str(refused.value)
+
+
+def _writer_peak(folder: Path, rows: int) -> int:
+    """The peak memory (tracemalloc) of writing ``rows`` rows of five typed columns through one writer."""
+    columns = [Variable(f"IT.X.{n}", n, n, t) for n, t in (("id", "string"), ("n", "integer"), ("x", "decimal"),
+                                                             ("on", "date"), ("ok", "boolean"))]  # fmt: skip
+    writer = DatasetJsonWriter(folder / "x", {"itemGroupOID": "IG.X", "name": "X", "label": "X"}, columns)
+    tracemalloc.start()
+    try:
+        for i in range(rows):
+            writer.add([f"P-{i:06d}", i, i / 7, dt.date(2021, 1, 1) + dt.timedelta(days=i % 900), i % 2 == 0])
+        writer.close()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_dataset_is_written_in_constant_memory_whatever_its_rows(tmp_path: Path) -> None:
+    """Rows go to a spool as they come: ten times the rows, not ten times the memory (a list of the rows would
+    be); the file holds every row."""
+    (tmp_path / "small").mkdir()
+    (tmp_path / "large").mkdir()
+    small, large = _writer_peak(tmp_path / "small", 3_000), _writer_peak(tmp_path / "large", 30_000)
+    assert large < 2 * small, (small, large)
+    data = json.loads((tmp_path / "large" / "x.json").read_text("utf-8"))
+    assert data["records"] == len(data["rows"]) == 30_000 and data["rows"][7] == [
+        "P-000007",
+        7,
+        "1",
+        "2021-01-08",
+        False,
+    ]
+
+
+# --- define.xml and masking ---------------------------------------------------------------------------------
+
+
+def test_metadataref_names_define_xml_only_when_one_is_written(trial: Trial, tmp_path: Path) -> None:
+    """With a Define-XML writer, every SDTM dataset references the define.xml written beside it (after
+    metaDataVersionOID, as the specification orders it); raw tables never do."""
+
+    given: list[Mapping[str, Mapping[str, int]]] = []
+
+    def define(source: ExportSource, lengths: Mapping[str, Mapping[str, int]], out: Path) -> list[Path]:
+        given.append(lengths)
+        path = out / "define.xml"
+        path.write_text(f'<ODM FileOID="{source.trial_id}"/>', "utf-8")
+        return [path]
+
+    written = DatasetJsonExporter(define_xml=define).write(blinded(trial), tmp_path)
+    assert tmp_path / "sdtm" / "define.xml" in written
+    (lengths,) = given
+    for code, domain in DOMAINS.items():  # every variable's length, as the datasets' columns state them
+        assert set(lengths[code]) == {v.name for v in domain.variables}, code
+        columns = datasets(tmp_path)[f"sdtm/{code.lower()}"]["columns"]
+        assert all(lengths[code][c["name"]] == c["length"] for c in columns if "length" in c), code
+    for name, data in datasets(tmp_path).items():
+        if name.startswith("sdtm/"):
+            keys = list(data)
+            assert data["metaDataRef"] == "define.xml", name
+            assert keys.index("metaDataRef") == keys.index("metaDataVersionOID") + 1, name
+            assert (tmp_path / "sdtm" / data["metaDataRef"]).is_file()
+        else:
+            assert "metaDataRef" not in data, name
+
+
+def test_a_define_writer_that_writes_no_define_xml_is_refused(trial: Trial, tmp_path: Path) -> None:
+    """The datasets would name a file that is not there: the export stops instead."""
+    with pytest.raises(ValueError, match=r"did not write define\.xml"):
+        DatasetJsonExporter(define_xml=lambda source, lengths, out: []).write(blinded(trial), tmp_path)
+
+
+def test_a_blinded_export_names_no_arm(exports: dict[str, Path]) -> None:
+    assert arms_named_in(exports["json"], arm_terms(with_interventions=True)) == {}
+
+
+def test_an_export_with_arms_names_them_in_the_participant_tables_and_dm_only(exports: dict[str, Path]) -> None:
+    named = arms_named_in(exports["json+arms"], arm_terms(with_interventions=False))
+    allowed = {f"{t}.{x}" for t in ("participants", "randomization", "sdtm/dm") for x in ("json", "ndjson")}
+    assert {"participants.json", "sdtm/dm.json"} <= set(named) <= allowed

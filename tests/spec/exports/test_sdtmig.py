@@ -1,0 +1,373 @@
+"""The SDTM export follows SDTMIG 3.4: each rule below is computed here, independently of the export code, from the
+XPT files read back with pyreadstat, the protocol file read as plain YAML and the trial's stored records.
+
+| rule (SDTMIG 3.4)                                   | checked                                                        |
+|-----------------------------------------------------|----------------------------------------------------------------|
+| DM: COUNTRY required, ISO 3166-1 alpha-3            | each subject's COUNTRY is the country its site declares        |
+| DM assumptions: ARMCD/ARM null only with ARMNRS     | ARMNRS iff an arm is null; blinded: BLINDED, never an arm      |
+| DM: DTHFL = Y with DTHDTC                           | a fatal adverse event gives DTHFL Y, DTHDTC and DS DEATH       |
+| 4.4 dates: ISO 8601, local time as collected        | every --DTC a date or a date-time with the site's UTC offset   |
+| 4.4.4 study day: --DY from RFSTDTC, no day 0        | every --DY recomputed from its --DTC and RFSTDTC's date        |
+| EPOCH                                               | a visit's records carry the epoch its protocol visit declares  |
+| --LOBXFL: last non-missing result before RFXSTDTC   | recomputed per subject and test; at most one Y                 |
+| AE: death is an outcome, not a term                 | no AETERM names death; AEOUT FATAL has AESDTH Y                |
+
+Run on SQLite and PostgreSQL. The CDISC CORE rule ids are not cited: no copy of the CORE rule set was at hand to
+check them against, so each check names the SDTMIG rule instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+from ruamel.yaml import YAML
+
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
+from trialwright.domain.roles import Role
+from trialwright.domain.safety import SafetyInputError
+from trialwright.exports.base import ExportSource
+from trialwright.exports.sdtm import SdtmExporter, SdtmExportError
+from trialwright.protocol import load_protocol
+from trialwright.protocol.base import Range
+from trialwright.protocol.checks import cross_check
+from trialwright.protocol.loader import ProtocolError, load_protocol_text
+from trialwright.services.exports import ExportError, export_source, run_export
+from trialwright.services.forms import save_form
+from trialwright.services.safety import report_event
+from trialwright.services.simulation import simulate
+
+RAW = YAML(typ="safe").load(Path(FIRST_PROTOCOL).read_text(encoding="utf-8"))
+COUNTRY = {s["code"]: s["country"] for s in RAW["sites"]}
+ZONE = {s["code"]: zoneinfo.ZoneInfo(s["timezone"]) for s in RAW["sites"]}
+EPOCH_OF_VISIT = {v["name"]: v["epoch"] for v in RAW["visits"]}
+ARM_TERMS = {t for a in RAW["arms"] for t in (a["code"], a["name"])}
+ARMNRS = {"NOT ASSIGNED", "ASSIGNED, NOT TREATED", "SCREEN FAILURE", "UNPLANNED TREATMENT", "NOT TREATED"}
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}[+-]\d{2}:\d{2}$")
+DEATH_WORDS = re.compile(r"^\W*(death|died|dead|fatal|deceased)\b", re.IGNORECASE)
+DTC_DY = {
+    "DS": {"DSSTDTC": "DSSTDY"},
+    "EX": {"EXSTDTC": "EXSTDY", "EXENDTC": "EXENDY"},
+    "AE": {"AESTDTC": "AESTDY", "AEENDTC": "AEENDY"},
+    "SV": {"SVSTDTC": "SVSTDY", "SVENDTC": "SVENDY"},
+    "LB": {"LBDTC": "LBDY"},
+    "VS": {"VSDTC": "VSDY"},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    trial: Trial
+    blinded: Path
+    with_arms: Path
+    fatal: str  # the USUBJID of the participant given a fatal adverse event
+    fatal_id: str  # their participant id
+    predose: str  # the USUBJID whose baseline labs were sampled before the infusion
+
+
+@pytest.fixture(scope="module")
+def exported(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
+    """A simulated trial of 10 screened; one RAZ participant's baseline labs sampled half an hour before the
+    infusion (so a baseline flag is due) and another RAZ participant dying of respiratory failure."""
+    trial = make_trial(module_database_url)
+    simulate(trial.engine, FIRST_PROTOCOL, 10, seed=3)
+    source = export_source(trial.engine, who(trial, Role.DATA_MANAGER))
+    given = {r.participant_id: r.values["started_at"]["value"] for r in source.forms("administration")
+             if r.site == "RAZ" and r.values.get("started_at")}  # fmt: skip
+    first, second = sorted(given)[:2]
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    sampled = (dt.datetime.fromisoformat(given[first]) - dt.timedelta(minutes=30)).isoformat()
+    save_form(trial.engine, coordinator, first, "baseline", "labs",
+              {"sampled_at": {"value": sampled}, "tnf_alpha": {"below_lloq": 1.5}, "il6": {"above_uloq": 5000}},
+              reason="Sampling time and censored results from the laboratory report")  # fmt: skip
+    day = dt.datetime.fromisoformat(given[second]).astimezone(ZONE["RAZ"]).date() + dt.timedelta(days=2)
+    unrelated = next(c["code"] for c in RAW["safety"]["causality"] if not c["related"])
+    report_event(trial.engine, who(trial, Role.INVESTIGATOR), second, {
+        "term": "Respiratory failure", "onset": day.isoformat(), "grade": 5, "serious": True,
+        "seriousness_criteria": ["death"], "causality": unrelated, "action_taken": "not_applicable",
+        "outcome": "fatal", "death_date": day.isoformat(), "death_cause": "Respiratory failure",
+        "aware_at": dt.datetime.combine(day, dt.time(12), ZONE["RAZ"]).isoformat()})  # fmt: skip
+    blinded, with_arms = tmp_path_factory.mktemp("sdtmig-blinded"), tmp_path_factory.mktemp("sdtmig-arms")
+    SdtmExporter().write(export_source(trial.engine, who(trial, Role.DATA_MANAGER)), blinded)
+    SdtmExporter().write(export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True),
+                         with_arms)  # fmt: skip
+    yield Exported(trial, blinded, with_arms, f"{source.trial_id}-{second}", second, f"{source.trial_id}-{first}")
+    trial.engine.dispose()
+
+
+def xpt(folder: Path, code: str) -> pd.DataFrame:
+    frame, meta = pyreadstat.read_xport(folder / "sdtm" / f"{code.lower()}.xpt")
+    assert meta.table_name == code
+    return frame
+
+
+def local(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def test_dm_country_is_the_site_s_declared_iso_3166_alpha_3_code(exported: Exported) -> None:
+    """SDTMIG 3.4 DM: COUNTRY is required, ISO 3166-1 alpha-3, here from the protocol's sites[].country."""
+    dm = xpt(exported.blinded, "DM")
+    assert len(dm) > 0 and dm.USUBJID.is_unique
+    assert all(re.fullmatch("[A-Z]{3}", c) for c in dm.COUNTRY)
+    assert dict(zip(dm.SITEID, dm.COUNTRY, strict=True)).items() <= COUNTRY.items()
+    assert set(dm.COUNTRY) == {"IRN"}
+
+
+def test_dm_arms_are_null_only_with_a_reason_and_a_blinded_extract_withholds_every_arm(exported: Exported) -> None:
+    """SDTMIG 3.4 DM assumptions: ARMCD/ARM (and ACTARMCD/ACTARM) are null only when ARMNRS gives why (not
+    assigned, assigned but not treated, ...). A blinded extract writes BLINDED where an arm is assigned: the
+    same reasons, the same nulls as the extract with arms, and no arm code or name."""
+    blinded, with_arms = xpt(exported.blinded, "DM"), xpt(exported.with_arms, "DM")
+    for dm in (blinded, with_arms):
+        null = (dm.ARMCD == "") | (dm.ACTARMCD == "")
+        assert ((dm.ARMNRS != "") == null).all()
+        assert set(dm.ARMNRS) - {""} <= ARMNRS
+        assert ((dm.ARMCD == "") == (dm.ARM == "")).all() and ((dm.ACTARMCD == "") == (dm.ACTARM == "")).all()
+        assert (dm.ACTARMUD == "").all()
+    assert set(with_arms.ARMCD) - {""} <= ARM_TERMS and set(with_arms.ARMCD) - {""}
+    merged = blinded.merge(with_arms, on="USUBJID", suffixes=("_b", "_u"))
+    assert len(merged) == len(blinded) == len(with_arms)
+    assert (merged.ARMNRS_b == merged.ARMNRS_u).all()
+    for name in ("ARMCD", "ARM", "ACTARMCD", "ACTARM"):
+        assert (merged[f"{name}_b"] == merged[f"{name}_u"].where(merged[f"{name}_u"] == "", "BLINDED")).all()
+        assert not set(blinded[name]) & ARM_TERMS
+
+
+def test_every_date_is_iso_8601_in_the_site_s_local_time_as_collected(exported: Exported) -> None:
+    """SDTMIG 3.4 4.4 (ISO 8601): a date stays a date; a date-time is the site's local clock time with its UTC
+    offset (the offset the site's time zone had at that instant), and is the moment stored."""
+    site = dict(zip(xpt(exported.blinded, "DM").USUBJID, xpt(exported.blinded, "DM").SITEID, strict=True))
+    timed = 0
+    for code in ("DM", "DS", "EX", "AE", "SV", "LB", "VS"):
+        frame = xpt(exported.blinded, code)
+        for name in (c for c in frame.columns if c.endswith("DTC")):
+            for usubjid, value in zip(frame.USUBJID, frame[name], strict=True):
+                assert value == "" or DATE.match(value) or DATETIME.match(value), (code, name, value)
+                if DATETIME.match(value):
+                    moment = local(value)
+                    assert moment.utcoffset() == moment.astimezone(ZONE[site[usubjid]]).utcoffset(), value
+                    timed += 1
+    assert timed > 0
+    source = export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER))
+    stored = {f"{source.trial_id}-{r.participant_id}": dt.datetime.fromisoformat(r.values["started_at"]["value"])
+              for r in source.forms("administration") if r.values.get("started_at")}  # fmt: skip
+    ex = xpt(exported.blinded, "EX")
+    assert len(ex) == len(stored)
+    for usubjid, value in zip(ex.USUBJID, ex.EXSTDTC, strict=True):
+        assert local(value) == stored[usubjid].replace(second=0, microsecond=0)
+        assert value[11:16] == stored[usubjid].astimezone(ZONE[site[usubjid]]).strftime("%H:%M")
+
+
+def test_study_days_count_from_rfstdtc_with_no_day_zero(exported: Exported) -> None:
+    """SDTMIG 3.4 4.4.4: --DY = date - RFSTDTC's date + 1 on or after it, date - RFSTDTC's date before it."""
+    dm = xpt(exported.blinded, "DM")
+    start = {u: dt.date.fromisoformat(s[:10]) for u, s in zip(dm.USUBJID, dm.RFSTDTC, strict=True) if s}
+    checked = 0
+    for code, pairs in DTC_DY.items():
+        frame = xpt(exported.blinded, code)
+        for dtc, dy in pairs.items():
+            for usubjid, value, day in zip(frame.USUBJID, frame[dtc], frame[dy], strict=True):
+                if len(value) < 10 or usubjid not in start:
+                    assert pd.isna(day), (code, dy, value)
+                    continue
+                diff = (dt.date.fromisoformat(value[:10]) - start[usubjid]).days
+                assert day == (diff + 1 if diff >= 0 else diff) and day != 0, (code, dy, value, day)
+                checked += 1
+    assert checked > 100
+
+
+def test_records_at_a_visit_carry_the_epoch_its_protocol_visit_declares(exported: Exported) -> None:
+    """EPOCH (SDTMIG 3.4, CDISC EPOCH C99079): the protocol's visits[].epoch; an event's epoch, where the dates
+    can tell it, is one the protocol declares."""
+    declared = set(EPOCH_OF_VISIT.values())
+    for code in ("EX", "SV", "LB", "VS"):
+        frame = xpt(exported.blinded, code)
+        assert len(frame) > 0 and (frame.VISIT.map(EPOCH_OF_VISIT) == frame.EPOCH).all(), code
+    for code in ("DS", "AE"):
+        assert set(xpt(exported.blinded, code).EPOCH) - {""} <= declared
+    assert set(xpt(exported.blinded, "EX").EPOCH) == {"TREATMENT"}
+
+
+def test_the_last_result_before_the_first_exposure_is_flagged(exported: Exported) -> None:
+    """--LOBXFL (SDTMIG 3.4): Y on each subject's last non-missing result of a test taken before RFXSTDTC;
+    a result known only by its date on the day of the first exposure cannot be ordered and flags nothing."""
+    dm = xpt(exported.blinded, "DM")
+    exposure = {u: local(x) for u, x in zip(dm.USUBJID, dm.RFXSTDTC, strict=True) if DATETIME.match(x)}
+    for code in ("LB", "VS"):
+        frame = xpt(exported.blinded, code)
+        expected: set[int] = set()
+        for (usubjid, _), group in frame.groupby(["USUBJID", f"{code}TESTCD"]):
+            if usubjid not in exposure:
+                continue
+            first = exposure[usubjid]
+            done = group[group[f"{code}ORRES"] != ""]
+            undated = done[done[f"{code}DTC"].str.len() == 10]
+            if (undated[f"{code}DTC"].map(dt.date.fromisoformat) >= first.date()).any():
+                continue
+            before = done[done[f"{code}DTC"].map(lambda v, t=first: DATETIME.match(v) is not None and local(v) < t)]
+            if len(before):
+                expected.add(before[f"{code}DTC"].map(local).idxmax())
+        flagged = set(frame.index[frame[f"{code}LOBXFL"] == "Y"])
+        assert flagged == expected, code
+        assert set(frame[f"{code}LOBXFL"]) <= {"Y", ""}
+        assert not frame[frame[f"{code}LOBXFL"] == "Y"].duplicated(["USUBJID", f"{code}TESTCD"]).any()
+    lb = xpt(exported.blinded, "LB")
+    mine = lb[(exported.predose == lb.USUBJID) & (lb.LBLOBXFL == "Y")]
+    assert len(mine) > 0 and set(mine.VISIT) == {"Baseline (before infusion)"}
+
+
+def test_sv_has_a_record_per_visit_the_subject_s_forms_date(exported: Exported) -> None:
+    """SDTMIG 3.4 SV: one record per subject and visit, VISITNUM in schedule order, SVSTDTC/SVENDTC the first
+    and last date the visit's forms record (from every form, read here from the stored records)."""
+    source = export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER))
+    dates: dict[tuple[str, str], list[dt.date]] = {}
+    for r in source.forms():
+        if r.visit_date is not None:
+            dates.setdefault((f"{source.trial_id}-{r.participant_id}", r.visit_id), []).append(r.visit_date)
+    number = {v["id"]: float(i + 1) for i, v in enumerate(RAW["visits"])}
+    sv = xpt(exported.blinded, "SV")
+    got = {(u, n): (s, e) for u, n, s, e in zip(sv.USUBJID, sv.VISITNUM, sv.SVSTDTC, sv.SVENDTC, strict=True)}
+    assert got == {(u, number[v]): (min(d).isoformat(), max(d).isoformat()) for (u, v), d in dates.items()}
+    assert not sv.duplicated(["USUBJID", "VISITNUM"]).any()
+
+
+#: Reference ranges for the normal-range spec (the first trial's protocol declares none: its registry record
+#: gives no laboratory reference ranges), in each field's canonical unit.
+RANGES = {"crp": (None, 5.0), "tnf_alpha": (2.0, 8.1), "il6": (None, 7.0), "lymphocytes": (1000.0, 4800.0)}
+
+
+def test_lb_reference_ranges_and_the_indicator_follow_the_protocol_s_normal_ranges(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """SDTMIG 3.4 LB: LBORNRLO/HI and LBSTNRLO/HI from the field's declared normal_range, LBNRIND LOW, NORMAL or
+    HIGH (CDISC NRIND) from the standard result; a censored result only where its limit tells (<1.5 under a lower
+    limit of 2 is LOW); nothing for a test without a declared range (never assumed)."""
+    source = export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER))
+    protocol = source.protocol
+    forms = []
+    for form in protocol.forms:
+        fields = [f.model_copy(update={"normal_range": Range(min=RANGES[f.id][0], max=RANGES[f.id][1])})
+                  if form.id == "labs" and f.id in RANGES else f for f in form.fields]  # fmt: skip
+        forms.append(form.model_copy(update={"fields": fields}))
+    SdtmExporter().write(dataclasses.replace(source, protocol=protocol.model_copy(update={"forms": forms})), tmp_path)
+    lb = xpt(tmp_path, "LB")
+    code_of = {f["id"]: f["codes"]["sdtm"]["testcd"] for form in RAW["forms"] if form["id"] == "labs"
+               for f in form["fields"] if (f.get("codes") or {}).get("sdtm")}  # fmt: skip
+    ranged = {code_of[field]: bounds for field, bounds in RANGES.items()}
+    seen = set()
+    for row in lb.itertuples():
+        if row.LBTESTCD not in ranged:
+            assert (row.LBORNRLO, row.LBORNRHI, row.LBNRIND) == ("", "", "") and pd.isna(row.LBSTNRLO)
+            continue
+        low, high = ranged[row.LBTESTCD]
+        assert (pd.isna(row.LBSTNRLO) if low is None else low == row.LBSTNRLO)
+        assert (pd.isna(row.LBSTNRHI) if high is None else high == row.LBSTNRHI)
+        if row.LBORRESU == row.LBSTRESU:  # entered in the standard unit: the same limits
+            assert tuple("" if x is None else f"{x:g}" for x in (low, high)) == (row.LBORNRLO, row.LBORNRHI)
+        if row.LBORRES.startswith("<"):
+            expected = "LOW" if low is not None and low >= row.LBLLOQ else ""
+        elif row.LBORRES.startswith(">"):
+            expected = "HIGH" if high is not None and high <= row.LBULOQ else ""
+        elif pd.isna(row.LBSTRESN):
+            expected = ""
+        else:
+            expected = ("LOW" if low is not None and low > row.LBSTRESN
+                        else "HIGH" if high is not None and high < row.LBSTRESN else "NORMAL")
+        assert expected == row.LBNRIND, row
+        seen.add(expected)
+    assert {"LOW", "NORMAL", "HIGH"} <= seen
+    assert set(lb[lb.LBORRES.str.startswith("<")].LBNRIND) == {"LOW"}
+
+
+def test_death_is_an_outcome_never_an_adverse_event_term(exported: Exported) -> None:
+    """SDTMIG 3.4 AE: the term is what caused the death; AEOUT FATAL with AESDTH Y; DM DTHFL Y with DTHDTC
+    (SDTMIG 3.4 DM); DS DEATH."""
+    ae = xpt(exported.blinded, "AE")
+    assert not ae.AETERM.map(lambda t: bool(DEATH_WORDS.match(t))).any()
+    fatal = ae[ae.AEOUT == "FATAL"]
+    assert set(fatal.USUBJID) >= {exported.fatal} and (fatal.AESDTH == "Y").all()
+    assert "Respiratory failure" in set(fatal.AETERM)
+    dm = xpt(exported.blinded, "DM")
+    assert ((dm.DTHFL == "Y") == (dm.DTHDTC != "")).all()
+    assert dm.set_index("USUBJID").loc[exported.fatal, "DTHFL"] == "Y"
+    ds = xpt(exported.blinded, "DS")
+    assert "DEATH" in set(ds[exported.fatal == ds.USUBJID].DSDECOD)
+
+
+def test_an_adverse_event_named_death_is_refused(exported: Exported) -> None:
+    """The report names the cause; "Death" (or "Death (respiratory failure)") is refused, naming the field."""
+    unrelated = next(c["code"] for c in RAW["safety"]["causality"] if not c["related"])
+    for term in ("Death", "Death (respiratory failure)", "died"):
+        with pytest.raises(SafetyInputError, match="term"):
+            report_event(exported.trial.engine, who(exported.trial, Role.INVESTIGATOR), exported.fatal_id, {
+                "term": term, "onset": "2021-06-01", "grade": 5, "serious": True, "seriousness_criteria": ["death"],
+                "causality": unrelated, "action_taken": "not_applicable", "outcome": "fatal",
+                "death_date": "2021-06-01", "aware_at": "2021-06-01T12:00:00+04:30"})  # fmt: skip
+
+
+def test_an_export_without_a_site_s_country_is_refused_naming_the_site(exported: Exported, tmp_path: Path) -> None:
+    """COUNTRY is never guessed: a protocol whose site declares no country cannot be exported as SDTM."""
+    source = export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER))
+    protocol = source.protocol
+    sites = [s.model_copy(update={"country": None}) if s.code == "GOL" else s for s in protocol.sites]
+    changed: ExportSource = dataclasses.replace(source, protocol=protocol.model_copy(update={"sites": sites}))
+    with pytest.raises(SdtmExportError, match=r"sites GOL: no country"):
+        SdtmExporter().write(changed, tmp_path)
+    assert not (tmp_path / "sdtm").exists()
+
+
+def test_a_protocol_declares_every_visit_s_epoch_or_none() -> None:
+    """EPOCH is never guessed: a protocol naming some visits' epochs but not all is refused at the check."""
+    protocol = load_protocol(FIRST_PROTOCOL).protocol
+    visits = [v.model_copy(update={"epoch": None}) if v.id == "day3" else v for v in protocol.visits]
+    found = dict(cross_check(protocol.model_copy(update={"visits": visits})))
+    assert "day3" in found["visits[3].epoch"] and not any("epoch" in k for k in dict(cross_check(protocol)))
+
+
+def test_a_test_name_longer_than_40_characters_is_refused_at_load_naming_the_field() -> None:
+    """SDTMIG 3.4: --TEST holds at most 40 characters; a longer name is refused, never cut."""
+    text = Path(FIRST_PROTOCOL).read_text(encoding="utf-8")
+    assert "test: TLym Help/TLym Cytx\n" in text
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(text.replace("test: TLym Help/TLym Cytx\n",
+                                        "test: Helper T-Lymphocytes/Cytotoxic T-Lymphocytes\n"))  # fmt: skip
+    message = str(caught.value)
+    assert "codes.sdtm.test" in message and "44 characters; --TEST holds at most 40" in message
+
+
+def test_tv_and_ti_are_the_protocol_s_visits_and_criteria(exported: Exported) -> None:
+    """SDTMIG 3.4 trial design: TV one record per planned visit (VISITNUM in schedule order, ARMCD empty for a
+    visit every arm has); TI one record per criterion with IECAT INCLUSION or EXCLUSION, IETESTCD at most 8
+    characters, the protocol's wording."""
+    tv = xpt(exported.blinded, "TV")
+    assert list(tv.VISIT) == [v["name"] for v in RAW["visits"]] and list(tv.VISITNUM) == [
+        float(i + 1) for i in range(len(RAW["visits"]))]  # fmt: skip
+    assert set(tv.ARMCD) == {""} and (tv.TVSTRL != "").all() and not set(tv.TVSTRL) & ARM_TERMS
+    ti = xpt(exported.blinded, "TI")
+    criteria = [("INCLUSION", c) for c in RAW["eligibility"]["inclusion"]] + [
+        ("EXCLUSION", c) for c in RAW["eligibility"].get("exclusion", [])]  # fmt: skip
+    assert list(zip(ti.IECAT, ti.IETESTCD, strict=True)) == [(cat, c["id"]) for cat, c in criteria]
+    assert all(len(code) <= 8 for code in ti.IETESTCD) and set(ti.TIVERS) == {str(RAW["version"]["number"])}
+    assert all(t == c["text"][:200] for t, (_, c) in zip(ti.IETEST, criteria, strict=True) if c["text"].isascii())
+
+
+def test_the_export_service_refuses_sdtm_for_a_protocol_without_site_countries(tmp_path: Path) -> None:
+    """Through `trialwright export` and the exports page: refused as an export error naming the sites, with no
+    folder left behind."""
+    text = Path(FIRST_PROTOCOL).read_text(encoding="utf-8")
+    assert text.count("    country: IRN") == 2
+    loaded = load_protocol_text(re.sub(r"\n    country: IRN[^\n]*", "", text))
+    trial = make_trial(f"sqlite:///{tmp_path / 'trial.db'}", loaded)
+    with pytest.raises(ExportError, match=r"sites RAZ, GOL: no country \(sites\[\]\.country, ISO 3166-1 alpha-3"):
+        run_export(trial.engine, who(trial, Role.DATA_MANAGER), "sdtm", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    trial.engine.dispose()
