@@ -1,6 +1,7 @@
 """Protocol texts in Persian in a real browser: a Persian coordinator's screening page and a form say the
 protocol's fields and choices in Persian, right to left, with units isolated left to right; choosing a Persian
-choice selects its stored code."""
+choice selects its stored code; the soft-limit warning while typing and the unit choice keep their units isolated
+left to right."""
 
 from __future__ import annotations
 
@@ -34,4 +35,12 @@ def test_the_screening_page_and_a_form_in_persian(page, live_server: str, live_t
     page.locator("#v-oxygen_device").select_option(label="کانولای بینی")
     assert page.locator("#v-oxygen_device").input_value() == "nasal_cannula"
     expect(page.locator("main")).to_contain_text("پایه (پیش از انفوزیون)")
+    # The soft-limit warning while typing: its range in Persian digits, isolated left to right (LRI ... PDI), so
+    # "°C" never reads "C°"; the unit choice's options isolated the same way, their values the stored units.
+    page.locator("#v-temperature").fill("42")
+    warning = page.locator("#warn-temperature")
+    expect(warning).to_be_visible()
+    assert "\u2066۳۴-۴۱ °C\u2069" in warning.inner_text()
+    page.locator('select[name="u-temperature"]').select_option(label="\u2066°F\u2069")
+    assert page.locator('select[name="u-temperature"]').input_value() == "°F"
     page.shot("form-persian")

@@ -37,6 +37,7 @@ from trialwright.protocol.outcomes import SafetySettings
 __all__ = [
     "CTCAE_GRADES",
     "REPORT_FIELDS",
+    "RULES",
     "ActionTaken",
     "Assessment",
     "Classification",
@@ -433,6 +434,22 @@ class Deadline:
     clock_start: dt.datetime
     due_at: dt.datetime
     rule: str
+    #: The rule's words (a key of ``RULES``) and its number, so a page can say it in its own language.
+    rule_id: str = ""
+    rule_number: int = 0
+
+
+#: The reporting rules in words, ``{n}`` their hours or days (English; the web's catalog translates each).
+RULES = {
+    "sae_to_sponsor": "every SAE to the sponsor within {n} hours of awareness",
+    "susar_other": "a SUSAR within {n} calendar days (day 0 = awareness)",
+    "susar_fatal": "a fatal or life-threatening SUSAR within {n} calendar days",
+    "susar_complete": "then the complete report within {n} more calendar days",
+}
+
+
+def _deadline(kind: DeadlineKind, start: dt.datetime, due: dt.datetime, rule_id: str, n: int) -> Deadline:
+    return Deadline(kind, start, due, RULES[rule_id].format(n=n), rule_id, n)
 
 
 def end_of_local_day(start: dt.datetime, days: int, tz: ZoneInfo) -> dt.datetime:
@@ -472,11 +489,12 @@ def deadlines(
     if first_serious is not None:
         start = first_serious.aware_at
         out.append(
-            Deadline(
+            _deadline(
                 DeadlineKind.SAE_TO_SPONSOR,
                 start,
                 start + dt.timedelta(hours=rules.sae_to_sponsor_hours),
-                f"every SAE to the sponsor within {rules.sae_to_sponsor_hours} hours of awareness",
+                "sae_to_sponsor",
+                rules.sae_to_sponsor_hours,
             )
         )
     first_susar = next((a for a, c in history if c.susar), None)
@@ -484,22 +502,23 @@ def deadlines(
     if first_susar is not None:
         start = first_susar.aware_at
         due = end_of_local_day(start, rules.susar_other_days, tz)
-        rule = f"a SUSAR within {rules.susar_other_days} calendar days (day 0 = awareness)"
+        rule, n = "susar_other", rules.susar_other_days
         if first_fatal is not None:
             fatal_due = end_of_local_day(first_fatal.aware_at, rules.susar_fatal_days, tz)
             if fatal_due < due:
                 start, due = first_fatal.aware_at, fatal_due
-                rule = f"a fatal or life-threatening SUSAR within {rules.susar_fatal_days} calendar days"
-        out.append(Deadline(DeadlineKind.SUSAR_INITIAL, start, due, rule))
+                rule, n = "susar_fatal", rules.susar_fatal_days
+        out.append(_deadline(DeadlineKind.SUSAR_INITIAL, start, due, rule, n))
         if first_fatal is not None:
             initial = submitted.get(DeadlineKind.SUSAR_INITIAL)
             base = min(initial, due) if initial is not None else due
             out.append(
-                Deadline(
+                _deadline(
                     DeadlineKind.SUSAR_COMPLETE,
                     base,
                     end_of_local_day(base, rules.susar_fatal_complete_days, tz),
-                    f"then the complete report within {rules.susar_fatal_complete_days} more calendar days",
+                    "susar_complete",
+                    rules.susar_fatal_complete_days,
                 )
             )
     return out

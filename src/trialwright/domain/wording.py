@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from trialwright.protocol import Criterion, Protocol
 from trialwright.protocol.forms import DataCheck
 
-__all__ = ["Words", "check_words", "criterion_words", "field_words", "in_words", "words_for"]
+__all__ = ["OPERATORS", "Words", "check_words", "criterion_words", "field_words", "in_words", "words_for"]
 
 #: What says a reference in words, or None when it names nothing known.
 Words = Callable[[str], str | None]
@@ -63,24 +63,35 @@ def criterion_words(criterion: Criterion, lang: str = "en") -> str:
 
 
 _OPERATORS = {"lt": "is less than", "le": "is at most", "gt": "is more than", "ge": "is at least", "eq": "equals",
-              "ne": "differs from"}  # fmt: skip
+              "ne": "differs from", "in_window": "within the visit window"}  # fmt: skip
+
+#: The words of each comparison (and of a window check), in English; a page passes its own to ``check_words``.
+OPERATORS: Mapping[str, str] = _OPERATORS
 
 
-def check_words(protocol: Protocol, check: DataCheck) -> str:
-    """What a data check expects, in words (English: the text of the query it raises is stored once, for every
-    reader): ``CD4 (%) + CD8 (%) is at most CD3 (%) + 5``, ``Time of sampling within the visit window``. Fields of
-    the first field's form are said by their labels, others with their form's name."""
+def check_words(
+    protocol: Protocol,
+    check: DataCheck,
+    lang: str = "en",
+    operators: Mapping[str, str] = _OPERATORS,
+    number: Callable[[str], str] = str,
+) -> str:
+    """What a data check expects, in words (English by default: the text of the query it raises is stored once, for
+    every reader): ``CD4 (%) + CD8 (%) is at most CD3 (%) + 5``, ``Time of sampling within the visit window``.
+    Fields of the first field's form are said by their labels, others with their form's name. A page says it in
+    ``lang`` (the labels the protocol translates, the page's ``operators`` and ``number`` for its digits)."""
     refs = [*check.left, *check.right, *([check.field] if check.field else [])]
     home = refs[0].partition(".")[0]
 
     def said(ref: str) -> str:
-        return field_words(protocol, ref, form_id=home) or ref
+        return field_words(protocol, ref, lang, form_id=home) or ref
 
     if check.kind == "in_window":
-        return f"{said(refs[0])} within the visit window"
+        return f"{said(refs[0])} {operators['in_window']}"
     assert check.op is not None  # a compare check always has one (protocol model)
-    right = " + ".join(said(r) for r in check.right) + (f" + {check.tolerance:g}" if check.tolerance else "")
-    return f"{' + '.join(said(r) for r in check.left)} {_OPERATORS[check.op]} {right}"
+    plus = f" + {number(f'{check.tolerance:g}')}" if check.tolerance else ""
+    right = " + ".join(said(r) for r in check.right) + plus
+    return f"{' + '.join(said(r) for r in check.left)} {operators[check.op]} {right}"
 
 
 def words_for(

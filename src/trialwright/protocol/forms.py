@@ -219,6 +219,9 @@ class FormDef(ProtocolModel):
     id: Identifier = Field(description="Form id, e.g. labs.")
     name: str = Field(description="Name shown to people.")
     description: str | None = Field(default=None, description="What the form records.")
+    description_translations: dict[str, str] = Field(
+        default_factory=dict, description="The description in other languages."
+    )
     fields: list[FormField] = Field(min_length=1, description="The form's fields, in display order.")
     translations: dict[str, str] = Field(default_factory=dict, description="Name in other languages.")
 

@@ -54,6 +54,10 @@ class Protocol(ProtocolModel):
         default="I confirm that I have reviewed the data on this form and that they are complete and accurate.",
         description="The meaning of an investigator's electronic signature, shown and stored with it.",
     )
+    signature_meaning_translations: dict[str, str] = Field(
+        default_factory=dict,
+        description="The signature's meaning in other languages, shown to a signer reading that language.",
+    )
     lock_policy: LockPolicy = Field(
         default_factory=LockPolicy,
         description="What the data must be before the database lock (form state, final SAE follow-up).",

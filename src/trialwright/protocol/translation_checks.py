@@ -2,8 +2,9 @@
 
 A protocol declares its languages (``languages: [en, fa]``, English first: the texts themselves). For each
 other language, every model with ``translations`` (a label, choice, visit, form, criterion, check message,
-site, arm, causality category, analysis set, expected event) must carry a non-empty text in it, and so must a
-field's help (``help_translations``) and the public and short titles. A missing one is a problem of
+site, arm, causality category, analysis set, expected event) must carry a non-empty text in it, and so must
+every text given with its own ``<text>_translations`` beside it (a field's help, a form's description, the
+signature's meaning) and the public and short titles. A missing one is a problem of
 ``protocol check``: a page never falls back to English for a declared language.
 """
 
@@ -58,13 +59,18 @@ def _walk(node: object, path: str, others: list[str]) -> Iterator[Found]:
                 if not (isinstance(value, str) and value.strip()):
                     shown = _quoted(values[text]) if text else "its text"
                     yield f"{path}.translations", _missing(code, f"{text or 'text'} {shown}")
-        helps = values.get("help_translations")
-        if isinstance(helps, dict) and values.get("help"):
-            for code in others:
-                if not str(helps.get(code) or "").strip():
-                    yield f"{path}.help", _missing(code, "the help text")
+        # a text beside its own translations: ``help`` / ``help_translations``, ``description`` /
+        # ``description_translations``, ``signature_meaning`` / ``signature_meaning_translations``
         for name in fields:
-            if name in ("translations", "help_translations"):
+            base = name.removesuffix("_translations")
+            given_too = values.get(name)
+            if base == name or base == "" or not isinstance(given_too, dict) or not values.get(base):
+                continue
+            for code in others:
+                if not str(given_too.get(code) or "").strip():
+                    yield f"{path}.{base}" if path else base, _missing(code, f"the {base.replace('_', ' ')} text")
+        for name in fields:
+            if name == "translations" or name.endswith("_translations"):
                 continue
             yield from _walk(values[name], f"{path}.{name}" if path else name, others)
     elif isinstance(node, list | tuple):

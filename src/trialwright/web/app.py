@@ -31,6 +31,7 @@ from trialwright.settings import Settings
 from trialwright.store.engine import check_connection
 from trialwright.web.headers import apply_security_headers, security_headers
 from trialwright.web.i18n import DEFAULT_LANGUAGE, N_
+from trialwright.web.localized import trial_title
 from trialwright.web.security import (
     CSRF_COOKIE,
     LANG_COOKIE,
@@ -163,13 +164,14 @@ def environment_of(settings: Settings) -> dict[str, str]:
 
 def _bare_page(request: Request) -> Page:
     lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANGUAGE)
+    lang = lang if lang in {"en", "fa"} else DEFAULT_LANGUAGE
     csrf = getattr(request.state, "anonymous_csrf", "")
     return Page(
         user=None,
-        lang=lang if lang in {"en", "fa"} else DEFAULT_LANGUAGE,
+        lang=lang,
         calendar="both",
         csrf_token=csrf,
-        trial_name=request.app.state.protocol.short_name,
+        trial_name=trial_title(request.app.state.protocol, lang),
     )
 
 

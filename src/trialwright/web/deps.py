@@ -22,6 +22,7 @@ from trialwright.services.users import AccessPolicy, SessionView, UserView, reso
 from trialwright.settings import Settings
 from trialwright.store.engine import session_scope
 from trialwright.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_
+from trialwright.web.localized import trial_title
 from trialwright.web.security import (
     CALENDAR_COOKIE,
     CSRF_COOKIE,
@@ -181,8 +182,8 @@ def current_page(request: Request, session: SessionDep, protocol: ProtocolDep) -
     nav = nav_for(user)
     if user is not None and user.role.value in protocol.masking.account_approvers:
         nav = (*nav[:-1], NavItem("/admin/users/requests", N_("Account requests")), nav[-1])
-    return Page(user=user, lang=lang, calendar=calendar, csrf_token=csrf, nav=nav, trial_name=protocol.short_name,
-                zone=page_zone(protocol, user))  # fmt: skip
+    return Page(user=user, lang=lang, calendar=calendar, csrf_token=csrf, nav=nav,
+                trial_name=trial_title(protocol, lang), zone=page_zone(protocol, user))  # fmt: skip
 
 
 def page_zone(protocol: Protocol, user: UserView | None) -> str | None:

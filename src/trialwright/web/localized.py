@@ -6,7 +6,11 @@ language carries every one (``protocol check`` refuses it otherwise), so the Eng
 protocols that do not declare it. ``shown``: a stored value as a person reads it: yes/no in words (never
 ``True``/``False``), numbers in the language's digits (Persian digits on Persian pages). ``unit``: a unit
 isolated left to right (``<bdi dir="ltr">``) so ``10^9/L`` and ``mmHg`` read correctly inside right-to-left
-text. Input values the server reads are never passed through these: they stay as stored.
+text; ``isolated`` the same by Unicode marks (LRI ... PDI) where no element can hold it (an ``<option>``'s text,
+an attribute a script writes out). ``arm_said`` an arm a service returned (code or English name) by its name in the
+page's language; ``trial_title`` the header's trial name; ``names`` a visit's, form's and field's words. Input
+values the server reads are never passed through these: they stay as stored. An automatic query's stored text is
+said by ``trialwright.web.query_words``.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from collections.abc import Callable, Mapping
 
 from markupsafe import Markup, escape
 
+from trialwright.domain.numerals import in_digits
+from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
+from trialwright.web.i18n import text_direction
 
-__all__ = ["digits", "query_text", "said", "shown", "unit"]
+__all__ = ["arm_said", "digits", "isolated", "names", "said", "shown", "trial_title", "unit"]
 
-#: The languages whose pages show numbers in their own digits, and those digits.
-_DIGITS: Mapping[str, dict[int, int]] = {"fa": str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")}
 #: The field a protocol model's ``translations`` translate.
 _TEXTS = ("label", "text", "message", "name", "term")
 
@@ -34,8 +39,7 @@ def said(item: object, lang: str) -> str:
 
 def digits(text: object, lang: str) -> str:
     """``text`` with its Latin digits in the language's own digits (Persian: ۰-۹); other languages as written."""
-    table = _DIGITS.get(lang)
-    return str(text) if table is None else str(text).translate(table)
+    return in_digits(text, lang)
 
 
 def shown(value: object, lang: str, gettext: Callable[[str], str]) -> str:
@@ -56,15 +60,50 @@ def unit(text: str | None) -> Markup:
     return Markup("") if not text else Markup('<bdi dir="ltr">{}</bdi>').format(escape(text))
 
 
-def query_text(protocol: Protocol, lang: str) -> Callable[[str], str]:
-    """What says a query's stored text on a page: an automatic query's text begins with its data check's message
-    (stored in English, for every reader); the page says that message in ``lang``; the rest is shown as stored."""
-    messages = [(c.message, said(c, lang)) for c in protocol.data_checks if said(c, lang) != c.message]
+def isolated(text: str | None, lang: str) -> str:
+    """A unit (or a range with its unit) isolated left to right by Unicode marks (LRI U+2066 ... PDI U+2069)
+    on a right-to-left page, where no element can hold it: an ``<option>``'s text, an attribute a script
+    writes out. Left-to-right pages need none; empty when there is nothing."""
+    if not text:
+        return ""
+    return f"\u2066{text}\u2069" if text_direction(lang) == "rtl" else text
 
-    def words(text: str) -> str:
-        for own, translated in messages:
-            if text.startswith(own):
-                return translated + text[len(own) :]
-        return text
 
-    return words
+def arm_said(protocol: Protocol, arm: str, lang: str) -> str:
+    """An arm, given by its code or its (English) name as a service returned it, by its name in ``lang``.
+
+    Anything that is not one of the protocol's arms (``masked``, empty) is returned as given: this only ever
+    words an arm the service already showed, never finds one."""
+    for a in protocol.arms:
+        if arm in (a.code, a.name):
+            return said(a, lang)
+    return arm
+
+
+def trial_title(protocol: Protocol, lang: str) -> str:
+    """The trial's short name for page headers in ``lang`` (``trial.titles.translations``), else its own."""
+    return protocol.trial.titles.translations.get(lang, {}).get("short") or protocol.short_name
+
+
+def names(protocol: Protocol, lang: str) -> dict[str, Callable[..., str]]:
+    """A visit's and a form's name, and a form's field's label, in the viewer's language (the protocol's text;
+    the id if it names none): ``visit_name``, ``form_name``, ``field_name`` on every page."""
+
+    def visit(visit_id: str) -> str:
+        try:
+            v = protocol.visit(visit_id)
+        except KeyError:
+            return visit_id
+        return v.translations.get(lang) or v.name
+
+    def form(form_id: str) -> str:
+        try:
+            f = protocol.form(form_id)
+        except KeyError:
+            return form_id
+        return f.translations.get(lang) or f.name
+
+    def field(form_id: str | None, field_id: str) -> str:
+        return (field_words(protocol, f"{form_id}.{field_id}", lang, form_id=form_id) if form_id else None) or field_id
+
+    return {"visit_name": visit, "form_name": form, "field_name": field}

@@ -20,14 +20,16 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from trialwright import __version__
 from trialwright.domain.calendars import entry_examples, entry_text, format_date, format_datetime
 from trialwright.services.users import UserView
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
-from trialwright.web.localized import digits, said, shown, unit
+from trialwright.web.localized import arm_said, digits, isolated, names, said, shown, unit
 from trialwright.web.navigation import by_task
+from trialwright.web.query_words import query_words
 
 __all__ = ["NavItem", "Page", "environment", "render_page"]
 
@@ -40,6 +42,16 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+@pass_context
+def _digits_filter(context: Context, value: object) -> str:
+    """``{{ n|digits }}``: a number (a count, a version, a page range) in the page's digits (Persian on
+    Persian pages). The one way templates show a number a person reads; never used on an input's value."""
+    return digits(value, context.get("lang", "en"))
+
+
+environment.filters["digits"] = _digits_filter
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,7 @@ def render_page(
         return "" if text is None else _ISO_DATE.sub(lambda m: fdate(m.group(0)), str(text))
 
     zone = (context or {}).get("site_zone") or page.zone
+    protocol = getattr(request.app.state, "protocol", None)
 
     def fdatetime(value: dt.datetime | None) -> str:
         return "" if value is None else format_datetime(value, page.calendar, ZoneInfo(zone) if zone else None)
@@ -90,6 +103,17 @@ def render_page(
     def flocal(value: dt.datetime | None, zone: str) -> str:
         """A moment on a site's clock (e.g. a reporting deadline), in the preferred calendars."""
         return "" if value is None else format_datetime(value, page.calendar, ZoneInfo(zone))
+
+    readers: list[Any] = []  # what says a query's text, made on first use (it reads every field's label)
+
+    def query_said(text: str | None) -> str:
+        """A stored query's text in the page's language (``trialwright.web.query_words``)."""
+        if protocol is None:
+            return fdates_in(text)
+        if not readers:
+            readers.append(query_words(protocol, page.lang, t.gettext, fdate))
+        said_so: str = readers[0](text)
+        return said_so
 
     full = {
         "request": request,
@@ -116,6 +140,10 @@ def render_page(
         "shown": lambda value: shown(value, page.lang, t.gettext),
         "digits": lambda text: digits(text, page.lang),
         "unit": unit,
+        "isolated": lambda text: isolated(text, page.lang),
+        "query_said": query_said,
+        **(names(protocol, page.lang) if protocol is not None else {}),
+        "arm_name": lambda arm: arm if protocol is None else arm_said(protocol, arm, page.lang),
         "entry_text": lambda value, time=False: entry_text(value, page.calendar, time),
         "entry_examples": lambda time=False: entry_examples(page.calendar, time),
         **(context or {}),

@@ -84,14 +84,16 @@ def smtp(server: DebugSMTPServer | None, **changes: Any) -> Settings:
 
 
 def mime_texts(server: DebugSMTPServer, address: str) -> list[str]:
-    """Every message to ``address``: its raw MIME text and its decoded subject and body, together."""
+    """Every message to ``address``: its headers (decoded) and its decoded subject and body, together (not the raw
+    MIME payload, whose base64 letters would match a short word such as ``pbs`` by chance)."""
     out = []
     for r in server.received:
         if address in r.rcpt_to:
             parsed = email.message_from_bytes(r.data, policy=policy.default)
             body = parsed.get_body(preferencelist=("plain",))
             assert body is not None
-            out.append(f"{r.data.decode('utf-8', 'replace')}\n{parsed['Subject']}\n{body.get_content()}")
+            headers = "\n".join(f"{k}: {v}" for k, v in parsed.items())
+            out.append(f"{headers}\n{parsed['Subject']}\n{body.get_content()}")
     return out
 
 

@@ -58,15 +58,17 @@ def test_a_crf_refusal_and_its_query_name_the_field_by_its_label_in_each_languag
         saved = coord.post(url, data={"csrf_token": csrf_of(coord.get(url).text), "v-crp": "450"})
         assert saved.status_code == 303
         shown = coord.get(url).text
-        # The query beside its field (whose label is in Persian); its text (stored once, in English) names the label
-        # too, so the banner above does not repeat it: it leads to the field.
+        # The query beside its field (whose label is in Persian); its text (stored once, in English) is said in
+        # Persian, naming the label too (its value in Persian digits, isolated left to right), so the banner above
+        # does not repeat it: it leads to the field.
+        said = f"{CRP_FA} \u2066۴۵۰ mg/L\u2069 خارج از محدوده مورد انتظار"
         row = shown[shown.index('data-testid="row-crp"'):]
-        assert row.index(CRP_FA) < row.index("C-reactive protein 450 mg/L is outside the expected range")
-        assert shown.count("C-reactive protein 450 mg/L is outside the expected range") == 1
+        assert row.index('data-testid="field-query-crp"') < row.index(said)
+        assert shown.count(said) == 1 and "is outside the expected range" not in shown
         assert 'data-testid="query-link"' in shown
         assert "<strong>crp</strong>" not in shown
         inbox = coord.get("/queries").text
-        assert f"baseline / labs</a> · {CRP_FA}" in inbox
+        assert f"خط پایه (پیش از انفوزیون) / آزمایش‌ها</a> · {CRP_FA}" in inbox  # the visit and form by their names
         # "Still missing" lists the required fields by their labels
         missing = re.search(r'data-testid="missing">([^<]*)<', shown)
         assert missing is not None and "زمان نمونه‌گیری" in missing.group(1) and "sampled_at" not in missing.group(1)

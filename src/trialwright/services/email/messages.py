@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from trialwright.domain.numerals import in_digits
+
 __all__ = ["ARM_REVEALING", "KINDS", "LANGUAGES", "Rendered", "local_time", "render"]
 
 #: The languages a message is written in (the accounts' languages); any other gets English.
 LANGUAGES = ("en", "fa")
+#: The languages written right to left.
+_RTL = frozenset({"fa"})
 
 _DEADLINE_NAMES = {
     "en": {
@@ -184,9 +188,13 @@ def render(kind: str, params: dict[str, Any], language: str, timezone: str, *, m
     lang = language if language in LANGUAGES else "en"
     subject, body = _TEXTS[kind][lang]
     values = {k: v for k, v in params.items() if isinstance(v, str | int)}
+    # numbers (a count, a request's number) and times in the recipient's digits; names and ids as stored
+    values.update({k: in_digits(v, lang) for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)})
     if masked:
         values.update({k: _WITHHELD[lang] for k in ARM_REVEALING.get(kind, ()) if k in values})
-    values["when"] = local_time(dt.datetime.fromisoformat(params["at"]), timezone)
+    when = in_digits(local_time(dt.datetime.fromisoformat(params["at"]), timezone), lang)
+    # a time reads left to right inside right-to-left text (isolated: LRI ... PDI)
+    values["when"] = f"\u2066{when}\u2069" if lang in _RTL else when
     if "deadline" in params:
         what = _DEADLINE_NAMES[lang].get(params["deadline"], params["deadline"])
         values["what"], values["what_capital"] = what, what[:1].upper() + what[1:]

@@ -95,6 +95,9 @@ class DeadlineView:
     due_at: dt.datetime
     state: DeadlineState
     submitted_at: dt.datetime | None
+    #: The rule's words (a key of ``domain.safety.RULES``) and its hours or days, for a page's own language.
+    rule_id: str = ""
+    rule_number: int = 0
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,8 @@ def _views(
                         d.due_at,
                         deadline_state(d, submitted.get(d.kind), now),
                         submitted.get(d.kind),
+                        d.rule_id,
+                        d.rule_number,
                     )
                     for d in due
                 ),

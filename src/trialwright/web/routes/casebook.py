@@ -99,7 +99,7 @@ def _page(
         "protocol": protocol,
         "can_sign": role is Role.INVESTIGATOR,
         "can_verify": role is Role.MONITOR,
-        "meaning": protocol.signature_meaning,
+        "meaning": protocol.signature_meaning_translations.get(page.lang) or protocol.signature_meaning,
         "signer": book.name_of(page.user.username),
         "site_zone": protocol.site(book.site).timezone,
         "outcome": outcome,

@@ -21,7 +21,7 @@ from trialwright.services.screening import NotFound
 from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, RowId, require_roles
 from trialwright.web.i18n import N_
-from trialwright.web.localized import query_text, said
+from trialwright.web.localized import digits, isolated, said
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
@@ -100,15 +100,16 @@ def _form_page(
         "queries": form_queries,
         # open queries on a field, shown beside it (the field highlighted)
         "field_queries": _open_by_field(form_queries),
-        "soft_range": lambda f: range_text(f.soft_limits, f.unit),
-        "query_text": query_text(protocol, page.lang),
+        # the range the script warns with, isolated left to right (U+2066 ... U+2069: "36-38 °C" never reads
+        # "C° 36-38" in right-to-left text) and in the page's digits
+        "soft_range": lambda f: isolated(digits(range_text(f.soft_limits, f.unit), page.lang), page.lang),
         "can_edit": role in svc.DATA_ENTRY,
         "can_verify": role is Role.MONITOR,
         "can_sign": role is Role.INVESTIGATOR,
         "can_lock": role is Role.DATA_MANAGER,
         "can_raise": role in svc.QUERY_RAISERS,
         "can_answer": role in svc.QUERY_ANSWERERS,
-        "meaning": protocol.signature_meaning,
+        "meaning": protocol.signature_meaning_translations.get(page.lang) or protocol.signature_meaning,
         "statuses": STATUSES,
         "today": local_date(dt.datetime.now(dt.UTC), zone).isoformat(),  # the visit date's default: the site's today
         "site_zone": zone,  # signatures, verifications and queries on the site's clock
@@ -387,7 +388,6 @@ def query_inbox(
         "can_close_auto": page.user.role in svc.QUERY_RAISERS,
         "errors": [],
         "field_label": _field_label(protocol, page.lang),
-        "query_text": query_text(protocol, page.lang),
     }
     return render_page(request, page, "data/queries.html", context)
 
@@ -453,7 +453,6 @@ def _query_act(
             "can_close_auto": page.user.role in svc.QUERY_RAISERS,
             "errors": say([str(exc)], page_words(protocol, page.lang)),
             "field_label": _field_label(protocol, page.lang),
-        "query_text": query_text(protocol, page.lang),
         }
         return render_page(request, page, "data/queries.html", context, status_code=422)
     return RedirectResponse(back, status_code=303)

@@ -39,6 +39,14 @@ DsmbPage = Annotated[Page, Depends(require_roles(*svc.DECIDERS))]
 _TEXT_FIELDS = ("term", "expected_event", "onset", "end", "grade", "serious", "causality", "action_taken", "outcome",
                 "aware_at", "death_date", "death_cause", "narrative")  # fmt: skip
 
+#: The reporting rules of ``domain.safety.RULES`` for the catalog (``%(n)s``: their hours or days).
+RULE_WORDS = {
+    "sae_to_sponsor": N_("every SAE to the sponsor within %(n)s hours of awareness"),
+    "susar_other": N_("a SUSAR within %(n)s calendar days (day 0 = awareness)"),
+    "susar_fatal": N_("a fatal or life-threatening SUSAR within %(n)s calendar days"),
+    "susar_complete": N_("then the complete report within %(n)s more calendar days"),
+}
+
 
 def _not_found(request: Request, page: Page) -> Response:
     return render_page(
@@ -168,6 +176,7 @@ def _event_page(
         "action": f"/adverse-events/{ae_number}/follow-ups",
         "follow_up": ae_number,
         "kinds": [d.kind for d in event.deadlines if d.submitted_at is None],
+        "rule_words": RULE_WORDS,
         **_choices(protocol),
     }
     return render_page(request, page, "safety/event.html", context, status_code=status)

@@ -5,21 +5,19 @@ the first rows of each) and the participant x visit x form status matrix (``/dat
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from trialwright.domain.paging import PageError
-from trialwright.protocol import Protocol
 from trialwright.services import forms as forms_svc
 from trialwright.services import worklist as svc
 from trialwright.services.errors import FormError
 from trialwright.services.screening import NotFound
 from trialwright.services.worklist.lists import site_codes
 from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, require_roles
-from trialwright.web.localized import said
+from trialwright.web.localized import names, said
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
@@ -29,26 +27,6 @@ router = APIRouter()
 ReaderPage = Annotated[Page, Depends(require_roles(*forms_svc.READERS))]
 #: Where the casebook of one participant is read and signed (``trialwright.web.routes.casebook``).
 CASEBOOK = "/data/casebook/{participant_id}"
-
-
-def names(protocol: Protocol, lang: str) -> dict[str, Callable[[str], str]]:
-    """A visit's and a form's name in the viewer's language (the protocol's text; the id if it names none)."""
-
-    def visit(visit_id: str) -> str:
-        try:
-            v = protocol.visit(visit_id)
-        except KeyError:
-            return visit_id
-        return v.translations.get(lang) or v.name
-
-    def form(form_id: str) -> str:
-        try:
-            f = protocol.form(form_id)
-        except KeyError:
-            return form_id
-        return f.translations.get(lang) or f.name
-
-    return {"visit_name": visit, "form_name": form}
 
 
 def _not_found(request: Request, page: Page) -> Response:

@@ -1,7 +1,8 @@
 // The case report form, while typing (the server stays the judge of every value):
 // - a number outside its field's soft limits (data-soft-min/max, in the field's unit; a value typed in another
 //   unit is converted with the option's data-factor and data-offset) is warned about beside the field, with the
-//   expected range, before saving;
+//   expected range, before saving (data-soft-range comes from the server in the page's digits and, on a
+//   right-to-left page, isolated by LRI ... PDI, so its unit reads "°C", never "C°"; it is written as text);
 // - the reason for change (a form no longer a draft) is asked for once a value changes;
 // - the reason a value is not recorded is asked for once "not done" or "not applicable" is chosen.
 (function () {
