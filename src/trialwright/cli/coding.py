@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, console, fail
+from trialwright.cli.common import DatabaseOption, JsonOption, console, emit, fail_with
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["coding_app"]
@@ -28,7 +28,7 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except (CodingError, NotFound) as exc:
-        fail(str(exc))
+        fail_with(exc)  # the exit code table: 4 for a role that may not, 3 for what is not found, 1 refused
 
 
 @load_app.command("meddra")
@@ -38,6 +38,7 @@ def load_meddra(
     user: AsOption,
     encoding: Annotated[str, typer.Option("--encoding", help="The files' text encoding.")] = "utf-8",
     database: DatabaseOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Load a MedDRA release (coder or data manager): every hierarchy link is checked first, and a broken one
     refuses the whole release, naming the file, line and rule. Audited."""
@@ -45,6 +46,8 @@ def load_meddra(
 
     engine, actor = _context(user, database)
     release = _run(load, engine, actor, folder, version, encoding=encoding)
+    if emit(release, as_json):
+        return
     counts = ", ".join(f"{n} {level.upper()}" for level, n in release.counts.items() if level != "paths")
     console.print(f"Loaded MedDRA {release.version}: {counts}.", highlight=False)
 
@@ -54,22 +57,29 @@ def search(
     text: Annotated[str, typer.Argument(help="Part of a term, any case.")],
     user: AsOption,
     database: DatabaseOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Current LLTs of the loaded release whose name contains TEXT, with their PT and primary SOC (coder)."""
     from trialwright.services.coding import search_llts
 
     engine, actor = _context(user, database)
-    for m in _run(search_llts, engine, actor, text):
+    found = _run(search_llts, engine, actor, text)
+    if emit(found, as_json):
+        return
+    for m in found:
         console.print(f"{m.llt_code}  {m.llt_name}  (PT {m.pt_code} {m.pt_name}; SOC {m.soc_name})", highlight=False)
 
 
 @coding_app.command("list")
-def to_code(user: AsOption, database: DatabaseOption = None) -> None:
+def to_code(user: AsOption, database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """The adverse events to code: not coded, or whose reported term changed since they were coded (coder)."""
     from trialwright.services.coding import to_code as listed
 
     engine, actor = _context(user, database)
-    for item in _run(listed, engine, actor):
+    items = _run(listed, engine, actor)
+    if emit(items, as_json):
+        return
+    for item in items:
         state = f"stale (coded for {item.coding.verbatim!r})" if item.stale and item.coding else "not coded"
         console.print(f"{item.ae_number}  {item.participant_id}  {item.term}  {state}", highlight=False)
 
@@ -81,12 +91,15 @@ def code(
     user: AsOption,
     reason: Annotated[str | None, typer.Option("--reason", help="Why, when recoding (audited).")] = None,
     database: DatabaseOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Code an adverse event to an LLT and its primary path (coder); recoding needs --reason."""
     from trialwright.services.coding import code_event
 
     engine, actor = _context(user, database)
     item = _run(code_event, engine, actor, ae_number, llt, reason=reason)
+    if emit(item, as_json):
+        return
     c = item.coding
     console.print(
         f"{item.ae_number}: {c.llt_name} -> PT {c.pt_name} -> SOC {c.soc_name} (MedDRA {c.version})", highlight=False
@@ -99,10 +112,13 @@ def query(
     text: Annotated[str, typer.Option("--text", help="The question to the site.")],
     user: AsOption,
     database: DatabaseOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Ask the site to clarify an adverse event's reported term (a query they answer; coder)."""
     from trialwright.services.coding import query_event
 
     engine, actor = _context(user, database)
     query_id = _run(query_event, engine, actor, ae_number, text)
+    if emit({"query_id": query_id, "ae_number": ae_number}, as_json):
+        return
     console.print(f"Query {query_id} raised.", highlight=False)

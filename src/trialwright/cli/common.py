@@ -118,7 +118,8 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
         "services.exports.ExportError", "exports.ipd.IpdError", "exports.fhir.FhirExportError",
         "services.odm_import.OdmImportError", "services.sharing.SharingError", "services.analysis.AnalysisError",
         "services.simulation.SimulationError", "domain.recruitment.RecruitmentError", "domain.text.TextError",
-        "domain.calendars.NaiveTimeError", "protocol.formula.FormulaError",
+        "domain.calendars.NaiveTimeError", "protocol.formula.FormulaError", "services.coding.CodingError",
+        "domain.coding.DictionaryError", "domain.redcap.RedcapError", "exports.sdtm.SdtmExportError",
     )),
 )
 

@@ -228,7 +228,11 @@ def _flag(raw: Any) -> bool | None:
     return None
 
 
-_DEATH_TERM = re.compile(r"^\W*(death|died|dead|fatal|exitus|deceased)\b", re.IGNORECASE)
+#: A term that is death itself: "Death", "Died", "Exitus", optionally with a parenthesis ("Death (respiratory
+#: failure)") or "of unknown cause"; not a term that merely mentions it ("Sudden cardiac arrest", "Dead space").
+_DEATH_TERM = re.compile(
+    r"^\W*(death|died|dead|exitus|deceased)(\s*\(.*\)|\s+(of\s+)?unknown(\s+cause)?)?\W*$", re.IGNORECASE
+)
 
 
 def names_death(term: str) -> bool:
@@ -260,9 +264,9 @@ def validate_report(
         problems.append(("term", "is required: the adverse event's name"))
     else:
         _within("term", term, problems, limit=SHORT_TEXT, multiline=False)
-        if names_death(term):
-            problems.append(("term", "names death, which is the event's outcome: report the event that caused it "
-                                     "(e.g. Respiratory failure) with outcome fatal and the death date"))
+        # A term naming death itself is accepted: a serious report is due within hours, often before the cause
+        # is known. Death is the outcome; the SDTM export lists such a term for the site to correct when the cause
+        # is known (a follow-up may change the term), and the coder may query it.
     onset = _date(raw.get("onset"), "onset", tz, problems)
     if onset is None and not any(p[0] == "onset" for p in problems):
         problems.append(("onset", "is required"))

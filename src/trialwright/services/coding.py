@@ -26,6 +26,7 @@ from trialwright.domain.coding import MEDDRA_FILES, DictionaryError, check_versi
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
+from trialwright.services.errors import denied
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
@@ -139,7 +140,7 @@ class CodingItem:
 
 def _role(actor: UserView, allowed: Sequence[Role], what: str) -> None:
     if actor.role not in allowed:
-        raise CodingError(f"role: a {actor.role.value} may not {what}")
+        raise denied(CodingError)(f"role: a {actor.role.value} may not {what}")
 
 
 # -- the dictionary ---------------------------------------------------------------------------------------

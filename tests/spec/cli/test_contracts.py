@@ -175,7 +175,8 @@ def test_import_trialwright_is_light_and_typed() -> None:
         [sys.executable, "-c", "import sys, trialwright; print(sorted(m for m in sys.modules if 'trialwright' in m))"],
         capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT / "src")},
     )  # fmt: skip
-    assert loaded.stdout.strip() == "['trialwright']"  # no service, no database driver, until open_trial is called
+    # the package and its version only: no service, no database driver, until open_trial is called
+    assert loaded.stdout.strip() == "['trialwright', 'trialwright.version']"
     assert set(trialwright.__all__) == {"__version__", "open_trial", "load_protocol"}
     assert (ROOT / "src" / "trialwright" / "py.typed").is_file()
     wheel = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["hatch"]["build"]["targets"]

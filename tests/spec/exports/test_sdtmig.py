@@ -32,7 +32,6 @@ from ruamel.yaml import YAML
 
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
-from trialwright.domain.safety import SafetyInputError
 from trialwright.exports.base import ExportSource
 from trialwright.exports.sdtm import SdtmExporter, SdtmExportError
 from trialwright.protocol import load_protocol
@@ -303,15 +302,22 @@ def test_death_is_an_outcome_never_an_adverse_event_term(exported: Exported) -> 
     assert "DEATH" in set(ds[exported.fatal == ds.USUBJID].DSDECOD)
 
 
-def test_an_adverse_event_named_death_is_refused(exported: Exported) -> None:
-    """The report names the cause; "Death" (or "Death (respiratory failure)") is refused, naming the field."""
+def test_a_report_naming_death_is_accepted_and_listed_for_correction(exported: Exported, tmp_path: Path) -> None:
+    """A serious report is due within hours, often before the cause of death is known: a term naming death itself
+    ("Death (unknown cause)") is accepted, never blocking the report, and the SDTM export lists it in README.txt as
+    a term to correct (death is the outcome, AEOUT FATAL); a term that only mentions death is not listed."""
     unrelated = next(c["code"] for c in RAW["safety"]["causality"] if not c["related"])
-    for term in ("Death", "Death (respiratory failure)", "died"):
-        with pytest.raises(SafetyInputError, match="term"):
-            report_event(exported.trial.engine, who(exported.trial, Role.INVESTIGATOR), exported.fatal_id, {
-                "term": term, "onset": "2021-06-01", "grade": 5, "serious": True, "seriousness_criteria": ["death"],
-                "causality": unrelated, "action_taken": "not_applicable", "outcome": "fatal",
-                "death_date": "2021-06-01", "aware_at": "2021-06-01T12:00:00+04:30"})  # fmt: skip
+    reported = []
+    for term in ("Death (unknown cause)", "Sudden cardiac arrest"):
+        event = report_event(exported.trial.engine, who(exported.trial, Role.INVESTIGATOR), exported.fatal_id, {
+            "term": term, "onset": "2021-06-01", "grade": 5, "serious": True, "seriousness_criteria": ["death"],
+            "causality": unrelated, "action_taken": "not_applicable", "outcome": "fatal",
+            "death_date": "2021-06-01", "aware_at": "2021-06-01T12:00:00+04:30"})  # fmt: skip
+        reported.append(event.ae_number)
+    SdtmExporter().write(export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER)), tmp_path)
+    readme = (tmp_path / "README.txt").read_text(encoding="utf-8")
+    assert f"AE {reported[0]}: the reported term 'Death (unknown cause)' names death" in readme
+    assert f"AE {reported[1]}:" not in readme
 
 
 def test_an_export_without_a_site_s_country_is_refused_naming_the_site(exported: Exported, tmp_path: Path) -> None:
