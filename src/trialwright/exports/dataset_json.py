@@ -32,8 +32,9 @@ table of any size is written in constant memory; an SDTM domain is held as Arrow
 as for XPT (``SdtmExporter.domain_tables``).
 
 Masking: the raw tables and the SDTM domains are those of the tabular and SDTM exports, so a blinded export holds
-no arm (the participants and randomization tables have no arm column; DM's arm variables are null; EX names the
-treatment ``BLINDED STUDY TREATMENT``); with arms (the unblinded statistician), as those exports say.
+no arm (the participants and randomization tables have no arm column; DM's arm variables say BLINDED for every
+randomized participant; EX names the treatment ``BLINDED STUDY TREATMENT``); with arms (the unblinded
+statistician), as those exports say.
 """
 
 from __future__ import annotations
@@ -198,9 +199,9 @@ class DatasetJsonWriter:
 
 # --- the SDTM domains ---------------------------------------------------------------------------------------
 
-#: --DTC variables that only ever hold a date (the others hold a UTC date-time to the minute, or a date where only
-#: the date is known, as SDTM writes reduced precision).
-_DATE_ONLY = frozenset({"RFENDTC", "DTHDTC", "AESTDTC", "AEENDTC"})
+#: --DTC variables that only ever hold a date (the others hold a local date-time to the minute with its UTC offset,
+#: or a date where only the date is known, as SDTM writes reduced precision).
+_DATE_ONLY = frozenset({"RFENDTC", "RFPENDTC", "DTHDTC", "AESTDTC", "AEENDTC"})
 #: The type of each numeric SDTM variable (by name, or by its suffix after the two-letter domain prefix).
 _SDTM_NUMBERS: dict[str, DataType] = {
     "SEQ": "integer",
@@ -328,7 +329,7 @@ class DatasetJsonExporter(TabularExporter):
 
     name: ClassVar[str] = "dataset-json"
     description: ClassVar[str] = (
-        "CDISC Dataset-JSON v1.1 (.json and .ndjson): every raw table and the SDTM-style DM, DS, EX, AE, LB and VS."
+        "CDISC Dataset-JSON v1.1 (.json and .ndjson): every raw table and the SDTM domains (SDTMIG 3.4)."
     )
     extension: ClassVar[str] = "json"
 
@@ -372,7 +373,7 @@ class DatasetJsonExporter(TabularExporter):
         reference = {"metaDataRef": DEFINE_XML} if self.define_xml is not None else {}
         lengths: dict[str, dict[str, int]] = {}
         sdtm = SdtmExporter(self.batch_rows)
-        for domain, data in sdtm.domain_tables(source, out):
+        for domain, data in sdtm.domain_tables(source, out, notes=run.notes):
             header = {**self._header, "fileOID": f"{self._header['fileOID']}.SDTM.{domain.code}", **reference,
                       "itemGroupOID": self._group(f"IG.{domain.code}"), "name": domain.code,
                       "label": domain.label}  # fmt: skip
@@ -441,8 +442,9 @@ _CONVENTIONS = (
     "OIDs: studyOID is the trial id and metaDataVersionOID MDV.<protocol version>, as in the ODM export; a form's "
     "table is itemGroupOID IG.<form> with items IT.<form>.<column> (a field's item is the ODM export's ItemDef); "
     "an SDTM domain IG.<DOMAIN> with items IT.<DOMAIN>.<VARIABLE>.",
-    "SDTM (sdtm/): SDTM-style, not a validated submission; --DTC variables are ISO 8601 in UTC without an offset "
-    "(date-time variables hold a date where only the date is known); keys STUDYID, USUBJID, --SEQ; text is never "
+    "SDTM (sdtm/): SDTMIG 3.4 as the sdtm export writes it, not a validated submission; --DTC variables are "
+    "ISO 8601, a date-time the site's local time with its UTC offset (a date where only the date is known);"
+    " keys STUDYID, USUBJID, --SEQ; text is never "
     "cut (the XPT files of the sdtm export cut it at 200 bytes). testcodes.csv lists the LB and VS test codes.",
     "length: the longest value written, in characters (strings and decimals).",
 )
@@ -454,7 +456,7 @@ def _readme(folder: Path, source: ExportSource, exporter: DatasetJsonExporter, r
         "yes: the participants and randomization tables have the allocated arm in column 'arm', DM its arm "
         "(ARMCD, ARM, ACTARMCD, ACTARM) and EX the arm's intervention; no other dataset names an arm"
         if source.with_arms
-        else "no: a blinded export; no dataset names an arm (DM's arm variables are null for randomized "
+        else "no: a blinded export; no dataset names an arm (DM's arm variables say BLINDED for randomized "
         "participants: masked, not missing; EX names the treatment 'BLINDED STUDY TREATMENT')"
     )
     define = (

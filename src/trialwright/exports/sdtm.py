@@ -450,15 +450,19 @@ class SdtmExporter(Exporter):
         return written
 
     def domain_tables(
-        self, source: ExportSource, out: Path, progress: Progress | None = None
+        self, source: ExportSource, out: Path, progress: Progress | None = None, notes: list[str] | None = None
     ) -> Iterator[tuple[Domain, pa.Table]]:
         """Each domain's rows as Arrow columns (``_DomainSink.table``: what the XPT and CSV files hold before text
         is cut to 200 bytes), one domain at a time, for another format of the same domains (Dataset-JSON). The rows
-        are spooled under ``out`` (an existing folder) and the spool removed when the last domain is read."""
+        are spooled under ``out`` (an existing folder) and the spool removed when the last domain is read. What
+        the SDTM README would note (uncoded AEs, EPOCH or baseline flags left empty, terms naming death) is added
+        to ``notes`` once every domain was read, so the other format says it too."""
         build = self._build(source, out, progress)
         try:
             for code, sink in build.sinks.items():
                 yield DOMAINS[code], sink.table(build.notes, build.reference)
+            if notes is not None:
+                notes += build.notes
         finally:
             shutil.rmtree(out / ".spool", ignore_errors=True)
 

@@ -396,3 +396,14 @@ def test_an_export_with_arms_names_them_in_the_participant_tables_and_dm_only(ex
     named = arms_named_in(exports["json+arms"], arm_terms(with_interventions=False))
     allowed = {f"{t}.{x}" for t in ("participants", "randomization", "sdtm/dm") for x in ("json", "ndjson")}
     assert {"participants.json", "sdtm/dm.json"} <= set(named) <= allowed
+
+
+def test_the_readme_says_what_the_sdtm_export_notes(exports: dict[str, Path]) -> None:
+    """What the SDTM export's README notes about its domains (events not coded to MedDRA, EPOCH or baseline flags
+    left empty, ...) is said in the Dataset-JSON export's README too: the same domains, the same caveats."""
+    sdtm_notes = (exports["sdtm"] / "README.txt").read_text("utf-8").split("\nNotes:\n", 1)[1].splitlines()
+    said = (exports["json"] / "README.txt").read_text("utf-8")
+    domain_notes = [n for n in sdtm_notes if n.strip() and "200 bytes" not in n]
+    assert domain_notes  # the simulated trial has AEs not coded to MedDRA, at least
+    for note in domain_notes:
+        assert note.strip() in said, note
