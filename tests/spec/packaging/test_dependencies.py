@@ -19,7 +19,6 @@ SRC = ROOT / "src" / "trialwright"
 #: Declared and needed at run time, though no module of src/ imports them by name.
 NOT_IMPORTED_BY_NAME = {
     "python-multipart": "FastAPI imports it itself to read the pages' form posts (Form(...) parameters)",
-    "odmlib": "kept for the define.xml work under way in parallel (issue 26); the ODM export's tests load with it",
 }
 
 
