@@ -37,6 +37,7 @@ __all__ = [
     "console",
     "emit",
     "err_console",
+    "existing_trial_settings",
     "exit_code_for",
     "fail",
     "fail_with",
@@ -48,8 +49,9 @@ __all__ = [
     "to_jsonable",
 ]
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# emoji=False: Rich would print `file.yaml:100: ...` as `file.yaml💯 ...` (its :100: emoji code).
+console = Console(soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 DatabaseOption = Annotated[
     str | None,
@@ -265,6 +267,23 @@ def policy_for(database: str | None = None):  # type: ignore[no-untyped-def]
     from trialwright.services.reauth import access_policy
 
     return access_policy(settings_for(database))
+
+
+def existing_trial_settings(database: str | None = None):  # type: ignore[no-untyped-def]
+    """``settings_for(database)``, for a command that works on a trial: a SQLite file that is not there is said
+    in one line with exit code 3 (not found), and is not created empty by connecting to it."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    settings = settings_for(database)
+    url = make_url(settings.database_url)
+    name = url.database or ""
+    local_file = url.get_backend_name() == "sqlite" and name not in {"", ":memory:"} and not name.startswith("file:")
+    if local_file and not Path(name).exists():
+        fail(f"--database: no trial database at {Path(name).resolve()} (trialwright init --protocol FILE creates "
+             "one; trialwright demo makes a demo trial)", ExitCode.NOT_FOUND)  # fmt: skip
+    return settings
 
 
 def read_engine_of(engine, database: str | None = None):  # type: ignore[no-untyped-def]

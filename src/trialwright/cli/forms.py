@@ -16,9 +16,9 @@ from trialwright.cli.common import (
     JsonOption,
     console,
     emit,
+    existing_trial_settings,
     fail,
     fail_with,
-    settings_for,
 )
 from trialwright.cli.screening import AsOption, _context
 
@@ -165,7 +165,7 @@ def _audit_engine(database: str | None) -> Any:
     from trialwright.store.engine import DatabaseUnavailable, check_connection
 
     try:
-        engine = engine_for(settings_for(database))
+        engine = engine_for(existing_trial_settings(database))
         check_connection(engine)
     except (DatabaseUnavailable, AuditKeyError) as exc:
         fail_with(exc)

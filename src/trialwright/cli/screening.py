@@ -21,9 +21,9 @@ from trialwright.cli.common import (
     authenticate_as,
     console,
     emit,
+    existing_trial_settings,
     fail,
     fail_with,
-    settings_for,
 )
 
 __all__ = ["consent_app", "enrol", "screening_app"]
@@ -50,7 +50,7 @@ def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
     from trialwright.store.engine import DatabaseUnavailable, check_connection
 
     try:
-        engine = engine_for(settings_for(database))
+        engine = engine_for(existing_trial_settings(database))
         check_connection(engine)
         check_key(engine)
     except (DatabaseUnavailable, AuditKeyError) as exc:

@@ -20,6 +20,7 @@ from trialwright.cli.common import (
     authenticate_as,
     console,
     emit,
+    existing_trial_settings,
     fail,
     fail_with,
     settings_for,
@@ -77,7 +78,7 @@ def _engine(database: str | None):  # type: ignore[no-untyped-def]
     from trialwright.store.engine import DatabaseUnavailable, check_connection
 
     try:
-        engine = engine_for(settings_for(database))
+        engine = engine_for(existing_trial_settings(database))
         check_connection(engine)
         check_key(engine)
     except (DatabaseUnavailable, AuditKeyError) as exc:

@@ -140,7 +140,8 @@ class CodingItem:
 
 def _role(actor: UserView, allowed: Sequence[Role], what: str) -> None:
     if actor.role not in allowed:
-        raise denied(CodingError)(f"role: a {actor.role.value} may not {what}")
+        article = "an" if actor.role.value[0] in "aeiou" else "a"
+        raise denied(CodingError)(f"role: {article} {actor.role.value} may not {what}")
 
 
 # -- the dictionary ---------------------------------------------------------------------------------------

@@ -181,3 +181,19 @@ def test_import_trialwright_is_light_and_typed() -> None:
     assert (ROOT / "src" / "trialwright" / "py.typed").is_file()
     wheel = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["hatch"]["build"]["targets"]
     assert wheel["wheel"]["packages"] == ["src/trialwright"] and "exclude" not in wheel["wheel"]  # the whole package
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["export", "sdtm", "--as", "data-manager", "--out", "{out}"], ["user", "list"], ["coding", "list", "--as", "x"]],
+    ids=["export", "user-list", "coding-list"],
+)
+def test_a_database_that_is_not_there_is_said_in_one_line_and_not_created(tmp_path: Path, command: list[str]) -> None:
+    """A mistyped --database path is "not found" (exit 3) in one line naming it, with no traceback, and no empty
+    database file is left behind by connecting to it."""
+    missing = tmp_path / "nowhere.db"
+    args = [a.replace("{out}", str(tmp_path / "out")) for a in command]
+    result = CliRunner().invoke(cli, [*args, "--database", f"sqlite:///{missing}"])
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    assert f"no trial database at {missing}" in result.output and "Traceback" not in result.output
+    assert not missing.exists()

@@ -45,7 +45,7 @@ def test_the_same_version_is_not_loaded_twice(trial: Trial, tmp_path: Path) -> N
 
 def test_only_the_coder_and_the_data_manager_load(trial: Trial, tmp_path: Path) -> None:
     folder = write_release(tmp_path / "MedAscii")
-    with pytest.raises(CodingError, match="role: a investigator may not load a dictionary"):
+    with pytest.raises(CodingError, match="role: an investigator may not load a dictionary"):
         load_meddra(trial.engine, who(trial, Role.INVESTIGATOR), folder, "27.1")
 
 
