@@ -25,6 +25,7 @@ from jinja2.runtime import Context
 
 from trialwright import __version__
 from trialwright.domain.calendars import entry_examples, entry_text, format_date, format_datetime
+from trialwright.services import audit_trail
 from trialwright.services.users import UserView
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
 from trialwright.web.localized import arm_said, digits, isolated, names, said, shown, unit
@@ -127,6 +128,8 @@ def render_page(
         "nav": page.nav,
         "nav_tasks": by_task(page.nav),
         "trial_name": page.trial_name,
+        # whether a "history" link to the audit trail would open for this viewer (else it is not offered)
+        "reads_audit": page.user is not None and page.user.role in audit_trail.READERS,
         "version": __version__,
         "path": request.url.path,
         "_": t.gettext,

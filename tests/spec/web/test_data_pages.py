@@ -141,3 +141,21 @@ def test_the_matrix_site_filter_says_site_names_in_the_viewer_s_language(app, tr
         persian = manager.get("/data/matrix?site=" + sites[0]["code"]).text
         first = sites[0]
         assert f'<option value="{first["code"]}" selected>{first["translations"]["fa"]}</option>' in persian
+
+
+def test_the_history_link_is_offered_only_to_those_it_opens_for(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    """A form's "history" link leads to the audit trail: offered to the roles that may read it (it opens), not
+    to the others (it would answer 403)."""
+    pid = enrolled(trial)
+    url = f"/participants/{pid}/visits/baseline/forms/performance"
+    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3, minutes=30)).date().isoformat()
+    with as_role(app, Role.STUDY_COORDINATOR) as coord:
+        assert coord.post(url, data={"csrf_token": csrf_of(coord.get(url).text), "v-assessed_on": today,
+                                     "v-status": "2"}).status_code == 303  # fmt: skip
+    history = f'href="/admin/audit?participant={pid}"'
+    for role in (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.OUTCOME_ASSESSOR, Role.MONITOR, Role.DATA_MANAGER):
+        with as_role(app, role) as viewer:
+            offered = history in viewer.get(url).text
+            opens = viewer.get(f"/admin/audit?participant={pid}").status_code == 200
+            assert offered == opens, (role, offered, opens)
+            assert offered == (role in {Role.MONITOR, Role.DATA_MANAGER}), role
