@@ -424,6 +424,14 @@ class _Build:
         return {"STUDYID": self.source.trial_id, "DOMAIN": "", "USUBJID": f"{self.source.trial_id}-{participant_id}"}
 
 
+def _check_countries(source: ExportSource) -> None:
+    if missing := [s.code for s in source.protocol.sites if s.country is None]:
+        raise SdtmExportError(
+            f"sites {', '.join(missing)}: no country (sites[].country, ISO 3166-1 alpha-3, e.g. IRN); SDTM "
+            "DM.COUNTRY is required (SDTMIG 3.4 DM) and is never guessed"
+        )
+
+
 class SdtmExporter(Exporter):
     """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.xml (Define-XML 2.1), define.html,
     define.csv and testcodes.csv."""
@@ -437,6 +445,7 @@ class SdtmExporter(Exporter):
         self.batch_rows = batch_rows
 
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        _check_countries(source)  # before anything is written
         out = folder / "sdtm"
         out.mkdir(parents=True, exist_ok=True)
         build = self._build(source, out, progress)
@@ -472,11 +481,7 @@ class SdtmExporter(Exporter):
 
     def _build(self, source: ExportSource, out: Path, progress: Progress | None) -> _Build:
         """Every domain's rows, streamed from the source into its sink (spooled under ``out``)."""
-        if missing := [s.code for s in source.protocol.sites if s.country is None]:
-            raise SdtmExportError(
-                f"sites {', '.join(missing)}: no country (sites[].country, ISO 3166-1 alpha-3, e.g. IRN); SDTM "
-                "DM.COUNTRY is required (SDTMIG 3.4 DM) and is never guessed"
-            )
+        _check_countries(source)
         people = {p.participant_id: p for p in source.participants()}
         build = _Build(source, {c: _DomainSink(out, d, self.batch_rows) for c, d in DOMAINS.items()}, people,
                        {pid: _Subject() for pid in people})  # fmt: skip

@@ -312,7 +312,8 @@ def test_a_report_naming_death_is_accepted_and_listed_for_correction(exported: E
         event = report_event(exported.trial.engine, who(exported.trial, Role.INVESTIGATOR), exported.fatal_id, {
             "term": term, "onset": "2021-06-01", "grade": 5, "serious": True, "seriousness_criteria": ["death"],
             "causality": unrelated, "action_taken": "not_applicable", "outcome": "fatal",
-            "death_date": "2021-06-01", "aware_at": "2021-06-01T12:00:00+04:30"})  # fmt: skip
+            "death_date": "2021-06-01", "death_cause": "Not known yet",
+            "aware_at": "2021-06-01T12:00:00+04:30"})  # fmt: skip
         reported.append(event.ae_number)
     SdtmExporter().write(export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER)), tmp_path)
     readme = (tmp_path / "README.txt").read_text(encoding="utf-8")
