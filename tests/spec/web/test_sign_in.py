@@ -184,3 +184,22 @@ def test_the_audit_page_says_the_trail_is_signed_and_agrees_with_the_data(client
     page = client.get("/admin/audit")
     assert "Last full verification" in page.text and "cli:test" in page.text
     assert "the hash chain was intact" in page.text and "the data tables agreed with the audit trail" in page.text
+
+
+def test_a_language_chosen_on_the_sign_in_page_is_kept_after_signing_in(client: TestClient, trial: Trial) -> None:
+    """Choosing Persian and the Solar Hijri calendar on the sign-in page, then signing in, opens the home page in
+    Persian: the choice becomes the person's own preference (audited), and the pre-sign-in cookies are cleared so
+    the next person at this computer starts from their own preference."""
+    before = get_user(trial.engine, username(Role.STUDY_COORDINATOR))
+    assert before is not None and before.language == "en"
+    page = client.get("/sign-in")
+    chosen = client.post("/profile/preferences", data={"language": "fa", "calendar": "jalali", "next": "/sign-in",
+                                                      "csrf_token": csrf_of(page.text)})  # fmt: skip
+    assert chosen.status_code == 303
+    assert 'lang="fa"' in client.get("/sign-in").text
+    sign_in(client, Role.STUDY_COORDINATOR)
+    assert 'lang="fa"' in client.get("/").text
+    after = get_user(trial.engine, username(Role.STUDY_COORDINATOR))
+    assert after is not None and (after.language, after.calendar) == ("fa", "jalali")
+    assert audit.entries(trial.engine, action_prefix="user.preferences")
+    assert "trialwright_lang" not in client.cookies and "trialwright_calendar" not in client.cookies

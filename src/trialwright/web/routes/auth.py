@@ -7,9 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from trialwright.services.users import AuthenticationFailed, authenticate, end_session, start_session
+from trialwright.domain.calendars import CalendarPreference
+from trialwright.services.users import (
+    AuthenticationFailed,
+    authenticate,
+    end_session,
+    set_preferences,
+    start_session,
+)
 from trialwright.web.deps import CsrfChecked, EngineDep, LimitsDep, PageDep, PolicyDep, SettingsDep, client_address
-from trialwright.web.security import SESSION_COOKIE, secure_cookie
+from trialwright.web.i18n import LANGUAGES
+from trialwright.web.security import CALENDAR_COOKIE, LANG_COOKIE, SESSION_COOKIE, secure_cookie
 from trialwright.web.templating import render_page
 
 router = APIRouter()
@@ -51,6 +59,17 @@ def sign_in(
         return render_page(request, page, "auth/sign_in.html", context, status_code=401)
     token, _session = start_session(engine, user, policy)
     response = RedirectResponse(_safe_next(next), status_code=303)
+    # A language or calendar chosen on the sign-in page (kept in a cookie until now) becomes the person's own
+    # preference, audited as any change of it; the cookie is then cleared, so the next person at this computer
+    # starts from their own preference, not from this one's choice.
+    chosen = {"language": request.cookies.get(LANG_COOKIE), "calendar": request.cookies.get(CALENDAR_COOKIE)}
+    known = {"language": set(LANGUAGES), "calendar": {c.value for c in CalendarPreference}}
+    changed = {k: v for k, v in chosen.items() if v in known[k] and v != getattr(user, k)}
+    if changed:
+        set_preferences(engine, user.username, **changed)
+    for name in (LANG_COOKIE, CALENDAR_COOKIE):
+        if name in request.cookies:
+            response.delete_cookie(name, path="/")
     response.set_cookie(
         SESSION_COOKIE,
         token,
