@@ -25,11 +25,11 @@ from jinja2.runtime import Context
 
 from trialwright import __version__
 from trialwright.domain.calendars import entry_examples, entry_text, format_date, format_datetime
-from trialwright.services import audit_trail
+from trialwright.services import audit_trail, sharing
 from trialwright.services.users import UserView
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
 from trialwright.web.localized import arm_said, digits, isolated, names, said, shown, unit
-from trialwright.web.navigation import by_task
+from trialwright.web.navigation import PARTICIPANT_READERS, by_task
 from trialwright.web.query_words import query_words
 
 __all__ = ["NavItem", "Page", "environment", "render_page"]
@@ -130,6 +130,8 @@ def render_page(
         "trial_name": page.trial_name,
         # whether a "history" link to the audit trail would open for this viewer (else it is not offered)
         "reads_audit": page.user is not None and page.user.role in audit_trail.READERS,
+        "reads_participants": page.user is not None and page.user.role in PARTICIPANT_READERS,
+        "reads_data_access": page.user is not None and page.user.role in sharing.READERS,
         "version": __version__,
         "path": request.url.path,
         "_": t.gettext,

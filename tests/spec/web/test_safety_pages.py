@@ -114,3 +114,33 @@ def test_an_overdue_report_is_on_the_home_and_safety_pages(app, trial: Trial) ->
     with as_role(app, Role.OUTCOME_ASSESSOR) as assessor:
         assert assessor.get("/safety").status_code == 403
         assert "Adverse events" not in assessor.get(f"/participants/{pid}").text
+
+
+def test_the_safety_and_export_pages_offer_only_links_that_open(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    """Every link on the safety list, an event's page and the exports page opens for the person it is shown to
+    (a blinded statistician, the DSMB and an unblinded statistician were shown participant and data-access links
+    that answered 403); participant ids stay shown as text."""
+    import re
+
+    pid = _randomized(trial)
+    now = dt.datetime.now(TEHRAN)
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        token = csrf_of(inv.get(f"/participants/{pid}/adverse-events/new").text)
+        made = inv.post(f"/participants/{pid}/adverse-events", data={
+            "csrf_token": token, "term": "Anaphylaxis", "onset": now.date().isoformat(), "grade": "2",
+            "serious": "no", "causality": "probable", "action_taken": "dose_not_changed", "outcome": "recovering",
+            "aware_at": now.strftime("%Y-%m-%dT%H:%M"),
+        })  # fmt: skip
+        assert made.status_code == 303, made.text
+    roles = (Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER, Role.INVESTIGATOR,
+             Role.DATA_MANAGER)  # fmt: skip
+    for role in roles:
+        with as_role(app, role) as viewer:
+            for path in ("/safety", "/adverse-events/AE-0001", "/exports"):
+                shown = viewer.get(path)
+                if shown.status_code != 200:
+                    continue
+                assert pid in shown.text or path == "/exports", (role, path)
+                links = set(re.findall(r'href="(/[^"#?]*)', shown.text)) - {"/sign-out"}
+                refused = [link for link in links if viewer.get(link).status_code == 403]
+                assert not refused, (role, path, refused)

@@ -24,6 +24,7 @@ from trialwright.services.trial import current_protocol
 from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
 from trialwright.web.localized import said
+from trialwright.web.navigation import PARTICIPANT_READERS
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import page_words, say
@@ -32,15 +33,6 @@ router = APIRouter()
 #: The statistician's page marks a stratum with fewer entries left than this.
 LOW_REMAINING = 4
 
-#: Who reads participant pages (the blinded team; arms stay masked for them).
-PARTICIPANT_READERS = (
-    Role.ADMINISTRATOR,
-    Role.INVESTIGATOR,
-    Role.STUDY_COORDINATOR,
-    Role.MONITOR,
-    Role.DATA_MANAGER,
-    Role.OUTCOME_ASSESSOR,
-)
 ReaderPage = Annotated[Page, Depends(require_roles(*PARTICIPANT_READERS))]
 RandomizerPage = Annotated[Page, Depends(require_roles(*svc.RANDOMIZERS))]
 InvestigatorPage = Annotated[Page, Depends(require_roles(Role.INVESTIGATOR))]
