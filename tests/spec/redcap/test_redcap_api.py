@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 import uvicorn
+import yaml
 from fastapi.testclient import TestClient
 from redcap import Project, RedcapError
 from sqlalchemy import select
@@ -35,7 +36,7 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
 from trialwright.services import audit
 from trialwright.services.audit_trail import read_trail
-from trialwright.services.forms import get_form
+from trialwright.services.forms import get_form, save_form
 from trialwright.services.randomization import generate_list, randomize
 from trialwright.services.tokens import issue_token
 from trialwright.settings import Settings
@@ -376,3 +377,72 @@ def test_redcapr_request_bodies_get_valid_answers(url: str, trial: Trial, pid: s
             assert form is not None and form.values["spo2"].value == 93
         if shape == "redcap_read_oneshot":
             assert {r["participant_id"] for r in rows} == {pid}
+
+
+def _with_checkbox(path: Path) -> Path:
+    """The first trial's protocol with a checkbox on the vitals form (``vitals_signs``: choices a, b and c)."""
+    data = yaml.safe_load(FIRST_PROTOCOL.read_text(encoding="utf-8"))
+    vitals = next(f for f in data["forms"] if f["id"] == "vitals")
+    vitals["fields"].append({
+        "id": "signs", "label": "Signs", "translations": {"fa": "Signs"}, "type": "multi_choice", "required": False,
+        "choices": [{"code": c, "label": c.upper(), "translations": {"fa": c.upper()}} for c in ("a", "b", "c")],
+    })  # fmt: skip
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_a_checkbox_column_not_sent_keeps_its_stored_state(database_url: str, tmp_path: Path) -> None:
+    # REDCap leaves a column not sent unchanged: sending signs___b alone ticks b and keeps a and c as they were.
+    trial = make_trial(database_url, load_protocol(_with_checkbox(tmp_path / "checkbox.yaml")))
+    try:
+        pid = enrolled_ten_days_ago(trial)
+        coordinator = who(trial, Role.STUDY_COORDINATOR)
+
+        def signs() -> list[str] | None:
+            form = get_form(trial.engine, coordinator, pid, "baseline", "vitals")
+            assert form is not None
+            return form.values["signs"].value
+
+        where = {"participant_id": pid, "redcap_event_name": "baseline_arm_1"}
+        with served(trial) as url:
+            value = token(trial, Role.STUDY_COORDINATOR)
+
+            def send(reason: str | None = None, **columns: str) -> requests.Response:
+                extra = {"reason": reason} if reason else {}
+                rows = json.dumps([{**where, **columns}])
+                return _post(url, token=value, content="record", format="json", data=rows, **extra)
+
+            first = send(**VITALS, vitals_signs___a="1", vitals_signs___b="0", vitals_signs___c="1")
+            assert first.status_code == 200, first.text
+            assert signs() == ["a", "c"]
+            ticked = send("b seen", vitals_signs___b="1")
+            assert ticked.status_code == 200, ticked.text
+            assert signs() == ["a", "b", "c"]  # not ["b"]: a and c were not sent, so they stay ticked
+            unticked = send("a gone", vitals_signs___a="0")
+            assert unticked.status_code == 200, unticked.text
+            assert signs() == ["b", "c"]
+            assert send(vitals_signs___c="").status_code == 200  # a blank, normal overwrite: nothing changes
+            assert signs() == ["b", "c"]
+            (exported,) = Project(url, value).export_records(records=[pid], events=["baseline_arm_1"], forms=["vitals"])
+            assert [exported[f"vitals_signs___{c}"] for c in "abc"] == ["0", "1", "1"]
+            # Two rows of one import: the second keeps what the first sent, as REDCap applies them in turn.
+            rows = json.dumps([{**where, "vitals_signs___a": "1"}, {**where, "vitals_signs___c": "0"}])
+            both = _post(url, token=value, content="record", format="json", data=rows, reason="re-examined")
+            assert both.status_code == 200, both.text
+            assert signs() == ["a", "b"]
+            # Saved as not done, a checkbox has no ticks to keep: some columns alone are refused, every column is not.
+            save_form(trial.engine, coordinator, pid, "baseline", "vitals", {"signs": {"not_done": "not examined"}},
+                      reason="not examined")  # fmt: skip
+            partial = send("seen after all", vitals_signs___b="1")
+            assert partial.status_code == 400
+            assert partial.json()["error"] == (
+                "vitals_signs: row 1: is saved as not done, so the columns not sent have no state to keep; send every "
+                "column of the checkbox (vitals_signs___a, vitals_signs___b, vitals_signs___c)"
+            )
+            whole = send("seen after all", vitals_signs___a="0", vitals_signs___b="1", vitals_signs___c="0")
+            assert whole.status_code == 200, whole.text
+            assert signs() == ["b"]
+        changed = audit.entries(trial.engine, action_prefix="form.value_changed", participant=pid)
+        assert [(e.field, e.reason) for e in reversed(changed)][:2] == [("signs", "b seen"), ("signs", "a gone")]
+    finally:
+        trial.engine.dispose()
