@@ -379,6 +379,33 @@ def test_redcapr_request_bodies_get_valid_answers(url: str, trial: Trial, pid: s
             assert {r["participant_id"] for r in rows} == {pid}
 
 
+def test_a_short_csv_row_is_refused_not_read_as_blanks(url: str, trial: Trial, pid: str) -> None:
+    # csv.DictReader gives a short row's missing cells as None; read as blanks, overwriteBehavior=overwrite would
+    # clear the saved values of the columns the row left out.
+    coordinator_token = token(trial, Role.STUDY_COORDINATOR)
+    Project(url, coordinator_token).import_records(
+        [{"participant_id": pid, "redcap_event_name": "day7_arm_1", "vitals_spo2": "93", "vitals_pulse": "88"}]
+    )
+    header = "participant_id,redcap_event_name,vitals_spo2,vitals_pulse\n"
+    short = header + f"{pid},day7_arm_1,93,88\n{pid},day7_arm_1,93\n"
+    answer = _post(url, token=coordinator_token, content="record", format="csv", data=short,
+                   overwriteBehavior="overwrite", reason="re-measured")  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.text == (
+        "ERROR: data: CSV row 2 has 3 cells for the header's 4 columns; every row needs a cell for every column "
+        "(an empty cell for a blank)"
+    )
+    form = get_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "day7", "vitals")
+    assert form is not None and (form.values["spo2"].value, form.values["pulse"].value) == (93, 88)
+    # An empty cell is a blank, sent on purpose: with overwrite it clears the value (and needs the reason).
+    blank = header + f"{pid},day7_arm_1,93,\n"
+    cleared = _post(url, token=coordinator_token, content="record", format="csv", data=blank,
+                    overwriteBehavior="overwrite", reason="re-measured")  # fmt: skip
+    assert cleared.status_code == 200, cleared.text
+    form = get_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "day7", "vitals")
+    assert form is not None and form.values["spo2"].value == 93 and "pulse" not in form.values
+
+
 def _with_checkbox(path: Path) -> Path:
     """The first trial's protocol with a checkbox on the vitals form (``vitals_signs``: choices a, b and c)."""
     data = yaml.safe_load(FIRST_PROTOCOL.read_text(encoding="utf-8"))
