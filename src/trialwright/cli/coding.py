@@ -122,3 +122,41 @@ def query(
     if emit({"query_id": query_id, "ae_number": ae_number}, as_json):
         return
     console.print(f"Query {query_id} raised.", highlight=False)
+
+
+@coding_app.command("queries")
+def queries(
+    ae_number: Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The questions asked about an adverse event's reported term, with their status and the site's answer (coder)."""
+    from trialwright.services.coding import event_queries
+
+    engine, actor = _context(user, database)
+    found = _run(event_queries, engine, actor, ae_number)
+    if emit(found, as_json):
+        return
+    for q in found:
+        answer = f"  answer: {q.answer} ({q.answered_by})" if q.answer else ""
+        console.print(f"{q.id}  {q.status}  {q.text}  ({q.raised_by}){answer}", highlight=False)
+
+
+@coding_app.command("close-query")
+def close_query(
+    ae_number: Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")],
+    query_id: Annotated[int, typer.Argument(help="The query's number (trialwright coding queries AE-0001).")],
+    user: AsOption,
+    note: Annotated[str, typer.Option("--note", help="A closing note (audited).")] = "",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Close a question you asked about an adverse event (coder; only its raiser may); audited."""
+    from trialwright.services.coding import close_event_query
+
+    engine, actor = _context(user, database)
+    closed = _run(close_event_query, engine, actor, ae_number, query_id, note)
+    if emit(closed, as_json):
+        return
+    console.print(f"Query {closed.id} closed.", highlight=False)

@@ -18,7 +18,7 @@ Pure: no I/O. ``services/redcap.py`` reads and writes through the form services.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,11 +227,16 @@ def import_value(f: FieldName, raw: str) -> Any:
     return text
 
 
-def checkbox_value(f: FieldName, columns: Mapping[str, str]) -> Any:
-    """The codes ticked in a checkbox's columns (``1`` ticked, ``0`` or blank not), or refused."""
+def checkbox_value(f: FieldName, columns: Mapping[str, str], stored: Collection[str] = ()) -> Any:
+    """The codes ticked in a checkbox's columns (``1`` ticked, ``0`` or blank not), or refused. A column not sent
+    keeps its stored state, as REDCap leaves it: ticked when its code is in ``stored`` (the codes saved)."""
     picked = []
     for c in f.field.choices:
-        raw = columns.get(c.code, "").strip()
+        if c.code not in columns:
+            if c.code in stored:
+                picked.append(c.code)
+            continue
+        raw = columns[c.code].strip()
         if raw not in {"", "0", "1"}:
             raise RedcapError(f"{f.name}___{c.code}: a checkbox column holds 1 or 0, not {raw!r}")
         if raw == "1":

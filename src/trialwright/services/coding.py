@@ -26,7 +26,9 @@ from trialwright.domain.coding import MEDDRA_FILES, DictionaryError, check_versi
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
-from trialwright.services.errors import denied
+from trialwright.services.errors import AccessDenied, FormError, denied
+from trialwright.services.forms.common import QueryView
+from trialwright.services.forms.queries import close_query, query_view
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
@@ -44,9 +46,11 @@ __all__ = [
     "LltMatch",
     "ReleaseView",
     "active_release",
+    "close_event_query",
     "code_event",
     "coding_item",
     "codings_by_event",
+    "event_queries",
     "load_meddra",
     "query_event",
     "search_llts",
@@ -414,7 +418,7 @@ def query_event(engine: Engine, actor: UserView, ae_number: str, text: str) -> i
     with session_scope(engine) as session:
         event, _ = _event(session, ae_number)
         require_unlocked(session, event.participant_id, site=event.site)
-        question = f"{ae_number} (coding): {text.strip()}"
+        question = f"{_question_prefix(ae_number)}{text.strip()}"
         query_id = inserted_id(
             session,
             queries.insert().values(
@@ -439,6 +443,47 @@ def query_event(engine: Engine, actor: UserView, ae_number: str, text: str) -> i
             new_value={"query": query_id, "text": question, "origin": "manual"},
         )
         return query_id
+
+
+def _question_prefix(ae_number: str) -> str:
+    return f"{ae_number} (coding): "
+
+
+def _event_query_rows(session: Session, ae_number: str) -> list[Any]:
+    event, _ = _event(session, ae_number)
+    return list(
+        session.execute(
+            select(queries)
+            .where(
+                queries.c.participant_id == event.participant_id,
+                queries.c.origin == "manual",
+                queries.c.text.startswith(_question_prefix(ae_number), autoescape=True),
+            )
+            .order_by(queries.c.id)
+        ).all()
+    )
+
+
+def event_queries(engine: Engine, actor: UserView, ae_number: str) -> list[QueryView]:
+    """The questions asked about an event's reported term (its ``AE-NNNN (coding): ...`` queries), oldest first,
+    each with its status, the site's answer and who closed it (NotFound for an event that does not exist)."""
+    _role(actor, CODERS, "read the event's queries")
+    with read_scope(engine) as session:
+        return [query_view(session, r) for r in _event_query_rows(session, ae_number)]
+
+
+def close_event_query(engine: Engine, actor: UserView, ae_number: str, query_id: int, note: str = "") -> QueryView:
+    """Close one of the event's questions: through the query service's ``close_query`` (only its raiser closes it;
+    audited ``query.closed``), so it no longer blocks the lock. NotFound for a query not about this event."""
+    _role(actor, CODERS, "close queries about adverse events")
+    with read_scope(engine) as session:
+        ids = {r.id for r in _event_query_rows(session, ae_number)}
+    if query_id not in ids:
+        raise NotFound(f"no query {query_id} about {ae_number}")
+    try:
+        return close_query(engine, actor, query_id, note)
+    except FormError as exc:
+        raise (denied(CodingError) if isinstance(exc, AccessDenied) else CodingError)(str(exc)) from None
 
 
 # -- reading ---------------------------------------------------------------------------------------------

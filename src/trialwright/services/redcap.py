@@ -244,9 +244,26 @@ def _form_rows(
             values.setdefault(f.form_id, {})[f.field.id] = import_value(f, text) if text.strip() else None
         for name, columns in boxes.items():
             f = book.fields[name]
-            if not any(v.strip() for v in columns.values()) and not overwrite:
+            sent = columns if overwrite else {code: v for code, v in columns.items() if v.strip()}
+            if not sent:
                 continue
-            values.setdefault(f.form_id, {})[f.field.id] = checkbox_value(f, columns) or None
+            kept: list[str] = []
+            here = (pid, visit_id, f.form_id)
+            earlier = [o["values"] for o in out if (o["participant"], o["visit"], o["form"]) == here]
+            earlier = [v for v in earlier if f.field.id in v]
+            if earlier:  # an earlier row of this import set it: its columns not sent keep that row's state
+                kept = list(earlier[-1][f.field.id] or [])
+            elif any(c.code not in sent for c in f.field.choices):  # columns not sent keep their stored state
+                view = _view(engine, actor, current, pid, visit_id, f.form_id)
+                stored = None if view is None else view.values.get(f.field.id)
+                if stored is not None and stored.status != "value":
+                    every = ", ".join(f"{name}___{c.code}" for c in f.field.choices)
+                    raise RedcapError(
+                        f"{name}: row {number}: is saved as {stored.status.replace('_', ' ')}, so the columns not "
+                        f"sent have no state to keep; send every column of the checkbox ({every})"
+                    )
+                kept = list(stored.value or []) if stored is not None else []
+            values.setdefault(f.form_id, {})[f.field.id] = checkbox_value(f, sent, kept) or None
         for form_id, status in statuses.items():
             if status:
                 state = _state(engine, actor, current, pid, visit_id, form_id)

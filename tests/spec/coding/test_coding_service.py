@@ -145,6 +145,17 @@ def test_the_coder_works_from_the_command_line(trial: Trial, event: str) -> None
     assert again.exit_code == 1 and "recoding needs a reason" in again.output
     asked = runner.invoke(cli, ["coding", "query", event, "--text", "Which test?", *db])
     assert asked.exit_code == 0 and "raised" in asked.output
+    (query,) = list_queries(trial.engine, who(trial, Role.DATA_MANAGER))
+    early = runner.invoke(cli, ["coding", "queries", event, *db])
+    assert early.exit_code == 0 and f"{query.id}  open  {event} (coding): Which test?" in early.output
+    answer_query(trial.engine, who(trial, Role.INVESTIGATOR), query.id, "Serum creatinine")
+    listed = runner.invoke(cli, ["coding", "queries", event, *db])
+    assert "answered" in listed.output and "answer: Serum creatinine (investigator)" in listed.output
+    closed = runner.invoke(cli, ["coding", "close-query", event, str(query.id), "--note", "clear now", *db])
+    assert closed.exit_code == 0 and f"Query {query.id} closed." in closed.output, closed.output
+    assert list_queries(trial.engine, who(trial, Role.DATA_MANAGER))[0].close_note == "clear now"
+    twice = runner.invoke(cli, ["coding", "close-query", event, str(query.id), *db])
+    assert twice.exit_code != 0 and "closed already" in twice.output
     refused = runner.invoke(cli, ["coding", "code", event, "--llt", "90000011", "--database", trial.url,
                                   "--as", username(Role.MONITOR)])  # fmt: skip
     # 4: a role that may not (the CLI's exit-code table, docs/cli.md)

@@ -22,20 +22,23 @@ from pathlib import Path
 import pytest
 import requests
 import uvicorn
+import yaml
 from fastapi.testclient import TestClient
 from redcap import Project, RedcapError
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from tests.spec.exports.test_tabular import arm_terms
 from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
 from tests.spec.web.conftest import csrf_of, sign_in
+from tests.spec.web.test_blinded_crawl import ARM_SECRETS, _leaks
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, first_protocol, make_trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
 from trialwright.services import audit
 from trialwright.services.audit_trail import read_trail
-from trialwright.services.forms import get_form
+from trialwright.services.forms import get_form, save_form
 from trialwright.services.randomization import generate_list, randomize
 from trialwright.services.tokens import issue_token
 from trialwright.settings import Settings
@@ -335,9 +338,10 @@ def test_randomize_answers_the_arm_to_a_caller_who_may_see_it(database_url: str,
 
 def test_a_blinded_token_never_sees_an_arm(url: str, trial: Trial, randomized: tuple[str, str]) -> None:
     participant, arm = randomized
-    protocol = first_protocol().protocol
-    chosen = next(a for a in protocol.arms if a.code == arm or a.name == arm)
-    secrets = {chosen.code, chosen.name}
+    # Every arm's code, name, intervention name and description (not only the randomized participant's arm): a
+    # blinded caller must not learn the arms' identities from the project either.
+    secrets = sorted(set(arm_terms(with_interventions=True)) | set(ARM_SECRETS))
+    assert arm in secrets and len(secrets) == 8  # two arms: code, name, intervention, description each
     contents = ["version", "project", "metadata", "instrument", "event", "formEventMapping", "exportFieldNames",
                 "arm", "user", "log", "record"]  # fmt: skip
     for role in BLINDED:
@@ -347,7 +351,7 @@ def test_a_blinded_token_never_sees_an_arm(url: str, trial: Trial, randomized: t
                 for kind in ("flat", "eav"):
                     answer = _post(url, token=value, content=content, format=fmt, type=kind)
                     assert answer.status_code in (200, 403), answer.text
-                    leaked = [s for s in secrets if s in answer.text]
+                    leaked = _leaks(answer.text, secrets)
                     assert not leaked, f"{role.value} {content} {fmt} {kind}: {leaked}"
     # The log is the audit trail as the audit page shows it to the caller: the same entries, the same masking.
     manager = who(trial, Role.DATA_MANAGER)
@@ -376,3 +380,99 @@ def test_redcapr_request_bodies_get_valid_answers(url: str, trial: Trial, pid: s
             assert form is not None and form.values["spo2"].value == 93
         if shape == "redcap_read_oneshot":
             assert {r["participant_id"] for r in rows} == {pid}
+
+
+def test_a_short_csv_row_is_refused_not_read_as_blanks(url: str, trial: Trial, pid: str) -> None:
+    # csv.DictReader gives a short row's missing cells as None; read as blanks, overwriteBehavior=overwrite would
+    # clear the saved values of the columns the row left out.
+    coordinator_token = token(trial, Role.STUDY_COORDINATOR)
+    Project(url, coordinator_token).import_records(
+        [{"participant_id": pid, "redcap_event_name": "day7_arm_1", "vitals_spo2": "93", "vitals_pulse": "88"}]
+    )
+    header = "participant_id,redcap_event_name,vitals_spo2,vitals_pulse\n"
+    short = header + f"{pid},day7_arm_1,93,88\n{pid},day7_arm_1,93\n"
+    answer = _post(url, token=coordinator_token, content="record", format="csv", data=short,
+                   overwriteBehavior="overwrite", reason="re-measured")  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.text == (
+        "ERROR: data: CSV row 2 has 3 cells for the header's 4 columns; every row needs a cell for every column "
+        "(an empty cell for a blank)"
+    )
+    form = get_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "day7", "vitals")
+    assert form is not None and (form.values["spo2"].value, form.values["pulse"].value) == (93, 88)
+    # An empty cell is a blank, sent on purpose: with overwrite it clears the value (and needs the reason).
+    blank = header + f"{pid},day7_arm_1,93,\n"
+    cleared = _post(url, token=coordinator_token, content="record", format="csv", data=blank,
+                    overwriteBehavior="overwrite", reason="re-measured")  # fmt: skip
+    assert cleared.status_code == 200, cleared.text
+    form = get_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "day7", "vitals")
+    assert form is not None and form.values["spo2"].value == 93 and "pulse" not in form.values
+
+
+def _with_checkbox(path: Path) -> Path:
+    """The first trial's protocol with a checkbox on the vitals form (``vitals_signs``: choices a, b and c)."""
+    data = yaml.safe_load(FIRST_PROTOCOL.read_text(encoding="utf-8"))
+    vitals = next(f for f in data["forms"] if f["id"] == "vitals")
+    vitals["fields"].append({
+        "id": "signs", "label": "Signs", "translations": {"fa": "Signs"}, "type": "multi_choice", "required": False,
+        "choices": [{"code": c, "label": c.upper(), "translations": {"fa": c.upper()}} for c in ("a", "b", "c")],
+    })  # fmt: skip
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_a_checkbox_column_not_sent_keeps_its_stored_state(database_url: str, tmp_path: Path) -> None:
+    # REDCap leaves a column not sent unchanged: sending signs___b alone ticks b and keeps a and c as they were.
+    trial = make_trial(database_url, load_protocol(_with_checkbox(tmp_path / "checkbox.yaml")))
+    try:
+        pid = enrolled_ten_days_ago(trial)
+        coordinator = who(trial, Role.STUDY_COORDINATOR)
+
+        def signs() -> list[str] | None:
+            form = get_form(trial.engine, coordinator, pid, "baseline", "vitals")
+            assert form is not None
+            return form.values["signs"].value
+
+        where = {"participant_id": pid, "redcap_event_name": "baseline_arm_1"}
+        with served(trial) as url:
+            value = token(trial, Role.STUDY_COORDINATOR)
+
+            def send(reason: str | None = None, **columns: str) -> requests.Response:
+                extra = {"reason": reason} if reason else {}
+                rows = json.dumps([{**where, **columns}])
+                return _post(url, token=value, content="record", format="json", data=rows, **extra)
+
+            first = send(**VITALS, vitals_signs___a="1", vitals_signs___b="0", vitals_signs___c="1")
+            assert first.status_code == 200, first.text
+            assert signs() == ["a", "c"]
+            ticked = send("b seen", vitals_signs___b="1")
+            assert ticked.status_code == 200, ticked.text
+            assert signs() == ["a", "b", "c"]  # not ["b"]: a and c were not sent, so they stay ticked
+            unticked = send("a gone", vitals_signs___a="0")
+            assert unticked.status_code == 200, unticked.text
+            assert signs() == ["b", "c"]
+            assert send(vitals_signs___c="").status_code == 200  # a blank, normal overwrite: nothing changes
+            assert signs() == ["b", "c"]
+            (exported,) = Project(url, value).export_records(records=[pid], events=["baseline_arm_1"], forms=["vitals"])
+            assert [exported[f"vitals_signs___{c}"] for c in "abc"] == ["0", "1", "1"]
+            # Two rows of one import: the second keeps what the first sent, as REDCap applies them in turn.
+            rows = json.dumps([{**where, "vitals_signs___a": "1"}, {**where, "vitals_signs___c": "0"}])
+            both = _post(url, token=value, content="record", format="json", data=rows, reason="re-examined")
+            assert both.status_code == 200, both.text
+            assert signs() == ["a", "b"]
+            # Saved as not done, a checkbox has no ticks to keep: some columns alone are refused, every column is not.
+            save_form(trial.engine, coordinator, pid, "baseline", "vitals", {"signs": {"not_done": "not examined"}},
+                      reason="not examined")  # fmt: skip
+            partial = send("seen after all", vitals_signs___b="1")
+            assert partial.status_code == 400
+            assert partial.json()["error"] == (
+                "vitals_signs: row 1: is saved as not done, so the columns not sent have no state to keep; send every "
+                "column of the checkbox (vitals_signs___a, vitals_signs___b, vitals_signs___c)"
+            )
+            whole = send("seen after all", vitals_signs___a="0", vitals_signs___b="1", vitals_signs___c="0")
+            assert whole.status_code == 200, whole.text
+            assert signs() == ["b"]
+        changed = audit.entries(trial.engine, action_prefix="form.value_changed", participant=pid)
+        assert [(e.field, e.reason) for e in reversed(changed)][:2] == [("signs", "b seen"), ("signs", "a gone")]
+    finally:
+        trial.engine.dispose()

@@ -143,5 +143,12 @@ def rows_of(data: str, fmt: str) -> list[dict[str, Any]]:
         rows = list(reader)
         if any(None in r for r in rows):
             raise RedcapError("data: a CSV row has more cells than the header")
+        for number, r in enumerate(rows, start=1):
+            if any(v is None for v in r.values()):  # a short row: its missing cells are not blanks to import
+                cells = sum(v is not None for v in r.values())
+                raise RedcapError(
+                    f"data: CSV row {number} has {cells} cells for the header's {len(r)} columns; every row needs a "
+                    "cell for every column (an empty cell for a blank)"
+                )
         return [dict(r) for r in rows]
     raise RedcapError("format: import data as json or csv (xml import is not supported)")

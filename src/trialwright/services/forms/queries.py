@@ -138,7 +138,8 @@ def _auto_close(
         )
 
 
-def _query_view(session: Session, row: Any) -> QueryView:
+def query_view(session: Session, row: Any) -> QueryView:
+    """A ``queries`` row as the view every reader gets (also for the coder's questions, ``services.coding``)."""
     visit_id = form_id = None
     if row.form_record_id is not None:
         found = session.execute(
@@ -202,7 +203,7 @@ def list_queries(
     """Every query within the actor's sites, open first, newest first (pages: ``page_queries``)."""
     query = _queries_query(actor, participant_id, status, site).order_by(*(k.desc() for k in _INBOX_KEY))
     with session_scope(engine) as session:
-        return [_query_view(session, r) for r in session.execute(query).all()]
+        return [query_view(session, r) for r in session.execute(query).all()]
 
 
 def page_queries(
@@ -224,7 +225,7 @@ def page_queries(
             session,
             query,
             _INBOX_KEY,
-            lambda s, rows: [_query_view(s, r) for r in rows],
+            lambda s, rows: [query_view(s, r) for r in rows],
             limit=limit,
             cursor=cursor,
         )
@@ -280,7 +281,7 @@ def raise_query(
             action="query.raised",
             new_value={"query": query_id, "text": text, "origin": "manual"},
         )
-        return _query_view(session, session.execute(select(queries).where(queries.c.id == query_id)).one())
+        return query_view(session, session.execute(select(queries).where(queries.c.id == query_id)).one())
 
 
 def raise_automatic_query(engine: Engine, participant_id: str, text: str, *, check_id: str) -> None:
@@ -326,7 +327,7 @@ def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) ->
             old_value=row.answer,
             new_value={"query": query_id, "answer": answer},
         )
-        return _query_view(session, _query_row(session, actor, query_id))
+        return query_view(session, _query_row(session, actor, query_id))
 
 
 def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") -> QueryView:
@@ -359,4 +360,4 @@ def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") 
             old_value=row.status,
             new_value={"query": query_id, "note": note},
         )
-        return _query_view(session, _query_row(session, actor, query_id))
+        return query_view(session, _query_row(session, actor, query_id))

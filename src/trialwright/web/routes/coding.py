@@ -1,6 +1,7 @@
 """Coding pages (the coder): the adverse events to code (``/coding``) and one event's coding page
-(``/coding/{ae_number}``: search the loaded MedDRA release, pick an LLT, code or recode it with a reason, or ask the
-site a question). Everything goes through ``trialwright.services.coding``; nothing here reads an arm.
+(``/coding/{ae_number}``: search the loaded MedDRA release, pick an LLT, code or recode it with a reason, ask the
+site a question, read the site's answers and close the questions answered). Everything goes through
+``trialwright.services.coding``; nothing here reads an arm.
 """
 
 from __future__ import annotations
@@ -50,7 +51,15 @@ def _event_page(
             matches = svc.search_llts(engine, page.user, q)
         except svc.CodingError as exc:
             error = str(exc)
-    context = {"item": item, "q": q, "matches": matches, "error": error, "release": svc.active_release(engine)}
+    context = {
+        "item": item,
+        "q": q,
+        "matches": matches,
+        "error": error,
+        "release": svc.active_release(engine),
+        "queries": svc.event_queries(engine, page.user, ae_number),
+        "me": page.user.username,
+    }
     return render_page(request, page, "coding/event.html", context, status_code=status)
 
 
@@ -84,6 +93,22 @@ async def ask(request: Request, page: CoderPage, engine: EngineDep, _csrf: CsrfC
     data = await request.form()
     try:
         svc.query_event(engine, page.user, ae_number, str(data.get("text", "")))
+    except NotFound:
+        return _not_found(request, page)
+    except svc.CodingError as exc:
+        return _event_page(request, page, engine, ae_number, error=str(exc), status=422)
+    return RedirectResponse(f"/coding/{ae_number}", status_code=303)
+
+
+@router.post("/coding/{ae_number}/queries/{query_id}/close", response_class=HTMLResponse)
+async def close(
+    request: Request, page: CoderPage, engine: EngineDep, _csrf: CsrfChecked, ae_number: str, query_id: int
+) -> Response:
+    """Close a question the coder asked about the event (through the query service: only its raiser may)."""
+    assert page.user is not None
+    data = await request.form()
+    try:
+        svc.close_event_query(engine, page.user, ae_number, query_id, str(data.get("note", "")))
     except NotFound:
         return _not_found(request, page)
     except svc.CodingError as exc:
