@@ -217,6 +217,8 @@ def _every_row(engine: Engine) -> dict[str, list[dict[str, Any]]]:
 
 
 def _stored_protocol_text(engine: Engine) -> str:
+    """The protocol text the old database ran under, read back as the app reads a stored text (``stored=True``:
+    the rules added since, such as decimals on a derived screening field, read it as its engine did)."""
     return current_protocol(engine).source_text
 
 
@@ -225,7 +227,7 @@ def test_a_database_made_before_the_rename_upgrades_with_no_data_change(old_data
     before = _every_row(engine)
     assert before["audit_entries"], "the fixture holds a trial"
     revision = current_revision(engine)
-    result = init_trial(engine, load_protocol_text(_stored_protocol_text(engine)))
+    result = init_trial(engine, load_protocol_text(_stored_protocol_text(engine), stored=True))
     assert result.schema_revision == head_revision()
     after = _every_row(engine)
     if revision == head_revision():
@@ -287,7 +289,7 @@ def test_import_odm_reads_a_file_written_before_the_rename(database_url: str, tm
     protocol_text = _stored_protocol_text(old)  # the trial's protocol as the file was made under
     old.dispose()
     engine = make_engine(database_url)
-    init_trial(engine, load_protocol_text(protocol_text))
+    init_trial(engine, load_protocol_text(protocol_text, stored=True))
     manager = create_user(engine, username="dm", password="Correct-horse-7", role=Role.DATA_MANAGER, actor="test")
     from trialwright.services.odm_import import OdmImportError
 
@@ -315,7 +317,7 @@ def test_a_file_declaring_both_extension_namespaces_is_refused(database_url: str
     engine = make_engine(database_url)
     (tmp_path / "old.db").write_bytes(gzip.decompress(OLD_SQLITE.read_bytes()))
     old = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    init_trial(engine, load_protocol_text(_stored_protocol_text(old)))
+    init_trial(engine, load_protocol_text(_stored_protocol_text(old), stored=True))
     old.dispose()
     manager = create_user(engine, username="dm", password="Correct-horse-7", role=Role.DATA_MANAGER, actor="test")
     with pytest.raises(OdmImportError, match="declares the extension namespace twice"):
