@@ -286,6 +286,23 @@ def existing_trial_settings(database: str | None = None):  # type: ignore[no-unt
     return settings
 
 
+def trial_engine(database: str | None = None, *, check_audit_key: bool = True):  # type: ignore[no-untyped-def]
+    """The engine of an existing trial, connected (and, unless ``check_audit_key`` is false, holding the trial's
+    audit key when its trail is keyed): an unreachable database or a missing key is said in one line with its exit
+    code. The one way a command that works on a trial opens it."""
+    from trialwright.services.audit_keys import AuditKeyError, check_key, engine_for
+    from trialwright.store.engine import DatabaseUnavailable, check_connection
+
+    try:
+        engine = engine_for(existing_trial_settings(database))
+        check_connection(engine)
+        if check_audit_key:
+            check_key(engine)
+    except (DatabaseUnavailable, AuditKeyError) as exc:
+        fail_with(exc)
+    return engine
+
+
 def read_engine_of(engine, database: str | None = None):  # type: ignore[no-untyped-def]
     """The engine the analysis and the exports read through: the read replica TRIALWRIGHT_READ_DATABASE_URL names
     (checked to hold ``engine``'s audit head before each read), else ``engine`` itself."""

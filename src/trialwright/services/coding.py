@@ -28,13 +28,13 @@ from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
 from trialwright.services.errors import AccessDenied, FormError, denied
 from trialwright.services.forms.common import QueryView
-from trialwright.services.forms.queries import close_query, query_view
+from trialwright.services.forms.queries import close_query, query_view, record_query
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
 from trialwright.store.coding_tables import ae_codings, meddra_paths, meddra_releases, meddra_terms
 from trialwright.store.data_tables import queries
-from trialwright.store.engine import inserted_id, read_scope, session_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.safety_tables import adverse_events, ae_reports
 
 __all__ = [
@@ -419,30 +419,15 @@ def query_event(engine: Engine, actor: UserView, ae_number: str, text: str) -> i
         event, _ = _event(session, ae_number)
         require_unlocked(session, event.participant_id, site=event.site)
         question = f"{_question_prefix(ae_number)}{text.strip()}"
-        query_id = inserted_id(
-            session,
-            queries.insert().values(
-                participant_id=event.participant_id,
-                site=event.site,
-                form_record_id=None,
-                field=None,
-                origin="manual",
-                text=question,
-                status="open",
-                raised_at=clock.now(),
-                raised_by=actor.username,
-            ),
-        )
-        audit.record(
+        return record_query(
             session,
             actor=actor.username,
             role=actor.role.value,
+            participant_id=event.participant_id,
             site=event.site,
-            participant=event.participant_id,
-            action="query.raised",
-            new_value={"query": query_id, "text": question, "origin": "manual"},
+            text=question,
+            origin="manual",
         )
-        return query_id
 
 
 def _question_prefix(ae_number: str) -> str:
