@@ -68,8 +68,10 @@ def search(
     found = _run(search_llts, engine, actor, text)
     if emit(found, as_json):
         return
-    for m in found:
+    for m in found.matches:
         console.print(f"{m.llt_code}  {m.llt_name}  (PT {m.pt_code} {m.pt_name}; SOC {m.soc_name})", highlight=False)
+    if found.cut:
+        console.print(f"The first {len(found.matches)} of {found.total} matching terms: narrow the search.")
 
 
 @coding_app.command("list")

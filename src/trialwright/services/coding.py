@@ -44,6 +44,7 @@ __all__ = [
     "CodingError",
     "CodingItem",
     "LltMatch",
+    "LltSearch",
     "ReleaseView",
     "active_release",
     "close_event_query",
@@ -89,6 +90,20 @@ class LltMatch:
     pt_code: int
     pt_name: str
     soc_name: str
+
+
+@dataclass(frozen=True)
+class LltSearch:
+    """A search of the current LLTs: the first ``len(matches)`` of ``total`` matches (best first); ``cut`` says that
+    more matched than are shown, so the coder narrows the search instead of missing a term."""
+
+    text: str
+    matches: tuple[LltMatch, ...]
+    total: int
+
+    @property
+    def cut(self) -> bool:
+        return self.total > len(self.matches)
 
 
 @dataclass(frozen=True)
@@ -259,9 +274,10 @@ def active_release(engine: Engine) -> ReleaseView | None:
     return ReleaseView(row.version, row.loaded_at, row.loaded_by, json.loads(row.counts))
 
 
-def search_llts(engine: Engine, actor: UserView, text: str, *, limit: int = 50) -> list[LltMatch]:
+def search_llts(engine: Engine, actor: UserView, text: str, *, limit: int = 50) -> LltSearch:
     """The current LLTs of the active release whose name contains ``text`` (any case): exact matches first, then by
-    name; each with its PT and the PT's primary SOC."""
+    name; each with its PT and the PT's primary SOC. At most ``limit`` are returned, with the count of all that
+    matched (``LltSearch.cut``)."""
     _role(actor, CODERS, "search the dictionary")
     wanted = text.strip().lower()
     if len(wanted) < 2:
@@ -296,10 +312,11 @@ def search_llts(engine: Engine, actor: UserView, text: str, *, limit: int = 50) 
                 llt.c.current.is_(True),
                 llt.c.search_name.contains(wanted, autoescape=True),
             )
-            .order_by((llt.c.search_name != wanted), func.length(llt.c.name), llt.c.name)
-            .limit(limit)
         )
-        return [LltMatch(r.code, r.name, r.pt_code, r.pt_name, r.soc_name) for r in session.execute(query)]
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        ordered = query.order_by((llt.c.search_name != wanted), func.length(llt.c.name), llt.c.name).limit(limit)
+        matches = tuple(LltMatch(r.code, r.name, r.pt_code, r.pt_name, r.soc_name) for r in session.execute(ordered))
+        return LltSearch(text.strip(), matches, total)
 
 
 # -- coding an event -------------------------------------------------------------------------------------
