@@ -125,16 +125,14 @@ def _field_ids(rows: Sequence[Mapping[str, str]]) -> dict[str, tuple[str, str, s
     """Each variable's (form, field id, redcap_name or None): the name without its form's prefix when that
     keeps it unique in the form, else the name itself, kept as redcap_name."""
     ids: dict[str, tuple[str, str, str | None]] = {}
-    used: set[tuple[str, str]] = set()
+    used: set[tuple[str, str]] = {(r["form_name"], r["field_name"]) for r in rows}  # a name is its own id first
     for row in rows:
         name, form = row["field_name"], row["form_name"]
         short = name.removeprefix(f"{form}_")
         if short != name and _IDENTIFIER.match(short) and (form, short) not in used:
             ids[name] = (form, short, None)
-        elif (form, name) not in used:
+        else:  # variable names are unique, so its own name is free
             ids[name] = (form, name, name)
-        else:
-            raise RedcapError(f"dictionary: variable {name} would share field id {name} in form {form}")
         used.add((form, ids[name][1]))
     return ids
 

@@ -293,3 +293,17 @@ def test_check_refuses_two_fields_under_one_redcap_name(tmp_path: Path) -> None:
         "forms[0].fields[2].redcap_name": "REDCap name participant_id is the record id or a form's status column in "
         "REDCap; set redcap_name",
     }
+
+
+def test_a_name_with_and_without_its_form_prefix_keeps_both_names() -> None:
+    from trialwright.domain.redcap_dictionary import draft, read_dictionary
+
+    def row(name: str) -> str:
+        return f"{name},vitals,,text,{name},,,integer,,,,,y,,,,,"
+
+    text = ",".join(f'"{h}"' for h in HEADERS) + "\n" + "\n".join(map(row, ["record_id", "vitals_weight", "weight"]))
+    fields = draft(read_dictionary(text)).forms[0]["fields"]
+    assert [(f["id"], f.get("redcap_name")) for f in fields] == [
+        ("vitals_weight", "vitals_weight"),
+        ("weight", "weight"),
+    ]
