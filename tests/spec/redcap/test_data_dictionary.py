@@ -307,3 +307,12 @@ def test_a_name_with_and_without_its_form_prefix_keeps_both_names() -> None:
         ("vitals_weight", "vitals_weight"),
         ("weight", "weight"),
     ]
+
+
+def test_without_output_the_draft_goes_to_stdout_and_the_list_to_stderr() -> None:
+    result = _run("from-redcap", str(SMALL))
+    assert result.exit_code == 0
+    doc = YAML(typ="safe", pure=True).load(result.stdout)
+    assert [f["id"] for f in doc["forms"]] == ["enrolment", "vitals", "qol", "labs"] and "visits" not in doc
+    assert "Not mapped (3):" in result.stderr and "Not mapped" not in result.stdout.split("format: 2")[1]
+    assert "Still to write: trial, sites," in result.stderr and ", visits." in result.stderr
