@@ -127,6 +127,9 @@ def to_redcap(
     except RedcapError as exc:
         fail_with(exc)
     events = event_mapping(loaded)
+    for path in (output, instrument_event_mapping):  # both written, or neither
+        if path is not None and path.exists():
+            fail(f"{path} exists; name a new file (nothing is overwritten)", ExitCode.USAGE)
     if output is not None:
         _write(output, dictionary_csv(rows))
     if instrument_event_mapping is not None:

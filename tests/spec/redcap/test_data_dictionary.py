@@ -316,3 +316,11 @@ def test_without_output_the_draft_goes_to_stdout_and_the_list_to_stderr() -> Non
     assert [f["id"] for f in doc["forms"]] == ["enrolment", "vitals", "qol", "labs"] and "visits" not in doc
     assert "Not mapped (3):" in result.stderr and "Not mapped" not in result.stdout.split("format: 2")[1]
     assert "Still to write: trial, sites," in result.stderr and ", visits." in result.stderr
+
+
+def test_to_redcap_writes_both_files_or_neither(tmp_path: Path) -> None:
+    out, taken = tmp_path / "dictionary.csv", tmp_path / "events.csv"
+    taken.write_text("mine", encoding="utf-8")
+    result = _run("to-redcap", str(FIRST_PROTOCOL), "--output", str(out), "--instrument-event-mapping", str(taken))
+    assert result.exit_code == 2 and "exists" in result.output
+    assert not out.exists() and taken.read_text(encoding="utf-8") == "mine"
