@@ -9,8 +9,8 @@ Every tabular format writes the same tables, described in its README.txt:
   or not applicable (their value is then empty);
 - ``values_long``: one row per stored value, with its unit, status, reason, limit and the value as entered;
 - ``consents``, ``randomization`` (the ``arm`` column only in an export made with arms), ``adverse_events``
-  (with its MedDRA coding) and ``deaths`` (the earliest death each participant's records give, and the record it comes from), so that
-  every primary outcome can be computed from one export.
+  (with its MedDRA coding) and ``deaths`` (the earliest death each participant's records give, and the record it
+  comes from), so that every primary outcome can be computed from one export.
 
 A table is declared once as ``Column`` s; a format is a ``TabularExporter`` that opens a ``Sink`` per table
 (two or three methods). Form records are streamed one form at a time, twice (the first pass finds which
