@@ -152,6 +152,9 @@ def _stale(now: dt.datetime) -> Any:
 def _fail_stale(engine: Engine) -> None:
     """Fail every job whose worker stopped renewing its heartbeat (one transaction, audited per job)."""
     now = clock.now()
+    with read_scope(engine) as session:  # the common case, nothing stale, takes no write lock
+        if session.execute(select(export_jobs.c.seq).where(_stale(now)).limit(1)).first() is None:
+            return
     with session_scope(engine) as session:
         rows = session.execute(select(export_jobs).where(_stale(now)).with_for_update()).all()
         for r in rows:
@@ -172,12 +175,12 @@ def expire_jobs(engine: Engine, folder: Path, retention: dt.timedelta) -> list[s
     """Delete the jobs (and files) that ended more than ``retention`` ago; their ids."""
     _fail_stale(engine)
     now = clock.now()
+    ended = and_(export_jobs.c.finished_at.is_not(None), export_jobs.c.finished_at < now - retention)
+    with read_scope(engine) as session:
+        if session.execute(select(export_jobs.c.seq).where(ended).limit(1)).first() is None:
+            return []
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(export_jobs.c.seq, export_jobs.c.job_id)
-            .where(export_jobs.c.finished_at.is_not(None), export_jobs.c.finished_at < now - retention)
-            .with_for_update()
-        ).all()
+        rows = session.execute(select(export_jobs.c.seq, export_jobs.c.job_id).where(ended).with_for_update()).all()
         if not rows:
             return []
         ids = [r.job_id for r in rows]
