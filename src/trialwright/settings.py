@@ -170,6 +170,18 @@ class Settings(BaseSettings):
         description="A reporting deadline's reminder is sent when this fraction of its time is left (0.25: 6 hours "
         "before a 24-hour deadline); a second one when it is overdue.",
     )
+    export_dir: Path | None = Field(
+        default=None,
+        description="Folder the export jobs of the REST API (POST /api/v1/exports) write their files into, shared by "
+        "every web worker (created 0700). Default: beside a SQLite file (trialwright.db.exports); for PostgreSQL "
+        "$XDG_DATA_HOME/trialwright/exports/HOST-PORT-DATABASE (~/.local/share when XDG_DATA_HOME is unset).",
+    )
+    export_retention_hours: int = Field(
+        default=24,
+        ge=1,
+        description="How long an export job's file is kept after the job ends; then the file and the job are "
+        "deleted (audited), as DELETE /api/v1/exports/{job_id} does at once.",
+    )
     protocol_file: Path | None = Field(
         default=None,
         description="Protocol file used by commands that create a trial when none is named.",

@@ -190,6 +190,12 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "n_per_arm_upper_sd_ancova": A,  # from the SD within arms when the unblinded statistician plans
     },
     "export.written": _visible("format folder files with_arms"),
+    # The REST API's export jobs: asked for, failed (the rule: never an arm), downloaded, deleted, expired.
+    "export.requested": _visible("job format with_arms"),
+    "export.failed": _visible("job format error"),
+    "export.downloaded": _visible("job format file sha256"),
+    "export.deleted": _visible("job format state"),
+    "export.expired": _visible("jobs retention_hours"),
     "sharing.publication_recorded": _visible("citation published_on"),
     "sharing.request_recorded": _visible("request requester purpose"),
     **_each(

@@ -18,10 +18,11 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import zipfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, case, or_, select
 
@@ -45,7 +46,17 @@ from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 from trialwright.store.tables import audit_entries
 
-__all__ = ["EXPORTERS", "DatabaseSource", "ExportError", "ExportResult", "export_source", "formats", "run_export"]
+__all__ = [
+    "EXPORTERS",
+    "DatabaseSource",
+    "ExportError",
+    "ExportResult",
+    "check_format",
+    "export_source",
+    "formats",
+    "run_export",
+    "zip_folder",
+]
 
 #: Who exports data: the data manager and the statisticians (arms: the unblinded statistician only).
 EXPORTERS = (Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN)
@@ -336,6 +347,23 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_format(fmt: str) -> None:
+    """Refuse (``ExportError``) a name that is not a format of the general list."""
+    if fmt == "ipd":
+        raise ExportError("format: the IPD is issued only against an approved data access request (trialwright access)")
+    known = formats()
+    if fmt not in known:
+        raise ExportError(f"format: {fmt!r} is not an export format (known: {', '.join(sorted(known))})")
+
+
+def zip_folder(folder: Path, into: BinaryIO) -> None:
+    """A zip of an export's folder into ``into``: every file under the folder's own name, in name order."""
+    with zipfile.ZipFile(into, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(folder.parent))
+
+
 def run_export(
     engine: Engine,
     actor: UserView,
@@ -352,10 +380,8 @@ def run_export(
     ``exporter`` is for the services that make a format not on the general list (the IPD package, which is
     issued only against an approved data access request: ``trialwright.services.sharing.issue_ipd``)."""
     known = formats()
-    if exporter is None and fmt == "ipd":
-        raise ExportError("format: the IPD is issued only against an approved data access request (trialwright access)")
-    if exporter is None and fmt not in known:
-        raise ExportError(f"format: {fmt!r} is not an export format (known: {', '.join(sorted(known))})")
+    if exporter is None:
+        check_format(fmt)
     source = export_source(engine, actor, with_arms=with_arms, read_engine=read_engine)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"out: {out} exists and is not an empty folder; choose a new folder")

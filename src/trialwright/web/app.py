@@ -90,7 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
 
         app.include_router(api_docs_router)
 
+    from trialwright.api.analysis import router as analysis_api
     from trialwright.api.audit import router as audit_api
+    from trialwright.api.exports import router as exports_api
     from trialwright.api.forms import router as forms_api
     from trialwright.api.lock import router as lock_api
     from trialwright.api.randomization import router as randomization_api
@@ -120,6 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(safety_api)
     app.include_router(recruitment_api)
     app.include_router(audit_api)
+    app.include_router(exports_api)
+    app.include_router(analysis_api)
     app.include_router(redcap_api)
 
     @app.middleware("http")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -32,10 +31,7 @@ RegisterPage = Annotated[Page, Depends(require_roles(*sharing.READERS))]
 
 def _zip(folder: Path) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                z.write(path, path.relative_to(folder.parent))
+    svc.zip_folder(folder, buffer)
     return buffer.getvalue()
 
 

@@ -1,0 +1,371 @@
+"""Export jobs: an export asked for now and written in the background, its file kept for download.
+
+The REST API's exports (``POST /api/v1/exports``) are jobs over the one export service: ``request_export`` checks
+the request exactly as ``run_export`` will (the role, arms only for a user the trial lets see them, a known
+format) and records the job, ``queued``, with its audit entry; ``run_job`` (in the background, in the worker that
+took the request) marks it ``running``, calls ``trialwright.services.exports.run_export`` (which writes, audits
+``export.written`` and refuses as it does for the CLI and the page), keeps the result as one zip of its folder
+(laid out as the exports page's zip: every format writes several files) and marks it ``done``, or
+``failed`` with the rule that refused it. Each state change is its own transaction, so every worker sees it.
+
+Dead workers: while a job runs, its worker renews ``heartbeat_at`` every ``HEARTBEAT`` seconds; a job queued or
+running whose heartbeat is older than ``STALE_AFTER`` is failed ("worker: ...") the next time anyone reads it.
+
+Files: in ``job_folder(settings)`` (the setting ``export_dir``; by default beside a SQLite file, or under
+``$XDG_DATA_HOME/trialwright/exports`` for PostgreSQL), one folder per job, readable by its owner only. A job and
+its file are deleted by ``delete_job`` (its requester), and by ``expire_jobs`` once the job ended more than
+``export_retention_hours`` ago (run whenever a job is asked for or listed). Every step is audited.
+
+Who: the requester only, in the role they asked in (the file is what that role may see); nobody else learns the
+job exists (``JobNotFound``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import secrets
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Row, and_, delete, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from trialwright.domain.paging import DEFAULT_LIMIT, Page
+from trialwright.services import audit, clock
+from trialwright.services.exports import ExportError, check_format, export_source, run_export, zip_folder
+from trialwright.services.paging import keyset_page
+from trialwright.services.users import UserView
+from trialwright.settings import Settings
+from trialwright.store.audit_keys import default_key_file
+from trialwright.store.engine import read_scope, session_scope
+from trialwright.store.export_tables import export_jobs
+
+__all__ = [
+    "HEARTBEAT",
+    "MEDIA_TYPE",
+    "STALE_AFTER",
+    "Download",
+    "ExportJob",
+    "JobNotFound",
+    "JobNotReady",
+    "delete_job",
+    "download",
+    "expire_jobs",
+    "get_job",
+    "job_folder",
+    "page_jobs",
+    "request_export",
+    "run_job",
+]
+
+log = logging.getLogger(__name__)
+
+#: How often a running job's worker renews its heartbeat.
+HEARTBEAT = dt.timedelta(seconds=30)
+#: A queued or running job with no heartbeat for this long is failed: its worker stopped.
+STALE_AFTER = dt.timedelta(minutes=5)
+
+#: Every format writes several files (its README, schemas, define.xml, ...): a job keeps them as one zip.
+MEDIA_TYPE = "application/zip"
+
+
+class JobNotFound(LookupError):
+    """No such job for this user (another user's job is not found either)."""
+
+
+class JobNotReady(ValueError):
+    """A job whose file is not there to download (queued, running or failed); the message says which."""
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """One export job as its requester sees it."""
+
+    id: str
+    format: str
+    with_arms: bool
+    state: str  # queued, running, done, failed
+    created_by: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    expires_at: dt.datetime | None  # when the file and the job are deleted (a job that ended)
+    file_name: str | None
+    media_type: str | None
+    size: int | None
+    sha256: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Download:
+    """A done job's file, to send."""
+
+    path: Path
+    file_name: str
+    media_type: str
+
+
+def job_folder(settings: Settings) -> Path:
+    """The folder export jobs write into (``export_dir``, else beside the database: see the module docstring)."""
+    if settings.export_dir is not None:
+        return settings.export_dir
+    key = default_key_file(settings.database_url)
+    if key is None:
+        raise ExportError("export_dir: an in-memory database has no folder beside it; set TRIALWRIGHT_EXPORT_DIR")
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        return key.with_suffix(".exports")
+    return key.parent.parent / "exports" / key.stem
+
+
+def _view(row: Any, retention: dt.timedelta) -> ExportJob:
+    return ExportJob(
+        id=row.job_id,
+        format=row.format,
+        with_arms=row.with_arms,
+        state=row.state,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        expires_at=row.finished_at + retention if row.finished_at is not None else None,
+        file_name=row.file_name,
+        media_type=row.media_type,
+        size=row.size,
+        sha256=row.sha256,
+        error=row.error,
+    )
+
+
+def _stale(now: dt.datetime) -> Any:
+    return and_(export_jobs.c.state.in_(["queued", "running"]), export_jobs.c.heartbeat_at < now - STALE_AFTER)
+
+
+def _fail_stale(engine: Engine) -> None:
+    """Fail every job whose worker stopped renewing its heartbeat (one transaction, audited per job)."""
+    now = clock.now()
+    with read_scope(engine) as session:  # the common case, nothing stale, takes no write lock
+        if session.execute(select(export_jobs.c.seq).where(_stale(now)).limit(1)).first() is None:
+            return
+    with session_scope(engine) as session:
+        rows = session.execute(select(export_jobs).where(_stale(now)).with_for_update()).all()
+        for r in rows:
+            since = f"{r.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
+            rule = f"worker: the process running this export stopped (no heartbeat since {since})"
+            session.execute(
+                update(export_jobs)
+                .where(export_jobs.c.seq == r.seq)
+                .values(state="failed", finished_at=now, error=rule)
+            )
+            audit.record(
+                session, actor=r.created_by, role=r.role, action="export.failed",
+                new_value={"job": r.job_id, "format": r.format, "error": rule},
+            )  # fmt: skip
+
+
+def expire_jobs(engine: Engine, folder: Path, retention: dt.timedelta) -> list[str]:
+    """Delete the jobs (and files) that ended more than ``retention`` ago; their ids."""
+    _fail_stale(engine)
+    now = clock.now()
+    ended = and_(export_jobs.c.finished_at.is_not(None), export_jobs.c.finished_at < now - retention)
+    with read_scope(engine) as session:
+        if session.execute(select(export_jobs.c.seq).where(ended).limit(1)).first() is None:
+            return []
+    with session_scope(engine) as session:
+        rows = session.execute(select(export_jobs.c.seq, export_jobs.c.job_id).where(ended).with_for_update()).all()
+        if not rows:
+            return []
+        ids = [r.job_id for r in rows]
+        session.execute(delete(export_jobs).where(export_jobs.c.seq.in_([r.seq for r in rows])))
+        audit.record(
+            session, actor="system", action="export.expired",
+            new_value={"jobs": ids, "retention_hours": retention.total_seconds() / 3600},
+        )  # fmt: skip
+    for job_id in ids:
+        shutil.rmtree(folder / job_id, ignore_errors=True)
+    return ids
+
+
+def request_export(engine: Engine, actor: UserView, fmt: str, *, with_arms: bool, retention: dt.timedelta) -> ExportJob:
+    """A new job, ``queued``: refused now (``ExportError``) if ``run_export`` would refuse who asks or what."""
+    check_format(fmt)
+    export_source(engine, actor, with_arms=with_arms)  # who may, and arms only for whom the trial lets see them
+    now = clock.now()
+    job_id = secrets.token_hex(16)
+    with session_scope(engine) as session:
+        session.execute(
+            export_jobs.insert().values(
+                job_id=job_id, format=fmt, with_arms=with_arms, state="queued", created_by=actor.username,
+                role=actor.role.value, created_at=now, heartbeat_at=now,
+            )
+        )  # fmt: skip
+        audit.record(
+            session, actor=actor.username, role=actor.role.value, action="export.requested",
+            new_value={"job": job_id, "format": fmt, "with_arms": with_arms},
+        )  # fmt: skip
+        row = session.execute(select(export_jobs).where(export_jobs.c.job_id == job_id)).one()
+    return _view(row, retention)
+
+
+def _mine(actor: UserView) -> Any:
+    return and_(export_jobs.c.created_by == actor.username, export_jobs.c.role == actor.role.value)
+
+
+def _row(session: Session, actor: UserView, job_id: str) -> Row[Any]:
+    row = session.execute(select(export_jobs).where(export_jobs.c.job_id == job_id, _mine(actor))).first()
+    if row is None:
+        raise JobNotFound(job_id)
+    return row
+
+
+def get_job(engine: Engine, actor: UserView, job_id: str, *, retention: dt.timedelta) -> ExportJob:
+    """The actor's job (``JobNotFound`` for anyone else's, or none)."""
+    _fail_stale(engine)
+    with read_scope(engine) as session:
+        return _view(_row(session, actor, job_id), retention)
+
+
+def page_jobs(
+    engine: Engine, actor: UserView, *, retention: dt.timedelta, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+) -> Page[ExportJob]:
+    """A page of the actor's jobs (asked for in their current role), newest first."""
+    _fail_stale(engine)
+    query = select(export_jobs).where(_mine(actor))
+
+    def convert(_: Session, rows: Sequence[Row[Any]]) -> list[ExportJob]:
+        return [_view(r, retention) for r in rows]
+
+    with read_scope(engine) as session:
+        return keyset_page(session, query, [export_jobs.c.seq], convert, limit=limit, cursor=cursor)
+
+
+def download(engine: Engine, actor: UserView, job_id: str, folder: Path) -> Download:
+    """The done job's file, for its requester; the download audited."""
+    _fail_stale(engine)
+    with session_scope(engine) as session:
+        row = _row(session, actor, job_id)
+        if row.state != "done":
+            why = f": {row.error}" if row.state == "failed" else ""
+            raise JobNotReady(f"state: the export is {row.state}{why}; only a done export is downloaded")
+        path = folder / row.job_id / row.file_name
+        if not path.is_file():
+            raise JobNotReady(f"file: {row.file_name} is no longer in the export folder")
+        audit.record(
+            session, actor=actor.username, role=actor.role.value, action="export.downloaded",
+            new_value={"job": row.job_id, "format": row.format, "file": row.file_name, "sha256": row.sha256},
+        )  # fmt: skip
+    return Download(path, row.file_name, row.media_type or "application/octet-stream")
+
+
+def delete_job(engine: Engine, actor: UserView, job_id: str, folder: Path) -> None:
+    """Delete the actor's job and its file (a job still running is refused: ``JobNotReady``); audited."""
+    with session_scope(engine) as session:
+        row = _row(session, actor, job_id)
+        if row.state in {"queued", "running"} and not row.heartbeat_at < clock.now() - STALE_AFTER:
+            raise JobNotReady(f"state: the export is {row.state}; delete it once it is done or failed")
+        session.execute(delete(export_jobs).where(export_jobs.c.seq == row.seq))
+        audit.record(
+            session, actor=actor.username, role=actor.role.value, action="export.deleted",
+            new_value={"job": row.job_id, "format": row.format, "state": row.state},
+        )  # fmt: skip
+    shutil.rmtree(folder / job_id, ignore_errors=True)
+
+
+def _running(job_id: str) -> Any:
+    """The job while its worker still holds it (not failed meanwhile as stale)."""
+    return and_(export_jobs.c.job_id == job_id, export_jobs.c.state == "running")
+
+
+@contextlib.contextmanager
+def _heartbeat(engine: Engine, job_id: str) -> Iterator[None]:
+    """Renew the job's heartbeat every ``HEARTBEAT`` while the block runs (a thread of this worker)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT.total_seconds()):
+            try:
+                with session_scope(engine) as session:
+                    session.execute(update(export_jobs).where(_running(job_id)).values(heartbeat_at=clock.now()))
+            except Exception:  # a missed beat is retried; STALE_AFTER allows ten of them
+                log.exception("export job %s: heartbeat not recorded", job_id)
+
+    thread = threading.Thread(target=beat, name=f"export-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _keep(out: Path, job_dir: Path) -> Path:
+    """The file to download: a zip of the export's folder, laid out as the exports page's zip."""
+    target = job_dir / f"{out.name}.zip"
+    with target.open("wb") as f:
+        zip_folder(out, f)
+    target.chmod(0o600)
+    shutil.rmtree(out, ignore_errors=True)
+    return target
+
+
+def run_job(engine: Engine, actor: UserView, job_id: str, folder: Path, *, read_engine: Engine | None = None) -> None:
+    """Write the job (in the background): ``running``, then ``done`` or ``failed``; never raises."""
+    now = clock.now()
+    with session_scope(engine) as session:
+        claiming: Any = session.execute(
+            update(export_jobs)
+            .where(export_jobs.c.job_id == job_id, export_jobs.c.state == "queued")
+            .values(state="running", started_at=now, heartbeat_at=now)
+        )
+        claimed = claiming.rowcount
+        fmt, with_arms = session.execute(
+            select(export_jobs.c.format, export_jobs.c.with_arms).where(export_jobs.c.job_id == job_id)
+        ).one()
+    if not claimed:
+        return  # already taken (or failed as stale): never written twice
+    job_dir = folder / job_id
+    try:
+        with _heartbeat(engine, job_id):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            job_dir.mkdir(mode=0o700)
+            out = job_dir / f"{fmt}-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
+            run_export(engine, actor, fmt, out, with_arms=with_arms, read_engine=read_engine)
+            kept = _keep(out, job_dir)
+        with session_scope(engine) as session:
+            session.execute(
+                update(export_jobs).where(_running(job_id)).values(
+                    state="done", finished_at=clock.now(), file_name=kept.name, media_type=MEDIA_TYPE,
+                    size=kept.stat().st_size, sha256=_sha256(kept),
+                )
+            )  # fmt: skip
+    except Exception as exc:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        if isinstance(exc, ExportError):
+            error = str(exc)  # the rule, as the CLI and the page say it (never an arm)
+        else:
+            log.exception("export job %s failed", job_id)
+            error = f"export: the export stopped on an unexpected error ({type(exc).__name__}); see the server log"
+        with session_scope(engine) as session:
+            session.execute(
+                update(export_jobs).where(_running(job_id)).values(state="failed", finished_at=clock.now(), error=error)
+            )
+            audit.record(
+                session, actor=actor.username, role=actor.role.value, action="export.failed",
+                new_value={"job": job_id, "format": fmt, "error": error},
+            )  # fmt: skip
