@@ -122,9 +122,9 @@ class StoredValueOut(BaseModel):
     which ``unit``, the ``reason`` (not done, not applicable, a derived value's note), the censoring ``limit``,
     and a derived score's ``components``."""
 
-    value: Scalar | list[str | int | float] = None
+    value: Scalar | list[Scalar] = None
     status: str | None = None
-    entered: Scalar | list[str | int | float] | dict[str, Scalar] = None
+    entered: Scalar | list[Scalar] | dict[str, Scalar] = None
     unit: str | None = None
     reason: str | None = None
     limit: float | None = None

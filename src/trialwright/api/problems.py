@@ -82,7 +82,7 @@ class ProblemDetails(BaseModel):
     """An error (RFC 9457), with the ``field`` and ``rule`` refused and every refusal in ``errors``."""
 
     type: str = Field(default="about:blank", description="about:blank: the status and title say what happened.")
-    title: str = Field(description="The HTTP status phrase.")
+    title: str = Field(description="The HTTP status phrase (RFC 9110).")
     status: int
     detail: str = Field(description="The refusals in words.")
     instance: str = Field(description="The path of the request refused.")
@@ -94,7 +94,23 @@ class ProblemDetails(BaseModel):
     )
 
 
+#: The titles of the statuses the API answers, as RFC 9110 names them (Python's own phrases vary by version).
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+
+
 def _phrase(status: int) -> str:
+    if status in TITLES:
+        return TITLES[status]
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -105,8 +121,8 @@ def _refusal(item: Any) -> Refusal:
     """A refusal from what a route raised: a text, or ``{"field"?, "rule", "message"?}``. A rule starting with
     ``name: `` and no field given names that field."""
     if isinstance(item, dict):
-        rule = str(item.get("rule", ""))
-        field = item.get("field")
+        rule = str(item.get("rule") or item.get("detail") or item)
+        field = item.get("field") or None  # "": the body as a whole
         message = item.get("message")
     else:
         rule, field, message = str(item), None, None

@@ -30,7 +30,7 @@ Scalar = str | int | float | bool | None
 #: One field's value as entered (docs/forms.md "Entering values"): a scalar (null clears it), a list of choice
 #: codes, or an object: ``{"value", "unit"}``, ``{"not_done": reason}``, ``{"not_applicable": reason}``,
 #: ``{"below_lloq": limit}``, ``{"above_uloq": limit}``.
-FieldValueIn = str | int | float | bool | list[str | int | float] | dict[str, Scalar] | None
+FieldValueIn = Scalar | list[Scalar] | dict[str, Scalar]
 
 
 class ClosedBody(BaseModel):

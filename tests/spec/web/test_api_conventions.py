@@ -19,6 +19,7 @@ from trialwright.web.app import create_app
 from trialwright.web.deps import ApiUser
 
 PROBLEM = "application/problem+json"
+JSON = ("application/json", PROBLEM)
 ERRORS = {"400", "401", "403", "404", "409", "422", "429"}
 #: Model members that are a protocol-defined mapping (field id -> value as the protocol declares it).
 PROTOCOL_DEFINED = {("ScreeningOut", "values"), ("FailedCriterionOut", "values")}
@@ -109,10 +110,13 @@ def _api_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, 
     ]
 
 
-def _untyped(document: dict[str, Any], schema: dict[str, Any], where: str) -> list[str]:
-    """What is untyped in a body's schema: a body that is not a model (or a list of models), and, in every model
-    it reaches, a model open to any member or a member that is an untyped object."""
+def _untyped(document: dict[str, Any], kind: str, schema: dict[str, Any], where: str) -> list[str]:
+    """What is untyped in a body's schema: a JSON body that is not a model (or a list of models), and, in every
+    model it reaches, a model open to any member or a member that is an untyped object. A body of another media
+    type is a file in its own standard's format (CSV, ODM XML, ...), declared as a string."""
     components = document["components"]["schemas"]
+    if kind not in JSON:
+        return [] if schema.get("type") == "string" else [f"{where}: a file not declared as a string: {schema}"]
     if schema.get("type") == "array":
         schema = schema.get("items", {})
     if "$ref" not in schema:
@@ -157,11 +161,11 @@ def test_every_request_and_response_body_is_a_model(client: TestClient) -> None:
     for method, path, operation in _api_operations(document):
         for kind, spec in operation.get("requestBody", {}).get("content", {}).items():
             bodies += 1
-            problems += _untyped(document, spec.get("schema", {}), f"{method} {path} request ({kind})")
+            problems += _untyped(document, kind, spec.get("schema", {}), f"{method} {path} request ({kind})")
         for status, response in operation["responses"].items():
             for kind, spec in response.get("content", {}).items():
                 bodies += 1
-                problems += _untyped(document, spec.get("schema", {}), f"{method} {path} {status} ({kind})")
+                problems += _untyped(document, kind, spec.get("schema", {}), f"{method} {path} {status} ({kind})")
             if status.startswith("2") and status != "204" and "content" not in response:
                 problems.append(f"{method} {path} {status}: no body documented")
     assert problems == []
@@ -225,6 +229,7 @@ def test_errors_are_problem_details(client: TestClient, trial: Trial) -> None:
     assert invalid.status_code == 422 and invalid.headers["content-type"] == PROBLEM
     body = invalid.json()
     assert [e["field"] for e in body["errors"]] == ["name", "days", "colour"]
+    assert body["title"] == "Unprocessable Content"  # RFC 9110's name, whatever Python's version says
     assert body["field"] == "name" and body["rule"] == body["errors"][0]["rule"]
     assert body["detail"] == "; ".join(e["rule"] for e in body["errors"])
     # A rule of the trial refused: the field comes from the rule's own wording.
