@@ -61,7 +61,7 @@ def _out(e: AuditEntry) -> AuditEntryOut:
 
 
 @router.get("/audit", response_model=PageOut[AuditEntryOut])
-def audit_entries(
+def list_audit_entries(
     request: Request,
     response: Response,
     user: Reader,

@@ -5,13 +5,28 @@ They call the same services as the pages, so the same validation, reasons, lifec
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field
 
+from trialwright.api.form_schemas import (
+    AnswerIn,
+    CasebookOut,
+    CasebookSignIn,
+    CasebookVerifyIn,
+    CloseIn,
+    FormIn,
+    FormOut,
+    ImportIn,
+    ImportOut,
+    OutcomeOut,
+    PasswordIn,
+    QueryIn,
+    QueryOut,
+    ReasonIn,
+    ScheduleOut,
+)
 from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
 from trialwright.domain.forms import FormValueError
 from trialwright.domain.paging import DEFAULT_LIMIT
@@ -31,55 +46,6 @@ Investigator = Annotated[UserView, Depends(require_api_roles(Role.INVESTIGATOR))
 Manager = Annotated[UserView, Depends(require_api_roles(Role.DATA_MANAGER))]
 Raiser = Annotated[UserView, Depends(require_api_roles(*svc.QUERY_RAISERS))]
 FORM = "/participants/{participant_id}/visits/{visit_id}/forms/{form_id}"
-
-
-class FormIn(BaseModel):
-    """Values to enter or change (see docs/forms.md for the value shapes), with a reason once complete."""
-
-    values: dict[str, Any]
-    reason: str | None = None
-    visit_date: dt.date | None = Field(default=None, description="The visit's date, on its first form.")
-
-
-class ImportIn(BaseModel):
-    """Many forms at once: rows of {participant, visit, form, values, reason?, visit_date?}."""
-
-    rows: list[dict[str, Any]]
-    all_or_nothing: bool = True
-
-
-class ReasonIn(BaseModel):
-    """A reason."""
-
-    reason: str
-
-
-class PasswordIn(BaseModel):
-    """The signer's password."""
-
-    password: str
-
-
-class QueryIn(BaseModel):
-    """A query raised by hand."""
-
-    participant_id: str
-    text: str
-    visit_id: str | None = None
-    form_id: str | None = None
-    field: str | None = None
-
-
-class AnswerIn(BaseModel):
-    """An answer to a query."""
-
-    answer: str
-
-
-class CloseIn(BaseModel):
-    """A note on closing a query."""
-
-    note: str = ""
 
 
 def _call(function: Any, *args: Any, words: Callable[[], Words] | None = None, **kwargs: Any) -> Any:
@@ -120,8 +86,8 @@ def _form(view: svc.FormView | None) -> dict[str, Any]:
     }
 
 
-@router.get("/participants/{participant_id}/visits")
-def visits(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
+@router.get("/participants/{participant_id}/visits", response_model=ScheduleOut)
+def list_visits(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """The participant's visit schedule today, with each form's state."""
     s = _call(svc.participant_schedule, engine, user, participant_id)
     return {
@@ -139,13 +105,13 @@ def visits(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, An
     }
 
 
-@router.get(FORM)
+@router.get(FORM, response_model=FormOut, response_model_exclude_unset=True)
 def get_form(participant_id: str, visit_id: str, form_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """One form's values (canonical value, value and unit as entered, status, reason) and state."""
     return _form(_call(svc.get_form, engine, user, participant_id, visit_id, form_id))
 
 
-@router.post(FORM)
+@router.post(FORM, response_model=FormOut, response_model_exclude_unset=True)
 def save_form(
     participant_id: str, visit_id: str, form_id: str, body: FormIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
@@ -166,20 +132,20 @@ def save_form(
     )
 
 
-@router.post(FORM + "/complete")
-def complete(participant_id: str, visit_id: str, form_id: str, user: Entry, engine: EngineDep) -> dict[str, Any]:
+@router.post(FORM + "/complete", response_model=FormOut, response_model_exclude_unset=True)
+def complete_form(participant_id: str, visit_id: str, form_id: str, user: Entry, engine: EngineDep) -> dict[str, Any]:
     """Mark the form complete (every required field has a value or a reason)."""
     return _form(_call(svc.complete_form, engine, user, participant_id, visit_id, form_id))
 
 
-@router.post(FORM + "/verify")
-def verify(participant_id: str, visit_id: str, form_id: str, user: Monitor, engine: EngineDep) -> dict[str, Any]:
+@router.post(FORM + "/verify", response_model=FormOut, response_model_exclude_unset=True)
+def verify_form(participant_id: str, visit_id: str, form_id: str, user: Monitor, engine: EngineDep) -> dict[str, Any]:
     """Source data verification (monitor)."""
     return _form(_call(svc.verify_form, engine, user, participant_id, visit_id, form_id))
 
 
-@router.post(FORM + "/sign")
-def sign(
+@router.post(FORM + "/sign", response_model=FormOut, response_model_exclude_unset=True)
+def sign_form(
     participant_id: str, visit_id: str, form_id: str, body: PasswordIn, user: Investigator, engine: EngineDep,
     policy: ApiReentry,
 ) -> dict[str, Any]:  # fmt: skip
@@ -187,35 +153,6 @@ def sign(
     counts toward the account lockout; past the re-entry rate limit, 429."""
     return _form(_call(svc.sign_form, engine, user, participant_id, visit_id, form_id, password=body.password,
                        policy=policy))  # fmt: skip
-
-
-class ReviewedForm(BaseModel):
-    """A form of the casebook as it was reviewed: its ``seal`` from the casebook read."""
-
-    visit_id: str
-    form_id: str
-    seal: str
-
-
-class ReviewedFields(ReviewedForm):
-    """Fields of a reviewed form verified against source one by one (entered fields holding a value)."""
-
-    fields: list[str] = Field(min_length=1)
-
-
-class CasebookVerifyIn(BaseModel):
-    """The casebook's forms to verify as a whole, and forms to verify field by field, each with the seal it was
-    reviewed with; a form is verified once every required entered field stands verified."""
-
-    forms: list[ReviewedForm] = []
-    fields: list[ReviewedFields] = []
-
-
-class CasebookSignIn(BaseModel):
-    """The casebook's forms to sign, each with the seal it was reviewed with, and the signer's password."""
-
-    forms: list[ReviewedForm]
-    password: str
 
 
 def _casebook_form(item: svc.CasebookForm) -> dict[str, Any]:
@@ -238,8 +175,8 @@ def _outcome(outcome: svc.CasebookOutcome) -> dict[str, Any]:
     }
 
 
-@router.get("/participants/{participant_id}/casebook")
-def casebook(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
+@router.get("/participants/{participant_id}/casebook", response_model=CasebookOut, response_model_exclude_unset=True)
+def get_casebook(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """The participant's casebook: every form in the protocol's order as stored, with its ``seal`` (send it back
     to sign or verify exactly what was read) and why it cannot be signed or verified now (null: it can)."""
     book = _call(svc.casebook, engine, user, participant_id)
@@ -247,7 +184,9 @@ def casebook(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, 
             "forms": [_casebook_form(f) for f in book.forms]}  # fmt: skip
 
 
-@router.post("/participants/{participant_id}/casebook/sign")
+@router.post(
+    "/participants/{participant_id}/casebook/sign", response_model=OutcomeOut, response_model_exclude_unset=True
+)
 def sign_casebook(
     participant_id: str, body: CasebookSignIn, user: Investigator, engine: EngineDep, policy: ApiReentry
 ) -> dict[str, Any]:
@@ -258,7 +197,9 @@ def sign_casebook(
                           policy=policy))  # fmt: skip
 
 
-@router.post("/participants/{participant_id}/casebook/verify")
+@router.post(
+    "/participants/{participant_id}/casebook/verify", response_model=OutcomeOut, response_model_exclude_unset=True
+)
 def verify_casebook(participant_id: str, body: CasebookVerifyIn, user: Monitor, engine: EngineDep) -> dict[str, Any]:
     """Source data verification of the reviewed casebook in one action (monitor): whole forms (``forms``) and
     fields one by one (``fields``), as on the casebook page. Each field's verification is audited and stands
@@ -274,54 +215,33 @@ def verify_casebook(participant_id: str, body: CasebookVerifyIn, user: Monitor, 
     return _outcome(_call(svc.verify_casebook, engine, user, participant_id, reviewed, fields=by_field))
 
 
-@router.post(FORM + "/lock")
-def lock(participant_id: str, visit_id: str, form_id: str, user: Manager, engine: EngineDep) -> dict[str, Any]:
+@router.post(FORM + "/lock", response_model=FormOut, response_model_exclude_unset=True)
+def lock_form(participant_id: str, visit_id: str, form_id: str, user: Manager, engine: EngineDep) -> dict[str, Any]:
     """Lock one form (data manager)."""
     return _form(_call(svc.lock_form, engine, user, participant_id, visit_id, form_id))
 
 
-@router.post(FORM + "/unlock")
-def unlock(
+@router.post(FORM + "/unlock", response_model=FormOut, response_model_exclude_unset=True)
+def unlock_form(
     participant_id: str, visit_id: str, form_id: str, body: ReasonIn, user: Manager, engine: EngineDep
 ) -> dict[str, Any]:
     """Unlock one form with a reason (data manager)."""
     return _form(_call(svc.unlock_form, engine, user, participant_id, visit_id, form_id, reason=body.reason))
 
 
-@router.post("/forms/import")
+@router.post("/forms/import", response_model=ImportOut)
 def import_forms(body: ImportIn, user: Entry, engine: EngineDep) -> dict[str, Any]:
     """Save many forms in one request, with exactly the rules of one form; every rejected row is reported."""
-    report = _call(svc.import_forms, engine, user, body.rows, all_or_nothing=body.all_or_nothing)
+    rows = [r.model_dump(mode="json", exclude_unset=True) for r in body.rows]
+    report = _call(svc.import_forms, engine, user, rows, all_or_nothing=body.all_or_nothing)
     return {
         "saved": report.saved,
         "rejected": [{"row": i, "problems": list(problems)} for i, problems in report.rejected],
     }
 
 
-class QueryOut(BaseModel):
-    """A data query (never names an arm); ``automatic`` when the system raised it (an edit or data check)."""
-
-    id: int
-    participant_id: str
-    site: str
-    visit_id: str | None
-    form_id: str | None
-    field: str | None
-    origin: str
-    check_id: str | None
-    text: str
-    status: str
-    raised_by: str
-    raised_at: dt.datetime
-    answer: str | None
-    answered_by: str | None
-    closed_by: str | None
-    close_note: str | None
-    automatic: bool
-
-
 @router.get("/queries", response_model=PageOut[QueryOut])
-def queries(
+def list_queries(
     request: Request,
     response: Response,
     user: Reader,
@@ -347,7 +267,7 @@ def queries(
     return page_out(request, response, found, lambda q: QueryOut(**q.__dict__))
 
 
-@router.post("/queries", status_code=201)
+@router.post("/queries", response_model=QueryOut, status_code=201)
 def raise_query(body: QueryIn, user: Raiser, engine: EngineDep) -> dict[str, Any]:
     """Raise a query by hand (monitor, data manager)."""
     q = _call(
@@ -357,13 +277,13 @@ def raise_query(body: QueryIn, user: Raiser, engine: EngineDep) -> dict[str, Any
     return dict(q.__dict__)
 
 
-@router.post("/queries/{query_id}/answer")
+@router.post("/queries/{query_id}/answer", response_model=QueryOut)
 def answer_query(query_id: RowId, body: AnswerIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """Answer a query (site staff)."""
     return dict(_call(svc.answer_query, engine, user, query_id, body.answer).__dict__)
 
 
-@router.post("/queries/{query_id}/close")
+@router.post("/queries/{query_id}/close", response_model=QueryOut)
 def close_query(query_id: RowId, body: CloseIn, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """Close a query (whoever raised it; a monitor or data manager for automatic ones)."""
     return dict(_call(svc.close_query, engine, user, query_id, body.note).__dict__)

@@ -3,11 +3,14 @@ with a reason and the data manager's password) and the soft locks of a site or p
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from trialwright.api.problems import ReadinessOut
+from trialwright.api.schemas import ClosedBody
 from trialwright.services import forms, lock, readiness
 from trialwright.services.errors import FormError
 from trialwright.services.users import UserView
@@ -23,20 +26,20 @@ Manager = Annotated[UserView, Depends(require_api_roles(*lock.LOCKERS))]
 LISTED = 20
 
 
-class LockIn(BaseModel):
+class LockIn(ClosedBody):
     """Why the database is locked; ``password`` (the data manager's) overrides what blocks the lock."""
 
     reason: str
     password: str | None = None
 
 
-class ReasonIn(BaseModel):
+class ReasonIn(ClosedBody):
     """A reason."""
 
     reason: str
 
 
-class SoftLockIn(BaseModel):
+class SoftLockIn(ClosedBody):
     """One site or one participant, and why."""
 
     reason: str
@@ -44,19 +47,50 @@ class SoftLockIn(BaseModel):
     participant_id: str | None = Field(default=None, description="A participant id, e.g. RAZ-001.")
 
 
+class LockStateOut(BaseModel):
+    """Whether the trial database is locked, since when, by whom and why; ``open_blockers``: how many blockers an
+    override left open (null: nothing blocked it); ``banner``: the override as reports print it."""
+
+    locked: bool
+    at: dt.datetime | None
+    by: str | None
+    reason: str | None
+    open_blockers: int | None
+    banner: str | None
+
+
+class SoftLockOut(BaseModel):
+    """A site or participant soft-locked: since when, by whom and why."""
+
+    scope: str = Field(description="site or participant.")
+    target: str
+    at: dt.datetime
+    by: str
+    reason: str
+
+
+class SoftUnlockOut(BaseModel):
+    """A soft lock lifted."""
+
+    site: str | None
+    participant_id: str | None
+    locked: bool
+
+
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except lock.LockBlocked as exc:
-        raise HTTPException(status_code=409, detail=_readiness(exc.readiness, LISTED, rule=str(exc))) from None
+        # A problem (api/problems.py) whose rule is the refusal and whose readiness lists what blocks the lock.
+        detail = {"rule": str(exc), "readiness": _readiness(exc.readiness, LISTED)}
+        raise HTTPException(status_code=409, detail=detail) from None
     except FormError as exc:
         raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
 
 
-def _readiness(report: readiness.Readiness, limit: int | None, **extra: Any) -> dict[str, Any]:
+def _readiness(report: readiness.Readiness, limit: int | None) -> dict[str, Any]:
     shown = report.blockers if limit is None else report.blockers[:limit]
     return {
-        **extra,
         "ready": report.ready,
         "taken_at": report.taken_at.isoformat(),
         "site": report.site,
@@ -83,45 +117,45 @@ def _state(state: lock.LockState) -> dict[str, Any]:
     return {**state.__dict__, "banner": state.banner}
 
 
-@router.get("/trial/readiness")
-def trial_readiness(user: ReadinessReader, engine: EngineDep, site: str | None = None) -> dict[str, Any]:
+@router.get("/trial/readiness", response_model=ReadinessOut)
+def get_lock_readiness(user: ReadinessReader, engine: EngineDep, site: str | None = None) -> dict[str, Any]:
     """What blocks the database lock, per site and participant (every blocker listed)."""
     return _readiness(_call(readiness.lock_readiness, engine, user, site), None)
 
 
-@router.get("/trial/lock")
-def lock_state(user: Reader, engine: EngineDep) -> dict[str, Any]:
+@router.get("/trial/lock", response_model=LockStateOut)
+def get_lock_state(user: Reader, engine: EngineDep) -> dict[str, Any]:
     """Whether the trial database is locked (and the override banner, if it was locked over open blockers)."""
     return _state(lock.lock_state(engine))
 
 
-@router.post("/trial/lock")
+@router.post("/trial/lock", response_model=LockStateOut)
 def lock_trial(body: LockIn, user: Manager, engine: EngineDep, policy: ApiReentry) -> dict[str, Any]:
     """Lock the whole trial database (data manager). 409 with the blockers while anything blocks it, unless
     ``password`` overrides (audited with the number of blockers left open)."""
     return _state(_call(lock.lock_trial, engine, user, body.reason, password=body.password, policy=policy))
 
 
-@router.post("/trial/unlock")
+@router.post("/trial/unlock", response_model=LockStateOut)
 def unlock_trial(body: ReasonIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
     """Unlock the trial database with a reason (data manager)."""
     return _state(_call(lock.unlock_trial, engine, user, body.reason))
 
 
-@router.get("/soft-locks")
-def soft_locks(user: Reader, engine: EngineDep) -> list[dict[str, Any]]:
+@router.get("/soft-locks", response_model=list[SoftLockOut])
+def list_soft_locks(user: Reader, engine: EngineDep) -> list[dict[str, Any]]:
     """The sites and participants soft-locked now."""
     return [dict(s.__dict__) for s in lock.active_soft_locks(engine)]
 
 
-@router.post("/soft-locks")
+@router.post("/soft-locks", response_model=SoftLockOut)
 def soft_lock(body: SoftLockIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
     """Soft-lock one site or one participant (data manager, with a reason)."""
     done = _call(lock.soft_lock, engine, user, body.reason, site=body.site, participant_id=body.participant_id)
     return dict(done.__dict__)
 
 
-@router.post("/soft-locks/unlock")
+@router.post("/soft-locks/unlock", response_model=SoftUnlockOut)
 def soft_unlock(body: SoftLockIn, user: Manager, engine: EngineDep) -> dict[str, Any]:
     """Lift the soft lock of one site or one participant (data manager, with a reason)."""
     _call(lock.soft_unlock, engine, user, body.reason, site=body.site, participant_id=body.participant_id)

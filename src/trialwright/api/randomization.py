@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
+from trialwright.api.schemas import ClosedBody, FieldValueIn
 from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
 from trialwright.services import randomization as svc
@@ -73,7 +74,7 @@ class RandomizationOut(BaseModel):
     emergency_unblinded: bool
 
 
-class UnblindIn(BaseModel):
+class UnblindIn(ClosedBody):
     """An emergency unblinding request: a reason and the caller's own password."""
 
     reason: str
@@ -86,7 +87,7 @@ class GenerateOut(BaseModel):
     checksum: str
 
 
-class ExtendIn(BaseModel):
+class ExtendIn(ClosedBody):
     """An extension of one stratum."""
 
     stratum: str
@@ -94,11 +95,11 @@ class ExtendIn(BaseModel):
     reason: str
 
 
-class PreparationIn(BaseModel):
+class PreparationIn(ClosedBody):
     """A dose's preparation record: a value for each attribute the arm's protocol declares (attribute id ->
     value, or {value, unit} to state the unit, which must be the declared one)."""
 
-    values: dict[str, Any] = Field(default_factory=dict)
+    values: dict[str, FieldValueIn] = Field(default_factory=dict)
 
 
 class AttributeOut(BaseModel):
@@ -140,6 +141,65 @@ class InstructionOut(BaseModel):
     recorded: list[RecordedOut]
 
 
+class AllocationEntryOut(BaseModel):
+    """One entry of the allocation list, with its arm (unblinded statistician)."""
+
+    stratum: str
+    sequence: int
+    block: int | None
+    block_size: int | None
+    position: int | None
+    arm: str
+    preparation_code: str
+    participant_id: str | None
+    randomization_number: int | None
+    randomized_at: dt.datetime | None
+    decision: str | None = Field(description="Under minimization: the decision's record (JSON text).")
+
+
+class ListRecordOut(BaseModel):
+    """The list's generation or one extension, as signed off (no arms)."""
+
+    kind: str
+    method: str
+    generator: str
+    seed_sha256: str
+    checksum: str
+    entries: int
+    stratum: str | None
+    extension_number: int | None
+    reason: str | None
+    at: dt.datetime
+    by: str
+
+
+class StratumStatusOut(BaseModel):
+    """Entries used and left in one stratum."""
+
+    stratum: str
+    used: int
+    remaining: int
+
+
+class StratumBalanceOut(BaseModel):
+    """Randomized per arm in one stratum, the imbalance now and the worst running one."""
+
+    stratum: str
+    by_arm: dict[str, int]
+    imbalance: int
+    worst_running: float
+    bound: float | None = Field(description="What permuted blocks guarantee (null under minimization).")
+
+
+class UnblindingOut(BaseModel):
+    """One emergency unblinding: who, when, why (never the arm)."""
+
+    participant_id: str
+    unblinded_by: str
+    unblinded_at: dt.datetime
+    reason: str
+
+
 def _instruction(i: svc.Instruction) -> InstructionOut:
     return InstructionOut.model_validate(dataclasses.asdict(i))
 
@@ -175,7 +235,7 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @router.post("/participants/{participant_id}/randomization", response_model=RandomizationOut, status_code=201)
-def randomize(participant_id: str, user: Randomizer, engine: EngineDep) -> RandomizationOut:
+def randomize_participant(participant_id: str, user: Randomizer, engine: EngineDep) -> RandomizationOut:
     """Randomize an enrolled participant (the next concealed entry of their stratum, once)."""
     return _out(_call(svc.randomize, engine, user, participant_id))
 
@@ -209,7 +269,7 @@ def _participant(p: svc.ParticipantRow) -> ParticipantOut:
 
 
 @router.get("/participants", response_model=PageOut[ParticipantOut])
-def participants(
+def list_participants(
     request: Request,
     response: Response,
     user: ParticipantReader,
@@ -226,7 +286,7 @@ def participants(
 
 
 @router.get("/participants/{participant_id}/randomization", response_model=RandomizationOut)
-def randomization(participant_id: str, user: Reader, engine: EngineDep) -> RandomizationOut:
+def get_randomization(participant_id: str, user: Reader, engine: EngineDep) -> RandomizationOut:
     """A participant's randomization (404 before it)."""
     found = _call(svc.allocation_of, engine, user, participant_id)
     if found is None:
@@ -235,7 +295,7 @@ def randomization(participant_id: str, user: Reader, engine: EngineDep) -> Rando
 
 
 @router.post("/participants/{participant_id}/unblinding", response_model=RandomizationOut, status_code=201)
-def unblind(
+def unblind_participant(
     participant_id: str, body: UnblindIn, user: Investigator, engine: EngineDep, policy: ApiReentry
 ) -> RandomizationOut:
     """Emergency unblinding: the arm at once to this investigator only; recorded and notified."""
@@ -244,39 +304,39 @@ def unblind(
 
 
 @router.post("/randomization/list", response_model=GenerateOut, status_code=201)
-def generate(user: Statistician, engine: EngineDep) -> GenerateOut:
+def generate_allocation_list(user: Statistician, engine: EngineDep) -> GenerateOut:
     """Generate and seal the allocation list (once)."""
     return GenerateOut(checksum=_call(svc.generate_list, engine, user))
 
 
 @router.post("/randomization/extensions", response_model=GenerateOut, status_code=201)
-def extend(body: ExtendIn, user: Statistician, engine: EngineDep) -> GenerateOut:
+def extend_allocation_list(body: ExtendIn, user: Statistician, engine: EngineDep) -> GenerateOut:
     """Extend one stratum along the seed chain (audited with the reason)."""
     return GenerateOut(
         checksum=_call(svc.extend_list, engine, user, body.stratum, entries=body.entries, reason=body.reason)
     )
 
 
-@router.get("/randomization/list")
-def export(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
+@router.get("/randomization/list", response_model=list[AllocationEntryOut])
+def export_allocation_list(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
     """The whole list with arms (unblinded statistician; the export is audited)."""
     return list(_call(svc.export_list, engine, user))
 
 
-@router.get("/randomization/records")
-def records(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
+@router.get("/randomization/records", response_model=list[ListRecordOut])
+def list_allocation_records(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
     """The generation report and each extension (no arms)."""
     return [r.__dict__ for r in _call(svc.list_records, engine, user)]
 
 
-@router.get("/randomization/status")
-def status(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
+@router.get("/randomization/status", response_model=list[StratumStatusOut])
+def get_allocation_status(user: Statistician, engine: EngineDep) -> list[dict[str, Any]]:
     """Entries used and left per stratum."""
     return [s.__dict__ for s in _call(svc.list_status, engine, user)]
 
 
-@router.get("/randomization/balance")
-def balance(user: BalanceReader, engine: EngineDep) -> list[dict[str, Any]]:
+@router.get("/randomization/balance", response_model=list[StratumBalanceOut])
+def get_allocation_balance(user: BalanceReader, engine: EngineDep) -> list[dict[str, Any]]:
     """Randomized participants per arm and stratum, with the worst running imbalance."""
     return [{**b.__dict__, "by_arm": dict(b.by_arm)} for b in _call(svc.balance, engine, user)]
 
@@ -288,7 +348,7 @@ def what_to_prepare(code: str, user: Pharmacist, engine: EngineDep) -> Instructi
 
 
 @router.post("/pharmacy/{code}/preparation", response_model=InstructionOut, status_code=201)
-def prepare(code: str, body: PreparationIn, user: Pharmacist, engine: EngineDep) -> InstructionOut:
+def record_preparation(code: str, body: PreparationIn, user: Pharmacist, engine: EngineDep) -> InstructionOut:
     """Record a dose's preparation (once); each refused value is named with its attribute and rule."""
     try:
         done = svc.prepare(engine, user, code, body.values)
@@ -301,7 +361,7 @@ def prepare(code: str, body: PreparationIn, user: Pharmacist, engine: EngineDep)
     return _instruction(done)
 
 
-@router.get("/unblindings")
-def unblindings(user: Unblinded, engine: EngineDep) -> list[dict[str, Any]]:
+@router.get("/unblindings", response_model=list[UnblindingOut])
+def list_unblindings(user: Unblinded, engine: EngineDep) -> list[dict[str, Any]]:
     """Every emergency unblinding: who, when, why (never the arm)."""
     return [u.__dict__ for u in _call(svc.unblinding_log, engine, user)]

@@ -20,9 +20,11 @@ from trialwright.api.schemas import (
 )
 from trialwright.domain.masking import masked_roles, present_arms
 from trialwright.domain.roles import Role
+from trialwright.services import tokens as token_svc
+from trialwright.services import users as user_svc
 from trialwright.services.approvals import may_approve, pending_requests
-from trialwright.services.tokens import TokenAccessDenied, TokenView, issue_token, list_tokens, revoke_token
-from trialwright.services.users import UserError, UserView, list_users
+from trialwright.services.tokens import TokenAccessDenied, TokenView, issue_token, revoke_token
+from trialwright.services.users import UserError, UserView
 from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, RowId, SettingsDep, require_api_roles, viewer_of
 
 router = APIRouter(prefix="/api/v1", tags=["trial"])
@@ -30,7 +32,7 @@ AdminUser = Annotated[UserView, Depends(require_api_roles(Role.ADMINISTRATOR))]
 
 
 @router.get("/me", response_model=MeOut)
-def me(user: ApiUser) -> MeOut:
+def get_me(user: ApiUser) -> MeOut:
     """Who the token belongs to."""
     return MeOut(
         username=user.username,
@@ -43,7 +45,7 @@ def me(user: ApiUser) -> MeOut:
 
 
 @router.get("/trial", response_model=TrialOut)
-def trial(user: ApiUser, protocol: ProtocolDep, engine: EngineDep) -> TrialOut:
+def get_trial(user: ApiUser, protocol: ProtocolDep, engine: EngineDep) -> TrialOut:
     """The trial's registry summary; arms as the caller may see them."""
     arms = [
         ArmOut(label=a.label, code=a.code, name=a.name, role=a.role, ratio=a.ratio)
@@ -67,7 +69,7 @@ def trial(user: ApiUser, protocol: ProtocolDep, engine: EngineDep) -> TrialOut:
 
 
 @router.get("/users", response_model=list[UserOut], tags=["users"])
-def users(_admin: AdminUser, engine: EngineDep) -> list[UserOut]:
+def list_users(_admin: AdminUser, engine: EngineDep) -> list[UserOut]:
     """Every account (administrators)."""
     now = dt.datetime.now(dt.UTC)
     return [
@@ -79,7 +81,7 @@ def users(_admin: AdminUser, engine: EngineDep) -> list[UserOut]:
             active=u.active,
             locked=u.locked_until is not None and u.locked_until > now,
         )
-        for u in list_users(engine)
+        for u in user_svc.list_users(engine)
     ]
 
 
@@ -88,7 +90,7 @@ def _token_out(t: TokenView) -> TokenOut:
 
 
 @router.get("/users/requests", response_model=list[AccountRequestOut], tags=["users"])
-def account_requests(user: ApiUser, engine: EngineDep, protocol: ProtocolDep) -> list[AccountRequestOut]:
+def list_account_requests(user: ApiUser, engine: EngineDep, protocol: ProtocolDep) -> list[AccountRequestOut]:
     """The two-person rule's work list: requests waiting for a second person (approving roles; approve or
     reject them on the Account requests page or with `trialwright user approve|reject`)."""
     if not may_approve(protocol, user.role):
@@ -109,9 +111,9 @@ def account_requests(user: ApiUser, engine: EngineDep, protocol: ProtocolDep) ->
 
 
 @router.get("/tokens", response_model=list[TokenOut], tags=["tokens"])
-def tokens(user: ApiUser, engine: EngineDep) -> list[TokenOut]:
+def list_tokens(user: ApiUser, engine: EngineDep) -> list[TokenOut]:
     """The caller's API tokens, live, expired and revoked (never the tokens themselves)."""
-    return [_token_out(t) for t in list_tokens(engine, user.username)]
+    return [_token_out(t) for t in token_svc.list_tokens(engine, user.username)]
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
@@ -137,10 +139,10 @@ def delete_token(token_id: RowId, user: ApiUser, engine: EngineDep) -> Response:
 
 
 @router.get("/users/{username}/tokens", response_model=list[TokenOut], tags=["tokens"])
-def user_tokens(username: Annotated[str, Path(max_length=64)], user: ApiUser, engine: EngineDep) -> list[TokenOut]:
+def list_user_tokens(username: Annotated[str, Path(max_length=64)], user: ApiUser, engine: EngineDep) -> list[TokenOut]:
     """A user's API tokens: for that user and administrators (403 for anyone else, audited)."""
     try:
-        return [_token_out(t) for t in list_tokens(engine, username, viewer=user)]
+        return [_token_out(t) for t in token_svc.list_tokens(engine, username, viewer=user)]
     except TokenAccessDenied:
         raise HTTPException(status_code=403, detail="only the token's owner and an administrator may") from None
     except UserError:

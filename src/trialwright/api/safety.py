@@ -9,9 +9,19 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel
 
 from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
+from trialwright.api.safety_schemas import (
+    AdverseEventIn,
+    AdverseEventOut,
+    DecisionIn,
+    DecisionOut,
+    FollowUpIn,
+    ListingRowOut,
+    PauseOut,
+    SafetyTablesOut,
+    SubmissionIn,
+)
 from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.safety import SafetyInputError
 from trialwright.services import safety as svc
@@ -23,29 +33,6 @@ router = APIRouter(prefix="/api/v1", tags=["safety"])
 Reader = Annotated[UserView, Depends(require_api_roles(*svc.READERS))]
 Reporter = Annotated[UserView, Depends(require_api_roles(*svc.REPORTERS))]
 Dsmb = Annotated[UserView, Depends(require_api_roles(*svc.DECIDERS))]
-
-
-class FollowUpIn(BaseModel):
-    """A follow-up: the fields that change (aware_at always), and what it adds."""
-
-    values: dict[str, Any]
-    reason: str | None = None
-
-
-class SubmissionIn(BaseModel):
-    """A report sent: sae_to_sponsor, susar_initial or susar_complete, and when (with its UTC offset)."""
-
-    kind: str
-    submitted_at: str
-    note: str | None = None
-
-
-class DecisionIn(BaseModel):
-    """A DSMB decision on the pause (resume, pause, stop), confirmed with the member's password."""
-
-    decision: str
-    reason: str
-    password: str
 
 
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -101,14 +88,17 @@ def _event(e: svc.AdverseEventView) -> dict[str, Any]:
     }
 
 
-@router.post("/participants/{participant_id}/adverse-events", status_code=201)
-def report(participant_id: str, body: dict[str, Any], user: Reporter, engine: EngineDep) -> dict[str, Any]:
+@router.post("/participants/{participant_id}/adverse-events", response_model=AdverseEventOut, status_code=201)
+def report_adverse_event(
+    participant_id: str, body: AdverseEventIn, user: Reporter, engine: EngineDep
+) -> dict[str, Any]:
     """Report an adverse event (the initial report); every problem is named at once."""
-    return _event(_call(svc.report_event, engine, user, participant_id, body))
+    values = body.model_dump(exclude_unset=True)
+    return _event(_call(svc.report_event, engine, user, participant_id, values))
 
 
-@router.get("/adverse-events", response_model=PageOut[dict[str, Any]])
-def events(
+@router.get("/adverse-events", response_model=PageOut[AdverseEventOut])
+def list_adverse_events(
     request: Request,
     response: Response,
     user: Reader,
@@ -119,7 +109,7 @@ def events(
     serious: bool = False,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
-) -> PageOut[dict[str, Any]]:
+) -> PageOut[AdverseEventOut]:
     """A page of the adverse events within the caller's sites, newest first."""
     with cursor_checked():
         found = _call(
@@ -133,29 +123,31 @@ def events(
             limit=limit,
             cursor=cursor,
         )
-    return page_out(request, response, found, _event)
+    return page_out(request, response, found, lambda e: AdverseEventOut.model_validate(_event(e)))
 
 
-@router.get("/adverse-events/{ae_number}")
-def event(ae_number: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
+@router.get("/adverse-events/{ae_number}", response_model=AdverseEventOut)
+def get_adverse_event(ae_number: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """One adverse event: current assessment, every report, deadlines with their state."""
     return _event(_call(svc.get_event, engine, user, ae_number))
 
 
-@router.post("/adverse-events/{ae_number}/follow-ups", status_code=201)
-def follow_up(ae_number: str, body: FollowUpIn, user: Reporter, engine: EngineDep) -> dict[str, Any]:
+@router.post("/adverse-events/{ae_number}/follow-ups", response_model=AdverseEventOut, status_code=201)
+def report_follow_up(ae_number: str, body: FollowUpIn, user: Reporter, engine: EngineDep) -> dict[str, Any]:
     """A follow-up report, linked to its initial report."""
-    return _event(_call(svc.follow_up, engine, user, ae_number, body.values, body.reason))
+    return _event(
+        _call(svc.follow_up, engine, user, ae_number, body.values.model_dump(exclude_unset=True), body.reason)
+    )
 
 
-@router.post("/adverse-events/{ae_number}/submissions", status_code=201)
-def submission(ae_number: str, body: SubmissionIn, user: Reporter, engine: EngineDep) -> dict[str, Any]:
+@router.post("/adverse-events/{ae_number}/submissions", response_model=AdverseEventOut, status_code=201)
+def record_submission(ae_number: str, body: SubmissionIn, user: Reporter, engine: EngineDep) -> dict[str, Any]:
     """Record that a due report was sent."""
     return _event(_call(svc.record_submission, engine, user, ae_number, body.kind, body.submitted_at, body.note))
 
 
-@router.get("/safety/tables")
-def tables(user: Reader, engine: EngineDep) -> dict[str, Any]:
+@router.get("/safety/tables", response_model=SafetyTablesOut)
+def get_safety_tables(user: Reader, engine: EngineDep) -> dict[str, Any]:
     """Participants with at least one AE / SAE: pooled (or unnamed groups) for the team, by arm for the DSMB."""
     t = _call(svc.safety_tables, engine, user)
     return {
@@ -167,22 +159,22 @@ def tables(user: Reader, engine: EngineDep) -> dict[str, Any]:
     }
 
 
-@router.get("/safety/listing")
-def listing(user: Reader, engine: EngineDep) -> list[dict[str, object]]:
+@router.get("/safety/listing", response_model=list[ListingRowOut], response_model_exclude_unset=True)
+def export_safety_listing(user: Reader, engine: EngineDep) -> list[dict[str, object]]:
     """The line listing (audited as an export)."""
     return list(_call(svc.export_listing, engine, user))
 
 
-@router.get("/safety/pause")
-def pause(user: Reader, engine: EngineDep) -> dict[str, Any]:
+@router.get("/safety/pause", response_model=PauseOut)
+def get_safety_pause(user: Reader, engine: EngineDep) -> dict[str, Any]:
     """The safety pause now."""
     p = svc.pause(engine)
     return {"active": p.active, "stopped": p.stopped, "related_saes": p.related_saes, "threshold": p.threshold,
             "since": _time(p.since), "last_decision": p.last_decision}  # fmt: skip
 
 
-@router.post("/safety/decisions", status_code=201)
-def decide(body: DecisionIn, user: Dsmb, engine: EngineDep, policy: ApiReentry) -> dict[str, Any]:
+@router.post("/safety/decisions", response_model=DecisionOut, status_code=201)
+def record_dsmb_decision(body: DecisionIn, user: Dsmb, engine: EngineDep, policy: ApiReentry) -> dict[str, Any]:
     """Record a DSMB decision on the pause."""
     p = _call(svc.record_decision, engine, user, body.decision, body.reason, body.password, policy=policy)
     return {"active": p.active, "stopped": p.stopped, "related_saes": p.related_saes}

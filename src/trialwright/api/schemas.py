@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AccountRequestOut",
     "ArmOut",
+    "ClosedBody",
+    "FieldValueIn",
     "MeOut",
     "PageOut",
+    "Scalar",
     "SiteOut",
     "TokenCreated",
     "TokenIn",
@@ -22,6 +25,18 @@ __all__ = [
 
 
 T = TypeVar("T")
+
+Scalar = str | int | float | bool | None
+#: One field's value as entered (docs/forms.md "Entering values"): a scalar (null clears it), a list of choice
+#: codes, or an object: ``{"value", "unit"}``, ``{"not_done": reason}``, ``{"not_applicable": reason}``,
+#: ``{"below_lloq": limit}``, ``{"above_uloq": limit}``.
+FieldValueIn = Scalar | list[Scalar] | dict[str, Scalar]
+
+
+class ClosedBody(BaseModel):
+    """A request body: a member it does not declare is refused (422 naming it), never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class PageOut(BaseModel, Generic[T]):
@@ -104,7 +119,7 @@ class AccountRequestOut(BaseModel):
     reason: str
 
 
-class TokenIn(BaseModel):
+class TokenIn(ClosedBody):
     """A request for a new API token."""
 
     name: str = Field(default="api", min_length=1, max_length=64, description="A label to recognise the token by.")

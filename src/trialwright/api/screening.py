@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
+from trialwright.api.schemas import ClosedBody, FieldValueIn
 from trialwright.domain.eligibility import ScreeningValueError
 from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
@@ -28,22 +29,37 @@ Reader = Annotated[
 ]
 
 
-class ScreeningIn(BaseModel):
+class FailedCriterionOut(BaseModel):
+    """An eligibility criterion the values fail, with the values it read."""
+
+    id: str
+    text: str
+    values: dict[str, Any]
+
+
+class WithdrawalOut(BaseModel):
+    """A participant's withdrawals after the one recorded."""
+
+    participant_id: str
+    withdrawn_scopes: list[str]
+
+
+class ScreeningIn(ClosedBody):
     """A new screening: site, date and whatever values are known (a value may be {value, unit})."""
 
     site: str
     screened_on: dt.date
-    values: dict[str, Any] = Field(default_factory=dict)
+    values: dict[str, FieldValueIn] = Field(default_factory=dict)
 
 
-class ValuesIn(BaseModel):
+class ValuesIn(ClosedBody):
     """Values to enter or correct; changing a saved value needs a reason."""
 
-    values: dict[str, Any]
+    values: dict[str, FieldValueIn]
     reason: str | None = None
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(ClosedBody):
     """A consent record."""
 
     form_version: str
@@ -60,14 +76,14 @@ class ConsentIn(BaseModel):
     decision: str = "consent"
 
 
-class NotEnrolledIn(BaseModel):
+class NotEnrolledIn(ClosedBody):
     """Why a screened patient was not enrolled."""
 
     reason: str
     text: str | None = None
 
 
-class WithdrawalIn(BaseModel):
+class WithdrawalIn(ClosedBody):
     """A withdrawal of one scope."""
 
     scope: str
@@ -85,7 +101,7 @@ class ScreeningOut(BaseModel):
     screened_on: dt.date
     values: dict[str, Any]
     decision: str
-    failed: list[dict[str, Any]]
+    failed: list[FailedCriterionOut]
     missing: list[str]
     protocol_version: str
     non_enrolment_reason: str | None
@@ -103,7 +119,7 @@ def _out(s: svc.ScreeningView) -> ScreeningOut:
         screened_on=s.screened_on,
         values=dict(s.values),
         decision=s.decision.value,
-        failed=list(s.failed),
+        failed=[FailedCriterionOut.model_validate(f) for f in s.failed],
         missing=list(s.missing),
         protocol_version=s.protocol_version,
         non_enrolment_reason=s.non_enrolment_reason,
@@ -126,7 +142,7 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @router.get("/screenings", response_model=PageOut[ScreeningOut])
-def screenings(
+def list_screenings(
     request: Request,
     response: Response,
     user: Reader,
@@ -152,37 +168,37 @@ def create_screening(body: ScreeningIn, user: Writer, engine: EngineDep) -> Scre
 
 
 @router.get("/screenings/{screening_id}", response_model=ScreeningOut)
-def screening(screening_id: RowId, user: Reader, engine: EngineDep) -> ScreeningOut:
+def get_screening(screening_id: RowId, user: Reader, engine: EngineDep) -> ScreeningOut:
     """One screening."""
     return _out(_call(svc.get_screening, engine, user, screening_id))
 
 
 @router.post("/screenings/{screening_id}/values", response_model=ScreeningOut)
-def change_values(screening_id: RowId, body: ValuesIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+def change_screening_values(screening_id: RowId, body: ValuesIn, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Enter or correct values (a reason is needed to change a saved value)."""
     return _out(_call(svc.update_screening, engine, user, screening_id, values=body.values, reason=body.reason))
 
 
 @router.post("/screenings/{screening_id}/consents", response_model=ScreeningOut, status_code=201)
-def consent(screening_id: RowId, body: ConsentIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+def record_consent(screening_id: RowId, body: ConsentIn, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Record a consent, a refusal, or a participant's own decision after regaining capacity."""
     return _out(_call(svc.record_consent, engine, user, screening_id, **body.model_dump()))
 
 
 @router.post("/screenings/{screening_id}/not-enrolled", response_model=ScreeningOut)
-def not_enrolled(screening_id: RowId, body: NotEnrolledIn, user: Writer, engine: EngineDep) -> ScreeningOut:
+def record_non_enrolment(screening_id: RowId, body: NotEnrolledIn, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Record the coded reason a patient was not enrolled."""
     return _out(_call(svc.set_non_enrolment, engine, user, screening_id, reason=body.reason, text_=body.text))
 
 
 @router.post("/screenings/{screening_id}/enrol", response_model=ScreeningOut)
-def enrol(screening_id: RowId, user: Writer, engine: EngineDep) -> ScreeningOut:
+def enrol_participant(screening_id: RowId, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Enrol an eligible, consented patient: issues the participant id."""
     return _out(_call(svc.enrol, engine, user, screening_id))
 
 
-@router.post("/participants/{participant_id}/withdrawals", status_code=201)
-def withdraw(participant_id: str, body: WithdrawalIn, user: Writer, engine: EngineDep) -> dict[str, Any]:
+@router.post("/participants/{participant_id}/withdrawals", response_model=WithdrawalOut, status_code=201)
+def withdraw_participant(participant_id: str, body: WithdrawalIn, user: Writer, engine: EngineDep) -> WithdrawalOut:
     """Record a withdrawal of one scope (intervention, follow_up or data_use) with its cause (withdrew_consent,
     lost_to_follow_up, investigator_decision, adverse_event or other) and the reason in words."""
     p = _call(
@@ -195,4 +211,4 @@ def withdraw(participant_id: str, body: WithdrawalIn, user: Writer, engine: Engi
         reason=body.reason,
         withdrawn_on=body.withdrawn_on,
     )
-    return {"participant_id": p.participant_id, "withdrawn_scopes": list(p.withdrawn_scopes)}
+    return WithdrawalOut(participant_id=p.participant_id, withdrawn_scopes=list(p.withdrawn_scopes))

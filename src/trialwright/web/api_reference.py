@@ -23,7 +23,7 @@ and masking; the running app serves the same document at `/openapi.json` (and Sw
 `api_docs` setting is on).
 """
 
-_TABLE_HEAD = "| method | path | what it does | request body | responses |"
+_TABLE_HEAD = "| method | path | operation id: what it does | request body | responses |"
 _METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -65,12 +65,13 @@ def _body(operation: dict[str, Any]) -> str:
 
 
 def _responses(operation: dict[str, Any]) -> str:
-    parts = []
+    """Each status with its body; statuses with the same bodies said once (``400, 401, 403 `ProblemDetails```)."""
+    groups: dict[tuple[str, str], list[str]] = {}
     for code, response in sorted(operation.get("responses", {}).items()):
         content = response.get("content", {})
-        shapes = sorted({_schema_name(spec.get("schema")) for spec in content.values()} - {""})
-        parts.append(f"{code}" + (f" {', '.join(shapes)}" if shapes else ""))
-    return "; ".join(parts)
+        shapes = ", ".join(sorted({_schema_name(spec.get("schema")) for spec in content.values()} - {""}))
+        groups.setdefault(("error" if code[0] in "45" else code, shapes), []).append(code)
+    return "; ".join(", ".join(codes) + (f" {shapes}" if shapes else "") for (_, shapes), codes in groups.items())
 
 
 def _cell(text: str) -> str:
@@ -87,11 +88,15 @@ def render_api_reference(document: dict[str, Any]) -> str:
                 operation = item[method]
                 for tag in operation.get("tags") or ["other"]:
                     by_tag[tag].append((method.upper(), path, operation))
-    lines = [_HEADER, f"OpenAPI {document.get('openapi', '?')}; {sum(map(len, by_tag.values()))} operations.", ""]
+    schemes = ", ".join(f"`{name}`" for name in document.get("components", {}).get("securitySchemes", {}))
+    lines = [_HEADER, f"OpenAPI {document.get('openapi', '?')}; {sum(map(len, by_tag.values()))} operations.",
+             f"Security schemes: {schemes or 'none'}; every operation under /api/ needs it. Errors are "
+             "`ProblemDetails` (`application/problem+json`, [api.md](api.md#conventions)).", ""]  # fmt: skip
     for tag in sorted(by_tag):
         lines += [f"## {tag}", "", _TABLE_HEAD, "|---|---|---|---|---|"]
         for method, path, operation in by_tag[tag]:
-            summary = operation.get("summary") or operation.get("description", "").split("\n", 1)[0]
+            said = operation.get("description") or operation.get("summary") or ""
+            summary = f"`{operation.get('operationId', '')}`: {said.split(chr(10) + chr(10), 1)[0]}"
             cells = (method, f"`{path}`", _cell(summary), _cell(_body(operation)), _cell(_responses(operation)))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")

@@ -2,7 +2,8 @@
 
 Everything is built here from the settings passed in: the engine, the access policy and the trial's
 protocol (read from the database). Errors are rendered as pages for browsers and as JSON under /api;
-none reveals whether something exists, and no request ends in a bare 500.
+none reveals whether something exists, and no request ends in a bare 500. Every /api/ error is an RFC 9457
+problem (``application/problem+json``, ``api/problems.py``), whatever route raised it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialwright import __version__
+from trialwright.api.problems import problem_response
 from trialwright.legacy import ENV_PREFIX
 from trialwright.services.audit import chain_pending
 from trialwright.services.audit_keys import check_key, engine_for, write_anchor
@@ -32,6 +34,7 @@ from trialwright.store.engine import check_connection
 from trialwright.web.headers import apply_security_headers, security_headers
 from trialwright.web.i18n import DEFAULT_LANGUAGE, N_
 from trialwright.web.localized import trial_title
+from trialwright.web.openapi import install_openapi, operation_id
 from trialwright.web.security import (
     CSRF_COOKIE,
     LANG_COOKIE,
@@ -77,7 +80,9 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,  # every route's operation id, whichever module adds it
     )
+    install_openapi(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.read_engine = read_engine_for(settings, engine)  # the analysis and exports read here
@@ -185,7 +190,7 @@ def _is_api(request: Request) -> bool:
 
 def _error(request: Request, status: int, message: str, page: Page | None = None) -> Response:
     if _is_api(request):
-        return JSONResponse({"detail": message}, status_code=status)
+        return problem_response(status, message, request.url.path)
     return render_page(
         request,
         page or _bare_page(request),
@@ -227,7 +232,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_api(request):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            return problem_response(exc.status_code, exc.detail, request.url.path, exc.headers)
         messages = {404: N_("There is no such page."), 405: N_("This page cannot be used that way.")}
         return _error(request, exc.status_code, messages.get(exc.status_code, N_("The request was refused.")))
 
@@ -238,7 +243,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         if _is_api(request):
-            return JSONResponse({"detail": problems}, status_code=422)
+            return problem_response(422, problems, request.url.path)
         text = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
         return _error(request, 422, f"The request has invalid values: {text}")
 

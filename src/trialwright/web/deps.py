@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Form, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from trialwright.domain.masking import Viewer, viewer_for
@@ -263,7 +264,23 @@ def check_csrf(page: PageDep, request: Request, engine: EngineDep, csrf_token: A
 CsrfChecked = Annotated[None, Depends(check_csrf)]
 
 
-def api_user(request: Request, engine: EngineDep, limits: LimitsDep) -> UserView:
+#: The bearer scheme the OpenAPI document declares: every operation that takes ``ApiUser`` (directly or through
+#: ``require_api_roles``) is marked as needing it. The header is read by ``api_user`` itself (the scheme's own
+#: check is off, so a refused token is counted and audited there).
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="An API token: `Authorization: Bearer <token>` (profile page, `trialwright user token`, or "
+    "`POST /api/v1/tokens`).",
+    auto_error=False,
+)
+
+
+def api_user(
+    request: Request,
+    engine: EngineDep,
+    limits: LimitsDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> UserView:
     """The API caller, from ``Authorization: Bearer <token>``; 401 otherwise (429 past the refusal limit)."""
     address = client_address(request)
     header = request.headers.get("authorization", "")

@@ -86,7 +86,7 @@ def test_api_pages_are_complete_and_stable_while_entries_are_appended(client: Te
 
 def test_the_old_before_parameter_is_refused_by_name(client: TestClient, trial: Trial) -> None:
     answer = client.get("/api/v1/audit", params={"before": 5}, headers=_bearer(trial))
-    assert answer.status_code == 422 and answer.json()["detail"][0]["field"] == "before"
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "before"
 
 
 def test_filters_hold_across_pages_with_their_total(client: TestClient, trial: Trial) -> None:

@@ -231,4 +231,4 @@ def test_the_casebook_through_the_api(trial: Trial, pid: str) -> None:
         changed = "changed since you reviewed it; review the casebook again"
         assert signed.json()["excluded"] == [{"visit_id": "baseline", "form_id": "performance", "reason": changed}]
         wrong = api.post(f"{url}/sign", headers=inv, json={"forms": reviewed, "password": "nope"})
-        assert wrong.status_code == 422 and "password" in wrong.json()["detail"][0]["rule"]
+        assert wrong.status_code == 422 and "password" in wrong.json()["errors"][0]["rule"]

@@ -29,7 +29,7 @@ def test_forms_through_the_api(trial: Trial, pid: str) -> None:
     with TestClient(create_app(Settings(database_url=trial.url))) as api:
         bad = api.post(f"{url}/vitals", headers=coord, json={"values": {"spo2": 101, "pulse": "x"}})
         # ``field`` and ``rule`` name the id (scripts read them); ``message`` says the field by its label.
-        assert bad.status_code == 422 and bad.json()["detail"] == [
+        assert bad.status_code == 422 and bad.json()["errors"] == [
             {"field": "spo2", "rule": "spo2: 101 % is outside the accepted range 50-100 %",
              "message": "SpO2: 101 % is outside the accepted range 50-100 %"},
             {"field": "pulse", "rule": "pulse: must be a number, not 'x'",
@@ -52,7 +52,7 @@ def test_forms_through_the_api(trial: Trial, pid: str) -> None:
         assert values["priest_score"]["components"]["age"] == 0
         assert api.post(f"{url}/vitals/complete", headers=coord).json()["state"] == "complete"
         no_reason = api.post(f"{url}/vitals", headers=coord, json={"values": {"pulse": 100}})
-        assert no_reason.status_code == 422 and "reason for change" in no_reason.json()["detail"][0]["rule"]
+        assert no_reason.status_code == 422 and "reason for change" in no_reason.json()["errors"][0]["rule"]
         changed = api.post(f"{url}/vitals", headers=coord, json={"values": {"pulse": 100}, "reason": "re-counted"})
         assert changed.json()["values"]["news2"]["value"] == 11  # pulse 100 scores 1, not 2
         assert api.post(f"{url}/vitals/verify", headers=monitor).json()["state"] == "verified"
@@ -78,8 +78,8 @@ def test_forms_through_the_api(trial: Trial, pid: str) -> None:
         assert baseline["forms"]["vitals"] == "signed" and baseline["forms"]["labs"] is None
         manager = bearer(Role.DATA_MANAGER)
         refused = api.post("/api/v1/trial/lock", headers=manager, json={"reason": "final"})
-        assert refused.status_code == 409 and refused.json()["detail"]["total"] > 0
+        assert refused.status_code == 409 and refused.json()["readiness"]["total"] > 0
         overridden = {"reason": "final", "password": PASSWORD}
         assert api.post("/api/v1/trial/lock", headers=manager, json=overridden).json()["locked"]
         locked = api.post(f"{url}/labs", headers=coord, json={"values": {"crp": 10}})
-        assert locked.status_code == 422 and "locked" in locked.json()["detail"][0]["rule"]
+        assert locked.status_code == 422 and "locked" in locked.json()["errors"][0]["rule"]

@@ -125,7 +125,7 @@ def test_the_api_answers_a_kit_check_refusal_as_422_naming_the_field(trial: Tria
             json={"values": {"preparation_code": second_code}},
         )
     assert answer.status_code == 422
-    (problem,) = answer.json()["detail"]
+    (problem,) = answer.json()["errors"]
     assert problem["rule"].startswith(f"preparation_code: {second_code} is not the code allocated to participant")
     assert problem["field"] == "preparation_code"
 

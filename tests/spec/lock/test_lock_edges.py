@@ -72,10 +72,10 @@ def test_the_api_lists_blockers_refuses_with_409_and_soft_locks(trial: Trial, pi
         assert api.get("/api/v1/trial/readiness?site=GOL", headers=manager).json()["ready"] is True
         assert api.get("/api/v1/trial/readiness", headers=coordinator).status_code == 403
         refused = api.post("/api/v1/trial/lock", headers=manager, json={"reason": "final"})
-        assert refused.status_code == 409 and refused.json()["detail"]["total"] == 7
-        assert refused.json()["detail"]["rule"].startswith("trial: 7 blockers (7 forms not ready) block the lock")
+        assert refused.status_code == 409 and refused.json()["readiness"]["total"] == 7
+        assert refused.json()["rule"].startswith("trial: 7 blockers (7 forms not ready) block the lock")
         wrong = api.post("/api/v1/trial/lock", headers=manager, json={"reason": "final", "password": "nope"})
-        assert wrong.status_code == 422 and wrong.json()["detail"][0]["rule"].startswith("password: wrong")
+        assert wrong.status_code == 422 and wrong.json()["errors"][0]["rule"].startswith("password: wrong")
         locked = api.post("/api/v1/trial/lock", headers=manager, json={"reason": "final", "password": PASSWORD})
         assert locked.json()["open_blockers"] == 7 and locked.json()["banner"].startswith("Locked with 7 open")
         assert api.post("/api/v1/trial/unlock", headers=manager, json={"reason": "late data"}).status_code == 200
@@ -84,7 +84,7 @@ def test_the_api_lists_blockers_refuses_with_409_and_soft_locks(trial: Trial, pi
         assert [s["target"] for s in api.get("/api/v1/soft-locks", headers=coordinator).json()] == ["RAZ"]
         url = f"/api/v1/participants/{pid}/visits/baseline/forms/labs"
         saved = api.post(url, headers=coordinator, json={"values": {"crp": 41}})
-        assert saved.status_code == 422 and saved.json()["detail"][0]["rule"].startswith("site: RAZ is soft-locked")
+        assert saved.status_code == 422 and saved.json()["errors"][0]["rule"].startswith("site: RAZ is soft-locked")
         lifted = api.post("/api/v1/soft-locks/unlock", headers=manager, json={"site": "RAZ", "reason": "done"})
         assert lifted.status_code == 200
         assert api.post(url, headers=coordinator, json={"values": {"crp": 41}}).status_code == 200

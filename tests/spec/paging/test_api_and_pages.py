@@ -132,10 +132,10 @@ def test_api_refuses_a_bad_cursor_and_a_limit_out_of_range(client: TestClient, t
     for path in ("/api/v1/screenings", "/api/v1/queries", "/api/v1/adverse-events", "/api/v1/participants",
                  "/api/v1/audit"):  # fmt: skip
         bad = client.get(f"{path}?cursor=nonsense", headers=headers)
-        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "cursor", path
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor", path
         for limit in (0, 501):
             refused = client.get(f"{path}?limit={limit}", headers=headers)
-            assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "limit", path
+            assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "limit", path
         assert client.get(path, headers=headers).json()["limit"] == 50
 
 

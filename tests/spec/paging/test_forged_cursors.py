@@ -102,7 +102,9 @@ def test_every_api_list_refuses_a_forged_cursor_naming_it(client: TestClient, tr
         for cursor in forged_cursors(kinds):
             answer = client.get(path, params={"cursor": cursor}, headers=headers)
             assert answer.status_code == 422, (path, cursor, answer.status_code, answer.text[:200])
-            assert answer.json()["detail"] == [{"field": "cursor", "rule": "not a cursor of this list"}], path
+            assert answer.json()["errors"] == [
+                {"field": "cursor", "rule": "not a cursor of this list", "message": None}
+            ], path
 
 
 def test_the_adverse_events_filtered_to_serious_refuse_a_forged_cursor(client: TestClient, trial: Trial) -> None:
@@ -114,7 +116,7 @@ def test_the_adverse_events_filtered_to_serious_refuse_a_forged_cursor(client: T
     for cursor in forged_cursors(("int",)):
         answer = client.get("/api/v1/adverse-events", params={"serious": "true", "cursor": cursor}, headers=headers)
         assert answer.status_code == 422, (cursor, answer.status_code, answer.text[:200])
-        assert answer.json()["detail"][0]["field"] == "cursor"
+        assert answer.json()["errors"][0]["field"] == "cursor"
 
 
 def _range(text: str) -> str:

@@ -136,13 +136,21 @@ def test_the_api(client: TestClient, trial: Trial) -> None:
     assert 0 <= asked["probability_by_planned_end"] <= asked["probability_by_end_date"] <= 1
     assert [iv["level"] for iv in asked["intervals"]] == [0.8, 0.95]
     bad = client.get("/api/v1/recruitment/forecast?new_site_rate=abc&as_of=2021-02-30", headers=headers)
-    assert bad.status_code == 422 and bad.json()["detail"] == [
-        {"field": "as_of", "rule": "'2021-02-30' is not a date (YYYY-MM-DD, or Solar Hijri YYYY/MM/DD)"},
-        {"field": "new_site_rate", "rule": "'abc' is not a number"},
-        {"field": "new_site_opens", "rule": "is required with new_site_rate (the date the new site opens)"},
+    assert bad.status_code == 422 and bad.json()["errors"] == [
+        {
+            "field": "as_of",
+            "rule": "'2021-02-30' is not a date (YYYY-MM-DD, or Solar Hijri YYYY/MM/DD)",
+            "message": None,
+        },
+        {"field": "new_site_rate", "rule": "'abc' is not a number", "message": None},
+        {
+            "field": "new_site_opens",
+            "rule": "is required with new_site_rate (the date the new site opens)",
+            "message": None,
+        },
     ]
     past = client.get("/api/v1/recruitment/forecast" + JUNE + "&end_date=2021-01-01", headers=headers)
-    assert past.status_code == 422 and past.json()["detail"][0]["field"] == "end_date"
+    assert past.status_code == 422 and past.json()["errors"][0]["field"] == "end_date"
     text = client.get("/api/v1/recruitment/registry-update" + JUNE, headers=headers).json()["text"]
     assert text.startswith("Recruitment as of 2021-06-30, 1400/04/09: 3 participants randomized")
 

@@ -40,9 +40,13 @@ def test_safety_through_the_api(trial: Trial, pid: str) -> None:
     with TestClient(create_app(Settings(database_url=trial.url))) as api:
         bad = api.post(f"/api/v1/participants/{pid}/adverse-events", headers=inv,
                        json=sae(seriousness_criteria=[], grade=6))  # fmt: skip
-        assert bad.status_code == 422 and bad.json()["detail"] == [
-            {"field": "grade", "rule": "6 is outside the CTCAE v5.0 grades 1-5"},
-            {"field": "seriousness_criteria", "rule": "a serious adverse event needs at least one ICH E2A criterion"},
+        assert bad.status_code == 422 and bad.json()["errors"] == [
+            {"field": "grade", "rule": "6 is outside the CTCAE v5.0 grades 1-5", "message": None},
+            {
+                "field": "seriousness_criteria",
+                "rule": "a serious adverse event needs at least one ICH E2A criterion",
+                "message": None,
+            },
         ]
         assert api.get("/api/v1/adverse-events", headers=inv).json()["items"] == []  # nothing saved
         made = api.post(f"/api/v1/participants/{pid}/adverse-events", headers=inv, json=sae())
@@ -50,7 +54,7 @@ def test_safety_through_the_api(trial: Trial, pid: str) -> None:
         assert [d["kind"] for d in made.json()["deadlines"]] == ["sae_to_sponsor", "susar_initial"]
         orphan = api.post("/api/v1/adverse-events/AE-0042/follow-ups", headers=inv,
                           json={"values": {"grade": 2, "aware_at": NOW.isoformat()}})  # fmt: skip
-        assert orphan.status_code == 422 and orphan.json()["detail"][0]["field"] == "initial_report"
+        assert orphan.status_code == 422 and orphan.json()["errors"][0]["field"] == "initial_report"
         later = api.post("/api/v1/adverse-events/AE-0001/follow-ups", headers=inv,
                          json={"values": {"outcome": "recovered", "end": TODAY.isoformat(),
                                           "aware_at": NOW.isoformat()}, "reason": "discharged"})  # fmt: skip

@@ -117,18 +117,20 @@ def test_the_api_applies_the_same_rules_and_site_scope(client: TestClient, trial
     enrolled = client.post(f"/api/v1/screenings/{sid}/enrol", headers=headers)
     assert enrolled.json()["participant_id"] == "RAZ-001"
     again = client.post(f"/api/v1/screenings/{sid}/enrol", headers=headers)
-    assert again.status_code == 422 and "already enrolled" in again.json()["detail"][0]["rule"]
+    assert again.status_code == 422 and "already enrolled" in again.json()["errors"][0]["rule"]
     other_site = client.post(
         "/api/v1/screenings", headers=headers, json={"site": "GOL", "screened_on": TODAY.isoformat(), "values": {}}
     )
     assert other_site.status_code == 422
-    assert other_site.json()["detail"] == [{"rule": "site: you screen at RAZ, not at GOL"}]
+    assert other_site.json()["errors"] == [
+        {"field": "site", "rule": "site: you screen at RAZ, not at GOL", "message": None}
+    ]
     bad = client.post(
         "/api/v1/screenings",
         headers=headers,
         json={"site": "RAZ", "screened_on": TODAY.isoformat(), "values": {"age": 300}},
     )
-    assert bad.status_code == 422 and "age: 300 is outside" in bad.json()["detail"][0]["rule"]
+    assert bad.status_code == 422 and "age: 300 is outside" in bad.json()["errors"][0]["rule"]
     lost_from_treatment = client.post(
         "/api/v1/participants/RAZ-001/withdrawals",
         headers=headers,
@@ -142,7 +144,7 @@ def test_the_api_applies_the_same_rules_and_site_scope(client: TestClient, trial
     assert lost_from_treatment.status_code == 422
     assert (
         "cause: lost_to_follow_up applies only to the scope follow_up"
-        in lost_from_treatment.json()["detail"][0]["rule"]
+        in lost_from_treatment.json()["errors"][0]["rule"]
     )
     no_cause = client.post(
         "/api/v1/participants/RAZ-001/withdrawals",
@@ -150,7 +152,7 @@ def test_the_api_applies_the_same_rules_and_site_scope(client: TestClient, trial
         json={"scope": "follow_up", "cause": "moved", "reason": "moved away", "withdrawn_on": TODAY.isoformat()},
     )
     assert (
-        no_cause.status_code == 422 and "cause: must be one of withdrew_consent" in no_cause.json()["detail"][0]["rule"]
+        no_cause.status_code == 422 and "cause: must be one of withdrew_consent" in no_cause.json()["errors"][0]["rule"]
     )
     withdrawn = client.post(
         "/api/v1/participants/RAZ-001/withdrawals",

@@ -20,7 +20,7 @@ def _bearer(trial: Trial, role: Role) -> dict[str, str]:
 def test_no_token_no_answer(client: TestClient, trial: Trial) -> None:
     for path in ("/api/v1/me", "/api/v1/trial", "/api/v1/users", "/api/v1/tokens"):
         response = client.get(path)
-        assert response.status_code == 401 and response.json() == {"detail": "a valid API token is required"}
+        assert response.status_code == 401 and response.json()["rule"] == "a valid API token is required"
     assert client.get("/api/v1/me", headers={"Authorization": "Bearer tw_forged"}).status_code == 401
     # Audited in aggregate: the first refusal from an address at once, the window's count when it closes.
     refused = audit.entries(trial.engine, action_prefix="api.token_refused")
@@ -76,7 +76,7 @@ def test_another_users_token_cannot_be_revoked(client: TestClient, trial: Trial)
 def test_bad_input_gets_a_clear_error(client: TestClient, trial: Trial) -> None:
     response = client.post("/api/v1/tokens", headers=_bearer(trial, Role.MONITOR), json={"name": ""})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["field"] == "name"
+    assert response.json()["errors"][0]["field"] == "name"
     control = client.post("/api/v1/tokens", headers=_bearer(trial, Role.MONITOR), json={"name": "\x1flab"})
     assert control.status_code == 422  # the service's text rule, answered by name, never a server error
-    assert control.json()["detail"][0]["field"] == "name" and "U+001F" in control.json()["detail"][0]["rule"]
+    assert control.json()["errors"][0]["field"] == "name" and "U+001F" in control.json()["errors"][0]["rule"]

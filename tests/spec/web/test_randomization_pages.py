@@ -126,7 +126,7 @@ def test_the_api_randomizes_prepares_and_unblinds(app, trial: Trial) -> None:  #
         made = api.post(f"/api/v1/participants/{pid}/randomization", headers=inv)
         assert made.status_code == 201 and made.json()["arm"] == "masked" and made.json()["randomization_number"] == 1
         again = api.post(f"/api/v1/participants/{pid}/randomization", headers=inv)
-        assert again.status_code == 422 and "randomized already" in again.json()["detail"][0]["rule"]
+        assert again.status_code == 422 and "randomized already" in again.json()["errors"][0]["rule"]
         code = made.json()["preparation_code"]
         pharm = bearer(Role.UNBLINDED_PHARMACIST)
         assert api.get(f"/api/v1/pharmacy/{code}", headers=inv).status_code == 403
@@ -135,9 +135,13 @@ def test_the_api_randomizes_prepares_and_unblinds(app, trial: Trial) -> None:  #
         assert declared in (["product_lot", "volume_ml", "particles"], ["product_lot", "volume_ml"])
         values: dict[str, object] = {"product_lot": "L", "volume_ml": {"value": 3, "unit": "L"}}
         wrong = api.post(f"/api/v1/pharmacy/{code}/preparation", headers=pharm, json={"values": values})
-        required = [{"field": "particles", "rule": "particles: Particle count is required"}]
-        assert wrong.status_code == 422 and wrong.json()["detail"] == [
-            {"field": "volume_ml", "rule": "volume_ml: is recorded in mL, not in 'L' (values are never converted)"}
+        required = [{"field": "particles", "rule": "particles: Particle count is required", "message": None}]
+        assert wrong.status_code == 422 and wrong.json()["errors"] == [
+            {
+                "field": "volume_ml",
+                "rule": "volume_ml: is recorded in mL, not in 'L' (values are never converted)",
+                "message": None,
+            }
         ] + (required if "particles" in declared else [])
         values = {"product_lot": "L", "volume_ml": 3, **({"particles": 5e10} if "particles" in declared else {})}
         done = api.post(f"/api/v1/pharmacy/{code}/preparation", headers=pharm, json={"values": values})
@@ -149,7 +153,7 @@ def test_the_api_randomizes_prepares_and_unblinds(app, trial: Trial) -> None:  #
         refused = api.post(
             f"/api/v1/participants/{pid}/unblinding", headers=inv, json={"reason": "x", "password": "no"}
         )
-        assert refused.status_code == 422 and refused.json()["detail"][0]["rule"].startswith("password")
+        assert refused.status_code == 422 and refused.json()["errors"][0]["rule"].startswith("password")
         ok = api.post(f"/api/v1/participants/{pid}/unblinding", headers=inv, json={"reason": "x", "password": PASSWORD})
         assert ok.status_code == 201 and ok.json()["arm"] in {"EXO", "PBO"} and ok.json()["emergency_unblinded"]
         assert api.get(f"/api/v1/participants/{pid}/randomization", headers=inv).json()["arm"] == ok.json()["arm"]

@@ -1,0 +1,274 @@
+"""Request and response bodies of the forms, casebook and queries endpoints (``api/forms.py``).
+
+A form's values are the protocol's: a mapping of field id to a value in one of the shapes of docs/forms.md
+(a scalar, a list of choice codes, or ``{"value": 4.2, "unit": "mg/dL"}``, ``{"not_done": "reason"}``, ...).
+Everything around them, the envelope, is typed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from trialwright.api.schemas import ClosedBody, FieldValueIn, Scalar
+
+__all__ = [
+    "AnswerIn",
+    "CasebookFormOut",
+    "CasebookOut",
+    "CasebookSignIn",
+    "CasebookVerifyIn",
+    "CloseIn",
+    "ExcludedFormOut",
+    "FieldVerifiedOut",
+    "FormIn",
+    "FormOut",
+    "ImportIn",
+    "ImportOut",
+    "ImportRowIn",
+    "OutcomeOut",
+    "PasswordIn",
+    "QueryIn",
+    "QueryOut",
+    "ReasonIn",
+    "RejectedRowOut",
+    "ReviewedFields",
+    "ReviewedForm",
+    "ScheduleOut",
+    "StoredValueOut",
+    "UnscheduledVisitOut",
+    "VisitOut",
+]
+
+
+class FormIn(ClosedBody):
+    """Values to enter or change (see docs/forms.md for the value shapes), with a reason once complete."""
+
+    values: dict[str, FieldValueIn] = Field(description="Field id -> value (docs/forms.md).")
+    reason: str | None = None
+    visit_date: dt.date | None = Field(default=None, description="The visit's date, on its first form.")
+
+
+class ImportRowIn(ClosedBody):
+    """One form of a bulk import."""
+
+    participant: str
+    visit: str
+    form: str
+    values: dict[str, FieldValueIn] = Field(description="Field id -> value (docs/forms.md).")
+    reason: str | None = None
+    visit_date: dt.date | None = None
+
+
+class ImportIn(ClosedBody):
+    """Many forms at once; with ``all_or_nothing`` one rejected row saves nothing."""
+
+    rows: list[ImportRowIn]
+    all_or_nothing: bool = True
+
+
+class RejectedRowOut(BaseModel):
+    """A rejected row of a bulk import (rows count from 1) and every problem it has."""
+
+    row: int
+    problems: list[str]
+
+
+class ImportOut(BaseModel):
+    """What a bulk import saved and rejected."""
+
+    saved: int
+    rejected: list[RejectedRowOut]
+
+
+class ReasonIn(ClosedBody):
+    """A reason."""
+
+    reason: str
+
+
+class PasswordIn(ClosedBody):
+    """The signer's password."""
+
+    password: str
+
+
+class QueryIn(ClosedBody):
+    """A query raised by hand."""
+
+    participant_id: str
+    text: str
+    visit_id: str | None = None
+    form_id: str | None = None
+    field: str | None = None
+
+
+class AnswerIn(ClosedBody):
+    """An answer to a query."""
+
+    answer: str
+
+
+class CloseIn(ClosedBody):
+    """A note on closing a query."""
+
+    note: str = ""
+
+
+class StoredValueOut(BaseModel):
+    """One field's value as stored (members without a value are left out): the canonical ``value``, its
+    ``status`` (value, not_done, not_applicable, below_lloq, above_uloq, derived), what was ``entered`` and in
+    which ``unit``, the ``reason`` (not done, not applicable, a derived value's note), the censoring ``limit``,
+    and a derived score's ``components``."""
+
+    value: Scalar | list[Scalar] = None
+    status: str | None = None
+    entered: Scalar | list[Scalar] | dict[str, Scalar] = None
+    unit: str | None = None
+    reason: str | None = None
+    limit: float | None = None
+    components: dict[str, int] | None = None
+
+
+class FormOut(BaseModel):
+    """One form: its values, state and version, what is missing, who verified and signed it."""
+
+    participant_id: str
+    visit_id: str
+    form_id: str
+    state: str
+    version: int
+    values: dict[str, StoredValueOut]
+    missing: list[str]
+    verified_by: str | None
+    signed_by: str | None
+    signed_at: dt.datetime | None
+    signature_meaning: str | None
+    open_queries: int
+
+
+class VisitOut(BaseModel):
+    """A scheduled visit: its window, status, and each form's state (null: not started)."""
+
+    visit_id: str
+    name: str
+    status: str
+    target: dt.date | None
+    earliest: dt.date | None
+    latest: dt.date | None
+    visit_date: dt.date | None
+    missed_reason: str | None
+    forms: dict[str, str | None]
+
+
+class UnscheduledVisitOut(BaseModel):
+    """An unscheduled visit."""
+
+    visit_id: str
+    label: str
+    visit_date: dt.date | None
+
+
+class ScheduleOut(BaseModel):
+    """A participant's visit schedule today."""
+
+    participant_id: str
+    visits: list[VisitOut]
+    unscheduled: list[UnscheduledVisitOut]
+    open_queries: int
+
+
+class ReviewedForm(ClosedBody):
+    """A form of the casebook as it was reviewed: its ``seal`` from the casebook read."""
+
+    visit_id: str
+    form_id: str
+    seal: str
+
+
+class ReviewedFields(ReviewedForm):
+    """Fields of a reviewed form verified against source one by one (entered fields holding a value)."""
+
+    fields: list[str] = Field(min_length=1)
+
+
+class CasebookVerifyIn(ClosedBody):
+    """The casebook's forms to verify as a whole, and forms to verify field by field, each with the seal it was
+    reviewed with; a form is verified once every required entered field stands verified."""
+
+    forms: list[ReviewedForm] = Field(default_factory=list)
+    fields: list[ReviewedFields] = Field(default_factory=list)
+
+
+class CasebookSignIn(ClosedBody):
+    """The casebook's forms to sign, each with the seal it was reviewed with, and the signer's password."""
+
+    forms: list[ReviewedForm]
+    password: str
+
+
+class CasebookFormOut(BaseModel):
+    """A form of the casebook with its seal, and why it cannot be signed or verified now (null: it can)."""
+
+    visit_id: str
+    form_id: str
+    seal: str
+    not_signable: str | None
+    not_verifiable: str | None
+    verified_fields: list[str]
+    form: FormOut | None
+
+
+class CasebookOut(BaseModel):
+    """A participant's casebook: every form in the protocol's order."""
+
+    participant_id: str
+    site: str
+    forms: list[CasebookFormOut]
+
+
+class ExcludedFormOut(BaseModel):
+    """A form left out of a casebook action, and why."""
+
+    visit_id: str
+    form_id: str
+    reason: str
+
+
+class FieldVerifiedOut(BaseModel):
+    """A field verified against source."""
+
+    visit_id: str
+    form_id: str
+    field: str
+
+
+class OutcomeOut(BaseModel):
+    """What a casebook action did: the forms done, those left out with the reason, the fields verified."""
+
+    done: list[FormOut]
+    excluded: list[ExcludedFormOut]
+    fields_verified: list[FieldVerifiedOut]
+
+
+class QueryOut(BaseModel):
+    """A data query (never names an arm); ``automatic`` when the system raised it (an edit or data check)."""
+
+    id: int
+    participant_id: str
+    site: str
+    visit_id: str | None
+    form_id: str | None
+    field: str | None
+    origin: str
+    check_id: str | None
+    text: str
+    status: str
+    raised_by: str
+    raised_at: dt.datetime
+    answer: str | None
+    answered_by: str | None
+    closed_by: str | None
+    close_note: str | None
+    automatic: bool
