@@ -57,7 +57,7 @@ def results_out(report: AnalysisReport) -> BaseModel:
 
 
 @router.get("/analysis", response_model=AnalysisResultsOut)
-def analysis_results(
+def get_analysis_results(
     response: Response,
     user: Analyst,
     engine: EngineDep,

@@ -117,12 +117,12 @@ def request_export(
         field, _, rule = str(exc).partition(": ")
         raise HTTPException(status_code=status, detail=[{"field": field, "rule": rule}]) from None
     background.add_task(jobs.run_job, engine, user, job.id, folder, read_engine=read_engine)
-    response.headers["Location"] = str(request.url_for("export_job", job_id=job.id).path)
+    response.headers["Location"] = str(request.url_for("get_export_job", job_id=job.id).path)
     return _out(job)
 
 
 @router.get("/exports", response_model=PageOut[ExportJobOut])
-def export_jobs(
+def list_export_jobs(
     request: Request,
     response: Response,
     user: Exporter,
@@ -138,8 +138,8 @@ def export_jobs(
     return page_out(request, response, found, _out)
 
 
-@router.get("/exports/{job_id}", response_model=ExportJobOut, name="export_job")
-def export_job(job_id: JobId, user: Exporter, engine: EngineDep, settings: SettingsDep) -> ExportJobOut:
+@router.get("/exports/{job_id}", response_model=ExportJobOut)
+def get_export_job(job_id: JobId, user: Exporter, engine: EngineDep, settings: SettingsDep) -> ExportJobOut:
     """One of the caller's export jobs (404 for anyone else's)."""
     try:
         return _out(jobs.get_job(engine, user, job_id, retention=_retention(settings)))
@@ -150,7 +150,7 @@ def export_job(job_id: JobId, user: Exporter, engine: EngineDep, settings: Setti
 @router.get(
     "/exports/{job_id}/download",
     response_class=FileResponse,
-    responses={200: {"description": "The export's zip, as an attachment.", "content": {"application/zip": {}}}},
+    responses={200: {"description": "The export's zip, as an attachment.", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
 )
 def download_export(job_id: JobId, user: Exporter, engine: EngineDep, settings: SettingsDep) -> FileResponse:
     """The file of one of the caller's done export jobs (409 while it is not done; 404 for anyone else's);

@@ -137,7 +137,7 @@ def test_arms_are_refused_to_a_blinded_role_and_given_to_the_unblinded_statistic
         "/api/v1/exports", headers=_bearer(trial, Role.DATA_MANAGER), json={"format": "csv", "with_arms": True}
     )
     assert refused.status_code == 422
-    assert refused.json()["detail"] == [{"field": "with_arms", "rule": "a blinded user cannot export arms"}]
+    assert (refused.json()["field"], refused.json()["rule"]) == ("with_arms", "a blinded user cannot export arms")
     headers = _bearer(trial, Role.UNBLINDED_STATISTICIAN)
     job = _job(client, headers, "csv", with_arms=True)
     got = client.get(f"/api/v1/exports/{job['id']}/download", headers=headers)
@@ -163,7 +163,7 @@ def test_another_user_s_job_is_not_found(client: TestClient, trial: Trial) -> No
     other = _bearer(trial, Role.BLINDED_STATISTICIAN)
     for path in (f"/api/v1/exports/{job['id']}", f"/api/v1/exports/{job['id']}/download"):
         answer = client.get(path, headers=other)
-        assert answer.status_code == 404 and answer.json() == {"detail": "no such export job"}
+        assert answer.status_code == 404 and answer.json()["detail"] == "no such export job"
     assert client.delete(f"/api/v1/exports/{job['id']}", headers=other).status_code == 404
     assert job["id"] not in client.get("/api/v1/exports", headers=other).text
     assert client.get(f"/api/v1/exports/{job['id']}/download", headers=mine).status_code == 200
@@ -190,7 +190,7 @@ def test_a_failed_job_reports_its_error(client: TestClient, trial: Trial, monkey
     assert job["state"] == "failed" and job["finished_at"] is not None and job["file_name"] is None
     assert job["error"] == "sdtm.domains: the protocol declares no SDTM domain for form labs"
     refused = client.get(f"/api/v1/exports/{job['id']}/download", headers=headers)
-    assert refused.status_code == 409 and refused.json()["detail"][0]["field"] == "state"
+    assert refused.status_code == 409 and refused.json()["field"] == "state"
     failed = audit.entries(trial.engine, action_prefix="export.failed")
     assert job["id"] in (failed[-1].new_value or "")
 
