@@ -45,6 +45,7 @@ from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
 from trialwright.exports.sdtm_define import write_define
+from trialwright.exports.sdtm_design import planned_day, subject_elements, ta_rows, te_rows, ts_left_out, ts_rows
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
     AGEU,
@@ -56,6 +57,7 @@ from trialwright.exports.sdtm_domains import (
     OUTCOMES,
     SDTMIG_VERSION,
     SEVERITY,
+    TSVAL_PIECES,
     Domain,
     Var,
     dm_sources,
@@ -65,6 +67,7 @@ from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_val
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import Range
 from trialwright.protocol.codes import SdtmTest
+from trialwright.protocol.elements import epochs
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
 __all__ = [
@@ -117,6 +120,7 @@ class _Subject:
     found: dict[tuple[str, int], float | str] = field(default_factory=dict)  # (AGE|SEX, source index) -> value
     visits: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the first date its forms record
     visit_ends: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the last date its forms record
+    ended: str | None = None  # RFPENDTC, once DM is written
 
     def first(self, target: str) -> float | str | None:
         """The value of the first declared source that has one."""
@@ -432,13 +436,38 @@ def _check_countries(source: ExportSource) -> None:
         )
 
 
+def _design_lines(p: Protocol, with_arms: bool) -> list[str]:
+    """README lines on TE, TA, SE and TS."""
+    if p.elements:
+        masked = ("" if with_arms else " In this blinded extract TA has one path, ARMCD and ARM BLINDED (as DM), "
+                  "and an epoch whose element differs by arm has the element BLINDED in TE, TA and SE (the rules the "
+                  "arms' elements share), so no record tells a subject's arm.")  # fmt: skip
+        design = [
+            "  - TE: the protocol's elements (elements[]: code, name, start_rule, end_rule, duration). TA: each arm's "
+            "elements in epoch order (TAETORD; TABRANCH the randomization on the element before the arms part). SE: "
+            "each subject's elements along the allocated arm, started by the record each element's starts_at names "
+            "(consent, enrolment, randomization, first dose, first date at a visit of its epoch), ended where the "
+            "next begins, the last at RFPENDTC; a subject never randomized has the elements before the arms part."
+            + masked
+        ]
+    else:
+        design = ["  - TE, TA and SE: empty; the protocol declares no elements (elements[]); they are never guessed."]
+    left = "; ".join(ts_left_out(p, with_arms))
+    return [
+        *design,
+        "  - TS: one record per value of each parameter the protocol declares (TSVAL1, TSVAL2 continue a value past "
+        "200 bytes); ACTSUB counts the subjects in DM, SSTDTC is the earliest informed consent date. Left out (not "
+        f"declared, no term, or withheld): {left}.",
+    ]
+
+
 class SdtmExporter(Exporter):
     """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.xml (Define-XML 2.1), define.html,
     define.csv and testcodes.csv."""
 
     name = "sdtm"
-    description = ("SDTMIG 3.4 DM, DS, EX, AE, SV, TV, TI, LB and VS (XPT v5 and CSV) with define.xml (Define-XML "
-                   "2.1), define.html, define.csv and testcodes.csv.")
+    description = ("SDTMIG 3.4 DM, DS, EX, AE, SV, SE, TV, TI, TE, TA, TS, LB and VS (XPT v5 and CSV) with define.xml "
+                   "(Define-XML 2.1), define.html, define.csv and testcodes.csv.")
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         #: Rows per Arrow record batch: what a domain holds as rows while it streams, and per CSV write.
@@ -508,6 +537,7 @@ class SdtmExporter(Exporter):
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
             self._subject_visits(build, person, build.subjects[pid])
+            self._subject_elements(build, person, build.subjects[pid])
         self._trial_design(build)
         if build.undecided:
             build.notes.append(f"EPOCH: empty on {build.undecided} AE/DS record(s) dated before the subject's first "
@@ -689,11 +719,41 @@ class SdtmExporter(Exporter):
             else:
                 window = f"-{visit.window.before}/+{visit.window.after}"
                 start = f"Day {visit.day} from {visit.reference}, window {window} days"
-            build.sinks["TV"].add({**study, "VISITNUM": visitnum, "VISIT": name, "ARMCD": None, "TVSTRL": start})
+            build.sinks["TV"].add({**study, "VISITNUM": visitnum, "VISIT": name, "VISITDY": planned_day(p, visit.id),
+                                   "ARMCD": None, "TVSTRL": start})  # fmt: skip
         for category, criteria in (("INCLUSION", p.eligibility.inclusion), ("EXCLUSION", p.eligibility.exclusion)):
             for c in criteria:
                 build.sinks["TI"].add({**study, "IETESTCD": c.id, "IETEST": c.text, "IECAT": category,
                                        "TIVERS": build.source.protocol_version})  # fmt: skip
+        with_arms = build.source.with_arms
+        for code, rows in (("TE", te_rows(p, with_arms)), ("TA", ta_rows(p, with_arms))):
+            for row in rows:
+                build.sinks[code].add({**study, **row})
+        consents = [_local_day(person.consented_at, build.zone(person.site)) for person in build.people.values()
+                    if person.consented_at is not None]  # fmt: skip
+        first = min((d for d in consents if d is not None), default=None)
+        for row in ts_rows(p, with_arms, len(build.people), first.isoformat() if first else None, build.notes,
+                           TSVAL_PIECES):  # fmt: skip
+            build.sinks["TS"].add({**study, **row})
+
+    def _subject_elements(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
+        """SE: the subject's elements from the dates their records hold (``sdtm_design.subject_elements``)."""
+        p = build.protocol
+        if not p.elements:
+            return
+        zone = build.zone(person.site)
+        visits_of = {epoch: [v.id for v in p.visits if v.epoch == epoch] for epoch in epochs(p)}
+        epoch_days = {epoch: min((subject.visits[v] for v in ids if v in subject.visits), default=None)
+                      for epoch, ids in visits_of.items()}  # fmt: skip
+        starts = {"consent": _dtc(person.consented_at, zone), "enrolment": _dtc(person.enrolled_at, zone),
+                  "randomization": _dtc(person.randomized_at, zone), "first_dose": _dtc(subject.first_dose, zone)}
+        randomized = person.randomization_number is not None or person.randomized_at is not None
+        arm = person.arm if build.source.with_arms and person.arm else None
+        dated = {epoch: _dtc(day, zone) for epoch, day in epoch_days.items()}
+        for e in subject_elements(p, arm, randomized, starts, dated, subject.ended):
+            build.sinks["SE"].add({**build.ids(person.participant_id), "ETCD": e.code, "ELEMENT": e.name,
+                                   "TAETORD": e.order, "EPOCH": e.epoch, "SESTDTC": e.start,
+                                   "SEENDTC": e.end})  # fmt: skip
 
     def _subject_visits(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         """SV: one record per protocol visit the subject's forms date, in schedule order."""
@@ -701,8 +761,11 @@ class SdtmExporter(Exporter):
             if (start := subject.visits.get(visit.id)) is None:
                 continue
             visitnum, name = build.visits[visit.id]
+            epoch = build.epochs.get(visit.id)
+            order = float(epochs(build.protocol).index(epoch) + 1) if epoch and build.protocol.elements else None
             build.sinks["SV"].add({**build.ids(person.participant_id), "VISITNUM": visitnum, "VISIT": name,
-                                   "EPOCH": build.epochs.get(visit.id), "SVSTDTC": start.isoformat(),
+                                   "SVPRESP": "Y", "SVOCCUR": "Y", "VISITDY": planned_day(build.protocol, visit.id),
+                                   "TAETORD": order, "EPOCH": epoch, "SVSTDTC": start.isoformat(),
                                    "SVENDTC": subject.visit_ends[visit.id].isoformat()})  # fmt: skip
 
     def _demographics(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
@@ -731,6 +794,7 @@ class SdtmExporter(Exporter):
         start = subject.first_dose or person.randomized_at or person.enrolled_at
         zone = build.zone(person.site)
         ended = _dtc(_latest(subject.last_date, subject.death, subject.completed, withdrawn), zone)
+        subject.ended = ended
         # Assigned but withheld (a blinded extract): the same word for every randomized participant, never null
         # (null arms are for ARMNRS's reasons only, SDTMIG 3.4 DM assumptions 4-5).
         planned = (arm.code, arm.name) if arm else (BLINDED_ARM, BLINDED_ARM) if randomized else (None, None)
@@ -835,10 +899,14 @@ class SdtmExporter(Exporter):
             "in the unit the result was entered in, LBNRIND LOW/NORMAL/HIGH (a censored result only when its limit "
             "tells); empty for a field without a declared range (never assumed).",
             "  - SV: one record per protocol visit a subject's forms date (SVSTDTC the first, SVENDTC the last date "
-            "its forms record); a missed visit has no record (SVOCCUR is not written).",
+            "its forms record; SVPRESP Y, SVOCCUR Y); a missed visit has no record yet (SVOCCUR N is not written: "
+            "the export does not read missed visits). VISITDY (SV and TV): the visit's planned study day when it is "
+            "counted from the event RFSTDTC is taken from (the treatment record's visit, else randomization), day 1 "
+            "= that day; empty for other visits. TAETORD: the order of the visit's epoch among the elements.",
             "  - TV: the protocol's visits (ARMCD empty: every arm has them; TVSTRL the visit's day and window from "
             "its reference event). TI: the eligibility criteria as the protocol words them (IETESTCD the criterion "
-            "id; TIVERS the protocol version). TS, TA and TE are not written yet.",
+            "id; TIVERS the protocol version).",
+            *_design_lines(s.protocol, s.with_arms),
             "  - ARMNRS: NOT ASSIGNED (enrolled, never randomized), ASSIGNED, NOT TREATED; screen failures are not "
             "in DM (they were never enrolled). ACTARMUD is empty: no unplanned treatment is recorded.",
             "  - RFENDTC = RFPENDTC: the latest visit date seen in the exported forms, death, completion or "

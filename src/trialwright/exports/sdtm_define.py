@@ -40,6 +40,7 @@ import trialwright
 from trialwright.exports.base import ExportSource
 from trialwright.exports.odm.outline import mdv_oid
 from trialwright.exports.odm.xmlstream import XmlStream
+from trialwright.exports.sdtm_design import TS_PARAMETERS
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
     AGEU,
@@ -81,7 +82,14 @@ _DATASETS = {
     "SV": ("SPECIAL PURPOSE", "One record per actual or planned visit per subject"),
     "TV": ("TRIAL DESIGN", "One record per planned Visit per Arm"),
     "TI": ("TRIAL DESIGN", "One record per I/E criterion"),
+    "TE": ("TRIAL DESIGN", "One record per planned Element"),
+    "TA": ("TRIAL DESIGN", "One record per planned Element per Arm"),
+    "SE": ("SPECIAL PURPOSE", "One record per actual Element per subject"),
+    "TS": ("TRIAL DESIGN", "One record per trial summary parameter value"),
 }
+
+#: The keys of the trial design domains that have no subject (SDTMIG 3.4 section 7).
+_KEYS = {"TE": ["STUDYID", "ETCD"], "TA": ["STUDYID", "ARMCD", "TAETORD"], "TS": ["STUDYID", "TSPARMCD", "TSSEQ"]}
 
 #: How the export derives what it derives, by variable (``--`` stands for the domain's prefix).
 _DERIVATIONS = {
@@ -217,7 +225,7 @@ def _generic(name: str, domain: str) -> str:
 def _data_type(v: Var, p: Protocol) -> str:
     if v.type == "Char":
         return "partialDatetime" if v.name.endswith("DTC") else "text"
-    if v.name.endswith("SEQ") or v.name == "VISITNUM":
+    if v.name.endswith("SEQ") or v.name in {"VISITNUM", "VISITDY", "TAETORD"}:
         return "integer"
     if v.name == "AGE":
         d = p.demographics
@@ -287,7 +295,20 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
             sorted({a.intervention.route.upper() for a in p.arms}),
         ),
     }
-    for name in ("DTHFL", "AESER", "AESDTH", "AESLIFE", "AESHOSP", "AESDISAB", "AESCONG", "AESMIE"):
+    lists["TSPARMCD"] = ct("CL.TSPARMCD", "Trial Summary Parameter Test Code", "C66738", sorted(TS_PARAMETERS))
+    lists["TSPARM"] = ct("CL.TSPARM", "Trial Summary Parameter Test Name", "C67152", sorted(TS_PARAMETERS.values()))
+    for name in (
+        "SVPRESP",
+        "SVOCCUR",
+        "DTHFL",
+        "AESER",
+        "AESDTH",
+        "AESLIFE",
+        "AESHOSP",
+        "AESDISAB",
+        "AESCONG",
+        "AESMIE",
+    ):
         lists[name] = ny
     return lists
 
@@ -337,7 +358,7 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
     datasets: list[Dataset] = []
     for code, domain in DOMAINS.items():
         cls, structure = _DATASETS[code]
-        keys = ["STUDYID", "USUBJID", *([domain.seq] if domain.seq else [])]
+        keys = _KEYS.get(code) or ["STUDYID", "USUBJID", *([domain.seq] if domain.seq else [])]
         variables = []
         for v in domain.variables:
             generic = _generic(v.name, code)
