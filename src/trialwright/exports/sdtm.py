@@ -391,6 +391,7 @@ class _Build:
     epochs: dict[str, str] = field(default_factory=dict)  # visit id -> its declared epoch
     zones: dict[str, dt.tzinfo] = field(default_factory=dict)  # site code -> its time zone
     reference: dict[str, _Reference] = field(default_factory=dict)  # USUBJID -> reference dates
+    missed: dict[str, dict[str, str]] = field(default_factory=dict)  # participant -> visit id -> why it was missed
     undecided: int = 0  # event records whose epoch the dates cannot tell
 
     def __post_init__(self) -> None:
@@ -533,6 +534,8 @@ class SdtmExporter(Exporter):
             versions |= {event.coding["version"]} if event.coding else set()
         build.notes += [f"AE coded with MedDRA {', '.join(sorted(versions))}"] if versions else []
         build.notes += [f"AE not coded to MedDRA (AEDECOD empty): {', '.join(uncoded)}"] if uncoded else []
+        for pid, visit_id, reason in source.missed_visits():
+            build.missed.setdefault(pid, {})[visit_id] = reason
         for pid, person in people.items():
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
@@ -756,16 +759,22 @@ class SdtmExporter(Exporter):
                                    "SEENDTC": e.end})  # fmt: skip
 
     def _subject_visits(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
-        """SV: one record per protocol visit the subject's forms date, in schedule order."""
+        """SV: one record per protocol visit the subject's forms date (SVOCCUR Y) or recorded as missed (SVOCCUR N,
+        SVREASOC the reason; no dates), in schedule order."""
+        missed = build.missed.get(person.participant_id, {})
         for visit in build.protocol.visits:
-            if (start := subject.visits.get(visit.id)) is None:
+            start = subject.visits.get(visit.id)
+            if start is None and visit.id not in missed:
                 continue
             visitnum, name = build.visits[visit.id]
             epoch = build.epochs.get(visit.id)
             order = float(epochs(build.protocol).index(epoch) + 1) if epoch and build.protocol.elements else None
-            build.sinks["SV"].add({**build.ids(person.participant_id), "VISITNUM": visitnum, "VISIT": name,
-                                   "SVPRESP": "Y", "SVOCCUR": "Y", "VISITDY": planned_day(build.protocol, visit.id),
-                                   "TAETORD": order, "EPOCH": epoch, "SVSTDTC": start.isoformat(),
+            row = {**build.ids(person.participant_id), "VISITNUM": visitnum, "VISIT": name, "SVPRESP": "Y",
+                   "VISITDY": planned_day(build.protocol, visit.id), "TAETORD": order, "EPOCH": epoch}  # fmt: skip
+            if start is None:
+                build.sinks["SV"].add({**row, "SVOCCUR": "N", "SVREASOC": missed[visit.id]})
+                continue
+            build.sinks["SV"].add({**row, "SVOCCUR": "Y", "SVSTDTC": start.isoformat(),
                                    "SVENDTC": subject.visit_ends[visit.id].isoformat()})  # fmt: skip
 
     def _demographics(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
@@ -899,8 +908,9 @@ class SdtmExporter(Exporter):
             "in the unit the result was entered in, LBNRIND LOW/NORMAL/HIGH (a censored result only when its limit "
             "tells); empty for a field without a declared range (never assumed).",
             "  - SV: one record per protocol visit a subject's forms date (SVSTDTC the first, SVENDTC the last date "
-            "its forms record; SVPRESP Y, SVOCCUR Y); a missed visit has no record yet (SVOCCUR N is not written: "
-            "the export does not read missed visits). VISITDY (SV and TV): the visit's planned study day when it is "
+            "its forms record; SVPRESP Y, SVOCCUR Y), and one per visit recorded as missed (SVOCCUR N, SVREASOC the "
+            "reason recorded, no dates; EPOCH and TAETORD the visit's planned epoch). A visit neither dated nor "
+            "recorded as missed has no record. VISITDY (SV and TV): the visit's planned study day when it is "
             "counted from the event RFSTDTC is taken from (the treatment record's visit, else randomization), day 1 "
             "= that day; empty for other visits. TAETORD: the order of the visit's epoch among the elements.",
             "  - TV: the protocol's visits (ARMCD empty: every arm has them; TVSTRL the visit's day and window from "

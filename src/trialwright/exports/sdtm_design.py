@@ -208,13 +208,13 @@ def subject_elements(
 
 
 def _split(text: str) -> list[str]:
-    """TSVAL, TSVAL1, ...: pieces of at most 200 bytes, cut between words where one fits (SDTMIG 3.4 TS
-    assumption: a value longer than 200 characters continues in TSVAL1-TSVALn)."""
+    """TSVAL, TSVAL1, ...: pieces of at most 200 bytes, cut before a space where one fits (SDTMIG 3.4 TS
+    assumption: a value longer than 200 characters continues in TSVAL1-TSVALn), so joined they are the value."""
     pieces, rest = [], text
     while len(rest.encode()) > _TSVAL_BYTES:
         cut = len(rest.encode()[:_TSVAL_BYTES].decode(errors="ignore"))
         space = rest.rfind(" ", 0, cut)
-        cut = space + 1 if space > 0 else cut
+        cut = space if space > 0 else cut  # the space begins the next piece (XPT drops trailing blanks)
         pieces.append(rest[:cut])
         rest = rest[cut:]
     return [*pieces, rest]
