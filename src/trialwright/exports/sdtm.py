@@ -45,7 +45,15 @@ from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
 from trialwright.exports.sdtm_define import write_define
-from trialwright.exports.sdtm_design import planned_day, subject_elements, ta_rows, te_rows, ts_left_out, ts_rows
+from trialwright.exports.sdtm_design import (
+    planned_day,
+    split_text,
+    subject_elements,
+    ta_rows,
+    te_rows,
+    ts_left_out,
+    ts_rows,
+)
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
     AGEU,
@@ -62,6 +70,7 @@ from trialwright.exports.sdtm_domains import (
     Var,
     dm_sources,
     findings_tests,
+    supp_domain,
 )
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, value_text
 from trialwright.protocol import Protocol
@@ -161,6 +170,7 @@ class _DomainSink:
                                                                                     columns), batch)  # fmt: skip
         self.lengths: dict[str, int] = {}
         self.rows = 0
+        self.supp: list[dict[str, Any]] = []  # SUPP-- records continuing text past 200 bytes (``_overflow``)
 
     def add(self, row: Mapping[str, Any]) -> None:
         self._spool.add(row)
@@ -200,6 +210,8 @@ class _DomainSink:
         import pyreadstat
 
         data = self.table(notes, reference)
+        if "USUBJID" in data.column_names and not self.domain.code.startswith("SUPP"):
+            data = self._overflow(data)
         columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
         for v in self.domain.variables:
             if v.type == "Num":
@@ -219,6 +231,31 @@ class _DomainSink:
                                table_name=self.domain.code, file_format_version=5)  # fmt: skip
         self._csv(text_path, columns)
         return [xpt, text_path]
+
+    def _overflow(self, data: pa.Table) -> pa.Table:
+        """A subject record's text longer than the 200 bytes an XPT v5 variable holds: the first piece (cut before
+        a space) stays, the rest continues in SUPP-- records (QNAM the variable's name and 1, 2, ...; SDTMIG 3.4
+        4.5.3.2), so nothing is cut. Dataset-JSON, which has no such limit, keeps the whole text."""
+        for v in self.domain.variables:
+            if v.type != "Char" or not pc.any(pc.greater(pc.binary_length(data.column(v.name)), 200)).as_py():
+                continue
+            values = data.column(v.name).to_pylist()
+            subjects = data.column("USUBJID").to_pylist()
+            seq = data.column(self.domain.seq).to_pylist() if self.domain.seq else None
+            for i, text in enumerate(values):
+                if text is None or len(text.encode()) <= 200:
+                    continue
+                values[i], *rest = split_text(text)
+                for n, piece in enumerate(rest, start=1):
+                    self.supp.append({
+                        "STUDYID": data.column("STUDYID")[i].as_py(), "RDOMAIN": self.domain.code,
+                        "USUBJID": subjects[i], "IDVAR": self.domain.seq,
+                        "IDVARVAL": str(int(seq[i])) if seq else None, "QNAM": f"{v.name[:7]}{n}",
+                        "QLABEL": f"{v.label[:37]} {n}", "QVAL": piece, "QORIG": v.origin.split(":")[0].split()[0],
+                        "QEVAL": None,
+                    })  # fmt: skip
+            data = data.set_column(data.column_names.index(v.name), v.name, pa.array(values, pa.string()))
+        return data
 
     def _csv(self, path: Path, columns: Mapping[str, pa.ChunkedArray | np.ndarray]) -> None:
         """The domain as CSV, a batch of rows at a time: numbers as the shortest exact text (1, not 1.0), text
@@ -482,6 +519,12 @@ class SdtmExporter(Exporter):
         written: list[Path] = []
         for sink in build.sinks.values():
             written += sink.close(build.notes, build.reference)
+        for code, sink in list(build.sinks.items()):  # SUPP--, only for a domain whose text ran past 200 bytes
+            if sink.supp:
+                supp = build.sinks[f"SUPP{code}"] = _DomainSink(out, supp_domain(DOMAINS[code]), self.batch_rows)
+                for row in sink.supp:
+                    supp.add(row)
+                written += supp.close(build.notes, build.reference)
         shutil.rmtree(out / ".spool", ignore_errors=True)
         written += [self._define(out, build), self._testcodes(out, source.protocol)]
         written += write_define(source, {code: sink.lengths for code, sink in build.sinks.items()}, out)
@@ -842,8 +885,8 @@ class SdtmExporter(Exporter):
             writer = csv.writer(f)
             writer.writerow(["dataset", "dataset_label", "variable", "label", "type", "length", "controlled_terms",
                              "origin"])  # fmt: skip
-            for code, domain in DOMAINS.items():
-                lengths = build.sinks[code].lengths
+            for code, sink in build.sinks.items():
+                domain, lengths = sink.domain, sink.lengths
                 for v in domain.variables:
                     writer.writerow(spreadsheet_row([code, domain.label, v.name, v.label, v.type,
                                                      lengths.get(v.name, 8), v.terms, v.origin]))  # fmt: skip
@@ -884,8 +927,8 @@ class SdtmExporter(Exporter):
             "",
             "Files (sdtm/):",
             *(
-                f"  {c.lower()}.xpt, {c.lower()}.csv  {d.label} ({build.sinks[c].rows} records); dataset name {c}"
-                for c, d in DOMAINS.items()
+                f"  {c.lower()}.xpt, {c.lower()}.csv  {s.domain.label} ({s.rows} records); dataset name {c}"
+                for c, s in build.sinks.items()
             ),
             "  define.xml  Define-XML 2.1: datasets, variables, value-level metadata (LB/VS --ORRES by --TESTCD), "
             "code lists, methods, comments; define.html the same for reviewers",

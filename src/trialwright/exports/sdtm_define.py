@@ -51,6 +51,7 @@ from trialwright.exports.sdtm_domains import (
     SEVERITY,
     Var,
     findings_tests,
+    supp_domain,
 )
 from trialwright.protocol import FieldType, Protocol
 
@@ -88,8 +89,10 @@ _DATASETS = {
     "TS": ("TRIAL DESIGN", "One record per trial summary parameter value"),
 }
 
-#: The keys of the trial design domains that have no subject (SDTMIG 3.4 section 7).
+_SUPP = ("RELATIONSHIP", "One record per supplemental qualifier per related parent domain record")
+#: The keys of the trial design domains that have no subject (SDTMIG 3.4 section 7) and of SUPP-- (8.4).
 _KEYS = {"TE": ["STUDYID", "ETCD"], "TA": ["STUDYID", "ARMCD", "TAETORD"], "TS": ["STUDYID", "TSPARMCD", "TSSEQ"]}
+_SUPP_KEYS = ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"]
 
 #: How the export derives what it derives, by variable (``--`` stands for the domain's prefix).
 _DERIVATIONS = {
@@ -356,9 +359,14 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
                                    "(NOT ASSIGNED; ASSIGNED, NOT TREATED).")  # fmt: skip
     methods: dict[str, Method] = {}
     datasets: list[Dataset] = []
-    for code, domain in DOMAINS.items():
-        cls, structure = _DATASETS[code]
-        keys = _KEYS.get(code) or ["STUDYID", "USUBJID", *([domain.seq] if domain.seq else [])]
+    supps = {c: supp_domain(DOMAINS[c.removeprefix("SUPP")]) for c in lengths if c.startswith("SUPP")}
+    for code, domain in {**DOMAINS, **supps}.items():
+        cls, structure = _DATASETS.get(code) or _SUPP
+        keys = (
+            _SUPP_KEYS
+            if code in supps
+            else _KEYS.get(code) or ["STUDYID", "USUBJID", *([domain.seq] if domain.seq else [])]
+        )
         variables = []
         for v in domain.variables:
             generic = _generic(v.name, code)

@@ -26,6 +26,7 @@ __all__ = [
     "SubjectElement",
     "design_elements",
     "planned_day",
+    "split_text",
     "subject_elements",
     "ta_rows",
     "te_rows",
@@ -207,7 +208,7 @@ def subject_elements(
     return out
 
 
-def _split(text: str) -> list[str]:
+def split_text(text: str) -> list[str]:
     """TSVAL, TSVAL1, ...: pieces of at most 200 bytes, cut before a space where one fits (SDTMIG 3.4 TS
     assumption: a value longer than 200 characters continues in TSVAL1-TSVALn), so joined they are the value."""
     pieces, rest = [], text
@@ -256,7 +257,7 @@ def ts_rows(
     values.append(("SDTIGVER", SDTMIG_VERSION, None, None))
     seq: dict[str, int] = {}
     for code, value, coded, reference in values:
-        parts = _split(value)
+        parts = split_text(value)
         if len(parts) > pieces:
             notes.append(f"TS {code}: left out, its value is longer than the {pieces} TSVAL variables hold")
             continue

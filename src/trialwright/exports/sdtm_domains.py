@@ -34,6 +34,7 @@ __all__ = [
     "Var",
     "dm_sources",
     "findings_tests",
+    "supp_domain",
 ]
 
 
@@ -71,6 +72,24 @@ class Domain:
     label: str
     variables: tuple[Var, ...]
     seq: str | None = None
+
+
+def supp_domain(parent: Domain) -> Domain:
+    """SUPP--: the supplemental qualifiers of a subject domain (SDTMIG 3.4 8.4), here the continuation of a text
+    value longer than the 200 bytes an XPT v5 variable holds (SDTMIG 3.4 4.5.3.2: QNAM the variable's name, up to
+    7 characters, and 1, 2, ...)."""
+    return Domain(f"SUPP{parent.code}", f"Supplemental Qualifiers for {parent.code}", (
+        Var("STUDYID", "Study Identifier", origin="Protocol"),
+        Var("RDOMAIN", "Related Domain Abbreviation", origin="Assigned"),
+        Var("USUBJID", "Unique Subject Identifier", origin="Derived: STUDYID-participant id"),
+        Var("IDVAR", "Identifying Variable", origin="Assigned: the parent domain's --SEQ (none for DM)"),
+        Var("IDVARVAL", "Identifying Variable Value", origin="Derived: the parent record's --SEQ"),
+        Var("QNAM", "Qualifier Variable Name", origin="Assigned: the variable's name (7 characters) and 1, 2, ..."),
+        Var("QLABEL", "Qualifier Variable Label", origin="Assigned: the variable's label and the piece's number"),
+        Var("QVAL", "Data Value", origin="Derived: the value's text past its first 200 bytes, cut before a space"),
+        Var("QORIG", "Origin", origin="Assigned: the parent variable's origin"),
+        Var("QEVAL", "Evaluator", terms="empty: no subjective values", origin="Assigned"),
+    ))  # fmt: skip
 
 
 def findings_tests(p: Protocol) -> dict[str, SdtmTest]:

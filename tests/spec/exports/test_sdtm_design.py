@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import xml.etree.ElementTree as ET
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 import pandas as pd
 import pyreadstat
 import pytest
+import xmlschema
 from ruamel.yaml import YAML
 from sqlalchemy import select
 
@@ -37,6 +39,7 @@ from trialwright.domain.roles import Role
 from trialwright.exports.sdtm import SdtmExporter
 from trialwright.protocol.loader import ProtocolError, load_protocol_text
 from trialwright.services.exports import export_source
+from trialwright.services.screening.withdrawal import withdraw
 from trialwright.services.simulation import simulate
 from trialwright.services.trial import init_trial
 from trialwright.services.users import create_user
@@ -48,7 +51,17 @@ _YAML = YAML(typ="safe")
 RAW = _YAML.load(Path(FIRST_PROTOCOL).read_text(encoding="utf-8"))
 CAP = ROOT / "protocols" / "EXAMPLE-CAP-3ARM.yaml"
 CAP_RAW = _YAML.load(CAP.read_text(encoding="utf-8"))
+ODM = "http://www.cdisc.org/ns/odm/v1.3"
+DEFINE_SCHEMA = xmlschema.XMLSchema(
+    str(ROOT / "tests" / "data" / "define-2.1" / "cdisc-define-2.1" / "define2-1-0.xsd")
+)
 ZONE = {s["code"]: zoneinfo.ZoneInfo(s["timezone"]) for s in RAW["sites"]}
+
+
+#: A withdrawal's reason in words (DSTERM) longer than the 200 bytes an XPT v5 variable holds.
+LONG_REASON = " ".join(
+    ["The participant's family asked that follow-up stop after the transfer to another hospital"] * 5
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +75,12 @@ class Exported:
 def first(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
     trial = make_trial(module_database_url)
     simulate(trial.engine, FIRST_PROTOCOL, 10, seed=5)
+    last: dict[str, dt.date] = {}
+    for r in export_source(trial.engine, who(trial, Role.DATA_MANAGER)).forms():
+        if r.site == "RAZ" and r.visit_date is not None:
+            last[r.participant_id] = max(r.visit_date, last.get(r.participant_id, r.visit_date))
+    withdraw(trial.engine, who(trial, Role.INVESTIGATOR), sorted(last)[0], scope="follow_up", cause="other",
+             reason=LONG_REASON, withdrawn_on=last[sorted(last)[0]])  # fmt: skip
     blinded, with_arms = tmp_path_factory.mktemp("design-blinded"), tmp_path_factory.mktemp("design-arms")
     SdtmExporter().write(export_source(trial.engine, who(trial, Role.DATA_MANAGER)), blinded)
     SdtmExporter().write(export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True),
@@ -380,3 +399,31 @@ def test_elements_need_the_visits_epochs_and_a_first_dose_start_needs_the_treatm
     for e in raw["elements"][1:-1]:
         e["starts_at"] = "first_dose"
     assert "first_dose needs the treatment record" in _refused(raw)
+
+
+# -- SUPP-- ----------------------------------------------------------------------------------------------------
+
+
+def test_text_past_200_bytes_continues_in_supp_records_and_define_describes_them(first: Exported) -> None:
+    """SDTMIG 3.4 4.5.3.2: DSTERM keeps the reason's first 200 bytes (cut before a space) and SUPPDS holds the
+    rest as DSTERM1, DSTERM2, ... on the same DSSEQ, so the XPT files lose nothing; define.xml describes SUPPDS
+    and stays valid against the Define-XML 2.1 schema; a blinded SUPP names no arm."""
+    assert len(LONG_REASON.encode()) > 400
+    for folder in (first.blinded, first.with_arms):
+        ds, supp = xpt(folder, "DS"), xpt(folder, "SUPPDS")
+        assert (ds.DSTERM.str.encode("utf-8").str.len() <= 200).all()
+        assert set(supp.RDOMAIN) == {"DS"} and set(supp.IDVAR) == {"DSSEQ"} and set(supp.QEVAL) == {""}
+        (record,) = ds[[len(t) > 100 and LONG_REASON.startswith(t) for t in ds.DSTERM]].itertuples()
+        pieces = supp[(supp.USUBJID == record.USUBJID) & (str(int(record.DSSEQ)) == supp.IDVARVAL)]
+        assert list(pieces.QNAM) == [f"DSTERM{n}" for n in range(1, len(pieces) + 1)] and len(pieces) >= 2
+        assert record.DSTERM + "".join(pieces.QVAL) == LONG_REASON
+        assert all(len(q.encode()) <= 200 for q in pieces.QVAL)
+        assert set(supp.QORIG) == {"Collected"}  # DSTERM's origin
+        root = ET.parse(folder / "sdtm" / "define.xml").getroot()  # noqa: S314 - our own file
+        groups = {g.get("Name"): g for g in root.iter(f"{{{ODM}}}ItemGroupDef")}
+        assert {"SUPPDS", "TE", "TA", "SE", "TS"} <= set(groups)
+        refs = [r.get("ItemOID") for r in groups["SUPPDS"].iter(f"{{{ODM}}}ItemRef")]
+        assert refs == [f"IT.SUPPDS.{c}" for c in supp.columns]
+        DEFINE_SCHEMA.validate(str(folder / "sdtm" / "define.xml"))
+    words = {w for a in RAW["arms"] for w in (a["code"], a["name"], a["intervention"]["name"])}
+    assert not {str(c) for c in xpt(first.blinded, "SUPPDS").to_numpy().ravel()} & words
