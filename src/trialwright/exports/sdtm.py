@@ -1,4 +1,6 @@
-"""SDTM tabulation after SDTMIG 3.4: DM, DS, EX, AE, SV, LB and VS as SAS transport v5 files and CSV, with metadata.
+"""SDTM tabulation after SDTMIG 3.4: DM, DS, EX, AE, SV, SE, LB, VS and the trial design domains (TV, TI, TE, TA,
+TS; ``trialwright.exports.sdtm_design``) as SAS transport v5 files and CSV, with metadata and SUPP-- for text past
+200 bytes.
 
 Each domain is declared once (``trialwright.exports.sdtm_domains``: its variables with label, type, controlled
 terms and origin); the findings domains LB and VS hold exactly the fields whose protocol ``codes`` declare an
@@ -16,7 +18,8 @@ Masking: a blinded extract writes BLINDED in ARMCD, ARM, ACTARMCD and ACTARM of 
 participant: the arm is assigned, only withheld, so it is not null and ARMNRS keeps the SDTMIG's reasons (NOT
 ASSIGNED; ASSIGNED, NOT TREATED), the same as in the extract with arms; EX names the treatment "BLINDED STUDY
 TREATMENT". With arms (the unblinded statistician only), DM holds the allocated arm and EX the arm's
-intervention; no other domain names an arm (TV's ARMCD is empty: every arm has every visit).
+intervention, TA the planned arms and TE/SE the arms' elements; no other domain names an arm (TV's ARMCD is
+empty: every arm has every visit). A blinded extract's TA, TE and SE write BLINDED as DM does.
 
 Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv. The domains'
 metadata is also written as Define-XML 2.1, define.xml with define.html (``trialwright.exports.sdtm_define``).
@@ -960,6 +963,9 @@ class SdtmExporter(Exporter):
             "its reference event). TI: the eligibility criteria as the protocol words them (IETESTCD the criterion "
             "id; TIVERS the protocol version).",
             *_design_lines(s.protocol, s.with_arms),
+            "  - SUPP--: a subject record's text longer than 200 bytes keeps its first piece (cut before a space) and "
+            "continues in supp<domain>.xpt/.csv (QNAM the variable's name and 1, 2, ...; IDVAR/IDVARVAL the record's "
+            "--SEQ), written only when there is such text.",
             "  - ARMNRS: NOT ASSIGNED (enrolled, never randomized), ASSIGNED, NOT TREATED; screen failures are not "
             "in DM (they were never enrolled). ACTARMUD is empty: no unplanned treatment is recorded.",
             "  - RFENDTC = RFPENDTC: the latest visit date seen in the exported forms, death, completion or "
