@@ -16,6 +16,8 @@ from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["coding_app"]
 
+AeNumberArgument = Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")]
+
 coding_app = typer.Typer(help="Medical coding: load MedDRA, search it, code adverse events.", no_args_is_help=True)
 load_app = typer.Typer(help="Load a coding dictionary.", no_args_is_help=True)
 coding_app.add_typer(load_app, name="load")
@@ -66,8 +68,10 @@ def search(
     found = _run(search_llts, engine, actor, text)
     if emit(found, as_json):
         return
-    for m in found:
+    for m in found.matches:
         console.print(f"{m.llt_code}  {m.llt_name}  (PT {m.pt_code} {m.pt_name}; SOC {m.soc_name})", highlight=False)
+    if found.cut:
+        console.print(f"The first {len(found.matches)} of {found.total} matching terms: narrow the search.")
 
 
 @coding_app.command("list")
@@ -86,7 +90,7 @@ def to_code(user: AsOption, database: DatabaseOption = None, as_json: JsonOption
 
 @coding_app.command("code")
 def code(
-    ae_number: Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")],
+    ae_number: AeNumberArgument,
     llt: Annotated[int, typer.Option("--llt", help="The LLT code to code it to.")],
     user: AsOption,
     reason: Annotated[str | None, typer.Option("--reason", help="Why, when recoding (audited).")] = None,
@@ -108,7 +112,7 @@ def code(
 
 @coding_app.command("query")
 def query(
-    ae_number: Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")],
+    ae_number: AeNumberArgument,
     text: Annotated[str, typer.Option("--text", help="The question to the site.")],
     user: AsOption,
     database: DatabaseOption = None,
@@ -126,7 +130,7 @@ def query(
 
 @coding_app.command("queries")
 def queries(
-    ae_number: Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")],
+    ae_number: AeNumberArgument,
     user: AsOption,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -145,7 +149,7 @@ def queries(
 
 @coding_app.command("close-query")
 def close_query(
-    ae_number: Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")],
+    ae_number: AeNumberArgument,
     query_id: Annotated[int, typer.Argument(help="The query's number (trialwright coding queries AE-0001).")],
     user: AsOption,
     note: Annotated[str, typer.Option("--note", help="A closing note (audited).")] = "",

@@ -122,6 +122,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
         "services.simulation.SimulationError", "domain.recruitment.RecruitmentError", "domain.text.TextError",
         "domain.calendars.NaiveTimeError", "protocol.formula.FormulaError", "services.coding.CodingError",
         "domain.coding.DictionaryError", "domain.redcap.RedcapError", "exports.sdtm.SdtmExportError",
+        "domain.redcap_logic.NotMapped",
     )),
 )
 
@@ -284,6 +285,23 @@ def existing_trial_settings(database: str | None = None):  # type: ignore[no-unt
         fail(f"--database: no trial database at {Path(name).resolve()} (trialwright init --protocol FILE creates "
              "one; trialwright demo makes a demo trial)", ExitCode.NOT_FOUND)  # fmt: skip
     return settings
+
+
+def trial_engine(database: str | None = None, *, check_audit_key: bool = True):  # type: ignore[no-untyped-def]
+    """The engine of an existing trial, connected (and, unless ``check_audit_key`` is false, holding the trial's
+    audit key when its trail is keyed): an unreachable database or a missing key is said in one line with its exit
+    code. The one way a command that works on a trial opens it."""
+    from trialwright.services.audit_keys import AuditKeyError, check_key, engine_for
+    from trialwright.store.engine import DatabaseUnavailable, check_connection
+
+    try:
+        engine = engine_for(existing_trial_settings(database))
+        check_connection(engine)
+        if check_audit_key:
+            check_key(engine)
+    except (DatabaseUnavailable, AuditKeyError) as exc:
+        fail_with(exc)
+    return engine
 
 
 def read_engine_of(engine, database: str | None = None):  # type: ignore[no-untyped-def]

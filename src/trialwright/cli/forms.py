@@ -16,9 +16,9 @@ from trialwright.cli.common import (
     JsonOption,
     console,
     emit,
-    existing_trial_settings,
     fail,
     fail_with,
+    trial_engine,
 )
 from trialwright.cli.screening import AsOption, _context
 
@@ -160,16 +160,7 @@ def import_forms(
 
 
 def _audit_engine(database: str | None) -> Any:
-    from trialwright.services.audit import AuditKeyError
-    from trialwright.services.audit_keys import engine_for
-    from trialwright.store.engine import DatabaseUnavailable, check_connection
-
-    try:
-        engine = engine_for(existing_trial_settings(database))
-        check_connection(engine)
-    except (DatabaseUnavailable, AuditKeyError) as exc:
-        fail_with(exc)
-    return engine
+    return trial_engine(database, check_audit_key=False)
 
 
 def _os_user() -> str:

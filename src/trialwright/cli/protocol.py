@@ -1,4 +1,5 @@
-"""``trialwright protocol``: check a protocol file, and show it as the registry record reads.
+"""``trialwright protocol``: check a protocol file, show it as the registry record reads, and go to and from a
+REDCap data dictionary (``trialwright.cli.protocol_redcap``).
 
 Imports beyond typer happen inside the commands, so ``trialwright --help`` stays fast.
 """
@@ -11,13 +12,17 @@ from typing import TYPE_CHECKING
 import typer
 
 from trialwright.cli.common import ExitCode, JsonOption, console, emit, err_console, fail
+from trialwright.cli.protocol_redcap import from_redcap, to_redcap
 
 if TYPE_CHECKING:
     from trialwright.protocol import LoadedProtocol
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Check and show a trial's protocol file.", no_args_is_help=True)
+app = typer.Typer(
+    help="Check and show a trial's protocol file; draft one from a REDCap data dictionary, or write its dictionary.",
+    no_args_is_help=True,
+)
 
 FileArgument = typer.Argument(..., help="The protocol file (YAML).", show_default=False)
 
@@ -86,3 +91,7 @@ def show(
     if emit(protocol, as_json):  # the whole protocol, as its model reads it (dates in ISO 8601)
         return
     render_record(console, protocol, preference)
+
+
+app.command("from-redcap")(from_redcap)
+app.command("to-redcap")(to_redcap)

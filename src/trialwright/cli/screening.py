@@ -21,9 +21,9 @@ from trialwright.cli.common import (
     authenticate_as,
     console,
     emit,
-    existing_trial_settings,
     fail,
     fail_with,
+    trial_engine,
 )
 
 __all__ = ["consent_app", "enrol", "screening_app"]
@@ -45,16 +45,9 @@ DataOption = Annotated[str, typer.Option("--data", help="JSON file with the data
 
 def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
     from trialwright.domain.masking import UNBLINDED_ROLES
-    from trialwright.services.audit_keys import AuditKeyError, check_key, engine_for
     from trialwright.services.users import get_user
-    from trialwright.store.engine import DatabaseUnavailable, check_connection
 
-    try:
-        engine = engine_for(existing_trial_settings(database))
-        check_connection(engine)
-        check_key(engine)
-    except (DatabaseUnavailable, AuditKeyError) as exc:
-        fail_with(exc)
+    engine = trial_engine(database)
     actor = get_user(engine, user)
     if actor is None or not actor.active:
         fail(f"--as: no active user {user!r}", ExitCode.PERMISSION)

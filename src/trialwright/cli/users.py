@@ -20,11 +20,11 @@ from trialwright.cli.common import (
     authenticate_as,
     console,
     emit,
-    existing_trial_settings,
     fail,
     fail_with,
     settings_for,
     to_jsonable,
+    trial_engine,
 )
 
 if TYPE_CHECKING:
@@ -74,16 +74,7 @@ def _acting(engine: Engine, as_: str | None, actor: str | None, password_stdin: 
 
 
 def _engine(database: str | None):  # type: ignore[no-untyped-def]
-    from trialwright.services.audit_keys import AuditKeyError, check_key, engine_for
-    from trialwright.store.engine import DatabaseUnavailable, check_connection
-
-    try:
-        engine = engine_for(existing_trial_settings(database))
-        check_connection(engine)
-        check_key(engine)
-    except (DatabaseUnavailable, AuditKeyError) as exc:
-        fail_with(exc)
-    return engine
+    return trial_engine(database)
 
 
 def _password(stdin: bool) -> str:

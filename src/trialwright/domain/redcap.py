@@ -18,11 +18,12 @@ Pure: no I/O. ``services/redcap.py`` reads and writes through the form services.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trialwright.domain.forms import StoredValue, number_text
+from trialwright.domain.redcap_logic import derivation_expression
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
@@ -35,6 +36,7 @@ __all__ = [
     "FieldName",
     "RedcapError",
     "dictionary",
+    "event_mapping",
     "event_name",
 ]
 
@@ -96,7 +98,7 @@ def _number(value: float | None) -> str:
     return "" if value is None else number_text(value)
 
 
-def _row(name: str, form: FormDef, f: FormField, identifying: bool) -> dict[str, str]:
+def _row(name: str, form: FormDef, f: FormField, identifying: bool, name_of: Callable[[str], str]) -> dict[str, str]:
     kind = f.type
     field_type = {
         FieldType.CHOICE: "radio",
@@ -108,7 +110,7 @@ def _row(name: str, form: FormDef, f: FormField, identifying: bool) -> dict[str,
     annotation = ""
     if f.derived is not None:
         if numeric:
-            field_type, choices = "calc", f"computed by trialwright: {f.derived.name}"
+            field_type, choices = "calc", _calculation(f, name_of)
         annotation = "@READONLY"
     note = " ".join(x for x in (f.unit or "", f.help or "") if x)
     limits = f.hard_limits
@@ -132,6 +134,17 @@ def _row(name: str, form: FormDef, f: FormField, identifying: bool) -> dict[str,
         "matrix_ranking": "",
         "field_annotation": annotation,
     }
+
+
+def _calculation(f: FormField, name_of: Callable[[str], str]) -> str:
+    """REDCap's expression for a formula or a sum, mean, min or max of the values present; for any other
+    derivation (a clinical score, bands, ...) a note naming it, which REDCap cannot compute."""
+    assert f.derived is not None
+    try:
+        expression = derivation_expression(f, name_of)
+    except KeyError:  # an input outside the forms (screening): no REDCap variable
+        expression = None
+    return expression if expression is not None else f"computed by trialwright: {f.derived.name}"
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,8 @@ def dictionary(protocol: Protocol) -> Dictionary:
     for visit in protocol.visits:
         order += [f for f in visit.forms if f not in order]
     order += [f.id for f in protocol.forms if f.id not in order]
+    # A field's REDCap name: its own (kept from an imported dictionary) or <form>_<field>.
+    names = {(form.id, f.id): f.redcap_name or f"{form.id}_{f.id}" for form in protocol.forms for f in form.fields}
     rows: list[dict[str, str]] = []
     fields: dict[str, FieldName] = {}
     by_form: dict[str, tuple[FieldName, ...]] = {}
@@ -175,17 +190,28 @@ def dictionary(protocol: Protocol) -> Dictionary:
         if not rows:
             rows.append({**dict.fromkeys(METADATA_COLUMNS, ""), "field_name": RECORD_ID, "form_name": form.id,
                          "field_type": "text", "field_label": "Participant ID"})  # fmt: skip
+
+        def name_of(ref: str, here: str = form.id) -> str:
+            at, _, field = ref.rpartition(".")
+            return names[(at or here, field)]
+
         named = []
         for f in form.fields:
-            name = f"{form.id}_{f.id}"
+            name = names[(form.id, f.id)]
             if name in fields or name == RECORD_ID or name.endswith("_complete"):
                 raise RedcapError(f"{name}: two protocol fields (or a reserved name) would share this REDCap name")
             fields[name] = FieldName(name, form.id, f)
             named.append(fields[name])
-            rows.append(_row(name, form, f, f"{form.id}.{f.id}" in identifying))
+            rows.append(_row(name, form, f, f"{form.id}.{f.id}" in identifying, name_of))
         by_form[form_id] = tuple(named)
     events = {event_name(v.id): v.id for v in protocol.visits}
     return Dictionary(tuple(rows), fields, by_form, events, order[0])
+
+
+def event_mapping(protocol: Protocol) -> list[dict[str, Any]]:
+    """REDCap's instrument-event mapping: each visit's forms, as (arm_num, unique_event_name, form) rows."""
+    return [{"arm_num": ARM_NUM, "unique_event_name": event_name(v.id), "form": f}
+            for v in protocol.visits for f in v.forms]  # fmt: skip
 
 
 def export_value(f: FormField, stored: StoredValue | None, code: str = "", *, label: bool = False) -> str:

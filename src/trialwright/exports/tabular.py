@@ -9,8 +9,8 @@ Every tabular format writes the same tables, described in its README.txt:
   or not applicable (their value is then empty);
 - ``values_long``: one row per stored value, with its unit, status, reason, limit and the value as entered;
 - ``consents``, ``randomization`` (the ``arm`` column only in an export made with arms), ``adverse_events``
-  and ``deaths`` (the earliest death each participant's records give, and the record it comes from), so that
-  every primary outcome can be computed from one export.
+  (with its MedDRA coding) and ``deaths`` (the earliest death each participant's records give, and the record it
+  comes from), so that every primary outcome can be computed from one export.
 
 A table is declared once as ``Column`` s; a format is a ``TabularExporter`` that opens a ``Sink`` per table
 (two or three methods). Form records are streamed one form at a time, twice (the first pass finds which
@@ -247,7 +247,28 @@ def events_table(source: ExportSource) -> Table:
         Column("action_taken", "text", "Action taken with the investigational product"),
         Column("reports", "number", "Reports (initial and follow-up)"),
         Column("first_reported_at", "datetime", "First reported at (UTC)"),
+        *_CODING_COLUMNS,
     ))  # fmt: skip
+
+
+#: The event's MedDRA coding (the primary path of the LLT the coder chose); empty while the event is not coded, or
+#: was coded for a term reported differently since. Codes are identifiers, kept as text.
+_CODING_COLUMNS = (
+    Column("meddra_version", "text", "MedDRA version of the coding"),
+    *(
+        Column(f"{level}_{what}", "text", f"MedDRA {label} {'code' if what == 'code' else 'name'}")
+        for level, label in (("llt", "lowest level term"), ("pt", "preferred term"), ("hlt", "high level term"),
+                             ("hlgt", "high level group term"), ("soc", "primary system organ class"))
+        for what in ("code", "name")
+    ),
+)  # fmt: skip
+
+
+def _coding_values(coding: Mapping[str, Any] | None) -> dict[str, Any]:
+    if coding is None:
+        return dict.fromkeys(c.name for c in _CODING_COLUMNS)
+    values = {c.name: coding[c.name] for c in _CODING_COLUMNS[1:]}
+    return {"meddra_version": coding["version"], **{k: None if v is None else str(v) for k, v in values.items()}}
 
 
 def _day(text: Any) -> dt.date | None:
@@ -267,7 +288,7 @@ def event_row(e: EventRecord) -> dict[str, Any]:
         "serious": e.serious, "criteria": ",".join(a.get("seriousness_criteria") or []) or None,
         "related": e.related, "expected": e.expected, "susar": e.susar, "outcome": a.get("outcome"),
         "death_date": _day(a.get("death_date")), "action_taken": a.get("action_taken"), "reports": float(e.reports),
-        "first_reported_at": e.first_reported_at,
+        "first_reported_at": e.first_reported_at, **_coding_values(e.coding),
     }  # fmt: skip
 
 

@@ -137,6 +137,23 @@ def _forms(p: Protocol) -> Iterator[Found]:
     if "participant" in {f.id for f in p.forms}:
         i = [f.id for f in p.forms].index("participant")
         yield f"forms[{i}].id", "'participant' names the participant's events in rules (participant.consented_at)"
+    yield from _redcap_names(p)
+
+
+def _redcap_names(p: Protocol) -> Iterator[Found]:
+    """Each field's REDCap variable name (its redcap_name, or <form>_<field>) is one variable of the project:
+    never the record id, a form's status column or another field's name (the REDCap-compatible API and
+    to-redcap would merge two fields into one column)."""
+    seen: dict[str, str] = {}
+    for i, form in enumerate(p.forms):
+        for j, f in enumerate(form.fields):
+            name, at = f.redcap_name or f"{form.id}_{f.id}", f"{form.id}.{f.id}"
+            path = f"forms[{i}].fields[{j}]" + (".redcap_name" if f.redcap_name else ".id")
+            if name == "participant_id" or name.endswith("_complete"):
+                yield path, f"REDCap name {name} is the record id or a form's status column in REDCap; set redcap_name"
+            elif name in seen:
+                yield path, f"REDCap name {name} is also {seen[name]}'s; set redcap_name to tell them apart"
+            seen.setdefault(name, at)
 
 
 #: The participant's events a not_before may name (trialwright.domain.coherence.EVENTS).
@@ -197,16 +214,22 @@ def _visits(p: Protocol) -> Iterator[Found]:
             if form_id not in forms:
                 yield f"visits[{i}].forms[{j}]", unknown(form_id, forms, "form")
         if visit.reference not in dated:
-            yield f"visits[{i}].reference", (
-                f"nothing dates {visit.reference!r}: a visit counts from screening, enrolment or randomization, or "
-                f"from an event an event visit records (kind: event, day: 0, reference: {visit.reference})"
+            yield (
+                f"visits[{i}].reference",
+                (
+                    f"nothing dates {visit.reference!r}: a visit counts from screening, enrolment or randomization, or "
+                    f"from an event an event visit records (kind: event, day: 0, reference: {visit.reference})"
+                ),
             )
     declared = [v.id for v in p.visits if v.epoch is not None]
     if declared and len(declared) != len(p.visits):
         i, missing = next((i, v) for i, v in enumerate(p.visits) if v.epoch is None)
-        yield f"visits[{i}].epoch", (
-            f"visit {missing.id!r} declares no epoch while {', '.join(map(repr, declared))} do: every visit "
-            "declares its epoch, or none does (SDTM EPOCH is never guessed)"
+        yield (
+            f"visits[{i}].epoch",
+            (
+                f"visit {missing.id!r} declares no epoch while {', '.join(map(repr, declared))} do: every visit "
+                "declares its epoch, or none does (SDTM EPOCH is never guessed)"
+            ),
         )
     scheduled = [(i, v) for i, v in enumerate(p.visits) if v.kind == "scheduled"]
     for n, (_, a) in enumerate(scheduled):

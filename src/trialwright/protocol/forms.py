@@ -142,6 +142,15 @@ class FormField(ProtocolModel):
         ),
     )
     help: str | None = Field(default=None, description="Help text for data entry.")
+    redcap_name: Identifier | None = Field(
+        default=None,
+        max_length=100,
+        description=(
+            "The field's REDCap variable name, when it is not `<form>_<field>` (kept by protocol from-redcap, so "
+            "the REDCap-compatible API and to-redcap keep a project's names); one variable per field in the "
+            "project, never participant_id or a name ending in _complete."
+        ),
+    )
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
     help_translations: dict[str, str] = Field(default_factory=dict, description="Help text in other languages.")
 

@@ -28,13 +28,13 @@ from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
 from trialwright.services.errors import AccessDenied, FormError, denied
 from trialwright.services.forms.common import QueryView
-from trialwright.services.forms.queries import close_query, query_view
+from trialwright.services.forms.queries import close_query, query_view, record_query
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
 from trialwright.store.coding_tables import ae_codings, meddra_paths, meddra_releases, meddra_terms
 from trialwright.store.data_tables import queries
-from trialwright.store.engine import inserted_id, read_scope, session_scope
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.safety_tables import adverse_events, ae_reports
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "CodingError",
     "CodingItem",
     "LltMatch",
+    "LltSearch",
     "ReleaseView",
     "active_release",
     "close_event_query",
@@ -89,6 +90,20 @@ class LltMatch:
     pt_code: int
     pt_name: str
     soc_name: str
+
+
+@dataclass(frozen=True)
+class LltSearch:
+    """A search of the current LLTs: the first ``len(matches)`` of ``total`` matches (best first); ``cut`` says that
+    more matched than are shown, so the coder narrows the search instead of missing a term."""
+
+    text: str
+    matches: tuple[LltMatch, ...]
+    total: int
+
+    @property
+    def cut(self) -> bool:
+        return self.total > len(self.matches)
 
 
 @dataclass(frozen=True)
@@ -259,9 +274,10 @@ def active_release(engine: Engine) -> ReleaseView | None:
     return ReleaseView(row.version, row.loaded_at, row.loaded_by, json.loads(row.counts))
 
 
-def search_llts(engine: Engine, actor: UserView, text: str, *, limit: int = 50) -> list[LltMatch]:
+def search_llts(engine: Engine, actor: UserView, text: str, *, limit: int = 50) -> LltSearch:
     """The current LLTs of the active release whose name contains ``text`` (any case): exact matches first, then by
-    name; each with its PT and the PT's primary SOC."""
+    name; each with its PT and the PT's primary SOC. At most ``limit`` are returned, with the count of all that
+    matched (``LltSearch.cut``)."""
     _role(actor, CODERS, "search the dictionary")
     wanted = text.strip().lower()
     if len(wanted) < 2:
@@ -296,10 +312,11 @@ def search_llts(engine: Engine, actor: UserView, text: str, *, limit: int = 50) 
                 llt.c.current.is_(True),
                 llt.c.search_name.contains(wanted, autoescape=True),
             )
-            .order_by((llt.c.search_name != wanted), func.length(llt.c.name), llt.c.name)
-            .limit(limit)
         )
-        return [LltMatch(r.code, r.name, r.pt_code, r.pt_name, r.soc_name) for r in session.execute(query)]
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        ordered = query.order_by((llt.c.search_name != wanted), func.length(llt.c.name), llt.c.name).limit(limit)
+        matches = tuple(LltMatch(r.code, r.name, r.pt_code, r.pt_name, r.soc_name) for r in session.execute(ordered))
+        return LltSearch(text.strip(), matches, total)
 
 
 # -- coding an event -------------------------------------------------------------------------------------
@@ -419,30 +436,15 @@ def query_event(engine: Engine, actor: UserView, ae_number: str, text: str) -> i
         event, _ = _event(session, ae_number)
         require_unlocked(session, event.participant_id, site=event.site)
         question = f"{_question_prefix(ae_number)}{text.strip()}"
-        query_id = inserted_id(
-            session,
-            queries.insert().values(
-                participant_id=event.participant_id,
-                site=event.site,
-                form_record_id=None,
-                field=None,
-                origin="manual",
-                text=question,
-                status="open",
-                raised_at=clock.now(),
-                raised_by=actor.username,
-            ),
-        )
-        audit.record(
+        return record_query(
             session,
             actor=actor.username,
             role=actor.role.value,
+            participant_id=event.participant_id,
             site=event.site,
-            participant=event.participant_id,
-            action="query.raised",
-            new_value={"query": query_id, "text": question, "origin": "manual"},
+            text=question,
+            origin="manual",
         )
-        return query_id
 
 
 def _question_prefix(ae_number: str) -> str:

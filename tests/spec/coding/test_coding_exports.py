@@ -1,9 +1,11 @@
 """The coding in the exports (both databases): the SDTM AE dataset carries the coded MedDRA hierarchy (AEDECOD
 is the PT, AELLT..AESOCCD the primary path; read back with pyreadstat), an event not coded has AEDECOD empty
-(never the reported term copied) and is listed in the README; FHIR AdverseEvent carries the LLT and PT codings."""
+(never the reported term copied) and is listed in the README; FHIR AdverseEvent carries the LLT and PT codings; the
+tabular exports (CSV, Stata, ...) carry the same path in the adverse events table."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -87,3 +89,28 @@ def test_fhir_adverse_event_carries_the_meddra_llt_and_pt_when_coded(
         "text": "Acute kidney injury",
     }  # fmt: skip
     assert found[uncoded] == {"text": "Blorp fever"}
+
+
+TABULAR_EXPECTED = {
+    "term": "Acute kidney injury", "meddra_version": "27.1",
+    "llt_code": "90000011", "llt_name": "Acute zorbic kidney", "pt_code": "90000001", "pt_name": "Zorbic kidney injury",
+    "hlt_code": "90300001", "hlt_name": "Fictional acute renal conditions",
+    "hlgt_code": "90200001", "hlgt_name": "Fictional renal failures",
+    "soc_code": "90100001", "soc_name": "Fictional kidney disorders",
+}  # fmt: skip
+
+
+def test_the_tabular_adverse_events_carry_the_coded_path_and_leave_uncoded_events_empty(
+    trial: Trial, event: str, tmp_path: Path  # noqa: F811
+) -> None:
+    uncoded = _coded_and_uncoded(trial, event)
+    run_export(trial.engine, who(trial, Role.DATA_MANAGER), "csv", tmp_path / "csv")
+    with (tmp_path / "csv" / "adverse_events.csv").open(encoding="utf-8") as f:
+        rows = {r["ae_number"]: r for r in csv.DictReader(f)}
+    assert {k: rows[event][k] for k in TABULAR_EXPECTED} == TABULAR_EXPECTED
+    assert rows[uncoded]["term"] == "Blorp fever"
+    assert all(rows[uncoded][k] == "" for k in TABULAR_EXPECTED if k != "term")
+    run_export(trial.engine, who(trial, Role.DATA_MANAGER), "stata", tmp_path / "stata")
+    frame, _ = pyreadstat.read_dta(tmp_path / "stata" / "adverse_events.dta")
+    coded = frame[frame["ae_number"] == event].to_dict("records")[0]
+    assert {k: coded[k] for k in TABULAR_EXPECTED} == TABULAR_EXPECTED  # 8-digit codes kept exactly (text)

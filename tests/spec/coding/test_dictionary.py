@@ -90,13 +90,23 @@ def test_search_finds_current_llts_only_with_their_pt_and_primary_soc(trial: Tri
         search_llts(trial.engine, coder, "zorbic")
     load_meddra(trial.engine, coder, write_release(tmp_path / "MedAscii"), "27.1")
     found = search_llts(trial.engine, coder, "ZORBIC")
-    assert [(m.llt_code, m.llt_name, m.pt_name, m.soc_name) for m in found] == [
+    assert (found.total, found.cut) == (2, False)
+    assert [(m.llt_code, m.llt_name, m.pt_name, m.soc_name) for m in found.matches] == [
         (90000011, "Acute zorbic kidney", "Zorbic kidney injury", "Fictional kidney disorders"),
         (90000001, "Zorbic kidney injury", "Zorbic kidney injury", "Fictional kidney disorders"),
     ]  # 90000012 "Zorbic renal lesion" is not current
-    assert [m.llt_code for m in search_llts(trial.engine, coder, "blorp creatinine raised")] == [90000002]
-    assert search_llts(trial.engine, coder, "renal lesion") == []
-    assert search_llts(trial.engine, coder, "100%") == []  # a wildcard is a character, not a pattern
+    assert [m.llt_code for m in search_llts(trial.engine, coder, "blorp creatinine raised").matches] == [90000002]
+    assert search_llts(trial.engine, coder, "renal lesion").matches == ()
+    assert search_llts(trial.engine, coder, "100%").matches == ()  # a wildcard is a character, not a pattern
+
+
+def test_a_search_cut_at_its_limit_says_how_many_matched(trial: Trial, tmp_path: Path) -> None:
+    coder = who(trial, Role.CODER)
+    load_meddra(trial.engine, coder, write_release(tmp_path / "MedAscii"), "27.1")
+    everything = search_llts(trial.engine, coder, "zorbic")
+    first = search_llts(trial.engine, coder, "zorbic", limit=1)
+    assert (first.total, first.cut) == (everything.total, True)
+    assert first.matches == everything.matches[:1]  # the best match, not an arbitrary one
 
 
 def test_the_command_line_loads_a_release_and_refuses_a_broken_one(trial: Trial, tmp_path: Path) -> None:

@@ -12,7 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from trialwright.api.redcap.formats import Params, answer, error, rows_of
-from trialwright.domain.redcap import ARM_NUM, METADATA_COLUMNS, RECORD_ID, RedcapError, project_info
+from trialwright.domain.redcap import (
+    ARM_NUM,
+    METADATA_COLUMNS,
+    RECORD_ID,
+    RedcapError,
+    event_mapping,
+    project_info,
+)
 from trialwright.services import redcap as svc
 from trialwright.services.tokens import resolve_token
 from trialwright.services.trial import current_protocol
@@ -125,9 +132,7 @@ def _event(engine: Any, user: UserView, p: Params) -> Response:
 def _mapping(engine: Any, user: UserView, p: Params) -> Response:
     _arms_param(p)
     protocol = current_protocol(engine).protocol
-    rows = [{"arm_num": ARM_NUM, "unique_event_name": f"{v.id}_arm_{ARM_NUM}", "form": f}
-            for v in protocol.visits for f in v.forms]  # fmt: skip
-    return answer(rows, p.format, ["arm_num", "unique_event_name", "form"])
+    return answer(event_mapping(protocol), p.format, ["arm_num", "unique_event_name", "form"])
 
 
 def _arm(engine: Any, user: UserView, p: Params) -> Response:

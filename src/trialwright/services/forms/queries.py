@@ -40,7 +40,53 @@ __all__ = [
     "page_queries",
     "raise_automatic_query",
     "raise_query",
+    "record_query",
 ]
+
+
+def record_query(
+    session: Session,
+    *,
+    actor: str,
+    participant_id: str,
+    site: str,
+    text: str,
+    origin: str,
+    role: str | None = None,
+    form_record_id: int | None = None,
+    form_id: str | None = None,
+    field_id: str | None = None,
+    check_id: str | None = None,
+) -> int:
+    """Store an open query and its ``query.raised`` audit entry in the caller's transaction: the one way every
+    capability (manual queries, automatic checks, coding questions) raises a query. Returns its id."""
+    query_id = inserted_id(
+        session,
+        queries.insert().values(
+            participant_id=participant_id,
+            site=site,
+            form_record_id=form_record_id,
+            field=field_id,
+            origin=origin,
+            check_id=check_id,
+            text=text,
+            status="open",
+            raised_at=clock.now(),
+            raised_by=actor,
+        ),
+    )
+    audit.record(
+        session,
+        actor=actor,
+        role=role,
+        site=site,
+        participant=participant_id,
+        form=form_id,
+        field=field_id,
+        action="query.raised",
+        new_value={"query": query_id, "text": text, "origin": origin},
+    )
+    return query_id
 
 
 def _open_query(
@@ -65,29 +111,16 @@ def _open_query(
     ).first()
     if existing is not None:
         return
-    query_id = inserted_id(
-        session,
-        queries.insert().values(
-            participant_id=participant.participant_id,
-            site=participant.site,
-            form_record_id=form_record_id,
-            field=field_id,
-            origin=origin,
-            check_id=check_id,
-            text=text,
-            status="open",
-            raised_at=clock.now(),
-            raised_by=actor,
-        ),
-    )
-    audit.record(
+    record_query(
         session,
         actor=actor,
+        participant_id=participant.participant_id,
         site=participant.site,
-        participant=participant.participant_id,
-        field=field_id,
-        action="query.raised",
-        new_value={"query": query_id, "text": text, "origin": origin},
+        text=text,
+        origin=origin,
+        form_record_id=form_record_id,
+        field_id=field_id,
+        check_id=check_id,
     )
 
 
@@ -256,30 +289,17 @@ def raise_query(
             if row is None:
                 raise FormError(f"form: {form_id} at {visit_id} has no data to query")
             record_id = row.id
-        query_id = inserted_id(
-            session,
-            queries.insert().values(
-                participant_id=participant_id,
-                site=participant.site,
-                form_record_id=record_id,
-                field=field_id,
-                origin="manual",
-                text=text,
-                status="open",
-                raised_at=clock.now(),
-                raised_by=actor.username,
-            ),
-        )
-        audit.record(
+        query_id = record_query(
             session,
             actor=actor.username,
             role=actor.role.value,
+            participant_id=participant_id,
             site=participant.site,
-            participant=participant_id,
-            form=form_id,
-            field=field_id,
-            action="query.raised",
-            new_value={"query": query_id, "text": text, "origin": "manual"},
+            text=text,
+            origin="manual",
+            form_record_id=record_id,
+            form_id=form_id,
+            field_id=field_id,
         )
         return query_view(session, session.execute(select(queries).where(queries.c.id == query_id)).one())
 

@@ -45,16 +45,17 @@ def _event_page(
         item = svc.coding_item(engine, page.user, ae_number)
     except NotFound:
         return _not_found(request, page)
-    matches: list[svc.LltMatch] = []
+    search: svc.LltSearch | None = None
     if q.strip() and error is None:
         try:
-            matches = svc.search_llts(engine, page.user, q)
+            search = svc.search_llts(engine, page.user, q)
         except svc.CodingError as exc:
             error = str(exc)
     context = {
         "item": item,
         "q": q,
-        "matches": matches,
+        "matches": search.matches if search else (),
+        "search": search,
         "error": error,
         "release": svc.active_release(engine),
         "queries": svc.event_queries(engine, page.user, ae_number),
