@@ -778,6 +778,10 @@ class SdtmExporter(Exporter):
         for code, rows in (("TE", te_rows(p, with_arms)), ("TA", ta_rows(p, with_arms))):
             for row in rows:
                 build.sinks[code].add({**study, **row})
+                if code == "TE" and row["TESTRL"] is None:  # an open-label trial's arm elements, exported blinded
+                    build.notes.append(f"TE {row['ETCD']}: TESTRL (and TEENRL, TEDUR where they differ too) left "
+                                       "empty: the arms' elements of its epoch differ, and would tell the arms "
+                                       "apart.")  # fmt: skip
         consents = [_local_day(person.consented_at, build.zone(person.site)) for person in build.people.values()
                     if person.consented_at is not None]  # fmt: skip
         first = min((d for d in consents if d is not None), default=None)
