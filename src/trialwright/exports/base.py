@@ -122,6 +122,10 @@ class ExportSource(abc.ABC):
         every record that does, perhaps others (the caller reads each value), in the order of ``forms``."""
         return self.forms(form_id)
 
+    def missed_visits(self) -> Iterator[tuple[str, str, str]]:
+        """Visits recorded as missed: (participant id, visit id, reason), by participant; none by default."""
+        return iter(())
+
     @abc.abstractmethod
     def events(self) -> Iterator[EventRecord]:
         """Adverse events, by AE number."""

@@ -206,6 +206,8 @@ _DATE_ONLY = frozenset({"RFENDTC", "RFPENDTC", "DTHDTC", "AESTDTC", "AEENDTC"})
 _SDTM_NUMBERS: dict[str, DataType] = {
     "SEQ": "integer",
     "VISITNUM": "integer",
+    "VISITDY": "integer",  # planned study day (whole days)
+    "TAETORD": "integer",  # the planned order of an element
     "EXDOSE": "decimal",
     "STRESN": "decimal",
     "LLOQ": "decimal",

@@ -1,4 +1,6 @@
-"""SDTM tabulation after SDTMIG 3.4: DM, DS, EX, AE, SV, LB and VS as SAS transport v5 files and CSV, with metadata.
+"""SDTM tabulation after SDTMIG 3.4: DM, DS, EX, AE, SV, SE, LB, VS and the trial design domains (TV, TI, TE, TA,
+TS; ``trialwright.exports.sdtm_design``) as SAS transport v5 files and CSV, with metadata and SUPP-- for text past
+200 bytes.
 
 Each domain is declared once (``trialwright.exports.sdtm_domains``: its variables with label, type, controlled
 terms and origin); the findings domains LB and VS hold exactly the fields whose protocol ``codes`` declare an
@@ -16,7 +18,8 @@ Masking: a blinded extract writes BLINDED in ARMCD, ARM, ACTARMCD and ACTARM of 
 participant: the arm is assigned, only withheld, so it is not null and ARMNRS keeps the SDTMIG's reasons (NOT
 ASSIGNED; ASSIGNED, NOT TREATED), the same as in the extract with arms; EX names the treatment "BLINDED STUDY
 TREATMENT". With arms (the unblinded statistician only), DM holds the allocated arm and EX the arm's
-intervention; no other domain names an arm (TV's ARMCD is empty: every arm has every visit).
+intervention, TA the planned arms and TE/SE the arms' elements; no other domain names an arm (TV's ARMCD is
+empty: every arm has every visit). A blinded extract's TA, TE and SE write BLINDED as DM does.
 
 Test codes say where they were checked in the protocol (``checked``), written to testcodes.csv. The domains'
 metadata is also written as Define-XML 2.1, define.xml with define.html (``trialwright.exports.sdtm_define``).
@@ -45,6 +48,15 @@ from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
 from trialwright.exports.sdtm_define import write_define
+from trialwright.exports.sdtm_design import (
+    planned_day,
+    split_text,
+    subject_elements,
+    ta_rows,
+    te_rows,
+    ts_left_out,
+    ts_rows,
+)
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
     AGEU,
@@ -56,15 +68,18 @@ from trialwright.exports.sdtm_domains import (
     OUTCOMES,
     SDTMIG_VERSION,
     SEVERITY,
+    TSVAL_PIECES,
     Domain,
     Var,
     dm_sources,
     findings_tests,
+    supp_domain,
 )
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, value_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import Range
 from trialwright.protocol.codes import SdtmTest
+from trialwright.protocol.elements import epochs
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 
 __all__ = [
@@ -117,6 +132,7 @@ class _Subject:
     found: dict[tuple[str, int], float | str] = field(default_factory=dict)  # (AGE|SEX, source index) -> value
     visits: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the first date its forms record
     visit_ends: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the last date its forms record
+    ended: str | None = None  # RFPENDTC, once DM is written
 
     def first(self, target: str) -> float | str | None:
         """The value of the first declared source that has one."""
@@ -157,6 +173,7 @@ class _DomainSink:
                                                                                     columns), batch)  # fmt: skip
         self.lengths: dict[str, int] = {}
         self.rows = 0
+        self.supp: list[dict[str, Any]] = []  # SUPP-- records continuing text past 200 bytes (``_overflow``)
 
     def add(self, row: Mapping[str, Any]) -> None:
         self._spool.add(row)
@@ -196,6 +213,8 @@ class _DomainSink:
         import pyreadstat
 
         data = self.table(notes, reference)
+        if "USUBJID" in data.column_names and not self.domain.code.startswith("SUPP"):
+            data = self._overflow(data)
         columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
         for v in self.domain.variables:
             if v.type == "Num":
@@ -215,6 +234,31 @@ class _DomainSink:
                                table_name=self.domain.code, file_format_version=5)  # fmt: skip
         self._csv(text_path, columns)
         return [xpt, text_path]
+
+    def _overflow(self, data: pa.Table) -> pa.Table:
+        """A subject record's text longer than the 200 bytes an XPT v5 variable holds: the first piece (cut before
+        a space) stays, the rest continues in SUPP-- records (QNAM the variable's name and 1, 2, ...; SDTMIG 3.4
+        4.5.3.2), so nothing is cut. Dataset-JSON, which has no such limit, keeps the whole text."""
+        for v in self.domain.variables:
+            if v.type != "Char" or not pc.any(pc.greater(pc.binary_length(data.column(v.name)), 200)).as_py():
+                continue
+            values = data.column(v.name).to_pylist()
+            subjects = data.column("USUBJID").to_pylist()
+            seq = data.column(self.domain.seq).to_pylist() if self.domain.seq else None
+            for i, text in enumerate(values):
+                if text is None or len(text.encode()) <= 200:
+                    continue
+                values[i], *rest = split_text(text)
+                for n, piece in enumerate(rest, start=1):
+                    self.supp.append({
+                        "STUDYID": data.column("STUDYID")[i].as_py(), "RDOMAIN": self.domain.code,
+                        "USUBJID": subjects[i], "IDVAR": self.domain.seq,
+                        "IDVARVAL": str(int(seq[i])) if seq else None, "QNAM": f"{v.name[:7]}{n}",
+                        "QLABEL": f"{v.label[:37]} {n}", "QVAL": piece, "QORIG": v.origin.split(":")[0].split()[0],
+                        "QEVAL": None,
+                    })  # fmt: skip
+            data = data.set_column(data.column_names.index(v.name), v.name, pa.array(values, pa.string()))
+        return data
 
     def _csv(self, path: Path, columns: Mapping[str, pa.ChunkedArray | np.ndarray]) -> None:
         """The domain as CSV, a batch of rows at a time: numbers as the shortest exact text (1, not 1.0), text
@@ -387,6 +431,7 @@ class _Build:
     epochs: dict[str, str] = field(default_factory=dict)  # visit id -> its declared epoch
     zones: dict[str, dt.tzinfo] = field(default_factory=dict)  # site code -> its time zone
     reference: dict[str, _Reference] = field(default_factory=dict)  # USUBJID -> reference dates
+    missed: dict[str, dict[str, str]] = field(default_factory=dict)  # participant -> visit id -> why it was missed
     undecided: int = 0  # event records whose epoch the dates cannot tell
 
     def __post_init__(self) -> None:
@@ -432,13 +477,38 @@ def _check_countries(source: ExportSource) -> None:
         )
 
 
+def _design_lines(p: Protocol, with_arms: bool) -> list[str]:
+    """README lines on TE, TA, SE and TS."""
+    if p.elements:
+        masked = ("" if with_arms else " In this blinded extract TA has one path, ARMCD and ARM BLINDED (as DM), "
+                  "and an epoch whose element differs by arm has the element BLINDED in TE, TA and SE (the rules the "
+                  "arms' elements share), so no record tells a subject's arm.")  # fmt: skip
+        design = [
+            "  - TE: the protocol's elements (elements[]: code, name, start_rule, end_rule, duration). TA: each arm's "
+            "elements in epoch order (TAETORD; TABRANCH the randomization on the element before the arms part). SE: "
+            "each subject's elements along the allocated arm, started by the record each element's starts_at names "
+            "(consent, enrolment, randomization, first dose, first date at a visit of its epoch), ended where the "
+            "next begins, the last at RFPENDTC; a subject never randomized has the elements before the arms part."
+            + masked
+        ]
+    else:
+        design = ["  - TE, TA and SE: empty; the protocol declares no elements (elements[]); they are never guessed."]
+    left = "; ".join(ts_left_out(p, with_arms))
+    return [
+        *design,
+        "  - TS: one record per value of each parameter the protocol declares (TSVAL1, TSVAL2 continue a value past "
+        "200 bytes); ACTSUB counts the subjects in DM, SSTDTC is the earliest informed consent date. Left out (not "
+        f"declared, no term, or withheld): {left}.",
+    ]
+
+
 class SdtmExporter(Exporter):
     """SDTM-style domains as SAS transport v5 (FDA) and CSV, with define.xml (Define-XML 2.1), define.html,
     define.csv and testcodes.csv."""
 
     name = "sdtm"
-    description = ("SDTMIG 3.4 DM, DS, EX, AE, SV, TV, TI, LB and VS (XPT v5 and CSV) with define.xml (Define-XML "
-                   "2.1), define.html, define.csv and testcodes.csv.")
+    description = ("SDTMIG 3.4 DM, DS, EX, AE, SV, SE, TV, TI, TE, TA, TS, LB and VS (XPT v5 and CSV) with define.xml "
+                   "(Define-XML 2.1), define.html, define.csv and testcodes.csv.")
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         #: Rows per Arrow record batch: what a domain holds as rows while it streams, and per CSV write.
@@ -452,6 +522,12 @@ class SdtmExporter(Exporter):
         written: list[Path] = []
         for sink in build.sinks.values():
             written += sink.close(build.notes, build.reference)
+        for code, sink in list(build.sinks.items()):  # SUPP--, only for a domain whose text ran past 200 bytes
+            if sink.supp:
+                supp = build.sinks[f"SUPP{code}"] = _DomainSink(out, supp_domain(DOMAINS[code]), self.batch_rows)
+                for row in sink.supp:
+                    supp.add(row)
+                written += supp.close(build.notes, build.reference)
         shutil.rmtree(out / ".spool", ignore_errors=True)
         written += [self._define(out, build), self._testcodes(out, source.protocol)]
         written += write_define(source, {code: sink.lengths for code, sink in build.sinks.items()}, out)
@@ -504,10 +580,13 @@ class SdtmExporter(Exporter):
             versions |= {event.coding["version"]} if event.coding else set()
         build.notes += [f"AE coded with MedDRA {', '.join(sorted(versions))}"] if versions else []
         build.notes += [f"AE not coded to MedDRA (AEDECOD empty): {', '.join(uncoded)}"] if uncoded else []
+        for pid, visit_id, reason in source.missed_visits():
+            build.missed.setdefault(pid, {})[visit_id] = reason
         for pid, person in people.items():
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
             self._subject_visits(build, person, build.subjects[pid])
+            self._subject_elements(build, person, build.subjects[pid])
         self._trial_design(build)
         if build.undecided:
             build.notes.append(f"EPOCH: empty on {build.undecided} AE/DS record(s) dated before the subject's first "
@@ -689,20 +768,63 @@ class SdtmExporter(Exporter):
             else:
                 window = f"-{visit.window.before}/+{visit.window.after}"
                 start = f"Day {visit.day} from {visit.reference}, window {window} days"
-            build.sinks["TV"].add({**study, "VISITNUM": visitnum, "VISIT": name, "ARMCD": None, "TVSTRL": start})
+            build.sinks["TV"].add({**study, "VISITNUM": visitnum, "VISIT": name, "VISITDY": planned_day(p, visit.id),
+                                   "ARMCD": None, "TVSTRL": start})  # fmt: skip
         for category, criteria in (("INCLUSION", p.eligibility.inclusion), ("EXCLUSION", p.eligibility.exclusion)):
             for c in criteria:
                 build.sinks["TI"].add({**study, "IETESTCD": c.id, "IETEST": c.text, "IECAT": category,
                                        "TIVERS": build.source.protocol_version})  # fmt: skip
+        with_arms = build.source.with_arms
+        for code, rows in (("TE", te_rows(p, with_arms)), ("TA", ta_rows(p, with_arms))):
+            for row in rows:
+                build.sinks[code].add({**study, **row})
+                if code == "TE" and row["TESTRL"] is None:  # an open-label trial's arm elements, exported blinded
+                    build.notes.append(f"TE {row['ETCD']}: TESTRL (and TEENRL, TEDUR where they differ too) left "
+                                       "empty: the arms' elements of its epoch differ, and would tell the arms "
+                                       "apart.")  # fmt: skip
+        consents = [_local_day(person.consented_at, build.zone(person.site)) for person in build.people.values()
+                    if person.consented_at is not None]  # fmt: skip
+        first = min((d for d in consents if d is not None), default=None)
+        for row in ts_rows(p, with_arms, len(build.people), first.isoformat() if first else None, build.notes,
+                           TSVAL_PIECES):  # fmt: skip
+            build.sinks["TS"].add({**study, **row})
+
+    def _subject_elements(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
+        """SE: the subject's elements from the dates their records hold (``sdtm_design.subject_elements``)."""
+        p = build.protocol
+        if not p.elements:
+            return
+        zone = build.zone(person.site)
+        visits_of = {epoch: [v.id for v in p.visits if v.epoch == epoch] for epoch in epochs(p)}
+        epoch_days = {epoch: min((subject.visits[v] for v in ids if v in subject.visits), default=None)
+                      for epoch, ids in visits_of.items()}  # fmt: skip
+        starts = {"consent": _dtc(person.consented_at, zone), "enrolment": _dtc(person.enrolled_at, zone),
+                  "randomization": _dtc(person.randomized_at, zone), "first_dose": _dtc(subject.first_dose, zone)}
+        randomized = person.randomization_number is not None or person.randomized_at is not None
+        arm = person.arm if build.source.with_arms and person.arm else None
+        dated = {epoch: _dtc(day, zone) for epoch, day in epoch_days.items()}
+        for e in subject_elements(p, arm, randomized, starts, dated, subject.ended):
+            build.sinks["SE"].add({**build.ids(person.participant_id), "ETCD": e.code, "ELEMENT": e.name,
+                                   "TAETORD": e.order, "EPOCH": e.epoch, "SESTDTC": e.start,
+                                   "SEENDTC": e.end})  # fmt: skip
 
     def _subject_visits(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
-        """SV: one record per protocol visit the subject's forms date, in schedule order."""
+        """SV: one record per protocol visit the subject's forms date (SVOCCUR Y) or recorded as missed (SVOCCUR N,
+        SVREASOC the reason; no dates), in schedule order."""
+        missed = build.missed.get(person.participant_id, {})
         for visit in build.protocol.visits:
-            if (start := subject.visits.get(visit.id)) is None:
+            start = subject.visits.get(visit.id)
+            if start is None and visit.id not in missed:
                 continue
             visitnum, name = build.visits[visit.id]
-            build.sinks["SV"].add({**build.ids(person.participant_id), "VISITNUM": visitnum, "VISIT": name,
-                                   "EPOCH": build.epochs.get(visit.id), "SVSTDTC": start.isoformat(),
+            epoch = build.epochs.get(visit.id)
+            order = float(epochs(build.protocol).index(epoch) + 1) if epoch and build.protocol.elements else None
+            row = {**build.ids(person.participant_id), "VISITNUM": visitnum, "VISIT": name, "SVPRESP": "Y",
+                   "VISITDY": planned_day(build.protocol, visit.id), "TAETORD": order, "EPOCH": epoch}  # fmt: skip
+            if start is None:
+                build.sinks["SV"].add({**row, "SVOCCUR": "N", "SVREASOC": missed[visit.id]})
+                continue
+            build.sinks["SV"].add({**row, "SVOCCUR": "Y", "SVSTDTC": start.isoformat(),
                                    "SVENDTC": subject.visit_ends[visit.id].isoformat()})  # fmt: skip
 
     def _demographics(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
@@ -731,6 +853,7 @@ class SdtmExporter(Exporter):
         start = subject.first_dose or person.randomized_at or person.enrolled_at
         zone = build.zone(person.site)
         ended = _dtc(_latest(subject.last_date, subject.death, subject.completed, withdrawn), zone)
+        subject.ended = ended
         # Assigned but withheld (a blinded extract): the same word for every randomized participant, never null
         # (null arms are for ARMNRS's reasons only, SDTMIG 3.4 DM assumptions 4-5).
         planned = (arm.code, arm.name) if arm else (BLINDED_ARM, BLINDED_ARM) if randomized else (None, None)
@@ -769,8 +892,8 @@ class SdtmExporter(Exporter):
             writer = csv.writer(f)
             writer.writerow(["dataset", "dataset_label", "variable", "label", "type", "length", "controlled_terms",
                              "origin"])  # fmt: skip
-            for code, domain in DOMAINS.items():
-                lengths = build.sinks[code].lengths
+            for code, sink in build.sinks.items():
+                domain, lengths = sink.domain, sink.lengths
                 for v in domain.variables:
                     writer.writerow(spreadsheet_row([code, domain.label, v.name, v.label, v.type,
                                                      lengths.get(v.name, 8), v.terms, v.origin]))  # fmt: skip
@@ -811,8 +934,8 @@ class SdtmExporter(Exporter):
             "",
             "Files (sdtm/):",
             *(
-                f"  {c.lower()}.xpt, {c.lower()}.csv  {d.label} ({build.sinks[c].rows} records); dataset name {c}"
-                for c, d in DOMAINS.items()
+                f"  {c.lower()}.xpt, {c.lower()}.csv  {s.domain.label} ({s.rows} records); dataset name {c}"
+                for c, s in build.sinks.items()
             ),
             "  define.xml  Define-XML 2.1: datasets, variables, value-level metadata (LB/VS --ORRES by --TESTCD), "
             "code lists, methods, comments; define.html the same for reviewers",
@@ -835,10 +958,18 @@ class SdtmExporter(Exporter):
             "in the unit the result was entered in, LBNRIND LOW/NORMAL/HIGH (a censored result only when its limit "
             "tells); empty for a field without a declared range (never assumed).",
             "  - SV: one record per protocol visit a subject's forms date (SVSTDTC the first, SVENDTC the last date "
-            "its forms record); a missed visit has no record (SVOCCUR is not written).",
+            "its forms record; SVPRESP Y, SVOCCUR Y), and one per visit recorded as missed (SVOCCUR N, SVREASOC the "
+            "reason recorded, no dates; EPOCH and TAETORD the visit's planned epoch). A visit neither dated nor "
+            "recorded as missed has no record. VISITDY (SV and TV): the visit's planned study day when it is "
+            "counted from the event RFSTDTC is taken from (the treatment record's visit, else randomization), day 1 "
+            "= that day; empty for other visits. TAETORD: the order of the visit's epoch among the elements.",
             "  - TV: the protocol's visits (ARMCD empty: every arm has them; TVSTRL the visit's day and window from "
             "its reference event). TI: the eligibility criteria as the protocol words them (IETESTCD the criterion "
-            "id; TIVERS the protocol version). TS, TA and TE are not written yet.",
+            "id; TIVERS the protocol version).",
+            *_design_lines(s.protocol, s.with_arms),
+            "  - SUPP--: a subject record's text longer than 200 bytes keeps its first piece (cut before a space) and "
+            "continues in supp<domain>.xpt/.csv (QNAM the variable's name and 1, 2, ...; IDVAR/IDVARVAL the record's "
+            "--SEQ), written only when there is such text.",
             "  - ARMNRS: NOT ASSIGNED (enrolled, never randomized), ASSIGNED, NOT TREATED; screen failures are not "
             "in DM (they were never enrolled). ACTARMUD is empty: no unplanned treatment is recorded.",
             "  - RFENDTC = RFPENDTC: the latest visit date seen in the exported forms, death, completion or "

@@ -40,6 +40,7 @@ import trialwright
 from trialwright.exports.base import ExportSource
 from trialwright.exports.odm.outline import mdv_oid
 from trialwright.exports.odm.xmlstream import XmlStream
+from trialwright.exports.sdtm_design import TS_PARAMETERS
 from trialwright.exports.sdtm_domains import (
     ACTIONS,
     AGEU,
@@ -50,6 +51,7 @@ from trialwright.exports.sdtm_domains import (
     SEVERITY,
     Var,
     findings_tests,
+    supp_domain,
 )
 from trialwright.protocol import FieldType, Protocol
 
@@ -81,7 +83,16 @@ _DATASETS = {
     "SV": ("SPECIAL PURPOSE", "One record per actual or planned visit per subject"),
     "TV": ("TRIAL DESIGN", "One record per planned Visit per Arm"),
     "TI": ("TRIAL DESIGN", "One record per I/E criterion"),
+    "TE": ("TRIAL DESIGN", "One record per planned Element"),
+    "TA": ("TRIAL DESIGN", "One record per planned Element per Arm"),
+    "SE": ("SPECIAL PURPOSE", "One record per actual Element per subject"),
+    "TS": ("TRIAL DESIGN", "One record per trial summary parameter value"),
 }
+
+_SUPP = ("RELATIONSHIP", "One record per supplemental qualifier per related parent domain record")
+#: The keys of the trial design domains that have no subject (SDTMIG 3.4 section 7) and of SUPP-- (8.4).
+_KEYS = {"TE": ["STUDYID", "ETCD"], "TA": ["STUDYID", "ARMCD", "TAETORD"], "TS": ["STUDYID", "TSPARMCD", "TSSEQ"]}
+_SUPP_KEYS = ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"]
 
 #: How the export derives what it derives, by variable (``--`` stands for the domain's prefix).
 _DERIVATIONS = {
@@ -217,7 +228,7 @@ def _generic(name: str, domain: str) -> str:
 def _data_type(v: Var, p: Protocol) -> str:
     if v.type == "Char":
         return "partialDatetime" if v.name.endswith("DTC") else "text"
-    if v.name.endswith("SEQ") or v.name == "VISITNUM":
+    if v.name.endswith("SEQ") or v.name in {"VISITNUM", "VISITDY", "TAETORD"}:
         return "integer"
     if v.name == "AGE":
         d = p.demographics
@@ -287,7 +298,20 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
             sorted({a.intervention.route.upper() for a in p.arms}),
         ),
     }
-    for name in ("DTHFL", "AESER", "AESDTH", "AESLIFE", "AESHOSP", "AESDISAB", "AESCONG", "AESMIE"):
+    lists["TSPARMCD"] = ct("CL.TSPARMCD", "Trial Summary Parameter Test Code", "C66738", sorted(TS_PARAMETERS))
+    lists["TSPARM"] = ct("CL.TSPARM", "Trial Summary Parameter Test Name", "C67152", sorted(TS_PARAMETERS.values()))
+    for name in (
+        "SVPRESP",
+        "SVOCCUR",
+        "DTHFL",
+        "AESER",
+        "AESDTH",
+        "AESLIFE",
+        "AESHOSP",
+        "AESDISAB",
+        "AESCONG",
+        "AESMIE",
+    ):
         lists[name] = ny
     return lists
 
@@ -335,9 +359,14 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
                                    "(NOT ASSIGNED; ASSIGNED, NOT TREATED).")  # fmt: skip
     methods: dict[str, Method] = {}
     datasets: list[Dataset] = []
-    for code, domain in DOMAINS.items():
-        cls, structure = _DATASETS[code]
-        keys = ["STUDYID", "USUBJID", *([domain.seq] if domain.seq else [])]
+    supps = {c: supp_domain(DOMAINS[c.removeprefix("SUPP")]) for c in lengths if c.startswith("SUPP")}
+    for code, domain in {**DOMAINS, **supps}.items():
+        cls, structure = _DATASETS.get(code) or _SUPP
+        keys = (
+            _SUPP_KEYS
+            if code in supps
+            else _KEYS.get(code) or ["STUDYID", "USUBJID", *([domain.seq] if domain.seq else [])]
+        )
         variables = []
         for v in domain.variables:
             generic = _generic(v.name, code)

@@ -29,10 +29,12 @@ __all__ = [
     "OUTCOMES",
     "SDTMIG_VERSION",
     "SEVERITY",
+    "TSVAL_PIECES",
     "Domain",
     "Var",
     "dm_sources",
     "findings_tests",
+    "supp_domain",
 ]
 
 
@@ -72,6 +74,24 @@ class Domain:
     seq: str | None = None
 
 
+def supp_domain(parent: Domain) -> Domain:
+    """SUPP--: the supplemental qualifiers of a subject domain (SDTMIG 3.4 8.4), here the continuation of a text
+    value longer than the 200 bytes an XPT v5 variable holds (SDTMIG 3.4 4.5.3.2: QNAM the variable's name, up to
+    7 characters, and 1, 2, ...)."""
+    return Domain(f"SUPP{parent.code}", f"Supplemental Qualifiers for {parent.code}", (
+        Var("STUDYID", "Study Identifier", origin="Protocol"),
+        Var("RDOMAIN", "Related Domain Abbreviation", origin="Assigned"),
+        Var("USUBJID", "Unique Subject Identifier", origin="Derived: STUDYID-participant id"),
+        Var("IDVAR", "Identifying Variable", origin="Assigned: the parent domain's --SEQ (none for DM)"),
+        Var("IDVARVAL", "Identifying Variable Value", origin="Derived: the parent record's --SEQ"),
+        Var("QNAM", "Qualifier Variable Name", origin="Assigned: the variable's name (7 characters) and 1, 2, ..."),
+        Var("QLABEL", "Qualifier Variable Label", origin="Assigned: the variable's label and the piece's number"),
+        Var("QVAL", "Data Value", origin="Derived: the value's text past its first 200 bytes, cut before a space"),
+        Var("QORIG", "Origin", origin="Assigned: the parent variable's origin"),
+        Var("QEVAL", "Evaluator", terms="empty: no subjective values", origin="Assigned"),
+    ))  # fmt: skip
+
+
 def findings_tests(p: Protocol) -> dict[str, SdtmTest]:
     """The LB and VS tests the protocol declares, by form.field: LB first, then VS, each in protocol order."""
     tests = {f"{form.id}.{f.id}": f.codes.sdtm for form in p.forms for f in form.fields if f.codes and f.codes.sdtm}
@@ -105,6 +125,13 @@ _VISIT = (Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule orde
 _LOCAL = "Collected (local date/time at the site, ISO 8601 with its UTC offset)"
 _EPOCH = Var("EPOCH", "Epoch", terms=f"{_CT} EPOCH C99079 as the protocol's visits declare",
              origin="Derived: the visit's epoch (protocol visits[].epoch); events: see README.txt")  # fmt: skip
+
+
+_DESIGN = (Var("STUDYID", "Study Identifier", origin="Protocol"),
+           Var("DOMAIN", "Domain Abbreviation", origin="Assigned"))  # fmt: skip
+_ETCD = "protocol elements (elements[]); BLINDED for an epoch's arm elements in a blinded extract"
+#: TSVAL and its continuations TSVAL1.. (each at most 200 bytes): a longer value is left out and noted.
+TSVAL_PIECES = 3
 
 
 def _dy(name: str, label: str) -> Var:
@@ -231,6 +258,13 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             *_COMMON,
             Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),
             Var("VISIT", "Visit Name", origin="Protocol"),
+            Var("SVPRESP", "Pre-specified", terms=_NY, origin="Assigned: Y, every record is a protocol visit"),
+            Var("SVOCCUR", "Occurrence", terms=_NY,
+                origin="Derived: Y, the visit's forms record a date; N, the visit is recorded as missed"),
+            Var("SVREASOC", "Reason for Occur Value", origin="Collected (the reason a missed visit was recorded with)"),
+            Var("VISITDY", "Planned Study Day of Visit", "Num", origin="Derived: the visit's planned day from RFSTDTC"),
+            Var("TAETORD", "Planned Order of Element within Arm", "Num",
+                origin="Derived: the order of the visit's epoch in the protocol's elements"),
             _EPOCH,
             Var("SVSTDTC", "Start Date/Time of Observation", origin="Derived: first date the visit's forms record"),
             Var("SVENDTC", "End Date/Time of Observation", origin="Derived: last date the visit's forms record"),
@@ -242,8 +276,63 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("DOMAIN", "Domain Abbreviation", origin="Assigned"),
             Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),
             Var("VISIT", "Visit Name", origin="Protocol"),
+            Var("VISITDY", "Planned Study Day of Visit", "Num", origin="Derived: the visit's planned day from RFSTDTC"),
             Var("ARMCD", "Planned Arm Code", terms="empty: the visit is planned for every arm", origin="Protocol"),
             Var("TVSTRL", "Visit Start Rule", origin="Protocol (the visit's reference, day and window)"),
+        )),
+        "TE": Domain("TE", "Trial Elements", (
+            *_DESIGN,
+            Var("ETCD", "Element Code", terms=_ETCD, origin="Protocol (elements[].code)"),
+            Var("ELEMENT", "Description of Element", terms=_ETCD, origin="Protocol (elements[].name)"),
+            Var("TESTRL", "Rule for Start of Element", origin="Protocol (elements[].start_rule)"),
+            Var("TEENRL", "Rule for End of Element", origin="Protocol (elements[].end_rule)"),
+            Var("TEDUR", "Planned Duration of Element", terms="ISO 8601 duration",
+                origin="Protocol (elements[].duration)"),
+        )),
+        "TA": Domain("TA", "Trial Arms", (
+            *_DESIGN,
+            Var("ARMCD", "Planned Arm Code", terms="protocol arm codes; BLINDED in a blinded extract",
+                origin="Protocol"),
+            Var("ARM", "Description of Planned Arm", terms="protocol arm names; BLINDED in a blinded extract",
+                origin="Protocol"),
+            Var("TAETORD", "Planned Order of Element within Arm", "Num", origin="Derived: epoch order"),
+            Var("ETCD", "Element Code", terms=_ETCD, origin="Protocol (elements[].code)"),
+            Var("ELEMENT", "Description of Element", terms=_ETCD, origin="Protocol (elements[].name)"),
+            Var("TABRANCH", "Branch", origin="Derived: the randomization to the arm, on the element it ends"),
+            Var("TATRANS", "Transition Rule", terms="empty: the protocol declares no transitions", origin="Protocol"),
+            Var("EPOCH", "Epoch", terms=f"{_CT} EPOCH C99079 as the protocol's visits declare",
+                origin="Protocol (elements[].epoch)"),
+        )),
+        "SE": Domain("SE", "Subject Elements", (
+            *_COMMON,
+            Var("SESEQ", "Sequence Number", "Num"),
+            Var("ETCD", "Element Code", terms=_ETCD, origin="Protocol (elements[].code)"),
+            Var("ELEMENT", "Description of Element", terms=_ETCD, origin="Protocol (elements[].name)"),
+            Var("TAETORD", "Planned Order of Element within Arm", "Num", origin="Derived: epoch order"),
+            Var("EPOCH", "Epoch", terms=f"{_CT} EPOCH C99079 as the protocol's visits declare",
+                origin="Protocol (elements[].epoch)"),
+            Var("SESTDTC", "Start Date/Time of Element",
+                origin="Derived: the record the element's starts_at names (local date/time with its UTC offset)"),
+            Var("SEENDTC", "End Date/Time of Element",
+                origin="Derived: the next element's start; the last ends at RFPENDTC"),
+            _dy("SESTDY", "Study Day of Start of Element"),
+            _dy("SEENDY", "Study Day of End of Element"),
+        ), seq="SESEQ"),
+        "TS": Domain("TS", "Trial Summary", (
+            *_DESIGN,
+            Var("TSSEQ", "Sequence Number", "Num", origin="Derived: 1, 2, ... within each TSPARMCD"),
+            Var("TSGRPID", "Group ID", terms="empty: no grouped parameters", origin="Assigned"),
+            Var("TSPARMCD", "Trial Summary Parameter Short Name", terms=f"{_CT} TSPARMCD C66738", origin="Assigned"),
+            Var("TSPARM", "Trial Summary Parameter", terms=f"{_CT} TSPARM C67152", origin="Assigned"),
+            Var("TSVAL", "Parameter Value", terms="see README.txt: each parameter's protocol fact",
+                origin="Protocol (the fact each TSPARMCD names; ACTSUB and SSTDTC from the records)"),
+            *(Var(f"TSVAL{i}", f"Parameter Value {i}", origin="Protocol (the value's continuation past 200 bytes)")
+              for i in range(1, TSVAL_PIECES)),
+            Var("TSVALNF", "Parameter Null Flavor", terms="empty: a parameter without a value is left out",
+                origin="Assigned"),
+            Var("TSVALCD", "Parameter Value Code", origin="Protocol (registry id, ICD-10 code)"),
+            Var("TSVCDREF", "Name of the Reference Terminology", origin="Protocol (registry name, ICD-10)"),
+            Var("TSVCDVER", "Version of the Reference Terminology", terms="empty: not declared", origin="Assigned"),
         )),
         "TI": Domain("TI", "Trial Inclusion/Exclusion Criteria", (
             Var("STUDYID", "Study Identifier", origin="Protocol"),

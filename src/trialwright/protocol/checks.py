@@ -15,6 +15,7 @@ from trialwright.protocol.design import (
     StratificationFactor,
     StratifiedPermutedBlocks,
 )
+from trialwright.protocol.elements import element_checks
 from trialwright.protocol.forms import ReferenceEvent
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.outcomes import BlindedTables
@@ -31,6 +32,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_forms(p),
         *_data_checks(p),
         *_visits(p),
+        *element_checks(p),
         *masking_checks.masking(p),
         *estimand_checks.outcomes(p),
         *_analysis_plan(p),

@@ -16,6 +16,7 @@ from trialwright.protocol.base import ProtocolModel
 from trialwright.protocol.deidentification import Deidentification
 from trialwright.protocol.demographics import Demographics
 from trialwright.protocol.design import Arm, Eligibility, Masking, Randomization, SampleSize, ScreeningField
+from trialwright.protocol.elements import Element
 from trialwright.protocol.forms import DataCheck, FormDef, FormField, Visit
 from trialwright.protocol.lock import LockPolicy
 from trialwright.protocol.outcomes import AnalysisSet, ConsentVersion, Outcome, SafetySettings
@@ -46,6 +47,10 @@ class Protocol(ProtocolModel):
     eligibility: Eligibility = Field(description="Screening fields, inclusion and exclusion criteria.")
     randomization: Randomization = Field(description="The randomization method and its settings.")
     visits: list[Visit] = Field(min_length=1, description="The visit schedule.")
+    elements: list[Element] = Field(
+        default_factory=list,
+        description="The trial's elements per epoch and arm (SDTM TE, TA, SE; see docs/exports.md); optional.",
+    )
     forms: list[FormDef] = Field(min_length=1, description="Case report forms.")
     data_checks: list[DataCheck] = Field(
         default_factory=list, description="Cross-field and cross-form checks that raise queries."

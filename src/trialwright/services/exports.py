@@ -139,6 +139,17 @@ class DatabaseSource(ExportSource):
     def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
         return self._records(form_id)
 
+    def missed_visits(self) -> Iterator[tuple[str, str, str]]:
+        query = (
+            select(visit_records.c.participant_id, visit_records.c.visit_id, visit_records.c.missed_reason)
+            .join(participants, participants.c.participant_id == visit_records.c.participant_id)
+            .where(visit_records.c.missed_reason.is_not(None), self._site_filter(participants.c.site))
+            .order_by(visit_records.c.participant_id, visit_records.c.id)
+        )
+        with read_scope(self.engine) as session:
+            for r in session.execute(query):
+                yield r.participant_id, r.visit_id, r.missed_reason
+
     def records_with_status(self, form_id: str, statuses: frozenset[str]) -> Iterator[FormRecord]:
         # The stored JSON names a status as its plain text: a record without that text cannot hold it.
         return self._records(form_id, tuple(sorted(statuses)))

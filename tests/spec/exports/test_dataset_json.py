@@ -392,9 +392,13 @@ def test_a_blinded_export_names_no_arm(exports: dict[str, Path]) -> None:
     assert arms_named_in(exports["json"], arm_terms(with_interventions=True)) == {}
 
 
-def test_an_export_with_arms_names_them_in_the_participant_tables_and_dm_only(exports: dict[str, Path]) -> None:
+def test_an_export_with_arms_names_them_in_the_participant_tables_dm_and_the_trial_design_only(
+    exports: dict[str, Path],
+) -> None:
+    """DM the allocated arm; TA the planned arms, TE and SE the arms' own elements (whose codes are arm codes)."""
     named = arms_named_in(exports["json+arms"], arm_terms(with_interventions=False))
-    allowed = {f"{t}.{x}" for t in ("participants", "randomization", "sdtm/dm") for x in ("json", "ndjson")}
+    tables = ("participants", "randomization", "sdtm/dm", "sdtm/ta", "sdtm/te", "sdtm/se")
+    allowed = {f"{t}.{x}" for t in tables for x in ("json", "ndjson")}
     assert {"participants.json", "sdtm/dm.json"} <= set(named) <= allowed
 
 

@@ -179,9 +179,11 @@ def test_a_blinded_extract_names_no_arm(blinded: Path) -> None:
 
 def test_an_extract_with_arms_names_them_in_dm_only(with_arms: Path, trial: Trial) -> None:
     """The unblinded statistician's extract: each participant's allocated arm in DM (planned, and actual once
-    treated); no other file names an arm; EX names the arm's intervention."""
+    treated), the planned arms in TA and the arms' own elements in TE and SE (their codes are the arm codes); no
+    other file names an arm; EX names the arm's intervention."""
     named = arms_named_in(with_arms, arm_terms(with_interventions=False))
-    assert set(named) == {"sdtm/dm.xpt", "sdtm/dm.csv", "sdtm/define.xml", "sdtm/define.html"}  # DM, its code lists
+    design = {f"sdtm/{d}.{x}" for d in ("ta", "te", "se") for x in ("xpt", "csv")}
+    assert set(named) == {"sdtm/dm.xpt", "sdtm/dm.csv", "sdtm/define.xml", "sdtm/define.html", *design}
     allocated = {f"{PROTOCOL.trial_id}-{p.participant_id}": p.arm for p in unblinded_source(trial).participants()}
     dm = domain(with_arms, "DM")
     assert dict(zip(dm.USUBJID, dm.ARMCD, strict=True)) == allocated

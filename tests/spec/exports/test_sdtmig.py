@@ -226,7 +226,8 @@ def test_the_last_result_before_the_first_exposure_is_flagged(exported: Exported
 
 def test_sv_has_a_record_per_visit_the_subject_s_forms_date(exported: Exported) -> None:
     """SDTMIG 3.4 SV: one record per subject and visit, VISITNUM in schedule order, SVSTDTC/SVENDTC the first
-    and last date the visit's forms record (from every form, read here from the stored records)."""
+    and last date the visit's forms record (from every form, read here from the stored records) on each visit that
+    occurred (SVOCCUR Y)."""
     source = export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER))
     dates: dict[tuple[str, str], list[dt.date]] = {}
     for r in source.forms():
@@ -234,8 +235,11 @@ def test_sv_has_a_record_per_visit_the_subject_s_forms_date(exported: Exported) 
             dates.setdefault((f"{source.trial_id}-{r.participant_id}", r.visit_id), []).append(r.visit_date)
     number = {v["id"]: float(i + 1) for i, v in enumerate(RAW["visits"])}
     sv = xpt(exported.blinded, "SV")
-    got = {(u, n): (s, e) for u, n, s, e in zip(sv.USUBJID, sv.VISITNUM, sv.SVSTDTC, sv.SVENDTC, strict=True)}
+    occurred = sv[sv.SVOCCUR == "Y"]  # the others are visits recorded as missed: SVOCCUR N, no dates
+    got = {(u, n): (s, e) for u, n, s, e in zip(occurred.USUBJID, occurred.VISITNUM, occurred.SVSTDTC,
+                                                 occurred.SVENDTC, strict=True)}  # fmt: skip
     assert got == {(u, number[v]): (min(d).isoformat(), max(d).isoformat()) for (u, v), d in dates.items()}
+    assert set(sv.SVOCCUR) <= {"Y", "N"} and (sv[sv.SVOCCUR == "N"].SVSTDTC == "").all()
     assert not sv.duplicated(["USUBJID", "VISITNUM"]).any()
 
 

@@ -1,0 +1,429 @@
+"""The SDTM trial design and subject element domains follow SDTMIG 3.4 section 7 and the protocol's declarations:
+each expected row is built here from the protocol file read as plain YAML and the trial's stored records, never
+with the exporter's helpers, and compared with the XPT files read back with pyreadstat.
+
+| rule (SDTMIG 3.4)                                       | checked                                                  |
+|---------------------------------------------------------|----------------------------------------------------------|
+| TE: one record per element, TESTRL, TEENRL or TEDUR     | the protocol's elements[] in order                       |
+| TA: each arm's elements in order (TAETORD), EPOCH       | arms x epochs, the arm's own element else the common one |
+| SE: the subject's elements, start and end dates         | consent, first dose, first follow-up visit, RFPENDTC     |
+| SV: SVPRESP/SVOCCUR, VISITDY, TAETORD at the visit      | planned day from RFSTDTC's event, epoch order            |
+| TS: parameters from the protocol's declared facts       | each value from its fact; undeclared ones left out       |
+| masking                                                 | a blinded extract names no arm in TA, TE, SE or TS       |
+
+The first trial and the shipped EXAMPLE-CAP-3ARM (as shipped, with no elements; and with epochs and elements added
+here) are exported; on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import xml.etree.ElementTree as ET
+import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyreadstat
+import pytest
+import xmlschema
+from ruamel.yaml import YAML
+from sqlalchemy import select
+
+from tests.conftest import ROOT
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, username, who
+from trialwright.domain.roles import Role
+from trialwright.exports.sdtm import SdtmExporter
+from trialwright.protocol.loader import ProtocolError, load_protocol_text
+from trialwright.services.exports import export_source
+from trialwright.services.screening.withdrawal import withdraw
+from trialwright.services.simulation import simulate
+from trialwright.services.trial import init_trial
+from trialwright.services.users import create_user
+from trialwright.store.audit_keys import default_key_file, load_key
+from trialwright.store.data_tables import visit_records
+from trialwright.store.engine import make_engine
+
+_YAML = YAML(typ="safe")
+RAW = _YAML.load(Path(FIRST_PROTOCOL).read_text(encoding="utf-8"))
+CAP = ROOT / "protocols" / "EXAMPLE-CAP-3ARM.yaml"
+CAP_RAW = _YAML.load(CAP.read_text(encoding="utf-8"))
+ODM = "http://www.cdisc.org/ns/odm/v1.3"
+DEFINE_SCHEMA = xmlschema.XMLSchema(
+    str(ROOT / "tests" / "data" / "define-2.1" / "cdisc-define-2.1" / "define2-1-0.xsd")
+)
+ZONE = {s["code"]: zoneinfo.ZoneInfo(s["timezone"]) for s in RAW["sites"]}
+
+
+#: A withdrawal's reason in words (DSTERM) longer than the 200 bytes an XPT v5 variable holds.
+LONG_REASON = " ".join(
+    ["The participant's family asked that follow-up stop after the transfer to another hospital"] * 5
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    trial: Trial
+    blinded: Path
+    with_arms: Path
+
+
+@pytest.fixture(scope="module")
+def first(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
+    trial = make_trial(module_database_url)
+    simulate(trial.engine, FIRST_PROTOCOL, 10, seed=5)
+    last: dict[str, dt.date] = {}
+    for r in export_source(trial.engine, who(trial, Role.DATA_MANAGER)).forms():
+        if r.site == "RAZ" and r.visit_date is not None:
+            last[r.participant_id] = max(r.visit_date, last.get(r.participant_id, r.visit_date))
+    withdraw(trial.engine, who(trial, Role.INVESTIGATOR), sorted(last)[0], scope="follow_up", cause="other",
+             reason=LONG_REASON, withdrawn_on=last[sorted(last)[0]])  # fmt: skip
+    blinded, with_arms = tmp_path_factory.mktemp("design-blinded"), tmp_path_factory.mktemp("design-arms")
+    SdtmExporter().write(export_source(trial.engine, who(trial, Role.DATA_MANAGER)), blinded)
+    SdtmExporter().write(export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True),
+                         with_arms)  # fmt: skip
+    yield Exported(trial, blinded, with_arms)
+    trial.engine.dispose()
+
+
+def xpt(folder: Path, code: str) -> pd.DataFrame:
+    frame, meta = pyreadstat.read_xport(folder / "sdtm" / f"{code.lower()}.xpt")
+    assert meta.table_name == code
+    return frame
+
+
+def rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in frame[columns].itertuples(index=False)]
+
+
+def epochs_of(raw: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(v["epoch"] for v in raw["visits"]))
+
+
+def arm_elements(raw: dict[str, Any], arm: str) -> list[dict[str, Any]]:
+    """The arm's elements by epoch, worked out from the YAML: its own in an epoch, else the one for every arm."""
+    out = []
+    for epoch in epochs_of(raw):
+        here = [e for e in raw["elements"] if e["epoch"] == epoch]
+        out += [e for e in here if e.get("arm") == arm] or [e for e in here if "arm" not in e]
+    return out
+
+
+def minute(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    offset = local.utcoffset() or dt.timedelta()
+    sign, total = ("+" if offset >= dt.timedelta() else "-"), abs(int(offset.total_seconds())) // 60
+    return f"{local:%Y-%m-%dT%H:%M}{sign}{total // 60:02d}:{total % 60:02d}"
+
+
+# -- TE and TA ---------------------------------------------------------------------------------------------------
+
+
+def test_te_lists_the_protocol_s_elements_with_their_start_and_end_rules(first: Exported) -> None:
+    te = xpt(first.with_arms, "TE")
+    expected = [(e["code"], e["name"], e["start_rule"], e.get("end_rule", ""), e.get("duration", ""))
+                for e in RAW["elements"]]  # fmt: skip
+    assert rows(te, ["ETCD", "ELEMENT", "TESTRL", "TEENRL", "TEDUR"]) == expected
+    assert set(te.DOMAIN) == {"TE"} and ((te.TEENRL != "") | (te.TEDUR != "")).all()
+
+
+def test_ta_takes_each_arm_through_its_elements_in_epoch_order(first: Exported) -> None:
+    ta = xpt(first.with_arms, "TA")
+    expected = []
+    for arm in RAW["arms"]:
+        for order, e in enumerate(arm_elements(RAW, arm["code"]), start=1):
+            branch = f"Randomized to {arm['name']}" if order == 1 else ""  # screening ends in the randomization
+            expected.append((arm["code"], arm["name"], float(order), e["code"], e["name"], branch, e["epoch"]))
+    assert rows(ta, ["ARMCD", "ARM", "TAETORD", "ETCD", "ELEMENT", "TABRANCH", "EPOCH"]) == expected
+    assert set(xpt(first.with_arms, "DM").ARMCD) - {""} <= set(ta.ARMCD)
+
+
+def test_a_blinded_extract_names_no_arm_in_ta_te_se_or_ts(first: Exported) -> None:
+    """TA has one path with ARMCD/ARM BLINDED (as DM has), the arms' treatment elements are one BLINDED element
+    with the rules both share, and SE gives every subject the same codes: nothing tells a subject's arm."""
+    own = [e for e in RAW["elements"] if "arm" in e]
+    words = {w for a in RAW["arms"] for w in (a["code"], a["name"], a["intervention"]["name"])}
+    words |= {w for e in own for w in (e["code"], e["name"])}
+    for code in ("TA", "TE", "SE", "TS"):
+        frame = xpt(first.blinded, code)
+        cells = {str(c) for c in frame.to_numpy().ravel()}
+        assert not cells & words, code
+    ta, te = xpt(first.blinded, "TA"), xpt(first.blinded, "TE")
+    assert set(ta.ARMCD) == set(ta.ARM) == {"BLINDED"} == set(xpt(first.blinded, "DM").ARMCD) - {""}
+    assert list(ta.EPOCH) == epochs_of(RAW)
+    shared = {(e["start_rule"], e["end_rule"]) for e in own}
+    assert len(shared) == 1
+    assert rows(te[te.ETCD == "BLINDED"], ["ELEMENT", "TESTRL", "TEENRL"]) == [("BLINDED", *shared.pop())]
+    # the same subject elements, dates and order as with arms, only the arm elements' names withheld
+    blinded, arms = xpt(first.blinded, "SE"), xpt(first.with_arms, "SE")
+    masked = arms.ETCD.isin([e["code"] for e in own])
+    arms.loc[masked, ["ETCD", "ELEMENT"]] = "BLINDED"
+    columns = ["USUBJID", "SESEQ", "ETCD", "ELEMENT", "TAETORD", "EPOCH", "SESTDTC", "SEENDTC", "SESTDY", "SEENDY"]
+    assert rows(blinded, columns) == rows(arms, columns) and len(blinded) > 0
+
+
+# -- SE --------------------------------------------------------------------------------------------------------
+
+
+def test_se_starts_each_element_at_the_record_its_protocol_entry_names(first: Exported) -> None:
+    """Screening at the consent, the arm's infusion at the first recorded start of the infusion, follow-up at the
+    first date recorded at a follow-up visit; each ends where the next begins, the last at RFPENDTC."""
+    source = export_source(first.trial.engine, who(first.trial, Role.UNBLINDED_STATISTICIAN), with_arms=True)
+    people = {p.participant_id: p for p in source.participants()}
+    treatment = RAW["analysis_plan"]["treatment"]
+    doses: dict[str, dt.datetime] = {}
+    for r in source.forms(treatment["form"]):
+        given = r.values.get(treatment["given_field"], {}).get("value")
+        if r.visit_id == treatment["visit"] and given:
+            moment = dt.datetime.fromisoformat(given)
+            doses[r.participant_id] = min(moment, doses.get(r.participant_id, moment))
+    follow_up = {v["id"] for v in RAW["visits"] if v["epoch"] == "FOLLOW-UP"}
+    visits: dict[str, dt.date] = {}
+    for form in RAW["forms"]:
+        for r in source.forms(form["id"]):
+            if r.visit_id in follow_up and r.visit_date is not None:
+                visits[r.participant_id] = min(r.visit_date, visits.get(r.participant_id, r.visit_date))
+    dm = xpt(first.with_arms, "DM").set_index("SUBJID")
+    expected = []
+    for pid, person in sorted(people.items(), key=lambda kv: f"{source.trial_id}-{kv[0]}"):
+        zone = ZONE[person.site]
+        starts = {"consent": minute(person.consented_at, zone) if person.consented_at else None,
+                  "first_dose": minute(doses[pid], zone) if pid in doses else None,
+                  "epoch_visit": visits[pid].isoformat() if pid in visits else None}  # fmt: skip
+        path = arm_elements(RAW, person.arm) if person.arm else [e for e in RAW["elements"] if "arm" not in e][:1]
+        begun = [(order, e, starts[e["starts_at"]]) for order, e in enumerate(path, start=1)]
+        begun = [b for b in begun if b[2]]
+        for i, (order, e, start) in enumerate(begun):
+            end = begun[i + 1][2] if i + 1 < len(begun) else dm.loc[pid, "RFPENDTC"]
+            expected.append((f"{source.trial_id}-{pid}", float(i + 1), e["code"], float(order), e["epoch"], start,
+                             end))  # fmt: skip
+    se = xpt(first.with_arms, "SE")
+    assert rows(se, ["USUBJID", "SESEQ", "ETCD", "TAETORD", "EPOCH", "SESTDTC", "SEENDTC"]) == expected
+    assert len(expected) >= 3 * len(doses) > 0
+    reference = dm.set_index("USUBJID").RFSTDTC.str[:10].map(dt.date.fromisoformat)
+    for column, day in (("SESTDTC", "SESTDY"), ("SEENDTC", "SEENDY")):
+        for subject, dtc, found in zip(se.USUBJID, se[column], se[day], strict=True):
+            diff = (dt.date.fromisoformat(dtc[:10]) - reference[subject]).days
+            assert found == (diff + 1 if diff >= 0 else diff)
+
+
+# -- SV --------------------------------------------------------------------------------------------------------
+
+
+def test_sv_gives_the_planned_study_day_the_element_order_and_whether_the_planned_visit_occurred(
+    first: Exported,
+) -> None:
+    """VISITDY counts from the infusion (RFSTDTC is the first dose, recorded at the infusion visit): day 0 is
+    study day 1, no day 0; an event visit other than the infusion has none. TAETORD is the order of the visit's
+    epoch among the elements. A visit recorded as missed is SVOCCUR N with the reason recorded (SVREASOC)."""
+    treated_at = RAW["analysis_plan"]["treatment"]["visit"]
+    names = {v["id"]: v["name"] for v in RAW["visits"]}
+    order = {epoch: float(i) for i, epoch in enumerate(epochs_of(RAW), start=1)}
+    planned = {}
+    for v in RAW["visits"]:
+        scheduled = v.get("kind", "scheduled") == "scheduled" or v["id"] == treated_at
+        day = v["day"] + 1 if v["day"] >= 0 else v["day"]
+        planned[v["name"]] = float(day) if v["reference"] == treated_at and scheduled else None
+    assert planned["Discharge or death"] is None and planned["Day 7"] == 8.0
+    gone_query = select(visit_records).where(visit_records.c.missed_reason.is_not(None))
+    with first.trial.engine.connect() as conn:
+        missed = {(f"{RAW['trial']['ids'][0]['id']}-{r.participant_id}", names[r.visit_id], r.missed_reason)
+                  for r in conn.execute(gone_query)}  # fmt: skip
+    assert missed  # the simulation misses some follow-up visits
+    for folder in (first.blinded, first.with_arms):
+        sv, tv = xpt(folder, "SV"), xpt(folder, "TV")
+        assert len(sv) > 0 and set(sv.SVPRESP) == {"Y"}
+        gone = sv[sv.SVOCCUR == "N"]
+        assert set(zip(gone.USUBJID, gone.VISIT, gone.SVREASOC, strict=True)) == missed
+        assert (gone.SVSTDTC == "").all() and (sv[sv.SVOCCUR == "Y"].SVSTDTC != "").all()
+        assert set(sv.SVOCCUR) == {"Y", "N"}
+        for visit, day, taetord, epoch in zip(sv.VISIT, sv.VISITDY, sv.TAETORD, sv.EPOCH, strict=True):
+            assert pd.isna(day) if planned[visit] is None else day == planned[visit], visit
+            assert taetord == order[epoch]
+        for visit, day in zip(tv.VISIT, tv.VISITDY, strict=True):
+            assert pd.isna(day) if planned[visit] is None else day == planned[visit]
+
+
+# -- TS --------------------------------------------------------------------------------------------------------
+
+
+def ts_values(frame: pd.DataFrame) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in frame.sort_values(["TSPARMCD", "TSSEQ"]).itertuples(index=False):
+        out.setdefault(r.TSPARMCD, []).append(r.TSVAL + r.TSVAL1 + r.TSVAL2)
+        assert all(len(str(getattr(r, c)).encode()) <= 200 for c in ("TSVAL", "TSVAL1", "TSVAL2"))
+    return out
+
+
+def test_ts_holds_the_trial_s_declared_facts_and_leaves_out_what_it_does_not_declare(first: Exported) -> None:
+    source = export_source(first.trial.engine, who(first.trial, Role.DATA_MANAGER))
+    people = list(source.participants())
+    consents = [p.consented_at.astimezone(ZONE[p.site]).date() for p in people if p.consented_at]
+    trial = RAW["trial"]
+    expected = {
+        "TITLE": [trial["titles"]["scientific"]],
+        "REGID": [next(i["id"] for i in trial["ids"] if i.get("primary"))],
+        "SPONSOR": [s["organisation"] for s in trial["sponsors"]],
+        "STYPE": ["INTERVENTIONAL"],
+        "TPHASE": ["PHASE I TRIAL"],  # phase "1" (CDISC C66737)
+        "TINDTP": ["TREATMENT"],  # purpose treatment (C66736)
+        "INDIC": [c["description"] for c in trial["conditions"]],
+        "OBJPRIM": [trial["summary"]["aim"]],
+        "OUTMSPRI": [o["description"] for o in RAW["outcomes"] if o["kind"] == "primary"],
+        "RANDOM": ["Y"],
+        "INTMODEL": ["PARALLEL"],
+        "TBLIND": ["DOUBLE BLIND"],  # masking.blinding double (C66735)
+        "TCNTRL": ["PLACEBO"],  # a placebo_comparator arm
+        "NARMS": [str(len(RAW["arms"]))],
+        "ADDON": ["Y"],  # every arm declares its background therapy
+        "PLANSUB": [str(RAW["sample_size"]["target"])],
+        "FCNTRY": sorted({s["country"] for s in RAW["sites"]}),
+        "ACTSUB": [str(len(people))],
+        "SSTDTC": [min(consents).isoformat()],
+        "SDTIGVER": ["3.4"],
+    }
+    assert ts_values(xpt(first.blinded, "TS")) == expected
+    treatments = [a["intervention"]["name"] for a in RAW["arms"] if a["role"] == "experimental"]
+    assert ts_values(xpt(first.with_arms, "TS")) == {**expected, "TRT": treatments}
+    assert len(trial["summary"]["aim"].encode()) > 200  # so TSVAL1 carries the rest of the objective
+    readme = (first.blinded / "README.txt").read_text(encoding="utf-8")
+    for left_out in ("AGEMIN", "AGEMAX", "SEXPOP", "LENGTH", "TRT: withheld in a blinded extract"):
+        assert left_out in readme
+
+
+# -- another protocol ------------------------------------------------------------------------------------------
+
+
+def _cap_trial(url: str, folder: Path, raw: dict[str, Any]) -> Trial:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CAP.name
+    buffer = io.StringIO()
+    YAML().dump(raw, buffer)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    (folder / f"{CAP.stem}.simulation.yaml").write_text(
+        (CAP.with_name(f"{CAP.stem}.simulation.yaml")).read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    key_file = default_key_file(url)
+    engine = make_engine(url, audit_key=load_key(key_file, create=True) if key_file is not None else None)
+    init_trial(engine, load_protocol_text(path.read_text(encoding="utf-8")))
+    for role in (Role.DATA_MANAGER, Role.UNBLINDED_STATISTICIAN):
+        create_user(engine, username=username(role), password=PASSWORD, role=role, sites=[], full_name=role.label,
+                    actor="test")  # fmt: skip
+    simulate(engine, path, None, 7, enrolled=8)
+    return Trial(url=url, engine=engine)
+
+
+def _cap_with_elements() -> dict[str, Any]:
+    raw = _YAML.load(CAP.read_text(encoding="utf-8"))
+    for v in raw["visits"]:
+        v["epoch"] = "FOLLOW-UP" if v["id"] == "discharge" else "TREATMENT"
+    rules = {"epoch": "TREATMENT", "starts_at": "randomization", "start_rule": "Randomization",
+             "end_rule": "End of hospital stay"}  # fmt: skip
+    raw["elements"] = [{"code": f"T{a['code']}"[:8], "name": f"Treatment {i}", "arm": a["code"], **rules}
+                       for i, a in enumerate(raw["arms"], start=1)]  # fmt: skip
+    raw["elements"].append({"code": "FU", "name": "Follow-up", "epoch": "FOLLOW-UP", "starts_at": "epoch_visit",
+                            "start_rule": "End of hospital stay", "duration": "P28D"})  # fmt: skip
+    return raw
+
+
+@pytest.mark.parametrize("with_elements", [False, True], ids=["as shipped", "with elements"])
+def test_another_trial_exports_its_own_design_and_summary(
+    database_url: str, tmp_path: Path, with_elements: bool
+) -> None:
+    raw = _cap_with_elements() if with_elements else _YAML.load(CAP.read_text(encoding="utf-8"))
+    trial = _cap_trial(database_url, tmp_path / "protocol", raw)
+    try:
+        arms_out = tmp_path / "arms"
+        source = export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True)
+        people = {p.participant_id: p for p in source.participants()}
+        SdtmExporter().write(source, arms_out)
+    finally:
+        trial.engine.dispose()
+    ts = ts_values(xpt(arms_out, "TS"))
+    assert ts["NARMS"] == [str(len(raw["arms"]))] and ts["PLANSUB"] == [str(raw["sample_size"]["target"])]
+    assert ts["TPHASE"] == ["PHASE II TRIAL"] and ts["TBLIND"] == ["DOUBLE BLIND"]  # phase '2', double
+    assert ts["ACTSUB"] == [str(len(people))] and ts["TITLE"] == [raw["trial"]["titles"]["scientific"]]
+    te, ta, se = xpt(arms_out, "TE"), xpt(arms_out, "TA"), xpt(arms_out, "SE")
+    if not with_elements:
+        assert len(te) == len(ta) == len(se) == 0
+        assert "TE, TA and SE: empty; the protocol declares no elements" in (arms_out / "README.txt").read_text()
+        return
+    assert rows(te, ["ETCD", "TEDUR"]) == [(e["code"], e.get("duration", "")) for e in raw["elements"]]
+    expected_ta = [(a["code"], float(order), e["code"], e["epoch"]) for a in raw["arms"]
+                   for order, e in enumerate(arm_elements(raw, a["code"]), start=1)]  # fmt: skip
+    assert rows(ta, ["ARMCD", "TAETORD", "ETCD", "EPOCH"]) == expected_ta and len(expected_ta) == 2 * len(raw["arms"])
+    treatment = {(f"{source.trial_id}-{pid}", f"T{p.arm}"[:8]) for pid, p in people.items() if p.arm}
+    assert {(u, c) for u, c, o in zip(se.USUBJID, se.ETCD, se.TAETORD, strict=True) if o == 1.0} == treatment
+
+
+# -- the protocol's elements are checked ----------------------------------------------------------------------
+
+
+def _refused(raw: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    YAML().dump(raw, buffer)
+    with pytest.raises(ProtocolError) as refused:
+        load_protocol_text(buffer.getvalue())
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda e: e[1].update(epoch="MAINTENANCE"), "unknown epoch 'MAINTENANCE'"),
+        (lambda e: e.pop(2), "epoch TREATMENT: no element for arm(s) PBO"),
+        (lambda e: e[2].update(end_rule="Day 3 visit"), "share start_rule, end_rule, duration and starts_at"),
+        (lambda e: e[3].pop("end_rule"), "an element declares its end_rule, its duration or both"),
+        (lambda e: e[0].update(arm="XYZ"), "unknown arm 'XYZ'"),
+        (lambda e: e.append({**e[3], "code": "FU2"}), "epoch FOLLOW-UP: more than one element"),
+        (lambda e: e[3].update(duration="P"), "names at least one amount"),
+    ],
+    ids=["epoch", "arm missing", "blinded rules differ", "no end", "arm unknown", "two elements", "duration"],
+)
+def test_the_protocol_s_elements_are_refused_unless_they_cover_each_arm_and_epoch(change: Any, message: str) -> None:
+    raw = _YAML.load(Path(FIRST_PROTOCOL).read_text(encoding="utf-8"))
+    change(raw["elements"])
+    assert message in _refused(raw)
+
+
+def test_elements_need_the_visits_epochs_and_a_first_dose_start_needs_the_treatment_record() -> None:
+    raw = _YAML.load(Path(FIRST_PROTOCOL).read_text(encoding="utf-8"))
+    for v in raw["visits"]:
+        v.pop("epoch")
+    assert "elements need the visits' epochs" in _refused(raw)
+    raw = _cap_with_elements()
+    raw["elements"][0]["starts_at"] = "first_dose"
+    for e in raw["elements"][1:-1]:
+        e["starts_at"] = "first_dose"
+    assert "first_dose needs the treatment record" in _refused(raw)
+
+
+# -- SUPP-- ----------------------------------------------------------------------------------------------------
+
+
+def test_text_past_200_bytes_continues_in_supp_records_and_define_describes_them(first: Exported) -> None:
+    """SDTMIG 3.4 4.5.3.2: DSTERM keeps the reason's first 200 bytes (cut before a space) and SUPPDS holds the
+    rest as DSTERM1, DSTERM2, ... on the same DSSEQ, so the XPT files lose nothing; define.xml describes SUPPDS
+    and stays valid against the Define-XML 2.1 schema; a blinded SUPP names no arm."""
+    assert len(LONG_REASON.encode()) > 400
+    for folder in (first.blinded, first.with_arms):
+        ds, supp = xpt(folder, "DS"), xpt(folder, "SUPPDS")
+        assert (ds.DSTERM.str.encode("utf-8").str.len() <= 200).all()
+        assert set(supp.RDOMAIN) == {"DS"} and set(supp.IDVAR) == {"DSSEQ"} and set(supp.QEVAL) == {""}
+        (record,) = ds[[len(t) > 100 and LONG_REASON.startswith(t) for t in ds.DSTERM]].itertuples()
+        pieces = supp[(supp.USUBJID == record.USUBJID) & (str(int(record.DSSEQ)) == supp.IDVARVAL)]
+        assert list(pieces.QNAM) == [f"DSTERM{n}" for n in range(1, len(pieces) + 1)] and len(pieces) >= 2
+        assert record.DSTERM + "".join(pieces.QVAL) == LONG_REASON
+        assert all(len(q.encode()) <= 200 for q in pieces.QVAL)
+        assert set(supp.QORIG) == {"Collected"}  # DSTERM's origin
+        root = ET.parse(folder / "sdtm" / "define.xml").getroot()  # noqa: S314 - our own file
+        groups = {g.get("Name"): g for g in root.iter(f"{{{ODM}}}ItemGroupDef")}
+        assert {"SUPPDS", "TE", "TA", "SE", "TS"} <= set(groups)
+        refs = [r.get("ItemOID") for r in groups["SUPPDS"].iter(f"{{{ODM}}}ItemRef")]
+        assert refs == [f"IT.SUPPDS.{c}" for c in supp.columns]
+        DEFINE_SCHEMA.validate(str(folder / "sdtm" / "define.xml"))
+    words = {w for a in RAW["arms"] for w in (a["code"], a["name"], a["intervention"]["name"])}
+    assert not {str(c) for c in xpt(first.blinded, "SUPPDS").to_numpy().ravel()} & words
