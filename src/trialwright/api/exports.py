@@ -150,7 +150,12 @@ def get_export_job(job_id: JobId, user: Exporter, engine: EngineDep, settings: S
 @router.get(
     "/exports/{job_id}/download",
     response_class=FileResponse,
-    responses={200: {"description": "The export's zip, as an attachment.", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+    responses={
+        200: {
+            "description": "The export's zip, as an attachment.",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 def download_export(job_id: JobId, user: Exporter, engine: EngineDep, settings: SettingsDep) -> FileResponse:
     """The file of one of the caller's done export jobs (409 while it is not done; 404 for anyone else's);
