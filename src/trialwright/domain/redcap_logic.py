@@ -140,7 +140,7 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<ref>\[[^\[\]]*\])|(?P<str>'[^']*'|\"[^\"]*\")|(?P<num>-?(?:\d+\.?\d*|\.\d+))"
     r"|(?P<op><>|!=|<=|>=|==|=|<|>)|(?P<par>[()])|(?P<word>[A-Za-z_][A-Za-z0-9_-]*)|(?P<other>\S))"
 )
-_NUMBER = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)$")
+_NUMBER = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")  # as exported: 90, 2.5, 1e-07
 _CHECKBOX = re.compile(r"^([a-z][a-z0-9_]*)\(([^()]*)\)$")
 _COMPARE = {"=", "!=", "<>", "<", "<=", ">", ">="}
 

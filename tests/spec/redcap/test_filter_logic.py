@@ -20,6 +20,7 @@ from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
 from tests.spec.redcap.test_redcap_api import _post, _with_checkbox, served, token
 from tests.spec.web.test_blinded_crawl import ARM_SECRETS, _leaks
 from tests.trialfixtures import Trial, make_trial
+from trialwright.domain.redcap_logic import filter_logic
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
 
@@ -175,3 +176,26 @@ def test_export_checkbox_label_writes_a_ticked_box_as_its_choice_label(project: 
                         exportCheckboxLabel="true", **odd)  # fmt: skip
         assert refused.status_code == 400
         assert refused.json()["error"] == "exportCheckboxLabel: true applies to rawOrLabel=label with type=flat only"
+
+
+@pytest.mark.parametrize(
+    ("logic", "kept"),
+    [
+        ("[x] < 0.001", True),  # 1e-07 is the number the export writes for 0.0000001
+        ("[x] = 0.0000001", True),
+        ("[code] > 90", False),  # a missing data code has no order against a number
+        ("[code] <> 90", True),
+        ("[code] = 'ND'", True),
+        ("[day] >= '2026-01-31'", True),  # dates order as text
+        ("[day] < '2026-01-15'", False),
+        ("[blank] = ''", True),
+        ("[blank] >= 0", False),
+        ("[blank] <= 0", False),
+        ("[other_arm_1][x] = ''", True),  # an event the record has no row at reads blank
+    ],
+)
+def test_values_compare_as_redcap_compares_them(logic: str, kept: bool) -> None:
+    row = {"x": "1e-07", "code": "ND", "day": "2026-02-01", "blank": ""}
+    fields = dict.fromkeys(row)
+    parsed = filter_logic(logic, fields, ["visit_arm_1", "other_arm_1"])
+    assert parsed.holds({"visit_arm_1": row}, "visit_arm_1") is kept
