@@ -9,11 +9,16 @@ read (an arm) is answered exactly as a name that does not exist.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
+import requests
 from redcap import Project, RedcapError
 
 from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
@@ -199,3 +204,20 @@ def test_values_compare_as_redcap_compares_them(logic: str, kept: bool) -> None:
     fields = dict.fromkeys(row)
     parsed = filter_logic(logic, fields, ["visit_arm_1", "other_arm_1"])
     assert parsed.holds({"visit_arm_1": row}, "visit_arm_1") is kept
+
+
+def test_redcapr_filter_logic_in_its_request_body(project: Served) -> None:
+    # REDCapR's redcap_read_oneshot body (tests/spec/redcap/redcapr) with filter_logic given: form-encoded as httr
+    # sends it; REDCapR asks for CSV.
+    shape = (Path(__file__).parent / "redcapr" / "redcap_read_oneshot.txt").read_text().strip()
+    logic = "[vitals_spo2] >= 96 and [vitals_pulse] <> ''"
+    body = shape.replace("TOKEN", project.tokens[Role.STUDY_COORDINATOR]).replace("&records=PARTICIPANT", "")
+    body = body.replace("filterLogic=&", f"filterLogic={quote_plus(logic)}&")
+    answer = requests.post(project.url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"},
+                           timeout=30)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    ids = project.ids
+    expected = _expected(ids, lambda v, r: int(v["vitals_spo2"]) >= 96 and "vitals_pulse" in v)
+    assert [(r["participant_id"], r["redcap_event_name"]) for r in rows] == expected
+    assert sorted(expected) == sorted([(ids["p1"], "day1_arm_1"), (ids["p2"], "baseline_arm_1")])
