@@ -122,7 +122,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
         "services.simulation.SimulationError", "domain.recruitment.RecruitmentError", "domain.text.TextError",
         "domain.calendars.NaiveTimeError", "protocol.formula.FormulaError", "services.coding.CodingError",
         "domain.coding.DictionaryError", "domain.redcap.RedcapError", "exports.sdtm.SdtmExportError",
-        "domain.redcap_logic.NotMapped",
+        "domain.redcap_logic.NotMapped", "domain.redcap_logic.FilterRefused",
     )),
 )
 

@@ -82,13 +82,14 @@ def lock(
 
 
 @database_app.command("unlock")
-def unlock(user: AsOption, reason: ReasonOption, database: DatabaseOption = None) -> None:
+def unlock(user: AsOption, reason: ReasonOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """Unlock the trial database (audited with the reason)."""
     from trialwright.services.lock import unlock_trial
 
     engine, actor = _context(user, database)
-    _run(unlock_trial, engine, actor, reason)
-    console.print("The trial database is unlocked.")
+    state = _run(unlock_trial, engine, actor, reason)
+    if not emit(state, as_json):
+        console.print("The trial database is unlocked.")
 
 
 @database_app.command("soft-lock")
@@ -97,6 +98,7 @@ def soft_lock(
     reason: ReasonOption,
     site: SiteOption = None,
     participant: ParticipantOption = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Soft-lock one site or one participant (e.g. for an interim analysis): their data cannot change."""
@@ -104,7 +106,8 @@ def soft_lock(
 
     engine, actor = _context(user, database)
     done = _run(lock_one, engine, actor, reason, site=site, participant_id=participant)
-    console.print(f"The {done.scope} {done.target} is soft-locked.", highlight=False)
+    if not emit(done, as_json):
+        console.print(f"The {done.scope} {done.target} is soft-locked.", highlight=False)
 
 
 @database_app.command("soft-unlock")
@@ -113,6 +116,7 @@ def soft_unlock(
     reason: ReasonOption,
     site: SiteOption = None,
     participant: ParticipantOption = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Lift the soft lock of one site or one participant (audited with the reason)."""
@@ -120,7 +124,9 @@ def soft_unlock(
 
     engine, actor = _context(user, database)
     _run(unlock_one, engine, actor, reason, site=site, participant_id=participant)
-    console.print(f"The {'site ' + site if site else 'participant ' + str(participant)} is no longer soft-locked.")
+    lifted = {"scope": "site" if site else "participant", "target": site or participant, "soft_locked": False}
+    if not emit(lifted, as_json):
+        console.print(f"The {lifted['scope']} {lifted['target']} is no longer soft-locked.", highlight=False)
 
 
 @database_app.command("status")

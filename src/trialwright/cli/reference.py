@@ -22,9 +22,11 @@ hand (a test compares it with the commands).
 - **`--json`**: every command that prints data takes `--json` and then prints one JSON document on standard
   output, made from the service's typed result (fields by name; enums by value; dates and times in ISO 8601;
   a secret such as the mail server's password is never in it). Messages, warnings and errors go to standard
-  error, so `trialwright ... --json | jq` reads only the document. Commands without `--json` print no data:
-  they act and say so in one line (`serve`, `start` and `demo` run until stopped; `restore` checks and reports
-  step by step; `recruitment registry-update` prints text to paste into the registry record).
+  error, so `trialwright ... --json | jq` reads only the document. The one-line actions take it too and print
+  what they did as data (`user add`: the account and its one-time set-password token, or the pending request;
+  `user token`: the token with its id and expiry; `database unlock`: the lock state; ...). Commands without
+  `--json` print no data: `serve`, `start` and `demo` run until stopped; `restore` checks and reports step by
+  step; `recruitment registry-update` prints text to paste into the registry record.
 - **Exit codes**: the same number for the same outcome in every command (below).
 - **Shell completion**: `trialwright --install-completion` installs it for the current shell (bash, zsh, fish,
   PowerShell); `trialwright --show-completion` prints the script to install by hand. Open a new shell after.

@@ -122,6 +122,7 @@ def add(
     as_: RequesterOption = None,
     password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Create a user with a role and sites; prints a one-time set-password token (never a password). An
@@ -143,6 +144,8 @@ def add(
         )
     except UserError as exc:
         fail_with(exc)
+    if emit(change, as_json):
+        return
     if change.pending is None:
         console.print(f"Created {change.username}.", highlight=False)
     _show_change(change)
@@ -169,6 +172,7 @@ def disable(
     username: Annotated[str, typer.Argument(help="The user to disable.")],
     reason: Annotated[str | None, typer.Option("--reason", help="Why, for the audit trail.")] = None,
     actor: ActorOption = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Disable a user: their sessions end and their API tokens are revoked."""
@@ -176,10 +180,11 @@ def disable(
 
     try:
         engine = _engine(database)
-        disable_user(engine, username, actor=_actor(actor, engine), reason=reason)
+        user = disable_user(engine, username, actor=_actor(actor, engine), reason=reason)
     except UserError as exc:
         fail_with(exc)
-    console.print(f"Disabled {username}.")
+    if not emit(user, as_json):
+        console.print(f"Disabled {username}.")
 
 
 @app.command("reset-password")
@@ -189,6 +194,7 @@ def reset_password(
     as_: RequesterOption = None,
     password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Retire a user's password and print a one-time set-password token; for an unblinded, DSMB or approving
@@ -203,6 +209,8 @@ def reset_password(
         )
     except UserError as exc:
         fail_with(exc)
+    if emit(change, as_json):
+        return
     if change.pending is None:
         console.print(f"Password of {change.username} reset: it no longer works.", highlight=False)
     _show_change(change)
@@ -215,6 +223,7 @@ def enable(
     as_: RequesterOption = None,
     password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Re-enable a disabled user; for an unblinded, DSMB or approving account, only a request."""
@@ -228,6 +237,8 @@ def enable(
         )
     except UserError as exc:
         fail_with(exc)
+    if emit(change, as_json):
+        return
     if change.pending is None:
         console.print(f"Enabled {change.username}.", highlight=False)
     _show_change(change)
@@ -267,6 +278,7 @@ def approve(
     as_: AsOption,
     reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")] = "",
     password_stdin: PasswordStdin = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Approve a request as a second person of an approving role (never your own request or account); prints
@@ -280,6 +292,8 @@ def approve(
         change = approve_request(engine, _protocol(engine), request_id, approver, reason=reason)
     except UserError as exc:
         fail_with(exc)
+    if emit({"request": request_id, "approved_by": approver.username, "change": change}, as_json):
+        return
     console.print(f"Request {request_id} approved by {approver.username}.", highlight=False)
     _show_change(change)
 
@@ -290,6 +304,7 @@ def reject(
     as_: AsOption,
     reason: Annotated[str, typer.Option("--reason", help="Why (required).")],
     password_stdin: PasswordStdin = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Reject a request (an approver), or withdraw your own."""
@@ -299,16 +314,18 @@ def reject(
     engine = _engine(database)
     approver = _approver(engine, as_, password_stdin)
     try:
-        reject_request(engine, _protocol(engine), request_id, approver, reason=reason)
+        rejected = reject_request(engine, _protocol(engine), request_id, approver, reason=reason)
     except UserError as exc:
         fail_with(exc)
-    console.print(f"Request {request_id} rejected by {approver.username}.", highlight=False)
+    if not emit({"request": rejected, "rejected_by": approver.username}, as_json):
+        console.print(f"Request {request_id} rejected by {approver.username}.", highlight=False)
 
 
 @app.command("set-password")
 def set_password(
     token: Annotated[str, typer.Option("--token", help="The one-time set-password token you were given.")],
     password_stdin: PasswordStdin = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Choose your own password with a one-time set-password token."""
@@ -320,7 +337,8 @@ def set_password(
         username = set_with_token(engine, token, _password(password_stdin))
     except UserError as exc:
         fail_with(exc)
-    console.print(f"Password of {username} set; sign in with it.", highlight=False)
+    if not emit({"username": username, "password_set": True}, as_json):
+        console.print(f"Password of {username} set; sign in with it.", highlight=False)
 
 
 @app.command("notices")
@@ -348,6 +366,7 @@ def token(
     ] = False,
     password_stdin: PasswordStdin = False,
     actor: ActorOption = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Issue an API token for a user; it is printed once and stored only as a hash, and expires. A token for an
@@ -364,11 +383,13 @@ def token(
     else:
         acting = _actor(actor, engine)
     try:
-        value, _ = issue_token(
+        value, issued = issue_token(
             engine, username, name=name, actor=acting, days=days, max_days=max_days, redcap=redcap
         )
     except UserError as exc:
         fail_with(exc)
+    if emit({"token": value, **to_jsonable(issued), "state": issued.state()}, as_json):
+        return
     typer.echo(value)  # alone on standard output, for scripts; `trialwright user tokens` shows its expiry
 
 
@@ -405,6 +426,7 @@ def revoke_token(
         int, typer.Argument(min=1, max=2**31 - 1, help="The token's id (see: trialwright user tokens USERNAME).")
     ],
     actor: ActorOption = None,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Revoke one of a user's API tokens: it answers no request from now on."""
@@ -413,15 +435,17 @@ def revoke_token(
     engine = _engine(database)
     if not revoke_token(engine, token_id, actor=_actor(actor, engine), owner=username):
         fail(f"token: {username} has no unrevoked token {token_id}", ExitCode.NOT_FOUND)
-    console.print(f"Token {token_id} of {username} revoked.")
+    if not emit({"username": username, "token_id": token_id, "revoked": True}, as_json):
+        console.print(f"Token {token_id} of {username} revoked.")
 
 
 @app.command("email")
 def email(
     username: Annotated[str, typer.Argument(help="Whose address to set (your own, or anyone's as an administrator).")],
-    address: Annotated[str, typer.Argument(help="The e-mail address notifications go to; \"\" removes it.")],
+    address: Annotated[str, typer.Argument(help='The e-mail address notifications go to; "" removes it.')],
     as_: Annotated[str, typer.Option("--as", help="Your own account; your password is asked to confirm.")],
     password_stdin: PasswordStdin = False,
+    as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Set the e-mail address an account's notifications are sent to (audited)."""
@@ -433,4 +457,5 @@ def email(
         user = set_email(engine, actor, username, address)
     except UserError as exc:
         fail_with(exc)
-    console.print(f"E-mail address of {user.username}: {user.email or 'none'}", highlight=False)
+    if not emit(user, as_json):
+        console.print(f"E-mail address of {user.username}: {user.email or 'none'}", highlight=False)

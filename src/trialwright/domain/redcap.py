@@ -214,10 +214,15 @@ def event_mapping(protocol: Protocol) -> list[dict[str, Any]]:
             for v in protocol.visits for f in v.forms]  # fmt: skip
 
 
-def export_value(f: FormField, stored: StoredValue | None, code: str = "", *, label: bool = False) -> str:
-    """A stored value as REDCap writes it (``code``: the checkbox column's choice)."""
+def export_value(
+    f: FormField, stored: StoredValue | None, code: str = "", *, label: bool = False, choice_label: bool = False
+) -> str:
+    """A stored value as REDCap writes it (``code``: the checkbox column's choice; ``choice_label``: REDCap's
+    ``exportCheckboxLabel``, with ``label``, a ticked box as its choice's label and an unticked one blank)."""
     if f.type is FieldType.MULTI_CHOICE and code:
         picked = stored is not None and stored.status == "value" and code in (stored.value or [])
+        if label and choice_label:
+            return next(c.label for c in f.choices if c.code == code) if picked else ""
         if label:
             return "Checked" if picked else "Unchecked"
         if stored is not None and stored.status in MISSING_CODES:

@@ -20,7 +20,7 @@ Pure: text in, text or plain data out.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,15 @@ from trialwright.protocol.declared import Aggregate, Formula, MinPresent
 from trialwright.protocol.forms import FieldType, FormField
 from trialwright.protocol.formula import FormulaError, parse
 
-__all__ = ["Calculation", "NotMapped", "calculation", "derivation_expression"]
+__all__ = [
+    "Calculation",
+    "FilterLogic",
+    "FilterRefused",
+    "NotMapped",
+    "calculation",
+    "derivation_expression",
+    "filter_logic",
+]
 
 _VARIABLE = re.compile(r"\[([^\[\]]*)\]")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -124,3 +132,189 @@ def derivation_expression(f: FormField, name_of: Callable[[str], str]) -> str | 
     if f.type is FieldType.DECIMAL and f.decimals is not None:
         return f"round({text}, {f.decimals})"
     return text
+
+
+# --- Filter logic: ``filterLogic`` of a records export -------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<ref>\[[^\[\]]*\])|(?P<str>'[^']*'|\"[^\"]*\")|(?P<num>-?(?:\d+\.?\d*|\.\d+))"
+    r"|(?P<op><>|!=|<=|>=|==|=|<|>)|(?P<par>[()])|(?P<word>[A-Za-z_][A-Za-z0-9_-]*)|(?P<other>\S))"
+)
+_NUMBER = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")  # as exported: 90, 2.5, 1e-07
+_CHECKBOX = re.compile(r"^([a-z][a-z0-9_]*)\(([^()]*)\)$")
+_COMPARE = {"=", "!=", "<>", "<", "<=", ">", ">="}
+
+
+class FilterRefused(ValueError):
+    """A filter logic this API cannot evaluate exactly; the message names the construct."""
+
+
+@dataclass(frozen=True)
+class _Ref:
+    event: str | None  # None: the row's own event
+    column: str  # the export column read
+
+
+@dataclass(frozen=True)
+class _Compare:
+    left: _Ref | str
+    op: str
+    right: _Ref | str
+
+
+@dataclass(frozen=True)
+class _Both:
+    conjunction: bool  # and (True) or or (False)
+    parts: tuple[_Compare | _Both, ...]
+
+
+Record = Mapping[str, Mapping[str, str]]  # one record's export rows: event -> column -> raw value
+
+
+def _order(a: str, b: str) -> int | None:
+    """-1, 0 or 1 as REDCap orders two values: as numbers when both are, as text otherwise; None when either
+    is blank or exactly one is a number (a blank, or a missing data code against a number, has no order)."""
+    if a == "" or b == "":
+        return None
+    if _NUMBER.match(a) and _NUMBER.match(b):
+        x, y = float(a), float(b)
+        return (x > y) - (x < y)
+    if _NUMBER.match(a) or _NUMBER.match(b):
+        return None
+    return (a > b) - (a < b)
+
+
+@dataclass(frozen=True)
+class FilterLogic:
+    """A parsed ``filterLogic``: :meth:`holds` says whether it is true for one event of one record."""
+
+    text: str
+    root: _Compare | _Both
+
+    def holds(self, record: Record, event: str) -> bool:
+        return self._holds(self.root, record, event)
+
+    def _holds(self, node: _Compare | _Both, record: Record, event: str) -> bool:
+        if isinstance(node, _Both):
+            test = all if node.conjunction else any
+            return test(self._holds(p, record, event) for p in node.parts)
+        a, b = (
+            side if isinstance(side, str) else record.get(side.event or event, {}).get(side.column, "")
+            for side in (node.left, node.right)
+        )
+        if node.op == "=":
+            return a == b if a == "" or b == "" else _order(a, b) == 0
+        if node.op in {"!=", "<>"}:
+            return a != b if a == "" or b == "" else _order(a, b) != 0
+        order = _order(a, b)
+        if order is None:
+            return False
+        return {"<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0}[node.op]
+
+
+def filter_logic(text: str, fields: Mapping[str, Collection[str] | None], events: Collection[str]) -> FilterLogic:
+    """Parse REDCap filter logic over the variables a caller may read: ``fields`` maps each REDCap variable to
+    None (one column) or its checkbox codes (``[name(code)]``); ``events`` are the unique event names. Comparisons
+    (``= != <> < <= > >=``) of variables, numbers and quoted text, joined by ``and``/``or`` and parentheses; any
+    other construct is refused naming it, never skipped."""
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    source = text.strip()
+    while position < len(source):
+        m = _TOKEN.match(source, position)
+        assert m is not None and m.lastgroup is not None
+        kind, value = m.lastgroup, m.group(m.lastgroup)
+        if kind == "other":
+            what = "arithmetic" if value in "+-*/^%" else "the character"
+            raise FilterRefused(f"filterLogic: {what} {value!r} is not supported (comparisons joined by and/or only)")
+        if kind == "word" and value.lower() not in {"and", "or"} and source[m.end() :].lstrip().startswith("("):
+            raise FilterRefused(f"filterLogic: the function {value}() is not supported")
+        if kind == "op" and value == "==":
+            value = "="
+        tokens.append((kind, value))
+        position = m.end()
+    if not tokens:
+        raise FilterRefused("filterLogic: empty")
+    at = 0
+
+    def peek() -> tuple[str, str]:
+        return tokens[at] if at < len(tokens) else ("end", "")
+
+    def take() -> tuple[str, str]:
+        nonlocal at
+        token = peek()
+        at += 1
+        return token
+
+    def word(token: tuple[str, str]) -> str:
+        return token[1].lower() if token[0] == "word" else ""
+
+    def operand() -> _Ref | str:
+        kind, value = take()
+        if kind == "str":
+            return value[1:-1]
+        if kind == "num":
+            return value
+        if kind == "ref":
+            inner = value[1:-1].strip()
+            if peek()[0] == "ref":  # [event][variable]
+                if inner not in events:
+                    raise FilterRefused(f"filterLogic: [{inner}] is not an event of this project")
+                return _variable(take()[1][1:-1].strip(), inner)
+            return _variable(inner, None)
+        raise FilterRefused(f"filterLogic: {value or 'the end'!r} where a variable, number or quoted text belongs")
+
+    def _variable(name: str, event: str | None) -> _Ref:
+        if peek()[0] == "ref":
+            raise FilterRefused(f"filterLogic: [{name}]{peek()[1]}: instances and other suffixes are not supported")
+        box = _CHECKBOX.match(name)
+        base = box.group(1) if box else name
+        if not _NAME.match(base):
+            raise FilterRefused(f"filterLogic: [{name}] (a smart variable) is not supported")
+        if base not in fields:
+            raise FilterRefused(f"filterLogic: [{base}] is not a field of this project")
+        codes = fields[base]
+        if box is None and codes is not None:
+            raise FilterRefused(f"filterLogic: [{base}] is a checkbox: name its choice, [{base}(code)]")
+        if box is not None:
+            if codes is None or box.group(2) not in codes:
+                raise FilterRefused(f"filterLogic: [{name}]: {box.group(2)!r} is not a choice of checkbox {base}")
+            return _Ref(event, f"{base}___{box.group(2)}")
+        return _Ref(event, base)
+
+    def atom() -> _Compare | _Both:
+        if peek() == ("par", "("):
+            take()
+            inner = either()
+            if take() != ("par", ")"):
+                raise FilterRefused("filterLogic: a parenthesis is not closed")
+            return inner
+        if word(peek()) == "not":
+            raise FilterRefused("filterLogic: not is not supported; write the opposite comparison (<> for =)")
+        left = operand()
+        kind, op = take()
+        if kind != "op" or op not in _COMPARE:
+            raise FilterRefused(f"filterLogic: a comparison (= != <> < <= > >=) is needed after {_said(left)}")
+        return _Compare(left, op, operand())
+
+    def joined(part: Callable[[], _Compare | _Both], keyword: str) -> _Compare | _Both:
+        parts = [part()]
+        while word(peek()) == keyword:
+            take()
+            parts.append(part())
+        return parts[0] if len(parts) == 1 else _Both(keyword == "and", tuple(parts))
+
+    def both() -> _Compare | _Both:
+        return joined(atom, "and")
+
+    def either() -> _Compare | _Both:
+        return joined(both, "or")
+
+    root = either()
+    if at < len(tokens):
+        raise FilterRefused(f"filterLogic: {tokens[at][1]!r} is not understood here (and, or, a comparison)")
+    return FilterLogic(source, root)
+
+
+def _said(side: _Ref | str) -> str:
+    return repr(side) if isinstance(side, str) else f"[{side.column}]"

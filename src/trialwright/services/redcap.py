@@ -12,15 +12,13 @@ audit page shows it to the caller: a value that could tell an arm is ``masked`` 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from trialwright.domain.audit import AuditEntry
-from trialwright.domain.forms import FormState, StoredValue
 from trialwright.domain.masking import MASKED
 from trialwright.domain.redcap import (
     RECORD_ID,
@@ -35,12 +33,11 @@ from trialwright.domain.redcap import (
 from trialwright.services import audit, audit_trail
 from trialwright.services import forms as form_service
 from trialwright.services import randomization as randomization_service
+from trialwright.services.redcap_export import STATUS, ExportQuery, export_records, within
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, list_users
-from trialwright.store.data_tables import form_records, visit_records
-from trialwright.store.engine import read_scope, session_scope
-from trialwright.store.screening_tables import participants
+from trialwright.store.engine import session_scope
 
 __all__ = [
     "ExportQuery",
@@ -54,10 +51,6 @@ __all__ = [
     "refused",
 ]
 
-#: REDCap's form status: 0 incomplete, 1 unverified, 2 complete.
-_STATUS = {FormState.DRAFT: "0", FormState.COMPLETE: "1", FormState.VERIFIED: "2", FormState.SIGNED: "2",
-           FormState.LOCKED: "2"}  # fmt: skip
-
 
 def refused(engine: Engine, actor: UserView, path: str, content: str) -> None:
     """A call the caller's role may not make, audited as the REST API's refusals are (``access.denied``)."""
@@ -69,115 +62,6 @@ def refused(engine: Engine, actor: UserView, path: str, content: str) -> None:
 def project_dictionary(engine: Engine) -> Dictionary:
     """The current protocol's data dictionary."""
     return dictionary(current_protocol(engine).protocol)
-
-
-def _reader(actor: UserView) -> None:
-    if actor.role not in form_service.READERS:
-        raise PermissionError("role: your role does not read the case report forms")
-
-
-@dataclass(frozen=True)
-class ExportQuery:
-    """What ``content=record`` asks for (empty: everything)."""
-
-    records: tuple[str, ...] = ()
-    fields: tuple[str, ...] = ()
-    forms: tuple[str, ...] = ()
-    events: tuple[str, ...] = ()
-    eav: bool = False
-    labels: bool = False
-    groups: bool = False
-    begin: dt.datetime | None = None
-    end: dt.datetime | None = None
-
-
-def _chosen(book: Dictionary, query: ExportQuery) -> tuple[list[str], set[str] | None]:
-    """The forms to export and, when fields are named, the field names (the record id always comes)."""
-    unknown_forms = [f for f in query.forms if f not in book.by_form]
-    if unknown_forms:
-        raise RedcapError(f"forms: {', '.join(unknown_forms)} are not instruments of this project")
-    # A form's status column may be asked for by name (PyCap names it with the record id when forms are chosen).
-    statuses = {f[: -len("_complete")] for f in query.fields if f.endswith("_complete")} & set(book.by_form)
-    names = [f for f in query.fields if f != RECORD_ID and f.removesuffix("_complete") not in statuses]
-    unknown = [f for f in names if f not in book.fields]
-    if unknown:
-        raise RedcapError(f"fields: {', '.join(unknown)} are not fields of this project")
-    bad_events = [e for e in query.events if e not in book.events]
-    if bad_events:
-        raise RedcapError(f"events: {', '.join(bad_events)} are not events of this project")
-    every = list(book.by_form)
-    if not query.forms and not names:
-        return every, None
-    forms = set(query.forms) | {book.fields[n].form_id for n in names} | statuses
-    wanted = {f.name for form in query.forms for f in book.by_form[form]} | set(names)
-    return [f for f in every if f in forms], wanted
-
-
-def export_records(engine: Engine, actor: UserView, query: ExportQuery) -> list[dict[str, str]]:
-    """The records the caller may read, flat (one row per participant and event) or eav (one row per value)."""
-    _reader(actor)
-    protocol = current_protocol(engine).protocol
-    book = dictionary(protocol)
-    forms, wanted = _chosen(book, query)
-    statuses = {f.removesuffix("_complete") for f in query.fields if f.endswith("_complete")}
-    visits = {event: visit for event, visit in book.events.items() if not query.events or event in query.events}
-    order = {v.id: i for i, v in enumerate(protocol.visits)}
-    statement = (
-        select(visit_records.c.participant_id, visit_records.c.visit_id, participants.c.site, form_records.c.form_id,
-               form_records.c.form_values, form_records.c.state, form_records.c.updated_at)
-        .join(form_records, form_records.c.visit_record_id == visit_records.c.id)
-        .join(participants, participants.c.participant_id == visit_records.c.participant_id)
-        .where(visit_records.c.visit_id.in_(sorted(visits.values())), form_records.c.form_id.in_(forms))
-    )  # fmt: skip
-    if actor.role.site_scoped:
-        statement = statement.where(participants.c.site.in_(list(actor.sites)))
-    if query.records:
-        statement = statement.where(visit_records.c.participant_id.in_(list(query.records)))
-    with read_scope(engine) as session:
-        found = session.execute(statement).all()
-    changed: set[str] | None = None
-    if query.begin is not None or query.end is not None:
-        changed = {r.participant_id for r in found if _within(r.updated_at, query.begin, query.end)}
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in found:
-        if changed is not None and r.participant_id not in changed:
-            continue
-        cell = cells.setdefault((r.participant_id, r.visit_id), {"site": r.site, "forms": {}})
-        stored = {k: StoredValue.from_json(v) for k, v in json.loads(r.form_values).items()}
-        cell["forms"][r.form_id] = (FormState(r.state), stored)
-    rows: list[dict[str, str]] = []
-    for (pid, visit_id), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 0))):
-        visit_forms = set(protocol.visit(visit_id).forms)
-        row: dict[str, str] = {RECORD_ID: pid, "redcap_event_name": event_name(visit_id)}
-        if query.groups:
-            row["redcap_data_access_group"] = cell["site"].lower()
-        for form_id in forms:
-            held = cell["forms"].get(form_id)
-            for column, f, code in book.columns([form_id]):
-                if wanted is not None and f.name not in wanted:
-                    continue
-                if form_id not in visit_forms and held is None:
-                    row[column] = ""
-                    continue
-                value = export_value(f.field, held[1].get(f.field.id) if held else None, code, label=query.labels)
-                row[column] = value
-            if wanted is None or form_id in statuses or any(f.name in wanted for f in book.by_form[form_id]):
-                row[f"{form_id}_complete"] = "" if held is None else _STATUS[held[0]]
-        rows.append(row)
-    if not query.eav:
-        return rows
-    eav: list[dict[str, str]] = []
-    for row in rows:
-        for column, value in row.items():
-            if column not in {RECORD_ID, "redcap_event_name", "redcap_data_access_group"} and value != "":
-                eav.append({"record": row[RECORD_ID], "redcap_event_name": row["redcap_event_name"],
-                            "field_name": column, "value": value})  # fmt: skip
-    return eav
-
-
-def _within(at: dt.datetime, begin: dt.datetime | None, end: dt.datetime | None) -> bool:
-    at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
-    return (begin is None or at >= begin) and (end is None or at <= end)
 
 
 @dataclass(frozen=True)
@@ -312,7 +196,7 @@ def _view(engine: Engine, actor: UserView, memo: dict[tuple[str, str, str], Any]
 def _state(engine: Engine, actor: UserView, memo: dict[tuple[str, str, str], Any], pid: str, visit: str,
            form: str) -> str:  # fmt: skip
     view = _view(engine, actor, memo, pid, visit, form)
-    return "" if view is None else _STATUS[view.state]
+    return "" if view is None else STATUS[view.state]
 
 
 def _current(engine: Engine, actor: UserView, memo: dict[tuple[str, str, str], Any], pid: str, visit: str,
@@ -374,7 +258,7 @@ def export_log(
     out = []
     for e in reversed(entries):
         at = e.at if e.at.tzinfo is not None else e.at.replace(tzinfo=dt.UTC)
-        if not _within(at, begin, end):
+        if not within(at, begin, end):
             continue
         said = (("form", e.form), ("field", e.field), ("old", e.old_value), ("new", e.new_value),
                 ("reason", e.reason), ("detail", e.detail))  # fmt: skip

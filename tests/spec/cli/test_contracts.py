@@ -31,27 +31,14 @@ from trialwright.services.screening import list_screenings
 
 ROOT = Path(__file__).resolve().parents[3]
 
-#: The commands that take no --json, and why: they print no data (they act and say so in a line, run a server,
-#: or print text made to be pasted). Any other command must take --json.
+#: The commands that take no --json, and why: they print no data (they run a server, or print text made to be
+#: pasted), or print their checks as they go. Any other command, one-line actions included, must take --json.
 WITHOUT_JSON = {
     "demo": "runs the web app until stopped",
     "serve": "runs the web app until stopped",
     "start": "runs the web app until stopped",
     "restore": "checks the restored copy step by step, refusing at the first difference",
     "recruitment registry-update": "prints the text to paste into the registry record",
-    "database unlock": "acts; one line",
-    "database soft-lock": "acts; one line",
-    "database soft-unlock": "acts; one line",
-    "user add": "acts; prints a one-time set-password token alone on its line",
-    "user approve": "acts; one line",
-    "user reject": "acts; one line",
-    "user disable": "acts; one line",
-    "user enable": "acts; one line",
-    "user reset-password": "acts; prints a one-time set-password token",
-    "user set-password": "acts; one line",
-    "user token": "prints the token alone on standard output, for scripts",
-    "user revoke-token": "acts; one line",
-    "user email": "acts; one line",
 }
 
 

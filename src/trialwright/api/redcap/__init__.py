@@ -172,7 +172,7 @@ def _log(engine: Any, user: UserView, p: Params) -> Response:
     return answer(rows, p.format, ["timestamp", "username", "action", "details", "record"])
 
 
-_UNSUPPORTED_TRUE = ("exportCheckboxLabel", "exportBlankForGrayFormStatus", "forceAutoNumber")
+_UNSUPPORTED_TRUE = ("exportBlankForGrayFormStatus", "forceAutoNumber")
 
 
 def _record(engine: Any, user: UserView, p: Params) -> Response:
@@ -185,18 +185,25 @@ def _record(engine: Any, user: UserView, p: Params) -> Response:
     for key in _UNSUPPORTED_TRUE:
         if p.flag(key):
             raise RedcapError(f"{key}: true is not supported")
-    if p.get("filterLogic"):
-        raise RedcapError("filterLogic: not supported; choose records, fields, forms and events")
     if p.get("csvDelimiter") not in {"", ","} or p.get("decimalCharacter") not in {"", "."}:
         raise RedcapError("csvDelimiter, decimalCharacter: only the comma and the full stop")
     eav = p.choice("type", ("flat", "eav"), "flat") == "eav"
     if action == "import":
+        if p.get("filterLogic").strip():
+            raise RedcapError("filterLogic: filters an export, not an import")
+        if p.flag("exportCheckboxLabel"):
+            raise RedcapError("exportCheckboxLabel: writes an export, not an import")
         return _import(engine, user, p, eav)
     p.choice("rawOrLabelHeaders", ("raw",), "raw")
+    labels = p.choice("rawOrLabel", ("raw", "label"), "raw") == "label"
+    checkbox_labels = p.flag("exportCheckboxLabel")
+    if checkbox_labels and (eav or not labels):
+        raise RedcapError("exportCheckboxLabel: true applies to rawOrLabel=label with type=flat only")
     query = svc.ExportQuery(
         records=p.array("records"), fields=p.array("fields"), forms=p.array("forms"), events=p.array("events"),
-        eav=eav, labels=p.choice("rawOrLabel", ("raw", "label"), "raw") == "label",
+        eav=eav, labels=labels, checkbox_labels=checkbox_labels,
         groups=p.flag("exportDataAccessGroups"), begin=p.moment("dateRangeBegin"), end=p.moment("dateRangeEnd"),
+        logic=p.get("filterLogic"),
     )  # fmt: skip
     rows = svc.export_records(engine, user, query)
     columns = ["record", "redcap_event_name", "field_name", "value"] if eav else None
