@@ -13,7 +13,10 @@ Visits are found without reading any participant into Python: for a visit counte
 is due today when the event fell between ``today - latest`` and ``today - earliest`` days, so each site's bounds
 are computed once (today on its clock) and the database compares the stored event dates (or, for enrolment and
 randomization, the stored instants against the site's local midnights) with them. A visit held or missed is not
-listed, nor a participant withdrawn from follow-up.
+listed, nor a participant withdrawn from follow-up, nor a visit whose day falls after the participant's recorded
+death (``services.deaths.death_days``: a fatal adverse event, the death record or a vital-status field; the
+participant's schedule says such a visit "died"), compared in SQL with the reference event's day on the site's
+clock.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from trialwright.domain.roles import SYSTEM_ACTORS, Role
 from trialwright.domain.visits import VisitStatus, window_of
 from trialwright.protocol import Protocol
 from trialwright.services import clock
+from trialwright.services.deaths import death_days
 from trialwright.services.paging import keyset_page
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
@@ -56,6 +60,7 @@ from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import participants, screenings, withdrawals
+from trialwright.store.sql_functions import days_before, local_day
 
 __all__ = ["LISTS", "WorkItem", "WorkKind", "form_url", "lists_of", "page_of_work", "site_codes"]
 
@@ -211,10 +216,17 @@ def _visit_select(
                 joined.c.visit_date.is_not(None),
             ),
         )
+    deaths = death_days(protocol)
     per_site = []
     for site in site_codes(protocol, actor):
         zone = ZoneInfo(protocol.site(site).timezone)
         today = local_date(now, zone)
+        # Dead before the visit's day (the reference's day + ``day`` after the death): no longer due.
+        reference_day = day_col if day_col is not None else local_day(instant_col, protocol.site(site).timezone)
+        died_before = exists().where(
+            deaths.c.participant_id == participants.c.participant_id,
+            reference_day > days_before(deaths.c.died_on, visit.day),
+        )
         first = today - dt.timedelta(days=visit.latest)  # an event on this day: today is the window's last day
         last = today - dt.timedelta(days=visit.earliest)  # ... its first day
         if day_col is not None:
@@ -226,7 +238,7 @@ def _visit_select(
                 if overdue
                 else and_(instant_col >= start, instant_col < _midnight(last + dt.timedelta(days=1), zone))
             )
-        per_site.append(and_(participants.c.site == site, when))
+        per_site.append(and_(participants.c.site == site, when, ~died_before))
     held = exists().where(
         visit_records.c.participant_id == participants.c.participant_id, visit_records.c.visit_id == visit_id
     )
