@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from trialwright.domain.deaths import Death, earliest_death
 from trialwright.protocol import Protocol
 from trialwright.services.bulk_reads import forget, held, once
-from trialwright.services.safety.sql import current_reports
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.sql_functions import json_scalar
@@ -93,6 +92,8 @@ def death_days(protocol: Protocol) -> Subquery:
     rules of ``death_of``: the current report of a fatal adverse event (its death date, else its onset), the
     death record at its visit and the vital-status fields at any visit (a value held as a value or derived, the
     date an ISO date)."""
+    from trialwright.services.safety.sql import current_reports  # here: safety imports forms, which import this
+
     current = current_reports().subquery("current_reports")
     death_date = func.nullif(json_scalar(current.c.assessment, "death_date"), "")
     parts: list[Any] = [
