@@ -4,7 +4,7 @@ The visits due and overdue are read in SQL; a participant's recorded death is re
 (``services.deaths.death_days``) by the rules ``death_of`` applies in Python to one participant's records. The
 expectation is each participant's schedule (``participant_schedule``: the visit rules and ``death_of`` in Python),
 which says "died" for a visit whose day falls after the death: such a visit is neither due nor overdue, nor does
-it hold up the database lock.
+it hold up the database lock, and the status matrix says "died" for its forms (not "not started").
 
 Two trials of the first protocol:
 
@@ -36,7 +36,7 @@ from trialwright.protocol.loader import load_protocol_text
 from trialwright.services.forms import participant_schedule
 from trialwright.services.randomization import generate_list, randomize
 from trialwright.services.readiness import BlockerKind, lock_readiness
-from trialwright.services.worklist import WorkKind, work_page
+from trialwright.services.worklist import CELL_STATES, CellState, WorkKind, status_matrix, work_page
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import session_scope
 from trialwright.store.randomization_tables import allocation_entries
@@ -148,6 +148,31 @@ def test_the_lock_is_not_held_up_by_visits_after_a_death(infused: tuple[Trial, d
     assert (made["death_record"], "visit day3") not in blocking and (made["alive"], "visit day3") in blocking
 
 
+def _matrix(trial: Trial, **filters: str) -> dict[str, Any]:
+    found = status_matrix(trial.engine, who(trial, Role.INVESTIGATOR), limit=100, **filters)
+    return {r.participant_id: r for r in found.page.items}
+
+
+def test_the_matrix_says_died_for_a_visits_forms_after_the_death(infused: tuple[Trial, dict[str, str]]) -> None:
+    trial, made = infused
+    found = status_matrix(trial.engine, who(trial, Role.INVESTIGATOR), limit=100)
+    rows = {r.participant_id: r for r in found.page.items}
+    schedules = _scheduled(trial, list(made.values()))
+    died = schedules[VisitStatus.DIED]
+    for pid in made.values():
+        for column, cell in zip(found.columns, rows[pid].cells, strict=True):
+            if (pid, column.visit_id) in died:
+                assert cell.state is CellState.DIED, (pid, column)
+            else:
+                assert cell.state is not CellState.DIED, (pid, column)
+    assert {c.state for c, col in zip(rows[made["death_record"]].cells, found.columns, strict=True)
+            if col.visit_id in ("day3", "day7")} == {CellState.DIED}  # fmt: skip
+    # the "not started" filter: a participant whose only forms not started are after the death is not listed
+    day7 = _matrix(trial, visit="day7", status="not_started")
+    assert made["fatal_event"] not in day7 and made["death_record"] not in day7 and made["alive"] in day7
+    assert "died" not in CELL_STATES  # not a filter: "not started" leaves them out
+
+
 # --- visits counted from randomization; a vital-status field --------------------------------------------------
 
 VITAL_STATUS = """  vital_status:
@@ -200,3 +225,6 @@ def test_a_death_counts_against_the_randomization_day_on_the_sites_clock(
     assert {(p, v) for p, v in lists[WorkKind.VISITS_OVERDUE] if v != "baseline"} == {(alive, "day1"), (alive, "day3")}
     assert lists[WorkKind.VISITS_DUE] == {(alive, "day7")}
     assert schedules[VisitStatus.DIED] == {(dead, "day3"), (dead, "day7")}
+    matrix = status_matrix(trial.engine, who(trial, Role.INVESTIGATOR), visit="day3")
+    (row,) = [r for r in matrix.page.items if r.participant_id == dead]
+    assert {c.state for c in row.cells} == {CellState.DIED}
