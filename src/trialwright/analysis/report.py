@@ -18,6 +18,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,16 @@ from matplotlib.figure import Figure
 from trialwright.analysis import consort, figures
 from trialwright.analysis.engine import AnalysisReport, fmt_number
 
-__all__ = ["figures_for", "render_html", "render_pdf", "results_json", "svgs_for", "write_report"]
+__all__ = [
+    "ENGLISH",
+    "ReportWords",
+    "figures_for",
+    "render_html",
+    "render_pdf",
+    "results_json",
+    "svgs_for",
+    "write_report",
+]
 
 _ENV = Environment(loader=PackageLoader("trialwright.analysis", "templates"), autoescape=select_autoescape(["html"]))
 
@@ -113,8 +123,35 @@ def _grouping_text(report: AnalysisReport) -> str:
     return "Arms named."
 
 
-def render_html(report: AnalysisReport, svgs: Mapping[str, str], *, fragment: bool = False) -> str:
-    """The self-contained HTML report (figures inline as SVG); ``fragment``: only its ``<main>`` (for a page)."""
+def _same(text: Any) -> str:
+    return str(text)
+
+
+@dataclass(frozen=True)
+class ReportWords:
+    """How the HTML report speaks to its reader: the language (``lang``, ``direction``), the app's words
+    (``gettext``: an English message to the reader's language), the protocol's words (``said``: a text of the
+    protocol, such as the title, an analysis set, an arm, a field's label or a visit id, to the protocol's text in
+    the reader's language) and numbers in the language's digits (``digits``). The caller supplies them (the web
+    page from the reader's language and the protocol): the analysis reads no catalog. English by default."""
+
+    lang: str = "en"
+    direction: str = "ltr"
+    gettext: Callable[[str], str] = _same
+    said: Callable[[str], str] = _same
+    digits: Callable[[Any], str] = _same
+    visit: Callable[[str], str] = _same
+
+
+ENGLISH = ReportWords()
+
+
+def render_html(
+    report: AnalysisReport, svgs: Mapping[str, str], *, fragment: bool = False, words: ReportWords = ENGLISH
+) -> str:
+    """The self-contained HTML report (figures inline as SVG); ``fragment``: only its ``<main>`` (for a page);
+    ``words``: in the reader's language (headings, table labels and sentences; the protocol's texts where it
+    translates them; numbers and dates in its digits)."""
     taken = report.taken_at[:10]
     jalali = jdatetime.date.fromgregorian(year=int(taken[:4]), month=int(taken[5:7]), day=int(taken[8:10]))
     return _ENV.get_template("report_body.html" if fragment else "report.html").render(
@@ -123,7 +160,13 @@ def render_html(report: AnalysisReport, svgs: Mapping[str, str], *, fragment: bo
         fmt=fmt_number,
         pct=_pct,
         grouping_text=_grouping_text(report),
-        taken_jalali=jalali.strftime("%Y/%m/%d") + " (Solar Hijri)",
+        taken_jalali=jalali.strftime("%Y/%m/%d"),
+        lang=words.lang,
+        dir=words.direction,
+        _=words.gettext,
+        said=lambda text: words.said(text) if isinstance(text, str) else text,
+        d=words.digits,
+        visit=words.visit,
     )
 
 

@@ -15,7 +15,8 @@ __all__ = ["command_paths", "render_exit_codes", "render_reference"]
 _HEADER = """# CLI reference
 
 Generated from `trialwright --help` by `python -m trialwright.cli.reference > docs/cli.md`; do not edit by
-hand (a test compares it with the commands).
+hand (a test compares it with the commands, and another holds each command's `--help` as the terminal shows it,
+in Rich panels, to the same options and help text: `tests/spec/docs/test_cli_help_matches_reference.py`).
 
 ## Scripting
 

@@ -9,7 +9,7 @@ A blocker is one of:
 - **sae**: a serious adverse event whose last report's outcome is not one of ``lock_policy.sae_final_outcomes``
   (no final follow-up yet);
 - **visit**: a scheduled visit neither held nor recorded as missed whose window is open (due) or has closed
-  (overdue); a participant withdrawn from follow-up has no visits left to hold;
+  (overdue); a participant withdrawn from follow-up has no visits left to hold, nor one dead before a visit's day;
 - **coherence**: a hard coherence rule the stored data break (``trialwright.services.coherence.recheck_trial``).
 
 The report never names an arm. ``database lock`` refuses while it lists anything, unless the data manager
@@ -36,6 +36,7 @@ from trialwright.domain.visits import HeldVisit, VisitStatus, schedule
 from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.coherence import recheck_trial
+from trialwright.services.deaths import death_of
 from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import _tz
 from trialwright.services.forms.visits import _references
@@ -266,8 +267,9 @@ def _due_visits(
         r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in held_rows if not r.unscheduled
     }
     today = local_date(now, _tz(protocol, participant.site))
+    death = death_of(session, protocol, participant.participant_id)  # visits after a death are not due
     return [
         (v.status, v.visit_id, v.latest)
-        for v in schedule(protocol.visits, refs, held, today)
+        for v in schedule(protocol.visits, refs, held, today, death.on if death else None)
         if v.status in BLOCKING_VISITS and v.latest is not None
     ]

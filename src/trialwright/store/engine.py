@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from trialwright.store.audit_keys import AuditKey, attach, create_private_file, default_key_file, load_key
+from trialwright.store.sql_functions import sqlite_local_day
 
 __all__ = [
     "DatabaseUnavailable",
@@ -121,6 +122,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+        # What PostgreSQL's AT TIME ZONE does, for the expressions of ``store.sql_functions``.
+        dbapi_connection.create_function("tw_local_day", 2, sqlite_local_day, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -6,7 +6,9 @@ concurrent requests in other languages never mix), text direction, calendar pref
 one site's participant passes ``site_zone`` (the site's IANA zone): ``fdatetime`` then shows its times on
 the site's clock; other pages show them on the viewer's sites' clock (``Page.zone``: the zone the viewer's
 sites, or else all the trial's sites, share; UTC only when they keep different clocks). Every time shown
-names its zone. Date inputs are written in the viewer's calendar (``entry_text``, ``entry_examples``; the
+names its zone. Every date and time shown (``fdate``, ``fdatetime``, ``flocal``, ``fdates_in``) and every number
+(``|digits``) is written in the page's digits (Persian on Persian pages); identifiers and codes are not (docs/i18n.md,
+"Digits"). Date inputs are written in the viewer's calendar (``entry_text``, ``entry_examples``; the
 ``date_input`` macro of ``_dates.html``).
 """
 
@@ -86,10 +88,10 @@ def render_page(
     def fdate(value: dt.date | str | None) -> str:
         if isinstance(value, str):  # an ISO date held as text (a screening value, a report's JSON)
             try:
-                return format_date(dt.date.fromisoformat(value), page.calendar)
+                return digits(format_date(dt.date.fromisoformat(value), page.calendar), page.lang)
             except ValueError:
                 return value
-        return "" if value is None else format_date(value, page.calendar)
+        return "" if value is None else digits(format_date(value, page.calendar), page.lang)
 
     def fdates_in(text: str | None) -> str:
         """Stored text (a query, a rule's message) with its ISO dates written in the viewer's calendar."""
@@ -99,11 +101,13 @@ def render_page(
     protocol = getattr(request.app.state, "protocol", None)
 
     def fdatetime(value: dt.datetime | None) -> str:
-        return "" if value is None else format_datetime(value, page.calendar, ZoneInfo(zone) if zone else None)
+        if value is None:
+            return ""
+        return digits(format_datetime(value, page.calendar, ZoneInfo(zone) if zone else None), page.lang)
 
     def flocal(value: dt.datetime | None, zone: str) -> str:
         """A moment on a site's clock (e.g. a reporting deadline), in the preferred calendars."""
-        return "" if value is None else format_datetime(value, page.calendar, ZoneInfo(zone))
+        return "" if value is None else digits(format_datetime(value, page.calendar, ZoneInfo(zone)), page.lang)
 
     readers: list[Any] = []  # what says a query's text, made on first use (it reads every field's label)
 

@@ -163,7 +163,7 @@ def test_the_page_in_persian(client: TestClient) -> None:
         assert client.post("/profile/preferences", data=form).status_code == 303
         html = client.get("/recruitment?as_of=1400/04/09").text  # a Solar Hijri viewer's dates are Solar Hijri
         assert 'dir="rtl"' in html and "جذب در برابر هدف" in html and "پیش‌بینی" in html
-        assert _text(html, "as-of").strip() == "تا تاریخ 1400/04/09"
+        assert _text(html, "as-of").strip() == "تا تاریخ ۱۴۰۰/۰۴/۰۹"  # in Persian digits (docs/i18n.md, "Digits")
         assert "بیماران (تجمعی)" in html  # the plot's own labels are translated too
     finally:
         form = {"csrf_token": csrf_of(client.get("/profile").text), "language": "en", "calendar": "both"}

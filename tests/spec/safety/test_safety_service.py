@@ -271,6 +271,28 @@ def test_a_server_in_another_zone_reads_a_page_s_site_times_on_the_sites_clock(
         time.tzset()
 
 
+def test_a_dsmb_member_s_home_counts_the_saes_to_review_since_the_last_decision(trial: Trial, randomized: str) -> None:
+    """The DSMB's review work: adverse events serious now and first reported serious after the DSMB's last decision
+    (every one before any decision); a non-serious event is not one; a decision clears the count and only events
+    reported serious after it count again. A count only, for the DSMB member alone."""
+    from trialwright.services.worklist import work_list
+
+    dsmb, investigator = who(trial, Role.DSMB_MEMBER), who(trial, Role.INVESTIGATOR)
+    assert work_list(trial.engine, dsmb).saes_to_review == 0
+    report_event(trial.engine, investigator, randomized, sae(term="Pulmonary embolism"))
+    report_event(trial.engine, investigator, randomized, sae(term="Headache", serious=False, seriousness_criteria=[],
+                                                             grade=1))  # fmt: skip
+    waiting = work_list(trial.engine, dsmb)
+    assert waiting.saes_to_review == 1 and waiting.total == 2  # and the decision the pause awaits
+    report_event(trial.engine, investigator, randomized, sae(term="Stroke", causality="not_related"))
+    assert work_list(trial.engine, dsmb).saes_to_review == 2
+    assert work_list(trial.engine, investigator).saes_to_review is None
+    record_decision(trial.engine, dsmb, "resume", "reviewed", PASSWORD)
+    assert work_list(trial.engine, dsmb).saes_to_review == 0
+    report_event(trial.engine, investigator, randomized, sae(term="Sepsis", causality="not_related"))
+    assert work_list(trial.engine, dsmb).saes_to_review == 1
+
+
 def test_a_dsmb_member_s_home_counts_the_decision_the_pause_awaits(trial: Trial, randomized: str) -> None:
     """The DSMB member's work list holds the decision the safety pause awaits (read from the pause itself: the
     protocol's related-SAE threshold reached since the last decision), linking to the DSMB page; no other role's."""
@@ -281,7 +303,7 @@ def test_a_dsmb_member_s_home_counts_the_decision_the_pause_awaits(trial: Trial,
     report_event(trial.engine, who(trial, Role.INVESTIGATOR), randomized, sae(term="Pulmonary embolism"))
     assert pause(trial.engine).active  # one related SAE reaches the first protocol's threshold
     waiting = work_list(trial.engine, dsmb)
-    assert waiting.decision_pending is True and waiting.total == 1
+    assert waiting.decision_pending is True and waiting.total == 2  # the decision, and the SAE to review
     assert work_list(trial.engine, who(trial, Role.INVESTIGATOR)).decision_pending is None
     record_decision(trial.engine, dsmb, "resume", "reviewed", PASSWORD)
     assert work_list(trial.engine, dsmb).decision_pending is False

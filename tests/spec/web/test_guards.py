@@ -7,6 +7,7 @@ allowed, and the confirmation says so. The pharmacist's list is by state, with w
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,7 @@ from trialwright.services.randomization import (
     randomize,
     what_to_prepare,
 )
-from trialwright.services.safety import pause
+from trialwright.services.safety import DECISION_CODES, pause
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
 
@@ -162,7 +163,7 @@ def test_unblinding_asks_first_and_reveals_nothing_until_confirmed(app, trial: T
         assert 'data-testid="unblinded-flag"' in inv.get(f"/participants/{pid}").text
 
 
-@pytest.mark.parametrize("decision", ["pause", "stop"])
+@pytest.mark.parametrize("decision", DECISION_CODES)  # every decision the DSMB can record: resume, pause, stop
 def test_a_dsmb_decision_asks_first(app, trial: Trial, decision: str) -> None:  # type: ignore[no-untyped-def]
     with as_role(app, Role.DSMB_MEMBER) as dsmb:
         asked = _ask(dsmb, "/dsmb/decisions", "/dsmb", decision=decision, reason="interim review")
@@ -174,8 +175,9 @@ def test_a_dsmb_decision_asks_first(app, trial: Trial, decision: str) -> None:  
         assert done.status_code == 303
     (entry,) = audit.entries(trial.engine, action_prefix="safety.decision")
     assert entry.actor == username(Role.DSMB_MEMBER)
+    assert json.loads(entry.new_value or "{}")["decision"] == decision
     state = pause(trial.engine)
-    assert state.active and state.stopped == (decision == "stop")
+    assert state.active == (decision != "resume") and state.stopped == (decision == "stop")
 
 
 def _tehran_one_am_before(moment: dt.datetime) -> dt.datetime:

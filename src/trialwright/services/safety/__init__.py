@@ -24,7 +24,7 @@ from trialwright.services.safety.common import (
     SafetyError,
     SafetyTables,
 )
-from trialwright.services.safety.dsmb_pause import check_pause, decisions, pause, record_decision
+from trialwright.services.safety.dsmb_pause import check_pause, decisions, pause, record_decision, saes_to_review
 from trialwright.services.safety.reading import get_event, list_events, overdue_for, page_events
 from trialwright.services.safety.reports import follow_up, record_submission, report_event
 from trialwright.services.safety.tables import export_listing, group_labels, listing_rows, safety_tables
@@ -57,5 +57,6 @@ __all__ = [
     "record_decision",
     "record_submission",
     "report_event",
+    "saes_to_review",
     "safety_tables",
 ]

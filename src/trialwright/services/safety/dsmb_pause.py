@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.roles import Role
@@ -28,13 +28,14 @@ from trialwright.services.safety.common import (
     SafetyError,
     _role,
 )
+from trialwright.services.safety.sql import current_reports
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
 from trialwright.store.randomization_tables import notifications
 from trialwright.store.safety_tables import ae_reports, dsmb_decisions
 
-__all__ = ["PAUSE_NOTIFIED", "check_pause", "decisions", "pause", "record_decision"]
+__all__ = ["PAUSE_NOTIFIED", "check_pause", "decisions", "pause", "record_decision", "saes_to_review"]
 
 #: Who is told, in the app and by e-mail, when the safety pause begins and of each DSMB decision on it.
 PAUSE_NOTIFIED = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER)
@@ -152,3 +153,27 @@ def decisions(engine: Engine, actor: UserView) -> list[Decision]:
     with read_scope(engine) as session:
         rows = session.execute(select(dsmb_decisions).order_by(dsmb_decisions.c.id)).all()
     return [Decision(r.decision, r.reason, r.related_saes, r.decided_at, r.decided_by) for r in rows]
+
+
+def saes_to_review(engine: Engine, actor: UserView) -> int:
+    """The DSMB's review work: how many adverse events are serious now and were first reported serious after the
+    DSMB's last decision (all of them before any decision), counted in SQL. A count only: no arm, no participant
+    (the DSMB page lists them)."""
+    _role(actor, DECIDERS, "review serious adverse events")
+    with read_scope(engine) as session:
+        last = session.execute(select(func.max(dsmb_decisions.c.decided_at))).scalar_one_or_none()
+        first = (
+            select(ae_reports.c.event_id, func.min(ae_reports.c.reported_at).label("first_serious"))
+            .where(ae_reports.c.serious)
+            .group_by(ae_reports.c.event_id)
+            .subquery("first_serious")
+        )
+        current = current_reports().subquery("current")
+        query = (
+            select(func.count())
+            .select_from(current.join(first, first.c.event_id == current.c.event_id))
+            .where(current.c.serious)
+        )
+        if last is not None:
+            query = query.where(first.c.first_serious > last)
+        return int(session.execute(query).scalar_one())

@@ -4,7 +4,8 @@ and pages: a trial of 100,000 participants costs what one of 30 does (``tests/sp
 ``work_list`` gives the first page of each of the user's lists (``lists.LISTS``) with their counts, the overdue
 safety reports of the responsible roles, the account requests waiting for an approver, the pharmacist's codes to
 prepare, the coder's adverse events to code and a DSMB member's pending decision (the safety pause holding until
-the DSMB decides); ``work_page`` one page of one list; ``status_matrix`` the matrix (``matrix.py``). None of them
+the DSMB decides) and serious adverse events to review (serious now, first reported so since the DSMB's last
+decision); ``work_page`` one page of one list; ``status_matrix`` the matrix (``matrix.py``). None of them
 reads an allocation.
 """
 
@@ -20,7 +21,7 @@ from trialwright.domain.roles import Role
 from trialwright.services import clock, coding
 from trialwright.services.approvals import RequestView, may_approve, pending_requests
 from trialwright.services.randomization.pharmacy import PreparationState, preparation_counts
-from trialwright.services.safety import OverdueItem, overdue_for, pause
+from trialwright.services.safety import OverdueItem, overdue_for, pause, saes_to_review
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.services.worklist.lists import LISTS, WorkItem, WorkKind, form_url, lists_of, page_of_work
@@ -87,6 +88,9 @@ class WorkList:
     to_code: int | None = None
     #: a DSMB member's pending decision: the safety pause holds until the DSMB decides (None for other roles)
     decision_pending: bool | None = None
+    #: a DSMB member's serious adverse events to review: serious now, first reported so after the DSMB's last
+    #: decision (None for other roles)
+    saes_to_review: int | None = None
 
     def section(self, kind: WorkKind) -> WorkSection:
         """The list of this kind (KeyError: not one of the role's)."""
@@ -105,6 +109,7 @@ class WorkList:
             + (self.to_prepare or 0)
             + (self.to_code or 0)
             + (1 if self.decision_pending else 0)
+            + (self.saes_to_review or 0)
         )
 
 
@@ -122,9 +127,11 @@ def work_list(engine: Engine, actor: UserView, *, limit: int = HOME_LIMIT, now: 
     if actor.role is Role.UNBLINDED_PHARMACIST:
         to_prepare = preparation_counts(engine, actor)[PreparationState.TO_PREPARE]
     to_code = len(coding.to_code(engine, actor)) if actor.role in coding.CODERS else None
-    pending = pause(engine).active if actor.role is Role.DSMB_MEMBER else None
+    dsmb = actor.role is Role.DSMB_MEMBER
+    pending = pause(engine).active if dsmb else None
+    to_review = saes_to_review(engine, actor) if dsmb else None
     return WorkList(actor.role, sections, tuple(overdue_for(engine, actor, now=moment)), approvals, to_prepare,
-                    to_code, pending)  # fmt: skip
+                    to_code, pending, to_review)  # fmt: skip
 
 
 def work_page(

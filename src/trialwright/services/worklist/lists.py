@@ -13,7 +13,10 @@ Visits are found without reading any participant into Python: for a visit counte
 is due today when the event fell between ``today - latest`` and ``today - earliest`` days, so each site's bounds
 are computed once (today on its clock) and the database compares the stored event dates (or, for enrolment and
 randomization, the stored instants against the site's local midnights) with them. A visit held or missed is not
-listed, nor a participant withdrawn from follow-up.
+listed, nor a participant withdrawn from follow-up, nor a visit whose day falls after the participant's recorded
+death (``services.deaths.death_days``: a fatal adverse event, the death record or a vital-status field; the
+participant's schedule says such a visit "died"), compared in SQL with the reference event's day on the site's
+clock.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from trialwright.domain.roles import SYSTEM_ACTORS, Role
 from trialwright.domain.visits import VisitStatus, window_of
 from trialwright.protocol import Protocol
 from trialwright.services import clock
+from trialwright.services.deaths import death_days
 from trialwright.services.paging import keyset_page
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
@@ -56,8 +60,18 @@ from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import participants, screenings, withdrawals
+from trialwright.store.sql_functions import days_before, local_day
 
-__all__ = ["LISTS", "WorkItem", "WorkKind", "form_url", "lists_of", "page_of_work", "site_codes"]
+__all__ = [
+    "LISTS",
+    "WorkItem",
+    "WorkKind",
+    "dead_before_visit",
+    "form_url",
+    "lists_of",
+    "page_of_work",
+    "site_codes",
+]
 
 
 class WorkKind(StrEnum):
@@ -189,28 +203,68 @@ def _reference(protocol: Protocol, name: str) -> tuple[Any, Any, Any] | None:
     return None
 
 
-def _visit_select(
-    protocol: Protocol, actor: UserView, position: int, visit_id: str, overdue: bool, now: dt.datetime
-) -> Select[Any] | None:
+def reference_of(protocol: Protocol, visit_id: str) -> tuple[Any, list[ColumnElement[bool]], Any, Any] | None:
+    """What a visit counts from, for a row of ``participants``: (a table to join or None, the conditions that tie it
+    to the participant, the event's date column or None, its instant column or None); None for an event nothing
+    records (its visits await it forever)."""
     visit = protocol.visit(visit_id)
     found = _reference(protocol, visit.reference)
     if found is None:
         return None
     joined, day_col, instant_col = found
-    source: Any = participants
     if joined is screenings:
-        source = source.join(screenings, screenings.c.id == participants.c.screening_id)
-    elif joined is allocation_entries:
-        source = source.join(allocation_entries, allocation_entries.c.participant_id == participants.c.participant_id)
-    elif joined is not None:
-        source = source.join(
-            joined,
-            and_(
-                joined.c.participant_id == participants.c.participant_id,
-                joined.c.visit_id == _event_visit(protocol, visit.reference),
-                joined.c.visit_date.is_not(None),
-            ),
+        return screenings, [screenings.c.id == participants.c.screening_id], day_col, instant_col
+    if joined is allocation_entries:
+        ties = [allocation_entries.c.participant_id == participants.c.participant_id]
+        return allocation_entries, ties, day_col, instant_col
+    if joined is not None:
+        ties = [
+            joined.c.participant_id == participants.c.participant_id,
+            joined.c.visit_id == _event_visit(protocol, visit.reference),
+            joined.c.visit_date.is_not(None),
+        ]
+        return joined, ties, day_col, instant_col
+    return None, [], day_col, instant_col
+
+
+def dead_before_visit(protocol: Protocol, visit_id: str, sites: Sequence[str]) -> ColumnElement[bool] | None:
+    """A condition on a row of ``participants`` (at one of ``sites``): dead before the visit's day (``died_before``
+    on the site's clock); None when nothing dates the visit."""
+    found = reference_of(protocol, visit_id)
+    if found is None:
+        return None
+    table, ties, day_col, instant_col = found
+    by_site = or_(false(), *(and_(participants.c.site == s, died_before(protocol, visit_id, s, day_col, instant_col))
+                             for s in sites))  # fmt: skip
+    if table is None:
+        return by_site
+    return exists(select(literal(1)).select_from(table).where(*ties, by_site).correlate_except(table))
+
+
+def died_before(protocol: Protocol, visit_id: str, site: str, day_col: Any, instant_col: Any) -> ColumnElement[bool]:
+    """The participant (a row of ``participants`` at ``site``) died before the visit's day: the reference event's
+    day on the site's clock plus the visit's ``day`` falls after the recorded death (``death_days``)."""
+    deaths = death_days(protocol)
+    reference_day = day_col if day_col is not None else local_day(instant_col, protocol.site(site).timezone)
+    return (
+        exists()
+        .where(
+            deaths.c.participant_id == participants.c.participant_id,
+            reference_day > days_before(deaths.c.died_on, protocol.visit(visit_id).day),
         )
+        .correlate_except(deaths)  # the participant (and reference) of whichever query holds them
+    )
+
+
+def _visit_select(
+    protocol: Protocol, actor: UserView, position: int, visit_id: str, overdue: bool, now: dt.datetime
+) -> Select[Any] | None:
+    visit = protocol.visit(visit_id)
+    found = reference_of(protocol, visit_id)
+    if found is None:
+        return None
+    table, ties, day_col, instant_col = found
+    source: Any = participants if table is None else participants.join(table, and_(*ties))
     per_site = []
     for site in site_codes(protocol, actor):
         zone = ZoneInfo(protocol.site(site).timezone)
@@ -226,7 +280,9 @@ def _visit_select(
                 if overdue
                 else and_(instant_col >= start, instant_col < _midnight(last + dt.timedelta(days=1), zone))
             )
-        per_site.append(and_(participants.c.site == site, when))
+        # Dead before the visit's day: no longer due.
+        per_site.append(and_(participants.c.site == site, when, ~died_before(protocol, visit_id, site, day_col,
+                                                                              instant_col)))  # fmt: skip
     held = exists().where(
         visit_records.c.participant_id == participants.c.participant_id, visit_records.c.visit_id == visit_id
     )

@@ -4,8 +4,10 @@ state, open queries flagged.
 Rows are the enrolled participants within the user's sites, newest first, found and counted in SQL (search by
 the start of the participant id; filters by site, by visit, which also narrows the columns to that visit's
 forms, and by status: participants with at least one cell in that state among the columns shown, or with a
-query not yet closed). A page's cells are read with three statements whatever its size: its visits and forms,
-its forms' open queries, and each participant's open queries. Nothing here reads an allocation.
+query not yet closed). A form of a visit whose day falls after the participant's recorded death, not started, is
+"died" (not due: ``worklist.lists.dead_before_visit``), not "not started", in the cells and the filter alike. A
+page's cells are read with four statements whatever its size: its visits and forms, its visits after a death, its
+forms' open queries, and each participant's open queries. Nothing here reads an allocation.
 """
 
 from __future__ import annotations
@@ -15,7 +17,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Integer, String, exists, false, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    String,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
@@ -25,7 +40,7 @@ from trialwright.services.forms.common import READERS, _role
 from trialwright.services.paging import keyset_page
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.services.worklist.lists import form_url, site_codes
+from trialwright.services.worklist.lists import dead_before_visit, form_url, site_codes
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import read_scope
 from trialwright.store.screening_tables import participants
@@ -43,10 +58,11 @@ class CellState(StrEnum):
     SIGNED = "signed"
     LOCKED = "locked"
     MISSED = "missed"  # the visit was recorded as missed
+    DIED = "died"  # not started, and not due: the participant died before the visit's day
 
 
 #: What the status filter takes: a cell state, or ``queries`` (a query not yet closed).
-CELL_STATES = (*(s.value for s in CellState), "queries")
+CELL_STATES = (*(s.value for s in CellState if s is not CellState.DIED), "queries")
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,9 @@ def _pairs(columns: Sequence[MatrixColumn]) -> Any:
     return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("columns")
 
 
-def _has(status: str, columns: Sequence[MatrixColumn], visit: str | None) -> ColumnElement[bool]:
+def _has(
+    protocol: Protocol, sites: Sequence[str], status: str, columns: Sequence[MatrixColumn], visit: str | None
+) -> ColumnElement[bool]:
     """Participants with at least one cell of ``status`` among ``columns`` (or a query not yet closed)."""
     me = participants.c.participant_id
     if status == "queries":
@@ -130,7 +148,9 @@ def _has(status: str, columns: Sequence[MatrixColumn], visit: str | None) -> Col
             visit_records.c.visit_id == pairs.c.visit_id,
             visit_records.c.missed_reason.is_not(None),
         )
-        return exists(select(pairs.c.position).where(~recorded, ~missed))
+        dead = [and_(pairs.c.visit_id == v, d) for v in dict.fromkeys(c.visit_id for c in columns)
+                if (d := dead_before_visit(protocol, v, sites)) is not None]  # fmt: skip
+        return exists(select(pairs.c.position).where(~recorded, ~missed, ~or_(false(), *dead)))
     join = form_records.join(visit_records, visit_records.c.id == form_records.c.visit_record_id)
     where = [form_records.c.participant_id == me, form_records.c.state == status]
     if visit is not None:
@@ -138,8 +158,26 @@ def _has(status: str, columns: Sequence[MatrixColumn], visit: str | None) -> Col
     return exists(select(form_records.c.id).select_from(join).where(*where))
 
 
-def _rows(session: Session, columns: Sequence[MatrixColumn], found: Sequence[Any]) -> list[MatrixRow]:
+def _dead(session: Session, protocol: Protocol, sites: Sequence[str], columns: Sequence[MatrixColumn],
+          ids: Sequence[str]) -> set[tuple[str, str]]:  # fmt: skip
+    """The page's (participant, visit) pairs whose visit falls after the participant's recorded death."""
+    parts = [
+        select(participants.c.participant_id, literal(v, String).label("visit_id")).where(
+            participants.c.participant_id.in_(ids), d
+        )
+        for v in dict.fromkeys(c.visit_id for c in columns)
+        if (d := dead_before_visit(protocol, v, sites)) is not None
+    ]
+    if not parts or not ids:
+        return set()
+    return {(p, v) for p, v in session.execute(union_all(*parts) if len(parts) > 1 else parts[0])}
+
+
+def _rows(
+    session: Session, protocol: Protocol, sites: Sequence[str], columns: Sequence[MatrixColumn], found: Sequence[Any]
+) -> list[MatrixRow]:
     ids = [r.participant_id for r in found]
+    dead = _dead(session, protocol, sites, columns, ids)
     held: dict[tuple[str, str], Any] = {}
     states: dict[tuple[str, str, str], str] = {}
     for pid, visit_id, missed, form_id, state in session.execute(
@@ -186,6 +224,8 @@ def _rows(session: Session, columns: Sequence[MatrixColumn], found: Sequence[Any
                 state = CellState(states[key])
             elif held.get((r.participant_id, c.visit_id)):
                 state = CellState.MISSED
+            elif (r.participant_id, c.visit_id) in dead:
+                state = CellState.DIED
             else:
                 state = CellState.NOT_STARTED
             cells.append(MatrixCell(state, flagged.get(key, 0), form_url(r.participant_id, c.visit_id, c.form_id)))
@@ -220,8 +260,10 @@ def status_matrix(
     if search:
         query = query.where(participants.c.participant_id.startswith(search.strip(), autoescape=True))
     if status:
-        query = query.where(_has(status, columns, visit))
+        query = query.where(_has(protocol, site_codes(protocol, actor), status, columns, visit))
     keys = (participants.c.enrolled_at, participants.c.participant_id)
     with read_scope(engine) as session:
-        page = keyset_page(session, query, keys, lambda s, rows: _rows(s, columns, rows), limit=limit, cursor=cursor)
+        sites = site_codes(protocol, actor)
+        page = keyset_page(session, query, keys, lambda s, rows: _rows(s, protocol, sites, columns, rows),
+                           limit=limit, cursor=cursor)  # fmt: skip
     return StatusMatrix(columns, page)

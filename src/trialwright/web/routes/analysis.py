@@ -18,7 +18,8 @@ from trialwright.analysis.report import render_html, render_pdf, results_json, s
 from trialwright.domain.roles import Role
 from trialwright.services import analysis as svc
 from trialwright.services.forms import lock_state
-from trialwright.web.deps import EngineDep, get_read_engine, require_roles
+from trialwright.web.deps import EngineDep, ProtocolDep, get_read_engine, require_roles
+from trialwright.web.report_words import report_words
 from trialwright.web.templating import Page, render_page
 
 router = APIRouter()
@@ -50,11 +51,13 @@ def _run(request: Request, page: Page, engine: Engine, unblinded: str) -> svc.An
 
 
 @router.get("/analysis", response_class=HTMLResponse)
-def analysis_page(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+def analysis_page(
+    request: Request, page: AnalystPage, engine: EngineDep, protocol: ProtocolDep, unblinded: str = ""
+) -> Response:
     run = _run(request, page, engine, unblinded)
     if isinstance(run, Response):
         return run
-    body = render_html(run.report, svgs_for(run.report), fragment=True)
+    body = render_html(run.report, svgs_for(run.report), fragment=True, words=report_words(protocol, page.lang))
     context = {
         "report": run.report,
         "body": Markup(body),  # noqa: S704 - rendered by our own autoescaping template
@@ -67,11 +70,14 @@ def analysis_page(request: Request, page: AnalystPage, engine: EngineDep, unblin
 
 
 @router.get("/analysis/report.html", response_class=HTMLResponse)
-def report_html(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+def report_html(
+    request: Request, page: AnalystPage, engine: EngineDep, protocol: ProtocolDep, unblinded: str = ""
+) -> Response:
     run = _run(request, page, engine, unblinded)
     if isinstance(run, Response):
         return run
-    return _fresh(HTMLResponse(render_html(run.report, svgs_for(run.report))))
+    words = report_words(protocol, page.lang)
+    return _fresh(HTMLResponse(render_html(run.report, svgs_for(run.report), words=words)))
 
 
 @router.get("/analysis/report.pdf")

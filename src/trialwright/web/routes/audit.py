@@ -32,6 +32,18 @@ def _moment(value: object) -> dt.datetime | None:
     if not isinstance(value, str) or not _MOMENT.fullmatch(value):
         return None
     return dt.datetime.fromisoformat(value)
+
+
+def _typed_moment(value: object) -> tuple[dt.datetime, str] | None:
+    """A moment stored with what was typed beside it (``2026-12-01T05:30+00:00 (entered 2026-12-01T09:00+03:30)``,
+    ``domain.audit_changes``): the moment and the typed text; else None."""
+    if not isinstance(value, str):
+        return None
+    stored, sep, typed = value.partition(" (entered ")
+    moment = _moment(stored)
+    return (moment, typed[:-1]) if sep and moment is not None and typed.endswith(")") else None
+
+
 _PAGE_SIZE = 50
 
 
@@ -69,6 +81,7 @@ def audit_page(
         # a moment stored in UTC (e.g. a consent's obtained_at) on its site's clock, the zone named
         "site_zone_of": lambda site: protocol.site(site).timezone if site in protocol.site_codes else None,
         "moment": _moment,
+        "typed_moment": _typed_moment,
         "total": found.total,
         "filters": {"actor": actor or "", "action": action or "", "participant": participant or ""},
         "pager": pager(request, found),

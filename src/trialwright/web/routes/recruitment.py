@@ -18,6 +18,7 @@ from trialwright.services.users import UserView
 from trialwright.web.dates import read_dates
 from trialwright.web.deps import EngineDep, ProtocolDep, require_roles
 from trialwright.web.i18n import N_, translations
+from trialwright.web.localized import digits
 from trialwright.web.recruitment_plots import cumulative_svg, forecast_svg, reasons_svg
 from trialwright.web.templating import Page, render_page
 
@@ -39,13 +40,15 @@ _DATES = {"new_site_opens": N_("The new site opens on"), "end_date": N_("A later
           "as_of": N_("As of (a past date, to see the forecast as it was then)")}  # fmt: skip
 
 
-def _date_label(calendar: str) -> Any:
+def _date_label(calendar: str, lang: str) -> Any:
+    """A plot's day in the viewer's calendar and the page's digits."""
+
     def label(day: dt.date) -> str:
         if calendar == "gregorian":
-            return day.isoformat()
+            return digits(day.isoformat(), lang)
         if calendar == "jalali":
-            return to_jalali(day)
-        return f"{day.isoformat()}\n{to_jalali(day)}"
+            return digits(to_jalali(day), lang)
+        return digits(f"{day.isoformat()}\n{to_jalali(day)}", lang)
 
     return label
 
@@ -101,7 +104,7 @@ def recruitment(
     status, forecast, plain, more = _results(engine, page.user, scenario)
     problems += more
     _ = translations(page.lang).gettext
-    label = _date_label(page.calendar)
+    label = _date_label(page.calendar, page.lang)
     criteria = {c.id: c for c in (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)}
     failure_labels = [
         f"{r.code} {criteria[r.code].translations.get(page.lang, r.label) if r.code in criteria else r.label}"

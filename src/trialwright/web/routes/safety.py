@@ -302,6 +302,9 @@ def _dsmb_page(
     context = {
         "tables": svc.safety_tables(engine, page.user),
         "listing": svc.listing_rows(engine, page.user),
+        # the listing's dates, times, grades and counts, in the page's calendar and digits (ids, codes and terms as
+        # written)
+        "listing_numbers": ("onset", "end", "grade", "death_date", "reports", "deadlines"),
         "pause": svc.pause(engine),
         "decisions": svc.decisions(engine, page.user),
         "can_decide": page.user.role in svc.DECIDERS,
