@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy import stats
+from typing_extensions import TypedDict  # pydantic reads TypedDicts from typing_extensions before Python 3.12
 
 from trialwright.analysis import statistics as st
 from trialwright.protocol import Protocol
@@ -99,6 +99,63 @@ class Exclusion:
     cause: str = "missing"  # died, withdrew_consent, lost_to_follow_up, left_follow_up, missing or unusable (CONSORT)
 
 
+class GroupProportion(TypedDict):
+    """Participants with the event in one group: k of n, the proportion and its Wilson 95% CI (None when n is 0)."""
+
+    k: int
+    n: int
+    p: float | None
+    lower: float | None
+    upper: float | None
+
+
+class SurvivalCurve(TypedDict):
+    """One group's Kaplan-Meier estimate: n, events, the median (None when not reached), survival at the end day,
+    and the curve's steps."""
+
+    n: int
+    events: int
+    median: float | None
+    at_end: float | None
+    times: list[float]
+    survival: list[float]
+
+
+class IncidenceCurve(TypedDict):
+    """One group's cumulative incidence of the event (discharge) with death as the competing event: the counts,
+    the incidence and the competing incidence at each reported day (keys are days), and the curves' steps."""
+
+    n: int
+    discharged: int
+    died: int
+    censored: int
+    at: dict[str, float | None]
+    died_by: dict[str, float | None]
+    times: list[float]
+    cif: list[float]
+    cif_competing: list[float]
+
+
+class ShiftCounts(TypedDict):
+    """One group's shift table: baseline category (rows) by the category analysed (columns), labels in order."""
+
+    labels: list[str]
+    table: list[list[float]]
+
+
+class OutcomeDetails(TypedDict, total=False):
+    """An outcome's method-specific details, beside its comparisons: the members its kind of analysis gives."""
+
+    participants_with_event: dict[str, GroupProportion]  # binary outcomes, per group
+    up_to_day: int  # binary outcomes counted up to a day; time to event: the end day
+    kaplan_meier: dict[str, SurvivalCurve | None]  # time to event, per group (None: nobody to estimate)
+    cumulative_incidence: dict[str, IncidenceCurve | None]  # a duration with death competing, per group
+    days: list[int]  # the days the cumulative incidence is reported at
+    by_category: dict[str, dict[str, int]]  # ordinal outcomes: per group, participants per category
+    order: list[str]  # the categories, in the protocol's order
+    shift: dict[str, ShiftCounts] | None  # ordinal outcomes: per group (None without a baseline visit)
+
+
 @dataclass(frozen=True, slots=True)
 class OutcomeResult:
     """Everything reported for one outcome variable at one timepoint."""
@@ -116,7 +173,7 @@ class OutcomeResult:
     analysed: Mapping[str, int]  # with the data this analysis needs, per group
     summaries: tuple[TimepointSummary, ...]  # every visit collecting the variable (figures), value and change
     comparisons: tuple[Comparison, ...]
-    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. events per group, cumulative incidence
+    extra: OutcomeDetails = field(default_factory=lambda: OutcomeDetails())  # the method's own details
     excluded: tuple[Exclusion, ...] = ()  # everyone in the set the primary analysis could not use, with why
     estimand: tuple[tuple[str, str], ...] = ()  # the estimand's attributes in words (``estimands.in_words``)
 

@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from trialwright.domain.safety import names_death
 from trialwright.domain.text import spreadsheet_row
-from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress, StoredJson
+from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
@@ -75,12 +75,20 @@ from trialwright.exports.sdtm_domains import (
     findings_tests,
     supp_domain,
 )
-from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value, value_text
+from trialwright.exports.sdtm_findings import (
+    AT_COLUMN,
+    FINDINGS,
+    SubjectReference,
+    baseline_flags,
+    finding_record,
+    moment_field,
+    sequence_numbers,
+    study_days,
+)
+from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value
 from trialwright.protocol import Protocol
-from trialwright.protocol.base import Range
-from trialwright.protocol.codes import SdtmTest
 from trialwright.protocol.elements import epochs
-from trialwright.protocol.forms import FieldType, FormDef, FormField
+from trialwright.protocol.forms import FieldType, FormDef
 
 __all__ = [
     "BLINDED_ARM",
@@ -167,8 +175,8 @@ class _DomainSink:
     def __init__(self, folder: Path, domain: Domain, batch: int = BATCH_ROWS) -> None:
         self.domain, self.folder, self._batch = domain, folder, batch
         columns = tuple(Column(v.name, "number" if v.type == "Num" else "text", v.label) for v in domain.variables)
-        if domain.code in _FINDINGS:  # when the result was taken, in UTC (or a local date): for --LOBXFL
-            columns += (Column(_AT, "text", "moment taken (UTC) or local date"),)
+        if domain.code in FINDINGS:  # when the result was taken, in UTC (or a local date): for --LOBXFL
+            columns += (Column(AT_COLUMN, "text", "moment taken (UTC) or local date"),)
         self._spool = ParquetSink(folder / ".spool" / f"{domain.code}.parquet", Table(domain.code, domain.label,
                                                                                     columns), batch)  # fmt: skip
         self.lengths: dict[str, int] = {}
@@ -179,7 +187,7 @@ class _DomainSink:
         self._spool.add(row)
         self.rows += 1
 
-    def table(self, notes: list[str], reference: Mapping[str, _Reference]) -> pa.Table:
+    def table(self, notes: list[str], reference: Mapping[str, SubjectReference]) -> pa.Table:
         """The domain's rows as Arrow columns, in the order of its variables: sorted by USUBJID (a stable sort; a
         trial design domain keeps the protocol's order), with what is derived from other records (study days,
         baseline flags), numbered (--SEQ, float64) and DOMAIN filled; text as stored (missing is null, nothing
@@ -193,23 +201,23 @@ class _DomainSink:
         for v in self.domain.variables:  # what is derived from other records: study days, baseline flags
             derived: pa.Array | None = None
             if v.type == "Num" and v.name.endswith("DY") and f"{v.name[:-2]}DTC" in names:
-                derived = pa.array(_study_days(data.column(f"{v.name[:-2]}DTC"), data.column("USUBJID"), reference),
+                derived = pa.array(study_days(data.column(f"{v.name[:-2]}DTC"), data.column("USUBJID"), reference),
                                    pa.float64(), from_pandas=True)  # fmt: skip
-            elif v.name.endswith("LOBXFL") and self.domain.code in _FINDINGS:
-                derived = _baseline_flags(data, self.domain.code, reference, notes)
+            elif v.name.endswith("LOBXFL") and self.domain.code in FINDINGS:
+                derived = baseline_flags(data, self.domain.code, reference, notes)
             if derived is not None:
                 data = data.set_column(data.column_names.index(v.name), v.name, derived)
         columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for v in self.domain.variables:
             if v.name == self.domain.seq:
-                columns[v.name] = pa.array(_sequence(data.column("USUBJID")), pa.float64())
+                columns[v.name] = pa.array(sequence_numbers(data.column("USUBJID")), pa.float64())
             elif v.name == "DOMAIN":
                 columns[v.name] = string_column(self.domain.code, data.num_rows)
             else:
                 columns[v.name] = data.column(v.name)
         return pa.table(columns)
 
-    def close(self, notes: list[str], reference: Mapping[str, _Reference]) -> list[Path]:
+    def close(self, notes: list[str], reference: Mapping[str, SubjectReference]) -> list[Path]:
         import pyreadstat
 
         data = self.table(notes, reference)
@@ -277,146 +285,6 @@ class _DomainSink:
                 f.write(csv_lines(cells, "\n"))
 
 
-_FINDINGS = ("LB", "VS")
-_AT = "_AT"
-
-
-@dataclass(frozen=True, slots=True)
-class _Reference:
-    """A subject's reference dates: RFSTDTC's local date (for --DY) and the first exposure (for --LOBXFL)."""
-
-    start: dt.date | None
-    exposure: dt.datetime | None  # UTC
-    exposure_day: dt.date | None  # its local date
-
-
-def _study_days(dtc: pa.ChunkedArray, subjects: pa.ChunkedArray, reference: Mapping[str, _Reference]) -> np.ndarray:
-    """--DY: the --DTC's date minus RFSTDTC's date, plus one on or after it (no day 0; SDTMIG 3.4 4.4.4); empty
-    when either date is incomplete or missing. Both dates are the site's local calendar dates."""
-    if len(dtc) == 0:
-        return np.zeros(0, dtype="float64")
-    text = pc.utf8_slice_codeunits(pc.fill_null(dtc, ""), 0, 10)
-    days = pc.cast(pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32()),
-                   pa.int32()).to_numpy(zero_copy_only=False).astype("float64")  # fmt: skip
-    coded = subjects.combine_chunks().dictionary_encode()
-    epoch = dt.date(1970, 1, 1)
-    starts = np.array([(r.start - epoch).days if (r := reference.get(u)) and r.start else np.nan
-                       for u in coded.dictionary.to_pylist()], dtype="float64")  # fmt: skip
-    start = starts[coded.indices.to_numpy(zero_copy_only=False)] if len(starts) else np.full(len(dtc), np.nan)
-    diff = days - start
-    days_out: np.ndarray = np.where(diff >= 0, diff + 1, diff)
-    return days_out
-
-
-def _baseline_flags(data: pa.Table, prefix: str, reference: Mapping[str, _Reference], notes: list[str]) -> pa.Array:
-    """--LOBXFL (SDTMIG 3.4): Y on each subject's last non-missing result of a test taken before the first
-    exposure (RFXSTDTC). A result known only by its date, on the day of the first exposure or on a day with
-    another result of the test, cannot be ordered: that test gets no flag for that subject, and the notes say so."""
-    subjects = data.column("USUBJID").to_pylist()
-    tests = data.column(f"{prefix}TESTCD").to_pylist()
-    results = data.column(f"{prefix}ORRES").to_pylist()
-    taken = data.column(_AT).to_pylist()
-    candidates: dict[tuple[str, str], list[tuple[str, int]]] = {}
-    unordered: set[tuple[str, str]] = set()
-    for i, (subject, test, result, at) in enumerate(zip(subjects, tests, results, taken, strict=True)):
-        ref = reference.get(subject)
-        if not result or not at or ref is None or ref.exposure is None or ref.exposure_day is None:
-            continue
-        if "T" in at:
-            before = dt.datetime.fromisoformat(at) < ref.exposure
-        else:
-            day = dt.date.fromisoformat(at)
-            if day == ref.exposure_day:
-                unordered.add((subject, test))
-            before = day < ref.exposure_day
-        if before:
-            candidates.setdefault((subject, test), []).append((at, i))
-    flags: list[str | None] = [None] * len(subjects)
-    for key, found in candidates.items():
-        last_day = max(at[:10] for at, _ in found)
-        on_last = [(at, i) for at, i in found if at[:10] == last_day]
-        if key in unordered or (len(on_last) > 1 and any("T" not in at for at, _ in on_last)):
-            unordered.add(key)
-            continue
-        flags[max(on_last)[1]] = "Y"
-    if unordered:
-        notes.append(f"{prefix}LOBXFL: not set for {len(unordered)} subject/test pair(s) whose last result before "
-                     "the first exposure cannot be told (a result recorded by its date only, on the day of the "
-                     "first exposure or on a day with another result of the test).")  # fmt: skip
-    return pa.array(flags, pa.string())
-
-
-def _sequence(subjects: pa.ChunkedArray) -> np.ndarray:
-    """1, 2, 3, ... within each run of equal USUBJID (the rows sorted by USUBJID), as float64."""
-    rows = len(subjects)
-    if rows == 0:
-        return np.zeros(0, dtype="float64")
-    changed = pc.not_equal(subjects.slice(1), subjects.slice(0, rows - 1)).to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(np.concatenate(([True], changed)))
-    first = np.repeat(starts, np.diff(np.append(starts, rows)))
-    return (np.arange(rows) - first + 1).astype("float64")
-
-
-def _moment_field(form: FormDef) -> FormField | None:
-    return next((f for f in form.fields if f.type is FieldType.DATETIME and f.derived is None), None)
-
-
-def _finding(prefix: str, test: SdtmTest, f: FormField, stored: StoredJson) -> dict[str, Any]:
-    """One stored value as an LB or VS row (without the record's identifiers, visit and date)."""
-    status = stored.get("status", "value")
-    row: dict[str, Any] = {f"{prefix}TESTCD": test.testcd, f"{prefix}TEST": test.test, f"{prefix}CAT": test.category}
-    if prefix == "LB":
-        row["LBSPEC"] = test.specimen
-    unit = test.units.get(f.unit, f.unit) if f.unit else None
-    entered_unit = stored.get("unit") or f.unit
-    if status in {"not_done", "not_applicable"}:
-        row[f"{prefix}STAT"], row[f"{prefix}REASND"] = "NOT DONE", stored.get("reason")
-        return row
-    if status in {"below_lloq", "above_uloq"}:
-        sign, limit = ("<" if status == "below_lloq" else ">"), stored.get("limit")
-        entered = stored.get("entered", limit)
-        row[f"{prefix}ORRES"] = f"{sign}{value_text(entered)}"
-        row[f"{prefix}STRESC"] = f"{sign}{value_text(limit)}"
-        if prefix == "LB":
-            row["LBLLOQ" if sign == "<" else "LBULOQ"] = limit
-    else:
-        value = stored.get("value")
-        row[f"{prefix}ORRES"] = value_text(stored.get("entered", value))
-        row[f"{prefix}STRESC"] = value_text(value)
-        number = analysis_value(f, stored)
-        row[f"{prefix}STRESN"] = number if isinstance(number, float) else None
-    row[f"{prefix}ORRESU"] = test.units.get(entered_unit, entered_unit) if entered_unit else None
-    row[f"{prefix}STRESU"] = unit
-    if prefix == "LB" and f.normal_range is not None:
-        row.update(_normal(f, f.normal_range, status, stored, entered_unit))
-    return row
-
-
-def _normal(f: FormField, normal: Range, status: str, stored: StoredJson, entered_unit: str | None) -> dict[str, Any]:
-    """LB's reference range: in standard units as the protocol declares it, in the unit the result was entered in
-    (through the field's declared conversion: canonical = entered x factor + offset), and LBNRIND. A censored
-    result is LOW or HIGH only when its limit says so (<1.5 with a lower limit of 2 is LOW; <1.5 with a lower
-    limit of 1 cannot be told, so LBNRIND is empty)."""
-    conversion = next((u for u in f.alternative_units if u.unit == entered_unit), None)
-
-    def original(limit: float | None) -> str | None:
-        if limit is None:
-            return None
-        return value_text(limit if conversion is None else (limit - conversion.offset) / conversion.factor)
-
-    row: dict[str, Any] = {"LBSTNRLO": normal.min, "LBSTNRHI": normal.max,
-                           "LBORNRLO": original(normal.min), "LBORNRHI": original(normal.max)}  # fmt: skip
-    low, high = normal.min, normal.max
-    if status == "below_lloq" and isinstance(limit := stored.get("limit"), int | float):
-        row["LBNRIND"] = "LOW" if low is not None and limit <= low else None
-    elif status == "above_uloq" and isinstance(limit := stored.get("limit"), int | float):
-        row["LBNRIND"] = "HIGH" if high is not None and limit >= high else None
-    elif isinstance(number := analysis_value(f, stored), float):
-        row["LBNRIND"] = ("LOW" if low is not None and number < low else
-                          "HIGH" if high is not None and number > high else "NORMAL")  # fmt: skip
-    return row
-
-
 @dataclass
 class _Build:
     """One SDTM export in progress."""
@@ -430,7 +298,7 @@ class _Build:
     visits: dict[str, tuple[float, str]] = field(default_factory=dict)
     epochs: dict[str, str] = field(default_factory=dict)  # visit id -> its declared epoch
     zones: dict[str, dt.tzinfo] = field(default_factory=dict)  # site code -> its time zone
-    reference: dict[str, _Reference] = field(default_factory=dict)  # USUBJID -> reference dates
+    reference: dict[str, SubjectReference] = field(default_factory=dict)  # USUBJID -> reference dates
     missed: dict[str, dict[str, str]] = field(default_factory=dict)  # participant -> visit id -> why it was missed
     undecided: int = 0  # event records whose epoch the dates cannot tell
 
@@ -609,7 +477,7 @@ class SdtmExporter(Exporter):
     # -- handlers --------------------------------------------------------------------------------------
 
     def _findings(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
-        moment = _moment_field(form)
+        moment = moment_field(form)
         stamp = analysis_value(moment, r.values[moment.id]) if moment and isinstance(r.values.get(moment.id),
                                                                                      Mapping) else None  # fmt: skip
         visitnum, visit = build.visits.get(r.visit_id, (None, r.visit_id))
@@ -621,9 +489,9 @@ class SdtmExporter(Exporter):
                 test, stored = f.codes.sdtm if f.codes else None, r.values.get(f.id)
                 if test is None or test.domain != prefix or not isinstance(stored, Mapping):
                     continue
-                row = {**build.ids(r.participant_id), **_finding(prefix, test, f, stored)}
+                row = {**build.ids(r.participant_id), **finding_record(prefix, test, f, stored)}
                 row.update({"VISITNUM": visitnum, "VISIT": visit, "EPOCH": build.epochs.get(r.visit_id),
-                            f"{prefix}DTC": taken, _AT: at})  # fmt: skip
+                            f"{prefix}DTC": taken, AT_COLUMN: at})  # fmt: skip
                 build.sinks[prefix].add(row)
 
     def _subject_facts(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
@@ -881,7 +749,7 @@ class SdtmExporter(Exporter):
             "ARMNRS": reason,
             "ACTARMUD": None,
         })  # fmt: skip
-        build.reference[build.ids(person.participant_id)["USUBJID"]] = _Reference(
+        build.reference[build.ids(person.participant_id)["USUBJID"]] = SubjectReference(
             _local_day(start, zone), subject.first_dose, _local_day(subject.first_dose, zone))
 
     # -- metadata --------------------------------------------------------------------------------------

@@ -22,9 +22,7 @@ PROBLEM = "application/problem+json"
 JSON = ("application/json", PROBLEM)
 ERRORS = {"400", "401", "403", "404", "409", "422", "429"}
 #: Model members that are a protocol-defined mapping (field id -> value as the protocol declares it).
-#: And the analysis method's own details of an outcome's result (events per group, Kaplan-Meier, cumulative
-#: incidence...: their keys depend on the method; docs/analysis.md), the one open member of the analysis results.
-PROTOCOL_DEFINED = {("ScreeningOut", "values"), ("FailedCriterionOut", "values"), ("OutcomeResult", "extra")}
+PROTOCOL_DEFINED = {("ScreeningOut", "values"), ("FailedCriterionOut", "values")}
 
 
 #: The operation ids scripts and generated clients use: none changes unless the test says so (more may be added).

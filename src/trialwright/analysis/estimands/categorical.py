@@ -25,7 +25,10 @@ from trialwright.analysis.methods import ordinal as ordinal_methods
 from trialwright.analysis.results import (
     Comparison,
     Exclusion,
+    GroupProportion,
+    OutcomeDetails,
     OutcomeResult,
+    ShiftCounts,
     pairs,
     safe,
 )
@@ -90,14 +93,14 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
             rows = [s for s in sets.of(pop) if s.group in (treat, ref)]
             known = [(s, y) for s in rows if (y := outcome_of(s)) is not None]
             comparisons.append(_binary_comparison(estimator, e.summary, known, treat, ref, sets.names[pop], primary))
-    proportions: dict[str, dict[str, float | None]] = {}
+    proportions: dict[str, GroupProportion] = {}
     for g in groups:
         if sizes[g]:
             w = st.wilson(counts[g], sizes[g])
             proportions[g] = {"k": counts[g], "n": sizes[g], "p": w.estimate, "lower": w.lower, "upper": w.upper}
         else:
             proportions[g] = {"k": 0, "n": 0, "p": None, "lower": None, "upper": None}
-    extra: dict[str, object] = {"participants_with_event": proportions}
+    extra: OutcomeDetails = {"participants_with_event": proportions}
     if v.up_to_day is not None:
         extra["up_to_day"] = v.up_to_day
     return OutcomeResult(
@@ -256,12 +259,12 @@ def _shifts(
     field: str,
     order: Sequence[str],
     codes: Mapping[str, str | None],
-) -> dict[str, dict[str, object]] | None:
+) -> dict[str, ShiftCounts] | None:
     """Per group, the shift table of the baseline category (rows) by the category analysed (columns), missing
     counted in its own row and column; None without a baseline visit."""
     if baseline is None:
         return None
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, ShiftCounts] = {}
     for g in groups:
         members = [s for s in population if s.group == g]
         if not members:

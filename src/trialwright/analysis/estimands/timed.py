@@ -24,7 +24,9 @@ from trialwright.analysis.methods import competing, survival
 from trialwright.analysis.results import (
     Comparison,
     Exclusion,
+    IncidenceCurve,
     OutcomeResult,
+    SurvivalCurve,
     pairs,
     safe,
     summarise,
@@ -88,7 +90,7 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
     )
     in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
     analysed = {g: sum(1 for s in population if s.group == g and times[s.participant_id]) for g in groups}
-    curves: dict[str, object] = {}
+    curves: dict[str, SurvivalCurve | None] = {}
     for g in groups:
         rows = [t for s in population if s.group == g and (t := times[s.participant_id]) is not None]
         if not rows:
@@ -203,7 +205,7 @@ def duration(outcome: Outcome, sets: Sets) -> OutcomeResult:
     population = sets.of(e.population)
     groups = sets.groups
     summaries = []
-    curves: dict[str, object] = {}
+    curves: dict[str, IncidenceCurve | None] = {}
     in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
     analysed = {}
     excluded = [
