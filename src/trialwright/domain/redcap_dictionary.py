@@ -27,6 +27,7 @@ from typing import Any
 from trialwright.domain.redcap import METADATA_COLUMNS, RECORD_ID, RedcapError
 from trialwright.domain.redcap_dictionary_fields import Field, Unmapped, map_field
 from trialwright.domain.redcap_logic import NotMapped, calculation
+from trialwright.protocol.forms import RECORD_COLUMNS
 
 __all__ = [
     "HEADERS",
@@ -129,7 +130,7 @@ def _field_ids(rows: Sequence[Mapping[str, str]]) -> dict[str, tuple[str, str, s
     for row in rows:
         name, form = row["field_name"], row["form_name"]
         short = name.removeprefix(f"{form}_")
-        if short != name and _IDENTIFIER.match(short) and (form, short) not in used:
+        if short != name and _IDENTIFIER.match(short) and (form, short) not in used and short not in RECORD_COLUMNS:
             ids[name] = (form, short, None)
         else:  # variable names are unique, so its own name is free
             ids[name] = (form, name, name)

@@ -20,6 +20,7 @@ from trialwright.protocol.codes import FieldCodes, ucum_conversion, ucum_error
 from trialwright.protocol.declared import DerivedField
 
 __all__ = [
+    "RECORD_COLUMNS",
     "Choice",
     "DataCheck",
     "FieldType",
@@ -64,10 +65,19 @@ class UnitConversion(ProtocolModel):
     note: str | None = Field(default=None, description="Source or assumption behind the conversion.")
 
 
+#: The columns every form's table in the exports begins with (CSV, Parquet, Stata, SPSS, SAS, Dataset-JSON): a field
+#: may not take one of these ids, or its column would repeat the name (a duplicate column; a Parquet file no reader
+#: opens; Stata, SPSS and SAS refuse it).
+RECORD_COLUMNS = ("participant_id", "site", "visit_id", "visit_date", "form_state")
+
+
 class FormField(ProtocolModel):
     """One field of a case report form."""
 
-    id: Identifier = Field(description="Field id, unique within its form.")
+    id: Identifier = Field(
+        description="Field id, unique within its form; not participant_id, site, visit_id, visit_date or form_state "
+        "(the columns every form's table in the exports begins with)."
+    )
     label: str = Field(description="Label shown to people.")
     type: FieldType = Field(description="Value type.")
     unit: str | None = Field(default=None, description="Canonical unit the value is stored in.")
@@ -163,6 +173,11 @@ class FormField(ProtocolModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> FormField:
+        if self.id in RECORD_COLUMNS:
+            raise ValueError(
+                f"id: {self.id!r} is a column every form's table in the exports begins with "
+                f"({', '.join(RECORD_COLUMNS)}); give the field another id (e.g. the form's name and {self.id})"
+            )
         if (self.max_length is not None or self.multiline) and self.type is not FieldType.TEXT:
             raise ValueError("max_length and multiline are only for text fields")
         if self.type in {FieldType.CHOICE, FieldType.MULTI_CHOICE} and not self.choices:

@@ -41,7 +41,7 @@ from trialwright.exports.readstat import short_names
 from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter
 from trialwright.exports.tabular import CsvExporter, ParquetExporter, TabularExporter
 from trialwright.protocol import load_protocol
-from trialwright.protocol.forms import FieldType, FormDef
+from trialwright.protocol.forms import RECORD_COLUMNS, FieldType, FormDef
 from trialwright.services.exports import export_source
 from trialwright.services.forms import save_form
 from trialwright.services.simulation import simulate
@@ -279,6 +279,17 @@ def test_every_format_writes_participants_one_table_per_form_the_long_table_and_
         assert source.trial_id in readme and f"Protocol version: {source.protocol_version}" in readme
         assert "Exported at: " in readme and "Arms included: no" in readme
         assert "Arms included: yes" in (exports[exporter.name + "+arms"] / "README.txt").read_text(encoding="utf-8")
+
+
+def test_every_form_table_begins_with_the_record_columns_no_field_may_take(exports: dict[str, Path]) -> None:
+    """The columns before a form's fields are exactly ``RECORD_COLUMNS``, the ids ``protocol check`` refuses for a
+    field (one named ``visit_date`` would repeat the column: a Parquet file no reader opens)."""
+    for form in PROTOCOL.forms:
+        with (exports["csv"] / "forms" / f"{form.id}.csv").open(encoding="utf-8") as f:
+            header = next(csv.reader(f))
+        assert tuple(header[: len(RECORD_COLUMNS)]) == RECORD_COLUMNS
+        assert header[len(RECORD_COLUMNS)] == form.fields[0].id
+        assert len(header) == len(set(header))
 
 
 @pytest.mark.parametrize("fmt", [e.name for e in FORMATS])

@@ -309,6 +309,19 @@ def test_a_name_with_and_without_its_form_prefix_keeps_both_names() -> None:
     ]
 
 
+def test_a_name_whose_short_form_is_an_export_column_keeps_its_prefix() -> None:
+    """``weekly_visit_date`` would become ``visit_date``, a column every form's export table already has."""
+    from trialwright.domain.redcap_dictionary import draft, read_dictionary
+
+    def row(name: str) -> str:
+        return f"{name},weekly,,text,{name},,,date_ymd,,,,,y,,,,,"
+
+    names = ["record_id", "weekly_visit_date", "weekly_site", "weekly_form_state", "weekly_seen"]
+    text = ",".join(f'"{h}"' for h in HEADERS) + "\n" + "\n".join(map(row, names))
+    fields = draft(read_dictionary(text)).forms[0]["fields"]
+    assert [f["id"] for f in fields] == ["weekly_visit_date", "weekly_site", "weekly_form_state", "seen"]
+
+
 def test_without_output_the_draft_goes_to_stdout_and_the_list_to_stderr() -> None:
     result = _run("from-redcap", str(SMALL))
     assert result.exit_code == 0
