@@ -275,7 +275,8 @@ def create_user_in(
     checked_text(full_name, "full_name", SHORT_TEXT, multiline=False, error=UserError)
     wanted = sorted(set(sites))
     if role.site_scoped and not wanted:
-        raise UserError(f"site: a {role.value} works at sites; name at least one with --site")
+        article = "an" if role.value[0] in "aeiou" else "a"
+        raise UserError(f"site: {article} {role.value.replace('_', ' ')} works at sites; name at least one with --site")
     known = set(session.execute(select(sites_table.c.code)).scalars())
     unknown = [s for s in wanted if s not in known]
     if unknown:

@@ -239,7 +239,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = [
-            {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")), "rule": e["msg"]}
+            {
+                # A body that is not JSON at all is located at a character offset, not a field: it is the body.
+                "field": "body"
+                if e["type"] == "json_invalid"
+                else ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
+                "rule": e["msg"],
+            }
             for e in exc.errors()
         ]
         if _is_api(request):

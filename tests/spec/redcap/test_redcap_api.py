@@ -399,8 +399,8 @@ def test_a_short_csv_row_is_refused_not_read_as_blanks(url: str, trial: Trial, p
                    overwriteBehavior="overwrite", reason="re-measured")  # fmt: skip
     assert answer.status_code == 400
     assert answer.text == (
-        "ERROR: data: CSV row 2 has 3 cells for the header's 4 columns; every row needs a cell for every column "
-        "(an empty cell for a blank)"
+        "ERROR: data: CSV row 2 after the header has 3 cells for the header's 4 columns; every row needs a cell for "
+        "every column (an empty cell for a blank)"
     )
     form = get_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "day7", "vitals")
     assert form is not None and (form.values["spo2"].value, form.values["pulse"].value) == (93, 88)

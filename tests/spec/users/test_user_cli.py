@@ -58,7 +58,7 @@ def test_add_list_disable(db: str) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--role", "investigator"], "site: a investigator works at sites"),
+        (["--role", "investigator"], "site: an investigator works at sites"),
         (["--role", "investigator", "--site", "XYZ"], "unknown site XYZ"),
         (["--role", "wizard"], "role: must be one of"),
     ],

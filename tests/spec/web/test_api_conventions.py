@@ -240,6 +240,11 @@ def test_errors_are_problem_details(client: TestClient, trial: Trial) -> None:
     assert body["title"] == "Unprocessable Content"  # RFC 9110's name, whatever Python's version says
     assert body["field"] == "name" and body["rule"] == body["errors"][0]["rule"]
     assert body["detail"] == "; ".join(e["rule"] for e in body["errors"])
+    # A body that is not JSON: the field is the body, not the character offset where parsing stopped.
+    garbled = client.post(
+        "/api/v1/tokens", headers={**coordinator, "Content-Type": "application/json"}, content=b"{not json"
+    )
+    assert garbled.status_code == 422 and garbled.json()["field"] == "body"
     # A rule of the trial refused: the field comes from the rule's own wording.
     refused = client.post(
         "/api/v1/screenings", headers=coordinator, json={"site": "GOL", "screened_on": "2024-01-01", "values": {}}

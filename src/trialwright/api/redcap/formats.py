@@ -147,8 +147,8 @@ def rows_of(data: str, fmt: str) -> list[dict[str, Any]]:
             if any(v is None for v in r.values()):  # a short row: its missing cells are not blanks to import
                 cells = sum(v is not None for v in r.values())
                 raise RedcapError(
-                    f"data: CSV row {number} has {cells} cells for the header's {len(r)} columns; every row needs a "
-                    "cell for every column (an empty cell for a blank)"
+                    f"data: CSV row {number} after the header has {cells} cells for the header's {len(r)} columns; "
+                    "every row needs a cell for every column (an empty cell for a blank)"
                 )
         return [dict(r) for r in rows]
     raise RedcapError("format: import data as json or csv (xml import is not supported)")
