@@ -607,6 +607,9 @@ _CONVENTIONS = (
     "A value not done or not applicable is empty; <field>_status and <field>_reason say why (these columns "
     "exist only for fields that have such values).",
     "Derived fields (scores, ratios) hold the value trialwright computed (values_long: status derived).",
+    "Not in this export: the screening values (the eligibility answers and the stratification variables as "
+    "entered; the participants table has each participant's stratum). They are in the ODM export and the "
+    "screening log (GET /api/v1/screenings).",
 )
 
 
