@@ -193,7 +193,8 @@ class FormField(ProtocolModel):
             raise ValueError("alternative_units need a canonical unit")
         if self.type is FieldType.DECIMAL and self.decimals is None and self.derived:
             raise ValueError(
-                "a derived decimal field needs decimals: the places its value is rounded to (never a default)"
+                f"field {self.id}: a derived decimal field needs decimals: the places its value is rounded to (never "
+                "a default)"
             )
         units_once(self.unit, self.alternative_units)
         if self.hard_limits and self.soft_limits and not self.soft_limits.within(self.hard_limits):
