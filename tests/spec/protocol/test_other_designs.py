@@ -18,6 +18,9 @@ def _three_arms_minimization(doc: Any) -> None:
     third.update(code="ACT", name="Active comparator + standard care", role="active_comparator", ratio=1)
     doc["arms"][0]["ratio"] = 2
     doc["arms"].append(third)
+    # The trial design declares one treatment element per arm (SDTM TE/TA): the third arm has its own.
+    placebo = next(e for e in doc["elements"] if e.get("arm") == "PBO")
+    doc["elements"].append({**placebo, "code": "ACT", "name": "Active comparator infusion", "arm": "ACT"})
     doc["sample_size"] = {"target": 60, "per_arm": {"EXO": 30, "PBO": 15, "ACT": 15}}
     doc["randomization"] = {
         "method": "minimization",
