@@ -50,15 +50,18 @@ def _load(path: Path, as_json: bool = False) -> LoadedProtocol:
 def check(path: Path = FileArgument, as_json: JsonOption = False) -> None:
     """Validate a protocol file: exit 0 when it is valid, 1 listing every problem with its line.
 
-    A valid file's notes say which exports will be incomplete and why (fields without standard codes)."""
+    A valid file's notes say which exports will be incomplete and why (fields without standard codes), and which
+    derived fields have no value at some visits (an input's form is not collected there)."""
     from trialwright.protocol.codes import export_gaps
+    from trialwright.protocol.derivation_visits import derivation_gaps
 
     p = _load(path, as_json).protocol
+    notes = (*derivation_gaps(p), *export_gaps(p))
     criteria = len(p.eligibility.inclusion) + len(p.eligibility.exclusion)
     counts = {"sites": len(p.sites), "arms": len(p.arms), "criteria": criteria, "visits": len(p.visits),
               "forms": len(p.forms), "outcomes": len(p.outcomes)}  # fmt: skip
     summary = {"path": path, "valid": True, "trial_id": p.trial_id, "version": p.version.number, "counts": counts,
-               "notes": export_gaps(p)}  # fmt: skip
+               "notes": notes}  # fmt: skip
     if emit(summary, as_json):
         return
     console.print(
@@ -67,7 +70,7 @@ def check(path: Path = FileArgument, as_json: JsonOption = False) -> None:
         f"{len(p.forms)} forms, {len(p.outcomes)} outcomes",
         highlight=False,
     )
-    for note in export_gaps(p):
+    for note in notes:
         console.print(f"Note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from trialwright.protocol import derivation_checks, estimand_checks, masking_checks, translation_checks
+from trialwright.protocol.codes import repeated_tests
 from trialwright.protocol.demographics import demographics_checks
+from trialwright.protocol.derivation_visits import visit_inputs
 from trialwright.protocol.design import (
     SimpleRandomization,
     StratificationFactor,
@@ -30,6 +32,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_duplicates(p),
         *_eligibility(p),
         *_forms(p),
+        *repeated_tests(p),
         *_data_checks(p),
         *_visits(p),
         *element_checks(p),
@@ -133,6 +136,7 @@ def _eligibility(p: Protocol) -> Iterator[Found]:
 
 def _forms(p: Protocol) -> Iterator[Found]:
     yield from derivation_checks.check(p)
+    yield from visit_inputs(p)
     yield from _not_before(p)
     if "participant" in {f.id for f in p.forms}:
         i = [f.id for f in p.forms].index("participant")

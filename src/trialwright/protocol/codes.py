@@ -31,6 +31,7 @@ forms``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,7 +46,11 @@ __all__ = [
     "FieldCodes",
     "LoincCode",
     "SdtmTest",
-    "SnomedConcept", "export_gaps", "loinc_check_digit", "ucum_conversion",
+    "SnomedConcept",
+    "export_gaps",
+    "loinc_check_digit",
+    "repeated_tests",
+    "ucum_conversion",
     "ucum_error",
     "verhoeff_valid",
 ]
@@ -168,7 +173,9 @@ class LoincCode(ProtocolModel):
 
 
 class SdtmTest(ProtocolModel):
-    """The SDTM findings test the field is tabulated under (LB or VS)."""
+    """The SDTM findings test the field is tabulated under (LB or VS). Two fields collected at one visit may not
+    give the same test (domain, test code and specimen): the protocol has no timepoint (--TPT) to tell apart
+    their records, which would share VISITNUM and date."""
 
     domain: Literal["LB", "VS"] = Field(description="LB (laboratory) or VS (vital signs).")
     testcd: str = Field(description="--TESTCD: at most 8 characters, A-Z and 0-9, not starting with a digit.")
@@ -304,6 +311,32 @@ def export_gaps(protocol: Protocol) -> tuple[str, ...]:
             "not say where sex is recorded"
         )
     return tuple(notes)
+
+
+def repeated_tests(protocol: Protocol) -> Iterator[tuple[str, str]]:
+    """(path, message) for each field giving the same SDTM test (domain, test code and specimen) as another field
+    collected at the same visit: the export would write two LB/VS records with the same VISITNUM and date and nothing
+    to tell them apart (the protocol has no timepoint, --TPT, to say which is which)."""
+    reported: set[tuple[str, str]] = set()
+    for visit in protocol.visits:
+        first: dict[tuple[str, str, str | None], str] = {}
+        for i, form in enumerate(protocol.forms):  # in file order: the later field of a pair is refused
+            for j, f in enumerate(form.fields if form.id in visit.forms else ()):
+                test = f.codes.sdtm if f.codes is not None else None
+                if test is None:
+                    continue
+                ref, key = f"{form.id}.{f.id}", (test.domain, test.testcd, test.specimen)
+                if key not in first:
+                    first[key] = ref
+                elif (first[key], ref) not in reported:
+                    reported.add((first[key], ref))
+                    specimen = f" (specimen {test.specimen})" if test.specimen else ""
+                    yield (
+                        f"forms[{i}].fields[{j}].codes.sdtm.testcd",
+                        f"{first[key]} and {ref} both give {test.domain} test {test.testcd}{specimen} at visit "
+                        f"{visit.id}: two {test.domain} records with the same VISITNUM and date and nothing to tell "
+                        "them apart (the protocol has no timepoint, --TPT); declare the test on one of them only",
+                    )
 
 
 def _count(refs: list[str]) -> str:

@@ -7,7 +7,7 @@ hard limits when it has them); points and value sets must give a number for ever
 and none for a code it does not have; a formula may only name fields and may not divide by a written
 zero; a derived field holding whole numbers must not be fed something fractional; and derived fields
 must not depend on themselves, directly or through others (the order the engine computes them in,
-``derivation_graph``, must exist).
+``derivation_graph``, must exist). Which visits an input's form is collected at: ``derivation_visits``.
 """
 
 from __future__ import annotations

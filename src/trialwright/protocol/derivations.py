@@ -57,7 +57,8 @@ class Derivation(ProtocolModel):
     name: str = Field(description="A derivation the engine knows: " + ", ".join(DERIVATIONS) + ".")
     inputs: dict[str, str] = Field(
         description=(
-            "Input role -> field id (same form), form.field for another form, screening.field for screening. "
+            "Input role -> field id (same form), form.field for another form at the same visit (collected at one "
+            "or more of this form's visits), screening.field for screening. "
             "news2 and news2_band also take spo2_scale2, a yes/no field: yes scores SpO2 on scale 2 (RCP 2017)."
         )
     )

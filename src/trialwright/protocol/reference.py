@@ -7,6 +7,7 @@ committed file differs, so every key of the protocol file is documented and the 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import types
 import typing
 from enum import Enum
@@ -98,7 +99,7 @@ def render_reference() -> str:
             queue.extend(m for m in _models(info.annotation) if m not in order)
     parts = [_INTRO]
     for model in order:
-        doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        doc = inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].replace("\n", " ")
         parts.append(f"## {model.__name__}\n\n{doc}\n\n| key | type | required | meaning |\n|---|---|---|---|")
         for name, info in model.model_fields.items():
             key = info.alias or name
