@@ -319,8 +319,9 @@ class _Build:
 
     def epoch_on(self, subject: _Subject, when: dt.date | None) -> str | None:
         """The epoch an event dated ``when`` (a local date) fell in: the epoch whose first visit (by the dates the
-        subject's forms record) is the latest on or before it. On the day an epoch begins the event may belong
-        to the one before (dates carry no time): then, as before the first visit, there is no answer (None)."""
+        subject's forms record) is the latest on or before it. On the day an epoch begins, the first one included,
+        the event may belong to the period before (an epoch's start is a date, with no time to compare): then, as
+        before the first visit, there is no answer (None), counted in ``undecided``."""
         if when is None or not self.epochs:
             return None
         starts: dict[str, dt.date] = {}
@@ -328,7 +329,7 @@ class _Build:
             if (epoch := self.epochs.get(visit_id)) is not None:
                 starts[epoch] = min(day, starts.get(epoch, day))
         begun = sorted((day, epoch) for epoch, day in starts.items() if day <= when)
-        if not begun or (begun[-1][0] == when and len(begun) > 1):
+        if not begun or begun[-1][0] == when:
             self.undecided += 1
             return None
         return begun[-1][1]
@@ -829,7 +830,8 @@ class SdtmExporter(Exporter):
             "day 1 = that day, no day 0; empty when either date is incomplete.",
             "  - EPOCH: the visit's epoch as the protocol declares it (visits[].epoch); an AE or DS record takes "
             "the epoch whose first visit is the latest on or before its date, and none on the day an epoch "
-            "begins or before the first visit." if s.protocol.visits[0].epoch else
+            "begins (the first epoch's too: a visit date has no time) or before the first "
+            "visit." if s.protocol.visits[0].epoch else
             "  - EPOCH: empty; the protocol declares no epochs (visits[].epoch) and EPOCH is never guessed.",
             "  - --LOBXFL: Y on the last non-missing result of each test taken before RFXSTDTC (the first "
             "exposure); none for a subject never treated.",
