@@ -41,8 +41,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from trialwright.domain.forms import StoredValue
 from trialwright.domain.safety import names_death
 from trialwright.domain.text import spreadsheet_row
+from trialwright.domain.treatment import treatment_given
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
@@ -132,8 +134,10 @@ def _yn(flag: bool | None) -> str | None:
 class _Subject:
     """What DM and DS need about one participant, gathered while the forms stream by."""
 
+    exposed: bool = False  # the treatment form says the treatment was given (``treatment_given``)
     first_dose: dt.datetime | None = None
     last_dose: dt.datetime | None = None
+    first_dose_day: dt.date | None = None  # the first exposure known only by its date (a date or yes/no field)
     last_date: dt.date | None = None
     death: dt.date | None = None
     completed: dt.date | None = None
@@ -315,8 +319,9 @@ class _Build:
 
     def epoch_on(self, subject: _Subject, when: dt.date | None) -> str | None:
         """The epoch an event dated ``when`` (a local date) fell in: the epoch whose first visit (by the dates the
-        subject's forms record) is the latest on or before it. On the day an epoch begins the event may belong
-        to the one before (dates carry no time): then, as before the first visit, there is no answer (None)."""
+        subject's forms record) is the latest on or before it. On the day an epoch begins, the first one included,
+        the event may belong to the period before (an epoch's start is a date, with no time to compare): then, as
+        before the first visit, there is no answer (None), counted in ``undecided``."""
         if when is None or not self.epochs:
             return None
         starts: dict[str, dt.date] = {}
@@ -324,7 +329,7 @@ class _Build:
             if (epoch := self.epochs.get(visit_id)) is not None:
                 starts[epoch] = min(day, starts.get(epoch, day))
         begun = sorted((day, epoch) for epoch, day in starts.items() if day <= when)
-        if not begun or (begun[-1][0] == when and len(begun) > 1):
+        if not begun or begun[-1][0] == when:
             self.undecided += 1
             return None
         return begun[-1][1]
@@ -522,13 +527,17 @@ class SdtmExporter(Exporter):
         if treatment is None or (form.id, r.visit_id) != (treatment.form, treatment.visit):
             return
         given = r.values.get(treatment.given_field)
-        if not isinstance(given, Mapping):
-            return
-        start = analysis_value(form.field(treatment.given_field), given)
-        if start is None:
-            return
+        if not isinstance(given, Mapping) or not treatment_given(StoredValue.from_json(given)):
+            return  # not given (no, missing, not done): no exposure, as in the analysis
+        subject.exposed = True
+        given_field = form.field(treatment.given_field)
+        # The start: the given field's own date-time or date; a yes/no field holds no moment, and the protocol
+        # declares no other, so the start is the treatment visit's date (and no end is read: the form's next
+        # date-time field could as well be the start).
+        start = analysis_value(given_field, given) if given_field.type is not FieldType.BOOLEAN else r.visit_date
         after = form.fields[[f.id for f in form.fields].index(treatment.given_field) + 1 :]
-        end_field = next((f for f in after if f.type is FieldType.DATETIME and f.derived is None), None)
+        end_field = next((f for f in after if f.type is FieldType.DATETIME and f.derived is None), None) if (
+            given_field.type is FieldType.DATETIME) else None  # fmt: skip
         end = analysis_value(end_field, r.values[end_field.id]) if end_field and isinstance(
             r.values.get(end_field.id), Mapping) else None  # fmt: skip
         volume_units = {a.intervention.volume.unit for a in p.arms if a.intervention.volume}
@@ -559,6 +568,8 @@ class SdtmExporter(Exporter):
             subject.first_dose = min(start, subject.first_dose) if subject.first_dose else start
             last = end if isinstance(end, dt.datetime) else start
             subject.last_dose = max(last, subject.last_dose) if subject.last_dose else last
+        elif isinstance(start, dt.date):
+            subject.first_dose_day = min(start, subject.first_dose_day) if subject.first_dose_day else start
 
     # -- events and participants -----------------------------------------------------------------------
 
@@ -713,12 +724,13 @@ class SdtmExporter(Exporter):
         # Without a treatment record in the protocol (a procedure, usual care) nothing says who was not treated:
         # as in the analysis, everyone randomized received the allocated arm.
         recorded = p.analysis_plan is not None and p.analysis_plan.treatment is not None
-        treated = subject.first_dose is not None or (randomized and not recorded)
+        treated = subject.exposed or (randomized and not recorded)
         reason = None if randomized else "NOT ASSIGNED"
         if randomized and not treated:
             reason = "ASSIGNED, NOT TREATED"
         withdrawn = max((w[1] for w in person.withdrawals), default=None)
-        start = subject.first_dose or person.randomized_at or person.enrolled_at
+        exposure = subject.first_dose or subject.first_dose_day
+        start = exposure or person.randomized_at or person.enrolled_at
         zone = build.zone(person.site)
         ended = _dtc(_latest(subject.last_date, subject.death, subject.completed, withdrawn), zone)
         subject.ended = ended
@@ -731,7 +743,7 @@ class SdtmExporter(Exporter):
             "SUBJID": person.participant_id,
             "RFSTDTC": _dtc(start, zone),
             "RFENDTC": ended,
-            "RFXSTDTC": _dtc(subject.first_dose, zone),
+            "RFXSTDTC": _dtc(exposure, zone),
             "RFXENDTC": _dtc(subject.last_dose, zone),
             "RFICDTC": _dtc(person.consented_at, zone),
             "RFPENDTC": ended,
@@ -818,7 +830,8 @@ class SdtmExporter(Exporter):
             "day 1 = that day, no day 0; empty when either date is incomplete.",
             "  - EPOCH: the visit's epoch as the protocol declares it (visits[].epoch); an AE or DS record takes "
             "the epoch whose first visit is the latest on or before its date, and none on the day an epoch "
-            "begins or before the first visit." if s.protocol.visits[0].epoch else
+            "begins (the first epoch's too: a visit date has no time) or before the first "
+            "visit." if s.protocol.visits[0].epoch else
             "  - EPOCH: empty; the protocol declares no epochs (visits[].epoch) and EPOCH is never guessed.",
             "  - --LOBXFL: Y on the last non-missing result of each test taken before RFXSTDTC (the first "
             "exposure); none for a subject never treated.",
@@ -850,8 +863,12 @@ class SdtmExporter(Exporter):
             "  - LB units are the protocol's (not mapped to the CDISC UNIT codelist); VS units are CDISC VSRESU.",
             "  - ACTARM is the allocated arm once treated (the preparation code's arm is not in the export); a "
             "protocol that records no treatment takes everyone randomized as treated with the allocated arm.",
-            "  - EX: one record per treatment form with its start recorded; EXENDTC is the form's next date-time "
-            "field; EXDOSE the field in the arms' volume unit.",
+            "  - EX: one record per treatment form whose given field says the treatment was given (the analysis's "
+            "rule: yes, or a date or date-time recorded; no, missing or not done: no record, ACTARM empty, ARMNRS "
+            "ASSIGNED, NOT TREATED). EXSTDTC (and RFXSTDTC) is the given field's date-time or date; a yes/no given "
+            "field holds no moment and the protocol declares none, so EXSTDTC is the treatment visit's date, "
+            "EXENDTC and RFXENDTC are empty and --LOBXFL is not set. EXENDTC (a date-time given field only) is "
+            "the form's next date-time field; EXDOSE the field in the arms' volume unit.",
             "  - DS: COMPLETED when the end-of-follow-up form records a status other than death (and no withdrawal "
             "from follow-up); DEATH from that form or a fatal adverse event.",
         ]

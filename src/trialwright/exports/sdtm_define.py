@@ -99,16 +99,19 @@ _DERIVATIONS = {
     "USUBJID": "STUDYID, a hyphen and the participant id.",
     "--SEQ": "1, 2, 3, ... within each USUBJID, the records sorted by USUBJID (a stable sort, in the order "
     "they were gathered).",
-    "RFXSTDTC": "The earliest start of treatment recorded on the protocol's treatment form.",
-    "RFXENDTC": "The latest end of treatment recorded (the start when no end is recorded).",
+    "RFXSTDTC": "The earliest start of treatment recorded on the protocol's treatment form (the given field's "
+    "date-time or date; the treatment visit's date when the given field is yes/no).",
+    "RFXENDTC": "The latest end of treatment recorded (the start when no end is recorded; empty when the start "
+    "is known only by its date).",
     "DTHFL": "Y when a death is recorded (the end-of-follow-up form or a fatal adverse event), else empty.",
     "AGEU": "The protocol's age unit (demographics.age.unit) as the CDISC AGEU term.",
     "ARM": "The name of the protocol arm of ARMCD.",
     "ACTARMCD": "ARMCD once the participant is treated (a protocol that records no treatment takes everyone "
     "randomized as treated).",
     "ACTARM": "The name of the protocol arm of ACTARMCD.",
-    "ARMNRS": "NOT ASSIGNED when not randomized; ASSIGNED, NOT TREATED when randomized and no treatment is "
-    "recorded; empty otherwise (also in a blinded extract: the arm is assigned, only withheld).",
+    "ARMNRS": "NOT ASSIGNED when not randomized; ASSIGNED, NOT TREATED when randomized and the treatment form "
+    "does not say the treatment was given (as the analysis decides); empty otherwise (also in a blinded extract: "
+    "the arm is assigned, only withheld).",
     "ACTARMUD": "Empty: the trial records no treatment outside the planned arms.",
     "LBNRIND": "LOW below LBSTNRLO, HIGH above LBSTNRHI, NORMAL between (the field's normal_range in the protocol); "
     "a result censored at a limit only when the limit decides it; empty without a declared range.",

@@ -34,6 +34,7 @@ from trialwright.domain.deaths import Death, earliest_death
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.masking import masked_roles, sees_arms
 from trialwright.domain.roles import Role
+from trialwright.domain.treatment import treatment_given
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.protocol.estimands import Scale, VariableKind
@@ -157,6 +158,9 @@ def analysis_data(
         for v in session.execute(select(visit_records)).all():
             visits.setdefault(v.participant_id, {})[v.visit_id] = v
         values: dict[str, dict[str, dict[str, float | str | None]]] = {}
+        given_key = (plan.treatment.visit, f"{plan.treatment.form}.{plan.treatment.given_field}") if (
+            plan and plan.treatment) else None  # fmt: skip
+        given: set[str] = set()  # participants the treatment form says were given the treatment
         visit_of = {v.id: (v.participant_id, v.visit_id) for per in visits.values() for v in per.values()}
         for r in session.execute(
             select(form_records.c.visit_record_id, form_records.c.form_id, form_records.c.form_values)
@@ -166,7 +170,10 @@ def analysis_data(
             for name, raw in json.loads(r.form_values).items():
                 key = f"{r.form_id}.{name}"
                 if key in kinds:
-                    slot[key] = _value(StoredValue.from_json(raw), kinds[key], rule)
+                    stored = StoredValue.from_json(raw)
+                    slot[key] = _value(stored, kinds[key], rule)
+                    if (visit_id, key) == given_key and treatment_given(stored):
+                        given.add(pid)
         withdrawn: dict[str, set[str]] = {}
         left_on: dict[str, dt.date] = {}  # withdrawal from follow-up
         left_because: dict[str, str] = {}  # and its cause, where recorded
@@ -238,7 +245,7 @@ def analysis_data(
         pid = a.participant_id
         person = people[pid]
         own = values.get(pid, {})
-        treated, treated_code = _treatment(protocol, own, a.arm, codes)
+        treated, treated_code = _treatment(protocol, own, pid in given, a.arm, codes)
         cutoff = local_date(taken_at, protocol.site(person.site).timezone)
         reasons = _not_per_protocol(
             protocol, own, visits.get(pid, {}), person, screened_on, randomized_on[pid], treated, treated_code, a.arm
@@ -287,15 +294,15 @@ def analysis_data(
 
 
 def _treatment(
-    protocol: Protocol, own: Mapping[str, Mapping[str, Any]], arm: str, codes: Mapping[str, str]
+    protocol: Protocol, own: Mapping[str, Mapping[str, Any]], given: bool, arm: str, codes: Mapping[str, str]
 ) -> tuple[bool, str | None]:
-    """Whether any treatment was given, and the arm of what was given (as treated)."""
+    """Whether any treatment was given (``given``: ``treatment_given`` of the treatment form's given field), and
+    the arm of what was given (as treated)."""
     plan = protocol.analysis_plan
     if plan is None or plan.treatment is None:
         return True, arm
     t = plan.treatment
-    given = own.get(t.visit, {}).get(f"{t.form}.{t.given_field}")
-    if given is None or given == "False":
+    if not given:
         return False, None
     if t.code_field is None:
         return True, arm

@@ -44,7 +44,7 @@ from trialwright.services.simulation import simulate
 from trialwright.services.trial import init_trial
 from trialwright.services.users import create_user
 from trialwright.store.audit_keys import default_key_file, load_key
-from trialwright.store.data_tables import visit_records
+from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine
 
 _YAML = YAML(typ="safe")
@@ -357,6 +357,47 @@ def test_another_trial_exports_its_own_design_and_summary(
     assert rows(ta, ["ARMCD", "TAETORD", "ETCD", "EPOCH"]) == expected_ta and len(expected_ta) == 2 * len(raw["arms"])
     treatment = {(f"{source.trial_id}-{pid}", f"T{p.arm}"[:8]) for pid, p in people.items() if p.arm}
     assert {(u, c) for u, c, o in zip(se.USUBJID, se.ETCD, se.TAETORD, strict=True) if o == 1.0} == treatment
+
+
+def test_an_event_on_the_day_an_epoch_begins_has_no_epoch_and_the_readme_counts_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """EPOCH of a DS or AE record (SDTMIG 3.4): the epoch whose first visit (by the dates the subject's forms
+    record) is the latest on or before the record's date. An epoch's start is a date, so a record on the day an
+    epoch begins, the first one included (EXAMPLE-CAP-3ARM with epochs: consent on the day of the first visit,
+    an hour or so before randomization), may belong to the period before: EPOCH is empty and README.txt counts
+    it, as it counts records before the first visit."""
+    raw = _cap_with_elements()
+    trial = _cap_trial(database_url, tmp_path / "protocol", raw)
+    try:
+        out = tmp_path / "blinded"
+        SdtmExporter().write(export_source(trial.engine, who(trial, Role.DATA_MANAGER)), out)
+        with trial.engine.connect() as c:
+            dated = c.execute(
+                select(visit_records.c.participant_id, visit_records.c.visit_id, visit_records.c.visit_date)
+                .join(form_records, form_records.c.visit_record_id == visit_records.c.id)
+                .where(visit_records.c.visit_date.is_not(None))
+            ).all()
+    finally:
+        trial.engine.dispose()
+    epoch_of = {v["id"]: v["epoch"] for v in raw["visits"]}
+    starts: dict[str, dict[str, dt.date]] = {}
+    for pid, visit_id, day in dated:
+        if visit_id in epoch_of:
+            per = starts.setdefault(pid, {})
+            per[epoch_of[visit_id]] = min(day, per.get(epoch_of[visit_id], day))
+    empty = on_a_first_day = 0
+    for code, when in (("DS", "DSSTDTC"), ("AE", "AESTDTC")):
+        for r in xpt(out, code).itertuples():
+            day = dt.date.fromisoformat(getattr(r, when)[:10])
+            own = starts.get(r.USUBJID.removeprefix(f"{r.STUDYID}-"), {})
+            begun = sorted((d, e) for e, d in own.items() if d <= day)
+            expected = "" if not begun or begun[-1][0] == day else begun[-1][1]
+            on_a_first_day += len(begun) == 1 and begun[0][0] == day
+            empty += expected == ""
+            assert (r.EPOCH, code, r.USUBJID) == (expected, code, r.USUBJID)
+    assert on_a_first_day > 0, "some record falls on the day the first epoch begins"
+    assert f"EPOCH: empty on {empty} AE/DS record(s)" in (out / "README.txt").read_text(encoding="utf-8")
 
 
 # -- the protocol's elements are checked ----------------------------------------------------------------------
