@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from trialwright.analysis import engine as analysis_engine
 from trialwright.analysis.engine import AnalysisReport
 from trialwright.services import analysis as svc
+from trialwright.services.errors import AccessDenied
 from trialwright.services.users import UserView
 from trialwright.web.deps import EngineDep, ReadEngineDep, require_api_roles
 
@@ -71,7 +72,9 @@ def get_analysis_results(
     try:
         run = svc.run_analysis(engine, user, unblinded=unblinded, read_engine=read_engine)
     except svc.AnalysisError as exc:
+        # A role that may not: 403; the trial's state refuses it now (before the lock, a lagging replica): 409.
         field, _, rule = str(exc).partition(": ")
-        raise HTTPException(status_code=403, detail=[{"field": field, "rule": rule}]) from None
+        status = 403 if isinstance(exc, AccessDenied) else 409
+        raise HTTPException(status_code=status, detail=[{"field": field, "rule": rule}]) from None
     response.headers["Cache-Control"] = "no-store"
     return results_out(run.report)

@@ -677,8 +677,9 @@ class SdtmExporter(Exporter):
         visits_of = {epoch: [v.id for v in p.visits if v.epoch == epoch] for epoch in epochs(p)}
         epoch_days = {epoch: min((subject.visits[v] for v in ids if v in subject.visits), default=None)
                       for epoch, ids in visits_of.items()}  # fmt: skip
+        dose = subject.first_dose or subject.first_dose_day  # as DM's RFXSTDTC: a moment, or a date only
         starts = {"consent": _dtc(person.consented_at, zone), "enrolment": _dtc(person.enrolled_at, zone),
-                  "randomization": _dtc(person.randomized_at, zone), "first_dose": _dtc(subject.first_dose, zone)}
+                  "randomization": _dtc(person.randomized_at, zone), "first_dose": _dtc(dose, zone)}
         randomized = person.randomization_number is not None or person.randomized_at is not None
         arm = person.arm if build.source.with_arms and person.arm else None
         dated = {epoch: _dtc(day, zone) for epoch, day in epoch_days.items()}

@@ -116,7 +116,7 @@ def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) ->
         return Grouping.BY_ARM  # open label (or single-blind): no system user is kept from the arms
     if unblinded:
         if not sees_arms(protocol, actor.role):
-            raise AnalysisError("unblinded: only the unblinded statistician may run the unblinded analysis")
+            raise denied(AnalysisError)("unblinded: only the unblinded statistician may run the unblinded analysis")
         if not locked:
             raise AnalysisError("unblinded: the unblinded analysis runs only after the database lock")
         return Grouping.BY_ARM

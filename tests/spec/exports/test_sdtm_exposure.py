@@ -128,6 +128,12 @@ def test_ex_and_dm_say_treated_exactly_when_the_given_field_says_given(
     untreated_row = ("", "", "ASSIGNED, NOT TREATED", "")
     assert arms == {u: treated_row.get(u, untreated_row) for u in arms}
     assert set(expected) <= set(arms)
+    # SE: the element the first dose starts (the protocol's `starts_at: first_dose`) begins at EXSTDTC for each
+    # treated subject, whatever the given field's type, and no untreated subject has it.
+    dosed = {e["code"] if not e.get("arm") else "BLINDED" for e in raw["elements"] if e["starts_at"] == "first_dose"}
+    se = _xpt(out, "SE")
+    first_dose = {r.USUBJID: r.SESTDTC for r in se[se.ETCD.isin(dosed)].itertuples()}
+    assert first_dose == {u: start for u, (start, _) in expected.items()}
     # The analysis on the same data counts the same participants as treated (the safety set).
     data = analysis_data(trial.engine, who(trial, Role.BLINDED_STATISTICIAN))
     treated = {f"{study}-{s.participant_id}" for s in data.subjects if s.treated}
