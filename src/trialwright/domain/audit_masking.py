@@ -192,7 +192,9 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     "export.written": _visible("format folder files with_arms"),
     # The REST API's export jobs: asked for, failed (the rule: never an arm), downloaded, deleted, expired.
     "export.requested": _visible("job format with_arms"),
-    "export.failed": _visible("job format error"),
+    "export.failed": _visible("job format error requested_by"),
+    "export.done": _visible("job format file sha256"),
+    "export.discarded": _visible("job format reason"),
     "export.downloaded": _visible("job format file sha256"),
     "export.deleted": _visible("job format state"),
     "export.expired": _visible("jobs retention_hours"),

@@ -165,9 +165,9 @@ def _fail_stale(engine: Engine) -> None:
                 .where(export_jobs.c.seq == r.seq)
                 .values(state="failed", finished_at=now, error=rule)
             )
-            audit.record(
-                session, actor=r.created_by, role=r.role, action="export.failed",
-                new_value={"job": r.job_id, "format": r.format, "error": rule},
+            audit.record(  # the system failed it, whoever's read found it stale; the job names its requester
+                session, actor="system", action="export.failed",
+                new_value={"job": r.job_id, "format": r.format, "error": rule, "requested_by": r.created_by},
             )  # fmt: skip
 
 
@@ -347,13 +347,26 @@ def run_job(engine: Engine, actor: UserView, job_id: str, folder: Path, *, read_
             out = job_dir / f"{fmt}-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
             run_export(engine, actor, fmt, out, with_arms=with_arms, read_engine=read_engine)
             kept = _keep(out, job_dir)
+        size, sha256 = kept.stat().st_size, _sha256(kept)
         with session_scope(engine) as session:
-            session.execute(
+            done: Any = session.execute(
                 update(export_jobs).where(_running(job_id)).values(
                     state="done", finished_at=clock.now(), file_name=kept.name, media_type=MEDIA_TYPE,
-                    size=kept.stat().st_size, sha256=_sha256(kept),
+                    size=size, sha256=sha256,
                 )
             )  # fmt: skip
+            if done.rowcount:
+                audit.record(
+                    session, actor=actor.username, role=actor.role.value, action="export.done",
+                    new_value={"job": job_id, "format": fmt, "file": kept.name, "sha256": sha256},
+                )  # fmt: skip
+            else:  # failed as stale (or deleted) while it was written: the file is not kept for anyone
+                audit.record(
+                    session, actor="system", action="export.discarded",
+                    new_value={"job": job_id, "format": fmt, "reason": "the job had ended before its file was ready"},
+                )  # fmt: skip
+        if not done.rowcount:
+            shutil.rmtree(job_dir, ignore_errors=True)
     except Exception as exc:
         shutil.rmtree(job_dir, ignore_errors=True)
         if isinstance(exc, ExportError):
@@ -362,10 +375,11 @@ def run_job(engine: Engine, actor: UserView, job_id: str, folder: Path, *, read_
             log.exception("export job %s failed", job_id)
             error = f"export: the export stopped on an unexpected error ({type(exc).__name__}); see the server log"
         with session_scope(engine) as session:
-            session.execute(
+            failed: Any = session.execute(
                 update(export_jobs).where(_running(job_id)).values(state="failed", finished_at=clock.now(), error=error)
             )
-            audit.record(
-                session, actor=actor.username, role=actor.role.value, action="export.failed",
-                new_value={"job": job_id, "format": fmt, "error": error},
-            )  # fmt: skip
+            if failed.rowcount:  # a job already failed as stale has its entry
+                audit.record(
+                    session, actor=actor.username, role=actor.role.value, action="export.failed",
+                    new_value={"job": job_id, "format": fmt, "error": error},
+                )  # fmt: skip

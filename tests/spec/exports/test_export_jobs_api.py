@@ -207,6 +207,8 @@ def test_a_job_whose_worker_stopped_is_failed_not_running_forever(client: TestCl
         )
     seen = client.get(f"/api/v1/exports/{job['id']}", headers=headers).json()
     assert seen["state"] == "failed" and seen["error"].startswith("worker: the process running this export stopped")
+    (stale,) = [e for e in audit.entries(trial.engine, action_prefix="export.failed") if job["id"] in e.new_value]
+    assert stale.actor == "system" and username(Role.DATA_MANAGER) in stale.new_value  # the system, naming whose
     recent = clock.now() - dt.timedelta(minutes=4)
     with session_scope(trial.engine) as session:
         session.execute(
@@ -220,7 +222,7 @@ def test_requests_and_downloads_are_audited(client: TestClient, trial: Trial) ->
     job = _job(client, headers, "parquet")
     client.get(f"/api/v1/exports/{job['id']}/download", headers=headers)
     who = username(Role.BLINDED_STATISTICIAN)
-    for action in ("export.requested", "export.written", "export.downloaded"):
+    for action in ("export.requested", "export.written", "export.done", "export.downloaded"):
         entries = [e for e in audit.entries(trial.engine, action_prefix=action) if e.actor == who]
         assert entries, action
         assert action in AUDITED
@@ -228,6 +230,30 @@ def test_requests_and_downloads_are_audited(client: TestClient, trial: Trial) ->
         e for e in audit.entries(trial.engine, action_prefix="export.downloaded") if job["id"] in (e.new_value or "")
     ]
     assert job["sha256"] in (downloaded.new_value or "")
+    (done,) = [e for e in audit.entries(trial.engine, action_prefix="export.done") if job["id"] in (e.new_value or "")]
+    assert job["sha256"] in (done.new_value or "")  # the file the job row names is the one the trail names
+
+
+def test_a_file_finished_after_its_job_ended_is_discarded_not_kept(
+    client: TestClient, trial: Trial, export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job failed as stale (or deleted) while its worker was still writing: the file is removed, audited."""
+    original = CsvExporter.write
+
+    def slow_worker(self: CsvExporter, source: Any, out: Path, *args: Any, **kwargs: Any) -> Any:
+        with session_scope(trial.engine) as session:  # meanwhile a reader found the job stale and failed it
+            session.execute(update(export_jobs).where(export_jobs.c.state == "running").values(state="failed"))
+        return original(self, source, out, *args, **kwargs)
+
+    monkeypatch.setattr(CsvExporter, "write", slow_worker)
+    headers = _bearer(trial, Role.DATA_MANAGER)
+    job = _job(client, headers, "csv")
+    assert job["state"] == "failed" and job["file_name"] is None
+    assert not (export_dir / job["id"]).exists()
+    entries = audit.entries(trial.engine, action_prefix="export.discarded")
+    (discarded,) = [e for e in entries if job["id"] in e.new_value]
+    assert discarded.actor == "system" and "export.discarded" in AUDITED
+    assert not [e for e in audit.entries(trial.engine, action_prefix="export.done") if job["id"] in e.new_value]
 
 
 def test_the_caller_s_jobs_are_paged(client: TestClient, trial: Trial) -> None:
