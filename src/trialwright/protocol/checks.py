@@ -89,6 +89,11 @@ def _safety(p: Protocol) -> Iterator[Found]:
         name = getattr(record, key)
         if name is not None and name not in fields:
             yield f"{path}.{key}", f"form {record.form!r} has no field {name!r}"
+    dated = fields.get(record.date_field)
+    if dated is not None and dated.type.value != "date":
+        # A date-time would be cut to its UTC day, not the site's: the day of death would move near midnight.
+        where = f"{record.form}.{record.date_field}"
+        yield f"{path}.date_field", f"{where} is a {dated.type.value} field; the date of death is a date field"
     status = fields.get(record.status_field)
     if status is not None:
         codes = [c.code for c in status.choices]

@@ -38,6 +38,11 @@ def _add_factor(doc: Any) -> None:
     doc["randomization"]["stratify_by"].append({"id": "age_band", "field": "agee", "cut_points": [50]})
 
 
+def _death_date_as_datetime(doc: Any) -> None:
+    form = next(f for f in doc["forms"] if f["id"] == doc["safety"]["death_record"]["form"])
+    next(f for f in form["fields"] if f["id"] == doc["safety"]["death_record"]["date_field"])["type"] = "datetime"
+
+
 CASES = [
     ("arm ratio 0", _set(["arms", 1, "ratio"], 0), "arms[1].ratio", "must be a whole number >= 1", "ratio"),
     ("arm ratio 1.5", _set(["arms", 0, "ratio"], 1.5), "arms[0].ratio", "whole number", "ratio"),
@@ -75,6 +80,13 @@ CASES = [
         "forms[1].fields[0]",
         "'site' is a column every form's table in the exports begins with",
         "id",
+    ),
+    (
+        "the date of death recorded as a date-time (its UTC day is not the site's day)",
+        _death_date_as_datetime,
+        "safety.death_record.date_field",
+        "hospital_course.ended_on is a datetime field; the date of death is a date field",
+        "date_field",
     ),
     ("unknown key", _set(["arms", 0, "rato"], 1), "arms[0].rato", "unknown key 'rato' (did you mean 'ratio'?)", "rato"),
     ("missing section", _delete(["safety"]), "safety", "is required but missing", None),
