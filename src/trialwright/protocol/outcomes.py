@@ -102,7 +102,9 @@ class DeathRecord(ProtocolModel):
         default_factory=list,
         description="Its codes for an earlier end alive (discharged, transferred): a later death leaves them.",
     )
-    date_field: Identifier = Field(description="The date field for the end of the stay (a date field: a date-time would be cut to its UTC day).")
+    date_field: Identifier = Field(
+        description="The date field for the end of the stay (a date field: a date-time would be cut to its UTC day)."
+    )
     cause_field: Identifier | None = Field(default=None, description="The text field for the cause of death.")
 
 
