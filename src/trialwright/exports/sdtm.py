@@ -51,6 +51,7 @@ from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
 from trialwright.exports.sdtm_define import write_define
 from trialwright.exports.sdtm_design import (
+    design_elements,
     planned_day,
     split_text,
     subject_elements,
@@ -661,6 +662,10 @@ class SdtmExporter(Exporter):
                     build.notes.append(f"TE {row['ETCD']}: TESTRL (and TEENRL, TEDUR where they differ too) left "
                                        "empty: the arms' elements of its epoch differ, and would tell the arms "
                                        "apart.")  # fmt: skip
+        for element in design_elements(p, with_arms):
+            if element.starts_at is None:  # a stand-in whose arms' elements start at different records
+                build.notes.append(f"SE {element.code}: no subject has this element: the arms' elements of epoch "
+                                   f"{element.epoch} start at different records, which would tell the arms apart.")
         consents = [_local_day(person.consented_at, build.zone(person.site)) for person in build.people.values()
                     if person.consented_at is not None]  # fmt: skip
         first = min((d for d in consents if d is not None), default=None)

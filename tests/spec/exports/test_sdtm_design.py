@@ -359,6 +359,29 @@ def test_another_trial_exports_its_own_design_and_summary(
     assert {(u, c) for u, c, o in zip(se.USUBJID, se.ETCD, se.TAETORD, strict=True) if o == 1.0} == treatment
 
 
+def test_an_open_label_trial_exported_without_arms_says_which_element_no_subject_can_have(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Open label, the arms' treatment elements starting at different records: an extract without arms cannot
+    start the BLINDED stand-in for anyone (its start would tell the arms apart); no SE record, and the README
+    says so instead of leaving it unsaid."""
+    raw = _cap_with_elements()
+    raw["masking"] = {"blinding": "open", "description": "Open label.", "identical_appearance": False,
+                      "open_label_comparator": "A pragmatic comparison: the comparator is given openly."}
+    raw["elements"][0]["starts_at"] = "enrolment"  # the first arm's treatment starts at enrolment, the others later
+    trial = _cap_trial(database_url, tmp_path / "protocol", raw)
+    try:
+        out = tmp_path / "blinded"
+        SdtmExporter().write(export_source(trial.engine, who(trial, Role.DATA_MANAGER)), out)
+    finally:
+        trial.engine.dispose()
+    stand_in = [r for r in rows(xpt(out, "TE"), ["ETCD"]) if r[0].startswith("BLINDED")]
+    assert stand_in == [("BLINDED",)]
+    assert "BLINDED" not in set(xpt(out, "SE").ETCD)
+    readme = (out / "README.txt").read_text(encoding="utf-8")
+    assert "SE BLINDED: no subject has this element: the arms' elements of epoch TREATMENT start at" in readme
+
+
 def test_an_event_on_the_day_an_epoch_begins_has_no_epoch_and_the_readme_counts_it(
     database_url: str, tmp_path: Path
 ) -> None:
