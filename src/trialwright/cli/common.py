@@ -98,6 +98,8 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
     ("trialwright.services.screening.common.NotFound", ExitCode.NOT_FOUND),
     ("trialwright.services.trial.TrialNotInitialised", ExitCode.NOT_FOUND),
     ("builtins.FileNotFoundError", ExitCode.NOT_FOUND),
+    ("trialwright.services.export_jobs.JobNotFound", ExitCode.NOT_FOUND),
+    ("trialwright.services.export_jobs.JobNotReady", ExitCode.REFUSED),
     ("trialwright.services.email.sender.EmailNotConfigured", ExitCode.USAGE),
     ("trialwright.store.engine.DatabaseUnavailable", ExitCode.USAGE),
     ("trialwright.domain.calendars.DateEntryError", ExitCode.USAGE),

@@ -131,7 +131,7 @@ def test_preferences_change_language_and_calendar(client: TestClient, trial: Tri
     )
     persian = client.get("/")
     assert '<html lang="fa" dir="rtl">' in persian.text and "خانه" in persian.text
-    assert "1400/01/30" in persian.text and "2021-04-19" not in persian.text
+    assert "۱۴۰۰/۰۱/۳۰" in persian.text and "2021-04-19" not in persian.text  # Solar Hijri, Persian digits
     changed = audit.entries(trial.engine, action_prefix="user.preferences_changed")[0]
     assert changed.old_value == '{"calendar":"both","language":"en"}'
 
