@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from trialwright.settings import Settings
 from trialwright.store import dump
 from trialwright.store.data_tables import form_records
 from trialwright.store.engine import is_postgresql, make_engine
+from trialwright.store.files import file_sha256
 from trialwright.store.migrate import current_revision
 from trialwright.store.screening_tables import participants
 from trialwright.store.tables import audit_entries, audit_keying, audit_pending, protocol_versions, trial
@@ -96,14 +96,6 @@ def side_files(settings: Settings) -> list[tuple[Path, str]]:
     key_file, anchor_file = audit_keys.audit_files(settings)
     roles = {key_file: "audit_key", anchor_file: "audit_anchors"}
     return [(path, roles[path]) for path in audit_keys.side_files(settings) if path.is_file()]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_snapshot(conn: Connection) -> Snapshot:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import secrets
 import shutil
@@ -47,6 +46,7 @@ from trialwright.settings import Settings
 from trialwright.store.audit_keys import default_key_file
 from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.export_tables import export_jobs
+from trialwright.store.files import file_sha256
 
 __all__ = [
     "HEARTBEAT",
@@ -306,14 +306,6 @@ def _heartbeat(engine: Engine, job_id: str) -> Iterator[None]:
         thread.join()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _keep(out: Path, job_dir: Path) -> Path:
     """The file to download: a zip of the export's folder, laid out as the exports page's zip."""
     target = job_dir / f"{out.name}.zip"
@@ -347,7 +339,7 @@ def run_job(engine: Engine, actor: UserView, job_id: str, folder: Path, *, read_
             out = job_dir / f"{fmt}-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
             run_export(engine, actor, fmt, out, with_arms=with_arms, read_engine=read_engine)
             kept = _keep(out, job_dir)
-        size, sha256 = kept.stat().st_size, _sha256(kept)
+        size, sha256 = kept.stat().st_size, file_sha256(kept)
         with session_scope(engine) as session:
             done: Any = session.execute(
                 update(export_jobs).where(_running(job_id)).values(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import shutil
 import zipfile
@@ -42,6 +41,7 @@ from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import read_scope, session_scope
+from trialwright.store.files import file_sha256
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 from trialwright.store.tables import audit_entries
@@ -350,14 +350,6 @@ class ExportResult:
     sha256: dict[str, str]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_format(fmt: str) -> None:
     """Refuse (``ExportError``) a name that is not a format of the general list."""
     if fmt == "ipd":
@@ -407,7 +399,7 @@ def run_export(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    sums = {str(p.relative_to(partial)): _sha256(p) for p in written}
+    sums = {str(p.relative_to(partial)): file_sha256(p) for p in written}
     # The folder takes its name inside the transaction that audits it: if the audit entry cannot be written,
     # the export is removed, so no complete export exists without its entry.
     renamed = False

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import itertools
 import json
 import re
@@ -74,6 +73,7 @@ from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, trial_locks, visit_records
 from trialwright.store.engine import inserted_id, session_scope
+from trialwright.store.files import file_sha256
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 __all__ = [
@@ -816,14 +816,6 @@ def _entry(stored: Mapping[str, Any]) -> Any:
     return {status: stored.get("reason")}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 _SAFE_NAME = re.compile(r"[^\w.\- ]")
 
 
@@ -856,7 +848,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         raise OdmImportError(f"file: {path} is not a file")
     protocol = current_protocol(engine).protocol
     _refuse_doctype(path)
-    sha256 = _sha256(path)
+    sha256 = file_sha256(path)
     refused: list[str] = []
     first = _Reader(protocol, path)
     for subject in first.subjects():  # the first reading checks everything, writes nothing
@@ -889,7 +881,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
                 for subject in chunk:
                     writer.add(subject)
                     imported.append(subject.participant_id)
-        if _sha256(path) != sha256:
+        if file_sha256(path) != sha256:
             raise OdmImportError(f"file: {name} changed while it was being imported; nothing was imported")
         counts = writer.counts
         audit.record(
