@@ -21,7 +21,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.spec.email.smtp_server import DebugSMTPServer
-from tests.spec.forms.conftest import NOW, TODAY, enrolled_ten_days_ago
+from tests.spec.forms.conftest import NOW, TEHRAN, enrolled_ten_days_ago
 from tests.spec.web.conftest import app, client, csrf_of, sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
@@ -45,7 +45,8 @@ def sae(aware: dt.datetime, **changes: Any) -> dict[str, Any]:
     """A serious, related, unexpected event (a SUSAR) known at ``aware``."""
     return {
         "term": "Acute kidney injury",
-        "onset": (TODAY - dt.timedelta(days=1)).isoformat(),
+        # the day before the sites' date of awareness (not of today: 30 hours ago may already be two days back)
+        "onset": (aware.astimezone(TEHRAN).date() - dt.timedelta(days=1)).isoformat(),
         "grade": 3,
         "serious": True,
         "seriousness_criteria": ["hospitalisation"],
