@@ -8,8 +8,11 @@ took the request) marks it ``running``, calls ``trialwright.services.exports.run
 (laid out as the exports page's zip: every format writes several files) and marks it ``done``, or
 ``failed`` with the rule that refused it. Each state change is its own transaction, so every worker sees it.
 
-Dead workers: while a job runs, its worker renews ``heartbeat_at`` every ``HEARTBEAT`` seconds; a job queued or
-running whose heartbeat is older than ``STALE_AFTER`` is failed ("worker: ...") the next time anyone reads it.
+Dead workers: from the moment the worker that took the request queues a job (``keep_alive``) until the job ends,
+that worker renews ``heartbeat_at`` every ``HEARTBEAT`` seconds, so a job waiting behind others in a busy worker
+is not mistaken for an abandoned one; a job queued or running whose heartbeat is older than ``STALE_AFTER`` is
+failed ("worker: ...") the next time anyone reads it. A job queued for longer than ``QUEUE_LIMIT`` without starting
+stops being kept alive, and is failed as stale ``STALE_AFTER`` later.
 
 Files: in ``job_folder(settings)`` (the setting ``export_dir``; by default beside a SQLite file, or under
 ``$XDG_DATA_HOME/trialwright/exports`` for PostgreSQL), one folder per job, readable by its owner only. A job and
@@ -28,6 +31,7 @@ import logging
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +55,7 @@ from trialwright.store.files import file_sha256
 __all__ = [
     "HEARTBEAT",
     "MEDIA_TYPE",
+    "QUEUE_LIMIT",
     "STALE_AFTER",
     "Download",
     "ExportJob",
@@ -61,6 +66,7 @@ __all__ = [
     "expire_jobs",
     "get_job",
     "job_folder",
+    "keep_alive",
     "page_jobs",
     "request_export",
     "run_job",
@@ -72,6 +78,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT = dt.timedelta(seconds=30)
 #: A queued or running job with no heartbeat for this long is failed: its worker stopped.
 STALE_AFTER = dt.timedelta(minutes=5)
+#: A job still queued after this long is no longer kept alive by its worker (it would wait forever otherwise).
+QUEUE_LIMIT = dt.timedelta(hours=1)
 
 #: Every format writes several files (its README, schemas, define.xml, ...): a job keeps them as one zip.
 MEDIA_TYPE = "application/zip"
@@ -159,7 +167,12 @@ def _fail_stale(engine: Engine) -> None:
         rows = session.execute(select(export_jobs).where(_stale(now)).with_for_update()).all()
         for r in rows:
             since = f"{r.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
-            rule = f"worker: the process running this export stopped (no heartbeat since {since})"
+            if r.state == "running":
+                rule = f"worker: the process running this export stopped (no heartbeat since {since})"
+            else:  # queued: its worker stopped before starting it, or it waited past QUEUE_LIMIT
+                rule = (
+                    f"worker: the export was never started (its worker stopped or was busy; no heartbeat since {since})"
+                )
             session.execute(
                 update(export_jobs)
                 .where(export_jobs.c.seq == r.seq)
@@ -284,26 +297,42 @@ def _running(job_id: str) -> Any:
     return and_(export_jobs.c.job_id == job_id, export_jobs.c.state == "running")
 
 
-@contextlib.contextmanager
-def _heartbeat(engine: Engine, job_id: str) -> Iterator[None]:
-    """Renew the job's heartbeat every ``HEARTBEAT`` while the block runs (a thread of this worker)."""
+def _live(job_id: str) -> Any:
+    """The job while it waits or is written (not ended, nor failed as stale, nor deleted)."""
+    return and_(export_jobs.c.job_id == job_id, export_jobs.c.state.in_(["queued", "running"]))
+
+
+def keep_alive(engine: Engine, job_id: str) -> threading.Event:
+    """Renew the job's heartbeat every ``HEARTBEAT`` from a thread of this worker, from now until the job ends (or
+    is failed or deleted meanwhile), the returned event is set, or it has waited ``QUEUE_LIMIT`` without starting.
+    The worker that queues a job calls it, so that the job's wait behind others is not taken for a dead worker."""
     stop = threading.Event()
+    given_up_at = time.monotonic() + QUEUE_LIMIT.total_seconds()
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT.total_seconds()):
             try:
                 with session_scope(engine) as session:
-                    session.execute(update(export_jobs).where(_running(job_id)).values(heartbeat_at=clock.now()))
+                    waiting = time.monotonic() > given_up_at
+                    alive = _running(job_id) if waiting else _live(job_id)
+                    renewed: Any = session.execute(update(export_jobs).where(alive).values(heartbeat_at=clock.now()))
+                if not renewed.rowcount:
+                    return  # ended, failed, deleted, or queued past QUEUE_LIMIT: nothing more to keep alive
             except Exception:  # a missed beat is retried; STALE_AFTER allows ten of them
                 log.exception("export job %s: heartbeat not recorded", job_id)
 
-    thread = threading.Thread(target=beat, name=f"export-{job_id}", daemon=True)
-    thread.start()
+    threading.Thread(target=beat, name=f"export-{job_id}", daemon=True).start()
+    return stop
+
+
+@contextlib.contextmanager
+def _heartbeat(engine: Engine, job_id: str) -> Iterator[None]:
+    """Renew the job's heartbeat while the block runs (a thread of this worker)."""
+    stop = keep_alive(engine, job_id)
     try:
         yield
     finally:
         stop.set()
-        thread.join()
 
 
 def _keep(out: Path, job_dir: Path) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,17 +21,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.spec.masking.test_export_leaks import _export, _leaks, _texts
 from tests.spec.web.conftest import sign_in
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, username
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, username, who
 from trialwright.domain.audit_masking import AUDITED
 from trialwright.domain.roles import Role
 from trialwright.exports import fhir
 from trialwright.exports.registry import FORMATS
 from trialwright.exports.tabular import CsvExporter
 from trialwright.services import audit, clock
+from trialwright.services import export_jobs as jobs
 from trialwright.services.simulation import simulate
 from trialwright.services.users import issue_token
 from trialwright.settings import Settings
@@ -288,3 +290,41 @@ def test_a_job_is_deleted_on_request_and_after_the_retention(
         e for e in audit.entries(trial.engine, action_prefix="export.expired") if kept["id"] in (e.new_value or "")
     ]
     assert expired.actor == "system"
+
+
+def test_a_job_waiting_in_a_busy_worker_is_kept_alive_and_one_never_started_says_so(
+    trial: Trial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actor = who(trial, Role.DATA_MANAGER)
+    hour = dt.timedelta(hours=1)
+    waiting = jobs.request_export(trial.engine, actor, "csv", with_arms=False, retention=hour)
+    abandoned = jobs.request_export(trial.engine, actor, "csv", with_arms=False, retention=hour)
+    long_ago = clock.now() - dt.timedelta(minutes=6)
+    with session_scope(trial.engine) as session:  # both queued six minutes ago, neither started yet
+        session.execute(
+            update(export_jobs)
+            .where(export_jobs.c.job_id.in_([waiting.id, abandoned.id]))
+            .values(heartbeat_at=long_ago)
+        )
+    monkeypatch.setattr(jobs, "HEARTBEAT", dt.timedelta(milliseconds=20))
+    stop = jobs.keep_alive(trial.engine, waiting.id)  # the worker that queued it is alive, only busy
+    try:
+        for _ in range(500):  # until its first beat (a few tens of milliseconds)
+            with session_scope(trial.engine) as session:
+                beat = session.execute(
+                    select(export_jobs.c.heartbeat_at).where(export_jobs.c.job_id == waiting.id)
+                ).scalar_one()
+            if _aware(beat) > long_ago + dt.timedelta(minutes=1):
+                break
+            time.sleep(0.02)
+        seen = jobs.get_job(trial.engine, actor, waiting.id, retention=hour)
+        gone = jobs.get_job(trial.engine, actor, abandoned.id, retention=hour)
+    finally:
+        stop.set()
+    assert seen.state == "queued"  # not failed as if its worker had died
+    assert gone.state == "failed"  # nobody kept it alive: its worker stopped before starting it
+    assert gone.error is not None and gone.error.startswith("worker: the export was never started")
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
