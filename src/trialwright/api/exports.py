@@ -116,8 +116,8 @@ def request_export(
         status = 403 if isinstance(exc, AccessDenied) else 422
         field, _, rule = str(exc).partition(": ")
         raise HTTPException(status_code=status, detail=[{"field": field, "rule": rule}]) from None
-    jobs.keep_alive(engine, job.id)  # this worker holds the job from now: waiting behind others is not stale
-    background.add_task(jobs.run_job, engine, user, job.id, folder, read_engine=read_engine)
+    held = jobs.keep_alive(engine, job.id)  # this worker holds the job from now: waiting behind others is not stale
+    background.add_task(jobs.run_job, engine, user, job.id, folder, read_engine=read_engine, kept_alive=held)
     response.headers["Location"] = str(request.url_for("get_export_job", job_id=job.id).path)
     return _out(job)
 

@@ -320,6 +320,8 @@ def keep_alive(engine: Engine, job_id: str) -> threading.Event:
                     return  # ended, failed, deleted, or queued past QUEUE_LIMIT: nothing more to keep alive
             except Exception:  # a missed beat is retried; STALE_AFTER allows ten of them
                 log.exception("export job %s: heartbeat not recorded", job_id)
+                if time.monotonic() > given_up_at:
+                    return
 
     threading.Thread(target=beat, name=f"export-{job_id}", daemon=True).start()
     return stop
@@ -345,8 +347,25 @@ def _keep(out: Path, job_dir: Path) -> Path:
     return target
 
 
-def run_job(engine: Engine, actor: UserView, job_id: str, folder: Path, *, read_engine: Engine | None = None) -> None:
-    """Write the job (in the background): ``running``, then ``done`` or ``failed``; never raises."""
+def run_job(
+    engine: Engine,
+    actor: UserView,
+    job_id: str,
+    folder: Path,
+    *,
+    read_engine: Engine | None = None,
+    kept_alive: threading.Event | None = None,
+) -> None:
+    """Write the job (in the background): ``running``, then ``done`` or ``failed``; never raises. ``kept_alive`` is
+    the event ``keep_alive`` gave when the job was queued: set when the job ends, so its thread stops then."""
+    try:
+        _run_job(engine, actor, job_id, folder, read_engine=read_engine)
+    finally:
+        if kept_alive is not None:
+            kept_alive.set()
+
+
+def _run_job(engine: Engine, actor: UserView, job_id: str, folder: Path, *, read_engine: Engine | None) -> None:
     now = clock.now()
     with session_scope(engine) as session:
         claiming: Any = session.execute(
