@@ -187,6 +187,30 @@ def disable(
         console.print(f"Disabled {username}.")
 
 
+@app.command("sites")
+def sites(
+    username: Annotated[str, typer.Argument(help="The user whose sites change.")],
+    site: Annotated[list[str], typer.Option("--site", help="A site code they now work at; repeat for several.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")],
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Move a site-scoped user to other sites (audited with the old and new sites). An export they asked for that
+    covers a site no longer theirs is withdrawn, not downloaded."""
+    from trialwright.domain.approvals import guarded_roles
+    from trialwright.services.users import UserError, set_sites
+
+    try:
+        engine = _engine(database)
+        guarded = guarded_roles(_protocol(engine).masking.account_approvers)
+        user = set_sites(engine, username, site, actor=_actor(actor, engine), reason=reason, guarded=guarded)
+    except UserError as exc:
+        fail_with(exc)
+    if not emit(user, as_json):
+        console.print(f"{username} now works at {', '.join(user.sites)}.")
+
+
 @app.command("reset-password")
 def reset_password(
     username: Annotated[str, typer.Argument(help="Whose password to reset.")],

@@ -98,7 +98,7 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     # --- accounts and access -----------------------------------------------------------------------------------
     **_each(
         "user.created user.disabled user.password_reset user.password_changed user.preferences_changed "
-        "user.email_changed "
+        "user.email_changed user.sites_changed "
         "user.sign_in_failed user.sign_in_refused user.locked_out user.signed_in user.signed_out "
         "user.session_expired api.token_issued api.token_revoked api.token_used user.enabled user.password_set "
         "user.request_made user.request_approved user.request_rejected user.set_password_token_issued "

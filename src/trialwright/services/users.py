@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -351,6 +351,52 @@ def disable_user(engine: Engine, username: str, *, actor: str, reason: str | Non
             detail={"username": row.username},
             reason=reason,
         )
+        return _view(session, _require(session, username))
+
+
+def set_sites(
+    engine: Engine,
+    username: str,
+    sites: Sequence[str],
+    *,
+    actor: str,
+    reason: str,
+    guarded: Collection[Role] = frozenset(),
+) -> UserView:
+    """Move a user of a site-scoped role to other sites (administrator; audited with the old and new sites and
+    why); what they see changes at their next request. An account under the two-person rule (``guarded``: an
+    unblinded pharmacist's, or an approver's) may lose sites but gains none this way: a second person approves a
+    new account for the new site (``trialwright.services.approvals``)."""
+    checked_text(reason, "reason", error=UserError)
+    if not reason.strip():
+        raise UserError("reason: say why the user's sites change, for the audit trail")
+    wanted = sorted(set(sites))
+    with session_scope(engine) as session:
+        row = _require(session, username)
+        role = Role(row.role)
+        if not role.site_scoped:
+            raise UserError(f"site: {role.value.replace('_', ' ')} is a trial-wide role; it works at no site")
+        if not wanted:
+            raise UserError("site: a user of a site-scoped role works at one site at least; name it with --site")
+        known = set(session.execute(select(sites_table.c.code)).scalars())
+        unknown = [s for s in wanted if s not in known]
+        if unknown:
+            raise UserError(f"site: unknown site {', '.join(unknown)} (sites: {', '.join(sorted(known))})")
+        before = sorted(session.execute(select(user_sites.c.site_code).where(user_sites.c.user_id == row.id)).scalars())
+        added = [s for s in wanted if s not in before]
+        if role in guarded and added:
+            raise UserError(
+                f"site: {row.username}'s account is under the two-person rule; one person cannot add a site to it "
+                f"({', '.join(added)}): ask for a new account there, which a second person approves"
+            )
+        if before != wanted:
+            session.execute(user_sites.delete().where(user_sites.c.user_id == row.id))
+            for code in wanted:
+                session.execute(user_sites.insert().values(user_id=row.id, site_code=code))
+            audit.record(
+                session, actor=actor, action="user.sites_changed", old_value={"sites": before},
+                new_value={"sites": wanted}, detail={"username": row.username}, reason=reason,
+            )  # fmt: skip
         return _view(session, _require(session, username))
 
 

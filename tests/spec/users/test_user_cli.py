@@ -179,3 +179,59 @@ def test_an_unblinded_account_is_acted_as_and_given_a_token_by_its_holder_only(
     assert entry.actor == "ustat"
     failed = audit.entries(engine, action_prefix="user.reentry_failed")
     assert len(failed) == 2 and {e.actor for e in failed} == {"ustat"}
+
+
+def test_a_site_user_is_moved_to_other_sites_with_a_reason_and_an_audit_entry(db: str) -> None:
+    from trialwright.services.users import get_user
+
+    assert _run(db, "user", "add", "carol", "--role", "study_coordinator", "--site", "RAZ").exit_code == 0
+    moved = _run(db, "user", "sites", "carol", "--site", "GOL", "--reason", "transferred to Golestan", "--actor", "ann")
+    assert moved.exit_code == 0, moved.output
+    assert "carol now works at GOL." in moved.output
+    user = get_user(make_engine(db), "carol")
+    assert user is not None and user.sites == ("GOL",)  # what she sees changes at her next request
+    (entry,) = audit.entries(make_engine(db), action_prefix="user.sites_changed")
+    assert entry.actor == "ann" and entry.reason == "transferred to Golestan"
+    assert '"RAZ"' in (entry.old_value or "") and '"GOL"' in (entry.new_value or "")
+    assert _run(db, "user", "sites", "carol", "--site", "GOL").exit_code == 2  # no reason: not done
+    assert get_user(make_engine(db), "carol").sites == ("GOL",)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("user", "role", "sites", "words"),
+    [
+        ("dora", "data_manager", ["RAZ"], "site: data manager is a trial-wide role; it works at no site"),
+        ("erin", "study_coordinator", ["XYZ"], "site: unknown site XYZ"),
+        # An unblinded account gains no site by one person: a second approves a new account there.
+        ("finn", "unblinded_pharmacist", ["RAZ", "GOL"], "under the two-person rule; one person cannot add a site"),
+    ],
+)
+def test_sites_changes_refused_say_the_rule_and_change_nothing(
+    db: str, user: str, role: str, sites: list[str], words: str
+) -> None:
+    from trialwright.services.users import get_user
+
+    _account(db, user, role, [] if role == "data_manager" else ["RAZ"])
+    before = get_user(make_engine(db), user)
+    args = [a for s in sites for a in ("--site", s)]
+    refused = _run(db, "user", "sites", user, *args, "--reason", "reorganised")
+    assert refused.exit_code == 1 and words in refused.output and "Traceback" not in refused.output
+    assert get_user(make_engine(db), user) == before
+    assert not audit.entries(make_engine(db), action_prefix="user.sites_changed")
+
+
+def test_an_unblinded_account_may_lose_a_site(db: str) -> None:
+    from trialwright.services.users import get_user
+
+    _account(db, "gus", "unblinded_pharmacist", ["RAZ", "GOL"])
+    narrowed = _run(db, "user", "sites", "gus", "--site", "RAZ", "--reason", "GOL has its own pharmacist now")
+    assert narrowed.exit_code == 0, narrowed.output
+    assert get_user(make_engine(db), "gus").sites == ("RAZ",)  # type: ignore[union-attr]
+
+
+def _account(db: str, user: str, role: str, sites: list[str]) -> None:
+    """An account made directly (an unblinded one is otherwise a request under the two-person rule)."""
+    from tests.trialfixtures import PASSWORD
+    from trialwright.services.users import create_user
+
+    create_user(make_engine(db), username=user, password=PASSWORD, role=role, sites=sites, actor="setup")
