@@ -119,13 +119,15 @@ class CloseIn(ClosedBody):
 class StoredValueOut(BaseModel):
     """One field's value as stored (members without a value are left out): the canonical ``value``, its
     ``status`` (value, not_done, not_applicable, below_lloq, above_uloq, derived), what was ``entered`` and in
-    which ``unit``, the ``reason`` (not done, not applicable, a derived value's note), the censoring ``limit``,
-    and a derived score's ``components``."""
+    which ``unit``, the unit the canonical value is in (``value_unit``: the field's unit, given for derived values
+    too; absent for a field without a unit), the ``reason`` (not done, not applicable, a derived value's note), the
+    censoring ``limit``, and a derived score's ``components``."""
 
     value: Scalar | list[Scalar] = None
     status: str | None = None
     entered: Scalar | list[Scalar] | dict[str, Scalar] = None
     unit: str | None = None
+    value_unit: str | None = None
     reason: str | None = None
     limit: float | None = None
     components: dict[str, int] | None = None

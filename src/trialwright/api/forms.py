@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from sqlalchemy import Engine
 
 from trialwright.api.form_schemas import (
     AnswerIn,
@@ -28,7 +29,7 @@ from trialwright.api.form_schemas import (
     ScheduleOut,
 )
 from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
-from trialwright.domain.forms import FormValueError
+from trialwright.domain.forms import FormValueError, StoredValue
 from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
 from trialwright.domain.wording import Words, in_words, words_for
@@ -67,16 +68,23 @@ def _call(function: Any, *args: Any, words: Callable[[], Words] | None = None, *
         raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
 
 
-def _form(view: svc.FormView | None) -> dict[str, Any]:
+def _value(value: StoredValue, unit: str | None) -> dict[str, Any]:
+    """A stored value, and the unit its canonical ``value`` is in (``unit`` is the one it was entered in)."""
+    return {**value.as_json(), **({"value_unit": unit} if unit is not None and value.value is not None else {})}
+
+
+def _form(view: svc.FormView | None, engine: Engine) -> dict[str, Any]:
     if view is None:
         raise HTTPException(status_code=404, detail="this form has no data yet")
+    form = current_protocol(engine).protocol.form(view.form_id)
+    units = {f.id: f.unit for f in form.fields if f.unit}  # the unit of each canonical value, derived ones too
     return {
         "participant_id": view.participant_id,
         "visit_id": view.visit_id,
         "form_id": view.form_id,
         "state": view.state.value,
         "version": view.version,
-        "values": {k: v.as_json() for k, v in view.values.items()},
+        "values": {k: _value(v, units.get(k)) for k, v in view.values.items()},
         "missing": list(view.missing),
         "verified_by": view.verified_by,
         "signed_by": view.signed_by,
@@ -108,7 +116,7 @@ def list_visits(participant_id: str, user: Reader, engine: EngineDep) -> dict[st
 @router.get(FORM, response_model=FormOut, response_model_exclude_unset=True)
 def get_form(participant_id: str, visit_id: str, form_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """One form's values (canonical value, value and unit as entered, status, reason) and state."""
-    return _form(_call(svc.get_form, engine, user, participant_id, visit_id, form_id))
+    return _form(_call(svc.get_form, engine, user, participant_id, visit_id, form_id), engine)
 
 
 @router.post(FORM, response_model=FormOut, response_model_exclude_unset=True)
@@ -128,20 +136,21 @@ def save_form(
             reason=body.reason,
             visit_date=body.visit_date,
             words=lambda: words_for(current_protocol(engine).protocol, user.language, form_id=form_id),
-        )
+        ),
+        engine,
     )
 
 
 @router.post(FORM + "/complete", response_model=FormOut, response_model_exclude_unset=True)
 def complete_form(participant_id: str, visit_id: str, form_id: str, user: Entry, engine: EngineDep) -> dict[str, Any]:
     """Mark the form complete (every required field has a value or a reason)."""
-    return _form(_call(svc.complete_form, engine, user, participant_id, visit_id, form_id))
+    return _form(_call(svc.complete_form, engine, user, participant_id, visit_id, form_id), engine)
 
 
 @router.post(FORM + "/verify", response_model=FormOut, response_model_exclude_unset=True)
 def verify_form(participant_id: str, visit_id: str, form_id: str, user: Monitor, engine: EngineDep) -> dict[str, Any]:
     """Source data verification (monitor)."""
-    return _form(_call(svc.verify_form, engine, user, participant_id, visit_id, form_id))
+    return _form(_call(svc.verify_form, engine, user, participant_id, visit_id, form_id), engine)
 
 
 @router.post(FORM + "/sign", response_model=FormOut, response_model_exclude_unset=True)
@@ -152,10 +161,10 @@ def sign_form(
     """The investigator's electronic signature (password re-entered; the meaning is stored). A wrong password
     counts toward the account lockout; past the re-entry rate limit, 429."""
     return _form(_call(svc.sign_form, engine, user, participant_id, visit_id, form_id, password=body.password,
-                       policy=policy))  # fmt: skip
+                       policy=policy), engine)  # fmt: skip
 
 
-def _casebook_form(item: svc.CasebookForm) -> dict[str, Any]:
+def _casebook_form(item: svc.CasebookForm, engine: Engine) -> dict[str, Any]:
     return {
         "visit_id": item.visit_id,
         "form_id": item.form_id,
@@ -163,13 +172,13 @@ def _casebook_form(item: svc.CasebookForm) -> dict[str, Any]:
         "not_signable": item.not_signable,
         "not_verifiable": item.not_verifiable,
         "verified_fields": sorted(item.verified_fields),
-        "form": None if item.view is None else _form(item.view),
+        "form": None if item.view is None else _form(item.view, engine),
     }
 
 
-def _outcome(outcome: svc.CasebookOutcome) -> dict[str, Any]:
+def _outcome(outcome: svc.CasebookOutcome, engine: Engine) -> dict[str, Any]:
     return {
-        "done": [_form(v) for v in outcome.done],
+        "done": [_form(v, engine) for v in outcome.done],
         "excluded": [{"visit_id": v, "form_id": f, "reason": why} for v, f, why in outcome.excluded],
         "fields_verified": [{"visit_id": v, "form_id": f, "field": field} for v, f, field in outcome.fields],
     }
@@ -181,7 +190,7 @@ def get_casebook(participant_id: str, user: Reader, engine: EngineDep) -> dict[s
     to sign or verify exactly what was read) and why it cannot be signed or verified now (null: it can)."""
     book = _call(svc.casebook, engine, user, participant_id)
     return {"participant_id": book.participant_id, "site": book.site,
-            "forms": [_casebook_form(f) for f in book.forms]}  # fmt: skip
+            "forms": [_casebook_form(f, engine) for f in book.forms]}  # fmt: skip
 
 
 @router.post(
@@ -194,7 +203,7 @@ def sign_casebook(
     or not ready, is left and listed with the reason."""
     reviewed = {(f.visit_id, f.form_id): f.seal for f in body.forms}
     return _outcome(_call(svc.sign_casebook, engine, user, participant_id, reviewed, password=body.password,
-                          policy=policy))  # fmt: skip
+                          policy=policy), engine)  # fmt: skip
 
 
 @router.post(
@@ -212,13 +221,13 @@ def verify_casebook(participant_id: str, body: CasebookVerifyIn, user: Monitor, 
         if seal != item.seal:
             raise HTTPException(422, [{"rule": f"fields: {item.visit_id}/{item.form_id} is given with two seals"}])
         names.extend(n for n in item.fields if n not in names)
-    return _outcome(_call(svc.verify_casebook, engine, user, participant_id, reviewed, fields=by_field))
+    return _outcome(_call(svc.verify_casebook, engine, user, participant_id, reviewed, fields=by_field), engine)
 
 
 @router.post(FORM + "/lock", response_model=FormOut, response_model_exclude_unset=True)
 def lock_form(participant_id: str, visit_id: str, form_id: str, user: Manager, engine: EngineDep) -> dict[str, Any]:
     """Lock one form (data manager)."""
-    return _form(_call(svc.lock_form, engine, user, participant_id, visit_id, form_id))
+    return _form(_call(svc.lock_form, engine, user, participant_id, visit_id, form_id), engine)
 
 
 @router.post(FORM + "/unlock", response_model=FormOut, response_model_exclude_unset=True)
@@ -226,7 +235,7 @@ def unlock_form(
     participant_id: str, visit_id: str, form_id: str, body: ReasonIn, user: Manager, engine: EngineDep
 ) -> dict[str, Any]:
     """Unlock one form with a reason (data manager)."""
-    return _form(_call(svc.unlock_form, engine, user, participant_id, visit_id, form_id, reason=body.reason))
+    return _form(_call(svc.unlock_form, engine, user, participant_id, visit_id, form_id, reason=body.reason), engine)
 
 
 @router.post("/forms/import", response_model=ImportOut)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -50,6 +52,15 @@ def test_forms_through_the_api(trial: Trial, pid: str) -> None:
         }  # fmt: skip
         assert values["priest_score"]["value"] == 16 and values["priest_band"]["value"] == "not low risk"
         assert values["priest_score"]["components"]["age"] == 0
+        # Each canonical value says its unit (as typed: ``unit``; the field's, derived values too: ``value_unit``).
+        assert values["spo2"]["value_unit"] == "%" and values["fio2"]["value_unit"] == "fraction"
+        assert "value_unit" not in values["news2"] and "value_unit" not in values["consciousness"]  # no unit
+        enrolled_on = (TODAY - dt.timedelta(days=10)).isoformat()
+        demo = api.post(f"{url}/demographics", headers=coord,
+                        json={"values": {"birth_date": "1970-03-21", "enrolled_on": enrolled_on}})  # fmt: skip
+        assert demo.status_code == 200, demo.text
+        age = demo.json()["values"]["age_at_enrolment"]
+        assert age["status"] == "derived" and age["value_unit"] == "years" and "unit" not in age
         assert api.post(f"{url}/vitals/complete", headers=coord).json()["state"] == "complete"
         no_reason = api.post(f"{url}/vitals", headers=coord, json={"values": {"pulse": 100}})
         assert no_reason.status_code == 422 and "reason for change" in no_reason.json()["errors"][0]["rule"]
