@@ -107,12 +107,15 @@ def _row(name: str, form: FormDef, f: FormField, identifying: bool, name_of: Cal
     }.get(kind, "notes" if f.multiline else "text")
     numeric = kind in {FieldType.INTEGER, FieldType.DECIMAL}
     choices = _choices(f) if f.choices else ""
-    annotation = ""
+    annotation = computed = ""
     if f.derived is not None:
-        if numeric:
-            field_type, choices = "calc", _calculation(f, name_of)
+        expression = _calculation(f, name_of) if numeric else None
+        if expression is not None:
+            field_type, choices = "calc", expression
+        else:  # a score REDCap cannot compute: a read-only field it accepts on upload, the value from trialwright
+            computed = f"computed by trialwright: {f.derived.name}"
         annotation = "@READONLY"
-    note = " ".join(x for x in (f.unit or "", f.help or "") if x)
+    note = " ".join(x for x in (f.unit or "", f.help or "", computed) if x)
     limits = f.hard_limits
     return {
         "field_name": name,
@@ -136,15 +139,15 @@ def _row(name: str, form: FormDef, f: FormField, identifying: bool, name_of: Cal
     }
 
 
-def _calculation(f: FormField, name_of: Callable[[str], str]) -> str:
-    """REDCap's expression for a formula or a sum, mean, min or max of the values present; for any other
-    derivation (a clinical score, bands, ...) a note naming it, which REDCap cannot compute."""
+def _calculation(f: FormField, name_of: Callable[[str], str]) -> str | None:
+    """REDCap's expression for a formula or a sum, mean, min or max of the values present; None for any other
+    derivation (a clinical score, bands, ...), which REDCap cannot compute (a calc field's text must be an
+    expression: REDCap refuses the dictionary otherwise)."""
     assert f.derived is not None
     try:
-        expression = derivation_expression(f, name_of)
+        return derivation_expression(f, name_of)
     except KeyError:  # an input outside the forms (screening): no REDCap variable
-        expression = None
-    return expression if expression is not None else f"computed by trialwright: {f.derived.name}"
+        return None
 
 
 @dataclass(frozen=True)

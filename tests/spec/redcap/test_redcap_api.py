@@ -183,7 +183,14 @@ def test_pycap_reads_the_project_as_a_redcap_project(url: str, trial: Trial) -> 
     birth = metadata["demographics_birth_date"]
     assert (birth["text_validation_type_or_show_slider_number"], birth["identifier"]) == ("date_ymd", "y")
     assert [n for n, row in metadata.items() if row["identifier"] == "y"] == ["demographics_birth_date"]
-    assert metadata["vitals_news2"]["field_type"] == "calc"
+    # A score REDCap cannot compute is a read-only number REDCap accepts on upload (a calc field's text must be an
+    # expression it can parse), its note naming the derivation; every calc holds an expression.
+    news2 = metadata["vitals_news2"]
+    assert (news2["field_type"], news2["select_choices_or_calculations"]) == ("text", "")
+    assert news2["text_validation_type_or_show_slider_number"] == "integer"
+    assert news2["field_annotation"] == "@READONLY" and news2["field_note"] == "computed by trialwright: news2"
+    assert not [n for n, row in metadata.items()
+                if row["field_type"] == "calc" and "trialwright" in row["select_choices_or_calculations"]]  # fmt: skip
     every = {f"{form.id}_{f.id}" for form in protocol.forms for f in form.fields}
     assert set(metadata) == every | {"participant_id"}
     instruments = {i["instrument_name"]: i["instrument_label"] for i in project.export_instruments()}
