@@ -7,6 +7,7 @@ its password, and so does every request under the two-person rule and an API tok
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -85,6 +86,11 @@ def _password(stdin: bool) -> str:
     if first != second:
         fail("password: the two entries differ", ExitCode.USAGE)
     return str(first)
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """A stored time on the clock the table's heading names (UTC; a naive one is UTC already)."""
+    return moment.astimezone(dt.UTC) if moment.tzinfo is not None else moment
 
 
 def _protocol(engine: Engine) -> Protocol:
@@ -275,14 +281,14 @@ def requests(as_json: JsonOption = False, database: DatabaseOption = None) -> No
 
     from trialwright.services.approvals import pending_requests
 
-    table = Table("id", "request", "username", "role", "sites", "requested by", "at", "reason")
+    table = Table("id", "request", "username", "role", "sites", "requested by", "at (UTC)", "reason")
     rows = pending_requests(_engine(database))
     if emit(rows, as_json):
         return
     for r in rows:
         table.add_row(
             str(r.id), r.kind.value, r.username, r.role.value, ", ".join(r.sites), r.requested_by,
-            f"{r.requested_at:%Y-%m-%d %H:%M}", r.reason,
+            f"{_utc(r.requested_at):%Y-%m-%d %H:%M}", r.reason,
         )  # fmt: skip
     console.print(table if rows else "No request is waiting.")
 
@@ -435,11 +441,11 @@ def tokens(
         fail_with(exc)
     if emit([{**to_jsonable(t), "state": t.state()} for t in found], as_json):
         return
-    table = Table("id", "name", "created", "last used", "expires", "state")
+    table = Table("id", "name", "created (UTC)", "last used (UTC)", "expires (UTC)", "state")
     for t in found:
-        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else ""
-        table.add_row(str(t.id), t.name, f"{t.created_at:%Y-%m-%d %H:%M}", used, f"{t.expires_at:%Y-%m-%d %H:%M}",
-                      t.state())  # fmt: skip
+        used = f"{_utc(t.last_used_at):%Y-%m-%d %H:%M}" if t.last_used_at else ""
+        table.add_row(str(t.id), t.name, f"{_utc(t.created_at):%Y-%m-%d %H:%M}", used,
+                      f"{_utc(t.expires_at):%Y-%m-%d %H:%M}", t.state())  # fmt: skip
     console.print(table)
 
 

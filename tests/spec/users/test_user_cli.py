@@ -135,7 +135,8 @@ def test_the_two_person_rule_on_the_command_line(db: str, first_protocol_path: P
     assert audit.entries(engine, action_prefix="user.request_made")[0].actor == "root"
     assert "sp_" not in requested.output
     assert "kwame" not in _run(db, "user", "list").output
-    assert "hire" in _run(db, "user", "requests").output
+    waiting = _run(db, "user", "requests").output
+    assert "hire" in waiting and "at (UTC)" in waiting  # a time says its clock
     own = _run(db, "user", "approve", "1", "--as", "root", "--password-stdin", stdin="Granite-tulip-47\n")
     assert own.exit_code == 1 and "two-person rule: a second person approves" in own.output
     wrong = _run(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin="not-the-password\n")
