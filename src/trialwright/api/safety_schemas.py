@@ -27,6 +27,7 @@ __all__ = [
     "SafetyRowOut",
     "SafetyTablesOut",
     "SubmissionIn",
+    "TermRowOut",
 ]
 
 
@@ -151,13 +152,27 @@ class SafetyRowOut(BaseModel):
     totals: dict[str, int]
 
 
+class TermRowOut(BaseModel):
+    """One line of the table by MedDRA term: a SOC (``pt`` null), a PT under its SOC, or the events not coded yet
+    (``level`` not_coded, ``soc`` and ``pt`` null)."""
+
+    level: str = Field(description="soc, pt or not_coded.")
+    soc: str | None
+    pt: str | None
+    participants: dict[str, int] = Field(description="Group -> participants with at least one such event.")
+    events: dict[str, int] = Field(description="Group -> events.")
+    totals: dict[str, int] = Field(description="Group -> participants in the group.")
+
+
 class SafetyTablesOut(BaseModel):
-    """Participants with at least one AE / SAE per group (``grouping``: pooled, unnamed_groups or by_arm)."""
+    """Participants with at least one AE / SAE per group (``grouping``: pooled, unnamed_groups or by_arm), and by
+    MedDRA SOC and PT (``terms``)."""
 
     grouping: str
     groups: list[str]
     participants: int
     rows: list[SafetyRowOut]
+    terms: list[TermRowOut]
     not_randomized_events: int
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.coding import TermRow
 from trialwright.domain.masking import MASKED, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.domain.safety import (
@@ -140,7 +141,8 @@ class AdverseEventView:
 
 @dataclass(frozen=True)
 class SafetyTables:
-    """Participants with at least one event, per group. ``grouping``: pooled, unnamed_groups or by_arm."""
+    """Participants with at least one event, per group. ``grouping``: pooled, unnamed_groups or by_arm. ``terms``:
+    the same participants and their events by MedDRA SOC and PT, the events not coded yet as their own line."""
 
     grouping: str
     groups: tuple[str, ...]
@@ -148,6 +150,7 @@ class SafetyTables:
     participants: int  # randomized participants (the denominator)
     events: int  # adverse events of randomized participants
     not_randomized_events: int  # events of participants not randomized (listed, not tabulated)
+    terms: tuple[TermRow, ...] = ()
 
 
 @dataclass(frozen=True)
