@@ -85,7 +85,15 @@ def _event(e: svc.AdverseEventView) -> dict[str, Any]:
             }
             for d in e.deadlines
         ],
+        "coding": _coding(e),
     }
+
+
+def _coding(e: svc.AdverseEventView) -> dict[str, Any] | None:
+    c = e.coding
+    if c is None:
+        return None
+    return {**c.as_audit(), "stale": e.coding_stale, "coded_by": c.coded_by, "coded_at": _time(c.coded_at)}
 
 
 @router.post("/participants/{participant_id}/adverse-events", response_model=AdverseEventOut, status_code=201)

@@ -6,14 +6,17 @@ an independent count: pandas over the CSV export's adverse events and participan
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.spec.coding.fictional_meddra import write_release
 from tests.spec.forms.conftest import NOW, enrolled_ten_days_ago
 from tests.spec.safety.test_safety_service import ARM_WORDS, sae
+from tests.spec.web.conftest import sign_in
 from tests.trialfixtures import Trial, first_protocol, who
 from trialwright.domain.coding import NOT_CODED
 from trialwright.domain.roles import Role
@@ -21,6 +24,8 @@ from trialwright.services.coding import code_event, load_meddra
 from trialwright.services.exports import run_export
 from trialwright.services.randomization import generate_list, randomize
 from trialwright.services.safety import SafetyTables, follow_up, report_event, safety_tables
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
 ZORBIC, BLORP = "Zorbic kidney injury", "Blorp creatinine raised"
 KIDNEY, INVESTIGATIONS = "Fictional kidney disorders", "Fictional investigations"
@@ -116,3 +121,23 @@ def test_the_dsmb_table_by_arm_matches_an_independent_count_and_the_team_never_s
     for role in (Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN):
         team = safety_tables(trial.engine, who(trial, role))
         assert team.groups == ("All participants",) and not any(w in str(team.terms) for w in ARM_WORDS)
+
+
+def test_the_safety_and_dsmb_pages_show_the_soc_and_pt_lines(trial: Trial, coded: dict[str, str]) -> None:
+    app = create_app(Settings(database_url=trial.url))
+    with TestClient(app, follow_redirects=False) as team:
+        page = sign_in(team, Role.INVESTIGATOR).get("/safety").text
+    table = page[page.index('data-testid="safety-terms"') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r'<tr data-level="(\w+)"><th scope="row">(.*?)</th><td>(.*?)</td></tr>', table)
+    assert rows == [
+        ("soc", f"<strong>{INVESTIGATIONS}</strong>", "2 (50%) [2]"),
+        ("pt", f"&emsp;{BLORP}", "2 (50%) [2]"),
+        ("soc", f"<strong>{KIDNEY}</strong>", "1 (25%) [2]"),
+        ("pt", f"&emsp;{ZORBIC}", "1 (25%) [2]"),
+        ("not_coded", NOT_CODED, "2 (50%) [2]"),
+    ]
+    with TestClient(app, follow_redirects=False) as dsmb:
+        closed = sign_in(dsmb, Role.DSMB_MEMBER).get("/dsmb").text
+    by_arm = closed[closed.index('data-testid="safety-terms"') :]
+    assert all(a.name in by_arm[: by_arm.index("</table>")] for a in first_protocol().protocol.arms)

@@ -32,6 +32,7 @@ from trialwright.domain.safety import (
 )
 from trialwright.protocol import Protocol
 from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.coding import Coding, codings_of
 from trialwright.services.errors import denied
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
@@ -132,6 +133,13 @@ class AdverseEventView:
     reports: tuple[ReportView, ...]
     deadlines: tuple[DeadlineView, ...]
     arm: str
+    #: The event's MedDRA coding (None until the coder codes it); ``coding_stale`` when a follow-up has changed the
+    #: reported term since it was coded (the exports and safety tables count it as not coded until it is recoded).
+    coding: Coding | None = None
+
+    @property
+    def coding_stale(self) -> bool:
+        return self.coding is not None and self.coding.verbatim != self.current.term
 
     @property
     def overdue(self) -> tuple[DeadlineView, ...]:
@@ -235,6 +243,7 @@ def _views(
     for s in session.execute(select(ae_submissions).where(ae_submissions.c.event_id.in_(ids))).all():
         sent.setdefault(s.event_id, {})[DeadlineKind(s.kind)] = s.submitted_at
     arms = _arms(session) if sees_arms(protocol, actor.role) else {}
+    coded = codings_of(session, ids)
     settings = protocol.safety
     out = []
     for event in events:
@@ -268,6 +277,7 @@ def _views(
                     for d in due
                 ),
                 arm=arms.get(event.participant_id, "not randomized") if sees_arms(protocol, actor.role) else MASKED,
+                coding=coded.get(event.id),
             )
         )
     return out
