@@ -85,7 +85,15 @@ def _event(e: svc.AdverseEventView) -> dict[str, Any]:
             }
             for d in e.deadlines
         ],
+        "coding": _coding(e),
     }
+
+
+def _coding(e: svc.AdverseEventView) -> dict[str, Any] | None:
+    c = e.coding
+    if c is None:
+        return None
+    return {**c.as_audit(), "stale": e.coding_stale, "coded_by": c.coded_by, "coded_at": _time(c.coded_at)}
 
 
 @router.post("/participants/{participant_id}/adverse-events", response_model=AdverseEventOut, status_code=201)
@@ -148,13 +156,25 @@ def record_submission(ae_number: str, body: SubmissionIn, user: Reporter, engine
 
 @router.get("/safety/tables", response_model=SafetyTablesOut)
 def get_safety_tables(user: Reader, engine: EngineDep) -> dict[str, Any]:
-    """Participants with at least one AE / SAE: pooled (or unnamed groups) for the team, by arm for the DSMB."""
+    """Participants with at least one AE / SAE, and by MedDRA SOC and PT: pooled (or unnamed groups) for the team,
+    by arm for the DSMB."""
     t = _call(svc.safety_tables, engine, user)
     return {
         "grouping": t.grouping,
         "groups": list(t.groups),
         "participants": t.participants,
         "rows": [{"label": r.label, "counts": dict(r.counts), "totals": dict(r.totals)} for r in t.rows],
+        "terms": [
+            {
+                "level": r.level,
+                "soc": r.soc,
+                "pt": r.pt,
+                "participants": dict(r.participants),
+                "events": dict(r.events),
+                "totals": dict(r.totals),
+            }
+            for r in t.terms
+        ],
         "not_randomized_events": t.not_randomized_events,
     }
 

@@ -16,6 +16,7 @@ __all__ = [
     "AdverseEventOut",
     "AssessmentOut",
     "ClassificationOut",
+    "CodingOut",
     "DeadlineOut",
     "DecisionIn",
     "DecisionOut",
@@ -27,6 +28,7 @@ __all__ = [
     "SafetyRowOut",
     "SafetyTablesOut",
     "SubmissionIn",
+    "TermRowOut",
 ]
 
 
@@ -129,9 +131,33 @@ class DeadlineOut(BaseModel):
     submitted_at: str | None
 
 
+class CodingOut(BaseModel):
+    """An event's MedDRA coding: the LLT chosen and its primary path, the release, who coded it and when."""
+
+    dictionary: str = Field(description="MedDRA.")
+    version: str = Field(description="The MedDRA release coded with, e.g. 27.1.")
+    verbatim: str = Field(description="The reported term this coding is for.")
+    stale: bool = Field(
+        description="A follow-up has changed the reported term since: to code again; exports and safety tables "
+        "count the event as not coded until it is."
+    )
+    llt_code: int
+    llt_name: str
+    pt_code: int
+    pt_name: str
+    hlt_code: int
+    hlt_name: str
+    hlgt_code: int
+    hlgt_name: str
+    soc_code: int
+    soc_name: str
+    coded_by: str
+    coded_at: str = Field(description="When it was coded, ISO 8601 with its UTC offset.")
+
+
 class AdverseEventOut(BaseModel):
-    """An adverse event: its current assessment, every report, its deadlines; ``arm`` is ``masked`` unless the
-    caller may see arms."""
+    """An adverse event: its current assessment, every report, its deadlines, its MedDRA coding (null until coded);
+    ``arm`` is ``masked`` unless the caller may see arms."""
 
     ae_number: str
     participant_id: str
@@ -141,6 +167,7 @@ class AdverseEventOut(BaseModel):
     classification: ClassificationOut
     reports: list[ReportOut]
     deadlines: list[DeadlineOut]
+    coding: CodingOut | None
 
 
 class SafetyRowOut(BaseModel):
@@ -151,13 +178,27 @@ class SafetyRowOut(BaseModel):
     totals: dict[str, int]
 
 
+class TermRowOut(BaseModel):
+    """One line of the table by MedDRA term: a SOC (``pt`` null), a PT under its SOC, or the events not coded yet
+    (``level`` not_coded, ``soc`` and ``pt`` null)."""
+
+    level: str = Field(description="soc, pt or not_coded.")
+    soc: str | None
+    pt: str | None
+    participants: dict[str, int] = Field(description="Group -> participants with at least one such event.")
+    events: dict[str, int] = Field(description="Group -> events.")
+    totals: dict[str, int] = Field(description="Group -> participants in the group.")
+
+
 class SafetyTablesOut(BaseModel):
-    """Participants with at least one AE / SAE per group (``grouping``: pooled, unnamed_groups or by_arm)."""
+    """Participants with at least one AE / SAE per group (``grouping``: pooled, unnamed_groups or by_arm), and by
+    MedDRA SOC and PT (``terms``)."""
 
     grouping: str
     groups: list[str]
     participants: int
     rows: list[SafetyRowOut]
+    terms: list[TermRowOut]
     not_randomized_events: int
 
 

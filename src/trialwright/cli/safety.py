@@ -146,6 +146,13 @@ def tables(user: AsOption, as_json: JsonOption = False, database: DatabaseOption
     for r in t.rows:
         table.add_row(r.label, *(r.cell(g) for g in t.groups))
     console.print(table)
+    terms = Table(title="By MedDRA SOC and PT: participants n (%) [events]")
+    terms.add_column("System organ class / preferred term")
+    for g in t.groups:
+        terms.add_column(f"{g} (N={t.rows[0].totals[g] if t.rows else 0})", justify="right")
+    for term in t.terms:
+        terms.add_row(f"  {term.label}" if term.level == "pt" else term.label, *(term.cell(g) for g in t.groups))
+    console.print(terms)
 
 
 @safety_app.command("submit")

@@ -24,23 +24,29 @@ PT as primary. ``read_meddra`` refuses a release that breaks any link, naming th
 (``DictionaryError``): a code that is not in its own file, a link to a term that does not exist, a PT without its
 primary path, a primary path whose SOC is not the PT's ``pt_soc_code``, a path that the link files do not hold.
 Nothing here reads files: the caller passes each file's text.
+
+``term_table`` gives the safety tables their lines by SOC and PT from the events' codings (``TermRow``), with the
+events not coded yet as their own line.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "MEDDRA_FILES",
+    "NOT_CODED",
     "DictionaryError",
     "Llt",
     "MeddraRelease",
     "MeddraTerm",
     "Path",
+    "TermRow",
     "check_version",
     "read_meddra",
+    "term_table",
 ]
 
 #: The files of a MedDRA ASCII release and how many fields each line holds (before the closing ``$``).
@@ -264,3 +270,74 @@ def read_meddra(files: Mapping[str, str]) -> MeddraRelease:
             )
     terms = (*soc.values(), *hlgt.values(), *hlt.values(), *pt.values())
     return MeddraRelease(terms=terms, llts=tuple(llts.values()), paths=tuple(paths))
+
+
+# -- the adverse event table by SOC and PT ----------------------------------------------------------------
+
+#: The table's line for events not coded yet (or coded for a reported term that has changed since).
+NOT_CODED = "Not yet coded"
+
+
+@dataclass(frozen=True)
+class TermRow:
+    """One line of the adverse event table by MedDRA term, per group: participants with at least one such event and
+    how many events. A SOC line has ``pt`` None; a PT line names its SOC; the events not coded yet have ``soc`` None
+    (``label`` NOT_CODED)."""
+
+    soc: str | None
+    pt: str | None
+    participants: Mapping[str, int]  # group -> participants with at least one such event
+    events: Mapping[str, int]  # group -> events
+    totals: Mapping[str, int]  # group -> participants in the group (the denominator)
+
+    @property
+    def label(self) -> str:
+        return self.pt or self.soc or NOT_CODED
+
+    @property
+    def level(self) -> str:
+        """soc, pt or not_coded."""
+        return "pt" if self.pt else "soc" if self.soc else "not_coded"
+
+    def cell(self, group: str) -> str:
+        """``n (p%) [events]`` for a group."""
+        n, total, e = self.participants.get(group, 0), self.totals.get(group, 0), self.events.get(group, 0)
+        return (f"{n} ({100 * n / total:.0f}%)" if total else f"{n}") + f" [{e}]"
+
+
+def term_table(
+    events: Iterable[tuple[str, str | None, str | None]], group_of: Mapping[str, str], groups: Sequence[str]
+) -> list[TermRow]:
+    """The usual adverse event table: each SOC (by name) with its PTs (by name) under it, participants with at least
+    one event and the events, per group; then the events not coded yet as their own line (never dropped, never
+    guessed). ``events`` are (participant, primary SOC name, PT name), SOC and PT None for an event not coded;
+    ``group_of`` maps each participant in the denominator to its group; events of others are left out."""
+    totals = {g: 0 for g in groups}
+    for group in group_of.values():
+        totals[group] += 1
+    who: dict[tuple[str | None, str | None], dict[str, set[str]]] = {}
+    count: dict[tuple[str | None, str | None], dict[str, int]] = {}
+
+    def add(key: tuple[str | None, str | None], group: str, pid: str) -> None:
+        who.setdefault(key, {g: set() for g in groups})[group].add(pid)
+        count.setdefault(key, dict.fromkeys(groups, 0))[group] += 1
+
+    for pid, soc, pt in events:
+        held = group_of.get(pid)
+        if held is None:
+            continue
+        if soc is None or pt is None:
+            add((None, None), held, pid)
+        else:
+            add((soc, None), held, pid)
+            add((soc, pt), held, pid)
+
+    def row(key: tuple[str | None, str | None]) -> TermRow:
+        held = who.get(key, {g: set() for g in groups})
+        return TermRow(
+            key[0], key[1], {g: len(held[g]) for g in groups}, dict(count.get(key, dict.fromkeys(groups, 0))),
+            dict(totals),
+        )  # fmt: skip
+
+    coded = sorted((k for k in who if k[0] is not None), key=lambda k: (k[0] or "", k[1] is not None, k[1] or ""))
+    return [*(row(k) for k in coded), row((None, None))]

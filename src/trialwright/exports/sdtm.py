@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from trialwright.domain.deaths import Death, death_fields, deaths_found, fatal_death, plain_values, undated_deaths
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.safety import names_death
 from trialwright.domain.text import spreadsheet_row
@@ -140,7 +141,9 @@ class _Subject:
     last_dose: dt.datetime | None = None
     first_dose_day: dt.date | None = None  # the first exposure known only by its date (a date or yes/no field)
     last_date: dt.date | None = None
-    death: dt.date | None = None
+    death: dt.date | None = None  # the earliest death its records give (``deaths_found``), once they are all read
+    death_values: dict[str, dict[str, Any]] = field(default_factory=dict)  # visit id -> the fields that say a death
+    fatal: list[Death] = field(default_factory=list)  # the deaths its fatal adverse events report
     completed: dt.date | None = None
     found: dict[tuple[str, int], float | str] = field(default_factory=dict)  # (AGE|SEX, source index) -> value
     visits: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the first date its forms record
@@ -436,10 +439,13 @@ class SdtmExporter(Exporter):
         build = _Build(source, {c: _DomainSink(out, d, self.batch_rows) for c, d in DOMAINS.items()}, people,
                        {pid: _Subject() for pid in people})  # fmt: skip
         read = set(self._forms(source.protocol))
+        dying = death_fields(source.protocol)
         for form in source.protocol.forms:  # every form dates its visit (SV); the domains' forms give their rows
             for r in source.forms(form.id):
                 subject = build.subjects.setdefault(r.participant_id, _Subject())
                 subject.saw(r.visit_id, r.visit_date)
+                if said := {k: v for k, v in plain_values(form.id, r.values).items() if k in dying}:
+                    subject.death_values.setdefault(r.visit_id, {}).update(said)
                 if form.id in read:
                     for handler in (self._findings, self._subject_facts, self._exposure):
                         handler(build, form, r, subject)
@@ -457,6 +463,7 @@ class SdtmExporter(Exporter):
         for pid, visit_id, reason in source.missed_visits():
             build.missed.setdefault(pid, {})[visit_id] = reason
         for pid, person in people.items():
+            self._death(build, pid, build.subjects[pid])
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
             self._subject_visits(build, person, build.subjects[pid])
@@ -517,9 +524,7 @@ class SdtmExporter(Exporter):
         ended = r.values.get(record.date_field)
         day = analysis_value(form.field(record.date_field), ended) if isinstance(ended, Mapping) else None
         day = day if isinstance(day, dt.date) else r.visit_date
-        if status == record.status_value:
-            subject.death = subject.death or day
-        elif status is not None:
+        if status is not None and status != record.status_value:  # a death is read by ``_death``
             subject.completed = day
 
     def _exposure(self, build: _Build, form: FormDef, r: FormRecord, subject: _Subject) -> None:
@@ -605,10 +610,26 @@ class SdtmExporter(Exporter):
         }
         row.update({name: _yn(code in criteria) if serious else None for name, code in CRITERIA.items()})
         build.sinks["AE"].add(row)
-        death = a.get("death_date")
-        if death and pid in build.subjects:
-            subject = build.subjects[pid]
-            subject.death = subject.death or dt.date.fromisoformat(str(death))
+        died = fatal_death(number, a)
+        if died is not None and pid in build.subjects:
+            build.subjects[pid].fatal.append(died)
+
+    def _death(self, build: _Build, pid: str, subject: _Subject) -> None:
+        """DTHDTC/DTHFL and DS DEATH from the earliest death the participant's records give, by the rule the visits
+        after a death follow (``trialwright.domain.deaths``): fatal adverse events, the death record, the
+        vital-status fields. Sources that disagree on the day are listed in the README, and so is a status saying
+        died without a date (no day is guessed)."""
+        found = deaths_found(build.protocol, subject.death_values, subject.fatal)
+        usubjid = f"{build.source.trial_id}-{pid}"
+        if found:
+            subject.death = found[0].on
+            if len({d.on for d in found}) > 1:
+                said = "; ".join(f"{d.on.isoformat()} ({d.source})" for d in found)
+                build.notes.append(f"DM {usubjid}: the records disagree on the date of death: {said}; "
+                                   f"DTHDTC is the earliest, {found[0].on.isoformat()}")  # fmt: skip
+        for source in undated_deaths(build.protocol, subject.death_values):
+            build.notes.append(f"DM {usubjid}: {source} says died but gives no date; no death is counted from it "
+                               "(no date guessed)")  # fmt: skip
 
     def _disposition(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         zone = build.zone(person.site)
@@ -876,7 +897,9 @@ class SdtmExporter(Exporter):
             "EXENDTC and RFXENDTC are empty and --LOBXFL is not set. EXENDTC (a date-time given field only) is "
             "the form's next date-time field; EXDOSE the field in the arms' volume unit.",
             "  - DS: COMPLETED when the end-of-follow-up form records a status other than death (and no withdrawal "
-            "from follow-up); DEATH from that form or a fatal adverse event.",
+            "from follow-up); DEATH, and DM DTHDTC/DTHFL, from the earliest death the records give: a fatal "
+            "adverse event (its death date, else its onset), the death record at its visit, a vital-status field "
+            "at any visit (the rule the visits after a death follow); disagreeing dates are listed under notes.",
         ]
         if unmapped:
             lines.append(f"  - Not in LB/VS (no codes.sdtm test declared in the protocol): {', '.join(unmapped)}.")

@@ -103,7 +103,8 @@ _DERIVATIONS = {
     "date-time or date; the treatment visit's date when the given field is yes/no).",
     "RFXENDTC": "The latest end of treatment recorded (the start when no end is recorded; empty when the start "
     "is known only by its date).",
-    "DTHFL": "Y when a death is recorded (the end-of-follow-up form or a fatal adverse event), else empty.",
+    "DTHFL": "Y when a death is recorded (a fatal adverse event, the death record or a vital-status field; "
+    "DTHDTC the earliest date they give), else empty.",
     "AGEU": "The protocol's age unit (demographics.age.unit) as the CDISC AGEU term.",
     "ARM": "The name of the protocol arm of ARMCD.",
     "ACTARMCD": "ARMCD once the participant is treated (a protocol that records no treatment takes everyone "

@@ -53,6 +53,10 @@ TS_PARAMETERS = {
     "COMPTRT": "Comparative Treatment Name",
     "ADDON": "Added on to Existing Treatments",
     "PLANSUB": "Planned Number of Subjects",
+    "AGEMIN": "Planned Minimum Age of Subjects",
+    "AGEMAX": "Planned Maximum Age of Subjects",
+    "SEXPOP": "Sex of Participants",
+    "LENGTH": "Trial Length",
     "FCNTRY": "Planned Country of Investigational Sites",
     "ACTSUB": "Actual Number of Subjects",
     "SSTDTC": "Study Start Date",
@@ -60,12 +64,11 @@ TS_PARAMETERS = {
 }
 #: Parameters the protocol cannot declare as a fact yet (only in words or eligibility rules): left out, listed.
 _NOT_DECLARED = {
-    "AGEMIN": "Planned Minimum Age of Subjects (the protocol has age limits only as eligibility rules)",
-    "AGEMAX": "Planned Maximum Age of Subjects (the protocol has age limits only as eligibility rules)",
-    "SEXPOP": "Sex of Participants (the protocol has no such fact)",
-    "LENGTH": "Trial Length (the protocol declares no planned length of participation)",
     "PCLAS": "Pharmacologic Class (the protocol has no such fact)",
 }
+#: Parameters the protocol may declare in ``trial.design`` (left out, and listed, when it does not).
+_DECLARED_IN_DESIGN = {"AGEMIN": "minimum_age", "AGEMAX": "maximum_age", "SEXPOP": "sex",
+                       "LENGTH": "participation_length"}  # fmt: skip
 _PHASE = {"not_applicable": "NOT APPLICABLE", "1": "PHASE I TRIAL", "1/2": "PHASE I/II TRIAL", "2": "PHASE II TRIAL",
           "2/3": "PHASE II/III TRIAL", "3": "PHASE III TRIAL", "4": "PHASE IV TRIAL"}  # fmt: skip
 _BLIND = {"open": "OPEN LABEL", "single": "SINGLE BLIND", "double": "DOUBLE BLIND"}
@@ -251,6 +254,9 @@ def ts_rows(
     if all(a.intervention.background_therapy for a in p.arms):
         values.append(("ADDON", "Y", None, None))
     values.append(("PLANSUB", str(p.sample_size.target), None, None))
+    for code, declared in _DECLARED_IN_DESIGN.items():
+        value = getattr(d, declared)
+        values += [(code, str(value), None, None)] if value is not None else []
     values += [("FCNTRY", c, None, None) for c in dict.fromkeys(s.country for s in p.sites if s.country)]
     values.append(("ACTSUB", str(subjects), None, None))
     values += [("SSTDTC", first_consent, None, None)] if first_consent else []
@@ -273,6 +279,11 @@ def ts_left_out(p: Protocol, with_arms: bool) -> list[str]:
     """The TS parameters the export leaves out for this protocol and extract, each with why."""
     d = p.trial.design
     out = [f"{code}: {why}" for code, why in _NOT_DECLARED.items()]
+    out += [
+        f"{code}: {TS_PARAMETERS[code]} (the protocol does not declare trial.design.{field})"
+        for code, field in _DECLARED_IN_DESIGN.items()
+        if getattr(d, field) is None
+    ]
     blinding = p.masking.blinding.value if p.masking.blinding else "not declared"
     checks = (
         ("TPHASE", p.trial.phase.value in _PHASE, f"phase {p.trial.phase.value} has no CDISC term"),

@@ -16,6 +16,7 @@ __all__ = [
     "LONGEST_TEXT",
     "SHORT_TEXT",
     "Code",
+    "Duration",
     "Identifier",
     "ProtocolModel",
     "Range",
@@ -30,6 +31,7 @@ LONGEST_TEXT = 10_000
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _CODE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
+_DURATION = re.compile(r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$")
 
 
 class ProtocolModel(BaseModel):
@@ -50,10 +52,22 @@ def _code(value: str) -> str:
     return value
 
 
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"{value!r} is not an ISO 8601 duration in whole amounts, such as P18Y, P7D or PT12H")
+    if value.rstrip("T") == "P":
+        raise ValueError("an ISO 8601 duration names at least one amount, e.g. P7D or PT12H")
+    if value.endswith("T"):
+        raise ValueError("an ISO 8601 duration's T is followed by hours, minutes or seconds, e.g. PT12H")
+    return value
+
+
 #: A machine name used in references (`pf_ratio`, `day7`, `labs`).
 Identifier = Annotated[str, AfterValidator(_identifier)]
 #: A short upper-case code shown to people (site `RAZ`, arm `EXO`).
 Code = Annotated[str, AfterValidator(_code)]
+#: An ISO 8601 duration in whole amounts (`P18Y`, `P7D`, `PT12H`), as SDTM writes durations.
+Duration = Annotated[str, AfterValidator(_duration)]
 #: Texts in other languages, keyed by language code (`fa`).
 Translations = dict[str, str]
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from trialwright.protocol.base import Code, ProtocolModel
+from trialwright.protocol.base import Code, Duration, ProtocolModel
 from trialwright.protocol.references import Found, dupes, unknown
 
 if TYPE_CHECKING:
@@ -51,9 +51,8 @@ class Element(ProtocolModel):
     )
     start_rule: str = Field(min_length=1, description="The condition that begins the element (SDTM TESTRL).")
     end_rule: str | None = Field(default=None, description="The condition that ends it (SDTM TEENRL).")
-    duration: str | None = Field(
+    duration: Duration | None = Field(
         default=None,
-        pattern=r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$",
         description="Its planned duration, ISO 8601 (e.g. P7D; SDTM TEDUR); an end_rule, a duration or both.",
     )
     starts_at: StartEvent = Field(
@@ -61,15 +60,6 @@ class Element(ProtocolModel):
         "randomization, first_dose (the treatment form's start) or epoch_visit (the first date recorded at a "
         "visit of its epoch)."
     )
-
-    @field_validator("duration")
-    @classmethod
-    def _some_time(cls, value: str | None) -> str | None:
-        if value is not None and value.rstrip("T") == "P":
-            raise ValueError("an ISO 8601 duration names at least one amount, e.g. P7D or PT12H")
-        if value is not None and value.endswith("T"):
-            raise ValueError("an ISO 8601 duration's T is followed by hours, minutes or seconds, e.g. PT12H")
-        return value
 
 
 def epochs(p: Protocol) -> list[str]:

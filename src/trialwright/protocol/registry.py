@@ -12,9 +12,9 @@ import re
 import zoneinfo
 from enum import StrEnum
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from trialwright.protocol.base import Code, ProtocolModel
+from trialwright.protocol.base import Code, Duration, ProtocolModel
 
 __all__ = [
     "Address",
@@ -28,6 +28,7 @@ __all__ = [
     "RecruitmentStatus",
     "Registration",
     "RegistryId",
+    "Sex",
     "SharingItem",
     "SharingPlan",
     "Site",
@@ -98,6 +99,14 @@ class Summary(ProtocolModel):
     main_outcomes: str = Field(description="Main outcome variables, as text.")
 
 
+class Sex(StrEnum):
+    """Sex of participants, as CDISC's codelist C66732 (Sex of Participants) names it."""
+
+    BOTH = "BOTH"
+    F = "F"
+    M = "M"
+
+
 class StudyDesign(ProtocolModel):
     """Design features the registry records."""
 
@@ -110,6 +119,29 @@ class StudyDesign(ProtocolModel):
     other_features: str | None = Field(default=None, description="Other design features, as registered.")
     randomization_description: str | None = Field(default=None, description="As registered.")
     blinding_description: str | None = Field(default=None, description="As registered.")
+    minimum_age: Duration | None = Field(
+        default=None,
+        description="The planned minimum age of participants as registered, an ISO 8601 duration (P18Y; SDTM TS "
+        "AGEMIN). Left out: not declared (the eligibility rules still decide who is eligible).",
+    )
+    maximum_age: Duration | None = Field(
+        default=None, description="The planned maximum age of participants as registered, ISO 8601 (P65Y; TS AGEMAX)."
+    )
+    sex: Sex | None = Field(
+        default=None, description="Sex of participants as registered: BOTH, F or M (CDISC C66732; TS SEXPOP)."
+    )
+    participation_length: Duration | None = Field(
+        default=None,
+        description="Planned length of each participant's participation, ISO 8601 (e.g. P28D; TS LENGTH).",
+    )
+
+    @model_validator(mode="after")
+    def _ages_in_order(self) -> StudyDesign:
+        low, high = self.minimum_age, self.maximum_age
+        years = re.compile(r"^P(\d+)Y$")
+        if low and high and (a := years.match(low)) and (b := years.match(high)) and int(a[1]) > int(b[1]):
+            raise ValueError(f"minimum_age {low} is above maximum_age {high}")
+        return self
 
 
 class Registration(ProtocolModel):

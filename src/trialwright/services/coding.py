@@ -51,6 +51,7 @@ __all__ = [
     "code_event",
     "coding_item",
     "codings_by_event",
+    "codings_of",
     "event_queries",
     "load_meddra",
     "query_event",
@@ -539,6 +540,14 @@ def coding_item(engine: Engine, actor: UserView, ae_number: str) -> CodingItem:
     if not found:
         raise NotFound(f"no adverse event {ae_number}")
     return found[0]
+
+
+def codings_of(session: Session, event_ids: Sequence[int]) -> dict[int, Coding]:
+    """The codings of these events (by the event's row id), in the caller's read; events not coded are absent."""
+    if not event_ids:
+        return {}
+    rows = session.execute(select(ae_codings).where(ae_codings.c.event_id.in_(list(event_ids)))).all()
+    return {r.event_id: _coding(r) for r in rows}
 
 
 def codings_by_event(session: Session) -> dict[str, CodingItem]:

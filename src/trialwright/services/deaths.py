@@ -8,7 +8,6 @@ holds the two together.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, Subquery, and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from trialwright.domain.deaths import Death, earliest_death
+from trialwright.domain.deaths import Death, death_forms, earliest_death, fatal_death, plain_values
 from trialwright.protocol import Protocol
 from trialwright.services.bulk_reads import forget, held, once
 from trialwright.store.data_tables import form_records, visit_records
@@ -43,10 +42,7 @@ def death_of(session: Session, protocol: Protocol, participant_id: str) -> Death
             ).all(),
         )
         for visit_id, form_id, stored in rows:
-            plain = by_visit.setdefault(visit_id, {})
-            for name, value in json.loads(stored).items():
-                if value.get("status", "value") in {"value", "derived"}:
-                    plain[f"{form_id}.{name}"] = value.get("value")
+            by_visit.setdefault(visit_id, {}).update(plain_values(form_id, json.loads(stored)))
     latest: dict[str, Any] = {}
     reports = once(
         session,
@@ -60,20 +56,8 @@ def death_of(session: Session, protocol: Protocol, participant_id: str) -> Death
     )
     for number, assessment in reports:
         latest[number] = json.loads(assessment)
-    fatal = [
-        Death(dt.date.fromisoformat(body.get("death_date") or body["onset"]), f"adverse event {number}")
-        for number, body in latest.items()
-        if body.get("outcome") == "fatal"
-    ]
+    fatal = [d for number, body in latest.items() if (d := fatal_death(number, body)) is not None]
     return earliest_death(protocol, by_visit, fatal)
-
-
-def death_forms(protocol: Protocol) -> frozenset[str]:
-    """The forms whose values can say a participant died: the death record and the vital-status fields' forms."""
-    forms = {f.partition(".")[0] for v in protocol.safety.vital_status for f in (v.field, v.date_field)}
-    if protocol.safety.death_record is not None:
-        forms.add(protocol.safety.death_record.form)
-    return frozenset(forms)
 
 
 def forms_written(session: Session, protocol: Protocol, participant_id: str, form_ids: Iterable[str]) -> None:

@@ -280,6 +280,9 @@ def test_ts_holds_the_trial_s_declared_facts_and_leaves_out_what_it_does_not_dec
         "NARMS": [str(len(RAW["arms"]))],
         "ADDON": ["Y"],  # every arm declares its background therapy
         "PLANSUB": [str(RAW["sample_size"]["target"])],
+        "AGEMIN": [trial["design"]["minimum_age"]],  # P18Y, as the registry record states
+        "AGEMAX": [trial["design"]["maximum_age"]],  # P65Y
+        "SEXPOP": [trial["design"]["sex"]],  # BOTH (C66732)
         "FCNTRY": sorted({s["country"] for s in RAW["sites"]}),
         "ACTSUB": [str(len(people))],
         "SSTDTC": [min(consents).isoformat()],
@@ -290,8 +293,12 @@ def test_ts_holds_the_trial_s_declared_facts_and_leaves_out_what_it_does_not_dec
     assert ts_values(xpt(first.with_arms, "TS")) == {**expected, "TRT": treatments}
     assert len(trial["summary"]["aim"].encode()) > 200  # so TSVAL1 carries the rest of the objective
     readme = (first.blinded / "README.txt").read_text(encoding="utf-8")
-    for left_out in ("AGEMIN", "AGEMAX", "SEXPOP", "LENGTH", "TRT: withheld in a blinded extract"):
+    assert (trial["design"]["minimum_age"], trial["design"]["maximum_age"], trial["design"]["sex"]) == (
+        "P18Y", "P65Y", "BOTH")  # fmt: skip
+    for left_out in ("LENGTH: Trial Length (the protocol does not declare trial.design.participation_length)",
+                     "TRT: withheld in a blinded extract"):  # fmt: skip
         assert left_out in readme
+    assert "AGEMIN" not in readme and "SEXPOP" not in readme
 
 
 # -- another protocol ------------------------------------------------------------------------------------------
@@ -326,6 +333,7 @@ def _cap_with_elements() -> dict[str, Any]:
                        for i, a in enumerate(raw["arms"], start=1)]  # fmt: skip
     raw["elements"].append({"code": "FU", "name": "Follow-up", "epoch": "FOLLOW-UP", "starts_at": "epoch_visit",
                             "start_rule": "End of hospital stay", "duration": "P28D"})  # fmt: skip
+    raw["trial"]["design"].update(participation_length="P30D", sex="F", minimum_age="P16Y")  # no maximum age
     return raw
 
 
@@ -346,6 +354,14 @@ def test_another_trial_exports_its_own_design_and_summary(
     assert ts["NARMS"] == [str(len(raw["arms"]))] and ts["PLANSUB"] == [str(raw["sample_size"]["target"])]
     assert ts["TPHASE"] == ["PHASE II TRIAL"] and ts["TBLIND"] == ["DOUBLE BLIND"]  # phase '2', double
     assert ts["ACTSUB"] == [str(len(people))] and ts["TITLE"] == [raw["trial"]["titles"]["scientific"]]
+    design = {code: ts.get(code) for code in ("AGEMIN", "AGEMAX", "SEXPOP", "LENGTH")}
+    readme = (arms_out / "README.txt").read_text(encoding="utf-8")
+    if with_elements:
+        assert design == {"AGEMIN": ["P16Y"], "AGEMAX": None, "SEXPOP": ["F"], "LENGTH": ["P30D"]}
+        assert "AGEMAX: Planned Maximum Age of Subjects (the protocol does not declare" in readme
+    else:
+        assert design == dict.fromkeys(design)
+        assert all(f"{code}: " in readme for code in design)
     te, ta, se = xpt(arms_out, "TE"), xpt(arms_out, "TA"), xpt(arms_out, "SE")
     if not with_elements:
         assert len(te) == len(ta) == len(se) == 0

@@ -44,6 +44,27 @@ def _death_date_as_datetime(doc: Any) -> None:
 
 
 CASES = [
+    (
+        "an age that is not an ISO 8601 duration",
+        _set(["trial", "design", "minimum_age"], "18 years"),
+        "trial.design.minimum_age",
+        "is not an ISO 8601 duration",
+        "minimum_age",
+    ),
+    (
+        "a planned length without an amount",
+        _set(["trial", "design", "participation_length"], "PT"),
+        "trial.design.participation_length",
+        "names at least one amount",
+        "participation_length",
+    ),
+    (
+        "sex of participants outside C66732",
+        _set(["trial", "design", "sex"], "ALL"),
+        "trial.design.sex",
+        "BOTH",
+        "sex",
+    ),
     ("arm ratio 0", _set(["arms", 1, "ratio"], 0), "arms[1].ratio", "must be a whole number >= 1", "ratio"),
     ("arm ratio 1.5", _set(["arms", 0, "ratio"], 1.5), "arms[0].ratio", "whole number", "ratio"),
     (
@@ -291,3 +312,11 @@ def test_malformed_rules(rule: dict[str, Any], words: str) -> None:
     text = mutated_text(_set(["eligibility", "inclusion", 0, "rule"], rule))
     with pytest.raises(ProtocolError, match=words):
         load_protocol_text(text)
+
+
+def test_a_minimum_age_above_the_maximum_is_refused() -> None:
+    def crossed(doc: Any) -> None:
+        doc["trial"]["design"]["minimum_age"] = "P70Y"
+
+    with pytest.raises(ProtocolError, match="minimum_age P70Y is above maximum_age P65Y"):
+        load_protocol_text(mutated_text(crossed))

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.coding import TermRow
 from trialwright.domain.masking import MASKED, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.domain.safety import (
@@ -31,6 +32,7 @@ from trialwright.domain.safety import (
 )
 from trialwright.protocol import Protocol
 from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.coding import Coding, codings_of
 from trialwright.services.errors import denied
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
@@ -131,6 +133,13 @@ class AdverseEventView:
     reports: tuple[ReportView, ...]
     deadlines: tuple[DeadlineView, ...]
     arm: str
+    #: The event's MedDRA coding (None until the coder codes it); ``coding_stale`` when a follow-up has changed the
+    #: reported term since it was coded (the exports and safety tables count it as not coded until it is recoded).
+    coding: Coding | None = None
+
+    @property
+    def coding_stale(self) -> bool:
+        return self.coding is not None and self.coding.verbatim != self.current.term
 
     @property
     def overdue(self) -> tuple[DeadlineView, ...]:
@@ -140,7 +149,8 @@ class AdverseEventView:
 
 @dataclass(frozen=True)
 class SafetyTables:
-    """Participants with at least one event, per group. ``grouping``: pooled, unnamed_groups or by_arm."""
+    """Participants with at least one event, per group. ``grouping``: pooled, unnamed_groups or by_arm. ``terms``:
+    the same participants and their events by MedDRA SOC and PT, the events not coded yet as their own line."""
 
     grouping: str
     groups: tuple[str, ...]
@@ -148,6 +158,7 @@ class SafetyTables:
     participants: int  # randomized participants (the denominator)
     events: int  # adverse events of randomized participants
     not_randomized_events: int  # events of participants not randomized (listed, not tabulated)
+    terms: tuple[TermRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,6 +243,7 @@ def _views(
     for s in session.execute(select(ae_submissions).where(ae_submissions.c.event_id.in_(ids))).all():
         sent.setdefault(s.event_id, {})[DeadlineKind(s.kind)] = s.submitted_at
     arms = _arms(session) if sees_arms(protocol, actor.role) else {}
+    coded = codings_of(session, ids)
     settings = protocol.safety
     out = []
     for event in events:
@@ -265,6 +277,7 @@ def _views(
                     for d in due
                 ),
                 arm=arms.get(event.participant_id, "not randomized") if sees_arms(protocol, actor.role) else MASKED,
+                coding=coded.get(event.id),
             )
         )
     return out

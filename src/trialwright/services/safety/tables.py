@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, select, true
 from sqlalchemy.orm import Session
 
+from trialwright.domain.coding import term_table
 from trialwright.domain.masking import sees_arms
 from trialwright.domain.safety import (
     CTCAE_GRADES,
@@ -21,6 +22,7 @@ from trialwright.domain.safety import (
 from trialwright.protocol import Protocol
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit
+from trialwright.services.coding import codings_by_event
 from trialwright.services.safety.common import (
     READERS,
     SafetyTables,
@@ -47,9 +49,10 @@ def group_labels(session: Session, protocol: Protocol) -> dict[str, str]:
 
 
 def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
-    """Participants (randomized) with at least one AE / SAE, by criterion, worst grade and relatedness: by
-    arm for the DSMB and the unblinded statistician; for everyone else pooled, or in unnamed groups when
-    the protocol allows."""
+    """Participants (randomized) with at least one AE / SAE, by criterion, worst grade and relatedness, and with their
+    events by MedDRA SOC and PT (the events not coded yet, or coded for a term reported differently since, as their
+    own line): by arm for the DSMB and the unblinded statistician; for everyone else pooled, or in unnamed groups
+    when the protocol allows."""
     _role(actor, READERS, "read the safety tables")
     protocol = current_protocol(engine).protocol
     with read_scope(engine) as session:
@@ -68,16 +71,29 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
             groups = tuple(sorted(labels.values()))
             group_of = {pid: labels[code] for pid, code in arms.items()}
         counted = session.execute(_per_participant(protocol)).all()
+        terms = term_table(_coded_terms(session), group_of, groups)
     lines = [label for label, _ in _LINES]
     summaries = [(r.participant_id, r.worst, [n for n in lines if r._mapping[n]]) for r in counted]
     rows = safety_table_counted(summaries, group_of, groups)
     in_table = sum(int(r.events) for r in counted if r.participant_id in group_of)
-    return SafetyTables(grouping, groups, tuple(rows), len(group_of), in_table, events - in_table)
+    return SafetyTables(grouping, groups, tuple(rows), len(group_of), in_table, events - in_table, tuple(terms))
+
+
+def _coded_terms(session: Session) -> list[tuple[str, str | None, str | None]]:
+    """Each event as (participant, primary SOC, PT) of its coding; SOC and PT None when it is not coded, or coded
+    for a reported term that has changed since (to code again: the exports treat it as not coded too)."""
+    return [
+        (i.participant_id, i.coding.soc_name, i.coding.pt_name)
+        if i.coded and i.coding
+        else (i.participant_id, None, None)
+        for i in codings_by_event(session).values()
+    ]
 
 
 def _pooled(session: Session, protocol: Protocol, events: int) -> SafetyTables:
-    """The pooled table, counted whole in SQL: it reads which participants are randomized, never an arm (so it has
-    no arm to check against its digest; the tables by arm and in unnamed groups do check them)."""
+    """The pooled table, counted whole in SQL (the lines by SOC and PT from the events' codings): it reads which
+    participants are randomized, never an arm (so it has no arm to check against its digest; the tables by arm and
+    in unnamed groups do check them)."""
     group = "All participants"
     claimed = select(allocation_entries.c.participant_id).where(allocation_entries.c.participant_id.is_not(None))
     randomized = int(
@@ -99,7 +115,9 @@ def _pooled(session: Session, protocol: Protocol, events: int) -> SafetyTables:
     counts = {label: int(summed._mapping[label]) for label in [*(label for label, _ in _LINES), *grades]}
     rows = tuple(SafetyRow(label, {group: counts[label]}, {group: randomized}) for label in table_labels())
     in_table = int(summed.events)
-    return SafetyTables("pooled", (group,), rows, randomized, in_table, events - in_table)
+    everyone = dict.fromkeys(session.execute(claimed.distinct()).scalars(), group)
+    terms = term_table(_coded_terms(session), everyone, (group,))
+    return SafetyTables("pooled", (group,), rows, randomized, in_table, events - in_table, tuple(terms))
 
 
 #: The lines a participant earns from their events' current reports, each as a condition on a report.
