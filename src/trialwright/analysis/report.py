@@ -127,12 +127,18 @@ def _same(text: Any) -> str:
     return str(text)
 
 
+def _as_given(outcome_id: str, item: str, english: str) -> str:
+    return english
+
+
 @dataclass(frozen=True)
 class ReportWords:
     """How the HTML report speaks to its reader: the language (``lang``, ``direction``), the app's words
     (``gettext``: an English message to the reader's language), the protocol's words (``said``: a text of the
     protocol, such as the title, an analysis set, an arm, a field's label or a visit id, to the protocol's text in
-    the reader's language) and numbers in the language's digits (``digits``). The caller supplies them (the web
+    the reader's language), numbers in the language's digits (``digits``) and an outcome's own texts (``outcome``:
+    the outcome's id, the item, ``description``, ``registry_timepoint`` or an estimand attribute's name, and its
+    English text as the result holds it, to that text in the reader's language). The caller supplies them (the web
     page from the reader's language and the protocol): the analysis reads no catalog. English by default."""
 
     lang: str = "en"
@@ -141,6 +147,7 @@ class ReportWords:
     said: Callable[[str], str] = _same
     digits: Callable[[Any], str] = _same
     visit: Callable[[str], str] = _same
+    outcome: Callable[[str, str, str], str] = _as_given
 
 
 ENGLISH = ReportWords()
@@ -167,6 +174,7 @@ def render_html(
         said=lambda text: words.said(text) if isinstance(text, str) else text,
         d=words.digits,
         visit=words.visit,
+        outcome=words.outcome,
     )
 
 
