@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from trialwright.analysis import consort, figures
 from trialwright.analysis.engine import AnalysisReport, fmt_number
+from trialwright.analysis.estimands.common import N_
 
 __all__ = [
     "ENGLISH",
@@ -127,12 +128,18 @@ def _same(text: Any) -> str:
     return str(text)
 
 
+def _as_given(outcome_id: str, item: str, english: str) -> str:
+    return english
+
+
 @dataclass(frozen=True)
 class ReportWords:
     """How the HTML report speaks to its reader: the language (``lang``, ``direction``), the app's words
     (``gettext``: an English message to the reader's language), the protocol's words (``said``: a text of the
     protocol, such as the title, an analysis set, an arm, a field's label or a visit id, to the protocol's text in
-    the reader's language) and numbers in the language's digits (``digits``). The caller supplies them (the web
+    the reader's language), numbers in the language's digits (``digits``) and an outcome's own texts (``outcome``:
+    the outcome's id, the item, ``description``, ``registry_timepoint`` or an estimand attribute's name, and its
+    English text as the result holds it, to that text in the reader's language). The caller supplies them (the web
     page from the reader's language and the protocol): the analysis reads no catalog. English by default."""
 
     lang: str = "en"
@@ -141,6 +148,7 @@ class ReportWords:
     said: Callable[[str], str] = _same
     digits: Callable[[Any], str] = _same
     visit: Callable[[str], str] = _same
+    outcome: Callable[[str, str, str], str] = _as_given
 
 
 ENGLISH = ReportWords()
@@ -167,11 +175,14 @@ def render_html(
         said=lambda text: words.said(text) if isinstance(text, str) else text,
         d=words.digits,
         visit=words.visit,
+        outcome=words.outcome,
     )
 
 
-def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
-    """The report as a PDF (tables and figures), made with ReportLab."""
+def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: ReportWords = ENGLISH) -> bytes:
+    """The report as a PDF (tables and figures), made with ReportLab; ``words``: in the reader's language, as the
+    HTML report (a right-to-left language is shaped, ordered and drawn right to left: ``analysis.rtl``). The
+    figures and the CONSORT diagram are the same images in every language (English)."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
@@ -181,13 +192,27 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=8, leading=10)
     story: list[Any] = []
+    rtl = words.direction == "rtl"
+    t, said, d = words.gettext, words.said, words.digits
+    ltr: Callable[[str], str] = str
+    if rtl:
+        from trialwright.analysis import rtl as right_to_left
+
+        regular, bold = right_to_left.register_fonts()
+        ltr = right_to_left.LeftToRight
 
     def p(text: str, style: Any = small) -> Any:
+        if rtl:
+            font = regular if style is small else bold
+            base = "L" if isinstance(text, right_to_left.LeftToRight) else "R"
+            return right_to_left.RightToLeft(text, font, style.fontSize, style.leading, style.spaceAfter, base)
         return Paragraph(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), style)
 
     def table(rows: list[list[str]]) -> Any:
-        t = Table([[p(c) for c in row] for row in rows], repeatRows=1)
-        t.setStyle(
+        if rtl:  # the first column on the right
+            rows = [row[::-1] for row in rows]
+        grid = Table([[p(c) for c in row] for row in rows], repeatRows=1)
+        grid.setStyle(
             TableStyle(
                 [
                     ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
@@ -196,7 +221,7 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
                 ]
             )
         )
-        return t
+        return grid
 
     def image(key: str, width: float, max_height: float = 22 * cm) -> Any:
         from reportlab.lib.utils import ImageReader
@@ -205,38 +230,42 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
         scale = min(width / w, max_height / h)
         return Image(io.BytesIO(pngs[key]), width=w * scale, height=h * scale)
 
-    mode = report.mode
+    def of(group: str) -> str:
+        return said(group)
+
     if report.lock_banner:  # first, on the first page: the data were locked with blockers open
         story.append(p(report.lock_banner, styles["Heading3"]))
-    story.append(p(report.title, styles["Title"]))
-    story.append(p(f"{mode}. {_grouping_text(report)}", styles["Heading3"]))
+    story.append(p(said(report.title), styles["Title"]))
+    story.append(p(f"{t(report.mode)}. {t(_grouping_text(report))}", styles["Heading3"]))
     story.append(
         table(
             [
-                ["Item", "Value"],
-                ["Trial", report.trial_id],
-                ["Protocol version", report.protocol_version],
-                ["Software", f"trialwright {report.software_version}"],
-                ["Data snapshot (SHA-256)", report.snapshot_sha256],
-                ["Audit entry", str(report.audit_seq)],
-                ["Taken at", report.taken_at],
-                ["Values below a limit of quantification", report.below_limit_rule],
+                [t(N_("Item")), t(N_("Value"))],
+                [t(N_("Trial")), ltr(report.trial_id)],
+                [t(N_("Protocol version")), d(report.protocol_version)],
+                [t(N_("Software")), ltr(f"trialwright {d(report.software_version)}")],
+                [t(N_("Data snapshot (SHA-256)")), ltr(report.snapshot_sha256)],
+                [t(N_("Audit entry")), d(report.audit_seq)],
+                [t(N_("Taken at")), ltr(d(report.taken_at))],
+                [t(N_("Values below a limit of quantification")), said(report.below_limit_rule)],
             ]
         )
     )
-    story.extend(p(n) for n in report.notes)
-    story.append(p("Participant flow (CONSORT)", styles["Heading2"]))
+    story.extend(p(d(t(n))) for n in report.notes)
+    story.append(p(t(N_("Participant flow (CONSORT)")), styles["Heading2"]))
     if "consort" in pngs:
         story.append(image("consort", 16 * cm))
     if report.pilot:
-        story.append(table([["Feasibility rate", "Value"], *([r.label, r.text()] for r in report.pilot)]))
-    story.append(p("Analysis sets", styles["Heading2"]))
+        story.append(
+            table([[t(N_("Feasibility rate")), t(N_("Value"))], *([t(r.label), d(r.text())] for r in report.pilot)])
+        )
+    story.append(p(t(N_("Analysis sets")), styles["Heading2"]))
     story.append(
         table(
             [
-                ["Set", *report.groups],
+                [t(N_("Set")), *(of(g) for g in report.groups)],
                 *(
-                    [report.set_names.get(k, k), *(str(v[g]) for g in report.groups)]
+                    [said(report.set_names.get(k, k)), *(d(v[g]) for g in report.groups)]
                     for k, v in report.analysis_sets.items()
                 ),
             ]
@@ -244,29 +273,32 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
     )
     if report.table_one:
         story.append(PageBreak())
-        story.append(p("Table 1. Baseline characteristics", styles["Heading2"]))
+        story.append(p(t(N_("Table 1. Baseline characteristics")), styles["Heading2"]))
         story.append(
             table(
                 [
-                    ["Characteristic", *report.groups],
-                    *([r.label, *(r.cells[g] for g in report.groups)] for r in report.table_one),
+                    [t(N_("Characteristic")), *(of(g) for g in report.groups)],
+                    *([said(r.label), *(d(r.cells[g]) for g in report.groups)] for r in report.table_one),
                 ]
             )
         )
     story.append(PageBreak())
-    story.append(p("Outcomes", styles["Heading2"]))
+    story.append(p(t(N_("Outcomes")), styles["Heading2"]))
     for o in report.outcomes:
-        story.append(p(f"{o.description} ({o.variable}): {o.registry_timepoint}", styles["Heading3"]))
-        missing = ", ".join(f"{g} {m} of {o.in_set[g]}" for g, m in o.missing.items())
-        story.append(p(f"{o.kind.capitalize()} outcome; {o.analysis_set}; missing: {missing}."))
-        rows = [["Group", "At", "n", "Mean (SD)", "Median (IQR)"]]
+        description = words.outcome(o.outcome_id, "description", o.description)
+        timepoint = words.outcome(o.outcome_id, "registry_timepoint", o.registry_timepoint)
+        story.append(p(f"{description} ({o.variable}): {timepoint}", styles["Heading3"]))
+        missing = ", ".join(f"{of(g)} {d(m)} {t(N_('of'))} {d(o.in_set[g])}" for g, m in o.missing.items())
+        kind = t(N_("Primary outcome")) if o.kind == "primary" else t(N_("Secondary outcome"))
+        story.append(p(f"{kind}; {said(o.analysis_set)}; {t(N_('missing:'))} {missing}."))
+        rows = [[t(N_("Group")), t(N_("At")), "n", t(N_("Mean (SD)")), t(N_("Median (IQR)"))]]
         rows += [
             [
-                s.group,
-                f"{s.what} {s.visit}",
-                str(s.n),
-                f"{fmt_number(s.mean)} ({fmt_number(s.sd)})",
-                f"{fmt_number(s.median)} ({fmt_number(s.q1)} to {fmt_number(s.q3)})",
+                of(s.group),
+                f"{t(s.what)} {words.visit(s.visit)}",
+                d(s.n),
+                d(f"{fmt_number(s.mean)} ({fmt_number(s.sd)})"),
+                d(f"{fmt_number(s.median)} ({fmt_number(s.q1)} {t(N_('to'))} {fmt_number(s.q3)})"),
             ]
             for s in o.summaries
             if s.visit == o.timepoint
@@ -278,17 +310,24 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes]) -> bytes:
             story.append(
                 table(
                     [
-                        ["Group", "Participants with the event"],
-                        *([g, f"{v['k']} / {v['n']}"] for g, v in events.items()),
+                        [t(N_("Group")), t(N_("Participants with the event"))],
+                        *([of(g), d(f"{v['k']} / {v['n']}")] for g, v in events.items()),
                     ]
                 )
             )
         if o.comparisons:
+            header = [t(N_("Comparison")), t(N_("Method")), t(N_("Set")), t(N_("Scale"))]
             story.append(
                 table(
-                    [["Comparison", "Method", "Set", "Scale", "Estimate (95% CI), p"]]
+                    [[*header, t(N_("Estimate (95% CI), p"))]]
                     + [
-                        [c.label, c.method + (" (main)" if c.primary else ""), c.analysis_set, c.scale, c.text()]
+                        [
+                            said(c.label),
+                            c.method + (f" ({t(N_('main'))})" if c.primary else ""),
+                            said(c.analysis_set),
+                            t(c.scale),
+                            ltr(d(c.text())),
+                        ]
                         for c in o.comparisons
                     ]
                 )

@@ -203,6 +203,9 @@ class IntercurrentEvent(ProtocolModel):
         "(binary).",
     )
     description: str | None = Field(default=None, description="The rule in the protocol's words.")
+    description_translations: dict[str, str] = Field(
+        default_factory=dict, description="The rule in other languages."
+    )
 
 
 class Summary(StrEnum):

@@ -35,8 +35,17 @@ class Outcome(ProtocolModel):
     id: Identifier = Field(description="Outcome id, e.g. tnf_alpha.")
     kind: str = Field(description="primary or secondary.")
     description: str = Field(description="Description as registered.")
+    description_translations: dict[str, str] = Field(
+        default_factory=dict, description="The description in other languages (e.g. {fa: ...})."
+    )
     registry_timepoint: str = Field(description="The timepoint as the registry words it.")
+    registry_timepoint_translations: dict[str, str] = Field(
+        default_factory=dict, description="The timepoint in other languages."
+    )
     method_of_measurement: str = Field(description="How it is measured, as registered.")
+    method_of_measurement_translations: dict[str, str] = Field(
+        default_factory=dict, description="How it is measured, in other languages."
+    )
     estimand: Estimand = Field(description="What the analysis estimates (ICH E9(R1)); see docs/analysis.md.")
 
     @field_validator("kind")
@@ -54,6 +63,9 @@ class AnalysisSet(ProtocolModel):
     name: str = Field(description="Name shown in reports.")
     translations: dict[str, str] = Field(default_factory=dict, description="Name in other languages.")
     definition: str = Field(description="Who is in it, and analysed as what.")
+    definition_translations: dict[str, str] = Field(
+        default_factory=dict, description="The definition in other languages."
+    )
 
 
 class CausalityCategory(ProtocolModel):

@@ -3,12 +3,19 @@
 The report's headings, table labels and sentences are the app's messages (the catalog); the protocol's texts it
 shows (the trial's public title, the analysis sets, the arms when named, Table 1's fields with their units and
 choices, the visits) are the protocol's ``translations`` in the reader's language, where the protocol gives them;
-numbers and dates are in the language's digits. What the protocol words only in English (an outcome's registered
-description and timepoint, the estimands' definitions) is shown as registered, as the registry holds it.
+numbers and dates are in the language's digits. An outcome's registered description and timepoint are its
+``description_translations`` and ``registry_timepoint_translations``, and its estimand is said again in the reader's
+language (``analysis.estimands.in_words`` with the catalog: the analysis set's definition, the fields' labels and
+the visits from the protocol's translations); each only where the result's English is the protocol's own, so a
+report never shows another outcome's words.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
+from trialwright.analysis.estimands import in_words
+from trialwright.analysis.estimands.words import Speech
 from trialwright.analysis.report import ReportWords
 from trialwright.protocol import Protocol
 from trialwright.web.i18n import text_direction, translations
@@ -38,6 +45,30 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         for c in f.choices or []:
             own[f"  {c.label}"] = f"  {c.translations.get(lang) or c.label}"
 
+    speech = Speech(lang=lang, gettext=gettext, digits=lambda value: digits(value, lang))
+    outcomes = {o.id: o for o in protocol.outcomes}
+    for o in protocol.outcomes:  # the CONSORT table's rows, one per primary outcome's variable
+        description = o.description_translations.get(lang) or o.description
+        for variable in (o.id, *o.estimand.variable.fields):
+            own[f"{o.description} ({variable})"] = f"{description} ({variable})"
+
+    @cache
+    def estimand(outcome_id: str) -> dict[str, tuple[str, str]]:
+        o = outcomes[outcome_id]
+        english, there = in_words(protocol, o), in_words(protocol, o, speech)
+        return {name: (words, dict(there)[name]) for name, words in english}
+
+    def outcome(outcome_id: str, item: str, english: str) -> str:
+        o = outcomes.get(outcome_id)
+        if o is None or lang == "en":
+            return english
+        if item in ("description", "registry_timepoint"):
+            if getattr(o, item) != english:
+                return english
+            return getattr(o, f"{item}_translations").get(lang) or english
+        own_english, translated = estimand(outcome_id).get(item, ("", ""))
+        return translated if own_english == english else english
+
     def words(text: str) -> str:
         if text in own:
             return own[text]
@@ -51,4 +82,5 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         said=words,
         digits=lambda value: digits(value, lang),
         visit=names(protocol, lang)["visit_name"],
+        outcome=outcome,
     )

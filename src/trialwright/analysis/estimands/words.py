@@ -1,15 +1,22 @@
 """An estimand in words a DSMB member reads: the five attributes and the estimators, for `protocol show` and the
-report."""
+report.
+
+English by default (``protocol show``, ``results.json``, the report's own English); in another language
+(``Speech``: the reader's catalog and digits, given by the web) the app's sentences are the catalog's and the
+protocol's texts (the analysis set's name and definition, a field's label and choices, a visit's name) are the
+protocol's translations, so a Persian report says the whole estimand in Persian."""
 
 from __future__ import annotations
 
-from trialwright.analysis.estimands.common import (
-    METHOD,
-)
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trialwright.analysis.estimands.common import METHOD, N_
 from trialwright.protocol import Protocol
 from trialwright.protocol.estimands import (
     AdverseEventKind,
     Estimator,
+    IntercurrentEvent,
     Scale,
     Strategy,
     Summary,
@@ -17,113 +24,204 @@ from trialwright.protocol.estimands import (
 )
 from trialwright.protocol.outcomes import Outcome
 
-__all__ = ["in_words"]
+__all__ = ["ENGLISH", "Speech", "in_words"]
 
+
+def _same(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class Speech:
+    """The language an estimand is said in: its code, the catalog (``gettext``: an English message to the
+    language) and its digits (``digits``: a number as the language writes it). English by default."""
+
+    lang: str = "en"
+    gettext: Callable[[str], str] = _same
+    digits: Callable[[str], str] = _same
+
+
+ENGLISH = Speech()
+
+_EVENT_WORDS = {
+    "death": N_("death"),
+    "withdrawal": N_("withdrawal"),
+    "treatment_discontinuation": N_("treatment discontinuation"),
+}
+_VALUE_WORDS = {"event": N_("event"), "no_event": N_("no event"), "True": N_("yes"), "False": N_("no")}
+_COVARIANCE_WORDS = {
+    "unstructured": N_("unstructured"),
+    "compound_symmetry": N_("compound symmetry"),
+    "ar1": N_("ar1"),
+}
 
 _SUMMARY_WORDS = {
-    Summary.DIFFERENCE_IN_MEANS: "the difference in means between the arms",
-    Summary.RATIO_OF_GEOMETRIC_MEANS: "the ratio of geometric means between the arms",
-    Summary.HODGES_LEHMANN_SHIFT: "the Hodges-Lehmann shift between the arms",
-    Summary.RISK_DIFFERENCE: "the difference in the proportion with the event between the arms",
-    Summary.RISK_RATIO: "the ratio of the proportions with the event between the arms",
-    Summary.ODDS_RATIO: "the odds ratio of the event between the arms",
-    Summary.COMMON_ODDS_RATIO: "the common odds ratio of a higher category between the arms",
-    Summary.HAZARD_RATIO: "the hazard ratio between the arms",
-    Summary.SUBDISTRIBUTION_HAZARD_RATIO: "the subdistribution hazard ratio of ending the stay alive between the arms",
-    Summary.RATE_RATIO: "the ratio of the mean counts (rate ratio) between the arms",
-    Summary.RMST_DIFFERENCE: "the difference in restricted mean time free of the event between the arms",
+    Summary.DIFFERENCE_IN_MEANS: N_("the difference in means between the arms"),
+    Summary.RATIO_OF_GEOMETRIC_MEANS: N_("the ratio of geometric means between the arms"),
+    Summary.HODGES_LEHMANN_SHIFT: N_("the Hodges-Lehmann shift between the arms"),
+    Summary.RISK_DIFFERENCE: N_("the difference in the proportion with the event between the arms"),
+    Summary.RISK_RATIO: N_("the ratio of the proportions with the event between the arms"),
+    Summary.ODDS_RATIO: N_("the odds ratio of the event between the arms"),
+    Summary.COMMON_ODDS_RATIO: N_("the common odds ratio of a higher category between the arms"),
+    Summary.HAZARD_RATIO: N_("the hazard ratio between the arms"),
+    Summary.SUBDISTRIBUTION_HAZARD_RATIO: N_(
+        "the subdistribution hazard ratio of ending the stay alive between the arms"
+    ),
+    Summary.RATE_RATIO: N_("the ratio of the mean counts (rate ratio) between the arms"),
+    Summary.RMST_DIFFERENCE: N_("the difference in restricted mean time free of the event between the arms"),
 }
 
 _STRATEGY_WORDS = {
-    Strategy.TREATMENT_POLICY: "treatment policy: the value whatever happened (a value it prevents is missing, and "
-    "the participant is listed as not analysed)",
-    Strategy.COMPOSITE: "composite: the event is part of the outcome",
-    Strategy.HYPOTHETICAL: "hypothetical: as if it had not happened",
-    Strategy.WHILE_ON_TREATMENT: "while on treatment: only what happened up to the day the intervention stopped "
-    "(adverse events counted to that day; a time to event censored there; the never treated listed)",
-    Strategy.PRINCIPAL_STRATUM: "principal stratum",
-    Strategy.COMPETING: "a competing event: it ends the stay otherwise than alive, never dropped or censored",
+    Strategy.TREATMENT_POLICY: N_(
+        "treatment policy: the value whatever happened (a value it prevents is missing, and "
+        "the participant is listed as not analysed)"
+    ),
+    Strategy.COMPOSITE: N_("composite: the event is part of the outcome"),
+    Strategy.HYPOTHETICAL: N_("hypothetical: as if it had not happened"),
+    Strategy.WHILE_ON_TREATMENT: N_(
+        "while on treatment: only what happened up to the day the intervention stopped "
+        "(adverse events counted to that day; a time to event censored there; the never treated listed)"
+    ),
+    Strategy.PRINCIPAL_STRATUM: N_("principal stratum"),
+    Strategy.COMPETING: N_("a competing event: it ends the stay otherwise than alive, never dropped or censored"),
 }
 
 
-def in_words(protocol: Protocol, outcome: Outcome) -> tuple[tuple[str, str], ...]:
-    """The estimand's five attributes and its estimators as sentences a DSMB member reads."""
+def _own(item: object, attribute: str, lang: str) -> str:
+    """A protocol text in ``lang``: its ``translations`` (a name or label) or its ``<attribute>_translations`` (a
+    definition), else as written (a protocol that declares no other language has no translation to give)."""
+    text = str(getattr(item, attribute))
+    if lang == "en":
+        return text
+    own = "translations" if attribute in ("name", "label") else f"{attribute}_translations"
+    given: dict[str, str] = getattr(item, own, None) or {}
+    return given.get(lang) or text
+
+
+def in_words(protocol: Protocol, outcome: Outcome, speech: Speech = ENGLISH) -> tuple[tuple[str, str], ...]:
+    """The estimand's five attributes and its estimators as sentences a DSMB member reads (each attribute's name
+    in English: the reader's page translates it)."""
+    t, lang = speech.gettext, speech.lang
     e = outcome.estimand
     v = e.variable
-    set_name = next((a.name for a in protocol.analysis_sets if a.id == e.population.value), e.population.value)
-    definition = next((a.definition for a in protocol.analysis_sets if a.id == e.population.value), "")
+    chosen = next((a for a in protocol.analysis_sets if a.id == e.population.value), None)
+    set_name = _own(chosen, "name", lang) if chosen else e.population.value
+    definition = _own(chosen, "definition", lang) if chosen else ""
+    comma, semicolon = t(N_(", ")), t(N_("; "))
+
+    def day(n: int | None) -> str:
+        return speech.digits(str(n))
+
+    def field(ref: str) -> object:
+        form_id, _, field_id = ref.partition(".")
+        return protocol.form(form_id).field(field_id)
 
     def label(ref: str) -> str:
-        form_id, _, field_id = ref.partition(".")
-        f = protocol.form(form_id).field(field_id)
-        text = f.label
-        if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = _own(field(ref), "label", lang)
+        if lang == "en" and len(text) > 1 and text[0].isupper() and text[1].islower():
             text = text[0].lower() + text[1:]  # mid-sentence ("where the participant lives"), not "CD4" or "NEWS2"
         return f"{text} ({ref})"
 
     def visit(visit_id: str | None) -> str:
-        return protocol.visit(visit_id).name if visit_id else ""
+        return _own(protocol.visit(visit_id), "name", lang) if visit_id else ""
 
+    def code(value: object, ref: str | None) -> str:
+        """A stored code as the reader says it: as written in English; else yes/no, event/no event or a choice's
+        label in the language, a number in its digits."""
+        text = str(value)
+        if lang == "en":
+            return text
+        choice = next((c for c in getattr(field(ref), "choices", None) or [] if c.code == text), None) if ref else None
+        if choice is not None:
+            return _own(choice, "label", lang)
+        if text in _VALUE_WORDS:
+            return t(_VALUE_WORDS[text])
+        return speech.digits(text)
+
+    def event_name(x: IntercurrentEvent) -> str:
+        if lang == "en" or (x.event not in _EVENT_WORDS and not x.field):
+            return x.event.replace("_", " ")
+        return t(_EVENT_WORDS[x.event]) if x.event in _EVENT_WORDS else _own(field(str(x.field)), "label", lang)
+
+    own_field = v.fields[0] if v.fields else None
     if v.kind is VariableKind.CONTINUOUS:
-        what = ", ".join(label(f) for f in v.fields)
-        variable = f"{what} at {visit(v.at)}"
+        what = comma.join(label(f) for f in v.fields)
+        variable = t(N_("{what} at {visit}")).format(what=what, visit=visit(v.at))
         if v.visits:
-            variable += f" (from its values at {', '.join(visit(x) for x in v.visits)})"
+            variable += t(N_(" (from its values at {visits})")).format(visits=comma.join(visit(x) for x in v.visits))
         if v.baseline:
-            variable += f", adjusted for its value at {visit(v.baseline)}"
+            variable += t(N_(", adjusted for its value at {visit}")).format(visit=visit(v.baseline))
         if v.change_from_baseline:
-            variable += " (described as the change from it)"
+            variable += t(N_(" (described as the change from it)"))
         if v.scale is Scale.LOG:
-            variable += ", on the log scale"
+            variable += t(N_(", on the log scale"))
     elif v.kind is VariableKind.BINARY and v.adverse_event is not None:
-        kind = "a serious adverse event" if v.adverse_event is AdverseEventKind.SAE else "death"
-        variable = f"whether the participant had {kind} from the start of treatment (day 0) to day {v.up_to_day}"
+        kind = t(N_("a serious adverse event")) if v.adverse_event is AdverseEventKind.SAE else t(N_("death"))
+        variable = t(N_("whether the participant had {kind} from the start of treatment (day 0) to day {day}")).format(
+            kind=kind, day=day(v.up_to_day)
+        )
     elif v.kind is VariableKind.BINARY:
-        variable = f"whether {label(v.fields[0])} at {visit(v.at)} is {' or '.join(v.event_values)}"
+        variable = t(N_("whether {what} at {visit} is {values}")).format(
+            what=label(v.fields[0]),
+            visit=visit(v.at),
+            values=t(N_(" or ")).join(code(c, own_field) for c in v.event_values),
+        )
     elif v.kind is VariableKind.COUNT:
-        variable = f"{label(v.fields[0])} at {visit(v.at)}, a count"
+        variable = t(N_("{what} at {visit}, a count")).format(what=label(v.fields[0]), visit=visit(v.at))
     elif v.kind is VariableKind.ORDINAL:
-        variable = f"{label(v.fields[0])} at {visit(v.at)}, ordered {' < '.join(v.order)}"
+        variable = t(N_("{what} at {visit}, ordered {order}")).format(
+            what=label(v.fields[0]), visit=visit(v.at), order=" < ".join(code(c, own_field) for c in v.order)
+        )
     elif v.kind is VariableKind.TIME_TO_EVENT and v.adverse_event is None:
-        form_id, _, field_id = v.fields[0].partition(".")
-        variable = (
-            f"days from randomization to the date recorded in {v.fields[0]} "
-            f"('{protocol.form(form_id).field(field_id).label}', at {visit(v.at)}; blank while the event has not "
-            f"happened), followed to day {v.up_to_day}"
+        variable = t(
+            N_(
+                "days from randomization to the date recorded in {field} ('{label}', at {visit}; blank while the event "
+                "has not happened), followed to day {day}"
+            )
+        ).format(
+            field=v.fields[0], label=_own(field(v.fields[0]), "label", lang), visit=visit(v.at), day=day(v.up_to_day)
         )
     elif v.kind is VariableKind.TIME_TO_EVENT:
-        kind = "the first serious adverse event" if v.adverse_event is AdverseEventKind.SAE else "death"
-        variable = f"days from randomization to {kind}, followed to day {v.up_to_day}"
+        kind = t(N_("the first serious adverse event")) if v.adverse_event is AdverseEventKind.SAE else t(N_("death"))
+        variable = t(N_("days from randomization to {kind}, followed to day {day}")).format(
+            kind=kind, day=day(v.up_to_day)
+        )
     else:
-        variable = f"{label(v.fields[0])}: the stay's length, ending alive or in death"
-    tte = " (followed until it, then censored)"
+        variable = t(N_("{what}: the stay's length, ending alive or in death")).format(what=label(v.fields[0]))
+    tte = t(N_(" (followed until it, then censored)"))
     if v.kind is VariableKind.TIME_TO_EVENT and v.adverse_event is None:
-        tte = (
-            " (followed until it, then censored, when a form recorded the event or its absence first; otherwise "
-            "listed as not analysed: nothing says whether the event happened)"
+        tte = t(
+            N_(
+                " (followed until it, then censored, when a form recorded the event or its absence first; otherwise "
+                "listed as not analysed: nothing says whether the event happened)"
+            )
         )
     how = {
         VariableKind.TIME_TO_EVENT: tte,
-        VariableKind.CONTINUOUS: " (the values missing after it are modelled as missing at random)",
+        VariableKind.CONTINUOUS: t(N_(" (the values missing after it are modelled as missing at random)")),
     }.get(v.kind, "")
-    events = "; ".join(
-        f"{x.event.replace('_', ' ')}: {_STRATEGY_WORDS[x.strategy]}"
+    events = semicolon.join(
+        t(N_("{event}: {strategy}")).format(event=event_name(x), strategy=t(_STRATEGY_WORDS[x.strategy]))
         + (how if x.strategy is Strategy.HYPOTHETICAL else "")
-        + (f" (it counts as {x.value})" if x.value is not None else "")
+        + (t(N_(" (it counts as {value})")).format(value=code(x.value, own_field)) if x.value is not None else "")
         for x in e.intercurrent_events
     )
-    names = {a.id: a.name for a in protocol.analysis_sets}
-    sensitivity = "; ".join(
-        METHOD.get(s.estimator, s.estimator.value)
-        + (f" (population: {names[s.population.value]})" if s.population else "")
+    names = {a.id: _own(a, "name", lang) for a in protocol.analysis_sets}
+    sensitivity = semicolon.join(
+        t(METHOD.get(s.estimator, s.estimator.value))
+        + (t(N_(" (population: {name})")).format(name=names[s.population.value]) if s.population else "")
         for s in e.sensitivity
     )
-    covariance = f"; {e.covariance.replace('_', ' ')} covariance" if e.estimator is Estimator.MMRM else ""
+    covariance = (
+        t(N_("; {covariance} covariance")).format(covariance=t(_COVARIANCE_WORDS[e.covariance]))
+        if e.estimator is Estimator.MMRM
+        else ""
+    )
     return (
         ("Population", f"{set_name}: {definition}".rstrip(": ")),
         ("Variable", variable),
-        ("Intercurrent events", events or "none declared"),
-        ("Summary", _SUMMARY_WORDS[e.summary]),
-        ("Estimator", METHOD.get(e.estimator, e.estimator.value) + covariance),
-        ("Sensitivity", sensitivity or "none"),
+        ("Intercurrent events", events or t(N_("none declared"))),
+        ("Summary", t(_SUMMARY_WORDS[e.summary])),
+        ("Estimator", t(METHOD.get(e.estimator, e.estimator.value)) + covariance),
+        ("Sensitivity", sensitivity or t(N_("none"))),
     )

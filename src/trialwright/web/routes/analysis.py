@@ -81,7 +81,9 @@ def report_html(
 
 
 @router.get("/analysis/report.pdf")
-def report_pdf(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+def report_pdf(
+    request: Request, page: AnalystPage, engine: EngineDep, protocol: ProtocolDep, unblinded: str = ""
+) -> Response:
     from trialwright.analysis import figures
     from trialwright.analysis.report import figures_for
 
@@ -92,7 +94,7 @@ def report_pdf(request: Request, page: AnalystPage, engine: EngineDep, unblinded
     pngs["consort"] = consort.to_png(run.report.consort)
     return _fresh(
         Response(
-            render_pdf(run.report, pngs),
+            render_pdf(run.report, pngs, words=report_words(protocol, page.lang)),
             media_type="application/pdf",
             headers={"Content-Disposition": 'attachment; filename="report.pdf"'},
         )

@@ -1,0 +1,130 @@
+"""Right-to-left text in the PDF report (Persian), drawn by ReportLab.
+
+ReportLab draws the characters it is given left to right, one glyph each: it neither joins the letters of the
+Arabic script nor reorders bidirectional text unless ReportLab's own ``rlbidi`` is installed, and that is not on
+PyPI. So each line here is
+
+1. broken from the paragraph in logical order, measured as it will be drawn, so a wrapped paragraph reads from its
+   first line down;
+2. shaped: every letter becomes its contextual presentation form (initial, medial, final or isolated), so the
+   letters join (``arabic-reshaper``; a zero-width non-joiner, ``نیم‌فاصله``, breaks the join and is then dropped,
+   having no width);
+3. put in visual order by the Unicode bidirectional algorithm at a right-to-left base level, with mirrored brackets
+   (rule L4; ``python-bidi``'s reference implementation, ``bidi.algorithm``), so Latin ids and numbers inside keep
+   their own left-to-right order;
+4. drawn right-aligned in DejaVu Sans, which matplotlib ships (Latin, Arabic with its presentation forms, Persian
+   digits; Bitstream Vera licence).
+
+Text extracted from the PDF is therefore in visual order and in presentation forms; its NFKC form, read right to
+left, is the text (``tests/spec/web/test_persian_pdf.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import arabic_reshaper
+import matplotlib
+from bidi.algorithm import get_display
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import Flowable
+
+__all__ = ["FONT", "FONT_BOLD", "LeftToRight", "RightToLeft", "lines", "register_fonts", "visual"]
+
+FONT, FONT_BOLD = "trialwright-DejaVuSans", "trialwright-DejaVuSans-Bold"
+#: Marks that only steer direction or joining: no glyph is drawn for them once the text is shaped and ordered.
+_INVISIBLE = re.compile("[\u200c\u200d\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_RESHAPER = arabic_reshaper.ArabicReshaper(configuration={"delete_harakat": False, "support_ligatures": True})
+
+
+def _font_file(name: str) -> Path:
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+
+
+@cache
+def register_fonts() -> tuple[str, str]:
+    """Register DejaVu Sans and its bold with ReportLab once; their names."""
+    pdfmetrics.registerFont(TTFont(FONT, str(_font_file("DejaVuSans.ttf")), shapable=False))
+    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(_font_file("DejaVuSans-Bold.ttf")), shapable=False))
+    return FONT, FONT_BOLD
+
+
+def _shaped(text: str) -> str:
+    return str(_RESHAPER.reshape(text))
+
+
+#: A bracketed run without a letter of the Arabic script, e.g. a unit "(mg/L)" or an id "(labs.crp)".
+_LATIN_IN_BRACKETS = re.compile(r"\([^()\u0600-\u06ff\ufb50-\ufeff]*\)")
+
+
+def _embedded(text: str) -> str:
+    """Each bracketed Latin run embedded left to right (LRE ... PDF), so its brackets stay with it: without, a
+    closing bracket at the end of a right-to-left line would stand at its left end, "(mg/L" and ")"."""
+    return _LATIN_IN_BRACKETS.sub(lambda m: f"\u202a{m.group(0)}\u202c", text)
+
+
+def visual(text: str, base: str = "R") -> str:
+    """One line of text as it is drawn: shaped, in visual order on a right-to-left base (``base="L"``: a value
+    that reads left to right, e.g. an estimate or a time), marks dropped."""
+    ordered = get_display(_shaped(_embedded(text)), base_dir=base)
+    return _INVISIBLE.sub("", str(ordered))
+
+
+def _width(text: str, font: str, size: float) -> float:
+    return float(pdfmetrics.stringWidth(_INVISIBLE.sub("", _shaped(text)), font, size))
+
+
+def lines(text: str, font: str, size: float, width: float) -> list[str]:
+    """The text broken into lines no wider than ``width`` (a word wider than that alone on its line), in logical
+    order; an explicit line break is kept."""
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if line and _width(candidate, font, size) > width:
+                out.append(line)
+                line = word
+            else:
+                line = candidate
+        out.append(line)
+    return out
+
+
+class LeftToRight(str):
+    """A value that reads left to right inside right-to-left text (an id, a hash, a time, an estimate with its
+    interval): laid out on a left-to-right base, still right-aligned in its cell."""
+
+    __slots__ = ()
+
+
+class RightToLeft(Flowable):  # type: ignore[misc]  # reportlab is untyped
+    """A paragraph of right-to-left text: wrapped to the width it is given, each line drawn right-aligned."""
+
+    def __init__(
+        self, text: str, font: str, size: float, leading: float, space_after: float = 0, base: str = "R"
+    ) -> None:
+        super().__init__()
+        self.text, self.font, self.size, self.leading, self.base = text, font, size, leading, base
+        self.spaceAfter = space_after
+        self._lines: list[str] = [text]
+
+    def minWidth(self) -> float:  # ReportLab's name
+        return max((_width(w, self.font, self.size) for w in self.text.split()), default=0.0)
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        self._lines = lines(self.text, self.font, self.size, available_width)
+        self.width = available_width
+        self.height = self.leading * len(self._lines)
+        return self.width, self.height
+
+    def draw(self) -> None:
+        canvas: Any = self.canv
+        canvas.setFont(self.font, self.size)
+        for i, line in enumerate(self._lines):
+            baseline = self.height - (i + 1) * self.leading + (self.leading - self.size) / 2 + 0.2 * self.size
+            canvas.drawRightString(self.width, baseline, visual(line, self.base))
