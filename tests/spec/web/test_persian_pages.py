@@ -254,7 +254,7 @@ def test_a_participant_id_typed_in_persian_digits_is_found(app, trial: Trial) ->
             assert pid in inv.get("/screening", params={"participant": text}).text.split("<tbody", 1)[1]
         # the status matrix's query flag and the casebook link are two words, not one
         flag = matrix.split('data-testid="participant-queries">', 1)[1].split("</a>", 1)[1]
-        assert flag.startswith(" <a") or flag.startswith("\n") or flag.startswith(" ")
+        assert flag.startswith(' <a class="casebook-link"'), flag[:80]
     with as_role(app, Role.MONITOR) as monitor:
         trail = monitor.get("/admin/audit", params={"participant": typed}).text
         status = trail.split('role="status">', 1)[1].split("</p>", 1)[0]
