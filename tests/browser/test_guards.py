@@ -95,8 +95,8 @@ def test_past_the_target_in_english_and_in_persian(page, live_server: str, live_
     assert page.locator("html").get_attribute("dir") == "rtl"
     warning = page.get_by_test_id("past-target")
     expect(warning).to_contain_text("فراتر از حجم نمونهٔ هدف.")
-    expect(warning).to_contain_text("3 شرکت‌کننده در کارآزمایی تصادفی‌سازی شده‌اند و هدف پروتکل 2 است")
-    expect(warning).to_contain_text("این شرکت‌کننده نفر 4 خواهد بود")
+    expect(warning).to_contain_text("۳ شرکت‌کننده در کارآزمایی تصادفی‌سازی شده‌اند و هدف پروتکل ۲ است")  # Persian digits
+    expect(warning).to_contain_text("این شرکت‌کننده نفر ۴ خواهد بود")
     assert not any(name in page.content() for name in ARM_NAMES)
     assert violations(page) == []
     page.shot("past-target-persian")

@@ -24,7 +24,7 @@ from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
 from trialwright.web.i18n import text_direction
 
-__all__ = ["arm_said", "digits", "isolated", "names", "said", "shown", "trial_title", "unit"]
+__all__ = ["arm_said", "choice_said", "digits", "isolated", "names", "said", "shown", "trial_title", "unit"]
 
 #: The field a protocol model's ``translations`` translate.
 _TEXTS = ("label", "text", "message", "name", "term")
@@ -53,6 +53,20 @@ def shown(value: object, lang: str, gettext: Callable[[str], str]) -> str:
     if isinstance(value, list):
         return ", ".join(shown(v, lang, gettext) for v in value)
     return digits(value, lang)
+
+
+def choice_said(item: object, value: object, lang: str, gettext: Callable[[str], str]) -> str:
+    """A stored value of a field that has choices (a screening or form field) as a person reads it: each code by
+    its choice's label in ``lang`` (a code the protocol does not declare, e.g. from an older version, as stored);
+    a field without choices, or a value that is no code, as ``shown``."""
+    choices = {c.code: c for c in getattr(item, "choices", None) or []}
+    if not choices:
+        return shown(value, lang, gettext)
+    if isinstance(value, list):
+        return ", ".join(choice_said(item, v, lang, gettext) for v in value) or "—"
+    if isinstance(value, str) and value in choices:
+        return said(choices[value], lang)
+    return shown(value, lang, gettext)
 
 
 def unit(text: str | None) -> Markup:

@@ -27,10 +27,11 @@ from jinja2.runtime import Context
 
 from trialwright import __version__
 from trialwright.domain.calendars import entry_examples, entry_text, format_date, format_datetime
+from trialwright.domain.forms import StoredValue, number_text
 from trialwright.services import audit_trail, sharing
 from trialwright.services.users import UserView
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
-from trialwright.web.localized import arm_said, digits, isolated, names, said, shown, unit
+from trialwright.web.localized import arm_said, choice_said, digits, isolated, names, said, shown, unit
 from trialwright.web.navigation import PARTICIPANT_READERS, by_task
 from trialwright.web.query_words import query_words
 
@@ -109,6 +110,45 @@ def render_page(
         """A moment on a site's clock (e.g. a reporting deadline), in the preferred calendars."""
         return "" if value is None else digits(format_datetime(value, page.calendar, ZoneInfo(zone)), page.lang)
 
+    def value_said(item: object, value: object) -> str:
+        """A stored value of a screening or form field (``item``; None when the page has no field for it) as a
+        person reads it: a date in the viewer's calendar, a date and time on the page's clock, a choice by its
+        label, yes/no in words, a number in the page's digits; free text as typed."""
+        kind = str(getattr(item, "type", ""))
+        if value is None or value == "":
+            return "—"
+        if kind == "date" and isinstance(value, str | dt.date):
+            return fdate(value)
+        if kind == "datetime" and isinstance(value, str):
+            try:
+                return fdatetime(dt.datetime.fromisoformat(value))
+            except ValueError:
+                return value
+        if kind == "text" and isinstance(value, str):
+            return value
+        return choice_said(item, value, page.lang, t.gettext)
+
+    def stored_said(item: object, stored: StoredValue | None) -> str:
+        """A form field's stored value (``StoredValue``) as a person reads it: its value (``value_said``), a
+        censored number (< LLOQ, > ULOQ) in the page's digits, not done or not applicable in words."""
+        if stored is None:
+            return "—"
+        if stored.status in ("below_lloq", "above_uloq"):
+            sign = "<" if stored.status == "below_lloq" else ">"
+            return f"{sign} {digits(number_text(stored.limit or 0.0), page.lang)}"
+        if stored.status in ("not_done", "not_applicable"):
+            return t.gettext(stored.status.replace("_", " "))
+        if isinstance(stored.value, float):
+            return digits(number_text(stored.value), page.lang)
+        return value_said(item, stored.value)
+
+    def meaning_said(meaning: str | None) -> str:
+        """A signature's stored (English) meaning in the page's language when it is the protocol's own meaning
+        (``signature_meaning_translations``); a meaning an earlier version declared, as stored."""
+        if protocol is not None and meaning == protocol.signature_meaning:
+            return str(protocol.signature_meaning_translations.get(page.lang) or protocol.signature_meaning)
+        return meaning or ""
+
     readers: list[Any] = []  # what says a query's text, made on first use (it reads every field's label)
 
     def query_said(text: str | None) -> str:
@@ -149,6 +189,9 @@ def render_page(
         "shown": lambda value: shown(value, page.lang, t.gettext),
         "digits": lambda text: digits(text, page.lang),
         "unit": unit,
+        "value_said": value_said,
+        "stored_said": stored_said,
+        "meaning_said": meaning_said,
         "isolated": lambda text: isolated(text, page.lang),
         "query_said": query_said,
         **(names(protocol, page.lang) if protocol is not None else {}),

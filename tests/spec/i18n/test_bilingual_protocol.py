@@ -100,7 +100,7 @@ def test_values_are_said_in_the_language() -> None:
     assert shown(True, "fa", lambda m: fa(m) or m) == "بله"
     assert shown(False, "fa", lambda m: fa(m) or m) == "خیر"
     assert shown(True, "en", lambda m: m) == "yes"
-    assert shown(150.0, "fa", lambda m: m) == "۱۵۰" and shown(0.65, "fa", lambda m: m) == "۰.۶۵"
+    assert shown(150.0, "fa", lambda m: m) == "۱۵۰" and shown(0.65, "fa", lambda m: m) == "۰٫۶۵"
     assert shown(None, "fa", lambda m: m) == "—"
     assert digits("2021", "en") == "2021"
     assert str(unit("10^9/L")) == '<bdi dir="ltr">10^9/L</bdi>'

@@ -99,7 +99,8 @@ def test_counts_and_versions_in_persian_digits(app, trial: Trial) -> None:  # ty
         trial_facts = coord.get("/").text
         total = trial_facts.split('data-testid="work-total">', 1)[1].split("<", 1)[0]
     assert total and not _latin_digits(total)
-    persian_version = version.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    # Persian digits, and the Persian decimal separator (U+066B) for its point
+    persian_version = version.replace(".", "\u066b").translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
     assert f"<dd>{persian_version} (" in trial_facts and f"<dd>{version} (" not in trial_facts
 
 

@@ -84,8 +84,11 @@ def test_the_trial_runs_through_the_pages(app, trial: Trial) -> None:  # type: i
         typed = {"a-product_lot": "L1", "a-volume_ml": "3", **({"a-particles": "5e10"} if exosomes else {})}
         assert post(pharm, f"/pharmacy/{code}", f"/pharmacy/{code}", **typed).status_code == 303
         record = pharm.get(f"/pharmacy/{code}").text
-        assert 'data-testid="prepared"' in record and 'data-testid="recorded-volume_ml">3 mL<' in record
-        assert ('data-testid="recorded-particles">50000000000 particles<' in record) == exosomes
+        # the unit isolated left to right, as everywhere a unit is shown (docs/i18n.md)
+        volume = 'data-testid="recorded-volume_ml">3 <bdi dir="ltr">mL</bdi><'
+        assert 'data-testid="prepared"' in record and volume in record
+        particles = 'data-testid="recorded-particles">50000000000 <bdi dir="ltr">particles</bdi><'
+        assert (particles in record) == exosomes
     with as_role(app, Role.INVESTIGATOR) as inv:
         assert not any(name in inv.get(f"/participants/{pid}").text for name in ARM_NAMES)
         form = f"/participants/{pid}/unblind"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,6 +60,8 @@ class AttributeSpec:
     unit: str | None
     limits: str | None
     required: bool
+    #: the label in the protocol's other languages (``translations: {fa: ...}``), said on the page's language
+    translations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class RecordedValue:
     label: str
     value: int | float | str
     unit: str | None
+    #: the label in the protocol's other languages (none for an attribute the protocol no longer declares)
+    translations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,11 @@ def _limits(a: PreparationAttribute) -> str | None:
 
 def _recorded(preparation: Preparation | None, stored: Mapping[str, Any]) -> tuple[RecordedValue, ...]:
     declared = {a.id: a for a in preparation.attributes} if preparation else {}
-    shown = [RecordedValue(a.id, a.label, stored[a.id], a.unit) for a in declared.values() if a.id in stored]
+    shown = [
+        RecordedValue(a.id, a.label, stored[a.id], a.unit, dict(a.translations))
+        for a in declared.values()
+        if a.id in stored
+    ]
     shown += [RecordedValue(k, k, v, None) for k, v in stored.items() if k not in declared]
     return tuple(shown)
 
@@ -157,7 +165,7 @@ def _what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> 
         protocol.masking.identical_appearance,
         preparation is not None,
         tuple(
-            AttributeSpec(a.id, a.label, a.type, a.unit, _limits(a), a.required)
+            AttributeSpec(a.id, a.label, a.type, a.unit, _limits(a), a.required, dict(a.translations))
             for a in (preparation.attributes if preparation else [])
         ),
         done is not None,

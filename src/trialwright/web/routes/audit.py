@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from trialwright.domain.audit_changes import audit_changes, canonical_units
+from trialwright.domain.numerals import latin_digits
 from trialwright.services import audit_checkpoints, audit_trail
 from trialwright.web.deps import EngineDep, ProtocolDep, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
@@ -60,6 +61,7 @@ def audit_page(
 ) -> HTMLResponse:
     assert page.user is not None
     user = page.user
+    participant = latin_digits(participant) if participant else participant  # an id typed in Persian digits
     found = first_page_if_bad(
         lambda c: audit_trail.page_trail(
             engine,

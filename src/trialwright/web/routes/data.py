@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.calendars import DateEntryError, local_date
 from trialwright.domain.forms import FormValueError, range_text
+from trialwright.domain.numerals import latin_digits
 from trialwright.domain.roles import Role
 from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
@@ -370,6 +371,7 @@ def query_inbox(
 ) -> HTMLResponse:
     assert page.user is not None
     user = page.user
+    participant = latin_digits(participant) if participant else participant  # an id typed in Persian digits
     found = first_page_if_bad(
         lambda c: svc.page_queries(
             engine, user, status=status or None, site=site or None, participant=participant or None, cursor=c

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.masking import unblinding_applies
+from trialwright.domain.numerals import latin_digits
 from trialwright.domain.preparation import nothing_to_prepare
 from trialwright.domain.roles import Role
 from trialwright.domain.text import spreadsheet_values
@@ -63,6 +64,7 @@ def participant_list(
 ) -> HTMLResponse:
     assert page.user is not None
     user = page.user
+    search = latin_digits(search) if search else search  # an id typed in Persian digits
     found = first_page_if_bad(
         lambda c: svc.page_participants(engine, user, site=site or None, search=search or None, cursor=c), cursor
     )
@@ -330,6 +332,7 @@ def pharmacy(
     """The work list by state: to prepare (the default), prepared today, done earlier, nothing to prepare."""
     assert page.user is not None
     user = page.user
+    participant = latin_digits(participant) if participant else participant  # an id typed in Persian digits
     errors = []
     try:
         chosen = svc.PreparationState(state or svc.PreparationState.TO_PREPARE)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from trialwright.domain.calendars import DateEntryError, local_date, on_site_clock
 from trialwright.domain.eligibility import Decision, ScreeningValueError, evaluate, validate_values
+from trialwright.domain.numerals import latin_digits
 from trialwright.domain.roles import Role
 from trialwright.domain.screening_form import none_apply, none_apply_fields, screening_groups
 from trialwright.domain.text import spreadsheet_row
@@ -107,6 +108,7 @@ def screening_log(
 ) -> HTMLResponse:
     assert page.user is not None
     user = page.user
+    participant = latin_digits(participant) if participant else participant  # an id typed in Persian digits
     found = first_page_if_bad(
         lambda c: page_screenings(
             engine, user, site=site or None, decision=decision or None, participant=participant or None, cursor=c

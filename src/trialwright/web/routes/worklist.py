@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from trialwright.domain.numerals import latin_digits
 from trialwright.domain.paging import PageError
 from trialwright.services import forms as forms_svc
 from trialwright.services import worklist as svc
@@ -72,6 +73,7 @@ def matrix(
     """The status matrix: participants by visits and forms, searched and filtered."""
     assert page.user is not None
     user = page.user
+    participant = latin_digits(participant) if participant else participant  # an id typed in Persian digits
     errors: list[str] = []
 
     def read(c: str | None) -> svc.StatusMatrix:
