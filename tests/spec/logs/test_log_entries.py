@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.spec.forms.conftest import TODAY
 from tests.trialfixtures import Trial, username, who
+from trialwright.cli.main import app as cli
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services.errors import FormError
@@ -156,3 +159,25 @@ def test_a_monitor_reads_entries_but_adds_none(trial: Trial, pid: str) -> None:
         LogError, match=r"^log: the protocol declares no log 'drugs' \(logs: conmeds, medical_history\)"
     ):
         add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "drugs", HEPARIN)
+
+
+def test_the_log_commands_add_amend_remove_and_list(trial: Trial, pid: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = ["--database", trial.url, "--as", username(Role.STUDY_COORDINATOR)]
+    data = tmp_path / "entry.json"
+    data.write_text(json.dumps(HEPARIN), encoding="utf-8")
+    added = runner.invoke(cli, ["log", "add", pid, "conmeds", "--data", str(data), *db])
+    assert added.exit_code == 0, added.output
+    assert f"{pid} conmeds #1: active, version 1" in added.output and "medication: Enoxaparin" in added.output
+    data.write_text(json.dumps({"route": "NASAL"}), encoding="utf-8")
+    refused = runner.invoke(cli, ["log", "amend", pid, "conmeds", "1", "--data", str(data), "--reason", "x", *db])
+    assert refused.exit_code == 1 and "route: 'NASAL' is not one of" in refused.output
+    data.write_text(json.dumps({"dose": 60}), encoding="utf-8")
+    amended = runner.invoke(cli, ["log", "amend", pid, "conmeds", "1", "--data", str(data), "--reason", "chart", *db])
+    assert amended.exit_code == 0 and "version 2" in amended.output and "dose: 60" in amended.output
+    removed = runner.invoke(cli, ["log", "remove", pid, "conmeds", "1", "--reason", "duplicate", *db])
+    assert removed.exit_code == 0 and "removed, version 3 (duplicate)" in removed.output
+    listed = runner.invoke(cli, ["log", "list", pid, "--json", *db])
+    assert listed.exit_code == 0
+    (entry,) = json.loads(listed.output)
+    assert (entry["sequence"], entry["state"], entry["removed_reason"]) == (1, "removed", "duplicate")
