@@ -81,10 +81,20 @@ class LogSdtm(ProtocolModel):
         "required with ongoing.",
     )
 
+    atc_class_level: int | None = Field(
+        default=None,
+        ge=1,
+        le=4,
+        description="CM: the ATC level (1-4) whose code and name a coded medication's CMCLASCD and CMCLAS hold; "
+        "without it they stay empty (no level is assumed).",
+    )
+
     @model_validator(mode="after")
     def _ongoing(self) -> LogSdtm:
         if (self.ongoing is None) != (self.ongoing_until is None):
             raise ValueError("ongoing and ongoing_until go together (--ENRTPT ONGOING needs its --ENTPT)")
+        if self.atc_class_level is not None and self.domain != "CM":
+            raise ValueError("atc_class_level is for CM: medications are coded to ATC")
         return self
 
 

@@ -24,10 +24,10 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import FormValueError, StoredValue, missing_required, validate_entries
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
-from trialwright.protocol.logs import LogDef
+from trialwright.protocol.logs import LOG_TOPIC, LogDef
 from trialwright.services import audit, clock
 from trialwright.services.errors import FormError
-from trialwright.services.forms.common import DATA_ENTRY, _role, _tz, _withdrawn
+from trialwright.services.forms.common import DATA_ENTRY, READERS, _role, _tz, _withdrawn
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import participant_row
 from trialwright.services.trial import current_protocol
@@ -53,7 +53,11 @@ REMOVED = "removed"
 
 
 class LogError(FormError):
-    """A log entry refused; the message names the field or state and the rule."""
+    """A log entry refused; ``problems`` holds one ``field: rule`` message per problem (the message joins them)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,7 @@ def _validated(
             typed_on_site_clock=typed_on_site_clock,
         )
     except FormValueError as exc:
-        raise LogError("; ".join(exc.problems)) from None
+        raise LogError(*exc.problems) from None
     merged = dict(old)
     for name, stored in validated.values.items():
         if stored is None:
@@ -231,7 +235,7 @@ def _validated(
             if str(value.value)[:10] < str(earlier.value)[:10]:
                 problems.append(f"{f.id}: {value.value} is before {ref} ({earlier.value})")
     if problems:
-        raise LogError("; ".join(problems))
+        raise LogError(*problems)
     return merged
 
 
@@ -308,6 +312,42 @@ def add_entry(
         return _read_one(session, entry_id, participant.site)
 
 
+def _void_coding(
+    session: Session,
+    actor: UserView,
+    participant: Any,
+    log: LogDef,
+    entry_id: int,
+    sequence: int,
+    old: Mapping[str, StoredValue],
+    new: Mapping[str, StoredValue],
+    reason: str,
+) -> None:
+    """A medication renamed loses its coding (it coded the old name): removed, audited ``log.coding_voided``."""
+    if log.sdtm is None or log.sdtm.domain != "CM":
+        return
+    topic = log.sdtm.variables[LOG_TOPIC["CM"]]
+    if _meaning(old.get(topic)) == _meaning(new.get(topic)):
+        return
+    coding = session.execute(select(log_codings).where(log_codings.c.entry_id == entry_id)).first()
+    if coding is None:
+        return
+    session.execute(log_codings.delete().where(log_codings.c.entry_id == entry_id))
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=participant.site,
+        participant=participant.participant_id,
+        form=log.id,
+        action="log.coding_voided",
+        old_value={"dictionary": coding.dictionary, "version": coding.version, "verbatim": coding.verbatim,
+                   "code": coding.code, "name": coding.name},
+        reason=reason,
+        detail={"sequence": sequence},
+    )  # fmt: skip
+
+
 def _reason(reason: str | None, what: str) -> str:
     checked_text(reason, "reason", error=LogError)
     if not (reason or "").strip():
@@ -348,6 +388,7 @@ def amend_entry(
                     updated_by=actor.username)
         )  # fmt: skip
         _audit_values(session, actor, participant, log_id, sequence, old, values, why)
+        _void_coding(session, actor, participant, log, row.id, sequence, old, values, why)
         return _read_one(session, row.id, participant.site)
 
 
@@ -389,6 +430,7 @@ def list_entries(
     engine: Engine, actor: UserView, participant_id: str, log_id: str | None = None
 ) -> tuple[LogEntryView, ...]:
     """A participant's log entries (one log, or all), removed ones included, by log then sequence."""
+    _role(actor, READERS, "read log entries")
     protocol = current_protocol(engine).protocol
     if log_id is not None:
         _log(protocol, log_id)

@@ -100,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     from trialwright.api.exports import router as exports_api
     from trialwright.api.forms import router as forms_api
     from trialwright.api.lock import router as lock_api
+    from trialwright.api.logs import router as logs_api
     from trialwright.api.randomization import router as randomization_api
     from trialwright.api.recruitment import router as recruitment_api
     from trialwright.api.redcap import router as redcap_api
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(screening_api)
     app.include_router(randomization_api)
     app.include_router(forms_api)
+    app.include_router(logs_api)
     app.include_router(lock_api)
     app.include_router(safety_api)
     app.include_router(recruitment_api)
