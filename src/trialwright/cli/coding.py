@@ -222,3 +222,26 @@ def code_medication(
         return
     path = " > ".join(f"{p['code']} {p['name']}" for p in coding["path"])
     console.print(f"{participant_id} {log_id} #{sequence}: {path} (ATC {coding['version']})", highlight=False)
+
+
+@coding_app.command("code-history")
+def code_history(
+    participant_id: Annotated[str, typer.Argument(help="Participant id, e.g. RAZ-001.")],
+    log_id: Annotated[str, typer.Argument(help="The medical history log, e.g. medical_history.")],
+    sequence: Annotated[int, typer.Argument(help="The entry's sequence number in the log.")],
+    llt: Annotated[int, typer.Option("--llt", help="The MedDRA LLT code to code it to.")],
+    user: AsOption,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, when recoding (audited).")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Code a medical history entry to a MedDRA LLT and its primary path (coder); recoding needs --reason."""
+    from trialwright.services.medication_coding import code_history as code_it
+
+    engine, actor = _context(user, database)
+    coding = _run(code_it, engine, actor, participant_id, log_id, sequence, llt, reason=reason)
+    if emit(coding, as_json):
+        return
+    at = {p["level"]: p for p in coding["path"]}
+    console.print(f"{participant_id} {log_id} #{sequence}: {coding['name']} -> PT {at[4]['name']} -> SOC "
+                  f"{at[1]['name']} (MedDRA {coding['version']})", highlight=False)  # fmt: skip

@@ -137,6 +137,14 @@ def _atc_columns(coding: Mapping[str, Any] | None, class_level: int | None) -> d
             "CMCLASCD": chosen["code"] if chosen else None}  # fmt: skip
 
 
+def _meddra_columns(coding: Mapping[str, Any] | None) -> dict[str, Any]:
+    """MHDECOD (the PT, level 4 of the stored path) and MHBODSYS (the primary SOC, level 1) of a MedDRA coding."""
+    if coding is None or coding.get("dictionary") != "MedDRA":
+        return {"MHDECOD": None, "MHBODSYS": None}
+    at = {int(p["level"]): p for p in coding["path"]}
+    return {"MHDECOD": at[4]["name"], "MHBODSYS": at[1]["name"]}
+
+
 def _yn(flag: bool | None) -> str | None:
     return None if flag is None else ("Y" if flag else "N")
 
@@ -654,10 +662,12 @@ class SdtmExporter(Exporter):
                 ongoing = entry.values.get(sdtm.ongoing) if sdtm.ongoing else None
                 if isinstance(ongoing, Mapping) and ongoing.get("value") is True:
                     row[f"{code}ENRTPT"], row[f"{code}ENTPT"] = "ONGOING", sdtm.ongoing_until
+                uncoded += entry.coding is None
+                versions |= {entry.coding["version"]} if entry.coding else set()
+                if code == "MH":
+                    row.update(_meddra_columns(entry.coding))
                 if code == "CM":
                     row.update(_atc_columns(entry.coding, sdtm.atc_class_level))
-                    uncoded += entry.coding is None
-                    versions |= {entry.coding["version"]} if entry.coding else set()
                     subject = build.subjects.get(entry.participant_id)
                     row["EPOCH"] = build.epoch_on(subject, _day(row.get("CMSTDTC"))) if subject else None
                 build.sinks[code].add(row)
@@ -668,8 +678,10 @@ class SdtmExporter(Exporter):
                 build.notes.append(f"CM coded with WHO ATC {', '.join(sorted(versions))}")
             if uncoded:
                 build.notes.append(f"CM: {uncoded} medication(s) not coded to ATC (CMDECOD, CMCLAS empty).")
-            if code == "MH":
-                build.notes.append("MH: not coded to MedDRA (MHDECOD, MHBODSYS empty).")
+            if code == "MH" and uncoded:
+                build.notes.append(f"MH: {uncoded} term(s) not coded to MedDRA (MHDECOD, MHBODSYS empty).")
+            if code == "MH" and versions:
+                build.notes.append(f"MH coded with MedDRA {', '.join(sorted(versions))}")
         for code in ("CM", "MH"):
             if code not in written:
                 build.notes.append(f"{code}: empty: the protocol declares no log written to {code}, so none was "

@@ -13,7 +13,7 @@ Every tabular format writes the same tables, described in its README.txt:
   comes from), so that every primary outcome can be computed from one export;
 - ``logs/<log_id>``: one row per entry of a log form (concomitant medications, medical history), with its
   ``sequence``, ``entry_state`` (active or removed) and ``removed_reason``, one column per field, and the entry's
-  ATC coding (``atc_version``, ``atc_code``, ``atc_name``; empty while not coded).
+  coding (a medical history log's MedDRA LLT, PT and SOC; any other log's ATC code and name); empty while not coded.
 
 A table is declared once as ``Column`` s; a format is a ``TabularExporter`` that opens a ``Sink`` per table
 (two or three methods). Form records are streamed one form at a time, twice (the first pass finds which
@@ -365,6 +365,18 @@ _ATC_COLUMNS = (
 )
 
 
+#: A medical history entry's MedDRA coding in its log's table (the LLT, its PT and primary SOC; codes as text).
+_MEDDRA_LOG_COLUMNS = (
+    Column("meddra_version", "text", "MedDRA version of the coding"),
+    Column("llt_code", "text", "MedDRA lowest level term code"),
+    Column("llt_name", "text", "MedDRA lowest level term name"),
+    Column("pt_code", "text", "MedDRA preferred term code"),
+    Column("pt_name", "text", "MedDRA preferred term name"),
+    Column("soc_code", "text", "MedDRA primary system organ class code"),
+    Column("soc_name", "text", "MedDRA primary system organ class name"),
+)
+
+
 def log_table(source: ExportSource, log: LogDef) -> Table:
     """The table of one log: one row per entry; every field with its status and reason (a log has few entries)."""
     columns = [
@@ -380,7 +392,8 @@ def log_table(source: ExportSource, log: LogDef) -> Table:
             columns.append(Column(_companion(log, f.id, "status"), "code", f"{f.label}: status", _STATUS_CHOICES))
             columns.append(Column(_companion(log, f.id, "reason"), "text", f"{f.label}: reason"))
     names = {c.name for c in columns}
-    columns += [c for c in _ATC_COLUMNS if c.name not in names]
+    coded = _MEDDRA_LOG_COLUMNS if log.sdtm is not None and log.sdtm.domain == "MH" else _ATC_COLUMNS
+    columns += [c for c in coded if c.name not in names]
     return Table(f"logs/{log.id}", log.name, tuple(columns))
 
 
@@ -398,9 +411,13 @@ def log_row(log: LogDef, table: Table, r: LogRecord) -> dict[str, Any]:
         if status in _MISSING and _companion(log, f.id, "status") in names:
             row[_companion(log, f.id, "status")] = status
             row[_companion(log, f.id, "reason")] = stored.get("reason")
-    coding = r.coding if r.coding is not None and r.coding.get("dictionary") == "ATC" else None
-    if coding is not None:
+    coding = r.coding
+    if coding is not None and coding.get("dictionary") == "ATC":
         row.update(atc_version=coding["version"], atc_code=coding["code"], atc_name=coding["name"])
+    if coding is not None and coding.get("dictionary") == "MedDRA":
+        at = {int(p["level"]): p for p in coding["path"]}
+        row.update(meddra_version=coding["version"], llt_code=coding["code"], llt_name=coding["name"],
+                   pt_code=at[4]["code"], pt_name=at[4]["name"], soc_code=at[1]["code"], soc_name=at[1]["name"])
     return row
 
 

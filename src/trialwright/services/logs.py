@@ -323,10 +323,11 @@ def _void_coding(
     new: Mapping[str, StoredValue],
     reason: str,
 ) -> None:
-    """A medication renamed loses its coding (it coded the old name): removed, audited ``log.coding_voided``."""
-    if log.sdtm is None or log.sdtm.domain != "CM":
+    """A medication or condition renamed loses its coding (it coded the old name): removed, audited
+    ``log.coding_voided``."""
+    if log.sdtm is None:
         return
-    topic = log.sdtm.variables[LOG_TOPIC["CM"]]
+    topic = log.sdtm.variables[LOG_TOPIC[log.sdtm.domain]]
     if _meaning(old.get(topic)) == _meaning(new.get(topic)):
         return
     coding = session.execute(select(log_codings).where(log_codings.c.entry_id == entry_id)).first()

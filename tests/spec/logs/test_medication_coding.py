@@ -21,16 +21,17 @@ import pyreadstat
 import pytest
 from typer.testing import CliRunner
 
+from tests.spec.coding.fictional_meddra import write_release
 from tests.spec.logs.fictional_atc import LINES, write_index
 from tests.spec.logs.test_log_entries import HEPARIN
 from tests.trialfixtures import Trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.roles import Role
 from trialwright.services import audit
-from trialwright.services.coding import CodingError
+from trialwright.services.coding import CodingError, load_meddra
 from trialwright.services.exports import run_export
 from trialwright.services.logs import add_entry, amend_entry, list_entries
-from trialwright.services.medication_coding import code_medication, load_atc, medications_to_code
+from trialwright.services.medication_coding import code_history, code_medication, load_atc, medications_to_code
 
 ZORBAPARIN_PATH = [
     {"level": 1, "code": "Z", "name": "Fictional blood and pain"},
@@ -154,3 +155,31 @@ def test_the_coder_loads_and_codes_from_the_command_line(trial: Trial, pid: str,
     assert "Z Fictional blood and pain > Z01 Fictional antithrombotics" in coded.output
     refused = runner.invoke(cli, ["coding", "code-medication", pid, "conmeds", "1", "--atc", "Z02BE01", *db])
     assert refused.exit_code == 1 and "recoding needs a reason" in refused.output
+
+
+def test_medical_history_is_coded_to_meddra_and_reaches_mh(trial: Trial, pid: str, tmp_path: Path) -> None:
+    """The adverse events' MedDRA machinery codes a history term: MHDECOD the PT, MHBODSYS the primary SOC (the
+    fictional release lists PT 90000001's secondary path first)."""
+    coder = who(trial, Role.CODER)
+    load_meddra(trial.engine, coder, write_release(tmp_path / "MedAscii"), "27.1")
+    add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "medical_history",
+              {"condition": "Chronic kidney disease", "ongoing": True})  # fmt: skip
+    with pytest.raises(CodingError, match=r"^log: 'conmeds' is not written to SDTM MH"):
+        code_history(trial.engine, coder, pid, "conmeds", 1, 90000011)
+    with pytest.raises(CodingError, match=r"^llt: 90000012 \(Zorbic renal lesion\) is not current"):
+        code_history(trial.engine, coder, pid, "medical_history", 1, 90000012)
+    runner = CliRunner()
+    coded = runner.invoke(cli, ["coding", "code-history", pid, "medical_history", "1", "--llt", "90000011",
+                                "--database", trial.url, "--as", username(Role.CODER)])  # fmt: skip
+    assert coded.exit_code == 0, coded.output
+    assert "Acute zorbic kidney -> PT Zorbic kidney injury -> SOC Fictional kidney disorders (MedDRA 27.1)" in (
+        coded.output)
+    run_export(trial.engine, who(trial, Role.DATA_MANAGER), "sdtm", tmp_path / "out")
+    mh, _ = pyreadstat.read_xport(tmp_path / "out" / "sdtm" / "mh.xpt")
+    (row,) = mh.to_dict("records")
+    assert (row["MHTERM"], row["MHDECOD"], row["MHBODSYS"]) == (
+        "Chronic kidney disease", "Zorbic kidney injury", "Fictional kidney disorders")
+    assert "MH coded with MedDRA 27.1" in (tmp_path / "out" / "README.txt").read_text(encoding="utf-8")
+    run_export(trial.engine, who(trial, Role.DATA_MANAGER), "csv", tmp_path / "csv")
+    text = (tmp_path / "csv" / "logs" / "medical_history.csv").read_text(encoding="utf-8")
+    assert "27.1,90000011,Acute zorbic kidney,90000001,Zorbic kidney injury,90100001,Fictional kidney disorders" in text
