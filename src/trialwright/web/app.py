@@ -112,12 +112,14 @@ def create_app(settings: Settings) -> FastAPI:
     from trialwright.web.routes import casebook as casebook_pages
     from trialwright.web.routes import coding as coding_pages
     from trialwright.web.routes import exports as export_pages
+    from trialwright.web.routes import logs as log_pages
     from trialwright.web.routes import recruitment as recruitment_pages
     from trialwright.web.routes import tokens as token_pages
     from trialwright.web.routes import worklist as worklist_pages
 
     pages = (auth, home, profile, audit, users, screening, randomization, data, lock, safety, analysis_pages,
-             recruitment_pages, export_pages, token_pages, worklist_pages, casebook_pages, coding_pages)  # fmt: skip
+             recruitment_pages, export_pages, token_pages, worklist_pages, casebook_pages, coding_pages,
+             log_pages)  # fmt: skip
     for router in (module.router for module in pages):
         app.include_router(router, include_in_schema=False)
     app.include_router(api_router)

@@ -165,6 +165,7 @@ def _participant(trial: Trial, site: str) -> dict[str, str]:
         "{visit_id}": "baseline",
         "{form_id}": "labs",
         "{log_id}": "conmeds",
+        "{sequence}": "1",
     }
 
 
