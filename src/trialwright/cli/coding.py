@@ -18,7 +18,10 @@ __all__ = ["coding_app"]
 
 AeNumberArgument = Annotated[str, typer.Argument(help="The adverse event, e.g. AE-0001.")]
 
-coding_app = typer.Typer(help="Medical coding: load MedDRA, search it, code adverse events.", no_args_is_help=True)
+coding_app = typer.Typer(
+    help="Medical coding: load MedDRA or a WHO ATC index, search, code adverse events and medications.",
+    no_args_is_help=True,
+)
 load_app = typer.Typer(help="Load a coding dictionary.", no_args_is_help=True)
 coding_app.add_typer(load_app, name="load")
 
@@ -164,3 +167,81 @@ def close_query(
     if emit(closed, as_json):
         return
     console.print(f"Query {closed.id} closed.", highlight=False)
+
+
+@load_app.command("atc")
+def load_atc(
+    path: Annotated[Path, typer.Argument(help="The index as CSV: atc_code,level,name (docs/coding.md).")],
+    version: Annotated[str, typer.Option("--version", help="The index's version, e.g. 2026.")],
+    user: AsOption,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load a WHO ATC index (coder or data manager): every code's shape, level and parent is checked first, and a
+    broken one refuses the whole index, naming the line. Audited with the file's SHA-256."""
+    from trialwright.services.medication_coding import load_atc as load
+
+    engine, actor = _context(user, database)
+    release = _run(load, engine, actor, path, version)
+    if emit(release, as_json):
+        return
+    counts = ", ".join(f"{n} at {level.replace('level', 'level ')}" for level, n in release.counts.items())
+    console.print(f"Loaded ATC {release.version}: {counts}.", highlight=False)
+
+
+@coding_app.command("medications")
+def medications(user: AsOption, database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Medication log entries not coded to ATC yet (coder)."""
+    from trialwright.services.medication_coding import medications_to_code
+
+    engine, actor = _context(user, database)
+    items = _run(medications_to_code, engine, actor)
+    if emit(items, as_json):
+        return
+    for item in items:
+        console.print(f"{item.participant_id}  {item.log_id} #{item.sequence}  {item.verbatim}", highlight=False)
+
+
+@coding_app.command("code-medication")
+def code_medication(
+    participant_id: Annotated[str, typer.Argument(help="Participant id, e.g. RAZ-001.")],
+    log_id: Annotated[str, typer.Argument(help="The medication log, e.g. conmeds.")],
+    sequence: Annotated[int, typer.Argument(help="The entry's sequence number in the log.")],
+    atc: Annotated[str, typer.Option("--atc", help="The level-5 ATC code, e.g. B01AB05.")],
+    user: AsOption,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, when recoding (audited).")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Code a medication entry to a level-5 ATC code and its levels 1-4 (coder); recoding needs --reason."""
+    from trialwright.services.medication_coding import code_medication as code_it
+
+    engine, actor = _context(user, database)
+    coding = _run(code_it, engine, actor, participant_id, log_id, sequence, atc, reason=reason)
+    if emit(coding, as_json):
+        return
+    path = " > ".join(f"{p['code']} {p['name']}" for p in coding["path"])
+    console.print(f"{participant_id} {log_id} #{sequence}: {path} (ATC {coding['version']})", highlight=False)
+
+
+@coding_app.command("code-history")
+def code_history(
+    participant_id: Annotated[str, typer.Argument(help="Participant id, e.g. RAZ-001.")],
+    log_id: Annotated[str, typer.Argument(help="The medical history log, e.g. medical_history.")],
+    sequence: Annotated[int, typer.Argument(help="The entry's sequence number in the log.")],
+    llt: Annotated[int, typer.Option("--llt", help="The MedDRA LLT code to code it to.")],
+    user: AsOption,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, when recoding (audited).")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Code a medical history entry to a MedDRA LLT and its primary path (coder); recoding needs --reason."""
+    from trialwright.services.medication_coding import code_history as code_it
+
+    engine, actor = _context(user, database)
+    coding = _run(code_it, engine, actor, participant_id, log_id, sequence, llt, reason=reason)
+    if emit(coding, as_json):
+        return
+    at = {p["level"]: p for p in coding["path"]}
+    console.print(f"{participant_id} {log_id} #{sequence}: {coding['name']} -> PT {at[4]['name']} -> SOC "
+                  f"{at[1]['name']} (MedDRA {coding['version']})", highlight=False)  # fmt: skip

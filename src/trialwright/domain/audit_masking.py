@@ -157,6 +157,12 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         _FORM,
     ),
     "form.bulk_import": _visible("rows saved rejected"),
+    # Log entries (concomitant medications, medical history): entered and read by blinded staff like form values.
+    **_each("log.entry_added log.value_entered log.value_changed log.entry_removed", _FORM | _visible("sequence")),
+    **_each(
+        "log.coded log.recoded log.coding_voided",
+        _visible("dictionary version verbatim code name path reason sequence"),
+    ),
     "query.raised": _visible("query text origin"),
     "query.answered": _visible("old_value query answer"),
     "query.closed": _visible("old_value query note"),

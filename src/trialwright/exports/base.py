@@ -28,6 +28,7 @@ __all__ = [
     "ExportSource",
     "Exporter",
     "FormRecord",
+    "LogRecord",
     "ParticipantRecord",
     "Progress",
     "StoredJson",
@@ -98,6 +99,25 @@ class EventRecord:
     coding: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One entry of a participant's log form (``trialwright.protocol.logs``), removed ones included."""
+
+    participant_id: str
+    site: str
+    log_id: str
+    sequence: int
+    state: str  # active or removed
+    version: int
+    values: Mapping[str, StoredJson]
+    removed_reason: str | None
+    updated_at: dt.datetime
+    updated_by: str
+    #: The entry's coding as it is now: ``dictionary``, ``version``, ``verbatim``, ``code``, ``name`` and ``path``
+    #: (``[{level, code, name}, ...]`` from level 1 down); None when not coded.
+    coding: Mapping[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class ExportSource(abc.ABC):
     """The trial as one exporter sees it."""
@@ -124,6 +144,10 @@ class ExportSource(abc.ABC):
 
     def missed_visits(self) -> Iterator[tuple[str, str, str]]:
         """Visits recorded as missed: (participant id, visit id, reason), by participant; none by default."""
+        return iter(())
+
+    def logs(self, log_id: str | None = None) -> Iterator[LogRecord]:
+        """Log entries (of one log, or all), by log, participant and sequence; none by default."""
         return iter(())
 
     @abc.abstractmethod

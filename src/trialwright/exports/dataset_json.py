@@ -209,6 +209,7 @@ _SDTM_NUMBERS: dict[str, DataType] = {
     "VISITDY": "integer",  # planned study day (whole days)
     "TAETORD": "integer",  # the planned order of an element
     "EXDOSE": "decimal",
+    "CMDOSE": "decimal",
     "STRESN": "decimal",
     "LLOQ": "decimal",
     "ULOQ": "decimal",
@@ -271,6 +272,7 @@ _TABLE_NUMBERS: dict[str, DataType] = {
     "randomization_number": "integer",
     "grade": "integer",
     "reports": "integer",
+    "sequence": "integer",  # a log entry's sequence
     "value_num": "decimal",
     "limit": "decimal",
 }
@@ -284,6 +286,8 @@ def table_variables(table: Table, p: Protocol) -> tuple[str, list[Variable]]:
     """The item group OID and columns of one raw table (a form's as the ODM export names its items)."""
     folder, _, form_id = table.name.rpartition("/")
     fields = {f.id: f.type for f in p.form(form_id).fields} if folder == "forms" else {}
+    if folder == "logs":
+        fields = {f.id: f.type for f in p.log(form_id).fields}
     group = form_id if folder == "forms" else table.name
     keys = _TABLE_KEYS.get(table.name, ())
     found: list[Variable] = []

@@ -1,6 +1,6 @@
-"""SDTM tabulation after SDTMIG 3.4: DM, DS, EX, AE, SV, SE, LB, VS and the trial design domains (TV, TI, TE, TA,
-TS; ``trialwright.exports.sdtm_design``) as SAS transport v5 files and CSV, with metadata and SUPP-- for text past
-200 bytes.
+"""SDTM tabulation after SDTMIG 3.4: DM, DS, EX, AE, CM and MH (from the protocol's log forms), SV, SE, LB, VS and
+the trial design domains (TV, TI, TE, TA, TS; ``trialwright.exports.sdtm_design``) as SAS transport v5 files and CSV,
+with metadata and SUPP-- for text past 200 bytes.
 
 Each domain is declared once (``trialwright.exports.sdtm_domains``: its variables with label, type, controlled
 terms and origin); the findings domains LB and VS hold exactly the fields whose protocol ``codes`` declare an
@@ -126,6 +126,24 @@ def _local_day(value: Any, zone: dt.tzinfo) -> dt.date | None:
     if isinstance(value, dt.datetime):
         return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(zone).date()
     return value if isinstance(value, dt.date) else None
+
+
+def _atc_columns(coding: Mapping[str, Any] | None, class_level: int | None) -> dict[str, Any]:
+    """CMDECOD (the ATC level-5 name) and CMCLAS/CMCLASCD (the code and name at the declared level) of a coding."""
+    if coding is None or coding.get("dictionary") != "ATC":
+        return {"CMDECOD": None, "CMCLAS": None, "CMCLASCD": None}
+    at = {int(p["level"]): p for p in coding["path"]}
+    chosen = at.get(class_level) if class_level is not None else None
+    return {"CMDECOD": coding["name"], "CMCLAS": chosen["name"] if chosen else None,
+            "CMCLASCD": chosen["code"] if chosen else None}  # fmt: skip
+
+
+def _meddra_columns(coding: Mapping[str, Any] | None) -> dict[str, Any]:
+    """MHDECOD (the PT, level 4 of the stored path) and MHBODSYS (the primary SOC, level 1) of a MedDRA coding."""
+    if coding is None or coding.get("dictionary") != "MedDRA":
+        return {"MHDECOD": None, "MHBODSYS": None}
+    at = {int(p["level"]): p for p in coding["path"]}
+    return {"MHDECOD": at[4]["name"], "MHBODSYS": at[1]["name"]}
 
 
 def _yn(flag: bool | None) -> str | None:
@@ -384,8 +402,8 @@ class SdtmExporter(Exporter):
     define.csv and testcodes.csv."""
 
     name = "sdtm"
-    description = ("SDTMIG 3.4 DM, DS, EX, AE, SV, SE, TV, TI, TE, TA, TS, LB and VS (XPT v5 and CSV) with define.xml "
-                   "(Define-XML 2.1), define.html, define.csv and testcodes.csv.")
+    description = ("SDTMIG 3.4 DM, DS, EX, AE, CM, MH, SV, SE, TV, TI, TE, TA, TS, LB and VS (XPT v5 and CSV) with "
+                   "define.xml (Define-XML 2.1), define.html, define.csv and testcodes.csv.")
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         #: Rows per Arrow record batch: what a domain holds as rows while it streams, and per CSV write.
@@ -460,6 +478,7 @@ class SdtmExporter(Exporter):
             versions |= {event.coding["version"]} if event.coding else set()
         build.notes += [f"AE coded with MedDRA {', '.join(sorted(versions))}"] if versions else []
         build.notes += [f"AE not coded to MedDRA (AEDECOD empty): {', '.join(uncoded)}"] if uncoded else []
+        self._logs(build)
         for pid, visit_id, reason in source.missed_visits():
             build.missed.setdefault(pid, {})[visit_id] = reason
         for pid, person in people.items():
@@ -630,6 +649,64 @@ class SdtmExporter(Exporter):
         for source in undated_deaths(build.protocol, subject.death_values):
             build.notes.append(f"DM {usubjid}: {source} says died but gives no date; no death is counted from it "
                                "(no date guessed)")  # fmt: skip
+
+    def _logs(self, build: _Build) -> None:
+        """CM and MH from the log entries, each variable from the field the protocol maps to it (removed entries
+        left out, counted in README.txt); a domain no log is written to stays empty, and README.txt says so."""
+        written: set[str] = set()
+        for log in build.protocol.logs:
+            if log.sdtm is None:
+                build.notes.append(f"logs/{log.id}: the protocol writes it to no SDTM domain (no sdtm:); it is in "
+                                   "the tabular exports only.")  # fmt: skip
+                continue
+            sdtm, code = log.sdtm, log.sdtm.domain
+            written.add(code)
+            fields = {f.id: f for f in log.fields}
+            removed, uncoded, versions = 0, 0, set()
+            for entry in build.source.logs(log.id):
+                if entry.state != "active":
+                    removed += 1
+                    continue
+                zone = build.zone(entry.site)
+                row: dict[str, Any] = {**build.ids(entry.participant_id), f"{code}SPID": str(entry.sequence)}
+                for variable, field_id in sdtm.variables.items():
+                    stored = entry.values.get(field_id)
+                    value = stored.get("value") if isinstance(stored, Mapping) else None
+                    if value is None:
+                        row[variable] = None
+                    elif variable.endswith("DOSE"):
+                        row[variable] = float(value)
+                    elif fields[field_id].type is FieldType.DATETIME:
+                        row[variable] = _dtc(value, zone)
+                    else:
+                        row[variable] = str(value)
+                ongoing = entry.values.get(sdtm.ongoing) if sdtm.ongoing else None
+                if isinstance(ongoing, Mapping) and ongoing.get("value") is True:
+                    row[f"{code}ENRTPT"], row[f"{code}ENTPT"] = "ONGOING", sdtm.ongoing_until
+                uncoded += entry.coding is None
+                versions |= {entry.coding["version"]} if entry.coding else set()
+                if code == "MH":
+                    row.update(_meddra_columns(entry.coding))
+                if code == "CM":
+                    row.update(_atc_columns(entry.coding, sdtm.atc_class_level))
+                    subject = build.subjects.get(entry.participant_id)
+                    row["EPOCH"] = build.epoch_on(subject, _day(row.get("CMSTDTC"))) if subject else None
+                build.sinks[code].add(row)
+            if removed:
+                build.notes.append(f"{code}: {removed} removed entr{'y' if removed == 1 else 'ies'} of logs/{log.id} "
+                                   "left out (kept, with the reason, in the tabular exports).")  # fmt: skip
+            if versions:
+                build.notes.append(f"CM coded with WHO ATC {', '.join(sorted(versions))}")
+            if uncoded:
+                build.notes.append(f"CM: {uncoded} medication(s) not coded to ATC (CMDECOD, CMCLAS empty).")
+            if code == "MH" and uncoded:
+                build.notes.append(f"MH: {uncoded} term(s) not coded to MedDRA (MHDECOD, MHBODSYS empty).")
+            if code == "MH" and versions:
+                build.notes.append(f"MH coded with MedDRA {', '.join(sorted(versions))}")
+        for code in ("CM", "MH"):
+            if code not in written:
+                build.notes.append(f"{code}: empty: the protocol declares no log written to {code}, so none was "
+                                   "collected (not: none taken).")  # fmt: skip
 
     def _disposition(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         zone = build.zone(person.site)

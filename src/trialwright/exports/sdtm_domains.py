@@ -127,6 +127,9 @@ _EPOCH = Var("EPOCH", "Epoch", terms=f"{_CT} EPOCH C99079 as the protocol's visi
              origin="Derived: the visit's epoch (protocol visits[].epoch); events: see README.txt")  # fmt: skip
 
 
+_LOG = "Collected (the log field the protocol's logs[].sdtm.variables maps)"
+_ATC = "WHO ATC (the sponsor's licensed index)"
+
 _DESIGN = (Var("STUDYID", "Study Identifier", origin="Protocol"),
            Var("DOMAIN", "Domain Abbreviation", origin="Assigned"))  # fmt: skip
 _ETCD = "protocol elements (elements[]); BLINDED for an epoch's arm elements in a blinded extract"
@@ -254,6 +257,49 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             _dy("AESTDY", "Study Day of Start of Adverse Event"),
             _dy("AEENDY", "Study Day of End of Adverse Event"),
         ), seq="AESEQ"),
+        "CM": Domain("CM", "Concomitant/Prior Medications", (
+            *_COMMON,
+            Var("CMSEQ", "Sequence Number", "Num"),
+            Var("CMSPID", "Sponsor-Defined Identifier", origin="Assigned (the entry's sequence in its log)"),
+            Var("CMTRT", "Reported Name of Drug, Med, or Therapy", origin=_LOG),
+            Var("CMDECOD", "Standardized Medication Name", terms=_ATC,
+                origin="Assigned (coder, WHO ATC level 5 name); empty when not coded"),
+            Var("CMCLAS", "Medication Class", terms=_ATC,
+                origin="Assigned (coder: the ATC level the protocol's logs[].sdtm.atc_class_level names)"),
+            Var("CMCLASCD", "Medication Class Code", terms=_ATC,
+                origin="Assigned (coder: the ATC code at the protocol's atc_class_level)"),
+            Var("CMINDC", "Indication", origin=_LOG),
+            Var("CMDOSE", "Dose per Administration", "Num", origin=_LOG),
+            Var("CMDOSU", "Dose Units", terms=f"{_CT} UNIT C71620 (the log's choice codes)", origin=_LOG),
+            Var("CMDOSFRQ", "Dosing Frequency per Interval", terms=f"{_CT} FREQ C71113 (the log's choice codes)",
+                origin=_LOG),
+            Var("CMROUTE", "Route of Administration", terms=f"{_CT} ROUTE C66729 (the log's choice codes)",
+                origin=_LOG),
+            _EPOCH,
+            Var("CMSTDTC", "Start Date/Time of Medication", origin=_LOG),
+            Var("CMENDTC", "End Date/Time of Medication", origin=_LOG),
+            _dy("CMSTDY", "Study Day of Start of Medication"),
+            _dy("CMENDY", "Study Day of End of Medication"),
+            Var("CMENRTPT", "End Relative to Reference Time Point", terms=f"{_CT} STENRF C66728 (ONGOING)",
+                origin="Derived: ONGOING when the log's ongoing field is yes"),
+            Var("CMENTPT", "End Reference Time Point", origin="Protocol (logs[].sdtm.ongoing_until)"),
+        ), seq="CMSEQ"),
+        "MH": Domain("MH", "Medical History", (
+            *_COMMON,
+            Var("MHSEQ", "Sequence Number", "Num"),
+            Var("MHSPID", "Sponsor-Defined Identifier", origin="Assigned (the entry's sequence in its log)"),
+            Var("MHTERM", "Reported Term for the Medical History", origin=_LOG),
+            Var("MHDECOD", "Dictionary-Derived Term", terms="MedDRA (the sponsor's licensed release)",
+                origin="Assigned (coder, MedDRA PT); empty when not coded"),
+            Var("MHCAT", "Category for Medical History", origin=_LOG),
+            Var("MHBODSYS", "Body System or Organ Class", terms="MedDRA (the sponsor's licensed release)",
+                origin="Assigned (coder, MedDRA primary SOC); empty when not coded"),
+            Var("MHSTDTC", "Start Date/Time of Medical History Event", origin=_LOG),
+            Var("MHENDTC", "End Date/Time of Medical History Event", origin=_LOG),
+            Var("MHENRTPT", "End Relative to Reference Time Point", terms=f"{_CT} STENRF C66728 (ONGOING)",
+                origin="Derived: ONGOING when the log's ongoing field is yes"),
+            Var("MHENTPT", "End Reference Time Point", origin="Protocol (logs[].sdtm.ongoing_until)"),
+        ), seq="MHSEQ"),
         "SV": Domain("SV", "Subject Visits", (
             *_COMMON,
             Var("VISITNUM", "Visit Number", "Num", origin="Protocol: schedule order"),

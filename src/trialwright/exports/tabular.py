@@ -10,7 +10,10 @@ Every tabular format writes the same tables, described in its README.txt:
 - ``values_long``: one row per stored value, with its unit, status, reason, limit and the value as entered;
 - ``consents``, ``randomization`` (the ``arm`` column only in an export made with arms), ``adverse_events``
   (with its MedDRA coding) and ``deaths`` (the earliest death each participant's records give, and the record it
-  comes from), so that every primary outcome can be computed from one export.
+  comes from), so that every primary outcome can be computed from one export;
+- ``logs/<log_id>``: one row per entry of a log form (concomitant medications, medical history), with its
+  ``sequence``, ``entry_state`` (active or removed) and ``removed_reason``, one column per field, and the entry's
+  coding (a medical history log's MedDRA LLT, PT and SOC; any other log's ATC code and name); empty while not coded.
 
 A table is declared once as ``Column`` s; a format is a ``TabularExporter`` that opens a ``Sink`` per table
 (two or three methods). Form records are streamed one form at a time, twice (the first pass finds which
@@ -33,12 +36,14 @@ from trialwright.exports.base import (
     Exporter,
     ExportSource,
     FormRecord,
+    LogRecord,
     ParticipantRecord,
     Progress,
     StoredJson,
 )
 from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink
 from trialwright.protocol.forms import FieldType, FormDef, FormField
+from trialwright.protocol.logs import LogDef
 
 __all__ = [
     "Column",
@@ -352,6 +357,69 @@ def form_table(source: ExportSource, form: FormDef, missing: set[str]) -> Table:
 
 _FORM_STATES = ("draft", "complete", "verified", "signed", "locked")
 
+#: An entry's ATC coding in its log's table (empty while not coded).
+_ATC_COLUMNS = (
+    Column("atc_version", "text", "WHO ATC index version of the coding"),
+    Column("atc_code", "text", "ATC code (level 5)"),
+    Column("atc_name", "text", "ATC name (level 5)"),
+)
+
+
+#: A medical history entry's MedDRA coding in its log's table (the LLT, its PT and primary SOC; codes as text).
+_MEDDRA_LOG_COLUMNS = (
+    Column("meddra_version", "text", "MedDRA version of the coding"),
+    Column("llt_code", "text", "MedDRA lowest level term code"),
+    Column("llt_name", "text", "MedDRA lowest level term name"),
+    Column("pt_code", "text", "MedDRA preferred term code"),
+    Column("pt_name", "text", "MedDRA preferred term name"),
+    Column("soc_code", "text", "MedDRA primary system organ class code"),
+    Column("soc_name", "text", "MedDRA primary system organ class name"),
+)
+
+
+def log_table(source: ExportSource, log: LogDef) -> Table:
+    """The table of one log: one row per entry; every field with its status and reason (a log has few entries)."""
+    columns = [
+        Column("participant_id", "text", "Participant id"),
+        _site(source),
+        Column("sequence", "number", "Entry sequence in the log"),
+        Column("entry_state", "code", "Entry state", (("active", "Active"), ("removed", "Removed"))),
+        Column("removed_reason", "text", "Why the entry was removed"),
+    ]
+    for f in log.fields:
+        columns.append(Column(f.id, _KINDS[f.type], _field_label(f), tuple((c.code, c.label) for c in f.choices)))
+        if f.not_done_allowed or f.not_applicable_allowed:
+            columns.append(Column(_companion(log, f.id, "status"), "code", f"{f.label}: status", _STATUS_CHOICES))
+            columns.append(Column(_companion(log, f.id, "reason"), "text", f"{f.label}: reason"))
+    names = {c.name for c in columns}
+    coded = _MEDDRA_LOG_COLUMNS if log.sdtm is not None and log.sdtm.domain == "MH" else _ATC_COLUMNS
+    columns += [c for c in coded if c.name not in names]
+    return Table(f"logs/{log.id}", log.name, tuple(columns))
+
+
+def log_row(log: LogDef, table: Table, r: LogRecord) -> dict[str, Any]:
+    """One log entry as a row of its log's table."""
+    row: dict[str, Any] = {"participant_id": r.participant_id, "site": r.site, "sequence": float(r.sequence),
+                           "entry_state": r.state, "removed_reason": r.removed_reason}  # fmt: skip
+    names = {c.name for c in table.columns}
+    for f in log.fields:
+        stored = r.values.get(f.id)
+        if not isinstance(stored, Mapping):
+            continue
+        row[f.id] = analysis_value(f, stored)
+        status = stored.get("status", "value")
+        if status in _MISSING and _companion(log, f.id, "status") in names:
+            row[_companion(log, f.id, "status")] = status
+            row[_companion(log, f.id, "reason")] = stored.get("reason")
+    coding = r.coding
+    if coding is not None and coding.get("dictionary") == "ATC":
+        row.update(atc_version=coding["version"], atc_code=coding["code"], atc_name=coding["name"])
+    if coding is not None and coding.get("dictionary") == "MedDRA":
+        at = {int(p["level"]): p for p in coding["path"]}
+        row.update(meddra_version=coding["version"], llt_code=coding["code"], llt_name=coding["name"],
+                   pt_code=at[4]["code"], pt_name=at[4]["name"], soc_code=at[1]["code"], soc_name=at[1]["name"])
+    return row
+
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -494,6 +562,12 @@ class TabularExporter(Exporter, abc.ABC):
             written += self._form(source, form, folder, long_sink, run, progress)
         written += self._close(long_sink, long_def, "one row per stored value", run)
         written += self._events(source, folder, run)
+        for log in source.protocol.logs:
+            table = log_table(source, log)
+            sink = self.open(folder, table, run)
+            for entry in source.logs(log.id):
+                sink.add(log_row(log, table, entry))
+            written += self._close(sink, table, "one row per entry (removed ones included)", run)
         written += self.finish(folder, run)
         written.append(self.readme(folder, source, run))
         return written

@@ -19,6 +19,7 @@ from trialwright.protocol.design import (
 )
 from trialwright.protocol.elements import element_checks
 from trialwright.protocol.forms import ReferenceEvent
+from trialwright.protocol.logs import log_checks
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.protocol.references import Found, dupes, field_ref, unknown
@@ -32,6 +33,7 @@ def cross_check(p: Protocol) -> list[Found]:
         *_duplicates(p),
         *_eligibility(p),
         *_forms(p),
+        *log_checks(p.logs, {f.id for f in p.forms}),
         *repeated_tests(p),
         *_data_checks(p),
         *_visits(p),

@@ -1,7 +1,7 @@
 """The Protocol: one trial's whole design, as one validated, frozen object.
 
 The top level mirrors the protocol file's sections: trial (the registry record), sites, arms,
-sample_size, masking, eligibility, randomization, visits, forms, outcomes, analysis_sets, analysis_plan, safety,
+sample_size, masking, eligibility, randomization, visits, forms, logs, outcomes, analysis_sets, analysis_plan, safety,
 consent, version and amendments.
 """
 
@@ -19,6 +19,7 @@ from trialwright.protocol.design import Arm, Eligibility, Masking, Randomization
 from trialwright.protocol.elements import Element
 from trialwright.protocol.forms import DataCheck, FormDef, FormField, Visit
 from trialwright.protocol.lock import LockPolicy
+from trialwright.protocol.logs import LogDef
 from trialwright.protocol.outcomes import AnalysisSet, ConsentVersion, Outcome, SafetySettings
 from trialwright.protocol.registry import Amendment, Site, TrialInfo, Version
 
@@ -52,6 +53,13 @@ class Protocol(ProtocolModel):
         description="The trial's elements per epoch and arm (SDTM TE, TA, SE; see docs/exports.md); optional.",
     )
     forms: list[FormDef] = Field(min_length=1, description="Case report forms.")
+    logs: list[LogDef] = Field(
+        default_factory=list,
+        description=(
+            "Log forms: entries repeated per participant, not per visit (concomitant medications, medical "
+            "history), each with the SDTM domain (CM, MH) and the variables its fields fill; see docs/logs.md."
+        ),
+    )
     data_checks: list[DataCheck] = Field(
         default_factory=list, description="Cross-field and cross-form checks that raise queries."
     )
@@ -124,6 +132,10 @@ class Protocol(ProtocolModel):
     def form(self, form_id: str) -> FormDef:
         """The form with this id (KeyError if none)."""
         return _find(self.forms, "id", form_id, "form")
+
+    def log(self, log_id: str) -> LogDef:
+        """The log with this id (KeyError if none)."""
+        return _find(self.logs, "id", log_id, "log")
 
     def visit(self, visit_id: str) -> Visit:
         """The visit with this id (KeyError if none)."""

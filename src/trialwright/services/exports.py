@@ -29,7 +29,15 @@ from trialwright.domain.audit import AuditEntry
 from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_entry, mask_value
 from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
-from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.exports.base import (
+    EventRecord,
+    Exporter,
+    ExportSource,
+    FormRecord,
+    LogRecord,
+    ParticipantRecord,
+    Progress,
+)
 from trialwright.exports.sdtm import SdtmExportError
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
@@ -42,6 +50,7 @@ from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.files import file_sha256
+from trialwright.store.log_tables import log_codings, log_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 from trialwright.store.tables import audit_entries
@@ -236,6 +245,38 @@ class DatabaseSource(ExportSource):
                 first_reported_at=history[0].reported_at,
                 coding=dataclasses.asdict(c) if (c := coded.get(e.ae_number)) is not None else None,
             )
+
+    def logs(self, log_id: str | None = None) -> Iterator[LogRecord]:
+        query = (
+            select(log_entries, participants.c.site, log_codings.c.dictionary, log_codings.c.version.label("c_version"),
+                   log_codings.c.verbatim, log_codings.c.code, log_codings.c.name, log_codings.c.path)
+            .join(participants, participants.c.participant_id == log_entries.c.participant_id)
+            .outerjoin(log_codings, log_codings.c.entry_id == log_entries.c.id)
+            .where(self._site_filter(participants.c.site))
+            .order_by(log_entries.c.log_id, log_entries.c.participant_id, log_entries.c.sequence)
+        )  # fmt: skip
+        if log_id is not None:
+            query = query.where(log_entries.c.log_id == log_id)
+        with read_scope(self.engine) as session:
+            for r in session.execute(query.execution_options(yield_per=self.batch)):
+                row: Any = r
+                coding = None
+                if row.code is not None:
+                    coding = {"dictionary": row.dictionary, "version": row.c_version, "verbatim": row.verbatim,
+                              "code": row.code, "name": row.name, "path": json.loads(row.path)}  # fmt: skip
+                yield LogRecord(
+                    participant_id=row.participant_id,
+                    site=row.site,
+                    log_id=row.log_id,
+                    sequence=row.sequence,
+                    state=row.state,
+                    version=row.version,
+                    values=json.loads(row.entry_values),
+                    removed_reason=row.removed_reason,
+                    updated_at=row.updated_at,
+                    updated_by=row.updated_by,
+                    coding=coding,
+                )
 
     def audit(self) -> Iterator[AuditEntry]:
         query = (

@@ -100,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     from trialwright.api.exports import router as exports_api
     from trialwright.api.forms import router as forms_api
     from trialwright.api.lock import router as lock_api
+    from trialwright.api.logs import router as logs_api
     from trialwright.api.randomization import router as randomization_api
     from trialwright.api.recruitment import router as recruitment_api
     from trialwright.api.redcap import router as redcap_api
@@ -111,18 +112,21 @@ def create_app(settings: Settings) -> FastAPI:
     from trialwright.web.routes import casebook as casebook_pages
     from trialwright.web.routes import coding as coding_pages
     from trialwright.web.routes import exports as export_pages
+    from trialwright.web.routes import logs as log_pages
     from trialwright.web.routes import recruitment as recruitment_pages
     from trialwright.web.routes import tokens as token_pages
     from trialwright.web.routes import worklist as worklist_pages
 
     pages = (auth, home, profile, audit, users, screening, randomization, data, lock, safety, analysis_pages,
-             recruitment_pages, export_pages, token_pages, worklist_pages, casebook_pages, coding_pages)  # fmt: skip
+             recruitment_pages, export_pages, token_pages, worklist_pages, casebook_pages, coding_pages,
+             log_pages)  # fmt: skip
     for router in (module.router for module in pages):
         app.include_router(router, include_in_schema=False)
     app.include_router(api_router)
     app.include_router(screening_api)
     app.include_router(randomization_api)
     app.include_router(forms_api)
+    app.include_router(logs_api)
     app.include_router(lock_api)
     app.include_router(safety_api)
     app.include_router(recruitment_api)

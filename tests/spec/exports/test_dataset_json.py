@@ -144,7 +144,7 @@ def test_every_dataset_is_valid_dataset_json_1_1_and_its_ndjson_holds_the_same(e
     one per line; attributes come in the specification's order. The schema does refuse what 1.1 forbids."""
     schema = validator()
     expected = {"participants", "consents", "randomization", "adverse_events", "deaths", "values_long",
-                *(f"forms/{f.id}" for f in PROTOCOL.forms),
+                *(f"forms/{f.id}" for f in PROTOCOL.forms), *(f"logs/{g.id}" for g in PROTOCOL.logs),
                 *(f"sdtm/{c.lower()}" for c in DOMAINS)}  # fmt: skip
     for key in ("json", "json+arms"):
         found = datasets(exports[key])

@@ -262,15 +262,16 @@ def xpt_spelling(codebook: Path) -> dict[str, str]:
 def test_every_format_writes_participants_one_table_per_form_the_long_table_and_a_readme(
     exports: dict[str, Path], trial: Trial
 ) -> None:
-    """participants, forms/<form> for every form, values_long, consents, randomization, adverse_events, deaths
-    and README.txt (trial, protocol version, export time, whether arms are included); the statistical formats add
-    names.csv, Stata value_codes.csv (text codes numbered) and SAS formats.sas."""
+    """participants, forms/<form> for every form, logs/<log> for every log, values_long, consents, randomization,
+    adverse_events, deaths and README.txt (trial, protocol version, export time, whether arms are included); the
+    statistical formats add names.csv, Stata value_codes.csv (text codes numbered) and SAS formats.sas."""
     source = blinded_source(trial)
     for exporter in FORMATS:
         folder, ext = exports[exporter.name], exporter.extension
         expected = {f"{t}.{ext}" for t in ("participants", "values_long", "consents", "randomization",
                                            "adverse_events", "deaths")} | {"README.txt"}  # fmt: skip
         expected |= {f"forms/{form.id}.{ext}" for form in PROTOCOL.forms}
+        expected |= {f"logs/{log.id}.{ext}" for log in PROTOCOL.logs}
         if exporter in {StataExporter, SpssExporter, SasExporter}:
             expected.add("names.csv")
         expected |= {StataExporter: {"value_codes.csv"}, SasExporter: {"formats.sas"}}.get(exporter, set())
@@ -401,7 +402,7 @@ def test_sas_names_are_at_most_eight_characters_unique_and_mapped(exports: dict[
         listed = [m for m in mapping if m["file"] == str(path.relative_to(folder))]
         assert [m["variable"] for m in listed] == names and {m["dataset"] for m in listed} == {meta.table_name}
         assert all(len(label or "") <= 40 for label in meta.column_labels)
-    assert len(datasets) == len(PROTOCOL.forms) + 6
+    assert len(datasets) == len(PROTOCOL.forms) + len(PROTOCOL.logs) + 6
 
 
 def test_short_names_are_deterministic_and_collision_free() -> None:

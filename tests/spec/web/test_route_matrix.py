@@ -164,6 +164,8 @@ def _participant(trial: Trial, site: str) -> dict[str, str]:
         "{ae_number}": event.ae_number,
         "{visit_id}": "baseline",
         "{form_id}": "labs",
+        "{log_id}": "conmeds",
+        "{sequence}": "1",
     }
 
 

@@ -110,8 +110,21 @@ def participant_page(
         "can_report": page.user.role in safety.REPORTERS,
         "site_zone": get_protocol(request).site(rows[0].site).timezone,  # times on the site's clock
         "visit_names": {v.id: said(v, page.lang) for v in get_protocol(request).visits},
+        "logs": _log_entries(engine, page, get_protocol(request), participant_id),
+        "can_log": page.user.role in forms.DATA_ENTRY,
     }
     return render_page(request, page, "randomization/participant.html", context, status_code=status)
+
+
+def _log_entries(engine: Any, page: Page, protocol: Any, participant_id: str) -> list[tuple[Any, list[Any]]]:
+    """Each log the protocol declares with the participant's entries (removed ones included), for readers."""
+    from trialwright.services.logs import list_entries
+
+    assert page.user is not None
+    if not protocol.logs or page.user.role not in forms.READERS:
+        return []
+    entries = list_entries(engine, page.user, participant_id)
+    return [(log, [e for e in entries if e.log_id == log.id]) for log in protocol.logs]
 
 
 @router.get("/participants/{participant_id}", response_class=HTMLResponse)

@@ -1,0 +1,97 @@
+"""Log entries in the exports (both databases): each log is its own table in the tabular exports (one row per entry,
+removed ones included with the reason); SDTM CM and MH take each variable from the field the protocol maps to it,
+leave removed entries out, write ONGOING with the declared time point, and count study days from RFSTDTC (checked
+here by hand from DM's RFSTDTC: no day 0).
+
+| entry                                 | tabular (logs/conmeds, logs/medical_history) | SDTM                          |
+|---------------------------------------|----------------------------------------------|-------------------------------|
+| Enoxaparin 40 mg SC QD, ongoing       | row 1, active                                | CM, CMENRTPT ONGOING          |
+| Paracetamol 1 g oral, stopped         | row 2, active                                | CM, CMENDTC, CMENDY           |
+| Aspirin, removed                      | row 3, removed with its reason               | left out, counted in README   |
+| Type 2 diabetes, ongoing              | row 1                                        | MH, MHENRTPT ONGOING          |
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pyreadstat
+
+from tests.spec.forms.conftest import TODAY
+from tests.spec.logs.test_log_entries import HEPARIN, STARTED
+from tests.trialfixtures import Trial, who
+from trialwright.domain.roles import Role
+from trialwright.services.exports import run_export
+from trialwright.services.logs import add_entry, remove_entry
+
+PARACETAMOL_FROM = (TODAY - dt.timedelta(days=5)).isoformat()
+PARACETAMOL_TO = (TODAY - dt.timedelta(days=3)).isoformat()
+
+
+def _entries(trial: Trial, pid: str) -> None:
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    add_entry(trial.engine, coordinator, pid, "conmeds", HEPARIN)
+    add_entry(trial.engine, coordinator, pid, "conmeds", {
+        "medication": "Paracetamol", "dose": {"value": 1, "unit": None}, "dose_unit": "g", "route": "ORAL",
+        "started_on": PARACETAMOL_FROM, "stopped_on": PARACETAMOL_TO, "ongoing": False,
+    })  # fmt: skip
+    add_entry(trial.engine, coordinator, pid, "conmeds", {"medication": "Aspirin", "started_on": STARTED,
+                                                          "ongoing": True})  # fmt: skip
+    remove_entry(trial.engine, coordinator, pid, "conmeds", 3, reason="another patient's chart")
+    add_entry(trial.engine, coordinator, pid, "medical_history", {"condition": "Type 2 diabetes", "ongoing": True})
+
+
+def _study_day(on: str, reference: str) -> int:
+    days = (dt.date.fromisoformat(on[:10]) - dt.date.fromisoformat(reference[:10])).days
+    return days + 1 if days >= 0 else days
+
+
+def test_each_log_is_its_own_table_with_removed_entries_kept(trial: Trial, pid: str, tmp_path: Path) -> None:
+    _entries(trial, pid)
+    run_export(trial.engine, who(trial, Role.DATA_MANAGER), "csv", tmp_path / "out")
+    with (tmp_path / "out" / "logs" / "conmeds.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["participant_id"], r["sequence"], r["medication"], r["entry_state"], r["removed_reason"])
+            for r in rows] == [(pid, "1", "Enoxaparin", "active", ""), (pid, "2", "Paracetamol", "active", ""),
+                               (pid, "3", "Aspirin", "removed", "another patient's chart")]  # fmt: skip
+    assert (rows[0]["dose"], rows[0]["route"], rows[0]["started_on"], rows[0]["ongoing"]) == (
+        "40", "SUBCUTANEOUS", STARTED, "1")
+    assert rows[0]["atc_code"] == ""  # not coded
+    with (tmp_path / "out" / "logs" / "medical_history.csv").open(encoding="utf-8") as f:
+        (history,) = csv.DictReader(f)
+    assert (history["condition"], history["ongoing"], history["diagnosed_on"]) == ("Type 2 diabetes", "1", "")
+    readme = (tmp_path / "out" / "README.txt").read_text(encoding="utf-8")
+    assert "logs/conmeds.csv" in readme and "logs/medical_history.csv" in readme
+
+
+def test_sdtm_cm_and_mh_follow_the_protocol_mapping(trial: Trial, pid: str, tmp_path: Path) -> None:
+    _entries(trial, pid)
+    run_export(trial.engine, who(trial, Role.DATA_MANAGER), "sdtm", tmp_path / "out")
+    folder = tmp_path / "out" / "sdtm"
+    dm, _ = pyreadstat.read_xport(folder / "dm.xpt")
+    (reference,) = dm["RFSTDTC"]
+    cm, meta = pyreadstat.read_xport(folder / "cm.xpt")
+    assert meta.table_name == "CM"
+    rows = cm.to_dict("records")
+    assert [(r["CMSEQ"], r["CMSPID"], r["CMTRT"]) for r in rows] == [(1, "1", "Enoxaparin"), (2, "2", "Paracetamol")]
+    heparin, paracetamol = rows
+    assert {k: heparin[k] for k in ("STUDYID", "DOMAIN", "USUBJID", "CMINDC", "CMDOSE", "CMDOSU", "CMDOSFRQ",
+                                    "CMROUTE", "CMSTDTC", "CMENDTC", "CMENRTPT", "CMENTPT", "CMDECOD")} == {
+        "STUDYID": "IRCT20190101042197N2", "DOMAIN": "CM", "USUBJID": f"IRCT20190101042197N2-{pid}",
+        "CMINDC": "thromboprophylaxis", "CMDOSE": 40.0, "CMDOSU": "mg", "CMDOSFRQ": "QD", "CMROUTE": "SUBCUTANEOUS",
+        "CMSTDTC": STARTED, "CMENDTC": "", "CMENRTPT": "ONGOING", "CMENTPT": "END OF STUDY", "CMDECOD": "",
+    }  # fmt: skip
+    assert (paracetamol["CMDOSE"], paracetamol["CMDOSU"], paracetamol["CMENDTC"], paracetamol["CMENRTPT"]) == (
+        1.0, "g", PARACETAMOL_TO, "")
+    assert heparin["CMSTDY"] == _study_day(STARTED, reference)
+    assert (paracetamol["CMSTDY"], paracetamol["CMENDY"]) == (_study_day(PARACETAMOL_FROM, reference),
+                                                              _study_day(PARACETAMOL_TO, reference))  # fmt: skip
+    mh, _ = pyreadstat.read_xport(folder / "mh.xpt")
+    (history,) = mh.to_dict("records")
+    assert (history["MHSEQ"], history["MHTERM"], history["MHSTDTC"], history["MHENRTPT"], history["MHENTPT"]) == (
+        1, "Type 2 diabetes", "", "ONGOING", "END OF STUDY")
+    readme = (tmp_path / "out" / "README.txt").read_text(encoding="utf-8")
+    assert "CM: 1 removed entry of logs/conmeds left out" in readme
+    assert "CM: 2 medication(s) not coded to ATC (CMDECOD, CMCLAS empty)." in readme

@@ -1,0 +1,55 @@
+"""Log entries on the participant page (both databases): each log the protocol declares, its entries (removed ones
+marked with the reason), and for data entry roles forms to add, amend (with a reason) and remove (with a reason)
+an entry, through the logs service; the page speaks English or Persian as the reader prefers."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.spec.logs.test_log_entries import HEPARIN, STARTED
+from tests.spec.web.conftest import csrf_of, sign_in
+from tests.trialfixtures import Trial, who
+from trialwright.domain.roles import Role
+from trialwright.services import audit
+from trialwright.services.logs import add_entry, list_entries
+from trialwright.services.users import set_preferences
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
+
+
+def test_entries_are_added_amended_and_removed_on_the_participant_page(trial: Trial, pid: str) -> None:
+    page = f"/participants/{pid}"
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.STUDY_COORDINATOR)
+        html = client.get(page).text
+        assert "Concomitant medications" in html and "Medical history" in html and "Add an entry" in html
+        csrf = csrf_of(html)
+        fields = {"field_medication": "Enoxaparin", "field_dose": "40", "field_dose_unit": "mg",
+                  "field_route": "SUBCUTANEOUS", "field_started_on": STARTED, "field_ongoing": "true"}  # fmt: skip
+        refused = client.post(f"{page}/logs/conmeds", data={"csrf_token": csrf, **fields, "field_dose": "-5"})
+        assert refused.status_code == 422 and "dose: -5 is outside the accepted range" in refused.text
+        added = client.post(f"{page}/logs/conmeds", data={"csrf_token": csrf, **fields})
+        assert added.status_code == 303, added.text
+        unexplained = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields, "field_dose": "60"})
+        assert unexplained.status_code == 422 and "needs a reason" in unexplained.text
+        amended = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields, "field_dose": "60",
+                                                               "reason": "chart says 60"})  # fmt: skip
+        assert amended.status_code == 303
+        removed = client.post(f"{page}/logs/conmeds/1/remove", data={"csrf_token": csrf, "reason": "duplicate"})
+        assert removed.status_code == 303
+        html = client.get(page).text
+        assert 'data-testid="log-conmeds-1"' in html and "duplicate" in html
+    (entry,) = list_entries(trial.engine, who(trial, Role.MONITOR), pid, "conmeds")
+    assert (entry.values["dose"].value, entry.state, entry.removed_reason) == (60, "removed", "duplicate")
+    (change,) = audit.entries(trial.engine, action_prefix="log.value_changed")  # only the dose changed
+    assert (change.field, change.reason) == ("dose", "chart says 60")
+
+
+def test_a_monitor_reads_the_entries_in_persian_and_gets_no_forms(trial: Trial, pid: str) -> None:
+    add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "conmeds", HEPARIN)
+    set_preferences(trial.engine, "monitor", language="fa", calendar="gregorian")
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.MONITOR)
+        html = client.get(f"/participants/{pid}").text
+    assert "داروهای همزمان" in html and "سابقه پزشکی" in html and "Enoxaparin" in html
+    assert "افزودن ردیف" not in html and f"/participants/{pid}/logs/conmeds" not in html

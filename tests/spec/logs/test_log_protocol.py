@@ -1,0 +1,110 @@
+"""Log forms in the protocol: a log's SDTM mapping is declared in the file and checked there. Each broken mapping
+below is refused with its path and line; the two shipped logs (the first trial's, a fictional second trial's with
+other field names) load as declared.
+
+| broken                                  | path                                     | rule                           |
+|-----------------------------------------|------------------------------------------|--------------------------------|
+| the topic (CMTRT) not mapped            | logs[0].sdtm.variables                   | the domain's topic             |
+| a variable CM does not take             | logs[0].sdtm.variables.CMXX              | unknown CM variable            |
+| a number variable read from a choice    | logs[0].sdtm.variables.CMDOSE            | needs decimal or integer       |
+| a field of another log                  | logs[0].sdtm.variables.CMINDC            | unknown field of log conmeds   |
+| ongoing read from a date                | logs[1].sdtm.ongoing                     | ongoing needs boolean          |
+| ongoing without its time point          | logs[1].sdtm                             | go together                    |
+| two logs to one domain                  | logs[1].sdtm.domain                      | one log per SDTM domain        |
+| a log named like a form                 | logs[0].id                               | also a form's id               |
+| a log field derived                     | logs[0]                                  | never derived                  |
+| not_before a field of a form            | logs[0]                                  | same entry                     |
+| a log without its Persian name          | logs[0].translations                     | no 'fa' translation            |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.spec.protocol.conftest import mutated_text
+from tests.trialfixtures import first_protocol
+from trialwright.protocol import ProtocolError, load_protocol, load_protocol_text
+from trialwright.protocol.logs import LOG_TOPIC
+
+
+def _variables(**changes: Any) -> Any:
+    def mutate(doc: Any) -> None:
+        variables = doc["logs"][0]["sdtm"]["variables"]
+        for key, value in changes.items():
+            if value is None:
+                del variables[key]
+            else:
+                variables[key] = value
+
+    return mutate
+
+
+def _set(path: list[Any], value: Any) -> Any:
+    def mutate(doc: Any) -> None:
+        node = doc
+        for part in path[:-1]:
+            node = node[part]
+        if value is None:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+
+    return mutate
+
+
+AGE_AT = {"name": "age_at", "inputs": {"birth_date": "started_on", "on_date": "stopped_on"}}
+
+CASES = [
+    ("topic not mapped", _variables(CMTRT=None), "logs[0].sdtm.variables", "CMTRT is not mapped"),
+    ("unknown variable", _variables(CMXX="dose"), "logs[0].sdtm.variables.CMXX", "unknown CM variable"),
+    ("number from a choice", _variables(CMDOSE="route"), "logs[0].sdtm.variables.CMDOSE",
+     "route is a choice field; CMDOSE needs decimal or integer"),
+    ("field of another log", _variables(CMINDC="condition"), "logs[0].sdtm.variables.CMINDC",
+     "unknown field of log conmeds 'condition'"),
+    ("ongoing from a date", _set(["logs", 1, "sdtm", "ongoing"], "diagnosed_on"), "logs[1].sdtm.ongoing",
+     "ongoing needs boolean"),
+    ("ongoing without time point", _set(["logs", 1, "sdtm", "ongoing_until"], None), "logs[1].sdtm",
+     "ongoing and ongoing_until go together"),
+    ("two logs to CM", _set(["logs", 1, "sdtm"], {"domain": "CM", "variables": {"CMTRT": "condition"}}),
+     "logs[1].sdtm.domain", "one log per SDTM domain"),
+    ("a log named like a form", _set(["logs", 0, "id"], "demographics"), "logs[0].id", "also a form's id"),
+    ("derived field", _set(["logs", 0, "fields", 2, "derived"], AGE_AT), "logs[0]",
+     "never derived"),
+    ("not_before another form", _set(["logs", 0, "fields", 7, "not_before"], ["demographics.enrolled_on"]),
+     "logs[0]", "same entry"),
+    ("no Persian name", _set(["logs", 0, "translations"], {}), "logs[0].translations", "no 'fa' translation"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("broken", "mutate", "path", "words"), CASES, ids=[c[0] for c in CASES])
+def test_a_bad_log_is_refused_with_its_path_and_line(broken: str, mutate: Any, path: str, words: str) -> None:
+    text = mutated_text(mutate)
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(text, source="broken.yaml")
+    matches = [p for p in caught.value.problems if p.path == path and words in p.message]
+    assert matches, f"no problem at {path} containing {words!r}; got:\n{caught.value}"
+    assert matches[0].line is not None
+    assert f"broken.yaml:{matches[0].line}: {path}: " in str(caught.value)
+    # the reported line lies inside the logs section
+    logs_line = text.splitlines().index("logs:") + 1
+    assert matches[0].line > logs_line
+
+
+def test_the_first_trial_declares_a_medication_log_and_a_medical_history_log() -> None:
+    protocol = first_protocol().protocol
+    conmeds, history = protocol.log("conmeds"), protocol.log("medical_history")
+    assert conmeds.sdtm is not None and history.sdtm is not None
+    assert (conmeds.sdtm.domain, history.sdtm.domain) == ("CM", "MH")
+    assert conmeds.sdtm.variables["CMTRT"] == "medication" and history.sdtm.variables["MHTERM"] == "condition"
+    assert conmeds.translations["fa"] and history.translations["fa"]
+    assert {"conmeds", "medical_history"}.isdisjoint(f.id for f in protocol.forms)
+
+
+def test_a_second_trial_maps_its_own_field_names() -> None:
+    protocol = load_protocol(ROOT / "protocols" / "EXAMPLE-CAP-3ARM.yaml").protocol
+    (log,) = protocol.logs
+    assert log.sdtm is not None and log.sdtm.variables[LOG_TOPIC["CM"]] == "drug"
+    assert log.sdtm.ongoing_until == "DAY 28"
