@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.calendars import DateEntryError
-from trialwright.domain.safety import ActionTaken, EventOutcome, SafetyInputError, Seriousness
+from trialwright.domain.safety import EventOutcome, SafetyInputError, Seriousness
 from trialwright.domain.text import spreadsheet_values
 from trialwright.protocol import Protocol
 from trialwright.services import safety as svc
@@ -57,7 +57,7 @@ def _not_found(request: Request, page: Page) -> Response:
 def _choices(protocol: Protocol) -> dict[str, Any]:
     return {
         "criteria": list(Seriousness),
-        "actions": list(ActionTaken),
+        "actions": protocol.safety.actions_taken,
         "outcomes": list(EventOutcome),
         "causality": protocol.safety.causality,
         "expected_events": protocol.safety.expected_events,

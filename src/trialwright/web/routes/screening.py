@@ -285,7 +285,8 @@ def offered(s: ScreeningView, protocol: Protocol, can_write: bool) -> dict[str, 
     """Which of the screening page's actions are offered: only what the role and the record's state allow (the
     service is still the judge). Consent is asked of a patient not known to be ineligible for another reason;
     enrolment only of an eligible, consented one; the regained-capacity decision after a representative's consent
-    (once); a withdrawal once enrolled, while a scope is left to withdraw from."""
+    (once), where the protocol declares that such a participant can regain capacity (not a child); a withdrawal
+    once enrolled, while a scope is left to withdraw from."""
     others_failed = any(f["id"] not in consent_criteria(protocol) for f in s.failed)
     representative = any(c.given_by == "representative" for c in s.consents)
     decided = any(c.kind == "regained_capacity" for c in s.consents)
@@ -295,7 +296,7 @@ def offered(s: ScreeningView, protocol: Protocol, can_write: bool) -> dict[str, 
         "consent": can_write and participant is None and not others_failed,
         "enrol": can_write and participant is None and s.decision is Decision.ELIGIBLE and s.consented,
         "not_enrolled": can_write and participant is None,
-        "regained": can_write and representative and not decided,
+        "regained": can_write and representative and not decided and protocol.eligibility.regained_capacity,
         "withdraw": can_write
         and participant is not None
         and len(participant.withdrawn_scopes) < len(WithdrawalScope),
