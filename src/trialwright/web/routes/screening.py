@@ -205,7 +205,7 @@ async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf
     try:
         decision = evaluate(protocol, validate_values(protocol, values))
     except ScreeningValueError as exc:
-        return JSONResponse({"decision": "invalid", "problems": say(exc.problems, words)})
+        return JSONResponse({"decision": "invalid", "problems": say(exc.problems, words, page.lang)})
     criteria = {c.id: c for c in (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)}
     derived = {
         f.id: derived_text(decision.values.get(f.id), f.decimals)
@@ -263,7 +263,7 @@ async def create(
             "today": str(form.get("screened_on", "")),
             "typed_date": True,
             "criterion_words": criterion_words,
-            "errors": say(problems, page_words(protocol, page.lang, SCREENING_INPUTS)),
+            "errors": say(problems, page_words(protocol, page.lang, SCREENING_INPUTS), page.lang),
             "decision": None,
         }
         return render_page(request, page, "screening/new.html", context, status_code=422)
@@ -350,7 +350,7 @@ def _detail(
         "offer": offered(s, protocol, can_write),
         "typed": dict(typed or {}),
         "derived_shown": derived_shown,
-        "errors": say(errors or [], page_words(protocol, page.lang, *INPUTS)),
+        "errors": say(errors or [], page_words(protocol, page.lang, *INPUTS), page.lang),
         "words": page_words(protocol, page.lang),
         "criterion_words": criterion_words,
         "now": dt.datetime.now(ZoneInfo(protocol.site(s.site).timezone)).strftime("%Y-%m-%dT%H:%M"),
