@@ -109,7 +109,7 @@ class Assessment:
     criteria: tuple[Seriousness, ...]
     causality: str
     expected_event: str | None
-    action_taken: str  # a code of the protocol's ``safety.actions_taken``
+    action_taken: str  # a code of the protocol's ``safety.action_choices``
     outcome: EventOutcome
     aware_at: dt.datetime  # UTC
     death_date: dt.date | None = None
@@ -307,7 +307,7 @@ def validate_report(
              f"{', '.join(expected_codes) or '(none listed)'}, or empty")
         )  # fmt: skip
         expected_event = None
-    action = _choice(raw.get("action_taken"), "action_taken", [a.code for a in settings.actions_taken], problems)
+    action = _choice(raw.get("action_taken"), "action_taken", [a.code for a in settings.action_choices], problems)
     outcome = _choice(raw.get("outcome"), "outcome", [o.value for o in EventOutcome], problems)
     aware_at = _aware(raw.get("aware_at"), tz, problems, typed_on_site_clock)
     if aware_at is not None:

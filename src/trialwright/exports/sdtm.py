@@ -889,4 +889,4 @@ class SdtmExporter(Exporter):
 
 def _aeacn(protocol: Protocol) -> dict[str, str]:
     """Each declared action taken's SDTM term (AEACN): the protocol names it beside the trial's own words."""
-    return {a.code: a.sdtm.value for a in protocol.safety.actions_taken}
+    return {a.code: a.sdtm.value for a in protocol.safety.action_choices}

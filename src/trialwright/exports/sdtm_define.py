@@ -293,7 +293,7 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
             "CL.ACN",
             "Action Taken with Study Treatment",
             "C66767",
-            sorted({a.sdtm.value for a in p.safety.actions_taken}),
+            sorted({a.sdtm.value for a in p.safety.action_choices}),
         ),
         "AEOUT": ct("CL.OUT", "Outcome of Event", "C66768", sorted(set(OUTCOMES.values()))),
         "AEREL": sponsor("CL.AEREL", "Causality (sponsor-defined)", ["NOT RELATED", "RELATED"]),

@@ -466,10 +466,12 @@ class Eligibility(ProtocolModel):
         description="Boolean screening field set from the consent record (not typed in), if a criterion reads it.",
     )
     regained_capacity: bool = Field(
+        default=True,
         description="Whether a participant for whom a representative consented can later decide for themself on "
         "regaining capacity: true where adults who lack capacity are enrolled (e.g. critically ill); false where a "
         "representative consents because the participant is a minor (a parent for a child), who does not regain "
-        "capacity during the trial. When false, the regained-capacity decision is refused and never offered."
+        "capacity during the trial. When false, the regained-capacity decision is refused and never offered. "
+        "Absent: true (a representative's consent may be followed by the participant's own decision)."
     )
 
     @model_validator(mode="before")

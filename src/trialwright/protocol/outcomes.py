@@ -17,6 +17,7 @@ from trialwright.protocol.estimands import Estimand
 
 __all__ = [
     "ACTIONS_TAKEN_BEFORE_DECLARED",
+    "STANDARD_ACTIONS_TAKEN",
     "ActionTakenChoice",
     "AdverseEventAction",
     "AnalysisSet",
@@ -92,9 +93,26 @@ class ActionTakenChoice(ProtocolModel):
     sdtm: AdverseEventAction = Field(description="Its SDTM term (AEACN, codelist ACN), e.g. DRUG WITHDRAWN.")
 
 
+#: The answers a protocol that declares no ``actions_taken`` offers: CDISC's action-taken terms themselves (codelist
+#: ACN, C66767), in words for any product; no trial's words. ``protocol show`` and docs/safety.md say so.
+STANDARD_ACTIONS_TAKEN: tuple[dict[str, Any], ...] = (
+    {"code": "dose_not_changed", "label": "Dose not changed", "sdtm": "DOSE NOT CHANGED",
+     "translations": {"fa": "دوز تغییر نکرد"}},
+    {"code": "dose_reduced", "label": "Dose reduced", "sdtm": "DOSE REDUCED", "translations": {"fa": "دوز کاهش یافت"}},
+    {"code": "dose_increased", "label": "Dose increased", "sdtm": "DOSE INCREASED",
+     "translations": {"fa": "دوز افزایش یافت"}},
+    {"code": "drug_interrupted", "label": "Treatment interrupted", "sdtm": "DRUG INTERRUPTED",
+     "translations": {"fa": "درمان موقتاً قطع شد"}},
+    {"code": "drug_withdrawn", "label": "Treatment withdrawn", "sdtm": "DRUG WITHDRAWN",
+     "translations": {"fa": "درمان قطع شد"}},
+    {"code": "not_applicable", "label": "Not applicable", "sdtm": "NOT APPLICABLE",
+     "translations": {"fa": "کاربرد ندارد"}},
+    {"code": "unknown", "label": "Unknown", "sdtm": "UNKNOWN", "translations": {"fa": "نامعلوم"}},
+)  # fmt: skip
+
 #: How the engine read a protocol text stored in a trial database before protocols declared ``actions_taken``: the
-#: answers the engine then offered every trial (the first trial's words). Only such stored texts read them; a
-#: protocol file without ``actions_taken`` is refused.
+#: answers the engine then offered every trial (the first trial's words), so that the reports stored then stay
+#: valid. Only such stored texts read them; a protocol file without ``actions_taken`` offers the standard terms.
 ACTIONS_TAKEN_BEFORE_DECLARED: tuple[dict[str, Any], ...] = (
     {"code": "dose_not_changed", "label": "Dose not changed", "sdtm": "DOSE NOT CHANGED",
      "translations": {"fa": "دوز تغییر نکرد"}},
@@ -179,10 +197,14 @@ class SafetySettings(ProtocolModel):
     expected_events: list[ExpectedEvent] = Field(
         default_factory=list, description="Events expected from the reference safety information."
     )
-    actions_taken: list[ActionTakenChoice] = Field(
+    actions_taken: list[ActionTakenChoice] | None = Field(
+        default=None,
         min_length=1,
         description="The answers to 'action taken with the investigational product' on an adverse event report, in "
-        "this product's words (e.g. dose not changed, syrup stopped), each with its SDTM term.",
+        "this product's words (e.g. dose not changed, syrup stopped), each with its SDTM term. When absent, the "
+        "report offers CDISC's own terms (codelist ACN): dose not changed, dose reduced, dose increased, treatment "
+        "interrupted, treatment withdrawn, not applicable, unknown (codes dose_not_changed, dose_reduced, "
+        "dose_increased, drug_interrupted, drug_withdrawn, not_applicable, unknown).",
     )
     serious_prolongation: str = Field(description="What counts as prolonged hospitalisation here.")
     progression_is_sae: bool = Field(description="Whether progression of the studied disease counts as an SAE.")
@@ -200,6 +222,13 @@ class SafetySettings(ProtocolModel):
         description="Other form fields that record a death with its date; the analysis takes the earliest death any "
         "source gives.",
     )
+
+    @property
+    def action_choices(self) -> list[ActionTakenChoice]:
+        """The answers a report offers: the declared ones, else CDISC's standard terms (``STANDARD_ACTIONS_TAKEN``)."""
+        if self.actions_taken is not None:
+            return self.actions_taken
+        return [ActionTakenChoice.model_validate(a) for a in STANDARD_ACTIONS_TAKEN]
 
     @model_validator(mode="before")
     @classmethod
@@ -220,7 +249,7 @@ class SafetySettings(ProtocolModel):
         expected = [e.code for e in self.expected_events]
         if len(expected) != len(set(expected)):
             raise ValueError("expected event codes must be unique")
-        actions = [a.code for a in self.actions_taken]
+        actions = [a.code for a in self.action_choices]
         if len(actions) != len(set(actions)):
             raise ValueError("action taken codes must be unique")
         return self

@@ -148,7 +148,7 @@ def _causality_codes(plan: Mapping[str, Any], protocol: Protocol) -> tuple[str, 
 def _action_code(protocol: Protocol) -> str:
     """The action taken simulated events are reported with: the protocol's first declared action whose SDTM term
     is NOT APPLICABLE (the protocol's words for the product, never the engine's); refused when it declares none."""
-    code = next((a.code for a in protocol.safety.actions_taken if a.sdtm is AdverseEventAction.NOT_APPLICABLE), None)
+    code = next((a.code for a in protocol.safety.action_choices if a.sdtm is AdverseEventAction.NOT_APPLICABLE), None)
     if code is None:
         raise SimulationError("safety.actions_taken: the protocol declares no action whose SDTM term is NOT "
                               "APPLICABLE, which simulated adverse events are reported with")  # fmt: skip

@@ -1,11 +1,11 @@
 """The action taken with the product is the protocol's, in the protocol's words.
 
 An oral-syrup trial was offered "infusion interrupted / stopped": the first trial's words, written in the engine.
-Now each protocol declares its answers (``safety.actions_taken``: code, label, translations, SDTM term):
+Now each protocol may declare its answers (``safety.actions_taken``: code, label, translations, SDTM term):
 
 | protocol                          | expected                                                              |
 |-----------------------------------|-----------------------------------------------------------------------|
-| no ``actions_taken``              | refused by ``protocol check``, naming ``safety.actions_taken``          |
+| no ``actions_taken``              | CDISC's own terms (codelist ACN) in words for any product, no trial's |
 | ``languages: [en, fa]``, one action without Persian | a missing translation named at its path          |
 | a syrup trial's own actions       | the report page offers exactly them (English, Persian); an infusion    |
 |                                   | code is refused by the service; SDTM AEACN is the declared term        |
@@ -54,10 +54,20 @@ def _untranslated(document: Any) -> None:
     document["safety"]["actions_taken"] = [SYRUP[0], {k: v for k, v in SYRUP[1].items() if k != "translations"}]
 
 
-def test_a_protocol_without_actions_taken_is_refused() -> None:
-    with pytest.raises(ProtocolError) as caught:
-        load_protocol_text(mutated_text(_without))
-    assert any(p.path == "safety.actions_taken" for p in caught.value.problems), caught.value.problems
+def test_a_protocol_without_actions_taken_offers_cdiscs_own_terms() -> None:
+    safety = load_protocol_text(mutated_text(_without)).protocol.safety
+    assert safety.actions_taken is None
+    offered = {a.code: (a.label, a.sdtm.value) for a in safety.action_choices}
+    assert offered == {
+        "dose_not_changed": ("Dose not changed", "DOSE NOT CHANGED"), "dose_reduced": ("Dose reduced", "DOSE REDUCED"),
+        "dose_increased": ("Dose increased", "DOSE INCREASED"),
+        "drug_interrupted": ("Treatment interrupted", "DRUG INTERRUPTED"),
+        "drug_withdrawn": ("Treatment withdrawn", "DRUG WITHDRAWN"),
+        "not_applicable": ("Not applicable", "NOT APPLICABLE"),
+        "unknown": ("Unknown", "UNKNOWN"),
+    }  # fmt: skip
+    assert not [a for a in safety.action_choices if re.search("infusion|syrup", a.label, re.I)]  # no trial's words
+    assert all(a.translations.get("fa") for a in safety.action_choices)
 
 
 def test_an_action_without_its_persian_label_is_a_missing_translation() -> None:
@@ -116,7 +126,7 @@ def test_the_report_page_offers_the_protocols_words(database_url: str) -> None:
 
 def test_a_protocol_text_stored_before_actions_were_declared_reads_as_its_engine_did() -> None:
     """A trial database keeps its protocol text; one stored before ``actions_taken`` existed reads the answers the
-    engine then offered, so its stored reports stay valid (a protocol file without them is refused above)."""
+    engine then offered, so its stored reports stay valid (a protocol file without them offers CDISC's terms)."""
     stored = load_protocol_text(mutated_text(_without), stored=True).protocol
     assert [(a.code, a.sdtm.value) for a in stored.safety.actions_taken] == [
         ("dose_not_changed", "DOSE NOT CHANGED"), ("infusion_interrupted", "DRUG INTERRUPTED"),

@@ -8,7 +8,7 @@ protocol now declares ``eligibility.regained_capacity``:
 |---------------------------------------|--------------------------------------------------------------------|
 | ``regained_capacity: true`` (adults)  | the decision is offered on the page and recorded                    |
 | ``regained_capacity: false`` (children) | not offered; the service refuses it naming the protocol's rule   |
-| no ``regained_capacity``              | ``protocol check`` refuses the file                                 |
+| no ``regained_capacity``              | offered, as a declared ``true`` (the documented default)            |
 | a text stored before it existed       | reads as its engine did: offered                                    |
 """
 
@@ -24,7 +24,7 @@ from tests.spec.web.test_forms_keep_input import _lar_enrolled
 from tests.spec.web.test_randomization_pages import as_role
 from tests.trialfixtures import make_trial, who
 from trialwright.domain.roles import Role
-from trialwright.protocol import ProtocolError, load_protocol_text
+from trialwright.protocol import load_protocol_text
 from trialwright.services.screening import ScreeningError, record_consent
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
@@ -38,10 +38,8 @@ def _undeclared(document: Any) -> None:
     del document["eligibility"]["regained_capacity"]
 
 
-def test_a_protocol_must_declare_it() -> None:
-    with pytest.raises(ProtocolError) as caught:
-        load_protocol_text(mutated_text(_undeclared))
-    assert [p.path for p in caught.value.problems] == ["eligibility.regained_capacity"]
+def test_a_protocol_that_does_not_declare_it_offers_it() -> None:
+    assert load_protocol_text(mutated_text(_undeclared)).protocol.eligibility.regained_capacity is True
 
 
 def test_a_text_stored_before_it_existed_offers_it_as_before() -> None:

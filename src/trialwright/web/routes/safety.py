@@ -57,7 +57,7 @@ def _not_found(request: Request, page: Page) -> Response:
 def _choices(protocol: Protocol) -> dict[str, Any]:
     return {
         "criteria": list(Seriousness),
-        "actions": protocol.safety.actions_taken,
+        "actions": protocol.safety.action_choices,
         "outcomes": list(EventOutcome),
         "causality": protocol.safety.causality,
         "expected_events": protocol.safety.expected_events,
@@ -92,7 +92,7 @@ def _by_field(
     choices = {} if protocol is None else {  # a code in a rule ("one of ...") said as its option shows it
         **{o.value: gettext(o.value.replace("_", " ")) for o in EventOutcome},
         **{c.code: said(c, lang) for c in protocol.safety.causality},
-        **{a.code: said(a, lang) for a in protocol.safety.actions_taken},
+        **{a.code: said(a, lang) for a in protocol.safety.action_choices},
     }
     by_field: dict[str, list[str]] = {}
     for name, rule in problems or []:
