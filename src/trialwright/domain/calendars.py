@@ -23,11 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jdatetime
 
 __all__ = [
+    "DATE_RULES",
     "GREGORIAN_YEARS",
     "JALALI_YEARS",
     "CalendarPreference",
@@ -159,7 +161,36 @@ def format_datetime(
 
 
 class DateEntryError(ValueError):
-    """A typed date that is not exactly one date; the message names the field, what was typed and the rule."""
+    """A typed date that is not exactly one date; the message names the field, what was typed and the rule.
+
+    A page says it in its own language from its parts: ``label``, ``typed`` (exactly as typed, never converted),
+    ``rule`` (which rule: a key of ``DATE_RULES``) and ``params`` (the rule's numbers and examples)."""
+
+    def __init__(self, label: str, typed: str, rule: str, params: dict[str, Any], text: str) -> None:
+        super().__init__(f"{label}: {typed} {text}")
+        self.label, self.typed, self.rule, self.params = label, typed, rule, dict(params)
+
+
+#: The rules a typed date is refused by, in English (``%(name)s``: ``DateEntryError.params``; ``examples`` is a
+#: tuple of example dates, said joined by "or").
+DATE_RULES: dict[str, str] = {
+    "form": "is not a date written year first, e.g. %(examples)s",
+    "ambiguous": "is ambiguous: write the year first, as 4 digits, e.g. %(examples)s",
+    "jalali_day": "is not a date in the Solar Hijri calendar (months 1-12; months 1-6 have 31 days, 7-11 have 30, "
+    "and 12 has 29, or 30 in a leap year)",
+    "jalali_leap": "is not a date in the Solar Hijri calendar (months 1-12; months 1-6 have 31 days, 7-11 have 30, "
+    "and 12 has 29, or 30 in a leap year; %(year)s is not a leap year)",
+    "gregorian_day": "is not a date in the Gregorian calendar",
+    "jalali_year": "is not a Solar Hijri date: the year must be %(first)s-%(last)s, e.g. %(examples)s (your calendar "
+    "is Solar Hijri; change it on your profile)",
+    "gregorian_year": "is not a Gregorian date: the year must be %(first)s or later, e.g. %(examples)s",
+    "gregorian_year_jalali": "is not a Gregorian date: the year must be %(first)s or later, e.g. %(examples)s (your "
+    "calendar is Gregorian; change it on your profile)",
+    "neither": "is in neither calendar: a Solar Hijri year is %(first)s-%(last)s, a Gregorian one %(gfirst)s or later",
+    "date_with_time": "is a date and time where a date alone is asked for, e.g. %(examples)s",
+    "needs_time": "needs a time after the date, as HH:MM, e.g. %(examples)s",
+    "not_time": "is not a time of day (hours 0-23, minutes and seconds 0-59)",
+}
 
 
 #: The Solar Hijri years a typed date may be in (Gregorian 1821 to 2221): a person, a visit or an event.
@@ -175,7 +206,6 @@ _DATE = re.compile(r"(\d{4})([/-])(\d{1,2})\2(\d{1,2})", re.ASCII)
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?", re.ASCII)
 _YEAR_LAST = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}", re.ASCII)
-_JALALI_RULE = "months 1-12; months 1-6 have 31 days, 7-11 have 30, and 12 has 29, or 30 in a leap year"
 
 
 def _jalali_days(year: int, month: int) -> int:
@@ -215,46 +245,44 @@ def entered_date(text: str, preference: CalendarPreference | str, label: str, *,
     date_part, _, time_part = clean.replace("T", " ", 1).partition(" ")
     time_part = time_part.strip()
 
-    def refuse(rule: str) -> DateEntryError:
-        return DateEntryError(f"{label}: {typed} {rule}")
+    examples = entry_examples(pref, time)
+    years = {"first": JALALI_YEARS.start, "last": JALALI_YEARS.stop - 1}
 
-    form_rule = f"is not a date written year first, e.g. {_examples(pref, time)}"
+    def refuse(rule: str, **params: Any) -> DateEntryError:
+        params = {"examples": examples, **params}
+        english = {k: " or ".join(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        return DateEntryError(label, typed, rule, params, DATE_RULES[rule] % english)
+
     match = _DATE.fullmatch(date_part)
     if match is None:
-        if _YEAR_LAST.fullmatch(date_part):
-            raise refuse(f"is ambiguous: write the year first, as 4 digits, e.g. {_examples(pref, time)}")
-        raise refuse(form_rule)
+        raise refuse("ambiguous" if _YEAR_LAST.fullmatch(date_part) else "form")
     year, month, day = int(match[1]), int(match[3]), int(match[4])
     if year in JALALI_YEARS and pref is not CalendarPreference.GREGORIAN:
         if not (1 <= month <= 12 and 1 <= day <= _jalali_days(year, month)):
-            leap = f"; {year} is not a leap year" if month == 12 and day == 30 else ""
-            raise refuse(f"is not a date in the Solar Hijri calendar ({_JALALI_RULE}{leap})")
+            raise refuse("jalali_leap", year=year) if month == 12 and day == 30 else refuse("jalali_day")
         gregorian: dt.date = jdatetime.date(year, month, day).togregorian()
     elif year in GREGORIAN_YEARS and pref is not CalendarPreference.JALALI:
         try:
             gregorian = dt.date(year, month, day)
         except ValueError:
-            raise refuse("is not a date in the Gregorian calendar") from None
+            raise refuse("gregorian_day") from None
     elif pref is CalendarPreference.JALALI:
-        raise refuse(f"is not a Solar Hijri date: the year must be {JALALI_YEARS.start}-{JALALI_YEARS.stop - 1}, "
-                     "e.g. 1400/01/30 (your calendar is Solar Hijri; change it on your profile)")  # fmt: skip
+        raise refuse("jalali_year", **years, examples=entry_examples(pref, False))
     elif pref is CalendarPreference.GREGORIAN:
-        hint = " (your calendar is Gregorian; change it on your profile)" if year in JALALI_YEARS else ""
-        raise refuse(f"is not a Gregorian date: the year must be {GREGORIAN_YEARS.start} or later, "
-                     f"e.g. 2021-04-19{hint}")  # fmt: skip
+        rule = "gregorian_year_jalali" if year in JALALI_YEARS else "gregorian_year"
+        raise refuse(rule, first=GREGORIAN_YEARS.start, examples=entry_examples(pref, False))
     else:
-        raise refuse(f"is in neither calendar: a Solar Hijri year is {JALALI_YEARS.start}-{JALALI_YEARS.stop - 1}, "
-                     f"a Gregorian one {GREGORIAN_YEARS.start} or later")  # fmt: skip
+        raise refuse("neither", **years, gfirst=GREGORIAN_YEARS.start)
     if not time:
         if time_part:
-            raise refuse(f"is a date and time where a date alone is asked for, e.g. {_examples(pref, time)}")
+            raise refuse("date_with_time")
         return gregorian.isoformat()
     clock = _TIME.fullmatch(time_part)
     if clock is None:
-        raise refuse(f"needs a time after the date, as HH:MM, e.g. {_examples(pref, time)}")
+        raise refuse("needs_time")
     hour, minute, second = int(clock[1]), int(clock[2]), int(clock[3] or 0)
     if not (hour <= 23 and minute <= 59 and second <= 59):
-        raise refuse("is not a time of day (hours 0-23, minutes and seconds 0-59)")
+        raise refuse("not_time")
     seconds = f":{second:02d}{clock[4] or ''}" if clock[3] else ""
     offset = "+00:00" if clock[5] == "Z" else (clock[5] or "")
     return f"{gregorian.isoformat()}T{hour:02d}:{minute:02d}{seconds}{offset}"

@@ -424,7 +424,9 @@ _MOVES: dict[Transition, dict[FormState, FormState]] = {
         FormState.SIGNED: FormState.COMPLETE,
     },
     Transition.COMPLETE: {FormState.DRAFT: FormState.COMPLETE},
-    Transition.VERIFY: {FormState.COMPLETE: FormState.VERIFIED},
+    # Source data verification after the signature is recorded on the signed form (its verified_at/by), which
+    # stays signed: verifying neither voids nor precedes the signature. A form is verified at most once.
+    Transition.VERIFY: {FormState.COMPLETE: FormState.VERIFIED, FormState.SIGNED: FormState.SIGNED},
     Transition.SIGN: {FormState.COMPLETE: FormState.SIGNED, FormState.VERIFIED: FormState.SIGNED},
     Transition.LOCK: {
         FormState.COMPLETE: FormState.LOCKED,

@@ -38,7 +38,6 @@ __all__ = [
     "CTCAE_GRADES",
     "REPORT_FIELDS",
     "RULES",
-    "ActionTaken",
     "Assessment",
     "Classification",
     "Deadline",
@@ -79,17 +78,6 @@ class Seriousness(StrEnum):
     MEDICALLY_IMPORTANT = "medically_important"
 
 
-class ActionTaken(StrEnum):
-    """Action taken with the investigational product (ICH E2B terms, with the infusion's own)."""
-
-    DOSE_NOT_CHANGED = "dose_not_changed"
-    INFUSION_INTERRUPTED = "infusion_interrupted"
-    INFUSION_STOPPED = "infusion_stopped"
-    DRUG_WITHDRAWN = "drug_withdrawn"
-    NOT_APPLICABLE = "not_applicable"
-    UNKNOWN = "unknown"
-
-
 class EventOutcome(StrEnum):
     """Outcome of the event (ICH E2B terms)."""
 
@@ -121,7 +109,7 @@ class Assessment:
     criteria: tuple[Seriousness, ...]
     causality: str
     expected_event: str | None
-    action_taken: ActionTaken
+    action_taken: str  # a code of the protocol's ``safety.action_choices``
     outcome: EventOutcome
     aware_at: dt.datetime  # UTC
     death_date: dt.date | None = None
@@ -139,7 +127,7 @@ class Assessment:
             "seriousness_criteria": [c.value for c in self.criteria],
             "causality": self.causality,
             "expected_event": self.expected_event,
-            "action_taken": self.action_taken.value,
+            "action_taken": self.action_taken,
             "outcome": self.outcome.value,
             "aware_at": self.aware_at.isoformat(),
             "death_date": self.death_date.isoformat() if self.death_date else None,
@@ -319,7 +307,7 @@ def validate_report(
              f"{', '.join(expected_codes) or '(none listed)'}, or empty")
         )  # fmt: skip
         expected_event = None
-    action = _choice(raw.get("action_taken"), "action_taken", [a.value for a in ActionTaken], problems)
+    action = _choice(raw.get("action_taken"), "action_taken", [a.code for a in settings.action_choices], problems)
     outcome = _choice(raw.get("outcome"), "outcome", [o.value for o in EventOutcome], problems)
     aware_at = _aware(raw.get("aware_at"), tz, problems, typed_on_site_clock)
     if aware_at is not None:
@@ -368,7 +356,7 @@ def validate_report(
         criteria=tuple(criteria),
         causality=causality,
         expected_event=expected_event,
-        action_taken=ActionTaken(action),
+        action_taken=action,
         outcome=EventOutcome(outcome),
         aware_at=aware_at,
         death_date=death_date,

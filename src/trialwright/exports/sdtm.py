@@ -62,7 +62,6 @@ from trialwright.exports.sdtm_design import (
     ts_rows,
 )
 from trialwright.exports.sdtm_domains import (
-    ACTIONS,
     AGEU,
     BLINDED_ARM,
     BLINDED_TREATMENT,
@@ -620,7 +619,7 @@ class SdtmExporter(Exporter):
             "AESEV": SEVERITY.get(grade) if isinstance(grade, int) else None,
             "AETOXGR": str(grade) if grade is not None else None,
             "AESER": _yn(serious),
-            "AEACN": ACTIONS.get(str(a.get("action_taken"))),
+            "AEACN": _aeacn(build.protocol).get(str(a.get("action_taken"))),
             "AEREL": "RELATED" if related else "NOT RELATED",
             "AEOUT": OUTCOMES.get(str(a.get("outcome"))),
             "EPOCH": build.epoch_on(subject, _day(onset)) if subject else None,
@@ -986,3 +985,8 @@ class SdtmExporter(Exporter):
         path = folder / "README.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
+
+
+def _aeacn(protocol: Protocol) -> dict[str, str]:
+    """Each declared action taken's SDTM term (AEACN): the protocol names it beside the trial's own words."""
+    return {a.code: a.sdtm.value for a in protocol.safety.action_choices}

@@ -42,7 +42,6 @@ from trialwright.exports.odm.outline import mdv_oid
 from trialwright.exports.odm.xmlstream import XmlStream
 from trialwright.exports.sdtm_design import TS_PARAMETERS
 from trialwright.exports.sdtm_domains import (
-    ACTIONS,
     AGEU,
     DOMAINS,
     DS_CAUSE,
@@ -291,7 +290,12 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
         "AESEV": ct(
             "CL.AESEV", "Severity/Intensity Scale for Adverse Events", "C66769", sorted(set(SEVERITY.values()))
         ),
-        "AEACN": ct("CL.ACN", "Action Taken with Study Treatment", "C66767", sorted(set(ACTIONS.values()))),
+        "AEACN": ct(
+            "CL.ACN",
+            "Action Taken with Study Treatment",
+            "C66767",
+            sorted({a.sdtm.value for a in p.safety.action_choices}),
+        ),
         "AEOUT": ct("CL.OUT", "Outcome of Event", "C66768", sorted(set(OUTCOMES.values()))),
         "AEREL": sponsor("CL.AEREL", "Causality (sponsor-defined)", ["NOT RELATED", "RELATED"]),
         "AETOXGR": sponsor("CL.AETOXGR", "CTCAE grade (sponsor-defined)", [str(g) for g in range(1, 6)]),

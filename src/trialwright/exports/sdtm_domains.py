@@ -18,7 +18,6 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.codes import SdtmTest
 
 __all__ = [
-    "ACTIONS",
     "AGEU",
     "BLINDED_ARM",
     "BLINDED_TREATMENT",
@@ -405,14 +404,6 @@ OUTCOMES = {
     "not_recovered": "NOT RECOVERED/NOT RESOLVED",
     "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
     "fatal": "FATAL",
-    "unknown": "UNKNOWN",
-}
-ACTIONS = {
-    "dose_not_changed": "DOSE NOT CHANGED",
-    "infusion_interrupted": "DRUG INTERRUPTED",
-    "infusion_stopped": "DRUG WITHDRAWN",
-    "drug_withdrawn": "DRUG WITHDRAWN",
-    "not_applicable": "NOT APPLICABLE",
     "unknown": "UNKNOWN",
 }
 #: DSDECOD (CDISC codelist NCOMPLT) for a withdrawal's cause; a withdrawal of consent, or one recorded without a

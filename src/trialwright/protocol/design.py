@@ -465,6 +465,23 @@ class Eligibility(ProtocolModel):
         default=None,
         description="Boolean screening field set from the consent record (not typed in), if a criterion reads it.",
     )
+    regained_capacity: bool = Field(
+        default=True,
+        description="Whether a participant for whom a representative consented can later decide for themself on "
+        "regaining capacity: true where adults who lack capacity are enrolled (e.g. critically ill); false where a "
+        "representative consents because the participant is a minor (a parent for a child), who does not regain "
+        "capacity during the trial. When false, the regained-capacity decision is refused and never offered. "
+        "Absent: true (a representative's consent may be followed by the participant's own decision)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_regained(cls, data: Any, info: ValidationInfo) -> Any:
+        # A protocol text stored in a trial database before ``regained_capacity`` existed reads as its engine
+        # did: the decision was offered after any representative's consent.
+        if _stored(info) and isinstance(data, dict) and "regained_capacity" not in data:
+            return {**data, "regained_capacity": True}
+        return data
 
     @model_validator(mode="after")
     def _prefixes(self) -> Eligibility:

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from trialwright.protocol.base import Identifier, ProtocolModel
 from trialwright.protocol.estimands import Estimand
 
 __all__ = [
+    "ACTIONS_TAKEN_BEFORE_DECLARED",
+    "STANDARD_ACTIONS_TAKEN",
+    "ActionTakenChoice",
+    "AdverseEventAction",
     "AnalysisSet",
     "BlindedTables",
     "CausalityCategory",
@@ -75,6 +80,64 @@ class CausalityCategory(ProtocolModel):
     label: str = Field(description="Label shown to people.")
     translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
     related: bool = Field(description="Whether this category counts as an adverse reaction (related).")
+
+
+class AdverseEventAction(StrEnum):
+    """SDTM controlled terminology for the action taken with study treatment (codelist ACN, C66767)."""
+
+    DOSE_INCREASED = "DOSE INCREASED"
+    DOSE_NOT_CHANGED = "DOSE NOT CHANGED"
+    DOSE_RATE_REDUCED = "DOSE RATE REDUCED"
+    DOSE_REDUCED = "DOSE REDUCED"
+    DRUG_INTERRUPTED = "DRUG INTERRUPTED"
+    DRUG_WITHDRAWN = "DRUG WITHDRAWN"
+    NOT_APPLICABLE = "NOT APPLICABLE"
+    UNKNOWN = "UNKNOWN"
+
+
+class ActionTakenChoice(ProtocolModel):
+    """One answer to "action taken with the investigational product" on an adverse event report, in the words of
+    this trial's product (an oral syrup is stopped, an infusion interrupted)."""
+
+    code: Identifier = Field(description="Code a report stores, e.g. dose_not_changed.")
+    label: str = Field(description="Label shown to people.")
+    translations: dict[str, str] = Field(default_factory=dict, description="Label in other languages.")
+    sdtm: AdverseEventAction = Field(description="Its SDTM term (AEACN, codelist ACN), e.g. DRUG WITHDRAWN.")
+
+
+#: The answers a protocol that declares no ``actions_taken`` offers: CDISC's action-taken terms themselves (codelist
+#: ACN, C66767), in words for any product; no trial's words. ``protocol show`` and docs/safety.md say so.
+STANDARD_ACTIONS_TAKEN: tuple[dict[str, Any], ...] = (
+    {"code": "dose_not_changed", "label": "Dose not changed", "sdtm": "DOSE NOT CHANGED",
+     "translations": {"fa": "دوز تغییر نکرد"}},
+    {"code": "dose_reduced", "label": "Dose reduced", "sdtm": "DOSE REDUCED", "translations": {"fa": "دوز کاهش یافت"}},
+    {"code": "dose_increased", "label": "Dose increased", "sdtm": "DOSE INCREASED",
+     "translations": {"fa": "دوز افزایش یافت"}},
+    {"code": "drug_interrupted", "label": "Treatment interrupted", "sdtm": "DRUG INTERRUPTED",
+     "translations": {"fa": "درمان موقتاً قطع شد"}},
+    {"code": "drug_withdrawn", "label": "Treatment withdrawn", "sdtm": "DRUG WITHDRAWN",
+     "translations": {"fa": "درمان قطع شد"}},
+    {"code": "not_applicable", "label": "Not applicable", "sdtm": "NOT APPLICABLE",
+     "translations": {"fa": "کاربرد ندارد"}},
+    {"code": "unknown", "label": "Unknown", "sdtm": "UNKNOWN", "translations": {"fa": "نامعلوم"}},
+)  # fmt: skip
+
+#: How the engine read a protocol text stored in a trial database before protocols declared ``actions_taken``: the
+#: answers the engine then offered every trial (the first trial's words), so that the reports stored then stay
+#: valid. Only such stored texts read them; a protocol file without ``actions_taken`` offers the standard terms.
+ACTIONS_TAKEN_BEFORE_DECLARED: tuple[dict[str, Any], ...] = (
+    {"code": "dose_not_changed", "label": "Dose not changed", "sdtm": "DOSE NOT CHANGED",
+     "translations": {"fa": "دوز تغییر نکرد"}},
+    {"code": "infusion_interrupted", "label": "Infusion interrupted", "sdtm": "DRUG INTERRUPTED",
+     "translations": {"fa": "انفوزیون قطع موقت شد"}},
+    {"code": "infusion_stopped", "label": "Infusion stopped", "sdtm": "DRUG WITHDRAWN",
+     "translations": {"fa": "انفوزیون متوقف شد"}},
+    {"code": "drug_withdrawn", "label": "Drug withdrawn", "sdtm": "DRUG WITHDRAWN",
+     "translations": {"fa": "دارو قطع شد"}},
+    {"code": "not_applicable", "label": "Not applicable", "sdtm": "NOT APPLICABLE",
+     "translations": {"fa": "کاربرد ندارد"}},
+    {"code": "unknown", "label": "Unknown", "sdtm": "UNKNOWN", "translations": {"fa": "نامعلوم"}},
+)  # fmt: skip
 
 
 class Deadlines(ProtocolModel):
@@ -146,6 +209,15 @@ class SafetySettings(ProtocolModel):
     expected_events: list[ExpectedEvent] = Field(
         default_factory=list, description="Events expected from the reference safety information."
     )
+    actions_taken: list[ActionTakenChoice] | None = Field(
+        default=None,
+        min_length=1,
+        description="The answers to 'action taken with the investigational product' on an adverse event report, in "
+        "this product's words (e.g. dose not changed, syrup stopped), each with its SDTM term. When absent, the "
+        "report offers CDISC's own terms (codelist ACN): dose not changed, dose reduced, dose increased, treatment "
+        "interrupted, treatment withdrawn, not applicable, unknown (codes dose_not_changed, dose_reduced, "
+        "dose_increased, drug_interrupted, drug_withdrawn, not_applicable, unknown).",
+    )
     serious_prolongation: str = Field(description="What counts as prolonged hospitalisation here.")
     progression_is_sae: bool = Field(description="Whether progression of the studied disease counts as an SAE.")
     reporting_period: str = Field(description="From when to when adverse events are collected.")
@@ -163,6 +235,21 @@ class SafetySettings(ProtocolModel):
         "source gives.",
     )
 
+    @property
+    def action_choices(self) -> list[ActionTakenChoice]:
+        """The answers a report offers: the declared ones, else CDISC's standard terms (``STANDARD_ACTIONS_TAKEN``)."""
+        if self.actions_taken is not None:
+            return self.actions_taken
+        return [ActionTakenChoice.model_validate(a) for a in STANDARD_ACTIONS_TAKEN]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_actions(cls, data: Any, info: ValidationInfo) -> Any:
+        stored = isinstance(info.context, dict) and info.context.get("stored")
+        if stored and isinstance(data, dict) and "actions_taken" not in data:
+            return {**data, "actions_taken": [dict(a) for a in ACTIONS_TAKEN_BEFORE_DECLARED]}
+        return data
+
     @model_validator(mode="after")
     def _both_kinds(self) -> SafetySettings:
         kinds = {c.related for c in self.causality}
@@ -174,6 +261,9 @@ class SafetySettings(ProtocolModel):
         expected = [e.code for e in self.expected_events]
         if len(expected) != len(set(expected)):
             raise ValueError("expected event codes must be unique")
+        actions = [a.code for a in self.action_choices]
+        if len(actions) != len(set(actions)):
+            raise ValueError("action taken codes must be unique")
         return self
 
 

@@ -31,6 +31,7 @@ from trialwright.domain.safety import names_death
 from trialwright.protocol import Protocol, load_protocol
 from trialwright.protocol.design import Preparation
 from trialwright.protocol.forms import FieldType, FormDef
+from trialwright.protocol.outcomes import AdverseEventAction
 from trialwright.services import clock
 from trialwright.services.forms import (
     FormError,
@@ -142,6 +143,16 @@ def _causality_codes(plan: Mapping[str, Any], protocol: Protocol) -> tuple[str, 
                                   f"(scale: {', '.join(scale)})")  # fmt: skip
         codes.append(code)
     return codes[0], codes[1]
+
+
+def _action_code(protocol: Protocol) -> str:
+    """The action taken simulated events are reported with: the protocol's first declared action whose SDTM term
+    is NOT APPLICABLE (the protocol's words for the product, never the engine's); refused when it declares none."""
+    code = next((a.code for a in protocol.safety.action_choices if a.sdtm is AdverseEventAction.NOT_APPLICABLE), None)
+    if code is None:
+        raise SimulationError("safety.actions_taken: the protocol declares no action whose SDTM term is NOT "
+                              "APPLICABLE, which simulated adverse events are reported with")  # fmt: skip
+    return code
 
 
 def _death(plan: Mapping[str, Any]) -> tuple[float, str, str]:
@@ -563,6 +574,7 @@ def simulate(
     experimental_arms = {a.code for a in protocol.arms if a.role.value == "experimental"}
     # The protocol's own causality scale: its first category that counts as related, and its first that does not.
     related_code, unrelated_code = _causality_codes(plan, protocol)
+    action_code = _action_code(protocol)
     death_record = protocol.safety.death_record
     # The visit that ends the hospital stay is the one the death record writes, whatever the protocol calls it.
     stay_end = death_record.visit if death_record is not None else None
@@ -812,7 +824,7 @@ def simulate(
                     _, term, cause = _death(plan)
                     report = {"term": term, "onset": local.date().isoformat(), "grade": 5,
                               "serious": True, "seriousness_criteria": ["death"], "causality": unrelated_code,
-                              "action_taken": "not_applicable", "outcome": "fatal",
+                              "action_taken": action_code, "outcome": "fatal",
                               "death_date": local.date().isoformat(), "death_cause": cause,
                               "aware_at": local.isoformat()}  # fmt: skip
                     counts["deaths"] += 1
@@ -822,7 +834,7 @@ def simulate(
                         "term": ae["term"], "onset": local.date().isoformat(), "grade": ae["grade"],
                         "serious": ae["serious"], "seriousness_criteria": ["hospitalisation"] if ae["serious"] else [],
                         "causality": related_code if ae["related"] else unrelated_code,
-                        "expected_event": ae.get("expected_event"), "action_taken": "not_applicable",
+                        "expected_event": ae.get("expected_event"), "action_taken": action_code,
                         "outcome": "recovered", "end": local.date().isoformat(), "aware_at": local.isoformat(),
                     }  # fmt: skip
                 if not isinstance(attempt(report_event, engine, investigator, pid, report), Exception):

@@ -38,7 +38,7 @@ from trialwright.web.query_words import query_words
 __all__ = ["NavItem", "Page", "environment", "render_page"]
 
 #: An ISO date within text (not part of a longer number or a date and time's own digits).
-_ISO_DATE = re.compile(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?![\d])")
+_ISO_DATE = re.compile(r"\u2066[^\u2069]*\u2069|(?<![\d-])\d{4}-\d{2}-\d{2}(?![\d])")
 
 environment = Environment(
     loader=PackageLoader("trialwright.web", "templates"),
@@ -96,7 +96,9 @@ def render_page(
 
     def fdates_in(text: str | None) -> str:
         """Stored text (a query, a rule's message) with its ISO dates written in the viewer's calendar."""
-        return "" if text is None else _ISO_DATE.sub(lambda m: fdate(m.group(0)), str(text))
+        # an isolated span (LRI ... PDI: what was typed, an example) is quoted as written, never converted
+        return "" if text is None else _ISO_DATE.sub(lambda m: m.group(0) if m.group(0)[0] == "\u2066" else
+                                                     fdate(m.group(0)), str(text))  # fmt: skip
 
     zone = (context or {}).get("site_zone") or page.zone
     protocol = getattr(request.app.state, "protocol", None)

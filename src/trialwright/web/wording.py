@@ -8,17 +8,20 @@ the API and the command line keep it; a page shows it as ``C-reactive protein: m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 
 from trialwright.domain.audit_changes import AuditChange
 from trialwright.domain.wording import Words, field_words, in_words, words_for
 from trialwright.protocol import Protocol
-from trialwright.web.i18n import N_, translations
+from trialwright.web.i18n import N_, text_direction, translations
 
 __all__ = [
     "AUDIT_KEYS",
     "CONSENT_INPUTS",
     "CRF_INPUTS",
+    "PARTICIPANT_INPUTS",
+    "RULES",
     "SAFETY_INPUTS",
     "SCREENING_INPUTS",
     "WITHDRAWAL_INPUTS",
@@ -34,6 +37,16 @@ CRF_INPUTS: Mapping[str, str] = {
     "participant.consented_at": N_("the consent"),
     "participant.enrolled_at": N_("the enrolment"),
     "participant.randomized_at": N_("the randomization"),
+    "password": N_("Your password"),
+}
+#: The participant page's own inputs (visits held or missed, randomization, an unscheduled visit) and what its
+#: refusals name.
+PARTICIPANT_INPUTS: Mapping[str, str] = {
+    **CRF_INPUTS,
+    "label": N_("Why (unscheduled visit)"),
+    "missed_reason": N_("Or: reason the visit was missed"),
+    "list": N_("Allocation list"),
+    "password": N_("Your password"),
 }
 #: The screening page's own inputs (the screening fields are the protocol's).
 SCREENING_INPUTS: Mapping[str, str] = {"screened_on": N_("Date of screening"), "site": N_("Site")}
@@ -138,6 +151,66 @@ def page_words(protocol: Protocol | None, lang: str, *inputs: Mapping[str, str],
     return words_for(protocol, lang, form_id=form_id, inputs=own)
 
 
-def say(messages: Iterable[str], words: Words) -> list[str]:
-    """Each message with its references in words."""
-    return [in_words(m, words) for m in messages]
+#: Rules the services word in English (``field: rule``), as message ids a page says in its language: the rule's
+#: text exactly, or its pattern whose values (``%(name)s``) are said in words (a code by its label, a field by its
+#: label, a form state translated), each isolated. A rule not here is said as before (``in_words``).
+RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), msgid)
+    for pattern, msgid in (
+        (r"no allocation list yet; the unblinded statistician generates it",
+         N_("no allocation list yet; the unblinded statistician generates it")),
+        (r"say why the unscheduled visit took place", N_("say why the unscheduled visit took place")),
+        (r"re-enter your own password to sign", N_("re-enter your own password to sign")),
+        (r"re-enter your own password to confirm", N_("re-enter your own password to confirm")),
+        (r"re-enter your own password to sign the decision", N_("re-enter your own password to sign the decision")),
+        (r"needed when a legally authorised representative consents",
+         N_("needed when a legally authorised representative consents")),
+        (r"needed when a representative consents", N_("needed when a representative consents")),
+        (r"is required; one of (?P<choices>.+)", N_("is required; choose one of %(choices)s")),
+        (r"the form is (?P<state>draft|complete|verified|signed|locked); a change needs a reason for change "
+         r"\(changed: (?P<fields>.+)\)",
+         N_("the form is %(state)s; a change needs a reason for change (changed: %(fields)s)")),
+    )
+)  # fmt: skip
+
+_FSI, _PDI = "\u2068", "\u2069"
+
+
+def _rule_said(rule: str, words: Words, gettext: Callable[[str], str], choices: Mapping[str, str], rtl: bool) -> str:
+    def iso(text: str) -> str:
+        return f"{_FSI}{text}{_PDI}" if rtl else text
+
+    comma = "، " if rtl else ", "
+    for pattern, msgid in RULES:
+        match = pattern.fullmatch(rule)
+        if match is None:
+            continue
+        values = match.groupdict()
+        if "choices" in values:
+            values["choices"] = comma.join(iso(choices.get(c) or words(c) or c) for c in values["choices"].split(", "))
+        if "fields" in values:
+            values["fields"] = comma.join(iso(words(f) or f) for f in values["fields"].split(", "))
+        if "state" in values:
+            values["state"] = gettext(values["state"])
+        return gettext(msgid) % values if values else gettext(msgid)
+    return ""
+
+
+def say(
+    messages: Iterable[str], words: Words, lang: str = "en", *, choices: Mapping[str, str] | None = None
+) -> list[str]:
+    """Each message with its references in words; in ``lang``, a rule of ``RULES`` is said in that language (its
+    codes by ``choices``: code -> the words the page shows), and on a right-to-left page the field's label is
+    isolated (FSI ... PDI) so that the rule after it keeps its order."""
+    gettext = translations(lang).gettext
+    rtl = text_direction(lang) == "rtl"
+    out = []
+    for message in messages:
+        head, colon, rule = message.partition(": ")
+        said = _rule_said(rule, words, gettext, choices or {}, rtl) if colon else ""
+        if not said:
+            out.append(in_words(message, words))
+            continue
+        names = ", ".join(words(n.strip()) or n.strip() for n in head.split(","))
+        out.append(f"{_FSI}{names}{_PDI}: {said}" if rtl else f"{names}: {said}")
+    return out

@@ -116,7 +116,7 @@ def test_a_complete_form_is_verified_signed_and_locked_on_the_page(app, trial: T
         page = inv.get(url).text
         assert 'data-testid="meaning">I confirm that I have reviewed' in page
         wrong = inv.post(url + "/sign", data={"csrf_token": csrf_of(page), "password": "nope"})
-        assert wrong.status_code == 422 and "password: re-enter your own password to sign" in wrong.text
+        assert wrong.status_code == 422 and "Your password: re-enter your own password to sign" in wrong.text
         assert inv.post(url + "/sign", data={"csrf_token": csrf_of(page), "password": PASSWORD}).status_code == 303
         assert 'data-testid="form-state">signed<' in inv.get(url).text
     with as_role(app, Role.DATA_MANAGER) as manager:

@@ -49,7 +49,7 @@ def test_a_solar_hijri_visit_date_in_persian_digits_is_stored_as_iso(app, trial:
         bad = coord.post(f"/participants/{pid}/visits", data={
             "csrf_token": token, "visit_id": "", "visit_date": "۱۴۰۰/۱۳/۰۱", "label": "fever review"})  # fmt: skip
         assert bad.status_code == 422
-        assert "Date held: ۱۴۰۰/۱۳/۰۱ is not a date in the Solar Hijri calendar" in bad.text
+        assert "Date held: \u2066۱۴۰۰/۱۳/۰۱\u2069 is not a date in the Solar Hijri calendar" in bad.text
         assert _value_of(bad.text, "visit_date") == "۱۴۰۰/۱۳/۰۱" and _value_of(bad.text, "label") == "fever review"
         assert forms.participant_schedule(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid).unscheduled == ()
         saved = coord.post(f"/participants/{pid}/visits", data={
@@ -74,7 +74,7 @@ def test_a_crf_s_visit_date_and_date_time_typed_in_solar_hijri(app, trial: Trial
         bad = coord.post(url, data={"csrf_token": token, "visit_date": "1402/12/30", "v-crp": "45",
                                     "v-sampled_at": f"{to_jalali(day)} 08:00"})  # fmt: skip
         assert bad.status_code == 422
-        assert "Visit date: 1402/12/30 is not a date in the Solar Hijri calendar" in bad.text
+        assert "Visit date: \u20661402/12/30\u2069 is not a date in the Solar Hijri calendar" in bad.text
         assert "1402 is not a leap year" in bad.text
         # everything typed stays: the refused date as typed, the other fields too
         assert _value_of(bad.text, "visit_date") == "1402/12/30" and 'value="45"' in bad.text
@@ -108,7 +108,7 @@ def test_a_solar_hijri_adverse_event_onset_and_a_refusal_that_keeps_the_report(a
             "csrf_token": token, **report, "onset": "1400/13/01", "narrative": "woke with it",
             "aware_at": f"{to_jalali(onset)} {aware:%H:%M}"})  # fmt: skip
         assert bad.status_code == 422
-        assert ('data-testid="error-onset">Onset: 1400/13/01 is not a date in the Solar Hijri calendar (months 1-12;'
+        assert ('data-testid="error-onset">Onset: \u20661400/13/01\u2069 is not a date in the Solar Hijri calendar (months 1-12;'  # noqa: E501
                 in bad.text)  # fmt: skip
         assert _value_of(bad.text, "onset") == "1400/13/01" and 'value="Headache"' in bad.text
         assert "woke with it</textarea>" in bad.text and _value_of(bad.text, "aware_at").startswith(to_jalali(onset))
@@ -135,7 +135,7 @@ def test_a_gregorian_viewer_keeps_the_browser_s_date_inputs(app, trial: Trial) -
         assert 'id="aware_at" name="aware_at" type="datetime-local"' in page
         bad = inv.post(f"/participants/{pid}/adverse-events", data={
             "csrf_token": csrf_of(page), "term": "Headache", "onset": "1400-01-30"})  # fmt: skip
-        assert "Onset: 1400-01-30 is not a Gregorian date" in bad.text  # never read as Solar Hijri
+        assert "Onset: \u20661400-01-30\u2069 is not a Gregorian date" in bad.text  # never read as Solar Hijri
         screening = inv.get("/screening/new").text
         assert 'id="screened_on" name="screened_on" type="date"' in screening
 
@@ -161,7 +161,7 @@ def test_screening_and_consent_dates_typed_in_solar_hijri(app, trial: Trial) -> 
         assert _value_of(form, "screened_on") == to_jalali(now.date())  # today at the site, in Solar Hijri
         data = {**_form(TYPED), "site": "RAZ", "csrf_token": csrf_of(form)}
         bad = coord.post("/screening/new", data={**data, "screened_on": "30/09/1405"})
-        assert bad.status_code == 422 and "Date of screening: 30/09/1405 is ambiguous: write the year first" in bad.text
+        assert bad.status_code == 422 and "Date of screening: \u206630/09/1405\u2069 is ambiguous: write the year first" in bad.text  # noqa: E501
         assert _value_of(bad.text, "screened_on") == "30/09/1405"
         assert '<option value="yes" selected>' in bad.text  # the screening values typed stay
         created = coord.post("/screening/new", data={**data, "screened_on": to_jalali(now.date()).translate(PERSIAN)})
@@ -174,7 +174,7 @@ def test_screening_and_consent_dates_typed_in_solar_hijri(app, trial: Trial) -> 
         consent = {"form_version": "1.0", "given_by": "participant", "obtained_by": "Dr Khedri", "decision": "consent",
                    "csrf_token": csrf_of(page)}  # fmt: skip
         refused = coord.post(f"{url}/consent", data={**consent, "obtained_at": to_jalali(now.date())})
-        assert "Date and time (site time): " + to_jalali(now.date()) + " needs a time after the date" in refused.text
+        assert "Date and time (site time): \u2066" + to_jalali(now.date()) + "\u2069 needs a time after the date" in refused.text  # noqa: E501
         typed = f"{to_jalali(now.date())} {now:%H:%M}".translate(PERSIAN)
         assert coord.post(f"{url}/consent", data={**consent, "obtained_at": typed}).status_code == 303
         (c,) = get_screening(trial.engine, who(trial, Role.STUDY_COORDINATOR), sid).consents
@@ -183,7 +183,7 @@ def test_screening_and_consent_dates_typed_in_solar_hijri(app, trial: Trial) -> 
         _calendar(trial, Role.DATA_MANAGER, "jalali")
         refused = manager.get("/recruitment?as_of=1400/13/01")
         assert refused.status_code == 422
-        assert "As of (a past date, to see the forecast as it was then): 1400/13/01 is not a date" in refused.text
+        assert "As of (a past date, to see the forecast as it was then): \u20661400/13/01\u2069 is not a date" in refused.text  # noqa: E501
         assert 'data-testid="as-of">As of ' + to_jalali(now.date()) in manager.get("/recruitment?as_of=").text
         as_of = manager.get("/recruitment?as_of=۱۴۰۰/۰۶/۳۱").text  # 2021-09-22
         assert 'data-testid="as-of">As of 1400/06/31' in as_of

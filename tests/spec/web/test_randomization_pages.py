@@ -93,7 +93,7 @@ def test_the_trial_runs_through_the_pages(app, trial: Trial) -> None:  # type: i
         assert not any(name in inv.get(f"/participants/{pid}").text for name in ARM_NAMES)
         form = f"/participants/{pid}/unblind"
         wrong = confirmed(inv, form, form, reason="suspected anaphylaxis", password="not-mine")
-        assert wrong.status_code == 422 and "password: re-enter your own password" in wrong.text
+        assert wrong.status_code == 422 and "Your password: re-enter your own password" in wrong.text
         assert "suspected anaphylaxis" in wrong.text  # what was typed is kept
         revealed = confirmed(inv, form, form, reason="suspected anaphylaxis", password=PASSWORD)
         assert revealed.status_code == 200 and any(name in revealed.text for name in ARM_NAMES)

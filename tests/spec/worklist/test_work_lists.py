@@ -11,7 +11,7 @@ queries, for the user's sites only.
   visits, not those of a participant withdrawn from follow-up;
 - forms to enter (the same roles): a held visit's forms not started;
 - forms to complete / verify / sign / lock (site staff / monitor / investigator / data manager): draft / complete /
-  complete or verified / signed;
+  complete or verified / signed (the monitor's: complete, or signed and not yet verified);
 - queries to answer (site staff): open; to close (monitor, data manager): answered, raised by the reader or the
   system; queries I raised (monitor): the reader's own, open or answered (not closed).
 """
@@ -176,7 +176,8 @@ def test_forms_to_enter_are_a_held_visits_forms_not_started(trial: Trial) -> Non
     ("role", "kind", "states"),
     [
         (Role.STUDY_COORDINATOR, WorkKind.FORMS_TO_COMPLETE, {FormState.DRAFT}),
-        (Role.MONITOR, WorkKind.FORMS_TO_VERIFY, {FormState.COMPLETE}),
+        # the signed form here was never verified: the monitor verifies it after the signature
+        (Role.MONITOR, WorkKind.FORMS_TO_VERIFY, {FormState.COMPLETE, FormState.SIGNED}),
         (Role.INVESTIGATOR, WorkKind.FORMS_TO_SIGN, {FormState.COMPLETE, FormState.VERIFIED}),
         (Role.DATA_MANAGER, WorkKind.FORMS_TO_LOCK, {FormState.SIGNED}),
     ],

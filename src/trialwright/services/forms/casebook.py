@@ -6,7 +6,8 @@ A signature covers exactly what was shown. Each form in the casebook carries a *
 version, state and stored values. The page sends back the seals it showed; at signing (or verifying) each form's
 seal is computed again inside the transaction, and a form whose seal differs (a value saved, a state changed by
 someone else since the review) is not signed but excluded with the reason, as is a form not ready (not complete,
-already signed, locked, an open query). Every form signed or verified gets its own audit entry (the same steps as
+already signed, locked, an open query). A signed form not yet verified can still be verified: the verification
+is recorded on it and the signature stands. Every form signed or verified gets its own audit entry (the same steps as
 ``review.sign_forms`` and ``review.verify_forms``: ``_move``). Forms hold no allocation: the casebook shows none.
 """
 
@@ -134,6 +135,10 @@ def _not_verifiable(view: FormView | None) -> str | None:
         return "not started"
     if view.state is FormState.DRAFT:
         return "not complete"
+    if view.state is FormState.SIGNED and view.verified_by is None:
+        return None  # verified after the signature, which stands (``domain.forms``)
+    if view.state is FormState.SIGNED:
+        return "already verified"
     if view.state is not FormState.COMPLETE:
         return f"already {view.state.value}"
     return None

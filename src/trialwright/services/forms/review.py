@@ -93,6 +93,8 @@ def _move(
         new_state = next_state(state, move, before_lock=before_lock)
     except ValueError as exc:
         raise FormError(str(exc)) from None
+    if move is Transition.VERIFY and row.verified_at is not None:  # a signed form verified after its signature
+        raise FormError(f"state: the form is already verified (by {row.verified_by}); a change voids it first")
     if check is not None:
         check(row, protocol)
     now = clock.now()

@@ -241,6 +241,20 @@ def _save_now(
                 reason=reason,
                 detail={"visit": visit_id},
             )
+            if state is FormState.SIGNED and row.verified_at is not None:  # verified after its signature: both go
+                audit.record(
+                    session,
+                    actor=actor.username,
+                    role=actor.role.value,
+                    site=participant.site,
+                    participant=participant_id,
+                    form=form_id,
+                    action="form.verification_voided",
+                    old_value=state.value,
+                    new_value=new_state.value,
+                    reason=reason,
+                    detail={"visit": visit_id, "verified_by": row.verified_by},
+                )
     for name in changed:
         audit.record(
             session,

@@ -243,9 +243,10 @@ class StratumStatus:
 
 
 def list_exists(engine: Engine) -> bool:
-    """Whether the allocation list has been generated (anyone may know this: it says nothing of its entries)."""
+    """Whether the allocation list has been generated (anyone may know this: it says nothing of its entries); the
+    same test randomizing makes (a list under minimization holds no entries)."""
     with read_scope(engine) as session:
-        return session.execute(select(allocation_entries.c.stratum).limit(1)).first() is not None
+        return session.execute(select(allocation_lists.c.id).limit(1)).first() is not None
 
 
 def list_status(engine: Engine, actor: UserView) -> list[StratumStatus]:

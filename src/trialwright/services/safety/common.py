@@ -18,7 +18,6 @@ from trialwright.domain.coding import TermRow
 from trialwright.domain.masking import MASKED, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.domain.safety import (
-    ActionTaken,
     Assessment,
     Classification,
     DeadlineKind,
@@ -207,7 +206,7 @@ def _assessment(text: str) -> Assessment:
         criteria=tuple(Seriousness(c) for c in data["seriousness_criteria"]),
         causality=data["causality"],
         expected_event=data.get("expected_event"),
-        action_taken=ActionTaken(data["action_taken"]),
+        action_taken=data["action_taken"],
         outcome=EventOutcome(data["outcome"]),
         aware_at=dt.datetime.fromisoformat(data["aware_at"]),
         death_date=dt.date.fromisoformat(data["death_date"]) if data.get("death_date") else None,

@@ -106,6 +106,11 @@ def record_consent(
         previous = session.execute(
             select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)
         ).all()
+        if kind == "regained_capacity" and not protocol.eligibility.regained_capacity:
+            raise ScreeningError(
+                "kind: the protocol declares that a participant consented for by a representative does not regain "
+                "capacity during the trial (eligibility.regained_capacity: false)"
+            )
         if kind == "regained_capacity" and not any(c.given_by == "representative" for c in previous):
             raise ScreeningError("kind: regained_capacity follows a representative's consent; there is none")
         session.execute(

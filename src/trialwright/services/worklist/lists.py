@@ -126,7 +126,7 @@ LISTS: dict[Role, tuple[WorkKind, ...]] = {
 #: The form states each form list holds.
 _FORM_STATES = {
     WorkKind.FORMS_TO_COMPLETE: ("draft",),
-    WorkKind.FORMS_TO_VERIFY: ("complete",),
+    WorkKind.FORMS_TO_VERIFY: ("complete", "signed"),  # a signed form not yet verified (``_forms_query``)
     WorkKind.FORMS_TO_SIGN: ("complete", "verified"),
     WorkKind.FORMS_TO_LOCK: ("signed",),
 }
@@ -386,7 +386,9 @@ def _to_enter_query(protocol: Protocol, actor: UserView) -> tuple[Select[Any], t
     return query, (visit_records.c.id, pairs.c.position)
 
 
-def _forms_query(protocol: Protocol, actor: UserView, states: Sequence[str]) -> tuple[Select[Any], tuple[Any, ...]]:
+def _forms_query(
+    protocol: Protocol, actor: UserView, kind: WorkKind, states: Sequence[str]
+) -> tuple[Select[Any], tuple[Any, ...]]:
     query = (
         select(
             participants.c.participant_id,
@@ -403,6 +405,8 @@ def _forms_query(protocol: Protocol, actor: UserView, states: Sequence[str]) -> 
         )
         .where(form_records.c.state.in_(list(states)), _scoped(actor, protocol))
     )
+    if kind is WorkKind.FORMS_TO_VERIFY:  # verified after the signature: no longer to verify
+        query = query.where(form_records.c.verified_at.is_(None))
     return query, (form_records.c.id,)
 
 
@@ -492,7 +496,7 @@ def page_of_work(
     if kind is WorkKind.FORMS_TO_ENTER:
         query, keys = _to_enter_query(protocol, actor)
     elif kind in _FORM_STATES:
-        query, keys = _forms_query(protocol, actor, _FORM_STATES[kind])
+        query, keys = _forms_query(protocol, actor, kind, _FORM_STATES[kind])
     else:
         query, keys = _queries_query(protocol, actor, kind)
         return keyset_page(session, query, keys, lambda s, rows: _query_items(kind, rows), limit=limit, cursor=cursor)

@@ -16,6 +16,7 @@ from trialwright.services.screening import NotFound
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, SettingsDep, require_roles
 from trialwright.web.flash import clear_flash, set_flash, take_flash
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import PARTICIPANT_INPUTS, page_words, say
 
 router = APIRouter()
 ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
@@ -131,7 +132,8 @@ def sign_casebook(
     except NotFound:
         return _page(request, page, engine, protocol, participant_id)
     except svc.FormError as exc:
-        return _page(request, page, engine, protocol, participant_id, errors=[str(exc)], status=422)
+        errors = say([str(exc)], page_words(None, page.lang, PARTICIPANT_INPUTS), page.lang)
+        return _page(request, page, engine, protocol, participant_id, errors=errors, status=422)
     return _done(request, page, settings, participant_id, "sign", outcome)
 
 
@@ -148,5 +150,6 @@ def verify_casebook(
     except NotFound:
         return _page(request, page, engine, protocol, participant_id)
     except svc.FormError as exc:
-        return _page(request, page, engine, protocol, participant_id, errors=[str(exc)], status=422)
+        errors = say([str(exc)], page_words(None, page.lang, PARTICIPANT_INPUTS), page.lang)
+        return _page(request, page, engine, protocol, participant_id, errors=errors, status=422)
     return _done(request, page, settings, participant_id, "verify", outcome)

@@ -26,7 +26,7 @@ from trialwright.web.localized import digits, isolated, said
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
-from trialwright.web.wording import CRF_INPUTS, page_words, say
+from trialwright.web.wording import CRF_INPUTS, PARTICIPANT_INPUTS, page_words, say
 
 router = APIRouter()
 ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
@@ -83,7 +83,8 @@ def _form_page(
     for p in problems:
         name = p.split(":", 1)[0]
         # under its field; a missing reason for change under the reason box
-        (by_field.setdefault(name, []) if name in ids or name == "reason" else general).extend(say([p], words))
+        said_so = say([p], words, page.lang)
+        (by_field.setdefault(name, []) if name in ids or name == "reason" else general).extend(said_so)
     for name, message in (refused or {}).items():  # dates not read, under their field
         field = name.removeprefix("v-")
         (by_field.setdefault(field, []) if field in ids else general).append(message)
@@ -353,7 +354,7 @@ def visit(
         return _not_found(request, page)
     except svc.FormError as exc:
         typed = {"visit_id": visit_id, "visit_date": visit_date, "missed_reason": missed_reason, "label": label}
-        errors = say([str(exc)], page_words(None, page.lang, CRF_INPUTS))
+        errors = say([str(exc)], page_words(None, page.lang, PARTICIPANT_INPUTS), page.lang)
         return participant_page(request, page, engine, participant_id, status=422, errors=errors, typed=typed)
     return RedirectResponse(f"/participants/{participant_id}", status_code=303)
 
@@ -453,7 +454,7 @@ def _query_act(
             "can_answer": page.user.role in svc.QUERY_ANSWERERS,
             "me": page.user.username,
             "can_close_auto": page.user.role in svc.QUERY_RAISERS,
-            "errors": say([str(exc)], page_words(protocol, page.lang)),
+            "errors": say([str(exc)], page_words(protocol, page.lang), page.lang),
             "field_label": _field_label(protocol, page.lang),
         }
         return render_page(request, page, "data/queries.html", context, status_code=422)

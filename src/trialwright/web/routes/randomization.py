@@ -28,7 +28,7 @@ from trialwright.web.localized import said
 from trialwright.web.navigation import PARTICIPANT_READERS
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
-from trialwright.web.wording import page_words, say
+from trialwright.web.wording import PARTICIPANT_INPUTS, page_words, say
 
 router = APIRouter()
 #: The statistician's page marks a stratum with fewer entries left than this.
@@ -100,6 +100,7 @@ def participant_page(
         "nothing_to_prepare": allocation is not None
         and nothing_to_prepare(get_protocol(request), allocation.arm),
         "can_randomize": page.user.role in svc.RANDOMIZERS,
+        "list_exists": svc.list_exists(engine),  # Randomize is offered only once there is a list to draw from
         "can_unblind": page.user.role is Role.INVESTIGATOR and unblinding_applies(current_protocol(engine).protocol),
         "errors": errors or [],
         "typed": typed or {},  # the visit form as typed, shown again after a refusal
@@ -160,7 +161,8 @@ def randomize(
     except NotFound:
         return _not_found(request, page)
     except (svc.RandomizationError, ScreeningError) as exc:
-        return participant_page(request, page, engine, participant_id, 422, [str(exc)])
+        errors = say([str(exc)], page_words(None, page.lang, PARTICIPANT_INPUTS), page.lang)
+        return participant_page(request, page, engine, participant_id, 422, errors)
     return RedirectResponse(f"/participants/{participant_id}", status_code=303)
 
 
@@ -227,8 +229,9 @@ def unblind(
     except NotFound:
         return _not_found(request, page)
     except svc.RandomizationError as exc:
+        errors = say([str(exc)], page_words(None, page.lang, PARTICIPANT_INPUTS), page.lang)
         return _unblind_page(request, page, protocol, participant_id, 422, reason=reason, confirming=True,
-                             errors=[str(exc)])  # fmt: skip
+                             errors=errors)  # fmt: skip
     # Shown once, to this investigator only; later visits show it through the masking policy.
     return _unblind_page(request, page, protocol, participant_id, revealed=revealed,
                          arm=protocol.arm_by_code(revealed.arm))  # fmt: skip
@@ -386,7 +389,7 @@ def _preparation(
         return _not_found(request, page)
     # A refused attribute is said by the label the page shows for it (``attribute: rule`` names its id).
     words = page_words(None, page.lang, {a.id: a.label for a in instruction.attributes})
-    context = {"i": instruction, "errors": say(errors or [], words), "typed": typed or {}}
+    context = {"i": instruction, "errors": say(errors or [], words, page.lang), "typed": typed or {}}
     return render_page(request, page, "randomization/prepare.html", context, status_code=status)
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trialwright.domain.calendars import DateEntryError
-from trialwright.domain.safety import ActionTaken, EventOutcome, SafetyInputError, Seriousness
+from trialwright.domain.safety import EventOutcome, SafetyInputError, Seriousness
 from trialwright.domain.text import spreadsheet_values
 from trialwright.protocol import Protocol
 from trialwright.services import safety as svc
@@ -23,7 +23,7 @@ from trialwright.services.screening import NotFound, check_participant
 from trialwright.web import confirm as confirmation
 from trialwright.web.dates import read_date, read_dates
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, require_roles
-from trialwright.web.i18n import N_
+from trialwright.web.i18n import N_, translations
 from trialwright.web.localized import said
 from trialwright.web.paging import Pager, first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
@@ -57,7 +57,7 @@ def _not_found(request: Request, page: Page) -> Response:
 def _choices(protocol: Protocol) -> dict[str, Any]:
     return {
         "criteria": list(Seriousness),
-        "actions": list(ActionTaken),
+        "actions": protocol.safety.action_choices,
         "outcomes": list(EventOutcome),
         "causality": protocol.safety.causality,
         "expected_events": protocol.safety.expected_events,
@@ -82,14 +82,21 @@ _TIMES = {"aware_at": N_("When the site became aware (site time)")}
 
 
 def _by_field(
-    problems: list[tuple[str, str]] | None, lang: str, refused: dict[str, str] | None = None
+    problems: list[tuple[str, str]] | None, lang: str, refused: dict[str, str] | None = None,
+    protocol: Protocol | None = None,
 ) -> dict[str, list[str]]:
     """Each problem as ``field: rule`` with the field said by its label, under its field, for the inline messages;
     a refused date as its message (which names the field's label)."""
     words = page_words(None, lang, SAFETY_INPUTS)
+    gettext = translations(lang).gettext
+    choices = {} if protocol is None else {  # a code in a rule ("one of ...") said as its option shows it
+        **{o.value: gettext(o.value.replace("_", " ")) for o in EventOutcome},
+        **{c.code: said(c, lang) for c in protocol.safety.causality},
+        **{a.code: said(a, lang) for a in protocol.safety.action_choices},
+    }
     by_field: dict[str, list[str]] = {}
     for name, rule in problems or []:
-        by_field.setdefault(name, []).extend(say([f"{name}: {rule}"], words))
+        by_field.setdefault(name, []).extend(say([f"{name}: {rule}"], words, lang, choices=choices))
     for name, message in (refused or {}).items():
         by_field.setdefault(name, []).append(message)
     return by_field
@@ -109,7 +116,7 @@ def _report_page(
     context = {
         "participant_id": participant_id,
         "typed": typed or {},
-        "field_errors": _by_field(problems, page.lang, refused),
+        "field_errors": _by_field(problems, page.lang, refused, protocol),
         "action": f"/participants/{participant_id}/adverse-events",
         "follow_up": None,
         **_choices(protocol),
@@ -172,7 +179,7 @@ def _event_page(
         "causality_labels": {c.code: said(c, page.lang) for c in protocol.safety.causality},
         "can_report": page.user.role in svc.REPORTERS,
         "typed": typed or current,
-        "field_errors": _by_field(problems, page.lang, refused),
+        "field_errors": _by_field(problems, page.lang, refused, protocol),
         "action": f"/adverse-events/{ae_number}/follow-ups",
         "follow_up": ae_number,
         "kinds": [d.kind for d in event.deadlines if d.submitted_at is None],

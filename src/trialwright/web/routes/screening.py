@@ -207,7 +207,7 @@ async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf
     try:
         decision = evaluate(protocol, validate_values(protocol, values))
     except ScreeningValueError as exc:
-        return JSONResponse({"decision": "invalid", "problems": say(exc.problems, words)})
+        return JSONResponse({"decision": "invalid", "problems": say(exc.problems, words, page.lang)})
     criteria = {c.id: c for c in (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)}
     derived = {
         f.id: derived_text(decision.values.get(f.id), f.decimals)
@@ -265,7 +265,7 @@ async def create(
             "today": str(form.get("screened_on", "")),
             "typed_date": True,
             "criterion_words": criterion_words,
-            "errors": say(problems, page_words(protocol, page.lang, SCREENING_INPUTS)),
+            "errors": say(problems, page_words(protocol, page.lang, SCREENING_INPUTS), page.lang),
             "decision": None,
         }
         return render_page(request, page, "screening/new.html", context, status_code=422)
@@ -287,7 +287,8 @@ def offered(s: ScreeningView, protocol: Protocol, can_write: bool) -> dict[str, 
     """Which of the screening page's actions are offered: only what the role and the record's state allow (the
     service is still the judge). Consent is asked of a patient not known to be ineligible for another reason;
     enrolment only of an eligible, consented one; the regained-capacity decision after a representative's consent
-    (once); a withdrawal once enrolled, while a scope is left to withdraw from."""
+    (once), where the protocol declares that such a participant can regain capacity (not a child); a withdrawal
+    once enrolled, while a scope is left to withdraw from."""
     others_failed = any(f["id"] not in consent_criteria(protocol) for f in s.failed)
     representative = any(c.given_by == "representative" for c in s.consents)
     decided = any(c.kind == "regained_capacity" for c in s.consents)
@@ -297,7 +298,7 @@ def offered(s: ScreeningView, protocol: Protocol, can_write: bool) -> dict[str, 
         "consent": can_write and participant is None and not others_failed,
         "enrol": can_write and participant is None and s.decision is Decision.ELIGIBLE and s.consented,
         "not_enrolled": can_write and participant is None,
-        "regained": can_write and representative and not decided,
+        "regained": can_write and representative and not decided and protocol.eligibility.regained_capacity,
         "withdraw": can_write
         and participant is not None
         and len(participant.withdrawn_scopes) < len(WithdrawalScope),
@@ -351,7 +352,7 @@ def _detail(
         "offer": offered(s, protocol, can_write),
         "typed": dict(typed or {}),
         "derived_shown": derived_shown,
-        "errors": say(errors or [], page_words(protocol, page.lang, *INPUTS)),
+        "errors": say(errors or [], page_words(protocol, page.lang, *INPUTS), page.lang),
         "words": page_words(protocol, page.lang),
         "criterion_words": criterion_words,
         "now": dt.datetime.now(ZoneInfo(protocol.site(s.site).timezone)).strftime("%Y-%m-%dT%H:%M"),
