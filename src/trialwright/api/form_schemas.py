@@ -8,10 +8,12 @@ Everything around them, the envelope, is typed here.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from trialwright.api.schemas import ClosedBody, FieldValueIn, Scalar
+from trialwright.domain.forms import StoredValue
 
 __all__ = [
     "AnswerIn",
@@ -39,6 +41,7 @@ __all__ = [
     "StoredValueOut",
     "UnscheduledVisitOut",
     "VisitOut",
+    "stored_value_out",
 ]
 
 
@@ -131,6 +134,12 @@ class StoredValueOut(BaseModel):
     reason: str | None = None
     limit: float | None = None
     components: dict[str, int] | None = None
+
+
+def stored_value_out(value: StoredValue, unit: str | None) -> dict[str, Any]:
+    """A stored value as the API answers it, and the unit its canonical ``value`` is in (``value_unit``: the
+    field's unit; ``unit`` is the one it was entered in)."""
+    return {**value.as_json(), **({"value_unit": unit} if unit is not None and value.value is not None else {})}
 
 
 class FormOut(BaseModel):

@@ -27,9 +27,10 @@ from trialwright.api.form_schemas import (
     QueryOut,
     ReasonIn,
     ScheduleOut,
+    stored_value_out,
 )
 from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
-from trialwright.domain.forms import FormValueError, StoredValue
+from trialwright.domain.forms import FormValueError
 from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
 from trialwright.domain.wording import Words, in_words, words_for
@@ -68,11 +69,6 @@ def _call(function: Any, *args: Any, words: Callable[[], Words] | None = None, *
         raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
 
 
-def _value(value: StoredValue, unit: str | None) -> dict[str, Any]:
-    """A stored value, and the unit its canonical ``value`` is in (``unit`` is the one it was entered in)."""
-    return {**value.as_json(), **({"value_unit": unit} if unit is not None and value.value is not None else {})}
-
-
 def _form(view: svc.FormView | None, engine: Engine) -> dict[str, Any]:
     if view is None:
         raise HTTPException(status_code=404, detail="this form has no data yet")
@@ -84,7 +80,7 @@ def _form(view: svc.FormView | None, engine: Engine) -> dict[str, Any]:
         "form_id": view.form_id,
         "state": view.state.value,
         "version": view.version,
-        "values": {k: _value(v, units.get(k)) for k, v in view.values.items()},
+        "values": {k: stored_value_out(v, units.get(k)) for k, v in view.values.items()},
         "missing": list(view.missing),
         "verified_by": view.verified_by,
         "signed_by": view.signed_by,

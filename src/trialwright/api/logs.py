@@ -8,13 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
 
-from trialwright.api.form_schemas import StoredValueOut
+from trialwright.api.form_schemas import StoredValueOut, stored_value_out
 from trialwright.api.schemas import ClosedBody, FieldValueIn
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import DATA_ENTRY, READERS
 from trialwright.services.screening import NotFound
+from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.web.deps import EngineDep, require_api_roles
 
@@ -89,15 +91,17 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(status_code=422, detail=detail) from None
 
 
-def _out(entry: svc.LogEntryView) -> dict[str, Any]:
+def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
     coding = entry.coding
+    log = current_protocol(engine).protocol.log(entry.log_id)
+    units = {f.id: f.unit for f in log.fields if f.unit}  # the unit of each canonical value (as the forms API)
     return {
         "participant_id": entry.participant_id,
         "log_id": entry.log_id,
         "sequence": entry.sequence,
         "state": entry.state,
         "version": entry.version,
-        "values": {k: v.as_json() for k, v in entry.values.items()},
+        "values": {k: stored_value_out(v, units.get(k)) for k, v in entry.values.items()},
         "created_at": entry.created_at,
         "created_by": entry.created_by,
         "updated_at": entry.updated_at,
@@ -110,13 +114,13 @@ def _out(entry: svc.LogEntryView) -> dict[str, Any]:
 @router.get(LOG, response_model=list[LogEntryOut])
 def list_entries(participant_id: str, log_id: str, user: Reader, engine: EngineDep) -> list[dict[str, Any]]:
     """The participant's entries in this log, removed ones included, by sequence."""
-    return [_out(e) for e in _call(svc.list_entries, engine, user, participant_id, log_id)]
+    return [_out(e, engine) for e in _call(svc.list_entries, engine, user, participant_id, log_id)]
 
 
 @router.post(LOG, response_model=LogEntryOut, status_code=201)
 def add_entry(participant_id: str, log_id: str, body: LogEntryIn, user: Entry, engine: EngineDep) -> dict[str, Any]:
     """Add an entry (the next sequence); every problem reported at once, naming the field and the rule."""
-    return _out(_call(svc.add_entry, engine, user, participant_id, log_id, body.values))
+    return _out(_call(svc.add_entry, engine, user, participant_id, log_id, body.values), engine)
 
 
 @router.post(LOG + "/{sequence}", response_model=LogEntryOut)
@@ -125,7 +129,7 @@ def amend_entry(
 ) -> dict[str, Any]:
     """Amend an entry's values, with a reason."""
     return _out(_call(svc.amend_entry, engine, user, participant_id, log_id, sequence, body.values,
-                      reason=body.reason))  # fmt: skip
+                      reason=body.reason), engine)  # fmt: skip
 
 
 @router.post(LOG + "/{sequence}/remove", response_model=LogEntryOut)
@@ -133,4 +137,4 @@ def remove_entry(
     participant_id: str, log_id: str, sequence: int, body: LogRemoveIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
     """Remove an entry, with a reason: it is kept, marked removed."""
-    return _out(_call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason))
+    return _out(_call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason), engine)

@@ -202,8 +202,8 @@ def sites(
     as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
-    """Move a site-scoped user to other sites (audited with the old and new sites). An export they asked for that
-    covers a site no longer theirs is withdrawn, not downloaded."""
+    """Move a site-scoped user to other sites (audited with the old and new sites and the reason); what they see
+    changes at their next request. An unblinded account may lose sites this way but gains none."""
     from trialwright.domain.approvals import guarded_roles
     from trialwright.services.users import UserError, set_sites
 

@@ -619,7 +619,7 @@ class SdtmExporter(Exporter):
             "AESEV": SEVERITY.get(grade) if isinstance(grade, int) else None,
             "AETOXGR": str(grade) if grade is not None else None,
             "AESER": _yn(serious),
-            "AEACN": _aeacn(build.protocol).get(str(a.get("action_taken"))),
+            "AEACN": _aeacn(build.protocol).get(str(a.get("action_taken"))) if a.get("action_taken") else None,
             "AEREL": "RELATED" if related else "NOT RELATED",
             "AEOUT": OUTCOMES.get(str(a.get("outcome"))),
             "EPOCH": build.epoch_on(subject, _day(onset)) if subject else None,
@@ -627,6 +627,9 @@ class SdtmExporter(Exporter):
             "AEENDTC": a.get("end"),
         }
         row.update({name: _yn(code in criteria) if serious else None for name, code in CRITERIA.items()})
+        if a.get("action_taken") and row["AEACN"] is None:  # a code the protocol does not declare: never guessed
+            build.notes.append(f"AE {number}: AEACN empty: the action taken {a.get('action_taken')!r} is not one of "
+                               "the protocol's safety actions")  # fmt: skip
         build.sinks["AE"].add(row)
         died = fatal_death(number, a)
         if died is not None and pid in build.subjects:
@@ -675,8 +678,9 @@ class SdtmExporter(Exporter):
                         row[variable] = None
                     elif variable.endswith("DOSE"):
                         row[variable] = float(value)
-                    elif fields[field_id].type is FieldType.DATETIME:
-                        row[variable] = _dtc(value, zone)
+                    elif fields[field_id].type is FieldType.DATETIME:  # stored as ISO text in UTC
+                        moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+                        row[variable] = _dtc(moment, zone)
                     else:
                         row[variable] = str(value)
                 ongoing = entry.values.get(sdtm.ongoing) if sdtm.ongoing else None
@@ -694,9 +698,9 @@ class SdtmExporter(Exporter):
             if removed:
                 build.notes.append(f"{code}: {removed} removed entr{'y' if removed == 1 else 'ies'} of logs/{log.id} "
                                    "left out (kept, with the reason, in the tabular exports).")  # fmt: skip
-            if versions:
+            if code == "CM" and versions:
                 build.notes.append(f"CM coded with WHO ATC {', '.join(sorted(versions))}")
-            if uncoded:
+            if code == "CM" and uncoded:
                 build.notes.append(f"CM: {uncoded} medication(s) not coded to ATC (CMDECOD, CMCLAS empty).")
             if code == "MH" and uncoded:
                 build.notes.append(f"MH: {uncoded} term(s) not coded to MedDRA (MHDECOD, MHBODSYS empty).")

@@ -10,13 +10,12 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from trialwright.protocol.base import Identifier, ProtocolModel
 from trialwright.protocol.estimands import Estimand
 
 __all__ = [
-    "ACTIONS_TAKEN_BEFORE_DECLARED",
     "STANDARD_ACTIONS_TAKEN",
     "ActionTakenChoice",
     "AdverseEventAction",
@@ -122,22 +121,6 @@ STANDARD_ACTIONS_TAKEN: tuple[dict[str, Any], ...] = (
     {"code": "unknown", "label": "Unknown", "sdtm": "UNKNOWN", "translations": {"fa": "نامعلوم"}},
 )  # fmt: skip
 
-#: How the engine read a protocol text stored in a trial database before protocols declared ``actions_taken``: the
-#: answers the engine then offered every trial (the first trial's words), so that the reports stored then stay
-#: valid. Only such stored texts read them; a protocol file without ``actions_taken`` offers the standard terms.
-ACTIONS_TAKEN_BEFORE_DECLARED: tuple[dict[str, Any], ...] = (
-    {"code": "dose_not_changed", "label": "Dose not changed", "sdtm": "DOSE NOT CHANGED",
-     "translations": {"fa": "دوز تغییر نکرد"}},
-    {"code": "infusion_interrupted", "label": "Infusion interrupted", "sdtm": "DRUG INTERRUPTED",
-     "translations": {"fa": "انفوزیون قطع موقت شد"}},
-    {"code": "infusion_stopped", "label": "Infusion stopped", "sdtm": "DRUG WITHDRAWN",
-     "translations": {"fa": "انفوزیون متوقف شد"}},
-    {"code": "drug_withdrawn", "label": "Drug withdrawn", "sdtm": "DRUG WITHDRAWN",
-     "translations": {"fa": "دارو قطع شد"}},
-    {"code": "not_applicable", "label": "Not applicable", "sdtm": "NOT APPLICABLE",
-     "translations": {"fa": "کاربرد ندارد"}},
-    {"code": "unknown", "label": "Unknown", "sdtm": "UNKNOWN", "translations": {"fa": "نامعلوم"}},
-)  # fmt: skip
 
 
 class Deadlines(ProtocolModel):
@@ -241,14 +224,6 @@ class SafetySettings(ProtocolModel):
         if self.actions_taken is not None:
             return self.actions_taken
         return [ActionTakenChoice.model_validate(a) for a in STANDARD_ACTIONS_TAKEN]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _stored_before_actions(cls, data: Any, info: ValidationInfo) -> Any:
-        stored = isinstance(info.context, dict) and info.context.get("stored")
-        if stored and isinstance(data, dict) and "actions_taken" not in data:
-            return {**data, "actions_taken": [dict(a) for a in ACTIONS_TAKEN_BEFORE_DECLARED]}
-        return data
 
     @model_validator(mode="after")
     def _both_kinds(self) -> SafetySettings:

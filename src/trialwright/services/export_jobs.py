@@ -302,12 +302,14 @@ def _live(job_id: str) -> Any:
     return and_(export_jobs.c.job_id == job_id, export_jobs.c.state.in_(["queued", "running"]))
 
 
-def keep_alive(engine: Engine, job_id: str) -> threading.Event:
+def keep_alive(engine: Engine, job_id: str, *, queue_limit: bool = True) -> threading.Event:
     """Renew the job's heartbeat every ``HEARTBEAT`` from a thread of this worker, from now until the job ends (or
-    is failed or deleted meanwhile), the returned event is set, or it has waited ``QUEUE_LIMIT`` without starting.
-    The worker that queues a job calls it, so that the job's wait behind others is not taken for a dead worker."""
+    is failed or deleted meanwhile) or the returned event is set; with ``queue_limit``, also once it has waited
+    ``QUEUE_LIMIT`` without starting (a job this worker is writing is kept alive by ``run_job``'s own beat, which
+    has no limit). The worker that queues a job calls it, so that its wait behind others is not taken for a dead
+    worker."""
     stop = threading.Event()
-    given_up_at = time.monotonic() + QUEUE_LIMIT.total_seconds()
+    given_up_at = time.monotonic() + (QUEUE_LIMIT.total_seconds() if queue_limit else float("inf"))
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT.total_seconds()):
@@ -330,7 +332,7 @@ def keep_alive(engine: Engine, job_id: str) -> threading.Event:
 @contextlib.contextmanager
 def _heartbeat(engine: Engine, job_id: str) -> Iterator[None]:
     """Renew the job's heartbeat while the block runs (a thread of this worker)."""
-    stop = keep_alive(engine, job_id)
+    stop = keep_alive(engine, job_id, queue_limit=False)
     try:
         yield
     finally:

@@ -195,6 +195,21 @@ def _writable(session: Session, actor: UserView, participant_id: str, what: str)
     return participant
 
 
+def _before(later: str, earlier: str, tz: Any) -> bool:
+    """Whether ``later`` is before ``earlier``: two moments (ISO text in UTC) compared as moments; a moment and a
+    date compared on the site's calendar (the moment's local date)."""
+
+    def moment(text: str) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(text) if "T" in text else None
+
+    a, b = moment(later), moment(earlier)
+    if a is not None and b is not None:
+        return a < b
+    day_a = local_date(a, tz) if a is not None else dt.date.fromisoformat(later[:10])
+    day_b = local_date(b, tz) if b is not None else dt.date.fromisoformat(earlier[:10])
+    return day_a < day_b
+
+
 def _validated(
     protocol: Protocol,
     log: LogDef,
@@ -232,7 +247,7 @@ def _validated(
             earlier = merged.get(ref)
             if value is None or earlier is None or value.value is None or earlier.value is None:
                 continue
-            if str(value.value)[:10] < str(earlier.value)[:10]:
+            if _before(str(value.value), str(earlier.value), tz):
                 problems.append(f"{f.id}: {value.value} is before {ref} ({earlier.value})")
     if problems:
         raise LogError(*problems)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pyreadstat
 
-from tests.spec.forms.conftest import TODAY
+from tests.spec.forms.conftest import TEHRAN, TODAY
 from tests.spec.logs.test_log_entries import HEPARIN, STARTED
-from tests.trialfixtures import Trial, who
+from tests.trialfixtures import Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.services.exports import run_export
 from trialwright.services.logs import add_entry, remove_entry
@@ -95,3 +96,32 @@ def test_sdtm_cm_and_mh_follow_the_protocol_mapping(trial: Trial, pid: str, tmp_
     readme = (tmp_path / "out" / "README.txt").read_text(encoding="utf-8")
     assert "CM: 1 removed entry of logs/conmeds left out" in readme
     assert "CM: 2 medication(s) not coded to ATC (CMDECOD, CMCLAS empty)." in readme
+
+
+def test_a_start_recorded_with_its_time_is_written_as_the_sites_local_time(database_url: str, tmp_path: Path) -> None:
+    """A log date-time field mapped to CMSTDTC (stored in UTC) is written as SDTM writes moments: the site's local
+    time with its offset (it was left empty before)."""
+    from tests.spec.forms.conftest import enrolled_ten_days_ago
+    from tests.spec.protocol.conftest import mutated_text
+    from trialwright.protocol import load_protocol_text
+
+    def timed(document: Any) -> None:
+        (log,) = [x for x in document["logs"] if x["id"] == "conmeds"]
+        started = next(f for f in log["fields"] if f["id"] == "started_on")
+        started["type"] = "datetime"
+        stopped = next(f for f in log["fields"] if f["id"] == "stopped_on")
+        stopped.pop("not_before", None)
+
+    trial = make_trial(database_url, load_protocol_text(mutated_text(timed)))
+    try:
+        pid = enrolled_ten_days_ago(trial)
+        at = dt.datetime.combine(TODAY - dt.timedelta(days=2), dt.time(8, 15), TEHRAN)
+        add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "conmeds", {
+            **HEPARIN, "started_on": at.isoformat(),
+        })  # fmt: skip
+        run_export(trial.engine, who(trial, Role.DATA_MANAGER), "sdtm", tmp_path / "out")
+        cm, _ = pyreadstat.read_xport(tmp_path / "out" / "sdtm" / "cm.xpt")
+        (row,) = cm.to_dict("records")
+        assert row["CMSTDTC"] == at.isoformat(timespec="minutes")  # e.g. 2026-12-03T08:15+03:30
+    finally:
+        trial.engine.dispose()

@@ -53,3 +53,22 @@ def test_a_monitor_reads_the_entries_in_persian_and_gets_no_forms(trial: Trial, 
         html = client.get(f"/participants/{pid}").text
     assert "داروهای همزمان" in html and "سابقه پزشکی" in html and "Enoxaparin" in html
     assert "افزودن ردیف" not in html and f"/participants/{pid}/logs/conmeds" not in html
+
+
+def test_a_value_emptied_on_the_page_is_cleared_with_the_reason_not_kept_in_silence(trial: Trial, pid: str) -> None:
+    add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "conmeds", {**HEPARIN, "indication": "DVT"})
+    page = f"/participants/{pid}"
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.STUDY_COORDINATOR)
+        csrf = csrf_of(client.get(page).text)
+        fields = {"field_medication": "Enoxaparin", "field_indication": "", "field_dose": "40",
+                  "field_dose_unit": "mg", "field_frequency": "QD", "field_route": "SUBCUTANEOUS",
+                  "field_started_on": STARTED, "field_ongoing": "true"}  # fmt: skip
+        emptied = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields,
+                                                               "reason": "indication not in the chart"})  # fmt: skip
+        assert emptied.status_code == 303, emptied.text
+    (entry,) = list_entries(trial.engine, who(trial, Role.MONITOR), pid, "conmeds")
+    assert "indication" not in entry.values
+    (cleared,) = [e for e in audit.entries(trial.engine, action_prefix="log.value") if e.field == "indication"
+                  and e.reason == "indication not in the chart"]  # fmt: skip
+    assert "DVT" in (cleared.old_value or "")

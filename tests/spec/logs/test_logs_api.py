@@ -29,6 +29,7 @@ def test_log_entries_through_the_api(trial: Trial, pid: str) -> None:
         added = api.post(url, headers=coord, json={"values": HEPARIN})
         assert added.status_code == 201, added.text
         assert (added.json()["sequence"], added.json()["values"]["dose"]["value"]) == (1, 40)
+        assert added.json()["values"]["dose"].get("value_unit") is None  # its unit is the dose_unit field's choice
         unexplained = api.post(f"{url}/1", headers=coord, json={"values": {"dose": 60}})
         assert unexplained.status_code == 422  # the reason is required by the body's schema
         amended = api.post(f"{url}/1", headers=coord, json={"values": {"dose": 60}, "reason": "chart says 60"})

@@ -82,7 +82,11 @@ async def amend_entry(
         values, reason = await _typed(request, page, protocol, log_id)
         current = {e.sequence: e for e in svc.list_entries(engine, page.user, participant_id, log_id)}
         entry = current.get(sequence)
-        changed = {k: v for k, v in values.items() if entry is None or _text(entry.values.get(k)) != v}
+        changed: dict[str, Any] = {k: v for k, v in values.items() if entry is None or _text(entry.values.get(k)) != v}
+        form = await request.form()  # a field emptied on the page clears its stored value (never kept in silence)
+        if entry is not None:
+            changed |= {name: None for name, stored in entry.values.items() if stored is not None
+                        and f"field_{name}" in form and not str(form.get(f"field_{name}") or "").strip()}  # fmt: skip
         svc.amend_entry(engine, page.user, participant_id, log_id, sequence, changed, reason=reason)
     except NotFound:
         return _not_found(request, page)
