@@ -197,7 +197,8 @@ class IpdExporter(Exporter):
             dictionary.append({"file": "participants.csv", "variable": "arm", "label": "Arm code (as randomized)"})
         # forms
         done = 0
-        dropped: list[str] = []
+        # Log forms (medications, medical history) are not in the shared package: each is listed as removed.
+        dropped: list[str] = [f"logs/{log.id} (every entry)" for log in protocol.logs]
         for form in protocol.forms:
             kept = []
             for f in form.fields:

@@ -121,6 +121,8 @@ def _check_deidentified(trial: Trial, folder: Path) -> None:
     assert ("forms/labs.csv", "crp") in dictionary and ("participants.csv", "ipd_id") in dictionary
     report = json.loads((folder / "deidentification.json").read_text())
     assert report["kanonymity"]["passes"] and "demographics.birth_date" in report["removed"]
+    # The log forms are not shared, and the package says so (never left out unsaid).
+    assert {"logs/conmeds (every entry)", "logs/medical_history (every entry)"} <= set(report["removed"])
 
 
 def test_a_package_failing_k_anonymity_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
