@@ -25,7 +25,8 @@ TABLE = {
     D: {E: D, COMPLETE: C, VERIFY: None, SIGN: None, LOCK: None, UNLOCK: None},
     C: {E: C, COMPLETE: None, VERIFY: V, SIGN: S, LOCK: L, UNLOCK: None},
     V: {E: C, COMPLETE: None, VERIFY: None, SIGN: S, LOCK: L, UNLOCK: None},  # an edit voids verification
-    S: {E: C, COMPLETE: None, VERIFY: None, SIGN: None, LOCK: L, UNLOCK: None},  # an edit voids the signature
+    # An edit voids the signature; the monitor may still verify a signed form (it stays signed, verified once).
+    S: {E: C, COMPLETE: None, VERIFY: S, SIGN: None, LOCK: L, UNLOCK: None},
     L: {E: None, COMPLETE: None, VERIFY: None, SIGN: None, LOCK: None, UNLOCK: C},
 }
 

@@ -57,7 +57,8 @@ def _model_mappings(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ..
     free = {"translations", "per_arm", "inputs", "parameters"}
     found: list[tuple[Any, ...]] = []
     if isinstance(node, dict):
-        if not (path and isinstance(path[-1], str) and path[-1] in free) and "translations" not in path[-2:]:
+        named = path[-1] if path and isinstance(path[-1], str) else ""
+        if named not in free and not named.endswith("_translations") and "translations" not in path[-2:]:
             found.append(path)
         for key, value in node.items():
             found += _model_mappings(value, (*path, key))

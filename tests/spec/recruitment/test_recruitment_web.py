@@ -87,7 +87,9 @@ def test_what_if_through_the_form(client: TestClient) -> None:
     refused = client.get("/recruitment" + JUNE + "&new_site_rate=-1&new_site_opens=2021-06-01&end_date=later")
     assert refused.status_code == 422
     assert "new_site_rate: must be a number &gt; 0" in _text(refused.text, "error-new_site_rate")
-    assert "A later end of recruitment: later is not a date written year first" in _text(refused.text, "error-end_date")
+    # What was typed is quoted as typed, isolated (LRI ... PDI) so that it reads right in either direction.
+    said = _text(refused.text, "error-end_date")
+    assert "A later end of recruitment: \u2066later\u2069 is not a date written year first" in said
     assert _text(refused.text, "as-of").strip() == "As of 2021-06-30, 1400/04/09"  # the rest still shown
     past = client.get("/recruitment" + JUNE + "&new_site_rate=2&new_site_opens=2021-06-01")
     assert past.status_code == 422 and "is in the past" in _text(past.text, "error-new_site_opens")
