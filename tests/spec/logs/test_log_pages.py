@@ -72,3 +72,14 @@ def test_a_value_emptied_on_the_page_is_cleared_with_the_reason_not_kept_in_sile
     (cleared,) = [e for e in audit.entries(trial.engine, action_prefix="log.value") if e.field == "indication"
                   and e.reason == "indication not in the chart"]  # fmt: skip
     assert "DVT" in (cleared.old_value or "")
+
+
+def test_entries_read_in_the_readers_words(trial: Trial, pid: str) -> None:
+    """Yes/no in words and choices by their labels, as the read-only form page says them (not True, not codes)."""
+    add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "conmeds", HEPARIN)
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.MONITOR)
+        html = client.get(f"/participants/{pid}").text
+    row = html[html.index('data-testid="log-conmeds-1"'):]
+    row = row[: row.index("</tr>")]
+    assert "True" not in row and ">yes<" in row.lower()
