@@ -31,7 +31,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import StoredValue, range_text
 from trialwright.protocol import FieldType, Protocol
 
-__all__ = ["EVENTS", "Breach", "ParticipantFacts", "hard_breaches"]
+__all__ = ["EVENTS", "Breach", "Moment", "ParticipantFacts", "hard_breaches", "is_before", "moment_of"]
 
 #: The participant's events a rule may name, as ``participant.<event>``.
 EVENTS = ("consented_at", "enrolled_at", "randomized_at")
@@ -66,7 +66,8 @@ class Breach:
 Moment = dt.date | dt.datetime
 
 
-def _moment(kind: FieldType, stored: StoredValue | None) -> Moment | None:
+def moment_of(kind: FieldType, stored: StoredValue | None) -> Moment | None:
+    """A date or date-time field's stored value as a date or an aware date-time (None: no value, or not timed)."""
     if stored is None or stored.status not in {"value", "derived"} or stored.value is None:
         return None
     if kind is FieldType.DATETIME:
@@ -76,7 +77,7 @@ def _moment(kind: FieldType, stored: StoredValue | None) -> Moment | None:
     return None
 
 
-def _before(a: Moment, b: Moment, tz: ZoneInfo) -> bool:
+def is_before(a: Moment, b: Moment, tz: ZoneInfo) -> bool:
     """Whether ``a`` is before ``b``: as instants when both are date-times, else as the site's local dates."""
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         return a < b
@@ -129,7 +130,7 @@ def _timed(
     form = protocol.form(form_id)
     values = forms.get(form_id, {})
     for f in form.fields:
-        moment = _moment(f.type, values.get(f.id)) if f.type in _TIMED else None
+        moment = moment_of(f.type, values.get(f.id)) if f.type in _TIMED else None
         if moment is None:
             continue
         ref = f"{form_id}.{f.id}"
@@ -137,23 +138,23 @@ def _timed(
             earlier, name = _reference(protocol, form_id, other, forms, facts)
             other_end = other.split(".", 1) if "." in other else (form_id, other)
             either = changed(form_id, f.id) or changed(other_end[0], other_end[1])
-            if earlier is not None and either and _before(moment, earlier, tz):
+            if earlier is not None and either and is_before(moment, earlier, tz):
                 yield Breach("not_before", (ref, name), (
                     f"{ref}: {_shown(moment, tz)} is before {name} ({_shown(earlier, tz)}); the protocol says it "
                     f"is not before {other} (not_before)"))  # fmt: skip
         if not changed(form_id, f.id):
             continue
-        if not f.may_precede_enrolment and facts.consented_at and _before(moment, facts.consented_at, tz):
+        if not f.may_precede_enrolment and facts.consented_at and is_before(moment, facts.consented_at, tz):
             yield Breach("before_consent", (ref,), (
                 f"{ref}: {_shown(moment, tz)} is before the consent ({_shown(facts.consented_at, tz)}); nothing "
                 "is recorded about a participant before they consent (built-in rule)"))  # fmt: skip
-        if treatment is not None and treatment.form == form_id and facts.randomized_at and _before(
+        if treatment is not None and treatment.form == form_id and facts.randomized_at and is_before(
             moment, facts.randomized_at, tz
         ):
             yield Breach("treatment_before_randomization", (ref,), (
                 f"{ref}: {_shown(moment, tz)} is before the randomization ({_shown(facts.randomized_at, tz)}); "
                 "no treatment is given before randomization (built-in rule)"))  # fmt: skip
-        if treatment is not None and treatment.form == form_id and facts.prepared_at and _before(
+        if treatment is not None and treatment.form == form_id and facts.prepared_at and is_before(
             moment, facts.prepared_at, tz
         ):
             yield Breach("treatment_before_preparation", (ref,), (
@@ -176,7 +177,7 @@ def _reference(
     if not dot:
         other, name = form_id, ref
     kind = protocol.form(other).field(name).type
-    return _moment(kind, forms.get(other, {}).get(name)), f"{other}.{name}"
+    return moment_of(kind, forms.get(other, {}).get(name)), f"{other}.{name}"
 
 
 def _derived_limits(

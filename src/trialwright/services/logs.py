@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
+from trialwright.domain.coherence import is_before, moment_of
 from trialwright.domain.forms import FormValueError, StoredValue, missing_required, validate_entries
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
@@ -195,21 +196,6 @@ def _writable(session: Session, actor: UserView, participant_id: str, what: str)
     return participant
 
 
-def _before(later: str, earlier: str, tz: Any) -> bool:
-    """Whether ``later`` is before ``earlier``: two moments (ISO text in UTC) compared as moments; a moment and a
-    date compared on the site's calendar (the moment's local date)."""
-
-    def moment(text: str) -> dt.datetime | None:
-        return dt.datetime.fromisoformat(text) if "T" in text else None
-
-    a, b = moment(later), moment(earlier)
-    if a is not None and b is not None:
-        return a < b
-    day_a = local_date(a, tz) if a is not None else dt.date.fromisoformat(later[:10])
-    day_b = local_date(b, tz) if b is not None else dt.date.fromisoformat(earlier[:10])
-    return day_a < day_b
-
-
 def _validated(
     protocol: Protocol,
     log: LogDef,
@@ -241,14 +227,13 @@ def _validated(
         f"{name}: is required; give a value, or record it as not done with a reason"
         for name in missing_required(log, merged)
     ]
+    kinds = {f.id: f.type for f in log.fields}
     for f in log.fields:
-        value = merged.get(f.id)
-        for ref in f.not_before:
-            earlier = merged.get(ref)
-            if value is None or earlier is None or value.value is None or earlier.value is None:
-                continue
-            if _before(str(value.value), str(earlier.value), tz):
-                problems.append(f"{f.id}: {value.value} is before {ref} ({earlier.value})")
+        later = moment_of(f.type, merged.get(f.id))
+        for ref in f.not_before:  # as the forms' not_before (domain.coherence): moments, else the site's dates
+            earlier = moment_of(kinds[ref], merged.get(ref))
+            if later is not None and earlier is not None and is_before(later, earlier, tz):
+                problems.append(f"{f.id}: {merged[f.id].value} is before {ref} ({merged[ref].value})")
     if problems:
         raise LogError(*problems)
     return merged
