@@ -20,15 +20,14 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from trialwright.domain.calendars import local_date
 from trialwright.domain.coherence import is_before, moment_of
-from trialwright.domain.forms import FormValueError, StoredValue, missing_required, validate_entries
+from trialwright.domain.forms import FormValueError, StoredValue, missing_required
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.logs import LOG_TOPIC, LogDef
 from trialwright.services import audit, clock
 from trialwright.services.errors import FormError
-from trialwright.services.forms.common import DATA_ENTRY, READERS, _role, _tz, _withdrawn
+from trialwright.services.forms.common import DATA_ENTRY, READERS, _role, _tz, _withdrawn, validated_for
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import participant_row
 from trialwright.services.trial import current_protocol
@@ -207,14 +206,7 @@ def _validated(
     """The entry's values after ``entries`` (validated by the forms' engine) change ``old``; every problem at once."""
     tz = _tz(protocol, participant.site)
     try:
-        validated = validate_entries(
-            log,
-            entries,
-            today=local_date(clock.now(), tz),
-            enrolled_on=local_date(participant.enrolled_at, tz, "enrolled_at"),
-            timezone=protocol.site(participant.site).timezone,
-            typed_on_site_clock=typed_on_site_clock,
-        )
+        validated = validated_for(protocol, participant, log, entries, typed_on_site_clock=typed_on_site_clock)
     except FormValueError as exc:
         raise LogError(*exc.problems) from None
     merged = dict(old)

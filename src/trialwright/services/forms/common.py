@@ -15,11 +15,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trialwright.domain.forms import FormState, FormValueError, StoredValue, missing_required
+from trialwright.domain.calendars import local_date
+from trialwright.domain.forms import (
+    FormState,
+    FormValueError,
+    StoredValue,
+    ValidatedEntry,
+    missing_required,
+    validate_entries,
+)
 from trialwright.domain.roles import Role
 from trialwright.domain.visits import ScheduledVisit
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FormDef
+from trialwright.services import clock
 from trialwright.services.bulk_reads import held, keep, once, peek
 from trialwright.services.errors import FormError, denied
 from trialwright.services.users import UserView
@@ -36,6 +45,7 @@ __all__ = [
     "ParticipantSchedule",
     "QueryView",
     "RefusedValues",
+    "validated_for",
 ]
 
 
@@ -151,6 +161,22 @@ def _withdrawn(session: Session, participant_id: str) -> None:
 
 def _tz(protocol: Protocol, site: str) -> ZoneInfo:
     return ZoneInfo(protocol.site(site).timezone)
+
+
+def validated_for(
+    protocol: Protocol, participant: Any, form: FormDef, entries: Mapping[str, Any], *, typed_on_site_clock: bool
+) -> ValidatedEntry:
+    """``entries`` validated for this participant (a participants row): dates on their site's calendar and clock,
+    against today there and their enrolment day; ``FormValueError`` with every problem."""
+    tz = _tz(protocol, participant.site)
+    return validate_entries(
+        form,
+        entries,
+        today=local_date(clock.now(), tz),
+        enrolled_on=local_date(participant.enrolled_at, tz, "enrolled_at"),
+        timezone=protocol.site(participant.site).timezone,
+        typed_on_site_clock=typed_on_site_clock,
+    )
 
 
 def _visit_row(session: Session, participant_id: str, visit_id: str) -> Any:

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import (
     FormState,
     FormValueError,
@@ -21,7 +20,6 @@ from trialwright.domain.forms import (
     Transition,
     missing_required,
     next_state,
-    validate_entries,
 )
 from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.text import checked_text
@@ -43,12 +41,12 @@ from trialwright.services.forms.common import (
     _keep_form,
     _load,
     _role,
-    _tz,
     _view,
     _visit_forms,
     _visit_row,
     _withdrawn,
     lock_visit,
+    validated_for,
 )
 from trialwright.services.forms.queries import _auto_close, _open_query
 from trialwright.services.forms.read_ahead import read_ahead
@@ -148,15 +146,7 @@ def _save_now(
     require_unlocked(session, participant_id, site=participant.site)
     _withdrawn(session, participant_id)
     form = _form_def(protocol, visit_id, form_id)
-    tz = _tz(protocol, participant.site)
-    validated = validate_entries(
-        form,
-        entries,
-        today=local_date(clock.now(), tz),
-        enrolled_on=local_date(participant.enrolled_at, tz, "enrolled_at"),
-        timezone=protocol.site(participant.site).timezone,
-        typed_on_site_clock=typed_on_site_clock,
-    )
+    validated = validated_for(protocol, participant, form, entries, typed_on_site_clock=typed_on_site_clock)
     visit_row = _ensure_visit(session, protocol, actor, participant, visit_id, visit_date)
     _after_death(session, protocol, participant_id, visit_row, reason)
     if visit_row.missed_reason:
