@@ -45,7 +45,7 @@ def test_day7_labs_query_verify_sign(page, live_server: str, live_trial: Trial) 
     page.goto(f"{live_server}/participants/{pid}")
     assert page.get_by_test_id("visit-status-day7").inner_text() == "due"
     page.get_by_test_id("visit-day7").get_by_role("link", name="Laboratory: not started").click()
-    page.fill("#v-sampled_at", f"{tehran_today.isoformat()}T08:30")
+    page.fill("#v-sampled_at", f"{tehran_today.isoformat()}T00:00")
     page.fill("#v-crp", "450")
     for name, value in LABS.items():
         page.fill(f"#v-{name}", value)

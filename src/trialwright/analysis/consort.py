@@ -38,7 +38,11 @@ from trialwright.analysis.figures import house_style, new_figure, text_size, wra
 from trialwright.analysis.figures import to_png as _figure_png
 from trialwright.analysis.figures import to_svg as _figure_svg
 
-__all__ = ["ArmFlow", "ConsortFlow", "Reason", "draw", "to_png", "to_svg"]
+__all__ = ["NOT_RECORDED", "ArmFlow", "ConsortFlow", "Reason", "draw", "to_png", "to_svg"]
+
+#: The allocation box's line when the protocol declares no record of the intervention given
+#: (``analysis_plan.treatment``): who received it is not known, so no count is claimed.
+NOT_RECORDED = "Received allocated intervention: not recorded (the protocol declares no treatment record)"
 
 MAX_ARMS = 4
 
@@ -65,7 +69,7 @@ class ArmFlow:
 
     label: str  # the group label exactly as the caller gives it ("Group A", "Exosomes", "All participants")
     allocated: int
-    received: int  # received the allocated intervention
+    received: int | None  # received the allocated intervention; None: not recorded (no treatment record)
     not_received: tuple[Reason, ...]
     lost: tuple[Reason, ...]  # lost to follow-up
     discontinued: tuple[Reason, ...]  # discontinued the intervention
@@ -76,9 +80,15 @@ class ArmFlow:
         """The allocation, follow-up and analysis entries as the diagram and the summary show them."""
         allocation = [
             _Item(f"Allocated to {self.label} (n={self.allocated})", 0),
-            _Item(f"Received allocated intervention (n={self.received})", 1),
-            _Item(f"Did not receive allocated intervention (n={_total(self.not_received)})", 1),
-            *(_Item(r.line(), 2) for r in self.not_received),
+            *(
+                (_Item(NOT_RECORDED, 1),)
+                if self.received is None
+                else (
+                    _Item(f"Received allocated intervention (n={self.received})", 1),
+                    _Item(f"Did not receive allocated intervention (n={_total(self.not_received)})", 1),
+                    *(_Item(r.line(), 2) for r in self.not_received),
+                )
+            ),
         ]
         follow_up = [
             _Item(f"Lost to follow-up (n={_total(self.lost)})", 0),
@@ -103,7 +113,9 @@ class ArmFlow:
         if any(not r.label.strip() for r in reasons):
             found.append(f"{name}: every reason needs a label")
         not_received = _total(self.not_received)
-        if self.received + not_received != self.allocated:
+        if self.received is None and self.not_received:
+            found.append(f"{name}: reasons for not receiving the intervention need it recorded (received is None)")
+        if self.received is not None and self.received + not_received != self.allocated:
             found.append(
                 f"{name}: received + did not receive must equal allocated "
                 f"({self.received} + {not_received} != {self.allocated})"
@@ -129,7 +141,7 @@ class ArmFlow:
             )
         return found
 
-    def _counts(self) -> list[tuple[str, int]]:
+    def _counts(self) -> list[tuple[str, int]]:  # a count not recorded (None) is not among them
         groups = {
             "did not receive": self.not_received,
             "lost to follow-up": self.lost,
@@ -138,7 +150,7 @@ class ArmFlow:
         }
         return [
             ("allocated", self.allocated),
-            ("received", self.received),
+            *((("received", self.received),) if self.received is not None else ()),
             ("analysed", self.analysed),
             *((f"{group}: {r.label}", r.count) for group, reasons in groups.items() for r in reasons),
         ]

@@ -328,7 +328,8 @@ def _consort(
     arms = []
     for g in data.groups:
         members = [s for s in itt if s.group == g]
-        received = sum(1 for s in members if s.treated)
+        recorded = protocol.analysis_plan is not None and protocol.analysis_plan.treatment is not None
+        received = sum(1 for s in members if s.treated) if recorded else None
         # Every death ends follow-up (a stay or a survival outcome may follow past the last scheduled visit); a
         # withdrawal after the last scheduled visit's day is no loss: the participant completed follow-up.
         dead = {s.participant_id for s in members if s.death_day is not None}
@@ -346,7 +347,7 @@ def _consort(
                 len(members),
                 received,
                 (Reason("Intervention not recorded as given", len(members) - received),)
-                if received < len(members)
+                if received is not None and received < len(members)
                 else (),
                 tuple(
                     r
@@ -444,14 +445,24 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         else frozenset(s.participant_id for s in itt),
         {x.participant_id: x.cause for x in first.excluded} if first else {},
     )
-    sets = {
+    counted = {
         "itt": {g: sum(1 for s in itt if s.group == g) for g in groups},
+        "modified_itt": {g: sum(1 for s in itt if s.treated and s.group == g) for g in groups},
         "safety": {g: sum(1 for s in safety_set if s.treated_group == g) for g in groups},
         "per_protocol": {g: sum(1 for s in pp if s.group == g) for g in groups},
     }
+    # The sets the protocol declares, in its order: a set it does not declare is not reported.
+    sets = {a.id: counted[a.id] for a in protocol.analysis_sets if a.id in counted}
     names = {a.id: a.name for a in protocol.analysis_sets}
-    names.setdefault("per_protocol", "Per protocol")
     notes = list(data.notes)
+    if (protocol.analysis_plan is None or protocol.analysis_plan.treatment is None) and (
+        treated_sets := [a.id for a in protocol.analysis_sets if a.id in {"safety", "modified_itt"}]
+    ):
+        notes.append(
+            f"No treatment record is declared (analysis_plan.treatment): the {' and '.join(treated_sets)} set "
+            "counts every randomized participant as treated, as randomized; who received the intervention is "
+            "not recorded."
+        )
     if data.grouping is Grouping.POOLED:
         notes.append("Blinded, pooled: every participant in one group; no comparison between arms is made.")
     elif data.grouping is Grouping.UNNAMED_GROUPS:

@@ -41,7 +41,7 @@ def analyse(
             fail_with(exc)
         written = write_report(run.report, out, progress=lambda what: bar.update(task, description=f"writing {what}"))
     r = run.report
-    randomized = sum(r.analysis_sets["itt"].values())
+    randomized = r.consort.randomized
     summary = {"mode": r.mode, "grouping": r.grouping, "randomized": randomized, "snapshot_sha256": r.snapshot_sha256,
                "audit_seq": r.audit_seq, "outcome_ids": r.outcome_ids, "files": written}  # fmt: skip
     if emit(summary, as_json):  # the results themselves are in results.json

@@ -15,6 +15,7 @@ is false. Derived screening fields (e.g. ``pf_ratio``) are computed from their i
 from __future__ import annotations
 
 import datetime as dt
+import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 
 from trialwright.domain.derivations import derive
 from trialwright.domain.forms import round_half_up
+from trialwright.domain.numerals import typed_number
 from trialwright.protocol import Criterion, Protocol, Rule, ScreeningField
 
 __all__ = ["CriterionResult", "Decision", "EligibilityDecision", "ScreeningValueError", "evaluate", "validate_values"]
@@ -87,16 +89,20 @@ def _coerce(f: ScreeningField, raw: Any) -> Any:
         if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
             raise ValueError("must be a whole number")
         try:
-            return int(str(raw).strip())
+            return int(typed_number(str(raw)))
         except ValueError:
             raise ValueError("must be a whole number") from None
     if f.type == "decimal":
         if isinstance(raw, bool):
             raise ValueError("must be a number")
+        text = typed_number(str(raw))
         try:
-            return float(str(raw).strip())
+            number = float(text)
         except ValueError:
             raise ValueError("must be a number") from None
+        if not math.isfinite(number):
+            raise ValueError("must be a finite number")
+        return number
     if f.type == "date":
         if isinstance(raw, dt.date):
             return raw

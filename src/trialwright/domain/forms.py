@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from trialwright.domain.calendars import local_date, on_site_clock
+from trialwright.domain.numerals import typed_number
 from trialwright.domain.text import text_problem
 from trialwright.protocol.base import FREE_TEXT, Range
 from trialwright.protocol.forms import FieldType, FormDef, FormField
@@ -131,27 +132,11 @@ def _outside(r: Range | None, value: float) -> bool:
     return r is not None and ((r.min is not None and value < r.min) or (r.max is not None and value > r.max))
 
 
-#: Persian and Arabic-Indic digits and the Arabic decimal separator (U+066B), read as Latin digits and a point.
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫", "01234567890123456789.")
-
-
-def _number_text(raw: str) -> str:
-    """Typed number text with its digits and decimal separator made Latin. A comma (or the Arabic thousands
-    separator) is refused, never guessed: ``1,000`` is one thousand to one typist and one to another."""
-    text = raw.strip().translate(_DIGITS)
-    if "," in text or "٬" in text:
-        raise ValueError(
-            f"must be a number written with a decimal point and no thousands separator (e.g. 1000 or 12.5), not "
-            f"{raw.strip()!r}: a comma could mean either"
-        )
-    return text
-
-
 def _number(f: FormField, raw: Any) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number")
     if isinstance(raw, str):
-        raw = _number_text(raw)
+        raw = typed_number(raw)
     try:
         number = float(raw)
     except (TypeError, ValueError):
@@ -165,7 +150,7 @@ def _decimal(number: float | int | str) -> Decimal:
     """A number as the decimal it was written as: a float by its shortest repr (``80.25``, not the binary
     fraction nearest to it), text as typed (its digits and decimal separator made Latin)."""
     if isinstance(number, str):
-        return Decimal(_number_text(number))
+        return Decimal(typed_number(number))
     return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
 
 
@@ -280,7 +265,14 @@ def _boolean(raw: Any) -> bool:
 
 
 def _one(
-    f: FormField, raw: Any, *, today: dt.date, enrolled_on: dt.date | None, tz: ZoneInfo, site_clock: bool
+    f: FormField,
+    raw: Any,
+    *,
+    today: dt.date,
+    enrolled_on: dt.date | None,
+    tz: ZoneInfo,
+    site_clock: bool,
+    now: dt.datetime | None = None,
 ) -> tuple[StoredValue, SoftBreach | None]:
     unit: str | None = None
     if isinstance(raw, Mapping):
@@ -326,6 +318,11 @@ def _one(
         if f.type is not FieldType.TIME:
             if day > today:
                 raise ValueError(f"{day.isoformat()} is in the future")
+            if f.type is FieldType.DATETIME and now is not None and dt.datetime.fromisoformat(text) > now:
+                at, site_now = dt.datetime.fromisoformat(text).astimezone(tz), now.astimezone(tz)
+                raise ValueError(
+                    f"{at:%Y-%m-%d %H:%M} is in the future (it is {site_now:%Y-%m-%d %H:%M} at the site)"
+                )
             if enrolled_on is not None and day < enrolled_on and not f.may_precede_enrolment:
                 raise ValueError(f"{day.isoformat()} is before enrolment on {enrolled_on.isoformat()}")
         return StoredValue(text, entered=None if text == raw else str(raw)), None
@@ -351,12 +348,14 @@ def validate_entries(
     enrolled_on: dt.date | None = None,
     timezone: str = "UTC",
     typed_on_site_clock: bool = False,
+    now: dt.datetime | None = None,
 ) -> ValidatedEntry:
     """Validate the values entered on one form; every problem is reported at once.
 
     Dates are compared as the site's local dates (``timezone``; ``today`` and ``enrolled_on`` are the
     site's). A date and time needs its UTC offset, unless ``typed_on_site_clock`` (a page whose input says
-    "site time") reads an offset-less time on the site's clock.
+    "site time") reads an offset-less time on the site's clock. Given ``now`` (aware), a date and time
+    after it is refused as in the future, to the minute; without it only its date is compared with today.
 
     ``None`` or ``""`` for a field means "clear it" and is returned as ``None`` in ``values``.
     """
@@ -377,7 +376,9 @@ def validate_entries(
             values[name] = None  # type: ignore[assignment]
             continue
         try:
-            stored, breach = _one(f, raw, today=today, enrolled_on=enrolled_on, tz=tz, site_clock=typed_on_site_clock)
+            stored, breach = _one(
+                f, raw, today=today, enrolled_on=enrolled_on, tz=tz, site_clock=typed_on_site_clock, now=now
+            )
         except ValueError as exc:
             problems.append(f"{name}: {exc}")
             continue

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trialwright.domain.masking import MASKED
+from trialwright.domain.numerals import typed_number
 from trialwright.domain.text import text_problem
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import Range
@@ -50,7 +51,7 @@ def _number(a: PreparationAttribute, raw: Any) -> int | float:
     if isinstance(raw, bool):
         raise ValueError("must be a number")
     try:
-        number = float(raw.strip() if isinstance(raw, str) else raw)
+        number = float(typed_number(raw) if isinstance(raw, str) else raw)
     except (TypeError, ValueError):
         raise ValueError(f"must be a number, not {raw!r}") from None
     if not math.isfinite(number):

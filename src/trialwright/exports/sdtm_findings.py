@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from trialwright.domain.numerals import typed_number
 from trialwright.exports.base import StoredJson
 from trialwright.exports.tabular import analysis_value, value_text
 from trialwright.protocol.base import Range
@@ -119,6 +120,14 @@ def moment_field(form: FormDef) -> FormField | None:
     return next((f for f in form.fields if f.type is FieldType.DATETIME and f.derived is None), None)
 
 
+def as_collected(f: FormField, entered: Any) -> str | None:
+    """--ORRES: the number as typed, in the unit typed, its digits Latin (``۸٫۳`` typed on a Persian page is
+    ``8.3``: the script of the digits is how it was shown, not what was collected; SAS transport is ASCII)."""
+    if isinstance(entered, str) and f.type in {FieldType.INTEGER, FieldType.DECIMAL}:
+        return typed_number(entered)
+    return value_text(entered)
+
+
 def finding_record(prefix: str, test: SdtmTest, f: FormField, stored: StoredJson) -> dict[str, Any]:
     """One stored value as an LB or VS row (without the record's identifiers, visit and date)."""
     status = stored.get("status", "value")
@@ -133,13 +142,13 @@ def finding_record(prefix: str, test: SdtmTest, f: FormField, stored: StoredJson
     if status in {"below_lloq", "above_uloq"}:
         sign, limit = ("<" if status == "below_lloq" else ">"), stored.get("limit")
         entered = stored.get("entered", limit)
-        row[f"{prefix}ORRES"] = f"{sign}{value_text(entered)}"
+        row[f"{prefix}ORRES"] = f"{sign}{as_collected(f, entered)}"
         row[f"{prefix}STRESC"] = f"{sign}{value_text(limit)}"
         if prefix == "LB":
             row["LBLLOQ" if sign == "<" else "LBULOQ"] = limit
     else:
         value = stored.get("value")
-        row[f"{prefix}ORRES"] = value_text(stored.get("entered", value))
+        row[f"{prefix}ORRES"] = as_collected(f, stored.get("entered", value))
         row[f"{prefix}STRESC"] = value_text(value)
         number = analysis_value(f, stored)
         row[f"{prefix}STRESN"] = number if isinstance(number, float) else None

@@ -210,6 +210,13 @@ class FormField(ProtocolModel):
             known = {self.unit, *(a.unit for a in self.alternative_units)} - {None}
             if odd := sorted(set(self.codes.sdtm.units) - known):
                 raise ValueError(f"codes.sdtm.units: {', '.join(odd)} is not a unit of this field")
+            mapped = self.codes.sdtm.units
+            unwritable = sorted(u for u in known if u is not None and u not in mapped and not u.isascii())
+            if unwritable:
+                raise ValueError(
+                    f"codes.sdtm.units: give the SDTM unit (e.g. CDISC UNIT, ASCII) for {', '.join(unwritable)}: "
+                    "SDTM --ORRESU/--STRESU are ASCII (SAS transport v5) and a unit not listed is written as spelled"
+                )
         return self
 
     def _units_agree_with_ucum(self, ucum: str) -> None:

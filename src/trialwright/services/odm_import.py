@@ -785,7 +785,8 @@ def refused_values(protocol: Protocol, subject: _Subject) -> list[str]:
         consented_at=dt.datetime.fromisoformat(consented) if consented else None,
         enrolled_at=dt.datetime.fromisoformat(enrolled) if enrolled else None,
     )
-    today = local_date(clock.now(), tz)
+    now = clock.now()
+    today = local_date(now, tz)
     enrolled_on = local_date(facts.enrolled_at, tz) if facts.enrolled_at else None
     out: list[str] = []
     for visit in subject.visits:
@@ -796,7 +797,7 @@ def refused_values(protocol: Protocol, subject: _Subject) -> list[str]:
             entries = {name: _entry(value) for name, value in form.values.items()
                        if value.get("status") != "derived" and definition.field(name).derived is None}  # fmt: skip
             try:
-                validate_entries(definition, entries, today=today, enrolled_on=enrolled_on, timezone=tz.key)
+                validate_entries(definition, entries, today=today, enrolled_on=enrolled_on, timezone=tz.key, now=now)
             except FormValueError as exc:
                 out += [f"{where}: {problem}" for problem in exc.problems]
             for breach in hard_breaches(protocol, form.form_id, visit_forms, facts):

@@ -28,6 +28,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from tests.conftest import ROOT
 from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import PASSWORD
+from trialwright.analysis.consort import NOT_RECORDED
 from trialwright.analysis.engine import AnalysisReport
 from trialwright.analysis.methods import repeated
 from trialwright.analysis.methods.binary import negative_binomial
@@ -376,3 +377,19 @@ def test_a_count_with_death_as_its_worst_value_reads_the_tables(report: tuple[An
         fit = negative_binomial([values[p] for p in kept], [int(arm[p] == treat) for p in kept],
                                 covariates={"stratum": [stratum[p] for p in kept]})  # fmt: skip
         assert c.estimate == pytest.approx(fit.estimate, rel=1e-8)
+
+
+def test_without_a_treatment_record_no_one_is_claimed_to_have_received_the_intervention(
+    report: tuple[Any, AnalysisReport],
+) -> None:
+    """This protocol declares no record of the intervention given (no ``analysis_plan.treatment``): the CONSORT
+    allocation box says so instead of a count, the report says how its safety set was formed, and only the analysis
+    sets the protocol declares are reported, in its order."""
+    _, r = report
+    assert r.consort.arms and all(arm.received is None and not arm.not_received for arm in r.consort.arms)
+    text = r.consort.summary()
+    assert NOT_RECORDED in text and "Received allocated intervention (n=" not in text
+    r.consort.validate()  # consistent: no count claimed, none contradicted
+    assert list(r.analysis_sets) == [a.id for a in load_protocol(EXAMPLE).protocol.analysis_sets]
+    said = "No treatment record is declared (analysis_plan.treatment): the safety set"
+    assert any(n.startswith(said) for n in r.notes)

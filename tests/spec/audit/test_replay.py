@@ -31,7 +31,7 @@ from trialwright.services.simulation import simulate
 from trialwright.services.trial import init_trial
 from trialwright.store.engine import make_engine
 
-GAS = {"pao2": 80, "fio2": 0.5, "support_mode": "conventional_oxygen", "sampled_at": f"{TODAY.isoformat()}T08:00+03:30"}
+GAS = {"pao2": 80, "fio2": 0.5, "support_mode": "conventional_oxygen", "sampled_at": f"{TODAY.isoformat()}T00:00+03:30"}
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,17 @@ def test_implausible_values_are_refused_naming_the_field_and_rule(raw: dict[str,
         validate_values(P, raw)
 
 
+def test_a_number_typed_in_persian_digits_with_the_persian_decimal_separator_is_read_as_on_the_forms() -> None:
+    """A screening value is read as a form value is (``domain.numerals.typed_number``): ``۰٫۴۵`` is 0.45, ``۴۰`` is
+    40; a comma is refused, never guessed."""
+    values = validate_values(P, {"fio2": "۰٫۴۵", "age": "۴۰", "pao2_mmhg": "٨٠٫٥"})
+    assert (values["fio2"], values["age"], values["pao2_mmhg"]) == (0.45, 40, 80.5)
+    with pytest.raises(ScreeningValueError, match="no thousands separator"):
+        validate_values(P, {"pao2_mmhg": "1,000"})
+    with pytest.raises(ScreeningValueError, match="fio2: must be a finite number"):
+        validate_values(P, {"fio2": "nan"})
+
+
 @given(pao2=st.floats(20, 700), fio2=st.floats(0.21, 1.0))
 def test_the_pf_rule_agrees_with_the_ratio(pao2: float, fio2: float) -> None:
     """I3 reads the ratio at the protocol's 1 decimal place (``decimals``): the value read is a whole number of

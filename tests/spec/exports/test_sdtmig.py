@@ -34,6 +34,7 @@ from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.base import ExportSource
 from trialwright.exports.sdtm import SdtmExporter, SdtmExportError
+from trialwright.exports.sdtm_findings import finding_record
 from trialwright.protocol import load_protocol
 from trialwright.protocol.base import Range
 from trialwright.protocol.checks import cross_check
@@ -353,6 +354,36 @@ def test_a_test_name_longer_than_40_characters_is_refused_at_load_naming_the_fie
                                         "test: Helper T-Lymphocytes/Cytotoxic T-Lymphocytes\n"))  # fmt: skip
     message = str(caught.value)
     assert "codes.sdtm.test" in message and "44 characters; --TEST holds at most 40" in message
+
+
+def test_orres_is_the_number_as_collected_in_latin_digits_whatever_script_it_was_typed_in() -> None:
+    """A result typed on a Persian page (``۴۵٫۵``, ``< ۱٫۵``) is the number collected: --ORRES writes it with Latin
+    digits and a point, as the SAS transport file (ASCII) and every reader need; the unit typed is kept."""
+    form = load_protocol(FIRST_PROTOCOL).protocol.form("labs")
+    crp = form.field("crp")
+    assert crp.codes is not None and crp.codes.sdtm is not None
+    typed = finding_record("LB", crp.codes.sdtm, crp, {"value": 455.0, "entered": "۴۵٫۵", "unit": "mg/dL",
+                                                        "status": "value"})  # fmt: skip
+    assert (typed["LBORRES"], typed["LBORRESU"], typed["LBSTRESC"]) == ("45.5", "mg/dL", "455")
+    censored = finding_record("LB", crp.codes.sdtm, crp, {"value": None, "entered": "۱٫۵", "limit": 1.5,
+                                                           "unit": "mg/L", "status": "below_lloq"})  # fmt: skip
+    assert censored["LBORRES"] == "<1.5"
+
+
+def test_a_unit_sdtm_cannot_write_as_spelled_is_refused_at_load_without_its_sdtm_unit() -> None:
+    """--ORRESU is ASCII: a field with an SDTM test code whose unit (or alternative unit) is not ASCII must say the
+    SDTM unit to write for it (``codes.sdtm.units``); it is refused at load, naming the unit, never written empty."""
+    text = Path(FIRST_PROTOCOL).read_text(encoding="utf-8")
+    before = "alternative_units: [{unit: mg/dL, factor: 10}]\n        hard_limits: {min: 0, max: 600}\n"
+    assert text.count(before) == 1
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(text.replace(before, before.replace("mg/dL, factor: 10", "µg/mL, factor: 1")))
+    assert "codes.sdtm.units: give the SDTM unit (e.g. CDISC UNIT, ASCII) for µg/mL" in str(caught.value)
+    mapped = text.replace(before, before.replace("mg/dL, factor: 10", "µg/mL, factor: 1")).replace(
+        "            test: C Reactive Protein\n",
+        "            test: C Reactive Protein\n            units: {µg/mL: ug/mL}\n",
+    )
+    assert load_protocol_text(mapped).protocol.form("labs").field("crp").codes.sdtm.units == {"µg/mL": "ug/mL"}
 
 
 def test_tv_and_ti_are_the_protocol_s_visits_and_criteria(exported: Exported) -> None:

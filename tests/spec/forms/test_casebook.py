@@ -13,7 +13,7 @@ from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services import forms as svc
 
-AT = f"{TODAY.isoformat()}T08:00+03:30"
+AT = f"{TODAY.isoformat()}T00:00+03:30"
 READY = {
     "vitals": {"assessed_at": AT, "resp_rate": 26, "spo2": 90, "on_oxygen": True, "systolic_bp": 105, "pulse": 115,
                "consciousness": "alert", "temperature": 38.5, "fio2": 0.5},

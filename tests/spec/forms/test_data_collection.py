@@ -20,7 +20,7 @@ GAS = {"sampled_at": None, "pao2": 80, "fio2": 0.5, "support_mode": "conventiona
 
 
 def gas(**changes: object) -> dict[str, object]:
-    return {**GAS, "sampled_at": f"{TODAY.isoformat()}T08:00+03:30", **changes}
+    return {**GAS, "sampled_at": f"{TODAY.isoformat()}T00:00+03:30", **changes}
 
 
 @pytest.mark.covers("REG-1")
@@ -198,7 +198,7 @@ def test_a_sample_outside_its_visit_window_raises_a_query(trial: Trial, pid: str
         f"{(TODAY - dt.timedelta(days=3)).isoformat()} is outside the visit window {earliest.isoformat()} to "
         f"{latest.isoformat()})"
     )
-    svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": f"{TODAY.isoformat()}T09:00+03:30"})
+    svc.save_form(e, coordinator, pid, "day7", "labs", {"sampled_at": f"{TODAY.isoformat()}T00:00+03:30"})
     assert [q.status for q in svc.list_queries(e, coordinator, participant_id=pid)] == ["closed"]
     schedule = svc.participant_schedule(e, coordinator, pid)
     status = {v.visit_id: v.status.value for v in schedule.visits}

@@ -110,7 +110,7 @@ def test_a_derived_value_is_rounded_half_away_from_zero(trial: Trial, pid: str) 
     # half away from zero (Python's round, half to even, would give 125.2).
     assert round(125.25, 1) == 125.2
     view = svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", {
-        "sampled_at": f"{TODAY.isoformat()}T08:00+03:30", "pao2": 100.2, "fio2": 0.8,
+        "sampled_at": f"{TODAY.isoformat()}T00:00+03:30", "pao2": 100.2, "fio2": 0.8,
         "support_mode": "conventional_oxygen"})  # fmt: skip
     assert view.values["pf_ratio"].value == 125.3
 

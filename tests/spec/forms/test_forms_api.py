@@ -15,7 +15,7 @@ from trialwright.settings import Settings
 from trialwright.web.app import create_app
 
 VITALS = {
-    "assessed_at": f"{TODAY.isoformat()}T08:00+03:30", "resp_rate": 26, "spo2": 90, "on_oxygen": True,
+    "assessed_at": f"{TODAY.isoformat()}T00:00+03:30", "resp_rate": 26, "spo2": 90, "on_oxygen": True,
     "systolic_bp": 105, "pulse": 115, "consciousness": "alert", "temperature": 38.5, "fio2": 0.5,
 }  # fmt: skip
 

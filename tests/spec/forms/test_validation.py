@@ -122,6 +122,27 @@ def test_dates_in_the_future_or_before_enrolment_are_refused() -> None:
     )
 
 
+def test_a_date_and_time_after_now_is_refused_to_the_minute_even_on_todays_date() -> None:
+    now = dt.datetime(2021, 6, 10, 5, 0, tzinfo=dt.UTC)  # 09:30 in Tehran (UTC+4:30 in June 2021)
+
+    def at(moment: str) -> tuple[str, ...]:
+        try:
+            validate_entries(P.form("labs"), {"sampled_at": moment}, today=TODAY, enrolled_on=ENROLLED,
+                             timezone="Asia/Tehran", now=now)  # fmt: skip
+        except FormValueError as exc:
+            return exc.problems
+        return ()
+
+    assert at("2021-06-10T23:50+04:30") == (
+        "sampled_at: 2021-06-10 23:50 is in the future (it is 2021-06-10 09:30 at the site)",
+    )
+    assert at("2021-06-10T09:31+04:30") == (
+        "sampled_at: 2021-06-10 09:31 is in the future (it is 2021-06-10 09:30 at the site)",
+    )
+    assert at("2021-06-10T09:30+04:30") == ()  # this minute is not the future
+    assert at("2021-06-10T05:00+00:00") == ()  # the same moment written in UTC
+
+
 def test_a_time_is_stored_in_utc_and_one_without_an_offset_only_from_a_page_that_says_site_time() -> None:
     stored = entered("labs", sampled_at="2021-06-10T08:30+04:30")["sampled_at"]
     assert stored.value == "2021-06-10T04:00+00:00"  # Tehran is UTC+4:30 in June 2021 (summer time)

@@ -29,7 +29,7 @@ from trialwright.domain.redcap_logic import filter_logic
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
 
-AT = f"{TODAY.isoformat()}T08:00+03:30"
+AT = f"{TODAY.isoformat()}T00:00+03:30"
 
 #: What each participant's vitals hold, per event (the blanks are never sent).
 DATA = {

@@ -53,7 +53,7 @@ BLINDED = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MA
 
 # Baseline vitals as a REDCap client sends them: every value a string, yes/no as 1/0.
 VITALS = {
-    "vitals_assessed_at": f"{TODAY.isoformat()}T08:00+03:30", "vitals_resp_rate": "26", "vitals_spo2": "90",
+    "vitals_assessed_at": f"{TODAY.isoformat()}T00:00+03:30", "vitals_resp_rate": "26", "vitals_spo2": "90",
     "vitals_on_oxygen": "1", "vitals_systolic_bp": "105", "vitals_pulse": "115", "vitals_consciousness": "alert",
     "vitals_temperature": "38.5", "vitals_fio2": "0.5",
 }  # fmt: skip

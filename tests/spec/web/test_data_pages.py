@@ -19,7 +19,7 @@ LABS = "/participants/{pid}/visits/baseline/forms/labs"
 
 
 def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
-    pid = enrolled_ten_days_ago(trial)  # a sample at 08:00 today is after the consent, whatever the time now
+    pid = enrolled_ten_days_ago(trial)  # 00:00 today (site time): after the consent, never future
     url = LABS.format(pid=pid)
     today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3, minutes=30)).date().isoformat()
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
@@ -37,7 +37,7 @@ def test_enter_labs_answer_the_query_verify_sign_and_lock(app, trial: Trial) -> 
         assert ">crp:" not in bad.text and ">il6:" not in bad.text
         assert 'value="900"' in bad.text and 'value="12"' in bad.text  # what was typed is kept on the page
         assert coord.get(url).text.count("not started") >= 1  # and nothing was saved
-        form = {"csrf_token": token, "v-sampled_at": f"{today}T08:00", "v-crp": "45", "u-crp": "mg/dL",
+        form = {"csrf_token": token, "v-sampled_at": f"{today}T00:00", "v-crp": "45", "u-crp": "mg/dL",
                 "v-il6": "", "s-il6": "below_lloq", "v-tnf_alpha": "12"}  # fmt: skip
         form["v-il6"] = "1.5"
         saved = coord.post(url, data=form)

@@ -142,7 +142,7 @@ def test_a_screenings_choice_is_said_by_its_persian_label(app, trial: Trial) -> 
         assert f"<td>{f['translations']['fa']}</td><td>{choice['translations']['fa']}</td>" in page
 
 
-_VITALS = {"assessed_at": f"{TODAY.isoformat()}T08:00+03:30", "resp_rate": 26, "spo2": 90, "on_oxygen": False,
+_VITALS = {"assessed_at": f"{TODAY.isoformat()}T00:00+03:30", "resp_rate": 26, "spo2": 90, "on_oxygen": False,
            "oxygen_device": "none", "systolic_bp": 105, "pulse": 115, "consciousness": "alert", "temperature": 38.5,
            "fio2": 0.21}  # fmt: skip
 
@@ -176,7 +176,7 @@ def test_a_read_only_form_in_persian_words_digits_and_calendar(app, trial: Trial
         assert _testid(vitals, "value-consciousness") == _choice_fa("vitals", "consciousness", "alert")
         assert _testid(vitals, "value-temperature") == "۳۸٫۵" and _testid(vitals, "value-fio2") == "۰٫۲۱"
         assert _testid(vitals, "value-pulse") == "۱۱۵"
-        assert _testid(vitals, "value-assessed_at").startswith(_jalali(TODAY) + " ۰۸:۰۰")
+        assert _testid(vitals, "value-assessed_at").startswith(_jalali(TODAY) + " ۰۰:۰۰")
         assert _testid(performance, "value-assessed_on") == _jalali(TODAY)
         assert _testid(performance, "value-status") == _choice_fa("performance", "status", "3")
         header = performance.split('<header class="card">', 1)[1].split("</header>", 1)[0]

@@ -167,12 +167,15 @@ def validated_for(
     protocol: Protocol, participant: Any, form: FormDef, entries: Mapping[str, Any], *, typed_on_site_clock: bool
 ) -> ValidatedEntry:
     """``entries`` validated for this participant (a participants row): dates on their site's calendar and clock,
-    against today there and their enrolment day; ``FormValueError`` with every problem."""
+    against today there, the moment now (a date and time may not be after it) and their enrolment day;
+    ``FormValueError`` with every problem."""
     tz = _tz(protocol, participant.site)
+    now = clock.now()
     return validate_entries(
         form,
         entries,
-        today=local_date(clock.now(), tz),
+        now=now,
+        today=local_date(now, tz),
         enrolled_on=local_date(participant.enrolled_at, tz, "enrolled_at"),
         timezone=protocol.site(participant.site).timezone,
         typed_on_site_clock=typed_on_site_clock,
