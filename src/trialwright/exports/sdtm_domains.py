@@ -198,12 +198,13 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
                 origin="Assigned"),
             Var("ARM", "Description of Planned Arm", terms="protocol arm names; BLINDED in a blinded extract"),
             Var("ACTARMCD", "Actual Arm Code",
-                terms="allocated arm if treated (if randomized, without a treatment record); BLINDED if blinded"),
-            Var("ACTARM", "Description of Actual Arm", terms="allocated arm if treated; BLINDED if blinded"),
+                terms="arm of the preparation codes given if treated (allocated arm without a code; if "
+                      "randomized, without a treatment record); BLINDED if blinded"),
+            Var("ACTARM", "Description of Actual Arm", terms="arm received if treated; BLINDED if blinded"),
             Var("ARMNRS", "Reason Arm and/or Actual Arm is Null",
-                terms=f"{_CT} ARMNRS C142179 (NOT ASSIGNED, ASSIGNED, NOT TREATED)"),
+                terms=f"{_CT} ARMNRS C142179 (NOT ASSIGNED, ASSIGNED, NOT TREATED, UNPLANNED TREATMENT)"),
             Var("ACTARMUD", "Description of Unplanned Actual Arm",
-                terms="empty: the trial records no treatment outside the planned arms"),
+                terms="the preparation codes given outside the planned arms (UNPLANNED TREATMENT)"),
         )),
         "DS": Domain("DS", "Disposition", (
             *_COMMON,
