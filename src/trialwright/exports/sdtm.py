@@ -92,6 +92,7 @@ from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_val
 from trialwright.protocol import Protocol
 from trialwright.protocol.elements import epochs
 from trialwright.protocol.forms import FieldType, FormDef
+from trialwright.protocol.logs import LOG_DOSES, dose_unit
 
 __all__ = [
     "BLINDED_ARM",
@@ -682,8 +683,10 @@ class SdtmExporter(Exporter):
                     value = stored.get("value") if isinstance(stored, Mapping) else None
                     if value is None:
                         row[variable] = None
-                    elif variable.endswith("DOSE"):
+                    elif variable in LOG_DOSES:
                         row[variable] = float(value)
+                        if unit := dose_unit(log, variable):  # no CMDOSU field: the dose field's own unit
+                            row["CMDOSU"] = unit
                     elif fields[field_id].type is FieldType.DATETIME:  # stored as ISO text in UTC
                         moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
                         row[variable] = _dtc(moment, zone)

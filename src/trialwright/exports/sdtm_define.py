@@ -310,6 +310,11 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
             sorted({a.intervention.route.upper() for a in p.arms}),
         ),
     }
+    names = {"CMDOSU": "Unit", "CMDOSFRQ": "Frequency", "CMROUTE": "Route of Administration Response"}
+    for log in p.logs:  # CM's coded variables: the terms the protocol declares (checked at protocol check)
+        for variable, declared in (log.sdtm.terminology.items() if log.sdtm else ()):
+            lists[variable] = ct(f"CL.{variable}", f"{names[variable]} (CT {declared.version})", declared.codelist,
+                                 sorted(declared.terms))  # fmt: skip
     lists["TSPARMCD"] = ct("CL.TSPARMCD", "Trial Summary Parameter Test Code", "C66738", sorted(TS_PARAMETERS))
     lists["TSPARM"] = ct("CL.TSPARM", "Trial Summary Parameter Test Name", "C67152", sorted(TS_PARAMETERS.values()))
     for name in (
