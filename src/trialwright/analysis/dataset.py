@@ -110,6 +110,9 @@ class AnalysisData:
     below_limit_rule: str
     notes: tuple[str, ...] = field(default=())
     lock_banner: str | None = None  # a lock made over open blockers (trialwright.services.lock.override_banner)
+    #: Every adverse event as (participant, primary SOC name, PT name) of its current MedDRA coding, SOC and PT None
+    #: when not coded (or coded for a term changed since): the table by SOC and PT (``domain.coding.term_table``).
+    ae_terms: tuple[tuple[str, str | None, str | None], ...] = ()
 
     _sha256: str | None = field(default=None, init=False, repr=False, compare=False)
 

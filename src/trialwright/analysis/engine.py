@@ -39,6 +39,7 @@ from trialwright.analysis.results import (
     fmt_number,
     number,
 )
+from trialwright.domain.coding import TermRow, term_table
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import ProgressionMeasure
 from trialwright.protocol.forms import FieldType
@@ -125,6 +126,10 @@ class AnalysisReport:
     table_one: tuple[TableOneRow, ...]
     outcomes: tuple[OutcomeResult, ...]
     by_grade: tuple[GradeRow, ...]
+    #: Adverse events by primary MedDRA SOC and PT (``domain.coding.term_table``), randomized participants n (%)
+    #: and events: by arm in an analysis by arm (unblinded, or a trial masking no one), pooled otherwise.
+    terms: tuple[TermRow, ...]
+    term_groups: tuple[str, ...]
     consort: ConsortFlow
     pilot: tuple[PilotRate, ...]
     below_limit_rule: str
@@ -158,6 +163,11 @@ class AnalysisReport:
         lines.extend(o.summary() for o in self.outcomes)
         lines.append("")
         lines.append(self.consort.summary())
+        if self.terms:
+            lines.append("Adverse events by MedDRA SOC and PT (randomized participants n (%) [events]):")
+            for t in self.terms:
+                cells = "; ".join(f"{g} {t.cell(g)}" for g in self.term_groups)
+                lines.append(f"  {'  ' if t.pt else ''}{t.label}: {cells}")
         lines.extend(f"{r.label}: {r.text()}" for r in self.pilot)
         lines.extend(self.notes)
         return "\n".join(lines)
@@ -411,6 +421,15 @@ def _pilot(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject], used:
     return tuple(out)
 
 
+def _terms(data: AnalysisData, itt: Sequence[Subject]) -> tuple[TermRow, ...]:
+    """The table by SOC and PT over the randomized participants: by arm only in an analysis by arm; pooled in a
+    blinded one, even where the protocol allows unnamed groups (a table of terms by group would let a reader tie
+    a known event's group to others)."""
+    if data.grouping is Grouping.BY_ARM:
+        return tuple(term_table(data.ae_terms, {s.participant_id: s.group for s in itt}, data.groups))
+    return tuple(term_table(data.ae_terms, dict.fromkeys((s.participant_id for s in itt), POOLED), (POOLED,)))
+
+
 # --- the whole plan -------------------------------------------------------------------------------------
 
 
@@ -489,6 +508,8 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         table_one=_table_one(protocol, data, itt),
         outcomes=tuple(results),
         by_grade=_by_grade(protocol, safety_set, groups),
+        terms=_terms(data, itt),
+        term_groups=groups if data.grouping is Grouping.BY_ARM else (POOLED,),
         consort=_consort(protocol, data, itt, results, used),
         pilot=_pilot(protocol, data, itt, used),
         below_limit_rule=data.below_limit_rule,

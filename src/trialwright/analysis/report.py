@@ -44,6 +44,10 @@ __all__ = [
 _ENV = Environment(loader=PackageLoader("trialwright.analysis", "templates"), autoescape=select_autoescape(["html"]))
 
 
+#: The heading of the table by MedDRA SOC and PT (the safety page's own words).
+_TERMS_TITLE = N_("Adverse events by MedDRA system organ class and preferred term: participants n (%) [events]")
+
+
 def _pct(x: float | None) -> str:
     return "NA" if x is None else f"{100 * x:.0f}%"
 
@@ -333,6 +337,11 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
                 )
             )
         story.append(Spacer(1, 0.3 * cm))
+    if report.terms:
+        story.append(p(t(_TERMS_TITLE), styles["Heading2"]))
+        story.append(table([["", *(of(g) for g in report.term_groups)],
+                            *([("  " + r.pt) if r.pt else r.soc or t(N_("Not yet coded")),
+                               *(d(r.cell(g)) for g in report.term_groups)] for r in report.terms)]))  # fmt: skip
     for key in ("forest-difference", "forest-ratio"):
         if key in pngs:
             story.append(image(key, 16 * cm))

@@ -150,6 +150,11 @@ class ExportSource(abc.ABC):
         """Log entries (of one log, or all), by log, participant and sequence; none by default."""
         return iter(())
 
+    def preparation_arms(self) -> Mapping[str, str]:
+        """Each preparation code of the allocation lists (allocated or not) -> its arm code, for the arm actually
+        received (SDTM DM ACTARM); only in a source made ``with_arms``, empty otherwise (and by default)."""
+        return {}
+
     @abc.abstractmethod
     def events(self) -> Iterator[EventRecord]:
         """Adverse events, by AE number."""

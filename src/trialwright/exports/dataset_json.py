@@ -210,6 +210,7 @@ _SDTM_NUMBERS: dict[str, DataType] = {
     "TAETORD": "integer",  # the planned order of an element
     "EXDOSE": "decimal",
     "CMDOSE": "decimal",
+    "CMDOSTOT": "decimal",
     "STRESN": "decimal",
     "LLOQ": "decimal",
     "ULOQ": "decimal",

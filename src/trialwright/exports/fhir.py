@@ -28,7 +28,10 @@ arm's name to a blinded user, even where it says nothing about who is in it.
   codings, once coded), the CTCAE grade as an
   extension and as a severity, seriousness, outcome, onset date. ``suspectEntity`` is left out: naming the
   product would name the arm, and the arm belongs in the ResearchSubject only. Narratives and causes of
-  death (free text) are left out.
+  death (free text) are left out;
+* a **MedicationStatement** per entry of a concomitant medications log (one written to SDTM CM) and a
+  **Condition** per entry of a medical history log (MH), removed entries as entered in error, with their ATC or
+  MedDRA codings once coded (``trialwright.exports.fhir_logs``).
 
 Each participant's bundle also carries the study's resources and each recruitment centre (an Organization, a
 Location, its responsible person as a Practitioner in a PractitionerRole), the participant's **Consent** (by the
@@ -75,7 +78,16 @@ import pydantic_core
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from trialwright.exports.base import EventRecord, Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.exports.base import (
+    EventRecord,
+    Exporter,
+    ExportSource,
+    FormRecord,
+    LogRecord,
+    ParticipantRecord,
+    Progress,
+)
+from trialwright.exports.fhir_logs import FhirLogError, log_resource
 from trialwright.exports.meddra import fhir_coding
 from trialwright.protocol import Protocol
 from trialwright.protocol.codes import ucum_conversion
@@ -121,6 +133,9 @@ _REQUIRED: dict[tuple[str, str], frozenset[str]] = {
         "disapproved in-review temporarily-closed-to-accrual temporarily-closed-to-accrual-and-intervention withdrawn"
     ),
     ("AdverseEvent", "actuality"): _codes("actual potential"),
+    ("MedicationStatement", "status"): _codes(
+        "active completed entered-in-error intended stopped on-hold unknown not-taken"
+    ),
     ("Patient", "gender"): _codes("male female other unknown"),
     ("Group", "type"): _codes("person animal practitioner device medication substance"),
 }
@@ -474,6 +489,7 @@ class FhirExporter(Exporter):
         #: What the last ``write`` validated with the R4B models, by resource type (Bundle: whole files).
         self.validated: dict[str, int] = {}
         self._shared: list[dict[str, Any]] = []
+        self._entries: dict[str, list[LogRecord]] = {}
 
     def pseudonym(self, kind: str, text: str) -> str:
         """A FHIR id for ``text`` (a participant id, an observation's place...), keyed, not reversible."""
@@ -494,6 +510,9 @@ class FhirExporter(Exporter):
         events: dict[str, list[EventRecord]] = {}
         for e in source.events():
             events.setdefault(e.participant_id, []).append(e)
+        self._entries = {}  # participant -> log entries (a few each), read first
+        for entry in source.logs():
+            self._entries.setdefault(entry.participant_id, []).append(entry)
         amended = _amended(source)
         (folder / "participants").mkdir()
         done: set[str] = set()
@@ -580,11 +599,28 @@ class FhirExporter(Exporter):
                 raise FhirExportError(f"{pid}: arm {p.arm!r} is not an arm of the protocol")
             subject["assignedArm"] = p.arm
         adverse = [self._adverse_event(source, study_id, patient["id"], e) for e in events.pop(pid, [])]
+        adverse += self._log_entries(source, pid, patient["id"])
         consent = self._consent(source, study_id, p, patient["id"])
         encounters = self._encounters(source, study_id, p, records, patient["id"])
         path = folder / "participants" / f"{pid}.json"
         resources = [patient, subject, *consent, *encounters, *observations, *adverse, *self._shared]
         return self._bundle(path, self.pseudonym("bundle", pid), source, resources, sampler)
+
+    def _log_entries(self, source: ExportSource, pid: str, patient_id: str) -> list[dict[str, Any]]:
+        """The participant's log entries as MedicationStatements and Conditions (``fhir_logs``)."""
+        logs = {log.id: log for log in source.protocol.logs}
+        out = []
+        for entry in self._entries.pop(pid, []):
+            if entry.log_id not in logs:
+                raise FhirExportError(f"{pid}: entries of log {entry.log_id!r}, not a log of the protocol")
+            rid = self.pseudonym("log-entry", f"{pid}|{entry.log_id}|{entry.sequence}")
+            try:
+                made = log_resource(logs[entry.log_id], entry, rid, patient_id, _instant, _number)
+            except FhirLogError as exc:
+                raise FhirExportError(str(exc)) from None
+            if made is not None:
+                out.append(made)
+        return out
 
     def _encounter_id(self, pid: str, visit_id: str) -> str:
         return self.pseudonym("encounter", f"{pid}|{visit_id}")

@@ -92,6 +92,7 @@ from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_val
 from trialwright.protocol import Protocol
 from trialwright.protocol.elements import epochs
 from trialwright.protocol.forms import FieldType, FormDef
+from trialwright.protocol.logs import LOG_DOSES, dose_unit
 
 __all__ = [
     "BLINDED_ARM",
@@ -154,6 +155,7 @@ class _Subject:
     """What DM and DS need about one participant, gathered while the forms stream by."""
 
     exposed: bool = False  # the treatment form says the treatment was given (``treatment_given``)
+    given_codes: list[str] = field(default_factory=list)  # the preparation codes its treatment forms say were given
     first_dose: dt.datetime | None = None
     last_dose: dt.datetime | None = None
     first_dose_day: dt.date | None = None  # the first exposure known only by its date (a date or yes/no field)
@@ -326,12 +328,14 @@ class _Build:
     reference: dict[str, SubjectReference] = field(default_factory=dict)  # USUBJID -> reference dates
     missed: dict[str, dict[str, str]] = field(default_factory=dict)  # participant -> visit id -> why it was missed
     undecided: int = 0  # event records whose epoch the dates cannot tell
+    prepared: Mapping[str, str] = field(default_factory=dict)  # preparation code -> arm code (with arms only)
 
     def __post_init__(self) -> None:
         p = self.source.protocol
         self.visits = {v.id: (float(i + 1), v.name) for i, v in enumerate(p.visits)}
         self.epochs = {v.id: v.epoch for v in p.visits if v.epoch is not None}
         self.zones = {s.code: zoneinfo.ZoneInfo(s.timezone) for s in p.sites}
+        self.prepared = self.source.preparation_arms()
 
     def zone(self, site: str) -> dt.tzinfo:
         if site not in self.zones:
@@ -554,6 +558,9 @@ class SdtmExporter(Exporter):
         if not isinstance(given, Mapping) or not treatment_given(StoredValue.from_json(given)):
             return  # not given (no, missing, not done): no exposure, as in the analysis
         subject.exposed = True
+        code = r.values.get(treatment.code_field) if treatment.code_field else None
+        if isinstance(code, Mapping) and code.get("status", "value") == "value" and code.get("value") is not None:
+            subject.given_codes.append(str(code["value"]))
         given_field = form.field(treatment.given_field)
         # The start: the given field's own date-time or date; a yes/no field holds no moment, and the protocol
         # declares no other, so the start is the treatment visit's date (and no end is read: the form's next
@@ -676,8 +683,10 @@ class SdtmExporter(Exporter):
                     value = stored.get("value") if isinstance(stored, Mapping) else None
                     if value is None:
                         row[variable] = None
-                    elif variable.endswith("DOSE"):
+                    elif variable in LOG_DOSES:
                         row[variable] = float(value)
+                        if unit := dose_unit(log, variable):  # no CMDOSU field: the dose field's own unit
+                            row["CMDOSU"] = unit
                     elif fields[field_id].type is FieldType.DATETIME:  # stored as ISO text in UTC
                         moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
                         row[variable] = _dtc(moment, zone)
@@ -844,7 +853,8 @@ class SdtmExporter(Exporter):
         # Assigned but withheld (a blinded extract): the same word for every randomized participant, never null
         # (null arms are for ARMNRS's reasons only, SDTMIG 3.4 DM assumptions 4-5).
         planned = (arm.code, arm.name) if arm else (BLINDED_ARM, BLINDED_ARM) if randomized else (None, None)
-        actual = planned if treated else (None, None)
+        actual, unplanned = self._received(build, subject, planned) if treated else ((None, None), None)
+        reason = "UNPLANNED TREATMENT" if unplanned else reason
         build.sinks["DM"].add({
             **build.ids(person.participant_id),
             "SUBJID": person.participant_id,
@@ -866,10 +876,36 @@ class SdtmExporter(Exporter):
             "ACTARMCD": actual[0],
             "ACTARM": actual[1],
             "ARMNRS": reason,
-            "ACTARMUD": None,
+            "ACTARMUD": unplanned,
         })  # fmt: skip
         build.reference[build.ids(person.participant_id)["USUBJID"]] = SubjectReference(
             _local_day(start, zone), subject.first_dose, _local_day(subject.first_dose, zone))
+
+    @staticmethod
+    def _received(
+        build: _Build, subject: _Subject, planned: tuple[str | None, str | None]
+    ) -> tuple[tuple[str | None, str | None], str | None]:
+        """The arm actually received by a treated subject (ACTARMCD, ACTARM) and, for a treatment outside the
+        planned arms, its description (ACTARMUD; then ACTARMCD/ACTARM are null, SDTMIG 3.4 DM assumption 4).
+
+        The preparation codes the treatment form records (``analysis_plan.treatment.code_field``) name the arm
+        received, as in the analysis's as-treated set: every code of one arm, that arm (the allocated one or
+        another); a code no allocation list holds, or codes of more than one arm, an unplanned treatment. Without
+        a code (no code field declared, none recorded), the allocated arm. A blinded extract reads no arm of any
+        code: BLINDED, as ARM."""
+        if not build.source.with_arms or not subject.given_codes or planned[0] is None:
+            return planned, None
+        arms = build.prepared
+        received = {arms.get(code) for code in subject.given_codes}
+        if None in received or len(received) > 1:
+            unknown = sorted({c for c in subject.given_codes if c not in arms})
+            said = (f"preparation code {', '.join(unknown)}: in no allocation list" if unknown else
+                    f"preparations of arms {', '.join(sorted(str(a) for a in received))}")  # fmt: skip
+            return (None, None), f"Unplanned treatment: {said}"
+        code = received.pop()
+        assert code is not None
+        arm = build.protocol.arm_by_code(code)
+        return (arm.code, arm.name), None
 
     # -- metadata --------------------------------------------------------------------------------------
 
@@ -959,7 +995,9 @@ class SdtmExporter(Exporter):
             "continues in supp<domain>.xpt/.csv (QNAM the variable's name and 1, 2, ...; IDVAR/IDVARVAL the record's "
             "--SEQ), written only when there is such text.",
             "  - ARMNRS: NOT ASSIGNED (enrolled, never randomized), ASSIGNED, NOT TREATED; screen failures are not "
-            "in DM (they were never enrolled). ACTARMUD is empty: no unplanned treatment is recorded.",
+            "in DM (they were never enrolled); UNPLANNED TREATMENT (ACTARMCD, ACTARM empty, ACTARMUD says what was "
+            "given) when a preparation code the treatment form records is in no allocation list, or the codes "
+            "given are of more than one arm.",
             "  - RFENDTC = RFPENDTC: the latest visit date seen in the exported forms, death, completion or "
             "withdrawal.",
             "  - AEDECOD is the MedDRA PT of the LLT the coder chose, AELLT..AESOCCD its primary path (the release "
@@ -968,8 +1006,11 @@ class SdtmExporter(Exporter):
             "  - A result below or above the limit of quantification is written <limit / >limit in --ORRES and "
             "--STRESC, --STRESN empty, and the limit in LBLLOQ / LBULOQ. Not done: --STAT NOT DONE, --REASND.",
             "  - LB units are the protocol's (not mapped to the CDISC UNIT codelist); VS units are CDISC VSRESU.",
-            "  - ACTARM is the allocated arm once treated (the preparation code's arm is not in the export); a "
-            "protocol that records no treatment takes everyone randomized as treated with the allocated arm.",
+            "  - ACTARMCD/ACTARM: the arm actually received once treated (SDTMIG 3.4 DM): the arm of the "
+            "preparation codes the treatment form records (analysis_plan.treatment.code_field; another arm's "
+            "preparation gives that arm), the allocated arm when no code is declared or recorded; a protocol that "
+            "records no treatment takes everyone randomized as treated with the allocated arm. A blinded extract "
+            "reads no code's arm: BLINDED.",
             "  - EX: one record per treatment form whose given field says the treatment was given (the analysis's "
             "rule: yes, or a date or date-time recorded; no, missing or not done: no record, ACTARM empty, ARMNRS "
             "ASSIGNED, NOT TREATED). EXSTDTC (and RFXSTDTC) is the given field's date-time or date; a yes/no given "

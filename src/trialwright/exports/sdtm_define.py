@@ -106,13 +106,16 @@ _DERIVATIONS = {
     "DTHDTC the earliest date they give), else empty.",
     "AGEU": "The protocol's age unit (demographics.age.unit) as the CDISC AGEU term.",
     "ARM": "The name of the protocol arm of ARMCD.",
-    "ACTARMCD": "ARMCD once the participant is treated (a protocol that records no treatment takes everyone "
-    "randomized as treated).",
+    "ACTARMCD": "The arm received once the participant is treated: the arm of the preparation codes the treatment "
+    "form records (analysis_plan.treatment.code_field), ARMCD when no code is recorded or declared (a protocol "
+    "that records no treatment takes everyone randomized as treated); empty for an unplanned treatment.",
     "ACTARM": "The name of the protocol arm of ACTARMCD.",
     "ARMNRS": "NOT ASSIGNED when not randomized; ASSIGNED, NOT TREATED when randomized and the treatment form "
-    "does not say the treatment was given (as the analysis decides); empty otherwise (also in a blinded extract: "
-    "the arm is assigned, only withheld).",
-    "ACTARMUD": "Empty: the trial records no treatment outside the planned arms.",
+    "does not say the treatment was given (as the analysis decides); UNPLANNED TREATMENT when a preparation code "
+    "given is in no allocation list, or the codes given are of more than one arm; empty otherwise (also in a "
+    "blinded extract: the arm is assigned, only withheld).",
+    "ACTARMUD": "For an unplanned treatment (ARMNRS UNPLANNED TREATMENT): the preparation codes in no allocation "
+    "list, or the arms of the codes given; empty otherwise.",
     "LBNRIND": "LOW below LBSTNRLO, HIGH above LBSTNRHI, NORMAL between (the field's normal_range in the protocol); "
     "a result censored at a limit only when the limit decides it; empty without a declared range.",
     "DSDECOD": "From the event: consent, randomization, death, completion (end-of-follow-up status other than "
@@ -279,7 +282,8 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
     lists = {
         "AGEU": ct("CL.AGEU", "Age Unit", "C66781", sorted(set(AGEU.values()))),
         "SEX": ct("CL.SEX", "Sex", "C66731", sex),
-        "ARMNRS": ct("CL.ARMNRS", "Arm Null Reason", "C142179", ["ASSIGNED, NOT TREATED", "NOT ASSIGNED"]),
+        "ARMNRS": ct("CL.ARMNRS", "Arm Null Reason", "C142179", ["ASSIGNED, NOT TREATED", "NOT ASSIGNED",
+                                                                      "UNPLANNED TREATMENT"]),
         "DSDECOD": ct("CL.NCOMPLT", "Completion/Reason for Non-Completion", "C66727", ncomplt, milestones),
         "DSCAT": ct(
             "CL.DSCAT", "Category for Disposition Event", "C74558", ["DISPOSITION EVENT", "PROTOCOL MILESTONE"]
@@ -306,6 +310,11 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
             sorted({a.intervention.route.upper() for a in p.arms}),
         ),
     }
+    names = {"CMDOSU": "Unit", "CMDOSFRQ": "Frequency", "CMROUTE": "Route of Administration Response"}
+    for log in p.logs:  # CM's coded variables: the terms the protocol declares (checked at protocol check)
+        for variable, declared in (log.sdtm.terminology.items() if log.sdtm else ()):
+            lists[variable] = ct(f"CL.{variable}", f"{names[variable]} (CT {declared.version})", declared.codelist,
+                                 sorted(declared.terms))  # fmt: skip
     lists["TSPARMCD"] = ct("CL.TSPARMCD", "Trial Summary Parameter Test Code", "C66738", sorted(TS_PARAMETERS))
     lists["TSPARM"] = ct("CL.TSPARM", "Trial Summary Parameter Test Name", "C67152", sorted(TS_PARAMETERS.values()))
     for name in (

@@ -57,15 +57,14 @@ TS_PARAMETERS = {
     "AGEMAX": "Planned Maximum Age of Subjects",
     "SEXPOP": "Sex of Participants",
     "LENGTH": "Trial Length",
+    "PCLAS": "Pharmacologic Class",
     "FCNTRY": "Planned Country of Investigational Sites",
     "ACTSUB": "Actual Number of Subjects",
     "SSTDTC": "Study Start Date",
     "SDTIGVER": "SDTM IG Version",
 }
 #: Parameters the protocol cannot declare as a fact yet (only in words or eligibility rules): left out, listed.
-_NOT_DECLARED = {
-    "PCLAS": "Pharmacologic Class (the protocol has no such fact)",
-}
+_NOT_DECLARED: dict[str, str] = {}
 #: Parameters the protocol may declare in ``trial.design`` (left out, and listed, when it does not).
 _DECLARED_IN_DESIGN = {"AGEMIN": "minimum_age", "AGEMAX": "maximum_age", "SEXPOP": "sex",
                        "LENGTH": "participation_length"}  # fmt: skip
@@ -251,6 +250,8 @@ def ts_rows(
                                                                   if a.role is ArmRole.EXPERIMENTAL)]  # fmt: skip
         values += [("COMPTRT", n, None, None) for n in dict.fromkeys(a.intervention.name for a in p.arms
                                                                       if a.role is ArmRole.ACTIVE)]  # fmt: skip
+        if (pclas := d.pharmacologic_class) is not None:
+            values.append(("PCLAS", pclas.name, pclas.code, pclas.terminology))
     if all(a.intervention.background_therapy for a in p.arms):
         values.append(("ADDON", "Y", None, None))
     values.append(("PLANSUB", str(p.sample_size.target), None, None))
@@ -281,7 +282,7 @@ def ts_left_out(p: Protocol, with_arms: bool) -> list[str]:
     out = [f"{code}: {why}" for code, why in _NOT_DECLARED.items()]
     out += [
         f"{code}: {TS_PARAMETERS[code]} (the protocol does not declare trial.design.{field})"
-        for code, field in _DECLARED_IN_DESIGN.items()
+        for code, field in {**_DECLARED_IN_DESIGN, "PCLAS": "pharmacologic_class"}.items()
         if getattr(d, field) is None
     ]
     blinding = p.masking.blinding.value if p.masking.blinding else "not declared"
@@ -294,6 +295,8 @@ def ts_left_out(p: Protocol, with_arms: bool) -> list[str]:
         ("ADDON", all(a.intervention.background_therapy for a in p.arms), "not every arm declares a background "
          "therapy"),
         ("TRT", with_arms, "withheld in a blinded extract (names an arm's intervention)"),
+        ("PCLAS", d.pharmacologic_class is None or with_arms,
+         "withheld in a blinded extract (the investigational product's class, as TRT)"),
         ("COMPTRT", with_arms and any(a.role is ArmRole.ACTIVE for a in p.arms),
          "withheld in a blinded extract" if not with_arms else "no active comparator arm"),
     )  # fmt: skip

@@ -20,11 +20,23 @@ from trialwright.protocol.base import ProtocolModel
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.protocol.references import Found, dupes, unknown
 
-__all__ = ["LOG_COLUMNS", "LOG_TOPIC", "LOG_VARIABLES", "LogDef", "LogSdtm", "log_checks"]
+__all__ = [
+    "LOG_CODELISTS",
+    "LOG_COLUMNS",
+    "LOG_DOSES",
+    "LOG_TOPIC",
+    "LOG_VARIABLES",
+    "LogDef",
+    "LogSdtm",
+    "LogTerminology",
+    "dose_unit",
+    "log_checks",
+]
 
 _TEXT = frozenset({FieldType.TEXT, FieldType.CHOICE})
 _DATE = frozenset({FieldType.DATE, FieldType.DATETIME})
 _NUMBER = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
+_CHOICE = frozenset({FieldType.CHOICE})
 
 #: The SDTM variables (SDTMIG 3.4) a log's fields may fill, per domain, with the field types each accepts. The
 #: rest of the domain (STUDYID, DOMAIN, USUBJID, --SEQ, --DECOD and the classes from coding, EPOCH, --STDY,
@@ -34,9 +46,10 @@ LOG_VARIABLES: dict[str, dict[str, frozenset[FieldType]]] = {
         "CMTRT": frozenset({FieldType.TEXT}),
         "CMINDC": _TEXT,
         "CMDOSE": _NUMBER,
-        "CMDOSU": _TEXT,
-        "CMDOSFRQ": _TEXT,
-        "CMROUTE": _TEXT,
+        "CMDOSU": _CHOICE,
+        "CMDOSFRQ": _CHOICE,
+        "CMDOSTOT": _NUMBER,
+        "CMROUTE": _CHOICE,
         "CMSTDTC": _DATE,
         "CMENDTC": _DATE,
     },
@@ -48,11 +61,34 @@ LOG_VARIABLES: dict[str, dict[str, frozenset[FieldType]]] = {
     },
 }
 
+#: The variables whose values come from a CDISC CT codelist (SDTMIG 3.4 CM), with the codelist's NCI code: a
+#: log writing one declares the codelist, its CT package and its terms (``LogSdtm.terminology``), and every value
+#: the log can write must be one of them. No CT file ships with trialwright, so the terms are the protocol's.
+LOG_CODELISTS = {"CMDOSU": "C71620", "CMDOSFRQ": "C71113", "CMROUTE": "C66729"}
+
+#: The dose variables: each is written with its unit (CMDOSU), from a CMDOSU field or the dose field's own unit.
+LOG_DOSES = ("CMDOSE", "CMDOSTOT")
+
 #: Each domain's topic variable: the one a log must map (the medication's name, the condition's term).
 LOG_TOPIC = {"CM": "CMTRT", "MH": "MHTERM"}
 
 #: The columns every log's table in the exports begins with; no log field may take one of these ids.
 LOG_COLUMNS = ("participant_id", "site", "sequence", "entry_state")
+
+
+class LogTerminology(ProtocolModel):
+    """The CDISC CT codelist a log variable's values come from, as the protocol's author checked it."""
+
+    codelist: str = Field(
+        pattern=r"^C\d+$", description="The codelist's NCI code: C71620 (UNIT), C71113 (FREQ), C66729 (ROUTE)."
+    )
+    version: str = Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="The CDISC CT package (its date, e.g. 2024-09-27) the terms were checked in.",
+    )
+    terms: list[str] = Field(
+        min_length=1, description="The codelist's submission values the log may write, as checked in that package."
+    )
 
 
 class LogSdtm(ProtocolModel):
@@ -61,10 +97,11 @@ class LogSdtm(ProtocolModel):
     domain: Literal["CM", "MH"] = Field(description="CM (concomitant medications) or MH (medical history).")
     variables: dict[str, str] = Field(
         description=(
-            "SDTM variable -> the log's field that fills it. CM: CMTRT (text, required), CMINDC, CMDOSE (number), "
-            "CMDOSU, CMDOSFRQ, CMROUTE (text or choice; a choice writes its code, so codes should be CDISC CT "
-            "submission values), CMSTDTC, CMENDTC (date or datetime). MH: MHTERM (text, required), MHCAT, MHSTDTC, "
-            "MHENDTC."
+            "SDTM variable -> the log's field that fills it. CM: CMTRT (text, required), CMINDC, CMDOSE (dose per "
+            "administration) and CMDOSTOT (total daily dose; numbers, each with its unit: a CMDOSU field, or the "
+            "dose field's own unit), CMDOSU, CMDOSFRQ, CMROUTE (choice fields whose codes are CDISC CT submission "
+            "values, declared in terminology), CMSTDTC, CMENDTC (date or datetime). MH: MHTERM (text, required), "
+            "MHCAT, MHSTDTC, MHENDTC."
         )
     )
     ongoing: str | None = Field(
@@ -81,6 +118,11 @@ class LogSdtm(ProtocolModel):
         "required with ongoing.",
     )
 
+    terminology: dict[str, LogTerminology] = Field(
+        default_factory=dict,
+        description="CM: for each of CMDOSU, CMDOSFRQ and CMROUTE the log writes, the CDISC CT codelist, package "
+        "and terms its values are checked against (protocol check refuses a value outside them).",
+    )
     atc_class_level: int | None = Field(
         default=None,
         ge=1,
@@ -172,6 +214,7 @@ def _mapping(path: str, log: LogDef) -> Iterator[Found]:
         if field_id in used:
             yield where, f"{field_id} fills {used[field_id]} already; one field, one variable"
         used.setdefault(field_id, variable)
+    yield from _doses(path, log)
     if sdtm.ongoing is not None:
         if sdtm.ongoing not in fields:
             yield f"{path}.ongoing", unknown(sdtm.ongoing, fields, f"field of log {log.id}")
@@ -180,3 +223,64 @@ def _mapping(path: str, log: LogDef) -> Iterator[Found]:
                 f"{path}.ongoing",
                 f"{sdtm.ongoing} is a {fields[sdtm.ongoing].type.value} field; ongoing needs boolean",
             )
+
+
+def dose_unit(log: LogDef, variable: str) -> str | None:
+    """The unit a dose variable (CMDOSE, CMDOSTOT) is written with when no CMDOSU field is mapped: the dose field's
+    own unit (its values are stored in it), else None (``log_checks`` refuses a dose without a unit)."""
+    sdtm = log.sdtm
+    if sdtm is None or variable not in sdtm.variables or "CMDOSU" in sdtm.variables:
+        return None
+    fields = {f.id: f for f in log.fields}
+    found = fields.get(sdtm.variables[variable])
+    return found.unit if found is not None else None
+
+
+def _doses(path: str, log: LogDef) -> Iterator[Found]:
+    """Each dose with a unit, one unit source, and every coded value within its declared CT codelist."""
+    sdtm = log.sdtm
+    assert sdtm is not None
+    fields = {f.id: f for f in log.fields}
+    mapped = {v: fields[f] for v, f in sdtm.variables.items() if f in fields}
+    units: dict[str, list[str]] = {}  # CMDOSU term -> where it comes from
+    for variable in LOG_DOSES:
+        dose = mapped.get(variable)
+        if dose is None:
+            continue
+        where = f"{path}.variables.{variable}"
+        if "CMDOSU" in sdtm.variables and dose.unit is not None:
+            yield where, (f"{dose.id} declares its unit {dose.unit!r} and CMDOSU reads {sdtm.variables['CMDOSU']}: "
+                          "one source for the dose unit")  # fmt: skip
+        elif "CMDOSU" not in sdtm.variables and dose.unit is None:
+            yield where, (f"{variable} is mapped with no unit: map CMDOSU to a unit field, or declare {dose.id}'s "
+                          "unit (SDTMIG 3.4 CM: a dose is written with CMDOSU)")  # fmt: skip
+        elif dose.unit is not None:
+            units.setdefault(dose.unit, []).append(f"{dose.id}'s unit")
+    if len(units) > 1:
+        yield f"{path}.variables", (f"the doses declare different units ({', '.join(sorted(units))}); CMDOSU holds "
+                                    "one unit per entry")  # fmt: skip
+    written: dict[str, dict[str, str]] = {"CMDOSU": {u: " and ".join(w) for u, w in units.items()}} if units else {}
+    for variable in LOG_CODELISTS:
+        f = mapped.get(variable)
+        if f is not None:
+            written[variable] = {c.code: f"{f.id} choice {c.code!r}" for c in f.choices or ()}
+    for variable, values in written.items():
+        declared = sdtm.terminology.get(variable)
+        if declared is None:
+            yield f"{path}.terminology", (f"{variable} is written but its CDISC CT codelist is not declared "
+                                          f"(terminology.{variable}: codelist {LOG_CODELISTS[variable]}, version, "
+                                          "terms): its values are checked against it")  # fmt: skip
+            continue
+        where = f"{path}.terminology.{variable}"
+        if declared.codelist != LOG_CODELISTS[variable]:
+            yield f"{where}.codelist", (f"{declared.codelist} is not {variable}'s codelist "
+                                        f"({LOG_CODELISTS[variable]}, SDTMIG 3.4 CM)")  # fmt: skip
+        outside = [said for value, said in values.items() if value not in declared.terms]
+        if outside:
+            yield where, (f"not in the declared {declared.codelist} terms (CT {declared.version}): "
+                          f"{', '.join(outside)}")  # fmt: skip
+    for variable in sdtm.terminology:
+        if variable not in written:
+            yield f"{path}.terminology.{variable}", (
+                f"{variable} is not written by this log" if variable in LOG_CODELISTS
+                else unknown(variable, LOG_CODELISTS, "variable with a CT codelist"))  # fmt: skip

@@ -107,6 +107,26 @@ class Sex(StrEnum):
     M = "M"
 
 
+class PharmacologicClass(ProtocolModel):
+    """The investigational product's pharmacologic class (SDTM TS PCLAS), as the sponsor states it."""
+
+    name: str = Field(min_length=1, max_length=200, description="The class, e.g. Anti-inflammatory Agent.")
+    code: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="Its code in the terminology (TS TSVALCD), e.g. an NCI Thesaurus C-code or a MED-RT NUI.",
+    )  # fmt: skip
+    terminology: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="The terminology the code is from (TS TSVCDREF), e.g. NCI or MED-RT; with code.",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _code_with_terminology(self) -> PharmacologicClass:
+        if (self.code is None) != (self.terminology is None):
+            raise ValueError("code and terminology go together (TS TSVALCD and TSVCDREF)")
+        return self
+
+
 class StudyDesign(ProtocolModel):
     """Design features the registry records."""
 
@@ -133,6 +153,11 @@ class StudyDesign(ProtocolModel):
     participation_length: Duration | None = Field(
         default=None,
         description="Planned length of each participant's participation, ISO 8601 (e.g. P28D; TS LENGTH).",
+    )
+    pharmacologic_class: PharmacologicClass | None = Field(
+        default=None,
+        description="The investigational product's pharmacologic class (TS PCLAS; written with arms only, as TRT). "
+        "Left out, and listed as left out, when not declared.",
     )
 
     @model_validator(mode="after")

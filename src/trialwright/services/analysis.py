@@ -46,6 +46,7 @@ from trialwright.services.errors import denied
 from trialwright.services.lock import override_banner
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.safety import group_labels
+from trialwright.services.safety.tables import coded_terms
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, trial_locks, visit_records
@@ -152,6 +153,7 @@ def analysis_data(
         entries = checked_allocations(session, claimed_only=False)
         allocations = [e for e in entries if e.participant_id is not None]
         codes = {e.preparation_code: e.arm for e in entries}
+        ae_terms = tuple(coded_terms(session))  # the safety tables' own reading of the codings
         people = {r.participant_id: r for r in session.execute(select(participants)).all()}
         screened_on = dict(session.execute(select(screenings.c.id, screenings.c.screened_on)).all())
         visits: dict[str, dict[str, Any]] = {}
@@ -290,6 +292,7 @@ def analysis_data(
         below_limit_rule=rule.value,
         notes=tuple(notes),
         lock_banner=banner,
+        ae_terms=ae_terms,
     )
 
 

@@ -148,6 +148,12 @@ class DatabaseSource(ExportSource):
     def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
         return self._records(form_id)
 
+    def preparation_arms(self) -> Mapping[str, str]:
+        if not self.with_arms:  # a blinded source never reads an arm
+            return {}
+        with read_scope(self.engine) as session:  # each entry checked against its keyed digest, as the analysis
+            return {e.preparation_code: e.arm for e in checked_allocations(session, claimed_only=False)}
+
     def missed_visits(self) -> Iterator[tuple[str, str, str]]:
         query = (
             select(visit_records.c.participant_id, visit_records.c.visit_id, visit_records.c.missed_reason)

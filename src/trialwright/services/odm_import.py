@@ -31,10 +31,12 @@ randomization number, time and stratum as the file states them. The ODM export r
 checks that, byte for byte, as of the file's ``AsOfDateTime``, and its report says so or where they differ.
 
 What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: an AuditRecord without its
-``SourceID`` is refused; arms and allocation list entries are not in an ODM file (the sealed list stays with the
-source trial, and which entry a participant took is not in the file), so a participant randomized there keeps
-its number, time and stratum as recorded and is never randomized again here (``imported_randomization``); the
-source trial's audit trail before each element's latest AuditRecord is not in a Snapshot file.
+``SourceID`` is refused; a file holding log entries (``SE.LOGS``) is refused whole, naming the logs (the import
+does not restore them, and never drops them); arms and allocation list entries are not in an ODM file (the sealed
+list stays with the source trial, and which entry a participant took is not in the file), so a participant
+randomized there keeps its number, time and stratum as recorded and is never randomized again here
+(``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is not in
+a Snapshot file.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from trialwright.domain.eligibility import evaluate
 from trialwright.domain.forms import FormState, FormValueError, StoredValue, validate_entries
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, UNSCHEDULED, Outline, from_odm, mdv_oid, outline
+from trialwright.exports.odm.outline import LOGS_EVENT
 from trialwright.legacy import LEGACY_ODM_NS
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FieldType
@@ -543,6 +546,13 @@ class _Reader:
         where = f"{parent}/StudyEventData[@StudyEventOID={oid}]"
         if oid not in self.found.events:
             raise OdmImportError(f"{parent}/StudyEventData/@StudyEventOID: {oid} is not defined in the metadata")
+        if oid == LOGS_EVENT:  # never dropped: a file with log entries is refused whole
+            logs = sorted({f.get("FormOID") or "" for f in elem.findall(_o("FormData"))})
+            raise OdmImportError(
+                f"{where}: log entries ({', '.join(logs)}): the import does not restore log entries (their values, "
+                "sequences, removals and audit records), and it never drops data, so the file is refused; nothing "
+                "was written"
+            )
         key = elem.get("StudyEventRepeatKey")
         if oid == UNSCHEDULED:
             if key is None or not key.isdigit():

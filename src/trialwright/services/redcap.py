@@ -101,7 +101,8 @@ def _form_rows(
             text = "" if raw is None else str(raw)
             if column in {RECORD_ID, "redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance"}:
                 if column.startswith("redcap_repeat") and text.strip() not in {"", "1"}:
-                    raise RedcapError(f"{column}: row {number}: this project has no repeating instruments")
+                    raise RedcapError(f"{column}: row {number}: this project has no repeating instruments"
+                                      + _no_logs(engine))  # fmt: skip
                 continue
             if column == "redcap_data_access_group":
                 if text.strip() and text.strip() != _site(engine, actor, sites, pid).lower():
@@ -167,6 +168,18 @@ def _form_rows(
         if pid not in ids:
             ids.append(pid)
     return out, ids
+
+
+def _no_logs(engine: Engine) -> str:
+    """Why a repeating row is refused when the protocol has logs: their entries are not in this API (never saved
+    as something else, never dropped)."""
+    logs = [log.id for log in current_protocol(engine).protocol.logs]
+    if not logs:
+        return ""
+    return (f"; log entries ({', '.join(logs)}) are not imported through the REDCap-compatible API: they are added, "
+            "amended and removed with their audit trail through the log service (trialwright log add, or "
+            "POST /api/v1/participants/{participant_id}/logs/{log_id}), so the import is refused and nothing is "
+            "saved")  # fmt: skip
 
 
 def _site(engine: Engine, actor: UserView, memo: dict[str, str], pid: str) -> str:

@@ -276,13 +276,19 @@ def test_the_metadata_is_the_protocol(exported: Exported) -> None:
     study = _load(exported.path).Study[0]
     mdv = study.MetaDataVersion[0]
     units = {u.OID: u.Name for u in study.BasicDefinitions.MeasurementUnit}
-    assert [e.OID for e in mdv.StudyEventDef] == [f"SE.{v.id}" for v in PROTOCOL.visits] + ["SE.UNSCHEDULED"]
+    assert [e.OID for e in mdv.StudyEventDef] == [f"SE.{v.id}" for v in PROTOCOL.visits] + ["SE.UNSCHEDULED",
+                                                                                            "SE.LOGS"]
     assert [r.StudyEventOID for r in mdv.Protocol.StudyEventRef] == [e.OID for e in mdv.StudyEventDef]
     for event, visit in zip(mdv.StudyEventDef, PROTOCOL.visits, strict=False):
         assert [r.FormOID for r in event.FormRef] == [f"F.{form}" for form in visit.forms]
-    assert [f.OID for f in mdv.FormDef] == [f"F.{form.id}" for form in PROTOCOL.forms]
-    assert [g.OID for g in mdv.ItemGroupDef] == [f"IG.{form.id}" for form in PROTOCOL.forms]
-    assert [i.OID for i in mdv.ItemDef] == [f"IT.{form.id}.{f.id}" for form in PROTOCOL.forms for f in form.fields]
+    # The logs (entries per participant): one common event, a form and a repeating item group per log.
+    logs = [f"LOG.{log.id}" for log in PROTOCOL.logs]
+    assert [r.FormOID for r in mdv.StudyEventDef[-1].FormRef] == [f"F.{oid}" for oid in logs]
+    assert [f.OID for f in mdv.FormDef] == [f"F.{form.id}" for form in PROTOCOL.forms] + [f"F.{oid}" for oid in logs]
+    assert [(g.OID, g.Repeating) for g in mdv.ItemGroupDef] == [(f"IG.{form.id}", "No") for form in PROTOCOL.forms] + [
+        (f"IG.{oid}", "Yes") for oid in logs]
+    assert [i.OID for i in mdv.ItemDef] == [f"IT.{form.id}.{f.id}" for form in PROTOCOL.forms for f in form.fields] + [
+        f"IT.LOG.{log.id}.{f.id}" for log in PROTOCOL.logs for f in log.fields]
     derived = [f"IT.{form.id}.{f.id}" for form in PROTOCOL.forms for f in form.fields if f.derived]
     assert [m.OID for m in mdv.MethodDef] == [oid.replace("IT.", "MT.", 1) for oid in derived]
     items = {i.OID: i for i in mdv.ItemDef}

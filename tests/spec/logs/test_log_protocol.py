@@ -15,6 +15,15 @@ other field names) load as declared.
 | a log field derived                     | logs[0]                                  | never derived                  |
 | not_before a field of a form            | logs[0]                                  | same entry                     |
 | a log without its Persian name          | logs[0].translations                     | no 'fa' translation            |
+| a dose (CMDOSE) with no unit            | logs[0].sdtm.variables.CMDOSE            | mapped with no unit            |
+| a dose with a unit field and its own    | logs[0].sdtm.variables.CMDOSE            | one source for the dose unit   |
+| a route choice outside the declared CT  | logs[0].sdtm.terminology.CMROUTE         | not in the declared C66729     |
+| a route without its declared codelist   | logs[0].sdtm.terminology                 | codelist is not declared       |
+| a route declared in another codelist    | logs[0].sdtm.terminology.CMROUTE.codelist| not CMROUTE's codelist         |
+| a route from free text                  | logs[0].sdtm.variables.CMROUTE           | needs choice                   |
+
+No CDISC CT file ships with trialwright: the codelists' terms (and the CT package they were checked in) are the
+protocol's ``logs[].sdtm.terminology``, and every value the log can write is checked against them.
 """
 
 from __future__ import annotations
@@ -76,6 +85,18 @@ CASES = [
     ("not_before another form", _set(["logs", 0, "fields", 7, "not_before"], ["demographics.enrolled_on"]),
      "logs[0]", "same entry"),
     ("no Persian name", _set(["logs", 0, "translations"], {}), "logs[0].translations", "no 'fa' translation"),
+    ("dose with no unit", _variables(CMDOSU=None), "logs[0].sdtm.variables.CMDOSE", "CMDOSE is mapped with no unit"),
+    ("two unit sources", _set(["logs", 0, "fields", 2, "unit"], "mg"), "logs[0].sdtm.variables.CMDOSE",
+     "dose declares its unit 'mg' and CMDOSU reads dose_unit: one source for the dose unit"),
+    ("route outside CT", _set(["logs", 0, "sdtm", "terminology", "CMROUTE", "terms"], ["ORAL", "INTRAVENOUS"]),
+     "logs[0].sdtm.terminology.CMROUTE",
+     "not in the declared C66729 terms (CT 2024-09-27): route choice 'SUBCUTANEOUS', route choice 'INTRAMUSCULAR'"),
+    ("route codelist undeclared", _set(["logs", 0, "sdtm", "terminology", "CMROUTE"], None),
+     "logs[0].sdtm.terminology", "CMROUTE is written but its CDISC CT codelist is not declared"),
+    ("route in another codelist", _set(["logs", 0, "sdtm", "terminology", "CMROUTE", "codelist"], "C71113"),
+     "logs[0].sdtm.terminology.CMROUTE.codelist", "C71113 is not CMROUTE's codelist (C66729"),
+    ("route from free text", _variables(CMROUTE="indication"), "logs[0].sdtm.variables.CMROUTE",
+     "indication is a text field; CMROUTE needs choice"),
 ]  # fmt: skip
 
 

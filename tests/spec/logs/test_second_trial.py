@@ -4,7 +4,8 @@ both databases: nothing in the code knows either trial's logs.
 
 | entered                                    | stored                 | SDTM CM                                        |
 |--------------------------------------------|------------------------|------------------------------------------------|
-| Amoxicillin 3 g a day by mouth, continuing | 3000 mg (g converted)  | CMDOSE 3000, CMROUTE ORAL, CMENTPT DAY 28      |
+| Amoxicillin 3 g a day by mouth, continuing | 3000 mg (g converted)  | CMDOSTOT 3000, CMDOSU mg (the field's unit),   |
+|                                            |                        | CMDOSE empty, CMROUTE ORAL, CMENTPT DAY 28     |
 | coded to the fictional Z02BE01             |                        | CMDECOD Blorpamol, CMCLAS at level 3 (Z02B)    |
 """
 
@@ -62,9 +63,11 @@ def test_a_second_trials_antibiotic_log_reaches_sdtm_cm(
             run_export(engine, get_user(engine, "sim-data-manager"), "sdtm", tmp_path / "out")  # type: ignore[arg-type]
             cm, _ = pyreadstat.read_xport(tmp_path / "out" / "sdtm" / "cm.xpt")
             (row,) = cm.to_dict("records")
-            assert {k: row[k] for k in ("CMSPID", "CMTRT", "CMDOSE", "CMROUTE", "CMSTDTC", "CMENRTPT", "CMENTPT",
-                                        "CMDECOD", "CMCLAS", "CMCLASCD")} == {
-                "CMSPID": "1", "CMTRT": "Amoxicillin", "CMDOSE": 3000.0, "CMROUTE": "ORAL", "CMSTDTC": started,
+            assert row["CMDOSE"] != row["CMDOSE"]  # NaN: the log records a total daily dose, not a dose per intake
+            assert {k: row[k] for k in ("CMSPID", "CMTRT", "CMDOSTOT", "CMDOSU", "CMROUTE", "CMSTDTC", "CMENRTPT",
+                                        "CMENTPT", "CMDECOD", "CMCLAS", "CMCLASCD")} == {
+                "CMSPID": "1", "CMTRT": "Amoxicillin", "CMDOSTOT": 3000.0, "CMDOSU": "mg", "CMROUTE": "ORAL",
+                "CMSTDTC": started,
                 "CMENRTPT": "ONGOING", "CMENTPT": "DAY 28", "CMDECOD": "Blorpamol",
                 "CMCLAS": "Fictional other analgesics", "CMCLASCD": "Z02B",
             }  # fmt: skip

@@ -44,15 +44,16 @@ AUDIT_COLUMNS = (
 )  # fmt: skip
 #: The actions the index reads (every other action indexes nothing: see ``_keys``).
 AUDIT_ACTIONS = frozenset({"participant.enrolled", "visit.held", "visit.missed", "import.odm"})
-AUDIT_PREFIXES = ("form.",)
+AUDIT_PREFIXES = ("form.", "log.")
 #: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
 AUDIT_ONLY = {
     "new_value": frozenset({"visit.held", "visit.missed", "import.odm"}),
     "old_value": frozenset({"form.locked"}),
 }
 
-_SUBJECT, _VISIT, _FORM, _LOCK, _ITEM = range(5)
+_SUBJECT, _VISIT, _FORM, _LOCK, _ITEM, _ENTRY, _ENTRY_ITEM = range(7)
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
+_LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
 
 
 class Audited(NamedTuple):
@@ -77,6 +78,8 @@ class Indexed:
     forms: dict[tuple[str, str], Audited] = field(default_factory=dict)
     locks: dict[tuple[str, str], Audited] = field(default_factory=dict)
     items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)
+    entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
+    entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
 
 
 class AuditIndex:
@@ -164,6 +167,13 @@ class AuditIndex:
         if action == "participant.enrolled":
             yield (participant, _SUBJECT, "", "", ""), None, None
             return
+        if action.startswith("log."):  # a log entry's: its detail names the entry's sequence
+            sequence = json.loads(detail).get("sequence") if detail else None
+            if form and isinstance(sequence, int):
+                yield (participant, _ENTRY, form, str(sequence), ""), None, None
+                if item and action in _LOG_VALUE_ACTIONS:
+                    yield (participant, _ENTRY_ITEM, form, str(sequence), item), None, None
+            return
         imported = json.loads(new or "{}") if action == "import.odm" else {}
         if not isinstance(imported, dict):
             imported = {}
@@ -224,6 +234,10 @@ class AuditIndex:
                 found.visits[k1] = audited
             elif kind == _LOCK:
                 found.locks[(k1, k2)] = audited
+            elif kind == _ENTRY:
+                found.entries[(k1, k2)] = audited
+            elif kind == _ENTRY_ITEM:
+                found.entry_items[(k1, k2, k3)] = audited
             else:
                 found.subject = audited
         return found

@@ -2,7 +2,11 @@
 
 Participants and form records come in participant order; each participant's form records and indexed audit
 entries (``AuditIndex.about``) are held while that participant is written, then dropped, so memory does not grow
-with the trial. The elements written for every form and value (``AuditRecord``, ``ItemData``) are put together
+with the trial's forms. Log entries (``trialwright.protocol.logs``) come by log, not by participant, so they are
+read first and held by participant (a few small entries each): each participant's are written in the study event
+``SE.LOGS``, a ``FormData`` per log with one repeating ``ItemGroupData`` per entry (``ItemGroupRepeatKey`` its
+sequence), removed entries included with their reason (``tw:LogEntry``).
+The elements written for every form and value (``AuditRecord``, ``ItemData``) are put together
 as text directly rather than through ``XmlStream.element``: the same bytes, without a context manager and a
 mapping per element."""
 
@@ -15,9 +19,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trialwright.exports.base import ExportSource, FormRecord, ParticipantRecord, Progress
+from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress
 from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
-from trialwright.exports.odm.outline import SIGNATURE_DEF, UNSCHEDULED, item_oid, mdv_oid, unit_oids, user_oid
+from trialwright.exports.odm.outline import (
+    LOGS_EVENT,
+    SIGNATURE_DEF,
+    UNSCHEDULED,
+    item_oid,
+    log_oid,
+    mdv_oid,
+    unit_oids,
+    user_oid,
+)
 from trialwright.exports.odm.values import ValueCodec, json_text
 from trialwright.exports.odm.xmlstream import XmlStream, quoted, safe_text
 from trialwright.protocol import FormField
@@ -53,11 +66,19 @@ class ClinicalWriter:
         self.sites = set(self.protocol.site_codes)
         self.fields = {form.id: (form, {f.id for f in form.fields}) for form in self.protocol.forms}
         self.oids = {(form.id, f.id): item_oid(form.id, f.id) for form in self.protocol.forms for f in form.fields}
+        self.oids |= {(log.id, f.id): item_oid(log_oid(log.id), f.id) for log in self.protocol.logs for f in log.fields}
+        self.logs = {log.id: log for log in self.protocol.logs}
+        self.entries: dict[str, list[LogRecord]] = {}  # participant -> log entries, by log and sequence
         self.codec = codec
         self.written = 0
 
     def write(self) -> None:
         src = self.source
+        for entry in src.logs():  # by log, participant, sequence: held by participant (see the module's note)
+            if entry.log_id not in self.logs:
+                raise ValueError(f"logs: {entry.participant_id} has entries of log {entry.log_id!r}, not a log of "
+                                 f"protocol version {src.protocol_version}")  # fmt: skip
+            self.entries.setdefault(entry.participant_id, []).append(entry)
         participants = iter(src.participants())
         first = next(participants, None)  # read before the form stream opens (one reader at a time on SQLite)
         forms = iter(src.forms())
@@ -109,6 +130,7 @@ class ClinicalWriter:
             xml.leaf("SiteRef", {"LocationOID": person.site})
             for v in sorted(visits.values(), key=self._visit_order):
                 self._visit(person, v, by_visit.get(v.visit_id, []), audited)
+            self._logs(person, self.entries.pop(pid, []), audited)
             self._enrolment(person, audited.subject)
 
     def _visit_order(self, v: _Visit) -> tuple[int, int, str]:
@@ -150,7 +172,7 @@ class ClinicalWriter:
             with xml.element("ItemGroupData", {"ItemGroupOID": f"IG.{r.form_id}"}):
                 for f in form.fields:
                     if f.id in r.values:
-                        self._item(r, f, r.values[f.id], audited.items.get((*key, f.id)))
+                        self._item(r.form_id, r.site, f, r.values[f.id], audited.items.get((*key, f.id)))
             locked = audited.locks.get(key) if r.state == "locked" else None
             xml.leaf("tw:Form", {
                 "State": r.state, "Version": str(r.version), "UpdatedAt": r.updated_at.isoformat(),
@@ -163,9 +185,38 @@ class ClinicalWriter:
         if self.progress is not None:
             self.progress(self.written)
 
-    def _item(self, r: FormRecord, f: FormField, stored: Mapping[str, Any], audited: Audited | None) -> None:
+    def _logs(self, person: ParticipantRecord, entries: list[LogRecord], audited: Indexed) -> None:
+        """The participant's log entries: ``SE.LOGS``, a ``FormData`` per log, an ``ItemGroupData`` per entry."""
+        if not entries:
+            return
         xml = self.xml
-        oid = self.oids[(r.form_id, f.id)]
+        with xml.element("StudyEventData", {"StudyEventOID": LOGS_EVENT}):
+            for log_id, grouped in itertools.groupby(entries, key=lambda e: e.log_id):
+                log = self.logs[log_id]
+                with xml.element("FormData", {"FormOID": f"F.{log_oid(log_id)}"}):
+                    for e in grouped:
+                        key = (log_id, str(e.sequence))
+                        strays = sorted(set(e.values) - {f.id for f in log.fields})
+                        if strays:
+                            raise ValueError(f"{e.participant_id} log {log_id} entry {e.sequence}: fields "
+                                             f"{', '.join(strays)} are not in protocol version "
+                                             f"{self.source.protocol_version}")  # fmt: skip
+                        attrs = {"ItemGroupOID": f"IG.{log_oid(log_id)}", "ItemGroupRepeatKey": str(e.sequence)}
+                        with xml.element("ItemGroupData", attrs):
+                            self._audit_record(audited.entries.get(key), e.site)
+                            for f in log.fields:
+                                if f.id in e.values:
+                                    self._item(log_id, e.site, f, e.values[f.id],
+                                               audited.entry_items.get((*key, f.id)))  # fmt: skip
+                            xml.leaf("tw:LogEntry", {
+                                "State": e.state, "Version": str(e.version), "UpdatedAt": e.updated_at.isoformat(),
+                                "UpdatedBy": e.updated_by, "RemovedReason": e.removed_reason,
+                            })  # fmt: skip
+
+    def _item(self, owner: str, site: str, f: FormField, stored: Mapping[str, Any], audited: Audited | None) -> None:
+        """One value of a form (``owner`` its form id) or of a log entry (the log's id)."""
+        xml = self.xml
+        oid = self.oids[(owner, f.id)]
         text, detail = self.codec.to_odm(oid, f, stored)
         start = f"{xml.indent()}<ItemData ItemOID={quoted(oid)}"
         start += ' IsNull="Yes"' if text is None else f" Value={quoted(text)}"
@@ -175,7 +226,7 @@ class ClinicalWriter:
             return
         xml.write(start + ">\n")
         xml.depth += 1
-        self._audit_record(audited, r.site)
+        self._audit_record(audited, site)
         if unit:
             xml.leaf("MeasurementUnitRef", {"MeasurementUnitOID": self.units[f.unit]})  # type: ignore[index]
         if detail:

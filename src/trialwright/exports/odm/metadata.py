@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from trialwright.exports.base import ExportSource
 from trialwright.exports.odm.outline import (
     DATA_TYPES,
+    LOGS_EVENT,
     SIGNATURE_DEF,
     UNSCHEDULED,
     item_oid,
+    log_oid,
     mdv_oid,
     outline,
     user_oid,
@@ -58,23 +60,33 @@ def _metadata(xml: XmlStream, source: ExportSource, units: Mapping[str, str]) ->
                                            "Type": "Unscheduled"}):  # fmt: skip
             for n, form in enumerate(p.forms, start=1):
                 xml.leaf("FormRef", {"FormOID": f"F.{form.id}", "OrderNumber": str(n), "Mandatory": "No"})
-        for form in p.forms:
-            with xml.element("FormDef", {"OID": f"F.{form.id}", "Name": form.name, "Repeating": "No"}):
-                if form.description:
-                    xml.translated("Description", form.description)
-                xml.leaf("ItemGroupRef", {"ItemGroupOID": f"IG.{form.id}", "Mandatory": "Yes"})
-        for form in p.forms:
-            with xml.element("ItemGroupDef", {"OID": f"IG.{form.id}", "Name": form.name, "Repeating": "No"}):
-                for n, f in enumerate(form.fields, start=1):
-                    xml.leaf("ItemRef", {"ItemOID": item_oid(form.id, f.id), "OrderNumber": str(n),
+        if p.logs:  # entries per participant, not per visit: one event holding every log, each entry repeating
+            with xml.element("StudyEventDef", {"OID": LOGS_EVENT, "Name": "Logs", "Repeating": "No",
+                                               "Type": "Common"}):  # fmt: skip
+                xml.translated("Description", "Log forms: entries per participant, not per visit")
+                for n, log in enumerate(p.logs, start=1):
+                    xml.leaf("FormRef", {"FormOID": f"F.{log_oid(log.id)}", "OrderNumber": str(n),
+                                         "Mandatory": "No"})  # fmt: skip
+        # (oid part, name, description, fields, repeating): the forms, then the logs
+        defs = [(form.id, form.name, form.description, form.fields, "No") for form in p.forms]
+        defs += [(log_oid(log.id), log.name, log.description, log.fields, "Yes") for log in p.logs]
+        for oid, name, description, _, _ in defs:
+            with xml.element("FormDef", {"OID": f"F.{oid}", "Name": name, "Repeating": "No"}):
+                if description:
+                    xml.translated("Description", description)
+                xml.leaf("ItemGroupRef", {"ItemGroupOID": f"IG.{oid}", "Mandatory": "Yes"})
+        for oid, name, _, fields, repeating in defs:
+            with xml.element("ItemGroupDef", {"OID": f"IG.{oid}", "Name": name, "Repeating": repeating}):
+                for n, f in enumerate(fields, start=1):
+                    xml.leaf("ItemRef", {"ItemOID": item_oid(oid, f.id), "OrderNumber": str(n),
                                          "Mandatory": "Yes" if f.required and f.derived is None else "No",
-                                         "MethodOID": f"MT.{form.id}.{f.id}" if f.derived else None})  # fmt: skip
-        for form in p.forms:
-            for f in form.fields:
-                _item_def(xml, units, form.id, f)
-        for form in p.forms:
-            for f in (f for f in form.fields if f.choices):
-                with xml.element("CodeList", {"OID": f"CL.{form.id}.{f.id}", "Name": f"{form.id}.{f.id}",
+                                         "MethodOID": f"MT.{oid}.{f.id}" if f.derived else None})  # fmt: skip
+        for oid, _, _, fields, _ in defs:
+            for f in fields:
+                _item_def(xml, units, oid, f)
+        for oid, _, _, fields, _ in defs:
+            for f in (f for f in fields if f.choices):
+                with xml.element("CodeList", {"OID": f"CL.{oid}.{f.id}", "Name": f"{oid}.{f.id}",
                                               "DataType": "text"}):  # fmt: skip
                     for n, c in enumerate(f.choices, start=1):
                         with xml.element("CodeListItem", {"CodedValue": c.code, "OrderNumber": str(n)}):

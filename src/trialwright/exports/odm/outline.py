@@ -11,12 +11,14 @@ from trialwright.protocol import FieldType, FormField, Protocol
 
 __all__ = [
     "DATA_TYPES",
+    "LOGS_EVENT",
     "ODM_NS",
     "SIGNATURE_DEF",
     "TW_NS",
     "UNSCHEDULED",
     "Outline",
     "item_oid",
+    "log_oid",
     "mdv_oid",
     "outline",
     "unit_oids",
@@ -26,6 +28,8 @@ __all__ = [
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
 TW_NS = "https://trialwright.dev/odm"
 UNSCHEDULED = "SE.UNSCHEDULED"
+#: The study event holding every participant's log entries (``trialwright.protocol.logs``): logs are not at a visit.
+LOGS_EVENT = "SE.LOGS"
 SIGNATURE_DEF = "SD.investigator"
 
 DATA_TYPES = {
@@ -51,6 +55,12 @@ def item_oid(form_id: str, field_id: str) -> str:
     return f"IT.{form_id}.{field_id}"
 
 
+def log_oid(log_id: str) -> str:
+    """The part of a log's OIDs after the kind: ``F.LOG.<log>``, ``IG.LOG.<log>``, ``IT.LOG.<log>.<field>``,
+    ``CL.LOG.<log>.<field>`` (apart from the forms' OIDs, so a log's can never be taken for a form's)."""
+    return f"LOG.{log_id}"
+
+
 def user_oid(username: str) -> str:
     """The User OID of a trialwright user (or of trialwright itself, for derived values)."""
     return f"USR.{username}"
@@ -59,7 +69,7 @@ def user_oid(username: str) -> str:
 def unit_oids(protocol: Protocol) -> dict[str, str]:
     """Each canonical unit's MeasurementUnit OID, readable and unique."""
     oids: dict[str, str] = {}
-    for form in protocol.forms:
+    for form in [*protocol.forms, *protocol.logs]:
         for f in form.fields:
             if f.unit and f.unit not in oids:
                 readable = f.unit.replace("%", "percent").replace("°", "deg").replace("/", " per ")
@@ -98,13 +108,28 @@ def outline(protocol: Protocol) -> Outline:
             fields[oid] = (form.id, f)
             if codelist:
                 codelists[codelist] = tuple(c.code for c in f.choices)
+    for log in protocol.logs:
+        for f in log.fields:
+            oid = item_oid(log_oid(log.id), f.id)
+            codelist = f"CL.{log_oid(log.id)}.{f.id}" if f.choices else None
+            items[oid] = (DATA_TYPES[f.type], codelist)
+            fields[oid] = (log.id, f)
+            if codelist:
+                codelists[codelist] = tuple(c.code for c in f.choices)
     events = {f"SE.{v.id}": tuple(f"F.{form}" for form in v.forms) for v in protocol.visits}
     events[UNSCHEDULED] = tuple(f"F.{form.id}" for form in protocol.forms)
     visits = {f"SE.{v.id}": v.id for v in protocol.visits} | {UNSCHEDULED: ""}
+    forms = {f"F.{form.id}": (f"IG.{form.id}",) for form in protocol.forms}
+    groups = {f"IG.{form.id}": tuple(item_oid(form.id, f.id) for f in form.fields) for form in protocol.forms}
+    if protocol.logs:
+        events[LOGS_EVENT] = tuple(f"F.{log_oid(log.id)}" for log in protocol.logs)
+        forms |= {f"F.{log_oid(log.id)}": (f"IG.{log_oid(log.id)}",) for log in protocol.logs}
+        groups |= {f"IG.{log_oid(log.id)}": tuple(item_oid(log_oid(log.id), f.id) for f in log.fields)
+                   for log in protocol.logs}  # fmt: skip
     return Outline(
         events=events,
-        forms={f"F.{form.id}": (f"IG.{form.id}",) for form in protocol.forms},
-        groups={f"IG.{form.id}": tuple(item_oid(form.id, f.id) for f in form.fields) for form in protocol.forms},
+        forms=forms,
+        groups=groups,
         items=items,
         codelists=codelists,
         visits=visits,

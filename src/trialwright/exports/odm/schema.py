@@ -62,6 +62,21 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="StateBeforeLock" type="tw:state"/>
     </xs:complexType>
   </xs:element>
+  <xs:element name="LogEntry">
+    <xs:complexType>
+      <xs:attribute name="State" use="required">
+        <xs:simpleType>
+          <xs:restriction base="xs:string">
+            <xs:enumeration value="active"/><xs:enumeration value="removed"/>
+          </xs:restriction>
+        </xs:simpleType>
+      </xs:attribute>
+      <xs:attribute name="Version" type="xs:positiveInteger" use="required"/>
+      <xs:attribute name="UpdatedAt" type="xs:dateTime" use="required"/>
+      <xs:attribute name="UpdatedBy" type="xs:string" use="required"/>
+      <xs:attribute name="RemovedReason" type="xs:string"/>
+    </xs:complexType>
+  </xs:element>
   <xs:element name="Visit">
     <xs:complexType>
       <xs:attribute name="Date" type="xs:date"/>
@@ -110,7 +125,8 @@ _ODM_XSD = """<?xml version="1.0" encoding="UTF-8"?>
 </xs:schema>
 """
 
-_EXTENDED = {"SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": "Form", "ItemData": "StoredValue"}
+_EXTENDED = {"SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": "Form",
+             "ItemGroupData": "LogEntry", "ItemData": "StoredValue"}  # fmt: skip
 
 
 def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:

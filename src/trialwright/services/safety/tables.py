@@ -37,7 +37,7 @@ from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists
 from trialwright.store.safety_tables import adverse_events
 
-__all__ = ["export_listing", "group_labels", "listing_rows", "safety_tables"]
+__all__ = ["coded_terms", "export_listing", "group_labels", "listing_rows", "safety_tables"]
 
 
 def group_labels(session: Session, protocol: Protocol) -> dict[str, str]:
@@ -71,7 +71,7 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
             groups = tuple(sorted(labels.values()))
             group_of = {pid: labels[code] for pid, code in arms.items()}
         counted = session.execute(_per_participant(protocol)).all()
-        terms = term_table(_coded_terms(session), group_of, groups)
+        terms = term_table(coded_terms(session), group_of, groups)
     lines = [label for label, _ in _LINES]
     summaries = [(r.participant_id, r.worst, [n for n in lines if r._mapping[n]]) for r in counted]
     rows = safety_table_counted(summaries, group_of, groups)
@@ -79,7 +79,7 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
     return SafetyTables(grouping, groups, tuple(rows), len(group_of), in_table, events - in_table, tuple(terms))
 
 
-def _coded_terms(session: Session) -> list[tuple[str, str | None, str | None]]:
+def coded_terms(session: Session) -> list[tuple[str, str | None, str | None]]:
     """Each event as (participant, primary SOC, PT) of its coding; SOC and PT None when it is not coded, or coded
     for a reported term that has changed since (to code again: the exports treat it as not coded too)."""
     return [
@@ -116,7 +116,7 @@ def _pooled(session: Session, protocol: Protocol, events: int) -> SafetyTables:
     rows = tuple(SafetyRow(label, {group: counts[label]}, {group: randomized}) for label in table_labels())
     in_table = int(summed.events)
     everyone = dict.fromkeys(session.execute(claimed.distinct()).scalars(), group)
-    terms = term_table(_coded_terms(session), everyone, (group,))
+    terms = term_table(coded_terms(session), everyone, (group,))
     return SafetyTables("pooled", (group,), rows, randomized, in_table, events - in_table, tuple(terms))
 
 
