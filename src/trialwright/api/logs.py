@@ -34,17 +34,25 @@ class LogEntryIn(ClosedBody):
     values: dict[str, FieldValueIn] = Field(description="Field id -> value.")
 
 
+_VERSION = (
+    "The entry's version the change is made from (as last read): a change made in between refuses it with 409, "
+    "naming the entry and both versions."
+)
+
+
 class LogAmendIn(ClosedBody):
     """Values to change in an entry, and why."""
 
     values: dict[str, FieldValueIn] = Field(description="Field id -> value; null clears it.")
     reason: str = Field(description="The reason for the change (audited).")
+    version: int = Field(description=_VERSION)
 
 
 class LogRemoveIn(ClosedBody):
     """Why an entry is removed (it is kept, marked removed)."""
 
     reason: str
+    version: int = Field(description=_VERSION)
 
 
 class LogCodingOut(BaseModel):
@@ -82,6 +90,8 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
     except NotFound:
         raise HTTPException(status_code=404, detail="not found") from None
+    except svc.LogVersionConflict as exc:
+        raise HTTPException(status_code=409, detail=[{"field": "version", "rule": exc.problems[0]}]) from None
     except svc.LogError as exc:
         detail = [{"field": r.split(":", 1)[0], "rule": r} for r in exc.problems]
         raise HTTPException(status_code=422, detail=detail) from None
@@ -127,14 +137,15 @@ def add_entry(participant_id: str, log_id: str, body: LogEntryIn, user: Entry, e
 def amend_entry(
     participant_id: str, log_id: str, sequence: int, body: LogAmendIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
-    """Amend an entry's values, with a reason."""
+    """Amend an entry's values, with a reason, from the version read (409 when it changed in between)."""
     return _out(_call(svc.amend_entry, engine, user, participant_id, log_id, sequence, body.values,
-                      reason=body.reason), engine)  # fmt: skip
+                      reason=body.reason, version=body.version), engine)  # fmt: skip
 
 
 @router.post(LOG + "/{sequence}/remove", response_model=LogEntryOut)
 def remove_entry(
     participant_id: str, log_id: str, sequence: int, body: LogRemoveIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
-    """Remove an entry, with a reason: it is kept, marked removed."""
-    return _out(_call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason), engine)
+    """Remove an entry, with a reason: it is kept, marked removed (409 when it changed since the version read)."""
+    return _out(_call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason,
+                      version=body.version), engine)  # fmt: skip

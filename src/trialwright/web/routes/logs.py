@@ -49,9 +49,19 @@ async def _typed(request: Request, page: Page, protocol: ProtocolDep, log_id: st
     return values, str(form.get("reason") or "")
 
 
+async def _version(request: Request, log_id: str, sequence: int) -> int:
+    """The entry's version the page showed (sent back with the change), so a change made in between is refused."""
+    text = str((await request.form()).get("version") or "").strip()
+    if not text.isdigit():
+        raise svc.LogError(f"version: the page did not say which version of entry {sequence} of {log_id} you "
+                           "changed; open the participant's page again")  # fmt: skip
+    return int(text)
+
+
 def _refused(request: Request, page: Page, engine: Any, participant_id: str, exc: Exception) -> Response:
     problems = list(getattr(exc, "problems", ()) or [str(exc)])
-    return participant_page(request, page, engine, participant_id, status=422, errors=problems)
+    status = 409 if isinstance(exc, svc.LogVersionConflict) else 422
+    return participant_page(request, page, engine, participant_id, status=status, errors=problems)
 
 
 @router.post("/participants/{participant_id}/logs/{log_id}", response_class=HTMLResponse)
@@ -87,7 +97,8 @@ async def amend_entry(
         if entry is not None:
             changed |= {name: None for name, stored in entry.values.items() if stored is not None
                         and f"field_{name}" in form and not str(form.get(f"field_{name}") or "").strip()}  # fmt: skip
-        svc.amend_entry(engine, page.user, participant_id, log_id, sequence, changed, reason=reason)
+        version = await _version(request, log_id, sequence)
+        svc.amend_entry(engine, page.user, participant_id, log_id, sequence, changed, reason=reason, version=version)
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
@@ -104,7 +115,8 @@ async def remove_entry(
     assert page.user is not None
     try:
         _, reason = await _typed(request, page, protocol, log_id)
-        svc.remove_entry(engine, page.user, participant_id, log_id, sequence, reason=reason)
+        version = await _version(request, log_id, sequence)
+        svc.remove_entry(engine, page.user, participant_id, log_id, sequence, reason=reason, version=version)
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
