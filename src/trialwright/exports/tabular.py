@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
 from trialwright.domain.deaths import Death, earliest_death
+from trialwright.domain.log_undeclared import undeclared
 from trialwright.exports.base import (
     EventRecord,
     Exporter,
@@ -568,6 +569,8 @@ class TabularExporter(Exporter, abc.ABC):
             for entry in source.logs(log.id):
                 sink.add(log_row(log, table, entry))
             written += self._close(sink, table, "one row per entry (removed ones included)", run)
+        # Entries of a log or field a later protocol version dropped: not in the tables above, so listed.
+        run.notes += [u.describe() for u in undeclared(source.protocol, ((e.log_id, e.values) for e in source.logs()))]
         written += self.finish(folder, run)
         written.append(self.readme(folder, source, run))
         return written
