@@ -15,6 +15,9 @@ other field names) load as declared.
 | a log field derived                     | logs[0]                                  | never derived                  |
 | not_before a field of a form            | logs[0]                                  | same entry                     |
 | a log without its Persian name          | logs[0].translations                     | no 'fa' translation            |
+| a CM log field named atc_code           | logs[0].fields[1].id                     | hides the ATC coding           |
+| an MH log field named pt_name           | logs[1].fields[1].id                     | hides the MedDRA coding        |
+| a log field named removed_reason        | logs[0]                                  | a column every log's table has |
 """
 
 from __future__ import annotations
@@ -76,6 +79,13 @@ CASES = [
     ("not_before another form", _set(["logs", 0, "fields", 7, "not_before"], ["demographics.enrolled_on"]),
      "logs[0]", "same entry"),
     ("no Persian name", _set(["logs", 0, "translations"], {}), "logs[0].translations", "no 'fa' translation"),
+    ("a field named like an ATC coding column", _set(["logs", 0, "fields", 1, "id"], "atc_code"),
+     "logs[0].fields[1].id", "'atc_code' is one of the ATC coding columns the exports write beside this log's fields "
+     "(atc_version, atc_code, atc_name); the field would hide the entry's coding"),
+    ("a field named like a MedDRA coding column", _set(["logs", 1, "fields", 1, "id"], "pt_name"),
+     "logs[1].fields[1].id", "'pt_name' is one of the MedDRA coding columns"),
+    ("a field named removed_reason", _set(["logs", 0, "fields", 1, "id"], "removed_reason"), "logs[0]",
+     "'removed_reason' is a column every log's table in the exports begins with"),
 ]  # fmt: skip
 
 
@@ -108,3 +118,13 @@ def test_a_second_trial_maps_its_own_field_names() -> None:
     (log,) = protocol.logs
     assert log.sdtm is not None and log.sdtm.variables[LOG_TOPIC["CM"]] == "drug"
     assert log.sdtm.ongoing_until == "DAY 28"
+
+
+def test_a_field_named_like_the_other_dictionarys_column_is_no_collision() -> None:
+    """A medication log is coded to ATC, so its table has no pt_name column: a field of that name hides nothing."""
+
+    def rename(doc: Any) -> None:
+        doc["logs"][0]["fields"][1]["id"] = "pt_name"
+        doc["logs"][0]["sdtm"]["variables"]["CMINDC"] = "pt_name"
+
+    assert load_protocol_text(mutated_text(rename)).protocol.log("conmeds").fields[1].id == "pt_name"
