@@ -74,12 +74,12 @@ def test_the_page_sends_the_version_it_showed_and_a_stale_one_is_refused(trial: 
         html = client.get(page).text
         assert '<input type="hidden" name="version" value="1">' in html
         csrf = csrf_of(html)
-        fields = {"field_medication": "Enoxaparin", "field_dose": "40", "field_dose_unit": "mg",
-                  "field_frequency": "QD", "field_route": "SUBCUTANEOUS", "field_started_on": STARTED,
-                  "field_ongoing": "true"}  # fmt: skip
+        fields = {"v-medication": "Enoxaparin", "v-dose": "40", "v-dose_unit": "mg",
+                  "v-frequency": "QD", "v-route": "SUBCUTANEOUS", "v-started_on": STARTED,
+                  "v-ongoing": "yes"}  # fmt: skip
         amend_entry(trial.engine, who(trial, Role.INVESTIGATOR), pid, "conmeds", 1, {"dose": 60}, reason="chart",
                     version=1)  # fmt: skip  # someone else, while the page was open
-        stale = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields, "field_dose": "20",
+        stale = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields, "v-dose": "20",
                                                              "reason": "ward notes", "version": "1"})  # fmt: skip
         assert stale.status_code == 409 and "you read version 1; it is at version 2" in stale.text
         unversioned = client.post(f"{page}/logs/conmeds/1/remove", data={"csrf_token": csrf, "reason": "dup"})
