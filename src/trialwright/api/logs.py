@@ -56,14 +56,19 @@ class LogRemoveIn(ClosedBody):
 
 
 class LogCodingOut(BaseModel):
-    """An entry's coding (WHO ATC): the code, its name and the path from level 1 down."""
+    """An entry's coding: WHO ATC for a medication (``code`` and ``name`` the level-5 substance), MedDRA for medical
+    history (``code`` and ``name`` the LLT, with its PT and primary SOC); the path from level 1 down."""
 
-    dictionary: str
-    version: str
-    verbatim: str
-    code: str
-    name: str
-    path: list[tuple[int, str, str]]
+    dictionary: str = Field(description="ATC or MedDRA.")
+    version: str = Field(description="The ATC index or MedDRA release coded with.")
+    verbatim: str = Field(description="The text coded (the medication's name, the condition).")
+    code: str = Field(description="ATC: the level-5 code; MedDRA: the LLT code.")
+    name: str = Field(description="ATC: the level-5 name; MedDRA: the LLT name.")
+    pt_code: str | None = Field(description="MedDRA: the preferred term's code; null for ATC.")
+    pt_name: str | None = Field(description="MedDRA: the preferred term; null for ATC.")
+    soc_code: str | None = Field(description="MedDRA: the primary system organ class's code; null for ATC.")
+    soc_name: str | None = Field(description="MedDRA: the primary system organ class; null for ATC.")
+    path: list[tuple[int, str, str]] = Field(description="(level, code, name) from level 1 down to the code.")
     coded_at: dt.datetime
     coded_by: str
 
@@ -101,6 +106,18 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(status_code=422, detail=detail) from None
 
 
+def _coding_out(coding: svc.LogCoding) -> dict[str, Any]:
+    pt, soc = coding.pt, coding.soc
+    return {
+        **coding.__dict__,
+        "path": list(coding.path),
+        "pt_code": pt[0] if pt else None,
+        "pt_name": pt[1] if pt else None,
+        "soc_code": soc[0] if soc else None,
+        "soc_name": soc[1] if soc else None,
+    }
+
+
 def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
     coding = entry.coding
     log = current_protocol(engine).protocol.log(entry.log_id)
@@ -117,7 +134,7 @@ def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
         "updated_at": entry.updated_at,
         "updated_by": entry.updated_by,
         "removed_reason": entry.removed_reason,
-        "coding": None if coding is None else {**coding.__dict__, "path": list(coding.path)},
+        "coding": None if coding is None else _coding_out(coding),
     }
 
 

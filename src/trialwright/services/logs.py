@@ -45,6 +45,7 @@ __all__ = [
     "LogVersionConflict",
     "add_entry",
     "amend_entry",
+    "entry_for_coding",
     "list_entries",
     "remove_entry",
 ]
@@ -86,6 +87,19 @@ class LogCoding:
     path: tuple[tuple[int, str, str], ...]  # (level, code, name), level 1 first
     coded_at: dt.datetime
     coded_by: str
+
+    def _level(self, level: int) -> tuple[str, str] | None:
+        return next(((code, name) for at, code, name in self.path if at == level), None)
+
+    @property
+    def pt(self) -> tuple[str, str] | None:
+        """A MedDRA coding's preferred term (code, name); None for another dictionary."""
+        return self._level(4) if self.dictionary == "MedDRA" else None
+
+    @property
+    def soc(self) -> tuple[str, str] | None:
+        """A MedDRA coding's primary system organ class (code, name); None for another dictionary."""
+        return self._level(1) if self.dictionary == "MedDRA" else None
 
 
 @dataclass(frozen=True)
@@ -463,3 +477,16 @@ def list_entries(
             query = query.where(log_entries.c.log_id == log_id)
         rows = session.execute(query.order_by(log_entries.c.log_id, log_entries.c.sequence)).all()
         return tuple(_joined_view(r, participant.site) for r in rows)
+
+
+def entry_for_coding(engine: Engine, participant_id: str, log_id: str, sequence: int) -> LogEntryView | None:
+    """One entry as stored now, with its coding, for the coding pages (``services.medication_coding`` checks the
+    coder's role before it calls this); None when there is no such entry."""
+    with read_scope(engine) as session:
+        row = session.execute(
+            _SELECT.add_columns(participants.c.site)
+            .join(participants, participants.c.participant_id == log_entries.c.participant_id)
+            .where(log_entries.c.participant_id == participant_id, log_entries.c.log_id == log_id,
+                   log_entries.c.sequence == sequence)
+        ).first()  # fmt: skip
+        return None if row is None else _joined_view(row, row.site)
