@@ -34,28 +34,41 @@ class LogEntryIn(ClosedBody):
     values: dict[str, FieldValueIn] = Field(description="Field id -> value.")
 
 
+_VERSION = (
+    "The entry's version the change is made from (as last read): a change made in between refuses it with 409, "
+    "naming the entry and both versions."
+)
+
+
 class LogAmendIn(ClosedBody):
     """Values to change in an entry, and why."""
 
     values: dict[str, FieldValueIn] = Field(description="Field id -> value; null clears it.")
     reason: str = Field(description="The reason for the change (audited).")
+    version: int = Field(description=_VERSION)
 
 
 class LogRemoveIn(ClosedBody):
     """Why an entry is removed (it is kept, marked removed)."""
 
     reason: str
+    version: int = Field(description=_VERSION)
 
 
 class LogCodingOut(BaseModel):
-    """An entry's coding (WHO ATC): the code, its name and the path from level 1 down."""
+    """An entry's coding: WHO ATC for a medication (``code`` and ``name`` the level-5 substance), MedDRA for medical
+    history (``code`` and ``name`` the LLT, with its PT and primary SOC); the path from level 1 down."""
 
-    dictionary: str
-    version: str
-    verbatim: str
-    code: str
-    name: str
-    path: list[tuple[int, str, str]]
+    dictionary: str = Field(description="ATC or MedDRA.")
+    version: str = Field(description="The ATC index or MedDRA release coded with.")
+    verbatim: str = Field(description="The text coded (the medication's name, the condition).")
+    code: str = Field(description="ATC: the level-5 code; MedDRA: the LLT code.")
+    name: str = Field(description="ATC: the level-5 name; MedDRA: the LLT name.")
+    pt_code: str | None = Field(description="MedDRA: the preferred term's code; null for ATC.")
+    pt_name: str | None = Field(description="MedDRA: the preferred term; null for ATC.")
+    soc_code: str | None = Field(description="MedDRA: the primary system organ class's code; null for ATC.")
+    soc_name: str | None = Field(description="MedDRA: the primary system organ class; null for ATC.")
+    path: list[tuple[int, str, str]] = Field(description="(level, code, name) from level 1 down to the code.")
     coded_at: dt.datetime
     coded_by: str
 
@@ -82,6 +95,8 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
     except NotFound:
         raise HTTPException(status_code=404, detail="not found") from None
+    except svc.LogVersionConflict as exc:
+        raise HTTPException(status_code=409, detail=[{"field": "version", "rule": exc.problems[0]}]) from None
     except svc.LogError as exc:
         detail = [{"field": r.split(":", 1)[0], "rule": r} for r in exc.problems]
         raise HTTPException(status_code=422, detail=detail) from None
@@ -89,6 +104,18 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         rules = [str(exc)]
         detail = [{"field": r.split(":", 1)[0], "rule": r} for r in rules]
         raise HTTPException(status_code=422, detail=detail) from None
+
+
+def _coding_out(coding: svc.LogCoding) -> dict[str, Any]:
+    pt, soc = coding.pt, coding.soc
+    return {
+        **coding.__dict__,
+        "path": list(coding.path),
+        "pt_code": pt[0] if pt else None,
+        "pt_name": pt[1] if pt else None,
+        "soc_code": soc[0] if soc else None,
+        "soc_name": soc[1] if soc else None,
+    }
 
 
 def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
@@ -107,7 +134,7 @@ def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
         "updated_at": entry.updated_at,
         "updated_by": entry.updated_by,
         "removed_reason": entry.removed_reason,
-        "coding": None if coding is None else {**coding.__dict__, "path": list(coding.path)},
+        "coding": None if coding is None else _coding_out(coding),
     }
 
 
@@ -127,14 +154,15 @@ def add_entry(participant_id: str, log_id: str, body: LogEntryIn, user: Entry, e
 def amend_entry(
     participant_id: str, log_id: str, sequence: int, body: LogAmendIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
-    """Amend an entry's values, with a reason."""
+    """Amend an entry's values, with a reason, from the version read (409 when it changed in between)."""
     return _out(_call(svc.amend_entry, engine, user, participant_id, log_id, sequence, body.values,
-                      reason=body.reason), engine)  # fmt: skip
+                      reason=body.reason, version=body.version), engine)  # fmt: skip
 
 
 @router.post(LOG + "/{sequence}/remove", response_model=LogEntryOut)
 def remove_entry(
     participant_id: str, log_id: str, sequence: int, body: LogRemoveIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
-    """Remove an entry, with a reason: it is kept, marked removed."""
-    return _out(_call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason), engine)
+    """Remove an entry, with a reason: it is kept, marked removed (409 when it changed since the version read)."""
+    return _out(_call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason,
+                      version=body.version), engine)  # fmt: skip

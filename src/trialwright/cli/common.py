@@ -113,6 +113,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
     ("trialwright.services.backup.BackupError", ExitCode.REFUSED),
     ("trialwright.store.dump.DumpError", ExitCode.REFUSED),
     ("trialwright.services.audit_keys.AllocationsAltered", ExitCode.REFUSED),
+    ("trialwright.services.logs.LogVersionConflict", ExitCode.REFUSED),
     # The rules' refusals (nothing was changed); a bare ValueError is not one of them: it is a defect.
     *((f"trialwright.{name}", ExitCode.REFUSED) for name in (
         "services.errors.FormError", "domain.forms.FormValueError", "services.screening.common.ScreeningError",

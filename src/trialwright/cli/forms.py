@@ -192,8 +192,8 @@ def verify(
 ) -> None:
     """Check the audit trail against its key and anchors and the allocation list against its digests; name the
     first entry altered, removed, inserted, unsigned, forged or cut off. Then replay the trail and compare it with
-    the data tables (form values and states, visits, randomizations, allocation lists): name the first values
-    that differ, rows the trail says exist but are gone, and rows no entry explains. The outcome is recorded for
+    the data tables (form values and states, visits, randomizations, allocation lists, log entries): name the first
+    values that differ, rows the trail says exist but are gone, and rows no entry explains. The outcome is recorded for
     the audit page, with a verification checkpoint at the head when the chain is intact. On success, anchor the
     head."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -23,6 +23,13 @@ LogArg = Annotated[str, typer.Argument(help="Log id from the protocol's logs, e.
 SequenceArg = Annotated[int, typer.Argument(help="The entry's sequence number in its log (1, 2, ...).")]
 DataOption = Annotated[str, typer.Option("--data", help="JSON file of field values ('-' for standard input).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (required).")]
+VersionOption = Annotated[
+    int,
+    typer.Option(
+        "--entry-version",
+        help="The entry's version the change is made from (as `log list` shows it): refused if it changed since.",
+    ),
+]
 
 
 def _values(data: str) -> dict[str, Any]:
@@ -72,6 +79,7 @@ def amend(
     sequence: SequenceArg,
     data: DataOption,
     reason: ReasonOption,
+    entry_version: VersionOption,
     user: AsOption,
     as_json: JsonOption = False,
     database: DatabaseOption = None,
@@ -80,7 +88,8 @@ def amend(
     from trialwright.services.logs import amend_entry
 
     engine, actor = _context(user, database)
-    entry = _run(amend_entry, engine, actor, participant_id, log_id, sequence, _values(data), reason=reason)
+    entry = _run(amend_entry, engine, actor, participant_id, log_id, sequence, _values(data), reason=reason,
+                 version=entry_version)  # fmt: skip
     if not emit(entry, as_json):
         _print(entry)
 
@@ -91,6 +100,7 @@ def remove(
     log_id: LogArg,
     sequence: SequenceArg,
     reason: ReasonOption,
+    entry_version: VersionOption,
     user: AsOption,
     as_json: JsonOption = False,
     database: DatabaseOption = None,
@@ -99,7 +109,7 @@ def remove(
     from trialwright.services.logs import remove_entry
 
     engine, actor = _context(user, database)
-    entry = _run(remove_entry, engine, actor, participant_id, log_id, sequence, reason=reason)
+    entry = _run(remove_entry, engine, actor, participant_id, log_id, sequence, reason=reason, version=entry_version)
     if not emit(entry, as_json):
         _print(entry)
 

@@ -63,6 +63,8 @@ def _init(protocol: Path, settings: Settings, *, quiet: bool = False) -> InitRes
         f"{redact(settings.database_url)}; schema revision {result.schema_revision}.",
         highlight=False,
     )
+    for note in result.notes:
+        console.print(f"Note: {note}", highlight=False, markup=False, soft_wrap=True)
     return result
 
 

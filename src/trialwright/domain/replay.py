@@ -28,9 +28,11 @@ __all__ = [
     "REPLAYED_ACTIONS",
     "ChecksumBuilder",
     "Disagreement",
+    "Problem",
     "Replay",
     "ReplayReport",
     "TrailEntry",
+    "canonical_text",
 ]
 
 Problem = Literal["differs", "missing", "unexplained", "unreadable"]
@@ -62,11 +64,14 @@ REPLAYED_ACTIONS = FORM_ACTIONS | {
 }
 
 
-def _text(value: object) -> str | None:
+def canonical_text(value: object) -> str | None:
     """A value as the report shows it: canonical JSON (None for absent)."""
     if value is None:
         return None
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+_text = canonical_text
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ class ReplayReport:
     """The result of replaying the trail against the data tables.
 
     ``count`` is every disagreement found; ``disagreements`` the first of them (at most the limit asked),
-    in the order found (forms, visits, randomizations, lists).
+    in the order found (forms, visits, randomizations, lists, log entries).
     """
 
     ok: bool

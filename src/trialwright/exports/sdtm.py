@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 from trialwright.domain.deaths import Death, death_fields, deaths_found, fatal_death, plain_values, undated_deaths
 from trialwright.domain.forms import StoredValue
+from trialwright.domain.log_undeclared import undeclared
 from trialwright.domain.safety import names_death
 from trialwright.domain.text import spreadsheet_row
 from trialwright.domain.treatment import treatment_given
@@ -663,6 +664,8 @@ class SdtmExporter(Exporter):
         """CM and MH from the log entries, each variable from the field the protocol maps to it (removed entries
         left out, counted in README.txt); a domain no log is written to stays empty, and README.txt says so."""
         written: set[str] = set()
+        held = ((e.log_id, e.values) for e in build.source.logs())
+        build.notes += [f"{u.describe()}; not in CM or MH" for u in undeclared(build.protocol, held)]
         for log in build.protocol.logs:
             if log.sdtm is None:
                 build.notes.append(f"logs/{log.id}: the protocol writes it to no SDTM domain (no sdtm:); it is in "

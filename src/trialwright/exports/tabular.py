@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
 from trialwright.domain.deaths import Death, earliest_death
+from trialwright.domain.log_undeclared import undeclared
 from trialwright.exports.base import (
     EventRecord,
     Exporter,
@@ -43,7 +44,7 @@ from trialwright.exports.base import (
 )
 from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink
 from trialwright.protocol.forms import FieldType, FormDef, FormField
-from trialwright.protocol.logs import LogDef
+from trialwright.protocol.logs import LogDef, coding_columns
 
 __all__ = [
     "Column",
@@ -391,9 +392,8 @@ def log_table(source: ExportSource, log: LogDef) -> Table:
         if f.not_done_allowed or f.not_applicable_allowed:
             columns.append(Column(_companion(log, f.id, "status"), "code", f"{f.label}: status", _STATUS_CHOICES))
             columns.append(Column(_companion(log, f.id, "reason"), "text", f"{f.label}: reason"))
-    names = {c.name for c in columns}
-    coded = _MEDDRA_LOG_COLUMNS if log.sdtm is not None and log.sdtm.domain == "MH" else _ATC_COLUMNS
-    columns += [c for c in coded if c.name not in names]
+    # ``protocol check`` refuses a field named like a coding column (LOG_CODING_COLUMNS), so none is hidden here.
+    columns += _MEDDRA_LOG_COLUMNS if coding_columns(log)[0] == "MedDRA" else _ATC_COLUMNS
     return Table(f"logs/{log.id}", log.name, tuple(columns))
 
 
@@ -568,6 +568,8 @@ class TabularExporter(Exporter, abc.ABC):
             for entry in source.logs(log.id):
                 sink.add(log_row(log, table, entry))
             written += self._close(sink, table, "one row per entry (removed ones included)", run)
+        # Entries of a log or field a later protocol version dropped: not in the tables above, so listed.
+        run.notes += [u.describe() for u in undeclared(source.protocol, ((e.log_id, e.values) for e in source.logs()))]
         written += self.finish(folder, run)
         written.append(self.readme(folder, source, run))
         return written

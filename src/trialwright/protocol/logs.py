@@ -22,6 +22,7 @@ from trialwright.protocol.references import Found, dupes, unknown
 
 __all__ = [
     "LOG_CODELISTS",
+    "LOG_CODING_COLUMNS",
     "LOG_COLUMNS",
     "LOG_DOSES",
     "LOG_TOPIC",
@@ -29,6 +30,7 @@ __all__ = [
     "LogDef",
     "LogSdtm",
     "LogTerminology",
+    "coding_columns",
     "dose_unit",
     "log_checks",
 ]
@@ -73,7 +75,14 @@ LOG_DOSES = ("CMDOSE", "CMDOSTOT")
 LOG_TOPIC = {"CM": "CMTRT", "MH": "MHTERM"}
 
 #: The columns every log's table in the exports begins with; no log field may take one of these ids.
-LOG_COLUMNS = ("participant_id", "site", "sequence", "entry_state")
+LOG_COLUMNS = ("participant_id", "site", "sequence", "entry_state", "removed_reason")
+
+#: The coding columns a log's table in the exports ends with, by dictionary: MedDRA for a log written to MH (medical
+#: history), WHO ATC for any other; no field of that log may take one of these ids (``log_checks``).
+LOG_CODING_COLUMNS = {
+    "ATC": ("atc_version", "atc_code", "atc_name"),
+    "MedDRA": ("meddra_version", "llt_code", "llt_name", "pt_code", "pt_name", "soc_code", "soc_name"),
+}
 
 
 class LogTerminology(ProtocolModel):
@@ -168,6 +177,12 @@ class LogDef(FormDef):
         return self
 
 
+def coding_columns(log: LogDef) -> tuple[str, tuple[str, ...]]:
+    """The dictionary a log's entries are coded to and the coding columns its table in the exports holds."""
+    dictionary = "MedDRA" if log.sdtm is not None and log.sdtm.domain == "MH" else "ATC"
+    return dictionary, LOG_CODING_COLUMNS[dictionary]
+
+
 def log_checks(logs: list[LogDef], form_ids: set[str]) -> Iterator[Found]:
     """Log ids, not_before references and SDTM mappings, each refused with its path."""
     yield from dupes("logs", (g.id for g in logs), "log")
@@ -176,7 +191,12 @@ def log_checks(logs: list[LogDef], form_ids: set[str]) -> Iterator[Found]:
             yield f"logs[{i}].id", f"{log.id!r} is also a form's id; a log and a form are separate tables"
         yield from dupes(f"logs[{i}].fields", (f.id for f in log.fields), "field")
         fields = {f.id: f for f in log.fields}
+        dictionary, coded = coding_columns(log)
         for j, f in enumerate(log.fields):
+            if f.id in coded:
+                hidden = f"({', '.join(coded)}); the field would hide the entry's coding: give it another id"
+                said = f"{f.id!r} is one of the {dictionary} coding columns the exports write beside this log's fields "
+                yield f"logs[{i}].fields[{j}].id", said + hidden
             for k, ref in enumerate(f.not_before):
                 if ref not in fields or ref == f.id:
                     yield f"logs[{i}].fields[{j}].not_before[{k}]", unknown(ref, set(fields) - {f.id}, "field")

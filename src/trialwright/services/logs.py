@@ -42,8 +42,10 @@ __all__ = [
     "LogCoding",
     "LogEntryView",
     "LogError",
+    "LogVersionConflict",
     "add_entry",
     "amend_entry",
+    "entry_for_coding",
     "list_entries",
     "remove_entry",
 ]
@@ -60,6 +62,19 @@ class LogError(FormError):
         self.problems = problems
 
 
+class LogVersionConflict(LogError):
+    """An amendment or removal made from a version of the entry that is no longer the stored one (someone changed
+    it in between): refused, naming the entry, the version read and the version stored."""
+
+    def __init__(self, log_id: str, sequence: int, read: int, stored: int, by: str, at: dt.datetime) -> None:
+        super().__init__(
+            f"version: entry {sequence} of {log_id} was changed after you read it (you read version {read}; it is "
+            f"at version {stored}, changed by {by} at {at:%Y-%m-%d %H:%M} UTC); read it again and make your change "
+            "from there"
+        )
+        self.log_id, self.sequence, self.read, self.stored = log_id, sequence, read, stored
+
+
 @dataclass(frozen=True)
 class LogCoding:
     """An entry's coding: the dictionary and version, the code and name, and the path from level 1 down."""
@@ -72,6 +87,19 @@ class LogCoding:
     path: tuple[tuple[int, str, str], ...]  # (level, code, name), level 1 first
     coded_at: dt.datetime
     coded_by: str
+
+    def _level(self, level: int) -> tuple[str, str] | None:
+        return next(((code, name) for at, code, name in self.path if at == level), None)
+
+    @property
+    def pt(self) -> tuple[str, str] | None:
+        """A MedDRA coding's preferred term (code, name); None for another dictionary."""
+        return self._level(4) if self.dictionary == "MedDRA" else None
+
+    @property
+    def soc(self) -> tuple[str, str] | None:
+        """A MedDRA coding's primary system organ class (code, name); None for another dictionary."""
+        return self._level(1) if self.dictionary == "MedDRA" else None
 
 
 @dataclass(frozen=True)
@@ -152,7 +180,9 @@ _SELECT = select(
 ).outerjoin(log_codings, log_codings.c.entry_id == log_entries.c.id)
 
 
-def _entry_row(session: Session, participant_id: str, log_id: str, sequence: int) -> Any:
+def _entry_row(session: Session, participant_id: str, log_id: str, sequence: int, read: int | None) -> Any:
+    """The entry's row, locked for this transaction; refused when ``read`` (the version the change was made from)
+    is no longer the stored version."""
     row = session.execute(
         select(log_entries)
         .where(
@@ -164,6 +194,8 @@ def _entry_row(session: Session, participant_id: str, log_id: str, sequence: int
     ).first()
     if row is None:
         raise LogError(f"sequence: {participant_id} has no entry {sequence} in log {log_id}")
+    if read is not None and read != row.version:
+        raise LogVersionConflict(log_id, sequence, read, row.version, row.updated_by, row.updated_at)
     return row
 
 
@@ -357,17 +389,20 @@ def amend_entry(
     entries: Mapping[str, Any],
     *,
     reason: str | None,
+    version: int | None = None,
     typed_on_site_clock: bool = False,
 ) -> LogEntryView:
     """Amend an entry's values with a reason; each changed value audited with the old and the new. A removed entry
-    is not amended; values sent unchanged are no change (and refused as such, so nothing is audited for nothing)."""
+    is not amended; values sent unchanged are no change (and refused as such, so nothing is audited for nothing).
+    ``version`` is the entry's version the amendment was made from (the page, the API and the CLI send it): another
+    change in between refuses it (``LogVersionConflict``), so of two people amending one entry the later is told."""
     loaded = current_protocol(engine)
     protocol = loaded.protocol
     log = _log(protocol, log_id)
     with session_scope(engine) as session, audit.gathered(session):
         participant = _writable(session, actor, participant_id, f"amend entries of the {log.name} log")
         why = _reason(reason, f"amending entry {sequence} of {log_id}")
-        row = _entry_row(session, participant_id, log_id, sequence)
+        row = _entry_row(session, participant_id, log_id, sequence, version)
         if row.state == REMOVED:
             raise LogError(f"sequence: entry {sequence} of {log_id} was removed ({row.removed_reason}); add a new one")
         old = _load(row.entry_values)
@@ -386,15 +421,23 @@ def amend_entry(
 
 
 def remove_entry(
-    engine: Engine, actor: UserView, participant_id: str, log_id: str, sequence: int, *, reason: str | None
+    engine: Engine,
+    actor: UserView,
+    participant_id: str,
+    log_id: str,
+    sequence: int,
+    *,
+    reason: str | None,
+    version: int | None = None,
 ) -> LogEntryView:
-    """Remove an entry with a reason: it is kept, marked removed, and left out of the SDTM domains."""
+    """Remove an entry with a reason: it is kept, marked removed, and left out of the SDTM domains. ``version`` as
+    for ``amend_entry``."""
     loaded = current_protocol(engine)
     log = _log(loaded.protocol, log_id)
     with session_scope(engine) as session, audit.gathered(session):
         participant = _writable(session, actor, participant_id, f"remove entries of the {log.name} log")
         why = _reason(reason, f"removing entry {sequence} of {log_id}")
-        row = _entry_row(session, participant_id, log_id, sequence)
+        row = _entry_row(session, participant_id, log_id, sequence, version)
         if row.state == REMOVED:
             raise LogError(f"sequence: entry {sequence} of {log_id} was removed already ({row.removed_reason})")
         session.execute(
@@ -434,3 +477,16 @@ def list_entries(
             query = query.where(log_entries.c.log_id == log_id)
         rows = session.execute(query.order_by(log_entries.c.log_id, log_entries.c.sequence)).all()
         return tuple(_joined_view(r, participant.site) for r in rows)
+
+
+def entry_for_coding(engine: Engine, participant_id: str, log_id: str, sequence: int) -> LogEntryView | None:
+    """One entry as stored now, with its coding, for the coding pages (``services.medication_coding`` checks the
+    coder's role before it calls this); None when there is no such entry."""
+    with read_scope(engine) as session:
+        row = session.execute(
+            _SELECT.add_columns(participants.c.site)
+            .join(participants, participants.c.participant_id == log_entries.c.participant_id)
+            .where(log_entries.c.participant_id == participant_id, log_entries.c.log_id == log_id,
+                   log_entries.c.sequence == sequence)
+        ).first()  # fmt: skip
+        return None if row is None else _joined_view(row, row.site)

@@ -30,13 +30,25 @@ from trialwright.protocol.logs import LOG_TOPIC
 from trialwright.services import audit, clock
 from trialwright.services.coding import CODERS, LOADERS, CodingError, _role
 from trialwright.services.lock import require_unlocked
+from trialwright.services.logs import LogCoding, entry_for_coding
+from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.log_tables import atc_codes, atc_releases, log_codings, log_entries
 from trialwright.store.screening_tables import participants
 
-__all__ = ["AtcRelease", "MedicationToCode", "code_history", "code_medication", "load_atc", "medications_to_code"]
+__all__ = [
+    "AtcRelease",
+    "LogEntryToCode",
+    "MedicationToCode",
+    "code_history",
+    "code_medication",
+    "entry_to_code",
+    "load_atc",
+    "log_entries_to_code",
+    "medications_to_code",
+]
 
 _BATCH = 5000
 
@@ -254,3 +266,65 @@ def code_history(
         new = {"dictionary": "MedDRA", "version": version, "verbatim": verbatim, "code": str(llt_code),
                "name": found["llt_name"], "path": path}  # fmt: skip
         return _store(session, actor, entry, site, new, reason)
+
+
+@dataclass(frozen=True)
+class LogEntryToCode:
+    """A log entry as the coder sees it: where it is, the dictionary it is coded to (ATC for a log written to CM,
+    MedDRA for MH), the text to code and its coding now (None while not coded)."""
+
+    participant_id: str
+    site: str
+    log_id: str
+    sequence: int
+    dictionary: str
+    verbatim: str
+    removed: bool
+    coding: LogCoding | None
+
+
+def _dictionaries(protocol: Protocol) -> dict[str, tuple[str, str]]:
+    """Each coded log: its dictionary and the field its topic reads."""
+    return {**{log: ("ATC", topic) for log, topic in _topics(protocol, "CM").items()},
+            **{log: ("MedDRA", topic) for log, topic in _topics(protocol, "MH").items()}}  # fmt: skip
+
+
+def entry_to_code(engine: Engine, actor: UserView, participant_id: str, log_id: str, sequence: int) -> LogEntryToCode:
+    """One log entry for its coding page (coder): refused for a log the protocol codes to no dictionary (a log not
+    written to CM or MH), ``NotFound`` for no such entry."""
+    _role(actor, CODERS, "code log entries")
+    coded = _dictionaries(current_protocol(engine).protocol)
+    if log_id not in coded:
+        raise CodingError(f"log: {log_id!r} is written to neither SDTM CM nor MH; coded logs: "
+                          f"{', '.join(coded) or 'none'}")  # fmt: skip
+    entry = entry_for_coding(engine, participant_id, log_id, sequence)
+    if entry is None:
+        raise NotFound(f"{participant_id} has no entry {sequence} in log {log_id}")
+    dictionary, topic = coded[log_id]
+    stored = entry.values.get(topic)
+    verbatim = "" if stored is None or stored.value is None else str(stored.value)
+    return LogEntryToCode(participant_id, entry.site, log_id, sequence, dictionary, verbatim, entry.removed,
+                          entry.coding)  # fmt: skip
+
+
+def log_entries_to_code(engine: Engine, actor: UserView) -> tuple[LogEntryToCode, ...]:
+    """Every active entry of a coded log (CM: ATC, MH: MedDRA) without a coding, by log, participant and sequence
+    (coder)."""
+    _role(actor, CODERS, "code log entries")
+    coded = _dictionaries(current_protocol(engine).protocol)
+    with read_scope(engine) as session:
+        rows = session.execute(
+            select(log_entries, participants.c.site)
+            .join(participants, participants.c.participant_id == log_entries.c.participant_id)
+            .outerjoin(log_codings, log_codings.c.entry_id == log_entries.c.id)
+            .where(log_entries.c.log_id.in_(list(coded)), log_entries.c.state == "active",
+                   log_codings.c.entry_id.is_(None))
+            .order_by(log_entries.c.log_id, log_entries.c.participant_id, log_entries.c.sequence)
+        ).all()  # fmt: skip
+    out = []
+    for r in rows:
+        dictionary, topic = coded[r.log_id]
+        value = json.loads(r.entry_values).get(topic, {}).get("value")
+        out.append(LogEntryToCode(r.participant_id, r.site, r.log_id, r.sequence, dictionary, str(value or ""), False,
+                                  None))  # fmt: skip
+    return tuple(out)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, select
 
+from trialwright.domain.log_replay import LOG_ACTIONS, LogReplay
 from trialwright.domain.randomization import allocation_seal
 from trialwright.domain.replay import (
     REPLAYED_ACTIONS,
@@ -24,6 +25,7 @@ from trialwright.domain.replay import (
 )
 from trialwright.services.audit_keys import ticking
 from trialwright.store.data_tables import form_records, visit_records
+from trialwright.store.log_tables import log_entries
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists
 from trialwright.store.tables import audit_entries
 
@@ -40,7 +42,7 @@ _TRAIL = (
         audit_entries.c.reason,
         audit_entries.c.detail,
     )
-    .where(audit_entries.c.action.in_(sorted(REPLAYED_ACTIONS)))
+    .where(audit_entries.c.action.in_(sorted(REPLAYED_ACTIONS | LOG_ACTIONS)))
     .order_by(audit_entries.c.seq)
 )
 
@@ -62,34 +64,37 @@ class _Findings:
 def replay(
     engine: Engine, *, batch: int = 5000, limit: int = 100, progress: Callable[[int], None] | None = None
 ) -> ReplayReport:
-    """Replay the whole trail and compare it with the stored forms, visits, randomizations and allocation lists.
+    """Replay the whole trail and compare it with the stored forms, visits, randomizations, allocation lists and
+    log entries.
 
     ``limit`` bounds the disagreements kept in the report (all are counted). ``progress`` is called with the
     number of trail entries replayed since its last call.
     """
     state = Replay()
+    logs = LogReplay()
     found = _Findings(limit)
     rows = 0
     with engine.connect() as conn:
         for r in ticking(conn.execution_options(yield_per=batch).execute(_TRAIL), progress):
-            bad = state.apply(
-                TrailEntry(r.seq, r.action, r.participant, r.form, r.field, r.new_value, r.reason, r.detail)
-            )
+            entry = TrailEntry(r.seq, r.action, r.participant, r.form, r.field, r.new_value, r.reason, r.detail)
+            bad = logs.apply(entry) if r.action in LOG_ACTIONS else state.apply(entry)
             if bad is not None:
                 found.add(bad)
         rows += _forms(conn, state, found, batch)
         rows += _visits(conn, state, found, batch)
         rows += _allocations(conn, state, found, batch)
         rows += _lists(conn, state, found, batch)
-    for missing in state.leftovers():
+        rows += _logs(conn, logs, found, batch)
+    for missing in (*state.leftovers(), *logs.leftovers()):
         found.add(missing)
+    entries = state.entries + logs.entries
     if found.count:
         first = "; ".join(d.describe() for d in found.kept[:3])
         message = f"{found.count} disagreement(s) between the data tables and the audit trail"
         message += f", first: {first}" if first else ""
     else:
-        message = f"the data tables agree with the audit trail: {rows} rows checked against {state.entries} entries"
-    return ReplayReport(found.count == 0, state.entries, rows, found.count, tuple(found.kept), message)
+        message = f"the data tables agree with the audit trail: {rows} rows checked against {entries} entries"
+    return ReplayReport(found.count == 0, entries, rows, found.count, tuple(found.kept), message)
 
 
 def _forms(conn: Connection, state: Replay, found: _Findings, batch: int) -> int:
@@ -166,5 +171,18 @@ def _lists(conn: Connection, state: Replay, found: _Findings, batch: int) -> int
         stratum = lst.stratum if lst.kind == "extension" else None
         number = lst.extension_number if lst.kind == "extension" else None
         for d in state.check_list(stratum, number, lst.checksum, recomputed):
+            found.add(d)
+    return n
+
+
+def _logs(conn: Connection, logs: LogReplay, found: _Findings, batch: int) -> int:
+    """Every log entry, removed ones included (a removal keeps the row)."""
+    c = log_entries.c
+    query = select(c.participant_id, c.log_id, c.sequence, c.state, c.removed_reason, c.entry_values).order_by(c.id)
+    n = 0
+    for r in conn.execution_options(yield_per=batch).execute(query):
+        n += 1
+        values = json.loads(r.entry_values)
+        for d in logs.check(r.participant_id, r.log_id, r.sequence, r.state, r.removed_reason, values):
             found.add(d)
     return n

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import threading
 from dataclasses import dataclass
 from typing import Literal
@@ -17,9 +18,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from trialwright.protocol import LoadedProtocol, load_protocol_text
+from trialwright.domain.log_undeclared import undeclared
+from trialwright.protocol import LoadedProtocol, Protocol, load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.store.engine import inserted_id, read_scope, session_scope
+from trialwright.store.log_tables import log_entries
 from trialwright.store.migrate import current_revision, upgrade
 from trialwright.store.tables import protocol_versions, sites, trial
 
@@ -56,6 +59,8 @@ class InitResult:
     protocol_version: str
     schema_revision: str
     schema_upgraded: bool
+    #: What stored data the new protocol version no longer declares (log entries of a dropped log or field).
+    notes: tuple[str, ...] = ()
 
 
 def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system") -> InitResult:
@@ -134,8 +139,15 @@ def _init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str) -> InitRe
             reason=p.amendments[-1].reason if (old_version is not None and p.amendments) else None,
         )
         _sync_sites(session, loaded, actor)
+        notes = () if existing is None else _undeclared_logs(session, p)
     status = "created" if existing is None else "upgraded"
-    return InitResult(status, p.trial_id, p.version.number, revision, schema_upgraded)
+    return InitResult(status, p.trial_id, p.version.number, revision, schema_upgraded, notes)
+
+
+def _undeclared_logs(session: Session, protocol: Protocol) -> tuple[str, ...]:
+    """The stored log entries of a log or field the new version no longer declares, listed (never dropped)."""
+    rows = session.execute(select(log_entries.c.log_id, log_entries.c.entry_values))
+    return tuple(u.describe() for u in undeclared(protocol, ((r.log_id, json.loads(r.entry_values)) for r in rows)))
 
 
 def _sync_sites(session: Session, loaded: LoadedProtocol, actor: str) -> None:

@@ -170,12 +170,17 @@ def test_the_log_commands_add_amend_remove_and_list(trial: Trial, pid: str, tmp_
     assert added.exit_code == 0, added.output
     assert f"{pid} conmeds #1: active, version 1" in added.output and "medication: Enoxaparin" in added.output
     data.write_text(json.dumps({"route": "NASAL"}), encoding="utf-8")
-    refused = runner.invoke(cli, ["log", "amend", pid, "conmeds", "1", "--data", str(data), "--reason", "x", *db])
+    v1 = ["--entry-version", "1"]
+    refused = runner.invoke(cli, ["log", "amend", pid, "conmeds", "1", "--data", str(data), "--reason", "x", *v1, *db])
     assert refused.exit_code == 1 and "route: 'NASAL' is not one of" in refused.output
     data.write_text(json.dumps({"dose": 60}), encoding="utf-8")
-    amended = runner.invoke(cli, ["log", "amend", pid, "conmeds", "1", "--data", str(data), "--reason", "chart", *db])
+    amended = runner.invoke(cli, ["log", "amend", pid, "conmeds", "1", "--data", str(data), "--reason", "chart", *v1,
+                                  *db])  # fmt: skip
     assert amended.exit_code == 0 and "version 2" in amended.output and "dose: 60" in amended.output
-    removed = runner.invoke(cli, ["log", "remove", pid, "conmeds", "1", "--reason", "duplicate", *db])
+    stale = runner.invoke(cli, ["log", "remove", pid, "conmeds", "1", "--reason", "duplicate", *v1, *db])
+    assert stale.exit_code == 1 and "you read version 1; it is at version 2" in stale.output
+    removed = runner.invoke(cli, ["log", "remove", pid, "conmeds", "1", "--reason", "duplicate", "--entry-version",
+                                  "2", *db])  # fmt: skip
     assert removed.exit_code == 0 and "removed, version 3 (duplicate)" in removed.output
     listed = runner.invoke(cli, ["log", "list", pid, "--json", *db])
     assert listed.exit_code == 0

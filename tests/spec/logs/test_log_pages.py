@@ -24,18 +24,20 @@ def test_entries_are_added_amended_and_removed_on_the_participant_page(trial: Tr
         html = client.get(page).text
         assert "Concomitant medications" in html and "Medical history" in html and "Add an entry" in html
         csrf = csrf_of(html)
-        fields = {"field_medication": "Enoxaparin", "field_dose": "40", "field_dose_unit": "mg",
-                  "field_route": "SUBCUTANEOUS", "field_started_on": STARTED, "field_ongoing": "true"}  # fmt: skip
-        refused = client.post(f"{page}/logs/conmeds", data={"csrf_token": csrf, **fields, "field_dose": "-5"})
+        fields = {"v-medication": "Enoxaparin", "v-dose": "40", "v-dose_unit": "mg",
+                  "v-route": "SUBCUTANEOUS", "v-started_on": STARTED, "v-ongoing": "yes"}  # fmt: skip
+        refused = client.post(f"{page}/logs/conmeds", data={"csrf_token": csrf, **fields, "v-dose": "-5"})
         assert refused.status_code == 422 and "dose: -5 is outside the accepted range" in refused.text
         added = client.post(f"{page}/logs/conmeds", data={"csrf_token": csrf, **fields})
         assert added.status_code == 303, added.text
-        unexplained = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields, "field_dose": "60"})
+        unexplained = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields, "v-dose": "60",
+                                                                    "version": "1"})  # fmt: skip
         assert unexplained.status_code == 422 and "needs a reason" in unexplained.text
-        amended = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields, "field_dose": "60",
-                                                               "reason": "chart says 60"})  # fmt: skip
+        amended = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields, "v-dose": "60",
+                                                               "reason": "chart says 60", "version": "1"})  # fmt: skip
         assert amended.status_code == 303
-        removed = client.post(f"{page}/logs/conmeds/1/remove", data={"csrf_token": csrf, "reason": "duplicate"})
+        removed = client.post(f"{page}/logs/conmeds/1/remove", data={"csrf_token": csrf, "reason": "duplicate",
+                                                                      "version": "2"})  # fmt: skip
         assert removed.status_code == 303
         html = client.get(page).text
         assert 'data-testid="log-conmeds-1"' in html and "duplicate" in html
@@ -61,11 +63,12 @@ def test_a_value_emptied_on_the_page_is_cleared_with_the_reason_not_kept_in_sile
     with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
         sign_in(client, Role.STUDY_COORDINATOR)
         csrf = csrf_of(client.get(page).text)
-        fields = {"field_medication": "Enoxaparin", "field_indication": "", "field_dose": "40",
-                  "field_dose_unit": "mg", "field_frequency": "QD", "field_route": "SUBCUTANEOUS",
-                  "field_started_on": STARTED, "field_ongoing": "true"}  # fmt: skip
+        fields = {"v-medication": "Enoxaparin", "v-indication": "", "v-dose": "40",
+                  "v-dose_unit": "mg", "v-frequency": "QD", "v-route": "SUBCUTANEOUS",
+                  "v-started_on": STARTED, "v-ongoing": "yes"}  # fmt: skip
         emptied = client.post(f"{page}/logs/conmeds/1", data={"csrf_token": csrf, **fields,
-                                                               "reason": "indication not in the chart"})  # fmt: skip
+                                                               "reason": "indication not in the chart",
+                                                               "version": "1"})  # fmt: skip
         assert emptied.status_code == 303, emptied.text
     (entry,) = list_entries(trial.engine, who(trial, Role.MONITOR), pid, "conmeds")
     assert "indication" not in entry.values

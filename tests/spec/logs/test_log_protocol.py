@@ -21,6 +21,9 @@ other field names) load as declared.
 | a route without its declared codelist   | logs[0].sdtm.terminology                 | codelist is not declared       |
 | a route declared in another codelist    | logs[0].sdtm.terminology.CMROUTE.codelist| not CMROUTE's codelist         |
 | a route from free text                  | logs[0].sdtm.variables.CMROUTE           | needs choice                   |
+| a CM log field named atc_code           | logs[0].fields[1].id                     | hides the ATC coding           |
+| an MH log field named pt_name           | logs[1].fields[1].id                     | hides the MedDRA coding        |
+| a log field named removed_reason        | logs[0]                                  | a column every log's table has |
 
 No CDISC CT file ships with trialwright: the codelists' terms (and the CT package they were checked in) are the
 protocol's ``logs[].sdtm.terminology``, and every value the log can write is checked against them.
@@ -97,6 +100,13 @@ CASES = [
      "logs[0].sdtm.terminology.CMROUTE.codelist", "C71113 is not CMROUTE's codelist (C66729"),
     ("route from free text", _variables(CMROUTE="indication"), "logs[0].sdtm.variables.CMROUTE",
      "indication is a text field; CMROUTE needs choice"),
+    ("a field named like an ATC coding column", _set(["logs", 0, "fields", 1, "id"], "atc_code"),
+     "logs[0].fields[1].id", "'atc_code' is one of the ATC coding columns the exports write beside this log's fields "
+     "(atc_version, atc_code, atc_name); the field would hide the entry's coding"),
+    ("a field named like a MedDRA coding column", _set(["logs", 1, "fields", 1, "id"], "pt_name"),
+     "logs[1].fields[1].id", "'pt_name' is one of the MedDRA coding columns"),
+    ("a field named removed_reason", _set(["logs", 0, "fields", 1, "id"], "removed_reason"), "logs[0]",
+     "'removed_reason' is a column every log's table in the exports begins with"),
 ]  # fmt: skip
 
 
@@ -129,3 +139,13 @@ def test_a_second_trial_maps_its_own_field_names() -> None:
     (log,) = protocol.logs
     assert log.sdtm is not None and log.sdtm.variables[LOG_TOPIC["CM"]] == "drug"
     assert log.sdtm.ongoing_until == "DAY 28"
+
+
+def test_a_field_named_like_the_other_dictionarys_column_is_no_collision() -> None:
+    """A medication log is coded to ATC, so its table has no pt_name column: a field of that name hides nothing."""
+
+    def rename(doc: Any) -> None:
+        doc["logs"][0]["fields"][1]["id"] = "pt_name"
+        doc["logs"][0]["sdtm"]["variables"]["CMINDC"] = "pt_name"
+
+    assert load_protocol_text(mutated_text(rename)).protocol.log("conmeds").fields[1].id == "pt_name"

@@ -32,9 +32,10 @@ def test_log_entries_through_the_api(trial: Trial, pid: str) -> None:
         assert added.json()["values"]["dose"].get("value_unit") is None  # its unit is the dose_unit field's choice
         unexplained = api.post(f"{url}/1", headers=coord, json={"values": {"dose": 60}})
         assert unexplained.status_code == 422  # the reason is required by the body's schema
-        amended = api.post(f"{url}/1", headers=coord, json={"values": {"dose": 60}, "reason": "chart says 60"})
+        amended = api.post(f"{url}/1", headers=coord, json={"values": {"dose": 60}, "reason": "chart says 60",
+                                                           "version": 1})  # fmt: skip
         assert amended.status_code == 200 and amended.json()["version"] == 2
-        removed = api.post(f"{url}/1/remove", headers=coord, json={"reason": "duplicate"})
+        removed = api.post(f"{url}/1/remove", headers=coord, json={"reason": "duplicate", "version": 2})
         assert removed.json()["state"] == "removed" and removed.json()["removed_reason"] == "duplicate"
         listed = api.get(url, headers=monitor)
         assert [(e["sequence"], e["state"]) for e in listed.json()] == [(1, "removed")]

@@ -21,6 +21,7 @@ from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
 from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, RowId, require_roles
+from trialwright.web.field_inputs import entries_from
 from trialwright.web.i18n import N_
 from trialwright.web.localized import digits, isolated, said
 from trialwright.web.paging import first_page_if_bad, pager
@@ -148,31 +149,7 @@ async def _entries(
     """What the form page sent, as the service's entries: only fields that were typed or cleared (dates read
     in the viewer's calendar as ISO text); and the dates refused, by input name."""
     data = await request.form()
-    entries: dict[str, Any] = {}
-    refused: dict[str, str] = {}
-    for f in protocol.form(form_id).fields:
-        if f.derived is not None:
-            continue
-        status = str(data.get(f"s-{f.id}", "value"))
-        raw: Any = data.getlist(f"v-{f.id}") if f.type.value == "multi_choice" else str(data.get(f"v-{f.id}", ""))
-        raw = [r for r in raw if r] if isinstance(raw, list) else raw.strip()
-        if f.type.value in {"date", "datetime"} and raw and status == "value":
-            try:
-                raw = read_date(page, raw, f.translations.get(page.lang) or f.label, time=f.type.value == "datetime")
-            except DateEntryError as exc:
-                refused[f"v-{f.id}"] = str(exc)
-                continue
-        unit = str(data.get(f"u-{f.id}", "")).strip() or None
-        reason = str(data.get(f"r-{f.id}", "")).strip()
-        if status in {"not_done", "not_applicable"}:
-            entries[f.id] = {status: reason}
-        elif status in {"below_lloq", "above_uloq"}:
-            entries[f.id] = {status: raw, **({"unit": unit} if unit else {})}
-        elif raw:
-            entries[f.id] = {"value": raw, "unit": unit} if unit else raw
-        elif stored is not None and f.id in stored.values:
-            entries[f.id] = None  # emptied: cleared (a reason is asked for once the form is complete)
-    return entries, refused
+    return entries_from(page, protocol.form(form_id).fields, data, None if stored is None else stored.values)
 
 
 def _typed(data: Any) -> dict[str, Any]:

@@ -10,14 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from trialwright.domain.calendars import DateEntryError
-from trialwright.protocol.forms import FieldType
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import DATA_ENTRY
 from trialwright.services.screening import NotFound
-from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.field_inputs import entries_from
 from trialwright.web.routes.randomization import _not_found, participant_page
 from trialwright.web.templating import Page
 
@@ -27,31 +25,36 @@ router = APIRouter()
 EntryPage = Annotated[Page, Depends(require_roles(*DATA_ENTRY))]
 
 
-async def _typed(request: Request, page: Page, protocol: ProtocolDep, log_id: str) -> tuple[dict[str, Any], str]:
-    """The values typed for the log's fields (empty ones left out; dates in the reader's calendar read as ISO), and
-    the reason."""
+async def _typed(
+    request: Request, page: Page, protocol: ProtocolDep, log_id: str, stored: Any = None
+) -> tuple[dict[str, Any], str]:
+    """The values sent for the log's fields by the form pages' inputs (``web/field_inputs.py``: a value, its unit,
+    not done with its reason; dates and date-times in the reader's calendar, date-times on the site's clock; a field
+    emptied clears its stored value), and the reason; a date that cannot be read is refused naming the field."""
     form = await request.form()
     try:
         log = protocol.log(log_id)
     except KeyError:
         return {}, str(form.get("reason") or "")
-    values: dict[str, Any] = {}
-    for f in log.fields:
-        text = str(form.get(f"field_{f.id}") or "").strip()
-        if not text:
-            continue
-        if f.type is FieldType.DATE:
-            try:
-                text = read_date(page, text, f.label)
-            except DateEntryError as exc:
-                raise svc.LogError(f"{f.id}: {exc}") from None
-        values[f.id] = text
+    values, refused = entries_from(page, log.fields, form, None if stored is None else stored.values)
+    if refused:
+        raise svc.LogError(*(f"{name.removeprefix('v-')}: {rule}" for name, rule in refused.items()))
     return values, str(form.get("reason") or "")
+
+
+async def _version(request: Request, log_id: str, sequence: int) -> int:
+    """The entry's version the page showed (sent back with the change), so a change made in between is refused."""
+    text = str((await request.form()).get("version") or "").strip()
+    if not text.isdigit():
+        raise svc.LogError(f"version: the page did not say which version of entry {sequence} of {log_id} you "
+                           "changed; open the participant's page again")  # fmt: skip
+    return int(text)
 
 
 def _refused(request: Request, page: Page, engine: Any, participant_id: str, exc: Exception) -> Response:
     problems = list(getattr(exc, "problems", ()) or [str(exc)])
-    return participant_page(request, page, engine, participant_id, status=422, errors=problems)
+    status = 409 if isinstance(exc, svc.LogVersionConflict) else 422
+    return participant_page(request, page, engine, participant_id, status=status, errors=problems)
 
 
 @router.post("/participants/{participant_id}/logs/{log_id}", response_class=HTMLResponse)
@@ -63,7 +66,7 @@ async def add_entry(
     assert page.user is not None
     try:
         values, _ = await _typed(request, page, protocol, log_id)
-        svc.add_entry(engine, page.user, participant_id, log_id, values)
+        svc.add_entry(engine, page.user, participant_id, log_id, values, typed_on_site_clock=True)
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
@@ -79,15 +82,11 @@ async def amend_entry(
     """Amend an entry's values, with a reason (the values typed that differ from the stored ones)."""
     assert page.user is not None
     try:
-        values, reason = await _typed(request, page, protocol, log_id)
         current = {e.sequence: e for e in svc.list_entries(engine, page.user, participant_id, log_id)}
-        entry = current.get(sequence)
-        changed: dict[str, Any] = {k: v for k, v in values.items() if entry is None or _text(entry.values.get(k)) != v}
-        form = await request.form()  # a field emptied on the page clears its stored value (never kept in silence)
-        if entry is not None:
-            changed |= {name: None for name, stored in entry.values.items() if stored is not None
-                        and f"field_{name}" in form and not str(form.get(f"field_{name}") or "").strip()}  # fmt: skip
-        svc.amend_entry(engine, page.user, participant_id, log_id, sequence, changed, reason=reason)
+        values, reason = await _typed(request, page, protocol, log_id, current.get(sequence))
+        version = await _version(request, log_id, sequence)
+        svc.amend_entry(engine, page.user, participant_id, log_id, sequence, values, reason=reason, version=version,
+                        typed_on_site_clock=True)  # fmt: skip  # the page's date-and-time inputs say "site time"
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
@@ -104,19 +103,10 @@ async def remove_entry(
     assert page.user is not None
     try:
         _, reason = await _typed(request, page, protocol, log_id)
-        svc.remove_entry(engine, page.user, participant_id, log_id, sequence, reason=reason)
+        version = await _version(request, log_id, sequence)
+        svc.remove_entry(engine, page.user, participant_id, log_id, sequence, reason=reason, version=version)
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
         return _refused(request, page, engine, participant_id, exc)
     return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
-
-
-def _text(stored: Any) -> str:
-    """A stored value as the page's input shows it."""
-    if stored is None or stored.value is None:
-        return ""
-    if isinstance(stored.value, bool):
-        return "true" if stored.value else "false"
-    value = stored.value
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)

@@ -117,15 +117,25 @@ def participant_page(
     return render_page(request, page, "randomization/participant.html", context, status_code=status)
 
 
-def _log_entries(engine: Any, page: Page, protocol: Any, participant_id: str) -> list[tuple[Any, list[Any]]]:
-    """Each log the protocol declares with the participant's entries (removed ones included), for readers."""
+def _log_entries(engine: Any, page: Page, protocol: Any, participant_id: str) -> list[tuple[Any, list[Any], list[str]]]:
+    """Each log the protocol declares with the participant's entries (removed ones included) and the fields their
+    entries hold that the protocol no longer declares (shown, never left out), for readers; then each log the protocol
+    no longer declares that holds entries, as (its id, its entries, [])."""
     from trialwright.services.logs import list_entries
 
     assert page.user is not None
-    if not protocol.logs or page.user.role not in forms.READERS:
+    if page.user.role not in forms.READERS:
         return []
     entries = list_entries(engine, page.user, participant_id)
-    return [(log, [e for e in entries if e.log_id == log.id]) for log in protocol.logs]
+    found: list[tuple[Any, list[Any], list[str]]] = []
+    for log in protocol.logs:
+        mine = [e for e in entries if e.log_id == log.id]
+        declared = {f.id for f in log.fields}
+        found.append((log, mine, sorted({k for e in mine for k in e.values} - declared)))
+    declared_logs = {log.id for log in protocol.logs}
+    for log_id in sorted({e.log_id for e in entries} - declared_logs):
+        found.append((log_id, [e for e in entries if e.log_id == log_id], []))
+    return found
 
 
 @router.get("/participants/{participant_id}", response_class=HTMLResponse)
