@@ -3,28 +3,30 @@ a reason, remove with a reason. They call ``trialwright.services.logs``, so the 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Engine
 
-from trialwright.api.form_schemas import StoredValueOut, stored_value_out
+from trialwright.api.form_schemas import LogEntryOut, stored_value_out
 from trialwright.api.schemas import ClosedBody, FieldValueIn
+from trialwright.domain.roles import Role
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import DATA_ENTRY, READERS
+from trialwright.services.forms.log_review import verify_entry
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.web.deps import EngineDep, require_api_roles
 
-__all__ = ["router"]
+__all__ = ["entry_out", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["logs"])
 Reader = Annotated[UserView, Depends(require_api_roles(*READERS))]
 Entry = Annotated[UserView, Depends(require_api_roles(*DATA_ENTRY))]
+Monitor = Annotated[UserView, Depends(require_api_roles(Role.MONITOR))]
 LOG = "/participants/{participant_id}/logs/{log_id}"
 
 
@@ -47,36 +49,6 @@ class LogRemoveIn(ClosedBody):
     reason: str
 
 
-class LogCodingOut(BaseModel):
-    """An entry's coding (WHO ATC): the code, its name and the path from level 1 down."""
-
-    dictionary: str
-    version: str
-    verbatim: str
-    code: str
-    name: str
-    path: list[tuple[int, str, str]]
-    coded_at: dt.datetime
-    coded_by: str
-
-
-class LogEntryOut(BaseModel):
-    """One entry of a participant's log as stored now."""
-
-    participant_id: str
-    log_id: str
-    sequence: int
-    state: str = Field(description="active or removed.")
-    version: int
-    values: dict[str, StoredValueOut]
-    created_at: dt.datetime
-    created_by: str
-    updated_at: dt.datetime
-    updated_by: str
-    removed_reason: str | None
-    coding: LogCodingOut | None
-
-
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
@@ -91,7 +63,8 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(status_code=422, detail=detail) from None
 
 
-def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
+def entry_out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
+    """An entry as ``LogEntryOut`` (also the casebook's, ``api.forms``)."""
     coding = entry.coding
     log = current_protocol(engine).protocol.log(entry.log_id)
     units = {f.id: f.unit for f in log.fields if f.unit}  # the unit of each canonical value (as the forms API)
@@ -108,19 +81,24 @@ def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
         "updated_by": entry.updated_by,
         "removed_reason": entry.removed_reason,
         "coding": None if coding is None else {**coding.__dict__, "path": list(coding.path)},
+        "verified_at": entry.verified_at,
+        "verified_by": entry.verified_by,
+        "signed_at": entry.signed_at,
+        "signed_by": entry.signed_by,
+        "signature_meaning": entry.signature_meaning,
     }
 
 
 @router.get(LOG, response_model=list[LogEntryOut])
 def list_entries(participant_id: str, log_id: str, user: Reader, engine: EngineDep) -> list[dict[str, Any]]:
     """The participant's entries in this log, removed ones included, by sequence."""
-    return [_out(e, engine) for e in _call(svc.list_entries, engine, user, participant_id, log_id)]
+    return [entry_out(e, engine) for e in _call(svc.list_entries, engine, user, participant_id, log_id)]
 
 
 @router.post(LOG, response_model=LogEntryOut, status_code=201)
 def add_entry(participant_id: str, log_id: str, body: LogEntryIn, user: Entry, engine: EngineDep) -> dict[str, Any]:
     """Add an entry (the next sequence); every problem reported at once, naming the field and the rule."""
-    return _out(_call(svc.add_entry, engine, user, participant_id, log_id, body.values), engine)
+    return entry_out(_call(svc.add_entry, engine, user, participant_id, log_id, body.values), engine)
 
 
 @router.post(LOG + "/{sequence}", response_model=LogEntryOut)
@@ -128,7 +106,7 @@ def amend_entry(
     participant_id: str, log_id: str, sequence: int, body: LogAmendIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
     """Amend an entry's values, with a reason."""
-    return _out(_call(svc.amend_entry, engine, user, participant_id, log_id, sequence, body.values,
+    return entry_out(_call(svc.amend_entry, engine, user, participant_id, log_id, sequence, body.values,
                       reason=body.reason), engine)  # fmt: skip
 
 
@@ -137,4 +115,12 @@ def remove_entry(
     participant_id: str, log_id: str, sequence: int, body: LogRemoveIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
     """Remove an entry, with a reason: it is kept, marked removed."""
-    return _out(_call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason), engine)
+    removed = _call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason)
+    return entry_out(removed, engine)
+
+
+@router.post(LOG + "/{sequence}/verify", response_model=LogEntryOut)
+def verify(participant_id: str, log_id: str, sequence: int, user: Monitor, engine: EngineDep) -> dict[str, Any]:
+    """Source data verification of an entry (monitor); a later amendment or removal voids it. Many at once: the
+    casebook's verification (``/participants/{participant_id}/casebook/verify``, ``entries``)."""
+    return entry_out(_call(verify_entry, engine, user, participant_id, log_id, sequence), engine)
