@@ -14,8 +14,8 @@ from trialwright.api.schemas import ClosedBody, FieldValueIn
 from trialwright.domain.roles import Role
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
+from trialwright.services.forms import log_review
 from trialwright.services.forms.common import DATA_ENTRY, READERS
-from trialwright.services.forms.log_review import verify_entry
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -120,7 +120,9 @@ def remove_entry(
 
 
 @router.post(LOG + "/{sequence}/verify", response_model=LogEntryOut)
-def verify(participant_id: str, log_id: str, sequence: int, user: Monitor, engine: EngineDep) -> dict[str, Any]:
+def verify_entry(
+    participant_id: str, log_id: str, sequence: int, user: Monitor, engine: EngineDep
+) -> dict[str, Any]:
     """Source data verification of an entry (monitor); a later amendment or removal voids it. Many at once: the
     casebook's verification (``/participants/{participant_id}/casebook/verify``, ``entries``)."""
-    return entry_out(_call(verify_entry, engine, user, participant_id, log_id, sequence), engine)
+    return entry_out(_call(log_review.verify_entry, engine, user, participant_id, log_id, sequence), engine)

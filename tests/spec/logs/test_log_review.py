@@ -22,9 +22,11 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from tests.spec.forms.conftest import TODAY
 from tests.trialfixtures import PASSWORD, Trial, username, who
+from trialwright.cli.main import app as cli
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services import forms as svc
@@ -266,3 +268,23 @@ def test_the_api_raises_lists_verifies_and_signs_entries(trial: Trial, pid: str)
         body = signed.json()
         assert [(e["log_id"], e["sequence"]) for e in body["entries_done"]] == [("conmeds", 2), ("medical_history", 1)]
         assert body["entries_excluded"] == [{"log_id": "conmeds", "sequence": 1, "reason": "open queries"}]
+
+
+# --- the command line -----------------------------------------------------------------------------------------------
+
+
+def test_the_log_commands_verify_an_entry_and_raise_a_query(trial: Trial, pid: str) -> None:
+    _entries(trial, pid)
+    runner = CliRunner()
+    db = ["--database", trial.url]
+    verified = runner.invoke(cli, ["log", "verify", pid, "conmeds", "1", "--as", username(Role.MONITOR), *db])
+    assert verified.exit_code == 0, verified.output
+    assert f"verified by {username(Role.MONITOR)}" in verified.output
+    refused = runner.invoke(cli, ["log", "verify", pid, "conmeds", "1", "--as", username(Role.MONITOR), *db])
+    assert refused.exit_code == 1 and "already verified" in refused.output
+    raised = runner.invoke(cli, ["log", "query", pid, "medical_history", "1", "--field", "condition", "--text",
+                                 "Diagnosed when?", "--as", username(Role.DATA_MANAGER), *db])  # fmt: skip
+    assert raised.exit_code == 0, raised.output
+    assert f"on {pid} medical_history #1 condition: Diagnosed when?" in raised.output
+    (query,) = svc.list_queries(trial.engine, who(trial, Role.MONITOR), participant_id=pid)
+    assert (query.log_id, query.sequence, query.field) == ("medical_history", 1, "condition")
