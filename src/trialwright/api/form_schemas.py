@@ -105,6 +105,8 @@ class QueryIn(ClosedBody):
     visit_id: str | None = None
     form_id: str | None = None
     field: str | None = None
+    log_id: str | None = Field(default=None, description="A query on a log entry: its log (no form then).")
+    sequence: int | None = Field(default=None, description="A query on a log entry: the entry's sequence.")
 
 
 class AnswerIn(ClosedBody):
@@ -190,6 +192,46 @@ class ScheduleOut(BaseModel):
     open_queries: int
 
 
+class LogCodingOut(BaseModel):
+    """An entry's coding: WHO ATC for a medication (``code`` and ``name`` the level-5 substance), MedDRA for medical
+    history (``code`` and ``name`` the LLT, with its PT and primary SOC); the path from level 1 down."""
+
+    dictionary: str = Field(description="ATC or MedDRA.")
+    version: str = Field(description="The ATC index or MedDRA release coded with.")
+    verbatim: str = Field(description="The text coded (the medication's name, the condition).")
+    code: str = Field(description="ATC: the level-5 code; MedDRA: the LLT code.")
+    name: str = Field(description="ATC: the level-5 name; MedDRA: the LLT name.")
+    pt_code: str | None = Field(description="MedDRA: the preferred term's code; null for ATC.")
+    pt_name: str | None = Field(description="MedDRA: the preferred term; null for ATC.")
+    soc_code: str | None = Field(description="MedDRA: the primary system organ class's code; null for ATC.")
+    soc_name: str | None = Field(description="MedDRA: the primary system organ class; null for ATC.")
+    path: list[tuple[int, str, str]] = Field(description="(level, code, name) from level 1 down to the code.")
+    coded_at: dt.datetime
+    coded_by: str
+
+
+class LogEntryOut(BaseModel):
+    """One entry of a participant's log as stored now."""
+
+    participant_id: str
+    log_id: str
+    sequence: int
+    state: str = Field(description="active or removed.")
+    version: int
+    values: dict[str, StoredValueOut]
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    updated_by: str
+    removed_reason: str | None
+    coding: LogCodingOut | None
+    verified_at: dt.datetime | None = Field(description="Source data verification (null: none, or voided).")
+    verified_by: str | None
+    signed_at: dt.datetime | None = Field(description="The investigator's signature (null: none, or voided).")
+    signed_by: str | None
+    signature_meaning: str | None
+
+
 class ReviewedForm(ClosedBody):
     """A form of the casebook as it was reviewed: its ``seal`` from the casebook read."""
 
@@ -204,18 +246,30 @@ class ReviewedFields(ReviewedForm):
     fields: list[str] = Field(min_length=1)
 
 
+class ReviewedEntry(ClosedBody):
+    """A log entry of the casebook as it was reviewed: its ``seal`` from the casebook read."""
+
+    log_id: str
+    sequence: int
+    seal: str
+
+
 class CasebookVerifyIn(ClosedBody):
     """The casebook's forms to verify as a whole, and forms to verify field by field, each with the seal it was
-    reviewed with; a form is verified once every required entered field stands verified."""
+    reviewed with; a form is verified once every required entered field stands verified. Log entries are verified
+    whole."""
 
     forms: list[ReviewedForm] = Field(default_factory=list)
     fields: list[ReviewedFields] = Field(default_factory=list)
+    entries: list[ReviewedEntry] = Field(default_factory=list)
 
 
 class CasebookSignIn(ClosedBody):
-    """The casebook's forms to sign, each with the seal it was reviewed with, and the signer's password."""
+    """The casebook's forms and log entries to sign, each with the seal it was reviewed with, and the signer's
+    password."""
 
-    forms: list[ReviewedForm]
+    forms: list[ReviewedForm] = Field(default_factory=list)
+    entries: list[ReviewedEntry] = Field(default_factory=list)
     password: str
 
 
@@ -231,12 +285,26 @@ class CasebookFormOut(BaseModel):
     form: FormOut | None
 
 
+class CasebookEntryOut(BaseModel):
+    """A log entry of the casebook with its seal, its open queries, and why it cannot be signed or verified now
+    (null: it can)."""
+
+    log_id: str
+    sequence: int
+    seal: str
+    open_queries: int
+    not_signable: str | None
+    not_verifiable: str | None
+    entry: LogEntryOut
+
+
 class CasebookOut(BaseModel):
-    """A participant's casebook: every form in the protocol's order."""
+    """A participant's casebook: every form in the protocol's order, then their log entries."""
 
     participant_id: str
     site: str
     forms: list[CasebookFormOut]
+    entries: list[CasebookEntryOut] = Field(default_factory=list)
 
 
 class ExcludedFormOut(BaseModel):
@@ -255,12 +323,23 @@ class FieldVerifiedOut(BaseModel):
     field: str
 
 
+class ExcludedEntryOut(BaseModel):
+    """A log entry left out of a casebook action, and why."""
+
+    log_id: str
+    sequence: int
+    reason: str
+
+
 class OutcomeOut(BaseModel):
-    """What a casebook action did: the forms done, those left out with the reason, the fields verified."""
+    """What a casebook action did: the forms done, those left out with the reason, the fields verified, and the log
+    entries done and left out."""
 
     done: list[FormOut]
     excluded: list[ExcludedFormOut]
     fields_verified: list[FieldVerifiedOut]
+    entries_done: list[LogEntryOut] = Field(default_factory=list)
+    entries_excluded: list[ExcludedEntryOut] = Field(default_factory=list)
 
 
 class QueryOut(BaseModel):
@@ -283,3 +362,5 @@ class QueryOut(BaseModel):
     closed_by: str | None
     close_note: str | None
     automatic: bool
+    log_id: str | None = Field(default=None, description="A query on a log entry: its log (visit and form null).")
+    sequence: int | None = Field(default=None, description="A query on a log entry: the entry's sequence.")

@@ -29,6 +29,7 @@ from trialwright.api.form_schemas import (
     ScheduleOut,
     stored_value_out,
 )
+from trialwright.api.logs import entry_out
 from trialwright.api.paging import CursorParam, LimitParam, PageOut, cursor_checked, page_out
 from trialwright.domain.forms import FormValueError
 from trialwright.domain.paging import DEFAULT_LIMIT
@@ -172,21 +173,37 @@ def _casebook_form(item: svc.CasebookForm, engine: Engine) -> dict[str, Any]:
     }
 
 
+def _casebook_entry(item: svc.CasebookEntry, engine: Engine) -> dict[str, Any]:
+    return {
+        "log_id": item.view.log_id,
+        "sequence": item.view.sequence,
+        "seal": item.seal,
+        "open_queries": item.open_queries,
+        "not_signable": item.not_signable,
+        "not_verifiable": item.not_verifiable,
+        "entry": entry_out(item.view, engine),
+    }
+
+
 def _outcome(outcome: svc.CasebookOutcome, engine: Engine) -> dict[str, Any]:
     return {
         "done": [_form(v, engine) for v in outcome.done],
         "excluded": [{"visit_id": v, "form_id": f, "reason": why} for v, f, why in outcome.excluded],
         "fields_verified": [{"visit_id": v, "form_id": f, "field": field} for v, f, field in outcome.fields],
+        "entries_done": [entry_out(e, engine) for e in outcome.entries_done],
+        "entries_excluded": [{"log_id": g, "sequence": n, "reason": why} for g, n, why in outcome.entries_excluded],
     }
 
 
 @router.get("/participants/{participant_id}/casebook", response_model=CasebookOut, response_model_exclude_unset=True)
 def get_casebook(participant_id: str, user: Reader, engine: EngineDep) -> dict[str, Any]:
     """The participant's casebook: every form in the protocol's order as stored, with its ``seal`` (send it back
-    to sign or verify exactly what was read) and why it cannot be signed or verified now (null: it can)."""
+    to sign or verify exactly what was read) and why it cannot be signed or verified now (null: it can); then the
+    participant's log entries, each with its seal, as signed and verified with the forms."""
     book = _call(svc.casebook, engine, user, participant_id)
     return {"participant_id": book.participant_id, "site": book.site,
-            "forms": [_casebook_form(f, engine) for f in book.forms]}  # fmt: skip
+            "forms": [_casebook_form(f, engine) for f in book.forms],
+            "entries": [_casebook_entry(e, engine) for e in book.entries]}  # fmt: skip
 
 
 @router.post(
@@ -195,11 +212,12 @@ def get_casebook(participant_id: str, user: Reader, engine: EngineDep) -> dict[s
 def sign_casebook(
     participant_id: str, body: CasebookSignIn, user: Investigator, engine: EngineDep, policy: ApiReentry
 ) -> dict[str, Any]:
-    """Sign the reviewed forms of the casebook with one password entry; a form changed since its seal was read,
-    or not ready, is left and listed with the reason."""
+    """Sign the reviewed forms and log entries of the casebook with one password entry; one changed since its seal
+    was read, or not ready, is left and listed with the reason."""
     reviewed = {(f.visit_id, f.form_id): f.seal for f in body.forms}
+    entries = {(e.log_id, e.sequence): e.seal for e in body.entries}
     return _outcome(_call(svc.sign_casebook, engine, user, participant_id, reviewed, password=body.password,
-                          policy=policy), engine)  # fmt: skip
+                          policy=policy, entries=entries), engine)  # fmt: skip
 
 
 @router.post(
@@ -209,7 +227,8 @@ def verify_casebook(participant_id: str, body: CasebookVerifyIn, user: Monitor, 
     """Source data verification of the reviewed casebook in one action (monitor): whole forms (``forms``) and
     fields one by one (``fields``), as on the casebook page. Each field's verification is audited and stands
     while the field holds the value verified; a form whose every required entered field stands verified is
-    verified. A form changed since its seal was read, or not complete, is left and listed with the reason."""
+    verified; log entries (``entries``) are verified whole. A form or entry changed since its seal was read, or not
+    ready, is left and listed with the reason."""
     reviewed = {(f.visit_id, f.form_id): f.seal for f in body.forms}
     by_field: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for item in body.fields:
@@ -217,7 +236,9 @@ def verify_casebook(participant_id: str, body: CasebookVerifyIn, user: Monitor, 
         if seal != item.seal:
             raise HTTPException(422, [{"rule": f"fields: {item.visit_id}/{item.form_id} is given with two seals"}])
         names.extend(n for n in item.fields if n not in names)
-    return _outcome(_call(svc.verify_casebook, engine, user, participant_id, reviewed, fields=by_field), engine)
+    entries = {(e.log_id, e.sequence): e.seal for e in body.entries}
+    return _outcome(_call(svc.verify_casebook, engine, user, participant_id, reviewed, fields=by_field,
+                          entries=entries), engine)  # fmt: skip
 
 
 @router.post(FORM + "/lock", response_model=FormOut, response_model_exclude_unset=True)
@@ -274,10 +295,11 @@ def list_queries(
 
 @router.post("/queries", response_model=QueryOut, status_code=201)
 def raise_query(body: QueryIn, user: Raiser, engine: EngineDep) -> dict[str, Any]:
-    """Raise a query by hand (monitor, data manager)."""
+    """Raise a query by hand (monitor, data manager): on the participant, a form (``visit_id``, ``form_id``) or a log
+    entry (``log_id``, ``sequence``), and optionally one of its fields."""
     q = _call(
         svc.raise_query, engine, user, body.participant_id, body.text,
-        visit_id=body.visit_id, form_id=body.form_id, field_id=body.field,
+        visit_id=body.visit_id, form_id=body.form_id, field_id=body.field, log_id=body.log_id, sequence=body.sequence,
     )  # fmt: skip
     return dict(q.__dict__)
 

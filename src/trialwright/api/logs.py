@@ -3,28 +3,30 @@ a reason, remove with a reason. They call ``trialwright.services.logs``, so the 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Engine
 
-from trialwright.api.form_schemas import StoredValueOut, stored_value_out
+from trialwright.api.form_schemas import LogEntryOut, stored_value_out
 from trialwright.api.schemas import ClosedBody, FieldValueIn
+from trialwright.domain.roles import Role
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
+from trialwright.services.forms import log_review
 from trialwright.services.forms.common import DATA_ENTRY, READERS
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.web.deps import EngineDep, require_api_roles
 
-__all__ = ["router"]
+__all__ = ["entry_out", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["logs"])
 Reader = Annotated[UserView, Depends(require_api_roles(*READERS))]
 Entry = Annotated[UserView, Depends(require_api_roles(*DATA_ENTRY))]
+Monitor = Annotated[UserView, Depends(require_api_roles(Role.MONITOR))]
 LOG = "/participants/{participant_id}/logs/{log_id}"
 
 
@@ -55,41 +57,6 @@ class LogRemoveIn(ClosedBody):
     version: int = Field(description=_VERSION)
 
 
-class LogCodingOut(BaseModel):
-    """An entry's coding: WHO ATC for a medication (``code`` and ``name`` the level-5 substance), MedDRA for medical
-    history (``code`` and ``name`` the LLT, with its PT and primary SOC); the path from level 1 down."""
-
-    dictionary: str = Field(description="ATC or MedDRA.")
-    version: str = Field(description="The ATC index or MedDRA release coded with.")
-    verbatim: str = Field(description="The text coded (the medication's name, the condition).")
-    code: str = Field(description="ATC: the level-5 code; MedDRA: the LLT code.")
-    name: str = Field(description="ATC: the level-5 name; MedDRA: the LLT name.")
-    pt_code: str | None = Field(description="MedDRA: the preferred term's code; null for ATC.")
-    pt_name: str | None = Field(description="MedDRA: the preferred term; null for ATC.")
-    soc_code: str | None = Field(description="MedDRA: the primary system organ class's code; null for ATC.")
-    soc_name: str | None = Field(description="MedDRA: the primary system organ class; null for ATC.")
-    path: list[tuple[int, str, str]] = Field(description="(level, code, name) from level 1 down to the code.")
-    coded_at: dt.datetime
-    coded_by: str
-
-
-class LogEntryOut(BaseModel):
-    """One entry of a participant's log as stored now."""
-
-    participant_id: str
-    log_id: str
-    sequence: int
-    state: str = Field(description="active or removed.")
-    version: int
-    values: dict[str, StoredValueOut]
-    created_at: dt.datetime
-    created_by: str
-    updated_at: dt.datetime
-    updated_by: str
-    removed_reason: str | None
-    coding: LogCodingOut | None
-
-
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
@@ -118,7 +85,8 @@ def _coding_out(coding: svc.LogCoding) -> dict[str, Any]:
     }
 
 
-def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
+def entry_out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
+    """An entry as ``LogEntryOut`` (also the casebook's, ``api.forms``)."""
     coding = entry.coding
     log = current_protocol(engine).protocol.log(entry.log_id)
     units = {f.id: f.unit for f in log.fields if f.unit}  # the unit of each canonical value (as the forms API)
@@ -135,19 +103,24 @@ def _out(entry: svc.LogEntryView, engine: Engine) -> dict[str, Any]:
         "updated_by": entry.updated_by,
         "removed_reason": entry.removed_reason,
         "coding": None if coding is None else _coding_out(coding),
+        "verified_at": entry.verified_at,
+        "verified_by": entry.verified_by,
+        "signed_at": entry.signed_at,
+        "signed_by": entry.signed_by,
+        "signature_meaning": entry.signature_meaning,
     }
 
 
 @router.get(LOG, response_model=list[LogEntryOut])
 def list_entries(participant_id: str, log_id: str, user: Reader, engine: EngineDep) -> list[dict[str, Any]]:
     """The participant's entries in this log, removed ones included, by sequence."""
-    return [_out(e, engine) for e in _call(svc.list_entries, engine, user, participant_id, log_id)]
+    return [entry_out(e, engine) for e in _call(svc.list_entries, engine, user, participant_id, log_id)]
 
 
 @router.post(LOG, response_model=LogEntryOut, status_code=201)
 def add_entry(participant_id: str, log_id: str, body: LogEntryIn, user: Entry, engine: EngineDep) -> dict[str, Any]:
     """Add an entry (the next sequence); every problem reported at once, naming the field and the rule."""
-    return _out(_call(svc.add_entry, engine, user, participant_id, log_id, body.values), engine)
+    return entry_out(_call(svc.add_entry, engine, user, participant_id, log_id, body.values), engine)
 
 
 @router.post(LOG + "/{sequence}", response_model=LogEntryOut)
@@ -155,8 +128,8 @@ def amend_entry(
     participant_id: str, log_id: str, sequence: int, body: LogAmendIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
     """Amend an entry's values, with a reason, from the version read (409 when it changed in between)."""
-    return _out(_call(svc.amend_entry, engine, user, participant_id, log_id, sequence, body.values,
-                      reason=body.reason, version=body.version), engine)  # fmt: skip
+    return entry_out(_call(svc.amend_entry, engine, user, participant_id, log_id, sequence, body.values,
+                           reason=body.reason, version=body.version), engine)  # fmt: skip
 
 
 @router.post(LOG + "/{sequence}/remove", response_model=LogEntryOut)
@@ -164,5 +137,15 @@ def remove_entry(
     participant_id: str, log_id: str, sequence: int, body: LogRemoveIn, user: Entry, engine: EngineDep
 ) -> dict[str, Any]:
     """Remove an entry, with a reason: it is kept, marked removed (409 when it changed since the version read)."""
-    return _out(_call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason,
-                      version=body.version), engine)  # fmt: skip
+    removed = _call(svc.remove_entry, engine, user, participant_id, log_id, sequence, reason=body.reason,
+                    version=body.version)
+    return entry_out(removed, engine)
+
+
+@router.post(LOG + "/{sequence}/verify", response_model=LogEntryOut)
+def verify_entry(
+    participant_id: str, log_id: str, sequence: int, user: Monitor, engine: EngineDep
+) -> dict[str, Any]:
+    """Source data verification of an entry (monitor); a later amendment or removal voids it. Many at once: the
+    casebook's verification (``/participants/{participant_id}/casebook/verify``, ``entries``)."""
+    return entry_out(_call(log_review.verify_entry, engine, user, participant_id, log_id, sequence), engine)

@@ -124,7 +124,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
         "services.odm_import.OdmImportError", "services.sharing.SharingError", "services.analysis.AnalysisError",
         "services.simulation.SimulationError", "domain.recruitment.RecruitmentError", "domain.text.TextError",
         "domain.calendars.NaiveTimeError", "protocol.formula.FormulaError", "services.coding.CodingError",
-        "services.logs.LogError", "domain.coding.DictionaryError", "domain.redcap.RedcapError",
+        "services.log_views.LogError", "domain.coding.DictionaryError", "domain.redcap.RedcapError",
         "exports.sdtm.SdtmExportError", "domain.redcap_logic.NotMapped", "domain.redcap_logic.FilterRefused",
     )),
 )

@@ -14,7 +14,8 @@ from trialwright.cli.screening import AsOption, _context
 __all__ = ["log_app"]
 
 log_app = typer.Typer(
-    help="Add, amend, remove and list a participant's log entries (concomitant medications, medical history).",
+    help="Add, amend, remove and list a participant's log entries (concomitant medications, medical history); "
+    "verify one against source, raise a query on one.",
     no_args_is_help=True,
 )
 
@@ -52,6 +53,10 @@ def _print(entry: Any) -> None:
     if entry.coding is not None:
         console.print(f"  coded: {entry.coding.code} {entry.coding.name} ({entry.coding.dictionary} "
                       f"{entry.coding.version})", highlight=False)  # fmt: skip
+    if entry.verified_by:
+        console.print(f"  verified by {entry.verified_by} at {entry.verified_at:%Y-%m-%d %H:%M} UTC", highlight=False)
+    if entry.signed_by:
+        console.print(f"  signed by {entry.signed_by} at {entry.signed_at:%Y-%m-%d %H:%M} UTC", highlight=False)
 
 
 @log_app.command("add")
@@ -133,3 +138,42 @@ def list_(
         console.print(f"{participant_id} has no log entries.", highlight=False)
     for entry in entries:
         _print(entry)
+
+
+@log_app.command("verify")
+def verify(
+    participant_id: ParticipantArg,
+    log_id: LogArg,
+    sequence: SequenceArg,
+    user: AsOption,
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Source data verification of an entry (monitor); a later amendment or removal voids it."""
+    from trialwright.services.forms.log_review import verify_entry
+
+    engine, actor = _context(user, database)
+    entry = _run(verify_entry, engine, actor, participant_id, log_id, sequence)
+    if not emit(entry, as_json):
+        _print(entry)
+
+
+@log_app.command("query")
+def query(
+    participant_id: ParticipantArg,
+    log_id: LogArg,
+    sequence: SequenceArg,
+    text: Annotated[str, typer.Option("--text", help="The question.")],
+    user: AsOption,
+    field: Annotated[str | None, typer.Option("--field", help="One field of the entry (default: the entry).")] = None,
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Raise a query on an entry or one of its fields (monitor, data manager); answered and closed as any query."""
+    from trialwright.services.forms import raise_query
+
+    engine, actor = _context(user, database)
+    raised = _run(raise_query, engine, actor, participant_id, text, log_id=log_id, sequence=sequence, field_id=field)
+    if not emit(raised, as_json):
+        console.print(f"query {raised.id} on {participant_id} {log_id} #{sequence}"
+                      + (f" {field}" if field else "") + f": {raised.text}", highlight=False)  # fmt: skip

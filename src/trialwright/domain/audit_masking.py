@@ -163,7 +163,10 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "log.coded log.recoded log.coding_voided",
         _visible("dictionary version verbatim code name path reason sequence"),
     ),
-    "query.raised": _visible("query text origin"),
+    # A log entry's source data verification and signature, and their voiding by a change (who, when, why).
+    **_each("log.entry_verified log.entry_signed", _visible("sequence version meaning")),
+    **_each("log.verification_voided log.signature_voided", _visible("by at reason sequence")),
+    "query.raised": _visible("query text origin sequence"),
     "query.answered": _visible("old_value query answer"),
     "query.closed": _visible("old_value query note"),
     "import.odm": _visible(

@@ -5,16 +5,15 @@ An entry is validated by the same engine as a visit's form (``trialwright.domain
 units, limits, dates; refused with the field and the rule), and a required field needs a value or a reason. Each
 entry is numbered in its log in the order added (its sequence, never reused). An amendment needs a reason; a
 removal needs one and keeps the entry, marked removed. Every change is audited field by field, with who, when, the
-old and new value and why, like a form's values. The trial lock, a soft lock of the participant or their site, and
-a withdrawal from follow-up refuse every change, as they refuse a form's.
+old and new value and why, like a form's values. An amendment or a removal voids the entry's source data
+verification and signature (``services.forms.log_review``), as an edit voids a form's. The trial lock, a soft lock
+of the participant or their site, and a withdrawal from follow-up refuse every change, as they refuse a form's.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -26,9 +25,23 @@ from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.logs import LOG_TOPIC, LogDef
 from trialwright.services import audit, clock
-from trialwright.services.errors import FormError
 from trialwright.services.forms.common import DATA_ENTRY, READERS, _role, _tz, _withdrawn, validated_for
+from trialwright.services.forms.log_review import void_review
 from trialwright.services.lock import require_unlocked
+from trialwright.services.log_views import (
+    ACTIVE,
+    REMOVED,
+    SELECT_ENTRIES,
+    LogCoding,
+    LogEntryView,
+    LogError,
+    LogVersionConflict,
+    entry_row,
+    entry_view,
+    load_values,
+    log_def,
+    read_entry,
+)
 from trialwright.services.screening import participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -50,94 +63,6 @@ __all__ = [
     "remove_entry",
 ]
 
-ACTIVE = "active"
-REMOVED = "removed"
-
-
-class LogError(FormError):
-    """A log entry refused; ``problems`` holds one ``field: rule`` message per problem (the message joins them)."""
-
-    def __init__(self, *problems: str) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
-class LogVersionConflict(LogError):
-    """An amendment or removal made from a version of the entry that is no longer the stored one (someone changed
-    it in between): refused, naming the entry, the version read and the version stored."""
-
-    def __init__(self, log_id: str, sequence: int, read: int, stored: int, by: str, at: dt.datetime) -> None:
-        super().__init__(
-            f"version: entry {sequence} of {log_id} was changed after you read it (you read version {read}; it is "
-            f"at version {stored}, changed by {by} at {at:%Y-%m-%d %H:%M} UTC); read it again and make your change "
-            "from there"
-        )
-        self.log_id, self.sequence, self.read, self.stored = log_id, sequence, read, stored
-
-
-@dataclass(frozen=True)
-class LogCoding:
-    """An entry's coding: the dictionary and version, the code and name, and the path from level 1 down."""
-
-    dictionary: str
-    version: str
-    verbatim: str
-    code: str
-    name: str
-    path: tuple[tuple[int, str, str], ...]  # (level, code, name), level 1 first
-    coded_at: dt.datetime
-    coded_by: str
-
-    def _level(self, level: int) -> tuple[str, str] | None:
-        return next(((code, name) for at, code, name in self.path if at == level), None)
-
-    @property
-    def pt(self) -> tuple[str, str] | None:
-        """A MedDRA coding's preferred term (code, name); None for another dictionary."""
-        return self._level(4) if self.dictionary == "MedDRA" else None
-
-    @property
-    def soc(self) -> tuple[str, str] | None:
-        """A MedDRA coding's primary system organ class (code, name); None for another dictionary."""
-        return self._level(1) if self.dictionary == "MedDRA" else None
-
-
-@dataclass(frozen=True)
-class LogEntryView:
-    """One entry of a participant's log as stored now."""
-
-    participant_id: str
-    site: str
-    log_id: str
-    sequence: int
-    values: Mapping[str, StoredValue]
-    state: str
-    version: int
-    created_at: dt.datetime
-    created_by: str
-    updated_at: dt.datetime
-    updated_by: str
-    removed_reason: str | None
-    coding: LogCoding | None = None
-
-    @property
-    def removed(self) -> bool:
-        """Whether the entry was removed (kept, with the reason)."""
-        return self.state == REMOVED
-
-
-def _log(protocol: Protocol, log_id: str) -> LogDef:
-    try:
-        return protocol.log(log_id)
-    except KeyError:
-        known = ", ".join(g.id for g in protocol.logs) or "none"
-        raise LogError(f"log: the protocol declares no log {log_id!r} (logs: {known})") from None
-
-
-def _load(text: str) -> dict[str, StoredValue]:
-    return {k: StoredValue.from_json(v) for k, v in json.loads(text).items()}
-
-
 def _dump(values: Mapping[str, StoredValue]) -> str:
     return json.dumps({k: v.as_json() for k, v in sorted(values.items())}, ensure_ascii=False, sort_keys=True)
 
@@ -148,70 +73,6 @@ def _shown(value: StoredValue | None) -> Any:
 
 def _meaning(value: StoredValue | None) -> Any:
     return None if value is None else (value.value, value.status, value.reason, value.limit)
-
-
-def _view(row: Any, site: str) -> LogEntryView:
-    return LogEntryView(
-        participant_id=row.participant_id,
-        site=site,
-        log_id=row.log_id,
-        sequence=row.sequence,
-        values=_load(row.entry_values),
-        state=row.state,
-        version=row.version,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-        removed_reason=row.removed_reason,
-    )
-
-
-_SELECT = select(
-    log_entries,
-    log_codings.c.dictionary,
-    log_codings.c.version.label("coding_version"),
-    log_codings.c.verbatim,
-    log_codings.c.code,
-    log_codings.c.name.label("coding_name"),
-    log_codings.c.path,
-    log_codings.c.coded_at,
-    log_codings.c.coded_by,
-).outerjoin(log_codings, log_codings.c.entry_id == log_entries.c.id)
-
-
-def _entry_row(session: Session, participant_id: str, log_id: str, sequence: int, read: int | None) -> Any:
-    """The entry's row, locked for this transaction; refused when ``read`` (the version the change was made from)
-    is no longer the stored version."""
-    row = session.execute(
-        select(log_entries)
-        .where(
-            log_entries.c.participant_id == participant_id,
-            log_entries.c.log_id == log_id,
-            log_entries.c.sequence == sequence,
-        )
-        .with_for_update()
-    ).first()
-    if row is None:
-        raise LogError(f"sequence: {participant_id} has no entry {sequence} in log {log_id}")
-    if read is not None and read != row.version:
-        raise LogVersionConflict(log_id, sequence, read, row.version, row.updated_by, row.updated_at)
-    return row
-
-
-def _read_one(session: Session, entry_id: int, site: str) -> LogEntryView:
-    row = session.execute(_SELECT.where(log_entries.c.id == entry_id)).one()
-    return _joined_view(row, site)
-
-
-def _joined_view(row: Any, site: str) -> LogEntryView:
-    view = _view(row, site)
-    if row.code is None:
-        return view
-    path = tuple((int(p["level"]), str(p["code"]), str(p["name"])) for p in json.loads(row.path))
-    coding = LogCoding(row.dictionary, row.coding_version, row.verbatim, row.code, row.coding_name, path,
-                       row.coded_at, row.coded_by)  # fmt: skip
-    return LogEntryView(**{**view.__dict__, "coding": coding})
 
 
 def _writable(session: Session, actor: UserView, participant_id: str, what: str) -> Any:
@@ -304,7 +165,7 @@ def add_entry(
     """Add an entry to a participant's log (the next sequence); every value audited."""
     loaded = current_protocol(engine)
     protocol = loaded.protocol
-    log = _log(protocol, log_id)
+    log = log_def(protocol, log_id)
     with session_scope(engine) as session, audit.gathered(session):
         participant = _writable(session, actor, participant_id, f"add entries to the {log.name} log")
         values = _validated(protocol, log, participant, entries, {}, typed_on_site_clock)
@@ -333,7 +194,7 @@ def add_entry(
             detail={"sequence": sequence},
         )
         _audit_values(session, actor, participant, log_id, sequence, {}, values, None)
-        return _read_one(session, entry_id, participant.site)
+        return read_entry(session, entry_id, participant.site)
 
 
 def _void_coding(
@@ -398,14 +259,14 @@ def amend_entry(
     change in between refuses it (``LogVersionConflict``), so of two people amending one entry the later is told."""
     loaded = current_protocol(engine)
     protocol = loaded.protocol
-    log = _log(protocol, log_id)
+    log = log_def(protocol, log_id)
     with session_scope(engine) as session, audit.gathered(session):
         participant = _writable(session, actor, participant_id, f"amend entries of the {log.name} log")
         why = _reason(reason, f"amending entry {sequence} of {log_id}")
-        row = _entry_row(session, participant_id, log_id, sequence, version)
+        row = entry_row(session, participant_id, log_id, sequence, version)
         if row.state == REMOVED:
             raise LogError(f"sequence: entry {sequence} of {log_id} was removed ({row.removed_reason}); add a new one")
-        old = _load(row.entry_values)
+        old = load_values(row.entry_values)
         values = _validated(protocol, log, participant, entries, old, typed_on_site_clock)
         if not [n for n in {**old, **values} if _meaning(old.get(n)) != _meaning(values.get(n))]:
             raise LogError(f"values: nothing changes in entry {sequence} of {log_id}")
@@ -413,11 +274,11 @@ def amend_entry(
             log_entries.update()
             .where(log_entries.c.id == row.id)
             .values(entry_values=_dump(values), version=row.version + 1, updated_at=clock.now(),
-                    updated_by=actor.username)
+                    updated_by=actor.username, **void_review(session, actor, participant, row, why))
         )  # fmt: skip
         _audit_values(session, actor, participant, log_id, sequence, old, values, why)
         _void_coding(session, actor, participant, log, row.id, sequence, old, values, why)
-        return _read_one(session, row.id, participant.site)
+        return read_entry(session, row.id, participant.site)
 
 
 def remove_entry(
@@ -433,18 +294,18 @@ def remove_entry(
     """Remove an entry with a reason: it is kept, marked removed, and left out of the SDTM domains. ``version`` as
     for ``amend_entry``."""
     loaded = current_protocol(engine)
-    log = _log(loaded.protocol, log_id)
+    log = log_def(loaded.protocol, log_id)
     with session_scope(engine) as session, audit.gathered(session):
         participant = _writable(session, actor, participant_id, f"remove entries of the {log.name} log")
         why = _reason(reason, f"removing entry {sequence} of {log_id}")
-        row = _entry_row(session, participant_id, log_id, sequence, version)
+        row = entry_row(session, participant_id, log_id, sequence, version)
         if row.state == REMOVED:
             raise LogError(f"sequence: entry {sequence} of {log_id} was removed already ({row.removed_reason})")
         session.execute(
             log_entries.update()
             .where(log_entries.c.id == row.id)
             .values(state=REMOVED, removed_reason=why, version=row.version + 1, updated_at=clock.now(),
-                    updated_by=actor.username)
+                    updated_by=actor.username, **void_review(session, actor, participant, row, why))
         )  # fmt: skip
         audit.record(
             session,
@@ -459,7 +320,7 @@ def remove_entry(
             reason=why,
             detail={"sequence": sequence},
         )
-        return _read_one(session, row.id, participant.site)
+        return read_entry(session, row.id, participant.site)
 
 
 def list_entries(
@@ -469,14 +330,14 @@ def list_entries(
     _role(actor, READERS, "read log entries")
     protocol = current_protocol(engine).protocol
     if log_id is not None:
-        _log(protocol, log_id)
+        log_def(protocol, log_id)
     with read_scope(engine) as session:
         participant = participant_row(session, actor, participant_id)
-        query = _SELECT.where(log_entries.c.participant_id == participant_id)
+        query = SELECT_ENTRIES.where(log_entries.c.participant_id == participant_id)
         if log_id is not None:
             query = query.where(log_entries.c.log_id == log_id)
         rows = session.execute(query.order_by(log_entries.c.log_id, log_entries.c.sequence)).all()
-        return tuple(_joined_view(r, participant.site) for r in rows)
+        return tuple(entry_view(r, participant.site) for r in rows)
 
 
 def entry_for_coding(engine: Engine, participant_id: str, log_id: str, sequence: int) -> LogEntryView | None:
@@ -484,9 +345,9 @@ def entry_for_coding(engine: Engine, participant_id: str, log_id: str, sequence:
     coder's role before it calls this); None when there is no such entry."""
     with read_scope(engine) as session:
         row = session.execute(
-            _SELECT.add_columns(participants.c.site)
+            SELECT_ENTRIES.add_columns(participants.c.site)
             .join(participants, participants.c.participant_id == log_entries.c.participant_id)
             .where(log_entries.c.participant_id == participant_id, log_entries.c.log_id == log_id,
                    log_entries.c.sequence == sequence)
         ).first()  # fmt: skip
-        return None if row is None else _joined_view(row, row.site)
+        return None if row is None else entry_view(row, row.site)

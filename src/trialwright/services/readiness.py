@@ -5,7 +5,10 @@ A blocker is one of:
 - **form**: a started form short of the state the protocol's ``lock_policy.forms`` asks for (complete, verified
   by a monitor, or signed by an investigator; a form the data manager locked meets every level), or a form due
   at a visit that was held but never started;
-- **query**: a query not closed (open, or answered and not yet closed);
+- **log**: a log entry (concomitant medication, medical history, ...) short of the level ``lock_policy.forms`` asks
+  for: verified by a monitor, or signed by an investigator (an entry is complete once added; a removed entry is out
+  of the data and never blocks);
+- **query**: a query not closed (open, or answered and not yet closed), on a form, a log entry or the participant;
 - **sae**: a serious adverse event whose last report's outcome is not one of ``lock_policy.sae_final_outcomes``
   (no final follow-up yet);
 - **visit**: a scheduled visit neither held nor recorded as missed whose window is open (due) or has closed
@@ -40,10 +43,12 @@ from trialwright.services.deaths import death_of
 from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import _tz
 from trialwright.services.forms.visits import _references
+from trialwright.services.log_views import REMOVED
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import read_scope
+from trialwright.store.log_tables import log_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import participants, withdrawals
 
@@ -59,6 +64,7 @@ class BlockerKind(StrEnum):
     """What kind of thing blocks the lock (in the order the report lists them)."""
 
     FORM = "form"
+    LOG = "log"
     QUERY = "query"
     SAE = "sae"
     VISIT = "visit"
@@ -67,6 +73,7 @@ class BlockerKind(StrEnum):
 
 _PLURAL = {
     BlockerKind.FORM: ("form not ready", "forms not ready"),
+    BlockerKind.LOG: ("log entry not ready", "log entries not ready"),
     BlockerKind.QUERY: ("open query", "open queries"),
     BlockerKind.SAE: ("SAE without a final follow-up", "SAEs without a final follow-up"),
     BlockerKind.VISIT: ("visit neither done nor missed", "visits neither done nor missed"),
@@ -81,7 +88,7 @@ class Blocker:
     kind: BlockerKind
     site: str
     participant_id: str
-    where: str  # e.g. "day7 labs", "query 12", "AE-0003", "visit day28"
+    where: str  # e.g. "day7 labs", "conmeds entry 2", "query 12", "AE-0003", "visit day28"
     detail: str
 
     def text(self) -> str:
@@ -192,6 +199,12 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
         forms: dict[int, list[Any]] = {}
         for f in session.execute(select(form_records).order_by(form_records.c.id)):
             forms.setdefault(f.visit_record_id, []).append(f)
+        entries: dict[str, list[Any]] = {}
+        entry_names: dict[int, str] = {}  # every entry, removed ones included: a query may name any
+        for e in session.execute(select(log_entries).order_by(log_entries.c.log_id, log_entries.c.sequence)):
+            entry_names[e.id] = f"{e.log_id} entry {e.sequence}"
+            if e.state != REMOVED:
+                entries.setdefault(e.participant_id, []).append(e)
         open_queries: dict[str, list[Any]] = {}
         for q in session.execute(select(queries).where(queries.c.status != "closed").order_by(queries.c.id)):
             open_queries.setdefault(q.participant_id, []).append(q)
@@ -226,8 +239,14 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
                 state = FormState(row.state)
                 if not meets_policy(policy.forms, state, row.verified_by is not None):
                     add(BlockerKind.FORM, label, f"{state.value}; the lock policy needs {policy.forms}")
+        if policy.forms != "complete":  # an entry is complete once added
+            for e in entries.get(pid, []):
+                if e.signed_at is None if policy.forms == "signed" else e.verified_at is None:
+                    add(BlockerKind.LOG, entry_names[e.id], f"not {policy.forms}; the lock policy needs {policy.forms}")
         for q in open_queries.get(pid, []):
             on = f" on {q.field}" if q.field else ""
+            if q.log_entry_id is not None:
+                on = f" on {entry_names[q.log_entry_id]}" + (f" {q.field}" if q.field else "")
             add(BlockerKind.QUERY, f"query {q.id}", f"{q.status}{on}: {q.text}")
         for e in events.get(pid, []):
             report = last_report.get(e.id)

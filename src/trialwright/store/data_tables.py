@@ -78,6 +78,7 @@ queries = Table(
     Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False, index=True),
     Column("site", String(8), nullable=False, index=True),
     Column("form_record_id", Integer, ForeignKey("form_records.id"), nullable=True, index=True),
+    Column("log_entry_id", Integer, ForeignKey("log_entries.id"), nullable=True, index=True),  # or a log entry's
     Column("field", String(64), nullable=True),
     Column("origin", String(16), nullable=False),  # soft_limit, data_check, manual, system
     Column("check_id", String(64), nullable=True),

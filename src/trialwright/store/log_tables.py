@@ -38,6 +38,12 @@ log_entries = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("updated_by", String(64), nullable=False),
     Column("removed_reason", Text, nullable=True),
+    # Source data verification and the investigator's signature (the casebook's); an amendment or removal clears both.
+    Column("verified_at", UTCDateTime(), nullable=True),
+    Column("verified_by", String(64), nullable=True),
+    Column("signed_at", UTCDateTime(), nullable=True),
+    Column("signed_by", String(64), nullable=True),
+    Column("signature_meaning", Text, nullable=True),
     UniqueConstraint("participant_id", "log_id", "sequence", name="uq_log_entries_participant_log_sequence"),
 )
 

@@ -66,7 +66,7 @@ def test_the_api_lists_blockers_refuses_with_409_and_soft_locks(trial: Trial, pi
     with TestClient(create_app(Settings(database_url=trial.url))) as api:
         report = api.get("/api/v1/trial/readiness", headers=manager).json()
         assert report["ready"] is False and report["total"] == 7 and report["counts"]["form"] == 7
-        assert report["by_site"] == {"RAZ": {"form": 7, "query": 0, "sae": 0, "visit": 0, "coherence": 0}}
+        assert report["by_site"] == {"RAZ": {"form": 7, "log": 0, "query": 0, "sae": 0, "visit": 0, "coherence": 0}}
         assert {"kind": "form", "site": "RAZ", "participant_id": pid, "where": "baseline labs",
                 "detail": "draft; the lock policy needs signed"} in report["blockers"]  # fmt: skip
         assert api.get("/api/v1/trial/readiness?site=GOL", headers=manager).json()["ready"] is True

@@ -78,7 +78,7 @@ def test_the_report_lists_each_blocker_by_kind_per_participant(trial: Trial, blo
          f"({(NOW - dt.timedelta(days=5)).astimezone(dt.timezone(dt.timedelta(hours=3, minutes=30))):%Y-%m-%d %H:%M}); "
          "nothing is recorded about a participant before they consent (built-in rule)"),
     ]  # fmt: skip
-    assert report.counts() == {BlockerKind.FORM: 2, BlockerKind.QUERY: 1, BlockerKind.SAE: 1,
+    assert report.counts() == {BlockerKind.FORM: 2, BlockerKind.LOG: 0, BlockerKind.QUERY: 1, BlockerKind.SAE: 1,
                                BlockerKind.VISIT: 4, BlockerKind.COHERENCE: 1}  # fmt: skip
     assert report.by_site() == {"RAZ": report.counts()}
     assert report.headline() == (
@@ -102,8 +102,8 @@ def test_each_blocker_goes_when_it_is_resolved(trial: Trial, blocked: str) -> No
     for visit in ("baseline", "day1", "day3", "day7"):
         svc.miss_visit(trial.engine, who(trial, Role.STUDY_COORDINATOR), blocked, visit, "participant unwell")
     left = lock_readiness(trial.engine, manager).counts()
-    assert left == {BlockerKind.FORM: 2, BlockerKind.QUERY: 0, BlockerKind.SAE: 0, BlockerKind.VISIT: 0,
-                    BlockerKind.COHERENCE: 1}  # fmt: skip
+    assert left == {BlockerKind.FORM: 2, BlockerKind.LOG: 0, BlockerKind.QUERY: 0, BlockerKind.SAE: 0,
+                    BlockerKind.VISIT: 0, BlockerKind.COHERENCE: 1}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.spec.forms.conftest import TODAY
-from tests.trialfixtures import Trial, username, who
+from tests.trialfixtures import PASSWORD, Trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.roles import Role
 from trialwright.services import audit
@@ -134,7 +134,8 @@ def test_a_soft_lock_refuses_every_change(trial: Trial, pid: str) -> None:
 def test_the_trial_lock_refuses_changes(trial: Trial, pid: str) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
     add_entry(trial.engine, coordinator, pid, "conmeds", HEPARIN)
-    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis")
+    # The unsigned entry blocks the lock (tests/spec/logs/test_log_review.py): the data manager overrides.
+    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
     with pytest.raises(FormError, match=r"^trial: the database is locked"):
         amend_entry(trial.engine, coordinator, pid, "conmeds", 1, {"dose": 60}, reason="late correction")
 

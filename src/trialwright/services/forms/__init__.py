@@ -9,6 +9,7 @@ from __future__ import annotations
 from trialwright.services.errors import FormError
 from trialwright.services.forms.casebook import (
     Casebook,
+    CasebookEntry,
     CasebookForm,
     CasebookOutcome,
     casebook,
@@ -27,6 +28,7 @@ from trialwright.services.forms.common import (
     QueryView,
     RefusedValues,
 )
+from trialwright.services.forms.log_review import verify_entries, verify_entry
 from trialwright.services.forms.queries import (
     answer_query,
     close_query,
@@ -54,6 +56,7 @@ __all__ = [
     "QUERY_RAISERS",
     "READERS",
     "Casebook",
+    "CasebookEntry",
     "CasebookForm",
     "CasebookOutcome",
     "FormError",
@@ -90,6 +93,8 @@ __all__ = [
     "unlock_trial",
     "verification_fields",
     "verify_casebook",
+    "verify_entries",
+    "verify_entry",
     "verify_form",
     "verify_forms",
 ]

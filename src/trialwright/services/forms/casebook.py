@@ -9,6 +9,10 @@ someone else since the review) is not signed but excluded with the reason, as is
 already signed, locked, an open query). A signed form not yet verified can still be verified: the verification
 is recorded on it and the signature stands. Every form signed or verified gets its own audit entry (the same steps as
 ``review.sign_forms`` and ``review.verify_forms``: ``_move``). Forms hold no allocation: the casebook shows none.
+
+The casebook also lists the participant's log entries (``services.forms.log_review``), each with its seal: signing
+the casebook signs the entries it showed, and the monitor's bulk verification verifies those chosen, by the same
+rules (changed since the review, removed, already done, an open query: left, with the reason).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import READERS, FormView, QueryView, _role, _view
+from trialwright.services.forms.log_review import CasebookEntry, apply_entries, casebook_entries
 from trialwright.services.forms.queries import list_queries
 from trialwright.services.forms.review import _move
 from trialwright.services.lock import require_unlocked
+from trialwright.services.log_views import LogEntryView
 from trialwright.services.reauth import require_password
 from trialwright.services.screening import participant_row
 from trialwright.services.trial import current_protocol
@@ -41,6 +47,7 @@ from trialwright.store.engine import session_scope
 
 __all__ = [
     "Casebook",
+    "CasebookEntry",
     "CasebookForm",
     "CasebookOutcome",
     "casebook",
@@ -68,13 +75,14 @@ class CasebookForm:
 
 @dataclass(frozen=True)
 class Casebook:
-    """A participant's casebook: every form in order, and the participant's queries."""
+    """A participant's casebook: every form in order, the participant's queries, and their log entries."""
 
     participant_id: str
     site: str
     forms: tuple[CasebookForm, ...]
     queries: tuple[QueryView, ...]
     names: Mapping[str, str] = field(default_factory=dict)  # username -> full name of who signed or verified
+    entries: tuple[CasebookEntry, ...] = ()  # log entries, in the protocol's order of logs, then by sequence
 
     def name_of(self, username: str) -> str:
         """The person's name as the signature manifestation shows it (21 CFR 11.50): full name and username."""
@@ -89,14 +97,25 @@ class Casebook:
     def verifiable(self) -> tuple[CasebookForm, ...]:
         return tuple(f for f in self.forms if f.not_verifiable is None)
 
+    @property
+    def signable_entries(self) -> tuple[CasebookEntry, ...]:
+        return tuple(e for e in self.entries if e.not_signable is None)
+
+    @property
+    def verifiable_entries(self) -> tuple[CasebookEntry, ...]:
+        return tuple(e for e in self.entries if e.not_verifiable is None)
+
 
 @dataclass(frozen=True)
 class CasebookOutcome:
-    """What a casebook signing or bulk verification did: the forms it moved, and each form it left with why."""
+    """What a casebook signing or bulk verification did: the forms and log entries it signed or verified, and each
+    one it left with why."""
 
     done: tuple[FormView, ...]
     excluded: tuple[tuple[str, str, str], ...]  # (visit, form, reason)
     fields: tuple[tuple[str, str, str], ...] = ()  # (visit, form, field) verified by field
+    entries_done: tuple[LogEntryView, ...] = ()
+    entries_excluded: tuple[tuple[str, int, str], ...] = ()  # (log, sequence, reason)
 
 
 def seal_of(row: Any) -> str:
@@ -178,11 +197,13 @@ def casebook(engine: Engine, actor: UserView, participant_id: str) -> Casebook:
     with session_scope(engine) as session:
         participant = participant_row(session, actor, participant_id)
         forms = _forms(session, protocol, participant_id)
+        entries = casebook_entries(session, protocol, participant_id, participant.site)
         people = {p for f in forms if f.view is not None for p in (f.view.signed_by, f.view.verified_by) if p}
+        people |= {p for e in entries for p in (e.view.signed_by, e.view.verified_by) if p}
         names = {r.username: r.full_name for r in session.execute(
             select(users.c.username, users.c.full_name).where(users.c.username.in_(sorted(people)))).all()}  # fmt: skip
-    return Casebook(participant_id, participant.site, tuple(forms),
-                    tuple(list_queries(engine, actor, participant_id=participant_id)), names)  # fmt: skip
+    queries = tuple(list_queries(engine, actor, participant_id=participant_id))
+    return Casebook(participant_id, participant.site, tuple(forms), queries, names, tuple(entries))
 
 
 def _apply(
@@ -192,9 +213,10 @@ def _apply(
     reviewed: Mapping[tuple[str, str], str],
     move: Transition,
     fields: Mapping[tuple[str, str], tuple[str, Sequence[str]]] | None = None,
+    entries: Mapping[tuple[str, int], str] | None = None,
 ) -> CasebookOutcome:
-    if not reviewed and not fields:
-        raise FormError("forms: review the casebook and choose at least one form")
+    if not reviewed and not fields and not entries:
+        raise FormError("forms: review the casebook and choose at least one form or log entry")
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         require_unlocked(session)
@@ -251,7 +273,9 @@ def _apply(
                 excluded.append((visit_id, form_id, why))
                 continue
             done.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
-        return CasebookOutcome(tuple(done), tuple(excluded), tuple(verified))
+        entries_done, entries_excluded = apply_entries(session, protocol, actor, participant, entries or {}, move)
+        return CasebookOutcome(tuple(done), tuple(excluded), tuple(verified), tuple(entries_done),
+                               tuple(entries_excluded))  # fmt: skip
 
 
 def sign_casebook(
@@ -262,16 +286,18 @@ def sign_casebook(
     *,
     password: str,
     policy: AccessPolicy | None = None,
+    entries: Mapping[tuple[str, int], str] | None = None,
 ) -> CasebookOutcome:
-    """Sign every reviewed form of the casebook, ``(visit, form) -> seal`` as shown, with one password entry
-    (21 CFR 11.200(a)(1), as ``sign_forms``), in one transaction with one signature and audit entry per form.
-    A form changed since the review, or not ready, is not signed; it is listed with the reason."""
+    """Sign every reviewed form of the casebook, ``(visit, form) -> seal`` as shown, and every reviewed log entry,
+    ``(log, sequence) -> seal``, with one password entry (21 CFR 11.200(a)(1), as ``sign_forms``), in one
+    transaction with one signature and audit entry per form and entry. A form or entry changed since the review, or
+    not ready, is not signed; it is listed with the reason."""
     _role(actor, [Role.INVESTIGATOR], "sign forms")
-    if not reviewed:
-        raise FormError("forms: review the casebook and choose at least one form")
+    if not reviewed and not entries:
+        raise FormError("forms: review the casebook and choose at least one form or log entry")
     require_password(engine, actor.username, password, policy, purpose="sign", error=FormError,
                      message="password: re-enter your own password to sign")  # fmt: skip
-    return _apply(engine, actor, participant_id, reviewed, Transition.SIGN)
+    return _apply(engine, actor, participant_id, reviewed, Transition.SIGN, entries=entries)
 
 
 def verify_casebook(
@@ -281,12 +307,14 @@ def verify_casebook(
     reviewed: Mapping[tuple[str, str], str],
     *,
     fields: Mapping[tuple[str, str], tuple[str, Sequence[str]]] | None = None,
+    entries: Mapping[tuple[str, int], str] | None = None,
 ) -> CasebookOutcome:
     """Source data verification in one action by the monitor, in one transaction: the chosen forms of a
     casebook (``(visit, form) -> seal`` as shown), one verification and audit entry per form; and, by field,
     ``(visit, form) -> (seal, fields)``: each field's verification is kept with the value it verified and
     audited (``form.field_verified``), and the form is verified once every required entered field stands
     verified (``verification_fields``). A verification stands while the field holds the value verified. A form
-    changed since the review or not complete is left, with the reason."""
+    changed since the review or not complete is left, with the reason. The chosen log entries (``(log, sequence) ->
+    seal`` as shown) are verified whole, each audited ``log.entry_verified``."""
     _role(actor, [Role.MONITOR], "verify forms against source")
-    return _apply(engine, actor, participant_id, reviewed, Transition.VERIFY, fields)
+    return _apply(engine, actor, participant_id, reviewed, Transition.VERIFY, fields, entries)

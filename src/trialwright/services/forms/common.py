@@ -126,6 +126,15 @@ class QueryView:
     closed_by: str | None
     close_note: str | None
     automatic: bool  # raised by the system (an edit or data check), not by a person
+    log_id: str | None = None  # a query on a log entry: its log and sequence (then visit and form are None)
+    sequence: int | None = None
+
+    @property
+    def on(self) -> str:
+        """Where the query is, in words: ``day7 labs``, ``conmeds entry 2``, or ``""`` (the participant)."""
+        if self.log_id is not None:
+            return f"{self.log_id} entry {self.sequence}"
+        return " ".join(p for p in (self.visit_id, self.form_id) if p)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS
 from trialwright.domain.text import checked_text
+from trialwright.protocol.logs import LogDef
 from trialwright.services import audit, clock
 from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import (
@@ -26,11 +27,14 @@ from trialwright.services.forms.common import (
     _visit_row,
 )
 from trialwright.services.lock import require_unlocked
+from trialwright.services.log_views import REMOVED, log_def
 from trialwright.services.paging import keyset_page
 from trialwright.services.screening import NotFound, participant_row
+from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import inserted_id, read_scope, session_scope
+from trialwright.store.log_tables import log_entries
 from trialwright.store.screening_tables import participants
 
 __all__ = [
@@ -57,6 +61,8 @@ def record_query(
     form_id: str | None = None,
     field_id: str | None = None,
     check_id: str | None = None,
+    log_entry_id: int | None = None,
+    sequence: int | None = None,
 ) -> int:
     """Store an open query and its ``query.raised`` audit entry in the caller's transaction: the one way every
     capability (manual queries, automatic checks, coding questions) raises a query. Returns its id."""
@@ -66,6 +72,7 @@ def record_query(
             participant_id=participant_id,
             site=site,
             form_record_id=form_record_id,
+            log_entry_id=log_entry_id,
             field=field_id,
             origin=origin,
             check_id=check_id,
@@ -85,6 +92,7 @@ def record_query(
         field=field_id,
         action="query.raised",
         new_value={"query": query_id, "text": text, "origin": origin},
+        detail=None if log_entry_id is None else {"sequence": sequence},
     )
     return query_id
 
@@ -173,7 +181,11 @@ def _auto_close(
 
 def query_view(session: Session, row: Any) -> QueryView:
     """A ``queries`` row as the view every reader gets (also for the coder's questions, ``services.coding``)."""
-    visit_id = form_id = None
+    visit_id = form_id = log_id = sequence = None
+    if row.log_entry_id is not None:
+        log_id, sequence = session.execute(
+            select(log_entries.c.log_id, log_entries.c.sequence).where(log_entries.c.id == row.log_entry_id)
+        ).one()
     if row.form_record_id is not None:
         found = session.execute(
             select(visit_records.c.visit_id, form_records.c.form_id)
@@ -200,6 +212,8 @@ def query_view(session: Session, row: Any) -> QueryView:
         row.closed_by,
         row.close_note,
         row.raised_by in SYSTEM_ACTORS,
+        log_id,
+        sequence,
     )
 
 
@@ -273,17 +287,32 @@ def raise_query(
     visit_id: str | None = None,
     form_id: str | None = None,
     field_id: str | None = None,
+    log_id: str | None = None,
+    sequence: int | None = None,
 ) -> QueryView:
-    """A query raised by hand by a monitor or data manager, on a participant, form or field."""
+    """A query raised by hand by a monitor or data manager, on a participant, a form or its field, or a log entry
+    (``log_id`` and ``sequence``) or its field. A log entry's query is raised on an active entry and a field the log
+    declares; it stays open when the entry is amended or removed, until its raiser closes it (as a form's query
+    stays open when the value is changed or cleared: only the system's own queries close by themselves)."""
     _role(actor, QUERY_RAISERS, "raise queries")
     checked_text(text, "text", error=FormError)
     if not text.strip():
         raise FormError("text: write the question")
+    log = None
+    if log_id is not None or sequence is not None:
+        if form_id:
+            raise FormError("log: a query is on a form or on a log entry, not both")
+        if log_id is None or sequence is None:
+            raise FormError("sequence: a query on a log entry names the log and the entry's sequence")
+        log = log_def(current_protocol(engine).protocol, log_id)
     with session_scope(engine) as session:
         require_unlocked(session)
         participant = participant_row(session, actor, participant_id)
-        record_id = None
-        if form_id:
+        record_id = entry_id = None
+        if log is not None and sequence is not None:
+            entry_id = _log_target(session, participant_id, log, sequence, field_id)
+            form_id = log.id
+        elif form_id:
             visit_row = _visit_row(session, participant_id, visit_id or "")
             row = _visit_forms(session, visit_row).get(form_id) if visit_row is not None else None
             if row is None:
@@ -300,8 +329,35 @@ def raise_query(
             form_record_id=record_id,
             form_id=form_id,
             field_id=field_id,
+            log_entry_id=entry_id,
+            sequence=sequence,
         )
         return query_view(session, session.execute(select(queries).where(queries.c.id == query_id)).one())
+
+
+def _log_target(
+    session: Session,
+    participant_id: str,
+    log: LogDef,
+    sequence: int,
+    field_id: str | None,
+) -> int:
+    """The id of the log entry a query names: refused unless it is one active entry, and the field one of its log."""
+    log_id = log.id
+    if field_id and field_id not in {f.id for f in log.fields}:
+        raise FormError(f"field: the {log.id} log has no field {field_id!r}")
+    row = session.execute(
+        select(log_entries.c.id, log_entries.c.state, log_entries.c.removed_reason).where(
+            log_entries.c.participant_id == participant_id,
+            log_entries.c.log_id == log_id,
+            log_entries.c.sequence == sequence,
+        )
+    ).first()
+    if row is None:
+        raise FormError(f"sequence: {participant_id} has no entry {sequence} in log {log_id}")
+    if row.state == REMOVED:
+        raise FormError(f"sequence: entry {sequence} of {log_id} was removed ({row.removed_reason}); nothing to query")
+    return int(row.id)
 
 
 def raise_automatic_query(engine: Engine, participant_id: str, text: str, *, check_id: str) -> None:

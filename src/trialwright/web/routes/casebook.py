@@ -1,6 +1,7 @@
-"""The casebook page: a participant's forms in order as stored, with their states, queries and what each still
-needs; the investigator signs the casebook with one password entry, the monitor verifies chosen forms in one
-action. Every change goes through ``trialwright.services.forms`` (``sign_casebook``, ``verify_casebook``)."""
+"""The casebook page: a participant's forms in order as stored, then their log entries, with their states, queries
+and what each still needs; the investigator signs the casebook (forms and log entries) with one password entry, the
+monitor verifies chosen forms and entries in one action. Every change goes through ``trialwright.services.forms``
+(``sign_casebook``, ``verify_casebook``)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def reviewed_fields(chosen: list[str]) -> dict[tuple[str, str], tuple[str, list[
     return out
 
 
+def reviewed_entries(chosen: list[str]) -> dict[tuple[str, int], str]:
+    """The log entries the page showed and the person chose, each sent as ``log|sequence|seal``."""
+    out: dict[tuple[str, int], str] = {}
+    for item in chosen:
+        log_id, _, rest = item.partition("|")
+        sequence, _, seal = rest.partition("|")
+        if log_id and sequence.isdigit():
+            out[(log_id, int(sequence))] = seal
+    return out
+
+
 def summary_of(kind: str, outcome: svc.CasebookOutcome) -> dict[str, Any]:
     """What a signing or verification did, as the page after the redirect says it: the forms done, the fields
     verified (a count by form) and each form left with its reason."""
@@ -58,6 +70,8 @@ def summary_of(kind: str, outcome: svc.CasebookOutcome) -> dict[str, Any]:
         "fields": [[v, f, n] for (v, f), n in counts.items()],
         "fields_total": len(outcome.fields),
         "excluded": [list(e) for e in outcome.excluded],
+        "entries_done": [[e.log_id, e.sequence] for e in outcome.entries_done],
+        "entries_excluded": [list(e) for e in outcome.entries_excluded],
     }
 
 
@@ -70,7 +84,8 @@ def _done(
     response = RedirectResponse(url, status_code=303)
     summary = summary_of(kind, outcome)
     if not set_flash(response, request, page, url, summary, forced_secure=settings.secure_cookies):
-        brief = {**summary, "done": [], "fields": [], "excluded": [], "done_total": len(outcome.done),
+        brief = {**summary, "done": [], "fields": [], "excluded": [], "entries_done": [], "entries_excluded": [],
+                 "done_total": len(outcome.done),
                  "excluded_total": len(outcome.excluded)}  # fmt: skip
         set_flash(response, request, page, url, brief, forced_secure=settings.secure_cookies)
     return response
@@ -123,12 +138,12 @@ def casebook_page(
 def sign_casebook(
     request: Request, page: InvestigatorPage, engine: EngineDep, protocol: ProtocolDep, settings: SettingsDep,
     _csrf: CsrfChecked, policy: PageReentry, participant_id: str, form: Annotated[list[str] | None, Form()] = None,
-    password: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "", entry: Annotated[list[str] | None, Form()] = None,
 ) -> Response:  # fmt: skip
     assert page.user is not None
     try:
         outcome = svc.sign_casebook(engine, page.user, participant_id, reviewed_forms(form or []), password=password,
-                                    policy=policy)  # fmt: skip
+                                    policy=policy, entries=reviewed_entries(entry or []))  # fmt: skip
     except NotFound:
         return _page(request, page, engine, protocol, participant_id)
     except svc.FormError as exc:
@@ -141,12 +156,13 @@ def sign_casebook(
 def verify_casebook(
     request: Request, page: MonitorPage, engine: EngineDep, protocol: ProtocolDep, settings: SettingsDep,
     _csrf: CsrfChecked, participant_id: str, form: Annotated[list[str] | None, Form()] = None,
-    field: Annotated[list[str] | None, Form()] = None,
+    field: Annotated[list[str] | None, Form()] = None, entry: Annotated[list[str] | None, Form()] = None,
 ) -> Response:  # fmt: skip
     assert page.user is not None
     try:
         outcome = svc.verify_casebook(engine, page.user, participant_id, reviewed_forms(form or []),
-                                      fields=reviewed_fields(field or []))  # fmt: skip
+                                      fields=reviewed_fields(field or []),
+                                      entries=reviewed_entries(entry or []))  # fmt: skip
     except NotFound:
         return _page(request, page, engine, protocol, participant_id)
     except svc.FormError as exc:

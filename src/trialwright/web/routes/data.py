@@ -356,6 +356,7 @@ def query_inbox(
         ),
         cursor,
     )
+    logs = {g.id: g for g in protocol.logs}
     context = {
         "rows": found.items,
         "pager": pager(request, found),
@@ -368,6 +369,8 @@ def query_inbox(
         "can_close_auto": page.user.role in svc.QUERY_RAISERS,
         "errors": [],
         "field_label": _field_label(protocol, page.lang),
+        "log_name": lambda log_id: said(logs[log_id], page.lang) if log_id in logs else log_id,
+        "log_field": _log_field(protocol, page.lang),
     }
     return render_page(request, page, "data/queries.html", context)
 
@@ -375,6 +378,12 @@ def query_inbox(
 def _field_label(protocol: Protocol, lang: str) -> Callable[[str | None, str], str]:
     """A query's field in words (its id when the protocol no longer names it)."""
     return lambda form_id, field: field_words(protocol, f"{form_id}.{field}", lang, form_id=form_id) or field
+
+
+def _log_field(protocol: Protocol, lang: str) -> Callable[[str, str], str]:
+    """A log entry's query's field in words (its id when the protocol no longer names it)."""
+    fields = {(g.id, f.id): f for g in protocol.logs for f in g.fields}
+    return lambda log_id, field: said(fields[(log_id, field)], lang) if (log_id, field) in fields else field
 
 
 @router.post("/queries/{query_id}/answer", response_class=HTMLResponse)

@@ -1,4 +1,5 @@
-"""Log entries on the participant page: add, amend with a reason, remove with a reason (``services/logs.py``).
+"""Log entries on the participant page: add, amend with a reason, remove with a reason (``services/logs.py``), and
+raise a query on an entry (``services.forms.raise_query``).
 
 The page lists each log the protocol declares with its entries (``participant_page``); these routes take one
 form's post each, and on a refusal show the participant page again with the rule named."""
@@ -7,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from trialwright.services import forms
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import DATA_ENTRY
@@ -23,6 +25,7 @@ __all__ = ["router"]
 
 router = APIRouter()
 EntryPage = Annotated[Page, Depends(require_roles(*DATA_ENTRY))]
+RaiserPage = Annotated[Page, Depends(require_roles(*forms.QUERY_RAISERS))]
 
 
 async def _typed(
@@ -105,6 +108,24 @@ async def remove_entry(
         _, reason = await _typed(request, page, protocol, log_id)
         version = await _version(request, log_id, sequence)
         svc.remove_entry(engine, page.user, participant_id, log_id, sequence, reason=reason, version=version)
+    except NotFound:
+        return _not_found(request, page)
+    except FormError as exc:
+        return _refused(request, page, engine, participant_id, exc)
+    return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
+
+
+@router.post("/participants/{participant_id}/logs/{log_id}/{sequence}/queries", response_class=HTMLResponse)
+def raise_query(
+    request: Request, page: RaiserPage, engine: EngineDep, _csrf: CsrfChecked, participant_id: str, log_id: str,
+    sequence: int, text: Annotated[str, Form()] = "", field: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """Raise a query on an entry, or one of its fields (monitor, data manager): the forms' query
+    (``services.forms.raise_query``), answered and closed in the query inbox."""
+    assert page.user is not None
+    try:
+        forms.raise_query(engine, page.user, participant_id, text, log_id=log_id, sequence=sequence,
+                          field_id=field or None)  # fmt: skip
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:

@@ -113,6 +113,7 @@ def participant_page(
         "visit_names": {v.id: said(v, page.lang) for v in get_protocol(request).visits},
         "logs": _log_entries(engine, page, get_protocol(request), participant_id),
         "can_log": page.user.role in forms.DATA_ENTRY,
+        "can_query": page.user.role in forms.QUERY_RAISERS,
     }
     return render_page(request, page, "randomization/participant.html", context, status_code=status)
 
