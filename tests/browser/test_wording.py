@@ -75,8 +75,12 @@ def test_a_crf_error_and_the_audit_diff_in_words(  # type: ignore[no-untyped-def
     manager.goto(f"{live_server}/admin/audit?action=form.value_changed&participant={pid}")
     diff = manager.locator("table.diff").first
     expect(diff.locator("tbody th")).to_have_text([audit_label])
-    expect(diff.locator("td.old")).to_have_text(["45 mg/L"])
-    expect(diff.locator("td.new")).to_have_text(["38 mg/L"])
+    # in the reader's digits; the value exactly as stored in the title (issue 24)
+    old, new = ("۴۵ mg/L", "۳۸ mg/L") if lang == "fa" else ("45 mg/L", "38 mg/L")
+    expect(diff.locator("td.old")).to_have_text([old])
+    expect(diff.locator("td.new")).to_have_text([new])
+    if lang == "fa":
+        assert diff.locator("td.old .stored").get_attribute("title") == "45 mg/L"
     assert not re.search(r'\{"(value|entered)"', manager.inner_text("body"))  # no raw JSON on the page
     assert manager.locator("html").get_attribute("dir") == ("rtl" if lang == "fa" else "ltr")
     _shot(manager, f"{lang}-audit-diff")

@@ -25,7 +25,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -52,8 +52,11 @@ from trialwright.store.log_tables import log_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import participants, withdrawals
 
-__all__ = ["READERS", "Blocker", "BlockerKind", "Readiness", "lock_readiness", "meets_policy"]
+__all__ = ["READERS", "RULES", "Blocker", "BlockerKind", "Readiness", "lock_readiness", "meets_policy"]
 
+#: What ``Blocker.rule`` may be: a form not started or short of the lock policy's level, a query not closed, an SAE
+#: without a final follow-up, a visit neither held nor missed, a coherence breach (its message as the rule says it).
+RULES = ("form_not_started", "form_state", "query", "sae_outcome", "visit", "coherence")
 #: Who reads the readiness report.
 READERS = (Role.DATA_MANAGER, Role.MONITOR)
 #: The visit statuses that block: the window is open, or has closed without the visit held or missed.
@@ -90,6 +93,15 @@ class Blocker:
     participant_id: str
     where: str  # e.g. "day7 labs", "conmeds entry 2", "query 12", "AE-0003", "visit day28"
     detail: str
+    #: The same, as ids and values a page says in its own words (``where`` and ``detail`` are the English text the
+    #: command line and the API keep): the visit, the form, the fields (``form.field``), the query's number, and
+    #: ``rule``, one of ``RULES``, with its values in ``values``.
+    visit: str | None = None
+    form: str | None = None
+    fields: tuple[str, ...] = ()
+    query: int | None = None
+    rule: str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)
 
     def text(self) -> str:
         """``RAZ-001 day7 labs: draft; the lock policy needs signed``."""
@@ -197,8 +209,11 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
         for v in session.execute(select(visit_records).order_by(visit_records.c.id)):
             visits.setdefault(v.participant_id, []).append(v)
         forms: dict[int, list[Any]] = {}
+        record_of: dict[int, Any] = {}  # a form record by its id (a query names it)
         for f in session.execute(select(form_records).order_by(form_records.c.id)):
             forms.setdefault(f.visit_record_id, []).append(f)
+            record_of[f.id] = f
+        visit_of = {v.id: v.visit_id for rows in visits.values() for v in rows}
         entries: dict[str, list[Any]] = {}
         entry_names: dict[int, str] = {}  # every entry, removed ones included: a query may name any
         for e in session.execute(select(log_entries).order_by(log_entries.c.log_id, log_entries.c.sequence)):
@@ -222,8 +237,8 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
     for p in people:
         pid, where_site = p.participant_id, p.site
 
-        def add(kind: BlockerKind, where: str, detail: str, pid: str = pid, s: str = where_site) -> None:
-            found.append(Blocker(kind, s, pid, where, detail))
+        def add(kind: BlockerKind, where: str, detail: str, pid: str = pid, s: str = where_site, **said: Any) -> None:
+            found.append(Blocker(kind, s, pid, where, detail, **said))
 
         for v in visits.get(pid, []):
             if v.missed_reason:
@@ -233,12 +248,15 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
             for form_id in dict.fromkeys([*due, *started]):
                 row = started.get(form_id)
                 label = f"{v.visit_id} {form_id}"
+                at = {"visit": v.visit_id, "form": form_id}
                 if row is None:
-                    add(BlockerKind.FORM, label, f"not started; the lock policy needs {policy.forms}")
+                    add(BlockerKind.FORM, label, f"not started; the lock policy needs {policy.forms}", **at,
+                        rule="form_not_started", values={"policy": policy.forms})  # fmt: skip
                     continue
                 state = FormState(row.state)
                 if not meets_policy(policy.forms, state, row.verified_by is not None):
-                    add(BlockerKind.FORM, label, f"{state.value}; the lock policy needs {policy.forms}")
+                    add(BlockerKind.FORM, label, f"{state.value}; the lock policy needs {policy.forms}", **at,
+                        rule="form_state", values={"state": state.value, "policy": policy.forms})  # fmt: skip
         if policy.forms != "complete":  # an entry is complete once added
             for e in entries.get(pid, []):
                 if e.signed_at is None if policy.forms == "signed" else e.verified_at is None:
@@ -247,7 +265,12 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
             on = f" on {q.field}" if q.field else ""
             if q.log_entry_id is not None:
                 on = f" on {entry_names[q.log_entry_id]}" + (f" {q.field}" if q.field else "")
-            add(BlockerKind.QUERY, f"query {q.id}", f"{q.status}{on}: {q.text}")
+            record = record_of.get(q.form_record_id) if q.form_record_id is not None else None
+            add(BlockerKind.QUERY, f"query {q.id}", f"{q.status}{on}: {q.text}", query=q.id,
+                rule="query" if q.log_entry_id is None else None,
+                visit=visit_of.get(record.visit_record_id) if record is not None else None,
+                form=record.form_id if record is not None else None,
+                values={"status": q.status, "field": q.field, "text": q.text})  # fmt: skip
         for e in events.get(pid, []):
             report = last_report.get(e.id)
             if report is None or not report.serious:
@@ -259,13 +282,16 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
                 detail = (
                     f"last report ({which}) records the outcome {outcome}; a final follow-up records one of {finals}"
                 )
-                add(BlockerKind.SAE, e.ae_number, detail)
+                said = {"sequence": report.sequence, "outcome": outcome, "finals": tuple(policy.sae_final_outcomes)}
+                add(BlockerKind.SAE, e.ae_number, detail, rule="sae_outcome", values=said)
         for status, visit_id, latest in schedules.get(pid, []):
             add(BlockerKind.VISIT, f"visit {visit_id}", (
                 f"{status}: neither done nor recorded as missed (window "
-                f"{'closed' if status is VisitStatus.OVERDUE else 'open'} until {latest.isoformat()})"))  # fmt: skip
+                f"{'closed' if status is VisitStatus.OVERDUE else 'open'} until {latest.isoformat()})"),
+                visit=visit_id, rule="visit", values={"status": status.value, "until": latest})  # fmt: skip
         for c in breaches.get(pid, []):
-            add(BlockerKind.COHERENCE, f"{c.visit_id} {', '.join(c.fields)}", c.message)
+            add(BlockerKind.COHERENCE, f"{c.visit_id} {', '.join(c.fields)}", c.message, visit=c.visit_id,
+                fields=tuple(c.fields), rule="coherence", values={"message": c.message})  # fmt: skip
     order = {k: i for i, k in enumerate(BlockerKind)}
     found.sort(key=lambda b: (b.site, b.participant_id, order[b.kind]))
     return Readiness(now, site, policy.forms, len(people), tuple(found))

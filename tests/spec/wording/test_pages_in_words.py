@@ -131,7 +131,11 @@ def test_the_audit_page_shows_each_change_as_a_row_in_words_in_each_language(tri
         with _client(trial, Role.DATA_MANAGER, lang) as manager:
             page = manager.get("/admin/audit", params={"action": "form.value_changed"}).text
             rows = re.findall(
-                r'<tr><th scope="row">([^<]*)</th><td class="old">([^<]*)</td><td class="new">([^<]*)</td></tr>', page
+                r'<tr><th scope="row">([^<]*)</th><td class="old">(.*?)</td><td class="new">(.*?)</td></tr>', page
             )
-            assert rows == [(label, "45 mg/L", "38 mg/L")]
+            if lang == "en":
+                assert rows == [(label, "45 mg/L", "38 mg/L")]
+            else:  # in Persian digits, the value as stored in the title (issue 24)
+                said = '<span class="stored" title="{0} mg/L" data-stored="{0} mg/L">{1} mg/L</span>'
+                assert rows == [(label, said.format("45", "۴۵"), said.format("38", "۳۸"))]
             assert '{"' not in page and "&#34;45&#34;" not in page  # no raw JSON

@@ -15,6 +15,7 @@ from trialwright.services import readiness
 from trialwright.services.errors import FormError
 from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.readiness_words import blocker_said, blocker_where
 from trialwright.web.templating import Page, render_page
 
 __all__ = ["router"]
@@ -56,7 +57,12 @@ def readiness_page(
         report = readiness.lock_readiness(engine, page.user, site or None)
     except FormError as exc:
         errors, report = [str(exc)], readiness.lock_readiness(engine, page.user)
-    context = {"report": report, "sites": sites, "site": site, "kinds": list(readiness.BlockerKind), "errors": errors}
+    context = {
+        "report": report, "sites": sites, "site": site, "kinds": list(readiness.BlockerKind), "errors": errors,
+        # each blocker where it is and what blocks it, in the viewer's words (``web.readiness_words``)
+        "where_said": lambda b: blocker_where(b, protocol, page.lang),
+        "blocker_said": lambda b, fdate, text_said: blocker_said(b, protocol, page.lang, fdate, text_said),
+    }  # fmt: skip
     return render_page(request, page, "lock/readiness.html", context, status_code=422 if errors else 200)
 
 

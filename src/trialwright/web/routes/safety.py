@@ -26,6 +26,7 @@ from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, Protoco
 from trialwright.web.i18n import N_, translations
 from trialwright.web.localized import said
 from trialwright.web.paging import Pager, first_page_if_bad, pager
+from trialwright.web.safety_words import group_said, line_said
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import SAFETY_INPUTS, page_words, say
 
@@ -46,6 +47,17 @@ RULE_WORDS = {
     "susar_fatal": N_("a fatal or life-threatening SUSAR within %(n)s calendar days"),
     "susar_complete": N_("then the complete report within %(n)s more calendar days"),
 }
+
+
+def _table_words(page: Page, protocol: Protocol) -> dict[str, Any]:
+    """What says the safety tables' lines and groups, and the listing's choices, in the viewer's language."""
+    return {
+        "line_said": lambda label: line_said(label, page.lang),
+        "group_said": lambda grouping, group: group_said(grouping, group, protocol, page.lang),
+        "causality_labels": {c.code: said(c, page.lang) for c in protocol.safety.causality},
+        "action_labels": {a.code: said(a, page.lang) for a in protocol.safety.action_choices},
+        "comma": "، " if page.lang == "fa" else ", ",
+    }
 
 
 def _not_found(request: Request, page: Page) -> Response:
@@ -242,6 +254,7 @@ def safety_page(
     request: Request,
     page: ReaderPage,
     engine: EngineDep,
+    protocol: ProtocolDep,
     serious: str = "",
     overdue: str = "",
     participant: str | None = None,
@@ -282,6 +295,7 @@ def safety_page(
         "serious": bool(serious),
         "only_overdue": bool(overdue),
         "by_arm": tables.grouping == "by_arm",
+        **_table_words(page, protocol),
     }
     return render_page(request, page, "safety/index.html", context)
 
@@ -303,15 +317,19 @@ def listing_csv(page: ReaderPage, engine: EngineDep) -> Response:
 
 
 def _dsmb_page(
-    request: Request, page: Page, engine: EngineDep, *, errors: list[str] | None = None, status: int = 200
-) -> Response:
+    request: Request, page: Page, engine: EngineDep, protocol: Protocol, *, errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:  # fmt: skip
     assert page.user is not None
+    # The line listing as the CSV has it (``listing_rows``: oldest first), each value in the viewer's words: dates in
+    # their calendar, choices by their labels, yes/no in words, numbers in their digits; the arm by its name in the
+    # page's language, only where the service gives it (never ``masked``).
+    listing = list(reversed(svc.list_events(engine, page.user)))
     context = {
         "tables": svc.safety_tables(engine, page.user),
-        "listing": svc.listing_rows(engine, page.user),
-        # the listing's dates, times, grades and counts, in the page's calendar and digits (ids, codes and terms as
-        # written)
-        "listing_numbers": ("onset", "end", "grade", "death_date", "reports", "deadlines"),
+        "listing": listing,
+        "listing_arms": any(e.arm != "masked" for e in listing),
+        **_table_words(page, protocol),
         "pause": svc.pause(engine),
         "decisions": svc.decisions(engine, page.user),
         "can_decide": page.user.role in svc.DECIDERS,
@@ -322,14 +340,15 @@ def _dsmb_page(
 
 
 @router.get("/dsmb", response_class=HTMLResponse)
-def dsmb(request: Request, page: ByArmPage, engine: EngineDep) -> Response:
-    return _dsmb_page(request, page, engine)
+def dsmb(request: Request, page: ByArmPage, engine: EngineDep, protocol: ProtocolDep) -> Response:
+    return _dsmb_page(request, page, engine, protocol)
 
 
 @router.post("/dsmb/decisions", response_class=HTMLResponse)
 async def decide(
-    request: Request, page: DsmbPage, engine: EngineDep, _csrf: CsrfChecked, policy: ConfirmReentry
-) -> Response:
+    request: Request, page: DsmbPage, engine: EngineDep, protocol: ProtocolDep, _csrf: CsrfChecked,
+    policy: ConfirmReentry,
+) -> Response:  # fmt: skip
     """The first post shows what the decision will do and asks the password; the confirmation's post records it
     (``web/confirm.py``)."""
     assert page.user is not None
@@ -337,7 +356,7 @@ async def decide(
     decision, reason = str(data.get("decision", "")), str(data.get("reason", ""))
     if decision not in svc.DECISION_CODES:  # the service's words; nothing to confirm
         message = f"decision: {decision!r} is not one of {', '.join(svc.DECISION_CODES)}"
-        return _dsmb_page(request, page, engine, errors=[message], status=422)
+        return _dsmb_page(request, page, engine, protocol, errors=[message], status=422)
     state = svc.pause(engine)
     facts = ("decision", decision, state.active, state.stopped, state.related_saes)
     now = confirmation.step(str(data.get("confirm", "")), *facts)

@@ -1,0 +1,89 @@
+"""The lock readiness report in the page's language: where each blocker is, and what blocks it.
+
+``services.readiness`` gives each blocker as English text (``where``, ``detail``: what the command line and the API
+print) and as ids and values (``Blocker.visit``, ``form``, ``fields``, ``query``, ``rule`` and ``values``). A page
+says the latter: the visit and the form by their names in the viewer's language, a field by its label, a state,
+a policy level and an outcome in words, a date in the viewer's calendar, a number in their digits. A coherence
+breach's message names its fields by their labels (``wording.say``). A blocker without a known ``rule`` is shown as
+the service wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from trialwright.domain.wording import field_words
+from trialwright.protocol import Protocol
+from trialwright.services.readiness import Blocker
+from trialwright.web.i18n import N_, text_direction, translations
+from trialwright.web.localized import digits, names
+from trialwright.web.wording import page_words, say
+
+__all__ = ["RULE_WORDS", "blocker_said", "blocker_where"]
+
+#: ``services.readiness.RULES`` as message ids (a visit's own by its state).
+RULE_WORDS = {
+    "form_not_started": N_("not started; the lock policy needs %(policy)s"),
+    "form_state": N_("%(state)s; the lock policy needs %(policy)s"),
+    "query": N_("%(status)s: %(text)s"),
+    "query_on": N_("%(status)s on %(field)s: %(text)s"),
+    "sae_outcome": N_("last report (%(which)s) records the outcome %(outcome)s; a final follow-up records one of "
+                      "%(finals)s"),
+    "overdue": N_("overdue: neither held nor recorded as missed (its window closed on %(until)s)"),
+    "due": N_("due: neither held nor recorded as missed (its window is open until %(until)s)"),
+}  # fmt: skip
+_QUERY, _FOLLOW_UP = N_("query %(n)s"), N_("follow-up %(n)s")
+
+
+def _field(protocol: Protocol, lang: str, form: str | None, ref: str) -> str:
+    """A field (``form.field``, or a field of ``form``) by its label in ``lang``; as given when none is found."""
+    full = ref if "." in ref or form is None else f"{form}.{ref}"
+    return field_words(protocol, full, lang, form_id=form) or ref
+
+
+def blocker_where(b: Blocker, protocol: Protocol, lang: str) -> str:
+    """Where a blocker is: its visit, form and fields by their names, a query by its number, an SAE by its number."""
+    gettext = translations(lang).gettext
+    said = names(protocol, lang)
+    parts: list[str] = []
+    if b.query is not None:
+        parts.append(gettext(_QUERY) % {"n": digits(b.query, lang)})
+    if b.visit is not None:
+        parts.append(said["visit_name"](b.visit))
+    if b.form is not None:
+        parts.append(said["form_name"](b.form))
+    if b.fields:
+        comma = "، " if text_direction(lang) == "rtl" else ", "
+        parts.append(comma.join(_field(protocol, lang, b.form, f) for f in b.fields))
+    return " · ".join(parts) if parts else b.where
+
+
+def blocker_said(
+    b: Blocker, protocol: Protocol, lang: str, fdate: Callable[[object], str], text_said: Callable[[str], str]
+) -> str:
+    """What blocks the lock, in ``lang`` (``fdate``: a date in the viewer's calendar; ``text_said``: a query's stored
+    text as the page says it)."""
+    gettext = translations(lang).gettext
+    v = b.values
+    comma = "، " if text_direction(lang) == "rtl" else ", "
+    if b.rule in ("form_not_started", "form_state"):
+        return gettext(RULE_WORDS[b.rule]) % {"state": gettext(str(v.get("state", ""))),
+                                               "policy": gettext(str(v["policy"]))}  # fmt: skip
+    if b.rule == "query":
+        values = {"status": gettext(str(v["status"])), "text": text_said(str(v["text"]))}
+        if v.get("field"):
+            return gettext(RULE_WORDS["query_on"]) % {**values, "field": _field(protocol, lang, b.form, v["field"])}
+        return gettext(RULE_WORDS["query"]) % values
+    if b.rule == "sae_outcome":
+        sequence = int(v["sequence"])
+        which = gettext("initial") if sequence == 0 else gettext(_FOLLOW_UP) % {"n": digits(sequence, lang)}
+        return gettext(RULE_WORDS["sae_outcome"]) % {
+            "which": which,
+            "outcome": gettext(str(v["outcome"]).replace("_", " ")),
+            "finals": comma.join(gettext(o.replace("_", " ")) for o in v["finals"]),
+        }
+    if b.rule == "visit" and v.get("status") in ("due", "overdue"):
+        return gettext(RULE_WORDS[str(v["status"])]) % {"until": fdate(v["until"])}
+    if b.rule == "coherence":
+        return say([str(v["message"])], page_words(protocol, lang), lang)[0]
+    return b.detail
