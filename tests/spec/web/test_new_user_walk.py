@@ -221,3 +221,24 @@ def test_the_sender_writes_a_persian_recipients_dates_in_their_calendar(trial: T
     assert local.date().isoformat().translate(FA) not in persian
     # an English reader's preference (the accounts' default: both calendars), as on the pages
     assert f"{local:%Y-%m-%d}, {_jalali(local.date())} {local:%H:%M} Asia/Tehran (+0330)" in english
+
+
+def test_the_pharmacists_limits_are_said_in_the_page_language(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    pid = enrolled_ten_days_ago(trial)
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=11)
+    code = randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid).preparation_code
+    raw = yaml.safe_load(FIRST_PROTOCOL.read_text(encoding="utf-8"))
+    volume = next(a for arm in raw["arms"] for a in arm["intervention"]["preparation"]["attributes"]
+                  if a["id"] == "volume_ml")  # fmt: skip
+    low, high = (str(int(volume["hard_limits"][k])) for k in ("min", "max"))
+    limits = re.compile(r'data-testid="limits-volume_ml">(.*?)</small>', re.S)
+    with as_role(app, Role.UNBLINDED_PHARMACIST) as pharm:
+        english = _text(limits.findall(pharm.get(f"/pharmacy/{code}").text)[0])
+    set_preferences(trial.engine, who(trial, Role.UNBLINDED_PHARMACIST).username, language="fa")
+    with as_role(app, Role.UNBLINDED_PHARMACIST) as pharm:
+        persian = _text(limits.findall(pharm.get(f"/pharmacy/{code}").text)[0])
+    assert english == f"{low} to {high} {volume['unit']}"
+    assert persian == f"{low.translate(FA)} {CATALOG['%(low)s to %(high)s'].split()[1]} {high.translate(FA)} mL"
+    assert " to " not in persian
