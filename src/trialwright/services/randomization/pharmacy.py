@@ -170,9 +170,18 @@ def _what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> 
         protocol.masking.identical_appearance,
         preparation is not None,
         tuple(
-            AttributeSpec(a.id, a.label, a.type, a.unit, _limits(a), a.required, dict(a.translations),
-                          a.hard_limits.min if a.hard_limits else None, a.hard_limits.max if a.hard_limits else None,
-                          dict(a.unit_translations))  # fmt: skip
+            AttributeSpec(
+                a.id,
+                a.label,
+                a.type,
+                a.unit,
+                _limits(a),
+                a.required,
+                dict(a.translations),
+                low=a.hard_limits.min if a.hard_limits else None,
+                high=a.hard_limits.max if a.hard_limits else None,
+                unit_translations=dict(a.unit_translations),
+            )
             for a in (preparation.attributes if preparation else [])
         ),
         done is not None,
