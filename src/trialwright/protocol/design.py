@@ -91,6 +91,12 @@ class PreparationAttribute(ProtocolModel):
     label: str = Field(description="Label shown to the pharmacist.")
     type: Literal["integer", "decimal", "text"] = Field(description="integer, decimal or text.")
     unit: str | None = Field(default=None, description="Unit the value is recorded in (numbers only), e.g. mL.")
+    unit_translations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Optional: the unit in other languages (e.g. {fa: میلی‌گرم}), as pages show it to a reader of "
+        "that language; the value is stored in ``unit``. Without it the unit is shown as written. Given, it needs "
+        "every language the protocol declares.",
+    )
     hard_limits: Range | None = Field(default=None, description="Outside these the value is refused (numbers only).")
     required: bool = Field(default=True, description="Whether the preparation is refused without it.")
     max_length: int | None = Field(
@@ -328,6 +334,12 @@ class ScreeningField(ProtocolModel):
     label: str = Field(description="Label shown to people.")
     type: Literal["integer", "decimal", "boolean", "choice", "date"] = Field(description="Value type.")
     unit: str | None = Field(default=None, description="Canonical unit.")
+    unit_translations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Optional: the unit in other languages (e.g. {fa: میلی‌گرم}), as pages show it to a reader of "
+        "that language; the value is stored in ``unit``. Without it the unit is shown as written. Given, it needs "
+        "every language the protocol declares.",
+    )
     alternative_units: list[UnitConversion] = Field(
         default_factory=list, description="Other units accepted on entry, converted to the canonical unit."
     )

@@ -81,6 +81,12 @@ class FormField(ProtocolModel):
     label: str = Field(description="Label shown to people.")
     type: FieldType = Field(description="Value type.")
     unit: str | None = Field(default=None, description="Canonical unit the value is stored in.")
+    unit_translations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Optional: the unit in other languages (e.g. {fa: میلی‌گرم}), as pages show it to a reader of "
+        "that language; the value is stored in ``unit``. Without it the unit is shown as written. Given, it needs "
+        "every language the protocol declares.",
+    )
     alternative_units: list[UnitConversion] = Field(
         default_factory=list, description="Other units accepted on entry, converted to the canonical unit."
     )

@@ -4,8 +4,9 @@ A protocol declares its languages (``languages: [en, fa]``, English first: the t
 other language, every model with ``translations`` (a label, choice, visit, form, criterion, check message,
 site, arm, causality category, analysis set, expected event) must carry a non-empty text in it, and so must
 every text given with its own ``<text>_translations`` beside it (a field's help, a form's description, the
-signature's meaning) and the public and short titles. A missing one is a problem of
-``protocol check``: a page never falls back to English for a declared language.
+signature's meaning) and the public and short titles. A unit's ``unit_translations`` are optional (a unit is
+shown as written without them); given, they need every declared language, and a field without a unit has none.
+A missing one is a problem of ``protocol check``: a page never falls back to English for a declared language.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from trialwright.protocol.references import Found
 __all__ = ["translations"]
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+#: Texts whose ``<text>_translations`` are optional (a unit such as mg reads the same in many languages); given,
+#: they need every declared language, as the others.
+_OPTIONAL = frozenset({"unit_translations"})
 #: The field each model's ``translations`` translate, named in the message.
 _TEXT = ("label", "text", "message", "name", "term")
 
@@ -64,6 +68,10 @@ def _walk(node: object, path: str, others: list[str]) -> Iterator[Found]:
         for name in fields:
             base = name.removesuffix("_translations")
             given_too = values.get(name)
+            if name in _OPTIONAL and given_too and not values.get(base):
+                yield f"{path}.{name}" if path else name, f"translates a {base.replace('_', ' ')} it does not declare"
+            if name in _OPTIONAL and not given_too:
+                continue  # optional: shown as written in every language
             if base == name or base == "" or not isinstance(given_too, dict) or not values.get(base):
                 continue
             for code in others:

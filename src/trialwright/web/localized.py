@@ -7,10 +7,11 @@ protocols that do not declare it. ``shown``: a stored value as a person reads it
 ``True``/``False``), numbers in the language's digits (Persian digits on Persian pages). ``unit``: a unit
 isolated left to right (``<bdi dir="ltr">``) so ``10^9/L`` and ``mmHg`` read correctly inside right-to-left
 text; ``isolated`` the same by Unicode marks (LRI ... PDI) where no element can hold it (an ``<option>``'s text,
-an attribute a script writes out). ``arm_said`` an arm a service returned (code or English name) by its name in the
-page's language; ``trial_title`` the header's trial name; ``names`` a visit's, form's and field's words. Input
-values the server reads are never passed through these: they stay as stored. An automatic query's stored text is
-said by ``trialwright.web.query_words``.
+an attribute a script writes out). ``unit_of`` and ``unit_option``: a protocol field's unit in the page's
+language when the protocol translates it (``unit_translations``), else as written. ``arm_said`` an arm a service
+returned (code or English name) by its name in the page's language; ``trial_title`` the header's trial name;
+``names`` a visit's, form's and field's words. Input values the server reads are never passed through these: they
+stay as stored. An automatic query's stored text is said by ``trialwright.web.query_words``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,20 @@ from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
 from trialwright.web.i18n import text_direction
 
-__all__ = ["arm_said", "choice_said", "digits", "isolated", "names", "said", "shown", "trial_title", "unit"]
+__all__ = [
+    "arm_said",
+    "choice_said",
+    "digits",
+    "isolated",
+    "names",
+    "said",
+    "shown",
+    "trial_title",
+    "unit",
+    "unit_of",
+    "unit_option",
+    "unit_translated",
+]
 
 #: The field a protocol model's ``translations`` translate.
 _TEXTS = ("label", "text", "message", "name", "term")
@@ -72,6 +86,26 @@ def choice_said(item: object, value: object, lang: str, gettext: Callable[[str],
 def unit(text: str | None) -> Markup:
     """A unit isolated left to right, so it reads correctly in right-to-left text; empty when there is none."""
     return Markup("") if not text else Markup('<bdi dir="ltr">{}</bdi>').format(escape(text))
+
+
+def unit_translated(item: object, lang: str) -> str | None:
+    """A field's unit in ``lang`` when the protocol gives it (``unit_translations``); None otherwise."""
+    given = getattr(item, "unit_translations", None) or {}
+    return given.get(lang) if getattr(item, "unit", None) else None
+
+
+def unit_of(item: object, lang: str) -> Markup:
+    """A protocol field's unit as a reader of ``lang`` sees it: the protocol's translation isolated in its own
+    direction (``<bdi>``), else the unit as written, isolated left to right (``unit``)."""
+    translated = unit_translated(item, lang)
+    return Markup("<bdi>{}</bdi>").format(translated) if translated else unit(getattr(item, "unit", None))
+
+
+def unit_option(item: object, lang: str) -> str:
+    """A field's unit where no element can hold it (an ``<option>``'s text): the translation isolated by its first
+    strong character (FSI ... PDI), else the unit as written (``isolated``)."""
+    translated = unit_translated(item, lang)
+    return f"\u2068{translated}\u2069" if translated else isolated(getattr(item, "unit", None), lang)
 
 
 def isolated(text: str | None, lang: str) -> str:

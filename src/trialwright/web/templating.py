@@ -30,8 +30,20 @@ from trialwright.domain.calendars import entry_examples, entry_text, format_date
 from trialwright.domain.forms import StoredValue, number_text
 from trialwright.services import audit_trail, sharing
 from trialwright.services.users import UserView
+from trialwright.web.fact_words import close_note_said, deadline_said, notice_said, role_said
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
-from trialwright.web.localized import arm_said, choice_said, digits, isolated, names, said, shown, unit
+from trialwright.web.localized import (
+    arm_said,
+    choice_said,
+    digits,
+    isolated,
+    names,
+    said,
+    shown,
+    unit,
+    unit_of,
+    unit_option,
+)
 from trialwright.web.navigation import PARTICIPANT_READERS, by_task
 from trialwright.web.query_words import query_words
 
@@ -191,11 +203,17 @@ def render_page(
         "shown": lambda value: shown(value, page.lang, t.gettext),
         "digits": lambda text: digits(text, page.lang),
         "unit": unit,
+        "unit_of": lambda item: unit_of(item, page.lang),
+        "unit_option": lambda item: unit_option(item, page.lang),
         "value_said": value_said,
         "stored_said": stored_said,
         "meaning_said": meaning_said,
         "isolated": lambda text: isolated(text, page.lang),
         "query_said": query_said,
+        "deadline_said": lambda kind: deadline_said(kind, t.gettext),
+        "role_said": lambda code: role_said(code, t.gettext),
+        "close_note_said": lambda q: close_note_said(q.close_note, q.closed_by, t.gettext),
+        "notice_said": lambda subject: notice_said(subject, t.gettext, text_direction(page.lang) == "rtl"),
         **(names(protocol, page.lang) if protocol is not None else {}),
         "arm_name": lambda arm: arm if protocol is None else arm_said(protocol, arm, page.lang),
         "entry_text": lambda value, time=False: entry_text(value, page.calendar, time),

@@ -22,7 +22,8 @@ def test_a_persian_safety_pause_message_has_persian_digits_only() -> None:
     assert _digit_names(m.subject + m.body) == {"EXTENDED ARABIC-INDIC DIGIT"}
     # 3 SAEs; 11:05 UTC is 14:35 in Tehran (+0330 in December), on 2026-12-04
     assert m.body.startswith("۳ عارضه")
-    assert "\u2066۲۰۲۶-۱۲-۰۴ ۱۴:۳۵ Asia/Tehran (+۰۳۳۰)\u2069" in m.body
+    # with no calendar preference given, a Persian message says the Solar Hijri date beside the Gregorian one
+    assert "\u2066۲۰۲۶-۱۲-۰۴, ۱۴۰۵/۰۹/۱۳ ۱۴:۳۵ Asia/Tehran (+۰۳۳۰)\u2069" in m.body
 
 
 def test_the_same_message_in_english_keeps_latin_digits() -> None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from trialwright.domain.calendars import CalendarPreference, format_date
 from trialwright.domain.numerals import in_digits
+from trialwright.domain.roles import Role
 
 __all__ = ["ARM_REVEALING", "KINDS", "LANGUAGES", "Rendered", "local_time", "render"]
 
@@ -33,6 +35,21 @@ _DEADLINE_NAMES = {
         "susar_initial": "گزارش اولیه SUSAR",
         "susar_complete": "گزارش کامل SUSAR",
     },
+}
+
+#: Each role's name in Persian (English says ``Role.label``), for the two-person rule's messages.
+_ROLE_NAMES_FA = {
+    "administrator": "مدیر سامانه",
+    "investigator": "پژوهشگر",
+    "study_coordinator": "هماهنگ‌کنندهٔ مطالعه",
+    "outcome_assessor": "ارزیاب پیامد",
+    "unblinded_pharmacist": "داروساز آگاه از تخصیص",
+    "unblinded_statistician": "آمارگر آگاه از تخصیص",
+    "blinded_statistician": "آمارگر ناآگاه از تخصیص",
+    "monitor": "پایشگر",
+    "data_manager": "مدیر داده",
+    "dsmb_member": "عضو کمیتهٔ پایش داده و ایمنی",
+    "coder": "کدگذار",
 }
 
 _DECISIONS = {
@@ -126,7 +143,7 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "request_made": {
         "en": (
             "Request {request} awaits a second person",
-            "{requested_by} asked at {when} to {request_kind} the {role} account {username}. Under the two-person "
+            "{requested_by} asked at {when} to {request_kind} the account {username} ({role}). Under the two-person "
             "rule it waits for a second person to approve or reject it.",
         ),
         "fa": (
@@ -138,7 +155,7 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "request_decided": {
         "en": (
             "Request {request} {state}",
-            "The request by {requested_by} to {request_kind} the {role} account {username} was {state} by "
+            "The request by {requested_by} to {request_kind} the account {username} ({role}) was {state} by "
             "{decided_by} at {when}.",
         ),
         "fa": (
@@ -176,15 +193,44 @@ class Rendered:
     language: str
 
 
-def local_time(at: dt.datetime, timezone: str) -> str:
-    """A moment on a site's clock with the zone named: ``2026-12-04 15:30 Asia/Tehran (+0330)``."""
+def local_time(at: dt.datetime, timezone: str, calendar: str = "gregorian") -> str:
+    """A moment on a site's clock with the zone named, its date in the calendar(s) as the pages write it
+    (``domain.calendars.format_date``): ``2026-12-04 15:30 Asia/Tehran (+0330)``, or with ``both``
+    ``2026-12-04, 1405/09/13 15:30 Asia/Tehran (+0330)``."""
     local = at.astimezone(ZoneInfo(timezone))
-    return f"{local:%Y-%m-%d %H:%M} {timezone} ({local:%z})"
+    return f"{format_date(local.date(), calendar)} {local:%H:%M} {timezone} ({local:%z})"
 
 
-def render(kind: str, params: dict[str, Any], language: str, timezone: str, *, masked: bool = True) -> Rendered:
-    """The message of this kind in the language (English when it has none), times on ``timezone``'s clock; for a
-    ``masked`` recipient (the default) without the params the audit trail masks."""
+def _calendar(lang: str, calendar: str | None) -> str:
+    """The recipient's calendar preference, as the pages honour it; a Persian message always says the Solar Hijri
+    date (with the Gregorian one when the person prefers Gregorian or both)."""
+    preference = CalendarPreference(calendar) if calendar else CalendarPreference.GREGORIAN
+    if lang == "fa" and preference is CalendarPreference.GREGORIAN:
+        return CalendarPreference.BOTH.value
+    return preference.value
+
+
+def _role_name(code: str, lang: str) -> str:
+    if lang == "fa":
+        return _ROLE_NAMES_FA.get(code, code)
+    try:
+        return Role(code).label
+    except ValueError:
+        return code
+
+
+def render(
+    kind: str,
+    params: dict[str, Any],
+    language: str,
+    timezone: str,
+    *,
+    masked: bool = True,
+    calendar: str | None = None,
+) -> Rendered:
+    """The message of this kind in the language (English when it has none), times on ``timezone``'s clock with
+    their dates in the recipient's ``calendar`` (a Persian message always in Solar Hijri, ``_calendar``), roles by
+    their names; for a ``masked`` recipient (the default) without the params the audit trail masks."""
     lang = language if language in LANGUAGES else "en"
     subject, body = _TEXTS[kind][lang]
     values = {k: v for k, v in params.items() if isinstance(v, str | int)}
@@ -192,7 +238,7 @@ def render(kind: str, params: dict[str, Any], language: str, timezone: str, *, m
     values.update({k: in_digits(v, lang) for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)})
     if masked:
         values.update({k: _WITHHELD[lang] for k in ARM_REVEALING.get(kind, ()) if k in values})
-    when = in_digits(local_time(dt.datetime.fromisoformat(params["at"]), timezone), lang)
+    when = in_digits(local_time(dt.datetime.fromisoformat(params["at"]), timezone, _calendar(lang, calendar)), lang)
     # a time reads left to right inside right-to-left text (isolated: LRI ... PDI)
     values["when"] = f"\u2066{when}\u2069" if lang in _RTL else when
     if "deadline" in params:
@@ -203,6 +249,8 @@ def render(kind: str, params: dict[str, Any], language: str, timezone: str, *, m
         values["state_text"] = _STATES[lang]["paused" if params.get("paused") else "open"]
     if "request_kind" in params:
         values["request_kind"] = _REQUEST_KINDS[lang].get(params["request_kind"], params["request_kind"])
+    if "role" in params:
+        values["role"] = _role_name(str(params["role"]), lang)
     if kind == "request_decided":
         values["state_text"] = _STATES[lang].get(params["state"], params["state"])
     return Rendered(subject.format(**values), body.format(**values) + _FOOTER[lang], lang)

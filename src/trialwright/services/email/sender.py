@@ -307,7 +307,8 @@ def _deliver(
         return "retry", "the recipient has no e-mail address (set one on the profile page)", None
     blinded = Role(user.role) in masked
     timezone = _timezone(protocol, row.site, sites)
-    rendered = render(row.kind, json.loads(row.params), user.language, timezone, masked=blinded)
+    rendered = render(row.kind, json.loads(row.params), user.language, timezone, masked=blinded,
+                      calendar=user.calendar)
     if blinded and _names_an_arm(f"{rendered.subject}\n{rendered.body}", words):
         # The params never hold an arm and the arm-revealing ones are masked: a second line of defence.
         return "withheld", "withheld: the message would name an arm to a recipient the trial masks", user.email

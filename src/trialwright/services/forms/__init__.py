@@ -30,6 +30,7 @@ from trialwright.services.forms.common import (
 )
 from trialwright.services.forms.log_review import verify_entries, verify_entry
 from trialwright.services.forms.queries import (
+    CORRECTED_NOTE,
     answer_query,
     close_query,
     list_queries,
@@ -51,6 +52,7 @@ from trialwright.services.forms.visits import miss_visit, participant_schedule, 
 from trialwright.services.lock import LockState, lock_state, lock_trial, require_unlocked, unlock_trial
 
 __all__ = [
+    "CORRECTED_NOTE",
     "DATA_ENTRY",
     "QUERY_ANSWERERS",
     "QUERY_RAISERS",

@@ -38,6 +38,7 @@ from trialwright.store.log_tables import log_entries
 from trialwright.store.screening_tables import participants
 
 __all__ = [
+    "CORRECTED_NOTE",
     "answer_query",
     "close_query",
     "list_queries",
@@ -46,6 +47,11 @@ __all__ = [
     "raise_query",
     "record_query",
 ]
+
+
+#: The note the system closes an automatic query with when the value that raised it changed (stored as written, in
+#: the queries table and the audit trail; a page says it in the reader's language, ``web.fact_words``).
+CORRECTED_NOTE = "resolved: the value was corrected"
 
 
 def record_query(
@@ -162,7 +168,7 @@ def _auto_close(
     found = session.execute(select(queries.c.id, queries.c.field).where(*where).order_by(queries.c.id)).all()
     for query_id, query_field in found:
         now = clock.now()
-        note = "resolved: the value was corrected"
+        note = CORRECTED_NOTE
         session.execute(
             queries.update()
             .where(queries.c.id == query_id)

@@ -62,6 +62,11 @@ class AttributeSpec:
     required: bool
     #: the label in the protocol's other languages (``translations: {fa: ...}``), said on the page's language
     translations: Mapping[str, str] = field(default_factory=dict)
+    #: the hard limits' ends (None: open), so a page says ``limits`` in its own words
+    low: float | None = None
+    high: float | None = None
+    #: the unit in the protocol's other languages (``unit_translations``)
+    unit_translations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,18 @@ def _what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> 
         protocol.masking.identical_appearance,
         preparation is not None,
         tuple(
-            AttributeSpec(a.id, a.label, a.type, a.unit, _limits(a), a.required, dict(a.translations))
+            AttributeSpec(
+                a.id,
+                a.label,
+                a.type,
+                a.unit,
+                _limits(a),
+                a.required,
+                dict(a.translations),
+                low=a.hard_limits.min if a.hard_limits else None,
+                high=a.hard_limits.max if a.hard_limits else None,
+                unit_translations=dict(a.unit_translations),
+            )
             for a in (preparation.attributes if preparation else [])
         ),
         done is not None,

@@ -74,6 +74,8 @@ def participant_list(
         "sites": list(user.sites) if user.role.site_scoped else protocol.site_codes,
         "site": site or "",
         "search": search or "",
+        # the casebook, where an investigator reviews and signs a participant's forms (``routes.casebook``)
+        "signs": user.role is Role.INVESTIGATOR,
     }
     return render_page(request, page, "randomization/participants.html", context)
 
