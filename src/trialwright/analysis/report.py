@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import json
 import math
@@ -158,6 +159,19 @@ class ReportWords:
 ENGLISH = ReportWords()
 
 
+#: What a value below a limit of quantification becomes (``analysis_plan.below_limit``), in words.
+BELOW_LIMIT_WORDS = {
+    "limit_over_sqrt2": N_("the limit divided by √2"),
+    "half_limit": N_("half the limit"),
+    "limit": N_("the limit itself"),
+}
+
+
+def _taken_at(report: AnalysisReport) -> str:
+    """When the snapshot was taken, to the minute, in UTC (the report's other times are the sites')."""
+    return dt.datetime.fromisoformat(report.taken_at).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def render_html(
     report: AnalysisReport, svgs: Mapping[str, str], *, fragment: bool = False, words: ReportWords = ENGLISH
 ) -> str:
@@ -173,6 +187,8 @@ def render_html(
         pct=_pct,
         grouping_text=_grouping_text(report),
         taken_jalali=jalali.strftime("%Y/%m/%d"),
+        taken_at=_taken_at(report),
+        below_limit=BELOW_LIMIT_WORDS.get(report.below_limit_rule, report.below_limit_rule),
         lang=words.lang,
         dir=words.direction,
         _=words.gettext,
@@ -250,8 +266,9 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
                 [t(N_("Software")), ltr(f"trialwright {d(report.software_version)}")],
                 [t(N_("Data snapshot (SHA-256)")), ltr(report.snapshot_sha256)],
                 [t(N_("Audit entry")), d(report.audit_seq)],
-                [t(N_("Taken at")), ltr(d(report.taken_at))],
-                [t(N_("Values below a limit of quantification")), said(report.below_limit_rule)],
+                [t(N_("Taken at")), ltr(d(_taken_at(report)))],
+                [t(N_("Values below a limit of quantification")),
+                 t(BELOW_LIMIT_WORDS.get(report.below_limit_rule, report.below_limit_rule))],
             ]
         )
     )

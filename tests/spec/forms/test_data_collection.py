@@ -183,6 +183,28 @@ def test_queries_from_soft_limits_checks_and_people(trial: Trial, pid: str) -> N
     assert [q.status for q in svc.list_queries(e, monitor, status="closed")] == ["closed"] * 5
 
 
+def test_a_query_names_a_visit_form_and_field_the_protocol_declares_or_is_refused_naming_what_is_not(
+    trial: Trial, pid: str
+) -> None:
+    """A query on a field that is not there would sit on every work list and block the lock, answerable by no one:
+    the visit, the form and the field are checked against the protocol before anything is stored."""
+    coordinator, monitor, e = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.MONITOR), trial.engine
+    svc.save_form(e, coordinator, pid, "baseline", "labs", {"crp": 40})
+    refused = {
+        "field: form labs has no field 'crpx' (fields: ": dict(visit_id="baseline", form_id="labs", field_id="crpx"),
+        "form: 'labz' is not a form of the protocol": dict(visit_id="baseline", form_id="labz"),
+        "visit: 'week9' is not a visit of the protocol (visits: baseline,": dict(visit_id="week9", form_id="labs"),
+        "form: a query on field 'crp' names its form": dict(field_id="crp"),
+    }
+    for said, target in refused.items():
+        with pytest.raises(svc.FormError) as caught:
+            svc.raise_query(e, monitor, pid, "Please check", **target)  # type: ignore[arg-type]
+        assert str(caught.value).startswith(said), str(caught.value)
+    assert svc.list_queries(e, monitor, participant_id=pid) == []  # nothing stored
+    on_crp = svc.raise_query(e, monitor, pid, "Source?", visit_id="baseline", form_id="labs", field_id="crp")
+    assert (on_crp.visit_id, on_crp.form_id, on_crp.field) == ("baseline", "labs", "crp")
+
+
 def test_a_sample_outside_its_visit_window_raises_a_query(trial: Trial, pid: str) -> None:
     coordinator = who(trial, Role.STUDY_COORDINATOR)
     e = trial.engine

@@ -61,6 +61,9 @@ def test_the_report_in_persian(client: TestClient, trial: Trial) -> None:
         body = _read(text.split('id="report"', 1)[1])
         assert LATIN_DATE_OR_TIME.findall(body) == []
         assert "هجری شمسی" in body and "Taken at" not in body and "Mean (SD)" not in body
+        # the rule for values below a limit of quantification in words, the snapshot's time to the minute in UTC
+        assert "حد تقسیم بر √۲" in body and "limit_over_sqrt2" not in body
+        assert re.search(r"[۰-۹]{4}-[۰-۹]{2}-[۰-۹]{2} [۰-۹]{2}:[۰-۹]{2} UTC", body) is not None
         sha = re.search(r"<code>([0-9a-f]{64})</code>", text)
         assert sha is not None  # the hash as written
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS
 from trialwright.domain.text import checked_text
+from trialwright.protocol import Protocol
 from trialwright.protocol.logs import LogDef
 from trialwright.services import audit, clock
 from trialwright.services.errors import FormError, denied
@@ -311,6 +312,8 @@ def raise_query(
         if log_id is None or sequence is None:
             raise FormError("sequence: a query on a log entry names the log and the entry's sequence")
         log = log_def(current_protocol(engine).protocol, log_id)
+    elif form_id or visit_id or field_id:
+        _form_target(current_protocol(engine).protocol, visit_id, form_id, field_id)
     with session_scope(engine) as session:
         require_unlocked(session)
         participant = participant_row(session, actor, participant_id)
@@ -339,6 +342,24 @@ def raise_query(
             sequence=sequence,
         )
         return query_view(session, session.execute(select(queries).where(queries.c.id == query_id)).one())
+
+
+def _form_target(protocol: Protocol, visit_id: str | None, form_id: str | None, field_id: str | None) -> None:
+    """A query on a form or its field names a visit, a form it collects and one of that form's fields, as the
+    protocol declares them: anything else is refused naming it (a query on no field is never raised unsaid)."""
+    if not form_id:
+        raise FormError(f"form: a query on {'field ' + repr(field_id) if field_id else 'a visit'} names its form")
+    visits = {v.id: v for v in protocol.visits}
+    if not visit_id or (visit_id not in visits and not visit_id.startswith("unscheduled-")):
+        known = ", ".join(visits)
+        raise FormError(f"visit: {visit_id!r} is not a visit of the protocol (visits: {known})")
+    try:
+        form = protocol.form(form_id)
+    except KeyError:
+        raise FormError(f"form: {form_id!r} is not a form of the protocol") from None
+    if field_id and field_id not in {f.id for f in form.fields}:
+        fields = ", ".join(f.id for f in form.fields)
+        raise FormError(f"field: form {form_id} has no field {field_id!r} (fields: {fields})")
 
 
 def _log_target(
