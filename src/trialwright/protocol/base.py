@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 __all__ = [
     "FREE_TEXT",
@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolModel",
     "Range",
     "Translations",
+    "stored_text",
 ]
 
 #: Text limits, in characters (``trialwright.domain.text``): one-line text, free text, and the longest
@@ -93,3 +94,9 @@ class Range(ProtocolModel):
         lo_ok = other.min is None or (self.min is not None and self.min >= other.min)
         hi_ok = other.max is None or (self.max is not None and self.max <= other.max)
         return lo_ok and hi_ok
+
+
+def stored_text(info: ValidationInfo) -> bool:
+    """Whether a protocol text read back from a trial database is being validated (``load_protocol_text(...,
+    stored=True)``): it is read as its engine read it, the rules added since refusing what they guard instead."""
+    return bool(isinstance(info.context, dict) and info.context.get("stored"))

@@ -27,13 +27,14 @@ from trialwright.protocol.references import Found, dupes, field_ref, unknown
 __all__ = ["cross_check"]
 
 
-def cross_check(p: Protocol) -> list[Found]:
-    """Every cross-reference and whole-protocol problem, in file order."""
+def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
+    """Every cross-reference and whole-protocol problem, in file order; ``stored``: a text read back from a trial
+    database (``log_checks``)."""
     return [
         *_duplicates(p),
         *_eligibility(p),
         *_forms(p),
-        *log_checks(p.logs, {f.id for f in p.forms}),
+        *log_checks(p.logs, {f.id for f in p.forms}, stored=stored),
         *repeated_tests(p),
         *_data_checks(p),
         *_visits(p),

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from trialwright.protocol.base import LONGEST_TEXT, SHORT_TEXT, Code, Identifier, ProtocolModel, Range
+from trialwright.protocol.base import LONGEST_TEXT, SHORT_TEXT, Code, Identifier, ProtocolModel, Range, stored_text
 from trialwright.protocol.derivations import Derivation
 from trialwright.protocol.forms import Choice, UnitConversion, units_once
 
@@ -398,7 +398,7 @@ class ScreeningField(ProtocolModel):
 def _stored(info: ValidationInfo) -> bool:
     """Whether a protocol text read back from a trial database is being validated: one stored before derived
     screening fields declared ``decimals`` is read as its engine read it, the derived value exact."""
-    return bool(isinstance(info.context, dict) and info.context.get("stored"))
+    return stored_text(info)
 
 
 _COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")

@@ -13,9 +13,9 @@ import math
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from trialwright.protocol.base import FREE_TEXT, LONGEST_TEXT, SHORT_TEXT, Identifier, ProtocolModel, Range
+from trialwright.protocol.base import FREE_TEXT, LONGEST_TEXT, SHORT_TEXT, Identifier, ProtocolModel, Range, stored_text
 from trialwright.protocol.codes import FieldCodes, ucum_conversion, ucum_error
 from trialwright.protocol.declared import DerivedField
 
@@ -178,7 +178,7 @@ class FormField(ProtocolModel):
         return FREE_TEXT if self.multiline else SHORT_TEXT
 
     @model_validator(mode="after")
-    def _consistent(self) -> FormField:
+    def _consistent(self, info: ValidationInfo) -> FormField:
         if self.id in RECORD_COLUMNS:
             raise ValueError(
                 f"id: {self.id!r} is a column every form's table in the exports begins with "
@@ -218,7 +218,7 @@ class FormField(ProtocolModel):
                 raise ValueError(f"codes.sdtm.units: {', '.join(odd)} is not a unit of this field")
             mapped = self.codes.sdtm.units
             unwritable = sorted(u for u in known if u is not None and u not in mapped and not u.isascii())
-            if unwritable:
+            if unwritable and not stored_text(info):  # a stored text: written as spelled, listed in not_ascii.csv
                 raise ValueError(
                     f"codes.sdtm.units: give the SDTM unit (e.g. CDISC UNIT, ASCII) for {', '.join(unwritable)}: "
                     "SDTM --ORRESU/--STRESU are ASCII (SAS transport v5) and a unit not listed is written as spelled"

@@ -94,7 +94,7 @@ def load_protocol_text(text: str, source: str = "<string>", *, stored: bool = Fa
         protocol = Protocol.model_validate(data, context={"stored": stored})
     except ValidationError as exc:
         raise ProtocolError(source, _problems(exc, data, lines)) from None
-    found = cross_check(protocol)
+    found = cross_check(protocol, stored=stored)
     if found:
         raise ProtocolError(source, [Problem(path, message, _line_of(path, lines)) for path, message in found])
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -183,8 +183,11 @@ def coding_columns(log: LogDef) -> tuple[str, tuple[str, ...]]:
     return dictionary, LOG_CODING_COLUMNS[dictionary]
 
 
-def log_checks(logs: list[LogDef], form_ids: set[str]) -> Iterator[Found]:
-    """Log ids, not_before references and SDTM mappings, each refused with its path."""
+def log_checks(logs: list[LogDef], form_ids: set[str], *, stored: bool = False) -> Iterator[Found]:
+    """Log ids, not_before references and SDTM mappings, each refused with its path. ``stored``: a text read back
+    from a trial database is read under the rules it was stored with; the rules added since (coding column names,
+    a dose's unit, CM's CT terms, coded variables from choices only) refuse its exports instead
+    (``services.exports.run_export``), never the trial's pages."""
     yield from dupes("logs", (g.id for g in logs), "log")
     for i, log in enumerate(logs):
         if log.id in form_ids:
@@ -193,7 +196,7 @@ def log_checks(logs: list[LogDef], form_ids: set[str]) -> Iterator[Found]:
         fields = {f.id: f for f in log.fields}
         dictionary, coded = coding_columns(log)
         for j, f in enumerate(log.fields):
-            if f.id in coded:
+            if f.id in coded and not stored:
                 hidden = f"({', '.join(coded)}); the field would hide the entry's coding: give it another id"
                 said = f"{f.id!r} is one of the {dictionary} coding columns the exports write beside this log's fields "
                 yield f"logs[{i}].fields[{j}].id", said + hidden
@@ -203,18 +206,20 @@ def log_checks(logs: list[LogDef], form_ids: set[str]) -> Iterator[Found]:
                 elif fields[ref].type not in _DATE:
                     yield f"logs[{i}].fields[{j}].not_before[{k}]", f"{ref} is a {fields[ref].type.value} field"
         if log.sdtm is not None:
-            yield from _mapping(f"logs[{i}].sdtm", log)
+            yield from _mapping(f"logs[{i}].sdtm", log, stored=stored)
     domains = [g.sdtm.domain for g in logs if g.sdtm is not None]
     for domain in sorted({d for d in domains if domains.count(d) > 1}):
         i = [n for n, g in enumerate(logs) if g.sdtm is not None and g.sdtm.domain == domain][1]
         yield f"logs[{i}].sdtm.domain", f"another log is written to {domain} already; one log per SDTM domain"
 
 
-def _mapping(path: str, log: LogDef) -> Iterator[Found]:
+def _mapping(path: str, log: LogDef, *, stored: bool = False) -> Iterator[Found]:
     sdtm = log.sdtm
     assert sdtm is not None
     fields = {f.id: f for f in log.fields}
     allowed = LOG_VARIABLES[sdtm.domain]
+    if stored:  # before CT terms were checked, these were read from text or choice fields
+        allowed = {**allowed, **{v: _TEXT for v in LOG_CODELISTS if v in allowed}}
     topic = LOG_TOPIC[sdtm.domain]
     if topic not in sdtm.variables:
         yield f"{path}.variables", f"{topic} is not mapped: the {sdtm.domain} domain's topic needs a text field"
@@ -234,7 +239,8 @@ def _mapping(path: str, log: LogDef) -> Iterator[Found]:
         if field_id in used:
             yield where, f"{field_id} fills {used[field_id]} already; one field, one variable"
         used.setdefault(field_id, variable)
-    yield from _doses(path, log)
+    if not stored:
+        yield from _doses(path, log)
     if sdtm.ongoing is not None:
         if sdtm.ongoing not in fields:
             yield f"{path}.ongoing", unknown(sdtm.ongoing, fields, f"field of log {log.id}")

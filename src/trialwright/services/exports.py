@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import shutil
 import zipfile
@@ -40,6 +41,7 @@ from trialwright.exports.base import (
 )
 from trialwright.exports.sdtm import SdtmExportError
 from trialwright.protocol import Protocol
+from trialwright.protocol.loader import ProtocolError, load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.coding import codings_by_event
@@ -414,6 +416,28 @@ def zip_folder(folder: Path, into: BinaryIO) -> None:
                 z.write(path, path.relative_to(folder.parent))
 
 
+def _current_rules(engine: Engine) -> None:
+    """The protocol the trial runs under, read back as stored, under today's rules: a text stored before a rule that
+    guards an export (a dose's unit, CM's CT terms, coding column names, an ASCII SDTM unit) was accepted and runs
+    the trial's pages, but no export is written from it until an amendment declares what the rule asks."""
+    loaded = current_protocol(engine)
+    problem = _newer_rules_problem(loaded.source_text, loaded.protocol.version.number)
+    if problem is not None:
+        raise ExportError(
+            f"protocol: {problem}; these rules were added after this version was stored: amend the protocol (a new "
+            "version declaring what they ask) before exporting"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _newer_rules_problem(text: str, version: str) -> str | None:
+    try:
+        load_protocol_text(text, f"the stored protocol version {version}")
+    except ProtocolError as exc:
+        return str(exc)
+    return None
+
+
 def run_export(
     engine: Engine,
     actor: UserView,
@@ -432,6 +456,7 @@ def run_export(
     known = formats()
     if exporter is None:
         check_format(fmt)
+    _current_rules(engine)
     source = export_source(engine, actor, with_arms=with_arms, read_engine=read_engine)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"out: {out} exists and is not an empty folder; choose a new folder")
