@@ -106,8 +106,11 @@ def _validated(
     for name, stored in validated.values.items():
         if stored is None:
             merged.pop(name, None)
-        else:
+        elif _meaning(old.get(name)) != _meaning(stored):
             merged[name] = stored
+        # else: the same value sent back (a page sends every field): kept as stored, with what was typed and its
+        # unit, so nothing changes that no audit entry says
+
     problems = [
         f"{name}: is required; give a value, or record it as not done with a reason"
         for name in missing_required(log, merged)

@@ -243,3 +243,18 @@ def test_a_bulk_import_saves_all_or_nothing_as_asked(trial: Trial, pid: str) -> 
     assert partial.saved == 1 and [i for i, _ in partial.rejected] == [2]
     view = svc.get_form(trial.engine, coordinator, pid, "baseline", "labs")
     assert view is not None and view.values["crp"].value == 12
+
+
+def test_a_value_sent_back_unchanged_keeps_its_unit_and_what_was_typed(trial: Trial, pid: str) -> None:
+    """The form page sends every field back, in the field's unit: CRP typed 45 mg/dL (stored 450 mg/L) and sent
+    back as 450 while another field changes is no change; it keeps the unit and text it was typed in, and the only
+    audit entry is the other field's."""
+    coordinator, e = who(trial, Role.STUDY_COORDINATOR), trial.engine
+    svc.save_form(e, coordinator, pid, "baseline", "labs", {"crp": {"value": "45", "unit": "mg/dL"}})
+    svc.save_form(e, coordinator, pid, "baseline", "labs", {"crp": 450, "il6": 2})
+    view = svc.get_form(e, coordinator, pid, "baseline", "labs")
+    assert view is not None
+    crp = view.values["crp"]
+    assert (crp.value, crp.unit, crp.entered) == (450, "mg/dL", "45")
+    entered = [x.field for x in audit.entries(e, participant=pid, action_prefix="form.value_", limit=100)]
+    assert sorted(entered) == ["crp", "il6"]  # crp once (typed), il6 once

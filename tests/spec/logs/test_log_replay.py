@@ -110,3 +110,18 @@ def test_an_entry_inserted_or_deleted_by_sql_is_named(trial: Trial, pid: str) ->
         ("log_entries", "unexplained", "medical_history entry 9", None),
         ("log_entries", "missing", "medical_history entry 1", _last_seq(trial, pid, "log.entry_added")),
     ]
+
+
+def test_a_value_sent_back_unchanged_keeps_what_was_typed_so_nothing_changes_unaudited(trial: Trial, pid: str) -> None:
+    """The log page sends every field back, numbers in their canonical form: a dose typed ``۴۰`` and sent back as
+    ``40`` while another field is amended is no change, and stays stored as typed; the trail replays clean."""
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    add_entry(trial.engine, coordinator, pid, "conmeds", {**HEPARIN, "dose": "۴۰"})
+    assert _values(trial, pid, "conmeds", 1)["dose"]["entered"] == "۴۰"
+    amend_entry(trial.engine, coordinator, pid, "conmeds", 1, {**HEPARIN, "dose": "40", "indication": "DVT"},
+                reason="indication from the chart")  # fmt: skip
+    stored = _values(trial, pid, "conmeds", 1)
+    assert stored["dose"]["entered"] == "۴۰" and stored["indication"]["value"] == "DVT"
+    changed = audit.entries(trial.engine, participant=pid, action_prefix="log.value_changed", limit=100)
+    assert [e.field for e in changed] == ["indication"]
+    assert replay(trial.engine).ok

@@ -164,9 +164,10 @@ def _save_now(
     for name, stored in validated.values.items():
         if stored is None:
             merged.pop(name, None)
-        else:
+        elif _meaning(old.get(name)) != _meaning(stored):
             merged[name] = stored
-    # A value re-sent unchanged (the same canonical value and status) is not a change.
+    # A value re-sent unchanged (the same canonical value and status) is not a change: it is kept as stored, with
+    # what was typed and its unit (a page re-sends every field, in the field's unit), so nothing changes unaudited.
     changed = [name for name in validated.values if _meaning(old.get(name)) != _meaning(merged.get(name))]
     if not changed:
         if row is not None:
