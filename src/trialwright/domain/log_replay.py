@@ -5,6 +5,8 @@ field at a time (``log.value_entered``, ``log.value_changed``: the new value, No
 reason (``log.entry_removed``). Folded in sequence order, those entries give each entry's state, values and removal
 reason; each stored row is then checked against them, so a value altered, an entry inserted or deleted, or a
 removal undone in the database without the services is named with the audit entry the expected value came from.
+Its review too: who verified it and who signed it (``log.entry_verified``, ``log.entry_signed``), cleared by
+``log.verification_voided`` and ``log.signature_voided``, so a signature or verification written by SQL is named.
 Codings (``log_codings``) are not replayed here: a coding is not an entry's value.
 """
 
@@ -21,7 +23,13 @@ from trialwright.domain.replay import canonical_text as text_of
 __all__ = ["LOG_ACTIONS", "LogReplay", "entry_label"]
 
 #: Every action of a log entry the replay reads.
-LOG_ACTIONS = frozenset({"log.entry_added", "log.value_entered", "log.value_changed", "log.entry_removed"})
+LOG_ACTIONS = frozenset({
+    "log.entry_added", "log.value_entered", "log.value_changed", "log.entry_removed",
+    "log.entry_verified", "log.entry_signed", "log.verification_voided", "log.signature_voided",
+})  # fmt: skip
+#: The review an entry carries, by the action that sets it and the one that voids it.
+_REVIEW = {"log.entry_verified": ("verified_by", True), "log.verification_voided": ("verified_by", False),
+           "log.entry_signed": ("signed_by", True), "log.signature_voided": ("signed_by", False)}  # fmt: skip
 
 _TABLE = "log_entries"
 
@@ -36,6 +44,7 @@ class _Entry:
     state: tuple[str, int]
     removed_reason: str | None = None
     values: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    review: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # verified_by / signed_by, and by which
 
 
 class LogReplay:
@@ -53,14 +62,15 @@ class LogReplay:
             detail = json.loads(entry.detail) if entry.detail else {}
             new = json.loads(entry.new_value) if entry.new_value is not None else None
             self._apply(entry.seq, entry.action, entry.participant, entry.form, entry.field, new, entry.reason,
-                        detail)  # fmt: skip
+                        detail, entry.actor)  # fmt: skip
         except (ValueError, KeyError, TypeError) as exc:
             return Disagreement("audit_entries", "unreadable", entry.participant, None, entry.form, entry.field,
                                 text_of(type(exc).__name__), None, entry.seq)  # fmt: skip
         return None
 
     def _apply(self, seq: int, action: str, participant: str | None, log_id: str | None, name: str | None,
-               new: object, reason: str | None, detail: Mapping[str, Any]) -> None:  # fmt: skip
+               new: object, reason: str | None, detail: Mapping[str, Any],
+               actor: str | None = None) -> None:  # fmt: skip
         if participant is None or log_id is None or "sequence" not in detail:
             return
         key = (participant, log_id, int(detail["sequence"]))
@@ -70,7 +80,10 @@ class LogReplay:
         entry = self._entries.get(key)
         if entry is None:  # a value or removal of an entry the trail never added: it is still expected
             entry = self._entries[key] = _Entry(("active", seq))
-        if action == "log.entry_removed":
+        if action in _REVIEW:
+            column, given = _REVIEW[action]
+            entry.review[column] = (actor if given else None, seq)
+        elif action == "log.entry_removed":
             entry.state = (str(new), seq)
             entry.removed_reason = reason
         elif name is not None:
@@ -81,9 +94,10 @@ class LogReplay:
 
     def check(
         self, participant: str, log_id: str, sequence: int, state: str, removed_reason: str | None,
-        values: Mapping[str, Any],
+        values: Mapping[str, Any], review: Mapping[str, str | None] | None = None,
     ) -> Iterator[Disagreement]:  # fmt: skip
-        """One stored entry (its state, removal reason and values, field id -> stored value as JSON)."""
+        """One stored entry (its state, removal reason and values, field id -> stored value as JSON; ``review``: who
+        verified and signed it now, ``verified_by`` and ``signed_by``, None for neither)."""
         where = entry_label(log_id, sequence)
 
         def at(problem: Problem, name: str | None, held: object, trail: object, seq: int | None) -> Disagreement:
@@ -97,6 +111,10 @@ class LogReplay:
             yield at("differs", "state", state, expected.state[0], expected.state[1])
         if (removed_reason or None) != (expected.removed_reason or None):
             yield at("differs", "removed_reason", removed_reason, expected.removed_reason, expected.state[1])
+        for column, held_by in (review or {}).items():
+            by, seq = expected.review.get(column, (None, None))
+            if held_by != by:
+                yield at("differs" if by is not None else "unexplained", column, held_by, by, seq)
         for name in sorted(set(values) | set(expected.values)):
             held = values.get(name)
             trail = expected.values.get(name)

@@ -135,6 +135,7 @@ class TrailEntry:
     new_value: str | None = None
     reason: str | None = None
     detail: str | None = None
+    actor: str | None = None
 
 
 @dataclass(slots=True)

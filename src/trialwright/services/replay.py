@@ -41,6 +41,7 @@ _TRAIL = (
         audit_entries.c.new_value,
         audit_entries.c.reason,
         audit_entries.c.detail,
+        audit_entries.c.actor,
     )
     .where(audit_entries.c.action.in_(sorted(REPLAYED_ACTIONS | LOG_ACTIONS)))
     .order_by(audit_entries.c.seq)
@@ -76,7 +77,8 @@ def replay(
     rows = 0
     with engine.connect() as conn:
         for r in ticking(conn.execution_options(yield_per=batch).execute(_TRAIL), progress):
-            entry = TrailEntry(r.seq, r.action, r.participant, r.form, r.field, r.new_value, r.reason, r.detail)
+            entry = TrailEntry(r.seq, r.action, r.participant, r.form, r.field, r.new_value, r.reason, r.detail,
+                               r.actor)  # fmt: skip
             bad = logs.apply(entry) if r.action in LOG_ACTIONS else state.apply(entry)
             if bad is not None:
                 found.add(bad)
@@ -178,11 +180,13 @@ def _lists(conn: Connection, state: Replay, found: _Findings, batch: int) -> int
 def _logs(conn: Connection, logs: LogReplay, found: _Findings, batch: int) -> int:
     """Every log entry, removed ones included (a removal keeps the row)."""
     c = log_entries.c
-    query = select(c.participant_id, c.log_id, c.sequence, c.state, c.removed_reason, c.entry_values).order_by(c.id)
+    query = select(c.participant_id, c.log_id, c.sequence, c.state, c.removed_reason, c.entry_values,
+                   c.verified_by, c.signed_by).order_by(c.id)  # fmt: skip
     n = 0
     for r in conn.execution_options(yield_per=batch).execute(query):
         n += 1
         values = json.loads(r.entry_values)
-        for d in logs.check(r.participant_id, r.log_id, r.sequence, r.state, r.removed_reason, values):
+        review = {"verified_by": r.verified_by, "signed_by": r.signed_by}
+        for d in logs.check(r.participant_id, r.log_id, r.sequence, r.state, r.removed_reason, values, review):
             found.add(d)
     return n

@@ -125,3 +125,21 @@ def test_a_value_sent_back_unchanged_keeps_what_was_typed_so_nothing_changes_una
     changed = audit.entries(trial.engine, participant=pid, action_prefix="log.value_changed", limit=100)
     assert [e.field for e in changed] == ["indication"]
     assert replay(trial.engine).ok
+
+
+def test_an_entrys_verification_and_signature_replay_and_one_written_by_sql_is_named(trial: Trial, pid: str) -> None:
+    """Who verified an entry is replayed from ``log.entry_verified`` and its voiding by an amendment; a signature
+    set in the database with no ``log.entry_signed`` entry is named by verify, as a form's would be."""
+    from trialwright.services.forms.log_review import verify_entry
+
+    _kept(trial, pid)
+    verify_entry(trial.engine, who(trial, Role.MONITOR), pid, "conmeds", 1)
+    assert replay(trial.engine).ok
+    amend_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "conmeds", 1, {"dose": 50},
+                reason="lab sheet")  # fmt: skip  (voids the verification, audited)
+    verify_entry(trial.engine, who(trial, Role.MONITOR), pid, "medical_history", 1)
+    assert replay(trial.engine).ok
+    _sql(trial, "UPDATE log_entries SET signed_by = 'inv-x', signed_at = verified_at WHERE log_id = 'medical_history'")
+    found = replay(trial.engine).disagreements
+    assert [(d.problem, d.form, d.field, d.stored) for d in found] == [
+        ("unexplained", "medical_history entry 1", "signed_by", '"inv-x"')]  # fmt: skip
