@@ -134,8 +134,9 @@ def trial_title(protocol: Protocol, lang: str) -> str:
 
 
 def names(protocol: Protocol, lang: str) -> dict[str, Callable[..., str]]:
-    """A visit's and a form's name, and a form's field's label, in the viewer's language (the protocol's text;
-    the id if it names none): ``visit_name``, ``form_name``, ``field_name`` on every page."""
+    """A visit's, a form's and a log's name, and a form's or log's field's label, in the viewer's language (the
+    protocol's text; the id if it names none, or no longer declares it): ``visit_name``, ``form_name``,
+    ``field_name``, ``log_name``, ``log_field_name`` on every page."""
 
     def visit(visit_id: str) -> str:
         try:
@@ -154,4 +155,18 @@ def names(protocol: Protocol, lang: str) -> dict[str, Callable[..., str]]:
     def field(form_id: str | None, field_id: str) -> str:
         return (field_words(protocol, f"{form_id}.{field_id}", lang, form_id=form_id) if form_id else None) or field_id
 
-    return {"visit_name": visit, "form_name": form, "field_name": field}
+    def log(log_id: str) -> str:  # a log a later protocol version dropped is named by its id
+        try:
+            g = protocol.log(log_id)
+        except KeyError:
+            return log_id
+        return g.translations.get(lang) or g.name
+
+    def log_field(log_id: str, field_id: str) -> str:
+        try:
+            f = protocol.log(log_id).field(field_id)
+        except KeyError:
+            return field_id
+        return f.translations.get(lang) or f.label
+
+    return {"visit_name": visit, "form_name": form, "field_name": field, "log_name": log, "log_field_name": log_field}

@@ -90,3 +90,23 @@ def test_the_exports_list_them(trial: Trial, pid: str, tmp_path: Path) -> None:
     run_export(trial.engine, manager, "sdtm", tmp_path / "sdtm")
     readme = (tmp_path / "sdtm" / "README.txt").read_text(encoding="utf-8")
     assert f"{DROPPED_LOG}; not in CM or MH" in readme and f"{DROPPED_FIELD}; not in CM or MH" in readme
+
+
+def test_the_casebook_names_queries_on_them_by_id(trial: Trial, pid: str) -> None:
+    """A query left open on an entry of a dropped log (and on a dropped field) still reaches the investigator's
+    casebook, named by its log's and field's ids: the page never fails for what the protocol no longer declares."""
+    from trialwright.services.forms import raise_query
+
+    monitor = who(trial, Role.MONITOR)
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    add_entry(trial.engine, coordinator, pid, "conmeds", HEPARIN)
+    add_entry(trial.engine, coordinator, pid, "medical_history", {"condition": "Type 2 diabetes", "ongoing": True})
+    raise_query(trial.engine, monitor, pid, "Since when?", log_id="medical_history", sequence=1, field_id="condition")
+    raise_query(trial.engine, monitor, pid, "Why?", log_id="conmeds", sequence=1, field_id="indication")
+    init_trial(trial.engine, load_protocol_text(mutated_text(_drop)))
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.INVESTIGATOR)
+        page = client.get(f"/data/casebook/{pid}")
+    assert page.status_code == 200, page.text[:500]
+    assert "medical_history #1 · condition: Since when?" in page.text
+    assert "Concomitant medications #1 · indication: Why?" in page.text
