@@ -42,6 +42,7 @@ def test_the_blinded_report_pools_the_soc_and_pt_table(trial: Trial, coded: dict
     table = html[html.index('data-testid="report-terms"') :]
     table = table[: table.index("</table>")]
     assert NOT_CODED in table and "2 (50%) [2]" in table
+    assert 'data-testid="report-terms-population">Every randomized participant, in the group allocated' in html
     assert not any(w in table for w in ARM_WORDS)
     assert "Adverse events by MedDRA SOC and PT" in report.summary()
 
