@@ -433,6 +433,22 @@ def _terms(data: AnalysisData, itt: Sequence[Subject]) -> tuple[TermRow, ...]:
 # --- the whole plan -------------------------------------------------------------------------------------
 
 
+def declared_sets(
+    protocol: Protocol, counted: Mapping[str, Mapping[str, int]]
+) -> tuple[dict[str, Mapping[str, int]], list[str]]:
+    """The analysis sets the protocol declares, in its order, with their counts (a set it does not declare is not
+    reported); a declared set trialwright cannot count (an id other than those of ``counted``) is said in a note,
+    never left out unsaid."""
+    sets = {a.id: counted[a.id] for a in protocol.analysis_sets if a.id in counted}
+    notes = [
+        f"Analysis set {a.id} ({a.name}) is declared but not one trialwright counts ({', '.join(counted)}): "
+        "no count is reported for it"
+        for a in protocol.analysis_sets
+        if a.id not in counted
+    ]
+    return sets, notes
+
+
 def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, unblinded: bool) -> AnalysisReport:
     """Run the protocol's analysis plan on one analysis data set."""
     groups = data.groups
@@ -470,10 +486,9 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         "safety": {g: sum(1 for s in safety_set if s.treated_group == g) for g in groups},
         "per_protocol": {g: sum(1 for s in pp if s.group == g) for g in groups},
     }
-    # The sets the protocol declares, in its order: a set it does not declare is not reported.
-    sets = {a.id: counted[a.id] for a in protocol.analysis_sets if a.id in counted}
+    sets, uncounted = declared_sets(protocol, counted)
     names = {a.id: a.name for a in protocol.analysis_sets}
-    notes = list(data.notes)
+    notes = [*data.notes, *uncounted]
     if (protocol.analysis_plan is None or protocol.analysis_plan.treatment is None) and (
         treated_sets := [a.id for a in protocol.analysis_sets if a.id in {"safety", "modified_itt"}]
     ):

@@ -29,7 +29,7 @@ from tests.conftest import ROOT
 from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import PASSWORD
 from trialwright.analysis.consort import NOT_RECORDED
-from trialwright.analysis.engine import AnalysisReport
+from trialwright.analysis.engine import AnalysisReport, declared_sets
 from trialwright.analysis.methods import repeated
 from trialwright.analysis.methods.binary import negative_binomial
 from trialwright.analysis.results import OutcomeResult
@@ -393,3 +393,16 @@ def test_without_a_treatment_record_no_one_is_claimed_to_have_received_the_inter
     assert list(r.analysis_sets) == [a.id for a in load_protocol(EXAMPLE).protocol.analysis_sets]
     said = "No treatment record is declared (analysis_plan.treatment): the safety set"
     assert any(n.startswith(said) for n in r.notes)
+
+
+def test_a_declared_analysis_set_trialwright_cannot_count_is_said_never_left_out_unsaid() -> None:
+    protocol = load_protocol(EXAMPLE).protocol
+    extra = protocol.analysis_sets[0].model_copy(update={"id": "mitt_covid", "name": "mITT (confirmed COVID-19)"})
+    declared = protocol.model_copy(update={"analysis_sets": [*protocol.analysis_sets, extra]})
+    counted = {"itt": {"A": 3}, "safety": {"A": 2}, "per_protocol": {"A": 1}, "modified_itt": {"A": 2}}
+    sets, notes = declared_sets(declared, counted)
+    assert list(sets) == [a.id for a in protocol.analysis_sets]  # in the protocol's order, its own sets only
+    assert notes == [
+        "Analysis set mitt_covid (mITT (confirmed COVID-19)) is declared but not one trialwright counts (itt, safety, "
+        "per_protocol, modified_itt): no count is reported for it"
+    ]
