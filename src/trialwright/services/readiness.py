@@ -216,8 +216,10 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
         visit_of = {v.id: v.visit_id for rows in visits.values() for v in rows}
         entries: dict[str, list[Any]] = {}
         entry_names: dict[int, str] = {}  # every entry, removed ones included: a query may name any
+        entry_at: dict[int, dict[str, Any]] = {}  # the same, as the pages say it (log and sequence)
         for e in session.execute(select(log_entries).order_by(log_entries.c.log_id, log_entries.c.sequence)):
             entry_names[e.id] = f"{e.log_id} entry {e.sequence}"
+            entry_at[e.id] = {"log": e.log_id, "sequence": e.sequence}
             if e.state != REMOVED:
                 entries.setdefault(e.participant_id, []).append(e)
         open_queries: dict[str, list[Any]] = {}
@@ -260,17 +262,18 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
         if policy.forms != "complete":  # an entry is complete once added
             for e in entries.get(pid, []):
                 if e.signed_at is None if policy.forms == "signed" else e.verified_at is None:
-                    add(BlockerKind.LOG, entry_names[e.id], f"not {policy.forms}; the lock policy needs {policy.forms}")
+                    add(BlockerKind.LOG, entry_names[e.id], f"not {policy.forms}; the lock policy needs {policy.forms}",
+                        rule="log_state", values={**entry_at[e.id], "policy": policy.forms})  # fmt: skip
         for q in open_queries.get(pid, []):
             on = f" on {q.field}" if q.field else ""
             if q.log_entry_id is not None:
                 on = f" on {entry_names[q.log_entry_id]}" + (f" {q.field}" if q.field else "")
             record = record_of.get(q.form_record_id) if q.form_record_id is not None else None
-            add(BlockerKind.QUERY, f"query {q.id}", f"{q.status}{on}: {q.text}", query=q.id,
-                rule="query" if q.log_entry_id is None else None,
+            on_entry = entry_at[q.log_entry_id] if q.log_entry_id is not None else {}
+            add(BlockerKind.QUERY, f"query {q.id}", f"{q.status}{on}: {q.text}", query=q.id, rule="query",
                 visit=visit_of.get(record.visit_record_id) if record is not None else None,
                 form=record.form_id if record is not None else None,
-                values={"status": q.status, "field": q.field, "text": q.text})  # fmt: skip
+                values={"status": q.status, "field": q.field, "text": q.text, **on_entry})  # fmt: skip
         for e in events.get(pid, []):
             report = last_report.get(e.id)
             if report is None or not report.serious:

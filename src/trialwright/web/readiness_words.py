@@ -31,6 +31,7 @@ RULE_WORDS = {
                       "%(finals)s"),
     "overdue": N_("overdue: neither held nor recorded as missed (its window closed on %(until)s)"),
     "due": N_("due: neither held nor recorded as missed (its window is open until %(until)s)"),
+    "log_state": N_("not %(state)s; the lock policy needs %(policy)s"),
 }  # fmt: skip
 _QUERY, _FOLLOW_UP = N_("query %(n)s"), N_("follow-up %(n)s")
 
@@ -48,6 +49,12 @@ def blocker_where(b: Blocker, protocol: Protocol, lang: str) -> str:
     parts: list[str] = []
     if b.query is not None:
         parts.append(gettext(_QUERY) % {"n": digits(b.query, lang)})
+    if "log" in b.values:  # a log entry (or a query on one), and the field the query names
+        log = str(b.values["log"])
+        parts.append(f"{said['log_name'](log)} #{digits(b.values['sequence'], lang)}")
+        if b.rule == "query" and b.values.get("field"):
+            parts.append(said["log_field_name"](log, str(b.values["field"])))
+        return " · ".join(parts)
     if b.visit is not None:
         parts.append(said["visit_name"](b.visit))
     if b.form is not None:
@@ -69,8 +76,14 @@ def blocker_said(
     if b.rule in ("form_not_started", "form_state"):
         return gettext(RULE_WORDS[b.rule]) % {"state": gettext(str(v.get("state", ""))),
                                                "policy": gettext(str(v["policy"]))}  # fmt: skip
+    if b.rule == "log_state":
+        return gettext(RULE_WORDS["log_state"]) % {"state": gettext(str(v["policy"])),
+                                                    "policy": gettext(str(v["policy"]))}  # fmt: skip
     if b.rule == "query":
         values = {"status": gettext(str(v["status"])), "text": text_said(str(v["text"]))}
+        if v.get("field") and "log" in v:
+            field = names(protocol, lang)["log_field_name"](str(v["log"]), str(v["field"]))
+            return gettext(RULE_WORDS["query_on"]) % {**values, "field": field}
         if v.get("field"):
             return gettext(RULE_WORDS["query_on"]) % {**values, "field": _field(protocol, lang, b.form, v["field"])}
         return gettext(RULE_WORDS["query"]) % values

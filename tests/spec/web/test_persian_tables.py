@@ -229,3 +229,31 @@ def test_a_blinded_readers_persian_audit_page_names_no_arm(app, trial: Trial) ->
             assert "پنهان (کورشده)" in text  # what would name the arm is masked, in Persian words
             for arm_code, (english, persian) in ARMS.items():
                 assert english not in text and persian not in text and f">{arm_code}<" not in text
+
+
+def test_the_lock_readiness_page_says_log_entry_blockers_in_persian(trial: Trial) -> None:
+    """An unsigned log entry and a query on one of its fields are said by the log's and field's Persian names, the
+    entry's number in Persian digits, the rule in Persian (they were the service's English)."""
+    from tests.spec.forms.conftest import enrolled_ten_days_ago
+    from tests.spec.logs.test_log_entries import HEPARIN
+    from trialwright.services import forms as forms_svc
+    from trialwright.services.logs import add_entry
+    from trialwright.settings import Settings
+    from trialwright.web.app import create_app
+
+    pid = enrolled_ten_days_ago(trial)
+    add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "conmeds", HEPARIN)
+    forms_svc.raise_query(trial.engine, who(trial, Role.MONITOR), pid, "dose per chart?", log_id="conmeds",
+                          sequence=1, field_id="dose")  # fmt: skip
+    _persian(trial, Role.DATA_MANAGER)
+    with as_role(create_app(Settings(database_url=trial.url)), Role.DATA_MANAGER) as manager:
+        page = manager.get("/data-management/readiness").text
+    rows = re.findall(r'<tr data-testid="blocker">(.*?)</tr>', page, re.S)
+    cells = [[_text(c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+    conmeds = next(g for g in RAW["logs"] if g["id"] == "conmeds")
+    log_fa = conmeds["translations"]["fa"]
+    dose_fa = next(f for f in conmeds["fields"] if f["id"] == "dose")["translations"]["fa"]
+    said = {(where, what) for _, where, what in cells}
+    assert (f"{log_fa} #۱", "هنوز امضاشده نیست؛ سیاست قفل، وضعیت «امضاشده» را لازم دارد") in said
+    assert (f"پرسش ۱ · {log_fa} #۱ · {dose_fa}", f"باز دربارهٔ {dose_fa}: dose per chart?") in said
+    assert not any("entry" in where or "lock policy" in what for _, where, what in cells)
