@@ -121,6 +121,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
         "domain.randomization.StratificationError", "domain.preparation.PreparationError",
         "services.safety.common.SafetyError", "domain.safety.SafetyInputError", "services.users.UserError",
         "services.exports.ExportError", "exports.ipd.IpdError", "exports.fhir.FhirExportError",
+        "exports.fhir_logs.FhirLogError",
         "services.odm_import.OdmImportError", "services.sharing.SharingError", "services.analysis.AnalysisError",
         "services.simulation.SimulationError", "domain.recruitment.RecruitmentError", "domain.text.TextError",
         "domain.calendars.NaiveTimeError", "protocol.formula.FormulaError", "services.coding.CodingError",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, inspect, select
 
 from trialwright.domain.log_replay import LOG_ACTIONS, LogReplay
 from trialwright.domain.randomization import allocation_seal
@@ -179,14 +179,21 @@ def _lists(conn: Connection, state: Replay, found: _Findings, batch: int) -> int
 
 def _logs(conn: Connection, logs: LogReplay, found: _Findings, batch: int) -> int:
     """Every log entry, removed ones included (a removal keeps the row)."""
+    # A database not yet upgraded (``trialwright init`` migrates) may hold no log table, or one without the review
+    # columns: it is read as it is; a log entry the trail names that no table holds is then said missing.
+    schema = inspect(conn)
+    if not schema.has_table("log_entries"):
+        return 0
+    found_columns = {col["name"] for col in schema.get_columns("log_entries")}
+    reviewed = {"verified_by", "signed_by"} <= found_columns
     c = log_entries.c
-    query = select(c.participant_id, c.log_id, c.sequence, c.state, c.removed_reason, c.entry_values,
-                   c.verified_by, c.signed_by).order_by(c.id)  # fmt: skip
+    columns = [c.participant_id, c.log_id, c.sequence, c.state, c.removed_reason, c.entry_values]
+    query = select(*columns, *((c.verified_by, c.signed_by) if reviewed else ())).order_by(c.id)
     n = 0
     for r in conn.execution_options(yield_per=batch).execute(query):
         n += 1
         values = json.loads(r.entry_values)
-        review = {"verified_by": r.verified_by, "signed_by": r.signed_by}
+        review = {"verified_by": r.verified_by, "signed_by": r.signed_by} if reviewed else None
         for d in logs.check(r.participant_id, r.log_id, r.sequence, r.state, r.removed_reason, values, review):
             found.add(d)
     return n

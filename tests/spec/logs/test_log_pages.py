@@ -4,6 +4,8 @@ an entry, through the logs service; the page speaks English or Persian as the re
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from tests.spec.logs.test_log_entries import HEPARIN, STARTED
@@ -54,7 +56,10 @@ def test_a_monitor_reads_the_entries_in_persian_and_gets_no_forms(trial: Trial, 
         sign_in(client, Role.MONITOR)
         html = client.get(f"/participants/{pid}").text
     assert "داروهای همزمان" in html and "سابقه پزشکی" in html and "Enoxaparin" in html
-    assert "افزودن ردیف" not in html and f"/participants/{pid}/logs/conmeds" not in html
+    assert "افزودن ردیف" not in html  # no entry form: the monitor reads, and may only raise a query on an entry
+    actions = set(re.findall(r'action="([^"]+)"', html))
+    assert not {a for a in actions if "/logs/" in a and not a.endswith("/queries")}, actions
+    assert f"/participants/{pid}/logs/conmeds/1/queries" in actions
 
 
 def test_a_value_emptied_on_the_page_is_cleared_with_the_reason_not_kept_in_silence(trial: Trial, pid: str) -> None:

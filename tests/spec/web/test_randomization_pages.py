@@ -73,7 +73,8 @@ def test_the_trial_runs_through_the_pages(app, trial: Trial) -> None:  # type: i
         what = pharm.get(f"/pharmacy/{code}").text
         assert any(name in what for name in ARM_NAMES) and "2-5 mL" in what
         # The form asks exactly what this arm declares: lot and volume; the particle count for the exosomes only.
-        assert 'name="a-product_lot"' in what and 'name="a-volume_ml"' in what and "2 to 5 mL" in what
+        assert 'name="a-product_lot"' in what and 'name="a-volume_ml"' in what
+        assert '2 to 5 <bdi dir="ltr">mL</bdi>' in what  # the limits in words, the unit isolated left to right
         exosomes = "hUCMSC-Exos + standard care" in what
         assert ('name="a-particles"' in what) == exosomes and 'name="volume_ml"' not in what
         bad = post(pharm, f"/pharmacy/{code}", f"/pharmacy/{code}", **{"a-product_lot": "L1", "a-volume_ml": "lots"})
