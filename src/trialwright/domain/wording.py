@@ -49,7 +49,7 @@ def field_words(protocol: Protocol, ref: str, lang: str = "en", *, form_id: str 
     if form_part == "screening":
         found = next((f for f in protocol.eligibility.screening_fields if f.id == name), None)
         return None if found is None else _said(found, lang, found.label)
-    form = next((f for f in protocol.forms if f.id == form_part), None)
+    form = next((f for f in (*protocol.forms, *protocol.logs) if f.id == form_part), None)  # a form or a log
     field = None if form is None else next((f for f in form.fields if f.id == name), None)
     if form is None or field is None:
         return None

@@ -91,3 +91,16 @@ def test_entries_read_in_the_readers_words(trial: Trial, pid: str) -> None:
     row = html[html.index('data-testid="log-conmeds-1"'):]
     row = row[: row.index("</tr>")]
     assert "True" not in row and ">yes<" in row.lower()
+
+
+def test_a_refusal_on_the_log_page_names_the_field_by_its_label(trial: Trial, pid: str) -> None:
+    """As a form page says its refusals: the log's field by its label in the page's language, never its id."""
+    page = f"/participants/{pid}"
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.STUDY_COORDINATOR)
+        csrf = csrf_of(client.get(page).text)
+        refused = client.post(f"{page}/logs/conmeds", data={"csrf_token": csrf, "v-medication": "Enoxaparin",
+                                                             "v-started_on": STARTED})  # fmt: skip
+    assert refused.status_code == 422
+    assert "Ongoing at the end of the study: is required" in refused.text
+    assert ">ongoing: is required" not in refused.text and "ongoing: is required" not in refused.text

@@ -16,10 +16,12 @@ from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import DATA_ENTRY
 from trialwright.services.screening import NotFound
+from trialwright.services.trial import current_protocol
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
 from trialwright.web.field_inputs import entries_from
 from trialwright.web.routes.randomization import _not_found, participant_page
 from trialwright.web.templating import Page
+from trialwright.web.wording import CRF_INPUTS, page_words, say
 
 __all__ = ["router"]
 
@@ -54,8 +56,14 @@ async def _version(request: Request, log_id: str, sequence: int) -> int:
     return int(text)
 
 
-def _refused(request: Request, page: Page, engine: Any, participant_id: str, exc: Exception) -> Response:
+def _refused(
+    request: Request, page: Page, engine: Any, participant_id: str, exc: Exception, log_id: str | None = None
+) -> Response:
+    """The participant page again with the refusal said in its words: the log's fields by their labels in the
+    page's language (``wording.say``), as a form page says its own."""
     problems = list(getattr(exc, "problems", ()) or [str(exc)])
+    words = page_words(current_protocol(engine).protocol, page.lang, CRF_INPUTS, form_id=log_id)
+    problems = say(problems, words, page.lang)
     status = 409 if isinstance(exc, svc.LogVersionConflict) else 422
     return participant_page(request, page, engine, participant_id, status=status, errors=problems)
 
@@ -73,7 +81,7 @@ async def add_entry(
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
-        return _refused(request, page, engine, participant_id, exc)
+        return _refused(request, page, engine, participant_id, exc, log_id)
     return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
 
 
@@ -93,7 +101,7 @@ async def amend_entry(
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
-        return _refused(request, page, engine, participant_id, exc)
+        return _refused(request, page, engine, participant_id, exc, log_id)
     return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
 
 
@@ -111,7 +119,7 @@ async def remove_entry(
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
-        return _refused(request, page, engine, participant_id, exc)
+        return _refused(request, page, engine, participant_id, exc, log_id)
     return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
 
 
@@ -129,5 +137,5 @@ def raise_query(
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
-        return _refused(request, page, engine, participant_id, exc)
+        return _refused(request, page, engine, participant_id, exc, log_id)
     return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
