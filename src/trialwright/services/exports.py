@@ -287,6 +287,7 @@ class DatabaseSource(ExportSource):
                     coding=coding,
                     created_at=row.created_at,
                     created_by=row.created_by,
+                    protocol_version=row.protocol_version,
                     verified_at=row.verified_at,
                     verified_by=row.verified_by,
                     signed_at=row.signed_at,

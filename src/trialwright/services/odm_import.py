@@ -32,12 +32,13 @@ checks that, byte for byte, as of the file's ``AsOfDateTime``, and its report sa
 
 Log entries (``SE.LOGS``: a ``FormData`` per log, an ``ItemGroupData`` per entry, ``ItemGroupRepeatKey`` its
 sequence) are restored with their sequence, values (checked as a log entry's save checks them), state, version,
-removal reason, who added and last changed them and when, their source data verification and signature, and their
-coding (``tw:Coding``: dictionary, version, verbatim, code, name, the path, coder and time), each with one
-``import.odm`` entry (``form`` the log, the detail its ``sequence``) keeping its and its values' AuditRecords as
-recorded; ``audit verify`` replays the entry from it. A file written before the export carried who added an entry
-(``CreatedAt``, ``CreatedBy``) is refused naming the attribute; an AuditRecord, Signature or Annotation where the
-export writes none (on ``SE.LOGS``, a log's ``FormData``) is refused, never dropped.
+removal reason, who added and last changed them and when (and under which protocol version), their source data
+verification and signature, and their coding (``tw:Coding``: dictionary, version, verbatim, code, name, the path,
+coder and time), each with one ``import.odm`` entry (``form`` the log, the detail its ``sequence``) keeping its and
+its values' AuditRecords as recorded; ``audit verify`` replays the entry from it. A file written before the export
+carried who added an entry (``CreatedAt``, ``CreatedBy``, ``ProtocolVersion``) is refused naming the attribute; an
+AuditRecord, Signature or Annotation where the export writes none (on ``SE.LOGS``, a log's ``FormData``) is
+refused, never dropped.
 
 What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: an AuditRecord without its
 ``SourceID`` is refused; arms and allocation list entries are not in an ODM file (the sealed
@@ -651,12 +652,12 @@ class _Reader:
 
     @staticmethod
     def _entry_state(tw: dict[str, str], where: str) -> None:
-        for name in ("State", "Version", "UpdatedAt", "UpdatedBy", "CreatedAt", "CreatedBy"):
+        for name in ("State", "Version", "UpdatedAt", "UpdatedBy", "CreatedAt", "CreatedBy", "ProtocolVersion"):
             if not tw.get(name):
                 raise OdmImportError(
-                    f"{where}/@{name}: required (a file written before the export carried who added an entry and "
-                    "when cannot restore it exactly, so it is refused)"
-                    if name.startswith("Created") else f"{where}/@{name}: required"
+                    f"{where}/@{name}: required (a file written before the export carried who added an entry, when "
+                    "and under which protocol version cannot restore it exactly, so it is refused)"
+                    if name.startswith(("Created", "Protocol")) else f"{where}/@{name}: required"
                 )  # fmt: skip
         if tw["State"] not in {"active", "removed"}:
             raise OdmImportError(f"{where}/@State: {tw['State']!r} is not active or removed")
@@ -915,7 +916,7 @@ class _Writer:
             self.session,
             log_entries.insert().values(
                 participant_id=s.participant_id, log_id=e.log_id, sequence=e.sequence, entry_values=values,
-                state=tw["State"], version=int(tw["Version"]), protocol_version=self.protocol.version.number,
+                state=tw["State"], version=int(tw["Version"]), protocol_version=tw["ProtocolVersion"],
                 created_at=at["CreatedAt"], created_by=tw["CreatedBy"], updated_at=at["UpdatedAt"],
                 updated_by=tw["UpdatedBy"], removed_reason=tw.get("RemovedReason"),
                 verified_at=at["VerifiedAt"], verified_by=tw.get("VerifiedBy"),

@@ -13,6 +13,7 @@ import cannot restore is refused naming it, and nothing is written:
 | the file edited                              | refused at                                                    |
 |----------------------------------------------|---------------------------------------------------------------|
 | an entry without CreatedAt                   | tw:LogEntry/@CreatedAt: required                              |
+| an entry without ProtocolVersion             | tw:LogEntry/@ProtocolVersion: required                        |
 | an ATC coding said to be MedDRA              | tw:Coding/@Dictionary: conmeds is coded to ATC                 |
 | two entries with one ItemGroupRepeatKey      | @ItemGroupRepeatKey: 1 appears twice                          |
 | a removed entry without its reason           | @RemovedReason                                                |
@@ -230,6 +231,7 @@ def _taken(path: Path) -> dt.datetime:
     ("pattern", "replacement", "named"),
     [
         (r' CreatedAt="[^"]*"', "", "tw:LogEntry/@CreatedAt: required"),
+        (r' ProtocolVersion="[^"]*"', "", "tw:LogEntry/@ProtocolVersion: required"),
         (r'<tw:Coding Dictionary="ATC"', '<tw:Coding Dictionary="MedDRA"',
          "tw:LogEntry/tw:Coding/@Dictionary: 'MedDRA'; the entries of log conmeds are coded to ATC"),
         (r'ItemGroupRepeatKey="2"', 'ItemGroupRepeatKey="1"', "@ItemGroupRepeatKey: 1 appears twice"),

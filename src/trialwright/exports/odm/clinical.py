@@ -195,8 +195,8 @@ class ClinicalWriter:
         attrs = {
             "State": e.state, "Version": str(e.version), "UpdatedAt": e.updated_at.isoformat(),
             "UpdatedBy": e.updated_by, "RemovedReason": e.removed_reason, "CreatedAt": _iso(e.created_at),
-            "CreatedBy": e.created_by, "VerifiedBy": e.verified_by, "VerifiedAt": _iso(e.verified_at),
-            "SignedBy": e.signed_by, "SignedAt": _iso(e.signed_at),
+            "CreatedBy": e.created_by, "ProtocolVersion": e.protocol_version, "VerifiedBy": e.verified_by,
+            "VerifiedAt": _iso(e.verified_at), "SignedBy": e.signed_by, "SignedAt": _iso(e.signed_at),
         }  # fmt: skip
         c = e.coding
         if c is None:

@@ -105,6 +105,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="RemovedReason" type="xs:string"/>
       <xs:attribute name="CreatedAt" type="xs:dateTime"/>
       <xs:attribute name="CreatedBy" type="xs:string"/>
+      <xs:attribute name="ProtocolVersion" type="xs:string"/>
       <xs:attribute name="VerifiedBy" type="xs:string"/>
       <xs:attribute name="VerifiedAt" type="xs:dateTime"/>
       <xs:attribute name="SignedBy" type="xs:string"/>
