@@ -220,6 +220,12 @@ def test_export_import_export_of_log_entries_is_byte_identical(
     for engine in (trial.engine, target.engine):
         replayed = replay(engine)
         assert replayed.ok, replayed.message
+    entry = (log_entries.c.log_id == "conmeds") & (log_entries.c.sequence == 2)
+    with session_scope(target.engine) as session:  # an imported value altered by SQL is named by the replay
+        held = session.execute(select(log_entries.c.entry_values).where(entry)).scalar_one()
+        session.execute(log_entries.update().where(entry).values(entry_values=held.replace("Paracetamol", "Ibuprofen")))
+    altered = replay(target.engine)
+    assert not altered.ok and "conmeds entry 2" in altered.message and "Ibuprofen" in altered.message
 
 
 def _taken(path: Path) -> dt.datetime:
