@@ -7,6 +7,8 @@ reason; each stored row is then checked against them, so a value altered, an ent
 removal undone in the database without the services is named with the audit entry the expected value came from.
 Its review too: who verified it and who signed it (``log.entry_verified``, ``log.entry_signed``), cleared by
 ``log.verification_voided`` and ``log.signature_voided``, so a signature or verification written by SQL is named.
+An entry restored by an ODM import (``import.odm`` whose ``form`` is the log and whose detail names the
+sequence: ``takes``) is taken whole from that entry: state, removal reason, values and review.
 Codings (``log_codings``) are not replayed here: a coding is not an entry's value.
 """
 
@@ -51,6 +53,19 @@ class LogReplay:
     """The log entries the trail implies (``apply``), then checked row by row (``check``) and what is left
     (``leftovers``)."""
 
+    @staticmethod
+    def takes(action: str, form: str | None, detail: str | None) -> bool:
+        """Whether an audit entry is this replay's: a ``log.*`` action, or an ODM import's entry of a log entry."""
+        if action in LOG_ACTIONS:
+            return True
+        if action != "import.odm" or form is None or not detail or '"sequence"' not in detail:
+            return False
+        try:
+            parsed = json.loads(detail)
+        except ValueError:
+            return False  # the forms' replay reports it unreadable
+        return isinstance(parsed, dict) and "sequence" in parsed and "visit" not in parsed
+
     def __init__(self) -> None:
         self.entries = 0
         self._entries: dict[tuple[str, str, int], _Entry] = {}
@@ -74,6 +89,16 @@ class LogReplay:
         if participant is None or log_id is None or "sequence" not in detail:
             return
         key = (participant, log_id, int(detail["sequence"]))
+        if action == "import.odm":  # an entry as an ODM import wrote it: state, values, removal and review at once
+            if not isinstance(new, Mapping):
+                raise TypeError("import.odm")
+            review = new.get("review") or {}
+            self._entries[key] = _Entry(
+                (str(new["state"]), seq), new.get("removed_reason"),
+                {name: (value, seq) for name, value in (new.get("values") or {}).items()},
+                {column: (review.get(column), seq) for column in ("verified_by", "signed_by")},
+            )  # fmt: skip
+            return
         if action == "log.entry_added":
             self._entries[key] = _Entry(("active", seq))
             return

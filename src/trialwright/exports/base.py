@@ -116,6 +116,18 @@ class LogRecord:
     #: The entry's coding as it is now: ``dictionary``, ``version``, ``verbatim``, ``code``, ``name`` and ``path``
     #: (``[{level, code, name}, ...]`` from level 1 down); None when not coded.
     coding: Mapping[str, Any] | None = None
+    #: When, by whom and under which protocol version the entry was added, when and by whom it was verified (source
+    #: data verification), signed (the investigator) and coded (with ``coding``); None when not done. The ODM export
+    #: carries them.
+    created_at: dt.datetime | None = None
+    created_by: str | None = None
+    protocol_version: str | None = None  # the protocol version the entry was added under
+    verified_at: dt.datetime | None = None
+    verified_by: str | None = None
+    signed_at: dt.datetime | None = None
+    signed_by: str | None = None
+    coded_at: dt.datetime | None = None
+    coded_by: str | None = None
 
 
 @dataclass(frozen=True)

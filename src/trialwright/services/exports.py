@@ -257,7 +257,8 @@ class DatabaseSource(ExportSource):
     def logs(self, log_id: str | None = None) -> Iterator[LogRecord]:
         query = (
             select(log_entries, participants.c.site, log_codings.c.dictionary, log_codings.c.version.label("c_version"),
-                   log_codings.c.verbatim, log_codings.c.code, log_codings.c.name, log_codings.c.path)
+                   log_codings.c.verbatim, log_codings.c.code, log_codings.c.name, log_codings.c.path,
+                   log_codings.c.coded_at, log_codings.c.coded_by)
             .join(participants, participants.c.participant_id == log_entries.c.participant_id)
             .outerjoin(log_codings, log_codings.c.entry_id == log_entries.c.id)
             .where(self._site_filter(participants.c.site))
@@ -284,6 +285,15 @@ class DatabaseSource(ExportSource):
                     updated_at=row.updated_at,
                     updated_by=row.updated_by,
                     coding=coding,
+                    created_at=row.created_at,
+                    created_by=row.created_by,
+                    protocol_version=row.protocol_version,
+                    verified_at=row.verified_at,
+                    verified_by=row.verified_by,
+                    signed_at=row.signed_at,
+                    signed_by=row.signed_by,
+                    coded_at=row.coded_at,
+                    coded_by=row.coded_by,
                 )
 
     def audit(self) -> Iterator[AuditEntry]:

@@ -30,9 +30,18 @@ randomization number, time and stratum as the file states them. The ODM export r
 (``trialwright.exports.odm.audit_index``), so exporting the imported trial gives the file back: ``import_odm``
 checks that, byte for byte, as of the file's ``AsOfDateTime``, and its report says so or where they differ.
 
+Log entries (``SE.LOGS``: a ``FormData`` per log, an ``ItemGroupData`` per entry, ``ItemGroupRepeatKey`` its
+sequence) are restored with their sequence, values (checked as a log entry's save checks them), state, version,
+removal reason, who added and last changed them and when (and under which protocol version), their source data
+verification and signature, and their coding (``tw:Coding``: dictionary, version, verbatim, code, name, the path,
+coder and time), each with one ``import.odm`` entry (``form`` the log, the detail its ``sequence``) keeping its and
+its values' AuditRecords as recorded; ``audit verify`` replays the entry from it. A file written before the export
+carried who added an entry (``CreatedAt``, ``CreatedBy``, ``ProtocolVersion``) is refused naming the attribute; an
+AuditRecord, Signature or Annotation where the export writes none (on ``SE.LOGS``, a log's ``FormData``) is
+refused, never dropped.
+
 What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: an AuditRecord without its
-``SourceID`` is refused; a file holding log entries (``SE.LOGS``) is refused whole, naming the logs (the import
-does not restore them, and never drops them); arms and allocation list entries are not in an ODM file (the sealed
+``SourceID`` is refused; arms and allocation list entries are not in an ODM file (the sealed
 list stays with the source trial, and which entry a participant took is not in the file), so a participant
 randomized there keeps its number, time and stratum as recorded and is never randomized again here
 (``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is not in
@@ -69,6 +78,7 @@ from trialwright.exports.odm.outline import LOGS_EVENT
 from trialwright.legacy import LEGACY_ODM_NS
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FieldType
+from trialwright.protocol.logs import LogDef
 from trialwright.services import audit, clock
 from trialwright.services.errors import denied
 from trialwright.services.screening import WithdrawalCause, _decision_detail, _dump, _typed_values
@@ -77,6 +87,7 @@ from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, trial_locks, visit_records
 from trialwright.store.engine import inserted_id, session_scope
 from trialwright.store.files import file_sha256
+from trialwright.store.log_tables import log_codings, log_entries
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 __all__ = [
@@ -102,11 +113,13 @@ NOT_RESTORED = (
     "arms and allocation list entries (preparation codes): ODM carries no arm, so the sealed list stays with the "
     "source trial; a randomized participant's number, time and stratum are kept as the file states them (in the "
     "import's audit entry) and this trial refuses to randomize that participant again",
-    "the source trial's audit trail beyond the one AuditRecord the file holds per participant, visit, form and "
-    "value (the latest): each of those is kept as recorded (user, role, site, time, reason, source entry) in the "
-    "import's audit entries; the whole trail stays in the source database",
-    "what the ODM file does not hold: adverse events, the consent's other details (who obtained it), who recorded "
-    "a withdrawal and when, users' accounts (the AdminData names them; accounts are made by the administrator)",
+    "the source trial's audit trail beyond the one AuditRecord the file holds per participant, visit, form, log "
+    "entry and value (the latest): each of those is kept as recorded (user, role, site, time, reason, source "
+    "entry) in the import's audit entries; the whole trail stays in the source database",
+    "what the ODM file does not hold: adverse events, queries (on forms and log entries), the consent's other "
+    "details (who obtained it), who recorded a withdrawal and when, users' accounts (the AdminData names them; "
+    "accounts are made by the administrator), the ATC index and MedDRA release themselves (each coding carries its "
+    "version and path; load them again to code here)",
 )
 
 
@@ -124,6 +137,8 @@ class OdmImportReport:
     randomized: int = 0  # participants whose randomization (number, time, stratum) the file states
     audit_records: int = 0  # AuditRecords kept as recorded
     users: int = 0  # users the file's AdminData names
+    log_entries: int = 0  # log entries (removed ones included), each with its review and AuditRecords
+    codings: int = 0  # log entries' codings (ATC, MedDRA)
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
 
@@ -142,6 +157,8 @@ class OdmImportReport:
             f"  visits:         {self.visits}",
             f"  forms:          {self.forms} ({states})",
             f"  values:         {self.values}",
+            f"  log entries:    {self.log_entries} ({self.codings} coded; removals, verification and signatures as "
+            "recorded)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  byte-identical re-export: {check}",
             "  not restored:",
@@ -194,6 +211,21 @@ class _Subject:
     visits: list[_Visit]
     recorded: Recorded | None = None
     randomization: dict[str, str] | None = None  # the file's RandomizationNumber, RandomizedAt, Stratum, as text
+    entries: list[_LogEntry] = field(default_factory=list)
+
+
+@dataclass
+class _LogEntry:
+    """One log entry as the file has it: its values, ``tw:LogEntry``'s attributes, its coding (as ``log_codings``
+    stores it, the path a list) and its and its values' AuditRecords."""
+
+    log_id: str
+    sequence: int
+    values: dict[str, dict[str, Any]]
+    tw: dict[str, str]
+    coding: dict[str, Any] | None
+    recorded: Recorded | None = None
+    items: dict[str, Recorded] = field(default_factory=dict)
 
 
 def _o(local: str) -> str:
@@ -520,8 +552,14 @@ class _Reader:
             scope = _need(x, "Scope", f"{w}/tw:Withdrawal")
             left.append((scope, on, _need(x, "Reason", f"{w}/tw:Withdrawal"), cause))
         visits: list[_Visit] = []
+        entries: list[_LogEntry] | None = None
         for event in elem.findall(_o("StudyEventData")):
-            visits.append(self._visit(event, where))
+            if event.get("StudyEventOID") != LOGS_EVENT:
+                visits.append(self._visit(event, where))
+            elif entries is None:
+                entries = self._logs(event, where)
+            else:
+                raise OdmImportError(f"{where}/StudyEventData[@StudyEventOID={LOGS_EVENT}]: appears twice")
         held = [v.visit_id for v in visits]
         if len(held) != len(set(held)):
             raise OdmImportError(f"{where}/StudyEventData: a visit appears twice")
@@ -537,8 +575,150 @@ class _Reader:
         recorded = self._recorded(elem, where)
         enrolled = _who(recorded)
         return _Subject(
-            pid, site, int(number), int(s_number), tw, values, left, enrolled, visits, recorded, randomization or None
+            pid, site, int(number), int(s_number), tw, values, left, enrolled, visits, recorded, randomization or None,
+            entries or [],
         )
+
+    def _logs(self, elem: ET.Element, parent: str) -> list[_LogEntry]:
+        """The participant's log entries (``SE.LOGS``): a ``FormData`` per log, an ``ItemGroupData`` per entry."""
+        assert self.found is not None
+        where = f"{parent}/StudyEventData[@StudyEventOID={LOGS_EVENT}]"
+        if LOGS_EVENT not in self.found.events:
+            raise OdmImportError(
+                f"{parent}/StudyEventData/@StudyEventOID: {LOGS_EVENT} is not defined in the metadata"
+            )
+        self._nothing_else(elem, where)
+        out: list[_LogEntry] = []
+        seen: set[str] = set()
+        for form in elem.findall(_o("FormData")):
+            oid = _need(form, "FormOID", f"{where}/FormData")
+            if oid not in self.found.events[LOGS_EVENT]:
+                raise OdmImportError(f"{where}/FormData/@FormOID: {oid} is not a FormRef of StudyEventDef {LOGS_EVENT}")
+            if oid in seen:
+                raise OdmImportError(f"{where}/FormData[@FormOID={oid}]: appears twice")
+            seen.add(oid)
+            f_where = f"{where}/FormData[@FormOID={oid}]"
+            self._nothing_else(form, f_where)
+            log = self.protocol.log(oid.removeprefix("F.LOG."))  # a FormRef of SE.LOGS: a log of the protocol
+            sequences: set[int] = set()
+            for group in form.findall(_o("ItemGroupData")):
+                entry = self._log_entry(group, log, oid, f_where)
+                if entry.sequence in sequences:
+                    raise OdmImportError(f"{f_where}/ItemGroupData/@ItemGroupRepeatKey: {entry.sequence} appears twice")
+                sequences.add(entry.sequence)
+                out.append(entry)
+        return out
+
+    @staticmethod
+    def _nothing_else(elem: ET.Element, where: str) -> None:
+        """The export writes no AuditRecord, Signature or Annotation on the logs' study event or a log's FormData:
+        one there could not be restored, so it is refused rather than dropped."""
+        for part in ("AuditRecord", "Signature", "Annotation"):
+            if elem.find(_o(part)) is not None:
+                raise OdmImportError(f"{where}/{part}: the import does not restore it here (never dropped: refused)")
+
+    def _log_entry(self, group: ET.Element, log: LogDef, form_oid: str, parent: str) -> _LogEntry:
+        assert self.found is not None
+        g_oid = _need(group, "ItemGroupOID", f"{parent}/ItemGroupData")
+        if g_oid not in self.found.forms[form_oid]:
+            raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupOID: {g_oid} is not an ItemGroupRef of {form_oid}")
+        key = _need(group, "ItemGroupRepeatKey", f"{parent}/ItemGroupData[@ItemGroupOID={g_oid}]")
+        if not key.isdigit() or int(key) < 1:
+            raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupRepeatKey: {key!r} is not an entry's sequence "
+                                 "(1, 2, ...)")  # fmt: skip
+        where = f"{parent}/ItemGroupData[@ItemGroupRepeatKey={key}]"
+        if group.find(_o("Annotation")) is not None:
+            raise OdmImportError(f"{where}/Annotation: the import does not restore it (never dropped: refused)")
+        tw_elem = group.find(self._t("LogEntry"))
+        if tw_elem is None:
+            raise OdmImportError(f"{where}/tw:LogEntry: required (the entry's state, version and review)")
+        tw = dict(tw_elem.attrib)
+        self._entry_state(tw, f"{where}/tw:LogEntry")
+        signature = group.find(_o("Signature"))
+        if signature is not None:
+            self._entry_signature(signature, tw, f"{where}/Signature")
+        values: dict[str, dict[str, Any]] = {}
+        items: dict[str, Recorded] = {}
+        for item in group.findall(_o("ItemData")):
+            name, stored = self._item(item, g_oid, where)
+            if name in values:
+                raise OdmImportError(f"{where}/ItemData: {name} appears twice")
+            values[name] = stored
+            item_recorded = self._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
+            if item_recorded is not None:
+                items[name] = item_recorded
+        coding = self._coding(tw_elem, log, f"{where}/tw:LogEntry/tw:Coding")
+        return _LogEntry(log.id, int(key), values, tw, coding, self._recorded(group, where), items)
+
+    @staticmethod
+    def _entry_state(tw: dict[str, str], where: str) -> None:
+        for name in ("State", "Version", "UpdatedAt", "UpdatedBy", "CreatedAt", "CreatedBy", "ProtocolVersion"):
+            if not tw.get(name):
+                raise OdmImportError(
+                    f"{where}/@{name}: required (a file written before the export carried who added an entry, when "
+                    "and under which protocol version cannot restore it exactly, so it is refused)"
+                    if name.startswith(("Created", "Protocol")) else f"{where}/@{name}: required"
+                )  # fmt: skip
+        if tw["State"] not in {"active", "removed"}:
+            raise OdmImportError(f"{where}/@State: {tw['State']!r} is not active or removed")
+        if not tw["Version"].isdigit() or int(tw["Version"]) < 1:
+            raise OdmImportError(f"{where}/@Version: {tw['Version']!r} is not a positive whole number")
+        if (tw["State"] == "removed") != bool(tw.get("RemovedReason")):
+            raise OdmImportError(f"{where}/@RemovedReason: a removed entry has its reason, an active one none")
+        for by, at in (("VerifiedBy", "VerifiedAt"), ("SignedBy", "SignedAt")):
+            if bool(tw.get(by)) != bool(tw.get(at)):
+                raise OdmImportError(f"{where}/@{by}: {by} and {at} come together or not at all")
+        for name in ("UpdatedAt", "CreatedAt", "VerifiedAt", "SignedAt"):
+            _moment(tw.get(name), f"{where}/@{name}")
+
+    def _entry_signature(self, signature: ET.Element, tw: dict[str, str], where: str) -> None:
+        """An entry's ODM ``Signature``: the SignatureDef and user of the AdminData, and the same signer and time as
+        ``tw:LogEntry`` (which the import restores)."""
+        ref = signature.find(_o("SignatureRef"))
+        sig = ref.get("SignatureOID") if ref is not None else None
+        if sig not in self.signatures:
+            raise OdmImportError(f"{where}/SignatureRef/@SignatureOID: {sig} is not a SignatureDef")
+        user = signature.find(_o("UserRef"))
+        if user is None or user.get("UserOID") not in self.users:
+            raise OdmImportError(f"{where}/UserRef/@UserOID: not a User of the AdminData")
+        stamp = signature.find(_o("DateTimeStamp"))
+        at = _moment(stamp.text if stamp is not None else None, f"{where}/DateTimeStamp")
+        signed_at = _moment(tw.get("SignedAt"), f"{where}/../tw:LogEntry/@SignedAt")
+        if self.users[user.get("UserOID") or ""] != tw.get("SignedBy") or at is None or at != signed_at:
+            raise OdmImportError(f"{where}: the signer and time differ from tw:LogEntry's SignedBy and SignedAt")
+
+    def _coding(self, entry: ET.Element, log: LogDef, where: str) -> dict[str, Any] | None:
+        """The entry's coding, as ``log_codings`` holds it; None when the file has none."""
+        found = entry.findall(self._t("Coding"))
+        if not found:
+            return None
+        if len(found) > 1:
+            raise OdmImportError(f"{where}: an entry has one coding")
+        (elem,) = found
+        domain = log.sdtm.domain if log.sdtm is not None else None
+        dictionary = {"CM": "ATC", "MH": "MedDRA"}.get(domain or "")
+        tw = dict(elem.attrib)
+        if tw.get("Dictionary") != dictionary:
+            raise OdmImportError(
+                f"{where}/@Dictionary: {tw.get('Dictionary')!r}; the entries of log {log.id} are coded to "
+                f"{dictionary or 'no dictionary'} (SDTM {domain or 'none'})"
+            )
+        for name in ("Version", "Verbatim", "Code", "Name", "CodedAt", "CodedBy"):
+            if name not in tw or (name != "Verbatim" and not tw[name].strip()):
+                raise OdmImportError(f"{where}/@{name}: required")
+        _moment(tw["CodedAt"], f"{where}/@CodedAt")
+        path = []
+        for level in elem.findall(self._t("Level")):
+            number = _need(level, "Level", f"{where}/tw:Level")
+            if not number.isdigit():
+                raise OdmImportError(f"{where}/tw:Level/@Level: {number!r} is not a level (1, 2, ...)")
+            path.append({"level": int(number), "code": _need(level, "Code", f"{where}/tw:Level"),
+                         "name": _need(level, "Name", f"{where}/tw:Level")})  # fmt: skip
+        if not path or path[-1]["code"] != tw["Code"]:
+            raise OdmImportError(f"{where}/tw:Level: the path ends at the code coded ({tw['Code']})")
+        return {"dictionary": tw["Dictionary"], "version": tw["Version"], "verbatim": tw["Verbatim"],
+                "code": tw["Code"], "name": tw["Name"], "path": path, "coded_at": tw["CodedAt"],
+                "coded_by": tw["CodedBy"]}  # fmt: skip
 
     def _visit(self, elem: ET.Element, parent: str) -> _Visit:
         assert self.found is not None
@@ -546,13 +726,6 @@ class _Reader:
         where = f"{parent}/StudyEventData[@StudyEventOID={oid}]"
         if oid not in self.found.events:
             raise OdmImportError(f"{parent}/StudyEventData/@StudyEventOID: {oid} is not defined in the metadata")
-        if oid == LOGS_EVENT:  # never dropped: a file with log entries is refused whole
-            logs = sorted({f.get("FormOID") or "" for f in elem.findall(_o("FormData"))})
-            raise OdmImportError(
-                f"{where}: log entries ({', '.join(logs)}): the import does not restore log entries (their values, "
-                "sequences, removals and audit records), and it never drops data, so the file is refused; nothing "
-                "was written"
-            )
         key = elem.get("StudyEventRepeatKey")
         if oid == UNSCHEDULED:
             if key is None or not key.isdigit():
@@ -728,6 +901,50 @@ class _Writer:
         self.counts["records"] += s.recorded is not None
         for v in s.visits:
             self._visit(s, v)
+        for e in s.entries:
+            self._log_entry(s, e)
+
+    def _log_entry(self, s: _Subject, e: _LogEntry) -> None:
+        """A log entry as the file has it (its row, its coding) and its import entry: state, version, values,
+        removal reason, review and coding, and its and its values' AuditRecords as recorded (``recorded``,
+        ``items``), which the ODM export and ``audit verify`` read back."""
+        tw = e.tw
+        at = {k: dt.datetime.fromisoformat(tw[k]) if tw.get(k) else None
+              for k in ("CreatedAt", "UpdatedAt", "VerifiedAt", "SignedAt")}  # fmt: skip
+        values = json.dumps(e.values, ensure_ascii=False, sort_keys=True)  # as trialwright.services.logs stores them
+        entry_id = inserted_id(
+            self.session,
+            log_entries.insert().values(
+                participant_id=s.participant_id, log_id=e.log_id, sequence=e.sequence, entry_values=values,
+                state=tw["State"], version=int(tw["Version"]), protocol_version=tw["ProtocolVersion"],
+                created_at=at["CreatedAt"], created_by=tw["CreatedBy"], updated_at=at["UpdatedAt"],
+                updated_by=tw["UpdatedBy"], removed_reason=tw.get("RemovedReason"),
+                verified_at=at["VerifiedAt"], verified_by=tw.get("VerifiedBy"),
+                signed_at=at["SignedAt"], signed_by=tw.get("SignedBy"),
+                signature_meaning=self.meaning if tw.get("SignedBy") else None,
+            ),
+        )  # fmt: skip
+        coding = e.coding
+        if coding is not None:
+            self.session.execute(
+                log_codings.insert().values(
+                    entry_id=entry_id, **{k: coding[k] for k in ("dictionary", "version", "verbatim", "code", "name",
+                                                                 "coded_by")},
+                    path=json.dumps(coding["path"]), coded_at=dt.datetime.fromisoformat(coding["coded_at"]),
+                )
+            )  # fmt: skip
+            self.counts["codings"] += 1
+        audit.record(
+            self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
+            participant=s.participant_id, form=e.log_id, action="import.odm",
+            new_value={"state": tw["State"], "version": int(tw["Version"]), "values": e.values,
+                       "removed_reason": tw.get("RemovedReason"),
+                       "review": {"verified_by": tw.get("VerifiedBy"), "signed_by": tw.get("SignedBy")},
+                       "coding": coding, "recorded": e.recorded, "items": e.items},
+            detail={**self.detail, "sequence": e.sequence},
+        )  # fmt: skip
+        self.counts["log_entries"] += 1
+        self.counts["records"] += (e.recorded is not None) + len(e.items)
 
     def _visit(self, s: _Subject, v: _Visit) -> None:
         by, at = v.created or (self.actor.username, self.now)
@@ -814,6 +1031,13 @@ def refused_values(protocol: Protocol, subject: _Subject) -> list[str]:
                 line = f"{where}: {breach.message}"
                 if line not in out and breach.fields[0].startswith(f"{form.form_id}."):
                     out.append(line)  # each breach once, under the form of the field it names first
+    for e in subject.entries:  # a log's fields are form fields, checked as a log entry's save checks them
+        where = f"participant {subject.participant_id}, log {e.log_id}, entry {e.sequence}"
+        try:
+            validate_entries(protocol.log(e.log_id), {name: _entry(value) for name, value in e.values.items()},
+                             today=today, enrolled_on=enrolled_on, timezone=tz.key, now=now)  # fmt: skip
+        except FormValueError as exc:
+            out += [f"{where}: {problem}" for problem in exc.problems]
     return out
 
 
@@ -898,13 +1122,15 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         audit.record(
             session, actor=actor.username, role=actor.role.value, action="import.odm",
             new_value={"participants": imported},
-            detail={**writer.detail, **{k: counts[k] for k in ("participants", "visits", "forms", "values")},
+            detail={**writer.detail, **{k: counts[k] for k in ("participants", "visits", "forms", "values",
+                                                                "log_entries")},
                     "states": dict(writer.states)},
         )  # fmt: skip
     difference = _reexport_difference(engine, actor, path, first.as_of)
     return OdmImportReport(
         name, sha256, counts["participants"], counts["visits"], counts["forms"], counts["values"], dict(writer.states),
         randomized=counts["randomized"], audit_records=counts["records"], users=len(first.user_types),
+        log_entries=counts["log_entries"], codings=counts["codings"],
         reexport_difference=difference,
     )  # fmt: skip
 

@@ -79,7 +79,7 @@ def replay(
         for r in ticking(conn.execution_options(yield_per=batch).execute(_TRAIL), progress):
             entry = TrailEntry(r.seq, r.action, r.participant, r.form, r.field, r.new_value, r.reason, r.detail,
                                r.actor)  # fmt: skip
-            bad = logs.apply(entry) if r.action in LOG_ACTIONS else state.apply(entry)
+            bad = logs.apply(entry) if logs.takes(r.action, r.form, r.detail) else state.apply(entry)
             if bad is not None:
                 found.add(bad)
         rows += _forms(conn, state, found, batch)

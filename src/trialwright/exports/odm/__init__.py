@@ -31,6 +31,9 @@ XSD that redefines those groups, the way Define-XML extends ODM):
   when ``Value`` cannot carry the stored value exactly, ``Value``. A value that is not there (not done,
   censored, not computable) is ``IsNull="Yes"``, so plain ODM readers see a null, never a zero or a limit.
 * ``tw:Form`` in ``FormData``: state, version, last change, verification, signature and lock.
+* ``tw:LogEntry`` in a log entry's ``ItemGroupData`` (``SE.LOGS``): state, version, who added it, when and under
+  which protocol version, last change, removal reason, verification and signature, and its coding (``tw:Coding``:
+  dictionary, version, verbatim, code, name, coder, time, the path as ``tw:Level``).
 * ``tw:Visit`` in ``StudyEventData``: the visit date, or why it was missed, and an unscheduled visit's label.
 * ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
   randomization number, time and stratum (never the arm; in a trial imported from ODM, as the import kept them

@@ -12,6 +12,9 @@ Where an entry is indexed (``_keys``):
 * ``participant.enrolled``: the participant (``SubjectData``);
 * ``visit.held``, ``visit.missed``, and ``import.odm`` of a visit: the visit, with its date, label and whether it
   was missed as JSON (a visit without forms is found only here);
+* ``log.*`` (its detail names the entry's sequence) and ``import.odm`` of a log entry (its ``form`` the log, its
+  detail the sequence, no visit): the entry; ``log.value_entered`` and ``log.value_changed`` (or the values an import
+  kept) also the entry's value;
 * ``form.*`` and ``import.odm`` of a form: the form; ``form.locked`` (or an imported lock) also the lock, with the
   state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item.
 
@@ -180,6 +183,14 @@ class AuditIndex:
         kept = "recorded" in imported  # written by an import that keeps the file's AuditRecords
         recorded = imported.get("recorded")
         visit, label = self._visit_of(detail)
+        if action == "import.odm" and form and visit is None:  # a log entry's import entry, its sequence in the detail
+            sequence = json.loads(detail).get("sequence") if detail else None
+            if isinstance(sequence, int):
+                if isinstance(recorded, dict):
+                    yield (participant, _ENTRY, form, str(sequence), ""), None, recorded
+                for name, about in (imported.get("items") or {}).items():
+                    yield (participant, _ENTRY_ITEM, form, str(sequence), str(name)), None, about
+            return
         if action == "import.odm" and visit is None and not form:  # the participant's own import entry
             for name, kind in (imported.get("users") or {}).items():
                 self._listed[str(name)] = "investigator" if kind == "Investigator" else None

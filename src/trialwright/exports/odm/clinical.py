@@ -5,7 +5,8 @@ entries (``AuditIndex.about``) are held while that participant is written, then 
 with the trial's forms. Log entries (``trialwright.protocol.logs``) come by log, not by participant, so they are
 read first and held by participant (a few small entries each): each participant's are written in the study event
 ``SE.LOGS``, a ``FormData`` per log with one repeating ``ItemGroupData`` per entry (``ItemGroupRepeatKey`` its
-sequence), removed entries included with their reason (``tw:LogEntry``).
+sequence), removed entries included with their reason, with who added it, its verification, signature
+(also as ODM's ``Signature``) and coding (``tw:LogEntry``).
 The elements written for every form and value (``AuditRecord``, ``ItemData``) are put together
 as text directly rather than through ``XmlStream.element``: the same bytes, without a context manager and a
 mapping per element."""
@@ -160,11 +161,7 @@ class ClinicalWriter:
         with xml.element("FormData", {"FormOID": f"F.{r.form_id}"}):
             self._audit_record(audited.forms.get(key), r.site)
             if r.signed_by and r.signed_at and r.signed_by in self.index.users:
-                with xml.element("Signature", {"ID": f"SIG.{r.participant_id}.{r.visit_id}.{r.form_id}"}):
-                    xml.leaf("UserRef", {"UserOID": user_oid(r.signed_by)})
-                    xml.leaf("LocationRef", {"LocationOID": r.site})
-                    xml.leaf("SignatureRef", {"SignatureOID": SIGNATURE_DEF})
-                    xml.leaf("DateTimeStamp", text=r.signed_at.isoformat())
+                self._signature(f"SIG.{r.participant_id}.{r.visit_id}.{r.form_id}", r.signed_by, r.site, r.signed_at)
             strays = sorted(set(r.values) - known)
             if strays:
                 raise ValueError(f"{r.participant_id} {r.visit_id} {r.form_id}: fields {', '.join(strays)} are not "
@@ -185,6 +182,46 @@ class ClinicalWriter:
         if self.progress is not None:
             self.progress(self.written)
 
+    def _signature(self, sid: str, by: str, site: str, at: dt.datetime) -> None:
+        with self.xml.element("Signature", {"ID": sid}):
+            self.xml.leaf("UserRef", {"UserOID": user_oid(by)})
+            self.xml.leaf("LocationRef", {"LocationOID": site})
+            self.xml.leaf("SignatureRef", {"SignatureOID": SIGNATURE_DEF})
+            self.xml.leaf("DateTimeStamp", text=at.isoformat())
+
+    def _log_entry(self, e: LogRecord) -> None:
+        """``tw:LogEntry``: the entry's state, version, who added and last changed it and when, why it was removed,
+        its source data verification and signature, and its coding (``tw:Coding``, the path as ``tw:Level``)."""
+        attrs = {
+            "State": e.state, "Version": str(e.version), "UpdatedAt": e.updated_at.isoformat(),
+            "UpdatedBy": e.updated_by, "RemovedReason": e.removed_reason, "CreatedAt": _iso(e.created_at),
+            "CreatedBy": e.created_by, "ProtocolVersion": e.protocol_version, "VerifiedBy": e.verified_by,
+            "VerifiedAt": _iso(e.verified_at), "SignedBy": e.signed_by, "SignedAt": _iso(e.signed_at),
+        }  # fmt: skip
+        c = e.coding
+        if c is None:
+            self.xml.leaf("tw:LogEntry", attrs)
+            return
+        where = f"{e.participant_id} log {e.log_id} entry {e.sequence}: coding"
+        levels = []
+        for step in c["path"]:  # every part of the path is written, or the export stops naming it: never dropped
+            if (
+                not isinstance(step, Mapping)
+                or set(step) != {"level", "code", "name"}
+                or not isinstance(step["level"], int)
+                or not isinstance(step["code"], str)
+                or not isinstance(step["name"], str)
+            ):
+                raise ValueError(f"{where}: path step {step!r} is not {{level, code, name}}")  # fmt: skip
+            levels.append({"Level": str(step["level"]), "Code": step["code"], "Name": step["name"]})
+        coded = {
+            "Dictionary": c["dictionary"], "Version": c["version"], "Verbatim": c["verbatim"], "Code": c["code"],
+            "Name": c["name"], "CodedAt": _iso(e.coded_at), "CodedBy": e.coded_by,
+        }  # fmt: skip
+        with self.xml.element("tw:LogEntry", attrs), self.xml.element("tw:Coding", coded):
+            for level in levels:
+                self.xml.leaf("tw:Level", level)
+
     def _logs(self, person: ParticipantRecord, entries: list[LogRecord], audited: Indexed) -> None:
         """The participant's log entries: ``SE.LOGS``, a ``FormData`` per log, an ``ItemGroupData`` per entry."""
         if not entries:
@@ -204,14 +241,14 @@ class ClinicalWriter:
                         attrs = {"ItemGroupOID": f"IG.{log_oid(log_id)}", "ItemGroupRepeatKey": str(e.sequence)}
                         with xml.element("ItemGroupData", attrs):
                             self._audit_record(audited.entries.get(key), e.site)
+                            if e.signed_by and e.signed_at and e.signed_by in self.index.users:
+                                signature = f"SIG.{e.participant_id}.{log_oid(log_id)}.{e.sequence}"
+                                self._signature(signature, e.signed_by, e.site, e.signed_at)
                             for f in log.fields:
                                 if f.id in e.values:
                                     self._item(log_id, e.site, f, e.values[f.id],
                                                audited.entry_items.get((*key, f.id)))  # fmt: skip
-                            xml.leaf("tw:LogEntry", {
-                                "State": e.state, "Version": str(e.version), "UpdatedAt": e.updated_at.isoformat(),
-                                "UpdatedBy": e.updated_by, "RemovedReason": e.removed_reason,
-                            })  # fmt: skip
+                            self._log_entry(e)
 
     def _item(self, owner: str, site: str, f: FormField, stored: Mapping[str, Any], audited: Audited | None) -> None:
         """One value of a form (``owner`` its form id) or of a log entry (the log's id)."""

@@ -64,6 +64,34 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
   </xs:element>
   <xs:element name="LogEntry">
     <xs:complexType>
+      <xs:sequence>
+        <xs:element name="Coding" minOccurs="0">
+          <xs:complexType>
+            <xs:sequence>
+              <xs:element name="Level" minOccurs="0" maxOccurs="unbounded">
+                <xs:complexType>
+                  <xs:attribute name="Level" type="xs:positiveInteger" use="required"/>
+                  <xs:attribute name="Code" type="xs:string" use="required"/>
+                  <xs:attribute name="Name" type="xs:string" use="required"/>
+                </xs:complexType>
+              </xs:element>
+            </xs:sequence>
+            <xs:attribute name="Dictionary" use="required">
+              <xs:simpleType>
+                <xs:restriction base="xs:string">
+                  <xs:enumeration value="ATC"/><xs:enumeration value="MedDRA"/>
+                </xs:restriction>
+              </xs:simpleType>
+            </xs:attribute>
+            <xs:attribute name="Version" type="xs:string" use="required"/>
+            <xs:attribute name="Verbatim" type="xs:string" use="required"/>
+            <xs:attribute name="Code" type="xs:string" use="required"/>
+            <xs:attribute name="Name" type="xs:string" use="required"/>
+            <xs:attribute name="CodedAt" type="xs:dateTime"/>
+            <xs:attribute name="CodedBy" type="xs:string"/>
+          </xs:complexType>
+        </xs:element>
+      </xs:sequence>
       <xs:attribute name="State" use="required">
         <xs:simpleType>
           <xs:restriction base="xs:string">
@@ -75,6 +103,13 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="UpdatedAt" type="xs:dateTime" use="required"/>
       <xs:attribute name="UpdatedBy" type="xs:string" use="required"/>
       <xs:attribute name="RemovedReason" type="xs:string"/>
+      <xs:attribute name="CreatedAt" type="xs:dateTime"/>
+      <xs:attribute name="CreatedBy" type="xs:string"/>
+      <xs:attribute name="ProtocolVersion" type="xs:string"/>
+      <xs:attribute name="VerifiedBy" type="xs:string"/>
+      <xs:attribute name="VerifiedAt" type="xs:dateTime"/>
+      <xs:attribute name="SignedBy" type="xs:string"/>
+      <xs:attribute name="SignedAt" type="xs:dateTime"/>
     </xs:complexType>
   </xs:element>
   <xs:element name="Visit">
