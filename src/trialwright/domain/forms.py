@@ -20,6 +20,7 @@ a soft-limit breach is saved and reported so that a query is raised.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,12 +42,15 @@ __all__ = [
     "StoredValue",
     "Transition",
     "ValidatedEntry",
+    "audit_value",
+    "dump_values",
     "missing_required",
     "next_state",
     "number_text",
     "places_typed",
     "round_half_up",
     "validate_entries",
+    "value_meaning",
 ]
 
 STATUSES = ("value", "not_done", "not_applicable", "below_lloq", "above_uloq")
@@ -112,6 +116,22 @@ class SoftBreach:
     value: float
     limits: str
 
+
+
+def dump_values(values: Mapping[str, StoredValue]) -> str:
+    """Field id -> stored value as the JSON text a form's or a log entry's values are stored in (keys sorted)."""
+    return json.dumps({k: v.as_json() for k, v in values.items()}, sort_keys=True, ensure_ascii=False)
+
+
+def audit_value(value: StoredValue | None) -> Any:
+    """A value as the audit trail records it (old or new): its stored form, None when there is none."""
+    return None if value is None else value.as_json()
+
+
+def value_meaning(value: StoredValue | None) -> Any:
+    """What a change of a value is judged by: the value, status, reason and limit (a unit or spelling typed
+    differently for the same value is no change)."""
+    return None if value is None else (value.value, value.status, value.reason, value.limit)
 
 @dataclass(frozen=True)
 class ValidatedEntry:

@@ -1,11 +1,15 @@
-"""Whether the treatment was given: the one rule the analysis (safety set, as treated, CONSORT) and the SDTM
-export (EX, DM's RFXSTDTC and ACTARM) share, read from the analysis plan's treatment ``given_field``."""
+"""Whether the treatment was given and which arm was received: the rules the analysis (safety set, as treated,
+CONSORT, per protocol) and the SDTM export (EX, DM's RFXSTDTC, ACTARMCD/ACTARM and ACTARMUD) share, read from the
+analysis plan's treatment ``given_field`` and ``code_field``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
 from trialwright.domain.forms import StoredValue
 
-__all__ = ["treatment_given"]
+__all__ = ["ArmReceived", "arm_received", "treatment_given"]
 
 
 def treatment_given(stored: StoredValue | None) -> bool:
@@ -14,3 +18,31 @@ def treatment_given(stored: StoredValue | None) -> bool:
     if stored is None or stored.status not in {"value", "derived"} or stored.value is None:
         return False
     return stored.value is not False
+
+
+@dataclass(frozen=True)
+class ArmReceived:
+    """The arm a treated participant received (as treated), or ``None`` when the preparations given name no one
+    planned arm: then ``unknown`` holds the codes in no allocation list (sorted) and ``arms`` the arms the other
+    codes belong to (sorted; more than one when preparations of several arms were given)."""
+
+    arm: str | None
+    unknown: tuple[str, ...] = ()
+    arms: tuple[str, ...] = ()
+
+
+def arm_received(codes: Iterable[str], arms: Mapping[str, str], allocated: str) -> ArmReceived:
+    """The arm received by a participant given the treatment, from the preparation codes its treatment records
+    hold (``code_field``) and each allocation list's code -> arm: every code of one arm, that arm (the allocated
+    one or another); no code (no code field declared, none recorded), the allocated arm; a code in no allocation
+    list (a wrong or mistyped preparation) or codes of more than one arm, no arm."""
+    given = list(codes)
+    if not given:
+        return ArmReceived(allocated)
+    named = {arms.get(code) for code in given}
+    if None in named or len(named) > 1:
+        known = sorted(a for a in named if a is not None)
+        return ArmReceived(None, tuple(sorted({c for c in given if c not in arms})), tuple(known))
+    (arm,) = named
+    assert arm is not None
+    return ArmReceived(arm)

@@ -46,7 +46,7 @@ from trialwright.domain.forms import StoredValue
 from trialwright.domain.log_undeclared import undeclared
 from trialwright.domain.safety import names_death
 from trialwright.domain.text import spreadsheet_row
-from trialwright.domain.treatment import treatment_given
+from trialwright.domain.treatment import arm_received, treatment_given
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
@@ -898,16 +898,12 @@ class SdtmExporter(Exporter):
         code: BLINDED, as ARM."""
         if not build.source.with_arms or not subject.given_codes or planned[0] is None:
             return planned, None
-        arms = build.prepared
-        received = {arms.get(code) for code in subject.given_codes}
-        if None in received or len(received) > 1:
-            unknown = sorted({c for c in subject.given_codes if c not in arms})
-            said = (f"preparation code {', '.join(unknown)}: in no allocation list" if unknown else
-                    f"preparations of arms {', '.join(sorted(str(a) for a in received))}")  # fmt: skip
+        received = arm_received(subject.given_codes, build.prepared, planned[0])
+        if received.arm is None:
+            said = (f"preparation code {', '.join(received.unknown)}: in no allocation list" if received.unknown
+                    else f"preparations of arms {', '.join(received.arms)}")  # fmt: skip
             return (None, None), f"Unplanned treatment: {said}"
-        code = received.pop()
-        assert code is not None
-        arm = build.protocol.arm_by_code(code)
+        arm = build.protocol.arm_by_code(received.arm)
         return (arm.code, arm.name), None
 
     # -- metadata --------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from trialwright.domain.deaths import Death, earliest_death
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.masking import masked_roles, sees_arms
 from trialwright.domain.roles import Role
-from trialwright.domain.treatment import treatment_given
+from trialwright.domain.treatment import arm_received, treatment_given
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.protocol.estimands import Scale, VariableKind
@@ -310,9 +310,7 @@ def _treatment(
     if t.code_field is None:
         return True, arm
     code = own.get(t.visit, {}).get(f"{t.form}.{t.code_field}")
-    if code is None:
-        return True, arm
-    return True, codes.get(str(code))  # None: a code no allocation has (a wrong or mistyped preparation)
+    return True, arm_received([] if code is None else [str(code)], codes, arm).arm  # None: in no allocation list
 
 
 def _not_per_protocol(

@@ -12,7 +12,6 @@ of the participant or their site, and a withdrawal from follow-up refuse every c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.coherence import is_before, moment_of
-from trialwright.domain.forms import FormValueError, StoredValue, missing_required
+from trialwright.domain.forms import (
+    FormValueError,
+    StoredValue,
+    audit_value,
+    dump_values,
+    missing_required,
+    value_meaning,
+)
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.logs import LOG_TOPIC, LogDef
@@ -63,18 +69,6 @@ __all__ = [
     "remove_entry",
 ]
 
-def _dump(values: Mapping[str, StoredValue]) -> str:
-    return json.dumps({k: v.as_json() for k, v in sorted(values.items())}, ensure_ascii=False, sort_keys=True)
-
-
-def _shown(value: StoredValue | None) -> Any:
-    return None if value is None else value.as_json()
-
-
-def _meaning(value: StoredValue | None) -> Any:
-    return None if value is None else (value.value, value.status, value.reason, value.limit)
-
-
 def _writable(session: Session, actor: UserView, participant_id: str, what: str) -> Any:
     """The participant's row, locked for this transaction, once the role, the locks and withdrawal allow ``what``."""
     _role(actor, DATA_ENTRY, what)
@@ -106,7 +100,7 @@ def _validated(
     for name, stored in validated.values.items():
         if stored is None:
             merged.pop(name, None)
-        elif _meaning(old.get(name)) != _meaning(stored):
+        elif value_meaning(old.get(name)) != value_meaning(stored):
             merged[name] = stored
         # else: the same value sent back (a page sends every field): kept as stored, with what was typed and its
         # unit, so nothing changes that no audit entry says
@@ -137,7 +131,7 @@ def _audit_values(
     new: Mapping[str, StoredValue],
     reason: str | None,
 ) -> list[str]:
-    changed = [name for name in {**old, **new} if _meaning(old.get(name)) != _meaning(new.get(name))]
+    changed = [name for name in {**old, **new} if value_meaning(old.get(name)) != value_meaning(new.get(name))]
     for name in changed:
         audit.record(
             session,
@@ -148,8 +142,8 @@ def _audit_values(
             form=log_id,
             field=name,
             action="log.value_changed" if name in old else "log.value_entered",
-            old_value=_shown(old.get(name)),
-            new_value=_shown(new.get(name)),
+            old_value=audit_value(old.get(name)),
+            new_value=audit_value(new.get(name)),
             reason=reason,
             detail={"sequence": sequence},
         )
@@ -181,9 +175,10 @@ def add_entry(
         now = clock.now()
         entry_id = session.execute(
             log_entries.insert().returning(log_entries.c.id),
-            {"participant_id": participant_id, "log_id": log_id, "sequence": sequence, "entry_values": _dump(values),
-             "state": ACTIVE, "version": 1, "protocol_version": protocol.version.number, "created_at": now,
-             "created_by": actor.username, "updated_at": now, "updated_by": actor.username},
+            {"participant_id": participant_id, "log_id": log_id, "sequence": sequence,
+             "entry_values": dump_values(values), "state": ACTIVE, "version": 1,
+             "protocol_version": protocol.version.number, "created_at": now, "created_by": actor.username,
+             "updated_at": now, "updated_by": actor.username},
         ).scalar_one()  # fmt: skip
         audit.record(
             session,
@@ -216,7 +211,7 @@ def _void_coding(
     if log.sdtm is None:
         return
     topic = log.sdtm.variables[LOG_TOPIC[log.sdtm.domain]]
-    if _meaning(old.get(topic)) == _meaning(new.get(topic)):
+    if value_meaning(old.get(topic)) == value_meaning(new.get(topic)):
         return
     coding = session.execute(select(log_codings).where(log_codings.c.entry_id == entry_id)).first()
     if coding is None:
@@ -271,12 +266,12 @@ def amend_entry(
             raise LogError(f"sequence: entry {sequence} of {log_id} was removed ({row.removed_reason}); add a new one")
         old = load_values(row.entry_values)
         values = _validated(protocol, log, participant, entries, old, typed_on_site_clock)
-        if not [n for n in {**old, **values} if _meaning(old.get(n)) != _meaning(values.get(n))]:
+        if not [n for n in {**old, **values} if value_meaning(old.get(n)) != value_meaning(values.get(n))]:
             raise LogError(f"values: nothing changes in entry {sequence} of {log_id}")
         session.execute(
             log_entries.update()
             .where(log_entries.c.id == row.id)
-            .values(entry_values=_dump(values), version=row.version + 1, updated_at=clock.now(),
+            .values(entry_values=dump_values(values), version=row.version + 1, updated_at=clock.now(),
                     updated_by=actor.username, **void_review(session, actor, participant, row, why))
         )  # fmt: skip
         _audit_values(session, actor, participant, log_id, sequence, old, values, why)

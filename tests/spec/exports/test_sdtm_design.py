@@ -12,7 +12,8 @@ with the exporter's helpers, and compared with the XPT files read back with pyre
 | masking                                                 | a blinded extract names no arm in TA, TE, SE or TS       |
 
 The first trial and the shipped EXAMPLE-CAP-3ARM (as shipped, with no elements; and with epochs and elements added
-here) are exported; on SQLite and PostgreSQL.
+here) are exported; on SQLite and PostgreSQL. Each check names the CDISC CORE rules whose published text it
+implements (``@core``, see ``core_rules.py``) or says that none does (``@no_core``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import re
 import xml.etree.ElementTree as ET
 import zoneinfo
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ from ruamel.yaml import YAML
 from sqlalchemy import select
 
 from tests.conftest import ROOT
+from tests.spec.exports.core_rules import core, no_core
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.exports.sdtm import SdtmExporter
@@ -122,6 +125,7 @@ def minute(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
 # -- TE and TA ---------------------------------------------------------------------------------------------------
 
 
+@core("CORE-000027")
 def test_te_lists_the_protocol_s_elements_with_their_start_and_end_rules(first: Exported) -> None:
     te = xpt(first.with_arms, "TE")
     expected = [(e["code"], e["name"], e["start_rule"], e.get("end_rule", ""), e.get("duration", ""))
@@ -130,6 +134,7 @@ def test_te_lists_the_protocol_s_elements_with_their_start_and_end_rules(first: 
     assert set(te.DOMAIN) == {"TE"} and ((te.TEENRL != "") | (te.TEDUR != "")).all()
 
 
+@core("CORE-000144", "CORE-000210", "CORE-000047", "CORE-000208", "CORE-000209")
 def test_ta_takes_each_arm_through_its_elements_in_epoch_order(first: Exported) -> None:
     ta = xpt(first.with_arms, "TA")
     expected = []
@@ -138,9 +143,13 @@ def test_ta_takes_each_arm_through_its_elements_in_epoch_order(first: Exported) 
             branch = f"Randomized to {arm['name']}" if order == 1 else ""  # screening ends in the randomization
             expected.append((arm["code"], arm["name"], float(order), e["code"], e["name"], branch, e["epoch"]))
     assert rows(ta, ["ARMCD", "ARM", "TAETORD", "ETCD", "ELEMENT", "TABRANCH", "EPOCH"]) == expected
-    assert set(xpt(first.with_arms, "DM").ARMCD) - {""} <= set(ta.ARMCD)
+    assert not ta.duplicated(["ARMCD", "TAETORD"]).any()
+    dm = xpt(first.with_arms, "DM")
+    assert set(dm.ARMCD) - {""} <= set(ta.ARMCD) and set(dm.ACTARMCD) - {""} <= set(ta.ARMCD)
+    assert set(dm.ARM) - {""} <= set(ta.ARM) and set(dm.ACTARM) - {""} <= set(ta.ARM)
 
 
+@no_core("masking: no CORE rule")
 def test_a_blinded_extract_names_no_arm_in_ta_te_se_or_ts(first: Exported) -> None:
     """TA has one path with ARMCD/ARM BLINDED (as DM has), the arms' treatment elements are one BLINDED element
     with the rules both share, and SE gives every subject the same codes: nothing tells a subject's arm."""
@@ -168,6 +177,7 @@ def test_a_blinded_extract_names_no_arm_in_ta_te_se_or_ts(first: Exported) -> No
 # -- SE --------------------------------------------------------------------------------------------------------
 
 
+@core("CORE-000552", "CORE-000553")
 def test_se_starts_each_element_at_the_record_its_protocol_entry_names(first: Exported) -> None:
     """Screening at the consent, the arm's infusion at the first recorded start of the infusion, follow-up at the
     first date recorded at a follow-up visit; each ends where the next begins, the last at RFPENDTC."""
@@ -213,6 +223,7 @@ def test_se_starts_each_element_at_the_record_its_protocol_entry_names(first: Ex
 # -- SV --------------------------------------------------------------------------------------------------------
 
 
+@core("CORE-000037", "CORE-000038")
 def test_sv_gives_the_planned_study_day_the_element_order_and_whether_the_planned_visit_occurred(
     first: Exported,
 ) -> None:
@@ -258,6 +269,7 @@ def ts_values(frame: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
+@core("CORE-000294", "CORE-000505")
 def test_ts_holds_the_trial_s_declared_facts_and_leaves_out_what_it_does_not_declare(first: Exported) -> None:
     source = export_source(first.trial.engine, who(first.trial, Role.DATA_MANAGER))
     people = list(source.participants())
@@ -337,6 +349,7 @@ def _cap_with_elements() -> dict[str, Any]:
     return raw
 
 
+@no_core("another protocol's trial summary and design, each value from its protocol; no CORE rule")
 @pytest.mark.parametrize("with_elements", [False, True], ids=["as shipped", "with elements"])
 def test_another_trial_exports_its_own_design_and_summary(
     database_url: str, tmp_path: Path, with_elements: bool
@@ -375,6 +388,7 @@ def test_another_trial_exports_its_own_design_and_summary(
     assert {(u, c) for u, c, o in zip(se.USUBJID, se.ETCD, se.TAETORD, strict=True) if o == 1.0} == treatment
 
 
+@no_core("masking and what README.txt says; no CORE rule")
 def test_an_open_label_trial_exported_without_arms_says_which_element_no_subject_can_have(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -398,6 +412,7 @@ def test_an_open_label_trial_exported_without_arms_says_which_element_no_subject
     assert "SE BLINDED: no subject has this element: the arms' elements of epoch TREATMENT start at" in readme
 
 
+@no_core("which EPOCH an event has by its date; no CORE rule says it")
 def test_an_event_on_the_day_an_epoch_begins_has_no_epoch_and_the_readme_counts_it(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -450,6 +465,7 @@ def _refused(raw: dict[str, Any]) -> str:
     return str(refused.value)
 
 
+@no_core("a protocol check; no CORE rule")
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -469,6 +485,7 @@ def test_the_protocol_s_elements_are_refused_unless_they_cover_each_arm_and_epoc
     assert message in _refused(raw)
 
 
+@no_core("a protocol check; no CORE rule")
 def test_elements_need_the_visits_epochs_and_a_first_dose_start_needs_the_treatment_record() -> None:
     raw = _YAML.load(Path(FIRST_PROTOCOL).read_text(encoding="utf-8"))
     for v in raw["visits"]:
@@ -484,6 +501,7 @@ def test_elements_need_the_visits_epochs_and_a_first_dose_start_needs_the_treatm
 # -- SUPP-- ----------------------------------------------------------------------------------------------------
 
 
+@core("CORE-000134", "CORE-000221", "CORE-000457", "CORE-000502")
 def test_text_past_200_bytes_continues_in_supp_records_and_define_describes_them(first: Exported) -> None:
     """SDTMIG 3.4 4.5.3.2: DSTERM keeps the reason's first 200 bytes (cut before a space) and SUPPDS holds the
     rest as DSTERM1, DSTERM2, ... on the same DSSEQ, so the XPT files lose nothing; define.xml describes SUPPDS
@@ -493,6 +511,7 @@ def test_text_past_200_bytes_continues_in_supp_records_and_define_describes_them
         ds, supp = xpt(folder, "DS"), xpt(folder, "SUPPDS")
         assert (ds.DSTERM.str.encode("utf-8").str.len() <= 200).all()
         assert set(supp.RDOMAIN) == {"DS"} and set(supp.IDVAR) == {"DSSEQ"} and set(supp.QEVAL) == {""}
+        assert all(re.fullmatch("[A-Z_][A-Z0-9_]{0,7}", q) for q in supp.QNAM)
         (record,) = ds[[len(t) > 100 and LONG_REASON.startswith(t) for t in ds.DSTERM]].itertuples()
         pieces = supp[(supp.USUBJID == record.USUBJID) & (str(int(record.DSSEQ)) == supp.IDVARVAL)]
         assert list(pieces.QNAM) == [f"DSTERM{n}" for n in range(1, len(pieces) + 1)] and len(pieces) >= 2

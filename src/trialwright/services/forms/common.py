@@ -229,10 +229,6 @@ def _load(row: Any) -> dict[str, StoredValue]:
     return {k: StoredValue.from_json(v) for k, v in json.loads(row.form_values).items()}
 
 
-def _dump(values: Mapping[str, StoredValue]) -> str:
-    return json.dumps({k: v.as_json() for k, v in values.items()}, sort_keys=True, ensure_ascii=False)
-
-
 def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:
     """The visit's form records by form id; held in a bulk block (each write keeps the row it wrote:
     ``_keep_form``)."""

@@ -16,11 +16,13 @@ from trialwright.domain.forms import (
     FormState,
     FormValueError,
     SoftBreach,
-    StoredValue,
     Transition,
     missing_required,
     next_state,
 )
+from trialwright.domain.forms import audit_value as _shown
+from trialwright.domain.forms import dump_values as _dump
+from trialwright.domain.forms import value_meaning as _meaning
 from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.text import checked_text
 from trialwright.domain.wording import field_words
@@ -36,7 +38,6 @@ from trialwright.services.forms.common import (
     FormView,
     ImportReport,
     RefusedValues,
-    _dump,
     _form_def,
     _keep_form,
     _load,
@@ -91,14 +92,6 @@ def _insert_form(
          "updated_at": now, "updated_by": by},
     ).one()  # fmt: skip
     return int(_keep_form(session, row).id)
-
-
-def _meaning(value: StoredValue | None) -> Any:
-    return None if value is None else (value.value, value.status, value.reason, value.limit)
-
-
-def _shown(value: StoredValue | None) -> Any:
-    return None if value is None else value.as_json()
 
 
 def _save(
