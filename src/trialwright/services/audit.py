@@ -205,7 +205,7 @@ def record_now(engine: Engine, **change: Any) -> int:
             return _write_chained(session, [content])[-1]
         serialise(session, "audit")
         key = _writer_key(session)
-        _chain_rows(session, _pending_rows(session, limit=None))
+        _chain_rows(session, _take_pending(session, limit=None))
         return _chain_rows(session, [{**content, "mac": _pending_mac(key, content, None), "id": None}])[-1]
 
 
@@ -284,48 +284,55 @@ def _chain_after_commit(engine: Engine, last: int) -> None:
         _log.exception("audit entries left pending; the next write, a backup or `audit verify` chains them")
 
 
-def _pending_rows(session: Session, *, limit: int | None) -> list[dict[str, Any]]:
-    # By commit order (``ord``; an entry left from before it existed first), then as written within a transaction.
-    query = select(audit_pending).order_by(audit_pending.c.ord.asc().nulls_first(), audit_pending.c.id)
+def _take_pending(session: Session, *, limit: int | None) -> list[dict[str, Any]]:
+    """Take (delete, under the chainer's lock) the oldest pending entries, in the order they are chained: by commit
+    order (``ord``; an entry left from before it existed first), then as written within a transaction. One
+    statement; the caller chains them, or sets them aside, in the same transaction."""
+    first = select(audit_pending.c.id).order_by(audit_pending.c.ord.asc().nulls_first(), audit_pending.c.id)
     if limit is not None:
-        query = query.limit(limit)
-    return [dict(row._mapping) for row in session.execute(query)]
+        first = first.limit(limit)
+    taken = delete(audit_pending).where(audit_pending.c.id.in_(first.scalar_subquery())).returning(*audit_pending.c)
+    rows = [dict(row._mapping) for row in session.execute(taken)]
+    return sorted(rows, key=lambda r: (r["ord"] is not None, r["ord"] or 0, r["id"]))
 
 
 def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None) -> int:
     """Chain every pending entry (the single chainer); returns how many it chained. Idempotent and safe to call
     from any process at any time: passes are serialised by an advisory lock and each is one short transaction.
 
-    With ``until`` (the last pending id a transaction wrote), stop as soon as that entry is chained: a writer whose
-    entries a pass already chained while it waited for the lock does not run a pass of its own, so one pass
-    serves every transaction that committed before it began.
+    With ``until`` (the last pending id a transaction wrote, right after its commit), one pass that takes the lock
+    chains it, with every entry committed before it; a writer that finds the lock held does not wait for it but
+    looks, now and then, whether that pass (or a later one) chained its entries, so one pass serves every
+    transaction that committed before it began.
 
     A pending entry the chainer refuses (see ``_chain_rows``) is set aside and named in the chain; the rest are
     chained as usual."""
     if not is_postgresql(engine) or not _has_pending_table(engine):
         return 0
-    waiting = select(audit_pending.c.id).limit(1)
-    if until is not None:
-        waiting = waiting.where(audit_pending.c.id == until)
+    waiting = select(audit_pending.c.id).where(audit_pending.c.id == until).limit(1)
     chained = 0
     pause = _POLL_SECONDS
+    looked = False
     while True:
         with session_scope(engine) as session:
-            if session.execute(waiting).first() is None:
-                return chained
             if until is None:
                 serialise(session, "audit")
+            elif looked and session.execute(waiting).first() is None:
+                return chained
             elif not session.execute(_TRY_LOCK).scalar_one():
                 # Another pass is running: it, or the next one, chains these entries. Waiting for the lock would
                 # queue every writer behind every other (each taking and releasing it in turn); a read does not.
+                looked = True
                 busy = True
             else:
                 busy = False
             if until is None or not busy:
-                rows = _pending_rows(session, limit=batch)
-                if not rows:
-                    return chained
+                rows = _take_pending(session, limit=batch)
                 chained += len(_chain_rows(session, rows))
+                # Every entry committed before this pass began was visible to it: the writer's own were among those
+                # taken, or chained by an earlier pass, unless the batch was full.
+                if not rows or (until is not None and len(rows) < batch):
+                    return chained
                 continue
         time.sleep(pause)
         pause = min(pause * 2, _POLL_MAX_SECONDS)  # back off: many waiting writers must not flood the database
@@ -348,7 +355,8 @@ def _has_pending_table(engine: Engine) -> bool:
 
 
 def _chain_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Chain ``rows`` (pending entries, in order) after the head, under the lock; their sequence numbers.
+    """Chain ``rows`` (pending entries taken by ``_take_pending``, in order) after the head, under the lock; their
+    sequence numbers.
 
     A pending row is refused when its MAC does not match its content and nonce (``altered``), when it has no MAC
     on a keyed trail (``unsigned``: written by someone without the key), or when its nonce was chained before
@@ -360,7 +368,8 @@ def _chain_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     bind = session.get_bind()
     ring = key_of(bind)
     secret = ring.secret if ring is not None else None
-    keyed = session.execute(select(audit_keying.c.key_check)).first() is not None
+    # A key matched against the trail's check value means the trail is keyed (keying is never undone).
+    keyed = is_checked(bind) or session.execute(select(audit_keying.c.key_check)).first() is not None
     refused: dict[int, str] = {}
     for row in rows:
         if row["id"] is None:
@@ -405,11 +414,7 @@ def _chain_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
         change: Change = {"actor": "trialwright", "action": "audit.pending_rejected",
                           "detail": {"pending_id": row["id"], "reason": reason}}  # fmt: skip
         contents.append(_content(change, now))
-    seqs = _write_chained(session, contents)
-    ids = [row["id"] for row in rows if row["id"] is not None]
-    if ids:
-        session.execute(delete(audit_pending).where(audit_pending.c.id.in_(ids)))
-    return seqs
+    return _write_chained(session, contents)
 
 
 def rejected_pending(engine: Engine) -> list[tuple[int, str]]:

@@ -65,7 +65,7 @@ from typing import Any
 from xml.parsers import expat
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
@@ -97,6 +97,7 @@ __all__ = [
     "OdmImportReport",
     "import_odm",
     "imported_randomization",
+    "imported_randomization_entries",
 ]
 
 #: The vendor extension's namespace, and its namespace in files written before the rename.
@@ -1054,20 +1055,25 @@ def _entry(stored: Mapping[str, Any]) -> Any:
 _SAFE_NAME = re.compile(r"[^\w.\- ]")
 
 
-def imported_randomization(session: Session, participant_id: str) -> dict[str, str] | None:
-    """The randomization an ODM import kept for a participant (``RandomizationNumber``, ``RandomizedAt``,
-    ``Stratum`` as the file states them), or None: such a participant was randomized in the source trial, whose
-    sealed list holds the arm, and is never randomized again here."""
+def imported_randomization_entries(participant_id: str | ColumnElement[str]) -> Select[str]:
+    """The import entries that may hold a kept randomization of the participant (``imported_randomization`` reads
+    them; a caller may first ask whether any exists, in one statement with its other facts)."""
     from trialwright.store.tables import audit_entries
 
     t = audit_entries.c
-    query = select(t.new_value).where(
+    return select(t.new_value).where(
         t.participant == participant_id,
         t.action == "import.odm",
         t.form.is_(None),
         t.new_value.contains('"randomization"'),
     )
-    for (text,) in session.execute(query):
+
+
+def imported_randomization(session: Session, participant_id: str) -> dict[str, str] | None:
+    """The randomization an ODM import kept for a participant (``RandomizationNumber``, ``RandomizedAt``,
+    ``Stratum`` as the file states them), or None: such a participant was randomized in the source trial, whose
+    sealed list holds the arm, and is never randomized again here."""
+    for (text,) in session.execute(imported_randomization_entries(participant_id)):
         kept = json.loads(text or "{}").get("randomization")
         if isinstance(kept, dict):
             return {str(k): str(v) for k, v in kept.items()}

@@ -27,6 +27,7 @@ from trialwright.store.migrate import current_revision, upgrade
 from trialwright.store.tables import protocol_versions, sites, trial
 
 __all__ = [
+    "CURRENT_SHA",
     "InitResult",
     "ProtocolVersionConflict",
     "ProtocolVersionView",
@@ -34,6 +35,7 @@ __all__ = [
     "TrialNotInitialised",
     "current_protocol",
     "init_trial",
+    "protocol_by_sha",
     "protocol_history",
 ]
 
@@ -177,27 +179,39 @@ def current_protocol(engine: Engine) -> LoadedProtocol:
     # Only when the read fails is the schema looked at, for a clear message.
     try:
         with read_scope(engine) as session:
-            row = session.execute(
-                select(protocol_versions.c.sha256, protocol_versions.c.trial_id).join(
-                    trial, trial.c.current_protocol_version_id == protocol_versions.c.id
-                )
-            ).first()
-            if row is None:
-                raise TrialNotInitialised(_NO_TRIAL)
-            loaded = _BY_SHA.get(row.sha256)
-            if loaded is None:
-                source_text = session.execute(
-                    select(protocol_versions.c.source_text).where(protocol_versions.c.sha256 == row.sha256)
-                ).scalar_one()
-                loaded = _parsed(source_text, f"<database: {row.trial_id}>")
-                with _BY_SHA_LOCK:
-                    if len(_BY_SHA) >= 16:
-                        _BY_SHA.pop(next(iter(_BY_SHA)))
-                    _BY_SHA[row.sha256] = loaded
+            return protocol_by_sha(session, session.execute(select(CURRENT_SHA)).scalar())
     except (OperationalError, ProgrammingError):
         if current_revision(engine) is None:
             raise TrialNotInitialised(_NO_TRIAL) from None
         raise
+
+
+#: The SHA-256 of the protocol version the trial runs under (NULL before ``init_trial``), as a scalar subquery: a
+#: use case reads it in its own first statement, and ``protocol_by_sha`` then gives the protocol from memory.
+CURRENT_SHA = (
+    select(protocol_versions.c.sha256)
+    .join(trial, trial.c.current_protocol_version_id == protocol_versions.c.id)
+    .scalar_subquery()
+)
+
+
+def protocol_by_sha(session: Session, sha256: str | None) -> LoadedProtocol:
+    """The stored protocol version with this SHA-256 (read from ``CURRENT_SHA`` in the caller's transaction),
+    parsed once per version and then kept in memory; ``TrialNotInitialised`` for None."""
+    if sha256 is None:
+        raise TrialNotInitialised(_NO_TRIAL)
+    loaded = _BY_SHA.get(sha256)
+    if loaded is None:
+        row = session.execute(
+            select(protocol_versions.c.source_text, protocol_versions.c.trial_id).where(
+                protocol_versions.c.sha256 == sha256
+            )
+        ).one()
+        loaded = _parsed(row.source_text, f"<database: {row.trial_id}>")
+        with _BY_SHA_LOCK:
+            if len(_BY_SHA) >= 16:
+                _BY_SHA.pop(next(iter(_BY_SHA)))
+            _BY_SHA[sha256] = loaded
     return loaded
 
 

@@ -5,13 +5,14 @@ atomically under the randomization lock, and the randomization as each viewer ma
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, Select, func, select, text
+from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import evaluate
@@ -35,9 +36,9 @@ from trialwright.services.randomization.common import (
     _method,
     _preparation_codes,
 )
-from trialwright.services.safety import SafetyError, check_pause
-from trialwright.services.screening import _typed_values, participant_row, require_scope
-from trialwright.services.trial import current_protocol
+from trialwright.services.safety import PAUSE_FACTS, SafetyError, check_pause
+from trialwright.services.screening import NotFound, _typed_values, participant_row, refuse_withdrawn, withdrawn_on
+from trialwright.services.trial import CURRENT_SHA, current_protocol, protocol_by_sha
 from trialwright.services.users import UserView
 from trialwright.store.engine import read_scope, serialise, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, unblindings
@@ -68,13 +69,45 @@ def stratum_for(protocol: Protocol, site: str, values: Mapping[str, object]) -> 
     return strata_of({k: [v] for k, v in levels.items()})[0]
 
 
-def _participant_stratum(session: Session, protocol: Protocol, participant: Any) -> str:
-    row = session.execute(
-        select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
-    ).scalar_one()
+def _stratum_of(protocol: Protocol, site: str, screening_values: str) -> str:
     # The values as eligibility read them, derived fields included (a factor may read e.g. a derived ratio).
-    values = evaluate(protocol, _typed_values(protocol, json.loads(row))).values
-    return stratum_for(protocol, participant.site, values)
+    values = evaluate(protocol, _typed_values(protocol, json.loads(screening_values))).values
+    return stratum_for(protocol, site, values)
+
+
+def _participant_facts(*, lock: bool) -> Select[Any]:
+    """One statement for everything randomizing needs of the participant (``participant_id``) before its locks:
+    their row, their screening values, when they withdrew from the intervention (NULL: never), and the protocol
+    version the trial runs under. With ``lock``, the participant's row is locked (PostgreSQL), so two requests for
+    one participant queue on it."""
+    query = (
+        select(
+            participants,
+            screenings.c.screening_values,
+            withdrawn_on(participants.c.participant_id, "intervention").label("withdrawn_on"),
+            CURRENT_SHA.label("protocol_sha"),
+        )
+        .join_from(participants, screenings, screenings.c.id == participants.c.screening_id)
+        .where(participants.c.participant_id == bindparam("participant_id"))
+    )
+    return query.with_for_update(of=participants) if lock else query
+
+
+#: Built once: a randomization's statements are the same every time but for their parameters.
+_FACTS = {lock: _participant_facts(lock=lock) for lock in (True, False)}
+
+
+def _read_participant(
+    session: Session, actor: UserView, participant_id: str, *, lock: bool
+) -> tuple[Protocol, Any, str]:
+    """The protocol, the participant's row (within the actor's sites, else ``NotFound``) and their stratum; refused
+    as randomizing refuses before its locks (withdrawn from the intervention, a missing stratification value)."""
+    row = session.execute(_FACTS[lock], {"participant_id": participant_id}).first()
+    if row is None or (actor.role.site_scoped and row.site not in actor.sites):
+        raise NotFound("no such participant")
+    refuse_withdrawn(participant_id, "intervention", row.withdrawn_on)
+    protocol = protocol_by_sha(session, row.protocol_sha).protocol
+    return protocol, row, _stratum_of(protocol, row.site, row.screening_values)
 
 
 def _minimize(
@@ -104,7 +137,6 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
     """Randomize an enrolled participant: the next unused entry of their stratum, atomically, once."""
     if actor.role not in RANDOMIZERS:
         raise denied(RandomizationError)("role: investigators and study coordinators randomize")
-    require_scope(engine, participant_id, "intervention")
     try:
         return _randomize(engine, actor, participant_id)
     except AllocationTampered as exc:
@@ -113,22 +145,15 @@ def randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomize
 
 
 def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomized:
-    protocol = current_protocol(engine).protocol
-    method = _method(protocol)
+    # One transaction. No lock on the whole trial: the participant's own row (two requests for one participant
+    # queue), then the list entry taken with a row lock. Minimization alone decides from every earlier allocation, so
+    # its requests queue on one lock. A list's requests share that lock: they run together, and none runs while a
+    # DSMB decision holds it alone, so a stop or pause recorded now is seen by the checks after it (``_ready``).
     with session_scope(engine) as session:
-        participant = participant_row(session, actor, participant_id)
-        stratum = _participant_stratum(session, protocol, participant)
-        # No lock on the whole trial: the participant's own row (two requests for one participant queue), then the
-        # list entry taken with a row lock. Minimization alone decides from every earlier allocation, so its
-        # requests queue on one lock. A list's requests share that lock: they run together, and none runs while a
-        # DSMB decision holds it alone, so a stop or pause recorded now is seen by the pause check below.
-        session.execute(
-            select(participants.c.participant_id)
-            .where(participants.c.participant_id == participant_id)
-            .with_for_update()
-        )
+        protocol, participant, stratum = _read_participant(session, actor, participant_id, lock=True)
+        method = _method(protocol)
         serialise(session, "randomization", shared=not isinstance(method, Minimization))
-        head = _ready(session, protocol, participant_id)
+        list_id, seed = _ready(session, protocol, participant_id)
         now = clock.now()
 
         def claim(number: int) -> dict[str, Any]:
@@ -140,8 +165,9 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             }
 
         if isinstance(method, Minimization):
+            assert seed is not None, "generate_list keeps the seed of a minimization record"
             number = _next_number(session)
-            arm, decision = _minimize(session, method, stratum, int(head.seed), number)
+            arm, decision = _minimize(session, method, stratum, int(seed), number)
             sequence = (
                 session.execute(
                     select(func.max(allocation_entries.c.sequence)).where(allocation_entries.c.stratum == stratum)
@@ -150,7 +176,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             ) + 1
             code = _preparation_codes(session, 1)[0]
             row = {
-                "list_id": head.id,
+                "list_id": list_id,
                 "stratum": stratum,
                 "sequence": sequence,
                 "arm": arm,
@@ -165,31 +191,23 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             # therefore taken out of sequence order now and then (B takes entry 6 while A holds 5; if A fails, a
             # later request takes 5), and randomization numbers follow the order requests finish, not the list's:
             # each entry still goes to exactly one participant, and the seal and digest bind entry, number and arm.
-            free = (
-                select(allocation_entries)
-                .where(allocation_entries.c.stratum == stratum, allocation_entries.c.participant_id.is_(None))
-                .order_by(allocation_entries.c.sequence)
-                .limit(1)
-            )
-            entry = session.execute(free.with_for_update(skip_locked=True)).first()
+            entry = session.execute(_FREE_UNLOCKED, {"stratum": stratum}).first()
             if entry is None:
                 # Every free entry may be held by a request still running (or by keying, which locks them all):
                 # wait for it rather than call the stratum exhausted; if its holder fails, it is ours.
-                entry = session.execute(free.with_for_update()).first()
+                entry = session.execute(_FREE, {"stratum": stratum}).first()
             if entry is None:
                 raise StratumExhausted(stratum)
             _checked(session, entry)
             number = _next_number(session)
             claimed = claim(number)
             digest = digest_of(session, {**entry._mapping, **claimed})
-            session.execute(
-                allocation_entries.update().where(allocation_entries.c.id == entry.id).values(**claimed, digest=digest)
-            )
+            session.execute(_CLAIM, {"entry_id": entry.id, **claimed, "digest": digest})
             arm, code, sequence = entry.arm, entry.preparation_code, entry.sequence
         recorded: dict[str, object] = {"randomization_number": number, "preparation_code": code, "stratum": stratum}
-        if head.seed is not None:
+        if seed is not None:
             # Keyed by the sealed seed: lets `audit verify` see a flipped arm, tells a blinded reader nothing.
-            recorded["seal"] = allocation_seal(head.seed, participant_id, number, code, stratum, sequence, arm)
+            recorded["seal"] = allocation_seal(seed, participant_id, number, code, stratum, sequence, arm)
         audit.record(
             session,
             actor=actor.username,
@@ -204,32 +222,61 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
         return Randomized(participant_id, number, stratum, now, code, shown, False)
 
 
-def _ready(session: Session, protocol: Protocol, participant_id: str) -> Any:
+_FIRST_FREE = (
+    select(allocation_entries)
+    .where(allocation_entries.c.stratum == bindparam("stratum"), allocation_entries.c.participant_id.is_(None))
+    .order_by(allocation_entries.c.sequence)
+    .limit(1)
+)
+#: The first free entry of a stratum that no other request holds; and the first free entry, waiting for its holder.
+_FREE_UNLOCKED = _FIRST_FREE.with_for_update(skip_locked=True)
+_FREE = _FIRST_FREE.with_for_update()
+_CLAIM = allocation_entries.update().where(allocation_entries.c.id == bindparam("entry_id"))
+
+
+@functools.cache
+def _ready_facts() -> Select[Any]:
+    """What ``_ready`` decides from, in one statement (built once, at first use: the import's query is read from a
+    module that imports this one's callers)."""
+    from trialwright.services.odm_import import imported_randomization_entries
+
+    first = select(allocation_lists.c.id, allocation_lists.c.seed).order_by(allocation_lists.c.id).limit(1)
+    participant_id: ColumnElement[str] = bindparam("participant_id")
+    return select(
+        PAUSE_FACTS.label("pause_facts"),
+        select(allocation_entries.c.id)
+        .where(allocation_entries.c.participant_id == participant_id)
+        .exists()
+        .label("randomized"),
+        imported_randomization_entries(participant_id).exists().label("imported"),
+        first.with_only_columns(allocation_lists.c.id).scalar_subquery().label("list_id"),
+        first.with_only_columns(allocation_lists.c.seed).scalar_subquery().label("seed"),
+    )
+
+
+def _ready(session: Session, protocol: Protocol, participant_id: str) -> tuple[int, str | None]:
     """Refuse as randomizing does before an allocation is claimed (the safety pause, a participant randomized
-    already, no list yet); else the list's first record (its seed)."""
-    try:
-        check_pause(session, protocol)
-    except SafetyError as exc:
-        raise RandomizationError(str(exc)) from None
-    if (
-        session.execute(
-            select(allocation_entries.c.id).where(allocation_entries.c.participant_id == participant_id)
-        ).first()
-        is not None
-    ):
-        raise RandomizationError(f"participant: {participant_id} is randomized already")
+    already, or in the trial this one was imported from, no list yet); else the list's first record: its id and
+    seed. Everything it decides from is read in one statement (after the caller's locks); the pause's rows and an
+    import's entries only when there are any."""
     from trialwright.services.odm_import import imported_randomization  # the import reads this module's callers
 
-    kept = imported_randomization(session, participant_id)
+    facts = session.execute(_ready_facts(), {"participant_id": participant_id}).one()
+    try:
+        check_pause(session, protocol, facts=bool(facts.pause_facts))
+    except SafetyError as exc:
+        raise RandomizationError(str(exc)) from None
+    if facts.randomized:
+        raise RandomizationError(f"participant: {participant_id} is randomized already")
+    kept = imported_randomization(session, participant_id) if facts.imported else None
     if kept is not None:
         raise RandomizationError(
             f"participant: {participant_id} was randomized in the trial this one was imported from (number "
             f"{kept.get('RandomizationNumber')}); its arm is in that trial's sealed list: it is not randomized again"
         )
-    head = session.execute(select(allocation_lists).order_by(allocation_lists.c.id).limit(1)).first()
-    if head is None:
+    if facts.list_id is None:
         raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
-    return head
+    return int(facts.list_id), facts.seed
 
 
 @dataclass(frozen=True)
@@ -264,11 +311,9 @@ def preview_randomization(engine: Engine, actor: UserView, participant_id: str) 
     everything again: a preview is never a promise."""
     if actor.role not in RANDOMIZERS:
         raise denied(RandomizationError)("role: investigators and study coordinators randomize")
-    require_scope(engine, participant_id, "intervention")
-    protocol = current_protocol(engine).protocol
     with read_scope(engine) as session:
-        participant = participant_row(session, actor, participant_id)
-        _participant_stratum(session, protocol, participant)  # a missing stratification value refuses here
+        # A withdrawal or a missing stratification value refuses here, as in ``randomize``.
+        protocol, participant, _ = _read_participant(session, actor, participant_id, lock=False)
         _ready(session, protocol, participant_id)
         randomized = session.execute(
             select(func.count()).select_from(allocation_entries).where(allocation_entries.c.participant_id.is_not(None))

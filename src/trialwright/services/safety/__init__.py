@@ -24,7 +24,14 @@ from trialwright.services.safety.common import (
     SafetyError,
     SafetyTables,
 )
-from trialwright.services.safety.dsmb_pause import check_pause, decisions, pause, record_decision, saes_to_review
+from trialwright.services.safety.dsmb_pause import (
+    PAUSE_FACTS,
+    check_pause,
+    decisions,
+    pause,
+    record_decision,
+    saes_to_review,
+)
 from trialwright.services.safety.reading import get_event, list_events, overdue_for, page_events
 from trialwright.services.safety.reports import follow_up, record_submission, report_event
 from trialwright.services.safety.tables import export_listing, group_labels, listing_rows, safety_tables
@@ -33,6 +40,7 @@ __all__ = [
     "BY_ARM",
     "DECIDERS",
     "DECISION_CODES",
+    "PAUSE_FACTS",
     "READERS",
     "REPORTERS",
     "RESPONSIBLE",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.roles import Role
@@ -35,7 +35,7 @@ from trialwright.store.engine import inserted_id, read_scope, serialise, session
 from trialwright.store.randomization_tables import notifications
 from trialwright.store.safety_tables import ae_reports, dsmb_decisions
 
-__all__ = ["PAUSE_NOTIFIED", "check_pause", "decisions", "pause", "record_decision", "saes_to_review"]
+__all__ = ["PAUSE_FACTS", "PAUSE_NOTIFIED", "check_pause", "decisions", "pause", "record_decision", "saes_to_review"]
 
 #: Who is told, in the app and by e-mail, when the safety pause begins and of each DSMB decision on it.
 PAUSE_NOTIFIED = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.UNBLINDED_STATISTICIAN, Role.DSMB_MEMBER)
@@ -80,10 +80,24 @@ def pause(engine: Engine) -> PauseState:
         return _pause(session, protocol)
 
 
-def check_pause(session: Session, protocol: Protocol) -> None:
+#: Whether there is anything the pause is decided from: a DSMB decision, or a report of a related SAE. Without
+#: either the pause is what ``pause_state`` makes of nothing, so a randomization that read this (in one statement with
+#: its other facts, after taking the randomization lock) need not read the pause's rows.
+PAUSE_FACTS = or_(
+    select(dsmb_decisions.c.id).exists(),
+    select(ae_reports.c.event_id).where(ae_reports.c.serious, ae_reports.c.related).exists(),
+)
+
+
+def check_pause(session: Session, protocol: Protocol, *, facts: bool = True) -> None:
     """Refuse a randomization while the safety pause holds (the randomization service calls this holding the
-    randomization lock, shared; ``record_decision`` holds it alone, so no randomization slips past a decision)."""
-    state = _pause(session, protocol)
+    randomization lock, shared; ``record_decision`` holds it alone, so no randomization slips past a decision).
+    ``facts``: what ``PAUSE_FACTS`` read in this transaction after that lock (False: nothing to read)."""
+    if facts:
+        state = _pause(session, protocol)
+    else:
+        rule = protocol.safety.pause
+        state = pause_state([], [], rule.related_saes if rule is not None else None)
     if state.active:
         raise SafetyError(state.message)
 

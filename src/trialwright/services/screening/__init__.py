@@ -47,7 +47,7 @@ from trialwright.services.screening.reading import (
     page_screenings,
     reconsent_needed,
 )
-from trialwright.services.screening.withdrawal import require_scope, withdraw
+from trialwright.services.screening.withdrawal import refuse_withdrawn, require_scope, withdraw, withdrawn_on
 
 __all__ = [
     "ConsentView",
@@ -69,10 +69,12 @@ __all__ = [
     "participant_row",
     "reconsent_needed",
     "record_consent",
+    "refuse_withdrawn",
     "require_scope",
     "screen",
     "screening_id_of",
     "set_non_enrolment",
     "update_screening",
     "withdraw",
+    "withdrawn_on",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, ScalarSelect, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
@@ -28,7 +28,7 @@ from trialwright.services.users import UserView
 from trialwright.store.engine import session_scope
 from trialwright.store.screening_tables import participants, withdrawals
 
-__all__ = ["require_scope", "withdraw"]
+__all__ = ["refuse_withdrawn", "require_scope", "withdraw", "withdrawn_on"]
 
 
 def _insert_withdrawal(
@@ -128,11 +128,29 @@ def withdraw(
 def require_scope(engine: Engine, participant_id: str, scope: str) -> None:
     """Refuse work within a scope the participant has withdrawn from (data entry calls this)."""
     with session_scope(engine) as session:
-        found = session.execute(
-            select(withdrawals).where(withdrawals.c.participant_id == participant_id, withdrawals.c.scope == scope)
-        ).first()
-    if found is not None:
+        on = session.execute(
+            select(withdrawals.c.withdrawn_on).where(
+                withdrawals.c.participant_id == participant_id, withdrawals.c.scope == scope
+            )
+        ).scalar()
+    refuse_withdrawn(participant_id, scope, on)
+
+
+def withdrawn_on(participant: ColumnElement[str], scope: str) -> ScalarSelect[dt.date]:
+    """When ``participant`` withdrew from ``scope`` (NULL: not withdrawn), as a scalar subquery, so that a use case
+    reads it in one statement with the participant's other facts (then ``refuse_withdrawn``)."""
+    return (
+        select(withdrawals.c.withdrawn_on)
+        .where(withdrawals.c.participant_id == participant, withdrawals.c.scope == scope)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def refuse_withdrawn(participant_id: str, scope: str, on: dt.date | None) -> None:
+    """Refuse work within ``scope`` if the participant withdrew from it on ``on`` (read by ``withdrawn_on``)."""
+    if on is not None:
         raise ScreeningError(
             f"participant: {participant_id} withdrew from {scope.replace('_', ' ')} on "
-            f"{found.withdrawn_on.isoformat()}; nothing in that scope can be recorded"
+            f"{on.isoformat()}; nothing in that scope can be recorded"
         )
