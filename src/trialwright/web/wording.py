@@ -186,7 +186,7 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "(built-in rule)")),
         (r"(?P<moment>.+) is before (?P<field>.+) \((?P<earlier>[^()]+)\); the protocol says it is not before "
          r"(?P<ref>\S+) \(not_before\)",
-         N_("%(moment)s is before %(field)s (%(earlier)s); the protocol says it is not before %(ref)s")),
+         N_("%(moment)s is before %(field)s (%(earlier)s); the protocol says it is not before %(ref)s (not_before)")),
         (r"(?P<value>[^,]+), derived from (?P<fields>.+), is outside the hard limits (?P<range>.+); correct the "
          r"values it is derived from",
          N_("%(value)s, derived from %(fields)s, is outside the hard limits %(range)s; correct the values it is "
