@@ -47,7 +47,7 @@ def test_randomize_asks_first_and_cancel_changes_nothing(page, live_server: str,
     page.goto(f"{live_server}/participants/{pid}")
     page.get_by_role("button", name="Randomize").click()
     what = page.get_by_test_id("what-will-happen")
-    expect(what).to_contain_text(f"Participant {pid} (site RAZ) is given the next concealed allocation")
+    expect(what).to_contain_text(f"Participant {pid} (site Razi hospital) is given the next concealed allocation")
     expect(page.get_by_test_id("target")).to_have_text(
         "This participant would be number 1 of the protocol's target of 2."
     )

@@ -154,6 +154,8 @@ class ReportWords:
     digits: Callable[[Any], str] = _same
     visit: Callable[[str], str] = _same
     outcome: Callable[[str, str, str], str] = _as_given
+    #: A value the report computed, written in English words (``NA``, Table 1's ``median``), in the reader's words.
+    value: Callable[[str], str] = _same
 
 
 ENGLISH = ReportWords()
@@ -183,8 +185,9 @@ def render_html(
     return _ENV.get_template("report_body.html" if fragment else "report.html").render(
         r=report,
         svgs=svgs,
-        fmt=fmt_number,
-        pct=_pct,
+        fmt=lambda x: words.value(fmt_number(x)),
+        pct=lambda x: words.value(_pct(x)),
+        value=words.value,
         grouping_text=_grouping_text(report),
         taken_jalali=jalali.strftime("%Y/%m/%d"),
         taken_at=_taken_at(report),
@@ -299,7 +302,7 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
             table(
                 [
                     [t(N_("Characteristic")), *(of(g) for g in report.groups)],
-                    *([said(r.label), *(d(r.cells[g]) for g in report.groups)] for r in report.table_one),
+                    *([said(r.label), *(d(words.value(r.cells[g])) for g in report.groups)] for r in report.table_one),
                 ]
             )
         )
@@ -318,8 +321,8 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
                 of(s.group),
                 f"{t(s.what)} {words.visit(s.visit)}",
                 d(s.n),
-                d(f"{fmt_number(s.mean)} ({fmt_number(s.sd)})"),
-                d(f"{fmt_number(s.median)} ({fmt_number(s.q1)} {t(N_('to'))} {fmt_number(s.q3)})"),
+                d(words.value(f"{fmt_number(s.mean)} ({fmt_number(s.sd)})")),
+                d(words.value(f"{fmt_number(s.median)} ({fmt_number(s.q1)} {t(N_('to'))} {fmt_number(s.q3)})")),
             ]
             for s in o.summaries
             if s.visit == o.timepoint

@@ -168,10 +168,9 @@ def randomize(
     r = _run(do_randomize, engine, actor, participant_id)
     if emit(r, as_json):
         return
+    code = r.preparation_code  # kept: every allocation has its code, whatever the arm
     if nothing_to_prepare(current_protocol(engine).protocol, r.arm):
-        code = "none (this arm receives no product)"
-    else:
-        code = r.preparation_code
+        code += " (nothing to prepare)"
     console.print(
         f"{r.participant_id}: randomization number {r.number}, preparation code {code}, arm {r.arm}.", highlight=False
     )

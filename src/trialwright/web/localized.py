@@ -16,7 +16,7 @@ stay as stored. An automatic query's stored text is said by ``trialwright.web.qu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from markupsafe import Markup, escape
 
@@ -134,9 +134,9 @@ def trial_title(protocol: Protocol, lang: str) -> str:
 
 
 def names(protocol: Protocol, lang: str) -> dict[str, Callable[..., str]]:
-    """A visit's, a form's and a log's name, and a form's or log's field's label, in the viewer's language (the
-    protocol's text; the id if it names none, or no longer declares it): ``visit_name``, ``form_name``,
-    ``field_name``, ``log_name``, ``log_field_name`` on every page."""
+    """A visit's, a form's, a log's and a site's name, and a form's or log's field's label, in the viewer's language
+    (the protocol's text; the id or code if it names none, or no longer declares it): ``visit_name``, ``form_name``,
+    ``field_name``, ``log_name``, ``log_field_name``, ``site_name`` (``sites_named``: several, joined) on every page."""
 
     def visit(visit_id: str) -> str:
         try:
@@ -169,4 +169,14 @@ def names(protocol: Protocol, lang: str) -> dict[str, Callable[..., str]]:
             return field_id
         return f.translations.get(lang) or f.label
 
-    return {"visit_name": visit, "form_name": form, "field_name": field, "log_name": log, "log_field_name": log_field}
+    def site(code: str) -> str:  # a site the protocol no longer declares is named by its code
+        try:
+            return said(protocol.site(code), lang)
+        except KeyError:
+            return code
+
+    def sites(codes: Iterable[str]) -> str:  # a person's sites, each by its name
+        return ("، " if text_direction(lang) == "rtl" else ", ").join(site(str(c)) for c in codes or ())
+
+    return {"visit_name": visit, "form_name": form, "field_name": field, "log_name": log, "log_field_name": log_field,
+            "site_name": site, "sites_named": sites}  # fmt: skip

@@ -4,12 +4,14 @@
 print) and as ids and values (``Blocker.visit``, ``form``, ``fields``, ``query``, ``rule`` and ``values``). A page
 says the latter: the visit and the form by their names in the viewer's language, a field by its label, a state,
 a policy level and an outcome in words, a date in the viewer's calendar, a number in their digits. A coherence
-breach's message names its fields by their labels (``wording.say``). A blocker without a known ``rule`` is shown as
+breach's message names its fields by their labels and says its rule in the page's words (``wording.RULES``), its
+moments in the viewer's calendar and digits. A blocker without a known ``rule`` is shown as
 the service wrote it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from trialwright.domain.wording import field_words
@@ -17,9 +19,9 @@ from trialwright.protocol import Protocol
 from trialwright.services.readiness import Blocker
 from trialwright.web.i18n import N_, text_direction, translations
 from trialwright.web.localized import digits, names
-from trialwright.web.wording import page_words, say
+from trialwright.web.wording import CRF_INPUTS, page_words, say
 
-__all__ = ["RULE_WORDS", "blocker_said", "blocker_where"]
+__all__ = ["RULE_WORDS", "blocker_said", "blocker_where", "moments_said"]
 
 #: ``services.readiness.RULES`` as message ids (a visit's own by its state).
 RULE_WORDS = {
@@ -34,6 +36,7 @@ RULE_WORDS = {
     "log_state": N_("not %(state)s; the lock policy needs %(policy)s"),
 }  # fmt: skip
 _QUERY, _FOLLOW_UP = N_("query %(n)s"), N_("follow-up %(n)s")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _field(protocol: Protocol, lang: str, form: str | None, ref: str) -> str:
@@ -98,5 +101,19 @@ def blocker_said(
     if b.rule == "visit" and v.get("status") in ("due", "overdue"):
         return gettext(RULE_WORDS[str(v["status"])]) % {"until": fdate(v["until"])}
     if b.rule == "coherence":
-        return say([str(v["message"])], page_words(protocol, lang), lang)[0]
+        return say([str(v["message"])], page_words(protocol, lang, CRF_INPUTS), lang,
+                   values_said=moments_said(fdate, lang))[0]  # fmt: skip
     return b.detail
+
+
+def moments_said(fdate: Callable[[object], str], lang: str) -> dict[str, Callable[[str], str]]:
+    """How a coherence rule's values are said: its moments (``2024-05-01`` or ``2024-05-01 09:30``, site time) with
+    the date in the viewer's calendar and the time in their digits, a number and a range in their digits."""
+
+    def moment(text: str) -> str:
+        if not _DAY.match(text):
+            return digits(text, lang)
+        rest = text[10:].removeprefix("T").removeprefix(" ")
+        return f"{fdate(text[:10])} {digits(rest, lang)}" if rest else fdate(text[:10])
+
+    return {"moment": moment, "earlier": moment, "value": lambda t: digits(t, lang), "range": lambda t: digits(t, lang)}

@@ -3,7 +3,8 @@
 The report's headings, table labels and sentences are the app's messages (the catalog); the protocol's texts it
 shows (the trial's public title, the analysis sets, the arms when named, Table 1's fields with their units and
 choices, the visits) are the protocol's ``translations`` in the reader's language, where the protocol gives them;
-numbers and dates are in the language's digits. An outcome's registered description and timepoint are its
+numbers and dates are in the language's digits, and a value the analysis writes in English words (``NA``, Table
+1's ``median``) in the reader's words. An outcome's registered description and timepoint are its
 ``description_translations`` and ``registry_timepoint_translations``, and its estimand is said again in the reader's
 language (``analysis.estimands.in_words`` with the catalog: the analysis set's definition, the fields' labels and
 the visits from the protocol's translations); each only where the result's English is the protocol's own, so a
@@ -12,16 +13,19 @@ report never shows another outcome's words.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from trialwright.analysis.estimands import in_words
 from trialwright.analysis.estimands.words import Speech
 from trialwright.analysis.report import ReportWords
 from trialwright.protocol import Protocol
-from trialwright.web.i18n import text_direction, translations
+from trialwright.web.i18n import N_, text_direction, translations
 from trialwright.web.localized import digits, names, said
 
 __all__ = ["report_words"]
+
+_NA, _MEDIAN = re.compile(r"\bNA\b"), re.compile(r"\bmedian\b")
 
 
 def report_words(protocol: Protocol, lang: str) -> ReportWords:
@@ -75,6 +79,11 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         stripped = text.strip()  # Table 1's own rows ("Participants", "  missing", "  yes") are the app's words
         return text.replace(stripped, gettext(stripped)) if stripped else text
 
+    na, median = gettext(N_("NA")), gettext(N_("median"))
+
+    def value(text: str) -> str:  # NA and Table 1's "median" in words; numbers stay for ``digits``
+        return _MEDIAN.sub(median, _NA.sub(na, text)) if lang != "en" else text
+
     return ReportWords(
         lang=lang,
         direction=text_direction(lang),
@@ -83,4 +92,5 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         digits=lambda value: digits(value, lang),
         visit=names(protocol, lang)["visit_name"],
         outcome=outcome,
+        value=value,
     )

@@ -214,6 +214,7 @@ def render_page(
         "role_said": lambda code: role_said(code, t.gettext),
         "close_note_said": lambda q: close_note_said(q.close_note, q.closed_by, t.gettext),
         "notice_said": lambda subject: notice_said(subject, t.gettext, text_direction(page.lang) == "rtl"),
+        "site_name": lambda code: code,  # no protocol loaded: a site by its code
         **(names(protocol, page.lang) if protocol is not None else {}),
         "arm_name": lambda arm: arm if protocol is None else arm_said(protocol, arm, page.lang),
         "entry_text": lambda value, time=False: entry_text(value, page.calendar, time),

@@ -20,6 +20,7 @@ __all__ = [
     "AUDIT_KEYS",
     "CONSENT_INPUTS",
     "CRF_INPUTS",
+    "LOG_INPUTS",
     "PARTICIPANT_INPUTS",
     "RULES",
     "SAFETY_INPUTS",
@@ -170,44 +171,116 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"the form is (?P<state>draft|complete|verified|signed|locked); a change needs a reason for change "
          r"\(changed: (?P<fields>.+)\)",
          N_("the form is %(state)s; a change needs a reason for change (changed: %(fields)s)")),
+        # a coherence breach (``domain.coherence``): on a form page, and on the lock pages as a blocker
+        (r"(?P<moment>.+) is before the consent \((?P<earlier>.+)\); nothing is recorded about a participant before "
+         r"they consent \(built-in rule\)",
+         N_("%(moment)s is before the consent (%(earlier)s); nothing is recorded about a participant before they "
+            "consent (built-in rule)")),
+        (r"(?P<moment>.+) is before the randomization \((?P<earlier>.+)\); no treatment is given before "
+         r"randomization \(built-in rule\)",
+         N_("%(moment)s is before the randomization (%(earlier)s); no treatment is given before randomization "
+            "(built-in rule)")),
+        (r"(?P<moment>.+) is before the dose was prepared \((?P<earlier>.+)\); no treatment is given before its "
+         r"preparation \(built-in rule\)",
+         N_("%(moment)s is before the dose was prepared (%(earlier)s); no treatment is given before its preparation "
+            "(built-in rule)")),
+        (r"(?P<moment>.+) is before (?P<field>.+) \((?P<earlier>[^()]+)\); the protocol says it is not before "
+         r"(?P<ref>\S+) \(not_before\)",
+         N_("%(moment)s is before %(field)s (%(earlier)s); the protocol says it is not before %(ref)s (not_before)")),
+        (r"(?P<value>[^,]+), derived from (?P<fields>.+), is outside the hard limits (?P<range>.+); correct the "
+         r"values it is derived from",
+         N_("%(value)s, derived from %(fields)s, is outside the hard limits %(range)s; correct the values it is "
+            "derived from")),
+        # a log's entries (``services.logs``, ``services.log_views``)
+        (r"is required; give a value, or record it as not done with a reason",
+         N_("is required; give a value, or record it as not done with a reason")),
+        (r"(?P<moment>[^()]+) is before (?P<field>[^ ()]+) \((?P<earlier>[^()]+)\)",
+         N_("%(moment)s is before %(field)s (%(earlier)s)")),
+        (r"amending entry (?P<n>\d+) of (?P<log>\S+) needs a reason",
+         N_("amending entry %(n)s of %(log)s needs a reason")),
+        (r"removing entry (?P<n>\d+) of (?P<log>\S+) needs a reason",
+         N_("removing entry %(n)s of %(log)s needs a reason")),
+        (r"entry (?P<n>\d+) of (?P<log>\S+) was removed \((?P<reason>.*)\); add a new one",
+         N_("entry %(n)s of %(log)s was removed (%(reason)s); add a new one")),
+        (r"entry (?P<n>\d+) of (?P<log>\S+) was removed already \((?P<reason>.*)\)",
+         N_("entry %(n)s of %(log)s was removed already (%(reason)s)")),
+        (r"nothing changes in entry (?P<n>\d+) of (?P<log>\S+)", N_("nothing changes in entry %(n)s of %(log)s")),
+        (r"(?P<participant>\S+) has no entry (?P<n>\d+) in log (?P<log>\S+)",
+         N_("%(participant)s has no entry %(n)s in log %(log)s")),
+        (r"the page did not say which version of entry (?P<n>\d+) of (?P<log>\S+) you changed; open the "
+         r"participant's page again",
+         N_("the page did not say which version of entry %(n)s of %(log)s you changed; open the participant's page "
+            "again")),
+        (r"entry (?P<n>\d+) of (?P<log>\S+) was changed after you read it \(you read version (?P<read>\d+); it is at "
+         r"version (?P<stored>\d+), changed by (?P<by>\S+) at (?P<at>[0-9: -]+) UTC\); read it again and make your "
+         r"change from there",
+         N_("entry %(n)s of %(log)s was changed after you read it (you read version %(read)s; it is at version "
+            "%(stored)s, changed by %(by)s at %(at)s UTC); read it again and make your change from there")),
     )
 )  # fmt: skip
+#: A log page's own references (``services.logs``' refusals name them).
+LOG_INPUTS: Mapping[str, str] = {"sequence": N_("Entry"), "values": N_("Values"), "version": N_("Version")}
 
 _FSI, _PDI = "\u2068", "\u2069"
 
 
-def _rule_said(rule: str, words: Words, gettext: Callable[[str], str], choices: Mapping[str, str], rtl: bool) -> str:
+def _rule_said(
+    rule: str,
+    words: Words,
+    gettext: Callable[[str], str],
+    choices: Mapping[str, str],
+    rtl: bool,
+    head: str = "",
+    values_said: Mapping[str, Callable[[str], str]] | None = None,
+) -> str:
     def iso(text: str) -> str:
         return f"{_FSI}{text}{_PDI}" if rtl else text
 
     comma = "، " if rtl else ", "
+    form = head.split(".", 1)[0] if "." in head else ""
+
+    def field(ref: str) -> str:  # a field by its label (on the head's form when it names none), or an event's words
+        return words(ref) or (form and words(f"{form}.{ref}")) or gettext(ref)
+
     for pattern, msgid in RULES:
         match = pattern.fullmatch(rule)
         if match is None:
             continue
         values = match.groupdict()
-        if "choices" in values:
-            values["choices"] = comma.join(iso(choices.get(c) or words(c) or c) for c in values["choices"].split(", "))
-        if "fields" in values:
-            values["fields"] = comma.join(iso(words(f) or f) for f in values["fields"].split(", "))
-        if "state" in values:
-            values["state"] = gettext(values["state"])
+        for name, value in values.items():
+            if name == "choices":
+                values[name] = comma.join(iso(choices.get(c) or words(c) or c) for c in value.split(", "))
+            elif name == "fields":
+                values[name] = comma.join(iso(field(f)) for f in value.split(", "))
+            elif name == "state":
+                values[name] = gettext(value)
+            elif name in ("field", "ref"):
+                values[name] = iso(field(value))
+            else:  # a value: said by the page when it says how (a date, a number, a log), else as written
+                sayer = (values_said or {}).get(name)
+                values[name] = iso(sayer(value) if sayer else value)
         return gettext(msgid) % values if values else gettext(msgid)
     return ""
 
 
 def say(
-    messages: Iterable[str], words: Words, lang: str = "en", *, choices: Mapping[str, str] | None = None
+    messages: Iterable[str],
+    words: Words,
+    lang: str = "en",
+    *,
+    choices: Mapping[str, str] | None = None,
+    values_said: Mapping[str, Callable[[str], str]] | None = None,
 ) -> list[str]:
     """Each message with its references in words; in ``lang``, a rule of ``RULES`` is said in that language (its
-    codes by ``choices``: code -> the words the page shows), and on a right-to-left page the field's label is
+    codes by ``choices``: code -> the words the page shows; a value named in ``values_said`` by that function, e.g.
+    a date in the reader's calendar or a log by its name), and on a right-to-left page the field's label is
     isolated (FSI ... PDI) so that the rule after it keeps its order."""
     gettext = translations(lang).gettext
     rtl = text_direction(lang) == "rtl"
     out = []
     for message in messages:
         head, colon, rule = message.partition(": ")
-        said = _rule_said(rule, words, gettext, choices or {}, rtl) if colon else ""
+        said = _rule_said(rule, words, gettext, choices or {}, rtl, head, values_said) if colon else ""
         if not said:
             out.append(in_words(message, words))
             continue

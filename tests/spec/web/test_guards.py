@@ -59,7 +59,7 @@ def test_randomizing_asks_first_and_the_first_post_changes_nothing(app, trial: T
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         asked = _ask(coord, path, f"/participants/{pid}")
         assert asked.status_code == 200
-        assert f"Participant {pid} (site RAZ) is given the next concealed allocation" in asked.text
+        assert f"Participant {pid} (site Razi hospital) is given the next concealed allocation" in asked.text
         assert "This cannot be undone" in asked.text and f'href="/participants/{pid}"' in asked.text  # cancel
         assert "number 1 of the protocol&#39;s target of 30" in asked.text  # nobody randomized yet; target 30
         assert 'data-testid="past-target"' not in asked.text

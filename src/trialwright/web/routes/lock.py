@@ -14,7 +14,7 @@ from trialwright.services import lock as svc
 from trialwright.services import readiness
 from trialwright.services.errors import FormError
 from trialwright.web import confirm as confirmation
-from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, require_roles
+from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
 from trialwright.web.readiness_words import blocker_said, blocker_where
 from trialwright.web.templating import Page, render_page
 
@@ -27,6 +27,16 @@ ReadinessPage = Annotated[Page, Depends(require_roles(*readiness.READERS))]
 LISTED = 10
 
 
+def _blockers_said(request: Request, page: Page) -> dict[str, Any]:
+    """Each blocker where it is and what blocks it, in the viewer's words (``web.readiness_words``): the readiness
+    page, the lock page's and the lock confirmation's first blockers."""
+    protocol = get_protocol(request)
+    return {
+        "where_said": lambda b: blocker_where(b, protocol, page.lang),
+        "blocker_said": lambda b, fdate, text_said: blocker_said(b, protocol, page.lang, fdate, text_said),
+    }
+
+
 def _lock_page(
     request: Request, page: Page, engine: Engine, errors: list[str] | None = None, status_code: int = 200
 ) -> HTMLResponse:
@@ -37,6 +47,7 @@ def _lock_page(
         "listed": LISTED,
         "soft_locks": svc.active_soft_locks(engine),
         "errors": errors or [],
+        **_blockers_said(request, page),
     }
     return render_page(request, page, "lock/lock.html", context, status_code=status_code)
 
@@ -59,9 +70,7 @@ def readiness_page(
         errors, report = [str(exc)], readiness.lock_readiness(engine, page.user)
     context = {
         "report": report, "sites": sites, "site": site, "kinds": list(readiness.BlockerKind), "errors": errors,
-        # each blocker where it is and what blocks it, in the viewer's words (``web.readiness_words``)
-        "where_said": lambda b: blocker_where(b, protocol, page.lang),
-        "blocker_said": lambda b, fdate, text_said: blocker_said(b, protocol, page.lang, fdate, text_said),
+        **_blockers_said(request, page),
     }  # fmt: skip
     return render_page(request, page, "lock/readiness.html", context, status_code=422 if errors else 200)
 
@@ -121,6 +130,7 @@ def _confirm_page(
         "errors": errors or [],
         "confirm_token": confirmation.token("lock", len(report.blockers)),
         "cancel_url": "/data-management",
+        **_blockers_said(request, page),
     }
     return render_page(request, page, "lock/confirm.html", context, status_code=status)
 

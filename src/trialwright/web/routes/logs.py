@@ -6,11 +6,15 @@ form's post each, and on a refusal show the participant page again with the rule
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from trialwright.domain.calendars import format_date
 from trialwright.services import forms
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
@@ -19,9 +23,11 @@ from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
 from trialwright.web.field_inputs import entries_from
+from trialwright.web.localized import digits, names
+from trialwright.web.readiness_words import moments_said
 from trialwright.web.routes.randomization import _not_found, participant_page
 from trialwright.web.templating import Page
-from trialwright.web.wording import CRF_INPUTS, page_words, say
+from trialwright.web.wording import CRF_INPUTS, LOG_INPUTS, page_words, say
 
 __all__ = ["router"]
 
@@ -59,11 +65,22 @@ async def _version(request: Request, log_id: str, sequence: int) -> int:
 def _refused(
     request: Request, page: Page, engine: Any, participant_id: str, exc: Exception, log_id: str | None = None
 ) -> Response:
-    """The participant page again with the refusal said in its words: the log's fields by their labels in the
-    page's language (``wording.say``), as a form page says its own."""
+    """The participant page again with the refusal said in its words: the log's fields by their labels and the
+    logs service's rules in the page's language (``wording.say``, ``wording.RULES``), as a form page says its own."""
     problems = list(getattr(exc, "problems", ()) or [str(exc)])
-    words = page_words(current_protocol(engine).protocol, page.lang, CRF_INPUTS, form_id=log_id)
-    problems = say(problems, words, page.lang)
+    protocol = current_protocol(engine).protocol
+    words = page_words(protocol, page.lang, CRF_INPUTS, LOG_INPUTS, form_id=log_id)
+    number = partial(digits, lang=page.lang)  # entries and versions in the page's digits
+
+    def day(text: object) -> str:  # a date in the reader's calendar and digits
+        return digits(format_date(dt.date.fromisoformat(str(text)), page.calendar), page.lang)
+
+    values: dict[str, Callable[[str], str]] = {
+        "n": number, "read": number, "stored": number, "log": names(protocol, page.lang)["log_name"],
+        **moments_said(day, page.lang),
+    }  # fmt: skip
+    values["at"] = values["moment"]
+    problems = say(problems, words, page.lang, values_said=values)
     status = 409 if isinstance(exc, svc.LogVersionConflict) else 422
     return participant_page(request, page, engine, participant_id, status=status, errors=problems)
 
