@@ -326,6 +326,8 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
                 if not rows:
                     return chained
                 chained += len(_chain_rows(session, rows))
+                if until is not None and any(row["id"] == until for row in rows):
+                    return chained  # the writer's last entry is in this pass: no transaction to look again
                 continue
         time.sleep(pause)
         pause = min(pause * 2, _POLL_MAX_SECONDS)  # back off: many waiting writers must not flood the database

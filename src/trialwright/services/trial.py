@@ -35,6 +35,7 @@ __all__ = [
     "current_protocol",
     "init_trial",
     "protocol_history",
+    "protocol_in",
 ]
 
 
@@ -177,28 +178,36 @@ def current_protocol(engine: Engine) -> LoadedProtocol:
     # Only when the read fails is the schema looked at, for a clear message.
     try:
         with read_scope(engine) as session:
-            row = session.execute(
-                select(protocol_versions.c.sha256, protocol_versions.c.trial_id).join(
-                    trial, trial.c.current_protocol_version_id == protocol_versions.c.id
-                )
-            ).first()
-            if row is None:
-                raise TrialNotInitialised(_NO_TRIAL)
-            loaded = _BY_SHA.get(row.sha256)
-            if loaded is None:
-                source_text = session.execute(
-                    select(protocol_versions.c.source_text).where(protocol_versions.c.sha256 == row.sha256)
-                ).scalar_one()
-                loaded = _parsed(source_text, f"<database: {row.trial_id}>")
-                with _BY_SHA_LOCK:
-                    if len(_BY_SHA) >= 16:
-                        _BY_SHA.pop(next(iter(_BY_SHA)))
-                    _BY_SHA[row.sha256] = loaded
+            return protocol_in(session)
     except (OperationalError, ProgrammingError):
         if current_revision(engine) is None:
             raise TrialNotInitialised(_NO_TRIAL) from None
         raise
+
+
+def protocol_in(session: Session) -> LoadedProtocol:
+    """``current_protocol`` read in the caller's transaction (a request's one transaction): one small statement,
+    the text fetched and parsed only for a version not seen before."""
+    row = session.execute(_CURRENT).first()
+    if row is None:
+        raise TrialNotInitialised(_NO_TRIAL)
+    loaded = _BY_SHA.get(row.sha256)
+    if loaded is None:
+        source_text = session.execute(
+            select(protocol_versions.c.source_text).where(protocol_versions.c.sha256 == row.sha256)
+        ).scalar_one()
+        loaded = _parsed(source_text, f"<database: {row.trial_id}>")
+        with _BY_SHA_LOCK:
+            if len(_BY_SHA) >= 16:
+                _BY_SHA.pop(next(iter(_BY_SHA)))
+            _BY_SHA[row.sha256] = loaded
     return loaded
+
+
+#: Which version is current (built once, not per request).
+_CURRENT = select(protocol_versions.c.sha256, protocol_versions.c.trial_id).join(
+    trial, trial.c.current_protocol_version_id == protocol_versions.c.id
+)
 
 
 @dataclass(frozen=True)
