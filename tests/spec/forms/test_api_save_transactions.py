@@ -4,8 +4,8 @@ token's use are still recorded in transactions of their own.
 
 Counted with SQLAlchemy's ``begin`` and ``before_cursor_execute`` events on the app's engine, on SQLite and
 PostgreSQL: statements are grouped by the transaction they ran in (the ``BEGIN`` and PostgreSQL's ``SET
-TRANSACTION`` themselves are not counted). On PostgreSQL the audit trail's chainer runs after the commit in a short
-transaction of its own (``services/audit.py``); it is counted apart. (Speed itself is measured by
+TRANSACTION`` themselves are not counted). On PostgreSQL the audit trail's chainer runs after the commit in short
+transactions of its own (``services/audit.py``); they are left out. (Speed itself is measured by
 bench/form_saves.py, never here.)
 """
 
@@ -111,9 +111,9 @@ def test_a_form_saved_through_the_api_is_one_transaction(trial: Trial) -> None:
     reads = [s for g in request for s in g if s.startswith(("SELECT api_tokens.id", "SELECT protocol_versions.sha256"))]
     assert len(reads) == 2, request  # the token and the protocol, once each
     if trial.engine.dialect.name == "postgresql":
-        # One transaction: the token, the protocol and the save; then one pass of the chainer.
+        # One transaction: the token, the protocol and the save. (The chainer's passes after it are not counted:
+        # their number depends on who else holds the chainer's lock on the database at that moment.)
         assert len(request) == 1, request
-        assert len(counted.chainer()) == 1, counted.chainer()
     else:
         # SQLite (one writer at a time): the reads in a snapshot of their own, then the save's write transaction.
         assert len(request) == 2, request
