@@ -35,15 +35,17 @@ from trialwright.domain.forms import FormValueError
 from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
 from trialwright.domain.wording import Words, in_words, words_for
+from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.web.deps import ApiReentry, EngineDep, RowId, require_api_roles
+from trialwright.web.deps import ApiReentry, ApiWrite, EngineDep, RowId, api_write, require_api_roles
 
 router = APIRouter(prefix="/api/v1", tags=["forms"])
 Reader = Annotated[UserView, Depends(require_api_roles(*svc.READERS))]
 Entry = Annotated[UserView, Depends(require_api_roles(*svc.DATA_ENTRY))]
+EntryWrite = Annotated[ApiWrite, Depends(api_write(*svc.DATA_ENTRY), scope="function")]
 Monitor = Annotated[UserView, Depends(require_api_roles(Role.MONITOR))]
 Investigator = Annotated[UserView, Depends(require_api_roles(Role.INVESTIGATOR))]
 Manager = Annotated[UserView, Depends(require_api_roles(Role.DATA_MANAGER))]
@@ -70,10 +72,14 @@ def _call(function: Any, *args: Any, words: Callable[[], Words] | None = None, *
         raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
 
 
-def _form(view: svc.FormView | None, engine: Engine) -> dict[str, Any]:
+def _form(view: svc.FormView | None, engine: Engine | None, protocol: Protocol | None = None) -> dict[str, Any]:
+    """A form as the API answers it (its units from ``protocol``, else from the protocol read through ``engine``)."""
     if view is None:
         raise HTTPException(status_code=404, detail="this form has no data yet")
-    form = current_protocol(engine).protocol.form(view.form_id)
+    if protocol is None:
+        assert engine is not None
+        protocol = current_protocol(engine).protocol
+    form = protocol.form(view.form_id)
     units = {f.id: f.unit for f in form.fields if f.unit}  # the unit of each canonical value, derived ones too
     return {
         "participant_id": view.participant_id,
@@ -117,24 +123,23 @@ def get_form(participant_id: str, visit_id: str, form_id: str, user: Reader, eng
 
 
 @router.post(FORM, response_model=FormOut, response_model_exclude_unset=True)
-def save_form(
-    participant_id: str, visit_id: str, form_id: str, body: FormIn, user: Entry, engine: EngineDep
-) -> dict[str, Any]:
+def save_form(participant_id: str, visit_id: str, form_id: str, body: FormIn, call: EntryWrite) -> dict[str, Any]:
     """Enter or change values; every problem is reported at once, naming the field and the rule."""
+    # The token, the protocol and the save in the request's transaction (``ApiWrite``), committed before the answer.
     return _form(
         _call(
-            svc.save_form,
-            engine,
-            user,
+            call.run,
+            svc.save_form_in,
             participant_id,
             visit_id,
             form_id,
             body.values,
             reason=body.reason,
             visit_date=body.visit_date,
-            words=lambda: words_for(current_protocol(engine).protocol, user.language, form_id=form_id),
+            words=lambda: words_for(call.protocol, call.user.language, form_id=form_id),
         ),
-        engine,
+        None,
+        call.protocol,
     )
 
 

@@ -330,8 +330,9 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
                 rows = _take_pending(session, limit=batch)
                 chained += len(_chain_rows(session, rows))
                 # Every entry committed before this pass began was visible to it: the writer's own were among those
-                # taken, or chained by an earlier pass, unless the batch was full.
-                if not rows or (until is not None and len(rows) < batch):
+                # taken, or chained by an earlier pass, unless the batch was full; and a pass that took the writer's
+                # last entry needs no transaction to look again.
+                if not rows or (until is not None and (len(rows) < batch or any(row["id"] == until for row in rows))):
                     return chained
                 continue
         time.sleep(pause)

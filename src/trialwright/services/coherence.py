@@ -33,22 +33,29 @@ def participant_facts(session: Session, protocol: Protocol, participant: Any) ->
 
 
 def _facts(session: Session, protocol: Protocol, participant: Any) -> ParticipantFacts:
-    consented = session.execute(
-        select(func.min(consents.c.obtained_at)).where(
-            consents.c.screening_id == participant.screening_id, consents.c.decision == "consent"
-        )
-    ).scalar()
-    randomized = session.execute(
-        select(allocation_entries.c.randomized_at).where(
-            allocation_entries.c.participant_id == participant.participant_id
-        )
-    ).scalar()
-    prepared = session.execute(
+    # The three times in one statement (each a scalar subquery: NULL when there is none).
+    consented = select(func.min(consents.c.obtained_at)).where(
+        consents.c.screening_id == participant.screening_id, consents.c.decision == "consent"
+    )
+    randomized = (
+        select(allocation_entries.c.randomized_at)
+        .where(allocation_entries.c.participant_id == participant.participant_id)
+        .limit(1)
+    )
+    prepared = (
         select(preparations.c.prepared_at)
         .join(allocation_entries, allocation_entries.c.preparation_code == preparations.c.preparation_code)
         .where(allocation_entries.c.participant_id == participant.participant_id)
-    ).scalar()
-    return facts_of(protocol, participant, consented, randomized, prepared)
+        .limit(1)
+    )
+    row = session.execute(
+        select(
+            consented.scalar_subquery().label("consented"),
+            randomized.scalar_subquery().label("randomized"),
+            prepared.scalar_subquery().label("prepared"),
+        )
+    ).one()
+    return facts_of(protocol, participant, row.consented, row.randomized, row.prepared)
 
 
 def facts_of(

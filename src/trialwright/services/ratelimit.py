@@ -57,8 +57,11 @@ class RateLimited(Exception):
 class Counts(Protocol):
     """Where a limiter keeps its counts: the window start and count of each key."""
 
-    def current(self, keys: Sequence[Hashable], now: float, window: float) -> list[tuple[float, int]]:
-        """The (start, count) of each key's open window ((now, 0) for a key without one); counts nothing."""
+    def current(
+        self, keys: Sequence[Hashable], now: float, window: float, session: Session | None = None
+    ) -> list[tuple[float, int]]:
+        """The (start, count) of each key's open window ((now, 0) for a key without one); counts nothing. Counts in
+        the database are read in ``session`` when given (a request's one transaction)."""
         ...
 
     def add(self, keys: Sequence[Hashable], now: float, window: float) -> None:
@@ -87,7 +90,9 @@ class MemoryCounts:
             w = self._windows[key] = _Window(now)
         return w
 
-    def current(self, keys: Sequence[Hashable], now: float, window: float) -> list[tuple[float, int]]:
+    def current(
+        self, keys: Sequence[Hashable], now: float, window: float, session: Session | None = None
+    ) -> list[tuple[float, int]]:
         with self._lock:
             return [(w.start, w.count) for w in (self._current(k, now, window) for k in keys)]
 
@@ -128,17 +133,18 @@ class DatabaseCounts:
         self.engine = engine
         self.limiter = limiter
 
-    def current(self, keys: Sequence[Hashable], now: float, window: float) -> list[tuple[float, int]]:
+    def current(
+        self, keys: Sequence[Hashable], now: float, window: float, session: Session | None = None
+    ) -> list[tuple[float, int]]:
         digests = [_digest(k) for k in keys]
-        with read_scope(self.engine) as session:
-            found: dict[str, tuple[float, int]] = {
-                key: (start, count)
-                for key, start, count in session.execute(
-                    select(rate_limits.c.key, rate_limits.c.window_start, rate_limits.c.count).where(
-                        rate_limits.c.limiter == self.limiter, rate_limits.c.key.in_(digests)
-                    )
-                )
-            }
+        query = select(rate_limits.c.key, rate_limits.c.window_start, rate_limits.c.count).where(
+            rate_limits.c.limiter == self.limiter, rate_limits.c.key.in_(digests)
+        )
+        if session is not None:
+            found = {key: (start, count) for key, start, count in session.execute(query)}
+        else:
+            with read_scope(self.engine) as reading:
+                found = {key: (start, count) for key, start, count in reading.execute(query)}
         out: list[tuple[float, int]] = []
         for d in digests:
             start, count = found.get(d, (now, 0))
@@ -176,21 +182,21 @@ class RateLimiter:
         self._clock = clock
         self._counts: Counts = counts if counts is not None else MemoryCounts()
 
-    def retry_after(self, *keys: Hashable) -> int | None:
-        """Seconds to wait when any key is at its limit, else None (counts nothing)."""
+    def retry_after(self, *keys: Hashable, session: Session | None = None) -> int | None:
+        """Seconds to wait when any key is at its limit, else None (counts nothing; read in ``session`` if given)."""
         if self.limit <= 0:
             return None
         now = self._clock()
         waits = [
             self.window - (now - start)
-            for start, count in self._counts.current(keys, now, self.window)
+            for start, count in self._counts.current(keys, now, self.window, session)
             if count >= self.limit
         ]
         return max(1, math.ceil(max(waits))) if waits else None
 
-    def check(self, *keys: Hashable) -> None:
-        """Raise ``RateLimited`` when any key is at its limit."""
-        wait = self.retry_after(*keys)
+    def check(self, *keys: Hashable, session: Session | None = None) -> None:
+        """Raise ``RateLimited`` when any key is at its limit (counts read in ``session`` if given)."""
+        wait = self.retry_after(*keys, session=session)
         if wait is not None:
             raise RateLimited(wait, self.what)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
@@ -27,11 +28,14 @@ from trialwright.store.engine import inserted_id, read_scope, session_scope
 __all__ = [
     "DEFAULT_TOKEN_DAYS",
     "TokenAccessDenied",
+    "TokenUse",
     "TokenView",
     "issue_token",
     "list_tokens",
+    "record_use",
     "resolve_token",
     "revoke_token",
+    "token_in",
 ]
 
 #: A token's life when the setting says nothing else.
@@ -180,31 +184,59 @@ def resolve_token(engine: Engine, token: str) -> UserView | None:
     One statement reads the token, its user and their sites. Use is audited at most once a minute per token, to
     keep the trail readable; only then is anything written.
     """
-    now = _now()
-    columns = select(api_tokens.c.id.label("token_id"), api_tokens.c.revoked_at, api_tokens.c.expires_at,
-                     api_tokens.c.last_used_at)  # fmt: skip
-    query = with_sites(columns, api_tokens).where(api_tokens.c.token_hash == _digest(token))
     with read_scope(engine) as session:
-        rows = session.execute(query).all()
+        found = token_in(session, token)
+    if found is not None and found.use_due:
+        with session_scope(engine) as session:
+            record_use(session, found)
+    return None if found is None else found.user
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """A live token found in a transaction: its user, and whether its use is due to be audited (at most once a
+    minute per token: ``record_use``)."""
+
+    user: UserView
+    token_id: int
+    use_due: bool
+    now: dt.datetime
+
+
+_TOKEN_COLUMNS = select(api_tokens.c.id.label("token_id"), api_tokens.c.revoked_at, api_tokens.c.expires_at,
+                        api_tokens.c.last_used_at)  # fmt: skip
+
+
+def token_in(session: Session, token: str) -> TokenUse | None:
+    """``resolve_token``'s read in the caller's transaction (one statement, nothing written): the live token's user
+    and whether its use is due to be audited, or None (unknown, revoked, expired, user disabled)."""
+    now = _now()
+    rows = session.execute(
+        with_sites(_TOKEN_COLUMNS, api_tokens).where(api_tokens.c.token_hash == _digest(token))
+    ).all()
     if not rows:
         return None
     row = rows[0]
     if row.revoked_at is not None or now >= row.expires_at or not row.active:
         return None
-    if row.last_used_at is None or now - row.last_used_at >= _USE_AUDIT_INTERVAL:
-        with session_scope(engine) as session:
-            used = session.execute(
-                api_tokens.update()
-                .where(api_tokens.c.id == row.token_id)
-                .where((api_tokens.c.last_used_at.is_(None)) | (api_tokens.c.last_used_at <= now - _USE_AUDIT_INTERVAL))
-                .values(last_used_at=now)
-            )
-            if used.rowcount:  # type: ignore[attr-defined]
-                audit.record(
-                    session,
-                    actor=row.username,
-                    role=row.role,
-                    action="api.token_used",
-                    detail={"token_id": row.token_id},
-                )
-    return view_of_rows(rows)
+    due = row.last_used_at is None or now - row.last_used_at >= _USE_AUDIT_INTERVAL
+    return TokenUse(view_of_rows(rows), int(row.token_id), due, now)
+
+
+def record_use(session: Session, found: TokenUse) -> None:
+    """The token's use, audited in the caller's transaction unless another request recorded it within the minute."""
+    now = found.now
+    used = session.execute(
+        api_tokens.update()
+        .where(api_tokens.c.id == found.token_id)
+        .where((api_tokens.c.last_used_at.is_(None)) | (api_tokens.c.last_used_at <= now - _USE_AUDIT_INTERVAL))
+        .values(last_used_at=now)
+    )
+    if used.rowcount:  # type: ignore[attr-defined]
+        audit.record(
+            session,
+            actor=found.user.username,
+            role=found.user.role.value,
+            action="api.token_used",
+            detail={"token_id": found.token_id},
+        )

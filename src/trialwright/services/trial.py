@@ -37,6 +37,7 @@ __all__ = [
     "init_trial",
     "protocol_by_sha",
     "protocol_history",
+    "protocol_in",
 ]
 
 
@@ -179,7 +180,7 @@ def current_protocol(engine: Engine) -> LoadedProtocol:
     # Only when the read fails is the schema looked at, for a clear message.
     try:
         with read_scope(engine) as session:
-            return protocol_by_sha(session, session.execute(select(CURRENT_SHA)).scalar())
+            return protocol_in(session)
     except (OperationalError, ProgrammingError):
         if current_revision(engine) is None:
             raise TrialNotInitialised(_NO_TRIAL) from None
@@ -213,6 +214,12 @@ def protocol_by_sha(session: Session, sha256: str | None) -> LoadedProtocol:
                 _BY_SHA.pop(next(iter(_BY_SHA)))
             _BY_SHA[sha256] = loaded
     return loaded
+
+
+def protocol_in(session: Session) -> LoadedProtocol:
+    """``current_protocol`` read in the caller's transaction (a request's one transaction): one small statement,
+    the text fetched and parsed only for a version not seen before."""
+    return protocol_by_sha(session, session.execute(select(CURRENT_SHA)).scalar())
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ __all__ = [
     "after_commit",
     "before_commit",
     "check_connection",
+    "commit_now",
     "inserted_id",
     "is_postgresql",
     "make_engine",
@@ -155,14 +156,34 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     session = Session(bind=engine, expire_on_commit=False)
     try:
         yield session
-        for before in session.info.pop(_BEFORE_COMMIT, ()):
-            before()
-        session.commit()
+        _commit(session)
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+    _after(session)
+
+
+def commit_now(session: Session) -> None:
+    """Commit the transaction of ``session`` (a ``session_scope``) now, as its end would (what ``before_commit``
+    registered, the commit, then what ``after_commit`` registered), rolling it back if that raises; the scope's
+    end then finds nothing left to commit. For a request that must answer only once its change is committed."""
+    try:
+        _commit(session)
+    except BaseException:
+        session.rollback()
+        raise
+    _after(session)
+
+
+def _commit(session: Session) -> None:
+    for before in session.info.pop(_BEFORE_COMMIT, ()):
+        before()
+    session.commit()
+
+
+def _after(session: Session) -> None:
     for hook in session.info.pop(_AFTER_COMMIT, ()):
         hook()
 

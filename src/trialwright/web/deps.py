@@ -5,23 +5,25 @@ Nothing here is built at import time; everything comes from ``app.state``, set b
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Concatenate, NoReturn, ParamSpec, TypeVar
 
 from fastapi import Depends, Form, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from trialwright.domain.masking import Viewer, viewer_for
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import audit
 from trialwright.services.ratelimit import Limits
-from trialwright.services.tokens import resolve_token
-from trialwright.services.trial import current_protocol
+from trialwright.services.tokens import TokenUse, record_use, resolve_token, token_in
+from trialwright.services.trial import current_protocol, protocol_in
 from trialwright.services.users import AccessPolicy, SessionView, UserView, resolve_session
 from trialwright.settings import Settings
-from trialwright.store.engine import session_scope
+from trialwright.store.engine import commit_now, is_postgresql, read_scope, session_scope
 from trialwright.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_
 from trialwright.web.localized import trial_title
 from trialwright.web.security import (
@@ -40,6 +42,7 @@ __all__ = [
     "MAX_ROW_ID",
     "ApiReentry",
     "ApiUser",
+    "ApiWrite",
     "ApproverPage",
     "ConfirmReentry",
     "CsrfChecked",
@@ -54,6 +57,7 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "SignedInPage",
+    "api_write",
     "client_address",
     "nav_for",
     "page_zone",
@@ -283,23 +287,114 @@ def api_user(
 ) -> UserView:
     """The API caller, from ``Authorization: Bearer <token>``; 401 otherwise (429 past the refusal limit)."""
     address = client_address(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    bearer, token = _bearer(request)
     # An address past its limit of refused tokens gets 429 before its token is even looked at.
     limits.token_refusals.check(("address", address))
-    user = resolve_token(engine, token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+    user = resolve_token(engine, token) if bearer and token else None
     if user is None:
-        # Unknown, expired, revoked or a disabled user's token: counted, and audited in aggregate (the token
-        # itself never is): one entry when an address's window opens, its count when the window closes.
-        limits.token_refusals.hit(("address", address))
-        limits.refusal_tally.refused(engine, address, request.url.path, token="present" if token.strip() else "missing")
-        raise HTTPException(
-            status_code=401, detail="a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+        _token_refused(request, engine, limits, token)
+    assert user is not None
     return user
 
 
+def _bearer(request: Request) -> tuple[bool, str]:
+    """Whether the ``Authorization`` header says ``Bearer``, and the credentials after the scheme ("" if none)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer", token.strip()
+
+
+def _token_refused(request: Request, engine: Engine, limits: Limits, token: str) -> NoReturn:
+    """Unknown, expired, revoked or a disabled user's token: counted, and audited in aggregate (the token itself
+    never is): one entry when an address's window opens, its count when the window closes; 401."""
+    address = client_address(request)
+    limits.token_refusals.hit(("address", address))
+    limits.refusal_tally.refused(engine, address, request.url.path, token="present" if token else "missing")
+    raise HTTPException(status_code=401, detail="a valid API token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
 ApiUser = Annotated[UserView, Depends(api_user)]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApiWrite:
+    """An API write request's transaction: the caller (their token read in it), the protocol (read in it) and the
+    session a use case runs in (a service's ``..._in`` function, through ``run``).
+
+    On PostgreSQL the token, the count of refused tokens, the protocol and the use case are one transaction. On
+    SQLite the reads before the use case are a read snapshot of their own and the use case's transaction begins at
+    its first statement: SQLite has one writer at a time (each write transaction begins IMMEDIATE), and a request
+    that held the write lock from its token to its answer kept every other writer waiting that much longer
+    (measured: ``docs/benchmarks.md``)."""
+
+    user: UserView
+    protocol: Protocol
+    session: Session
+
+    def run(self, use_case: Callable[Concatenate[Session, Protocol, UserView, P], T], *args: P.args,
+            **kwargs: P.kwargs) -> T:  # fmt: skip
+        """``use_case(session, protocol, user, ...)``, committed before the route answers (so its answer is built
+        after the commit, outside any lock), rolled back if it raises."""
+        try:
+            result = use_case(self.session, self.protocol, self.user, *args, **kwargs)
+        except BaseException:
+            self.session.rollback()
+            raise
+        commit_now(self.session)
+        return result
+
+
+def api_write(*roles: Role) -> Callable[..., Iterator[ApiWrite]]:
+    """An API dependency (``Depends(api_write(...), scope="function")``) giving an ``ApiWrite`` to a caller of one
+    of these roles, with the same refusals, in the same order, as ``require_api_roles``: 429 past the limit of
+    refused tokens, 401 for no valid token, 403 (audited) for another role. Only when the token's use is due to be
+    audited (once a minute per token) or the request is refused is anything written in a transaction of its own, as
+    before, so that it stays recorded whatever the use case then does."""
+
+    def open_write(
+        request: Request,
+        engine: EngineDep,
+        limits: LimitsDep,
+        _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> Iterator[ApiWrite]:
+        bearer, token = _bearer(request)
+
+        def caller(session: Session) -> tuple[TokenUse | None, Protocol | None]:
+            """The token's user, and the protocol when the request may go on in this transaction."""
+            limits.token_refusals.check(("address", client_address(request)), session=session)
+            found = token_in(session, token) if bearer and token else None
+            if found is None or found.use_due or found.user.role not in roles:
+                return found, None
+            return found, protocol_in(session).protocol
+
+        if is_postgresql(engine):
+            with session_scope(engine) as session:
+                found, protocol = caller(session)
+                if found is not None and protocol is not None:
+                    yield ApiWrite(found.user, protocol, session)
+                    return
+        else:  # SQLite: the reads in a snapshot of their own (see ``ApiWrite``)
+            with read_scope(engine) as reading:
+                found, protocol = caller(reading)
+            if found is not None and protocol is not None:
+                with session_scope(engine) as session:
+                    yield ApiWrite(found.user, protocol, session)
+                return
+        # Refused, or the token's use to audit: each in its own transaction (the one above wrote nothing).
+        if found is None:
+            _token_refused(request, engine, limits, token)
+        if found.use_due:
+            with session_scope(engine) as session:
+                record_use(session, found)
+        if found.user.role not in roles:
+            _refuse(engine, found.user, request)
+            raise HTTPException(status_code=403, detail="your role may not do this")
+        with session_scope(engine) as session:
+            yield ApiWrite(found.user, protocol_in(session).protocol, session)
+
+    return open_write
 
 
 def page_reentry(request: Request, session: SessionDep, policy: PolicyDep, limits: LimitsDep) -> AccessPolicy:

@@ -47,7 +47,14 @@ from trialwright.services.forms.review import (
     verify_form,
     verify_forms,
 )
-from trialwright.services.forms.save import VisitFormSave, get_form, import_forms, save_form, save_visit_forms
+from trialwright.services.forms.save import (
+    VisitFormSave,
+    get_form,
+    import_forms,
+    save_form,
+    save_form_in,
+    save_visit_forms,
+)
 from trialwright.services.forms.visits import miss_visit, participant_schedule, record_visit
 from trialwright.services.lock import LockState, lock_state, lock_trial, require_unlocked, unlock_trial
 
@@ -87,6 +94,7 @@ __all__ = [
     "record_visit",
     "require_unlocked",
     "save_form",
+    "save_form_in",
     "save_visit_forms",
     "sign_casebook",
     "sign_form",

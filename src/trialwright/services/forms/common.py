@@ -45,6 +45,8 @@ __all__ = [
     "ParticipantSchedule",
     "QueryView",
     "RefusedValues",
+    "form_created",
+    "form_queried",
     "validated_for",
 ]
 
@@ -283,13 +285,37 @@ def _keep_form(session: Session, row: Any) -> Any:
     return row
 
 
+#: Form records this transaction inserted, and the form records it raised a query on (``record_query``): a record
+#: it inserted and raised none on has no open query, without a count.
+_CREATED = "trialwright.forms_created"
+_QUERIED = "trialwright.forms_queried"
+
+
+def form_created(session: Session, record_id: int) -> None:
+    """This transaction inserted the form record ``record_id``."""
+    session.info.setdefault(_CREATED, set()).add(record_id)
+
+
+def form_queried(session: Session, record_id: int) -> None:
+    """This transaction raised a query on the form record ``record_id`` (even in a savepoint later rolled back)."""
+    session.info.setdefault(_QUERIED, set()).add(record_id)
+
+
+def _open_queries(session: Session, record_id: int) -> int:
+    if record_id in session.info.get(_CREATED, ()) and record_id not in session.info.get(_QUERIED, ()):
+        return 0  # inserted by this transaction, and no query raised on it since: none can be open
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(queries)
+            .where(queries.c.form_record_id == record_id, queries.c.status != "closed")
+        ).scalar_one()
+    )
+
+
 def _view(session: Session, protocol: Protocol, row: Any, visit_id: str) -> FormView:
     values = _load(row)
-    open_count = session.execute(
-        select(func.count())
-        .select_from(queries)
-        .where(queries.c.form_record_id == row.id, queries.c.status != "closed")
-    ).scalar_one()
+    open_count = _open_queries(session, row.id)
     return FormView(
         row.id,
         row.participant_id,

@@ -26,6 +26,7 @@ from trialwright.services.forms.common import (
     _role,
     _visit_forms,
     _visit_row,
+    form_queried,
 )
 from trialwright.services.lock import require_unlocked
 from trialwright.services.log_views import REMOVED, log_def
@@ -89,6 +90,8 @@ def record_query(
             raised_by=actor,
         ),
     )
+    if form_record_id is not None:
+        form_queried(session, form_record_id)
     audit.record(
         session,
         actor=actor,

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from trialwright.domain.forms import (
@@ -46,6 +46,7 @@ from trialwright.services.forms.common import (
     _visit_forms,
     _visit_row,
     _withdrawn,
+    form_created,
     lock_visit,
     validated_for,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "get_form",
     "import_forms",
     "save_form",
+    "save_form_in",
     "save_visit_forms",
 ]
 
@@ -83,15 +85,16 @@ def _insert_form(
     version: str,
     now: dt.datetime,
     by: str,
-) -> int:
-    """A new form record (version 1), kept for the visit's held forms; its id."""
+) -> Any:
+    """A new form record (version 1), kept for the visit's held forms; its row (every column)."""
     row = session.execute(
         _INSERT_FORM,
         {"participant_id": participant_id, "visit_record_id": visit_record_id, "form_id": form_id,
          "state": state.value, "form_values": form_values, "version": 1, "protocol_version": version,
          "updated_at": now, "updated_by": by},
     ).one()  # fmt: skip
-    return int(_keep_form(session, row).id)
+    form_created(session, row.id)
+    return _keep_form(session, row)
 
 
 def _save(
@@ -111,6 +114,27 @@ def _save(
 ) -> int:
     """Validate and store one form's values with their audit entries (written in one batch, or gathered into the
     enclosing batch of a bulk import); the record's id."""
+    return int(_save_row(session, protocol, version, actor, participant_id, visit_id, form_id, entries,
+                         reason=reason, visit_date=visit_date, typed_on_site_clock=typed_on_site_clock,
+                         reason_for_saved=reason_for_saved).id)  # fmt: skip
+
+
+def _save_row(
+    session: Session,
+    protocol: Protocol,
+    version: str,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    entries: Mapping[str, Any],
+    *,
+    reason: str | None,
+    visit_date: dt.date | None,
+    typed_on_site_clock: bool = False,
+    reason_for_saved: bool = False,
+) -> Any:
+    """``_save``, giving the form record's row as the save leaves it (every column: what a read would return)."""
     with audit.gathered(session):
         return _save_now(session, protocol, version, actor, participant_id, visit_id, form_id, entries,
                          reason=reason, visit_date=visit_date, typed_on_site_clock=typed_on_site_clock,
@@ -131,7 +155,7 @@ def _save_now(
     visit_date: dt.date | None,
     typed_on_site_clock: bool,
     reason_for_saved: bool = False,
-) -> int:
+) -> Any:
     _role(actor, DATA_ENTRY, "enter form data")
     checked_text(reason, "reason", error=FormError)
     participant = participant_row(session, actor, participant_id)
@@ -164,7 +188,7 @@ def _save_now(
     changed = [name for name in validated.values if _meaning(old.get(name)) != _meaning(merged.get(name))]
     if not changed:
         if row is not None:
-            return int(row.id)
+            return row
         return _create_empty(session, protocol, version, actor, participant, visit_row, form_id, reason)
     _kit_check(session, protocol, participant.participant_id, form_id, merged, changed)
     # A draft may be corrected without a reason (the trail still keeps the old value); after that, not.
@@ -189,8 +213,9 @@ def _save_now(
         raise RefusedValues(refused)
     now = clock.now()
     if row is None:
-        record_id = _insert_form(session, participant_id, visit_row.id, form_id, new_state,
-                                 _dump(pending[form_id]), version, now, actor.username)  # fmt: skip
+        saved = _insert_form(session, participant_id, visit_row.id, form_id, new_state,
+                             _dump(pending[form_id]), version, now, actor.username)  # fmt: skip
+        record_id = saved.id
     else:
         record_id = row.id
         voided = {}
@@ -210,7 +235,7 @@ def _save_now(
             )
             .returning(*form_records.c)
         ).one()
-        _keep_form(session, updated)
+        saved = _keep_form(session, updated)
         if state is not new_state:
             audit.record(
                 session,
@@ -301,7 +326,7 @@ def _save_now(
     as_saved[form_id] = _Stored(int(record_id), _dump(pending[form_id]))
     _run_checks(session, protocol, participant, visit_row, as_saved, {form_id: changed},
                 created=int(record_id) if row is None else None)  # fmt: skip
-    return int(record_id)
+    return saved
 
 
 @dataclass(frozen=True)
@@ -329,7 +354,7 @@ def _create_empty(
     visit_row: Any,
     form_id: str,
     reason: str | None,
-) -> int:
+) -> Any:
     """A form started with no value yet (a draft), audited so that every form record has an entry that explains it."""
     now = clock.now()
     forms_written(session, protocol, participant.participant_id, [form_id])
@@ -372,9 +397,32 @@ def save_form(
     returned view lists what is missing.
     """
     loaded = current_protocol(engine)
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, reading_once(session):
         return _save_and_view(session, loaded.protocol, actor, participant_id, visit_id, form_id, entries,
                               reason=reason, visit_date=visit_date, complete=complete,
+                              typed_on_site_clock=typed_on_site_clock)  # fmt: skip
+
+
+def save_form_in(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    entries: Mapping[str, Any],
+    *,
+    reason: str | None = None,
+    visit_date: dt.date | None = None,
+    complete: bool = False,
+    typed_on_site_clock: bool = False,
+) -> FormView:
+    """``save_form`` in the caller's transaction, under ``protocol`` as read in it: an API request's one
+    transaction (``web/deps.py``, ``ApiWrite``: the caller's token, the protocol and the save). The caller commits,
+    or rolls back on any exception; its transaction does nothing else that changes what a form save reads."""
+    with reading_once(session):  # one save: a visit it records has no form to read back (``bulk_reads``)
+        return _save_and_view(session, protocol, actor, participant_id, visit_id, form_id, entries, reason=reason,
+                              visit_date=visit_date, complete=complete,
                               typed_on_site_clock=typed_on_site_clock)  # fmt: skip
 
 
@@ -394,11 +442,11 @@ def _save_and_view(
 ) -> FormView:
     """``save_form`` in the caller's transaction."""
     with audit.gathered(session):
-        record_id = _save(session, protocol, protocol.version.number, actor, participant_id, visit_id, form_id,
-                          entries, reason=reason, visit_date=visit_date,
-                          typed_on_site_clock=typed_on_site_clock)  # fmt: skip
-        # The form as this transaction leaves it (the same rows a fresh get_form would read).
-        row = session.execute(select(form_records).where(form_records.c.id == record_id)).one()
+        # The form as this transaction leaves it: the row the save's INSERT or UPDATE returned (every column, the
+        # same row a fresh get_form would read), not read again.
+        row = _save_row(session, protocol, protocol.version.number, actor, participant_id, visit_id, form_id,
+                        entries, reason=reason, visit_date=visit_date,
+                        typed_on_site_clock=typed_on_site_clock)  # fmt: skip
         if complete and row.state == FormState.DRAFT.value and not missing_required(protocol.form(form_id), _load(row)):
             return _move(session, protocol, actor, participant_id, visit_id, form_id, Transition.COMPLETE)
         return _view(session, protocol, row, visit_id)
