@@ -230,7 +230,11 @@ def _load(row: Any) -> dict[str, StoredValue]:
 
 
 def _dump(values: Mapping[str, StoredValue]) -> str:
-    return json.dumps({k: v.as_json() for k, v in values.items()}, sort_keys=True, ensure_ascii=False)
+    return _ENCODE({k: v.as_json() for k, v in values.items()})
+
+
+#: ``json.dumps(..., sort_keys=True, ensure_ascii=False)``, its encoder built once (this runs several times a save).
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
 def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:
