@@ -226,11 +226,11 @@ def _rows_insert(table: str, columns: Sequence[str], returning: str | None = Non
     psycopg parses again every time, executemany sends one statement per row, and array parameters are escaped
     value by value in Python. The same rows as an INSERT of each: every value is a JSON string, number or null read
     back as it was, and the columns' types check them as they would (``at`` is UTC already, see ``_content``)."""
-    names = ", ".join(f'"{c}"' for c in columns)
+    names = ", ".join(columns)  # plain names, none a reserved word, as SQLAlchemy writes them
     values = ", ".join(f"CAST(r->>'{c}' AS {_TYPES.get(c, 'text')})" for c in columns)
     rows = f"SELECT {values} FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(r, n) ORDER BY n"  # noqa: S608
-    sql = f'INSERT INTO "{table}" ({names}) {rows}'  # the names are this module's constants, never input
-    return text(sql + (f' RETURNING "{returning}"' if returning else ""))
+    sql = f"INSERT INTO {table} ({names}) {rows}"  # the names are this module's constants, never input
+    return text(sql + (f" RETURNING {returning}" if returning else ""))
 
 
 _TYPES = {"at": "timestamptz", "seq": "bigint"}
