@@ -77,7 +77,11 @@ def canonical(entry: AuditEntry) -> bytes:
     # would, without its deep copy (this runs for every entry written and every entry verified).
     content = {name: getattr(entry, name) for name in _HASHED}
     content["at"] = _utc_text(entry.at)
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODE(content).encode("utf-8")
+
+
+#: ``json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, its encoder built once.
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def entry_hash(entry: AuditEntry) -> str:

@@ -120,7 +120,11 @@ class SoftBreach:
 
 def dump_values(values: Mapping[str, StoredValue]) -> str:
     """Field id -> stored value as the JSON text a form's or a log entry's values are stored in (keys sorted)."""
-    return json.dumps({k: v.as_json() for k, v in values.items()}, sort_keys=True, ensure_ascii=False)
+    return _ENCODE({k: v.as_json() for k, v in values.items()})
+
+
+#: ``json.dumps(..., sort_keys=True, ensure_ascii=False)``, its encoder built once (this runs several times a save).
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
 def audit_value(value: StoredValue | None) -> Any:

@@ -42,14 +42,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, func, inspect, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical
 from trialwright.services import clock
 from trialwright.store.audit_keys import AuditKey, AuditKeyError, is_checked, key_check, key_of, mark_checked
 from trialwright.store.engine import after_commit, before_commit, is_postgresql, serialise, session_scope
-from trialwright.store.tables import audit_entries, audit_keying, audit_nonces, audit_pending, audit_pending_rejected
+from trialwright.store.tables import audit_entries, audit_keying, audit_pending, audit_pending_rejected
 
 if TYPE_CHECKING:
     from trialwright.settings import Settings
@@ -82,10 +81,15 @@ _CONTENT = ("at", "actor", "role", "site", "participant", "form", "field", "acti
             "reason", "detail")  # fmt: skip
 
 
+#: ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)``, built once
+#: (``json.dumps`` with options builds an encoder per call, and this runs several times for every entry).
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def _json(value: object) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODE(value)
 
 
 def _content(change: Change, now: dt.datetime) -> dict[str, Any]:
@@ -212,7 +216,39 @@ def record_now(engine: Engine, **change: Any) -> int:
 # -- PostgreSQL: pending entries, chained after the commit -------------------------------------------------------
 
 _PENDING = "trialwright.audit.pending"
-_INSERT_PENDING = audit_pending.insert()
+_PENDING_COLUMNS = (*_CONTENT, "nonce", "mac")
+
+
+def _rows_insert(table: str, columns: Sequence[str], returning: str | None = None) -> Any:
+    """PostgreSQL: an INSERT of many rows passed as one JSON array (``_as_json_rows``), in the array's order, so the
+    statement's text is the same whatever the number of rows: psycopg converts and prepares it once, where an
+    INSERT of many VALUES (SQLAlchemy's insertmanyvalues, for RETURNING) is new text of thousands of parameters that
+    psycopg parses again every time, executemany sends one statement per row, and array parameters are escaped
+    value by value in Python. The same rows as an INSERT of each: every value is a JSON string, number or null read
+    back as it was, and the columns' types check them as they would (``at`` is UTC already, see ``_content``)."""
+    names = ", ".join(columns)  # plain names, none a reserved word, as SQLAlchemy writes them
+    values = ", ".join(f"CAST(r->>'{c}' AS {_TYPES.get(c, 'text')})" for c in columns)
+    rows = f"SELECT {values} FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(r, n) ORDER BY n"  # noqa: S608
+    sql = f"INSERT INTO {table} ({names}) {rows}"  # the names are this module's constants, never input
+    return text(sql + (f" RETURNING {returning}" if returning else ""))
+
+
+_TYPES = {"at": "timestamptz", "seq": "bigint"}
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _as_json_rows(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, str]:
+    """The parameter of a ``_rows_insert``: the rows' columns as one JSON array (times in ISO 8601, to the
+    microsecond)."""
+    return {"rows": json.dumps([{name: row[name] for name in names} for row in rows], default=_iso)}
+
+
+_INSERT_PENDING = _rows_insert("audit_pending", _PENDING_COLUMNS, returning="id")
 _PENDING_LABEL = b"pending\x00"
 
 
@@ -257,7 +293,7 @@ def _write_pending(session: Session, contents: Sequence[dict[str, Any]]) -> None
     for content in contents:
         nonce = secrets.token_hex(16)
         rows.append({**content, "nonce": nonce, "mac": _pending_mac(state["key"], content, nonce)})
-    ids = list(session.execute(_INSERT_PENDING.returning(audit_pending.c.id), rows).scalars())
+    ids = list(session.execute(_INSERT_PENDING, _as_json_rows(rows, _PENDING_COLUMNS)).scalars())
     state["last"] = max(state["last"], *ids)
     state["first"] = min(ids) if state["first"] is None else min(state["first"], *ids)
 
@@ -392,12 +428,7 @@ def _chain_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
         else:
             nonces[nonce] = row["id"]
     if nonces:
-        fresh = set(
-            session.execute(
-                pg_insert(audit_nonces).on_conflict_do_nothing().returning(audit_nonces.c.nonce),
-                [{"nonce": n} for n in nonces],
-            ).scalars()
-        )
+        fresh = set(session.execute(_INSERT_NONCES, {"nonces": list(nonces)}).scalars())
         refused.update({pid: "replayed" for nonce, pid in nonces.items() if nonce not in fresh})
     contents: list[dict[str, Any]] = []
     now = clock.now()
@@ -416,6 +447,12 @@ def _chain_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
                           "detail": {"pending_id": row["id"], "reason": reason}}  # fmt: skip
         contents.append(_content(change, now))
     return _write_chained(session, contents)
+
+
+#: The nonces chained in a pass, each stored once; those already there (replays) are not returned. One array parameter.
+_INSERT_NONCES = text(
+    "INSERT INTO audit_nonces (nonce) SELECT unnest(CAST(:nonces AS text[])) ON CONFLICT DO NOTHING RETURNING nonce"
+)
 
 
 def rejected_pending(engine: Engine) -> list[tuple[int, str]]:
@@ -440,6 +477,8 @@ _HEAD_QUERY = (
     select(audit_entries.c.seq, audit_entries.c.hash, audit_entries.c.mac).order_by(audit_entries.c.seq.desc()).limit(1)
 )
 _HEAD = "trialwright.audit.head"
+_CHAINED_COLUMNS = tuple(c.name for c in audit_entries.columns)
+_INSERT_CHAINED = _rows_insert("audit_entries", _CHAINED_COLUMNS)
 
 
 def _write_chained(session: Session, contents: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -455,7 +494,10 @@ def _write_chained(session: Session, contents: Sequence[Mapping[str, Any]]) -> l
         entry = replace(entry, hash=hashlib.sha256(data).hexdigest(), mac=mac)
         rows.append(entry.__dict__)
         seq, prev = seq + 1, entry.hash
-    session.execute(_INSERT, rows)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_INSERT_CHAINED, _as_json_rows(rows, _CHAINED_COLUMNS))
+    else:
+        session.execute(_INSERT, rows)
     session.info[_HEAD] = (_innermost(session), seq - 1, prev, key is not None)
     return [row["seq"] for row in rows]
 

@@ -16,6 +16,7 @@ from trialwright.domain.forms import (
     FormState,
     FormValueError,
     SoftBreach,
+    StoredValue,
     Transition,
     missing_required,
     next_state,
@@ -95,6 +96,16 @@ def _insert_form(
     ).one()  # fmt: skip
     form_created(session, row.id)
     return _keep_form(session, row)
+
+
+def _differs(old: StoredValue | None, new: StoredValue | None) -> bool:
+    """Whether a value's stored form changed (the same object, the common case, has not: no JSON built)."""
+    return old is not new and _shown(old) != _shown(new)
+
+
+def _same_values(one: Mapping[str, StoredValue], other: Mapping[str, StoredValue]) -> bool:
+    """The same fields holding the very same objects (so the same stored form); False says nothing."""
+    return one.keys() == other.keys() and all(v is other[k] for k, v in one.items())
 
 
 def _save(
@@ -205,7 +216,7 @@ def _save_now(
     pending[form_id] = merged
     before = {fid: dict(v) for fid, v in pending.items()}
     _derive_all(session, protocol, participant, visit_row, pending)
-    derived_now = {fid: [n for n in v if _shown(before[fid].get(n)) != _shown(v.get(n))] for fid, v in pending.items()}
+    derived_now = {fid: [n for n in v if _differs(before[fid].get(n), v.get(n))] for fid, v in pending.items()}
     touched = {fid: [*names, *(changed if fid == form_id else ())] for fid, names in derived_now.items()}
     refused = refused_breaches(session, protocol, participant, form_id, pending, touched)
     refused += _refused_checks(session, protocol, participant, visit_row, pending, touched)
@@ -284,7 +295,7 @@ def _save_now(
     for fid, values in pending.items():
         derived = {f.id for f in protocol.form(fid).fields if f.derived is not None}
         for name in derived:
-            if _shown(before[fid].get(name)) != _shown(values.get(name)):
+            if _differs(before[fid].get(name), values.get(name)):
                 audit.record(
                     session,
                     actor=SYSTEM_ACTOR,
@@ -297,7 +308,7 @@ def _save_now(
                     new_value=_shown(values.get(name)),
                     detail={"visit": visit_id, "because": f"{form_id} changed"},
                 )
-        if fid != form_id and _dump(values) != _dump(before[fid]):
+        if fid != form_id and not _same_values(values, before[fid]) and _dump(values) != _dump(before[fid]):
             _keep_form(
                 session,
                 session.execute(
