@@ -117,7 +117,6 @@ class SoftBreach:
     limits: str
 
 
-
 def dump_values(values: Mapping[str, StoredValue]) -> str:
     """Field id -> stored value as the JSON text a form's or a log entry's values are stored in (keys sorted)."""
     return _ENCODE({k: v.as_json() for k, v in values.items()})
@@ -136,6 +135,7 @@ def value_meaning(value: StoredValue | None) -> Any:
     """What a change of a value is judged by: the value, status, reason and limit (a unit or spelling typed
     differently for the same value is no change)."""
     return None if value is None else (value.value, value.status, value.reason, value.limit)
+
 
 @dataclass(frozen=True)
 class ValidatedEntry:
@@ -344,9 +344,7 @@ def _one(
                 raise ValueError(f"{day.isoformat()} is in the future")
             if f.type is FieldType.DATETIME and now is not None and dt.datetime.fromisoformat(text) > now:
                 at, site_now = dt.datetime.fromisoformat(text).astimezone(tz), now.astimezone(tz)
-                raise ValueError(
-                    f"{at:%Y-%m-%d %H:%M} is in the future (it is {site_now:%Y-%m-%d %H:%M} at the site)"
-                )
+                raise ValueError(f"{at:%Y-%m-%d %H:%M} is in the future (it is {site_now:%Y-%m-%d %H:%M} at the site)")
             if enrolled_on is not None and day < enrolled_on and not f.may_precede_enrolment:
                 raise ValueError(f"{day.isoformat()} is before enrolment on {enrolled_on.isoformat()}")
         return StoredValue(text, entered=None if text == raw else str(raw)), None

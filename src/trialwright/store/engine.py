@@ -174,7 +174,12 @@ def commit_now(session: Session) -> None:
     except BaseException:
         session.rollback()
         raise
-    _after(session)
+    hooks = session.info.pop(_AFTER_COMMIT, ())
+    # What the committed transaction held (its pending audit entries' state, the visits it locked, what a bulk block
+    # read ahead) ends with it: a later write in this session starts afresh, its hooks registered again.
+    session.info.clear()
+    for hook in hooks:
+        hook()
 
 
 def _commit(session: Session) -> None:

@@ -73,12 +73,16 @@ class Transactions:
 
     def chainer(self) -> list[list[str]]:
         """The audit chainer's passes after a commit (PostgreSQL)."""
-        return [g for g in self.groups if g and g[0].startswith("SELECT audit_pending.id")]
+        return [g for g in self.groups if g and g[0].startswith(_CHAINER)]
 
     def request(self) -> list[list[str]]:
         """Every other transaction: the request's own."""
         chained = self.chainer()
         return [g for g in self.groups if not any(g is c for c in chained)]
+
+
+#: How a pass of the audit chainer begins: its advisory lock tried, or its pending entries taken.
+_CHAINER = ("SELECT pg_try_advisory_xact_lock(", "DELETE FROM audit_pending", "SELECT audit_pending.id")
 
 
 def _bearer(trial: Trial, role: Role) -> dict[str, str]:
@@ -108,7 +112,8 @@ def test_a_form_saved_through_the_api_is_one_transaction(trial: Trial) -> None:
     assert saved.status_code == 200, saved.text
     assert saved.json()["values"]["news2"]["value"] == 12 and saved.json()["open_queries"] == 0
     request = counted.request()
-    reads = [s for g in request for s in g if s.startswith(("SELECT api_tokens.id", "SELECT protocol_versions.sha256"))]
+    first = ("SELECT api_tokens.id", "SELECT (SELECT protocol_versions.sha256")
+    reads = [s for g in request for s in g if s.startswith(first)]
     assert len(reads) == 2, request  # the token and the protocol, once each
     if trial.engine.dialect.name == "postgresql":
         # One transaction: the token, the protocol and the save. (The chainer's passes after it are not counted:

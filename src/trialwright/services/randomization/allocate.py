@@ -249,19 +249,23 @@ def _ready_facts() -> Select[Any]:
         .exists()
         .label("randomized"),
         imported_randomization_entries(participant_id).exists().label("imported"),
+        withdrawn_on(participant_id, "intervention").label("withdrawn_on"),
         first.with_only_columns(allocation_lists.c.id).scalar_subquery().label("list_id"),
         first.with_only_columns(allocation_lists.c.seed).scalar_subquery().label("seed"),
     )
 
 
 def _ready(session: Session, protocol: Protocol, participant_id: str) -> tuple[int, str | None]:
-    """Refuse as randomizing does before an allocation is claimed (the safety pause, a participant randomized
-    already, or in the trial this one was imported from, no list yet); else the list's first record: its id and
-    seed. Everything it decides from is read in one statement (after the caller's locks); the pause's rows and an
-    import's entries only when there are any."""
+    """Refuse as randomizing does before an allocation is claimed (a withdrawal from the intervention, the safety
+    pause, a participant randomized already, or in the trial this one was imported from, no list yet); else the
+    list's first record: its id and seed. Everything it decides from is read in one statement (after the caller's
+    locks); the pause's rows and an import's entries only when there are any."""
     from trialwright.services.odm_import import imported_randomization  # the import reads this module's callers
 
     facts = session.execute(_ready_facts(), {"participant_id": participant_id}).one()
+    # Read again after the locks: a withdrawal committed while this request waited for the participant's row is not
+    # in the snapshot of the statement that waited (PostgreSQL, READ COMMITTED).
+    refuse_withdrawn(participant_id, "intervention", facts.withdrawn_on)
     try:
         check_pause(session, protocol, facts=bool(facts.pause_facts))
     except SafetyError as exc:
