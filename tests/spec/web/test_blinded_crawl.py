@@ -285,3 +285,18 @@ def test_the_crawl_would_catch_an_unmasked_audit_trail(  # type: ignore[no-untyp
     for path in (f"/admin/audit?participant={pid}", f"/api/v1/audit?participant={pid}&limit=500"):
         response = client.get(path, headers={"Authorization": f"Bearer {token}"})
         assert {"LOT-EXO-7731", LEGACY_LOT} <= set(_leaks(response.text, secrets)), path
+
+
+@pytest.mark.parametrize("role", [Role.STUDY_COORDINATOR, Role.MONITOR], ids=["study_coordinator", "monitor"])
+def test_every_page_title_is_plain_words(client: TestClient, app, crawled, role: Role) -> None:  # type: ignore[no-untyped-def]
+    """A page's title (the browser's tab, what a screen reader says first) is words, never a page's markup."""
+    _, ids, _ = crawled
+    sign_in(client, role)
+    titles = {}
+    for path in _get_paths(app, ids)[0]:
+        response = client.get(path)
+        title = re.search(r"<title>(.*?)</title>", response.text, re.S)
+        if response.headers.get("content-type", "").startswith("text/html") and title:
+            titles[path] = title.group(1)
+    assert f"/participants/{ids['participant_id']}" in titles
+    assert {p: t for p, t in titles.items() if "&lt;" in t or "<" in t or "\n" in t.strip()} == {}
