@@ -83,6 +83,7 @@ def test_the_page_sends_the_version_it_showed_and_a_stale_one_is_refused(trial: 
                                                              "reason": "ward notes", "version": "1"})  # fmt: skip
         assert stale.status_code == 409 and "you read version 1; it is at version 2" in stale.text
         unversioned = client.post(f"{page}/logs/conmeds/1/remove", data={"csrf_token": csrf, "reason": "dup"})
-        assert unversioned.status_code == 422 and "did not say which version of entry 1 of Concomitant medications" in unversioned.text
+        assert unversioned.status_code == 422
+        assert "did not say which version of entry 1 of Concomitant medications" in unversioned.text
     (entry,) = list_entries(trial.engine, who(trial, Role.MONITOR), pid, "conmeds")
     assert (entry.values["dose"].value, entry.version, entry.state) == (60, 2, "active")
