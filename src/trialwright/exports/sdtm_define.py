@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -196,6 +196,7 @@ class CodeList:
     standard: bool  # a CDISC CT code list (def:StandardOID)
     nci_code: str | None = None
     comment: str | None = None
+    ct_version: str | None = None  # the CT package the protocol declares for it (None: the consulted extract)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,8 +314,9 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
     names = {"CMDOSU": "Unit", "CMDOSFRQ": "Frequency", "CMROUTE": "Route of Administration Response"}
     for log in p.logs:  # CM's coded variables: the terms the protocol declares (checked at protocol check)
         for variable, declared in (log.sdtm.terminology.items() if log.sdtm else ()):
-            lists[variable] = ct(f"CL.{variable}", f"{names[variable]} (CT {declared.version})", declared.codelist,
-                                 sorted(declared.terms))  # fmt: skip
+            declared_list = ct(f"CL.{variable}", f"{names[variable]} (CT {declared.version})", declared.codelist,
+                               sorted(declared.terms))  # fmt: skip
+            lists[variable] = replace(declared_list, ct_version=declared.version)
     lists["TSPARMCD"] = ct("CL.TSPARMCD", "Trial Summary Parameter Test Code", "C66738", sorted(TS_PARAMETERS))
     lists["TSPARM"] = ct("CL.TSPARM", "Trial Summary Parameter Test Name", "C67152", sorted(TS_PARAMETERS.values()))
     for name in (
@@ -412,9 +414,12 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
     value_lists, choice_lists = _value_lists(p, datasets, methods)
     used = {v.codelist for d in datasets for v in d.variables} | {c.oid for c in choice_lists}
     codelists = {c.oid: c for c in [*lists.values(), *choice_lists] if c.oid in used}
+    declared_ct = sorted({c.ct_version for c in codelists.values() if c.ct_version is not None})
     standards = (
         (_STD_IG, "SDTMIG", "IG", None, SDTMIG_VERSION, "COM.SDTMIG"),
         (_STD_CT, "CDISC/NCI", "CT", "SDTM", "not recorded", "COM.CT"),
+        # A code list whose terms the protocol declares from a CT package names that package's version.
+        *((_ct_standard(v), "CDISC/NCI", "CT", "SDTM", v, None) for v in declared_ct),
     )
     return DefineDoc(
         study=source.trial_id, study_name=p.short_name, protocol_name=p.trial.titles.scientific,
@@ -423,6 +428,17 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
         datasets=tuple(datasets), value_lists=value_lists, codelists=tuple(codelists.values()),
         methods=tuple(methods.values()), comments=tuple(comments.items()), standards=standards,
     )  # fmt: skip
+
+
+def _ct_standard(version: str) -> str:
+    """The OID of the CT package a protocol declares by its version (an OID holds no spaces)."""
+    return f"{_STD_CT}.{re.sub(r'[^A-Za-z0-9._-]', '_', version)}"
+
+
+def _standard_of(c: CodeList) -> str | None:
+    if not c.standard:
+        return None
+    return _STD_CT if c.ct_version is None else _ct_standard(c.ct_version)
 
 
 def _value_lists(p: Protocol, datasets: list[Dataset], methods: dict[str, Method]
@@ -568,7 +584,7 @@ def _metadata(xml: XmlStream, doc: DefineDoc) -> None:
             _item_def(xml, item)
     for c in doc.codelists:
         listed: dict[str, str | None] = {"OID": c.oid, "Name": c.name, "DataType": "text",
-                                         "def:StandardOID": _STD_CT if c.standard else None,
+                                         "def:StandardOID": _standard_of(c),
                                          "def:CommentOID": c.comment}  # fmt: skip
         with xml.element("CodeList", listed):
             decoded = any(decode for _, decode, _, _ in c.items)

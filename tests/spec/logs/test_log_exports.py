@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyreadstat
+import xmlschema
 
 from tests.spec.forms.conftest import TEHRAN, TODAY
 from tests.spec.logs.test_log_entries import HEPARIN, STARTED
@@ -125,3 +126,24 @@ def test_a_start_recorded_with_its_time_is_written_as_the_sites_local_time(datab
         assert row["CMSTDTC"] == at.isoformat(timespec="minutes")  # e.g. 2026-12-03T08:15+03:30
     finally:
         trial.engine.dispose()
+
+
+def test_define_names_the_ct_package_the_protocol_declares(trial: Trial, pid: str, tmp_path: Path) -> None:
+    """The CM code lists whose terms the protocol declares from a CT package (``logs[].sdtm.terminology``, version
+    2024-09-27 in the first trial) name that package, version and all, in define.xml; the lists checked against
+    the consulted extract keep the CT standard whose package was not recorded. Valid against Define-XML 2.1."""
+    import xml.etree.ElementTree as ET
+
+    from tests.spec.exports.test_define_xml import CDISC_DEFINE, NS
+
+    _entries(trial, pid)
+    run_export(trial.engine, who(trial, Role.DATA_MANAGER), "sdtm", tmp_path / "out")
+    define = tmp_path / "out" / "sdtm" / "define.xml"
+    xmlschema.XMLSchema(str(CDISC_DEFINE / "cdisc-define-2.1" / "define2-1-0.xsd")).validate(str(define))
+    meta = ET.parse(define).getroot().find("odm:Study/odm:MetaDataVersion", NS)  # noqa: S314 - our own file
+    assert meta is not None
+    standards = {s.get("OID"): s.get("Version") for s in meta.findall("def:Standards/def:Standard", NS)}
+    of = f"{{{NS['def']}}}StandardOID"
+    lists = {c.get("OID"): standards[c.get(of)] for c in meta.findall("odm:CodeList", NS) if c.get(of)}
+    assert {lists[f"CL.{v}"] for v in ("CMDOSU", "CMDOSFRQ", "CMROUTE")} == {"2024-09-27"}
+    assert lists["CL.NY"] == "not recorded"
