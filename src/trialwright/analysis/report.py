@@ -389,10 +389,10 @@ def _write(path: Path, content: bytes | str) -> Path:
     return path
 
 
-def svgs_for(report: AnalysisReport) -> dict[str, str]:
-    """Every figure and the CONSORT diagram as SVG text, by key."""
+def svgs_for(report: AnalysisReport, words: ReportWords = ENGLISH) -> dict[str, str]:
+    """Every figure and the CONSORT diagram (in ``words``) as SVG text, by key."""
     svgs = {key: figures.to_svg(fig) for key, fig in figures_for(report).items()}
-    svgs["consort"] = consort.to_svg(report.consort)
+    svgs["consort"] = consort.to_svg(report.consort, words)
     return svgs
 
 
