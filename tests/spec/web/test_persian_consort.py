@@ -134,3 +134,18 @@ def _catalog(text: str) -> str:
     from trialwright.web.i18n import translations
 
     return translations("fa").gettext(text)
+
+
+def test_the_figures_titles_and_labels_in_persian(client: TestClient, trial: Trial) -> None:
+    """The figures beside the diagram: each title is the outcome's Persian description with the catalog's words, the
+    groups and the visits in Persian (letters joined by matplotlib and the browser; the axes' numbers as drawn)."""
+    _persian_reader(client, trial)
+    for path in ("/analysis", "/analysis/report.html"):
+        page = client.get(path).text
+        texts = re.findall(r"<text[^>]*>([^<]*)</text>", page)
+        titles = [t for t in texts if "میانگین و فاصله اطمینان ۹۵٪" in t]
+        for o in RAW["outcomes"]:
+            if o["id"] in ("crp", "tnf_alpha"):  # the continuous primary outcomes, each with its figure
+                assert any(t.startswith(o["description_translations"]["fa"]) for t in titles), (path, o["id"])
+        assert "همه شرکت‌کنندگان" in texts and "روز ۷" in texts, path
+        assert not any("mean and 95% CI" in t or "Day 7" in t or "All participants" in t for t in texts), path

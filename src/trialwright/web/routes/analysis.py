@@ -92,7 +92,7 @@ def report_pdf(
     if isinstance(run, Response):
         return run
     words = report_words(protocol, page.lang)
-    pngs = {key: figures.to_png(fig) for key, fig in figures_for(run.report).items()}
+    pngs = {key: figures.to_png(fig) for key, fig in figures_for(run.report, words).items()}
     pngs["consort"] = consort.to_png(run.report.consort, words=words)
     return _fresh(
         Response(
