@@ -1,5 +1,6 @@
 """The Persian statistician's analysis page in a real browser (issue 24, item 2): the CONSORT diagram and the
-figures fit the page right to left, nothing of them cut off, and Table 1 says NA and the median in Persian."""
+figures fit the page right to left, nothing of them cut off, the diagram's lines in Persian each inside its box as
+the browser sets it, and Table 1 says NA and the median in Persian."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ GEOMETRY = """() => [...document.querySelectorAll('#report figure svg')].map(svg
 })"""
 
 
+#: Each line of a CONSORT box as the browser lays it out, and the box it belongs to (``<box gid>/line-<j>``)
+CONSORT_LINES = """() => [...document.querySelectorAll('#report svg g[id*="/line-"]')]
+  .filter(g => g.id.startsWith('consort-') && !g.id.startsWith('consort-stage') && !g.id.startsWith('consort-title')
+               && !g.id.startsWith('consort-caption'))
+  .map(g => {
+    const box = document.getElementById(g.id.split('/')[0]).getBoundingClientRect();
+    const t = g.querySelector('text').getBoundingClientRect();
+    return {id: g.id, text: g.textContent.trim(), inside: t.left >= box.left - 0.5 && t.right <= box.right + 0.5};
+  })"""
+
+
 def test_the_persian_analysis_page_fits_its_figures_right_to_left(page, live_server: str, live_trial: Trial) -> None:  # type: ignore[no-untyped-def]
     if not list_exists(live_trial.engine):
         generate_list(live_trial.engine, who(live_trial, Role.UNBLINDED_STATISTICIAN), seed=5)
@@ -44,4 +56,8 @@ def test_the_persian_analysis_page_fits_its_figures_right_to_left(page, live_ser
         assert b["left"] >= b["figLeft"] - 0.5 and b["right"] <= b["figRight"] + 0.5, b  # inside its figure
         assert b["left"] >= b["mainLeft"] - 0.5 and b["right"] <= b["mainRight"] + 0.5, b  # and the page's main
     assert boxes[0]["scrollWidth"] <= boxes[0]["clientWidth"], boxes[0]  # nothing off the page to either side
+    lines = page.evaluate(CONSORT_LINES)
+    assert any("تصادفی‌سازی‌شده" in line["text"] for line in lines), lines[:5]  # the diagram speaks Persian
+    assert not any("Randomized" in line["text"] for line in lines)
+    assert [line for line in lines if not line["inside"]] == []  # each line within its box
     page.shot("analysis-page-fa")

@@ -20,14 +20,17 @@ fit side by side.
 ``draw`` lays the diagram out in inches before drawing it: box heights come from the number of wrapped
 lines, so text never leaves its box; ``to_svg`` and ``to_png`` save it through
 ``trialwright.analysis.figures`` (text kept as text, no dates, the same counts give the same bytes).
-The counts come from the caller; this module reads nothing and writes nothing.
+The counts come from the caller; this module reads nothing and writes nothing. ``draw`` speaks the reader's
+language when given ``Words`` (the study report's ``ReportWords``): the app's words from the catalog, the protocol's
+from its translations, counts in the language's digits; right to left the diagram is mirrored. ``summary`` and
+``as_dict`` stay English (they feed the results' text and JSON).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -38,11 +41,58 @@ from trialwright.analysis.figures import house_style, new_figure, text_size, wra
 from trialwright.analysis.figures import to_png as _figure_png
 from trialwright.analysis.figures import to_svg as _figure_svg
 
-__all__ = ["NOT_RECORDED", "ArmFlow", "ConsortFlow", "Reason", "draw", "to_png", "to_svg"]
+__all__ = ["NOT_RECORDED", "ArmFlow", "ConsortFlow", "Reason", "Words", "draw", "to_png", "to_svg"]
+
+
+def N_(message: str) -> str:  # the gettext convention: marks a message for the catalog
+    return message
+
+
+class Words(Protocol):
+    """How the diagram speaks to its reader (``trialwright.analysis.report.ReportWords`` is one): the direction
+    (``"rtl"``: lines shaped, in visual order and right-aligned), the app's words (``gettext``), the protocol's
+    words (``said``: an arm, a reason, a label to the reader's language) and numbers in the language's digits."""
+
+    @property
+    def direction(self) -> str: ...
+    @property
+    def gettext(self) -> Any: ...
+    @property
+    def said(self) -> Any: ...
+    @property
+    def digits(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _English:
+    direction: str = "ltr"
+
+    @staticmethod
+    def gettext(text: str) -> str:
+        return text
+
+    @staticmethod
+    def said(text: str) -> str:
+        return text
+
+    @staticmethod
+    def digits(value: Any) -> str:
+        return str(value)
+
+
+ENGLISH: Words = _English()
+
+
+def _say(words: Words, message: str, **values: Any) -> str:
+    """The app's ``message`` in the reader's words, its counts in the reader's digits."""
+    text = str(words.gettext(message))
+    shown = {k: words.digits(v) if isinstance(v, int) else v for k, v in values.items()}
+    return text % shown if values else text
+
 
 #: The allocation box's line when the protocol declares no record of the intervention given
 #: (``analysis_plan.treatment``): who received it is not known, so no count is claimed.
-NOT_RECORDED = "Received allocated intervention: not recorded (the protocol declares no treatment record)"
+NOT_RECORDED = N_("Received allocated intervention: not recorded (the protocol declares no treatment record)")
 
 MAX_ARMS = 4
 
@@ -54,9 +104,9 @@ class Reason:
     label: str
     count: int
 
-    def line(self) -> str:
+    def line(self, words: Words = ENGLISH) -> str:
         """The reason as the diagram writes it: "Declined to participate (n=3)"."""
-        return f"{self.label} (n={self.count})"
+        return _say(words, N_("%(reason)s (n=%(n)s)"), reason=words.said(self.label), n=self.count)
 
 
 def _total(reasons: Sequence[Reason]) -> int:
@@ -76,30 +126,34 @@ class ArmFlow:
     analysed: int
     excluded_from_analysis: tuple[Reason, ...]
 
-    def _stages(self) -> tuple[list[_Item], list[_Item], list[_Item]]:
+    def _stages(self, words: Words = ENGLISH) -> tuple[list[_Item], list[_Item], list[_Item]]:
         """The allocation, follow-up and analysis entries as the diagram and the summary show them."""
+        w = words
         allocation = [
-            _Item(f"Allocated to {self.label} (n={self.allocated})", 0),
+            _Item(_say(w, N_("Allocated to %(arm)s (n=%(n)s)"), arm=w.said(self.label), n=self.allocated), 0),
             *(
-                (_Item(NOT_RECORDED, 1),)
+                (_Item(_say(w, NOT_RECORDED), 1),)
                 if self.received is None
                 else (
-                    _Item(f"Received allocated intervention (n={self.received})", 1),
-                    _Item(f"Did not receive allocated intervention (n={_total(self.not_received)})", 1),
-                    *(_Item(r.line(), 2) for r in self.not_received),
+                    _Item(_say(w, N_("Received allocated intervention (n=%(n)s)"), n=self.received), 1),
+                    _Item(
+                        _say(w, N_("Did not receive allocated intervention (n=%(n)s)"), n=_total(self.not_received)),
+                        1,
+                    ),
+                    *(_Item(r.line(w), 2) for r in self.not_received),
                 )
             ),
         ]
         follow_up = [
-            _Item(f"Lost to follow-up (n={_total(self.lost)})", 0),
-            *(_Item(r.line(), 1) for r in self.lost),
-            _Item(f"Discontinued intervention (n={_total(self.discontinued)})", 0),
-            *(_Item(r.line(), 1) for r in self.discontinued),
+            _Item(_say(w, N_("Lost to follow-up (n=%(n)s)"), n=_total(self.lost)), 0),
+            *(_Item(r.line(w), 1) for r in self.lost),
+            _Item(_say(w, N_("Discontinued intervention (n=%(n)s)"), n=_total(self.discontinued)), 0),
+            *(_Item(r.line(w), 1) for r in self.discontinued),
         ]
         analysis = [
-            _Item(f"Analysed (n={self.analysed})", 0),
-            _Item(f"Excluded from analysis (n={_total(self.excluded_from_analysis)})", 1),
-            *(_Item(r.line(), 2) for r in self.excluded_from_analysis),
+            _Item(_say(w, N_("Analysed (n=%(n)s)"), n=self.analysed), 0),
+            _Item(_say(w, N_("Excluded from analysis (n=%(n)s)"), n=_total(self.excluded_from_analysis)), 1),
+            *(_Item(r.line(w), 2) for r in self.excluded_from_analysis),
         ]
         return allocation, follow_up, analysis
 
@@ -216,12 +270,16 @@ class ConsortFlow:
         if found:
             raise ValueError("inconsistent CONSORT flow: " + "; ".join(found))
 
-    def _enrollment(self) -> tuple[list[_Item], list[_Item], list[_Item]]:
+    def _enrollment(self, words: Words = ENGLISH) -> tuple[list[_Item], list[_Item], list[_Item]]:
         """The assessed, excluded and randomized entries."""
+        w = words
         return (
-            [_Item(f"Assessed for eligibility (n={self.assessed})", 0)],
-            [_Item(f"Excluded (n={_total(self.excluded)})", 0), *(_Item(r.line(), 1) for r in self.excluded)],
-            [_Item(f"Randomized (n={self.randomized})", 0)],
+            [_Item(_say(w, N_("Assessed for eligibility (n=%(n)s)"), n=self.assessed), 0)],
+            [
+                _Item(_say(w, N_("Excluded (n=%(n)s)"), n=_total(self.excluded)), 0),
+                *(_Item(r.line(w), 1) for r in self.excluded),
+            ],
+            [_Item(_say(w, N_("Randomized (n=%(n)s)"), n=self.randomized), 0)],
         )
 
     def summary(self) -> str:
@@ -290,6 +348,25 @@ _STAGE_SIZE = 9.0
 _SLACK = 0.94  # wrap a little short of the box, so a viewer's substitute font still fits in the SVG
 _EDGE = "#333333"
 _STAGE_FILL, _STAGE_EDGE = "#dbe8f5", "#5b84b1"
+_STAGES = (N_("Enrollment"), N_("Allocation"), N_("Follow-Up"), N_("Analysis"))
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def _right_to_left(text: str) -> str:
+    return f"\u202b{text}\u202c"
+
+
+def _drawing(words: Words) -> Callable[[str], str]:
+    """A line of text as matplotlib is given it: right to left, embedded at a right-to-left level (RLE ... PDF),
+    so a line that starts with a Latin word (an arm's name) still reads from the right; left to right, as it is.
+
+    The text stays in logical order: matplotlib (3.11, libraqm) joins the letters and orders the line itself for
+    the PNG, and the SVG keeps text as text, which its viewer shapes and orders. Text shaped and put in visual order
+    beforehand (``trialwright.analysis.rtl.visual``, which ReportLab needs) would be reversed a second time."""
+    return _right_to_left if words.direction == "rtl" else _as_is
 
 
 @dataclass
@@ -300,6 +377,7 @@ class _Box:
     left: float
     width: float
     items: Sequence[_Item]
+    drawn: Callable[[str], str] = _as_is
     top: float = 0.0
     lines: list[tuple[int, bool, str, str]] = field(default_factory=list)  # (level, first, text, weight)
     height: float = 0.0
@@ -307,7 +385,7 @@ class _Box:
     def __post_init__(self) -> None:
         for item in self.items:
             room = self.width - 2 * _PAD_X - item.level * _INDENT - (_BULLET_W if item.level else 0.0)
-            for j, text in enumerate(wrap_text(item.text, room * _SLACK, _SIZE, item.weight)):
+            for j, text in enumerate(wrap_text(item.text, room * _SLACK, _SIZE, item.weight, self.drawn)):
                 self.lines.append((item.level, j == 0, text, item.weight))
         self.height = self.content_height
 
@@ -337,15 +415,20 @@ class _Layout:
     width: float
     height: float
     boxes: list[_Box]
-    stages: list[tuple[str, float, float]]  # (label, top, bottom)
+    stages: list[tuple[str, str, float, float]]  # (English label, label as drawn, top, bottom)
     arrows: list[tuple[float, float, float, float]]  # (x0, y0, x1, y1), arrowhead at the end
     lines: list[tuple[float, float, float, float]]
     captions: list[tuple[float, float, str]]  # centred text lines: (x, top, text)
     title: list[str]
+    drawn: Callable[[str], str] = _as_is  # a logical line as matplotlib is given it
+    rtl: bool = False
 
 
-def _layout(flow: ConsortFlow) -> _Layout:
-    """Every box, stage band, arrow and caption of the diagram, in inches from the top-left corner."""
+def _layout(flow: ConsortFlow, words: Words = ENGLISH) -> _Layout:
+    """Every box, stage band, arrow and caption of the diagram, in inches from the top-left corner; its texts in
+    ``words``, wrapped and measured as they are drawn."""
+    drawn = _drawing(words)
+    stage_names = {name: drawn(str(words.gettext(name))) for name in _STAGES}
     n = len(flow.arms)
     arm_w = _ARM_WIDTHS[n]
     arms_left = _MARGIN + _STRIP_W + _STRIP_GAP
@@ -353,18 +436,16 @@ def _layout(flow: ConsortFlow) -> _Layout:
     centre = arms_left + arms_w / 2
     right = max(arms_left + arms_w, centre + _EXCLUDED_OFFSET + _EXCLUDED_W)
     width = right + _MARGIN
-    stage_min = {
-        name: text_size(name, _STAGE_SIZE, "bold")[0] + 0.2
-        for name in ("Enrollment", "Allocation", "Follow-Up", "Analysis")
-    }
+    stage_min = {name: text_size(shown, _STAGE_SIZE, "bold")[0] + 0.2 for name, shown in stage_names.items()}
 
-    title = wrap_text(flow.title, width - 2 * _MARGIN, 11.0, "bold") if flow.title else []
+    title_text = str(words.said(flow.title)) if flow.title else ""
+    title = wrap_text(title_text, width - 2 * _MARGIN, 11.0, "bold", drawn) if title_text else []
     y = _MARGIN + (len(title) * 11.0 * 1.3 / 72 + 0.15 if title else 0.0)
 
-    assessed_items, excluded_items, randomized_items = flow._enrollment()
-    assessed = _Box("consort-assessed", centre - _MAIN_W / 2, _MAIN_W, assessed_items)
-    excluded = _Box("consort-excluded", centre + _EXCLUDED_OFFSET, _EXCLUDED_W, excluded_items)
-    randomized = _Box("consort-randomized", centre - _MAIN_W / 2, _MAIN_W, randomized_items)
+    assessed_items, excluded_items, randomized_items = flow._enrollment(words)
+    assessed = _Box("consort-assessed", centre - _MAIN_W / 2, _MAIN_W, assessed_items, drawn)
+    excluded = _Box("consort-excluded", centre + _EXCLUDED_OFFSET, _EXCLUDED_W, excluded_items, drawn)
+    randomized = _Box("consort-randomized", centre - _MAIN_W / 2, _MAIN_W, randomized_items, drawn)
     enrollment_top = y
     assessed.top = y
     gap = max(excluded.height + 0.3, 0.45, stage_min["Enrollment"] - assessed.height - randomized.height)
@@ -372,15 +453,15 @@ def _layout(flow: ConsortFlow) -> _Layout:
     randomized.top = assessed.bottom + gap
     arrows = [(centre, assessed.bottom, centre, randomized.top)]
     arrows.append((centre, excluded.top + excluded.height / 2, excluded.left, excluded.top + excluded.height / 2))
-    stages = [("Enrollment", enrollment_top, randomized.bottom)]
+    stages = [("Enrollment", stage_names["Enrollment"], enrollment_top, randomized.bottom)]
 
     lines: list[tuple[float, float, float, float]] = []
     split = randomized.bottom + _SPLIT_GAP / 2
     columns = [arms_left + i * (arm_w + _ARM_GAP) for i in range(n)]
     rows: list[list[_Box]] = [[], [], []]
     for i, (arm, left) in enumerate(zip(flow.arms, columns, strict=True)):
-        for row, stage, items in zip(rows, ("allocation", "follow-up", "analysis"), arm._stages(), strict=True):
-            row.append(_Box(f"consort-arm{i + 1}-{stage}", left, arm_w, items))
+        for row, stage, items in zip(rows, ("allocation", "follow-up", "analysis"), arm._stages(words), strict=True):
+            row.append(_Box(f"consort-arm{i + 1}-{stage}", left, arm_w, items, drawn))
     if n == 1:
         arrows.append((centre, randomized.bottom, centre, randomized.bottom + _SPLIT_GAP))
     else:
@@ -394,38 +475,52 @@ def _layout(flow: ConsortFlow) -> _Layout:
             arrows += [(box.centre, y, box.centre, y + _ARROW_GAP) for box in rows[k - 1]]
             y += _ARROW_GAP
         bottom = _row(row, y, stage_min[name])
-        stages.append((name, y, bottom))
+        stages.append((name, stage_names[name], y, bottom))
         y = bottom
 
     captions = [
         (centre, y + 0.08 + j * _LINE_H, text)
-        for j, text in enumerate(wrap_text(f"Analysis set: {flow.analysis_set}", arms_w, _SIZE))
+        for j, text in enumerate(
+            wrap_text(
+                _say(words, N_("Analysis set: %(set)s"), set=words.said(flow.analysis_set)),
+                arms_w,
+                _SIZE,
+                "normal",
+                drawn,
+            )
+        )
     ]
     y += 0.08 + len(captions) * _LINE_H
     boxes = [assessed, excluded, randomized, *(box for row in rows for box in row)]
     if flow.pilot:
-        items = [_Item("Pilot trial progression", 0, "bold")]
-        items += [_Item(f"{label}: {value}", 1) for label, value in flow.pilot]
-        pilot = _Box("consort-pilot", arms_left, right - arms_left, items)
+        items = [_Item(_say(words, N_("Pilot trial progression")), 0, "bold")]
+        items += [_Item(f"{words.said(label)}: {words.digits(value)}", 1) for label, value in flow.pilot]
+        pilot = _Box("consort-pilot", arms_left, right - arms_left, items, drawn)
         pilot.top = y + 0.2
         boxes.append(pilot)
         y = pilot.bottom
     height = y + _MARGIN
-    return _Layout(width, height, boxes, stages, arrows, lines, captions, title)
+    return _Layout(width, height, boxes, stages, arrows, lines, captions, title, drawn, words.direction == "rtl")
 
 
-def draw(flow: ConsortFlow) -> Figure:
-    """The CONSORT flow diagram of ``flow`` (validated first) as a matplotlib Figure.
+def draw(flow: ConsortFlow, words: Words = ENGLISH) -> Figure:
+    """The CONSORT flow diagram of ``flow`` (validated first) as a matplotlib Figure, in ``words`` (English by
+    default). Right to left, the diagram is mirrored: the stage bands on the right, the excluded box to the left of
+    the flow, the first arm on the right, and each line right-aligned in its box, its bullet on the right.
 
     Each box is a patch with a ``gid`` (``consort-assessed``, ``consort-arm1-allocation``, ...) and each of
     its text lines carries ``<box gid>/line-<j>``, so tests and tools can find what sits in which box.
     """
     flow.validate()
     with house_style():
-        layout = _layout(flow)
+        layout = _layout(flow, words)
+        drawn = layout.drawn
         fig = new_figure(layout.width, layout.height)
         inches = fig.dpi_scale_trans
         page = layout.height
+
+        def at(x: float, w: float = 0.0) -> float:  # the left edge of what spans [x, x + w], mirrored right to left
+            return layout.width - x - w if layout.rtl else x
 
         def text(x: float, top: float, s: str, gid: str, **kw: Any) -> None:
             fig.text(x, page - top, s, va="top", fontsize=_SIZE, parse_math=False, transform=inches, gid=gid, **kw)
@@ -434,7 +529,7 @@ def draw(flow: ConsortFlow) -> Figure:
             fig.text(
                 layout.width / 2,
                 page - _MARGIN - j * 11.0 * 1.3 / 72,
-                line,
+                drawn(line),
                 ha="center",
                 va="top",
                 fontsize=11.0,
@@ -443,26 +538,37 @@ def draw(flow: ConsortFlow) -> Figure:
                 transform=inches,
                 gid=f"consort-title/line-{j}",
             )
-        for name, top, bottom in layout.stages:
-            _band(fig, inches, page, name, top, bottom)
+        for name, shown, top, bottom in layout.stages:
+            _band(fig, inches, page, at(_MARGIN, _STRIP_W), name, shown, top, bottom)
         for box in layout.boxes:
-            _rect(fig, inches, box.left, page - box.bottom, box.width, box.height, _EDGE, "white", box.gid)
+            left = at(box.left, box.width)
+            _rect(fig, inches, left, page - box.bottom, box.width, box.height, _EDGE, "white", box.gid)
             y = box.top + _PAD_Y + (box.height - box.content_height) / 2
             for j, (level, first, s, weight) in enumerate(box.lines):
-                x = box.left + _PAD_X + level * _INDENT
-                if level and first:
-                    text(x, y, _BULLETS[level], f"{box.gid}/bullet-{j}")
-                text(x + (_BULLET_W if level else 0.0), y, s, f"{box.gid}/line-{j}", fontweight=weight)
+                bullet = _BULLET_W if level else 0.0
+                if layout.rtl:  # mirrored: indented from the right edge, the bullet on the right
+                    x = left + box.width - _PAD_X - level * _INDENT
+                    if level and first:
+                        text(x, y, _BULLETS[level], f"{box.gid}/bullet-{j}", ha="right")
+                    text(x - bullet, y, drawn(s), f"{box.gid}/line-{j}", fontweight=weight, ha="right")
+                else:
+                    x = box.left + _PAD_X + level * _INDENT
+                    if level and first:
+                        text(x, y, _BULLETS[level], f"{box.gid}/bullet-{j}")
+                    text(x + bullet, y, s, f"{box.gid}/line-{j}", fontweight=weight)
                 y += _LINE_H
         for j, (x, top, s) in enumerate(layout.captions):
-            text(x, top, s, f"consort-caption/line-{j}", ha="center", fontstyle="italic")
+            # DejaVu Sans Oblique has no Arabic letters: a right-to-left caption stands upright
+            style = "normal" if layout.rtl else "italic"
+            text(at(x), top, drawn(s), f"consort-caption/line-{j}", ha="center", fontstyle=style)
         for x0, y0, x1, y1 in layout.lines:
-            fig.add_artist(Line2D([x0, x1], [page - y0, page - y1], color=_EDGE, linewidth=0.9, transform=inches))
+            xs = [at(x0), at(x1)]
+            fig.add_artist(Line2D(xs, [page - y0, page - y1], color=_EDGE, linewidth=0.9, transform=inches))
         for x0, y0, x1, y1 in layout.arrows:
             fig.add_artist(
                 FancyArrowPatch(
-                    (x0, page - y0),
-                    (x1, page - y1),
+                    (at(x0), page - y0),
+                    (at(x1), page - y1),
                     arrowstyle="-|>",
                     mutation_scale=9,
                     shrinkA=0,
@@ -493,14 +599,17 @@ def _rect(
     )
 
 
-def _band(fig: Figure, inches: Transform, page: float, name: str, top: float, bottom: float) -> None:
-    """A stage band on the left edge, its name written upwards in the middle."""
+def _band(
+    fig: Figure, inches: Transform, page: float, left: float, name: str, shown: str, top: float, bottom: float
+) -> None:
+    """A stage band at ``left`` (the page's left edge, right to left its right edge), its name (``shown``, as
+    drawn) written upwards in the middle."""
     gid = f"consort-stage-{name.lower()}"
-    _rect(fig, inches, _MARGIN, page - bottom, _STRIP_W, bottom - top, _STAGE_EDGE, _STAGE_FILL, gid)
+    _rect(fig, inches, left, page - bottom, _STRIP_W, bottom - top, _STAGE_EDGE, _STAGE_FILL, gid)
     fig.text(
-        _MARGIN + _STRIP_W / 2,
+        left + _STRIP_W / 2,
         page - (top + bottom) / 2,
-        name,
+        shown,
         ha="center",
         va="center",
         rotation=90,
@@ -513,11 +622,11 @@ def _band(fig: Figure, inches: Transform, page: float, name: str, top: float, bo
     )
 
 
-def to_svg(flow: ConsortFlow) -> str:
+def to_svg(flow: ConsortFlow, words: Words = ENGLISH) -> str:
     """The diagram as SVG text (text kept as text; the same flow always gives the same string)."""
-    return _figure_svg(draw(flow))
+    return _figure_svg(draw(flow, words))
 
 
-def to_png(flow: ConsortFlow, dpi: int = 150) -> bytes:
+def to_png(flow: ConsortFlow, dpi: int = 150, words: Words = ENGLISH) -> bytes:
     """The diagram as PNG bytes at ``dpi``."""
-    return _figure_png(draw(flow), dpi=dpi)
+    return _figure_png(draw(flow, words), dpi=dpi)

@@ -30,7 +30,7 @@ from trialwright.analysis import estimands
 from trialwright.analysis import statistics as st
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason
 from trialwright.analysis.dataset import AnalysisData, Grouping, Subject
-from trialwright.analysis.estimands.common import left_by, left_in_words, planned_day
+from trialwright.analysis.estimands.common import N_, left_by, left_in_words, planned_day
 from trialwright.analysis.results import (
     Comparison,
     Exclusion,
@@ -301,13 +301,13 @@ class _Analysed:
 
 #: How the diagram words each cause of exclusion from analysis.
 _EXCLUDED = {
-    "died": "Died before the outcome was measured",
-    "withdrew_consent": "Withdrew consent before the outcome was measured",
-    "lost_to_follow_up": "Lost to follow-up before the outcome was measured",
-    "left_follow_up": "Left follow-up for another reason before the outcome was measured",
-    "missing": "Outcome not recorded (visit missed or value missing)",
-    "unusable": "Outcome value not usable (e.g. not positive on the log scale)",
-    "untreated": "Never treated (the estimand counts time on treatment only)",
+    "died": N_("Died before the outcome was measured"),
+    "withdrew_consent": N_("Withdrew consent before the outcome was measured"),
+    "lost_to_follow_up": N_("Lost to follow-up before the outcome was measured"),
+    "left_follow_up": N_("Left follow-up for another reason before the outcome was measured"),
+    "missing": N_("Outcome not recorded (visit missed or value missing)"),
+    "unusable": N_("Outcome value not usable (e.g. not positive on the log scale)"),
+    "untreated": N_("Never treated (the estimand counts time on treatment only)"),
     "outside": "Not in the {population}",
 }
 
@@ -329,8 +329,8 @@ def _consort(
 ) -> ConsortFlow:
     sc = data.screened
     excluded = [
-        Reason("Not meeting eligibility criteria", sc.not_eligible),
-        Reason("Declined to participate", sc.declined),
+        Reason(N_("Not meeting eligibility criteria"), sc.not_eligible),
+        Reason(N_("Declined to participate"), sc.declined),
     ]
     excluded += [Reason(label, n) for label, n in sorted(sc.other_reasons.items()) if n]
     first = _first_primary(results)
@@ -356,15 +356,15 @@ def _consort(
                 g,
                 len(members),
                 received,
-                (Reason("Intervention not recorded as given", len(members) - received),)
+                (Reason(N_("Intervention not recorded as given"), len(members) - received),)
                 if received is not None and received < len(members)
                 else (),
                 tuple(
                     r
-                    for r in (Reason("Died", died), *(Reason(w.capitalize(), n) for w, n in sorted(left.items())))
+                    for r in (Reason(N_("Died"), died), *(Reason(w.capitalize(), n) for w, n in sorted(left.items())))
                     if r.count
                 ),
-                (Reason("Withdrew from the intervention", stopped),) if stopped else (),
+                (Reason(N_("Withdrew from the intervention"), stopped),) if stopped else (),
                 analysed,
                 tuple(
                     Reason(label.format(population=first.analysis_set if first else ""), causes[cause])
@@ -377,7 +377,8 @@ def _consort(
     by_outcome = tuple(
         (f"{r.description} ({r.variable})", tuple((g, r.analysed.get(g, 0)) for g in r.in_set)) for r in primaries
     )
-    set_name = f"{first.analysis_set}, for {first.description}" if first else "Intention to treat"
+    by_first = CONSORT_SET % {"set": first.analysis_set, "outcome": first.description} if first else ""
+    set_name = by_first or N_("Intention to treat")
     return ConsortFlow(
         sc.assessed,
         tuple(excluded),
@@ -390,11 +391,14 @@ def _consort(
     )
 
 
+#: The CONSORT diagram's analysis set: the first primary outcome's set, named with the outcome.
+CONSORT_SET = N_("%(set)s, for %(outcome)s")
+
 _PILOT_LABELS = {
-    ProgressionMeasure.ELIGIBILITY_RATE: "Eligible of those screened",
-    ProgressionMeasure.CONSENT_RATE: "Consented of those eligible",
-    ProgressionMeasure.RECRUITMENT_PER_SITE_MONTH: "Recruitment rate",
-    ProgressionMeasure.RETENTION_RATE: "Retained to the primary timepoint",
+    ProgressionMeasure.ELIGIBILITY_RATE: N_("Eligible of those screened"),
+    ProgressionMeasure.CONSENT_RATE: N_("Consented of those eligible"),
+    ProgressionMeasure.RECRUITMENT_PER_SITE_MONTH: N_("Recruitment rate"),
+    ProgressionMeasure.RETENTION_RATE: N_("Retained to the primary timepoint"),
 }
 
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -131,37 +132,55 @@ def text_size(text: str, size: float, weight: str = "normal") -> tuple[float, fl
     return width / 72.0, height / 72.0
 
 
-def wrap_text(text: str, width: float, size: float, weight: str = "normal") -> list[str]:
+#: Where a line may break: any run of white space but the no-break space.
+_BREAKS = re.compile(r"[^\S\u00a0]+")
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def wrap_text(
+    text: str, width: float, size: float, weight: str = "normal", drawn: Callable[[str], str] = _as_is
+) -> list[str]:
     """``text`` broken at spaces into lines each at most ``width`` inches wide, filled greedily.
 
     Widths are measured, not counted in characters (as textwrap does), because in a proportional font a
     character count cannot promise a fit. A word wider than a line is broken inside; runs of whitespace
-    become single spaces; an empty text gives one empty line.
+    become single spaces, and a no-break space (U+00A0) joins what it stands between, e.g. a count and its word;
+    an empty text gives one empty line. Lines are in logical order; each is measured as ``drawn`` makes it
+    (right-to-left text: shaped, ``trialwright.analysis.rtl.visual``), so what is drawn fits.
     """
+
+    def wide(line: str) -> float:
+        return text_size(drawn(line), size, weight)[0]
+
     lines: list[str] = []
     line = ""
-    for word in text.split():
+    for word in _BREAKS.split(text):
+        if not word:
+            continue
         candidate = f"{line} {word}" if line else word
-        if text_size(candidate, size, weight)[0] <= width:
+        if wide(candidate) <= width:
             line = candidate
             continue
         if line:
             lines.append(line)
         line = word
-        while len(line) > 1 and text_size(line, size, weight)[0] > width:
-            cut = _longest_fitting_prefix(line, width, size, weight)
+        while len(line) > 1 and wide(line) > width:
+            cut = _longest_fitting_prefix(line, width, wide)
             lines.append(line[:cut])
             line = line[cut:]
     lines.append(line)
     return lines
 
 
-def _longest_fitting_prefix(word: str, width: float, size: float, weight: str) -> int:
+def _longest_fitting_prefix(word: str, width: float, wide: Callable[[str], float]) -> int:
     """The length of the longest start of ``word`` that fits in ``width`` (at least one character)."""
     low, high = 1, len(word)  # word[:low] is kept even if one glyph is wider than the line
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (middle, high) if text_size(word[:middle], size, weight)[0] <= width else (low, middle)
+        low, high = (middle, high) if wide(word[:middle]) <= width else (low, middle)
     return low
 
 

@@ -71,8 +71,11 @@ def results_json(report: AnalysisReport) -> dict[str, Any]:
     return data
 
 
-def figures_for(report: AnalysisReport) -> dict[str, Figure]:
-    """Each continuous outcome's values over time by group, and forest plots of the primary estimates."""
+def figures_for(report: AnalysisReport, words: ReportWords | None = None) -> dict[str, Figure]:
+    """Each continuous outcome's values over time by group, and forest plots of the primary estimates; their titles,
+    axis labels, groups, visits and estimates in ``words`` (English by default)."""
+    w = words or ENGLISH
+    t, said = w.gettext, w.said
     out: dict[str, Figure] = {}
     for o in report.outcomes:
         values = [s for s in o.summaries if s.what == "value"]
@@ -83,8 +86,8 @@ def figures_for(report: AnalysisReport) -> dict[str, Figure]:
             points = [s for s in values if s.group == g]
             series.append(
                 figures.GroupSeries(
-                    label=g,
-                    timepoints=tuple(s.visit for s in points),
+                    label=said(g),
+                    timepoints=tuple(w.visit(s.visit) for s in points),
                     x=tuple(float(i) for i in range(len(points))),
                     mean=tuple(s.mean for s in points),
                     lower=tuple(s.ci_lower for s in points),
@@ -92,7 +95,8 @@ def figures_for(report: AnalysisReport) -> dict[str, Figure]:
                     n=tuple(s.n for s in points),
                 )
             )
-        title = f"{o.description} ({o.variable}): mean and 95% CI by visit"
+        description = w.outcome(o.outcome_id, "description", o.description)
+        title = t(_TIME_TITLE) % {"outcome": description, "variable": o.variable}
         shown = [v for s in values for v in (s.mean, s.ci_lower, s.ci_upper) if v is not None]
         # A log axis only when every plotted value is positive (a mean's t interval can reach below zero).
         log_axis = o.log_scale and bool(shown) and min(shown) > 0
@@ -100,16 +104,17 @@ def figures_for(report: AnalysisReport) -> dict[str, Figure]:
             series, title=title, y_label=o.variable, log_scale=log_axis
         )
     for scale, key, null, label in (
-        ("adjusted difference", "forest-difference", 0.0, "Adjusted difference (treatment minus reference)"),
-        ("ratio of geometric means", "forest-ratio", 1.0, "Ratio of geometric means (treatment / reference)"),
+        ("adjusted difference", "forest-difference", 0.0, N_("Adjusted difference (treatment minus reference)")),
+        ("ratio of geometric means", "forest-ratio", 1.0, N_("Ratio of geometric means (treatment / reference)")),
     ):
         rows = [
             figures.ForestRow(
-                label=f"{o.description} ({o.variable.partition('.')[2] or o.variable}), {c.label}",
+                label=f"{w.outcome(o.outcome_id, 'description', o.description)} "
+                f"({o.variable.partition('.')[2] or o.variable}), {said(c.label)}",
                 estimate=c.estimate,
                 lower=c.lower,
                 upper=c.upper,
-                text=c.text(),
+                text=w.digits(c.text()),
                 log_scale=scale.startswith("ratio"),
             )
             for o in report.outcomes
@@ -117,8 +122,13 @@ def figures_for(report: AnalysisReport) -> dict[str, Figure]:
             if c.primary and c.scale == scale
         ]
         if rows:
-            out[key] = figures.forest_plot(rows, title=f"Primary analyses: {scale}", null_value=null, x_label=label)
+            title = t(N_("Primary analyses: %(scale)s")) % {"scale": t(scale)}
+            out[key] = figures.forest_plot(rows, title=title, null_value=null, x_label=t(label))
     return out
+
+
+#: A values-over-time figure's title
+_TIME_TITLE = N_("%(outcome)s (%(variable)s): mean and 95%% CI by visit")
 
 
 def _grouping_text(report: AnalysisReport) -> str:
@@ -389,10 +399,10 @@ def _write(path: Path, content: bytes | str) -> Path:
     return path
 
 
-def svgs_for(report: AnalysisReport) -> dict[str, str]:
-    """Every figure and the CONSORT diagram as SVG text, by key."""
-    svgs = {key: figures.to_svg(fig) for key, fig in figures_for(report).items()}
-    svgs["consort"] = consort.to_svg(report.consort)
+def svgs_for(report: AnalysisReport, words: ReportWords = ENGLISH) -> dict[str, str]:
+    """Every figure and the CONSORT diagram (in ``words``) as SVG text, by key."""
+    svgs = {key: figures.to_svg(fig) for key, fig in figures_for(report, words).items()}
+    svgs["consort"] = consort.to_svg(report.consort, words)
     return svgs
 
 

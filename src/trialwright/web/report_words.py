@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from trialwright.analysis.engine import CONSORT_SET
 from trialwright.analysis.estimands import in_words
 from trialwright.analysis.estimands.words import Speech
 from trialwright.analysis.report import ReportWords
@@ -36,6 +37,9 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
     public = titles.translations.get(lang, {}).get("public")
     if public:
         own[titles.public] = public
+    short = titles.translations.get(lang, {}).get("short")
+    if short and titles.short:  # the CONSORT diagram's title
+        own[titles.short] = short
     for s in protocol.analysis_sets:
         own[s.name] = said(s, lang)
     for a in protocol.arms:
@@ -55,6 +59,9 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         description = o.description_translations.get(lang) or o.description
         for variable in (o.id, *o.estimand.variable.fields):
             own[f"{o.description} ({variable})"] = f"{description} ({variable})"
+        for s in protocol.analysis_sets:  # the CONSORT diagram's analysis set, named with its primary outcome
+            english = CONSORT_SET % {"set": s.name, "outcome": o.description}
+            own[english] = gettext(CONSORT_SET) % {"set": said(s, lang), "outcome": description}
 
     @cache
     def estimand(outcome_id: str) -> dict[str, tuple[str, str]]:

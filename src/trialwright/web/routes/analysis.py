@@ -57,7 +57,8 @@ def analysis_page(
     run = _run(request, page, engine, unblinded)
     if isinstance(run, Response):
         return run
-    body = render_html(run.report, svgs_for(run.report), fragment=True, words=report_words(protocol, page.lang))
+    words = report_words(protocol, page.lang)
+    body = render_html(run.report, svgs_for(run.report, words), fragment=True, words=words)
     context = {
         "report": run.report,
         "body": Markup(body),  # noqa: S704 - rendered by our own autoescaping template
@@ -77,7 +78,7 @@ def report_html(
     if isinstance(run, Response):
         return run
     words = report_words(protocol, page.lang)
-    return _fresh(HTMLResponse(render_html(run.report, svgs_for(run.report), words=words)))
+    return _fresh(HTMLResponse(render_html(run.report, svgs_for(run.report, words), words=words)))
 
 
 @router.get("/analysis/report.pdf")
@@ -90,11 +91,12 @@ def report_pdf(
     run = _run(request, page, engine, unblinded)
     if isinstance(run, Response):
         return run
-    pngs = {key: figures.to_png(fig) for key, fig in figures_for(run.report).items()}
-    pngs["consort"] = consort.to_png(run.report.consort)
+    words = report_words(protocol, page.lang)
+    pngs = {key: figures.to_png(fig) for key, fig in figures_for(run.report, words).items()}
+    pngs["consort"] = consort.to_png(run.report.consort, words=words)
     return _fresh(
         Response(
-            render_pdf(run.report, pngs, words=report_words(protocol, page.lang)),
+            render_pdf(run.report, pngs, words=words),
             media_type="application/pdf",
             headers={"Content-Disposition": 'attachment; filename="report.pdf"'},
         )
@@ -116,8 +118,11 @@ def results(request: Request, page: AnalystPage, engine: EngineDep, unblinded: s
 
 
 @router.get("/analysis/consort.svg")
-def consort_svg(request: Request, page: AnalystPage, engine: EngineDep, unblinded: str = "") -> Response:
+def consort_svg(
+    request: Request, page: AnalystPage, engine: EngineDep, protocol: ProtocolDep, unblinded: str = ""
+) -> Response:
     run = _run(request, page, engine, unblinded)
     if isinstance(run, Response):
         return run
-    return _fresh(Response(consort.to_svg(run.report.consort), media_type="image/svg+xml"))
+    svg = consort.to_svg(run.report.consort, report_words(protocol, page.lang))
+    return _fresh(Response(svg, media_type="image/svg+xml"))
