@@ -66,8 +66,9 @@ def check(path: Path = FileArgument, as_json: JsonOption = False) -> None:
         return
     console.print(
         f"[green]OK[/] {path}: trial {p.trial_id}, protocol version {p.version.number}; "
-        f"{len(p.sites)} sites, {len(p.arms)} arms, {criteria} criteria, {len(p.visits)} visits, "
-        f"{len(p.forms)} forms, {len(p.outcomes)} outcomes",
+        f"{_count(len(p.sites), 'site')}, {_count(len(p.arms), 'arm')}, "
+        f"{_count(criteria, 'criterion', 'criteria')}, {_count(len(p.visits), 'visit')}, "
+        f"{_count(len(p.forms), 'form')}, {_count(len(p.outcomes), 'outcome')}",
         highlight=False,
     )
     for note in notes:
@@ -98,3 +99,8 @@ def show(
 
 app.command("from-redcap")(from_redcap)
 app.command("to-redcap")(to_redcap)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``1 outcome``, ``2 outcomes``."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
