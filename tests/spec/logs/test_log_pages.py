@@ -105,3 +105,17 @@ def test_a_refusal_on_the_log_page_names_the_field_by_its_label(trial: Trial, pi
     assert refused.status_code == 422
     assert "Ongoing at the end of the study: is required" in refused.text
     assert ">ongoing: is required" not in refused.text and "ongoing: is required" not in refused.text
+
+
+def test_entry_numbers_are_in_the_readers_digits(trial: Trial, pid: str) -> None:
+    """On a Persian page an entry's number is in Persian digits, in the table and in its amend form's heading."""
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    set_preferences(trial.engine, coordinator.username, language="fa", calendar="jalali")
+    for _ in range(12):
+        add_entry(trial.engine, coordinator, pid, "conmeds", HEPARIN)
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.STUDY_COORDINATOR)
+        html = client.get(f"/participants/{pid}").text
+    row = html[html.index('data-testid="log-conmeds-12"'):]
+    assert row.startswith('data-testid="log-conmeds-12"><td>۱۲</td>')
+    assert re.search(r"<summary>[^<]*۱۲</summary>", html)
