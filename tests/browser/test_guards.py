@@ -147,7 +147,7 @@ def test_the_pharmacy_list_by_state(page, live_server: str, live_trial: Trial) -
     row = page.get_by_test_id(f"code-{fresh}")
     expect(row).to_contain_text(username(Role.INVESTIGATOR))  # who randomized
     expect(row).to_contain_text("+0330")  # when, on the site's clock
-    expect(page.get_by_test_id("zones")).to_contain_text("RAZ Asia/Tehran")
+    expect(page.get_by_test_id("zones")).to_contain_text("Razi hospital Asia/Tehran")  # the site by its name
     expect(page.get_by_test_id(f"code-{earlier}")).to_have_count(0)
     page.shot("pharmacy-to-prepare")
     row.get_by_role("link", name=fresh).click()
