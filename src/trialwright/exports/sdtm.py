@@ -741,8 +741,8 @@ class SdtmExporter(Exporter):
                 build.notes.append(f"MH coded with MedDRA {', '.join(sorted(versions))}")
         for code in ("CM", "MH"):
             if code not in written:
-                build.notes.append(f"{code}: empty: the protocol declares no log written to {code}, so none was "
-                                   "collected (not: none taken).")  # fmt: skip
+                build.notes.append(f"{code}: no records: the protocol declares no log written to {code}, so none "
+                                   "was collected (not: none taken).")  # fmt: skip
 
     def _disposition(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         zone = build.zone(person.site)

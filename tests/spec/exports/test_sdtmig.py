@@ -158,12 +158,13 @@ def test_dm_arms_are_null_only_with_a_reason_and_a_blinded_extract_withholds_eve
 @core("CORE-000598")
 def test_a_domain_without_records_is_not_written_and_the_readme_names_it(exported: Exported, tmp_path: Path) -> None:
     """CG0413: a dataset's name is its DOMAIN value, which a dataset without records does not hold; SDTM submits
-    no empty dataset. The first trial records no concomitant medication or medical history (its protocol has no
-    log forms), so CM and MH are not written, neither as XPT and CSV nor in define.xml, define.csv or the
-    Dataset-JSON export, and each README.txt names them; every dataset written has its name in DOMAIN."""
+    no empty dataset. The simulated first trial has no entry in its medication and history logs (CM, MH), so CM
+    and MH are not written, neither as XPT and CSV nor in define.xml, define.csv or the Dataset-JSON export, and
+    each README.txt names them; every dataset written has its name in DOMAIN."""
     from trialwright.exports.dataset_json import DatasetJsonExporter
 
-    assert not [f for f in RAW["forms"] if f.get("log")]
+    source = export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER))
+    assert {log["sdtm"]["domain"] for log in RAW["logs"]} == {"CM", "MH"} and not list(source.logs())
     for folder in (exported.blinded, exported.with_arms):
         files = {f.name for f in (folder / "sdtm").iterdir()}
         assert not {"cm.xpt", "cm.csv", "mh.xpt", "mh.csv"} & files and "dm.xpt" in files
@@ -177,8 +178,7 @@ def test_a_domain_without_records_is_not_written_and_the_readme_names_it(exporte
         assert not {"CM", "MH"} & set(pd.read_csv(folder / "sdtm" / "define.csv").dataset)
         readme = (folder / "README.txt").read_text(encoding="utf-8")
         assert re.search(r"Not written, no records \(.*\): CM, MH\.", readme)
-    DatasetJsonExporter().write(export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER)),
-                                tmp_path)  # fmt: skip
+    DatasetJsonExporter().write(source, tmp_path)
     assert not {"cm.json", "mh.json"} & {f.name for f in (tmp_path / "sdtm").iterdir()}
     assert re.search(r"Not written, no records \(.*\): CM, MH\.", (tmp_path / "README.txt").read_text("utf-8"))
 
