@@ -31,7 +31,7 @@ import csv
 import datetime as dt
 import shutil
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from trialwright.exports.meddra import sdtm_coding_columns
 from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
 from trialwright.exports.sdtm_define import write_define
 from trialwright.exports.sdtm_design import (
+    SubjectElement,
     design_elements,
     planned_day,
     split_text,
@@ -61,6 +62,7 @@ from trialwright.exports.sdtm_design import (
     te_rows,
     ts_left_out,
     ts_rows,
+    visit_element,
 )
 from trialwright.exports.sdtm_domains import (
     AGEU,
@@ -169,6 +171,7 @@ class _Subject:
     visits: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the first date its forms record
     visit_ends: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the last date its forms record
     ended: str | None = None  # RFPENDTC, once DM is written
+    elements: list[SubjectElement] = field(default_factory=list)  # its SE records, once SE is written
 
     def first(self, target: str) -> float | str | None:
         """The value of the first declared source that has one."""
@@ -284,13 +287,16 @@ class _DomainSink:
             for i, text in enumerate(values):
                 if text is None or len(text.encode()) <= 200:
                     continue
-                values[i], *rest = split_text(text)
+                try:
+                    values[i], *rest = split_text(text)
+                except ValueError as exc:
+                    raise SdtmExportError(f"{self.domain.code}.{v.name}: {exc}") from exc
                 for n, piece in enumerate(rest, start=1):
                     self.supp.append({
                         "STUDYID": data.column("STUDYID")[i].as_py(), "RDOMAIN": self.domain.code,
                         "USUBJID": subjects[i], "IDVAR": self.domain.seq,
                         "IDVARVAL": str(int(seq[i])) if seq else None, "QNAM": f"{v.name[:7]}{n}",
-                        "QLABEL": f"{v.label[:37]} {n}", "QVAL": piece, "QORIG": v.origin.split(":")[0].split()[0],
+                        "QLABEL": v.label, "QVAL": piece, "QORIG": v.origin.split(":")[0].split()[0],
                         "QEVAL": None,
                     })  # fmt: skip
             data = data.set_column(data.column_names.index(v.name), v.name, pa.array(values, pa.string()))
@@ -329,6 +335,8 @@ class _Build:
     reference: dict[str, SubjectReference] = field(default_factory=dict)  # USUBJID -> reference dates
     missed: dict[str, dict[str, str]] = field(default_factory=dict)  # participant -> visit id -> why it was missed
     undecided: int = 0  # event records whose epoch the dates cannot tell
+    empty: list[str] = field(default_factory=list)  # domains with no records: not written (``not_written``)
+    sv_undecided: int = 0  # dated visits no single SE element can be said to hold (``visit_element``)
     prepared: Mapping[str, str] = field(default_factory=dict)  # preparation code -> arm code (with arms only)
 
     def __post_init__(self) -> None:
@@ -391,7 +399,8 @@ def _design_lines(p: Protocol, with_arms: bool) -> list[str]:
             + masked
         ]
     else:
-        design = ["  - TE, TA and SE: empty; the protocol declares no elements (elements[]); they are never guessed."]
+        design = ["  - TE, TA and SE: not written; the protocol declares no elements (elements[]); they are never "
+                  "guessed."]
     left = "; ".join(ts_left_out(p, with_arms))
     return [
         *design,
@@ -419,8 +428,13 @@ class SdtmExporter(Exporter):
         out.mkdir(parents=True, exist_ok=True)
         build = self._build(source, out, progress)
         written: list[Path] = []
-        for sink in build.sinks.values():
-            written += sink.close(build.notes, build.reference)
+        for code, sink in list(build.sinks.items()):
+            if sink.rows:
+                written += sink.close(build.notes, build.reference)
+            else:  # SDTM submits no empty dataset: not written, not in define.xml, listed in README.txt
+                sink.table(build.notes, build.reference)
+                del build.sinks[code]
+                build.empty.append(code)
         for code, sink in list(build.sinks.items()):  # SUPP--, only for a domain whose text ran past 200 bytes
             if sink.supp:
                 supp = build.sinks[f"SUPP{code}"] = _DomainSink(out, supp_domain(DOMAINS[code]), self.batch_rows)
@@ -444,9 +458,13 @@ class SdtmExporter(Exporter):
         build = self._build(source, out, progress)
         try:
             for code, sink in build.sinks.items():
-                yield DOMAINS[code], sink.table(build.notes, build.reference)
+                data = sink.table(build.notes, build.reference)
+                if data.num_rows:
+                    yield DOMAINS[code], data
+                else:  # SDTM submits no empty dataset
+                    build.empty.append(code)
             if notes is not None:
-                notes += build.notes
+                notes += [*build.notes, *([not_written(build.empty)] if build.empty else [])]
         finally:
             shutil.rmtree(out / ".spool", ignore_errors=True)
 
@@ -489,9 +507,12 @@ class SdtmExporter(Exporter):
             self._death(build, pid, build.subjects[pid])
             self._disposition(build, person, build.subjects[pid])
             self._demographics(build, person, build.subjects[pid])
-            self._subject_visits(build, person, build.subjects[pid])
             self._subject_elements(build, person, build.subjects[pid])
+            self._subject_visits(build, person, build.subjects[pid])
         self._trial_design(build)
+        if build.sv_undecided:
+            build.notes.append(f"SV: EPOCH and TAETORD empty on {build.sv_undecided} dated visit(s) in no SE element, "
+                               "or on a day two elements share when neither is the visit's planned epoch's.")
         if build.undecided:
             build.notes.append(f"EPOCH: empty on {build.undecided} AE/DS record(s) dated before the subject's first "
                                "visit or on the day an epoch begins (a date without a time cannot tell which epoch).")
@@ -720,8 +741,8 @@ class SdtmExporter(Exporter):
                 build.notes.append(f"MH coded with MedDRA {', '.join(sorted(versions))}")
         for code in ("CM", "MH"):
             if code not in written:
-                build.notes.append(f"{code}: empty: the protocol declares no log written to {code}, so none was "
-                                   "collected (not: none taken).")  # fmt: skip
+                build.notes.append(f"{code}: no records: the protocol declares no log written to {code}, so none "
+                                   "was collected (not: none taken).")  # fmt: skip
 
     def _disposition(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         zone = build.zone(person.site)
@@ -801,14 +822,16 @@ class SdtmExporter(Exporter):
         randomized = person.randomization_number is not None or person.randomized_at is not None
         arm = person.arm if build.source.with_arms and person.arm else None
         dated = {epoch: _dtc(day, zone) for epoch, day in epoch_days.items()}
-        for e in subject_elements(p, arm, randomized, starts, dated, subject.ended):
+        subject.elements = subject_elements(p, arm, randomized, starts, dated, subject.ended)
+        for e in subject.elements:
             build.sinks["SE"].add({**build.ids(person.participant_id), "ETCD": e.code, "ELEMENT": e.name,
                                    "TAETORD": e.order, "EPOCH": e.epoch, "SESTDTC": e.start,
                                    "SEENDTC": e.end})  # fmt: skip
 
     def _subject_visits(self, build: _Build, person: ParticipantRecord, subject: _Subject) -> None:
         """SV: one record per protocol visit the subject's forms date (SVOCCUR Y) or recorded as missed (SVOCCUR N,
-        SVREASOC the reason; no dates), in schedule order."""
+        SVREASOC the reason; no dates), in schedule order. EPOCH and TAETORD of a dated visit are those of the SE
+        element it starts in (``visit_element``); a missed visit has its planned epoch."""
         missed = build.missed.get(person.participant_id, {})
         for visit in build.protocol.visits:
             start = subject.visits.get(visit.id)
@@ -817,6 +840,10 @@ class SdtmExporter(Exporter):
             visitnum, name = build.visits[visit.id]
             epoch = build.epochs.get(visit.id)
             order = float(epochs(build.protocol).index(epoch) + 1) if epoch and build.protocol.elements else None
+            if start is not None and build.protocol.elements:
+                element = visit_element(subject.elements, start, epoch)
+                epoch, order = (element.epoch, element.order) if element else (None, None)
+                build.sv_undecided += element is None
             row = {**build.ids(person.participant_id), "VISITNUM": visitnum, "VISIT": name, "SVPRESP": "Y",
                    "VISITDY": planned_day(build.protocol, visit.id), "TAETORD": order, "EPOCH": epoch}  # fmt: skip
             if start is None:
@@ -985,12 +1012,15 @@ class SdtmExporter(Exporter):
             "reason recorded, no dates; EPOCH and TAETORD the visit's planned epoch). A visit neither dated nor "
             "recorded as missed has no record. VISITDY (SV and TV): the visit's planned study day when it is "
             "counted from the event RFSTDTC is taken from (the treatment record's visit, else randomization), day 1 "
-            "= that day; empty for other visits. TAETORD: the order of the visit's epoch among the elements.",
+            "= that day; empty for other visits. EPOCH and TAETORD of a dated visit (with elements declared): those "
+            "of the SE element it starts in, the one whose dates span SVSTDTC (on a day two elements share, the "
+            "one of the visit's planned epoch; neither: empty, counted under notes).",
             "  - TV: the protocol's visits (ARMCD empty: every arm has them; TVSTRL the visit's day and window from "
             "its reference event). TI: the eligibility criteria as the protocol words them (IETESTCD the criterion "
             "id; TIVERS the protocol version).",
             *_design_lines(s.protocol, s.with_arms),
-            "  - SUPP--: a subject record's text longer than 200 bytes keeps its first piece (cut before a space) and "
+            "  - SUPP--: a subject record's text longer than 200 bytes keeps its first piece (cut inside a word, so no "
+            "piece begins or ends with a space and the pieces joined are the text) and "
             "continues in supp<domain>.xpt/.csv (QNAM the variable's name and 1, 2, ...; IDVAR/IDVARVAL the record's "
             "--SEQ), written only when there is such text.",
             "  - ARMNRS: NOT ASSIGNED (enrolled, never randomized), ASSIGNED, NOT TREATED; screen failures are not "
@@ -1023,12 +1053,18 @@ class SdtmExporter(Exporter):
         ]
         if unmapped:
             lines.append(f"  - Not in LB/VS (no codes.sdtm test declared in the protocol): {', '.join(unmapped)}.")
-        notes = [*build.notes, *s.notes]
+        notes = [*build.notes, *s.notes, *([not_written(build.empty)] if build.empty else [])]
         if notes:
             lines += ["", "Notes:", *(f"  - {n}" for n in notes)]
         path = folder / "README.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
+
+
+def not_written(empty: Sequence[str]) -> str:
+    """The README note naming the domains an export does not write because they have no records."""
+    return (f"Not written, no records (SDTM submits no empty dataset; define.xml does not list them): "
+            f"{', '.join(empty)}.")
 
 
 def _aeacn(protocol: Protocol) -> dict[str, str]:

@@ -379,7 +379,8 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
     methods: dict[str, Method] = {}
     datasets: list[Dataset] = []
     supps = {c: supp_domain(DOMAINS[c.removeprefix("SUPP")]) for c in lengths if c.startswith("SUPP")}
-    for code, domain in {**DOMAINS, **supps}.items():
+    written = {code: domain for code, domain in {**DOMAINS, **supps}.items() if code in lengths}  # none empty
+    for code, domain in written.items():
         cls, structure = _DATASETS.get(code) or _SUPP
         keys = (
             _SUPP_KEYS

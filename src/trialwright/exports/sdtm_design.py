@@ -12,7 +12,8 @@ shared); TS leaves out TRT and COMPTRT (they name the arms' interventions).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "ta_rows",
     "te_rows",
     "ts_rows",
+    "visit_element",
 ]  # fmt: skip
 
 #: TSPARMCD -> TSPARM (CDISC C66738 / C67152) for the parameters the export can write.
@@ -210,14 +212,34 @@ def subject_elements(
     return out
 
 
+def visit_element(elements: Sequence[SubjectElement], start: dt.date, planned: str | None) -> SubjectElement | None:
+    """The subject's SE element a visit starting on ``start`` (SVSTDTC, a date) starts in, for SV's EPOCH and
+    TAETORD (SDTMIG 3.4 SV assumption 11: the values at the start of the visit). The elements whose dates span the
+    visit's (SESTDTC's date <= SVSTDTC <= SEENDTC's date; no SEENDTC: open): the one, if one; on a day two elements
+    share (one ends and the next begins that day, at a time or at that visit), the date cannot place the visit's
+    start, and the one of the visit's planned epoch (``planned``, the protocol's) is taken; None if neither is."""
+    day = start.isoformat()
+    spanning = [e for e in elements if e.start[:10] <= day and (e.end is None or day <= e.end[:10])]
+    if len(spanning) > 1:
+        spanning = [e for e in spanning if e.epoch == planned]
+    return spanning[0] if len(spanning) == 1 else None
+
+
 def split_text(text: str) -> list[str]:
-    """TSVAL, TSVAL1, ...: pieces of at most 200 bytes, cut before a space where one fits (SDTMIG 3.4 TS
-    assumption: a value longer than 200 characters continues in TSVAL1-TSVALn), so joined they are the value."""
+    """TSVAL, TSVAL1, ... (and SUPP-- QVAL): pieces of at most 200 bytes that joined are the text exactly
+    (SDTMIG 3.4 TS: text over 200 characters continues in TSVAL1-TSVALn). Each piece is as long as 200 bytes allow
+    but ends and begins with a character that is not white space: a cut beside a space would start a piece with it
+    (a leading blank, FDA FB1501, CORE-000867) or end one with it (SAS transport drops trailing blanks, so the
+    joined text would lose it); so a cut falls inside a word, never at the space between two. A value whose
+    200-byte window has no such place (a run of white space as long) is refused."""
     pieces, rest = [], text
     while len(rest.encode()) > _TSVAL_BYTES:
         cut = len(rest.encode()[:_TSVAL_BYTES].decode(errors="ignore"))
-        space = rest.rfind(" ", 0, cut)
-        cut = space if space > 0 else cut  # the space begins the next piece (XPT drops trailing blanks)
+        while cut > 0 and (rest[cut - 1].isspace() or rest[cut].isspace()):
+            cut -= 1
+        if cut == 0:
+            raise ValueError(f"text {text[:40]!r}...: no place within 200 bytes to cut it between two characters "
+                             "that are not white space")  # fmt: skip
         pieces.append(rest[:cut])
         rest = rest[cut:]
     return [*pieces, rest]
@@ -264,7 +286,11 @@ def ts_rows(
     values.append(("SDTIGVER", SDTMIG_VERSION, None, None))
     seq: dict[str, int] = {}
     for code, value, coded, reference in values:
-        parts = split_text(value)
+        try:
+            parts = split_text(value)
+        except ValueError as exc:
+            notes.append(f"TS {code}: left out, {exc}")
+            continue
         if len(parts) > pieces:
             notes.append(f"TS {code}: left out, its value is longer than the {pieces} TSVAL variables hold")
             continue

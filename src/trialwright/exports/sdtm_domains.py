@@ -84,8 +84,8 @@ def supp_domain(parent: Domain) -> Domain:
         Var("IDVAR", "Identifying Variable", origin="Assigned: the parent domain's --SEQ (none for DM)"),
         Var("IDVARVAL", "Identifying Variable Value", origin="Derived: the parent record's --SEQ"),
         Var("QNAM", "Qualifier Variable Name", origin="Assigned: the variable's name (7 characters) and 1, 2, ..."),
-        Var("QLABEL", "Qualifier Variable Label", origin="Assigned: the variable's label and the piece's number"),
-        Var("QVAL", "Data Value", origin="Derived: the value's text past its first 200 bytes, cut before a space"),
+        Var("QLABEL", "Qualifier Variable Label", origin="Assigned: the variable's label (SDTMIG 3.4 4.5.3.2)"),
+        Var("QVAL", "Data Value", origin="Derived: the value's text past its first 200 bytes, cut inside a word"),
         Var("QORIG", "Origin", origin="Assigned: the parent variable's origin"),
         Var("QEVAL", "Evaluator", terms="empty: no subjective values", origin="Assigned"),
     ))  # fmt: skip
@@ -374,7 +374,7 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("TSPARM", "Trial Summary Parameter", terms=f"{_CT} TSPARM C67152", origin="Assigned"),
             Var("TSVAL", "Parameter Value", terms="see README.txt: each parameter's protocol fact",
                 origin="Protocol (the fact each TSPARMCD names; ACTSUB and SSTDTC from the records)"),
-            *(Var(f"TSVAL{i}", f"Parameter Value {i}", origin="Protocol (the value's continuation past 200 bytes)")
+            *(Var(f"TSVAL{i}", "Parameter Value", origin="Protocol (the value's continuation past 200 bytes)")
               for i in range(1, TSVAL_PIECES)),
             Var("TSVALNF", "Parameter Null Flavor", terms="empty: a parameter without a value is left out",
                 origin="Assigned"),

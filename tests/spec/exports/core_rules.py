@@ -6,7 +6,7 @@ every check to one of the two and every id to this table. The ids and texts were
 rules (the ``Published/`` folder of the cdisc-org/cdisc-open-rules repository, commit 618ab81d of 2026-08-22),
 keeping only rules whose authorities cite SDTMIG 3.4; an id is cited only where the rule's check, read in its
 ``rule.yml``, is what the spec asserts. The text here is a short restatement of the rule's description, with the
-SDTM/SDTMIG conformance rule (CG) it carries out.
+SDTM/SDTMIG conformance rule (CG), or the FDA business rule (FB), it carries out.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ CORE_RULES: dict[str, tuple[str, str]] = {
     "CORE-000046": ("CG0519", "DM ARM null and ARMNRS null"),
     "CORE-000047": ("CG0518", "DM ARM populated and not among TA.ARM"),
     "CORE-000083": ("CG0553", "--ORRES null on a record with --LOBXFL Y (not derived)"),
+    "CORE-000097": ("CG0218", "SV EPOCH not SE.EPOCH of an SE record whose SESTDTC-SEENDTC holds SVSTDTC"),
     "CORE-000105": ("CG0569", "--STRESC empty on a record with --LOBXFL Y"),
     "CORE-000119": ("CG0521", "DM ARM populated while ARMCD is null"),
     "CORE-000120": ("CG0522", "DM ACTARM populated while ACTARMCD is null"),
@@ -65,6 +66,10 @@ CORE_RULES: dict[str, tuple[str, str]] = {
     ),
     "CORE-000552": ("CG0220", "--STDY not the study day algorithm's value"),
     "CORE-000553": ("CG0222", "--ENDY not the study day algorithm's value"),
+    "CORE-000594": ("CG0359", "a variable label not in title case (a pattern: each word capitalized but a, of, ...)"),
+    "CORE-000598": ("CG0413", "a dataset whose name does not begin with its DOMAIN value"),
+    "CORE-000784": ("CG0217", "SV TAETORD not SE.TAETORD of an SE record whose SESTDTC-SEENDTC holds SVSTDTC"),
+    "CORE-000867": ("FB1501", "a character value beginning with a space (FDA business rule)"),
 }
 
 

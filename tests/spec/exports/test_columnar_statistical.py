@@ -159,8 +159,12 @@ def test_each_sdtm_domain_read_back_holds_its_csv_values(with_arms: bool, chapte
     source = unblinded_source(chapter_trial) if with_arms else blinded_source(chapter_trial)
     written = _export(SdtmExporter(), source, tmp_path / "sdtm") / "sdtm"
     compared = 0
+    stems = {p.stem for p in written.glob("*.xpt")}  # a domain without records is not written (README.txt says)
+    assert {"dm", "sv", "lb", "vs"} <= stems <= {c.lower() for c in DOMAINS}
     for code in DOMAINS:
         stem = code.lower()
+        if stem not in stems:
+            continue
         compared += compare(written / f"{stem}.xpt", pyreadstat.read_xport, written / f"{stem}.csv", {}, 200)
     assert compared > 5_000
 

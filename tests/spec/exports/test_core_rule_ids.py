@@ -41,4 +41,4 @@ def test_every_sdtm_check_names_its_core_rules_or_says_it_has_none() -> None:
 def test_every_rule_of_the_table_is_cited_by_a_check() -> None:
     cited = {i for module in CHECKS for _, check in checks(module) for i in getattr(check, "core_rules", ())}
     assert cited == CORE_RULES.keys()
-    assert all(re.fullmatch(r"(CG\d{4}|TRC\w+)(/CG\d{4})*", cg) and text for cg, text in CORE_RULES.values())
+    assert all(re.fullmatch(r"(CG\d{4}|TRC\w+|FB\d{4})(/CG\d{4})*", cg) and text for cg, text in CORE_RULES.values())

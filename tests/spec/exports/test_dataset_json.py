@@ -127,6 +127,17 @@ def datasets(folder: Path) -> dict[str, dict[str, Any]]:
             for p in sorted(folder.rglob("*.json"))}  # fmt: skip
 
 
+def sdtm_written(exports: dict[str, Path]) -> list[str]:
+    """The SDTM domains the XPT export of the same source wrote: every one but those README.txt says have no
+    records (SDTM submits no empty dataset)."""
+    readme = (exports["sdtm"] / "README.txt").read_text("utf-8")
+    empty = re.search(r"Not written, no records \(.*\): (.*)\.", readme)
+    left = set(empty.group(1).split(", ")) if empty else set()
+    assert left < DOMAINS.keys() and {p.stem.upper() for p in (exports["sdtm"] / "sdtm").glob("*.xpt")} == (
+        DOMAINS.keys() - left)  # fmt: skip
+    return [c for c in DOMAINS if c not in left]
+
+
 def validator() -> Any:
     return jsonschema_rs.validator_for(json.loads((CDISC / "dataset.schema.json").read_text("utf-8")))
 
@@ -145,7 +156,7 @@ def test_every_dataset_is_valid_dataset_json_1_1_and_its_ndjson_holds_the_same(e
     schema = validator()
     expected = {"participants", "consents", "randomization", "adverse_events", "deaths", "values_long",
                 *(f"forms/{f.id}" for f in PROTOCOL.forms), *(f"logs/{g.id}" for g in PROTOCOL.logs),
-                *(f"sdtm/{c.lower()}" for c in DOMAINS)}  # fmt: skip
+                *(f"sdtm/{c.lower()}" for c in sdtm_written(exports))}  # fmt: skip
     for key in ("json", "json+arms"):
         found = datasets(exports[key])
         assert set(found) == expected, key
@@ -225,7 +236,8 @@ def test_sdtm_rows_equal_the_xpt_files_read_back_with_pyreadstat(exports: dict[s
     """Same variables in the same order, same records in the same order, same values: numbers exactly (a decimal's
     text reads back as the XPT's binary64 number), missing as null (XPT: NaN, or empty text)."""
     found = datasets(exports["json"])
-    for code in DOMAINS:
+    assert {n for n in found if n.startswith("sdtm/")} == {f"sdtm/{c.lower()}" for c in sdtm_written(exports)}
+    for code in sdtm_written(exports):
         frame, meta = pyreadstat.read_xport(exports["sdtm"] / "sdtm" / f"{code.lower()}.xpt")
         data = found[f"sdtm/{code.lower()}"]
         assert [c["name"] for c in data["columns"]] == list(frame.columns), code
@@ -368,7 +380,10 @@ def test_metadataref_names_define_xml_only_when_one_is_written(trial: Trial, tmp
     written = DatasetJsonExporter(define_xml=define).write(blinded(trial), tmp_path)
     assert tmp_path / "sdtm" / "define.xml" in written
     (lengths,) = given
-    for code, domain in DOMAINS.items():  # every variable's length, as the datasets' columns state them
+    readme = (tmp_path / "README.txt").read_text("utf-8")
+    for code in DOMAINS.keys() - lengths:  # no records: not written, not described, named in README.txt
+        assert re.search(rf"Not written, no records \(.*\): (\w+, )*{code}\b", readme), code
+    for code, domain in {c: DOMAINS[c] for c in lengths}.items():  # each variable's length, as the columns state
         assert set(lengths[code]) == {v.name for v in domain.variables}, code
         columns = datasets(tmp_path)[f"sdtm/{code.lower()}"]["columns"]
         assert all(lengths[code][c["name"]] == c["length"] for c in columns if "length" in c), code

@@ -8,6 +8,9 @@ with the exporter's helpers, and compared with the XPT files read back with pyre
 | TA: each arm's elements in order (TAETORD), EPOCH       | arms x epochs, the arm's own element else the common one |
 | SE: the subject's elements, start and end dates         | consent, first dose, first follow-up visit, RFPENDTC     |
 | SV: SVPRESP/SVOCCUR, VISITDY, TAETORD at the visit      | planned day from RFSTDTC's event, epoch order            |
+| SV assumption 11: EPOCH, TAETORD at the visit's start   | the SE element spanning SVSTDTC (shared day: planned)    |
+| 4.5.3.2 text over 200 bytes, FDA FB1501                 | pieces join exactly, none begins or ends with a space    |
+| 2.6 labels in title case                                | every label by CORE-000594's pattern; TSVALn as TSVAL    |
 | TS: parameters from the protocol's declared facts       | each value from its fact; undeclared ones left out       |
 | masking                                                 | a blinded extract names no arm in TA, TE, SE or TS       |
 
@@ -42,6 +45,7 @@ from trialwright.domain.roles import Role
 from trialwright.exports.sdtm import SdtmExporter
 from trialwright.protocol.loader import ProtocolError, load_protocol_text
 from trialwright.services.exports import export_source
+from trialwright.services.forms import save_form
 from trialwright.services.screening.withdrawal import withdraw
 from trialwright.services.simulation import simulate
 from trialwright.services.trial import init_trial
@@ -258,6 +262,46 @@ def test_sv_gives_the_planned_study_day_the_element_order_and_whether_the_planne
             assert pd.isna(day) if planned[visit] is None else day == planned[visit]
 
 
+@core("CORE-000097", "CORE-000784")
+def test_sv_takes_epoch_and_taetord_from_the_se_element_the_visit_starts_in(database_url: str, tmp_path: Path) -> None:
+    """SDTMIG 3.4 SV assumption 11 (CG0217, CG0218): EPOCH and TAETORD are those at the start of the visit, so
+    those of the subject's SE element holding SVSTDTC. SVSTDTC is a date: the element whose dates span it, and on a
+    day two elements share (screening ends at the infusion's time on the baseline visit's day; the follow-up
+    element begins at the Day 1 visit) the one of the visit's planned epoch. A participant randomized but not given
+    the infusion has no treatment element: their infusion visit is in screening, whatever the protocol planned."""
+    trial = make_trial(database_url)
+    try:
+        simulate(trial.engine, FIRST_PROTOCOL, 10, seed=5)
+        given = sorted(r.participant_id for r in export_source(trial.engine, who(trial, Role.DATA_MANAGER)).forms(
+            "administration") if r.values.get("started_at"))  # fmt: skip
+        save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), given[0], "infusion", "administration",
+                  {"started_at": None, "stopped_at": None}, reason="The infusion was not started")  # fmt: skip
+        SdtmExporter().write(export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True),
+                             tmp_path)  # fmt: skip
+    finally:
+        trial.engine.dispose()
+    planned = {v["name"]: v["epoch"] for v in RAW["visits"]}
+    sv, se, dm = xpt(tmp_path, "SV"), xpt(tmp_path, "SE"), xpt(tmp_path, "DM")
+    dated = sv[sv.SVSTDTC != ""]
+    moved = 0
+    for visit in dated.itertuples():
+        elements = se[se.USUBJID == visit.USUBJID]
+        spanning = [(e.EPOCH, e.TAETORD) for e in elements.itertuples()
+                    if e.SESTDTC[:10] <= visit.SVSTDTC <= e.SEENDTC[:10]]  # fmt: skip
+        if len(spanning) > 1:
+            spanning = [(epoch, order) for epoch, order in spanning if epoch == planned[visit.VISIT]]
+        assert spanning == [(visit.EPOCH, visit.TAETORD)], (visit.USUBJID, visit.VISIT)
+        moved += planned[visit.VISIT] != visit.EPOCH
+    untreated = set(dm[dm.ARMNRS == "ASSIGNED, NOT TREATED"].USUBJID)
+    infusion = dated[(dated.VISIT == "Infusion (day 0)") & dated.USUBJID.isin(untreated)]
+    assert len(infusion) > 0 and set(infusion.EPOCH) == {"SCREENING"} and set(infusion.TAETORD) == {1.0}
+    assert moved == len(infusion)  # everyone else's visits are in their planned epoch's element
+    shared = [v for v in dated.itertuples()
+              if sum(e.SESTDTC[:10] <= v.SVSTDTC <= e.SEENDTC[:10] for e in se[se.USUBJID == v.USUBJID].itertuples())
+              > 1]  # fmt: skip
+    assert shared  # the baseline, infusion and Day 1 visits fall on a day two elements share
+
+
 # -- TS --------------------------------------------------------------------------------------------------------
 
 
@@ -311,6 +355,54 @@ def test_ts_holds_the_trial_s_declared_facts_and_leaves_out_what_it_does_not_dec
                      "TRT: withheld in a blinded extract"):  # fmt: skip
         assert left_out in readme
     assert "AGEMIN" not in readme and "SEXPOP" not in readme
+
+
+#: CORE-000594's pattern (rule.yml, as published): a label's words begin with a capital, but for a few small ones.
+TITLE_CASE = re.compile(r"^\s*[A-Z]\S*\s*((a|an|the|as|and|per|to|but|or|for|in|is|of|on|with|and\/or|is|within|"
+                        r"from|([A-Z]\S*))\s*)*$")
+
+
+def written(folder: Path) -> dict[str, tuple[pd.DataFrame, Any]]:
+    return {f.stem.upper(): pyreadstat.read_xport(f) for f in sorted((folder / "sdtm").glob("*.xpt"))}
+
+
+@core("CORE-000867")
+def test_no_text_value_begins_with_a_space_and_split_text_joins_back_exactly(first: Exported) -> None:
+    """FDA FB1501: no character value begins with a space, in any dataset. A value longer than 200 bytes (TS's
+    OBJPRIM in TSVAL, TSVAL1; a withdrawal's reason in DSTERM and SUPPDS's QVAL) is cut inside a word, so no piece
+    begins or ends with a space (SAS transport drops trailing blanks) and the pieces joined are the text."""
+    for folder in (first.blinded, first.with_arms):
+        for code, (frame, _) in written(folder).items():
+            for column in frame.select_dtypes(include="object").columns:
+                assert not frame[column].str.match(r"^\s").any(), (code, column)
+        ts = xpt(folder, "TS")
+        (objective,) = ts[ts.TSPARMCD == "OBJPRIM"].itertuples()
+        pieces = [objective.TSVAL, objective.TSVAL1, objective.TSVAL2]
+        assert "".join(pieces) == RAW["trial"]["summary"]["aim"] and objective.TSVAL1 != ""
+        assert all(p == p.strip() and len(p.encode()) <= 200 for p in pieces)
+        ds, supp = xpt(folder, "DS"), xpt(folder, "SUPPDS")
+        (record,) = ds[[len(t) > 100 and LONG_REASON.startswith(t) for t in ds.DSTERM]].itertuples()
+        mine = (supp.USUBJID == record.USUBJID) & (str(int(record.DSSEQ)) == supp.IDVARVAL)
+        qval = list(supp[mine].QVAL)
+        assert record.DSTERM + "".join(qval) == LONG_REASON
+        assert all(p == p.strip() and len(p.encode()) <= 200 for p in [record.DSTERM, *qval])
+
+
+@core("CORE-000594")
+def test_every_variable_label_is_in_title_case_and_tsval_s_continuations_keep_its_label(first: Exported) -> None:
+    """SDTMIG 3.4 2.6 (CG0359): labels in title case, as CORE-000594's pattern reads it (a digit does not begin a
+    word in capitals, so "Parameter Value 1" fails). The IG gives TSVAL1-TSVALn no labels of their own; its one rule
+    for a value's continuation (4.5.3.2: QLABEL the original variable's label for every piece) gives them
+    TSVAL's, "Parameter Value"; and SUPP--'s QLABEL is the variable's label, unnumbered."""
+    for folder in (first.blinded, first.with_arms):
+        for code, (_, meta) in written(folder).items():
+            for name, label in meta.column_names_to_labels.items():
+                assert TITLE_CASE.match(label), (code, name, label)
+        _, meta = pyreadstat.read_xport(folder / "sdtm" / "ts.xpt")
+        labels = meta.column_names_to_labels
+        assert labels["TSVAL1"] == labels["TSVAL2"] == labels["TSVAL"] == "Parameter Value"
+        supp = xpt(folder, "SUPPDS")
+        assert set(supp.QLABEL) == {"Reported Term for the Disposition Event"}
 
 
 # -- another protocol ------------------------------------------------------------------------------------------
@@ -375,11 +467,12 @@ def test_another_trial_exports_its_own_design_and_summary(
     else:
         assert design == dict.fromkeys(design)
         assert all(f"{code}: " in readme for code in design)
-    te, ta, se = xpt(arms_out, "TE"), xpt(arms_out, "TA"), xpt(arms_out, "SE")
-    if not with_elements:
-        assert len(te) == len(ta) == len(se) == 0
-        assert "TE, TA and SE: empty; the protocol declares no elements" in (arms_out / "README.txt").read_text()
+    if not with_elements:  # SDTM submits no empty dataset: none written, and README.txt says so
+        assert not {"te.xpt", "ta.xpt", "se.xpt"} & {f.name for f in (arms_out / "sdtm").iterdir()}
+        assert "TE, TA and SE: not written; the protocol declares no elements" in readme
+        assert re.search(r"Not written, no records \(.*\): (\w+, )*TE, TA, SE\b", readme)
         return
+    te, ta, se = xpt(arms_out, "TE"), xpt(arms_out, "TA"), xpt(arms_out, "SE")
     assert rows(te, ["ETCD", "TEDUR"]) == [(e["code"], e.get("duration", "")) for e in raw["elements"]]
     expected_ta = [(a["code"], float(order), e["code"], e["epoch"]) for a in raw["arms"]
                    for order, e in enumerate(arm_elements(raw, a["code"]), start=1)]  # fmt: skip

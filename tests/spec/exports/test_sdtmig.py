@@ -16,6 +16,7 @@ XPT files read back with pyreadstat, the protocol file read as plain YAML and th
 |                                                   | every EPOCH is one of TA's                     |                 |
 | --LOBXFL: last non-missing result before RFXSTDTC | recomputed per subject and test; one Y at most | 083, 105, 170   |
 | AE: death is an outcome, not a term               | no AETERM names death; FATAL has AESDTH Y      | 126             |
+| no empty dataset; DOMAIN names the dataset        | CM, MH without records not written, README     | 598             |
 
 Run on SQLite and PostgreSQL. Each check names the CDISC CORE rules whose published text it implements
 (``@core``, ids and texts in ``core_rules.py``) or says that none does (``@no_core``); ``test_core_rule_ids.py``
@@ -152,6 +153,34 @@ def test_dm_arms_are_null_only_with_a_reason_and_a_blinded_extract_withholds_eve
     for name in ("ARMCD", "ARM", "ACTARMCD", "ACTARM"):
         assert (merged[f"{name}_b"] == merged[f"{name}_u"].where(merged[f"{name}_u"] == "", "BLINDED")).all()
         assert not set(blinded[name]) & ARM_TERMS
+
+
+@core("CORE-000598")
+def test_a_domain_without_records_is_not_written_and_the_readme_names_it(exported: Exported, tmp_path: Path) -> None:
+    """CG0413: a dataset's name is its DOMAIN value, which a dataset without records does not hold; SDTM submits
+    no empty dataset. The simulated first trial has no entry in its medication and history logs (CM, MH), so CM
+    and MH are not written, neither as XPT and CSV nor in define.xml, define.csv or the Dataset-JSON export, and
+    each README.txt names them; every dataset written has its name in DOMAIN."""
+    from trialwright.exports.dataset_json import DatasetJsonExporter
+
+    source = export_source(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER))
+    assert {log["sdtm"]["domain"] for log in RAW["logs"]} == {"CM", "MH"} and not list(source.logs())
+    for folder in (exported.blinded, exported.with_arms):
+        files = {f.name for f in (folder / "sdtm").iterdir()}
+        assert not {"cm.xpt", "cm.csv", "mh.xpt", "mh.csv"} & files and "dm.xpt" in files
+        for path in (folder / "sdtm").glob("*.xpt"):
+            frame, meta = pyreadstat.read_xport(path)
+            assert len(frame) > 0, path.name
+            if "DOMAIN" in frame.columns:
+                assert set(frame.DOMAIN) == {meta.table_name}
+        define = (folder / "sdtm" / "define.xml").read_text(encoding="utf-8")
+        assert 'Name="CM"' not in define and 'Name="MH"' not in define and 'Name="DM"' in define
+        assert not {"CM", "MH"} & set(pd.read_csv(folder / "sdtm" / "define.csv").dataset)
+        readme = (folder / "README.txt").read_text(encoding="utf-8")
+        assert re.search(r"Not written, no records \(.*\): CM, MH\.", readme)
+    DatasetJsonExporter().write(source, tmp_path)
+    assert not {"cm.json", "mh.json"} & {f.name for f in (tmp_path / "sdtm").iterdir()}
+    assert re.search(r"Not written, no records \(.*\): CM, MH\.", (tmp_path / "README.txt").read_text("utf-8"))
 
 
 @no_core("the published ISO 8601 rule for --DTC (CORE-000547) is SENDIG's; none for SDTMIG 3.4")
