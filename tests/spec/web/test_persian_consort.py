@@ -20,11 +20,13 @@ from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import sign_in
 from tests.spec.web.test_analysis_pages import _randomized
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, first_protocol, who
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason, to_png
 from trialwright.analysis.report import ReportWords
 from trialwright.domain.roles import Role
+from trialwright.services.screening import withdraw
 from trialwright.services.users import set_preferences
+from trialwright.web.report_words import report_words
 
 RAW = yaml.safe_load(FIRST_PROTOCOL.read_text(encoding="utf-8"))
 SVG = "{http://www.w3.org/2000/svg}"
@@ -91,6 +93,43 @@ def test_the_consort_diagram_in_persian(client: TestClient, trial: Trial) -> Non
     # mirrored: every box's line right-aligned, the stage bands to the right of the boxes
     box_lines = [style for gid, group in texts.items() if gid.startswith("consort-arm") for _, style in group]
     assert box_lines and all("text-anchor: end" in style for style in box_lines)
+
+
+def test_the_reasons_for_leaving_follow_up_in_persian(client: TestClient, trial: Trial) -> None:
+    """A participant who withdrew consent to follow-up is lost to follow-up for that reason, and not analysed
+    (not in the first primary outcome's analysis set): both reasons in the catalog's Persian, the set in the
+    protocol's; the pilot's rates in the catalog's words with Persian digits and percent sign."""
+    pid = _randomized(trial)
+    withdraw(
+        trial.engine,
+        who(trial, Role.STUDY_COORDINATOR),
+        pid,
+        scope="follow_up",
+        cause="withdrew_consent",
+        reason="moved away",
+        withdrawn_on=None,
+    )
+    set_preferences(trial.engine, who(trial, Role.BLINDED_STATISTICIAN).username, language="fa")
+    sign_in(client, Role.BLINDED_STATISTICIAN)
+    said = [text.strip(RLE + PDF) for group in _texts(client.get("/analysis/consort.svg").text).values()
+            for text, _ in group]  # fmt: skip
+    assert _nbsp("پس گرفتن رضایت (۱ نفر)") in said, said
+    whole = "\n".join(said)
+    assert "پس گرفتن رضایت پیش از سنجش پیامد" in said, said  # so not analysed
+    # the pilot's rates: the catalog's words, Persian digits and the Persian percent sign
+    assert "ماندگار تا زمان پیامد اصلی: ۰٪ (۰/۱)" in said, said
+    assert any(line.startswith("نرخ جذب: ") and line.endswith(" مرکز-ماه)") for line in said), said
+    for english in ("Withdrew consent", "Not in the", "per site-month", "site-months", "%", "progression"):
+        assert english not in whole, english
+
+
+def test_one_outside_the_analysis_set_is_said_in_persian() -> None:
+    """The diagram's "Not in the <set>" (a participant outside the first primary outcome's analysis set): the
+    catalog's words with the set's Persian name; in English as the engine writes it."""
+    itt = next(s for s in RAW["analysis_sets"] if s["id"] == "itt")
+    english = f"Not in the {itt['name']}"
+    assert report_words(first_protocol().protocol, "fa").said(english) == f"خارج از {itt['translations']['fa']}"
+    assert report_words(first_protocol().protocol, "en").said(english) == english
 
 
 def test_the_page_and_the_html_report_show_the_persian_diagram(client: TestClient, trial: Trial) -> None:
