@@ -22,6 +22,7 @@ from tests.spec.web.conftest import sign_in
 from tests.spec.web.test_analysis_pages import _randomized
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, first_protocol, who
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason, to_png
+from trialwright.analysis.figures import ForestRow, forest_plot, to_svg
 from trialwright.analysis.report import ReportWords
 from trialwright.domain.roles import Role
 from trialwright.services.screening import withdraw
@@ -188,3 +189,34 @@ def test_the_figures_titles_and_labels_in_persian(client: TestClient, trial: Tri
                 assert any(t.startswith(o["description_translations"]["fa"]) for t in titles), (path, o["id"])
         assert "همه شرکت‌کنندگان" in texts and "روز ۷" in texts, path
         assert not any("mean and 95% CI" in t or "Day 7" in t or "All participants" in t for t in texts), path
+        # the y axis' numbers (matplotlib's ticks, its minus kept) and the n under each visit in Persian digits
+        assert "−۰٫۰۲" in texts and "۰٫۰۴" in texts and "۰" in texts, path
+        assert not any(re.fullmatch(r"[−-]?[0-9.]+", t) for t in texts), path
+
+
+def test_a_persian_forest_plot_says_not_estimable_and_its_numbers_in_persian() -> None:
+    """A forest plot's row without an estimate says so in the reader's words (upright), its axis' numbers in the
+    reader's digits; by default the words and numbers are English, as before."""
+    rows = [
+        ForestRow("CRP", 0.5, 0.1, 0.9, "0.50 (0.10 to 0.90)"),
+        ForestRow("IL-6", None, None, None, "NA"),
+    ]
+    persian = ReportWords(lang="fa", direction="rtl", gettext=_catalog, said=_catalog)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every glyph drawn is in the font
+        svg = to_svg(
+            forest_plot(
+                rows, title="t", x_label="x", digits=_persian_digits, not_estimable=persian.gettext("not estimable")
+            )
+        )
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "برآوردناپذیر" in texts and "not estimable" not in texts
+    assert "۰٫۴" in texts and not any(re.fullmatch(r"[−-]?[0-9.]+", t) for t in texts), texts
+    english = re.findall(r"<text[^>]*>([^<]*)</text>", to_svg(forest_plot(rows, title="t", x_label="x")))
+    assert "not estimable" in english and "0.4" in english
+
+
+def _persian_digits(text: str) -> str:
+    from trialwright.web.localized import digits
+
+    return digits(text, "fa")
