@@ -28,6 +28,7 @@ from its translations, counts in the language's digits; right to left the diagra
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -494,13 +495,40 @@ def _layout(flow: ConsortFlow, words: Words = ENGLISH) -> _Layout:
     boxes = [assessed, excluded, randomized, *(box for row in rows for box in row)]
     if flow.pilot:
         items = [_Item(_say(words, N_("Pilot trial progression")), 0, "bold")]
-        items += [_Item(f"{words.said(label)}: {words.digits(value)}", 1) for label, value in flow.pilot]
+        items += [_Item(f"{words.said(label)}: {_pilot_value(words, value)}", 1) for label, value in flow.pilot]
         pilot = _Box("consort-pilot", arms_left, right - arms_left, items, drawn)
         pilot.top = y + 0.2
         boxes.append(pilot)
         y = pilot.bottom
     height = y + _MARGIN
     return _Layout(width, height, boxes, stages, arrows, lines, captions, title, drawn, words.direction == "rtl")
+
+
+_RATE = re.compile(r"(?P<rate>\S+) per site-month \((?P<n>\S+) in (?P<months>\S+) site-months\)")
+_PERCENT = re.compile(r"(?P<percent>\d+)% \((?P<part>\d+)/(?P<whole>\d+)\)")
+_VERDICT = re.compile(r"(?P<value>.*); progression: (?P<verdict>go|amend|stop)")
+_VERDICTS = {
+    "go": N_("%(value)s; progression: go"),
+    "amend": N_("%(value)s; progression: amend"),
+    "stop": N_("%(value)s; progression: stop"),
+}
+
+
+def _pilot_value(words: Words, value: str) -> str:
+    """A pilot rate as the engine writes it (``PilotRate.text``: "75% (3/4); progression: go", "0.50 per
+    site-month (3 in 6.0 site-months)", "not estimable") in ``words``: each part through the catalog, its numbers
+    in the reader's digits; a value of another shape in digits only. English is the value as given."""
+    if m := _VERDICT.fullmatch(value):
+        return _say(words, _VERDICTS[m["verdict"]], value=_pilot_value(words, m["value"]))
+    if value == "not estimable":
+        return _say(words, N_("not estimable"))
+    if m := _RATE.fullmatch(value):
+        rate = N_("%(rate)s per site-month (%(n)s in %(months)s site-months)")
+        return _say(words, rate, **{k: words.digits(v) for k, v in m.groupdict().items()})
+    if m := _PERCENT.fullmatch(value):
+        percent = N_("%(percent)s%% (%(part)s/%(whole)s)")
+        return _say(words, percent, **{k: words.digits(v) for k, v in m.groupdict().items()})
+    return str(words.digits(value))
 
 
 def draw(flow: ConsortFlow, words: Words = ENGLISH) -> Figure:

@@ -299,6 +299,9 @@ class _Analysed:
         return pid in self.population and pid not in self.excluded
 
 
+#: The diagram's reason for exclusion from analysis of one outside the first primary outcome's analysis set.
+NOT_IN_SET = N_("Not in the %(set)s")
+
 #: How the diagram words each cause of exclusion from analysis.
 _EXCLUDED = {
     "died": N_("Died before the outcome was measured"),
@@ -308,8 +311,18 @@ _EXCLUDED = {
     "missing": N_("Outcome not recorded (visit missed or value missing)"),
     "unusable": N_("Outcome value not usable (e.g. not positive on the log scale)"),
     "untreated": N_("Never treated (the estimand counts time on treatment only)"),
-    "outside": "Not in the {population}",
+    "outside": NOT_IN_SET,
 }
+
+#: How the diagram words each way of leaving follow-up (``left_in_words``, capitalized), for the catalog.
+LEFT_FOLLOW_UP = (
+    N_("Withdrew consent"),
+    N_("Lost to follow-up"),
+    N_("Left follow-up (investigator decision)"),
+    N_("Left follow-up (adverse event)"),
+    N_("Left follow-up (other)"),
+    N_("Left follow-up (cause not recorded)"),
+)
 
 
 def _end_of_follow_up(protocol: Protocol) -> Callable[[Subject], int | None]:
@@ -367,7 +380,10 @@ def _consort(
                 (Reason(N_("Withdrew from the intervention"), stopped),) if stopped else (),
                 analysed,
                 tuple(
-                    Reason(label.format(population=first.analysis_set if first else ""), causes[cause])
+                    Reason(
+                        label % {"set": first.analysis_set if first else ""} if cause == "outside" else label,
+                        causes[cause],
+                    )
                     for cause, label in _EXCLUDED.items()
                     if causes[cause]
                 ),

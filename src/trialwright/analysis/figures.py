@@ -39,7 +39,7 @@ from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, ScalarFormatter
 from matplotlib.transforms import blended_transform_factory
 from matplotlib.typing import RcKeyType
 
@@ -192,11 +192,33 @@ def _as_written(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _plain_log_axis(axis: Axis, lo: float, hi: float) -> None:
-    """Round numbers (0.5, 1, 2, 5 ...) as ticks on a log axis, instead of powers of ten as formulas."""
+def _plain_log_axis(axis: Axis, lo: float, hi: float, digits: Callable[[str], str] | None = None) -> None:
+    """Round numbers (0.5, 1, 2, 5 ...) as ticks on a log axis, instead of powers of ten as formulas; in
+    ``digits`` (a language's own digits) when given."""
     axis.set_major_locator(FixedLocator(_log_ticks(lo, hi)))
     axis.set_minor_locator(NullLocator())
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    shown = digits or _as_is
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: shown(f"{v:g}")))
+
+
+class _InDigits(ScalarFormatter):
+    """matplotlib's tick numbers (a linear axis) in a language's own digits."""
+
+    def __init__(self, digits: Callable[[str], str]) -> None:
+        super().__init__()
+        self._digits = digits
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return self._digits(super().__call__(x, pos))
+
+    def get_offset(self) -> str:
+        return self._digits(super().get_offset())
+
+
+def _numbers_in(axis: Axis, digits: Callable[[str], str] | None) -> None:
+    """A linear axis' tick numbers in ``digits`` when given (otherwise matplotlib's own, as they were)."""
+    if digits is not None:
+        axis.set_major_formatter(_InDigits(digits))
 
 
 def _finite(value: float | None) -> float | None:
@@ -301,8 +323,16 @@ def _check_series(series: Sequence[GroupSeries], log_scale: bool) -> dict[float,
     return names
 
 
-def values_over_time(series: Sequence[GroupSeries], *, title: str, y_label: str, log_scale: bool = False) -> Figure:
-    """Mean and interval per group at each timepoint, groups side by side, with n per point underneath.
+def values_over_time(
+    series: Sequence[GroupSeries],
+    *,
+    title: str,
+    y_label: str,
+    log_scale: bool = False,
+    digits: Callable[[str], str] | None = None,
+) -> Figure:
+    """Mean and interval per group at each timepoint, groups side by side, with n per point underneath; the
+    numbers (the axis' ticks, the n) in ``digits`` (a language's own digits) when given.
 
     Under the x axis a small table gives each group's n at each timepoint, its row named in the group's
     colour; the legend above the plot pairs each group with its marker.
@@ -384,7 +414,15 @@ def values_over_time(series: Sequence[GroupSeries], *, title: str, y_label: str,
                 linespacing=_LINE,
             )
             for x, count in zip(s.x, s.n, strict=True):
-                ax.text(float(x), y_row, str(count), ha="center", va="top", fontsize=size, transform=table)
+                ax.text(
+                    float(x),
+                    y_row,
+                    (digits or _as_is)(str(count)),
+                    ha="center",
+                    va="top",
+                    fontsize=size,
+                    transform=table,
+                )
             y_row -= row * (len(row_labels[i]) - 1)
         if crowded:
             ax.set_xticks(xs, labels=tick_labels, rotation=45, ha="right", rotation_mode="anchor")
@@ -395,7 +433,9 @@ def values_over_time(series: Sequence[GroupSeries], *, title: str, y_label: str,
             ax.set_yscale("log")
             if not any(_finite(m) is not None for s in series for m in s.mean):
                 ax.set_ylim(1.0, 10.0)  # nothing drawn: any positive range will do
-            _plain_log_axis(ax.yaxis, *ax.get_ylim())
+            _plain_log_axis(ax.yaxis, *ax.get_ylim(), digits)
+        else:
+            _numbers_in(ax.yaxis, digits)
         ax.set_ylabel(_as_written(y_label))
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
@@ -430,8 +470,19 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
     return ticks
 
 
-def forest_plot(rows: Sequence[ForestRow], *, title: str, null_value: float = 0.0, x_label: str) -> Figure:
+def forest_plot(
+    rows: Sequence[ForestRow],
+    *,
+    title: str,
+    null_value: float = 0.0,
+    x_label: str,
+    digits: Callable[[str], str] | None = None,
+    not_estimable: str | None = None,
+) -> Figure:
     """Estimates with intervals, one row each, against a line of no effect; the numbers written on the right.
+    The axis' numbers are in ``digits`` (a language's own digits) when given; a row without an estimate says
+    ``not_estimable`` (another language's words, upright: the oblique face has no Arabic letters), by default
+    "not estimable" in italics.
 
     All rows must be on one scale. Ratios (``log_scale``) use a log axis with the null at 1 (the default
     ``null_value`` of 0 is read as "no effect", i.e. 1 for a ratio).
@@ -473,8 +524,9 @@ def forest_plot(rows: Sequence[ForestRow], *, title: str, null_value: float = 0.
             pad = (math.log(hi) - math.log(lo)) * 0.08 or 0.5
             lo, hi = lo * math.exp(-pad), hi * math.exp(pad)
             ax.set_xscale("log")
-            _plain_log_axis(ax.xaxis, lo, hi)
+            _plain_log_axis(ax.xaxis, lo, hi, digits)
         else:
+            _numbers_in(ax.xaxis, digits)
             pad = (hi - lo) * 0.08 or 0.5
             lo, hi = lo - pad, hi + pad
         ax.set_xlim(lo, hi)
@@ -512,11 +564,11 @@ def forest_plot(rows: Sequence[ForestRow], *, title: str, null_value: float = 0.
                 ax.text(
                     null,
                     centre,
-                    "not estimable",
+                    not_estimable or "not estimable",
                     ha="center",
                     va="center",
                     fontsize=size,
-                    fontstyle="italic",
+                    fontstyle="normal" if not_estimable else "italic",
                     color="#555555",
                     parse_math=False,
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},

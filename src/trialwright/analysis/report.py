@@ -76,6 +76,7 @@ def figures_for(report: AnalysisReport, words: ReportWords | None = None) -> dic
     axis labels, groups, visits and estimates in ``words`` (English by default)."""
     w = words or ENGLISH
     t, said = w.gettext, w.said
+    digits = None if w.lang == "en" else w.digits  # English figures keep matplotlib's own numbers
     out: dict[str, Figure] = {}
     for o in report.outcomes:
         values = [s for s in o.summaries if s.what == "value"]
@@ -101,7 +102,7 @@ def figures_for(report: AnalysisReport, words: ReportWords | None = None) -> dic
         # A log axis only when every plotted value is positive (a mean's t interval can reach below zero).
         log_axis = o.log_scale and bool(shown) and min(shown) > 0
         out[f"time-{o.outcome_id}-{o.variable.replace('.', '-')}"] = figures.values_over_time(
-            series, title=title, y_label=o.variable, log_scale=log_axis
+            series, title=title, y_label=o.variable, log_scale=log_axis, digits=digits
         )
     for scale, key, null, label in (
         ("adjusted difference", "forest-difference", 0.0, N_("Adjusted difference (treatment minus reference)")),
@@ -123,7 +124,14 @@ def figures_for(report: AnalysisReport, words: ReportWords | None = None) -> dic
         ]
         if rows:
             title = t(N_("Primary analyses: %(scale)s")) % {"scale": t(scale)}
-            out[key] = figures.forest_plot(rows, title=title, null_value=null, x_label=t(label))
+            out[key] = figures.forest_plot(
+                rows,
+                title=title,
+                null_value=null,
+                x_label=t(label),
+                digits=digits,
+                not_estimable=None if digits is None else t(N_("not estimable")),
+            )
     return out
 
 
@@ -280,8 +288,10 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
                 [t(N_("Data snapshot (SHA-256)")), ltr(report.snapshot_sha256)],
                 [t(N_("Audit entry")), d(report.audit_seq)],
                 [t(N_("Taken at")), ltr(d(_taken_at(report)))],
-                [t(N_("Values below a limit of quantification")),
-                 t(BELOW_LIMIT_WORDS.get(report.below_limit_rule, report.below_limit_rule))],
+                [
+                    t(N_("Values below a limit of quantification")),
+                    t(BELOW_LIMIT_WORDS.get(report.below_limit_rule, report.below_limit_rule)),
+                ],
             ]
         )
     )

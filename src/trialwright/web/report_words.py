@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from trialwright.analysis.engine import CONSORT_SET
+from trialwright.analysis.engine import CONSORT_SET, NOT_IN_SET
 from trialwright.analysis.estimands import in_words
 from trialwright.analysis.estimands.words import Speech
 from trialwright.analysis.report import ReportWords
@@ -42,6 +42,8 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         own[titles.short] = short
     for s in protocol.analysis_sets:
         own[s.name] = said(s, lang)
+        # the CONSORT diagram's reason for exclusion from analysis: not in the first primary outcome's set
+        own[NOT_IN_SET % {"set": s.name}] = gettext(NOT_IN_SET) % {"set": said(s, lang)}
     for a in protocol.arms:
         own[a.name] = said(a, lang)
     plan = protocol.analysis_plan

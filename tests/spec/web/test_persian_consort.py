@@ -20,11 +20,14 @@ from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import sign_in
 from tests.spec.web.test_analysis_pages import _randomized
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, first_protocol, who
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason, to_png
+from trialwright.analysis.figures import ForestRow, forest_plot, to_svg
 from trialwright.analysis.report import ReportWords
 from trialwright.domain.roles import Role
+from trialwright.services.screening import withdraw
 from trialwright.services.users import set_preferences
+from trialwright.web.report_words import report_words
 
 RAW = yaml.safe_load(FIRST_PROTOCOL.read_text(encoding="utf-8"))
 SVG = "{http://www.w3.org/2000/svg}"
@@ -93,6 +96,43 @@ def test_the_consort_diagram_in_persian(client: TestClient, trial: Trial) -> Non
     assert box_lines and all("text-anchor: end" in style for style in box_lines)
 
 
+def test_the_reasons_for_leaving_follow_up_in_persian(client: TestClient, trial: Trial) -> None:
+    """A participant who withdrew consent to follow-up is lost to follow-up for that reason, and not analysed
+    (not in the first primary outcome's analysis set): both reasons in the catalog's Persian, the set in the
+    protocol's; the pilot's rates in the catalog's words with Persian digits and percent sign."""
+    pid = _randomized(trial)
+    withdraw(
+        trial.engine,
+        who(trial, Role.STUDY_COORDINATOR),
+        pid,
+        scope="follow_up",
+        cause="withdrew_consent",
+        reason="moved away",
+        withdrawn_on=None,
+    )
+    set_preferences(trial.engine, who(trial, Role.BLINDED_STATISTICIAN).username, language="fa")
+    sign_in(client, Role.BLINDED_STATISTICIAN)
+    said = [text.strip(RLE + PDF) for group in _texts(client.get("/analysis/consort.svg").text).values()
+            for text, _ in group]  # fmt: skip
+    assert _nbsp("پس گرفتن رضایت (۱ نفر)") in said, said
+    whole = "\n".join(said)
+    assert "پس گرفتن رضایت پیش از سنجش پیامد" in said, said  # so not analysed
+    # the pilot's rates: the catalog's words, Persian digits and the Persian percent sign
+    assert "ماندگار تا زمان پیامد اصلی: ۰٪ (۰/۱)" in said, said
+    assert any(line.startswith("نرخ جذب: ") and line.endswith(" مرکز-ماه)") for line in said), said
+    for english in ("Withdrew consent", "Not in the", "per site-month", "site-months", "%", "progression"):
+        assert english not in whole, english
+
+
+def test_one_outside_the_analysis_set_is_said_in_persian() -> None:
+    """The diagram's "Not in the <set>" (a participant outside the first primary outcome's analysis set): the
+    catalog's words with the set's Persian name; in English as the engine writes it."""
+    itt = next(s for s in RAW["analysis_sets"] if s["id"] == "itt")
+    english = f"Not in the {itt['name']}"
+    assert report_words(first_protocol().protocol, "fa").said(english) == f"خارج از {itt['translations']['fa']}"
+    assert report_words(first_protocol().protocol, "en").said(english) == english
+
+
 def test_the_page_and_the_html_report_show_the_persian_diagram(client: TestClient, trial: Trial) -> None:
     _persian_reader(client, trial)
     for path in ("/analysis", "/analysis/report.html"):
@@ -149,3 +189,34 @@ def test_the_figures_titles_and_labels_in_persian(client: TestClient, trial: Tri
                 assert any(t.startswith(o["description_translations"]["fa"]) for t in titles), (path, o["id"])
         assert "همه شرکت‌کنندگان" in texts and "روز ۷" in texts, path
         assert not any("mean and 95% CI" in t or "Day 7" in t or "All participants" in t for t in texts), path
+        # the y axis' numbers (matplotlib's ticks, its minus kept) and the n under each visit in Persian digits
+        assert "−۰٫۰۲" in texts and "۰٫۰۴" in texts and "۰" in texts, path
+        assert not any(re.fullmatch(r"[−-]?[0-9.]+", t) for t in texts), path
+
+
+def test_a_persian_forest_plot_says_not_estimable_and_its_numbers_in_persian() -> None:
+    """A forest plot's row without an estimate says so in the reader's words (upright), its axis' numbers in the
+    reader's digits; by default the words and numbers are English, as before."""
+    rows = [
+        ForestRow("CRP", 0.5, 0.1, 0.9, "0.50 (0.10 to 0.90)"),
+        ForestRow("IL-6", None, None, None, "NA"),
+    ]
+    persian = ReportWords(lang="fa", direction="rtl", gettext=_catalog, said=_catalog)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every glyph drawn is in the font
+        svg = to_svg(
+            forest_plot(
+                rows, title="t", x_label="x", digits=_persian_digits, not_estimable=persian.gettext("not estimable")
+            )
+        )
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "برآوردناپذیر" in texts and "not estimable" not in texts
+    assert "۰٫۴" in texts and not any(re.fullmatch(r"[−-]?[0-9.]+", t) for t in texts), texts
+    english = re.findall(r"<text[^>]*>([^<]*)</text>", to_svg(forest_plot(rows, title="t", x_label="x")))
+    assert "not estimable" in english and "0.4" in english
+
+
+def _persian_digits(text: str) -> str:
+    from trialwright.web.localized import digits
+
+    return digits(text, "fa")
