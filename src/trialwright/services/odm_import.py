@@ -672,20 +672,26 @@ class _Reader:
         for name in ("UpdatedAt", "CreatedAt", "VerifiedAt", "SignedAt"):
             _moment(tw.get(name), f"{where}/@{name}")
 
-    def _entry_signature(self, signature: ET.Element, tw: dict[str, str], where: str) -> None:
-        """An entry's ODM ``Signature``: the SignatureDef and user of the AdminData, and the same signer and time as
-        ``tw:LogEntry`` (which the import restores)."""
+    def _signer(self, signature: ET.Element, where: str) -> str:
+        """An ODM ``Signature`` (at ``where``) whose SignatureDef and user are the AdminData's; the user's OID."""
         ref = signature.find(_o("SignatureRef"))
         sig = ref.get("SignatureOID") if ref is not None else None
         if sig not in self.signatures:
             raise OdmImportError(f"{where}/SignatureRef/@SignatureOID: {sig} is not a SignatureDef")
         user = signature.find(_o("UserRef"))
-        if user is None or user.get("UserOID") not in self.users:
+        user_oid = user.get("UserOID") if user is not None else None
+        if user_oid is None or user_oid not in self.users:
             raise OdmImportError(f"{where}/UserRef/@UserOID: not a User of the AdminData")
+        return user_oid
+
+    def _entry_signature(self, signature: ET.Element, tw: dict[str, str], where: str) -> None:
+        """An entry's ODM ``Signature``: the SignatureDef and user of the AdminData, and the same signer and time as
+        ``tw:LogEntry`` (which the import restores)."""
+        user_oid = self._signer(signature, where)
         stamp = signature.find(_o("DateTimeStamp"))
         at = _moment(stamp.text if stamp is not None else None, f"{where}/DateTimeStamp")
         signed_at = _moment(tw.get("SignedAt"), f"{where}/../tw:LogEntry/@SignedAt")
-        if self.users[user.get("UserOID") or ""] != tw.get("SignedBy") or at is None or at != signed_at:
+        if self.users[user_oid] != tw.get("SignedBy") or at is None or at != signed_at:
             raise OdmImportError(f"{where}: the signer and time differ from tw:LogEntry's SignedBy and SignedAt")
 
     def _coding(self, entry: ET.Element, log: LogDef, where: str) -> dict[str, Any] | None:
@@ -764,13 +770,7 @@ class _Reader:
         self._form_state(dict(tw.attrib), f"{where}/tw:Form")
         signature = elem.find(_o("Signature"))
         if signature is not None:
-            ref = signature.find(_o("SignatureRef"))
-            sig = ref.get("SignatureOID") if ref is not None else None
-            if sig not in self.signatures:
-                raise OdmImportError(f"{where}/Signature/SignatureRef/@SignatureOID: {sig} is not a SignatureDef")
-            user = signature.find(_o("UserRef"))
-            if user is None or user.get("UserOID") not in self.users:
-                raise OdmImportError(f"{where}/Signature/UserRef/@UserOID: not a User of the AdminData")
+            self._signer(signature, f"{where}/Signature")
         recorded = self._recorded(elem, where)
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
