@@ -420,7 +420,7 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
         (_STD_IG, "SDTMIG", "IG", None, SDTMIG_VERSION, "COM.SDTMIG"),
         (_STD_CT, "CDISC/NCI", "CT", "SDTM", "not recorded", "COM.CT"),
         # A code list whose terms the protocol declares from a CT package names that package's version.
-        *((_ct_standard(v), "CDISC/NCI", "CT", "SDTM", v, None) for v in declared_ct),
+        *((f"{_STD_CT}.{n}", "CDISC/NCI", "CT", "SDTM", v, None) for n, v in enumerate(declared_ct, start=1)),
     )
     return DefineDoc(
         study=source.trial_id, study_name=p.short_name, protocol_name=p.trial.titles.scientific,
@@ -431,15 +431,12 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
     )  # fmt: skip
 
 
-def _ct_standard(version: str) -> str:
-    """The OID of the CT package a protocol declares by its version (an OID holds no spaces)."""
-    return f"{_STD_CT}.{re.sub(r'[^A-Za-z0-9._-]', '_', version)}"
-
-
-def _standard_of(c: CodeList) -> str | None:
+def _standard_of(c: CodeList, declared: Mapping[str, str]) -> str | None:
+    """A CDISC code list's CT standard: the package its terms were declared from (``declared``: version -> the
+    standard's OID), else the consulted extract's."""
     if not c.standard:
         return None
-    return _STD_CT if c.ct_version is None else _ct_standard(c.ct_version)
+    return _STD_CT if c.ct_version is None else declared[c.ct_version]
 
 
 def _value_lists(p: Protocol, datasets: list[Dataset], methods: dict[str, Method]
@@ -583,9 +580,10 @@ def _metadata(xml: XmlStream, doc: DefineDoc) -> None:
     for _, _, items in doc.value_lists:
         for item in items:
             _item_def(xml, item)
+    declared = {version: oid for oid, _, kind, _, version, _ in doc.standards if kind == "CT" and oid != _STD_CT}
     for c in doc.codelists:
         listed: dict[str, str | None] = {"OID": c.oid, "Name": c.name, "DataType": "text",
-                                         "def:StandardOID": _standard_of(c),
+                                         "def:StandardOID": _standard_of(c, declared),
                                          "def:CommentOID": c.comment}  # fmt: skip
         with xml.element("CodeList", listed):
             decoded = any(decode for _, decode, _, _ in c.items)
