@@ -9,7 +9,7 @@ An anchor is a signed checkpoint of the head appended to the anchor file (``audi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,15 +165,20 @@ class AllocationsAltered(Exception):
         )
 
 
-def checked_allocations(session: Session, *, claimed_only: bool = True) -> list[Any]:
-    """Every allocation entry (only those given to a participant unless ``claimed_only`` is false), each checked
-    against its keyed digest first: the one way to read arms for an analysis, a table by arm or an export.
+def checked_allocations(
+    session: Session, *, claimed_only: bool = True, participants: Collection[str] | None = None
+) -> list[Any]:
+    """Every allocation entry (only those given to a participant unless ``claimed_only`` is false; only those of
+    ``participants`` when given), each checked against its keyed digest first: the one way to read arms for an
+    analysis, a table by arm, a page of events or an export.
 
     Raises ``AllocationsAltered`` naming every entry that does not match (``AuditKeyError`` with digests and no
     key)."""
     query = select(allocation_entries).order_by(allocation_entries.c.id)
     if claimed_only:
         query = query.where(allocation_entries.c.participant_id.is_not(None))
+    if participants is not None:
+        query = query.where(allocation_entries.c.participant_id.in_(sorted(set(participants))))
     rows = list(session.execute(query).all())
     ring = key_of(session.get_bind())
     secret = ring.secret if ring is not None else None

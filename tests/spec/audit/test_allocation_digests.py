@@ -7,6 +7,7 @@ trail; `audit verify` names the entry. Each test runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from trialwright.services.analysis import analysis_data
 from trialwright.services.audit_keys import AllocationsAltered
 from trialwright.services.exports import run_export
 from trialwright.services.randomization import AllocationTampered, generate_list, randomize, what_to_prepare
-from trialwright.services.safety import safety_tables
+from trialwright.services.safety import page_events, report_event, safety_tables
 from trialwright.store.randomization_tables import allocation_entries
 
 FLIP = "UPDATE allocation_entries SET arm = CASE WHEN arm = 'EXO' THEN 'PBO' ELSE 'EXO' END"
@@ -125,3 +126,33 @@ def test_no_arm_altered_in_the_database_reaches_an_analysis_a_table_by_arm_or_an
         with pytest.raises(AllocationsAltered, match=rf"do not match their keyed digest .*: {flipped}\b"):
             read()
             pytest.fail(f"{what} read a flipped arm")
+
+
+def test_a_page_of_events_checks_the_entries_of_the_participants_it_shows(trial: Trial) -> None:
+    """The adverse event list by arm reads and checks the allocation entries of the participants on the page, not
+    the whole list: another participant's flipped entry does not stop it (the tables by arm, which count every
+    participant, still refuse), while a flipped entry of a participant it shows does, naming the entry."""
+    investigator = who(trial, Role.INVESTIGATOR)
+    shown, other = enrolled(trial), enrolled(trial)
+    for participant in (shown, other):
+        randomize(trial.engine, investigator, participant)
+    now = dt.datetime.now(dt.UTC)
+    report_event(trial.engine, investigator, shown, {
+        "term": "Headache", "onset": now.date().isoformat(), "grade": 1, "serious": False,
+        "seriousness_criteria": [], "causality": "unlikely", "action_taken": "not_applicable",
+        "outcome": "recovered", "aware_at": now.isoformat(),
+    })  # fmt: skip
+    dsmb = who(trial, Role.DSMB_MEMBER)
+    with trial.engine.connect() as conn:
+        entry = {
+            r.participant_id: (r.id, r.arm)
+            for r in conn.execute(select(allocation_entries).where(allocation_entries.c.participant_id.is_not(None)))
+        }
+    _sql(trial, FLIP + f" WHERE participant_id = '{other}'")
+    (event,) = page_events(trial.engine, dsmb, participant_id=shown).items
+    assert event.arm == entry[shown][1]
+    with pytest.raises(AllocationsAltered, match=rf": {entry[other][0]}\b"):
+        safety_tables(trial.engine, dsmb)
+    _sql(trial, FLIP + f" WHERE participant_id = '{shown}'")
+    with pytest.raises(AllocationsAltered, match=rf": {entry[shown][0]}\b"):
+        page_events(trial.engine, dsmb, participant_id=shown)

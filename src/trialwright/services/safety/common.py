@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -222,9 +222,15 @@ def _event_row(session: Session, actor: UserView, ae_number: str) -> Any:
     return row
 
 
-def _arms(session: Session) -> dict[str, str]:
-    """Each randomized participant's arm, every entry checked against its keyed digest first."""
-    return {r.participant_id: r.arm for r in checked_allocations(session)}
+#: Up to this many participants a page's arms are read by their ids; more, and the whole list is read.
+_ARMS_BY_NAME = 500
+
+
+def _arms(session: Session, participants: Collection[str] | None = None) -> dict[str, str]:
+    """Each randomized participant's arm (of ``participants`` only, when given: a page of events reads the
+    entries of the participants it shows, not the whole list), every entry checked against its keyed digest
+    first."""
+    return {r.participant_id: r.arm for r in checked_allocations(session, participants=participants)}
 
 
 def _views(
@@ -241,7 +247,9 @@ def _views(
     sent: dict[int, dict[DeadlineKind, dt.datetime]] = {}
     for s in session.execute(select(ae_submissions).where(ae_submissions.c.event_id.in_(ids))).all():
         sent.setdefault(s.event_id, {})[DeadlineKind(s.kind)] = s.submitted_at
-    arms = _arms(session) if sees_arms(protocol, actor.role) else {}
+    shown = {e.participant_id for e in events}
+    # a page's participants by name; a whole list (more than a statement's parameters hold) reads every entry
+    arms = _arms(session, shown if len(shown) <= _ARMS_BY_NAME else None) if sees_arms(protocol, actor.role) else {}
     coded = codings_of(session, ids)
     settings = protocol.safety
     out = []
