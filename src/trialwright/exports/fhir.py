@@ -1,7 +1,8 @@
 """The trial as HL7 FHIR R4 JSON: the study from the protocol, and one Bundle per participant.
 
 ``study.json`` is a ``collection`` Bundle with the ResearchStudy (registry ids, title, status, phase, ICD-10
-conditions, period, the planned enrolment as a Group) and the sponsor as an Organization. The protocol's arms
+conditions, period, the planned enrolment as a Group, the principal investigator the protocol names, if any, as
+a PractitionerRole: ``fhir_people``) and the sponsor as an Organization. The protocol's arms
 (``ResearchStudy.arm``) are written only in an export made ``with_arms``: the masking policy never shows an
 arm's name to a blinded user, even where it says nothing about who is in it.
 
@@ -34,10 +35,12 @@ arm's name to a blinded user, even where it says nothing about who is in it.
   MedDRA codings once coded (``trialwright.exports.fhir_logs``).
 
 Each participant's bundle also carries the study's resources and each recruitment centre (an Organization, a
-Location, its responsible person as a Practitioner in a PractitionerRole), the participant's **Consent** (by the
-Patient, or by a RelatedPerson for a representative) and an **Encounter** per visit with forms, which the
-visit's Observations name: every reference in a bundle resolves inside it. A field may declare
-``codes.fhir_ucum``, the unit its Observation is sent in (LOINC's), converted exactly by the UCUM factor.
+Location, its responsible person as a Practitioner in a PractitionerRole, and its principal investigator when
+the protocol names one), the participant's **Consent** (by the Patient, or by a RelatedPerson for a representative)
+and an **Encounter** per visit with forms, of the class the visit declares (a v3 ActEncounterCode, else
+NullFlavor UNK), which the visit's Observations name: every reference in a bundle resolves inside it. A field
+may declare ``codes.fhir_ucum``, the unit its Observation is sent in (LOINC's), converted exactly by the UCUM
+factor.
 
 Each resource is built as plain JSON (a dict in the element order of the FHIR specification, numbers and
 instants as the R4B models write them) and written as soon as it is built: building every resource as a
@@ -88,12 +91,14 @@ from trialwright.exports.base import (
     Progress,
 )
 from trialwright.exports.fhir_logs import FhirLogError, log_resource
+from trialwright.exports.fhir_people import address as _address
+from trialwright.exports.fhir_people import investigator_resources, telecom
 from trialwright.exports.meddra import fhir_coding
 from trialwright.protocol import Protocol
 from trialwright.protocol.codes import ucum_conversion
 from trialwright.protocol.demographics import fhir_gender
+from trialwright.protocol.encounters import ACT_CODE_SYSTEM, encounter_class_display
 from trialwright.protocol.forms import FieldType, FormDef
-from trialwright.protocol.registry import Address
 
 __all__ = ["FhirExportError", "FhirExporter", "FhirSample", "check_bindings", "validate_resource"]
 
@@ -292,6 +297,11 @@ def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list
         "enrollment": [{"reference": f"Group/{planned['id']}"}],
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "sponsor": {"reference": f"Organization/{sponsor['id']}", "display": sponsor["name"]},
+        "principalInvestigator": (
+            {"reference": f"PractitionerRole/{_lead_id(study_id)}", "display": trial.principal_investigator.name}
+            if trial.principal_investigator
+            else None
+        ),
         "site": [{"reference": f"Location/{_site_id(study_id, s.code)}", "display": s.name} for s in protocol.sites],
     }
     if with_arms:
@@ -303,43 +313,35 @@ def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list
             }
             for a in protocol.arms
         ]
-    return [_pruned(study), _pruned(sponsor), _pruned(planned), *_site_resources(protocol, study_id)]
+    lead = trial.principal_investigator
+    lead_resources = investigator_resources(lead, _lead_id(study_id)) if lead else []
+    return [_pruned(study), _pruned(sponsor), _pruned(planned), *lead_resources, *_site_resources(protocol, study_id)]
 
 
 def _site_id(study_id: str, code: str) -> str:
     return _fhir_id(f"{study_id}-site-{code}")
 
 
-def _address(address: Address) -> dict[str, Any] | None:
-    shape = {
-        "line": [address.street] if address.street else None,
-        "city": address.city,
-        "state": address.province,
-        "postalCode": address.postal_code,
-        "country": address.country,
-    }
-    shape = {k: v for k, v in shape.items() if v}
-    return shape or None
+def _lead_id(study_id: str, code: str | None = None) -> str:
+    """The id of the trial's (or a centre's) principal investigator: the role first, so that cutting a long trial
+    id to FHIR's 64 characters can never make it another resource's id."""
+    return _fhir_id(f"pi-site-{code}-{study_id}" if code else f"pi-study-{study_id}")
 
 
 def _site_resources(protocol: Protocol, study_id: str) -> list[dict[str, Any]]:
-    """Each recruitment centre as an Organization and the Location the ResearchStudy names, and its responsible
-    person (the registry's "responsible person" of the centre) as a Practitioner in a PractitionerRole there."""
+    """Each recruitment centre as an Organization and the Location the ResearchStudy names, its responsible
+    person (the registry's "responsible person" of the centre) as a Practitioner in a PractitionerRole there, and
+    its principal investigator, when the protocol names one, in a PractitionerRole coded so (``fhir_people``)."""
     out: list[dict[str, Any]] = []
     for site in protocol.sites:
         ident = _site_id(study_id, site.code)
-        telecom = [
-            {"system": kind, "value": value}
-            for kind, value in (("phone", site.address.phone), ("email", site.address.email))
-            if value
-        ]
         address = _address(site.address)
         organization = {
             "resourceType": "Organization",
             "id": ident,
             "identifier": [{"system": f"{BASE}/{study_id}/site", "value": site.code}],
             "name": site.name,
-            "telecom": telecom,
+            "telecom": telecom(site.address),
             "address": [address] if address else None,
         }
         location = {
@@ -362,6 +364,8 @@ def _site_resources(protocol: Protocol, study_id: str) -> list[dict[str, Any]]:
                 "location": [{"reference": f"Location/{ident}"}],
             }
             out += [person, role]
+        if site.principal_investigator is not None:
+            out += investigator_resources(site.principal_investigator, _lead_id(study_id, site.code), ident, ident)
     return out
 
 
@@ -629,8 +633,8 @@ class FhirExporter(Exporter):
         self, source: ExportSource, study_id: str, p: ParticipantRecord, records: list[FormRecord], patient_id: str
     ) -> list[dict[str, Any]]:
         """An Encounter per visit with forms: the visit as its type, the visit date as its start, at the site's
-        Location; finished when none of its forms is a draft. The class (inpatient, outpatient...) is not
-        declared by the protocol and is sent as unknown (v3 NullFlavor UNK), not guessed."""
+        Location; finished when none of its forms is a draft. The class is the visit's ``encounter_class`` (a v3
+        ActEncounterCode); a visit that declares none is sent as unknown (v3 NullFlavor UNK), not guessed."""
         local = f"{BASE}/CodeSystem/{study_id}/visit"
         site = _site_id(study_id, p.site)
         visits: dict[str, list[FormRecord]] = {}
@@ -638,13 +642,19 @@ class FhirExporter(Exporter):
             visits.setdefault(rec.visit_id, []).append(rec)
         out = []
         for visit_id, recs in visits.items():
-            name = next((v.name for v in source.protocol.visits if v.id == visit_id), visit_id)
+            visit = next((v for v in source.protocol.visits if v.id == visit_id), None)
+            name = visit.name if visit else visit_id
+            declared = visit.encounter_class if visit else None
             date = next((r.visit_date for r in recs if r.visit_date), None)
             encounter: dict[str, Any] = {
                 "resourceType": "Encounter",
                 "id": self._encounter_id(p.participant_id, visit_id),
                 "status": "in-progress" if any(r.state == "draft" for r in recs) else "finished",
-                "class": _coding(f"{_TERMINOLOGY}/v3-NullFlavor", "UNK", "unknown"),
+                "class": (
+                    _coding(ACT_CODE_SYSTEM, declared.value, encounter_class_display(declared))
+                    if declared
+                    else _coding(f"{_TERMINOLOGY}/v3-NullFlavor", "UNK", "unknown")
+                ),
                 "type": [{"coding": [_coding(local, visit_id, name)], "text": name}],
                 "subject": {"reference": f"Patient/{patient_id}"},
                 "period": {"start": date.isoformat()} if date else None,

@@ -300,6 +300,19 @@ def export_gaps(protocol: Protocol) -> tuple[str, ...]:
             f"SDTM: {_count(untested)} no codes.sdtm test code and {'is' if len(untested) == 1 else 'are'} "
             f"left out of LB and VS: {', '.join(untested)}"
         )
+    unclassed = [v.id for v in protocol.visits if v.encounter_class is None]
+    if unclassed:
+        notes.append(
+            f"FHIR: {len(unclassed)} visit{'' if len(unclassed) == 1 else 's'} without encounter_class: "
+            f"{'its' if len(unclassed) == 1 else 'their'} Encounters are sent with class unknown (v3 NullFlavor "
+            f"UNK): {', '.join(unclassed)}"
+        )
+    if protocol.trial.principal_investigator is None and not any(s.principal_investigator for s in protocol.sites):
+        notes.append(
+            "FHIR: no principal investigator is declared (trial.principal_investigator, "
+            "sites[].principal_investigator): ResearchStudy.principalInvestigator and the investigators' "
+            "PractitionerRoles are left out"
+        )
     d = protocol.demographics
     if d is None or d.age is None:
         notes.append(

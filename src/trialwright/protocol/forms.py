@@ -18,6 +18,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from trialwright.protocol.base import FREE_TEXT, LONGEST_TEXT, SHORT_TEXT, Identifier, ProtocolModel, Range, stored_text
 from trialwright.protocol.codes import FieldCodes, ucum_conversion, ucum_error
 from trialwright.protocol.declared import DerivedField
+from trialwright.protocol.encounters import EncounterClass
 
 __all__ = [
     "RECORD_COLUMNS",
@@ -308,6 +309,12 @@ class Visit(ProtocolModel):
         pattern=r"^[A-Z][A-Z0-9 -]{0,39}$",
         description="The trial epoch the visit belongs to, as SDTM EPOCH writes it (CDISC EPOCH C99079, e.g. "
         "SCREENING, TREATMENT, FOLLOW-UP); every visit or none. Without it SDTM leaves EPOCH empty.",
+    )
+    encounter_class: EncounterClass | None = Field(
+        default=None,
+        description="Where the visit happens, an HL7 v3 ActEncounterCode as FHIR R4 Encounter.class uses it: AMB "
+        "(ambulatory), EMER, FLD, HH, IMP (inpatient), ACUTE, NONAC, OBSENC, PRENC, SS, VR (virtual). Left out: the "
+        "Encounter's class is sent as unknown (v3 NullFlavor UNK) and `protocol check` notes the visit.",
     )
     translations: dict[str, str] = Field(default_factory=dict, description="Name in other languages.")
 

@@ -24,6 +24,7 @@ __all__ = [
     "Contacts",
     "EthicsCommittee",
     "FundingSource",
+    "Investigator",
     "Phase",
     "RecruitmentStatus",
     "Registration",
@@ -242,6 +243,17 @@ class Contact(ProtocolModel):
     address: Address = Field(default_factory=Address, description="Address, phone and e-mail.")
 
 
+class Investigator(ProtocolModel):
+    """A principal investigator as the protocol names them (a person's name is written as given and not
+    translated, as the registry's responsible persons are)."""
+
+    name: str = Field(min_length=1, max_length=200, description="Full name, as the protocol or registry gives it.")
+    degree: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Latest degree or qualification, e.g. MD, PhD."
+    )
+    address: Address = Field(default_factory=Address, description="Address, phone and e-mail, if given.")
+
+
 class Contacts(ProtocolModel):
     """The three contacts a registry record names."""
 
@@ -306,6 +318,11 @@ class Site(ProtocolModel):
     code: Code = Field(description="Short upper-case code used in participant ids, e.g. RAZ.")
     name: str = Field(description="Name of the recruitment centre.")
     responsible_person: str | None = Field(default=None, description="Full name of the responsible person.")
+    principal_investigator: Investigator | None = Field(
+        default=None,
+        description="The centre's principal investigator (FHIR: a PractitionerRole coded principal investigator). "
+        "Left out when the protocol does not name one: the responsible person is not taken for it.",
+    )
     address: Address = Field(default_factory=Address, description="Address, phone and e-mail.")
     timezone: str = Field(description="IANA time zone of the site, e.g. Asia/Tehran.")
     country: str | None = Field(
@@ -342,6 +359,11 @@ class TrialInfo(ProtocolModel):
     sponsors: list[Sponsor] = Field(min_length=1, description="Sponsors.")
     funding: list[FundingSource] = Field(default_factory=list, description="Funding sources.")
     contacts: Contacts = Field(description="General, scientific and updating contacts.")
+    principal_investigator: Investigator | None = Field(
+        default=None,
+        description="The trial's principal investigator (FHIR ResearchStudy.principalInvestigator). Left out when "
+        "the protocol does not name one: no contact is taken for it.",
+    )
     sharing: SharingPlan = Field(description="The data sharing plan.")
     comments: str | None = Field(default=None, description="The registry record's comments.")
 
