@@ -171,7 +171,7 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     "query.closed": _visible("old_value query note"),
     "import.odm": _visible(
         "visit_date label state version values lock participants file sha256 visit visits forms states reason "
-        "recorded items users randomization sequence removed_reason review coding log_entries"
+        "recorded items users randomization sequence removed_reason review coding log_entries query queries"
     ),
     # --- locks -------------------------------------------------------------------------------------------------
     **_each(

@@ -31,6 +31,7 @@ __all__ = [
     "LogRecord",
     "ParticipantRecord",
     "Progress",
+    "QueryRecord",
     "StoredJson",
 ]
 
@@ -130,6 +131,34 @@ class LogRecord:
     coded_by: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QueryRecord:
+    """One data query as stored: on a participant, on a form record (``visit_id`` and ``form_id``) or on a log entry
+    (``log_id`` and ``sequence``), perhaps on one of its fields; its question, answer and closing note, who raised,
+    answered and closed it and when. Never names an arm."""
+
+    query_id: int
+    participant_id: str
+    site: str
+    origin: str  # soft_limit, data_check, manual, system
+    text: str
+    status: str  # open, answered, closed
+    raised_at: dt.datetime
+    raised_by: str
+    visit_id: str | None = None
+    form_id: str | None = None
+    log_id: str | None = None
+    sequence: int | None = None
+    field: str | None = None
+    check_id: str | None = None
+    answer: str | None = None
+    answered_at: dt.datetime | None = None
+    answered_by: str | None = None
+    closed_at: dt.datetime | None = None
+    closed_by: str | None = None
+    close_note: str | None = None
+
+
 @dataclass(frozen=True)
 class ExportSource(abc.ABC):
     """The trial as one exporter sees it."""
@@ -160,6 +189,10 @@ class ExportSource(abc.ABC):
 
     def logs(self, log_id: str | None = None) -> Iterator[LogRecord]:
         """Log entries (of one log, or all), by log, participant and sequence; none by default."""
+        return iter(())
+
+    def queries(self) -> Iterator[QueryRecord]:
+        """Data queries, by participant and query id; none by default."""
         return iter(())
 
     def preparation_arms(self) -> Mapping[str, str]:

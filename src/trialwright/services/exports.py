@@ -38,6 +38,7 @@ from trialwright.exports.base import (
     LogRecord,
     ParticipantRecord,
     Progress,
+    QueryRecord,
 )
 from trialwright.exports.sdtm import SdtmExportError
 from trialwright.protocol import Protocol
@@ -49,7 +50,7 @@ from trialwright.services.errors import denied
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.store.data_tables import form_records, visit_records
+from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.files import file_sha256
 from trialwright.store.log_tables import log_codings, log_entries
@@ -295,6 +296,33 @@ class DatabaseSource(ExportSource):
                     coded_at=row.coded_at,
                     coded_by=row.coded_by,
                 )
+
+    def queries(self) -> Iterator[QueryRecord]:
+        q, f, v, e = queries.c, form_records.c, visit_records.c, log_entries.c
+        query = (
+            select(queries, v.visit_id, f.form_id, e.log_id, e.sequence)
+            .join(participants, participants.c.participant_id == q.participant_id)
+            .outerjoin(form_records, f.id == q.form_record_id)
+            .outerjoin(visit_records, v.id == f.visit_record_id)
+            .outerjoin(log_entries, e.id == q.log_entry_id)
+            .where(self._site_filter(participants.c.site))
+            .order_by(q.participant_id, q.id)
+        )
+        with read_scope(self.engine) as session:
+            for r in session.execute(query.execution_options(yield_per=self.batch)):
+                row: Any = r
+                if (row.form_record_id is not None and row.form_id is None) or (
+                    row.log_entry_id is not None and row.log_id is None
+                ):  # a reference the foreign keys hold: never written as a participant's query instead
+                    raise ValueError(f"queries: query {row.id} of {row.participant_id} names no form or entry")
+                yield QueryRecord(
+                    query_id=row.id, participant_id=row.participant_id, site=row.site, origin=row.origin,
+                    text=row.text, status=row.status, raised_at=row.raised_at, raised_by=row.raised_by,
+                    visit_id=row.visit_id, form_id=row.form_id, log_id=row.log_id, sequence=row.sequence,
+                    field=row.field, check_id=row.check_id, answer=row.answer, answered_at=row.answered_at,
+                    answered_by=row.answered_by, closed_at=row.closed_at, closed_by=row.closed_by,
+                    close_note=row.close_note,
+                )  # fmt: skip
 
     def audit(self) -> Iterator[AuditEntry]:
         query = (

@@ -40,6 +40,11 @@ carried who added an entry (``CreatedAt``, ``CreatedBy``, ``ProtocolVersion``) i
 AuditRecord, Signature or Annotation where the export writes none (on ``SE.LOGS``, a log's ``FormData``) is
 refused, never dropped.
 
+Data queries (``tw:Query`` on the ``SubjectData``, a form's or a log entry's ``ItemGroupData``) are restored with
+their numbers, field, origin, text, status, answer and closing note, who raised, answered and closed them and when,
+each with one ``import.odm`` entry keeping its AuditRecord as recorded (``trialwright.services.odm_import_queries``,
+which also names what it refuses).
+
 What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: an AuditRecord without its
 ``SourceID`` is refused; arms and allocation list entries are not in an ODM file (the sealed
 list stays with the source trial, and which entry a participant took is not in the file), so a participant
@@ -115,9 +120,9 @@ NOT_RESTORED = (
     "source trial; a randomized participant's number, time and stratum are kept as the file states them (in the "
     "import's audit entry) and this trial refuses to randomize that participant again",
     "the source trial's audit trail beyond the one AuditRecord the file holds per participant, visit, form, log "
-    "entry and value (the latest): each of those is kept as recorded (user, role, site, time, reason, source "
+    "entry, query and value (the latest): each of those is kept as recorded (user, role, site, time, reason, source "
     "entry) in the import's audit entries; the whole trail stays in the source database",
-    "what the ODM file does not hold: adverse events, queries (on forms and log entries), the consent's other "
+    "what the ODM file does not hold: adverse events, the consent's other "
     "details (who obtained it), who recorded a withdrawal and when, users' accounts (the AdminData names them; "
     "accounts are made by the administrator), the ATC index and MedDRA release themselves (each coding carries its "
     "version and path; load them again to code here)",
@@ -140,6 +145,7 @@ class OdmImportReport:
     users: int = 0  # users the file's AdminData names
     log_entries: int = 0  # log entries (removed ones included), each with its review and AuditRecords
     codings: int = 0  # log entries' codings (ATC, MedDRA)
+    queries: int = 0  # data queries (on participants, forms and log entries), every state
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
 
@@ -160,6 +166,7 @@ class OdmImportReport:
             f"  values:         {self.values}",
             f"  log entries:    {self.log_entries} ({self.codings} coded; removals, verification and signatures as "
             "recorded)",
+            f"  queries:        {self.queries} (open, answered and closed, with who and when, as recorded)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  byte-identical re-export: {check}",
             "  not restored:",
@@ -213,6 +220,7 @@ class _Subject:
     recorded: Recorded | None = None
     randomization: dict[str, str] | None = None  # the file's RandomizationNumber, RandomizedAt, Stratum, as text
     entries: list[_LogEntry] = field(default_factory=list)
+    queries: list[Any] = field(default_factory=list)  # ImportedQuery (trialwright.services.odm_import_queries)
 
 
 @dataclass
@@ -325,6 +333,9 @@ class _Reader:
         self.extension, self.declared = uri, True
 
     def subjects(self) -> Iterator[_Subject]:
+        from trialwright.services.odm_import_queries import QueryReader
+
+        queries = QueryReader(self)
         seen: set[str] = set()
         clinical: ET.Element | None = None
         root: ET.Element | None = None
@@ -355,6 +366,7 @@ class _Reader:
                     if subject.participant_id in seen:
                         raise OdmImportError(f"SubjectData/@SubjectKey: {subject.participant_id} appears twice")
                     seen.add(subject.participant_id)
+                    subject.queries = queries.read(elem, subject.participant_id)
                     clinical.remove(elem)
                     yield subject
         except ET.ParseError as exc:
@@ -904,6 +916,10 @@ class _Writer:
             self._visit(s, v)
         for e in s.entries:
             self._log_entry(s, e)
+        if s.queries:
+            from trialwright.services.odm_import_queries import restore_queries
+
+            restore_queries(self, s, s.queries)
 
     def _log_entry(self, s: _Subject, e: _LogEntry) -> None:
         """A log entry as the file has it (its row, its coding) and its import entry: state, version, values,
@@ -1122,6 +1138,9 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
                 for subject in chunk:
                     writer.add(subject)
                     imported.append(subject.participant_id)
+        from trialwright.services.odm_import_queries import advance_query_numbers
+
+        advance_query_numbers(writer)
         if file_sha256(path) != sha256:
             raise OdmImportError(f"file: {name} changed while it was being imported; nothing was imported")
         counts = writer.counts
@@ -1129,14 +1148,14 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
             session, actor=actor.username, role=actor.role.value, action="import.odm",
             new_value={"participants": imported},
             detail={**writer.detail, **{k: counts[k] for k in ("participants", "visits", "forms", "values",
-                                                                "log_entries")},
+                                                                "log_entries", "queries")},
                     "states": dict(writer.states)},
         )  # fmt: skip
     difference = _reexport_difference(engine, actor, path, first.as_of)
     return OdmImportReport(
         name, sha256, counts["participants"], counts["visits"], counts["forms"], counts["values"], dict(writer.states),
         randomized=counts["randomized"], audit_records=counts["records"], users=len(first.user_types),
-        log_entries=counts["log_entries"], codings=counts["codings"],
+        log_entries=counts["log_entries"], codings=counts["codings"], queries=counts["queries"],
         reexport_difference=difference,
     )  # fmt: skip
 

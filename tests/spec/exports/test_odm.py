@@ -203,13 +203,14 @@ def test_the_export_is_valid_against_cdiscs_odm_1_3_2_schema_with_the_extension_
     for name, text in shipped.items():
         (check / name).write_bytes(text)
     extended = xmlschema.XMLSchema(str(check / EXTENDED_SCHEMA))
+    assert b"<tw:Query " in exported.path.read_bytes()  # the simulation's queries (soft limits, data checks)
     assert [str(e) for e in extended.iter_errors(str(exported.path))] == []
 
     plain = xmlschema.XMLSchema(str(CDISC_ODM / "ODM1-3-2.xsd"))
     errors = list(plain.iter_errors(str(exported.path)))
     assert errors, "plain ODM 1.3.2 has no place for the extension elements"
     assert {re.sub(r" at position \d+", "", e.reason or "") for e in errors} <= {
-        f"Unexpected child with tag 'tw:{name}'." for name in ("StoredValue", "Form", "Visit", "Enrolment")
+        f"Unexpected child with tag 'tw:{name}'." for name in ("StoredValue", "Form", "Visit", "Enrolment", "Query")
     }
     tree = ET.parse(exported.path)  # noqa: S314 - our own file
     for parent in tree.iter():
@@ -548,15 +549,19 @@ def test_both_trials_replay_clean_against_their_audit_trails(
 @pytest.mark.covers("REG-1")
 def test_the_import_is_audited(imported: tuple[Trial, OdmImportReport], exported: Exported) -> None:
     """One import.odm entry per participant (its AuditRecord as recorded, its randomization as the file states
-    it), per visit record (its date or why it was missed) and per form record (its state and values, its and its
-    values' AuditRecords as recorded), each with the file's name and SHA-256, and one summary entry; the new trail
-    verifies. The entries are the importer's: the file's users are named inside them, never as the entry's actor."""
+    it), per visit record (its date or why it was missed), per form record (its state and values, its and its
+    values' AuditRecords as recorded) and per query (the query as restored, its AuditRecord as recorded), each with
+    the file's name and SHA-256, and one summary entry; the new trail verifies. The entries are the importer's: the
+    file's users are named inside them, never as the entry's actor."""
     target, report = imported
     digest = hashlib.sha256(exported.path.read_bytes()).hexdigest()
     assert report.sha256 == digest
     entries = audit.entries(target.engine, action_prefix="import.odm", limit=100_000)
     assert {e.action for e in entries} == {"import.odm"}
     assert {e.actor for e in entries} == {"data-manager"}
+    per_query = [e for e in entries if "query" in json.loads(e.detail or "{}")]
+    assert len(per_query) == report.queries > 0
+    entries = [e for e in entries if e not in per_query]
     per_form = [e for e in entries if e.form is not None]
     per_visit = [e for e in entries if e.form is None and "visit" in json.loads(e.detail or "{}")]
     per_participant = [e for e in entries if e.participant is not None and "visit" not in json.loads(e.detail or "{}")]

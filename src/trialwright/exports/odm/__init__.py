@@ -34,6 +34,9 @@ XSD that redefines those groups, the way Define-XML extends ODM):
 * ``tw:LogEntry`` in a log entry's ``ItemGroupData`` (``SE.LOGS``): state, version, who added it, when and under
   which protocol version, last change, removal reason, verification and signature, and its coding (``tw:Coding``:
   dictionary, version, verbatim, code, name, coder, time, the path as ``tw:Level``).
+* ``tw:Query`` in ``SubjectData`` and ``ItemGroupData``: the data queries on the participant, the form record or
+  the log entry (``ItemOID`` its field), with their state, texts, who and when, and the AuditRecord of the latest
+  audit entry about each (``queries``).
 * ``tw:Visit`` in ``StudyEventData``: the visit date, or why it was missed, and an unscheduled visit's label.
 * ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
   randomization number, time and stratum (never the arm; in a trial imported from ODM, as the import kept them
@@ -51,7 +54,7 @@ records and indexed entries are held at a time (``clinical``). Adverse events ar
 
 The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored values to ODM and back, and the
 round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
-``clinical`` (``ClinicalData``) and ``schema`` (the extension's XSD).
+``clinical`` (``ClinicalData``), ``queries`` (``tw:Query``) and ``schema`` (the extension's XSD).
 """
 
 from __future__ import annotations

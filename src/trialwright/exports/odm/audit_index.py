@@ -16,7 +16,9 @@ Where an entry is indexed (``_keys``):
   detail the sequence, no visit): the entry; ``log.value_entered`` and ``log.value_changed`` (or the values an import
   kept) also the entry's value;
 * ``form.*`` and ``import.odm`` of a form: the form; ``form.locked`` (or an imported lock) also the lock, with the
-  state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item.
+  state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item;
+* ``query.raised``, ``query.answered``, ``query.closed`` (their new value names the query) and ``import.odm`` of a
+  query (its new value the query as restored, ``query``): the query, by its number.
 
 An ``import.odm`` entry keeps the AuditRecords of the file it imported as recorded (``recorded``, and ``items`` for a
 form's values: user, role, site, time stamp, reason and the source entry's seq and hash), and the index takes
@@ -38,7 +40,16 @@ from typing import Any, NamedTuple
 from trialwright.exports.base import ExportSource
 from trialwright.exports.odm.values import json_text
 
-__all__ = ["AUDIT_ACTIONS", "AUDIT_COLUMNS", "AUDIT_ONLY", "AUDIT_PREFIXES", "AuditIndex", "Audited", "Indexed"]
+__all__ = [
+    "AUDIT_ACTIONS",
+    "AUDIT_COLUMNS",
+    "AUDIT_ONLY",
+    "AUDIT_PREFIXES",
+    "QUERY_ACTIONS",
+    "AuditIndex",
+    "Audited",
+    "Indexed",
+]
 
 #: The columns read from the trail, in the order ``AuditIndex.add`` unpacks them.
 AUDIT_COLUMNS = (
@@ -46,15 +57,16 @@ AUDIT_COLUMNS = (
     "participant", "form", "field", "detail", "new_value", "old_value",
 )  # fmt: skip
 #: The actions the index reads (every other action indexes nothing: see ``_keys``).
-AUDIT_ACTIONS = frozenset({"participant.enrolled", "visit.held", "visit.missed", "import.odm"})
+QUERY_ACTIONS = frozenset({"query.raised", "query.answered", "query.closed"})
+AUDIT_ACTIONS = frozenset({"participant.enrolled", "visit.held", "visit.missed", "import.odm"}) | QUERY_ACTIONS
 AUDIT_PREFIXES = ("form.", "log.")
 #: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
 AUDIT_ONLY = {
-    "new_value": frozenset({"visit.held", "visit.missed", "import.odm"}),
+    "new_value": frozenset({"visit.held", "visit.missed", "import.odm"}) | QUERY_ACTIONS,
     "old_value": frozenset({"form.locked"}),
 }
 
-_SUBJECT, _VISIT, _FORM, _LOCK, _ITEM, _ENTRY, _ENTRY_ITEM = range(7)
+_SUBJECT, _VISIT, _FORM, _LOCK, _ITEM, _ENTRY, _ENTRY_ITEM, _QUERY = range(8)
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
 _LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
 
@@ -83,6 +95,7 @@ class Indexed:
     items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)
     entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
     entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
+    queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
 
 
 class AuditIndex:
@@ -170,6 +183,11 @@ class AuditIndex:
         if action == "participant.enrolled":
             yield (participant, _SUBJECT, "", "", ""), None, None
             return
+        if action in QUERY_ACTIONS:  # a query's: its new value names the query
+            about = json.loads(new) if new else None
+            if isinstance(about, dict) and isinstance(about.get("query"), int):
+                yield (participant, _QUERY, str(about["query"]), "", ""), None, None
+            return
         if action.startswith("log."):  # a log entry's: its detail names the entry's sequence
             sequence = json.loads(detail).get("sequence") if detail else None
             if form and isinstance(sequence, int):
@@ -182,6 +200,11 @@ class AuditIndex:
             imported = {}
         kept = "recorded" in imported  # written by an import that keeps the file's AuditRecords
         recorded = imported.get("recorded")
+        restored = imported.get("query")
+        if action == "import.odm" and isinstance(restored, dict):  # a query's import entry: the query as restored
+            if isinstance(recorded, dict) and isinstance(restored.get("id"), int):
+                yield (participant, _QUERY, str(restored["id"]), "", ""), None, recorded
+            return
         visit, label = self._visit_of(detail)
         if action == "import.odm" and form and visit is None:  # a log entry's import entry, its sequence in the detail
             sequence = json.loads(detail).get("sequence") if detail else None
@@ -249,6 +272,8 @@ class AuditIndex:
                 found.entries[(k1, k2)] = audited
             elif kind == _ENTRY_ITEM:
                 found.entry_items[(k1, k2, k3)] = audited
+            elif kind == _QUERY:
+                found.queries[k1] = audited
             else:
                 found.subject = audited
         return found

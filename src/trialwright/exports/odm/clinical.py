@@ -7,6 +7,8 @@ read first and held by participant (a few small entries each): each participant'
 ``SE.LOGS``, a ``FormData`` per log with one repeating ``ItemGroupData`` per entry (``ItemGroupRepeatKey`` its
 sequence), removed entries included with their reason, with who added it, its verification, signature
 (also as ODM's ``Signature``) and coding (``tw:LogEntry``).
+Data queries come by participant, as the forms do, and are held while their participant is written: each on the
+``SubjectData``, form ``ItemGroupData`` or log entry ``ItemGroupData`` it concerns (``queries``).
 The elements written for every form and value (``AuditRecord``, ``ItemData``) are put together
 as text directly rather than through ``XmlStream.element``: the same bytes, without a context manager and a
 mapping per element."""
@@ -16,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress
+from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress, QueryRecord
 from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
 from trialwright.exports.odm.outline import (
     LOGS_EVENT,
@@ -32,6 +34,7 @@ from trialwright.exports.odm.outline import (
     unit_oids,
     user_oid,
 )
+from trialwright.exports.odm.queries import QueriesHeld, write_queries
 from trialwright.exports.odm.values import ValueCodec, json_text
 from trialwright.exports.odm.xmlstream import XmlStream, quoted, safe_text
 from trialwright.protocol import FormField
@@ -72,6 +75,7 @@ class ClinicalWriter:
         self.entries: dict[str, list[LogRecord]] = {}  # participant -> log entries, by log and sequence
         self.codec = codec
         self.written = 0
+        self.queries = QueriesHeld("", ())  # the participant being written's queries
 
     def write(self) -> None:
         src = self.source
@@ -84,6 +88,8 @@ class ClinicalWriter:
         first = next(participants, None)  # read before the form stream opens (one reader at a time on SQLite)
         forms = iter(src.forms())
         pending = next(forms, None)
+        queries = iter(src.queries())
+        asked = next(queries, None)
         attrs = {"StudyOID": src.trial_id, "MetaDataVersionOID": mdv_oid(src.protocol_version)}
         with self.xml.element("ClinicalData", attrs):
             for person in itertools.chain([first] if first else [], participants):
@@ -91,9 +97,17 @@ class ClinicalWriter:
                 while pending is not None and pending.participant_id == person.participant_id:
                     records.append(pending)
                     pending = next(forms, None)
+                held: list[QueryRecord] = []
+                while asked is not None and asked.participant_id == person.participant_id:
+                    held.append(asked)
+                    asked = next(queries, None)
+                self.queries = QueriesHeld(person.participant_id, held)
                 self._subject(person, records)
+                self.queries.done()
         if pending is not None:
             raise ValueError(f"participant: {pending.participant_id} has form records but no participant record")
+        if asked is not None:
+            raise ValueError(f"participant: {asked.participant_id} has queries but no participant record")
 
     def _audit_record(self, a: Audited | None, site: str) -> None:
         if a is None:
@@ -133,6 +147,7 @@ class ClinicalWriter:
                 self._visit(person, v, by_visit.get(v.visit_id, []), audited)
             self._logs(person, self.entries.pop(pid, []), audited)
             self._enrolment(person, audited.subject)
+            write_queries(xml, self.queries.on_subject(), audited, person.site, None, self._audit_record)
 
     def _visit_order(self, v: _Visit) -> tuple[int, int, str]:
         number = v.visit_id.removeprefix("unscheduled-")
@@ -170,6 +185,9 @@ class ClinicalWriter:
                 for f in form.fields:
                     if f.id in r.values:
                         self._item(r.form_id, r.site, f, r.values[f.id], audited.items.get((*key, f.id)))
+                asked = self.queries.on_form(r.visit_id, r.form_id)
+                if asked:
+                    write_queries(xml, asked, audited, r.site, self._field_oid(r.form_id), self._audit_record)
             locked = audited.locks.get(key) if r.state == "locked" else None
             xml.leaf("tw:Form", {
                 "State": r.state, "Version": str(r.version), "UpdatedAt": r.updated_at.isoformat(),
@@ -249,6 +267,20 @@ class ClinicalWriter:
                                     self._item(log_id, e.site, f, e.values[f.id],
                                                audited.entry_items.get((*key, f.id)))  # fmt: skip
                             self._log_entry(e)
+                            asked = self.queries.on_entry(log_id, e.sequence)
+                            if asked:
+                                write_queries(xml, asked, audited, e.site, self._field_oid(log_id), self._audit_record)
+
+    def _field_oid(self, owner: str) -> Callable[[str], str]:
+        """The ItemOID of a field of form or log ``owner``, for a query on it (a field it lacks stops the export)."""
+
+        def oid(name: str) -> str:
+            if (owner, name) not in self.oids:
+                raise ValueError(f"queries: a query names field {name!r}, which {owner} does not have in protocol "
+                                 f"version {self.source.protocol_version}")  # fmt: skip
+            return self.oids[(owner, name)]
+
+        return oid
 
     def _item(self, owner: str, site: str, f: FormField, stored: Mapping[str, Any], audited: Audited | None) -> None:
         """One value of a form (``owner`` its form id) or of a log entry (the log's id)."""

@@ -23,7 +23,8 @@ SCHEMA_FILES = (NAMESPACE_SCHEMA, EXTENDED_SCHEMA)
 _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
 <!-- trialwright's vendor extension to CDISC ODM 1.3.2: the elements (see trialwright.exports.odm). -->
 <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{tw}" xmlns:tw="{tw}"
-           elementFormDefault="qualified" attributeFormDefault="unqualified">
+           xmlns:odm="{odm}" elementFormDefault="qualified" attributeFormDefault="unqualified">
+  <xs:import namespace="{odm}"/>
   <xs:simpleType name="status">
     <xs:restriction base="xs:string">
       <xs:enumeration value="not_done"/><xs:enumeration value="not_applicable"/>
@@ -112,6 +113,40 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="SignedAt" type="xs:dateTime"/>
     </xs:complexType>
   </xs:element>
+  <xs:element name="Query">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element ref="odm:AuditRecord" minOccurs="0"/>
+      </xs:sequence>
+      <xs:attribute name="ID" type="xs:positiveInteger" use="required"/>
+      <xs:attribute name="ItemOID" type="xs:string"/>
+      <xs:attribute name="Origin" use="required">
+        <xs:simpleType>
+          <xs:restriction base="xs:string">
+            <xs:enumeration value="soft_limit"/><xs:enumeration value="data_check"/>
+            <xs:enumeration value="manual"/><xs:enumeration value="system"/>
+          </xs:restriction>
+        </xs:simpleType>
+      </xs:attribute>
+      <xs:attribute name="CheckID" type="xs:string"/>
+      <xs:attribute name="Status" use="required">
+        <xs:simpleType>
+          <xs:restriction base="xs:string">
+            <xs:enumeration value="open"/><xs:enumeration value="answered"/><xs:enumeration value="closed"/>
+          </xs:restriction>
+        </xs:simpleType>
+      </xs:attribute>
+      <xs:attribute name="Text" type="xs:string" use="required"/>
+      <xs:attribute name="RaisedAt" type="xs:dateTime" use="required"/>
+      <xs:attribute name="RaisedBy" type="xs:string" use="required"/>
+      <xs:attribute name="Answer" type="xs:string"/>
+      <xs:attribute name="AnsweredAt" type="xs:dateTime"/>
+      <xs:attribute name="AnsweredBy" type="xs:string"/>
+      <xs:attribute name="ClosedAt" type="xs:dateTime"/>
+      <xs:attribute name="ClosedBy" type="xs:string"/>
+      <xs:attribute name="CloseNote" type="xs:string"/>
+    </xs:complexType>
+  </xs:element>
   <xs:element name="Visit">
     <xs:complexType>
       <xs:attribute name="Date" type="xs:date"/>
@@ -162,6 +197,8 @@ _ODM_XSD = """<?xml version="1.0" encoding="UTF-8"?>
 
 _EXTENDED = {"SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": "Form",
              "ItemGroupData": "LogEntry", "ItemData": "StoredValue"}  # fmt: skip
+#: Where data queries go (any number, after the element's other extension: ``trialwright.exports.odm.queries``).
+_QUERIED = frozenset({"SubjectData", "ItemGroupData"})
 
 
 def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
@@ -175,10 +212,11 @@ def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
     groups = "\n".join(
         f'    <xs:group name="{parent}ElementExtension"><xs:sequence>'
         f'<xs:group ref="{parent}ElementExtension"/><xs:element ref="tw:{element}" minOccurs="0"/>'
-        f"</xs:sequence></xs:group>"
+        + ('<xs:element ref="tw:Query" minOccurs="0" maxOccurs="unbounded"/>' if parent in _QUERIED else "")
+        + "</xs:sequence></xs:group>"
         for parent, element in _EXTENDED.items()
     )
-    (folder / NAMESPACE_SCHEMA).write_text(_TW_XSD.format(tw=TW_NS), encoding="utf-8", newline="\n")
+    (folder / NAMESPACE_SCHEMA).write_text(_TW_XSD.format(tw=TW_NS, odm=ODM_NS), encoding="utf-8", newline="\n")
     root = folder / EXTENDED_SCHEMA
     if odm_schema_dir is None:
         odm_dir, where = "", "this schema's folder (put them beside it)"
