@@ -111,7 +111,7 @@ def figures_for(report: AnalysisReport, words: ReportWords | None = None) -> dic
         rows = [
             figures.ForestRow(
                 label=f"{w.outcome(o.outcome_id, 'description', o.description)} "
-                f"({o.variable.partition('.')[2] or o.variable}), {said(c.label)}",
+                f"({o.variable.partition('.')[2] or o.variable}), {w.sentence(c.label)}",
                 estimate=c.estimate,
                 lower=c.lower,
                 upper=c.upper,
@@ -174,6 +174,9 @@ class ReportWords:
     outcome: Callable[[str, str, str], str] = _as_given
     #: A value the report computed, written in English words (``NA``, Table 1's ``median``), in the reader's words.
     value: Callable[[str], str] = _same
+    #: A sentence the analysis built with values (a note, why a participant was not analysed, a comparison's label
+    #: and method; ``analysis.sentences``), said again in the reader's words.
+    sentence: Callable[[str], str] = _same
 
 
 ENGLISH = ReportWords()
@@ -217,6 +220,7 @@ def render_html(
         d=words.digits,
         visit=words.visit,
         outcome=words.outcome,
+        sentence=words.sentence,
     )
 
 
@@ -295,7 +299,7 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
             ]
         )
     )
-    story.extend(p(d(t(n))) for n in report.notes)
+    story.extend(p(words.sentence(n)) for n in report.notes)
     story.append(p(t(N_("Participant flow (CONSORT)")), styles["Heading2"]))
     if "consort" in pngs:
         story.append(image("consort", 16 * cm))
@@ -366,8 +370,8 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
                     [[*header, t(N_("Estimate (95% CI), p"))]]
                     + [
                         [
-                            said(c.label),
-                            c.method + (f" ({t(N_('main'))})" if c.primary else ""),
+                            words.sentence(c.label),
+                            words.sentence(c.method) + (f" ({t(N_('main'))})" if c.primary else ""),
                             said(c.analysis_set),
                             t(c.scale),
                             ltr(d(c.text())),
