@@ -190,6 +190,12 @@ BELOW_LIMIT_WORDS = {
 }
 
 
+def _pilot(words: ReportWords, text: str) -> str:
+    """A pilot rate (``PilotRate.text``) in the reader's words and digits, as the CONSORT diagram says it; English
+    as written."""
+    return text if words.lang == "en" else consort.pilot_value(words, text)
+
+
 def _taken_at(report: AnalysisReport) -> str:
     """When the snapshot was taken, to the minute, in UTC (the report's other times are the sites')."""
     return dt.datetime.fromisoformat(report.taken_at).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -221,6 +227,7 @@ def render_html(
         visit=words.visit,
         outcome=words.outcome,
         sentence=words.sentence,
+        pilot=lambda text: _pilot(words, text),
     )
 
 
@@ -305,7 +312,12 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
         story.append(image("consort", 16 * cm))
     if report.pilot:
         story.append(
-            table([[t(N_("Feasibility rate")), t(N_("Value"))], *([t(r.label), d(r.text())] for r in report.pilot)])
+            table(
+                [
+                    [t(N_("Feasibility rate")), t(N_("Value"))],
+                    *([t(r.label), _pilot(words, r.text())] for r in report.pilot),
+                ]
+            )
         )
     story.append(p(t(N_("Analysis sets")), styles["Heading2"]))
     story.append(

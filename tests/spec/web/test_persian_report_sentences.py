@@ -53,6 +53,8 @@ ENGLISH = (
     "emergency-unblinded",
     "participant(s)",
     "Consent not obtainable",
+    "per site-month",
+    "site-months",
 )
 
 
@@ -126,6 +128,9 @@ def test_the_report_says_its_built_sentences_in_the_readers_language(client: Tes
         # (d) the CONSORT diagram's reason for not being enrolled, in the catalog's Persian with its count
         svg = report.split("<figure", 1)[1].split("</figure>", 1)[0]
         assert FA["Consent not obtainable"] + " (۱\u00a0نفر)" in svg, svg
+        # the pilot table's rates as the diagram says them: the catalog's words, Persian digits and percent sign
+        retained = FA["%(percent)s%% (%(part)s/%(whole)s)"] % {"percent": "۰", "part": "۰", "whole": "۱"}
+        assert [FA["Retained to the primary timepoint"], retained] in rows, retained
         # no English sentence is left
         body = re.sub(r"<[^>]*>", " ", report)
         assert [e for e in ENGLISH if e in body] == []
