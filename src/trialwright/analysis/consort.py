@@ -42,7 +42,7 @@ from trialwright.analysis.figures import house_style, new_figure, text_size, wra
 from trialwright.analysis.figures import to_png as _figure_png
 from trialwright.analysis.figures import to_svg as _figure_svg
 
-__all__ = ["NOT_RECORDED", "ArmFlow", "ConsortFlow", "Reason", "Words", "draw", "to_png", "to_svg"]
+__all__ = ["NOT_RECORDED", "ArmFlow", "ConsortFlow", "Reason", "Words", "draw", "pilot_value", "to_png", "to_svg"]
 
 
 def N_(message: str) -> str:  # the gettext convention: marks a message for the catalog
@@ -495,7 +495,7 @@ def _layout(flow: ConsortFlow, words: Words = ENGLISH) -> _Layout:
     boxes = [assessed, excluded, randomized, *(box for row in rows for box in row)]
     if flow.pilot:
         items = [_Item(_say(words, N_("Pilot trial progression")), 0, "bold")]
-        items += [_Item(f"{words.said(label)}: {_pilot_value(words, value)}", 1) for label, value in flow.pilot]
+        items += [_Item(f"{words.said(label)}: {pilot_value(words, value)}", 1) for label, value in flow.pilot]
         pilot = _Box("consort-pilot", arms_left, right - arms_left, items, drawn)
         pilot.top = y + 0.2
         boxes.append(pilot)
@@ -514,12 +514,12 @@ _VERDICTS = {
 }
 
 
-def _pilot_value(words: Words, value: str) -> str:
+def pilot_value(words: Words, value: str) -> str:
     """A pilot rate as the engine writes it (``PilotRate.text``: "75% (3/4); progression: go", "0.50 per
     site-month (3 in 6.0 site-months)", "not estimable") in ``words``: each part through the catalog, its numbers
     in the reader's digits; a value of another shape in digits only. English is the value as given."""
     if m := _VERDICT.fullmatch(value):
-        return _say(words, _VERDICTS[m["verdict"]], value=_pilot_value(words, m["value"]))
+        return _say(words, _VERDICTS[m["verdict"]], value=pilot_value(words, m["value"]))
     if value == "not estimable":
         return _say(words, N_("not estimable"))
     if m := _RATE.fullmatch(value):

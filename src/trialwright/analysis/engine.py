@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from trialwright.analysis import estimands
+from trialwright.analysis import sentences as say
 from trialwright.analysis import statistics as st
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason
 from trialwright.analysis.dataset import AnalysisData, Grouping, Subject
@@ -461,8 +462,7 @@ def declared_sets(
     never left out unsaid."""
     sets = {a.id: counted[a.id] for a in protocol.analysis_sets if a.id in counted}
     notes = [
-        f"Analysis set {a.id} ({a.name}) is declared but not one trialwright counts ({', '.join(counted)}): "
-        "no count is reported for it"
+        say.NOT_COUNTED % {"set_id": a.id, "set": a.name, "counted": ", ".join(counted)}
         for a in protocol.analysis_sets
         if a.id not in counted
     ]
@@ -512,21 +512,19 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
     if (protocol.analysis_plan is None or protocol.analysis_plan.treatment is None) and (
         treated_sets := [a.id for a in protocol.analysis_sets if a.id in {"safety", "modified_itt"}]
     ):
-        notes.append(
-            f"No treatment record is declared (analysis_plan.treatment): the {' and '.join(treated_sets)} set "
-            "counts every randomized participant as treated, as randomized; who received the intervention is "
-            "not recorded."
-        )
+        notes.append(say.NO_TREATMENT % {"sets": say.AND.join(treated_sets)})
     if data.grouping is Grouping.POOLED:
-        notes.append("Blinded, pooled: every participant in one group; no comparison between arms is made.")
+        notes.append(N_("Blinded, pooled: every participant in one group; no comparison between arms is made."))
     elif data.grouping is Grouping.UNNAMED_GROUPS:
         notes.append(
-            "Blinded: safety (SAEs, expected events), Table 1 and the flow by unnamed groups in an order fixed by a "
-            "secret; efficacy outcomes pooled, so the arms cannot be compared before the lock."
+            N_(
+                "Blinded: safety (SAEs, expected events), Table 1 and the flow by unnamed groups in an order fixed by "
+                "a secret; efficacy outcomes pooled, so the arms cannot be compared before the lock."
+            )
         )
     unblinded_people = sum(1 for s in itt if s.emergency_unblinded)
     if unblinded_people:
-        notes.append(f"{unblinded_people} participant(s) were emergency-unblinded before this analysis.")
+        notes.append(say.UNBLINDED_PEOPLE % {"n": unblinded_people})
     return AnalysisReport(
         trial_id=data.trial_id,
         title=protocol.trial.titles.public,

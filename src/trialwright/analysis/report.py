@@ -111,7 +111,7 @@ def figures_for(report: AnalysisReport, words: ReportWords | None = None) -> dic
         rows = [
             figures.ForestRow(
                 label=f"{w.outcome(o.outcome_id, 'description', o.description)} "
-                f"({o.variable.partition('.')[2] or o.variable}), {said(c.label)}",
+                f"({o.variable.partition('.')[2] or o.variable}), {w.sentence(c.label)}",
                 estimate=c.estimate,
                 lower=c.lower,
                 upper=c.upper,
@@ -174,6 +174,9 @@ class ReportWords:
     outcome: Callable[[str, str, str], str] = _as_given
     #: A value the report computed, written in English words (``NA``, Table 1's ``median``), in the reader's words.
     value: Callable[[str], str] = _same
+    #: A sentence the analysis built with values (a note, why a participant was not analysed, a comparison's label
+    #: and method; ``analysis.sentences``), said again in the reader's words.
+    sentence: Callable[[str], str] = _same
 
 
 ENGLISH = ReportWords()
@@ -185,6 +188,12 @@ BELOW_LIMIT_WORDS = {
     "half_limit": N_("half the limit"),
     "limit": N_("the limit itself"),
 }
+
+
+def _pilot(words: ReportWords, text: str) -> str:
+    """A pilot rate (``PilotRate.text``) in the reader's words and digits, as the CONSORT diagram says it; English
+    as written."""
+    return text if words.lang == "en" else consort.pilot_value(words, text)
 
 
 def _taken_at(report: AnalysisReport) -> str:
@@ -217,6 +226,8 @@ def render_html(
         d=words.digits,
         visit=words.visit,
         outcome=words.outcome,
+        sentence=words.sentence,
+        pilot=lambda text: _pilot(words, text),
     )
 
 
@@ -295,13 +306,18 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
             ]
         )
     )
-    story.extend(p(d(t(n))) for n in report.notes)
+    story.extend(p(words.sentence(n)) for n in report.notes)
     story.append(p(t(N_("Participant flow (CONSORT)")), styles["Heading2"]))
     if "consort" in pngs:
         story.append(image("consort", 16 * cm))
     if report.pilot:
         story.append(
-            table([[t(N_("Feasibility rate")), t(N_("Value"))], *([t(r.label), d(r.text())] for r in report.pilot)])
+            table(
+                [
+                    [t(N_("Feasibility rate")), t(N_("Value"))],
+                    *([t(r.label), _pilot(words, r.text())] for r in report.pilot),
+                ]
+            )
         )
     story.append(p(t(N_("Analysis sets")), styles["Heading2"]))
     story.append(
@@ -366,8 +382,8 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
                     [[*header, t(N_("Estimate (95% CI), p"))]]
                     + [
                         [
-                            said(c.label),
-                            c.method + (f" ({t(N_('main'))})" if c.primary else ""),
+                            words.sentence(c.label),
+                            words.sentence(c.method) + (f" ({t(N_('main'))})" if c.primary else ""),
                             said(c.analysis_set),
                             t(c.scale),
                             ltr(d(c.text())),

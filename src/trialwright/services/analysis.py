@@ -28,6 +28,7 @@ from trialwright import __version__
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened, Stay, Subject
 from trialwright.analysis.engine import AnalysisReport, analyse
+from trialwright.analysis.sentences import N_
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.calendars import local_date
 from trialwright.domain.deaths import Death, earliest_death
@@ -279,7 +280,7 @@ def analysis_data(
         )
     notes = []
     if plan is None:
-        notes.append("The protocol has no analysis_plan: no Table 1, treatment taken as allocated.")
+        notes.append(N_("The protocol has no analysis_plan: no Table 1, treatment taken as allocated."))
     return AnalysisData(
         trial_id=protocol.trial_id,
         protocol_version=protocol.version.number,
@@ -408,6 +409,17 @@ def _stay(protocol: Protocol, own: Mapping[str, Mapping[str, Any]], cutoff: dt.d
     return Stay(float(days) if isinstance(days, float) else None, kind)
 
 
+#: The CONSORT diagram's words for a screened patient's coded reason for not being enrolled (``NonEnrolmentReason``;
+#: not eligible and declined have their own lines), each a catalog message.
+NOT_ENROLLED = {
+    "consent_not_obtainable": N_("Consent not obtainable"),
+    "other_trial": N_("Other trial"),
+    "other": N_("Other"),
+}
+_ENROLLED = N_("Enrolled, not randomized")
+_NOT_COMPLETED = N_("Screening not completed")
+
+
 def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
     rows = session.execute(
         select(
@@ -443,12 +455,13 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
         elif r.non_enrolment_reason == "declined":
             declined += 1
         elif r.id in enrolled:
-            other["Enrolled, not randomized"] = other.get("Enrolled, not randomized", 0) + 1
+            other[_ENROLLED] = other.get(_ENROLLED, 0) + 1
         elif r.non_enrolment_reason:
-            label = str(r.non_enrolment_reason).replace("_", " ").capitalize()
+            code = str(r.non_enrolment_reason)
+            label = NOT_ENROLLED.get(code) or code.replace("_", " ").capitalize()
             other[label] = other.get(label, 0) + 1
         else:
-            other["Screening not completed"] = other.get("Screening not completed", 0) + 1
+            other[_NOT_COMPLETED] = other.get(_NOT_COMPLETED, 0) + 1
     # A site recruits from its first screening to the last screening of the trial (or today, if later
     # screenings are still expected: the recruitment period has not ended).
     first: dict[str, dt.date] = {}

@@ -8,7 +8,9 @@ numbers and dates are in the language's digits, and a value the analysis writes 
 ``description_translations`` and ``registry_timepoint_translations``, and its estimand is said again in the reader's
 language (``analysis.estimands.in_words`` with the catalog: the analysis set's definition, the fields' labels and
 the visits from the protocol's translations); each only where the result's English is the protocol's own, so a
-report never shows another outcome's words.
+report never shows another outcome's words. The sentences the analysis builds with values (the notes, why a
+participant was not analysed, a comparison's label and method) are read back from their English
+(``analysis.sentences``) and said in the catalog's words with their parts in the reader's language.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from trialwright.analysis import sentences
 from trialwright.analysis.engine import CONSORT_SET, NOT_IN_SET
 from trialwright.analysis.estimands import in_words
 from trialwright.analysis.estimands.words import Speech
@@ -27,6 +30,8 @@ from trialwright.web.localized import digits, names, said
 __all__ = ["report_words"]
 
 _NA, _MEDIAN = re.compile(r"\bNA\b"), re.compile(r"\bmedian\b")
+#: An identifier inside a sentence in a right-to-left language: isolated left to right (LRI ... PDI)
+_ISOLATED = "\u2066%s\u2069"
 
 
 def report_words(protocol: Protocol, lang: str) -> ReportWords:
@@ -89,6 +94,26 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         return text.replace(stripped, gettext(stripped)) if stripped else text
 
     na, median = gettext(N_("NA")), gettext(N_("median"))
+    visit_name = names(protocol, lang)["visit_name"]
+    set_names = {s.id: said(s, lang) for s in protocol.analysis_sets}
+
+    def part(name: str, english: str) -> str:  # a part of a sentence the analysis built (``analysis.sentences``)
+        if name == "visit":
+            return visit_name(english)
+        if name in ("treatment", "reference", "set"):  # a group (an arm by its name) or an analysis set
+            return words(english)
+        if name in ("how", "mark", "covariance"):  # how one left follow-up, a value's mark, a covariance: words
+            asked = english[:1].upper() + english[1:] if name == "how" else english
+            found = gettext(asked)
+            return found if found != asked else english
+        if name in ("day", "death_day", "n", "value"):
+            return digits(english, lang)
+        if name == "sets":  # analysis set ids, by their names
+            return gettext(sentences.AND).join(set_names.get(x, _ISOLATED % x) for x in english.split(sentences.AND))
+        return _ISOLATED % english  # an identifier (a field, a form, a set's id) as written, left to right
+
+    def sentence(text: str) -> str:
+        return text if lang == "en" else sentences.again(text, gettext, part)
 
     def value(text: str) -> str:  # NA and Table 1's "median" in words; numbers stay for ``digits``
         return _MEDIAN.sub(median, _NA.sub(na, text)) if lang != "en" else text
@@ -99,7 +124,8 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         gettext=gettext,
         said=words,
         digits=lambda value: digits(value, lang),
-        visit=names(protocol, lang)["visit_name"],
+        visit=visit_name,
         outcome=outcome,
         value=value,
+        sentence=sentence,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from trialwright.analysis.estimands.categorical import binary, ordinal
-from trialwright.analysis.estimands.common import CIF_DAYS, Sets, sets_of
+from trialwright.analysis.estimands.common import CIF_DAYS, N_, Sets, sets_of
 from trialwright.analysis.estimands.continuous import continuous
 from trialwright.analysis.estimands.counts import count
 from trialwright.analysis.estimands.timed import duration, time_to_event
@@ -35,7 +35,7 @@ def analyse_outcome(protocol: Protocol, outcome: Outcome, sets: Sets) -> list[Ou
     words = in_words(protocol, outcome)
     unplaced: tuple[Exclusion, ...] = ()
     if outcome.estimand.population is Population.SAFETY:
-        why = "treated with a preparation code no allocation has: in no group as treated"
+        why = N_("treated with a preparation code no allocation has: in no group as treated")
         unplaced = tuple(Exclusion(s.participant_id, "none", why, "unusable") for s in sets.unplaced)
     return [replace(r, estimand=words, excluded=r.excluded + unplaced) for r in _results(protocol, outcome, sets)]
 

@@ -10,6 +10,7 @@ from trialwright.analysis.dataset import Subject
 from trialwright.analysis.estimands.common import (
     METHOD,
     MH_MEASURE,
+    N_,
     Sets,
     after_death,
     cause_of,
@@ -77,7 +78,7 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     groups = sets.groups
     values = {s.participant_id: outcome_of(s) for s in population}
     excluded = tuple(
-        Exclusion(s.participant_id, s.group, "never treated: no time on treatment to count events in", "untreated")
+        Exclusion(s.participant_id, s.group, N_("never treated: no time on treatment to count events in"), "untreated")
         if v.adverse_event is not None
         else Exclusion(s.participant_id, s.group, why_missing(s, v.at or "", field or "", False, day(s)),
                        cause_of(s, day(s)))

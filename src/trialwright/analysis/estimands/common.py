@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from trialwright.analysis import sentences as say
 from trialwright.analysis.dataset import Subject
 from trialwright.analysis.results import number
 from trialwright.protocol import Protocol
@@ -169,7 +170,7 @@ def died_by(s: Subject, day: int | None) -> bool:
 
 
 def label_of(treat: str, ref: str) -> str:
-    return f"{treat} vs {ref}"
+    return say.VERSUS % {"treatment": treat, "reference": ref}
 
 
 #: How a withdrawal from follow-up is counted as a loss (CONSORT): by its recorded cause; any other cause, or none
@@ -210,17 +211,18 @@ _LEFT_WORDS = {"withdrew_consent": "withdrew consent", "lost_to_follow_up": "los
 def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | None) -> str:
     """Why a participant has no usable value of ``variable`` at ``visit`` (planned on ``day``), in words."""
     raw = number(s.value(visit, variable))
+    at = {"variable": variable, "visit": visit}
     if after_death(s, visit):
-        held = s.visit_days[visit]
-        return f"{variable} at {visit} is recorded on day {held}, after death on day {s.death_day}: not used"
+        return say.AFTER_DEATH % {**at, "day": s.visit_days[visit], "death_day": s.death_day}
     if raw is not None and log:
-        return f"{variable} at {visit} is {raw:g}, not positive (log scale)"
+        return say.NOT_POSITIVE % {**at, "value": f"{raw:g}"}
     if s.death_day is not None and (day is None or s.death_day <= day):
-        return f"no {variable} at {visit} (died on day {s.death_day} after randomization)"
+        return say.NONE_DIED % {**at, "death_day": s.death_day}
     if left_by(s, day):
-        when = "" if s.withdrawn_day is None else f" on day {s.withdrawn_day}"
-        return f"no {variable} at {visit} ({left_in_words(s)}{when})"
-    return f"no {variable} at {visit}"
+        if s.withdrawn_day is None:
+            return say.NONE_LEFT % {**at, "how": left_in_words(s)}
+        return say.NONE_LEFT_ON % {**at, "how": left_in_words(s), "day": s.withdrawn_day}
+    return say.NONE % at
 
 
 def fmt_p(p: float | None) -> str:

@@ -9,9 +9,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from trialwright.analysis import sentences as say
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import Subject
 from trialwright.analysis.estimands.common import (
+    METHOD,
     Sets,
     after_death,
     cause_of,
@@ -144,7 +146,7 @@ def _ancova(
 ) -> Comparison:
     """ANCOVA of the follow-up value on group, adjusted for baseline and stratum (``protocol check`` refuses an
     ANCOVA without a baseline visit, so nothing here falls back to another method)."""
-    method = "ANCOVA (log scale)" if log else "ANCOVA"
+    method = say.ANCOVA_LOG if log else METHOD[Estimator.ANCOVA]
     usable = [(s, *pair(s)) for s in rows]
     usable = [u for u in usable if u[2] is not None and u[1] is not None]
     n = (sum(1 for u in usable if u[0].group == treat), sum(1 for u in usable if u[0].group != treat))
@@ -190,7 +192,7 @@ def _mmrm(
     """Mixed model for repeated measures over ``visits`` (the declared covariance, REML, Satterthwaite df), adjusted
     for baseline and stratum, the effect at ``at``: every observed value is used, and values missing after death or
     withdrawal are missing at random (the hypothetical strategy the protocol declares with it)."""
-    method = f"MMRM ({covariance.replace('_', ' ')}, REML, Satterthwaite df)"
+    method = say.MMRM % {"covariance": covariance.replace("_", " ")}
     scale = "ratio of geometric means" if log else "adjusted difference"
 
     def value(s: Subject, visit: str | None) -> float | None:
@@ -242,7 +244,7 @@ def _t_test(
 ) -> Comparison:
     """The difference in means of the value at the timepoint (Student's t, as declared by ``t_test``); on the
     log scale, the ratio of geometric means."""
-    method = "t-test"
+    method = METHOD[Estimator.T_TEST]
     scale = "ratio of geometric means" if log else "difference in means"
     follow = [(s.group == treat, f) for s in rows if (f := pair(s)[1]) is not None]
     x = np.array([math.log(v) if log else v for is_treat, v in follow if is_treat])
@@ -283,7 +285,7 @@ def _hl(
     x = [c for s in rows if s.group == treat and (c := change(s)) is not None]
     y = [c for s in rows if s.group == ref and (c := change(s)) is not None]
     scale = ("ratio (of the change)" if log else "shift of the change") if has_base else "shift"
-    method = "Wilcoxon rank-sum, Hodges-Lehmann"
+    method = METHOD[Estimator.WILCOXON_HODGES_LEHMANN]
 
     def run() -> Comparison:
         r = st.hodges_lehmann(x, y)

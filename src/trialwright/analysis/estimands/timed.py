@@ -7,11 +7,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
+from trialwright.analysis import sentences as say
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import Subject
 from trialwright.analysis.estimands.common import (
     CIF_DAYS,
     METHOD,
+    N_,
     Sets,
     after_death,
     cause_of,
@@ -58,7 +60,7 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
 
     def observed(s: Subject) -> tuple[float, int] | None:
         if on_treatment and not s.treated:
-            recorded[s.participant_id] = "never treated: no time on treatment to follow"
+            recorded[s.participant_id] = N_("never treated: no time on treatment to follow")
             return None
         if on_treatment and s.stopped_day is not None:
             s = replace(s, followed_days=min(x for x in (s.followed_days, s.stopped_day) if x is not None))
@@ -132,12 +134,12 @@ def _from_form(s: Subject, field: str, at: str, end: int, death_counts: bool) ->
     death = s.death_day if death_counts else None
     raw = None if after_death(s, at) else s.value(at, field)
     if raw in ("not_done", "not_applicable"):
-        return f"{field} at {at} is marked {str(raw).replace('_', ' ')}: whether the event happened is not known"
+        return say.MARKED % {"variable": field, "visit": at, "mark": str(raw).replace("_", " ")}
     if raw is not None and s.randomized_on is None:
-        return "the date of randomization is not known"
+        return N_("the date of randomization is not known")
     day = None if raw is None or s.randomized_on is None else (dt.date.fromisoformat(str(raw)) - s.randomized_on).days
     if day is not None and day < 0:
-        return f"{field} at {at} is {raw}, before randomization: not used"
+        return say.BEFORE_RANDOMIZATION % {"variable": field, "visit": at, "value": raw}
     first = min((d for d in (day, death) if d is not None), default=None)
     if first is not None and first <= limit:
         return float(first), 1
@@ -146,10 +148,13 @@ def _from_form(s: Subject, field: str, at: str, end: int, death_counts: bool) ->
     filled = any(k.partition(".")[0] == form for k in s.values.get(at, {}))  # the form was saved, date left blank
     if day is not None or (held is not None and filled and not after_death(s, at)):
         seen = limit if day is not None else min(held or 0, limit)  # event-free at least to here
-        return (float(seen), 0) if seen >= 0 else "not followed for a day (randomized after the data cut-off)"
+        return (float(seen), 0) if seen >= 0 else _NOT_FOLLOWED
     if held is not None and not after_death(s, at):
-        return f"no {form} form at {at}: whether the event happened is not known"
-    return f"no {field} at {at}: the visit was not held, so whether the event happened is not known"
+        return say.NO_FORM % {"form": form, "visit": at}
+    return say.NOT_HELD % {"variable": field, "visit": at}
+
+
+_NOT_FOLLOWED = N_("not followed for a day (randomized after the data cut-off)")
 
 
 def _why_not_timed(s: Subject, found: tuple[float, int] | str | None, at: str | None) -> tuple[str, str]:
@@ -158,7 +163,7 @@ def _why_not_timed(s: Subject, found: tuple[float, int] | str | None, at: str | 
         if found.startswith("never treated"):
             return found, "untreated"
         return found, "unusable" if "not used" in found else cause_of(s, None if at is None else s.visit_days.get(at))
-    return "not followed for a day (randomized after the data cut-off)", "missing"
+    return _NOT_FOLLOWED, "missing"
 
 
 def _tte_comparison(
@@ -288,9 +293,10 @@ def _stay_compared(
 
 def _why_no_stay(s: Subject, variable: str) -> str:
     """Why a participant's stay has no length the analysis can use, in words."""
-    left = f" ({left_in_words(s)})" if "follow_up" in s.withdrawn else ""
+    left = "follow_up" in s.withdrawn
+    parts = {"variable": variable, "how": left_in_words(s)}
     if s.stay is None:
-        return f"how the stay ended is not recorded{left}"
+        return (say.STAY_NOT_RECORDED_LEFT if left else say.STAY_NOT_RECORDED) % parts
     if s.stay.status == "died":
-        return f"died, but {variable} has no value (the start of the stay is not recorded){left}"
-    return f"{variable} has no value (the start of the stay is not recorded){left}"
+        return (say.DIED_NO_START_LEFT if left else say.DIED_NO_START) % parts
+    return (say.NO_START_LEFT if left else say.NO_START) % parts

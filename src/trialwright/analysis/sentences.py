@@ -1,0 +1,140 @@
+"""The report's sentences built with values, as catalog messages with named parts, and how a report says one again
+in its reader's language.
+
+The analysis writes each such sentence in English from one of these messages: a note of the report, why a
+participant could not be used by an outcome's analysis (``Exclusion.reason``), a comparison's label and its method.
+``results.json`` keeps the English (it is the record programs read). A report in another language reads the sentence
+back (``again``): the sentence is matched against each message's English, and the message is said again in the
+reader's words with each part in the reader's language (``Part``: a visit by its name, a group or analysis set by the
+protocol's name, a number in the reader's digits, an identifier such as ``labs.crp`` as written). A sentence that no
+message matches is shown as written, never guessed. Pure: the caller passes the catalog in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+
+__all__ = [
+    "AFTER_DEATH",
+    "ANCOVA_LOG",
+    "AND",
+    "BEFORE_RANDOMIZATION",
+    "DIED_NO_START",
+    "DIED_NO_START_LEFT",
+    "MARKED",
+    "MESSAGES",
+    "MMRM",
+    "NONE",
+    "NONE_DIED",
+    "NONE_LEFT",
+    "NONE_LEFT_ON",
+    "NOT_COUNTED",
+    "NOT_HELD",
+    "NOT_POSITIVE",
+    "NO_FORM",
+    "NO_START",
+    "NO_START_LEFT",
+    "NO_TREATMENT",
+    "N_",
+    "STAY_NOT_RECORDED",
+    "STAY_NOT_RECORDED_LEFT",
+    "UNBLINDED_PEOPLE",
+    "VERSUS",
+    "again",
+]
+
+
+def N_(message: str) -> str:
+    """Marks an English message a reader's catalog translates (found by the catalog's completeness test)."""
+    return message
+
+
+# --- why a participant could not be used by an outcome's analysis --------------------------------------------------
+AFTER_DEATH = N_("%(variable)s at %(visit)s is recorded on day %(day)s, after death on day %(death_day)s: not used")
+NOT_POSITIVE = N_("%(variable)s at %(visit)s is %(value)s, not positive (log scale)")
+NONE_DIED = N_("no %(variable)s at %(visit)s (died on day %(death_day)s after randomization)")
+NONE_LEFT_ON = N_("no %(variable)s at %(visit)s (%(how)s on day %(day)s)")
+NONE_LEFT = N_("no %(variable)s at %(visit)s (%(how)s)")
+NONE = N_("no %(variable)s at %(visit)s")
+MARKED = N_("%(variable)s at %(visit)s is marked %(mark)s: whether the event happened is not known")
+BEFORE_RANDOMIZATION = N_("%(variable)s at %(visit)s is %(value)s, before randomization: not used")
+NO_FORM = N_("no %(form)s form at %(visit)s: whether the event happened is not known")
+NOT_HELD = N_("no %(variable)s at %(visit)s: the visit was not held, so whether the event happened is not known")
+STAY_NOT_RECORDED = N_("how the stay ended is not recorded")
+DIED_NO_START = N_("died, but %(variable)s has no value (the start of the stay is not recorded)")
+NO_START = N_("%(variable)s has no value (the start of the stay is not recorded)")
+#: the same, with how the participant left follow-up
+STAY_NOT_RECORDED_LEFT = N_("how the stay ended is not recorded (%(how)s)")
+DIED_NO_START_LEFT = N_("died, but %(variable)s has no value (the start of the stay is not recorded) (%(how)s)")
+NO_START_LEFT = N_("%(variable)s has no value (the start of the stay is not recorded) (%(how)s)")
+
+# --- a comparison's label and method ------------------------------------------------------------------------------
+VERSUS = N_("%(treatment)s vs %(reference)s")
+ANCOVA_LOG = N_("ANCOVA (log scale)")
+MMRM = N_("MMRM (%(covariance)s, REML, Satterthwaite df)")
+
+# --- the report's notes -------------------------------------------------------------------------------------------
+NOT_COUNTED = N_(
+    "Analysis set %(set_id)s (%(set)s) is declared but not one trialwright counts (%(counted)s): "
+    "no count is reported for it"
+)
+NO_TREATMENT = N_(
+    "No treatment record is declared (analysis_plan.treatment): the %(sets)s set counts every randomized "
+    "participant as treated, as randomized; who received the intervention is not recorded."
+)
+UNBLINDED_PEOPLE = N_("%(n)s participant(s) were emergency-unblinded before this analysis.")
+#: between the sets of ``NO_TREATMENT``
+AND = N_(" and ")
+
+#: Every message with parts, the most specific first (the most words outside its parts).
+MESSAGES = tuple(sorted(
+    (AFTER_DEATH, NOT_POSITIVE, NONE_DIED, NONE_LEFT_ON, NONE_LEFT, NONE, MARKED, BEFORE_RANDOMIZATION, NO_FORM,
+     NOT_HELD, DIED_NO_START, NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT, NO_START_LEFT, VERSUS, MMRM,
+     NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE),
+    key=lambda m: -len(re.sub(r"%\(\w+\)s", "", m)),
+))  # fmt: skip
+
+_PART = re.compile(r"%\((\w+)\)s")
+#: What each kind of part may hold: an identifier or a visit is one word, a number is digits
+_SHAPES = {"variable": r"\S+?", "form": r"\S+?", "visit": r"\S+?", "set_id": r"\S+?", "day": r"-?\d+",
+           "death_day": r"-?\d+", "n": r"\d+"}  # fmt: skip
+#: Any other part: words, but never across "; " (where sentences are joined)
+_FREE = r"(?:(?!; ).)+?"
+
+#: A part in the reader's language: its name (``visit``, ``variable``, ``how``, ...) and its English as written.
+Part = Callable[[str, str], str]
+
+
+@cache
+def _pattern(message: str) -> re.Pattern[str]:
+    pieces, at = [], 0
+    for m in _PART.finditer(message):
+        pieces.append(re.escape(message[at : m.start()]))
+        pieces.append(f"(?P<{m.group(1)}>{_SHAPES.get(m.group(1), _FREE)})")
+        at = m.end()
+    pieces.append(re.escape(message[at:]))
+    return re.compile("".join(pieces), re.S)
+
+
+def _one(text: str, gettext: Callable[[str], str], part: Part) -> str | None:
+    if (said := gettext(text)) != text:
+        return said
+    for message in MESSAGES:
+        if (m := _pattern(message).fullmatch(text)) is not None:
+            return gettext(message) % {k: part(k, v) for k, v in m.groupdict().items()}
+    return None
+
+
+def again(text: str, gettext: Callable[[str], str], part: Part) -> str:
+    """An English sentence of the analysis (one of ``MESSAGES`` or a catalog message; several joined by "; ") in the
+    reader's language: the catalog's message (``gettext``) with each part said by ``part``; a sentence none matches,
+    or a piece of one, as written."""
+    whole = _one(text, gettext, part)
+    if whole is not None:
+        return whole
+    pieces = text.split("; ")
+    if len(pieces) == 1:
+        return text
+    return gettext("; ").join(_one(p, gettext, part) or p for p in pieces)
