@@ -178,19 +178,31 @@ def _series(
     if not forms:
         raise FormError("forms: name at least one form")
     protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        return _series_in(session, protocol, actor, forms, move, done)
+
+
+def _series_in(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    forms: Sequence[tuple[str, str, str]],
+    move: Transition,
+    done: str,
+) -> tuple[FormView, ...]:
+    """``_series`` in the caller's transaction (the caller rolls back on the exception)."""
     for _, visit_id, form_id in forms:
         _form_def(protocol, visit_id, form_id)
-    with session_scope(engine) as session:
-        require_unlocked(session)
-        views = []
-        for participant_id, visit_id, form_id in forms:
-            try:
-                views.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
-            except FormError as exc:
-                if len(forms) == 1:
-                    raise
-                raise FormError(f"{exc} ({participant_id} {visit_id}; nothing was {done})") from None
-        return tuple(views)
+    require_unlocked(session)
+    views = []
+    for participant_id, visit_id, form_id in forms:
+        try:
+            views.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
+        except FormError as exc:
+            if len(forms) == 1:
+                raise
+            raise FormError(f"{exc} ({participant_id} {visit_id}; nothing was {done})") from None
+    return tuple(views)
 
 
 def sign_form(
