@@ -35,7 +35,7 @@ from trialwright.services.forms.common import FormView, _role
 from trialwright.services.forms.review import _series, _series_in
 from trialwright.services.forms.save import VisitFormSave, _save_and_view
 from trialwright.services.reauth import require_password
-from trialwright.services.trial import current_protocol
+from trialwright.services.trial import protocol_in
 from trialwright.services.users import UserView
 from trialwright.store.engine import session_scope
 
@@ -102,10 +102,10 @@ def save_and_verify_visit(
     series; if refused, each form alone), all in one transaction."""
     if any(verify for _, verify in saves):
         _role(monitor, [Role.MONITOR], "verify forms against source")
-    protocol = current_protocol(engine).protocol
     out: list[FormView | FormError | ValueError] = []
     refusals: list[FormError | ValueError] = []
     with session_scope(engine) as session, reading_once(session), audit.batched(session):
+        protocol = protocol_in(session).protocol  # read in the visit's transaction: no read transaction of its own
         for each, _ in saves:
             nested = session.begin_nested()
             try:
