@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from trialwright.domain.forms import FormState, Transition, missing_required, next_state
@@ -107,7 +107,8 @@ def _move(
         values |= {"locked_at": now, "locked_by": actor.username, "state_before_lock": state.value}
     if move is Transition.UNLOCK:
         values |= {"locked_at": None, "locked_by": None, "state_before_lock": None}
-    _keep_form(
+    # The form as the step leaves it: the row the UPDATE returned (every column), not read again.
+    moved = _keep_form(
         session,
         session.execute(
             form_records.update()
@@ -129,9 +130,7 @@ def _move(
         reason=reason,
         detail={"visit": visit_id, **({"meaning": protocol.signature_meaning} if move is Transition.SIGN else {})},
     )
-    return _view(
-        session, protocol, session.execute(select(form_records).where(form_records.c.id == row.id)).one(), visit_id
-    )
+    return _view(session, protocol, moved, visit_id)
 
 
 _ACTIONS = {
