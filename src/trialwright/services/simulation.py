@@ -38,10 +38,10 @@ from trialwright.services.forms import (
     VisitFormSave,
     miss_visit,
     save_form,
-    save_visit_forms,
     sign_forms,
     verify_forms,
 )
+from trialwright.services.forms.simulated import pre_authenticate, save_and_verify_visit, sign_as
 from trialwright.services.randomization import (
     StratumExhausted,
     allocation_of,
@@ -542,9 +542,12 @@ def simulate(
     in ``engine`` (created from ``protocol_path``) through the services, and carry the enrolled ones through
     the whole trial. ``effects`` adds a value to a form field at follow-up visits in the experimental arm.
 
-    With ``batched`` (the default) a visit's forms are saved in one transaction (``save_visit_forms``: each as
-    ``save_form`` would save it, in a savepoint); without, one ``save_form`` each. The same seed gives the same
-    trial either way (``tests/spec/simulation/test_batched.py``)."""
+    With ``batched`` (the default) a visit's forms are saved and the completed ones verified in one transaction
+    (``save_and_verify_visit``: each form as ``save_form`` would save it, in a savepoint, then the monitor's
+    series as ``verify_forms`` would verify it), and the investigator's password is checked once
+    (``pre_authenticate``) for every weekly signing session (``sign_as``); without, one ``save_form`` each, the
+    series in a transaction of its own and the password re-entered at every session (``sign_forms``). The same
+    seed gives the same trial, and the same audit trail, either way (``tests/spec/simulation/test_batched.py``)."""
     import time
 
     began = time.perf_counter()
@@ -623,6 +626,17 @@ def simulate(
         except (FormError, ValueError) as exc:
             refused(exc)
             return exc
+
+    investigator_account, investigator_password = accounts[Role.INVESTIGATOR]
+    if batched:  # the password checked once (argon2), then each weekly series signed as after an accepted re-entry
+        signer = pre_authenticate(engine, investigator_account, investigator_password)
+
+        def signs(forms: list[tuple[str, str, str]]) -> Any:
+            return sign_as(engine, signer, forms)
+    else:  # the password re-entered at every signing session, as a person signs
+
+        def signs(forms: list[tuple[str, str, str]]) -> Any:
+            return sign_forms(engine, investigator_account, forms, password=investigator_password)
 
     while queue:
         action = queue.pop()
@@ -770,33 +784,43 @@ def simulate(
                         values[code_field[1]] = allocation.preparation_code if allocation else "unknown"
                     complete, verify, sign = _lifecycle(plan, form_id, step_rng)
                     planned.append((VisitFormSave(form_id, values, complete), (verify, sign)))
-                if batched:  # one transaction for the visit, each form in a savepoint
-                    results = save_visit_forms(engine, coordinator, pid, visit.id, [each for each, _ in planned],
-                                               visit_date=day)  # fmt: skip
-                    for result in results:
-                        if isinstance(result, Exception):
-                            refused(result)
-                else:  # one save_form (one transaction) per form
+                if batched:  # one transaction for the visit: each form in a savepoint, then the monitor's series
+                    visit_done = save_and_verify_visit(
+                        engine, coordinator, users[Role.MONITOR], pid, visit.id,
+                        [(each, review is not None and review[0]) for each, review in planned],
+                        visit_date=day)  # fmt: skip
+                    for problem in (*[r for r in visit_done.saves if isinstance(r, Exception)], *visit_done.refusals):
+                        refused(problem)
+                    for (each, review), saved in zip(planned, visit_done.saves, strict=True):
+                        if isinstance(saved, Exception):
+                            continue
+                        counts["forms"] += 1
+                        if review is None or saved.state.value != "complete":
+                            continue
+                        counts["completed"] += 1
+                        if review[1] and each.form_id in visit_done.verified:
+                            to_sign.append((pid, visit.id, each.form_id))
+                else:  # one save_form (one transaction) per form, then the monitor's series in one of its own
                     results = [attempt(save_form, engine, coordinator, pid, visit.id, each.form_id, each.entries,
                                        visit_date=day, complete=each.complete) for each, _ in planned]  # fmt: skip
-                for (each, review), result in zip(planned, results, strict=True):
-                    if isinstance(result, Exception):
-                        continue
-                    counts["forms"] += 1
-                    if review is None or result.state.value != "complete":
-                        continue
-                    counts["completed"] += 1
-                    if review[0]:
-                        to_verify.append(((pid, visit.id, each.form_id), review[1]))
-                if to_verify:  # the monitor verifies the visit's completed forms against source as one series
-                    monitor = users[Role.MONITOR]
-                    verified = [item for item, _ in to_verify]
-                    if isinstance(attempt(verify_forms, engine, monitor, verified), Exception):
-                        # a form changed on the way: verify the others one by one
-                        single = [attempt(verify_forms, engine, monitor, [item]) for item in verified]
-                        verified = [item for item, done in zip(verified, single, strict=True)
-                                    if not isinstance(done, Exception)]  # fmt: skip
-                    to_sign = [item for item, sign in to_verify if sign and item in verified]
+                    for (each, review), result in zip(planned, results, strict=True):
+                        if isinstance(result, Exception):
+                            continue
+                        counts["forms"] += 1
+                        if review is None or result.state.value != "complete":
+                            continue
+                        counts["completed"] += 1
+                        if review[0]:
+                            to_verify.append(((pid, visit.id, each.form_id), review[1]))
+                    if to_verify:  # the monitor verifies the visit's completed forms against source as one series
+                        monitor = users[Role.MONITOR]
+                        verified = [item for item, _ in to_verify]
+                        if isinstance(attempt(verify_forms, engine, monitor, verified), Exception):
+                            # a form changed on the way: verify the others one by one
+                            single = [attempt(verify_forms, engine, monitor, [item]) for item in verified]
+                            verified = [item for item, done in zip(verified, single, strict=True)
+                                        if not isinstance(done, Exception)]  # fmt: skip
+                        to_sign = [item for item, sign in to_verify if sign and item in verified]
                 if to_sign:  # signed at the site's next weekly signing session
                     unsigned.setdefault(person.site, []).extend(to_sign)
                     if person.site not in signing_booked:
@@ -807,14 +831,11 @@ def simulate(
                 # the password, one signature and audit entry per form (21 CFR 11.200(a)(1)).
                 batch = unsigned.pop(person.site, [])
                 signing_booked.discard(person.site)
-                investigator_account, password = accounts[Role.INVESTIGATOR]
-                if not isinstance(attempt(sign_forms, engine, investigator_account, batch, password=password),
-                                  Exception):  # fmt: skip
+                if not isinstance(attempt(signs, batch), Exception):
                     counts["signed"] += len(batch)
                     continue
                 for item in batch:  # a form changed since it was verified: sign the others one by one
-                    if not isinstance(attempt(sign_forms, engine, investigator_account, [item], password=password),
-                                      Exception):  # fmt: skip
+                    if not isinstance(attempt(signs, [item]), Exception):
                         counts["signed"] += 1
             elif action.step == "adverse_event":
                 pid = pids[person.index]

@@ -1,7 +1,9 @@
-"""The simulator's batched saves (a visit's forms in one transaction, ``save_visit_forms``) make exactly the trial
-its slow path (one ``save_form`` transaction per form) makes for the same seed: the same summary, the same stored
-data and the same audit trail, entry by entry (times, and the random preparation codes with the seals over them,
-aside)."""
+"""The simulator's fast path (a visit's forms saved and verified in one transaction, ``save_and_verify_visit``, and
+the weekly signing sessions signed by a pre-authenticated simulated investigator whose password was checked once,
+``sign_as``) makes exactly the trial its slow path (one ``save_form`` transaction per form, the monitor's series in
+one of its own, the password re-entered at every session, ``sign_forms``) makes for the same seed: the same summary,
+the same stored data and the same audit trail, entry by entry (times, and the random preparation codes with the
+seals over them, aside). The one difference: the fast path checks the investigator's password once."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tests.spec.simulation.test_simulate import _fingerprint, _trial
 from tests.trialfixtures import FIRST_PROTOCOL
+from trialwright.services import reauth
 from trialwright.services.simulation import simulate
 from trialwright.store.engine import session_scope
 from trialwright.store.tables import audit_entries
@@ -29,15 +33,32 @@ def _trail(engine) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
     return json.loads(re.sub(r'\\"seal\\":\\"[0-9a-f]{64}\\"', "seal", text))  # type: ignore[no-any-return]
 
 
-def test_the_batched_simulation_is_the_slow_one(database_url: str, tmp_path: Path) -> None:
+def test_the_batched_simulation_is_the_slow_one(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fast = _trial(database_url)
     slow = _trial(f"sqlite:///{tmp_path / 'slow.db'}")
+    checks: list[str] = []
+    real = reauth._verify
+
+    def counted(password_hash: str, password: str) -> bool:  # every password re-entry's argon2 check
+        checks.append(password_hash)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(reauth, "_verify", counted)
     batched = simulate(fast, FIRST_PROTOCOL, 14, seed=21)
+    fast_checks, checks[:] = len(checks), []
     one_by_one = simulate(slow, FIRST_PROTOCOL, 14, seed=21, batched=False)
     assert batched.forms_saved > 50 and batched.forms_completed > 0 and batched.refused >= 0
+    assert batched.forms_signed > 0
     assert dataclasses.replace(batched, seconds=0) == dataclasses.replace(one_by_one, seconds=0)
     assert _fingerprint(fast) == _fingerprint(slow)
     trail = _trail(fast)
     assert len(trail) > 500 and trail == _trail(slow)
+    actions = [entry[6] for entry in trail]
+    assert actions.count("form.signed") == batched.forms_signed and actions.count("form.verified") > 0
+    # The password: re-entered at every weekly signing session on the slow path, checked once on the fast path
+    # (an accepted re-entry writes no audit entry on either, so the trails above are equal).
+    assert fast_checks == 1 and len(checks) > 1
     fast.dispose()
     slow.dispose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from trialwright.domain.forms import FormState, Transition, missing_required, next_state
@@ -107,7 +107,8 @@ def _move(
         values |= {"locked_at": now, "locked_by": actor.username, "state_before_lock": state.value}
     if move is Transition.UNLOCK:
         values |= {"locked_at": None, "locked_by": None, "state_before_lock": None}
-    _keep_form(
+    # The form as the step leaves it: the row the UPDATE returned (every column), not read again.
+    moved = _keep_form(
         session,
         session.execute(
             form_records.update()
@@ -129,9 +130,7 @@ def _move(
         reason=reason,
         detail={"visit": visit_id, **({"meaning": protocol.signature_meaning} if move is Transition.SIGN else {})},
     )
-    return _view(
-        session, protocol, session.execute(select(form_records).where(form_records.c.id == row.id)).one(), visit_id
-    )
+    return _view(session, protocol, moved, visit_id)
 
 
 _ACTIONS = {
@@ -178,19 +177,31 @@ def _series(
     if not forms:
         raise FormError("forms: name at least one form")
     protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        return _series_in(session, protocol, actor, forms, move, done)
+
+
+def _series_in(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    forms: Sequence[tuple[str, str, str]],
+    move: Transition,
+    done: str,
+) -> tuple[FormView, ...]:
+    """``_series`` in the caller's transaction (the caller rolls back on the exception)."""
     for _, visit_id, form_id in forms:
         _form_def(protocol, visit_id, form_id)
-    with session_scope(engine) as session:
-        require_unlocked(session)
-        views = []
-        for participant_id, visit_id, form_id in forms:
-            try:
-                views.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
-            except FormError as exc:
-                if len(forms) == 1:
-                    raise
-                raise FormError(f"{exc} ({participant_id} {visit_id}; nothing was {done})") from None
-        return tuple(views)
+    require_unlocked(session)
+    views = []
+    for participant_id, visit_id, form_id in forms:
+        try:
+            views.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
+        except FormError as exc:
+            if len(forms) == 1:
+                raise
+            raise FormError(f"{exc} ({participant_id} {visit_id}; nothing was {done})") from None
+    return tuple(views)
 
 
 def sign_form(
