@@ -34,6 +34,9 @@ XSD that redefines those groups, the way Define-XML extends ODM):
 * ``tw:LogEntry`` in a log entry's ``ItemGroupData`` (``SE.LOGS``): state, version, who added it, when and under
   which protocol version, last change, removal reason, verification and signature, and its coding (``tw:Coding``:
   dictionary, version, verbatim, code, name, coder, time, the path as ``tw:Level``).
+* ``tw:AdverseEvent`` in an adverse event's ``ItemGroupData`` (``SE.AE``): who reported it first and when, every report
+  (``tw:Report`` with its assessment as JSON in ``tw:Assessment``), the reports due (``tw:Due``), the submissions
+  (``tw:Submission``) and the MedDRA coding (``tw:Coding``).
 * ``tw:Visit`` in ``StudyEventData``: the visit date, or why it was missed, and an unscheduled visit's label.
 * ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
   randomization number, time and stratum (never the arm; in a trial imported from ODM, as the import kept them
@@ -47,9 +50,10 @@ written, so an import rebuilds the stored JSON byte for byte.
 Masking: ODM carries no arm (``carries_arms = False``): nothing here reads ``ParticipantRecord.arm``.
 Memory stays flat: the XML is written as it goes (``xmlstream``), the audit trail is indexed once, from plain
 rows of the columns it needs, into a temporary SQLite file (``audit_index``), and only one participant's form
-records and indexed entries are held at a time (``clinical``). Adverse events are not in this file.
+records and indexed entries are held at a time (``clinical``). Adverse events are: ``SE.AE``, an ``IG.AE`` per event
+keyed by its AE number (``ae_outline``, ``ae_clinical``).
 
-The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored values to ODM and back, and the
+The modules: ``outline`` (names, OIDs, the metadata outline), ``ae_outline`` and ``ae_clinical`` (adverse events), ``values`` (stored values to ODM and back, and the
 round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
 ``clinical`` (``ClinicalData``) and ``schema`` (the extension's XSD).
 """
