@@ -156,6 +156,9 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
         name, stored = reader._item(item, AE_GROUP, where)
         if name in values:
             raise OdmImportError(f"{where}/ItemData: {name} appears twice")
+        if set(stored) != {"value", "status"} or stored["status"] != "value":  # a report's field is a value
+            raise OdmImportError(f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]/tw:StoredValue: a report's field "
+                                 "holds a value and nothing else (status, unit, reason or limit cannot be restored)")
         values[name] = stored.get("value")
         recorded = reader._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
         if recorded is not None:

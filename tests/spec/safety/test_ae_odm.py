@@ -16,6 +16,7 @@ nothing is written:
 | an attribute the export never writes          | tw:Report[1]/@Source: the export writes no such        |
 | the SAE's classification said not serious     | tw:Report[1]/@Serious: False is not what protocol ...  |
 | a second event with the same AE number        | @ItemGroupRepeatKey: AE-0001 appears twice in the file |
+| a unit added to the grade                     | ItemData[@ItemOID=IT.AE.grade]/tw:StoredValue          |
 
 | event   | reported by           | reports                         | submission     | coding                          |
 |---------|-----------------------|---------------------------------|----------------|---------------------------------|
@@ -238,6 +239,8 @@ def test_export_import_export_of_adverse_events_is_byte_identical(
         (r'(<tw:Report Sequence="0"[^>]*) Serious="true"', r'\1 Serious="false"',
          "tw:Report[1]/@Serious: False is not what protocol version"),
         (r'ItemGroupRepeatKey="AE-0002"', 'ItemGroupRepeatKey="AE-0001"', "AE-0001 appears twice in the file"),
+        (r'(?s)(<ItemData ItemOID="IT\.AE\.grade" Value="4">.*?)(</ItemData>)', r'\1<tw:StoredValue Unit="points"/>\2',
+         "ItemData[@ItemOID=IT.AE.grade]/tw:StoredValue: a report's field holds a value and nothing else"),
     ],
 )
 def test_an_adverse_event_the_import_cannot_restore_is_refused_naming_it_and_nothing_is_written(
