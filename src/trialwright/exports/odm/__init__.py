@@ -53,9 +53,10 @@ rows of the columns it needs, into a temporary SQLite file (``audit_index``), an
 records and indexed entries are held at a time (``clinical``). Adverse events are: ``SE.AE``, an ``IG.AE`` per event
 keyed by its AE number (``ae_outline``, ``ae_clinical``).
 
-The modules: ``outline`` (names, OIDs, the metadata outline), ``ae_outline`` and ``ae_clinical`` (adverse events), ``values`` (stored values to ODM and back, and the
+The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored values to ODM and back, and the
 round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
-``clinical`` (``ClinicalData``) and ``schema`` (the extension's XSD).
+``clinical`` (``ClinicalData``), ``ae_outline`` and ``ae_clinical`` (adverse events) and ``schema`` (the
+extension's XSD).
 """
 
 from __future__ import annotations
