@@ -171,7 +171,9 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     "query.closed": _visible("old_value query note"),
     "import.odm": _visible(
         "visit_date label state version values lock participants file sha256 visit visits forms states reason "
-        "recorded items users randomization sequence removed_reason review coding log_entries query queries"
+        "recorded items users randomization sequence removed_reason review coding log_entries query queries "
+        # an adverse event's (``services.odm_import_ae``): its row, reports, submissions, and the count in the summary
+        "ae_number created reports submissions adverse_events"
     ),
     # --- locks -------------------------------------------------------------------------------------------------
     **_each(

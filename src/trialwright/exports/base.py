@@ -24,6 +24,9 @@ from trialwright.domain.audit import AuditEntry
 from trialwright.protocol import Protocol
 
 __all__ = [
+    "AdverseEventHistory",
+    "AeReportRecord",
+    "AeSubmissionRecord",
     "EventRecord",
     "ExportSource",
     "Exporter",
@@ -98,6 +101,50 @@ class EventRecord:
     #: The MedDRA coding of the reported term as it is now: ``version``, and ``llt_code``, ``llt_name``, ``pt_code``,
     #: ... ``soc_name`` (the primary path); None when not coded, or coded for a term reported differently since.
     coding: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AeReportRecord:
+    """One report about an adverse event as ``ae_reports`` holds it (sequence 0 the initial report)."""
+
+    sequence: int
+    assessment: Mapping[str, Any]  # the whole assessment as stored (JSON)
+    serious: bool  # the classification as stored with the report
+    related: bool
+    expected: bool
+    susar: bool
+    reason: str | None
+    reported_at: dt.datetime
+    reported_by: str
+    protocol_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class AeSubmissionRecord:
+    """A due report recorded as sent (``ae_submissions``)."""
+
+    kind: str
+    submitted_at: dt.datetime
+    note: str | None
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdverseEventHistory:
+    """One adverse event whole, for a format that carries it exactly (ODM): its row, every report, the reports due
+    (kind and due time, from the reports and the protocol's deadlines), the submissions and the MedDRA coding as
+    ``ae_codings`` holds it (stale or not). Never an arm."""
+
+    ae_number: str
+    participant_id: str
+    site: str
+    created_at: dt.datetime
+    created_by: str
+    reports: tuple[AeReportRecord, ...]
+    due: tuple[tuple[str, dt.datetime], ...]
+    submissions: tuple[AeSubmissionRecord, ...]
+    coding: Mapping[str, Any] | None = None  # dictionary, version, verbatim, llt_code ... soc_name, coded_at, coded_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +250,11 @@ class ExportSource(abc.ABC):
     @abc.abstractmethod
     def events(self) -> Iterator[EventRecord]:
         """Adverse events, by AE number."""
+
+    def adverse_events(self) -> Iterator[AdverseEventHistory]:
+        """Adverse events whole (every report, submission and the coding), by participant and AE number; none by
+        default."""
+        return iter(())
 
     @abc.abstractmethod
     def audit(self) -> Iterator[AuditEntry]:

@@ -31,6 +31,7 @@ from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_entry, mask_va
 from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import (
+    AdverseEventHistory,
     EventRecord,
     Exporter,
     ExportSource,
@@ -47,6 +48,7 @@ from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.coding import codings_by_event
 from trialwright.services.errors import denied
+from trialwright.services.export_ae import adverse_event_histories
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -254,6 +256,9 @@ class DatabaseSource(ExportSource):
                 first_reported_at=history[0].reported_at,
                 coding=dataclasses.asdict(c) if (c := coded.get(e.ae_number)) is not None else None,
             )
+
+    def adverse_events(self) -> Iterator[AdverseEventHistory]:
+        return adverse_event_histories(self.engine, self.protocol, self._site_filter(adverse_events.c.site))
 
     def logs(self, log_id: str | None = None) -> Iterator[LogRecord]:
         query = (

@@ -44,6 +44,9 @@ Data queries (``tw:Query`` on the ``SubjectData``, a form's or a log entry's ``I
 their numbers, field, origin, text, status, answer and closing note, who raised, answered and closed them and when,
 each with one ``import.odm`` entry keeping its AuditRecord as recorded (``trialwright.services.odm_import_queries``,
 which also names what it refuses).
+Adverse events (``SE.AE``: one ``ItemGroupData`` per event, ``ItemGroupRepeatKey`` its AE number) are read and written
+by ``odm_import_ae``: every report, the submissions and the MedDRA coding as recorded, each event with one
+``import.odm`` entry (``form`` ``adverse_event:<AE number>``) keeping its and its fields' AuditRecords.
 
 What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: an AuditRecord without its
 ``SourceID`` is refused; arms and allocation list entries are not in an ODM file (the sealed
@@ -79,6 +82,7 @@ from trialwright.domain.eligibility import evaluate
 from trialwright.domain.forms import FormState, FormValueError, StoredValue, validate_entries
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, UNSCHEDULED, Outline, from_odm, mdv_oid, outline
+from trialwright.exports.odm.ae_outline import AE_EVENT
 from trialwright.exports.odm.outline import LOGS_EVENT
 from trialwright.legacy import LEGACY_ODM_NS
 from trialwright.protocol import Protocol
@@ -122,10 +126,12 @@ NOT_RESTORED = (
     "the source trial's audit trail beyond the one AuditRecord the file holds per participant, visit, form, log "
     "entry, query and value (the latest): each of those is kept as recorded (user, role, site, time, reason, source "
     "entry) in the import's audit entries; the whole trail stays in the source database",
-    "what the ODM file does not hold: adverse events, the consent's other "
+    "what the ODM file does not hold: the consent's other "
     "details (who obtained it), who recorded a withdrawal and when, users' accounts (the AdminData names them; "
     "accounts are made by the administrator), the ATC index and MedDRA release themselves (each coding carries its "
-    "version and path; load them again to code here)",
+    "version and path; load them again to code here), the DSMB's decisions on the safety pause, and the SAE "
+    "notifications and e-mails the source trial sent when its adverse events were reported (an imported event sends "
+    "none)",
 )
 
 
@@ -146,6 +152,7 @@ class OdmImportReport:
     log_entries: int = 0  # log entries (removed ones included), each with its review and AuditRecords
     codings: int = 0  # log entries' codings (ATC, MedDRA)
     queries: int = 0  # data queries (on participants, forms and log entries), every state
+    adverse_events: int = 0  # adverse events, each with its reports, submissions, coding and AuditRecords
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
 
@@ -167,6 +174,7 @@ class OdmImportReport:
             f"  log entries:    {self.log_entries} ({self.codings} coded; removals, verification and signatures as "
             "recorded)",
             f"  queries:        {self.queries} (open, answered and closed, with who and when, as recorded)",
+            f"  adverse events: {self.adverse_events} (every report, submission and MedDRA coding as recorded)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  byte-identical re-export: {check}",
             "  not restored:",
@@ -221,6 +229,7 @@ class _Subject:
     randomization: dict[str, str] | None = None  # the file's RandomizationNumber, RandomizedAt, Stratum, as text
     entries: list[_LogEntry] = field(default_factory=list)
     queries: list[Any] = field(default_factory=list)  # ImportedQuery (trialwright.services.odm_import_queries)
+    adverse_events: list[Any] = field(default_factory=list)  # odm_import_ae.ImportedEvent
 
 
 @dataclass
@@ -316,6 +325,7 @@ class _Reader:
         self.declared = False
         self.as_of: str | None = None
         self.extension: str = TW_NS  # the namespace of the file's vendor extension, as the file declares it
+        self.ae_numbers: set[str] = set()  # the adverse events read so far (an AE number is the trial's)
 
     def _t(self, local: str) -> str:
         return f"{{{self.extension}}}{local}"
@@ -445,6 +455,10 @@ class _Reader:
             fields={},
         )
         exp = self.expected
+        if AE_EVENT not in found.events:  # a file written before the export carried adverse events
+            from trialwright.services.odm_import_ae import without_adverse_events
+
+            exp = without_adverse_events(exp)
         self._same("StudyEventDef", "FormRef", found.events, exp.events)
         self._same("FormDef", "ItemGroupRef", found.forms, exp.forms)
         self._same("ItemGroupDef", "ItemRef", found.groups, exp.groups)
@@ -566,8 +580,15 @@ class _Reader:
             left.append((scope, on, _need(x, "Reason", f"{w}/tw:Withdrawal"), cause))
         visits: list[_Visit] = []
         entries: list[_LogEntry] | None = None
+        events: list[Any] | None = None
         for event in elem.findall(_o("StudyEventData")):
-            if event.get("StudyEventOID") != LOGS_EVENT:
+            if event.get("StudyEventOID") == AE_EVENT:  # adverse events: ``odm_import_ae``
+                from trialwright.services.odm_import_ae import read_adverse_events
+
+                if events is not None:
+                    raise OdmImportError(f"{where}/StudyEventData[@StudyEventOID={AE_EVENT}]: appears twice")
+                events = read_adverse_events(self, event, where, site)
+            elif event.get("StudyEventOID") != LOGS_EVENT:
                 visits.append(self._visit(event, where))
             elif entries is None:
                 entries = self._logs(event, where)
@@ -589,7 +610,7 @@ class _Reader:
         enrolled = _who(recorded)
         return _Subject(
             pid, site, int(number), int(s_number), tw, values, left, enrolled, visits, recorded, randomization or None,
-            entries or [],
+            entries or [], events or [],
         )
 
     def _logs(self, elem: ET.Element, parent: str) -> list[_LogEntry]:
@@ -916,6 +937,11 @@ class _Writer:
             self._visit(s, v)
         for e in s.entries:
             self._log_entry(s, e)
+        if s.adverse_events:
+            from trialwright.services.odm_import_ae import write_adverse_event
+
+            for event in s.adverse_events:
+                write_adverse_event(self, s, event)
         if s.queries:
             from trialwright.services.odm_import_queries import restore_queries
 
@@ -1148,7 +1174,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
             session, actor=actor.username, role=actor.role.value, action="import.odm",
             new_value={"participants": imported},
             detail={**writer.detail, **{k: counts[k] for k in ("participants", "visits", "forms", "values",
-                                                                "log_entries", "queries")},
+                                                                "log_entries", "queries", "adverse_events")},
                     "states": dict(writer.states)},
         )  # fmt: skip
     difference = _reexport_difference(engine, actor, path, first.as_of)
@@ -1156,6 +1182,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         name, sha256, counts["participants"], counts["visits"], counts["forms"], counts["values"], dict(writer.states),
         randomized=counts["randomized"], audit_records=counts["records"], users=len(first.user_types),
         log_entries=counts["log_entries"], codings=counts["codings"], queries=counts["queries"],
+        adverse_events=counts["adverse_events"],
         reexport_difference=difference,
     )  # fmt: skip
 

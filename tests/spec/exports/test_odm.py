@@ -33,6 +33,7 @@ from sqlalchemy import Engine, select
 from tests.conftest import fresh_database
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
+from trialwright.domain.safety import REPORT_FIELDS
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter, extension_schema, from_odm, to_odm
 from trialwright.exports.odm.schema import EXTENDED_SCHEMA, NAMESPACE_SCHEMA
 from trialwright.protocol import FieldType, FormField, load_protocol
@@ -44,6 +45,7 @@ from trialwright.services.replay import replay
 from trialwright.services.simulation import simulate
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import session_scope
+from trialwright.store.safety_tables import adverse_events
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
@@ -204,13 +206,15 @@ def test_the_export_is_valid_against_cdiscs_odm_1_3_2_schema_with_the_extension_
         (check / name).write_bytes(text)
     extended = xmlschema.XMLSchema(str(check / EXTENDED_SCHEMA))
     assert b"<tw:Query " in exported.path.read_bytes()  # the simulation's queries (soft limits, data checks)
+    assert "<tw:AdverseEvent " in exported.path.read_text(encoding="utf-8")  # the simulated trial's events are in it
     assert [str(e) for e in extended.iter_errors(str(exported.path))] == []
 
     plain = xmlschema.XMLSchema(str(CDISC_ODM / "ODM1-3-2.xsd"))
     errors = list(plain.iter_errors(str(exported.path)))
     assert errors, "plain ODM 1.3.2 has no place for the extension elements"
     assert {re.sub(r" at position \d+", "", e.reason or "") for e in errors} <= {
-        f"Unexpected child with tag 'tw:{name}'." for name in ("StoredValue", "Form", "Visit", "Enrolment", "Query")
+        f"Unexpected child with tag 'tw:{name}'."
+        for name in ("StoredValue", "Form", "Visit", "Enrolment", "AdverseEvent", "Query")
     }
     tree = ET.parse(exported.path)  # noqa: S314 - our own file
     for parent in tree.iter():
@@ -278,18 +282,23 @@ def test_the_metadata_is_the_protocol(exported: Exported) -> None:
     mdv = study.MetaDataVersion[0]
     units = {u.OID: u.Name for u in study.BasicDefinitions.MeasurementUnit}
     assert [e.OID for e in mdv.StudyEventDef] == [f"SE.{v.id}" for v in PROTOCOL.visits] + ["SE.UNSCHEDULED",
-                                                                                            "SE.LOGS"]
+                                                                                            "SE.LOGS", "SE.AE"]
     assert [r.StudyEventOID for r in mdv.Protocol.StudyEventRef] == [e.OID for e in mdv.StudyEventDef]
     for event, visit in zip(mdv.StudyEventDef, PROTOCOL.visits, strict=False):
         assert [r.FormOID for r in event.FormRef] == [f"F.{form}" for form in visit.forms]
     # The logs (entries per participant): one common event, a form and a repeating item group per log.
     logs = [f"LOG.{log.id}" for log in PROTOCOL.logs]
-    assert [r.FormOID for r in mdv.StudyEventDef[-1].FormRef] == [f"F.{oid}" for oid in logs]
-    assert [f.OID for f in mdv.FormDef] == [f"F.{form.id}" for form in PROTOCOL.forms] + [f"F.{oid}" for oid in logs]
+    assert [r.FormOID for r in mdv.StudyEventDef[-2].FormRef] == [f"F.{oid}" for oid in logs]
+    # The adverse events (per participant): one common event, one form, an item group repeating per event, an item
+    # per field of a report.
+    assert [r.FormOID for r in mdv.StudyEventDef[-1].FormRef] == ["F.AE"]
+    assert [f.OID for f in mdv.FormDef] == [f"F.{form.id}" for form in PROTOCOL.forms] + [f"F.{oid}" for oid in logs
+                                                                                         ] + ["F.AE"]
     assert [(g.OID, g.Repeating) for g in mdv.ItemGroupDef] == [(f"IG.{form.id}", "No") for form in PROTOCOL.forms] + [
-        (f"IG.{oid}", "Yes") for oid in logs]
+        (f"IG.{oid}", "Yes") for oid in logs] + [("IG.AE", "Yes")]
     assert [i.OID for i in mdv.ItemDef] == [f"IT.{form.id}.{f.id}" for form in PROTOCOL.forms for f in form.fields] + [
-        f"IT.LOG.{log.id}.{f.id}" for log in PROTOCOL.logs for f in log.fields]
+        f"IT.LOG.{log.id}.{f.id}" for log in PROTOCOL.logs for f in log.fields] + [
+        f"IT.AE.{name}" for name in REPORT_FIELDS]
     derived = [f"IT.{form.id}.{f.id}" for form in PROTOCOL.forms for f in form.fields if f.derived]
     assert [m.OID for m in mdv.MethodDef] == [oid.replace("IT.", "MT.", 1) for oid in derived]
     items = {i.OID: i for i in mdv.ItemDef}
@@ -310,10 +319,13 @@ def test_every_participant_visit_form_and_value_is_in_the_export(source: Trial, 
     reason), FormData per form record, ItemData per stored value; progress is reported per form record."""
     stored = _trial_as_stored(source.engine)
     clinical = _load(exported.path).ClinicalData[0]
-    subjects, visits, forms = [], [], []
+    subjects, visits, forms, events = [], [], [], []
     for subject in clinical.SubjectData:
         subjects.append((subject.SubjectKey, subject.SiteRef.LocationOID))
         for event in subject.StudyEventData:
+            if event.StudyEventOID == "SE.AE":  # the participant's adverse events, not a visit
+                events += [g.ItemGroupRepeatKey for form in event.FormData for g in form.ItemGroupData]
+                continue
             key = event.StudyEventRepeatKey
             visit = f"unscheduled-{key}" if key else event.StudyEventOID.removeprefix("SE.")
             visits.append((subject.SubjectKey, visit))
@@ -325,6 +337,9 @@ def test_every_participant_visit_form_and_value_is_in_the_export(source: Trial, 
     assert any(v[3] for v in stored["visits"]) and any(v[4] for v in stored["visits"])  # missed; unscheduled
     assert sorted(forms) == sorted((f[0], f[1], f[3], sorted(json.loads(f[4]))) for f in stored["forms"])
     assert exported.progress == tuple(range(1, len(stored["forms"]) + 1))
+    with session_scope(source.engine) as session:
+        numbers = sorted(session.execute(select(adverse_events.c.ae_number)).scalars())
+    assert numbers and sorted(events) == numbers
 
 
 def test_values_plain_odm_cannot_hold_are_in_the_trialwright_extension(exported: Exported) -> None:
@@ -562,11 +577,14 @@ def test_the_import_is_audited(imported: tuple[Trial, OdmImportReport], exported
     per_query = [e for e in entries if "query" in json.loads(e.detail or "{}")]
     assert len(per_query) == report.queries > 0
     entries = [e for e in entries if e not in per_query]
-    per_form = [e for e in entries if e.form is not None]
+    per_event = [e for e in entries if (e.form or "").startswith("adverse_event:")]
+    per_form = [e for e in entries if e.form is not None and e not in per_event]
     per_visit = [e for e in entries if e.form is None and "visit" in json.loads(e.detail or "{}")]
-    per_participant = [e for e in entries if e.participant is not None and "visit" not in json.loads(e.detail or "{}")]
+    per_participant = [e for e in entries if e.participant is not None and e not in per_event
+                       and "visit" not in json.loads(e.detail or "{}")]  # fmt: skip
     (summary,) = [e for e in entries if e.participant is None]
     assert (len(per_form), len(per_visit), len(per_participant)) == (report.forms, report.visits, report.participants)
+    assert len(per_event) == report.adverse_events > 0
     for e in entries:
         detail = json.loads(e.detail or "{}")
         assert (detail["file"], detail["sha256"]) == (exported.path.name, digest)

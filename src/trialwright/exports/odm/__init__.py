@@ -37,6 +37,9 @@ XSD that redefines those groups, the way Define-XML extends ODM):
 * ``tw:Query`` in ``SubjectData`` and ``ItemGroupData``: the data queries on the participant, the form record or
   the log entry (``ItemOID`` its field), with their state, texts, who and when, and the AuditRecord of the latest
   audit entry about each (``queries``).
+* ``tw:AdverseEvent`` in an adverse event's ``ItemGroupData`` (``SE.AE``): who reported it first and when, every report
+  (``tw:Report`` with its assessment as JSON in ``tw:Assessment``), the reports due (``tw:Due``), the submissions
+  (``tw:Submission``) and the MedDRA coding (``tw:Coding``).
 * ``tw:Visit`` in ``StudyEventData``: the visit date, or why it was missed, and an unscheduled visit's label.
 * ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
   randomization number, time and stratum (never the arm; in a trial imported from ODM, as the import kept them
@@ -50,11 +53,13 @@ written, so an import rebuilds the stored JSON byte for byte.
 Masking: ODM carries no arm (``carries_arms = False``): nothing here reads ``ParticipantRecord.arm``.
 Memory stays flat: the XML is written as it goes (``xmlstream``), the audit trail is indexed once, from plain
 rows of the columns it needs, into a temporary SQLite file (``audit_index``), and only one participant's form
-records and indexed entries are held at a time (``clinical``). Adverse events are not in this file.
+records and indexed entries are held at a time (``clinical``). Adverse events are: ``SE.AE``, an ``IG.AE`` per event
+keyed by its AE number (``ae_outline``, ``ae_clinical``).
 
 The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored values to ODM and back, and the
 round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
-``clinical`` (``ClinicalData``), ``queries`` (``tw:Query``) and ``schema`` (the extension's XSD).
+``clinical`` (``ClinicalData``), ``queries`` (``tw:Query``), ``ae_outline`` and ``ae_clinical`` (adverse events)
+and ``schema`` (the extension's XSD).
 """
 
 from __future__ import annotations

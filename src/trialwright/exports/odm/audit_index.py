@@ -15,6 +15,8 @@ Where an entry is indexed (``_keys``):
 * ``log.*`` (its detail names the entry's sequence) and ``import.odm`` of a log entry (its ``form`` the log, its
   detail the sequence, no visit): the entry; ``log.value_entered`` and ``log.value_changed`` (or the values an import
   kept) also the entry's value;
+* ``ae.*`` and ``import.odm`` of an adverse event (its ``form`` ``adverse_event:<AE number>``): the event;
+  ``ae.reported`` and ``ae.followed_up`` (or the values an import kept) also the event's field;
 * ``form.*`` and ``import.odm`` of a form: the form; ``form.locked`` (or an imported lock) also the lock, with the
   state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item;
 * ``query.raised``, ``query.answered``, ``query.closed`` (their new value names the query) and ``import.odm`` of a
@@ -59,7 +61,7 @@ AUDIT_COLUMNS = (
 #: The actions the index reads (every other action indexes nothing: see ``_keys``).
 QUERY_ACTIONS = frozenset({"query.raised", "query.answered", "query.closed"})
 AUDIT_ACTIONS = frozenset({"participant.enrolled", "visit.held", "visit.missed", "import.odm"}) | QUERY_ACTIONS
-AUDIT_PREFIXES = ("form.", "log.")
+AUDIT_PREFIXES = ("form.", "log.", "ae.")
 #: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
 AUDIT_ONLY = {
     "new_value": frozenset({"visit.held", "visit.missed", "import.odm"}) | QUERY_ACTIONS,
@@ -67,6 +69,9 @@ AUDIT_ONLY = {
 }
 
 _SUBJECT, _VISIT, _FORM, _LOCK, _ITEM, _ENTRY, _ENTRY_ITEM, _QUERY = range(8)
+_EVENT, _EVENT_ITEM = 8, 9  # an adverse event, and a field of its report
+_AE_FORM = "adverse_event:"
+_AE_VALUE_ACTIONS = frozenset({"ae.reported", "ae.followed_up"})
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
 _LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
 
@@ -96,6 +101,8 @@ class Indexed:
     entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
     entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
     queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
+    events: dict[str, Audited] = field(default_factory=dict)  # AE number -> its latest entry
+    event_items: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (AE number, field)
 
 
 class AuditIndex:
@@ -188,6 +195,11 @@ class AuditIndex:
             if isinstance(about, dict) and isinstance(about.get("query"), int):
                 yield (participant, _QUERY, str(about["query"]), "", ""), None, None
             return
+        if form and form.startswith(_AE_FORM) and (
+            action.startswith("ae.") or (action == "import.odm" and not _restores_query(new))
+        ):
+            yield from _event_keys(action, participant, form.removeprefix(_AE_FORM), item, new)
+            return
         if action.startswith("log."):  # a log entry's: its detail names the entry's sequence
             sequence = json.loads(detail).get("sequence") if detail else None
             if form and isinstance(sequence, int):
@@ -274,6 +286,35 @@ class AuditIndex:
                 found.entry_items[(k1, k2, k3)] = audited
             elif kind == _QUERY:
                 found.queries[k1] = audited
+            elif kind == _EVENT:
+                found.events[k1] = audited
+            elif kind == _EVENT_ITEM:
+                found.event_items[(k1, k2)] = audited
             else:
                 found.subject = audited
         return found
+
+
+def _restores_query(new: str | None) -> bool:
+    """Whether an ``import.odm`` entry is a query's (a coder's query names the adverse event as its form)."""
+    about = json.loads(new) if new else None
+    return isinstance(about, dict) and isinstance(about.get("query"), dict)
+
+
+def _event_keys(
+    action: str, participant: str, number: str, item: str | None, new: str | None
+) -> Iterator[tuple[tuple[str, int, str, str, str], Any, dict[str, Any] | None]]:
+    """An adverse event's entry: the event, and a report's field (``ae.reported``, ``ae.followed_up``); an import's
+    entry gives the AuditRecords it kept (``recorded``, ``items``), none when the file had none."""
+    if action != "import.odm":
+        yield (participant, _EVENT, number, "", ""), None, None
+        if item and action in _AE_VALUE_ACTIONS:
+            yield (participant, _EVENT_ITEM, number, item, ""), None, None
+        return
+    imported = json.loads(new or "{}")
+    if not isinstance(imported, dict):
+        return
+    if isinstance(imported.get("recorded"), dict):
+        yield (participant, _EVENT, number, "", ""), None, imported["recorded"]
+    for name, about in (imported.get("items") or {}).items():
+        yield (participant, _EVENT_ITEM, number, str(name), ""), None, about

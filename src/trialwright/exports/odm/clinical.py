@@ -6,7 +6,8 @@ with the trial's forms. Log entries (``trialwright.protocol.logs``) come by log,
 read first and held by participant (a few small entries each): each participant's are written in the study event
 ``SE.LOGS``, a ``FormData`` per log with one repeating ``ItemGroupData`` per entry (``ItemGroupRepeatKey`` its
 sequence), removed entries included with their reason, with who added it, its verification, signature
-(also as ODM's ``Signature``) and coding (``tw:LogEntry``).
+(also as ODM's ``Signature``) and coding (``tw:LogEntry``). Adverse events, also by participant, are written after
+the logs in the study event ``SE.AE`` (``ae_clinical``).
 Data queries come by participant, as the forms do, and are held while their participant is written: each on the
 ``SubjectData``, form ``ItemGroupData`` or log entry ``ItemGroupData`` it concerns (``queries``).
 The elements written for every form and value (``AuditRecord``, ``ItemData``) are put together
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress, QueryRecord
+from trialwright.exports.odm.ae_clinical import AdverseEventWriter
 from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
 from trialwright.exports.odm.outline import (
     LOGS_EVENT,
@@ -76,6 +78,7 @@ class ClinicalWriter:
         self.codec = codec
         self.written = 0
         self.queries = QueriesHeld("", ())  # the participant being written's queries
+        self.adverse_events = AdverseEventWriter(self)  # SE.AE (``ae_clinical``)
 
     def write(self) -> None:
         src = self.source
@@ -84,6 +87,7 @@ class ClinicalWriter:
                 raise ValueError(f"logs: {entry.participant_id} has entries of log {entry.log_id!r}, not a log of "
                                  f"protocol version {src.protocol_version}")  # fmt: skip
             self.entries.setdefault(entry.participant_id, []).append(entry)
+        self.adverse_events.read()
         participants = iter(src.participants())
         first = next(participants, None)  # read before the form stream opens (one reader at a time on SQLite)
         forms = iter(src.forms())
@@ -108,6 +112,7 @@ class ClinicalWriter:
             raise ValueError(f"participant: {pending.participant_id} has form records but no participant record")
         if asked is not None:
             raise ValueError(f"participant: {asked.participant_id} has queries but no participant record")
+        self.adverse_events.done()
 
     def _audit_record(self, a: Audited | None, site: str) -> None:
         if a is None:
@@ -146,6 +151,7 @@ class ClinicalWriter:
             for v in sorted(visits.values(), key=self._visit_order):
                 self._visit(person, v, by_visit.get(v.visit_id, []), audited)
             self._logs(person, self.entries.pop(pid, []), audited)
+            self.adverse_events.write(person, audited)
             self._enrolment(person, audited.subject)
             write_queries(xml, self.queries.on_subject(), audited, person.site, None, self._audit_record)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from trialwright.exports.base import ExportSource
+from trialwright.exports.odm.ae_outline import AE_EVENT, AE_FORM, AE_OID, ae_fields
 from trialwright.exports.odm.outline import (
     DATA_TYPES,
     LOGS_EVENT,
@@ -48,7 +49,7 @@ def _metadata(xml: XmlStream, source: ExportSource, units: Mapping[str, str]) ->
         with xml.element("Protocol"):
             for n, oid in enumerate(outline(p).events, start=1):
                 xml.leaf("StudyEventRef", {"StudyEventOID": oid, "OrderNumber": str(n),
-                                           "Mandatory": "No" if oid == UNSCHEDULED else "Yes"})  # fmt: skip
+                                           "Mandatory": "No" if oid in {UNSCHEDULED, AE_EVENT} else "Yes"})  # fmt: skip
         for v in p.visits:
             with xml.element("StudyEventDef", {"OID": f"SE.{v.id}", "Name": v.name, "Repeating": "No",
                                                "Type": "Scheduled"}):  # fmt: skip
@@ -67,9 +68,15 @@ def _metadata(xml: XmlStream, source: ExportSource, units: Mapping[str, str]) ->
                 for n, log in enumerate(p.logs, start=1):
                     xml.leaf("FormRef", {"FormOID": f"F.{log_oid(log.id)}", "OrderNumber": str(n),
                                          "Mandatory": "No"})  # fmt: skip
-        # (oid part, name, description, fields, repeating): the forms, then the logs
+        with xml.element("StudyEventDef", {"OID": AE_EVENT, "Name": "Adverse events", "Repeating": "No",
+                                           "Type": "Common"}):  # fmt: skip
+            xml.translated("Description", "Adverse events: per participant, not per visit; one item group per event")
+            xml.leaf("FormRef", {"FormOID": AE_FORM, "OrderNumber": "1", "Mandatory": "No"})
+        # (oid part, name, description, fields, repeating): the forms, then the logs, then the adverse events
         defs = [(form.id, form.name, form.description, form.fields, "No") for form in p.forms]
         defs += [(log_oid(log.id), log.name, log.description, log.fields, "Yes") for log in p.logs]
+        ae_described = "Each adverse event as its latest report states it"
+        defs += [(AE_OID, "Adverse events", ae_described, list(ae_fields(p)), "Yes")]
         for oid, name, description, _, _ in defs:
             with xml.element("FormDef", {"OID": f"F.{oid}", "Name": name, "Repeating": "No"}):
                 if description:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from trialwright.exports.odm.ae_outline import AE_EVENT, AE_FORM, AE_GROUP, AE_OID, ae_fields
 from trialwright.protocol import FieldType, FormField, Protocol
 
 __all__ = [
@@ -126,6 +127,13 @@ def outline(protocol: Protocol) -> Outline:
         forms |= {f"F.{log_oid(log.id)}": (f"IG.{log_oid(log.id)}",) for log in protocol.logs}
         groups |= {f"IG.{log_oid(log.id)}": tuple(item_oid(log_oid(log.id), f.id) for f in log.fields)
                    for log in protocol.logs}  # fmt: skip
+    fields_of_ae = ae_fields(protocol)  # adverse events: ``ae_outline``
+    events[AE_EVENT], forms[AE_FORM], groups[AE_GROUP] = (AE_FORM,), (AE_GROUP,), tuple(
+        item_oid(AE_OID, f.id) for f in fields_of_ae)  # fmt: skip
+    for f in fields_of_ae:
+        items[item_oid(AE_OID, f.id)] = (DATA_TYPES[f.type], f"CL.{AE_OID}.{f.id}" if f.choices else None)
+        fields[item_oid(AE_OID, f.id)] = (AE_OID, f)
+        codelists |= {f"CL.{AE_OID}.{f.id}": tuple(c.code for c in f.choices)} if f.choices else {}
     return Outline(
         events=events,
         forms=forms,

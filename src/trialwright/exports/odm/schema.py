@@ -147,6 +147,64 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="CloseNote" type="xs:string"/>
     </xs:complexType>
   </xs:element>
+  <xs:element name="AdverseEvent">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="Report" maxOccurs="unbounded">
+          <xs:complexType>
+            <xs:sequence>
+              <xs:element name="Assessment" type="xs:string"/>
+            </xs:sequence>
+            <xs:attribute name="Sequence" type="xs:nonNegativeInteger" use="required"/>
+            <xs:attribute name="ReportedAt" type="xs:dateTime" use="required"/>
+            <xs:attribute name="ReportedBy" type="xs:string" use="required"/>
+            <xs:attribute name="ProtocolVersion" type="xs:string" use="required"/>
+            <xs:attribute name="Reason" type="xs:string"/>
+            <xs:attribute name="Serious" type="xs:boolean" use="required"/>
+            <xs:attribute name="Related" type="xs:boolean" use="required"/>
+            <xs:attribute name="Expected" type="xs:boolean" use="required"/>
+            <xs:attribute name="Susar" type="xs:boolean" use="required"/>
+          </xs:complexType>
+        </xs:element>
+        <xs:element name="Due" minOccurs="0" maxOccurs="unbounded">
+          <xs:complexType>
+            <xs:attribute name="Kind" type="xs:string" use="required"/>
+            <xs:attribute name="DueAt" type="xs:dateTime" use="required"/>
+          </xs:complexType>
+        </xs:element>
+        <xs:element name="Submission" minOccurs="0" maxOccurs="unbounded">
+          <xs:complexType>
+            <xs:attribute name="Kind" type="xs:string" use="required"/>
+            <xs:attribute name="SubmittedAt" type="xs:dateTime" use="required"/>
+            <xs:attribute name="Note" type="xs:string"/>
+            <xs:attribute name="RecordedAt" type="xs:dateTime" use="required"/>
+            <xs:attribute name="RecordedBy" type="xs:string" use="required"/>
+          </xs:complexType>
+        </xs:element>
+        <xs:element name="Coding" minOccurs="0">
+          <xs:complexType>
+            <xs:attribute name="Dictionary" type="xs:string" fixed="MedDRA" use="required"/>
+            <xs:attribute name="Version" type="xs:string" use="required"/>
+            <xs:attribute name="Verbatim" type="xs:string" use="required"/>
+            <xs:attribute name="LltCode" type="xs:positiveInteger" use="required"/>
+            <xs:attribute name="LltName" type="xs:string" use="required"/>
+            <xs:attribute name="PtCode" type="xs:positiveInteger" use="required"/>
+            <xs:attribute name="PtName" type="xs:string" use="required"/>
+            <xs:attribute name="HltCode" type="xs:positiveInteger" use="required"/>
+            <xs:attribute name="HltName" type="xs:string" use="required"/>
+            <xs:attribute name="HlgtCode" type="xs:positiveInteger" use="required"/>
+            <xs:attribute name="HlgtName" type="xs:string" use="required"/>
+            <xs:attribute name="SocCode" type="xs:positiveInteger" use="required"/>
+            <xs:attribute name="SocName" type="xs:string" use="required"/>
+            <xs:attribute name="CodedAt" type="xs:dateTime" use="required"/>
+            <xs:attribute name="CodedBy" type="xs:string" use="required"/>
+          </xs:complexType>
+        </xs:element>
+      </xs:sequence>
+      <xs:attribute name="CreatedAt" type="xs:dateTime" use="required"/>
+      <xs:attribute name="CreatedBy" type="xs:string" use="required"/>
+    </xs:complexType>
+  </xs:element>
   <xs:element name="Visit">
     <xs:complexType>
       <xs:attribute name="Date" type="xs:date"/>
@@ -199,6 +257,9 @@ _EXTENDED = {"SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": 
              "ItemGroupData": "LogEntry", "ItemData": "StoredValue"}  # fmt: skip
 #: Where data queries go (any number, after the element's other extension: ``trialwright.exports.odm.queries``).
 _QUERIED = frozenset({"SubjectData", "ItemGroupData"})
+#: Further extension elements a parent may hold, each optional, after the one above and before the queries (an
+#: adverse event's item group).
+_ALSO = {"ItemGroupData": ("AdverseEvent",)}
 
 
 def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
@@ -212,6 +273,7 @@ def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
     groups = "\n".join(
         f'    <xs:group name="{parent}ElementExtension"><xs:sequence>'
         f'<xs:group ref="{parent}ElementExtension"/><xs:element ref="tw:{element}" minOccurs="0"/>'
+        + "".join(f'<xs:element ref="tw:{also}" minOccurs="0"/>' for also in _ALSO.get(parent, ()))
         + ('<xs:element ref="tw:Query" minOccurs="0" maxOccurs="unbounded"/>' if parent in _QUERIED else "")
         + "</xs:sequence></xs:group>"
         for parent, element in _EXTENDED.items()
