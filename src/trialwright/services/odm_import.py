@@ -610,7 +610,7 @@ class _Reader:
         enrolled = _who(recorded)
         return _Subject(
             pid, site, int(number), int(s_number), tw, values, left, enrolled, visits, recorded, randomization or None,
-            entries or [], events or [],
+            entries or [], adverse_events=events or [],
         )
 
     def _logs(self, elem: ET.Element, parent: str) -> list[_LogEntry]:

@@ -19,6 +19,7 @@ its zone, an ``ItemOID`` on a participant's query or one its item group does not
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, text
 
 from trialwright.exports.odm import UNSCHEDULED
+from trialwright.exports.odm.ae_outline import AE_EVENT
 from trialwright.exports.odm.outline import LOGS_EVENT
 from trialwright.services import audit
 from trialwright.services.odm_import import OdmImportError, Recorded, _moment, _o
@@ -88,6 +90,8 @@ class QueryReader:
                 f_where = f"{e_where}/FormData[@FormOID={form_oid}]"
                 for group in form.findall(_o("ItemGroupData")):
                     g_oid = group.get("ItemGroupOID", "")
+                    if oid == AE_EVENT:  # the export writes no query on an adverse event's item group
+                        continue
                     if oid == LOGS_EVENT:
                         key = group.get("ItemGroupRepeatKey", "")
                         target: tuple[Any, ...] = ("entry", form_oid.removeprefix("F.LOG."), int(key))
@@ -103,8 +107,8 @@ class QueryReader:
                 if child.tag == tag and id(child) not in taken:
                     local = parent.tag.rpartition("}")[2]
                     raise OdmImportError(
-                        f"{where}: tw:Query in {local}: the import restores a query on the SubjectData or an "
-                        "ItemGroupData only (refused, never dropped)"
+                        f"{where}: tw:Query in {local}: the import restores a query on the SubjectData or a "
+                        "form's or log entry's ItemGroupData only (refused, never dropped)"
                     )
         return out
 
@@ -122,7 +126,7 @@ class QueryReader:
                 local = child.tag.rpartition("}")[2]
                 raise OdmImportError(f"{where}/{local}: a query holds one AuditRecord and nothing else (refused, "
                                      "never dropped)")  # fmt: skip
-        if not number_text.isdigit() or int(number_text) < 1:
+        if re.fullmatch(r"[1-9][0-9]*", number_text) is None:  # ASCII digits, no leading zero: written back as read
             raise OdmImportError(f"{where}/@ID: {number_text!r} is not a query's number (1, 2, ...)")
         number = int(number_text)
         if number in self.numbers:
@@ -151,7 +155,10 @@ class QueryReader:
         if status == "closed" and not all(closed):
             raise OdmImportError(f"{where}/@Status: a closed query says who closed it and when (ClosedBy, ClosedAt)")
         for name in _TIMES:
-            _moment(attrs.get(name), f"{where}/@{name}")
+            moment = _moment(attrs.get(name), f"{where}/@{name}")
+            if moment is not None and moment.isoformat() != attrs[name]:  # it would not come back as written
+                raise OdmImportError(f"{where}/@{name}: {attrs[name]!r} is not a UTC time as the export writes it "
+                                     f"({moment.isoformat()}); refused, never rewritten")  # fmt: skip
         field: str | None = None
         if "ItemOID" in attrs:
             item = attrs["ItemOID"]

@@ -270,11 +270,20 @@ def _move_into_item_data(text: str) -> str:
         ),
         (
             _move_into_item_data,
-            "tw:Query in ItemData: the import restores a query on the SubjectData or an ItemGroupData only",
+            "tw:Query in ItemData: the import restores a query on the SubjectData or a form's or log entry's "
+            "ItemGroupData only",
         ),
         (lambda t: re.sub(r'(<tw:Query ID=")\d+', r"\g<1>1", t), "/@ID: query 1 appears twice in the file"),
+        (lambda t: re.sub(r'<tw:Query ID="(\d+)"', r'<tw:Query ID="0\1"', t, count=1), "is not a query's number"),
+        (lambda t: re.sub(r'<tw:Query ID="\d+"', '<tw:Query ID="\u0663"', t, count=1), "is not a query's number"),
+        (lambda t: re.sub(r'<tw:Query ID="\d+"', '<tw:Query ID="\u00b2"', t, count=1), "is not a query's number"),
+        (
+            lambda t: re.sub(r'(<tw:Query [^>]*RaisedAt="[^"]*)\+00:00"', r'\1Z"', t, count=1),
+            "/@RaisedAt: ",
+        ),
     ],
-    ids=["closed-without-closer", "answered-said-open", "unknown-attribute", "inside-item-data", "number-twice"],
+    ids=["closed-without-closer", "answered-said-open", "unknown-attribute", "inside-item-data", "number-twice",
+         "number-leading-zero", "number-arabic-indic", "number-superscript", "time-not-as-written"],
 )
 def test_a_query_the_import_cannot_restore_is_refused_naming_it_and_nothing_is_written(
     trial: Trial, pid: str, tmp_path: Path, target: Trial, edit: Any, named: str
