@@ -247,6 +247,7 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"a (?P<state>draft|complete|verified|signed|locked) form cannot be (?P<done>\w+) \(only a form that is "
          r"(?P<states>.+)\)",
          N_("a %(state)s form cannot be %(done)s (only a form that is %(states)s)")),
+        (r"is required", N_("is required")),
         (r"is required: yes or no", N_("is required: yes or no")),
         (r"is required: when the site became aware of the event",
          N_("is required: when the site became aware of the event")),
@@ -345,6 +346,8 @@ def _rule_said(
                 if rtl and gettext(value) == value:  # an action not in the catalog: the rule is said as before
                     return ""
                 values[name] = gettext(value)
+            elif name == "self" and gettext(msgid) == msgid:  # the rule's own language: said as written
+                values[name] = value
             elif name == "self":
                 values[name] = iso(words(head) or value)
             elif name in ("field", "ref"):
