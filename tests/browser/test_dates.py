@@ -89,5 +89,5 @@ def test_a_solar_hijri_adverse_event_onset(page, live_server: str, live_trial: T
     event = safety.get_event(live_trial.engine, investigator, ae)
     assert event.current.onset == onset and event.current.aware_at == aware.astimezone(dt.UTC)
     assert page.locator("#onset").input_value() == to_jalali(onset)  # the follow-up form, in Solar Hijri
-    expect(page.locator("main")).to_contain_text(f"{to_jalali(onset)} {aware:%H:%M} +0330 (Asia/Tehran)")
+    expect(page.locator("main")).to_contain_text(f"{to_jalali(onset)} {aware:%H:%M} +03:30 (Asia/Tehran)")
     page.shot("onset-jalali")

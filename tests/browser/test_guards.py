@@ -146,7 +146,7 @@ def test_the_pharmacy_list_by_state(page, live_server: str, live_trial: Trial) -
     expect(page.get_by_test_id("tab-to_prepare")).to_have_attribute("aria-current", "page")
     row = page.get_by_test_id(f"code-{fresh}")
     expect(row).to_contain_text(username(Role.INVESTIGATOR))  # who randomized
-    expect(row).to_contain_text("+0330")  # when, on the site's clock
+    expect(row).to_contain_text("+03:30")  # when, on the site's clock
     expect(page.get_by_test_id("zones")).to_contain_text("Razi hospital Asia/Tehran")  # the site by its name
     expect(page.get_by_test_id(f"code-{earlier}")).to_have_count(0)
     page.shot("pharmacy-to-prepare")

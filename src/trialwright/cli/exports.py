@@ -212,9 +212,9 @@ def decide(
     database: DatabaseOption = None,
 ) -> None:
     """Approve or reject a request (asks for your password: the decision is signed)."""
-    from trialwright.services.sharing import decide_request
+    from trialwright.services.sharing import decide_request, may_decide_requests
 
-    engine, actor = _context(user, database)
+    engine, actor = _context(user, database, may_decide_requests)
     password = typer.prompt("Password", hide_input=True)
     r = _sharing(
         decide_request, engine, actor, number, approve=approve, reason=reason, password=password,

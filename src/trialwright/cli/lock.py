@@ -67,9 +67,9 @@ def lock(
 ) -> None:
     """Lock the trial database: afterwards no page, API call, import or command can change data. Refused while the
     readiness report lists anything, unless --override with your password."""
-    from trialwright.services.lock import lock_trial
+    from trialwright.services.lock import lock_trial, may_lock
 
-    engine, actor = _context(user, database)
+    engine, actor = _context(user, database, may_lock)
     password = None
     if override:
         password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)

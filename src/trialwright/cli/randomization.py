@@ -185,9 +185,9 @@ def unblind(
     database: DatabaseOption = None,
 ) -> None:
     """Emergency unblinding of one participant by an investigator: reason and password required."""
-    from trialwright.services.randomization import emergency_unblind
+    from trialwright.services.randomization import emergency_unblind, may_unblind
 
-    engine, actor = _context(user, database)
+    engine, actor = _context(user, database, may_unblind)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
     r = _run(
         emergency_unblind, engine, actor, participant_id, reason=reason, password=password, policy=policy_for(database)

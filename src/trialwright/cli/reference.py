@@ -29,6 +29,9 @@ in Rich panels, to the same options and help text: `tests/spec/docs/test_cli_hel
   `--json` print no data: `serve`, `start` and `demo` run until stopped; `restore` checks and reports step by
   step; `recruitment registry-update` prints text to paste into the registry record.
 - **Exit codes**: the same number for the same outcome in every command (below).
+- **The role before the password**: a command that needs a role and a password (`unblind`, `database lock
+  --override`, `safety decide`, `access decide`) refuses a role that may never do it with the service's role rule
+  (exit 4) before it asks any password; the role allowed is then asked it (or reads it with `--password-stdin`).
 - **Shell completion**: `trialwright --install-completion` installs it for the current shell (bash, zsh, fish,
   PowerShell); `trialwright --show-completion` prints the script to install by hand. Open a new shell after.
 - **As a library**: `import trialwright` and `trialwright.open_trial(database_url)` (docs/api.md, "Python").

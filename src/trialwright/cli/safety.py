@@ -194,9 +194,9 @@ def decide(
     database: DatabaseOption = None,
 ) -> None:
     """Record a DSMB decision on the safety pause (DSMB member; password required)."""
-    from trialwright.services.safety import record_decision
+    from trialwright.services.safety import may_decide, record_decision
 
-    engine, actor = _context(user, database)
+    engine, actor = _context(user, database, may_decide)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
     state = _run(record_decision, engine, actor, decision, reason, password, policy=policy_for(database))
     if not emit(state, as_json):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,7 +44,9 @@ AsOption = Annotated[
 DataOption = Annotated[str, typer.Option("--data", help="JSON file with the data, or - for standard input.")]
 
 
-def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
+def _context(user: str, database: str | None, role_rule: Callable[[Any], None] | None = None):  # type: ignore[no-untyped-def]
+    """The trial's engine and the acting user. ``role_rule`` (a service's ``may_...``) refuses a role that may never
+    do the command with the service's words, before any password is asked."""
     from trialwright.domain.masking import UNBLINDED_ROLES
     from trialwright.services.users import get_user
 
@@ -51,6 +54,11 @@ def _context(user: str, database: str | None):  # type: ignore[no-untyped-def]
     actor = get_user(engine, user)
     if actor is None or not actor.active:
         fail(f"--as: no active user {user!r}", ExitCode.PERMISSION)
+    if role_rule is not None:
+        try:
+            role_rule(actor)
+        except Exception as exc:  # the service's refusal, its exit code from EXIT_CODES
+            fail_with(exc)
     if actor.role in UNBLINDED_ROLES:
         # An account that reads the arms is acted as by its holder only: the audit trail must name who did it.
         actor = authenticate_as(engine, actor.username, why="unblinded command")

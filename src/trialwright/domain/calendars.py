@@ -43,6 +43,7 @@ __all__ = [
     "format_datetime",
     "from_jalali",
     "local_date",
+    "offset_text",
     "on_site_clock",
     "parse_moment",
     "site_zone",
@@ -150,14 +151,24 @@ def format_datetime(
 ) -> str:
     """Render an aware date-time in ``tz`` (UTC when not given) with its date in the preferred calendar(s)
     and its zone named: the zone's abbreviation (``AEST``, ``UTC``), and where a zone has none but an offset
-    (Tehran's ``+0330``), the offset and the zone's name, ``+0330 (Asia/Tehran)``."""
+    (Tehran's), the offset with its colon and the zone's name, ``+03:30 (Asia/Tehran)``."""
     if moment.tzinfo is None:
         raise ValueError("a naive date-time cannot be shown: trialwright stores aware times only")
     local = moment.astimezone(tz or dt.UTC)
     name = local.tzname() or ""
-    if name[:1] in {"+", "-"} and isinstance(tz, ZoneInfo):
-        name = f"{name} ({tz.key})"
+    if name[:1] in {"+", "-"}:
+        name = offset_text(local) + (f" ({tz.key})" if isinstance(tz, ZoneInfo) else "")
     return f"{format_date(local.date(), preference)} {local:%H:%M} {name}"
+
+
+def offset_text(moment: dt.datetime) -> str:
+    """An aware moment's offset from UTC as ISO 8601 writes it with its colon: ``+03:30``, ``-05:00``, ``+00:00``."""
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError("a naive date-time has no offset")
+    minutes = int(offset.total_seconds()) // 60
+    sign, minutes = ("-", -minutes) if minutes < 0 else ("+", minutes)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 class DateEntryError(ValueError):

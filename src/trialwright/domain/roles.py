@@ -5,11 +5,12 @@ Which roles may see an allocation is NOT decided here: only ``trialwright.domain
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from trialwright.legacy import LEGACY_SYSTEM_ACTOR
 
-__all__ = ["SITE_SCOPED", "SYSTEM_ACTOR", "SYSTEM_ACTORS", "Role"]
+__all__ = ["SITE_SCOPED", "SYSTEM_ACTOR", "SYSTEM_ACTORS", "Role", "only_roles_may", "role_named"]
 
 #: The actor under which trialwright records what it does itself: automatic queries, and closing them.
 SYSTEM_ACTOR = "trialwright"
@@ -68,3 +69,17 @@ SITE_SCOPED: frozenset[Role] = frozenset(
         Role.MONITOR,
     }
 )
+
+
+def role_named(role: Role) -> str:
+    """A role as a sentence names it: "a monitor", "an investigator", "a DSMB member"."""
+    label = role.label if role.label[:2].isupper() else role.label[0].lower() + role.label[1:]
+    return f"{'an' if label[0] in 'aeiouAEIOU' else 'a'} {label}"
+
+
+def only_roles_may(roles: Iterable[Role], what: str) -> str:
+    """The role rule as a sentence: "only a monitor may verify forms against source", "only an investigator or a
+    study coordinator may complete forms", "only a, b or c may ..." (a page reads the roles back by their names)."""
+    names = [role_named(r) for r in roles]
+    said = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return f"only {said} may {what}"

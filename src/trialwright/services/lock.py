@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import once
@@ -100,7 +100,13 @@ def override_banner(blockers: int, by: str, at: dt.datetime, reason: str) -> str
 
 def _role(actor: UserView, what: str) -> None:
     if actor.role not in LOCKERS:
-        raise denied(FormError)(f"role: only data manager {what}")
+        raise denied(FormError)(f"role: {only_roles_may(LOCKERS, what)}")
+
+
+def may_lock(actor: UserView) -> None:
+    """Refuse, with the role rule, a user whose role may never lock or unlock the database (the command line asks
+    it before it asks a password)."""
+    _role(actor, "lock and unlock the trial database")
 
 
 def _reason(reason: str, what: str) -> str:

@@ -184,7 +184,7 @@ def meets_policy(policy: str, state: FormState, verified: bool) -> bool:
 def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> Readiness:
     """What blocks the lock now, for every site the actor sees (or one ``site``)."""
     if actor.role not in READERS:
-        raise denied(FormError)("role: only data manager, monitor read the lock readiness")
+        raise denied(FormError)("role: only a data manager or a monitor may read the lock readiness")
     loaded = current_protocol(engine)
     protocol = loaded.protocol
     if site is not None and site not in protocol.site_codes:

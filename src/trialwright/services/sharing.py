@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.text import checked_text
 from trialwright.exports.ipd import IpdError, IpdExporter, KAnonymity, kanonymity
 from trialwright.protocol.base import SHORT_TEXT
@@ -83,7 +83,7 @@ class AccessRequest:
 
 def _role(actor: UserView, roles: tuple[Role, ...], what: str) -> None:
     if actor.role not in roles:
-        raise denied(SharingError)(f"role: only {', '.join(r.label.lower() for r in roles)} may {what}")
+        raise denied(SharingError)(f"role: {only_roles_may(roles, what)}")
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
@@ -250,6 +250,12 @@ def _request(session: Session, number: str) -> Any:
     return row
 
 
+def may_decide_requests(actor: UserView) -> None:
+    """Refuse, with the role rule, a user whose role may never decide a data access request (the command line asks
+    it before it asks a password)."""
+    _role(actor, DECIDERS, "decide data access requests")
+
+
 def decide_request(
     engine: Engine,
     actor: UserView,
@@ -261,7 +267,7 @@ def decide_request(
     policy: AccessPolicy | None = None,
 ) -> AccessRequest:
     """Approve or reject a pending request, with a reason and the decider's password."""
-    _role(actor, DECIDERS, "decide data access requests")
+    may_decide_requests(actor)
     checked_text(reason, "reason", error=SharingError)
     if not reason.strip():
         raise SharingError("reason: say why the request is approved or rejected")

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 
 from trialwright.domain.audit_changes import AuditChange
+from trialwright.domain.roles import Role, role_named
 from trialwright.domain.wording import Words, field_words, in_words, words_for
 from trialwright.protocol import Protocol
 from trialwright.web.i18n import N_, text_direction, translations
@@ -20,6 +21,9 @@ __all__ = [
     "AUDIT_KEYS",
     "CONSENT_INPUTS",
     "CRF_INPUTS",
+    "DSMB_INPUTS",
+    "LIST_INPUTS",
+    "LOCK_INPUTS",
     "LOG_INPUTS",
     "PARTICIPANT_INPUTS",
     "RULES",
@@ -34,6 +38,10 @@ __all__ = [
 #: A case report form page's own inputs, and the participant's events its rules name.
 CRF_INPUTS: Mapping[str, str] = {
     "visit_date": N_("Visit date"),
+    "state": N_("Form state"),
+    "role": N_("Role"),
+    "text": N_("Question"),
+    "answer": N_("Answer"),
     "reason": N_("Reason for change"),
     "participant.consented_at": N_("the consent"),
     "participant.enrolled_at": N_("the enrolment"),
@@ -48,9 +56,14 @@ PARTICIPANT_INPUTS: Mapping[str, str] = {
     "missed_reason": N_("Or: reason the visit was missed"),
     "list": N_("Allocation list"),
     "password": N_("Your password"),
+    "participant": N_("Participant"),
 }
 #: The screening page's own inputs (the screening fields are the protocol's).
-SCREENING_INPUTS: Mapping[str, str] = {"screened_on": N_("Date of screening"), "site": N_("Site")}
+SCREENING_INPUTS: Mapping[str, str] = {
+    "screened_on": N_("Date of screening"),
+    "site": N_("Site"),
+    "screening": N_("Screening"),
+}
 #: The consent and non-enrolment inputs of the screening page.
 CONSENT_INPUTS: Mapping[str, str] = {
     "form_version": N_("Consent form version"),
@@ -70,6 +83,28 @@ WITHDRAWAL_INPUTS: Mapping[str, str] = {
     "withdrawn_on": N_("Date of withdrawal"),
     "reason": N_("Reason"),
 }
+#: The lock pages' inputs (database lock, soft locks).
+LOCK_INPUTS: Mapping[str, str] = {
+    "role": N_("Role"),
+    "reason": N_("Reason"),
+    "password": N_("Your password"),
+    "site": N_("Site"),
+    "participant_id": N_("Participant"),
+}
+#: The allocation list page's inputs (the unblinded statistician's).
+LIST_INPUTS: Mapping[str, str] = {
+    "entries": N_("Entries"),
+    "reason": N_("Reason"),
+    "stratum": N_("Stratum"),
+    "list": N_("Allocation list"),
+}
+#: The DSMB page's inputs (a decision on the safety pause).
+DSMB_INPUTS: Mapping[str, str] = {
+    "decision": N_("Decision"),
+    "reason": N_("Reason"),
+    "password": N_("Your password"),
+    "role": N_("Role"),
+}
 #: The adverse event report's inputs.
 SAFETY_INPUTS: Mapping[str, str] = {
     "term": N_("Adverse event (term)"),
@@ -86,6 +121,7 @@ SAFETY_INPUTS: Mapping[str, str] = {
     "death_cause": N_("Cause of death"),
     "aware_at": N_("When the site became aware (site time)"),
     "narrative": N_("Narrative"),
+    "role": N_("Role"),
 }
 
 
@@ -191,6 +227,40 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"values it is derived from",
          N_("%(value)s, derived from %(fields)s, is outside the hard limits %(range)s; correct the values it is "
             "derived from")),
+        # the forms, screening, consent, enrolment, randomization, safety, pharmacy, lock and DSMB pages' rules
+        (r"must be a date written YYYY-MM-DD", N_("must be a date written YYYY-MM-DD")),
+        (r"must be a date written YYYY-MM-DD, not (?P<value>.*)",
+         N_("must be a date written YYYY-MM-DD, not %(value)s")),
+        (r"must be a date and time, YYYY-MM-DDTHH:MM", N_("must be a date and time, YYYY-MM-DDTHH:MM")),
+        (r"must be a number, not (?P<value>.*)", N_("must be a number, not %(value)s")),
+        (r"must be a whole number", N_("must be a whole number")),
+        (r"must be a whole number, not (?P<value>.*)", N_("must be a whole number, not %(value)s")),
+        (r"must be a whole number 1-5, not (?P<value>.*)", N_("must be a whole number 1-5, not %(value)s")),
+        (r"(?P<value>.+) is outside the accepted range (?P<range>.+)",
+         N_("%(value)s is outside the accepted range %(range)s")),
+        (r"must be one of (?P<choices>.+)", N_("must be one of %(choices)s")),
+        (r"(?P<value>'.*') is not one of (?P<choices>.+)", N_("%(value)s is not one of %(choices)s")),
+        (r"required; enter a value or record it as not done with a reason \(also missing: nothing else\)",
+         N_("required; enter a value or record it as not done with a reason (also missing: nothing else)")),
+        (r"required; enter a value or record it as not done with a reason \(also missing: (?P<fields>.+)\)",
+         N_("required; enter a value or record it as not done with a reason (also missing: %(fields)s)")),
+        (r"a (?P<state>draft|complete|verified|signed|locked) form cannot be (?P<done>\w+) \(only a form that is "
+         r"(?P<states>.+)\)",
+         N_("a %(state)s form cannot be %(done)s (only a form that is %(states)s)")),
+        (r"is required", N_("is required")),
+        (r"is required: yes or no", N_("is required: yes or no")),
+        (r"is required: when the site became aware of the event",
+         N_("is required: when the site became aware of the event")),
+        (r"is required: the adverse event's name", N_("is required: the adverse event's name")),
+        (r"(?P<participant>\S+) is already enrolled", N_("%(participant)s is already enrolled")),
+        (r"(?P<participant>\S+) is randomized already", N_("%(participant)s is randomized already")),
+        (r"an allocation list exists already; it is never regenerated",
+         N_("an allocation list exists already; it is never regenerated")),
+        (r"write the answer", N_("write the answer")),
+        (r"write the question", N_("write the question")),
+        (r"say why the list is extended", N_("say why the list is extended")),
+        (r"say why the database is unlocked", N_("say why the database is unlocked")),
+        (r"say why the soft lock is lifted", N_("say why the soft lock is lifted")),
         # a log's entries (``services.logs``, ``services.log_views``)
         (r"is required; give a value, or record it as not done with a reason",
          N_("is required; give a value, or record it as not done with a reason")),
@@ -216,12 +286,18 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"change from there",
          N_("entry %(n)s of %(log)s was changed after you read it (you read version %(read)s; it is at version "
             "%(stored)s, changed by %(by)s at %(at)s UTC); read it again and make your change from there")),
+        # a role rule (``domain.roles.only_roles_may``): the roles by their names, what they may do in words
+        (r"only (?P<roles>an? .+?) may (?P<what>.+)", N_("only %(roles)s may %(what)s")),
+        # a preparation's attribute (``domain.preparation``): its label said as the reference before the rule is
+        (r"(?P<self>[^:;()]+) is required", N_("%(self)s is required")),
     )
 )  # fmt: skip
 #: A log page's own references (``services.logs``' refusals name them).
 LOG_INPUTS: Mapping[str, str] = {"sequence": N_("Entry"), "values": N_("Values"), "version": N_("Version")}
 
 _FSI, _PDI = "\u2068", "\u2069"
+#: A role as the role rule names it ("a monitor") -> its name, the message id a page translates.
+_ROLE_NAMES: Mapping[str, str] = {role_named(r): r.label for r in Role}
 
 
 def _rule_said(
@@ -254,6 +330,26 @@ def _rule_said(
                 values[name] = comma.join(iso(field(f)) for f in value.split(", "))
             elif name == "state":
                 values[name] = gettext(value)
+            elif name == "states":
+                values[name] = comma.join(gettext(s) for s in value.split(", "))
+            elif name == "done":
+                values[name] = gettext(value)
+            elif name == "roles" and gettext(msgid) == msgid:  # the rule's own language: said as written
+                values[name] = value
+            elif name == "roles":
+                named = [_ROLE_NAMES.get(r.strip()) for r in re.split(r", | or ", value)]
+                if None in named:
+                    return ""
+                said = [gettext(n) for n in named if n is not None]
+                values[name] = said[0] if len(said) == 1 else f"{comma.join(said[:-1])}{gettext(' or ')}{said[-1]}"
+            elif name == "what":
+                if rtl and gettext(value) == value:  # an action not in the catalog: the rule is said as before
+                    return ""
+                values[name] = gettext(value)
+            elif name == "self" and gettext(msgid) == msgid:  # the rule's own language: said as written
+                values[name] = value
+            elif name == "self":
+                values[name] = iso(words(head) or value)
             elif name in ("field", "ref"):
                 values[name] = iso(field(value))
             else:  # a value: said by the page when it says how (a date, a number, a log), else as written

@@ -169,7 +169,7 @@ def test_the_sender_delivers_each_message_to_its_recipient_over_smtp(
     # Its date in the recipient's calendars (the accounts' default: both, as on the pages; jdatetime's Solar Hijri).
     local = aware.astimezone(dt.timezone(dt.timedelta(hours=3, minutes=30)))
     jalali = jdatetime.date.fromgregorian(date=local.date()).strftime("%Y/%m/%d")
-    assert f"{local:%Y-%m-%d}, {jalali} {local:%H:%M} Asia/Tehran (+0330)" in text
+    assert f"{local:%Y-%m-%d}, {jalali} {local:%H:%M} Asia/Tehran (+03:30)" in text
     assert {r.state for r in outbox(trial)} == {"sent"} and all(r.sent_at is not None for r in outbox(trial))
     # Sent once: a second run finds nothing to send.
     assert send_due(trial.engine, smtp(server)).sent == 0 and len(server.received) == 3

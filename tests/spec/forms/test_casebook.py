@@ -121,7 +121,7 @@ def test_the_monitor_verifies_chosen_forms_in_one_action(trial: Trial, pid: str)
     book = svc.casebook(trial.engine, monitor, pid)
     chosen = {(f.visit_id, f.form_id): f.seal for f in book.verifiable}
     assert set(chosen) == {("baseline", f) for f in READY}
-    with pytest.raises(svc.FormError, match="only monitor"):
+    with pytest.raises(svc.FormError, match="only a monitor may"):
         svc.verify_casebook(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, chosen)
     svc.sign_form(trial.engine, who(trial, Role.INVESTIGATOR), pid, "baseline", "vitals", password=PASSWORD)
     outcome = svc.verify_casebook(trial.engine, monitor, pid, chosen)

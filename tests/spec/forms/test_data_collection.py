@@ -78,7 +78,7 @@ def test_the_lifecycle_with_reasons_signature_and_lock(trial: Trial, pid: str) -
     svc.save_form(e, coordinator, pid, "baseline", "blood_gas", {"pao2": 85}, reason="transcription error")
     (change,) = audit.entries(e, action_prefix="form.value_changed")
     assert change.reason == "transcription error" and json.loads(change.old_value or "")["value"] == 80
-    with pytest.raises(svc.FormError, match="only monitor"):
+    with pytest.raises(svc.FormError, match="only a monitor may"):
         svc.verify_form(e, coordinator, pid, "baseline", "blood_gas")
     assert svc.verify_form(e, monitor, pid, "baseline", "blood_gas").verified_by == monitor.username
     with pytest.raises(svc.FormError, match="password"):
@@ -105,7 +105,7 @@ def test_the_lifecycle_with_reasons_signature_and_lock(trial: Trial, pid: str) -
 def test_the_trial_lock_stops_every_change(trial: Trial, pid: str) -> None:
     coordinator, manager = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.DATA_MANAGER)
     svc.save_form(trial.engine, coordinator, pid, "baseline", "blood_gas", gas())
-    with pytest.raises(svc.FormError, match="only data manager"):
+    with pytest.raises(svc.FormError, match="only a data manager may"):
         svc.lock_trial(trial.engine, coordinator, "final analysis")
     # The baseline visit is held today: its blood gas a draft, its six other forms not started.
     with pytest.raises(svc.FormError, match=r"^trial: 7 blockers \(7 forms not ready\) block the lock"):
@@ -173,7 +173,7 @@ def test_queries_from_soft_limits_checks_and_people(trial: Trial, pid: str) -> N
     manual = svc.raise_query(
         e, monitor, pid, "Source shows CRP 35.0", visit_id="baseline", form_id="labs", field_id="crp"
     )
-    with pytest.raises(svc.FormError, match="only monitor, data manager raise queries"):
+    with pytest.raises(svc.FormError, match="only a monitor or a data manager may raise queries"):
         svc.raise_query(e, coordinator, pid, "x")
     answered = svc.answer_query(e, coordinator, manual.id, "Corrected to 35.0")
     assert answered.status == "answered" and answered.answered_by == coordinator.username

@@ -20,16 +20,16 @@ def _digit_names(text: str) -> set[str]:
 def test_a_persian_safety_pause_message_has_persian_digits_only() -> None:
     m = render("pause", PAUSE, "fa", "Asia/Tehran")
     assert _digit_names(m.subject + m.body) == {"EXTENDED ARABIC-INDIC DIGIT"}
-    # 3 SAEs; 11:05 UTC is 14:35 in Tehran (+0330 in December), on 2026-12-04
+    # 3 SAEs; 11:05 UTC is 14:35 in Tehran (+03:30 in December), on 2026-12-04
     assert m.body.startswith("۳ عارضه")
     # with no calendar preference given, a Persian message says the Solar Hijri date beside the Gregorian one
-    assert "\u2066۲۰۲۶-۱۲-۰۴, ۱۴۰۵/۰۹/۱۳ ۱۴:۳۵ Asia/Tehran (+۰۳۳۰)\u2069" in m.body
+    assert "\u2066۲۰۲۶-۱۲-۰۴, ۱۴۰۵/۰۹/۱۳ ۱۴:۳۵ Asia/Tehran (+۰۳:۳۰)\u2069" in m.body
 
 
 def test_the_same_message_in_english_keeps_latin_digits() -> None:
     m = render("pause", PAUSE, "en", "Asia/Tehran")
     assert _digit_names(m.subject + m.body) == {"DIGIT"}
-    assert m.body.startswith("3 related") and "2026-12-04 14:35 Asia/Tehran (+0330)" in m.body
+    assert m.body.startswith("3 related") and "2026-12-04 14:35 Asia/Tehran (+03:30)" in m.body
     assert "\u2066" not in m.body
 
 

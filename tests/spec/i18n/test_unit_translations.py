@@ -92,3 +92,49 @@ def test_a_persian_reader_reads_the_unit_in_persian(database_url: str) -> None:
         assert '<bdi dir="ltr">mg/L</bdi>' in english and CRP_FA not in english
     finally:
         trial.engine.dispose()
+
+
+#: The first trial's units that are words (or a word's abbreviation): translated; its symbols: kept as written.
+FIRST_TRIAL_WORDS = {"years": "سال", "/min": "در دقیقه", "d": "روز", "fraction": "کسر", "particles": "ذره"}
+FIRST_TRIAL_SYMBOLS = {"%", "mmHg", "°C", "kg", "cm", "mL", "L/min", "cmH2O", "pg/mL", "mg/L", "ug/mL FEU", "/uL"}
+
+
+def _units(doc: Any) -> list[dict[str, Any]]:
+    """Every field of the file that declares a unit: form fields, screening fields, preparation attributes."""
+    fields = [f for form in doc["forms"] for f in form["fields"]] + list(doc["eligibility"]["screening_fields"])
+    preparations = [(arm.get("intervention") or {}).get("preparation") or {} for arm in doc["arms"]]
+    fields += [a for p in preparations for a in p.get("attributes") or []]
+    return [f for f in fields if f.get("unit")]
+
+
+def test_the_first_trial_translates_its_word_units_and_keeps_its_symbols() -> None:
+    import yaml
+
+    from tests.trialfixtures import FIRST_PROTOCOL
+
+    doc = yaml.safe_load(FIRST_PROTOCOL.read_text(encoding="utf-8"))
+    units = _units(doc)
+    assert {f["unit"] for f in units} == set(FIRST_TRIAL_WORDS) | FIRST_TRIAL_SYMBOLS  # every unit is one or other
+    for f in units:
+        if f["unit"] in FIRST_TRIAL_WORDS:
+            assert f.get("unit_translations") == {"fa": FIRST_TRIAL_WORDS[f["unit"]]}, f["id"]
+        else:
+            assert "unit_translations" not in f, f["id"]
+
+
+def test_a_persian_reader_of_the_first_trial_reads_per_minute_in_persian_and_mmhg_as_written(
+    database_url: str,
+) -> None:
+    trial = make_trial(database_url)
+    try:
+        app = create_app(Settings(database_url=trial.url))
+        pid = enrolled_ten_days_ago(trial)
+        coordinator = who(trial, Role.STUDY_COORDINATOR)
+        forms_svc.save_form(trial.engine, coordinator, pid, "baseline", "vitals", {"resp_rate": 22, "systolic_bp": 118})
+        set_preferences(trial.engine, who(trial, Role.MONITOR).username, language="fa")
+        with as_role(app, Role.MONITOR) as monitor:
+            read_only = html.unescape(monitor.get(f"/participants/{pid}/visits/baseline/forms/vitals").text)
+        assert "<bdi>در دقیقه</bdi>" in read_only and ">/min</bdi>" not in read_only
+        assert '<bdi dir="ltr">mmHg</bdi>' in read_only
+    finally:
+        trial.engine.dispose()

@@ -89,7 +89,7 @@ def test_the_report_lists_each_blocker_by_kind_per_participant(trial: Trial, blo
     assert lock_readiness(trial.engine, who(trial, Role.MONITOR)).blockers == report.blockers  # the monitor's site
     with pytest.raises(svc.FormError, match=r"^site: GOL is not one of your sites"):
         lock_readiness(trial.engine, who(trial, Role.MONITOR), site="GOL")
-    with pytest.raises(svc.FormError, match="only data manager, monitor"):
+    with pytest.raises(svc.FormError, match="only a data manager or a monitor may read the lock readiness"):
         lock_readiness(trial.engine, who(trial, Role.STUDY_COORDINATOR))
 
 

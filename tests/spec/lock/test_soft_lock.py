@@ -27,7 +27,7 @@ SAE = {
 def test_a_participant_soft_lock_refuses_their_saves_and_nobody_else_s(trial: Trial, pid: str) -> None:
     manager, coordinator = who(trial, Role.DATA_MANAGER), who(trial, Role.STUDY_COORDINATOR)
     svc.save_form(trial.engine, coordinator, pid, "baseline", "labs", LABS)
-    with pytest.raises(svc.FormError, match=r"^role: only data manager"):
+    with pytest.raises(svc.FormError, match=r"^role: only a data manager may soft-lock"):
         soft_lock(trial.engine, coordinator, "interim analysis", participant_id=pid)
     with pytest.raises(svc.FormError, match=r"^reason: say why"):
         soft_lock(trial.engine, manager, "", participant_id=pid)

@@ -153,7 +153,8 @@ def test_a_monitor_reads_entries_but_adds_none(trial: Trial, pid: str) -> None:
     monitor = who(trial, Role.MONITOR)
     assert [e.values["medication"].value for e in list_entries(trial.engine, monitor, pid)] == ["Enoxaparin"]
     with pytest.raises(
-        FormError, match=r"^role: only investigator, study coordinator, outcome assessor add entries to the"
+        FormError,
+        match=r"^role: only an investigator, a study coordinator or an outcome assessor may add entries to the",
     ):
         add_entry(trial.engine, monitor, pid, "conmeds", HEPARIN)
     with pytest.raises(

@@ -43,7 +43,7 @@ def test_a_failed_criterion_is_said_in_persian_with_persian_yes_and_digits(app, 
     failed = page.split('data-testid="failed-E1"', 1)[1].split("</li>", 1)[0]
     assert "بدخیمی" in failed and "Malignancy" not in failed  # the criterion, in Persian
     assert "= بله" in failed and "True" not in failed  # yes, in Persian words
-    assert '<td>سن</td><td>۴۵ <bdi dir="ltr">years</bdi></td>' in page  # Persian digits, the unit isolated
+    assert '<td>سن</td><td>۴۵ <bdi>سال</bdi></td>' in page  # Persian digits, the unit in Persian (the file's), isolated
     assert "True" not in page.split("<main", 1)[1] and "False" not in page.split("<main", 1)[1]
 
 

@@ -123,7 +123,7 @@ def test_a_solar_hijri_adverse_event_onset_and_a_refusal_that_keeps_the_report(a
         assert event.current.aware_at == aware.astimezone(dt.UTC)  # the site's clock, stored in UTC
         shown = inv.get(f"/adverse-events/{ae}").text
         assert _value_of(shown, "onset") == to_jalali(onset)  # the follow-up form, prefilled in Solar Hijri
-        assert f"{to_jalali(onset)} {aware:%H:%M} +0330 (Asia/Tehran)" in shown  # aware at, on the site's clock
+        assert f"{to_jalali(onset)} {aware:%H:%M} +03:30 (Asia/Tehran)" in shown  # aware at, on the site's clock
 
 
 def test_a_gregorian_viewer_keeps_the_browser_s_date_inputs(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
@@ -145,7 +145,7 @@ def test_times_on_pages_about_no_one_site_are_on_the_sites_clock_with_the_zone_n
     with as_role(app, Role.ADMINISTRATOR) as admin:
         page = admin.get("/admin/audit").text
         # Both of the trial's sites keep Tehran's clock: the audit trail's times are shown on it, named.
-        assert "+0330 (Asia/Tehran)" in page
+        assert "+03:30 (Asia/Tehran)" in page
         assert not re.search(r"\d\d:\d\d UTC", page)
 
 

@@ -227,7 +227,7 @@ def test_the_pharmacy_list_by_state_on_the_sites_clock(app, trial: Trial) -> Non
             'data-testid="tab-to_prepare" aria-current="page"' in page and 'data-testid="count-to_prepare">1<' in page
         )
         assert f'data-testid="code-{codes[2]}"' in page and f'data-testid="code-{codes[0]}"' not in page
-        assert username(Role.INVESTIGATOR) in page and "+0330" in page and "Razi hospital Asia/Tehran" in page
+        assert username(Role.INVESTIGATOR) in page and "+03:30" in page and "Razi hospital Asia/Tehran" in page
         assert 'data-testid="tab-nothing_to_prepare"' not in page  # every arm of this trial is prepared
         today = pharm.get("/pharmacy?state=prepared_today").text
         assert 'data-testid="count-prepared_today">0<' in today and "No dose prepared today." in today
@@ -236,6 +236,6 @@ def test_the_pharmacy_list_by_state_on_the_sites_clock(app, trial: Trial) -> Non
         assert username(Role.UNBLINDED_PHARMACIST) in done  # who prepared
         # Latest preparation first: 00:30 Tehran time before 23:30 the evening before.
         assert done.index(f"code-{codes[0]}") < done.index(f"code-{codes[1]}")
-        assert half_past_eleven.astimezone(TEHRAN).strftime("%H:%M +0330") in done
+        assert half_past_eleven.astimezone(TEHRAN).strftime("%H:%M +03:30") in done
         bad = pharm.get("/pharmacy?state=later")
         assert bad.status_code == 422 and "state: &#39;later&#39; is not one of to_prepare" in bad.text

@@ -193,13 +193,13 @@ def test_a_persian_e_mail_gives_its_dates_in_solar_hijri_on_the_sites_clock() ->
               "at": "2026-12-04T22:05:00+00:00"}  # fmt: skip
     day = dt.date(2026, 12, 5)
     jalali = render("deadline_overdue", params, "fa", "Asia/Tehran", calendar="jalali")
-    assert f"{_jalali(day)} 01:35 Asia/Tehran (+0330)".translate(FA) in jalali.body
+    assert f"{_jalali(day)} 01:35 Asia/Tehran (+03:30)".translate(FA) in jalali.body
     assert "2026" not in jalali.body and "۲۰۲۶" not in jalali.body
     # a Persian reader who prefers Gregorian still reads the Solar Hijri date beside it
     both = render("deadline_overdue", params, "fa", "Asia/Tehran", calendar="gregorian")
     assert f"{day.isoformat()}, {_jalali(day)} 01:35".translate(FA) in both.body
     english = render("deadline_overdue", params, "en", "Asia/Tehran", calendar="gregorian")
-    assert "2026-12-05 01:35 Asia/Tehran (+0330)" in english.body and _jalali(day) not in english.body
+    assert "2026-12-05 01:35 Asia/Tehran (+03:30)" in english.body and _jalali(day) not in english.body
 
 
 def test_the_sender_writes_a_persian_recipients_dates_in_their_calendar(trial: Trial) -> None:
@@ -217,10 +217,10 @@ def test_the_sender_writes_a_persian_recipients_dates_in_their_calendar(trial: T
         [persian] = mime_texts(server, "monitor@hospital.example")
         [english] = mime_texts(server, "investigator@hospital.example")
     local = aware.astimezone(TEHRAN)
-    assert f"{_jalali(local.date())} {local:%H:%M} Asia/Tehran (+0330)".translate(FA) in persian
+    assert f"{_jalali(local.date())} {local:%H:%M} Asia/Tehran (+03:30)".translate(FA) in persian
     assert local.date().isoformat().translate(FA) not in persian
     # an English reader's preference (the accounts' default: both calendars), as on the pages
-    assert f"{local:%Y-%m-%d}, {_jalali(local.date())} {local:%H:%M} Asia/Tehran (+0330)" in english
+    assert f"{local:%Y-%m-%d}, {_jalali(local.date())} {local:%H:%M} Asia/Tehran (+03:30)" in english
 
 
 def test_the_pharmacists_limits_are_said_in_the_page_language(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]

@@ -52,7 +52,7 @@ def test_report_follow_up_and_submit_an_sae_then_the_dsmb_resumes(app, trial: Tr
         page = inv.get("/adverse-events/AE-0001").text
         assert 'data-testid="susar"' in page and 'data-testid="deadline-state-sae_to_sponsor">pending' in page
         assert 'data-testid="deadline-susar_complete"' in page  # life-threatening: 7 + 8 days
-        assert "IRST" in page or "+0330" in page  # due times on the site's clock
+        assert "IRST" in page or "+03:30" in page  # due times on the site's clock
         sent = inv.post("/adverse-events/AE-0001/submissions", data={
             "csrf_token": token, "kind": "sae_to_sponsor", "submitted_at": now.strftime("%Y-%m-%dT%H:%M"),
         })  # fmt: skip

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from trialwright.domain.calendars import CalendarPreference, format_date
+from trialwright.domain.calendars import CalendarPreference, format_date, offset_text
 from trialwright.domain.numerals import in_digits
 from trialwright.domain.roles import Role
 
@@ -195,10 +195,10 @@ class Rendered:
 
 def local_time(at: dt.datetime, timezone: str, calendar: str = "gregorian") -> str:
     """A moment on a site's clock with the zone named, its date in the calendar(s) as the pages write it
-    (``domain.calendars.format_date``): ``2026-12-04 15:30 Asia/Tehran (+0330)``, or with ``both``
-    ``2026-12-04, 1405/09/13 15:30 Asia/Tehran (+0330)``."""
+    (``domain.calendars.format_date``): ``2026-12-04 15:30 Asia/Tehran (+03:30)``, or with ``both``
+    ``2026-12-04, 1405/09/13 15:30 Asia/Tehran (+03:30)``."""
     local = at.astimezone(ZoneInfo(timezone))
-    return f"{format_date(local.date(), calendar)} {local:%H:%M} {timezone} ({local:%z})"
+    return f"{format_date(local.date(), calendar)} {local:%H:%M} {timezone} ({offset_text(local)})"
 
 
 def _calendar(lang: str, calendar: str | None) -> str:

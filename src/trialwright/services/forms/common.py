@@ -24,7 +24,7 @@ from trialwright.domain.forms import (
     missing_required,
     validate_entries,
 )
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.visits import ScheduledVisit
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FormDef
@@ -149,8 +149,7 @@ class ImportReport:
 
 def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
     if actor.role not in roles:
-        names = ", ".join(r.value.replace("_", " ") for r in roles)
-        raise denied(FormError)(f"role: only {names} {what}")
+        raise denied(FormError)(f"role: {only_roles_may(roles, what)}")
 
 
 def _withdrawn(session: Session, participant_id: str) -> None:

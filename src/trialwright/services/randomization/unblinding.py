@@ -46,6 +46,13 @@ class UnblindingRecord:
     reason: str
 
 
+def may_unblind(actor: UserView) -> None:
+    """Refuse, with the role rule, a user whose role may never unblind in an emergency (the command line asks it
+    before it asks a password)."""
+    if actor.role is not Role.INVESTIGATOR:
+        raise denied(RandomizationError)("role: an investigator performs an emergency unblinding")
+
+
 def emergency_unblind(
     engine: Engine,
     actor: UserView,
@@ -64,8 +71,7 @@ def emergency_unblind(
             f"blinding: this trial is {protocol.masking.blinding or 'not blinded'} for the investigator, who sees "
             "the arm already; there is nothing to unblind"
         )
-    if actor.role is not Role.INVESTIGATOR:
-        raise denied(RandomizationError)("role: an investigator performs an emergency unblinding")
+    may_unblind(actor)
     checked_text(reason, "reason", error=RandomizationError)
     if not reason.strip():
         raise RandomizationError("reason: an emergency unblinding needs a reason")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.coding import TermRow
 from trialwright.domain.masking import MASKED, sees_arms
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.safety import (
     Assessment,
     Classification,
@@ -187,8 +187,7 @@ class OverdueItem:
 
 def _role(actor: UserView, roles: Sequence[Role], what: str) -> None:
     if actor.role not in roles:
-        names = ", ".join(r.value.replace("_", " ") for r in roles)
-        raise denied(SafetyError)(f"role: only {names} {what}")
+        raise denied(SafetyError)(f"role: {only_roles_may(roles, what)}")
 
 
 def _tz(protocol: Protocol, site: str) -> ZoneInfo:

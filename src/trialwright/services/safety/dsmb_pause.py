@@ -102,11 +102,17 @@ def check_pause(session: Session, protocol: Protocol, *, facts: bool = True) -> 
         raise SafetyError(state.message)
 
 
+def may_decide(actor: UserView) -> None:
+    """Refuse, with the role rule, a user whose role may never record a safety decision (the command line asks it
+    before it asks a password)."""
+    _role(actor, DECIDERS, "record safety decisions")
+
+
 def record_decision(
     engine: Engine, actor: UserView, decision: str, reason: str, password: str, *, policy: AccessPolicy | None = None
 ) -> PauseState:
     """A DSMB member records a decision on the pause (resume, pause, stop), confirming with their password."""
-    _role(actor, DECIDERS, "record safety decisions")
+    may_decide(actor)
     if decision not in DECISION_CODES:
         raise SafetyError(f"decision: {decision!r} is not one of {', '.join(DECISION_CODES)}")
     checked_text(reason, "reason", error=SafetyError)

@@ -440,7 +440,7 @@ def _query_act(
             "can_answer": page.user.role in svc.QUERY_ANSWERERS,
             "me": page.user.username,
             "can_close_auto": page.user.role in svc.QUERY_RAISERS,
-            "errors": say([str(exc)], page_words(protocol, page.lang), page.lang),
+            "errors": say([str(exc)], page_words(protocol, page.lang, CRF_INPUTS), page.lang),
             "field_label": _field_label(protocol, page.lang),
         }
         return render_page(request, page, "data/queries.html", context, status_code=422)

@@ -17,6 +17,7 @@ from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
 from trialwright.web.readiness_words import blocker_said, blocker_where
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import LOCK_INPUTS, page_words, say
 
 __all__ = ["router"]
 
@@ -46,7 +47,7 @@ def _lock_page(
         "report": readiness.lock_readiness(engine, page.user),
         "listed": LISTED,
         "soft_locks": svc.active_soft_locks(engine),
-        "errors": errors or [],
+        "errors": say(errors or [], page_words(None, page.lang, LOCK_INPUTS), page.lang),
         **_blockers_said(request, page),
     }
     return render_page(request, page, "lock/lock.html", context, status_code=status_code)
@@ -127,7 +128,7 @@ def _confirm_page(
         "listed": LISTED,
         "reason": reason,
         "changed": changed,
-        "errors": errors or [],
+        "errors": say(errors or [], page_words(None, page.lang, LOCK_INPUTS), page.lang),
         "confirm_token": confirmation.token("lock", len(report.blockers)),
         "cancel_url": "/data-management",
         **_blockers_said(request, page),

@@ -28,7 +28,7 @@ from trialwright.web.localized import said
 from trialwright.web.navigation import PARTICIPANT_READERS
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
-from trialwright.web.wording import PARTICIPANT_INPUTS, page_words, say
+from trialwright.web.wording import LIST_INPUTS, PARTICIPANT_INPUTS, page_words, say
 
 router = APIRouter()
 #: The statistician's page marks a stratum with fewer entries left than this.
@@ -286,7 +286,7 @@ def _statistician_page(
         "strata": sorted(used),
         "blocks": blocks,
         "listed": listed,
-        "errors": errors or [],
+        "errors": say(errors or [], page_words(None, page.lang, PARTICIPANT_INPUTS, LIST_INPUTS), page.lang),
     }
     return render_page(request, page, "randomization/list.html", context, status_code=status)
 
@@ -401,7 +401,7 @@ def _preparation(
     except NotFound:
         return _not_found(request, page)
     # A refused attribute is said by the label the page shows for it (``attribute: rule`` names its id).
-    words = page_words(None, page.lang, {a.id: a.label for a in instruction.attributes})
+    words = page_words(None, page.lang, {a.id: said(a, page.lang) for a in instruction.attributes})
     context = {"i": instruction, "errors": say(errors or [], words, page.lang), "typed": typed or {}}
     return render_page(request, page, "randomization/prepare.html", context, status_code=status)
 

@@ -28,7 +28,7 @@ from trialwright.web.localized import said
 from trialwright.web.paging import Pager, first_page_if_bad, pager
 from trialwright.web.safety_words import group_said, line_said
 from trialwright.web.templating import Page, render_page
-from trialwright.web.wording import SAFETY_INPUTS, page_words, say
+from trialwright.web.wording import DSMB_INPUTS, SAFETY_INPUTS, page_words, say
 
 router = APIRouter()
 ReaderPage = Annotated[Page, Depends(require_roles(*svc.READERS))]
@@ -334,7 +334,7 @@ def _dsmb_page(
         "decisions": svc.decisions(engine, page.user),
         "can_decide": page.user.role in svc.DECIDERS,
         "codes": svc.DECISION_CODES,
-        "errors": errors or [],
+        "errors": say(errors or [], page_words(None, page.lang, DSMB_INPUTS), page.lang),
     }
     return render_page(request, page, "safety/dsmb.html", context, status_code=status)
 
@@ -388,7 +388,7 @@ def _confirm_decision(
         "reason": reason,
         "pause": state,
         "changed": changed,
-        "errors": errors or [],
+        "errors": say(errors or [], page_words(None, page.lang, DSMB_INPUTS), page.lang),
         "confirm_token": confirmation.token(*facts),
         "cancel_url": "/dsmb",
     }
