@@ -165,6 +165,22 @@ class AllocationsAltered(Exception):
         )
 
 
+class AllocationsMissing(AllocationsAltered):
+    """Participants the audit trail records as randomized whose allocation entry is gone (deleted, or moved to
+    another participant in the database): no arm is read for them rather than show them as not randomized."""
+
+    def __init__(self, participants: Sequence[str]) -> None:
+        self.entry_ids = ()
+        self.participants = tuple(participants)
+        shown = ", ".join(self.participants[:10]) + (" ..." if len(self.participants) > 10 else "")
+        Exception.__init__(
+            self,
+            f"allocation: {len(self.participants)} participants the audit trail records as randomized have no "
+            f"allocation entry (removed or moved in the database): {shown}; no arm is read from the list. Run "
+            "`trialwright audit verify` and tell the sponsor",
+        )
+
+
 def checked_allocations(
     session: Session, *, claimed_only: bool = True, participants: Collection[str] | None = None
 ) -> list[Any]:

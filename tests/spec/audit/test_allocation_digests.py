@@ -19,7 +19,7 @@ from tests.trialfixtures import Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services.analysis import analysis_data
-from trialwright.services.audit_keys import AllocationsAltered
+from trialwright.services.audit_keys import AllocationsAltered, AllocationsMissing
 from trialwright.services.exports import run_export
 from trialwright.services.randomization import AllocationTampered, generate_list, randomize, what_to_prepare
 from trialwright.services.safety import page_events, report_event, safety_tables
@@ -155,4 +155,29 @@ def test_a_page_of_events_checks_the_entries_of_the_participants_it_shows(trial:
         safety_tables(trial.engine, dsmb)
     _sql(trial, FLIP + f" WHERE participant_id = '{shown}'")
     with pytest.raises(AllocationsAltered, match=rf": {entry[shown][0]}\b"):
+        page_events(trial.engine, dsmb, participant_id=shown)
+
+
+def test_a_page_of_events_refuses_a_randomized_participant_whose_entry_was_moved_away(trial: Trial) -> None:
+    """An entry moved from a shown participant to another in the database: the page does not show them as not
+    randomized; the trail records their randomization, so the whole list is checked and the moved entry named."""
+    investigator = who(trial, Role.INVESTIGATOR)
+    shown, other = enrolled(trial), enrolled(trial)
+    randomize(trial.engine, investigator, shown)
+    now = dt.datetime.now(dt.UTC)
+    report_event(trial.engine, investigator, shown, {
+        "term": "Headache", "onset": now.date().isoformat(), "grade": 1, "serious": False,
+        "seriousness_criteria": [], "causality": "unlikely", "action_taken": "not_applicable",
+        "outcome": "recovered", "aware_at": now.isoformat(),
+    })  # fmt: skip
+    dsmb = who(trial, Role.DSMB_MEMBER)
+    with trial.engine.connect() as conn:
+        moved = conn.execute(
+            select(allocation_entries.c.id).where(allocation_entries.c.participant_id == shown)
+        ).scalar_one()
+    _sql(trial, f"UPDATE allocation_entries SET participant_id = '{other}' WHERE id = {moved}")
+    with pytest.raises(AllocationsAltered, match=rf": {moved}\b"):
+        page_events(trial.engine, dsmb, participant_id=shown)
+    _sql(trial, f"DELETE FROM allocation_entries WHERE id = {moved}")
+    with pytest.raises(AllocationsMissing, match=rf"no allocation entry .*: {shown}\b"):
         page_events(trial.engine, dsmb, participant_id=shown)

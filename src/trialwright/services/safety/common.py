@@ -30,12 +30,13 @@ from trialwright.domain.safety import (
     deadlines,
 )
 from trialwright.protocol import Protocol
-from trialwright.services.audit_keys import checked_allocations
+from trialwright.services.audit_keys import AllocationsMissing, checked_allocations
 from trialwright.services.coding import Coding, codings_of
 from trialwright.services.errors import denied
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions
+from trialwright.store.tables import audit_entries
 
 __all__ = [
     "BY_ARM",
@@ -229,7 +230,22 @@ def _arms(session: Session, participants: Collection[str] | None = None) -> dict
     """Each randomized participant's arm (of ``participants`` only, when given: a page of events reads the
     entries of the participants it shows, not the whole list), every entry checked against its keyed digest
     first."""
-    return {r.participant_id: r.arm for r in checked_allocations(session, participants=participants)}
+    if participants is None:
+        return {r.participant_id: r.arm for r in checked_allocations(session)}
+    arms = {r.participant_id: r.arm for r in checked_allocations(session, participants=participants)}
+    missing = sorted(set(participants) - set(arms))
+    randomized = select(audit_entries.c.participant).where(
+        audit_entries.c.participant.in_(missing), audit_entries.c.action == "participant.randomized"
+    )
+    if missing and session.execute(randomized.limit(1)).first() is not None:
+        # the trail says a shown participant was randomized but no entry is theirs: the whole list is checked (an
+        # entry moved to another participant no longer matches its digest and is named), and if none is theirs
+        # even then, the page refuses rather than show them as not randomized
+        arms = {r.participant_id: r.arm for r in checked_allocations(session)}
+        lost = sorted({p for p in session.execute(randomized.distinct()).scalars()} - set(arms))
+        if lost:
+            raise AllocationsMissing(lost)
+    return arms
 
 
 def _views(
