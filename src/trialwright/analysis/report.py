@@ -25,15 +25,19 @@ from typing import Any
 
 import jdatetime
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
 from trialwright.analysis import consort, figures
+from trialwright.analysis import sentences as say
 from trialwright.analysis.engine import AnalysisReport, fmt_number
 from trialwright.analysis.estimands.common import N_
+from trialwright.analysis.results import Comparison
 
 __all__ = [
     "ENGLISH",
     "ReportWords",
+    "estimate_html",
     "figures_for",
     "render_html",
     "render_pdf",
@@ -115,7 +119,7 @@ def figures_for(report: AnalysisReport, words: ReportWords | None = None) -> dic
                 estimate=c.estimate,
                 lower=c.lower,
                 upper=c.upper,
-                text=w.digits(c.text()),
+                text=_estimate_text(w, c),
                 log_scale=scale.startswith("ratio"),
             )
             for o in report.outcomes
@@ -196,6 +200,34 @@ def _pilot(words: ReportWords, text: str) -> str:
     return text if words.lang == "en" else consort.pilot_value(words, text)
 
 
+def estimate_html(words: ReportWords, c: Comparison) -> Markup:
+    """A comparison's estimate (``Comparison.text``) in the reader's words and digits: "not estimable" with why
+    (``analysis.sentences``), or the estimate, the catalog's "95% CI" and "to", and p, each number isolated left to
+    right (so a minus sign stays before its digits in a right-to-left line)."""
+    t = words.gettext
+    if c.estimate is None:
+        why = f" ({words.sentence(c.note)})" if c.note else ""
+        return escape(t(say.NOT_ESTIMABLE) + why)
+
+    def number(x: float | None) -> Markup:
+        return Markup('<bdi dir="ltr">%s</bdi>') % words.digits(words.value(fmt_number(x)))
+
+    said = Markup("%s (%s %s %s %s)") % (number(c.estimate), t(N_("95% CI")), number(c.lower), t(N_("to")),
+                                          number(c.upper))  # fmt: skip
+    if c.p_value is None:
+        return said
+    p = "p<0.001" if c.p_value < 0.001 else f"p={c.p_value:.3f}"
+    return said + Markup('%s<bdi dir="ltr">%s</bdi>') % (t(N_(", ")), words.digits(p))
+
+
+def _estimate_text(words: ReportWords, c: Comparison) -> str:
+    """A comparison's estimate as the PDF and a forest plot's row say it: English as written; "not estimable" and
+    why in the reader's words; an estimate with its interval in the reader's digits."""
+    if words.lang == "en" or c.estimate is not None:
+        return words.digits(c.text())
+    return words.gettext(say.NOT_ESTIMABLE) + (f" ({words.sentence(c.note)})" if c.note else "")
+
+
 def _taken_at(report: AnalysisReport) -> str:
     """When the snapshot was taken, to the minute, in UTC (the report's other times are the sites')."""
     return dt.datetime.fromisoformat(report.taken_at).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -228,6 +260,7 @@ def render_html(
         outcome=words.outcome,
         sentence=words.sentence,
         pilot=lambda text: _pilot(words, text),
+        estimate=lambda c: estimate_html(words, c),
     )
 
 
@@ -385,8 +418,8 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
                             words.sentence(c.label),
                             words.sentence(c.method) + (f" ({t(N_('main'))})" if c.primary else ""),
                             said(c.analysis_set),
-                            t(c.scale),
-                            ltr(d(c.text())),
+                            words.sentence(c.scale),
+                            ltr(_estimate_text(words, c)) if c.estimate is not None else _estimate_text(words, c),
                         ]
                         for c in o.comparisons
                     ]

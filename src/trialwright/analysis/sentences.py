@@ -2,7 +2,8 @@
 in its reader's language.
 
 The analysis writes each such sentence in English from one of these messages: a note of the report, why a
-participant could not be used by an outcome's analysis (``Exclusion.reason``), a comparison's label and its method.
+participant could not be used by an outcome's analysis (``Exclusion.reason``), a comparison's label, its method, its
+scale and the note under its estimate (or why it is not estimable: the statistical methods' own words, quoted).
 ``results.json`` keeps the English (it is the record programs read). A report in another language reads the sentence
 back (``again``): the sentence is matched against each message's English, and the message is said again in the
 reader's words with each part in the reader's language (``Part``: a visit by its name, a group or analysis set by the
@@ -18,11 +19,29 @@ from functools import cache
 
 __all__ = [
     "AFTER_DEATH",
+    "AFTER_DEATH_NOT_USED",
+    "ANCOVA_EMPTY_GROUP",
+    "ANCOVA_EXACT",
+    "ANCOVA_FEW_ROWS",
     "ANCOVA_LOG",
     "AND",
     "BEFORE_RANDOMIZATION",
+    "BOTH_ARMS",
+    "CATEGORIES",
+    "DF",
     "DIED_NO_START",
     "DIED_NO_START_LEFT",
+    "DISCHARGED_DIED",
+    "DISPERSION",
+    "EFFECT_AT",
+    "EFFECT_BY_VISIT",
+    "EFFECT_BY_VISIT_LOG",
+    "FEW_IN_GROUP",
+    "GRAY",
+    "HL_EMPTY",
+    "INTERVAL",
+    "LOG_RANK",
+    "LOG_RANK_NO_VARIANCE",
     "MARKED",
     "MESSAGES",
     "MMRM",
@@ -31,17 +50,27 @@ __all__ = [
     "NONE_LEFT",
     "NONE_LEFT_ON",
     "NOT_COUNTED",
+    "NOT_ESTIMABLE",
     "NOT_HELD",
     "NOT_POSITIVE",
+    "NO_EVENTS_IN_GROUP",
     "NO_FORM",
     "NO_START",
     "NO_START_LEFT",
     "NO_TREATMENT",
     "N_",
+    "N_DROPPED",
+    "PH_CHECK",
+    "PO_TEST",
+    "RMST_SCALE",
+    "SCALES",
+    "STAY_END",
     "STAY_NOT_RECORDED",
     "STAY_NOT_RECORDED_LEFT",
+    "STRATA_LEFT_OUT",
     "UNBLINDED_PEOPLE",
     "VERSUS",
+    "WILSON_EMPTY",
     "again",
 ]
 
@@ -88,18 +117,59 @@ UNBLINDED_PEOPLE = N_("%(n)s participant(s) were emergency-unblinded before this
 #: between the sets of ``NO_TREATMENT``
 AND = N_(" and ")
 
+# --- a comparison's scale with its day, and the note under its estimate (each piece; several joined by "; ") ---
+RMST_SCALE = N_("difference in restricted mean survival time to day %(day)s (days)")
+N_DROPPED = N_("n dropped %(n)s")
+DF = N_("df %(df)s (%(df_method)s)")
+EFFECT_BY_VISIT = N_("effect by visit: %(visit)s %(effect)s")
+EFFECT_BY_VISIT_LOG = N_("effect by visit (log scale): %(visit)s %(effect)s")
+#: one more visit's effect after ``EFFECT_BY_VISIT`` (joined by "; ")
+EFFECT_AT = N_("%(visit)s %(effect)s")
+AFTER_DEATH_NOT_USED = N_("values recorded after the participant's death not used: %(values)s")
+INTERVAL = N_("%(interval)s interval")
+DISPERSION = N_("dispersion alpha=%(p)s")
+PO_TEST = N_("proportional odds test p=%(p)s")
+CATEGORIES = N_("categories %(low)s to %(high)s")
+LOG_RANK = N_("stratified log-rank p=%(p)s")
+PH_CHECK = N_("proportional hazards check p=%(p)s")
+GRAY = N_("Gray's test p=%(p)s")
+DISCHARGED_DIED = N_("%(n)s discharged alive, %(k)s died")
+STRATA_LEFT_OUT = N_("strata left out: %(strata)s")
+#: why an estimate is not estimable: the statistical methods' own words (``analysis.statistics``,
+#: ``analysis.methods``), quoted exactly (a spec raises each and compares)
+FEW_IN_GROUP = N_("fewer than 2 participants in a group")
+ANCOVA_EMPTY_GROUP = N_("ANCOVA needs at least one complete row in each group")
+ANCOVA_FEW_ROWS = N_("ANCOVA needs more complete rows (%(n)s) than model terms (%(k)s)")
+HL_EMPTY = N_("hodges_lehmann needs at least one value in each sample")
+WILSON_EMPTY = N_("wilson needs 0 <= k <= n and n >= 1, got k=%(k)s, n=%(n)s")
+BOTH_ARMS = N_("group must hold both arms: at least one participant coded 1 and one coded 0")
+NO_EVENTS_IN_GROUP = N_("events: group %(k)s has no events, so the hazard ratio is 0 or infinite")
+LOG_RANK_NO_VARIANCE = N_("events: the log-rank test has no variance (no event with both arms at risk)")
+ANCOVA_EXACT = N_("the ANCOVA model fits the data exactly, so tau has no standard error")
+
+#: The scales the reader's catalog says (the rest are the estimand words' own messages)
+SCALES = (N_("ratio (of the change)"), N_("shift of the change"), N_("shift"), N_("cause-specific hazard ratio"),
+          N_("common odds ratio"), N_("rate ratio"))  # fmt: skip
+#: "not estimable" and the visit id a stay's summary is at (its end), in words
+NOT_ESTIMABLE = N_("not estimable")
+STAY_END = N_("end")
+
 #: Every message with parts, the most specific first (the most words outside its parts).
 MESSAGES = tuple(sorted(
     (AFTER_DEATH, NOT_POSITIVE, NONE_DIED, NONE_LEFT_ON, NONE_LEFT, NONE, MARKED, BEFORE_RANDOMIZATION, NO_FORM,
      NOT_HELD, DIED_NO_START, NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT, NO_START_LEFT, VERSUS, MMRM,
-     NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE),
+     NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE, RMST_SCALE, N_DROPPED, DF, EFFECT_BY_VISIT, EFFECT_BY_VISIT_LOG,
+     EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,
+     DISCHARGED_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP),
     key=lambda m: -len(re.sub(r"%\(\w+\)s", "", m)),
 ))  # fmt: skip
 
 _PART = re.compile(r"%\((\w+)\)s")
 #: What each kind of part may hold: an identifier or a visit is one word, a number is digits
 _SHAPES = {"variable": r"\S+?", "form": r"\S+?", "visit": r"\S+?", "set_id": r"\S+?", "day": r"-?\d+",
-           "death_day": r"-?\d+", "n": r"\d+"}  # fmt: skip
+           "death_day": r"-?\d+", "n": r"\d+", "k": r"\d+", "effect": r"-?[\d.]+(?:e[-+]?\d+)?|nan|-?inf",
+           "p": r"[\d.]+(?:e[-+]?\d+)?|NA|nan", "df": r"[\d.]+|nan|inf", "interval": r"\w+",
+           "df_method": r"\w+"}  # fmt: skip
 #: Any other part: words, but never across "; " (where sentences are joined)
 _FREE = r"(?:(?!; ).)+?"
 

@@ -2,15 +2,16 @@
 
 The report's headings, table labels and sentences are the app's messages (the catalog); the protocol's texts it
 shows (the trial's public title, the analysis sets, the arms when named, Table 1's fields with their units and
-choices, the visits) are the protocol's ``translations`` in the reader's language, where the protocol gives them;
-numbers and dates are in the language's digits, and a value the analysis writes in English words (``NA``, Table
-1's ``median``) in the reader's words. An outcome's registered description and timepoint are its
-``description_translations`` and ``registry_timepoint_translations``, and its estimand is said again in the reader's
-language (``analysis.estimands.in_words`` with the catalog: the analysis set's definition, the fields' labels and
-the visits from the protocol's translations); each only where the result's English is the protocol's own, so a
-report never shows another outcome's words. The sentences the analysis builds with values (the notes, why a
-participant was not analysed, a comparison's label and method) are read back from their English
-(``analysis.sentences``) and said in the catalog's words with their parts in the reader's language.
+choices, the visits, the expected adverse events' terms) are the protocol's ``translations`` in the reader's
+language, where the protocol gives them; numbers and dates are in the language's digits, and a value the analysis
+writes in English words (``NA``, Table 1's ``median``) in the reader's words. An outcome's registered description
+and timepoint are its ``description_translations`` and ``registry_timepoint_translations``, and its estimand is said
+again in the reader's language (``analysis.estimands.in_words`` with the catalog: the analysis set's definition, the
+fields' labels and the visits from the protocol's translations); each only where the result's English is the
+protocol's own, so a report never shows another outcome's words. The sentences the analysis builds with values (the
+notes, why a participant was not analysed, a comparison's label, method, scale and note, why an estimate is not
+estimable) are read back from their English (``analysis.sentences``) and said in the catalog's words with their
+parts in the reader's language.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         own[NOT_IN_SET % {"set": s.name}] = gettext(NOT_IN_SET) % {"set": said(s, lang)}
     for a in protocol.arms:
         own[a.name] = said(a, lang)
+    for event in protocol.safety.expected_events:  # the tables by worst grade name each by its term
+        own[event.term] = event.translations.get(lang) or event.term
     plan = protocol.analysis_plan
     for ref in plan.baseline_table if plan is not None else ():
         form_id, _, field_id = ref.partition(".")
@@ -94,7 +97,14 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         return text.replace(stripped, gettext(stripped)) if stripped else text
 
     na, median = gettext(N_("NA")), gettext(N_("median"))
-    visit_name = names(protocol, lang)["visit_name"]
+    visit_names = names(protocol, lang)["visit_name"]
+    visit_ids = {v.id for v in protocol.visits}
+
+    def visit_name(visit_id: str) -> str:  # a visit by its name; the end of a stay (not a visit) in words
+        if visit_id == sentences.STAY_END and visit_id not in visit_ids:
+            return gettext(sentences.STAY_END)
+        return visit_names(visit_id)
+
     set_names = {s.id: said(s, lang) for s in protocol.analysis_sets}
 
     def part(name: str, english: str) -> str:  # a part of a sentence the analysis built (``analysis.sentences``)
@@ -106,8 +116,12 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
             asked = english[:1].upper() + english[1:] if name == "how" else english
             found = gettext(asked)
             return found if found != asked else english
-        if name in ("day", "death_day", "n", "value"):
+        if name == "p" and english == "NA":  # a p-value that could not be computed
+            return na
+        if name in ("day", "death_day", "n", "k", "value", "p", "df", "effect", "low", "high"):
             return digits(english, lang)
+        if name == "interval":  # how a Hodges-Lehmann interval was computed: exact, normal
+            return gettext(english)
         if name == "sets":  # analysis set ids, by their names
             return gettext(sentences.AND).join(set_names.get(x, _ISOLATED % x) for x in english.split(sentences.AND))
         return _ISOLATED % english  # an identifier (a field, a form, a set's id) as written, left to right

@@ -151,3 +151,52 @@ def test_the_report_says_its_built_sentences_in_the_readers_language(client: Tes
     why = {r[2] for r in rows if len(r) == 3 and r[0].startswith("RAZ-")}
     assert "no labs.crp at day7 (withdrew consent on day 0); no labs.crp at baseline (withdrew consent on day 0)" in why
     assert "Consent not obtainable (n=1)" in report
+
+
+#: The English a Persian reader must not meet in the comparisons, the stay's summary and the tables by grade
+ENGLISH_LEFT = (
+    "not estimable",
+    "needs at least",
+    "must hold both arms",
+    "ratio (of the change)",
+    "shift of the change",
+    "cause-specific hazard ratio",
+    "value end",
+    RAW["safety"]["expected_events"][0]["term"],
+)
+
+
+def test_the_estimates_scales_stay_and_expected_events_are_in_the_readers_language(
+    client: TestClient, trial: Trial
+) -> None:
+    """(issue 24 item 2, the rest) With one participant nothing is estimable: each comparison says "not estimable"
+    and why in the catalog's Persian; every scale is the catalog's; the length of stay's summary is at the end of the
+    stay in words, not the id "end"; the table by worst grade names the expected event by the protocol's Persian
+    term. The English report keeps every one of them as written."""
+    set_preferences(trial.engine, _scenario(trial), language="fa")
+    sign_in(client, Role.UNBLINDED_STATISTICIAN)
+    ancova = FA["not estimable"] + " (" + FA["ANCOVA needs at least one complete row in each group"] + ")"
+    hodges = FA["not estimable"] + " (" + FA["hodges_lehmann needs at least one value in each sample"] + ")"
+    event = RAW["safety"]["expected_events"][0]["translations"]["fa"]
+    for path in ("/analysis?unblinded=1", "/analysis/report.html?unblinded=1"):
+        report = _report(client.get(path).text)
+        crp = report.split('id="outcome-crp', 1)[1].split("</section>", 1)[0]
+        compared = [r for r in _rows(crp) if len(r) == 6]
+        assert [r[3:5] for r in compared] == [
+            [FA["ratio of geometric means"], ancova],
+            [FA["ratio (of the change)"], hodges],
+            [FA["ratio of geometric means"], ancova],
+        ], compared
+        scales = {r[3] for r in _rows(report) if len(r) == 6}
+        assert FA["cause-specific hazard ratio"] in scales and FA["shift of the change"] in scales, scales
+        stay = report.split('id="outcome-length_of_stay', 1)[1].split("</section>", 1)[0]
+        assert [r[1] for r in _rows(stay) if len(r) == 5] == [FA["value"] + " " + FA["end"]] * 2
+        grades = [r for r in _rows(report) if len(r) == 8]
+        assert grades and {r[0] for r in grades} == {event}, grades
+        body = re.sub(r"<[^>]*>", " ", report.split("<figure", 1)[0] + report.split("</figure>", 1)[1])
+        assert [e for e in ENGLISH_LEFT if e in body] == []
+    set_preferences(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN).username, language="en")
+    report = _report(client.get("/analysis/report.html?unblinded=1").text)
+    assert "not estimable (ANCOVA needs at least one complete row in each group)" in report
+    assert "<td>ratio (of the change)</td>" in report and "<td>value end</td>" in report
+    assert f"<td>{RAW['safety']['expected_events'][0]['term']}</td>" in report

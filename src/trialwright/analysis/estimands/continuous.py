@@ -169,7 +169,7 @@ def _ancova(
                 r.p_value,
                 n,
                 primary,
-                f"n dropped {r.n_dropped}",
+                say.N_DROPPED % {"n": r.n_dropped},
             )
         return Comparison(label, method, set_name, scale, r.estimate, r.ci_lower, r.ci_upper, r.p_value, n, primary)
 

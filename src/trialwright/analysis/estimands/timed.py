@@ -177,7 +177,7 @@ def _tte_comparison(
 ) -> Comparison:
     label, method = label_of(treat, ref), METHOD[estimator]
     cox = estimator is Estimator.COX
-    scale = "hazard ratio" if cox else f"difference in restricted mean survival time to day {end} (days)"
+    scale = "hazard ratio" if cox else say.RMST_SCALE % {"day": end}
     n = (sum(1 for s, _ in rows if s.group == treat), sum(1 for s, _ in rows if s.group == ref))
     times = [t for _, (t, _) in rows]
     events = [d for _, (_, d) in rows]
@@ -222,7 +222,7 @@ def duration(outcome: Outcome, sets: Sets) -> OutcomeResult:
         members = [s for s in population if s.group == g]
         stays = [s.stay for s in members if s.stay is not None and s.stay.days is not None]
         analysed[g] = len(stays)
-        summaries.append(summarise(g, "end", "value", [x.days for x in stays]))
+        summaries.append(summarise(g, say.STAY_END, "value", [x.days for x in stays]))
         if not stays:
             curves[g] = None
             continue
@@ -251,7 +251,7 @@ def duration(outcome: Outcome, sets: Sets) -> OutcomeResult:
         outcome.kind,
         variable,
         e.variable.kind.value,
-        "end",
+        say.STAY_END,
         outcome.registry_timepoint,
         sets.names[e.population],
         False,
