@@ -9,9 +9,11 @@ role. A page says each in the viewer's language here, at read time, without chan
 - ``role_said``: a role code by the role's name (``Role.label``); an unknown code as stored;
 - ``close_note_said``: the system's own closing note (``services.forms.queries.CORRECTED_NOTE``, closed by the
   system actor) in words; a person's note as typed;
-- ``notice_said``: a two-person rule notice (``services.approvals``: a request made, a request approved) read back
-  from the fixed shape the service writes it in, its role by name and its kind in words; any other notice as
-  stored.
+- ``notice_said``: a notice to a role read back from the fixed shape its service writes it in: the two-person rule's
+  (``services.approvals``: a request made, a request approved; its role by name and its kind in words), a serious
+  adverse event's (``services.safety.reports``: the site by its name, the term as reported), an emergency
+  unblinding's (``services.randomization.unblinding``) and a DSMB decision's (``services.safety.dsmb_pause``: the
+  decision in words); any other notice as stored.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ from trialwright.web.i18n import N_
 
 __all__ = [
     "DEADLINE_WORDS",
+    "DECISION",
+    "DECISION_WORDS",
     "REQUEST_DONE",
     "REQUEST_WORDS",
+    "SAE",
+    "UNBLINDING",
     "close_note_said",
     "deadline_said",
     "notice_said",
@@ -60,6 +66,15 @@ _APPROVED = re.compile(
     rf"Two-person rule: (?P<kind>{_KIND}) of the (?P<role>{_ROLE}) account (?P<username>\S+), requested by "
     r"(?P<by>\S+), approved by (?P<approver>\S+)"
 )
+#: The notices the safety and unblinding services write (``services.safety.reports``, ``services.safety.dsmb_pause``,
+#: ``services.randomization.unblinding``), each read back whole or left as stored.
+SAE = N_("Serious adverse event %(ae_number)s (%(term)s) at %(site)s")
+UNBLINDING = N_("Emergency unblinding of %(participant)s by %(by)s")
+DECISION = N_("DSMB decision on the safety pause: %(decision)s")
+DECISION_WORDS = {"resume": N_("resume"), "pause": N_("pause"), "stop": N_("stop")}
+_SAE = re.compile(r"Serious adverse event (?P<ae_number>AE-\d+) \((?P<term>.*)\) at (?P<site>\S+)", re.S)
+_UNBLINDING = re.compile(r"Emergency unblinding of (?P<participant>\S+) by (?P<by>\S+)")
+_DECISION = re.compile(rf"DSMB decision on the safety pause: (?P<decision>{'|'.join(DECISION_WORDS)})")
 _TO = re.compile(r"To (?P<contact>.+?): (?P<notice>(?:Request|Two-person rule: ).+)", re.S)
 _LRI, _PDI = "\u2066", "\u2069"
 
@@ -88,12 +103,24 @@ def close_note_said(note: str | None, closed_by: str | None, gettext: Gettext) -
     return note or ""
 
 
-def notice_said(subject: str, gettext: Gettext, rtl: bool = False) -> str:
-    """A notice to a role in the viewer's language when it is one of the two-person rule's fixed shapes (its
-    usernames, ids and the sponsor contact isolated on a right-to-left page); any other notice as stored."""
+def notice_said(
+    subject: str, gettext: Gettext, rtl: bool = False, site_name: Callable[[str], str] | None = None
+) -> str:
+    """A notice to a role in the viewer's language when it is one of the fixed shapes the services write (its
+    usernames, ids, a reported term and the sponsor contact isolated on a right-to-left page; a site by
+    ``site_name``); any other notice as stored."""
 
     def iso(text: str) -> str:
         return f"{_LRI}{text}{_PDI}" if rtl else text
+
+    if (sae := _SAE.fullmatch(subject)) is not None:
+        site = sae.group("site")
+        return gettext(SAE) % {"ae_number": iso(sae.group("ae_number")), "term": iso(sae.group("term")),
+                               "site": site_name(site) if site_name else iso(site)}  # fmt: skip
+    if (unblinding := _UNBLINDING.fullmatch(subject)) is not None:
+        return gettext(UNBLINDING) % {k: iso(v) for k, v in unblinding.groupdict().items()}
+    if (decision := _DECISION.fullmatch(subject)) is not None:
+        return gettext(DECISION) % {"decision": gettext(DECISION_WORDS[decision.group("decision")])}
 
     sponsor = _TO.fullmatch(subject)
     inner = sponsor.group("notice") if sponsor else subject

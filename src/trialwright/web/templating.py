@@ -213,7 +213,9 @@ def render_page(
         "deadline_said": lambda kind: deadline_said(kind, t.gettext),
         "role_said": lambda code: role_said(code, t.gettext),
         "close_note_said": lambda q: close_note_said(q.close_note, q.closed_by, t.gettext),
-        "notice_said": lambda subject: notice_said(subject, t.gettext, text_direction(page.lang) == "rtl"),
+        "notice_said": lambda subject, site_name=None: notice_said(
+            subject, t.gettext, text_direction(page.lang) == "rtl", site_name
+        ),
         "site_name": lambda code: code,  # no protocol loaded: a site by its code
         **(names(protocol, page.lang) if protocol is not None else {}),
         "arm_name": lambda arm: arm if protocol is None else arm_said(protocol, arm, page.lang),

@@ -32,7 +32,7 @@ from trialwright.services import approvals, audit, credentials
 from trialwright.services import forms as forms_svc
 from trialwright.services.email.messages import render
 from trialwright.services.randomization import generate_list, randomize
-from trialwright.services.safety import report_event
+from trialwright.services.safety import record_decision, report_event
 from trialwright.services.users import get_user, set_preferences
 from trialwright.web.i18n import catalog_path
 
@@ -242,3 +242,24 @@ def test_the_pharmacists_limits_are_said_in_the_page_language(app, trial: Trial)
     assert english == f"{low} to {high} {volume['unit']}"
     assert persian == f"{low.translate(FA)} {CATALOG['%(low)s to %(high)s'].split()[1]} {high.translate(FA)} mL"
     assert " to " not in persian
+
+
+def test_the_safety_notices_on_the_home_page_are_said_in_the_readers_language(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    """A serious adverse event's notice names the site by its name in the reader's language and keeps the term as
+    reported; a DSMB decision's notice says the decision in words; the stored notices stay in English."""
+    _, ae = _overdue_sae(trial)
+    record_decision(trial.engine, who(trial, Role.DSMB_MEMBER), "pause", reason="review", password=PASSWORD)
+    razi = next(s for s in PROTOCOL.sites if s.code == "RAZ")
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        english = _items(inv.get("/").text, "notice")
+    assert [n for n in english if f"Serious adverse event {ae} (Pneumothorax) at {razi.name}" in n]
+    assert [n for n in english if "DSMB decision on the safety pause: pause" in n]
+    set_preferences(trial.engine, who(trial, Role.INVESTIGATOR).username, language="fa")
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        persian = _items(inv.get("/").text, "notice")
+    sae = CATALOG["Serious adverse event %(ae_number)s (%(term)s) at %(site)s"].split(" %(ae_number)s")[0]
+    [said] = [n for n in persian if ae in n]
+    assert said.split(": ", 1)[1].startswith(sae) and razi.translations["fa"] in said and "Pneumothorax" in said
+    assert "Serious" not in said and " at " not in said
+    decision = CATALOG["DSMB decision on the safety pause: %(decision)s"] % {"decision": CATALOG["pause"]}
+    assert [n for n in persian if n.endswith(decision)]
