@@ -26,6 +26,7 @@ from trialwright.services.forms import CORRECTED_NOTE
 from trialwright.web.i18n import N_
 
 __all__ = [
+    "BAND_WORDS",
     "DEADLINE_WORDS",
     "DECISION",
     "DECISION_WORDS",
@@ -33,6 +34,7 @@ __all__ = [
     "REQUEST_WORDS",
     "SAE",
     "UNBLINDING",
+    "band_said",
     "close_note_said",
     "deadline_said",
     "notice_said",
@@ -44,6 +46,12 @@ DEADLINE_WORDS = {
     "sae_to_sponsor": N_("SAE report to the sponsor"),
     "susar_initial": N_("SUSAR initial report"),
     "susar_complete": N_("SUSAR complete report"),
+}
+#: The words the built-in risk bands derive (``domain.derivations``: ``news2_band``, ``priest_band``), by the
+#: derivation's name and its value; a derived text of any other derivation is shown as derived.
+BAND_WORDS = {
+    "news2_band": {"high": N_("high"), "medium": N_("medium"), "low-medium": N_("low-medium"), "low": N_("low")},
+    "priest_band": {"not low risk": N_("not low risk"), "low risk": N_("low risk")},
 }
 #: A two-person rule request's kind in words (``domain.approvals.RequestKind``): what is asked, what was done.
 REQUEST_WORDS = {"create": N_("create"), "reset": N_("reset the password of"), "enable": N_("re-enable")}
@@ -79,6 +87,13 @@ _TO = re.compile(r"To (?P<contact>.+?): (?P<notice>(?:Request|Two-person rule: )
 _LRI, _PDI = "\u2066", "\u2069"
 
 Gettext = Callable[[str], str]
+
+
+def band_said(item: object, value: str, gettext: Gettext) -> str:
+    """A built-in risk band's derived word (``BAND_WORDS``) in the viewer's language; any other text as stored."""
+    derived = getattr(item, "derived", None)
+    words = BAND_WORDS.get(str(getattr(derived, "name", "")), {})
+    return gettext(words[value]) if value in words else value
 
 
 def deadline_said(kind: object, gettext: Gettext) -> str:

@@ -30,7 +30,7 @@ from trialwright.domain.calendars import entry_examples, entry_text, format_date
 from trialwright.domain.forms import StoredValue, number_text
 from trialwright.services import audit_trail, sharing
 from trialwright.services.users import UserView
-from trialwright.web.fact_words import close_note_said, deadline_said, notice_said, role_said
+from trialwright.web.fact_words import band_said, close_note_said, deadline_said, notice_said, role_said
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
 from trialwright.web.localized import (
     arm_said,
@@ -139,7 +139,7 @@ def render_page(
             except ValueError:
                 return value
         if kind == "text" and isinstance(value, str):
-            return value
+            return band_said(item, value, t.gettext)  # a built-in risk band in words; other text as typed
         return choice_said(item, value, page.lang, t.gettext)
 
     def stored_said(item: object, stored: StoredValue | None) -> str:

@@ -176,6 +176,9 @@ def test_a_read_only_form_in_persian_words_digits_and_calendar(app, trial: Trial
         assert _testid(vitals, "value-consciousness") == _choice_fa("vitals", "consciousness", "alert")
         assert _testid(vitals, "value-temperature") == "۳۸٫۵" and _testid(vitals, "value-fio2") == "۰٫۲۱"
         assert _testid(vitals, "value-pulse") == "۱۱۵"
+        # NEWS2 by hand (RCP 2017): respiration 26 -> 3, SpO2 90 on scale 1 -> 3, air 0, systolic 105 -> 1,
+        # pulse 115 -> 2, alert 0, 38.5 °C -> 1: 10, "high" (>= 7), said in the catalog's Persian, never in English
+        assert _testid(vitals, "derived-news2_band") == "بالا"
         assert _testid(vitals, "value-assessed_at").startswith(_jalali(TODAY) + " ۰۰:۰۰")
         assert _testid(performance, "value-assessed_on") == _jalali(TODAY)
         assert _testid(performance, "value-status") == _choice_fa("performance", "status", "3")
