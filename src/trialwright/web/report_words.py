@@ -59,7 +59,8 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         form_id, _, field_id = ref.partition(".")
         f = protocol.form(form_id).field(field_id)
         unit = f" ({f.unit})" if getattr(f, "unit", None) else ""
-        own[f.label + unit] = (f.translations.get(lang) or f.label) + unit
+        unit_said = (getattr(f, "unit_translations", None) or {}).get(lang)  # the protocol's word for the unit
+        own[f.label + unit] = (f.translations.get(lang) or f.label) + (f" ({unit_said})" if unit_said else unit)
         for c in f.choices or []:
             own[f"  {c.label}"] = f"  {c.translations.get(lang) or c.label}"
 

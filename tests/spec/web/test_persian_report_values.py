@@ -44,6 +44,9 @@ def test_the_persian_report_says_na_and_median_in_persian(client: TestClient, tr
         text = html.unescape(client.get(path).text)
         cells = " ".join(_table_one(text))
         assert "میانه" in cells and "نامشخص" in cells, cells
+        # a row's unit in the protocol's word for it (demographics.age_at_enrolment: years, in Persian سال)
+        labels = " ".join(re.findall(r"<tr><td>(.*?)</td>", text.split('id="report"', 1)[1]))
+        assert "(سال)" in labels and "(years)" not in labels, labels
         body = re.sub(r"<[^>]*>", " ", text.split('id="report"', 1)[1])
         assert not re.search(r"\bNA\b", body) and not re.search(r"\bmedian\b", body)
         figures = re.findall(r"<figure[^>]*>", text)
