@@ -37,6 +37,7 @@ __all__ = [
     "band_said",
     "close_note_said",
     "deadline_said",
+    "method_said",
     "notice_said",
     "role_said",
 ]
@@ -47,6 +48,14 @@ DEADLINE_WORDS = {
     "susar_initial": N_("SUSAR initial report"),
     "susar_complete": N_("SUSAR complete report"),
 }
+#: A list's method as ``domain.randomization`` describes it (``ListMethod.describe``), stored with the list.
+BLOCKS = N_("stratified permuted blocks of sizes %(sizes)s, ratio %(ratio)s")
+SIMPLE = N_("simple randomization, ratio %(ratio)s")
+MINIMIZATION = N_("minimization (%(detail)s)")
+_BLOCKS = re.compile(r"stratified permuted blocks of sizes (?P<sizes>\d+(?:, \d+)*), ratio (?P<ratio>\d+(?::\d+)+)")
+_SIMPLE = re.compile(r"simple randomization, ratio (?P<ratio>\d+(?::\d+)+)")
+_MINIMIZATION = re.compile(r"minimization \((?P<detail>.+)\)", re.S)
+
 #: The words the built-in risk bands derive (``domain.derivations``: ``news2_band``, ``priest_band``), by the
 #: derivation's name and its value; a derived text of any other derivation is shown as derived.
 BAND_WORDS = {
@@ -94,6 +103,23 @@ def band_said(item: object, value: str, gettext: Gettext) -> str:
     derived = getattr(item, "derived", None)
     words = BAND_WORDS.get(str(getattr(derived, "name", "")), {})
     return gettext(words[value]) if value in words else value
+
+
+def method_said(method: str, gettext: Gettext, digits: Callable[[str], str], rtl: bool = False) -> str:
+    """A randomization list's stored method (``ListMethod.describe``) in the viewer's language and digits, its
+    ratio and a minimization's parameters isolated left to right; any other text as stored."""
+
+    def iso(text: str) -> str:
+        return f"{_LRI}{text}{_PDI}" if rtl else text
+
+    if (blocks := _BLOCKS.fullmatch(method)) is not None:
+        sizes = gettext(", ").join(digits(size) for size in blocks.group("sizes").split(", "))
+        return gettext(BLOCKS) % {"sizes": sizes, "ratio": iso(digits(blocks.group("ratio")))}
+    if (simple := _SIMPLE.fullmatch(method)) is not None:
+        return gettext(SIMPLE) % {"ratio": iso(digits(simple.group("ratio")))}
+    if (minimization := _MINIMIZATION.fullmatch(method)) is not None:
+        return gettext(MINIMIZATION) % {"detail": iso(minimization.group("detail"))}
+    return method
 
 
 def deadline_said(kind: object, gettext: Gettext) -> str:

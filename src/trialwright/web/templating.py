@@ -30,7 +30,7 @@ from trialwright.domain.calendars import entry_examples, entry_text, format_date
 from trialwright.domain.forms import StoredValue, number_text
 from trialwright.services import audit_trail, sharing
 from trialwright.services.users import UserView
-from trialwright.web.fact_words import band_said, close_note_said, deadline_said, notice_said, role_said
+from trialwright.web.fact_words import band_said, close_note_said, deadline_said, method_said, notice_said, role_said
 from trialwright.web.i18n import LANGUAGES, text_direction, translations
 from trialwright.web.localized import (
     arm_said,
@@ -211,6 +211,9 @@ def render_page(
         "isolated": lambda text: isolated(text, page.lang),
         "query_said": query_said,
         "deadline_said": lambda kind: deadline_said(kind, t.gettext),
+        "method_said": lambda method: method_said(
+            method, t.gettext, lambda text: digits(text, page.lang), text_direction(page.lang) == "rtl"
+        ),
         "role_said": lambda code: role_said(code, t.gettext),
         "close_note_said": lambda q: close_note_said(q.close_note, q.closed_by, t.gettext),
         "notice_said": lambda subject, site_name=None: notice_said(

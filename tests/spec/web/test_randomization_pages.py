@@ -4,9 +4,12 @@ participant page, the pharmacist's preparation, emergency unblinding and its log
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
@@ -15,7 +18,8 @@ from tests.trialfixtures import PASSWORD, Trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services.screening import enrol, record_consent, screen
-from trialwright.services.users import issue_token
+from trialwright.services.users import issue_token, set_preferences
+from trialwright.web.i18n import catalog_path
 
 ARM_NAMES = ("hUCMSC-Exos + standard care", "Placebo (PBS) + standard care")
 
@@ -197,3 +201,22 @@ def test_a_simple_randomization_list_is_generated_and_extended_on_the_page(datab
         rows = stat.get("/randomization/list.csv").text.strip().splitlines()
         assert len(rows) == 36 and rows[1].startswith("all,1,,,,")  # no block, block size or position
     trial.engine.dispose()
+
+
+def test_the_lists_method_is_said_in_the_readers_language(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    """The method stored with the list ("stratified permuted blocks of sizes 2, 4, ratio 1:1", the first trial's
+    design) is said in the catalog's Persian with Persian digits, the ratio isolated left to right."""
+    with catalog_path("fa").open("rb") as handle:
+        catalog = {m.id: m.string for m in read_po(handle, locale="fa") if m.id}
+    with as_role(app, Role.UNBLINDED_STATISTICIAN) as stat:
+        assert post(stat, "/randomization/generate", "/randomization").status_code == 303
+        english = stat.get("/randomization").text
+    said = re.findall(r'data-testid="list-method">([^<]*)<', english)
+    assert said == ["stratified permuted blocks of sizes 2, 4, ratio 1:1"]
+    set_preferences(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN).username, language="fa")
+    with as_role(app, Role.UNBLINDED_STATISTICIAN) as stat:
+        persian = html.unescape(stat.get("/randomization").text)
+    [method] = re.findall(r'data-testid="list-method">([^<]*)<', persian)
+    expected = catalog["stratified permuted blocks of sizes %(sizes)s, ratio %(ratio)s"] % {
+        "sizes": "۲" + catalog[", "] + "۴", "ratio": "\u2066۱:۱\u2069"}  # fmt: skip
+    assert method == expected and "stratified" not in method
