@@ -82,7 +82,8 @@ def test_a_translation_missing_from_a_written_mapping_names_the_language_to_add(
     assert messages["signature_meaning"].endswith(
         "add ar: ... to signature_meaning_translations at the top level of the file"
     )
-    assert messages["trial.titles.translations.ar.public"].endswith("add ar: {public: ...} to trial.titles.translations")
+    public = messages["trial.titles.translations.ar.public"]
+    assert public.endswith("add ar: {public: ...} to trial.titles.translations")
     assert messages["sites[0].translations"].endswith("add ar: ... to translations in sites[0]")
 
 
