@@ -243,6 +243,13 @@ def test_with_outcome_assessors_only_masked_the_investigator_sees_and_the_assess
         # The data manager is not masked here: the export may carry the arms.
         source = exports.export_source(trial.engine, who(trial, Role.DATA_MANAGER), with_arms=True)
         assert {p.arm for p in source.participants() if p.participant_id == pid} == {done.arm}
+        # The analysis (docs/analysis.md, "With blinding: custom"): the blinded statistician sees arms on the pages,
+        # yet no one compares the arms before the lock, the unblinded statistician included.
+        assert sees_arms(load_protocol_text(mutated_text(_assessors_only)).protocol, Role.BLINDED_STATISTICIAN)
+        for role in (Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN):
+            assert analysis.analysis_data(trial.engine, who(trial, role)).grouping.value != "by_arm"
+            with pytest.raises(analysis.AnalysisError, match="runs only after the database lock"):
+                analysis.analysis_data(trial.engine, who(trial, role), unblinded=True)
     finally:
         trial.engine.dispose()
 
