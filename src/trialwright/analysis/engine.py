@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from trialwright.analysis import estimands
+from trialwright.analysis import estimands, no_events
 from trialwright.analysis import sentences as say
 from trialwright.analysis import statistics as st
 from trialwright.analysis.consort import ArmFlow, ConsortFlow, Reason
@@ -508,7 +508,7 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
     }
     sets, uncounted = declared_sets(protocol, counted)
     names = {a.id: a.name for a in protocol.analysis_sets}
-    notes = [*data.notes, *uncounted]
+    notes = [*data.notes, *uncounted, *no_events.notes_for(results)]
     if (protocol.analysis_plan is None or protocol.analysis_plan.treatment is None) and (
         treated_sets := [a.id for a in protocol.analysis_sets if a.id in {"safety", "modified_itt"}]
     ):

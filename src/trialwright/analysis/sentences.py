@@ -54,6 +54,8 @@ __all__ = [
     "NOT_HELD",
     "NOT_POSITIVE",
     "NO_EVENTS_IN_GROUP",
+    "NO_EVENTS",
+    "NO_EVENTS_IN",
     "NO_FORM",
     "NO_START",
     "NO_START_LEFT",
@@ -114,6 +116,16 @@ NO_TREATMENT = N_(
     "participant as treated, as randomized; who received the intervention is not recorded."
 )
 UNBLINDED_PEOPLE = N_("%(n)s participant(s) were emergency-unblinded before this analysis.")
+#: a time-to-event outcome with no events at all, or none in one group (``analysis.no_events``)
+NO_EVENTS = N_(
+    "Outcome %(outcome)s: no events in any group by day %(day)s. Everyone analysed was free of the event to the end, "
+    "so each Kaplan-Meier curve stays flat, each restricted mean survival time is the whole follow-up (their "
+    "difference 0, with no variance) and the hazard ratio is not estimable: check that the events are recorded."
+)
+NO_EVENTS_IN = N_(
+    "Outcome %(outcome)s: no events in %(group)s by day %(day)s. Its Kaplan-Meier curve stays flat, its restricted "
+    "mean survival time is the whole follow-up, and a hazard ratio against it is 0 or infinite (not estimable)."
+)
 #: between the sets of ``NO_TREATMENT``
 AND = N_(" and ")
 
@@ -160,14 +172,14 @@ MESSAGES = tuple(sorted(
      NOT_HELD, DIED_NO_START, NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT, NO_START_LEFT, VERSUS, MMRM,
      NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE, RMST_SCALE, N_DROPPED, DF, EFFECT_BY_VISIT, EFFECT_BY_VISIT_LOG,
      EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,
-     DISCHARGED_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP),
+     DISCHARGED_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP, NO_EVENTS, NO_EVENTS_IN),
     key=lambda m: -len(re.sub(r"%\(\w+\)s", "", m)),
 ))  # fmt: skip
 
 _PART = re.compile(r"%\((\w+)\)s")
 #: What each kind of part may hold: an identifier or a visit is one word, a number is digits
-_SHAPES = {"variable": r"\S+?", "form": r"\S+?", "visit": r"\S+?", "set_id": r"\S+?", "day": r"-?\d+",
-           "death_day": r"-?\d+", "n": r"\d+", "k": r"\d+", "effect": r"-?[\d.]+(?:e[-+]?\d+)?|nan|-?inf",
+_SHAPES = {"variable": r"\S+?", "outcome": r"\S+?", "form": r"\S+?", "visit": r"\S+?", "set_id": r"\S+?",
+           "day": r"-?\d+", "death_day": r"-?\d+", "n": r"\d+", "k": r"\d+", "effect": r"-?[\d.]+(?:e[-+]?\d+)?|nan|-?inf",
            "p": r"[\d.]+(?:e[-+]?\d+)?|NA|nan", "df": r"[\d.]+|nan|inf", "interval": r"\w+",
            "df_method": r"\w+"}  # fmt: skip
 #: Any other part: words, but never across "; " (where sentences are joined)

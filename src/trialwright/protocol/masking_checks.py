@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trialwright.protocol.design import KNOWN_ROLES, ArmRole, Blinding
+from trialwright.protocol.design import KNOWN_ROLES, ArmRole, Blinding, MaskedParty
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, unknown
 
-__all__ = ["masking"]
+__all__ = ["PARTY_ROLES", "masking"]
 
 #: Roles that know the arms by their work: no protocol can mask them.
 _UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician", "dsmb_member"})
@@ -17,6 +17,18 @@ _UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician"
 _AUDIT_READERS = frozenset({"administrator", "data_manager", "monitor"})
 #: Arms that exist to keep the participant from knowing.
 _CONCEALING = (ArmRole.PLACEBO, ArmRole.SHAM)
+#: The system roles through which a registered masked party uses trialwright: the party is masked in the system only
+#: if at least one of its roles is in ``masked_roles`` (the investigator and the outcome assessor are roles of their
+#: own, the data analyst is the blinded statistician, the care provider is the site's clinical staff: the
+#: investigator or the study coordinator). The participant does not use the system, so is masked by the trial's
+#: conduct alone. Double- and triple-blind mask all of these roles; single-blind registers the participant only.
+PARTY_ROLES: dict[MaskedParty, tuple[str, ...]] = {
+    MaskedParty.PARTICIPANT: (),
+    MaskedParty.CARE_PROVIDER: ("investigator", "study_coordinator"),
+    MaskedParty.INVESTIGATOR: ("investigator",),
+    MaskedParty.OUTCOME_ASSESSOR: ("outcome_assessor",),
+    MaskedParty.DATA_ANALYST: ("blinded_statistician",),
+}
 
 
 def masking(p: Protocol) -> Iterator[Found]:
@@ -33,6 +45,7 @@ def masking(p: Protocol) -> Iterator[Found]:
             yield f"masking.masked_roles[{i}]", unknown(role, KNOWN_ROLES, "role")
         elif role in _UNBLINDED_BY_WORK:
             yield f"masking.masked_roles[{i}]", f"the {role.replace('_', ' ')} knows the arms by their work"
+    yield from _registered_parties(p)
     if m.blinding is Blinding.OPEN and m.open_label_comparator is None:
         for i, arm in enumerate(p.arms):
             if arm.role in _CONCEALING:
@@ -52,6 +65,24 @@ def masking(p: Protocol) -> Iterator[Found]:
                     "trial: use a placebo or sham comparator, or declare blinding open or custom (e.g. outcome "
                     "assessors only)"
                 )
+
+
+def _registered_parties(p: Protocol) -> Iterator[Found]:
+    """With blinding custom, each party the registry record says is masked (``masked``) must be masked in the system
+    too (``masked_roles``, through ``PARTY_ROLES``): otherwise the record says a party is masked while trialwright
+    shows them the arms."""
+    m = p.masking
+    if m.blinding is not Blinding.CUSTOM:
+        return  # the other levels mask every role of their registered parties (or, single, the participant only)
+    for i, party in enumerate(m.masked):
+        roles = PARTY_ROLES[party]
+        if roles and not set(roles) & set(m.masked_roles):
+            add = " or ".join(roles)
+            yield f"masking.masked[{i}]", (
+                f"the registry record says the {party.value.replace('_', ' ')} is masked, but masked_roles shows the "
+                f"arms to the {' and the '.join(r.replace('_', ' ') for r in roles)}: add {add} to masked_roles, or "
+                f"remove {party.value} from masked"
+            )
 
 
 def _preparations(p: Protocol) -> Iterator[Found]:

@@ -47,7 +47,12 @@ def translations(p: Protocol) -> Iterator[Found]:
         if getattr(titles, key, None):
             for code in others:
                 if not titles.translations.get(code, {}).get(key, "").strip():
-                    yield f"trial.titles.translations.{code}.{key}", _missing(code, f"the {key} title")
+                    write = (
+                        f"{key}: ... to trial.titles.translations.{code}"
+                        if code in titles.translations
+                        else f"{code}: {{{key}: ...}} to trial.titles.translations"
+                    )
+                    yield f"trial.titles.translations.{code}.{key}", _missing(code, f"the {key} title", write)
     yield from _walk(p, "", others)
 
 
@@ -62,7 +67,8 @@ def _walk(node: object, path: str, others: list[str]) -> Iterator[Found]:
                 value = given.get(code)
                 if not (isinstance(value, str) and value.strip()):
                     shown = _quoted(values[text]) if text else "its text"
-                    yield f"{path}.translations", _missing(code, f"{text or 'text'} {shown}")
+                    write = _beside("translations", code, path, bool(given))
+                    yield f"{path}.translations", _missing(code, f"{text or 'text'} {shown}", write)
         # a text beside its own translations: ``help`` / ``help_translations``, ``description`` /
         # ``description_translations``, ``signature_meaning`` / ``signature_meaning_translations``
         for name in fields:
@@ -76,7 +82,9 @@ def _walk(node: object, path: str, others: list[str]) -> Iterator[Found]:
                 continue
             for code in others:
                 if not str(given_too.get(code) or "").strip():
-                    yield f"{path}.{base}" if path else base, _missing(code, f"the {base.replace('_', ' ')} text")
+                    yield f"{path}.{base}" if path else base, _missing(
+                        code, f"the {base.replace('_', ' ')} text", _beside(name, code, path, bool(given_too))
+                    )
         for name in fields:
             if name == "translations" or name.endswith("_translations"):
                 continue
@@ -90,5 +98,14 @@ def _quoted(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def _missing(code: str, what: str) -> str:
-    return f"no {code!r} translation of {what} (the protocol declares {code!r} in languages)"
+def _beside(name: str, code: str, path: str, written: bool) -> str:
+    """The key to write for a text's own translations: to the mapping where it is written, or the whole mapping
+    (a text left to its default, such as the signature's meaning, has no line of its own)."""
+    where = "at the top level of the file" if not path else f"in {path}"
+    if written:
+        return f"{code}: ... to {name} {where}"
+    return f"{name}: {{{code}: ...}} {where}"
+
+
+def _missing(code: str, what: str, write: str) -> str:
+    return f"no {code!r} translation of {what} (the protocol declares {code!r} in languages): add {write}"

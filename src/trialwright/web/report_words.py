@@ -111,7 +111,7 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
     def part(name: str, english: str) -> str:  # a part of a sentence the analysis built (``analysis.sentences``)
         if name == "visit":
             return visit_name(english)
-        if name in ("treatment", "reference", "set"):  # a group (an arm by its name) or an analysis set
+        if name in ("treatment", "reference", "group", "set"):  # a group (an arm by its name) or an analysis set
             return words(english)
         if name in ("how", "mark", "covariance"):  # how one left follow-up, a value's mark, a covariance: words
             asked = english[:1].upper() + english[1:] if name == "how" else english

@@ -68,6 +68,7 @@ def test_a_missing_translation_is_refused_with_its_line_and_field() -> None:
         "].choices[1].translations"
     )
     assert "no 'fa' translation of label 'Male'" in problem.message
+    assert problem.message.endswith(f"add translations: {{fa: ...}} in {problem.path.removesuffix('.translations')}")
 
 
 def test_a_missing_check_message_translation_is_refused() -> None:

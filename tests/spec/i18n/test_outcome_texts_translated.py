@@ -26,7 +26,8 @@ from trialwright.protocol.loader import ProtocolError, load_protocol_text
 
 FIRST = Path(__file__).resolve().parents[3] / "protocols" / "IRCT20190101042197N2.yaml"
 PERSIAN_LETTERS = re.compile(r"[\u0600-\u06FF]")
-MISSING = "no 'fa' translation of the {} text (the protocol declares 'fa' in languages)"
+#: the message names the key to write, where: the translations were removed whole, so the whole mapping
+MISSING = "no 'fa' translation of the {} text (the protocol declares 'fa' in languages): add {}: {{fa: ...}} in {}"
 
 
 def _doc() -> Any:
@@ -74,7 +75,9 @@ def _refused(text: str) -> list[Any]:
 def test_an_outcome_text_without_its_persian_is_refused_with_its_line(removed: str, path: str, what: str) -> None:
     text, n = _without_line(removed)
     (problem,) = _refused(text)
-    assert problem.path == path and problem.message == MISSING.format(what)
+    assert problem.path == path and problem.message == MISSING.format(
+        what, path.rpartition(".")[2] + "_translations", path.rpartition(".")[0]
+    )
     lines = text.split("\n")
     key = path.rpartition(".")[2] + ":"
     # the English text's own line: the last line with its key above the removed one

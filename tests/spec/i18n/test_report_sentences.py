@@ -43,6 +43,8 @@ PARTS = {
     "covariance": ("compound symmetry", FA["compound symmetry"]),
     "treatment": (ARMS[0], next(a["translations"]["fa"] for a in RAW["arms"] if a["name"] == ARMS[0])),
     "reference": (ARMS[1], next(a["translations"]["fa"] for a in RAW["arms"] if a["name"] == ARMS[1])),
+    "group": (ARMS[1], next(a["translations"]["fa"] for a in RAW["arms"] if a["name"] == ARMS[1])),
+    "outcome": ("time_to_sae", _isolated("time_to_sae")),
     "set": (SETS["safety"]["name"], SETS["safety"]["translations"]["fa"]),
     "set_id": ("rescue", _isolated("rescue")),
     "counted": ("itt, safety", _isolated("itt, safety")),

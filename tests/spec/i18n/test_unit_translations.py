@@ -55,7 +55,10 @@ def test_a_unit_translation_without_a_declared_language_is_refused() -> None:
 
     (problem,) = _refused(german_only)
     assert problem.path.endswith(".unit") and "forms[" in problem.path
-    assert problem.message == "no 'fa' translation of the unit text (the protocol declares 'fa' in languages)"
+    assert problem.message == (
+        "no 'fa' translation of the unit text (the protocol declares 'fa' in languages): add fa: ... to "
+        f"unit_translations in {problem.path.removesuffix('.unit')}"
+    )
 
 
 def test_a_unit_translation_of_a_field_without_a_unit_is_refused() -> None:

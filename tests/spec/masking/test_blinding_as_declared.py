@@ -95,6 +95,17 @@ REFUSED: list[tuple[str, Mutation, str, str]] = [
      "masking.open_label_comparator", "is for an open-label trial"),
     ("a masked form asking for the lot", _lot_on_the_ward, f"forms[{_ADMINISTRATION}].fields[4]",
      "administration.product_lot asks masked staff for the preparation attribute product_lot (of arm "),
+    # the registry record (masked) must not say a party is masked whom the system shows the arms (masked_roles)
+    ("a registered masked investigator the system shows the arms",
+     _masking(blinding="custom", masked=["outcome_assessor", "investigator"], masked_roles=["outcome_assessor"]),
+     "masking.masked[1]", "the registry record says the investigator is masked, but masked_roles shows the arms to "
+     "the investigator: add investigator to masked_roles, or remove investigator from masked"),
+    ("a registered masked data analyst the system shows the arms",
+     _masking(blinding="custom", masked=["data_analyst"], masked_roles=["outcome_assessor"]),
+     "masking.masked[0]", "add blinded_statistician to masked_roles"),
+    ("registered masked care providers the system shows the arms",
+     _masking(blinding="custom", masked=["participant", "care_provider"], masked_roles=["outcome_assessor"]),
+     "masking.masked[1]", "add investigator or study_coordinator to masked_roles"),
 ]  # fmt: skip
 
 
@@ -105,6 +116,19 @@ def test_protocol_check_refuses_a_contradictory_masking(case: str, mutate: Mutat
     found = [p for p in caught.value.problems if p.path == path and words in p.message]
     assert found, f"{case}: nothing at {path} saying {words!r}; got:\n{caught.value}"
     assert found[0].line is not None
+
+
+@pytest.mark.parametrize(
+    ("masked", "roles"),
+    [
+        (["outcome_assessor", "investigator"], ["outcome_assessor", "investigator"]),
+        (["participant", "care_provider", "outcome_assessor"], ["study_coordinator", "outcome_assessor"]),
+        (["participant", "data_analyst"], ["blinded_statistician"]),  # the participant uses no system role
+    ],
+)
+def test_custom_masking_that_masks_every_registered_party_is_accepted(masked: list[str], roles: list[str]) -> None:
+    loaded = load_protocol_text(mutated_text(_masking(blinding="custom", masked=masked, masked_roles=roles)))
+    assert {r.value for r in masked_roles(loaded.protocol)} == set(roles)
 
 
 def test_a_no_intervention_arm_cannot_be_hidden_in_a_double_blind_trial() -> None:
@@ -219,6 +243,13 @@ def test_with_outcome_assessors_only_masked_the_investigator_sees_and_the_assess
         # The data manager is not masked here: the export may carry the arms.
         source = exports.export_source(trial.engine, who(trial, Role.DATA_MANAGER), with_arms=True)
         assert {p.arm for p in source.participants() if p.participant_id == pid} == {done.arm}
+        # The analysis (docs/analysis.md, "With blinding: custom"): the blinded statistician sees arms on the pages,
+        # yet no one compares the arms before the lock, the unblinded statistician included.
+        assert sees_arms(load_protocol_text(mutated_text(_assessors_only)).protocol, Role.BLINDED_STATISTICIAN)
+        for role in (Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN):
+            assert analysis.analysis_data(trial.engine, who(trial, role)).grouping.value != "by_arm"
+            with pytest.raises(analysis.AnalysisError, match="runs only after the database lock"):
+                analysis.analysis_data(trial.engine, who(trial, role), unblinded=True)
     finally:
         trial.engine.dispose()
 

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
+from trialwright.analysis import no_events
 from trialwright.analysis import sentences as say
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import Subject
@@ -185,6 +186,8 @@ def _tte_comparison(
 
     def run() -> Comparison:
         if cox:
+            if (refused := no_events.hazard_ratio_refused(events, group, treat, ref, end)) is not None:
+                raise ValueError(refused)
             strata = [s.stratum for s, _ in rows]
             fit = survival.cox(times, events, group, strata=strata)
             rank = survival.log_rank(times, events, group, strata=strata)
@@ -193,7 +196,7 @@ def _tte_comparison(
                               primary, note)  # fmt: skip
         r = survival.rmst_difference(times, events, group, float(end))
         return Comparison(label, method, set_name, scale, r.difference, r.ci_lower, r.ci_upper, r.p_value, n,
-                          primary)  # fmt: skip
+                          primary, no_events.rmst_note(events, group, treat, ref, end))  # fmt: skip
 
     return safe(method, label, set_name, scale, n, primary, run)
 
