@@ -180,7 +180,8 @@ MESSAGES = tuple(sorted(
 _PART = re.compile(r"%\((\w+)\)s")
 #: What each kind of part may hold: an identifier or a visit is one word, a number is digits
 _SHAPES = {"variable": r"\S+?", "outcome": r"\S+?", "form": r"\S+?", "visit": r"\S+?", "set_id": r"\S+?",
-           "day": r"-?\d+", "death_day": r"-?\d+", "n": r"\d+", "k": r"\d+", "effect": r"-?[\d.]+(?:e[-+]?\d+)?|nan|-?inf",
+           "day": r"-?\d+", "death_day": r"-?\d+", "n": r"\d+", "k": r"\d+",
+           "effect": r"-?[\d.]+(?:e[-+]?\d+)?|nan|-?inf",
            "p": r"[\d.]+(?:e[-+]?\d+)?|NA|nan", "df": r"[\d.]+|nan|inf", "interval": r"\w+",
            "df_method": r"\w+"}  # fmt: skip
 #: Any other part: words, but never across "; " (where sentences are joined)

@@ -173,7 +173,10 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "visit_date label state version values lock participants file sha256 visit visits forms states reason "
         "recorded items users randomization sequence removed_reason review coding log_entries query queries "
         # an adverse event's (``services.odm_import_ae``): its row, reports, submissions, and the count in the summary
-        "ae_number created reports submissions adverse_events"
+        "ae_number created reports submissions adverse_events "
+        # the consent's details and who recorded the withdrawals (on the participant's entry), and a DSMB decision's
+        # (``services.odm_import_records``: never its reason, which the file does not hold)
+        "consent withdrawals dsmb_decision dsmb_decisions"
     ),
     # --- locks -------------------------------------------------------------------------------------------------
     **_each(

@@ -27,6 +27,8 @@ __all__ = [
     "AdverseEventHistory",
     "AeReportRecord",
     "AeSubmissionRecord",
+    "ConsentDetails",
+    "DsmbDecisionRecord",
     "EventRecord",
     "ExportSource",
     "Exporter",
@@ -42,6 +44,32 @@ __all__ = [
 StoredJson = Mapping[str, Any]
 #: Called with the number of records written so far (for a progress bar).
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDetails:
+    """The rest of the consent record a participant was enrolled on (``consents``): its form version and kind, who
+    obtained it, the representative and witness (if any), and who recorded it and when (UTC)."""
+
+    form_version: str
+    kind: str
+    obtained_by: str
+    representative_name: str | None
+    representative_relationship: str | None
+    witness: str | None
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DsmbDecisionRecord:
+    """A DSMB decision on the safety pause (``dsmb_decisions``), trial-level, without its reason: the reason is the
+    DSMB's free text, which may speak of the arms, so no export that blinded staff read carries it."""
+
+    decision: str  # resume, pause or stop
+    related_saes: int  # the count of related SAEs the decision was made on
+    decided_at: dt.datetime  # UTC
+    decided_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +89,9 @@ class ParticipantRecord:
     arm: str | None  # the arm code, only in a source made with_arms by someone who may see arms
     withdrawals: tuple[tuple[str, dt.date, str, str | None], ...]  # (scope, date, reason, cause or None)
     screening_values: Mapping[str, Any]
+    consent: ConsentDetails | None = None  # the consent's other details (None: not read by this source)
+    #: Who recorded each withdrawal and when (UTC), in the order of ``withdrawals`` (empty: not read by this source).
+    withdrawals_recorded: tuple[tuple[dt.datetime, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +271,10 @@ class ExportSource(abc.ABC):
 
     def queries(self) -> Iterator[QueryRecord]:
         """Data queries, by participant and query id; none by default."""
+        return iter(())
+
+    def dsmb_decisions(self) -> Iterator[DsmbDecisionRecord]:
+        """The DSMB's decisions on the safety pause, in the order they were made (no reason); none by default."""
         return iter(())
 
     def preparation_arms(self) -> Mapping[str, str]:

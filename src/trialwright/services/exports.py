@@ -32,6 +32,8 @@ from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import (
     AdverseEventHistory,
+    ConsentDetails,
+    DsmbDecisionRecord,
     EventRecord,
     Exporter,
     ExportSource,
@@ -56,7 +58,7 @@ from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.files import file_sha256
 from trialwright.store.log_tables import log_codings, log_entries
-from trialwright.store.safety_tables import adverse_events, ae_reports
+from trialwright.store.safety_tables import adverse_events, ae_reports, dsmb_decisions
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 from trialwright.store.tables import audit_entries
 
@@ -111,8 +113,10 @@ class DatabaseSource(ExportSource):
             # Each entry checked against its keyed digest: an export never carries an arm altered in the database.
             alloc: dict[str, Any] = {r.participant_id: r for r in checked_allocations(session)}
             left: dict[str, list[tuple[str, dt.date, str, str | None]]] = {}
+            recorded: dict[str, list[tuple[dt.datetime, str]]] = {}
             for w in session.execute(select(withdrawals).order_by(withdrawals.c.id)):
                 left.setdefault(w.participant_id, []).append((w.scope, w.withdrawn_on, w.reason, w.cause))
+                recorded.setdefault(w.participant_id, []).append((w.recorded_at, w.recorded_by))
             consent: dict[int, Any] = {}
             for given in session.execute(
                 select(consents).where(consents.c.decision == "consent").order_by(consents.c.id)
@@ -148,7 +152,12 @@ class DatabaseSource(ExportSource):
                     arm=a.arm if a is not None and self.with_arms else None,
                     withdrawals=tuple(left.get(r.participant_id, ())),
                     screening_values=json.loads(r.screening_values),
-                )
+                    consent=None if c is None else ConsentDetails(
+                        c.form_version, c.kind, c.obtained_by, c.representative_name, c.representative_relationship,
+                        c.witness, c.recorded_at, c.recorded_by,
+                    ),
+                    withdrawals_recorded=tuple(recorded.get(r.participant_id, ())),
+                )  # fmt: skip
 
     def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
         return self._records(form_id)
@@ -328,6 +337,13 @@ class DatabaseSource(ExportSource):
                     answered_by=row.answered_by, closed_at=row.closed_at, closed_by=row.closed_by,
                     close_note=row.close_note,
                 )  # fmt: skip
+
+    def dsmb_decisions(self) -> Iterator[DsmbDecisionRecord]:
+        d = dsmb_decisions.c  # never the reason: the DSMB's words may speak of the arms
+        query = select(d.decision, d.related_saes, d.decided_at, d.decided_by).order_by(d.id)
+        with read_scope(self.engine) as session:
+            for r in session.execute(query):
+                yield DsmbDecisionRecord(r.decision, r.related_saes, r.decided_at, r.decided_by)
 
     def audit(self) -> Iterator[AuditEntry]:
         query = (

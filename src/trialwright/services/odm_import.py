@@ -13,9 +13,12 @@ one transaction, the second reading writes, and only into a trial that holds no 
 nothing. Every refusal is an ``OdmImportError`` naming the element or attribute and the rule.
 
 What is written keeps the source trial's identities and values exactly: screenings (number, date, values;
-the decision is evaluated again), the consent (who gave it and when; the rest of the consent record is not
-in the export, so ``obtained_by`` says so), participants with the SAME ids and sites and their enrolment
-time, withdrawals, visits held or missed with their dates, and form records with the exact stored JSON.
+the decision is evaluated again), the consent the participant was enrolled on (who gave it and when, who obtained
+it, its form version, kind, representative, witness and who recorded it when; a file written before the export
+carried those keeps ``obtained_by`` saying so), participants with the SAME ids and sites and their enrolment
+time, withdrawals (with who recorded them and when), visits held or missed with their dates, form records with the
+exact stored JSON, and the DSMB's decisions on the safety pause without their reasons, which the file never holds
+(``trialwright.services.odm_import_records``).
 
 Form states are restored, with version, last change, verification, signature (signer, time, the protocol's
 signature meaning) and lock: a data manager migrating a trial expects a verified or signed form to stay
@@ -126,12 +129,14 @@ NOT_RESTORED = (
     "the source trial's audit trail beyond the one AuditRecord the file holds per participant, visit, form, log "
     "entry, query and value (the latest): each of those is kept as recorded (user, role, site, time, reason, source "
     "entry) in the import's audit entries; the whole trail stays in the source database",
-    "what the ODM file does not hold: the consent's other "
-    "details (who obtained it), who recorded a withdrawal and when, users' accounts (the AdminData names them; "
-    "accounts are made by the administrator), the ATC index and MedDRA release themselves (each coding carries its "
-    "version and path; load them again to code here), the DSMB's decisions on the safety pause, and the SAE "
-    "notifications and e-mails the source trial sent when its adverse events were reported (an imported event sends "
-    "none)",
+    "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
+    "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
+    "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
+    "arms, so no ODM file carries them: each imported decision says so), consent records other than the one each "
+    "participant was enrolled on (refusals and later decisions), and the SAE notifications and e-mails the source "
+    "trial sent when its adverse events were reported (an imported event sends none)",
+    "in a file written before the export carried them: who obtained a consent and its other details, and who "
+    "recorded a withdrawal and when (the consent says it was not in the export; the withdrawal names the importer)",
 )
 
 
@@ -153,6 +158,7 @@ class OdmImportReport:
     codings: int = 0  # log entries' codings (ATC, MedDRA)
     queries: int = 0  # data queries (on participants, forms and log entries), every state
     adverse_events: int = 0  # adverse events, each with its reports, submissions, coding and AuditRecords
+    dsmb_decisions: int = 0  # the DSMB's decisions on the safety pause (no reason: never in the file)
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
 
@@ -175,6 +181,8 @@ class OdmImportReport:
             "recorded)",
             f"  queries:        {self.queries} (open, answered and closed, with who and when, as recorded)",
             f"  adverse events: {self.adverse_events} (every report, submission and MedDRA coding as recorded)",
+            f"  DSMB decisions: {self.dsmb_decisions} (decision, related SAEs, who and when; the reason is not in the "
+            "file)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  byte-identical re-export: {check}",
             "  not restored:",
@@ -230,6 +238,8 @@ class _Subject:
     entries: list[_LogEntry] = field(default_factory=list)
     queries: list[Any] = field(default_factory=list)  # ImportedQuery (trialwright.services.odm_import_queries)
     adverse_events: list[Any] = field(default_factory=list)  # odm_import_ae.ImportedEvent
+    consent: dict[str, Any] | None = None  # the consent's other details (odm_import_records), None in an older file
+    withdrawn: list[tuple[dt.datetime, str] | None] = field(default_factory=list)  # who recorded each withdrawal, when
 
 
 @dataclass
@@ -326,6 +336,7 @@ class _Reader:
         self.as_of: str | None = None
         self.extension: str = TW_NS  # the namespace of the file's vendor extension, as the file declares it
         self.ae_numbers: set[str] = set()  # the adverse events read so far (an AE number is the trial's)
+        self.decisions: list[dict[str, Any]] = []  # the DSMB's decisions (odm_import_records), at ClinicalData's end
 
     def _t(self, local: str) -> str:
         return f"{{{self.extension}}}{local}"
@@ -379,6 +390,10 @@ class _Reader:
                     subject.queries = queries.read(elem, subject.participant_id)
                     clinical.remove(elem)
                     yield subject
+                elif elem.tag == _o("ClinicalData") and clinical is not None:
+                    from trialwright.services.odm_import_records import read_dsmb_decisions
+
+                    self.decisions = read_dsmb_decisions(self, elem)
         except ET.ParseError as exc:
             raise OdmImportError(
                 f"XML: {self.path.name} is not well-formed XML ({exc}); nothing was imported"
@@ -567,7 +582,11 @@ class _Reader:
             values = None
         if not isinstance(values, dict):
             raise OdmImportError(f"{w}/tw:ScreeningValues: required, a JSON object")
+        from trialwright.services.odm_import_records import read_consent, read_withdrawal
+
+        consent = read_consent(self.protocol, tw, w)
         left = []
+        withdrawn: list[tuple[dt.datetime, str] | None] = []
         for x in enrolment.findall(self._t("Withdrawal")):
             on = _day(_need(x, "On", f"{w}/tw:Withdrawal"), f"{w}/tw:Withdrawal/@On")
             assert on is not None
@@ -578,6 +597,11 @@ class _Reader:
                 )
             scope = _need(x, "Scope", f"{w}/tw:Withdrawal")
             left.append((scope, on, _need(x, "Reason", f"{w}/tw:Withdrawal"), cause))
+            withdrawn.append(read_withdrawal(x, f"{w}/tw:Withdrawal[{len(left)}]"))
+        if consent is not None and None in withdrawn:  # a file the export wrote with the consent's details has both
+            raise OdmImportError(f"{w}/tw:Withdrawal[{withdrawn.index(None) + 1}]/@RecordedAt: required (the file "
+                                 "carries the consent's details, so it was written by an export that writes who "
+                                 "recorded a withdrawal)")  # fmt: skip
         visits: list[_Visit] = []
         entries: list[_LogEntry] | None = None
         events: list[Any] | None = None
@@ -610,7 +634,7 @@ class _Reader:
         enrolled = _who(recorded)
         return _Subject(
             pid, site, int(number), int(s_number), tw, values, left, enrolled, visits, recorded, randomization or None,
-            entries or [], adverse_events=events or [],
+            entries or [], adverse_events=events or [], consent=consent, withdrawn=withdrawn,
         )
 
     def _logs(self, elem: ET.Element, parent: str) -> list[_LogEntry]:
@@ -897,11 +921,16 @@ class _Writer:
         consented_on = local_date(consented_at, p.site(s.site).timezone, "ConsentedAt")
         in_use = [v for v in p.consent_versions if v.effective_from <= consented_on]
         version = max(in_use or p.consent_versions[:1], key=lambda v: v.effective_from)
+        from trialwright.services.odm_import_records import NOT_IN_FILE
+
+        consent = s.consent or {  # a file written before the export carried the consent's details
+            "form_version": version.version, "kind": "initial", "obtained_by": NOT_IN_FILE, "recorded_at": self.now,
+            "recorded_by": self.actor.username,
+        }  # fmt: skip
         session.execute(
             consents.insert().values(
-                screening_id=screening_id, form_version=version.version, given_by=tw["ConsentGivenBy"],
-                obtained_by="not in the ODM export (imported)", obtained_at=consented_at, kind="initial",
-                decision="consent", recorded_at=self.now, recorded_by=self.actor.username,
+                screening_id=screening_id, given_by=tw["ConsentGivenBy"], obtained_at=consented_at,
+                decision="consent", **consent,
             )
         )  # fmt: skip
         enrolled_by, _ = s.enrolled or (self.actor.username, None)
@@ -911,11 +940,13 @@ class _Writer:
                 enrolled_at=dt.datetime.fromisoformat(tw["EnrolledAt"]), enrolled_by=enrolled_by,
             )
         )  # fmt: skip
-        for scope, on, reason, cause in s.withdrawals:
+        withdrawn = s.withdrawn or [None] * len(s.withdrawals)
+        for (scope, on, reason, cause), recorded in zip(s.withdrawals, withdrawn, strict=True):
+            at, by = recorded or (self.now, self.actor.username)  # the importer: a file from before the export had it
             session.execute(
                 withdrawals.insert().values(
                     participant_id=s.participant_id, scope=scope, reason=reason, cause=cause, withdrawn_on=on,
-                    recorded_at=self.now, recorded_by=self.actor.username,
+                    recorded_at=at, recorded_by=by,
                 )
             )  # fmt: skip
         # The participant's own entry: its AuditRecord as recorded and its randomization as the file states it (a
@@ -924,6 +955,10 @@ class _Writer:
         if s.randomization:
             kept["randomization"] = s.randomization
             self.counts["randomized"] += 1
+        if s.consent is not None:  # the consent's details and who recorded the withdrawals, as restored
+            kept["consent"] = {**s.consent, "recorded_at": s.consent["recorded_at"].isoformat()}
+            kept["withdrawals"] = [{"recorded_at": at.isoformat(), "recorded_by": by} for at, by in
+                                   (r for r in s.withdrawn if r is not None)]  # fmt: skip
         if self.users is not None:
             kept["users"] = dict(self.users)
             self.users = None
@@ -1167,6 +1202,9 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         from trialwright.services.odm_import_queries import advance_query_numbers
 
         advance_query_numbers(writer)
+        from trialwright.services.odm_import_records import write_dsmb_decisions
+
+        write_dsmb_decisions(writer, first.decisions)
         if file_sha256(path) != sha256:
             raise OdmImportError(f"file: {name} changed while it was being imported; nothing was imported")
         counts = writer.counts
@@ -1174,7 +1212,8 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
             session, actor=actor.username, role=actor.role.value, action="import.odm",
             new_value={"participants": imported},
             detail={**writer.detail, **{k: counts[k] for k in ("participants", "visits", "forms", "values",
-                                                                "log_entries", "queries", "adverse_events")},
+                                                                "log_entries", "queries", "adverse_events",
+                                                                "dsmb_decisions")},
                     "states": dict(writer.states)},
         )  # fmt: skip
     difference = _reexport_difference(engine, actor, path, first.as_of)
@@ -1182,7 +1221,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         name, sha256, counts["participants"], counts["visits"], counts["forms"], counts["values"], dict(writer.states),
         randomized=counts["randomized"], audit_records=counts["records"], users=len(first.user_types),
         log_entries=counts["log_entries"], codings=counts["codings"], queries=counts["queries"],
-        adverse_events=counts["adverse_events"],
+        adverse_events=counts["adverse_events"], dsmb_decisions=counts["dsmb_decisions"],
         reexport_difference=difference,
     )  # fmt: skip
 

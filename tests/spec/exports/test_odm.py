@@ -45,7 +45,7 @@ from trialwright.services.replay import replay
 from trialwright.services.simulation import simulate
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import session_scope
-from trialwright.store.safety_tables import adverse_events
+from trialwright.store.safety_tables import adverse_events, dsmb_decisions
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
@@ -149,10 +149,10 @@ def _trial_as_stored(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             "participants": select(p.participant_id, p.site, p.number, p.enrolled_at, p.enrolled_by),
             "screenings": select(s.site, s.number, s.screened_on, s.screening_values, s.decision, s.decision_detail)
             .join(participants, p.screening_id == s.id),
-            "consents": select(p.participant_id, consents.c.given_by, consents.c.obtained_at, consents.c.form_version)
+            "consents": select(p.participant_id, *(c for c in consents.c if c.name not in {"id", "screening_id"}))
             .join(consents, consents.c.screening_id == p.screening_id).where(consents.c.decision == "consent"),
-            "withdrawals": select(withdrawals.c.participant_id, withdrawals.c.scope, withdrawals.c.withdrawn_on,
-                                  withdrawals.c.reason, withdrawals.c.cause),
+            "withdrawals": select(*(c for c in withdrawals.c if c.name != "id")),  # who recorded it and when too
+            "dsmb_decisions": select(*(c for c in dsmb_decisions.c if c.name not in {"id", "reason"})),  # no reason
             "visits": select(v.participant_id, v.visit_id, v.visit_date, v.missed_reason, v.unscheduled, v.label,
                              v.created_by),
             "forms": select(v.participant_id, v.visit_id, v.visit_date, f.form_id, f.form_values, f.state, f.version,
@@ -214,7 +214,7 @@ def test_the_export_is_valid_against_cdiscs_odm_1_3_2_schema_with_the_extension_
     assert errors, "plain ODM 1.3.2 has no place for the extension elements"
     assert {re.sub(r" at position \d+", "", e.reason or "") for e in errors} <= {
         f"Unexpected child with tag 'tw:{name}'."
-        for name in ("StoredValue", "Form", "Visit", "Enrolment", "AdverseEvent", "Query")
+        for name in ("StoredValue", "Form", "Visit", "Enrolment", "AdverseEvent", "Query", "DsmbDecision")
     }
     tree = ET.parse(exported.path)  # noqa: S314 - our own file
     for parent in tree.iter():

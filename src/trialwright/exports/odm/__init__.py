@@ -43,7 +43,11 @@ XSD that redefines those groups, the way Define-XML extends ODM):
 * ``tw:Visit`` in ``StudyEventData``: the visit date, or why it was missed, and an unscheduled visit's label.
 * ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
   randomization number, time and stratum (never the arm; in a trial imported from ODM, as the import kept them
-  from the file), withdrawals, and the screening values as JSON.
+  from the file), the rest of the consent record (form version, kind, who obtained it, representative, witness, who
+  recorded it and when), withdrawals (with who recorded each and when), and the screening values as JSON.
+* ``tw:DsmbDecision`` in ``ClinicalData``, after the participants: the DSMB's decisions on the safety pause
+  (decision, related SAEs, who and when), trial-level; never the reason, the DSMB's free text that may speak of the
+  arms.
 
 Elements rather than attributes because ODM tools skip extension elements they do not know, while a
 foreign attribute on ``ItemData`` makes a strict ODM model (odmlib's, for one) refuse the whole file.

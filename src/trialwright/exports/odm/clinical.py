@@ -108,6 +108,7 @@ class ClinicalWriter:
                 self.queries = QueriesHeld(person.participant_id, held)
                 self._subject(person, records)
                 self.queries.done()
+            self._dsmb_decisions()
         if pending is not None:
             raise ValueError(f"participant: {pending.participant_id} has form records but no participant record")
         if asked is not None:
@@ -322,8 +323,32 @@ class ClinicalWriter:
         }  # fmt: skip
         if kept:
             attrs.update({k: kept.get(k) for k in ("RandomizationNumber", "RandomizedAt", "Stratum")})
+        c = p.consent
+        if c is not None:  # the rest of the consent record: who obtained it, the representative, who recorded it
+            attrs |= {
+                "ConsentFormVersion": c.form_version, "ConsentKind": c.kind, "ConsentObtainedBy": c.obtained_by,
+                "RepresentativeName": c.representative_name,
+                "RepresentativeRelationship": c.representative_relationship, "ConsentWitness": c.witness,
+                "ConsentRecordedAt": c.recorded_at.isoformat(), "ConsentRecordedBy": c.recorded_by,
+            }  # fmt: skip
+        recorded = p.withdrawals_recorded
+        if recorded and len(recorded) != len(p.withdrawals):
+            raise ValueError(f"participant: {p.participant_id} has {len(p.withdrawals)} withdrawals but who recorded "
+                             f"{len(recorded)}")  # fmt: skip
         with self.xml.element("tw:Enrolment", attrs):
             self.xml.leaf("tw:ScreeningValues", text=json_text(dict(p.screening_values)))
-            for scope, on, reason, cause in p.withdrawals:
-                attrs = {"Scope": scope, "On": on.isoformat(), "Reason": reason}
-                self.xml.leaf("tw:Withdrawal", attrs if cause is None else {**attrs, "Cause": cause})
+            for n, (scope, on, reason, cause) in enumerate(p.withdrawals):
+                attrs = {"Scope": scope, "On": on.isoformat(), "Reason": reason, "Cause": cause}
+                if recorded:
+                    attrs |= {"RecordedAt": recorded[n][0].isoformat(), "RecordedBy": recorded[n][1]}
+                self.xml.leaf("tw:Withdrawal", attrs)
+
+    def _dsmb_decisions(self) -> None:
+        """``tw:DsmbDecision`` in ``ClinicalData`` after the participants: the DSMB's decisions on the safety pause,
+        trial-level, in the order made (decision, the related SAEs it was made on, who and when), never the reason
+        (the DSMB's words may speak of the arms)."""
+        for d in self.source.dsmb_decisions():
+            self.xml.leaf("tw:DsmbDecision", {
+                "Decision": d.decision, "RelatedSaes": str(d.related_saes), "DecidedAt": d.decided_at.isoformat(),
+                "DecidedBy": d.decided_by,
+            })  # fmt: skip

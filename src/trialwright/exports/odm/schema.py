@@ -222,6 +222,8 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
             <xs:attribute name="On" type="xs:date" use="required"/>
             <xs:attribute name="Reason" type="xs:string" use="required"/>
             <xs:attribute name="Cause" type="xs:string"/>
+            <xs:attribute name="RecordedAt" type="xs:dateTime"/>
+            <xs:attribute name="RecordedBy" type="xs:string"/>
           </xs:complexType>
         </xs:element>
       </xs:sequence>
@@ -233,6 +235,34 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="RandomizationNumber" type="xs:positiveInteger"/>
       <xs:attribute name="RandomizedAt" type="xs:dateTime"/>
       <xs:attribute name="Stratum" type="xs:string"/>
+      <xs:attribute name="ConsentFormVersion" type="xs:string"/>
+      <xs:attribute name="ConsentKind">
+        <xs:simpleType>
+          <xs:restriction base="xs:string">
+            <xs:enumeration value="initial"/><xs:enumeration value="reconsent"/>
+          </xs:restriction>
+        </xs:simpleType>
+      </xs:attribute>
+      <xs:attribute name="ConsentObtainedBy" type="xs:string"/>
+      <xs:attribute name="RepresentativeName" type="xs:string"/>
+      <xs:attribute name="RepresentativeRelationship" type="xs:string"/>
+      <xs:attribute name="ConsentWitness" type="xs:string"/>
+      <xs:attribute name="ConsentRecordedAt" type="xs:dateTime"/>
+      <xs:attribute name="ConsentRecordedBy" type="xs:string"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="DsmbDecision">
+    <xs:complexType>
+      <xs:attribute name="Decision" use="required">
+        <xs:simpleType>
+          <xs:restriction base="xs:string">
+            <xs:enumeration value="resume"/><xs:enumeration value="pause"/><xs:enumeration value="stop"/>
+          </xs:restriction>
+        </xs:simpleType>
+      </xs:attribute>
+      <xs:attribute name="RelatedSaes" type="xs:nonNegativeInteger" use="required"/>
+      <xs:attribute name="DecidedAt" type="xs:dateTime" use="required"/>
+      <xs:attribute name="DecidedBy" type="xs:string" use="required"/>
     </xs:complexType>
   </xs:element>
 </xs:schema>
@@ -253,13 +283,15 @@ _ODM_XSD = """<?xml version="1.0" encoding="UTF-8"?>
 </xs:schema>
 """
 
-_EXTENDED = {"SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": "Form",
+_EXTENDED = {"ClinicalData": "DsmbDecision", "SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": "Form",
              "ItemGroupData": "LogEntry", "ItemData": "StoredValue"}  # fmt: skip
 #: Where data queries go (any number, after the element's other extension: ``trialwright.exports.odm.queries``).
 _QUERIED = frozenset({"SubjectData", "ItemGroupData"})
 #: Further extension elements a parent may hold, each optional, after the one above and before the queries (an
 #: adverse event's item group).
 _ALSO = {"ItemGroupData": ("AdverseEvent",)}
+#: Extension elements a parent may hold any number of (the DSMB's decisions, after the participants).
+_REPEATED = frozenset({"ClinicalData"})
 
 
 def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
@@ -272,7 +304,8 @@ def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
     """
     groups = "\n".join(
         f'    <xs:group name="{parent}ElementExtension"><xs:sequence>'
-        f'<xs:group ref="{parent}ElementExtension"/><xs:element ref="tw:{element}" minOccurs="0"/>'
+        f'<xs:group ref="{parent}ElementExtension"/><xs:element ref="tw:{element}" minOccurs="0"'
+        + (' maxOccurs="unbounded"/>' if parent in _REPEATED else "/>")
         + "".join(f'<xs:element ref="tw:{also}" minOccurs="0"/>' for also in _ALSO.get(parent, ()))
         + ('<xs:element ref="tw:Query" minOccurs="0" maxOccurs="unbounded"/>' if parent in _QUERIED else "")
         + "</xs:sequence></xs:group>"
