@@ -115,3 +115,18 @@ def test_a_check_after_a_rolled_back_savepoint_takes_the_lock_again_and_reads_th
         else:  # SQLite: the savepoint's rollback kept the writer lock; nothing could commit in between
             assert nothing_else_can_commit(trial, session)
             lock_service.require_unlocked(session, pid)
+
+
+def test_the_simulators_visit_whose_first_save_is_refused_still_holds_the_data_lock(
+    trial: Trial, pid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trialwright.services.forms import simulated
+
+    seen: list[bool] = []
+    monkeypatch.setattr(simulated, "_save_and_view", watching(trial, simulated._save_and_view, seen))
+    outcome = simulated.save_and_verify_visit(
+        trial.engine, who(trial, Role.STUDY_COORDINATOR), who(trial, Role.MONITOR), pid, "baseline",
+        [(svc.VisitFormSave("labs", {"sampled_at": STAMP, "crp": 900}), False),  # refused after the lock check
+         (svc.VisitFormSave("labs", {"sampled_at": STAMP, "crp": 450}), False)], visit_date=DAY)  # fmt: skip
+    assert isinstance(outcome.saves[0], ValueError) and type(outcome.saves[1]).__name__ == "FormView"
+    assert seen == [True]
