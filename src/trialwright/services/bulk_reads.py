@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-__all__ = ["answers", "forget", "forget_held", "held", "keep", "once", "peek", "reading_once"]
+__all__ = ["answers", "forget", "forget_held", "forget_read", "held", "keep", "once", "peek", "reading_once"]
 
 _KEY = "trialwright.bulk_reads"
 _HELD = "trialwright.bulk_reads.held"
@@ -84,6 +84,15 @@ def forget_held(session: Session) -> None:
     memo = session.info.get(_HELD)
     if memo is not None:
         memo.clear()
+
+
+def forget_read(session: Session, kinds: tuple[str, ...]) -> None:
+    """Every answer ``once`` keeps whose key is a tuple starting with one of ``kinds``, read again from now on (the
+    data lock was taken again: what it guards may have changed while it was not held, ``services/lock.py``)."""
+    memo = session.info.get(_KEY)
+    if memo:
+        for key in [k for k in memo if isinstance(k, tuple) and k and k[0] in kinds]:
+            del memo[key]
 
 
 def answers(session: Session) -> dict[Hashable, object]:

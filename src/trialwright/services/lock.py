@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
-from trialwright.services.bulk_reads import once
+from trialwright.services.bulk_reads import forget_read, once
 from trialwright.services.errors import FormError, denied
 from trialwright.services.reauth import require_password
 from trialwright.services.users import AccessPolicy, UserView
@@ -39,6 +39,7 @@ __all__ = [
     "LockState",
     "SoftLock",
     "active_soft_locks",
+    "hold_data_lock",
     "lock_state",
     "lock_trial",
     "override_banner",
@@ -137,10 +138,9 @@ def require_unlocked(session: Session, participant_id: str | None = None, *, sit
     site is soft-locked. A caller that has read the participant passes their ``site`` (one look-up fewer).
 
     The change holds the data-lock lock (shared) until it commits, and a lock or soft lock being set holds it alone:
-    so no change checked before a lock commits after it (PostgreSQL; SQLite has one writer at a time)."""
-    if not session.info.get(_GUARDED):
-        serialise(session, _DATA_LOCK, shared=True)
-        session.info[_GUARDED] = True
+    so no change checked before a lock commits after it (PostgreSQL; SQLite has one writer at a time). It is taken
+    again whenever the transaction that took it has ended (see ``hold_data_lock``)."""
+    hold_data_lock(session)
     row = once(session, ("trial_lock",), lambda: _lock_row(session))
     if row is not None and row.locked:
         raise FormError(
@@ -193,6 +193,38 @@ def lock_state(engine: Engine) -> LockState:
 
 _DATA_LOCK = "data_lock"
 _GUARDED = "trialwright.lock.guarded"
+#: The answers ``require_unlocked`` reads once (``bulk_reads.once``) that a trial or soft lock changes.
+_LOCK_FACTS = ("trial_lock", "soft_locks")
+
+
+def _holding(session: Session) -> bool:
+    """Whether the data lock taken for this session is held now: the (sub)transaction that took it is the current
+    one or one of its parents. A savepoint rolled back releases what was taken inside it (PostgreSQL releases a
+    transaction-level advisory lock taken in a rolled-back subtransaction), so a lock taken there is no longer
+    held, and one taken in an earlier transaction of the session never is."""
+    took = session.info.get(_GUARDED)
+    if took is None:
+        return False
+    trans = session.get_nested_transaction() or session.get_transaction()
+    while trans is not None:
+        if trans is took:
+            return bool(trans.is_active)
+        trans = trans.parent
+    return False
+
+
+def hold_data_lock(session: Session) -> None:
+    """Hold the data lock (shared) in the session's current transaction, once: a batch calls it before reading
+    ahead and before its first savepoint, so the lock outlives every savepoint a refused row rolls back and every
+    lock fact it reads ahead is read under it. ``require_unlocked`` calls it too: if the lock is not held now (never
+    taken, or taken in a savepoint since rolled back or released), it is taken again and the lock facts read
+    before are forgotten (a trial or soft lock may have committed while it was not held). SQLite: nothing to take;
+    every write transaction begins IMMEDIATE and keeps its writer lock until it ends, whatever its savepoints do."""
+    if session.get_bind().dialect.name != "postgresql" or _holding(session):
+        return
+    serialise(session, _DATA_LOCK, shared=True)
+    session.info[_GUARDED] = session.get_nested_transaction() or session.get_transaction()
+    forget_read(session, _LOCK_FACTS)
 
 
 def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str, open_blockers: int | None = None) -> None:

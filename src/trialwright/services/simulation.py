@@ -41,7 +41,6 @@ from trialwright.services.forms import (
     sign_forms,
     verify_forms,
 )
-from trialwright.services.forms.simulated import pre_authenticate, save_and_verify_visit, sign_as
 from trialwright.services.randomization import (
     StratumExhausted,
     allocation_of,
@@ -549,6 +548,10 @@ def simulate(
     series in a transaction of its own and the password re-entered at every session (``sign_forms``). The same
     seed gives the same trial, and the same audit trail, either way (``tests/spec/simulation/test_batched.py``)."""
     import time
+
+    # Imported here, never at module level: this module re-exports none of the simulator's lifecycle steps, and no
+    # module but this one imports them (the "protected" import-linter contract in pyproject.toml).
+    from trialwright.services.forms.simulated import pre_authenticate, save_and_verify_visit, sign_as
 
     began = time.perf_counter()
     protocol = current_protocol(engine).protocol

@@ -55,7 +55,7 @@ from trialwright.services.forms.queries import _auto_close, _open_query
 from trialwright.services.forms.read_ahead import read_ahead
 from trialwright.services.forms.review import _move
 from trialwright.services.forms.visits import _ensure_visit
-from trialwright.services.lock import require_unlocked
+from trialwright.services.lock import hold_data_lock, require_unlocked
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -489,6 +489,7 @@ def save_visit_forms(
     protocol = current_protocol(engine).protocol
     out: list[FormView | FormError | ValueError] = []
     with session_scope(engine) as session, reading_once(session), audit.batched(session):
+        hold_data_lock(session)  # in the transaction, not in the first save's savepoint a refusal rolls back
         for each in saves:
             nested = session.begin_nested()
             try:
@@ -577,6 +578,7 @@ def _import(
     rejected: list[tuple[int, tuple[str, ...]]] = []
     saved = 0
     with session_scope(engine) as session, reading_once(session):
+        hold_data_lock(session)  # before reading ahead and before the first row's savepoint a refusal rolls back
         for start in range(0, len(rows), batch):
             read_ahead(session, protocol, rows[start : start + batch])
             with audit.batched(session):

@@ -1,6 +1,7 @@
 """The simulator's own lifecycle steps: a visit's forms saved and verified in one transaction, and forms signed by
-a pre-authenticated simulated investigator. Only ``services/simulation.py`` uses this module (an import-linter
-contract keeps web, api and cli from importing it); what a person does goes through ``save.py`` and ``review.py``.
+a pre-authenticated simulated investigator. Only ``services/simulation.py`` imports this module, inside ``simulate``
+and re-exporting nothing of it (a ``protected`` import-linter contract); what a person does goes through ``save.py``
+and ``review.py``.
 
 Each step is the one a person's request makes, in the same order, with the same rules and the same audit entries
 (``_move`` and ``_series_in`` of ``review.py``, ``_save_and_view`` of ``save.py``); what differs is how many
@@ -10,8 +11,10 @@ transactions they take and how often a password is checked:
   monitor's verification of the completed forms (one series in a savepoint; if it is refused, each form in one
   of its own, as the simulator retries one by one) in one transaction instead of two or more.
 - ``PreAuthenticated``: made only by ``pre_authenticate``, which checks the account's password once through the
-  real re-entry (``require_password``: argon2, the lockout count, a failure audited); ``sign_as`` then signs a
-  series as ``sign_forms`` does after an accepted re-entry. An accepted re-entry writes no audit entry, so the
+  real re-entry (``require_password``: argon2, the lockout count, a failure audited), and vouches only for that
+  username (``_ISSUED``); ``sign_as`` reads the account again in the signing transaction (refused if disabled,
+  locked or no longer an investigator since) and then signs a series as ``sign_forms`` does after an accepted
+  re-entry. An accepted re-entry writes no audit entry, so the
   trail is entry for entry the one of a password re-entered at every signing session
   (``tests/spec/simulation/test_batched.py``): the same ``form.signed`` entries (signer, role, site, participant,
   form, states, the signature's meaning).
@@ -20,42 +23,83 @@ transactions they take and how often a password is checked:
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Final, final
+from dataclasses import dataclass
+from typing import Final, NoReturn, SupportsIndex, final
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from trialwright.domain.forms import Transition
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services.bulk_reads import forget_held, reading_once
-from trialwright.services.errors import FormError
+from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import FormView, _role
-from trialwright.services.forms.review import _series, _series_in
+from trialwright.services.forms.review import _series_in
 from trialwright.services.forms.save import VisitFormSave, _save_and_view
+from trialwright.services.lock import hold_data_lock
 from trialwright.services.reauth import require_password
-from trialwright.services.trial import protocol_in
+from trialwright.services.trial import current_protocol, protocol_in
 from trialwright.services.users import UserView
+from trialwright.services.users import _row as _user_row
+from trialwright.services.users import _view as _user_view
 from trialwright.store.engine import session_scope
 
 __all__ = ["PreAuthenticated", "VisitOutcome", "pre_authenticate", "save_and_verify_visit", "sign_as"]
 
 _MINT: Final = object()  # only pre_authenticate holds it
+#: Every PreAuthenticated pre_authenticate issued, with the username whose password it checked: ``sign_as`` signs
+#: only for a token found here, and only as that username (a token built, copied or altered otherwise is not here,
+#: or names another user).
+_ISSUED: Final[weakref.WeakKeyDictionary[PreAuthenticated, str]] = weakref.WeakKeyDictionary()
+_NOT_COPIED = "PreAuthenticated: made only by pre_authenticate; it cannot be copied, replaced or pickled"
 
 
 @final
-@dataclass(frozen=True)
 class PreAuthenticated:
     """A simulated investigator whose password ``pre_authenticate`` checked once; built by nothing else (the
-    constructor refuses any other caller with TypeError)."""
+    constructor refuses any other caller with TypeError) and never copied, replaced, pickled or changed. What it
+    vouches for is the username ``pre_authenticate`` checked, kept in this module's registry, not its ``user``: a
+    token found nowhere there, or naming another user, signs nothing."""
 
-    user: UserView
-    mint: object = field(repr=False, compare=False)
+    __slots__ = ("__weakref__", "_user")
+    _user: UserView
 
-    def __post_init__(self) -> None:
-        if self.mint is not _MINT:
+    def __init__(self, user: UserView, mint: object) -> None:
+        if mint is not _MINT:
             raise TypeError("PreAuthenticated: made only by pre_authenticate, after the password was checked")
+        object.__setattr__(self, "_user", user)
+
+    @property
+    def user(self) -> UserView:
+        """The account as ``pre_authenticate`` saw it (``sign_as`` reads it again from the database)."""
+        return self._user
+
+    def __repr__(self) -> str:
+        return f"PreAuthenticated(user={self._user.username!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise TypeError(_NOT_COPIED)
+
+    def __delattr__(self, name: str) -> None:
+        raise TypeError(_NOT_COPIED)
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError(_NOT_COPIED)
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        raise TypeError(_NOT_COPIED)
+
+    def __replace__(self, **changes: object) -> NoReturn:  # copy.replace (Python 3.13)
+        raise TypeError(_NOT_COPIED)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(_NOT_COPIED)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError(_NOT_COPIED)
 
 
 def pre_authenticate(engine: Engine, user: UserView, password: str) -> PreAuthenticated:
@@ -64,17 +108,52 @@ def pre_authenticate(engine: Engine, user: UserView, password: str) -> PreAuthen
     _role(user, [Role.INVESTIGATOR], "sign forms")
     require_password(engine, user.username, password, None, purpose="sign", error=FormError,
                      message="password: re-enter your own password to sign")  # fmt: skip
-    return PreAuthenticated(user, _MINT)
+    token = PreAuthenticated(user, _MINT)
+    _ISSUED[token] = user.username
+    return token
+
+
+def _signer(session: Session, username: str) -> UserView:
+    """The pre-authenticated account as it is now, read in the signing transaction (no password, no argon2): refused
+    as a person's re-entry refuses it (``reauth.require_password``) if it was disabled or locked since, and as
+    ``sign_forms`` refuses another role if its role changed."""
+    row = _user_row(session, username)
+    if row is None or not row.active:  # a re-entry answers a disabled account as a wrong password
+        raise denied(FormError)("password: re-enter your own password to sign")
+    if row.locked_until is not None and row.locked_until > dt.datetime.now(dt.UTC):  # real time, as a re-entry
+        raise _Locked(row.username, row.role)
+    signer = _user_view(session, row)
+    _role(signer, [Role.INVESTIGATOR], "sign forms")
+    return signer
+
+
+class _Locked(Exception):
+    def __init__(self, username: str, role: str) -> None:
+        super().__init__(username)
+        self.username, self.role = username, role
 
 
 def sign_as(engine: Engine, signer: PreAuthenticated, forms: Sequence[tuple[str, str, str]]) -> tuple[FormView, ...]:
-    """``sign_forms`` for a pre-authenticated simulated investigator: the same series, signatures and entries."""
-    if not isinstance(signer, PreAuthenticated):  # never a password or a user in its place
+    """``sign_forms`` for a pre-authenticated simulated investigator: the same series, signatures and entries, signed
+    as the account reads now in the signing transaction (refused if disabled, locked or no longer an investigator)."""
+    username = _ISSUED.get(signer) if isinstance(signer, PreAuthenticated) else None
+    if username is None or signer.user.username != username:  # never a password, a user or a forged token
         raise TypeError("signer: a PreAuthenticated from pre_authenticate")
     _role(signer.user, [Role.INVESTIGATOR], "sign forms")
     if not forms:
         raise FormError("forms: name at least one form to sign")
-    return _series(engine, signer.user, forms, Transition.SIGN, "signed")
+    protocol = current_protocol(engine).protocol
+    try:
+        with session_scope(engine) as session:
+            return _series_in(session, protocol, _signer(session, username), forms, Transition.SIGN, "signed")
+    except _Locked as locked:
+        with session_scope(engine) as session:  # audited as a person's refused re-entry is
+            audit.record(session, actor=locked.username, role=locked.role, action="user.reentry_refused",
+                         detail={"why": "locked", "purpose": "sign"})  # fmt: skip
+        raise denied(FormError)(
+            "password: too many wrong passwords; your account is locked for a while and your sessions have ended. "
+            "Sign in again later, or ask an administrator"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -106,6 +185,7 @@ def save_and_verify_visit(
     refusals: list[FormError | ValueError] = []
     with session_scope(engine) as session, reading_once(session), audit.batched(session):
         protocol = protocol_in(session).protocol  # read in the visit's transaction: no read transaction of its own
+        hold_data_lock(session)  # in the transaction, not in a savepoint a refused save or series rolls back
         for each, _ in saves:
             nested = session.begin_nested()
             try:
