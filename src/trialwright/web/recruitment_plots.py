@@ -24,6 +24,8 @@ __all__ = ["cumulative_svg", "forecast_svg", "reasons_svg"]
 
 Translate = Callable[[str], str]
 DateLabel = Callable[[dt.date], str]
+#: A count as the page writes it (Persian digits on a Persian page).
+Number = Callable[[object], str]
 
 _COLOURS = {"screened": "#8a96a3", "eligible": "#5b8fc7", "consented": "#c98a1b", "randomized": "#1e6b34"}
 _ARM_COLOURS = ("#7b3294", "#a6611a", "#d01c8b", "#008080", "#4d4d4d")
@@ -59,10 +61,27 @@ def _svg(fig: Any, name: str, label: str) -> str:
     escaped = label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
     return re.sub(
         r'<svg([^>]*?) width="[^"]+" height="[^"]+"',
-        rf'<svg\1 width="100%" role="img" aria-label="{escaped}" data-plot="{name}"',
+        # laid out left to right as matplotlib placed it: on a right-to-left page a label would otherwise run from
+        # its anchor leftwards, over its legend's line or into the axes (its own words keep their direction)
+        rf'<svg\1 width="100%" direction="ltr" role="img" aria-label="{escaped}" data-plot="{name}"',
         text,
         count=1,
     )
+
+
+def _count_axis(ax: Any, number: Number) -> None:
+    """The counts on the y axis in the page's digits."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: number(f"{y:g}")))
+
+
+def _legend(fig: Any, ax: Any) -> None:
+    """The legend below the axes, outside them, so that it never lies over a line (a Persian label's width is only
+    estimated: matplotlib's font has no Persian glyphs, so a legend beside the axes could reach into them)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=min(4, max(len(labels), 1)),
+               frameon=False)  # fmt: skip
 
 
 def _date_axis(ax: Any, date_label: DateLabel) -> None:
@@ -84,10 +103,13 @@ def _vline(ax: Any, day: dt.date, label: str, colour: str = "#4a5360") -> None:
     ax.axvline(day, color=colour, linestyle=":", linewidth=1.2, label=label)
 
 
-def cumulative_svg(status: RecruitmentStatus, _: Translate, date_label: DateLabel) -> str:
+def cumulative_svg(
+    status: RecruitmentStatus, _: Translate, date_label: DateLabel, arm_name: Translate = str, number: Number = str
+) -> str:
     """Cumulative screened, eligible, consented and randomized over time, the target and the planned end;
-    randomized per arm only when the status carries arms."""
-    fig = _figure(9.0, 3.6)
+    randomized per arm only when the status carries arms (each by ``arm_name``: its name in the reader's
+    language, from its code)."""
+    fig = _figure(9.0, 4.2)
     ax = fig.add_subplot()
     days = [p.on for p in status.series]
     for key, label in _SERIES.items():
@@ -95,20 +117,21 @@ def cumulative_svg(status: RecruitmentStatus, _: Translate, date_label: DateLabe
                 linewidth=2.2 if key == "randomized" else 1.5, label=_(label))  # fmt: skip
     for i, arm in enumerate(status.arms or ()):
         ax.step(days, arm.series, where="post", linestyle="--", linewidth=1.2,
-                color=_ARM_COLOURS[i % len(_ARM_COLOURS)], label=arm.name)  # fmt: skip
+                color=_ARM_COLOURS[i % len(_ARM_COLOURS)], label=arm_name(arm.code))  # fmt: skip
     ax.axhline(status.target, color="#a4161a", linestyle="--", linewidth=1.2, label=_(N_("Target")))
     _vline(ax, status.planned_end, _(N_("Planned end of recruitment")))
     ax.set_ylabel(_(N_("Patients (cumulative)")))
     ax.set_ylim(bottom=0)
     _date_axis(ax, date_label)
-    fig.legend(fontsize=8, loc="outside right upper", frameon=False)
+    _count_axis(ax, number)
+    _legend(fig, ax)
     return _svg(fig, "cumulative", _(N_("Cumulative recruitment against the target")))
 
 
-def forecast_svg(forecast: RecruitmentForecast, _: Translate, date_label: DateLabel) -> str:
+def forecast_svg(forecast: RecruitmentForecast, _: Translate, date_label: DateLabel, number: Number = str) -> str:
     """Randomized so far (steps), the predicted mean with its 80% and 95% bands, the target, the predicted
     date with its intervals, the planned end, the what-if end date and new sites' openings."""
-    fig = _figure(9.0, 3.6)
+    fig = _figure(9.0, 4.2)
     ax = fig.add_subplot()
     if forecast.actual:
         first = forecast.actual[0][0] - dt.timedelta(days=1)
@@ -138,19 +161,21 @@ def forecast_svg(forecast: RecruitmentForecast, _: Translate, date_label: DateLa
     ax.set_ylabel(_(N_("Randomized (cumulative)")))
     ax.set_ylim(0, max(forecast.target * 1.3, forecast.randomized * 1.05))
     _date_axis(ax, date_label)
-    fig.legend(fontsize=8, loc="outside right upper", frameon=False)
+    _count_axis(ax, number)
+    _legend(fig, ax)
     return _svg(fig, "forecast", _(N_("Randomized so far and predicted")))
 
 
-def reasons_svg(reasons: Sequence[Reason], labels: Sequence[str], name: str, title: str) -> str:
-    """Reasons as horizontal bars, the most frequent on top; ``labels`` are the reasons as shown."""
+def reasons_svg(reasons: Sequence[Reason], labels: Sequence[str], name: str, title: str, number: Number = str) -> str:
+    """Reasons as horizontal bars, the most frequent on top; ``labels`` are the reasons as shown, each count
+    written by ``number`` (the page's digits)."""
     fig = _figure(7.0, 0.5 + 0.28 * max(len(reasons), 1))
     ax = fig.add_subplot()
     positions = list(range(len(reasons)))[::-1]
     ax.barh(positions, [r.count for r in reasons], height=0.6, color="#5b8fc7")
     ax.set_yticks(positions, list(labels), fontsize=8)
     for y, r in zip(positions, reasons, strict=True):
-        ax.text(r.count, y, f" {r.count}", va="center", fontsize=8)
+        ax.text(r.count, y, f" {number(r.count)}", va="center", fontsize=8)
     ax.xaxis.set_visible(False)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)

@@ -54,7 +54,11 @@ def test_a_crf_refusal_and_its_query_name_the_field_by_its_label_in_each_languag
         assert _errors(bad.text, "error-il6") == ["IL-6: must be a number, not 'lots'"]
     with _client(trial, Role.STUDY_COORDINATOR, "fa") as coord:
         bad = coord.post(url, data={"csrf_token": csrf_of(coord.get(url).text), "v-crp": "900"})
-        assert _errors(bad.text, "error-crp") == [f"{CRP_FA}: 900 mg/L is outside the accepted range 0-600 mg/L"]
+        # the rule in Persian too (docs/i18n.md, "Refusals in the page's words"): the label and each value isolated
+        fsi, pdi = "\u2068", "\u2069"
+        assert _errors(bad.text, "error-crp") == [
+            f"{fsi}{CRP_FA}{pdi}: {fsi}900 mg/L{pdi} بیرون از گسترهٔ پذیرفتنی {fsi}0-600 mg/L{pdi} است"
+        ]
         saved = coord.post(url, data={"csrf_token": csrf_of(coord.get(url).text), "v-crp": "450"})
         assert saved.status_code == 303
         shown = coord.get(url).text

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from trialwright.domain.audit_changes import audit_changes, canonical_units
 from trialwright.domain.numerals import latin_digits
 from trialwright.services import audit_checkpoints, audit_trail
+from trialwright.web.audit_actions import action_words
 from trialwright.web.audit_words import only_written_otherwise, value_words
 from trialwright.web.deps import EngineDep, ProtocolDep, require_roles
 from trialwright.web.paging import first_page_if_bad, pager
@@ -82,6 +83,8 @@ def audit_page(
         # Each entry's old and new values as a diff, read from the entry as masked for this reader.
         "changes": {e.seq: audit_changes(e, units) for e in found.items},
         "key_words": change_words(protocol, page.lang),
+        # each action in the reader's words, its code beside it (``web.audit_actions``)
+        "action_words": action_words(page.lang),
         # each value in the reader's words, the stored text beside it where that reads differently
         "value_words": lambda change, text: words(change, text),
         # the same value only written in the reader's digits or calendar: the stored text in a title attribute

@@ -20,7 +20,7 @@ from trialwright.services import clock, sharing
 from trialwright.services import exports as svc
 from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ReadEngineDep, require_roles
-from trialwright.web.i18n import N_
+from trialwright.web.i18n import N_, translations
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
 
@@ -37,8 +37,10 @@ def _zip(folder: Path) -> bytes:
 
 def _exports_page(request: Request, page: Page, status: int = 200, error: str | None = None) -> Response:
     assert page.user is not None
+    gettext = translations(page.lang).gettext
     context = {
-        "formats": sorted((name, cls.description) for name, cls in svc.formats().items()),
+        # each format's description as a message id (a plugin's not in the catalog is said as written)
+        "formats": sorted((name, gettext(cls.description)) for name, cls in svc.formats().items()),
         "may_with_arms": page.user.role is Role.UNBLINDED_STATISTICIAN,
         "error": error,
     }

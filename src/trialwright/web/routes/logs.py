@@ -6,7 +6,6 @@ form's post each, and on a refusal show the participant page again with the rule
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
@@ -14,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from trialwright.domain.calendars import format_date
 from trialwright.services import forms
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
@@ -62,18 +60,33 @@ async def _version(request: Request, log_id: str, sequence: int) -> int:
     return int(text)
 
 
+async def _as_typed(request: Request, prefix: str) -> dict[str, Any]:
+    """What was typed in one of the participant page's log forms (its inputs' ids start with ``prefix``: ``add-<log>``
+    or ``amend-<log>-<n>``), to show it again in that form after a refusal: each input as sent (a multiple choice as
+    the list of codes ticked), the reason too."""
+    form = await request.form()
+    values: dict[str, Any] = {}
+    for key in form:
+        if key.startswith(("v-", "u-", "s-", "r-")) or key == "reason":
+            sent = [str(v) for v in form.getlist(key)]
+            values[key] = sent if len(sent) != 1 else sent[0]
+    return {"prefix": prefix, "values": values}
+
+
 def _refused(
-    request: Request, page: Page, engine: Any, participant_id: str, exc: Exception, log_id: str | None = None
-) -> Response:
+    request: Request, page: Page, engine: Any, participant_id: str, exc: Exception, log_id: str | None = None,
+    typed: dict[str, Any] | None = None,
+) -> Response:  # fmt: skip
     """The participant page again with the refusal said in its words: the log's fields by their labels and the
-    logs service's rules in the page's language (``wording.say``, ``wording.RULES``), as a form page says its own."""
+    logs service's rules in the page's language (``wording.say``, ``wording.RULES``), as a form page says its own;
+    the form that was sent (``typed``) keeps what was typed."""
     problems = list(getattr(exc, "problems", ()) or [str(exc)])
     protocol = current_protocol(engine).protocol
     words = page_words(protocol, page.lang, CRF_INPUTS, LOG_INPUTS, form_id=log_id)
     number = partial(digits, lang=page.lang)  # entries and versions in the page's digits
 
-    def day(text: object) -> str:  # a date in the reader's calendar and digits
-        return digits(format_date(dt.date.fromisoformat(str(text)), page.calendar), page.lang)
+    def day(text: object) -> str:  # a date: the page writes it in the reader's calendar and digits (``fdates_in``)
+        return str(text)  # said here too, a second calendar's date was written twice ("both")
 
     values: dict[str, Callable[[str], str]] = {
         "n": number, "read": number, "stored": number, "log": names(protocol, page.lang)["log_name"],
@@ -82,7 +95,7 @@ def _refused(
     values["at"] = values["moment"]
     problems = say(problems, words, page.lang, values_said=values)
     status = 409 if isinstance(exc, svc.LogVersionConflict) else 422
-    return participant_page(request, page, engine, participant_id, status=status, errors=problems)
+    return participant_page(request, page, engine, participant_id, status=status, errors=problems, log_typed=typed)
 
 
 @router.post("/participants/{participant_id}/logs/{log_id}", response_class=HTMLResponse)
@@ -98,7 +111,8 @@ async def add_entry(
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
-        return _refused(request, page, engine, participant_id, exc, log_id)
+        typed = await _as_typed(request, f"add-{log_id}")
+        return _refused(request, page, engine, participant_id, exc, log_id, typed)
     return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
 
 
@@ -118,7 +132,8 @@ async def amend_entry(
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
-        return _refused(request, page, engine, participant_id, exc, log_id)
+        typed = await _as_typed(request, f"amend-{log_id}-{sequence}")
+        return _refused(request, page, engine, participant_id, exc, log_id, typed)
     return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
 
 

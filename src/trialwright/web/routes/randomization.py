@@ -88,6 +88,7 @@ def participant_page(
     status: int = 200,
     errors: list[str] | None = None,
     typed: dict[str, str] | None = None,
+    log_typed: dict[str, Any] | None = None,
 ) -> Response:
     assert page.user is not None
     rows = svc.participant_rows(engine, page.user, participant_id=participant_id)
@@ -106,6 +107,7 @@ def participant_page(
         "can_unblind": page.user.role is Role.INVESTIGATOR and unblinding_applies(current_protocol(engine).protocol),
         "errors": errors or [],
         "typed": typed or {},  # the visit form as typed, shown again after a refusal
+        "log_typed": log_typed or {},  # a log's form as typed (its prefix, its values), shown again after a refusal
         "pause": safety.pause(engine),
         "events": safety.list_events(engine, page.user, participant_id=participant_id)
         if page.user.role in safety.READERS

@@ -6,19 +6,22 @@ registry-update text. Everything comes from ``trialwright.services.recruitment``
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
-from trialwright.domain.calendars import to_jalali
+from trialwright.domain.calendars import format_date, to_jalali
 from trialwright.services import recruitment as svc
 from trialwright.services.users import UserView
 from trialwright.web.dates import read_dates
 from trialwright.web.deps import EngineDep, ProtocolDep, require_roles
 from trialwright.web.i18n import N_, translations
-from trialwright.web.localized import digits
+from trialwright.web.localized import arm_said, digits
 from trialwright.web.recruitment_plots import cumulative_svg, forecast_svg, reasons_svg
 from trialwright.web.templating import Page, render_page
 
@@ -38,6 +41,45 @@ _FIELDS = ("new_site_rate", "new_site_opens", "end_date", "as_of")
 #: The what-if's dates as the page labels them: typed in the viewer's calendar.
 _DATES = {"new_site_opens": N_("The new site opens on"), "end_date": N_("A later end of recruitment"),
           "as_of": N_("As of (a past date, to see the forecast as it was then)")}  # fmt: skip
+
+
+#: The forecast's notes (``analysis.forecast``, ``services.recruitment``, in English), as message ids the page says in
+#: its language: a count in the page's digits, a date in the reader's calendar. A note not here is said as written.
+NOTES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), msgid)
+    for pattern, msgid in (
+        (r"no participant has been randomized for (?P<days>\d+) days \(the last on (?P<day>\d{4}-\d{2}-\d{2})\): the "
+         r"forecast assumes the sites still recruit at their rate so far",
+         N_("no participant has been randomized for %(days)s days (the last on %(day)s): the forecast assumes the "
+            "sites still recruit at their rate so far")),
+        (r"the planned end of recruitment \((?P<day>\d{4}-\d{2}-\d{2})\) has passed",
+         N_("the planned end of recruitment (%(day)s) has passed")),
+        (r"(?P<remaining>\d+) recruits remain but only (?P<seen>\d+) have been seen: alpha and beta are treated as "
+         r"known, so these plug-in intervals under-cover \(are too narrow\)",
+         N_("%(remaining)s recruits remain but only %(seen)s have been seen: alpha and beta are treated as known, so "
+            "these plug-in intervals under-cover (are too narrow)")),
+        (r"the fit pools all sites into one rate and ignores that rate's uncertainty: intervals are too narrow",
+         N_("the fit pools all sites into one rate and ignores that rate's uncertainty: intervals are too narrow")),
+        (r"new sites enter with assumed rates: the forecast is only as good as those assumptions",
+         N_("new sites enter with assumed rates: the forecast is only as good as those assumptions")),
+    )
+)  # fmt: skip
+
+
+def notes_said(
+    notes: tuple[str, ...], gettext: Callable[[str], str], lang: str, fdate: Callable[[str], str]
+) -> list[str]:
+    """The forecast's notes in the page's language: its counts in the page's digits, its dates by ``fdate``."""
+    out = []
+    for note in notes:
+        for pattern, msgid in NOTES:
+            if (match := pattern.fullmatch(note)) is not None:
+                values = {k: fdate(v) if k == "day" else digits(v, lang) for k, v in match.groupdict().items()}
+                out.append(gettext(msgid) % values if values else gettext(msgid))
+                break
+        else:
+            out.append(note)
+    return out
 
 
 def _date_label(calendar: str, lang: str) -> Any:
@@ -114,7 +156,13 @@ def recruitment(
     errors: dict[str, list[str]] = {field: [message] for field, message in refused.items()}
     for field, rule in problems:
         errors.setdefault(field, []).append(f"{field}: {rule}")
+    number = partial(digits, lang=page.lang)  # a count in the page's digits, on the plots too
+
+    def fdate(text: str) -> str:
+        return digits(format_date(dt.date.fromisoformat(text), page.calendar), page.lang)
+
     context = {
+        "notes": notes_said(forecast.warnings, _, page.lang, fdate),
         "status": status,
         "t": status.totals,
         "forecast": forecast,
@@ -124,11 +172,12 @@ def recruitment(
         "reason_labels": reason_labels,
         "failure_labels": failure_labels,
         "registry": svc.registry_text(status, plain),
-        "cumulative_svg": cumulative_svg(status, _, label),
-        "forecast_svg": forecast_svg(forecast, _, label) if forecast.actual else "",
+        "cumulative_svg": cumulative_svg(status, _, label, lambda arm: arm_said(protocol, arm, page.lang), number),
+        "forecast_svg": forecast_svg(forecast, _, label, number) if forecast.actual else "",
         "reasons_svg": reasons_svg(status.non_enrolment, reason_labels, "reasons",
-                                   _(N_("Why screened patients were not enrolled"))) if status.non_enrolment else "",
+                                   _(N_("Why screened patients were not enrolled")), number)
+        if status.non_enrolment else "",
         "failures_svg": reasons_svg(status.screen_failures, failure_labels, "failures",
-                                    _(N_("Eligibility criteria not met"))) if status.screen_failures else "",
+                                    _(N_("Eligibility criteria not met")), number) if status.screen_failures else "",
     }  # fmt: skip
     return render_page(request, page, "recruitment/index.html", context, status_code=422 if errors else 200)
