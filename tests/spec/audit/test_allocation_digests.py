@@ -181,3 +181,6 @@ def test_a_page_of_events_refuses_a_randomized_participant_whose_entry_was_moved
     _sql(trial, f"DELETE FROM allocation_entries WHERE id = {moved}")
     with pytest.raises(AllocationsMissing, match=rf"no allocation entry .*: {shown}\b"):
         page_events(trial.engine, dsmb, participant_id=shown)
+    # the tables by arm read the whole list: a deleted entry is not a participant left out of them
+    with pytest.raises(AllocationsMissing, match=rf"no allocation entry .*: {shown}\b"):
+        safety_tables(trial.engine, dsmb)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -229,23 +229,28 @@ _ARMS_BY_NAME = 500
 def _arms(session: Session, participants: Collection[str] | None = None) -> dict[str, str]:
     """Each randomized participant's arm (of ``participants`` only, when given: a page of events reads the
     entries of the participants it shows, not the whole list), every entry checked against its keyed digest
-    first."""
+    first. A participant the audit trail records as randomized whose entry is gone (moved to another participant
+    or deleted in the database) is never read as not randomized: ``AllocationsMissing``."""
+    randomized = select(audit_entries.c.participant).where(audit_entries.c.action == "participant.randomized")
     if participants is None:
-        return {r.participant_id: r.arm for r in checked_allocations(session)}
+        arms = {r.participant_id: r.arm for r in checked_allocations(session)}
+        _none_lost(session, randomized, arms)
+        return arms
     arms = {r.participant_id: r.arm for r in checked_allocations(session, participants=participants)}
     missing = sorted(set(participants) - set(arms))
-    randomized = select(audit_entries.c.participant).where(
-        audit_entries.c.participant.in_(missing), audit_entries.c.action == "participant.randomized"
-    )
-    if missing and session.execute(randomized.limit(1)).first() is not None:
+    if missing and session.execute(randomized.where(audit_entries.c.participant.in_(missing)).limit(1)).first():
         # the trail says a shown participant was randomized but no entry is theirs: the whole list is checked (an
         # entry moved to another participant no longer matches its digest and is named), and if none is theirs
         # even then, the page refuses rather than show them as not randomized
         arms = {r.participant_id: r.arm for r in checked_allocations(session)}
-        lost = sorted({p for p in session.execute(randomized.distinct()).scalars()} - set(arms))
-        if lost:
-            raise AllocationsMissing(lost)
+        _none_lost(session, randomized.where(audit_entries.c.participant.in_(missing)), arms)
     return arms
+
+
+def _none_lost(session: Session, randomized: Any, arms: Mapping[str, str]) -> None:
+    lost = sorted(set(session.execute(randomized.distinct()).scalars()) - set(arms))
+    if lost:
+        raise AllocationsMissing(lost)
 
 
 def _views(
