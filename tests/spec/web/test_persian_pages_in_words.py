@@ -136,6 +136,11 @@ def test_the_recruitment_page_in_persian(recruiting: Trial) -> None:
     assert notes and not any(ENGLISH.search(n) for n in notes), notes
     passed = CATALOG["the planned end of recruitment (%(day)s) has passed"].split("(")[0]
     assert any(n.startswith(passed) for n in notes), notes
+    # the forecast's facts (interval levels, probabilities, shares) in Persian digits too
+    facts = re.search(r'data-testid="probability-planned">(.*?)</dd>', page, re.S)
+    assert facts and not re.search(r"[0-9]", facts.group(1)), facts
+    levels = re.findall(r"<dt>([^<]*)%", page)
+    assert levels and all(not re.search(r"[0-9]", level) for level in levels), levels
     sites = re.findall(r'<tr data-testid="site-[A-Z]+">(.*?)</tr>', page, re.S)
     assert sites and all(not re.search(r"[0-9]", re.sub(r"\([A-Z]+\)", "", s)) for s in sites)  # Persian digits only
     for name in ("reasons", "failures"):
