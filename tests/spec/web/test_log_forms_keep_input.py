@@ -24,7 +24,7 @@ from tests.spec.logs.test_log_entries import HEPARIN
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, who
 from trialwright.domain.roles import Role
-from trialwright.services.logs import add_entry
+from trialwright.services.logs import add_entry, amend_entry
 from trialwright.services.users import set_preferences
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
@@ -96,3 +96,24 @@ def test_a_refused_amendment_keeps_the_values_typed(trial: Trial, pid: str) -> N
     assert _input(refused.text, "amend-conmeds-1-v-medication") == "Dalteparin"
     assert _input(refused.text, "add-conmeds-v-dose") == ""  # the other form is left as it was
     assert "<details open><summary>Amend or remove entry 1</summary>" in refused.text
+
+
+def test_an_amendment_refused_for_a_newer_version_shows_the_entry_as_it_now_stands(trial: Trial, pid: str) -> None:
+    """Someone else amended the entry since the page was read: the page shows the entry as it now stands (with its
+    new version), never the values typed over it, so one more click cannot overwrite their change unseen."""
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    add_entry(trial.engine, coordinator, pid, "conmeds", HEPARIN)
+    page = f"/participants/{pid}"
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        sign_in(client, Role.STUDY_COORDINATOR)
+        shown = client.get(page).text
+        amend_entry(trial.engine, coordinator, pid, "conmeds", 1, {**HEPARIN, "dose": 50}, reason="dose corrected",
+                    version=1)  # fmt: skip
+        refused = client.post(f"{page}/logs/conmeds/1", data={
+            "csrf_token": csrf_of(shown), "v-medication": HEPARIN["medication"], "v-dose": "60",
+            "v-started_on": HEPARIN["started_on"], "reason": "typo", "version": "1"})  # fmt: skip
+    assert refused.status_code in (409, 422), refused.status_code
+    assert _input(refused.text, "amend-conmeds-1-v-dose") == "50"  # the newer stored value, not the 60 typed
+    version = re.search(r'action="/participants/[^"]+/logs/conmeds/1".*?name="version" value="(\d+)"', refused.text,
+                        re.S)  # fmt: skip
+    assert version is not None and version.group(1) == "2"

@@ -17,6 +17,7 @@ from trialwright.services import forms
 from trialwright.services import logs as svc
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import DATA_ENTRY
+from trialwright.services.log_views import LogVersionConflict
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, require_roles
@@ -132,7 +133,10 @@ async def amend_entry(
     except NotFound:
         return _not_found(request, page)
     except FormError as exc:
-        typed = await _as_typed(request, f"amend-{log_id}-{sequence}")
+        # a change made by someone else since the page was read: the entry is shown as it now stands, never what
+        # was typed over the newer version (one more click would overwrite their change unseen)
+        conflict = isinstance(exc, LogVersionConflict)
+        typed = None if conflict else await _as_typed(request, f"amend-{log_id}-{sequence}")
         return _refused(request, page, engine, participant_id, exc, log_id, typed)
     return RedirectResponse(f"/participants/{participant_id}#log-{log_id}", status_code=303)
 
