@@ -100,6 +100,7 @@ from trialwright.store.data_tables import form_records, trial_locks, visit_recor
 from trialwright.store.engine import inserted_id, session_scope
 from trialwright.store.files import file_sha256
 from trialwright.store.log_tables import log_codings, log_entries
+from trialwright.store.safety_tables import dsmb_decisions
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 __all__ = [
@@ -337,6 +338,7 @@ class _Reader:
         self.extension: str = TW_NS  # the namespace of the file's vendor extension, as the file declares it
         self.ae_numbers: set[str] = set()  # the adverse events read so far (an AE number is the trial's)
         self.decisions: list[dict[str, Any]] = []  # the DSMB's decisions (odm_import_records), at ClinicalData's end
+        self.details: tuple[str, bool] | None = None  # the first consent/withdrawal detail read: where, whether there
 
     def _t(self, local: str) -> str:
         return f"{{{self.extension}}}{local}"
@@ -582,7 +584,7 @@ class _Reader:
             values = None
         if not isinstance(values, dict):
             raise OdmImportError(f"{w}/tw:ScreeningValues: required, a JSON object")
-        from trialwright.services.odm_import_records import read_consent, read_withdrawal
+        from trialwright.services.odm_import_records import read_consent, read_withdrawal, same_generation
 
         consent = read_consent(self.protocol, tw, w)
         left = []
@@ -598,10 +600,7 @@ class _Reader:
             scope = _need(x, "Scope", f"{w}/tw:Withdrawal")
             left.append((scope, on, _need(x, "Reason", f"{w}/tw:Withdrawal"), cause))
             withdrawn.append(read_withdrawal(x, f"{w}/tw:Withdrawal[{len(left)}]"))
-        if consent is not None and None in withdrawn:  # a file the export wrote with the consent's details has both
-            raise OdmImportError(f"{w}/tw:Withdrawal[{withdrawn.index(None) + 1}]/@RecordedAt: required (the file "
-                                 "carries the consent's details, so it was written by an export that writes who "
-                                 "recorded a withdrawal)")  # fmt: skip
+        same_generation(self, consent, withdrawn, w)
         visits: list[_Visit] = []
         entries: list[_LogEntry] | None = None
         events: list[Any] | None = None
@@ -774,7 +773,7 @@ class _Reader:
         path = []
         for level in elem.findall(self._t("Level")):
             number = _need(level, "Level", f"{where}/tw:Level")
-            if not number.isdigit():
+            if not re.fullmatch(r"[1-9][0-9]*", number):  # ASCII digits, no leading zero: as the export writes it
                 raise OdmImportError(f"{where}/tw:Level/@Level: {number!r} is not a level (1, 2, ...)")
             path.append({"level": int(number), "code": _need(level, "Code", f"{where}/tw:Level"),
                          "name": _need(level, "Name", f"{where}/tw:Level")})  # fmt: skip
@@ -1182,11 +1181,13 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         held = {
             "participants": session.execute(select(func.count()).select_from(participants)).scalar_one(),
             "screenings": session.execute(select(func.count()).select_from(screenings)).scalar_one(),
+            "decisions": session.execute(select(func.count()).select_from(dsmb_decisions)).scalar_one(),
         }
         if any(held.values()):
             raise OdmImportError(
-                f"trial: this trial already holds {held['participants']} participants and {held['screenings']} "
-                "screenings; an ODM file is imported only into a fresh trial (trialwright init with the same protocol)"
+                f"trial: this trial already holds {held['participants']} participants, {held['screenings']} "
+                f"screenings and {held['decisions']} DSMB decisions; an ODM file is imported only into a fresh trial "
+                "(trialwright init with the same protocol)"
             )
         lock = session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
         if lock is not None and lock.locked:

@@ -13,7 +13,9 @@ is the one such a report stores); the ``ItemData`` must be the latest report's f
 protocol version must carry the classification the protocol gives it; the reports due (``tw:Due``) must be the ones
 the reports and the protocol's deadlines give. Whatever the file holds that cannot be restored exactly (an
 attribute or element the export never writes, an AuditRecord, Signature or Annotation where it writes none, an AE
-number twice) is refused naming it, never dropped. No SAE notification or e-mail is sent again: those were the
+number twice, a time not written as the export writes it (UTC, ``isoformat()``: ``Z``, ``+03:30`` or ``.000000``
+would come back otherwise), a MedDRA code not in ASCII digits or with a leading zero) is refused naming it, never
+dropped. No SAE notification or e-mail is sent again: those were the
 source trial's. Adverse events carry no arm; nothing here reads or writes one.
 """
 
@@ -35,7 +37,8 @@ from trialwright.exports.odm.ae_outline import AE_EVENT, AE_FORM, AE_GROUP, AE_O
 from trialwright.exports.odm.values import json_text
 from trialwright.services import audit, clock
 from trialwright.services.export_ae import due_reports
-from trialwright.services.odm_import import OdmImportError, Recorded, _moment, _need, _o
+from trialwright.services.odm_import import OdmImportError, Recorded, _need, _o
+from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.safety.common import _tz
 from trialwright.store.coding_tables import ae_codings
 from trialwright.store.engine import inserted_id
@@ -58,6 +61,7 @@ _ATTRIBUTES = {
     "Coding": set(CODING_ATTRIBUTES),
 }  # fmt: skip
 _CODES = ("llt_code", "pt_code", "hlt_code", "hlgt_code", "soc_code")
+_MEDDRA_CODE = re.compile(r"[1-9][0-9]*")  # ASCII digits, no leading zero: the code as the export writes it
 
 
 @dataclass
@@ -134,7 +138,7 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
         raise OdmImportError(f"{where}/tw:AdverseEvent: required (the event's reports)")
     t_where = f"{where}/tw:AdverseEvent"
     _known(ae, "AdverseEvent", t_where)
-    _moment(_need(ae, "CreatedAt", t_where), f"{t_where}/@CreatedAt")
+    exact_moment(ae.get("CreatedAt"), f"{t_where}/@CreatedAt")
     order = ["Report", "Due", "Submission", "Coding"]
     seen: list[int] = []
     for child in ae:  # only the elements and attributes the export writes, in its order
@@ -184,7 +188,7 @@ def _report(reader: _Reader, elem: ET.Element, n: int, where: str, site: str) ->
                              "order")  # fmt: skip
     for name in ("ReportedAt", "ReportedBy", "ProtocolVersion"):
         _need(elem, name, where)
-    reported_at = _moment(elem.get("ReportedAt"), f"{where}/@ReportedAt")
+    exact_moment(elem.get("ReportedAt"), f"{where}/@ReportedAt")
     flags = {}
     for name in ("Serious", "Related", "Expected", "Susar"):
         text = _need(elem, name, where)
@@ -214,7 +218,6 @@ def _report(reader: _Reader, elem: ET.Element, n: int, where: str, site: str) ->
         if wrong:
             raise OdmImportError(f"{where}/@{wrong[0].capitalize()}: {flags[wrong[0]]} is not what protocol version "
                                  f"{protocol.version.number} makes of the assessment ({given[wrong[0]]})")  # fmt: skip
-    assert reported_at is not None
     return {"sequence": n, "assessment": data, **flags, "reason": elem.get("Reason"),
             "reported_at": elem.attrib["ReportedAt"], "reported_by": elem.attrib["ReportedBy"],
             "protocol_version": elem.attrib["ProtocolVersion"]}  # fmt: skip
@@ -231,7 +234,7 @@ def _submissions(ae: ET.Element, reader: _Reader, parent: str) -> list[dict[str,
         if any(s["kind"] == kind for s in out):
             raise OdmImportError(f"{where}/@Kind: {kind} appears twice; a report is submitted once")
         for name in ("SubmittedAt", "RecordedAt"):
-            _moment(_need(elem, name, where), f"{where}/@{name}")
+            exact_moment(elem.get(name), f"{where}/@{name}")
         out.append({"kind": kind, "submitted_at": elem.attrib["SubmittedAt"], "note": elem.get("Note"),
                     "recorded_at": elem.attrib["RecordedAt"], "recorded_by": _need(elem, "RecordedBy", where)})
     return out
@@ -269,12 +272,14 @@ def _coding(ae: ET.Element, reader: _Reader, parent: str) -> dict[str, Any] | No
         text = elem.get(name)
         if text is None or (name != "Verbatim" and not text.strip()):
             raise OdmImportError(f"{where}/@{name}: required")
-        if column in _CODES and not text.isdigit():
-            raise OdmImportError(f"{where}/@{name}: {text!r} is not a MedDRA code")
+        if column in _CODES and not _MEDDRA_CODE.fullmatch(text):
+            raise OdmImportError(f"{where}/@{name}: {text!r} is not a MedDRA code as the export writes one (ASCII "
+                                 "digits, no leading zero): it could not be given back exactly, so it is "
+                                 "refused")  # fmt: skip
         coding[column] = int(text) if column in _CODES else text
     if coding["dictionary"] != "MedDRA":
         raise OdmImportError(f"{where}/@Dictionary: {coding['dictionary']!r}; adverse events are coded to MedDRA")
-    _moment(coding["coded_at"], f"{where}/@CodedAt")
+    exact_moment(coding["coded_at"], f"{where}/@CodedAt")
     return coding
 
 

@@ -15,7 +15,10 @@ compared with the time read back), a count in plain ASCII digits without leading
 the protocol's, a decision one of resume, pause, stop and none after a stop; an attribute the export never writes (a
 DSMB decision's reason, say) is refused naming it. A file written before the export carried these has none of them:
 its consents keep the import's note in ``obtained_by`` (``NOT_IN_FILE``), its withdrawals the importer and the time of
-the import; some but not all of them is refused.
+the import; some but not all of them (in the whole file: every participant's consent details and every withdrawal's
+``RecordedAt``/``RecordedBy``) is refused (``same_generation``). The DSMB's decisions come in the order made, so their
+``DecidedAt`` never goes back (the pause state is read in that order); they go into a fresh trial only, one holding no
+DSMB decision yet (``import_odm`` refuses another).
 
 Blinding: a DSMB decision's reason is the DSMB's free text, which may speak of the arms (the audit trail masks it),
 so the export never writes it and the import stores ``DSMB_REASON_NOT_IN_FILE`` in its place; the decision, the count
@@ -46,6 +49,7 @@ __all__ = [
     "read_consent",
     "read_dsmb_decisions",
     "read_withdrawal",
+    "same_generation",
     "write_dsmb_decisions",
 ]
 
@@ -120,6 +124,27 @@ def read_withdrawal(x: ET.Element, where: str) -> tuple[dt.datetime, str] | None
     return exact_moment(at, f"{where}/@RecordedAt"), by
 
 
+def same_generation(
+    reader: _Reader, consent: dict[str, Any] | None, withdrawn: list[tuple[dt.datetime, str] | None], where: str
+) -> None:
+    """The consent's details (at ``where``, ``tw:Enrolment``) and who recorded each withdrawal are all in the file or
+    none of them (a file written before the export carried them): some but not all could not be restored exactly (the
+    consents or withdrawals without them would say "not in the file"), so the file is refused naming the first
+    differing one. ``reader.details`` keeps the first one read, so the check spans the whole file."""
+    found = [(f"{where}/@ConsentFormVersion", consent is not None)]
+    found += [(f"{where}/tw:Withdrawal[{n}]/@RecordedAt", w is not None) for n, w in enumerate(withdrawn, start=1)]
+    for at, there in found:
+        if reader.details is None:
+            reader.details = (at, there)
+        elif there != reader.details[1]:
+            first, held = reader.details
+            raise OdmImportError(
+                f"{at}: {'present' if there else 'required'}, but {first} is {'present' if held else 'absent'}: the "
+                "consent's details and who recorded each withdrawal are all in a file or none of them (a file "
+                "written before the export carried them); some but not all is refused"
+            )
+
+
 def read_dsmb_decisions(reader: _Reader, clinical: ET.Element) -> list[dict[str, Any]]:
     """The DSMB's decisions in ``ClinicalData`` (``tw:DsmbDecision``), checked, as ``dsmb_decisions`` stores them."""
     out: list[dict[str, Any]] = []
@@ -145,6 +170,10 @@ def read_dsmb_decisions(reader: _Reader, clinical: ET.Element) -> list[dict[str,
         if by is None or not by.strip():
             raise OdmImportError(f"{where}/@DecidedBy: required")
         at = exact_moment(elem.get("DecidedAt"), f"{where}/@DecidedAt")
+        if out and at < out[-1]["decided_at"]:
+            raise OdmImportError(f"{where}/@DecidedAt: {elem.get('DecidedAt')} is before tw:DsmbDecision[{n - 1}]'s "
+                                 f"({out[-1]['decided_at'].isoformat()}); the decisions are in the order made, "
+                                 "so their times never go back")  # fmt: skip
         out.append({"decision": decision, "related_saes": int(count), "decided_at": at, "decided_by": by})
     return out
 

@@ -30,6 +30,13 @@ What cannot be restored exactly is refused naming the element or attribute and t
 | a DSMB decision with a reason added                     | tw:DsmbDecision[1]/@Reason: the export never writes it    |
 | a decision the service does not know                    | tw:DsmbDecision[1]/@Decision                              |
 | a decision after a decision to stop                     | tw:DsmbDecision[2]: follows a decision to stop            |
+| the two decisions' times swapped                        | tw:DsmbDecision[2]/@DecidedAt: ... is before              |
+| no consent details, the withdrawal's recorder there     | tw:Withdrawal[1]/@RecordedAt: present, but ... absent     |
+| no consent details, a withdrawal without its recorder,  | tw:Withdrawal[2]/@RecordedAt: present, but ... absent     |
+| then one with it                                         |                                                           |
+| the second participant's consent details left out       | tw:Enrolment/@ConsentFormVersion: required, but ...       |
+
+A trial that already holds a DSMB decision is not fresh: the import is refused (as for a participant or screening).
 
 A file written before the export carried them (none of these attributes) still imports: its consent says who obtained
 it was not in the export, as before.
@@ -207,6 +214,37 @@ def _edit(pattern: str, replacement: str, count: int = 1) -> Any:
     return edit
 
 
+_CONSENT = ("ConsentFormVersion", "ConsentKind", "ConsentObtainedBy", "RepresentativeName",
+            "RepresentativeRelationship", "ConsentWitness", "ConsentRecordedAt", "ConsentRecordedBy")  # fmt: skip
+
+
+def _without_consent(text: str) -> str:
+    return re.sub(rf' (?:{"|".join(_CONSENT)})="[^"]*"', "", text)
+
+
+def _swap_decided_at(text: str) -> str:
+    first, second = re.findall(r'<tw:DsmbDecision [^>]*DecidedAt="([^"]+)"', text)
+    assert first != second
+    swapped = {first: second, second: first}
+    return re.sub(r'(<tw:DsmbDecision [^>]*DecidedAt=)"([^"]+)"', lambda m: f'{m[1]}"{swapped[m[2]]}"', text)
+
+
+def _withdrawals_mixed(text: str) -> str:
+    """No consent details, the withdrawal without who recorded it, then a second one (from the study) with it."""
+    left = re.search(r"<tw:Withdrawal [^>]*/>", text)
+    assert left is not None
+    older = re.sub(r' Recorded(?:At|By)="[^"]*"', "", left[0])
+    later = left[0].replace('Scope="intervention"', 'Scope="study"')
+    assert older != left[0] != later
+    return _without_consent(text.replace(left[0], older + later))
+
+
+def _second_consent_left_out(text: str) -> str:
+    enrolments = re.findall(r"<tw:Enrolment [^>]*>", text)
+    assert len(enrolments) == 2
+    return text.replace(enrolments[1], _without_consent(enrolments[1]))
+
+
 # the file edited, how, and what the refusal names (see the module's table)
 REFUSED = [
     ("consent time at +03:30",
@@ -232,6 +270,15 @@ REFUSED = [
      ["tw:DsmbDecision[1]/@Decision: 'halt' is not one of resume, pause, stop"]),
     ("a decision after a stop", _edit(r'Decision="pause"', 'Decision="stop"'),
      ["tw:DsmbDecision[2]: follows a decision to stop, which is final"]),
+    ("decision times swapped", _swap_decided_at,
+     ["tw:DsmbDecision[2]/@DecidedAt:", "is before tw:DsmbDecision[1]'s", "the decisions are in the order made"]),
+    ("no consent details, the withdrawal recorded", _without_consent,
+     ["tw:Withdrawal[1]/@RecordedAt: present, but", "/tw:Enrolment/@ConsentFormVersion is absent",
+      "some but not all is refused"]),
+    ("withdrawals with and without their recorder", _withdrawals_mixed,
+     ["tw:Withdrawal[2]/@RecordedAt: present, but", "@ConsentFormVersion is absent"]),
+    ("the second consent's details left out", _second_consent_left_out,
+     ["tw:Enrolment/@ConsentFormVersion: required, but", "/tw:Enrolment/@ConsentFormVersion is present"]),
 ]  # fmt: skip
 
 
@@ -250,6 +297,22 @@ def test_what_cannot_be_restored_exactly_is_refused_by_name_and_nothing_is_writt
         for words in named:
             assert words in str(refused.value), (case, str(refused.value))
         assert (_as_stored(target.engine), audit.count(target.engine)) == before, case
+
+
+def test_a_trial_already_holding_a_dsmb_decision_is_not_fresh_and_the_import_is_refused(
+    trial: Trial, tmp_path: Path, target: Trial
+) -> None:
+    """The file's decisions would follow the target's own (a stop among them, or times out of order), so the import
+    goes into a fresh trial only: one holding no DSMB decision either."""
+    _the_rest(trial)
+    path = _export(trial, tmp_path / "odm")
+    record_decision(target.engine, who(target, Role.DSMB_MEMBER), "stop", "Futility", PASSWORD)
+    before = (_as_stored(target.engine), audit.count(target.engine))
+    with pytest.raises(OdmImportError) as refused:
+        import_odm(target.engine, who(target, Role.DATA_MANAGER), path)
+    assert "trial: this trial already holds 0 participants, 0 screenings and 1 DSMB decisions" in str(refused.value)
+    assert "imported only into a fresh trial" in str(refused.value)
+    assert (_as_stored(target.engine), audit.count(target.engine)) == before
 
 
 def test_a_file_written_before_the_export_carried_them_still_imports(

@@ -17,6 +17,8 @@ import cannot restore is refused naming it, and nothing is written:
 | an ATC coding said to be MedDRA              | tw:Coding/@Dictionary: conmeds is coded to ATC                 |
 | two entries with one ItemGroupRepeatKey      | @ItemGroupRepeatKey: 1 appears twice                          |
 | a removed entry without its reason           | @RemovedReason                                                |
+| a coding level written 01                    | tw:Coding/tw:Level/@Level: '01' is not a level                |
+| a coding level ending in a superscript two   | tw:Coding/tw:Level/@Level: '1²' is not a level                |
 
 | entry                      | ItemGroupRepeatKey | tw:LogEntry                                   |
 |----------------------------|--------------------|-----------------------------------------------|
@@ -242,6 +244,8 @@ def _taken(path: Path) -> dt.datetime:
          "tw:LogEntry/tw:Coding/@Dictionary: 'MedDRA'; the entries of log conmeds are coded to ATC"),
         (r'ItemGroupRepeatKey="2"', 'ItemGroupRepeatKey="1"', "@ItemGroupRepeatKey: 1 appears twice"),
         (r' RemovedReason="[^"]*"', "", "@RemovedReason: a removed entry has its reason"),
+        ('<tw:Level Level="1"', '<tw:Level Level="01"', "tw:Coding/tw:Level/@Level: '01' is not a level (1, 2, ...)"),
+        ('<tw:Level Level="1"', '<tw:Level Level="1\u00b2"', "tw:Coding/tw:Level/@Level: '1\u00b2' is not a level"),
     ],
 )
 def test_a_log_entry_the_import_cannot_restore_is_refused_naming_it_and_nothing_is_written(

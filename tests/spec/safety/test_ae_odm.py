@@ -17,6 +17,14 @@ nothing is written:
 | the SAE's classification said not serious     | tw:Report[1]/@Serious: False is not what protocol ...  |
 | a second event with the same AE number        | @ItemGroupRepeatKey: AE-0001 appears twice in the file |
 | a unit added to the grade                     | ItemData[@ItemOID=IT.AE.grade]/tw:StoredValue          |
+| CreatedAt at +03:30 (the same instant)        | tw:AdverseEvent/@CreatedAt: not as the export writes   |
+| ReportedAt written with Z                     | tw:Report[1]/@ReportedAt: not as the export writes     |
+| SubmittedAt with a seventh, zero, digit       | tw:Submission/@SubmittedAt: not as the export writes   |
+| a submission's RecordedAt written with Z      | tw:Submission/@RecordedAt: not as the export writes    |
+| CodedAt at +03:30                             | tw:Coding/@CodedAt: not as the export writes           |
+| a MedDRA code with a leading zero             | tw:Coding/@LltCode: '090000011' is not a MedDRA code   |
+| a MedDRA code ending in a superscript two     | tw:Coding/@LltCode: '90000011²' is not a MedDRA code   |
+| a MedDRA code in Arabic-Indic digits          | tw:Coding/@LltCode: '٩٠٠٠٠٠١١' is not a MedDRA code    |
 
 | event   | reported by           | reports                         | submission     | coding                          |
 |---------|-----------------------|---------------------------------|----------------|---------------------------------|
@@ -34,7 +42,7 @@ import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +236,15 @@ def test_export_import_export_of_adverse_events_is_byte_identical(
     assert sorted(json.loads(e.detail or "{}")["ae_number"] for e in entries) == ["AE-0001", "AE-0002"]
 
 
+def _at(write: Callable[[dt.datetime], str]) -> Callable[[re.Match[str]], str]:
+    """A replacement writing the matched time (group 2, after group 1) otherwise: the same instant."""
+    return lambda m: f'{m[1]}"{write(dt.datetime.fromisoformat(m[2]))}"'
+
+
+_TEHRAN = dt.timezone(dt.timedelta(hours=3, minutes=30))
+_NOT_AS_WRITTEN = "is not written as the export writes a time"
+
+
 @pytest.mark.parametrize(
     ("pattern", "replacement", "named"),
     [
@@ -241,10 +258,24 @@ def test_export_import_export_of_adverse_events_is_byte_identical(
         (r'ItemGroupRepeatKey="AE-0002"', 'ItemGroupRepeatKey="AE-0001"', "AE-0001 appears twice in the file"),
         (r'(?s)(<ItemData ItemOID="IT\.AE\.grade" Value="4">.*?)(</ItemData>)', r'\1<tw:StoredValue Unit="points"/>\2',
          "ItemData[@ItemOID=IT.AE.grade]/tw:StoredValue: a report's field holds a value and nothing else"),
+        (r'(<tw:AdverseEvent CreatedAt=)"([^"]+)"', _at(lambda t: t.astimezone(_TEHRAN).isoformat()),
+         f"tw:AdverseEvent/@CreatedAt: | {_NOT_AS_WRITTEN}"),
+        (r'(<tw:Report Sequence="0" ReportedAt=)"([^"]+)\+00:00"', r'\1"\2Z"',
+         f"tw:Report[1]/@ReportedAt: | {_NOT_AS_WRITTEN}"),
+        (r'(<tw:Submission Kind="sae_to_sponsor" SubmittedAt=)"([^"]+)"',
+         _at(lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")), f"tw:Submission/@SubmittedAt: | {_NOT_AS_WRITTEN}"),
+        (r'(<tw:Submission [^>]*RecordedAt=)"([^"]+)\+00:00"', r'\1"\2Z"',
+         f"tw:Submission/@RecordedAt: | {_NOT_AS_WRITTEN}"),
+        (r'(<tw:Coding [^>]*CodedAt=)"([^"]+)"', _at(lambda t: t.astimezone(_TEHRAN).isoformat()),
+         f"tw:Coding/@CodedAt: | {_NOT_AS_WRITTEN}"),
+        ('LltCode="90000011"', 'LltCode="090000011"', "tw:Coding/@LltCode: '090000011' is not a MedDRA code"),
+        ('LltCode="90000011"', 'LltCode="90000011\u00b2"', "tw:Coding/@LltCode: '90000011\u00b2' is not a MedDRA code"),
+        ('LltCode="90000011"', 'LltCode="\u0669\u0660\u0660\u0660\u0660\u0660\u0661\u0661"',
+         "tw:Coding/@LltCode: '\u0669\u0660\u0660\u0660\u0660\u0660\u0661\u0661' is not a MedDRA code"),
     ],
 )
 def test_an_adverse_event_the_import_cannot_restore_is_refused_naming_it_and_nothing_is_written(
-    trial: Trial, pid: str, tmp_path: Path, target: Trial, pattern: str, replacement: str, named: str
+    trial: Trial, pid: str, tmp_path: Path, target: Trial, pattern: str, replacement: Any, named: str
 ) -> None:
     _events(trial, pid, tmp_path)
     path = _export(trial, tmp_path / "odm")
@@ -253,7 +284,9 @@ def test_an_adverse_event_the_import_cannot_restore_is_refused_naming_it_and_not
     path.write_text(edited, encoding="utf-8")
     with pytest.raises(OdmImportError) as refused:
         import_odm(target.engine, who(target, Role.DATA_MANAGER), path)
-    assert named in str(refused.value) and f"SubjectKey={pid}" in str(refused.value)
+    for part in named.split(" | "):  # the element or attribute, then the rule
+        assert part in str(refused.value), str(refused.value)
+    assert f"SubjectKey={pid}" in str(refused.value)
     with session_scope(target.engine) as session:
         assert session.execute(select(participants)).first() is None
         assert session.execute(select(adverse_events)).first() is None
