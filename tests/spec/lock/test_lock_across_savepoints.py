@@ -123,7 +123,8 @@ def test_the_simulators_visit_whose_first_save_is_refused_still_holds_the_data_l
     from trialwright.services.forms import simulated
 
     seen: list[bool] = []
-    monkeypatch.setattr(simulated, "_save_and_view", watching(trial, simulated._save_and_view, seen))
+    # the simulator saves through the one savepoint loop ``save_visit_forms`` uses (``save.saved_each``)
+    monkeypatch.setattr(save_module, "_save_and_view", watching(trial, save_module._save_and_view, seen))
     outcome = simulated.save_and_verify_visit(
         trial.engine, who(trial, Role.STUDY_COORDINATOR), who(trial, Role.MONITOR), pid, "baseline",
         [(svc.VisitFormSave("labs", {"sampled_at": STAMP, "crp": 900}), False),  # refused after the lock check

@@ -487,22 +487,36 @@ def save_visit_forms(
     no form save changes is read once (``services/bulk_reads.py``) and the audit entries are written with one
     INSERT, in the order separate saves would have written them. The simulator saves a visit this way."""
     protocol = current_protocol(engine).protocol
-    out: list[FormView | FormError | ValueError] = []
     with session_scope(engine) as session, reading_once(session), audit.batched(session):
-        hold_data_lock(session)  # in the transaction, not in the first save's savepoint a refusal rolls back
-        for each in saves:
-            nested = session.begin_nested()
-            try:
-                view = _save_and_view(session, protocol, actor, participant_id, visit_id, each.form_id,
-                                      each.entries, reason=None, visit_date=visit_date,
-                                      complete=each.complete)  # fmt: skip
-            except (FormError, ValueError) as exc:
-                nested.rollback()
-                forget_held(session)
-                out.append(exc)
-                continue
-            nested.commit()
-            out.append(view)
+        return saved_each(session, protocol, actor, participant_id, visit_id, saves, visit_date)
+
+
+def saved_each(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    saves: Sequence[VisitFormSave],
+    visit_date: dt.date | None,
+) -> list[FormView | FormError | ValueError]:
+    """Each form of ``saves`` saved in its own savepoint of the caller's transaction (a refused one leaves nothing
+    and its refusal takes its place in the answer), the shared data lock held first in the transaction itself, not
+    in a savepoint a refusal rolls back (``save_visit_forms``, the simulator's visit)."""
+    out: list[FormView | FormError | ValueError] = []
+    hold_data_lock(session)
+    for each in saves:
+        nested = session.begin_nested()
+        try:
+            view = _save_and_view(session, protocol, actor, participant_id, visit_id, each.form_id, each.entries,
+                                  reason=None, visit_date=visit_date, complete=each.complete)  # fmt: skip
+        except (FormError, ValueError) as exc:
+            nested.rollback()
+            forget_held(session)
+            out.append(exc)
+            continue
+        nested.commit()
+        out.append(view)
     return out
 
 

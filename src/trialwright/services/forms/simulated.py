@@ -38,8 +38,7 @@ from trialwright.services.bulk_reads import forget_held, reading_once
 from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import FormView, _role
 from trialwright.services.forms.review import _series_in
-from trialwright.services.forms.save import VisitFormSave, _save_and_view
-from trialwright.services.lock import hold_data_lock
+from trialwright.services.forms.save import VisitFormSave, saved_each
 from trialwright.services.reauth import require_password
 from trialwright.services.trial import current_protocol, protocol_in
 from trialwright.services.users import UserView
@@ -185,20 +184,8 @@ def save_and_verify_visit(
     refusals: list[FormError | ValueError] = []
     with session_scope(engine) as session, reading_once(session), audit.batched(session):
         protocol = protocol_in(session).protocol  # read in the visit's transaction: no read transaction of its own
-        hold_data_lock(session)  # in the transaction, not in a savepoint a refused save or series rolls back
-        for each, _ in saves:
-            nested = session.begin_nested()
-            try:
-                view = _save_and_view(session, protocol, coordinator, participant_id, visit_id, each.form_id,
-                                      each.entries, reason=None, visit_date=visit_date,
-                                      complete=each.complete)  # fmt: skip
-            except (FormError, ValueError) as exc:
-                nested.rollback()
-                forget_held(session)
-                out.append(exc)
-                continue
-            nested.commit()
-            out.append(view)
+        out.extend(saved_each(session, protocol, coordinator, participant_id, visit_id,
+                              [each for each, _ in saves], visit_date))  # fmt: skip
         wanted = [each.form_id for (each, verify), result in zip(saves, out, strict=True)
                   if verify and not isinstance(result, Exception) and result.state.value == "complete"]  # fmt: skip
         verified: list[str] = []
