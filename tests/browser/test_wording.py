@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from babel.messages.pofile import read_po
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SHOTS
@@ -18,8 +19,19 @@ from tests.trialfixtures import PASSWORD, Trial, make_trial, username
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
 from trialwright.services.users import set_preferences
+from trialwright.web.i18n import catalog_path
 
 pytestmark = pytest.mark.browser
+
+with catalog_path("fa").open("rb") as _handle:
+    _CATALOG = {m.id: m.string for m in read_po(_handle, locale="fa")}
+_RANGE_FA = _CATALOG["%(value)s is outside the accepted range %(range)s"]
+_FSI, _PDI = "\u2068", "\u2069"  # a Persian page isolates the label and each value (``web/wording.py``)
+RANGE = {
+    "en": "C-reactive protein: 900 mg/L is outside the accepted range 0-600 mg/L",
+    "fa": f"{_FSI}{CRP_FA}{_PDI}: "
+    + _RANGE_FA % {"value": f"{_FSI}900 mg/L{_PDI}", "range": f"{_FSI}0-600 mg/L{_PDI}"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +75,7 @@ def test_a_crf_error_and_the_audit_diff_in_words(  # type: ignore[no-untyped-def
     coord.locator("#v-crp").fill("900")
     coord.get_by_role("button", name=save, exact=True).click()
     error = coord.get_by_test_id("error-crp")
-    expect(error).to_have_text(f"{crp}: 900 mg/L is outside the accepted range 0-600 mg/L")
+    expect(error).to_have_text(RANGE[lang])  # the rule in the page's language (the catalog's Persian)
     expect(coord.locator("#v-crp")).to_have_value("900")  # what was typed is kept
     _shot(coord, f"{lang}-crf-error")
     for value in ("45", "38"):
