@@ -508,8 +508,9 @@ def _lifecycle(plan: Mapping[str, Any], form_id: str, rng: np.random.Generator) 
 
 
 def _rule_of(exc: Exception) -> str:
-    """A refusal's words without its numbers, so refusals of one rule count together."""
-    return re.sub(r"-?\d+(?:\.\d+)?", "#", str(exc).split(";")[0])[:100]
+    """A refusal's words with each number, date, time and participant said as "…", so refusals of one rule count
+    together and still read as words ("participant: … withdrew from follow-up on …")."""
+    return re.sub(r"(?<![\w.])(?:[A-Z]{2,}-)?-?\d+(?:[.:/-]\d+)*(?![\w.])", "…", str(exc).split(";")[0])[:100]
 
 
 #: Entries added to a stratum each time a simulated trial outgrows it (whole blocks of the protocol's sizes).

@@ -174,6 +174,9 @@ def test_a_withdrawal_on_the_web_is_confirmed_and_kept_as_typed_when_refused(app
         assert done.status_code == 303
         shown = coord.get(f"/screening/{sid}").text
         assert '<option value="follow_up"' not in shown  # no longer offered
+        assert "withdrawn: follow up</span>" in shown and "follow_up</span>" not in shown  # in words, not the code
+        listed = coord.get("/participants").text
+        assert "withdrawn: follow up</span>" in listed and "follow_up</span>" not in listed
     s = get_screening(trial.engine, who(trial, Role.STUDY_COORDINATOR), sid)
     assert s.participant is not None and s.participant.withdrawn_scopes == ("follow_up",)
     (entry,) = audit.entries(trial.engine, action_prefix="participant.withdrawn", limit=5)
