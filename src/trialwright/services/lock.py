@@ -141,14 +141,28 @@ def require_unlocked(session: Session, participant_id: str | None = None, *, sit
     so no change checked before a lock commits after it (PostgreSQL; SQLite has one writer at a time). It is taken
     again whenever the transaction that took it has ended (see ``hold_data_lock``)."""
     hold_data_lock(session)
+    refusal = _frozen(session, participant_id, site)
+    if refusal is not None:
+        raise FormError(refusal)
+
+
+def frozen(engine: Engine, participant_id: str | None = None) -> str | None:
+    """Why no data can change now (the trial locked; given the participant, they or their site soft-locked), in
+    the words a change would be refused with; None when changes are allowed. For pages, which then offer no
+    change instead of offering one the save refuses."""
+    with read_scope(engine) as session:
+        return _frozen(session, participant_id, None)
+
+
+def _frozen(session: Session, participant_id: str | None, site: str | None) -> str | None:
     row = once(session, ("trial_lock",), lambda: _lock_row(session))
     if row is not None and row.locked:
-        raise FormError(
+        return (
             f"trial: the database is locked (since {row.at:%Y-%m-%d %H:%M} UTC, by {row.by}); "
             "the data manager unlocks it with a reason"
         )
     if participant_id is None:
-        return
+        return None
     if site is None:
         site = once(
             session,
@@ -176,10 +190,11 @@ def require_unlocked(session: Session, participant_id: str | None = None, *, sit
     for scope, target in targets:
         soft = latest.get((scope, target))
         if soft is not None and soft.locked:
-            raise FormError(
+            return (
                 f"{scope}: {target} is soft-locked (since {soft.at:%Y-%m-%d %H:%M} UTC, by {soft.by}: {soft.reason}); "
                 "nothing there can be changed until the data manager unlocks it with a reason"
             )
+    return None
 
 
 def lock_state(engine: Engine) -> LockState:

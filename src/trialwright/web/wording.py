@@ -265,6 +265,14 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"say why the list is extended", N_("say why the list is extended")),
         (r"say why the database is unlocked", N_("say why the database is unlocked")),
         (r"say why the soft lock is lifted", N_("say why the soft lock is lifted")),
+        # a change while the trial is locked, or its participant or site soft-locked (``services.lock``)
+        (r"the database is locked \(since (?P<at>[0-9: -]+) UTC, by (?P<by>\S+)\); the data manager unlocks it "
+         r"with a reason",
+         N_("the database is locked (since %(at)s UTC, by %(by)s); the data manager unlocks it with a reason")),
+        (r"(?P<target>\S+) is soft-locked \(since (?P<at>[0-9: -]+) UTC, by (?P<by>\S+): (?P<reason>.*)\); nothing "
+         r"there can be changed until the data manager unlocks it with a reason",
+         N_("%(target)s is soft-locked (since %(at)s UTC, by %(by)s: %(reason)s); nothing there can be changed until "
+            "the data manager unlocks it with a reason")),
         # a log's entries (``services.logs``, ``services.log_views``)
         (r"is required; give a value, or record it as not done with a reason",
          N_("is required; give a value, or record it as not done with a reason")),

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
+from trialwright.services.lock import frozen
 from trialwright.services.screening import NotFound
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, SettingsDep, require_roles
 from trialwright.web.flash import clear_flash, set_flash, take_flash
@@ -109,12 +110,14 @@ def _page(
         return render_page(request, page, "errors/error.html", {"status": 404, "message": "There is no such page."},
                            status_code=404)  # fmt: skip
     role = page.user.role
+    stopped = frozen(engine, participant_id)  # the trial or this participant locked: no signing or verifying offered
     context: dict[str, Any] = {
         "book": book,
+        "frozen": say([stopped], page_words(protocol, page.lang), page.lang)[0] if stopped else None,
         "participant_id": participant_id,
         "protocol": protocol,
-        "can_sign": role is Role.INVESTIGATOR,
-        "can_verify": role is Role.MONITOR,
+        "can_sign": role is Role.INVESTIGATOR and not stopped,
+        "can_verify": role is Role.MONITOR and not stopped,
         "meaning": protocol.signature_meaning_translations.get(page.lang) or protocol.signature_meaning,
         "signer": book.name_of(page.user.username),
         "site_zone": protocol.site(book.site).timezone,

@@ -18,6 +18,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
+from trialwright.services.lock import frozen
 from trialwright.services.screening import NotFound
 from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, RowId, require_roles
@@ -90,8 +91,12 @@ def _form_page(
         field = name.removeprefix("v-")
         (by_field.setdefault(field, []) if field in ids else general).append(message)
     role = page.user.role
+    # The trial locked, or the participant or their site soft-locked: the page offers no change the save would
+    # refuse, and says why (a locked form's own state is shown by its badge).
+    stopped = frozen(engine, participant_id)
     context: dict[str, Any] = {
         "participant_id": participant_id,
+        "frozen": say([stopped], words, page.lang)[0] if stopped else None,
         "visit_id": visit_id,
         "visit_name": visit_id if visit_id.startswith("unscheduled-") else said(protocol.visit(visit_id), page.lang),
         "form": protocol.form(form_id),
@@ -106,10 +111,10 @@ def _form_page(
         # the range the script warns with, isolated left to right (U+2066 ... U+2069: "36-38 °C" never reads
         # "C° 36-38" in right-to-left text) and in the page's digits
         "soft_range": lambda f: isolated(digits(range_text(f.soft_limits, f.unit), page.lang), page.lang),
-        "can_edit": role in svc.DATA_ENTRY,
-        "can_verify": role is Role.MONITOR,
-        "can_sign": role is Role.INVESTIGATOR,
-        "can_lock": role is Role.DATA_MANAGER,
+        "can_edit": role in svc.DATA_ENTRY and not stopped,
+        "can_verify": role is Role.MONITOR and not stopped,
+        "can_sign": role is Role.INVESTIGATOR and not stopped,
+        "can_lock": role is Role.DATA_MANAGER and not stopped,
         "can_raise": role in svc.QUERY_RAISERS,
         "can_answer": role in svc.QUERY_ANSWERERS,
         "meaning": protocol.signature_meaning_translations.get(page.lang) or protocol.signature_meaning,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from trialwright.domain.masking import present_arms
+from trialwright.services.lock import frozen
 from trialwright.services.randomization import count_notifications_for, notifications_for
 from trialwright.services.screening import count_enrolled
 from trialwright.services.trial import protocol_history
@@ -14,6 +15,7 @@ from trialwright.services.worklist import work_list
 from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
 from trialwright.web.routes.worklist import names
 from trialwright.web.templating import render_page
+from trialwright.web.wording import page_words, say
 
 router = APIRouter()
 
@@ -36,6 +38,8 @@ def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: En
         "notices": notifications_for(engine, page.user),
         "notices_total": count_notifications_for(engine, page.user),
         "work": work,
+        # the trial locked: said above the work list, whose data tasks wait for an unlock
+        "frozen": say([why], page_words(protocol, page.lang), page.lang)[0] if (why := frozen(engine)) else None,
         "overdue": work.overdue_reports,
         **names(protocol, page.lang),
     }

@@ -20,6 +20,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import spreadsheet_values
 from trialwright.services import forms, safety
 from trialwright.services import randomization as svc
+from trialwright.services.lock import frozen
 from trialwright.services.screening import NotFound, ScreeningError
 from trialwright.services.trial import current_protocol
 from trialwright.web import confirm as confirmation
@@ -94,11 +95,13 @@ def participant_page(
     rows = svc.participant_rows(engine, page.user, participant_id=participant_id)
     if not rows:
         return _not_found(request, page)
+    stopped = frozen(engine, participant_id)  # the trial or this participant locked: no visit or log change offered
     context: dict[str, Any] = {
         "p": rows[0],
+        "frozen": say([stopped], page_words(get_protocol(request), page.lang), page.lang)[0] if stopped else None,
         "protocol": get_protocol(request),  # form names in the viewer's language
         "schedule": forms.participant_schedule(engine, page.user, participant_id),
-        "can_enter": page.user.role in forms.DATA_ENTRY,
+        "can_enter": page.user.role in forms.DATA_ENTRY and not stopped,
         "allocation": (allocation := svc.allocation_of(engine, page.user, participant_id)),
         "nothing_to_prepare": allocation is not None
         and nothing_to_prepare(get_protocol(request), allocation.arm),
@@ -116,7 +119,7 @@ def participant_page(
         "site_zone": get_protocol(request).site(rows[0].site).timezone,  # times on the site's clock
         "visit_names": {v.id: said(v, page.lang) for v in get_protocol(request).visits},
         "logs": _log_entries(engine, page, get_protocol(request), participant_id),
-        "can_log": page.user.role in forms.DATA_ENTRY,
+        "can_log": page.user.role in forms.DATA_ENTRY and not stopped,
         "can_query": page.user.role in forms.QUERY_RAISERS,
     }
     return render_page(request, page, "randomization/participant.html", context, status_code=status)
