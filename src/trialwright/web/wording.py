@@ -148,6 +148,7 @@ AUDIT_KEYS: Mapping[str, str] = {
     "visit_date": N_("Visit date"),
     "preparation_code": N_("Preparation code"),
     "randomization_number": N_("Randomization number"),
+    "seal": N_("Allocation seal"),  # a keyed digest of the allocation: masked for every blinded reader
     "stratum": N_("Stratum"),
     "username": N_("Username"),
     "role": N_("Role"),

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.spec.forms.conftest import enrolled_ten_days_ago
+from tests.spec.forms.conftest import enrolled_ten_days_ago, randomized_days_ago
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.spec.wording.test_messages_in_words import CRP_FA, LABS_FA, TEXT
 from tests.trialfixtures import Trial, make_trial, username
@@ -143,3 +143,15 @@ def test_the_audit_page_shows_each_change_as_a_row_in_words_in_each_language(tri
                 said = '<span class="stored" title="{0} mg/L" data-stored="{0} mg/L">{1} mg/L</span>'
                 assert rows == [(label, said.format("45", "۴۵"), said.format("38", "۳۸"))]
             assert '{"' not in page and "&#34;45&#34;" not in page  # no raw JSON
+
+
+def test_the_audit_page_says_the_allocation_seal_in_words_and_masked(trial: Trial) -> None:
+    pid = enrolled_ten_days_ago(trial)
+    randomized_days_ago(trial, pid, 1)
+    for lang, key in (("en", "Allocation seal"), ("fa", "مهر تخصیص")):
+        with _client(trial, Role.DATA_MANAGER, lang) as manager:
+            page = manager.get("/admin/audit", params={"action": "participant.randomized"}).text
+            row = r'<tr><th scope="row">([^<]*)</th><td class="old">.*?</td><td class="new">(.*?)</td>'
+            rows = dict(re.findall(row, page))
+            assert key in rows and "seal" not in rows  # in words, not the stored key (a walk saw "seal masked")
+            assert "masked" in rows[key] or "پنهان" in rows[key]
