@@ -676,7 +676,8 @@ class ParquetExporter(TabularExporter):
 # --- README ---------------------------------------------------------------------------------------------
 
 _CONVENTIONS = (
-    "Dates are YYYY-MM-DD; date-times are UTC. Numbers are in each field's canonical unit (in the labels).",
+    "Dates are YYYY-MM-DD; date-times are UTC. Numbers are in each field's canonical unit (named in the "
+    "codebook, and in the variable labels of the Stata, SPSS and SAS files; a CSV or Parquet header has none).",
     "Yes/no fields are 1 (yes) and 0 (no); multiple choices are their codes joined by '|'.",
     "A value below the lower or above the upper limit of quantification is never zero: the field holds the "
     "limit and <field>_flag says <LLOQ or >ULOQ (values_long: status below_lloq/above_uloq, limit).",
