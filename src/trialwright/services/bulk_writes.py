@@ -35,6 +35,7 @@ class _Deferred:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.pending: dict[Table, list[dict[str, Any]]] = {}
+        self.waiting: dict[tuple[str, int], dict[str, Any]] = {}  # the pending rows by table name and id
         self.free: dict[Table, list[int]] = {}
         self.next_id: dict[Table, int] = {}
         self.writing = False
@@ -46,7 +47,7 @@ class _Deferred:
             return
         self.writing = True
         try:
-            pending, self.pending = self.pending, {}
+            pending, self.pending, self.waiting = self.pending, {}, {}
             for table in sort_tables(pending):
                 self.connection.execute(table.insert(), pending[table])
         finally:
@@ -121,8 +122,9 @@ def deferred_insert(session: Session, table: Table, values: dict[str, Any]) -> A
     if missing:  # a default SQLAlchemy would fill: give it, so the row kept is the row written
         raise ValueError(f"{table.name}: give {', '.join(missing)}")
     row = {c.name: values.get(c.name) for c in table.columns}
-    row["id"] = state.take_id(table)
+    row["id"] = taken = state.take_id(table)
     state.pending.setdefault(table, []).append(row)
+    state.waiting[(table.name, taken)] = row
     return _row_type(table)(**row)
 
 
@@ -130,8 +132,8 @@ def deferred_update(session: Session, table: Table, row_id: int, values: dict[st
     """Set ``values`` on the row ``row_id`` and return it as ``UPDATE ... RETURNING`` every column would: a row
     still pending (inserted in this block, not yet written) is changed where it waits, with no statement."""
     state: _Deferred | None = session.info.get(_STATE)
-    for row in () if state is None else state.pending.get(table, ()):
-        if row["id"] == row_id:
-            row.update(values)
-            return _row_type(table)(**row)
+    row = None if state is None else state.waiting.get((table.name, row_id))
+    if row is not None:
+        row.update(values)
+        return _row_type(table)(**row)
     return session.execute(table.update().where(table.c.id == row_id).values(**values).returning(*table.c)).one()
