@@ -92,6 +92,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FieldType
 from trialwright.protocol.logs import LogDef
 from trialwright.services import audit, clock
+from trialwright.services.bulk_writes import deferred_insert, deferring
 from trialwright.services.errors import denied
 from trialwright.services.screening import WithdrawalCause, _decision_detail, _dump, _typed_values
 from trialwright.services.trial import current_protocol
@@ -1025,13 +1026,11 @@ class _Writer:
 
     def _visit(self, s: _Subject, v: _Visit) -> None:
         by, at = v.created or (self.actor.username, self.now)
-        visit_id = inserted_id(
-            self.session,
-            visit_records.insert().values(
-                participant_id=s.participant_id, visit_id=v.visit_id, visit_date=v.date, missed_reason=v.missed,
-                unscheduled=v.visit_id.startswith("unscheduled-"), label=v.label, created_at=at, created_by=by,
-            ),
-        )  # fmt: skip
+        visit_id = deferred_insert(  # the visits and forms of a batch written together (``bulk_writes``)
+            self.session, visit_records,
+            dict(participant_id=s.participant_id, visit_id=v.visit_id, visit_date=v.date, missed_reason=v.missed,
+                 unscheduled=v.visit_id.startswith("unscheduled-"), label=v.label, created_at=at, created_by=by),
+        ).id  # fmt: skip
         audit.record(
             self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
             participant=s.participant_id, action="import.odm", reason=v.missed,
@@ -1048,17 +1047,16 @@ class _Writer:
             lock = {}
             if tw["State"] == "locked" and tw.get("LockedBy"):
                 lock = {"lock": {"by": tw["LockedBy"], "at": tw.get("LockedAt"), "before": tw.get("StateBeforeLock")}}
-            self.session.execute(
-                form_records.insert().values(
-                    participant_id=s.participant_id, visit_record_id=visit_id, form_id=form.form_id,
-                    state=tw["State"], state_before_lock=tw.get("StateBeforeLock"), form_values=values,
-                    version=int(tw["Version"]), protocol_version=self.protocol.version.number,
-                    updated_at=moments["UpdatedAt"], updated_by=tw["UpdatedBy"],
-                    verified_at=moments["VerifiedAt"], verified_by=tw.get("VerifiedBy"),
-                    signed_at=moments["SignedAt"], signed_by=tw.get("SignedBy"),
-                    signature_meaning=self.meaning if tw.get("SignedBy") else None,
-                    locked_at=moments["LockedAt"], locked_by=tw.get("LockedBy"),
-                )
+            deferred_insert(
+                self.session, form_records,
+                dict(participant_id=s.participant_id, visit_record_id=visit_id, form_id=form.form_id,
+                     state=tw["State"], state_before_lock=tw.get("StateBeforeLock"), form_values=values,
+                     version=int(tw["Version"]), protocol_version=self.protocol.version.number,
+                     updated_at=moments["UpdatedAt"], updated_by=tw["UpdatedBy"],
+                     verified_at=moments["VerifiedAt"], verified_by=tw.get("VerifiedBy"),
+                     signed_at=moments["SignedAt"], signed_by=tw.get("SignedBy"),
+                     signature_meaning=self.meaning if tw.get("SignedBy") else None,
+                     locked_at=moments["LockedAt"], locked_by=tw.get("LockedBy")),
             )  # fmt: skip
             audit.record(
                 self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
@@ -1196,7 +1194,8 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         imported: list[str] = []
         subjects = iter(_Reader(protocol, path).subjects())
         while chunk := list(itertools.islice(subjects, _BATCH)):
-            with audit.batched(session):  # the entries of _BATCH participants with one INSERT, in order
+            # The entries of _BATCH participants with one INSERT, in order; their visits and forms by executemany.
+            with audit.batched(session), deferring(session):
                 for subject in chunk:
                     writer.add(subject)
                     imported.append(subject.participant_id)

@@ -47,6 +47,7 @@ __all__ = [
     "RefusedValues",
     "form_created",
     "form_queried",
+    "no_query_on",
     "validated_for",
 ]
 
@@ -300,8 +301,14 @@ def form_queried(session: Session, record_id: int) -> None:
     session.info.setdefault(_QUERIED, set()).add(record_id)
 
 
+def no_query_on(session: Session, record_id: int) -> bool:
+    """Whether the form record ``record_id`` can have no query at all: this transaction inserted it and raised
+    none on it since (so a look-up of its queries would find none)."""
+    return record_id in session.info.get(_CREATED, ()) and record_id not in session.info.get(_QUERIED, ())
+
+
 def _open_queries(session: Session, record_id: int) -> int:
-    if record_id in session.info.get(_CREATED, ()) and record_id not in session.info.get(_QUERIED, ()):
+    if no_query_on(session, record_id):
         return 0  # inserted by this transaction, and no query raised on it since: none can be open
     return int(
         session.execute(

@@ -27,6 +27,7 @@ from trialwright.services.forms.common import (
     _visit_forms,
     _visit_row,
     form_queried,
+    no_query_on,
 )
 from trialwright.services.lock import require_unlocked
 from trialwright.services.log_views import REMOVED, log_def
@@ -153,6 +154,8 @@ def _auto_close(
 ) -> None:
     """Close the open automatic queries of ``origin`` on a field (or several fields, in one look-up) or a
     check, because the data that raised them changed."""
+    if no_query_on(session, form_record_id):
+        return  # inserted by this transaction and never queried: nothing to close, nothing to read
     where = [
         queries.c.participant_id == participant.participant_id,
         queries.c.form_record_id == form_record_id,

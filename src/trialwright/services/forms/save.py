@@ -30,6 +30,7 @@ from trialwright.domain.wording import field_words
 from trialwright.protocol import FormDef, Protocol
 from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import forget_held, reading_once
+from trialwright.services.bulk_writes import deferred_insert, deferred_update, deferring
 from trialwright.services.coherence import refused_breaches
 from trialwright.services.deaths import forms_written
 from trialwright.services.errors import FormError
@@ -72,10 +73,6 @@ __all__ = [
 ]
 
 
-#: A new form record, every column returned (kept for the visit's held forms); built once, not per save.
-_INSERT_FORM = form_records.insert().returning(*form_records.c)
-
-
 def _insert_form(
     session: Session,
     participant_id: str,
@@ -87,13 +84,15 @@ def _insert_form(
     now: dt.datetime,
     by: str,
 ) -> Any:
-    """A new form record (version 1), kept for the visit's held forms; its row (every column)."""
-    row = session.execute(
-        _INSERT_FORM,
+    """A new form record (version 1), kept for the visit's held forms; its row (every column). In a bulk import's
+    ``deferring`` block it is written with the batch's next statement (``services/bulk_writes.py``)."""
+    row = deferred_insert(
+        session,
+        form_records,
         {"participant_id": participant_id, "visit_record_id": visit_record_id, "form_id": form_id,
          "state": state.value, "form_values": form_values, "version": 1, "protocol_version": version,
          "updated_at": now, "updated_by": by},
-    ).one()  # fmt: skip
+    )  # fmt: skip
     form_created(session, row.id)
     return _keep_form(session, row)
 
@@ -233,19 +232,13 @@ def _save_now(
         if state in {FormState.VERIFIED, FormState.SIGNED}:
             voided = {"verified_at": None, "verified_by": None, "signed_at": None, "signed_by": None,
                       "signature_meaning": None}  # fmt: skip
-        updated = session.execute(
-            form_records.update()
-            .where(form_records.c.id == row.id)
-            .values(
-                state=new_state.value,
-                form_values=_dump(pending[form_id]),
-                version=row.version + 1,
-                updated_at=now,
-                updated_by=actor.username,
-                **voided,
-            )
-            .returning(*form_records.c)
-        ).one()
+        updated = deferred_update(  # a record still waiting in a bulk import's block is changed where it waits
+            session,
+            form_records,
+            row.id,
+            {"state": new_state.value, "form_values": _dump(pending[form_id]), "version": row.version + 1,
+             "updated_at": now, "updated_by": actor.username, **voided},
+        )  # fmt: skip
         saved = _keep_form(session, updated)
         if state is not new_state:
             audit.record(
@@ -309,15 +302,7 @@ def _save_now(
                     detail={"visit": visit_id, "because": f"{form_id} changed"},
                 )
         if fid != form_id and not _same_values(values, before[fid]) and _dump(values) != _dump(before[fid]):
-            _keep_form(
-                session,
-                session.execute(
-                    form_records.update()
-                    .where(form_records.c.id == rows[fid].id)
-                    .values(form_values=_dump(values))
-                    .returning(*form_records.c)
-                ).one(),
-            )
+            _keep_form(session, deferred_update(session, form_records, rows[fid].id, {"form_values": _dump(values)}))
     for breach in (b for b in validated.soft if b.field in changed):
         _open_query(
             session,
@@ -595,7 +580,7 @@ def _import(
         hold_data_lock(session)  # before reading ahead and before the first row's savepoint a refusal rolls back
         for start in range(0, len(rows), batch):
             read_ahead(session, protocol, rows[start : start + batch])
-            with audit.batched(session):
+            with audit.batched(session), deferring(session):
                 for index, item in enumerate(rows[start : start + batch], start=start + 1):
                     if _import_row(session, protocol, actor, item, index, rejected, savepoint=savepoints,
                                    reason_for_saved=reason_for_saved):  # fmt: skip

@@ -19,6 +19,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import held, keep, once, peek
+from trialwright.services.bulk_writes import deferred_insert
 from trialwright.services.deaths import death_of
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import (
@@ -115,18 +116,12 @@ def _ensure_visit(
     tz = _tz(protocol, participant.site)
     day = visit_date or local_date(clock.now(), tz)
     _check_visit_date(day, participant, tz)
-    row = session.execute(
-        visit_records.insert()
-        .values(
-            participant_id=participant.participant_id,
-            visit_id=visit_id,
-            visit_date=day,
-            unscheduled=False,
-            created_at=clock.now(),
-            created_by=actor.username,
-        )
-        .returning(*visit_records.c)
-    ).one()
+    row = deferred_insert(  # a bulk import writes it with its next statement (``services/bulk_writes.py``)
+        session,
+        visit_records,
+        {"participant_id": participant.participant_id, "visit_id": visit_id, "visit_date": day,
+         "unscheduled": False, "created_at": clock.now(), "created_by": actor.username},
+    )  # fmt: skip
     keep(session, visit_key(participant.participant_id, visit_id), row)
     keep(session, forms_key(row.id), {})  # a visit just recorded has no form yet
     visits_locked(session, [row.id])  # a row this transaction inserted is its own until it commits
