@@ -555,7 +555,8 @@ def simulate(
 
     With ``batched`` (the default) a visit's forms are saved and the completed ones verified in one transaction
     (``save_and_verify_visit``: each form as ``save_form`` would save it, in a savepoint, then the monitor's
-    series as ``verify_forms`` would verify it), and the investigator's password is checked once
+    series as ``verify_forms`` would verify it; the visits next in time with nothing between them share it,
+    ``save_and_verify_visits``), and the investigator's password is checked once
     (``pre_authenticate``) for every weekly signing session (``sign_as``); without, one ``save_form`` each, the
     series in a transaction of its own and the password re-entered at every session (``sign_forms``). The same
     seed gives the same trial, and the same audit trail, either way (``tests/spec/simulation/test_batched.py``)."""
