@@ -655,6 +655,7 @@ def simulate(
             return sign_forms(engine, investigator_account, forms, password=investigator_password)
 
     zones = {ZoneInfo(protocol.site(code).timezone) for code in protocol.site_codes}
+    pack_codes: dict[str, str] = {}
 
     def saves_forms(action: _Action) -> bool:
         """A visit whose forms are entered: not a missed one, nor one after the participant's death."""
@@ -696,8 +697,10 @@ def simulate(
                 if record.cause_field:
                     values.pop(record.cause_field, None)
             if code_field is not None and code_field[0] == form_id:  # the code on the pack, as copied
-                allocation = allocation_of(engine, investigator, pid)
-                values[code_field[1]] = allocation.preparation_code if allocation else "unknown"
+                if pid not in pack_codes:  # read once: a participant's preparation code never changes
+                    allocation = allocation_of(engine, investigator, pid)
+                    pack_codes[pid] = allocation.preparation_code if allocation else "unknown"
+                values[code_field[1]] = pack_codes[pid]
             complete, verify, sign = _lifecycle(plan, form_id, step_rng)
             planned.append((VisitFormSave(form_id, values, complete), (verify, sign)))
         return _PlannedVisit(action, visit.id, day, planned)
