@@ -304,6 +304,18 @@ class _Action:
     visit: str | None = None
 
 
+@dataclass
+class _PlannedVisit:
+    action: _Action
+    visit_id: str
+    day: dt.date
+    planned: list[tuple[VisitFormSave, tuple[bool, bool] | None]]
+
+
+#: At most this many visits joined in one transaction (``simulate``).
+_RUN = 64
+
+
 def _people(
     plan: Mapping[str, Any], protocol: Protocol, n: int | None, target: int | None, rng: np.random.Generator
 ) -> list[_Person]:
@@ -544,7 +556,8 @@ def simulate(
 
     With ``batched`` (the default) a visit's forms are saved and the completed ones verified in one transaction
     (``save_and_verify_visit``: each form as ``save_form`` would save it, in a savepoint, then the monitor's
-    series as ``verify_forms`` would verify it), and the investigator's password is checked once
+    series as ``verify_forms`` would verify it; the visits next in time with nothing between them share it,
+    ``save_and_verify_visits``), and the investigator's password is checked once
     (``pre_authenticate``) for every weekly signing session (``sign_as``); without, one ``save_form`` each, the
     series in a transaction of its own and the password re-entered at every session (``sign_forms``). The same
     seed gives the same trial, and the same audit trail, either way (``tests/spec/simulation/test_batched.py``)."""
@@ -552,7 +565,7 @@ def simulate(
 
     # Imported here, never at module level: this module re-exports none of the simulator's lifecycle steps, and no
     # module but this one imports them (the "protected" import-linter contract in pyproject.toml).
-    from trialwright.services.forms.simulated import pre_authenticate, save_and_verify_visit, sign_as
+    from trialwright.services.forms.simulated import VisitSaves, pre_authenticate, save_and_verify_visits, sign_as
 
     began = time.perf_counter()
     protocol = current_protocol(engine).protocol
@@ -641,6 +654,66 @@ def simulate(
 
         def signs(forms: list[tuple[str, str, str]]) -> Any:
             return sign_forms(engine, investigator_account, forms, password=investigator_password)
+
+    zones = {ZoneInfo(protocol.site(code).timezone) for code in protocol.site_codes}
+    pack_codes: dict[str, str] = {}
+
+    def saves_forms(action: _Action) -> bool:
+        """A visit whose forms are entered: not a missed one, nor one after the participant's death."""
+        assert action.visit is not None
+        person = action.person
+        died = died_on.get(person.index)
+        if died is not None and local_date(action.at, ZoneInfo(protocol.site(person.site).timezone)) > died:
+            return False
+        return not (action.visit in person.missed and action.visit != stay_end)
+
+    def plan_visit(action: _Action, step_rng: np.random.Generator) -> _PlannedVisit:
+        """The visit's forms as the site enters them, in order: each save, and (verify, sign) for a form carried on
+        through its lifecycle (None for the death record's admission date alone)."""
+        assert action.visit is not None
+        person = action.person
+        tz = ZoneInfo(protocol.site(person.site).timezone)
+        pid = pids[person.index]
+        visit = protocol.visit(action.visit)
+        day = local_date(action.at, tz)
+        planned: list[tuple[VisitFormSave, tuple[bool, bool] | None]] = []
+        for form_id in visit.forms:
+            form = protocol.form(form_id)
+            values = _form_values(protocol, form, specs, person, day, action.at, visit.day > 0, effects,
+                                  arms.get(person.index, False), step_rng)  # fmt: skip
+            record = protocol.safety.death_record
+            if record is not None and form_id == record.form:
+                for f in form.fields:
+                    if f.type is FieldType.DATE and f.id != record.date_field:
+                        values[f.id] = (day - dt.timedelta(days=person.los + 1)).isoformat()
+                if person.dies:
+                    # The site records the admission date that morning; the fatal adverse event reported
+                    # later that day writes how the stay ended (status, date, cause) into the same form.
+                    dates = {f.id: values[f.id] for f in form.fields if f.id in values
+                             and f.type is FieldType.DATE and f.id != record.date_field}  # fmt: skip
+                    planned.append((VisitFormSave(form_id, dates), None))
+                    continue
+                values[record.status_field] = record.alive_values[0] if record.alive_values else None
+                values[record.date_field] = day.isoformat()
+                if record.cause_field:
+                    values.pop(record.cause_field, None)
+            if code_field is not None and code_field[0] == form_id:  # the code on the pack, as copied
+                if pid not in pack_codes:  # read once: a participant's preparation code never changes
+                    allocation = allocation_of(engine, investigator, pid)
+                    pack_codes[pid] = allocation.preparation_code if allocation else "unknown"
+                values[code_field[1]] = pack_codes[pid]
+            complete, verify, sign = _lifecycle(plan, form_id, step_rng)
+            planned.append((VisitFormSave(form_id, values, complete), (verify, sign)))
+        return _PlannedVisit(action, visit.id, day, planned)
+
+    def book_signing(action: _Action, to_sign: list[tuple[str, str, str]]) -> None:
+        if to_sign:  # signed at the site's next weekly signing session
+            site = action.person.site
+            unsigned.setdefault(site, []).extend(to_sign)
+            if site not in signing_booked:
+                signing_booked.add(site)
+                later(_Action(_next_signing(action.at, ZoneInfo(protocol.site(site).timezone)), 60, action.person,
+                              "sign"))  # fmt: skip
 
     while queue:
         action = queue.pop()
@@ -749,87 +822,72 @@ def simulate(
             elif action.step == "visit":
                 assert action.visit is not None
                 pid = pids[person.index]
-                visit = protocol.visit(action.visit)
-                if person.index in died_on and local_date(action.at, tz) > died_on[person.index]:
-                    continue  # no visit after death: the schedule ends with it
-                if action.visit in person.missed and action.visit != stay_end:
-                    why = "Simulated: not possible that day"
-                    if not isinstance(attempt(miss_visit, engine, coordinator, pid, visit.id, why), Exception):
-                        counts["missed"] += 1
-                    continue
-                day = local_date(action.at, tz)
-                to_verify: list[tuple[tuple[str, str, str], bool]] = []
-                to_sign: list[tuple[str, str, str]] = []
-                # The visit's forms as the site enters them, in order: each save, and (verify, sign) for a form
-                # carried on through its lifecycle (None for the death record's admission date alone).
-                planned: list[tuple[VisitFormSave, tuple[bool, bool] | None]] = []
-                for form_id in visit.forms:
-                    form = protocol.form(form_id)
-                    values = _form_values(protocol, form, specs, person, day, action.at, visit.day > 0, effects,
-                                          arms.get(person.index, False), step_rng)  # fmt: skip
-                    record = protocol.safety.death_record
-                    if record is not None and form_id == record.form:
-                        for f in form.fields:
-                            if f.type is FieldType.DATE and f.id != record.date_field:
-                                values[f.id] = (day - dt.timedelta(days=person.los + 1)).isoformat()
-                        if person.dies:
-                            # The site records the admission date that morning; the fatal adverse event reported
-                            # later that day writes how the stay ended (status, date, cause) into the same form.
-                            dates = {f.id: values[f.id] for f in form.fields if f.id in values
-                                     and f.type is FieldType.DATE and f.id != record.date_field}  # fmt: skip
-                            planned.append((VisitFormSave(form_id, dates), None))
-                            continue
-                        values[record.status_field] = record.alive_values[0] if record.alive_values else None
-                        values[record.date_field] = day.isoformat()
-                        if record.cause_field:
-                            values.pop(record.cause_field, None)
-                    if code_field is not None and code_field[0] == form_id:  # the code on the pack, as copied
-                        allocation = allocation_of(engine, investigator, pid)
-                        values[code_field[1]] = allocation.preparation_code if allocation else "unknown"
-                    complete, verify, sign = _lifecycle(plan, form_id, step_rng)
-                    planned.append((VisitFormSave(form_id, values, complete), (verify, sign)))
+                if not saves_forms(action):
+                    if action.visit in person.missed and action.visit != stay_end:
+                        why = "Simulated: not possible that day"
+                        if not isinstance(attempt(miss_visit, engine, coordinator, pid, action.visit, why), Exception):
+                            counts["missed"] += 1
+                    continue  # (or no visit after death: the schedule ends with it)
+                run = [plan_visit(action, step_rng)]
                 if batched:  # one transaction for the visit: each form in a savepoint, then the monitor's series
-                    visit_done = save_and_verify_visit(
-                        engine, coordinator, users[Role.MONITOR], pid, visit.id,
-                        [(each, review is not None and review[0]) for each, review in planned],
-                        visit_date=day)  # fmt: skip
-                    for problem in (*[r for r in visit_done.saves if isinstance(r, Exception)], *visit_done.refusals):
-                        refused(problem)
-                    for (each, review), saved in zip(planned, visit_done.saves, strict=True):
-                        if isinstance(saved, Exception):
-                            continue
-                        counts["forms"] += 1
-                        if review is None or saved.state.value != "complete":
-                            continue
-                        counts["completed"] += 1
-                        if review[1] and each.form_id in visit_done.verified:
-                            to_sign.append((pid, visit.id, each.form_id))
-                else:  # one save_form (one transaction) per form, then the monitor's series in one of its own
-                    results = [attempt(save_form, engine, coordinator, pid, visit.id, each.form_id, each.entries,
-                                       visit_date=day, complete=each.complete) for each, _ in planned]  # fmt: skip
-                    for (each, review), result in zip(planned, results, strict=True):
-                        if isinstance(result, Exception):
-                            continue
-                        counts["forms"] += 1
-                        if review is None or result.state.value != "complete":
-                            continue
-                        counts["completed"] += 1
-                        if review[0]:
-                            to_verify.append(((pid, visit.id, each.form_id), review[1]))
-                    if to_verify:  # the monitor verifies the visit's completed forms against source as one series
-                        monitor = users[Role.MONITOR]
-                        verified = [item for item, _ in to_verify]
-                        if isinstance(attempt(verify_forms, engine, monitor, verified), Exception):
-                            # a form changed on the way: verify the others one by one
-                            single = [attempt(verify_forms, engine, monitor, [item]) for item in verified]
-                            verified = [item for item, done in zip(verified, single, strict=True)
-                                        if not isinstance(done, Exception)]  # fmt: skip
-                        to_sign = [item for item, sign in to_verify if sign and item in verified]
-                if to_sign:  # signed at the site's next weekly signing session
-                    unsigned.setdefault(person.site, []).extend(to_sign)
-                    if person.site not in signing_booked:
-                        signing_booked.add(person.site)
-                        later(_Action(_next_signing(action.at, tz), 60, person, "sign"))
+                    # The visits next in the trial's time order, of any participant, join this one's transaction
+                    # while nothing else comes between them: no other step is queued before them, none is a missed
+                    # visit or one after a death (those write otherwise or nothing), and each comes before the
+                    # earliest weekly signing session a visit of the run could book. The same writes in the same
+                    # order as one transaction per visit (tests/spec/simulation/test_batched.py).
+                    bound = min(_next_signing(action.at, zone) for zone in zones)
+                    while (queue and len(run) < _RUN and queue[-1].step == "visit" and queue[-1].at < bound
+                           and saves_forms(queue[-1])):  # fmt: skip
+                        joined = queue.pop()
+                        with clock.simulated_time(joined.at):
+                            run.append(plan_visit(joined, np.random.default_rng([joined.person.rng_state,
+                                                                                 joined.order])))  # fmt: skip
+                    outcomes = save_and_verify_visits(engine, coordinator, users[Role.MONITOR], [
+                        VisitSaves(pids[one.action.person.index], one.visit_id,
+                                   [(each, review is not None and review[0]) for each, review in one.planned],
+                                   one.day, one.action.at)
+                        for one in run])  # fmt: skip
+                    for one, visit_done in zip(run, outcomes, strict=True):
+                        for problem in (*[r for r in visit_done.saves if isinstance(r, Exception)],
+                                        *visit_done.refusals):  # fmt: skip
+                            refused(problem)
+                        to_sign: list[tuple[str, str, str]] = []
+                        for (each, review), saved in zip(one.planned, visit_done.saves, strict=True):
+                            if isinstance(saved, Exception):
+                                continue
+                            counts["forms"] += 1
+                            if review is None or saved.state.value != "complete":
+                                continue
+                            counts["completed"] += 1
+                            if review[1] and each.form_id in visit_done.verified:
+                                to_sign.append((pids[one.action.person.index], one.visit_id, each.form_id))
+                        book_signing(one.action, to_sign)
+                    continue
+                one = run[0]
+                to_verify: list[tuple[tuple[str, str, str], bool]] = []
+                # one save_form (one transaction) per form, then the monitor's series in one of its own
+                results = [attempt(save_form, engine, coordinator, pid, one.visit_id, each.form_id, each.entries,
+                                   visit_date=one.day, complete=each.complete) for each, _ in one.planned]  # fmt: skip
+                for (each, review), result in zip(one.planned, results, strict=True):
+                    if isinstance(result, Exception):
+                        continue
+                    counts["forms"] += 1
+                    if review is None or result.state.value != "complete":
+                        continue
+                    counts["completed"] += 1
+                    if review[0]:
+                        to_verify.append(((pid, one.visit_id, each.form_id), review[1]))
+                slow_sign: list[tuple[str, str, str]] = []
+                if to_verify:  # the monitor verifies the visit's completed forms against source as one series
+                    monitor = users[Role.MONITOR]
+                    verified = [item for item, _ in to_verify]
+                    if isinstance(attempt(verify_forms, engine, monitor, verified), Exception):
+                        # a form changed on the way: verify the others one by one
+                        single = [attempt(verify_forms, engine, monitor, [item]) for item in verified]
+                        verified = [item for item, done in zip(verified, single, strict=True)
+                                    if not isinstance(done, Exception)]  # fmt: skip
+                    slow_sign = [item for item, sign in to_verify if sign and item in verified]
+                book_signing(action, slow_sign)
             elif action.step == "sign":
                 # The investigator signs the site's verified forms of the week as one series: one entry of
                 # the password, one signature and audit entry per form (21 CFR 11.200(a)(1)).

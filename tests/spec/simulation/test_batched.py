@@ -13,12 +13,13 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.spec.simulation.test_simulate import _fingerprint, _trial
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.services import reauth
 from trialwright.services.simulation import simulate
+from trialwright.store.data_tables import form_records, queries
 from trialwright.store.engine import session_scope
 from trialwright.store.tables import audit_entries
 
@@ -31,6 +32,38 @@ def _trail(engine) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
     text = re.sub(r"P-[0-9A-F]{6}", "P-code", text)
     # A randomization's seal covers its preparation code: it differs with the code.
     return json.loads(re.sub(r'\\"seal\\":\\"[0-9a-f]{64}\\"', "seal", text))  # type: ignore[no-any-return]
+
+
+def _kept(engine) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    """The form records' lifecycle (versions and the simulated moments of each step) and every query raised."""
+    with session_scope(engine) as session:
+        forms = session.execute(select(form_records.c.participant_id, form_records.c.form_id, form_records.c.version,
+                                       form_records.c.updated_at, form_records.c.verified_at, form_records.c.signed_at,
+                                       form_records.c.signature_meaning).order_by(form_records.c.id)).all()
+        raised = session.execute(select(queries.c.participant_id, queries.c.field, queries.c.origin, queries.c.check_id,
+                                        queries.c.text, queries.c.status, queries.c.raised_at, queries.c.raised_by)
+                                 .order_by(queries.c.id)).all()  # fmt: skip
+    return [tuple(map(str, r)) for r in (*forms, *raised)]
+
+
+def _form_transactions(engine) -> list[set[str]]:  # type: ignore[no-untyped-def]
+    """For each committed transaction that created form records: the participants they belong to (filled as the
+    engine runs)."""
+    done: list[set[str]] = []
+    current: set[str] = set()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def created(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO form_records"):
+            current.add(context.compiled_parameters[0]["participant_id"])
+
+    @event.listens_for(engine, "commit")
+    def committed(conn) -> None:  # type: ignore[no-untyped-def]
+        if current:
+            done.append(set(current))
+            current.clear()
+
+    return done
 
 
 def test_the_batched_simulation_is_the_slow_one(
@@ -46,6 +79,7 @@ def test_the_batched_simulation_is_the_slow_one(
         return real(password_hash, password)
 
     monkeypatch.setattr(reauth, "_verify", counted)
+    transactions = _form_transactions(fast)
     batched = simulate(fast, FIRST_PROTOCOL, 14, seed=21)
     fast_checks, checks[:] = len(checks), []
     one_by_one = simulate(slow, FIRST_PROTOCOL, 14, seed=21, batched=False)
@@ -53,6 +87,11 @@ def test_the_batched_simulation_is_the_slow_one(
     assert batched.forms_signed > 0
     assert dataclasses.replace(batched, seconds=0) == dataclasses.replace(one_by_one, seconds=0)
     assert _fingerprint(fast) == _fingerprint(slow)
+    assert _kept(fast) == _kept(slow)
+    # Visits next in time share a transaction, several participants' among them: fewer transactions than visits.
+    with session_scope(fast) as session:
+        visits_with_forms = len(session.execute(select(form_records.c.visit_record_id).distinct()).all())
+    assert len(transactions) < visits_with_forms and max(len(who) for who in transactions) > 1
     trail = _trail(fast)
     assert len(trail) > 500 and trail == _trail(slow)
     actions = [entry[6] for entry in trail]

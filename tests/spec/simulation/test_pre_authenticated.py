@@ -131,7 +131,8 @@ def test_only_the_simulation_imports_the_pre_authenticated_steps_and_it_passes_t
 
     import trialwright.services.simulation as simulation_module
 
-    for name in ("PreAuthenticated", "pre_authenticate", "sign_as", "save_and_verify_visit", "simulated"):
+    for name in ("PreAuthenticated", "pre_authenticate", "sign_as", "save_and_verify_visit", "save_and_verify_visits",
+                 "VisitSaves", "simulated"):
         assert not hasattr(simulation_module, name), name
     with pytest.raises(ImportError):
         exec("from trialwright.services.simulation import sign_as", {})  # noqa: S102 - the import an edge would write

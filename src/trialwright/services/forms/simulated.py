@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.forms import Transition
 from trialwright.domain.roles import Role
-from trialwright.services import audit
+from trialwright.protocol import Protocol
+from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import forget_held, reading_once
 from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import FormView, _role
@@ -46,7 +47,15 @@ from trialwright.services.users import _row as _user_row
 from trialwright.services.users import _view as _user_view
 from trialwright.store.engine import session_scope
 
-__all__ = ["PreAuthenticated", "VisitOutcome", "pre_authenticate", "save_and_verify_visit", "sign_as"]
+__all__ = [
+    "PreAuthenticated",
+    "VisitOutcome",
+    "VisitSaves",
+    "pre_authenticate",
+    "save_and_verify_visit",
+    "save_and_verify_visits",
+    "sign_as",
+]
 
 _MINT: Final = object()  # only pre_authenticate holds it
 #: Every PreAuthenticated pre_authenticate issued, with the username whose password it checked: ``sign_as`` signs
@@ -165,6 +174,18 @@ class VisitOutcome:
     refusals: tuple[FormError | ValueError, ...]
 
 
+@dataclass(frozen=True)
+class VisitSaves:
+    """One visit of ``save_and_verify_visits``: whose, which, its forms (each with whether to verify it once saved
+    complete), the visit's date and the simulated moment its forms are entered (``clock.simulated_time``)."""
+
+    participant_id: str
+    visit_id: str
+    saves: Sequence[tuple[VisitFormSave, bool]]
+    visit_date: dt.date | None
+    at: dt.datetime
+
+
 def save_and_verify_visit(
     engine: Engine,
     coordinator: UserView,
@@ -180,32 +201,67 @@ def save_and_verify_visit(
     series; if refused, each form alone), all in one transaction."""
     if any(verify for _, verify in saves):
         _role(monitor, [Role.MONITOR], "verify forms against source")
-    out: list[FormView | FormError | ValueError] = []
-    refusals: list[FormError | ValueError] = []
     with session_scope(engine) as session, reading_once(session), audit.batched(session):
         protocol = protocol_in(session).protocol  # read in the visit's transaction: no read transaction of its own
-        out.extend(saved_each(session, protocol, coordinator, participant_id, visit_id,
-                              [each for each, _ in saves], visit_date))  # fmt: skip
-        wanted = [each.form_id for (each, verify), result in zip(saves, out, strict=True)
-                  if verify and not isinstance(result, Exception) and result.state.value == "complete"]  # fmt: skip
-        verified: list[str] = []
+        return _visit_in(session, protocol, coordinator, monitor, participant_id, visit_id, saves, visit_date)
 
-        def series(form_ids: Sequence[str]) -> bool:
-            nested = session.begin_nested()
-            try:
-                with audit.gathered(session):
-                    _series_in(session, protocol, monitor, [(participant_id, visit_id, f) for f in form_ids],
-                               Transition.VERIFY, "verified")  # fmt: skip
-            except (FormError, ValueError) as exc:
-                nested.rollback()
-                forget_held(session)
-                refusals.append(exc)
-                return False
-            nested.commit()
-            verified.extend(form_ids)
-            return True
 
-        if wanted and not series(wanted):
-            for form_id in wanted:  # a form changed on the way: verify the others one by one
-                series([form_id])
+def save_and_verify_visits(
+    engine: Engine, coordinator: UserView, monitor: UserView, visits: Sequence[VisitSaves]
+) -> tuple[VisitOutcome, ...]:
+    """Several visits (of one participant or of many), each exactly as ``save_and_verify_visit`` saves and verifies
+    it, one after the other, each at its own simulated moment, in one transaction: the same writes, in the same
+    order, as one transaction per visit. The caller runs together only visits that nothing else comes between in
+    the trial's time order (``simulate``); what no form save changes is read once for them all
+    (``services/bulk_reads.py``) and their audit entries are written with one INSERT, in the order separate visits
+    would have written them."""
+    if any(verify for each in visits for _, verify in each.saves):
+        _role(monitor, [Role.MONITOR], "verify forms against source")
+    out: list[VisitOutcome] = []
+    with session_scope(engine) as session, reading_once(session), audit.batched(session):
+        protocol = protocol_in(session).protocol
+        for each in visits:
+            with clock.simulated_time(each.at):
+                out.append(_visit_in(session, protocol, coordinator, monitor, each.participant_id, each.visit_id,
+                                     each.saves, each.visit_date))  # fmt: skip
+    return tuple(out)
+
+
+def _visit_in(
+    session: Session,
+    protocol: Protocol,
+    coordinator: UserView,
+    monitor: UserView,
+    participant_id: str,
+    visit_id: str,
+    saves: Sequence[tuple[VisitFormSave, bool]],
+    visit_date: dt.date | None,
+) -> VisitOutcome:
+    """One visit's saves, then its verification series, in the caller's transaction (each in savepoints)."""
+    out: list[FormView | FormError | ValueError] = []
+    refusals: list[FormError | ValueError] = []
+    out.extend(saved_each(session, protocol, coordinator, participant_id, visit_id,
+                          [each for each, _ in saves], visit_date))  # fmt: skip
+    wanted = [each.form_id for (each, verify), result in zip(saves, out, strict=True)
+              if verify and not isinstance(result, Exception) and result.state.value == "complete"]  # fmt: skip
+    verified: list[str] = []
+
+    def series(form_ids: Sequence[str]) -> bool:
+        nested = session.begin_nested()
+        try:
+            with audit.gathered(session):
+                _series_in(session, protocol, monitor, [(participant_id, visit_id, f) for f in form_ids],
+                           Transition.VERIFY, "verified")  # fmt: skip
+        except (FormError, ValueError) as exc:
+            nested.rollback()
+            forget_held(session)
+            refusals.append(exc)
+            return False
+        nested.commit()
+        verified.extend(form_ids)
+        return True
+
+    if wanted and not series(wanted):
+        for form_id in wanted:  # a form changed on the way: verify the others one by one
+            series([form_id])
     return VisitOutcome(tuple(out), tuple(verified), tuple(refusals))
