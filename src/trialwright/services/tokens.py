@@ -21,6 +21,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
+from trialwright.services.trial import CURRENT_SHA
 from trialwright.services.users import UserError, UserView, _digest, _require, view_of_rows, with_sites
 from trialwright.store.auth_tables import api_tokens, users
 from trialwright.store.engine import inserted_id, read_scope, session_scope
@@ -201,26 +202,30 @@ class TokenUse:
     token_id: int
     use_due: bool
     now: dt.datetime
+    #: The SHA-256 of the protocol the trial runs under, read in the same statement (``token_in(..., protocol=)``).
+    protocol_sha: str | None = None
 
 
 _TOKEN_COLUMNS = select(api_tokens.c.id.label("token_id"), api_tokens.c.revoked_at, api_tokens.c.expires_at,
                         api_tokens.c.last_used_at)  # fmt: skip
+_TOKEN_AND_PROTOCOL = _TOKEN_COLUMNS.add_columns(CURRENT_SHA.label("protocol_sha"))
 
 
-def token_in(session: Session, token: str) -> TokenUse | None:
+def token_in(session: Session, token: str, *, with_protocol: bool = False) -> TokenUse | None:
     """``resolve_token``'s read in the caller's transaction (one statement, nothing written): the live token's user
-    and whether its use is due to be audited, or None (unknown, revoked, expired, user disabled)."""
+    and whether its use is due to be audited, or None (unknown, revoked, expired, user disabled). With ``with_protocol``
+    the same statement reads the current protocol's SHA-256 too (``protocol_sha``, for ``protocol_by_sha``), so that
+    a request's token and protocol are one statement."""
     now = _now()
-    rows = session.execute(
-        with_sites(_TOKEN_COLUMNS, api_tokens).where(api_tokens.c.token_hash == _digest(token))
-    ).all()
+    columns = _TOKEN_AND_PROTOCOL if with_protocol else _TOKEN_COLUMNS
+    rows = session.execute(with_sites(columns, api_tokens).where(api_tokens.c.token_hash == _digest(token))).all()
     if not rows:
         return None
     row = rows[0]
     if row.revoked_at is not None or now >= row.expires_at or not row.active:
         return None
     due = row.last_used_at is None or now - row.last_used_at >= _USE_AUDIT_INTERVAL
-    return TokenUse(view_of_rows(rows), int(row.token_id), due, now)
+    return TokenUse(view_of_rows(rows), int(row.token_id), due, now, row.protocol_sha if with_protocol else None)
 
 
 def record_use(session: Session, found: TokenUse) -> None:

@@ -1,7 +1,8 @@
 """Connections to the trial database: ``make_engine(url)`` for embedded SQLite or PostgreSQL.
 
 SQLite is the embedded default: foreign keys on, WAL journal, and every write transaction begun IMMEDIATE so
-that two writers queue (busy timeout) instead of reading the same state and colliding; a read
+that two writers queue instead of reading the same state and colliding (one engine's writers in a first-come,
+first-served queue in this process, ``_WriterQueue``; other processes through SQLite's busy timeout); a read
 (``read_scope``) begins a deferred transaction, which takes no write lock and so never queues behind a writer
 (WAL lets it read while one writes). PostgreSQL is reached through psycopg 3; a read is a REPEATABLE READ, READ
 ONLY transaction. Either way every query of one read sees the same snapshot, so a page's rows, its total and its
@@ -11,6 +12,9 @@ position agree even while others commit. ``session_scope`` gives one write trans
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +42,7 @@ __all__ = [
     "redact",
     "serialise",
     "session_scope",
+    "waiting_writers",
 ]
 
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -113,7 +118,78 @@ def _create_private_sqlite_file(database: str | None) -> None:
         create_private_file(path)
 
 
+class _WriterQueue:
+    """SQLite's one write lock, handed from writer to writer of one engine in the order they asked for it.
+
+    Without it, the threads of a process waiting for SQLite's write lock wait in SQLite's busy handler, which
+    sleeps and polls at growing intervals (up to 100 ms): the lock is often free while every waiter sleeps, and a
+    writer that arrives just as it is released overtakes those who have waited for seconds (the long p99 of
+    ``bench/form_saves.py``). Here a write transaction takes its turn before its ``BEGIN IMMEDIATE`` and gives it
+    to the next in line as soon as it has committed or rolled back. It is held only by write transactions (a read,
+    ``read_scope``, never waits for it), so it orders what SQLite would serialise anyway. Writers of other
+    processes (a command run beside the server) still meet this process's writers in SQLite's busy timeout."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait for this writer's turn (first come, first served); False if it did not come within ``timeout``."""
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiting.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self._mutex:
+            if turn in self._waiting:  # still in line: leave it
+                self._waiting.remove(turn)
+                return False
+        return True  # handed the turn just as the wait ran out: it is this writer's
+
+    def waiting(self) -> int:
+        with self._mutex:
+            return len(self._waiting)
+
+    def release(self) -> None:
+        """Hand the turn to the longest-waiting writer, or free it."""
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._held = False
+
+
+def _info(dbapi_connection: Any) -> dict[Any, Any]:
+    """The pool's record of a connection given to the dialect ({} for the throw-away one of the first connect)."""
+    try:
+        return dbapi_connection.info  # type: ignore[no-any-return]
+    except (AttributeError, NotImplementedError):
+        return {}
+
+
+#: Each SQLite engine's queue of writers, by its dialect (shared by the engine's ``execution_options`` copies).
+_WRITERS: weakref.WeakKeyDictionary[Any, _WriterQueue] = weakref.WeakKeyDictionary()
+
+
+def waiting_writers(engine: Engine) -> int:
+    """How many of this process's write transactions on ``engine`` wait for their turn (SQLite); 0 on PostgreSQL,
+    whose writers do not queue for one lock."""
+    writers = _WRITERS.get(engine.dialect)
+    return writers.waiting() if writers is not None else 0
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    writers = _WRITERS[engine.dialect] = _WriterQueue()
+
+    def release(info: dict[Any, Any]) -> None:
+        if info.pop(_WRITER_TURN, False):
+            writers.release()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling defers it).
@@ -130,11 +206,47 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get(_READ):
             connection.exec_driver_sql("BEGIN")
-        else:
+            return
+        # This process's writers in line; past the busy timeout, SQLite's own wait decides (as without the queue).
+        if writers.acquire(timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000):
+            connection.info[_WRITER_TURN] = True
+        try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            release(connection.info)
+            raise
+
+    # The turn passes on once the transaction has ended in SQLite (after its COMMIT or ROLLBACK, not before them, or
+    # the next writer's BEGIN IMMEDIATE would find the lock still held), or when its connection is discarded.
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            release(_info(dbapi_connection))
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            release(_info(dbapi_connection))
+
+    setattr(dialect, "do_commit", do_commit)  # noqa: B010 (this engine's dialect instance only)
+    setattr(dialect, "do_rollback", do_rollback)  # noqa: B010
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        release(record.info)
+
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_connection: Any, record: Any) -> None:
+        release(record.info)
 
 
 _READ = "trialwright_read"
+_WRITER_TURN = "trialwright.writer_turn"
 _AFTER_COMMIT = "trialwright.after_commit"
 _BEFORE_COMMIT = "trialwright.before_commit"
 

@@ -20,7 +20,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit
 from trialwright.services.ratelimit import Limits
 from trialwright.services.tokens import TokenUse, record_use, resolve_token, token_in
-from trialwright.services.trial import current_protocol, protocol_in
+from trialwright.services.trial import current_protocol, protocol_by_sha, protocol_in
 from trialwright.services.users import AccessPolicy, SessionView, UserView, resolve_session
 from trialwright.settings import Settings
 from trialwright.store.engine import commit_now, is_postgresql, read_scope, session_scope
@@ -362,12 +362,13 @@ def api_write(*roles: Role) -> Callable[..., Iterator[ApiWrite]]:
         bearer, token = _bearer(request)
 
         def caller(session: Session) -> tuple[TokenUse | None, Protocol | None]:
-            """The token's user, and the protocol when the request may go on in this transaction."""
+            """The token's user, and the protocol when the request may go on in this transaction (its SHA-256 read in
+            the token's statement; the text parsed once per version)."""
             limits.token_refusals.check(("address", client_address(request)), session=session)
-            found = token_in(session, token) if bearer and token else None
+            found = token_in(session, token, with_protocol=True) if bearer and token else None
             if found is None or found.use_due or found.user.role not in roles:
                 return found, None
-            return found, protocol_in(session).protocol
+            return found, protocol_by_sha(session, found.protocol_sha).protocol
 
         if is_postgresql(engine):
             with session_scope(engine) as session:
