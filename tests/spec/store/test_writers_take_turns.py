@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -22,10 +23,10 @@ from trialwright.store.engine import make_engine, read_scope, session_scope, wai
 
 
 @pytest.fixture
-def engine(database_url: str, backend: str) -> Iterator[Engine]:
-    if backend != "sqlite":
-        pytest.skip("SQLite's one writer only (PostgreSQL's writers do not queue for one lock)")
-    made = make_engine(database_url)
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A SQLite database of its own: the queue is SQLite's alone, so these specs run once, on SQLite, never
+    skipped on PostgreSQL."""
+    made = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
     with session_scope(made) as session:
         session.execute(text("CREATE TABLE turns (id INTEGER PRIMARY KEY, writer TEXT NOT NULL)"))
     yield made
