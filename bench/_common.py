@@ -103,15 +103,16 @@ def make_bench_trial(url: str, roles: Sequence[Any], text: str | None = None) ->
     return Trial(url=url, engine=engine)
 
 
-def enrol_many(engine: Any, count: int, site: str = "RAZ") -> list[str]:
-    """``count`` eligible patients screened, consented and enrolled through the services (not timed)."""
+def enrol_many(engine: Any, count: int, site: str = "RAZ", by: str | None = None) -> list[str]:
+    """``count`` eligible patients screened, consented and enrolled through the services (not timed), by the
+    account ``by`` (the tests' administrator unless given)."""
     from tests.trialfixtures import username
 
     from trialwright.domain.roles import Role
     from trialwright.services.screening import enrol, record_consent, screen
     from trialwright.services.users import get_user
 
-    admin = get_user(engine, username(Role.ADMINISTRATOR))
+    admin = get_user(engine, by or username(Role.ADMINISTRATOR))
     assert admin is not None
     people = []
     for _ in range(count):

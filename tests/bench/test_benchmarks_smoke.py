@@ -1,8 +1,9 @@
 """Every benchmark in bench/ runs once at its smoke size, so none of them rots (issue 22).
 
 Nothing here is timed: speed is measured by the benchmarks themselves (docs/benchmarks.md). Each script runs
-as a subprocess with ``--smoke`` (tiny sizes, SQLite and PostgreSQL) and must exit 0, which it does only if
-its own correctness checks pass (no duplicate allocation, every save and import row accepted, the raw
+as a subprocess with ``--smoke`` (tiny sizes, SQLite and PostgreSQL; bench/workers.py on PostgreSQL only) and
+must exit 0, which it does only if its own correctness checks pass (no duplicate allocation, every save and
+import row accepted, every acknowledged save stored and the audit trail intact after several workers, the raw
 baselines' row counts equal to what the service wrote), and must print each figure line with its ratio.
 """
 
@@ -19,6 +20,10 @@ from tests.conftest import ROOT, must_have
 
 NUMBER = r"[0-9.]+"
 TIMED = rf"{NUMBER} s \( *{NUMBER} CPU s\)"  # wall clock, then CPU seconds (bench/scale.py)
+WORKER_ENDPOINTS = (
+    "GET /api/v1/me", "page participants", "page queries", "page adverse events", "page audit", "api participants",
+    "api queries", "api adverse events", "api audit", "form saves", "randomizations",
+)  # fmt: skip
 EXPECTED = {
     "randomize.py": [
         rf"^sqlite raw +4 clients, 12 randomizations: {NUMBER}/s, .*duplicates 0, gaps 0  \[BEGIN IMMEDIATE\]$",
@@ -107,6 +112,21 @@ EXPECTED = {
             for step in ("analysis", "export csv", "export fhir", r"audit verify \(full\)", "list audit")
         ),
     ],
+    "workers.py": [
+        rf"^workers bench: PostgreSQL, 8 screened simulated in {NUMBER} s, 12 more enrolled for the writes; ",
+        *(
+            rf"^workers {w} {re.escape(name)} +4 clients, 4 requests: +{NUMBER}/s, p50 +{NUMBER} ms, p95 +{NUMBER} ms, "
+            rf"p99 +{NUMBER} ms"
+            + ("" if name == "GET /api/v1/me" else rf"; to GET: rate {NUMBER}x, p95 {NUMBER}x")
+            + (rf"; rate {NUMBER}x 1 worker" if w == 2 else "")
+            + "$"
+            for w in (1, 2)
+            for name in WORKER_ENDPOINTS
+        ),
+        r"^saves: 12 acknowledged, 12 stored with the values sent, 0 lost$",
+        r"^randomizations: 12 acknowledged, 12 allocated, 0 participants allocated twice, 0 acknowledged twice$",
+        r"^audit: 0 pending after the workers stopped; audit verify intact \([0-9,]+ entries\), replay agrees$",
+    ],
     "simulate.py": [
         rf"^sqlite +{NUMBER} screened/s +{NUMBER} forms/s +[1-9][0-9]* audit entries  {NUMBER} CPU-s per "
         r"screened patient$",
@@ -116,6 +136,10 @@ EXPECTED = {
 }
 
 
+# bench/workers.py starts the app three times (one worker, then two, each importing it) on a simulated trial.
+TIMEOUTS = {"workers.py": 600}
+
+
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_the_benchmark_runs_at_its_smoke_size(script: str, postgres_available: str | None) -> None:
     if postgres_available is not None:
@@ -123,7 +147,7 @@ def test_the_benchmark_runs_at_its_smoke_size(script: str, postgres_available: s
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), "--smoke"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUTS.get(script, 300), check=False,
     )  # fmt: skip
     assert done.returncode == 0, f"{script} --smoke exited {done.returncode}:\n{done.stdout}\n{done.stderr[-3000:]}"
     lines = done.stdout.splitlines()
