@@ -216,6 +216,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             participant=participant_id,
             action="participant.randomized",
             new_value=recorded,
+            last=True,  # its last write, after every lock: numbered in commit order by its INSERT
         )
         viewer = viewer_for(protocol, actor.username, actor.role, frozenset(actor.sites))
         shown = arm if may_see_allocation(viewer, participant_id) else MASKED
