@@ -340,6 +340,7 @@ class _Passes:
         self.begun = 0  # passes begun, and ended, in this process
         self.ended = 0
         self.waiting: set[int] = set()  # the last pending id of each writer waiting for a pass
+        self.chained: set[int] = set()  # of those, the ones an ended pass took (it may have begun before they waited)
 
 
 _PASSES: weakref.WeakKeyDictionary[Engine, _Passes] = weakref.WeakKeyDictionary()
@@ -362,25 +363,29 @@ def _chain_after_commit(engine: Engine, last: int) -> None:
     passes = _passes_of(engine)
     with passes.cond:
         passes.waiting.add(last)
-        needed = passes.begun + 1  # a pass that begins after this writer's commit
-        while passes.ended < needed:
+        needed = passes.begun + 1  # a pass that begins after this writer's commit (or one that took its entries)
+        while passes.ended < needed and last not in passes.chained:
             if passes.running:
                 passes.cond.wait()
                 continue
             passes.running = True
             passes.begun += 1
             mine, ids = passes.begun, frozenset(passes.waiting)
+            taken: set[int] = set()
             passes.cond.release()
             try:
-                _chain(engine, batch=2000, until=ids)
+                _chain(engine, batch=2000, until=ids, taken=taken)
             except Exception:  # the users' changes are committed; their entries wait, signed, for the next pass
+                taken.clear()  # what the failed transaction took was rolled back: nobody counts on it
                 _log.exception("audit entries left pending; the next write, a backup or `audit verify` chains them")
             finally:
                 passes.cond.acquire()
                 passes.running = False
                 passes.ended = mine
-                passes.waiting -= ids
+                passes.chained |= taken & passes.waiting
+                passes.waiting -= ids | passes.chained
                 passes.cond.notify_all()
+        passes.chained.discard(last)
 
 
 def _take_pending(session: Session, *, limit: int | None) -> list[dict[str, Any]]:
@@ -409,12 +414,13 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
     return _chain(engine, batch=batch, until=None if until is None else frozenset({until}))
 
 
-def _chain(engine: Engine, *, batch: int, until: frozenset[int] | None) -> int:
-    """``chain_pending``, for the writers whose last pending ids are ``until`` (None: every pending entry)."""
+def _chain(engine: Engine, *, batch: int, until: frozenset[int] | None, taken: set[int] | None = None) -> int:
+    """``chain_pending``, for the writers whose last pending ids are ``until`` (None: every pending entry); the ids
+    of the pending entries it took are added to ``taken``."""
     if not is_postgresql(engine) or not _has_pending_table(engine):
         return 0
     waiting = None if until is None else select(audit_pending.c.id).where(audit_pending.c.id.in_(until)).limit(1)
-    taken: set[int] = set()
+    taken = set() if taken is None else taken
     chained = 0
     pause = _POLL_SECONDS
     looked = False
