@@ -7,7 +7,9 @@ lock held across it:
   audit key (an HMAC of its content), so many transactions write and commit at once. Right after the commit,
   ``chain_pending`` (the single chainer: a short transaction under an advisory lock) moves every pending entry into
   ``audit_entries`` in the order it finds them, giving each its sequence number, the previous entry's hash, its
-  hash and its MAC: one chainer pass serves every transaction that committed meanwhile. Each pending entry carries
+  hash and its MAC: one chainer pass serves every transaction that committed meanwhile. Within a process the
+  writers that commit while a pass runs wait on a condition for the next pass, which one of them runs for all
+  (group commit), instead of each running or polling for its own. Each pending entry carries
   a random nonce its MAC covers; a pending entry whose MAC does not match, that has none on a keyed trail, or whose
   nonce was chained before (a replayed copy) is never chained: it is moved to ``audit_pending_rejected`` and an
   ``audit.pending_rejected`` entry naming it is chained in its place, so one bad row never stops the trail, and
@@ -33,6 +35,7 @@ import hmac
 import json
 import logging
 import secrets
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -126,15 +129,21 @@ def record(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
     at: dt.datetime | None = None,
+    last: bool = False,
 ) -> None:
     """Append one entry to the audit trail in the caller's transaction (inside ``batched``, when it ends).
+
+    ``last``: the caller writes nothing more and takes no other lock before its transaction commits, so on
+    PostgreSQL the entry is given its commit-order number (``_order``) by the INSERT that writes it, not by one more
+    statement just before the commit (inside ``batched``, or after other entries of the transaction, it is numbered
+    as usual).
 
     Raises ``AuditKeyError`` when the trail is keyed and this engine has no key, or not this trial's key.
     """
     change = {"actor": actor, "action": action, "role": role, "site": site, "participant": participant,
               "form": form, "field": field, "old_value": old_value, "new_value": new_value, "reason": reason,
               "detail": detail, "at": at}  # fmt: skip
-    record_many(session, [change])
+    record_many(session, [change], last=last)
 
 
 _BUFFERS = "trialwright.audit.buffers"
@@ -176,7 +185,7 @@ def gathered(session: Session) -> Iterator[None]:
     buffers[-1].extend(mine)
 
 
-def record_many(session: Session, changes: Sequence[Change]) -> None:
+def record_many(session: Session, changes: Sequence[Change], *, last: bool = False) -> None:
     """Append entries, in this order, in the caller's transaction with one INSERT (see ``record``). Each value is
     serialised now, so a change the caller makes to an object afterwards never reaches the trail."""
     now = clock.now()
@@ -185,14 +194,14 @@ def record_many(session: Session, changes: Sequence[Change]) -> None:
     if buffers:
         buffers[-1].extend(contents)
         return
-    _write(session, contents)
+    _write(session, contents, last=last)
 
 
-def _write(session: Session, contents: Sequence[dict[str, Any]]) -> None:
+def _write(session: Session, contents: Sequence[dict[str, Any]], *, last: bool = False) -> None:
     if not contents:
         return
     if session.get_bind().dialect.name == "postgresql":
-        _write_pending(session, contents)
+        _write_pending(session, contents, last=last)
     else:
         _write_chained(session, contents)
 
@@ -219,7 +228,7 @@ _PENDING = "trialwright.audit.pending"
 _PENDING_COLUMNS = (*_CONTENT, "nonce", "mac")
 
 
-def _rows_insert(table: str, columns: Sequence[str], returning: str | None = None) -> Any:
+def _rows_insert(table: str, columns: Sequence[str], returning: str | None = None, *, ordered: bool = False) -> Any:
     """PostgreSQL: an INSERT of many rows passed as one JSON array (``_as_json_rows``), in the array's order, so the
     statement's text is the same whatever the number of rows: psycopg converts and prepares it once, where an
     INSERT of many VALUES (SQLAlchemy's insertmanyvalues, for RETURNING) is new text of thousands of parameters that
@@ -228,6 +237,8 @@ def _rows_insert(table: str, columns: Sequence[str], returning: str | None = Non
     back as it was, and the columns' types check them as they would (``at`` is UTC already, see ``_content``)."""
     names = ", ".join(columns)  # plain names, none a reserved word, as SQLAlchemy writes them
     values = ", ".join(f"CAST(r->>'{c}' AS {_TYPES.get(c, 'text')})" for c in columns)
+    if ordered:  # one number for every row (an uncorrelated subquery is evaluated once), as ``_order`` gives
+        names, values = f"ord, {names}", f"(SELECT nextval('audit_order')), {values}"
     rows = f"SELECT {values} FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(r, n) ORDER BY n"  # noqa: S608
     sql = f"INSERT INTO {table} ({names}) {rows}"  # the names are this module's constants, never input
     return text(sql + (f" RETURNING {returning}" if returning else ""))
@@ -249,6 +260,8 @@ def _as_json_rows(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> di
 
 
 _INSERT_PENDING = _rows_insert("audit_pending", _PENDING_COLUMNS, returning="id")
+#: The same, every row given one number from ``audit_order`` (``_order``'s, for a transaction's last write).
+_INSERT_PENDING_ORDERED = _rows_insert("audit_pending", _PENDING_COLUMNS, returning="id", ordered=True)
 _PENDING_LABEL = b"pending\x00"
 
 
@@ -281,7 +294,7 @@ def _writer_key(session: Session) -> bytes | None:
     return secret
 
 
-def _write_pending(session: Session, contents: Sequence[dict[str, Any]]) -> None:
+def _write_pending(session: Session, contents: Sequence[dict[str, Any]], *, last: bool = False) -> None:
     state = session.info.get(_PENDING)
     if state is None:
         state = {"key": _writer_key(session), "last": 0, "first": None}
@@ -293,9 +306,13 @@ def _write_pending(session: Session, contents: Sequence[dict[str, Any]]) -> None
     for content in contents:
         nonce = secrets.token_hex(16)
         rows.append({**content, "nonce": nonce, "mac": _pending_mac(state["key"], content, nonce)})
-    ids = list(session.execute(_INSERT_PENDING, _as_json_rows(rows, _PENDING_COLUMNS)).scalars())
+    # Numbered now only if nothing of this transaction waits for its number (``first``: the first unnumbered id).
+    ordered = last and state["first"] is None
+    insert = _INSERT_PENDING_ORDERED if ordered else _INSERT_PENDING
+    ids = list(session.execute(insert, _as_json_rows(rows, _PENDING_COLUMNS)).scalars())
     state["last"] = max(state["last"], *ids)
-    state["first"] = min(ids) if state["first"] is None else min(state["first"], *ids)
+    if not ordered:
+        state["first"] = min(ids) if state["first"] is None else min(state["first"], *ids)
 
 
 _ORDER = text(
@@ -313,11 +330,62 @@ def _order(session: Session, first: int | None, last: int) -> None:
         session.execute(_ORDER, {"first": first, "last": last})
 
 
+class _Passes:
+    """One process's chainer passes for one engine (group commit): the writers that committed while a pass ran wait
+    for the next one, which one of them runs for all; the others wait on a condition, sending nothing."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.running = False
+        self.begun = 0  # passes begun, and ended, in this process
+        self.ended = 0
+        self.waiting: set[int] = set()  # the last pending id of each writer waiting for a pass
+        self.chained: set[int] = set()  # of those, the ones an ended pass took (it may have begun before they waited)
+
+
+_PASSES: weakref.WeakKeyDictionary[Engine, _Passes] = weakref.WeakKeyDictionary()
+_PASSES_GUARD = threading.Lock()
+
+
+def _passes_of(engine: Engine) -> _Passes:
+    with _PASSES_GUARD:
+        passes = _PASSES.get(engine)
+        if passes is None:
+            passes = _PASSES[engine] = _Passes()
+        return passes
+
+
 def _chain_after_commit(engine: Engine, last: int) -> None:
-    try:
-        chain_pending(engine, until=last)
-    except Exception:  # the user's change is committed; its entries wait, signed, for the next chainer pass
-        _log.exception("audit entries left pending; the next write, a backup or `audit verify` chains them")
+    """Return once a chainer pass begun after this writer's commit has ended (so its entries, ``last`` the last of
+    them, are chained, unless that pass failed: they then wait, signed, for the next one). Within a process one
+    writer runs that pass for every writer that committed before it began; across processes the advisory lock
+    serialises the passes (``_chain``)."""
+    passes = _passes_of(engine)
+    with passes.cond:
+        passes.waiting.add(last)
+        needed = passes.begun + 1  # a pass that begins after this writer's commit (or one that took its entries)
+        while passes.ended < needed and last not in passes.chained:
+            if passes.running:
+                passes.cond.wait()
+                continue
+            passes.running = True
+            passes.begun += 1
+            mine, ids = passes.begun, frozenset(passes.waiting)
+            taken: set[int] = set()
+            passes.cond.release()
+            try:
+                _chain(engine, batch=2000, until=ids, taken=taken)
+            except Exception:  # the users' changes are committed; their entries wait, signed, for the next pass
+                taken.clear()  # what the failed transaction took was rolled back: nobody counts on it
+                _log.exception("audit entries left pending; the next write, a backup or `audit verify` chains them")
+            finally:
+                passes.cond.acquire()
+                passes.running = False
+                passes.ended = mine
+                passes.chained |= taken & passes.waiting
+                passes.waiting -= ids | passes.chained
+                passes.cond.notify_all()
+        passes.chained.discard(last)
 
 
 def _take_pending(session: Session, *, limit: int | None) -> list[dict[str, Any]]:
@@ -343,9 +411,16 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
 
     A pending entry the chainer refuses (see ``_chain_rows``) is set aside and named in the chain; the rest are
     chained as usual."""
+    return _chain(engine, batch=batch, until=None if until is None else frozenset({until}))
+
+
+def _chain(engine: Engine, *, batch: int, until: frozenset[int] | None, taken: set[int] | None = None) -> int:
+    """``chain_pending``, for the writers whose last pending ids are ``until`` (None: every pending entry); the ids
+    of the pending entries it took are added to ``taken``."""
     if not is_postgresql(engine) or not _has_pending_table(engine):
         return 0
-    waiting = select(audit_pending.c.id).where(audit_pending.c.id == until).limit(1)
+    waiting = None if until is None else select(audit_pending.c.id).where(audit_pending.c.id.in_(until)).limit(1)
+    taken = set() if taken is None else taken
     chained = 0
     pause = _POLL_SECONDS
     looked = False
@@ -353,7 +428,7 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
         with session_scope(engine) as session:
             if until is None:
                 serialise(session, "audit")
-            elif looked and session.execute(waiting).first() is None:
+            elif looked and waiting is not None and session.execute(waiting).first() is None:
                 return chained
             elif not session.execute(_TRY_LOCK).scalar_one():
                 # Another pass is running: it, or the next one, chains these entries. Waiting for the lock would
@@ -365,10 +440,11 @@ def chain_pending(engine: Engine, *, batch: int = 2000, until: int | None = None
             if until is None or not busy:
                 rows = _take_pending(session, limit=batch)
                 chained += len(_chain_rows(session, rows))
-                # Every entry committed before this pass began was visible to it: the writer's own were among those
-                # taken, or chained by an earlier pass, unless the batch was full; and a pass that took the writer's
+                taken.update(row["id"] for row in rows)
+                # Every entry committed before this pass began was visible to it: the writers' own were among those
+                # taken, or chained by an earlier pass, unless the batch was full; and a pass that took every writer's
                 # last entry needs no transaction to look again.
-                if not rows or (until is not None and (len(rows) < batch or any(row["id"] == until for row in rows))):
+                if not rows or (until is not None and (len(rows) < batch or until <= taken)):
                     return chained
                 continue
         time.sleep(pause)

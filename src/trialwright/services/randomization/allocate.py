@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, text
+from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, literal, select, text, true
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import evaluate
@@ -153,7 +153,9 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
         protocol, participant, stratum = _read_participant(session, actor, participant_id, lock=True)
         method = _method(protocol)
         serialise(session, "randomization", shared=not isinstance(method, Minimization))
-        list_id, seed = _ready(session, protocol, participant_id)
+        # On PostgreSQL a list's first free entry that no other request holds is taken by the same statement.
+        take = not isinstance(method, Minimization) and session.get_bind().dialect.name == "postgresql"
+        list_id, seed, unlocked = _ready(session, protocol, participant_id, free_in=stratum if take else None)
         now = clock.now()
 
         def claim(number: int) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             # therefore taken out of sequence order now and then (B takes entry 6 while A holds 5; if A fails, a
             # later request takes 5), and randomization numbers follow the order requests finish, not the list's:
             # each entry still goes to exactly one participant, and the seal and digest bind entry, number and arm.
-            entry = session.execute(_FREE_UNLOCKED, {"stratum": stratum}).first()
+            entry = unlocked if take else session.execute(_FREE_UNLOCKED, {"stratum": stratum}).first()
             if entry is None:
                 # Every free entry may be held by a request still running (or by keying, which locks them all):
                 # wait for it rather than call the stratum exhausted; if its holder fails, it is ours.
@@ -216,6 +218,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             participant=participant_id,
             action="participant.randomized",
             new_value=recorded,
+            last=True,  # its last write, after every lock: numbered in commit order by its INSERT
         )
         viewer = viewer_for(protocol, actor.username, actor.role, frozenset(actor.sites))
         shown = arm if may_see_allocation(viewer, participant_id) else MASKED
@@ -235,10 +238,21 @@ _CLAIM = allocation_entries.update().where(allocation_entries.c.id == bindparam(
 
 
 @functools.cache
-def _ready_facts() -> Select[Any]:
+def _ready_facts(free: bool = False) -> Select[Any]:
     """What ``_ready`` decides from, in one statement (built once, at first use: the import's query is read from a
-    module that imports this one's callers)."""
+    module that imports this one's callers); with ``free`` (PostgreSQL), also the first free entry of the stratum
+    (``stratum``) that no other request holds, locked (``_FREE_UNLOCKED``), its columns named ``entry_...`` (NULL
+    when there is none)."""
     from trialwright.services.odm_import import imported_randomization_entries
+
+    if free:
+        lateral = _FREE_UNLOCKED.lateral("free")
+        one = select(literal(1).label("one")).subquery("one")
+        return (
+            _ready_facts()
+            .add_columns(*(c.label(f"entry_{c.name}") for c in lateral.c))
+            .select_from(one.outerjoin(lateral, true()))
+        )
 
     first = select(allocation_lists.c.id, allocation_lists.c.seed).order_by(allocation_lists.c.id).limit(1)
     participant_id: ColumnElement[str] = bindparam("participant_id")
@@ -255,14 +269,31 @@ def _ready_facts() -> Select[Any]:
     )
 
 
-def _ready(session: Session, protocol: Protocol, participant_id: str) -> tuple[int, str | None]:
+class _Entry:
+    """An allocation entry read by ``_ready`` (its columns, as a row of ``allocation_entries`` gives them)."""
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+        self.id, self.arm = mapping["id"], mapping["arm"]
+        self.preparation_code, self.sequence = mapping["preparation_code"], mapping["sequence"]
+
+
+def _ready(
+    session: Session, protocol: Protocol, participant_id: str, *, free_in: str | None = None
+) -> tuple[int, str | None, _Entry | None]:
     """Refuse as randomizing does before an allocation is claimed (a withdrawal from the intervention, the safety
     pause, a participant randomized already, or in the trial this one was imported from, no list yet); else the
-    list's first record: its id and seed. Everything it decides from is read in one statement (after the caller's
-    locks); the pause's rows and an import's entries only when there are any."""
+    list's first record: its id and seed, and with ``free_in`` (a stratum; PostgreSQL) its first free entry that no
+    other request holds, locked (None: none such). Everything it decides from is read in one statement (after the
+    caller's locks); the pause's rows and an import's entries only when there are any."""
     from trialwright.services.odm_import import imported_randomization  # the import reads this module's callers
 
-    facts = session.execute(_ready_facts(), {"participant_id": participant_id}).one()
+    parameters = (
+        {"participant_id": participant_id}
+        if free_in is None
+        else {"participant_id": participant_id, "stratum": free_in}
+    )
+    facts = session.execute(_ready_facts(free_in is not None), parameters).one()
     # Read again after the locks: a withdrawal committed while this request waited for the participant's row is not
     # in the snapshot of the statement that waited (PostgreSQL, READ COMMITTED).
     refuse_withdrawn(participant_id, "intervention", facts.withdrawn_on)
@@ -280,7 +311,10 @@ def _ready(session: Session, protocol: Protocol, participant_id: str) -> tuple[i
         )
     if facts.list_id is None:
         raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
-    return int(facts.list_id), facts.seed
+    entry = None
+    if free_in is not None and facts.entry_id is not None:
+        entry = _Entry({c.name: facts._mapping[f"entry_{c.name}"] for c in allocation_entries.columns})
+    return int(facts.list_id), facts.seed, entry
 
 
 @dataclass(frozen=True)
