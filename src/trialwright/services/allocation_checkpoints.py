@@ -27,7 +27,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, exists, func, or_, select, union_all
+from sqlalchemy import Engine, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,8 +52,9 @@ _COVERED = "allocations"
 
 @dataclass(frozen=True)
 class VerifiedList:
-    """A load's allocations: ``claimed`` (participant, arm and randomization time of every claimed entry, all
-    verified), what it checked against digests (``verified``, to remember) and the trail entry it covered up to."""
+    """A load's allocations: ``claimed`` (entry, participant, arm and randomization time of every claimed entry, all
+    verified), the entries it checked because they changed (``verified``, to remember; ``checked`` of them) and the
+    trail entry it covered up to (``head``; ``since``: the checkpoint's)."""
 
     claimed: list[Any]
     verified: list[dict[str, Any]] = field(default_factory=list)
@@ -107,7 +108,15 @@ def verified_list(session: Session) -> VerifiedList | None:
             continue
         if m["digest"] != allocation_digest(secret, m):
             altered[int(row.id)] = row.participant_id
-    swept = _sweep(session, secret)
+    claimed = list(
+        session.execute(
+            select(live.c.id, live.c.participant_id, live.c.arm, live.c.randomized_at)
+            .where(live.c.participant_id.is_not(None))
+            .order_by(live.c.id)
+        )
+    )
+    # without a checkpoint that holds every claimed entry was just checked: no sweep
+    swept = _sweep(session, secret, [r.id for r in claimed], {int(r.id) for r in changed}) if since is not None else []
     for entry_id, participant in swept:
         altered.setdefault(entry_id, participant)
     if altered:
@@ -132,28 +141,18 @@ def verified_list(session: Session) -> VerifiedList | None:
     lost = sorted(set(session.execute(randomized.distinct()).scalars()) - {None})
     if lost:
         raise AllocationsMissing(lost)
-    claimed = list(
-        session.execute(
-            select(live.c.participant_id, live.c.arm, live.c.randomized_at).where(live.c.participant_id.is_not(None))
-        )
-    )
     verified = [{"entry_id": int(r.id), **{n: r._mapping[n] for n in (*ALLOCATION_FIELDS, "digest")}} for r in changed]
-    return VerifiedList(claimed, verified, head, since or 0, len(changed) + len(swept))
+    return VerifiedList(claimed, verified, head, since or 0, len(changed))
 
 
-def _sweep(session: Session, secret: bytes) -> list[tuple[int, str | None]]:
-    """``SWEEP`` entries from a place that moves each minute through the list, checked against their digests: the
-    entries (and participants) that do not match."""
-    last = int(session.execute(select(func.max(allocation_entries.c.id))).scalar() or 0)
-    if last == 0:
-        return []
-    start = (int(clock.now().timestamp()) // 60 * SWEEP) % last
-    claimed = allocation_entries.c.participant_id.is_not(None)
-    after, before = (
-        select(allocation_entries).where(claimed, where).order_by(allocation_entries.c.id).limit(SWEEP).subquery()
-        for where in (allocation_entries.c.id > start, allocation_entries.c.id <= start)
-    )  # from the place on, then round from the start of the list: one statement
-    rows = session.execute(union_all(select(after), select(before))).all()[:SWEEP]
+def _sweep(session: Session, secret: bytes, ids: list[int], checked: set[int]) -> list[tuple[int, str | None]]:
+    """``SWEEP`` of the claimed entries ``ids`` (in id order), from a place that moves through them each minute and
+    round from the start, checked against their digests (but those in ``checked``, just checked): the entries (and
+    participants) that do not match."""
+    start = (int(clock.now().timestamp()) // 60 * SWEEP) % max(len(ids), 1)
+    chosen = [i for i in (ids[start:] + ids[:start])[:SWEEP] if i not in checked]
+    # one statement whatever was chosen (none too), so that a load sends as many statements every time
+    rows = session.execute(select(allocation_entries).where(allocation_entries.c.id.in_(chosen))).all()
     return [(int(r.id), r.participant_id) for r in rows if r.digest != allocation_digest(secret, r._mapping)]
 
 
