@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 __all__ = [
+    "ALLOCATION_FIELDS",
     "GENESIS",
     "Anchor",
     "AuditEntry",
@@ -119,6 +120,9 @@ _ALLOCATION_FIELDS = (
     "randomization_number",
     "decision",
 )
+
+#: Every column of an allocation entry its keyed digest covers.
+ALLOCATION_FIELDS = _ALLOCATION_FIELDS
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AllocationsAltered",
+    "AllocationsMissing",
     "AuditKeyError",
     "allocation_intact",
     "audit_files",
@@ -156,12 +157,15 @@ class AllocationsAltered(Exception):
     """Allocation entries that no longer match their keyed digest: no arm is read from the list until they are
     explained (an analysis, a table by arm or an export would otherwise carry an arm altered in the database)."""
 
-    def __init__(self, entry_ids: Sequence[int]) -> None:
+    def __init__(self, entry_ids: Sequence[int], participants: Sequence[str] = ()) -> None:
         self.entry_ids = tuple(entry_ids)
+        self.participants = tuple(participants)
         shown = ", ".join(str(i) for i in self.entry_ids[:10]) + (" ..." if len(self.entry_ids) > 10 else "")
+        whose = ", ".join(self.participants[:10]) + (" ..." if len(self.participants) > 10 else "")
         super().__init__(
             f"allocation: {len(self.entry_ids)} entries of the list do not match their keyed digest (altered in the "
-            f"database): {shown}; no arm is read from it. Run `trialwright audit verify` and tell the sponsor"
+            f"database): {shown}{f' (participants {whose})' if whose else ''}; no arm is read from it. Run "
+            "`trialwright audit verify` and tell the sponsor"
         )
 
 

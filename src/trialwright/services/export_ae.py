@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy.orm import Session
 
 from trialwright.domain.safety import DeadlineKind, classify, deadlines
 from trialwright.exports.base import AdverseEventHistory, AeReportRecord, AeSubmissionRecord
@@ -40,10 +42,12 @@ def due_reports(protocol: Protocol, site: str, reports: list[AeReportRecord],
 
 
 def adverse_event_histories(
-    engine: Engine, protocol: Protocol, site_filter: ColumnElement[bool]
+    engine: Engine | Session, protocol: Protocol, site_filter: ColumnElement[bool]
 ) -> Iterator[AdverseEventHistory]:
-    """Every adverse event of the sites ``site_filter`` admits, by participant and AE number."""
-    with read_scope(engine) as session:
+    """Every adverse event of the sites ``site_filter`` admits, by participant and AE number (read in the given
+    session's snapshot, or in a read transaction of its own)."""
+    scope = nullcontext(engine) if isinstance(engine, Session) else read_scope(engine)
+    with scope as session:
         events = session.execute(
             select(adverse_events).where(site_filter)
             .order_by(adverse_events.c.participant_id, adverse_events.c.ae_number)

@@ -20,11 +20,13 @@ import json
 import shutil
 import zipfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, case, or_, select
+from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import AuditEntry
 from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_entry, mask_value
@@ -104,12 +106,38 @@ class DatabaseSource(ExportSource):
     engine: Any = None
     sites: tuple[str, ...] | None = None  # None: every site
     batch: int = _BATCH  # rows read from the database at a time
+    # The read transaction every read takes while ``snapshot`` holds one (the whole export sees one snapshot).
+    _held: list[Session] = dataclasses.field(default_factory=list, compare=False, repr=False)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Within the block, every read of the source is made in one read transaction, so the whole export sees one
+        consistent snapshot (PostgreSQL: REPEATABLE READ, READ ONLY; SQLite: one deferred transaction): a row
+        written meanwhile is in none of its files, and no file disagrees with another."""
+        if self._held:
+            yield
+            return
+        with read_scope(self.engine) as session:
+            self._held.append(session)
+            try:
+                yield
+            finally:
+                self._held.clear()
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """The held snapshot's session, else a read transaction of its own (a source read outside an export)."""
+        if self._held:
+            yield self._held[0]
+            return
+        with read_scope(self.engine) as session:
+            yield session
 
     def _site_filter(self, column: Any) -> Any:
         return column.in_(list(self.sites)) if self.sites is not None else column.is_not(None)
 
     def participants(self) -> Iterator[ParticipantRecord]:
-        with read_scope(self.engine) as session:  # one snapshot, no write lock while the rows stream
+        with self._read() as session:  # one snapshot, no write lock while the rows stream
             # Each entry checked against its keyed digest: an export never carries an arm altered in the database.
             alloc: dict[str, Any] = {r.participant_id: r for r in checked_allocations(session)}
             left: dict[str, list[tuple[str, dt.date, str, str | None]]] = {}
@@ -165,7 +193,7 @@ class DatabaseSource(ExportSource):
     def preparation_arms(self) -> Mapping[str, str]:
         if not self.with_arms:  # a blinded source never reads an arm
             return {}
-        with read_scope(self.engine) as session:  # each entry checked against its keyed digest, as the analysis
+        with self._read() as session:  # each entry checked against its keyed digest, as the analysis
             return {e.preparation_code: e.arm for e in checked_allocations(session, claimed_only=False)}
 
     def missed_visits(self) -> Iterator[tuple[str, str, str]]:
@@ -175,7 +203,7 @@ class DatabaseSource(ExportSource):
             .where(visit_records.c.missed_reason.is_not(None), self._site_filter(participants.c.site))
             .order_by(visit_records.c.participant_id, visit_records.c.id)
         )
-        with read_scope(self.engine) as session:
+        with self._read() as session:
             for r in session.execute(query):
                 yield r.participant_id, r.visit_id, r.missed_reason
 
@@ -203,10 +231,10 @@ class DatabaseSource(ExportSource):
             query = query.where(form_records.c.form_id == form_id)
         if contains:
             query = query.where(or_(*(form_records.c.form_values.contains(t, autoescape=True) for t in contains)))
-        with self.engine.connect() as conn:
+        with self._read() as session:
             batch: list[Any] = []
             current = None
-            for r in conn.execution_options(yield_per=self.batch).execute(query):
+            for r in session.execute(query.execution_options(yield_per=self.batch)):
                 if r.participant_id != current and batch:
                     yield from self._sorted(batch, order)
                     batch = []
@@ -237,7 +265,7 @@ class DatabaseSource(ExportSource):
             )
 
     def events(self) -> Iterator[EventRecord]:
-        with read_scope(self.engine) as session:
+        with self._read() as session:
             events = session.execute(
                 select(adverse_events)
                 .where(self._site_filter(adverse_events.c.site))
@@ -267,7 +295,8 @@ class DatabaseSource(ExportSource):
             )
 
     def adverse_events(self) -> Iterator[AdverseEventHistory]:
-        return adverse_event_histories(self.engine, self.protocol, self._site_filter(adverse_events.c.site))
+        with self._read() as session:
+            yield from adverse_event_histories(session, self.protocol, self._site_filter(adverse_events.c.site))
 
     def logs(self, log_id: str | None = None) -> Iterator[LogRecord]:
         query = (
@@ -281,7 +310,7 @@ class DatabaseSource(ExportSource):
         )  # fmt: skip
         if log_id is not None:
             query = query.where(log_entries.c.log_id == log_id)
-        with read_scope(self.engine) as session:
+        with self._read() as session:
             for r in session.execute(query.execution_options(yield_per=self.batch)):
                 row: Any = r
                 coding = None
@@ -322,7 +351,7 @@ class DatabaseSource(ExportSource):
             .where(self._site_filter(participants.c.site))
             .order_by(q.participant_id, q.id)
         )
-        with read_scope(self.engine) as session:
+        with self._read() as session:
             for r in session.execute(query.execution_options(yield_per=self.batch)):
                 row: Any = r
                 if (row.form_record_id is not None and row.form_id is None) or (
@@ -341,7 +370,7 @@ class DatabaseSource(ExportSource):
     def dsmb_decisions(self) -> Iterator[DsmbDecisionRecord]:
         d = dsmb_decisions.c  # never the reason: the DSMB's words may speak of the arms
         query = select(d.decision, d.related_saes, d.decided_at, d.decided_by).order_by(d.id)
-        with read_scope(self.engine) as session:
+        with self._read() as session:
             for r in session.execute(query):
                 yield DsmbDecisionRecord(r.decision, r.related_saes, r.decided_at, r.decided_by)
 
@@ -351,8 +380,8 @@ class DatabaseSource(ExportSource):
             .where(audit_entries.c.participant.is_not(None), self._site_filter(audit_entries.c.site))
             .order_by(audit_entries.c.seq)
         )
-        with self.engine.connect() as conn:
-            for r in conn.execution_options(yield_per=self.batch).execute(query):
+        with self._read() as session:
+            for r in session.execute(query.execution_options(yield_per=self.batch)):
                 entry = AuditEntry(**{c: getattr(r, c) for c in audit_entries.c.keys()})  # noqa: SIM118
                 yield entry if self.with_arms else mask_entry(entry)
 
@@ -382,8 +411,8 @@ class DatabaseSource(ExportSource):
         )
         masked = [] if self.with_arms else [(n, c) for n, c in enumerate(columns) if c in MASKED_COLUMNS]
         seen: dict[tuple[str, str, str], str | None] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execution_options(yield_per=self.batch).execute(query):
+        with self._read() as session:
+            for r in session.execute(query.execution_options(yield_per=self.batch)):
                 if not masked:
                     yield tuple(r[:-1])
                     continue
@@ -405,7 +434,7 @@ class DatabaseSource(ExportSource):
     def count(self) -> int:
         from sqlalchemy import func
 
-        with read_scope(self.engine) as session:
+        with self._read() as session:
             return int(
                 session.execute(
                     select(func.count())
@@ -523,7 +552,8 @@ def run_export(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        written = (exporter or known[fmt]()).write(source, partial, progress)
+        with source.snapshot():  # every file of the export from one snapshot of the database
+            written = (exporter or known[fmt]()).write(source, partial, progress)
     except SdtmExportError as exc:  # what the protocol must declare first: said like any refused export
         shutil.rmtree(partial, ignore_errors=True)
         raise ExportError(str(exc)) from None

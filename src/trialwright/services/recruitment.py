@@ -59,6 +59,7 @@ from trialwright.domain.recruitment import (
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import clock
+from trialwright.services.allocation_checkpoints import VerifiedList, remember, verified_list
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.errors import denied
 from trialwright.services.trial import current_protocol
@@ -146,7 +147,9 @@ def _clock(protocol: Protocol, as_of: dt.date | None) -> _Clock:
     return _Clock(min(end_of_day, now), as_of, tz)
 
 
-def _load(session: Session, protocol: Protocol, at: _Clock, *, arms: bool) -> list[ScreenedPatient]:
+def _load(
+    session: Session, protocol: Protocol, at: _Clock, *, arms: bool, verified: list[VerifiedList | None] | None = None
+) -> list[ScreenedPatient]:
     zones = {s.code: ZoneInfo(s.timezone) for s in protocol.sites}
     consent_field = protocol.eligibility.consent_field
     rows = session.execute(select(screenings).where(screenings.c.screened_on <= at.as_of)).all()
@@ -167,7 +170,11 @@ def _load(session: Session, protocol: Protocol, at: _Clock, *, arms: bool) -> li
         )
     }
     if arms:  # the arm is read only for a reader who may see it, and only from entries that match their digest
-        allocated = {r.participant_id: r for r in checked_allocations(session) if r.randomized_at <= at.moment}
+        checked = verified_list(session)  # the entries added or changed since the last load (none: not keyed)
+        entries = checked.claimed if checked is not None else checked_allocations(session)
+        allocated = {r.participant_id: r for r in entries if r.randomized_at <= at.moment}
+        if verified is not None:
+            verified.append(checked)
     else:
         allocated = {
             r.participant_id: r
@@ -221,8 +228,11 @@ def recruitment_status(engine: Engine, actor: UserView, *, as_of: dt.date | None
     protocol = current_protocol(engine).protocol
     at = _clock(protocol, as_of)
     by_arm = sees_arms(protocol, actor.role)
+    verified: list[VerifiedList | None] = []
     with read_scope(engine) as session:
-        patients = _load(session, protocol, at, arms=by_arm)
+        patients = _load(session, protocol, at, arms=by_arm, verified=verified)
+    for checked in verified:
+        remember(engine, checked)
     return summarise(protocol, patients, at.as_of, by_arm)
 
 

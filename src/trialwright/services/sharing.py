@@ -302,7 +302,8 @@ def check_kanonymity(engine: Engine, actor: UserView) -> KAnonymity:
     _role(actor, (Role.DATA_MANAGER, Role.UNBLINDED_STATISTICIAN), "run the k-anonymity check")
     source = export_source(engine, actor, with_arms=False)
     try:
-        return kanonymity(source)
+        with source.snapshot():  # the check reads the trial as one snapshot, as the package is written
+            return kanonymity(source)
     except IpdError as exc:
         raise SharingError(str(exc)) from None
 

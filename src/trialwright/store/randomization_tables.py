@@ -6,12 +6,20 @@ policy; no page, export or log reads this table directly.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.tables import metadata
 
-__all__ = ["allocation_entries", "allocation_lists", "notifications", "preparations", "unblindings"]
+__all__ = [
+    "allocation_checkpoints",
+    "allocation_entries",
+    "allocation_lists",
+    "notifications",
+    "preparations",
+    "unblindings",
+    "verified_allocations",
+]
 
 allocation_lists = Table(
     "allocation_lists",
@@ -57,6 +65,38 @@ allocation_entries = Table(
     # claimed, participant and number): checked before the entry is handed out and by `audit verify`.
     Column("digest", String(64), nullable=True),
     UniqueConstraint("stratum", "sequence", name="uq_allocation_entries_stratum_sequence"),
+)
+
+#: The allocation entries as a table by arm last verified them (every column the digest covers, and the digest):
+#: a load verifies again only the entries that differ from their copy here, or have none
+#: (``trialwright.services.allocation_checkpoints``). Trusted only under a checkpoint that holds.
+verified_allocations = Table(
+    "verified_allocations",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=False),
+    Column("list_id", Integer, nullable=False),
+    Column("stratum", String(128), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("block", Integer, nullable=True),
+    Column("block_size", Integer, nullable=True),
+    Column("position", Integer, nullable=True),
+    Column("arm", String(8), nullable=False),
+    Column("preparation_code", String(16), nullable=False),
+    Column("participant_id", String(32), nullable=True),
+    Column("randomization_number", Integer, nullable=True),
+    Column("decision", Text, nullable=True),
+    Column("digest", String(64), nullable=True),
+)
+
+#: Keyed checkpoints of the verified allocations: the trail's ``participant.randomized`` entries up to ``seq`` were
+#: each matched to an entry, signed with the audit key (``mac``) so that no one without it can move it on.
+allocation_checkpoints = Table(
+    "allocation_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("mac", String(64), nullable=True),
 )
 
 #: What the unblinded pharmacist prepared for each preparation code.

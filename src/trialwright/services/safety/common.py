@@ -30,6 +30,7 @@ from trialwright.domain.safety import (
     deadlines,
 )
 from trialwright.protocol import Protocol
+from trialwright.services.allocation_checkpoints import VerifiedList, verified_list
 from trialwright.services.audit_keys import AllocationsMissing, checked_allocations
 from trialwright.services.coding import Coding, codings_of
 from trialwright.services.errors import denied
@@ -245,6 +246,16 @@ def _arms(session: Session, participants: Collection[str] | None = None) -> dict
         arms = {r.participant_id: r.arm for r in checked_allocations(session)}
         _none_lost(session, randomized.where(audit_entries.c.participant.in_(missing)), arms)
     return arms
+
+
+def _verified_arms(session: Session) -> tuple[dict[str, str], VerifiedList | None]:
+    """Every randomized participant's arm for a table by arm, verifying only the allocation entries added or changed
+    since the last load (``trialwright.services.allocation_checkpoints``; pass the second value to ``remember`` once
+    the read is over). An unkeyed trail has no digest to check: the list is read as ``_arms`` reads it."""
+    checked = verified_list(session)
+    if checked is None:
+        return _arms(session), None
+    return {r.participant_id: r.arm for r in checked.claimed}, checked
 
 
 def _none_lost(session: Session, randomized: Any, arms: Mapping[str, str]) -> None:

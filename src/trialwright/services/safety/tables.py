@@ -22,12 +22,13 @@ from trialwright.domain.safety import (
 from trialwright.protocol import Protocol
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit
+from trialwright.services.allocation_checkpoints import remember
 from trialwright.services.coding import codings_by_event
 from trialwright.services.safety.common import (
     READERS,
     SafetyTables,
-    _arms,
     _role,
+    _verified_arms,
 )
 from trialwright.services.safety.reading import list_events
 from trialwright.services.safety.sql import current_reports, has_criterion, is_related, is_susar
@@ -59,7 +60,7 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
         events = int(session.execute(select(func.count()).select_from(adverse_events)).scalar_one())
         if not sees_arms(protocol, actor.role) and protocol.safety.blinded_tables is not BlindedTables.UNNAMED_GROUPS:
             return _pooled(session, protocol, events)
-        arms = _arms(session)  # each checked against its keyed digest
+        arms, checked = _verified_arms(session)  # each checked against its keyed digest (since the last load)
         if sees_arms(protocol, actor.role):
             grouping = "by_arm"
             names = {a.code: a.name for a in protocol.arms}
@@ -72,6 +73,7 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
             group_of = {pid: labels[code] for pid, code in arms.items()}
         counted = session.execute(_per_participant(protocol)).all()
         terms = term_table(coded_terms(session), group_of, groups)
+    remember(engine, checked)
     lines = [label for label, _ in _LINES]
     summaries = [(r.participant_id, r.worst, [n for n in lines if r._mapping[n]]) for r in counted]
     rows = safety_table_counted(summaries, group_of, groups)

@@ -1,0 +1,182 @@
+"""Verified allocations: a table by arm verifies only the allocation entries added or changed since its last load.
+
+Every arm a table by arm reads must match its entry's keyed digest, and every participant the audit trail records
+as randomized must still have their entry (``trialwright.services.audit_keys``). Checking the whole list on every
+load costs a digest per entry and a read of every ``participant.randomized`` entry of the trail. Instead:
+
+- ``verified_allocations`` keeps each entry as a load last verified it (every column the digest covers, and the
+  digest). A load asks the database, in one statement, for the entries that differ from their copy or have none,
+  and checks only those against their digest; an entry whose copy named a participant and that now names another
+  or none (moved, or put back to an older state) is refused, naming that participant; a copied entry that is gone
+  (deleted) and was claimed is refused the same way (``AllocationsMissing``).
+- ``allocation_checkpoints`` says, signed with the audit key, up to which audit entry the trail's randomizations
+  were matched to an entry: a load matches only the ``participant.randomized`` entries after the newest checkpoint
+  that holds. Without one that holds (none yet, or forged), the whole list is checked and the copy is not used.
+- Each load also checks ``SWEEP`` entries of the list against their digests whatever their copy says, at a place
+  that moves with the clock, so an entry altered together with its copy is found within a bounded number of loads
+  (and by ``trialwright audit verify``, which reads every entry and never uses the copy).
+
+A load is read in one snapshot; what it verified is remembered afterwards in its own short write transaction
+(``remember``), and only when there is something new. Without a key (or before keying began) there is nothing to
+verify and callers read the list as before (``verified_allocations`` returns None).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, exists, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from trialwright.domain.audit import ALLOCATION_FIELDS, allocation_digest, checkpoint_mac
+from trialwright.services import clock
+from trialwright.services.audit_keys import AllocationsAltered, AllocationsMissing
+from trialwright.store.audit_keys import key_of
+from trialwright.store.engine import session_scope
+from trialwright.store.randomization_tables import allocation_checkpoints, allocation_entries, verified_allocations
+from trialwright.store.tables import audit_entries, audit_keying
+
+__all__ = ["SWEEP", "VerifiedList", "remember", "verified_list"]
+
+#: How many entries each load checks against their digests whatever their copy says.
+SWEEP = 500
+#: How many trail entries may pass without a randomization before a load writes a checkpoint anyway.
+_ADVANCE = 5000
+#: How many older checkpoints a load looks through for one that holds.
+_LOOK_BACK = 20
+_COVERED = "allocations"
+
+
+@dataclass(frozen=True)
+class VerifiedList:
+    """A load's allocations: ``claimed`` (entry, participant, arm and randomization time of every claimed entry, all
+    verified), the entries it checked because they changed (``verified``, to remember; ``checked`` of them) and the
+    trail entry it covered up to (``head``; ``since``: the checkpoint's)."""
+
+    claimed: list[Any]
+    verified: list[dict[str, Any]] = field(default_factory=list)
+    head: int = 0
+    since: int = 0
+    checked: int = 0
+
+
+def _secret(session: Session) -> bytes | None:
+    ring = key_of(session.get_bind())
+    return ring.secret if ring is not None else None
+
+
+def _since(session: Session, secret: bytes) -> int | None:
+    """The trail entry the newest checkpoint that holds covers up to (None: no checkpoint holds)."""
+    rows = session.execute(
+        select(allocation_checkpoints).order_by(allocation_checkpoints.c.id.desc()).limit(_LOOK_BACK)
+    ).all()
+    for row in rows:
+        expected = checkpoint_mac(secret, row.seq, None, row.at, _COVERED)
+        if row.mac is not None and hmac.compare_digest(row.mac, expected):
+            return int(row.seq)
+    return None
+
+
+def verified_list(session: Session) -> VerifiedList | None:
+    """Every claimed allocation entry's arm, each verified, in the session's snapshot (None: the trail is not keyed,
+    so there is no digest to check: read the list as ``checked_allocations`` does).
+
+    Raises ``AllocationsAltered`` naming the entries (and participants) that do not match their digest or were moved
+    from their participant, ``AllocationsMissing`` naming randomized participants whose entry is gone."""
+    secret = _secret(session)
+    if secret is None or session.execute(select(audit_keying.c.id)).first() is None:
+        return None
+    head = int(session.execute(select(func.max(audit_entries.c.seq))).scalar() or 0)
+    since = _since(session, secret)
+    live, copy = allocation_entries, verified_allocations
+    columns = [live.c[name] for name in ALLOCATION_FIELDS]
+    query = select(live, *(copy.c[n].label(f"was_{n}") for n in ("entry_id", "participant_id")))
+    query = query.outerjoin(copy, copy.c.entry_id == live.c.id).where(live.c.participant_id.is_not(None))
+    if since is not None:  # the copy is trusted only under a checkpoint that holds
+        differs = [c.is_distinct_from(copy.c[c.name]) for c in [*columns, live.c.digest]]
+        query = query.where(or_(copy.c.entry_id.is_(None), *differs))
+    changed = session.execute(query.order_by(live.c.id)).all()
+    altered: dict[int, str | None] = {}
+    for row in changed:
+        m = row._mapping
+        copied = since is not None and row.was_entry_id is not None and row.was_participant_id is not None
+        if copied and row.participant_id != row.was_participant_id:  # claimed entries never change hands
+            altered[int(row.id)] = row.was_participant_id
+            continue
+        if m["digest"] != allocation_digest(secret, m):
+            altered[int(row.id)] = row.participant_id
+    claimed = list(
+        session.execute(
+            select(live.c.id, live.c.participant_id, live.c.arm, live.c.randomized_at)
+            .where(live.c.participant_id.is_not(None))
+            .order_by(live.c.id)
+        )
+    )
+    # without a checkpoint that holds every claimed entry was just checked: no sweep
+    swept = _sweep(session, secret, [r.id for r in claimed], {int(r.id) for r in changed}) if since is not None else []
+    for entry_id, participant in swept:
+        altered.setdefault(entry_id, participant)
+    if altered:
+        ids = sorted(altered)
+        raise AllocationsAltered(ids, sorted({p for i in ids if (p := altered[i]) is not None}))
+    if since is not None:
+        # a copied entry that is gone, or no longer names its participant (deleted, or put back unclaimed)
+        gone = session.execute(
+            select(copy.c.participant_id).where(
+                copy.c.participant_id.is_not(None),
+                ~exists().where(live.c.id == copy.c.entry_id, live.c.participant_id == copy.c.participant_id),
+            )
+        ).scalars()
+        lost = sorted(set(gone))
+        if lost:
+            raise AllocationsMissing(lost)
+    randomized = select(audit_entries.c.participant).where(
+        audit_entries.c.action == "participant.randomized",
+        audit_entries.c.seq > (since or 0),
+        ~exists().where(live.c.participant_id == audit_entries.c.participant),
+    )
+    lost = sorted(set(session.execute(randomized.distinct()).scalars()) - {None})
+    if lost:
+        raise AllocationsMissing(lost)
+    verified = [{"entry_id": int(r.id), **{n: r._mapping[n] for n in (*ALLOCATION_FIELDS, "digest")}} for r in changed]
+    return VerifiedList(claimed, verified, head, since or 0, len(changed))
+
+
+def _sweep(session: Session, secret: bytes, ids: list[int], checked: set[int]) -> list[tuple[int, str | None]]:
+    """``SWEEP`` of the claimed entries ``ids`` (in id order), from a place that moves through them each minute and
+    round from the start, checked against their digests (but those in ``checked``, just checked): the entries (and
+    participants) that do not match."""
+    start = (int(clock.now().timestamp()) // 60 * SWEEP) % max(len(ids), 1)
+    chosen = [i for i in (ids[start:] + ids[:start])[:SWEEP] if i not in checked]
+    # one statement whatever was chosen (none too), so that a load sends as many statements every time
+    rows = session.execute(select(allocation_entries).where(allocation_entries.c.id.in_(chosen))).all()
+    return [(int(r.id), r.participant_id) for r in rows if r.digest != allocation_digest(secret, r._mapping)]
+
+
+def remember(engine: Engine, checked: VerifiedList | None) -> None:
+    """Keep what a load verified (its entries' copies) and a keyed checkpoint of the trail entry it covered up to; in
+    its own write transaction, and only when there is something new."""
+    if checked is None or (not checked.verified and checked.head - checked.since < _ADVANCE):
+        return
+    ring = key_of(engine)
+    secret = ring.secret if ring is not None else None
+    if secret is None:
+        return
+    dialect = engine.dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(verified_allocations)
+    upsert = insert.on_conflict_do_update(
+        index_elements=[verified_allocations.c.entry_id],
+        set_={c.name: insert.excluded[c.name] for c in verified_allocations.c if c.name != "entry_id"},
+    )
+    now = clock.now()
+    with session_scope(engine) as session:
+        if checked.verified:
+            session.execute(upsert, checked.verified)
+        session.execute(
+            allocation_checkpoints.insert().values(
+                seq=checked.head, at=now, mac=checkpoint_mac(secret, checked.head, None, now, _COVERED)
+            )
+        )
