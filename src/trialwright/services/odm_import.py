@@ -127,9 +127,11 @@ NOT_RESTORED = (
     "arms and allocation list entries (preparation codes): ODM carries no arm, so the sealed list stays with the "
     "source trial; a randomized participant's number, time and stratum are kept as the file states them (in the "
     "import's audit entry) and this trial refuses to randomize that participant again",
-    "the source trial's audit trail beyond the one AuditRecord the file holds per participant, visit, form, log "
-    "entry, query and value (the latest): each of those is kept as recorded (user, role, site, time, reason, source "
-    "entry) in the import's audit entries; the whole trail stays in the source database",
+    "the source trial's audit trail beyond what the file holds: the latest AuditRecord per participant, visit, form, "
+    "log entry, query and value, and every earlier record of a form value with the value it set (tw:History); each "
+    "is kept as recorded (user, role, site, time, reason, source entry) in the import's audit entries; the earlier "
+    "audit entries about anything else (a participant, visit, form, log entry, data query or adverse event) stay in "
+    "the source database",
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
@@ -153,7 +155,8 @@ class OdmImportReport:
     values: int
     states: Mapping[str, int]  # form records by state
     randomized: int = 0  # participants whose randomization (number, time, stratum) the file states
-    audit_records: int = 0  # AuditRecords kept as recorded
+    audit_records: int = 0  # AuditRecords kept as recorded (the latest about each thing)
+    earlier_records: int = 0  # earlier AuditRecords of form values (tw:History), kept as recorded with their values
     users: int = 0  # users the file's AdminData names
     log_entries: int = 0  # log entries (removed ones included), each with its review and AuditRecords
     codings: int = 0  # log entries' codings (ATC, MedDRA)
@@ -185,6 +188,8 @@ class OdmImportReport:
             f"  DSMB decisions: {self.dsmb_decisions} (decision, related SAEs, who and when; the reason is not in the "
             "file)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
+            f"  audit history:  {self.earlier_records} earlier records of changed form values kept as recorded, with "
+            "the value each set",
             f"  byte-identical re-export: {check}",
             "  not restored:",
             *(f"    - {line}" for line in self.not_restored),
@@ -210,6 +215,7 @@ class _Form:
     tw: dict[str, str]
     recorded: Recorded | None = None
     items: dict[str, Recorded] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
 
 
 @dataclass
@@ -701,6 +707,9 @@ class _Reader:
             if name in values:
                 raise OdmImportError(f"{where}/ItemData: {name} appears twice")
             values[name] = stored
+            from trialwright.services.odm_import_history import refuse_history
+
+            refuse_history(self, item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
             item_recorded = self._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
             if item_recorded is not None:
                 items[name] = item_recorded
@@ -830,6 +839,7 @@ class _Reader:
         recorded = self._recorded(elem, where)
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
+        history: dict[str, list[dict[str, Any]]] = {}
         for group in elem.findall(_o("ItemGroupData")):
             g_oid = _need(group, "ItemGroupOID", f"{where}/ItemGroupData")
             if g_oid not in self.found.forms[oid]:
@@ -839,10 +849,16 @@ class _Reader:
                 if name in values:
                     raise OdmImportError(f"{where}/ItemData: {name} appears twice")
                 values[name] = stored
-                item_recorded = self._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
+                item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
+                item_recorded = self._recorded(item, item_where)
                 if item_recorded is not None:
                     items[name] = item_recorded
-        return _Form(oid.removeprefix("F."), values, dict(tw.attrib), recorded, items)
+                from trialwright.services.odm_import_history import read_history
+
+                earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
+                if earlier:
+                    history[name] = earlier
+        return _Form(oid.removeprefix("F."), values, dict(tw.attrib), recorded, items, history)
 
     def _form_state(self, tw: dict[str, str], where: str) -> None:
         for name in ("State", "Version", "UpdatedAt", "UpdatedBy"):
@@ -864,6 +880,12 @@ class _Reader:
             raise OdmImportError(f"{parent}/ItemData/@ItemOID: {oid} is not defined in the metadata (no ItemDef)")
         if oid not in self.found.groups[group]:
             raise OdmImportError(f"{parent}/ItemData/@ItemOID: {oid} is not an ItemRef of ItemGroupDef {group}")
+        return self.expected.fields[oid][1].id, self.stored_value(elem, oid, where)
+
+    def stored_value(self, elem: ET.Element, oid: str, where: str) -> dict[str, Any]:
+        """The stored value ``elem`` (an ``ItemData`` or a ``tw:Earlier`` of ItemDef ``oid``) holds, checked for the
+        field: its DataType, its CodeList, a stored value that is one."""
+        assert self.found is not None
         _, f = self.expected.fields[oid]
         text, null = elem.get("Value"), elem.get("IsNull")
         if (text is None) == (null != "Yes"):
@@ -883,7 +905,7 @@ class _Reader:
                     f"{where}/@Value: {bad[0] if bad else value!r} is not a CodeListItem of "
                     f"{self.found.items[oid][1]} (codes: {', '.join(codes)})"
                 )
-        return f.id, stored
+        return stored
 
 
 # --- writing ---------------------------------------------------------------------------------------
@@ -1064,11 +1086,13 @@ class _Writer:
                 self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
                 participant=s.participant_id, form=form.form_id, action="import.odm",
                 new_value={"state": tw["State"], "version": int(tw["Version"]), "values": form.values, **lock,
-                           "recorded": form.recorded, "items": form.items},
+                           "recorded": form.recorded, "items": form.items,
+                           **({"history": form.history} if form.history else {})},
                 detail={**self.detail, "visit": v.visit_id},
             )  # fmt: skip
             self.counts["forms"] += 1
             self.counts["records"] += (form.recorded is not None) + len(form.items)
+            self.counts["earlier"] += sum(len(records) for records in form.history.values())
             self.counts["values"] += len(form.values)
             self.states[tw["State"]] += 1
 
@@ -1220,7 +1244,8 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
     difference = _reexport_difference(engine, actor, path, first.as_of)
     return OdmImportReport(
         name, sha256, counts["participants"], counts["visits"], counts["forms"], counts["values"], dict(writer.states),
-        randomized=counts["randomized"], audit_records=counts["records"], users=len(first.user_types),
+        randomized=counts["randomized"], audit_records=counts["records"], earlier_records=counts["earlier"],
+        users=len(first.user_types),
         log_entries=counts["log_entries"], codings=counts["codings"], queries=counts["queries"],
         adverse_events=counts["adverse_events"], dsmb_decisions=counts["dsmb_decisions"],
         reexport_difference=difference,

@@ -38,6 +38,7 @@ from trialwright.exports.odm.values import json_text
 from trialwright.services import audit, clock
 from trialwright.services.export_ae import due_reports
 from trialwright.services.odm_import import OdmImportError, Recorded, _need, _o
+from trialwright.services.odm_import_history import refuse_history
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.safety.common import _tz
 from trialwright.store.coding_tables import ae_codings
@@ -164,6 +165,7 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
             raise OdmImportError(f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]/tw:StoredValue: a report's field "
                                  "holds a value and nothing else (status, unit, reason or limit cannot be restored)")
         values[name] = stored.get("value")
+        refuse_history(reader, item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
         recorded = reader._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
         if recorded is not None:
             items[name] = recorded

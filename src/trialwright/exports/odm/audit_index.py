@@ -64,7 +64,8 @@ AUDIT_ACTIONS = frozenset({"participant.enrolled", "visit.held", "visit.missed",
 AUDIT_PREFIXES = ("form.", "log.", "ae.")
 #: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
 AUDIT_ONLY = {
-    "new_value": frozenset({"visit.held", "visit.missed", "import.odm"}) | QUERY_ACTIONS,
+    "new_value": frozenset({"visit.held", "visit.missed", "import.odm", "form.value_entered", "form.value_changed",
+                            "form.value_derived"}) | QUERY_ACTIONS,
     "old_value": frozenset({"form.locked"}),
 }
 
@@ -86,7 +87,8 @@ class Audited(NamedTuple):
     site: str | None
     reason: str | None
     hash: str
-    extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock
+    extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock; a form's
+    # value: the stored value the entry set, as JSON (``null``: removed)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class Indexed:
     forms: dict[tuple[str, str], Audited] = field(default_factory=dict)
     locks: dict[tuple[str, str], Audited] = field(default_factory=dict)
     items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)
+    history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a value's earlier, oldest first
     entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
     entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
     queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
@@ -140,6 +143,7 @@ class AuditIndex:
     def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Index rows of ``AUDIT_COLUMNS``, oldest first (a later entry about the same thing replaces one before)."""
         pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]] = {}  # the latest of a batch per key
+        trail: list[tuple[Any, ...]] = []  # a form value's entries: every one kept (its history), in order
         users = self.users
         for seq, at, actor, role, site, reason, digest, action, participant, form, item, detail, new, old in rows:
             if participant is None:
@@ -148,18 +152,22 @@ class AuditIndex:
             for key, extra, who in self._keys(action, participant, form, item, detail, new, old):
                 if who is None:
                     stamp = stamp or at.isoformat()
-                    pending[key] = (seq, stamp, actor, role, site, reason, digest, extra)
+                    row = (seq, stamp, actor, role, site, reason, digest, extra)
                     users[actor] = role or users.get(actor)
                 elif "seq" in who:  # an AuditRecord an ODM import kept as recorded
-                    pending[key] = (who["seq"], who["at"], who["by"], who.get("role"), who.get("site"),
-                                    who.get("reason"), who["hash"], extra)  # fmt: skip
+                    row = (who["seq"], who["at"], who["by"], who.get("role"), who.get("site"), who.get("reason"),
+                           who["hash"], extra)  # fmt: skip
                     users[who["by"]] = who.get("role") or users.get(who["by"])
                 else:  # an imported lock: who locked the form and when
-                    pending[key] = (seq, who["at"], who["by"], role, site, reason, digest, extra)
+                    row = (seq, who["at"], who["by"], role, site, reason, digest, extra)
                     users[who["by"]] = role or users.get(who["by"])
-            if len(pending) >= self._batch:
-                self._flush(pending)
-        self._flush(pending)
+                if key[1] == _ITEM:
+                    trail.append((*key, *row))
+                else:
+                    pending[key] = row
+            if len(pending) >= self._batch or len(trail) >= self._batch:
+                self._flush(pending, trail)
+        self._flush(pending, trail)
         users.update(self._listed)  # an imported file's list of users, as it listed them
         self.db.execute("CREATE INDEX entry_k0 ON entry (k0)")
 
@@ -249,19 +257,28 @@ class AuditIndex:
             if action == "form.locked":
                 yield (participant, _LOCK, visit, form, ""), json.loads(old) if old else None, None
             if item and action in _VALUE_ACTIONS:
-                yield (participant, _ITEM, visit, form, item), None, None
+                yield (participant, _ITEM, visit, form, item), new, None
+            values = imported.get("values") or {}
+            history = imported.get("history") or {}
             for name, about in (imported.get("items") or {}).items():
-                yield (participant, _ITEM, visit, form, str(name)), None, about
+                for earlier in history.get(name) or ():  # the earlier AuditRecords the file held, oldest first
+                    yield (participant, _ITEM, visit, form, str(name)), json_text(earlier.get("value")), earlier
+                yield (participant, _ITEM, visit, form, str(name)), json_text(values.get(name)), about
             lock = imported.get("lock")
             if isinstance(lock, dict) and lock.get("by") and lock.get("at"):
                 who = {"by": str(lock.get("by")), "at": str(lock.get("at"))}
                 yield (participant, _LOCK, visit, form, ""), lock.get("before"), who
 
-    def _flush(self, pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]]) -> None:
+    def _flush(
+        self, pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]], trail: list[tuple[Any, ...]]
+    ) -> None:
+        insert = "INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         if pending:
-            rows = ((*key, *row) for key, row in pending.items())
-            self.db.executemany("INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.db.executemany(insert, ((*key, *row) for key, row in pending.items()))
             pending.clear()
+        if trail:
+            self.db.executemany(insert, trail)
+            trail.clear()
 
     def about(self, participant: str) -> Indexed:
         """Everything indexed about one participant."""
@@ -272,7 +289,10 @@ class AuditIndex:
         )
         for kind, k1, k2, k3, *rest in self.db.execute(query, (participant,)):
             audited = Audited(*rest)
-            if kind == _ITEM:
+            if kind == _ITEM:  # every entry about a value, oldest first: the latest its AuditRecord, the rest history
+                before = found.items.get((k1, k2, k3))
+                if before is not None:
+                    found.history.setdefault((k1, k2, k3), []).append(before)
                 found.items[(k1, k2, k3)] = audited
             elif kind == _FORM:
                 found.forms[(k1, k2)] = audited

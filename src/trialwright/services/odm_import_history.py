@@ -1,0 +1,107 @@
+"""Importing a form value's audit history from an ODM file exactly: ``tw:History`` in ``ItemData``.
+
+The export writes it (``trialwright.exports.odm.history``): every audit entry about a form value before the latest,
+oldest first, each a ``tw:Earlier`` with its ``AuditRecord`` and the value that entry set (``Value`` or
+``IsNull="Yes"`` and ``tw:StoredValue``, or ``Removed="Yes"``). ``read_history`` checks one value's history while
+``odm_import`` reads the form; the import keeps it, record by record and value by value, in the form's
+``import.odm`` audit entry (``history``: field -> the earlier records, each the ``AuditRecord`` as recorded with the
+stored value it set as ``value``), beside the latest records (``items``), and the export reads them back
+(``trialwright.exports.odm.audit_index``), so export -> import -> export stays byte-identical.
+
+Exactly or not at all; refused naming the element and the rule, never guessed:
+
+* a ``tw:Earlier`` without its ``AuditRecord``, or an ``AuditRecord`` without its ``SourceID`` (``audit:<seq>:<hash>``);
+* records out of order: a ``DateTimeStamp`` before the one of the record before it, or a ``SourceID`` sequence not
+  after the one before it (the value's own, latest ``AuditRecord`` last);
+* a history on a value without its own ``AuditRecord`` (the latest record is where the history ends);
+* an earlier value not valid for the field (not of its DataType, a code not in its CodeList, a stored value that is
+  not one), checked as the value itself is checked;
+* ``Removed="Yes"`` with a value, or ``Value`` and ``IsNull`` both or neither otherwise; an attribute or child the
+  export never writes; a ``tw:History`` on a log entry's or adverse event's value (the export writes none there).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING, Any
+
+from trialwright.services.odm_import import OdmImportError, _moment, _o
+
+if TYPE_CHECKING:
+    from trialwright.services.odm_import import Recorded, _Reader
+
+__all__ = ["read_history", "refuse_history"]
+
+_EARLIER_ATTRIBUTES = frozenset({"Value", "IsNull", "Removed"})
+
+
+def refuse_history(reader: _Reader, item: ET.Element, where: str) -> None:
+    """Refuse a ``tw:History`` where the export writes none (a log entry's or an adverse event's value)."""
+    if item.find(reader._t("History")) is not None:
+        raise OdmImportError(f"{where}/tw:History: the export writes a history only on a form's value")
+
+
+def read_history(
+    reader: _Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str
+) -> list[dict[str, Any]]:
+    """The earlier records of one form value (``item``, ItemDef ``oid``), oldest first, each its AuditRecord as recorded
+    with the stored value it set (``value``, None: removed); empty if the value has no ``tw:History``."""
+    found = item.findall(reader._t("History"))
+    if not found:
+        return []
+    where = f"{where}/tw:History"
+    if len(found) > 1:
+        raise OdmImportError(f"{where}: appears twice in one ItemData")
+    (history,) = found
+    if latest is None:
+        raise OdmImportError(f"{where}: a history needs the value's own AuditRecord (the latest), which is missing")
+    earlier_tag = reader._t("Earlier")
+    strays = sorted({child.tag for child in history if child.tag != earlier_tag})
+    if strays:
+        raise OdmImportError(f"{where}: {strays[0]} is not a child the export writes (only tw:Earlier)")
+    earlier = list(history)
+    if not earlier:
+        raise OdmImportError(f"{where}: holds no tw:Earlier (the export writes a history only when there is one)")
+    kept: list[dict[str, Any]] = []
+    for n, elem in enumerate(earlier, start=1):
+        at = f"{where}/tw:Earlier[{n}]"
+        unknown = sorted(set(elem.attrib) - _EARLIER_ATTRIBUTES)
+        if unknown:
+            raise OdmImportError(f"{at}/@{unknown[0]}: not an attribute the export writes")
+        allowed = {_o("AuditRecord"), reader._t("StoredValue")}
+        strays = sorted({child.tag for child in elem if child.tag not in allowed})
+        if strays:
+            raise OdmImportError(f"{at}: {strays[0]} is not a child the export writes (AuditRecord, tw:StoredValue)")
+        if elem.find(_o("AuditRecord")) is None:
+            raise OdmImportError(f"{at}/AuditRecord: required (who changed the value, where, when and why)")
+        recorded = reader._recorded(elem, at)
+        assert recorded is not None
+        if elem.get("Removed") is not None:
+            if elem.get("Removed") != "Yes" or {"Value", "IsNull"} & set(elem.attrib) or len(elem) != 1:
+                raise OdmImportError(f'{at}/@Removed: "Yes" only, on a record without a value')
+            value = None
+        else:
+            value = reader.stored_value(elem, oid, at)
+        kept.append({**recorded, "value": value})
+    _in_order([*kept, latest], where, len(kept))
+    return kept
+
+
+def _in_order(records: list[Recorded], where: str, earlier: int) -> None:
+    """Each record after the one before it: its time not earlier, its source entry's sequence later."""
+    for n in range(1, len(records)):
+        before, after = records[n - 1], records[n]
+        name = f"{where}/tw:Earlier[{n + 1}]" if n < earlier else where.removesuffix("/tw:History")
+        then = _moment(str(before["at"]), f"{name}/DateTimeStamp")
+        now = _moment(str(after["at"]), f"{name}/DateTimeStamp")
+        assert then is not None and now is not None
+        if now < then:
+            raise OdmImportError(
+                f"{name}/AuditRecord/DateTimeStamp: {after['at']} is before {before['at']}, the record before it; "
+                "a history comes oldest first"
+            )
+        if int(after["seq"]) <= int(before["seq"]):
+            raise OdmImportError(
+                f"{name}/AuditRecord/SourceID: audit entry {after['seq']} is not after {before['seq']}, the record "
+                "before it; a history comes in the source trial's order"
+            )
