@@ -56,7 +56,8 @@ What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: 
 list stays with the source trial, and which entry a participant took is not in the file), so a participant
 randomized there keeps its number, time and stratum as recorded and is never randomized again here
 (``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is not in
-a Snapshot file.
+the file, but for a form value's, which the file holds (``tw:History``) and ``odm_import_history`` reads and keeps
+(``history`` in the form's entry).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The audit trail comes oldest first, in no participant order, while the file is written participant by
 participant. ``AuditIndex`` reads it once, as plain rows of the few columns it needs and only the actions that
 say something about the clinical data (``ExportSource.audit_columns``, masked as the source masks), keeps the
-latest entry per key in a temporary SQLite file (on disk, not in memory), and then hands the writer one
+latest entry per key in a temporary SQLite file (on disk, not in memory; for a form's value every entry, oldest first,
+with the value it set: the latest is its AuditRecord, the ones before its ``tw:History``), and then hands the writer one
 participant's entries at a time (``about``). The users named by the indexed entries (with the last role each
 acted in) are kept in memory: they are few, and ``AdminData`` lists them before any participant.
 
@@ -18,7 +19,9 @@ Where an entry is indexed (``_keys``):
 * ``ae.*`` and ``import.odm`` of an adverse event (its ``form`` ``adverse_event:<AE number>``): the event;
   ``ae.reported`` and ``ae.followed_up`` (or the values an import kept) also the event's field;
 * ``form.*`` and ``import.odm`` of a form: the form; ``form.locked`` (or an imported lock) also the lock, with the
-  state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item;
+  state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item, with the
+  stored value the entry set (its new value) as extra; an import's ``history`` (the earlier records it kept, each with
+  its ``value``) and then ``items`` (the latest, with the value restored) the item the same way;
 * ``query.raised``, ``query.answered``, ``query.closed`` (their new value names the query) and ``import.odm`` of a
   query (its new value the query as restored, ``query``): the query, by its number.
 
