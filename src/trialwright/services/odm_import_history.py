@@ -11,8 +11,9 @@ stored value it set as ``value``), beside the latest records (``items``), and th
 Exactly or not at all; refused naming the element and the rule, never guessed:
 
 * a ``tw:Earlier`` without its ``AuditRecord``, or an ``AuditRecord`` without its ``SourceID`` (``audit:<seq>:<hash>``);
-* records out of order: a ``DateTimeStamp`` before the one of the record before it, or a ``SourceID`` sequence not
-  after the one before it (the value's own, latest ``AuditRecord`` last);
+* records out of time order: a ``DateTimeStamp`` before the one of the record before it (the value's own, latest
+  ``AuditRecord`` last). The ``SourceID`` sequences are not compared: a trial imported from ODM and changed since has
+  records from two trails, whose sequences do not follow one another;
 * a history on a value without its own ``AuditRecord`` (the latest record is where the history ends);
 * an earlier value not valid for the field (not of its DataType, a code not in its CodeList, a stored value that is
   not one), checked as the value itself is checked;
@@ -88,7 +89,8 @@ def read_history(
 
 
 def _in_order(records: list[Recorded], where: str, earlier: int) -> None:
-    """Each record after the one before it: its time not earlier, its source entry's sequence later."""
+    """Each record after the one before it: its time not earlier (a source entry's sequence may come from another
+    trail, so it says nothing about the order)."""
     for n in range(1, len(records)):
         before, after = records[n - 1], records[n]
         name = f"{where}/tw:Earlier[{n + 1}]" if n < earlier else where.removesuffix("/tw:History")
@@ -99,9 +101,4 @@ def _in_order(records: list[Recorded], where: str, earlier: int) -> None:
             raise OdmImportError(
                 f"{name}/AuditRecord/DateTimeStamp: {after['at']} is before {before['at']}, the record before it; "
                 "a history comes oldest first"
-            )
-        if int(after["seq"]) <= int(before["seq"]):
-            raise OdmImportError(
-                f"{name}/AuditRecord/SourceID: audit entry {after['seq']} is not after {before['seq']}, the record "
-                "before it; a history comes in the source trial's order"
             )

@@ -8,6 +8,9 @@ A coordinator enters a participant's CRP (450 mg/L), changes it to 350 ("lab re-
 | tw:History/tw:Earlier[1]          | coordinator, none     | form.value_entered              | 450   |
 | tw:History/tw:Earlier[2]          | coordinator, lab ...  | the first form.value_changed    | 350   |
 
+Imported, then changed again in the imported trial (46, "rounding"): the file of the imported trial holds three
+earlier records (the two kept and the imported latest), its own entry as the AuditRecord, and imports again exactly.
+
 The file stays valid against CDISC's ODM 1.3.2 schema with the extension; the import keeps both earlier records as
 recorded (its summary counts them), export -> import -> export is byte-identical, and ``audit verify`` (chain and
 replay) passes on the imported trial.
@@ -34,16 +37,17 @@ import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import fresh_database
 from tests.spec.exports.test_odm_queries import _export, _taken, _valid
 from tests.spec.forms.conftest import pid, trial
 from tests.spec.logs.test_log_odm import target
-from tests.trialfixtures import Trial, first_protocol, who
+from tests.trialfixtures import Trial, first_protocol, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter
 from trialwright.services import audit
@@ -122,6 +126,48 @@ def test_a_value_changed_twice_keeps_both_earlier_records_through_the_round_trip
         assert chain.ok, chain.message
         replayed = replay(engine)
         assert replayed.ok, replayed.message
+
+
+@pytest.fixture
+def third(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[Trial]:
+    """A third fresh trial of the same protocol, on a database of the same kind."""
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    reason = request.getfixturevalue("postgres_available") if kind == "postgresql" else None
+    (tmp_path / "third").mkdir()
+    with fresh_database(kind, tmp_path / "third", reason) as url:
+        fresh = make_trial(url)
+        try:
+            yield fresh
+        finally:
+            fresh.engine.dispose()
+
+
+def test_a_value_changed_after_an_import_adds_to_the_history_it_kept(
+    trial: Trial, pid: str, tmp_path: Path, target: Trial, third: Trial
+) -> None:
+    """Imported, then changed again in the imported trial: the imported latest record becomes the third earlier one,
+    after the two the import kept, and the new change is the value's AuditRecord (an entry of the imported trial's own
+    trail); that file too comes back byte for byte through a second import."""
+    _crp_changed_twice(trial, pid)
+    first = _export(trial, tmp_path / "odm")
+    assert import_odm(target.engine, who(target, Role.DATA_MANAGER), first).byte_identical
+    svc.save_form(target.engine, who(target, Role.STUDY_COORDINATOR), pid, "baseline", "labs", {"crp": 46},
+                  reason="rounding")  # fmt: skip
+    second = _export(target, tmp_path / "odm-again")
+    assert _valid(second, tmp_path) == []
+    item = _crp(second)
+    earlier = item.findall(f"{TW}History/{TW}Earlier")
+    assert [e.get("Value") for e in earlier] == ["450.0", "350.0", "45.0"] and item.get("Value") == "46.0"
+    kept = [_record(e) for e in _crp(first).iter(f"{TW}Earlier")]
+    assert [_record(e) for e in earlier] == [*kept, _record(_crp(first))]
+    (changed,) = [e for e in audit.entries(target.engine, action_prefix="form.value_changed") if e.field == "crp"]
+    assert _record(item) == ("USR." + changed.actor, changed.at.isoformat(), "rounding",
+                             f"audit:{changed.seq}:{changed.hash}")  # fmt: skip
+    report = import_odm(third.engine, who(third, Role.DATA_MANAGER), second)
+    assert report.byte_identical, report.reexport_difference
+    assert report.earlier_records == second.read_text(encoding="utf-8").count("<tw:Earlier")
+    chain = audit.verify(third.engine)
+    assert chain.ok, chain.message
 
 
 def _edit_history(change: Callable[[str], str]) -> Callable[[str], str]:
