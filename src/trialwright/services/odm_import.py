@@ -56,8 +56,8 @@ What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: 
 list stays with the source trial, and which entry a participant took is not in the file), so a participant
 randomized there keeps its number, time and stratum as recorded and is never randomized again here
 (``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is not in
-the file, but for a form value's, which the file holds (``tw:History``) and ``odm_import_history`` reads and keeps
-(``history`` in the form's entry).
+the file, but for a value's (a form's, a log entry's, an adverse event report's field), which the file holds
+(``tw:History``) and ``odm_import_history`` reads and keeps (``history`` in the form's, entry's or event's entry).
 """
 
 from __future__ import annotations
@@ -129,10 +129,11 @@ NOT_RESTORED = (
     "source trial; a randomized participant's number, time and stratum are kept as the file states them (in the "
     "import's audit entry) and this trial refuses to randomize that participant again",
     "the source trial's audit trail beyond what the file holds: the latest AuditRecord per participant, visit, form, "
-    "log entry, query and value, and every earlier record of a form value with the value it set (tw:History); each "
-    "is kept as recorded (user, role, site, time, reason, source entry) in the import's audit entries; the earlier "
-    "audit entries about anything else (a participant, visit, form, log entry, data query or adverse event) stay in "
-    "the source database",
+    "log entry, query, adverse event and value, and every earlier record of a value (a form's, a log entry's, an "
+    "adverse event report's field) with the value it set (tw:History); each is kept as recorded (user, role, site, "
+    "time, reason, source entry) in the import's audit entries; the earlier audit entries about the elements "
+    "themselves (a participant, visit, form, log entry, data query or adverse event: e.g. a form's earlier "
+    "completion, verification or signature, a log entry's earlier review) stay in the source database",
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
@@ -157,7 +158,7 @@ class OdmImportReport:
     states: Mapping[str, int]  # form records by state
     randomized: int = 0  # participants whose randomization (number, time, stratum) the file states
     audit_records: int = 0  # AuditRecords kept as recorded (the latest about each thing)
-    earlier_records: int = 0  # earlier AuditRecords of form values (tw:History), kept as recorded with their values
+    earlier_records: int = 0  # earlier AuditRecords of values (tw:History), kept as recorded with their values
     users: int = 0  # users the file's AdminData names
     log_entries: int = 0  # log entries (removed ones included), each with its review and AuditRecords
     codings: int = 0  # log entries' codings (ATC, MedDRA)
@@ -189,8 +190,8 @@ class OdmImportReport:
             f"  DSMB decisions: {self.dsmb_decisions} (decision, related SAEs, who and when; the reason is not in the "
             "file)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
-            f"  audit history:  {self.earlier_records} earlier records of changed form values kept as recorded, with "
-            "the value each set",
+            f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
+            "event reports) kept as recorded, with the value each set",
             f"  byte-identical re-export: {check}",
             "  not restored:",
             *(f"    - {line}" for line in self.not_restored),
@@ -262,6 +263,7 @@ class _LogEntry:
     coding: dict[str, Any] | None
     recorded: Recorded | None = None
     items: dict[str, Recorded] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
 
 
 def _o(local: str) -> str:
@@ -703,19 +705,23 @@ class _Reader:
             self._entry_signature(signature, tw, f"{where}/Signature")
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
+        history: dict[str, list[dict[str, Any]]] = {}
         for item in group.findall(_o("ItemData")):
             name, stored = self._item(item, g_oid, where)
             if name in values:
                 raise OdmImportError(f"{where}/ItemData: {name} appears twice")
             values[name] = stored
-            from trialwright.services.odm_import_history import refuse_history
-
-            refuse_history(self, item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
-            item_recorded = self._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
+            item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
+            item_recorded = self._recorded(item, item_where)
             if item_recorded is not None:
                 items[name] = item_recorded
+            from trialwright.services.odm_import_history import read_history
+
+            earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
+            if earlier:
+                history[name] = earlier
         coding = self._coding(tw_elem, log, f"{where}/tw:LogEntry/tw:Coding")
-        return _LogEntry(log.id, int(key), values, tw, coding, self._recorded(group, where), items)
+        return _LogEntry(log.id, int(key), values, tw, coding, self._recorded(group, where), items, history)
 
     @staticmethod
     def _entry_state(tw: dict[str, str], where: str) -> None:
@@ -1040,11 +1046,13 @@ class _Writer:
             new_value={"state": tw["State"], "version": int(tw["Version"]), "values": e.values,
                        "removed_reason": tw.get("RemovedReason"),
                        "review": {"verified_by": tw.get("VerifiedBy"), "signed_by": tw.get("SignedBy")},
-                       "coding": coding, "recorded": e.recorded, "items": e.items},
+                       "coding": coding, "recorded": e.recorded, "items": e.items,
+                       **({"history": e.history} if e.history else {})},
             detail={**self.detail, "sequence": e.sequence},
         )  # fmt: skip
         self.counts["log_entries"] += 1
         self.counts["records"] += (e.recorded is not None) + len(e.items)
+        self.counts["earlier"] += sum(len(records) for records in e.history.values())
 
     def _visit(self, s: _Subject, v: _Visit) -> None:
         by, at = v.created or (self.actor.username, self.now)

@@ -1,12 +1,14 @@
-"""Importing a form value's audit history from an ODM file exactly: ``tw:History`` in ``ItemData``.
+"""Importing a value's audit history from an ODM file exactly: ``tw:History`` in ``ItemData``.
 
-The export writes it (``trialwright.exports.odm.history``): every audit entry about a form value before the latest,
-oldest first, each a ``tw:Earlier`` with its ``AuditRecord`` and the value that entry set (``Value`` or
-``IsNull="Yes"`` and ``tw:StoredValue``, or ``Removed="Yes"``). ``read_history`` checks one value's history while
-``odm_import`` reads the form; the import keeps it, record by record and value by value, in the form's
+The export writes it (``trialwright.exports.odm.history``): every audit entry about a form's, a log entry's or an
+adverse event's value before the latest, oldest first, each a ``tw:Earlier`` with its ``AuditRecord`` and the value
+that entry set (``Value`` or ``IsNull="Yes"`` and ``tw:StoredValue``, or ``Removed="Yes"``). ``read_history`` checks
+one value's history while ``odm_import`` reads the form or log entry (``report_history`` an adverse event's field,
+``odm_import_ae``); the import keeps it, record by record and value by value, in the form's, log entry's or event's
 ``import.odm`` audit entry (``history``: field -> the earlier records, each the ``AuditRecord`` as recorded with the
-stored value it set as ``value``), beside the latest records (``items``), and the export reads them back
-(``trialwright.exports.odm.audit_index``), so export -> import -> export stays byte-identical.
+value it set as ``value``: a stored value, or for an event's field the report's value), beside the latest records
+(``items``), and the export reads them back (``trialwright.exports.odm.audit_index``), so export -> import -> export
+stays byte-identical.
 
 Exactly or not at all; refused naming the element and the rule, never guessed:
 
@@ -16,9 +18,10 @@ Exactly or not at all; refused naming the element and the rule, never guessed:
   records from two trails, whose sequences do not follow one another;
 * a history on a value without its own ``AuditRecord`` (the latest record is where the history ends);
 * an earlier value not valid for the field (not of its DataType, a code not in its CodeList, a stored value that is
-  not one), checked as the value itself is checked;
+  not one), checked as the value itself is checked; an adverse event's earlier value that is more than a value (a
+  status, unit, reason or limit: a report's field holds none);
 * ``Removed="Yes"`` with a value, or ``Value`` and ``IsNull`` both or neither otherwise; an attribute or child the
-  export never writes; a ``tw:History`` on a log entry's or adverse event's value (the export writes none there).
+  export never writes.
 """
 
 from __future__ import annotations
@@ -31,15 +34,26 @@ from trialwright.services.odm_import import OdmImportError, _moment, _o
 if TYPE_CHECKING:
     from trialwright.services.odm_import import Recorded, _Reader
 
-__all__ = ["read_history", "refuse_history"]
+__all__ = ["read_history", "report_history"]
 
 _EARLIER_ATTRIBUTES = frozenset({"Value", "IsNull", "Removed"})
 
 
-def refuse_history(reader: _Reader, item: ET.Element, where: str) -> None:
-    """Refuse a ``tw:History`` where the export writes none (a log entry's or an adverse event's value)."""
-    if item.find(reader._t("History")) is not None:
-        raise OdmImportError(f"{where}/tw:History: the export writes a history only on a form's value")
+def report_history(
+    reader: _Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str
+) -> list[dict[str, Any]]:
+    """An adverse event's field's earlier records, as ``read_history`` reads them, each with the value its report set
+    (``value``: the report's value, None: cleared)."""
+    kept = read_history(reader, item, latest, oid, where)
+    for n, earlier in enumerate(kept, start=1):
+        stored = earlier["value"]
+        if stored is None:
+            continue
+        if set(stored) != {"value", "status"} or stored["status"] != "value":
+            raise OdmImportError(f"{where}/tw:History/tw:Earlier[{n}]/tw:StoredValue: a report's field holds a value "
+                                 "and nothing else (status, unit, reason or limit cannot be restored)")  # fmt: skip
+        earlier["value"] = stored["value"]
+    return kept
 
 
 def read_history(

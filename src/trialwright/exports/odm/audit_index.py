@@ -15,9 +15,10 @@ Where an entry is indexed (``_keys``):
   was missed as JSON (a visit without forms is found only here);
 * ``log.*`` (its detail names the entry's sequence) and ``import.odm`` of a log entry (its ``form`` the log, its
   detail the sequence, no visit): the entry; ``log.value_entered`` and ``log.value_changed`` (or the values an import
-  kept) also the entry's value;
+  kept, its ``history`` first) also the entry's value, every entry kept with the value it set, as a form's value;
 * ``ae.*`` and ``import.odm`` of an adverse event (its ``form`` ``adverse_event:<AE number>``): the event;
-  ``ae.reported`` and ``ae.followed_up`` (or the values an import kept) also the event's field;
+  ``ae.reported`` and ``ae.followed_up`` (or the values an import kept, its ``history`` first) also the event's
+  field, every entry kept with the value the report set;
 * ``form.*`` and ``import.odm`` of a form: the form; ``form.locked`` (or an imported lock) also the lock, with the
   state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item, with the
   stored value the entry set (its new value) as extra; an import's ``history`` (the earlier records it kept, each with
@@ -68,7 +69,8 @@ AUDIT_PREFIXES = ("form.", "log.", "ae.")
 #: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
 AUDIT_ONLY = {
     "new_value": frozenset({"visit.held", "visit.missed", "import.odm", "form.value_entered", "form.value_changed",
-                            "form.value_derived"}) | QUERY_ACTIONS,
+                            "form.value_derived", "log.value_entered", "log.value_changed", "ae.reported",
+                            "ae.followed_up"}) | QUERY_ACTIONS,
     "old_value": frozenset({"form.locked"}),
 }
 
@@ -78,6 +80,8 @@ _AE_FORM = "adverse_event:"
 _AE_VALUE_ACTIONS = frozenset({"ae.reported", "ae.followed_up"})
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
 _LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
+#: Kinds of which every entry is kept: a value's latest is its AuditRecord, the ones before its history.
+_VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM})
 
 
 class Audited(NamedTuple):
@@ -91,7 +95,8 @@ class Audited(NamedTuple):
     reason: str | None
     hash: str
     extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock; a form's
-    # value: the stored value the entry set, as JSON (``null``: removed)
+    # or log entry's value: the stored value the entry set, as JSON (``null``: removed); an adverse event's field:
+    # the value the report set, as JSON (``null``: cleared)
 
 
 @dataclass
@@ -106,9 +111,11 @@ class Indexed:
     history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a value's earlier, oldest first
     entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
     entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
+    entry_history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a log value's earlier
     queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
     events: dict[str, Audited] = field(default_factory=dict)  # AE number -> its latest entry
     event_items: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (AE number, field)
+    event_history: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)  # a report field's earlier
 
 
 class AuditIndex:
@@ -146,7 +153,7 @@ class AuditIndex:
     def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Index rows of ``AUDIT_COLUMNS``, oldest first (a later entry about the same thing replaces one before)."""
         pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]] = {}  # the latest of a batch per key
-        trail: list[tuple[Any, ...]] = []  # a form value's entries: every one kept (its history), in order
+        trail: list[tuple[Any, ...]] = []  # a value's entries (form, log entry, AE): every one kept, in order
         users = self.users
         for seq, at, actor, role, site, reason, digest, action, participant, form, item, detail, new, old in rows:
             if participant is None:
@@ -164,7 +171,7 @@ class AuditIndex:
                 else:  # an imported lock: who locked the form and when
                     row = (seq, who["at"], who["by"], role, site, reason, digest, extra)
                     users[who["by"]] = role or users.get(who["by"])
-                if key[1] == _ITEM:
+                if key[1] in _VALUES:
                     trail.append((*key, *row))
                 else:
                     pending[key] = row
@@ -216,7 +223,7 @@ class AuditIndex:
             if form and isinstance(sequence, int):
                 yield (participant, _ENTRY, form, str(sequence), ""), None, None
                 if item and action in _LOG_VALUE_ACTIONS:
-                    yield (participant, _ENTRY_ITEM, form, str(sequence), item), None, None
+                    yield (participant, _ENTRY_ITEM, form, str(sequence), item), new, None
             return
         imported = json.loads(new or "{}") if action == "import.odm" else {}
         if not isinstance(imported, dict):
@@ -234,8 +241,12 @@ class AuditIndex:
             if isinstance(sequence, int):
                 if isinstance(recorded, dict):
                     yield (participant, _ENTRY, form, str(sequence), ""), None, recorded
+                values, history = imported.get("values") or {}, imported.get("history") or {}
                 for name, about in (imported.get("items") or {}).items():
-                    yield (participant, _ENTRY_ITEM, form, str(sequence), str(name)), None, about
+                    key = (participant, _ENTRY_ITEM, form, str(sequence), str(name))
+                    for earlier in history.get(name) or ():  # the earlier AuditRecords the file held, oldest first
+                        yield key, json_text(earlier.get("value")), earlier
+                    yield key, json_text(values.get(name)), about
             return
         if action == "import.odm" and visit is None and not form:  # the participant's own import entry
             for name, kind in (imported.get("users") or {}).items():
@@ -293,10 +304,7 @@ class AuditIndex:
         for kind, k1, k2, k3, *rest in self.db.execute(query, (participant,)):
             audited = Audited(*rest)
             if kind == _ITEM:  # every entry about a value, oldest first: the latest its AuditRecord, the rest history
-                before = found.items.get((k1, k2, k3))
-                if before is not None:
-                    found.history.setdefault((k1, k2, k3), []).append(before)
-                found.items[(k1, k2, k3)] = audited
+                _latest(found.items, found.history, (k1, k2, k3), audited)
             elif kind == _FORM:
                 found.forms[(k1, k2)] = audited
             elif kind == _VISIT:
@@ -306,16 +314,24 @@ class AuditIndex:
             elif kind == _ENTRY:
                 found.entries[(k1, k2)] = audited
             elif kind == _ENTRY_ITEM:
-                found.entry_items[(k1, k2, k3)] = audited
+                _latest(found.entry_items, found.entry_history, (k1, k2, k3), audited)
             elif kind == _QUERY:
                 found.queries[k1] = audited
             elif kind == _EVENT:
                 found.events[k1] = audited
             elif kind == _EVENT_ITEM:
-                found.event_items[(k1, k2)] = audited
+                _latest(found.event_items, found.event_history, (k1, k2), audited)
             else:
                 found.subject = audited
         return found
+
+
+def _latest(latest: dict[Any, Audited], history: dict[Any, list[Audited]], key: Any, audited: Audited) -> None:
+    """``audited`` the value's latest entry; the one it follows, if any, goes to the value's history."""
+    before = latest.get(key)
+    if before is not None:
+        history.setdefault(key, []).append(before)
+    latest[key] = audited
 
 
 def _restores_query(new: str | None) -> bool:
@@ -332,12 +348,16 @@ def _event_keys(
     if action != "import.odm":
         yield (participant, _EVENT, number, "", ""), None, None
         if item and action in _AE_VALUE_ACTIONS:
-            yield (participant, _EVENT_ITEM, number, item, ""), None, None
+            yield (participant, _EVENT_ITEM, number, item, ""), new, None
         return
     imported = json.loads(new or "{}")
     if not isinstance(imported, dict):
         return
     if isinstance(imported.get("recorded"), dict):
         yield (participant, _EVENT, number, "", ""), None, imported["recorded"]
+    reports, history = imported.get("reports") or [{}], imported.get("history") or {}
+    values = reports[-1].get("assessment") or {}  # the event as its latest report states it
     for name, about in (imported.get("items") or {}).items():
-        yield (participant, _EVENT_ITEM, number, str(name), ""), None, about
+        for earlier in history.get(name) or ():  # the earlier AuditRecords the file held, oldest first
+            yield (participant, _EVENT_ITEM, number, str(name), ""), json_text(earlier.get("value")), earlier
+        yield (participant, _EVENT_ITEM, number, str(name), ""), json_text(values.get(name)), about

@@ -274,7 +274,8 @@ class ClinicalWriter:
                             for f in log.fields:
                                 if f.id in e.values:
                                     self._item(log_id, e.site, f, e.values[f.id],
-                                               audited.entry_items.get((*key, f.id)))  # fmt: skip
+                                               audited.entry_items.get((*key, f.id)),
+                                               audited.entry_history.get((*key, f.id), ()))  # fmt: skip
                             self._log_entry(e)
                             asked = self.queries.on_entry(log_id, e.sequence)
                             if asked:
@@ -295,8 +296,8 @@ class ClinicalWriter:
         self, owner: str, site: str, f: FormField, stored: Mapping[str, Any], audited: Audited | None,
         earlier: Sequence[Audited] = (),
     ) -> None:  # fmt: skip
-        """One value of a form (``owner`` its form id) or of a log entry (the log's id), with a form value's earlier
-        audit records (``history``)."""
+        """One value of a form (``owner`` its form id), a log entry (the log's id) or an adverse event, with its
+        earlier audit records (``history``)."""
         xml = self.xml
         oid = self.oids[(owner, f.id)]
         text, detail = self.codec.to_odm(oid, f, stored)

@@ -1,8 +1,10 @@
-"""A form value's audit history in the ODM file: ``tw:History`` in ``ItemData``, after ``tw:StoredValue``.
+"""A value's audit history in the ODM file: ``tw:History`` in ``ItemData``, after ``tw:StoredValue``.
 
 A Snapshot ``ItemData`` holds the value as it stands and the ``AuditRecord`` of the latest audit entry about it.
-Every audit entry before that one (``form.value_entered``, ``form.value_changed``, ``form.value_derived``; in a trial
-imported from ODM, the earlier records its import kept) is one ``tw:Earlier`` in ``tw:History``, oldest first: its own
+Every audit entry before that one (a form's ``form.value_entered``, ``form.value_changed``, ``form.value_derived``; a
+log entry's ``log.value_entered``, ``log.value_changed``; an adverse event report field's ``ae.reported``,
+``ae.followed_up``, its value written as a stored value holding only the value; in a trial imported from ODM, the
+earlier records its import kept) is one ``tw:Earlier`` in ``tw:History``, oldest first: its own
 ``AuditRecord`` (user, EditPoint, site, time, reason for change, ``SourceID`` ``audit:<seq>:<hash>``) and the value
 that entry set, written as ``ItemData`` writes a value (``Value`` or ``IsNull="Yes"``, and ``tw:StoredValue`` for
 what plain ODM cannot hold), or ``Removed="Yes"`` for an entry that removed the value. The value an entry set is the
@@ -16,8 +18,8 @@ earlier value. ODM 1.3.2 gives no place for an earlier value in a Snapshot ``Ite
 does, and ODM readers skip it.
 
 Blinding: the entries come from ``ExportSource.audit_columns``, masked for the exporter as the audit page masks them
-(``trialwright.domain.audit_masking``); a form value is what blinded staff enter and read, and no arm, allocation or
-preparation attribute is a form value, so none can be in the history.
+(``trialwright.domain.audit_masking``); form, log entry and adverse event values are what blinded staff enter and
+read, and no arm, allocation or preparation attribute is one, so none can be in the history.
 """
 
 from __future__ import annotations
