@@ -130,10 +130,11 @@ NOT_RESTORED = (
     "import's audit entry) and this trial refuses to randomize that participant again",
     "the source trial's audit trail beyond what the file holds: the latest AuditRecord per participant, visit, form, "
     "log entry, query, adverse event and value, and every earlier record of a value (a form's, a log entry's, an "
-    "adverse event report's field) with the value it set (tw:History); each is kept as recorded (user, role, site, "
-    "time, reason, source entry) in the import's audit entries; the earlier audit entries about the elements "
-    "themselves (a participant, visit, form, log entry, data query or adverse event: e.g. a form's earlier "
-    "completion, verification or signature, a log entry's earlier review) stay in the source database",
+    "adverse event report's field) with the value it set and every earlier record of a data query (tw:History); "
+    "each is kept as recorded (user, role, site, time, reason, source entry) in the import's audit entries; the "
+    "earlier audit entries about the other elements themselves (a participant, visit, form, log entry or adverse "
+    "event: e.g. a form's earlier completion, verification or signature, a log entry's earlier review) stay in the "
+    "source database",
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
@@ -158,7 +159,7 @@ class OdmImportReport:
     states: Mapping[str, int]  # form records by state
     randomized: int = 0  # participants whose randomization (number, time, stratum) the file states
     audit_records: int = 0  # AuditRecords kept as recorded (the latest about each thing)
-    earlier_records: int = 0  # earlier AuditRecords of values (tw:History), kept as recorded with their values
+    earlier_records: int = 0  # earlier AuditRecords of values (with their values) and queries (tw:History)
     users: int = 0  # users the file's AdminData names
     log_entries: int = 0  # log entries (removed ones included), each with its review and AuditRecords
     codings: int = 0  # log entries' codings (ATC, MedDRA)
@@ -191,7 +192,7 @@ class OdmImportReport:
             "file)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
-            "event reports) kept as recorded, with the value each set",
+            "event reports; with the value each set) and of data queries, kept as recorded",
             f"  byte-identical re-export: {check}",
             "  not restored:",
             *(f"    - {line}" for line in self.not_restored),

@@ -34,7 +34,7 @@ from trialwright.services.odm_import import OdmImportError, _moment, _o
 if TYPE_CHECKING:
     from trialwright.services.odm_import import Recorded, _Reader
 
-__all__ = ["read_history", "report_history"]
+__all__ = ["read_history", "read_records", "report_history"]
 
 _EARLIER_ATTRIBUTES = frozenset({"Value", "IsNull", "Removed"})
 
@@ -98,6 +98,37 @@ def read_history(
         else:
             value = reader.stored_value(elem, oid, at)
         kept.append({**recorded, "value": value})
+    _in_order([*kept, latest], where, len(kept))
+    return kept
+
+
+def read_records(reader: _Reader, elem: ET.Element, latest: Recorded | None, where: str) -> list[Recorded]:
+    """The earlier AuditRecords of an element that holds no value (a ``tw:Query``), oldest first, as recorded; empty
+    if it has no ``tw:History``. Each ``tw:Earlier`` holds its ``AuditRecord`` and nothing else."""
+    found = elem.findall(reader._t("History"))
+    if not found:
+        return []
+    where = f"{where}/tw:History"
+    if len(found) > 1:
+        raise OdmImportError(f"{where}: appears twice")
+    if latest is None:
+        raise OdmImportError(f"{where}: a history needs the element's own AuditRecord (the latest), which is missing")
+    kept: list[Recorded] = []
+    for n, earlier in enumerate(found[0], start=1):
+        at = f"{where}/tw:Earlier[{n}]"
+        if earlier.tag != reader._t("Earlier"):
+            raise OdmImportError(f"{where}: {earlier.tag} is not a child the export writes (only tw:Earlier)")
+        if earlier.attrib:
+            raise OdmImportError(f"{at}/@{sorted(earlier.attrib)[0]}: a query's earlier record holds no value (the "
+                                 "export writes its AuditRecord only)")  # fmt: skip
+        if [child.tag for child in earlier] != [_o("AuditRecord")]:
+            raise OdmImportError(f"{at}/AuditRecord: required, and nothing else (who acted on the query, where, "
+                                 "when and why)")  # fmt: skip
+        recorded = reader._recorded(earlier, at)
+        assert recorded is not None
+        kept.append(recorded)
+    if not kept:
+        raise OdmImportError(f"{where}: holds no tw:Earlier (the export writes a history only when there is one)")
     _in_order([*kept, latest], where, len(kept))
     return kept
 

@@ -24,7 +24,8 @@ Where an entry is indexed (``_keys``):
   stored value the entry set (its new value) as extra; an import's ``history`` (the earlier records it kept, each with
   its ``value``) and then ``items`` (the latest, with the value restored) the item the same way;
 * ``query.raised``, ``query.answered``, ``query.closed`` (their new value names the query) and ``import.odm`` of a
-  query (its new value the query as restored, ``query``): the query, by its number.
+  query (its new value the query as restored, ``query``, and its ``history`` first): the query, by its number, every
+  entry kept (the latest its AuditRecord, the ones before its ``tw:History``).
 
 An ``import.odm`` entry keeps the AuditRecords of the file it imported as recorded (``recorded``, and ``items`` for a
 form's values: user, role, site, time stamp, reason and the source entry's seq and hash), and the index takes
@@ -80,8 +81,8 @@ _AE_FORM = "adverse_event:"
 _AE_VALUE_ACTIONS = frozenset({"ae.reported", "ae.followed_up"})
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
 _LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
-#: Kinds of which every entry is kept: a value's latest is its AuditRecord, the ones before its history.
-_VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM})
+#: Kinds of which every entry is kept: the latest is the AuditRecord, the ones before the history (values, queries).
+_VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM, _QUERY})
 
 
 class Audited(NamedTuple):
@@ -113,6 +114,7 @@ class Indexed:
     entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
     entry_history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a log value's earlier
     queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
+    query_history: dict[str, list[Audited]] = field(default_factory=dict)  # query number -> its earlier entries
     events: dict[str, Audited] = field(default_factory=dict)  # AE number -> its latest entry
     event_items: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (AE number, field)
     event_history: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)  # a report field's earlier
@@ -233,6 +235,8 @@ class AuditIndex:
         restored = imported.get("query")
         if action == "import.odm" and isinstance(restored, dict):  # a query's import entry: the query as restored
             if isinstance(recorded, dict) and isinstance(restored.get("id"), int):
+                for earlier in imported.get("history") or ():  # the earlier AuditRecords the file held, oldest first
+                    yield (participant, _QUERY, str(restored["id"]), "", ""), None, earlier
                 yield (participant, _QUERY, str(restored["id"]), "", ""), None, recorded
             return
         visit, label = self._visit_of(detail)
@@ -316,7 +320,7 @@ class AuditIndex:
             elif kind == _ENTRY_ITEM:
                 _latest(found.entry_items, found.entry_history, (k1, k2, k3), audited)
             elif kind == _QUERY:
-                found.queries[k1] = audited
+                _latest(found.queries, found.query_history, k1, audited)
             elif kind == _EVENT:
                 found.events[k1] = audited
             elif kind == _EVENT_ITEM:

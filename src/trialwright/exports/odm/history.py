@@ -32,7 +32,20 @@ from trialwright.exports.odm.values import ValueCodec
 from trialwright.exports.odm.xmlstream import XmlStream, quoted
 from trialwright.protocol import FormField
 
-__all__ = ["write_history"]
+__all__ = ["write_history", "write_records"]
+
+
+def write_records(
+    xml: XmlStream, earlier: Sequence[Audited], site: str, audit_record: Callable[[Audited | None, str], None]
+) -> None:
+    """``tw:History`` of an element that holds no value (a query): a ``tw:Earlier`` per earlier audit entry about it,
+    oldest first, its ``AuditRecord`` only (nothing if none)."""
+    if not earlier:
+        return
+    with xml.element("tw:History"):
+        for a in earlier:
+            with xml.element("tw:Earlier"):
+                audit_record(a, site)
 
 
 def write_history(

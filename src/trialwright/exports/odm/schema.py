@@ -136,6 +136,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
     <xs:complexType>
       <xs:sequence>
         <xs:element ref="odm:AuditRecord" minOccurs="0"/>
+        <xs:element ref="tw:History" minOccurs="0"/>
       </xs:sequence>
       <xs:attribute name="ID" type="xs:positiveInteger" use="required"/>
       <xs:attribute name="ItemOID" type="xs:string"/>
