@@ -176,7 +176,10 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "ae_number created reports submissions adverse_events "
         # the consent's details and who recorded the withdrawals (on the participant's entry), and a DSMB decision's
         # (``services.odm_import_records``: never its reason, which the file does not hold)
-        "consent withdrawals dsmb_decision dsmb_decisions"
+        "consent withdrawals dsmb_decision dsmb_decisions "
+        # a form value's earlier records with the values they set (``services.odm_import_history``): form values, as
+        # blinded staff read them on the form pages
+        "history"
     ),
     # --- locks -------------------------------------------------------------------------------------------------
     **_each(

@@ -56,7 +56,8 @@ What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: 
 list stays with the source trial, and which entry a participant took is not in the file), so a participant
 randomized there keeps its number, time and stratum as recorded and is never randomized again here
 (``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is not in
-a Snapshot file.
+the file, but for a value's (a form's, a log entry's, an adverse event report's field), which the file holds
+(``tw:History``) and ``odm_import_history`` reads and keeps (``history`` in the form's, entry's or event's entry).
 """
 
 from __future__ import annotations
@@ -128,9 +129,13 @@ NOT_RESTORED = (
     "arms and allocation list entries (preparation codes): ODM carries no arm, so the sealed list stays with the "
     "source trial; a randomized participant's number, time and stratum are kept as the file states them (in the "
     "import's audit entry) and this trial refuses to randomize that participant again",
-    "the source trial's audit trail beyond the one AuditRecord the file holds per participant, visit, form, log "
-    "entry, query and value (the latest): each of those is kept as recorded (user, role, site, time, reason, source "
-    "entry) in the import's audit entries; the whole trail stays in the source database",
+    "the source trial's audit trail beyond what the file holds: the latest AuditRecord per participant, visit, form, "
+    "log entry, query, adverse event and value, and every earlier record of a value (a form's, a log entry's, an "
+    "adverse event report's field) with the value it set and every earlier record of a data query (tw:History); "
+    "each is kept as recorded (user, role, site, time, reason, source entry) in the import's audit entries; the "
+    "earlier audit entries about the other elements themselves (a participant, visit, form, log entry or adverse "
+    "event: e.g. a form's earlier completion, verification or signature, a log entry's earlier review) stay in the "
+    "source database",
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
@@ -154,7 +159,8 @@ class OdmImportReport:
     values: int
     states: Mapping[str, int]  # form records by state
     randomized: int = 0  # participants whose randomization (number, time, stratum) the file states
-    audit_records: int = 0  # AuditRecords kept as recorded
+    audit_records: int = 0  # AuditRecords kept as recorded (the latest about each thing)
+    earlier_records: int = 0  # earlier AuditRecords of values (with their values) and queries (tw:History)
     users: int = 0  # users the file's AdminData names
     log_entries: int = 0  # log entries (removed ones included), each with its review and AuditRecords
     codings: int = 0  # log entries' codings (ATC, MedDRA)
@@ -186,6 +192,8 @@ class OdmImportReport:
             f"  DSMB decisions: {self.dsmb_decisions} (decision, related SAEs, who and when; the reason is not in the "
             "file)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
+            f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
+            "event reports; with the value each set) and of data queries, kept as recorded",
             f"  byte-identical re-export: {check}",
             "  not restored:",
             *(f"    - {line}" for line in self.not_restored),
@@ -211,6 +219,7 @@ class _Form:
     tw: dict[str, str]
     recorded: Recorded | None = None
     items: dict[str, Recorded] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
 
 
 @dataclass
@@ -256,6 +265,7 @@ class _LogEntry:
     coding: dict[str, Any] | None
     recorded: Recorded | None = None
     items: dict[str, Recorded] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
 
 
 def _o(local: str) -> str:
@@ -697,16 +707,23 @@ class _Reader:
             self._entry_signature(signature, tw, f"{where}/Signature")
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
+        history: dict[str, list[dict[str, Any]]] = {}
         for item in group.findall(_o("ItemData")):
             name, stored = self._item(item, g_oid, where)
             if name in values:
                 raise OdmImportError(f"{where}/ItemData: {name} appears twice")
             values[name] = stored
-            item_recorded = self._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
+            item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
+            item_recorded = self._recorded(item, item_where)
             if item_recorded is not None:
                 items[name] = item_recorded
+            from trialwright.services.odm_import_history import read_history
+
+            earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
+            if earlier:
+                history[name] = earlier
         coding = self._coding(tw_elem, log, f"{where}/tw:LogEntry/tw:Coding")
-        return _LogEntry(log.id, int(key), values, tw, coding, self._recorded(group, where), items)
+        return _LogEntry(log.id, int(key), values, tw, coding, self._recorded(group, where), items, history)
 
     @staticmethod
     def _entry_state(tw: dict[str, str], where: str) -> None:
@@ -831,6 +848,7 @@ class _Reader:
         recorded = self._recorded(elem, where)
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
+        history: dict[str, list[dict[str, Any]]] = {}
         for group in elem.findall(_o("ItemGroupData")):
             g_oid = _need(group, "ItemGroupOID", f"{where}/ItemGroupData")
             if g_oid not in self.found.forms[oid]:
@@ -840,10 +858,16 @@ class _Reader:
                 if name in values:
                     raise OdmImportError(f"{where}/ItemData: {name} appears twice")
                 values[name] = stored
-                item_recorded = self._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
+                item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
+                item_recorded = self._recorded(item, item_where)
                 if item_recorded is not None:
                     items[name] = item_recorded
-        return _Form(oid.removeprefix("F."), values, dict(tw.attrib), recorded, items)
+                from trialwright.services.odm_import_history import read_history
+
+                earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
+                if earlier:
+                    history[name] = earlier
+        return _Form(oid.removeprefix("F."), values, dict(tw.attrib), recorded, items, history)
 
     def _form_state(self, tw: dict[str, str], where: str) -> None:
         for name in ("State", "Version", "UpdatedAt", "UpdatedBy"):
@@ -865,6 +889,12 @@ class _Reader:
             raise OdmImportError(f"{parent}/ItemData/@ItemOID: {oid} is not defined in the metadata (no ItemDef)")
         if oid not in self.found.groups[group]:
             raise OdmImportError(f"{parent}/ItemData/@ItemOID: {oid} is not an ItemRef of ItemGroupDef {group}")
+        return self.expected.fields[oid][1].id, self.stored_value(elem, oid, where)
+
+    def stored_value(self, elem: ET.Element, oid: str, where: str) -> dict[str, Any]:
+        """The stored value ``elem`` (an ``ItemData`` or a ``tw:Earlier`` of ItemDef ``oid``) holds, checked for the
+        field: its DataType, its CodeList, a stored value that is one."""
+        assert self.found is not None
         _, f = self.expected.fields[oid]
         text, null = elem.get("Value"), elem.get("IsNull")
         if (text is None) == (null != "Yes"):
@@ -884,7 +914,7 @@ class _Reader:
                     f"{where}/@Value: {bad[0] if bad else value!r} is not a CodeListItem of "
                     f"{self.found.items[oid][1]} (codes: {', '.join(codes)})"
                 )
-        return f.id, stored
+        return stored
 
 
 # --- writing ---------------------------------------------------------------------------------------
@@ -1018,11 +1048,13 @@ class _Writer:
             new_value={"state": tw["State"], "version": int(tw["Version"]), "values": e.values,
                        "removed_reason": tw.get("RemovedReason"),
                        "review": {"verified_by": tw.get("VerifiedBy"), "signed_by": tw.get("SignedBy")},
-                       "coding": coding, "recorded": e.recorded, "items": e.items},
+                       "coding": coding, "recorded": e.recorded, "items": e.items,
+                       **({"history": e.history} if e.history else {})},
             detail={**self.detail, "sequence": e.sequence},
         )  # fmt: skip
         self.counts["log_entries"] += 1
         self.counts["records"] += (e.recorded is not None) + len(e.items)
+        self.counts["earlier"] += sum(len(records) for records in e.history.values())
 
     def _visit(self, s: _Subject, v: _Visit) -> None:
         by, at = v.created or (self.actor.username, self.now)
@@ -1062,11 +1094,13 @@ class _Writer:
                 self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
                 participant=s.participant_id, form=form.form_id, action="import.odm",
                 new_value={"state": tw["State"], "version": int(tw["Version"]), "values": form.values, **lock,
-                           "recorded": form.recorded, "items": form.items},
+                           "recorded": form.recorded, "items": form.items,
+                           **({"history": form.history} if form.history else {})},
                 detail={**self.detail, "visit": v.visit_id},
             )  # fmt: skip
             self.counts["forms"] += 1
             self.counts["records"] += (form.recorded is not None) + len(form.items)
+            self.counts["earlier"] += sum(len(records) for records in form.history.values())
             self.counts["values"] += len(form.values)
             self.states[tw["State"]] += 1
 
@@ -1219,7 +1253,8 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
     difference = _reexport_difference(engine, actor, path, first.as_of)
     return OdmImportReport(
         name, sha256, counts["participants"], counts["visits"], counts["forms"], counts["values"], dict(writer.states),
-        randomized=counts["randomized"], audit_records=counts["records"], users=len(first.user_types),
+        randomized=counts["randomized"], audit_records=counts["records"], earlier_records=counts["earlier"],
+        users=len(first.user_types),
         log_entries=counts["log_entries"], codings=counts["codings"], queries=counts["queries"],
         adverse_events=counts["adverse_events"], dsmb_decisions=counts["dsmb_decisions"],
         reexport_difference=difference,

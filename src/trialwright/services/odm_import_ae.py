@@ -38,6 +38,7 @@ from trialwright.exports.odm.values import json_text
 from trialwright.services import audit, clock
 from trialwright.services.export_ae import due_reports
 from trialwright.services.odm_import import OdmImportError, Recorded, _need, _o
+from trialwright.services.odm_import_history import report_history
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.safety.common import _tz
 from trialwright.store.coding_tables import ae_codings
@@ -76,6 +77,7 @@ class ImportedEvent:
     coding: dict[str, Any] | None
     recorded: Recorded | None = None
     items: dict[str, Recorded] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
 
 
 def without_adverse_events(expected: Outline) -> Outline:
@@ -155,6 +157,7 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
     if not reports:
         raise OdmImportError(f"{t_where}/tw:Report: an event has its initial report")
     items: dict[str, Recorded] = {}
+    history: dict[str, list[dict[str, Any]]] = {}
     values: dict[str, Any] = {}
     for item in group.findall(_o("ItemData")):
         name, stored = reader._item(item, AE_GROUP, where)
@@ -164,9 +167,13 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
             raise OdmImportError(f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]/tw:StoredValue: a report's field "
                                  "holds a value and nothing else (status, unit, reason or limit cannot be restored)")
         values[name] = stored.get("value")
-        recorded = reader._recorded(item, f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]")
+        item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
+        recorded = reader._recorded(item, item_where)
         if recorded is not None:
             items[name] = recorded
+        earlier = report_history(reader, item, recorded, str(item.get("ItemOID")), item_where)
+        if earlier:
+            history[name] = earlier
     latest = {k: v for k, v in reports[-1]["assessment"].items() if v is not None}
     for name in sorted(set(values) | set(latest)):
         if name not in values or name not in latest or json_text(values[name]) != json_text(latest[name]):
@@ -177,7 +184,7 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
     submissions = _submissions(ae, reader, t_where)
     _due(ae, reader, reports, submissions, site, t_where)
     return ImportedEvent(number, ae.attrib["CreatedAt"], _need(ae, "CreatedBy", t_where), reports, submissions,
-                         _coding(ae, reader, t_where), reader._recorded(group, where), items)  # fmt: skip
+                         _coding(ae, reader, t_where), reader._recorded(group, where), items, history)  # fmt: skip
 
 
 def _report(reader: _Reader, elem: ET.Element, n: int, where: str, site: str) -> dict[str, Any]:
@@ -322,8 +329,10 @@ def write_adverse_event(writer: _Writer, s: _Subject, e: ImportedEvent) -> None:
         session, actor=actor.username, role=actor.role.value, site=s.site, participant=s.participant_id,
         form=f"adverse_event:{e.ae_number}", action="import.odm",
         new_value={"created": {"at": e.created_at, "by": e.created_by}, "reports": e.reports,
-                   "submissions": e.submissions, "coding": e.coding, "recorded": e.recorded, "items": e.items},
+                   "submissions": e.submissions, "coding": e.coding, "recorded": e.recorded, "items": e.items,
+                   **({"history": e.history} if e.history else {})},
         detail={**writer.detail, "ae_number": e.ae_number},
     )  # fmt: skip
     writer.counts["adverse_events"] += 1
     writer.counts["records"] += (e.recorded is not None) + len(e.items)
+    writer.counts["earlier"] += sum(len(records) for records in e.history.values())

@@ -31,6 +31,7 @@ from trialwright.exports.odm.ae_outline import AE_EVENT
 from trialwright.exports.odm.outline import LOGS_EVENT
 from trialwright.services import audit
 from trialwright.services.odm_import import OdmImportError, Recorded, _moment, _o
+from trialwright.services.odm_import_history import read_records
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.log_tables import log_entries
 
@@ -59,6 +60,7 @@ class ImportedQuery:
     target: tuple[Any, ...]
     row: dict[str, Any]
     recorded: Recorded | None
+    history: tuple[Recorded, ...] = ()  # its earlier AuditRecords, oldest first
 
 
 class QueryReader:
@@ -121,11 +123,12 @@ class QueryReader:
         if unknown:
             raise OdmImportError(f"{where}/@{unknown[0]}: not a part of a query the import restores (refused, "
                                  "never dropped)")  # fmt: skip
+        allowed = [_o("AuditRecord"), r._t("History")]
         for n, child in enumerate(q):
-            if child.tag != _o("AuditRecord") or n:
+            if n >= len(allowed) or child.tag != allowed[n]:
                 local = child.tag.rpartition("}")[2]
-                raise OdmImportError(f"{where}/{local}: a query holds one AuditRecord and nothing else (refused, "
-                                     "never dropped)")  # fmt: skip
+                raise OdmImportError(f"{where}/{local}: a query holds one AuditRecord, then its tw:History, and "
+                                     "nothing else (refused, never dropped)")  # fmt: skip
         if re.fullmatch(r"[1-9][0-9]*", number_text) is None:  # ASCII digits, no leading zero: written back as read
             raise OdmImportError(f"{where}/@ID: {number_text!r} is not a query's number (1, 2, ...)")
         number = int(number_text)
@@ -170,7 +173,8 @@ class QueryReader:
             field = r.expected.fields[item][1].id
         row: dict[str, Any] = {_COLUMNS[name]: value for name, value in attrs.items() if name not in {"ID", "ItemOID"}}
         row["field"] = field
-        return ImportedQuery(number, target, row, r._recorded(q, where))
+        recorded = r._recorded(q, where)
+        return ImportedQuery(number, target, row, recorded, tuple(read_records(r, q, recorded, where)))
 
 
 def restore_queries(writer: _Writer, s: _Subject, found: list[ImportedQuery]) -> None:
@@ -205,11 +209,13 @@ def restore_queries(writer: _Writer, s: _Subject, found: list[ImportedQuery]) ->
         audit.record(
             session, actor=writer.actor.username, role=writer.actor.role.value, site=s.site,
             participant=s.participant_id, form=on, field=row["field"], action="import.odm",
-            new_value={"query": {**restored, **row}, "recorded": q.recorded},
+            new_value={"query": {**restored, **row}, "recorded": q.recorded,
+                       **({"history": list(q.history)} if q.history else {})},
             detail={**writer.detail, "query": q.number},
         )  # fmt: skip
         writer.counts["queries"] += 1
         writer.counts["records"] += q.recorded is not None
+        writer.counts["earlier"] += len(q.history)
 
 
 def advance_query_numbers(writer: _Writer) -> None:

@@ -91,6 +91,9 @@ def _add_what_the_simulation_does_not_draw(trial: Trial) -> None:
         "lymphocytes": 1200,
         "tnf_alpha_kit": 'Kit "A" & <lot 7>\r\nsecond line\ttabbed',
     })  # fmt: skip
+    # A value changed twice with reasons: its two earlier audit records go into the file's tw:History.
+    for count, why in ((1100, "transcription error"), (1150, "lab corrected its report")):
+        save_form(trial.engine, investigator, person.participant_id, visit, "labs", {"lymphocytes": count}, reason=why)
     assert signed is not None, "the simulation signs some forms"
     lock_form(trial.engine, who(trial, Role.DATA_MANAGER), *signed)
 
@@ -214,7 +217,7 @@ def test_the_export_is_valid_against_cdiscs_odm_1_3_2_schema_with_the_extension_
     assert errors, "plain ODM 1.3.2 has no place for the extension elements"
     assert {re.sub(r" at position \d+", "", e.reason or "") for e in errors} <= {
         f"Unexpected child with tag 'tw:{name}'."
-        for name in ("StoredValue", "Form", "Visit", "Enrolment", "AdverseEvent", "Query", "DsmbDecision")
+        for name in ("StoredValue", "Form", "Visit", "Enrolment", "AdverseEvent", "Query", "DsmbDecision", "History")
     }
     tree = ET.parse(exported.path)  # noqa: S314 - our own file
     for parent in tree.iter():
@@ -628,7 +631,8 @@ def test_export_import_export_is_byte_identical(
     """Export, import into a fresh trial, export again as of the same moment: the second file is the first, byte
     for byte: the same participants, visits, forms and values, randomization numbers, times and strata, users
     (AdminData) and every AuditRecord (user, role, site, time, reason, source entry) as recorded in the source
-    trial, not the importer. The import checked this itself and said so."""
+    trial, not the importer, the earlier records of changed values (tw:History) with the values they set included.
+    The import checked this itself and said so."""
     target, report = imported
     made = dataclasses.replace(export_source(target.engine, who(target, Role.DATA_MANAGER)), taken_at=exported.taken_at)
     again = OdmExporter().write(made, tmp_path)[0]
@@ -638,7 +642,9 @@ def test_export_import_export_is_byte_identical(
     text = first.decode("utf-8")
     assert "RandomizationNumber=" in text and "USR.investigator" in text and "USR.data-manager" in text
     assert report.randomized == text.count("RandomizationNumber=")
-    assert report.audit_records == text.count("<AuditRecord")
+    assert report.earlier_records == text.count("<tw:Earlier") >= 2  # "transcription error", "lab corrected ..."
+    assert "<ReasonForChange>transcription error</ReasonForChange>" in text
+    assert report.audit_records + report.earlier_records == text.count("<AuditRecord")
     assert report.users == text.count("<User ")
 
 

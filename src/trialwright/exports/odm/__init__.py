@@ -10,9 +10,10 @@ the participant id, ``SiteRef`` the site), a ``StudyEventData`` per visit held o
 ``ItemGroupData`` per form record and an ``ItemData`` per stored value. Each carries an ``AuditRecord`` (user,
 site, time, reason for change and ``SourceID`` ``audit:<seq>:<hash>``, the trialwright audit entry it comes from)
 for the latest audit entry about it (in a trial imported from ODM, the AuditRecord its import kept as recorded:
-``audit_index``); a signed form carries its ``Signature``. The export source has no stream of visits, so a visit
-without forms (a missed one) is found by its audit entry: ``visit.held`` or ``visit.missed``, or ``import.odm`` in
-a trial that was itself imported from ODM.
+``audit_index``), and a value's ``ItemData`` (a form's, a log entry's, an adverse event's) every earlier one too,
+with the value each set (``tw:History``: ``history``); a signed form carries its ``Signature``. The export source
+has no stream of visits, so a visit without forms (a missed one) is found by its audit entry: ``visit.held`` or
+``visit.missed``, or ``import.odm`` in a trial that was itself imported from ODM.
 
 OIDs: ``SE.<visit>`` (and ``SE.UNSCHEDULED``, repeating, for unscheduled visits), ``F.<form>``,
 ``IG.<form>``, ``IT.<form>.<field>``, ``CL.<form>.<field>``, ``MT.<form>.<field>`` (the derivation of a
@@ -30,6 +31,8 @@ XSD that redefines those groups, the way Define-XML extends ODM):
   ``Limit`` (the LLOQ or ULOQ in the canonical unit), ``Components`` (a derived score's parts) and, only
   when ``Value`` cannot carry the stored value exactly, ``Value``. A value that is not there (not done,
   censored, not computable) is ``IsNull="Yes"``, so plain ODM readers see a null, never a zero or a limit.
+* ``tw:History`` in a value's ``ItemData``, after ``tw:StoredValue``: a ``tw:Earlier`` per audit entry about the value
+  before the latest, oldest first, with its ``AuditRecord`` and the value it set (``history``).
 * ``tw:Form`` in ``FormData``: state, version, last change, verification, signature and lock.
 * ``tw:LogEntry`` in a log entry's ``ItemGroupData`` (``SE.LOGS``): state, version, who added it, when and under
   which protocol version, last change, removal reason, verification and signature, and its coding (``tw:Coding``:
@@ -62,8 +65,8 @@ keyed by its AE number (``ae_outline``, ``ae_clinical``).
 
 The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored values to ODM and back, and the
 round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
-``clinical`` (``ClinicalData``), ``queries`` (``tw:Query``), ``ae_outline`` and ``ae_clinical`` (adverse events)
-and ``schema`` (the extension's XSD).
+``clinical`` (``ClinicalData``), ``history`` (a value's ``tw:History``), ``queries`` (``tw:Query``),
+``ae_outline`` and ``ae_clinical`` (adverse events) and ``schema`` (the extension's XSD).
 """
 
 from __future__ import annotations

@@ -14,11 +14,12 @@ entries (a few each). Adverse events carry no arm, and nothing here reads one.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING
 
 from trialwright.exports.base import AdverseEventHistory, ParticipantRecord
 from trialwright.exports.odm.ae_outline import AE_EVENT, AE_FORM, AE_GROUP, AE_OID, ae_fields
-from trialwright.exports.odm.audit_index import Indexed
+from trialwright.exports.odm.audit_index import Audited, Indexed
 from trialwright.exports.odm.outline import item_oid
 from trialwright.exports.odm.values import json_text
 
@@ -40,6 +41,13 @@ def _text(value: object) -> str | None:
     if value is None:
         return None
     return value.isoformat() if isinstance(value, dt.datetime | dt.date) else str(value)
+
+
+def _as_stored(a: Audited) -> Audited:
+    """An earlier report's entry with the value it set as a form's stored value (a report's field is a value and
+    nothing else), or none when the report cleared it (``Removed``)."""
+    value = json.loads(a.extra) if a.extra is not None else None
+    return a._replace(extra=None if value is None else json_text({"value": value, "status": "value"}))
 
 
 def _flag(value: bool) -> str:
@@ -86,7 +94,9 @@ class AdverseEventWriter:
                     for f in self.fields:
                         if latest.get(f.id) is not None:
                             stored = {"value": latest[f.id], "status": "value"}
-                            self.clinical._item(AE_OID, e.site, f, stored, audited.event_items.get((e.ae_number, f.id)))
+                            key = (e.ae_number, f.id)
+                            earlier = [_as_stored(a) for a in audited.event_history.get(key, ())]
+                            self.clinical._item(AE_OID, e.site, f, stored, audited.event_items.get(key), earlier)
                     self._extension(e)
 
     def _extension(self, e: AdverseEventHistory) -> None:

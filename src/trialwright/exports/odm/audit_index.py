@@ -3,7 +3,8 @@
 The audit trail comes oldest first, in no participant order, while the file is written participant by
 participant. ``AuditIndex`` reads it once, as plain rows of the few columns it needs and only the actions that
 say something about the clinical data (``ExportSource.audit_columns``, masked as the source masks), keeps the
-latest entry per key in a temporary SQLite file (on disk, not in memory), and then hands the writer one
+latest entry per key in a temporary SQLite file (on disk, not in memory; for a form's value every entry, oldest first,
+with the value it set: the latest is its AuditRecord, the ones before its ``tw:History``), and then hands the writer one
 participant's entries at a time (``about``). The users named by the indexed entries (with the last role each
 acted in) are kept in memory: they are few, and ``AdminData`` lists them before any participant.
 
@@ -14,13 +15,17 @@ Where an entry is indexed (``_keys``):
   was missed as JSON (a visit without forms is found only here);
 * ``log.*`` (its detail names the entry's sequence) and ``import.odm`` of a log entry (its ``form`` the log, its
   detail the sequence, no visit): the entry; ``log.value_entered`` and ``log.value_changed`` (or the values an import
-  kept) also the entry's value;
+  kept, its ``history`` first) also the entry's value, every entry kept with the value it set, as a form's value;
 * ``ae.*`` and ``import.odm`` of an adverse event (its ``form`` ``adverse_event:<AE number>``): the event;
-  ``ae.reported`` and ``ae.followed_up`` (or the values an import kept) also the event's field;
+  ``ae.reported`` and ``ae.followed_up`` (or the values an import kept, its ``history`` first) also the event's
+  field, every entry kept with the value the report set;
 * ``form.*`` and ``import.odm`` of a form: the form; ``form.locked`` (or an imported lock) also the lock, with the
-  state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item;
+  state before it; ``form.value_entered``, ``form.value_changed`` and ``form.value_derived`` also the item, with the
+  stored value the entry set (its new value) as extra; an import's ``history`` (the earlier records it kept, each with
+  its ``value``) and then ``items`` (the latest, with the value restored) the item the same way;
 * ``query.raised``, ``query.answered``, ``query.closed`` (their new value names the query) and ``import.odm`` of a
-  query (its new value the query as restored, ``query``): the query, by its number.
+  query (its new value the query as restored, ``query``, and its ``history`` first): the query, by its number, every
+  entry kept (the latest its AuditRecord, the ones before its ``tw:History``).
 
 An ``import.odm`` entry keeps the AuditRecords of the file it imported as recorded (``recorded``, and ``items`` for a
 form's values: user, role, site, time stamp, reason and the source entry's seq and hash), and the index takes
@@ -64,7 +69,9 @@ AUDIT_ACTIONS = frozenset({"participant.enrolled", "visit.held", "visit.missed",
 AUDIT_PREFIXES = ("form.", "log.", "ae.")
 #: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
 AUDIT_ONLY = {
-    "new_value": frozenset({"visit.held", "visit.missed", "import.odm"}) | QUERY_ACTIONS,
+    "new_value": frozenset({"visit.held", "visit.missed", "import.odm", "form.value_entered", "form.value_changed",
+                            "form.value_derived", "log.value_entered", "log.value_changed", "ae.reported",
+                            "ae.followed_up"}) | QUERY_ACTIONS,
     "old_value": frozenset({"form.locked"}),
 }
 
@@ -74,6 +81,8 @@ _AE_FORM = "adverse_event:"
 _AE_VALUE_ACTIONS = frozenset({"ae.reported", "ae.followed_up"})
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
 _LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
+#: Kinds of which every entry is kept: the latest is the AuditRecord, the ones before the history (values, queries).
+_VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM, _QUERY})
 
 
 class Audited(NamedTuple):
@@ -86,7 +95,9 @@ class Audited(NamedTuple):
     site: str | None
     reason: str | None
     hash: str
-    extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock
+    extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock; a form's
+    # or log entry's value: the stored value the entry set, as JSON (``null``: removed); an adverse event's field:
+    # the value the report set, as JSON (``null``: cleared)
 
 
 @dataclass
@@ -98,11 +109,15 @@ class Indexed:
     forms: dict[tuple[str, str], Audited] = field(default_factory=dict)
     locks: dict[tuple[str, str], Audited] = field(default_factory=dict)
     items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)
+    history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a value's earlier, oldest first
     entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
     entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
+    entry_history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a log value's earlier
     queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
+    query_history: dict[str, list[Audited]] = field(default_factory=dict)  # query number -> its earlier entries
     events: dict[str, Audited] = field(default_factory=dict)  # AE number -> its latest entry
     event_items: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (AE number, field)
+    event_history: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)  # a report field's earlier
 
 
 class AuditIndex:
@@ -140,6 +155,7 @@ class AuditIndex:
     def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Index rows of ``AUDIT_COLUMNS``, oldest first (a later entry about the same thing replaces one before)."""
         pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]] = {}  # the latest of a batch per key
+        trail: list[tuple[Any, ...]] = []  # a value's entries (form, log entry, AE): every one kept, in order
         users = self.users
         for seq, at, actor, role, site, reason, digest, action, participant, form, item, detail, new, old in rows:
             if participant is None:
@@ -148,18 +164,22 @@ class AuditIndex:
             for key, extra, who in self._keys(action, participant, form, item, detail, new, old):
                 if who is None:
                     stamp = stamp or at.isoformat()
-                    pending[key] = (seq, stamp, actor, role, site, reason, digest, extra)
+                    row = (seq, stamp, actor, role, site, reason, digest, extra)
                     users[actor] = role or users.get(actor)
                 elif "seq" in who:  # an AuditRecord an ODM import kept as recorded
-                    pending[key] = (who["seq"], who["at"], who["by"], who.get("role"), who.get("site"),
-                                    who.get("reason"), who["hash"], extra)  # fmt: skip
+                    row = (who["seq"], who["at"], who["by"], who.get("role"), who.get("site"), who.get("reason"),
+                           who["hash"], extra)  # fmt: skip
                     users[who["by"]] = who.get("role") or users.get(who["by"])
                 else:  # an imported lock: who locked the form and when
-                    pending[key] = (seq, who["at"], who["by"], role, site, reason, digest, extra)
+                    row = (seq, who["at"], who["by"], role, site, reason, digest, extra)
                     users[who["by"]] = role or users.get(who["by"])
-            if len(pending) >= self._batch:
-                self._flush(pending)
-        self._flush(pending)
+                if key[1] in _VALUES:
+                    trail.append((*key, *row))
+                else:
+                    pending[key] = row
+            if len(pending) >= self._batch or len(trail) >= self._batch:
+                self._flush(pending, trail)
+        self._flush(pending, trail)
         users.update(self._listed)  # an imported file's list of users, as it listed them
         self.db.execute("CREATE INDEX entry_k0 ON entry (k0)")
 
@@ -205,7 +225,7 @@ class AuditIndex:
             if form and isinstance(sequence, int):
                 yield (participant, _ENTRY, form, str(sequence), ""), None, None
                 if item and action in _LOG_VALUE_ACTIONS:
-                    yield (participant, _ENTRY_ITEM, form, str(sequence), item), None, None
+                    yield (participant, _ENTRY_ITEM, form, str(sequence), item), new, None
             return
         imported = json.loads(new or "{}") if action == "import.odm" else {}
         if not isinstance(imported, dict):
@@ -215,6 +235,8 @@ class AuditIndex:
         restored = imported.get("query")
         if action == "import.odm" and isinstance(restored, dict):  # a query's import entry: the query as restored
             if isinstance(recorded, dict) and isinstance(restored.get("id"), int):
+                for earlier in imported.get("history") or ():  # the earlier AuditRecords the file held, oldest first
+                    yield (participant, _QUERY, str(restored["id"]), "", ""), None, earlier
                 yield (participant, _QUERY, str(restored["id"]), "", ""), None, recorded
             return
         visit, label = self._visit_of(detail)
@@ -223,8 +245,12 @@ class AuditIndex:
             if isinstance(sequence, int):
                 if isinstance(recorded, dict):
                     yield (participant, _ENTRY, form, str(sequence), ""), None, recorded
+                values, history = imported.get("values") or {}, imported.get("history") or {}
                 for name, about in (imported.get("items") or {}).items():
-                    yield (participant, _ENTRY_ITEM, form, str(sequence), str(name)), None, about
+                    key = (participant, _ENTRY_ITEM, form, str(sequence), str(name))
+                    for earlier in history.get(name) or ():  # the earlier AuditRecords the file held, oldest first
+                        yield key, json_text(earlier.get("value")), earlier
+                    yield key, json_text(values.get(name)), about
             return
         if action == "import.odm" and visit is None and not form:  # the participant's own import entry
             for name, kind in (imported.get("users") or {}).items():
@@ -249,19 +275,28 @@ class AuditIndex:
             if action == "form.locked":
                 yield (participant, _LOCK, visit, form, ""), json.loads(old) if old else None, None
             if item and action in _VALUE_ACTIONS:
-                yield (participant, _ITEM, visit, form, item), None, None
+                yield (participant, _ITEM, visit, form, item), new, None
+            values = imported.get("values") or {}
+            history = imported.get("history") or {}
             for name, about in (imported.get("items") or {}).items():
-                yield (participant, _ITEM, visit, form, str(name)), None, about
+                for earlier in history.get(name) or ():  # the earlier AuditRecords the file held, oldest first
+                    yield (participant, _ITEM, visit, form, str(name)), json_text(earlier.get("value")), earlier
+                yield (participant, _ITEM, visit, form, str(name)), json_text(values.get(name)), about
             lock = imported.get("lock")
             if isinstance(lock, dict) and lock.get("by") and lock.get("at"):
                 who = {"by": str(lock.get("by")), "at": str(lock.get("at"))}
                 yield (participant, _LOCK, visit, form, ""), lock.get("before"), who
 
-    def _flush(self, pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]]) -> None:
+    def _flush(
+        self, pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]], trail: list[tuple[Any, ...]]
+    ) -> None:
+        insert = "INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         if pending:
-            rows = ((*key, *row) for key, row in pending.items())
-            self.db.executemany("INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.db.executemany(insert, ((*key, *row) for key, row in pending.items()))
             pending.clear()
+        if trail:
+            self.db.executemany(insert, trail)
+            trail.clear()
 
     def about(self, participant: str) -> Indexed:
         """Everything indexed about one participant."""
@@ -272,8 +307,8 @@ class AuditIndex:
         )
         for kind, k1, k2, k3, *rest in self.db.execute(query, (participant,)):
             audited = Audited(*rest)
-            if kind == _ITEM:
-                found.items[(k1, k2, k3)] = audited
+            if kind == _ITEM:  # every entry about a value, oldest first: the latest its AuditRecord, the rest history
+                _latest(found.items, found.history, (k1, k2, k3), audited)
             elif kind == _FORM:
                 found.forms[(k1, k2)] = audited
             elif kind == _VISIT:
@@ -283,16 +318,24 @@ class AuditIndex:
             elif kind == _ENTRY:
                 found.entries[(k1, k2)] = audited
             elif kind == _ENTRY_ITEM:
-                found.entry_items[(k1, k2, k3)] = audited
+                _latest(found.entry_items, found.entry_history, (k1, k2, k3), audited)
             elif kind == _QUERY:
-                found.queries[k1] = audited
+                _latest(found.queries, found.query_history, k1, audited)
             elif kind == _EVENT:
                 found.events[k1] = audited
             elif kind == _EVENT_ITEM:
-                found.event_items[(k1, k2)] = audited
+                _latest(found.event_items, found.event_history, (k1, k2), audited)
             else:
                 found.subject = audited
         return found
+
+
+def _latest(latest: dict[Any, Audited], history: dict[Any, list[Audited]], key: Any, audited: Audited) -> None:
+    """``audited`` the value's latest entry; the one it follows, if any, goes to the value's history."""
+    before = latest.get(key)
+    if before is not None:
+        history.setdefault(key, []).append(before)
+    latest[key] = audited
 
 
 def _restores_query(new: str | None) -> bool:
@@ -309,12 +352,16 @@ def _event_keys(
     if action != "import.odm":
         yield (participant, _EVENT, number, "", ""), None, None
         if item and action in _AE_VALUE_ACTIONS:
-            yield (participant, _EVENT_ITEM, number, item, ""), None, None
+            yield (participant, _EVENT_ITEM, number, item, ""), new, None
         return
     imported = json.loads(new or "{}")
     if not isinstance(imported, dict):
         return
     if isinstance(imported.get("recorded"), dict):
         yield (participant, _EVENT, number, "", ""), None, imported["recorded"]
+    reports, history = imported.get("reports") or [{}], imported.get("history") or {}
+    values = reports[-1].get("assessment") or {}  # the event as its latest report states it
     for name, about in (imported.get("items") or {}).items():
-        yield (participant, _EVENT_ITEM, number, str(name), ""), None, about
+        for earlier in history.get(name) or ():  # the earlier AuditRecords the file held, oldest first
+            yield (participant, _EVENT_ITEM, number, str(name), ""), json_text(earlier.get("value")), earlier
+        yield (participant, _EVENT_ITEM, number, str(name), ""), json_text(values.get(name)), about

@@ -19,13 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress, QueryRecord
 from trialwright.exports.odm.ae_clinical import AdverseEventWriter
 from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
+from trialwright.exports.odm.history import write_history
 from trialwright.exports.odm.outline import (
     LOGS_EVENT,
     SIGNATURE_DEF,
@@ -191,7 +192,8 @@ class ClinicalWriter:
             with xml.element("ItemGroupData", {"ItemGroupOID": f"IG.{r.form_id}"}):
                 for f in form.fields:
                     if f.id in r.values:
-                        self._item(r.form_id, r.site, f, r.values[f.id], audited.items.get((*key, f.id)))
+                        self._item(r.form_id, r.site, f, r.values[f.id], audited.items.get((*key, f.id)),
+                                   audited.history.get((*key, f.id), ()))  # fmt: skip
                 asked = self.queries.on_form(r.visit_id, r.form_id)
                 if asked:
                     write_queries(xml, asked, audited, r.site, self._field_oid(r.form_id), self._audit_record)
@@ -272,7 +274,8 @@ class ClinicalWriter:
                             for f in log.fields:
                                 if f.id in e.values:
                                     self._item(log_id, e.site, f, e.values[f.id],
-                                               audited.entry_items.get((*key, f.id)))  # fmt: skip
+                                               audited.entry_items.get((*key, f.id)),
+                                               audited.entry_history.get((*key, f.id), ()))  # fmt: skip
                             self._log_entry(e)
                             asked = self.queries.on_entry(log_id, e.sequence)
                             if asked:
@@ -289,8 +292,12 @@ class ClinicalWriter:
 
         return oid
 
-    def _item(self, owner: str, site: str, f: FormField, stored: Mapping[str, Any], audited: Audited | None) -> None:
-        """One value of a form (``owner`` its form id) or of a log entry (the log's id)."""
+    def _item(
+        self, owner: str, site: str, f: FormField, stored: Mapping[str, Any], audited: Audited | None,
+        earlier: Sequence[Audited] = (),
+    ) -> None:  # fmt: skip
+        """One value of a form (``owner`` its form id), a log entry (the log's id) or an adverse event, with its
+        earlier audit records (``history``)."""
         xml = self.xml
         oid = self.oids[(owner, f.id)]
         text, detail = self.codec.to_odm(oid, f, stored)
@@ -307,6 +314,7 @@ class ClinicalWriter:
             xml.leaf("MeasurementUnitRef", {"MeasurementUnitOID": self.units[f.unit]})  # type: ignore[index]
         if detail:
             xml.leaf("tw:StoredValue", detail)
+        write_history(xml, earlier, self.codec, oid, f, site, self._audit_record)
         xml.end("ItemData")
 
     def _enrolment(self, p: ParticipantRecord, subject: Audited | None) -> None:

@@ -11,7 +11,8 @@ with who and when, and a ``Flag`` needs a ``CodeList`` the protocol's metadata d
 data_check, manual, system), ``CheckID``, ``Status`` (open, answered, closed), ``Text``, ``RaisedAt``/``RaisedBy``,
 ``Answer``/``AnsweredAt``/``AnsweredBy``, ``ClosedAt``/``ClosedBy``/``CloseNote``, and ODM's ``AuditRecord`` of
 the latest audit entry about it (``query.raised``, ``query.answered`` or ``query.closed``; in a trial imported from
-ODM, the AuditRecord its import kept). Queries come in the order of their numbers.
+ODM, the AuditRecord its import kept), then the earlier ones in ``tw:History`` (a ``tw:Earlier`` each, its
+``AuditRecord`` only, oldest first: ``history.write_records``). Queries come in the order of their numbers.
 
 ``QueriesHeld`` holds one participant's queries while the participant is written and hands each element its own;
 whatever is left when the participant is done (a query on a form or entry the file does not hold) stops the export
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable
 
 from trialwright.exports.base import QueryRecord
 from trialwright.exports.odm.audit_index import Audited, Indexed
+from trialwright.exports.odm.history import write_records
 from trialwright.exports.odm.xmlstream import XmlStream
 
 __all__ = ["QueriesHeld", "write_queries"]
@@ -94,6 +96,7 @@ def write_queries(
             continue
         with xml.element("tw:Query", attrs):
             audit_record(record, site)
+            write_records(xml, audited.query_history.get(str(q.query_id), ()), site, audit_record)
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

@@ -48,6 +48,25 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="Value" type="xs:string"/>
     </xs:complexType>
   </xs:element>
+  <xs:element name="History">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="Earlier" maxOccurs="unbounded">
+          <xs:complexType>
+            <xs:sequence>
+              <xs:element ref="odm:AuditRecord"/>
+              <xs:element ref="tw:StoredValue" minOccurs="0"/>
+            </xs:sequence>
+            <xs:attribute name="Value" type="xs:string"/>
+            <xs:attribute name="IsNull"><xs:simpleType><xs:restriction base="xs:string">
+              <xs:enumeration value="Yes"/></xs:restriction></xs:simpleType></xs:attribute>
+            <xs:attribute name="Removed"><xs:simpleType><xs:restriction base="xs:string">
+              <xs:enumeration value="Yes"/></xs:restriction></xs:simpleType></xs:attribute>
+          </xs:complexType>
+        </xs:element>
+      </xs:sequence>
+    </xs:complexType>
+  </xs:element>
   <xs:element name="Form">
     <xs:complexType>
       <xs:attribute name="State" type="tw:state" use="required"/>
@@ -117,6 +136,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
     <xs:complexType>
       <xs:sequence>
         <xs:element ref="odm:AuditRecord" minOccurs="0"/>
+        <xs:element ref="tw:History" minOccurs="0"/>
       </xs:sequence>
       <xs:attribute name="ID" type="xs:positiveInteger" use="required"/>
       <xs:attribute name="ItemOID" type="xs:string"/>
@@ -288,8 +308,8 @@ _EXTENDED = {"ClinicalData": "DsmbDecision", "SubjectData": "Enrolment", "StudyE
 #: Where data queries go (any number, after the element's other extension: ``trialwright.exports.odm.queries``).
 _QUERIED = frozenset({"SubjectData", "ItemGroupData"})
 #: Further extension elements a parent may hold, each optional, after the one above and before the queries (an
-#: adverse event's item group).
-_ALSO = {"ItemGroupData": ("AdverseEvent",)}
+#: adverse event's item group; a value's earlier audit records, ``trialwright.exports.odm.history``).
+_ALSO = {"ItemGroupData": ("AdverseEvent",), "ItemData": ("History",)}
 #: Extension elements a parent may hold any number of (the DSMB's decisions, after the participants).
 _REPEATED = frozenset({"ClinicalData"})
 
