@@ -12,9 +12,12 @@ load costs a digest per entry and a read of every ``participant.randomized`` ent
 - ``allocation_checkpoints`` says, signed with the audit key, up to which audit entry the trail's randomizations
   were matched to an entry: a load matches only the ``participant.randomized`` entries after the newest checkpoint
   that holds. Without one that holds (none yet, or forged), the whole list is checked and the copy is not used.
-- Each load also checks ``SWEEP`` entries of the list against their digests whatever their copy says, at a place
-  that moves with the clock, so an entry altered together with its copy is found within a bounded number of loads
+- Each load also checks ``SWEEP`` entries of the list against their digests whatever their copy says, from a place
+  drawn at random, so an entry altered together with its copy is found after about N / SWEEP loads on average
   (and by ``trialwright audit verify``, which reads every entry and never uses the copy).
+- Each load counts the trail's randomized participants against the claimed entries (one aggregate statement): an
+  entry deleted or put back unclaimed together with its copy makes them differ, and then every randomization of the
+  trail is matched to an entry, not only those after the checkpoint, so that participant is refused by name.
 
 A load is read in one snapshot; what it verified is remembered afterwards in its own short write transaction
 (``remember``), and only when there is something new. Without a key (or before keying began) there is nothing to
@@ -24,11 +27,14 @@ verify and callers read the list as before (``verified_allocations`` returns Non
 from __future__ import annotations
 
 import hmac
+import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import ALLOCATION_FIELDS, allocation_digest, checkpoint_mac
@@ -38,6 +44,8 @@ from trialwright.store.audit_keys import key_of
 from trialwright.store.engine import session_scope
 from trialwright.store.randomization_tables import allocation_checkpoints, allocation_entries, verified_allocations
 from trialwright.store.tables import audit_entries, audit_keying
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["SWEEP", "VerifiedList", "remember", "verified_list"]
 
@@ -133,9 +141,18 @@ def verified_list(session: Session) -> VerifiedList | None:
         lost = sorted(set(gone))
         if lost:
             raise AllocationsMissing(lost)
+    # An entry deleted (or put back unclaimed) together with its copy leaves no copy to miss: the trail's
+    # randomized participants, counted by the database, must be as many as the claimed entries, or every one of
+    # them is looked for, not only those after the checkpoint (one aggregate statement a load either way).
+    in_trail = session.execute(
+        select(func.count(func.distinct(audit_entries.c.participant))).where(
+            audit_entries.c.action == "participant.randomized"
+        )
+    ).scalar()
+    after = since if since is not None and int(in_trail or 0) <= len(claimed) else 0
     randomized = select(audit_entries.c.participant).where(
         audit_entries.c.action == "participant.randomized",
-        audit_entries.c.seq > (since or 0),
+        audit_entries.c.seq > after,
         ~exists().where(live.c.participant_id == audit_entries.c.participant),
     )
     lost = sorted(set(session.execute(randomized.distinct()).scalars()) - {None})
@@ -146,10 +163,11 @@ def verified_list(session: Session) -> VerifiedList | None:
 
 
 def _sweep(session: Session, secret: bytes, ids: list[int], checked: set[int]) -> list[tuple[int, str | None]]:
-    """``SWEEP`` of the claimed entries ``ids`` (in id order), from a place that moves through them each minute and
-    round from the start, checked against their digests (but those in ``checked``, just checked): the entries (and
-    participants) that do not match."""
-    start = (int(clock.now().timestamp()) // 60 * SWEEP) % max(len(ids), 1)
+    """``SWEEP`` of the claimed entries ``ids`` (in id order), from a place drawn at random each load and round
+    from the start, checked against their digests (but those in ``checked``, just checked): the entries (and
+    participants) that do not match. Drawn, not moved with the clock: loads at a fixed period would otherwise
+    sweep the same window again and again (a review found it for lists whose size divides the minute's step)."""
+    start = secrets.randbelow(max(len(ids), 1))
     chosen = [i for i in (ids[start:] + ids[:start])[:SWEEP] if i not in checked]
     # one statement whatever was chosen (none too), so that a load sends as many statements every time
     rows = session.execute(select(allocation_entries).where(allocation_entries.c.id.in_(chosen))).all()
@@ -172,6 +190,15 @@ def remember(engine: Engine, checked: VerifiedList | None) -> None:
         set_={c.name: insert.excluded[c.name] for c in verified_allocations.c if c.name != "entry_id"},
     )
     now = clock.now()
+    try:
+        _keep(engine, checked, upsert, secret, now)
+    except OperationalError as exc:  # a cache of what was verified, not trial data: a page that has read its tables
+        # is not failed because it could not write (e.g. a long import holding SQLite's writer past its wait); the
+        # next load verifies more instead
+        _log.warning("allocation checkpoint not kept (%s): the next load checks more", exc.orig or exc)
+
+
+def _keep(engine: Engine, checked: VerifiedList, upsert: Any, secret: bytes, now: Any) -> None:
     with session_scope(engine) as session:
         if checked.verified:
             session.execute(upsert, checked.verified)

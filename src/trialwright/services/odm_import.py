@@ -142,6 +142,8 @@ NOT_RESTORED = (
     "arms, so no ODM file carries them: each imported decision says so), consent records other than the one each "
     "participant was enrolled on (refusals and later decisions), and the SAE notifications and e-mails the source "
     "trial sent when its adverse events were reported (an imported event sends none)",
+    "the trial lock and soft locks: ODM has no element for them, so this trial starts open whatever the source's "
+    "state (lock it again with `trialwright database lock` once the import is checked)",
     "in a file written before the export carried them: who obtained a consent and its other details, and who "
     "recorded a withdrawal and when (the consent says it was not in the export; the withdrawal names the importer)",
 )

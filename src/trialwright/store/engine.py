@@ -143,8 +143,17 @@ class _WriterQueue:
             turn = threading.Lock()
             turn.acquire()
             self._waiting.append(turn)
-        if turn.acquire(timeout=timeout):
-            return True
+        try:
+            if turn.acquire(timeout=timeout):
+                return True
+        except BaseException:  # interrupted while waiting (e.g. KeyboardInterrupt): never leave a dead waiter in line
+            with self._mutex:
+                handed = turn not in self._waiting
+                if not handed:
+                    self._waiting.remove(turn)
+            if handed:  # the turn came to this writer as it was interrupted: pass it on
+                self.release()
+            raise
         with self._mutex:
             if turn in self._waiting:  # still in line: leave it
                 self._waiting.remove(turn)

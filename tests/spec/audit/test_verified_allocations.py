@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import Trial, make_trial, who
@@ -24,6 +25,7 @@ from trialwright.services import allocation_checkpoints, audit_keys
 from trialwright.services.audit_keys import AllocationsAltered, AllocationsMissing
 from trialwright.services.randomization import generate_list, randomize
 from trialwright.services.safety import safety_tables
+from trialwright.store.randomization_tables import allocation_checkpoints as allocation_checkpoints_table
 from trialwright.store.randomization_tables import allocation_entries
 
 FLIP = "UPDATE allocation_entries SET arm = CASE WHEN arm = 'EXO' THEN 'PBO' ELSE 'EXO' END"
@@ -136,6 +138,28 @@ def test_a_change_in_the_database_after_the_checkpoint_is_refused_naming_the_par
         assert entry in refused.value.entry_ids
 
 
+@pytest.mark.parametrize("change", ["deleted with its copy", "put back unclaimed and its copy deleted"])
+def test_an_entry_gone_with_its_copy_is_still_refused_naming_the_participant(
+    trial: Trial, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A review found a participant silently left out of the tables by arm when someone holding the database file
+    removed both the entry and its verified copy: the trail's randomized participants are counted against the
+    claimed entries on every load."""
+    changed, other = _randomize(trial, 2)
+    _load(trial, monkeypatch)
+    _load(trial, monkeypatch)  # checkpointed and remembered
+    entry = _entry(trial, changed)
+    if change == "deleted with its copy":
+        _sql(trial, f"DELETE FROM allocation_entries WHERE id = {entry}")
+    else:
+        _sql(trial, "UPDATE allocation_entries SET participant_id = NULL, randomization_number = NULL "
+                    f"WHERE id = {entry}")  # fmt: skip
+    _sql(trial, f"DELETE FROM verified_allocations WHERE entry_id = {entry}")
+    with pytest.raises(AllocationsMissing) as refused:
+        safety_tables(trial.engine, who(trial, Role.DSMB_MEMBER))
+    assert tuple(refused.value.participants) == (changed,) and other not in str(refused.value)
+
+
 def test_a_flipped_entry_whose_copy_was_flipped_too_is_found_by_the_sweep(
     trial: Trial, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,3 +179,21 @@ def test_a_forged_checkpoint_is_not_trusted(trial: Trial, monkeypatch: pytest.Mo
     _sql(trial, "UPDATE allocation_checkpoints SET mac = 'forged'")
     checked, _ = _load(trial, monkeypatch)
     assert checked >= 4
+
+
+def test_a_checkpoint_that_cannot_be_written_does_not_fail_the_page(
+    trial: Trial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a load verified is a cache: when it cannot be kept (SQLite's writer held by a long import past its
+    wait), the tables already read are shown and the next load checks the whole list again (a review found the
+    page failing instead)."""
+    _randomize(trial, 2)
+
+    def busy(*_: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(allocation_checkpoints, "_keep", busy)
+    tables = safety_tables(trial.engine, who(trial, Role.DSMB_MEMBER))
+    assert tables.grouping == "by_arm"
+    with trial.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(allocation_checkpoints_table)).scalar() == 0

@@ -96,3 +96,33 @@ def test_a_writer_that_rolls_back_hands_the_lock_on(engine: Engine) -> None:
     # And the lock is free again: a later writer does not wait.
     with session_scope(engine) as session:
         session.execute(text("INSERT INTO turns (writer) VALUES ('later')"))
+
+
+def test_a_writer_interrupted_while_waiting_leaves_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer stopped while it waits for its turn (KeyboardInterrupt, say) must not stay in line: the turn would
+    be handed to it and never passed on, and every later writer would wait out the timeout (a review found it)."""
+    from trialwright.store import engine as store_engine
+
+    queue = store_engine._WriterQueue()
+    assert queue.acquire(timeout=1)  # the first writer holds the turn
+
+    class Interrupted:  # the next writer's turn lock: interrupted as it waits
+        def __init__(self) -> None:
+            self.waits = 0
+
+        def acquire(self, timeout: float = -1) -> bool:
+            self.waits += 1
+            if self.waits == 1:  # taken by the queue itself, at once
+                return True
+            raise KeyboardInterrupt
+
+        def release(self) -> None:
+            raise AssertionError("a writer that left the line is never handed the turn")
+
+    monkeypatch.setattr(store_engine.threading, "Lock", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        queue.acquire(timeout=1)
+    monkeypatch.undo()
+    assert queue.waiting() == 0
+    queue.release()  # the first writer ends: nobody is waiting, so the turn is free
+    assert queue.acquire(timeout=0.01)
