@@ -4,6 +4,8 @@ database, refused only after the click): the form page, the casebook, the partic
 
 from __future__ import annotations
 
+import re
+
 from tests.spec.forms.conftest import enrolled_ten_days_ago
 from tests.spec.forms.test_casebook import READY
 from tests.spec.web.test_randomization_pages import as_role
@@ -47,6 +49,9 @@ def test_a_locked_database_offers_no_change_and_says_why(app, trial: Trial) -> N
         page = inv.get(FORM.format(pid=pid)).text
         assert "اکنون هیچ داده‌ای را نمی‌توان تغییر داد" in page and "پایگاه داده قفل است" in page
         assert "the database is locked" not in page
+        (notice,) = re.findall(r'data-testid="frozen">([^<]*)<', page)
+        assert "trial" not in notice and "کارآزمایی" in notice  # the head in words (a walk found "trial" in English)
+        assert not re.search(r"[0-9]", notice), notice  # the date and the time in Persian digits
 
 
 def test_a_soft_locked_participant_s_pages_offer_no_change_and_others_do(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]

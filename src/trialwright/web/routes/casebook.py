@@ -17,6 +17,7 @@ from trialwright.services.lock import frozen
 from trialwright.services.screening import NotFound
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDep, SettingsDep, require_roles
 from trialwright.web.flash import clear_flash, set_flash, take_flash
+from trialwright.web.lock_words import frozen_said
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import PARTICIPANT_INPUTS, page_words, say
 
@@ -113,7 +114,7 @@ def _page(
     stopped = frozen(engine, participant_id)  # the trial or this participant locked: no signing or verifying offered
     context: dict[str, Any] = {
         "book": book,
-        "frozen": say([stopped], page_words(protocol, page.lang), page.lang)[0] if stopped else None,
+        "frozen": frozen_said(stopped, protocol, page.lang),
         "participant_id": participant_id,
         "protocol": protocol,
         "can_sign": role is Role.INVESTIGATOR and not stopped,

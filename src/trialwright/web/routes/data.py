@@ -25,6 +25,7 @@ from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ProtocolDe
 from trialwright.web.field_inputs import entries_from
 from trialwright.web.i18n import N_
 from trialwright.web.localized import digits, isolated, said
+from trialwright.web.lock_words import frozen_said
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.routes.randomization import participant_page
 from trialwright.web.templating import Page, render_page
@@ -96,7 +97,7 @@ def _form_page(
     stopped = frozen(engine, participant_id)
     context: dict[str, Any] = {
         "participant_id": participant_id,
-        "frozen": say([stopped], words, page.lang)[0] if stopped else None,
+        "frozen": frozen_said(stopped, protocol, page.lang),
         "visit_id": visit_id,
         "visit_name": visit_id if visit_id.startswith("unscheduled-") else said(protocol.visit(visit_id), page.lang),
         "form": protocol.form(form_id),

@@ -13,9 +13,9 @@ from trialwright.services.screening import count_enrolled
 from trialwright.services.trial import protocol_history
 from trialwright.services.worklist import work_list
 from trialwright.web.deps import EngineDep, ProtocolDep, SignedInPage, viewer_of
+from trialwright.web.lock_words import frozen_said
 from trialwright.web.routes.worklist import names
 from trialwright.web.templating import render_page
-from trialwright.web.wording import page_words, say
 
 router = APIRouter()
 
@@ -39,7 +39,7 @@ def home(request: Request, page: SignedInPage, protocol: ProtocolDep, engine: En
         "notices_total": count_notifications_for(engine, page.user),
         "work": work,
         # the trial locked: said above the work list, whose data tasks wait for an unlock
-        "frozen": say([why], page_words(protocol, page.lang), page.lang)[0] if (why := frozen(engine)) else None,
+        "frozen": frozen_said(frozen(engine), protocol, page.lang),
         "overdue": work.overdue_reports,
         **names(protocol, page.lang),
     }

@@ -26,6 +26,7 @@ from trialwright.services.trial import current_protocol
 from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
 from trialwright.web.localized import said
+from trialwright.web.lock_words import frozen_said
 from trialwright.web.navigation import PARTICIPANT_READERS
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
@@ -98,7 +99,7 @@ def participant_page(
     stopped = frozen(engine, participant_id)  # the trial or this participant locked: no visit or log change offered
     context: dict[str, Any] = {
         "p": rows[0],
-        "frozen": say([stopped], page_words(get_protocol(request), page.lang), page.lang)[0] if stopped else None,
+        "frozen": frozen_said(stopped, get_protocol(request), page.lang),
         "protocol": get_protocol(request),  # form names in the viewer's language
         "schedule": forms.participant_schedule(engine, page.user, participant_id),
         "can_enter": page.user.role in forms.DATA_ENTRY and not stopped,
