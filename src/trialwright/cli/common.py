@@ -76,7 +76,9 @@ class ExitCode(enum.IntEnum):
     OK = 0
     """Done."""
     REFUSED = 1
-    """Refused by a rule of the trial or the protocol (nothing was changed), or the check found a problem."""
+    """Refused by a rule of the trial or the protocol (nothing was changed), or the check found a problem. One
+    exception: `form import --partial` keeps the rows that pass and ends with 1 when any row was refused (its
+    report says how many were saved and which were refused)."""
     USAGE = 2
     """The command line was wrong: an unknown option, a missing or malformed value, an unusable setting."""
     NOT_FOUND = 3

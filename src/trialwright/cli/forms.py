@@ -130,7 +130,10 @@ def show(
 def import_forms(
     data: Annotated[str, typer.Option("--data", help="JSON list of rows {participant, visit, form, values}.")],
     user: AsOption,
-    partial: Annotated[bool, typer.Option("--partial", help="Save the good rows even if some are refused.")] = False,
+    partial: Annotated[
+        bool,
+        typer.Option("--partial", help="Save the good rows even if some are refused (exit code 1 says some were)."),
+    ] = False,
     as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
