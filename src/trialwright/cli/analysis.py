@@ -46,6 +46,8 @@ def analyse(
                "audit_seq": r.audit_seq, "outcome_ids": r.outcome_ids, "files": written}  # fmt: skip
     if emit(summary, as_json):  # the results themselves are in results.json
         return
+    if r.lock_banner:  # first, as on every report made from a lock with blockers left open
+        console.print(r.lock_banner, highlight=False, markup=False)
     console.print(
         f"{r.mode} ({r.grouping}) of {randomized} randomized "
         f"participants; data snapshot {r.snapshot_sha256[:16]}, audit entry {r.audit_seq}.",

@@ -4,6 +4,7 @@ service, the same blockers, the same refusals."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -26,7 +27,7 @@ def _draft(trial: Trial, pid: str) -> None:
     svc.save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "labs", {"crp": 40})
 
 
-def test_the_cli_reports_refuses_overrides_and_soft_locks(trial: Trial, pid: str) -> None:
+def test_the_cli_reports_refuses_overrides_and_soft_locks(trial: Trial, pid: str, tmp_path: Path) -> None:
     manager = ["--database", trial.url, "--as", username(Role.DATA_MANAGER)]
     ready = runner.invoke(cli, ["database", "readiness", *manager])
     assert ready.exit_code == 0 and "nothing blocks the lock over 1 participant(s)" in ready.output
@@ -45,6 +46,10 @@ def test_the_cli_reports_refuses_overrides_and_soft_locks(trial: Trial, pid: str
     locked = runner.invoke(cli, ["database", "lock", "--reason", "final", "--override", "--password-stdin", *manager],
                            input=PASSWORD + "\n")  # fmt: skip
     assert locked.exit_code == 0 and "Locked with 7 open blockers by data-manager on " in locked.output
+    statistician = ["--database", trial.url, "--as", username(Role.BLINDED_STATISTICIAN)]
+    analysed = runner.invoke(cli, ["analyse", "--out", str(tmp_path / "report"), *statistician])
+    assert analysed.exit_code == 0, analysed.output  # its printed summary starts with the banner, as the report does
+    assert analysed.output.lstrip().startswith("Locked with 7 open blockers by data-manager on "), analysed.output
     assert runner.invoke(cli, ["database", "unlock", "--reason", "late data", *manager]).exit_code == 0
     soft = runner.invoke(cli, ["database", "soft-lock", "--participant", pid, "--reason", "interim", *manager])
     assert soft.exit_code == 0 and f"The participant {pid} is soft-locked." in soft.output
