@@ -46,8 +46,12 @@ Each resource is built as plain JSON (a dict in the element order of the FHIR sp
 instants as the R4B models write them) and written as soon as it is built: building every resource as a
 ``fhir.resources`` model cost nine tenths of the export's time. Every resource passes the checks those models
 leave out (the required code bindings and the Observation invariants); a sample is validated with the R4B
-(4.3.0) models (``FhirSample``: the first few of each resource type and of the bundles, and a seeded random
-share of the rest), and a sampled resource must also serialize through its model to exactly the text written.
+(4.3.0) models (``FhirSample``, ``fhir_check``: the first few of each resource type and of the bundles, and a
+seeded random share of the rest, bounded whatever the trial's size), and a sampled resource must also serialize
+through its model to exactly the text written. What repeats is built once per export: each field's codings, unit
+and conversion and each visit's coding and class (``fhir_observations``), the study's resources as written (checked
+and serialized once, then copied into every bundle), each participant's Patient and Encounter ids; the amended
+values are found from the completions and changes of the audit trail only, a few columns each.
 A failure stops the export naming the resource type, id and error (``FhirExportError``); the service then
 removes the partly written folder, so an invalid file is never left looking complete. The specs validate
 every resource of their exports with the models. R4B changed none of the resources used here (its changes are
@@ -68,18 +72,13 @@ import hashlib
 import hmac
 import itertools
 import json
-import random
 import re
 import secrets
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pydantic_core
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
 
 from trialwright.exports.base import (
     EventRecord,
@@ -90,163 +89,38 @@ from trialwright.exports.base import (
     ParticipantRecord,
     Progress,
 )
+from trialwright.exports.fhir_check import FhirExportError, FhirSample, Sampler, check_bindings, validate_resource
 from trialwright.exports.fhir_logs import FhirLogError, log_resource
+from trialwright.exports.fhir_observations import (
+    BASE,
+    LOINC_SYSTEM,
+    SNOMED_SYSTEM,
+    TERMINOLOGY,
+    UCUM_SYSTEM,
+    Observations,
+    coding,
+    concept,
+    instant,
+    number,
+)
 from trialwright.exports.fhir_people import address as _address
 from trialwright.exports.fhir_people import investigator_resources, telecom
 from trialwright.exports.meddra import fhir_coding
 from trialwright.protocol import Protocol
-from trialwright.protocol.codes import ucum_conversion
 from trialwright.protocol.demographics import fhir_gender
 from trialwright.protocol.encounters import ACT_CODE_SYSTEM, encounter_class_display
-from trialwright.protocol.forms import FieldType, FormDef
 
-__all__ = ["FhirExportError", "FhirExporter", "FhirSample", "check_bindings", "validate_resource"]
+__all__ = ["BASE", "LOINC_SYSTEM", "SNOMED_SYSTEM", "UCUM_SYSTEM", "FhirExportError", "FhirExporter", "FhirSample",
+           "check_bindings", "validate_resource"]  # fmt: skip
 
-BASE = "https://trialwright.dev/fhir"
-LOINC_SYSTEM = "http://loinc.org"
-UCUM_SYSTEM = "http://unitsofmeasure.org"
-SNOMED_SYSTEM = "http://snomed.info/sct"
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
-_TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+_TERMINOLOGY = TERMINOLOGY
 _GRADE_URL = f"{BASE}/StructureDefinition/ctcae-grade"
-_VISIT_URL = f"{BASE}/StructureDefinition/visit"
-
-
-class FhirExportError(ValueError):
-    """A FHIR export that cannot be written; the message names the resource or field and the rule."""
-
-
-# --- validation ----------------------------------------------------------------------------------------
-
-
-def _codes(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-#: Required bindings the R4B models leave unchecked (plain strings there); Bundle: this export writes collections.
-_REQUIRED: dict[tuple[str, str], frozenset[str]] = {
-    ("Bundle", "type"): _codes("collection"),
-    ("Observation", "status"): _codes(
-        "registered preliminary final amended corrected cancelled entered-in-error unknown"
-    ),
-    ("ResearchSubject", "status"): _codes(
-        "candidate eligible follow-up ineligible not-registered off-study on-study on-study-intervention "
-        "on-study-observation pending-on-study potential-candidate screening withdrawn"
-    ),
-    ("ResearchStudy", "status"): _codes(
-        "active administratively-completed approved closed-to-accrual closed-to-accrual-and-intervention completed "
-        "disapproved in-review temporarily-closed-to-accrual temporarily-closed-to-accrual-and-intervention withdrawn"
-    ),
-    ("AdverseEvent", "actuality"): _codes("actual potential"),
-    ("MedicationStatement", "status"): _codes(
-        "active completed entered-in-error intended stopped on-hold unknown not-taken"
-    ),
-    ("Patient", "gender"): _codes("male female other unknown"),
-    ("Group", "type"): _codes("person animal practitioner device medication substance"),
-}
-
-
-def check_bindings(data: Mapping[str, Any]) -> None:
-    """The required bindings and the Observation invariants the R4B models leave unchecked (cheap: every
-    resource of an export passes them); ``FhirExportError`` naming the resource and what is wrong."""
-    kind = str(data.get("resourceType"))
-    name = f"{kind}/{data.get('id', '?')}"
-    for (rtype, element), allowed in _REQUIRED.items():
-        if rtype == kind and element in data and data[element] not in allowed:
-            raise FhirExportError(f"{name}: {element} {data[element]!r} is not one of {', '.join(sorted(allowed))}")
-    if kind == "Observation":
-        if "dataAbsentReason" in data and any(k.startswith("value") for k in data):
-            raise FhirExportError(f"{name}: obs-6, dataAbsentReason only when there is no value")
-        comparator = data.get("valueQuantity", {}).get("comparator")
-        if comparator is not None and comparator not in {"<", "<=", ">=", ">"}:
-            raise FhirExportError(f"{name}: valueQuantity.comparator {comparator!r} is not <, <=, >= or >")
-
-
-def validate_resource(data: Mapping[str, Any]) -> Any:
-    """The R4B model of one resource, or ``FhirExportError`` naming the resource and what is wrong."""
-    check_bindings(data)
-    kind = str(data.get("resourceType"))
-    try:
-        return get_fhir_model_class(kind).model_validate(dict(data))
-    except (ValidationError, KeyError, ValueError) as exc:
-        raise FhirExportError(f"{kind}/{data.get('id', '?')} does not validate as FHIR R4B: {exc}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class FhirSample:
-    """Which resources an export validates with the R4B models: the first ``first`` of each resource type (and
-    of the bundles, validated whole), then each further one with probability ``rate``, drawn from a generator
-    seeded with ``seed`` (the same export validates the same resources). ``rate=1`` validates everything. The
-    study's bundle, made from the protocol, is validated whole whatever the sample."""
-
-    first: int = 20
-    rate: float = 0.01
-    seed: int = 1
-
-    def __post_init__(self) -> None:
-        if self.first < 0 or not 0 <= self.rate <= 1:
-            raise FhirExportError(f"sample: first {self.first} must be >= 0 and rate {self.rate} in [0, 1]")
-
-
-class _Sampler:
-    """Validates the sampled resources of one export; counts what it validated, by resource type."""
-
-    def __init__(self, sample: FhirSample) -> None:
-        self._sample = sample
-        self._random = random.Random(sample.seed)  # noqa: S311 - a reproducible sample, not a secret
-        self.seen: dict[str, int] = {}
-        self.validated: dict[str, int] = {}
-
-    def drawn(self, kind: str) -> bool:
-        """Whether the next resource of this type is validated (one draw per resource, in the export's order)."""
-        n = self.seen.get(kind, 0)
-        self.seen[kind] = n + 1
-        return n < self._sample.first or self._random.random() < self._sample.rate
-
-    def validate(self, data: Mapping[str, Any], text: bytes) -> None:
-        """Validate ``data`` with its R4B model, which must serialize it to ``text`` exactly."""
-        kind = str(data.get("resourceType"))
-        model = validate_resource(data)
-        if model.model_dump_json().encode() != text:
-            raise FhirExportError(
-                f"{kind}/{data.get('id', '?')}: the text written is not its R4B serialization: {text[:200]!r}"
-            )
-        self.validated[kind] = self.validated.get(kind, 0) + 1
-
-
-# --- small builders ------------------------------------------------------------------------------------
-
-
-def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
-    return {"system": system, "code": code, **({"display": display} if display else {})}
-
-
-def _concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict[str, Any]:
-    return {"coding": [_coding(system, code, display)], **({"text": text} if text else {})}
-
-
-def _instant(moment: dt.datetime) -> str:
-    if moment.tzinfo is None:
-        raise FhirExportError(f"time {moment.isoformat()} has no time zone")
-    # As the R4B models write an instant they parsed: UTC as Z (their JSON is the reference the sample checks).
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+_coding, _concept, _instant, _number = coding, concept, instant, number
 
 
 def _fhir_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "-", text)[:64]
-
-
-def _number(value: Any) -> int | float:
-    """A stored number as the R4B models write a decimal: an integer when it has no fraction, else a float."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FhirExportError(f"value {value!r} is not a number")
-    number = Decimal(str(value))
-    if not number.is_finite():
-        raise FhirExportError(f"value {value!r} is not a finite number")
-    exponent = number.as_tuple().exponent
-    if number == number.to_integral_value() and isinstance(exponent, int) and exponent >= 0:
-        return int(number)
-    return float(number)
 
 
 # --- the study -----------------------------------------------------------------------------------------
@@ -383,9 +257,6 @@ def _pruned(value: Any) -> Any:
 
 
 #: The order the specification (and the R4B models' JSON) gives the elements this export writes.
-_OBSERVATION_ORDER = ("resourceType", "id", "extension", "status", "category", "code", "subject", "encounter",
-                      "effectiveDateTime", "issued", "valueQuantity", "dataAbsentReason", "interpretation",
-                      "method")  # fmt: skip
 _ADVERSE_EVENT_ORDER = ("resourceType", "id", "extension", "identifier", "actuality", "event", "subject", "date",
                         "detected", "recordedDate", "seriousness", "severity", "outcome", "study")  # fmt: skip
 
@@ -400,26 +271,29 @@ def _ordered(resource: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]
 
 
 _CHANGES = frozenset({"form.value_changed", "form.value_derived"})
+_READ = _CHANGES | {"form.completed"}
 
 
 def _amended(source: ExportSource) -> set[tuple[str, str, str, str]]:
     """(participant, visit, form, field) of values changed (typed or re-derived) after their form's first
-    completion, from the audit trail (one pass; memory: the completed forms and the amended values). A value
-    given for the first time after completion is not an amendment: there was no earlier result."""
+    completion, from the audit trail (one pass over the completions and changes only, a few columns each;
+    memory: the completed forms and the amended values). A value given for the first time after completion is not
+    an amendment: there was no earlier result."""
     completed: set[tuple[str, str, str]] = set()
     amended: set[tuple[str, str, str, str]] = set()
-    for e in source.audit():
-        if not (e.participant and e.form and e.detail):
+    columns = ("participant", "form", "field", "detail", "old_value", "action")
+    for participant, form, field, detail, old_value, action in source.audit_columns(columns, _READ):
+        if not (participant and form and detail):
             continue
         try:
-            visit = json.loads(e.detail).get("visit")
+            visit = json.loads(detail).get("visit")
         except (ValueError, AttributeError):
             continue
-        key = (e.participant, str(visit), e.form)
-        if e.action == "form.completed":
+        key = (participant, str(visit), form)
+        if action == "form.completed":
             completed.add(key)
-        elif e.field and key in completed and e.old_value is not None and e.action in _CHANGES:
-            amended.add((*key, e.field))
+        elif field and key in completed and old_value is not None and action in _CHANGES:
+            amended.add((*key, field))
     return amended
 
 
@@ -449,33 +323,36 @@ def _gender(protocol: Protocol, p: ParticipantRecord, forms: Iterable[FormRecord
     return None
 
 
-class _Converted:
-    """A stored number as sent: in the field's unit, or converted to ``codes.fhir_ucum`` by the UCUM library's
-    factor (and offset), exactly in decimal (0.6 [1] is 60 %, not 60.00000000000001)."""
+class _Plan:
+    """What one export repeats, built once: the bundles' base URL and timestamp, each visit's Encounter class and
+    type, and the Observations' codings (``fhir_observations``)."""
 
-    def __init__(self, ucum: str, target: str | None) -> None:
-        self.factor: Decimal | None = None
-        self.offset = Decimal(0)
-        if target is not None:
-            found = ucum_conversion(ucum, target)
-            if found is None:
-                raise FhirExportError(f"codes.fhir_ucum: {ucum} cannot be converted to {target}")
-            self.factor, self.offset = Decimal(repr(found[0])), Decimal(repr(found[1]))
+    def __init__(self, protocol: Protocol, study_id: str, timestamp: str) -> None:
+        self.base = f"{BASE}/{study_id}"
+        self.timestamp = timestamp
+        self.observations = Observations(protocol, study_id)
+        self._local = f"{BASE}/CodeSystem/{study_id}/visit"
+        self._protocol = protocol
+        self._visits: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
 
-    def __call__(self, value: Any) -> int | float:
-        number = _number(value)
-        if self.factor is None:
-            return number
-        return _number(float(Decimal(str(number)) * self.factor + self.offset))
+    def url(self, resource: dict[str, Any]) -> str:
+        return f"{self.base}/{resource['resourceType']}/{resource['id']}"
 
-
-def _effective(form: FormDef, rec: FormRecord) -> str | None:
-    """The sample or assessment time (the form's first date-time value), else the visit date."""
-    for f in form.fields:
-        stored = rec.values.get(f.id)
-        if f.type is FieldType.DATETIME and stored and stored.get("value"):
-            return _instant(dt.datetime.fromisoformat(str(stored["value"])))
-    return rec.visit_date.isoformat() if rec.visit_date else None
+    def visit(self, visit_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The Encounter class and type of a visit."""
+        found = self._visits.get(visit_id)
+        if found is None:
+            visit = next((v for v in self._protocol.visits if v.id == visit_id), None)
+            name = visit.name if visit else visit_id
+            declared = visit.encounter_class if visit else None
+            kind = (
+                _coding(ACT_CODE_SYSTEM, declared.value, encounter_class_display(declared))
+                if declared
+                else _coding(f"{_TERMINOLOGY}/v3-NullFlavor", "UNK", "unknown")
+            )
+            found = self._visits[visit_id] = (kind, _pruned([{"coding": [_coding(self._local, visit_id, name)],
+                                                                "text": name}]))  # fmt: skip
+        return found
 
 
 class FhirExporter(Exporter):
@@ -489,28 +366,47 @@ class FhirExporter(Exporter):
         if key is not None and len(key) < 16:
             raise FhirExportError("key: a pseudonym key needs at least 16 bytes")
         self._key = key if key is not None else secrets.token_bytes(32)
+        self._mac = hmac.new(self._key, digestmod=hashlib.sha256)  # keyed once; each pseudonym copies it
         self._sample = sample if sample is not None else FhirSample()
         #: What the last ``write`` validated with the R4B models, by resource type (Bundle: whole files).
         self.validated: dict[str, int] = {}
         self._shared: list[dict[str, Any]] = []
+        self._shared_text: list[bytes] = []  # each shared resource as written (its entry: the same in every bundle)
         self._entries: dict[str, list[LogRecord]] = {}
+        self._plan: _Plan | None = None
+        self._person: tuple[str, str, dict[str, str]] = ("", "", {})  # participant, Patient id, Encounter ids
 
     def pseudonym(self, kind: str, text: str) -> str:
         """A FHIR id for ``text`` (a participant id, an observation's place...), keyed, not reversible."""
-        return hmac.new(self._key, f"{kind}|{text}".encode(), hashlib.sha256).hexdigest()[:32]
+        mac = self._mac.copy()
+        mac.update(f"{kind}|{text}".encode())
+        return mac.hexdigest()[:32]
 
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         protocol = source.protocol
         study_id = _fhir_id(source.trial_id)
+        self._plan = plan = _Plan(protocol, study_id, _instant(source.taken_at))
+        self._person = ("", "", {})
         # The study's resources come from the protocol, not the rows: always validated, whatever the sample.
-        every = _Sampler(FhirSample(first=0, rate=1))
+        every = Sampler(FhirSample(first=0, rate=1, participants=None, most=None))
         shared = _study_resources(protocol, study_id, source.with_arms)
+        self._shared, self._shared_text = [], []
         written = [self._bundle(folder / "study.json", "study", source, shared, every)]
-        self._shared = shared  # in every participant's bundle too, so that each bundle's references resolve in it
-        sampler = _Sampler(self._sample)
+        # In every participant's bundle too, so that each bundle's references resolve in it: checked and
+        # serialized once (the text of each entry, with its fullUrl), validated in the study's bundle above.
+        for r in shared:
+            check_bindings(r)
+            self._shared_text.append(pydantic_core.to_json(r))
+        self._shared = shared
+        shared_entries = b",".join(
+            b'{"fullUrl":' + pydantic_core.to_json(plan.url(r)) + b',"resource":' + text + b"}"
+            for r, text in zip(shared, self._shared_text, strict=True)
+        )
+        people = {p.participant_id: p for p in source.participants()}
+        sampler = Sampler(self._sample, participants=len(people))
+        sampler.passed |= every.passed
         self.validated = sampler.validated
         self.validated.update(every.validated)
-        people = {p.participant_id: p for p in source.participants()}
         events: dict[str, list[EventRecord]] = {}
         for e in source.events():
             events.setdefault(e.participant_id, []).append(e)
@@ -532,11 +428,15 @@ class FhirExporter(Exporter):
                 if progress:
                     progress(count)
             written.append(
-                self._participant(folder, source, study_id, people[pid], records, observations, events, sampler)
+                self._participant(
+                    folder, source, study_id, people[pid], records, observations, events, sampler, shared_entries
+                )
             )
             done.add(pid)
         for pid in sorted(people.keys() - done):
-            written.append(self._participant(folder, source, study_id, people[pid], [], [], events, sampler))
+            written.append(
+                self._participant(folder, source, study_id, people[pid], [], [], events, sampler, shared_entries)
+            )
         if events:
             raise FhirExportError(f"events: adverse events of participants not in the export: {', '.join(events)}")
         return written
@@ -544,30 +444,49 @@ class FhirExporter(Exporter):
     # -- writing --
 
     def _bundle(
-        self, path: Path, bundle_id: str, source: ExportSource, resources: list[dict[str, Any]], sampler: _Sampler
+        self,
+        path: Path,
+        bundle_id: str,
+        source: ExportSource,
+        resources: list[dict[str, Any]],
+        sampler: Sampler,
+        shared: bytes = b"",
     ) -> Path:
-        """Write a collection Bundle of ``resources`` as the R4B models would (compact JSON, their order), each
-        resource checked and drawn for the sample, and the bundle itself drawn for a whole validation."""
-        base = f"{BASE}/{_fhir_id(source.trial_id)}"
-        timestamp = _instant(source.taken_at)
-        head = {"resourceType": "Bundle", "id": bundle_id, "type": "collection", "timestamp": timestamp}
+        """Write a collection Bundle of ``resources`` and then the study's (``shared``: their entries as written,
+        checked once) as the R4B models would (compact JSON, their order), each resource checked and drawn for the
+        sample, and the bundle itself drawn for a whole validation."""
+        plan = self._plan
+        assert plan is not None
+        head = {"resourceType": "Bundle", "id": bundle_id, "type": "collection", "timestamp": plan.timestamp}
         check_bindings(head)
-        parts = []
+        entries = []
         for r in resources:
             check_bindings(r)
-            text = pydantic_core.to_json(r)
             if sampler.drawn(r["resourceType"]):
-                sampler.validate(r, text)
-            url = pydantic_core.to_json(f"{base}/{r['resourceType']}/{r['id']}")
-            parts.append(b'{"fullUrl":' + url + b',"resource":' + text + b"}")
+                sampler.validate(r, pydantic_core.to_json(r))
+            entries.append({"fullUrl": plan.url(r), "resource": r})
+        if shared:
+            for r, text in zip(self._shared, self._shared_text, strict=True):
+                if sampler.drawn(r["resourceType"]):
+                    sampler.validate(r, text, repeated=True)
+        parts = [pydantic_core.to_json(entries)[1:-1]] if entries else []
+        if shared:
+            parts.append(shared)
         if not parts:
             raise FhirExportError(f"Bundle/{bundle_id}: a bundle with no resource")
         whole = pydantic_core.to_json(head)[:-1] + b',"entry":[' + b",".join(parts) + b"]}"
         if sampler.drawn("Bundle"):
-            entries = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources]
-            sampler.validate({**head, "entry": entries}, whole)
+            every = [*resources, *(self._shared if shared else ())]
+            whole_entries = [{"fullUrl": plan.url(r), "resource": r} for r in every]
+            sampler.validate({**head, "entry": whole_entries}, whole)
         path.write_bytes(whole)
         return path
+
+    def _ids(self, pid: str) -> tuple[str, dict[str, str]]:
+        """The participant's Patient id and their Encounter ids by visit (the participant being written)."""
+        if self._person[0] != pid:
+            self._person = (pid, self.pseudonym("patient", pid), {})
+        return self._person[1], self._person[2]
 
     def _participant(
         self,
@@ -578,12 +497,13 @@ class FhirExporter(Exporter):
         records: list[FormRecord],
         observations: list[dict[str, Any]],
         events: dict[str, list[EventRecord]],
-        sampler: _Sampler,
+        sampler: Sampler,
+        shared: bytes,
     ) -> Path:
         pid = p.participant_id
         if not re.fullmatch(r"[A-Za-z0-9_-]+", pid):
             raise FhirExportError(f"participant id {pid!r} cannot be a file name")
-        patient: dict[str, Any] = {"resourceType": "Patient", "id": self.pseudonym("patient", pid)}
+        patient: dict[str, Any] = {"resourceType": "Patient", "id": self._ids(pid)[0]}
         gender = _gender(source.protocol, p, records)
         if gender:
             patient["gender"] = gender
@@ -607,14 +527,17 @@ class FhirExporter(Exporter):
         consent = self._consent(source, study_id, p, patient["id"])
         encounters = self._encounters(source, study_id, p, records, patient["id"])
         path = folder / "participants" / f"{pid}.json"
-        resources = [patient, subject, *consent, *encounters, *observations, *adverse, *self._shared]
-        return self._bundle(path, self.pseudonym("bundle", pid), source, resources, sampler)
+        resources = [patient, subject, *consent, *encounters, *observations, *adverse]
+        return self._bundle(path, self.pseudonym("bundle", pid), source, resources, sampler, shared)
 
     def _log_entries(self, source: ExportSource, pid: str, patient_id: str) -> list[dict[str, Any]]:
         """The participant's log entries as MedicationStatements and Conditions (``fhir_logs``)."""
+        entries = self._entries.pop(pid, [])
+        if not entries:
+            return []
         logs = {log.id: log for log in source.protocol.logs}
         out = []
-        for entry in self._entries.pop(pid, []):
+        for entry in entries:
             if entry.log_id not in logs:
                 raise FhirExportError(f"{pid}: entries of log {entry.log_id!r}, not a log of the protocol")
             rid = self.pseudonym("log-entry", f"{pid}|{entry.log_id}|{entry.sequence}")
@@ -627,7 +550,11 @@ class FhirExporter(Exporter):
         return out
 
     def _encounter_id(self, pid: str, visit_id: str) -> str:
-        return self.pseudonym("encounter", f"{pid}|{visit_id}")
+        encounters = self._ids(pid)[1]
+        found = encounters.get(visit_id)
+        if found is None:
+            found = encounters[visit_id] = self.pseudonym("encounter", f"{pid}|{visit_id}")
+        return found
 
     def _encounters(
         self, source: ExportSource, study_id: str, p: ParticipantRecord, records: list[FormRecord], patient_id: str
@@ -635,33 +562,29 @@ class FhirExporter(Exporter):
         """An Encounter per visit with forms: the visit as its type, the visit date as its start, at the site's
         Location; finished when none of its forms is a draft. The class is the visit's ``encounter_class`` (a v3
         ActEncounterCode); a visit that declares none is sent as unknown (v3 NullFlavor UNK), not guessed."""
-        local = f"{BASE}/CodeSystem/{study_id}/visit"
+        plan = self._plan
+        assert plan is not None
         site = _site_id(study_id, p.site)
         visits: dict[str, list[FormRecord]] = {}
         for rec in records:
             visits.setdefault(rec.visit_id, []).append(rec)
         out = []
         for visit_id, recs in visits.items():
-            visit = next((v for v in source.protocol.visits if v.id == visit_id), None)
-            name = visit.name if visit else visit_id
-            declared = visit.encounter_class if visit else None
+            kind, typed = plan.visit(visit_id)
             date = next((r.visit_date for r in recs if r.visit_date), None)
             encounter: dict[str, Any] = {
                 "resourceType": "Encounter",
                 "id": self._encounter_id(p.participant_id, visit_id),
                 "status": "in-progress" if any(r.state == "draft" for r in recs) else "finished",
-                "class": (
-                    _coding(ACT_CODE_SYSTEM, declared.value, encounter_class_display(declared))
-                    if declared
-                    else _coding(f"{_TERMINOLOGY}/v3-NullFlavor", "UNK", "unknown")
-                ),
-                "type": [{"coding": [_coding(local, visit_id, name)], "text": name}],
+                "class": kind,
+                "type": typed,
                 "subject": {"reference": f"Patient/{patient_id}"},
-                "period": {"start": date.isoformat()} if date else None,
-                "location": [{"location": {"reference": f"Location/{site}"}}],
-                "serviceProvider": {"reference": f"Organization/{site}"},
             }
-            out.append(_pruned(encounter))
+            if date:
+                encounter["period"] = {"start": date.isoformat()}
+            encounter["location"] = [{"location": {"reference": f"Location/{site}"}}]
+            encounter["serviceProvider"] = {"reference": f"Organization/{site}"}
+            out.append(encounter)
         return out
 
     def _consent(
@@ -704,68 +627,11 @@ class FhirExporter(Exporter):
     def _observations(
         self, source: ExportSource, study_id: str, rec: FormRecord, amended: set[tuple[str, str, str, str]]
     ) -> list[dict[str, Any]]:
-        protocol = source.protocol
-        form = protocol.form(rec.form_id)
-        local = f"{BASE}/CodeSystem/{study_id}"
-        visit_name = next((v.name for v in protocol.visits if v.id == rec.visit_id), rec.visit_id)
-        effective = _effective(form, rec)
-        out = []
-        for f in form.fields:
-            ref = f"{form.id}.{f.id}"
-            codes, stored = f.codes, rec.values.get(f.id)
-            if codes is None or codes.observation is None or codes.ucum is None or not stored:
-                continue
-            category, ucum = codes.observation, codes.ucum
-            kind = stored.get("status", "value")
-            if kind in {"value", "derived"} and stored.get("value") is None:
-                continue
-            if rec.state == "draft":
-                status = "preliminary"
-            elif (rec.participant_id, rec.visit_id, form.id, f.id) in amended:
-                status = "amended"
-            else:
-                status = "final"
-            codings = [_coding(LOINC_SYSTEM, c.code, c.display) for c in codes.loinc]
-            codings += [_coding(SNOMED_SYSTEM, c.code, c.display) for c in codes.snomed]
-            obs: dict[str, Any] = {
-                "resourceType": "Observation",
-                "id": self.pseudonym("observation", f"{rec.participant_id}|{rec.visit_id}|{ref}"),
-                "extension": [{"url": _VISIT_URL, "valueCoding": _coding(f"{local}/visit", rec.visit_id, visit_name)}],
-                "status": status,
-                "category": [_concept(f"{_TERMINOLOGY}/observation-category", category)],
-                "code": {"coding": [*codings, _coding(local, ref, f.label)], "text": f.label},
-                "subject": {"reference": f"Patient/{self.pseudonym('patient', rec.participant_id)}"},
-                "encounter": {"reference": f"Encounter/{self._encounter_id(rec.participant_id, rec.visit_id)}"},
-                "issued": _instant(rec.updated_at),
-            }
-            if effective:
-                obs["effectiveDateTime"] = effective
-            quantity: dict[str, Any] = {**({"unit": f.unit} if f.unit else {}), "system": UCUM_SYSTEM, "code": ucum}
-            sent = _Converted(ucum, codes.fhir_ucum)
-            if codes.fhir_ucum is not None:
-                quantity = {"unit": codes.fhir_ucum, "system": UCUM_SYSTEM, "code": codes.fhir_ucum}
-            if kind in {"value", "derived"}:
-                obs["valueQuantity"] = {"value": sent(stored["value"]), **quantity}
-            elif kind in {"below_lloq", "above_uloq"}:
-                low = kind == "below_lloq"
-                obs["valueQuantity"] = {
-                    "value": sent(stored["limit"]),
-                    "comparator": "<" if low else ">",
-                    **quantity,
-                }
-                obs["interpretation"] = [
-                    _concept(f"{_TERMINOLOGY}/v3-ObservationInterpretation", "<" if low else ">",
-                             "Off scale low" if low else "Off scale high")
-                ]  # fmt: skip
-            elif kind in {"not_done", "not_applicable"}:
-                code, display = _ABSENT[kind]
-                obs["dataAbsentReason"] = _concept(f"{_TERMINOLOGY}/data-absent-reason", code, display)
-            else:
-                raise FhirExportError(f"{rec.participant_id} {rec.visit_id} {ref}: unknown value status {kind!r}")
-            if f.derived is not None:
-                obs["method"] = {"text": f"Derived by trialwright ({f.derived.name})"}
-            out.append(_ordered(obs, _OBSERVATION_ORDER))
-        return out
+        plan = self._plan
+        assert plan is not None
+        patient_id = self._ids(rec.participant_id)[0]
+        encounter_id = self._encounter_id(rec.participant_id, rec.visit_id)
+        return plan.observations.of(rec, amended, self.pseudonym, patient_id, encounter_id)
 
     def _adverse_event(self, source: ExportSource, study_id: str, patient_id: str, e: EventRecord) -> dict[str, Any]:
         a = e.assessment
@@ -810,7 +676,6 @@ class FhirExporter(Exporter):
         return _ordered(resource, _ADVERSE_EVENT_ORDER)
 
 
-_ABSENT = {"not_done": ("not-performed", "Not Performed"), "not_applicable": ("not-applicable", "Not Applicable")}
 _OUTCOMES = {
     "recovered": ("resolved", "Resolved"),
     "recovering": ("recovering", "Recovering"),

@@ -23,6 +23,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import Engine
 
+from tests.spec.exports import fhir_before
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.domain.roles import Role
 from trialwright.exports.base import FormRecord
@@ -34,6 +35,7 @@ from trialwright.exports.fhir import (
     FhirSample,
     validate_resource,
 )
+from trialwright.exports.fhir_check import Sampler
 from trialwright.protocol import Protocol, ProtocolError, load_protocol, load_protocol_text
 from trialwright.protocol.codes import loinc_check_digit, ucum_error
 from trialwright.protocol.forms import FieldType
@@ -202,6 +204,65 @@ def test_every_resource_of_both_exports_is_valid_r4b_and_written_as_the_models_w
                           "Patient", "ResearchSubject", "Consent", "RelatedPerson", "Encounter", "Observation",
                           "AdverseEvent"}  # fmt: skip
     assert kinds["Observation"] > 800  # both exports
+
+
+def same_files(new: Path, old: Path) -> int:
+    """How many files two exports wrote, asserting each path holds the same bytes in both."""
+    paths = sorted(p.relative_to(new) for p in new.rglob("*") if p.is_file())
+    assert paths == sorted(p.relative_to(old) for p in old.rglob("*") if p.is_file())
+    for path in paths:
+        assert (new / path).read_bytes() == (old / path).read_bytes(), path
+    return len(paths)
+
+
+def test_the_files_are_byte_for_byte_those_of_the_writer_before_it_was_made_faster(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """The writer that reads each repeated piece once (codings, units, visits, the study's resources, the
+    pseudonym key) writes exactly the bytes of the writer it replaced, kept as it was in
+    ``tests/spec/exports/fhir_before.py``: the same trial (with its not-done, censored and amended values, a
+    withdrawal, representatives' consents, adverse events), the same source and key, blinded and with arms."""
+    for role, with_arms in ((Role.DATA_MANAGER, False), (Role.UNBLINDED_STATISTICIAN, True)):
+        source = export_source(exported.engine, who(exported.engine, role), with_arms=with_arms)
+        new, old = tmp_path / f"new-{with_arms}", tmp_path / f"old-{with_arms}"
+        new.mkdir()
+        old.mkdir()
+        with source.snapshot():
+            FhirExporter(key=KEY).write(source, new)
+            fhir_before.FhirExporter(key=KEY).write(source, old)
+        assert same_files(new, old) >= 10  # the study and 9 participants
+        written = "".join(path.read_text(encoding="utf-8") for path in new.rglob("*.json"))
+        assert '"amended"' in written and "dataAbsentReason" in written and '"comparator"' in written
+        assert ('"assignedArm"' in written) is with_arms
+
+
+def test_the_sample_is_bounded_whatever_the_size_of_the_trial(exported: Exported, tmp_path: Path) -> None:
+    """Beyond the first of each type, at most ``most`` of each type (and of the bundles) are validated; in a trial
+    of more than ``participants`` participants each draw's probability is the rate scaled by participants / N,
+    so the sample stays what it would be at that size, spread over the whole trial."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    capped = FhirExporter(key=KEY, sample=FhirSample(first=2, rate=1, participants=None, most=3))
+    capped.write(source, tmp_path)
+    counts: dict[str, int] = {"Bundle": len(list(tmp_path.rglob("*.json"))) - 1}
+    for path in (tmp_path / "participants").glob("*.json"):
+        for entry in _bundle(path)["entry"]:
+            kind = entry["resource"]["resourceType"]
+            counts[kind] = counts.get(kind, 0) + 1
+    study = {"Bundle": 1}  # the study's bundle: always validated whole, beside the participants' sample
+    for entry in _bundle(tmp_path / "study.json")["entry"]:
+        study[entry["resource"]["resourceType"]] = study.get(entry["resource"]["resourceType"], 0) + 1
+    assert capped.validated == {kind: study.get(kind, 0) + min(n, 5) for kind, n in counts.items()}
+    assert counts["Observation"] > 100
+
+    # The rate scaled: 10,000 participants against a sample sized for 100 draw each resource with 0.5 x 1%.
+    sampler = Sampler(FhirSample(first=0, rate=0.5, participants=100, most=None), participants=10_000)
+    drawn = sum(sampler.drawn("Observation") for _ in range(100_000))
+    assert 400 < drawn < 600  # 500 expected (binomial, sd 22)
+    few = Sampler(FhirSample(first=0, rate=0.5, participants=100, most=None), participants=100)
+    assert 4_500 < sum(few.drawn("Observation") for _ in range(10_000)) < 5_500  # a trial within the size: the rate
+    for bad in ({"participants": 0}, {"most": -1}):
+        with pytest.raises(FhirExportError, match="sample"):
+            FhirSample(**bad)  # type: ignore[arg-type]
 
 
 class _Spoiled(FhirExporter):

@@ -1,0 +1,824 @@
+"""The FHIR writer as it was before it read each repeated piece once (issue 23), kept unchanged so that a spec
+can hold the new writer to its bytes (tests/spec/exports/test_fhir.py). Not used by the application.
+
+The trial as HL7 FHIR R4 JSON: the study from the protocol, and one Bundle per participant.
+
+``study.json`` is a ``collection`` Bundle with the ResearchStudy (registry ids, title, status, phase, ICD-10
+conditions, period, the planned enrolment as a Group, the principal investigator the protocol names, if any, as
+a PractitionerRole: ``fhir_people``) and the sponsor as an Organization. The protocol's arms
+(``ResearchStudy.arm``) are written only in an export made ``with_arms``: the masking policy never shows an
+arm's name to a blinded user, even where it says nothing about who is in it.
+
+``participants/<participant id>.json`` is a ``collection`` Bundle per participant with:
+
+* a pseudonymous **Patient**: its id is a keyed hash (HMAC-SHA256) of the participant id; it holds the
+  gender from the fields the protocol's ``demographics.sex`` names (its CDISC codes: F female, M male, U
+  unknown, UNDIFFERENTIATED other), and nothing else: no name, identifier, address, telecom, and no
+  birth date (not even the year: age is a quasi-identifier and no analysis here needs it);
+* a **ResearchSubject**: the study, the Patient, a status from enrolment, randomization and withdrawal, the
+  period from enrolment to withdrawal; ``assignedArm`` only when the source was made ``with_arms`` (only the
+  unblinded statistician may), and then only that participant's arm code;
+* an **Observation** per numeric value of a field whose protocol ``codes`` declare an ``observation`` category
+  (``trialwright.protocol.codes``): coded with the LOINC codes the field declares, if any, and always with the
+  local code system ``https://trialwright.dev/fhir/CodeSystem/<trial id>`` (code ``form.field``);
+  ``valueQuantity`` in the field's declared UCUM code (nothing is looked up from a name or unit);
+  ``effectiveDateTime`` from the form's first date-time field (the sample or assessment time), else the visit
+  date; status ``preliminary`` for a draft form,
+  ``amended`` for a value changed after its form was first completed (read from the audit trail),
+  ``final`` otherwise; ``dataAbsentReason`` for not done / not applicable (the free-text reason is left
+  out); ``valueQuantity.comparator`` ``<`` or ``>`` with the limit, and interpretation off scale low/high,
+  for a value below or above the limit of quantification;
+* an **AdverseEvent** per event of the participant: actual, the term as text (with its MedDRA LLT and PT as
+  codings, once coded), the CTCAE grade as an
+  extension and as a severity, seriousness, outcome, onset date. ``suspectEntity`` is left out: naming the
+  product would name the arm, and the arm belongs in the ResearchSubject only. Narratives and causes of
+  death (free text) are left out;
+* a **MedicationStatement** per entry of a concomitant medications log (one written to SDTM CM) and a
+  **Condition** per entry of a medical history log (MH), removed entries as entered in error, with their ATC or
+  MedDRA codings once coded (``trialwright.exports.fhir_logs``).
+
+Each participant's bundle also carries the study's resources and each recruitment centre (an Organization, a
+Location, its responsible person as a Practitioner in a PractitionerRole, and its principal investigator when
+the protocol names one), the participant's **Consent** (by the Patient, or by a RelatedPerson for a representative)
+and an **Encounter** per visit with forms, of the class the visit declares (a v3 ActEncounterCode, else
+NullFlavor UNK), which the visit's Observations name: every reference in a bundle resolves inside it. A field
+may declare ``codes.fhir_ucum``, the unit its Observation is sent in (LOINC's), converted exactly by the UCUM
+factor.
+
+Each resource is built as plain JSON (a dict in the element order of the FHIR specification, numbers and
+instants as the R4B models write them) and written as soon as it is built: building every resource as a
+``fhir.resources`` model cost nine tenths of the export's time. Every resource passes the checks those models
+leave out (the required code bindings and the Observation invariants); a sample is validated with the R4B
+(4.3.0) models (``FhirSample``: the first few of each resource type and of the bundles, and a seeded random
+share of the rest), and a sampled resource must also serialize through its model to exactly the text written.
+A failure stops the export naming the resource type, id and error (``FhirExportError``); the service then
+removes the partly written folder, so an invalid file is never left looking complete. The specs validate
+every resource of their exports with the models. R4B changed none of the resources used here (its changes are
+in the medication definition, subscription and evidence resources: hl7.org/fhir/R4B/history.html), so the files
+are R4 (4.0.1) JSON. The FHIR version is not written into the files: ``Meta`` has no such element (only
+conformance resources carry ``fhirVersion``), and an invented extension would help no reader.
+
+Participants are written one at a time as the form stream reaches them (memory: one participant's forms, the
+participant list and the adverse events, which are few). Pseudonyms are keyed by a random key drawn for each
+export unless the caller passes ``key``: two exports then give unlinkable Patient ids, while the file names
+let the data manager who holds the export link a bundle to its participant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import itertools
+import json
+import random
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from trialwright.exports.base import (
+    EventRecord,
+    Exporter,
+    ExportSource,
+    FormRecord,
+    LogRecord,
+    ParticipantRecord,
+    Progress,
+)
+from trialwright.exports.fhir_logs import FhirLogError, log_resource
+from trialwright.exports.fhir_people import address as _address
+from trialwright.exports.fhir_people import investigator_resources, telecom
+from trialwright.exports.meddra import fhir_coding
+from trialwright.protocol import Protocol
+from trialwright.protocol.codes import ucum_conversion
+from trialwright.protocol.demographics import fhir_gender
+from trialwright.protocol.encounters import ACT_CODE_SYSTEM, encounter_class_display
+from trialwright.protocol.forms import FieldType, FormDef
+
+__all__ = ["FhirExportError", "FhirExporter", "FhirSample", "check_bindings", "validate_resource"]
+
+BASE = "https://trialwright.dev/fhir"
+LOINC_SYSTEM = "http://loinc.org"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+SNOMED_SYSTEM = "http://snomed.info/sct"
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+_TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+_GRADE_URL = f"{BASE}/StructureDefinition/ctcae-grade"
+_VISIT_URL = f"{BASE}/StructureDefinition/visit"
+
+
+class FhirExportError(ValueError):
+    """A FHIR export that cannot be written; the message names the resource or field and the rule."""
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+
+def _codes(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+#: Required bindings the R4B models leave unchecked (plain strings there); Bundle: this export writes collections.
+_REQUIRED: dict[tuple[str, str], frozenset[str]] = {
+    ("Bundle", "type"): _codes("collection"),
+    ("Observation", "status"): _codes(
+        "registered preliminary final amended corrected cancelled entered-in-error unknown"
+    ),
+    ("ResearchSubject", "status"): _codes(
+        "candidate eligible follow-up ineligible not-registered off-study on-study on-study-intervention "
+        "on-study-observation pending-on-study potential-candidate screening withdrawn"
+    ),
+    ("ResearchStudy", "status"): _codes(
+        "active administratively-completed approved closed-to-accrual closed-to-accrual-and-intervention completed "
+        "disapproved in-review temporarily-closed-to-accrual temporarily-closed-to-accrual-and-intervention withdrawn"
+    ),
+    ("AdverseEvent", "actuality"): _codes("actual potential"),
+    ("MedicationStatement", "status"): _codes(
+        "active completed entered-in-error intended stopped on-hold unknown not-taken"
+    ),
+    ("Patient", "gender"): _codes("male female other unknown"),
+    ("Group", "type"): _codes("person animal practitioner device medication substance"),
+}
+
+
+def check_bindings(data: Mapping[str, Any]) -> None:
+    """The required bindings and the Observation invariants the R4B models leave unchecked (cheap: every
+    resource of an export passes them); ``FhirExportError`` naming the resource and what is wrong."""
+    kind = str(data.get("resourceType"))
+    name = f"{kind}/{data.get('id', '?')}"
+    for (rtype, element), allowed in _REQUIRED.items():
+        if rtype == kind and element in data and data[element] not in allowed:
+            raise FhirExportError(f"{name}: {element} {data[element]!r} is not one of {', '.join(sorted(allowed))}")
+    if kind == "Observation":
+        if "dataAbsentReason" in data and any(k.startswith("value") for k in data):
+            raise FhirExportError(f"{name}: obs-6, dataAbsentReason only when there is no value")
+        comparator = data.get("valueQuantity", {}).get("comparator")
+        if comparator is not None and comparator not in {"<", "<=", ">=", ">"}:
+            raise FhirExportError(f"{name}: valueQuantity.comparator {comparator!r} is not <, <=, >= or >")
+
+
+def validate_resource(data: Mapping[str, Any]) -> Any:
+    """The R4B model of one resource, or ``FhirExportError`` naming the resource and what is wrong."""
+    check_bindings(data)
+    kind = str(data.get("resourceType"))
+    try:
+        return get_fhir_model_class(kind).model_validate(dict(data))
+    except (ValidationError, KeyError, ValueError) as exc:
+        raise FhirExportError(f"{kind}/{data.get('id', '?')} does not validate as FHIR R4B: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class FhirSample:
+    """Which resources an export validates with the R4B models: the first ``first`` of each resource type (and
+    of the bundles, validated whole), then each further one with probability ``rate``, drawn from a generator
+    seeded with ``seed`` (the same export validates the same resources). ``rate=1`` validates everything. The
+    study's bundle, made from the protocol, is validated whole whatever the sample."""
+
+    first: int = 20
+    rate: float = 0.01
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.first < 0 or not 0 <= self.rate <= 1:
+            raise FhirExportError(f"sample: first {self.first} must be >= 0 and rate {self.rate} in [0, 1]")
+
+
+class _Sampler:
+    """Validates the sampled resources of one export; counts what it validated, by resource type."""
+
+    def __init__(self, sample: FhirSample) -> None:
+        self._sample = sample
+        self._random = random.Random(sample.seed)  # a reproducible sample, not a secret
+        self.seen: dict[str, int] = {}
+        self.validated: dict[str, int] = {}
+
+    def drawn(self, kind: str) -> bool:
+        """Whether the next resource of this type is validated (one draw per resource, in the export's order)."""
+        n = self.seen.get(kind, 0)
+        self.seen[kind] = n + 1
+        return n < self._sample.first or self._random.random() < self._sample.rate
+
+    def validate(self, data: Mapping[str, Any], text: bytes) -> None:
+        """Validate ``data`` with its R4B model, which must serialize it to ``text`` exactly."""
+        kind = str(data.get("resourceType"))
+        model = validate_resource(data)
+        if model.model_dump_json().encode() != text:
+            raise FhirExportError(
+                f"{kind}/{data.get('id', '?')}: the text written is not its R4B serialization: {text[:200]!r}"
+            )
+        self.validated[kind] = self.validated.get(kind, 0) + 1
+
+
+# --- small builders ------------------------------------------------------------------------------------
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    return {"system": system, "code": code, **({"display": display} if display else {})}
+
+
+def _concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict[str, Any]:
+    return {"coding": [_coding(system, code, display)], **({"text": text} if text else {})}
+
+
+def _instant(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        raise FhirExportError(f"time {moment.isoformat()} has no time zone")
+    # As the R4B models write an instant they parsed: UTC as Z (their JSON is the reference the sample checks).
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _fhir_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "-", text)[:64]
+
+
+def _number(value: Any) -> int | float:
+    """A stored number as the R4B models write a decimal: an integer when it has no fraction, else a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FhirExportError(f"value {value!r} is not a number")
+    number = Decimal(str(value))
+    if not number.is_finite():
+        raise FhirExportError(f"value {value!r} is not a finite number")
+    exponent = number.as_tuple().exponent
+    if number == number.to_integral_value() and isinstance(exponent, int) and exponent >= 0:
+        return int(number)
+    return float(number)
+
+
+# --- the study -----------------------------------------------------------------------------------------
+
+_PHASES = {"not_applicable": "n-a", "early_1": "early-phase-1", "1": "phase-1", "1/2": "phase-1-phase-2",
+           "2": "phase-2", "2/3": "phase-2-phase-3", "3": "phase-3", "4": "phase-4"}  # fmt: skip
+_STUDY_STATUS = {"not_yet_recruiting": "approved", "recruiting": "active", "suspended": "temporarily-closed-to-accrual",
+                 "complete": "closed-to-accrual", "stopped_early": "administratively-completed"}  # fmt: skip
+_PURPOSES = {"treatment", "prevention", "diagnostic", "supportive-care", "screening", "health-services-research",
+             "basic-science", "device-feasibility"}  # fmt: skip
+
+
+def _study_resources(protocol: Protocol, study_id: str, with_arms: bool) -> list[dict[str, Any]]:
+    trial = protocol.trial
+    dates = trial.dates
+    status = _STUDY_STATUS[trial.recruitment_status.value]
+    if trial.recruitment_status.value == "complete" and dates.completion is not None:
+        status = "completed"
+    start = dates.actual_recruitment_start or dates.expected_recruitment_start
+    end = dates.completion or dates.actual_recruitment_end or dates.expected_recruitment_end
+    purpose = trial.design.purpose.replace("_", "-")
+    sponsor = {"resourceType": "Organization", "id": f"{study_id}-sponsor", "name": trial.sponsors[0].organisation}
+    planned = {
+        "resourceType": "Group",
+        "id": f"{study_id}-planned",
+        "type": "person",
+        "actual": False,
+        "name": "Planned enrolment",
+        "quantity": protocol.sample_size.target,
+    }
+    study: dict[str, Any] = {
+        "resourceType": "ResearchStudy",
+        "id": study_id,
+        "identifier": [
+            {"use": "official" if i.primary else "secondary", "type": {"text": i.registry}, "value": i.id}
+            for i in trial.ids
+        ],
+        "title": trial.titles.scientific,
+        "status": status,
+        "primaryPurposeType": (
+            _concept(f"{_TERMINOLOGY}/research-study-prim-purp-type", purpose)
+            if purpose in _PURPOSES
+            else {"text": trial.design.purpose}
+        ),
+        "phase": _concept(f"{_TERMINOLOGY}/research-study-phase", _PHASES[trial.phase.value]),
+        "condition": [_concept(ICD10_SYSTEM, c.icd10, c.icd10_description, c.description) for c in trial.conditions],
+        "description": trial.summary.aim,
+        "enrollment": [{"reference": f"Group/{planned['id']}"}],
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "sponsor": {"reference": f"Organization/{sponsor['id']}", "display": sponsor["name"]},
+        "principalInvestigator": (
+            {"reference": f"PractitionerRole/{_lead_id(study_id)}", "display": trial.principal_investigator.name}
+            if trial.principal_investigator
+            else None
+        ),
+        "site": [{"reference": f"Location/{_site_id(study_id, s.code)}", "display": s.name} for s in protocol.sites],
+    }
+    if with_arms:
+        study["arm"] = [
+            {
+                "name": a.code,
+                "type": {"text": a.role.value.replace("_", " ")},
+                "description": f"{a.name}. {a.description}",
+            }
+            for a in protocol.arms
+        ]
+    lead = trial.principal_investigator
+    lead_resources = investigator_resources(lead, _lead_id(study_id)) if lead else []
+    return [_pruned(study), _pruned(sponsor), _pruned(planned), *lead_resources, *_site_resources(protocol, study_id)]
+
+
+def _site_id(study_id: str, code: str) -> str:
+    return _fhir_id(f"{study_id}-site-{code}")
+
+
+def _lead_id(study_id: str, code: str | None = None) -> str:
+    """The id of the trial's (or a centre's) principal investigator: the role first, so that cutting a long trial
+    id to FHIR's 64 characters can never make it another resource's id."""
+    return _fhir_id(f"pi-site-{code}-{study_id}" if code else f"pi-study-{study_id}")
+
+
+def _site_resources(protocol: Protocol, study_id: str) -> list[dict[str, Any]]:
+    """Each recruitment centre as an Organization and the Location the ResearchStudy names, its responsible
+    person (the registry's "responsible person" of the centre) as a Practitioner in a PractitionerRole there, and
+    its principal investigator, when the protocol names one, in a PractitionerRole coded so (``fhir_people``)."""
+    out: list[dict[str, Any]] = []
+    for site in protocol.sites:
+        ident = _site_id(study_id, site.code)
+        address = _address(site.address)
+        organization = {
+            "resourceType": "Organization",
+            "id": ident,
+            "identifier": [{"system": f"{BASE}/{study_id}/site", "value": site.code}],
+            "name": site.name,
+            "telecom": telecom(site.address),
+            "address": [address] if address else None,
+        }
+        location = {
+            "resourceType": "Location",
+            "id": ident,
+            "status": "active",
+            "name": site.name,
+            "address": address,
+            "managingOrganization": {"reference": f"Organization/{ident}"},
+        }
+        out += [_pruned(organization), _pruned(location)]
+        if site.responsible_person:
+            person = {"resourceType": "Practitioner", "id": ident, "name": [{"text": site.responsible_person}]}
+            role = {
+                "resourceType": "PractitionerRole",
+                "id": ident,
+                "practitioner": {"reference": f"Practitioner/{ident}", "display": site.responsible_person},
+                "organization": {"reference": f"Organization/{ident}"},
+                "code": [{"text": "Responsible person of the recruitment centre (trial registry)"}],
+                "location": [{"reference": f"Location/{ident}"}],
+            }
+            out += [person, role]
+        if site.principal_investigator is not None:
+            out += investigator_resources(site.principal_investigator, _lead_id(study_id, site.code), ident, ident)
+    return out
+
+
+def _pruned(value: Any) -> Any:
+    """``value`` without the elements that are None or empty lists, which the R4B models leave out of what they
+    write (a null inside a list they refuse, and so does this)."""
+    if isinstance(value, dict):
+        pruned = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v is not None and v != []}
+    if isinstance(value, list):
+        if any(v is None for v in value):
+            raise FhirExportError(f"study: a list with a null: {value!r}")
+        return [_pruned(v) for v in value]
+    return value
+
+
+#: The order the specification (and the R4B models' JSON) gives the elements this export writes.
+_OBSERVATION_ORDER = ("resourceType", "id", "extension", "status", "category", "code", "subject", "encounter",
+                      "effectiveDateTime", "issued", "valueQuantity", "dataAbsentReason", "interpretation",
+                      "method")  # fmt: skip
+_ADVERSE_EVENT_ORDER = ("resourceType", "id", "extension", "identifier", "actuality", "event", "subject", "date",
+                        "detected", "recordedDate", "seriousness", "severity", "outcome", "study")  # fmt: skip
+
+
+def _ordered(resource: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    if not resource.keys() <= set(order):
+        raise FhirExportError(f"{resource.get('resourceType')}: no place for {sorted(resource.keys() - set(order))}")
+    return {k: resource[k] for k in order if k in resource}
+
+
+# --- participants --------------------------------------------------------------------------------------
+
+
+_CHANGES = frozenset({"form.value_changed", "form.value_derived"})
+
+
+def _amended(source: ExportSource) -> set[tuple[str, str, str, str]]:
+    """(participant, visit, form, field) of values changed (typed or re-derived) after their form's first
+    completion, from the audit trail (one pass; memory: the completed forms and the amended values). A value
+    given for the first time after completion is not an amendment: there was no earlier result."""
+    completed: set[tuple[str, str, str]] = set()
+    amended: set[tuple[str, str, str, str]] = set()
+    for e in source.audit():
+        if not (e.participant and e.form and e.detail):
+            continue
+        try:
+            visit = json.loads(e.detail).get("visit")
+        except (ValueError, AttributeError):
+            continue
+        key = (e.participant, str(visit), e.form)
+        if e.action == "form.completed":
+            completed.add(key)
+        elif e.field and key in completed and e.old_value is not None and e.action in _CHANGES:
+            amended.add((*key, e.field))
+    return amended
+
+
+def _subject_status(p: ParticipantRecord) -> str:
+    scopes = {w[0] for w in p.withdrawals}
+    if scopes & {"follow_up", "data_use"}:
+        return "withdrawn"
+    if "intervention" in scopes:
+        return "on-study-observation"
+    return "on-study" if p.randomization_number is not None else "pending-on-study"
+
+
+def _gender(protocol: Protocol, p: ParticipantRecord, forms: Iterable[FormRecord]) -> str | None:
+    """The gender from the first source of the protocol's ``demographics.sex`` that has a value."""
+    sex = protocol.demographics.sex if protocol.demographics else None
+    if sex is None:
+        return None
+    for ref in sex.sources:
+        where, _, name = ref.partition(".")
+        if where == "screening":
+            value = p.screening_values.get(name)
+        else:
+            stored = next((r.values.get(name) for r in forms if r.form_id == where and r.values.get(name)), None)
+            value = stored.get("value") if stored else None
+        if value is not None and str(value) in sex.codes:
+            return fhir_gender(sex.codes[str(value)])
+    return None
+
+
+class _Converted:
+    """A stored number as sent: in the field's unit, or converted to ``codes.fhir_ucum`` by the UCUM library's
+    factor (and offset), exactly in decimal (0.6 [1] is 60 %, not 60.00000000000001)."""
+
+    def __init__(self, ucum: str, target: str | None) -> None:
+        self.factor: Decimal | None = None
+        self.offset = Decimal(0)
+        if target is not None:
+            found = ucum_conversion(ucum, target)
+            if found is None:
+                raise FhirExportError(f"codes.fhir_ucum: {ucum} cannot be converted to {target}")
+            self.factor, self.offset = Decimal(repr(found[0])), Decimal(repr(found[1]))
+
+    def __call__(self, value: Any) -> int | float:
+        number = _number(value)
+        if self.factor is None:
+            return number
+        return _number(float(Decimal(str(number)) * self.factor + self.offset))
+
+
+def _effective(form: FormDef, rec: FormRecord) -> str | None:
+    """The sample or assessment time (the form's first date-time value), else the visit date."""
+    for f in form.fields:
+        stored = rec.values.get(f.id)
+        if f.type is FieldType.DATETIME and stored and stored.get("value"):
+            return _instant(dt.datetime.fromisoformat(str(stored["value"])))
+    return rec.visit_date.isoformat() if rec.visit_date else None
+
+
+class FhirExporter(Exporter):
+    """FHIR R4 JSON: the ResearchStudy, and a Bundle per participant (Patient, ResearchSubject, Observations,
+    AdverseEvents)."""
+
+    name = "fhir"
+    description = "HL7 FHIR R4 JSON: the study, and a pseudonymous bundle per participant (labs, vitals, AEs)"
+
+    def __init__(self, key: bytes | None = None, sample: FhirSample | None = None) -> None:
+        if key is not None and len(key) < 16:
+            raise FhirExportError("key: a pseudonym key needs at least 16 bytes")
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self._sample = sample if sample is not None else FhirSample()
+        #: What the last ``write`` validated with the R4B models, by resource type (Bundle: whole files).
+        self.validated: dict[str, int] = {}
+        self._shared: list[dict[str, Any]] = []
+        self._entries: dict[str, list[LogRecord]] = {}
+
+    def pseudonym(self, kind: str, text: str) -> str:
+        """A FHIR id for ``text`` (a participant id, an observation's place...), keyed, not reversible."""
+        return hmac.new(self._key, f"{kind}|{text}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        protocol = source.protocol
+        study_id = _fhir_id(source.trial_id)
+        # The study's resources come from the protocol, not the rows: always validated, whatever the sample.
+        every = _Sampler(FhirSample(first=0, rate=1))
+        shared = _study_resources(protocol, study_id, source.with_arms)
+        written = [self._bundle(folder / "study.json", "study", source, shared, every)]
+        self._shared = shared  # in every participant's bundle too, so that each bundle's references resolve in it
+        sampler = _Sampler(self._sample)
+        self.validated = sampler.validated
+        self.validated.update(every.validated)
+        people = {p.participant_id: p for p in source.participants()}
+        events: dict[str, list[EventRecord]] = {}
+        for e in source.events():
+            events.setdefault(e.participant_id, []).append(e)
+        self._entries = {}  # participant -> log entries (a few each), read first
+        for entry in source.logs():
+            self._entries.setdefault(entry.participant_id, []).append(entry)
+        amended = _amended(source)
+        (folder / "participants").mkdir()
+        done: set[str] = set()
+        count = 0
+        for pid, group in itertools.groupby(source.forms(), key=lambda r: r.participant_id):
+            if pid in done or pid not in people:
+                raise FhirExportError(f"forms: the records of {pid} are not together or not of an enrolled participant")
+            records = list(group)
+            observations = []
+            for rec in records:
+                observations += self._observations(source, study_id, rec, amended)
+                count += 1
+                if progress:
+                    progress(count)
+            written.append(
+                self._participant(folder, source, study_id, people[pid], records, observations, events, sampler)
+            )
+            done.add(pid)
+        for pid in sorted(people.keys() - done):
+            written.append(self._participant(folder, source, study_id, people[pid], [], [], events, sampler))
+        if events:
+            raise FhirExportError(f"events: adverse events of participants not in the export: {', '.join(events)}")
+        return written
+
+    # -- writing --
+
+    def _bundle(
+        self, path: Path, bundle_id: str, source: ExportSource, resources: list[dict[str, Any]], sampler: _Sampler
+    ) -> Path:
+        """Write a collection Bundle of ``resources`` as the R4B models would (compact JSON, their order), each
+        resource checked and drawn for the sample, and the bundle itself drawn for a whole validation."""
+        base = f"{BASE}/{_fhir_id(source.trial_id)}"
+        timestamp = _instant(source.taken_at)
+        head = {"resourceType": "Bundle", "id": bundle_id, "type": "collection", "timestamp": timestamp}
+        check_bindings(head)
+        parts = []
+        for r in resources:
+            check_bindings(r)
+            text = pydantic_core.to_json(r)
+            if sampler.drawn(r["resourceType"]):
+                sampler.validate(r, text)
+            url = pydantic_core.to_json(f"{base}/{r['resourceType']}/{r['id']}")
+            parts.append(b'{"fullUrl":' + url + b',"resource":' + text + b"}")
+        if not parts:
+            raise FhirExportError(f"Bundle/{bundle_id}: a bundle with no resource")
+        whole = pydantic_core.to_json(head)[:-1] + b',"entry":[' + b",".join(parts) + b"]}"
+        if sampler.drawn("Bundle"):
+            entries = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources]
+            sampler.validate({**head, "entry": entries}, whole)
+        path.write_bytes(whole)
+        return path
+
+    def _participant(
+        self,
+        folder: Path,
+        source: ExportSource,
+        study_id: str,
+        p: ParticipantRecord,
+        records: list[FormRecord],
+        observations: list[dict[str, Any]],
+        events: dict[str, list[EventRecord]],
+        sampler: _Sampler,
+    ) -> Path:
+        pid = p.participant_id
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", pid):
+            raise FhirExportError(f"participant id {pid!r} cannot be a file name")
+        patient: dict[str, Any] = {"resourceType": "Patient", "id": self.pseudonym("patient", pid)}
+        gender = _gender(source.protocol, p, records)
+        if gender:
+            patient["gender"] = gender
+        subject: dict[str, Any] = {
+            "resourceType": "ResearchSubject",
+            "id": self.pseudonym("subject", pid),
+            "status": _subject_status(p),
+            "period": {"start": _instant(p.enrolled_at)},
+            "study": {"reference": f"ResearchStudy/{study_id}"},
+            "individual": {"reference": f"Patient/{patient['id']}"},
+        }
+        left = [w[1] for w in p.withdrawals if w[0] in {"follow_up", "data_use"}]
+        if left:
+            subject["period"]["end"] = min(left).isoformat()
+        if source.with_arms and p.arm is not None:
+            if p.arm not in source.protocol.arm_codes:
+                raise FhirExportError(f"{pid}: arm {p.arm!r} is not an arm of the protocol")
+            subject["assignedArm"] = p.arm
+        adverse = [self._adverse_event(source, study_id, patient["id"], e) for e in events.pop(pid, [])]
+        adverse += self._log_entries(source, pid, patient["id"])
+        consent = self._consent(source, study_id, p, patient["id"])
+        encounters = self._encounters(source, study_id, p, records, patient["id"])
+        path = folder / "participants" / f"{pid}.json"
+        resources = [patient, subject, *consent, *encounters, *observations, *adverse, *self._shared]
+        return self._bundle(path, self.pseudonym("bundle", pid), source, resources, sampler)
+
+    def _log_entries(self, source: ExportSource, pid: str, patient_id: str) -> list[dict[str, Any]]:
+        """The participant's log entries as MedicationStatements and Conditions (``fhir_logs``)."""
+        logs = {log.id: log for log in source.protocol.logs}
+        out = []
+        for entry in self._entries.pop(pid, []):
+            if entry.log_id not in logs:
+                raise FhirExportError(f"{pid}: entries of log {entry.log_id!r}, not a log of the protocol")
+            rid = self.pseudonym("log-entry", f"{pid}|{entry.log_id}|{entry.sequence}")
+            try:
+                made = log_resource(logs[entry.log_id], entry, rid, patient_id, _instant, _number)
+            except FhirLogError as exc:
+                raise FhirExportError(str(exc)) from None
+            if made is not None:
+                out.append(made)
+        return out
+
+    def _encounter_id(self, pid: str, visit_id: str) -> str:
+        return self.pseudonym("encounter", f"{pid}|{visit_id}")
+
+    def _encounters(
+        self, source: ExportSource, study_id: str, p: ParticipantRecord, records: list[FormRecord], patient_id: str
+    ) -> list[dict[str, Any]]:
+        """An Encounter per visit with forms: the visit as its type, the visit date as its start, at the site's
+        Location; finished when none of its forms is a draft. The class is the visit's ``encounter_class`` (a v3
+        ActEncounterCode); a visit that declares none is sent as unknown (v3 NullFlavor UNK), not guessed."""
+        local = f"{BASE}/CodeSystem/{study_id}/visit"
+        site = _site_id(study_id, p.site)
+        visits: dict[str, list[FormRecord]] = {}
+        for rec in records:
+            visits.setdefault(rec.visit_id, []).append(rec)
+        out = []
+        for visit_id, recs in visits.items():
+            visit = next((v for v in source.protocol.visits if v.id == visit_id), None)
+            name = visit.name if visit else visit_id
+            declared = visit.encounter_class if visit else None
+            date = next((r.visit_date for r in recs if r.visit_date), None)
+            encounter: dict[str, Any] = {
+                "resourceType": "Encounter",
+                "id": self._encounter_id(p.participant_id, visit_id),
+                "status": "in-progress" if any(r.state == "draft" for r in recs) else "finished",
+                "class": (
+                    _coding(ACT_CODE_SYSTEM, declared.value, encounter_class_display(declared))
+                    if declared
+                    else _coding(f"{_TERMINOLOGY}/v3-NullFlavor", "UNK", "unknown")
+                ),
+                "type": [{"coding": [_coding(local, visit_id, name)], "text": name}],
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "period": {"start": date.isoformat()} if date else None,
+                "location": [{"location": {"reference": f"Location/{site}"}}],
+                "serviceProvider": {"reference": f"Organization/{site}"},
+            }
+            out.append(_pruned(encounter))
+        return out
+
+    def _consent(
+        self, source: ExportSource, study_id: str, p: ParticipantRecord, patient_id: str
+    ) -> list[dict[str, Any]]:
+        """The participant's consent to the trial: given by the participant (performer the Patient) or by a
+        legally authorised representative (a RelatedPerson, no name); inactive once the participant withdrew
+        from follow-up or from the use of their data."""
+        if p.consented_at is None:
+            return []
+        out: list[dict[str, Any]] = []
+        performer = f"Patient/{patient_id}"
+        if p.consent_given_by == "representative":
+            related = {
+                "resourceType": "RelatedPerson",
+                "id": self.pseudonym("representative", p.participant_id),
+                "patient": {"reference": f"Patient/{patient_id}"},
+                "relationship": [{"text": "Legally authorised representative"}],
+            }
+            out.append(related)
+            performer = f"RelatedPerson/{related['id']}"
+        elif p.consent_given_by != "participant":
+            raise FhirExportError(f"{p.participant_id}: consent given by {p.consent_given_by!r} is not known")
+        withdrawn = {w[0] for w in p.withdrawals} & {"follow_up", "data_use"}
+        consent = {
+            "resourceType": "Consent",
+            "id": self.pseudonym("consent", p.participant_id),
+            "status": "inactive" if withdrawn else "active",
+            "scope": _concept(f"{_TERMINOLOGY}/consentscope", "research", "Research"),
+            "category": [{"text": "Informed consent to take part in the trial"}],
+            "patient": {"reference": f"Patient/{patient_id}"},
+            "dateTime": _instant(p.consented_at),
+            "performer": [{"reference": performer}],
+            "organization": [{"reference": f"Organization/{_site_id(study_id, p.site)}"}],
+            "policyRule": {"text": f"The protocol of trial {source.trial_id}"},
+            "provision": {"type": "permit", "period": {"start": _instant(p.consented_at)}},
+        }
+        return [consent, *out]
+
+    def _observations(
+        self, source: ExportSource, study_id: str, rec: FormRecord, amended: set[tuple[str, str, str, str]]
+    ) -> list[dict[str, Any]]:
+        protocol = source.protocol
+        form = protocol.form(rec.form_id)
+        local = f"{BASE}/CodeSystem/{study_id}"
+        visit_name = next((v.name for v in protocol.visits if v.id == rec.visit_id), rec.visit_id)
+        effective = _effective(form, rec)
+        out = []
+        for f in form.fields:
+            ref = f"{form.id}.{f.id}"
+            codes, stored = f.codes, rec.values.get(f.id)
+            if codes is None or codes.observation is None or codes.ucum is None or not stored:
+                continue
+            category, ucum = codes.observation, codes.ucum
+            kind = stored.get("status", "value")
+            if kind in {"value", "derived"} and stored.get("value") is None:
+                continue
+            if rec.state == "draft":
+                status = "preliminary"
+            elif (rec.participant_id, rec.visit_id, form.id, f.id) in amended:
+                status = "amended"
+            else:
+                status = "final"
+            codings = [_coding(LOINC_SYSTEM, c.code, c.display) for c in codes.loinc]
+            codings += [_coding(SNOMED_SYSTEM, c.code, c.display) for c in codes.snomed]
+            obs: dict[str, Any] = {
+                "resourceType": "Observation",
+                "id": self.pseudonym("observation", f"{rec.participant_id}|{rec.visit_id}|{ref}"),
+                "extension": [{"url": _VISIT_URL, "valueCoding": _coding(f"{local}/visit", rec.visit_id, visit_name)}],
+                "status": status,
+                "category": [_concept(f"{_TERMINOLOGY}/observation-category", category)],
+                "code": {"coding": [*codings, _coding(local, ref, f.label)], "text": f.label},
+                "subject": {"reference": f"Patient/{self.pseudonym('patient', rec.participant_id)}"},
+                "encounter": {"reference": f"Encounter/{self._encounter_id(rec.participant_id, rec.visit_id)}"},
+                "issued": _instant(rec.updated_at),
+            }
+            if effective:
+                obs["effectiveDateTime"] = effective
+            quantity: dict[str, Any] = {**({"unit": f.unit} if f.unit else {}), "system": UCUM_SYSTEM, "code": ucum}
+            sent = _Converted(ucum, codes.fhir_ucum)
+            if codes.fhir_ucum is not None:
+                quantity = {"unit": codes.fhir_ucum, "system": UCUM_SYSTEM, "code": codes.fhir_ucum}
+            if kind in {"value", "derived"}:
+                obs["valueQuantity"] = {"value": sent(stored["value"]), **quantity}
+            elif kind in {"below_lloq", "above_uloq"}:
+                low = kind == "below_lloq"
+                obs["valueQuantity"] = {
+                    "value": sent(stored["limit"]),
+                    "comparator": "<" if low else ">",
+                    **quantity,
+                }
+                obs["interpretation"] = [
+                    _concept(f"{_TERMINOLOGY}/v3-ObservationInterpretation", "<" if low else ">",
+                             "Off scale low" if low else "Off scale high")
+                ]  # fmt: skip
+            elif kind in {"not_done", "not_applicable"}:
+                code, display = _ABSENT[kind]
+                obs["dataAbsentReason"] = _concept(f"{_TERMINOLOGY}/data-absent-reason", code, display)
+            else:
+                raise FhirExportError(f"{rec.participant_id} {rec.visit_id} {ref}: unknown value status {kind!r}")
+            if f.derived is not None:
+                obs["method"] = {"text": f"Derived by trialwright ({f.derived.name})"}
+            out.append(_ordered(obs, _OBSERVATION_ORDER))
+        return out
+
+    def _adverse_event(self, source: ExportSource, study_id: str, patient_id: str, e: EventRecord) -> dict[str, Any]:
+        a = e.assessment
+        grade = a.get("grade")
+        resource: dict[str, Any] = {
+            "resourceType": "AdverseEvent",
+            "id": self.pseudonym("adverse-event", e.ae_number),
+            "identifier": {"system": f"{BASE}/{study_id}/adverse-event", "value": e.ae_number},
+            "actuality": "actual",
+            "event": {
+                **({"coding": fhir_coding(e.coding)} if e.coding else {}),
+                "text": str(a.get("term") or "adverse event"),
+            },
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "recordedDate": _instant(e.first_reported_at),
+            "seriousness": _concept(
+                f"{_TERMINOLOGY}/adverse-event-seriousness",
+                "serious" if e.serious else "non-serious",
+                "Serious" if e.serious else "Non-serious",
+            ),
+            "study": [{"reference": f"ResearchStudy/{study_id}"}],
+        }
+        if a.get("onset"):
+            resource["date"] = dt.date.fromisoformat(str(a["onset"])).isoformat()
+        if a.get("aware_at"):
+            resource["detected"] = _instant(dt.datetime.fromisoformat(str(a["aware_at"])))
+        if isinstance(grade, int) and 1 <= grade <= 5:
+            resource["extension"] = [
+                {
+                    "extension": [
+                        {"url": "grade", "valueInteger": grade},
+                        {"url": "version", "valueString": f"CTCAE {source.protocol.safety.ctcae_version}"},
+                    ],
+                    "url": _GRADE_URL,
+                }
+            ]
+            severity = "mild" if grade == 1 else "moderate" if grade == 2 else "severe"
+            resource["severity"] = _concept(f"{_TERMINOLOGY}/adverse-event-severity", severity, severity.title())
+        outcome = _OUTCOMES.get(str(a.get("outcome")))
+        if outcome:
+            resource["outcome"] = _concept(f"{_TERMINOLOGY}/adverse-event-outcome", *outcome)
+        return _ordered(resource, _ADVERSE_EVENT_ORDER)
+
+
+_ABSENT = {"not_done": ("not-performed", "Not Performed"), "not_applicable": ("not-applicable", "Not Applicable")}
+_OUTCOMES = {
+    "recovered": ("resolved", "Resolved"),
+    "recovering": ("recovering", "Recovering"),
+    "not_recovered": ("ongoing", "Ongoing"),
+    "recovered_with_sequelae": ("resolvedWithSequelae", "Resolved with Sequelae"),
+    "fatal": ("fatal", "Fatal"),
+    "unknown": ("unknown", "Unknown"),
+}
