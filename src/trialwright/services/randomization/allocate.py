@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, literal, select, text, true
+from sqlalchemy import ColumnElement, Engine, Select, and_, bindparam, case, func, literal, select, text, true
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import evaluate
@@ -155,7 +155,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
         serialise(session, "randomization", shared=not isinstance(method, Minimization))
         # On PostgreSQL a list's first free entry that no other request holds is taken by the same statement.
         take = not isinstance(method, Minimization) and session.get_bind().dialect.name == "postgresql"
-        list_id, seed, unlocked = _ready(session, protocol, participant_id, free_in=stratum if take else None)
+        list_id, seed, unlocked, taken = _ready(session, protocol, participant_id, free_in=stratum if take else None)
         now = clock.now()
 
         def claim(number: int) -> dict[str, Any]:
@@ -201,7 +201,8 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             if entry is None:
                 raise StratumExhausted(stratum)
             _checked(session, entry)
-            number = _next_number(session)
+            # Taken with the entry by ``_ready`` when nothing could refuse (PostgreSQL), else now, after every check.
+            number = taken if taken is not None and entry is unlocked else _next_number(session)
             claimed = claim(number)
             digest = digest_of(session, {**entry._mapping, **claimed})
             session.execute(_CLAIM, {"entry_id": entry.id, **claimed, "digest": digest})
@@ -248,11 +249,25 @@ def _ready_facts(free: bool = False) -> Select[Any]:
     if free:
         lateral = _FREE_UNLOCKED.lateral("free")
         one = select(literal(1).label("one")).subquery("one")
-        return (
+        # OFFSET 0 keeps PostgreSQL from inlining the facts into the number's condition (each read once).
+        facts = (
             _ready_facts()
             .add_columns(*(c.label(f"entry_{c.name}") for c in lateral.c))
             .select_from(one.outerjoin(lateral, true()))
+            .offset(0)
+            .subquery("facts")
         )
+        # The randomization number, taken only when nothing refuses and an entry was found: no pause facts to
+        # weigh, not randomized, nothing imported, not withdrawn, a list. Else NULL (``_next_number`` takes it).
+        may = and_(
+            ~facts.c.pause_facts,
+            ~facts.c.randomized,
+            ~facts.c.imported,
+            facts.c.withdrawn_on.is_(None),
+            facts.c.list_id.is_not(None),
+            facts.c.entry_id.is_not(None),
+        )
+        return select(facts, case((may, func.nextval("randomization_numbers")), else_=None).label("number"))
 
     first = select(allocation_lists.c.id, allocation_lists.c.seed).order_by(allocation_lists.c.id).limit(1)
     participant_id: ColumnElement[str] = bindparam("participant_id")
@@ -280,11 +295,12 @@ class _Entry:
 
 def _ready(
     session: Session, protocol: Protocol, participant_id: str, *, free_in: str | None = None
-) -> tuple[int, str | None, _Entry | None]:
+) -> tuple[int, str | None, _Entry | None, int | None]:
     """Refuse as randomizing does before an allocation is claimed (a withdrawal from the intervention, the safety
     pause, a participant randomized already, or in the trial this one was imported from, no list yet); else the
     list's first record: its id and seed, and with ``free_in`` (a stratum; PostgreSQL) its first free entry that no
-    other request holds, locked (None: none such). Everything it decides from is read in one statement (after the
+    other request holds, locked (None: none such), and the randomization number the same statement took from the
+    sequence when it found nothing that refuses (no pause facts to weigh) and an entry (None: not taken). Everything it decides from is read in one statement (after the
     caller's locks); the pause's rows and an import's entries only when there are any."""
     from trialwright.services.odm_import import imported_randomization  # the import reads this module's callers
 
@@ -311,10 +327,11 @@ def _ready(
         )
     if facts.list_id is None:
         raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
-    entry = None
+    entry, number = None, None
     if free_in is not None and facts.entry_id is not None:
         entry = _Entry({c.name: facts._mapping[f"entry_{c.name}"] for c in allocation_entries.columns})
-    return int(facts.list_id), facts.seed, entry
+        number = None if facts.number is None else int(facts.number)
+    return int(facts.list_id), facts.seed, entry, number
 
 
 @dataclass(frozen=True)
@@ -352,7 +369,7 @@ def preview_randomization(engine: Engine, actor: UserView, participant_id: str) 
     with read_scope(engine) as session:
         # A withdrawal or a missing stratification value refuses here, as in ``randomize``.
         protocol, participant, _ = _read_participant(session, actor, participant_id, lock=False)
-        _ready(session, protocol, participant_id)
+        _ready(session, protocol, participant_id)  # takes no number: no ``free_in``
         randomized = session.execute(
             select(func.count()).select_from(allocation_entries).where(allocation_entries.c.participant_id.is_not(None))
         ).scalar_one()
@@ -361,8 +378,10 @@ def preview_randomization(engine: Engine, actor: UserView, participant_id: str) 
 
 def _next_number(session: Session) -> int:
     """The next randomization number: on PostgreSQL from the ``randomization_numbers`` sequence, taken after every
-    check so that only a request that fails between here and its commit (a crash, a lost connection) leaves its
-    number unused, never given to anyone else; on SQLite, under its single writer, one more than the largest."""
+    check so that only a request that fails between here and its commit (a crash, a lost connection, an entry
+    refused by its digest) leaves its number unused, never given to anyone else; on SQLite, under its single writer,
+    one more than the largest. A list's randomization on PostgreSQL usually has its number already, taken by the
+    statement of its checks when none of them could refuse (``_ready_facts``)."""
     if session.get_bind().dialect.name == "postgresql":
         return int(session.execute(text("SELECT nextval('randomization_numbers')")).scalar_one())
     return int(session.execute(select(func.max(allocation_entries.c.randomization_number))).scalar() or 0) + 1
