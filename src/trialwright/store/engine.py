@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Insert, create_engine, event, text
+from sqlalchemy import ColumnElement, CursorResult, Engine, Insert, case, create_engine, event, func, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
@@ -42,6 +42,7 @@ __all__ = [
     "read_scope",
     "redact",
     "serialise",
+    "serialised_by",
     "session_scope",
     "waiting_writers",
 ]
@@ -391,3 +392,11 @@ def serialise(session: Session, name: str, *, shared: bool = False) -> None:
     if session.get_bind().dialect.name == "postgresql":
         lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         session.execute(text(f"SELECT {lock}(hashtext(:name))"), {"name": name})
+
+
+def serialised_by(name: str, *, shared_if: ColumnElement[bool]) -> ColumnElement[Any]:
+    """PostgreSQL: the lock ``serialise`` takes, as an expression of the statement that reads what decides its mode
+    (one round trip fewer): shared when ``shared_if`` holds for the row read, else exclusive. The statement takes it
+    when it evaluates its columns, so what it reads in other columns comes from its own snapshot, taken before."""
+    key = func.hashtext(name)
+    return case((shared_if, func.pg_advisory_xact_lock_shared(key)), else_=func.pg_advisory_xact_lock(key))

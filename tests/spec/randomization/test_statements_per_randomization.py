@@ -33,7 +33,7 @@ from trialwright.domain.roles import Role
 from trialwright.services.randomization import generate_list, randomize
 
 #: At most this many statements per randomization, by database.
-LIMIT = {"sqlite": 8, "postgresql": 9}
+LIMIT = {"sqlite": 8, "postgresql": 8}
 
 #: The chainer's polling of its lock, which depends on other writers (see the module's docstring).
 _POLLING = ("SELECT pg_try_advisory_xact_lock(", "SELECT audit_pending.id FROM audit_pending WHERE audit_pending.id IN")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, Select, and_, bindparam, case, func, literal, select, text, true
+from sqlalchemy import ARRAY, ColumnElement, Engine, Select, String, and_, any_, bindparam, case, func, literal, select, text, true
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import evaluate
@@ -40,7 +40,7 @@ from trialwright.services.safety import PAUSE_FACTS, SafetyError, check_pause
 from trialwright.services.screening import NotFound, _typed_values, participant_row, refuse_withdrawn, withdrawn_on
 from trialwright.services.trial import CURRENT_SHA, current_protocol, protocol_by_sha
 from trialwright.services.users import UserView
-from trialwright.store.engine import read_scope, serialise, session_scope
+from trialwright.store.engine import read_scope, serialise, serialised_by, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, unblindings
 from trialwright.store.screening_tables import participants, screenings, withdrawals
 
@@ -75,18 +75,24 @@ def _stratum_of(protocol: Protocol, site: str, screening_values: str) -> str:
     return stratum_for(protocol, site, values)
 
 
-def _participant_facts(*, lock: bool) -> Select[Any]:
+def _participant_facts(*, lock: bool, serialised: bool = False) -> Select[Any]:
     """One statement for everything randomizing needs of the participant (``participant_id``) before its locks:
     their row, their screening values, when they withdrew from the intervention (NULL: never), and the protocol
     version the trial runs under. With ``lock``, the participant's row is locked (PostgreSQL), so two requests for
-    one participant queue on it."""
+    one participant queue on it. With ``serialised`` (PostgreSQL), the same statement takes the randomization lock:
+    shared when the protocol version it reads is one of ``list_shas`` (a parameter: versions known to randomize from
+    a list), else exclusive (minimization, or a version not parsed yet: exclusive is never wrong, only slower)."""
+    columns: list[Any] = [
+        participants,
+        screenings.c.screening_values,
+        withdrawn_on(participants.c.participant_id, "intervention").label("withdrawn_on"),
+        CURRENT_SHA.label("protocol_sha"),
+    ]
+    if serialised:
+        from_a_list = CURRENT_SHA == any_(bindparam("list_shas", type_=ARRAY(String)))
+        columns.append(serialised_by("randomization", shared_if=from_a_list).label("randomization_lock"))
     query = (
-        select(
-            participants,
-            screenings.c.screening_values,
-            withdrawn_on(participants.c.participant_id, "intervention").label("withdrawn_on"),
-            CURRENT_SHA.label("protocol_sha"),
-        )
+        select(*columns)
         .join_from(participants, screenings, screenings.c.id == participants.c.screening_id)
         .where(participants.c.participant_id == bindparam("participant_id"))
     )
@@ -95,18 +101,33 @@ def _participant_facts(*, lock: bool) -> Select[Any]:
 
 #: Built once: a randomization's statements are the same every time but for their parameters.
 _FACTS = {lock: _participant_facts(lock=lock) for lock in (True, False)}
+_FACTS_SERIALISED = _participant_facts(lock=True, serialised=True)
+#: The protocol versions (SHA-256) seen to randomize from a list, whose randomizations share the randomization lock.
+_LIST_SHAS: set[str] = set()
 
 
 def _read_participant(
     session: Session, actor: UserView, participant_id: str, *, lock: bool
 ) -> tuple[Protocol, Any, str]:
     """The protocol, the participant's row (within the actor's sites, else ``NotFound``) and their stratum; refused
-    as randomizing refuses before its locks (withdrawn from the intervention, a missing stratification value)."""
-    row = session.execute(_FACTS[lock], {"participant_id": participant_id}).first()
+    as randomizing refuses before its locks (withdrawn from the intervention, a missing stratification value).
+    With ``lock``, the randomization lock is held when it returns (``serialise``; on PostgreSQL taken by the same
+    statement, in the mode the protocol version it read asks for)."""
+    serialised = lock and session.get_bind().dialect.name == "postgresql"
+    if serialised:
+        parameters = {"participant_id": participant_id, "list_shas": sorted(_LIST_SHAS)}
+        row = session.execute(_FACTS_SERIALISED, parameters).first()
+    else:
+        row = session.execute(_FACTS[lock], {"participant_id": participant_id}).first()
     if row is None or (actor.role.site_scoped and row.site not in actor.sites):
         raise NotFound("no such participant")
     refuse_withdrawn(participant_id, "intervention", row.withdrawn_on)
     protocol = protocol_by_sha(session, row.protocol_sha).protocol
+    if lock:
+        if not isinstance(_method(protocol), Minimization):
+            _LIST_SHAS.add(row.protocol_sha)  # its next randomizations take the lock shared
+        if not serialised:
+            serialise(session, "randomization", shared=not isinstance(_method(protocol), Minimization))
     return protocol, row, _stratum_of(protocol, row.site, row.screening_values)
 
 
@@ -151,8 +172,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
     # DSMB decision holds it alone, so a stop or pause recorded now is seen by the checks after it (``_ready``).
     with session_scope(engine) as session:
         protocol, participant, stratum = _read_participant(session, actor, participant_id, lock=True)
-        method = _method(protocol)
-        serialise(session, "randomization", shared=not isinstance(method, Minimization))
+        method = _method(protocol)  # the randomization lock is held (``_read_participant``)
         # On PostgreSQL a list's first free entry that no other request holds is taken by the same statement.
         take = not isinstance(method, Minimization) and session.get_bind().dialect.name == "postgresql"
         list_id, seed, unlocked, taken = _ready(session, protocol, participant_id, free_in=stratum if take else None)
