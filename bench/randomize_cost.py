@@ -5,7 +5,8 @@
 Makes a fresh trial as ``bench/randomize.py`` does, enrols PARTICIPANTS (default 200) and randomizes them from
 CLIENTS (default 32) threads with its driver, and prints the rate, this process's CPU (``time.process_time``),
 statements (``before_cursor_execute``, the chainer's polling included), pool checkouts and pings (the dialect's
-``do_ping``, a round trip each) per randomization. Steadier than a rate on a shared machine: compare two versions run after one another.
+``do_ping``, a round trip each) per randomization. Steadier than a rate on a shared machine: compare two versions
+run after one another.
 """
 
 from __future__ import annotations

@@ -12,7 +12,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ARRAY, ColumnElement, Engine, Select, String, and_, any_, bindparam, case, func, literal, select, text, true
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Engine,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import evaluate
@@ -89,7 +104,7 @@ def _participant_facts(*, lock: bool, serialised: bool = False) -> Select[Any]:
         CURRENT_SHA.label("protocol_sha"),
     ]
     if serialised:
-        from_a_list = CURRENT_SHA == any_(bindparam("list_shas", type_=ARRAY(String)))
+        from_a_list = any_(bindparam("list_shas", type_=ARRAY(String))) == CURRENT_SHA
         columns.append(serialised_by("randomization", shared_if=from_a_list).label("randomization_lock"))
     query = (
         select(*columns)
@@ -320,8 +335,9 @@ def _ready(
     pause, a participant randomized already, or in the trial this one was imported from, no list yet); else the
     list's first record: its id and seed, and with ``free_in`` (a stratum; PostgreSQL) its first free entry that no
     other request holds, locked (None: none such), and the randomization number the same statement took from the
-    sequence when it found nothing that refuses (no pause facts to weigh) and an entry (None: not taken). Everything it decides from is read in one statement (after the
-    caller's locks); the pause's rows and an import's entries only when there are any."""
+    sequence when it found nothing that refuses (no pause facts to weigh) and an entry (None: not taken).
+    Everything it decides from is read in one statement (after the caller's locks); the pause's rows and an import's
+    entries only when there are any."""
     from trialwright.services.odm_import import imported_randomization  # the import reads this module's callers
 
     parameters = (
