@@ -4,8 +4,9 @@
 
 Makes a fresh trial as ``bench/randomize.py`` does, enrols PARTICIPANTS (default 200) and randomizes them from
 CLIENTS (default 32) threads with its driver, and prints the rate, this process's CPU (``time.process_time``),
-statements (``before_cursor_execute``, the chainer's polling included) and pool checkouts (each one a ping on
-PostgreSQL) per randomization. Steadier than a rate on a shared machine: compare two versions run after one another.
+statements (``before_cursor_execute``, the chainer's polling included), pool checkouts and pings (the dialect's
+``do_ping``, a round trip each) per randomization. Steadier than a rate on a shared machine: compare two versions
+run after one another.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main() -> None:
         assert investigator and stat
         people = enrol_many(trial.engine, n)
         generate_list(trial.engine, stat, seed=1)
-        counts = {"statements": 0, "checkouts": 0}
+        counts = {"statements": 0, "checkouts": 0, "pings": 0}
         guard = threading.Lock()
 
         def counter(kind: str):  # type: ignore[no-untyped-def]
@@ -50,6 +51,13 @@ def main() -> None:
 
         event.listen(trial.engine, "before_cursor_execute", counter("statements"))
         event.listen(trial.engine.pool, "checkout", counter("checkouts"))
+        ping, pinged = trial.engine.dialect.do_ping, counter("pings")
+
+        def counted_ping(dbapi_connection: object) -> bool:
+            pinged()
+            return ping(dbapi_connection)
+
+        trial.engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
         cpu = time.process_time()
         elapsed, latencies = _drive(clients, people, lambda pid: randomize(trial.engine, investigator, pid))
         cpu = time.process_time() - cpu
@@ -57,7 +65,7 @@ def main() -> None:
     print(
         f"{backend} {clients} clients, {len(latencies)} randomizations: {len(latencies) / elapsed:.1f}/s, "
         f"{1000 * cpu / n:.2f} ms CPU, {counts['statements'] / n:.1f} statements, "
-        f"{counts['checkouts'] / n:.2f} checkouts per randomization"
+        f"{counts['checkouts'] / n:.2f} checkouts, {counts['pings'] / n:.2f} pings per randomization"
     )
 
 

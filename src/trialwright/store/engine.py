@@ -13,6 +13,7 @@ position agree even while others commit. ``session_scope`` gives one write trans
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -20,9 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Insert, create_engine, event, text
+from sqlalchemy import ColumnElement, CursorResult, Engine, Insert, case, create_engine, event, func, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
 
 from trialwright.store.audit_keys import AuditKey, attach, create_private_file, default_key_file, load_key
@@ -41,6 +42,7 @@ __all__ = [
     "read_scope",
     "redact",
     "serialise",
+    "serialised_by",
     "session_scope",
     "waiting_writers",
 ]
@@ -95,11 +97,12 @@ def make_engine(url: str, *, audit_key: AuditKey | None = None) -> Engine:
         _configure_sqlite(engine)
     elif parsed.get_backend_name() == "postgresql":
         try:
-            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+            engine = create_engine(url, connect_args={"connect_timeout": 10})
         except ModuleNotFoundError as exc:  # the driver is an extra: say which, not a bare import error
             raise DatabaseUnavailable(
                 redact(url), f"PostgreSQL needs the {exc.name} driver: pip install 'trialwright[postgres]'"
             ) from None
+        _ping_when_idle(engine)
     else:
         raise DatabaseUnavailable(redact(url), f"unsupported database {parsed.get_backend_name()!r}")
     if audit_key is None:
@@ -116,6 +119,35 @@ def _create_private_sqlite_file(database: str | None) -> None:
     path = Path(database)
     if path.parent.is_dir() and not path.exists():
         create_private_file(path)
+
+
+#: A pooled PostgreSQL connection idle in the pool for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 5.0
+_IDLE_SINCE = "trialwright.idle_since"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only if it sat idle in the pool for more than ``IDLE_PING_SECONDS``
+    (SQLAlchemy's ``pool_pre_ping`` pings at every checkout: one more round trip for every transaction). A connection
+    the server dropped while idle (a restart, an idle timeout) is replaced before a request uses it, as with the
+    pre-ping; one dropped within seconds of its last use makes that request fail with the database's error, nothing
+    of it committed, and SQLAlchemy then renews the whole pool (its disconnect handling)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since <= IDLE_PING_SECONDS:
+            return  # new, or used moments ago
+        try:
+            ok = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # a dropped connection: the pool discards it and connects again
+            raise DisconnectionError(str(exc)) from exc
+        if not ok:
+            raise DisconnectionError("the connection did not answer its ping")
 
 
 class _WriterQueue:
@@ -360,3 +392,11 @@ def serialise(session: Session, name: str, *, shared: bool = False) -> None:
     if session.get_bind().dialect.name == "postgresql":
         lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         session.execute(text(f"SELECT {lock}(hashtext(:name))"), {"name": name})
+
+
+def serialised_by(name: str, *, shared_if: ColumnElement[bool]) -> ColumnElement[Any]:
+    """PostgreSQL: the lock ``serialise`` takes, as an expression of the statement that reads what decides its mode
+    (one round trip fewer): shared when ``shared_if`` holds for the row read, else exclusive. The statement takes it
+    when it evaluates its columns, so what it reads in other columns comes from its own snapshot, taken before."""
+    key = func.hashtext(name)
+    return case((shared_if, func.pg_advisory_xact_lock_shared(key)), else_=func.pg_advisory_xact_lock(key))

@@ -5,11 +5,11 @@ A randomization from a sealed list is one transaction: the participant's row loc
 screening values, their withdrawal from the intervention and the protocol version in one statement; on
 PostgreSQL the randomization lock (shared); what decides whether they may be randomized now (the safety pause,
 randomized already, an imported randomization, the list's first record; on PostgreSQL the first free entry of
-the stratum, locked) in one statement; the entry (SQLite), its number (PostgreSQL's sequence) and its claim; the
-audit entry (on PostgreSQL written pending, and numbered in commit order by the same INSERT, since it is the
-transaction's last write). On PostgreSQL the chainer's pass after the
-commit takes the pending entries, records their nonces, reads the head and writes the chained entries: one more
-transaction (shared by the randomizations that committed meanwhile in the same process).
+the stratum, locked, and its randomization number from the sequence when nothing it read refuses) in one
+statement; the entry and its number (SQLite); the claim; the audit entry (on PostgreSQL written pending, and
+numbered in commit order by the same INSERT, since it is the transaction's last write). On PostgreSQL the
+chainer's pass after the commit takes the pending entries, records their nonces, reads the head and writes the
+chained entries: one more transaction (shared by the randomizations that committed meanwhile in the same process).
 
 Not counted: the chainer's look at its advisory lock and at whether its entries are still pending, which repeat
 only while another process's pass holds that lock (the number then depends on others, not on this code).
@@ -33,7 +33,7 @@ from trialwright.domain.roles import Role
 from trialwright.services.randomization import generate_list, randomize
 
 #: At most this many statements per randomization, by database.
-LIMIT = {"sqlite": 8, "postgresql": 10}
+LIMIT = {"sqlite": 8, "postgresql": 8}
 
 #: The chainer's polling of its lock, which depends on other writers (see the module's docstring).
 _POLLING = ("SELECT pg_try_advisory_xact_lock(", "SELECT audit_pending.id FROM audit_pending WHERE audit_pending.id IN")

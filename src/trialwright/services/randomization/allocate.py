@@ -12,7 +12,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, literal, select, text, true
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Engine,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import evaluate
@@ -40,7 +55,7 @@ from trialwright.services.safety import PAUSE_FACTS, SafetyError, check_pause
 from trialwright.services.screening import NotFound, _typed_values, participant_row, refuse_withdrawn, withdrawn_on
 from trialwright.services.trial import CURRENT_SHA, current_protocol, protocol_by_sha
 from trialwright.services.users import UserView
-from trialwright.store.engine import read_scope, serialise, session_scope
+from trialwright.store.engine import read_scope, serialise, serialised_by, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, unblindings
 from trialwright.store.screening_tables import participants, screenings, withdrawals
 
@@ -75,18 +90,24 @@ def _stratum_of(protocol: Protocol, site: str, screening_values: str) -> str:
     return stratum_for(protocol, site, values)
 
 
-def _participant_facts(*, lock: bool) -> Select[Any]:
+def _participant_facts(*, lock: bool, serialised: bool = False) -> Select[Any]:
     """One statement for everything randomizing needs of the participant (``participant_id``) before its locks:
     their row, their screening values, when they withdrew from the intervention (NULL: never), and the protocol
     version the trial runs under. With ``lock``, the participant's row is locked (PostgreSQL), so two requests for
-    one participant queue on it."""
+    one participant queue on it. With ``serialised`` (PostgreSQL), the same statement takes the randomization lock:
+    shared when the protocol version it reads is one of ``list_shas`` (a parameter: versions known to randomize from
+    a list), else exclusive (minimization, or a version not parsed yet: exclusive is never wrong, only slower)."""
+    columns: list[Any] = [
+        participants,
+        screenings.c.screening_values,
+        withdrawn_on(participants.c.participant_id, "intervention").label("withdrawn_on"),
+        CURRENT_SHA.label("protocol_sha"),
+    ]
+    if serialised:
+        from_a_list = any_(bindparam("list_shas", type_=ARRAY(String))) == CURRENT_SHA
+        columns.append(serialised_by("randomization", shared_if=from_a_list).label("randomization_lock"))
     query = (
-        select(
-            participants,
-            screenings.c.screening_values,
-            withdrawn_on(participants.c.participant_id, "intervention").label("withdrawn_on"),
-            CURRENT_SHA.label("protocol_sha"),
-        )
+        select(*columns)
         .join_from(participants, screenings, screenings.c.id == participants.c.screening_id)
         .where(participants.c.participant_id == bindparam("participant_id"))
     )
@@ -95,18 +116,33 @@ def _participant_facts(*, lock: bool) -> Select[Any]:
 
 #: Built once: a randomization's statements are the same every time but for their parameters.
 _FACTS = {lock: _participant_facts(lock=lock) for lock in (True, False)}
+_FACTS_SERIALISED = _participant_facts(lock=True, serialised=True)
+#: The protocol versions (SHA-256) seen to randomize from a list, whose randomizations share the randomization lock.
+_LIST_SHAS: set[str] = set()
 
 
 def _read_participant(
     session: Session, actor: UserView, participant_id: str, *, lock: bool
 ) -> tuple[Protocol, Any, str]:
     """The protocol, the participant's row (within the actor's sites, else ``NotFound``) and their stratum; refused
-    as randomizing refuses before its locks (withdrawn from the intervention, a missing stratification value)."""
-    row = session.execute(_FACTS[lock], {"participant_id": participant_id}).first()
+    as randomizing refuses before its locks (withdrawn from the intervention, a missing stratification value).
+    With ``lock``, the randomization lock is held when it returns (``serialise``; on PostgreSQL taken by the same
+    statement, in the mode the protocol version it read asks for)."""
+    serialised = lock and session.get_bind().dialect.name == "postgresql"
+    if serialised:
+        parameters = {"participant_id": participant_id, "list_shas": sorted(_LIST_SHAS)}
+        row = session.execute(_FACTS_SERIALISED, parameters).first()
+    else:
+        row = session.execute(_FACTS[lock], {"participant_id": participant_id}).first()
     if row is None or (actor.role.site_scoped and row.site not in actor.sites):
         raise NotFound("no such participant")
     refuse_withdrawn(participant_id, "intervention", row.withdrawn_on)
     protocol = protocol_by_sha(session, row.protocol_sha).protocol
+    if lock:
+        if not isinstance(_method(protocol), Minimization):
+            _LIST_SHAS.add(row.protocol_sha)  # its next randomizations take the lock shared
+        if not serialised:
+            serialise(session, "randomization", shared=not isinstance(_method(protocol), Minimization))
     return protocol, row, _stratum_of(protocol, row.site, row.screening_values)
 
 
@@ -151,11 +187,10 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
     # DSMB decision holds it alone, so a stop or pause recorded now is seen by the checks after it (``_ready``).
     with session_scope(engine) as session:
         protocol, participant, stratum = _read_participant(session, actor, participant_id, lock=True)
-        method = _method(protocol)
-        serialise(session, "randomization", shared=not isinstance(method, Minimization))
+        method = _method(protocol)  # the randomization lock is held (``_read_participant``)
         # On PostgreSQL a list's first free entry that no other request holds is taken by the same statement.
         take = not isinstance(method, Minimization) and session.get_bind().dialect.name == "postgresql"
-        list_id, seed, unlocked = _ready(session, protocol, participant_id, free_in=stratum if take else None)
+        list_id, seed, unlocked, taken = _ready(session, protocol, participant_id, free_in=stratum if take else None)
         now = clock.now()
 
         def claim(number: int) -> dict[str, Any]:
@@ -201,7 +236,8 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             if entry is None:
                 raise StratumExhausted(stratum)
             _checked(session, entry)
-            number = _next_number(session)
+            # Taken with the entry by ``_ready`` when nothing could refuse (PostgreSQL), else now, after every check.
+            number = taken if taken is not None and entry is unlocked else _next_number(session)
             claimed = claim(number)
             digest = digest_of(session, {**entry._mapping, **claimed})
             session.execute(_CLAIM, {"entry_id": entry.id, **claimed, "digest": digest})
@@ -248,11 +284,25 @@ def _ready_facts(free: bool = False) -> Select[Any]:
     if free:
         lateral = _FREE_UNLOCKED.lateral("free")
         one = select(literal(1).label("one")).subquery("one")
-        return (
+        # OFFSET 0 keeps PostgreSQL from inlining the facts into the number's condition (each read once).
+        facts = (
             _ready_facts()
             .add_columns(*(c.label(f"entry_{c.name}") for c in lateral.c))
             .select_from(one.outerjoin(lateral, true()))
+            .offset(0)
+            .subquery("facts")
         )
+        # The randomization number, taken only when nothing refuses and an entry was found: no pause facts to
+        # weigh, not randomized, nothing imported, not withdrawn, a list. Else NULL (``_next_number`` takes it).
+        may = and_(
+            ~facts.c.pause_facts,
+            ~facts.c.randomized,
+            ~facts.c.imported,
+            facts.c.withdrawn_on.is_(None),
+            facts.c.list_id.is_not(None),
+            facts.c.entry_id.is_not(None),
+        )
+        return select(facts, case((may, func.nextval("randomization_numbers")), else_=None).label("number"))
 
     first = select(allocation_lists.c.id, allocation_lists.c.seed).order_by(allocation_lists.c.id).limit(1)
     participant_id: ColumnElement[str] = bindparam("participant_id")
@@ -280,12 +330,14 @@ class _Entry:
 
 def _ready(
     session: Session, protocol: Protocol, participant_id: str, *, free_in: str | None = None
-) -> tuple[int, str | None, _Entry | None]:
+) -> tuple[int, str | None, _Entry | None, int | None]:
     """Refuse as randomizing does before an allocation is claimed (a withdrawal from the intervention, the safety
     pause, a participant randomized already, or in the trial this one was imported from, no list yet); else the
     list's first record: its id and seed, and with ``free_in`` (a stratum; PostgreSQL) its first free entry that no
-    other request holds, locked (None: none such). Everything it decides from is read in one statement (after the
-    caller's locks); the pause's rows and an import's entries only when there are any."""
+    other request holds, locked (None: none such), and the randomization number the same statement took from the
+    sequence when it found nothing that refuses (no pause facts to weigh) and an entry (None: not taken).
+    Everything it decides from is read in one statement (after the caller's locks); the pause's rows and an import's
+    entries only when there are any."""
     from trialwright.services.odm_import import imported_randomization  # the import reads this module's callers
 
     parameters = (
@@ -311,10 +363,11 @@ def _ready(
         )
     if facts.list_id is None:
         raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
-    entry = None
+    entry, number = None, None
     if free_in is not None and facts.entry_id is not None:
         entry = _Entry({c.name: facts._mapping[f"entry_{c.name}"] for c in allocation_entries.columns})
-    return int(facts.list_id), facts.seed, entry
+        number = None if facts.number is None else int(facts.number)
+    return int(facts.list_id), facts.seed, entry, number
 
 
 @dataclass(frozen=True)
@@ -352,7 +405,7 @@ def preview_randomization(engine: Engine, actor: UserView, participant_id: str) 
     with read_scope(engine) as session:
         # A withdrawal or a missing stratification value refuses here, as in ``randomize``.
         protocol, participant, _ = _read_participant(session, actor, participant_id, lock=False)
-        _ready(session, protocol, participant_id)
+        _ready(session, protocol, participant_id)  # takes no number: no ``free_in``
         randomized = session.execute(
             select(func.count()).select_from(allocation_entries).where(allocation_entries.c.participant_id.is_not(None))
         ).scalar_one()
@@ -361,8 +414,10 @@ def preview_randomization(engine: Engine, actor: UserView, participant_id: str) 
 
 def _next_number(session: Session) -> int:
     """The next randomization number: on PostgreSQL from the ``randomization_numbers`` sequence, taken after every
-    check so that only a request that fails between here and its commit (a crash, a lost connection) leaves its
-    number unused, never given to anyone else; on SQLite, under its single writer, one more than the largest."""
+    check so that only a request that fails between here and its commit (a crash, a lost connection, an entry
+    refused by its digest) leaves its number unused, never given to anyone else; on SQLite, under its single writer,
+    one more than the largest. A list's randomization on PostgreSQL usually has its number already, taken by the
+    statement of its checks when none of them could refuse (``_ready_facts``)."""
     if session.get_bind().dialect.name == "postgresql":
         return int(session.execute(text("SELECT nextval('randomization_numbers')")).scalar_one())
     return int(session.execute(select(func.max(allocation_entries.c.randomization_number))).scalar() or 0) + 1
