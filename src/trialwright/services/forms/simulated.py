@@ -216,8 +216,11 @@ def save_and_verify_visits(
     it, one after the other, each at its own simulated moment, in one transaction: the same writes, in the same
     order, as one transaction per visit. The caller runs together only visits that nothing else comes between in
     the trial's time order (``simulate``); what no form save changes is read once for them all
-    (``services/bulk_reads.py``) and their audit entries are written with one INSERT, in the order separate visits
-    would have written them."""
+    (``services/bulk_reads.py``; their participants read ahead, ``read_ahead``) and their audit entries are written
+    with one INSERT, in the order separate visits would have written them. The visits are first saved without
+    savepoints, their new visit and form records written by one executemany per table (``services/bulk_writes.py``);
+    if anything is refused there, nothing is kept and they are saved again with a savepoint per form and per series
+    (``tests/spec/simulation/test_batched.py``)."""
     if any(verify for each in visits for _, verify in each.saves):
         _role(monitor, [Role.MONITOR], "verify forms against source")
     try:  # first as if nothing were refused: no savepoint, so the new records wait and are written together
