@@ -774,6 +774,7 @@ def simulate(
                 if isinstance(outcome, Exception):
                     continue
                 counts["randomized"] += 1
+                pack_codes[pid] = outcome.preparation_code  # the code on the pack: known here, never read again
                 allocation = allocation_of(engine, users[Role.UNBLINDED_STATISTICIAN], pid)
                 arms[person.index] = allocation is not None and allocation.arm in experimental_arms
                 preparation = protocol.arm_by_code(allocation.arm).preparation() if allocation else None

@@ -101,3 +101,34 @@ def test_the_batched_simulation_is_the_slow_one(
     assert fast_checks == 1 and len(checks) > 1
     fast.dispose()
     slow.dispose()
+
+
+def test_a_refused_save_in_a_joined_run_gives_the_slow_trial_and_the_rest_are_written_together(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The joined visits are first saved without savepoints, their new visit and form records written together
+    (one executemany per table) and each lifecycle step of a record still waiting changed where it waits; when a
+    save or a series is refused there, nothing of the run is kept and it runs again with a savepoint per form, as
+    before. Seed 3 meets refusals (a visit after a withdrawal) inside joined runs: the same trial as the slow path,
+    entry for entry, and far fewer INSERTs of form records than form records (one each on the slow path)."""
+    fast = _trial(database_url)
+    slow = _trial(f"sqlite:///{tmp_path / 'slow.db'}")
+    inserts: list[str] = []  # the INSERTs of form records (one statement, however many rows)
+
+    @event.listens_for(fast, "before_cursor_execute")
+    def counted(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO form_records"):
+            inserts.append(statement)
+
+    batched = simulate(fast, FIRST_PROTOCOL, 14, seed=3)
+    one_by_one = simulate(slow, FIRST_PROTOCOL, 14, seed=3, batched=False)
+    assert batched.refused > 0 and any("withdrew" in rule for rule in batched.refusals)
+    assert dataclasses.replace(batched, seconds=0) == dataclasses.replace(one_by_one, seconds=0)
+    assert _fingerprint(fast) == _fingerprint(slow)
+    assert _kept(fast) == _kept(slow)
+    assert _trail(fast) == _trail(slow)
+    with session_scope(fast) as session:
+        records = len(session.execute(select(form_records.c.id)).all())
+    assert records > 100 and len(inserts) < records / 3
+    fast.dispose()
+    slow.dispose()

@@ -15,6 +15,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
+from trialwright.services.bulk_writes import deferred_update
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import (
     DATA_ENTRY,
@@ -80,7 +81,7 @@ def _move(
 ) -> FormView:
     """One lifecycle step of one form inside the caller's transaction, with its audit entry."""
     participant = participant_row(session, actor, participant_id)
-    require_unlocked(session, participant_id)  # a soft lock of the participant or their site
+    require_unlocked(session, participant_id, site=participant.site)  # a soft lock of the participant or their site
     visit_row = _visit_row(session, participant_id, visit_id)
     if visit_row is not None:
         lock_visit(session, visit_row.id)
@@ -108,15 +109,8 @@ def _move(
     if move is Transition.UNLOCK:
         values |= {"locked_at": None, "locked_by": None, "state_before_lock": None}
     # The form as the step leaves it: the row the UPDATE returned (every column), not read again.
-    moved = _keep_form(
-        session,
-        session.execute(
-            form_records.update()
-            .where(form_records.c.id == row.id)
-            .values(**values, **(extra or {}))
-            .returning(*form_records.c)
-        ).one(),
-    )
+    # A record still waiting in a bulk block (``services/bulk_writes.py``) is changed where it waits.
+    moved = _keep_form(session, deferred_update(session, form_records, row.id, {**values, **(extra or {})}))
     audit.record(
         session,
         actor=actor.username,

@@ -505,6 +505,22 @@ def saved_each(
     return out
 
 
+def unsaved_each(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    saves: Sequence[VisitFormSave],
+    visit_date: dt.date | None,
+) -> list[FormView]:
+    """``saved_each`` without savepoints: the first refusal raises (the caller rolls its transaction back and saves
+    the forms again with ``saved_each``). The same writes, in the same order, when nothing is refused."""
+    hold_data_lock(session)
+    return [_save_and_view(session, protocol, actor, participant_id, visit_id, each.form_id, each.entries,
+                           reason=None, visit_date=visit_date, complete=each.complete) for each in saves]  # fmt: skip
+
+
 def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView | None:
     """One form as stored (None if not started)."""
     protocol = current_protocol(engine).protocol

@@ -36,10 +36,13 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import forget_held, reading_once
+from trialwright.services.bulk_writes import deferring
 from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import FormView, _role
+from trialwright.services.forms.read_ahead import read_ahead
 from trialwright.services.forms.review import _series_in
-from trialwright.services.forms.save import VisitFormSave, saved_each
+from trialwright.services.forms.save import VisitFormSave, saved_each, unsaved_each
+from trialwright.services.lock import hold_data_lock
 from trialwright.services.reauth import require_password
 from trialwright.services.trial import current_protocol, protocol_in
 from trialwright.services.users import UserView
@@ -213,17 +216,42 @@ def save_and_verify_visits(
     it, one after the other, each at its own simulated moment, in one transaction: the same writes, in the same
     order, as one transaction per visit. The caller runs together only visits that nothing else comes between in
     the trial's time order (``simulate``); what no form save changes is read once for them all
-    (``services/bulk_reads.py``) and their audit entries are written with one INSERT, in the order separate visits
-    would have written them."""
+    (``services/bulk_reads.py``; their participants read ahead, ``read_ahead``) and their audit entries are written
+    with one INSERT, in the order separate visits would have written them. The visits are first saved without
+    savepoints, their new visit and form records written by one executemany per table (``services/bulk_writes.py``);
+    if anything is refused there, nothing is kept and they are saved again with a savepoint per form and per series
+    (``tests/spec/simulation/test_batched.py``)."""
     if any(verify for each in visits for _, verify in each.saves):
         _role(monitor, [Role.MONITOR], "verify forms against source")
+    try:  # first as if nothing were refused: no savepoint, so the new records wait and are written together
+        return _visits(engine, coordinator, monitor, visits, savepoints=False)
+    except _Refused:
+        pass  # nothing was stored; again, each form and each series in a savepoint, as one by one
+    return _visits(engine, coordinator, monitor, visits, savepoints=True)
+
+
+class _Refused(Exception):
+    """A save or a series refused in the pass without savepoints: its transaction is rolled back and the visits
+    run again, each form and each series in a savepoint."""
+
+
+def _visits(
+    engine: Engine, coordinator: UserView, monitor: UserView, visits: Sequence[VisitSaves], *, savepoints: bool
+) -> tuple[VisitOutcome, ...]:
+    """The visits in one transaction; the new visit and form records deferred (``services/bulk_writes.py``: one
+    executemany per table, before the next statement of any kind, a savepoint among them). Without ``savepoints``
+    a refusal raises ``_Refused`` (the caller runs them again with savepoints)."""
     out: list[VisitOutcome] = []
-    with session_scope(engine) as session, reading_once(session), audit.batched(session):
+    with session_scope(engine) as session, reading_once(session), audit.batched(session), deferring(session):
         protocol = protocol_in(session).protocol
+        # What the saves will look up about their participants, read for them all at once (as a bulk import's
+        # batch does), under the data lock held in the transaction itself: no read comes between the saves.
+        hold_data_lock(session)
+        read_ahead(session, protocol, [{"participant": each.participant_id} for each in visits])
         for each in visits:
             with clock.simulated_time(each.at):
                 out.append(_visit_in(session, protocol, coordinator, monitor, each.participant_id, each.visit_id,
-                                     each.saves, each.visit_date))  # fmt: skip
+                                     each.saves, each.visit_date, savepoints=savepoints))  # fmt: skip
     return tuple(out)
 
 
@@ -236,17 +264,35 @@ def _visit_in(
     visit_id: str,
     saves: Sequence[tuple[VisitFormSave, bool]],
     visit_date: dt.date | None,
+    *,
+    savepoints: bool = True,
 ) -> VisitOutcome:
-    """One visit's saves, then its verification series, in the caller's transaction (each in savepoints)."""
+    """One visit's saves, then its verification series, in the caller's transaction (each in savepoints; without
+    ``savepoints``, none, and the first refusal raises ``_Refused``)."""
     out: list[FormView | FormError | ValueError] = []
     refusals: list[FormError | ValueError] = []
-    out.extend(saved_each(session, protocol, coordinator, participant_id, visit_id,
-                          [each for each, _ in saves], visit_date))  # fmt: skip
+    forms = [each for each, _ in saves]
+    if savepoints:
+        out.extend(saved_each(session, protocol, coordinator, participant_id, visit_id, forms, visit_date))
+    else:
+        try:
+            out.extend(unsaved_each(session, protocol, coordinator, participant_id, visit_id, forms, visit_date))
+        except (FormError, ValueError) as exc:
+            raise _Refused from exc
     wanted = [each.form_id for (each, verify), result in zip(saves, out, strict=True)
               if verify and not isinstance(result, Exception) and result.state.value == "complete"]  # fmt: skip
     verified: list[str] = []
 
     def series(form_ids: Sequence[str]) -> bool:
+        if not savepoints:
+            try:
+                with audit.gathered(session):
+                    _series_in(session, protocol, monitor, [(participant_id, visit_id, f) for f in form_ids],
+                               Transition.VERIFY, "verified")  # fmt: skip
+            except (FormError, ValueError) as exc:
+                raise _Refused from exc
+            verified.extend(form_ids)
+            return True
         nested = session.begin_nested()
         try:
             with audit.gathered(session):

@@ -98,22 +98,23 @@ def _store_report(
     )
     new = assessment.as_json()
     old = previous.as_json() if previous is not None else {}
-    for name, value in new.items():
-        if old.get(name) == value or (previous is None and value is None):
-            continue
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
-            site=event.site,
-            participant=event.participant_id,
-            form=f"adverse_event:{event.ae_number}",
-            field=name,
-            action="ae.reported" if previous is None else "ae.followed_up",
-            old_value=old.get(name),
-            new_value=value,
-            reason=reason or ("initial report" if previous is None else f"follow-up report {sequence}"),
-        )
+    with audit.batched(session):  # one entry per field of the report, written in this order with one INSERT
+        for name, value in new.items():
+            if old.get(name) == value or (previous is None and value is None):
+                continue
+            audit.record(
+                session,
+                actor=actor.username,
+                role=actor.role.value,
+                site=event.site,
+                participant=event.participant_id,
+                form=f"adverse_event:{event.ae_number}",
+                field=name,
+                action="ae.reported" if previous is None else "ae.followed_up",
+                old_value=old.get(name),
+                new_value=value,
+                reason=reason or ("initial report" if previous is None else f"follow-up report {sequence}"),
+            )
     if watch_pause and not paused_before:
         after = _pause(session, protocol)
         if after.active:  # this report brought the related SAEs to the protocol's rule: the pause begins
