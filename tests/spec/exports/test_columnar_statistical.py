@@ -69,8 +69,9 @@ from trialwright.exports.base import ExportSource
 from trialwright.exports.codebook import CodebookExporter
 from trialwright.exports.columnar import csv_cells, csv_lines
 from trialwright.exports.readstat import fit_bytes
+from trialwright.exports.sas import SasExporter
 from trialwright.exports.sdtm import DOMAINS, SdtmExporter
-from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter, StatisticalExporter
+from trialwright.exports.statistical import SpssExporter, StataExporter, StatisticalExporter
 from trialwright.exports.tabular import Column, CsvExporter, Table, _Run, value_text
 from trialwright.services.exports import export_source
 from trialwright.services.simulation import simulate
