@@ -57,7 +57,6 @@ class SasExporter(StatisticalExporter):
     extension = "xpt"
     name_limit, label_limit, text_limit = 8, 40, 200
     upper_names = True
-    value_labels = False
     format_notes = (
         "SAS transport files carry no value labels: choices keep their codes and yes/no are 1/0. formats.sas "
         "(a SAS program) defines a format for every choice and yes/no variable and applies it to each dataset.",
