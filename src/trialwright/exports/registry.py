@@ -11,8 +11,10 @@ from trialwright.exports.codebook import CodebookExporter
 from trialwright.exports.dataset_json import DatasetJsonExporter
 from trialwright.exports.fhir import FhirExporter
 from trialwright.exports.odm import OdmExporter
+from trialwright.exports.sas import SasExporter
 from trialwright.exports.sdtm import SdtmExporter
-from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter
+from trialwright.exports.stata import StataExporter
+from trialwright.exports.statistical import SpssExporter
 from trialwright.exports.tabular import CsvExporter, ParquetExporter
 
 __all__ = ["FORMATS"]

@@ -11,8 +11,9 @@ sex, death, exposure) is gathered on the way, so memory grows with participants,
 gathered into Arrow record batches and spooled to Parquet; each domain is then read back as Arrow columns,
 sorted by USUBJID, given what needs other records (--DY from each subject's RFSTDTC, in Arrow; --LOBXFL, which
 reads LB's and VS's subject, test, result and time columns as Python lists), numbered (--SEQ) and written on its
-own: whole as XPT (pyreadstat takes a whole table, so the peak is the largest domain's columns) and a batch at a
-time as CSV. Every form is read for the visit dates (SV, EPOCH of events); only the domains' forms give rows.
+own, a batch at a time as XPT (the project's transport writer, ``trialwright.exports.xport``) and as CSV; the sort
+holds the domain's Arrow columns, so the peak is the largest domain's columns. Every form is read for the visit
+dates (SV, EPOCH of events); only the domains' forms give rows.
 
 Masking: a blinded extract writes BLINDED in ARMCD, ARM, ACTARMCD and ACTARM of every randomized (and treated)
 participant: the arm is assigned, only withheld, so it is not null and ARMNRS keeps the SDTMIG's reasons (NOT
@@ -50,7 +51,7 @@ from trialwright.domain.treatment import arm_received, treatment_given
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
-from trialwright.exports.readstat import ascii_text, cut_text, frame, string_column
+from trialwright.exports.readstat import ascii_text, cut_text, string_column
 from trialwright.exports.sdtm_define import write_define
 from trialwright.exports.sdtm_design import (
     SubjectElement,
@@ -92,6 +93,7 @@ from trialwright.exports.sdtm_findings import (
     study_days,
 )
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value
+from trialwright.exports.xport import XportVariable, XportWriter
 from trialwright.protocol import Protocol
 from trialwright.protocol.elements import epochs
 from trialwright.protocol.forms import FieldType, FormDef
@@ -201,7 +203,7 @@ def _latest(*days: dt.date | None) -> dt.date | None:
 
 class _DomainSink:
     """One domain's rows, spooled to Parquet in record batches; then read back as Arrow columns, sorted by
-    USUBJID, numbered (--SEQ) and written whole as XPT (pyreadstat) and a batch at a time as CSV."""
+    USUBJID, numbered (--SEQ) and written a batch at a time as XPT (``trialwright.exports.xport``) and CSV."""
 
     def __init__(self, folder: Path, domain: Domain, batch: int = BATCH_ROWS) -> None:
         self.domain, self.folder, self._batch = domain, folder, batch
@@ -249,8 +251,6 @@ class _DomainSink:
         return pa.table(columns)
 
     def close(self, notes: list[str], reference: Mapping[str, SubjectReference]) -> list[Path]:
-        import pyreadstat
-
         data = self.table(notes, reference)
         if "USUBJID" in data.column_names and not self.domain.code.startswith("SUPP"):
             data = self._overflow(data)
@@ -268,9 +268,12 @@ class _DomainSink:
             self.lengths[v.name] = max(1, longest or 0) if v.type == "Char" else 8
         stem = self.domain.code.lower()
         xpt, text_path = self.folder / f"{stem}.xpt", self.folder / f"{stem}.csv"
-        labels: dict[str, str | None] = {v.name: ascii_text(v.label)[:40] for v in self.domain.variables}
-        pyreadstat.write_xport(frame(columns, self._batch), xpt, file_label=self.domain.label, column_labels=labels,
-                               table_name=self.domain.code, file_format_version=5)  # fmt: skip
+        variables = [XportVariable(v.name, ascii_text(v.label)[:40], "num" if v.type == "Num" else "char",
+                                   self.lengths[v.name]) for v in self.domain.variables]  # fmt: skip
+        table = pa.table({name: pa.array(c) if isinstance(c, np.ndarray) else c for name, c in columns.items()})
+        with XportWriter(xpt, self.domain.code, self.domain.label, variables) as writer:
+            for batch in table.to_batches(max_chunksize=self._batch):
+                writer.write(batch.columns)
         self._csv(text_path, columns)
         return [xpt, text_path]
 

@@ -17,9 +17,9 @@ Memory: pyreadstat takes a whole table, but the table is Arrow columns, not Pyth
 from 10 screened patients to 40 (form records x3.5) on SQLite and PostgreSQL; the Python heap's peak
 (``tracemalloc``) of a Stata and an SDTM export, with batches of 16 rows, may not double; with batches larger
 than the trial (every row held as a Python mapping before its table is written) it grows by more, so the
-measure can see growth. This holds that no Python object is kept per row, not that memory is bounded by the
-batch: the largest table's columns are held whole while pyreadstat writes it (its float64 arrays count here, its
-Arrow buffers are outside ``tracemalloc``'s sight), so the peak grows with that table (docs/exports.md).
+measure can see growth. This holds that no Python object is kept per row; that Stata's (and SAS's) memory is
+bounded by the batch is held by test_dta.py and test_xport.py (a table grown tenfold), while an SDTM domain is
+still sorted whole before its XPT is streamed, so its peak grows with the largest domain (docs/exports.md).
 
 | export, batches of 16 rows | peak at 40 patients / peak at 10   |
 |----------------------------|------------------------------------|
@@ -69,8 +69,10 @@ from trialwright.exports.base import ExportSource
 from trialwright.exports.codebook import CodebookExporter
 from trialwright.exports.columnar import csv_cells, csv_lines
 from trialwright.exports.readstat import fit_bytes
+from trialwright.exports.sas import SasExporter
 from trialwright.exports.sdtm import DOMAINS, SdtmExporter
-from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter, StatisticalExporter
+from trialwright.exports.stata import StataExporter
+from trialwright.exports.statistical import SpssExporter, StatisticalExporter
 from trialwright.exports.tabular import Column, CsvExporter, Table, _Run, value_text
 from trialwright.services.exports import export_source
 from trialwright.services.simulation import simulate

@@ -36,7 +36,9 @@ from tests.spec.exports.test_tabular import (
 from tests.trialfixtures import FIRST_PROTOCOL, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.codebook import CodebookExporter
-from trialwright.exports.statistical import SasExporter, SpssExporter, StataExporter
+from trialwright.exports.sas import SasExporter
+from trialwright.exports.stata import StataExporter
+from trialwright.exports.statistical import SpssExporter
 from trialwright.exports.tabular import Column, CsvExporter, Table, _Run
 from trialwright.protocol.forms import FieldType
 from trialwright.services.exports import export_source
