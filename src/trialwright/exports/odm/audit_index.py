@@ -40,11 +40,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from trialwright.exports.base import ExportSource
+from trialwright.exports.odm.indexed import Audited, Indexed, keep_element, keep_value, no_value_twice
 from trialwright.exports.odm.values import json_text
 
 __all__ = [
@@ -90,49 +90,6 @@ _VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM, _QUERY, _SUBJECT, _VISIT, 
 #: Actions whose entries name a value (their ``field``): kept in that value's history, never the element's.
 VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived", "log.value_entered",
                            "log.value_changed", "ae.reported", "ae.followed_up"})
-
-
-class Audited(NamedTuple):
-    """The latest audit entry about one thing, as its AuditRecord needs it."""
-
-    seq: int
-    at: str
-    actor: str
-    role: str | None
-    site: str | None
-    reason: str | None
-    hash: str
-    extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock; a form's
-    # or log entry's value: the stored value the entry set, as JSON (``null``: removed); an adverse event's field:
-    # the value the report set, as JSON (``null``: cleared)
-    action: str | None = None  # the action the entry recorded (None: an imported latest record, whose file gave none)
-    value: bool = False  # an entry that names a value (``VALUE_ACTIONS``): in the value's history, not the element's
-
-
-@dataclass
-class Indexed:
-    """One participant's indexed entries: the participant's, and by visit, form, lock and item."""
-
-    subject: Audited | None = None
-    visits: dict[str, Audited] = field(default_factory=dict)
-    forms: dict[tuple[str, str], Audited] = field(default_factory=dict)
-    locks: dict[tuple[str, str], Audited] = field(default_factory=dict)
-    items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)
-    history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a value's earlier, oldest first
-    entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
-    entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
-    entry_history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a log value's earlier
-    queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
-    query_history: dict[str, list[Audited]] = field(default_factory=dict)  # query number -> its earlier entries
-    events: dict[str, Audited] = field(default_factory=dict)  # AE number -> its latest entry
-    event_items: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (AE number, field)
-    event_history: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)  # a report field's earlier
-    # The elements' own earlier entries, oldest first, values' entries left out (``element_history``).
-    subject_history: list[Audited] = field(default_factory=list)
-    visit_history: dict[str, list[Audited]] = field(default_factory=dict)
-    form_history: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)
-    entry_records: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)  # a log entry's own earlier
-    event_records: dict[str, list[Audited]] = field(default_factory=dict)  # an adverse event's own earlier
 
 
 class AuditIndex:
@@ -334,23 +291,23 @@ class AuditIndex:
         ):
             audited = Audited(seq, at, actor, role, site, reason, digest, extra, action, bool(named))
             if kind == _ITEM:  # every entry about a value, oldest first: the latest its AuditRecord, the rest history
-                _latest(found.items, found.history, (k1, k2, k3), audited)
+                keep_value(found.items, found.history, (k1, k2, k3), audited)
             elif kind == _FORM:
-                _element(found.forms, found.form_history, (k1, k2), audited)
+                keep_element(found.forms, found.form_history, (k1, k2), audited)
             elif kind == _VISIT:
-                _element(found.visits, found.visit_history, k1, audited)
+                keep_element(found.visits, found.visit_history, k1, audited)
             elif kind == _LOCK:
                 found.locks[(k1, k2)] = audited
             elif kind == _ENTRY:
-                _element(found.entries, found.entry_records, (k1, k2), audited)
+                keep_element(found.entries, found.entry_records, (k1, k2), audited)
             elif kind == _ENTRY_ITEM:
-                _latest(found.entry_items, found.entry_history, (k1, k2, k3), audited)
+                keep_value(found.entry_items, found.entry_history, (k1, k2, k3), audited)
             elif kind == _QUERY:
-                _latest(found.queries, found.query_history, k1, audited)
+                keep_value(found.queries, found.query_history, k1, audited)
             elif kind == _EVENT:
-                _element(found.events, found.event_records, k1, audited)
+                keep_element(found.events, found.event_records, k1, audited)
             elif kind == _EVENT_ITEM:
-                _latest(found.event_items, found.event_history, (k1, k2), audited)
+                keep_value(found.event_items, found.event_history, (k1, k2), audited)
             else:
                 before = found.subject
                 if before is not None:
@@ -359,24 +316,8 @@ class AuditIndex:
                     if audited.extra is None:  # an imported participant's randomization stays with its latest record
                         audited = audited._replace(extra=before.extra)
                 found.subject = audited
+        no_value_twice(found)
         return found
-
-
-def _element(latest: dict[Any, Audited], history: dict[Any, list[Audited]], key: Any, audited: Audited) -> None:
-    """``audited`` the element's latest entry; the one it follows goes to the element's history unless it names a
-    value (that entry is in the value's own history: never written twice)."""
-    before = latest.get(key)
-    if before is not None and not before.value:
-        history.setdefault(key, []).append(before)
-    latest[key] = audited
-
-
-def _latest(latest: dict[Any, Audited], history: dict[Any, list[Audited]], key: Any, audited: Audited) -> None:
-    """``audited`` the value's latest entry; the one it follows, if any, goes to the value's history."""
-    before = latest.get(key)
-    if before is not None:
-        history.setdefault(key, []).append(before)
-    latest[key] = audited
 
 
 def _restores_query(new: str | None) -> bool:

@@ -21,7 +21,9 @@ Which entries are an element's (``audit_index._keys``):
 
 An entry that names a value (``audit_index.VALUE_ACTIONS`` with a field: ``form.value_*``, ``log.value_*``,
 ``ae.reported``/``ae.followed_up`` of a field) is in that value's own ``tw:History`` (``history``) and never in the
-element's: no entry is written twice. The element's own ``AuditRecord`` stays the latest entry about it of any kind.
+element's: no entry is written twice. The element's own ``AuditRecord`` stays the latest entry about it of any kind;
+in a trial imported from ODM and changed since, the element's imported latest record (whose action its file did not
+say) goes to the element's history unless it is also one of its values' records (``indexed.no_value_twice``).
 
 ``tw:RemovedItemData`` (``ItemOID``, ``Removed="Yes"``) in an ``ItemGroupData``, after its other extension elements
 and before the queries: a value whose latest change removed it (a form's or log entry's value cleared, an adverse event
