@@ -108,7 +108,8 @@ def import_odm(
     """Import an ODM file into a fresh trial of the same protocol (all or nothing).
 
     Prints a plain summary: what was restored, whether exporting the imported trial gives the file back byte for
-    byte, and what an ODM file cannot restore (arms; the audit trail before each element's latest record). Exits
+    byte, and what an ODM file cannot restore (arms and the audit entries about them; the action of each element's
+    latest AuditRecord). Exits
     with status 1 when the re-export is not byte-identical (the data stays imported; the summary names the first
     line that differs)."""
     from trialwright.services.odm_import import OdmImportError

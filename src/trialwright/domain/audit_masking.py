@@ -179,7 +179,10 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "consent withdrawals dsmb_decision dsmb_decisions "
         # a form value's earlier records with the values they set (``services.odm_import_history``): form values, as
         # blinded staff read them on the form pages
-        "history"
+        "history "
+        # the elements' own earlier records, each an AuditRecord as recorded and the action it recorded
+        # (``services.odm_import_elements``): who did what and when, no value
+        "earlier"
     ),
     # --- locks -------------------------------------------------------------------------------------------------
     **_each(

@@ -55,9 +55,11 @@ What cannot be restored is refused or listed (``NOT_RESTORED``), never made up: 
 ``SourceID`` is refused; arms and allocation list entries are not in an ODM file (the sealed
 list stays with the source trial, and which entry a participant took is not in the file), so a participant
 randomized there keeps its number, time and stratum as recorded and is never randomized again here
-(``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is not in
-the file, but for a value's (a form's, a log entry's, an adverse event report's field), which the file holds
-(``tw:History``) and ``odm_import_history`` reads and keeps (``history`` in the form's, entry's or event's entry).
+(``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is in the file
+(``tw:History``): a value's (a form's, a log entry's, an adverse event report's field), which ``odm_import_history``
+reads and keeps (``history`` in the form's, entry's or event's entry), and an element's own (a participant's, a
+visit's, a form's, a log entry's, an adverse event's), which ``odm_import_elements`` reads and keeps (``earlier``), as
+it does a value removed by its latest change (``tw:RemovedItemData``: ``items`` and ``history`` without a value).
 """
 
 from __future__ import annotations
@@ -129,13 +131,14 @@ NOT_RESTORED = (
     "arms and allocation list entries (preparation codes): ODM carries no arm, so the sealed list stays with the "
     "source trial; a randomized participant's number, time and stratum are kept as the file states them (in the "
     "import's audit entry) and this trial refuses to randomize that participant again",
-    "the source trial's audit trail beyond what the file holds: the latest AuditRecord per participant, visit, form, "
-    "log entry, query, adverse event and value, and every earlier record of a value (a form's, a log entry's, an "
-    "adverse event report's field) with the value it set and every earlier record of a data query (tw:History); "
-    "each is kept as recorded (user, role, site, time, reason, source entry) in the import's audit entries; the "
-    "earlier audit entries about the other elements themselves (a participant, visit, form, log entry or adverse "
-    "event: e.g. a form's earlier completion, verification or signature, a log entry's earlier review) stay in the "
-    "source database",
+    "the source trial's audit trail beyond what the file holds: the file holds every audit entry about a "
+    "participant, visit, form, log entry, query, adverse event and value (the latest as the AuditRecord, the earlier "
+    "ones, oldest first, in tw:History: a value's with the value each set, an element's with the action it recorded; "
+    "a value removed by its latest change in tw:RemovedItemData), each kept as recorded (user, role, site, time, "
+    "reason, source entry) in the import's audit entries; the action of each element's latest AuditRecord is not in "
+    "the file (ODM's AuditRecord has no place for it), and the entries about a participant's randomization, "
+    "preparation and emergency unblinding are never written (ODM carries no arm), so they stay in the source "
+    "database",
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
@@ -162,7 +165,7 @@ class OdmImportReport:
     states: Mapping[str, int]  # form records by state
     randomized: int = 0  # participants whose randomization (number, time, stratum) the file states
     audit_records: int = 0  # AuditRecords kept as recorded (the latest about each thing)
-    earlier_records: int = 0  # earlier AuditRecords of values (with their values) and queries (tw:History)
+    earlier_records: int = 0  # earlier AuditRecords of values (with their values), queries and elements (tw:History)
     users: int = 0  # users the file's AdminData names
     log_entries: int = 0  # log entries (removed ones included), each with its review and AuditRecords
     codings: int = 0  # log entries' codings (ATC, MedDRA)
@@ -195,7 +198,8 @@ class OdmImportReport:
             "file)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
-            "event reports; with the value each set) and of data queries, kept as recorded",
+            "event reports; with the value each set), of data queries and of the participants, visits, forms, log "
+            "entries and adverse events themselves (with the action each recorded), kept as recorded",
             f"  byte-identical re-export: {check}",
             "  not restored:",
             *(f"    - {line}" for line in self.not_restored),
@@ -222,6 +226,7 @@ class _Form:
     recorded: Recorded | None = None
     items: dict[str, Recorded] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
+    earlier: list[Recorded] = field(default_factory=list)  # the form's own earlier records (odm_import_elements)
 
 
 @dataclass
@@ -233,6 +238,7 @@ class _Visit:
     created: tuple[str, dt.datetime] | None
     forms: list[_Form] = field(default_factory=list)
     recorded: Recorded | None = None
+    earlier: list[Recorded] = field(default_factory=list)  # the visit's own earlier records (odm_import_elements)
 
 
 @dataclass
@@ -253,6 +259,7 @@ class _Subject:
     adverse_events: list[Any] = field(default_factory=list)  # odm_import_ae.ImportedEvent
     consent: dict[str, Any] | None = None  # the consent's other details (odm_import_records), None in an older file
     withdrawn: list[tuple[dt.datetime, str] | None] = field(default_factory=list)  # who recorded each withdrawal, when
+    earlier: list[Recorded] = field(default_factory=list)  # the participant's own earlier records (odm_import_elements)
 
 
 @dataclass
@@ -268,6 +275,7 @@ class _LogEntry:
     recorded: Recorded | None = None
     items: dict[str, Recorded] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
+    earlier: list[Recorded] = field(default_factory=list)  # the entry's own earlier records (odm_import_elements)
 
 
 def _o(local: str) -> str:
@@ -643,11 +651,16 @@ class _Reader:
                 raise OdmImportError(f"{w}/@RandomizationNumber: {number_text!r} is not a number")
             _moment(randomization["RandomizedAt"], f"{w}/@RandomizedAt")
         recorded = self._recorded(elem, where)
-        enrolled = _who(recorded)
+        from trialwright.services.odm_import_elements import read_element_history
+
+        earlier = read_element_history(self, elem, recorded, "participant", where)
+        # Who enrolled the participant: the record of its enrolment (the latest if the history names none).
+        enrolment_record = next((r for r in earlier if r["action"] == "participant.enrolled"), recorded)
         return _Subject(
-            pid, site, int(number), int(s_number), tw, values, left, enrolled, visits, recorded, randomization or None,
-            entries or [], adverse_events=events or [], consent=consent, withdrawn=withdrawn,
-        )
+            pid, site, int(number), int(s_number), tw, values, left, _who(enrolment_record), visits, recorded,
+            randomization or None, entries or [], adverse_events=events or [], consent=consent, withdrawn=withdrawn,
+            earlier=earlier,
+        )  # fmt: skip
 
     def _logs(self, elem: ET.Element, parent: str) -> list[_LogEntry]:
         """The participant's log entries (``SE.LOGS``): a ``FormData`` per log, an ``ItemGroupData`` per entry."""
@@ -683,9 +696,10 @@ class _Reader:
     def _nothing_else(elem: ET.Element, where: str) -> None:
         """The export writes no AuditRecord, Signature or Annotation on the logs' study event or a log's FormData:
         one there could not be restored, so it is refused rather than dropped."""
-        for part in ("AuditRecord", "Signature", "Annotation"):
-            if elem.find(_o(part)) is not None:
-                raise OdmImportError(f"{where}/{part}: the import does not restore it here (never dropped: refused)")
+        for part in ("AuditRecord", "Signature", "Annotation", f"{{{TW_NS}}}History"):
+            if elem.find(part if part.startswith("{") else _o(part)) is not None:
+                raise OdmImportError(f"{where}/{part.replace(f'{{{TW_NS}}}', 'tw:')}: the import does not restore it "
+                                     "here (never dropped: refused)")
 
     def _log_entry(self, group: ET.Element, log: LogDef, form_oid: str, parent: str) -> _LogEntry:
         assert self.found is not None
@@ -725,7 +739,12 @@ class _Reader:
             if earlier:
                 history[name] = earlier
         coding = self._coding(tw_elem, log, f"{where}/tw:LogEntry/tw:Coding")
-        return _LogEntry(log.id, int(key), values, tw, coding, self._recorded(group, where), items, history)
+        from trialwright.services.odm_import_elements import read_element_history, read_removed
+
+        read_removed(self, group, g_oid, where, values, items, history)
+        recorded = self._recorded(group, where)
+        earlier = read_element_history(self, group, recorded, "log entry", where)
+        return _LogEntry(log.id, int(key), values, tw, coding, recorded, items, history, earlier)
 
     @staticmethod
     def _entry_state(tw: dict[str, str], where: str) -> None:
@@ -822,7 +841,11 @@ class _Reader:
         if (day is None) == (attrs.get("MissedReason") is None):
             raise OdmImportError(f"{where}/tw:Visit: needs either Date (held) or MissedReason (missed)")
         recorded = self._recorded(elem, where)
-        visit = _Visit(visit_id, day, attrs.get("MissedReason"), attrs.get("Label"), _who(recorded), recorded=recorded)
+        from trialwright.services.odm_import_elements import read_element_history
+
+        earlier = read_element_history(self, elem, recorded, "visit", where)
+        visit = _Visit(visit_id, day, attrs.get("MissedReason"), attrs.get("Label"), _who(recorded), recorded=recorded,
+                       earlier=earlier)  # fmt: skip
         for form in elem.findall(_o("FormData")):
             visit.forms.append(self._form(form, oid, where))
         if visit.missed and visit.forms:
@@ -869,7 +892,15 @@ class _Reader:
                 earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
                 if earlier:
                     history[name] = earlier
-        return _Form(oid.removeprefix("F."), values, dict(tw.attrib), recorded, items, history)
+            from trialwright.services.odm_import_elements import no_history, read_removed
+
+            g_where = f"{where}/ItemGroupData[@ItemGroupOID={g_oid}]"
+            no_history(self, group, g_where)  # a form's history is in its FormData
+            read_removed(self, group, g_oid, g_where, values, items, history)
+        from trialwright.services.odm_import_elements import read_element_history
+
+        own = read_element_history(self, elem, recorded, "form", where)
+        return _Form(oid.removeprefix("F."), values, dict(tw.attrib), recorded, items, history, own)
 
     def _form_state(self, tw: dict[str, str], where: str) -> None:
         for name in ("State", "Version", "UpdatedAt", "UpdatedBy"):
@@ -983,7 +1014,7 @@ class _Writer:
             )  # fmt: skip
         # The participant's own entry: its AuditRecord as recorded and its randomization as the file states it (a
         # number, time and stratum; no arm, no list entry). The first also keeps the file's users (AdminData).
-        kept: dict[str, Any] = {"recorded": s.recorded}
+        kept: dict[str, Any] = {"recorded": s.recorded, **({"earlier": s.earlier} if s.earlier else {})}
         if s.randomization:
             kept["randomization"] = s.randomization
             self.counts["randomized"] += 1
@@ -1000,6 +1031,7 @@ class _Writer:
         )  # fmt: skip
         self.counts["participants"] += 1
         self.counts["records"] += s.recorded is not None
+        self.counts["earlier"] += len(s.earlier)
         for v in s.visits:
             self._visit(s, v)
         for e in s.entries:
@@ -1051,12 +1083,13 @@ class _Writer:
                        "removed_reason": tw.get("RemovedReason"),
                        "review": {"verified_by": tw.get("VerifiedBy"), "signed_by": tw.get("SignedBy")},
                        "coding": coding, "recorded": e.recorded, "items": e.items,
-                       **({"history": e.history} if e.history else {})},
+                       **({"history": e.history} if e.history else {}),
+                       **({"earlier": e.earlier} if e.earlier else {})},
             detail={**self.detail, "sequence": e.sequence},
         )  # fmt: skip
         self.counts["log_entries"] += 1
         self.counts["records"] += (e.recorded is not None) + len(e.items)
-        self.counts["earlier"] += sum(len(records) for records in e.history.values())
+        self.counts["earlier"] += sum(len(records) for records in e.history.values()) + len(e.earlier)
 
     def _visit(self, s: _Subject, v: _Visit) -> None:
         by, at = v.created or (self.actor.username, self.now)
@@ -1068,11 +1101,13 @@ class _Writer:
         audit.record(
             self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
             participant=s.participant_id, action="import.odm", reason=v.missed,
-            new_value={"visit_date": v.date.isoformat() if v.date else None, "label": v.label, "recorded": v.recorded},
+            new_value={"visit_date": v.date.isoformat() if v.date else None, "label": v.label, "recorded": v.recorded,
+                       **({"earlier": v.earlier} if v.earlier else {})},
             detail={**self.detail, "visit": v.visit_id},
         )  # fmt: skip
         self.counts["visits"] += 1
         self.counts["records"] += v.recorded is not None
+        self.counts["earlier"] += len(v.earlier)
         for form in v.forms:
             tw = form.tw
             moments = {k: dt.datetime.fromisoformat(tw[k]) if tw.get(k) else None
@@ -1097,12 +1132,13 @@ class _Writer:
                 participant=s.participant_id, form=form.form_id, action="import.odm",
                 new_value={"state": tw["State"], "version": int(tw["Version"]), "values": form.values, **lock,
                            "recorded": form.recorded, "items": form.items,
-                           **({"history": form.history} if form.history else {})},
+                           **({"history": form.history} if form.history else {}),
+                           **({"earlier": form.earlier} if form.earlier else {})},
                 detail={**self.detail, "visit": v.visit_id},
             )  # fmt: skip
             self.counts["forms"] += 1
             self.counts["records"] += (form.recorded is not None) + len(form.items)
-            self.counts["earlier"] += sum(len(records) for records in form.history.values())
+            self.counts["earlier"] += sum(len(records) for records in form.history.values()) + len(form.earlier)
             self.counts["values"] += len(form.values)
             self.states[tw["State"]] += 1
 

@@ -78,6 +78,7 @@ class ImportedEvent:
     recorded: Recorded | None = None
     items: dict[str, Recorded] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
+    earlier: list[Recorded] = field(default_factory=list)  # the event's own earlier records (odm_import_elements)
 
 
 def without_adverse_events(expected: Outline) -> Outline:
@@ -132,8 +133,10 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
         raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupRepeatKey: {number} appears twice in the file")
     reader.ae_numbers.add(number)
     where = f"{parent}/ItemGroupData[@ItemGroupRepeatKey={number}]"
-    for child in group:  # an AuditRecord, the items and tw:AdverseEvent: nothing else is restored here
-        if child.tag not in {_o("AuditRecord"), _o("ItemData"), reader._t("AdverseEvent")}:
+    known = {_o("AuditRecord"), _o("ItemData"), reader._t("AdverseEvent"), reader._t("History"),
+             reader._t("RemovedItemData")}  # fmt: skip
+    for child in group:  # an AuditRecord, the items, tw:AdverseEvent, its history, the fields removed: nothing else
+        if child.tag not in known:
             raise OdmImportError(f"{where}/{child.tag}: the import does not restore it here (never dropped: refused)")
     ae = group.find(reader._t("AdverseEvent"))
     if ae is None:
@@ -174,6 +177,9 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
         earlier = report_history(reader, item, recorded, str(item.get("ItemOID")), item_where)
         if earlier:
             history[name] = earlier
+    from trialwright.services.odm_import_elements import read_element_history, read_removed
+
+    read_removed(reader, group, AE_GROUP, where, values, items, history, report_history)
     latest = {k: v for k, v in reports[-1]["assessment"].items() if v is not None}
     for name in sorted(set(values) | set(latest)):
         if name not in values or name not in latest or json_text(values[name]) != json_text(latest[name]):
@@ -183,8 +189,10 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
             )
     submissions = _submissions(ae, reader, t_where)
     _due(ae, reader, reports, submissions, site, t_where)
+    recorded = reader._recorded(group, where)
+    own = read_element_history(reader, group, recorded, "adverse event", where)
     return ImportedEvent(number, ae.attrib["CreatedAt"], _need(ae, "CreatedBy", t_where), reports, submissions,
-                         _coding(ae, reader, t_where), reader._recorded(group, where), items, history)  # fmt: skip
+                         _coding(ae, reader, t_where), recorded, items, history, own)  # fmt: skip
 
 
 def _report(reader: _Reader, elem: ET.Element, n: int, where: str, site: str) -> dict[str, Any]:
@@ -330,9 +338,9 @@ def write_adverse_event(writer: _Writer, s: _Subject, e: ImportedEvent) -> None:
         form=f"adverse_event:{e.ae_number}", action="import.odm",
         new_value={"created": {"at": e.created_at, "by": e.created_by}, "reports": e.reports,
                    "submissions": e.submissions, "coding": e.coding, "recorded": e.recorded, "items": e.items,
-                   **({"history": e.history} if e.history else {})},
+                   **({"history": e.history} if e.history else {}), **({"earlier": e.earlier} if e.earlier else {})},
         detail={**writer.detail, "ae_number": e.ae_number},
     )  # fmt: skip
     writer.counts["adverse_events"] += 1
     writer.counts["records"] += (e.recorded is not None) + len(e.items)
-    writer.counts["earlier"] += sum(len(records) for records in e.history.values())
+    writer.counts["earlier"] += sum(len(records) for records in e.history.values()) + len(e.earlier)

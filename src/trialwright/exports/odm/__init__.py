@@ -11,7 +11,9 @@ the participant id, ``SiteRef`` the site), a ``StudyEventData`` per visit held o
 site, time, reason for change and ``SourceID`` ``audit:<seq>:<hash>``, the trialwright audit entry it comes from)
 for the latest audit entry about it (in a trial imported from ODM, the AuditRecord its import kept as recorded:
 ``audit_index``), and a value's ``ItemData`` (a form's, a log entry's, an adverse event's) every earlier one too,
-with the value each set (``tw:History``: ``history``); a signed form carries its ``Signature``. The export source
+with the value each set (``tw:History``: ``history``), as does each participant, visit, form, log entry and adverse
+event, with the action each recorded (``element_history``; never the entries about the arm); a signed form carries
+its ``Signature``. The export source
 has no stream of visits, so a visit without forms (a missed one) is found by its audit entry: ``visit.held`` or
 ``visit.missed``, or ``import.odm`` in a trial that was itself imported from ODM.
 
@@ -33,6 +35,9 @@ XSD that redefines those groups, the way Define-XML extends ODM):
   censored, not computable) is ``IsNull="Yes"``, so plain ODM readers see a null, never a zero or a limit.
 * ``tw:History`` in a value's ``ItemData``, after ``tw:StoredValue``: a ``tw:Earlier`` per audit entry about the value
   before the latest, oldest first, with its ``AuditRecord`` and the value it set (``history``).
+* ``tw:History`` in ``SubjectData``, ``StudyEventData``, ``FormData`` and a log entry's or an adverse event's
+  ``ItemGroupData``: the element's own earlier audit records, each with its ``Action`` (``element_history``); and
+  ``tw:RemovedItemData`` in an ``ItemGroupData``: a value its latest change removed, with its records.
 * ``tw:Form`` in ``FormData``: state, version, last change, verification, signature and lock.
 * ``tw:LogEntry`` in a log entry's ``ItemGroupData`` (``SE.LOGS``): state, version, who added it, when and under
   which protocol version, last change, removal reason, verification and signature, and its coding (``tw:Coding``:
@@ -65,7 +70,8 @@ keyed by its AE number (``ae_outline``, ``ae_clinical``).
 
 The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored values to ODM and back, and the
 round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
-``clinical`` (``ClinicalData``), ``history`` (a value's ``tw:History``), ``queries`` (``tw:Query``),
+``indexed`` (what the index hands the writer), ``clinical`` (``ClinicalData``), ``history`` (a value's
+``tw:History``), ``element_history`` (an element's ``tw:History``, ``tw:RemovedItemData``), ``queries`` (``tw:Query``),
 ``ae_outline`` and ``ae_clinical`` (adverse events) and ``schema`` (the extension's XSD).
 """
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from trialwright.exports.base import AdverseEventHistory, ParticipantRecord
 from trialwright.exports.odm.ae_outline import AE_EVENT, AE_FORM, AE_GROUP, AE_OID, ae_fields
 from trialwright.exports.odm.audit_index import Audited, Indexed
+from trialwright.exports.odm.element_history import removed, write_element_history, write_removed
 from trialwright.exports.odm.outline import item_oid
 from trialwright.exports.odm.values import json_text
 
@@ -91,13 +92,21 @@ class AdverseEventWriter:
                     if strays:
                         raise ValueError(f"adverse event {e.ae_number}: report fields {', '.join(strays)} have no "
                                          "item")  # fmt: skip
+                    gone = []
                     for f in self.fields:
+                        key = (e.ae_number, f.id)
+                        earlier = [_as_stored(a) for a in audited.event_history.get(key, ())]
                         if latest.get(f.id) is not None:
                             stored = {"value": latest[f.id], "status": "value"}
-                            key = (e.ae_number, f.id)
-                            earlier = [_as_stored(a) for a in audited.event_history.get(key, ())]
                             self.clinical._item(AE_OID, e.site, f, stored, audited.event_items.get(key), earlier)
+                        elif removed(audited.event_items.get(key)):
+                            gone.append((f, audited.event_items[key], earlier))
                     self._extension(e)
+                    record = self.clinical._audit_record
+                    write_element_history(xml, audited.event_records.get(e.ae_number, ()), e.site, record)
+                    for f, last, earlier in gone:  # a field its latest report left out (``element_history``)
+                        oid = self.clinical.oids[(AE_OID, f.id)]
+                        write_removed(xml, oid, f, last, earlier, self.clinical.codec, e.site, record)
 
     def _extension(self, e: AdverseEventHistory) -> None:
         xml = self.clinical.xml

@@ -40,11 +40,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from trialwright.exports.base import ExportSource
+from trialwright.exports.odm.indexed import Audited, Indexed, keep_element, keep_value, no_value_twice
 from trialwright.exports.odm.values import json_text
 
 __all__ = [
@@ -65,8 +65,11 @@ AUDIT_COLUMNS = (
 )  # fmt: skip
 #: The actions the index reads (every other action indexes nothing: see ``_keys``).
 QUERY_ACTIONS = frozenset({"query.raised", "query.answered", "query.closed"})
-AUDIT_ACTIONS = frozenset({"participant.enrolled", "visit.held", "visit.missed", "import.odm"}) | QUERY_ACTIONS
-AUDIT_PREFIXES = ("form.", "log.", "ae.")
+#: A participant's own entries (``SubjectData``): never ``participant.randomized``, ``dose.prepared`` or
+#: ``participant.unblinded``, which ODM does not carry (``carries_arms = False``: see ``element_history``).
+SUBJECT_ACTIONS = frozenset({"participant.enrolled", "participant.withdrawn"})
+AUDIT_ACTIONS = frozenset({"visit.held", "visit.missed", "import.odm"}) | SUBJECT_ACTIONS | QUERY_ACTIONS
+AUDIT_PREFIXES = ("form.", "log.", "ae.", "consent.")
 #: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
 AUDIT_ONLY = {
     "new_value": frozenset({"visit.held", "visit.missed", "import.odm", "form.value_entered", "form.value_changed",
@@ -81,43 +84,12 @@ _AE_FORM = "adverse_event:"
 _AE_VALUE_ACTIONS = frozenset({"ae.reported", "ae.followed_up"})
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
 _LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
-#: Kinds of which every entry is kept: the latest is the AuditRecord, the ones before the history (values, queries).
-_VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM, _QUERY})
-
-
-class Audited(NamedTuple):
-    """The latest audit entry about one thing, as its AuditRecord needs it."""
-
-    seq: int
-    at: str
-    actor: str
-    role: str | None
-    site: str | None
-    reason: str | None
-    hash: str
-    extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock; a form's
-    # or log entry's value: the stored value the entry set, as JSON (``null``: removed); an adverse event's field:
-    # the value the report set, as JSON (``null``: cleared)
-
-
-@dataclass
-class Indexed:
-    """One participant's indexed entries: the participant's, and by visit, form, lock and item."""
-
-    subject: Audited | None = None
-    visits: dict[str, Audited] = field(default_factory=dict)
-    forms: dict[tuple[str, str], Audited] = field(default_factory=dict)
-    locks: dict[tuple[str, str], Audited] = field(default_factory=dict)
-    items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)
-    history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a value's earlier, oldest first
-    entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
-    entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
-    entry_history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a log value's earlier
-    queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
-    query_history: dict[str, list[Audited]] = field(default_factory=dict)  # query number -> its earlier entries
-    events: dict[str, Audited] = field(default_factory=dict)  # AE number -> its latest entry
-    event_items: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (AE number, field)
-    event_history: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)  # a report field's earlier
+#: Kinds of which every entry is kept: the latest is the AuditRecord, the ones before the history (values, queries,
+#: and the elements themselves: participant, visit, form, log entry, adverse event).
+_VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM, _QUERY, _SUBJECT, _VISIT, _FORM, _ENTRY, _EVENT})
+#: Actions whose entries name a value (their ``field``): kept in that value's history, never the element's.
+VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived", "log.value_entered",
+                           "log.value_changed", "ae.reported", "ae.followed_up"})
 
 
 class AuditIndex:
@@ -131,7 +103,7 @@ class AuditIndex:
         # key unique on every insert); ``about`` reads them in that order, so a later entry replaces one before.
         self.db.execute(
             "CREATE TABLE entry (k0 TEXT, kind INTEGER, k1 TEXT, k2 TEXT, k3 TEXT, "
-            "seq, at, actor, role, site, reason, hash, extra)"
+            "seq, at, actor, role, site, reason, hash, extra, action, value)"
         )
         self.users: dict[str, str | None] = {}
         self._listed: dict[str, str | None] = {}  # users an imported file listed, with the role their type implies
@@ -162,16 +134,17 @@ class AuditIndex:
                 continue
             stamp: str | None = None
             for key, extra, who in self._keys(action, participant, form, item, detail, new, old):
+                named = int(action in VALUE_ACTIONS and bool(item))
                 if who is None:
                     stamp = stamp or at.isoformat()
-                    row = (seq, stamp, actor, role, site, reason, digest, extra)
+                    row = (seq, stamp, actor, role, site, reason, digest, extra, action, named)
                     users[actor] = role or users.get(actor)
-                elif "seq" in who:  # an AuditRecord an ODM import kept as recorded
+                elif "seq" in who:  # an AuditRecord an ODM import kept as recorded (its action, if the file gave it)
                     row = (who["seq"], who["at"], who["by"], who.get("role"), who.get("site"), who.get("reason"),
-                           who["hash"], extra)  # fmt: skip
+                           who["hash"], extra, who.get("action"), 0)  # fmt: skip
                     users[who["by"]] = who.get("role") or users.get(who["by"])
                 else:  # an imported lock: who locked the form and when
-                    row = (seq, who["at"], who["by"], role, site, reason, digest, extra)
+                    row = (seq, who["at"], who["by"], role, site, reason, digest, extra, action, 0)
                     users[who["by"]] = role or users.get(who["by"])
                 if key[1] in _VALUES:
                     trail.append((*key, *row))
@@ -207,7 +180,7 @@ class AuditIndex:
         """Where an entry is indexed: its key (participant, kind, visit, form, item), extra, and, if not the entry's
         own, the AuditRecord an ODM import kept (``seq``, ``hash``, ``by``, ``role``, ``site``, ``at``, ``reason``)
         or who locked a form and when (``by``, ``at``: a lock restored by an ODM import)."""
-        if action == "participant.enrolled":
+        if action in SUBJECT_ACTIONS or action.startswith("consent."):
             yield (participant, _SUBJECT, "", "", ""), None, None
             return
         if action in QUERY_ACTIONS:  # a query's: its new value names the query
@@ -244,6 +217,8 @@ class AuditIndex:
             sequence = json.loads(detail).get("sequence") if detail else None
             if isinstance(sequence, int):
                 if isinstance(recorded, dict):
+                    for earlier in imported.get("earlier") or ():  # the entry's earlier records, oldest first
+                        yield (participant, _ENTRY, form, str(sequence), ""), None, earlier
                     yield (participant, _ENTRY, form, str(sequence), ""), None, recorded
                 values, history = imported.get("values") or {}, imported.get("history") or {}
                 for name, about in (imported.get("items") or {}).items():
@@ -257,6 +232,8 @@ class AuditIndex:
                 self._listed[str(name)] = "investigator" if kind == "Investigator" else None
             if isinstance(recorded, dict):
                 randomization = imported.get("randomization")
+                for earlier in imported.get("earlier") or ():  # the participant's earlier records, oldest first
+                    yield (participant, _SUBJECT, "", "", ""), None, earlier
                 yield (participant, _SUBJECT, "", "", ""), json_text(randomization) if randomization else None, recorded
             return
         if visit is None:
@@ -268,9 +245,13 @@ class AuditIndex:
             held = {"date": day, "label": named or label, "missed": missed}
             if kept and not isinstance(recorded, dict):
                 return
+            for earlier in imported.get("earlier") or ():  # the visit's earlier records, oldest first
+                yield (participant, _VISIT, visit, "", ""), json_text(held), earlier
             yield (participant, _VISIT, visit, "", ""), json_text(held), recorded if kept else None
         elif (action.startswith("form.") or action == "import.odm") and form:
             if not kept or isinstance(recorded, dict):
+                for earlier in imported.get("earlier") or ():  # the form's earlier records, oldest first
+                    yield (participant, _FORM, visit, form, ""), None, earlier
                 yield (participant, _FORM, visit, form, ""), None, recorded if kept else None
             if action == "form.locked":
                 yield (participant, _LOCK, visit, form, ""), json.loads(old) if old else None, None
@@ -290,7 +271,7 @@ class AuditIndex:
     def _flush(
         self, pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]], trail: list[tuple[Any, ...]]
     ) -> None:
-        insert = "INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        insert = "INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         if pending:
             self.db.executemany(insert, ((*key, *row) for key, row in pending.items()))
             pending.clear()
@@ -302,40 +283,41 @@ class AuditIndex:
         """Everything indexed about one participant."""
         found = Indexed()
         query = (
-            "SELECT kind, k1, k2, k3, seq, at, actor, role, site, reason, hash, extra FROM entry "
+            "SELECT kind, k1, k2, k3, seq, at, actor, role, site, reason, hash, extra, action, value FROM entry "
             "WHERE k0 = ? ORDER BY rowid"
         )
-        for kind, k1, k2, k3, *rest in self.db.execute(query, (participant,)):
-            audited = Audited(*rest)
+        for kind, k1, k2, k3, seq, at, actor, role, site, reason, digest, extra, action, named in self.db.execute(
+            query, (participant,)
+        ):
+            audited = Audited(seq, at, actor, role, site, reason, digest, extra, action, bool(named))
             if kind == _ITEM:  # every entry about a value, oldest first: the latest its AuditRecord, the rest history
-                _latest(found.items, found.history, (k1, k2, k3), audited)
+                keep_value(found.items, found.history, (k1, k2, k3), audited)
             elif kind == _FORM:
-                found.forms[(k1, k2)] = audited
+                keep_element(found.forms, found.form_history, (k1, k2), audited)
             elif kind == _VISIT:
-                found.visits[k1] = audited
+                keep_element(found.visits, found.visit_history, k1, audited)
             elif kind == _LOCK:
                 found.locks[(k1, k2)] = audited
             elif kind == _ENTRY:
-                found.entries[(k1, k2)] = audited
+                keep_element(found.entries, found.entry_records, (k1, k2), audited)
             elif kind == _ENTRY_ITEM:
-                _latest(found.entry_items, found.entry_history, (k1, k2, k3), audited)
+                keep_value(found.entry_items, found.entry_history, (k1, k2, k3), audited)
             elif kind == _QUERY:
-                _latest(found.queries, found.query_history, k1, audited)
+                keep_value(found.queries, found.query_history, k1, audited)
             elif kind == _EVENT:
-                found.events[k1] = audited
+                keep_element(found.events, found.event_records, k1, audited)
             elif kind == _EVENT_ITEM:
-                _latest(found.event_items, found.event_history, (k1, k2), audited)
+                keep_value(found.event_items, found.event_history, (k1, k2), audited)
             else:
+                before = found.subject
+                if before is not None:
+                    if not before.value:
+                        found.subject_history.append(before)
+                    if audited.extra is None:  # an imported participant's randomization stays with its latest record
+                        audited = audited._replace(extra=before.extra)
                 found.subject = audited
+        no_value_twice(found)
         return found
-
-
-def _latest(latest: dict[Any, Audited], history: dict[Any, list[Audited]], key: Any, audited: Audited) -> None:
-    """``audited`` the value's latest entry; the one it follows, if any, goes to the value's history."""
-    before = latest.get(key)
-    if before is not None:
-        history.setdefault(key, []).append(before)
-    latest[key] = audited
 
 
 def _restores_query(new: str | None) -> bool:
@@ -358,6 +340,8 @@ def _event_keys(
     if not isinstance(imported, dict):
         return
     if isinstance(imported.get("recorded"), dict):
+        for earlier in imported.get("earlier") or ():  # the event's earlier records, oldest first
+            yield (participant, _EVENT, number, "", ""), None, earlier
         yield (participant, _EVENT, number, "", ""), None, imported["recorded"]
     reports, history = imported.get("reports") or [{}], imported.get("history") or {}
     values = reports[-1].get("assessment") or {}  # the event as its latest report states it

@@ -26,6 +26,7 @@ from typing import Any
 from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress, QueryRecord
 from trialwright.exports.odm.ae_clinical import AdverseEventWriter
 from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
+from trialwright.exports.odm.element_history import removed, write_element_history, write_removed
 from trialwright.exports.odm.history import write_history
 from trialwright.exports.odm.outline import (
     LOGS_EVENT,
@@ -155,6 +156,7 @@ class ClinicalWriter:
             self._logs(person, self.entries.pop(pid, []), audited)
             self.adverse_events.write(person, audited)
             self._enrolment(person, audited.subject)
+            write_element_history(xml, audited.subject_history, person.site, self._audit_record)
             write_queries(xml, self.queries.on_subject(), audited, person.site, None, self._audit_record)
 
     def _visit_order(self, v: _Visit) -> tuple[int, int, str]:
@@ -174,6 +176,7 @@ class ClinicalWriter:
             for r in records:
                 self._form(r, audited)
             xml.leaf("tw:Visit", {"Date": _iso(v.date), "MissedReason": v.missed, "Label": v.label})
+            write_element_history(xml, audited.visit_history.get(v.visit_id, ()), person.site, self._audit_record)
 
     def _form(self, r: FormRecord, audited: Indexed) -> None:
         xml = self.xml
@@ -194,6 +197,7 @@ class ClinicalWriter:
                     if f.id in r.values:
                         self._item(r.form_id, r.site, f, r.values[f.id], audited.items.get((*key, f.id)),
                                    audited.history.get((*key, f.id), ()))  # fmt: skip
+                self._removed(r.form_id, r.site, form.fields, r.values, audited.items, audited.history, key)
                 asked = self.queries.on_form(r.visit_id, r.form_id)
                 if asked:
                     write_queries(xml, asked, audited, r.site, self._field_oid(r.form_id), self._audit_record)
@@ -205,6 +209,7 @@ class ClinicalWriter:
                 "LockedBy": locked.actor if locked else None, "LockedAt": locked.at if locked else None,
                 "StateBeforeLock": locked.extra if locked else None,
             })  # fmt: skip
+            write_element_history(xml, audited.form_history.get(key, ()), r.site, self._audit_record)
         self.written += 1
         if self.progress is not None:
             self.progress(self.written)
@@ -277,9 +282,25 @@ class ClinicalWriter:
                                                audited.entry_items.get((*key, f.id)),
                                                audited.entry_history.get((*key, f.id), ()))  # fmt: skip
                             self._log_entry(e)
+                            write_element_history(xml, audited.entry_records.get(key, ()), e.site, self._audit_record)
+                            self._removed(log_id, e.site, log.fields, e.values, audited.entry_items,
+                                          audited.entry_history, key)  # fmt: skip
                             asked = self.queries.on_entry(log_id, e.sequence)
                             if asked:
                                 write_queries(xml, asked, audited, e.site, self._field_oid(log_id), self._audit_record)
+
+    def _removed(
+        self, owner: str, site: str, fields: Sequence[FormField], values: Mapping[str, Any],
+        latest: Mapping[tuple[str, str, str], Audited], history: Mapping[tuple[str, str, str], Sequence[Audited]],
+        key: tuple[str, str],
+    ) -> None:  # fmt: skip
+        """A ``tw:RemovedItemData`` per field without a value whose latest entry removed it (``element_history``)."""
+        for f in fields:
+            audited = latest.get((*key, f.id))
+            if f.id not in values and removed(audited):
+                assert audited is not None
+                write_removed(self.xml, self.oids[(owner, f.id)], f, audited, history.get((*key, f.id), ()),
+                              self.codec, site, self._audit_record)  # fmt: skip
 
     def _field_oid(self, owner: str) -> Callable[[str], str]:
         """The ItemOID of a field of form or log ``owner``, for a query on it (a field it lacks stops the export)."""

@@ -62,9 +62,21 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
               <xs:enumeration value="Yes"/></xs:restriction></xs:simpleType></xs:attribute>
             <xs:attribute name="Removed"><xs:simpleType><xs:restriction base="xs:string">
               <xs:enumeration value="Yes"/></xs:restriction></xs:simpleType></xs:attribute>
+            <xs:attribute name="Action" type="xs:string"/>
           </xs:complexType>
         </xs:element>
       </xs:sequence>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="RemovedItemData">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element ref="odm:AuditRecord"/>
+        <xs:element ref="tw:History" minOccurs="0"/>
+      </xs:sequence>
+      <xs:attribute name="ItemOID" type="xs:string" use="required"/>
+      <xs:attribute name="Removed" use="required"><xs:simpleType><xs:restriction base="xs:string">
+        <xs:enumeration value="Yes"/></xs:restriction></xs:simpleType></xs:attribute>
     </xs:complexType>
   </xs:element>
   <xs:element name="Form">
@@ -308,8 +320,12 @@ _EXTENDED = {"ClinicalData": "DsmbDecision", "SubjectData": "Enrolment", "StudyE
 #: Where data queries go (any number, after the element's other extension: ``trialwright.exports.odm.queries``).
 _QUERIED = frozenset({"SubjectData", "ItemGroupData"})
 #: Further extension elements a parent may hold, each optional, after the one above and before the queries (an
-#: adverse event's item group; a value's earlier audit records, ``trialwright.exports.odm.history``).
-_ALSO = {"ItemGroupData": ("AdverseEvent",), "ItemData": ("History",)}
+#: adverse event's item group; a value's or an element's earlier audit records, ``trialwright.exports.odm.history``
+#: and ``element_history``).
+_ALSO = {"ItemGroupData": ("AdverseEvent", "History"), "ItemData": ("History",), "SubjectData": ("History",),
+         "StudyEventData": ("History",), "FormData": ("History",)}  # fmt: skip
+#: Extension elements a parent may hold any number of, after those above (values removed: ``element_history``).
+_MANY = {"ItemGroupData": "RemovedItemData"}
 #: Extension elements a parent may hold any number of (the DSMB's decisions, after the participants).
 _REPEATED = frozenset({"ClinicalData"})
 
@@ -327,6 +343,7 @@ def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
         f'<xs:group ref="{parent}ElementExtension"/><xs:element ref="tw:{element}" minOccurs="0"'
         + (' maxOccurs="unbounded"/>' if parent in _REPEATED else "/>")
         + "".join(f'<xs:element ref="tw:{also}" minOccurs="0"/>' for also in _ALSO.get(parent, ()))
+        + (f'<xs:element ref="tw:{_MANY[parent]}" minOccurs="0" maxOccurs="unbounded"/>' if parent in _MANY else "")
         + ('<xs:element ref="tw:Query" minOccurs="0" maxOccurs="unbounded"/>' if parent in _QUERIED else "")
         + "</xs:sequence></xs:group>"
         for parent, element in _EXTENDED.items()

@@ -1,0 +1,87 @@
+"""What the audit index (``audit_index``) hands the writer about one participant: each thing's latest audit entry
+(its AuditRecord) and the earlier ones (its ``tw:History``), for values, queries and the elements themselves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+__all__ = ["Audited", "Indexed", "keep_element", "keep_value", "no_value_twice"]
+
+
+class Audited(NamedTuple):
+    """The latest audit entry about one thing, as its AuditRecord needs it."""
+
+    seq: int
+    at: str
+    actor: str
+    role: str | None
+    site: str | None
+    reason: str | None
+    hash: str
+    extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock; a form's
+    # or log entry's value: the stored value the entry set, as JSON (``null``: removed); an adverse event's field:
+    # the value the report set, as JSON (``null``: cleared)
+    action: str | None = None  # the action the entry recorded (None: an imported latest record, whose file gave none)
+    value: bool = False  # an entry that names a value (``VALUE_ACTIONS``): in the value's history, not the element's
+
+
+@dataclass
+class Indexed:
+    """One participant's indexed entries: the participant's, and by visit, form, lock and item."""
+
+    subject: Audited | None = None
+    visits: dict[str, Audited] = field(default_factory=dict)
+    forms: dict[tuple[str, str], Audited] = field(default_factory=dict)
+    locks: dict[tuple[str, str], Audited] = field(default_factory=dict)
+    items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)
+    history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a value's earlier, oldest first
+    entries: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (log, sequence) -> its latest entry
+    entry_items: dict[tuple[str, str, str], Audited] = field(default_factory=dict)  # (log, sequence, field)
+    entry_history: dict[tuple[str, str, str], list[Audited]] = field(default_factory=dict)  # a log value's earlier
+    queries: dict[str, Audited] = field(default_factory=dict)  # query number -> its latest entry
+    query_history: dict[str, list[Audited]] = field(default_factory=dict)  # query number -> its earlier entries
+    events: dict[str, Audited] = field(default_factory=dict)  # AE number -> its latest entry
+    event_items: dict[tuple[str, str], Audited] = field(default_factory=dict)  # (AE number, field)
+    event_history: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)  # a report field's earlier
+    # The elements' own earlier entries, oldest first, values' entries left out (``element_history``).
+    subject_history: list[Audited] = field(default_factory=list)
+    visit_history: dict[str, list[Audited]] = field(default_factory=dict)
+    form_history: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)
+    entry_records: dict[tuple[str, str], list[Audited]] = field(default_factory=dict)  # a log entry's own earlier
+    event_records: dict[str, list[Audited]] = field(default_factory=dict)  # an adverse event's own earlier
+
+
+def no_value_twice(found: Indexed) -> None:
+    """Leave out of the elements' histories a record that is a value's too: an element's latest record an import kept
+    (its file did not say which action it was) that is also one of its values' records, superseded since."""
+    valued = {(a.seq, a.hash) for records in (found.items, found.entry_items, found.event_items)
+              for a in records.values()}  # fmt: skip
+    valued |= {(a.seq, a.hash) for kept in (found.history, found.entry_history, found.event_history)
+               for records in kept.values() for a in records}  # fmt: skip
+    if not valued:
+        return
+    found.subject_history = [a for a in found.subject_history if (a.seq, a.hash) not in valued]
+    histories: tuple[dict[Any, list[Audited]], ...] = (
+        found.visit_history, found.form_history, found.entry_records, found.event_records,
+    )  # fmt: skip
+    for history in histories:
+        for key, records in history.items():
+            history[key] = [a for a in records if (a.seq, a.hash) not in valued]
+
+
+def keep_element(latest: dict[Any, Audited], history: dict[Any, list[Audited]], key: Any, audited: Audited) -> None:
+    """``audited`` the element's latest entry; the one it follows goes to the element's history unless it names a
+    value (that entry is in the value's own history: never written twice)."""
+    before = latest.get(key)
+    if before is not None and not before.value:
+        history.setdefault(key, []).append(before)
+    latest[key] = audited
+
+
+def keep_value(latest: dict[Any, Audited], history: dict[Any, list[Audited]], key: Any, audited: Audited) -> None:
+    """``audited`` the value's latest entry; the one it follows, if any, goes to the value's history."""
+    before = latest.get(key)
+    if before is not None:
+        history.setdefault(key, []).append(before)
+    latest[key] = audited
