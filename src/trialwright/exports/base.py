@@ -33,6 +33,7 @@ __all__ = [
     "ExportSource",
     "Exporter",
     "FormRecord",
+    "FormRow",
     "LogRecord",
     "ParticipantRecord",
     "Progress",
@@ -42,6 +43,9 @@ __all__ = [
 
 #: A stored value as JSON: {"value": ..., "status": "value"|"not_done"|..., "unit", "reason", "limit", ...}
 StoredJson = Mapping[str, Any]
+#: One form record as the tabular tables read it (``ExportSource.form_rows``): participant id, site, visit id, visit
+#: date, form id, state and the values as stored.
+FormRow = tuple[str, str, str, dt.date | None, str, str, Mapping[str, StoredJson]]
 #: Called with the number of records written so far (for a progress bar).
 Progress = Callable[[int], None]
 
@@ -255,6 +259,12 @@ class ExportSource(abc.ABC):
     @abc.abstractmethod
     def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
         """Form records (of one form, or all), by participant, then visit in schedule order, then form."""
+
+    def form_rows(self, form_id: str) -> Iterator[FormRow]:
+        """The records of ``forms(form_id)``, in its order, as ``FormRow`` tuples: for a format that reads only these
+        (the tabular tables), without an object per record."""
+        for r in self.forms(form_id):
+            yield r.participant_id, r.site, r.visit_id, r.visit_date, r.form_id, r.state, r.values
 
     def records_with_status(self, form_id: str, statuses: frozenset[str]) -> Iterator[FormRecord]:
         """The records of one form that may hold a value with one of ``statuses`` (for a format's first pass):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ __all__ = [
 #: Rows per record batch (and per Parquet row group).
 BATCH_ROWS = 4096
 #: Rows per CSV batch: smaller, since text has no row groups to keep (a quarter of the rows held at a time).
-CSV_BATCH_ROWS = 1024
+CSV_BATCH_ROWS = 4096
 
 _ARROW: dict[str, pa.DataType] = {
     "text": pa.string(),
@@ -86,7 +87,11 @@ class _BatchSink:
 
     def _flush(self) -> None:
         rows, self._pending = self._pending, []
-        arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in self.schema]
+        if all(type(r) is dict for r in rows):  # dict.get mapped over the rows in C, one column at a time
+            get: Any = dict.get
+            arrays = [pa.array(list(map(get, rows, repeat(f.name))), type=f.type) for f in self.schema]
+        else:
+            arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in self.schema]
         self._write(pa.record_batch(arrays, schema=self.schema))
 
     def _write(self, batch: pa.RecordBatch) -> None:
@@ -151,17 +156,51 @@ def _as_text(column: pa.Array) -> pa.Array:
     if pa.types.is_date32(kind):
         return pc.strftime(column, format="%Y-%m-%d")
     if pa.types.is_floating(kind):
-        return pa.array([None if v is None else _float_text(v) for v in column.to_pylist()], type=pa.string())
+        return _floats_text(column)
     if pa.types.is_timestamp(kind):  # the instant in UTC as datetime.isoformat writes it
-        return pa.array([None if v is None else v.isoformat() for v in column.to_pylist()], type=pa.string())
+        return _instants_text(column)
     raise TypeError(f"column type {kind}: not a type of a trialwright table")
+
+
+def _floats_text(column: pa.Array) -> pa.Array:
+    """Numbers as ``_float_text`` writes them. Arrow's cast gives the same shortest round-trip digits as Python's
+    ``repr`` (without ``.0``) for zero and every magnitude from 1e-4 up to 1e10 (Python writes fixed notation
+    from 1e-4 to 1e16, Arrow switches to an exponent earlier); the rest (and NaN, infinities) are written by
+    Python, cell by cell, which is rare in trial data."""
+    text = pc.cast(column, pa.string())
+    magnitude = pc.abs(column)
+    plain = pc.or_(pc.equal(column, 0.0), pc.and_(pc.greater_equal(magnitude, 1e-4), pc.less(magnitude, 1e10)))
+    odd = pc.invert(pc.fill_null(plain, True))
+    if not pc.any(odd).as_py():
+        return text
+    flags = odd.to_pylist()
+    values = column.to_pylist()
+    return pa.array(
+        [_float_text(v) if flag else t for v, t, flag in zip(values, text.to_pylist(), flags, strict=True)],
+        type=pa.string(),
+    )
+
+
+def _instants_text(column: pa.Array) -> pa.Array:
+    """UTC date-times as ``datetime.isoformat`` writes them: seconds, microseconds only when not zero, ``+00:00``."""
+    micros = column.cast(pa.timestamp("us", tz="UTC"))
+    seconds = pc.floor_temporal(micros, unit="second").cast(pa.timestamp("s", tz="UTC"))
+    text = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S")
+    fraction = pc.subtract(micros.cast(pa.int64()), pc.multiply(seconds.cast(pa.int64()), 1_000_000))
+    digits = pc.binary_join_element_wise(".", pc.utf8_lpad(fraction.cast(pa.string()), 6, "0"), "")
+    text = pc.if_else(pc.equal(fraction, 0), text, pc.binary_join_element_wise(text, digits, ""))
+    return pc.binary_join_element_wise(text, "+00:00", "")
 
 
 def csv_cells(column: pa.Array, *, line_end: str = "\r\n", neutralise: bool = True) -> pa.Array:
     """One column's CSV cells: text, formulas neutralised (unless ``neutralise`` is false), empty for missing,
     quoted where the csv module quotes with lines ending in ``line_end`` (a comma, a quote or a character of
     the line end)."""
+    kind = column.type
     text = _as_text(column)
+    if pa.types.is_date32(kind) or pa.types.is_timestamp(kind) or pa.types.is_boolean(kind):
+        # digits, dashes, colons, a dot and a plus after the first character: never a formula, never quoted
+        return pc.fill_null(text, "")
     if neutralise:
         risky = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START), False)
         if pc.any(risky).as_py():

@@ -37,6 +37,7 @@ from trialwright.exports.base import (
     Exporter,
     ExportSource,
     FormRecord,
+    FormRow,
     LogRecord,
     ParticipantRecord,
     Progress,
@@ -429,13 +430,16 @@ def _number(value: Any) -> float | None:
 
 def analysis_value(f: FormField, stored: StoredJson) -> Any:
     """The value an analysis uses: typed by the field, the limit for a censored value, None when missing."""
+    return _analysis_value(_KINDS[f.type], stored)
+
+
+def _analysis_value(kind: ColumnKind, stored: StoredJson) -> Any:
     status = stored.get("status", "value")
     if status in FLAGS:
         return _number(stored.get("limit"))
     value = stored.get("value")
     if value is None or status in _MISSING:
         return None
-    kind = _KINDS[f.type]
     try:
         if kind == "number":
             return _number(value)
@@ -467,54 +471,116 @@ def value_text(value: Any) -> str | None:
     return str(value)
 
 
-def _record_base(r: FormRecord) -> dict[str, Any]:
-    return {"participant_id": r.participant_id, "site": r.site, "visit_id": r.visit_id, "visit_date": r.visit_date}
+def _is_stored(stored: Any) -> bool:
+    return type(stored) is dict or isinstance(stored, Mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    """What a form's tables need of one field, worked out once per table rather than once per value."""
+
+    id: str
+    kind: ColumnKind
+    unit: str | None
+    flag: str  # the names of its companion columns
+    status: str
+    reason: str
+    has_status: bool  # the wide table has its status and reason columns
+
+
+@dataclass(frozen=True, slots=True)
+class _FormPlan:
+    table: Table
+    fields: tuple[_FieldPlan, ...]
+    units: Mapping[str, str | None]  # field id -> unit, for the long table (a field no longer declared: absent)
+
+
+def _form_plan(form: FormDef, table: Table) -> _FormPlan:
+    names = {c.name for c in table.columns}
+    fields = tuple(
+        _FieldPlan(f.id, _KINDS[f.type], f.unit, _companion(form, f.id, "flag"), _companion(form, f.id, "status"),
+                   _companion(form, f.id, "reason"), _companion(form, f.id, "status") in names)
+        for f in form.fields
+    )  # fmt: skip
+    return _FormPlan(table, fields, {f.id: f.unit for f in form.fields})
+
+
+def _row_of(r: FormRecord) -> FormRow:
+    return r.participant_id, r.site, r.visit_id, r.visit_date, r.form_id, r.state, r.values
 
 
 def wide_row(form: FormDef, table: Table, r: FormRecord) -> dict[str, Any]:
     """One form record as a row of its form's table."""
-    row = {**_record_base(r), "form_state": r.state}
-    names = {c.name for c in table.columns}
-    for f in form.fields:
-        stored = r.values.get(f.id)
-        if not isinstance(stored, Mapping):
+    return _wide_row(_form_plan(form, table), _row_of(r))
+
+
+def _wide_row(plan: _FormPlan, r: FormRow) -> dict[str, Any]:
+    participant_id, site, visit_id, visit_date, _, state, values = r
+    row = {"participant_id": participant_id, "site": site, "visit_id": visit_id, "visit_date": visit_date,
+           "form_state": state}  # fmt: skip
+    for f in plan.fields:
+        stored = values.get(f.id)
+        if stored is None or not _is_stored(stored):
             continue
-        row[f.id] = analysis_value(f, stored)
+        row[f.id] = _analysis_value(f.kind, stored)
         status = stored.get("status", "value")
         if status in FLAGS:
-            row[_companion(form, f.id, "flag")] = FLAGS[status]
+            row[f.flag] = FLAGS[status]
         elif status in _MISSING:
-            if _companion(form, f.id, "status") not in names:  # never dropped: the data changed mid-export
+            if not f.has_status:  # never dropped: the data changed mid-export
                 raise ValueError(
-                    f"{table.name}: {r.participant_id} {r.visit_id} {f.id} is {status}, which the "
+                    f"{plan.table.name}: {participant_id} {visit_id} {f.id} is {status}, which the "
                     "first pass did not see (the data changed during the export); export again"
                 )
-            row[_companion(form, f.id, "status")] = status
-            row[_companion(form, f.id, "reason")] = stored.get("reason")
+            row[f.status] = status
+            row[f.reason] = stored.get("reason")
     return row
 
 
 def long_rows(form: FormDef, r: FormRecord) -> Iterable[dict[str, Any]]:
     """One form record's stored values, one row each (fields no longer in the protocol included)."""
-    known = {f.id: f for f in form.fields}
-    base = {**_record_base(r), "form_id": r.form_id}
-    for field_id, stored in r.values.items():
-        if not isinstance(stored, Mapping):
+    return _long_rows({f.id: f.unit for f in form.fields}, _row_of(r))
+
+
+def _text_and_number(value: Any) -> tuple[str | None, float | None]:
+    """``value_text`` and ``_number`` of one value (the common types first)."""
+    kind = type(value)
+    if kind is float:
+        text = repr(value)
+        return (text[:-2] if text.endswith(".0") else text), value
+    if kind is str:
+        return value, None
+    if kind is int:
+        return str(value), float(value)
+    if value is None:
+        return None, None
+    return value_text(value), _number(value)
+
+
+def _long_rows(units: Mapping[str, str | None], r: FormRow) -> Iterable[dict[str, Any]]:
+    participant_id, site, visit_id, visit_date, form_id, _, values = r
+    for field_id, stored in values.items():
+        if not _is_stored(stored):
             continue
-        f = known.get(field_id)
-        status = stored.get("status", "value")
-        value = stored.get("value") if status not in FLAGS else None
+        get = stored.get
+        status = get("status", "value")
+        text, number = _text_and_number(get("value") if status not in FLAGS else None)
+        entered = get("entered")
         yield {
-            **base,
+            "participant_id": participant_id,
+            "site": site,
+            "visit_id": visit_id,
+            "visit_date": visit_date,
+            "form_id": form_id,
             "field_id": field_id,
-            "value": value_text(value),
-            "value_num": _number(value),
-            "unit": f.unit if f is not None else None,
+            "value": text,
+            "value_num": number,
+            "unit": units.get(field_id),
             "status": status,
-            "reason": stored.get("reason"),
-            "limit": _number(stored.get("limit")),
-            "entered": value_text(stored.get("entered")),
-            "entered_unit": stored.get("unit"),
+            "reason": get("reason"),
+            "limit": _number(get("limit")),
+            "entered": entered if type(entered) is str else value_text(entered),
+            "entered_unit": get("unit"),
         }
 
 
@@ -626,11 +692,12 @@ class TabularExporter(Exporter, abc.ABC):
                 if field_id in known and isinstance(stored, Mapping) and stored.get("status") in _MISSING:
                     missing.add(field_id)
         table = form_table(source, form, missing)
+        plan = _form_plan(form, table)
         sink = self.open(folder, table, run)
-        for r in source.forms(form.id):
-            unknown.update(k for k in r.values if k not in known)
-            sink.add(wide_row(form, table, r))
-            for row in long_rows(form, r):
+        for record in source.form_rows(form.id):
+            unknown.update(k for k in record[6] if k not in known)
+            sink.add(_wide_row(plan, record))
+            for row in _long_rows(plan.units, record):
                 long_sink.add(row)
             run.done += 1
             if progress is not None:

@@ -13,6 +13,7 @@ unblinded statistician after the database is locked, and its run is audited as s
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -111,6 +112,32 @@ def _value(stored: StoredValue, kind: FieldType, rule: BelowLimitRule) -> float 
     return str(stored.value)
 
 
+_PRESENT = frozenset({"value", "derived"})
+
+
+def _stored_value(raw: Mapping[str, Any], kind: FieldType, rule: BelowLimitRule) -> float | str | None:
+    """``_value`` of ``StoredValue.from_json(raw)``, read from the stored JSON without building the object."""
+    # Censored, missing, or not what ``from_json`` reads: as ``_value`` reads it (or refused as ``from_json`` does).
+    if (
+        type(raw) is not dict
+        or not _STORED_KEYS.issuperset(raw)
+        or raw.get("status", "value") not in _PRESENT
+        or raw.get("value") is None
+    ):
+        return _value(StoredValue.from_json(raw), kind, rule)
+    value = raw["value"]
+    if kind is FieldType.INTEGER or kind is FieldType.DECIMAL:
+        return float(value)
+    if kind is FieldType.BOOLEAN:
+        return str(bool(value))
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+_STORED_KEYS = frozenset(f.name for f in dataclasses.fields(StoredValue))
+
+
 def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) -> Grouping:
     if actor.role not in ANALYSTS:
         raise denied(AnalysisError)("role: only the blinded and the unblinded statistician run the analysis")
@@ -135,7 +162,6 @@ def analysis_data(
     protocol = current_protocol(engine).protocol
     plan = protocol.analysis_plan
     rule = plan.below_limit if plan else BelowLimitRule.LIMIT_OVER_SQRT2
-    kinds = {f"{f.id}.{x.id}": x.type for f in protocol.forms for x in f.fields}
     try:
         source = reader(engine, read_engine)
     except ReplicaRefused as exc:
@@ -165,17 +191,23 @@ def analysis_data(
             plan and plan.treatment) else None  # fmt: skip
         given: set[str] = set()  # participants the treatment form says were given the treatment
         visit_of = {v.id: (v.participant_id, v.visit_id) for per in visits.values() for v in per.values()}
-        for r in session.execute(
+        # Each form's declared fields (key and type) looked up once per form, each value read from its stored JSON
+        # as ``_value`` reads a ``StoredValue`` (one built only for the treatment's given field).
+        declared: dict[str, dict[str, tuple[str, FieldType]]] = {}
+        for f in protocol.forms:
+            declared[f.id] = {x.id: (f"{f.id}.{x.id}", x.type) for x in f.fields}
+        for record_id, form_id, text in session.execute(
             select(form_records.c.visit_record_id, form_records.c.form_id, form_records.c.form_values)
         ).all():
-            pid, visit_id = visit_of[r.visit_record_id]
+            pid, visit_id = visit_of[record_id]
             slot = values.setdefault(pid, {}).setdefault(visit_id, {})
-            for name, raw in json.loads(r.form_values).items():
-                key = f"{r.form_id}.{name}"
-                if key in kinds:
-                    stored = StoredValue.from_json(raw)
-                    slot[key] = _value(stored, kinds[key], rule)
-                    if (visit_id, key) == given_key and treatment_given(stored):
+            fields = declared.get(form_id, {})
+            for name, raw in json.loads(text).items():
+                known = fields.get(name)
+                if known is not None:
+                    key, kind = known
+                    slot[key] = _stored_value(raw, kind, rule)
+                    if (visit_id, key) == given_key and treatment_given(StoredValue.from_json(raw)):
                         given.add(pid)
         withdrawn: dict[str, set[str]] = {}
         left_on: dict[str, dt.date] = {}  # withdrawal from follow-up
