@@ -1,4 +1,4 @@
-"""What a command loads at its start (docs/cli.md, "Start"; docs/benchmarks.md, issue 22 item 5).
+"""What a command loads at its start (docs/benchmarks.md, "Command start and the per-value cost"; issue 22 item 5).
 
 * Importing the command line and ``trialwright --help`` (the root's, every group's and every command's) load no
   library of the analysis, the exports, the reports or the units: statsmodels, lifelines, scipy, numpy, pandas, pyarrow,
