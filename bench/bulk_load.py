@@ -8,7 +8,9 @@ services (not timed), and writes the file ``trialwright form import --data`` rea
 (vitals, blood gas, laboratory, performance: 30 typed values, seeded random within the soft limits). It
 then times the command itself, run as a subprocess acting as the study coordinator (the same validation,
 derivations and per-value audit entries as typed data, in one transaction), and prints values per second
-(the command's start, timed on an empty file, is printed beside it: it is in the figure).
+(the command's start, timed on an empty file, is printed beside it: it is in the figure). A second line compares
+CPU seconds, steadier on a loaded machine: the subprocess's (``RUSAGE_CHILDREN``) against the baseline's in this
+process (``time.process_time``), with and without the start's; the database server's CPU is in neither.
 
 The raw baseline, in this process: the very rows the import wrote (visit_records, form_records, queries,
 audit_entries), read back and inserted again into bare copies of those tables by SQLAlchemy Core executemany
@@ -29,6 +31,7 @@ import datetime as dt
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -93,24 +96,30 @@ def import_rows(people: list[str], seed: int) -> Iterator[dict[str, Any]]:
             yield {"participant": pid, "visit": "baseline", "form": form, "values": values}
 
 
-def run_import(url: str, data: Path) -> tuple[float, str]:
-    """``trialwright form import`` as a subprocess; its wall-clock seconds and output."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_import(url: str, data: Path) -> tuple[float, str, float]:
+    """``trialwright form import`` as a subprocess; its wall-clock seconds, output and CPU seconds."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
            "TRIALWRIGHT_PASSWORD": PASSWORD}  # fmt: skip
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(
         [sys.executable, "-c", "from trialwright.cli.main import main; main()", "form", "import", "--data", str(data),
          "--as", username(Role.STUDY_COORDINATOR), "--database", url],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
-    took = time.perf_counter() - began
+    took, cpu = time.perf_counter() - began, _children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"form import failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return took, done.stdout.strip()
+    return took, done.stdout.strip(), cpu
 
 
-def raw_executemany(url: str, engine: Any, since: int) -> tuple[float, int]:
-    """The rows the import wrote, inserted again by executemany into bare copies; seconds and rows."""
+def raw_executemany(url: str, engine: Any, since: int) -> tuple[float, int, float]:
+    """The rows the import wrote, inserted again by executemany into bare copies; seconds, rows, CPU seconds (this
+    process's: the database server's work is in neither CPU figure)."""
     rows: dict[str, list[dict[str, Any]]] = {}
     with session_scope(engine) as session:
         for table in (visit_records, form_records, queries):
@@ -123,12 +132,12 @@ def raw_executemany(url: str, engine: Any, since: int) -> tuple[float, int]:
     raw = create_engine(url)
     metadata.create_all(raw)
     try:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         with raw.begin() as conn:
             for name, batch in rows.items():
                 for start in range(0, len(batch), BATCH):
                     conn.execute(copies[name].insert(), batch[start : start + BATCH])
-        took = time.perf_counter() - began
+        took, cpu = time.perf_counter() - began, time.process_time() - cpu
         with raw.connect() as conn:
             for name, batch in rows.items():
                 if conn.execute(select(func.count()).select_from(copies[name])).scalar() != len(batch):
@@ -136,7 +145,7 @@ def raw_executemany(url: str, engine: Any, since: int) -> tuple[float, int]:
         metadata.drop_all(raw)
     finally:
         raw.dispose()
-    return took, sum(len(b) for b in rows.values())
+    return took, sum(len(b) for b in rows.values()), cpu
 
 
 def run(backend: str, values: int, seed: int, time_start: bool) -> None:
@@ -154,24 +163,30 @@ def run(backend: str, values: int, seed: int, time_start: bool) -> None:
             since = session.execute(select(func.max(audit_entries.c.seq))).scalar() or 0
         empty = Path(folder) / "empty.json"
         empty.write_text("[]", encoding="utf-8")
-        starting = run_import(url, empty)[0] if time_start else None
-        took, said = run_import(url, data)
+        start = run_import(url, empty) if time_start else None
+        took, said, cpu = run_import(url, data)
         with session_scope(trial.engine) as session:
             saved = session.execute(select(func.count()).select_from(form_records)).scalar()
         if saved != len(rows):
             raise RuntimeError(f"the import saved {saved} of {len(rows)} forms: {said}")
-        raw_took, raw_rows = raw_executemany(url, trial.engine, since)
+        raw_took, raw_rows, raw_cpu = raw_executemany(url, trial.engine, since)
         trial.engine.dispose()
     rate, raw_rate = n / took, n / raw_took
     print(
         f"{backend} raw executemany: {n} values ({raw_rows} rows, {raw_rows / n:.2f} per value) in "
-        f"{raw_took:.2f} s: {raw_rate:.0f} values/s"
+        f"{raw_took:.2f} s: {raw_rate:.0f} values/s (CPU {raw_cpu:.2f} s)"
     )
     print(
         f"{backend} form import:     {n} values ({len(rows)} forms, {participants} participants) in {took:.2f} s: "
         f"{rate:.0f} values/s; ratio to raw executemany {rate / raw_rate:.3f}x (target >= {TARGET}x); "
         f"{ISSUE_SIZE:,} values would take ~{ISSUE_SIZE / rate / 60:.0f} min at this rate "
-        + (f"(the command's start on an empty file: {starting:.1f} s)" if starting else "(start not timed)")
+        + (f"(the command's start on an empty file: {start[0]:.1f} s, CPU {start[2]:.2f} s)" if start else
+           "(start not timed)")
+    )
+    print(
+        f"{backend} by CPU seconds: form import {cpu:.2f} s (the subprocess's), raw executemany {raw_cpu:.2f} s: "
+        f"ratio {raw_cpu / cpu:.3f}x"
+        + (f"; without the start's {start[2]:.2f} s, {raw_cpu / max(cpu - start[2], 1e-9):.3f}x" if start else "")
     )
     print(
         f"{backend} (setup, not timed: {participants} participants enrolled through the services in {enrolling:.1f} s)"

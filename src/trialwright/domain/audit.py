@@ -31,6 +31,7 @@ __all__ = [
     "allocation_digest",
     "anchor_mac",
     "canonical",
+    "canonical_fields",
     "checkpoint_mac",
     "entry_hash",
     "entry_mac",
@@ -76,8 +77,14 @@ def canonical(entry: AuditEntry) -> bytes:
     """The bytes the hash is computed over: every field but the hash itself, sorted keys, UTC time."""
     # Every field is a str, int or None but ``at``, so a plain mapping gives the same JSON as asdict()
     # would, without its deep copy (this runs for every entry written and every entry verified).
-    content = {name: getattr(entry, name) for name in _HASHED}
-    content["at"] = _utc_text(entry.at)
+    return canonical_fields(entry.__dict__)
+
+
+def canonical_fields(fields: Mapping[str, Any]) -> bytes:
+    """``canonical`` of the entry these stored fields make (every field of ``AuditEntry`` but the hash and the MAC
+    present, ``at`` aware): the same bytes, for a writer that builds rows without making entries."""
+    content = {name: fields[name] for name in _HASHED}
+    content["at"] = _utc_text(fields["at"])
     return _ENCODE(content).encode("utf-8")
 
 

@@ -131,7 +131,19 @@ class Protocol(ProtocolModel):
 
     def form(self, form_id: str) -> FormDef:
         """The form with this id (KeyError if none)."""
-        return _find(self.forms, "id", form_id, "form")
+        held = _FORMS.get(id(self))
+        if held is None or held[0] is not self:  # the protocol is frozen: its forms by id, made once
+            index: dict[str, FormDef] = {}
+            for f in self.forms:
+                index.setdefault(f.id, f)  # the first with the id, as a search in order would find
+            held = (self, index)
+            if len(_FORMS) >= 16:
+                _FORMS.clear()
+            _FORMS[id(self)] = held
+        found = held[1].get(form_id)
+        if found is None:
+            raise KeyError(f"no form {form_id!r}")
+        return found
 
     def log(self, log_id: str) -> LogDef:
         """The log with this id (KeyError if none)."""
@@ -151,6 +163,10 @@ class Protocol(ProtocolModel):
 
 
 _T = TypeVar("_T")
+
+#: Each protocol's forms by id, by the protocol's id(), holding the protocol itself so that its id is not reused
+#: while it is here (a save looks forms up by id hundreds of times; a protocol is parsed once per version).
+_FORMS: dict[int, tuple[Protocol, dict[str, FormDef]]] = {}
 
 
 def _find(items: list[_T], attribute: str, value: str, what: str) -> _T:

@@ -23,7 +23,6 @@ from trialwright.protocol import LoadedProtocol, Protocol, load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.log_tables import log_entries
-from trialwright.store.migrate import current_revision, upgrade
 from trialwright.store.tables import protocol_versions, sites, trial
 
 __all__ = [
@@ -78,6 +77,8 @@ def init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str = "system")
 
 
 def _init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str) -> InitResult:
+    from trialwright.store.migrate import current_revision, upgrade  # Alembic: only for the commands that migrate
+
     before = current_revision(engine)
     revision = upgrade(engine)
     schema_upgraded = before != revision
@@ -182,6 +183,8 @@ def current_protocol(engine: Engine) -> LoadedProtocol:
         with read_scope(engine) as session:
             return protocol_in(session)
     except (OperationalError, ProgrammingError):
+        from trialwright.store.migrate import current_revision
+
         if current_revision(engine) is None:
             raise TrialNotInitialised(_NO_TRIAL) from None
         raise

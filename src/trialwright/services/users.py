@@ -9,6 +9,7 @@ message after the same work, so sign-in reveals nothing about which accounts exi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -51,6 +52,7 @@ __all__ = [
     "get_user",
     "list_users",
     "normalise_username",
+    "prepare_sign_in",
     "reset_password",
     "resolve_session",
     "set_email",
@@ -61,9 +63,20 @@ __all__ = [
 
 LANGUAGES = ("en", "fa")
 _hasher = PasswordHasher()
-# A hash of a random password, verified against when the user does not exist, so that unknown users and
-# wrong passwords take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, verified against when the user does not exist, so that unknown users and wrong
+    passwords take the same time; made at the first such sign-in (an Argon2 hash costs ~0.2 s of CPU, which every
+    command would otherwise pay at import)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def prepare_sign_in() -> None:
+    """Make the unknown-user hash now: the web app calls this at its start, so that its first sign-in of an unknown
+    user costs what a wrong password costs."""
+    _dummy_hash()
 
 
 class UserError(ValueError):
@@ -526,7 +539,7 @@ def authenticate(
     with session_scope(engine) as session:
         row = _row(session, username)
         if row is None:
-            _verify(_DUMMY_HASH, password)  # same work as for a real user
+            _verify(_dummy_hash(), password)  # same work as for a real user
             audit.record(
                 session,
                 actor="anonymous",

@@ -29,6 +29,7 @@ from trialwright.services.ratelimit import Limits, RateLimited
 from trialwright.services.reauth import access_policy
 from trialwright.services.replica import read_engine_for
 from trialwright.services.trial import current_protocol
+from trialwright.services.users import prepare_sign_in
 from trialwright.settings import Settings
 from trialwright.store.engine import check_connection
 from trialwright.web.headers import apply_security_headers, security_headers
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Refused API tokens still being counted are audited before the process ends.
         app.state.limits.refusal_tally.flush(engine)
 
+    prepare_sign_in()  # the unknown-user hash, made before the first sign-in (services/users.py)
     check_key(engine)  # a keyed trial without its key is refused now, not at the first write
     chain_pending(engine)  # entries a crash left unchained (PostgreSQL) are chained before anything else
     # A checkpoint of the trail's head each time the app starts: the tail written before now can no longer be

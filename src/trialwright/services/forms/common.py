@@ -21,6 +21,7 @@ from trialwright.domain.forms import (
     FormValueError,
     StoredValue,
     ValidatedEntry,
+    dump_values,
     missing_required,
     validate_entries,
 )
@@ -228,7 +229,38 @@ def _form_def(protocol: Protocol, visit_id: str, form_id: str) -> FormDef:
 
 
 def _load(row: Any) -> dict[str, StoredValue]:
-    return {k: StoredValue.from_json(v) for k, v in json.loads(row.form_values).items()}
+    """A form record's stored values (a new dict each call, of the shared frozen values read from the same text)."""
+    text = row.form_values
+    values = _LOADED.get(text)
+    if values is None:
+        values = {k: StoredValue.from_json(v) for k, v in json.loads(text).items()}
+        _bounded(_LOADED)[text] = values
+    return dict(values)
+
+
+def _dump(values: Mapping[str, StoredValue]) -> str:
+    """``dump_values``, remembered for the very same value objects: a save writes, compares and checks the visit's
+    forms as JSON text several times, and an import saves each visit's forms in turn, most of them unchanged. A
+    ``StoredValue`` is frozen and the memo holds the objects it was made from (so their ids are not reused while it
+    does): the same objects always give the same text."""
+    key = tuple((k, id(v)) for k, v in values.items())
+    made = _DUMPED.get(key)
+    if made is None:
+        made = (dump_values(values), tuple(values.values()))
+        _bounded(_DUMPED)[key] = made
+    return made[0]
+
+
+#: Stored text -> the values read from it; value objects' ids -> the text they dump to (see ``_dump``).
+_LOADED: dict[str, dict[str, StoredValue]] = {}
+_DUMPED: dict[tuple[tuple[str, int], ...], tuple[str, tuple[StoredValue, ...]]] = {}
+
+
+def _bounded(memo: dict[Any, Any], size: int = 4096) -> dict[Any, Any]:
+    """The memo, emptied first once it holds ``size`` entries (an import's visits come one after the other)."""
+    if len(memo) >= size:
+        memo.clear()
+    return memo
 
 
 def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:

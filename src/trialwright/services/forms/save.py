@@ -22,7 +22,6 @@ from trialwright.domain.forms import (
     next_state,
 )
 from trialwright.domain.forms import audit_value as _shown
-from trialwright.domain.forms import dump_values as _dump
 from trialwright.domain.forms import value_meaning as _meaning
 from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.text import checked_text
@@ -40,6 +39,7 @@ from trialwright.services.forms.common import (
     FormView,
     ImportReport,
     RefusedValues,
+    _dump,
     _form_def,
     _keep_form,
     _load,
