@@ -66,6 +66,8 @@ __all__ = [
     "count",
     "entries",
     "gathered",
+    "head_columns",
+    "head_read",
     "pending_count",
     "record",
     "record_many",
@@ -150,10 +152,11 @@ _BUFFERS = "trialwright.audit.buffers"
 
 
 @contextmanager
-def batched(session: Session) -> Iterator[None]:
+def batched(session: Session, *, last: bool = False) -> Iterator[None]:
     """Gather the entries ``record`` makes in the block and write them, in order, with one INSERT when it ends
     (nothing if it raises: its transaction or savepoint is rolled back by the caller). May be nested: each block
-    writes its own entries when it ends."""
+    writes its own entries when it ends. ``last``: as ``record``'s (the block's end is the transaction's last write,
+    after every lock it takes)."""
     buffers: list[list[dict[str, Any]]] = session.info.setdefault(_BUFFERS, [])
     buffers.append([])
     try:
@@ -161,18 +164,19 @@ def batched(session: Session) -> Iterator[None]:
     except BaseException:
         buffers.pop()
         raise
-    _write(session, buffers.pop())
+    _write(session, buffers.pop(), last=last)
 
 
 @contextmanager
-def gathered(session: Session) -> Iterator[None]:
+def gathered(session: Session, *, last: bool = False) -> Iterator[None]:
     """Like ``batched``, but inside an enclosing ``batched`` block the entries made here join that block's single
     INSERT when this block ends (dropped if it raises: the caller rolls back its savepoint); outside one, they are
-    written when it ends, as ``batched`` does. One form's save is gathered: a bulk import writes many forms' entries
-    with one INSERT, in the order the one-by-one saves would have written them."""
+    written when it ends, as ``batched`` does (``last`` as there; inside a block it says nothing). One form's save is
+    gathered: a bulk import writes many forms' entries with one INSERT, in the order the one-by-one saves would
+    have written them."""
     buffers: list[list[dict[str, Any]]] | None = session.info.get(_BUFFERS)
     if not buffers:
-        with batched(session):
+        with batched(session, last=last):
             yield
         return
     buffers.append([])
@@ -650,6 +654,24 @@ def _head(session: Session) -> tuple[int, str, bool]:
         return cached[1] + 1, cached[2], cached[3]
     head = session.execute(_HEAD_QUERY).first()
     return (head.seq + 1, head.hash, head.mac is not None) if head is not None else (1, GENESIS, False)
+
+
+def head_columns() -> list[Any]:
+    """The trail's head (``audit_head_seq``, ``audit_head_hash``, ``audit_head_mac``: the last entry's, NULL when
+    there is none) as columns a caller's statement reads along (SQLite, in its write transaction: ``head_read``)."""
+    return [
+        _HEAD_QUERY.with_only_columns(column).scalar_subquery().label(f"audit_head_{column.name}")
+        for column in (audit_entries.c.seq, audit_entries.c.hash, audit_entries.c.mac)
+    ]
+
+
+def head_read(session: Session, seq: int | None, hash_: str | None, mac: str | None) -> None:
+    """The head as ``head_columns`` read it in this transaction, which holds the writer's lock (SQLite's write
+    transaction, begun IMMEDIATE): the transaction's first chained entry continues from it, not read again."""
+    if seq is None:
+        session.info[_HEAD] = (_innermost(session), 0, GENESIS, False)
+    else:
+        session.info[_HEAD] = (_innermost(session), seq, hash_, mac is not None)
 
 
 def _entry(row: Any) -> AuditEntry:

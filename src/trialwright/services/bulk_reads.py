@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-__all__ = ["answers", "forget", "forget_held", "forget_read", "held", "keep", "once", "peek", "reading_once"]
+__all__ = [
+    "answered", "answers", "forget", "forget_held", "forget_read", "held", "keep", "once", "peek", "reading_once",
+]  # fmt: skip
 
 _KEY = "trialwright.bulk_reads"
 _HELD = "trialwright.bulk_reads.held"
@@ -64,6 +66,13 @@ def keep(session: Session, key: Hashable, value: object) -> None:
     memo = session.info.get(_HELD)
     if memo is not None:
         memo[key] = value
+
+
+def answered(session: Session, key: Hashable) -> bool | None:
+    """Whether ``once`` has an answer for ``key`` in memory; None outside a ``reading_once`` block (nothing is kept,
+    so there is nothing to answer ahead)."""
+    memo = session.info.get(_KEY)
+    return None if memo is None else key in memo
 
 
 def peek(session: Session, key: Hashable) -> Any:

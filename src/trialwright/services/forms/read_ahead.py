@@ -1,5 +1,6 @@
 """Reading ahead for a batch of a bulk import: what the form saves of a batch of rows will look up about their
-participants, read with one statement per kind for the whole batch instead of a few per participant.
+participants, read with one statement per kind for the whole batch instead of a few per participant; and for one
+save (``look_ahead``), what it looks up about its participant in one statement.
 
 Inside ``reading_once`` each look-up of the save path is answered from memory after its first read
 (``services/bulk_reads.py``); ``read_ahead`` makes that first read for every participant of the batch at once and
@@ -15,20 +16,21 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from trialwright.protocol import Protocol
-from trialwright.services.bulk_reads import held, once
+from trialwright.services import audit
+from trialwright.services.bulk_reads import answered, held, once
 from trialwright.services.coherence import facts_of
 from trialwright.services.deaths import death_forms
 from trialwright.services.forms.common import visits_locked
-from trialwright.store.data_tables import form_records, soft_locks, visit_records
+from trialwright.store.data_tables import form_records, soft_locks, trial_locks, visit_records
 from trialwright.store.randomization_tables import allocation_entries, preparations
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
-__all__ = ["read_ahead"]
+__all__ = ["look_ahead", "read_ahead"]
 
 
 def read_ahead(session: Session, protocol: Protocol, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -89,6 +91,100 @@ def read_ahead(session: Session, protocol: Protocol, rows: Iterable[Mapping[str,
         )
     _reports(session, ids)
     _visits(session, protocol, ids)
+
+
+def look_ahead(session: Session, protocol: Protocol, participant_id: str, visit_id: str) -> None:
+    """One save's look-ups about its participant (inside ``reading_once``) answered by one statement: their row,
+    the facts the coherence rules read, the screening's values and, where there is nothing to read, the trial lock,
+    their and their site's soft locks, their withdrawal, adverse-event reports, records that can say a death, and
+    the visit's row. Where there is something, nothing is stored and the save's own look-up reads it as before.
+    Answers already in memory, and a participant the database does not hold, are left to the look-ups.
+
+    On PostgreSQL the caller holds the data lock already (``lock.hold_data_lock``), so what is read about the locks
+    is read under it, as ``require_unlocked`` reads it. On SQLite the save's write transaction (begun IMMEDIATE)
+    holds the writer's lock, so the audit trail's head is read along and the save's entries chain on from it
+    (``audit.head_read``)."""
+    if answered(session, ("participant", participant_id)) is not False:
+        return
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    statement = _look_ahead_statement(death_forms(protocol), sqlite)
+    found = session.execute(statement, {"pid": participant_id, "visit": visit_id}).first()
+    if found is None:
+        return
+    if sqlite:  # this write transaction holds SQLite's writer lock: the audit trail's head cannot move before it ends
+        audit.head_read(session, found.audit_head_seq, found.audit_head_hash, found.audit_head_mac)
+    pid, sid = found.participant_id, found.screening_id
+    _store(session, ("participant", pid), found)
+    _store(session, ("facts", pid), facts_of(protocol, found, found.la_consented, found.la_randomized,
+                                                found.la_prepared))  # fmt: skip
+    _store(session, ("randomized_at", pid), found.la_randomized)
+    _store(session, ("screening_values", sid), found.la_screening_values)
+    if not found.la_trial_locks:
+        _store(session, ("trial_lock",), None)
+    if not found.la_soft_locks:
+        _store(session, ("soft_locks", ("participant", pid), ("site", found.site)), [])
+    if not found.la_withdrawn:
+        _store(session, ("withdrawn", pid), None)
+    if not found.la_ae_reports:
+        _store(session, ("ae_reports", pid), [])
+    if not found.la_death_forms:
+        _hold(session, ("death_forms", pid), [])
+    if not found.la_visit:
+        _hold(session, ("visit", pid, visit_id), None)
+
+
+_LOOK_AHEAD: dict[tuple[frozenset[str], bool], Select[Any]] = {}
+
+
+def _look_ahead_statement(dying: frozenset[str], sqlite: bool) -> Select[Any]:
+    """``look_ahead``'s statement (built once per set of forms that can say a death, and with the audit trail's
+    head on SQLite; ``pid`` and ``visit`` bound)."""
+    statement = _LOOK_AHEAD.get((dying, sqlite))
+    if statement is not None:
+        return statement
+    p = participants
+    pid = bindparam("pid", type_=p.c.participant_id.type)
+    consented = select(func.min(consents.c.obtained_at)).where(
+        consents.c.screening_id == p.c.screening_id, consents.c.decision == "consent"
+    )
+    randomized = select(allocation_entries.c.randomized_at).where(allocation_entries.c.participant_id == pid).limit(1)
+    prepared = (
+        select(preparations.c.prepared_at)
+        .join(allocation_entries, allocation_entries.c.preparation_code == preparations.c.preparation_code)
+        .where(allocation_entries.c.participant_id == pid)
+        .limit(1)
+    )
+    screened = select(screenings.c.screening_values).where(screenings.c.id == p.c.screening_id)
+    soft = exists().where(
+        or_(
+            and_(soft_locks.c.scope == "participant", soft_locks.c.target == pid),
+            and_(soft_locks.c.scope == "site", soft_locks.c.target == p.c.site),
+        )
+    )
+    withdrawn = exists().where(withdrawals.c.participant_id == pid, withdrawals.c.scope == "follow_up")
+    reports = exists().where(adverse_events.c.participant_id == pid, ae_reports.c.event_id == adverse_events.c.id)
+    dead = (
+        exists().where(form_records.c.participant_id == pid, form_records.c.form_id.in_(sorted(dying)))
+        if dying
+        else exists().where(false())
+    )
+    visit = exists().where(visit_records.c.participant_id == pid, visit_records.c.visit_id == bindparam("visit"))
+    statement = select(
+        p,
+        consented.scalar_subquery().label("la_consented"),
+        randomized.scalar_subquery().label("la_randomized"),
+        prepared.scalar_subquery().label("la_prepared"),
+        screened.scalar_subquery().label("la_screening_values"),
+        exists().where(trial_locks.c.id.is_not(None)).label("la_trial_locks"),
+        soft.label("la_soft_locks"),
+        withdrawn.label("la_withdrawn"),
+        reports.label("la_ae_reports"),
+        dead.label("la_death_forms"),
+        visit.label("la_visit"),
+        *(audit.head_columns() if sqlite else ()),
+    ).where(p.c.participant_id == pid)
+    _LOOK_AHEAD[(dying, sqlite)] = statement
+    return statement
 
 
 def _store(session: Session, key: Hashable, value: Any) -> None:

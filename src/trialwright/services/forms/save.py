@@ -28,7 +28,7 @@ from trialwright.domain.text import checked_text
 from trialwright.domain.wording import field_words
 from trialwright.protocol import FormDef, Protocol
 from trialwright.services import audit, clock
-from trialwright.services.bulk_reads import forget_held, reading_once
+from trialwright.services.bulk_reads import answered, forget_held, reading_once
 from trialwright.services.bulk_writes import deferred_insert, deferred_update, deferring
 from trialwright.services.coherence import refused_breaches
 from trialwright.services.deaths import forms_written
@@ -53,7 +53,7 @@ from trialwright.services.forms.common import (
     validated_for,
 )
 from trialwright.services.forms.queries import _auto_close, _open_query
-from trialwright.services.forms.read_ahead import read_ahead
+from trialwright.services.forms.read_ahead import look_ahead, read_ahead
 from trialwright.services.forms.review import _move
 from trialwright.services.forms.visits import _ensure_visit
 from trialwright.services.lock import hold_data_lock, require_unlocked
@@ -168,6 +168,9 @@ def _save_now(
 ) -> Any:
     _role(actor, DATA_ENTRY, "enter form data")
     checked_text(reason, "reason", error=FormError)
+    if answered(session, ("participant", participant_id)) is False:  # one save (a batch has read ahead)
+        hold_data_lock(session)  # PostgreSQL: the locks are then read under it, as require_unlocked reads them
+        look_ahead(session, protocol, participant_id, visit_id)
     participant = participant_row(session, actor, participant_id)
     # The trial lock, and a soft lock of the participant or their site.
     require_unlocked(session, participant_id, site=participant.site)
@@ -396,7 +399,7 @@ def save_form(
     with session_scope(engine) as session, reading_once(session):
         return _save_and_view(session, loaded.protocol, actor, participant_id, visit_id, form_id, entries,
                               reason=reason, visit_date=visit_date, complete=complete,
-                              typed_on_site_clock=typed_on_site_clock)  # fmt: skip
+                              typed_on_site_clock=typed_on_site_clock, last=True)  # fmt: skip
 
 
 def save_form_in(
@@ -415,11 +418,13 @@ def save_form_in(
 ) -> FormView:
     """``save_form`` in the caller's transaction, under ``protocol`` as read in it: an API request's one
     transaction (``web/deps.py``, ``ApiWrite``: the caller's token, the protocol and the save). The caller commits,
-    or rolls back on any exception; its transaction does nothing else that changes what a form save reads."""
+    or rolls back on any exception; its transaction does nothing else that changes what a form save reads, and
+    writes nothing and takes no lock after it (its audit entries are numbered in commit order by their INSERT,
+    ``audit.record``'s ``last``)."""
     with reading_once(session):  # one save: a visit it records has no form to read back (``bulk_reads``)
         return _save_and_view(session, protocol, actor, participant_id, visit_id, form_id, entries, reason=reason,
                               visit_date=visit_date, complete=complete,
-                              typed_on_site_clock=typed_on_site_clock)  # fmt: skip
+                              typed_on_site_clock=typed_on_site_clock, last=True)  # fmt: skip
 
 
 def _save_and_view(
@@ -435,9 +440,10 @@ def _save_and_view(
     visit_date: dt.date | None,
     complete: bool,
     typed_on_site_clock: bool = False,
+    last: bool = False,
 ) -> FormView:
-    """``save_form`` in the caller's transaction."""
-    with audit.gathered(session):
+    """``save_form`` in the caller's transaction (``last``: which commits right after it, ``audit.record``'s)."""
+    with audit.gathered(session, last=last):
         # The form as this transaction leaves it: the row the save's INSERT or UPDATE returned (every column, the
         # same row a fresh get_form would read), not read again.
         row = _save_row(session, protocol, protocol.version.number, actor, participant_id, visit_id, form_id,
