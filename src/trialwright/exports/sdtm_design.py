@@ -141,7 +141,9 @@ def _path(p: Protocol, arm: str | None) -> list[_Planned]:
         return [_planned(e) for e in arm_path(p, arm)]
     blinded = _blinded(p)
     common = {e.epoch: e for e in p.elements if e.arm is None}
-    return [_planned(common[epoch]) if epoch in common else blinded[epoch] for epoch in epochs(p)]
+    # as ``arm_path``: an epoch with no element (a protocol whose visits declare epochs but no elements) has no row
+    return [_planned(common[epoch]) if epoch in common else blinded[epoch] for epoch in epochs(p)
+            if epoch in common or epoch in blinded]  # fmt: skip
 
 
 def ta_rows(p: Protocol, with_arms: bool) -> Iterator[dict[str, Any]]:

@@ -43,6 +43,7 @@ from tests.spec.exports.core_rules import core, no_core
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.exports.sdtm import SdtmExporter
+from trialwright.exports.sdtm_design import design_elements, ta_rows, te_rows
 from trialwright.protocol.loader import ProtocolError, load_protocol_text
 from trialwright.services.exports import export_source
 from trialwright.services.forms import save_form
@@ -545,6 +546,22 @@ def test_an_event_on_the_day_an_epoch_begins_has_no_epoch_and_the_readme_counts_
             assert (r.EPOCH, code, r.USUBJID) == (expected, code, r.USUBJID)
     assert on_a_first_day > 0, "some record falls on the day the first epoch begins"
     assert f"EPOCH: empty on {empty} AE/DS record(s)" in (out / "README.txt").read_text(encoding="utf-8")
+
+
+@no_core("the design domains of a protocol without elements; no CORE rule")
+def test_visits_with_epochs_and_no_elements_give_no_ta_te_or_se_element_blinded_or_not() -> None:
+    """A protocol may declare its visits' epochs (EPOCH) and no elements: it then has no TE, TA or SE rows, in a
+    blinded export as in one with arms (a walk found the blinded TA failing with a KeyError on the first epoch)."""
+    raw = _YAML.load(FIRST_PROTOCOL.read_text(encoding="utf-8"))
+    del raw["elements"]
+    assert epochs_of(raw), "the visits still declare their epochs"
+    buffer = io.StringIO()
+    YAML().dump(raw, buffer)
+    p = load_protocol_text(buffer.getvalue()).protocol
+    for with_arms in (False, True):
+        assert list(ta_rows(p, with_arms)) == []
+        assert list(te_rows(p, with_arms)) == []
+        assert design_elements(p, with_arms) == []
 
 
 # -- the protocol's elements are checked ----------------------------------------------------------------------
