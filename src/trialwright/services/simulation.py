@@ -249,7 +249,14 @@ def field_specs(protocol: Protocol, plan: Mapping[str, Any]) -> dict[str, Mappin
 def check_plan(protocol_path: Path) -> None:
     """The simulation file beside ``protocol_path`` read and checked against the protocol, before any database
     is created for it: a missing or wrong file is refused first, not after an empty trial was made."""
-    field_specs(load_protocol(protocol_path).protocol, load_plan(simulation_file_for(protocol_path)))
+    protocol = load_protocol(protocol_path).protocol
+    plan = load_plan(simulation_file_for(protocol_path))
+    field_specs(protocol, plan)
+    # every other part ``simulate`` reads from the file, checked the same way before anything is created: the
+    # causality codes, the action taken, death, and the patients' draws (sites, expected events) for one patient
+    _causality_codes(plan, protocol)
+    _action_code(protocol)
+    _people(plan, protocol, 1, None, np.random.default_rng(0))
 
 
 def _default(field_def: Any, rng: np.random.Generator) -> Any:

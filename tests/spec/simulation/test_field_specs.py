@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from tests.trialfixtures import FIRST_PROTOCOL
@@ -57,4 +59,33 @@ def test_simulate_refuses_a_missing_simulation_file_before_creating_a_database(t
     done = CliRunner().invoke(cli, ["simulate", "--protocol", str(protocol), "--participants", "3",
                                     "--database", f"sqlite:///{database}"])  # fmt: skip
     assert done.exit_code == 1 and "LONE.simulation.yaml does not exist" in " ".join(done.output.split())
+    assert not database.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda plan: plan.setdefault("adverse_events", {}).setdefault("expected", {}).update(
+            dvt={"rate": 0.1, "term": "Deep vein thrombosis", "day": 2, "grades": [1, 2]}),
+         "adverse_events.expected: 'dvt' is not an expected event of the protocol"),
+        (lambda plan: plan["recruitment"].update(sites={"NOWHERE": 1}), "recruitment.sites: unknown site 'NOWHERE'"),
+        (lambda plan: plan.setdefault("adverse_events", {}).update(causality={"related": "no_such_code"}),
+         "adverse_events.causality.related: 'no_such_code' is not on the protocol's causality scale"),
+    ],
+)
+def test_simulate_refuses_a_wrong_simulation_file_before_creating_a_database(
+    tmp_path: Path, change: Any, message: str
+) -> None:
+    """Every part of the simulation file ``simulate`` reads is checked before the database is made, not only its
+    fields (a walk found an unknown expected event refused after the trial was created, leaving the database)."""
+    protocol = tmp_path / "WRONG.yaml"
+    shutil.copy(FIRST_PROTOCOL, protocol)
+    plan = YAML(typ="safe").load(simulation_file_for(FIRST_PROTOCOL).read_text(encoding="utf-8"))
+    change(plan)
+    with (tmp_path / "WRONG.simulation.yaml").open("w", encoding="utf-8") as out:
+        YAML().dump(plan, out)
+    database = tmp_path / "wrong.db"
+    done = CliRunner().invoke(cli, ["simulate", "--protocol", str(protocol), "--participants", "3",
+                                    "--database", f"sqlite:///{database}"])  # fmt: skip
+    assert done.exit_code == 1 and message in " ".join(done.output.split()), done.output
     assert not database.exists()
