@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from trialwright.exports.base import ExportSource, Progress
 from trialwright.exports.columnar import BATCH_ROWS
-from trialwright.exports.readstat import ASCII_SPELLINGS, ascii_cells, ascii_spelling, cut_text, fit_bytes
+from trialwright.exports.readstat import ASCII_SPELLINGS, ascii_cells, ascii_spelling, cut_text
 from trialwright.exports.statistical import StatisticalExporter, write_csv
 from trialwright.exports.tabular import Column, Table, _Run
 from trialwright.exports.xport import XportVariable, XportWriter
@@ -158,7 +158,7 @@ class SasExporter(StatisticalExporter):
         if spelt is None:
             self._refused.append((file, name, None, text))
             spelt = name
-        return fit_bytes(spelt, self.label_limit)
+        return self._fit_label(spelt, file, name, text)
 
     def finish(self, folder: Path, run: _Run) -> list[Path]:
         written = super().finish(folder, run)

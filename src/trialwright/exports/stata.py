@@ -88,10 +88,10 @@ class StataExporter(StatisticalExporter):
             if c.kind == "yesno":
                 labelled = {0.0: "No", 1.0: "Yes"}
             elif plan.how == "whole":
-                labelled = {float(k): self._label(v) for k, v in c.choices}
+                labelled = {float(k): self._label(v, file, f"{name}={k}") for k, v in c.choices}
             elif plan.how == "numbered":
                 self._numbered += [(file, name, i, k, v) for i, (k, v) in enumerate(c.choices, 1)]
-                labelled = {float(i): self._label(v) for i, (_, v) in enumerate(c.choices, 1)}
+                labelled = {float(i): self._label(v, file, f"{name}={i}") for i, (_, v) in enumerate(c.choices, 1)}
             elif plan.how == "text":
                 note = f"{table.name}.{c.name}: text longer than {self.text_limit} bytes was cut to fit the format."
                 if survey.cut[c.name] and note not in run.notes:

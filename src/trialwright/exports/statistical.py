@@ -77,9 +77,11 @@ class StatisticalExporter(TabularExporter, abc.ABC):
         self._choices: list[tuple[str, str, str, str, str, tuple[tuple[str, str], ...]]] = []
         #: Codes written as numbers with value labels (Stata): (file, variable, number, code, label).
         self._numbered: list[tuple[str, str, int, str, str]] = []
+        #: Labels longer than the format holds, cut to fit: (file, variable, label written, the whole label).
+        self._labels_cut: list[tuple[str, str, str, str]] = []
 
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
-        self._names, self._datasets, self._choices, self._numbered = [], {}, [], []
+        self._names, self._datasets, self._choices, self._numbered, self._labels_cut = [], {}, [], [], []
         return super().write(source, folder, progress)
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
@@ -100,7 +102,17 @@ class StatisticalExporter(TabularExporter, abc.ABC):
         """Write one table from its Parquet spool (``spool``); return the files written."""
 
     def _label(self, text: str, file: str = "", name: str = "") -> str:
-        return fit_bytes(text, self.label_limit)
+        return self._fit_label(text, file, name, text)
+
+    def _fit_label(self, text: str, file: str, name: str, whole: str) -> str:
+        """``text`` cut to the format's label limit, never silently: every cut label is listed with the whole label
+        in labels_cut.csv (``whole``: the label as the protocol words it, before any spelling for the format)."""
+        fitted = fit_bytes(text, self.label_limit)
+        if fitted == text:
+            return text
+        fitted = fitted.rstrip()
+        self._labels_cut.append((file, name, fitted, whole))
+        return fitted
 
     def finish(self, folder: Path, run: _Run) -> list[Path]:
         shutil.rmtree(folder / ".spool", ignore_errors=True)
@@ -117,6 +129,13 @@ class StatisticalExporter(TabularExporter, abc.ABC):
                                 self._numbered))  # fmt: skip
             run.tables.append(("value_codes.csv", "each choice written as a number: its number, code and label",
                                len(self._numbered)))  # fmt: skip
+        if self._labels_cut:
+            written.append(write_csv(folder / "labels_cut.csv", ["file", "variable", "label", "whole_label"],
+                                     self._labels_cut))  # fmt: skip
+            run.tables.append(("labels_cut.csv", f"each label longer than {self.label_limit} bytes, cut to fit the "
+                               "format: the label written and the whole label", len(self._labels_cut)))  # fmt: skip
+            run.notes.append(f"{len(self._labels_cut)} labels longer than {self.label_limit} bytes were cut to fit "
+                             "the format; labels_cut.csv gives each whole.")  # fmt: skip
         return written
 
 

@@ -147,6 +147,24 @@ def test_stata_choice_fields_are_labelled_numbers_and_value_codes_keep_every_cod
     assert choices >= 5
 
 
+def test_a_label_longer_than_the_format_holds_is_cut_and_listed_whole_never_silently(out: dict[str, Path]) -> None:
+    """SAS transport keeps 40 bytes of a label: a longer one is cut (no trailing space left) and labels_cut.csv gives
+    the whole label, the README says how many; a label that fits is never listed (a walk found the cut unlisted)."""
+    names = {(r["file"], r["variable"]): r["label"] for r in _csv(out["sas"] / "names.csv")}
+    cut = _csv(out["sas"] / "labels_cut.csv")
+    whole = {(r["file"], r["variable"]): r["whole_label"] for r in cut}
+    assert ("values_long.xpt", "VALUE") in whole
+    assert whole["values_long.xpt", "VALUE"] == "Value (canonical unit; codes; yes/no as 1/0)"
+    for r in cut:
+        assert len(r["label"].encode()) <= 40 and r["label"] == r["label"].rstrip()
+        assert r["whole_label"].startswith(r["label"]) and len(r["whole_label"].encode()) > 40
+        if r["variable"] and (r["file"], r["variable"]) in names:
+            assert names[r["file"], r["variable"]] == r["label"]
+    listed = {k for k, label in names.items() if k in whole}
+    assert all(len(label.encode()) <= 40 for label in names.values()) and listed
+    assert f"{len(cut)} labels longer than 40 bytes were cut" in (out["sas"] / "README.txt").read_text(encoding="utf-8")
+
+
 def test_formats_sas_defines_and_applies_a_format_for_every_choice(out: dict[str, Path]) -> None:
     """No SAS is available here: the program is checked in structure (every choice and yes/no variable of
     every dataset has a FORMAT with all its codes)."""
