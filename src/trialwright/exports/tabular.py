@@ -248,6 +248,8 @@ def events_table(source: ExportSource) -> Table:
         Column("criteria", "text", "Seriousness criteria"),
         Column("related", "yesno", "Related to the investigational product"),
         Column("expected", "yesno", "Expected"),
+        Column("expected_event", "code", "Expected event named (reference safety information)",
+               tuple((e.code, e.term) for e in source.protocol.safety.expected_events)),
         Column("susar", "yesno", "SUSAR"),
         Column("outcome", "code", "Outcome", _AE_OUTCOMES),
         Column("death_date", "date", "Date of death (fatal events)"),
@@ -293,7 +295,8 @@ def event_row(e: EventRecord) -> dict[str, Any]:
         "ae_number": e.ae_number, "participant_id": e.participant_id, "site": e.site, "term": a.get("term"),
         "onset": _day(a.get("onset")), "end": _day(a.get("end")), "grade": _number(grade),
         "serious": e.serious, "criteria": ",".join(a.get("seriousness_criteria") or []) or None,
-        "related": e.related, "expected": e.expected, "susar": e.susar, "outcome": a.get("outcome"),
+        "related": e.related, "expected": e.expected,
+        "expected_event": a.get("expected_event"), "susar": e.susar, "outcome": a.get("outcome"),
         "death_date": _day(a.get("death_date")), "action_taken": a.get("action_taken"), "reports": float(e.reports),
         "first_reported_at": e.first_reported_at, **_coding_values(e.coding),
     }  # fmt: skip

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from trialwright.exports.codebook import CodebookExporter
 from trialwright.exports.sas import SasExporter
 from trialwright.exports.stata import StataExporter
 from trialwright.exports.statistical import SpssExporter
-from trialwright.exports.tabular import Column, CsvExporter, Table, _Run
+from trialwright.exports.tabular import Column, CsvExporter, Table, _Run, event_row, events_table
 from trialwright.protocol.forms import FieldType
 from trialwright.services.exports import export_source
 from trialwright.services.simulation import simulate
@@ -182,6 +183,21 @@ def test_formats_sas_defines_and_applies_a_format_for_every_choice(out: dict[str
             codes = ["0", "1"] if f.type is FieldType.BOOLEAN else [c.code for c in f.choices]
             for code in codes:
                 assert re.search(rf"^\s+'?{re.escape(code)}'? = '", body, re.M), (f.id, code)
+
+
+def test_adverse_events_name_the_expected_event_each_latest_report_names(out: dict[str, Path], trial: Trial) -> None:
+    """An adverse event of special interest declared as an expected event is found again by its code: the
+    ``expected_event`` column is the code the event's latest report names (empty when it names none)."""
+    source = blinded_source(trial)
+    named = {e.ae_number: e.assessment.get("expected_event") or "" for e in source.events()}
+    rows = {r["ae_number"]: r["expected_event"] for r in _csv(out["csv"] / "adverse_events.csv")}
+    assert rows == named and rows
+    column = next(c for c in events_table(source).columns if c.name == "expected_event")
+    assert column.choices == tuple((e.code, e.term) for e in PROTOCOL.safety.expected_events) and column.choices
+    one = next(iter(source.events()))
+    code = PROTOCOL.safety.expected_events[0].code
+    assert event_row(dataclasses.replace(one, assessment={**one.assessment, "expected_event": code}))[
+        "expected_event"] == code  # fmt: skip
 
 
 @pytest.mark.parametrize("exporter", [CsvExporter, StataExporter, SpssExporter, SasExporter], ids=lambda e: e.name)

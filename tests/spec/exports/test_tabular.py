@@ -266,7 +266,8 @@ def test_every_format_writes_participants_one_table_per_form_the_long_table_and_
 ) -> None:
     """participants, forms/<form> for every form, logs/<log> for every log, values_long, consents, randomization,
     adverse_events, deaths and README.txt (trial, protocol version, export time, whether arms are included); the
-    statistical formats add names.csv, Stata value_codes.csv (text codes numbered) and SAS formats.sas."""
+    statistical formats add names.csv, Stata value_codes.csv (text codes numbered) and SAS formats.sas and
+    labels_cut.csv (the first trial has labels longer than SAS transport's 40 bytes, listed whole there)."""
     source = blinded_source(trial)
     for exporter in FORMATS:
         folder, ext = exports[exporter.name], exporter.extension
@@ -276,7 +277,8 @@ def test_every_format_writes_participants_one_table_per_form_the_long_table_and_
         expected |= {f"logs/{log.id}.{ext}" for log in PROTOCOL.logs}
         if exporter in {StataExporter, SpssExporter, SasExporter}:
             expected.add("names.csv")
-        expected |= {StataExporter: {"value_codes.csv"}, SasExporter: {"formats.sas"}}.get(exporter, set())
+        extra = {StataExporter: {"value_codes.csv"}, SasExporter: {"formats.sas", "labels_cut.csv"}}
+        expected |= extra.get(exporter, set())
         assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == expected
         readme = (folder / "README.txt").read_text(encoding="utf-8")
         assert source.trial_id in readme and f"Protocol version: {source.protocol_version}" in readme
