@@ -193,8 +193,8 @@ class XportWriter:
         if self._last_blank:
             raise XportError(
                 f"{self._dataset}: its last observation (row {self.rows}) is entirely blank, it has no numeric "
-                f"variable and its observations ({self._width} bytes) are shorter than a record (80): a SAS transport v5 reader "
-                "takes trailing blank observations for padding and would drop it"
+                f"variable and its observations ({self._width} bytes) are shorter than a record (80): a SAS "
+                "transport v5 reader takes trailing blank observations for padding and would drop it"
             )
 
     def __enter__(self) -> XportWriter:
