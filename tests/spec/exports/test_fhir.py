@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.domain.roles import Role
+from trialwright.exports import fhir_check
 from trialwright.exports.base import FormRecord
 from trialwright.exports.fhir import (
     LOINC_SYSTEM,
@@ -240,21 +241,22 @@ def _observation(participant: int, n: int) -> tuple[dict[str, Any], bytes]:
     return data, json.dumps(data, separators=(",", ":")).encode()
 
 
-def test_the_sample_reaches_the_whole_trial_however_many_resources_each_participant_has() -> None:
+def test_the_sample_reaches_the_whole_trial_however_many_resources_each_participant_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """2,000 participants with 300 Observations each, a sample of at most 50 beyond the first 5: the candidates
     (rate x 1,000 / N each) far outnumber the 50 places, and the ones validated are a uniform sample of all of them,
     not the first 50 drawn: with the fixed seed some come from the last 10% of participants (about 5 expected), and
     never more than 5 + 50 are validated."""
     participants, each, most = 2_000, 300, 50
     sampler = Sampler(FhirSample(first=5, rate=0.5, seed=1, participants=1000, most=most), participants=participants)
-    owners: list[int] = []
-    real = sampler._check
+    owners: list[int] = []  # the participant of each resource validated with its R4B model, in that order
 
-    def check(data: Any, text: bytes, repeated: bool) -> None:
+    def check(data: Any) -> Any:
         owners.append(int(data["id"][1:].split("-")[0]))
-        real(data, text, repeated)
+        return validate_resource(data)
 
-    sampler._check = check  # type: ignore[method-assign]
+    monkeypatch.setattr(fhir_check, "validate_resource", check)
     data, text = _observation(0, 0)
     assert validate_resource(data).model_dump_json().encode() == text  # the text the check expects
     for p in range(participants):
