@@ -8,9 +8,11 @@ at the end, so they are written as placeholders and filled in by seeking back wh
 are written as their batches come and the heap holds one batch. A missing double is Stata's ``.``
 (0x7FE0000000000000, little-endian).
 
-Refused, never guessed: a name over 32 characters, a label over 80, text wider than 2045 bytes or longer than its
-variable, a number Stata cannot hold (infinite, or 2**1023 and above, where Stata's missing values live), a value
-label's value that is not a 32-bit whole number. Reference: Stata's "dta" file format manual (help dta), 118.
+Refused, never guessed: a name (of a variable or a value label table) over 32 characters, a label over 80, text
+wider than 2045 bytes or longer than its variable, text with a NUL byte (readers end the text there), a number
+Stata cannot hold (infinite, or 2**1023 and above, where Stata's missing values live), a value label's value that
+is not a whole number from -2,147,483,647 (Stata's smallest long) to 2,147,483,620 (its largest labelled value).
+Reference: Stata's "dta" file format manual (help dta), 118.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ __all__ = ["DtaError", "DtaVariable", "DtaWriter", "stata_doubles", "whole_label
 _MISSING = np.uint64(0x7FE0000000000000)
 _DOUBLE = 65526
 _TOO_LARGE = 2.0**1023
+#: The values a Stata value label can label: a long, -2,147,483,647 (the smallest) to 2,147,483,620 (the largest).
+_LABELLED = (-(2**31) + 1, 2**31 - 28)
 
 
 class DtaError(ValueError):
@@ -56,6 +60,9 @@ class DtaVariable:
             raise DtaError(f"{self.name}: a Stata name is 1 to 32 characters")
         if len(self.label) > 80 or len(self.label.encode()) > 320:
             raise DtaError(f"{self.name}: a Stata variable label is at most 80 characters")
+        if len(self.value_labels) > 32 or len(self.value_labels.encode()) > 128:
+            raise DtaError(f"{self.name}: a Stata value label table's name is at most 32 characters "
+                           f"({self.value_labels[:40]!r}...)")  # fmt: skip
         if self.kind == "str" and not 0 < self.width <= 2045:
             raise DtaError(f"{self.name}: a Stata str variable is 1 to 2045 bytes wide, not {self.width}")
 
@@ -85,9 +92,15 @@ def stata_doubles(values: np.ndarray, name: str = "") -> np.ndarray:
     return np.asarray(out, dtype="<u8")
 
 
-def _text_bytes(column: pa.Array, width: int, name: str) -> np.ndarray:
-    """A text column as a (rows, width) byte matrix: UTF-8 padded with zero bytes, missing as empty."""
-    values = pc.fill_null(column.cast(pa.string()), "").cast(pa.binary())
+def _text_bytes(column: pa.Array, width: int, name: str, first_row: int = 1) -> np.ndarray:
+    """A text column as a (rows, width) byte matrix: UTF-8 padded with zero bytes, missing as empty; text with a
+    NUL byte is refused, naming the row (``first_row``: the number of the batch's first row in the file)."""
+    text = pc.fill_null(column.cast(pa.string()), "")
+    nul = pc.match_substring(text, "\0")
+    if len(text) and pc.any(nul).as_py():
+        row = first_row + pc.index(nul, True).as_py()
+        raise DtaError(f"{name}: row {row}: text with a NUL byte (a Stata reader would end the text there)")
+    values = text.cast(pa.binary())
     lengths = pc.binary_length(values)
     if len(values) and (longest := pc.max(lengths).as_py()) > width:
         raise DtaError(f"{name}: a value of {longest} bytes does not fit the variable's {width}")
@@ -104,8 +117,11 @@ def _field(text: str, size: int) -> bytes:
 
 def _value_label_table(name: str, labels: Mapping[int, str]) -> bytes:
     values = sorted(labels)
-    if any(not -(2**31) <= v < 2**31 - 27 for v in values):  # Stata's largest labelled value is 2,147,483,620
-        raise DtaError(f"{name}: a Stata value label's value is a 32-bit whole number ({values})")
+    if any(not _LABELLED[0] <= v <= _LABELLED[1] for v in values):
+        raise DtaError(f"{name}: a Stata value label's value is a whole number from {_LABELLED[0]:,} to "
+                       f"{_LABELLED[1]:,} ({values})")  # fmt: skip
+    if any("\0" in labels[v] for v in values):
+        raise DtaError(f"{name}: a Stata value label's text has no NUL byte (a reader would end the text there)")
     texts = [labels[v].encode() + b"\0" for v in values]
     offsets = np.cumsum([0] + [len(t) for t in texts[:-1]]).tolist() if texts else []
     table = struct.pack("<ii", len(values), sum(len(t) for t in texts))
@@ -130,6 +146,9 @@ class DtaWriter:
             v.check()
             if v.value_labels and v.value_labels not in value_labels:
                 raise DtaError(f"{v.name}: value labels {v.value_labels!r} are not given")
+        for table in value_labels:
+            if not 0 < len(table) <= 32 or len(table.encode()) > 128:
+                raise DtaError(f"value labels {table[:40]!r}: a Stata value label table's name is 1 to 32 characters")
         if len(label) > 80:
             raise DtaError(f"a Stata data label is at most 80 characters ({label!r})")
         self.variables, self.rows = tuple(variables), 0
@@ -182,7 +201,7 @@ class DtaWriter:
                     .reshape(rows, 8)  # fmt: skip
             else:
                 text = pa.array(column) if isinstance(column, np.ndarray) else column
-                out[:, start : start + v.width] = _text_bytes(text, v.width, v.name)
+                out[:, start : start + v.width] = _text_bytes(text, v.width, v.name, self.rows + 1)
             start += v.size
         self._put(out.tobytes())
         self.rows += rows

@@ -47,11 +47,12 @@ instants as the R4B models write them) and written as soon as it is built: build
 ``fhir.resources`` model cost nine tenths of the export's time. Every resource passes the checks those models
 leave out (the required code bindings and the Observation invariants); a sample is validated with the R4B
 (4.3.0) models (``FhirSample``, ``fhir_check``: the first few of each resource type and of the bundles, and a
-seeded random share of the rest, bounded whatever the trial's size), and a sampled resource must also serialize
-through its model to exactly the text written. What repeats is built once per export: each field's codings, unit
-and conversion and each visit's coding and class (``fhir_observations``), the study's resources as written (checked
-and serialized once, then copied into every bundle), each participant's Patient and Encounter ids; the amended
-values are found from the completions and changes of the audit trail only, a few columns each.
+seeded uniform sample of the rest over the whole export, bounded whatever the trial's size, validated at its
+end), and a sampled resource must also serialize through its model to exactly the text written. What repeats
+is built once per export: each field's codings, unit and conversion and each visit's coding and class
+(``fhir_observations``), the study's resources as written (checked and serialized once, then copied into every
+bundle), each participant's Patient and Encounter ids; the amended values are found from the completions and
+changes of the audit trail only, a few columns each.
 A failure stops the export naming the resource type, id and error (``FhirExportError``); the service then
 removes the partly written folder, so an invalid file is never left looking complete. The specs validate
 every resource of their exports with the models. R4B changed none of the resources used here (its changes are
@@ -439,6 +440,7 @@ class FhirExporter(Exporter):
             )
         if events:
             raise FhirExportError(f"events: adverse events of participants not in the export: {', '.join(events)}")
+        sampler.finish()  # the reservoirs: a uniform sample of the whole export's candidates, each type
         return written
 
     # -- writing --

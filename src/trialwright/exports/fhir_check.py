@@ -2,11 +2,13 @@
 
 Every resource passes ``check_bindings`` (the required code bindings and the Observation invariants the R4B models
 leave unchecked: cheap). A sample (``FhirSample``) is validated with the ``fhir.resources`` R4B models, and a
-sampled resource must serialize through its model to exactly the text written. The sample is bounded: the first
-``first`` of each resource type (and of the bundles, validated whole), then each further one with probability
-``rate`` (in a trial of more than ``participants`` participants, ``rate x participants / N``, so the sample does not
-grow with the trial and still reaches all of it), and never more than ``most`` beyond the first of one type. With
-the defaults that is at most 20 + 1,000 of each resource type and 20 + 1,000 bundles, whatever the trial's size.
+sampled resource must serialize through its model to exactly the text written. The sample is bounded and
+reaches the whole export: the first ``first`` of each resource type (and of the bundles, validated whole), then of
+each further one a candidate with probability ``rate`` (in a trial of more than ``participants`` participants,
+``rate x participants / N``), and of the candidates of each type a uniform sample of at most ``most``, kept in a
+reservoir as the export goes and validated at its end. With the defaults that is at most 20 + 1,000 of each
+resource type and 20 + 1,000 bundles, whatever the trial's size, and any resource beyond the first as likely
+to be validated as any other.
 """
 
 from __future__ import annotations
@@ -92,9 +94,10 @@ class FhirSample:
     of the bundles, validated whole), then each further one with probability ``rate``, drawn from a generator
     seeded with ``seed`` (the same export validates the same resources). In a trial of more than
     ``participants`` participants (None: no such limit) the probability is ``rate x participants / N``, so the
-    expected sample stays that of ``participants`` participants, spread over the whole trial; and at most
-    ``most`` (None: no limit) of one type are validated beyond the first. ``rate=1`` (with the limits None, or
-    a trial within them) validates everything. The study's bundle, made from the protocol, is validated whole
+    expected number of candidates stays that of ``participants`` participants; of the candidates of one type, at
+    most ``most`` (None: no limit) are validated beyond the first, a uniform sample of them over the whole export
+    (a seeded reservoir, validated at the export's end). ``rate=1`` (with the limits None, or a trial within
+    them) validates everything. The study's bundle, made from the protocol, is validated whole
     whatever the sample."""
 
     first: int = 20
@@ -111,7 +114,14 @@ class FhirSample:
 
 
 class Sampler:
-    """Validates the sampled resources of one export; counts what it validated, by resource type."""
+    """Validates the sampled resources of one export; counts what it validated, by resource type.
+
+    The first ``first`` of each type are validated as they are written. Each further one is a candidate with
+    probability ``rate`` (scaled by participants / N in a larger trial), and the candidates of each type go
+    through a reservoir of ``most`` places (algorithm R, the export's seeded generator): whatever the number of
+    candidates, the ones kept are a uniform sample of them over the whole export, at most ``most`` of a type held
+    at a time, validated by ``finish`` at the end of the export (``most=None``: every candidate, validated as it
+    is written)."""
 
     def __init__(self, sample: FhirSample, participants: int = 0) -> None:
         self._sample = sample
@@ -119,26 +129,48 @@ class Sampler:
         limit = sample.participants
         self._rate = sample.rate if limit is None or participants <= limit else sample.rate * limit / participants
         self._most = sample.most
-        self._drawn: dict[str, int] = {}  # of each type, how many were drawn beyond the first
+        self._candidates: dict[str, int] = {}  # of each type, how many were drawn beyond the first
+        self._kept: dict[str, list[tuple[Mapping[str, Any], bytes, bool]]] = {}  # the reservoir of each type
         self.passed: set[bytes] = set()  # texts of repeated resources (the study's) already validated
         self.seen: dict[str, int] = {}
         self.validated: dict[str, int] = {}
 
     def drawn(self, kind: str) -> bool:
-        """Whether the next resource of this type is validated (one draw per resource, in the export's order)."""
+        """Whether the next resource of this type is one of the first or a candidate of the sample (one draw per
+        resource, in the export's order); a drawn resource is then given to ``validate``."""
         n = self.seen.get(kind, 0)
         self.seen[kind] = n + 1
         if n < self._sample.first:
             return True
-        taken = self._drawn.get(kind, 0)
-        if self._most is not None and taken >= self._most:
+        if self._most == 0:
             return False
-        if self._random.random() < self._rate:
-            self._drawn[kind] = taken + 1
-            return True
-        return False
+        return self._random.random() < self._rate
 
     def validate(self, data: Mapping[str, Any], text: bytes, repeated: bool = False) -> None:
+        """Validate the resource just drawn: one of the first of its type (or every candidate, ``most=None``)
+        now, a further candidate through its type's reservoir, validated by ``finish``."""
+        kind = str(data.get("resourceType"))
+        if self._most is None or self.seen.get(kind, 0) <= self._sample.first:
+            self._check(data, text, repeated)
+            return
+        k = self._candidates.get(kind, 0)
+        self._candidates[kind] = k + 1
+        kept = self._kept.setdefault(kind, [])
+        if k < self._most:
+            kept.append((data, text, repeated))
+        else:
+            j = self._random.randrange(k + 1)
+            if j < self._most:
+                kept[j] = (data, text, repeated)
+
+    def finish(self) -> None:
+        """Validate the reservoirs (at the end of the export: a failure stops it, naming the resource)."""
+        kept, self._kept = self._kept, {}
+        for resources in kept.values():
+            for data, text, repeated in resources:
+                self._check(data, text, repeated)
+
+    def _check(self, data: Mapping[str, Any], text: bytes, repeated: bool) -> None:
         """Validate ``data`` with its R4B model, which must serialize it to ``text`` exactly. A ``repeated``
         resource (the study's, in every bundle) whose very text has passed already is counted, not validated again:
         the model would see the same bytes."""

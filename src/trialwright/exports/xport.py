@@ -10,7 +10,11 @@ the given UTF-8 bytes padded with blanks; a missing text is blanks. Nothing in t
 observations follow, so the rows are written as their batches come and the heap holds one batch.
 
 Refused, never guessed: a name longer than 8 bytes, a label longer than 40, a text variable wider than 200 bytes,
-a value longer than its variable, and a number a transport file cannot hold (infinite, or beyond IBM range).
+a value longer than its variable, a number a transport file cannot hold (infinite, or beyond IBM range), and, in a
+dataset with no numeric variable and observations shorter than a record (80 bytes), a last observation entirely
+blank (all its text missing or blanks): it can be the very bytes of the last record's padding, and readers take
+trailing blank observations for padding, so it would be lost on read (a known ambiguity of version 5; an
+observation of 80 bytes or more cannot be padding, which is always shorter than a record).
 Reference: SAS Institute, TS-140, "The record layout of a data set in SAS transport (XPORT) format".
 """
 
@@ -124,9 +128,12 @@ class XportWriter:
         if not variables:
             raise XportError(f"{dataset}: a dataset needs at least one variable")
         XportVariable(dataset, label, "num").check()
-        self.variables, self.rows = tuple(variables), 0
+        self.variables, self.rows, self._dataset = tuple(variables), 0, dataset
         self._positions = np.cumsum([0] + [v.length for v in variables]).tolist()
         self._width = self._positions[-1]
+        #: Text only, in observations shorter than a record: a blank last one could be padding (refused at close).
+        self._ambiguous = all(v.kind == "char" for v in variables) and self._width < RECORD
+        self._last_blank = False
         stamp = (created or dt.datetime.now(dt.UTC)).strftime("%d%b%y:%H:%M:%S").upper().encode()
         self._file: BinaryIO = path.open("wb")
         self._written = 0
@@ -175,11 +182,20 @@ class XportWriter:
                 out[:, start : start + v.length] = _text_bytes(text, v.length, v.name)
         self._put(out.tobytes())
         self.rows += rows
+        if rows and self._ambiguous:
+            self._last_blank = bool((out[-1] == 0x20).all())
 
     def close(self) -> None:
-        """Pad the last record with blanks and close the file."""
+        """Pad the last record with blanks and close the file; a dataset of text only, in observations shorter than a
+        record, whose last observation is entirely blank is refused (a reader would take it for padding)."""
         self._pad()
         self._file.close()
+        if self._last_blank:
+            raise XportError(
+                f"{self._dataset}: its last observation (row {self.rows}) is entirely blank, it has no numeric "
+                f"variable and its observations ({self._width} bytes) are shorter than a record (80): a SAS "
+                "transport v5 reader takes trailing blank observations for padding and would drop it"
+            )
 
     def __enter__(self) -> XportWriter:
         return self

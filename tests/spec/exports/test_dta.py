@@ -12,8 +12,10 @@ empty, UTF-8 text. The row count in the header is the rows written.
 | NaN, null                                            | missing (Stata's ``.``)          |
 | inf, -inf, 2**1023 and above (Stata's missing values) | refused, naming the variable     |
 
-Refused, never cut: a name over 32 characters, a label over 80, a str variable wider than 2045 bytes, a value
-longer than its variable, a value label on a value that is not a whole number.
+Refused, never cut: a name over 32 characters (of a variable or of a value label table), a label over 80, a str
+variable wider than 2045 bytes, a value longer than its variable, text with a NUL byte (readers end the text
+there: refused naming the variable and the row), a value label on a value that is not a whole number or outside
+Stata's labelled values, -2,147,483,647 (its smallest long) to 2,147,483,620.
 
 Memory: the Stata export of a table of N rows and of 10N rows, batches of 256 rows: the Python heap's peak
 (``tracemalloc``) grows by less than 1.5x, where the SPSS export of the same tables (pyreadstat, the table held
@@ -120,6 +122,8 @@ def test_a_number_stata_keeps_for_missing_values_is_refused(value: float, tmp_pa
         (DtaVariable("x", "x" * 81, "double"), "label is at most 80 characters"),
         (DtaVariable("x", "", "str", 2046), "1 to 2045 bytes wide"),
         (DtaVariable("x", "", "double", value_labels="missing"), "value labels 'missing' are not given"),
+        (DtaVariable("x", "x", "double", value_labels="v" * 200), r"^x: a Stata value label table's name is at most"),
+        (DtaVariable("x", "x", "double", value_labels="v" * 33), r"^x: a Stata value label table's name is at most 32"),
     ],
 )
 def test_names_labels_widths_and_value_labels_beyond_the_format_are_refused(variable: DtaVariable, rule: str,
@@ -162,3 +166,35 @@ def test_the_stata_export_peak_memory_is_flat_as_the_table_grows_tenfold(tmp_pat
     assert stata < 1.5, (stata, peaks)
     assert spss > 1.5, (spss, peaks)  # the measure sees a table held whole
     assert dt.date(2021, 1, 1) + dt.timedelta(days=(10 * rows - 1) % 400) == written["taken_on"].iloc[-1]
+
+
+def test_a_value_label_table_name_over_32_characters_is_refused_even_when_no_variable_uses_it(tmp_path: Path) -> None:
+    with pytest.raises(DtaError, match=r"^value labels 'vvvvv.*': a Stata value label table's name is 1 to 32"):
+        DtaWriter(tmp_path / "x.dta", "", [DtaVariable("x", "", "double")], {"v" * 33: {1: "one"}})
+    assert not (tmp_path / "x.dta").exists()
+
+
+def test_text_with_a_nul_byte_is_refused_naming_the_variable_and_the_row(tmp_path: Path) -> None:
+    """Readers end a Stata text at its first NUL byte: ``a\0b`` would read back as ``a``. The row is counted over
+    the whole file (the second batch's second row is row 4)."""
+    variables = (DtaVariable("t", "", "str", 5),)
+    with pytest.raises(DtaError, match=r"^t: row 4: text with a NUL byte"):
+        _write(tmp_path / "t.dta", [[pa.array(["ab", None])], [pa.array(["c", "a\0b"])]], variables, {})
+    with pytest.raises(DtaError, match=r"^g: a Stata value label's text has no NUL byte"):
+        _write(tmp_path / "g.dta", [[np.array([1.0])]], (DtaVariable("x", "", "double", value_labels="g"),),
+               {"g": {1: "on\0e"}})  # fmt: skip
+
+
+def test_labelled_values_are_stata_longs_from_its_smallest_to_its_largest_labelled_value(tmp_path: Path) -> None:
+    """-2,147,483,647 and 2,147,483,620 are labelled and read back so; -2**31 (not a Stata long: its smallest is
+    -2,147,483,647) and 2,147,483,621 are refused, naming the table."""
+    edges = {-2_147_483_647: "lowest", 2_147_483_620: "highest"}
+    path = _write(tmp_path / "e.dta", [[np.array([-2_147_483_647.0, 2_147_483_620.0])]],
+                  (DtaVariable("x", "", "double", value_labels="e"),), {"e": edges})  # fmt: skip
+    assert pyreadstat.read_dta(path)[1].variable_value_labels == {"x": edges}
+    with pd.io.stata.StataReader(path) as reader:
+        assert reader.value_labels() == {"e": edges}
+    for value in (-(2**31), 2_147_483_621):
+        with pytest.raises(DtaError, match=r"^e: a Stata value label's value is a whole number from -2,147,483,647"):
+            _write(tmp_path / "x.dta", [[np.array([1.0])]], (DtaVariable("x", "", "double", value_labels="e"),),
+                   {"e": {value: "edge"}})  # fmt: skip

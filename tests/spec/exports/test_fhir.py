@@ -23,9 +23,9 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import Engine
 
-from tests.spec.exports import fhir_before
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.domain.roles import Role
+from trialwright.exports import fhir_check
 from trialwright.exports.base import FormRecord
 from trialwright.exports.fhir import (
     LOINC_SYSTEM,
@@ -206,36 +206,6 @@ def test_every_resource_of_both_exports_is_valid_r4b_and_written_as_the_models_w
     assert kinds["Observation"] > 800  # both exports
 
 
-def same_files(new: Path, old: Path) -> int:
-    """How many files two exports wrote, asserting each path holds the same bytes in both."""
-    paths = sorted(p.relative_to(new) for p in new.rglob("*") if p.is_file())
-    assert paths == sorted(p.relative_to(old) for p in old.rglob("*") if p.is_file())
-    for path in paths:
-        assert (new / path).read_bytes() == (old / path).read_bytes(), path
-    return len(paths)
-
-
-def test_the_files_are_byte_for_byte_those_of_the_writer_before_it_was_made_faster(
-    exported: Exported, tmp_path: Path
-) -> None:
-    """The writer that reads each repeated piece once (codings, units, visits, the study's resources, the
-    pseudonym key) writes exactly the bytes of the writer it replaced, kept as it was in
-    ``tests/spec/exports/fhir_before.py``: the same trial (with its not-done, censored and amended values, a
-    withdrawal, representatives' consents, adverse events), the same source and key, blinded and with arms."""
-    for role, with_arms in ((Role.DATA_MANAGER, False), (Role.UNBLINDED_STATISTICIAN, True)):
-        source = export_source(exported.engine, who(exported.engine, role), with_arms=with_arms)
-        new, old = tmp_path / f"new-{with_arms}", tmp_path / f"old-{with_arms}"
-        new.mkdir()
-        old.mkdir()
-        with source.snapshot():
-            FhirExporter(key=KEY).write(source, new)
-            fhir_before.FhirExporter(key=KEY).write(source, old)
-        assert same_files(new, old) >= 10  # the study and 9 participants
-        written = "".join(path.read_text(encoding="utf-8") for path in new.rglob("*.json"))
-        assert '"amended"' in written and "dataAbsentReason" in written and '"comparator"' in written
-        assert ('"assignedArm"' in written) is with_arms
-
-
 def test_the_sample_is_bounded_whatever_the_size_of_the_trial(exported: Exported, tmp_path: Path) -> None:
     """Beyond the first of each type, at most ``most`` of each type (and of the bundles) are validated; in a trial
     of more than ``participants`` participants each draw's probability is the rate scaled by participants / N,
@@ -263,6 +233,58 @@ def test_the_sample_is_bounded_whatever_the_size_of_the_trial(exported: Exported
     for bad in ({"participants": 0}, {"most": -1}):
         with pytest.raises(FhirExportError, match="sample"):
             FhirSample(**bad)  # type: ignore[arg-type]
+
+
+def _observation(participant: int, n: int) -> tuple[dict[str, Any], bytes]:
+    """A minimal valid Observation of participant ``participant`` (its n-th), and its text as the model writes it."""
+    data = {"resourceType": "Observation", "id": f"p{participant}-{n}", "status": "final", "code": {"text": "crp"}}
+    return data, json.dumps(data, separators=(",", ":")).encode()
+
+
+def test_the_sample_reaches_the_whole_trial_however_many_resources_each_participant_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2,000 participants with 300 Observations each, a sample of at most 50 beyond the first 5: the candidates
+    (rate x 1,000 / N each) far outnumber the 50 places, and the ones validated are a uniform sample of all of them,
+    not the first 50 drawn: with the fixed seed some come from the last 10% of participants (about 5 expected), and
+    never more than 5 + 50 are validated."""
+    participants, each, most = 2_000, 300, 50
+    sampler = Sampler(FhirSample(first=5, rate=0.5, seed=1, participants=1000, most=most), participants=participants)
+    owners: list[int] = []  # the participant of each resource validated with its R4B model, in that order
+
+    def check(data: Any) -> Any:
+        owners.append(int(data["id"][1:].split("-")[0]))
+        return validate_resource(data)
+
+    monkeypatch.setattr(fhir_check, "validate_resource", check)
+    data, text = _observation(0, 0)
+    assert validate_resource(data).model_dump_json().encode() == text  # the text the check expects
+    for p in range(participants):
+        for n in range(each):
+            if sampler.drawn("Observation"):
+                data, text = _observation(p, n)
+                sampler.validate(data, text)
+    sampler.finish()
+    assert sampler.seen == {"Observation": participants * each}
+    assert sampler.validated == {"Observation": len(owners)} and len(owners) == 5 + most
+    assert owners[:5] == [0] * 5  # the first five, validated as written
+    assert max(owners) >= participants * 9 // 10  # the last 10% of participants are reached
+    assert sum(o >= participants // 2 for o in owners[5:]) >= 10  # the second half is sampled (25 expected)
+    for unsampled in (FhirSample(first=5, rate=0.5, participants=1000, most=0),):
+        none_beyond = Sampler(unsampled, participants=participants)
+        assert sum(none_beyond.drawn("Observation") for _ in range(1000)) == 5
+
+
+def test_a_sampled_invalid_resource_in_the_reservoir_stops_the_export_at_its_end() -> None:
+    """A candidate kept in the reservoir is validated when the export ends: an invalid one is refused then, named."""
+    sampler = Sampler(FhirSample(first=0, rate=1, participants=None, most=3))
+    bad = {"resourceType": "Observation", "id": "late", "status": "final", "code": {"text": "crp"},
+           "effectiveDateTime": "2021-05-20T06:30+00:00"}  # fmt: skip
+    assert sampler.drawn("Observation")
+    sampler.validate(bad, b"{}")
+    assert sampler.validated == {}
+    with pytest.raises(FhirExportError, match=r"^Observation/late does not validate as FHIR R4B"):
+        sampler.finish()
 
 
 class _Spoiled(FhirExporter):

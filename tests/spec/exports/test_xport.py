@@ -20,7 +20,11 @@ pyreadstat write it (eight zero bytes); pandas reads it as 2**-260 (5.397605e-79
 (pandas-dev/pandas#50670, open), so pandas' zero is compared as that value.
 
 Refused, never cut: a name over 8 bytes, a label over 40, a text variable wider than 200 bytes, a value longer
-than its variable.
+than its variable, and a dataset with no numeric variable, in observations shorter than an 80-byte record, whose last
+observation is entirely blank (readers take trailing blank observations for the last record's padding: a known
+ambiguity of version 5), named with the rule; a blank observation before the last reads back, and a blank last one
+beside a numeric variable (a missing number is ``.``, not blank) or of 80 bytes or more (padding is always
+shorter) is read back by ReadStat.
 
 Memory: the SAS export of a table of N rows and of 10N rows, batches of 256 rows: the Python heap's peak
 (``tracemalloc``) grows by less than 1.5x, where the SPSS export of the same tables (pyreadstat, the table held
@@ -174,6 +178,36 @@ def test_names_labels_and_widths_beyond_version_5_are_refused(variable: XportVar
 def test_a_value_longer_than_its_variable_is_refused_not_cut(tmp_path: Path) -> None:
     with pytest.raises(XportError, match=r"^T: a value of 4 bytes does not fit the variable's 3$"):
         _write(tmp_path / "t.xpt", [[pa.array(["abc", "abcd"])]], (XportVariable("T", "", "char", 3),))
+
+
+def test_a_last_observation_entirely_blank_in_a_dataset_of_text_only_is_refused(tmp_path: Path) -> None:
+    """The blank observation would be read as padding and dropped (its bytes are those of the padding); refused at
+    close, naming the dataset, the row and the rule, whether the last batch ends in a missing text or in blanks,
+    or is empty after a blank row."""
+    texts = (XportVariable("T", "", "char", 3), XportVariable("U", "", "char", 2))
+    with pytest.raises(XportError, match=r"^ADSL: its last observation \(row 3\) is entirely blank, it has no numeric "
+                                         r"variable and its observations \(5 bytes\) are shorter than a record \(80\): "
+                                         r".* trailing blank observations for padding"):  # fmt: skip
+        _write(tmp_path / "a.xpt", [[pa.array(["abc", "x"]), pa.array(["de", None])],
+                                    [pa.array([None]), pa.array(["  "])]], texts)  # fmt: skip
+    with pytest.raises(XportError, match=r"^ADSL: its last observation \(row 1\) is entirely blank"):
+        _write(tmp_path / "b.xpt", [[pa.array([""]), pa.array([None], pa.string())], [pa.array([], pa.string()),
+               pa.array([], pa.string())]], texts)  # fmt: skip
+    kept = _write(tmp_path / "c.xpt", [[pa.array(["abc", None, "x"]), pa.array(["de", None, None])]], texts)
+    ours, meta, theirs = _both(kept)
+    assert meta.number_rows == len(theirs) == 3 and list(ours["T"]) == ["abc", "", "x"]
+    with_number = (XportVariable("N", "", "num"), *texts)
+    kept = _write(tmp_path / "d.xpt", [[np.array([1.0, np.nan]), pa.array(["abc", None]), pa.array(["de", None])]],
+                  with_number)  # fmt: skip
+    ours, meta = pyreadstat.read_xport(kept)  # pandas' reader, not: it takes any blank 8-byte word of the last
+    assert meta.number_rows == 2 and list(ours["T"]) == ["abc", ""]  # record for padding (see the lead's report)
+    wide = (XportVariable("T", "", "char", 80),)
+    kept = _write(tmp_path / "w.xpt", [[pa.array(["abc", None])]], wide)
+    assert pyreadstat.read_xport(kept)[1].number_rows == 2  # 80 bytes of blanks: not padding
+    # Why: a third, blank observation would be written as the very bytes of the padding: the file of the rows
+    # ("abc", "de"), ("x", "") and a blank third is byte for byte the two-row file, which ReadStat reads as two.
+    two = _write(tmp_path / "e.xpt", [[pa.array(["abc", "x"]), pa.array(["de", None])]], texts).read_bytes()
+    assert two.endswith(b"abcdex    " + b" " * 70) and pyreadstat.read_xport(tmp_path / "e.xpt")[1].number_rows == 2
 
 
 # --- memory ---------------------------------------------------------------------------------------------
