@@ -108,8 +108,8 @@ def import_odm(
     """Import an ODM file into a fresh trial of the same protocol (all or nothing).
 
     Prints a plain summary: what was restored, whether exporting the imported trial gives the file back byte for
-    byte, and what an ODM file cannot restore (arms and the audit entries about them; the action of each element's
-    latest AuditRecord). Exits
+    byte, and what an ODM file cannot restore (arms and the audit entries about them; the actions of values' and
+    queries' earlier records, and of the latest records in a file written before the export named them). Exits
     with status 1 when the re-export is not byte-identical (the data stays imported; the summary names the first
     line that differs)."""
     from trialwright.services.odm_import import OdmImportError

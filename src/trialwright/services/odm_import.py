@@ -24,14 +24,15 @@ Form states are restored, with version, last change, verification, signature (si
 signature meaning) and lock: a data manager migrating a trial expects a verified or signed form to stay
 verified or signed, not to send every monitor and investigator back over the whole trial.
 
-Users and audit records are kept as recorded, never replaced by the importer: every ``AuditRecord`` of the file
-(user, role as its ``EditPoint`` tells it, site, time stamp, reason for change, and ``SourceID``, the source
-trial's audit entry) goes into the import's own audit entries (``recorded``; ``items`` for a form's values), one
-``import.odm`` entry per participant, visit and form record, each with the file name and SHA-256, whose actor is
-the importer; the first participant's entry also keeps the file's users (``AdminData``) and each participant's its
-randomization number, time and stratum as the file states them. The ODM export reads them back
-(``trialwright.exports.odm.audit_index``), so exporting the imported trial gives the file back: ``import_odm``
-checks that, byte for byte, as of the file's ``AsOfDateTime``, and its report says so or where they differ.
+Users and audit records are kept as recorded, never replaced by the importer: every ``AuditRecord`` of the file (user,
+role as its ``EditPoint`` tells it, site, time stamp, reason for change, ``SourceID``, the source trial's audit entry,
+and for an element's, value's or query's latest record the action its ``tw:Action`` names, checked to be one of that
+element's: ``odm_import_elements.LATEST``) goes into the import's own audit entries (``recorded``; ``items`` for a
+form's values), one ``import.odm`` entry per participant, visit and form record, each with the file name and SHA-256,
+whose actor is the importer; the first participant's entry also keeps the file's users (``AdminData``) and each
+participant's its randomization number, time and stratum as the file states them. The ODM export reads them back
+(``trialwright.exports.odm.audit_index``), so exporting the imported trial gives the file back: ``import_odm`` checks
+that, byte for byte, as of the file's ``AsOfDateTime``, and its report says so or where they differ.
 
 Log entries (``SE.LOGS``: a ``FormData`` per log, an ``ItemGroupData`` per entry, ``ItemGroupRepeatKey`` its
 sequence) are restored with their sequence, values (checked as a log entry's save checks them), state, version,
@@ -135,10 +136,12 @@ NOT_RESTORED = (
     "participant, visit, form, log entry, query, adverse event and value (the latest as the AuditRecord, the earlier "
     "ones, oldest first, in tw:History: a value's with the value each set, an element's with the action it recorded; "
     "a value removed by its latest change in tw:RemovedItemData), each kept as recorded (user, role, site, time, "
-    "reason, source entry) in the import's audit entries; the action of each element's latest AuditRecord is not in "
-    "the file (ODM's AuditRecord has no place for it), and the entries about a participant's randomization, "
-    "preparation and emergency unblinding are never written (ODM carries no arm), so they stay in the source "
-    "database",
+    "reason, source entry, and for the latest record of each element, value and query the action its tw:Action "
+    "names) in the import's audit entries; the actions of a value's and a query's earlier records are not in the "
+    "file, nor, in a file written before the export named them, the actions of the latest records (kept without "
+    "one: unknown, and after a change here such a record is in its element's history without an Action); the "
+    "entries about a participant's randomization, preparation and emergency unblinding are never written (ODM "
+    "carries no arm), so they stay in the source database",
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
@@ -315,6 +318,24 @@ def _who(recorded: Recorded | None) -> tuple[str, dt.datetime] | None:
     if recorded is None:
         return None
     return str(recorded["by"]), dt.datetime.fromisoformat(str(recorded["at"])).astimezone(dt.UTC)
+
+
+def _action(record: ET.Element, tag: str, actions: frozenset[str], where: str) -> str | None:
+    """The action an AuditRecord's ``tw:Action`` names (None if it has none), refused unless one of ``actions``."""
+    found = record.findall(tag)
+    if not found:
+        return None
+    where = f"{where}/tw:Action"
+    if not actions:
+        raise OdmImportError(f"{where}: the export writes an action only in an element's or value's latest "
+                             "AuditRecord (an earlier record's is its tw:Earlier's Action): it cannot be restored here")
+    if len(found) > 1 or found[0].attrib or len(found[0]):
+        raise OdmImportError(f"{where}: once, the action's name as text and nothing else")
+    action = found[0].text or ""
+    if action not in actions:
+        raise OdmImportError(f"{where}: {action!r} is not an action about this element (one of "
+                             f"{', '.join(sorted(actions))})")  # fmt: skip
+    return action
 
 
 def _refuse_doctype(path: Path) -> None:
@@ -538,12 +559,18 @@ class _Reader:
 
     # --- clinical data ---
 
-    def _recorded(self, elem: ET.Element, where: str) -> Recorded | None:
-        """An element's AuditRecord as recorded (see ``Recorded``), its references checked; None if it has none."""
+    def _recorded(self, elem: ET.Element, where: str, actions: frozenset[str] = frozenset()) -> Recorded | None:
+        """An element's AuditRecord as recorded (see ``Recorded``), its references checked; None if it has none.
+
+        ``actions``: the actions the record may name in its ``tw:Action`` (an element's or value's latest record, one
+        of that element's actions, kept as ``action``); empty for an earlier record, whose action the export writes on
+        its ``tw:Earlier``, never in the AuditRecord. A record without ``tw:Action`` (a file written before the export
+        carried it) is kept without ``action``: its action is unknown."""
         record = elem.find(_o("AuditRecord"))
         if record is None:
             return None
         where = f"{where}/AuditRecord"
+        action = _action(record, self._t("Action"), actions, where)
         user = record.find(_o("UserRef"))
         location = record.find(_o("LocationRef"))
         stamp = record.find(_o("DateTimeStamp"))
@@ -565,11 +592,12 @@ class _Reader:
             )
         point = record.get("EditPoint")
         reason = record.find(_o("ReasonForChange"))
-        return {
+        kept = {
             "by": self.users[oid], "role": _EDIT_POINT_ROLES.get(point or ""), "site": site, "at": stamp.text,
             "reason": reason.text if reason is not None else None,
             "seq": int(found.group(1)), "hash": found.group(2),
         }  # fmt: skip
+        return kept if action is None else {**kept, "action": action}
 
     def _subject(self, elem: ET.Element) -> _Subject:
         pid = _need(elem, "SubjectKey", "SubjectData")
@@ -650,9 +678,9 @@ class _Reader:
                 number_text = randomization["RandomizationNumber"]
                 raise OdmImportError(f"{w}/@RandomizationNumber: {number_text!r} is not a number")
             _moment(randomization["RandomizedAt"], f"{w}/@RandomizedAt")
-        recorded = self._recorded(elem, where)
-        from trialwright.services.odm_import_elements import read_element_history
+        from trialwright.services.odm_import_elements import LATEST, read_element_history
 
+        recorded = self._recorded(elem, where, LATEST["participant"])
         earlier = read_element_history(self, elem, recorded, "participant", where)
         # Who enrolled the participant: the record of its enrolment (the latest if the history names none).
         enrolment_record = next((r for r in earlier if r["action"] == "participant.enrolled"), recorded)
@@ -730,19 +758,21 @@ class _Reader:
                 raise OdmImportError(f"{where}/ItemData: {name} appears twice")
             values[name] = stored
             item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
-            item_recorded = self._recorded(item, item_where)
+            from trialwright.services.odm_import_elements import LATEST
+            from trialwright.services.odm_import_history import read_history
+
+            item_recorded = self._recorded(item, item_where, LATEST["log entry value"])
             if item_recorded is not None:
                 items[name] = item_recorded
-            from trialwright.services.odm_import_history import read_history
 
             earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
             if earlier:
                 history[name] = earlier
         coding = self._coding(tw_elem, log, f"{where}/tw:LogEntry/tw:Coding")
-        from trialwright.services.odm_import_elements import read_element_history, read_removed
+        from trialwright.services.odm_import_elements import LATEST, read_element_history, read_removed
 
-        read_removed(self, group, g_oid, where, values, items, history)
-        recorded = self._recorded(group, where)
+        read_removed(self, group, g_oid, where, values, items, history, actions=LATEST["log entry value"])
+        recorded = self._recorded(group, where, LATEST["log entry"])
         earlier = read_element_history(self, group, recorded, "log entry", where)
         return _LogEntry(log.id, int(key), values, tw, coding, recorded, items, history, earlier)
 
@@ -840,9 +870,9 @@ class _Reader:
         day = _day(attrs.get("Date"), f"{where}/tw:Visit/@Date")
         if (day is None) == (attrs.get("MissedReason") is None):
             raise OdmImportError(f"{where}/tw:Visit: needs either Date (held) or MissedReason (missed)")
-        recorded = self._recorded(elem, where)
-        from trialwright.services.odm_import_elements import read_element_history
+        from trialwright.services.odm_import_elements import LATEST, read_element_history
 
+        recorded = self._recorded(elem, where, LATEST["visit"])
         earlier = read_element_history(self, elem, recorded, "visit", where)
         visit = _Visit(visit_id, day, attrs.get("MissedReason"), attrs.get("Label"), _who(recorded), recorded=recorded,
                        earlier=earlier)  # fmt: skip
@@ -870,7 +900,9 @@ class _Reader:
         signature = elem.find(_o("Signature"))
         if signature is not None:
             self._signer(signature, f"{where}/Signature")
-        recorded = self._recorded(elem, where)
+        from trialwright.services.odm_import_elements import LATEST
+
+        recorded = self._recorded(elem, where, LATEST["form"])
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
         history: dict[str, list[dict[str, Any]]] = {}
@@ -884,10 +916,11 @@ class _Reader:
                     raise OdmImportError(f"{where}/ItemData: {name} appears twice")
                 values[name] = stored
                 item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
-                item_recorded = self._recorded(item, item_where)
+                from trialwright.services.odm_import_history import read_history
+
+                item_recorded = self._recorded(item, item_where, LATEST["form value"])
                 if item_recorded is not None:
                     items[name] = item_recorded
-                from trialwright.services.odm_import_history import read_history
 
                 earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
                 if earlier:

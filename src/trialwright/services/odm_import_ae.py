@@ -38,6 +38,7 @@ from trialwright.exports.odm.values import json_text
 from trialwright.services import audit, clock
 from trialwright.services.export_ae import due_reports
 from trialwright.services.odm_import import OdmImportError, Recorded, _need, _o
+from trialwright.services.odm_import_elements import LATEST
 from trialwright.services.odm_import_history import report_history
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.safety.common import _tz
@@ -171,7 +172,7 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
                                  "holds a value and nothing else (status, unit, reason or limit cannot be restored)")
         values[name] = stored.get("value")
         item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
-        recorded = reader._recorded(item, item_where)
+        recorded = reader._recorded(item, item_where, LATEST["adverse event value"])
         if recorded is not None:
             items[name] = recorded
         earlier = report_history(reader, item, recorded, str(item.get("ItemOID")), item_where)
@@ -179,7 +180,7 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
             history[name] = earlier
     from trialwright.services.odm_import_elements import read_element_history, read_removed
 
-    read_removed(reader, group, AE_GROUP, where, values, items, history, report_history)
+    read_removed(reader, group, AE_GROUP, where, values, items, history, report_history, LATEST["adverse event value"])
     latest = {k: v for k, v in reports[-1]["assessment"].items() if v is not None}
     for name in sorted(set(values) | set(latest)):
         if name not in values or name not in latest or json_text(values[name]) != json_text(latest[name]):
@@ -189,7 +190,7 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
             )
     submissions = _submissions(ae, reader, t_where)
     _due(ae, reader, reports, submissions, site, t_where)
-    recorded = reader._recorded(group, where)
+    recorded = reader._recorded(group, where, LATEST["adverse event"])
     own = read_element_history(reader, group, recorded, "adverse event", where)
     return ImportedEvent(number, ae.attrib["CreatedAt"], _need(ae, "CreatedBy", t_where), reports, submissions,
                          _coding(ae, reader, t_where), recorded, items, history, own)  # fmt: skip

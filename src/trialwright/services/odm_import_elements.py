@@ -34,7 +34,7 @@ from trialwright.services.odm_import_history import _in_order, read_history
 if TYPE_CHECKING:
     from trialwright.services.odm_import import Recorded, _Reader
 
-__all__ = ["ACTIONS", "read_element_history", "read_removed"]
+__all__ = ["ACTIONS", "LATEST", "read_element_history", "read_removed"]
 
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived", "log.value_entered",
                             "log.value_changed"})  # fmt: skip
@@ -51,6 +51,17 @@ ACTIONS = {
     "form": _of("form."),
     "log entry": _of("log."),
     "adverse event": _of("ae."),
+}
+#: The actions an element's or value's latest record may name in its AuditRecord's ``tw:Action``: an element's latest
+#: is the latest entry about it of any kind, so a form's or log entry's may be one of its values' (``odm_import``).
+LATEST = {
+    **ACTIONS,
+    "form": ACTIONS["form"] | {a for a in _VALUE_ACTIONS if a.startswith("form.")},
+    "log entry": ACTIONS["log entry"] | {a for a in _VALUE_ACTIONS if a.startswith("log.")},
+    "form value": frozenset(a for a in _VALUE_ACTIONS if a.startswith("form.")),
+    "log entry value": frozenset(a for a in _VALUE_ACTIONS if a.startswith("log.")),
+    "adverse event value": frozenset({"ae.reported", "ae.followed_up"}),
+    "query": frozenset({"query.raised", "query.answered", "query.closed"}),
 }
 
 
@@ -102,9 +113,11 @@ def read_removed(
     reader: _Reader, group: ET.Element, g_oid: str, where: str, values: dict[str, Any],
     items: dict[str, Recorded], history: dict[str, list[dict[str, Any]]],
     read: Callable[[_Reader, ET.Element, Recorded | None, str, str], list[dict[str, Any]]] = read_history,
+    actions: frozenset[str] = LATEST["form value"],
 ) -> int:  # fmt: skip
     """The group's ``tw:RemovedItemData``: each one's latest record into ``items``, its earlier ones into ``history``
-    (``read`` reads them: ``read_history``, or ``report_history`` for an adverse event's field); how many."""
+    (``read`` reads them: ``read_history``, or ``report_history`` for an adverse event's field; ``actions`` those its
+    latest record may name, ``LATEST``); how many."""
     assert reader.found is not None
     count = 0
     for elem in group.findall(reader._t("RemovedItemData")):
@@ -125,7 +138,7 @@ def read_removed(
         strays = sorted({child.tag for child in elem} - {_o("AuditRecord"), reader._t("History")})
         if strays:
             raise OdmImportError(f"{at}: {strays[0]} is not a child the export writes (AuditRecord, tw:History)")
-        latest = reader._recorded(elem, at)
+        latest = reader._recorded(elem, at, actions)
         if latest is None:
             raise OdmImportError(f"{at}/AuditRecord: required (who removed the value, where, when and why)")
         items[name] = latest

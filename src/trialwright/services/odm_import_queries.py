@@ -31,6 +31,7 @@ from trialwright.exports.odm.ae_outline import AE_EVENT
 from trialwright.exports.odm.outline import LOGS_EVENT
 from trialwright.services import audit
 from trialwright.services.odm_import import OdmImportError, Recorded, _moment, _o
+from trialwright.services.odm_import_elements import LATEST
 from trialwright.services.odm_import_history import read_records
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.log_tables import log_entries
@@ -173,7 +174,7 @@ class QueryReader:
             field = r.expected.fields[item][1].id
         row: dict[str, Any] = {_COLUMNS[name]: value for name, value in attrs.items() if name not in {"ID", "ItemOID"}}
         row["field"] = field
-        recorded = r._recorded(q, where)
+        recorded = r._recorded(q, where, LATEST["query"])
         return ImportedQuery(number, target, row, recorded, tuple(read_records(r, q, recorded, where)))
 
 

@@ -217,7 +217,9 @@ def test_the_export_is_valid_against_cdiscs_odm_1_3_2_schema_with_the_extension_
     assert errors, "plain ODM 1.3.2 has no place for the extension elements"
     assert {re.sub(r" at position \d+", "", e.reason or "") for e in errors} <= {
         f"Unexpected child with tag 'tw:{name}'."
-        for name in ("StoredValue", "Form", "Visit", "Enrolment", "AdverseEvent", "Query", "DsmbDecision", "History")
+        for name in (
+            "StoredValue", "Form", "Visit", "Enrolment", "AdverseEvent", "Query", "DsmbDecision", "History", "Action",
+        )
     }
     tree = ET.parse(exported.path)  # noqa: S314 - our own file
     for parent in tree.iter():
@@ -593,7 +595,8 @@ def test_the_import_is_audited(imported: tuple[Trial, OdmImportReport], exported
         assert (detail["file"], detail["sha256"]) == (exported.path.name, digest)
     form_values = json.loads(per_form[0].new_value or "{}")
     assert {"state", "version", "values", "recorded", "items"} <= set(form_values)
-    assert set(form_values["recorded"]) == {"by", "role", "site", "at", "reason", "seq", "hash"}
+    assert set(form_values["recorded"]) == {"by", "role", "site", "at", "reason", "seq", "hash", "action"}
+    assert form_values["recorded"]["action"].startswith("form.")  # the action its AuditRecord names (tw:Action)
     randomized = [json.loads(e.new_value or "{}").get("randomization") for e in per_participant]
     assert sum(r is not None for r in randomized) == report.randomized > 0
     detail = json.loads(summary.detail or "{}")

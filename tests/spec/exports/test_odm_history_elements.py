@@ -255,7 +255,8 @@ def test_a_visits_earlier_record_a_file_holds_is_kept_and_written_back(
     start = text.index('<SubjectData SubjectKey="')
     enrolled = re.search(r" *<AuditRecord>.*?</AuditRecord>\n", text[start:], re.S)
     assert enrolled is not None  # the enrolment's record (6 spaces in): earlier than the visit's
-    record = "".join("      " + line for line in enrolled.group(0).splitlines(keepends=True))
+    latest = re.sub(r" *<tw:Action>[^<]*</tw:Action>\n", "", enrolled.group(0))  # an earlier record's: its Action
+    record = "".join("      " + line for line in latest.splitlines(keepends=True))
     earlier = f'        <tw:History>\n          <tw:Earlier Action="visit.held">\n{record}          </tw:Earlier>\n' \
               "        </tw:History>\n"
     at = text.index('<StudyEventData StudyEventOID="SE.day1">')

@@ -28,7 +28,8 @@ Where an entry is indexed (``_keys``):
   entry kept (the latest its AuditRecord, the ones before its ``tw:History``).
 
 An ``import.odm`` entry keeps the AuditRecords of the file it imported as recorded (``recorded``, and ``items`` for a
-form's values: user, role, site, time stamp, reason and the source entry's seq and hash), and the index takes
+form's values: user, role, site, time stamp, reason, the source entry's seq and hash, and the action the record's
+``tw:Action`` named, if it named one), and the index takes
 those instead of the import's own user and time: exporting an imported trial writes the AuditRecords of the file it
 came from. The participant's own import entry also keeps its randomization as the file stated it (the entry's
 extra, as JSON), and the first one the file's users (``AdminData``) with their ``UserType``. An import entry whose

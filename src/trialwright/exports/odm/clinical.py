@@ -125,12 +125,16 @@ class ClinicalWriter:
         point = _EDIT_POINTS.get(a.role or "")
         where = a.site if a.site in self.sites else site
         reason = f"{inner}<ReasonForChange>{safe_text(a.reason)}</ReasonForChange>\n" if a.reason else ""
+        # The action the record names (``tw:Action``, the last child: ODM's AuditRecordElementExtension); an earlier
+        # record's writer hands it without one (its action is on its ``tw:Earlier``), an imported record whose file
+        # did not name it has none.
+        action = f"{inner}<tw:Action>{safe_text(a.action)}</tw:Action>\n" if a.action else ""
         self.xml.write(
             f"{outer}<AuditRecord{'' if point is None else ' EditPoint=' + quoted(point)}>\n"
             f"{inner}<UserRef UserOID={quoted(user_oid(a.actor))}/>\n"
             f"{inner}<LocationRef LocationOID={quoted(where)}/>\n"
             f"{inner}<DateTimeStamp>{safe_text(a.at)}</DateTimeStamp>\n{reason}"
-            f"{inner}<SourceID>{safe_text(f'audit:{a.seq}:{a.hash}')}</SourceID>\n"
+            f"{inner}<SourceID>{safe_text(f'audit:{a.seq}:{a.hash}')}</SourceID>\n{action}"
             f"{outer}</AuditRecord>\n"
         )
 

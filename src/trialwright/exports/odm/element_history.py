@@ -4,7 +4,10 @@
 ``ItemGroupData`` (after the element's other extension, before its queries): a ``tw:Earlier`` per audit entry about
 the element before the latest (whose ``AuditRecord`` the element carries), oldest first, each with its
 ``AuditRecord`` (user, EditPoint, site, time, reason, ``SourceID``) and ``Action``, the audit action it recorded
-(none on a record an ODM import kept as an element's latest: the file it came from did not say which action it was).
+(none on a record an ODM import kept as an element's latest from a file written before the export named the latest
+records' actions in ``tw:Action``). The element's own ``AuditRecord`` names its action in ``tw:Action``, its last
+child (``ClinicalWriter._audit_record``); an earlier record's ``AuditRecord`` has none: its action is the
+``tw:Earlier``'s, never written twice.
 
 Which entries are an element's (``audit_index._keys``):
 
@@ -22,8 +25,9 @@ Which entries are an element's (``audit_index._keys``):
 An entry that names a value (``audit_index.VALUE_ACTIONS`` with a field: ``form.value_*``, ``log.value_*``,
 ``ae.reported``/``ae.followed_up`` of a field) is in that value's own ``tw:History`` (``history``) and never in the
 element's: no entry is written twice. The element's own ``AuditRecord`` stays the latest entry about it of any kind;
-in a trial imported from ODM and changed since, the element's imported latest record (whose action its file did not
-say) goes to the element's history unless it is also one of its values' records (``indexed.no_value_twice``).
+in a trial imported from ODM and changed since, the element's imported latest record goes to the element's history
+(with the action its file named in ``tw:Action``; none from a file written before) unless it is also one of its
+values' records (``indexed.no_value_twice``).
 
 ``tw:RemovedItemData`` (``ItemOID``, ``Removed="Yes"``) in an ``ItemGroupData``, after its other extension elements
 and before the queries: a value whose latest change removed it (a form's or log entry's value cleared, an adverse event
@@ -59,7 +63,7 @@ def write_element_history(xml: XmlStream, earlier: Sequence[Audited], site: str,
         action = "" if a.action is None else f" Action={quoted(a.action)}"
         xml.write(f"{xml.indent()}<tw:Earlier{action}>\n")
         xml.depth += 1
-        audit_record(a, site)
+        audit_record(a._replace(action=None), site)  # its action is the tw:Earlier's, not written twice
         xml.end("tw:Earlier")
     xml.end("tw:History")
 

@@ -45,7 +45,7 @@ def write_records(
     with xml.element("tw:History"):
         for a in earlier:
             with xml.element("tw:Earlier"):
-                audit_record(a, site)
+                audit_record(a._replace(action=None), site)  # a query's earlier action is not written
 
 
 def write_history(
@@ -74,7 +74,7 @@ def write_history(
             value = ' IsNull="Yes"' if text is None else f" Value={quoted(text)}"
             xml.write(f"{xml.indent()}<tw:Earlier{value}>\n")
         xml.depth += 1
-        audit_record(a, site)
+        audit_record(a._replace(action=None), site)  # a value's earlier action is not written
         if detail:
             xml.leaf("tw:StoredValue", detail)
         xml.end("tw:Earlier")

@@ -22,7 +22,7 @@ class Audited(NamedTuple):
     extra: str | None  # visits: {"date", "label", "missed"} as JSON; locks: the state before the lock; a form's
     # or log entry's value: the stored value the entry set, as JSON (``null``: removed); an adverse event's field:
     # the value the report set, as JSON (``null``: cleared)
-    action: str | None = None  # the action the entry recorded (None: an imported latest record, whose file gave none)
+    action: str | None = None  # the action the entry recorded (None: an imported record whose file named none)
     value: bool = False  # an entry that names a value (``VALUE_ACTIONS``): in the value's history, not the element's
 
 
@@ -54,7 +54,7 @@ class Indexed:
 
 def no_value_twice(found: Indexed) -> None:
     """Leave out of the elements' histories a record that is a value's too: an element's latest record an import kept
-    (its file did not say which action it was) that is also one of its values' records, superseded since."""
+    (whatever action its file named) that is also one of its values' records, superseded since."""
     valued = {(a.seq, a.hash) for records in (found.items, found.entry_items, found.event_items)
               for a in records.values()}  # fmt: skip
     valued |= {(a.seq, a.hash) for kept in (found.history, found.entry_history, found.event_history)

@@ -37,6 +37,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:enumeration value="signed"/><xs:enumeration value="locked"/>
     </xs:restriction>
   </xs:simpleType>
+  <xs:element name="Action" type="xs:string"/>
   <xs:element name="StoredValue">
     <xs:complexType>
       <xs:attribute name="Status" type="tw:status"/>
@@ -316,7 +317,7 @@ _ODM_XSD = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 _EXTENDED = {"ClinicalData": "DsmbDecision", "SubjectData": "Enrolment", "StudyEventData": "Visit", "FormData": "Form",
-             "ItemGroupData": "LogEntry", "ItemData": "StoredValue"}  # fmt: skip
+             "ItemGroupData": "LogEntry", "ItemData": "StoredValue", "AuditRecord": "Action"}  # fmt: skip
 #: Where data queries go (any number, after the element's other extension: ``trialwright.exports.odm.queries``).
 _QUERIED = frozenset({"SubjectData", "ItemGroupData"})
 #: Further extension elements a parent may hold, each optional, after the one above and before the queries (an
