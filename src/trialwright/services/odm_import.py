@@ -746,9 +746,7 @@ class _Reader:
             raise OdmImportError(f"{where}/tw:LogEntry: required (the entry's state, version and review)")
         tw = dict(tw_elem.attrib)
         self._entry_state(tw, f"{where}/tw:LogEntry")
-        signature = group.find(_o("Signature"))
-        if signature is not None:
-            self._entry_signature(signature, tw, f"{where}/Signature")
+        self._signature_agrees(group.find(_o("Signature")), tw, where, "tw:LogEntry")
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
         history: dict[str, list[dict[str, Any]]] = {}
@@ -809,15 +807,29 @@ class _Reader:
             raise OdmImportError(f"{where}/UserRef/@UserOID: not a User of the AdminData")
         return user_oid
 
-    def _entry_signature(self, signature: ET.Element, tw: dict[str, str], where: str) -> None:
-        """An entry's ODM ``Signature``: the SignatureDef and user of the AdminData, and the same signer and time as
-        ``tw:LogEntry`` (which the import restores)."""
-        user_oid = self._signer(signature, where)
+    def _signature_agrees(self, signature: ET.Element | None, tw: dict[str, str], where: str, owner: str) -> None:
+        """A form's or log entry's ODM ``Signature`` and its ``owner`` (``tw:Form``, ``tw:LogEntry``: what the import
+        restores) say the same: a record signed by a user of the AdminData has its Signature, by that user at that
+        time (the SignatureDef and user the AdminData's), and a record not signed has none. Either half alone is
+        refused: a signature is never made up from a state, nor a Signature dropped."""
+        by, at = tw.get("SignedBy"), tw.get("SignedAt")
+        if bool(by) != bool(at):
+            raise OdmImportError(f"{where}/{owner}/@SignedBy: SignedBy and SignedAt come together or not at all")
+        if tw.get("State") == "signed" and not by:
+            raise OdmImportError(f"{where}/{owner}/@SignedBy: a signed record names its signer and time")
+        if signature is None:
+            if by and by in self.users.values():
+                raise OdmImportError(f"{where}/Signature: required: {owner} says {by} signed it at {at}, and a "
+                                     "signature is restored only with its ODM Signature")  # fmt: skip
+            return
+        if not by:
+            raise OdmImportError(f"{where}/Signature: {owner} is not signed (no SignedBy): a Signature of a record "
+                                 "not signed is refused")  # fmt: skip
+        user_oid = self._signer(signature, f"{where}/Signature")
         stamp = signature.find(_o("DateTimeStamp"))
-        at = _moment(stamp.text if stamp is not None else None, f"{where}/DateTimeStamp")
-        signed_at = _moment(tw.get("SignedAt"), f"{where}/../tw:LogEntry/@SignedAt")
-        if self.users[user_oid] != tw.get("SignedBy") or at is None or at != signed_at:
-            raise OdmImportError(f"{where}: the signer and time differ from tw:LogEntry's SignedBy and SignedAt")
+        stamped = _moment(stamp.text if stamp is not None else None, f"{where}/Signature/DateTimeStamp")
+        if self.users[user_oid] != by or stamped is None or stamped != _moment(at, f"{where}/{owner}/@SignedAt"):
+            raise OdmImportError(f"{where}/Signature: the signer and time differ from {owner}'s SignedBy and SignedAt")
 
     def _coding(self, entry: ET.Element, log: LogDef, where: str) -> dict[str, Any] | None:
         """The entry's coding, as ``log_codings`` holds it; None when the file has none."""
@@ -897,9 +909,7 @@ class _Reader:
         if tw is None:
             raise OdmImportError(f"{where}/tw:Form: required (state and version of the form record)")
         self._form_state(dict(tw.attrib), f"{where}/tw:Form")
-        signature = elem.find(_o("Signature"))
-        if signature is not None:
-            self._signer(signature, f"{where}/Signature")
+        self._signature_agrees(elem.find(_o("Signature")), dict(tw.attrib), where, "tw:Form")
         from trialwright.services.odm_import_elements import LATEST
 
         recorded = self._recorded(elem, where, LATEST["form"])
@@ -1347,6 +1357,16 @@ def _reexport_difference(engine: Engine, actor: UserView, path: Path, as_of: str
         with path.open("rb") as one, again.open("rb") as other:
             for n, (a, b) in enumerate(itertools.zip_longest(one, other), start=1):
                 if a != b:
-                    shown = [(x or b"(end of file)").decode("utf-8", "replace").strip()[:120] for x in (a, b)]
-                    return f"line {n}: the file has {shown[0]!r}, the re-export {shown[1]!r}"
+                    return f"line {n}: the file has {_shown(a)}, the re-export {_shown(b)}"
     return None
+
+
+def _shown(line: bytes | None) -> str:
+    """A line of the file or the re-export as the summary shows it: its text without the indentation, cut at 120
+    characters; a line of blanks said so (stripped, it would read as an empty string)."""
+    if line is None:
+        return "(end of file)"
+    text = line.decode("utf-8", "replace").rstrip("\r\n")
+    if not text.strip():
+        return f"a line of {len(text)} blanks" if text else "an empty line"
+    return repr(text.strip()[:120])

@@ -514,6 +514,14 @@ REFUSED = [
      ["tw:Enrolment: RandomizationNumber, RandomizedAt and Stratum come together or not at all"]),
     ("a randomization number that is not a number", _edit(r'RandomizationNumber="\d+"', 'RandomizationNumber="A7"'),
      ["tw:Enrolment/@RandomizationNumber: 'A7' is not a number"]),
+    # a walk signed a form by hand in tw:Form alone: the import made up its Signature, which the re-export then wrote
+    ("a form signed without its Signature", _edit(r'(?s)<Signature ID="SIG\.[^"]*">.*?</Signature>\s*', ""),
+     ["/Signature: required: tw:Form says", "a signature is restored only with its ODM Signature"]),
+    ("a signed state without its signer", _edit(r' SignedBy="[^"]*" SignedAt="[^"]*"', ""),
+     ["SignedBy"]),
+    ("a Signature by another user than tw:Form's SignedBy",
+     _edit(r'(<Signature ID="SIG\.[^"]*">\s*<UserRef UserOID=")[^"]*"', r'\1USR.sim-study-coordinator"'),
+     ["/Signature: the signer and time differ from tw:Form's SignedBy and SignedAt"]),
 ]  # fmt: skip
 
 
@@ -676,6 +684,18 @@ def test_an_import_whose_re_export_differs_says_so_and_where(exported: Exported,
         "line 2: the file has '<!-- checked by hand -->', the re-export '<ODM xmlns=\"http://www.cdisc.org/ns/odm/v1.3\""
     )
     assert "byte-identical re-export: NO (line 2: " in report.summary()
+
+
+def test_a_line_of_blanks_where_the_files_differ_is_said_so_not_shown_empty(exported: Exported, tmp_path: Path) -> None:
+    """Where the first difference is a line of blanks (a walk's hand edit left 12), the summary says so: stripped,
+    it read as ``the file has ''``, which pointed nowhere."""
+    edited = tmp_path / f"{TRIAL_ID}.odm.xml"
+    text = exported.path.read_text(encoding="utf-8")
+    edited.write_text(text.replace("?>\n", "?>\n            \n", 1), encoding="utf-8")
+    fresh = make_trial(f"sqlite:///{tmp_path / 'fresh.db'}")
+    report = import_odm(fresh.engine, who(fresh, Role.DATA_MANAGER), edited)
+    said = report.reexport_difference or ""
+    assert said.startswith("line 2: the file has a line of 12 blanks, the re-export '<ODM")
 
 
 def test_an_imported_participant_is_not_randomized_again(imported: tuple[Trial, OdmImportReport]) -> None:
