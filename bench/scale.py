@@ -242,8 +242,10 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="write the (largest) run's figures to this JSON file")
     parser.add_argument("--compare-rss-with", type=Path, help="a smaller run's --save file: peak RSS ratios")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on both databases (CI)")
-    parser.add_argument("--lists", help="only these lists, comma-separated (e.g. 'adverse events,screening log'; "
-                        "'by arm': the tables by arm)")
+    parser.add_argument(
+        "--lists",
+        help="only these lists, comma-separated (e.g. 'adverse events,screening log'; 'by arm': the tables by arm)",
+    )
     args = parser.parse_args()
     sizes = sorted(int(n) for n in args.participants.split(","))
     lists = tuple(name.strip() for name in args.lists.split(",")) if args.lists else ()
