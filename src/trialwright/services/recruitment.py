@@ -15,6 +15,7 @@ they hold no participant, and the forecast needs every site.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import json
 import math
@@ -239,6 +240,21 @@ def recruitment_status(engine: Engine, actor: UserView, *, as_of: dt.date | None
     return summarise(protocol, patients, at.as_of, by_arm, per_arm)
 
 
+@functools.lru_cache(maxsize=16)
+def _series_point(zones: tuple[tuple[str, str], ...], fallback: str, ends: tuple[dt.date, ...]) -> Any:
+    """The series point of an allocation entry joined to its screening (``len(ends)``: after the last), as SQL:
+    built once per day's points (an expression of sites x points conditions), not once per load."""
+    e, s = allocation_entries, screenings
+    whens: list[Any] = []
+    for site, zone in [*zones, (None, fallback)]:
+        tz = ZoneInfo(zone)
+        here = s.c.site == site if site is not None else s.c.site.not_in([code for code, _ in zones])
+        for i, day in enumerate(ends):
+            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+            whens.append((and_(here, e.c.randomized_at < end), i))
+    return case(*whens, else_=len(ends)).label("point")
+
+
 def _per_arm(
     session: Session, protocol: Protocol, at: _Clock, ends: Sequence[dt.date]
 ) -> dict[str, tuple[int, list[int]]]:
@@ -247,14 +263,8 @@ def _per_arm(
     site's calendar, counted by the database: one ``GROUP BY`` arm and series point, whatever the number randomized
     (the point is the first day whose end on the site's clock comes after the randomization)."""
     e, p, s = allocation_entries, participants, screenings
-    zones = {site.code: ZoneInfo(site.timezone) for site in protocol.sites}
-    whens: list[Any] = []
-    for site, tz in [*zones.items(), (None, at.tz)]:
-        here = s.c.site == site if site is not None else s.c.site.not_in(list(zones))
-        for i, day in enumerate(ends):
-            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-            whens.append((and_(here, e.c.randomized_at < end), i))
-    point = case(*whens, else_=len(ends)).label("point")
+    zones = tuple((site.code, site.timezone) for site in protocol.sites)
+    point = _series_point(zones, at.tz.key, tuple(ends))
     rows = session.execute(
         select(e.c.arm, point, func.count().label("n"))
         .select_from(e.join(p, p.c.participant_id == e.c.participant_id).join(s, s.c.id == p.c.screening_id))
