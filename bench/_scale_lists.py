@@ -136,6 +136,14 @@ def _get(client: TestClient, path: str, params: dict[str, Any], headers: dict[st
     return answer
 
 
+def _get_plain(client: TestClient, path: str, headers: dict[str, str]) -> Any:
+    """A GET that must answer 200 (the pages by arm: no list, no parameters)."""
+    answer = client.get(path, headers=headers)
+    if answer.status_code != 200:
+        raise RuntimeError(f"GET {path} answered {answer.status_code}: {answer.text[:500]}")
+    return answer
+
+
 def _check(said: dict[str, Any], spec: ListSpec, which: str, total: int) -> None:
     """An API page agrees with the service: the same total (the audit trail's may have grown since it was counted),
     a full first page, a deep page not empty."""

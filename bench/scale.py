@@ -22,7 +22,10 @@ same floor of imports), it times and reports the peak RSS of:
 - the full audit verify (chain, replay, checkpoint): ratio to the raw read of the trail;
 - the lists (participants, screening log, queries, adverse events, audit, pharmacy, data access), page and API,
   first and deep page: p50 and p95 over ``--requests`` requests, ratio of p95 to the raw SQL page's
-  (``bench/_scale_lists.py``).
+  (``bench/_scale_lists.py``);
+- the tables by arm, as the DSMB member: the safety tables by arm (``/dsmb``, ``GET /api/v1/safety/tables``) and
+  the recruitment dashboard by arm (``/recruitment``, ``GET /api/v1/recruitment/status``): p50 and p95 over
+  ``--requests`` requests, ratio of p95 to a raw SQL ``GROUP BY`` of the same counts (``bench/_scale_by_arm.py``).
 
 Each line carries the issue's target beside its figure (analysis, CSV and Parquet < 60 s; other formats < 5 min;
 page p95 < 300 ms; audit page < 200 ms). With two sizes (``--participants 300,1500``), or a smaller run saved with
@@ -46,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import ROOT, throwaway_database
+from _scale_by_arm import BY_ARM, by_arm_step
 from _scale_lists import LISTS, list_step, summary
 from _scale_steps import (
     DATA_TABLES,
@@ -147,6 +151,21 @@ def _lists(url: str, requests: int, out: dict[str, Any], only: tuple[str, ...] =
         sys.stdout.flush()
 
 
+def _by_arm(url: str, requests: int, out: dict[str, Any]) -> None:
+    m = measured("tables by arm", by_arm_step(url, requests))
+    f = m.figures
+    for name, _, _ in BY_ARM:
+        p50, p95 = summary(f[name])
+        raw_name = "raw safety" if name.startswith("safety") else "raw recruitment"
+        _, raw95 = summary(f[raw_name])
+        label = f"{name} ({f['randomized']:,} randomized)"
+        print(f"{label:<52} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  "
+              f"{p95 / raw95:7.1f}x raw GROUP BY p95 ({raw95:.2f} ms)  peak {m.peak_mb:5.0f} MB")  # fmt: skip
+        out[name] = {"p50_ms": p50, "p95_ms": p95, "raw_p95_ms": raw95}
+    out["tables by arm"] = {"peak_mb": m.peak_mb, "floor_mb": m.floor_mb}
+    sys.stdout.flush()
+
+
 def run(
     url: str, label: str, screened: int | None, seed: int, requests: int, lists: tuple[str, ...] = ()
 ) -> dict[str, Any]:
@@ -169,6 +188,8 @@ def run(
     steps: dict[str, Any] = {"screened": screened, **counts}
     if lists:
         _lists(url, requests, steps, lists)
+        if "by arm" in lists:
+            _by_arm(url, requests, steps)
         return steps
     raw = {w: measured(f"raw read{' + ' + w if w else ''}", raw_step(url, DATA_TABLES, w or None))
            for w in ("", "csv", "parquet")}  # fmt: skip
@@ -192,6 +213,7 @@ def run(
     for m in results:
         steps[m.name] = {"seconds": m.seconds, "cpu": m.figures["cpu"], "peak_mb": m.peak_mb, "floor_mb": m.floor_mb}
     _lists(url, requests, steps)
+    _by_arm(url, requests, steps)
     return steps
 
 
@@ -220,13 +242,16 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="write the (largest) run's figures to this JSON file")
     parser.add_argument("--compare-rss-with", type=Path, help="a smaller run's --save file: peak RSS ratios")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on both databases (CI)")
-    parser.add_argument("--lists", help="only these lists, comma-separated (e.g. 'adverse events,screening log')")
+    parser.add_argument(
+        "--lists",
+        help="only these lists, comma-separated (e.g. 'adverse events,screening log'; 'by arm': the tables by arm)",
+    )
     args = parser.parse_args()
     sizes = sorted(int(n) for n in args.participants.split(","))
     lists = tuple(name.strip() for name in args.lists.split(",")) if args.lists else ()
-    unknown = set(lists) - {spec.name for spec in LISTS}
+    unknown = set(lists) - {spec.name for spec in LISTS} - {"by arm"}
     if unknown:
-        names = ", ".join(spec.name for spec in LISTS)
+        names = ", ".join([*(spec.name for spec in LISTS), "by arm (the tables by arm)"])
         parser.error(f"--lists: no list named {', '.join(sorted(unknown))}; the lists: {names}")
     runs: list[tuple[str, list[int]]] = []
     if args.smoke:

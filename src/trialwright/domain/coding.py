@@ -306,15 +306,23 @@ class TermRow:
 
 
 def term_table(
-    events: Iterable[tuple[str, str | None, str | None]], group_of: Mapping[str, str], groups: Sequence[str]
+    events: Iterable[tuple[str, str | None, str | None]],
+    group_of: Mapping[str, str],
+    groups: Sequence[str],
+    totals: Mapping[str, int] | None = None,
 ) -> list[TermRow]:
     """The usual adverse event table: each SOC (by name) with its PTs (by name) under it, participants with at least
     one event and the events, per group; then the events not coded yet as their own line (never dropped, never
     guessed). ``events`` are (participant, primary SOC name, PT name), SOC and PT None for an event not coded;
-    ``group_of`` maps each participant in the denominator to its group; events of others are left out."""
-    totals = {g: 0 for g in groups}
-    for group in group_of.values():
-        totals[group] += 1
+    ``group_of`` maps each participant in the denominator to its group; events of others are left out. ``totals``:
+    each group's denominator when the database counted it (``group_of`` then needs only the participants with
+    events)."""
+    if totals is None:
+        totals = {g: 0 for g in groups}
+        for group in group_of.values():
+            totals[group] += 1
+    else:
+        totals = {g: int(totals.get(g, 0)) for g in groups}
     who: dict[tuple[str | None, str | None], dict[str, set[str]]] = {}
     count: dict[tuple[str | None, str | None], dict[str, int]] = {}
 

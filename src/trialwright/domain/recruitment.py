@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "parse_scenario",
     "recruitment_start",
     "registry_text",
+    "series_ends",
     "summarise",
 ]
 
@@ -401,11 +402,22 @@ def recruitment_start(protocol: Protocol) -> dt.date:
     return dates.actual_recruitment_start or dates.expected_recruitment_start
 
 
+def series_ends(protocol: Protocol, patients: Sequence[ScreenedPatient], as_of: dt.date) -> tuple[str, list[dt.date]]:
+    """The series' period (week or month) and the last day of each of its points, the last ``as_of`` itself."""
+    start = min([p.screened_on for p in patients] + [as_of]) if patients else min(recruitment_start(protocol), as_of)
+    return _period_ends(start, as_of)
+
+
 def summarise(
-    protocol: Protocol, patients: Sequence[ScreenedPatient], as_of: dt.date, by_arm: bool
+    protocol: Protocol,
+    patients: Sequence[ScreenedPatient],
+    as_of: dt.date,
+    by_arm: bool,
+    per_arm: Mapping[str, tuple[int, Sequence[int]]] | None = None,
 ) -> RecruitmentStatus:
-    """The dashboard from the screened patients as of a date (``by_arm``: fill in the arms, which the patients
-    then carry)."""
+    """The dashboard from the screened patients as of a date (``by_arm``: fill in the arms, from ``per_arm`` when
+    given: each arm code's randomized count and its cumulative counts at ``series_ends``, counted by the database;
+    else from the arms the patients carry)."""
     target = protocol.sample_size.target
     sites = tuple(
         SiteRecruitment(
@@ -416,8 +428,7 @@ def summarise(
         )
         for s in protocol.sites
     )
-    start = min([p.screened_on for p in patients] + [as_of]) if patients else min(recruitment_start(protocol), as_of)
-    period, ends = _period_ends(start, as_of)
+    period, ends = series_ends(protocol, patients, as_of)
     columns = {
         "screened": _cumulative([p.screened_on for p in patients], ends),
         "eligible": _cumulative([p.screened_on for p in patients if p.eligible], ends),
@@ -432,10 +443,13 @@ def summarise(
                 code=a.code,
                 name=a.name,
                 target=protocol.sample_size.per_arm.get(a.code),
-                randomized=sum(p.arm == a.code for p in patients),
-                series=tuple(_cumulative([p.randomized_on for p in patients if p.arm == a.code], ends)),
+                randomized=counted[0] if counted is not None else sum(p.arm == a.code for p in patients),
+                series=tuple(counted[1])
+                if counted is not None
+                else tuple(_cumulative([p.randomized_on for p in patients if p.arm == a.code], ends)),
             )
             for a in protocol.arms
+            for counted in [None if per_arm is None else per_arm.get(a.code, (0, [0] * len(ends)))]
         )
     failures: Counter[tuple[str, str]] = Counter(f for p in patients for f in p.failed)
     not_enrolled: Counter[tuple[str, str]] = Counter()

@@ -554,17 +554,26 @@ def criterion_label(criterion: Seriousness) -> str:
     return f"SAE: {criterion.value.replace('_', ' ')}"
 
 
+def _totals(group_of: Mapping[str, str], groups: Sequence[str], given: Mapping[str, int] | None) -> dict[str, int]:
+    if given is not None:
+        return {g: int(given.get(g, 0)) for g in groups}
+    totals = {g: 0 for g in groups}
+    for group in group_of.values():
+        totals[group] += 1
+    return totals
+
+
 def safety_table_counted(
     participants: Iterable[tuple[str, int, Collection[str]]],
     group_of: Mapping[str, str],
     groups: Sequence[str],
+    totals: Mapping[str, int] | None = None,
 ) -> list[SafetyRow]:
     """``safety_table`` from what a database counts per participant: (participant, worst grade of their events'
     current assessments, the other lines their events earn: "Any adverse event", "SAE: death", "SUSAR" ...).
-    Participants outside ``group_of`` are left out."""
-    totals = {g: 0 for g in groups}
-    for group in group_of.values():
-        totals[group] += 1
+    Participants outside ``group_of`` are left out. ``totals``: each group's denominator when the database counted
+    it (``group_of`` then needs to hold only the participants with events); else counted from ``group_of``."""
+    totals = _totals(group_of, groups, totals)
     counts: dict[str, dict[str, int]] = {label: dict.fromkeys(groups, 0) for label in table_labels()}
     for pid, worst, earned in participants:
         held = group_of.get(pid)

@@ -60,11 +60,12 @@ _COVERED = "allocations"
 
 @dataclass(frozen=True)
 class VerifiedList:
-    """A load's allocations: ``claimed`` (entry, participant, arm and randomization time of every claimed entry, all
-    verified), the entries it checked because they changed (``verified``, to remember; ``checked`` of them) and the
-    trail entry it covered up to (``head``; ``since``: the checkpoint's)."""
+    """A load's allocations: ``claimed`` (how many entries are claimed, every one verified in the load's snapshot: the
+    caller counts them by arm in SQL in the same snapshot, never reading each entry's arm), the entries it checked
+    because they changed (``verified``, to remember; ``checked`` of them) and the trail entry it covered up to
+    (``head``; ``since``: the checkpoint's)."""
 
-    claimed: list[Any]
+    claimed: int
     verified: list[dict[str, Any]] = field(default_factory=list)
     head: int = 0
     since: int = 0
@@ -116,15 +117,9 @@ def verified_list(session: Session) -> VerifiedList | None:
             continue
         if m["digest"] != allocation_digest(secret, m):
             altered[int(row.id)] = row.participant_id
-    claimed = list(
-        session.execute(
-            select(live.c.id, live.c.participant_id, live.c.arm, live.c.randomized_at)
-            .where(live.c.participant_id.is_not(None))
-            .order_by(live.c.id)
-        )
-    )
+    claimed = int(session.execute(select(func.count()).where(live.c.participant_id.is_not(None))).scalar() or 0)
     # without a checkpoint that holds every claimed entry was just checked: no sweep
-    swept = _sweep(session, secret, [r.id for r in claimed], {int(r.id) for r in changed}) if since is not None else []
+    swept = _sweep(session, secret, claimed, {int(r.id) for r in changed}) if since is not None else []
     for entry_id, participant in swept:
         altered.setdefault(entry_id, participant)
     if altered:
@@ -149,7 +144,7 @@ def verified_list(session: Session) -> VerifiedList | None:
             audit_entries.c.action == "participant.randomized"
         )
     ).scalar()
-    after = since if since is not None and int(in_trail or 0) <= len(claimed) else 0
+    after = since if since is not None and int(in_trail or 0) <= claimed else 0
     randomized = select(audit_entries.c.participant).where(
         audit_entries.c.action == "participant.randomized",
         audit_entries.c.seq > after,
@@ -162,16 +157,26 @@ def verified_list(session: Session) -> VerifiedList | None:
     return VerifiedList(claimed, verified, head, since or 0, len(changed))
 
 
-def _sweep(session: Session, secret: bytes, ids: list[int], checked: set[int]) -> list[tuple[int, str | None]]:
-    """``SWEEP`` of the claimed entries ``ids`` (in id order), from a place drawn at random each load and round
-    from the start, checked against their digests (but those in ``checked``, just checked): the entries (and
-    participants) that do not match. Drawn, not moved with the clock: loads at a fixed period would otherwise
-    sweep the same window again and again (a review found it for lists whose size divides the minute's step)."""
-    start = secrets.randbelow(max(len(ids), 1))
-    chosen = [i for i in (ids[start:] + ids[:start])[:SWEEP] if i not in checked]
+def _sweep(session: Session, secret: bytes, claimed: int, checked: set[int]) -> list[tuple[int, str | None]]:
+    """``SWEEP`` of the ``claimed`` entries (in id order), from a place drawn at random each load and round from the
+    start, checked against their digests (but those in ``checked``, just checked): the entries (and participants)
+    that do not match. Drawn, not moved with the clock: loads at a fixed period would otherwise sweep the same window
+    again and again (a review found it for lists whose size divides the minute's step). The window is chosen by the
+    database (by position, ``OFFSET``), so only its ``SWEEP`` entries are read, never the list's ids."""
+    start = secrets.randbelow(max(claimed, 1))
+    live = allocation_entries
+    ordered = select(live.c.id).where(live.c.participant_id.is_not(None)).order_by(live.c.id)
+    tail = ordered.limit(SWEEP).offset(start).subquery("tail")
+    head = ordered.limit(max(0, SWEEP - (claimed - start))).subquery("head")
     # one statement whatever was chosen (none too), so that a load sends as many statements every time
-    rows = session.execute(select(allocation_entries).where(allocation_entries.c.id.in_(chosen))).all()
-    return [(int(r.id), r.participant_id) for r in rows if r.digest != allocation_digest(secret, r._mapping)]
+    rows = session.execute(
+        select(live).where(or_(live.c.id.in_(select(tail.c.id)), live.c.id.in_(select(head.c.id))))
+    ).all()
+    return [
+        (int(r.id), r.participant_id)
+        for r in rows
+        if int(r.id) not in checked and r.digest != allocation_digest(secret, r._mapping)
+    ]
 
 
 def remember(engine: Engine, checked: VerifiedList | None) -> None:

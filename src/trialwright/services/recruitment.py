@@ -15,6 +15,8 @@ they hold no participant, and the forecast needs every site.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.analysis.forecast import (
@@ -54,6 +56,7 @@ from trialwright.domain.recruitment import (
     parse_scenario,
     recruitment_start,
     registry_text,
+    series_ends,
     summarise,
 )
 from trialwright.domain.roles import Role
@@ -169,21 +172,21 @@ def _load(
             )
         )
     }
-    if arms:  # the arm is read only for a reader who may see it, and only from entries that match their digest
+    if arms:  # arms are counted only for a reader who may see them, and only once the entries match their digest
         checked = verified_list(session)  # the entries added or changed since the last load (none: not keyed)
-        entries = checked.claimed if checked is not None else checked_allocations(session)
-        allocated = {r.participant_id: r for r in entries if r.randomized_at <= at.moment}
+        if checked is None:
+            checked_allocations(session)
         if verified is not None:
             verified.append(checked)
-    else:
-        allocated = {
-            r.participant_id: r
-            for r in session.execute(
-                select(allocation_entries.c.participant_id, allocation_entries.c.randomized_at).where(
-                    allocation_entries.c.participant_id.is_not(None), allocation_entries.c.randomized_at <= at.moment
-                )
+    # no arm is read per participant: the arms are counted by the database (``_per_arm``)
+    allocated = {
+        r.participant_id: r
+        for r in session.execute(
+            select(allocation_entries.c.participant_id, allocation_entries.c.randomized_at).where(
+                allocation_entries.c.participant_id.is_not(None), allocation_entries.c.randomized_at <= at.moment
             )
-        }
+        )
+    }
     out = []
     for row in rows:
         tz = zones.get(row.site, at.tz)
@@ -207,7 +210,7 @@ def _load(
                 consent_by=consent.given_by if consent is not None else None,
                 enrolled=pid is not None,
                 randomized_on=allocation.randomized_at.astimezone(tz).date() if allocation is not None else None,
-                arm=allocation.arm if allocation is not None and arms else None,
+                arm=None,
             )
         )
     return out
@@ -231,9 +234,57 @@ def recruitment_status(engine: Engine, actor: UserView, *, as_of: dt.date | None
     verified: list[VerifiedList | None] = []
     with read_scope(engine) as session:
         patients = _load(session, protocol, at, arms=by_arm, verified=verified)
+        per_arm = _per_arm(session, protocol, at, series_ends(protocol, patients, at.as_of)[1]) if by_arm else None
     for checked in verified:
         remember(engine, checked)
-    return summarise(protocol, patients, at.as_of, by_arm)
+    return summarise(protocol, patients, at.as_of, by_arm, per_arm)
+
+
+@functools.lru_cache(maxsize=16)
+def _series_point(zones: tuple[tuple[str, str], ...], fallback: str, ends: tuple[dt.date, ...]) -> Any:
+    """The series point of an allocation entry joined to its screening (``len(ends)``: after the last), as SQL:
+    built once per day's points (an expression of sites x points conditions), not once per load."""
+    e, s = allocation_entries, screenings
+    whens: list[Any] = []
+    for site, zone in [*zones, (None, fallback)]:
+        tz = ZoneInfo(zone)
+        here = s.c.site == site if site is not None else s.c.site.not_in([code for code, _ in zones])
+        for i, day in enumerate(ends):
+            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+            whens.append((and_(here, e.c.randomized_at < end), i))
+    return case(*whens, else_=len(ends)).label("point")
+
+
+def _per_arm(
+    session: Session, protocol: Protocol, at: _Clock, ends: Sequence[dt.date]
+) -> dict[str, tuple[int, list[int]]]:
+    """Each arm code's randomized participants as the dashboard counts them (screened by the as-of date, enrolled and
+    randomized by its moment) and how many of them were randomized by the end of each day of ``ends`` on their
+    site's calendar, counted by the database: one ``GROUP BY`` arm and series point, whatever the number randomized
+    (the point is the first day whose end on the site's clock comes after the randomization)."""
+    e, p, s = allocation_entries, participants, screenings
+    zones = tuple((site.code, site.timezone) for site in protocol.sites)
+    point = _series_point(zones, at.tz.key, tuple(ends))
+    rows = session.execute(
+        select(e.c.arm, point, func.count().label("n"))
+        .select_from(e.join(p, p.c.participant_id == e.c.participant_id).join(s, s.c.id == p.c.screening_id))
+        .where(
+            e.c.participant_id.is_not(None),
+            e.c.randomized_at <= at.moment,
+            p.c.enrolled_at <= at.moment,
+            s.c.screened_on <= at.as_of,
+        )
+        .group_by(e.c.arm, point)
+    ).all()
+    out: dict[str, tuple[int, list[int]]] = {}
+    for arm in {str(r.arm) for r in rows}:
+        at_point = [0] * (len(ends) + 1)
+        for r in rows:
+            if r.arm == arm:
+                at_point[int(r.point)] += int(r.n)
+        series = list(itertools.accumulate(at_point[:-1]))
+        out[arm] = (sum(at_point), series)
+    return out
 
 
 # --- the forecast ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.coding import TermRow
@@ -36,6 +36,7 @@ from trialwright.services.coding import Coding, codings_of
 from trialwright.services.errors import denied
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
+from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions
 from trialwright.store.tables import audit_entries
 
@@ -248,14 +249,35 @@ def _arms(session: Session, participants: Collection[str] | None = None) -> dict
     return arms
 
 
-def _verified_arms(session: Session) -> tuple[dict[str, str], VerifiedList | None]:
-    """Every randomized participant's arm for a table by arm, verifying only the allocation entries added or changed
-    since the last load (``trialwright.services.allocation_checkpoints``; pass the second value to ``remember`` once
-    the read is over). An unkeyed trail has no digest to check: the list is read as ``_arms`` reads it."""
+def _verified_counts(session: Session) -> tuple[dict[str, int], VerifiedList | None]:
+    """Randomized participants per arm code for a table by arm, counted by the database (one ``GROUP BY``), after
+    verifying only the allocation entries added or changed since the last load
+    (``trialwright.services.allocation_checkpoints``; pass the second value to ``remember`` once the read is over):
+    no randomized participant's arm is read into Python. An unkeyed trail has no digest to check: the list is read
+    (and refused) as ``_arms`` reads it, then counted the same way."""
     checked = verified_list(session)
     if checked is None:
-        return _arms(session), None
-    return {r.participant_id: r.arm for r in checked.claimed}, checked
+        _arms(session)
+    claimed = allocation_entries.c.participant_id.is_not(None)
+    counts = session.execute(
+        select(allocation_entries.c.arm, func.count(func.distinct(allocation_entries.c.participant_id)))
+        .where(claimed)
+        .group_by(allocation_entries.c.arm)
+    ).all()
+    return {str(arm): int(n) for arm, n in counts}, checked
+
+
+def _arms_of_events(session: Session) -> dict[str, str]:
+    """The arm of each randomized participant with at least one adverse event (read in the snapshot a table by arm
+    verified: only these participants' entries, however many are randomized)."""
+    claimed = allocation_entries.c.participant_id.is_not(None)
+    with_events = select(adverse_events.c.participant_id).distinct()
+    rows = session.execute(
+        select(allocation_entries.c.participant_id, allocation_entries.c.arm).where(
+            claimed, allocation_entries.c.participant_id.in_(with_events)
+        )
+    )
+    return {r.participant_id: r.arm for r in rows}
 
 
 def _none_lost(session: Session, randomized: Any, arms: Mapping[str, str]) -> None:

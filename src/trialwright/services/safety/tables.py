@@ -27,8 +27,9 @@ from trialwright.services.coding import codings_by_event
 from trialwright.services.safety.common import (
     READERS,
     SafetyTables,
+    _arms_of_events,
     _role,
-    _verified_arms,
+    _verified_counts,
 )
 from trialwright.services.safety.reading import list_events
 from trialwright.services.safety.sql import current_reports, has_criterion, is_related, is_susar
@@ -60,25 +61,29 @@ def safety_tables(engine: Engine, actor: UserView) -> SafetyTables:
         events = int(session.execute(select(func.count()).select_from(adverse_events)).scalar_one())
         if not sees_arms(protocol, actor.role) and protocol.safety.blinded_tables is not BlindedTables.UNNAMED_GROUPS:
             return _pooled(session, protocol, events)
-        arms, checked = _verified_arms(session)  # each checked against its keyed digest (since the last load)
+        per_arm, checked = _verified_counts(session)  # changed entries checked against their digests (since the last)
         if sees_arms(protocol, actor.role):
             grouping = "by_arm"
-            names = {a.code: a.name for a in protocol.arms}
+            group_of_arm = {a.code: a.name for a in protocol.arms}
             groups = tuple(a.name for a in protocol.arms)
-            group_of = {pid: names[code] for pid, code in arms.items()}
         else:
             grouping = "unnamed_groups"
-            labels = group_labels(session, protocol)
-            groups = tuple(sorted(labels.values()))
-            group_of = {pid: labels[code] for pid, code in arms.items()}
+            group_of_arm = group_labels(session, protocol)
+            groups = tuple(sorted(group_of_arm.values()))
+        totals = dict.fromkeys(groups, 0)
+        for code, n in per_arm.items():
+            totals[group_of_arm[code]] += n
+        # the arms of the participants with events only: the denominators were counted by the database
+        group_of = {pid: group_of_arm[code] for pid, code in _arms_of_events(session).items()}
         counted = session.execute(_per_participant(protocol)).all()
-        terms = term_table(coded_terms(session), group_of, groups)
+        terms = term_table(coded_terms(session), group_of, groups, totals)
     remember(engine, checked)
     lines = [label for label, _ in _LINES]
     summaries = [(r.participant_id, r.worst, [n for n in lines if r._mapping[n]]) for r in counted]
-    rows = safety_table_counted(summaries, group_of, groups)
+    rows = safety_table_counted(summaries, group_of, groups, totals)
     in_table = sum(int(r.events) for r in counted if r.participant_id in group_of)
-    return SafetyTables(grouping, groups, tuple(rows), len(group_of), in_table, events - in_table, tuple(terms))
+    participants = sum(totals.values())
+    return SafetyTables(grouping, groups, tuple(rows), participants, in_table, events - in_table, tuple(terms))
 
 
 def coded_terms(session: Session) -> list[tuple[str, str | None, str | None]]:
@@ -117,8 +122,10 @@ def _pooled(session: Session, protocol: Protocol, events: int) -> SafetyTables:
     counts = {label: int(summed._mapping[label]) for label in [*(label for label, _ in _LINES), *grades]}
     rows = tuple(SafetyRow(label, {group: counts[label]}, {group: randomized}) for label in table_labels())
     in_table = int(summed.events)
-    everyone = dict.fromkeys(session.execute(claimed.distinct()).scalars(), group)
-    terms = term_table(coded_terms(session), everyone, (group,))
+    # the participants with events only: the denominator was counted by the database
+    evented = claimed.where(allocation_entries.c.participant_id.in_(select(adverse_events.c.participant_id)))
+    everyone = dict.fromkeys(session.execute(evented.distinct()).scalars(), group)
+    terms = term_table(coded_terms(session), everyone, (group,), {group: randomized})
     return SafetyTables("pooled", (group,), rows, randomized, in_table, events - in_table, tuple(terms))
 
 
