@@ -19,16 +19,18 @@ def test_a_lock_waits_for_the_save_in_flight_and_refuses_the_next(
     trial: Trial, pid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked, go = threading.Event(), threading.Event()
-    real = lock_service._lock_row
+    real = lock_service._frozen
 
-    def slow_save(session: Any) -> Any:
-        row = real(session)
+    # held where the save has checked the lock (``require_unlocked``), however it read the lock's row (a single save
+    # reads it with its participant, ``forms.read_ahead.look_ahead``)
+    def slow_save(session: Any, *args: Any) -> Any:
+        refusal = real(session, *args)
         if threading.current_thread().name == "save":  # the save has checked the lock: hold it there
             checked.set()
             go.wait(10)
-        return row
+        return refusal
 
-    monkeypatch.setattr(lock_service, "_lock_row", slow_save)
+    monkeypatch.setattr(lock_service, "_frozen", slow_save)
     coordinator, manager = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.DATA_MANAGER)
     outcome: dict[str, object] = {}
 
