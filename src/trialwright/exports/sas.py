@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from trialwright.exports.base import ExportSource, Progress
 from trialwright.exports.columnar import BATCH_ROWS
 from trialwright.exports.readstat import ASCII_SPELLINGS, ascii_cells, ascii_spelling, cut_text
-from trialwright.exports.statistical import StatisticalExporter, write_csv
+from trialwright.exports.statistical import StatisticalExporter, chunked, write_csv
 from trialwright.exports.tabular import Column, Table, _Run
 from trialwright.exports.xport import XportVariable, XportWriter
 
@@ -43,10 +43,6 @@ class _Survey:
     dated: dict[str, bool] = field(default_factory=dict)
     refused: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     cut: dict[str, bool] = field(default_factory=dict)
-
-
-def _chunked(array: pa.Array) -> pa.ChunkedArray:
-    return pa.chunked_array([array], array.type)
 
 
 class SasExporter(StatisticalExporter):
@@ -128,7 +124,7 @@ class SasExporter(StatisticalExporter):
                 if c.kind == "date":
                     survey.dated[c.name] = survey.dated[c.name] or column.null_count < len(column)
                     continue
-                spelt, refused = ascii_cells(_chunked(column))
+                spelt, refused = ascii_cells(chunked(column))
                 survey.refused[c.name] += [(start + row, text) for row, text in refused]
                 text, cut = cut_text(spelt, self.text_limit)
                 survey.cut[c.name] = survey.cut[c.name] or cut
@@ -150,7 +146,7 @@ class SasExporter(StatisticalExporter):
             return pc.add(column.cast(pa.int32()), _SAS_DAYS).cast(pa.float64())
         if c.kind in {"yesno", "number"}:
             return column.cast(pa.float64())
-        spelt, _ = ascii_cells(_chunked(column))
+        spelt, _ = ascii_cells(chunked(column))
         return cut_text(spelt, self.text_limit)[0]
 
     def _label(self, text: str, file: str = "", name: str = "") -> str:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from trialwright.exports.dta import DtaVariable, DtaWriter, whole_label_values
 from trialwright.exports.readstat import cut_text, is_whole_number_code, whole_numbers
-from trialwright.exports.statistical import StatisticalExporter
+from trialwright.exports.statistical import StatisticalExporter, chunked
 from trialwright.exports.tabular import Column, Table, _Run
 
 __all__ = ["StataExporter"]
@@ -51,10 +51,6 @@ class _Plan:
 
     how: str
     codes: tuple[str, ...] = ()
-
-
-def _chunked(array: pa.Array) -> pa.ChunkedArray:
-    return pa.chunked_array([array], array.type)
 
 
 class StataExporter(StatisticalExporter):
@@ -127,7 +123,7 @@ class StataExporter(StatisticalExporter):
         codes = tuple(k for k, _ in c.choices)
         if c.kind == "code" and c.choices:
             stored = survey.stored[c.name]
-            if is_whole_number_code(codes, _chunked(pa.array(sorted(stored), pa.string()))):
+            if is_whole_number_code(codes, chunked(pa.array(sorted(stored), pa.string()))):
                 return _Plan("whole", codes)
             if stored <= set(codes):  # every stored code is declared: numbered 1..n
                 return _Plan("numbered", codes)
@@ -155,7 +151,7 @@ class StataExporter(StatisticalExporter):
                     continue
                 if c.name in survey.stored:
                     survey.stored[c.name].update(pc.unique(column).drop_null().to_pylist())
-                text, cut = cut_text(_chunked(column), self.text_limit)
+                text, cut = cut_text(chunked(column), self.text_limit)
                 survey.cut[c.name] = survey.cut[c.name] or cut
                 survey.widths[c.name] = max(survey.widths[c.name], pc.max(pc.binary_length(text)).as_py() or 0)
         return survey
@@ -165,7 +161,7 @@ class StataExporter(StatisticalExporter):
         if plan.how == "empty":
             return pa.nulls(len(column), pa.string())
         if plan.how == "whole":
-            return whole_numbers(_chunked(column))
+            return whole_numbers(chunked(column))
         if plan.how == "numbered":
             numbers = pc.index_in(column, value_set=pa.array(plan.codes, pa.string()))
             return pc.add(numbers, 1).cast(pa.float64())
@@ -176,4 +172,4 @@ class StataExporter(StatisticalExporter):
             return pc.add(column.cast(pa.int32()), _STATA_DAYS).cast(pa.float64())
         if c.kind in {"yesno", "number"}:
             return column.cast(pa.float64())
-        return cut_text(_chunked(column), self.text_limit)[0]
+        return cut_text(chunked(column), self.text_limit)[0]

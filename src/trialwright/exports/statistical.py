@@ -37,7 +37,7 @@ from trialwright.exports.readstat import (
 )
 from trialwright.exports.tabular import Column, Sink, Table, TabularExporter, _Run
 
-__all__ = ["SpssExporter", "StatisticalExporter", "write_csv"]
+__all__ = ["SpssExporter", "StatisticalExporter", "chunked", "write_csv"]
 
 
 class _SpoolSink:
@@ -137,6 +137,11 @@ class StatisticalExporter(TabularExporter, abc.ABC):
             run.notes.append(f"{len(self._labels_cut)} labels longer than {self.label_limit} bytes were cut to fit "
                              "the format; labels_cut.csv gives each whole.")  # fmt: skip
         return written
+
+
+def chunked(array: pa.Array) -> pa.ChunkedArray:
+    """One array as the chunked array the ``readstat`` column helpers take (the SAS and Stata exporters' batches)."""
+    return pa.chunked_array([array], array.type)
 
 
 def write_csv(path: Path, header: list[str], rows: list[tuple[Any, ...]]) -> Path:
