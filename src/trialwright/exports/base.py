@@ -28,6 +28,7 @@ __all__ = [
     "AeReportRecord",
     "AeSubmissionRecord",
     "ConsentDetails",
+    "ConsentRecord",
     "DsmbDecisionRecord",
     "EventRecord",
     "ExportSource",
@@ -66,6 +67,33 @@ class ConsentDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """One row of ``consents`` whole (a consent, a refusal, a re-consent, a decision after regaining capacity), with
+    the screening it is about: its number, date and values, and the participant it enrolled (None: never enrolled).
+    A consent names no arm."""
+
+    id: int
+    screening_number: str  # e.g. RAZ-S0001
+    site: str
+    screened_on: dt.date
+    screening_values: Mapping[str, Any]
+    participant_id: str | None
+    non_enrolment_reason: str | None
+    non_enrolment_text: str | None
+    form_version: str
+    given_by: str  # participant or representative
+    representative_name: str | None
+    representative_relationship: str | None
+    witness: str | None
+    obtained_by: str
+    obtained_at: dt.datetime  # UTC
+    kind: str  # initial, reconsent, regained_capacity
+    decision: str  # consent, refuse, continue, withdraw
+    recorded_at: dt.datetime  # UTC
+    recorded_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class DsmbDecisionRecord:
     """A DSMB decision on the safety pause (``dsmb_decisions``), trial-level, without its reason: the reason is the
     DSMB's free text, which may speak of the arms, so no export that blinded staff read carries it."""
@@ -96,6 +124,7 @@ class ParticipantRecord:
     consent: ConsentDetails | None = None  # the consent's other details (None: not read by this source)
     #: Who recorded each withdrawal and when (UTC), in the order of ``withdrawals`` (empty: not read by this source).
     withdrawals_recorded: tuple[tuple[dt.datetime, str], ...] = ()
+    consent_id: int | None = None  # the id of the consent record ``consent`` is (None: not read by this source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +314,11 @@ class ExportSource(abc.ABC):
 
     def dsmb_decisions(self) -> Iterator[DsmbDecisionRecord]:
         """The DSMB's decisions on the safety pause, in the order they were made (no reason); none by default."""
+        return iter(())
+
+    def consents(self) -> Iterator[ConsentRecord]:
+        """Every consent record (the ``consents`` table whole: refusals and later decisions too), by id; none by
+        default."""
         return iter(())
 
     def preparation_arms(self) -> Mapping[str, str]:

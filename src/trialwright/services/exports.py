@@ -35,6 +35,7 @@ from trialwright.domain.roles import Role
 from trialwright.exports.base import (
     AdverseEventHistory,
     ConsentDetails,
+    ConsentRecord,
     DsmbDecisionRecord,
     EventRecord,
     Exporter,
@@ -186,6 +187,7 @@ class DatabaseSource(ExportSource):
                         c.witness, c.recorded_at, c.recorded_by,
                     ),
                     withdrawals_recorded=tuple(recorded.get(r.participant_id, ())),
+                    consent_id=None if c is None else c.id,
                 )  # fmt: skip
 
     def forms(self, form_id: str | None = None) -> Iterator[FormRecord]:
@@ -404,6 +406,29 @@ class DatabaseSource(ExportSource):
         with self._read() as session:
             for r in session.execute(query):
                 yield DsmbDecisionRecord(r.decision, r.related_saes, r.decided_at, r.decided_by)
+
+    def consents(self) -> Iterator[ConsentRecord]:
+        c, s = consents.c, screenings.c  # a consent names no arm: nothing to mask
+        query = (
+            select(consents, s.site, s.number, s.screened_on, s.screening_values, s.non_enrolment_reason,
+                   s.non_enrolment_text, participants.c.participant_id)
+            .join(screenings, s.id == c.screening_id)
+            .outerjoin(participants, participants.c.screening_id == c.screening_id)
+            .where(self._site_filter(s.site))
+            .order_by(c.id)
+        )  # fmt: skip
+        with self._read() as session:
+            for row in session.execute(query):
+                r: Any = row
+                yield ConsentRecord(
+                    id=r.id, screening_number=f"{r.site}-S{r.number:04d}", site=r.site, screened_on=r.screened_on,
+                    screening_values=json.loads(r.screening_values), participant_id=r.participant_id,
+                    non_enrolment_reason=r.non_enrolment_reason, non_enrolment_text=r.non_enrolment_text,
+                    form_version=r.form_version, given_by=r.given_by, representative_name=r.representative_name,
+                    representative_relationship=r.representative_relationship, witness=r.witness,
+                    obtained_by=r.obtained_by, obtained_at=r.obtained_at, kind=r.kind, decision=r.decision,
+                    recorded_at=r.recorded_at, recorded_by=r.recorded_by,
+                )  # fmt: skip
 
     def audit(self) -> Iterator[AuditEntry]:
         query = (

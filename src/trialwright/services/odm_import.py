@@ -15,7 +15,9 @@ nothing. Every refusal is an ``OdmImportError`` naming the element or attribute 
 What is written keeps the source trial's identities and values exactly: screenings (number, date, values;
 the decision is evaluated again), the consent the participant was enrolled on (who gave it and when, who obtained
 it, its form version, kind, representative, witness and who recorded it when; a file written before the export
-carried those keeps ``obtained_by`` saying so), participants with the SAME ids and sites and their enrolment
+carried those keeps ``obtained_by`` saying so), every other consent record (refusals, re-consents, decisions after
+regaining capacity) with the ids the source gave them, and the screenings never enrolled that have consent records
+(``trialwright.services.odm_import_consents``), participants with the SAME ids and sites and their enrolment
 time, withdrawals (with who recorded them and when), visits held or missed with their dates, form records with the
 exact stored JSON, and the DSMB's decisions on the safety pause without their reasons, which the file never holds
 (``trialwright.services.odm_import_records``).
@@ -145,8 +147,9 @@ NOT_RESTORED = (
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
-    "arms, so no ODM file carries them: each imported decision says so), consent records other than the one each "
-    "participant was enrolled on (refusals and later decisions), and the SAE notifications and e-mails the source "
+    "arms, so no ODM file carries them: each imported decision says so), the audit entries about a consent recorded "
+    "before its screening was enrolled (they name no participant; the consent records themselves are restored), "
+    "screenings never enrolled that have no consent record, and the SAE notifications and e-mails the source "
     "trial sent when its adverse events were reported (an imported event sends none)",
     "the trial lock and soft locks: ODM has no element for them, so this trial starts open whatever the source's "
     "state (lock it again with `trialwright database lock` once the import is checked)",
@@ -175,6 +178,8 @@ class OdmImportReport:
     queries: int = 0  # data queries (on participants, forms and log entries), every state
     adverse_events: int = 0  # adverse events, each with its reports, submissions, coding and AuditRecords
     dsmb_decisions: int = 0  # the DSMB's decisions on the safety pause (no reason: never in the file)
+    consents: int = 0  # consent records, every one (refusals, re-consents, later decisions), with their ids
+    screenings: int = 0  # screenings never enrolled, restored with their consent records
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
 
@@ -199,6 +204,8 @@ class OdmImportReport:
             f"  adverse events: {self.adverse_events} (every report, submission and MedDRA coding as recorded)",
             f"  DSMB decisions: {self.dsmb_decisions} (decision, related SAEs, who and when; the reason is not in the "
             "file)",
+            f"  consents:       {self.consents} (every consent record, refusals and later decisions too, with its id; "
+            f"{self.screenings} of screenings never enrolled)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
             "event reports; with the value each set), of data queries and of the participants, visits, forms, log "
@@ -263,6 +270,8 @@ class _Subject:
     consent: dict[str, Any] | None = None  # the consent's other details (odm_import_records), None in an older file
     withdrawn: list[tuple[dt.datetime, str] | None] = field(default_factory=list)  # who recorded each withdrawal, when
     earlier: list[Recorded] = field(default_factory=list)  # the participant's own earlier records (odm_import_elements)
+    consent_id: int | None = None  # the id of the consent it was enrolled on (None in an older file)
+    later_consents: list[dict[str, Any]] = field(default_factory=list)  # its other consents (odm_import_consents)
 
 
 @dataclass
@@ -381,6 +390,8 @@ class _Reader:
         self.ae_numbers: set[str] = set()  # the adverse events read so far (an AE number is the trial's)
         self.decisions: list[dict[str, Any]] = []  # the DSMB's decisions (odm_import_records), at ClinicalData's end
         self.details: tuple[str, bool] | None = None  # the first consent/withdrawal detail read: where, whether there
+        self.screenings: list[dict[str, Any]] = []  # never enrolled, with their consents (odm_import_consents)
+        self.consent_ids: Any = None  # odm_import_consents.ConsentIds: what the file said of consent ids so far
 
     def _t(self, local: str) -> str:
         return f"{{{self.extension}}}{local}"
@@ -435,8 +446,10 @@ class _Reader:
                     clinical.remove(elem)
                     yield subject
                 elif elem.tag == _o("ClinicalData") and clinical is not None:
+                    from trialwright.services.odm_import_consents import read_screenings
                     from trialwright.services.odm_import_records import read_dsmb_decisions
 
+                    self.screenings = read_screenings(self, elem)
                     self.decisions = read_dsmb_decisions(self, elem)
         except ET.ParseError as exc:
             raise OdmImportError(
@@ -650,6 +663,9 @@ class _Reader:
             left.append((scope, on, _need(x, "Reason", f"{w}/tw:Withdrawal"), cause))
             withdrawn.append(read_withdrawal(x, f"{w}/tw:Withdrawal[{len(left)}]"))
         same_generation(self, consent, withdrawn, w)
+        from trialwright.services.odm_import_consents import read_later
+
+        consent_id, later = read_later(self, enrolment, w, consent, tw["ScreeningNumber"])
         visits: list[_Visit] = []
         entries: list[_LogEntry] | None = None
         events: list[Any] | None = None
@@ -687,7 +703,7 @@ class _Reader:
         return _Subject(
             pid, site, int(number), int(s_number), tw, values, left, _who(enrolment_record), visits, recorded,
             randomization or None, entries or [], adverse_events=events or [], consent=consent, withdrawn=withdrawn,
-            earlier=earlier,
+            earlier=earlier, consent_id=consent_id, later_consents=later,
         )  # fmt: skip
 
     def _logs(self, elem: ET.Element, parent: str) -> list[_LogEntry]:
@@ -1033,12 +1049,18 @@ class _Writer:
             "form_version": version.version, "kind": "initial", "obtained_by": NOT_IN_FILE, "recorded_at": self.now,
             "recorded_by": self.actor.username,
         }  # fmt: skip
+        ids = {} if s.consent_id is None else {"id": s.consent_id}  # the source's id (odm_import_consents)
         session.execute(
             consents.insert().values(
                 screening_id=screening_id, given_by=tw["ConsentGivenBy"], obtained_at=consented_at,
-                decision="consent", **consent,
+                decision="consent", **consent, **ids,
             )
         )  # fmt: skip
+        self.counts["consents"] += 1
+        if s.later_consents:
+            from trialwright.services.odm_import_consents import write_later
+
+            write_later(self, screening_id, s.later_consents)
         enrolled_by, _ = s.enrolled or (self.actor.username, None)
         session.execute(
             participants.insert().values(
@@ -1065,6 +1087,10 @@ class _Writer:
             kept["consent"] = {**s.consent, "recorded_at": s.consent["recorded_at"].isoformat()}
             kept["withdrawals"] = [{"recorded_at": at.isoformat(), "recorded_by": by} for at, by in
                                    (r for r in s.withdrawn if r is not None)]  # fmt: skip
+        if s.later_consents:  # the participant's other consent records, as restored
+            from trialwright.services.odm_import_consents import kept as consents_kept
+
+            kept["consents"] = consents_kept(s.later_consents)
         if self.users is not None:
             kept["users"] = dict(self.users)
             self.users = None
@@ -1320,6 +1346,9 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         from trialwright.services.odm_import_records import write_dsmb_decisions
 
         write_dsmb_decisions(writer, first.decisions)
+        from trialwright.services.odm_import_consents import write_screenings
+
+        write_screenings(writer, first.screenings)
         if file_sha256(path) != sha256:
             raise OdmImportError(f"file: {name} changed while it was being imported; nothing was imported")
         counts = writer.counts
@@ -1338,7 +1367,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         users=len(first.user_types),
         log_entries=counts["log_entries"], codings=counts["codings"], queries=counts["queries"],
         adverse_events=counts["adverse_events"], dsmb_decisions=counts["dsmb_decisions"],
-        reexport_difference=difference,
+        consents=counts["consents"], screenings=counts["screenings"], reexport_difference=difference,
     )  # fmt: skip
 
 

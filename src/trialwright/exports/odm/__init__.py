@@ -53,7 +53,12 @@ XSD that redefines those groups, the way Define-XML extends ODM):
 * ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
   randomization number, time and stratum (never the arm; in a trial imported from ODM, as the import kept them
   from the file), the rest of the consent record (form version, kind, who obtained it, representative, witness, who
-  recorded it and when), withdrawals (with who recorded each and when), and the screening values as JSON.
+  recorded it and when, its id as ``ConsentId``), withdrawals (with who recorded each and when), the screening values
+  as JSON, and the participant's other consent records (``tw:Consent``: ``consents``).
+* ``tw:Consent``: every consent record other than the one a participant was enrolled on (refusals, re-consents,
+  decisions after regaining capacity), every column with its id; ``tw:Screening`` in ``ClinicalData``, after the
+  participants: a screening never enrolled that has consent records, with its number, date and values and its
+  ``tw:Consent`` records (``consents``).
 * ``tw:DsmbDecision`` in ``ClinicalData``, after the participants: the DSMB's decisions on the safety pause
   (decision, related SAEs, who and when), trial-level; never the reason, the DSMB's free text that may speak of the
   arms.
@@ -73,7 +78,8 @@ The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored
 round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
 ``indexed`` (what the index hands the writer), ``clinical`` (``ClinicalData``), ``history`` (a value's
 ``tw:History``), ``element_history`` (an element's ``tw:History``, ``tw:RemovedItemData``), ``queries`` (``tw:Query``),
-``ae_outline`` and ``ae_clinical`` (adverse events) and ``schema`` (the extension's XSD).
+``ae_outline`` and ``ae_clinical`` (adverse events), ``consents`` (every consent record) and ``schema`` (the
+extension's XSD).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from typing import Any
 from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress, QueryRecord
 from trialwright.exports.odm.ae_clinical import AdverseEventWriter
 from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
+from trialwright.exports.odm.consents import ConsentsHeld
 from trialwright.exports.odm.element_history import removed, write_element_history, write_removed
 from trialwright.exports.odm.history import write_history
 from trialwright.exports.odm.outline import (
@@ -81,6 +82,7 @@ class ClinicalWriter:
         self.written = 0
         self.queries = QueriesHeld("", ())  # the participant being written's queries
         self.adverse_events = AdverseEventWriter(self)  # SE.AE (``ae_clinical``)
+        self.consents = ConsentsHeld(())  # every consent record, by screening (``consents``)
 
     def write(self) -> None:
         src = self.source
@@ -90,6 +92,7 @@ class ClinicalWriter:
                                  f"protocol version {src.protocol_version}")  # fmt: skip
             self.entries.setdefault(entry.participant_id, []).append(entry)
         self.adverse_events.read()
+        self.consents = ConsentsHeld(src.consents())
         participants = iter(src.participants())
         first = next(participants, None)  # read before the form stream opens (one reader at a time on SQLite)
         forms = iter(src.forms())
@@ -110,6 +113,7 @@ class ClinicalWriter:
                 self.queries = QueriesHeld(person.participant_id, held)
                 self._subject(person, records)
                 self.queries.done()
+            self.consents.write_screenings(self.xml)
             self._dsmb_decisions()
         if pending is not None:
             raise ValueError(f"participant: {pending.participant_id} has form records but no participant record")
@@ -363,6 +367,7 @@ class ClinicalWriter:
                 "RepresentativeName": c.representative_name,
                 "RepresentativeRelationship": c.representative_relationship, "ConsentWitness": c.witness,
                 "ConsentRecordedAt": c.recorded_at.isoformat(), "ConsentRecordedBy": c.recorded_by,
+                "ConsentId": None if p.consent_id is None else str(p.consent_id),
             }  # fmt: skip
         recorded = p.withdrawals_recorded
         if recorded and len(recorded) != len(p.withdrawals):
@@ -375,6 +380,7 @@ class ClinicalWriter:
                 if recorded:
                     attrs |= {"RecordedAt": recorded[n][0].isoformat(), "RecordedBy": recorded[n][1]}
                 self.xml.leaf("tw:Withdrawal", attrs)
+            self.consents.write_later(self.xml, p)  # the other consent records (``consents``)
 
     def _dsmb_decisions(self) -> None:
         """``tw:DsmbDecision`` in ``ClinicalData`` after the participants: the DSMB's decisions on the safety pause,

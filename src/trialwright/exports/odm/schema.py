@@ -259,6 +259,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
             <xs:attribute name="RecordedBy" type="xs:string"/>
           </xs:complexType>
         </xs:element>
+        <xs:element name="Consent" minOccurs="0" maxOccurs="unbounded" type="tw:ConsentRecord"/>
       </xs:sequence>
       <xs:attribute name="ScreeningNumber" type="xs:string" use="required"/>
       <xs:attribute name="ScreenedOn" type="xs:date" use="required"/>
@@ -282,6 +283,53 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="ConsentWitness" type="xs:string"/>
       <xs:attribute name="ConsentRecordedAt" type="xs:dateTime"/>
       <xs:attribute name="ConsentRecordedBy" type="xs:string"/>
+      <xs:attribute name="ConsentId" type="xs:positiveInteger"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:complexType name="ConsentRecord">
+    <xs:attribute name="Id" type="xs:positiveInteger" use="required"/>
+    <xs:attribute name="FormVersion" type="xs:string" use="required"/>
+    <xs:attribute name="GivenBy" use="required">
+      <xs:simpleType>
+        <xs:restriction base="xs:string">
+          <xs:enumeration value="participant"/><xs:enumeration value="representative"/>
+        </xs:restriction>
+      </xs:simpleType>
+    </xs:attribute>
+    <xs:attribute name="RepresentativeName" type="xs:string"/>
+    <xs:attribute name="RepresentativeRelationship" type="xs:string"/>
+    <xs:attribute name="Witness" type="xs:string"/>
+    <xs:attribute name="ObtainedBy" type="xs:string" use="required"/>
+    <xs:attribute name="ObtainedAt" type="xs:dateTime" use="required"/>
+    <xs:attribute name="Kind" use="required">
+      <xs:simpleType>
+        <xs:restriction base="xs:string">
+          <xs:enumeration value="initial"/><xs:enumeration value="reconsent"/>
+          <xs:enumeration value="regained_capacity"/>
+        </xs:restriction>
+      </xs:simpleType>
+    </xs:attribute>
+    <xs:attribute name="Decision" use="required">
+      <xs:simpleType>
+        <xs:restriction base="xs:string">
+          <xs:enumeration value="consent"/><xs:enumeration value="refuse"/><xs:enumeration value="continue"/>
+          <xs:enumeration value="withdraw"/>
+        </xs:restriction>
+      </xs:simpleType>
+    </xs:attribute>
+    <xs:attribute name="RecordedAt" type="xs:dateTime" use="required"/>
+    <xs:attribute name="RecordedBy" type="xs:string" use="required"/>
+  </xs:complexType>
+  <xs:element name="Screening">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="ScreeningValues" type="xs:string"/>
+        <xs:element name="Consent" maxOccurs="unbounded" type="tw:ConsentRecord"/>
+      </xs:sequence>
+      <xs:attribute name="ScreeningNumber" type="xs:string" use="required"/>
+      <xs:attribute name="ScreenedOn" type="xs:date" use="required"/>
+      <xs:attribute name="NonEnrolmentReason" type="xs:string"/>
+      <xs:attribute name="NonEnrolmentText" type="xs:string"/>
     </xs:complexType>
   </xs:element>
   <xs:element name="DsmbDecision">
@@ -329,6 +377,9 @@ _ALSO = {"ItemGroupData": ("AdverseEvent", "History"), "ItemData": ("History",),
 _MANY = {"ItemGroupData": "RemovedItemData"}
 #: Extension elements a parent may hold any number of (the DSMB's decisions, after the participants).
 _REPEATED = frozenset({"ClinicalData"})
+#: Extension elements a parent may hold any number of before the one of ``_EXTENDED`` (the screenings never enrolled
+#: with their consent records, before the DSMB's decisions: ``trialwright.exports.odm.consents``).
+_FIRST = {"ClinicalData": "Screening"}
 
 
 def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
@@ -341,7 +392,9 @@ def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
     """
     groups = "\n".join(
         f'    <xs:group name="{parent}ElementExtension"><xs:sequence>'
-        f'<xs:group ref="{parent}ElementExtension"/><xs:element ref="tw:{element}" minOccurs="0"'
+        f'<xs:group ref="{parent}ElementExtension"/>'
+        + (f'<xs:element ref="tw:{_FIRST[parent]}" minOccurs="0" maxOccurs="unbounded"/>' if parent in _FIRST else "")
+        + f'<xs:element ref="tw:{element}" minOccurs="0"'
         + (' maxOccurs="unbounded"/>' if parent in _REPEATED else "/>")
         + "".join(f'<xs:element ref="tw:{also}" minOccurs="0"/>' for also in _ALSO.get(parent, ()))
         + (f'<xs:element ref="tw:{_MANY[parent]}" minOccurs="0" maxOccurs="unbounded"/>' if parent in _MANY else "")

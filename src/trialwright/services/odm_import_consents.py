@@ -1,0 +1,270 @@
+"""Importing every consent record of an ODM file: the ``consents`` table whole, with the ids the source gave them.
+
+The export writes them (``trialwright.exports.odm.consents``): the consent a participant was enrolled on on
+``tw:Enrolment`` (its id as ``ConsentId``), the participant's other consent records as ``tw:Consent`` in its
+``tw:Enrolment`` after the withdrawals, and each screening never enrolled that has consent records as a
+``tw:Screening`` in ``ClinicalData`` (number, date, values, why not enrolled, its ``tw:Consent`` records).
+``read_later`` checks a participant's while ``odm_import`` reads it, ``read_screenings`` the screenings when
+``ClinicalData`` ends; ``write_later`` and ``write_screenings`` write them in the import's transaction with the ids
+the file gives (on PostgreSQL the id sequence is moved past the largest), each screening with one ``import.odm``
+entry (``screening``: what was restored), a participant's later records in its own ``import.odm`` entry
+(``consents``).
+
+Exactly or not at all: every attribute a record always has is required (``Id``, ``FormVersion``, ``GivenBy``,
+``ObtainedBy``, ``ObtainedAt``, ``Kind``, ``Decision``, ``RecordedAt``, ``RecordedBy``), a time as the export writes it
+(``exact_moment``), an id a positive whole number once in the file, a form version the protocol's, a kind and decision
+the consent service accepts together (``record_consent``), a representative's consent with the representative's name
+and relationship, a decision after regaining capacity the participant's own and after a representative's consent;
+an attribute or element the export never writes is refused, never dropped. A ``tw:Screening`` names a screening of a
+site of the protocol that no participant of the file was enrolled from. A file written before the export carried
+the consent records has no ``ConsentId`` and none of these elements, and imports as before; one with ``ConsentId`` on
+some participants' ``tw:Enrolment`` but not others (or ``tw:Consent`` without it) is refused (``ConsentIds.seen``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, text
+
+from trialwright.domain.eligibility import evaluate
+from trialwright.protocol import Protocol
+from trialwright.services import audit
+from trialwright.services.odm_import import OdmImportError, _day
+from trialwright.services.odm_import_records import exact_moment
+from trialwright.services.screening import _decision_detail, _dump, _typed_values
+from trialwright.store.engine import inserted_id
+from trialwright.store.screening_tables import consents, screenings
+
+if TYPE_CHECKING:
+    from trialwright.services.odm_import import _Reader, _Writer
+
+__all__ = ["ConsentIds", "read_later", "read_screenings", "write_later", "write_screenings"]
+
+#: ``tw:Consent``'s attributes: the ``consents`` column each restores, and whether every record has it.
+ATTRIBUTES = {
+    "Id": ("id", True),
+    "FormVersion": ("form_version", True),
+    "GivenBy": ("given_by", True),
+    "RepresentativeName": ("representative_name", False),
+    "RepresentativeRelationship": ("representative_relationship", False),
+    "Witness": ("witness", False),
+    "ObtainedBy": ("obtained_by", True),
+    "ObtainedAt": ("obtained_at", True),
+    "Kind": ("kind", True),
+    "Decision": ("decision", True),
+    "RecordedAt": ("recorded_at", True),
+    "RecordedBy": ("recorded_by", True),
+}
+#: The decisions each kind of consent record takes (as ``record_consent`` checks them).
+DECISIONS = {
+    "initial": ("consent", "refuse"),
+    "reconsent": ("consent", "refuse"),
+    "regained_capacity": ("continue", "withdraw"),
+}
+_SCREENING_ATTRIBUTES = ("ScreeningNumber", "ScreenedOn", "NonEnrolmentReason", "NonEnrolmentText")
+
+
+@dataclass
+class ConsentIds:
+    """What the whole file has said so far about consent records: the ids read, the screenings enrolled, and whether
+    its ``tw:Enrolment`` carry ``ConsentId`` (the first one read decides; a file mixing both is refused)."""
+
+    ids: set[int] = field(default_factory=set)
+    enrolled: set[str] = field(default_factory=set)
+    with_ids: tuple[str, bool] | None = None
+
+    def seen(self, there: bool, where: str) -> None:
+        if self.with_ids is None:
+            self.with_ids = (where, there)
+        elif self.with_ids[1] != there:
+            first, held = self.with_ids
+            raise OdmImportError(
+                f"{where}: {'present' if there else 'required'}, but {first} is {'present' if held else 'absent'}: a "
+                "file carries every consent record with its id or none of them (a file written before the export "
+                "carried them); some but not all is refused"
+            )
+
+    def new(self, text: str | None, where: str) -> int:
+        if text is None or not text.isascii() or not text.isdigit() or text.startswith("0"):
+            raise OdmImportError(f"{where}: {text!r} is not a consent record's id as the export writes one (a positive "
+                                 "whole number in ASCII digits, no leading zero)")  # fmt: skip
+        if int(text) in self.ids:
+            raise OdmImportError(f"{where}: consent record {text} appears twice in the file")
+        self.ids.add(int(text))
+        return int(text)
+
+
+def _ids(reader: _Reader) -> ConsentIds:
+    if reader.consent_ids is None:
+        reader.consent_ids = ConsentIds()
+    held: ConsentIds = reader.consent_ids
+    return held
+
+
+def _record(reader: _Reader, elem: ET.Element, where: str, earlier: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``tw:Consent`` checked, as ``consents`` stores it (``earlier``: the screening's records before it)."""
+    protocol: Protocol = reader.protocol
+    strays = sorted(set(elem.attrib) - set(ATTRIBUTES))
+    if strays:
+        raise OdmImportError(f"{where}/@{strays[0]}: the export never writes it; it cannot be restored, so it is "
+                             "refused, never dropped")  # fmt: skip
+    if len(elem) or (elem.text or "").strip():
+        raise OdmImportError(f"{where}: the export writes nothing inside a tw:Consent (refused, never dropped)")
+    tw = dict(elem.attrib)
+    for name, (_, always) in ATTRIBUTES.items():
+        if always and not tw.get(name, "").strip():
+            raise OdmImportError(f"{where}/@{name}: required (a consent record is restored whole)")
+    ids = _ids(reader)
+    ids.seen(True, f"{where}/@Id")
+    record: dict[str, Any] = {column: tw.get(name) for name, (column, _) in ATTRIBUTES.items()}
+    record["id"] = ids.new(tw["Id"], f"{where}/@Id")
+    versions = [v.version for v in protocol.consent_versions]
+    if tw["FormVersion"] not in versions:
+        raise OdmImportError(f"{where}/@FormVersion: {tw['FormVersion']!r} is not a consent form version of the "
+                             f"protocol ({', '.join(versions)})")  # fmt: skip
+    if tw["GivenBy"] not in {"participant", "representative"}:
+        raise OdmImportError(f"{where}/@GivenBy: {tw['GivenBy']!r} is not participant or representative")
+    if tw["Kind"] not in DECISIONS:
+        raise OdmImportError(f"{where}/@Kind: {tw['Kind']!r} is not one of {', '.join(DECISIONS)}")
+    if tw["Decision"] not in DECISIONS[tw["Kind"]]:
+        raise OdmImportError(f"{where}/@Decision: {tw['Decision']!r}; a {tw['Kind']} record's decision is one of "
+                             f"{', '.join(DECISIONS[tw['Kind']])}")  # fmt: skip
+    if tw["GivenBy"] == "representative":
+        if tw["Kind"] == "regained_capacity":
+            raise OdmImportError(f"{where}/@GivenBy: a participant who regained capacity decides for themself")
+        for name in ("RepresentativeName", "RepresentativeRelationship"):
+            if not tw.get(name, "").strip():
+                raise OdmImportError(f"{where}/@{name}: required when a representative consented")
+    elif tw.get("RepresentativeName") or tw.get("RepresentativeRelationship"):
+        raise OdmImportError(f"{where}/@RepresentativeName: only a representative's consent names a representative")
+    if tw["Kind"] == "regained_capacity" and not any(c["given_by"] == "representative" for c in earlier):
+        raise OdmImportError(f"{where}/@Kind: regained_capacity follows a representative's consent; the screening has "
+                             "none before it")  # fmt: skip
+    for name in ("ObtainedAt", "RecordedAt"):
+        record[ATTRIBUTES[name][0]] = exact_moment(tw[name], f"{where}/@{name}")
+    return record
+
+
+def read_later(
+    reader: _Reader, enrolment: ET.Element, where: str, enrolled_on: dict[str, Any] | None, screening: str
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """A participant's ``ConsentId`` (None in a file written before the export carried it) and its other consent
+    records (``tw:Consent`` in its ``tw:Enrolment`` at ``where``), checked; ``enrolled_on``: the consent it was
+    enrolled on, as ``read_consent`` read it."""
+    ids = _ids(reader)
+    if screening in ids.enrolled:
+        raise OdmImportError(f"{where}/@ScreeningNumber: {screening} is enrolled twice in the file")
+    ids.enrolled.add(screening)
+    found = enrolment.get("ConsentId")
+    ids.seen(found is not None, f"{where}/@ConsentId")
+    consent_id = ids.new(found, f"{where}/@ConsentId") if found is not None else None
+    if consent_id is not None and enrolled_on is None:
+        raise OdmImportError(f"{where}/@ConsentId: present without the consent's details (ConsentFormVersion, ...): "
+                             "the consent record is restored whole")  # fmt: skip
+    first = ({"given_by": enrolment.get("ConsentGivenBy")},) if enrolled_on is not None else ()
+    later: list[dict[str, Any]] = []
+    for n, elem in enumerate(enrolment.findall(reader._t("Consent")), start=1):
+        later.append(_record(reader, elem, f"{where}/tw:Consent[{n}]", [*first, *later]))
+    return consent_id, later
+
+
+def read_screenings(reader: _Reader, clinical: ET.Element) -> list[dict[str, Any]]:
+    """The screenings never enrolled with their consent records (``tw:Screening`` in ``ClinicalData``), checked."""
+    ids = _ids(reader)
+    out: list[dict[str, Any]] = []
+    numbers: set[str] = set()
+    for n, elem in enumerate(clinical.findall(reader._t("Screening")), start=1):
+        where = f"ClinicalData/tw:Screening[{n}]"
+        strays = sorted(set(elem.attrib) - set(_SCREENING_ATTRIBUTES))
+        if strays:
+            raise OdmImportError(f"{where}/@{strays[0]}: the export never writes it (refused, never dropped)")
+        number = elem.get("ScreeningNumber") or ""
+        site, _, digits = number.rpartition("-S")
+        if site not in reader.protocol.site_codes or not digits.isdigit():
+            raise OdmImportError(f"{where}/@ScreeningNumber: {number!r} is not a screening of a site of the protocol "
+                                 "(SITE-SNNNN)")  # fmt: skip
+        if number in ids.enrolled:
+            raise OdmImportError(f"{where}/@ScreeningNumber: {number} is the screening of a participant of the file; "
+                                 "its consent records are in that participant's tw:Enrolment")  # fmt: skip
+        if number in numbers:
+            raise OdmImportError(f"{where}/@ScreeningNumber: {number} appears twice")
+        numbers.add(number)
+        screened_on = _day(elem.get("ScreenedOn"), f"{where}/@ScreenedOn")
+        if screened_on is None:
+            raise OdmImportError(f"{where}/@ScreenedOn: required")
+        values_elem = elem.find(reader._t("ScreeningValues"))
+        try:
+            values = json.loads(values_elem.text or "") if values_elem is not None else None
+        except json.JSONDecodeError:
+            values = None
+        if not isinstance(values, dict):
+            raise OdmImportError(f"{where}/tw:ScreeningValues: required, a JSON object")
+        known = {reader._t("ScreeningValues"), reader._t("Consent")}
+        for child in elem:
+            if child.tag not in known:
+                raise OdmImportError(f"{where}/{child.tag}: the export writes no such element here (refused, never "
+                                     "dropped)")  # fmt: skip
+        records: list[dict[str, Any]] = []
+        for m, c in enumerate(elem.findall(reader._t("Consent")), start=1):
+            records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records))
+        if not records:
+            raise OdmImportError(f"{where}/tw:Consent: required (the export writes a screening never enrolled only "
+                                 "with its consent records)")  # fmt: skip
+        out.append({"site": site, "number": int(digits), "label": number, "screened_on": screened_on,
+                    "values": values, "non_enrolment_reason": elem.get("NonEnrolmentReason"),
+                    "non_enrolment_text": elem.get("NonEnrolmentText"), "consents": records})  # fmt: skip
+    return out
+
+
+def _insert(writer: _Writer, screening_id: int, records: list[dict[str, Any]]) -> None:
+    for record in records:
+        writer.session.execute(consents.insert().values(screening_id=screening_id, **record))
+        writer.counts["consents"] += 1
+
+
+def kept(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consent records as an audit entry keeps them (times as text)."""
+    return [{k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in r.items()} for r in records]
+
+
+def write_later(writer: _Writer, screening_id: int, records: list[dict[str, Any]]) -> None:
+    """A participant's other consent records, with the ids the file gives (its import entry keeps them)."""
+    _insert(writer, screening_id, records)
+
+
+def write_screenings(writer: _Writer, found: list[dict[str, Any]]) -> None:
+    """The screenings never enrolled and their consent records, each screening with one ``import.odm`` entry; then,
+    on PostgreSQL, the consents' id sequence past the largest id written."""
+    p = writer.protocol
+    for s in found:
+        decision = evaluate(p, _typed_values(p, s["values"]))
+        screening_id = inserted_id(
+            writer.session,
+            screenings.insert().values(
+                site=s["site"], number=s["number"], screened_on=s["screened_on"], screening_values=_dump(s["values"]),
+                decision=decision.decision.value, decision_detail=_dump(_decision_detail(decision)),
+                protocol_version=p.version.number, non_enrolment_reason=s["non_enrolment_reason"],
+                non_enrolment_text=s["non_enrolment_text"], created_at=writer.now,
+                created_by=writer.actor.username, updated_at=writer.now,
+            ),
+        )  # fmt: skip
+        _insert(writer, screening_id, s["consents"])
+        audit.record(
+            writer.session, actor=writer.actor.username, role=writer.actor.role.value, site=s["site"],
+            form="consent", action="import.odm",
+            new_value={"screening": {"screened_on": s["screened_on"].isoformat(), "values": s["values"],
+                                     "non_enrolment_reason": s["non_enrolment_reason"],
+                                     "non_enrolment_text": s["non_enrolment_text"]},
+                       "consents": kept(s["consents"])},
+            detail={**writer.detail, "screening": s["label"]},
+        )  # fmt: skip
+        writer.counts["screenings"] += 1
+    if writer.session.get_bind().dialect.name == "postgresql":
+        largest = writer.session.execute(select(func.max(consents.c.id))).scalar()
+        if largest:
+            writer.session.execute(text("SELECT setval(pg_get_serial_sequence('consents', 'id'), :n)"), {"n": largest})
