@@ -53,10 +53,11 @@ def check(path: Path = FileArgument, as_json: JsonOption = False) -> None:
     A valid file's notes say which exports will be incomplete and why (fields without standard codes), and which
     derived fields have no value at some visits (an input's form is not collected there)."""
     from trialwright.protocol.codes import export_gaps
+    from trialwright.protocol.ct_checks import ct_extensions
     from trialwright.protocol.derivation_visits import derivation_gaps
 
     p = _load(path, as_json).protocol
-    notes = (*derivation_gaps(p), *export_gaps(p))
+    notes = (*derivation_gaps(p), *export_gaps(p), *ct_extensions(p))
     criteria = len(p.eligibility.inclusion) + len(p.eligibility.exclusion)
     counts = {"sites": len(p.sites), "arms": len(p.arms), "criteria": criteria, "visits": len(p.visits),
               "forms": len(p.forms), "outcomes": len(p.outcomes)}  # fmt: skip

@@ -10,7 +10,7 @@ arm's name to a blinded user, even where it says nothing about who is in it.
 
 * a pseudonymous **Patient**: its id is a keyed hash (HMAC-SHA256) of the participant id; it holds the
   gender from the fields the protocol's ``demographics.sex`` names (its CDISC codes: F female, M male, U
-  unknown, UNDIFFERENTIATED other), and nothing else: no name, identifier, address, telecom, and no
+  unknown, INTERSEX other), and nothing else: no name, identifier, address, telecom, and no
   birth date (not even the year: age is a quasi-identifier and no analysis here needs it);
 * a **ResearchSubject**: the study, the Patient, a status from enrolment, randomization and withdrawal, the
   period from enrolment to withdrawal; ``assignedArm`` only when the source was made ``with_arms`` (only the

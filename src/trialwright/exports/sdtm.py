@@ -95,6 +95,7 @@ from trialwright.exports.sdtm_findings import (
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value
 from trialwright.exports.xport import XportVariable, XportWriter
 from trialwright.protocol import Protocol
+from trialwright.protocol.cdisc_ct import SDTM_CT_VERSION
 from trialwright.protocol.elements import epochs
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.protocol.logs import LOG_DOSES, dose_unit
@@ -980,6 +981,8 @@ class SdtmExporter(Exporter):
             "",
             f"Trial: {s.trial_id}",
             f"Implementation guide: SDTMIG {SDTMIG_VERSION}",
+            f"Controlled terminology: CDISC SDTM CT {SDTM_CT_VERSION} (shipped with trialwright; terms outside a code "
+            "list are sponsor extensions, marked in define.xml)",
             f"Protocol version: {s.protocol_version}",
             f"Exported at: {s.taken_at.astimezone(dt.UTC).isoformat(timespec='seconds')} (UTC)",
             f"Arms included: {arms}",

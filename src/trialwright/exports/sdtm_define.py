@@ -14,24 +14,25 @@ protocol (test codes, choice fields, derived fields' formulas, arms). Both files
 - Value level: LB and VS --ORRES by --TESTCD, one item per test code the protocol declares (``IT.LB.LBORRES.CRP``,
   ``WC.LB.LBTESTCD.CRP``); a test from a derived field points at the field's formula (``MT.<form>.<field>``, as in
   the ODM export).
-- Code lists: the CDISC terms the export writes (``def:StandardOID`` the CT standard, with the NCI code where
-  the export states one), sponsor lists for terms not verified, the protocol's test codes (a code not in the
-  CDISC code list is a sponsor extension, ``def:ExtendedValue``), the choices of a findings field, and, only in
+- Code lists: the CDISC terms the export writes, each code list, its name, NCI code and every term's NCI code
+  (``Alias nci:ExtCodeID``) from the shipped SDTM CT (``trialwright.protocol.cdisc_ct``; ``def:StandardOID``
+  the CT standard), a value that is not a term written as a sponsor extension (``def:ExtendedValue``) of an
+  extensible list and refused for one that is not; sponsor lists where CDISC has none (causality, CTCAE grade);
+  the protocol's test codes, the choices of a findings field, and, only in
   an extract made with arms, the protocol's arm codes and names. A blinded extract's define names no arm: ARMCD,
   ARM, ACTARMCD and ACTARM (BLINDED) carry a comment saying they are withheld, not missing.
 
 The standards: ``SDTMIG_VERSION`` is the SDTMIG the export follows (``sdtm_domains``), and a comment says which of
-its rules the specs check and that this is not a validated submission; the CT package date was never recorded
-when the terms were checked, so the CT
-standard says so rather than naming one.
+its rules the specs check and that this is not a validated submission; the CT standard is the shipped package
+(``SDTM_CT_VERSION``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -40,7 +41,7 @@ import trialwright
 from trialwright.exports.base import ExportSource
 from trialwright.exports.odm.outline import mdv_oid
 from trialwright.exports.odm.xmlstream import XmlStream
-from trialwright.exports.sdtm_design import TS_PARAMETERS
+from trialwright.exports.sdtm_design import TS_PARAMETER_CODES, ts_parameter
 from trialwright.exports.sdtm_domains import (
     AGEU,
     DOMAINS,
@@ -53,6 +54,7 @@ from trialwright.exports.sdtm_domains import (
     supp_domain,
 )
 from trialwright.protocol import FieldType, Protocol
+from trialwright.protocol.cdisc_ct import SDTM_CT_VERSION, sdtm_ct
 
 __all__ = [
     "DEF_NS",
@@ -196,7 +198,7 @@ class CodeList:
     standard: bool  # a CDISC CT code list (def:StandardOID)
     nci_code: str | None = None
     comment: str | None = None
-    ct_version: str | None = None  # the CT package the protocol declares for it (None: the consulted extract)
+    term_codes: tuple[str | None, ...] = ()  # each item's NCI code (None: a sponsor extension or list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,60 +267,67 @@ def _origin(text: str) -> tuple[str, str | None, str]:
     return kind, "Investigator" if kind == "Collected" else None, rest
 
 
+def ct_list(short: str, values: Iterable[str], oid: str | None = None, *,
+            notes: Mapping[str, str] | None = None) -> CodeList:
+    """The code list ``short`` of the shipped SDTM CT holding ``values`` (in that order), each with its NCI code; a
+    value that is not a term is a sponsor extension (``def:ExtendedValue``), which only an extensible code list
+    takes: a value outside one that is not is refused, naming it (``protocol check`` refuses what a protocol
+    declares first)."""
+    cl = sdtm_ct()[short]
+    items, codes = [], []
+    for v in values:
+        term = cl.terms.get(v)
+        if term is None and not cl.extensible:
+            raise ValueError(f"{v!r} is not a term of CDISC CT {cl.short} ({cl.code}, SDTM CT {SDTM_CT_VERSION}), "
+                             "which is not extensible")  # fmt: skip
+        note = (notes or {}).get(v) or (None if term else "sponsor extension (not a term of the code list)")
+        items.append((v, None, term is None, note))
+        codes.append(term.code if term else None)
+    return CodeList(oid or f"CL.{cl.short}", cl.name, tuple(items), True, cl.code, term_codes=tuple(codes))
+
+
 def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
-    """The code lists of the terms the export writes, keyed by the variable (``--`` for a findings prefix)."""
+    """The code lists of the terms the export writes, keyed by the variable (``--`` for a findings prefix): each
+    term and name from the shipped SDTM CT (``trialwright.protocol.cdisc_ct``), none typed here."""
     sex = sorted({*(p.demographics.sex.codes.values() if p.demographics and p.demographics.sex else ()), "U"})
     milestones = ("INFORMED CONSENT OBTAINED", "RANDOMIZED")
     ncomplt = sorted({"COMPLETED", "DEATH", "WITHDRAWAL BY SUBJECT", "WITHDRAWAL OF CONSENT", *DS_CAUSE.values()})
-
-    def ct(oid: str, name: str, code: str, values: list[str], extended: tuple[str, ...] = ()) -> CodeList:
-        items = tuple((v, None, v in extended, "not verified in the consulted CT extract" if v in extended else None)
-                      for v in [*values, *extended])  # fmt: skip
-        return CodeList(oid, name, items, True, code)
+    protmlst = sdtm_ct()["PROTMLST"]
+    milestone_notes = {m: f"a {protmlst.short} ({protmlst.code}) term, {protmlst.term(m).code}: DSCAT PROTOCOL "
+                          "MILESTONE" for m in milestones}  # fmt: skip
 
     def sponsor(oid: str, name: str, values: list[str]) -> CodeList:
         return CodeList(oid, name, tuple((v, None, False, None) for v in values), False)
 
-    ny = ct("CL.NY", "No Yes Response", "C66742", ["N", "Y"])
+    ny = ct_list("NY", ["N", "Y"])
     lists = {
-        "AGEU": ct("CL.AGEU", "Age Unit", "C66781", sorted(set(AGEU.values()))),
-        "SEX": ct("CL.SEX", "Sex", "C66731", sex),
-        "ARMNRS": ct("CL.ARMNRS", "Arm Null Reason", "C142179", ["ASSIGNED, NOT TREATED", "NOT ASSIGNED",
-                                                                      "UNPLANNED TREATMENT"]),
-        "DSDECOD": ct("CL.NCOMPLT", "Completion/Reason for Non-Completion", "C66727", ncomplt, milestones),
-        "DSCAT": ct(
-            "CL.DSCAT", "Category for Disposition Event", "C74558", ["DISPOSITION EVENT", "PROTOCOL MILESTONE"]
-        ),
-        "DSSCAT": ct(
-            "CL.DSSCAT", "Subcategory for Disposition Event", "C170443", ["STUDY PARTICIPATION", "STUDY TREATMENT"]
-        ),
-        "AESEV": ct(
-            "CL.AESEV", "Severity/Intensity Scale for Adverse Events", "C66769", sorted(set(SEVERITY.values()))
-        ),
-        "AEACN": ct(
-            "CL.ACN",
-            "Action Taken with Study Treatment",
-            "C66767",
-            sorted({a.sdtm.value for a in p.safety.action_choices}),
-        ),
-        "AEOUT": ct("CL.OUT", "Outcome of Event", "C66768", sorted(set(OUTCOMES.values()))),
+        "AGEU": ct_list("AGEU", sorted(set(AGEU.values()))),
+        "SEX": ct_list("SEX", sex),
+        "ARMNRS": ct_list("ARMNULRS", ["ASSIGNED, NOT TREATED", "NOT ASSIGNED", "UNPLANNED TREATMENT"]),
+        "DSDECOD": ct_list("NCOMPLT", [*ncomplt, *milestones], notes=milestone_notes),
+        "DSCAT": ct_list("DSCAT", ["DISPOSITION EVENT", "PROTOCOL MILESTONE"]),
+        "DSSCAT": ct_list("DSSCAT", ["STUDY PARTICIPATION", "STUDY TREATMENT"]),
+        "AESEV": ct_list("AESEV", sorted(set(SEVERITY.values()))),
+        "AEACN": ct_list("ACN", sorted({a.sdtm.value for a in p.safety.action_choices})),
+        "AEOUT": ct_list("OUT", sorted(set(OUTCOMES.values()))),
         "AEREL": sponsor("CL.AEREL", "Causality (sponsor-defined)", ["NOT RELATED", "RELATED"]),
         "AETOXGR": sponsor("CL.AETOXGR", "CTCAE grade (sponsor-defined)", [str(g) for g in range(1, 6)]),
-        "--STAT": sponsor("CL.ND", "Completion Status (sponsor-defined; CDISC ND not verified)", ["NOT DONE"]),
-        "EXROUTE": sponsor(
-            "CL.ROUTE",
-            "Route of Administration (sponsor-defined; CDISC ROUTE not verified)",
-            sorted({a.intervention.route.upper() for a in p.arms}),
-        ),
+        "--STAT": ct_list("ND", ["NOT DONE"]),
+        "EXROUTE": ct_list("ROUTE", sorted({a.intervention.route.upper() for a in p.arms})),
+        "LBNRIND": ct_list("NRIND", ["HIGH", "LOW", "NORMAL"]),
+        "IECAT": ct_list("IECAT", ["EXCLUSION", "INCLUSION"]),
+        "CMENRTPT": ct_list("STENRF", ["ONGOING"]),
+        "MHENRTPT": ct_list("STENRF", ["ONGOING"]),
     }
-    names = {"CMDOSU": "Unit", "CMDOSFRQ": "Frequency", "CMROUTE": "Route of Administration Response"}
+    epochs_declared = sorted({v.epoch for v in p.visits if v.epoch})
+    if epochs_declared:
+        lists["EPOCH"] = ct_list("EPOCH", epochs_declared)
     for log in p.logs:  # CM's coded variables: the terms the protocol declares (checked at protocol check)
         for variable, declared in (log.sdtm.terminology.items() if log.sdtm else ()):
-            declared_list = ct(f"CL.{variable}", f"{names[variable]} (CT {declared.version})", declared.codelist,
-                               sorted(declared.terms))  # fmt: skip
-            lists[variable] = replace(declared_list, ct_version=declared.version)
-    lists["TSPARMCD"] = ct("CL.TSPARMCD", "Trial Summary Parameter Test Code", "C66738", sorted(TS_PARAMETERS))
-    lists["TSPARM"] = ct("CL.TSPARM", "Trial Summary Parameter Test Name", "C67152", sorted(TS_PARAMETERS.values()))
+            lists[variable] = ct_list(declared.codelist, sorted({*declared.terms, *declared.extensions}),
+                                      f"CL.{variable}")  # fmt: skip
+    lists["TSPARMCD"] = ct_list("TSPARMCD", sorted(TS_PARAMETER_CODES))
+    lists["TSPARM"] = ct_list("TSPARM", sorted(ts_parameter(c) for c in TS_PARAMETER_CODES))
     for name in (
         "SVPRESP",
         "SVOCCUR",
@@ -336,19 +345,24 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
 
 
 def _test_codelists(p: Protocol) -> dict[str, CodeList]:
-    """--TESTCD (decoded by --TEST) and --TEST of LB and VS: the protocol's tests; a code not checked in the
-    CDISC list is a sponsor extension, and each item says where it was checked."""
+    """--TESTCD (decoded by --TEST) and --TEST of LB and VS: the protocol's tests, each with its NCI code from the
+    shipped SDTM CT; a code that is not a CT term is a sponsor extension (``protocol check`` says which)."""
     out: dict[str, CodeList] = {}
-    for domain, code in (("LB", "C65047"), ("VS", "C66741")):
+    ct = sdtm_ct()
+    for domain in ("LB", "VS"):
+        codes, names = ct[f"{domain}TESTCD"], ct[f"{domain}TEST"]
         tests = {t.testcd: t for t in findings_tests(p).values() if t.domain == domain}
-        extended = {cd: not (t.checked and f"CDISC CT {domain}TESTCD" in t.checked) for cd, t in tests.items()}
+        found = {cd: codes.terms.get(cd) for cd in tests}
         out[f"{domain}TESTCD"] = CodeList(
-            f"CL.{domain}TESTCD", f"{domain} Test Code", standard=True, nci_code=code,
-            items=tuple((cd, t.test, extended[cd], t.checked or "sponsor-defined") for cd, t in tests.items()),
+            f"CL.{domain}TESTCD", codes.name, standard=True, nci_code=codes.code,
+            items=tuple((cd, t.test, found[cd] is None, None if found[cd] else "sponsor extension")
+                        for cd, t in tests.items()),
+            term_codes=tuple(term.code if term else None for term in found.values()),
         )  # fmt: skip
         out[f"{domain}TEST"] = CodeList(
-            f"CL.{domain}TEST", f"{domain} Test Name", standard=True,
-            items=tuple((t.test, None, extended[cd], None) for cd, t in tests.items()),
+            f"CL.{domain}TEST", names.name, standard=True, nci_code=names.code,
+            items=tuple((t.test, None, found[cd] is None, None) for cd, t in tests.items()),
+            term_codes=tuple(term.code if term else None for term in found.values()),
         )  # fmt: skip
     return out
 
@@ -362,8 +376,8 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
         "COM.SDTMIG": f"Datasets following SDTMIG {SDTMIG_VERSION} as the export's README states (the rules its "
         "specs check: required variables, --DY, EPOCH, baseline flags, reference indicators, local times with "
         "offsets); not a validated submission.",
-        "COM.CT": "CDISC SDTM controlled terminology as extracted in the public knowledge base "
-        "github.com/hakupao/sdtm-pedia; the CT package (its date) was not recorded when the terms were checked.",
+        "COM.CT": f"CDISC SDTM Controlled Terminology {SDTM_CT_VERSION} as trialwright ships it (an extract of "
+        "NCI EVS's SDTM Terminology.txt); a term outside a code list is marked as a sponsor extension.",
     }
     if source.with_arms:
         lists["ARMCD"] = lists["ACTARMCD"] = CodeList(
@@ -415,12 +429,9 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
     value_lists, choice_lists = _value_lists(p, datasets, methods)
     used = {v.codelist for d in datasets for v in d.variables} | {c.oid for c in choice_lists}
     codelists = {c.oid: c for c in [*lists.values(), *choice_lists] if c.oid in used}
-    declared_ct = sorted({c.ct_version for c in codelists.values() if c.ct_version is not None})
     standards = (
         (_STD_IG, "SDTMIG", "IG", None, SDTMIG_VERSION, "COM.SDTMIG"),
-        (_STD_CT, "CDISC/NCI", "CT", "SDTM", "not recorded", "COM.CT"),
-        # A code list whose terms the protocol declares from a CT package names that package's version.
-        *((f"{_STD_CT}.{n}", "CDISC/NCI", "CT", "SDTM", v, None) for n, v in enumerate(declared_ct, start=1)),
+        (_STD_CT, "CDISC/NCI", "CT", "SDTM", SDTM_CT_VERSION, "COM.CT"),
     )
     return DefineDoc(
         study=source.trial_id, study_name=p.short_name, protocol_name=p.trial.titles.scientific,
@@ -429,14 +440,6 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
         datasets=tuple(datasets), value_lists=value_lists, codelists=tuple(codelists.values()),
         methods=tuple(methods.values()), comments=tuple(comments.items()), standards=standards,
     )  # fmt: skip
-
-
-def _standard_of(c: CodeList, declared: Mapping[str, str]) -> str | None:
-    """A CDISC code list's CT standard: the package its terms were declared from (``declared``: version -> the
-    standard's OID), else the consulted extract's."""
-    if not c.standard:
-        return None
-    return _STD_CT if c.ct_version is None else declared[c.ct_version]
 
 
 def _value_lists(p: Protocol, datasets: list[Dataset], methods: dict[str, Method]
@@ -580,19 +583,21 @@ def _metadata(xml: XmlStream, doc: DefineDoc) -> None:
     for _, _, items in doc.value_lists:
         for item in items:
             _item_def(xml, item)
-    declared = {version: oid for oid, _, kind, _, version, _ in doc.standards if kind == "CT" and oid != _STD_CT}
     for c in doc.codelists:
         listed: dict[str, str | None] = {"OID": c.oid, "Name": c.name, "DataType": "text",
-                                         "def:StandardOID": _standard_of(c, declared),
+                                         "def:StandardOID": _STD_CT if c.standard else None,
                                          "def:CommentOID": c.comment}  # fmt: skip
         with xml.element("CodeList", listed):
             decoded = any(decode for _, decode, _, _ in c.items)
-            for n, (value, decode, extended, note) in enumerate(c.items, start=1):
+            codes = c.term_codes or (None,) * len(c.items)
+            for n, ((value, decode, extended, note), term) in enumerate(zip(c.items, codes, strict=True), start=1):
                 tag = "CodeListItem" if decoded else "EnumeratedItem"
                 entry = {"CodedValue": value, "OrderNumber": str(n), "def:ExtendedValue": "Yes" if extended else None}
-                with xml.element(tag, entry):  # Decode, then the extension's Description
+                with xml.element(tag, entry):  # Decode, the term's NCI code, then the extension's Description
                     if decoded:
                         xml.translated("Decode", decode or value)
+                    if term:
+                        xml.leaf("Alias", {"Context": "nci:ExtCodeID", "Name": term})
                     if note:
                         xml.translated("Description", note)
             if c.nci_code:

@@ -19,11 +19,12 @@ from typing import Any
 
 from trialwright.exports.sdtm_domains import BLINDED_ARM, SDTMIG_VERSION
 from trialwright.protocol import Protocol
+from trialwright.protocol.cdisc_ct import sdtm_ct
 from trialwright.protocol.design import ArmRole
 from trialwright.protocol.elements import Element, arm_path, epochs
 
 __all__ = [
-    "TS_PARAMETERS",
+    "TS_PARAMETER_CODES",
     "SubjectElement",
     "design_elements",
     "planned_day",
@@ -31,40 +32,51 @@ __all__ = [
     "subject_elements",
     "ta_rows",
     "te_rows",
+    "ts_parameter",
     "ts_rows",
     "visit_element",
 ]  # fmt: skip
 
-#: TSPARMCD -> TSPARM (CDISC C66738 / C67152) for the parameters the export can write.
-TS_PARAMETERS = {
-    "TITLE": "Trial Title",
-    "REGID": "Registry Identifier",
-    "SPONSOR": "Clinical Study Sponsor",
-    "STYPE": "Study Type",
-    "TPHASE": "Trial Phase Classification",
-    "TINDTP": "Trial Intent Type",
-    "INDIC": "Trial Disease/Condition Indication",
-    "OBJPRIM": "Trial Primary Objective",
-    "OUTMSPRI": "Primary Outcome Measure",
-    "RANDOM": "Trial is Randomized",
-    "INTMODEL": "Intervention Model",
-    "TBLIND": "Trial Blinding Schema",
-    "TCNTRL": "Control Type",
-    "NARMS": "Planned Number of Arms",
-    "TRT": "Investigational Therapy or Treatment",
-    "COMPTRT": "Comparative Treatment Name",
-    "ADDON": "Added on to Existing Treatments",
-    "PLANSUB": "Planned Number of Subjects",
-    "AGEMIN": "Planned Minimum Age of Subjects",
-    "AGEMAX": "Planned Maximum Age of Subjects",
-    "SEXPOP": "Sex of Participants",
-    "LENGTH": "Trial Length",
-    "PCLAS": "Pharmacologic Class",
-    "FCNTRY": "Planned Country of Investigational Sites",
-    "ACTSUB": "Actual Number of Subjects",
-    "SSTDTC": "Study Start Date",
-    "SDTIGVER": "SDTM IG Version",
-}
+#: The TSPARMCD (CDISC CT TSPARMCD, C66738) of each parameter the export can write; its TSPARM is CT's
+#: (``ts_parameter``).
+TS_PARAMETER_CODES = (
+    "TITLE",
+    "REGID",
+    "SPONSOR",
+    "STYPE",
+    "TPHASE",
+    "TINDTP",
+    "INDIC",
+    "OBJPRIM",
+    "OUTMSPRI",
+    "RANDOM",
+    "INTMODEL",
+    "TBLIND",
+    "TCNTRL",
+    "NARMS",
+    "TRT",
+    "COMPTRT",
+    "ADDON",
+    "PLANSUB",
+    "AGEMIN",
+    "AGEMAX",
+    "SEXPOP",
+    "LENGTH",
+    "PCLAS",
+    "FCNTRY",
+    "ACTSUB",
+    "SSTDTC",
+    "SDTIGVER",
+)
+
+
+def ts_parameter(code: str) -> str:
+    """TSPARM of a TSPARMCD: the TSPARM (C67152) term with the same NCI code, from the shipped SDTM CT."""
+    ct = sdtm_ct()
+    name = ct["TSPARM"].by_code(ct["TSPARMCD"].term(code).code)
+    if name is None:
+        raise KeyError(f"TSPARMCD {code}: no TSPARM with its NCI code in SDTM CT {ct.version}")
+    return name.value
 #: Parameters the protocol cannot declare as a fact yet (only in words or eligibility rules): left out, listed.
 _NOT_DECLARED: dict[str, str] = {}
 #: Parameters the protocol may declare in ``trial.design`` (left out, and listed, when it does not).
@@ -76,7 +88,7 @@ _BLIND = {"open": "OPEN LABEL", "single": "SINGLE BLIND", "double": "DOUBLE BLIN
 _INTENT = {"treatment": "TREATMENT", "prevention": "PREVENTION", "diagnostic": "DIAGNOSIS",
            "screening": "SCREENING", "supportive_care": "SUPPORTIVE CARE", "basic_science": "BASIC SCIENCE",
            "health_services_research": "HEALTH SERVICES RESEARCH"}  # fmt: skip
-_MODEL = {"parallel": "PARALLEL", "crossover": "CROSSOVER", "factorial": "FACTORIAL", "single_group": "SINGLE GROUP"}
+_MODEL = {"parallel": "PARALLEL", "crossover": "CROSS-OVER", "factorial": "FACTORIAL", "single_group": "SINGLE GROUP"}
 _CONTROL = {ArmRole.PLACEBO: "PLACEBO", ArmRole.ACTIVE: "ACTIVE"}
 _TSVAL_BYTES = 200
 
@@ -297,7 +309,7 @@ def ts_rows(
             notes.append(f"TS {code}: left out, its value is longer than the {pieces} TSVAL variables hold")
             continue
         seq[code] = seq.get(code, 0) + 1
-        row = {"TSSEQ": float(seq[code]), "TSGRPID": None, "TSPARMCD": code, "TSPARM": TS_PARAMETERS[code],
+        row = {"TSSEQ": float(seq[code]), "TSGRPID": None, "TSPARMCD": code, "TSPARM": ts_parameter(code),
                "TSVAL": parts[0], "TSVALNF": None, "TSVALCD": coded, "TSVCDREF": reference,
                "TSVCDVER": None}  # fmt: skip
         row.update({f"TSVAL{i}": part for i, part in enumerate(parts[1:], start=1)})
@@ -309,7 +321,7 @@ def ts_left_out(p: Protocol, with_arms: bool) -> list[str]:
     d = p.trial.design
     out = [f"{code}: {why}" for code, why in _NOT_DECLARED.items()]
     out += [
-        f"{code}: {TS_PARAMETERS[code]} (the protocol does not declare trial.design.{field})"
+        f"{code}: {ts_parameter(code)} (the protocol does not declare trial.design.{field})"
         for code, field in {**_DECLARED_IN_DESIGN, "PCLAS": "pharmacologic_class"}.items()
         if getattr(d, field) is None
     ]

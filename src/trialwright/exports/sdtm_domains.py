@@ -113,7 +113,6 @@ def dm_sources(p: Protocol) -> dict[str, list[str]]:
 
 
 _NY = f"{_CT} NY C66742"
-_NOT_VERIFIED = "not verified (not in the consulted CT extract)"
 _COMMON = (
     Var("STUDYID", "Study Identifier", origin="Protocol"),
     Var("DOMAIN", "Domain Abbreviation", origin="Assigned"),
@@ -164,7 +163,7 @@ def _findings(p: str, test_label: str, dtc: str, testcd: str) -> tuple[Var, ...]
            Var("LBSTNRHI", "Reference Range Upper Limit-Std Units", "Num", origin="Protocol (normal_range)"),
            Var("LBNRIND", "Reference Range Indicator", terms=f"{_CT} NRIND C78736 (LOW, NORMAL, HIGH)"))
           if p == "LB" else ()),
-        Var(f"{p}STAT", "Completion Status", terms=f"ND (NOT DONE), {_NOT_VERIFIED}"),
+        Var(f"{p}STAT", "Completion Status", terms=f"{_CT} ND C66789 (NOT DONE)"),
         Var(f"{p}REASND", "Reason Not Done", origin="Collected"),
         *extra,
         Var(f"{p}LOBXFL", "Last Observation Before Exposure Flag", terms=_NY,
@@ -212,7 +211,7 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("DSTERM", "Reported Term for the Disposition Event", origin="Collected"),
             Var("DSDECOD", "Standardized Disposition Term",
                 terms=f"{_CT} NCOMPLT C66727 (COMPLETED, DEATH, WITHDRAWAL BY SUBJECT, WITHDRAWAL OF CONSENT); "
-                      f"PROTOCOL MILESTONE terms INFORMED CONSENT OBTAINED, RANDOMIZED: {_NOT_VERIFIED}"),
+                      f"PROTOCOL MILESTONE terms INFORMED CONSENT OBTAINED, RANDOMIZED: {_CT} PROTMLST C114118"),
             Var("DSCAT", "Category for Disposition Event", terms=f"{_CT} DSCAT C74558"),
             Var("DSSCAT", "Subcategory for Disposition Event", terms=f"{_CT} C170443"),
             _EPOCH,
@@ -225,7 +224,7 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("EXTRT", "Name of Treatment", terms="BLINDED STUDY TREATMENT unless exported with arms"),
             Var("EXDOSE", "Dose", "Num", origin="Collected (volume administered)"),
             Var("EXDOSU", "Dose Units", origin="Protocol"),
-            Var("EXROUTE", "Route of Administration", terms=f"ROUTE C66729, {_NOT_VERIFIED}", origin="Protocol"),
+            Var("EXROUTE", "Route of Administration", terms=f"{_CT} ROUTE C66729 (the arm's route)", origin="Protocol"),
             *_VISIT,
             _EPOCH,
             Var("EXSTDTC", "Start Date/Time of Treatment", origin=_LOCAL),

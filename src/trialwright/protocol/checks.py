@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from trialwright.protocol import derivation_checks, estimand_checks, masking_checks, translation_checks
 from trialwright.protocol.codes import repeated_tests
+from trialwright.protocol.ct_checks import ct_checks
 from trialwright.protocol.demographics import demographics_checks
 from trialwright.protocol.derivation_visits import visit_inputs
 from trialwright.protocol.design import (
@@ -36,6 +37,7 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
         *_forms(p),
         *log_checks(p.logs, {f.id for f in p.forms}, stored=stored),
         *repeated_tests(p),
+        *ct_checks(p),
         *_data_checks(p),
         *_visits(p),
         *element_checks(p),

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from trialwright.protocol.base import ProtocolModel
+from trialwright.protocol.cdisc_ct import sdtm_ct
 from trialwright.protocol.references import Found, field_ref, unknown
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["AgeSource", "Demographics", "SexSource", "demographics_checks", "fhir_gender"]
 
 #: CDISC SEX (C66731) submission values and the FHIR administrative gender each is written as.
-_FHIR_GENDER = {"F": "female", "M": "male", "U": "unknown", "UNDIFFERENTIATED": "other"}
+_FHIR_GENDER = {"F": "female", "M": "male", "U": "unknown", "INTERSEX": "other"}
 
 
 class AgeSource(ProtocolModel):
@@ -45,9 +46,20 @@ class SexSource(ProtocolModel):
     sources: list[str] = Field(
         alias="from", min_length=1, description="form.field or screening.field, a choice; first recorded wins."
     )
-    codes: dict[str, Literal["F", "M", "U", "UNDIFFERENTIATED"]] = Field(
-        description="Each choice code of the sources -> its CDISC SEX (C66731) value; FHIR gender follows from it."
+    codes: dict[str, str] = Field(
+        description="Each choice code of the sources -> its CDISC SEX (C66731) term in the shipped SDTM CT (F, M, U "
+        "or INTERSEX); FHIR gender follows from it (INTERSEX: other)."
     )
+
+    @field_validator("codes")
+    @classmethod
+    def _sex_terms(cls, codes: dict[str, str]) -> dict[str, str]:
+        sex = sdtm_ct()["SEX"]
+        for code, value in codes.items():
+            if value not in sex or value not in _FHIR_GENDER:
+                raise ValueError(f"{code}: {value!r} is not a term of CDISC CT SEX ({sex.code}, SDTM CT "
+                                 f"{sdtm_ct().version}: {', '.join(sex.terms)})")  # fmt: skip
+        return codes
 
 
 class Demographics(ProtocolModel):
@@ -92,5 +104,5 @@ def demographics_checks(p: Protocol) -> Iterator[Found]:
 def _sex_codes(d: Demographics, choices: list[str], ref: str) -> Iterator[Found]:
     if d.sex is not None and (missing := [c for c in choices if c not in d.sex.codes]):
         yield "demographics.sex.codes", (
-            f"{ref}'s choice {', '.join(missing)} has no CDISC SEX value (F, M, U or UNDIFFERENTIATED)"
+            f"{ref}'s choice {', '.join(missing)} has no CDISC SEX value (F, M, U or INTERSEX)"
         )

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from trialwright.protocol.base import ProtocolModel
+from trialwright.protocol.cdisc_ct import sdtm_ct
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.protocol.references import Found, dupes, unknown
 
@@ -65,7 +66,8 @@ LOG_VARIABLES: dict[str, dict[str, frozenset[FieldType]]] = {
 
 #: The variables whose values come from a CDISC CT codelist (SDTMIG 3.4 CM), with the codelist's NCI code: a
 #: log writing one declares the codelist, its CT package and its terms (``LogSdtm.terminology``), and every value
-#: the log can write must be one of them. No CT file ships with trialwright, so the terms are the protocol's.
+#: the log can write must be one of them; the terms are checked against the SDTM CT package trialwright ships
+#: (``trialwright.protocol.cdisc_ct``), and the package declared must be that one.
 LOG_CODELISTS = {"CMDOSU": "C71620", "CMDOSFRQ": "C71113", "CMROUTE": "C66729"}
 
 #: The dose variables: each is written with its unit (CMDOSU), from a CMDOSU field or the dose field's own unit.
@@ -93,10 +95,16 @@ class LogTerminology(ProtocolModel):
     )
     version: str = Field(
         pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="The CDISC CT package (its date, e.g. 2024-09-27) the terms were checked in.",
+        description="The CDISC SDTM CT package (its date) the terms come from: the one trialwright ships and checks "
+        "them in (2025-03-28); another is refused.",
     )
     terms: list[str] = Field(
-        min_length=1, description="The codelist's submission values the log may write, as checked in that package."
+        min_length=1, description="The codelist's submission values the log may write, each a term of the codelist."
+    )
+    extensions: list[str] = Field(
+        default_factory=list,
+        description="Sponsor terms added to an extensible codelist (define.xml marks them def:ExtendedValue); a term "
+        "of the codelist, or any term of a codelist that is not extensible, is refused here.",
     )
 
 
@@ -301,12 +309,36 @@ def _doses(path: str, log: LogDef) -> Iterator[Found]:
         if declared.codelist != LOG_CODELISTS[variable]:
             yield f"{where}.codelist", (f"{declared.codelist} is not {variable}'s codelist "
                                         f"({LOG_CODELISTS[variable]}, SDTMIG 3.4 CM)")  # fmt: skip
-        outside = [said for value, said in values.items() if value not in declared.terms]
+            continue
+        yield from ct_terms(declared, where)
+        outside = [said for value, said in values.items() if value not in {*declared.terms, *declared.extensions}]
         if outside:
-            yield where, (f"not in the declared {declared.codelist} terms (CT {declared.version}): "
+            yield where, (f"not in the declared {declared.codelist} terms or extensions (CT {declared.version}): "
                           f"{', '.join(outside)}")  # fmt: skip
     for variable in sdtm.terminology:
         if variable not in written:
             yield f"{path}.terminology.{variable}", (
                 f"{variable} is not written by this log" if variable in LOG_CODELISTS
                 else unknown(variable, LOG_CODELISTS, "variable with a CT codelist"))  # fmt: skip
+
+
+def ct_terms(declared: LogTerminology, where: str) -> Iterator[tuple[str, str]]:
+    """(path, message) for a declared CT package other than the shipped one, a term that is not in the codelist,
+    and an extension that is a term already or of a codelist that is not extensible."""
+    ct = sdtm_ct()
+    if declared.version != ct.version:
+        yield f"{where}.version", (f"SDTM CT {declared.version}: trialwright ships and checks terms in SDTM CT "
+                                   f"{ct.version} only; declare version {ct.version}")  # fmt: skip
+        return
+    codelist = ct[declared.codelist]
+    for i, term in enumerate(declared.terms):
+        if term not in codelist:
+            why = "; a sponsor term goes in extensions" if codelist.extensible else ", which is not extensible"
+            yield f"{where}.terms[{i}]", (f"{term!r} is not a term of {codelist.short} ({codelist.code}) in SDTM CT "
+                                          f"{ct.version}{why}")  # fmt: skip
+    for i, term in enumerate(declared.extensions):
+        if term in codelist:
+            yield f"{where}.extensions[{i}]", (f"{term!r} is a term of {codelist.short} ({codelist.code}): list it "
+                                               "in terms")  # fmt: skip
+        elif not codelist.extensible:
+            yield f"{where}.extensions[{i}]", f"{codelist.short} ({codelist.code}) is not extensible: no sponsor term"

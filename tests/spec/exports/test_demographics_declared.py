@@ -147,8 +147,8 @@ def _declaring(demographics: dict[str, Any]) -> Any:
         ({"sex": {"from": ["screening.sex"], "codes": {"female": "F"}}}, "demographics.sex.codes",
          "screening.sex's choice male has no CDISC SEX value"),
         ({"sex": {"from": ["outcome.sex"], "codes": {}}}, "demographics.sex.from[0]", "unknown form 'outcome'"),
-        ({"sex": {"from": ["screening.sex"], "codes": {"female": "W", "male": "M"}}}, "demographics.sex.codes.female",
-         "Input should be 'F', 'M', 'U' or 'UNDIFFERENTIATED'"),
+        ({"sex": {"from": ["screening.sex"], "codes": {"female": "W", "male": "M"}}}, "demographics.sex.codes",
+         "female: 'W' is not a term of CDISC CT SEX (C66731, SDTM CT 2025-03-28: F, INTERSEX, M, U)"),
         ({"age": {"from": ["screening.age"], "unit": "yrs"}}, "demographics.age.unit", "Input should be 'years'"),
     ],
 )  # fmt: skip

@@ -128,13 +128,16 @@ def test_a_start_recorded_with_its_time_is_written_as_the_sites_local_time(datab
         trial.engine.dispose()
 
 
-def test_define_names_the_ct_package_the_protocol_declares(trial: Trial, pid: str, tmp_path: Path) -> None:
-    """The CM code lists whose terms the protocol declares from a CT package (``logs[].sdtm.terminology``, version
-    2024-09-27 in the first trial) name that package, version and all, in define.xml; the lists checked against
-    the consulted extract keep the CT standard whose package was not recorded. Valid against Define-XML 2.1."""
+def test_define_names_the_shipped_ct_package_and_each_term_s_nci_code(trial: Trial, pid: str, tmp_path: Path) -> None:
+    """Every CDISC code list in define.xml, the CM lists whose terms the protocol declares (``logs[].sdtm.terminology``)
+    included, names the one CT standard, SDTM CT 2025-03-28, the package trialwright ships; each item that is a term
+    of the code list carries the term's NCI code (``Alias nci:ExtCodeID``) and each that is not is a sponsor
+    extension (``def:ExtendedValue="Yes"``), both read here from NCI's file as shipped (``csv``, not the export's
+    reader). Valid against Define-XML 2.1."""
     import xml.etree.ElementTree as ET
 
     from tests.spec.exports.test_define_xml import CDISC_DEFINE, NS
+    from trialwright.protocol import cdisc_ct
 
     _entries(trial, pid)
     run_export(trial.engine, who(trial, Role.DATA_MANAGER), "sdtm", tmp_path / "out")
@@ -142,8 +145,43 @@ def test_define_names_the_ct_package_the_protocol_declares(trial: Trial, pid: st
     xmlschema.XMLSchema(str(CDISC_DEFINE / "cdisc-define-2.1" / "define2-1-0.xsd")).validate(str(define))
     meta = ET.parse(define).getroot().find("odm:Study/odm:MetaDataVersion", NS)  # noqa: S314 - our own file
     assert meta is not None
-    standards = {s.get("OID"): s.get("Version") for s in meta.findall("def:Standards/def:Standard", NS)}
-    of = f"{{{NS['def']}}}StandardOID"
-    lists = {c.get("OID"): standards[c.get(of)] for c in meta.findall("odm:CodeList", NS) if c.get(of)}
-    assert {lists[f"CL.{v}"] for v in ("CMDOSU", "CMDOSFRQ", "CMROUTE")} == {"2024-09-27"}
-    assert lists["CL.NY"] == "not recorded"
+    standards = {s.get("OID"): (s.get("Type"), s.get("Version"))
+                 for s in meta.findall("def:Standards/def:Standard", NS)}  # fmt: skip
+    assert sorted(v for t, v in standards.values() if t == "CT") == ["2025-03-28"]
+    shipped = Path(cdisc_ct.__file__).parent / "data" / "SDTM_CT_2025-03-28.tsv"
+    with shipped.open(encoding="utf-8", newline="") as f:
+        terms = {(r["Codelist Code"], r["CDISC Submission Value"]): r["Code"]
+                 for r in csv.DictReader(f, delimiter="\t") if r["Codelist Code"]}  # fmt: skip
+    of, ext = f"{{{NS['def']}}}StandardOID", f"{{{NS['def']}}}ExtendedValue"
+    checked = 0
+    for c in meta.findall("odm:CodeList", NS):
+        if c.get(of) is None:
+            continue
+        assert standards[c.get(of)] == ("CT", "2025-03-28")
+        (alias,) = [a.get("Name") for a in c.findall("odm:Alias", NS)]
+        for item in [*c.findall("odm:CodeListItem", NS), *c.findall("odm:EnumeratedItem", NS)]:
+            value, codes = item.get("CodedValue"), [a.get("Name") for a in item.findall("odm:Alias", NS)]
+            code = terms.get((alias, value))
+            assert codes == ([code] if code else []), (c.get("OID"), value)
+            assert (item.get(ext) == "Yes") == (code is None), (c.get("OID"), value)
+            checked += 1
+    assert checked > 40
+    # every value the XPT files hold in a variable with a code list is one of its items
+    items = {c.get("OID"): {i.get("CodedValue") for i in [*c.findall("odm:CodeListItem", NS),
+                                                           *c.findall("odm:EnumeratedItem", NS)]}
+             for c in meta.findall("odm:CodeList", NS)}  # fmt: skip
+    listed = {d.get("OID"): d.find("odm:CodeListRef", NS) for d in meta.findall("odm:ItemDef", NS)}
+    seen = 0
+    for group in meta.findall("odm:ItemGroupDef", NS):
+        frame, _ = pyreadstat.read_xport(tmp_path / "out" / "sdtm" / f"{group.get('Name').lower()}.xpt")
+        for ref in group.findall("odm:ItemRef", NS):
+            codelist = listed[ref.get("ItemOID")]
+            if codelist is None:
+                continue
+            name = ref.get("ItemOID").rsplit(".", 1)[1]
+            values = {v for v in frame[name] if isinstance(v, str) and v != ""}
+            assert values <= items[codelist.get("CodeListOID")], (group.get("Name"), name, values)
+            seen += len(values)
+    assert seen > 20
+    route = next(c for c in meta.findall("odm:CodeList", NS) if c.get("OID") == "CL.CMROUTE")
+    assert {i.get("CodedValue") for i in route.findall("odm:EnumeratedItem", NS)} >= {"ORAL", "INTRAVENOUS"}
