@@ -71,8 +71,9 @@ from trialwright.exports.columnar import csv_cells, csv_lines
 from trialwright.exports.readstat import fit_bytes
 from trialwright.exports.sas import SasExporter
 from trialwright.exports.sdtm import DOMAINS, SdtmExporter
+from trialwright.exports.spss import SpssExporter
 from trialwright.exports.stata import StataExporter
-from trialwright.exports.statistical import SpssExporter, StatisticalExporter
+from trialwright.exports.statistical import StatisticalExporter
 from trialwright.exports.tabular import Column, CsvExporter, Table, _Run, value_text
 from trialwright.services.exports import export_source
 from trialwright.services.simulation import simulate
