@@ -157,14 +157,16 @@ def spss_doubles(values: np.ndarray, name: str = "") -> np.ndarray:
 def _text_bytes(column: pa.Array, width: int, name: str, first_row: int) -> np.ndarray:
     """A text column as a (rows, width) byte matrix: UTF-8 padded with spaces, missing as spaces; a value longer
     than ``width`` or with a NUL byte is refused, naming the row (``first_row``: the batch's first row's number)."""
+    if not len(column):
+        return np.empty((0, width), dtype=np.uint8)
     text = pc.fill_null(column.cast(pa.string()), "")
     nul = pc.match_substring(text, "\0")
-    if len(text) and pc.any(nul).as_py():
+    if pc.any(nul).as_py():
         row = first_row + pc.index(nul, True).as_py()
         raise SavError(f"{name}: row {row}: text with a NUL byte (SPSS readers end or drop the text there)")
     values = text.cast(pa.binary())
     lengths = pc.binary_length(values)
-    if len(values) and (longest := pc.max(lengths).as_py()) > width:
+    if (longest := pc.max(lengths).as_py()) > width:
         raise SavError(f"{name}: a value of {longest} bytes does not fit the variable's {width}")
     padded = pc.binary_join_element_wise(values, pc.binary_repeat(pa.scalar(b" "), pc.subtract(width, lengths)),
                                          pa.scalar(b""))  # fmt: skip

@@ -396,3 +396,31 @@ def test_the_spss_export_peak_memory_is_flat_as_the_table_grows_tenfold(tmp_path
     whole = peaks["spss-whole-frame", 10 * rows] / peaks["spss-whole-frame", rows]
     assert ours < 1.5, (ours, peaks)
     assert whole > 1.5, (whole, peaks)  # the measure sees a table held whole
+
+
+def test_the_cases_bytes_are_those_pyreadstat_wrote_for_the_same_table(tmp_path: Path) -> None:
+    """After the dictionary's terminator (record 999), the cases of the SPSS export are byte for byte those of
+    pyreadstat's ``write_sav`` of the same table (doubles, SPSS seconds of dates and date-times, system-missing,
+    text padded with spaces to the same widths)."""
+    cases = []
+    for exporter in (SpssExporter, WholeFrameSpss):
+        folder = tmp_path / exporter.name
+        folder.mkdir()
+        sink = exporter(BATCH).open(folder, WIDE, _Run())
+        for i in range(600):
+            sink.add(_row(i) if i % 7 else dict.fromkeys(_row(i)))  # every seventh row all missing
+        (path,) = sink.close()
+        data = path.read_bytes()
+        cases.append(data[data.index(struct.pack("<ii", 999, 0)) + 8 :])
+    assert len(cases[0]) == 600 * 8 * 7 and cases[0] == cases[1]
+
+
+def test_a_table_without_rows_is_a_file_both_readers_open_with_no_cases(tmp_path: Path) -> None:
+    """As ``deaths`` in a trial without a death: an empty batch, or none."""
+    _pspp()
+    variables = (SavVariable("x", "", "number"), SavVariable("t", "T", "text", 3))
+    for batches in ([], [[np.array([], np.float64), pa.array([], pa.string())]]):
+        path = _write(tmp_path / f"e{len(batches)}.sav", batches, variables, "No rows")
+        frame, meta = pyreadstat.read_sav(path)
+        assert (len(frame), meta.number_rows, meta.column_names, meta.file_label) == (0, 0, ["x", "t"], "No rows")
+        assert pspp_cases(path) == (["x", "t"], [])
