@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import re
 import shutil
 import struct
 import subprocess
@@ -109,7 +110,7 @@ def pspp_tables(path: Path, syntax: str) -> dict[str, list[list[str]]]:
     done = subprocess.run(["pspp", "-O", "format=csv", "-o", str(out), str(script)], capture_output=True, text=True,
                           check=False)  # fmt: skip
     printed = out.read_text(encoding="utf-8")
-    assert done.returncode == 0 and "error" not in printed and "warning" not in printed, (done, printed)
+    assert done.returncode == 0 and not re.search(r"(^|: )(warning|error): ", printed, re.MULTILINE), (done, printed)
     tables: dict[str, list[list[str]]] = {}
     for block in out.read_text(encoding="utf-8").split("\n\n"):
         title, _, body = block.strip().partition("\n")
