@@ -129,7 +129,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
         "domain.calendars.NaiveTimeError", "protocol.formula.FormulaError", "services.coding.CodingError",
         "services.log_views.LogError", "domain.coding.DictionaryError", "domain.redcap.RedcapError",
         "exports.sdtm.SdtmExportError", "domain.redcap_logic.NotMapped", "domain.redcap_logic.FilterRefused",
-        "exports.xport.XportError", "exports.dta.DtaError",
+        "exports.xport.XportError", "exports.dta.DtaError", "exports.sav.SavError",
     )),
 )
 

@@ -1,31 +1,19 @@
-"""Whole tables for pyreadstat (Stata, SPSS, SAS transport), built from Arrow columns; short names and text limits.
+"""Column helpers shared by the statistical formats (Stata, SPSS, SAS transport, SDTM's XPT): short names,
+text limits and ASCII spellings, whole-number codes, built from Arrow columns.
 
-pyreadstat writes a table from one pandas DataFrame, whole. The frame is made from the table's Arrow columns,
-never from rows: text stays in Arrow buffers (a pandas ``ArrowDtype`` string column), numbers are float64
-arrays, UTC date-times datetime64[us] arrays, and dates the format's own day numbers (float64 with the
-format's date display format), because pyreadstat cannot take an Arrow date column. So the heap holds the
-table's columns, not one Python object per cell; pyreadstat still visits each row as it writes (one row's
-values at a time).
-
-Each conversion gives the bytes the old frame of Python objects gave: a date column with no dates at all is a
-(text) column of missing values, as pyreadstat wrote a column of ``None``; day numbers count from the
-format's day zero (Stata and SAS 1960-01-01, SPSS 1582-10-14 in seconds).
+Each helper works on a column (or a batch's column) with Arrow compute, so no Python object is made per cell: only
+the cells a rule touches (text over a limit, non-ASCII text, distinct codes) become Python strings.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "ASCII_SPELLINGS",
@@ -33,67 +21,14 @@ __all__ = [
     "ascii_spelling",
     "ascii_text",
     "cut_text",
-    "date_numbers",
     "fit_bytes",
-    "frame",
     "is_whole_number_code",
     "short_names",
     "string_column",
-    "utc_moments",
     "whole_numbers",
 ]
 
-#: By file extension: days from the format's day zero to 1970-01-01, the units in a day, the display format.
-_DATES: dict[str, tuple[float, float, str]] = {
-    "dta": (3653.0, 1.0, "%td"),
-    "sav": (141428.0, 86400.0, "DATE"),
-    "xpt": (3653.0, 1.0, "DATE"),
-}
 _WHOLE_NUMBER = re.compile(r"-?\d+")
-
-
-def frame(columns: Mapping[str, pa.ChunkedArray | np.ndarray], slice_rows: int) -> pd.DataFrame:
-    """A DataFrame over the columns as given: Arrow columns stay Arrow (``ArrowDtype``), made Python values
-    ``slice_rows`` cells at a time when walked; arrays are not copied."""
-    import pandas as pd
-
-    cells = _arrow_cells(slice_rows)
-    data = {name: cells(c) if isinstance(c, pa.ChunkedArray) else c for name, c in columns.items()}
-    return pd.DataFrame(data, copy=False)
-
-
-@functools.cache
-def _arrow_cells(slice_rows: int) -> type[pd.api.extensions.ExtensionArray]:
-    """pandas' Arrow-backed array, walked ``slice_rows`` cells at a time: pandas would make each cell a pyarrow
-    scalar first (some microseconds a cell, eight times slower), and pyreadstat walks every text column twice
-    (its widest value, then row by row as it writes)."""
-    import pandas as pd
-
-    class ArrowCells(pd.arrays.ArrowExtensionArray):  # type: ignore[misc]
-        def __iter__(self) -> Iterator[Any]:
-            missing = self.dtype.na_value
-            for chunk in self.__arrow_array__().iterchunks():
-                for start in range(0, len(chunk), slice_rows):
-                    part = chunk.slice(start, slice_rows)
-                    values = part.to_pylist()
-                    yield from ((missing if v is None else v) for v in values) if part.null_count else values
-
-    return ArrowCells
-
-
-def date_numbers(column: pa.ChunkedArray, extension: str) -> tuple[pa.ChunkedArray | np.ndarray, str | None]:
-    """A date32 column as the format's day numbers (missing: NaN) and its date format; a column without any
-    date is text, all missing, as the writer made of a column of ``None`` (no format)."""
-    if column.null_count == len(column):
-        return pa.chunked_array([pa.nulls(len(column), pa.string())]), None
-    zero, unit, display = _DATES[extension]
-    days = column.cast(pa.int32()).cast(pa.float64()).to_numpy()
-    return (days + zero) * unit, display
-
-
-def utc_moments(column: pa.ChunkedArray) -> np.ndarray:
-    """A timestamp[us, UTC] column as naive UTC datetime64[us] (missing: NaT)."""
-    return np.asarray(column.cast(pa.timestamp("us")).to_numpy(), dtype="datetime64[us]")
 
 
 def is_whole_number_code(choices: Iterable[str], column: pa.ChunkedArray) -> bool:

@@ -13,8 +13,8 @@ from trialwright.exports.fhir import FhirExporter
 from trialwright.exports.odm import OdmExporter
 from trialwright.exports.sas import SasExporter
 from trialwright.exports.sdtm import SdtmExporter
+from trialwright.exports.spss import SpssExporter
 from trialwright.exports.stata import StataExporter
-from trialwright.exports.statistical import SpssExporter
 from trialwright.exports.tabular import CsvExporter, ParquetExporter
 
 __all__ = ["FORMATS"]

@@ -13,13 +13,14 @@ back compares by what pyreadstat gives:
 | date-time                         | the same UTC instant to the millisecond (Stata holds milliseconds)   |
 | text                              | the text cut to the format's limit, with a formula's apostrophe      |
 
-Memory: pyreadstat takes a whole table, but the table is Arrow columns, not Python objects. The trial grows
+Memory: the table is Arrow columns, not Python objects. The trial grows
 from 10 screened patients to 40 (form records x3.5) on SQLite and PostgreSQL; the Python heap's peak
 (``tracemalloc``) of a Stata and an SDTM export, with batches of 16 rows, may not double; with batches larger
 than the trial (every row held as a Python mapping before its table is written) it grows by more, so the
-measure can see growth. This holds that no Python object is kept per row; that Stata's (and SAS's) memory is
-bounded by the batch is held by test_dta.py and test_xport.py (a table grown tenfold), while an SDTM domain is
-still sorted whole before its XPT is streamed, so its peak grows with the largest domain (docs/exports.md).
+measure can see growth. This holds that no Python object is kept per row; that Stata's (and SAS's and SPSS's)
+memory is bounded by the batch is held by test_dta.py, test_xport.py and test_sav.py (a table grown tenfold), while
+an SDTM domain is still sorted whole before its XPT is streamed, so its peak grows with the largest domain
+(docs/exports.md).
 
 | export, batches of 16 rows | peak at 40 patients / peak at 10   |
 |----------------------------|------------------------------------|
@@ -71,8 +72,9 @@ from trialwright.exports.columnar import csv_cells, csv_lines
 from trialwright.exports.readstat import fit_bytes
 from trialwright.exports.sas import SasExporter
 from trialwright.exports.sdtm import DOMAINS, SdtmExporter
+from trialwright.exports.spss import SpssExporter
 from trialwright.exports.stata import StataExporter
-from trialwright.exports.statistical import SpssExporter, StatisticalExporter
+from trialwright.exports.statistical import StatisticalExporter
 from trialwright.exports.tabular import Column, CsvExporter, Table, _Run, value_text
 from trialwright.services.exports import export_source
 from trialwright.services.simulation import simulate

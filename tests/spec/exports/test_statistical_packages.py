@@ -38,8 +38,8 @@ from tests.trialfixtures import FIRST_PROTOCOL, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.codebook import CodebookExporter
 from trialwright.exports.sas import SasExporter
+from trialwright.exports.spss import SpssExporter
 from trialwright.exports.stata import StataExporter
-from trialwright.exports.statistical import SpssExporter
 from trialwright.exports.tabular import Column, CsvExporter, Table, _Run, event_row, events_table
 from trialwright.protocol.forms import FieldType
 from trialwright.services.exports import export_source

@@ -39,8 +39,8 @@ from trialwright.exports.base import ExportSource
 from trialwright.exports.codebook import CODEBOOK_COLUMNS, CodebookExporter, codebook_rows
 from trialwright.exports.readstat import short_names
 from trialwright.exports.sas import SasExporter
+from trialwright.exports.spss import SpssExporter
 from trialwright.exports.stata import StataExporter
-from trialwright.exports.statistical import SpssExporter
 from trialwright.exports.tabular import CsvExporter, ParquetExporter, TabularExporter
 from trialwright.protocol import load_protocol
 from trialwright.protocol.forms import RECORD_COLUMNS, FieldType, FormDef
