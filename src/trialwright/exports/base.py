@@ -34,6 +34,7 @@ __all__ = [
     "Exporter",
     "FormRecord",
     "FormRow",
+    "LockRecord",
     "LogRecord",
     "ParticipantRecord",
     "Progress",
@@ -63,6 +64,23 @@ class ConsentDetails:
     witness: str | None
     recorded_at: dt.datetime
     recorded_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    """One row of the trial lock's history (``trial_locks``) or of a site's or participant's soft locks
+    (``soft_locks``): locked or lifted, when, by whom, why, the blockers an override left open, and the AuditRecord
+    of its audit entry as recorded (``seq``, ``at`` as text, ``by``, ``role``, ``site``, ``reason``, ``hash``,
+    ``action``; None: an imported lock whose file had none). Names no arm."""
+
+    scope: str  # trial, site or participant
+    target: str | None  # the site code or participant id; None for the trial
+    locked: bool
+    at: dt.datetime  # UTC
+    by: str
+    reason: str
+    open_blockers: int | None  # the trial lock's override only
+    recorded: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +304,10 @@ class ExportSource(abc.ABC):
     def dsmb_decisions(self) -> Iterator[DsmbDecisionRecord]:
         """The DSMB's decisions on the safety pause, in the order they were made (no reason); none by default."""
         return iter(())
+
+    def locks(self) -> Sequence[LockRecord]:
+        """The trial lock's and the soft locks' history, each target's rows in the order made; none by default."""
+        return ()
 
     def preparation_arms(self) -> Mapping[str, str]:
         """Each preparation code of the allocation lists (allocated or not) -> its arm code, for the arm actually

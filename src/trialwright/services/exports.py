@@ -41,6 +41,7 @@ from trialwright.exports.base import (
     ExportSource,
     FormRecord,
     FormRow,
+    LockRecord,
     LogRecord,
     ParticipantRecord,
     Progress,
@@ -404,6 +405,12 @@ class DatabaseSource(ExportSource):
         with self._read() as session:
             for r in session.execute(query):
                 yield DsmbDecisionRecord(r.decision, r.related_saes, r.decided_at, r.decided_by)
+
+    def locks(self) -> list[LockRecord]:
+        from trialwright.services.export_locks import lock_records
+
+        with self._read() as session:
+            return lock_records(session, self.sites)
 
     def audit(self) -> Iterator[AuditEntry]:
         query = (

@@ -148,8 +148,6 @@ NOT_RESTORED = (
     "arms, so no ODM file carries them: each imported decision says so), consent records other than the one each "
     "participant was enrolled on (refusals and later decisions), and the SAE notifications and e-mails the source "
     "trial sent when its adverse events were reported (an imported event sends none)",
-    "the trial lock and soft locks: ODM has no element for them, so this trial starts open whatever the source's "
-    "state (lock it again with `trialwright database lock` once the import is checked)",
     "in a file written before the export carried them: who obtained a consent and its other details, and who "
     "recorded a withdrawal and when (the consent says it was not in the export; the withdrawal names the importer)",
 )
@@ -175,6 +173,7 @@ class OdmImportReport:
     queries: int = 0  # data queries (on participants, forms and log entries), every state
     adverse_events: int = 0  # adverse events, each with its reports, submissions, coding and AuditRecords
     dsmb_decisions: int = 0  # the DSMB's decisions on the safety pause (no reason: never in the file)
+    locks: int = 0  # the trial lock's and soft locks' changes (each with its AuditRecord), restored after the data
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
 
@@ -199,6 +198,8 @@ class OdmImportReport:
             f"  adverse events: {self.adverse_events} (every report, submission and MedDRA coding as recorded)",
             f"  DSMB decisions: {self.dsmb_decisions} (decision, related SAEs, who and when; the reason is not in the "
             "file)",
+            f"  locks:          {self.locks} changes of the trial lock and soft locks (who, when, why, an override's "
+            "open blockers, as recorded; restored after the data: a locked source gives a locked trial)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
             "event reports; with the value each set), of data queries and of the participants, visits, forms, log "
@@ -381,6 +382,7 @@ class _Reader:
         self.ae_numbers: set[str] = set()  # the adverse events read so far (an AE number is the trial's)
         self.decisions: list[dict[str, Any]] = []  # the DSMB's decisions (odm_import_records), at ClinicalData's end
         self.details: tuple[str, bool] | None = None  # the first consent/withdrawal detail read: where, whether there
+        self.locks: list[dict[str, Any]] = []  # the trial lock's and soft locks' changes (odm_import_locks)
 
     def _t(self, local: str) -> str:
         return f"{{{self.extension}}}{local}"
@@ -432,12 +434,19 @@ class _Reader:
                         raise OdmImportError(f"SubjectData/@SubjectKey: {subject.participant_id} appears twice")
                     seen.add(subject.participant_id)
                     subject.queries = queries.read(elem, subject.participant_id)
+                    seen_pid = subject.participant_id
+                    from trialwright.services.odm_import_locks import read_subject_locks
+
+                    read_subject_locks(self, elem, subject.participant_id, f"SubjectData[@SubjectKey={seen_pid}]")
                     clinical.remove(elem)
                     yield subject
                 elif elem.tag == _o("ClinicalData") and clinical is not None:
                     from trialwright.services.odm_import_records import read_dsmb_decisions
 
                     self.decisions = read_dsmb_decisions(self, elem)
+                    from trialwright.services.odm_import_locks import read_trial_locks
+
+                    read_trial_locks(self, elem)
         except ET.ParseError as exc:
             raise OdmImportError(
                 f"XML: {self.path.name} is not well-formed XML ({exc}); nothing was imported"
@@ -1320,6 +1329,9 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         from trialwright.services.odm_import_records import write_dsmb_decisions
 
         write_dsmb_decisions(writer, first.decisions)
+        from trialwright.services.odm_import_locks import write_locks
+
+        write_locks(writer, first.locks)  # last: no lock it restores refuses the import's own data
         if file_sha256(path) != sha256:
             raise OdmImportError(f"file: {name} changed while it was being imported; nothing was imported")
         counts = writer.counts
@@ -1328,7 +1340,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
             new_value={"participants": imported},
             detail={**writer.detail, **{k: counts[k] for k in ("participants", "visits", "forms", "values",
                                                                 "log_entries", "queries", "adverse_events",
-                                                                "dsmb_decisions")},
+                                                                "dsmb_decisions", "locks")},
                     "states": dict(writer.states)},
         )  # fmt: skip
     difference = _reexport_difference(engine, actor, path, first.as_of)
@@ -1337,7 +1349,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         randomized=counts["randomized"], audit_records=counts["records"], earlier_records=counts["earlier"],
         users=len(first.user_types),
         log_entries=counts["log_entries"], codings=counts["codings"], queries=counts["queries"],
-        adverse_events=counts["adverse_events"], dsmb_decisions=counts["dsmb_decisions"],
+        adverse_events=counts["adverse_events"], dsmb_decisions=counts["dsmb_decisions"], locks=counts["locks"],
         reexport_difference=difference,
     )  # fmt: skip
 
