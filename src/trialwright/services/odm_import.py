@@ -61,6 +61,9 @@ randomized there keeps its number, time and stratum as recorded and is never ran
 reads and keeps (``history`` in the form's, entry's or event's entry), and an element's own (a participant's, a
 visit's, a form's, a log entry's, an adverse event's), which ``odm_import_elements`` reads and keeps (``earlier``), as
 it does a value removed by its latest change (``tw:RemovedItemData``: ``items`` and ``history`` without a value).
+
+The trial lock and the soft locks (``tw:TrialLock``, ``tw:SoftLock``) are restored last, after all the data, by
+``odm_import_locks``: every change with its AuditRecord as recorded, so a locked source gives a locked trial.
 """
 
 from __future__ import annotations
@@ -434,10 +437,9 @@ class _Reader:
                         raise OdmImportError(f"SubjectData/@SubjectKey: {subject.participant_id} appears twice")
                     seen.add(subject.participant_id)
                     subject.queries = queries.read(elem, subject.participant_id)
-                    seen_pid = subject.participant_id
                     from trialwright.services.odm_import_locks import read_subject_locks
 
-                    read_subject_locks(self, elem, subject.participant_id, f"SubjectData[@SubjectKey={seen_pid}]")
+                    read_subject_locks(self, elem, subject.participant_id)
                     clinical.remove(elem)
                     yield subject
                 elif elem.tag == _o("ClinicalData") and clinical is not None:

@@ -106,8 +106,9 @@ def _in_order(changes: list[dict[str, Any]], what: str) -> None:
                                  "follows")  # fmt: skip
 
 
-def read_subject_locks(reader: _Reader, elem: ET.Element, pid: str, where: str) -> None:
-    """The participant's ``tw:SoftLock`` elements (in ``SubjectData`` at ``where``), checked, into ``reader.locks``."""
+def read_subject_locks(reader: _Reader, elem: ET.Element, pid: str) -> None:
+    """The participant's ``tw:SoftLock`` elements (in their ``SubjectData``), checked, into ``reader.locks``."""
+    where = f"SubjectData[@SubjectKey={pid}]"
     changes = []
     for n, x in enumerate(elem.findall(reader._t("SoftLock")), start=1):
         at = f"{where}/tw:SoftLock[{n}]"
