@@ -177,6 +177,8 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         # the consent's details and who recorded the withdrawals (on the participant's entry), and a DSMB decision's
         # (``services.odm_import_records``: never its reason, which the file does not hold)
         "consent withdrawals dsmb_decision dsmb_decisions "
+        # the trial lock's and soft locks' changes with their AuditRecords (``services.odm_import_locks``): no arm
+        "locks "
         # a form value's earlier records with the values they set (``services.odm_import_history``): form values, as
         # blinded staff read them on the form pages
         "history "

@@ -35,6 +35,7 @@ __all__ = [
     "Exporter",
     "FormRecord",
     "FormRow",
+    "LockRecord",
     "LogRecord",
     "ParticipantRecord",
     "Progress",
@@ -91,6 +92,23 @@ class ConsentRecord:
     decision: str  # consent, refuse, continue, withdraw
     recorded_at: dt.datetime  # UTC
     recorded_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    """One row of the trial lock's history (``trial_locks``) or of a site's or participant's soft locks
+    (``soft_locks``): locked or lifted, when, by whom, why, the blockers an override left open, and the AuditRecord
+    of its audit entry as recorded (``seq``, ``at`` as text, ``by``, ``role``, ``site``, ``reason``, ``hash``,
+    ``action``; None: an imported lock whose file had none). Names no arm."""
+
+    scope: str  # trial, site or participant
+    target: str | None  # the site code or participant id; None for the trial
+    locked: bool
+    at: dt.datetime  # UTC
+    by: str
+    reason: str
+    open_blockers: int | None  # the trial lock's override only
+    recorded: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +338,10 @@ class ExportSource(abc.ABC):
         """Every consent record (the ``consents`` table whole: refusals and later decisions too), by id; none by
         default."""
         return iter(())
+
+    def locks(self) -> Sequence[LockRecord]:
+        """The trial lock's and the soft locks' history, each target's rows in the order made; none by default."""
+        return ()
 
     def preparation_arms(self) -> Mapping[str, str]:
         """Each preparation code of the allocation lists (allocated or not) -> its arm code, for the arm actually

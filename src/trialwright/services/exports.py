@@ -42,6 +42,7 @@ from trialwright.exports.base import (
     ExportSource,
     FormRecord,
     FormRow,
+    LockRecord,
     LogRecord,
     ParticipantRecord,
     Progress,
@@ -429,6 +430,12 @@ class DatabaseSource(ExportSource):
                     obtained_by=r.obtained_by, obtained_at=r.obtained_at, kind=r.kind, decision=r.decision,
                     recorded_at=r.recorded_at, recorded_by=r.recorded_by,
                 )  # fmt: skip
+
+    def locks(self) -> list[LockRecord]:
+        from trialwright.services.export_locks import lock_records
+
+        with self._read() as session:
+            return lock_records(session, self.sites)
 
     def audit(self) -> Iterator[AuditEntry]:
         query = (

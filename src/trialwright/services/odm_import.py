@@ -63,6 +63,9 @@ randomized there keeps its number, time and stratum as recorded and is never ran
 reads and keeps (``history`` in the form's, entry's or event's entry), and an element's own (a participant's, a
 visit's, a form's, a log entry's, an adverse event's), which ``odm_import_elements`` reads and keeps (``earlier``), as
 it does a value removed by its latest change (``tw:RemovedItemData``: ``items`` and ``history`` without a value).
+
+The trial lock and the soft locks (``tw:TrialLock``, ``tw:SoftLock``) are restored last, after all the data, by
+``odm_import_locks``: every change with its AuditRecord as recorded, so a locked source gives a locked trial.
 """
 
 from __future__ import annotations
@@ -151,8 +154,6 @@ NOT_RESTORED = (
     "before its screening was enrolled (they name no participant; the consent records themselves are restored), "
     "screenings never enrolled that have no consent record, and the SAE notifications and e-mails the source "
     "trial sent when its adverse events were reported (an imported event sends none)",
-    "the trial lock and soft locks: ODM has no element for them, so this trial starts open whatever the source's "
-    "state (lock it again with `trialwright database lock` once the import is checked)",
     "in a file written before the export carried them: who obtained a consent and its other details, and who "
     "recorded a withdrawal and when (the consent says it was not in the export; the withdrawal names the importer)",
 )
@@ -180,6 +181,7 @@ class OdmImportReport:
     dsmb_decisions: int = 0  # the DSMB's decisions on the safety pause (no reason: never in the file)
     consents: int = 0  # consent records, every one (refusals, re-consents, later decisions), with their ids
     screenings: int = 0  # screenings never enrolled, restored with their consent records
+    locks: int = 0  # the trial lock's and soft locks' changes (each with its AuditRecord), restored after the data
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
 
@@ -206,6 +208,8 @@ class OdmImportReport:
             "file)",
             f"  consents:       {self.consents} (every consent record, refusals and later decisions too, with its id; "
             f"{self.screenings} of screenings never enrolled)",
+            f"  locks:          {self.locks} changes of the trial lock and soft locks (who, when, why, an override's "
+            "open blockers, as recorded; restored after the data: a locked source gives a locked trial)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
             "event reports; with the value each set), of data queries and of the participants, visits, forms, log "
@@ -392,6 +396,7 @@ class _Reader:
         self.details: tuple[str, bool] | None = None  # the first consent/withdrawal detail read: where, whether there
         self.screenings: list[dict[str, Any]] = []  # never enrolled, with their consents (odm_import_consents)
         self.consent_ids: Any = None  # odm_import_consents.ConsentIds: what the file said of consent ids so far
+        self.locks: list[dict[str, Any]] = []  # the trial lock's and soft locks' changes (odm_import_locks)
 
     def _t(self, local: str) -> str:
         return f"{{{self.extension}}}{local}"
@@ -443,6 +448,9 @@ class _Reader:
                         raise OdmImportError(f"SubjectData/@SubjectKey: {subject.participant_id} appears twice")
                     seen.add(subject.participant_id)
                     subject.queries = queries.read(elem, subject.participant_id)
+                    from trialwright.services.odm_import_locks import read_subject_locks
+
+                    read_subject_locks(self, elem, subject.participant_id)
                     clinical.remove(elem)
                     yield subject
                 elif elem.tag == _o("ClinicalData") and clinical is not None:
@@ -451,6 +459,9 @@ class _Reader:
 
                     self.screenings = read_screenings(self, elem)
                     self.decisions = read_dsmb_decisions(self, elem)
+                    from trialwright.services.odm_import_locks import read_trial_locks
+
+                    read_trial_locks(self, elem)
         except ET.ParseError as exc:
             raise OdmImportError(
                 f"XML: {self.path.name} is not well-formed XML ({exc}); nothing was imported"
@@ -1349,6 +1360,10 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         from trialwright.services.odm_import_consents import write_screenings
 
         write_screenings(writer, first.screenings)
+
+        from trialwright.services.odm_import_locks import write_locks
+
+        write_locks(writer, first.locks)  # last: no lock it restores refuses the import's own data
         if file_sha256(path) != sha256:
             raise OdmImportError(f"file: {name} changed while it was being imported; nothing was imported")
         counts = writer.counts
@@ -1357,7 +1372,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
             new_value={"participants": imported},
             detail={**writer.detail, **{k: counts[k] for k in ("participants", "visits", "forms", "values",
                                                                 "log_entries", "queries", "adverse_events",
-                                                                "dsmb_decisions")},
+                                                                "dsmb_decisions", "locks")},
                     "states": dict(writer.states)},
         )  # fmt: skip
     difference = _reexport_difference(engine, actor, path, first.as_of)
@@ -1367,7 +1382,8 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         users=len(first.user_types),
         log_entries=counts["log_entries"], codings=counts["codings"], queries=counts["queries"],
         adverse_events=counts["adverse_events"], dsmb_decisions=counts["dsmb_decisions"],
-        consents=counts["consents"], screenings=counts["screenings"], reexport_difference=difference,
+        consents=counts["consents"], screenings=counts["screenings"], locks=counts["locks"],
+        reexport_difference=difference,
     )  # fmt: skip
 
 

@@ -62,6 +62,9 @@ XSD that redefines those groups, the way Define-XML extends ODM):
 * ``tw:DsmbDecision`` in ``ClinicalData``, after the participants: the DSMB's decisions on the safety pause
   (decision, related SAEs, who and when), trial-level; never the reason, the DSMB's free text that may speak of the
   arms.
+* ``tw:SoftLock`` in ``SubjectData`` (after its ``tw:History``), and ``tw:TrialLock`` and a site's ``tw:SoftLock`` in
+  ``ClinicalData`` (after the DSMB's decisions): every lock and unlock of the trial, a site or a participant, who,
+  when, why and the override's open blockers, each with its audit entry's ``AuditRecord`` (``locks``).
 
 Elements rather than attributes because ODM tools skip extension elements they do not know, while a
 foreign attribute on ``ItemData`` makes a strict ODM model (odmlib's, for one) refuse the whole file.
@@ -93,6 +96,7 @@ import trialwright
 from trialwright.exports.base import Exporter, ExportSource, Progress
 from trialwright.exports.odm.audit_index import AuditIndex
 from trialwright.exports.odm.clinical import ClinicalWriter
+from trialwright.exports.odm.locks import HeldLocks
 from trialwright.exports.odm.metadata import write_admin, write_study
 from trialwright.exports.odm.outline import ODM_NS, TW_NS, UNSCHEDULED, Outline, mdv_oid, outline, unit_oids
 from trialwright.exports.odm.schema import EXTENDED_SCHEMA, SCHEMA_FILES, extension_schema
@@ -145,8 +149,10 @@ class OdmExporter(Exporter):
                     xml.declaration()
                     with xml.element("ODM", _root(source)):
                         write_study(xml, source, unit_oids(source.protocol))
+                        locks = HeldLocks(source.locks())
+                        locks.add_users(index.users)
                         write_admin(xml, source, index.users)
-                        ClinicalWriter(source, index, xml, progress, ValueCodec(self.batch)).write()
+                        ClinicalWriter(source, index, xml, progress, ValueCodec(self.batch), locks).write()
                     xml.flush()
             finally:
                 index.close()

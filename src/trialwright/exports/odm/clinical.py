@@ -29,6 +29,7 @@ from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
 from trialwright.exports.odm.consents import ConsentsHeld
 from trialwright.exports.odm.element_history import removed, write_element_history, write_removed
 from trialwright.exports.odm.history import write_history
+from trialwright.exports.odm.locks import HeldLocks
 from trialwright.exports.odm.outline import (
     LOGS_EVENT,
     SIGNATURE_DEF,
@@ -66,7 +67,8 @@ class ClinicalWriter:
     """``ClinicalData`` for one export: every participant's visits, forms and values with their audit records."""
 
     def __init__(
-        self, source: ExportSource, index: AuditIndex, xml: XmlStream, progress: Progress | None, codec: ValueCodec
+        self, source: ExportSource, index: AuditIndex, xml: XmlStream, progress: Progress | None, codec: ValueCodec,
+        locks: HeldLocks | None = None,
     ) -> None:
         self.source, self.index, self.xml, self.progress = source, index, xml, progress
         self.protocol = source.protocol
@@ -83,6 +85,7 @@ class ClinicalWriter:
         self.queries = QueriesHeld("", ())  # the participant being written's queries
         self.adverse_events = AdverseEventWriter(self)  # SE.AE (``ae_clinical``)
         self.consents = ConsentsHeld(())  # every consent record, by screening (``consents``)
+        self.locks = locks or HeldLocks(())  # the trial lock and soft locks (``locks``)
 
     def write(self) -> None:
         src = self.source
@@ -115,6 +118,7 @@ class ClinicalWriter:
                 self.queries.done()
             self.consents.write_screenings(self.xml)
             self._dsmb_decisions()
+            self.locks.clinical(self.xml, self.protocol.site_codes[0], self._audit_record)
         if pending is not None:
             raise ValueError(f"participant: {pending.participant_id} has form records but no participant record")
         if asked is not None:
@@ -165,6 +169,7 @@ class ClinicalWriter:
             self.adverse_events.write(person, audited)
             self._enrolment(person, audited.subject)
             write_element_history(xml, audited.subject_history, person.site, self._audit_record)
+            self.locks.subject(xml, pid, person.site, self._audit_record)
             write_queries(xml, self.queries.on_subject(), audited, person.site, None, self._audit_record)
 
     def _visit_order(self, v: _Visit) -> tuple[int, int, str]:

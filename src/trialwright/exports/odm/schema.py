@@ -346,6 +346,33 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="DecidedBy" type="xs:string" use="required"/>
     </xs:complexType>
   </xs:element>
+  <xs:simpleType name="yesNo">
+    <xs:restriction base="xs:string"><xs:enumeration value="Yes"/><xs:enumeration value="No"/></xs:restriction>
+  </xs:simpleType>
+  <xs:element name="TrialLock">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element ref="odm:AuditRecord" minOccurs="0"/>
+      </xs:sequence>
+      <xs:attribute name="Locked" type="tw:yesNo" use="required"/>
+      <xs:attribute name="At" type="xs:dateTime" use="required"/>
+      <xs:attribute name="By" type="xs:string" use="required"/>
+      <xs:attribute name="Reason" type="xs:string" use="required"/>
+      <xs:attribute name="OpenBlockers" type="xs:positiveInteger"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="SoftLock">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element ref="odm:AuditRecord" minOccurs="0"/>
+      </xs:sequence>
+      <xs:attribute name="Site" type="xs:string"/>
+      <xs:attribute name="Locked" type="tw:yesNo" use="required"/>
+      <xs:attribute name="At" type="xs:dateTime" use="required"/>
+      <xs:attribute name="By" type="xs:string" use="required"/>
+      <xs:attribute name="Reason" type="xs:string" use="required"/>
+    </xs:complexType>
+  </xs:element>
 </xs:schema>
 """
 
@@ -373,8 +400,9 @@ _QUERIED = frozenset({"SubjectData", "ItemGroupData"})
 #: and ``element_history``).
 _ALSO = {"ItemGroupData": ("AdverseEvent", "History"), "ItemData": ("History",), "SubjectData": ("History",),
          "StudyEventData": ("History",), "FormData": ("History",)}  # fmt: skip
-#: Extension elements a parent may hold any number of, after those above (values removed: ``element_history``).
-_MANY = {"ItemGroupData": "RemovedItemData"}
+#: Extension elements a parent may hold any number of, after those above (values removed: ``element_history``; a
+#: participant's soft locks, and the trial lock and the sites' soft locks after the DSMB's decisions: ``locks``).
+_MANY = {"ItemGroupData": ("RemovedItemData",), "SubjectData": ("SoftLock",), "ClinicalData": ("TrialLock", "SoftLock")}
 #: Extension elements a parent may hold any number of (the DSMB's decisions, after the participants).
 _REPEATED = frozenset({"ClinicalData"})
 #: Extension elements a parent may hold any number of before the one of ``_EXTENDED`` (the screenings never enrolled
@@ -397,7 +425,7 @@ def extension_schema(folder: Path, odm_schema_dir: Path | None = None) -> Path:
         + f'<xs:element ref="tw:{element}" minOccurs="0"'
         + (' maxOccurs="unbounded"/>' if parent in _REPEATED else "/>")
         + "".join(f'<xs:element ref="tw:{also}" minOccurs="0"/>' for also in _ALSO.get(parent, ()))
-        + (f'<xs:element ref="tw:{_MANY[parent]}" minOccurs="0" maxOccurs="unbounded"/>' if parent in _MANY else "")
+        + "".join(f'<xs:element ref="tw:{m}" minOccurs="0" maxOccurs="unbounded"/>' for m in _MANY.get(parent, ()))
         + ('<xs:element ref="tw:Query" minOccurs="0" maxOccurs="unbounded"/>' if parent in _QUERIED else "")
         + "</xs:sequence></xs:group>"
         for parent, element in _EXTENDED.items()
