@@ -285,6 +285,15 @@ def mask_entry(entry: AuditEntry) -> AuditEntry:
     return replace(entry, **changes) if changes else entry  # type: ignore[arg-type]
 
 
+#: Each action's keys every role may read (``Shown.VISIBLE``), for ``mask_value`` to let a value whose keys are all
+#: among them through without looking at each key.
+_VISIBLE_KEYS: Final[Mapping[str, frozenset[str]]] = {
+    action: frozenset(k for k, shown in keys.items() if k != OTHER and shown is Shown.VISIBLE)
+    for action, keys in AUDITED.items()
+}
+_NONE: Final = frozenset[str]()
+
+
 def mask_value(action: str, column: str, raw: str | None) -> str | None:
     """One column of an entry of ``action`` as ``mask_entry`` shows it: ``raw`` itself when nothing in it is
     hidden, else the text with every arm-revealing (or unclassified) value replaced by ``masked``. For a reader of
@@ -297,6 +306,8 @@ def mask_value(action: str, column: str, raw: str | None) -> str | None:
         raise ValueError(f"column: {column!r} holds no audited value (masked: {', '.join(MASKED_COLUMNS)})")
     value = _loads(raw)
     if isinstance(value, dict):
+        if _VISIBLE_KEYS.get(action, _NONE).issuperset(value):  # every key visible: shown as it is
+            return raw
         shown = {k: (MASKED if _hidden(action, k) else v) for k, v in value.items()}
         if shown != value:
             return json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -85,6 +85,12 @@ _AE_FORM = "adverse_event:"
 _AE_VALUE_ACTIONS = frozenset({"ae.reported", "ae.followed_up"})
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
 _LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
+#: The ``form.*`` actions a form's own audit entries record, indexed by ``add`` directly (``_keys`` gives each the
+#: form and, for a value's, the item; ``form.locked`` also the lock, so it goes through ``_keys``).
+_FORM_ACTIONS = frozenset({
+    "form.started", "form.completed", "form.verified", "form.signed", "form.reopened", "form.unlocked",
+    "form.signature_voided", "form.verification_voided", "form.field_verified",
+}) | _VALUE_ACTIONS  # fmt: skip
 #: Kinds of which every entry is kept: the latest is the AuditRecord, the ones before the history (values, queries,
 #: and the elements themselves: participant, visit, form, log entry, adverse event).
 _VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM, _QUERY, _SUBJECT, _VISIT, _FORM, _ENTRY, _EVENT})
@@ -130,8 +136,23 @@ class AuditIndex:
         pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]] = {}  # the latest of a batch per key
         trail: list[tuple[Any, ...]] = []  # a value's entries (form, log entry, AE): every one kept, in order
         users = self.users
+        visit_of = self._visit_of
         for seq, at, actor, role, site, reason, digest, action, participant, form, item, detail, new, old in rows:
             if participant is None:
+                continue
+            if action in _FORM_ACTIONS:  # most of the trail: what ``_keys`` yields for them, without a generator
+                visit = visit_of(detail)[0]
+                if visit is not None and form:
+                    when = at.isoformat()
+                    users[actor] = role or users.get(actor)
+                    named = int(bool(item) and action in _VALUE_ACTIONS)
+                    trail.append((participant, _FORM, visit, form, "", seq, when, actor, role, site, reason, digest,
+                                  None, action, named))  # fmt: skip
+                    if named:
+                        trail.append((participant, _ITEM, visit, form, item, seq, when, actor, role, site, reason,
+                                      digest, new, action, 1))  # fmt: skip
+                    if len(trail) >= self._batch:
+                        self._flush(pending, trail)
                 continue
             stamp: str | None = None
             for key, extra, who in self._keys(action, participant, form, item, detail, new, old):

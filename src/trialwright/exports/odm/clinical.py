@@ -48,6 +48,8 @@ from trialwright.protocol import FormField
 __all__ = ["ClinicalWriter"]
 
 _EDIT_POINTS = {"monitor": "Monitoring", "data_manager": "DataManagement"}
+#: How many AuditRecord openings and endings are remembered (forgotten all at once when full).
+_REMEMBERED = 1024
 
 
 def _iso(moment: dt.datetime | dt.date | None) -> str | None:
@@ -86,6 +88,8 @@ class ClinicalWriter:
         self.adverse_events = AdverseEventWriter(self)  # SE.AE (``ae_clinical``)
         self.consents = ConsentsHeld(())  # every consent record, by screening (``consents``)
         self.locks = locks or HeldLocks(())  # the trial lock and soft locks (``locks``)
+        self._openings: dict[tuple[int, str | None, str, str | None], str] = {}  # see ``_audit_text``
+        self._endings: dict[tuple[int, str | None], str] = {}
 
     def write(self) -> None:
         src = self.source
@@ -126,24 +130,43 @@ class ClinicalWriter:
         self.adverse_events.done()
 
     def _audit_record(self, a: Audited | None, site: str) -> None:
-        if a is None:
-            return
-        outer = self.xml.indent()
-        inner = outer + "  "
-        point = _EDIT_POINTS.get(a.role or "")
+        if a is not None:
+            self.xml.write(self._audit_text(a, site))
+
+    def _audit_text(self, a: Audited, site: str) -> str:
+        """The ``AuditRecord`` of ``a`` at the stream's depth. Its opening (EditPoint, user, location) and its end
+        (the action, ``tw:Action``, the last child: ODM's AuditRecordElementExtension) repeat from record to record,
+        so each is put together once per depth and remembered (a few: users, sites, actions)."""
+        depth = self.xml.depth
         where = a.site if a.site in self.sites else site
+        opening = self._openings.get((depth, a.role, a.actor, where))
+        if opening is None:
+            outer, inner = "  " * depth, "  " * (depth + 1)
+            point = _EDIT_POINTS.get(a.role or "")
+            opening = (
+                f"{outer}<AuditRecord{'' if point is None else ' EditPoint=' + quoted(point)}>\n"
+                f"{inner}<UserRef UserOID={quoted(user_oid(a.actor))}/>\n"
+                f"{inner}<LocationRef LocationOID={quoted(where)}/>\n"
+                f"{inner}<DateTimeStamp>"
+            )
+            if len(self._openings) >= _REMEMBERED:
+                self._openings.clear()
+            self._openings[(depth, a.role, a.actor, where)] = opening
+        # An earlier record's writer hands it without an action (its action is on its ``tw:Earlier``); an imported
+        # record whose file did not name it has none.
+        ending = self._endings.get((depth, a.action))
+        if ending is None:
+            outer, inner = "  " * depth, "  " * (depth + 1)
+            action = f"{inner}<tw:Action>{safe_text(a.action)}</tw:Action>\n" if a.action else ""
+            ending = f"{action}{outer}</AuditRecord>\n"
+            if len(self._endings) >= _REMEMBERED:
+                self._endings.clear()
+            self._endings[(depth, a.action)] = ending
+        inner = "  " * (depth + 1)
         reason = f"{inner}<ReasonForChange>{safe_text(a.reason)}</ReasonForChange>\n" if a.reason else ""
-        # The action the record names (``tw:Action``, the last child: ODM's AuditRecordElementExtension); an earlier
-        # record's writer hands it without one (its action is on its ``tw:Earlier``), an imported record whose file
-        # did not name it has none.
-        action = f"{inner}<tw:Action>{safe_text(a.action)}</tw:Action>\n" if a.action else ""
-        self.xml.write(
-            f"{outer}<AuditRecord{'' if point is None else ' EditPoint=' + quoted(point)}>\n"
-            f"{inner}<UserRef UserOID={quoted(user_oid(a.actor))}/>\n"
-            f"{inner}<LocationRef LocationOID={quoted(where)}/>\n"
-            f"{inner}<DateTimeStamp>{safe_text(a.at)}</DateTimeStamp>\n{reason}"
-            f"{inner}<SourceID>{safe_text(f'audit:{a.seq}:{a.hash}')}</SourceID>\n{action}"
-            f"{outer}</AuditRecord>\n"
+        return (
+            f"{opening}{safe_text(a.at)}</DateTimeStamp>\n{reason}"
+            f"{inner}<SourceID>{safe_text(f'audit:{a.seq}:{a.hash}')}</SourceID>\n{ending}"
         )
 
     def _subject(self, person: ParticipantRecord, records: list[FormRecord]) -> None:
@@ -334,22 +357,30 @@ class ClinicalWriter:
         earlier audit records (``history``)."""
         xml = self.xml
         oid = self.oids[(owner, f.id)]
-        text, detail = self.codec.to_odm(oid, f, stored)
-        start = f"{xml.indent()}<ItemData ItemOID={quoted(oid)}"
-        start += ' IsNull="Yes"' if text is None else f" Value={quoted(text)}"
-        unit = f.unit and text is not None
+        start, unit, detail = self.codec.written(oid, f, stored, self._item_text)
+        outer = xml.indent()
         if audited is None and not detail and not unit:
-            xml.write(start + "/>\n")
+            xml.write(f"{outer}{start}/>\n")
             return
-        xml.write(start + ">\n")
+        inner = outer + "  "
         xml.depth += 1
-        self._audit_record(audited, site)
-        if unit:
-            xml.leaf("MeasurementUnitRef", {"MeasurementUnitOID": self.units[f.unit]})  # type: ignore[index]
-        if detail:
-            xml.leaf("tw:StoredValue", detail)
+        record = "" if audited is None else self._audit_text(audited, site)
+        xml.write(f"{outer}{start}>\n{record}{inner if unit else ''}{unit}{inner if detail else ''}{detail}")
         write_history(xml, earlier, self.codec, oid, f, site, self._audit_record)
         xml.end("ItemData")
+
+    def _item_text(self, oid: str, f: FormField, text: str | None, detail: Mapping[str, str]) -> tuple[str, str, str]:
+        """What ``_item`` writes of one distinct stored value, without the indent: the ``ItemData`` start tag (open),
+        its ``MeasurementUnitRef`` and its ``tw:StoredValue`` lines ("" when it has none)."""
+        start = f"<ItemData ItemOID={quoted(oid)}" + (' IsNull="Yes"' if text is None else f" Value={quoted(text)}")
+        unit = ""
+        if f.unit and text is not None:
+            unit = f"<MeasurementUnitRef MeasurementUnitOID={quoted(self.units[f.unit])}/>\n"
+        stored = ""
+        if detail:
+            stored = "<tw:StoredValue" + "".join(f" {k}={quoted(v)}" for k, v in detail.items() if v is not None)
+            stored += "/>\n"
+        return start, unit, stored
 
     def _enrolment(self, p: ParticipantRecord, subject: Audited | None) -> None:
         # A participant of a trial imported from ODM has no allocation here (the arm stayed in the source trial's

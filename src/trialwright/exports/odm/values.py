@@ -9,7 +9,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _STORED_KEYS = ("value", "status", "entered", "unit", "reason", "limit", "components")
+_STORED_KEYSET = frozenset(_STORED_KEYS)
 _TEXT_KEYS = ("status", "reason", "unit")
 _JSON_KEYS = ("entered", "limit", "components")
 _WHOLE = re.compile(r"[+-]?[0-9]+")
@@ -34,9 +35,19 @@ XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
+#: ``json.dumps(value, sort_keys=True, ensure_ascii=False)`` without a new encoder per call (what ``dumps`` makes
+#: whenever it is given options): the same text.
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def json_text(value: Any) -> str:
     """``value`` as JSON text, keys sorted (how a stored value is compared and written)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    kind = type(value)
+    if kind is int:  # the encoder's own text for the plain scalars, without its generator
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return _ENCODE(value)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None), list, dict})
@@ -116,7 +127,7 @@ def decode_value(kind: FieldType, text: str) -> Any:
 def to_odm(f: FormField, stored: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
     """A stored value as ODM: the ``Value`` text (None: ``IsNull="Yes"``) and the ``tw:StoredValue``
     attributes that keep the rest; ValueError if the stored value cannot come back exactly."""
-    unknown = sorted(set(stored) - set(_STORED_KEYS))
+    unknown = () if _STORED_KEYSET.issuperset(stored) else sorted(set(stored) - _STORED_KEYSET)
     if unknown:
         raise ValueError(f"{f.id}: stored keys {', '.join(unknown)} have no place in ODM")
     detail: dict[str, str] = {}
@@ -173,20 +184,49 @@ def _exact_key(value: Any) -> Any:
 
 
 class ValueCodec:
-    """``to_odm`` for one export, remembering at most ``size`` stored values and what they became (forgotten all
-    at once when full, so memory stays bounded); each distinct stored value is checked the first time it comes."""
+    """``to_odm`` for one export, remembering at most ``size`` stored values and what they became, so memory stays
+    bounded; each distinct stored value is checked the first time it comes after it was forgotten. Two generations
+    of half the size each: when the newer is full it becomes the older (the older forgotten), and a value found in
+    the older moves to the newer, so the values that keep coming (codes, booleans, common measurements) stay
+    remembered while the ones seen once go."""
 
     def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._seen: dict[tuple[Any, ...], tuple[str | None, dict[str, str]]] = {}
+        self._half = max(1, size // 2)
+        self._seen: dict[tuple[Any, ...], list[Any]] = {}
+        self._older: dict[tuple[Any, ...], list[Any]] = {}
+
+    def _found(self, oid: str, f: FormField, stored: Mapping[str, Any]) -> list[Any]:
+        # The key: the ItemDef and each key with ``_exact_key`` of its value (written out for the common kinds).
+        key: list[Any] = [oid]
+        for k, v in stored.items():
+            kind = type(v)
+            if kind is str or kind is int or kind is bool or v is None:
+                key.append((k, kind, v))
+            else:
+                key.append((k, *_exact_key(v)))
+        held = tuple(key)
+        found = self._seen.get(held)
+        if found is None:
+            found = self._older.pop(held, None)
+            if found is None:
+                found = list(to_odm(f, stored))
+            if len(self._seen) >= self._half:
+                self._older, self._seen = self._seen, {}
+            self._seen[held] = found
+        return found
 
     def to_odm(self, oid: str, f: FormField, stored: Mapping[str, Any]) -> tuple[str | None, Mapping[str, str]]:
         """``to_odm(f, stored)`` for the field with ItemDef OID ``oid`` (the answer is shared: do not change it)."""
-        key = (oid, *((k, _exact_key(v)) for k, v in stored.items()))
-        found = self._seen.get(key)
-        if found is None:
-            found = to_odm(f, stored)
-            if len(self._seen) >= self._size:
-                self._seen.clear()
-            self._seen[key] = found
-        return found
+        found = self._found(oid, f, stored)
+        return found[0], found[1]
+
+    def written(
+        self, oid: str, f: FormField, stored: Mapping[str, Any],
+        render: Callable[[str, FormField, str | None, Mapping[str, str]], Any],
+    ) -> Any:  # fmt: skip
+        """``render(oid, f, *to_odm(f, stored))``, remembered with the value (a writer's text for it, made once per
+        distinct value; one codec is given one ``render``)."""
+        found = self._found(oid, f, stored)
+        if len(found) == 2:
+            found.append(render(oid, f, found[0], found[1]))
+        return found[2]
