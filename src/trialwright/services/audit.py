@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, delete, func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical, canonical_fields
+from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical_fields
 from trialwright.services import clock
 from trialwright.store.audit_keys import AuditKey, AuditKeyError, is_checked, key_check, key_of, mark_checked
-from trialwright.store.engine import after_commit, before_commit, is_postgresql, serialise, session_scope
+from trialwright.store.engine import Prepared, after_commit, before_commit, is_postgresql, serialise, session_scope
 from trialwright.store.tables import audit_entries, audit_keying, audit_pending, audit_pending_rejected
 
 if TYPE_CHECKING:
@@ -263,9 +263,10 @@ def _as_json_rows(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> di
     return {"rows": json.dumps([{name: row[name] for name in names} for row in rows], default=_iso)}
 
 
-_INSERT_PENDING = _rows_insert("audit_pending", _PENDING_COLUMNS, returning="id")
+#: Run on the driver's cursor (``Prepared``): every writer's hot path on PostgreSQL.
+_INSERT_PENDING = Prepared(_rows_insert("audit_pending", _PENDING_COLUMNS, returning="id"))
 #: The same, every row given one number from ``audit_order`` (``_order``'s, for a transaction's last write).
-_INSERT_PENDING_ORDERED = _rows_insert("audit_pending", _PENDING_COLUMNS, returning="id", ordered=True)
+_INSERT_PENDING_ORDERED = Prepared(_rows_insert("audit_pending", _PENDING_COLUMNS, returning="id", ordered=True))
 _PENDING_LABEL = b"pending\x00"
 
 
@@ -273,7 +274,8 @@ def _pending_mac(key: bytes | None, content: Mapping[str, Any], nonce: str | Non
     """The MAC of a pending entry: its content and its nonce (an entry written before nonces has none)."""
     if key is None:
         return None
-    data = canonical(AuditEntry(seq=0, prev_hash="", **{name: content[name] for name in _CONTENT}))
+    # ``canonical(AuditEntry(seq=0, prev_hash="", **content))``'s bytes, without making an entry per row.
+    data = canonical_fields({**{name: content[name] for name in _CONTENT}, "seq": 0, "prev_hash": ""})
     head = _PENDING_LABEL + (nonce.encode() + b"\x00" if nonce else b"")
     return hmac.new(key, head + data, hashlib.sha256).hexdigest()
 
@@ -313,7 +315,7 @@ def _write_pending(session: Session, contents: Sequence[dict[str, Any]], *, last
     # Numbered now only if nothing of this transaction waits for its number (``first``: the first unnumbered id).
     ordered = last and state["first"] is None
     insert = _INSERT_PENDING_ORDERED if ordered else _INSERT_PENDING
-    ids = list(session.execute(insert, _as_json_rows(rows, _PENDING_COLUMNS)).scalars())
+    ids = [row["id"] for row in insert.rows(session, _as_json_rows(rows, _PENDING_COLUMNS))]
     state["last"] = max(state["last"], *ids)
     if not ordered:
         state["first"] = min(ids) if state["first"] is None else min(state["first"], *ids)

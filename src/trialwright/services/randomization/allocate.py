@@ -55,7 +55,7 @@ from trialwright.services.safety import PAUSE_FACTS, SafetyError, check_pause
 from trialwright.services.screening import NotFound, _typed_values, participant_row, refuse_withdrawn, withdrawn_on
 from trialwright.services.trial import CURRENT_SHA, current_protocol, protocol_by_sha
 from trialwright.services.users import UserView
-from trialwright.store.engine import read_scope, serialise, serialised_by, session_scope
+from trialwright.store.engine import Prepared, read_scope, serialise, serialised_by, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, unblindings
 from trialwright.store.screening_tables import participants, screenings, withdrawals
 
@@ -92,13 +92,14 @@ def _stratum_of(protocol: Protocol, site: str, screening_values: str) -> str:
 
 def _participant_facts(*, lock: bool, serialised: bool = False) -> Select[Any]:
     """One statement for everything randomizing needs of the participant (``participant_id``) before its locks:
-    their row, their screening values, when they withdrew from the intervention (NULL: never), and the protocol
+    their id and site, their screening values, when they withdrew from the intervention (NULL: never), and the protocol
     version the trial runs under. With ``lock``, the participant's row is locked (PostgreSQL), so two requests for
     one participant queue on it. With ``serialised`` (PostgreSQL), the same statement takes the randomization lock:
     shared when the protocol version it reads is one of ``list_shas`` (a parameter: versions known to randomize from
     a list), else exclusive (minimization, or a version not parsed yet: exclusive is never wrong, only slower)."""
     columns: list[Any] = [
-        participants,
+        participants.c.participant_id,
+        participants.c.site,
         screenings.c.screening_values,
         withdrawn_on(participants.c.participant_id, "intervention").label("withdrawn_on"),
         CURRENT_SHA.label("protocol_sha"),
@@ -115,35 +116,37 @@ def _participant_facts(*, lock: bool, serialised: bool = False) -> Select[Any]:
 
 
 #: Built once: a randomization's statements are the same every time but for their parameters.
-_FACTS = {lock: _participant_facts(lock=lock) for lock in (True, False)}
-_FACTS_SERIALISED = _participant_facts(lock=True, serialised=True)
+_FACTS = {lock: Prepared(_participant_facts(lock=lock)) for lock in (True, False)}
+_FACTS_SERIALISED = Prepared(_participant_facts(lock=True, serialised=True))
 #: The protocol versions (SHA-256) seen to randomize from a list, whose randomizations share the randomization lock.
 _LIST_SHAS: set[str] = set()
 
 
 def _read_participant(
     session: Session, actor: UserView, participant_id: str, *, lock: bool
-) -> tuple[Protocol, Any, str]:
-    """The protocol, the participant's row (within the actor's sites, else ``NotFound``) and their stratum; refused
-    as randomizing refuses before its locks (withdrawn from the intervention, a missing stratification value).
+) -> tuple[Protocol, dict[str, Any], str]:
+    """The protocol, the participant's row (a dict: id, site, screening values, withdrawal, protocol version;
+    within the actor's sites, else ``NotFound``) and their stratum; refused as randomizing refuses before its locks
+    (withdrawn from the intervention, a missing stratification value).
     With ``lock``, the randomization lock is held when it returns (``serialise``; on PostgreSQL taken by the same
     statement, in the mode the protocol version it read asks for)."""
     serialised = lock and session.get_bind().dialect.name == "postgresql"
     if serialised:
         parameters = {"participant_id": participant_id, "list_shas": sorted(_LIST_SHAS)}
-        row = session.execute(_FACTS_SERIALISED, parameters).first()
+        rows = _FACTS_SERIALISED.rows(session, parameters)
     else:
-        row = session.execute(_FACTS[lock], {"participant_id": participant_id}).first()
-    if row is None or (actor.role.site_scoped and row.site not in actor.sites):
+        rows = _FACTS[lock].rows(session, {"participant_id": participant_id})
+    row = rows[0] if rows else None
+    if row is None or (actor.role.site_scoped and row["site"] not in actor.sites):
         raise NotFound("no such participant")
-    refuse_withdrawn(participant_id, "intervention", row.withdrawn_on)
-    protocol = protocol_by_sha(session, row.protocol_sha).protocol
+    refuse_withdrawn(participant_id, "intervention", row["withdrawn_on"])
+    protocol = protocol_by_sha(session, row["protocol_sha"]).protocol
     if lock:
         if not isinstance(_method(protocol), Minimization):
-            _LIST_SHAS.add(row.protocol_sha)  # its next randomizations take the lock shared
+            _LIST_SHAS.add(row["protocol_sha"])  # its next randomizations take the lock shared
         if not serialised:
             serialise(session, "randomization", shared=not isinstance(_method(protocol), Minimization))
-    return protocol, row, _stratum_of(protocol, row.site, row.screening_values)
+    return protocol, row, _stratum_of(protocol, row["site"], row["screening_values"])
 
 
 def _minimize(
@@ -240,7 +243,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             number = taken if taken is not None and entry is unlocked else _next_number(session)
             claimed = claim(number)
             digest = digest_of(session, {**entry._mapping, **claimed})
-            session.execute(_CLAIM, {"entry_id": entry.id, **claimed, "digest": digest})
+            _CLAIM.rows(session, {"entry_id": entry.id, **claimed, "digest": digest})
             arm, code, sequence = entry.arm, entry.preparation_code, entry.sequence
         recorded: dict[str, object] = {"randomization_number": number, "preparation_code": code, "stratum": stratum}
         if seed is not None:
@@ -250,7 +253,7 @@ def _randomize(engine: Engine, actor: UserView, participant_id: str) -> Randomiz
             session,
             actor=actor.username,
             role=actor.role.value,
-            site=participant.site,
+            site=participant["site"],
             participant=participant_id,
             action="participant.randomized",
             new_value=recorded,
@@ -270,7 +273,17 @@ _FIRST_FREE = (
 #: The first free entry of a stratum that no other request holds; and the first free entry, waiting for its holder.
 _FREE_UNLOCKED = _FIRST_FREE.with_for_update(skip_locked=True)
 _FREE = _FIRST_FREE.with_for_update()
-_CLAIM = allocation_entries.update().where(allocation_entries.c.id == bindparam("entry_id"))
+_CLAIMED = ("participant_id", "randomization_number", "randomized_at", "randomized_by", "digest")
+_CLAIM = Prepared(
+    allocation_entries.update()
+    .where(allocation_entries.c.id == bindparam("entry_id"))
+    .values({name: bindparam(name) for name in _CLAIMED})
+)
+
+
+@functools.cache
+def _prepared_ready_facts(free: bool) -> Prepared:
+    return Prepared(_ready_facts(free))
 
 
 @functools.cache
@@ -345,29 +358,29 @@ def _ready(
         if free_in is None
         else {"participant_id": participant_id, "stratum": free_in}
     )
-    facts = session.execute(_ready_facts(free_in is not None), parameters).one()
+    (facts,) = _prepared_ready_facts(free_in is not None).rows(session, parameters)
     # Read again after the locks: a withdrawal committed while this request waited for the participant's row is not
     # in the snapshot of the statement that waited (PostgreSQL, READ COMMITTED).
-    refuse_withdrawn(participant_id, "intervention", facts.withdrawn_on)
+    refuse_withdrawn(participant_id, "intervention", facts["withdrawn_on"])
     try:
-        check_pause(session, protocol, facts=bool(facts.pause_facts))
+        check_pause(session, protocol, facts=bool(facts["pause_facts"]))
     except SafetyError as exc:
         raise RandomizationError(str(exc)) from None
-    if facts.randomized:
+    if facts["randomized"]:
         raise RandomizationError(f"participant: {participant_id} is randomized already")
-    kept = imported_randomization(session, participant_id) if facts.imported else None
+    kept = imported_randomization(session, participant_id) if facts["imported"] else None
     if kept is not None:
         raise RandomizationError(
             f"participant: {participant_id} was randomized in the trial this one was imported from (number "
             f"{kept.get('RandomizationNumber')}); its arm is in that trial's sealed list: it is not randomized again"
         )
-    if facts.list_id is None:
+    if facts["list_id"] is None:
         raise RandomizationError("list: no allocation list yet; the unblinded statistician generates it")
     entry, number = None, None
-    if free_in is not None and facts.entry_id is not None:
-        entry = _Entry({c.name: facts._mapping[f"entry_{c.name}"] for c in allocation_entries.columns})
-        number = None if facts.number is None else int(facts.number)
-    return int(facts.list_id), facts.seed, entry, number
+    if free_in is not None and facts["entry_id"] is not None:
+        entry = _Entry({c.name: facts[f"entry_{c.name}"] for c in allocation_entries.columns})
+        number = None if facts["number"] is None else int(facts["number"])
+    return int(facts["list_id"]), facts["seed"], entry, number
 
 
 @dataclass(frozen=True)
@@ -409,7 +422,7 @@ def preview_randomization(engine: Engine, actor: UserView, participant_id: str) 
         randomized = session.execute(
             select(func.count()).select_from(allocation_entries).where(allocation_entries.c.participant_id.is_not(None))
         ).scalar_one()
-    return RandomizationPreview(participant_id, participant.site, int(randomized), protocol.sample_size.target)
+    return RandomizationPreview(participant_id, participant["site"], int(randomized), protocol.sample_size.target)
 
 
 def _next_number(session: Session) -> int:
