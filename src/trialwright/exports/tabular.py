@@ -27,7 +27,7 @@ import abc
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -544,6 +544,7 @@ def long_rows(form: FormDef, r: FormRecord) -> Iterable[dict[str, Any]]:
 
 _NO_VALUE: StoredJson = {}  # what a record without a field holds for it: no value, status "value"
 _GET: Any = dict.get
+_VALUES: Any = dict.values
 
 
 def _all_dicts(items: Iterable[Any]) -> bool:
@@ -570,6 +571,26 @@ def _stored_of(values: list[Mapping[str, StoredJson]], field_id: str) -> list[St
     return [s if _is_stored(s) else _NO_VALUE for s in stored]
 
 
+#: Statuses whose value is not the stored value (censored: the limit; missing: none).
+_PLAIN = frozenset(FLAGS) | _MISSING
+
+
+def _plain_values(kind: ColumnKind, stored: list[StoredJson]) -> list[Any] | None:
+    """``_analysis_value`` of each stored value of one field, when none is censored or missing, for the kinds read
+    without parsing (numbers, yes/no, text, codes); None for the others (dates and date-times: value by value)."""
+    if kind == "date" or kind == "datetime":
+        return None
+    value = _gather(stored, "value")
+    if kind == "number":
+        return [None if v is None else float(v) if type(v) is float or type(v) is int else _number(v) for v in value]
+    if kind == "yesno":
+        return [None if v is None else bool(v) for v in value]
+    return [
+        v if v is None or type(v) is str else MULTI_SEPARATOR.join(map(str, v)) if isinstance(v, list) else str(v)
+        for v in value
+    ]
+
+
 def _wide_columns(plan: _FormPlan, rows: list[FormRow]) -> dict[str, list[Any]]:
     """Form records as the columns of their form's table: one list per column, no row object (a column not
     returned is empty in every row)."""
@@ -578,9 +599,10 @@ def _wide_columns(plan: _FormPlan, rows: list[FormRow]) -> dict[str, list[Any]]:
                "form_state": state}  # fmt: skip
     for f in plan.fields:
         stored = _stored_of(values, f.id)
-        columns[f.id] = [_analysis_value(f.kind, s) for s in stored]
         status = _gather(stored, "status", "value")
         seen = set(status)
+        plain = _plain_values(f.kind, stored) if _PLAIN.isdisjoint(seen) else None
+        columns[f.id] = [_analysis_value(f.kind, s) for s in stored] if plain is None else plain
         if not seen.isdisjoint(FLAGS):
             columns[f.flag] = [FLAGS.get(s) for s in status]
         if not seen.isdisjoint(_MISSING):
@@ -615,28 +637,20 @@ def _text_and_number(value: Any) -> tuple[str | None, float | None]:
 def _long_columns(units: Mapping[str, str | None], rows: list[FormRow]) -> tuple[dict[str, list[Any]], int]:
     """Form records' stored values as the columns of the long table (one row per stored value, fields no longer in
     the protocol included) and their number of rows: one list per column, no row object."""
-    participant_id: list[Any] = []
-    site: list[Any] = []
-    visit_id: list[Any] = []
-    visit_date: list[Any] = []
-    form_id: list[Any] = []
-    field_id: list[Any] = []
-    stored: list[Any] = []
-    for pid, at, visit, on, form, _, values in rows:
-        if _all_dicts(values.values()):
-            field_id += values
-            stored += values.values()
-            n = len(values)
-        else:
-            kept = [(k, s) for k, s in values.items() if _is_stored(s)]
-            field_id += (k for k, _ in kept)
-            stored += (s for _, s in kept)
-            n = len(kept)
-        participant_id += repeat(pid, n)
-        site += repeat(at, n)
-        visit_id += repeat(visit, n)
-        visit_date += repeat(on, n)
-        form_id += repeat(form, n)
+    participant_id, site, visit_id, visit_date, form_id, _, values = zip(*rows, strict=True) if rows else ((),) * 7
+    stored: list[Any] = list(chain.from_iterable(map(_VALUES, values))) if _all_dicts(values) else [None]
+    if _all_dicts(stored):  # the parsed JSON of the database: keys, values and counts taken in C
+        field_id: list[Any] = list(chain.from_iterable(values))
+        counts = list(map(len, values))
+    else:  # something that is not a stored value: left out
+        kept = [[(k, s) for k, s in v.items() if _is_stored(s)] for v in values]
+        field_id = [k for pairs in kept for k, _ in pairs]
+        stored = [s for pairs in kept for _, s in pairs]
+        counts = list(map(len, kept))
+
+    def spread(column: tuple[Any, ...]) -> list[Any]:
+        return list(chain.from_iterable(map(repeat, column, counts)))
+
     count = len(stored)
     status = _gather(stored, "status", "value")
     value = _gather(stored, "value")
@@ -646,18 +660,18 @@ def _long_columns(units: Mapping[str, str | None], rows: list[FormRow]) -> tuple
     limit = _gather(stored, "limit")
     entered = _gather(stored, "entered")
     columns = {
-        "participant_id": participant_id,
-        "site": site,
-        "visit_id": visit_id,
-        "visit_date": visit_date,
-        "form_id": form_id,
+        "participant_id": spread(participant_id),
+        "site": spread(site),
+        "visit_id": spread(visit_id),
+        "visit_date": spread(visit_date),
+        "form_id": spread(form_id),
         "field_id": field_id,
         "value": text,
         "value_num": number,
         "unit": list(map(units.get, field_id)),
         "status": status,
         "reason": _gather(stored, "reason"),
-        "limit": limit if limit.count(None) == count else list(map(_number, limit)),
+        "limit": limit if limit.count(None) == count else [None if x is None else _number(x) for x in limit],
         "entered": [e if e is None or type(e) is str else value_text(e) for e in entered],
         "entered_unit": _gather(stored, "unit"),
     }
