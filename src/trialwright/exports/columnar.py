@@ -70,28 +70,65 @@ def arrow_schema(table: Table) -> pa.Schema:
 
 
 class _BatchSink:
-    """Rows gathered into record batches of ``batch`` rows (one list per column), each handed to ``_write``."""
+    """Rows gathered into record batches of ``batch`` rows (one list per column), each handed to ``_write``.
+
+    Rows come one at a time (``add``, a mapping per row) or many at a time as columns (``extend``, a list per
+    column, no object per row); either way the batches are cut at the same rows, so a file does not depend on how
+    its rows were handed over."""
 
     def __init__(self, table: Table, batch: int) -> None:
         if batch < 1:
             raise ValueError(f"batch: {batch} rows; a batch holds at least one row")
         self.table, self.schema, self.rows, self._batch = table, arrow_schema(table), 0, batch
         self._names = [f.name for f in self.schema]
-        self._pending: list[Mapping[str, Any]] = []
+        self._pending: list[Mapping[str, Any]] = []  # rows added one at a time, not yet in ``_columns``
+        self._columns: list[list[Any]] = [[] for _ in self._names]
+        self._held = 0  # rows in ``_columns``
 
     def add(self, row: Mapping[str, Any]) -> None:
         self._pending.append(row)
         self.rows += 1
-        if len(self._pending) >= self._batch:
+        if len(self._pending) + self._held >= self._batch:
             self._flush()
 
-    def _flush(self) -> None:
+    def extend(self, columns: Mapping[str, Sequence[Any]], count: int) -> None:
+        """Add ``count`` rows given as columns (each ``count`` long; a column not named is empty in every row)."""
+        if count < 1:
+            return
+        self._gather()
+        for name, column in zip(self._names, self._columns, strict=True):
+            given = columns.get(name)
+            column.extend(repeat(None, count) if given is None else given)
+        self._held += count
+        self.rows += count
+        while self._held >= self._batch:
+            self._flush()
+
+    def _gather(self) -> None:
+        """The rows added one at a time, appended to the columns (``dict.get`` mapped over them in C)."""
         rows, self._pending = self._pending, []
-        if all(type(r) is dict for r in rows):  # dict.get mapped over the rows in C, one column at a time
+        if not rows:
+            return
+        if all(type(r) is dict for r in rows):
             get: Any = dict.get
-            arrays = [pa.array(list(map(get, rows, repeat(f.name))), type=f.type) for f in self.schema]
+            for name, column in zip(self._names, self._columns, strict=True):
+                column.extend(map(get, rows, repeat(name)))
         else:
-            arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in self.schema]
+            for name, column in zip(self._names, self._columns, strict=True):
+                column.extend(r.get(name) for r in rows)
+        self._held += len(rows)
+
+    def _flush(self) -> None:
+        """Write one batch: the first ``batch`` rows held (all of them when fewer)."""
+        self._gather()
+        if self._held <= self._batch:
+            taken, self._columns, self._held = self._columns, [[] for _ in self._names], 0
+        else:
+            taken = [c[: self._batch] for c in self._columns]
+            for c in self._columns:
+                del c[: self._batch]
+            self._held -= self._batch
+        arrays = [pa.array(c, type=f.type) for c, f in zip(taken, self.schema, strict=True)]
         self._write(pa.record_batch(arrays, schema=self.schema))
 
     def _write(self, batch: pa.RecordBatch) -> None:
@@ -99,8 +136,10 @@ class _BatchSink:
 
     def _finish(self) -> None:
         """Flush what is left (an empty table still gets one empty batch, so that its file has a schema)."""
-        if self._pending or not self.rows:
+        while self._pending or self._held or not self.rows:
             self._flush()
+            if not self.rows:
+                break
 
 
 class ParquetSink(_BatchSink):
@@ -135,7 +174,7 @@ class CsvSink(_BatchSink):
         self._file.write(csv_text(batch))
 
     def close(self) -> list[Path]:
-        if self._pending:
+        while self._pending or self._held:
             self._flush()
         self._file.close()
         return [self.path]

@@ -27,6 +27,7 @@ import abc
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -68,6 +69,8 @@ _FLAG_CHOICES = (("<LLOQ", "Below the lower limit of quantification"), (">ULOQ",
 _STATUS_CHOICES = (("not_done", "Not done"), ("not_applicable", "Not applicable"))
 _MISSING = frozenset({"not_done", "not_applicable"})
 MULTI_SEPARATOR = "|"
+#: Form records read and written together (as columns) by the tabular tables.
+_CHUNK_RECORDS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,37 +515,108 @@ def _row_of(r: FormRecord) -> FormRow:
     return r.participant_id, r.site, r.visit_id, r.visit_date, r.form_id, r.state, r.values
 
 
+def _rows_of(columns: Mapping[str, list[Any]], count: int) -> list[dict[str, Any]]:
+    """Columns (``_wide_columns``, ``_long_columns``) as rows (a column not given is not in the rows)."""
+    return [{k: c[i] for k, c in columns.items()} for i in range(count)]
+
+
+def _extend(sink: Sink, columns: Mapping[str, list[Any]], count: int) -> None:
+    """Rows given as columns into a sink: as columns into one that takes them (``extend``: CSV and Parquet), else a
+    row at a time."""
+    extend = getattr(sink, "extend", None)
+    if extend is not None:
+        extend(columns, count)
+        return
+    for row in _rows_of(columns, count):
+        sink.add(row)
+
+
 def wide_row(form: FormDef, table: Table, r: FormRecord) -> dict[str, Any]:
     """One form record as a row of its form's table."""
-    return _wide_row(_form_plan(form, table), _row_of(r))
-
-
-def _wide_row(plan: _FormPlan, r: FormRow) -> dict[str, Any]:
-    participant_id, site, visit_id, visit_date, _, state, values = r
-    row = {"participant_id": participant_id, "site": site, "visit_id": visit_id, "visit_date": visit_date,
-           "form_state": state}  # fmt: skip
-    for f in plan.fields:
-        stored = values.get(f.id)
-        if stored is None or not _is_stored(stored):
-            continue
-        row[f.id] = _analysis_value(f.kind, stored)
-        status = stored.get("status", "value")
-        if status in FLAGS:
-            row[f.flag] = FLAGS[status]
-        elif status in _MISSING:
-            if not f.has_status:  # never dropped: the data changed mid-export
-                raise ValueError(
-                    f"{plan.table.name}: {participant_id} {visit_id} {f.id} is {status}, which the "
-                    "first pass did not see (the data changed during the export); export again"
-                )
-            row[f.status] = status
-            row[f.reason] = stored.get("reason")
-    return row
+    return _rows_of(_wide_columns(_form_plan(form, table), [_row_of(r)]), 1)[0]
 
 
 def long_rows(form: FormDef, r: FormRecord) -> Iterable[dict[str, Any]]:
     """One form record's stored values, one row each (fields no longer in the protocol included)."""
-    return _long_rows({f.id: f.unit for f in form.fields}, _row_of(r))
+    columns, count = _long_columns({f.id: f.unit for f in form.fields}, [_row_of(r)])
+    return _rows_of(columns, count)
+
+
+_NO_VALUE: StoredJson = {}  # what a record without a field holds for it: no value, status "value"
+_GET: Any = dict.get
+_VALUES: Any = dict.values
+
+
+def _all_dicts(items: Iterable[Any]) -> bool:
+    return set(map(type, items)) <= _DICTS  # the types looked up in C, not a Python test per item
+
+
+_DICTS = frozenset({dict})
+
+
+def _gather(items: list[Any], key: Any, default: Any = None) -> list[Any]:
+    """``item.get(key, default)`` of each item (mappings): mapped in C when every item is a dict (as the database
+    source's parsed JSON always is)."""
+    if _all_dicts(items):
+        return list(map(_GET, items, repeat(key), repeat(default)))
+    return [i.get(key, default) for i in items]
+
+
+def _stored_of(values: list[Mapping[str, StoredJson]], field_id: str) -> list[StoredJson]:
+    """Each record's stored value of one field; ``_NO_VALUE`` where a record has none (or holds something that is
+    not a stored value)."""
+    stored = _gather(values, field_id, _NO_VALUE)
+    if _all_dicts(stored):
+        return stored
+    return [s if _is_stored(s) else _NO_VALUE for s in stored]
+
+
+#: Statuses whose value is not the stored value (censored: the limit; missing: none).
+_PLAIN = frozenset(FLAGS) | _MISSING
+
+
+def _plain_values(kind: ColumnKind, stored: list[StoredJson]) -> list[Any] | None:
+    """``_analysis_value`` of each stored value of one field, when none is censored or missing, for the kinds read
+    without parsing (numbers, yes/no, text, codes); None for the others (dates and date-times: value by value)."""
+    if kind == "date" or kind == "datetime":
+        return None
+    value = _gather(stored, "value")
+    if kind == "number":
+        return [None if v is None else float(v) if type(v) is float or type(v) is int else _number(v) for v in value]
+    if kind == "yesno":
+        return [None if v is None else bool(v) for v in value]
+    return [
+        v if v is None or type(v) is str else MULTI_SEPARATOR.join(map(str, v)) if isinstance(v, list) else str(v)
+        for v in value
+    ]
+
+
+def _wide_columns(plan: _FormPlan, rows: list[FormRow]) -> dict[str, list[Any]]:
+    """Form records as the columns of their form's table: one list per column, no row object (a column not
+    returned is empty in every row)."""
+    participant_id, site, visit_id, visit_date, _, state, values = (list(c) for c in zip(*rows, strict=True))
+    columns = {"participant_id": participant_id, "site": site, "visit_id": visit_id, "visit_date": visit_date,
+               "form_state": state}  # fmt: skip
+    for f in plan.fields:
+        stored = _stored_of(values, f.id)
+        status = _gather(stored, "status", "value")
+        seen = set(status)
+        plain = _plain_values(f.kind, stored) if _PLAIN.isdisjoint(seen) else None
+        columns[f.id] = [_analysis_value(f.kind, s) for s in stored] if plain is None else plain
+        if not seen.isdisjoint(FLAGS):
+            columns[f.flag] = [FLAGS.get(s) for s in status]
+        if not seen.isdisjoint(_MISSING):
+            if not f.has_status:  # never dropped: the data changed mid-export
+                at = next(i for i, s in enumerate(status) if s in _MISSING)
+                raise ValueError(
+                    f"{plan.table.name}: {participant_id[at]} {visit_id[at]} {f.id} is {status[at]}, which the "
+                    "first pass did not see (the data changed during the export); export again"
+                )
+            columns[f.status] = [s if s in _MISSING else None for s in status]
+            columns[f.reason] = [
+                s.get("reason") if t in _MISSING else None for s, t in zip(stored, status, strict=True)
+            ]
+    return columns
 
 
 def _text_and_number(value: Any) -> tuple[str | None, float | None]:
@@ -560,31 +634,48 @@ def _text_and_number(value: Any) -> tuple[str | None, float | None]:
     return value_text(value), _number(value)
 
 
-def _long_rows(units: Mapping[str, str | None], r: FormRow) -> Iterable[dict[str, Any]]:
-    participant_id, site, visit_id, visit_date, form_id, _, values = r
-    for field_id, stored in values.items():
-        if not _is_stored(stored):
-            continue
-        get = stored.get
-        status = get("status", "value")
-        text, number = _text_and_number(get("value") if status not in FLAGS else None)
-        entered = get("entered")
-        yield {
-            "participant_id": participant_id,
-            "site": site,
-            "visit_id": visit_id,
-            "visit_date": visit_date,
-            "form_id": form_id,
-            "field_id": field_id,
-            "value": text,
-            "value_num": number,
-            "unit": units.get(field_id),
-            "status": status,
-            "reason": get("reason"),
-            "limit": _number(get("limit")),
-            "entered": entered if type(entered) is str else value_text(entered),
-            "entered_unit": get("unit"),
-        }
+def _long_columns(units: Mapping[str, str | None], rows: list[FormRow]) -> tuple[dict[str, list[Any]], int]:
+    """Form records' stored values as the columns of the long table (one row per stored value, fields no longer in
+    the protocol included) and their number of rows: one list per column, no row object."""
+    participant_id, site, visit_id, visit_date, form_id, _, values = zip(*rows, strict=True) if rows else ((),) * 7
+    stored: list[Any] = list(chain.from_iterable(map(_VALUES, values))) if _all_dicts(values) else [None]
+    if _all_dicts(stored):  # the parsed JSON of the database: keys, values and counts taken in C
+        field_id: list[Any] = list(chain.from_iterable(values))
+        counts = list(map(len, values))
+    else:  # something that is not a stored value: left out
+        kept = [[(k, s) for k, s in v.items() if _is_stored(s)] for v in values]
+        field_id = [k for pairs in kept for k, _ in pairs]
+        stored = [s for pairs in kept for _, s in pairs]
+        counts = list(map(len, kept))
+
+    def spread(column: tuple[Any, ...]) -> list[Any]:
+        return list(chain.from_iterable(map(repeat, column, counts)))
+
+    count = len(stored)
+    status = _gather(stored, "status", "value")
+    value = _gather(stored, "value")
+    if not FLAGS.keys().isdisjoint(status):  # a censored value's value is its limit's column, not this one
+        value = [None if s in FLAGS else v for v, s in zip(value, status, strict=True)]
+    text, number = ([*c] for c in zip(*map(_text_and_number, value), strict=True)) if count else ([], [])
+    limit = _gather(stored, "limit")
+    entered = _gather(stored, "entered")
+    columns = {
+        "participant_id": spread(participant_id),
+        "site": spread(site),
+        "visit_id": spread(visit_id),
+        "visit_date": spread(visit_date),
+        "form_id": spread(form_id),
+        "field_id": field_id,
+        "value": text,
+        "value_num": number,
+        "unit": list(map(units.get, field_id)),
+        "status": status,
+        "reason": _gather(stored, "reason"),
+        "limit": limit if limit.count(None) == count else [None if x is None else _number(x) for x in limit],
+        "entered": [e if e is None or type(e) is str else value_text(e) for e in entered],
+        "entered_unit": _gather(stored, "unit"),
+    }
+    return columns, count
 
 
 # --- the formats ----------------------------------------------------------------------------------------
@@ -697,14 +788,22 @@ class TabularExporter(Exporter, abc.ABC):
         table = form_table(source, form, missing)
         plan = _form_plan(form, table)
         sink = self.open(folder, table, run)
-        for record in source.form_rows(form.id):
-            unknown.update(k for k in record[6] if k not in known)
-            sink.add(_wide_row(plan, record))
-            for row in _long_rows(plan.units, record):
-                long_sink.add(row)
-            run.done += 1
-            if progress is not None:
-                progress(run.done)
+        records = source.form_rows(form.id)
+        # A chunk of records at a time, written as columns: no row object per record, none per stored value (a
+        # quarter of a batch of records at most, so that memory still holds about a batch of rows).
+        size = max(1, min(_CHUNK_RECORDS, self.batch_rows // 4))
+        while chunk := list(islice(records, size)):
+            for row in chunk:
+                if not known.issuperset(row[6]):
+                    unknown.update(k for k in row[6] if k not in known)
+            _extend(sink, _wide_columns(plan, chunk), len(chunk))
+            _extend(long_sink, *_long_columns(plan.units, chunk))
+            if progress is None:
+                run.done += len(chunk)
+            else:
+                for _ in chunk:
+                    run.done += 1
+                    progress(run.done)
         if unknown:
             run.notes.append(f"forms/{form.id}: fields no longer in the protocol ({', '.join(sorted(unknown))}) "
                              "are in values_long only.")  # fmt: skip
