@@ -9,7 +9,7 @@ problem (``application/problem+json``, ``api/problems.py``), whatever route rais
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -32,19 +32,11 @@ from trialwright.services.trial import current_protocol
 from trialwright.services.users import prepare_sign_in
 from trialwright.settings import Settings
 from trialwright.store.engine import check_connection
-from trialwright.web.headers import apply_security_headers, security_headers
+from trialwright.web.headers import SecurityHeaders, apply_security_headers
 from trialwright.web.i18n import DEFAULT_LANGUAGE, N_
 from trialwright.web.localized import trial_title
 from trialwright.web.openapi import install_openapi, operation_id
-from trialwright.web.security import (
-    CSRF_COOKIE,
-    LANG_COOKIE,
-    CsrfFailed,
-    Forbidden,
-    SignInRequired,
-    new_csrf_token,
-    secure_cookie,
-)
+from trialwright.web.security import LANG_COOKIE, AnonymousCsrf, CsrfFailed, Forbidden, SignInRequired
 from trialwright.web.templating import Page, render_page
 
 __all__ = ["app_from_environment", "create_app", "environment_of"]
@@ -137,24 +129,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(analysis_api)
     app.include_router(redcap_api)
 
-    @app.middleware("http")
-    async def anonymous_csrf(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Forms shown before sign-in carry a double-submit token equal to this cookie.
-        token = request.cookies.get(CSRF_COOKIE)
-        request.state.anonymous_csrf = token or new_csrf_token()
-        response = await call_next(request)
-        if token is None:
-            response.set_cookie(
-                CSRF_COOKIE,
-                request.state.anonymous_csrf,
-                httponly=True,
-                samesite="lax",
-                secure=secure_cookie(request, settings.secure_cookies),
-                path="/",
-            )
-        return response
-
-    app.middleware("http")(security_headers)  # added last: the outermost, so it covers every answer
+    app.add_middleware(AnonymousCsrf, secure_cookies=settings.secure_cookies)
+    app.add_middleware(SecurityHeaders)  # added last: the outermost, so it covers every answer
     _install_error_handlers(app)
     return app
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import secrets
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "CALENDAR_COOKIE",
     "CSRF_COOKIE",
     "LANG_COOKIE",
     "SESSION_COOKIE",
+    "AnonymousCsrf",
     "CsrfFailed",
     "Forbidden",
     "SignInRequired",
@@ -52,6 +56,43 @@ class CsrfFailed(Exception):
     def __init__(self, page: object = None) -> None:
         self.page = page
         super().__init__("csrf token missing or wrong")
+
+
+class AnonymousCsrf:
+    """The middleware giving forms shown before sign-in their double-submit token: the ``trialwright_csrf`` cookie's,
+    or a new one (``request.state.anonymous_csrf``) set as that cookie on the answer. A plain ASGI middleware (as
+    ``web/headers.py``'s ``SecurityHeaders``, and for the same reason)."""
+
+    def __init__(self, app: ASGIApp, secure_cookies: bool) -> None:
+        self.app = app
+        self.secure_cookies = secure_cookies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        token = request.cookies.get(CSRF_COOKIE)
+        request.state.anonymous_csrf = token or new_csrf_token()
+        if token is not None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = Response()
+                cookie.set_cookie(
+                    CSRF_COOKIE,
+                    request.state.anonymous_csrf,
+                    httponly=True,
+                    samesite="lax",
+                    secure=secure_cookie(request, self.secure_cookies),
+                    path="/",
+                )
+                MutableHeaders(scope=message).append("set-cookie", cookie.headers["set-cookie"])
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
 
 
 def new_csrf_token() -> str:
