@@ -775,13 +775,13 @@ def simulate(
                     "obtained_by": "Dr Sim", "obtained_at": action.at, **(extra if person.representative else {}),
                 }  # fmt: skip
                 if batched:  # the consent and the enrolment in one transaction
-                    view = consent_and_enrol(engine, coordinator, sid, consent)
+                    pids[person.index] = consent_and_enrol(engine, coordinator, sid, consent)
                 else:
                     record_consent(engine, coordinator, sid, **consent)
                     view = enrol(engine, coordinator, sid)
+                    assert view.participant is not None
+                    pids[person.index] = view.participant.participant_id
                 counts["rep"] += person.representative
-                assert view.participant is not None
-                pids[person.index] = view.participant.participant_id
                 counts["enrolled"] += 1
                 later(_Action(action.at + dt.timedelta(hours=1), 2, person, "randomize"))
             elif action.step == "randomize":

@@ -347,15 +347,14 @@ def screen_and_decide(
     return view
 
 
-def consent_and_enrol(
-    engine: Engine, coordinator: UserView, screening_id: int, consent: Mapping[str, Any]
-) -> ScreeningView:
+def consent_and_enrol(engine: Engine, coordinator: UserView, screening_id: int, consent: Mapping[str, Any]) -> str:
     """A consent recorded (``record_consent`` with ``consent`` as its keywords) and the patient enrolled (``enrol``)
-    in one transaction, each with its own rules and audit entries, in the same order as the two requests."""
+    in one transaction, each with its own rules and audit entries, in the same order as the two requests; the
+    participant id issued (no view is read: the simulator needs none)."""
     with session_scope(engine) as session, audit.batched(session):
         protocol = protocol_in(session).protocol
         record_consent_in(session, protocol, coordinator, screening_id, **consent)
-        return enrol_in(session, coordinator, screening_id)
+        return enrol_in(session, coordinator, screening_id)[1]
 
 
 def allocation_and_preparation(
@@ -369,8 +368,8 @@ def allocation_and_preparation(
     """The unblinded statistician's read of a participant's allocation (``allocation_of``, no entry) and, if ``dose``
     gives a preparation code and its values for it, the pharmacist's preparation at ``prepared_at`` (``prepare``),
     in one transaction. A tampered allocation entry is audited in a transaction of its own, as ``prepare`` does."""
-    try:
-        with session_scope(engine) as session, audit.batched(session):
+    try:  # the participant's row read once for the two (no step here changes it)
+        with session_scope(engine) as session, reading_once(session), audit.batched(session):
             protocol = protocol_in(session).protocol
             allocation = allocation_in(session, protocol, statistician, participant_id)
             wanted = dose(allocation)

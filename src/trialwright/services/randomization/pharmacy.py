@@ -208,7 +208,8 @@ def prepare(engine: Engine, actor: UserView, preparation_code: str, values: Mapp
     protocol = current_protocol(engine).protocol
     try:
         with session_scope(engine) as session:
-            return prepare_in(session, protocol, actor, preparation_code, values)
+            prepare_in(session, protocol, actor, preparation_code, values)
+            return _instruction_in(session, protocol, actor, preparation_code)
     except AllocationTampered as exc:  # audited in a transaction of its own, as ``what_to_prepare`` does
         _audit_tampering(engine, actor, exc, None)
         raise
@@ -216,7 +217,7 @@ def prepare(engine: Engine, actor: UserView, preparation_code: str, values: Mapp
 
 def prepare_in(
     session: Session, protocol: Protocol, actor: UserView, preparation_code: str, values: Mapping[str, Any]
-) -> Instruction:
+) -> None:
     """``prepare`` in the caller's transaction, under ``protocol``: the same checks in the same order (what the code
     holds, nothing to prepare, prepared already, the arm's attributes), the record and its audit entry. An
     ``AllocationTampered`` raised here is the caller's to audit once its transaction is rolled back."""
@@ -253,7 +254,6 @@ def prepare_in(
         action="dose.prepared",
         new_value={"preparation_code": preparation_code, "prepared": True},
     )
-    return _instruction_in(session, protocol, actor, preparation_code)
 
 
 class PreparationState(StrEnum):

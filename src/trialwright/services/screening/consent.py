@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -55,11 +56,12 @@ def record_consent(
     """Record a consent (or a refusal, or a participant's own decision after regaining capacity)."""
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
-        return record_consent_in(
+        record_consent_in(
             session, protocol, actor, screening_id, form_version=form_version, given_by=given_by,
             obtained_by=obtained_by, obtained_at=obtained_at, representative_name=representative_name,
             representative_relationship=representative_relationship, witness=witness, kind=kind, decision=decision,
         )  # fmt: skip
+        return _view(session, _row(session, actor, screening_id))
 
 
 def record_consent_in(
@@ -77,8 +79,9 @@ def record_consent_in(
     witness: str | None = None,
     kind: str = "initial",
     decision: str = "consent",
-) -> ScreeningView:
-    """``record_consent`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one)."""
+) -> None:
+    """``record_consent`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one); the
+    caller reads the view it needs."""
     if given_by not in {"participant", "representative"}:
         raise ScreeningError("given_by: must be participant or representative")
     if kind not in {"initial", "reconsent", "regained_capacity"}:
@@ -193,17 +196,18 @@ def record_consent_in(
                 "withdrew on regaining capacity",
                 obtained_on,
             )
-    return _view(session, _row(session, actor, screening_id))
 
 
 def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
     """Enrol an eligible, consented patient; issues the participant id. Never twice."""
     with session_scope(engine) as session:
-        return enrol_in(session, actor, screening_id)
+        row, _ = enrol_in(session, actor, screening_id)
+        return _view(session, row)
 
 
-def enrol_in(session: Session, actor: UserView, screening_id: int) -> ScreeningView:
-    """``enrol`` in the caller's transaction (the simulator joins steps in one)."""
+def enrol_in(session: Session, actor: UserView, screening_id: int) -> tuple[Any, str]:
+    """``enrol`` in the caller's transaction (the simulator joins steps in one): the screening's row as read before
+    the enrolment, and the participant id issued."""
     row = _row(session, actor, screening_id)
     label = f"{row.site}-S{row.number:04d}"
     if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
@@ -245,4 +249,4 @@ def enrol_in(session: Session, actor: UserView, screening_id: int) -> ScreeningV
         new_value={"participant_id": participant_id},
         detail={"screening": label},
     )
-    return _view(session, row)
+    return row, participant_id

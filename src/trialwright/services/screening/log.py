@@ -123,7 +123,8 @@ def update_screening(
             raise ScreeningError(f"reason: changing saved values ({', '.join(sorted(overwritten))}) needs a reason")
         if not changed:
             return _view(session, row)
-        return _store_values(session, actor, row, protocol, {**old, **changed}, old, reason, "screening.changed")
+        _store_values(session, actor, row, protocol, {**old, **changed}, old, reason, "screening.changed")
+        return _view(session, session.execute(select(screenings).where(screenings.c.id == row.id)).first())
 
 
 def _store_values(
@@ -135,7 +136,9 @@ def _store_values(
     old: Mapping[str, Any],
     reason: str | None,
     action: str,
-) -> ScreeningView:
+) -> None:
+    """The screening's values replaced by ``merged``, the decision evaluated again, audited (the caller reads the
+    view it needs: consent reads none)."""
     decision = evaluate(protocol, merged)
     session.execute(
         screenings.update()
@@ -162,7 +165,6 @@ def _store_values(
         reason=reason,
         detail={"screening": f"{row.site}-S{row.number:04d}"},
     )
-    return _view(session, session.execute(select(screenings).where(screenings.c.id == row.id)).first())
 
 
 def set_non_enrolment(
@@ -177,13 +179,15 @@ def set_non_enrolment(
         raise ScreeningError("text: 'other' needs a description")
     checked_text(text_, "text", error=ScreeningError)
     with session_scope(engine) as session:
-        return set_non_enrolment_in(session, actor, screening_id, code, text_)
+        set_non_enrolment_in(session, actor, screening_id, code, text_)
+        return _view(session, _row(session, actor, screening_id))
 
 
 def set_non_enrolment_in(
     session: Session, actor: UserView, screening_id: int, code: NonEnrolmentReason, text_: str | None
-) -> ScreeningView:
-    """``set_non_enrolment`` in the caller's transaction, the reason already checked (``NonEnrolmentReason``)."""
+) -> None:
+    """``set_non_enrolment`` in the caller's transaction, the reason already checked (``NonEnrolmentReason``); the
+    caller reads the view it needs."""
     row = _row(session, actor, screening_id)
     if code is NonEnrolmentReason.NOT_ELIGIBLE and row.decision != Decision.NOT_ELIGIBLE.value:
         raise ScreeningError(f"reason: the patient is {row.decision.replace('_', ' ')}, not 'not eligible'")
@@ -207,4 +211,3 @@ def set_non_enrolment_in(
         new_value={"reason": code.value, "text": text_},
         detail={"screening": f"{row.site}-S{row.number:04d}"},
     )
-    return _view(session, _row(session, actor, screening_id))
