@@ -572,7 +572,15 @@ def simulate(
 
     # Imported here, never at module level: this module re-exports none of the simulator's lifecycle steps, and no
     # module but this one imports them (the "protected" import-linter contract in pyproject.toml).
-    from trialwright.services.forms.simulated import VisitSaves, pre_authenticate, save_and_verify_visits, sign_as
+    from trialwright.services.forms.simulated import (
+        VisitSaves,
+        allocation_and_preparation,
+        consent_and_enrol,
+        pre_authenticate,
+        save_and_verify_visits,
+        screen_and_decide,
+        sign_as,
+    )
 
     began = time.perf_counter()
     protocol = current_protocol(engine).protocol
@@ -729,35 +737,51 @@ def simulate(
         step_rng = np.random.default_rng([person.rng_state, action.order])
         with clock.simulated_time(action.at):
             if action.step == "screen":
-                s = screen(engine, coordinator, site=person.site, screened_on=local_date(action.at, tz),
-                           values=person.values)  # fmt: skip
+
+                def not_enrolled(s: Any, person: _Person = person) -> str | None:
+                    """Why the screened patient is not enrolled (none: consent is sought); values left unset refused."""
+                    waiting = set(s.missing) - {protocol.eligibility.consent_field}
+                    if s.decision.value == "incomplete" and waiting:
+                        raise SimulationError(
+                            f"screening: the simulation file leaves {', '.join(sorted(waiting))} unset")  # fmt: skip
+                    if s.decision.value == "not_eligible":
+                        return "not_eligible"
+                    return "declined" if person.declines else None
+
+                screened_on = local_date(action.at, tz)
+                if batched:  # the screening and the reason not enrolled in one transaction
+                    s = screen_and_decide(engine, coordinator, site=person.site, screened_on=screened_on,
+                                          values=person.values, not_enrolled=not_enrolled)  # fmt: skip
+                    reason = not_enrolled(s)
+                else:
+                    s = screen(engine, coordinator, site=person.site, screened_on=screened_on, values=person.values)
+                    reason = not_enrolled(s)
+                    if reason is not None:
+                        set_non_enrolment(engine, coordinator, s.id, reason=reason)
                 screening_ids[person.index] = s.id
                 done += 1
                 if progress:
                     progress(done, participants)
-                waiting = set(s.missing) - {protocol.eligibility.consent_field}
-                if s.decision.value == "incomplete" and waiting:
-                    raise SimulationError(f"screening: the simulation file leaves {', '.join(sorted(waiting))} unset")
-                if s.decision.value == "not_eligible":
-                    set_non_enrolment(engine, coordinator, s.id, reason="not_eligible")
-                    reasons["not_eligible"] = reasons.get("not_eligible", 0) + 1
-                elif person.declines:
-                    set_non_enrolment(engine, coordinator, s.id, reason="declined")
-                    reasons["declined"] = reasons.get("declined", 0) + 1
+                if reason is not None:
+                    reasons[reason] = reasons.get(reason, 0) + 1
                 else:
                     later(_Action(action.at + dt.timedelta(hours=1), 1, person, "consent"))
             elif action.step == "consent":
                 sid = screening_ids[person.index]
                 extra = {"representative_name": "Simulated relative", "representative_relationship": "spouse"}
-                record_consent(
-                    engine, coordinator, sid, form_version=protocol.consent_versions[-1].version,
-                    given_by="representative" if person.representative else "participant", obtained_by="Dr Sim",
-                    obtained_at=action.at, **(extra if person.representative else {}),
-                )  # fmt: skip
+                consent: dict[str, Any] = {
+                    "form_version": protocol.consent_versions[-1].version,
+                    "given_by": "representative" if person.representative else "participant",
+                    "obtained_by": "Dr Sim", "obtained_at": action.at, **(extra if person.representative else {}),
+                }  # fmt: skip
+                if batched:  # the consent and the enrolment in one transaction
+                    pids[person.index] = consent_and_enrol(engine, coordinator, sid, consent)
+                else:
+                    record_consent(engine, coordinator, sid, **consent)
+                    view = enrol(engine, coordinator, sid)
+                    assert view.participant is not None
+                    pids[person.index] = view.participant.participant_id
                 counts["rep"] += person.representative
-                view = enrol(engine, coordinator, sid)
-                assert view.participant is not None
-                pids[person.index] = view.participant.participant_id
                 counts["enrolled"] += 1
                 later(_Action(action.at + dt.timedelta(hours=1), 2, person, "randomize"))
             elif action.step == "randomize":
@@ -782,13 +806,22 @@ def simulate(
                     continue
                 counts["randomized"] += 1
                 pack_codes[pid] = outcome.preparation_code  # the code on the pack: known here, never read again
-                allocation = allocation_of(engine, users[Role.UNBLINDED_STATISTICIAN], pid)
+
+                def dose(allocation: Any, code: str = outcome.preparation_code) -> tuple[str, dict[str, Any]] | None:
+                    """The dose the pharmacist prepares for the arm the statistician read, if the arm has one."""
+                    preparation = protocol.arm_by_code(allocation.arm).preparation() if allocation else None
+                    return None if preparation is None else (code, _prepared(preparation, code))
+
+                statistician, pharmacist = users[Role.UNBLINDED_STATISTICIAN], users[Role.UNBLINDED_PHARMACIST]
+                prepared_at = action.at + dt.timedelta(minutes=15)  # the dose prepared a quarter of an hour later
+                if batched:  # the statistician's read and the pharmacist's preparation in one transaction
+                    allocation = allocation_and_preparation(engine, statistician, pharmacist, pid, dose, prepared_at)
+                else:
+                    allocation = allocation_of(engine, statistician, pid)
+                    if (wanted := dose(allocation)) is not None:
+                        with clock.simulated_time(prepared_at):
+                            prepare(engine, pharmacist, *wanted)
                 arms[person.index] = allocation is not None and allocation.arm in experimental_arms
-                preparation = protocol.arm_by_code(allocation.arm).preparation() if allocation else None
-                if preparation is not None:  # the pharmacist prepares the dose a quarter of an hour later
-                    with clock.simulated_time(action.at + dt.timedelta(minutes=15)):
-                        prepare(engine, users[Role.UNBLINDED_PHARMACIST], outcome.preparation_code,
-                                _prepared(preparation, outcome.preparation_code))  # fmt: skip
                 infusion = local_date(action.at + dt.timedelta(hours=2), tz)
                 # Each visit counts its days from its reference event's date at the site.
                 references = {"randomization": local_date(action.at, tz)} | dict.fromkeys(dated_events, infusion)

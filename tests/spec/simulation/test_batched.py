@@ -132,3 +132,46 @@ def test_a_refused_save_in_a_joined_run_gives_the_slow_trial_and_the_rest_are_wr
     assert records > 100 and len(inserts) < records / 3
     fast.dispose()
     slow.dispose()
+
+
+def _statements_by_transaction(engine) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """Each committed transaction's statements, in order (filled as the engine runs)."""
+    done: list[list[str]] = []
+    current: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def ran(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        current.append(" ".join(statement.split()))
+
+    @event.listens_for(engine, "commit")
+    def committed(conn) -> None:  # type: ignore[no-untyped-def]
+        done.append(list(current))
+        current.clear()
+
+    return done
+
+
+def test_a_patients_own_steps_share_a_transaction(database_url: str) -> None:
+    """A patient's own steps that follow each other at one moment are joined as the visits are, each through its
+    service's rules and audit entries (the trail is the slow path's, above): the screening and the reason a patient
+    is not enrolled; the consent and the enrolment; the unblinded statistician's read of the arm and the
+    pharmacist's preparation of the dose. One transaction each where the slow path takes two or more."""
+    fast = _trial(database_url)
+    transactions = _statements_by_transaction(fast)
+    summary = simulate(fast, FIRST_PROTOCOL, 14, seed=21)
+    assert summary.enrolled > 0 and summary.randomized > 0 and sum(summary.not_enrolled.values()) > 0
+
+    def having(*starts: str) -> list[list[str]]:
+        return [t for t in transactions if all(any(s.startswith(start) for s in t) for start in starts)]
+
+    not_enrolled = having("UPDATE screenings SET non_enrolment_reason")
+    assert len(not_enrolled) == sum(summary.not_enrolled.values())
+    assert not_enrolled == having("INSERT INTO screenings", "UPDATE screenings SET non_enrolment_reason")
+    consents = having("INSERT INTO consents")
+    assert len(consents) == summary.enrolled
+    assert consents == having("INSERT INTO consents", "INSERT INTO participants")
+    prepared = having("INSERT INTO preparations")
+    assert len(prepared) == summary.randomized  # every arm of the first protocol has a dose to prepare
+    # the statistician's read (the participant's allocation entry and whether anyone unblinded it) in the same one
+    assert prepared == having("INSERT INTO preparations", "SELECT unblindings.unblinded_by")
+    fast.dispose()

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, NoReturn, SupportsIndex, final
+from typing import Any, Final, NoReturn, SupportsIndex, final
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -43,7 +43,14 @@ from trialwright.services.forms.read_ahead import read_ahead
 from trialwright.services.forms.review import _series_in
 from trialwright.services.forms.save import VisitFormSave, saved_each, unsaved_each
 from trialwright.services.lock import hold_data_lock
+from trialwright.services.randomization.allocate import allocation_in
+from trialwright.services.randomization.common import AllocationTampered, Randomized
+from trialwright.services.randomization.common import _audit_tampering as audit_tampering
+from trialwright.services.randomization.pharmacy import prepare_in
 from trialwright.services.reauth import require_password
+from trialwright.services.screening.common import NonEnrolmentReason, ScreeningView
+from trialwright.services.screening.consent import enrol_in, record_consent_in
+from trialwright.services.screening.log import screen_in, set_non_enrolment_in
 from trialwright.services.trial import current_protocol, protocol_in
 from trialwright.services.users import UserView
 from trialwright.services.users import _row as _user_row
@@ -54,9 +61,12 @@ __all__ = [
     "PreAuthenticated",
     "VisitOutcome",
     "VisitSaves",
+    "allocation_and_preparation",
+    "consent_and_enrol",
     "pre_authenticate",
     "save_and_verify_visit",
     "save_and_verify_visits",
+    "screen_and_decide",
     "sign_as",
 ]
 
@@ -311,3 +321,62 @@ def _visit_in(
         for form_id in wanted:  # a form changed on the way: verify the others one by one
             series([form_id])
     return VisitOutcome(tuple(out), tuple(verified), tuple(refusals))
+
+
+# --- a patient's own steps joined ------------------------------------------------------------------------------------
+
+
+def screen_and_decide(
+    engine: Engine,
+    coordinator: UserView,
+    *,
+    site: str,
+    screened_on: dt.date,
+    values: Mapping[str, Any],
+    not_enrolled: Callable[[ScreeningView], str | None],
+) -> ScreeningView:
+    """A patient screened (``screen``) and, if ``not_enrolled`` names a reason for the screening it made, the reason
+    recorded (``set_non_enrolment``), in one transaction: the same rules, rows and audit entries, in the same order,
+    as the two requests (``tests/spec/simulation/test_batched.py``)."""
+    with session_scope(engine) as session, audit.batched(session):
+        protocol = protocol_in(session).protocol
+        view = screen_in(session, protocol, coordinator, site=site, screened_on=screened_on, values=values)
+        reason = not_enrolled(view)
+        if reason is not None:
+            set_non_enrolment_in(session, coordinator, view.id, NonEnrolmentReason(reason), None)
+    return view
+
+
+def consent_and_enrol(engine: Engine, coordinator: UserView, screening_id: int, consent: Mapping[str, Any]) -> str:
+    """A consent recorded (``record_consent`` with ``consent`` as its keywords) and the patient enrolled (``enrol``)
+    in one transaction, each with its own rules and audit entries, in the same order as the two requests; the
+    participant id issued (no view is read: the simulator needs none)."""
+    with session_scope(engine) as session, audit.batched(session):
+        protocol = protocol_in(session).protocol
+        record_consent_in(session, protocol, coordinator, screening_id, **consent)
+        return enrol_in(session, coordinator, screening_id)[1]
+
+
+def allocation_and_preparation(
+    engine: Engine,
+    statistician: UserView,
+    pharmacist: UserView,
+    participant_id: str,
+    dose: Callable[[Randomized | None], tuple[str, Mapping[str, Any]] | None],
+    prepared_at: dt.datetime,
+) -> Randomized | None:
+    """The unblinded statistician's read of a participant's allocation (``allocation_of``, no entry) and, if ``dose``
+    gives a preparation code and its values for it, the pharmacist's preparation at ``prepared_at`` (``prepare``),
+    in one transaction. A tampered allocation entry is audited in a transaction of its own, as ``prepare`` does."""
+    try:  # the participant's row read once for the two (no step here changes it)
+        with session_scope(engine) as session, reading_once(session), audit.batched(session):
+            protocol = protocol_in(session).protocol
+            allocation = allocation_in(session, protocol, statistician, participant_id)
+            wanted = dose(allocation)
+            if wanted is not None:
+                with clock.simulated_time(prepared_at):
+                    prepare_in(session, protocol, pharmacist, *wanted)
+            return allocation
+    except AllocationTampered as exc:
+        audit_tampering(engine, pharmacist, exc, None)
+        raise

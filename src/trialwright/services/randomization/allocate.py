@@ -53,7 +53,7 @@ from trialwright.services.randomization.common import (
 )
 from trialwright.services.safety import PAUSE_FACTS, SafetyError, check_pause
 from trialwright.services.screening import NotFound, _typed_values, participant_row, refuse_withdrawn, withdrawn_on
-from trialwright.services.trial import CURRENT_SHA, current_protocol, protocol_by_sha
+from trialwright.services.trial import CURRENT_SHA, protocol_by_sha, protocol_in
 from trialwright.services.users import UserView
 from trialwright.store.engine import Prepared, read_scope, serialise, serialised_by, session_scope
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, unblindings
@@ -62,6 +62,7 @@ from trialwright.store.screening_tables import participants, screenings, withdra
 __all__ = [
     "ParticipantRow",
     "RandomizationPreview",
+    "allocation_in",
     "allocation_of",
     "page_participants",
     "participant_rows",
@@ -439,19 +440,26 @@ def _next_number(session: Session) -> int:
 def allocation_of(engine: Engine, actor: UserView, participant_id: str) -> Randomized | None:
     """A participant's randomization as this actor may see it (None before randomization)."""
     with session_scope(engine) as session:
-        participant_row(session, actor, participant_id)
-        entry = session.execute(
-            select(allocation_entries).where(allocation_entries.c.participant_id == participant_id)
-        ).first()
-        if entry is None:
-            return None
-        flagged = (
-            session.execute(select(unblindings.c.unblinded_by).where(unblindings.c.participant_id == participant_id))
-            .scalars()
-            .all()
-        )
+        return allocation_in(session, None, actor, participant_id)
+
+
+def allocation_in(
+    session: Session, protocol: Protocol | None, actor: UserView, participant_id: str
+) -> Randomized | None:
+    """``allocation_of`` in the caller's transaction (``protocol`` None: the current one, read in it)."""
+    participant_row(session, actor, participant_id)
+    entry = session.execute(
+        select(allocation_entries).where(allocation_entries.c.participant_id == participant_id)
+    ).first()
+    if entry is None:
+        return None
+    flagged = (
+        session.execute(select(unblindings.c.unblinded_by).where(unblindings.c.participant_id == participant_id))
+        .scalars()
+        .all()
+    )
     viewer = viewer_for(
-        current_protocol(engine).protocol,
+        protocol if protocol is not None else protocol_in(session).protocol,
         actor.username,
         actor.role,
         frozenset(actor.sites),

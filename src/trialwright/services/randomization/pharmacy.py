@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Engine, Select, and_, case, false, func, not_, or_, select
+from sqlalchemy.orm import Session
 
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.preparation import PreparationError, validate_preparation
@@ -46,6 +47,7 @@ __all__ = [
     "preparation_counts",
     "preparation_queue",
     "prepare",
+    "prepare_in",
     "what_to_prepare",
 ]
 
@@ -148,14 +150,18 @@ def _what_to_prepare(engine: Engine, actor: UserView, preparation_code: str) -> 
     _pharmacist(actor)
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
-        entry = session.execute(
-            select(allocation_entries).where(allocation_entries.c.preparation_code == preparation_code)
-        ).first()
-        if entry is None or entry.participant_id is None:
-            raise NotFound("no randomized participant has this preparation code")
-        participant_row(session, actor, entry.participant_id)  # NotFound outside the actor's sites
-        _checked(session, entry)
-        done = session.execute(select(preparations).where(preparations.c.preparation_code == preparation_code)).first()
+        return _instruction_in(session, protocol, actor, preparation_code)
+
+
+def _instruction_in(session: Session, protocol: Protocol, actor: UserView, preparation_code: str) -> Instruction:
+    entry = session.execute(
+        select(allocation_entries).where(allocation_entries.c.preparation_code == preparation_code)
+    ).first()
+    if entry is None or entry.participant_id is None:
+        raise NotFound("no randomized participant has this preparation code")
+    participant_row(session, actor, entry.participant_id)  # NotFound outside the actor's sites
+    _checked(session, entry)
+    done = session.execute(select(preparations).where(preparations.c.preparation_code == preparation_code)).first()
     arm = protocol.arm_by_code(entry.arm)
     preparation = arm.preparation()
     volume = arm.intervention.volume
@@ -198,42 +204,56 @@ def prepare(engine: Engine, actor: UserView, preparation_code: str, values: Mapp
     where only the unblinded pharmacist reads them. The audit entry holds the preparation code and that it was
     prepared, never the values: a lot or a volume can differ by arm and the trail is read by blinded roles.
     """
-    instruction = what_to_prepare(engine, actor, preparation_code)
+    _pharmacist(actor)
+    protocol = current_protocol(engine).protocol
+    try:
+        with session_scope(engine) as session:
+            prepare_in(session, protocol, actor, preparation_code, values)
+            return _instruction_in(session, protocol, actor, preparation_code)
+    except AllocationTampered as exc:  # audited in a transaction of its own, as ``what_to_prepare`` does
+        _audit_tampering(engine, actor, exc, None)
+        raise
+
+
+def prepare_in(
+    session: Session, protocol: Protocol, actor: UserView, preparation_code: str, values: Mapping[str, Any]
+) -> None:
+    """``prepare`` in the caller's transaction, under ``protocol``: the same checks in the same order (what the code
+    holds, nothing to prepare, prepared already, the arm's attributes), the record and its audit entry. An
+    ``AllocationTampered`` raised here is the caller's to audit once its transaction is rolled back."""
+    _pharmacist(actor)
+    instruction = _instruction_in(session, protocol, actor, preparation_code)
     if not instruction.to_prepare:
         raise RandomizationError(f"preparation_code: {preparation_code} has nothing to prepare (no product)")
     if instruction.prepared:
         raise RandomizationError(f"preparation_code: {preparation_code} is prepared already")
-    protocol = current_protocol(engine).protocol
-    with session_scope(engine) as session:
-        arm_code = session.execute(
-            select(allocation_entries.c.arm).where(allocation_entries.c.preparation_code == preparation_code)
-        ).scalar_one()
+    arm_code = session.execute(
+        select(allocation_entries.c.arm).where(allocation_entries.c.preparation_code == preparation_code)
+    ).scalar_one()
     preparation = protocol.arm_by_code(arm_code).preparation()
     assert preparation is not None  # to_prepare above
     try:
         stored = validate_preparation(preparation, values)
     except PreparationError as exc:
         raise PreparationRefused(exc.problems) from None
-    with session_scope(engine) as session:
-        site = participant_row(session, actor, instruction.participant_id or "").site
-        session.execute(
-            preparations.insert().values(
-                preparation_code=preparation_code,
-                attributes=json.dumps(stored),
-                prepared_at=clock.now(),
-                prepared_by=actor.username,
-            )
+    site = participant_row(session, actor, instruction.participant_id or "").site
+    session.execute(
+        preparations.insert().values(
+            preparation_code=preparation_code,
+            attributes=json.dumps(stored),
+            prepared_at=clock.now(),
+            prepared_by=actor.username,
         )
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
-            site=site,
-            participant=instruction.participant_id,
-            action="dose.prepared",
-            new_value={"preparation_code": preparation_code, "prepared": True},
-        )
-    return what_to_prepare(engine, actor, preparation_code)
+    )
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=site,
+        participant=instruction.participant_id,
+        action="dose.prepared",
+        new_value={"preparation_code": preparation_code, "prepared": True},
+    )
 
 
 class PreparationState(StrEnum):

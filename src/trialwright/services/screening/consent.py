@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import NaiveTimeError, local_date
 from trialwright.domain.calendars import aware as aware_time
 from trialwright.domain.eligibility import Decision
 from trialwright.domain.text import checked_text
+from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
 from trialwright.services.screening.common import (
@@ -32,7 +35,7 @@ from trialwright.services.users import UserView
 from trialwright.store.engine import serialise, session_scope
 from trialwright.store.screening_tables import consents, participants
 
-__all__ = ["enrol", "record_consent"]
+__all__ = ["enrol", "enrol_in", "record_consent", "record_consent_in"]
 
 
 def record_consent(
@@ -52,6 +55,33 @@ def record_consent(
 ) -> ScreeningView:
     """Record a consent (or a refusal, or a participant's own decision after regaining capacity)."""
     protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        record_consent_in(
+            session, protocol, actor, screening_id, form_version=form_version, given_by=given_by,
+            obtained_by=obtained_by, obtained_at=obtained_at, representative_name=representative_name,
+            representative_relationship=representative_relationship, witness=witness, kind=kind, decision=decision,
+        )  # fmt: skip
+        return _view(session, _row(session, actor, screening_id))
+
+
+def record_consent_in(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    screening_id: int,
+    *,
+    form_version: str,
+    given_by: str,
+    obtained_by: str,
+    obtained_at: dt.datetime,
+    representative_name: str | None = None,
+    representative_relationship: str | None = None,
+    witness: str | None = None,
+    kind: str = "initial",
+    decision: str = "consent",
+) -> None:
+    """``record_consent`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one); the
+    caller reads the view it needs."""
     if given_by not in {"participant", "representative"}:
         raise ScreeningError("given_by: must be participant or representative")
     if kind not in {"initial", "reconsent", "regained_capacity"}:
@@ -89,132 +119,134 @@ def record_consent(
     if version is None:
         known = ", ".join(v.version for v in protocol.consent_versions)
         raise ScreeningError(f"form_version: unknown consent form version {form_version!r} (versions: {known})")
-    with session_scope(engine) as session:
-        row = _row(session, actor, screening_id)
-        # Dates are the site's local dates, whatever offset the time was sent with.
-        obtained_on = local_date(obtained_at, protocol.site(row.site).timezone, "obtained_at")
-        if obtained_on < version.effective_from:
-            raise ScreeningError(
-                f"form_version: {form_version} is in use only from {version.effective_from.isoformat()} "
-                f"(consent obtained on {obtained_on.isoformat()} at the site)"
-            )
-        if obtained_on < row.screened_on:
-            raise ScreeningError(
-                f"obtained_at: {obtained_on.isoformat()} at the site is before the screening date "
-                f"{row.screened_on.isoformat()}"
-            )
-        previous = session.execute(
-            select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)
-        ).all()
-        if kind == "regained_capacity" and not protocol.eligibility.regained_capacity:
-            raise ScreeningError(
-                "kind: the protocol declares that a participant consented for by a representative does not regain "
-                "capacity during the trial (eligibility.regained_capacity: false)"
-            )
-        if kind == "regained_capacity" and not any(c.given_by == "representative" for c in previous):
-            raise ScreeningError("kind: regained_capacity follows a representative's consent; there is none")
-        session.execute(
-            consents.insert().values(
-                screening_id=row.id,
-                form_version=form_version,
-                given_by=given_by,
-                representative_name=representative_name,
-                representative_relationship=representative_relationship,
-                witness=witness,
-                obtained_by=obtained_by,
-                obtained_at=obtained_at,
-                kind=kind,
-                decision=decision,
-                recorded_at=_now(),
-                recorded_by=actor.username,
-            )
+    row = _row(session, actor, screening_id)
+    # Dates are the site's local dates, whatever offset the time was sent with.
+    obtained_on = local_date(obtained_at, protocol.site(row.site).timezone, "obtained_at")
+    if obtained_on < version.effective_from:
+        raise ScreeningError(
+            f"form_version: {form_version} is in use only from {version.effective_from.isoformat()} "
+            f"(consent obtained on {obtained_on.isoformat()} at the site)"
         )
-        label = f"{row.site}-S{row.number:04d}"
-        participant = session.execute(select(participants).where(participants.c.screening_id == row.id)).first()
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
-            site=row.site,
-            participant=participant.participant_id if participant else None,
-            form="consent",
-            action=f"consent.{decision}",
-            new_value={
-                "form_version": form_version,
-                "given_by": given_by,
-                "representative_name": representative_name,
-                "relationship": representative_relationship,
-                "witness": witness,
-                "obtained_by": obtained_by,
-                "obtained_at": obtained_at.isoformat(),
-                "kind": kind,
-            },
-            detail={"screening": label},
+    if obtained_on < row.screened_on:
+        raise ScreeningError(
+            f"obtained_at: {obtained_on.isoformat()} at the site is before the screening date "
+            f"{row.screened_on.isoformat()}"
         )
-        if protocol.eligibility.consent_field is not None and kind != "regained_capacity":
-            old = _typed_values(protocol, json.loads(row.screening_values))
-            merged = {**old, protocol.eligibility.consent_field: decision == "consent"}
-            if merged != old:
-                _store_values(
-                    session, actor, row, protocol, merged, old, "set from the consent record", "screening.changed"
-                )
-        if decision == "withdraw" and participant is not None:
-            for scope in WithdrawalScope:
-                _insert_withdrawal(
-                    session,
-                    actor,
-                    participant,
-                    scope,
-                    WithdrawalCause.WITHDREW_CONSENT,
-                    "withdrew on regaining capacity",
-                    obtained_on,
-                )
-        return _view(session, _row(session, actor, screening_id))
+    previous = session.execute(select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)).all()
+    if kind == "regained_capacity" and not protocol.eligibility.regained_capacity:
+        raise ScreeningError(
+            "kind: the protocol declares that a participant consented for by a representative does not regain "
+            "capacity during the trial (eligibility.regained_capacity: false)"
+        )
+    if kind == "regained_capacity" and not any(c.given_by == "representative" for c in previous):
+        raise ScreeningError("kind: regained_capacity follows a representative's consent; there is none")
+    session.execute(
+        consents.insert().values(
+            screening_id=row.id,
+            form_version=form_version,
+            given_by=given_by,
+            representative_name=representative_name,
+            representative_relationship=representative_relationship,
+            witness=witness,
+            obtained_by=obtained_by,
+            obtained_at=obtained_at,
+            kind=kind,
+            decision=decision,
+            recorded_at=_now(),
+            recorded_by=actor.username,
+        )
+    )
+    label = f"{row.site}-S{row.number:04d}"
+    participant = session.execute(select(participants).where(participants.c.screening_id == row.id)).first()
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=row.site,
+        participant=participant.participant_id if participant else None,
+        form="consent",
+        action=f"consent.{decision}",
+        new_value={
+            "form_version": form_version,
+            "given_by": given_by,
+            "representative_name": representative_name,
+            "relationship": representative_relationship,
+            "witness": witness,
+            "obtained_by": obtained_by,
+            "obtained_at": obtained_at.isoformat(),
+            "kind": kind,
+        },
+        detail={"screening": label},
+    )
+    if protocol.eligibility.consent_field is not None and kind != "regained_capacity":
+        old = _typed_values(protocol, json.loads(row.screening_values))
+        merged = {**old, protocol.eligibility.consent_field: decision == "consent"}
+        if merged != old:
+            _store_values(
+                session, actor, row, protocol, merged, old, "set from the consent record", "screening.changed"
+            )
+    if decision == "withdraw" and participant is not None:
+        for scope in WithdrawalScope:
+            _insert_withdrawal(
+                session,
+                actor,
+                participant,
+                scope,
+                WithdrawalCause.WITHDREW_CONSENT,
+                "withdrew on regaining capacity",
+                obtained_on,
+            )
 
 
 def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
     """Enrol an eligible, consented patient; issues the participant id. Never twice."""
     with session_scope(engine) as session:
-        row = _row(session, actor, screening_id)
-        label = f"{row.site}-S{row.number:04d}"
-        if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
-            raise ScreeningError(f"screening: {label} is already enrolled")
-        if row.decision != Decision.ELIGIBLE.value:
-            raise ScreeningError(
-                f"eligibility: {label} is {row.decision.replace('_', ' ')}; only an eligible patient is enrolled"
-            )
-        latest = session.execute(
-            select(consents)
-            .where(consents.c.screening_id == row.id, consents.c.kind != "regained_capacity")
-            .order_by(consents.c.id.desc())
-            .limit(1)
-        ).first()
-        if latest is None or latest.decision != "consent":
-            raise ScreeningError(f"consent: {label} has no recorded consent")
-        serialise(session, f"participant:{row.site}")
-        number = (
-            session.execute(select(func.max(participants.c.number)).where(participants.c.site == row.site)).scalar()
-            or 0
-        ) + 1
-        participant_id = f"{row.site}-{number:03d}"
-        session.execute(
-            participants.insert().values(
-                participant_id=participant_id,
-                site=row.site,
-                number=number,
-                screening_id=row.id,
-                enrolled_at=_now(),
-                enrolled_by=actor.username,
-            )
-        )
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
-            site=row.site,
-            participant=participant_id,
-            action="participant.enrolled",
-            new_value={"participant_id": participant_id},
-            detail={"screening": label},
-        )
+        row, _ = enrol_in(session, actor, screening_id)
         return _view(session, row)
+
+
+def enrol_in(session: Session, actor: UserView, screening_id: int) -> tuple[Any, str]:
+    """``enrol`` in the caller's transaction (the simulator joins steps in one): the screening's row as read before
+    the enrolment, and the participant id issued."""
+    row = _row(session, actor, screening_id)
+    label = f"{row.site}-S{row.number:04d}"
+    if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
+        raise ScreeningError(f"screening: {label} is already enrolled")
+    if row.decision != Decision.ELIGIBLE.value:
+        raise ScreeningError(
+            f"eligibility: {label} is {row.decision.replace('_', ' ')}; only an eligible patient is enrolled"
+        )
+    latest = session.execute(
+        select(consents)
+        .where(consents.c.screening_id == row.id, consents.c.kind != "regained_capacity")
+        .order_by(consents.c.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.decision != "consent":
+        raise ScreeningError(f"consent: {label} has no recorded consent")
+    serialise(session, f"participant:{row.site}")
+    number = (
+        session.execute(select(func.max(participants.c.number)).where(participants.c.site == row.site)).scalar() or 0
+    ) + 1
+    participant_id = f"{row.site}-{number:03d}"
+    session.execute(
+        participants.insert().values(
+            participant_id=participant_id,
+            site=row.site,
+            number=number,
+            screening_id=row.id,
+            enrolled_at=_now(),
+            enrolled_by=actor.username,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=row.site,
+        participant=participant_id,
+        action="participant.enrolled",
+        new_value={"participant_id": participant_id},
+        detail={"screening": label},
+    )
+    return row, participant_id

@@ -33,7 +33,7 @@ from trialwright.services.users import UserView
 from trialwright.store.engine import inserted_id, serialise, session_scope
 from trialwright.store.screening_tables import participants, screenings
 
-__all__ = ["screen", "set_non_enrolment", "update_screening"]
+__all__ = ["screen", "screen_in", "set_non_enrolment", "set_non_enrolment_in", "update_screening"]
 
 
 def screen(
@@ -42,6 +42,20 @@ def screen(
     """Add a patient to the screening log with whatever values are known; the decision is computed.
     ``screened_on`` is the site's local date (None: today at the site) and may not be after the site's today."""
     protocol = current_protocol(engine).protocol
+    with session_scope(engine) as session:
+        return screen_in(session, protocol, actor, site=site, screened_on=screened_on, values=values)
+
+
+def screen_in(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    *,
+    site: str,
+    screened_on: dt.date | None,
+    values: Mapping[str, Any],
+) -> ScreeningView:
+    """``screen`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one)."""
     if site not in protocol.site_codes:
         raise ScreeningError(f"site: unknown site {site!r} (sites: {', '.join(protocol.site_codes)})")
     if actor.role.site_scoped and site not in actor.sites:  # a new screening: the site is public, nothing leaks
@@ -59,38 +73,35 @@ def screen(
     typed = validate_values(protocol, values)
     decision = evaluate(protocol, typed)
     now = _now()
-    with session_scope(engine) as session:
-        serialise(session, f"screening:{site}")
-        number = (
-            session.execute(select(func.max(screenings.c.number)).where(screenings.c.site == site)).scalar() or 0
-        ) + 1
-        new_id = inserted_id(
-            session,
-            screenings.insert().values(
-                site=site,
-                number=number,
-                screened_on=screened_on,
-                screening_values=_dump(typed),
-                decision=decision.decision.value,
-                decision_detail=_dump(_decision_detail(decision)),
-                protocol_version=protocol.version.number,
-                created_at=now,
-                created_by=actor.username,
-                updated_at=now,
-            ),
-        )
-        label = f"{site}-S{number:04d}"
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
+    serialise(session, f"screening:{site}")
+    number = (session.execute(select(func.max(screenings.c.number)).where(screenings.c.site == site)).scalar() or 0) + 1
+    new_id = inserted_id(
+        session,
+        screenings.insert().values(
             site=site,
-            form="screening",
-            action="screening.created",
-            new_value={"values": typed, "decision": decision.decision.value},
-            detail={"screening": label, "protocol_version": protocol.version.number},
-        )
-        return _view(session, _row(session, actor, new_id))
+            number=number,
+            screened_on=screened_on,
+            screening_values=_dump(typed),
+            decision=decision.decision.value,
+            decision_detail=_dump(_decision_detail(decision)),
+            protocol_version=protocol.version.number,
+            created_at=now,
+            created_by=actor.username,
+            updated_at=now,
+        ),
+    )
+    label = f"{site}-S{number:04d}"
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=site,
+        form="screening",
+        action="screening.created",
+        new_value={"values": typed, "decision": decision.decision.value},
+        detail={"screening": label, "protocol_version": protocol.version.number},
+    )
+    return _view(session, _row(session, actor, new_id))
 
 
 def update_screening(
@@ -112,7 +123,8 @@ def update_screening(
             raise ScreeningError(f"reason: changing saved values ({', '.join(sorted(overwritten))}) needs a reason")
         if not changed:
             return _view(session, row)
-        return _store_values(session, actor, row, protocol, {**old, **changed}, old, reason, "screening.changed")
+        _store_values(session, actor, row, protocol, {**old, **changed}, old, reason, "screening.changed")
+        return _view(session, session.execute(select(screenings).where(screenings.c.id == row.id)).first())
 
 
 def _store_values(
@@ -124,7 +136,9 @@ def _store_values(
     old: Mapping[str, Any],
     reason: str | None,
     action: str,
-) -> ScreeningView:
+) -> None:
+    """The screening's values replaced by ``merged``, the decision evaluated again, audited (the caller reads the
+    view it needs: consent reads none)."""
     decision = evaluate(protocol, merged)
     session.execute(
         screenings.update()
@@ -151,7 +165,6 @@ def _store_values(
         reason=reason,
         detail={"screening": f"{row.site}-S{row.number:04d}"},
     )
-    return _view(session, session.execute(select(screenings).where(screenings.c.id == row.id)).first())
 
 
 def set_non_enrolment(
@@ -166,27 +179,35 @@ def set_non_enrolment(
         raise ScreeningError("text: 'other' needs a description")
     checked_text(text_, "text", error=ScreeningError)
     with session_scope(engine) as session:
-        row = _row(session, actor, screening_id)
-        if code is NonEnrolmentReason.NOT_ELIGIBLE and row.decision != Decision.NOT_ELIGIBLE.value:
-            raise ScreeningError(f"reason: the patient is {row.decision.replace('_', ' ')}, not 'not eligible'")
-        if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
-            raise ScreeningError("reason: the patient is enrolled")
-        old = {"reason": row.non_enrolment_reason, "text": row.non_enrolment_text}
-        session.execute(
-            screenings.update()
-            .where(screenings.c.id == row.id)
-            .values(non_enrolment_reason=code.value, non_enrolment_text=text_, updated_at=_now())
-        )
-        audit.record(
-            session,
-            actor=actor.username,
-            role=actor.role.value,
-            site=row.site,
-            form="screening",
-            field="non_enrolment_reason",
-            action="screening.not_enrolled",
-            old_value=old,
-            new_value={"reason": code.value, "text": text_},
-            detail={"screening": f"{row.site}-S{row.number:04d}"},
-        )
+        set_non_enrolment_in(session, actor, screening_id, code, text_)
         return _view(session, _row(session, actor, screening_id))
+
+
+def set_non_enrolment_in(
+    session: Session, actor: UserView, screening_id: int, code: NonEnrolmentReason, text_: str | None
+) -> None:
+    """``set_non_enrolment`` in the caller's transaction, the reason already checked (``NonEnrolmentReason``); the
+    caller reads the view it needs."""
+    row = _row(session, actor, screening_id)
+    if code is NonEnrolmentReason.NOT_ELIGIBLE and row.decision != Decision.NOT_ELIGIBLE.value:
+        raise ScreeningError(f"reason: the patient is {row.decision.replace('_', ' ')}, not 'not eligible'")
+    if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
+        raise ScreeningError("reason: the patient is enrolled")
+    old = {"reason": row.non_enrolment_reason, "text": row.non_enrolment_text}
+    session.execute(
+        screenings.update()
+        .where(screenings.c.id == row.id)
+        .values(non_enrolment_reason=code.value, non_enrolment_text=text_, updated_at=_now())
+    )
+    audit.record(
+        session,
+        actor=actor.username,
+        role=actor.role.value,
+        site=row.site,
+        form="screening",
+        field="non_enrolment_reason",
+        action="screening.not_enrolled",
+        old_value=old,
+        new_value={"reason": code.value, "text": text_},
+        detail={"screening": f"{row.site}-S{row.number:04d}"},
+    )
