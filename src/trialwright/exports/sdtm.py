@@ -96,6 +96,7 @@ from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_val
 from trialwright.exports.xport import XportVariable, XportWriter
 from trialwright.protocol import Protocol
 from trialwright.protocol.cdisc_ct import SDTM_CT_VERSION
+from trialwright.protocol.demographics import RETIRED_SEX
 from trialwright.protocol.elements import epochs
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.protocol.logs import LOG_DOSES, dose_unit
@@ -385,6 +386,13 @@ def _check_countries(source: ExportSource) -> None:
         raise SdtmExportError(
             f"sites {', '.join(missing)}: no country (sites[].country, ISO 3166-1 alpha-3, e.g. IRN); SDTM "
             "DM.COUNTRY is required (SDTMIG 3.4 DM) and is never guessed"
+        )
+    d = source.protocol.demographics
+    if d is not None and d.sex is not None and (retired := sorted(set(d.sex.codes.values()) & RETIRED_SEX)):
+        raise SdtmExportError(
+            f"demographics.sex.codes: {', '.join(retired)} is not a term of CDISC CT SEX in SDTM CT {SDTM_CT_VERSION} "
+            "(a protocol version stored before trialwright shipped the CT package); SEX is not extensible, so DM.SEX "
+            "cannot be written: amend the protocol (a new version) to a SEX term"
         )
 
 

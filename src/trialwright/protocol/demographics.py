@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from trialwright.protocol.base import ProtocolModel
+from trialwright.protocol.base import ProtocolModel, stored_text
 from trialwright.protocol.cdisc_ct import sdtm_ct
 from trialwright.protocol.references import Found, field_ref, unknown
 
@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["AgeSource", "Demographics", "SexSource", "demographics_checks", "fhir_gender"]
 
 #: CDISC SEX (C66731) submission values and the FHIR administrative gender each is written as.
-_FHIR_GENDER = {"F": "female", "M": "male", "U": "unknown", "INTERSEX": "other"}
+_FHIR_GENDER = {"F": "female", "M": "male", "U": "unknown", "INTERSEX": "other", "UNDIFFERENTIATED": "other"}
+#: SEX values no longer CT terms that a protocol stored before the CT package shipped may hold: it still loads (its
+#: trial keeps working); the SDTM export refuses it, naming it (``sdtm._check_sex_terms``).
+RETIRED_SEX = frozenset({"UNDIFFERENTIATED"})
 
 
 class AgeSource(ProtocolModel):
@@ -53,9 +56,11 @@ class SexSource(ProtocolModel):
 
     @field_validator("codes")
     @classmethod
-    def _sex_terms(cls, codes: dict[str, str]) -> dict[str, str]:
+    def _sex_terms(cls, codes: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         sex = sdtm_ct()["SEX"]
         for code, value in codes.items():
+            if value in RETIRED_SEX and stored_text(info):
+                continue  # a text stored before the CT package shipped reads as its engine read it
             if value not in sex or value not in _FHIR_GENDER:
                 raise ValueError(f"{code}: {value!r} is not a term of CDISC CT SEX ({sex.code}, SDTM CT "
                                  f"{sdtm_ct().version}: {', '.join(sex.terms)})")  # fmt: skip

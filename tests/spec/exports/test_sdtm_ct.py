@@ -175,3 +175,26 @@ def test_protocol_check_notes_what_is_written_as_a_sponsor_extension() -> None:
     first = ct_extensions(load_protocol(ROOT / "protocols" / "IRCT20190101042197N2.yaml").protocol)
     (lb,) = [n for n in first if "LBTESTCD" in n]
     assert "TLYH (labs.cd4_abs)" in lb and "CRP" not in lb.split(": ", 2)[-1].split(", ")
+
+
+def test_a_protocol_stored_before_the_ct_package_shipped_still_loads_and_sdtm_refuses_what_ct_lacks() -> None:
+    """A trial database holds its protocol text by SHA and reads it on every request: a text stored when
+    ``UNDIFFERENTIATED`` was a SEX value and test names were not checked against CT must still load (as its engine
+    read it), or the trial stops working; a new text with either is refused, and the SDTM export of the old one is
+    refused naming the SEX value CT 2025-03-28 lacks (SEX is not extensible), never written under another term."""
+    import types
+
+    from trialwright.exports.sdtm import SdtmExportError, _check_countries
+
+    def old(doc: Any) -> None:
+        doc["demographics"]["sex"]["codes"] = {"female": "F", "male": "UNDIFFERENTIATED"}
+        _lab(doc, "crp")[2]["test"] = "CRP Level"
+
+    text = mutated_text(old)
+    with pytest.raises(ProtocolError):
+        load_protocol_text(text)
+    stored = load_protocol_text(text, stored=True).protocol
+    assert stored.demographics.sex.codes["male"] == "UNDIFFERENTIATED"  # type: ignore[union-attr]
+    with pytest.raises(SdtmExportError, match=r"demographics.sex.codes: UNDIFFERENTIATED is not a term of CDISC CT "
+                                              r"SEX in SDTM CT 2025-03-28"):  # fmt: skip
+        _check_countries(types.SimpleNamespace(protocol=stored))  # type: ignore[arg-type]
