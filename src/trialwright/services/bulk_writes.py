@@ -6,8 +6,8 @@ statement; SQLite: one more than the largest, the writer lock held since the tra
 row, built in Python with every column as the INSERT would have returned it, is kept to be written later. The
 pending rows are written, in the order they were made, before the next statement the session's connection
 executes (``before_execute``: a read of the records, a query that refers to one, a savepoint, its release or
-rollback; not ``exec_driver_sql`` or a raw DBAPI cursor, which no code uses inside a block) and when the block
-ends, so no statement ever sees the table without them: what a save reads and what it writes are those of
+rollback; and ``before_cursor_execute``, which a statement run on the driver's cursor fires too:
+``store.engine.Prepared``, the audit trail's pending insert) and when the block ends, so no statement ever sees the table without them: what a save reads and what it writes are those of
 the row-by-row path. Nothing here decides anything; a block left by an exception drops what it had not written
 (its transaction is being rolled back).
 """
@@ -102,11 +102,13 @@ def deferring(session: Session) -> Iterator[None]:
     state = _Deferred(connection)
     session.info[_STATE] = state
     event.listen(connection, "before_execute", state.flush)
+    event.listen(connection, "before_cursor_execute", state.flush)  # a Prepared statement on the driver's cursor
     try:
         yield
         state.flush()
     finally:
         event.remove(connection, "before_execute", state.flush)
+        event.remove(connection, "before_cursor_execute", state.flush)
         session.info.pop(_STATE, None)
 
 

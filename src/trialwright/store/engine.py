@@ -411,14 +411,16 @@ _CONNECTION = "trialwright.connection"
 
 
 def _connection(session: Session) -> Any:
-    """``session.connection()``, kept for the session's transaction (asking the session again costs more than the
-    driver's statement; a savepoint runs on the same connection)."""
-    transaction = session.get_transaction()
+    """``session.connection()``, kept for the session's innermost transaction (asking the session again costs more
+    than the driver's statement). Kept per savepoint, not per root transaction: SQLAlchemy sends a savepoint begun
+    with ``begin_nested`` only at the next ``session.connection()``, so a statement on the driver's cursor first in
+    a savepoint must ask for it, or it would run outside the savepoint and outlive its rollback."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
     kept = session.info.get(_CONNECTION)
     if kept is not None and transaction is not None and kept[0] is transaction:
         return kept[1]
     connection = session.connection()
-    session.info[_CONNECTION] = (session.get_transaction(), connection)
+    session.info[_CONNECTION] = (transaction, connection)
     return connection
 
 
