@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.exports.base import LockRecord
 from trialwright.store.data_tables import soft_locks, trial_locks
+from trialwright.store.screening_tables import participants
 from trialwright.store.tables import audit_entries
 
 __all__ = ["LOCK_ACTIONS", "lock_records"]
@@ -69,9 +70,17 @@ def lock_records(session: Session, sites: Collection[str] | None = None) -> list
         rows.setdefault(("trial", None), []).append(t)
     for s in session.execute(select(soft_locks).order_by(soft_locks.c.id)):
         rows.setdefault((s.scope, s.target), []).append(s)
+    at_site: dict[str, str] = {}  # a soft-locked participant's site, for an export of some sites
+    if sites is not None:
+        locked = {t for scope, t in rows if scope == "participant"}
+        who = select(participants.c.participant_id, participants.c.site)
+        found = session.execute(who.where(participants.c.participant_id.in_(locked)))
+        at_site = {p.participant_id: p.site for p in found}
     out: list[LockRecord] = []
     for (scope, target), held in rows.items():
         if sites is not None and scope == "site" and target not in sites:
+            continue
+        if sites is not None and scope == "participant" and at_site.get(str(target)) not in sites:
             continue
         kept = records.get((scope, target), [])
         if len(kept) != len(held):

@@ -272,3 +272,16 @@ def test_what_cannot_be_restored_exactly_is_refused_by_name_and_nothing_is_writt
         for words in named:
             assert words in str(refused.value), (case, str(refused.value))
         assert (_rows(target.engine), audit.count(target.engine)) == before, case
+
+
+def test_the_consent_records_an_import_keeps_are_read_by_blinded_roles_as_kept() -> None:
+    """A screening never enrolled and a participant's other consents, as ``import.odm`` keeps them, hold screening
+    values and consent details taken before any randomization: no arm, so a blinded reader sees them unmasked
+    (review: they were unclassified, so masked)."""
+    import json as _json
+
+    from trialwright.domain.audit_masking import mask_value
+
+    raw = _json.dumps({"screening": {"screened_on": "2026-12-01", "values": {"age": 61}},
+                       "consents": [{"id": 3, "decision": "refuse", "given_by": "participant"}]})  # fmt: skip
+    assert mask_value("import.odm", "new_value", raw) == raw

@@ -262,3 +262,18 @@ def test_a_trial_with_a_lock_history_of_its_own_is_refused(trial: Trial, tmp_pat
         import_odm(target.engine, manager, path)
     assert "trial: this trial already has 2 lock and unlock changes" in str(refused.value)
     assert (_count(target.engine), audit.count(target.engine)) == before
+
+
+def test_an_export_of_some_sites_holds_only_their_soft_locks_and_their_participants(trial: Trial) -> None:
+    """A site-scoped export (a coordinator's) writes the trial lock, its sites' soft locks and its participants' only:
+    a participant soft-locked at another site is neither written nor paired with its entries (review)."""
+    from trialwright.services.export_locks import lock_records
+
+    held = _locked_trial(trial)  # at RAZ
+    with session_scope(trial.engine) as session:
+        everyone = lock_records(session)
+        gol = lock_records(session, ("GOL",))
+        raz = lock_records(session, ("RAZ",))
+    assert {(r.scope, r.target) for r in everyone} == {("trial", None), ("site", "RAZ"), ("participant", held)}
+    assert {(r.scope, r.target) for r in gol} == {("trial", None)}
+    assert {(r.scope, r.target) for r in raz} == {("trial", None), ("site", "RAZ"), ("participant", held)}

@@ -42,7 +42,6 @@ def test_a_prepared_statement_first_in_a_savepoint_is_undone_by_its_rollback(eng
 
 
 def test_a_prepared_statement_in_a_deferring_block_sees_the_rows_waiting(engine: object) -> None:
-    with session_scope(engine) as session:  # type: ignore[arg-type]
-        with deferring(session):
-            deferred_insert(session, NOTES, {"text": "waiting"})
-            assert [r["text"] for r in COUNT.rows(session, {})] == ["waiting"]
+    with session_scope(engine) as session, deferring(session):  # type: ignore[arg-type]
+        deferred_insert(session, NOTES, {"text": "waiting"})
+        assert [r["text"] for r in COUNT.rows(session, {})] == ["waiting"]
