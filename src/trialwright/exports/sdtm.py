@@ -989,8 +989,9 @@ class SdtmExporter(Exporter):
             "",
             f"Trial: {s.trial_id}",
             f"Implementation guide: SDTMIG {SDTMIG_VERSION}",
-            f"Controlled terminology: CDISC SDTM CT {SDTM_CT_VERSION} (shipped with trialwright; terms outside a code "
-            "list are sponsor extensions, marked in define.xml)",
+            f"Controlled terminology: CDISC SDTM CT {SDTM_CT_VERSION}, as shipped with trialwright (NCI EVS's file, "
+            "its package date identified as its NOTICE.md says); terms outside a code list are sponsor extensions, "
+            "marked in define.xml",
             f"Protocol version: {s.protocol_version}",
             f"Exported at: {s.taken_at.astimezone(dt.UTC).isoformat(timespec='seconds')} (UTC)",
             f"Arms included: {arms}",
