@@ -35,6 +35,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.deaths import Death, earliest_death
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.masking import masked_roles, sees_arms
+from trialwright.domain.recruitment import eligible_apart_from_consent
 from trialwright.domain.roles import Role
 from trialwright.domain.treatment import arm_received, treatment_given
 from trialwright.protocol import Protocol
@@ -459,9 +460,15 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
             screenings.c.site,
             screenings.c.screened_on,
             screenings.c.decision,
+            screenings.c.decision_detail,
             screenings.c.non_enrolment_reason,
         )
     ).all()
+    refused = set(session.execute(select(consents.c.screening_id).where(consents.c.decision == "refuse")).scalars())
+    consent_field = protocol.eligibility.consent_field
+    # Eligible: every criterion met but consent, which comes after (``eligible_apart_from_consent``, the rule the
+    # recruitment report counts by): a consent refusal fails the consent criterion, yet the patient declined.
+    apart = {r.id: eligible_apart_from_consent(r.decision, json.loads(r.decision_detail), consent_field) for r in rows}
     consented_ids: dict[int, str] = {}  # the first consent of each screening: who gave it
     for r in session.execute(
         select(consents.c.screening_id, consents.c.given_by)
@@ -482,12 +489,12 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
     for r in rows:
         if r.id in randomized:
             continue
-        if r.decision == "not_eligible" or r.non_enrolment_reason == "not_eligible":
+        if not apart[r.id] or r.non_enrolment_reason == "not_eligible":
             not_eligible += 1
-        elif r.non_enrolment_reason == "declined":
-            declined += 1
         elif r.id in enrolled:
             other[_ENROLLED] = other.get(_ENROLLED, 0) + 1
+        elif r.non_enrolment_reason == "declined" or r.id in refused:
+            declined += 1
         elif r.non_enrolment_reason:
             code = str(r.non_enrolment_reason)
             label = NOT_ENROLLED.get(code) or code.replace("_", " ").capitalize()
@@ -506,11 +513,13 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
     last = max((r.screened_on for r in rows), default=today)
     end = dates.actual_recruitment_end or min(today, max(last, dates.expected_recruitment_end))
     months = sum(max((end - d).days, 1) / (365.25 / 12) for d in first.values())
-    # Eligible: every criterion met (consent aside, which comes after): judged eligible, or gone on to
-    # consent and enrolment, or declined once found eligible.
+    # Eligible: every criterion met (consent aside, which comes after): judged so, or gone on to consent and
+    # enrolment, or declined once found eligible.
     eligible_ids = {
-        r.id for r in rows if r.decision == "eligible" or r.id in enrolled or r.non_enrolment_reason == "declined"
-    }
+        r.id for r in rows
+        if (apart[r.id] and r.non_enrolment_reason != "not_eligible") or r.id in enrolled
+        or r.non_enrolment_reason == "declined"
+    }  # fmt: skip
     eligible = len(eligible_ids)
     consented_ids = {k: v for k, v in consented_ids.items() if k in eligible_ids}
     return Screened(
