@@ -177,6 +177,9 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         # the consent's details and who recorded the withdrawals (on the participant's entry), and a DSMB decision's
         # (``services.odm_import_records``: never its reason, which the file does not hold)
         "consent withdrawals dsmb_decision dsmb_decisions "
+        # every consent record, and a screening never enrolled as restored (``services.odm_import_consents``): its
+        # number, date, values and why not enrolled, as blinded staff read them on the screening pages; no arm
+        "consents screening "
         # a form value's earlier records with the values they set (``services.odm_import_history``): form values, as
         # blinded staff read them on the form pages
         "history "

@@ -148,9 +148,9 @@ NOT_RESTORED = (
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
     "arms, so no ODM file carries them: each imported decision says so), the audit entries about a consent recorded "
-    "before its screening was enrolled (they name no participant; the consent records themselves are restored), "
-    "screenings never enrolled that have no consent record, and the SAE notifications and e-mails the source "
-    "trial sent when its adverse events were reported (an imported event sends none)",
+    "or a screening changed before a participant's screening was enrolled (they name no participant; the "
+    "consent records are restored, and the entries about a screening never enrolled are), and the SAE notifications "
+    "and e-mails the source trial sent when its adverse events were reported (an imported event sends none)",
     "the trial lock and soft locks: ODM has no element for them, so this trial starts open whatever the source's "
     "state (lock it again with `trialwright database lock` once the import is checked)",
     "in a file written before the export carried them: who obtained a consent and its other details, and who "
@@ -179,7 +179,7 @@ class OdmImportReport:
     adverse_events: int = 0  # adverse events, each with its reports, submissions, coding and AuditRecords
     dsmb_decisions: int = 0  # the DSMB's decisions on the safety pause (no reason: never in the file)
     consents: int = 0  # consent records, every one (refusals, re-consents, later decisions), with their ids
-    screenings: int = 0  # screenings never enrolled, restored with their consent records
+    screenings: int = 0  # screenings never enrolled, restored with their consent records and audit records
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
 
@@ -204,8 +204,9 @@ class OdmImportReport:
             f"  adverse events: {self.adverse_events} (every report, submission and MedDRA coding as recorded)",
             f"  DSMB decisions: {self.dsmb_decisions} (decision, related SAEs, who and when; the reason is not in the "
             "file)",
-            f"  consents:       {self.consents} (every consent record, refusals and later decisions too, with its id; "
-            f"{self.screenings} of screenings never enrolled)",
+            f"  consents:       {self.consents} (every consent record, refusals and later decisions too, with its id)",
+            f"  screenings:     {self.screenings} never enrolled (number, date, values, why not enrolled, consent "
+            "records and audit records as recorded)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
             "event reports; with the value each set), of data queries and of the participants, visits, forms, log "

@@ -2,8 +2,11 @@
 
 The export writes them (``trialwright.exports.odm.consents``): the consent a participant was enrolled on on
 ``tw:Enrolment`` (its id as ``ConsentId``), the participant's other consent records as ``tw:Consent`` in its
-``tw:Enrolment`` after the withdrawals, and each screening never enrolled that has consent records as a
-``tw:Screening`` in ``ClinicalData`` (number, date, values, why not enrolled, its ``tw:Consent`` records).
+``tw:Enrolment`` after the withdrawals, and each screening never enrolled as a ``tw:Screening`` in ``ClinicalData``
+(number, date, values, why not enrolled, its ``tw:Consent`` records if any, its AuditRecord and ``tw:History``: the
+audit entries about it, ``screening.*`` and ``consent.*``, kept as recorded in its ``import.odm`` entry's ``recorded``
+and ``earlier``, as an element's, so the export writes them back; a consent's ``RecordedBy`` of a screening with
+records must be a User of the ``AdminData``).
 ``read_later`` checks a participant's while ``odm_import`` reads it, ``read_screenings`` the screenings when
 ``ClinicalData`` ends; ``write_later`` and ``write_screenings`` write them in the import's transaction with the ids
 the file gives (on PostgreSQL the id sequence is moved past the largest), each screening with one ``import.odm``
@@ -34,7 +37,8 @@ from sqlalchemy import func, select, text
 from trialwright.domain.eligibility import evaluate
 from trialwright.protocol import Protocol
 from trialwright.services import audit
-from trialwright.services.odm_import import OdmImportError, _day
+from trialwright.services.odm_import import OdmImportError, _day, _o
+from trialwright.services.odm_import_elements import LATEST, read_element_history
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.screening import _decision_detail, _dump, _typed_values
 from trialwright.store.engine import inserted_id
@@ -204,7 +208,7 @@ def read_screenings(reader: _Reader, clinical: ET.Element) -> list[dict[str, Any
             values = None
         if not isinstance(values, dict):
             raise OdmImportError(f"{where}/tw:ScreeningValues: required, a JSON object")
-        known = {reader._t("ScreeningValues"), reader._t("Consent")}
+        known = {reader._t("ScreeningValues"), reader._t("Consent"), _o("AuditRecord"), reader._t("History")}
         for child in elem:
             if child.tag not in known:
                 raise OdmImportError(f"{where}/{child.tag}: the export writes no such element here (refused, never "
@@ -212,12 +216,16 @@ def read_screenings(reader: _Reader, clinical: ET.Element) -> list[dict[str, Any
         records: list[dict[str, Any]] = []
         for m, c in enumerate(elem.findall(reader._t("Consent")), start=1):
             records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records))
-        if not records:
-            raise OdmImportError(f"{where}/tw:Consent: required (the export writes a screening never enrolled only "
-                                 "with its consent records)")  # fmt: skip
+        recorded = reader._recorded(elem, where, LATEST["screening"])
+        earlier = read_element_history(reader, elem, recorded, "screening", where)
+        for m, record in enumerate(records, start=1):  # who recorded a consent acted on the screening: listed
+            if recorded is not None and record["recorded_by"] not in reader.users.values():
+                raise OdmImportError(f"{where}/tw:Consent[{m}]/@RecordedBy: {record['recorded_by']} is not a User of "
+                                     "the AdminData")  # fmt: skip
         out.append({"site": site, "number": int(digits), "label": number, "screened_on": screened_on,
                     "values": values, "non_enrolment_reason": elem.get("NonEnrolmentReason"),
-                    "non_enrolment_text": elem.get("NonEnrolmentText"), "consents": records})  # fmt: skip
+                    "non_enrolment_text": elem.get("NonEnrolmentText"), "consents": records,
+                    "recorded": recorded, "earlier": earlier})  # fmt: skip
     return out
 
 
@@ -260,10 +268,12 @@ def write_screenings(writer: _Writer, found: list[dict[str, Any]]) -> None:
             new_value={"screening": {"screened_on": s["screened_on"].isoformat(), "values": s["values"],
                                      "non_enrolment_reason": s["non_enrolment_reason"],
                                      "non_enrolment_text": s["non_enrolment_text"]},
-                       "consents": kept(s["consents"])},
+                       "consents": kept(s["consents"]), "recorded": s["recorded"], "earlier": s["earlier"]},
             detail={**writer.detail, "screening": s["label"]},
         )  # fmt: skip
         writer.counts["screenings"] += 1
+        writer.counts["records"] += s["recorded"] is not None
+        writer.counts["earlier"] += len(s["earlier"])
     if writer.session.get_bind().dialect.name == "postgresql":
         largest = writer.session.execute(select(func.max(consents.c.id))).scalar()
         if largest:

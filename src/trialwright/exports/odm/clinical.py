@@ -113,7 +113,7 @@ class ClinicalWriter:
                 self.queries = QueriesHeld(person.participant_id, held)
                 self._subject(person, records)
                 self.queries.done()
-            self.consents.write_screenings(self.xml)
+            self.consents.write_screenings(self.xml, src.screenings_never_enrolled(), self.index, self._audit_record)
             self._dsmb_decisions()
         if pending is not None:
             raise ValueError(f"participant: {pending.participant_id} has form records but no participant record")
