@@ -69,13 +69,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import itertools
 import json
 import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -391,7 +392,9 @@ class _Reader:
         self.ae_numbers: set[str] = set()  # the adverse events read so far (an AE number is the trial's)
         self.decisions: list[dict[str, Any]] = []  # the DSMB's decisions (odm_import_records), at ClinicalData's end
         self.details: tuple[str, bool] | None = None  # the first consent/withdrawal detail read: where, whether there
-        self.screenings: list[dict[str, Any]] = []  # never enrolled, with their consents (odm_import_consents)
+        #: What is done with each screening never enrolled as it is read (odm_import_consents): nothing on the
+        #: first reading (only checked), written on the second.
+        self.on_screening: Callable[[dict[str, Any]], None] | None = None
         self.consent_ids: Any = None  # odm_import_consents.ConsentIds: what the file said of consent ids so far
 
     def _t(self, local: str) -> str:
@@ -446,11 +449,16 @@ class _Reader:
                     subject.queries = queries.read(elem, subject.participant_id)
                     clinical.remove(elem)
                     yield subject
+                elif elem.tag == self._t("Screening") and clinical is not None and elem in clinical:
+                    from trialwright.services.odm_import_consents import read_screening
+
+                    screening = read_screening(self, elem)  # streamed: written (or only checked) and dropped
+                    if self.on_screening is not None:
+                        self.on_screening(screening)
+                    clinical.remove(elem)
                 elif elem.tag == _o("ClinicalData") and clinical is not None:
-                    from trialwright.services.odm_import_consents import read_screenings
                     from trialwright.services.odm_import_records import read_dsmb_decisions
 
-                    self.screenings = read_screenings(self, elem)
                     self.decisions = read_dsmb_decisions(self, elem)
         except ET.ParseError as exc:
             raise OdmImportError(
@@ -1334,7 +1342,11 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
             raise OdmImportError("trial: the database is locked; the data manager unlocks it first")
         writer = _Writer(session, protocol, actor, name, sha256, first.user_types)
         imported: list[str] = []
-        subjects = iter(_Reader(protocol, path).subjects())
+        from trialwright.services.odm_import_consents import consent_ids_past, write_screening
+
+        second = _Reader(protocol, path)
+        second.on_screening = functools.partial(write_screening, writer)  # after the participants, as the file has
+        subjects = iter(second.subjects())
         while chunk := list(itertools.islice(subjects, _BATCH)):
             # The entries of _BATCH participants with one INSERT, in order; their visits and forms by executemany.
             with audit.batched(session), deferring(session):
@@ -1347,9 +1359,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         from trialwright.services.odm_import_records import write_dsmb_decisions
 
         write_dsmb_decisions(writer, first.decisions)
-        from trialwright.services.odm_import_consents import write_screenings
-
-        write_screenings(writer, first.screenings)
+        consent_ids_past(writer)
         if file_sha256(path) != sha256:
             raise OdmImportError(f"file: {name} changed while it was being imported; nothing was imported")
         counts = writer.counts
