@@ -177,9 +177,9 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         # the consent's details and who recorded the withdrawals (on the participant's entry), and a DSMB decision's
         # (``services.odm_import_records``: never its reason, which the file does not hold)
         "consent withdrawals dsmb_decision dsmb_decisions "
-        # every other consent record and a screening never enrolled with its records (``services.odm_import_consents``):
-        # screening values and consent details, taken before any randomization, so no arm
-        "screening consents "
+        # every consent record, and a screening never enrolled as restored (``services.odm_import_consents``): its
+        # number, date, values and why not enrolled, as blinded staff read them on the screening pages; no arm
+        "consents screening "
         # the trial lock's and soft locks' changes with their AuditRecords (``services.odm_import_locks``): no arm
         "locks "
         # a form value's earlier records with the values they set (``services.odm_import_history``): form values, as

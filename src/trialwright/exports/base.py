@@ -40,6 +40,7 @@ __all__ = [
     "ParticipantRecord",
     "Progress",
     "QueryRecord",
+    "ScreeningRecord",
     "StoredJson",
 ]
 
@@ -109,6 +110,19 @@ class LockRecord:
     reason: str
     open_blockers: int | None  # the trial lock's override only
     recorded: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningRecord:
+    """A screening never enrolled (``screenings`` without a participant): its number, date, values and why it was not
+    enrolled. A screening names no arm."""
+
+    screening_number: str  # e.g. RAZ-S0003
+    site: str
+    screened_on: dt.date
+    screening_values: Mapping[str, Any]
+    non_enrolment_reason: str | None
+    non_enrolment_text: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +357,10 @@ class ExportSource(abc.ABC):
         """The trial lock's and the soft locks' history, each target's rows in the order made; none by default."""
         return ()
 
+    def screenings_never_enrolled(self) -> Iterator[ScreeningRecord]:
+        """Every screening no participant was enrolled from, in the order screened (by id); none by default."""
+        return iter(())
+
     def preparation_arms(self) -> Mapping[str, str]:
         """Each preparation code of the allocation lists (allocated or not) -> its arm code, for the arm actually
         received (SDTM DM ACTARM); only in a source made ``with_arms``, empty otherwise (and by default)."""
@@ -367,11 +385,13 @@ class ExportSource(abc.ABC):
         actions: Collection[str],
         prefixes: Sequence[str] = (),
         only: Mapping[str, Collection[str]] | None = None,
+        unnamed: Collection[str] = (),
     ) -> Iterator[tuple[Any, ...]]:
         """The entries of ``audit`` whose action is one of ``actions`` or starts with one of ``prefixes``, as tuples
         of ``columns`` (``AuditEntry`` field names), oldest first and masked as ``audit`` masks them; a column named
         in ``only`` is read only for entries of the actions it lists (None for the others). For a format that reads
-        a few columns of many entries, without an object per entry."""
+        a few columns of many entries, without an object per entry. A source may leave out the entries that name no
+        participant except those of a form in ``unnamed`` (a screening's, a consent's)."""
         starts, limited = tuple(prefixes), only or {}
         for e in self.audit():
             if e.action in actions or e.action.startswith(starts):

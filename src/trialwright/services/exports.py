@@ -47,6 +47,7 @@ from trialwright.exports.base import (
     ParticipantRecord,
     Progress,
     QueryRecord,
+    ScreeningRecord,
 )
 from trialwright.exports.sdtm import SdtmExportError
 from trialwright.protocol import Protocol
@@ -437,6 +438,21 @@ class DatabaseSource(ExportSource):
         with self._read() as session:
             return lock_records(session, self.sites)
 
+    def screenings_never_enrolled(self) -> Iterator[ScreeningRecord]:
+        s = screenings.c  # a screening names no arm: nothing to mask
+        query = (
+            select(s.site, s.number, s.screened_on, s.screening_values, s.non_enrolment_reason, s.non_enrolment_text)
+            .outerjoin(participants, participants.c.screening_id == s.id)
+            .where(participants.c.participant_id.is_(None), self._site_filter(s.site))
+            .order_by(s.id)
+        )  # fmt: skip
+        with self._read() as session:
+            for r in session.execute(query.execution_options(yield_per=self.batch)):
+                yield ScreeningRecord(
+                    f"{r.site}-S{r.number:04d}", r.site, r.screened_on, json.loads(r.screening_values),
+                    r.non_enrolment_reason, r.non_enrolment_text,
+                )  # fmt: skip
+
     def audit(self) -> Iterator[AuditEntry]:
         query = (
             select(audit_entries)
@@ -454,6 +470,7 @@ class DatabaseSource(ExportSource):
         actions: Collection[str],
         prefixes: Sequence[str] = (),
         only: Mapping[str, Collection[str]] | None = None,
+        unnamed: Collection[str] = (),
     ) -> Iterator[tuple[Any, ...]]:
         # The filter of ``audit`` and the action filter in SQL; only the columns asked for (a column of ``only`` as
         # NULL for the other actions), each masked on its own (``mask_value``: what ``mask_entry`` shows for that
@@ -469,7 +486,10 @@ class DatabaseSource(ExportSource):
         limited = only or {}
         query = (
             select(*(_only(table[c], table.action, limited.get(c)) for c in columns), table.action)
-            .where(table.participant.is_not(None), self._site_filter(table.site), chosen)
+            .where(
+                or_(table.participant.is_not(None), table.form.in_(sorted(unnamed))), self._site_filter(table.site),
+                chosen,
+            )
             .order_by(table.seq)
         )
         masked = [] if self.with_arms else [(n, c) for n, c in enumerate(columns) if c in MASKED_COLUMNS]

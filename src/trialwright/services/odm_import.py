@@ -72,13 +72,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import itertools
 import json
 import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,9 @@ NOT_RESTORED = (
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
     "arms, so no ODM file carries them: each imported decision says so), the audit entries about a consent recorded "
-    "before its screening was enrolled (they name no participant; the consent records themselves are restored), "
-    "screenings never enrolled that have no consent record, and the SAE notifications and e-mails the source "
-    "trial sent when its adverse events were reported (an imported event sends none)",
+    "or a screening changed before a participant's screening was enrolled (they name no participant; the "
+    "consent records are restored, and the entries about a screening never enrolled are), and the SAE notifications "
+    "and e-mails the source trial sent when its adverse events were reported (an imported event sends none)",
     "in a file written before the export carried them: who obtained a consent and its other details, and who "
     "recorded a withdrawal and when (the consent says it was not in the export; the withdrawal names the importer)",
 )
@@ -180,7 +181,7 @@ class OdmImportReport:
     adverse_events: int = 0  # adverse events, each with its reports, submissions, coding and AuditRecords
     dsmb_decisions: int = 0  # the DSMB's decisions on the safety pause (no reason: never in the file)
     consents: int = 0  # consent records, every one (refusals, re-consents, later decisions), with their ids
-    screenings: int = 0  # screenings never enrolled, restored with their consent records
+    screenings: int = 0  # screenings never enrolled, restored with their consent records and audit records
     locks: int = 0  # the trial lock's and soft locks' changes (each with its AuditRecord), restored after the data
     reexport_difference: str | None = None  # None: the re-export is byte-identical to the file
     not_restored: tuple[str, ...] = NOT_RESTORED
@@ -206,8 +207,9 @@ class OdmImportReport:
             f"  adverse events: {self.adverse_events} (every report, submission and MedDRA coding as recorded)",
             f"  DSMB decisions: {self.dsmb_decisions} (decision, related SAEs, who and when; the reason is not in the "
             "file)",
-            f"  consents:       {self.consents} (every consent record, refusals and later decisions too, with its id; "
-            f"{self.screenings} of screenings never enrolled)",
+            f"  consents:       {self.consents} (every consent record, refusals and later decisions too, with its id)",
+            f"  screenings:     {self.screenings} never enrolled (number, date, values, why not enrolled, consent "
+            "records and audit records as recorded)",
             f"  locks:          {self.locks} changes of the trial lock and soft locks (who, when, why, an override's "
             "open blockers, as recorded; restored after the data: a locked source gives a locked trial)",
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
@@ -394,7 +396,9 @@ class _Reader:
         self.ae_numbers: set[str] = set()  # the adverse events read so far (an AE number is the trial's)
         self.decisions: list[dict[str, Any]] = []  # the DSMB's decisions (odm_import_records), at ClinicalData's end
         self.details: tuple[str, bool] | None = None  # the first consent/withdrawal detail read: where, whether there
-        self.screenings: list[dict[str, Any]] = []  # never enrolled, with their consents (odm_import_consents)
+        #: What is done with each screening never enrolled as it is read (odm_import_consents): nothing on the
+        #: first reading (only checked), written on the second.
+        self.on_screening: Callable[[dict[str, Any]], None] | None = None
         self.consent_ids: Any = None  # odm_import_consents.ConsentIds: what the file said of consent ids so far
         self.locks: list[dict[str, Any]] = []  # the trial lock's and soft locks' changes (odm_import_locks)
 
@@ -453,11 +457,16 @@ class _Reader:
                     read_subject_locks(self, elem, subject.participant_id)
                     clinical.remove(elem)
                     yield subject
+                elif elem.tag == self._t("Screening") and clinical is not None and elem in clinical:
+                    from trialwright.services.odm_import_consents import read_screening
+
+                    screening = read_screening(self, elem)  # streamed: written (or only checked) and dropped
+                    if self.on_screening is not None:
+                        self.on_screening(screening)
+                    clinical.remove(elem)
                 elif elem.tag == _o("ClinicalData") and clinical is not None:
-                    from trialwright.services.odm_import_consents import read_screenings
                     from trialwright.services.odm_import_records import read_dsmb_decisions
 
-                    self.screenings = read_screenings(self, elem)
                     self.decisions = read_dsmb_decisions(self, elem)
                     from trialwright.services.odm_import_locks import read_trial_locks
 
@@ -1344,7 +1353,11 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
             raise OdmImportError("trial: the database is locked; the data manager unlocks it first")
         writer = _Writer(session, protocol, actor, name, sha256, first.user_types)
         imported: list[str] = []
-        subjects = iter(_Reader(protocol, path).subjects())
+        from trialwright.services.odm_import_consents import consent_ids_past, write_screening
+
+        second = _Reader(protocol, path)
+        second.on_screening = functools.partial(write_screening, writer)  # after the participants, as the file has
+        subjects = iter(second.subjects())
         while chunk := list(itertools.islice(subjects, _BATCH)):
             # The entries of _BATCH participants with one INSERT, in order; their visits and forms by executemany.
             with audit.batched(session), deferring(session):
@@ -1357,9 +1370,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         from trialwright.services.odm_import_records import write_dsmb_decisions
 
         write_dsmb_decisions(writer, first.decisions)
-        from trialwright.services.odm_import_consents import write_screenings
-
-        write_screenings(writer, first.screenings)
+        consent_ids_past(writer)
 
         from trialwright.services.odm_import_locks import write_locks
 

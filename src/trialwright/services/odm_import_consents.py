@@ -2,13 +2,16 @@
 
 The export writes them (``trialwright.exports.odm.consents``): the consent a participant was enrolled on on
 ``tw:Enrolment`` (its id as ``ConsentId``), the participant's other consent records as ``tw:Consent`` in its
-``tw:Enrolment`` after the withdrawals, and each screening never enrolled that has consent records as a
-``tw:Screening`` in ``ClinicalData`` (number, date, values, why not enrolled, its ``tw:Consent`` records).
-``read_later`` checks a participant's while ``odm_import`` reads it, ``read_screenings`` the screenings when
-``ClinicalData`` ends; ``write_later`` and ``write_screenings`` write them in the import's transaction with the ids
-the file gives (on PostgreSQL the id sequence is moved past the largest), each screening with one ``import.odm``
-entry (``screening``: what was restored), a participant's later records in its own ``import.odm`` entry
-(``consents``).
+``tw:Enrolment`` after the withdrawals, and each screening never enrolled as a ``tw:Screening`` in ``ClinicalData``
+(number, date, values, why not enrolled, its ``tw:Consent`` records if any, its AuditRecord and ``tw:History``: the
+audit entries about it, ``screening.*`` and ``consent.*``, kept as recorded in its ``import.odm`` entry's ``recorded``
+and ``earlier``, as an element's, so the export writes them back; a consent's ``RecordedBy`` of a screening with
+records must be a User of the ``AdminData``).
+``read_later`` checks a participant's while ``odm_import`` reads it, ``read_screening`` each screening as the file
+is parsed (streamed: checked on the first reading, written on the second, then dropped); ``write_later`` and
+``write_screening`` write them in the import's transaction with the ids the file gives (``consent_ids_past``: on
+PostgreSQL the id sequence is moved past the largest), each screening with one ``import.odm`` entry (``screening``:
+what was restored), a participant's later records in its own ``import.odm`` entry (``consents``).
 
 Exactly or not at all: every attribute a record always has is required (``Id``, ``FormVersion``, ``GivenBy``,
 ``ObtainedBy``, ``ObtainedAt``, ``Kind``, ``Decision``, ``RecordedAt``, ``RecordedBy``), a time as the export writes it
@@ -34,7 +37,8 @@ from sqlalchemy import func, select, text
 from trialwright.domain.eligibility import evaluate
 from trialwright.protocol import Protocol
 from trialwright.services import audit
-from trialwright.services.odm_import import OdmImportError, _day
+from trialwright.services.odm_import import OdmImportError, _day, _o
+from trialwright.services.odm_import_elements import LATEST, read_element_history
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.screening import _decision_detail, _dump, _typed_values
 from trialwright.store.engine import inserted_id
@@ -43,7 +47,7 @@ from trialwright.store.screening_tables import consents, screenings
 if TYPE_CHECKING:
     from trialwright.services.odm_import import _Reader, _Writer
 
-__all__ = ["ConsentIds", "read_later", "read_screenings", "write_later", "write_screenings"]
+__all__ = ["ConsentIds", "consent_ids_past", "read_later", "read_screening", "write_later", "write_screening"]
 
 #: ``tw:Consent``'s attributes: the ``consents`` column each restores, and whether every record has it.
 ATTRIBUTES = {
@@ -76,6 +80,8 @@ class ConsentIds:
 
     ids: set[int] = field(default_factory=set)
     enrolled: set[str] = field(default_factory=set)
+    never_enrolled: set[str] = field(default_factory=set)  # the screenings of tw:Screening read so far
+    screenings: int = 0  # how many tw:Screening read so far
     with_ids: tuple[str, bool] | None = None
 
     def seen(self, there: bool, where: str) -> None:
@@ -159,6 +165,8 @@ def read_later(
     ids = _ids(reader)
     if screening in ids.enrolled:
         raise OdmImportError(f"{where}/@ScreeningNumber: {screening} is enrolled twice in the file")
+    if screening in ids.never_enrolled:
+        raise OdmImportError(f"{where}/@ScreeningNumber: {screening} is a tw:Screening of the file (never enrolled)")
     ids.enrolled.add(screening)
     found = enrolment.get("ConsentId")
     ids.seen(found is not None, f"{where}/@ConsentId")
@@ -173,52 +181,54 @@ def read_later(
     return consent_id, later
 
 
-def read_screenings(reader: _Reader, clinical: ET.Element) -> list[dict[str, Any]]:
-    """The screenings never enrolled with their consent records (``tw:Screening`` in ``ClinicalData``), checked."""
+def read_screening(reader: _Reader, elem: ET.Element) -> dict[str, Any]:
+    """One screening never enrolled with its consent records and audit records (a ``tw:Screening`` in
+    ``ClinicalData``), checked; ``odm_import`` reads each as the file is parsed and drops it (streamed: the numbers
+    seen are all that is held)."""
     ids = _ids(reader)
-    out: list[dict[str, Any]] = []
-    numbers: set[str] = set()
-    for n, elem in enumerate(clinical.findall(reader._t("Screening")), start=1):
-        where = f"ClinicalData/tw:Screening[{n}]"
-        strays = sorted(set(elem.attrib) - set(_SCREENING_ATTRIBUTES))
-        if strays:
-            raise OdmImportError(f"{where}/@{strays[0]}: the export never writes it (refused, never dropped)")
-        number = elem.get("ScreeningNumber") or ""
-        site, _, digits = number.rpartition("-S")
-        if site not in reader.protocol.site_codes or not digits.isdigit():
-            raise OdmImportError(f"{where}/@ScreeningNumber: {number!r} is not a screening of a site of the protocol "
-                                 "(SITE-SNNNN)")  # fmt: skip
-        if number in ids.enrolled:
-            raise OdmImportError(f"{where}/@ScreeningNumber: {number} is the screening of a participant of the file; "
-                                 "its consent records are in that participant's tw:Enrolment")  # fmt: skip
-        if number in numbers:
-            raise OdmImportError(f"{where}/@ScreeningNumber: {number} appears twice")
-        numbers.add(number)
-        screened_on = _day(elem.get("ScreenedOn"), f"{where}/@ScreenedOn")
-        if screened_on is None:
-            raise OdmImportError(f"{where}/@ScreenedOn: required")
-        values_elem = elem.find(reader._t("ScreeningValues"))
-        try:
-            values = json.loads(values_elem.text or "") if values_elem is not None else None
-        except json.JSONDecodeError:
-            values = None
-        if not isinstance(values, dict):
-            raise OdmImportError(f"{where}/tw:ScreeningValues: required, a JSON object")
-        known = {reader._t("ScreeningValues"), reader._t("Consent")}
-        for child in elem:
-            if child.tag not in known:
-                raise OdmImportError(f"{where}/{child.tag}: the export writes no such element here (refused, never "
-                                     "dropped)")  # fmt: skip
-        records: list[dict[str, Any]] = []
-        for m, c in enumerate(elem.findall(reader._t("Consent")), start=1):
-            records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records))
-        if not records:
-            raise OdmImportError(f"{where}/tw:Consent: required (the export writes a screening never enrolled only "
-                                 "with its consent records)")  # fmt: skip
-        out.append({"site": site, "number": int(digits), "label": number, "screened_on": screened_on,
-                    "values": values, "non_enrolment_reason": elem.get("NonEnrolmentReason"),
-                    "non_enrolment_text": elem.get("NonEnrolmentText"), "consents": records})  # fmt: skip
-    return out
+    ids.screenings += 1
+    where = f"ClinicalData/tw:Screening[{ids.screenings}]"
+    strays = sorted(set(elem.attrib) - set(_SCREENING_ATTRIBUTES))
+    if strays:
+        raise OdmImportError(f"{where}/@{strays[0]}: the export never writes it (refused, never dropped)")
+    number = elem.get("ScreeningNumber") or ""
+    site, _, digits = number.rpartition("-S")
+    if site not in reader.protocol.site_codes or not digits.isdigit():
+        raise OdmImportError(f"{where}/@ScreeningNumber: {number!r} is not a screening of a site of the protocol "
+                             "(SITE-SNNNN)")  # fmt: skip
+    if number in ids.enrolled:
+        raise OdmImportError(f"{where}/@ScreeningNumber: {number} is the screening of a participant of the file; "
+                             "its consent records are in that participant's tw:Enrolment")  # fmt: skip
+    if number in ids.never_enrolled:
+        raise OdmImportError(f"{where}/@ScreeningNumber: {number} appears twice")
+    ids.never_enrolled.add(number)
+    screened_on = _day(elem.get("ScreenedOn"), f"{where}/@ScreenedOn")
+    if screened_on is None:
+        raise OdmImportError(f"{where}/@ScreenedOn: required")
+    values_elem = elem.find(reader._t("ScreeningValues"))
+    try:
+        values = json.loads(values_elem.text or "") if values_elem is not None else None
+    except json.JSONDecodeError:
+        values = None
+    if not isinstance(values, dict):
+        raise OdmImportError(f"{where}/tw:ScreeningValues: required, a JSON object")
+    known = {reader._t("ScreeningValues"), reader._t("Consent"), _o("AuditRecord"), reader._t("History")}
+    for child in elem:
+        if child.tag not in known:
+            raise OdmImportError(f"{where}/{child.tag}: the export writes no such element here (refused, never "
+                                 "dropped)")  # fmt: skip
+    records: list[dict[str, Any]] = []
+    for m, c in enumerate(elem.findall(reader._t("Consent")), start=1):
+        records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records))
+    recorded = reader._recorded(elem, where, LATEST["screening"])
+    earlier = read_element_history(reader, elem, recorded, "screening", where)
+    for m, record in enumerate(records, start=1):  # who recorded a consent acted on the screening: listed
+        if recorded is not None and record["recorded_by"] not in reader.users.values():
+            raise OdmImportError(f"{where}/tw:Consent[{m}]/@RecordedBy: {record['recorded_by']} is not a User of "
+                                 "the AdminData")  # fmt: skip
+    return {"site": site, "number": int(digits), "label": number, "screened_on": screened_on, "values": values,
+            "non_enrolment_reason": elem.get("NonEnrolmentReason"), "non_enrolment_text": elem.get("NonEnrolmentText"),
+            "consents": records, "recorded": recorded, "earlier": earlier}  # fmt: skip
 
 
 def _insert(writer: _Writer, screening_id: int, records: list[dict[str, Any]]) -> None:
@@ -237,33 +247,38 @@ def write_later(writer: _Writer, screening_id: int, records: list[dict[str, Any]
     _insert(writer, screening_id, records)
 
 
-def write_screenings(writer: _Writer, found: list[dict[str, Any]]) -> None:
-    """The screenings never enrolled and their consent records, each screening with one ``import.odm`` entry; then,
-    on PostgreSQL, the consents' id sequence past the largest id written."""
+def write_screening(writer: _Writer, s: dict[str, Any]) -> None:
+    """A screening never enrolled and its consent records (``read_screening``), with one ``import.odm`` entry that
+    keeps its audit records as recorded (``recorded``, ``earlier``)."""
     p = writer.protocol
-    for s in found:
-        decision = evaluate(p, _typed_values(p, s["values"]))
-        screening_id = inserted_id(
-            writer.session,
-            screenings.insert().values(
-                site=s["site"], number=s["number"], screened_on=s["screened_on"], screening_values=_dump(s["values"]),
-                decision=decision.decision.value, decision_detail=_dump(_decision_detail(decision)),
-                protocol_version=p.version.number, non_enrolment_reason=s["non_enrolment_reason"],
-                non_enrolment_text=s["non_enrolment_text"], created_at=writer.now,
-                created_by=writer.actor.username, updated_at=writer.now,
-            ),
-        )  # fmt: skip
-        _insert(writer, screening_id, s["consents"])
-        audit.record(
-            writer.session, actor=writer.actor.username, role=writer.actor.role.value, site=s["site"],
-            form="consent", action="import.odm",
-            new_value={"screening": {"screened_on": s["screened_on"].isoformat(), "values": s["values"],
-                                     "non_enrolment_reason": s["non_enrolment_reason"],
-                                     "non_enrolment_text": s["non_enrolment_text"]},
-                       "consents": kept(s["consents"])},
-            detail={**writer.detail, "screening": s["label"]},
-        )  # fmt: skip
-        writer.counts["screenings"] += 1
+    decision = evaluate(p, _typed_values(p, s["values"]))
+    screening_id = inserted_id(
+        writer.session,
+        screenings.insert().values(
+            site=s["site"], number=s["number"], screened_on=s["screened_on"], screening_values=_dump(s["values"]),
+            decision=decision.decision.value, decision_detail=_dump(_decision_detail(decision)),
+            protocol_version=p.version.number, non_enrolment_reason=s["non_enrolment_reason"],
+            non_enrolment_text=s["non_enrolment_text"], created_at=writer.now,
+            created_by=writer.actor.username, updated_at=writer.now,
+        ),
+    )  # fmt: skip
+    _insert(writer, screening_id, s["consents"])
+    audit.record(
+        writer.session, actor=writer.actor.username, role=writer.actor.role.value, site=s["site"],
+        form="consent", action="import.odm",
+        new_value={"screening": {"screened_on": s["screened_on"].isoformat(), "values": s["values"],
+                                 "non_enrolment_reason": s["non_enrolment_reason"],
+                                 "non_enrolment_text": s["non_enrolment_text"]},
+                   "consents": kept(s["consents"]), "recorded": s["recorded"], "earlier": s["earlier"]},
+        detail={**writer.detail, "screening": s["label"]},
+    )  # fmt: skip
+    writer.counts["screenings"] += 1
+    writer.counts["records"] += s["recorded"] is not None
+    writer.counts["earlier"] += len(s["earlier"])
+
+
+def consent_ids_past(writer: _Writer) -> None:
+    """On PostgreSQL, the consents' id sequence moved past the largest id written (the ids are the file's)."""
     if writer.session.get_bind().dialect.name == "postgresql":
         largest = writer.session.execute(select(func.max(consents.c.id))).scalar()
         if largest:

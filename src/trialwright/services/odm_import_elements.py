@@ -51,6 +51,7 @@ ACTIONS = {
     "form": _of("form."),
     "log entry": _of("log."),
     "adverse event": _of("ae."),
+    "screening": _of("screening.") | _of("consent."),  # a screening never enrolled (``tw:Screening``)
 }
 #: The actions an element's or value's latest record may name in its AuditRecord's ``tw:Action``: an element's latest
 #: is the latest entry about it of any kind, so a form's or log entry's may be one of its values' (``odm_import``).

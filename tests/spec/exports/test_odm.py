@@ -219,6 +219,7 @@ def test_the_export_is_valid_against_cdiscs_odm_1_3_2_schema_with_the_extension_
         f"Unexpected child with tag 'tw:{name}'."
         for name in (
             "StoredValue", "Form", "Visit", "Enrolment", "AdverseEvent", "Query", "DsmbDecision", "History", "Action",
+            "Screening",
         )
     }
     tree = ET.parse(exported.path)  # noqa: S314 - our own file
@@ -590,6 +591,9 @@ def test_the_import_is_audited(imported: tuple[Trial, OdmImportReport], exported
     per_query = [e for e in entries if "query" in json.loads(e.detail or "{}")]
     assert len(per_query) == report.queries > 0
     entries = [e for e in entries if e not in per_query]
+    per_screening = [e for e in entries if "screening" in json.loads(e.detail or "{}")]  # never enrolled
+    assert len(per_screening) == report.screenings
+    entries = [e for e in entries if e not in per_screening]
     per_event = [e for e in entries if (e.form or "").startswith("adverse_event:")]
     per_form = [e for e in entries if e.form is not None and e not in per_event]
     per_visit = [e for e in entries if e.form is None and "visit" in json.loads(e.detail or "{}")]

@@ -57,8 +57,8 @@ XSD that redefines those groups, the way Define-XML extends ODM):
   as JSON, and the participant's other consent records (``tw:Consent``: ``consents``).
 * ``tw:Consent``: every consent record other than the one a participant was enrolled on (refusals, re-consents,
   decisions after regaining capacity), every column with its id; ``tw:Screening`` in ``ClinicalData``, after the
-  participants: a screening never enrolled that has consent records, with its number, date and values and its
-  ``tw:Consent`` records (``consents``).
+  participants: every screening never enrolled, with its number, date and values, its ``tw:Consent`` records if any,
+  and its audit entries (``screening.*``, ``consent.*``) as its AuditRecord and ``tw:History`` (``consents``).
 * ``tw:DsmbDecision`` in ``ClinicalData``, after the participants: the DSMB's decisions on the safety pause
   (decision, related SAEs, who and when), trial-level; never the reason, the DSMB's free text that may speak of the
   arms.

@@ -53,7 +53,9 @@ __all__ = [
     "AUDIT_COLUMNS",
     "AUDIT_ONLY",
     "AUDIT_PREFIXES",
+    "AUDIT_UNNAMED",
     "QUERY_ACTIONS",
+    "SCREENING",
     "AuditIndex",
     "Audited",
     "Indexed",
@@ -70,7 +72,12 @@ QUERY_ACTIONS = frozenset({"query.raised", "query.answered", "query.closed"})
 #: ``participant.unblinded``, which ODM does not carry (``carries_arms = False``: see ``element_history``).
 SUBJECT_ACTIONS = frozenset({"participant.enrolled", "participant.withdrawn"})
 AUDIT_ACTIONS = frozenset({"visit.held", "visit.missed", "import.odm"}) | SUBJECT_ACTIONS | QUERY_ACTIONS
-AUDIT_PREFIXES = ("form.", "log.", "ae.", "consent.")
+AUDIT_PREFIXES = ("form.", "log.", "ae.", "consent.", "screening.")
+#: The forms of the entries read though they name no participant: a screening's (``screening.*``) and a consent's
+#: (``consent.*`` before enrolment, and an ODM import's entry of a screening never enrolled).
+AUDIT_UNNAMED = ("consent", "screening")
+#: The key of a screening never enrolled (``tw:Screening``): this prefix and its number (no participant id has a colon).
+SCREENING = "screening:"
 #: Columns read only for some actions: a visit's date and label, an import's lock, the state before a lock.
 AUDIT_ONLY = {
     "new_value": frozenset({"visit.held", "visit.missed", "import.odm", "form.value_entered", "form.value_changed",
@@ -122,7 +129,7 @@ class AuditIndex:
         """The index of ``source``'s trail."""
         index = cls(path, batch)
         try:
-            index.add(source.audit_columns(AUDIT_COLUMNS, AUDIT_ACTIONS, AUDIT_PREFIXES, AUDIT_ONLY))
+            index.add(source.audit_columns(AUDIT_COLUMNS, AUDIT_ACTIONS, AUDIT_PREFIXES, AUDIT_ONLY, AUDIT_UNNAMED))
         except BaseException:
             index.close()
             raise
@@ -138,8 +145,10 @@ class AuditIndex:
         users = self.users
         visit_of = self._visit_of
         for seq, at, actor, role, site, reason, digest, action, participant, form, item, detail, new, old in rows:
-            if participant is None:
-                continue
+            if participant is None:  # a screening's entry before any enrolment (``tw:Screening``'s), or none
+                participant = _screening_of(action, form, detail)
+                if participant is None:
+                    continue
             if action in _FORM_ACTIONS:  # most of the trail: what ``_keys`` yields for them, without a generator
                 visit = visit_of(detail)[0]
                 if visit is not None and form:
@@ -202,6 +211,9 @@ class AuditIndex:
         """Where an entry is indexed: its key (participant, kind, visit, form, item), extra, and, if not the entry's
         own, the AuditRecord an ODM import kept (``seq``, ``hash``, ``by``, ``role``, ``site``, ``at``, ``reason``)
         or who locked a form and when (``by``, ``at``: a lock restored by an ODM import)."""
+        if participant.startswith(SCREENING):  # a screening never enrolled: its own entries, or the import's
+            yield from _screening_keys(action, participant, new)
+            return
         if action in SUBJECT_ACTIONS or action.startswith("consent."):
             yield (participant, _SUBJECT, "", "", ""), None, None
             return
@@ -340,6 +352,30 @@ class AuditIndex:
                 found.subject = audited
         no_value_twice(found)
         return found
+
+
+def _screening_of(action: str, form: str | None, detail: str | None) -> str | None:
+    """The key of the screening an entry naming no participant is about (``SCREENING`` and its number), if any."""
+    if not (action.startswith(("screening.", "consent.")) or action == "import.odm") or form not in AUDIT_UNNAMED:
+        return None
+    about = json.loads(detail) if detail else None
+    number = about.get("screening") if isinstance(about, dict) else None
+    return f"{SCREENING}{number}" if isinstance(number, str) else None
+
+
+def _screening_keys(
+    action: str, key: str, new: str | None
+) -> Iterator[tuple[tuple[str, int, str, str, str], Any, dict[str, Any] | None]]:
+    """A screening's entry (``screening.*``, ``consent.*``), or the records an import of its ``tw:Screening`` kept
+    (``recorded`` and ``earlier``; none when the file had none)."""
+    if action != "import.odm":
+        yield (key, _SUBJECT, "", "", ""), None, None
+        return
+    imported = json.loads(new or "{}")
+    if isinstance(imported, dict) and isinstance(imported.get("recorded"), dict):
+        for earlier in imported.get("earlier") or ():  # the screening's earlier records, oldest first
+            yield (key, _SUBJECT, "", "", ""), None, earlier
+        yield (key, _SUBJECT, "", "", ""), None, imported["recorded"]
 
 
 def _restores_query(new: str | None) -> bool:

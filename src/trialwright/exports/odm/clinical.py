@@ -120,7 +120,7 @@ class ClinicalWriter:
                 self.queries = QueriesHeld(person.participant_id, held)
                 self._subject(person, records)
                 self.queries.done()
-            self.consents.write_screenings(self.xml)
+            self.consents.write_screenings(self.xml, src.screenings_never_enrolled(), self.index, self._audit_record)
             self._dsmb_decisions()
             self.locks.clinical(self.xml, self.protocol.site_codes[0], self._audit_record)
         if pending is not None:

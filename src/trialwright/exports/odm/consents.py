@@ -10,24 +10,30 @@ attributes, with its record's id as ``ConsentId``. Every other consent record is
   consent followed by the participant's own after regaining capacity, a re-consent to a new consent form version, a
   refusal before a later consent, a decision to withdraw);
 * in a ``tw:Screening`` in ``ClinicalData``, after the participants and before the DSMB's decisions, for a screening
-  never enrolled (a refusal at screening): the screening's number, date, values (``tw:ScreeningValues``) and why it was
-  not enrolled, then its consent records.
+  never enrolled (a refusal at screening, a screen failure, one with no decision yet): the screening's number, date,
+  why it was not enrolled, its AuditRecord (the latest audit entry about it), values (``tw:ScreeningValues``), its
+  consent records if any, then its earlier audit entries (``tw:History``, as an element's: ``element_history``).
 
-A screening never enrolled that has no consent record is not in the file (the screening log is not what ODM carries).
-The consents are read once, before the participants stream (a few rows a screening), and held by screening number.
-The audit entries about a consent that names a participant (a decision after enrolment) are in that participant's
-``tw:History`` (``element_history``); an entry about a consent made before its screening was enrolled names no
-participant and is not in the file (said in ``NOT_RESTORED``).
+Every screening never enrolled is in the file, streamed from the source in the order screened
+(``ExportSource.screenings_never_enrolled``). The consents are read once, before the participants stream (a few rows a
+screening), and held by screening number. The audit entries about a screening never enrolled (``screening.*``:
+created, its values and eligibility changed, why it was not enrolled; ``consent.*``) name no participant: the index
+keys them by the screening (``audit_index.SCREENING``). The audit entries about a consent that names a participant (a
+decision after enrolment) are in that participant's ``tw:History`` (``element_history``); an entry about a consent
+made before an enrolled screening was enrolled names no participant and is not in the file (said in ``NOT_RESTORED``).
 
 Masking: a consent record names no arm (who gave it, who obtained it, the form version, the decision), nor does a
-screening's values (eligibility answers, stratification variables as entered); nothing here reads an arm.
+screening's values (eligibility answers, stratification variables as entered); nothing here reads an arm. The
+screening's audit entries are read masked for the exporter as every other (``ExportSource.audit_columns``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from trialwright.exports.base import ConsentRecord, ParticipantRecord
+from trialwright.exports.base import ConsentRecord, ParticipantRecord, ScreeningRecord
+from trialwright.exports.odm.audit_index import SCREENING, AuditIndex
+from trialwright.exports.odm.element_history import AuditWriter, write_element_history
 from trialwright.exports.odm.values import json_text
 from trialwright.exports.odm.xmlstream import XmlStream
 
@@ -57,17 +63,20 @@ class ConsentsHeld:
             if p.consent_id is None or c.id != p.consent_id:
                 xml.leaf("tw:Consent", _attrs(c))
 
-    def write_screenings(self, xml: XmlStream) -> None:
-        """``tw:Screening`` per screening never enrolled that has consent records, by its first record's id."""
-        for number, records in self.by_screening.items():
-            first = records[0]
-            if first.participant_id is not None:  # a participant not written (another site's): not this file's
-                continue
-            attrs = {"ScreeningNumber": number, "ScreenedOn": first.screened_on.isoformat(),
-                     "NonEnrolmentReason": first.non_enrolment_reason,
-                     "NonEnrolmentText": first.non_enrolment_text}  # fmt: skip
+    def write_screenings(
+        self, xml: XmlStream, found: Iterable[ScreeningRecord], index: AuditIndex, audit_record: AuditWriter
+    ) -> None:
+        """``tw:Screening`` per screening never enrolled (``found``, streamed), with its AuditRecord (the latest entry
+        about it), values, consent records and earlier records (``tw:History``)."""
+        for s in found:
+            audited = index.about(f"{SCREENING}{s.screening_number}")
+            attrs = {"ScreeningNumber": s.screening_number, "ScreenedOn": s.screened_on.isoformat(),
+                     "NonEnrolmentReason": s.non_enrolment_reason,
+                     "NonEnrolmentText": s.non_enrolment_text}  # fmt: skip
             with xml.element("tw:Screening", attrs):
-                xml.leaf("tw:ScreeningValues", text=json_text(dict(first.screening_values)))
-                for c in records:
+                audit_record(audited.subject, s.site)
+                xml.leaf("tw:ScreeningValues", text=json_text(dict(s.screening_values)))
+                for c in self.by_screening.pop(s.screening_number, ()):
                     xml.leaf("tw:Consent", _attrs(c))
-        self.by_screening.clear()
+                write_element_history(xml, audited.subject_history, s.site, audit_record)
+        self.by_screening.clear()  # what is left: of participants not written (another site's)

@@ -323,8 +323,10 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
   <xs:element name="Screening">
     <xs:complexType>
       <xs:sequence>
+        <xs:element ref="odm:AuditRecord" minOccurs="0"/>
         <xs:element name="ScreeningValues" type="xs:string"/>
-        <xs:element name="Consent" maxOccurs="unbounded" type="tw:ConsentRecord"/>
+        <xs:element name="Consent" minOccurs="0" maxOccurs="unbounded" type="tw:ConsentRecord"/>
+        <xs:element ref="tw:History" minOccurs="0"/>
       </xs:sequence>
       <xs:attribute name="ScreeningNumber" type="xs:string" use="required"/>
       <xs:attribute name="ScreenedOn" type="xs:date" use="required"/>
