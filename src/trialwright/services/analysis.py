@@ -47,6 +47,7 @@ from trialwright.services import audit, clock
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.errors import denied
 from trialwright.services.lock import override_banner
+from trialwright.services.odm_import import imported_randomizations
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.safety import group_labels
 from trialwright.services.safety.tables import coded_terms
@@ -170,6 +171,12 @@ def analysis_data(
     with read_scope(source) as session:
         lock = session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
         grouping = _mode(protocol, actor, unblinded, bool(lock and lock.locked))
+        if moved := imported_randomizations(session):
+            raise AnalysisError(
+                f"randomized: {moved} participants of this trial were randomized in the trial its ODM file came from, "
+                "whose sealed list holds their arms (ODM carries no arm); an analysis here would leave them out, so "
+                "it runs in the source trial"
+            )
         banner = (
             override_banner(lock.open_blockers, lock.by, lock.at, lock.reason)
             if lock is not None and lock.locked and lock.open_blockers

@@ -122,6 +122,7 @@ __all__ = [
     "import_odm",
     "imported_randomization",
     "imported_randomization_entries",
+    "imported_randomizations",
 ]
 
 #: The vendor extension's namespace, and its namespace in files written before the rename.
@@ -137,7 +138,8 @@ class OdmImportError(ValueError):
 NOT_RESTORED = (
     "arms and allocation list entries (preparation codes): ODM carries no arm, so the sealed list stays with the "
     "source trial; a randomized participant's number, time and stratum are kept as the file states them (in the "
-    "import's audit entry) and this trial refuses to randomize that participant again",
+    "import's audit entry) and this trial refuses to randomize that participant again, and refuses an analysis, "
+    "which would leave them out (it runs in the source trial)",
     "the source trial's audit trail beyond what the file holds: the file holds every audit entry about a "
     "participant, visit, form, log entry, query, adverse event and value (the latest as the AuditRecord, the earlier "
     "ones, oldest first, in tw:History: a value's with the value each set, an element's with the action it recorded; "
@@ -1302,6 +1304,16 @@ def imported_randomization_entries(participant_id: str | ColumnElement[str]) -> 
         t.form.is_(None),
         t.new_value.contains('"randomization"'),
     )
+
+
+def imported_randomizations(session: Session) -> int:
+    """How many participants an ODM import kept a randomization for (randomized in the source trial, arm there)."""
+    from trialwright.store.tables import audit_entries
+
+    t = audit_entries.c
+    kept = (t.action == "import.odm", t.form.is_(None), t.participant.is_not(None),
+            t.new_value.contains('"randomization"'))  # fmt: skip
+    return int(session.execute(select(func.count(t.participant.distinct())).where(*kept)).scalar_one())
 
 
 def imported_randomization(session: Session, participant_id: str) -> dict[str, str] | None:

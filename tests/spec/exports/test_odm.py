@@ -729,3 +729,19 @@ def test_a_second_import_into_the_same_trial_is_refused(
 def test_the_namespaces_are_odm_1_3_and_trialwrights(exported: Exported) -> None:
     head = exported.path.read_text(encoding="utf-8")[:400]
     assert f'xmlns="{ODM_NS}"' in head and f'xmlns:tw="{TW_NS}"' in head
+
+
+def test_an_imported_trial_refuses_an_analysis_that_would_leave_out_its_randomized(
+    source: Trial, imported: tuple[Trial, OdmImportReport]
+) -> None:
+    """ODM carries no arm, so an imported trial holds no allocation for the participants randomized in the source
+    trial: an analysis there would count 0 randomized (found by a new user's walk). It is refused, naming how many
+    were randomized in the source trial, where the analysis runs."""
+    from trialwright.services.analysis import AnalysisError, analysis_data
+
+    target, report = imported
+    assert report.randomized >= 1
+    with pytest.raises(AnalysisError, match=rf"randomized: {report.randomized} participants of this trial were "
+                                            "randomized in the trial its ODM file came from"):  # fmt: skip
+        analysis_data(target.engine, who(target, Role.BLINDED_STATISTICIAN))
+    assert len(analysis_data(source.engine, who(source, Role.BLINDED_STATISTICIAN)).subjects) == report.randomized
