@@ -41,6 +41,8 @@ from trialwright.services.odm_import import OdmImportError, _day, _o
 from trialwright.services.odm_import_elements import LATEST, read_element_history
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.screening import _decision_detail, _dump, _typed_values
+from trialwright.services.screening.consent import consent_problem
+from trialwright.services.screening.log import non_enrolment_problem
 from trialwright.store.engine import inserted_id
 from trialwright.store.screening_tables import consents, screenings
 
@@ -63,12 +65,6 @@ ATTRIBUTES = {
     "Decision": ("decision", True),
     "RecordedAt": ("recorded_at", True),
     "RecordedBy": ("recorded_by", True),
-}
-#: The decisions each kind of consent record takes (as ``record_consent`` checks them).
-DECISIONS = {
-    "initial": ("consent", "refuse"),
-    "reconsent": ("consent", "refuse"),
-    "regained_capacity": ("continue", "withdraw"),
 }
 _SCREENING_ATTRIBUTES = ("ScreeningNumber", "ScreenedOn", "NonEnrolmentReason", "NonEnrolmentText")
 
@@ -112,8 +108,22 @@ def _ids(reader: _Reader) -> ConsentIds:
     return held
 
 
-def _record(reader: _Reader, elem: ET.Element, where: str, earlier: list[dict[str, Any]]) -> dict[str, Any]:
-    """One ``tw:Consent`` checked, as ``consents`` stores it (``earlier``: the screening's records before it)."""
+#: The attribute of ``tw:Consent`` that holds each field ``consent_problem`` names.
+_FIELD_ATTRIBUTES = {"given_by": "GivenBy", "kind": "Kind", "decision": "Decision", "form_version": "FormVersion",
+                     "representative_name": "RepresentativeName", "obtained_at": "ObtainedAt",
+                     "representative_relationship": "RepresentativeRelationship"}  # fmt: skip
+
+
+def _record(
+    reader: _Reader,
+    elem: ET.Element,
+    where: str,
+    earlier: list[dict[str, Any]],
+    screening: tuple[str, dt.date | None],
+) -> dict[str, Any]:
+    """One ``tw:Consent`` checked, as ``consents`` stores it (``earlier``: the screening's records before it;
+    ``screening``: its site and date, None when the file does not say), by the rules ``record_consent`` applies
+    (``consent_problem``)."""
     protocol: Protocol = reader.protocol
     strays = sorted(set(elem.attrib) - set(ATTRIBUTES))
     if strays:
@@ -129,30 +139,20 @@ def _record(reader: _Reader, elem: ET.Element, where: str, earlier: list[dict[st
     ids.seen(True, f"{where}/@Id")
     record: dict[str, Any] = {column: tw.get(name) for name, (column, _) in ATTRIBUTES.items()}
     record["id"] = ids.new(tw["Id"], f"{where}/@Id")
-    versions = [v.version for v in protocol.consent_versions]
-    if tw["FormVersion"] not in versions:
-        raise OdmImportError(f"{where}/@FormVersion: {tw['FormVersion']!r} is not a consent form version of the "
-                             f"protocol ({', '.join(versions)})")  # fmt: skip
-    if tw["GivenBy"] not in {"participant", "representative"}:
-        raise OdmImportError(f"{where}/@GivenBy: {tw['GivenBy']!r} is not participant or representative")
-    if tw["Kind"] not in DECISIONS:
-        raise OdmImportError(f"{where}/@Kind: {tw['Kind']!r} is not one of {', '.join(DECISIONS)}")
-    if tw["Decision"] not in DECISIONS[tw["Kind"]]:
-        raise OdmImportError(f"{where}/@Decision: {tw['Decision']!r}; a {tw['Kind']} record's decision is one of "
-                             f"{', '.join(DECISIONS[tw['Kind']])}")  # fmt: skip
-    if tw["GivenBy"] == "representative":
-        if tw["Kind"] == "regained_capacity":
-            raise OdmImportError(f"{where}/@GivenBy: a participant who regained capacity decides for themself")
-        for name in ("RepresentativeName", "RepresentativeRelationship"):
-            if not tw.get(name, "").strip():
-                raise OdmImportError(f"{where}/@{name}: required when a representative consented")
-    elif tw.get("RepresentativeName") or tw.get("RepresentativeRelationship"):
-        raise OdmImportError(f"{where}/@RepresentativeName: only a representative's consent names a representative")
-    if tw["Kind"] == "regained_capacity" and not any(c["given_by"] == "representative" for c in earlier):
-        raise OdmImportError(f"{where}/@Kind: regained_capacity follows a representative's consent; the screening has "
-                             "none before it")  # fmt: skip
     for name in ("ObtainedAt", "RecordedAt"):
         record[ATTRIBUTES[name][0]] = exact_moment(tw[name], f"{where}/@{name}")
+    if tw["GivenBy"] != "representative" and (tw.get("RepresentativeName") or tw.get("RepresentativeRelationship")):
+        raise OdmImportError(f"{where}/@RepresentativeName: only a representative's consent names a representative")
+    site, screened_on = screening
+    problem = consent_problem(
+        protocol, site=site, screened_on=screened_on or dt.date.min, form_version=tw["FormVersion"],
+        given_by=tw["GivenBy"], obtained_at=record["obtained_at"], representative_name=tw.get("RepresentativeName"),
+        representative_relationship=tw.get("RepresentativeRelationship"), kind=tw["Kind"], decision=tw["Decision"],
+        earlier_given_by=[str(c["given_by"]) for c in earlier],
+    )  # fmt: skip
+    if problem is not None:
+        field, _, why = problem.partition(": ")
+        raise OdmImportError(f"{where}/@{_FIELD_ATTRIBUTES.get(field, field)}: {why} (the rule recording it applies)")
     return record
 
 
@@ -176,8 +176,9 @@ def read_later(
                              "the consent record is restored whole")  # fmt: skip
     first = ({"given_by": enrolment.get("ConsentGivenBy")},) if enrolled_on is not None else ()
     later: list[dict[str, Any]] = []
+    held = (screening.rpartition("-S")[0], _day(enrolment.get("ScreenedOn"), f"{where}/@ScreenedOn"))
     for n, elem in enumerate(enrolment.findall(reader._t("Consent")), start=1):
-        later.append(_record(reader, elem, f"{where}/tw:Consent[{n}]", [*first, *later]))
+        later.append(_record(reader, elem, f"{where}/tw:Consent[{n}]", [*first, *later], held))
     return consent_id, later
 
 
@@ -219,13 +220,23 @@ def read_screening(reader: _Reader, elem: ET.Element) -> dict[str, Any]:
                                  "dropped)")  # fmt: skip
     records: list[dict[str, Any]] = []
     for m, c in enumerate(elem.findall(reader._t("Consent")), start=1):
-        records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records))
+        records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records, (site, screened_on)))
     recorded = reader._recorded(elem, where, LATEST["screening"])
     earlier = read_element_history(reader, elem, recorded, "screening", where)
     for m, record in enumerate(records, start=1):  # who recorded a consent acted on the screening: listed
         if recorded is not None and record["recorded_by"] not in reader.users.values():
             raise OdmImportError(f"{where}/tw:Consent[{m}]/@RecordedBy: {record['recorded_by']} is not a User of "
                                  "the AdminData")  # fmt: skip
+    if number != f"{site}-S{int(digits):04d}":
+        raise OdmImportError(f"{where}/@ScreeningNumber: {number!r} is not written as the export writes a screening "
+                             f"number ({site}-S{int(digits):04d})")  # fmt: skip
+    reason = elem.get("NonEnrolmentReason")
+    if reason is not None:
+        decision = evaluate(reader.protocol, _typed_values(reader.protocol, values)).decision.value
+        if (problem := non_enrolment_problem(reason, elem.get("NonEnrolmentText"), decision)) is not None:
+            field, _, why = problem.partition(": ")
+            attribute = "NonEnrolmentText" if field == "text" else "NonEnrolmentReason"
+            raise OdmImportError(f"{where}/@{attribute}: {why} (the rule recording it applies)")
     return {"site": site, "number": int(digits), "label": number, "screened_on": screened_on, "values": values,
             "non_enrolment_reason": elem.get("NonEnrolmentReason"), "non_enrolment_text": elem.get("NonEnrolmentText"),
             "consents": records, "recorded": recorded, "earlier": earlier}  # fmt: skip

@@ -212,6 +212,15 @@ REFUSED: list[tuple[str, Callable[[str], str], list[str]]] = [
      ["tw:Screening[1]/tw:History"]),
     ("an unknown recorder", _edit(r'(<tw:Consent [^>]*Decision="refuse" [^>]*RecordedBy=)"[^"]*"', r'\1"nobody"'),
      ["tw:Screening[2]/tw:Consent[1]/@RecordedBy: nobody is not a User of the AdminData"]),
+    # what set_non_enrolment refuses (review: the import wrote it as the file said)
+    ("an unknown reason", _edit(r'NonEnrolmentReason="declined"', 'NonEnrolmentReason="busy"'),
+     ["tw:Screening[2]/@NonEnrolmentReason: must be one of not_eligible, declined"]),
+    ("other without its description", _edit(r' NonEnrolmentText="[^"]*"', ""),
+     ["tw:Screening[3]/@NonEnrolmentText: 'other' needs a description"]),
+    ("not eligible for a patient who is not", _edit(r'NonEnrolmentReason="other"', 'NonEnrolmentReason="not_eligible"'),
+     ["tw:Screening[3]/@NonEnrolmentReason: the patient is", "not 'not eligible'"]),
+    ("a number not as the export writes it", _edit(r'ScreeningNumber="RAZ-S0004"', 'ScreeningNumber="RAZ-S4"'),
+     ["tw:Screening[3]/@ScreeningNumber: 'RAZ-S4' is not written as the export writes a screening number (RAZ-S0004)"]),
 ]  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -35,7 +36,7 @@ from trialwright.services.users import UserView
 from trialwright.store.engine import serialise, session_scope
 from trialwright.store.screening_tables import consents, participants
 
-__all__ = ["enrol", "enrol_in", "record_consent", "record_consent_in"]
+__all__ = ["DECISIONS", "consent_problem", "enrol", "enrol_in", "record_consent", "record_consent_in"]
 
 
 def record_consent(
@@ -64,6 +65,61 @@ def record_consent(
         return _view(session, _row(session, actor, screening_id))
 
 
+#: The decisions each kind of consent record may carry.
+DECISIONS = {"initial": ("consent", "refuse"), "reconsent": ("consent", "refuse"),
+             "regained_capacity": ("continue", "withdraw")}  # fmt: skip
+
+
+def consent_problem(
+    protocol: Protocol,
+    *,
+    site: str,
+    screened_on: dt.date,
+    form_version: str,
+    given_by: str,
+    obtained_at: dt.datetime,
+    representative_name: str | None,
+    representative_relationship: str | None,
+    kind: str,
+    decision: str,
+    earlier_given_by: Sequence[str],
+) -> str | None:
+    """The first rule a consent record breaks, as ``field: why``, or None: ``record_consent`` and ``import odm``
+    (``odm_import_consents``) check a record by these same rules. ``earlier_given_by``: who gave each of the
+    screening's records before it, in order."""
+    if given_by not in {"participant", "representative"}:
+        return "given_by: must be participant or representative"
+    if kind not in DECISIONS:
+        return "kind: must be initial, reconsent or regained_capacity"
+    if decision not in DECISIONS[kind]:
+        return f"decision: for {kind} must be one of {', '.join(sorted(DECISIONS[kind]))}"
+    if given_by == "representative":
+        if kind == "regained_capacity":
+            return "given_by: a participant who regained capacity decides for themself"
+        if not (representative_name and representative_name.strip()):
+            return "representative_name: needed when a legally authorised representative consents"
+        if not (representative_relationship and representative_relationship.strip()):
+            return "representative_relationship: needed when a representative consents"
+    version = next((v for v in protocol.consent_versions if v.version == form_version), None)
+    if version is None:
+        known = ", ".join(v.version for v in protocol.consent_versions)
+        return f"form_version: unknown consent form version {form_version!r} (versions: {known})"
+    # Dates are the site's local dates, whatever offset the time was sent with.
+    obtained_on = local_date(obtained_at, protocol.site(site).timezone, "obtained_at")
+    if obtained_on < version.effective_from:
+        return (f"form_version: {form_version} is in use only from {version.effective_from.isoformat()} "
+                f"(consent obtained on {obtained_on.isoformat()} at the site)")  # fmt: skip
+    if obtained_on < screened_on:
+        return (f"obtained_at: {obtained_on.isoformat()} at the site is before the screening date "
+                f"{screened_on.isoformat()}")  # fmt: skip
+    if kind == "regained_capacity" and not protocol.eligibility.regained_capacity:
+        return ("kind: the protocol declares that a participant consented for by a representative does not regain "
+                "capacity during the trial (eligibility.regained_capacity: false)")  # fmt: skip
+    if kind == "regained_capacity" and "representative" not in earlier_given_by:
+        return "kind: regained_capacity follows a representative's consent; there is none"
+    return None
+
+
 def record_consent_in(
     session: Session,
     protocol: Protocol,
@@ -82,24 +138,6 @@ def record_consent_in(
 ) -> None:
     """``record_consent`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one); the
     caller reads the view it needs."""
-    if given_by not in {"participant", "representative"}:
-        raise ScreeningError("given_by: must be participant or representative")
-    if kind not in {"initial", "reconsent", "regained_capacity"}:
-        raise ScreeningError("kind: must be initial, reconsent or regained_capacity")
-    allowed = {
-        "initial": {"consent", "refuse"},
-        "reconsent": {"consent", "refuse"},
-        "regained_capacity": {"continue", "withdraw"},
-    }[kind]
-    if decision not in allowed:
-        raise ScreeningError(f"decision: for {kind} must be one of {', '.join(sorted(allowed))}")
-    if given_by == "representative":
-        if kind == "regained_capacity":
-            raise ScreeningError("given_by: a participant who regained capacity decides for themself")
-        if not (representative_name and representative_name.strip()):
-            raise ScreeningError("representative_name: needed when a legally authorised representative consents")
-        if not (representative_relationship and representative_relationship.strip()):
-            raise ScreeningError("representative_relationship: needed when a representative consents")
     if not obtained_by.strip():
         raise ScreeningError("obtained_by: name the person who obtained consent")
     for name, given in (
@@ -115,31 +153,17 @@ def record_consent_in(
         raise ScreeningError(str(exc)) from None
     if obtained_at > _now() + dt.timedelta(minutes=5):
         raise ScreeningError("obtained_at: cannot be in the future")
-    version = next((v for v in protocol.consent_versions if v.version == form_version), None)
-    if version is None:
-        known = ", ".join(v.version for v in protocol.consent_versions)
-        raise ScreeningError(f"form_version: unknown consent form version {form_version!r} (versions: {known})")
     row = _row(session, actor, screening_id)
-    # Dates are the site's local dates, whatever offset the time was sent with.
-    obtained_on = local_date(obtained_at, protocol.site(row.site).timezone, "obtained_at")
-    if obtained_on < version.effective_from:
-        raise ScreeningError(
-            f"form_version: {form_version} is in use only from {version.effective_from.isoformat()} "
-            f"(consent obtained on {obtained_on.isoformat()} at the site)"
-        )
-    if obtained_on < row.screened_on:
-        raise ScreeningError(
-            f"obtained_at: {obtained_on.isoformat()} at the site is before the screening date "
-            f"{row.screened_on.isoformat()}"
-        )
     previous = session.execute(select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)).all()
-    if kind == "regained_capacity" and not protocol.eligibility.regained_capacity:
-        raise ScreeningError(
-            "kind: the protocol declares that a participant consented for by a representative does not regain "
-            "capacity during the trial (eligibility.regained_capacity: false)"
-        )
-    if kind == "regained_capacity" and not any(c.given_by == "representative" for c in previous):
-        raise ScreeningError("kind: regained_capacity follows a representative's consent; there is none")
+    problem = consent_problem(
+        protocol, site=row.site, screened_on=row.screened_on, form_version=form_version, given_by=given_by,
+        obtained_at=obtained_at, representative_name=representative_name,
+        representative_relationship=representative_relationship, kind=kind, decision=decision,
+        earlier_given_by=[c.given_by for c in previous],
+    )  # fmt: skip
+    if problem is not None:
+        raise ScreeningError(problem)
+    obtained_on = local_date(obtained_at, protocol.site(row.site).timezone, "obtained_at")
     session.execute(
         consents.insert().values(
             screening_id=row.id,

@@ -167,16 +167,27 @@ def _store_values(
     )
 
 
+def non_enrolment_problem(reason: str, text_: str | None, decision: str | None) -> str | None:
+    """The first rule a reason for not enrolling breaks, as ``field: why``, or None; ``decision``: the screening's
+    (None: not read yet). ``set_non_enrolment`` and ``import odm`` (``odm_import_consents``) check by these rules."""
+    try:
+        code = NonEnrolmentReason(reason)
+    except ValueError:
+        return f"reason: must be one of {', '.join(r.value for r in NonEnrolmentReason)}"
+    if code is NonEnrolmentReason.OTHER and not (text_ and text_.strip()):
+        return "text: 'other' needs a description"
+    if decision is not None and code is NonEnrolmentReason.NOT_ELIGIBLE and decision != Decision.NOT_ELIGIBLE.value:
+        return f"reason: the patient is {decision.replace('_', ' ')}, not 'not eligible'"
+    return None
+
+
 def set_non_enrolment(
     engine: Engine, actor: UserView, screening_id: int, *, reason: str, text_: str | None = None
 ) -> ScreeningView:
     """Record why a screened patient was not enrolled, as a coded reason (and text for 'other')."""
-    try:
-        code = NonEnrolmentReason(reason)
-    except ValueError:
-        raise ScreeningError(f"reason: must be one of {', '.join(r.value for r in NonEnrolmentReason)}") from None
-    if code is NonEnrolmentReason.OTHER and not (text_ and text_.strip()):
-        raise ScreeningError("text: 'other' needs a description")
+    if (problem := non_enrolment_problem(reason, text_, None)) is not None:
+        raise ScreeningError(problem)
+    code = NonEnrolmentReason(reason)
     checked_text(text_, "text", error=ScreeningError)
     with session_scope(engine) as session:
         set_non_enrolment_in(session, actor, screening_id, code, text_)
@@ -189,8 +200,8 @@ def set_non_enrolment_in(
     """``set_non_enrolment`` in the caller's transaction, the reason already checked (``NonEnrolmentReason``); the
     caller reads the view it needs."""
     row = _row(session, actor, screening_id)
-    if code is NonEnrolmentReason.NOT_ELIGIBLE and row.decision != Decision.NOT_ELIGIBLE.value:
-        raise ScreeningError(f"reason: the patient is {row.decision.replace('_', ' ')}, not 'not eligible'")
+    if (problem := non_enrolment_problem(code.value, text_, row.decision)) is not None:
+        raise ScreeningError(problem)
     if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
         raise ScreeningError("reason: the patient is enrolled")
     old = {"reason": row.non_enrolment_reason, "text": row.non_enrolment_text}
