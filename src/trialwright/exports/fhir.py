@@ -36,7 +36,7 @@ arm's name to a blinded user, even where it says nothing about who is in it.
 
 Each participant's bundle also carries the study's resources and each recruitment centre (an Organization, a
 Location, its responsible person as a Practitioner in a PractitionerRole, and its principal investigator when
-the protocol names one), the participant's **Consent** (by the Patient, or by a RelatedPerson for a representative)
+the protocol names one), a **Consent** per consent record of the participant (``trialwright.exports.fhir_consents``)
 and an **Encounter** per visit with forms, of the class the visit declares (a v3 ActEncounterCode, else
 NullFlavor UNK), which the visit's Observations name: every reference in a bundle resolves inside it. A field
 may declare ``codes.fhir_ucum``, the unit its Observation is sent in (LOINC's), converted exactly by the UCUM
@@ -82,6 +82,7 @@ from typing import Any
 import pydantic_core
 
 from trialwright.exports.base import (
+    ConsentRecord,
     EventRecord,
     Exporter,
     ExportSource,
@@ -91,6 +92,7 @@ from trialwright.exports.base import (
     Progress,
 )
 from trialwright.exports.fhir_check import FhirExportError, FhirSample, Sampler, check_bindings, validate_resource
+from trialwright.exports.fhir_consents import consent_resources
 from trialwright.exports.fhir_logs import FhirLogError, log_resource
 from trialwright.exports.fhir_observations import (
     BASE,
@@ -374,6 +376,7 @@ class FhirExporter(Exporter):
         self._shared: list[dict[str, Any]] = []
         self._shared_text: list[bytes] = []  # each shared resource as written (its entry: the same in every bundle)
         self._entries: dict[str, list[LogRecord]] = {}
+        self._consents: dict[str, list[ConsentRecord]] = {}  # participant -> their consent records, by id
         self._plan: _Plan | None = None
         self._person: tuple[str, str, dict[str, str]] = ("", "", {})  # participant, Patient id, Encounter ids
 
@@ -414,6 +417,14 @@ class FhirExporter(Exporter):
         self._entries = {}  # participant -> log entries (a few each), read first
         for entry in source.logs():
             self._entries.setdefault(entry.participant_id, []).append(entry)
+        # Each participant's consent records (a few each), read first: the source gives them by id, not by participant.
+        self._consents = {}
+        for c in source.consents():
+            if c.participant_id is not None:
+                self._consents.setdefault(c.participant_id, []).append(c)
+        if self._consents.keys() - people.keys():
+            raise FhirExportError(f"consents: records of participants not in the export: "
+                                  f"{', '.join(sorted(self._consents.keys() - people.keys()))}")  # fmt: skip
         amended = _amended(source)
         (folder / "participants").mkdir()
         done: set[str] = set()
@@ -526,7 +537,10 @@ class FhirExporter(Exporter):
             subject["assignedArm"] = p.arm
         adverse = [self._adverse_event(source, study_id, patient["id"], e) for e in events.pop(pid, [])]
         adverse += self._log_entries(source, pid, patient["id"])
-        consent = self._consent(source, study_id, p, patient["id"])
+        consent = consent_resources(
+            p, self._consents.pop(pid, []), patient["id"], _site_id(study_id, p.site),
+            f"The protocol of trial {source.trial_id}", self.pseudonym,
+        )  # fmt: skip
         encounters = self._encounters(source, study_id, p, records, patient["id"])
         path = folder / "participants" / f"{pid}.json"
         resources = [patient, subject, *consent, *encounters, *observations, *adverse]
@@ -588,43 +602,6 @@ class FhirExporter(Exporter):
             encounter["serviceProvider"] = {"reference": f"Organization/{site}"}
             out.append(encounter)
         return out
-
-    def _consent(
-        self, source: ExportSource, study_id: str, p: ParticipantRecord, patient_id: str
-    ) -> list[dict[str, Any]]:
-        """The participant's consent to the trial: given by the participant (performer the Patient) or by a
-        legally authorised representative (a RelatedPerson, no name); inactive once the participant withdrew
-        from follow-up or from the use of their data."""
-        if p.consented_at is None:
-            return []
-        out: list[dict[str, Any]] = []
-        performer = f"Patient/{patient_id}"
-        if p.consent_given_by == "representative":
-            related = {
-                "resourceType": "RelatedPerson",
-                "id": self.pseudonym("representative", p.participant_id),
-                "patient": {"reference": f"Patient/{patient_id}"},
-                "relationship": [{"text": "Legally authorised representative"}],
-            }
-            out.append(related)
-            performer = f"RelatedPerson/{related['id']}"
-        elif p.consent_given_by != "participant":
-            raise FhirExportError(f"{p.participant_id}: consent given by {p.consent_given_by!r} is not known")
-        withdrawn = {w[0] for w in p.withdrawals} & {"follow_up", "data_use"}
-        consent = {
-            "resourceType": "Consent",
-            "id": self.pseudonym("consent", p.participant_id),
-            "status": "inactive" if withdrawn else "active",
-            "scope": _concept(f"{_TERMINOLOGY}/consentscope", "research", "Research"),
-            "category": [{"text": "Informed consent to take part in the trial"}],
-            "patient": {"reference": f"Patient/{patient_id}"},
-            "dateTime": _instant(p.consented_at),
-            "performer": [{"reference": performer}],
-            "organization": [{"reference": f"Organization/{_site_id(study_id, p.site)}"}],
-            "policyRule": {"text": f"The protocol of trial {source.trial_id}"},
-            "provision": {"type": "permit", "period": {"start": _instant(p.consented_at)}},
-        }
-        return [consent, *out]
 
     def _observations(
         self, source: ExportSource, study_id: str, rec: FormRecord, amended: set[tuple[str, str, str, str]]

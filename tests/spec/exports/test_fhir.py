@@ -701,7 +701,8 @@ def test_each_site_is_an_organization_and_a_location_with_its_responsible_person
 
 
 def test_each_consent_is_a_consent_resource_by_the_participant_or_the_representative(exported: Exported) -> None:
-    """One Consent per consented participant: research scope, the time consent was given, given by the Patient or
+    """One Consent per consented participant here (the simulation records one consent each; several:
+    ``test_fhir_consents``): research scope, the time consent was given, given by the Patient or
     by a RelatedPerson (the legally authorised representative, no name), at the site's Organization; inactive
     once the participant withdrew from follow-up."""
     source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
