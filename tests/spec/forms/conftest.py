@@ -26,6 +26,13 @@ ENROLLED_AT = dt.datetime.combine(TODAY - dt.timedelta(days=10), dt.time(12, 0),
 CONSENTED_AT = ENROLLED_AT - dt.timedelta(hours=1)
 
 
+def earlier_today(minutes: int) -> dt.datetime:
+    """``minutes`` before now, but not before the sites' ``TODAY`` began: a consent on a screening dated ``TODAY``
+    (from 20:30 UTC, half an hour ago may still be yesterday in Tehran)."""
+    began = dt.datetime.combine(TODAY, dt.time(0, 1), TEHRAN).astimezone(dt.UTC)
+    return max(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes), began)
+
+
 @pytest.fixture
 def trial(database_url: str) -> Iterator[Trial]:
     t = make_trial(database_url)

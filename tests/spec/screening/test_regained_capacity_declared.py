@@ -14,11 +14,11 @@ protocol now declares ``eligibility.regained_capacity``:
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
 
+from tests.spec.forms.conftest import earlier_today
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.web.test_forms_keep_input import _lar_enrolled
 from tests.spec.web.test_randomization_pages import as_role
@@ -59,7 +59,7 @@ def test_offered_and_recorded_only_where_the_protocol_declares_it(database_url: 
             assert 'data-testid="withdrawal-form"' in page  # the page itself still offers the rest
         decide = {
             "form_version": "1.0", "given_by": "participant", "obtained_by": "Dr K", "kind": "regained_capacity",
-            "decision": "continue", "obtained_at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
+            "decision": "continue", "obtained_at": earlier_today(5),
         }  # fmt: skip
         if regains:
             view = record_consent(trial.engine, who(trial, Role.INVESTIGATOR), sid, **decide)

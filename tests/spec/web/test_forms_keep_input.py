@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
-from tests.spec.forms.conftest import enrolled_ten_days_ago
+from tests.spec.forms.conftest import earlier_today, enrolled_ten_days_ago
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.conftest import confirm_of, csrf_of
 from tests.spec.web.test_randomization_pages import as_role
@@ -63,7 +63,7 @@ def _lar_enrolled(trial: Trial) -> int:
         representative_name="Maryam Ahmadi",
         representative_relationship="daughter",
         obtained_by="Dr K",
-        obtained_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30),
+        obtained_at=earlier_today(30),
     )
     enrol(trial.engine, who(trial, Role.STUDY_COORDINATOR), sid)
     return sid
