@@ -92,6 +92,19 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
         fail(f"--data: {exc}", ExitCode.USAGE)
 
 
+def _consent_line(n: int, c: Any) -> str:
+    """One consent record: its kind, decision, who gave it (a representative with name and relationship), when (UTC)
+    and by whom it was obtained, and on which form version."""
+    given = c.given_by
+    if c.representative_name or c.representative_relationship:
+        named = ", ".join(p for p in (c.representative_name, c.representative_relationship) if p)
+        given = f"{given} ({named})"
+    at = c.obtained_at.astimezone(dt.UTC) if c.obtained_at.tzinfo is not None else c.obtained_at  # naive: UTC
+    witness = f", witness {c.witness}" if c.witness else ""
+    return (f"  consent {n}: {c.kind}, {c.decision}, given by {given}, obtained {at:%Y-%m-%d %H:%M} UTC by "
+            f"{c.obtained_by}{witness}, form {c.form_version}")  # fmt: skip
+
+
 def _show(s: Any, as_json: bool = False) -> None:
     if emit(s, as_json):
         return
@@ -101,9 +114,8 @@ def _show(s: Any, as_json: bool = False) -> None:
         console.print(f"  fails {f['id']} {f['text']}: {shown}", highlight=False)
     if s.missing:
         console.print(f"  missing: {', '.join(s.missing)}", highlight=False)
-    if s.consents:
-        c = s.consents[-1]
-        console.print(f"  consent: {c.decision} by {c.given_by} on form {c.form_version}", highlight=False)
+    for n, c in enumerate(s.consents, 1):  # every consent record, in the order recorded (as --json lists them)
+        console.print(_consent_line(n, c), highlight=False)
     if s.non_enrolment_reason:
         console.print(f"  not enrolled: {s.non_enrolment_reason} {s.non_enrolment_text or ''}", highlight=False)
     if s.participant:

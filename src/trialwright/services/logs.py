@@ -2,12 +2,14 @@
 any other log the protocol declares (``logs:``), one transaction per use case.
 
 An entry is validated by the same engine as a visit's form (``trialwright.domain.forms.validate_entries``: types,
-units, limits, dates; refused with the field and the rule), and a required field needs a value or a reason. Each
-entry is numbered in its log in the order added (its sequence, never reused). An amendment needs a reason; a
-removal needs one and keeps the entry, marked removed. Every change is audited field by field, with who, when, the
-old and new value and why, like a form's values. An amendment or a removal voids the entry's source data
-verification and signature (``services.forms.log_review``), as an edit voids a form's. The trial lock, a soft lock
-of the participant or their site, and a withdrawal from follow-up refuse every change, as they refuse a form's.
+units, limits, dates; refused with the field and the rule), and a required field needs a value or a reason; the
+whole entry's rules (``trialwright.domain.logs``: an entry that is ongoing has no end date) are checked on its values
+after the change. Each entry is numbered in its log in the order added (its sequence, never reused). An amendment
+needs a reason; a removal needs one and keeps the entry, marked removed. Every change is audited field by field,
+with who, when, the old and new value and why, like a form's values. An amendment or a removal voids the entry's
+source data verification and signature (``services.forms.log_review``), as an edit voids a form's. The trial lock,
+a soft lock of the participant or their site, and a withdrawal from follow-up refuse every change, as they refuse a
+form's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from trialwright.domain.forms import (
     missing_required,
     value_meaning,
 )
+from trialwright.domain.logs import entry_problems
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.logs import LOG_TOPIC, LogDef
@@ -116,6 +119,7 @@ def _validated(
             earlier = moment_of(kinds[ref], merged.get(ref))
             if later is not None and earlier is not None and is_before(later, earlier, tz):
                 problems.append(f"{f.id}: {merged[f.id].value} is before {ref} ({merged[ref].value})")
+    problems += entry_problems(log, merged)  # the whole entry's rules (an ongoing entry has no end date)
     if problems:
         raise LogError(*problems)
     return merged

@@ -93,6 +93,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.coherence import ParticipantFacts, hard_breaches
 from trialwright.domain.eligibility import evaluate
 from trialwright.domain.forms import FormState, FormValueError, StoredValue, validate_entries
+from trialwright.domain.logs import entry_problems
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, UNSCHEDULED, Outline, from_odm, mdv_oid, outline
 from trialwright.exports.odm.ae_outline import AE_EVENT
@@ -1276,6 +1277,10 @@ def refused_values(protocol: Protocol, subject: _Subject) -> list[str]:
                              today=today, enrolled_on=enrolled_on, timezone=tz.key, now=now)  # fmt: skip
         except FormValueError as exc:
             out += [f"{where}: {problem}" for problem in exc.problems]
+        log = protocol.log(e.log_id)  # and the whole entry's rules, as its save checks them (domain.logs)
+        declared = {f.id for f in log.fields}
+        stored = {k: StoredValue.from_json(v) for k, v in e.values.items() if k in declared}
+        out += [f"{where}: {problem}" for problem in entry_problems(log, stored)]
     return out
 
 

@@ -277,6 +277,8 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # a log's entries (``services.logs``, ``services.log_views``)
         (r"is required; give a value, or record it as not done with a reason",
          N_("is required; give a value, or record it as not done with a reason")),
+        (r"an entry that is ongoing has no end date; clear the end date, or record that it is not ongoing",
+         N_("an entry that is ongoing has no end date; clear the end date, or record that it is not ongoing")),
         (r"(?P<moment>[^()]+) is before (?P<field>[^ ()]+) \((?P<earlier>[^()]+)\)",
          N_("%(moment)s is before %(field)s (%(earlier)s)")),
         (r"amending entry (?P<n>\d+) of (?P<log>\S+) needs a reason",

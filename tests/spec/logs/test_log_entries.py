@@ -80,7 +80,8 @@ def test_a_bad_value_is_refused_naming_the_field_and_rule(trial: Trial, pid: str
 def test_a_stop_before_the_start_is_refused(trial: Trial, pid: str) -> None:
     stop = (TODAY - dt.timedelta(days=31)).isoformat()
     with pytest.raises(LogError, match=rf"^stopped_on: {stop} is before started_on \({STARTED}\)$"):
-        add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "conmeds", {**HEPARIN, "stopped_on": stop})
+        add_entry(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "conmeds",
+                  {**HEPARIN, "stopped_on": stop, "ongoing": False})  # fmt: skip  # ended: ongoing has no end date
 
 
 def test_an_amendment_needs_a_reason_and_is_audited_old_to_new(trial: Trial, pid: str) -> None:
