@@ -130,6 +130,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
         "services.log_views.LogError", "domain.coding.DictionaryError", "domain.redcap.RedcapError",
         "exports.sdtm.SdtmExportError", "domain.redcap_logic.NotMapped", "domain.redcap_logic.FilterRefused",
         "exports.xport.XportError", "exports.dta.DtaError", "exports.sav.SavError",
+        "protocol.cdisc_ct.UnknownCodelist",
     )),
 )
 
