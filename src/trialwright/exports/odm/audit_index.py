@@ -264,6 +264,10 @@ class AuditIndex:
         if action == "import.odm" and visit is None and not form:  # the participant's own import entry
             for name, kind in (imported.get("users") or {}).items():
                 self._listed[str(name)] = "investigator" if kind == "Investigator" else None
+            before = imported.get("screening_earlier")  # its screening's entries before enrolment, oldest first
+            if isinstance(before, dict) and isinstance(before.get("screening"), str):
+                for earlier in before.get("earlier") or ():
+                    yield (f"{SCREENING}{before['screening']}", _SUBJECT, "", "", ""), None, earlier
             if isinstance(recorded, dict):
                 randomization = imported.get("randomization")
                 for earlier in imported.get("earlier") or ():  # the participant's earlier records, oldest first
