@@ -218,7 +218,8 @@ class OdmImportReport:
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
             "event reports; with the value each set), of data queries and of the participants, visits, forms, log "
-            "entries and adverse events themselves (with the action each recorded), kept as recorded",
+            "entries and adverse events themselves and of their screenings before enrolment (with the action each "
+            "recorded), kept as recorded",
             f"  byte-identical re-export: {check}",
             "  not restored:",
             *(f"    - {line}" for line in self.not_restored),
