@@ -6,7 +6,7 @@ A trial (the consents module's protocol, two consent form versions), through the
 |-----------|---------------------------------------------------------------------------|----------|--------------|
 | RAZ-S0001 | screened aged 10, corrected to 12 with a reason (screen failure)          | never    | not_eligible |
 | RAZ-S0002 | eligible; the participant refuses consent                                 | never    | declined     |
-| RAZ-S0003 | eligible, aged 45 corrected to 47 with a reason, consents, enrolled       | RAZ-001  |              |
+| RAZ-S0003 | eligible, aged 45 corrected to 47 with a reason, consents, enrolled; 48   | RAZ-001  |              |
 | RAZ-S0004 | eligible, no consent: transferred (text with quotes, ampersand, brackets) | never    | other        |
 
 In the file: a ``tw:Screening`` in ``ClinicalData`` after the participants for each screening never enrolled (S0001,
@@ -21,7 +21,8 @@ listed in ``AdminData``. The file is valid against CDISC's ODM 1.3.2 schema with
 
 The enrolled screening's entries made before its enrolment name no participant either (``ENROLLED``:
 ``screening.created``, ``screening.changed`` with the reason, ``consent.consent``, ``screening.changed``, the consent
-field set): they are the ``tw:History`` of RAZ-001's ``tw:Enrolment``, after its consent records, each a
+field set; and ``screening.changed`` after enrolment, age 48, which names no participant either): they are the
+``tw:History`` of RAZ-001's ``tw:Enrolment``, after its consent records, each a
 ``tw:Earlier`` with its ``Action`` and AuditRecord, oldest first (no latest record: the enrolment is the participant's
 own, ``participant.enrolled``), as the trail holds them. The import keeps them as recorded in RAZ-001's ``import.odm``
 entry (``screening_earlier``: the screening's number and the records) and the re-export writes them back; a file
@@ -82,8 +83,9 @@ ACTIONS = {
     "RAZ-S0002": ["screening.created", "consent.refuse", "screening.changed", "screening.not_enrolled"],
     "RAZ-S0004": ["screening.created", "screening.not_enrolled"],
 }
-#: The actions about the enrolled screening before its enrolment, oldest first (``tw:Enrolment``'s ``tw:History``).
-ENROLLED = ["screening.created", "screening.changed", "consent.consent", "screening.changed"]
+#: The actions about the enrolled screening that name no participant, oldest first (``tw:Enrolment``'s
+#: ``tw:History``): before its enrolment, and a change of its values after.
+ENROLLED = ["screening.created", "screening.changed", "consent.consent", "screening.changed", "screening.changed"]
 
 
 def _screenings(trial: Trial) -> None:
@@ -103,6 +105,7 @@ def _screenings(trial: Trial) -> None:
     record_consent(e, coordinator, enrolled, form_version="1.0", given_by="participant", obtained_by="Dr K",
                    obtained_at=now - dt.timedelta(minutes=4))  # fmt: skip
     enrol(e, coordinator, enrolled)
+    update_screening(e, coordinator, enrolled, values={"age": 48}, reason="birthday")  # after: names no participant
     moved = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
     set_non_enrolment(e, coordinator, moved, reason="other", text_=TRANSFERRED)
 

@@ -21,9 +21,10 @@ created, its values and eligibility changed, why it was not enrolled; ``consent.
 keys them by the screening (``audit_index.SCREENING``). The audit entries about a consent that names a participant (a
 decision after enrolment) are in that participant's ``tw:History`` (``element_history``). The entries about an
 enrolled screening made before it was enrolled (``screening.created``, ``screening.changed``, ``consent.*``) name no
-participant either: keyed by the screening as well, they are the ``tw:History`` of the participant's ``tw:Enrolment``
-(after its consent records), every one a ``tw:Earlier`` with its ``Action``, oldest first (the enrolment itself,
-``participant.enrolled``, is the participant's own record, so none of them is the latest of anything).
+participant either, nor does a change of its values after (``screening.changed``): keyed by the screening as well,
+they are the ``tw:History`` of the participant's ``tw:Enrolment`` (after its consent records), every one a
+``tw:Earlier`` with its ``Action``, oldest first (the enrolment itself, ``participant.enrolled``, is the participant's
+own record, so none of them is the latest of anything).
 
 Masking: a consent record names no arm (who gave it, who obtained it, the form version, the decision), nor does a
 screening's values (eligibility answers, stratification variables as entered); nothing here reads an arm. The
