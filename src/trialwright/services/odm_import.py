@@ -1119,7 +1119,7 @@ class _Writer:
 
             kept["consents"] = consents_kept(s.later_consents)
         if s.screening_earlier:  # the entries about its screening before enrolment, keyed by it (audit_index)
-            kept["screening_earlier"] = {"screening": s.enrolment["ScreeningNumber"], "earlier": s.screening_earlier}
+            kept["screening_earlier"] = {"screening": s.enrolment["ScreeningNumber"], "records": s.screening_earlier}
         if self.users is not None:
             kept["users"] = dict(self.users)
             self.users = None

@@ -266,7 +266,7 @@ def test_the_entries_before_enrolment_come_back_in_the_participants_import_entry
     kept = _participant_entry(target.engine, "RAZ-001")["screening_earlier"]
     assert kept["screening"] == "RAZ-S0003"
     fields = ("action", "by", "site", "at", "reason", "seq", "hash")
-    assert [{k: r[k] for k in fields} for r in kept["earlier"]] == _trail(trial.engine)["RAZ-S0003"]
+    assert [{k: r[k] for k in fields} for r in kept["records"]] == _trail(trial.engine)["RAZ-S0003"]
     chain = audit.verify(target.engine)
     assert chain.ok, chain.message
     assert not any("before a participant's screening was enrolled (they name no participant" in line
