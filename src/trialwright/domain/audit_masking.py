@@ -180,6 +180,10 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         # every consent record, and a screening never enrolled as restored (``services.odm_import_consents``): its
         # number, date, values and why not enrolled, as blinded staff read them on the screening pages; no arm
         "consents screening "
+        # the audit entries about an enrolled screening before its enrolment (``screening.*``, ``consent.*``), each an
+        # AuditRecord as recorded and its action (``services.odm_import``): who did what and when, made before any
+        # arm was allocated, no value
+        "screening_earlier "
         # the trial lock's and soft locks' changes with their AuditRecords (``services.odm_import_locks``): no arm
         "locks "
         # a form value's earlier records with the values they set (``services.odm_import_history``): form values, as

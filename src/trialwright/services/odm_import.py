@@ -154,12 +154,12 @@ NOT_RESTORED = (
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
-    "arms, so no ODM file carries them: each imported decision says so), the audit entries about a consent recorded "
-    "or a screening changed before a participant's screening was enrolled (they name no participant; the "
-    "consent records are restored, and the entries about a screening never enrolled are), and the SAE notifications "
+    "arms, so no ODM file carries them: each imported decision says so), and the SAE notifications "
     "and e-mails the source trial sent when its adverse events were reported (an imported event sends none)",
     "in a file written before the export carried them: who obtained a consent and its other details, and who "
-    "recorded a withdrawal and when (the consent says it was not in the export; the withdrawal names the importer)",
+    "recorded a withdrawal and when (the consent says it was not in the export; the withdrawal names the importer), "
+    "and the audit entries about a participant's screening made before it was enrolled (its creation, changes and "
+    "consent decisions: they name no participant, and such a file has no tw:History in tw:Enrolment)",
 )
 
 
@@ -218,7 +218,8 @@ class OdmImportReport:
             f"  audit records:  {self.audit_records} kept as recorded, naming {self.users} users",
             f"  audit history:  {self.earlier_records} earlier records of changed values (forms, log entries, adverse "
             "event reports; with the value each set), of data queries and of the participants, visits, forms, log "
-            "entries and adverse events themselves (with the action each recorded), kept as recorded",
+            "entries and adverse events themselves and of their screenings before enrolment (with the action each "
+            "recorded), kept as recorded",
             f"  byte-identical re-export: {check}",
             "  not restored:",
             *(f"    - {line}" for line in self.not_restored),
@@ -281,6 +282,7 @@ class _Subject:
     earlier: list[Recorded] = field(default_factory=list)  # the participant's own earlier records (odm_import_elements)
     consent_id: int | None = None  # the id of the consent it was enrolled on (None in an older file)
     later_consents: list[dict[str, Any]] = field(default_factory=list)  # its other consents (odm_import_consents)
+    screening_earlier: list[Recorded] = field(default_factory=list)  # its screening's entries before enrolment
 
 
 @dataclass
@@ -721,12 +723,14 @@ class _Reader:
 
         recorded = self._recorded(elem, where, LATEST["participant"])
         earlier = read_element_history(self, elem, recorded, "participant", where)
+        # The entries about its screening before it was enrolled (they name no participant): no latest after them.
+        before = read_element_history(self, enrolment, None, "screening", w, alone=True)
         # Who enrolled the participant: the record of its enrolment (the latest if the history names none).
         enrolment_record = next((r for r in earlier if r["action"] == "participant.enrolled"), recorded)
         return _Subject(
             pid, site, int(number), int(s_number), tw, values, left, _who(enrolment_record), visits, recorded,
             randomization or None, entries or [], adverse_events=events or [], consent=consent, withdrawn=withdrawn,
-            earlier=earlier, consent_id=consent_id, later_consents=later,
+            earlier=earlier, consent_id=consent_id, later_consents=later, screening_earlier=before,
         )  # fmt: skip
 
     def _logs(self, elem: ET.Element, parent: str) -> list[_LogEntry]:
@@ -1114,6 +1118,8 @@ class _Writer:
             from trialwright.services.odm_import_consents import kept as consents_kept
 
             kept["consents"] = consents_kept(s.later_consents)
+        if s.screening_earlier:  # the entries about its screening before enrolment, keyed by it (audit_index)
+            kept["screening_earlier"] = {"screening": s.enrolment["ScreeningNumber"], "records": s.screening_earlier}
         if self.users is not None:
             kept["users"] = dict(self.users)
             self.users = None
@@ -1123,7 +1129,7 @@ class _Writer:
         )  # fmt: skip
         self.counts["participants"] += 1
         self.counts["records"] += s.recorded is not None
-        self.counts["earlier"] += len(s.earlier)
+        self.counts["earlier"] += len(s.earlier) + len(s.screening_earlier)
         for v in s.visits:
             self._visit(s, v)
         for e in s.entries:

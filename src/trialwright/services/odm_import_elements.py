@@ -51,7 +51,8 @@ ACTIONS = {
     "form": _of("form."),
     "log entry": _of("log."),
     "adverse event": _of("ae."),
-    "screening": _of("screening.") | _of("consent."),  # a screening never enrolled (``tw:Screening``)
+    # a screening never enrolled (``tw:Screening``), or an enrolled one before its enrolment (``tw:Enrolment``)
+    "screening": _of("screening.") | _of("consent."),
 }
 #: The actions an element's or value's latest record may name in its AuditRecord's ``tw:Action``: an element's latest
 #: is the latest entry about it of any kind, so a form's or log entry's may be one of its values' (``odm_import``).
@@ -67,17 +68,19 @@ LATEST = {
 
 
 def read_element_history(
-    reader: _Reader, elem: ET.Element, latest: Recorded | None, element: str, where: str
+    reader: _Reader, elem: ET.Element, latest: Recorded | None, element: str, where: str, *, alone: bool = False
 ) -> list[Recorded]:
     """The earlier records of ``elem`` (an ``element`` of ``ACTIONS``), oldest first, each its AuditRecord as recorded
-    with the ``action`` it recorded (None where the file gives none); empty if it has no ``tw:History``."""
+    with the ``action`` it recorded (None where the file gives none); empty if it has no ``tw:History``. ``alone``: a
+    history with no latest record after it (an enrolled screening's entries before its enrolment, kept in the
+    participant's ``import.odm`` entry as ``screening_earlier``: ``odm_import``)."""
     found = elem.findall(reader._t("History"))
     if not found:
         return []
     where = f"{where}/tw:History"
     if len(found) > 1:
         raise OdmImportError(f"{where}: appears twice")
-    if latest is None:
+    if latest is None and not alone:
         raise OdmImportError(f"{where}: a history needs the {element}'s own AuditRecord (the latest), which is missing")
     kept: list[Recorded] = []
     for n, earlier in enumerate(found[0], start=1):
@@ -100,7 +103,7 @@ def read_element_history(
         kept.append({**recorded, "action": action})
     if not kept:
         raise OdmImportError(f"{where}: holds no tw:Earlier (the export writes a history only when there is one)")
-    _in_order([*kept, latest], where, len(kept))
+    _in_order([*kept, latest] if latest is not None else kept, where, len(kept))
     return kept
 
 

@@ -6,7 +6,7 @@ A trial (the consents module's protocol, two consent form versions), through the
 |-----------|---------------------------------------------------------------------------|----------|--------------|
 | RAZ-S0001 | screened aged 10, corrected to 12 with a reason (screen failure)          | never    | not_eligible |
 | RAZ-S0002 | eligible; the participant refuses consent                                 | never    | declined     |
-| RAZ-S0003 | eligible, consents, enrolled                                              | RAZ-001  |              |
+| RAZ-S0003 | eligible, aged 45 corrected to 47 with a reason, consents, enrolled; 48   | RAZ-001  |              |
 | RAZ-S0004 | eligible, no consent: transferred (text with quotes, ampersand, brackets) | never    | other        |
 
 In the file: a ``tw:Screening`` in ``ClinicalData`` after the participants for each screening never enrolled (S0001,
@@ -18,6 +18,15 @@ records if any; its ``AuditRecord`` is the latest audit entry about it (``tw:Act
 ``screening.created`` then ``screening.not_enrolled``. Each record's user, site, time, reason and ``SourceID``
 (``audit:<seq>:<hash>``) are the source trail's entry's, read from the table independently. The users they name are
 listed in ``AdminData``. The file is valid against CDISC's ODM 1.3.2 schema with the extension and names no arm.
+
+The enrolled screening's entries made before its enrolment name no participant either (``ENROLLED``:
+``screening.created``, ``screening.changed`` with the reason, ``consent.consent``, ``screening.changed``, the consent
+field set; and ``screening.changed`` after enrolment, age 48, which names no participant either): they are the
+``tw:History`` of RAZ-001's ``tw:Enrolment``, after its consent records, each a
+``tw:Earlier`` with its ``Action`` and AuditRecord, oldest first (no latest record: the enrolment is the participant's
+own, ``participant.enrolled``), as the trail holds them. The import keeps them as recorded in RAZ-001's ``import.odm``
+entry (``screening_earlier``: the screening's number and the records) and the re-export writes them back; a file
+written before the export carried them (no ``tw:History`` in ``tw:Enrolment``) imports as before, byte-identical.
 
 Export -> import -> export is byte-identical; the screenings come back (number, date, values, decision, reason and
 text), each with one ``import.odm`` entry that keeps its records as recorded (``recorded``, ``earlier``: user, site,
@@ -31,6 +40,9 @@ Refused, naming the element or attribute and the rule, nothing written:
 | S0001's first earlier record with the action of a form             | .../tw:History/tw:Earlier[1]/@Action            |
 | S0001's earlier records out of time order (the first dated later)  | tw:Screening[1]/tw:History                      |
 | the refusal recorded by a user the AdminData does not list         | tw:Screening[2]/tw:Consent[1]/@RecordedBy       |
+| RAZ-001's screening entries out of time order (the first later)    | ...]/tw:Enrolment/tw:History/tw:Earlier[2]      |
+| RAZ-001's first screening entry with the action of a form          | ...tw:Enrolment/tw:History/tw:Earlier[1]/@Action|
+| RAZ-001's first screening entry by a user AdminData does not list  | ...tw:Earlier[1]/AuditRecord/UserRef/@UserOID   |
 """
 
 from __future__ import annotations
@@ -71,6 +83,9 @@ ACTIONS = {
     "RAZ-S0002": ["screening.created", "consent.refuse", "screening.changed", "screening.not_enrolled"],
     "RAZ-S0004": ["screening.created", "screening.not_enrolled"],
 }
+#: The actions about the enrolled screening that name no participant, oldest first (``tw:Enrolment``'s
+#: ``tw:History``): before its enrolment, and a change of its values after.
+ENROLLED = ["screening.created", "screening.changed", "consent.consent", "screening.changed", "screening.changed"]
 
 
 def _screenings(trial: Trial) -> None:
@@ -86,9 +101,11 @@ def _screenings(trial: Trial) -> None:
                    obtained_at=now - dt.timedelta(minutes=5), decision="refuse")  # fmt: skip
     set_non_enrolment(e, coordinator, refused, reason="declined")
     enrolled = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
+    update_screening(e, coordinator, enrolled, values={"age": 47}, reason="age from the ID card")
     record_consent(e, coordinator, enrolled, form_version="1.0", given_by="participant", obtained_by="Dr K",
                    obtained_at=now - dt.timedelta(minutes=4))  # fmt: skip
     enrol(e, coordinator, enrolled)
+    update_screening(e, coordinator, enrolled, values={"age": 48}, reason="birthday")  # after: names no participant
     moved = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
     set_non_enrolment(e, coordinator, moved, reason="other", text_=TRANSFERRED)
 
@@ -197,6 +214,82 @@ def test_export_import_export_is_byte_identical_and_the_screenings_come_back_wit
     assert "screenings never enrolled that have no consent record" not in text
 
 
+def _enrolment_history(root: ET.Element, pid: str) -> list[ET.Element]:
+    """The ``tw:Earlier`` records of a participant's ``tw:Enrolment``."""
+    subject = next(s for s in root.iter(f"{ODM}SubjectData") if s.get("SubjectKey") == pid)
+    return subject.findall(f"{TW}Enrolment/{TW}History/{TW}Earlier")
+
+
+def test_an_enrolled_screenings_entries_before_enrolment_are_in_its_participants_enrolment(
+    trial: Trial, tmp_path: Path
+) -> None:
+    _screenings(trial)
+    path = _export(trial, tmp_path / "odm")
+    assert _valid(path, tmp_path) == []
+    root = ET.parse(path).getroot()  # noqa: S314 - our own file
+    trail = _trail(trial.engine)["RAZ-S0003"]
+    assert [e["action"] for e in trail] == ENROLLED
+    assert trail[1]["reason"] == "age from the ID card"
+    earlier = _enrolment_history(root, "RAZ-001")
+    assert [e.get("Action") for e in earlier] == ENROLLED
+    found = [_record(r) for r in (e.find(f"{ODM}AuditRecord") for e in earlier) if r is not None]
+    assert found == [{k: v for k, v in e.items() if k != "action"} for e in trail]
+    assert all(e.find(f"{ODM}AuditRecord/{TW}Action") is None for e in earlier)  # the action is the tw:Earlier's
+    listed = {(u.get("OID") or "").removeprefix("USR.") for u in root.iter(f"{ODM}User")}
+    assert {f["by"] for f in found} <= listed
+    subject = next(s for s in root.iter(f"{ODM}SubjectData") if s.get("SubjectKey") == "RAZ-001")
+    enrolment = subject.find(f"{TW}Enrolment")
+    assert enrolment is not None and [c.tag for c in enrolment][-1] == f"{TW}History"  # after the consent records
+    # the participant's own records are still its own: enrolled, not a screening's entry
+    own = subject.find(f"{ODM}AuditRecord/{TW}Action")
+    assert own is not None and own.text == "participant.enrolled"
+
+
+def _participant_entry(engine: Engine, pid: str) -> dict[str, Any]:
+    """The participant's own ``import.odm`` entry, as stored."""
+    a = audit_entries.c
+    with session_scope(engine) as session:
+        found = session.execute(
+            select(a.new_value).where(a.action == "import.odm", a.participant == pid, a.form.is_(None))
+        ).scalar_one()
+    kept: dict[str, Any] = json.loads(found)
+    return kept
+
+
+def test_the_entries_before_enrolment_come_back_in_the_participants_import_entry(
+    trial: Trial, tmp_path: Path, target: Trial
+) -> None:
+    _screenings(trial)
+    path = _export(trial, tmp_path / "odm")
+    report = import_odm(target.engine, who(target, Role.DATA_MANAGER), path)
+    assert report.byte_identical, report.reexport_difference
+    kept = _participant_entry(target.engine, "RAZ-001")["screening_earlier"]
+    assert kept["screening"] == "RAZ-S0003"
+    fields = ("action", "by", "site", "at", "reason", "seq", "hash")
+    assert [{k: r[k] for k in fields} for r in kept["records"]] == _trail(trial.engine)["RAZ-S0003"]
+    chain = audit.verify(target.engine)
+    assert chain.ok, chain.message
+    assert not any("before a participant's screening was enrolled (they name no participant" in line
+                   for line in NOT_RESTORED)  # fmt: skip
+
+
+def test_a_file_written_before_the_export_carried_them_imports_as_before(
+    trial: Trial, tmp_path: Path, target: Trial
+) -> None:
+    _screenings(trial)
+    text = _export(trial, tmp_path / "odm").read_text(encoding="utf-8")
+    older, n = re.subn(r"(<tw:Enrolment [\s\S]*?)\s*<tw:History>[\s\S]*?</tw:History>(\s*</tw:Enrolment>)", r"\1\2",
+                       text)  # fmt: skip
+    assert n == 1 and "<tw:History>" in older  # only tw:Enrolment's: the screenings' histories stay
+    path = tmp_path / "older.odm.xml"
+    path.write_text(older, encoding="utf-8")
+    report = import_odm(target.engine, who(target, Role.DATA_MANAGER), path)
+    assert report.byte_identical, report.reexport_difference
+    assert "screening_earlier" not in _participant_entry(target.engine, "RAZ-001")
+    chain = audit.verify(target.engine)
+    assert chain.ok, chain.message
+
+
 def _later(m: re.Match[str]) -> str:
     return m.group(1) + "2099-01-01T00:00:00+00:00" + m.group(2)
 
@@ -205,10 +298,10 @@ REFUSED: list[tuple[str, Callable[[str], str], list[str]]] = [
     ("an unknown user", _edit(r'(<tw:Screening ScreeningNumber="RAZ-S0001"[^>]*>\s*<AuditRecord>\s*<UserRef '
                               r'UserOID=)"[^"]*"', r'\1"USR.nobody"'),
      ["tw:Screening[1]/AuditRecord/UserRef/@UserOID: USR.nobody is not a User of the AdminData"]),
-    ("a form's action", _edit(r'Action="screening.created"', 'Action="form.started"'),
+    ("a form's action", _edit(r'(<tw:Screening [^>]*>[\s\S]*?)Action="screening.created"', r'\1Action="form.started"'),
      ["tw:Screening[1]/tw:History/tw:Earlier[1]/@Action: 'form.started' is not an action about a screening"]),
-    ("out of time order", _edit(r'(<tw:Earlier Action="screening.created">\s*<AuditRecord>(?:\s*<[^D][^>]*>)*\s*'
-                                r'<DateTimeStamp>)[^<]*(</DateTimeStamp>)', _later),
+    ("out of time order", _edit(r'(<tw:Screening [^>]*>[\s\S]*?<tw:Earlier Action="screening.created">\s*<AuditRecord>'
+                                r'(?:\s*<[^D][^>]*>)*\s*<DateTimeStamp>)[^<]*(</DateTimeStamp>)', _later),
      ["tw:Screening[1]/tw:History"]),
     ("an unknown recorder", _edit(r'(<tw:Consent [^>]*Decision="refuse" [^>]*RecordedBy=)"[^"]*"', r'\1"nobody"'),
      ["tw:Screening[2]/tw:Consent[1]/@RecordedBy: nobody is not a User of the AdminData"]),
@@ -221,6 +314,18 @@ REFUSED: list[tuple[str, Callable[[str], str], list[str]]] = [
      ["tw:Screening[3]/@NonEnrolmentReason: the patient is", "not 'not eligible'"]),
     ("a number not as the export writes it", _edit(r'ScreeningNumber="RAZ-S0004"', 'ScreeningNumber="RAZ-S4"'),
      ["tw:Screening[3]/@ScreeningNumber: 'RAZ-S4' is not written as the export writes a screening number (RAZ-S0004)"]),
+    # the enrolled screening's entries before its enrolment (RAZ-001's tw:Enrolment, the first in the file)
+    ("RAZ-001's out of time order", _edit(r'(<tw:Earlier Action="screening.created">\s*<AuditRecord>'
+                                          r'(?:\s*<[^D][^>]*>)*\s*<DateTimeStamp>)[^<]*(</DateTimeStamp>)', _later),
+     ["SubjectData[@SubjectKey=RAZ-001]/tw:Enrolment/tw:History/tw:Earlier[2]/AuditRecord/DateTimeStamp: ",
+      "the record before it; a history comes oldest first"]),
+    ("RAZ-001's form action", _edit(r'Action="screening.created"', 'Action="form.started"'),
+     ["SubjectData[@SubjectKey=RAZ-001]/tw:Enrolment/tw:History/tw:Earlier[1]/@Action: 'form.started' is not an "
+      "action about a screening"]),
+    ("RAZ-001's unknown user", _edit(r'(<tw:Earlier Action="screening.created">\s*<AuditRecord>\s*<UserRef '
+                                     r'UserOID=)"[^"]*"', r'\1"USR.nobody"'),
+     ["SubjectData[@SubjectKey=RAZ-001]/tw:Enrolment/tw:History/tw:Earlier[1]/AuditRecord/UserRef/@UserOID: "
+      "USR.nobody is not a User of the AdminData"]),
 ]  # fmt: skip
 
 

@@ -32,7 +32,9 @@ form's values: user, role, site, time stamp, reason, the source entry's seq and 
 ``tw:Action`` named, if it named one), and the index takes
 those instead of the import's own user and time: exporting an imported trial writes the AuditRecords of the file it
 came from. The participant's own import entry also keeps its randomization as the file stated it (the entry's
-extra, as JSON), and the first one the file's users (``AdminData``) with their ``UserType``. An import entry whose
+extra, as JSON), the records of its screening's entries that name no participant (``screening_earlier``: the
+screening's number and its records, indexed by the screening as its own entries are), and the first one the file's
+users (``AdminData``) with their ``UserType``. An import entry whose
 ``recorded`` is null (the file had no AuditRecord there) is not indexed, so none is made up.
 """
 
@@ -264,6 +266,10 @@ class AuditIndex:
         if action == "import.odm" and visit is None and not form:  # the participant's own import entry
             for name, kind in (imported.get("users") or {}).items():
                 self._listed[str(name)] = "investigator" if kind == "Investigator" else None
+            before = imported.get("screening_earlier")  # its screening's entries before enrolment, oldest first
+            if isinstance(before, dict) and isinstance(before.get("screening"), str):
+                for earlier in before.get("records") or ():
+                    yield (f"{SCREENING}{before['screening']}", _SUBJECT, "", "", ""), None, earlier
             if isinstance(recorded, dict):
                 randomization = imported.get("randomization")
                 for earlier in imported.get("earlier") or ():  # the participant's earlier records, oldest first

@@ -416,7 +416,8 @@ class ClinicalWriter:
                 if recorded:
                     attrs |= {"RecordedAt": recorded[n][0].isoformat(), "RecordedBy": recorded[n][1]}
                 self.xml.leaf("tw:Withdrawal", attrs)
-            self.consents.write_later(self.xml, p)  # the other consent records (``consents``)
+            # the other consent records, the screening's entries before enrolment (``consents``)
+            self.consents.write_later(self.xml, p, self.index, self._audit_record)
 
     def _dsmb_decisions(self) -> None:
         """``tw:DsmbDecision`` in ``ClinicalData`` after the participants: the DSMB's decisions on the safety pause,

@@ -19,8 +19,12 @@ Every screening never enrolled is in the file, streamed from the source in the o
 screening), and held by screening number. The audit entries about a screening never enrolled (``screening.*``:
 created, its values and eligibility changed, why it was not enrolled; ``consent.*``) name no participant: the index
 keys them by the screening (``audit_index.SCREENING``). The audit entries about a consent that names a participant (a
-decision after enrolment) are in that participant's ``tw:History`` (``element_history``); an entry about a consent
-made before an enrolled screening was enrolled names no participant and is not in the file (said in ``NOT_RESTORED``).
+decision after enrolment) are in that participant's ``tw:History`` (``element_history``). The entries about an
+enrolled screening made before it was enrolled (``screening.created``, ``screening.changed``, ``consent.*``) name no
+participant either, nor does a change of its values after (``screening.changed``): keyed by the screening as well,
+they are the ``tw:History`` of the participant's ``tw:Enrolment`` (after its consent records), every one a
+``tw:Earlier`` with its ``Action``, oldest first (the enrolment itself, ``participant.enrolled``, is the participant's
+own record, so none of them is the latest of anything).
 
 Masking: a consent record names no arm (who gave it, who obtained it, the form version, the decision), nor does a
 screening's values (eligibility answers, stratification variables as entered); nothing here reads an arm. The
@@ -57,11 +61,15 @@ class ConsentsHeld:
         for c in records:
             self.by_screening.setdefault(c.screening_number, []).append(c)
 
-    def write_later(self, xml: XmlStream, p: ParticipantRecord) -> None:
-        """The participant's consent records other than the one it was enrolled on (in its ``tw:Enrolment``)."""
+    def write_later(self, xml: XmlStream, p: ParticipantRecord, index: AuditIndex, audit_record: AuditWriter) -> None:
+        """The participant's consent records other than the one it was enrolled on, then the audit entries about its
+        screening before it was enrolled (``tw:History``, every one a ``tw:Earlier``), in its ``tw:Enrolment``."""
         for c in self.by_screening.pop(p.screening_number, ()):
             if p.consent_id is None or c.id != p.consent_id:
                 xml.leaf("tw:Consent", _attrs(c))
+        before = index.about(f"{SCREENING}{p.screening_number}")  # they name no participant: keyed by the screening
+        records = [*before.subject_history, before.subject] if before.subject is not None else []
+        write_element_history(xml, records, p.site, audit_record)
 
     def write_screenings(
         self, xml: XmlStream, found: Iterable[ScreeningRecord], index: AuditIndex, audit_record: AuditWriter

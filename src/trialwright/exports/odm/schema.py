@@ -260,6 +260,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
           </xs:complexType>
         </xs:element>
         <xs:element name="Consent" minOccurs="0" maxOccurs="unbounded" type="tw:ConsentRecord"/>
+        <xs:element ref="tw:History" minOccurs="0"/>
       </xs:sequence>
       <xs:attribute name="ScreeningNumber" type="xs:string" use="required"/>
       <xs:attribute name="ScreenedOn" type="xs:date" use="required"/>
