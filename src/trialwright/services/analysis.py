@@ -496,7 +496,7 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
     for r in rows:
         if r.id in randomized:
             continue
-        if not apart[r.id] or r.non_enrolment_reason == "not_eligible":
+        if (r.decision == "not_eligible" and not apart[r.id]) or r.non_enrolment_reason == "not_eligible":
             not_eligible += 1
         elif r.id in enrolled:
             other[_ENROLLED] = other.get(_ENROLLED, 0) + 1

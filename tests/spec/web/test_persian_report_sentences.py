@@ -17,6 +17,7 @@ import datetime as dt
 import html
 import json
 import re
+from zoneinfo import ZoneInfo
 
 import yaml
 from babel.messages.pofile import read_po
@@ -64,7 +65,8 @@ def _scenario(trial: Trial) -> str:
     withdraw(trial.engine, coordinator, pid, scope="follow_up", cause="withdrew_consent", reason="moved away",
              withdrawn_on=None)  # fmt: skip
     emergency_unblind(trial.engine, who(trial, Role.INVESTIGATOR), pid, reason="anaphylaxis", password=PASSWORD)
-    s = screen(trial.engine, coordinator, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(), values={"age": 40})
+    today = dt.datetime.now(ZoneInfo("Asia/Tehran")).date()  # the site's date (from 20:30 UTC, UTC's tomorrow)
+    s = screen(trial.engine, coordinator, site="RAZ", screened_on=today, values={"age": 40})
     set_non_enrolment(trial.engine, coordinator, s.id, reason="consent_not_obtainable")
     lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
     return str(who(trial, Role.UNBLINDED_STATISTICIAN).username)
