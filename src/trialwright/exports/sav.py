@@ -43,7 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["SavError", "SavVariable", "SavWriter", "spss_doubles"]
+__all__ = ["RESERVED_WORDS", "SavError", "SavVariable", "SavWriter", "spss_doubles"]
 
 #: SPSS's system-missing value, its highest value and its (old) lowest value, as their bits.
 _SYSMIS = np.uint64(0xFFEFFFFFFFFFFFFF)
@@ -51,7 +51,7 @@ _HIGHEST = 0x7FEFFFFFFFFFFFFF
 _LOWEST = 0xFFEFFFFFFFFFFFFE
 _RESERVED_BITS = np.array([_SYSMIS, _HIGHEST, _LOWEST], dtype=np.uint64)
 _NAME = re.compile(r"[A-Za-z@][A-Za-z0-9_.$#@]*")
-_RESERVED = frozenset({"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"})
+RESERVED_WORDS = frozenset({"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"})
 #: Format types by name (the PSPP manual's table) and each one's smallest and largest width.
 _FORMATS = {"A": (1, 1, 32767), "F": (5, 1, 40), "DATE": (20, 9, 40), "DATETIME": (22, 17, 40)}
 _FORMAT = re.compile(r"(A|F|DATE|DATETIME)(\d+)(?:\.(\d+))?")
@@ -86,7 +86,7 @@ class SavVariable:
         if not _NAME.fullmatch(self.name) or len(self.name) > 64 or self.name.endswith("."):
             raise SavError(f"{self.name}: an SPSS name is 1 to 64 ASCII letters, digits, ., _, $, #, @, beginning "
                            "with a letter or @ and not ending in .")  # fmt: skip
-        if self.name.upper() in _RESERVED:
+        if self.name.upper() in RESERVED_WORDS:
             raise SavError(f"{self.name}: a reserved word cannot be an SPSS name")
         if len(self.label.encode()) > 255:
             raise SavError(f"{self.name}: an SPSS variable label is at most 255 bytes ({self.label[:40]!r}...)")

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from trialwright.exports.readstat import cut_text
-from trialwright.exports.sav import SavVariable, SavWriter
+from trialwright.exports.sav import RESERVED_WORDS, SavVariable, SavWriter
 from trialwright.exports.statistical import StatisticalExporter, chunked
 from trialwright.exports.tabular import Column, Table, _Run
 
@@ -55,7 +55,7 @@ class SpssExporter(StatisticalExporter):
     value_label_limit: ClassVar[int] = 120
     file_label_limit: ClassVar[int] = 64
     label_limits = "255 bytes (a value label 120, a file label 64)"
-    reserved = frozenset(["ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"])
+    reserved = RESERVED_WORDS  # the writer's own list: one rule
     format_notes = (
         "Choices keep their codes (text) with value labels; yes/no are 0/1 with value labels.",
         "Measure levels from the field types: numbers, dates and date-times scale; choices, yes/no and text nominal.",
