@@ -44,7 +44,7 @@ from trialwright.exports.base import (
     Progress,
     StoredJson,
 )
-from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink
+from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink, no_cycle_scans
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 from trialwright.protocol.logs import LogDef, coding_columns
 
@@ -792,12 +792,16 @@ class TabularExporter(Exporter, abc.ABC):
         # A chunk of records at a time, written as columns: no row object per record, none per stored value (a
         # quarter of a batch of records at most, so that memory still holds about a batch of rows).
         size = max(1, min(_CHUNK_RECORDS, self.batch_rows // 4))
-        while chunk := list(islice(records, size)):
-            for row in chunk:
-                if not known.issuperset(row[6]):
-                    unknown.update(k for k in row[6] if k not in known)
-            _extend(sink, _wide_columns(plan, chunk), len(chunk))
-            _extend(long_sink, *_long_columns(plan.units, chunk))
+        while True:
+            with no_cycle_scans():
+                chunk = list(islice(records, size))
+                if not chunk:
+                    break
+                for row in chunk:
+                    if not known.issuperset(row[6]):
+                        unknown.update(k for k in row[6] if k not in known)
+                _extend(sink, _wide_columns(plan, chunk), len(chunk))
+                _extend(long_sink, *_long_columns(plan.units, chunk))
             if progress is None:
                 run.done += len(chunk)
             else:
