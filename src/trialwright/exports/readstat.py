@@ -138,6 +138,12 @@ ASCII_SPELLINGS: dict[str, str] = {
     "”": '"',
     "…": "...",
     "\u00a0": " ",
+    # Greek letters of biomarker names (TNF-α, IFN-γ, β-hCG) spelt as the names SI and LOINC write.
+    "α": "alpha",
+    "β": "beta",
+    "γ": "gamma",
+    "δ": "delta",
+    "κ": "kappa",
 }
 _SPELL = str.maketrans(ASCII_SPELLINGS)
 

@@ -51,7 +51,7 @@ from trialwright.domain.treatment import arm_received, treatment_given
 from trialwright.exports.base import Exporter, ExportSource, FormRecord, ParticipantRecord, Progress
 from trialwright.exports.columnar import BATCH_ROWS, csv_cells, csv_lines
 from trialwright.exports.meddra import sdtm_coding_columns
-from trialwright.exports.readstat import ascii_text, cut_text, string_column
+from trialwright.exports.readstat import ascii_cells, ascii_text, cut_text, string_column
 from trialwright.exports.sdtm_define import write_define
 from trialwright.exports.sdtm_design import (
     SubjectElement,
@@ -92,6 +92,7 @@ from trialwright.exports.sdtm_findings import (
     sequence_numbers,
     study_days,
 )
+from trialwright.exports.statistical import write_csv
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value
 from trialwright.exports.xport import XportVariable, XportWriter
 from trialwright.protocol import Protocol
@@ -217,6 +218,7 @@ class _DomainSink:
         self.lengths: dict[str, int] = {}
         self.rows = 0
         self.supp: list[dict[str, Any]] = []  # SUPP-- records continuing text past 200 bytes (``_overflow``)
+        self.not_ascii: list[tuple[str, str, int, str]] = []  # (file, variable, row, text) left empty (``_ascii``)
 
     def add(self, row: Mapping[str, Any]) -> None:
         self._spool.add(row)
@@ -253,7 +255,7 @@ class _DomainSink:
         return pa.table(columns)
 
     def close(self, notes: list[str], reference: Mapping[str, SubjectReference]) -> list[Path]:
-        data = self.table(notes, reference)
+        data = self._ascii(self.table(notes, reference))
         if "USUBJID" in data.column_names and not self.domain.code.startswith("SUPP"):
             data = self._overflow(data)
         columns: dict[str, pa.ChunkedArray | np.ndarray] = {}
@@ -278,6 +280,20 @@ class _DomainSink:
                 writer.write(batch.columns)
         self._csv(text_path, columns)
         return [xpt, text_path]
+
+    def _ascii(self, data: pa.Table) -> pa.Table:
+        """Every text value spelt in ASCII, as SAS transport v5 holds ASCII only: the characters of the one declared
+        mapping (``readstat.ASCII_SPELLINGS``, listed in the codebook's xpt_ascii.csv) spelt by it, before the text
+        is cut into SUPP-- pieces; a value with any other character (Persian text, say) is never guessed: left empty
+        and listed in not_ascii.csv (file, variable, row, the text as stored), as the SAS export does. The domain's
+        CSV holds what its XPT holds; Dataset-JSON keeps the text as stored."""
+        for v in self.domain.variables:
+            if v.type != "Char":
+                continue
+            spelt, refused = ascii_cells(data.column(v.name))
+            data = data.set_column(data.column_names.index(v.name), v.name, spelt)
+            self.not_ascii += [(f"{self.domain.code.lower()}.xpt", v.name, row + 1, text) for row, text in refused]
+        return data
 
     def _overflow(self, data: pa.Table) -> pa.Table:
         """A subject record's text longer than the 200 bytes an XPT v5 variable holds: the first piece (cut before
@@ -454,6 +470,11 @@ class SdtmExporter(Exporter):
                     supp.add(row)
                 written += supp.close(build.notes, build.reference)
         shutil.rmtree(out / ".spool", ignore_errors=True)
+        if refused := [row for sink in build.sinks.values() for row in sink.not_ascii]:
+            written.append(write_csv(out / "not_ascii.csv", ["file", "variable", "row", "text"], refused))
+            build.notes.append(f"not_ascii.csv: {len(refused)} text value(s) left empty in the XPT and CSV files: "
+                               "characters SAS transport v5 (ASCII) cannot hold and no declared spelling covers "
+                               "(the codebook's xpt_ascii.csv); Dataset-JSON keeps them as stored.")  # fmt: skip
         written += [self._define(out, build), self._testcodes(out, source.protocol)]
         written += write_define(source, {code: sink.lengths for code, sink in build.sinks.items()}, out)
         written.append(self._readme(folder, build))
