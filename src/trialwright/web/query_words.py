@@ -44,12 +44,21 @@ _DEATH = re.compile(
     r"\((?P<why>.*)\)\. Please record it\.$",
     re.S,
 )
+_DEATH_TERM = re.compile(
+    r"^(?P<ae>\S+): the reported term (?P<term>'.*'|\".*\") names death, which is the outcome; please report the event "
+    r"that caused it as the term in a follow-up\.$",
+    re.S,
+)
 _NUMBER = re.compile(r"^-?\d")
 
 SOFT = N_("%(field)s %(value)s is outside the expected range %(range)s; please confirm or correct")
 EXPECTED = N_("%(message)s (expected: %(rule)s)")
 WINDOW = N_("%(message)s (%(field)s %(date)s is outside the visit window %(start)s to %(end)s)")
 DEATH = N_("Death on %(date)s reported in %(ae)s; the %(form)s form could not be updated (%(why)s). Please record it.")
+DEATH_TERM = N_(
+    "%(ae)s: the reported term %(term)s names death, which is the outcome; please report the event that caused it as "
+    "the term in a follow-up."
+)
 #: A data check's comparison in words (every one of ``domain.wording.OPERATORS``), for the catalog.
 OPERATOR_WORDS = {
     "lt": N_("is less than"),
@@ -130,10 +139,16 @@ def query_words(
             return None
         return gettext(DEATH) % {"date": date(m["date"]), "ae": m["ae"], "form": forms[m["form"]], "why": m["why"]}
 
+    def death_term(text: str) -> str | None:
+        m = _DEATH_TERM.match(text)
+        if m is None:
+            return None
+        return gettext(DEATH_TERM) % {"ae": m["ae"], "term": m["term"]}
+
     def words(text: str | None) -> str:
         if text is None:
             return ""
-        for reading in (soft, data_check, death):
+        for reading in (soft, data_check, death, death_term):
             said_so = reading(text)
             if said_so is not None:
                 return said_so

@@ -48,9 +48,12 @@ from trialwright.protocol.base import Range
 from trialwright.protocol.checks import cross_check
 from trialwright.protocol.loader import ProtocolError, load_protocol_text
 from trialwright.services.exports import ExportError, export_source, run_export
-from trialwright.services.forms import save_form
+from trialwright.services.forms import list_queries, save_form
 from trialwright.services.safety import report_event
 from trialwright.services.simulation import simulate
+from trialwright.services.trial import current_protocol
+from trialwright.web.i18n import translations
+from trialwright.web.query_words import query_words
 
 RAW = YAML(typ="safe").load(Path(FIRST_PROTOCOL).read_text(encoding="utf-8"))
 COUNTRY = {s["code"]: s["country"] for s in RAW["sites"]}
@@ -369,10 +372,14 @@ def test_death_is_an_outcome_never_an_adverse_event_term(exported: Exported) -> 
 
 
 @no_core("what README.txt lists for correction; no CORE rule reads an AE term's wording")
-def test_a_report_naming_death_is_accepted_and_listed_for_correction(exported: Exported, tmp_path: Path) -> None:
+def test_a_report_naming_death_is_accepted_queried_and_listed_for_correction(
+    exported: Exported, tmp_path: Path
+) -> None:
     """A serious report is due within hours, often before the cause of death is known: a term naming death itself
-    ("Death (unknown cause)") is accepted, never blocking the report, and the SDTM export lists it in README.txt as
-    a term to correct (death is the outcome, AEOUT FATAL); a term that only mentions death is not listed."""
+    ("Death (unknown cause)") is accepted, never blocking the report; the system asks for the cause at once by an
+    automatic query on the participant (one per event, in English and Persian), and the SDTM export lists the term
+    in README.txt as one to correct (death is the outcome, AEOUT FATAL); a term that only mentions death is neither
+    queried nor listed."""
     unrelated = next(c["code"] for c in RAW["safety"]["causality"] if not c["related"])
     reported = []
     for term in ("Death (unknown cause)", "Sudden cardiac arrest"):
@@ -386,6 +393,16 @@ def test_a_report_naming_death_is_accepted_and_listed_for_correction(exported: E
     readme = (tmp_path / "README.txt").read_text(encoding="utf-8")
     assert f"AE {reported[0]}: the reported term 'Death (unknown cause)' names death" in readme
     assert f"AE {reported[1]}:" not in readme
+    asked = {q.check_id: q for q in list_queries(exported.trial.engine, who(exported.trial, Role.DATA_MANAGER),
+                                                 participant_id=exported.fatal_id)}  # fmt: skip
+    query = asked[f"death-term:{reported[0]}"]
+    assert query.status == "open" and query.origin == "system"
+    assert query.text == (f"{reported[0]}: the reported term 'Death (unknown cause)' names death, which is the "
+                          "outcome; please report the event that caused it as the term in a follow-up.")  # fmt: skip
+    assert f"death-term:{reported[1]}" not in asked
+    protocol = current_protocol(exported.trial.engine).protocol
+    persian = query_words(protocol, "fa", translations("fa").gettext, lambda iso: iso)(query.text)
+    assert persian.startswith(f"{reported[0]}: عنوان گزارش‌شده 'Death (unknown cause)' خود فوت است")
 
 
 @no_core("the export's refusal of a site without its country; no CORE rule")

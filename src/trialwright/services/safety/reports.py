@@ -21,6 +21,7 @@ from trialwright.domain.safety import (
     SafetyInputError,
     classify,
     merge_report,
+    names_death,
     validate_report,
 )
 from trialwright.domain.text import checked_text
@@ -55,7 +56,7 @@ from trialwright.store.engine import inserted_id, serialise, session_scope
 from trialwright.store.randomization_tables import notifications
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions, criteria_text
 
-__all__ = ["SAE_NOTIFIED", "follow_up", "record_submission", "report_event"]
+__all__ = ["SAE_NOTIFIED", "death_term_query", "follow_up", "record_submission", "report_event"]
 
 #: Who is told of a new serious adverse event (in the app, and by e-mail: a site-scoped role at the event's site).
 SAE_NOTIFIED = (Role.DSMB_MEMBER, Role.INVESTIGATOR, Role.MONITOR)
@@ -204,6 +205,7 @@ def report_event(
         event = session.execute(select(adverse_events).where(adverse_events.c.id == event_id)).one()
         _store_report(session, protocol, actor, event, 0, assessment, None, None)
     _record_death(engine, actor, protocol, number, participant_id, assessment, None)
+    _ask_for_the_cause(engine, number, participant_id, assessment)
     return get_event(engine, actor, number)
 
 
@@ -241,7 +243,27 @@ def follow_up(
             raise SafetyError("follow-up: it changes nothing in the report")
         _store_report(session, protocol, actor, row, last.sequence + 1, assessment, previous, reason)
     _record_death(engine, actor, protocol, ae_number, row.participant_id, assessment, previous)
+    _ask_for_the_cause(engine, ae_number, row.participant_id, assessment)
     return get_event(engine, actor, ae_number)
+
+
+def death_term_query(ae_number: str, term: str) -> str:
+    """The automatic query's text (stored in English; ``web.query_words`` says it in the viewer's language)."""
+    return (
+        f"{ae_number}: the reported term {term!r} names death, which is the outcome; please report the event that "
+        "caused it as the term in a follow-up."
+    )
+
+
+def _ask_for_the_cause(engine: Engine, ae_number: str, participant_id: str, assessment: Assessment) -> None:
+    """A report whose term is death itself is accepted (it is due within hours, often before the cause is known;
+    refusing it would delay the report), and the system asks for the cause at once by an automatic query on the
+    participant (one open per event), in its own transaction after the report is safe. The SDTM export also lists
+    such a term in its README until a follow-up names the cause (death is the outcome: AEOUT FATAL)."""
+    if names_death(assessment.term):
+        raise_automatic_query(
+            engine, participant_id, death_term_query(ae_number, assessment.term), check_id=f"death-term:{ae_number}"
+        )
 
 
 def _record_death(
