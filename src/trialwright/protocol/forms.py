@@ -266,10 +266,34 @@ class FormDef(ProtocolModel):
 
     def field(self, field_id: str) -> FormField:
         """The field with this id (KeyError if none)."""
-        for f in self.fields:
-            if f.id == field_id:
-                return f
-        raise KeyError(f"form {self.id!r} has no field {field_id!r}")
+        found = self._held()[1].get(field_id)
+        if found is None:
+            raise KeyError(f"form {self.id!r} has no field {field_id!r}")
+        return found
+
+    def derived_ids(self) -> tuple[str, ...]:
+        """The ids of the derived fields, in the order a set of them iterates (a save audits the changed ones in
+        that order: made once per form, the same order as the set it replaces)."""
+        return self._held()[2]
+
+    def _held(self) -> tuple[FormDef, dict[str, FormField], tuple[str, ...]]:
+        """The form's fields by id (the first with an id, as a search in order finds) and its derived ids, made
+        once: the form is frozen, and a save looks fields up by id hundreds of times."""
+        held = _FIELDS.get(id(self))
+        if held is None or held[0] is not self:
+            index: dict[str, FormField] = {}
+            for f in self.fields:
+                index.setdefault(f.id, f)
+            held = (self, index, tuple({f.id for f in self.fields if f.derived is not None}))
+            if len(_FIELDS) >= 1024:
+                _FIELDS.clear()
+            _FIELDS[id(self)] = held
+        return held
+
+
+#: Each form's fields by id and its derived ids, by the form's id(), holding the form itself so that its id is not
+#: reused while it is here (as ``model._FORMS`` holds protocols).
+_FIELDS: dict[int, tuple[FormDef, dict[str, FormField], tuple[str, ...]]] = {}
 
 
 class ReferenceEvent(StrEnum):

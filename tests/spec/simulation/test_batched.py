@@ -18,6 +18,7 @@ from sqlalchemy import event, select
 from tests.spec.simulation.test_simulate import _fingerprint, _trial
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.services import reauth
+from trialwright.services.forms import review
 from trialwright.services.simulation import simulate
 from trialwright.store.data_tables import form_records, queries
 from trialwright.store.engine import session_scope
@@ -175,3 +176,37 @@ def test_a_patients_own_steps_share_a_transaction(database_url: str) -> None:
     # the statistician's read (the participant's allocation entry and whether anyone unblinded it) in the same one
     assert prepared == having("INSERT INTO preparations", "SELECT unblindings.unblinded_by")
     fast.dispose()
+
+
+def test_the_fast_paths_verification_and_signing_read_no_views_and_give_the_slow_trial(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator shows no one the forms it verifies and signs, so its monitor's series and its investigator's
+    weekly signing (``sign_as``) take each step without reading the form's view afterwards (its open queries'
+    count, its values and missing fields): the same steps, stored data, queries and audit trail, entry for entry,
+    as the slow path, whose ``verify_forms`` and ``sign_forms`` return every view as before."""
+    views: list[str] = []
+    real = review._view
+
+    def counted(session, protocol, row, visit_id):  # type: ignore[no-untyped-def]
+        views.append(row.state)  # the state the step left (a save's completion is viewed on both paths: it is used)
+        return real(session, protocol, row, visit_id)
+
+    monkeypatch.setattr(review, "_view", counted)
+    fast = _trial(database_url)
+    slow = _trial(f"sqlite:///{tmp_path / 'slow.db'}")
+    batched = simulate(fast, FIRST_PROTOCOL, 14, seed=21)
+    fast_views, views[:] = [s for s in views if s in {"verified", "signed"}], []
+    one_by_one = simulate(slow, FIRST_PROTOCOL, 14, seed=21, batched=False)
+    assert dataclasses.replace(batched, seconds=0) == dataclasses.replace(one_by_one, seconds=0)
+    assert _fingerprint(fast) == _fingerprint(slow)
+    assert _kept(fast) == _kept(slow)
+    trail = _trail(fast)
+    assert trail == _trail(slow)
+    steps = [entry[6] for entry in trail if entry[6] in {"form.verified", "form.signed"}]
+    assert steps.count("form.signed") == batched.forms_signed > 0 and steps.count("form.verified") > 0
+    assert fast_views == []
+    # the slow path: one view per verification and signature, as its services return them
+    assert sorted(s for s in views if s in {"verified", "signed"}) == sorted(step[5:] for step in steps)
+    fast.dispose()
+    slow.dispose()

@@ -79,7 +79,25 @@ def _move(
     extra: Mapping[str, Any] | None = None,
     check: Callable[[Any, Protocol], None] | None = None,
 ) -> FormView:
-    """One lifecycle step of one form inside the caller's transaction, with its audit entry."""
+    """One lifecycle step of one form inside the caller's transaction, with its audit entry; the form's view."""
+    moved = _step(session, protocol, actor, participant_id, visit_id, form_id, move, reason, extra, check)
+    return _view(session, protocol, moved, visit_id)
+
+
+def _step(
+    session: Session,
+    protocol: Protocol,
+    actor: UserView,
+    participant_id: str,
+    visit_id: str,
+    form_id: str,
+    move: Transition,
+    reason: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    check: Callable[[Any, Protocol], None] | None = None,
+) -> Any:
+    """``_move`` without the view: the form record's row as the step leaves it (a caller that shows nothing, the
+    simulator, reads no view: its open queries' count and missing fields)."""
     participant = participant_row(session, actor, participant_id)
     require_unlocked(session, participant_id, site=participant.site)  # a soft lock of the participant or their site
     visit_row = _visit_row(session, participant_id, visit_id)
@@ -124,7 +142,7 @@ def _move(
         reason=reason,
         detail={"visit": visit_id, **({"meaning": protocol.signature_meaning} if move is Transition.SIGN else {})},
     )
-    return _view(session, protocol, moved, visit_id)
+    return moved
 
 
 _ACTIONS = {
@@ -182,15 +200,20 @@ def _series_in(
     forms: Sequence[tuple[str, str, str]],
     move: Transition,
     done: str,
+    *,
+    viewed: bool = True,
 ) -> tuple[FormView, ...]:
-    """``_series`` in the caller's transaction (the caller rolls back on the exception)."""
+    """``_series`` in the caller's transaction (the caller rolls back on the exception). ``viewed=False``: the same
+    steps, statements and entries but for the views' reads, and no views (an empty tuple)."""
     for _, visit_id, form_id in forms:
         _form_def(protocol, visit_id, form_id)
     require_unlocked(session)
     views = []
     for participant_id, visit_id, form_id in forms:
         try:
-            views.append(_move(session, protocol, actor, participant_id, visit_id, form_id, move))
+            moved = _step(session, protocol, actor, participant_id, visit_id, form_id, move)
+            if viewed:
+                views.append(_view(session, protocol, moved, visit_id))
         except FormError as exc:
             if len(forms) == 1:
                 raise

@@ -289,8 +289,7 @@ def _save_now(
     forms_written(session, protocol, participant_id, pending)  # this form and those its derivations rewrite
     # Derived values that changed, in this form and in the other forms of the visit.
     for fid, values in pending.items():
-        derived = {f.id for f in protocol.form(fid).fields if f.derived is not None}
-        for name in derived:
+        for name in protocol.form(fid).derived_ids():
             if _differs(before[fid].get(name), values.get(name)):
                 audit.record(
                     session,

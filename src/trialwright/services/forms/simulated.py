@@ -154,9 +154,10 @@ class _Locked(Exception):
         self.username, self.role = username, role
 
 
-def sign_as(engine: Engine, signer: PreAuthenticated, forms: Sequence[tuple[str, str, str]]) -> tuple[FormView, ...]:
+def sign_as(engine: Engine, signer: PreAuthenticated, forms: Sequence[tuple[str, str, str]]) -> None:
     """``sign_forms`` for a pre-authenticated simulated investigator: the same series, signatures and entries, signed
-    as the account reads now in the signing transaction (refused if disabled, locked or no longer an investigator)."""
+    as the account reads now in the signing transaction (refused if disabled, locked or no longer an investigator);
+    no views are read (the simulator shows none)."""
     username = _ISSUED.get(signer) if isinstance(signer, PreAuthenticated) else None
     if username is None or signer.user.username != username:  # never a password, a user or a forged token
         raise TypeError("signer: a PreAuthenticated from pre_authenticate")
@@ -166,7 +167,7 @@ def sign_as(engine: Engine, signer: PreAuthenticated, forms: Sequence[tuple[str,
     protocol = current_protocol(engine).protocol
     try:
         with session_scope(engine) as session:
-            return _series_in(session, protocol, _signer(session, username), forms, Transition.SIGN, "signed")
+            _series_in(session, protocol, _signer(session, username), forms, Transition.SIGN, "signed", viewed=False)
     except _Locked as locked:
         with session_scope(engine) as session:  # audited as a person's refused re-entry is
             audit.record(session, actor=locked.username, role=locked.role, action="user.reentry_refused",
@@ -298,7 +299,7 @@ def _visit_in(
             try:
                 with audit.gathered(session):
                     _series_in(session, protocol, monitor, [(participant_id, visit_id, f) for f in form_ids],
-                               Transition.VERIFY, "verified")  # fmt: skip
+                               Transition.VERIFY, "verified", viewed=False)  # fmt: skip
             except (FormError, ValueError) as exc:
                 raise _Refused from exc
             verified.extend(form_ids)
@@ -307,7 +308,7 @@ def _visit_in(
         try:
             with audit.gathered(session):
                 _series_in(session, protocol, monitor, [(participant_id, visit_id, f) for f in form_ids],
-                           Transition.VERIFY, "verified")  # fmt: skip
+                           Transition.VERIFY, "verified", viewed=False)  # fmt: skip
         except (FormError, ValueError) as exc:
             nested.rollback()
             forget_held(session)
