@@ -519,7 +519,8 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         notes.append(
             N_(
                 "Blinded: safety (SAEs, expected events), Table 1 and the flow by unnamed groups in an order fixed by "
-                "a secret; efficacy outcomes pooled, so the arms cannot be compared before the lock."
+                "a secret; efficacy outcomes pooled, so no reader of a blinded report can compare the arms' efficacy: "
+                "that comparison is the unblinded analysis's, run only after the database lock."
             )
         )
     unblinded_people = sum(1 for s in itt if s.emergency_unblinded)

@@ -39,6 +39,8 @@ def _run(engine: Any, protocol: Path, participants: int | None, seed: int, quiet
 
 
 def _summary(s: Any) -> None:
+    from trialwright.services.simulation import refusal_lines
+
     table = Table(title="Simulated trial", show_header=False)
     reasons = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(s.not_enrolled.items())) or "none"
     for label, value in [
@@ -53,7 +55,7 @@ def _summary(s: Any) -> None:
         ("safety pauses lifted by the DSMB", s.pauses_resumed),
         ("allocation list extensions", s.list_extensions),
         ("values a rule refused", s.refused),
-        *((f"  {rule}", n) for rule, n in list(s.refusals.items())[:5]),
+        *(("", line) for line in refusal_lines(s)),  # each rule with whom it refused
         ("time", f"{s.seconds:.1f} s ({s.rate:.1f} screened per second)"),
     ]:
         table.add_row(label, str(value))

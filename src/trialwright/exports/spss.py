@@ -9,30 +9,68 @@ batch, never the table. The conversions are those pyreadstat was given: numbers 
 No/Yes) as doubles in F8.2, choices keep their codes (text) with value labels, dates as SPSS dates (seconds from
 1582-10-14, DATE11), UTC date-times as SPSS date-times (DATETIME20), text cut to 32,767 bytes; a date column without
 any date is a text column of missing values; measure levels from the field types.
+
+An SPSS date-time is a double of seconds, whose step near today's dates (about 1.4e10 seconds from 1582) is 2**-19
+seconds, about 1.9 microseconds: about half of all microseconds have no double that reads back as them. Such a time
+is never changed silently: every date-time whose nearest microsecond in the file is not the stored one is listed in
+datetimes_rounded.csv (file, variable, row, the stored time, the time read back), as labels cut to fit are listed
+in labels_cut.csv; the list is written as the batches come, so the heap still holds one batch.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, TextIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from trialwright.domain.text import spreadsheet_row
+from trialwright.exports.base import ExportSource, Progress
+from trialwright.exports.columnar import BATCH_ROWS
 from trialwright.exports.readstat import cut_text
 from trialwright.exports.sav import RESERVED_WORDS, SavVariable, SavWriter
 from trialwright.exports.statistical import StatisticalExporter, chunked
 from trialwright.exports.tabular import Column, Table, _Run
 
-__all__ = ["SpssExporter"]
+__all__ = ["SpssExporter", "read_back_microseconds", "spss_seconds"]
 
 #: Seconds from SPSS's day zero (1582-10-14) to 1970-01-01, and the same in microseconds.
 _SPSS_SECONDS = 141_428 * 86_400
 _SPSS_MICROSECONDS = _SPSS_SECONDS * 1_000_000
 _FORMATS = {"date": "DATE11", "datetime": "DATETIME20"}
+_ROUNDED = "datetimes_rounded.csv"
+_ROUNDED_HEADER = ("file", "variable", "row", "stored", "read_back")
+
+
+def spss_seconds(column: pa.Array) -> np.ndarray:
+    """UTC date-times as SPSS seconds, each the double nearest its instant (missing: NaN). Whole seconds and the
+    microseconds apart, then added: the sum is rounded once, so it is the nearest double (an instant is never
+    halfway between two doubles of 2**-19 seconds or finer). A double of the microseconds counted from 1582 would
+    round twice (above 2**53 microseconds an odd count is not a double) and change more times than it must."""
+    moments = pc.add(column.cast(pa.timestamp("us", "UTC")).cast(pa.int64()), _SPSS_MICROSECONDS)
+    counted = np.asarray(pc.fill_null(moments, 0).to_numpy(zero_copy_only=False), np.int64)
+    whole, micro = np.divmod(counted, 1_000_000)
+    seconds = whole.astype(np.float64) + micro.astype(np.float64) / 1e6
+    seconds[np.asarray(pc.is_null(moments).to_numpy(zero_copy_only=False), bool)] = np.nan
+    return seconds
+
+
+def read_back_microseconds(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SPSS date-times (seconds from 1582-10-14, doubles) as the microsecond nearest each, and whether a double lies
+    exactly halfway between two microseconds (then it holds neither). Exact, not a float product's rounding: the
+    fraction of a second of a double at or above 2**20 seconds is a multiple of its step (2**-32 seconds or coarser),
+    so the fraction times 10**6 needs at most 53 bits and is computed exactly. NaN (missing) reads as 0."""
+    x = np.nan_to_num(np.asarray(seconds, np.float64))
+    whole = np.floor(x)
+    micro = (x - whole) * 1e6  # x - floor(x) is exact (a multiple of x's step)
+    nearest = np.rint(micro)
+    return whole.astype(np.int64) * 1_000_000 + nearest.astype(np.int64), np.abs(micro - nearest) == 0.5
 
 
 @dataclass
@@ -59,7 +97,29 @@ class SpssExporter(StatisticalExporter):
     format_notes = (
         "Choices keep their codes (text) with value labels; yes/no are 0/1 with value labels.",
         "Measure levels from the field types: numbers, dates and date-times scale; choices, yes/no and text nominal.",
+        "SPSS holds a date-time as seconds from 1582-10-14 in a double, whose step near today's dates is 2**-19 "
+        "seconds (about 1.9 microseconds): about half of all microseconds cannot be held, and such a time reads back "
+        f"1 microsecond off. Each one is listed in {_ROUNDED} with the stored time and the time read back; the CSV "
+        "and Parquet exports hold every time as stored.",
     )
+
+    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
+        super().__init__(batch_rows)
+        #: datetimes_rounded.csv as it is written (opened at the first date-time that reads back changed).
+        self._rounded: tuple[TextIO, Any] | None = None
+        self._rounded_rows = 0
+
+    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
+        self._rounded, self._rounded_rows = None, 0
+        try:
+            return super().write(source, folder, progress)
+        finally:
+            self._close_rounded()
+
+    def _close_rounded(self) -> None:
+        if self._rounded is not None:
+            self._rounded[0].close()
+            self._rounded = None
 
     def _convert(self, folder: Path, table: Table, spool: Path, run: _Run) -> list[Path]:
         """The spooled table written a batch at a time (after a first pass, ``_survey``)."""
@@ -94,9 +154,50 @@ class SpssExporter(StatisticalExporter):
         path.parent.mkdir(parents=True, exist_ok=True)
         file_label = self._fit_label(table.label, file, "", table.label, self.file_label_limit)
         with SavWriter(path, file_label, variables) as writer:
+            start = 1
             for batch in parquet.iter_batches(batch_size=self.batch_rows):
-                writer.write([self._values(c, batch.column(c.name), survey) for c in table.columns])
+                values = [self._values(c, batch.column(c.name), survey) for c in table.columns]
+                for c, v in zip(table.columns, values, strict=True):
+                    if c.kind == "datetime":
+                        self._list_rounded(folder, file, names[c.name], batch.column(c.name), v, start)
+                writer.write(values)
+                start += batch.num_rows
         return [path]
+
+    def _list_rounded(
+        self, folder: Path, file: str, name: str, column: pa.Array, seconds: np.ndarray, start: int
+    ) -> None:
+        """List each date-time of a batch that reads back from ``seconds`` (as written) other than stored."""
+        stored = pc.add(column.cast(pa.timestamp("us", "UTC")).cast(pa.int64()), _SPSS_MICROSECONDS)
+        moments = np.asarray(pc.fill_null(stored, 0).to_numpy(zero_copy_only=False), np.int64)
+        read, halfway = read_back_microseconds(seconds)
+        changed = np.flatnonzero(~np.asarray(pc.is_null(stored).to_numpy(zero_copy_only=False), bool)
+                                 & ((read != moments) | halfway))  # fmt: skip
+        if not len(changed):
+            return
+        if self._rounded is None:
+            handle = (folder / _ROUNDED).open("w", newline="", encoding="utf-8")
+            self._rounded = (handle, csv.writer(handle))
+            self._rounded[1].writerow(_ROUNDED_HEADER)
+        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        for i in changed.tolist():
+            held = epoch + dt.timedelta(microseconds=int(read[i]) - _SPSS_MICROSECONDS)
+            was = epoch + dt.timedelta(microseconds=int(moments[i]) - _SPSS_MICROSECONDS)
+            back = f"{held.isoformat()} (halfway to the next microsecond)" if halfway[i] else held.isoformat()
+            self._rounded[1].writerow(spreadsheet_row((file, name, start + i, was.isoformat(), back)))
+        self._rounded_rows += len(changed)
+
+    def finish(self, folder: Path, run: _Run) -> list[Path]:
+        written = super().finish(folder, run)
+        if self._rounded is not None:
+            self._close_rounded()
+            written.append(folder / _ROUNDED)
+            run.tables.append((_ROUNDED, "each date-time an SPSS double cannot hold to the microsecond: the stored "
+                               "time and the time read back", self._rounded_rows))  # fmt: skip
+            run.notes.append(f"{self._rounded_rows} date-times cannot be held to the microsecond by SPSS (a double "
+                             f"of seconds steps by about 1.9 microseconds); {_ROUNDED} lists each with the time read "
+                             "back.")  # fmt: skip
+        return written
 
     def _survey(self, table: Table, parquet: pq.ParquetFile) -> _Survey:
         """The first pass: each text column's width as written (at least 1) and whether any was cut, whether each
@@ -127,8 +228,7 @@ class SpssExporter(StatisticalExporter):
         if c.kind == "date" and c.name in survey.widths:
             return pa.nulls(len(column), pa.string())
         if c.kind == "datetime":
-            moments = pc.add(column.cast(pa.timestamp("us", "UTC")).cast(pa.int64()), _SPSS_MICROSECONDS)
-            return np.asarray(moments.to_numpy(zero_copy_only=False), np.float64) / 1e6
+            return spss_seconds(column)
         if c.kind == "date":
             days = column.cast(pa.int32()).cast(pa.int64())
             return pc.multiply(pc.add(days, 141_428), 86_400).cast(pa.float64())

@@ -50,7 +50,8 @@ from sqlalchemy.orm import Session
 from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical_fields
 from trialwright.services import clock
 from trialwright.store.audit_keys import AuditKey, AuditKeyError, is_checked, key_check, key_of, mark_checked
-from trialwright.store.engine import Prepared, after_commit, before_commit, is_postgresql, serialise, session_scope
+from trialwright.store.engine import after_commit, before_commit, is_postgresql, serialise, session_scope
+from trialwright.store.prepared import Prepared
 from trialwright.store.tables import audit_entries, audit_keying, audit_pending, audit_pending_rejected
 
 if TYPE_CHECKING:

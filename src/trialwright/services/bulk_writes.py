@@ -7,7 +7,7 @@ row, built in Python with every column as the INSERT would have returned it, is 
 pending rows are written, in the order they were made, before the next statement the session's connection
 executes (``before_execute``: a read of the records, a query that refers to one, a savepoint, its release or
 rollback; and ``before_cursor_execute``, which a statement run on the driver's cursor fires too:
-``store.engine.Prepared``, the audit trail's pending insert) and when the block ends, so no statement ever
+``store.prepared.Prepared``, the audit trail's pending insert) and when the block ends, so no statement ever
 sees the table without them: what a save reads and what it writes are those of the row-by-row path. Nothing
 here decides anything; a block left by an exception drops what it had not written (its transaction is being
 rolled back).

@@ -55,7 +55,8 @@ from trialwright.services.screening import enrol, record_consent, screen, set_no
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, create_user, generate_password, get_user, reset_password
 
-__all__ = ["SimulationError", "SimulationSummary", "simulate", "simulation_file_for"]
+__all__ = ["REFUSED_MORE", "REFUSED_WHOM", "SimulationError", "SimulationSummary", "refusal_lines", "simulate",
+           "simulation_file_for"]  # fmt: skip
 
 
 class SimulationError(ValueError):
@@ -81,6 +82,9 @@ class SimulationSummary:
     deaths: int
     refused: int  # service refusals met on the way (e.g. a value a rule turned down); none are fatal
     refusals: Mapping[str, int]  # the same, by the rule's words (most frequent first)
+    #: Whom each refusal of a rule concerns, one entry per refusal in the order met: the participant's number, or
+    #: "screening N" for a screened patient not (yet) enrolled; a series refused whole names each of its participants.
+    refused_whom: Mapping[str, tuple[str, ...]]
     pauses_resumed: int  # safety pauses the simulated DSMB lifted
     list_extensions: int  # strata the unblinded statistician extended when the trial outgrew them
     seconds: float
@@ -526,10 +530,39 @@ def _lifecycle(plan: Mapping[str, Any], form_id: str, rng: np.random.Generator) 
     return complete, verify, sign
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalog (the gettext convention); said in Persian where a Persian reader reads it."""
+    return message
+
+
+#: One line of the summary per rule refused: how many times, the rule, and whom (participants or screenings).
+REFUSED_WHOM = N_("%(n)s refused, %(rule)s: %(whom)s")
+#: Said after the first few named when a rule refused more of them.
+REFUSED_MORE = N_("and %(n)s more")
+#: A screened patient not (yet) enrolled, by the screening's number.
+SCREENING_NUMBER = N_("screening %(n)s")
+
+
+def refusal_lines(summary: SimulationSummary, *, rules: int = 5, named: int = 5,
+                  gettext: Callable[[str], str] = lambda m: m) -> list[str]:  # fmt: skip
+    """The summary's refusals, the most frequent ``rules`` rules, each naming whom it refused (the first ``named``
+    distinct participants or screenings, then how many more), in the words ``gettext`` gives (English as is)."""
+    lines = []
+    for rule, n in list(summary.refusals.items())[:rules]:
+        whom = [gettext(SCREENING_NUMBER) % {"n": w.split()[1]} if w.startswith("screening ") else w
+                for w in dict.fromkeys(summary.refused_whom.get(rule, ()))]  # fmt: skip
+        shown = ", ".join(whom[:named])
+        if len(whom) > named:
+            shown += " " + gettext(REFUSED_MORE) % {"n": len(whom) - named}
+        lines.append(gettext(REFUSED_WHOM) % {"n": n, "rule": rule, "whom": shown})
+    return lines
+
+
 def _rule_of(exc: Exception) -> str:
-    """A refusal's words with each number, date, time and participant said as "…", so refusals of one rule count
-    together and still read as words ("participant: … withdrew from follow-up on …")."""
-    return re.sub(r"(?<![\w.])(?:[A-Z]{2,}-)?-?\d+(?:[.:/-]\d+)*(?![\w.])", "…", str(exc).split(";")[0])[:100]
+    """A refusal's words with each number (1.5e+06 too), date, time and participant said as "…", so refusals of one
+    rule count together and still read as words ("participant: … withdrew from follow-up on …")."""
+    return re.sub(r"(?<![\w.])(?:[A-Z]{2,}-)?-?\d+(?:[.:/-]\d+)*(?:e[+-]?\d+)?(?![\w.])", "…",
+                  str(exc).split(";")[0])[:100]  # fmt: skip
 
 
 #: Entries added to a stratum each time a simulated trial outgrows it (whole blocks of the protocol's sizes).
@@ -632,6 +665,7 @@ def simulate(
     queue = list(reversed(actions))
     unsigned: dict[str, list[tuple[str, str, str]]] = {}
     refusals: dict[str, int] = {}
+    refused_whom: dict[str, list[str]] = {}
     signing_booked: set[str] = set()
 
     def later(action: _Action) -> None:
@@ -647,17 +681,27 @@ def simulate(
                 hi = mid
         queue.insert(lo, action)
 
-    def refused(exc: Exception) -> None:  # a rule turned a simulated value down: count it, go on
+    def whom(person: _Person) -> str:
+        """The participant's number, or the screening's before enrolment."""
+        pid = pids.get(person.index)
+        return pid if pid is not None else SCREENING_NUMBER % {"n": screening_ids[person.index]}
+
+    def refused(exc: Exception, who: str) -> None:  # a rule turned a simulated value down: count it, go on
         counts["refused"] += 1
         rule = _rule_of(exc)
         refusals[rule] = refusals.get(rule, 0) + 1
+        refused_whom.setdefault(rule, []).append(who)
 
-    def attempt(work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def attempt(who: str, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return work(*args, **kwargs)
         except (FormError, ValueError) as exc:
-            refused(exc)
+            refused(exc, who)
             return exc
+
+    def of_series(forms: list[tuple[str, str, str]]) -> str:
+        """The participants of a series of forms (verified or signed as one)."""
+        return ", ".join(dict.fromkeys(pid for pid, _, _ in forms))
 
     investigator_account, investigator_password = accounts[Role.INVESTIGATOR]
     if batched:  # the password checked once (argon2), then each weekly series signed as after an accepted re-entry
@@ -791,17 +835,18 @@ def simulate(
                     # The simulated DSMB reviews the related SAEs and lets the trial go on.
                     record_decision(engine, dsmb, "resume", "Simulated DSMB review: no safety concern", dsmb_password)
                     counts["resumed"] += 1
-                outcome = attempt(randomize, engine, investigator, pid)
+                outcome = attempt(pid, randomize, engine, investigator, pid)
                 if isinstance(outcome, StratumExhausted):  # the statistician extends the list, as in a real trial
                     counts["refused"] -= 1
                     rule = _rule_of(outcome)
                     refusals[rule] -= 1
+                    refused_whom[rule].pop()
                     if not refusals[rule]:
-                        del refusals[rule]
+                        del refusals[rule], refused_whom[rule]
                     extend_list(engine, users[Role.UNBLINDED_STATISTICIAN], outcome.stratum, entries=_EXTENSION,
                                 reason="Simulated: recruitment continues beyond the stratum's entries")  # fmt: skip
                     counts["extensions"] += 1
-                    outcome = attempt(randomize, engine, investigator, pid)
+                    outcome = attempt(pid, randomize, engine, investigator, pid)
                 if isinstance(outcome, Exception):
                     continue
                 counts["randomized"] += 1
@@ -866,7 +911,8 @@ def simulate(
                 if not saves_forms(action):
                     if action.visit in person.missed and action.visit != stay_end:
                         why = "Simulated: not possible that day"
-                        if not isinstance(attempt(miss_visit, engine, coordinator, pid, action.visit, why), Exception):
+                        missed = attempt(pid, miss_visit, engine, coordinator, pid, action.visit, why)
+                        if not isinstance(missed, Exception):
                             counts["missed"] += 1
                     continue  # (or no visit after death: the schedule ends with it)
                 run = [plan_visit(action, step_rng)]
@@ -891,7 +937,7 @@ def simulate(
                     for one, visit_done in zip(run, outcomes, strict=True):
                         for problem in (*[r for r in visit_done.saves if isinstance(r, Exception)],
                                         *visit_done.refusals):  # fmt: skip
-                            refused(problem)
+                            refused(problem, whom(one.action.person))
                         to_sign: list[tuple[str, str, str]] = []
                         for (each, review), saved in zip(one.planned, visit_done.saves, strict=True):
                             if isinstance(saved, Exception):
@@ -907,7 +953,7 @@ def simulate(
                 one = run[0]
                 to_verify: list[tuple[tuple[str, str, str], bool]] = []
                 # one save_form (one transaction) per form, then the monitor's series in one of its own
-                results = [attempt(save_form, engine, coordinator, pid, one.visit_id, each.form_id, each.entries,
+                results = [attempt(pid, save_form, engine, coordinator, pid, one.visit_id, each.form_id, each.entries,
                                    visit_date=one.day, complete=each.complete) for each, _ in one.planned]  # fmt: skip
                 for (each, review), result in zip(one.planned, results, strict=True):
                     if isinstance(result, Exception):
@@ -922,9 +968,9 @@ def simulate(
                 if to_verify:  # the monitor verifies the visit's completed forms against source as one series
                     monitor = users[Role.MONITOR]
                     verified = [item for item, _ in to_verify]
-                    if isinstance(attempt(verify_forms, engine, monitor, verified), Exception):
+                    if isinstance(attempt(pid, verify_forms, engine, monitor, verified), Exception):
                         # a form changed on the way: verify the others one by one
-                        single = [attempt(verify_forms, engine, monitor, [item]) for item in verified]
+                        single = [attempt(pid, verify_forms, engine, monitor, [item]) for item in verified]
                         verified = [item for item, done in zip(verified, single, strict=True)
                                     if not isinstance(done, Exception)]  # fmt: skip
                     slow_sign = [item for item, sign in to_verify if sign and item in verified]
@@ -934,11 +980,11 @@ def simulate(
                 # the password, one signature and audit entry per form (21 CFR 11.200(a)(1)).
                 batch = unsigned.pop(person.site, [])
                 signing_booked.discard(person.site)
-                if not isinstance(attempt(signs, batch), Exception):
+                if not isinstance(attempt(of_series(batch), signs, batch), Exception):
                     counts["signed"] += len(batch)
                     continue
                 for item in batch:  # a form changed since it was verified: sign the others one by one
-                    if not isinstance(attempt(signs, [item]), Exception):
+                    if not isinstance(attempt(item[0], signs, [item]), Exception):
                         counts["signed"] += 1
             elif action.step == "adverse_event":
                 pid = pids[person.index]
@@ -961,7 +1007,7 @@ def simulate(
                         "expected_event": ae.get("expected_event"), "action_taken": action_code,
                         "outcome": "recovered", "end": local.date().isoformat(), "aware_at": local.isoformat(),
                     }  # fmt: skip
-                if not isinstance(attempt(report_event, engine, investigator, pid, report), Exception):
+                if not isinstance(attempt(pid, report_event, engine, investigator, pid, report), Exception):
                     counts["aes"] += 1
                     counts["serious"] += bool(report["serious"])
     return SimulationSummary(
@@ -980,6 +1026,7 @@ def simulate(
         deaths=counts["deaths"],
         refused=counts["refused"],
         refusals=dict(sorted(refusals.items(), key=lambda kv: -kv[1])),
+        refused_whom={rule: tuple(who) for rule, who in refused_whom.items()},
         pauses_resumed=counts["resumed"],
         list_extensions=counts["extensions"],
         seconds=time.perf_counter() - began,

@@ -7,7 +7,7 @@ first-served queue in this process, ``_WriterQueue``; other processes through SQ
 (WAL lets it read while one writes). PostgreSQL is reached through psycopg 3; a read is a REPEATABLE READ, READ
 ONLY transaction. Either way every query of one read sees the same snapshot, so a page's rows, its total and its
 position agree even while others commit. ``session_scope`` gives one write transaction per use case,
-``read_scope`` one read.
+``read_scope`` one read. A hot path's statements run on the driver's cursor through ``store.prepared``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,16 +25,12 @@ from sqlalchemy import ColumnElement, CursorResult, Engine, Insert, case, create
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ClauseElement
 
 from trialwright.store.audit_keys import AuditKey, attach, create_private_file, default_key_file, load_key
 from trialwright.store.sql_functions import sqlite_local_day
 
 __all__ = [
     "DatabaseUnavailable",
-    "Prepared",
     "after_commit",
     "before_commit",
     "check_connection",
@@ -405,106 +400,3 @@ def serialised_by(name: str, *, shared_if: ColumnElement[bool]) -> ColumnElement
     when it evaluates its columns, so what it reads in other columns comes from its own snapshot, taken before."""
     key = func.hashtext(name)
     return case((shared_if, func.pg_advisory_xact_lock_shared(key)), else_=func.pg_advisory_xact_lock(key))
-
-
-_CONNECTION = "trialwright.connection"
-
-
-def _connection(session: Session) -> Any:
-    """``session.connection()``, kept for the session's innermost transaction (asking the session again costs more
-    than the driver's statement). Kept per savepoint, not per root transaction: SQLAlchemy sends a savepoint begun
-    with ``begin_nested`` only at the next ``session.connection()``, so a statement on the driver's cursor first in
-    a savepoint must ask for it, or it would run outside the savepoint and outlive its rollback."""
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    kept = session.info.get(_CONNECTION)
-    if kept is not None and transaction is not None and kept[0] is transaction:
-        return kept[1]
-    connection = session.connection()
-    session.info[_CONNECTION] = (transaction, connection)
-    return connection
-
-
-class Prepared:
-    """A Core statement compiled once per dialect and run on the DBAPI cursor of a session's connection, in its
-    transaction, for the few statements of a hot path (a randomization's): SQLAlchemy's per-execution work (the
-    statement's cache key, the execution context, the result's metadata) costs about three times the driver's own
-    (measured in docs/benchmarks.md). What ``session.execute`` would do is kept: the columns' types convert the
-    parameters and the rows (``UTCDateTime``), the engine's cursor events fire (statements are counted, faults
-    injected as before), and a driver error is raised as SQLAlchemy's (``DBAPIError`` and its subclasses), the
-    connection invalidated when the error says it was lost. On SQLite it is ``session.execute``: its statements
-    cost little next to its single writer. Rows are dicts of the statement's column names.
-
-    For statements without expanding (``IN``) parameters; every parameter without a value in the statement is
-    required at each run (``KeyError`` naming it, never a guess)."""
-
-    def __init__(self, statement: Executable) -> None:
-        self.statement = statement
-        self._compiled: dict[Any, _Compiled] = {}
-
-    def _for(self, dialect: Any) -> _Compiled:
-        compiled = self._compiled.get(dialect)
-        if compiled is None:
-            form = cast("SQLCompiler", cast("ClauseElement", self.statement).compile(dialect=dialect))
-            defaults: dict[str, Any] = {}
-            binds: dict[str, Any] = {}
-            for bind, name in form.bind_names.items():
-                if bind.expanding:
-                    raise ValueError(f"Prepared: parameter {name!r} expands (IN): run it with session.execute")
-                if not bind.required:
-                    defaults[name] = bind.effective_value
-                processor = bind.type.bind_processor(dialect)
-                if processor is not None:
-                    binds[name] = processor
-            columns = getattr(self.statement, "selected_columns", None) or getattr(self.statement, "_returning", ())
-            rows = [c.type.result_processor(dialect, None) for c in columns or ()]  # text(): none
-            compiled = self._compiled[dialect] = _Compiled(form.string, defaults, binds, rows if any(rows) else [])
-        return compiled
-
-    def rows(self, session: Session, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run the statement in the session's transaction; its rows (none for a statement without them)."""
-        connection = _connection(session)
-        if connection.dialect.name != "postgresql":
-            result = cast("CursorResult[Any]", session.execute(self.statement, parameters))
-            return [dict(row) for row in result.mappings()] if result.returns_rows else []
-        compiled = self._for(connection.dialect)
-        sql, values = compiled.sql, {**compiled.defaults, **parameters}
-        for name, processor in compiled.binds.items():
-            values[name] = processor(values[name])
-        dbapi = connection.dialect.loaded_dbapi
-        cursor = connection.connection.cursor()
-        try:
-            events = connection._has_events or connection.engine._has_events  # as Connection.execute checks
-            if events:
-                for before in connection.dispatch.before_cursor_execute:
-                    sql, values = before(connection, cursor, sql, values, None, False)
-            try:
-                cursor.execute(sql, values)
-            except dbapi.Error as exc:
-                lost = connection.dialect.is_disconnect(exc, connection.connection, cursor)
-                if lost:
-                    connection.invalidate(exc)
-                error = DBAPIError.instance(sql, values, exc, dbapi.Error, lost, dialect=connection.dialect)
-                raise error from exc
-            if events:
-                connection.dispatch.after_cursor_execute(connection, cursor, sql, values, None, False)
-            description = cursor.description  # built anew at each access
-            if description is None:
-                return []
-            names = [d[0] for d in description]
-            rows = cursor.fetchall()
-            if compiled.rows:  # the columns' conversions, by position
-                rows = [[v if p is None else p(v) for p, v in zip(compiled.rows, row, strict=True)] for row in rows]
-            return [dict(zip(names, row, strict=True)) for row in rows]
-        finally:
-            cursor.close()
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    """A ``Prepared`` statement for one dialect: its SQL, the values it holds, the parameters' and columns'
-    conversions (the columns' by position; empty: none converts)."""
-
-    sql: str
-    defaults: dict[str, Any]
-    binds: dict[str, Any]
-    rows: list[Any]

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from babel.messages.pofile import read_po
+
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened, Subject
 from trialwright.analysis.engine import POOLED, analyse
 from trialwright.protocol import load_protocol
+from trialwright.web.i18n import catalog_path
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
 
@@ -32,3 +35,30 @@ def test_unnamed_groups_show_safety_by_group_and_pool_efficacy() -> None:
         else:
             assert set(outcome.in_set) == {POOLED} and not outcome.comparisons, outcome.outcome_id
     assert any("efficacy outcomes pooled" in note for note in report.notes)
+
+
+#: The blinded report's note, in English and in the Persian catalogue: true before the database lock and after it
+#: (the blinded analysis still runs once the database is locked), it says what a blinded reader cannot see and why.
+BLINDED_NOTE = (
+    "Blinded: safety (SAEs, expected events), Table 1 and the flow by unnamed groups in an order fixed by a secret; "
+    "efficacy outcomes pooled, so no reader of a blinded report can compare the arms' efficacy: that comparison is "
+    "the unblinded analysis's, run only after the database lock."
+)
+BLINDED_NOTE_FA = (
+    "کورشده: ایمنی (رویدادهای جدی و رویدادهای مورد انتظار)، جدول ۱ و جریان شرکت‌کنندگان بر پایه گروه‌های بی‌نام به "
+    "ترتیبی که یک راز تعیین می‌کند؛ پیامدهای اثربخشی یکجا، پس هیچ خواننده‌ای از یک گزارش کورشده نمی‌تواند اثربخشی "
+    "بازوها را مقایسه کند: این مقایسه کار تحلیل بدون کورسازی است که تنها پس از قفل پایگاه داده اجرا می‌شود."
+)
+
+
+def test_the_blinded_note_says_what_a_blinded_reader_cannot_see_before_and_after_the_lock() -> None:
+    subjects = tuple(_subject(i, "Group A" if i % 2 else "Group B") for i in range(12))
+    data = AnalysisData("T", "1", Grouping.UNNAMED_GROUPS, ("Group A", "Group B"), subjects,
+                        Screened(12, 12, 0, 0, {}, 12, 0, 12, 1.0), dt.datetime(2021, 9, 1, tzinfo=dt.UTC), 0,
+                        "limit_over_sqrt2")  # fmt: skip
+    notes = analyse(PROTOCOL, data, software_version="test", unblinded=False).notes
+    assert BLINDED_NOTE in notes
+    assert not any("before the lock" in note for note in notes)  # untrue once the database is locked
+    with catalog_path("fa").open("rb") as handle:
+        fa = {m.id: m.string for m in read_po(handle, locale="fa") if m.id}
+    assert fa[BLINDED_NOTE] == BLINDED_NOTE_FA

@@ -28,7 +28,8 @@ from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.services.randomization import generate_list, randomize
-from trialwright.store.engine import Prepared, session_scope
+from trialwright.store.engine import session_scope
+from trialwright.store.prepared import Prepared
 from trialwright.store.screening_tables import participants
 
 

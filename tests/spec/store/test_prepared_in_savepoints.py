@@ -1,4 +1,4 @@
-"""A statement run on the driver's cursor (``store.engine.Prepared``: the randomization's hot path and the audit
+"""A statement run on the driver's cursor (``store.prepared.Prepared``: the randomization's hot path and the audit
 trail's pending insert) belongs to the innermost transaction as ``session.execute`` would: first in a savepoint, it
 is undone by the savepoint's rollback; inside a bulk ``deferring`` block it sees the rows still waiting to be
 written. On both databases (on SQLite ``Prepared`` is ``session.execute``)."""
@@ -13,7 +13,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 
 from tests.conftest import fresh_database
 from trialwright.services.bulk_writes import deferred_insert, deferring
-from trialwright.store.engine import Prepared, session_scope
+from trialwright.store.engine import session_scope
+from trialwright.store.prepared import Prepared
 
 META = MetaData()
 NOTES = Table("prepared_notes", META, Column("id", Integer, primary_key=True), Column("text", String(40)))

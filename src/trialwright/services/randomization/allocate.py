@@ -55,7 +55,8 @@ from trialwright.services.safety import PAUSE_FACTS, SafetyError, check_pause
 from trialwright.services.screening import NotFound, _typed_values, participant_row, refuse_withdrawn, withdrawn_on
 from trialwright.services.trial import CURRENT_SHA, protocol_by_sha, protocol_in
 from trialwright.services.users import UserView
-from trialwright.store.engine import Prepared, read_scope, serialise, serialised_by, session_scope
+from trialwright.store.engine import read_scope, serialise, serialised_by, session_scope
+from trialwright.store.prepared import Prepared
 from trialwright.store.randomization_tables import allocation_entries, allocation_lists, unblindings
 from trialwright.store.screening_tables import participants, screenings, withdrawals
 
