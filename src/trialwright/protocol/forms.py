@@ -272,8 +272,8 @@ class FormDef(ProtocolModel):
         return found
 
     def derived_ids(self) -> tuple[str, ...]:
-        """The ids of the derived fields, in the order a set of them iterates (a save audits the changed ones in
-        that order: made once per form, the same order as the set it replaces)."""
+        """The ids of the derived fields in the protocol's order (a save audits the changed ones in that order, so
+        the audit trail is the same in every process: a set's order would follow ``PYTHONHASHSEED``)."""
         return self._held()[2]
 
     def _held(self) -> tuple[FormDef, dict[str, FormField], tuple[str, ...]]:
@@ -284,7 +284,7 @@ class FormDef(ProtocolModel):
             index: dict[str, FormField] = {}
             for f in self.fields:
                 index.setdefault(f.id, f)
-            held = (self, index, tuple({f.id for f in self.fields if f.derived is not None}))
+            held = (self, index, tuple(dict.fromkeys(f.id for f in self.fields if f.derived is not None)))
             if len(_FIELDS) >= 1024:
                 _FIELDS.clear()
             _FIELDS[id(self)] = held
