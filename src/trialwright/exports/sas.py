@@ -25,7 +25,7 @@ from trialwright.exports.columnar import BATCH_ROWS
 from trialwright.exports.readstat import ASCII_SPELLINGS, ascii_cells, ascii_spelling, cut_text
 from trialwright.exports.statistical import StatisticalExporter, chunked, write_csv
 from trialwright.exports.tabular import Column, Table, _Run
-from trialwright.exports.xport import XportVariable, XportWriter
+from trialwright.exports.xport import XportVariable, XportWriter, short_reading_note
 
 __all__ = ["SasExporter", "write_formats_sas"]
 
@@ -105,6 +105,8 @@ class SasExporter(StatisticalExporter):
         with XportWriter(path, dataset, self._label(table.label, file, ""), variables) as writer:
             for batch in parquet.iter_batches(batch_size=self.batch_rows):
                 writer.write([self._values(c, batch.column(c.name), survey) for c in table.columns])
+        if writer.read_short is not None:
+            run.notes.append(short_reading_note(file, writer.read_short, writer.rows))
         return [path]
 
     def _survey(self, table: Table, parquet: pq.ParquetFile) -> _Survey:

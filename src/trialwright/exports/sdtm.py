@@ -94,7 +94,7 @@ from trialwright.exports.sdtm_findings import (
 )
 from trialwright.exports.statistical import write_csv
 from trialwright.exports.tabular import Column, ParquetSink, Table, analysis_value
-from trialwright.exports.xport import XportVariable, XportWriter
+from trialwright.exports.xport import XportVariable, XportWriter, short_reading_note
 from trialwright.protocol import Protocol
 from trialwright.protocol.cdisc_ct import SDTM_CT_VERSION
 from trialwright.protocol.demographics import RETIRED_SEX
@@ -278,6 +278,8 @@ class _DomainSink:
         with XportWriter(xpt, self.domain.code, self.domain.label, variables) as writer:
             for batch in table.to_batches(max_chunksize=self._batch):
                 writer.write(batch.columns)
+        if writer.read_short is not None:
+            notes.append(short_reading_note(f"{stem}.xpt", writer.read_short, writer.rows))
         self._csv(text_path, columns)
         return [xpt, text_path]
 

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["XportError", "XportVariable", "XportWriter", "ibm_floats"]
+__all__ = ["XportError", "XportVariable", "XportWriter", "ibm_floats", "short_reading_note"]
 
 RECORD = 80
 _MISSING = np.uint64(0x2E << 56)
@@ -116,6 +116,13 @@ def _header(kind: str, numbers: str = "0" * 30) -> bytes:
     return f"HEADER RECORD*******{kind:<8}HEADER RECORD!!!!!!!{numbers}  ".encode()
 
 
+def short_reading_note(file: str, counted: int, rows: int) -> str:
+    """The README's note on a file a known reader misreads (``XportWriter.read_short``); the file itself is whole."""
+    return (f"{file}: pandas.read_sas reads {counted} of its {rows} rows (it takes every blank 8-byte block of a "
+            "file's last 80 bytes for padding, also inside the last row's text); the file holds every row, as "
+            "pyreadstat and SAS read it.")  # fmt: skip
+
+
 class XportWriter:
     """One dataset in one SAS transport v5 file, written as its batches come: ``write`` takes one Arrow array
     (or NumPy array) per variable, in the variables' order: float64 numbers (NaN or null missing) for "num",
@@ -135,6 +142,7 @@ class XportWriter:
         self._ambiguous = all(v.kind == "char" for v in variables) and self._width < RECORD
         self._last_blank = False
         stamp = (created or dt.datetime.now(dt.UTC)).strftime("%d%b%y:%H:%M:%S").upper().encode()
+        self._path = path
         self._file: BinaryIO = path.open("wb")
         self._written = 0
         self._put(_header("LIBRARY"))
@@ -154,6 +162,10 @@ class XportWriter:
         self._put(names)
         self._pad()
         self._put(_header("OBS"))
+        self._observations_at = self._written
+        #: After ``close``: the rows a reader that takes every blank 8-byte block of the last 80 bytes for padding
+        #: (pandas.read_sas) would read, when that is fewer than were written; None when it reads them all.
+        self.read_short: int | None = None
 
     def _put(self, data: bytes) -> None:
         self._file.write(data)
@@ -190,12 +202,26 @@ class XportWriter:
         record, whose last observation is entirely blank is refused (a reader would take it for padding)."""
         self._pad()
         self._file.close()
+        self.read_short = self._blank_block_reading(self._path)
         if self._last_blank:
             raise XportError(
                 f"{self._dataset}: its last observation (row {self.rows}) is entirely blank, it has no numeric "
                 f"variable and its observations ({self._width} bytes) are shorter than a record (80): a SAS "
                 "transport v5 reader takes trailing blank observations for padding and would drop it"
             )
+
+    def _blank_block_reading(self, path: Path) -> int | None:
+        """What pandas.read_sas would count: for observations of at most a record (80 bytes), the bytes after the
+        OBS header less 8 for each blank 8-byte block of the last record, wherever it lies (also inside the last
+        observation's text), in observations; None when that is every row (SAS and pyreadstat read them all)."""
+        if self._width > RECORD or not self.rows:
+            return None
+        with path.open("rb") as f:
+            f.seek(-RECORD, 2)
+            last = f.read(RECORD)
+        blanks = sum(last[i : i + 8] == b" " * 8 for i in range(0, RECORD, 8))
+        counted = (self._written - self._observations_at - 8 * blanks) // self._width
+        return counted if counted < self.rows else None
 
     def __enter__(self) -> XportWriter:
         return self

@@ -52,7 +52,7 @@ from tests.spec.exports.whole_frame import WholeFrameSpss
 from trialwright.exports.sas import SasExporter
 from trialwright.exports.statistical import StatisticalExporter
 from trialwright.exports.tabular import Column, Table, _Run
-from trialwright.exports.xport import XportError, XportVariable, XportWriter
+from trialwright.exports.xport import XportError, XportVariable, XportWriter, short_reading_note
 
 SMALLEST, LIMIT = 2.0**-260, 2.0**252
 VARIABLES = (
@@ -263,3 +263,24 @@ def test_the_sas_export_peak_memory_is_flat_as_the_table_grows_tenfold(tmp_path:
     spss = peaks[WholeFrameSpss.name, 10 * rows] / peaks[WholeFrameSpss.name, rows]
     assert sas < 1.5, (sas, peaks)
     assert spss > 1.5, (spss, peaks)  # the measure sees a table held whole
+
+
+def test_a_file_pandas_reads_short_is_whole_and_says_which_rows_pandas_would_read(tmp_path: Path) -> None:
+    """pandas.read_sas takes every blank 8-byte block of a file's last 80 bytes for padding, also one inside the
+    last observation's text, when observations are at most 80 bytes: it reads such a valid file a row short. The
+    file is written whole (pyreadstat reads every row) and the writer says how many rows pandas would read, the
+    note both SAS transport exports put in their README; a file pandas reads whole gets no note."""
+    texts = (XportVariable("STUDYID", "", "char", 4), XportVariable("IETEST", "", "char", 20))
+    blank_inside = "ab" + " " * 18  # the last row's IETEST ends in a blank 8-byte block of the last record
+    path = tmp_path / "ti.xpt"
+    with XportWriter(path, "TI", "Trial Inclusion", texts) as writer:
+        writer.write([pa.array(["S1"] * 3), pa.array(["first", "second", blank_inside])])
+    ours, meta = pyreadstat.read_xport(path)
+    theirs = pd.read_sas(path, format="xport", encoding="ascii")
+    assert meta.number_rows == 3 and list(ours["IETEST"]) == ["first", "second", "ab"]
+    assert len(theirs) < 3 and writer.read_short == len(theirs)
+    assert short_reading_note("ti.xpt", len(theirs), 3).startswith(f"ti.xpt: pandas.read_sas reads {len(theirs)} of")
+    whole = tmp_path / "whole.xpt"
+    with XportWriter(whole, "TI", "Trial Inclusion", texts) as writer:
+        writer.write([pa.array(["S001"] * 3), pa.array([c * 20 for c in "xyz"])])  # no blank block but the padding
+    assert len(pd.read_sas(whole, format="xport", encoding="ascii")) == 3 and writer.read_short is None
