@@ -1,6 +1,7 @@
 """Benchmark: the analysis' reading of form values (issue 23 item 4), against the parse alone and the reading before.
 
     .venv/bin/python bench/analysis_values.py --database sqlite:///s1500.db [--runs 5]
+    .venv/bin/python bench/analysis_values.py --smoke    (a trial of 6 screened simulated on SQLite, one run: CI)
 
 On a trial made by ``trialwright simulate`` (or ``bench/scale.py``'s build), reads every form record's visit
 record, form and stored JSON once, then, alternately in one process, CPU seconds (``time.process_time``) of:
@@ -20,18 +21,22 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any
 
-from _common import ROOT  # noqa: F401  (puts src on sys.path)
+from _common import ROOT  # (importing it puts src on sys.path)
 from sqlalchemy import create_engine, select
 
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.treatment import treatment_given
-from trialwright.protocol import Protocol
+from trialwright.protocol import Protocol, load_protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.services.analysis_values import FormValuesReader, _stored_value, _value
-from trialwright.services.trial import current_protocol
+from trialwright.services.audit_keys import engine_for
+from trialwright.services.simulation import simulate
+from trialwright.services.trial import current_protocol, init_trial
+from trialwright.settings import Settings
 from trialwright.store.data_tables import form_records, visit_records
 
 
@@ -86,10 +91,26 @@ def before(protocol: Protocol, rule: BelowLimitRule, visit_of: dict[int, Any], r
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--database", required=True)
+    parser.add_argument("--database", help="a trial made by trialwright simulate")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="a tiny simulated trial, one run (CI)")
     args = parser.parse_args()
-    engine = create_engine(args.database)
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{folder}/smoke.db"
+            engine = engine_for(Settings(database_url=url), create_key=True)
+            init_trial(engine, load_protocol(ROOT / "protocols" / "IRCT20190101042197N2.yaml"))
+            simulate(engine, ROOT / "protocols" / "IRCT20190101042197N2.yaml", 6, 1)
+            engine.dispose()
+            measure(url, 1)
+        return
+    if not args.database:
+        parser.error("--database is required (or --smoke)")
+    measure(args.database, args.runs)
+
+
+def measure(url: str, runs: int) -> None:
+    engine = create_engine(url)
     protocol = current_protocol(engine).protocol
     rule = protocol.analysis_plan.below_limit if protocol.analysis_plan else BelowLimitRule.LIMIT_OVER_SQRT2
     with engine.connect() as conn:
@@ -105,12 +126,12 @@ def main() -> None:
     steps = {"raw json.loads": lambda: raw(rows), "before (_stored_value)": lambda: before(protocol, rule,
              visit_of, rows), "FormValuesReader": reader}  # fmt: skip
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.runs + 1):  # the first round warms up
+    for _ in range(runs + 1):  # the first round warms up
         for name, step in steps.items():
             began = time.process_time()
             step()
             times[name].append(time.process_time() - began)
-    base = statistics.median(times["raw json.loads"][1:])
+    base = max(statistics.median(times["raw json.loads"][1:]), 1e-9)
     print(f"{len(rows)} form records, {sum(len(json.loads(t)) for _, _, t in rows)} stored values")
     for name, spent in times.items():
         runs = ", ".join(f"{x:.3f}" for x in spent[1:])
