@@ -25,6 +25,10 @@ WORKER_ENDPOINTS = (
     "api queries", "api adverse events", "api audit", "form saves", "randomizations",
 )  # fmt: skip
 EXPECTED = {
+    "analysis_values.py": [
+        rf"^FormValuesReader +CPU s {NUMBER} +median {NUMBER} +{NUMBER}x raw$",
+        r"^values equal to the definition's$",
+    ],
     "randomize.py": [
         rf"^sqlite raw +4 clients, 12 randomizations: {NUMBER}/s, .*duplicates 0, gaps 0  \[BEGIN IMMEDIATE\]$",
         rf"^sqlite service +4 clients, 12 randomizations: {NUMBER}/s, .*duplicates 0, gaps 0  rate ratio to raw "

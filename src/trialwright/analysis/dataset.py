@@ -49,6 +49,9 @@ class Stay:
     status: str
 
 
+_NOTHING: Mapping[str, Any] = {}  # a visit without values (never written to)
+
+
 @dataclass(frozen=True, slots=True)
 class Subject:
     """One randomized participant as the analysis sees them."""
@@ -77,7 +80,7 @@ class Subject:
 
     def value(self, visit: str, variable: str) -> float | str | None:
         """One value at one visit (None if missing)."""
-        return self.values.get(visit, {}).get(variable)
+        return self.values.get(visit, _NOTHING).get(variable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,11 @@ _STAY = tuple(f.name for f in fields(Stay))
 _SCREENED = tuple(f.name for f in fields(Screened))
 
 
+#: ``json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))``, by one encoder made once; without
+#: the circular-reference check, which changes no text of the acyclic content it is given (dicts, lists, values).
+_ENCODE = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"), check_circular=False).encode
+
+
 def _plain(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
     return {n: getattr(obj, n) for n in names}
 
@@ -155,7 +163,7 @@ class SnapshotHash:
     def _item(self, content: Any) -> None:
         if self._last is not None:
             self._digest.update(b",")
-        self._digest.update(json.dumps(content, sort_keys=True, default=str, separators=(",", ":")).encode())
+        self._digest.update(_ENCODE(content).encode())
 
     def add(self, s: Subject) -> None:
         """One more subject; subjects come in participant order (another order would be another hash)."""
@@ -171,7 +179,6 @@ class SnapshotHash:
         """The hex digest, with the screening counts last."""
         if self._last is not None:
             self._digest.update(b",")
-        self._digest.update(json.dumps(_plain(screened, _SCREENED), sort_keys=True, default=str,
-                                       separators=(",", ":")).encode())  # fmt: skip
+        self._digest.update(_ENCODE(_plain(screened, _SCREENED)).encode())
         self._digest.update(b"]")
         return self._digest.hexdigest()

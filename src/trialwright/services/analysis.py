@@ -13,7 +13,6 @@ unblinded statistician after the database is locked, and its run is audited as s
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import math
@@ -33,17 +32,16 @@ from trialwright.analysis.sentences import N_
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.calendars import local_date
 from trialwright.domain.deaths import Death, earliest_death
-from trialwright.domain.forms import StoredValue
 from trialwright.domain.masking import masked_roles, sees_arms
 from trialwright.domain.recruitment import eligible_apart_from_consent
 from trialwright.domain.roles import Role
-from trialwright.domain.treatment import arm_received, treatment_given
+from trialwright.domain.treatment import arm_received
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.protocol.estimands import Scale, VariableKind
-from trialwright.protocol.forms import FieldType
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
+from trialwright.services.analysis_values import FormValuesReader
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.errors import denied
 from trialwright.services.lock import override_banner
@@ -84,60 +82,6 @@ class AnalysisRun:
 
     report: AnalysisReport
     data: AnalysisData
-
-
-def _below_limit(stored: StoredValue, rule: BelowLimitRule) -> float | None:
-    if stored.limit is None:
-        return None
-    if stored.status == "above_uloq":
-        return float(stored.limit)
-    if rule is BelowLimitRule.HALF_LIMIT:
-        return stored.limit / 2
-    if rule is BelowLimitRule.LIMIT:
-        return float(stored.limit)
-    return stored.limit / math.sqrt(2)
-
-
-def _value(stored: StoredValue, kind: FieldType, rule: BelowLimitRule) -> float | str | None:
-    if stored.status in {"below_lloq", "above_uloq"}:
-        return _below_limit(stored, rule)
-    if kind is FieldType.DATE and stored.status in {"not_done", "not_applicable"}:
-        return stored.status  # an event's date marked not done is unknown, not "no event" (a blank date)
-    if stored.status not in {"value", "derived"} or stored.value is None:
-        return None
-    if kind in (FieldType.INTEGER, FieldType.DECIMAL):
-        return float(stored.value)
-    if kind is FieldType.BOOLEAN:
-        return str(bool(stored.value))
-    if isinstance(stored.value, list):
-        return ",".join(map(str, stored.value))
-    return str(stored.value)
-
-
-_PRESENT = frozenset({"value", "derived"})
-
-
-def _stored_value(raw: Mapping[str, Any], kind: FieldType, rule: BelowLimitRule) -> float | str | None:
-    """``_value`` of ``StoredValue.from_json(raw)``, read from the stored JSON without building the object."""
-    # Censored, missing, or not what ``from_json`` reads: as ``_value`` reads it (or refused as ``from_json`` does).
-    if (
-        type(raw) is not dict
-        or not _STORED_KEYS.issuperset(raw)
-        or raw.get("status", "value") not in _PRESENT
-        or raw.get("value") is None
-    ):
-        return _value(StoredValue.from_json(raw), kind, rule)
-    value = raw["value"]
-    if kind is FieldType.INTEGER or kind is FieldType.DECIMAL:
-        return float(value)
-    if kind is FieldType.BOOLEAN:
-        return str(bool(value))
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
-
-
-_STORED_KEYS = frozenset(f.name for f in dataclasses.fields(StoredValue))
 
 
 def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) -> Grouping:
@@ -192,31 +136,16 @@ def analysis_data(
         people = {r.participant_id: r for r in session.execute(select(participants)).all()}
         screened_on = dict(session.execute(select(screenings.c.id, screenings.c.screened_on)).all())
         visits: dict[str, dict[str, Any]] = {}
-        for v in session.execute(select(visit_records)).all():
+        held_columns = ("id", "participant_id", "visit_id", "visit_date", "missed_reason")  # what the analysis reads
+        for v in session.execute(select(*(visit_records.c[c] for c in held_columns))).all():
             visits.setdefault(v.participant_id, {})[v.visit_id] = v
-        values: dict[str, dict[str, dict[str, float | str | None]]] = {}
-        given_key = (plan.treatment.visit, f"{plan.treatment.form}.{plan.treatment.given_field}") if (
-            plan and plan.treatment) else None  # fmt: skip
-        given: set[str] = set()  # participants the treatment form says were given the treatment
         visit_of = {v.id: (v.participant_id, v.visit_id) for per in visits.values() for v in per.values()}
-        # Each form's declared fields (key and type) looked up once per form, each value read from its stored JSON
-        # as ``_value`` reads a ``StoredValue`` (one built only for the treatment's given field).
-        declared: dict[str, dict[str, tuple[str, FieldType]]] = {}
-        for f in protocol.forms:
-            declared[f.id] = {x.id: (f"{f.id}.{x.id}", x.type) for x in f.fields}
-        for record_id, form_id, text in session.execute(
-            select(form_records.c.visit_record_id, form_records.c.form_id, form_records.c.form_values)
-        ).all():
-            pid, visit_id = visit_of[record_id]
-            slot = values.setdefault(pid, {}).setdefault(visit_id, {})
-            fields = declared.get(form_id, {})
-            for name, raw in json.loads(text).items():
-                known = fields.get(name)
-                if known is not None:
-                    key, kind = known
-                    slot[key] = _stored_value(raw, kind, rule)
-                    if (visit_id, key) == given_key and treatment_given(StoredValue.from_json(raw)):
-                        given.add(pid)
+        # Each value read from its stored JSON as ``_value`` reads a ``StoredValue`` (``analysis_values``).
+        forms = FormValuesReader(protocol, rule, visit_of)
+        forms.read(
+            session.execute(select(form_records.c.visit_record_id, form_records.c.form_id, form_records.c.form_values))
+        )
+        values, given = forms.values, forms.given
         withdrawn: dict[str, set[str]] = {}
         left_on: dict[str, dt.date] = {}  # withdrawal from follow-up
         left_because: dict[str, str] = {}  # and its cause, where recorded
@@ -284,12 +213,13 @@ def analysis_data(
             )
         )
     subjects = []
+    cutoffs = {s.code: local_date(taken_at, s.timezone) for s in reversed(protocol.sites)}  # cut-off: each site's date
     for a in sorted(allocations, key=lambda a: a.participant_id):
         pid = a.participant_id
         person = people[pid]
         own = values.get(pid, {})
         treated, treated_code = _treatment(protocol, own, pid in given, a.arm, codes)
-        cutoff = local_date(taken_at, protocol.site(person.site).timezone)
+        cutoff = cutoffs.get(person.site) or local_date(taken_at, protocol.site(person.site).timezone)
         reasons = _not_per_protocol(
             protocol, own, visits.get(pid, {}), person, screened_on, randomized_on[pid], treated, treated_code, a.arm
         )
@@ -307,7 +237,7 @@ def analysis_data(
                 emergency_unblinded=pid in emergency,
                 values=own,
                 events=tuple(events.get(pid, ())),
-                stay=_stay(protocol, own, local_date(taken_at, protocol.site(person.site).timezone)),
+                stay=_stay(protocol, own, cutoff),
                 death_day=_death_day(protocol, own, randomized_on[pid], deaths.get(pid)),
                 treatment_day=(day_zero[pid] - randomized_on[pid]).days,
                 followed_days=(cutoff - randomized_on[pid]).days,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from trialwright.domain.forms import StoredValue
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.protocol.forms import FieldType
-from trialwright.services.analysis import _stored_value, _value
+from trialwright.services.analysis_values import _stored_value, _value
 
 STATUSES = st.sampled_from(["value", "derived", "not_done", "not_applicable", "below_lloq", "above_uloq"])
 VALUES = st.one_of(

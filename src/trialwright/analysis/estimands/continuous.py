@@ -55,7 +55,17 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
     composite = composite_of(protocol, e, at)
     transform: Callable[[float], float] = (lambda x: math.log(x)) if log else (lambda x: x)
 
+    paired: dict[str, tuple[float | None, float | None]] = {}
+
     def pair(s: Subject) -> tuple[float | None, float | None]:
+        """The participant's (baseline, follow-up) as analysed; worked out once per participant (it is asked for by
+        each summary, the exclusions and each estimator)."""
+        got = paired.get(s.participant_id)
+        if got is None:
+            got = paired[s.participant_id] = _pair(s)
+        return got
+
+    def _pair(s: Subject) -> tuple[float | None, float | None]:
         b = number(s.value(base, variable)) if base and not after_death(s, base) else None
         f = None if after_death(s, at) else number(s.value(at, variable))
         if (c := composite(s)) is not None:
