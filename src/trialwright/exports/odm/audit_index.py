@@ -150,16 +150,17 @@ class AuditIndex:
     def close(self) -> None:
         self.db.close()
 
-    def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
+    def add(self, rows: Iterable[tuple[Any, ...]], users: bool = True) -> None:
         """Index rows of ``AUDIT_COLUMNS``, oldest first (a later entry about the same thing replaces one before),
-        noting the users they name."""
+        noting the users they name (unless ``users`` is False: known already, ``note_users``)."""
         trail: list[tuple[Any, ...]] = []
-        for entry in self.entries(rows, self.users):
+        for entry in self.entries(rows, self.users if users else {}):
             trail.append(entry)
             if len(trail) >= self._batch:
                 self.insert(trail)
         self.insert(trail)
-        self.users.update(self._listed)  # an imported file's list of users, as it listed them
+        if users:
+            self.users.update(self._listed)  # an imported file's list of users, as it listed them
         self.db.execute("CREATE INDEX entry_k0 ON entry (k0)")
 
     def entries(self, rows: Iterable[tuple[Any, ...]], users: dict[str, str | None]) -> Iterator[tuple[Any, ...]]:

@@ -51,7 +51,6 @@ class AuditStream:
     def __init__(self, source: ExportSource, path: Path, batch: int) -> None:
         self.index = AuditIndex(path, batch)  # the screenings' entries, and the keys (``entries``)
         self.users = self.index.users
-        self._batch = batch
         self._rows: Iterator[tuple[Any, ...]] = iter(())
         self._next: tuple[Any, ...] | None = None
         self._started = False  # the participants' entries are read from the first participant on
@@ -60,17 +59,10 @@ class AuditStream:
                 USER_COLUMNS, AUDIT_ACTIONS, AUDIT_PREFIXES, USER_ONLY, AUDIT_UNNAMED, USER_PRESENT
             )
             self.index.note_users(users)
-            trail: list[tuple[Any, ...]] = []
-            ignored: dict[str, str | None] = {}  # the users are known already
             unnamed = source.audit_columns(
                 AUDIT_COLUMNS, AUDIT_ACTIONS, AUDIT_PREFIXES, AUDIT_ONLY, AUDIT_UNNAMED, part="unnamed"
             )
-            for entry in self.index.entries(unnamed, ignored):
-                trail.append(entry)
-                if len(trail) >= batch:
-                    self.index.insert(trail)
-            self.index.insert(trail)
-            self.index.db.execute("CREATE INDEX entry_k0 ON entry (k0)")
+            self.index.add(unnamed, users=False)  # the users are known already
         except BaseException:
             self.index.close()
             raise
