@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from trialwright.domain.audit import AuditEntry
 from trialwright.protocol import Protocol
@@ -386,16 +386,51 @@ class ExportSource(abc.ABC):
         prefixes: Sequence[str] = (),
         only: Mapping[str, Collection[str]] | None = None,
         unnamed: Collection[str] = (),
+        part: Literal["all", "unnamed", "named"] = "all",
     ) -> Iterator[tuple[Any, ...]]:
         """The entries of ``audit`` whose action is one of ``actions`` or starts with one of ``prefixes``, as tuples
         of ``columns`` (``AuditEntry`` field names), oldest first and masked as ``audit`` masks them; a column named
         in ``only`` is read only for entries of the actions it lists (None for the others). For a format that reads
         a few columns of many entries, without an object per entry. A source may leave out the entries that name no
-        participant except those of a form in ``unnamed`` (a screening's, a consent's)."""
+        participant except those of a form in ``unnamed`` (a screening's, a consent's). ``part``: every such entry,
+        only those naming no participant (``unnamed``), or only those naming a participant of ``participants``
+        (``named``), by participant in the order ``participants`` gives them, each participant's oldest first."""
         starts, limited = tuple(prefixes), only or {}
-        for e in self.audit():
-            if e.action in actions or e.action.startswith(starts):
-                yield tuple(getattr(e, c) if c not in limited or e.action in limited[c] else None for c in columns)
+        rows = (
+            (e.participant, tuple(getattr(e, c) if c not in limited or e.action in limited[c] else None
+                                  for c in columns))
+            for e in self.audit()
+            if (e.action in actions or e.action.startswith(starts))
+            and (part == "all" or (e.participant is None) == (part == "unnamed"))
+        )  # fmt: skip
+        if part != "named":
+            yield from (row for _, row in rows)
+            return
+        rank = {p.participant_id: n for n, p in enumerate(self.participants())}  # a fallback: held whole
+        named = sorted(((rank[who], n, row) for n, (who, row) in enumerate(rows) if who in rank), key=lambda t: t[:2])
+        yield from (row for *_, row in named)
+
+    def audit_distinct(
+        self,
+        columns: Sequence[str],
+        actions: Collection[str],
+        prefixes: Sequence[str] = (),
+        only: Mapping[str, Collection[str]] | None = None,
+        unnamed: Collection[str] = (),
+        present: Collection[str] = (),
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``audit_columns`` (every part) reduced to their distinct values, a column in ``present`` read
+        only as whether it is there (True or None), each as ``(newest seq, *values)`` with the newest seq of the
+        entries that read so, in the order of that seq. A value may come more than once (each time with its own
+        newest seq) where masking makes different entries read alike. What the entries say of a few columns (who
+        acted, in which role), without a row per entry."""
+        newest: dict[tuple[Any, ...], int] = {}
+        for seq, *values in self.audit_columns(("seq", *columns), actions, prefixes, only, unnamed):
+            row = tuple(True if c in present and v is not None else (None if c in present else v)
+                        for c, v in zip(columns, values, strict=True))  # fmt: skip
+            newest[row] = max(seq, newest.get(row, seq))
+        for row, seq in sorted(newest.items(), key=lambda kv: kv[1]):
+            yield (seq, *row)
 
     def count(self) -> int:
         """How many form records there are (for a progress bar's total)."""

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, case, or_, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import AuditEntry
-from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_entry, mask_value
+from trialwright.domain.audit_masking import mask_entry
 from trialwright.domain.masking import sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import (
@@ -57,6 +57,7 @@ from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.coding import codings_by_event
 from trialwright.services.errors import denied
 from trialwright.services.export_ae import adverse_event_histories
+from trialwright.services.export_audit import Part, audit_distinct, audit_rows
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -84,12 +85,6 @@ __all__ = [
 EXPORTERS = (Role.DATA_MANAGER, Role.BLINDED_STATISTICIAN, Role.UNBLINDED_STATISTICIAN)
 
 _BATCH = 500
-_UNSEEN: Any = object()
-
-
-def _only(column: Any, action: Any, actions: Collection[str] | None) -> Any:
-    """``column``, or NULL for an entry whose action is not one of ``actions`` (when given)."""
-    return column if actions is None else case((action.in_(sorted(actions)), column), else_=None).label(column.name)
 
 
 class ExportError(ValueError):
@@ -477,48 +472,28 @@ class DatabaseSource(ExportSource):
         prefixes: Sequence[str] = (),
         only: Mapping[str, Collection[str]] | None = None,
         unnamed: Collection[str] = (),
+        part: Part = "all",
     ) -> Iterator[tuple[Any, ...]]:
-        # The filter of ``audit`` and the action filter in SQL; only the columns asked for (a column of ``only`` as
-        # NULL for the other actions), each masked on its own (``mask_value``: what ``mask_entry`` shows for that
-        # column), read as plain rows a batch at a time. Masked texts repeat (a detail naming the visit), so the
-        # last ones are remembered (as many as rows are read at a time).
-        table = audit_entries.c
-        unknown = sorted(set(columns) - set(table.keys()))
-        if unknown:
-            raise ValueError(f"columns: {', '.join(unknown)} are not audit columns")
-        chosen = or_(
-            table.action.in_(sorted(actions)), *(table.action.startswith(p, autoescape=True) for p in prefixes)
-        )
-        limited = only or {}
-        query = (
-            select(*(_only(table[c], table.action, limited.get(c)) for c in columns), table.action)
-            .where(
-                or_(table.participant.is_not(None), table.form.in_(sorted(unnamed))), self._site_filter(table.site),
-                chosen,
-            )
-            .order_by(table.seq)
-        )
-        masked = [] if self.with_arms else [(n, c) for n, c in enumerate(columns) if c in MASKED_COLUMNS]
-        seen: dict[tuple[str, str, str], str | None] = {}
+        # The filter of ``audit`` and the action filter in SQL; only the columns asked for, each masked on its own
+        # (``export_audit``), read as plain rows a batch at a time.
         with self._read() as session:
-            for r in session.execute(query.execution_options(yield_per=self.batch)):
-                if not masked:
-                    yield tuple(r[:-1])
-                    continue
-                row, action = list(r[:-1]), r[-1]
-                for n, column in masked:
-                    raw = row[n]
-                    if raw is None:
-                        continue
-                    key = (action, column, raw)
-                    shown = seen.get(key, _UNSEEN)
-                    if shown is _UNSEEN:
-                        shown = mask_value(action, column, raw)
-                        if len(seen) >= self.batch:
-                            seen.clear()
-                        seen[key] = shown
-                    row[n] = shown
-                yield tuple(row)
+            yield from audit_rows(session, columns, actions, prefixes, only or {}, unnamed,
+                                  site_filter=self._site_filter, with_arms=self.with_arms, batch=self.batch,
+                                  part=part)  # fmt: skip
+
+    def audit_distinct(
+        self,
+        columns: Sequence[str],
+        actions: Collection[str],
+        prefixes: Sequence[str] = (),
+        only: Mapping[str, Collection[str]] | None = None,
+        unnamed: Collection[str] = (),
+        present: Collection[str] = (),
+    ) -> Iterator[tuple[Any, ...]]:
+        with self._read() as session:  # grouped by the database (``export_audit``)
+            yield from audit_distinct(session, columns, actions, prefixes, only or {}, unnamed, present,
+                                      site_filter=self._site_filter, with_arms=self.with_arms,
+                                      batch=self.batch)  # fmt: skip
 
     def count(self) -> int:
         from sqlalchemy import func

@@ -73,13 +73,15 @@ Every value is checked to come back exactly from what is written (``from_odm(to_
 written, so an import rebuilds the stored JSON byte for byte.
 
 Masking: ODM carries no arm (``carries_arms = False``): nothing here reads ``ParticipantRecord.arm``.
-Memory stays flat: the XML is written as it goes (``xmlstream``), the audit trail is indexed once, from plain
-rows of the columns it needs, into a temporary SQLite file (``audit_index``), and only one participant's form
+Memory stays flat: the XML is written as it goes (``xmlstream``), the audit trail is read from plain rows of the
+columns it needs, its entries naming a participant beside the participant stream (``audit_merge``: a merge join; only
+the entries naming no participant go into a temporary SQLite file, ``audit_index``), and only one participant's form
 records and indexed entries are held at a time (``clinical``). Adverse events are: ``SE.AE``, an ``IG.AE`` per event
 keyed by its AE number (``ae_outline``, ``ae_clinical``).
 
 The modules: ``outline`` (names, OIDs, the metadata outline), ``values`` (stored values to ODM and back, and the
-round-trip check), ``xmlstream`` (the writer), ``audit_index``, ``metadata`` (``Study`` and ``AdminData``),
+round-trip check), ``xmlstream`` (the writer), ``audit_index`` (which entries are indexed, and where),
+``audit_merge`` (the entries read beside the participant stream), ``metadata`` (``Study`` and ``AdminData``),
 ``indexed`` (what the index hands the writer), ``clinical`` (``ClinicalData``), ``history`` (a value's
 ``tw:History``), ``element_history`` (an element's ``tw:History``, ``tw:RemovedItemData``), ``queries`` (``tw:Query``),
 ``ae_outline`` and ``ae_clinical`` (adverse events), ``consents`` (every consent record) and ``schema`` (the
@@ -96,6 +98,7 @@ from typing import ClassVar
 import trialwright
 from trialwright.exports.base import Exporter, ExportSource, Progress
 from trialwright.exports.odm.audit_index import AuditIndex
+from trialwright.exports.odm.audit_merge import AuditStream
 from trialwright.exports.odm.clinical import ClinicalWriter
 from trialwright.exports.odm.locks import HeldLocks
 from trialwright.exports.odm.metadata import write_admin, write_study
@@ -135,15 +138,23 @@ class OdmExporter(Exporter):
     )
     carries_arms: ClassVar[bool] = False
 
-    def __init__(self, batch: int = BATCH) -> None:
+    def __init__(self, batch: int = BATCH, *, whole_index: bool = False) -> None:
         if batch < 1:
             raise ValueError(f"batch: {batch}; a batch holds at least one piece")
         self.batch = batch
+        # The trail indexed whole into the temporary file, as before the merge join (``audit_merge``): the same
+        # file, slower; kept as the reference the specs compare the merge join with.
+        self.whole_index = whole_index
 
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         path = folder / f"{source.trial_id}.odm.xml"
         with tempfile.TemporaryDirectory(prefix="trialwright-odm-") as tmp:
-            index = AuditIndex.of(source, Path(tmp) / "audit.sqlite", self.batch)
+            scratch = Path(tmp) / "audit.sqlite"
+            index: AuditIndex | AuditStream = (
+                AuditIndex.of(source, scratch, self.batch)
+                if self.whole_index
+                else AuditStream(source, scratch, self.batch)
+            )
             try:
                 with path.open("w", encoding="utf-8", newline="\n") as out:
                     xml = XmlStream(out, self.batch)

@@ -6,7 +6,10 @@ say something about the clinical data (``ExportSource.audit_columns``, masked as
 latest entry per key in a temporary SQLite file (on disk, not in memory; for a form's value every entry, oldest first,
 with the value it set: the latest is its AuditRecord, the ones before its ``tw:History``), and then hands the writer one
 participant's entries at a time (``about``). The users named by the indexed entries (with the last role each
-acted in) are kept in memory: they are few, and ``AdminData`` lists them before any participant.
+acted in) are kept in memory: they are few, and ``AdminData`` lists them before any participant. The export reads the
+participants' entries beside the participant stream instead (``audit_merge``: the same keys, ``entries``, without the
+file) and indexes here only the entries naming no participant; indexing the whole trail (``of``) is kept as the
+reference its spec compares with.
 
 Where an entry is indexed (``_keys``):
 
@@ -40,6 +43,7 @@ users (``AdminData``) with their ``UserType``. An import entry whose
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -47,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from trialwright.exports.base import ExportSource
-from trialwright.exports.odm.indexed import Audited, Indexed, keep_element, keep_value, no_value_twice
+from trialwright.exports.odm.indexed import KINDS, Audited, Indexed, collect, no_value_twice
 from trialwright.exports.odm.values import json_text
 
 __all__ = [
@@ -58,6 +62,9 @@ __all__ = [
     "AUDIT_UNNAMED",
     "QUERY_ACTIONS",
     "SCREENING",
+    "USER_COLUMNS",
+    "USER_ONLY",
+    "USER_PRESENT",
     "AuditIndex",
     "Audited",
     "Indexed",
@@ -68,6 +75,10 @@ AUDIT_COLUMNS = (
     "seq", "at", "actor", "role", "site", "reason", "hash", "action",
     "participant", "form", "field", "detail", "new_value", "old_value",
 )  # fmt: skip
+#: The columns of ``ExportSource.audit_distinct`` that tell which users the indexed entries name (``note_users``):
+#: ``participant`` and ``field`` as present or not, ``new_value`` only where it says whether an entry is indexed.
+USER_COLUMNS = ("actor", "role", "action", "participant", "form", "field", "detail", "new_value")
+USER_PRESENT = ("participant", "field")
 #: The actions the index reads (every other action indexes nothing: see ``_keys``).
 QUERY_ACTIONS = frozenset({"query.raised", "query.answered", "query.closed"})
 #: A participant's own entries (``SubjectData``): never ``participant.randomized``, ``dose.prepared`` or
@@ -88,8 +99,10 @@ AUDIT_ONLY = {
     "old_value": frozenset({"form.locked"}),
 }
 
-_SUBJECT, _VISIT, _FORM, _LOCK, _ITEM, _ENTRY, _ENTRY_ITEM, _QUERY = range(8)
-_EVENT, _EVENT_ITEM = 8, 9  # an adverse event, and a field of its report
+#: ``new_value`` read for the users only where it says whether an entry is indexed: an import's, a query's.
+USER_ONLY = {"new_value": frozenset({"import.odm"}) | QUERY_ACTIONS}
+
+_SUBJECT, _VISIT, _FORM, _LOCK, _ITEM, _ENTRY, _ENTRY_ITEM, _QUERY, _EVENT, _EVENT_ITEM = KINDS
 _AE_FORM = "adverse_event:"
 _AE_VALUE_ACTIONS = frozenset({"ae.reported", "ae.followed_up"})
 _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
@@ -100,9 +113,6 @@ _FORM_ACTIONS = frozenset({
     "form.started", "form.completed", "form.verified", "form.signed", "form.reopened", "form.unlocked",
     "form.signature_voided", "form.verification_voided", "form.field_verified",
 }) | _VALUE_ACTIONS  # fmt: skip
-#: Kinds of which every entry is kept: the latest is the AuditRecord, the ones before the history (values, queries,
-#: and the elements themselves: participant, visit, form, log entry, adverse event).
-_VALUES = frozenset({_ITEM, _ENTRY_ITEM, _EVENT_ITEM, _QUERY, _SUBJECT, _VISIT, _FORM, _ENTRY, _EVENT})
 #: Actions whose entries name a value (their ``field``): kept in that value's history, never the element's.
 VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived", "log.value_entered",
                            "log.value_changed", "ae.reported", "ae.followed_up"})
@@ -119,7 +129,7 @@ class AuditIndex:
         # key unique on every insert); ``about`` reads them in that order, so a later entry replaces one before.
         self.db.execute(
             "CREATE TABLE entry (k0 TEXT, kind INTEGER, k1 TEXT, k2 TEXT, k3 TEXT, "
-            "seq, at, actor, role, site, reason, hash, extra, action, value)"
+            "seq, at, actor, role, site, reason, hash, extra, action, value, origin)"
         )
         self.users: dict[str, str | None] = {}
         self._listed: dict[str, str | None] = {}  # users an imported file listed, with the role their type implies
@@ -140,11 +150,23 @@ class AuditIndex:
     def close(self) -> None:
         self.db.close()
 
-    def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Index rows of ``AUDIT_COLUMNS``, oldest first (a later entry about the same thing replaces one before)."""
-        pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]] = {}  # the latest of a batch per key
-        trail: list[tuple[Any, ...]] = []  # a value's entries (form, log entry, AE): every one kept, in order
-        users = self.users
+    def add(self, rows: Iterable[tuple[Any, ...]], users: bool = True) -> None:
+        """Index rows of ``AUDIT_COLUMNS``, oldest first (a later entry about the same thing replaces one before),
+        noting the users they name (unless ``users`` is False: known already, ``note_users``)."""
+        trail: list[tuple[Any, ...]] = []
+        for entry in self.entries(rows, self.users if users else {}):
+            trail.append(entry)
+            if len(trail) >= self._batch:
+                self.insert(trail)
+        self.insert(trail)
+        if users:
+            self.users.update(self._listed)  # an imported file's list of users, as it listed them
+        self.db.execute("CREATE INDEX entry_k0 ON entry (k0)")
+
+    def entries(self, rows: Iterable[tuple[Any, ...]], users: dict[str, str | None]) -> Iterator[tuple[Any, ...]]:
+        """Each indexed entry of rows of ``AUDIT_COLUMNS`` as a row of the index (its key, its AuditRecord's columns,
+        ``extra``, ``action``, whether it names a value, and the seq of the trail's entry it comes from), in their
+        order; ``users`` gets the users they name, with the last role each acted in."""
         visit_of = self._visit_of
         for seq, at, actor, role, site, reason, digest, action, participant, form, item, detail, new, old in rows:
             if participant is None:  # a screening's entry before any enrolment (``tw:Screening``'s), or none
@@ -157,37 +179,49 @@ class AuditIndex:
                     when = at.isoformat()
                     users[actor] = role or users.get(actor)
                     named = int(bool(item) and action in _VALUE_ACTIONS)
-                    trail.append((participant, _FORM, visit, form, "", seq, when, actor, role, site, reason, digest,
-                                  None, action, named))  # fmt: skip
+                    yield (participant, _FORM, visit, form, "", seq, when, actor, role, site, reason, digest,
+                           None, action, named, seq)  # fmt: skip
                     if named:
-                        trail.append((participant, _ITEM, visit, form, item, seq, when, actor, role, site, reason,
-                                      digest, new, action, 1))  # fmt: skip
-                    if len(trail) >= self._batch:
-                        self._flush(pending, trail)
+                        yield (participant, _ITEM, visit, form, item, seq, when, actor, role, site, reason,
+                               digest, new, action, 1, seq)  # fmt: skip
                 continue
             stamp: str | None = None
             for key, extra, who in self._keys(action, participant, form, item, detail, new, old):
                 named = int(action in VALUE_ACTIONS and bool(item))
                 if who is None:
                     stamp = stamp or at.isoformat()
-                    row = (seq, stamp, actor, role, site, reason, digest, extra, action, named)
+                    yield (*key, seq, stamp, actor, role, site, reason, digest, extra, action, named, seq)
                     users[actor] = role or users.get(actor)
                 elif "seq" in who:  # an AuditRecord an ODM import kept as recorded (its action, if the file gave it)
-                    row = (who["seq"], who["at"], who["by"], who.get("role"), who.get("site"), who.get("reason"),
-                           who["hash"], extra, who.get("action"), 0)  # fmt: skip
+                    yield (*key, who["seq"], who["at"], who["by"], who.get("role"), who.get("site"), who.get("reason"),
+                           who["hash"], extra, who.get("action"), 0, seq)  # fmt: skip
                     users[who["by"]] = who.get("role") or users.get(who["by"])
                 else:  # an imported lock: who locked the form and when
-                    row = (seq, who["at"], who["by"], role, site, reason, digest, extra, action, 0)
+                    yield (*key, seq, who["at"], who["by"], role, site, reason, digest, extra, action, 0, seq)
                     users[who["by"]] = role or users.get(who["by"])
-                if key[1] in _VALUES:
-                    trail.append((*key, *row))
-                else:
-                    pending[key] = row
-            if len(pending) >= self._batch or len(trail) >= self._batch:
-                self._flush(pending, trail)
-        self._flush(pending, trail)
-        users.update(self._listed)  # an imported file's list of users, as it listed them
-        self.db.execute("CREATE INDEX entry_k0 ON entry (k0)")
+
+    def note_users(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """The users named by the entries ``rows`` stand for, into ``users``: rows of ``ExportSource.audit_distinct``
+        of ``USER_COLUMNS`` (``participant`` and ``field`` read as present or not), each standing for the entries
+        that read so, at the newest of them. Whether an entry is indexed, and which users it names, depends only on
+        those columns, so each distinct row is taken as those entries are (``entries``), in the order of its newest
+        entry: each user ends with the role of the last entry that named one, as indexing every entry would leave it."""
+        users = self.users
+        when = dt.datetime.min.replace(tzinfo=dt.UTC)  # no entry's own time is read from these rows
+        trail = (
+            (seq, when, actor, role, None, None, "", action, None if present is None else "", form,
+             "" if item else None, detail, new, None)
+            for seq, actor, role, action, present, form, item, detail, new in rows
+        )  # fmt: skip
+        for _ in self.entries(trail, users):
+            pass
+        users.update(self._listed)
+
+    def insert(self, trail: list[tuple[Any, ...]]) -> None:
+        """Rows of ``entries`` into the index (``trail`` emptied)."""
+        if trail:
+            self.db.executemany("INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", trail)
+            trail.clear()
 
     def _visit_of(self, detail: str | None) -> tuple[str | None, Any]:
         """The visit an entry's detail names (None if it names none) and its label."""
@@ -308,56 +342,24 @@ class AuditIndex:
                 who = {"by": str(lock.get("by")), "at": str(lock.get("at"))}
                 yield (participant, _LOCK, visit, form, ""), lock.get("before"), who
 
-    def _flush(
-        self, pending: dict[tuple[str, int, str, str, str], tuple[Any, ...]], trail: list[tuple[Any, ...]]
-    ) -> None:
-        insert = "INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        if pending:
-            self.db.executemany(insert, ((*key, *row) for key, row in pending.items()))
-            pending.clear()
-        if trail:
-            self.db.executemany(insert, trail)
-            trail.clear()
-
     def about(self, participant: str) -> Indexed:
-        """Everything indexed about one participant."""
+        """Everything indexed about one participant (or a screening: ``SCREENING`` and its number), in the order of
+        the trail's entries it comes from."""
         found = Indexed()
         query = (
             "SELECT kind, k1, k2, k3, seq, at, actor, role, site, reason, hash, extra, action, value FROM entry "
-            "WHERE k0 = ? ORDER BY rowid"
+            "WHERE k0 = ? ORDER BY origin, rowid"
         )
         for kind, k1, k2, k3, seq, at, actor, role, site, reason, digest, extra, action, named in self.db.execute(
             query, (participant,)
         ):
-            audited = Audited(seq, at, actor, role, site, reason, digest, extra, action, bool(named))
-            if kind == _ITEM:  # every entry about a value, oldest first: the latest its AuditRecord, the rest history
-                keep_value(found.items, found.history, (k1, k2, k3), audited)
-            elif kind == _FORM:
-                keep_element(found.forms, found.form_history, (k1, k2), audited)
-            elif kind == _VISIT:
-                keep_element(found.visits, found.visit_history, k1, audited)
-            elif kind == _LOCK:
-                found.locks[(k1, k2)] = audited
-            elif kind == _ENTRY:
-                keep_element(found.entries, found.entry_records, (k1, k2), audited)
-            elif kind == _ENTRY_ITEM:
-                keep_value(found.entry_items, found.entry_history, (k1, k2, k3), audited)
-            elif kind == _QUERY:
-                keep_value(found.queries, found.query_history, k1, audited)
-            elif kind == _EVENT:
-                keep_element(found.events, found.event_records, k1, audited)
-            elif kind == _EVENT_ITEM:
-                keep_value(found.event_items, found.event_history, (k1, k2), audited)
-            else:
-                before = found.subject
-                if before is not None:
-                    if not before.value:
-                        found.subject_history.append(before)
-                    if audited.extra is None:  # an imported participant's randomization stays with its latest record
-                        audited = audited._replace(extra=before.extra)
-                found.subject = audited
+            collect(found, kind, k1, k2, k3, Audited(seq, at, actor, role, site, reason, digest, extra, action,
+                                                       bool(named)))  # fmt: skip
         no_value_twice(found)
         return found
+
+    def done(self) -> None:
+        """Every participant written (nothing to check: the whole trail is in the index)."""
 
 
 def _screening_of(action: str, form: str | None, detail: str | None) -> str | None:

@@ -25,10 +25,11 @@ from typing import Any
 
 from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress, QueryRecord
 from trialwright.exports.odm.ae_clinical import AdverseEventWriter
-from trialwright.exports.odm.audit_index import Audited, AuditIndex, Indexed
+from trialwright.exports.odm.audit_index import Audited, Indexed
 from trialwright.exports.odm.consents import ConsentsHeld
 from trialwright.exports.odm.element_history import removed, write_element_history, write_removed
 from trialwright.exports.odm.history import write_history
+from trialwright.exports.odm.indexed import Audits
 from trialwright.exports.odm.locks import HeldLocks
 from trialwright.exports.odm.outline import (
     LOGS_EVENT,
@@ -69,7 +70,7 @@ class ClinicalWriter:
     """``ClinicalData`` for one export: every participant's visits, forms and values with their audit records."""
 
     def __init__(
-        self, source: ExportSource, index: AuditIndex, xml: XmlStream, progress: Progress | None, codec: ValueCodec,
+        self, source: ExportSource, index: Audits, xml: XmlStream, progress: Progress | None, codec: ValueCodec,
         locks: HeldLocks | None = None,
     ) -> None:
         self.source, self.index, self.xml, self.progress = source, index, xml, progress
@@ -120,6 +121,7 @@ class ClinicalWriter:
                 self.queries = QueriesHeld(person.participant_id, held)
                 self._subject(person, records)
                 self.queries.done()
+            self.index.done()
             self.consents.write_screenings(self.xml, src.screenings_never_enrolled(), self.index, self._audit_record)
             self._dsmb_decisions()
             self.locks.clinical(self.xml, self.protocol.site_codes[0], self._audit_record)

@@ -36,8 +36,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from trialwright.exports.base import ConsentRecord, ParticipantRecord, ScreeningRecord
-from trialwright.exports.odm.audit_index import SCREENING, AuditIndex
+from trialwright.exports.odm.audit_index import SCREENING
 from trialwright.exports.odm.element_history import AuditWriter, write_element_history
+from trialwright.exports.odm.indexed import Audits
 from trialwright.exports.odm.values import json_text
 from trialwright.exports.odm.xmlstream import XmlStream
 
@@ -61,7 +62,7 @@ class ConsentsHeld:
         for c in records:
             self.by_screening.setdefault(c.screening_number, []).append(c)
 
-    def write_later(self, xml: XmlStream, p: ParticipantRecord, index: AuditIndex, audit_record: AuditWriter) -> None:
+    def write_later(self, xml: XmlStream, p: ParticipantRecord, index: Audits, audit_record: AuditWriter) -> None:
         """The participant's consent records other than the one it was enrolled on, then the audit entries about its
         screening before it was enrolled (``tw:History``, every one a ``tw:Earlier``), in its ``tw:Enrolment``."""
         for c in self.by_screening.pop(p.screening_number, ()):
@@ -72,7 +73,7 @@ class ConsentsHeld:
         write_element_history(xml, records, p.site, audit_record)
 
     def write_screenings(
-        self, xml: XmlStream, found: Iterable[ScreeningRecord], index: AuditIndex, audit_record: AuditWriter
+        self, xml: XmlStream, found: Iterable[ScreeningRecord], index: Audits, audit_record: AuditWriter
     ) -> None:
         """``tw:Screening`` per screening never enrolled (``found``, streamed), with its AuditRecord (the latest entry
         about it), values, consent records and earlier records (``tw:History``)."""

@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-__all__ = ["Audited", "Indexed", "keep_element", "keep_value", "no_value_twice"]
+__all__ = ["KINDS", "Audited", "Audits", "Indexed", "collect", "keep_element", "keep_value", "no_value_twice"]
+
+#: What an indexed entry is about (its key's kind): the participant (or a screening), a visit, a form, a form's
+#: lock, a form's value, a log entry, a log entry's value, a query, an adverse event, a field of its report.
+KINDS = SUBJECT, VISIT, FORM, LOCK, ITEM, ENTRY, ENTRY_ITEM, QUERY, EVENT, EVENT_ITEM = range(10)
 
 
 class Audited(NamedTuple):
@@ -52,6 +56,18 @@ class Indexed:
     event_records: dict[str, list[Audited]] = field(default_factory=dict)  # an adverse event's own earlier
 
 
+class Audits(Protocol):
+    """What the writer reads the indexed entries through (``AuditStream``; ``AuditIndex``, the whole trail indexed)."""
+
+    users: dict[str, str | None]  # the users the indexed entries name, with the last role each acted in
+
+    def about(self, participant: str) -> Indexed:
+        """Everything indexed about one participant (in the participant stream's order) or screening."""
+
+    def done(self) -> None:
+        """Every participant written."""
+
+
 def no_value_twice(found: Indexed) -> None:
     """Leave out of the elements' histories a record that is a value's too: an element's latest record an import kept
     (whatever action its file named) that is also one of its values' records, superseded since."""
@@ -85,3 +101,35 @@ def keep_value(latest: dict[Any, Audited], history: dict[Any, list[Audited]], ke
     if before is not None:
         history.setdefault(key, []).append(before)
     latest[key] = audited
+
+
+def collect(found: Indexed, kind: int, k1: str, k2: str, k3: str, audited: Audited) -> None:
+    """Take one indexed entry about ``found``'s participant (or screening), its key ``(kind, k1, k2, k3)``, into
+    ``found``; entries come oldest first (a later one about the same thing is its latest, the one before goes to its
+    history). When all are in: ``no_value_twice``."""
+    if kind == ITEM:  # every entry about a value, oldest first: the latest its AuditRecord, the rest history
+        keep_value(found.items, found.history, (k1, k2, k3), audited)
+    elif kind == FORM:
+        keep_element(found.forms, found.form_history, (k1, k2), audited)
+    elif kind == VISIT:
+        keep_element(found.visits, found.visit_history, k1, audited)
+    elif kind == LOCK:
+        found.locks[(k1, k2)] = audited
+    elif kind == ENTRY:
+        keep_element(found.entries, found.entry_records, (k1, k2), audited)
+    elif kind == ENTRY_ITEM:
+        keep_value(found.entry_items, found.entry_history, (k1, k2, k3), audited)
+    elif kind == QUERY:
+        keep_value(found.queries, found.query_history, k1, audited)
+    elif kind == EVENT:
+        keep_element(found.events, found.event_records, k1, audited)
+    elif kind == EVENT_ITEM:
+        keep_value(found.event_items, found.event_history, (k1, k2), audited)
+    else:
+        before = found.subject
+        if before is not None:
+            if not before.value:
+                found.subject_history.append(before)
+            if audited.extra is None:  # an imported participant's randomization stays with its latest record
+                audited = audited._replace(extra=before.extra)
+        found.subject = audited

@@ -1,0 +1,134 @@
+"""The audit trail as an export reads it in bulk: plain rows of a few columns, masked column by column.
+
+``DatabaseSource.audit_columns`` and ``audit_distinct`` (``trialwright.services.exports``) read here. Three parts of
+the trail: every entry the action filter takes, oldest first (``part="all"``); only those naming no participant
+(``"unnamed"``: a screening's, a consent's before enrolment); only those naming a participant the source exports
+(``"named"``), joined to the participants so that they come in the order ``participants`` streams them (by
+participant id, as the database orders it), each participant's oldest first: a writer that goes participant by
+participant takes them beside the participant stream (a merge join) instead of indexing the trail. ``audit_distinct``
+reduces the rows to the distinct values of a few columns (some read only as present or not), each with its newest
+seq, in the database: what the entries say about who acted, without a row per entry in Python.
+
+Masking: every value of a masked column (``MASKED_COLUMNS``) is shown as ``mask_value`` shows it to the exporter,
+exactly as ``audit`` masks a whole entry; a source made ``with_arms`` shows them as stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_value
+from trialwright.store.screening_tables import participants
+from trialwright.store.tables import audit_entries
+
+__all__ = ["Part", "audit_distinct", "audit_rows"]
+
+#: Which entries of the trail: every one, those naming no participant, those naming an exported participant.
+Part = Literal["all", "unnamed", "named"]
+_UNSEEN: Any = object()
+
+
+def _only(column: Any, action: Any, actions: Collection[str] | None) -> Any:
+    """``column``, or NULL for an entry whose action is not one of ``actions`` (when given)."""
+    return column if actions is None else case((action.in_(sorted(actions)), column), else_=None)
+
+
+def _where(
+    actions: Collection[str], prefixes: Sequence[str], unnamed: Collection[str], site_filter: Any, part: Part
+) -> Any:
+    table = audit_entries.c
+    chosen = or_(table.action.in_(sorted(actions)), *(table.action.startswith(p, autoescape=True) for p in prefixes))
+    unnamed_rows = and_(table.participant.is_(None), table.form.in_(sorted(unnamed)))
+    named = {"all": or_(table.participant.is_not(None), unnamed_rows), "unnamed": unnamed_rows,
+             "named": table.participant.is_not(None)}[part]  # fmt: skip
+    return and_(named, site_filter(table.site), chosen)
+
+
+def _masker(with_arms: bool, columns: Sequence[str], batch: int) -> Any:
+    """A function masking a row's masked columns in place (None when nothing is masked)."""
+    masked = [] if with_arms else [(n, c) for n, c in enumerate(columns) if c in MASKED_COLUMNS]
+    if not masked:
+        return None
+    seen: dict[tuple[str, str, str], str | None] = {}  # masked texts repeat (a detail naming the visit)
+
+    def mask(row: list[Any], action: str) -> None:
+        for n, column in masked:
+            raw = row[n]
+            if raw is None:
+                continue
+            key = (action, column, raw)
+            shown = seen.get(key, _UNSEEN)
+            if shown is _UNSEEN:
+                shown = mask_value(action, column, raw)
+                if len(seen) >= batch:
+                    seen.clear()
+                seen[key] = shown
+            row[n] = shown
+
+    return mask
+
+
+def _check(columns: Sequence[str]) -> None:
+    unknown = sorted(set(columns) - set(audit_entries.c.keys()))
+    if unknown:
+        raise ValueError(f"columns: {', '.join(unknown)} are not audit columns")
+
+
+def audit_rows(
+    session: Session, columns: Sequence[str], actions: Collection[str], prefixes: Sequence[str],
+    only: Mapping[str, Collection[str]], unnamed: Collection[str], *, site_filter: Any, with_arms: bool, batch: int,
+    part: Part = "all",
+) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+    """The rows of ``ExportSource.audit_columns`` read from the database (see the module's note)."""
+    _check(columns)
+    table = audit_entries.c
+    query = select(*(_only(table[c], table.action, only.get(c)) for c in columns), table.action).where(
+        _where(actions, prefixes, unnamed, site_filter, part)
+    )
+    if part == "named":  # beside the participant stream: its participants, its order (``DatabaseSource.participants``)
+        query = (
+            query.join(participants, participants.c.participant_id == table.participant)
+            .where(site_filter(participants.c.site))
+            .order_by(participants.c.participant_id, table.seq)
+        )
+    else:
+        query = query.order_by(table.seq)
+    mask = _masker(with_arms, columns, batch)
+    for r in session.execute(query.execution_options(yield_per=batch)):
+        if mask is None:
+            yield tuple(r[:-1])
+            continue
+        row = list(r[:-1])
+        mask(row, r[-1])
+        yield tuple(row)
+
+
+def audit_distinct(
+    session: Session, columns: Sequence[str], actions: Collection[str], prefixes: Sequence[str],
+    only: Mapping[str, Collection[str]], unnamed: Collection[str], present: Collection[str], *, site_filter: Any,
+    with_arms: bool, batch: int,
+) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+    """The rows of ``ExportSource.audit_distinct`` read from the database: grouped there, masked here."""
+    _check([*columns, *present])
+    table = audit_entries.c
+    read = [
+        (table[c].is_not(None) if c in present else _only(table[c], table.action, only.get(c))).label(f"c{n}")
+        for n, c in enumerate(columns)
+    ]
+    newest = func.max(table.seq)
+    query = (
+        select(newest, *read, table.action.label("act"))
+        .where(_where(actions, prefixes, unnamed, site_filter, "all"))
+        .group_by(*read, table.action)
+        .order_by(newest)
+    )
+    mask = _masker(with_arms, [c if c not in present else "" for c in columns], batch)
+    for r in session.execute(query.execution_options(yield_per=batch)):
+        row = [(True if v else None) if c in present else v for c, v in zip(columns, r[1:-1], strict=True)]
+        if mask is not None:
+            mask(row, r[-1])
+        yield (r[0], *row)
