@@ -19,21 +19,17 @@ in labels_cut.csv; the list is written as the batches come, so the heap still ho
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TextIO
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from trialwright.domain.text import spreadsheet_row
-from trialwright.exports.base import ExportSource, Progress
-from trialwright.exports.columnar import BATCH_ROWS
 from trialwright.exports.readstat import cut_text
+from trialwright.exports.rounded_times import ROUNDED, RoundedWords
 from trialwright.exports.sav import RESERVED_WORDS, SavVariable, SavWriter
 from trialwright.exports.statistical import StatisticalExporter, chunked
 from trialwright.exports.tabular import Column, Table, _Run
@@ -44,8 +40,6 @@ __all__ = ["SpssExporter", "read_back_microseconds", "spss_seconds"]
 _SPSS_SECONDS = 141_428 * 86_400
 _SPSS_MICROSECONDS = _SPSS_SECONDS * 1_000_000
 _FORMATS = {"date": "DATE11", "datetime": "DATETIME20"}
-_ROUNDED = "datetimes_rounded.csv"
-_ROUNDED_HEADER = ("file", "variable", "row", "stored", "read_back")
 
 
 def spss_seconds(column: pa.Array) -> np.ndarray:
@@ -94,32 +88,19 @@ class SpssExporter(StatisticalExporter):
     file_label_limit: ClassVar[int] = 64
     label_limits = "255 bytes (a value label 120, a file label 64)"
     reserved = RESERVED_WORDS  # the writer's own list: one rule
+    rounded_words = RoundedWords(
+        "each date-time an SPSS double cannot hold to the microsecond: the stored time and the time read back",
+        "{count} date-times cannot be held to the microsecond by SPSS (a double of seconds steps by about 1.9 "
+        f"microseconds); {ROUNDED} lists each with the time read back.",
+    )
     format_notes = (
         "Choices keep their codes (text) with value labels; yes/no are 0/1 with value labels.",
         "Measure levels from the field types: numbers, dates and date-times scale; choices, yes/no and text nominal.",
         "SPSS holds a date-time as seconds from 1582-10-14 in a double, whose step near today's dates is 2**-19 "
         "seconds (about 1.9 microseconds): about half of all microseconds cannot be held, and such a time reads back "
-        f"1 microsecond off. Each one is listed in {_ROUNDED} with the stored time and the time read back; the CSV "
+        f"1 microsecond off. Each one is listed in {ROUNDED} with the stored time and the time read back; the CSV "
         "and Parquet exports hold every time as stored.",
     )
-
-    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
-        super().__init__(batch_rows)
-        #: datetimes_rounded.csv as it is written (opened at the first date-time that reads back changed).
-        self._rounded: tuple[TextIO, Any] | None = None
-        self._rounded_rows = 0
-
-    def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
-        self._rounded, self._rounded_rows = None, 0
-        try:
-            return super().write(source, folder, progress)
-        finally:
-            self._close_rounded()
-
-    def _close_rounded(self) -> None:
-        if self._rounded is not None:
-            self._rounded[0].close()
-            self._rounded = None
 
     def _convert(self, folder: Path, table: Table, spool: Path, run: _Run) -> list[Path]:
         """The spooled table written a batch at a time (after a first pass, ``_survey``)."""
@@ -168,36 +149,8 @@ class SpssExporter(StatisticalExporter):
         self, folder: Path, file: str, name: str, column: pa.Array, seconds: np.ndarray, start: int
     ) -> None:
         """List each date-time of a batch that reads back from ``seconds`` (as written) other than stored."""
-        stored = pc.add(column.cast(pa.timestamp("us", "UTC")).cast(pa.int64()), _SPSS_MICROSECONDS)
-        moments = np.asarray(pc.fill_null(stored, 0).to_numpy(zero_copy_only=False), np.int64)
         read, halfway = read_back_microseconds(seconds)
-        changed = np.flatnonzero(~np.asarray(pc.is_null(stored).to_numpy(zero_copy_only=False), bool)
-                                 & ((read != moments) | halfway))  # fmt: skip
-        if not len(changed):
-            return
-        if self._rounded is None:
-            handle = (folder / _ROUNDED).open("w", newline="", encoding="utf-8")
-            self._rounded = (handle, csv.writer(handle))
-            self._rounded[1].writerow(_ROUNDED_HEADER)
-        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        for i in changed.tolist():
-            held = epoch + dt.timedelta(microseconds=int(read[i]) - _SPSS_MICROSECONDS)
-            was = epoch + dt.timedelta(microseconds=int(moments[i]) - _SPSS_MICROSECONDS)
-            back = f"{held.isoformat()} (halfway to the next microsecond)" if halfway[i] else held.isoformat()
-            self._rounded[1].writerow(spreadsheet_row((file, name, start + i, was.isoformat(), back)))
-        self._rounded_rows += len(changed)
-
-    def finish(self, folder: Path, run: _Run) -> list[Path]:
-        written = super().finish(folder, run)
-        if self._rounded is not None:
-            self._close_rounded()
-            written.append(folder / _ROUNDED)
-            run.tables.append((_ROUNDED, "each date-time an SPSS double cannot hold to the microsecond: the stored "
-                               "time and the time read back", self._rounded_rows))  # fmt: skip
-            run.notes.append(f"{self._rounded_rows} date-times cannot be held to the microsecond by SPSS (a double "
-                             f"of seconds steps by about 1.9 microseconds); {_ROUNDED} lists each with the time read "
-                             "back.")  # fmt: skip
-        return written
+        self._rounded.add(folder, file, name, column, read - _SPSS_MICROSECONDS, halfway, start)
 
     def _survey(self, table: Table, parquet: pq.ParquetFile) -> _Survey:
         """The first pass: each text column's width as written (at least 1) and whether any was cut, whether each

@@ -10,6 +10,12 @@ value labels; text codes numbered 1..n in the protocol's order with value labels
 stored code is declared, else kept as text with a note; dates as Stata day numbers (%td), UTC date-times as
 Stata milliseconds (%tc); text cut to 2045 bytes; a date column without any date is a text column of missing
 values.
+
+A Stata date-time (%tc) is whole milliseconds from 1960-01-01, so a stored time with microseconds is written
+rounded once to the nearest millisecond (half a millisecond to the later one), and never silently: every such
+time is listed in datetimes_rounded.csv (file, variable, row, the stored time, the time read back) as the batches
+come (``trialwright.exports.rounded_times``, SPSS's listing too). A whole millisecond is written as before, the
+same bytes.
 """
 
 from __future__ import annotations
@@ -24,14 +30,27 @@ import pyarrow.parquet as pq
 
 from trialwright.exports.dta import DtaVariable, DtaWriter, whole_label_values
 from trialwright.exports.readstat import cut_text, is_whole_number_code, whole_numbers
+from trialwright.exports.rounded_times import ROUNDED, RoundedWords, stored_microseconds
 from trialwright.exports.statistical import StatisticalExporter, chunked
 from trialwright.exports.tabular import Column, Table, _Run
 
-__all__ = ["StataExporter"]
+__all__ = ["StataExporter", "stata_milliseconds"]
 
-#: Days from Stata's day zero (1960-01-01) to 1970-01-01, and the same in microseconds.
+#: Days from Stata's day zero (1960-01-01) to 1970-01-01, and the same in milliseconds.
 _STATA_DAYS = 3653
-_STATA_MICROSECONDS = _STATA_DAYS * 86_400_000_000
+_STATA_MILLISECONDS = _STATA_DAYS * 86_400_000
+
+
+def stata_milliseconds(column: pa.Array) -> np.ndarray:
+    """UTC date-times as Stata %tc values: whole milliseconds from 1960-01-01 as doubles (missing: NaN), each the
+    millisecond nearest its instant, half a millisecond to the later one; one rounding, in whole numbers. A whole
+    millisecond is the double the microseconds over 1000 made before (exact either way), so its bytes are unchanged;
+    a whole number of milliseconds is a double up to 2**53 (some 285,000 years), so it reads back as written."""
+    micro, missing = stored_microseconds(column)
+    milliseconds = (micro + 500) // 1000 + _STATA_MILLISECONDS  # floor division: ties go to the later millisecond
+    out = milliseconds.astype(np.float64)
+    out[missing] = np.nan
+    return out
 
 
 @dataclass
@@ -62,10 +81,20 @@ class StataExporter(StatisticalExporter):
     name_limit, label_limit, text_limit = 32, 80, 2045
     reserved = frozenset({"_ALL", "_B", "BYTE", "_COEF", "_CONS", "DOUBLE", "FLOAT", "IF", "IN", "INT", "LONG",
                           "_N", "_PI", "_PRED", "_RC", "_SKIP", "STRL", "USING", "WITH"})  # fmt: skip
+    rounded_words = RoundedWords(
+        "each date-time Stata cannot hold to the microsecond (%tc is whole milliseconds): the stored time and the "
+        "time read back",
+        "{count} date-times cannot be held to the microsecond by Stata (%tc holds whole milliseconds; each rounded to "
+        f"the nearest); {ROUNDED} lists each with the time read back.",
+    )
     format_notes = (
         "Stata labels only numbers: yes/no are 0/1 and choices with whole-number codes keep their codes, both with "
         "value labels; choices with text codes are numbered 1, 2, ... in the protocol's order, with value labels, "
         "and value_codes.csv gives each number's code and label (the code is never lost).",
+        "Stata holds a date-time (%tc) as whole milliseconds from 1960-01-01: a time with microseconds is written "
+        "rounded to the nearest millisecond (half a millisecond to the later one) and listed in "
+        f"{ROUNDED} with the stored time and the time read back; the CSV and Parquet exports hold every time as "
+        "stored.",
     )
 
     def _convert(self, folder: Path, table: Table, spool: Path, run: _Run) -> list[Path]:
@@ -110,9 +139,16 @@ class StataExporter(StatisticalExporter):
         path = folder / file
         path.parent.mkdir(parents=True, exist_ok=True)
         with DtaWriter(path, self._label(table.label, file, ""), variables, tables) as writer:
+            start = 1
             for batch in parquet.iter_batches(batch_size=self.batch_rows):
-                writer.write([self._values(c, plan, batch.column(c.name))
-                              for c, plan in zip(table.columns, plans, strict=True)])  # fmt: skip
+                values = [self._values(c, plan, batch.column(c.name))
+                          for c, plan in zip(table.columns, plans, strict=True)]  # fmt: skip
+                for c, v in zip(table.columns, values, strict=True):
+                    if c.kind == "datetime":  # read back: the whole milliseconds written, as microseconds from 1970
+                        read = (np.nan_to_num(np.asarray(v)).astype(np.int64) - _STATA_MILLISECONDS) * 1000
+                        self._rounded.add(folder, file, names[c.name], batch.column(c.name), read, None, start)
+                writer.write(values)
+                start += batch.num_rows
         return [path]
 
     def _plan(self, table: Table, c: Column, survey: _Survey, run: _Run) -> _Plan:
@@ -166,8 +202,7 @@ class StataExporter(StatisticalExporter):
             numbers = pc.index_in(column, value_set=pa.array(plan.codes, pa.string()))
             return pc.add(numbers, 1).cast(pa.float64())
         if c.kind == "datetime":
-            moments = pc.add(column.cast(pa.timestamp("us", "UTC")).cast(pa.int64()), _STATA_MICROSECONDS)
-            return np.asarray(moments.to_numpy(zero_copy_only=False), np.float64) / 1e3
+            return stata_milliseconds(column)
         if c.kind == "date":
             return pc.add(column.cast(pa.int32()), _STATA_DAYS).cast(pa.float64())
         if c.kind in {"yesno", "number"}:

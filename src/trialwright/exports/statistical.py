@@ -4,7 +4,8 @@ The tables are those of every tabular format (``trialwright.exports.tabular``). 
 record batches and spooled to Parquet as they stream; when a table is complete its spool goes to the format's
 writer, and names.csv (and Stata's value_codes.csv) list what each format made of the columns. Each format is
 written a batch at a time by the project's own writer (``trialwright.exports.stata``, ``trialwright.exports.spss``
-and ``trialwright.exports.sas``), so the peak is one batch, not the table.
+and ``trialwright.exports.sas``), so the peak is one batch, not the table. A format that cannot hold a date-time as
+stored (SPSS, Stata) lists each it changes in datetimes_rounded.csv (``trialwright.exports.rounded_times``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from trialwright.domain.text import spreadsheet_row
 from trialwright.exports.base import ExportSource, Progress
 from trialwright.exports.columnar import BATCH_ROWS, ParquetSink
 from trialwright.exports.readstat import fit_bytes, short_names
+from trialwright.exports.rounded_times import RoundedTimes, RoundedWords
 from trialwright.exports.tabular import Sink, Table, TabularExporter, _Run
 
 __all__ = ["StatisticalExporter", "chunked", "write_csv"]
@@ -57,6 +59,8 @@ class StatisticalExporter(TabularExporter, abc.ABC):
     label_limits: ClassVar[str] = ""
     text_limit: ClassVar[int]
     reserved: ClassVar[frozenset[str]] = frozenset()
+    #: How the format says the date-times it cannot hold as stored (None: it holds every one).
+    rounded_words: ClassVar[RoundedWords | None] = None
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         super().__init__(batch_rows)
@@ -68,10 +72,16 @@ class StatisticalExporter(TabularExporter, abc.ABC):
         self._numbered: list[tuple[str, str, int, str, str]] = []
         #: Labels longer than the format holds, cut to fit: (file, variable, label written, the whole label).
         self._labels_cut: list[tuple[str, str, str, str]] = []
+        #: datetimes_rounded.csv as it is written (opened at the first date-time that reads back changed).
+        self._rounded = RoundedTimes()
 
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         self._names, self._datasets, self._choices, self._numbered, self._labels_cut = [], {}, [], [], []
-        return super().write(source, folder, progress)
+        self._rounded.reset()
+        try:
+            return super().write(source, folder, progress)
+        finally:
+            self._rounded.close()
 
     def open(self, folder: Path, table: Table, run: _Run) -> Sink:
         spool = folder / ".spool" / f"{table.name.replace('/', '-')}.parquet"
@@ -127,6 +137,10 @@ class StatisticalExporter(TabularExporter, abc.ABC):
                                "written and the whole label", len(self._labels_cut)))  # fmt: skip
             run.notes.append(f"{len(self._labels_cut)} labels longer than {limits} were cut to fit the format; "
                              "labels_cut.csv gives each whole.")  # fmt: skip
+        if self.rounded_words is not None and (rounded := self._rounded.finish(folder, self.rounded_words)):
+            written.append(rounded[0])
+            run.tables.append(rounded[1])
+            run.notes.append(rounded[2])
         return written
 
 
