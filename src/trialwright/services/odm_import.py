@@ -28,8 +28,9 @@ verified or signed, not to send every monitor and investigator back over the who
 
 Users and audit records are kept as recorded, never replaced by the importer: every ``AuditRecord`` of the file (user,
 role as its ``EditPoint`` tells it, site, time stamp, reason for change, ``SourceID``, the source trial's audit entry,
-and for an element's, value's or query's latest record the action its ``tw:Action`` names, checked to be one of that
-element's: ``odm_import_elements.LATEST``) goes into the import's own audit entries (``recorded``; ``items`` for a
+and for an element's, value's or query's latest record the action its ``tw:Action`` names, for an earlier record the
+action its ``tw:Earlier``'s ``Action`` names, each checked to be one of that element's, value's or query's:
+``odm_import_elements.LATEST`` and ``ACTIONS``) goes into the import's own audit entries (``recorded``; ``items`` for a
 form's values), one ``import.odm`` entry per participant, visit and form record, each with the file name and SHA-256,
 whose actor is the importer; the first participant's entry also keeps the file's users (``AdminData``) and each
 participant's its randomization number, time and stratum as the file states them. The ODM export reads them back
@@ -60,7 +61,8 @@ list stays with the source trial, and which entry a participant took is not in t
 randomized there keeps its number, time and stratum as recorded and is never randomized again here
 (``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is in the file
 (``tw:History``): a value's (a form's, a log entry's, an adverse event report's field), which ``odm_import_history``
-reads and keeps (``history`` in the form's, entry's or event's entry), and an element's own (a participant's, a
+reads and keeps with the value and action of each record (``history`` in the form's, entry's or event's entry), a
+query's, kept with each record's action (``history`` in the query's entry), and an element's own (a participant's, a
 visit's, a form's, a log entry's, an adverse event's), which ``odm_import_elements`` reads and keeps (``earlier``), as
 it does a value removed by its latest change (``tw:RemovedItemData``: ``items`` and ``history`` without a value).
 
@@ -143,14 +145,15 @@ NOT_RESTORED = (
     "which would leave them out (it runs in the source trial)",
     "the source trial's audit trail beyond what the file holds: the file holds every audit entry about a "
     "participant, visit, form, log entry, query, adverse event and value (the latest as the AuditRecord, the earlier "
-    "ones, oldest first, in tw:History: a value's with the value each set, an element's with the action it recorded; "
-    "a value removed by its latest change in tw:RemovedItemData), each kept as recorded (user, role, site, time, "
-    "reason, source entry, and for the latest record of each element, value and query the action its tw:Action "
-    "names) in the import's audit entries; the actions of a value's and a query's earlier records are not in the "
-    "file, nor, in a file written before the export named them, the actions of the latest records (kept without "
-    "one: unknown, and after a change here such a record is in its element's history without an Action); the "
-    "entries about a participant's randomization, preparation and emergency unblinding are never written (ODM "
-    "carries no arm), so they stay in the source database",
+    "ones, oldest first, in tw:History, each with the action it recorded and a value's with the value it set; a "
+    "value removed by its latest change in tw:RemovedItemData), each kept as recorded (user, role, site, time, "
+    "reason, source entry, and its action: a latest record's as its tw:Action names it, an earlier record's as its "
+    "tw:Earlier's Action names it) in the import's audit entries; a file written before the export named them "
+    "holds no actions of the latest records, and one written before the export named them on every tw:Earlier "
+    "none of a value's and a query's earlier records (each such record kept without one: unknown, and after a "
+    "change here such a latest record is in its element's or value's history without an Action); the entries "
+    "about a participant's randomization, preparation and emergency unblinding are never written (ODM carries no "
+    "arm), so they stay in the source database",
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
@@ -806,7 +809,8 @@ class _Reader:
             if item_recorded is not None:
                 items[name] = item_recorded
 
-            earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
+            earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where,
+                                   LATEST["log entry value"])  # fmt: skip
             if earlier:
                 history[name] = earlier
         coding = self._coding(tw_elem, log, f"{where}/tw:LogEntry/tw:Coding")
@@ -975,7 +979,8 @@ class _Reader:
                 if item_recorded is not None:
                     items[name] = item_recorded
 
-                earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
+                earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where,
+                                       LATEST["form value"])  # fmt: skip
                 if earlier:
                     history[name] = earlier
             from trialwright.services.odm_import_elements import no_history, read_removed

@@ -175,7 +175,8 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
         recorded = reader._recorded(item, item_where, LATEST["adverse event value"])
         if recorded is not None:
             items[name] = recorded
-        earlier = report_history(reader, item, recorded, str(item.get("ItemOID")), item_where)
+        earlier = report_history(reader, item, recorded, str(item.get("ItemOID")), item_where,
+                                 LATEST["adverse event value"])  # fmt: skip
         if earlier:
             history[name] = earlier
     from trialwright.services.odm_import_elements import read_element_history, read_removed

@@ -16,7 +16,8 @@ byte-identical.
 Refused naming the element and the rule, never guessed: a ``tw:Earlier`` without its ``AuditRecord`` or with
 anything else, an ``AuditRecord`` without its ``SourceID``, records out of time order (the element's own latest
 ``AuditRecord`` last), a history on an element without its own ``AuditRecord``, an ``Action`` that is not one of the
-element's (``ACTIONS``), a value on an element's record, a ``tw:History`` twice or where the export never writes one;
+element's (``ACTIONS``; read by ``odm_import_history.earlier_action``, as a value's and a query's are), a value on an
+element's record, a ``tw:History`` twice or where the export never writes one;
 a ``tw:RemovedItemData`` without its AuditRecord, of an item the group does not hold or that has an ``ItemData`` too,
 or twice.
 """
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from trialwright.domain.audit_masking import AUDITED
 from trialwright.services.odm_import import OdmImportError, _o
-from trialwright.services.odm_import_history import _in_order, read_history
+from trialwright.services.odm_import_history import _in_order, earlier_action, read_history
 
 if TYPE_CHECKING:
     from trialwright.services.odm_import import Recorded, _Reader
@@ -91,10 +92,7 @@ def read_element_history(
         if unknown:
             raise OdmImportError(f"{at}/@{unknown[0]}: a {element}'s earlier record holds no value (the export "
                                  "writes its AuditRecord and Action only)")  # fmt: skip
-        action = earlier.get("Action")
-        if action is not None and action not in ACTIONS[element]:
-            raise OdmImportError(f"{at}/@Action: {action!r} is not an action about a {element} (one of "
-                                 f"{', '.join(sorted(ACTIONS[element]))})")  # fmt: skip
+        action = earlier_action(earlier, ACTIONS[element], f"a {element}", at)
         if [child.tag for child in earlier] != [_o("AuditRecord")]:
             raise OdmImportError(f"{at}/AuditRecord: required, and nothing else (who acted on the {element}, where, "
                                  "when and why)")  # fmt: skip
@@ -116,12 +114,15 @@ def no_history(reader: _Reader, elem: ET.Element, where: str) -> None:
 def read_removed(
     reader: _Reader, group: ET.Element, g_oid: str, where: str, values: dict[str, Any],
     items: dict[str, Recorded], history: dict[str, list[dict[str, Any]]],
-    read: Callable[[_Reader, ET.Element, Recorded | None, str, str], list[dict[str, Any]]] = read_history,
+    read: Callable[[_Reader, ET.Element, Recorded | None, str, str, frozenset[str]], list[dict[str, Any]]] = (
+        read_history
+    ),
     actions: frozenset[str] = LATEST["form value"],
 ) -> int:  # fmt: skip
     """The group's ``tw:RemovedItemData``: each one's latest record into ``items``, its earlier ones into ``history``
     (``read`` reads them: ``read_history``, or ``report_history`` for an adverse event's field; ``actions`` those its
-    latest record may name, ``LATEST``); how many."""
+    records may name, the latest in its ``tw:Action`` and the earlier ones in their ``Action``, ``LATEST``); how
+    many."""
     assert reader.found is not None
     count = 0
     for elem in group.findall(reader._t("RemovedItemData")):
@@ -146,7 +147,7 @@ def read_removed(
         if latest is None:
             raise OdmImportError(f"{at}/AuditRecord: required (who removed the value, where, when and why)")
         items[name] = latest
-        earlier = read(reader, elem, latest, oid, at)
+        earlier = read(reader, elem, latest, oid, at, actions)
         if earlier:
             history[name] = earlier
         count += 1

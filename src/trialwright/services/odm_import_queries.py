@@ -6,14 +6,17 @@ A query is read where the export writes it: on the ``SubjectData`` (a query on t
 ``ItemRef``\\ s). Each is restored with its number (``ID``), target, field, origin, check, text, status, answer and
 closing note, who raised, answered and closed it and when, and its ``AuditRecord`` as recorded, kept in the query's
 own ``import.odm`` audit entry (its new value the query as restored, ``query``, and ``recorded``; its detail the file
-and the query's number) so that exporting the imported trial writes the file's AuditRecord again
+and the query's number) with its earlier records (``tw:History``: ``history``, each an AuditRecord as recorded and the
+action its ``tw:Earlier`` names, ``odm_import_history.read_records``; none in a file written before the export named
+them: unknown), so that exporting the imported trial writes the file's AuditRecords again
 (``trialwright.exports.odm.audit_index``).
 
 Refused, naming the element or attribute and the rule, never dropped: a ``tw:Query`` anywhere else, an attribute or
 child element the import does not restore, a number that is not a positive whole number or appears twice, an origin
 or status that is not one, a state whose parts do not agree (an open query has no answer and is not closed, an answered
 one has its answer, a closed one who closed it and when; an answer comes with who gave it and when), a time without
-its zone, an ``ItemOID`` on a participant's query or one its item group does not hold.
+its zone, an ``ItemOID`` on a participant's query or one its item group does not hold, an earlier record's ``Action``
+that is not an action about a query (``query.raised``, ``query.answered``, ``query.closed``).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ class ImportedQuery:
     target: tuple[Any, ...]
     row: dict[str, Any]
     recorded: Recorded | None
-    history: tuple[Recorded, ...] = ()  # its earlier AuditRecords, oldest first
+    history: tuple[Recorded, ...] = ()  # its earlier AuditRecords, oldest first, each with its action if named
 
 
 class QueryReader:
@@ -175,7 +178,8 @@ class QueryReader:
         row: dict[str, Any] = {_COLUMNS[name]: value for name, value in attrs.items() if name not in {"ID", "ItemOID"}}
         row["field"] = field
         recorded = r._recorded(q, where, LATEST["query"])
-        return ImportedQuery(number, target, row, recorded, tuple(read_records(r, q, recorded, where)))
+        earlier = read_records(r, q, recorded, where, LATEST["query"])
+        return ImportedQuery(number, target, row, recorded, tuple(earlier))
 
 
 def restore_queries(writer: _Writer, s: _Subject, found: list[ImportedQuery]) -> None:
