@@ -40,10 +40,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
-from trialwright.services.odm_import import OdmImportError, _moment, _o
+from trialwright.services.odm_import_common import OdmImportError, Recorded, in_time_order, odm_tag
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Recorded, _Reader
+    from trialwright.services.odm_import import Reader
 
 __all__ = ["earlier_action", "read_history", "read_records", "report_history"]
 
@@ -66,7 +66,7 @@ def _with_action(recorded: Recorded, action: str | None) -> Recorded:
 
 
 def report_history(
-    reader: _Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str, actions: frozenset[str]
+    reader: Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str, actions: frozenset[str]
 ) -> list[dict[str, Any]]:
     """An adverse event's field's earlier records, as ``read_history`` reads them, each with the value its report set
     (``value``: the report's value, None: cleared)."""
@@ -83,7 +83,7 @@ def report_history(
 
 
 def read_history(
-    reader: _Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str, actions: frozenset[str]
+    reader: Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str, actions: frozenset[str]
 ) -> list[dict[str, Any]]:
     """The earlier records of one form value (``item``, ItemDef ``oid``), oldest first, each its AuditRecord as recorded
     with the action it recorded (``action``, one of ``actions``; left out where the file names none) and the stored
@@ -110,11 +110,11 @@ def read_history(
         unknown = sorted(set(elem.attrib) - _EARLIER_ATTRIBUTES)
         if unknown:
             raise OdmImportError(f"{at}/@{unknown[0]}: not an attribute the export writes")
-        allowed = {_o("AuditRecord"), reader._t("StoredValue")}
+        allowed = {odm_tag("AuditRecord"), reader._t("StoredValue")}
         strays = sorted({child.tag for child in elem if child.tag not in allowed})
         if strays:
             raise OdmImportError(f"{at}: {strays[0]} is not a child the export writes (AuditRecord, tw:StoredValue)")
-        if elem.find(_o("AuditRecord")) is None:
+        if elem.find(odm_tag("AuditRecord")) is None:
             raise OdmImportError(f"{at}/AuditRecord: required (who changed the value, where, when and why)")
         action = earlier_action(elem, actions, "this value", at)
         recorded = reader._recorded(elem, at)
@@ -126,12 +126,12 @@ def read_history(
         else:
             value = reader.stored_value(elem, oid, at)
         kept.append({**_with_action(recorded, action), "value": value})
-    _in_order([*kept, latest], where, len(kept))
+    in_time_order([*kept, latest], where, len(kept))
     return kept
 
 
 def read_records(
-    reader: _Reader, elem: ET.Element, latest: Recorded | None, where: str, actions: frozenset[str]
+    reader: Reader, elem: ET.Element, latest: Recorded | None, where: str, actions: frozenset[str]
 ) -> list[Recorded]:
     """The earlier AuditRecords of a ``tw:Query``, oldest first, as recorded, each with the action it recorded
     (``action``, one of ``actions``; left out where the file names none); empty if it has no ``tw:History``. Each
@@ -154,7 +154,7 @@ def read_records(
             raise OdmImportError(f"{at}/@{unknown[0]}: a query's earlier record holds no value (the export writes its "
                                  "AuditRecord and Action only)")  # fmt: skip
         action = earlier_action(earlier, actions, "this query", at)
-        if [child.tag for child in earlier] != [_o("AuditRecord")]:
+        if [child.tag for child in earlier] != [odm_tag("AuditRecord")]:
             raise OdmImportError(f"{at}/AuditRecord: required, and nothing else (who acted on the query, where, "
                                  "when and why)")  # fmt: skip
         recorded = reader._recorded(earlier, at)
@@ -162,21 +162,5 @@ def read_records(
         kept.append(_with_action(recorded, action))
     if not kept:
         raise OdmImportError(f"{where}: holds no tw:Earlier (the export writes a history only when there is one)")
-    _in_order([*kept, latest], where, len(kept))
+    in_time_order([*kept, latest], where, len(kept))
     return kept
-
-
-def _in_order(records: list[Recorded], where: str, earlier: int) -> None:
-    """Each record after the one before it: its time not earlier (a source entry's sequence may come from another
-    trail, so it says nothing about the order)."""
-    for n in range(1, len(records)):
-        before, after = records[n - 1], records[n]
-        name = f"{where}/tw:Earlier[{n + 1}]" if n < earlier else where.removesuffix("/tw:History")
-        then = _moment(str(before["at"]), f"{name}/DateTimeStamp")
-        now = _moment(str(after["at"]), f"{name}/DateTimeStamp")
-        assert then is not None and now is not None
-        if now < then:
-            raise OdmImportError(
-                f"{name}/AuditRecord/DateTimeStamp: {after['at']} is before {before['at']}, the record before it; "
-                "a history comes oldest first"
-            )
