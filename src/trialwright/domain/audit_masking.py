@@ -186,8 +186,9 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "screening_earlier "
         # the trial lock's and soft locks' changes with their AuditRecords (``services.odm_import_locks``): no arm
         "locks "
-        # a form value's earlier records with the values they set (``services.odm_import_history``): form values, as
-        # blinded staff read them on the form pages
+        # a form value's earlier records with the values they set and their actions (``services.odm_import_history``):
+        # form values, as blinded staff read them on the form pages; a query's earlier records with their actions
+        # (``query.raised``, ``query.answered``, ``query.closed``): who did what to it and when, no arm
         "history "
         # the elements' own earlier records, each an AuditRecord as recorded and the action it recorded
         # (``services.odm_import_elements``): who did what and when, no value

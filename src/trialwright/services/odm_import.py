@@ -28,8 +28,9 @@ verified or signed, not to send every monitor and investigator back over the who
 
 Users and audit records are kept as recorded, never replaced by the importer: every ``AuditRecord`` of the file (user,
 role as its ``EditPoint`` tells it, site, time stamp, reason for change, ``SourceID``, the source trial's audit entry,
-and for an element's, value's or query's latest record the action its ``tw:Action`` names, checked to be one of that
-element's: ``odm_import_elements.LATEST``) goes into the import's own audit entries (``recorded``; ``items`` for a
+and for an element's, value's or query's latest record the action its ``tw:Action`` names, for an earlier record the
+action its ``tw:Earlier``'s ``Action`` names, each checked to be one of that element's, value's or query's:
+``odm_import_elements.LATEST`` and ``ACTIONS``) goes into the import's own audit entries (``recorded``; ``items`` for a
 form's values), one ``import.odm`` entry per participant, visit and form record, each with the file name and SHA-256,
 whose actor is the importer; the first participant's entry also keeps the file's users (``AdminData``) and each
 participant's its randomization number, time and stratum as the file states them. The ODM export reads them back
@@ -60,12 +61,18 @@ list stays with the source trial, and which entry a participant took is not in t
 randomized there keeps its number, time and stratum as recorded and is never randomized again here
 (``imported_randomization``); the source trial's audit trail before each element's latest AuditRecord is in the file
 (``tw:History``): a value's (a form's, a log entry's, an adverse event report's field), which ``odm_import_history``
-reads and keeps (``history`` in the form's, entry's or event's entry), and an element's own (a participant's, a
+reads and keeps with the value and action of each record (``history`` in the form's, entry's or event's entry), a
+query's, kept with each record's action (``history`` in the query's entry), and an element's own (a participant's, a
 visit's, a form's, a log entry's, an adverse event's), which ``odm_import_elements`` reads and keeps (``earlier``), as
 it does a value removed by its latest change (``tw:RemovedItemData``: ``items`` and ``history`` without a value).
 
 The trial lock and the soft locks (``tw:TrialLock``, ``tw:SoftLock``) are restored last, after all the data, by
 ``odm_import_locks``: every change with its AuditRecord as recorded, so a locked source gives a locked trial.
+
+The ``odm_import_*`` modules share ``OdmImportError``, ``Recorded`` and the small readers of tags, attributes, times
+and a history's order through ``odm_import_common`` (public names: none imports a private name of another); the
+reader and writer they are handed are this module's ``Reader`` and ``Writer``, and a participant's content its
+``Subject``.
 """
 
 from __future__ import annotations
@@ -105,6 +112,14 @@ from trialwright.protocol.logs import LogDef
 from trialwright.services import audit, clock
 from trialwright.services.bulk_writes import deferred_insert, deferring
 from trialwright.services.errors import denied
+from trialwright.services.odm_import_common import (
+    OdmImportError,
+    Recorded,
+    need_attribute,
+    odm_tag,
+    parse_day,
+    parse_moment,
+)
 from trialwright.services.screening import WithdrawalCause, _decision_detail, _dump, _typed_values
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -130,11 +145,6 @@ __all__ = [
 EXTENSION_NAMESPACES = (TW_NS, LEGACY_ODM_NS)
 
 
-class OdmImportError(ValueError):
-    """An ODM file that cannot be imported, or a trial it cannot go into; the message names the element or
-    attribute and the rule. Nothing was written."""
-
-
 #: What an import does not restore, however exact the rest: said by every report and in docs/exports.md.
 NOT_RESTORED = (
     "arms and allocation list entries (preparation codes): ODM carries no arm, so the sealed list stays with the "
@@ -143,14 +153,15 @@ NOT_RESTORED = (
     "which would leave them out (it runs in the source trial)",
     "the source trial's audit trail beyond what the file holds: the file holds every audit entry about a "
     "participant, visit, form, log entry, query, adverse event and value (the latest as the AuditRecord, the earlier "
-    "ones, oldest first, in tw:History: a value's with the value each set, an element's with the action it recorded; "
-    "a value removed by its latest change in tw:RemovedItemData), each kept as recorded (user, role, site, time, "
-    "reason, source entry, and for the latest record of each element, value and query the action its tw:Action "
-    "names) in the import's audit entries; the actions of a value's and a query's earlier records are not in the "
-    "file, nor, in a file written before the export named them, the actions of the latest records (kept without "
-    "one: unknown, and after a change here such a record is in its element's history without an Action); the "
-    "entries about a participant's randomization, preparation and emergency unblinding are never written (ODM "
-    "carries no arm), so they stay in the source database",
+    "ones, oldest first, in tw:History, each with the action it recorded and a value's with the value it set; a "
+    "value removed by its latest change in tw:RemovedItemData), each kept as recorded (user, role, site, time, "
+    "reason, source entry, and its action: a latest record's as its tw:Action names it, an earlier record's as its "
+    "tw:Earlier's Action names it) in the import's audit entries; a file written before the export named them "
+    "holds no actions of the latest records, and one written before the export named them on every tw:Earlier "
+    "none of a value's and a query's earlier records (each such record kept without one: unknown, and after a "
+    "change here such a latest record is in its element's or value's history without an Action); the entries "
+    "about a participant's randomization, preparation and emergency unblinding are never written (ODM carries no "
+    "arm), so they stay in the source database",
     "what the ODM file does not hold: users' accounts (the AdminData names them; accounts are made by the "
     "administrator), the ATC index and MedDRA release themselves (each coding carries its version and path; load them "
     "again to code here), the reasons the DSMB gave for its decisions on the safety pause (its words may speak of the "
@@ -230,10 +241,6 @@ class OdmImportReport:
 # --- what one participant's SubjectData holds ------------------------------------------------------
 
 
-#: An element's AuditRecord as the file has it: who (login), their role as the EditPoint tells it, the site, the
-#: time stamp's text, the reason for change, and the source trial's audit entry (seq and hash of ``SourceID``).
-Recorded = dict[str, Any]
-
 _EDIT_POINT_ROLES = {"Monitoring": "monitor", "DataManagement": "data_manager"}
 _SOURCE_ID = re.compile(r"audit:([0-9]+):([0-9a-f]+)")
 
@@ -262,7 +269,7 @@ class _Visit:
 
 
 @dataclass
-class _Subject:
+class Subject:
     participant_id: str
     site: str
     number: int
@@ -299,38 +306,6 @@ class _LogEntry:
     items: dict[str, Recorded] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # field -> earlier (odm_import_history)
     earlier: list[Recorded] = field(default_factory=list)  # the entry's own earlier records (odm_import_elements)
-
-
-def _o(local: str) -> str:
-    return f"{{{ODM_NS}}}{local}"
-
-
-def _need(elem: ET.Element, name: str, where: str) -> str:
-    value = elem.get(name)
-    if value is None or not value.strip():
-        raise OdmImportError(f"{where}/@{name}: required")
-    return value
-
-
-def _moment(text: str | None, where: str) -> dt.datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise OdmImportError(f"{where}: {text!r} is not a date and time") from None
-    if moment.tzinfo is None:
-        raise OdmImportError(f"{where}: {text!r} has no time zone")
-    return moment.astimezone(dt.UTC)
-
-
-def _day(text: str | None, where: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise OdmImportError(f"{where}: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _who(recorded: Recorded | None) -> tuple[str, dt.datetime] | None:
@@ -384,7 +359,7 @@ def _refuse_doctype(path: Path) -> None:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-class _Reader:
+class Reader:
     """Reads and checks an ODM file, yielding one participant at a time (memory stays flat)."""
 
     def __init__(self, protocol: Protocol, path: Path) -> None:
@@ -422,7 +397,7 @@ class _Reader:
             )
         self.extension, self.declared = uri, True
 
-    def subjects(self) -> Iterator[_Subject]:
+    def subjects(self) -> Iterator[Subject]:
         from trialwright.services.odm_import_queries import QueryReader
 
         queries = QueryReader(self)
@@ -440,18 +415,18 @@ class _Reader:
                     if root is None:
                         root = elem
                         self._root(elem)
-                    elif elem.tag == _o("Study"):
+                    elif elem.tag == odm_tag("Study"):
                         self._study(elem)
-                    elif elem.tag == _o("ClinicalData"):
+                    elif elem.tag == odm_tag("ClinicalData"):
                         self._clinical_data(elem)
                         clinical = elem
-                elif elem.tag == _o("MetaDataVersion"):
+                elif elem.tag == odm_tag("MetaDataVersion"):
                     self._metadata(elem)
                     elem.clear()
-                elif elem.tag == _o("AdminData"):
+                elif elem.tag == odm_tag("AdminData"):
                     self._admin(elem)
                     elem.clear()
-                elif elem.tag == _o("SubjectData") and clinical is not None:
+                elif elem.tag == odm_tag("SubjectData") and clinical is not None:
                     subject = self._subject(elem)
                     if subject.participant_id in seen:
                         raise OdmImportError(f"SubjectData/@SubjectKey: {subject.participant_id} appears twice")
@@ -469,7 +444,7 @@ class _Reader:
                     if self.on_screening is not None:
                         self.on_screening(screening)
                     clinical.remove(elem)
-                elif elem.tag == _o("ClinicalData") and clinical is not None:
+                elif elem.tag == odm_tag("ClinicalData") and clinical is not None:
                     from trialwright.services.odm_import_records import read_dsmb_decisions
 
                     self.decisions = read_dsmb_decisions(self, elem)
@@ -485,7 +460,7 @@ class _Reader:
 
     def _root(self, elem: ET.Element) -> None:
         self.as_of = elem.get("AsOfDateTime")
-        if elem.tag != _o("ODM"):
+        if elem.tag != odm_tag("ODM"):
             raise OdmImportError(f"ODM: the root element is {elem.tag}, not ODM in the namespace {ODM_NS}")
         if elem.get("ODMVersion") != "1.3.2":
             raise OdmImportError(f"ODM/@ODMVersion: {elem.get('ODMVersion')!r}; only ODM 1.3.2 is imported")
@@ -525,22 +500,24 @@ class _Reader:
 
         def refs(tag: str, ref: str, attr: str) -> dict[str, tuple[str, ...]]:
             return {
-                _need(d, "OID", tag): tuple(_need(r, attr, f"{tag}/{ref}") for r in d.findall(_o(ref)))
-                for d in mdv.findall(_o(tag))
+                need_attribute(d, "OID", tag): tuple(
+                    need_attribute(r, attr, f"{tag}/{ref}") for r in d.findall(odm_tag(ref))
+                )
+                for d in mdv.findall(odm_tag(tag))
             }
 
         items = {
-            _need(d, "OID", "ItemDef"): (
+            need_attribute(d, "OID", "ItemDef"): (
                 d.get("DataType", ""),
-                ref.get("CodeListOID") if (ref := d.find(_o("CodeListRef"))) is not None else None,
+                ref.get("CodeListOID") if (ref := d.find(odm_tag("CodeListRef"))) is not None else None,
             )
-            for d in mdv.findall(_o("ItemDef"))
+            for d in mdv.findall(odm_tag("ItemDef"))
         }
         codelists = {
-            _need(d, "OID", "CodeList"): tuple(
-                _need(i, "CodedValue", "CodeList/CodeListItem") for i in d.findall(_o("CodeListItem"))
+            need_attribute(d, "OID", "CodeList"): tuple(
+                need_attribute(i, "CodedValue", "CodeList/CodeListItem") for i in d.findall(odm_tag("CodeListItem"))
             )
-            for d in mdv.findall(_o("CodeList"))
+            for d in mdv.findall(odm_tag("CodeList"))
         }
         found = Outline(
             events=refs("StudyEventDef", "FormRef", "FormOID"),
@@ -584,16 +561,17 @@ class _Reader:
             raise OdmImportError(f"MetaDataVersion: has no {tag} {missing[0]}, which the protocol has")
 
     def _admin(self, admin: ET.Element) -> None:
-        for user in admin.findall(_o("User")):
-            login = user.find(_o("LoginName"))
+        for user in admin.findall(odm_tag("User")):
+            login = user.find(odm_tag("LoginName"))
             if login is None or not (login.text or "").strip():
                 raise OdmImportError(f"User[@OID={user.get('OID')}]/LoginName: required")
-            self.users[_need(user, "OID", "User")] = login.text or ""
+            self.users[need_attribute(user, "OID", "User")] = login.text or ""
             self.user_types[login.text or ""] = user.get("UserType", "Other")
-        self.locations |= {_need(loc, "OID", "Location") for loc in admin.findall(_o("Location"))}
-        for sig in admin.findall(_o("SignatureDef")):
-            meaning = sig.find(_o("Meaning"))
-            self.signatures[_need(sig, "OID", "SignatureDef")] = (meaning.text or "") if meaning is not None else ""
+        self.locations |= {need_attribute(loc, "OID", "Location") for loc in admin.findall(odm_tag("Location"))}
+        for sig in admin.findall(odm_tag("SignatureDef")):
+            meaning = sig.find(odm_tag("Meaning"))
+            oid = need_attribute(sig, "OID", "SignatureDef")
+            self.signatures[oid] = (meaning.text or "") if meaning is not None else ""
 
     # --- clinical data ---
 
@@ -604,24 +582,24 @@ class _Reader:
         of that element's actions, kept as ``action``); empty for an earlier record, whose action the export writes on
         its ``tw:Earlier``, never in the AuditRecord. A record without ``tw:Action`` (a file written before the export
         carried it) is kept without ``action``: its action is unknown."""
-        record = elem.find(_o("AuditRecord"))
+        record = elem.find(odm_tag("AuditRecord"))
         if record is None:
             return None
         where = f"{where}/AuditRecord"
         action = _action(record, self._t("Action"), actions, where)
-        user = record.find(_o("UserRef"))
-        location = record.find(_o("LocationRef"))
-        stamp = record.find(_o("DateTimeStamp"))
+        user = record.find(odm_tag("UserRef"))
+        location = record.find(odm_tag("LocationRef"))
+        stamp = record.find(odm_tag("DateTimeStamp"))
         if user is None or location is None or stamp is None:
             raise OdmImportError(f"{where}: needs UserRef, LocationRef and DateTimeStamp")
-        oid = _need(user, "UserOID", f"{where}/UserRef")
+        oid = need_attribute(user, "UserOID", f"{where}/UserRef")
         if oid not in self.users:
             raise OdmImportError(f"{where}/UserRef/@UserOID: {oid} is not a User of the AdminData")
-        site = _need(location, "LocationOID", f"{where}/LocationRef")
+        site = need_attribute(location, "LocationOID", f"{where}/LocationRef")
         if site not in self.locations:
             raise OdmImportError(f"{where}/LocationRef/@LocationOID: {location.get('LocationOID')} is not a Location")
-        _moment(stamp.text, f"{where}/DateTimeStamp")
-        source = record.find(_o("SourceID"))
+        parse_moment(stamp.text, f"{where}/DateTimeStamp")
+        source = record.find(odm_tag("SourceID"))
         found = _SOURCE_ID.fullmatch((source.text or "") if source is not None else "")
         if found is None:
             raise OdmImportError(
@@ -629,7 +607,7 @@ class _Reader:
                 "import keeps each AuditRecord as recorded and cannot make one up"
             )
         point = record.get("EditPoint")
-        reason = record.find(_o("ReasonForChange"))
+        reason = record.find(odm_tag("ReasonForChange"))
         kept = {
             "by": self.users[oid], "role": _EDIT_POINT_ROLES.get(point or ""), "site": site, "at": stamp.text,
             "reason": reason.text if reason is not None else None,
@@ -637,13 +615,13 @@ class _Reader:
         }  # fmt: skip
         return kept if action is None else {**kept, "action": action}
 
-    def _subject(self, elem: ET.Element) -> _Subject:
-        pid = _need(elem, "SubjectKey", "SubjectData")
+    def _subject(self, elem: ET.Element) -> Subject:
+        pid = need_attribute(elem, "SubjectKey", "SubjectData")
         where = f"SubjectData[@SubjectKey={pid}]"
-        site_ref = elem.find(_o("SiteRef"))
+        site_ref = elem.find(odm_tag("SiteRef"))
         if site_ref is None:
             raise OdmImportError(f"{where}/SiteRef: required (the participant's site)")
-        site = _need(site_ref, "LocationOID", f"{where}/SiteRef")
+        site = need_attribute(site_ref, "LocationOID", f"{where}/SiteRef")
         if site not in self.locations or site not in self.protocol.site_codes:
             raise OdmImportError(f"{where}/SiteRef/@LocationOID: {site} is not a site of the protocol")
         prefix, _, number = pid.rpartition("-")
@@ -655,15 +633,15 @@ class _Reader:
         tw = dict(enrolment.attrib)
         w = f"{where}/tw:Enrolment"
         for name in ("ScreeningNumber", "ScreenedOn", "EnrolledAt", "ConsentGivenBy", "ConsentedAt"):
-            _need(enrolment, name, w)
+            need_attribute(enrolment, name, w)
         s_site, _, s_number = tw["ScreeningNumber"].rpartition("-S")
         if s_site != site or not s_number.isdigit():
             raise OdmImportError(f"{w}/@ScreeningNumber: {tw['ScreeningNumber']} is not a screening of site {site}")
         if tw["ConsentGivenBy"] not in {"participant", "representative"}:
             raise OdmImportError(f"{w}/@ConsentGivenBy: must be participant or representative")
-        _day(tw["ScreenedOn"], f"{w}/@ScreenedOn")
-        _moment(tw["EnrolledAt"], f"{w}/@EnrolledAt")
-        _moment(tw["ConsentedAt"], f"{w}/@ConsentedAt")
+        parse_day(tw["ScreenedOn"], f"{w}/@ScreenedOn")
+        parse_moment(tw["EnrolledAt"], f"{w}/@EnrolledAt")
+        parse_moment(tw["ConsentedAt"], f"{w}/@ConsentedAt")
         values_elem = enrolment.find(self._t("ScreeningValues"))
         try:
             values = json.loads(values_elem.text or "") if values_elem is not None else None
@@ -677,15 +655,15 @@ class _Reader:
         left = []
         withdrawn: list[tuple[dt.datetime, str] | None] = []
         for x in enrolment.findall(self._t("Withdrawal")):
-            on = _day(_need(x, "On", f"{w}/tw:Withdrawal"), f"{w}/tw:Withdrawal/@On")
+            on = parse_day(need_attribute(x, "On", f"{w}/tw:Withdrawal"), f"{w}/tw:Withdrawal/@On")
             assert on is not None
             cause = x.get("Cause")
             if cause is not None and cause not in {c.value for c in WithdrawalCause}:
                 raise OdmImportError(
                     f"{w}/tw:Withdrawal/@Cause: {cause!r} is not one of {', '.join(c.value for c in WithdrawalCause)}"
                 )
-            scope = _need(x, "Scope", f"{w}/tw:Withdrawal")
-            left.append((scope, on, _need(x, "Reason", f"{w}/tw:Withdrawal"), cause))
+            scope = need_attribute(x, "Scope", f"{w}/tw:Withdrawal")
+            left.append((scope, on, need_attribute(x, "Reason", f"{w}/tw:Withdrawal"), cause))
             withdrawn.append(read_withdrawal(x, f"{w}/tw:Withdrawal[{len(left)}]"))
         same_generation(self, consent, withdrawn, w)
         from trialwright.services.odm_import_consents import read_later
@@ -694,7 +672,7 @@ class _Reader:
         visits: list[_Visit] = []
         entries: list[_LogEntry] | None = None
         events: list[Any] | None = None
-        for event in elem.findall(_o("StudyEventData")):
+        for event in elem.findall(odm_tag("StudyEventData")):
             if event.get("StudyEventOID") == AE_EVENT:  # adverse events: ``odm_import_ae``
                 from trialwright.services.odm_import_ae import read_adverse_events
 
@@ -718,7 +696,7 @@ class _Reader:
             if not randomization["RandomizationNumber"].isdigit():
                 number_text = randomization["RandomizationNumber"]
                 raise OdmImportError(f"{w}/@RandomizationNumber: {number_text!r} is not a number")
-            _moment(randomization["RandomizedAt"], f"{w}/@RandomizedAt")
+            parse_moment(randomization["RandomizedAt"], f"{w}/@RandomizedAt")
         from trialwright.services.odm_import_elements import LATEST, read_element_history
 
         recorded = self._recorded(elem, where, LATEST["participant"])
@@ -727,7 +705,7 @@ class _Reader:
         before = read_element_history(self, enrolment, None, "screening", w, alone=True)
         # Who enrolled the participant: the record of its enrolment (the latest if the history names none).
         enrolment_record = next((r for r in earlier if r["action"] == "participant.enrolled"), recorded)
-        return _Subject(
+        return Subject(
             pid, site, int(number), int(s_number), tw, values, left, _who(enrolment_record), visits, recorded,
             randomization or None, entries or [], adverse_events=events or [], consent=consent, withdrawn=withdrawn,
             earlier=earlier, consent_id=consent_id, later_consents=later, screening_earlier=before,
@@ -744,8 +722,8 @@ class _Reader:
         self._nothing_else(elem, where)
         out: list[_LogEntry] = []
         seen: set[str] = set()
-        for form in elem.findall(_o("FormData")):
-            oid = _need(form, "FormOID", f"{where}/FormData")
+        for form in elem.findall(odm_tag("FormData")):
+            oid = need_attribute(form, "FormOID", f"{where}/FormData")
             if oid not in self.found.events[LOGS_EVENT]:
                 raise OdmImportError(f"{where}/FormData/@FormOID: {oid} is not a FormRef of StudyEventDef {LOGS_EVENT}")
             if oid in seen:
@@ -755,7 +733,7 @@ class _Reader:
             self._nothing_else(form, f_where)
             log = self.protocol.log(oid.removeprefix("F.LOG."))  # a FormRef of SE.LOGS: a log of the protocol
             sequences: set[int] = set()
-            for group in form.findall(_o("ItemGroupData")):
+            for group in form.findall(odm_tag("ItemGroupData")):
                 entry = self._log_entry(group, log, oid, f_where)
                 if entry.sequence in sequences:
                     raise OdmImportError(f"{f_where}/ItemGroupData/@ItemGroupRepeatKey: {entry.sequence} appears twice")
@@ -768,32 +746,32 @@ class _Reader:
         """The export writes no AuditRecord, Signature or Annotation on the logs' study event or a log's FormData:
         one there could not be restored, so it is refused rather than dropped."""
         for part in ("AuditRecord", "Signature", "Annotation", f"{{{TW_NS}}}History"):
-            if elem.find(part if part.startswith("{") else _o(part)) is not None:
+            if elem.find(part if part.startswith("{") else odm_tag(part)) is not None:
                 raise OdmImportError(f"{where}/{part.replace(f'{{{TW_NS}}}', 'tw:')}: the import does not restore it "
                                      "here (never dropped: refused)")
 
     def _log_entry(self, group: ET.Element, log: LogDef, form_oid: str, parent: str) -> _LogEntry:
         assert self.found is not None
-        g_oid = _need(group, "ItemGroupOID", f"{parent}/ItemGroupData")
+        g_oid = need_attribute(group, "ItemGroupOID", f"{parent}/ItemGroupData")
         if g_oid not in self.found.forms[form_oid]:
             raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupOID: {g_oid} is not an ItemGroupRef of {form_oid}")
-        key = _need(group, "ItemGroupRepeatKey", f"{parent}/ItemGroupData[@ItemGroupOID={g_oid}]")
+        key = need_attribute(group, "ItemGroupRepeatKey", f"{parent}/ItemGroupData[@ItemGroupOID={g_oid}]")
         if not key.isdigit() or int(key) < 1:
             raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupRepeatKey: {key!r} is not an entry's sequence "
                                  "(1, 2, ...)")  # fmt: skip
         where = f"{parent}/ItemGroupData[@ItemGroupRepeatKey={key}]"
-        if group.find(_o("Annotation")) is not None:
+        if group.find(odm_tag("Annotation")) is not None:
             raise OdmImportError(f"{where}/Annotation: the import does not restore it (never dropped: refused)")
         tw_elem = group.find(self._t("LogEntry"))
         if tw_elem is None:
             raise OdmImportError(f"{where}/tw:LogEntry: required (the entry's state, version and review)")
         tw = dict(tw_elem.attrib)
         self._entry_state(tw, f"{where}/tw:LogEntry")
-        self._signature_agrees(group.find(_o("Signature")), tw, where, "tw:LogEntry")
+        self._signature_agrees(group.find(odm_tag("Signature")), tw, where, "tw:LogEntry")
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
         history: dict[str, list[dict[str, Any]]] = {}
-        for item in group.findall(_o("ItemData")):
+        for item in group.findall(odm_tag("ItemData")):
             name, stored = self._item(item, g_oid, where)
             if name in values:
                 raise OdmImportError(f"{where}/ItemData: {name} appears twice")
@@ -806,7 +784,8 @@ class _Reader:
             if item_recorded is not None:
                 items[name] = item_recorded
 
-            earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
+            earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where,
+                                   LATEST["log entry value"])  # fmt: skip
             if earlier:
                 history[name] = earlier
         coding = self._coding(tw_elem, log, f"{where}/tw:LogEntry/tw:Coding")
@@ -836,15 +815,15 @@ class _Reader:
             if bool(tw.get(by)) != bool(tw.get(at)):
                 raise OdmImportError(f"{where}/@{by}: {by} and {at} come together or not at all")
         for name in ("UpdatedAt", "CreatedAt", "VerifiedAt", "SignedAt"):
-            _moment(tw.get(name), f"{where}/@{name}")
+            parse_moment(tw.get(name), f"{where}/@{name}")
 
     def _signer(self, signature: ET.Element, where: str) -> str:
         """An ODM ``Signature`` (at ``where``) whose SignatureDef and user are the AdminData's; the user's OID."""
-        ref = signature.find(_o("SignatureRef"))
+        ref = signature.find(odm_tag("SignatureRef"))
         sig = ref.get("SignatureOID") if ref is not None else None
         if sig not in self.signatures:
             raise OdmImportError(f"{where}/SignatureRef/@SignatureOID: {sig} is not a SignatureDef")
-        user = signature.find(_o("UserRef"))
+        user = signature.find(odm_tag("UserRef"))
         user_oid = user.get("UserOID") if user is not None else None
         if user_oid is None or user_oid not in self.users:
             raise OdmImportError(f"{where}/UserRef/@UserOID: not a User of the AdminData")
@@ -869,9 +848,9 @@ class _Reader:
             raise OdmImportError(f"{where}/Signature: {owner} is not signed (no SignedBy): a Signature of a record "
                                  "not signed is refused")  # fmt: skip
         user_oid = self._signer(signature, f"{where}/Signature")
-        stamp = signature.find(_o("DateTimeStamp"))
-        stamped = _moment(stamp.text if stamp is not None else None, f"{where}/Signature/DateTimeStamp")
-        if self.users[user_oid] != by or stamped is None or stamped != _moment(at, f"{where}/{owner}/@SignedAt"):
+        stamp = signature.find(odm_tag("DateTimeStamp"))
+        stamped = parse_moment(stamp.text if stamp is not None else None, f"{where}/Signature/DateTimeStamp")
+        if self.users[user_oid] != by or stamped is None or stamped != parse_moment(at, f"{where}/{owner}/@SignedAt"):
             raise OdmImportError(f"{where}/Signature: the signer and time differ from {owner}'s SignedBy and SignedAt")
 
     def _coding(self, entry: ET.Element, log: LogDef, where: str) -> dict[str, Any] | None:
@@ -893,14 +872,14 @@ class _Reader:
         for name in ("Version", "Verbatim", "Code", "Name", "CodedAt", "CodedBy"):
             if name not in tw or (name != "Verbatim" and not tw[name].strip()):
                 raise OdmImportError(f"{where}/@{name}: required")
-        _moment(tw["CodedAt"], f"{where}/@CodedAt")
+        parse_moment(tw["CodedAt"], f"{where}/@CodedAt")
         path = []
         for level in elem.findall(self._t("Level")):
-            number = _need(level, "Level", f"{where}/tw:Level")
+            number = need_attribute(level, "Level", f"{where}/tw:Level")
             if not re.fullmatch(r"[1-9][0-9]*", number):  # ASCII digits, no leading zero: as the export writes it
                 raise OdmImportError(f"{where}/tw:Level/@Level: {number!r} is not a level (1, 2, ...)")
-            path.append({"level": int(number), "code": _need(level, "Code", f"{where}/tw:Level"),
-                         "name": _need(level, "Name", f"{where}/tw:Level")})  # fmt: skip
+            path.append({"level": int(number), "code": need_attribute(level, "Code", f"{where}/tw:Level"),
+                         "name": need_attribute(level, "Name", f"{where}/tw:Level")})  # fmt: skip
         if not path or path[-1]["code"] != tw["Code"]:
             raise OdmImportError(f"{where}/tw:Level: the path ends at the code coded ({tw['Code']})")
         return {"dictionary": tw["Dictionary"], "version": tw["Version"], "verbatim": tw["Verbatim"],
@@ -909,7 +888,7 @@ class _Reader:
 
     def _visit(self, elem: ET.Element, parent: str) -> _Visit:
         assert self.found is not None
-        oid = _need(elem, "StudyEventOID", f"{parent}/StudyEventData")
+        oid = need_attribute(elem, "StudyEventOID", f"{parent}/StudyEventData")
         where = f"{parent}/StudyEventData[@StudyEventOID={oid}]"
         if oid not in self.found.events:
             raise OdmImportError(f"{parent}/StudyEventData/@StudyEventOID: {oid} is not defined in the metadata")
@@ -922,7 +901,7 @@ class _Reader:
             visit_id = self.expected.visits[oid]
         tw = elem.find(self._t("Visit"))
         attrs = dict(tw.attrib) if tw is not None else {}
-        day = _day(attrs.get("Date"), f"{where}/tw:Visit/@Date")
+        day = parse_day(attrs.get("Date"), f"{where}/tw:Visit/@Date")
         if (day is None) == (attrs.get("MissedReason") is None):
             raise OdmImportError(f"{where}/tw:Visit: needs either Date (held) or MissedReason (missed)")
         from trialwright.services.odm_import_elements import LATEST, read_element_history
@@ -931,7 +910,7 @@ class _Reader:
         earlier = read_element_history(self, elem, recorded, "visit", where)
         visit = _Visit(visit_id, day, attrs.get("MissedReason"), attrs.get("Label"), _who(recorded), recorded=recorded,
                        earlier=earlier)  # fmt: skip
-        for form in elem.findall(_o("FormData")):
+        for form in elem.findall(odm_tag("FormData")):
             visit.forms.append(self._form(form, oid, where))
         if visit.missed and visit.forms:
             raise OdmImportError(f"{where}/FormData: a missed visit has no forms")
@@ -942,7 +921,7 @@ class _Reader:
 
     def _form(self, elem: ET.Element, event: str, parent: str) -> _Form:
         assert self.found is not None
-        oid = _need(elem, "FormOID", f"{parent}/FormData")
+        oid = need_attribute(elem, "FormOID", f"{parent}/FormData")
         where = f"{parent}/FormData[@FormOID={oid}]"
         if oid not in self.found.forms:
             raise OdmImportError(f"{parent}/FormData/@FormOID: {oid} is not defined in the metadata (no FormDef)")
@@ -952,18 +931,18 @@ class _Reader:
         if tw is None:
             raise OdmImportError(f"{where}/tw:Form: required (state and version of the form record)")
         self._form_state(dict(tw.attrib), f"{where}/tw:Form")
-        self._signature_agrees(elem.find(_o("Signature")), dict(tw.attrib), where, "tw:Form")
+        self._signature_agrees(elem.find(odm_tag("Signature")), dict(tw.attrib), where, "tw:Form")
         from trialwright.services.odm_import_elements import LATEST
 
         recorded = self._recorded(elem, where, LATEST["form"])
         values: dict[str, dict[str, Any]] = {}
         items: dict[str, Recorded] = {}
         history: dict[str, list[dict[str, Any]]] = {}
-        for group in elem.findall(_o("ItemGroupData")):
-            g_oid = _need(group, "ItemGroupOID", f"{where}/ItemGroupData")
+        for group in elem.findall(odm_tag("ItemGroupData")):
+            g_oid = need_attribute(group, "ItemGroupOID", f"{where}/ItemGroupData")
             if g_oid not in self.found.forms[oid]:
                 raise OdmImportError(f"{where}/ItemGroupData/@ItemGroupOID: {g_oid} is not an ItemGroupRef of {oid}")
-            for item in group.findall(_o("ItemData")):
+            for item in group.findall(odm_tag("ItemData")):
                 name, stored = self._item(item, g_oid, f"{where}/ItemGroupData[@ItemGroupOID={g_oid}]")
                 if name in values:
                     raise OdmImportError(f"{where}/ItemData: {name} appears twice")
@@ -975,7 +954,8 @@ class _Reader:
                 if item_recorded is not None:
                     items[name] = item_recorded
 
-                earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where)
+                earlier = read_history(self, item, item_recorded, str(item.get("ItemOID")), item_where,
+                                       LATEST["form value"])  # fmt: skip
                 if earlier:
                     history[name] = earlier
             from trialwright.services.odm_import_elements import no_history, read_removed
@@ -998,11 +978,11 @@ class _Reader:
         if not tw["Version"].isdigit() or int(tw["Version"]) < 1:
             raise OdmImportError(f"{where}/@Version: {tw['Version']!r} is not a positive whole number")
         for name in ("UpdatedAt", "VerifiedAt", "SignedAt", "LockedAt"):
-            _moment(tw.get(name), f"{where}/@{name}")
+            parse_moment(tw.get(name), f"{where}/@{name}")
 
     def _item(self, elem: ET.Element, group: str, parent: str) -> tuple[str, dict[str, Any]]:
         assert self.found is not None
-        oid = _need(elem, "ItemOID", f"{parent}/ItemData")
+        oid = need_attribute(elem, "ItemOID", f"{parent}/ItemData")
         where = f"{parent}/ItemData[@ItemOID={oid}]"
         if oid not in self.found.items:
             raise OdmImportError(f"{parent}/ItemData/@ItemOID: {oid} is not defined in the metadata (no ItemDef)")
@@ -1039,7 +1019,7 @@ class _Reader:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-class _Writer:
+class Writer:
     """Writes checked participants into the trial, in the caller's transaction."""
 
     def __init__(
@@ -1053,7 +1033,7 @@ class _Writer:
         self.states: Counter[str] = Counter()
         self.meaning = protocol.signature_meaning
 
-    def add(self, s: _Subject) -> None:
+    def add(self, s: Subject) -> None:
         p, tw, session = self.protocol, s.enrolment, self.session
         screened_on = dt.date.fromisoformat(tw["ScreenedOn"])
         decision = evaluate(p, _typed_values(p, s.screening_values))
@@ -1144,7 +1124,7 @@ class _Writer:
 
             restore_queries(self, s, s.queries)
 
-    def _log_entry(self, s: _Subject, e: _LogEntry) -> None:
+    def _log_entry(self, s: Subject, e: _LogEntry) -> None:
         """A log entry as the file has it (its row, its coding) and its import entry: state, version, values,
         removal reason, review and coding, and its and its values' AuditRecords as recorded (``recorded``,
         ``items``), which the ODM export and ``audit verify`` read back."""
@@ -1189,7 +1169,7 @@ class _Writer:
         self.counts["records"] += (e.recorded is not None) + len(e.items)
         self.counts["earlier"] += sum(len(records) for records in e.history.values()) + len(e.earlier)
 
-    def _visit(self, s: _Subject, v: _Visit) -> None:
+    def _visit(self, s: Subject, v: _Visit) -> None:
         by, at = v.created or (self.actor.username, self.now)
         visit_id = deferred_insert(  # the visits and forms of a batch written together (``bulk_writes``)
             self.session, visit_records,
@@ -1245,7 +1225,7 @@ _BATCH = 200  # participants whose audit entries one INSERT writes
 _SHOWN = 50  # refused values listed in the error; the count is always the whole
 
 
-def refused_values(protocol: Protocol, subject: _Subject) -> list[str]:
+def refused_values(protocol: Protocol, subject: Subject) -> list[str]:
     """Every stored value of the subject's forms that the save path would refuse (type, choice, hard limits,
     text rules, dates, and the coherence rules), as ``participant P, visit V, form F: field: rule``. A form is
     checked as it is saved: its entered values as entries, its derived values as the rules read them."""
@@ -1349,7 +1329,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
     _refuse_doctype(path)
     sha256 = file_sha256(path)
     refused: list[str] = []
-    first = _Reader(protocol, path)
+    first = Reader(protocol, path)
     for subject in first.subjects():  # the first reading checks everything, writes nothing
         refused += refused_values(protocol, subject)
     if refused:
@@ -1374,11 +1354,11 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
         lock = session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
         if lock is not None and lock.locked:
             raise OdmImportError("trial: the database is locked; the data manager unlocks it first")
-        writer = _Writer(session, protocol, actor, name, sha256, first.user_types)
+        writer = Writer(session, protocol, actor, name, sha256, first.user_types)
         imported: list[str] = []
         from trialwright.services.odm_import_consents import consent_ids_past, write_screening
 
-        second = _Reader(protocol, path)
+        second = Reader(protocol, path)
         second.on_screening = functools.partial(write_screening, writer)  # after the participants, as the file has
         subjects = iter(second.subjects())
         while chunk := list(itertools.islice(subjects, _BATCH)):
@@ -1427,7 +1407,7 @@ def _reexport_difference(engine: Engine, actor: UserView, path: Path, as_of: str
     from trialwright.exports.odm import OdmExporter
     from trialwright.services.exports import export_source
 
-    taken_at = _moment(as_of, "ODM/@AsOfDateTime")
+    taken_at = parse_moment(as_of, "ODM/@AsOfDateTime")
     if taken_at is None:
         return "the file has no AsOfDateTime to export the trial as of"
     source = dataclasses.replace(export_source(engine, actor), taken_at=taken_at)

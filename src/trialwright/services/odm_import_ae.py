@@ -37,7 +37,7 @@ from trialwright.exports.odm.ae_outline import AE_EVENT, AE_FORM, AE_GROUP, AE_O
 from trialwright.exports.odm.values import json_text
 from trialwright.services import audit, clock
 from trialwright.services.export_ae import due_reports
-from trialwright.services.odm_import import OdmImportError, Recorded, _need, _o
+from trialwright.services.odm_import_common import OdmImportError, Recorded, need_attribute, odm_tag
 from trialwright.services.odm_import_elements import LATEST
 from trialwright.services.odm_import_history import report_history
 from trialwright.services.odm_import_records import exact_moment
@@ -47,7 +47,7 @@ from trialwright.store.engine import inserted_id
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions, criteria_text
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import _Reader, _Subject, _Writer
+    from trialwright.services.odm_import import Reader, Subject, Writer
 
 __all__ = ["ImportedEvent", "read_adverse_events", "without_adverse_events", "write_adverse_event"]
 
@@ -105,36 +105,36 @@ def _known(elem: ET.Element, local: str, where: str) -> None:
                              "restore it (never dropped: refused)")  # fmt: skip
 
 
-def read_adverse_events(reader: _Reader, event: ET.Element, parent: str, site: str) -> list[ImportedEvent]:
+def read_adverse_events(reader: Reader, event: ET.Element, parent: str, site: str) -> list[ImportedEvent]:
     """The participant's adverse events (``SE.AE``), each checked (see the module docstring)."""
     assert reader.found is not None
     where = f"{parent}/StudyEventData[@StudyEventOID={AE_EVENT}]"
     if AE_EVENT not in reader.found.events:
         raise OdmImportError(f"{parent}/StudyEventData/@StudyEventOID: {AE_EVENT} is not defined in the metadata")
     reader._nothing_else(event, where)
-    forms = event.findall(_o("FormData"))
+    forms = event.findall(odm_tag("FormData"))
     if len(forms) != 1 or forms[0].get("FormOID") != AE_FORM or forms[0].get("FormRepeatKey") is not None:
         raise OdmImportError(f"{where}/FormData: holds one FormData, FormOID {AE_FORM}, without FormRepeatKey")
     form = forms[0]
     f_where = f"{where}/FormData[@FormOID={AE_FORM}]"
     reader._nothing_else(form, f_where)
     out: list[ImportedEvent] = []
-    for group in form.findall(_o("ItemGroupData")):
+    for group in form.findall(odm_tag("ItemGroupData")):
         out.append(_event(reader, group, f_where, site))
     return out
 
 
-def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> ImportedEvent:
+def _event(reader: Reader, group: ET.Element, parent: str, site: str) -> ImportedEvent:
     if group.get("ItemGroupOID") != AE_GROUP:
         raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupOID: {group.get('ItemGroupOID')} is not {AE_GROUP}")
-    number = _need(group, "ItemGroupRepeatKey", f"{parent}/ItemGroupData[@ItemGroupOID={AE_GROUP}]")
+    number = need_attribute(group, "ItemGroupRepeatKey", f"{parent}/ItemGroupData[@ItemGroupOID={AE_GROUP}]")
     if not _AE_NUMBER.fullmatch(number):
         raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupRepeatKey: {number!r} is not an AE number (AE-0001)")
     if number in reader.ae_numbers:
         raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupRepeatKey: {number} appears twice in the file")
     reader.ae_numbers.add(number)
     where = f"{parent}/ItemGroupData[@ItemGroupRepeatKey={number}]"
-    known = {_o("AuditRecord"), _o("ItemData"), reader._t("AdverseEvent"), reader._t("History"),
+    known = {odm_tag("AuditRecord"), odm_tag("ItemData"), reader._t("AdverseEvent"), reader._t("History"),
              reader._t("RemovedItemData")}  # fmt: skip
     for child in group:  # an AuditRecord, the items, tw:AdverseEvent, its history, the fields removed: nothing else
         if child.tag not in known:
@@ -163,7 +163,7 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
     items: dict[str, Recorded] = {}
     history: dict[str, list[dict[str, Any]]] = {}
     values: dict[str, Any] = {}
-    for item in group.findall(_o("ItemData")):
+    for item in group.findall(odm_tag("ItemData")):
         name, stored = reader._item(item, AE_GROUP, where)
         if name in values:
             raise OdmImportError(f"{where}/ItemData: {name} appears twice")
@@ -175,7 +175,8 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
         recorded = reader._recorded(item, item_where, LATEST["adverse event value"])
         if recorded is not None:
             items[name] = recorded
-        earlier = report_history(reader, item, recorded, str(item.get("ItemOID")), item_where)
+        earlier = report_history(reader, item, recorded, str(item.get("ItemOID")), item_where,
+                                 LATEST["adverse event value"])  # fmt: skip
         if earlier:
             history[name] = earlier
     from trialwright.services.odm_import_elements import read_element_history, read_removed
@@ -192,22 +193,22 @@ def _event(reader: _Reader, group: ET.Element, parent: str, site: str) -> Import
     _due(ae, reader, reports, submissions, site, t_where)
     recorded = reader._recorded(group, where, LATEST["adverse event"])
     own = read_element_history(reader, group, recorded, "adverse event", where)
-    return ImportedEvent(number, ae.attrib["CreatedAt"], _need(ae, "CreatedBy", t_where), reports, submissions,
+    return ImportedEvent(number, ae.attrib["CreatedAt"], need_attribute(ae, "CreatedBy", t_where), reports, submissions,
                          _coding(ae, reader, t_where), recorded, items, history, own)  # fmt: skip
 
 
-def _report(reader: _Reader, elem: ET.Element, n: int, where: str, site: str) -> dict[str, Any]:
+def _report(reader: Reader, elem: ET.Element, n: int, where: str, site: str) -> dict[str, Any]:
     protocol = reader.protocol
-    sequence = _need(elem, "Sequence", where)
+    sequence = need_attribute(elem, "Sequence", where)
     if sequence != str(n):
         raise OdmImportError(f"{where}/@Sequence: {sequence!r}; the reports are 0 (the initial one), 1, 2, ... in "
                              "order")  # fmt: skip
     for name in ("ReportedAt", "ReportedBy", "ProtocolVersion"):
-        _need(elem, name, where)
+        need_attribute(elem, name, where)
     exact_moment(elem.get("ReportedAt"), f"{where}/@ReportedAt")
     flags = {}
     for name in ("Serious", "Related", "Expected", "Susar"):
-        text = _need(elem, name, where)
+        text = need_attribute(elem, name, where)
         if text not in _FLAGS:
             raise OdmImportError(f"{where}/@{name}: {text!r} is not true or false")
         flags[name.lower()] = _FLAGS[text]
@@ -239,12 +240,12 @@ def _report(reader: _Reader, elem: ET.Element, n: int, where: str, site: str) ->
             "protocol_version": elem.attrib["ProtocolVersion"]}  # fmt: skip
 
 
-def _submissions(ae: ET.Element, reader: _Reader, parent: str) -> list[dict[str, Any]]:
+def _submissions(ae: ET.Element, reader: Reader, parent: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     kinds = [k.value for k in DeadlineKind]
     for elem in ae.findall(reader._t("Submission")):
         where = f"{parent}/tw:Submission"
-        kind = _need(elem, "Kind", where)
+        kind = need_attribute(elem, "Kind", where)
         if kind not in kinds:
             raise OdmImportError(f"{where}/@Kind: {kind!r} is not one of {', '.join(kinds)}")
         if any(s["kind"] == kind for s in out):
@@ -252,11 +253,11 @@ def _submissions(ae: ET.Element, reader: _Reader, parent: str) -> list[dict[str,
         for name in ("SubmittedAt", "RecordedAt"):
             exact_moment(elem.get(name), f"{where}/@{name}")
         out.append({"kind": kind, "submitted_at": elem.attrib["SubmittedAt"], "note": elem.get("Note"),
-                    "recorded_at": elem.attrib["RecordedAt"], "recorded_by": _need(elem, "RecordedBy", where)})
+                    "recorded_at": elem.attrib["RecordedAt"], "recorded_by": need_attribute(elem, "RecordedBy", where)})
     return out
 
 
-def _due(ae: ET.Element, reader: _Reader, reports: list[dict[str, Any]], submissions: list[dict[str, Any]],
+def _due(ae: ET.Element, reader: Reader, reports: list[dict[str, Any]], submissions: list[dict[str, Any]],
          site: str, parent: str) -> None:  # fmt: skip
     """``tw:Due`` must be the reports due that the reports and the protocol's deadlines give, and a submission one of
     them."""
@@ -265,7 +266,7 @@ def _due(ae: ET.Element, reader: _Reader, reports: list[dict[str, Any]], submiss
                               r["protocol_version"]) for r in reports]  # fmt: skip
     sent = {DeadlineKind(s["kind"]): dt.datetime.fromisoformat(s["submitted_at"]) for s in submissions}
     expected = [(kind, due.isoformat()) for kind, due in due_reports(reader.protocol, site, records, sent)]
-    found = [(_need(d, "Kind", f"{parent}/tw:Due"), _need(d, "DueAt", f"{parent}/tw:Due"))
+    found = [(need_attribute(d, "Kind", f"{parent}/tw:Due"), need_attribute(d, "DueAt", f"{parent}/tw:Due"))
              for d in ae.findall(reader._t("Due"))]  # fmt: skip
     if found != expected:
         raise OdmImportError(f"{parent}/tw:Due: {found} are not the reports due that the reports and the protocol's "
@@ -275,7 +276,7 @@ def _due(ae: ET.Element, reader: _Reader, reports: list[dict[str, Any]], submiss
             raise OdmImportError(f"{parent}/tw:Submission/@Kind: no {s['kind']} report is due for this event")
 
 
-def _coding(ae: ET.Element, reader: _Reader, parent: str) -> dict[str, Any] | None:
+def _coding(ae: ET.Element, reader: Reader, parent: str) -> dict[str, Any] | None:
     found = ae.findall(reader._t("Coding"))
     if not found:
         return None
@@ -299,7 +300,7 @@ def _coding(ae: ET.Element, reader: _Reader, parent: str) -> dict[str, Any] | No
     return coding
 
 
-def write_adverse_event(writer: _Writer, s: _Subject, e: ImportedEvent) -> None:
+def write_adverse_event(writer: Writer, s: Subject, e: ImportedEvent) -> None:
     """One event as the file has it (its row, reports, submissions, coding) and its import entry."""
     session = writer.session
     event_id = inserted_id(

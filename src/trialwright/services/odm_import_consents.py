@@ -37,7 +37,7 @@ from sqlalchemy import func, select, text
 from trialwright.domain.eligibility import evaluate
 from trialwright.protocol import Protocol
 from trialwright.services import audit
-from trialwright.services.odm_import import OdmImportError, _day, _o
+from trialwright.services.odm_import_common import OdmImportError, odm_tag, parse_day
 from trialwright.services.odm_import_elements import LATEST, read_element_history
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.screening import _decision_detail, _dump, _typed_values
@@ -47,7 +47,7 @@ from trialwright.store.engine import inserted_id
 from trialwright.store.screening_tables import consents, screenings
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import _Reader, _Writer
+    from trialwright.services.odm_import import Reader, Writer
 
 __all__ = ["ConsentIds", "consent_ids_past", "read_later", "read_screening", "write_later", "write_screening"]
 
@@ -101,7 +101,7 @@ class ConsentIds:
         return int(text)
 
 
-def _ids(reader: _Reader) -> ConsentIds:
+def _ids(reader: Reader) -> ConsentIds:
     if reader.consent_ids is None:
         reader.consent_ids = ConsentIds()
     held: ConsentIds = reader.consent_ids
@@ -115,7 +115,7 @@ _FIELD_ATTRIBUTES = {"given_by": "GivenBy", "kind": "Kind", "decision": "Decisio
 
 
 def _record(
-    reader: _Reader,
+    reader: Reader,
     elem: ET.Element,
     where: str,
     earlier: list[dict[str, Any]],
@@ -157,7 +157,7 @@ def _record(
 
 
 def read_later(
-    reader: _Reader, enrolment: ET.Element, where: str, enrolled_on: dict[str, Any] | None, screening: str
+    reader: Reader, enrolment: ET.Element, where: str, enrolled_on: dict[str, Any] | None, screening: str
 ) -> tuple[int | None, list[dict[str, Any]]]:
     """A participant's ``ConsentId`` (None in a file written before the export carried it) and its other consent
     records (``tw:Consent`` in its ``tw:Enrolment`` at ``where``), checked; ``enrolled_on``: the consent it was
@@ -176,13 +176,13 @@ def read_later(
                              "the consent record is restored whole")  # fmt: skip
     first = ({"given_by": enrolment.get("ConsentGivenBy")},) if enrolled_on is not None else ()
     later: list[dict[str, Any]] = []
-    held = (screening.rpartition("-S")[0], _day(enrolment.get("ScreenedOn"), f"{where}/@ScreenedOn"))
+    held = (screening.rpartition("-S")[0], parse_day(enrolment.get("ScreenedOn"), f"{where}/@ScreenedOn"))
     for n, elem in enumerate(enrolment.findall(reader._t("Consent")), start=1):
         later.append(_record(reader, elem, f"{where}/tw:Consent[{n}]", [*first, *later], held))
     return consent_id, later
 
 
-def read_screening(reader: _Reader, elem: ET.Element) -> dict[str, Any]:
+def read_screening(reader: Reader, elem: ET.Element) -> dict[str, Any]:
     """One screening never enrolled with its consent records and audit records (a ``tw:Screening`` in
     ``ClinicalData``), checked; ``odm_import`` reads each as the file is parsed and drops it (streamed: the numbers
     seen are all that is held)."""
@@ -203,7 +203,7 @@ def read_screening(reader: _Reader, elem: ET.Element) -> dict[str, Any]:
     if number in ids.never_enrolled:
         raise OdmImportError(f"{where}/@ScreeningNumber: {number} appears twice")
     ids.never_enrolled.add(number)
-    screened_on = _day(elem.get("ScreenedOn"), f"{where}/@ScreenedOn")
+    screened_on = parse_day(elem.get("ScreenedOn"), f"{where}/@ScreenedOn")
     if screened_on is None:
         raise OdmImportError(f"{where}/@ScreenedOn: required")
     values_elem = elem.find(reader._t("ScreeningValues"))
@@ -213,7 +213,7 @@ def read_screening(reader: _Reader, elem: ET.Element) -> dict[str, Any]:
         values = None
     if not isinstance(values, dict):
         raise OdmImportError(f"{where}/tw:ScreeningValues: required, a JSON object")
-    known = {reader._t("ScreeningValues"), reader._t("Consent"), _o("AuditRecord"), reader._t("History")}
+    known = {reader._t("ScreeningValues"), reader._t("Consent"), odm_tag("AuditRecord"), reader._t("History")}
     for child in elem:
         if child.tag not in known:
             raise OdmImportError(f"{where}/{child.tag}: the export writes no such element here (refused, never "
@@ -242,7 +242,7 @@ def read_screening(reader: _Reader, elem: ET.Element) -> dict[str, Any]:
             "consents": records, "recorded": recorded, "earlier": earlier}  # fmt: skip
 
 
-def _insert(writer: _Writer, screening_id: int, records: list[dict[str, Any]]) -> None:
+def _insert(writer: Writer, screening_id: int, records: list[dict[str, Any]]) -> None:
     for record in records:
         writer.session.execute(consents.insert().values(screening_id=screening_id, **record))
         writer.counts["consents"] += 1
@@ -253,12 +253,12 @@ def kept(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in r.items()} for r in records]
 
 
-def write_later(writer: _Writer, screening_id: int, records: list[dict[str, Any]]) -> None:
+def write_later(writer: Writer, screening_id: int, records: list[dict[str, Any]]) -> None:
     """A participant's other consent records, with the ids the file gives (its import entry keeps them)."""
     _insert(writer, screening_id, records)
 
 
-def write_screening(writer: _Writer, s: dict[str, Any]) -> None:
+def write_screening(writer: Writer, s: dict[str, Any]) -> None:
     """A screening never enrolled and its consent records (``read_screening``), with one ``import.odm`` entry that
     keeps its audit records as recorded (``recorded``, ``earlier``)."""
     p = writer.protocol
@@ -288,7 +288,7 @@ def write_screening(writer: _Writer, s: dict[str, Any]) -> None:
     writer.counts["earlier"] += len(s["earlier"])
 
 
-def consent_ids_past(writer: _Writer) -> None:
+def consent_ids_past(writer: Writer) -> None:
     """On PostgreSQL, the consents' id sequence moved past the largest id written (the ids are the file's)."""
     if writer.session.get_bind().dialect.name == "postgresql":
         largest = writer.session.execute(select(func.max(consents.c.id))).scalar()

@@ -16,7 +16,8 @@ byte-identical.
 Refused naming the element and the rule, never guessed: a ``tw:Earlier`` without its ``AuditRecord`` or with
 anything else, an ``AuditRecord`` without its ``SourceID``, records out of time order (the element's own latest
 ``AuditRecord`` last), a history on an element without its own ``AuditRecord``, an ``Action`` that is not one of the
-element's (``ACTIONS``), a value on an element's record, a ``tw:History`` twice or where the export never writes one;
+element's (``ACTIONS``; read by ``odm_import_history.earlier_action``, as a value's and a query's are), a value on an
+element's record, a ``tw:History`` twice or where the export never writes one;
 a ``tw:RemovedItemData`` without its AuditRecord, of an item the group does not hold or that has an ``ItemData`` too,
 or twice.
 """
@@ -28,11 +29,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trialwright.domain.audit_masking import AUDITED
-from trialwright.services.odm_import import OdmImportError, _o
-from trialwright.services.odm_import_history import _in_order, read_history
+from trialwright.services.odm_import_common import OdmImportError, in_time_order, odm_tag
+from trialwright.services.odm_import_history import earlier_action, read_history
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Recorded, _Reader
+    from trialwright.services.odm_import import Reader
+    from trialwright.services.odm_import_common import Recorded
 
 __all__ = ["ACTIONS", "LATEST", "read_element_history", "read_removed"]
 
@@ -68,7 +70,7 @@ LATEST = {
 
 
 def read_element_history(
-    reader: _Reader, elem: ET.Element, latest: Recorded | None, element: str, where: str, *, alone: bool = False
+    reader: Reader, elem: ET.Element, latest: Recorded | None, element: str, where: str, *, alone: bool = False
 ) -> list[Recorded]:
     """The earlier records of ``elem`` (an ``element`` of ``ACTIONS``), oldest first, each its AuditRecord as recorded
     with the ``action`` it recorded (None where the file gives none); empty if it has no ``tw:History``. ``alone``: a
@@ -91,11 +93,8 @@ def read_element_history(
         if unknown:
             raise OdmImportError(f"{at}/@{unknown[0]}: a {element}'s earlier record holds no value (the export "
                                  "writes its AuditRecord and Action only)")  # fmt: skip
-        action = earlier.get("Action")
-        if action is not None and action not in ACTIONS[element]:
-            raise OdmImportError(f"{at}/@Action: {action!r} is not an action about a {element} (one of "
-                                 f"{', '.join(sorted(ACTIONS[element]))})")  # fmt: skip
-        if [child.tag for child in earlier] != [_o("AuditRecord")]:
+        action = earlier_action(earlier, ACTIONS[element], f"a {element}", at)
+        if [child.tag for child in earlier] != [odm_tag("AuditRecord")]:
             raise OdmImportError(f"{at}/AuditRecord: required, and nothing else (who acted on the {element}, where, "
                                  "when and why)")  # fmt: skip
         recorded = reader._recorded(earlier, at)
@@ -103,25 +102,28 @@ def read_element_history(
         kept.append({**recorded, "action": action})
     if not kept:
         raise OdmImportError(f"{where}: holds no tw:Earlier (the export writes a history only when there is one)")
-    _in_order([*kept, latest] if latest is not None else kept, where, len(kept))
+    in_time_order([*kept, latest] if latest is not None else kept, where, len(kept))
     return kept
 
 
-def no_history(reader: _Reader, elem: ET.Element, where: str) -> None:
+def no_history(reader: Reader, elem: ET.Element, where: str) -> None:
     """Refuse a ``tw:History`` where the export never writes one (it could not be restored: never dropped)."""
     if elem.find(reader._t("History")) is not None:
         raise OdmImportError(f"{where}/tw:History: the export writes none here, so the import cannot restore it")
 
 
 def read_removed(
-    reader: _Reader, group: ET.Element, g_oid: str, where: str, values: dict[str, Any],
+    reader: Reader, group: ET.Element, g_oid: str, where: str, values: dict[str, Any],
     items: dict[str, Recorded], history: dict[str, list[dict[str, Any]]],
-    read: Callable[[_Reader, ET.Element, Recorded | None, str, str], list[dict[str, Any]]] = read_history,
+    read: Callable[[Reader, ET.Element, Recorded | None, str, str, frozenset[str]], list[dict[str, Any]]] = (
+        read_history
+    ),
     actions: frozenset[str] = LATEST["form value"],
 ) -> int:  # fmt: skip
     """The group's ``tw:RemovedItemData``: each one's latest record into ``items``, its earlier ones into ``history``
     (``read`` reads them: ``read_history``, or ``report_history`` for an adverse event's field; ``actions`` those its
-    latest record may name, ``LATEST``); how many."""
+    records may name, the latest in its ``tw:Action`` and the earlier ones in their ``Action``, ``LATEST``); how
+    many."""
     assert reader.found is not None
     count = 0
     for elem in group.findall(reader._t("RemovedItemData")):
@@ -139,14 +141,14 @@ def read_removed(
         if elem.get("Removed") != "Yes" or unknown:
             raise OdmImportError(f'{at}/@{unknown[0] if unknown else "Removed"}: the export writes ItemOID and '
                                  'Removed="Yes" only')  # fmt: skip
-        strays = sorted({child.tag for child in elem} - {_o("AuditRecord"), reader._t("History")})
+        strays = sorted({child.tag for child in elem} - {odm_tag("AuditRecord"), reader._t("History")})
         if strays:
             raise OdmImportError(f"{at}: {strays[0]} is not a child the export writes (AuditRecord, tw:History)")
         latest = reader._recorded(elem, at, actions)
         if latest is None:
             raise OdmImportError(f"{at}/AuditRecord: required (who removed the value, where, when and why)")
         items[name] = latest
-        earlier = read(reader, elem, latest, oid, at)
+        earlier = read(reader, elem, latest, oid, at, actions)
         if earlier:
             history[name] = earlier
         count += 1

@@ -1,18 +1,29 @@
 """Importing a value's audit history from an ODM file exactly: ``tw:History`` in ``ItemData``.
 
 The export writes it (``trialwright.exports.odm.history``): every audit entry about a form's, a log entry's or an
-adverse event's value before the latest, oldest first, each a ``tw:Earlier`` with its ``AuditRecord`` and the value
-that entry set (``Value`` or ``IsNull="Yes"`` and ``tw:StoredValue``, or ``Removed="Yes"``). ``read_history`` checks
-one value's history while ``odm_import`` reads the form or log entry (``report_history`` an adverse event's field,
-``odm_import_ae``); the import keeps it, record by record and value by value, in the form's, log entry's or event's
-``import.odm`` audit entry (``history``: field -> the earlier records, each the ``AuditRecord`` as recorded with the
-value it set as ``value``: a stored value, or for an event's field the report's value), beside the latest records
-(``items``), and the export reads them back (``trialwright.exports.odm.audit_index``), so export -> import -> export
-stays byte-identical.
+adverse event's value before the latest, oldest first, each a ``tw:Earlier`` with its ``AuditRecord``, the ``Action``
+it recorded and the value that entry set (``Value`` or ``IsNull="Yes"`` and ``tw:StoredValue``, or
+``Removed="Yes"``). ``read_history`` checks one value's history while ``odm_import`` reads the form or log entry
+(``report_history`` an adverse event's field, ``odm_import_ae``); the import keeps it, record by record and value by
+value, in the form's, log entry's or event's ``import.odm`` audit entry (``history``: field -> the earlier records,
+each the ``AuditRecord`` as recorded with its ``action`` and the value it set as ``value``: a stored value, or for an
+event's field the report's value), beside the latest records (``items``), and the export reads them back
+(``trialwright.exports.odm.audit_index``), so export -> import -> export stays byte-identical. A query's earlier
+records (``read_records``) are its ``AuditRecord`` and ``Action`` only, kept in the query's ``import.odm`` entry
+(``history``, ``odm_import_queries``).
+
+``earlier_action`` is the one reader of a ``tw:Earlier``'s ``Action`` (a value's, a query's, an element's:
+``odm_import_elements``): the action the record recorded, kept as its ``action``. A ``tw:Earlier`` without one (a
+value's or a query's in a file written before the export named them) is kept without ``action``, as the latest
+records of such files are: its action is unknown, and the re-export writes none, as the file had none.
 
 Exactly or not at all; refused naming the element and the rule, never guessed:
 
 * a ``tw:Earlier`` without its ``AuditRecord``, or an ``AuditRecord`` without its ``SourceID`` (``audit:<seq>:<hash>``);
+* an ``Action`` that is not an action about the value or query (``odm_import_elements.LATEST``: a form's value
+  ``form.value_entered``, ``form.value_changed``, ``form.value_derived``; a log entry's ``log.value_entered``,
+  ``log.value_changed``; an adverse event's field ``ae.reported``, ``ae.followed_up``; a query ``query.raised``,
+  ``query.answered``, ``query.closed``);
 * records out of time order: a ``DateTimeStamp`` before the one of the record before it (the value's own, latest
   ``AuditRecord`` last). The ``SourceID`` sequences are not compared: a trial imported from ODM and changed since has
   records from two trails, whose sequences do not follow one another;
@@ -29,22 +40,37 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
-from trialwright.services.odm_import import OdmImportError, _moment, _o
+from trialwright.services.odm_import_common import OdmImportError, Recorded, in_time_order, odm_tag
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Recorded, _Reader
+    from trialwright.services.odm_import import Reader
 
-__all__ = ["read_history", "read_records", "report_history"]
+__all__ = ["earlier_action", "read_history", "read_records", "report_history"]
 
-_EARLIER_ATTRIBUTES = frozenset({"Value", "IsNull", "Removed"})
+_EARLIER_ATTRIBUTES = frozenset({"Value", "IsNull", "Removed", "Action"})
+
+
+def earlier_action(earlier: ET.Element, actions: frozenset[str], about: str, at: str) -> str | None:
+    """The action a ``tw:Earlier`` (at ``at``) recorded, its ``Action``; None if it names none (unknown). Refused
+    unless one of ``actions``, the audit actions about ``about`` (``a form``, ``this value``, ...)."""
+    action = earlier.get("Action")
+    if action is not None and action not in actions:
+        raise OdmImportError(f"{at}/@Action: {action!r} is not an action about {about} (one of "
+                             f"{', '.join(sorted(actions))})")  # fmt: skip
+    return action
+
+
+def _with_action(recorded: Recorded, action: str | None) -> Recorded:
+    """An earlier record as kept: its AuditRecord as recorded and, if the file named it, its ``action``."""
+    return recorded if action is None else {**recorded, "action": action}
 
 
 def report_history(
-    reader: _Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str
+    reader: Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str, actions: frozenset[str]
 ) -> list[dict[str, Any]]:
     """An adverse event's field's earlier records, as ``read_history`` reads them, each with the value its report set
     (``value``: the report's value, None: cleared)."""
-    kept = read_history(reader, item, latest, oid, where)
+    kept = read_history(reader, item, latest, oid, where, actions)
     for n, earlier in enumerate(kept, start=1):
         stored = earlier["value"]
         if stored is None:
@@ -57,10 +83,11 @@ def report_history(
 
 
 def read_history(
-    reader: _Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str
+    reader: Reader, item: ET.Element, latest: Recorded | None, oid: str, where: str, actions: frozenset[str]
 ) -> list[dict[str, Any]]:
     """The earlier records of one form value (``item``, ItemDef ``oid``), oldest first, each its AuditRecord as recorded
-    with the stored value it set (``value``, None: removed); empty if the value has no ``tw:History``."""
+    with the action it recorded (``action``, one of ``actions``; left out where the file names none) and the stored
+    value it set (``value``, None: removed); empty if the value has no ``tw:History``."""
     found = item.findall(reader._t("History"))
     if not found:
         return []
@@ -83,12 +110,13 @@ def read_history(
         unknown = sorted(set(elem.attrib) - _EARLIER_ATTRIBUTES)
         if unknown:
             raise OdmImportError(f"{at}/@{unknown[0]}: not an attribute the export writes")
-        allowed = {_o("AuditRecord"), reader._t("StoredValue")}
+        allowed = {odm_tag("AuditRecord"), reader._t("StoredValue")}
         strays = sorted({child.tag for child in elem if child.tag not in allowed})
         if strays:
             raise OdmImportError(f"{at}: {strays[0]} is not a child the export writes (AuditRecord, tw:StoredValue)")
-        if elem.find(_o("AuditRecord")) is None:
+        if elem.find(odm_tag("AuditRecord")) is None:
             raise OdmImportError(f"{at}/AuditRecord: required (who changed the value, where, when and why)")
+        action = earlier_action(elem, actions, "this value", at)
         recorded = reader._recorded(elem, at)
         assert recorded is not None
         if elem.get("Removed") is not None:
@@ -97,14 +125,17 @@ def read_history(
             value = None
         else:
             value = reader.stored_value(elem, oid, at)
-        kept.append({**recorded, "value": value})
-    _in_order([*kept, latest], where, len(kept))
+        kept.append({**_with_action(recorded, action), "value": value})
+    in_time_order([*kept, latest], where, len(kept))
     return kept
 
 
-def read_records(reader: _Reader, elem: ET.Element, latest: Recorded | None, where: str) -> list[Recorded]:
-    """The earlier AuditRecords of an element that holds no value (a ``tw:Query``), oldest first, as recorded; empty
-    if it has no ``tw:History``. Each ``tw:Earlier`` holds its ``AuditRecord`` and nothing else."""
+def read_records(
+    reader: Reader, elem: ET.Element, latest: Recorded | None, where: str, actions: frozenset[str]
+) -> list[Recorded]:
+    """The earlier AuditRecords of a ``tw:Query``, oldest first, as recorded, each with the action it recorded
+    (``action``, one of ``actions``; left out where the file names none); empty if it has no ``tw:History``. Each
+    ``tw:Earlier`` holds its ``AuditRecord`` and ``Action`` and nothing else."""
     found = elem.findall(reader._t("History"))
     if not found:
         return []
@@ -118,32 +149,18 @@ def read_records(reader: _Reader, elem: ET.Element, latest: Recorded | None, whe
         at = f"{where}/tw:Earlier[{n}]"
         if earlier.tag != reader._t("Earlier"):
             raise OdmImportError(f"{where}: {earlier.tag} is not a child the export writes (only tw:Earlier)")
-        if earlier.attrib:
-            raise OdmImportError(f"{at}/@{sorted(earlier.attrib)[0]}: a query's earlier record holds no value (the "
-                                 "export writes its AuditRecord only)")  # fmt: skip
-        if [child.tag for child in earlier] != [_o("AuditRecord")]:
+        unknown = sorted(set(earlier.attrib) - {"Action"})
+        if unknown:
+            raise OdmImportError(f"{at}/@{unknown[0]}: a query's earlier record holds no value (the export writes its "
+                                 "AuditRecord and Action only)")  # fmt: skip
+        action = earlier_action(earlier, actions, "this query", at)
+        if [child.tag for child in earlier] != [odm_tag("AuditRecord")]:
             raise OdmImportError(f"{at}/AuditRecord: required, and nothing else (who acted on the query, where, "
                                  "when and why)")  # fmt: skip
         recorded = reader._recorded(earlier, at)
         assert recorded is not None
-        kept.append(recorded)
+        kept.append(_with_action(recorded, action))
     if not kept:
         raise OdmImportError(f"{where}: holds no tw:Earlier (the export writes a history only when there is one)")
-    _in_order([*kept, latest], where, len(kept))
+    in_time_order([*kept, latest], where, len(kept))
     return kept
-
-
-def _in_order(records: list[Recorded], where: str, earlier: int) -> None:
-    """Each record after the one before it: its time not earlier (a source entry's sequence may come from another
-    trail, so it says nothing about the order)."""
-    for n in range(1, len(records)):
-        before, after = records[n - 1], records[n]
-        name = f"{where}/tw:Earlier[{n + 1}]" if n < earlier else where.removesuffix("/tw:History")
-        then = _moment(str(before["at"]), f"{name}/DateTimeStamp")
-        now = _moment(str(after["at"]), f"{name}/DateTimeStamp")
-        assert then is not None and now is not None
-        if now < then:
-            raise OdmImportError(
-                f"{name}/AuditRecord/DateTimeStamp: {after['at']} is before {before['at']}, the record before it; "
-                "a history comes oldest first"
-            )

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from trialwright.services import audit
-from trialwright.services.odm_import import OdmImportError, _o
+from trialwright.services.odm_import_common import OdmImportError, odm_tag
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.store.data_tables import soft_locks, trial_locks
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import _Reader, _Writer
+    from trialwright.services.odm_import import Reader, Writer
 
 __all__ = ["read_subject_locks", "read_trial_locks", "write_locks"]
 
@@ -49,7 +49,7 @@ def _action(scope: str, locked: bool) -> str:
     return "lock.soft_locked" if locked else "lock.soft_unlocked"
 
 
-def _one(reader: _Reader, elem: ET.Element, where: str, scope: str, target: str | None) -> dict[str, Any]:
+def _one(reader: Reader, elem: ET.Element, where: str, scope: str, target: str | None) -> dict[str, Any]:
     allowed = {"Locked", "At", "By", "Reason"} | ({"OpenBlockers"} if scope == "trial" else set())
     allowed |= {"Site"} if scope == "site" else set()
     strays = sorted(set(elem.attrib) - allowed)
@@ -57,8 +57,8 @@ def _one(reader: _Reader, elem: ET.Element, where: str, scope: str, target: str 
         raise OdmImportError(f"{where}/@{strays[0]}: the export never writes it here; it cannot be restored, so it is "
                              "refused, never dropped")  # fmt: skip
     children = [child.tag for child in elem]
-    if children and children != [_o("AuditRecord")]:
-        raise OdmImportError(f"{where}: holds {children[0] if children[0] != _o('AuditRecord') else children[1]}; "
+    if children and children != [odm_tag("AuditRecord")]:
+        raise OdmImportError(f"{where}: holds {children[0] if children[0] != odm_tag('AuditRecord') else children[1]}; "
                              "the export writes one AuditRecord here and nothing else")  # fmt: skip
     locked_text = elem.get("Locked")
     if locked_text not in ("Yes", "No"):
@@ -106,7 +106,7 @@ def _in_order(changes: list[dict[str, Any]], what: str) -> None:
                                  "follows")  # fmt: skip
 
 
-def read_subject_locks(reader: _Reader, elem: ET.Element, pid: str) -> None:
+def read_subject_locks(reader: Reader, elem: ET.Element, pid: str) -> None:
     """The participant's ``tw:SoftLock`` elements (in their ``SubjectData``), checked, into ``reader.locks``."""
     where = f"SubjectData[@SubjectKey={pid}]"
     changes = []
@@ -119,7 +119,7 @@ def read_subject_locks(reader: _Reader, elem: ET.Element, pid: str) -> None:
     reader.locks.extend(changes)
 
 
-def read_trial_locks(reader: _Reader, clinical: ET.Element) -> None:
+def read_trial_locks(reader: Reader, clinical: ET.Element) -> None:
     """``ClinicalData``'s ``tw:TrialLock`` and ``tw:SoftLock`` elements (a site's), checked, into ``reader.locks``."""
     trial = [_one(reader, x, f"ClinicalData/tw:TrialLock[{n}]", "trial", None)
              for n, x in enumerate(clinical.findall(reader._t("TrialLock")), start=1)]  # fmt: skip
@@ -139,7 +139,7 @@ def read_trial_locks(reader: _Reader, clinical: ET.Element) -> None:
         reader.locks.extend(changes)
 
 
-def write_locks(writer: _Writer, locks: list[dict[str, Any]]) -> None:
+def write_locks(writer: Writer, locks: list[dict[str, Any]]) -> None:
     """The locks, last, in the import's transaction: the trial's rows in order, then the soft locks' by time (each
     target's in its order), and one ``import.odm`` entry keeping each with its AuditRecord as recorded."""
     if not locks:

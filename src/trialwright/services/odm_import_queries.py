@@ -6,14 +6,17 @@ A query is read where the export writes it: on the ``SubjectData`` (a query on t
 ``ItemRef``\\ s). Each is restored with its number (``ID``), target, field, origin, check, text, status, answer and
 closing note, who raised, answered and closed it and when, and its ``AuditRecord`` as recorded, kept in the query's
 own ``import.odm`` audit entry (its new value the query as restored, ``query``, and ``recorded``; its detail the file
-and the query's number) so that exporting the imported trial writes the file's AuditRecord again
+and the query's number) with its earlier records (``tw:History``: ``history``, each an AuditRecord as recorded and the
+action its ``tw:Earlier`` names, ``odm_import_history.read_records``; none in a file written before the export named
+them: unknown), so that exporting the imported trial writes the file's AuditRecords again
 (``trialwright.exports.odm.audit_index``).
 
 Refused, naming the element or attribute and the rule, never dropped: a ``tw:Query`` anywhere else, an attribute or
 child element the import does not restore, a number that is not a positive whole number or appears twice, an origin
 or status that is not one, a state whose parts do not agree (an open query has no answer and is not closed, an answered
 one has its answer, a closed one who closed it and when; an answer comes with who gave it and when), a time without
-its zone, an ``ItemOID`` on a participant's query or one its item group does not hold.
+its zone, an ``ItemOID`` on a participant's query or one its item group does not hold, an earlier record's ``Action``
+that is not an action about a query (``query.raised``, ``query.answered``, ``query.closed``).
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ from trialwright.exports.odm import UNSCHEDULED
 from trialwright.exports.odm.ae_outline import AE_EVENT
 from trialwright.exports.odm.outline import LOGS_EVENT
 from trialwright.services import audit
-from trialwright.services.odm_import import OdmImportError, Recorded, _moment, _o
+from trialwright.services.odm_import_common import OdmImportError, Recorded, odm_tag, parse_moment
 from trialwright.services.odm_import_elements import LATEST
 from trialwright.services.odm_import_history import read_records
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.log_tables import log_entries
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import _Reader, _Subject, _Writer
+    from trialwright.services.odm_import import Reader, Subject, Writer
 
 __all__ = ["ImportedQuery", "QueryReader", "advance_query_numbers", "restore_queries"]
 
@@ -61,13 +64,13 @@ class ImportedQuery:
     target: tuple[Any, ...]
     row: dict[str, Any]
     recorded: Recorded | None
-    history: tuple[Recorded, ...] = ()  # its earlier AuditRecords, oldest first
+    history: tuple[Recorded, ...] = ()  # its earlier AuditRecords, oldest first, each with its action if named
 
 
 class QueryReader:
     """The queries of each participant of one reading of the file (a number appears once in the whole file)."""
 
-    def __init__(self, reader: _Reader) -> None:
+    def __init__(self, reader: Reader) -> None:
         self.reader = reader
         self.numbers: set[int] = set()
 
@@ -85,13 +88,13 @@ class QueryReader:
                 taken.add(id(q))
 
         take(elem, where, None, ("participant",))
-        for event in elem.findall(_o("StudyEventData")):
+        for event in elem.findall(odm_tag("StudyEventData")):
             oid = event.get("StudyEventOID", "")
             e_where = f"{where}/StudyEventData[@StudyEventOID={oid}]"
-            for form in event.findall(_o("FormData")):
+            for form in event.findall(odm_tag("FormData")):
                 form_oid = form.get("FormOID", "")
                 f_where = f"{e_where}/FormData[@FormOID={form_oid}]"
-                for group in form.findall(_o("ItemGroupData")):
+                for group in form.findall(odm_tag("ItemGroupData")):
                     g_oid = group.get("ItemGroupOID", "")
                     if oid == AE_EVENT:  # the export writes no query on an adverse event's item group
                         continue
@@ -124,7 +127,7 @@ class QueryReader:
         if unknown:
             raise OdmImportError(f"{where}/@{unknown[0]}: not a part of a query the import restores (refused, "
                                  "never dropped)")  # fmt: skip
-        allowed = [_o("AuditRecord"), r._t("History")]
+        allowed = [odm_tag("AuditRecord"), r._t("History")]
         for n, child in enumerate(q):
             if n >= len(allowed) or child.tag != allowed[n]:
                 local = child.tag.rpartition("}")[2]
@@ -159,7 +162,7 @@ class QueryReader:
         if status == "closed" and not all(closed):
             raise OdmImportError(f"{where}/@Status: a closed query says who closed it and when (ClosedBy, ClosedAt)")
         for name in _TIMES:
-            moment = _moment(attrs.get(name), f"{where}/@{name}")
+            moment = parse_moment(attrs.get(name), f"{where}/@{name}")
             if moment is not None and moment.isoformat() != attrs[name]:  # it would not come back as written
                 raise OdmImportError(f"{where}/@{name}: {attrs[name]!r} is not a UTC time as the export writes it "
                                      f"({moment.isoformat()}); refused, never rewritten")  # fmt: skip
@@ -175,10 +178,11 @@ class QueryReader:
         row: dict[str, Any] = {_COLUMNS[name]: value for name, value in attrs.items() if name not in {"ID", "ItemOID"}}
         row["field"] = field
         recorded = r._recorded(q, where, LATEST["query"])
-        return ImportedQuery(number, target, row, recorded, tuple(read_records(r, q, recorded, where)))
+        earlier = read_records(r, q, recorded, where, LATEST["query"])
+        return ImportedQuery(number, target, row, recorded, tuple(earlier))
 
 
-def restore_queries(writer: _Writer, s: _Subject, found: list[ImportedQuery]) -> None:
+def restore_queries(writer: Writer, s: Subject, found: list[ImportedQuery]) -> None:
     """Write the participant's queries (after its forms and log entries), each with its ``import.odm`` entry."""
     session = writer.session
     for q in found:
@@ -219,7 +223,7 @@ def restore_queries(writer: _Writer, s: _Subject, found: list[ImportedQuery]) ->
         writer.counts["earlier"] += len(q.history)
 
 
-def advance_query_numbers(writer: _Writer) -> None:
+def advance_query_numbers(writer: Writer) -> None:
     """After restoring queries with their numbers: PostgreSQL's sequence of query ids goes past the largest, so the
     next query raised here takes the next number (SQLite takes the largest plus one by itself)."""
     session = writer.session

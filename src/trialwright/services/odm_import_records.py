@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from trialwright.protocol import Protocol
 from trialwright.services import audit
-from trialwright.services.odm_import import OdmImportError, _moment
+from trialwright.services.odm_import_common import OdmImportError, parse_moment
 from trialwright.services.safety.common import DECISION_CODES
 from trialwright.store.safety_tables import dsmb_decisions
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import _Reader, _Writer
+    from trialwright.services.odm_import import Reader, Writer
 
 __all__ = [
     "CONSENT_ATTRIBUTES",
@@ -79,7 +79,7 @@ def exact_moment(text: str | None, where: str) -> dt.datetime:
     """A time written as the export writes it (UTC, ``isoformat()``), or refused naming ``where``."""
     if text is None or not text.strip():
         raise OdmImportError(f"{where}: required")
-    moment = _moment(text, where)
+    moment = parse_moment(text, where)
     assert moment is not None
     if moment.isoformat() != text:
         raise OdmImportError(
@@ -125,7 +125,7 @@ def read_withdrawal(x: ET.Element, where: str) -> tuple[dt.datetime, str] | None
 
 
 def same_generation(
-    reader: _Reader, consent: dict[str, Any] | None, withdrawn: list[tuple[dt.datetime, str] | None], where: str
+    reader: Reader, consent: dict[str, Any] | None, withdrawn: list[tuple[dt.datetime, str] | None], where: str
 ) -> None:
     """The consent's details (at ``where``, ``tw:Enrolment``) and who recorded each withdrawal are all in the file or
     none of them (a file written before the export carried them): some but not all could not be restored exactly (the
@@ -145,7 +145,7 @@ def same_generation(
             )
 
 
-def read_dsmb_decisions(reader: _Reader, clinical: ET.Element) -> list[dict[str, Any]]:
+def read_dsmb_decisions(reader: Reader, clinical: ET.Element) -> list[dict[str, Any]]:
     """The DSMB's decisions in ``ClinicalData`` (``tw:DsmbDecision``), checked, as ``dsmb_decisions`` stores them."""
     out: list[dict[str, Any]] = []
     for n, elem in enumerate(clinical.findall(reader._t("DsmbDecision")), start=1):
@@ -178,7 +178,7 @@ def read_dsmb_decisions(reader: _Reader, clinical: ET.Element) -> list[dict[str,
     return out
 
 
-def write_dsmb_decisions(writer: _Writer, decisions: list[dict[str, Any]]) -> None:
+def write_dsmb_decisions(writer: Writer, decisions: list[dict[str, Any]]) -> None:
     """The DSMB's decisions, in the order made, each with its ``import.odm`` entry (trial-level: no participant)."""
     for d in decisions:
         writer.session.execute(dsmb_decisions.insert().values(**d, reason=DSMB_REASON_NOT_IN_FILE))

@@ -8,7 +8,8 @@ A monitor raises a query on CRP, a coordinator answers it, the monitor closes it
 | tw:Query/tw:History/tw:Earlier[1]     | monitor     | query.raised     |
 | tw:Query/tw:History/tw:Earlier[2]     | coordinator | query.answered   |
 
-Each earlier record is the query's audit entry as the exporter's audit page shows it (a blinded data manager's
+Each earlier record carries the action it recorded (``Action``, as an element's earlier records do) and is the
+query's audit entry as the exporter's audit page shows it (a blinded data manager's
 export of a randomized participant names no arm); the file is valid against ODM 1.3.2 with the extension; the import
 keeps both records in the query's ``import.odm`` entry (``history``, counted in the summary), export -> import ->
 export is byte-identical and ``audit verify`` passes. Refused, naming the element and the rule, nothing written: the
@@ -75,7 +76,8 @@ def test_a_closed_querys_earlier_records_travel_and_come_back_exactly(
     q = _query(path, number)
     earlier = q.findall(f"{TW}History/{TW}Earlier")
     assert [_record(x) for x in earlier] == expected[:2] and _record(q) == expected[2]
-    assert all(not x.attrib for x in earlier)  # a query's earlier record holds no value
+    # a query's earlier record holds no value, only its action
+    assert [x.attrib for x in earlier] == [{"Action": "query.raised"}, {"Action": "query.answered"}]
     text = path.read_text(encoding="utf-8")
     for arm in first_protocol().protocol.arms:
         assert not re.search(rf"\b{arm.code}\b", text) and arm.name not in text, arm.code
@@ -103,7 +105,7 @@ def _in_query(change: Callable[[str], str]) -> Callable[[str], str]:
 
 
 def _swap(query: str) -> str:
-    first, second = re.findall(r" *<tw:Earlier>.*?</tw:Earlier>\n", query, re.S)
+    first, second = re.findall(r" *<tw:Earlier[ >].*?</tw:Earlier>\n", query, re.S)
     return query.replace(first + second, second + first)
 
 
@@ -111,9 +113,10 @@ def _swap(query: str) -> str:
     ("change", "named"),
     [
         (_in_query(_swap), "tw:History/tw:Earlier[2]/AuditRecord/DateTimeStamp:"),
-        (_in_query(lambda q: q.replace("<tw:Earlier>", '<tw:Earlier Value="35">', 1)),
+        (_in_query(lambda q: q.replace("<tw:Earlier ", '<tw:Earlier Value="35" ', 1)),
          "tw:History/tw:Earlier[1]/@Value: a query's earlier record holds no value"),
-        (_in_query(lambda q: re.sub(r"(<tw:Earlier>)\s*<AuditRecord.*?</AuditRecord>", r"\1", q, count=1, flags=re.S)),
+        (_in_query(lambda q: re.sub(r"(<tw:Earlier[^>]*>)\s*<AuditRecord.*?</AuditRecord>", r"\1", q, count=1,
+                                    flags=re.S)),
          "tw:History/tw:Earlier[1]/AuditRecord: required"),
     ],
     ids=["out of order", "with a value", "no AuditRecord"],

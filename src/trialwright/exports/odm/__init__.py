@@ -12,8 +12,9 @@ site, time, reason for change, ``SourceID`` ``audit:<seq>:<hash>``, the trialwri
 ``tw:Action``, the audit action that entry recorded, in ODM's ``AuditRecordElementExtension``)
 for the latest audit entry about it (in a trial imported from ODM, the AuditRecord its import kept as recorded:
 ``audit_index``), and a value's ``ItemData`` (a form's, a log entry's, an adverse event's) every earlier one too,
-with the value each set (``tw:History``: ``history``), as does each participant, visit, form, log entry and adverse
-event, with the action each recorded (``element_history``; never the entries about the arm); a signed form carries
+with the value and the action each set and recorded (``tw:History``: ``history``), as does each query and each
+participant, visit, form, log entry and adverse event, with the action each recorded (``element_history``; never the
+entries about the arm); a signed form carries
 its ``Signature``. The export source
 has no stream of visits, so a visit without forms (a missed one) is found by its audit entry: ``visit.held`` or
 ``visit.missed``, or ``import.odm`` in a trial that was itself imported from ODM.
@@ -35,7 +36,7 @@ XSD that redefines those groups, the way Define-XML extends ODM):
   when ``Value`` cannot carry the stored value exactly, ``Value``. A value that is not there (not done,
   censored, not computable) is ``IsNull="Yes"``, so plain ODM readers see a null, never a zero or a limit.
 * ``tw:History`` in a value's ``ItemData``, after ``tw:StoredValue``: a ``tw:Earlier`` per audit entry about the value
-  before the latest, oldest first, with its ``AuditRecord`` and the value it set (``history``).
+  before the latest, oldest first, with its ``AuditRecord``, its ``Action`` and the value it set (``history``).
 * ``tw:History`` in ``SubjectData``, ``StudyEventData``, ``FormData`` and a log entry's or an adverse event's
   ``ItemGroupData``: the element's own earlier audit records, each with its ``Action`` (``element_history``); and
   ``tw:RemovedItemData`` in an ``ItemGroupData``: a value its latest change removed, with its records.
@@ -45,7 +46,7 @@ XSD that redefines those groups, the way Define-XML extends ODM):
   dictionary, version, verbatim, code, name, coder, time, the path as ``tw:Level``).
 * ``tw:Query`` in ``SubjectData`` and ``ItemGroupData``: the data queries on the participant, the form record or
   the log entry (``ItemOID`` its field), with their state, texts, who and when, and the AuditRecord of the latest
-  audit entry about each (``queries``).
+  audit entry about each, the earlier ones in ``tw:History`` with their ``Action`` (``queries``).
 * ``tw:AdverseEvent`` in an adverse event's ``ItemGroupData`` (``SE.AE``): who reported it first and when, every report
   (``tw:Report`` with its assessment as JSON in ``tw:Assessment``), the reports due (``tw:Due``), the submissions
   (``tw:Submission``) and the MedDRA coding (``tw:Coding``).

@@ -32,7 +32,7 @@ Where an entry is indexed (``_keys``):
 
 An ``import.odm`` entry keeps the AuditRecords of the file it imported as recorded (``recorded``, and ``items`` for a
 form's values: user, role, site, time stamp, reason, the source entry's seq and hash, and the action the record's
-``tw:Action`` named, if it named one), and the index takes
+``tw:Action`` named, or an earlier record's ``tw:Earlier`` its ``Action``, if it named one), and the index takes
 those instead of the import's own user and time: exporting an imported trial writes the AuditRecords of the file it
 came from. The participant's own import entry also keeps its randomization as the file stated it (the entry's
 extra, as JSON), the records of its screening's entries that name no participant (``screening_earlier``: the

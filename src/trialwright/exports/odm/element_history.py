@@ -5,9 +5,10 @@
 the element before the latest (whose ``AuditRecord`` the element carries), oldest first, each with its
 ``AuditRecord`` (user, EditPoint, site, time, reason, ``SourceID``) and ``Action``, the audit action it recorded
 (none on a record an ODM import kept as an element's latest from a file written before the export named the latest
-records' actions in ``tw:Action``). The element's own ``AuditRecord`` names its action in ``tw:Action``, its last
-child (``ClinicalWriter._audit_record``); an earlier record's ``AuditRecord`` has none: its action is the
-``tw:Earlier``'s, never written twice.
+records' actions in ``tw:Action``), written as a value's and a query's earlier records are
+(``history.open_earlier``). The element's own ``AuditRecord`` names its action in ``tw:Action``, its last child
+(``ClinicalWriter._audit_record``); an earlier record's ``AuditRecord`` has none: its action is the ``tw:Earlier``'s,
+never written twice.
 
 Which entries are an element's (``audit_index._keys``):
 
@@ -41,31 +42,19 @@ in an element's history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from trialwright.exports.odm.audit_index import Audited
-from trialwright.exports.odm.history import write_history
+from trialwright.exports.odm.history import AuditWriter, write_history, write_records
 from trialwright.exports.odm.values import ValueCodec
 from trialwright.exports.odm.xmlstream import XmlStream, quoted
 from trialwright.protocol import FormField
 
-__all__ = ["write_element_history", "write_removed"]
+__all__ = ["AuditWriter", "write_element_history", "write_removed"]
 
-AuditWriter = Callable[[Audited | None, str], None]
-
-
-def write_element_history(xml: XmlStream, earlier: Sequence[Audited], site: str, audit_record: AuditWriter) -> None:
-    """``tw:History`` of an element: a ``tw:Earlier Action=...`` per earlier entry, oldest first (nothing if none)."""
-    if not earlier:
-        return
-    xml.start("tw:History")
-    for a in earlier:
-        action = "" if a.action is None else f" Action={quoted(a.action)}"
-        xml.write(f"{xml.indent()}<tw:Earlier{action}>\n")
-        xml.depth += 1
-        audit_record(a._replace(action=None), site)  # its action is the tw:Earlier's, not written twice
-        xml.end("tw:Earlier")
-    xml.end("tw:History")
+#: ``tw:History`` of an element: a ``tw:Earlier Action=...`` per earlier entry, oldest first (nothing if none), as a
+#: query's: ``history.write_records``, the one writer of an earlier record and its action (``history.open_earlier``).
+write_element_history = write_records
 
 
 def write_removed(

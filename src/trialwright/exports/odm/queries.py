@@ -12,7 +12,8 @@ data_check, manual, system), ``CheckID``, ``Status`` (open, answered, closed), `
 ``Answer``/``AnsweredAt``/``AnsweredBy``, ``ClosedAt``/``ClosedBy``/``CloseNote``, and ODM's ``AuditRecord`` of
 the latest audit entry about it (``query.raised``, ``query.answered`` or ``query.closed``; in a trial imported from
 ODM, the AuditRecord its import kept), then the earlier ones in ``tw:History`` (a ``tw:Earlier`` each, its
-``AuditRecord`` only, oldest first: ``history.write_records``). Queries come in the order of their numbers.
+``AuditRecord`` and the ``Action`` it recorded, oldest first: ``history.write_records``). Queries come in the order
+of their numbers.
 
 ``QueriesHeld`` holds one participant's queries while the participant is written and hands each element its own;
 whatever is left when the participant is done (a query on a form or entry the file does not hold) stops the export
@@ -25,15 +26,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 from trialwright.exports.base import QueryRecord
-from trialwright.exports.odm.audit_index import Audited, Indexed
-from trialwright.exports.odm.history import write_records
+from trialwright.exports.odm.audit_index import Indexed
+from trialwright.exports.odm.history import AuditWriter, write_records
 from trialwright.exports.odm.xmlstream import XmlStream
 
 __all__ = ["QueriesHeld", "write_queries"]
-
-#: Writes an element's AuditRecord (``ClinicalWriter._audit_record``): the latest entry, the participant's site.
-AuditWriter = Callable[[Audited | None, str], None]
-
 
 class QueriesHeld:
     """One participant's queries, by where they are written."""

@@ -63,7 +63,11 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
               <xs:enumeration value="Yes"/></xs:restriction></xs:simpleType></xs:attribute>
             <xs:attribute name="Removed"><xs:simpleType><xs:restriction base="xs:string">
               <xs:enumeration value="Yes"/></xs:restriction></xs:simpleType></xs:attribute>
-            <xs:attribute name="Action" type="xs:string"/>
+            <xs:attribute name="Action" type="xs:string">
+              <xs:annotation><xs:documentation>The audit action the earlier record recorded (a value's, a
+                query's or an element's), never in its AuditRecord; absent where it is unknown.</xs:documentation>
+              </xs:annotation>
+            </xs:attribute>
           </xs:complexType>
         </xs:element>
       </xs:sequence>
