@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import repeat
@@ -274,6 +275,11 @@ def csv_text(batch: pa.RecordBatch) -> str:
     return csv_lines([csv_cells(c) for c in batch.columns])
 
 
+_pause_lock = threading.Lock()
+_paused = 0  # chunks being built now, in every thread
+_was_enabled = True  # whether the collector was on when the first of them paused it
+
+
 @contextmanager
 def no_cycle_scans() -> Iterator[None]:
     """Python's cyclic garbage collector paused while a chunk of rows is read and turned into columns (the tabular
@@ -282,12 +288,20 @@ def no_cycle_scans() -> Iterator[None]:
     A chunk allocates tens of thousands of containers (the parsed JSON's dicts, the column lists), so the collector,
     which runs every 700 allocations, scanned the young ones again and again: about a fifth of the CSV export's
     CPU at 200 screened (cProfile, ``_long_columns`` 0.34 s -> 0.06 s with it paused). Nothing a chunk makes is
-    cyclic (JSON is a tree; lists of values), so reference counting frees it all the same; the collector is turned
-    back on after the chunk (only if it was on: another thread's pause, or the process's own choice, is kept)."""
-    was = gc.isenabled()
-    gc.disable()
+    cyclic (JSON is a tree; lists of values), so reference counting frees it all the same. Exports run in threads
+    of one process, so the pauses are counted under a lock: the first pause remembers whether the collector was on
+    and the last one to end turns it back on only then (the process's own choice is kept, and two overlapping
+    exports never leave it off)."""
+    global _paused, _was_enabled
+    with _pause_lock:
+        if _paused == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _paused += 1
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        with _pause_lock:
+            _paused -= 1
+            if _paused == 0 and _was_enabled:
+                gc.enable()

@@ -24,6 +24,7 @@ import pytest
 
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
+from trialwright.exports.columnar import no_cycle_scans
 from trialwright.exports.tabular import CsvExporter, ParquetExporter
 from trialwright.services.exports import export_source
 from trialwright.services.simulation import simulate
@@ -67,3 +68,24 @@ def test_no_collection_runs_while_a_chunk_of_form_records_becomes_columns(
     assert seen["building"] == 0, seen
     assert seen["elsewhere"] > 0, seen  # the collector ran around the chunks: the hook sees collections
     assert (tmp_path / "values_long.csv").exists() or (tmp_path / "values_long.parquet").exists()
+
+
+def test_overlapping_pauses_keep_the_collector_off_until_the_last_ends_then_on_again() -> None:
+    """Exports run in threads of one process: while one export's chunk is built another's may start and end. The
+    collector stays paused until the last pause ends and is then back on (never left off for the process), and a
+    process that turned it off itself keeps it off."""
+    assert gc.isenabled()
+    first, second = no_cycle_scans(), no_cycle_scans()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()  # the second export's chunk is still being built
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with no_cycle_scans():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
