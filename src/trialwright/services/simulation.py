@@ -550,7 +550,8 @@ def refusal_lines(summary: SimulationSummary, *, rules: int = 5, named: int = 5,
     lines = []
     for rule, n in list(summary.refusals.items())[:rules]:
         whom = [gettext(SCREENING_NUMBER) % {"n": w.split()[1]} if w.startswith("screening ") else w
-                for w in dict.fromkeys(summary.refused_whom.get(rule, ()))]  # fmt: skip
+                for w in dict.fromkeys(w for entry in summary.refused_whom.get(rule, ()) for w in entry.split(", "))]
+        # a series refused whole is one entry naming each of its participants: each counts as one of them
         shown = ", ".join(whom[:named])
         if len(whom) > named:
             shown += " " + gettext(REFUSED_MORE) % {"n": len(whom) - named}

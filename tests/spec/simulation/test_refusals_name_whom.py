@@ -9,6 +9,7 @@ table, read independently, says who is in which arm."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 from babel.messages.pofile import read_po
 from sqlalchemy import select
@@ -65,3 +66,11 @@ def test_a_screening_is_named_by_its_number_in_english_and_persian() -> None:
                                 refused_whom={"a rule": ("screening 12",)}, seconds=1.0)  # fmt: skip
     assert refusal_lines(summary) == ["1 refused, a rule: screening 12"]
     assert refusal_lines(summary, gettext=translations("fa").gettext) == ["1 بار رد شد، a rule: غربالگری 12"]
+
+
+def test_a_series_refused_whole_counts_each_of_its_participants_within_the_first_five() -> None:
+    """A signing series refused as a whole names each of its participants in one entry; the line names the first
+    five participants, not the first five entries, and says how many more people there are."""
+    series = "P-001, P-002, P-003, P-004, P-005, P-006"
+    summary = SimpleNamespace(refusals={"signature: refused": 2}, refused_whom={"signature: refused": (series, series)})
+    assert refusal_lines(summary) == ["2 refused, signature: refused: P-001, P-002, P-003, P-004, P-005 and 1 more"]  # type: ignore[arg-type]
