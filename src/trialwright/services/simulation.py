@@ -52,6 +52,7 @@ from trialwright.services.randomization import (
 )
 from trialwright.services.safety import pause, record_decision, report_event
 from trialwright.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
+from trialwright.services.simulation_file import check_settings
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, create_user, generate_password, get_user, reset_password
 
@@ -100,8 +101,10 @@ def simulation_file_for(protocol_path: Path) -> Path:
     return protocol_path.with_name(protocol_path.stem + ".simulation.yaml")
 
 
-def load_plan(path: Path) -> dict[str, Any]:
-    """Read a simulation file."""
+def load_plan(path: Path, protocol: Protocol | None = None) -> dict[str, Any]:
+    """Read a simulation file; with ``protocol``, every setting checked against its rule and the protocol
+    (``simulation_file.check_settings``), so what would crash, do nothing or draw only refusals is refused here,
+    before any database is created or written."""
     if not path.exists():
         raise SimulationError(f"simulation file: {path} does not exist (it says how to draw this protocol's values)")
     data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
@@ -120,6 +123,8 @@ def load_plan(path: Path) -> dict[str, Any]:
             f"simulation file: {path}: adverse_events: unknown key {', '.join(unknown)} "
             f"(known: {', '.join(sorted(_EVENT_KEYS))})"
         )
+    if protocol is not None:
+        check_settings(path, data, protocol)
     return data
 
 
@@ -254,7 +259,7 @@ def check_plan(protocol_path: Path) -> None:
     """The simulation file beside ``protocol_path`` read and checked against the protocol, before any database
     is created for it: a missing or wrong file is refused first, not after an empty trial was made."""
     protocol = load_protocol(protocol_path).protocol
-    plan = load_plan(simulation_file_for(protocol_path))
+    plan = load_plan(simulation_file_for(protocol_path), protocol)
     field_specs(protocol, plan)
     # every other part ``simulate`` reads from the file, checked the same way before anything is created: the
     # causality codes, the action taken, death, and the patients' draws (sites, expected events) for one patient
@@ -617,7 +622,7 @@ def simulate(
 
     began = time.perf_counter()
     protocol = current_protocol(engine).protocol
-    plan = load_plan(simulation_file_for(protocol_path))
+    plan = load_plan(simulation_file_for(protocol_path), protocol)
     specs = field_specs(protocol, plan)
     effects = dict(effects or {})
     for key in effects:
