@@ -227,6 +227,11 @@ def _fields(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> Non
                          f"{f.type.value}")  # fmt: skip
         if not {"from_screening", "years_before"} & set(tied):
             check_distribution(refuse, f"fields.{key}", tied)
+        if "choice" in tied and f.type is FieldType.CHOICE:  # a code the field does not offer: every save refused
+            offered = [c.code for c in f.choices]
+            if unknown := sorted(str(code) for code in tied["choice"] if str(code) not in offered):
+                raise refuse(f"fields.{key}.choice", f"{', '.join(unknown)}: not a choice of the field "
+                             f"({', '.join(offered)}); a save would refuse every such value")  # fmt: skip
 
 
 def check_settings(path: Path, plan: Mapping[str, Any], protocol: Protocol) -> None:

@@ -130,6 +130,11 @@ CASES: list[tuple[str, Change, str]] = [
         "fields.demographics.sex.from_screening: 'gender' is not a screening field of the protocol",
     ),
     (
+        "a code the choice field does not offer",
+        _field("vitals.consciousness", {"choice": {"alert": 0.9, "confused": 0.1}}),
+        "fields.vitals.consciousness.choice: confused: not a choice of the field",
+    ),
+    (
         "no recruitment days",
         lambda plan: plan["recruitment"].update(days=0),
         "recruitment.days: 0 is not a whole number of days >= 1",
@@ -188,3 +193,25 @@ def test_a_trial_database_is_not_written_by_a_refused_simulation_file(
         simulate(engine, protocol, 3, seed=1)
     assert entries() == before
     engine.dispose()
+
+
+EFFECTS = [
+    ("labs.nope=3", "effect: 'labs.nope' is not a form.field of the protocol"),
+    ("vitals.news2=2", "effect: 'vitals.news2' is a derived field, computed from its formula, never drawn"),
+    ("vitals.consciousness=1", "effect: 'vitals.consciousness' is a choice field; an effect is added to a number"),
+    ("blood_gas.paco2=5", "effect: 'blood_gas.paco2' has no distribution in the simulation file's fields"),
+]
+
+
+@pytest.mark.parametrize(("effect", "message"), EFFECTS, ids=[e[0] for e in EFFECTS])
+def test_an_effect_that_would_do_nothing_is_refused_before_creating_a_database(
+    tmp_path: Path, effect: str, message: str
+) -> None:
+    """``--effect`` is added to a number the simulation file draws at follow-up visits; one on a derived field, a
+    field that is no number, or one the file draws nothing for would plant nothing, and is refused up front."""
+    database = tmp_path / "effect.db"
+    done = CliRunner().invoke(cli, ["simulate", "--protocol", str(FIRST_PROTOCOL), "--participants", "3",
+                                    "--effect", effect, "--database", f"sqlite:///{database}"])  # fmt: skip
+    said = " ".join(done.output.split())
+    assert done.exit_code == 1 and message in said, said
+    assert not database.exists()
