@@ -79,7 +79,7 @@ def simulate(
 
     try:
         effects = parse_effects(effect or [])
-        check_plan(protocol)
+        check_plan(protocol, effects)
     except SimulationError as exc:
         fail_with(exc)
     settings = settings_for(database)

@@ -52,6 +52,7 @@ from trialwright.services.randomization import (
 )
 from trialwright.services.safety import pause, record_decision, report_event
 from trialwright.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
+from trialwright.services.simulation_file import check_settings
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, create_user, generate_password, get_user, reset_password
 
@@ -100,8 +101,10 @@ def simulation_file_for(protocol_path: Path) -> Path:
     return protocol_path.with_name(protocol_path.stem + ".simulation.yaml")
 
 
-def load_plan(path: Path) -> dict[str, Any]:
-    """Read a simulation file."""
+def load_plan(path: Path, protocol: Protocol | None = None) -> dict[str, Any]:
+    """Read a simulation file; with ``protocol``, every setting checked against its rule and the protocol
+    (``simulation_file.check_settings``), so what would crash, do nothing or draw only refusals is refused here,
+    before any database is created or written."""
     if not path.exists():
         raise SimulationError(f"simulation file: {path} does not exist (it says how to draw this protocol's values)")
     data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
@@ -120,6 +123,8 @@ def load_plan(path: Path) -> dict[str, Any]:
             f"simulation file: {path}: adverse_events: unknown key {', '.join(unknown)} "
             f"(known: {', '.join(sorted(_EVENT_KEYS))})"
         )
+    if protocol is not None:
+        check_settings(path, data, protocol)
     return data
 
 
@@ -250,12 +255,33 @@ def field_specs(protocol: Protocol, plan: Mapping[str, Any]) -> dict[str, Mappin
     return specs
 
 
-def check_plan(protocol_path: Path) -> None:
+def check_effects(protocol: Protocol, specs: Mapping[str, Mapping[str, Any]], effects: Mapping[str, float]) -> None:
+    """Each ``--effect FORM.FIELD=VALUE`` is added to a number the simulation file draws: an effect on no form.field,
+    a derived field (computed, never drawn), a field that is no number, or one the file draws no distribution for
+    (its value is then the field's own default, which no effect reaches) would silently do nothing, and is refused."""
+    for key in effects:
+        form_id, _, field_id = key.partition(".")
+        try:
+            f = protocol.form(form_id).field(field_id)
+        except (KeyError, ValueError, LookupError):
+            raise SimulationError(f"effect: {key!r} is not a form.field of the protocol") from None
+        if f.derived is not None:
+            raise SimulationError(f"effect: {key!r} is a derived field, computed from its formula, never drawn")
+        if f.type not in {FieldType.INTEGER, FieldType.DECIMAL}:
+            raise SimulationError(f"effect: {key!r} is a {f.type.value} field; an effect is added to a number")
+        spec = specs.get(key)
+        if spec is None or {"from_screening", "years_before"} & set(spec):
+            raise SimulationError(f"effect: {key!r} has no distribution in the simulation file's fields, to which "
+                                  "the effect is added")  # fmt: skip
+
+
+def check_plan(protocol_path: Path, effects: Mapping[str, float] | None = None) -> None:
     """The simulation file beside ``protocol_path`` read and checked against the protocol, before any database
-    is created for it: a missing or wrong file is refused first, not after an empty trial was made."""
+    is created for it: a missing or wrong file is refused first, not after an empty trial was made; so are
+    ``effects`` (``check_effects``)."""
     protocol = load_protocol(protocol_path).protocol
-    plan = load_plan(simulation_file_for(protocol_path))
-    field_specs(protocol, plan)
+    plan = load_plan(simulation_file_for(protocol_path), protocol)
+    check_effects(protocol, field_specs(protocol, plan), effects or {})
     # every other part ``simulate`` reads from the file, checked the same way before anything is created: the
     # causality codes, the action taken, death, and the patients' draws (sites, expected events) for one patient
     _causality_codes(plan, protocol)
@@ -618,15 +644,10 @@ def simulate(
 
     began = time.perf_counter()
     protocol = current_protocol(engine).protocol
-    plan = load_plan(simulation_file_for(protocol_path))
+    plan = load_plan(simulation_file_for(protocol_path), protocol)
     specs = field_specs(protocol, plan)
     effects = dict(effects or {})
-    for key in effects:
-        form_id, _, field_id = key.partition(".")
-        try:
-            protocol.form(form_id).field(field_id)
-        except (KeyError, ValueError, LookupError):
-            raise SimulationError(f"effect: {key!r} is not a form.field of the protocol") from None
+    check_effects(protocol, specs, effects)
     rng = np.random.default_rng(seed)
     if participants is None and enrolled is None:
         raise SimulationError("participants: give the number to screen, or the number to enrol")

@@ -1,0 +1,244 @@
+"""The simulation file's settings checked whole, against their rules and the protocol, where the file is loaded
+(``simulation.check_plan``, ``simulation.simulate``) and before any database is created or written: a setting
+that would crash the run (a ``grades`` that is not ``[lowest, highest]``, a distribution without its two numbers),
+do silently nothing (a misspelt key at any level, a distribution for a derived field, a form to sign that the
+protocol does not have) or draw what a rule must refuse (a probability above 1, grades off the CTCAE scale) is
+refused naming the file, the setting's path and the rule (``tests/spec/simulation/test_simulation_file.py``).
+
+Each refusal is a ``SimulationError`` (``ValueError``): ``simulation file: PATH: KEY.PATH: the rule``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from trialwright.domain.safety import CTCAE_GRADES
+from trialwright.protocol import Protocol
+from trialwright.protocol.forms import FieldType
+
+__all__ = ["DISTRIBUTIONS", "check_settings"]
+
+#: The distributions a value is drawn from, and the settings that shape a drawn number.
+DISTRIBUTIONS = ("normal", "lognormal", "uniform", "choice", "bernoulli")
+_SHAPES = ("round", "clip", "follow_up")
+#: The settings each part of the file knows (the top level and ``adverse_events`` are checked by ``load_plan``).
+_KNOWN = {
+    "recruitment": ("start", "days", "sites"),
+    "screening": ("eligible", "vary", "failures", "declined"),
+    "consent": ("representative",),
+    "lifecycle": ("complete", "verify", "sign", "sign_forms"),
+    "visits": ("missed", "out_of_window"),
+    "death": ("rate", "term", "cause"),
+}
+_EXPECTED_KEYS = ("rate", "term", "day", "grades")
+_FAILURE_KEYS = ("p", "set")
+
+
+class _Refuse:
+    """Builds the file's refusals: ``simulation file: PATH: KEY: rule``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, key: str, rule: str) -> Exception:
+        from trialwright.services.simulation import SimulationError  # the error the file's refusals have always been
+
+        return SimulationError(f"simulation file: {self.path}: {key}: {rule}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _mapping(refuse: _Refuse, key: str, value: Any, known: tuple[str, ...] | None = None) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise refuse(key, f"must be a mapping, not {value!r}")
+    if known is not None and (unknown := sorted(str(k) for k in value if k not in known)):
+        raise refuse(key, f"unknown key {', '.join(unknown)} (known: {', '.join(known)})")
+    return value
+
+
+def _probability(refuse: _Refuse, key: str, value: Any) -> None:
+    if not _number(value) or not 0 <= value <= 1:
+        raise refuse(key, f"{value!r} is not a probability (a number from 0 to 1)")
+
+
+def _pair(refuse: _Refuse, key: str, value: Any, names: str, *, ordered: bool) -> tuple[float, float]:
+    """``[a, b]``: exactly two numbers (with ``ordered``, a <= b)."""
+    if not isinstance(value, list) or len(value) != 2 or not all(_number(v) for v in value):
+        raise refuse(key, f"{value!r} must be two numbers, [{names}]")
+    if ordered and value[0] > value[1]:
+        raise refuse(key, f"{value!r}: [{names}] with the first no greater than the second")
+    return float(value[0]), float(value[1])
+
+
+def check_distribution(refuse: _Refuse, key: str, spec: Any, *, extra: tuple[str, ...] = ()) -> None:
+    """One distribution with its shaping settings (``extra``: the keys drawing it otherwise, checked by the caller)."""
+    spec = _mapping(refuse, key, spec, DISTRIBUTIONS + _SHAPES + extra)
+    named = [d for d in DISTRIBUTIONS if d in spec]
+    if len(named) != 1 and not (not named and set(extra) & set(spec)):
+        raise refuse(key, f"names {' and '.join(named) or 'none'} of {', '.join(DISTRIBUTIONS)}: exactly one is drawn")
+    kind = named[0] if named else None
+    if kind == "normal":
+        if _pair(refuse, f"{key}.normal", spec["normal"], "mean, sd", ordered=False)[1] < 0:
+            raise refuse(f"{key}.normal", f"{spec['normal']!r}: the sd is negative")
+    elif kind == "lognormal":
+        if _pair(refuse, f"{key}.lognormal", spec["lognormal"], "mu, sigma", ordered=False)[1] < 0:
+            raise refuse(f"{key}.lognormal", f"{spec['lognormal']!r}: sigma is negative")
+    elif kind == "uniform":
+        _pair(refuse, f"{key}.uniform", spec["uniform"], "low, high", ordered=True)
+    elif kind == "choice":
+        weights = _mapping(refuse, f"{key}.choice", spec["choice"])
+        if not weights or not all(_number(w) and w >= 0 for w in weights.values()) or not sum(weights.values()) > 0:
+            raise refuse(f"{key}.choice", f"{dict(weights)!r} must give each code a weight >= 0, not all 0")
+    elif kind == "bernoulli":
+        _probability(refuse, f"{key}.bernoulli", spec["bernoulli"])
+    if "clip" in spec:
+        _pair(refuse, f"{key}.clip", spec["clip"], "low, high", ordered=True)
+    if "round" in spec and (not isinstance(spec["round"], int) or isinstance(spec["round"], bool)):
+        raise refuse(f"{key}.round", f"{spec['round']!r} is not a whole number of decimals")
+    if "follow_up" in spec and (not _number(spec["follow_up"]) or not -1 <= spec["follow_up"] <= 1):
+        raise refuse(f"{key}.follow_up", f"{spec['follow_up']!r} is not a correlation (a number from -1 to 1)")
+
+
+def _recruitment(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    recruitment = _mapping(refuse, "recruitment", plan["recruitment"], _KNOWN["recruitment"])
+    start = recruitment.get("start")
+    try:
+        dt.date.fromisoformat(str(start))
+    except ValueError:
+        raise refuse("recruitment.start", f"{start!r} is not a date (YYYY-MM-DD); it is required") from None
+    days = recruitment.get("days", 180)
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        raise refuse("recruitment.days", f"{days!r} is not a whole number of days >= 1")
+    sites = _mapping(refuse, "recruitment.sites", recruitment.get("sites") or {})
+    for code, rate in sites.items():
+        if not _number(rate) or rate < 0:
+            raise refuse(f"recruitment.sites.{code}", f"{rate!r} is not a relative rate (a number >= 0)")
+    if sites and not sum(sites.values()) > 0:
+        raise refuse("recruitment.sites", "every rate is 0: no patient could be screened")
+
+
+def _screening(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    screening = _mapping(refuse, "screening", plan["screening"], _KNOWN["screening"])
+    known = {f.id for f in protocol.eligibility.screening_fields}
+    _mapping(refuse, "screening.eligible", screening.get("eligible") or {})
+    for name in screening.get("eligible") or {}:
+        if name not in known:
+            raise refuse(f"screening.eligible.{name}", "not a screening field of the protocol")
+    for name, spec in _mapping(refuse, "screening.vary", screening.get("vary") or {}).items():
+        if name not in known:
+            raise refuse(f"screening.vary.{name}", "not a screening field of the protocol")
+        check_distribution(refuse, f"screening.vary.{name}", spec)
+    failures = screening.get("failures") or []
+    if not isinstance(failures, list):
+        raise refuse("screening.failures", "must be a list of {p, set}")
+    for i, failure in enumerate(failures):
+        failure = _mapping(refuse, f"screening.failures[{i}]", failure, _FAILURE_KEYS)
+        if set(failure) != set(_FAILURE_KEYS):
+            raise refuse(f"screening.failures[{i}]", "needs both p (a probability) and set (the values it sets)")
+        _probability(refuse, f"screening.failures[{i}].p", failure["p"])
+        for name in _mapping(refuse, f"screening.failures[{i}].set", failure["set"]):
+            if name not in known:
+                raise refuse(f"screening.failures[{i}].set.{name}", "not a screening field of the protocol")
+    if "declined" in screening:
+        _probability(refuse, "screening.declined", screening["declined"])
+
+
+def _course(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    """Consent, withdrawal, the forms' lifecycle, visits, the length of stay and death."""
+    for part in ("consent", "lifecycle", "visits"):
+        settings = _mapping(refuse, part, plan.get(part) or {}, _KNOWN[part])
+        for key, value in settings.items():
+            if key != "sign_forms":
+                _probability(refuse, f"{part}.{key}", value)
+    if "withdrawal" in plan:
+        _probability(refuse, "withdrawal", plan["withdrawal"])
+    sign_forms = (plan.get("lifecycle") or {}).get("sign_forms", [])
+    if not isinstance(sign_forms, list):
+        raise refuse("lifecycle.sign_forms", f"{sign_forms!r} must be a list of the protocol's form ids")
+    forms = {f.id for f in protocol.forms}
+    for form_id in sign_forms:
+        if form_id not in forms:
+            raise refuse(f"lifecycle.sign_forms.{form_id}", "not a form of the protocol: nothing would be signed")
+    if "length_of_stay" in plan:
+        check_distribution(refuse, "length_of_stay", plan["length_of_stay"])
+    death = plan.get("death", 0)
+    if isinstance(death, Mapping):
+        _mapping(refuse, "death", death, _KNOWN["death"])
+        _probability(refuse, "death.rate", death.get("rate", 0))
+    else:
+        _probability(refuse, "death", death)
+
+
+def _adverse_events(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    events = _mapping(refuse, "adverse_events", plan.get("adverse_events") or {})
+    for key in ("rate", "serious", "related"):
+        if key in events:
+            _probability(refuse, f"adverse_events.{key}", events[key])
+    terms = events.get("terms")
+    if terms is not None and (not isinstance(terms, list) or not terms or not all(isinstance(t, str) for t in terms)):
+        raise refuse("adverse_events.terms", f"{terms!r} must be a list of one or more terms")
+    version = protocol.safety.ctcae_version
+    for code, spec in _mapping(refuse, "adverse_events.expected", events.get("expected") or {}).items():
+        key = f"adverse_events.expected.{code}"
+        spec = _mapping(refuse, key, spec, _EXPECTED_KEYS)
+        _probability(refuse, f"{key}.rate", spec.get("rate", 0))
+        day = spec.get("day", 0)
+        if not isinstance(day, int) or isinstance(day, bool) or day < 0:
+            raise refuse(f"{key}.day", f"{day!r} is not a whole number of days >= 0 after the treatment")
+        grades = spec.get("grades", [1, 2])
+        if (not isinstance(grades, list) or len(grades) != 2
+                or not all(isinstance(g, int) and not isinstance(g, bool) for g in grades)):  # fmt: skip
+            raise refuse(f"{key}.grades", f"{grades!r} must be [lowest, highest]: two whole CTCAE grades, inclusive")
+        low, high = grades
+        if low > high:
+            raise refuse(f"{key}.grades", f"{grades!r}: [lowest, highest] with lowest <= highest")
+        # The simulated expected event recovers; grade 5 is death (the `death` setting draws fatal events).
+        scale = [g for g in CTCAE_GRADES if g < 5]
+        if low < scale[0] or high > scale[-1]:
+            raise refuse(f"{key}.grades", f"{grades!r} leaves the CTCAE v{version} grades {scale[0]}-{scale[-1]} "
+                         "of an event that recovers (grade 5 is death: see death)")  # fmt: skip
+
+
+def _fields(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    """Each ``fields`` distribution (the key being a form.field of the protocol is checked by ``field_specs``)."""
+    screening = {f.id for f in protocol.eligibility.screening_fields}
+    for key, spec in _mapping(refuse, "fields", plan["fields"] or {}).items():
+        form_id, _, field_id = str(key).partition(".")
+        try:
+            f = protocol.form(form_id).field(field_id)
+        except (KeyError, ValueError, LookupError):
+            continue  # field_specs refuses it in its words
+        if f.derived is not None:
+            raise refuse(f"fields.{key}", "a derived field is computed from its formula at every save, never drawn")
+        tied = _mapping(refuse, f"fields.{key}", spec)
+        for tie in ("from_screening", "years_before"):
+            if tie in tied:
+                if set(tied) != {tie}:
+                    raise refuse(f"fields.{key}", f"{tie} copies from the screening: nothing else can go with it")
+                if tied[tie] not in screening:
+                    raise refuse(f"fields.{key}.{tie}", f"{tied[tie]!r} is not a screening field of the protocol")
+        if "years_before" in tied and f.type is not FieldType.DATE:
+            raise refuse(f"fields.{key}.years_before", f"a date that many years before the visit, but the field is "
+                         f"{f.type.value}")  # fmt: skip
+        if not {"from_screening", "years_before"} & set(tied):
+            check_distribution(refuse, f"fields.{key}", tied)
+        if "choice" in tied and f.type is FieldType.CHOICE:  # a code the field does not offer: every save refused
+            offered = [c.code for c in f.choices]
+            if unknown := sorted(str(code) for code in tied["choice"] if str(code) not in offered):
+                raise refuse(f"fields.{key}.choice", f"{', '.join(unknown)}: not a choice of the field "
+                             f"({', '.join(offered)}); a save would refuse every such value")  # fmt: skip
+
+
+def check_settings(path: Path, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    """Every setting of the simulation file at ``path`` checked against its rule and the protocol."""
+    refuse = _Refuse(path)
+    _recruitment(refuse, plan, protocol)
+    _screening(refuse, plan, protocol)
+    _course(refuse, plan, protocol)
+    _adverse_events(refuse, plan, protocol)
+    _fields(refuse, plan, protocol)
