@@ -7,18 +7,33 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import csrf_of, sign_in
-from tests.trialfixtures import PASSWORD, Trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
 from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol_text
 from trialwright.services.forms import lock_trial
+from trialwright.services.simulation import simulate
 
 REQUEST = {
     "requester": "A. Researcher", "organisation": "Uni", "email": "a@uni.org", "purpose": "meta-analysis",
     "reasons": "An individual participant data meta-analysis of pilot trials.", "received_on": "2026-01-05",
 }  # fmt: skip
+
+
+@pytest.fixture
+def trial(database_url: str) -> Iterator[Trial]:
+    """A small simulated trial (a publication is dated after its first randomization, in 2021), with sex alone as
+    quasi-identifier so that its package passes k=3."""
+    text = FIRST_PROTOCOL.read_text(encoding="utf-8")
+    t = make_trial(database_url, load_protocol_text(text.replace("[demographics.sex, age]", "[demographics.sex]")))
+    simulate(t.engine, FIRST_PROTOCOL, 14, seed=8)
+    yield t
+    t.engine.dispose()
 
 
 def _post(client: TestClient, path: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
