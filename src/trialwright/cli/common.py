@@ -44,6 +44,7 @@ __all__ = [
     "guarded",
     "policy_for",
     "read_engine_of",
+    "read_password",
     "settings_for",
     "to_json",
     "to_jsonable",
@@ -324,21 +325,26 @@ def read_engine_of(engine, database: str | None = None):  # type: ignore[no-unty
 PASSWORD_VARIABLE = "TRIALWRIGHT_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
+def read_password(*, password_stdin: bool = False, prompt: str = "Password") -> str:
+    """The acting user's password as every password-taking command reads it: from standard input with
+    ``password_stdin``, else from the TRIALWRIGHT_PASSWORD variable, else a hidden prompt. Not checked here."""
+    import os
+    import sys
+
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if os.environ.get(PASSWORD_VARIABLE) is not None:
+        return os.environ[PASSWORD_VARIABLE]
+    return str(typer.prompt(prompt, hide_input=True))
+
+
 def authenticate_as(engine, username: str, *, password_stdin: bool = False, why: str = "confirm"):  # type: ignore[no-untyped-def]
     """The active account ``username`` once its password is given: from standard input with
     ``password_stdin``, else from the TRIALWRIGHT_PASSWORD variable, else a hidden prompt. A wrong password counts
     toward the account's lockout, like a wrong re-entry on the web (21 CFR 11.300)."""
-    import os
-    import sys
-
     from trialwright.services.users import confirm_password, get_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif os.environ.get(PASSWORD_VARIABLE) is not None:
-        password = os.environ[PASSWORD_VARIABLE]
-    else:
-        password = typer.prompt(f"Password of {username}", hide_input=True)
+    password = read_password(password_stdin=password_stdin, prompt=f"Password of {username}")
     user = get_user(engine, username)
     if user is None or not user.active or not confirm_password(engine, user.username, password, purpose=why):
         fail("--as: wrong username or password, or the account is disabled or locked", ExitCode.PERMISSION)

@@ -20,6 +20,7 @@ from trialwright.cli.common import (
     fail_with,
     policy_for,
     read_engine_of,
+    read_password,
 )
 from trialwright.cli.screening import AsOption, _context
 
@@ -209,14 +210,16 @@ def decide(
     user: AsOption,
     approve: Annotated[bool, typer.Option("--approve/--reject", help="Approve or reject.")],
     reason: Annotated[str, typer.Option("--reason", help="Why.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
     as_json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
-    """Approve or reject a request (asks for your password: the decision is signed)."""
+    """Approve or reject a request, signed with your password: asked, or read from the TRIALWRIGHT_PASSWORD
+    variable or (with --password-stdin) standard input."""
     from trialwright.services.sharing import decide_request, may_decide_requests
 
     engine, actor = _context(user, database, may_decide_requests)
-    password = typer.prompt("Password", hide_input=True)
+    password = read_password(password_stdin=password_stdin)
     r = _sharing(
         decide_request, engine, actor, number, approve=approve, reason=reason, password=password,
         policy=policy_for(database),

@@ -1,6 +1,10 @@
 """Sharing the de-identified IPD as the trial's sharing plan promises: publications, the access window, the
 register of written data access requests, decisions, and issuing the package against an approved request.
 
+A publication is dated on the sites' calendar: not after the sites' today, and not before the trial's first
+randomization (a trial's primary publication cannot precede it). A request's written reasons are at least
+``MIN_REASONS`` characters.
+
 The window opens ``trial.sharing.access_delay_months`` after the first recorded publication. A request is
 recorded with the requester's written reasons; an administrator or an investigator approves or rejects it
 with a reason and their password; the unblinded statistician issues the package (arms included) only for an
@@ -20,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.calendars import local_date
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.text import checked_text
@@ -34,9 +39,12 @@ from trialwright.services.reauth import require_password
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.engine import read_scope, session_scope
+from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.screening_tables import participants
 from trialwright.store.sharing_tables import access_requests, publications
 
 __all__ = [
+    "MIN_REASONS",
     "AccessRequest",
     "SharingError",
     "access_window_opens",
@@ -55,6 +63,10 @@ RECORDERS = (Role.DATA_MANAGER, Role.ADMINISTRATOR)
 DECIDERS = (Role.ADMINISTRATOR, Role.INVESTIGATOR)
 #: Who reads the register.
 READERS = (Role.DATA_MANAGER, Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.UNBLINDED_STATISTICIAN)
+#: The fewest characters of a request's written reasons (stripped): a word or two is not a reason.
+MIN_REASONS = 20
+#: The rule a publication dated before the first randomization breaks.
+_PUBLICATION_RULE = "a trial's primary publication cannot precede its first randomization"
 
 
 class SharingError(ValueError):
@@ -98,9 +110,19 @@ def record_publication(engine: Engine, actor: UserView, citation: str, published
     checked_text(citation, "citation", error=SharingError)
     if len(citation.strip()) < 10:
         raise SharingError("citation: give the full citation (authors, title, journal, year)")
-    if published_on > clock.now().date():
-        raise SharingError(f"published_on: {published_on} is in the future")
+    protocol = current_protocol(engine).protocol
+    today = _sites_today(engine)
+    if published_on > today:
+        raise SharingError(f"published_on: {published_on} is in the future (today is {today} at the site)")
     with session_scope(engine) as session:
+        first = _first_randomization_day(session, {s.code: s.timezone for s in protocol.sites})
+        if first is None:
+            raise SharingError(f"published_on: no participant is randomized yet; {_PUBLICATION_RULE}")
+        if published_on < first:
+            raise SharingError(
+                f"published_on: {published_on} is before the first randomization on {first} at the site; "
+                f"{_PUBLICATION_RULE}"
+            )
         session.execute(
             publications.insert().values(
                 citation=citation.strip(),
@@ -117,6 +139,22 @@ def record_publication(engine: Engine, actor: UserView, citation: str, published
             new_value={"citation": citation.strip(), "published_on": published_on.isoformat()},
         )
     return access_window_opens(engine)
+
+
+def _sites_today(engine: Engine) -> dt.date:
+    """Today on the sites' calendar (the latest site's: from 20:30 UTC it is already tomorrow in Tehran)."""
+    return max(local_date(clock.now(), s.timezone) for s in current_protocol(engine).protocol.sites)
+
+
+def _first_randomization_day(session: Session, zones: dict[str, str]) -> dt.date | None:
+    """The date of the trial's first randomization on its site's calendar (None: nobody is randomized)."""
+    rows = session.execute(
+        select(participants.c.site, func.min(allocation_entries.c.randomized_at))
+        .join(participants, participants.c.participant_id == allocation_entries.c.participant_id)
+        .where(allocation_entries.c.randomized_at.is_not(None))
+        .group_by(participants.c.site)
+    ).all()
+    return min((local_date(at, zones[site], "randomized_at") for site, at in rows), default=None)
 
 
 def access_window_opens(engine: Engine) -> dt.date | None:
@@ -176,10 +214,14 @@ def record_request(
             checked_text(value, name, SHORT_TEXT, multiline=False, error=SharingError)
     if "@" not in email:
         raise SharingError("email: must be an e-mail address")
-    if len(reasons.strip()) < 20:
-        raise SharingError("reasons: the written request must give the reasons for needing the data")
-    if received_on > clock.now().date():
-        raise SharingError(f"received_on: {received_on} is in the future")
+    if len(reasons.strip()) < MIN_REASONS:
+        raise SharingError(
+            "reasons: the written request must give the reasons for needing the data, in at least "
+            f"{MIN_REASONS} characters (it has {len(reasons.strip())})"
+        )
+    today = _sites_today(engine)
+    if received_on > today:
+        raise SharingError(f"received_on: {received_on} is in the future (today is {today} at the site)")
     with session_scope(engine) as session:
         n = int(session.execute(select(func.count()).select_from(access_requests)).scalar_one()) + 1
         number = f"DAR-{n:04d}"

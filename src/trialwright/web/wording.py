@@ -301,6 +301,20 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"change from there",
          N_("entry %(n)s of %(log)s was changed after you read it (you read version %(read)s; it is at version "
             "%(stored)s, changed by %(by)s at %(at)s UTC); read it again and make your change from there")),
+        (r"(?P<day>\d{4}-\d{2}-\d{2}) is in the future \(today is (?P<today>\d{4}-\d{2}-\d{2}) at the site\)",
+         N_("%(day)s is in the future (today is %(today)s at the site)")),
+        # the data access register's (``services.sharing``)
+        (r"the written request must give the reasons for needing the data, in at least (?P<least>\d+) characters "
+         r"\(it has (?P<n>\d+)\)",
+         N_("the written request must give the reasons for needing the data, in at least %(least)s characters "
+            "(it has %(n)s)")),
+        (r"(?P<day>\d{4}-\d{2}-\d{2}) is before the first randomization on (?P<first>\d{4}-\d{2}-\d{2}) at the "
+         r"site; a trial's primary publication cannot precede its first randomization",
+         N_("%(day)s is before the first randomization on %(first)s at the site; a trial's primary publication "
+            "cannot precede its first randomization")),
+        (r"no participant is randomized yet; a trial's primary publication cannot precede its first randomization",
+         N_("no participant is randomized yet; a trial's primary publication cannot precede its first "
+            "randomization")),
         # a role rule (``domain.roles.only_roles_may``): the roles by their names, what they may do in words
         (r"only (?P<roles>an? .+?) may (?P<what>.+)", N_("only %(roles)s may %(what)s")),
         # a preparation's attribute (``domain.preparation``): its label said as the reference before the rule is

@@ -7,18 +7,35 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import csrf_of, sign_in
-from tests.trialfixtures import PASSWORD, Trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
 from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol_text
 from trialwright.services.forms import lock_trial
+from trialwright.services.sharing import access_window_opens
+from trialwright.services.simulation import simulate
+from trialwright.services.users import set_preferences
 
 REQUEST = {
     "requester": "A. Researcher", "organisation": "Uni", "email": "a@uni.org", "purpose": "meta-analysis",
     "reasons": "An individual participant data meta-analysis of pilot trials.", "received_on": "2026-01-05",
 }  # fmt: skip
+
+
+@pytest.fixture
+def trial(database_url: str) -> Iterator[Trial]:
+    """A small simulated trial (a publication is dated after its first randomization, in 2021), with sex alone as
+    quasi-identifier so that its package passes k=3."""
+    text = FIRST_PROTOCOL.read_text(encoding="utf-8")
+    t = make_trial(database_url, load_protocol_text(text.replace("[demographics.sex, age]", "[demographics.sex]")))
+    simulate(t.engine, FIRST_PROTOCOL, 14, seed=8)
+    yield t
+    t.engine.dispose()
 
 
 def _post(client: TestClient, path: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -73,3 +90,17 @@ def test_the_register_is_not_for_the_whole_team(client: TestClient) -> None:
     sign_in(client, Role.STUDY_COORDINATOR)
     assert client.get("/data-access").status_code == 403
     assert client.get("/exports").status_code == 403
+
+
+def test_the_registers_refusals_are_said_in_persian(client: TestClient, trial: Trial) -> None:
+    set_preferences(trial.engine, who(trial, Role.DATA_MANAGER).username, language="fa", calendar="gregorian")
+    sign_in(client, Role.DATA_MANAGER)
+    short = _post(client, "/data-access/requests", {**REQUEST, "reasons": "pooling"})
+    assert short.status_code == 422
+    assert "درخواست کتبی باید دلیل‌های نیاز به داده‌ها را در دست‌کم \u206820\u2069 نویسه بیان کند" in short.text
+    assert "(\u20687\u2069 نویسه دارد)" in short.text
+    published = {"citation": "Khedri R, et al. A pilot trial. Trials 2022;23:101.", "published_on": "2020-01-10"}
+    early = _post(client, "/data-access/publications", published)
+    assert early.status_code == 422 and "\u20682020-01-10\u2069 پیش از نخستین تصادفی‌سازی در" in early.text
+    assert "انتشار اصلی نتایج یک کارآزمایی نمی‌تواند پیش از نخستین تصادفی‌سازی آن باشد" in early.text
+    assert access_window_opens(trial.engine) is None and "DAR-0001" not in early.text  # nothing recorded

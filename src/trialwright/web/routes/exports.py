@@ -23,6 +23,7 @@ from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ReadEngine
 from trialwright.web.i18n import N_, translations
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import page_words, say
 
 router = APIRouter()
 ExporterPage = Annotated[Page, Depends(require_roles(*svc.EXPORTERS))]
@@ -102,7 +103,7 @@ def _access_page(
         "may_record": role in sharing.RECORDERS,
         "may_decide": role in sharing.DECIDERS,
         "may_issue": role is Role.UNBLINDED_STATISTICIAN,
-        "error": error,
+        "error": say([error], page_words(None, page.lang), page.lang)[0] if error else None,  # its rule translated
         "today": local_date(clock.now(), page.zone or "UTC").isoformat(),  # on the sites' clock, not UTC's
     }
     return render_page(request, page, "exports/access.html", context, status_code=status)
