@@ -165,7 +165,7 @@ class _Subject:
     exposed: bool = False  # the treatment form says the treatment was given (``treatment_given``)
     given_codes: list[str] = field(default_factory=list)  # the preparation codes its treatment forms say were given
     first_dose: dt.datetime | None = None
-    last_dose: dt.datetime | None = None
+    dose_ends: list[dt.date | None] = field(default_factory=list)  # each exposure's recorded end (None: not recorded)
     first_dose_day: dt.date | None = None  # the first exposure known only by its date (a date or yes/no field)
     last_date: dt.date | None = None
     death: dt.date | None = None  # the earliest death its records give (``deaths_found``), once they are all read
@@ -654,10 +654,12 @@ class SdtmExporter(Exporter):
         })  # fmt: skip
         if isinstance(start, dt.datetime):
             subject.first_dose = min(start, subject.first_dose) if subject.first_dose else start
-            last = end if isinstance(end, dt.datetime) else start
-            subject.last_dose = max(last, subject.last_dose) if subject.last_dose else last
         elif isinstance(start, dt.date):
             subject.first_dose_day = min(start, subject.first_dose_day) if subject.first_dose_day else start
+        # The end of this exposure as the data record it: its EXENDTC, or (a single administration declared by
+        # the protocol) its start; else not known, and RFXENDTC stays empty (never the first dose by default).
+        known = end if isinstance(end, dt.datetime) else start if treatment.single_administration else None
+        subject.dose_ends.append(known if isinstance(known, dt.date) else None)
 
     # -- events and participants -----------------------------------------------------------------------
 
@@ -926,7 +928,7 @@ class SdtmExporter(Exporter):
             "RFSTDTC": _dtc(start, zone),
             "RFENDTC": ended,
             "RFXSTDTC": _dtc(exposure, zone),
-            "RFXENDTC": _dtc(subject.last_dose, zone),
+            "RFXENDTC": _dtc(self._last_exposure_end(build, person.participant_id, subject, zone), zone),
             "RFICDTC": _dtc(person.consented_at, zone),
             "RFPENDTC": ended,
             "DTHDTC": _dtc(subject.death, zone),
@@ -945,6 +947,30 @@ class SdtmExporter(Exporter):
         })  # fmt: skip
         build.reference[build.ids(person.participant_id)["USUBJID"]] = SubjectReference(
             _local_day(start, zone), subject.first_dose, _local_day(subject.first_dose, zone))
+
+    @staticmethod
+    def _last_exposure_end(build: _Build, pid: str, subject: _Subject, zone: dt.tzinfo) -> dt.date | None:
+        """RFXENDTC: the end of the last exposure as the data record it, the latest of the exposures' ends (each
+        its EXENDTC, or its start when the protocol declares a single administration). When an exposure's end is
+        not recorded, the last exposure's end is not known: empty, and README.txt names the subject."""
+        if not subject.dose_ends:
+            return None
+        if any(end is None for end in subject.dose_ends):
+            usubjid = build.ids(pid)["USUBJID"]
+            build.notes.append(
+                f"DM {usubjid}: RFXENDTC empty: the end of the exposure is not recorded (EXENDTC empty) and the "
+                "protocol declares no single administration (analysis_plan.treatment.single_administration); "
+                "never the first dose assumed"
+            )
+            return None
+        ends = [end for end in subject.dose_ends if end is not None]
+        # A moment and a date compare by the site's calendar day first; on one day the moment is the later.
+        def order(end: dt.date) -> tuple[dt.date | None, float]:
+            if not isinstance(end, dt.datetime):
+                return _local_day(end, zone), float("-inf")
+            return _local_day(end, zone), (end if end.tzinfo else end.replace(tzinfo=dt.UTC)).timestamp()
+
+        return max(ends, key=order)
 
     @staticmethod
     def _received(
@@ -1082,8 +1108,12 @@ class SdtmExporter(Exporter):
             "rule: yes, or a date or date-time recorded; no, missing or not done: no record, ACTARM empty, ARMNRS "
             "ASSIGNED, NOT TREATED). EXSTDTC (and RFXSTDTC) is the given field's date-time or date; a yes/no given "
             "field holds no moment and the protocol declares none, so EXSTDTC is the treatment visit's date, "
-            "EXENDTC and RFXENDTC are empty and --LOBXFL is not set. EXENDTC (a date-time given field only) is "
-            "the form's next date-time field; EXDOSE the field in the arms' volume unit.",
+            "EXENDTC is empty and --LOBXFL is not set. EXENDTC (a date-time given field only) is "
+            "the form's next date-time field; EXDOSE the field in the arms' volume unit. RFXENDTC is the end of "
+            "the last exposure the data record: the latest EXENDTC, or the latest EXSTDTC when the protocol "
+            "declares a single administration (analysis_plan.treatment.single_administration); when an "
+            "exposure's end is not recorded it is empty (never the first dose assumed) and the notes name the "
+            "subject.",
             "  - DS: COMPLETED when the end-of-follow-up form records a status other than death (and no withdrawal "
             "from follow-up); DEATH, and DM DTHDTC/DTHFL, from the earliest death the records give: a fatal "
             "adverse event (its death date, else its onset), the death record at its visit, a vital-status field "

@@ -102,8 +102,9 @@ _DERIVATIONS = {
     "they were gathered).",
     "RFXSTDTC": "The earliest start of treatment recorded on the protocol's treatment form (the given field's "
     "date-time or date; the treatment visit's date when the given field is yes/no).",
-    "RFXENDTC": "The latest end of treatment recorded (the start when no end is recorded; empty when the start "
-    "is known only by its date).",
+    "RFXENDTC": "The end of the last exposure the data record: the latest EXENDTC, or the latest start when "
+    "the protocol declares a single administration; empty when an exposure's end is not recorded (never the first "
+    "dose assumed; README.txt names the subject).",
     "DTHFL": "Y when a death is recorded (a fatal adverse event, the death record or a vital-status field; "
     "DTHDTC the earliest date they give), else empty.",
     "AGEU": "The protocol's age unit (demographics.age.unit) as the CDISC AGEU term.",
@@ -137,8 +138,9 @@ _DERIVATIONS = {
     "AESDISAB": "Y/N from the seriousness criteria of a serious event; empty when not serious.",
     "AESCONG": "Y/N from the seriousness criteria of a serious event; empty when not serious.",
     "AESMIE": "Y/N from the seriousness criteria of a serious event; empty when not serious.",
-    "--STRESC": "The stored value in the protocol's canonical unit; <limit or >limit when below or above the "
-    "limit of quantification.",
+    "--STRESC": "The stored value in the protocol's canonical unit, with the field's declared decimals (4.0 for "
+    "decimals 1; no digits added without them); <limit or >limit when below or above the limit of "
+    "quantification.",
     "--STRESN": "--STRESC as a number; empty when censored or not done.",
     "--STRESU": "The protocol's canonical unit as the test declares it (codes.sdtm.units).",
     "--STAT": "NOT DONE when the value was recorded as not done or not applicable.",

@@ -5,6 +5,7 @@ sequence and, where the protocol declares a normal range, its reference range an
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -120,12 +121,42 @@ def moment_field(form: FormDef) -> FormField | None:
     return next((f for f in form.fields if f.type is FieldType.DATETIME and f.derived is None), None)
 
 
-def as_collected(f: FormField, entered: Any) -> str | None:
+_PLAIN_NUMBER = re.compile(r"^-?\d+(\.(\d+))?$")
+
+
+def with_decimals(text: str | None, decimals: int | None) -> str | None:
+    """A number's text written to the places the protocol declares for it (``decimals: 1``: ``4`` -> ``4.0``): the
+    precision it was collected at (SDTMIG 3.4 --ORRES, "as originally received or collected"), which a stored
+    float does not keep (4.0 reads back as 4). Only zeros are added: a number with more places (stored before the
+    protocol declared its decimals) is written as it is, never rounded; text that is not a plain decimal number
+    is left alone."""
+    if text is None or decimals is None or not (match := _PLAIN_NUMBER.match(text)):
+        return text
+    places = len(match.group(2) or "")
+    if places >= decimals:
+        return text
+    return f"{text}{'' if places else '.'}{'0' * (decimals - places)}"
+
+
+def as_collected(f: FormField, entered: Any, unit: str | None, *, places: bool = True) -> str | None:
     """--ORRES: the number as typed, in the unit typed, its digits Latin (``۸٫۳`` typed on a Persian page is
-    ``8.3``: the script of the digits is how it was shown, not what was collected; SAS transport is ASCII)."""
-    if isinstance(entered, str) and f.type in {FieldType.INTEGER, FieldType.DECIMAL}:
-        return typed_number(entered)
-    return value_text(entered)
+    ``8.3``: the script of the digits is how it was shown, not what was collected; SAS transport is ASCII), with
+    the field's declared decimals when typed in the field's own unit (the protocol's ``decimals`` are that unit's;
+    a number typed in an alternative unit has no declared places and is written as typed)."""
+    typed = isinstance(entered, str) and f.type in {FieldType.INTEGER, FieldType.DECIMAL}
+    text = typed_number(entered) if typed else value_text(entered)
+    return with_decimals(text, _places(f)) if places and unit in {None, f.unit} else text
+
+
+def standard_text(f: FormField, value: Any) -> str | None:
+    """--STRESC: the stored (canonical) number in the standard unit with the field's declared decimals: typed in
+    that unit it is the number collected; converted from another unit the store rounds it to those places, so they
+    are its precision. A field without ``decimals`` has the converted number as stored, no digits added."""
+    return with_decimals(value_text(value), _places(f))
+
+
+def _places(f: FormField) -> int | None:
+    return f.decimals if f.type is FieldType.DECIMAL else None
 
 
 def finding_record(prefix: str, test: SdtmTest, f: FormField, stored: StoredJson) -> dict[str, Any]:
@@ -142,14 +173,15 @@ def finding_record(prefix: str, test: SdtmTest, f: FormField, stored: StoredJson
     if status in {"below_lloq", "above_uloq"}:
         sign, limit = ("<" if status == "below_lloq" else ">"), stored.get("limit")
         entered = stored.get("entered", limit)
-        row[f"{prefix}ORRES"] = f"{sign}{as_collected(f, entered)}"
+        # A limit of quantification is the assay's, not a result at the field's precision: written as given.
+        row[f"{prefix}ORRES"] = f"{sign}{as_collected(f, entered, None, places=False)}"
         row[f"{prefix}STRESC"] = f"{sign}{value_text(limit)}"
         if prefix == "LB":
             row["LBLLOQ" if sign == "<" else "LBULOQ"] = limit
     else:
         value = stored.get("value")
-        row[f"{prefix}ORRES"] = as_collected(f, stored.get("entered", value))
-        row[f"{prefix}STRESC"] = value_text(value)
+        row[f"{prefix}ORRES"] = as_collected(f, stored.get("entered", value), entered_unit)
+        row[f"{prefix}STRESC"] = standard_text(f, value)
         number = analysis_value(f, stored)
         row[f"{prefix}STRESN"] = number if isinstance(number, float) else None
     row[f"{prefix}ORRESU"] = test.units.get(entered_unit, entered_unit) if entered_unit else None

@@ -25,6 +25,13 @@ class Treatment(ProtocolModel):
         description="A field holding the preparation code given; the arm of that code is the arm received "
         "(as treated). Without it, everyone treated is taken to have received the allocated arm.",
     )
+    single_administration: bool = Field(
+        default=False,
+        description="True when the intervention is given once (a single administration, e.g. one injection): "
+        "the exposure then ends when it starts unless the form records an end, so SDTM RFXENDTC is the latest "
+        "start. Left false (e.g. an 8-week daily treatment), RFXENDTC is only a recorded end, else empty and "
+        "listed in the SDTM README.",
+    )
 
 
 class PerProtocol(ProtocolModel):

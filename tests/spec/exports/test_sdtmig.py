@@ -447,7 +447,8 @@ def test_orres_is_the_number_as_collected_in_latin_digits_whatever_script_it_was
     assert crp.codes is not None and crp.codes.sdtm is not None
     typed = finding_record("LB", crp.codes.sdtm, crp, {"value": 455.0, "entered": "۴۵٫۵", "unit": "mg/dL",
                                                         "status": "value"})  # fmt: skip
-    assert (typed["LBORRES"], typed["LBORRESU"], typed["LBSTRESC"]) == ("45.5", "mg/dL", "455")
+    # LBSTRESC: the value converted to mg/L, stored rounded to the field's decimals (2), written to those places.
+    assert (typed["LBORRES"], typed["LBORRESU"], typed["LBSTRESC"]) == ("45.5", "mg/dL", "455.00")
     censored = finding_record("LB", crp.codes.sdtm, crp, {"value": None, "entered": "۱٫۵", "limit": 1.5,
                                                            "unit": "mg/L", "status": "below_lloq"})  # fmt: skip
     assert censored["LBORRES"] == "<1.5"
