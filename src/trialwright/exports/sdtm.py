@@ -620,19 +620,13 @@ class SdtmExporter(Exporter):
             subject.given_codes.append(str(code["value"]))
         given_field = form.field(treatment.given_field)
         # The start: the given field's own date-time or date; a yes/no field holds no moment, and the protocol
-        # declares no other, so the start is the treatment visit's date (and no end is read: the form's next
-        # date-time field could as well be the start).
+        # declares no other, so the start is the treatment visit's date. The end and the dose only from the fields
+        # the protocol declares for them (``end_field``, ``dose_field``), never inferred from the form's others.
         start = analysis_value(given_field, given) if given_field.type is not FieldType.BOOLEAN else r.visit_date
-        after = form.fields[[f.id for f in form.fields].index(treatment.given_field) + 1 :]
-        end_field = next((f for f in after if f.type is FieldType.DATETIME and f.derived is None), None) if (
-            given_field.type is FieldType.DATETIME) else None  # fmt: skip
+        end_field = form.field(treatment.end_field) if treatment.end_field else None
         end = analysis_value(end_field, r.values[end_field.id]) if end_field and isinstance(
             r.values.get(end_field.id), Mapping) else None  # fmt: skip
-        volume_units = {a.intervention.volume.unit for a in p.arms if a.intervention.volume}
-        dose_field = next(
-            (f for f in form.fields if f.unit in volume_units and f.type in {FieldType.DECIMAL, FieldType.INTEGER}),
-            None,
-        )
+        dose_field = form.field(treatment.dose_field) if treatment.dose_field else None
         dose = analysis_value(dose_field, r.values[dose_field.id]) if dose_field and isinstance(
             r.values.get(dose_field.id), Mapping) else None  # fmt: skip
         person = build.people.get(r.participant_id)
@@ -1107,9 +1101,10 @@ class SdtmExporter(Exporter):
             "  - EX: one record per treatment form whose given field says the treatment was given (the analysis's "
             "rule: yes, or a date or date-time recorded; no, missing or not done: no record, ACTARM empty, ARMNRS "
             "ASSIGNED, NOT TREATED). EXSTDTC (and RFXSTDTC) is the given field's date-time or date; a yes/no given "
-            "field holds no moment and the protocol declares none, so EXSTDTC is the treatment visit's date, "
-            "EXENDTC is empty and --LOBXFL is not set. EXENDTC (a date-time given field only) is "
-            "the form's next date-time field; EXDOSE the field in the arms' volume unit. RFXENDTC is the end of "
+            "field holds no moment and the protocol declares none, so EXSTDTC is the treatment visit's date and "
+            "--LOBXFL is not set. EXENDTC is the protocol's declared end field (analysis_plan.treatment.end_field) "
+            "and EXDOSE/EXDOSU its declared dose field and that field's unit (dose_field); either is empty when "
+            "the protocol declares none, never inferred from the form's other fields. RFXENDTC is the end of "
             "the last exposure the data record: the latest EXENDTC, or the latest EXSTDTC when the protocol "
             "declares a single administration (analysis_plan.treatment.single_administration); when an "
             "exposure's end is not recorded it is empty (never the first dose assumed) and the notes name the "

@@ -25,6 +25,16 @@ class Treatment(ProtocolModel):
         description="A field holding the preparation code given; the arm of that code is the arm received "
         "(as treated). Without it, everyone treated is taken to have received the allocated arm.",
     )
+    end_field: Identifier | None = Field(
+        default=None,
+        description="A date-time field of that form recording when the administration ended (SDTM EXENDTC). "
+        "Without it EXENDTC is empty: the end is never inferred from the form's other fields.",
+    )
+    dose_field: Identifier | None = Field(
+        default=None,
+        description="A number field of that form, with its unit, holding the amount given (SDTM EXDOSE, EXDOSU "
+        "its unit). Without it EXDOSE is empty: the dose is never inferred from the form's other fields.",
+    )
     single_administration: bool = Field(
         default=False,
         description="True when the intervention is given once (a single administration, e.g. one injection): "

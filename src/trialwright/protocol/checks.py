@@ -288,6 +288,18 @@ def _analysis_plan(p: Protocol) -> Iterator[Found]:
             )
             if t.code_field is not None:
                 yield from field_ref(forms, f"{t.form}.{t.code_field}", "analysis_plan.treatment.code_field")
+            if t.end_field is not None:
+                yield from field_ref(
+                    forms, f"{t.form}.{t.end_field}", "analysis_plan.treatment.end_field", {"datetime"}
+                )
+            if t.dose_field is not None:
+                found = list(field_ref(
+                    forms, f"{t.form}.{t.dose_field}", "analysis_plan.treatment.dose_field", {"integer", "decimal"}
+                ))  # fmt: skip
+                yield from found
+                dose = forms[t.form].field(t.dose_field) if not found else None
+                if dose is not None and not dose.unit:
+                    yield "analysis_plan.treatment.dose_field", f"{t.form}.{t.dose_field} declares no unit (EXDOSU)"
     for i, ref in enumerate(plan.per_protocol.exclude_when):
         yield from field_ref(forms, ref, f"analysis_plan.per_protocol.exclude_when[{i}]", {"boolean"})
     for i, visit_id in enumerate(plan.per_protocol.visits_in_window):

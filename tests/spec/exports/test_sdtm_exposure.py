@@ -2,10 +2,11 @@
 records, RFXSTDTC and an actual arm exactly when the analysis plan's treatment ``given_field`` says the treatment
 was given; anyone recorded as not given has no EX record, ACTARMCD/ACTARM null and ARMNRS ASSIGNED, NOT TREATED.
 
-| given_field                   | EXSTDTC / RFXSTDTC                          | EXENDTC                        |
-|-------------------------------|---------------------------------------------|--------------------------------|
-| date-time (the first trial's) | that moment, the site's local time          | the form's next date-time      |
-| yes/no ("Infusion given")     | the treatment visit's date (no moment held) | empty: never the start's field |
+| given_field                        | EXSTDTC / RFXSTDTC                          | EXENDTC / EXDOSE                  |
+|------------------------------------|---------------------------------------------|-----------------------------------|
+| date-time (the first trial's)      | that moment, the site's local time          | the declared end and dose fields  |
+| yes/no ("Infusion given")          | the treatment visit's date (no moment held) | the declared end and dose fields  |
+| date-time, no end or dose declared | that moment, the site's local time          | empty: never inferred from others |
 
 Expected rows are built here from the stored form records read as JSON, never with the exporter's or the
 analysis's helpers, and compared with the XPT files read back with pyreadstat; on SQLite and PostgreSQL.
@@ -40,7 +41,7 @@ _YAML = YAML(typ="safe")
 SIMULATION = FIRST_PROTOCOL.with_name(f"{FIRST_PROTOCOL.stem}.simulation.yaml")
 
 
-def _protocol(yes_no: bool) -> tuple[dict[str, Any], str, str]:
+def _protocol(yes_no: bool, declared: bool = True) -> tuple[dict[str, Any], str, str]:
     """The first trial's protocol; with ``yes_no`` its administration form opens with a yes/no "Infusion given"
     field, which becomes the treatment's given field (the infusion start stays a date-time field after it), and
     the simulation answers it yes six times in ten. Returns the protocol as YAML data and text, and the simulation."""
@@ -56,6 +57,9 @@ def _protocol(yes_no: bool) -> tuple[dict[str, Any], str, str]:
             "  administration.volume:", "  administration.given: {bernoulli: 0.6}\n  administration.volume:"
         )
         assert "administration.given" in sim
+    if not declared:  # the form still records the stop and the volume; the protocol names neither for SDTM
+        for key in ("end_field", "dose_field"):
+            del raw["analysis_plan"]["treatment"][key]
     buffer = io.StringIO()
     YAML().dump(raw, buffer)
     return raw, buffer.getvalue(), sim
@@ -73,11 +77,15 @@ def _minute(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
     return f"{local:%Y-%m-%dT%H:%M}{sign}{total // 60:02d}:{total % 60:02d}"
 
 
-@pytest.mark.parametrize("yes_no", [False, True], ids=["date-time given field", "yes/no given field"])
+@pytest.mark.parametrize(
+    ("yes_no", "declared"),
+    [(False, True), (True, True), (False, False)],
+    ids=["date-time given field", "yes/no given field", "no end or dose declared"],
+)
 def test_ex_and_dm_say_treated_exactly_when_the_given_field_says_given(
-    database_url: str, tmp_path: Path, yes_no: bool
+    database_url: str, tmp_path: Path, yes_no: bool, declared: bool
 ) -> None:
-    raw, text, sim = _protocol(yes_no)
+    raw, text, sim = _protocol(yes_no, declared)
     folder = tmp_path / "protocol"
     folder.mkdir()
     path = folder / FIRST_PROTOCOL.name
@@ -96,6 +104,7 @@ def test_ex_and_dm_say_treated_exactly_when_the_given_field_says_given(
         site = dict(c.execute(select(participants.c.participant_id, participants.c.site)).all())
     study = raw["trial"]["ids"][0]["id"]
     expected: dict[str, tuple[str, str | None]] = {}  # USUBJID -> (EXSTDTC, EXENDTC)
+    doses: dict[str, float | None] = {}  # USUBJID -> EXDOSE
     not_given = 0
     for pid, visit_date, values in found:
         body = json.loads(values)
@@ -104,13 +113,14 @@ def test_ex_and_dm_say_treated_exactly_when_the_given_field_says_given(
             not_given += 1
             continue
         zone = zones[site[pid]]
+        stop = body.get("stopped_at", {}).get("value") if declared else None
+        end = _minute(dt.datetime.fromisoformat(stop), zone) if stop else None
         if yes_no:
-            expected[f"{study}-{pid}"] = (visit_date.isoformat(), None)
+            expected[f"{study}-{pid}"] = (visit_date.isoformat(), end)
         else:
-            start = dt.datetime.fromisoformat(given["value"])
-            stop = body.get("stopped_at", {}).get("value")
-            end = _minute(dt.datetime.fromisoformat(stop), zone) if stop else None
-            expected[f"{study}-{pid}"] = (_minute(start, zone), end)
+            expected[f"{study}-{pid}"] = (_minute(dt.datetime.fromisoformat(given["value"]), zone), end)
+        volume = body.get("volume", {}).get("value") if declared else None
+        doses[f"{study}-{pid}"] = float(volume) if volume is not None else None
     if yes_no:
         assert not_given > 0 and expected, "the simulation records both given and not given"
 
@@ -120,6 +130,10 @@ def test_ex_and_dm_say_treated_exactly_when_the_given_field_says_given(
     got = {r.USUBJID: (r.EXSTDTC, r.EXENDTC or None) for r in ex[["USUBJID", "EXSTDTC", "EXENDTC"]].itertuples()}
     assert len(ex) == len(got)
     assert got == expected
+    assert any(end for _, end in expected.values()) == declared  # the simulated stop is read only when declared
+    dosed = {r.USUBJID: None if pd.isna(r.EXDOSE) else r.EXDOSE for r in ex.itertuples()}
+    assert dosed == doses and any(d is not None for d in dosed.values()) == declared
+    assert set(ex.EXDOSU) == ({"mL"} if declared else {""})
 
     dm = _xpt(out, "DM")
     randomized = dm[dm.ARMCD == "BLINDED"]

@@ -90,6 +90,7 @@ def test_rfxendtc_is_the_recorded_end_of_the_last_exposure_never_the_first_dose(
     if case != "end recorded":  # the treatment form has no stop field: the data do not record the end
         form = next(f for f in raw["forms"] if f["id"] == "administration")
         form["fields"] = [f for f in form["fields"] if f["id"] != "stopped_at"]
+        del raw["analysis_plan"]["treatment"]["end_field"]
     if case == "single administration":
         raw["analysis_plan"]["treatment"]["single_administration"] = True
     trial = _trial(database_url, tmp_path, raw, 12, 11)

@@ -197,6 +197,20 @@ CASES = [
         "treatment",
     ),
     (
+        "the administration's end read from a field that is not a date-time (SDTM EXENDTC is never inferred)",
+        _set(["analysis_plan", "treatment", "end_field"], "volume"),
+        "analysis_plan.treatment.end_field",
+        "administration.volume is a decimal field; this needs datetime",
+        "treatment",
+    ),
+    (
+        "the dose given read from a field that is not a number (SDTM EXDOSE is never inferred)",
+        _set(["analysis_plan", "treatment", "dose_field"], "started_at"),
+        "analysis_plan.treatment.dose_field",
+        "administration.started_at is a datetime field; this needs decimal or integer",
+        "treatment",
+    ),
+    (
         "treatment recorded on a form its visit does not collect",
         _set(["analysis_plan", "treatment", "form"], "labs"),
         "analysis_plan.treatment.form",
