@@ -27,9 +27,14 @@ import abc
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, islice, repeat
+from itertools import chain, compress, islice, repeat
+from operator import is_
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from trialwright.domain.deaths import Death, earliest_death
 from trialwright.domain.log_undeclared import undeclared
@@ -44,7 +49,14 @@ from trialwright.exports.base import (
     Progress,
     StoredJson,
 )
-from trialwright.exports.columnar import BATCH_ROWS, CSV_BATCH_ROWS, CsvSink, ParquetSink, no_cycle_scans
+from trialwright.exports.columnar import (
+    BATCH_ROWS,
+    CSV_BATCH_ROWS,
+    CsvSink,
+    ParquetSink,
+    floats_text,
+    no_cycle_scans,
+)
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 from trialwright.protocol.logs import LogDef, coding_columns
 
@@ -515,9 +527,11 @@ def _row_of(r: FormRecord) -> FormRow:
     return r.participant_id, r.site, r.visit_id, r.visit_date, r.form_id, r.state, r.values
 
 
-def _rows_of(columns: Mapping[str, list[Any]], count: int) -> list[dict[str, Any]]:
-    """Columns (``_wide_columns``, ``_long_columns``) as rows (a column not given is not in the rows)."""
-    return [{k: c[i] for k, c in columns.items()} for i in range(count)]
+def _rows_of(columns: Mapping[str, list[Any] | pa.Array], count: int) -> list[dict[str, Any]]:
+    """Columns (``_wide_columns``, ``_long_columns``; lists or Arrow arrays) as rows (a column not given is not in the
+    rows)."""
+    lists = {k: c.to_pylist() if isinstance(c, pa.Array) else c for k, c in columns.items()}
+    return [{k: c[i] for k, c in lists.items()} for i in range(count)]
 
 
 def _extend(sink: Sink, columns: Mapping[str, list[Any]], count: int) -> None:
@@ -634,9 +648,108 @@ def _text_and_number(value: Any) -> tuple[str | None, float | None]:
     return value_text(value), _number(value)
 
 
-def _long_columns(units: Mapping[str, str | None], rows: list[FormRow]) -> tuple[dict[str, list[Any]], int]:
+def _long_columns(units: Mapping[str, str | None], rows: list[FormRow]) -> tuple[dict[str, Any], int]:
     """Form records' stored values as the columns of the long table (one row per stored value, fields no longer in
-    the protocol included) and their number of rows: one list per column, no row object."""
+    the protocol included) and their number of rows: Arrow arrays (``_long_arrays``) or, for what they do not take,
+    one list per column; no row object either way."""
+    try:
+        fast = _long_arrays(units, rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # a value Arrow does not take as Python has it
+        fast = None
+    return _long_lists(units, rows) if fast is None else fast
+
+
+_NONE: Any = type(None)
+
+
+def _texts(values: list[Any], kinds: list[type], numbers: bool) -> tuple[pa.Array, pa.Array | None]:
+    """``_text_and_number`` of each value as two Arrow arrays (the numbers only when ``numbers``), built a type at a
+    time: the values of one type picked out in C (``compress``), converted by Arrow (text ``str``; floats as
+    ``repr`` without ``.0``, by ``floats_text``; whole numbers ``str``; yes/no 1/0); any other value (a list, a
+    mapping) by ``value_text`` itself."""
+    count = len(values)
+    text = pa.nulls(count, pa.string())
+    number = pa.nulls(count, pa.float64()) if numbers else None
+    for kind in set(kinds) - {_NONE}:
+        mask = list(map(is_, kinds, repeat(kind)))
+        picked = list(compress(values, mask))
+        where = pa.array(mask, pa.bool_())
+        if kind is str:
+            text = pc.replace_with_mask(text, where, pa.array(picked, pa.string()))
+        elif kind is float:
+            floats = pa.array(picked, pa.float64())
+            text = pc.replace_with_mask(text, where, floats_text(floats))
+            number = None if number is None else pc.replace_with_mask(number, where, floats)
+        elif kind is int:  # beyond int64: OverflowError, and the chunk is built by ``_long_lists``
+            ints = pa.array(picked, pa.int64())
+            text = pc.replace_with_mask(text, where, pc.cast(ints, pa.string()))
+            # float(int), rounded to nearest even as the C conversion rounds
+            whole = pc.cast(ints, pa.float64(), safe=False)
+            number = None if number is None else pc.replace_with_mask(number, where, whole)
+        elif kind is bool:
+            text = pc.replace_with_mask(text, where, pc.if_else(pa.array(picked, pa.bool_()), "1", "0"))
+        else:
+            pairs = [_text_and_number(v) for v in picked]
+            text = pc.replace_with_mask(text, where, pa.array([t for t, _ in pairs], pa.string()))
+            if number is not None:
+                number = pc.replace_with_mask(number, where, pa.array([n for _, n in pairs], pa.float64()))
+    return text, number
+
+
+def _long_arrays(units: Mapping[str, str | None], rows: list[FormRow]) -> tuple[dict[str, Any], int] | None:
+    """``_long_lists`` as Arrow arrays, with no Python call per stored value: each record's columns taken once per
+    stored value (``take``), the stored values' parts gathered with ``dict.get`` mapped in C and converted by Arrow,
+    the value's text and number made a type at a time (``_texts``). None when the chunk holds something that is not
+    a stored value (``_long_lists`` leaves it out)."""
+    if not rows:
+        return None
+    participant_id, site, visit_id, visit_date, form_id, _, values = zip(*rows, strict=True)
+    if not _all_dicts(values):
+        return None
+    stored: list[Any] = list(chain.from_iterable(map(_VALUES, values)))
+    if not _all_dicts(stored):
+        return None
+    count = len(stored)
+
+    def gather(key: str, default: Any = None) -> list[Any]:  # every item a dict (checked above): mapped in C
+        return list(map(_GET, stored, repeat(key), repeat(default)))
+
+    at = pa.array(np.repeat(np.arange(len(values), dtype=np.int64), np.fromiter(map(len, values), np.int64)))
+    field_id: list[Any] = list(chain.from_iterable(values))
+    status = gather("status", "value")
+    value = gather("value")
+    if not FLAGS.keys().isdisjoint(status):  # a censored value's value is its limit's column, not this one
+        value = [None if s in FLAGS else v for v, s in zip(value, status, strict=True)]
+    text, number = _texts(value, list(map(type, value)), numbers=True)
+    limit = gather("limit")
+    limit_kinds = set(map(type, limit))
+    if not limit_kinds <= {float, int, _NONE}:  # _number: anything else (yes/no, text) is no limit
+        limit = [None if x is None else _number(x) for x in limit]
+    elif int in limit_kinds:
+        limit = [None if x is None else float(x) for x in limit]
+    entered = gather("entered")
+    entered_text, _ = _texts(entered, list(map(type, entered)), numbers=False)
+    columns = {
+        "participant_id": pa.array(participant_id, pa.string()).take(at),
+        "site": pa.array(site, pa.string()).take(at),
+        "visit_id": pa.array(visit_id, pa.string()).take(at),
+        "visit_date": pa.array(visit_date, pa.date32()).take(at),
+        "form_id": pa.array(form_id, pa.string()).take(at),
+        "field_id": pa.array(field_id, pa.string()),
+        "value": text,
+        "value_num": number,
+        "unit": pa.array(list(map(units.get, field_id)), pa.string()),
+        "status": pa.array(status, pa.string()),
+        "reason": pa.array(gather("reason"), pa.string()),
+        "limit": pa.array(limit, pa.float64()),
+        "entered": entered_text,
+        "entered_unit": pa.array(gather("unit"), pa.string()),
+    }
+    return columns, count
+
+
+def _long_lists(units: Mapping[str, str | None], rows: list[FormRow]) -> tuple[dict[str, Any], int]:
+    """Form records' stored values as the columns of the long table: one list per column, no row object."""
     participant_id, site, visit_id, visit_date, form_id, _, values = zip(*rows, strict=True) if rows else ((),) * 7
     stored: list[Any] = list(chain.from_iterable(map(_VALUES, values))) if _all_dicts(values) else [None]
     if _all_dicts(stored):  # the parsed JSON of the database: keys, values and counts taken in C

@@ -147,6 +147,26 @@ def test_the_batch_text_equals_the_row_by_row_writer_on_generated_values(rows: l
     assert csv_text(_batch(columns)) == _definition(columns)
 
 
+#: Every date and UTC date-time a Python value can hold (years 1 to 9999), the microseconds zero or not.
+#: (Hypothesis takes naive bounds; the values are made UTC below.)
+DATETIMES = st.datetimes(
+    min_value=dt.datetime(1, 1, 1),  # noqa: DTZ001
+    max_value=dt.datetime(9999, 12, 31, 23, 59, 59, 999999),  # noqa: DTZ001
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.dates()),
+                          st.one_of(st.none(), DATETIMES, DATETIMES.map(lambda d: d.replace(microsecond=0)))),
+                min_size=1, max_size=12))  # fmt: skip
+def test_dates_and_date_times_are_written_as_isoformat_writes_them(rows: list[tuple[Any, Any]]) -> None:
+    """Dates ``YYYY-MM-DD`` and UTC date-times ``YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`` as ``isoformat`` writes them,
+    four-digit years below 1000 included (the batch writer formats them with Arrow's cast)."""
+    columns = {"date_a": [d for d, _ in rows],
+               "datetime_b": [None if t is None else t.replace(tzinfo=UTC) for _, t in rows]}  # fmt: skip
+    assert csv_text(_batch(columns)) == _definition(columns)
+
+
 def test_a_csv_table_is_the_same_file_whatever_the_batch_size(tmp_path: Path) -> None:
     from trialwright.exports.columnar import CsvSink
 

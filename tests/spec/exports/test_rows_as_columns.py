@@ -106,3 +106,59 @@ def test_a_column_not_given_is_empty(tmp_path: Path) -> None:
         sink.extend(_columns(given, leave_out="note"), len(given))
 
     assert _write(tmp_path / "columns", without_note, rows) == reference
+
+
+# --- columns given as Arrow arrays (the long table: built by Arrow, no Python object per cell) -------------------
+
+
+def _arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    import pyarrow as pa
+
+    from trialwright.exports.columnar import arrow_schema
+
+    schema = arrow_schema(TABLE)
+    return {f.name: pa.array([r[f.name] for r in rows], type=f.type) for f in schema}
+
+
+def _by_arrays(sink: Any, rows: list[dict[str, Any]]) -> None:
+    sizes, at = cycle((3, 1, 6, 2, 9, 0)), 0
+    while at < len(rows):
+        piece = rows[at : at + next(sizes)]
+        sink.extend(_arrays(piece), len(piece))
+        at += len(piece)
+
+
+def _arrays_lists_and_rows(sink: Any, rows: list[dict[str, Any]]) -> None:
+    ways = cycle(("array", "row", "list", "array", "array", "list", "row"))
+    at = 0
+    while at < len(rows):
+        way = next(ways)
+        piece = rows[at : at + (1 if way == "row" else 3)]
+        if way == "row":
+            sink.add(piece[0])
+        else:
+            sink.extend(_arrays(piece) if way == "array" else _columns(piece), len(piece))
+        at += len(piece)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 5, 17, 40])
+@pytest.mark.parametrize("handing", [_by_arrays, _arrays_lists_and_rows], ids=["arrays", "arrays, lists and rows"])
+def test_a_table_given_arrow_arrays_is_the_table_given_rows(tmp_path: Path, handing: Any, count: int) -> None:
+    """Columns given as Arrow arrays of the table's types (in pieces, or between lists and single rows) are held as
+    they are and cut into the same batches: the same CSV text and Parquet file as the rows added one at a time."""
+    rows = _rows(count)
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "arrays").mkdir()
+    reference = _write(tmp_path / "rows", _by_rows, rows)
+    assert _write(tmp_path / "arrays", handing, rows) == reference
+    if count:
+        assert reference[0].count(b"\r\n") == count + 1
+
+
+def test_an_array_of_another_type_is_refused_never_converted(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    sink = CsvSink(tmp_path / "t.csv", TABLE, BATCH)
+    given = {**_arrays(_rows(2)), "value": pa.array(["1.5", "2"])}  # text where the table holds numbers
+    with pytest.raises(TypeError, match=r"forms/awkward\.value: 2 string, not 2 double"):
+        sink.extend(given, 2)
