@@ -335,7 +335,14 @@ def read_password(*, password_stdin: bool = False, prompt: str = "Password") -> 
         return sys.stdin.readline().rstrip("\n")
     if os.environ.get(PASSWORD_VARIABLE) is not None:
         return os.environ[PASSWORD_VARIABLE]
-    return str(typer.prompt(prompt, hide_input=True))
+    try:
+        return str(typer.prompt(prompt, hide_input=True))
+    except typer.Abort:  # no terminal to ask on (standard input closed or at its end)
+        fail(
+            f"password: none given; type it when asked, set the {PASSWORD_VARIABLE} variable, or pass "
+            "--password-stdin and write it on standard input",
+            ExitCode.USAGE,
+        )
 
 
 def authenticate_as(engine, username: str, *, password_stdin: bool = False, why: str = "confirm"):  # type: ignore[no-untyped-def]

@@ -3,12 +3,20 @@ overridden with a reason and the data manager's password) and the soft locks of 
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, ExitCode, JsonOption, console, emit, fail_with, policy_for
+from trialwright.cli.common import (
+    DatabaseOption,
+    ExitCode,
+    JsonOption,
+    console,
+    emit,
+    fail_with,
+    policy_for,
+    read_password,
+)
 from trialwright.cli.screening import AsOption, _context
 
 __all__ = ["database_app"]
@@ -72,7 +80,7 @@ def lock(
     engine, actor = _context(user, database, may_lock)
     password = None
     if override:
-        password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
+        password = read_password(password_stdin=password_stdin, prompt="Password")
     state = _run(lock_trial, engine, actor, reason, password=password, policy=policy_for(database))
     if emit(state, as_json):
         return

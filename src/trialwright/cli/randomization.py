@@ -7,13 +7,12 @@ statistician's export shows arms.
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from trialwright.cli.common import DatabaseOption, JsonOption, console, emit, fail_with, policy_for
+from trialwright.cli.common import DatabaseOption, JsonOption, console, emit, fail_with, policy_for, read_password
 from trialwright.cli.screening import AsOption, _context
 from trialwright.domain.text import spreadsheet_values
 
@@ -188,7 +187,7 @@ def unblind(
     from trialwright.services.randomization import emergency_unblind, may_unblind
 
     engine, actor = _context(user, database, may_unblind)
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    password = read_password(password_stdin=password_stdin, prompt="Password")
     r = _run(
         emergency_unblind, engine, actor, participant_id, reason=reason, password=password, policy=policy_for(database)
     )

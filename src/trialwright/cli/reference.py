@@ -31,7 +31,11 @@ in Rich panels, to the same options and help text: `tests/spec/docs/test_cli_hel
 - **Exit codes**: the same number for the same outcome in every command (below).
 - **The role before the password**: a command that needs a role and a password (`unblind`, `database lock
   --override`, `safety decide`, `access decide`) refuses a role that may never do it with the service's role rule
-  (exit 4) before it asks any password; the role allowed is then asked it (or reads it with `--password-stdin`).
+  (exit 4) before it asks any password; the role allowed is then asked it.
+- **Passwords**: every command that takes the acting user's password (`--as`, the lock's override, the emergency
+  unblinding, a DSMB or data access decision) reads it from standard input with `--password-stdin`, else from the
+  `TRIALWRIGHT_PASSWORD` variable, else a hidden prompt; with none of these (no terminal, standard input at its
+  end) it says so and ends with exit 2, never a bare "Aborted.".
 - **Shell completion**: `trialwright --install-completion` installs it for the current shell (bash, zsh, fish,
   PowerShell); `trialwright --show-completion` prints the script to install by hand. Open a new shell after.
 - **As a library**: `import trialwright` and `trialwright.open_trial(database_url)` (docs/api.md, "Python").

@@ -5,14 +5,23 @@ as the pages and the API."""
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from trialwright.cli.common import DatabaseOption, ExitCode, JsonOption, console, emit, fail, fail_with, policy_for
+from trialwright.cli.common import (
+    DatabaseOption,
+    ExitCode,
+    JsonOption,
+    console,
+    emit,
+    fail,
+    fail_with,
+    policy_for,
+    read_password,
+)
 from trialwright.cli.forms import _read
 from trialwright.cli.screening import AsOption, _context
 from trialwright.domain.text import spreadsheet_values
@@ -197,7 +206,7 @@ def decide(
     from trialwright.services.safety import may_decide, record_decision
 
     engine, actor = _context(user, database, may_decide)
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    password = read_password(password_stdin=password_stdin, prompt="Password")
     state = _run(record_decision, engine, actor, decision, reason, password, policy=policy_for(database))
     if not emit(state, as_json):
         console.print(state.message, highlight=False)

@@ -5,7 +5,8 @@ Made from an ``ExportSource`` by the protocol's ``deidentification`` rules:
 * participants get a pseudonym (``IPD-001`` ...) in an order drawn at random for each package, so the
   pseudonyms carry nothing of the participant ids, sites or enrolment order;
 * direct identifiers (``identifiers``) are removed, and so is every free-text field but those kept by
-  ``keep_text`` (and free text of adverse events: narratives, causes of death);
+  ``keep_text`` (and free text of adverse events: the reported term, narratives, causes of death; an event's
+  MedDRA coding, preferred term and system organ class, stands for its term, empty while not coded);
 * every date becomes the study day (days from randomization, day 0; from enrolment if not randomized), or is
   moved by one secret per-participant shift (``shift``) that is not written anywhere;
 * the age is shown in bands (``age_band_width`` years) with one open band above ``age_top``; the site is
@@ -235,15 +236,23 @@ class IpdExporter(Exporter):
                 dictionary.append({"file": f"forms/{form.id}.csv", "variable": f.id, "label": label, "codes": codes})
         # adverse events
         rows = []
+        not_coded = 0
         for e in source.events():
             if e.participant_id not in pseudonym:
                 continue
             a = e.assessment
             pid = e.participant_id
+            coded = e.coding or {}
+            not_coded += not coded
             rows.append(
                 {
                     "ipd_id": pseudonym[pid],
-                    "term": a.get("term"),
+                    # The reported (verbatim) term is free text and stays out; the coder's MedDRA terms stand for it.
+                    "meddra_version": coded.get("version"),
+                    "pt_code": coded.get("pt_code"),
+                    "pt_name": coded.get("pt_name"),
+                    "soc_code": coded.get("soc_code"),
+                    "soc_name": coded.get("soc_name"),
                     "grade": a.get("grade"),
                     "serious": e.serious,
                     "related": e.related,
@@ -257,12 +266,23 @@ class IpdExporter(Exporter):
                 }
             )
         rows.sort(key=lambda r: (r["ipd_id"], r["onset_day"] if r["onset_day"] is not None else 10**6))
-        written.append(_csv(folder / "adverse_events.csv", rows))
-        dictionary.append({"file": "adverse_events.csv", "variable": "term", "label": "Adverse event term (CTCAE)"})
+        ae_columns = ["ipd_id", "meddra_version", "pt_code", "pt_name", "soc_code", "soc_name", "grade", "serious",
+                      "related", "expected", "susar", "criteria", "onset_day", "end_day", "outcome", "action_taken"]
+        written.append(_csv(folder / "adverse_events.csv", rows, ae_columns))
+        dropped.append("adverse_events.term (the reported term, free text; its MedDRA coding is kept)")
+        for variable, label in (
+            ("meddra_version", "MedDRA version of the event's coding (empty: not coded)"),
+            ("pt_code", "MedDRA preferred term code (empty: not coded)"),
+            ("pt_name", "MedDRA preferred term (empty: not coded)"),
+            ("soc_code", "MedDRA primary system organ class code (empty: not coded)"),
+            ("soc_name", "MedDRA primary system organ class (empty: not coded)"),
+        ):
+            dictionary.append({"file": "adverse_events.csv", "variable": variable, "label": label})
         written.append(_csv(folder / "data_dictionary.csv", dictionary, ["file", "variable", "label", "codes"]))
         report = {
             "kanonymity": asdict(check),
             "removed": sorted(set(dropped)),
+            "adverse_events_not_coded": not_coded,
             "dates": d.dates.value,
             "site_kept": d.keep_site,
             "arms_included": source.with_arms,
@@ -275,7 +295,7 @@ class IpdExporter(Exporter):
         path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         written.append(path)
         readme = folder / "README.txt"
-        readme.write_text(_readme(source, d, check, sorted(set(dropped))), encoding="utf-8")
+        readme.write_text(_readme(source, d, check, sorted(set(dropped)), not_coded), encoding="utf-8")
         written.append(readme)
         return written
 
@@ -331,7 +351,9 @@ def _csv(path: Path, rows: list[dict[str, Any]], fields: list[str] | None = None
     return path
 
 
-def _readme(source: ExportSource, d: Deidentification, check: KAnonymity, dropped: list[str]) -> str:
+def _readme(
+    source: ExportSource, d: Deidentification, check: KAnonymity, dropped: list[str], not_coded: int
+) -> str:
     return "\n".join(
         [
             f"De-identified individual participant data of trial {source.trial_id}",
@@ -339,7 +361,9 @@ def _readme(source: ExportSource, d: Deidentification, check: KAnonymity, droppe
             "",
             "participants.csv      one row per randomized participant (pseudonym drawn at random for this package)",
             "forms/<form>.csv      one row per participant and visit, one column per kept field",
-            "adverse_events.csv    one row per adverse event (no narrative, no cause of death text)",
+            "adverse_events.csv    one row per adverse event by its MedDRA coding (no reported term, narrative or",
+            "                      cause of death text: free text); "
+            + (f"{not_coded} not coded yet, their terms empty" if not_coded else "every event coded"),
             "data_dictionary.csv   every variable of this package",
             "deidentification.json the rules applied and the k-anonymity check",
             "",

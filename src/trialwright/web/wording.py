@@ -243,6 +243,10 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          N_("%(day)s is before enrolment on %(enrolled)s")),
         (r"(?P<day>\d{4}-\d{2}-\d{2}) is before enrolment on (?P<enrolled>\d{4}-\d{2}-\d{2}) at the site",
          N_("%(day)s is before enrolment on %(enrolled)s at the site")),
+        (r"(?P<day>\d{4}-\d{2}-\d{2}) is after (?P<participant>\S+)'s death on (?P<died>\d{4}-\d{2}-\d{2}) "
+         r"\((?P<source>.+)\); a participant who has died is not withdrawn",
+         N_("%(day)s is after %(participant)s's death on %(died)s (%(source)s); a participant who has died is not "
+            "withdrawn")),
         (r"must be one of (?P<choices>.+)", N_("must be one of %(choices)s")),
         (r"(?P<value>'.*') is not one of (?P<choices>.+)", N_("%(value)s is not one of %(choices)s")),
         (r"required; enter a value or record it as not done with a reason \(also missing: nothing else\)",

@@ -14,11 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from tests.spec.coding.fictional_meddra import write_release
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
 from trialwright.services import audit
+from trialwright.services.coding import code_event, load_meddra, to_code
 from trialwright.services.exports import ExportError, run_export
 from trialwright.services.forms import lock_trial, unlock_trial
 from trialwright.services.sharing import (
@@ -69,6 +72,10 @@ def test_the_package_waits_for_publication_lock_approval_and_the_right_person(tr
     assert access_window_opens(trial.engine) == dt.date(2022, 7, 10)  # six months, as the sharing plan says
     with pytest.raises(SharingError, match="database: the IPD is issued from the locked database only"):
         issue_ipd(trial.engine, statistician, number, tmp_path / "p2")
+    # One adverse event coded (the fictional MedDRA release), the others not yet: the package shows each by its coding.
+    load_meddra(trial.engine, who(trial, Role.CODER), write_release(tmp_path / "MedAscii"), "27.1")
+    coded = to_code(trial.engine, who(trial, Role.CODER))[0].ae_number
+    code_event(trial.engine, who(trial, Role.CODER), coded, 90000011)
     lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
     try:
         with pytest.raises(SharingError, match=f"request: {number} is pending"):
@@ -101,6 +108,28 @@ def test_the_package_waits_for_publication_lock_approval_and_the_right_person(tr
     assert json.loads(entry.detail or "{}")["files"] == issued.package
     assert [r.status for r in list_requests(trial.engine, who(trial, Role.DATA_MANAGER))] == ["issued"]
     _check_deidentified(trial, folder)
+    _check_event_terms(trial, folder)
+
+
+def _check_event_terms(trial: Trial, folder: Path) -> None:
+    """An adverse event's reported term is free text (a person may write a name or a place in it): the package
+    holds its MedDRA coding instead, empty while it is not coded, and says how many are not."""
+    with trial.engine.connect() as c:
+        terms = {json.loads(a)["term"] for (a,) in c.execute(text("SELECT assessment FROM ae_reports"))}
+    assert terms  # the simulated trial has adverse events
+    package = "\n".join(p.read_text(encoding="utf-8") for p in folder.rglob("*") if p.is_file())
+    assert [t for t in terms if t in package] == []
+    events = list(csv.DictReader((folder / "adverse_events.csv").open(encoding="utf-8")))
+    assert "term" not in events[0]
+    named = [e for e in events if e["pt_name"]]
+    assert [(e["pt_code"], e["pt_name"], e["soc_name"], e["meddra_version"]) for e in named] == [
+        ("90000001", "Zorbic kidney injury", "Fictional kidney disorders", "27.1")
+    ]
+    assert all(not (e["pt_code"] or e["soc_code"] or e["meddra_version"]) for e in events if not e["pt_name"])
+    report = json.loads((folder / "deidentification.json").read_text())
+    assert report["adverse_events_not_coded"] == len(events) - 1
+    assert any(r.startswith("adverse_events.term") for r in report["removed"])
+    assert f"{len(events) - 1} not coded yet" in (folder / "README.txt").read_text(encoding="utf-8")
 
 
 def _check_deidentified(trial: Trial, folder: Path) -> None:

@@ -12,6 +12,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit
+from trialwright.services.deaths import death_of
 from trialwright.services.errors import denied
 from trialwright.services.screening.common import (
     _CAUSE_SCOPES,
@@ -75,8 +76,8 @@ def withdraw(
 ) -> ParticipantView:
     """Record a withdrawal of one scope, with its cause (CONSORT's losses by reason) and the reason in words;
     afterwards data in that scope is refused. ``withdrawn_on`` is the site's local date (None: today at the
-    site), from the site's date of enrolment to the site's today. Site staff record it: the investigator or the
-    study coordinator."""
+    site), from the site's date of enrolment to the site's today, and not after a death the records give
+    (``services.deaths.death_of``). Site staff record it: the investigator or the study coordinator."""
     if actor.role not in (Role.INVESTIGATOR, Role.STUDY_COORDINATOR):
         raise denied(ScreeningError)("role: the investigator or the study coordinator records a withdrawal")
     try:
@@ -113,6 +114,14 @@ def withdraw(
         if withdrawn_on < enrolled_on:
             raise ScreeningError(
                 f"withdrawn_on: {withdrawn_on.isoformat()} is before enrolment on {enrolled_on.isoformat()} at the site"
+            )
+        death = death_of(session, protocol, participant_id)
+        if death is not None and withdrawn_on > death.on:
+            # A death ends follow-up; a withdrawal dated after it would count the participant twice in CONSORT
+            # (a death and a loss) and say they chose what they no longer could.
+            raise ScreeningError(
+                f"withdrawn_on: {withdrawn_on.isoformat()} is after {participant_id}'s death on "
+                f"{death.on.isoformat()} ({death.source}); a participant who has died is not withdrawn"
             )
         existing = set(
             session.execute(select(withdrawals.c.scope).where(withdrawals.c.participant_id == participant_id)).scalars()
