@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trialwright.analysis import estimands, no_events
@@ -138,6 +138,8 @@ class AnalysisReport:
     below_limit_rule: str
     notes: tuple[str, ...]
     lock_banner: str | None = None  # printed first: the data were locked with blockers open
+    #: Form records the snapshot read, by state (every record counts whatever its state); trial-wide, never by arm.
+    form_states: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -563,4 +565,5 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         below_limit_rule=data.below_limit_rule,
         notes=tuple(notes),
         lock_banner=data.lock_banner,
+        form_states=dict(data.form_states),
     )
