@@ -116,6 +116,9 @@ class AnalysisData:
     #: Every adverse event as (participant, primary SOC name, PT name) of its current MedDRA coding, SOC and PT None
     #: when not coded (or coded for a term changed since): the table by SOC and PT (``domain.coding.term_table``).
     ae_terms: tuple[tuple[str, str | None, str | None], ...] = ()
+    #: How many form records the snapshot read, by state (draft, complete, verified, signed, locked, each listed
+    #: with its count, zeros too): the analysis reads every record whatever its state. Trial-wide, never by arm.
+    form_states: Mapping[str, int] = field(default_factory=dict)
 
     _sha256: str | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trialwright.analysis import estimands, no_events
@@ -37,13 +37,14 @@ from trialwright.analysis.results import (
     Exclusion,
     OutcomeResult,
     TimepointSummary,
+    fixed,
     fmt_number,
     number,
 )
 from trialwright.domain.coding import TermRow, term_table
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import ProgressionMeasure
-from trialwright.protocol.forms import FieldType
+from trialwright.protocol.forms import FieldType, FormField
 
 __all__ = [
     "AnalysisReport",
@@ -56,6 +57,7 @@ __all__ = [
     "TimepointSummary",
     "analyse",
     "fmt_number",
+    "table_one_places",
 ]
 
 #: The one group of a pooled description.
@@ -136,6 +138,8 @@ class AnalysisReport:
     below_limit_rule: str
     notes: tuple[str, ...]
     lock_banner: str | None = None  # printed first: the data were locked with blockers open
+    #: Form records the snapshot read, by state (every record counts whatever its state); trial-wide, never by arm.
+    form_states: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -258,14 +262,12 @@ def _table_one(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -
         label = f.label + (f" ({f.unit})" if getattr(f, "unit", None) else "")
         members = {g: [s.value(visit, ref) for s in itt if s.group == g] for g in groups}
         if f.type in (FieldType.INTEGER, FieldType.DECIMAL):
+            places = table_one_places(ref, f)
             cells = {}
             for g, values in members.items():
                 d = st.describe([number(v) for v in values])
-                cells[g] = (
-                    f"{_f(d.mean)} ({_f(d.sd)}); median {_f(d.median)} [{_f(d.q1)}, {_f(d.q3)}]; n={d.n}"
-                    if d.n
-                    else "n=0"
-                )
+                m, sd, med, q1, q3 = (fixed(x, places) for x in (d.mean, d.sd, d.median, d.q1, d.q3))
+                cells[g] = f"{m} ({sd}); median {med} [{q1}, {q3}]; n={d.n}" if d.n else "n=0"
             rows.append(TableOneRow(ref, label, cells))
             continue
         choices = [(c.code, c.label) for c in (f.choices or [])] or [("True", "yes")]
@@ -281,6 +283,20 @@ def _table_one(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -
         if any(missing.values()):
             rows.append(TableOneRow(f"{ref}=missing", "  missing", {g: str(m) for g, m in missing.items()}))
     return tuple(rows)
+
+
+def table_one_places(ref: str, f: FormField) -> int:
+    """The decimals Table 1 shows a number field's mean, SD, median and quartiles at: the field's declared decimals
+    plus one (an integer field's none plus one), as CONSORT tables usually do; a decimal field without declared
+    decimals is refused (``protocol check`` refuses it too), never given a default."""
+    if f.type is FieldType.INTEGER:
+        return (f.decimals or 0) + 1
+    if f.decimals is None:
+        raise ValueError(
+            f"analysis_plan.baseline_table: {ref} is a decimal field without decimals: Table 1 shows its mean and SD "
+            "at the field's decimals plus one; declare them"
+        )
+    return f.decimals + 1
 
 
 def _first_primary(results: Sequence[OutcomeResult]) -> OutcomeResult | None:
@@ -549,4 +565,5 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         below_limit_rule=data.below_limit_rule,
         notes=tuple(notes),
         lock_banner=data.lock_banner,
+        form_states=dict(data.form_states),
     )

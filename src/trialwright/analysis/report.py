@@ -49,6 +49,10 @@ __all__ = [
 _ENV = Environment(loader=PackageLoader("trialwright.analysis", "templates"), autoescape=select_autoescape(["html"]))
 
 
+#: The line above the counts of form records by state (the report's HTML says the same words).
+_FORM_STATES = N_(
+    "Form records read, by state: every record counts, whatever its state (a draft as much as a signed form)."
+)
 #: The heading of the table by MedDRA SOC and PT (the safety page's own words).
 _TERMS_TITLE = N_("Adverse events by MedDRA system organ class and preferred term: participants n (%) [events]")
 
@@ -364,6 +368,10 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
             ]
         )
     )
+    if report.form_states:
+        story.append(p(t(_FORM_STATES)))
+        story.append(table([[t(N_("State")), t(N_("Form records"))],
+                            *([t(state), d(n)] for state, n in report.form_states.items())]))  # fmt: skip
     if report.table_one:
         story.append(PageBreak())
         story.append(p(t(N_("Table 1. Baseline characteristics")), styles["Heading2"]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from scipy import stats
@@ -21,6 +22,7 @@ __all__ = [
     "Exclusion",
     "OutcomeResult",
     "TimepointSummary",
+    "fixed",
     "fmt_number",
     "number",
     "pairs",
@@ -35,6 +37,16 @@ def fmt_number(x: float | None, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "NA"
     return f"{x:.{digits}g}"
+
+
+def fixed(x: float | None, places: int) -> str:
+    """A number at ``places`` decimals (Table 1's rule: the field's declared decimals plus one), rounded half away
+    from zero (2.25 at one place is 2.3) after it is taken to 12 significant digits, so that floating-point noise
+    in a mean (2.2499999999999996 for 2.25) cannot decide a tie; never -0; NA when undefined."""
+    if x is None or not math.isfinite(x):
+        return "NA"
+    rounded = Decimal(f"{float(x):.12g}").quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{abs(rounded) if rounded == 0 else rounded:f}"
 
 
 _f = fmt_number

@@ -51,13 +51,15 @@ def check(path: Path = FileArgument, as_json: JsonOption = False) -> None:
     """Validate a protocol file: exit 0 when it is valid, 1 listing every problem with its line.
 
     A valid file's notes say which exports will be incomplete and why (fields without standard codes), and which
-    derived fields have no value at some visits (an input's form is not collected there)."""
+    derived fields have no value at some visits (an input's form is not collected there), and when the arms of a
+    blinded trial are given by different routes (the blind needs a double-dummy or a matching administration)."""
     from trialwright.protocol.codes import export_gaps
     from trialwright.protocol.ct_checks import ct_extensions
     from trialwright.protocol.derivation_visits import derivation_gaps
+    from trialwright.protocol.masking_checks import route_notes
 
     p = _load(path, as_json).protocol
-    notes = (*derivation_gaps(p), *export_gaps(p), *ct_extensions(p))
+    notes = (*route_notes(p), *derivation_gaps(p), *export_gaps(p), *ct_extensions(p))
     criteria = len(p.eligibility.inclusion) + len(p.eligibility.exclusion)
     counts = {"sites": len(p.sites), "arms": len(p.arms), "criteria": criteria, "visits": len(p.visits),
               "forms": len(p.forms), "outcomes": len(p.outcomes)}  # fmt: skip

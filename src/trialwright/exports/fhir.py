@@ -24,7 +24,8 @@ arm's name to a blinded user, even where it says nothing about who is in it.
   ``amended`` for a value changed after its form was first completed (read from the audit trail),
   ``final`` otherwise; ``dataAbsentReason`` for not done / not applicable (the free-text reason is left
   out); ``valueQuantity.comparator`` ``<`` or ``>`` with the limit, and interpretation off scale low/high,
-  for a value below or above the limit of quantification;
+  for a value below or above the limit of quantification; ``referenceRange`` low/high in the valueQuantity's
+  unit from the field's declared ``normal_range`` (none without one);
 * an **AdverseEvent** per event of the participant: actual, the term as text (with its MedDRA LLT and PT as
   codings, once coded), the CTCAE grade as an
   extension and as a severity, seriousness, outcome, onset date. ``suspectEntity`` is left out: naming the

@@ -100,6 +100,7 @@ class _Field:
     quantity: dict[str, Any]
     sent: _Converted
     method: dict[str, Any] | None
+    reference_range: list[dict[str, Any]] | None  # the field's normal_range, in the valueQuantity's unit
 
 
 class Observations:
@@ -147,6 +148,7 @@ class Observations:
                 quantity=quantity,
                 sent=sent,
                 method={"text": f"Derived by trialwright ({f.derived.name})"} if f.derived is not None else None,
+                reference_range=_reference_range(f, sent, quantity),
             )
         return found
 
@@ -223,8 +225,25 @@ class Observations:
                 raise FhirExportError(f"{rec.participant_id} {rec.visit_id} {plan.ref}: unknown value status {kind!r}")
             if plan.method is not None:
                 obs["method"] = plan.method
+            if plan.reference_range is not None and "valueQuantity" in obs:
+                obs["referenceRange"] = plan.reference_range
             out.append(obs)
         return out
+
+
+def _reference_range(f: FormField, sent: _Converted, quantity: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The field's declared ``normal_range`` as FHIR's referenceRange: low and high (the ends declared, an open end
+    left out) as quantities in the unit the valueQuantity is sent in, converted as the values are; none without
+    a declared range (never assumed from the limits)."""
+    declared = f.normal_range
+    if declared is None or (declared.min is None and declared.max is None):
+        return None
+    ends: dict[str, Any] = {}
+    if declared.min is not None:
+        ends["low"] = {"value": sent(declared.min), **quantity}
+    if declared.max is not None:
+        ends["high"] = {"value": sent(declared.max), **quantity}
+    return [ends]
 
 
 def _effective(times: tuple[str, ...], rec: FormRecord) -> str | None:

@@ -43,7 +43,7 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
         *element_checks(p),
         *masking_checks.masking(p),
         *estimand_checks.outcomes(p),
-        *_analysis_plan(p),
+        *_analysis_plan(p, stored=stored),
         *_deidentification(p),
         *demographics_checks(p),
         *_randomization(p),
@@ -258,7 +258,7 @@ def _visits(p: Protocol) -> Iterator[Found]:
                 )
 
 
-def _analysis_plan(p: Protocol) -> Iterator[Found]:
+def _analysis_plan(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
     plan = p.analysis_plan
     if plan is None:
         return
@@ -273,6 +273,12 @@ def _analysis_plan(p: Protocol) -> Iterator[Found]:
         form_id = ref.partition(".")[0]
         if not found and plan.baseline_visit in visits and form_id not in visits[plan.baseline_visit].forms:
             yield path, f"visit {plan.baseline_visit!r} does not collect form {form_id!r}"
+        field = None if found else forms[form_id].field(ref.partition(".")[2])
+        if field is not None and field.type.value == "decimal" and field.decimals is None and not stored:
+            yield path, (
+                f"{ref} is a decimal field without decimals: Table 1 shows its mean and SD at the field's decimals "
+                "plus one; declare them"
+            )
     t = plan.treatment
     if t is not None:
         if t.visit not in visits:

@@ -143,7 +143,11 @@ class Intervention(ProtocolModel):
 
     name: str = Field(description="Name of the product or procedure.")
     category: str | None = Field(default=None, description="Registry category, e.g. Treatment - Other, Placebo.")
-    route: str = Field(description="Route of administration, e.g. intravenous.")
+    route: str = Field(
+        description="Route of administration, e.g. intravenous. When a trial masks the participant or the care "
+        "provider and its arms' routes differ, `protocol check` notes each arm's route: the blind needs a "
+        "double-dummy or a matching administration."
+    )
     dose: str | None = Field(default=None, description="Dose, as text (e.g. 5x10^10 particles).")
     volume: VolumeRange | None = Field(default=None, description="Volume range.")
     schedule: str = Field(description="How often and when, e.g. single dose.")

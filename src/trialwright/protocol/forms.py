@@ -96,7 +96,8 @@ class FormField(ProtocolModel):
     normal_range: Range | None = Field(
         default=None,
         description="The reference (normal) range in the canonical unit, from the laboratory or the protocol: "
-        "SDTM LBORNRLO/LBORNRHI, LBSTNRLO/LBSTNRHI and LBNRIND. Not the limits: none is assumed without it.",
+        "SDTM LBORNRLO/LBORNRHI, LBSTNRLO/LBSTNRHI and LBNRIND, and FHIR Observation.referenceRange. Not the limits: "
+        "none is assumed without it. At least one end; each end declared lies within hard_limits.",
     )
     decimals: int | None = Field(
         default=None,
@@ -206,6 +207,8 @@ class FormField(ProtocolModel):
         units_once(self.unit, self.alternative_units)
         if self.hard_limits and self.soft_limits and not self.soft_limits.within(self.hard_limits):
             raise ValueError("soft_limits must lie within hard_limits")
+        if self.normal_range is not None and not stored_text(info):  # a stored text: its exports refused instead
+            self._normal_range_possible(self.normal_range)
         codes = [c.code for c in self.choices]
         if len(codes) != len(set(codes)):
             raise ValueError("choice codes must be unique")
@@ -225,6 +228,24 @@ class FormField(ProtocolModel):
                     "SDTM --ORRESU/--STRESU are ASCII (SAS transport v5) and a unit not listed is written as spelled"
                 )
         return self
+
+    def _normal_range_possible(self, normal: Range) -> None:
+        """A normal range declares at least one end, and each end it declares is a value the field can hold (inside
+        the hard limits): a range no value can reach would flag every result, and the exports would carry it."""
+        if normal.min is None and normal.max is None:
+            raise ValueError("normal_range declares neither min nor max: give one end or both, or leave it out")
+        hard = self.hard_limits
+        if hard is None:
+            return
+        outside = [f"{name} ({value:g})" for name, value in (("min", normal.min), ("max", normal.max))
+                   if value is not None and not hard.contains(value)]  # fmt: skip
+        if outside:
+            ends = ", ".join(f"{name} {value:g}" for name, value in (("min", hard.min), ("max", hard.max))
+                             if value is not None)  # fmt: skip
+            raise ValueError(
+                f"normal_range must lie within hard_limits ({ends}): its {' and '.join(outside)} "
+                f"{'is a value' if len(outside) == 1 else 'are values'} the field refuses"
+            )
 
     def _units_agree_with_ucum(self, ucum: str) -> None:
         """Where the unit or an alternative unit is written as UCUM, its conversion is the UCUM one: the unit

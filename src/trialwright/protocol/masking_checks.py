@@ -9,7 +9,7 @@ from trialwright.protocol.design import KNOWN_ROLES, ArmRole, Blinding, MaskedPa
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, unknown
 
-__all__ = ["PARTY_ROLES", "masking"]
+__all__ = ["PARTY_ROLES", "masking", "route_notes"]
 
 #: Roles that know the arms by their work: no protocol can mask them.
 _UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician", "dsmb_member"})
@@ -123,3 +123,24 @@ def _attributes_on_forms(p: Protocol) -> Iterator[Found]:
                     f"{attributes[f.id]}), the unblinded pharmacist's record: a value that may differ by arm "
                     "(a lot, a count) would tell the arm; keep it in the preparation only"
                 )
+
+
+#: The masked parties who see how a dose is given: the participant and those caring for them at the bedside.
+_AT_THE_BEDSIDE = frozenset({MaskedParty.PARTICIPANT, MaskedParty.CARE_PROVIDER})
+
+
+def route_notes(p: Protocol) -> tuple[str, ...]:
+    """A note (for ``protocol check``, not a refusal: the pharmacy can give a double dummy) when a trial that masks
+    the participant or the care provider gives its arms by different routes: each arm's route, and that the blind
+    needs a double-dummy or a matching administration."""
+    masked = _AT_THE_BEDSIDE & set(p.masking.masked)
+    routes = {a.code: a.intervention.route.strip() for a in p.arms}
+    if not masked or len({r.casefold() for r in routes.values()}) < 2:
+        return ()
+    parties = " and the ".join(sorted(m.value.replace("_", " ") for m in masked))
+    listed = "; ".join(f"arm {code}: {route}" for code, route in routes.items())
+    return (
+        f"Blinding: the arms are given by different routes ({listed}) while the {parties} "
+        f"{'is' if len(masked) == 1 else 'are'} masked: the blind needs a double-dummy (each participant receives "
+        "every route, a placebo by all but their arm's) or a matching administration",
+    )

@@ -32,6 +32,7 @@ from trialwright.analysis.sentences import N_
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.calendars import local_date
 from trialwright.domain.deaths import Death, earliest_death
+from trialwright.domain.forms import FormState
 from trialwright.domain.masking import masked_roles, sees_arms
 from trialwright.domain.recruitment import eligible_apart_from_consent
 from trialwright.domain.roles import Role
@@ -146,6 +147,9 @@ def analysis_data(
             session.execute(select(form_records.c.visit_record_id, form_records.c.form_id, form_records.c.form_values))
         )
         values, given = forms.values, forms.given
+        # What the report says it read: the form records by state (every one is read above, whatever its state).
+        by_state = select(form_records.c.state, func.count()).group_by(form_records.c.state)
+        states: dict[str, int] = {str(state): int(n) for state, n in session.execute(by_state).all()}
         withdrawn: dict[str, set[str]] = {}
         left_on: dict[str, dt.date] = {}  # withdrawal from follow-up
         left_because: dict[str, str] = {}  # and its cause, where recorded
@@ -264,7 +268,16 @@ def analysis_data(
         notes=tuple(notes),
         lock_banner=banner,
         ae_terms=ae_terms,
+        form_states=_by_state(states),
     )
+
+
+def _by_state(counts: Mapping[str, int]) -> dict[str, int]:
+    """Each form state in its lifecycle order with its count (zeros too), then any other state stored (never
+    dropped)."""
+    ordered = {state.value: int(counts.get(state.value, 0)) for state in FormState}
+    ordered.update({state: int(n) for state, n in sorted(counts.items()) if state not in ordered})
+    return ordered
 
 
 def _treatment(

@@ -8,7 +8,8 @@ validator (the library the Dataset-JSON spec uses).
 
 A small simulated trial (12 screened) on SQLite and PostgreSQL, with a concomitant medication (and one removed)
 and a medical history entry added to one participant, exported twice: blinded by the data manager and with arms by
-the unblinded statistician. Every file (a ``collection`` Bundle) is validated whole against the schema, and every
+the unblinded statistician, and a third time blinded with normal ranges declared on four fields (the first trial's
+protocol declares none). Every file (a ``collection`` Bundle) is validated whole against the schema, and every
 resource in it alone, against the schema and against its own type's definition. A copy of one bundle spoiled on
 purpose (a Patient with a gender outside the code list and an element R4 does not have) fails, naming both.
 """
@@ -16,22 +17,27 @@ purpose (a Patient with a gender outside the code list and an element R4 does no
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 
 from tests.spec.logs.test_log_entries import HEPARIN
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.domain.roles import Role
 from trialwright.exports.fhir import FhirExporter
-from trialwright.protocol import load_protocol
+from trialwright.exports.fhir_check import validate_resource
+from trialwright.protocol import Protocol, load_protocol
+from trialwright.protocol.base import Range
 from trialwright.services.exports import export_source, run_export
 from trialwright.services.logs import add_entry, remove_entry
 from trialwright.services.simulation import simulate
@@ -74,6 +80,26 @@ class Exported:
     blinded: Path
     with_arms: Path
     logged: str  # the participant with log entries
+    ranged: Path  # blinded, with the normal ranges of RANGES declared
+
+
+#: Normal ranges declared for the reference-range spec (form.field: low, high; None an open end), in each field's
+#: stored unit. FiO2 is stored as a fraction and sent in % (codes.fhir_ucum), so its range is sent as 21 to 50 %.
+RANGES = {"labs.crp": (None, 5.0), "labs.tnf_alpha": (2.0, 8.1), "labs.lymphocytes": (1000.0, 4800.0),
+          "vitals.fio2": (0.21, 0.5)}  # fmt: skip
+SENT_IN_PERCENT = {"vitals.fio2"}
+LOCAL = "https://trialwright.dev/fhir/CodeSystem/IRCT20190101042197N2"  # the trial's own code system (form.field)
+
+
+def with_ranges(protocol: Protocol) -> Protocol:
+    """The protocol with RANGES declared as the fields' normal_range."""
+    forms = []
+    for form in protocol.forms:
+        fields = [f.model_copy(update={"normal_range": Range(min=RANGES[f"{form.id}.{f.id}"][0],
+                                                             max=RANGES[f"{form.id}.{f.id}"][1])})
+                  if f"{form.id}.{f.id}" in RANGES else f for f in form.fields]  # fmt: skip
+        forms.append(form.model_copy(update={"fields": fields}))
+    return protocol.model_copy(update={"forms": forms})
 
 
 def who(engine: Any, role: Role) -> UserView:
@@ -101,7 +127,10 @@ def exported(module_database_url: str, tmp_path_factory: pytest.TempPathFactory)
     statistician = export_source(engine, who(engine, Role.UNBLINDED_STATISTICIAN), with_arms=True)
     (out / "with_arms").mkdir()
     FhirExporter().write(statistician, out / "with_arms")
-    yield Exported(out / "blinded", out / "with_arms", pid)
+    (out / "ranged").mkdir()
+    source = export_source(engine, manager)
+    FhirExporter().write(dataclasses.replace(source, protocol=with_ranges(source.protocol)), out / "ranged")
+    yield Exported(out / "blinded", out / "with_arms", pid, out / "ranged")
     engine.dispose()
 
 
@@ -186,3 +215,42 @@ def test_a_spoiled_copy_of_a_bundle_fails_naming_the_element(exported: Exported)
     observation["valueQuantity"]["value"] = str(observation["valueQuantity"]["value"])
     assert _errors(_root(), spoiled) != []
     assert any(e.startswith("valueQuantity/value: ") for e in _errors(_definition("Observation"), observation))
+
+
+def test_a_declared_normal_range_is_the_observations_reference_range_in_the_value_s_unit(exported: Exported) -> None:
+    """A field's declared normal_range is its Observations' referenceRange: low and high (an open end left out),
+    each a quantity in the unit, system and code of the valueQuantity beside it, the value converted as the
+    value is (FiO2 0.21 to 0.5 as 21 to 50 %); a field without a declared range has none, and the first trial's
+    own exports (which declare none) carry none. Every ranged bundle is valid against the schema and is the text
+    the fhir.resources R4B models write, and every Observation validates with them."""
+    for folder in (exported.blinded, exported.with_arms):
+        assert all('"referenceRange"' not in p.read_text(encoding="utf-8") for p in _files(folder))
+    ranged: dict[str, int] = {}
+    problems: list[str] = []
+    for path in _files(exported.ranged / "participants"):
+        text = path.read_text(encoding="utf-8")
+        assert Bundle.model_validate_json(text).model_dump_json() == text, path.name
+        bundle = json.loads(text)
+        problems += [f"{path.name}: {e}" for e in _errors(_root(), bundle)]
+        for entry in bundle["entry"]:
+            o = entry["resource"]
+            if o["resourceType"] != "Observation":
+                continue
+            validate_resource(o)
+            problems += [f"{path.name} {o['id']}: {e}" for e in _errors(_definition("Observation"), o)]
+            (ref,) = [c["code"] for c in o["code"]["coding"] if c["system"] == LOCAL]
+            if ref not in RANGES or "valueQuantity" not in o:
+                assert "referenceRange" not in o, (ref, o)
+                continue
+            unit = {k: o["valueQuantity"][k] for k in ("unit", "system", "code")}
+            scale = Decimal(100) if ref in SENT_IN_PERCENT else Decimal(1)  # UCUM: 1 = 100 %
+            (got,) = o["referenceRange"]
+            ends = zip(("low", "high"), RANGES[ref], strict=True)
+            expected = {end: Decimal(str(bound)) * scale for end, bound in ends if bound is not None}
+            assert set(got) == set(expected), (ref, got)
+            for end, value in expected.items():
+                assert Decimal(str(got[end]["value"])) == value, (ref, got)
+                assert {k: v for k, v in got[end].items() if k != "value"} == unit, (ref, got)
+            ranged[ref] = ranged.get(ref, 0) + 1
+    assert problems == []
+    assert set(ranged) == set(RANGES) and min(ranged.values()) > 5, ranged
