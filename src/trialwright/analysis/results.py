@@ -211,6 +211,9 @@ class OutcomeResult:
 
 
 def number(value: float | str | None) -> float | None:
+    """The value if it is a number (an int or a float, not a bool), else None."""
+    if value.__class__ is float:  # the common case, first (asked once per participant, visit and variable)
+        return value
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 

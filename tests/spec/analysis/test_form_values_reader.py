@@ -15,6 +15,10 @@ every declared field of every record through ``_value(StoredValue.from_json(raw)
 | missing), limit, key set, undeclared fields, the given field recorded or  | refused where the definition is     |
 | not, forms not in the protocol                                            |                                     |
 | a record whose JSON has text after it, or is not JSON                     | refused as ``json.loads`` refuses   |
+| generated JSON texts (the parse alone): numbers spelt every way (long      | what ``json.loads`` gives: the same |
+| digits, exponents, huge integers, NaN and infinities), text with escapes   | values of the same types in the     |
+| and lone surrogates, repeated keys, whitespace, and texts with a character | same key order, or a refusal where  |
+| put in or taken out                                                        | it refuses                          |
 
 The trial runs on both databases.
 """
@@ -37,7 +41,7 @@ from trialwright.domain.treatment import treatment_given
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.services.analysis import analysis_data
-from trialwright.services.analysis_values import FormValuesReader, _value
+from trialwright.services.analysis_values import FormValuesReader, _parsed, _value
 from trialwright.services.simulation import simulate
 from trialwright.services.trial import current_protocol
 from trialwright.store.data_tables import form_records, visit_records
@@ -192,3 +196,75 @@ def test_a_record_that_is_not_one_json_object_is_refused_or_read_as_json_loads_r
     expected = outcome(definition, PROTOCOL, BelowLimitRule.LIMIT, visit_of, rows)
     got = outcome(read, PROTOCOL, BelowLimitRule.LIMIT, visit_of, rows)
     assert same(got, expected)
+
+
+# The parse alone: each record's text is parsed by pydantic-core's parser, and by ``json.loads`` when that refuses it;
+# for every text, what comes back (values, their types and the keys' order) or the refusal is ``json.loads``'s.
+
+NUMBER_TEXT = st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?", fullmatch=True)
+#: Any character, with the awkward ones often: lone surrogates (which ``json`` keeps), escapes, quotes, NUL, newlines.
+AWKWARD = st.sampled_from(["\ud800", "\udc00", "\udfff", "\U0001f600", "é", "\\", '"', "\x00", "\n", "/"])
+TEXT = st.lists(st.one_of(AWKWARD, st.characters()), max_size=6).map("".join)
+LEAF = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(), TEXT,
+    NUMBER_TEXT.map(lambda n: RawJSON(n)),
+)  # fmt: skip
+WHITESPACE = st.text(st.sampled_from(" \t\n\r\x0b\x0c"), max_size=2)
+
+
+class RawJSON(str):
+    """A number's JSON spelling, written as it is (not as Python would print the number)."""
+
+
+def to_text(value: Any, ascii_only: bool, pad: str) -> str:
+    """``value`` as JSON text, number spellings written as drawn, objects with their (possibly repeated) keys."""
+    if isinstance(value, RawJSON):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(to_text(v, ascii_only, pad) for v in value) + "]"
+    if isinstance(value, tuple):  # an object as (key, value) pairs, keys possibly repeated
+        items = (json.dumps(k, ensure_ascii=ascii_only) + pad + ":" + to_text(v, ascii_only, pad) for k, v in value)
+        return "{" + pad + ",".join(items) + "}"
+    return json.dumps(value, ensure_ascii=ascii_only)
+
+
+DOCUMENTS = st.recursive(
+    LEAF,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(st.tuples(st.one_of(st.sampled_from(["status", "value", "a"]), TEXT), inner), max_size=5).map(tuple),
+    ),
+    max_leaves=12,
+)
+
+
+def parsed_as(parse: Any, text: str) -> tuple[str, str]:
+    """What a parse gives, in full: the value's repr (types, NaN, -0.0 and key order shown), or the refusal."""
+    try:
+        return "value", repr(parse(text))
+    except ValueError:
+        return "refused", ""
+
+
+@settings(max_examples=1000, deadline=None)
+@given(DOCUMENTS, st.booleans(), WHITESPACE, WHITESPACE, st.integers(0, 3), st.integers(0, 10**6), TEXT)
+def test_a_record_text_is_parsed_as_json_loads_parses_it(
+    document: Any, ascii_only: bool, pad: str, around: str, change: int, where: int, extra: str
+) -> None:
+    text = around + to_text(document, ascii_only, pad) + around
+    if change == 1:  # a character (or a few) put in somewhere
+        text = text[: where % (len(text) + 1)] + extra + text[where % (len(text) + 1) :]
+    elif change == 2 and text:  # one taken out
+        text = text[: where % len(text)] + text[where % len(text) + 1 :]
+    assert parsed_as(_parsed, text) == parsed_as(json.loads, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"v": "\\ud800"}', '{"v": "\ud800"}', '{"v": NaN, "w": -Infinity}', '{"v": 1e400, "w": -0.0, "x": -0}',
+     '{"v": 123456789012345678901234567890}', '{"v": 1.00000000000000011102230246251565404236316680908203125}',
+     '{"v": 2.2250738585072011e-308}', '{"a": 1, "b": 2, "a": 3}', ' \n{"v": 1}\r\t', '{"v": "\x00"}',
+     '\x0c{"v": 1}', '{"v": 01}', '{"v": .5}', '{"v": 1.}'],
+)  # fmt: skip
+def test_awkward_record_texts_are_parsed_as_json_loads_parses_them(text: str) -> None:
+    assert parsed_as(_parsed, text) == parsed_as(json.loads, text)

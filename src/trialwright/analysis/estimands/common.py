@@ -133,8 +133,10 @@ def planned_day(protocol: Protocol, visit_id: str | None) -> Callable[[Subject],
 
 def after_death(s: Subject, visit: str | None) -> bool:
     """Whether the participant's visit was held after their death (a value from it cannot be the participant's)."""
+    if s.death_day is None:  # most participants: no visit is after a death
+        return False
     held = s.visit_days.get(visit) if visit else None
-    return s.death_day is not None and held is not None and held > s.death_day
+    return held is not None and held > s.death_day
 
 
 def composite_of(protocol: Protocol, e: Estimand, at: str) -> Callable[[Subject], int | float | str | None]:

@@ -76,7 +76,11 @@ def fmt_pct(level: float) -> str:
 
 def is_missing(v: Any) -> bool:
     """None or NaN."""
-    return v is None or (isinstance(v, float | np.floating) and math.isnan(v))
+    if v is None:
+        return True
+    if v.__class__ is float:  # the common case, without the isinstance of a union
+        return v != v  # NaN only
+    return isinstance(v, float | np.floating) and math.isnan(v)
 
 
 def floats(values: Values, name: str) -> FloatArray:
@@ -84,7 +88,11 @@ def floats(values: Values, name: str) -> FloatArray:
     if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
         return np.asarray(values, dtype=np.float64).ravel()
     try:
-        return np.array([np.nan if is_missing(v) else float(v) for v in values], dtype=np.float64)
+        # A float that is a number goes in as itself (``float`` of it is itself), without the two calls.
+        return np.array(
+            [v if v.__class__ is float and v == v else np.nan if is_missing(v) else float(v) for v in values],
+            dtype=np.float64,
+        )
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must hold numbers (None or NaN for missing): {error}") from None
 
