@@ -929,6 +929,7 @@ def simulate(
                         at += _MEASURED_BEFORE_DOSE
                     schedule.append((at + dt.timedelta(minutes=k), 10 + k, visit.id))
                 prevented: dt.datetime | None = None  # the moment of the visit a withdrawal prevents
+                withdrawn_at: dt.datetime | None = None
                 if person.withdraws_before is not None and not person.dies:
                     # The withdrawal falls within follow-up, at a random minute between the visit held before the one
                     # it prevents and that visit: neither that visit nor any after it is held (a participant who dies
@@ -936,8 +937,8 @@ def simulate(
                     prevented = next(at for at, _, v in schedule if v == person.withdraws_before)
                     before = max([action.at, *(at for at, _, _ in schedule if at < prevented)])
                     gap = int((prevented - before).total_seconds() // 60)
-                    later(_Action(before + dt.timedelta(minutes=int(step_rng.integers(gap)) if gap > 0 else 0), 50,
-                                  person, "withdraw"))  # fmt: skip
+                    withdrawn_at = before + dt.timedelta(minutes=int(step_rng.integers(gap)) if gap > 0 else 0)
+                    later(_Action(withdrawn_at, 50, person, "withdraw"))
                 for at, order, visit_id in schedule:
                     if prevented is None or at < prevented:
                         later(_Action(at, order, person, "visit", visit_id))
@@ -948,7 +949,8 @@ def simulate(
                     event_day = infusion + dt.timedelta(days=person.los if person.dies or not person.ae
                                                         else person.ae["day"])  # fmt: skip
                     at = dt.datetime.combine(event_day, dt.time(15, 0), tzinfo=tz).astimezone(dt.UTC)
-                    later(_Action(at, 40, person, "adverse_event"))
+                    if withdrawn_at is None or at < withdrawn_at:  # after a withdrawal the site learns of none
+                        later(_Action(at, 40, person, "adverse_event"))
             elif action.step == "withdraw":
                 # Every third withdrawal is a loss to follow-up, the others a withdrawal of consent.
                 lost = person.index % 3 == 0
