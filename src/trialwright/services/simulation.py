@@ -322,7 +322,9 @@ class _Person:
     eligible_plan: bool
     declines: bool
     representative: bool
-    withdraws_after: str | None
+    #: The follow-up visit (day > 0) a withdrawal prevents: the participant withdraws between the visit before it and
+    #: it, and neither it nor any visit after it is held (none: no withdrawal).
+    withdraws_before: str | None
     los: int
     dies: bool
     ae: dict[str, Any] | None
@@ -434,7 +436,7 @@ def _people(
                 eligible_plan=True,
                 declines=declines,
                 representative=bool(rng.random() < float(plan.get("consent", {}).get("representative", 0))),
-                withdraws_after=(
+                withdraws_before=(
                     follow_ups[int(rng.integers(len(follow_ups)))]
                     if follow_ups and rng.random() < float(plan.get("withdrawal", 0))
                     else None
@@ -594,6 +596,10 @@ def _rule_of(exc: Exception) -> str:
 
 #: Entries added to a stratum each time a simulated trial outgrows it (whole blocks of the protocol's sizes).
 _EXTENSION = 48
+#: The dose (an event visit that dates others: an infusion, a first dose) follows the randomization by this much.
+_DOSE_AFTER = dt.timedelta(hours=2)
+#: In a visit whose forms hold the dose beside measurements, the measurements are taken this long before the dose.
+_MEASURED_BEFORE_DOSE = dt.timedelta(minutes=30)
 
 
 def _next_signing(after: dt.datetime, tz: ZoneInfo) -> dt.datetime:
@@ -671,6 +677,10 @@ def simulate(
     # Events an event visit dates (an infusion, a first dose, surgery) happen two hours after randomization.
     dated_events = {v.id for v in protocol.visits if v.kind == "event" and v.reference == v.id}
     treatment = protocol.analysis_plan.treatment if protocol.analysis_plan is not None else None
+    # A visit that records the dose beside other forms (a baseline visit ending with the first dose): its other forms
+    # are measured before the dose, as a site measures the baseline and then gives the dose.
+    dosed_with_others = {treatment.visit} if treatment is not None and treatment.visit not in dated_events and len(
+        protocol.visit(treatment.visit).forms) > 1 else set()  # fmt: skip
     # The field where staff copy the preparation code given, if the protocol declares one.
     code_field = (treatment.form, treatment.code_field) if treatment is not None and treatment.code_field else None
     names = ("enrolled", "randomized", "rep", "withdrawn", "forms", "missed", "aes", "serious", "deaths", "refused",
@@ -760,7 +770,10 @@ def simulate(
         planned: list[tuple[VisitFormSave, tuple[bool, bool] | None]] = []
         for form_id in visit.forms:
             form = protocol.form(form_id)
-            values = _form_values(protocol, form, specs, person, day, action.at, visit.day > 0, effects,
+            # Measurements beside the dose were taken before it; the dose (and every other form) at the visit's moment.
+            moment = action.at - _MEASURED_BEFORE_DOSE if visit.id in dosed_with_others and (
+                treatment is None or form_id != treatment.form) else action.at  # fmt: skip
+            values = _form_values(protocol, form, specs, person, day, moment, visit.day > 0, effects,
                                   arms.get(person.index, False), step_rng)  # fmt: skip
             record = protocol.safety.death_record
             if record is not None and form_id == record.form:
@@ -889,10 +902,11 @@ def simulate(
                         with clock.simulated_time(prepared_at):
                             prepare(engine, pharmacist, *wanted)
                 arms[person.index] = allocation is not None and allocation.arm in experimental_arms
-                infusion = local_date(action.at + dt.timedelta(hours=2), tz)
+                infusion = local_date(action.at + _DOSE_AFTER, tz)
                 # Each visit counts its days from its reference event's date at the site.
                 references = {"randomization": local_date(action.at, tz)} | dict.fromkeys(dated_events, infusion)
                 by_day = sorted(protocol.visits, key=lambda v: (v.day, v.id not in dated_events))
+                schedule: list[tuple[dt.datetime, int, str]] = []
                 for k, visit in enumerate(by_day):
                     start = references.get(visit.reference, infusion)
                     if person.dies and death_record is not None and visit.id == death_record.visit:
@@ -905,7 +919,29 @@ def simulate(
                     # At 10:00 at the site, and on the day of randomization no earlier than half an hour after it.
                     at = max(dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC),
                              action.at + dt.timedelta(minutes=30))  # fmt: skip
-                    later(_Action(at + dt.timedelta(minutes=k), 10 + k, person, "visit", visit.id))
+                    if visit.id in dated_events:
+                        # The dose (an event visit that dates others): two hours after the randomization and an hour
+                        # after that day's other visits, so the baseline measured that day comes before it.
+                        at = max(at + dt.timedelta(hours=1), action.at + _DOSE_AFTER)
+                    elif visit.id in dosed_with_others:
+                        # A visit whose forms hold the dose beside measurements: measured at the visit's time, the
+                        # dose given and the forms entered half an hour later (``plan_visit`` stamps them so).
+                        at += _MEASURED_BEFORE_DOSE
+                    schedule.append((at + dt.timedelta(minutes=k), 10 + k, visit.id))
+                prevented: dt.datetime | None = None  # the moment of the visit a withdrawal prevents
+                withdrawn_at: dt.datetime | None = None
+                if person.withdraws_before is not None and not person.dies:
+                    # The withdrawal falls within follow-up, at a random minute between the visit held before the one
+                    # it prevents and that visit: neither that visit nor any after it is held (a participant who dies
+                    # is followed to the death and does not withdraw).
+                    prevented = next(at for at, _, v in schedule if v == person.withdraws_before)
+                    before = max([action.at, *(at for at, _, _ in schedule if at < prevented)])
+                    gap = int((prevented - before).total_seconds() // 60)
+                    withdrawn_at = before + dt.timedelta(minutes=int(step_rng.integers(gap)) if gap > 0 else 0)
+                    later(_Action(withdrawn_at, 50, person, "withdraw"))
+                for at, order, visit_id in schedule:
+                    if prevented is None or at < prevented:
+                        later(_Action(at, order, person, "visit", visit_id))
                 if person.dies:
                     died_on[person.index] = infusion + dt.timedelta(days=person.los)
                 if person.ae is not None or person.dies:
@@ -913,11 +949,8 @@ def simulate(
                     event_day = infusion + dt.timedelta(days=person.los if person.dies or not person.ae
                                                         else person.ae["day"])  # fmt: skip
                     at = dt.datetime.combine(event_day, dt.time(15, 0), tzinfo=tz).astimezone(dt.UTC)
-                    later(_Action(at, 40, person, "adverse_event"))
-                if person.withdraws_after is not None:
-                    visit = protocol.visit(person.withdraws_after)
-                    at = dt.datetime.combine(infusion + dt.timedelta(days=visit.day), dt.time(20, 0), tzinfo=tz)
-                    later(_Action(at.astimezone(dt.UTC), 50, person, "withdraw"))
+                    if withdrawn_at is None or at < withdrawn_at:  # after a withdrawal the site learns of none
+                        later(_Action(at, 40, person, "adverse_event"))
             elif action.step == "withdraw":
                 # Every third withdrawal is a loss to follow-up, the others a withdrawal of consent.
                 lost = person.index % 3 == 0
