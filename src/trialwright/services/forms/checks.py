@@ -6,6 +6,7 @@ kit check and forms at a visit after the participant's death.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import operator
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.calendars import local_date
 from trialwright.domain.declared import Missing, derivation_order, evaluate
 from trialwright.domain.derivations import components, derive
-from trialwright.domain.forms import StoredValue, round_half_up
+from trialwright.domain.forms import StoredValue, dump_values, round_half_up
 from trialwright.domain.roles import SYSTEM_ACTOR
 from trialwright.domain.visits import window_of
 from trialwright.domain.wording import check_words, field_words
@@ -56,73 +57,152 @@ def _derive_all(
 ) -> None:
     """Recompute every derived field of the forms at this visit (``pending``: form id -> values), each
     after the derived fields it reads."""
-    screening_values = json.loads(
-        once(
-            session,
-            ("screening_values", participant.screening_id),
-            lambda: session.execute(
-                select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
-            ).scalar_one(),
-        )
+    text = once(
+        session,
+        ("screening_values", participant.screening_id),
+        lambda: session.execute(
+            select(screenings.c.screening_values).where(screenings.c.id == participant.screening_id)
+        ).scalar_one(),
     )
+    screening_values: list[dict[str, Any]] = []  # read from its text only if a derivation is computed
 
-    def value_of(form_id: str, source: str) -> Any:
+    def value_of(other: str, name: str, kind: Any) -> Any:
         """The typed value an input holds, or Missing with why."""
-        other, dot, name = source.partition(".")
-        if not dot:
-            other, name = form_id, source
-        if other == "screening":
-            value = screening_values.get(name)
+        if kind is _SCREENING:
+            if not screening_values:
+                screening_values.append(json.loads(text))
+            value = screening_values[0].get(name)
             return Missing("empty") if value is None else value
-        stored = pending.get(other, {}).get(name)
+        stored = pending.get(other, _NONE).get(name)
         if stored is None:
             return Missing("empty")
-        if stored.status not in {"value", "derived"} or stored.value is None:
+        if stored.status not in _PRESENT or stored.value is None:
             return Missing(_ABSENT.get(stored.status, stored.status))
-        return _typed(protocol.form(other).field(name).type, stored.value)
+        if kind is _UNKNOWN:  # no such field in the protocol: refused as the look-up refuses it
+            kind = protocol.form(other).field(name).type
+        return _typed(kind, stored.value)
 
-    for form_id, field_id in derivation_order(protocol):
+    steps, memo = _derivation_plan(protocol)
+    for index, (form_id, f, spec, sources, reads_screening) in enumerate(steps):
         if form_id not in pending:
             continue
         values = pending[form_id]
+        # A derivation is a function of its inputs' stored values (and the screening's, and the protocol's): the
+        # very same input objects as a derivation computed before give the value it gave (the objects are frozen,
+        # and the memo holds them, so their ids are not reused while it does).
+        held = tuple(None if kind is _SCREENING else pending.get(other, _NONE).get(name)
+                     for _, other, name, kind in sources)  # fmt: skip
+        memo_key = (index, text if reads_screening else None, *map(id, held))
+        known = memo.get(memo_key)
+        if known is not None and all(a is b for a, b in zip(known[0], held, strict=True)):
+            derived = known[1]
+        else:
+            derived = _derived(spec, f, functools.partial(_inputs, value_of, sources))
+            if len(memo) >= 4096:
+                memo.clear()
+            memo[memo_key] = (held, derived)
+        if derived is None:
+            values.pop(f.id, None)
+        else:
+            _put(values, f.id, derived)
+
+
+def _inputs(value_of: Callable[[str, str, Any], Any], sources: Sequence[tuple[str, str, str, Any]]) -> dict[str, Any]:
+    return {key: value_of(other, name, kind) for key, other, name, kind in sources}
+
+
+def _derived(spec: Any, f: FormField, read: Callable[[], dict[str, Any]]) -> StoredValue | None:
+    """A derived field's value from its inputs (``read``: by role or source, typed, or ``Missing``; for a declared
+    derivation read inside its refusal, as before); None: none (removed)."""
+    if isinstance(spec, Derivation):
+        inputs = {role: None if isinstance(v, Missing) else v for role, v in read().items()}
+        try:
+            result = derive(spec.name, inputs, spec.parameters)
+        except ValueError as exc:
+            return StoredValue(None, "derived", reason=f"not computable: {exc}")
+        if result is None:
+            return None
+        if isinstance(result, float) and f.type is FieldType.INTEGER:
+            if not result.is_integer():  # protocol check refuses such a declaration; never truncate
+                return StoredValue(None, "derived", reason=f"not computable: {result:g} is not whole")
+            result = int(result)
+        elif isinstance(result, float):
+            result = round_half_up(result, _places(f))
+        parts = components(spec.name, inputs, spec.parameters)
+        return StoredValue(result, "derived", components=parts)
+    try:
+        declared = evaluate(spec, read())
+    except ValueError as exc:
+        return StoredValue(None, "derived", reason=f"not computable: {exc}")
+    number = declared.value
+    if number is not None and f.type is FieldType.INTEGER:
+        if not float(number).is_integer():  # protocol check refuses such a declaration; never truncate
+            return StoredValue(None, "derived", reason=f"not computable: {number:g} is not whole")
+        number = int(number)
+    elif number is not None:
+        number = round_half_up(float(number), _places(f))
+    return StoredValue(number, "derived", reason=declared.note)
+
+
+_PRESENT = frozenset({"value", "derived"})
+_NONE: Mapping[str, StoredValue] = {}
+_SCREENING = object()  # an input read from the screening's values
+_UNKNOWN = object()  # an input naming a field the protocol does not have (looked up when read, to refuse it)
+
+
+#: A derived field to compute: its form id, field, derivation, inputs as (key, form id, field id, field type) and
+#: whether one is the screening's.
+_Step = tuple[str, FormField, Any, tuple[tuple[str, str, str, Any], ...], bool]
+#: What derivations gave: (step, the screening's text, the inputs' ids) -> (the inputs, the value or None).
+_Memo = dict[tuple[Any, ...], tuple[tuple[StoredValue | None, ...], StoredValue | None]]
+
+
+def _derivation_plan(protocol: Protocol) -> tuple[tuple[_Step, ...], _Memo]:
+    """The derived fields in ``derivation_order``, each with its definition and its inputs resolved once per
+    protocol (the protocol is frozen): (key, form id, field id, field type) per input, the key a derivation's role
+    or a declared derivation's source as written."""
+    held = _PLANS.get(id(protocol))
+    if held is not None and held[0] is protocol:
+        return held[1], held[2]
+    steps: list[_Step] = []
+    for form_id, field_id in derivation_order(protocol):
         f = protocol.form(form_id).field(field_id)
         spec = f.derived
         assert spec is not None
-        if isinstance(spec, Derivation):
-            inputs = {role: value_of(form_id, source) for role, source in spec.inputs.items()}
-            inputs = {role: None if isinstance(v, Missing) else v for role, v in inputs.items()}
-            try:
-                result = derive(spec.name, inputs, spec.parameters)
-            except ValueError as exc:
-                values[f.id] = StoredValue(None, "derived", reason=f"not computable: {exc}")
-                continue
-            if result is None:
-                values.pop(f.id, None)
-            else:
-                if isinstance(result, float) and f.type is FieldType.INTEGER:
-                    if not result.is_integer():  # protocol check refuses such a declaration; never truncate
-                        values[f.id] = StoredValue(None, "derived", reason=f"not computable: {result:g} is not whole")
-                        continue
-                    result = int(result)
-                elif isinstance(result, float):
-                    result = round_half_up(result, _places(f))
-                parts = components(spec.name, inputs, spec.parameters)
-                values[f.id] = StoredValue(result, "derived", components=parts)
-            continue
-        try:
-            declared = evaluate(spec, {source: value_of(form_id, source) for source in spec.sources})
-        except ValueError as exc:
-            values[f.id] = StoredValue(None, "derived", reason=f"not computable: {exc}")
-            continue
-        number = declared.value
-        if number is not None and f.type is FieldType.INTEGER:
-            if not float(number).is_integer():  # protocol check refuses such a declaration; never truncate
-                values[f.id] = StoredValue(None, "derived", reason=f"not computable: {number:g} is not whole")
-                continue
-            number = int(number)
-        elif number is not None:
-            number = round_half_up(float(number), _places(f))
-        values[f.id] = StoredValue(number, "derived", reason=declared.note)
+        written = spec.inputs.items() if isinstance(spec, Derivation) else ((s, s) for s in spec.sources)
+        sources: list[tuple[str, str, str, Any]] = []
+        for key, source in written:
+            other, dot, name = source.partition(".")
+            if not dot:
+                other, name = form_id, source
+            kind: Any = _SCREENING
+            if other != "screening":
+                try:
+                    kind = protocol.form(other).field(name).type
+                except KeyError:
+                    kind = _UNKNOWN
+            sources.append((key, other, name, kind))
+        steps.append((form_id, f, spec, tuple(sources), any(kind is _SCREENING for *_, kind in sources)))
+    if len(_PLANS) >= 16:  # protocols come and go in long-lived processes (tests): forget the old ones
+        _PLANS.clear()
+    memo: _Memo = {}
+    _PLANS[id(protocol)] = (protocol, tuple(steps), memo)
+    return tuple(steps), memo
+
+
+_PLANS: dict[int, tuple[Protocol, tuple[_Step, ...], _Memo]] = {}
+
+
+def _put(values: dict[str, StoredValue], field_id: str, derived: StoredValue) -> None:
+    """A derived value stored, the value already held kept when it is the very same stored value (the same JSON,
+    types and all): the save then sees an unchanged form unchanged (the same objects, ``save._same_values``) and
+    its JSON is not built again (``common._dump`` remembers the objects)."""
+    held = values.get(field_id)
+    if held is derived:
+        return
+    # Equal in Python is not enough (``1`` and ``1.0``, ``0.0`` and ``-0.0`` are written differently): the same JSON.
+    if held is None or held != derived or dump_values({"": held}) != dump_values({"": derived}):
+        values[field_id] = derived
 
 
 def _places(f: FormField) -> int:

@@ -319,8 +319,10 @@ def _save_now(
     if row is not None:  # a form saved for the first time has no queries to close yet
         fixed = [name for name in changed if name not in breached]
         _auto_close(session, participant, record_id, "soft_limit", field_id=fixed, check_id=None)
-    # The visit's forms as this save leaves them (what a fresh read would return), for the protocol's data checks.
-    as_saved = {fid: _Stored(r.id, _dump(pending[fid])) for fid, r in rows.items()}
+    # The visit's forms as this save leaves them (what a fresh read would return), for the protocol's data checks: a
+    # form this save left as it was keeps its stored text (its JSON is not built again).
+    as_saved = {fid: _Stored(r.id, r.form_values if _same_values(pending[fid], before[fid]) else _dump(pending[fid]))
+                for fid, r in rows.items()}  # fmt: skip
     as_saved[form_id] = _Stored(int(record_id), _dump(pending[form_id]))
     _run_checks(session, protocol, participant, visit_row, as_saved, {form_id: changed},
                 created=int(record_id) if row is None else None)  # fmt: skip
