@@ -10,6 +10,8 @@ long way gives, checked here against that long way computed independently:
 | visible for its action: the text as it is          | written again only if a key was masked                   |
 | ``ValueCodec``: values that keep coming stay       | ``to_odm`` of each value; at most ``size`` remembered     |
 | remembered while ones seen once come between them  |                                                          |
+| the audit index's time stamp text, made once per   | ``at.isoformat()`` of each entry's own time, its zone's   |
+| distinct time                                      | offset kept (the same instant in two zones is two texts) |
 
 The codec keeps two generations: a value that comes again while the others pass is moved to the newer one, so a
 code repeated between distinct measurements is checked once, not once each time the memory fills (which is what a
@@ -18,7 +20,9 @@ memory forgotten all at once did).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +31,7 @@ from hypothesis import strategies as st
 
 from trialwright.domain.audit_masking import AUDITED, MASKED, Shown, classify, mask_value
 from trialwright.exports.odm import values
+from trialwright.exports.odm.audit_index import AUDIT_COLUMNS, AuditIndex
 from trialwright.exports.odm.values import ValueCodec, json_text
 from trialwright.protocol import FieldType, FormField
 
@@ -109,3 +114,25 @@ def test_the_text_written_for_a_value_is_made_once_and_is_that_of_its_odm_answer
     for _ in range(3):
         assert codec.written("IT.f.x", f, stored, render) == ("IT.f.x", values.to_odm(f, stored)[0])
     assert made == [("IT.f.x", "2.5")]
+
+
+def test_each_entry_keeps_its_own_time_stamp_text_when_equal_times_repeat(tmp_path: Path) -> None:
+    """The entries of one save share their time, so its text is made once per distinct time; an entry at the same
+    instant written in another zone (a source that does not read them in UTC) still gets its own text."""
+    utc = dt.datetime(2026, 12, 5, 8, 30, 15, 123456, tzinfo=dt.UTC)
+    tehran = utc.astimezone(dt.timezone(dt.timedelta(hours=3, minutes=30)))
+    assert utc == tehran  # equal to Python, not the same text
+    times = [utc, utc, tehran, utc, tehran, utc + dt.timedelta(seconds=1), utc]
+    detail = json.dumps({"visit": "day1"})
+    entry = ("seq", "at", "dm", "data_manager", "THR", None, "hash", "form.value_entered", "P-001", "vitals", "pulse",
+             detail, json.dumps({"value": 80, "status": "value"}), None)  # fmt: skip
+    rows = [dict(zip(AUDIT_COLUMNS, (n, at, *entry[2:]), strict=True)) for n, at in enumerate(times)]
+    index = AuditIndex(tmp_path / "audit.sqlite", batch=2)  # a small memory: forgotten and made again
+    try:
+        written = list(index.entries((tuple(r.values()) for r in rows), {}))
+    finally:
+        index.close()
+    seq, at = 5, 6  # the columns of an indexed entry (``AuditIndex.entries``)
+    assert len(written) == 2 * len(rows)  # the form and the value, for each entry
+    assert [(e[seq], e[at]) for e in written] == [(r["seq"], r["at"].isoformat()) for r in rows for _ in (1, 2)]
+    assert written[4][at] == "2026-12-05T12:00:15.123456+03:30"

@@ -127,6 +127,10 @@ __all__ = [
 #: What is held at a time: XML pieces before they go to the file, audit keys before they go to the index, stored
 #: values remembered as checked (``ValueCodec``), masked and parsed audit texts remembered.
 BATCH = 1024
+#: The stored values ``ValueCodec`` remembers, in batches: most distinct values (measurements, with the value as
+#: entered and its unit) recur across participants but not within 1,024 values, and each one forgotten is checked
+#: again; 8 batches (8,192 values, a few MB) keep most of them, still a bound whatever the trial's size.
+CODEC_BATCHES = 8
 
 
 class OdmExporter(Exporter):
@@ -165,7 +169,8 @@ class OdmExporter(Exporter):
                         locks = HeldLocks(source.locks())
                         locks.add_users(index.users)
                         write_admin(xml, source, index.users)
-                        ClinicalWriter(source, index, xml, progress, ValueCodec(self.batch), locks).write()
+                        codec = ValueCodec(CODEC_BATCHES * self.batch)
+                        ClinicalWriter(source, index, xml, progress, codec, locks).write()
                     xml.flush()
             finally:
                 index.close()

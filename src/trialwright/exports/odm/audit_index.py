@@ -134,6 +134,7 @@ class AuditIndex:
         self.users: dict[str, str | None] = {}
         self._listed: dict[str, str | None] = {}  # users an imported file listed, with the role their type implies
         self._details: dict[str, tuple[str | None, Any]] = {}
+        self._stamps: dict[dt.datetime, str] = {}  # a time stamp's ISO text (``entries``)
         self._batch = batch  # keys gathered before they are written; parsed details remembered
 
     @classmethod
@@ -168,6 +169,7 @@ class AuditIndex:
         ``extra``, ``action``, whether it names a value, and the seq of the trail's entry it comes from), in their
         order; ``users`` gets the users they name, with the last role each acted in."""
         visit_of = self._visit_of
+        stamps = self._stamps
         for seq, at, actor, role, site, reason, digest, action, participant, form, item, detail, new, old in rows:
             if participant is None:  # a screening's entry before any enrolment (``tw:Screening``'s), or none
                 participant = _screening_of(action, form, detail)
@@ -176,7 +178,15 @@ class AuditIndex:
             if action in _FORM_ACTIONS:  # most of the trail: what ``_keys`` yields for them, without a generator
                 visit = visit_of(detail)[0]
                 if visit is not None and form:
-                    when = at.isoformat()
+                    # The entries of one save share their time: its text made once per distinct time (in UTC,
+                    # where equal times are written alike; the source reads them so).
+                    when = stamps.get(at) if at.tzinfo is dt.UTC else None
+                    if when is None:
+                        when = at.isoformat()
+                        if at.tzinfo is dt.UTC:
+                            if len(stamps) >= self._batch:
+                                stamps.clear()
+                            stamps[at] = when
                     users[actor] = role or users.get(actor)
                     named = int(bool(item) and action in _VALUE_ACTIONS)
                     yield (participant, _FORM, visit, form, "", seq, when, actor, role, site, reason, digest,

@@ -86,12 +86,13 @@ class AuditStream:
         if not rows:
             return found
         elsewhere: list[tuple[Any, ...]] = []  # an imported participant's screening's records (``screening_earlier``)
+        make = tuple.__new__  # an ``Audited`` without its Python-level ``__new__`` (the same tuple)
         for k0, kind, k1, k2, k3, seq, at, actor, role, site, reason, digest, extra, action, named, origin in (
             self.index.entries(rows, {})
         ):
             if k0 == participant:
-                collect(found, kind, k1, k2, k3, Audited(seq, at, actor, role, site, reason, digest, extra, action,
-                                                         bool(named)))  # fmt: skip
+                collect(found, kind, k1, k2, k3, make(Audited, (seq, at, actor, role, site, reason, digest, extra,
+                                                                action, named == 1)))  # fmt: skip
             else:
                 elsewhere.append((k0, kind, k1, k2, k3, seq, at, actor, role, site, reason, digest, extra, action,
                                   named, origin))  # fmt: skip

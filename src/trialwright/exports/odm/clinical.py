@@ -360,13 +360,18 @@ class ClinicalWriter:
         xml = self.xml
         oid = self.oids[(owner, f.id)]
         start, unit, detail = self.codec.written(oid, f, stored, self._item_text)
-        outer = xml.indent()
+        outer = "  " * xml.depth
         if audited is None and not detail and not unit:
             xml.write(f"{outer}{start}/>\n")
             return
         inner = outer + "  "
         xml.depth += 1
         record = "" if audited is None else self._audit_text(audited, site)
+        if not earlier:  # most values: the whole element in one piece
+            xml.depth -= 1
+            xml.write(f"{outer}{start}>\n{record}{inner if unit else ''}{unit}{inner if detail else ''}{detail}"
+                      f"{outer}</ItemData>\n")  # fmt: skip
+            return
         xml.write(f"{outer}{start}>\n{record}{inner if unit else ''}{unit}{inner if detail else ''}{detail}")
         write_history(xml, earlier, self.codec, oid, f, site, self._audit_record)
         xml.end("ItemData")

@@ -30,6 +30,10 @@ _STORED_KEYS = ("value", "status", "entered", "unit", "reason", "limit", "compon
 _STORED_KEYSET = frozenset(_STORED_KEYS)
 _TEXT_KEYS = ("status", "reason", "unit")
 _JSON_KEYS = ("entered", "limit", "components")
+#: Each stored key with its ``tw:StoredValue`` attribute (its name capitalized), made once.
+_TEXT_ATTRS = tuple((key, key.capitalize()) for key in _TEXT_KEYS)
+_JSON_ATTRS = tuple((key, key.capitalize()) for key in _JSON_KEYS)
+_READ_ATTRS = tuple((key, key.capitalize()) for key in ("reason", "unit"))
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
@@ -142,14 +146,14 @@ def to_odm(f: FormField, stored: Mapping[str, Any]) -> tuple[str | None, dict[st
         if not exact or XML_UNSAFE.search(text):
             detail["Value"] = json_text(value)
             text = detail["Value"] if XML_UNSAFE.search(text) else text
-    for key in _TEXT_KEYS:
+    for key, attr in _TEXT_ATTRS:
         if key in stored and not (key == "status" and stored[key] == "value"):
             if not isinstance(stored[key], str):
                 raise ValueError(f"{f.id}: {key} {stored[key]!r} is not text")
-            detail[key.capitalize()] = stored[key]
-    for key in _JSON_KEYS:
+            detail[attr] = stored[key]
+    for key, attr in _JSON_ATTRS:
         if key in stored:
-            detail[key.capitalize()] = json_text(stored[key])
+            detail[attr] = json_text(stored[key])
     if not same_json(from_odm(f, text, detail), dict(stored)):
         raise ValueError(f"{f.id}: the stored value {json_text(dict(stored))} would not come back exactly from ODM")
     return text, detail
@@ -163,12 +167,12 @@ def from_odm(f: FormField, text: str | None, detail: Mapping[str, str]) -> dict[
     elif text is not None:
         stored["value"] = decode_value(f.type, text)
     stored["status"] = detail.get("Status", "value")
-    for key in ("reason", "unit"):
-        if key.capitalize() in detail:
-            stored[key] = detail[key.capitalize()]
-    for key in _JSON_KEYS:
-        if key.capitalize() in detail:
-            stored[key] = json.loads(detail[key.capitalize()])
+    for key, attr in _READ_ATTRS:
+        if attr in detail:
+            stored[key] = detail[attr]
+    for key, attr in _JSON_ATTRS:
+        if attr in detail:
+            stored[key] = json.loads(detail[attr])
     return stored
 
 
