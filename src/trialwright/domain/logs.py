@@ -4,8 +4,8 @@ A log written to SDTM CM or MH may name a boolean field saying the medication or
 (``logs[].sdtm.ongoing``: --ENRTPT ONGOING) and a field holding its end date (the one filling CMENDTC or MHENDTC).
 An entry that is ongoing has no end date: both at once would write --ENDTC and --ENRTPT ONGOING in SDTM, and a FHIR
 MedicationStatement "active" with an end, which contradict each other. The entry's save (``services.logs``: add and
-amend, from the CLI, the API and the pages) and the ODM import (``services.odm_import.refused_values``) refuse it
-here, naming both fields; which fields they are comes from the protocol, never from their names.
+amend, from the CLI, the API and the pages) and the ODM import (``services.odm_import_subjects.refused_values``)
+refuse it here, naming both fields; which fields they are comes from the protocol, never from their names.
 """
 
 from __future__ import annotations

@@ -37,8 +37,9 @@ from trialwright.exports.odm.ae_outline import AE_EVENT, AE_FORM, AE_GROUP, AE_O
 from trialwright.exports.odm.values import json_text
 from trialwright.services import audit, clock
 from trialwright.services.export_ae import due_reports
-from trialwright.services.odm_import_common import OdmImportError, Recorded, need_attribute, odm_tag
+from trialwright.services.odm_import_common import OdmImportError, Recorded, need_attribute, nothing_else, odm_tag
 from trialwright.services.odm_import_elements import LATEST
+from trialwright.services.odm_import_forms import read_item
 from trialwright.services.odm_import_history import report_history
 from trialwright.services.odm_import_records import exact_moment
 from trialwright.services.safety.common import _tz
@@ -47,7 +48,9 @@ from trialwright.store.engine import inserted_id
 from trialwright.store.safety_tables import adverse_events, ae_reports, ae_submissions, criteria_text
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Reader, Subject, Writer
+    from trialwright.services.odm_import_common import Subject
+    from trialwright.services.odm_import_reader import Reader
+    from trialwright.services.odm_import_writer import Writer
 
 __all__ = ["ImportedEvent", "read_adverse_events", "without_adverse_events", "write_adverse_event"]
 
@@ -111,13 +114,13 @@ def read_adverse_events(reader: Reader, event: ET.Element, parent: str, site: st
     where = f"{parent}/StudyEventData[@StudyEventOID={AE_EVENT}]"
     if AE_EVENT not in reader.found.events:
         raise OdmImportError(f"{parent}/StudyEventData/@StudyEventOID: {AE_EVENT} is not defined in the metadata")
-    reader._nothing_else(event, where)
+    nothing_else(event, where)
     forms = event.findall(odm_tag("FormData"))
     if len(forms) != 1 or forms[0].get("FormOID") != AE_FORM or forms[0].get("FormRepeatKey") is not None:
         raise OdmImportError(f"{where}/FormData: holds one FormData, FormOID {AE_FORM}, without FormRepeatKey")
     form = forms[0]
     f_where = f"{where}/FormData[@FormOID={AE_FORM}]"
-    reader._nothing_else(form, f_where)
+    nothing_else(form, f_where)
     out: list[ImportedEvent] = []
     for group in form.findall(odm_tag("ItemGroupData")):
         out.append(_event(reader, group, f_where, site))
@@ -134,12 +137,12 @@ def _event(reader: Reader, group: ET.Element, parent: str, site: str) -> Importe
         raise OdmImportError(f"{parent}/ItemGroupData/@ItemGroupRepeatKey: {number} appears twice in the file")
     reader.ae_numbers.add(number)
     where = f"{parent}/ItemGroupData[@ItemGroupRepeatKey={number}]"
-    known = {odm_tag("AuditRecord"), odm_tag("ItemData"), reader._t("AdverseEvent"), reader._t("History"),
-             reader._t("RemovedItemData")}  # fmt: skip
+    known = {odm_tag("AuditRecord"), odm_tag("ItemData"), reader.ext_tag("AdverseEvent"), reader.ext_tag("History"),
+             reader.ext_tag("RemovedItemData")}  # fmt: skip
     for child in group:  # an AuditRecord, the items, tw:AdverseEvent, its history, the fields removed: nothing else
         if child.tag not in known:
             raise OdmImportError(f"{where}/{child.tag}: the import does not restore it here (never dropped: refused)")
-    ae = group.find(reader._t("AdverseEvent"))
+    ae = group.find(reader.ext_tag("AdverseEvent"))
     if ae is None:
         raise OdmImportError(f"{where}/tw:AdverseEvent: required (the event's reports)")
     t_where = f"{where}/tw:AdverseEvent"
@@ -157,14 +160,14 @@ def _event(reader: Reader, group: ET.Element, parent: str, site: str) -> Importe
     if seen != sorted(seen):
         raise OdmImportError(f"{t_where}: its elements come in the order tw:Report, tw:Due, tw:Submission, tw:Coding")
     reports = [_report(reader, r, n, f"{t_where}/tw:Report[{n + 1}]", site)
-               for n, r in enumerate(ae.findall(reader._t("Report")))]  # fmt: skip
+               for n, r in enumerate(ae.findall(reader.ext_tag("Report")))]  # fmt: skip
     if not reports:
         raise OdmImportError(f"{t_where}/tw:Report: an event has its initial report")
     items: dict[str, Recorded] = {}
     history: dict[str, list[dict[str, Any]]] = {}
     values: dict[str, Any] = {}
     for item in group.findall(odm_tag("ItemData")):
-        name, stored = reader._item(item, AE_GROUP, where)
+        name, stored = read_item(reader, item, AE_GROUP, where)
         if name in values:
             raise OdmImportError(f"{where}/ItemData: {name} appears twice")
         if set(stored) != {"value", "status"} or stored["status"] != "value":  # a report's field is a value
@@ -172,7 +175,7 @@ def _event(reader: Reader, group: ET.Element, parent: str, site: str) -> Importe
                                  "holds a value and nothing else (status, unit, reason or limit cannot be restored)")
         values[name] = stored.get("value")
         item_where = f"{where}/ItemData[@ItemOID={item.get('ItemOID')}]"
-        recorded = reader._recorded(item, item_where, LATEST["adverse event value"])
+        recorded = reader.audit_record(item, item_where, LATEST["adverse event value"])
         if recorded is not None:
             items[name] = recorded
         earlier = report_history(reader, item, recorded, str(item.get("ItemOID")), item_where,
@@ -191,7 +194,7 @@ def _event(reader: Reader, group: ET.Element, parent: str, site: str) -> Importe
             )
     submissions = _submissions(ae, reader, t_where)
     _due(ae, reader, reports, submissions, site, t_where)
-    recorded = reader._recorded(group, where, LATEST["adverse event"])
+    recorded = reader.audit_record(group, where, LATEST["adverse event"])
     own = read_element_history(reader, group, recorded, "adverse event", where)
     return ImportedEvent(number, ae.attrib["CreatedAt"], need_attribute(ae, "CreatedBy", t_where), reports, submissions,
                          _coding(ae, reader, t_where), recorded, items, history, own)  # fmt: skip
@@ -212,9 +215,9 @@ def _report(reader: Reader, elem: ET.Element, n: int, where: str, site: str) -> 
         if text not in _FLAGS:
             raise OdmImportError(f"{where}/@{name}: {text!r} is not true or false")
         flags[name.lower()] = _FLAGS[text]
-    if [child.tag for child in elem] != [reader._t("Assessment")]:
+    if [child.tag for child in elem] != [reader.ext_tag("Assessment")]:
         raise OdmImportError(f"{where}: holds one tw:Assessment and nothing else")
-    held = elem.find(reader._t("Assessment"))
+    held = elem.find(reader.ext_tag("Assessment"))
     try:
         data = json.loads(held.text or "") if held is not None else None
     except json.JSONDecodeError:
@@ -243,7 +246,7 @@ def _report(reader: Reader, elem: ET.Element, n: int, where: str, site: str) -> 
 def _submissions(ae: ET.Element, reader: Reader, parent: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     kinds = [k.value for k in DeadlineKind]
-    for elem in ae.findall(reader._t("Submission")):
+    for elem in ae.findall(reader.ext_tag("Submission")):
         where = f"{parent}/tw:Submission"
         kind = need_attribute(elem, "Kind", where)
         if kind not in kinds:
@@ -267,7 +270,7 @@ def _due(ae: ET.Element, reader: Reader, reports: list[dict[str, Any]], submissi
     sent = {DeadlineKind(s["kind"]): dt.datetime.fromisoformat(s["submitted_at"]) for s in submissions}
     expected = [(kind, due.isoformat()) for kind, due in due_reports(reader.protocol, site, records, sent)]
     found = [(need_attribute(d, "Kind", f"{parent}/tw:Due"), need_attribute(d, "DueAt", f"{parent}/tw:Due"))
-             for d in ae.findall(reader._t("Due"))]  # fmt: skip
+             for d in ae.findall(reader.ext_tag("Due"))]  # fmt: skip
     if found != expected:
         raise OdmImportError(f"{parent}/tw:Due: {found} are not the reports due that the reports and the protocol's "
                              f"deadlines give ({expected})")  # fmt: skip
@@ -277,7 +280,7 @@ def _due(ae: ET.Element, reader: Reader, reports: list[dict[str, Any]], submissi
 
 
 def _coding(ae: ET.Element, reader: Reader, parent: str) -> dict[str, Any] | None:
-    found = ae.findall(reader._t("Coding"))
+    found = ae.findall(reader.ext_tag("Coding"))
     if not found:
         return None
     where = f"{parent}/tw:Coding"

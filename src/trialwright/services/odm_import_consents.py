@@ -47,7 +47,8 @@ from trialwright.store.engine import inserted_id
 from trialwright.store.screening_tables import consents, screenings
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Reader, Writer
+    from trialwright.services.odm_import_reader import Reader
+    from trialwright.services.odm_import_writer import Writer
 
 __all__ = ["ConsentIds", "consent_ids_past", "read_later", "read_screening", "write_later", "write_screening"]
 
@@ -177,7 +178,7 @@ def read_later(
     first = ({"given_by": enrolment.get("ConsentGivenBy")},) if enrolled_on is not None else ()
     later: list[dict[str, Any]] = []
     held = (screening.rpartition("-S")[0], parse_day(enrolment.get("ScreenedOn"), f"{where}/@ScreenedOn"))
-    for n, elem in enumerate(enrolment.findall(reader._t("Consent")), start=1):
+    for n, elem in enumerate(enrolment.findall(reader.ext_tag("Consent")), start=1):
         later.append(_record(reader, elem, f"{where}/tw:Consent[{n}]", [*first, *later], held))
     return consent_id, later
 
@@ -206,22 +207,23 @@ def read_screening(reader: Reader, elem: ET.Element) -> dict[str, Any]:
     screened_on = parse_day(elem.get("ScreenedOn"), f"{where}/@ScreenedOn")
     if screened_on is None:
         raise OdmImportError(f"{where}/@ScreenedOn: required")
-    values_elem = elem.find(reader._t("ScreeningValues"))
+    values_elem = elem.find(reader.ext_tag("ScreeningValues"))
     try:
         values = json.loads(values_elem.text or "") if values_elem is not None else None
     except json.JSONDecodeError:
         values = None
     if not isinstance(values, dict):
         raise OdmImportError(f"{where}/tw:ScreeningValues: required, a JSON object")
-    known = {reader._t("ScreeningValues"), reader._t("Consent"), odm_tag("AuditRecord"), reader._t("History")}
+    known = {reader.ext_tag("ScreeningValues"), reader.ext_tag("Consent"), odm_tag("AuditRecord"),
+             reader.ext_tag("History")}
     for child in elem:
         if child.tag not in known:
             raise OdmImportError(f"{where}/{child.tag}: the export writes no such element here (refused, never "
                                  "dropped)")  # fmt: skip
     records: list[dict[str, Any]] = []
-    for m, c in enumerate(elem.findall(reader._t("Consent")), start=1):
+    for m, c in enumerate(elem.findall(reader.ext_tag("Consent")), start=1):
         records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records, (site, screened_on)))
-    recorded = reader._recorded(elem, where, LATEST["screening"])
+    recorded = reader.audit_record(elem, where, LATEST["screening"])
     earlier = read_element_history(reader, elem, recorded, "screening", where)
     for m, record in enumerate(records, start=1):  # who recorded a consent acted on the screening: listed
         if recorded is not None and record["recorded_by"] not in reader.users.values():

@@ -33,8 +33,8 @@ from trialwright.services.odm_import_common import OdmImportError, in_time_order
 from trialwright.services.odm_import_history import earlier_action, read_history
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Reader
     from trialwright.services.odm_import_common import Recorded
+    from trialwright.services.odm_import_reader import Reader
 
 __all__ = ["ACTIONS", "LATEST", "read_element_history", "read_removed"]
 
@@ -76,7 +76,7 @@ def read_element_history(
     with the ``action`` it recorded (None where the file gives none); empty if it has no ``tw:History``. ``alone``: a
     history with no latest record after it (an enrolled screening's entries before its enrolment, kept in the
     participant's ``import.odm`` entry as ``screening_earlier``: ``odm_import``)."""
-    found = elem.findall(reader._t("History"))
+    found = elem.findall(reader.ext_tag("History"))
     if not found:
         return []
     where = f"{where}/tw:History"
@@ -87,7 +87,7 @@ def read_element_history(
     kept: list[Recorded] = []
     for n, earlier in enumerate(found[0], start=1):
         at = f"{where}/tw:Earlier[{n}]"
-        if earlier.tag != reader._t("Earlier"):
+        if earlier.tag != reader.ext_tag("Earlier"):
             raise OdmImportError(f"{where}: {earlier.tag} is not a child the export writes (only tw:Earlier)")
         unknown = sorted(set(earlier.attrib) - {"Action"})
         if unknown:
@@ -97,7 +97,7 @@ def read_element_history(
         if [child.tag for child in earlier] != [odm_tag("AuditRecord")]:
             raise OdmImportError(f"{at}/AuditRecord: required, and nothing else (who acted on the {element}, where, "
                                  "when and why)")  # fmt: skip
-        recorded = reader._recorded(earlier, at)
+        recorded = reader.audit_record(earlier, at)
         assert recorded is not None
         kept.append({**recorded, "action": action})
     if not kept:
@@ -108,7 +108,7 @@ def read_element_history(
 
 def no_history(reader: Reader, elem: ET.Element, where: str) -> None:
     """Refuse a ``tw:History`` where the export never writes one (it could not be restored: never dropped)."""
-    if elem.find(reader._t("History")) is not None:
+    if elem.find(reader.ext_tag("History")) is not None:
         raise OdmImportError(f"{where}/tw:History: the export writes none here, so the import cannot restore it")
 
 
@@ -126,7 +126,7 @@ def read_removed(
     many."""
     assert reader.found is not None
     count = 0
-    for elem in group.findall(reader._t("RemovedItemData")):
+    for elem in group.findall(reader.ext_tag("RemovedItemData")):
         oid = elem.get("ItemOID")
         at = f"{where}/tw:RemovedItemData[@ItemOID={oid}]"
         if oid is None or oid not in reader.found.groups[g_oid]:
@@ -141,10 +141,10 @@ def read_removed(
         if elem.get("Removed") != "Yes" or unknown:
             raise OdmImportError(f'{at}/@{unknown[0] if unknown else "Removed"}: the export writes ItemOID and '
                                  'Removed="Yes" only')  # fmt: skip
-        strays = sorted({child.tag for child in elem} - {odm_tag("AuditRecord"), reader._t("History")})
+        strays = sorted({child.tag for child in elem} - {odm_tag("AuditRecord"), reader.ext_tag("History")})
         if strays:
             raise OdmImportError(f"{at}: {strays[0]} is not a child the export writes (AuditRecord, tw:History)")
-        latest = reader._recorded(elem, at, actions)
+        latest = reader.audit_record(elem, at, actions)
         if latest is None:
             raise OdmImportError(f"{at}/AuditRecord: required (who removed the value, where, when and why)")
         items[name] = latest

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from trialwright.services.odm_import_common import OdmImportError, Recorded, in_time_order, odm_tag
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Reader
+    from trialwright.services.odm_import_reader import Reader
 
 __all__ = ["earlier_action", "read_history", "read_records", "report_history"]
 
@@ -88,7 +88,7 @@ def read_history(
     """The earlier records of one form value (``item``, ItemDef ``oid``), oldest first, each its AuditRecord as recorded
     with the action it recorded (``action``, one of ``actions``; left out where the file names none) and the stored
     value it set (``value``, None: removed); empty if the value has no ``tw:History``."""
-    found = item.findall(reader._t("History"))
+    found = item.findall(reader.ext_tag("History"))
     if not found:
         return []
     where = f"{where}/tw:History"
@@ -97,7 +97,7 @@ def read_history(
     (history,) = found
     if latest is None:
         raise OdmImportError(f"{where}: a history needs the value's own AuditRecord (the latest), which is missing")
-    earlier_tag = reader._t("Earlier")
+    earlier_tag = reader.ext_tag("Earlier")
     strays = sorted({child.tag for child in history if child.tag != earlier_tag})
     if strays:
         raise OdmImportError(f"{where}: {strays[0]} is not a child the export writes (only tw:Earlier)")
@@ -110,14 +110,14 @@ def read_history(
         unknown = sorted(set(elem.attrib) - _EARLIER_ATTRIBUTES)
         if unknown:
             raise OdmImportError(f"{at}/@{unknown[0]}: not an attribute the export writes")
-        allowed = {odm_tag("AuditRecord"), reader._t("StoredValue")}
+        allowed = {odm_tag("AuditRecord"), reader.ext_tag("StoredValue")}
         strays = sorted({child.tag for child in elem if child.tag not in allowed})
         if strays:
             raise OdmImportError(f"{at}: {strays[0]} is not a child the export writes (AuditRecord, tw:StoredValue)")
         if elem.find(odm_tag("AuditRecord")) is None:
             raise OdmImportError(f"{at}/AuditRecord: required (who changed the value, where, when and why)")
         action = earlier_action(elem, actions, "this value", at)
-        recorded = reader._recorded(elem, at)
+        recorded = reader.audit_record(elem, at)
         assert recorded is not None
         if elem.get("Removed") is not None:
             if elem.get("Removed") != "Yes" or {"Value", "IsNull"} & set(elem.attrib) or len(elem) != 1:
@@ -136,7 +136,7 @@ def read_records(
     """The earlier AuditRecords of a ``tw:Query``, oldest first, as recorded, each with the action it recorded
     (``action``, one of ``actions``; left out where the file names none); empty if it has no ``tw:History``. Each
     ``tw:Earlier`` holds its ``AuditRecord`` and ``Action`` and nothing else."""
-    found = elem.findall(reader._t("History"))
+    found = elem.findall(reader.ext_tag("History"))
     if not found:
         return []
     where = f"{where}/tw:History"
@@ -147,7 +147,7 @@ def read_records(
     kept: list[Recorded] = []
     for n, earlier in enumerate(found[0], start=1):
         at = f"{where}/tw:Earlier[{n}]"
-        if earlier.tag != reader._t("Earlier"):
+        if earlier.tag != reader.ext_tag("Earlier"):
             raise OdmImportError(f"{where}: {earlier.tag} is not a child the export writes (only tw:Earlier)")
         unknown = sorted(set(earlier.attrib) - {"Action"})
         if unknown:
@@ -157,7 +157,7 @@ def read_records(
         if [child.tag for child in earlier] != [odm_tag("AuditRecord")]:
             raise OdmImportError(f"{at}/AuditRecord: required, and nothing else (who acted on the query, where, "
                                  "when and why)")  # fmt: skip
-        recorded = reader._recorded(earlier, at)
+        recorded = reader.audit_record(earlier, at)
         assert recorded is not None
         kept.append(_with_action(recorded, action))
     if not kept:

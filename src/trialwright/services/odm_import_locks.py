@@ -35,7 +35,8 @@ from trialwright.services.odm_import_records import exact_moment
 from trialwright.store.data_tables import soft_locks, trial_locks
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Reader, Writer
+    from trialwright.services.odm_import_reader import Reader
+    from trialwright.services.odm_import_writer import Writer
 
 __all__ = ["read_subject_locks", "read_trial_locks", "write_locks"]
 
@@ -82,7 +83,7 @@ def _one(reader: Reader, elem: ET.Element, where: str, scope: str, target: str |
                                  "(ASCII digits, no leading zero, at least 1)")  # fmt: skip
         blockers = int(blockers_text)
     action = _action(scope, locked)
-    recorded = reader._recorded(elem, where, frozenset({action}))
+    recorded = reader.audit_record(elem, where, frozenset({action}))
     if recorded is not None and recorded["by"] != by:
         raise OdmImportError(f"{where}/AuditRecord/UserRef: names {recorded['by']}, but By is {by}: a change and its "
                              "audit entry are one user's")  # fmt: skip
@@ -110,7 +111,7 @@ def read_subject_locks(reader: Reader, elem: ET.Element, pid: str) -> None:
     """The participant's ``tw:SoftLock`` elements (in their ``SubjectData``), checked, into ``reader.locks``."""
     where = f"SubjectData[@SubjectKey={pid}]"
     changes = []
-    for n, x in enumerate(elem.findall(reader._t("SoftLock")), start=1):
+    for n, x in enumerate(elem.findall(reader.ext_tag("SoftLock")), start=1):
         at = f"{where}/tw:SoftLock[{n}]"
         if "Site" in x.attrib:
             raise OdmImportError(f"{at}/@Site: a participant's soft lock names no site (a site's is in ClinicalData)")
@@ -122,10 +123,10 @@ def read_subject_locks(reader: Reader, elem: ET.Element, pid: str) -> None:
 def read_trial_locks(reader: Reader, clinical: ET.Element) -> None:
     """``ClinicalData``'s ``tw:TrialLock`` and ``tw:SoftLock`` elements (a site's), checked, into ``reader.locks``."""
     trial = [_one(reader, x, f"ClinicalData/tw:TrialLock[{n}]", "trial", None)
-             for n, x in enumerate(clinical.findall(reader._t("TrialLock")), start=1)]  # fmt: skip
+             for n, x in enumerate(clinical.findall(reader.ext_tag("TrialLock")), start=1)]  # fmt: skip
     _in_order(trial, "the trial")
     by_site: dict[str, list[dict[str, Any]]] = {}
-    for n, x in enumerate(clinical.findall(reader._t("SoftLock")), start=1):
+    for n, x in enumerate(clinical.findall(reader.ext_tag("SoftLock")), start=1):
         where = f"ClinicalData/tw:SoftLock[{n}]"
         site = x.get("Site")
         if site is None or site not in reader.protocol.site_codes or site not in reader.locations:

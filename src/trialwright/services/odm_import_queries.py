@@ -40,7 +40,9 @@ from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.log_tables import log_entries
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Reader, Subject, Writer
+    from trialwright.services.odm_import_common import Subject
+    from trialwright.services.odm_import_reader import Reader
+    from trialwright.services.odm_import_writer import Writer
 
 __all__ = ["ImportedQuery", "QueryReader", "advance_query_numbers", "restore_queries"]
 
@@ -77,7 +79,7 @@ class QueryReader:
     def read(self, elem: ET.Element, pid: str) -> list[ImportedQuery]:
         """The queries of ``SubjectData`` ``elem`` (already checked by the reader: visits, forms, item groups)."""
         r = self.reader
-        tag = r._t("Query")
+        tag = r.ext_tag("Query")
         where = f"SubjectData[@SubjectKey={pid}]"
         taken: set[int] = set()
         out: list[ImportedQuery] = []
@@ -127,7 +129,7 @@ class QueryReader:
         if unknown:
             raise OdmImportError(f"{where}/@{unknown[0]}: not a part of a query the import restores (refused, "
                                  "never dropped)")  # fmt: skip
-        allowed = [odm_tag("AuditRecord"), r._t("History")]
+        allowed = [odm_tag("AuditRecord"), r.ext_tag("History")]
         for n, child in enumerate(q):
             if n >= len(allowed) or child.tag != allowed[n]:
                 local = child.tag.rpartition("}")[2]
@@ -177,7 +179,7 @@ class QueryReader:
             field = r.expected.fields[item][1].id
         row: dict[str, Any] = {_COLUMNS[name]: value for name, value in attrs.items() if name not in {"ID", "ItemOID"}}
         row["field"] = field
-        recorded = r._recorded(q, where, LATEST["query"])
+        recorded = r.audit_record(q, where, LATEST["query"])
         earlier = read_records(r, q, recorded, where, LATEST["query"])
         return ImportedQuery(number, target, row, recorded, tuple(earlier))
 

@@ -39,7 +39,8 @@ from trialwright.services.safety.common import DECISION_CODES
 from trialwright.store.safety_tables import dsmb_decisions
 
 if TYPE_CHECKING:
-    from trialwright.services.odm_import import Reader, Writer
+    from trialwright.services.odm_import_reader import Reader
+    from trialwright.services.odm_import_writer import Writer
 
 __all__ = [
     "CONSENT_ATTRIBUTES",
@@ -148,7 +149,7 @@ def same_generation(
 def read_dsmb_decisions(reader: Reader, clinical: ET.Element) -> list[dict[str, Any]]:
     """The DSMB's decisions in ``ClinicalData`` (``tw:DsmbDecision``), checked, as ``dsmb_decisions`` stores them."""
     out: list[dict[str, Any]] = []
-    for n, elem in enumerate(clinical.findall(reader._t("DsmbDecision")), start=1):
+    for n, elem in enumerate(clinical.findall(reader.ext_tag("DsmbDecision")), start=1):
         where = f"ClinicalData/tw:DsmbDecision[{n}]"
         strays = sorted(set(elem.attrib) - set(_DECISION_ATTRIBUTES))
         if strays:

@@ -29,6 +29,7 @@ from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.text import checked_text
 from trialwright.exports.ipd import IpdError, IpdExporter, KAnonymity, kanonymity
+from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
 from trialwright.services.errors import denied
@@ -110,8 +111,8 @@ def record_publication(engine: Engine, actor: UserView, citation: str, published
     checked_text(citation, "citation", error=SharingError)
     if len(citation.strip()) < 10:
         raise SharingError("citation: give the full citation (authors, title, journal, year)")
-    protocol = current_protocol(engine).protocol
-    today = _sites_today(engine)
+    protocol = current_protocol(engine).protocol  # read once: the sites' today and the window's delay come from it
+    today = _sites_today(protocol)
     if published_on > today:
         raise SharingError(f"published_on: {published_on} is in the future (today is {today} at the site)")
     with session_scope(engine) as session:
@@ -138,12 +139,13 @@ def record_publication(engine: Engine, actor: UserView, citation: str, published
             action="sharing.publication_recorded",
             new_value={"citation": citation.strip(), "published_on": published_on.isoformat()},
         )
-    return access_window_opens(engine)
+        opens = _window_opens(session, protocol)
+    return opens
 
 
-def _sites_today(engine: Engine) -> dt.date:
+def _sites_today(protocol: Protocol) -> dt.date:
     """Today on the sites' calendar (the latest site's: from 20:30 UTC it is already tomorrow in Tehran)."""
-    return max(local_date(clock.now(), s.timezone) for s in current_protocol(engine).protocol.sites)
+    return max(local_date(clock.now(), s.timezone) for s in protocol.sites)
 
 
 def _first_randomization_day(session: Session, zones: dict[str, str]) -> dt.date | None:
@@ -159,9 +161,15 @@ def _first_randomization_day(session: Session, zones: dict[str, str]) -> dt.date
 
 def access_window_opens(engine: Engine) -> dt.date | None:
     """The day requests may first be served: the first publication plus the plan's delay (None: no publication)."""
-    delay = current_protocol(engine).protocol.trial.sharing.access_delay_months or 0
+    protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
-        first = session.execute(select(func.min(publications.c.published_on))).scalar()
+        return _window_opens(session, protocol)
+
+
+def _window_opens(session: Session, protocol: Protocol) -> dt.date | None:
+    """``access_window_opens`` in the caller's transaction, with the protocol it already read."""
+    first = session.execute(select(func.min(publications.c.published_on))).scalar()
+    delay = protocol.trial.sharing.access_delay_months or 0
     return None if first is None else _add_months(first, delay)
 
 
@@ -219,7 +227,7 @@ def record_request(
             "reasons: the written request must give the reasons for needing the data, in at least "
             f"{MIN_REASONS} characters (it has {len(reasons.strip())})"
         )
-    today = _sites_today(engine)
+    today = _sites_today(current_protocol(engine).protocol)
     if received_on > today:
         raise SharingError(f"received_on: {received_on} is in the future (today is {today} at the site)")
     with session_scope(engine) as session:

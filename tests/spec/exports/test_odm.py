@@ -745,3 +745,32 @@ def test_an_imported_trial_refuses_an_analysis_that_would_leave_out_its_randomiz
                                             "randomized in the trial its ODM file came from"):  # fmt: skip
         analysis_data(target.engine, who(target, Role.BLINDED_STATISTICIAN))
     assert len(analysis_data(source.engine, who(source, Role.BLINDED_STATISTICIAN)).subjects) == report.randomized
+
+
+
+def test_an_imported_trial_refuses_a_publication_which_belongs_to_the_source_trial(
+    imported: tuple[Trial, OdmImportReport],
+) -> None:
+    """An imported trial holds no allocation entries (ODM carries no arm, so arms are not restored): as it refuses an
+    analysis, it refuses to record a publication of the results, "no participant is randomized yet" (a primary
+    publication cannot precede the first randomization, and none is recorded here), and writes nothing. The
+    participants were randomized in the source trial: the publication, and the access window it opens, belong
+    there."""
+    from trialwright.services.sharing import SharingError, access_window_opens, record_publication
+    from trialwright.store.randomization_tables import allocation_entries
+    from trialwright.store.sharing_tables import publications
+
+    target, report = imported
+    assert report.randomized >= 1  # randomized in the source trial, their number, time and stratum kept
+    with session_scope(target.engine) as session:
+        claimed = select(allocation_entries.c.id).where(allocation_entries.c.participant_id.is_not(None))
+        assert session.execute(claimed).first() is None  # no participant holds an allocation entry here
+    before = _everything(target.engine)
+    rule = "a trial's primary publication cannot precede its first randomization"
+    with pytest.raises(SharingError, match=re.escape(f"published_on: no participant is randomized yet; {rule}")):
+        record_publication(target.engine, who(target, Role.DATA_MANAGER), "A. Author. A title. A journal. 2022;1:1.",
+                           dt.date(2022, 1, 10))  # fmt: skip
+    assert _everything(target.engine) == before
+    with session_scope(target.engine) as session:
+        assert session.execute(select(publications.c.id)).first() is None
+    assert access_window_opens(target.engine) is None

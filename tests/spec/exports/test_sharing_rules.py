@@ -2,7 +2,8 @@
 
 * a request's written reasons are at least 20 characters (the refusal says how many it has);
 * a publication is not dated before the trial's first randomization (on its site's calendar) nor after the
-  sites' today (from 20:30 UTC it is already tomorrow in Tehran);
+  sites' today (from 20:30 UTC it is already tomorrow in Tehran); recording one reads which protocol the trial runs
+  under once (the sites' calendars and the access window's delay both come from it);
 * ``access decide`` reads the password as every password-taking command does: from TRIALWRIGHT_PASSWORD when
   no prompt can be answered, or standard input with ``--password-stdin``.
 
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from typer.testing import CliRunner
 
 from tests.spec.randomization.test_randomize_service import enrolled
@@ -115,6 +116,26 @@ def test_a_publication_is_not_dated_after_the_sites_today(trial: Trial) -> None:
         f"{FSI}published_on{PDI}: {FSI}{tomorrow}{PDI} در آینده است (امروز به وقت مرکز {FSI}{today}{PDI} است)"
     )
     record_publication(trial.engine, manager, CITATION, today)  # the sites' today is accepted, whatever UTC says
+
+
+def test_recording_a_publication_reads_the_trials_protocol_once(trial: Trial) -> None:
+    """The sites' today, the sites' calendars for the first randomization and the access window's delay all come from
+    the protocol the trial runs under: ``record_publication`` looks it up once (the statement that reads the trial's
+    current protocol version), not once for each."""
+    _randomized(trial)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(trial.engine, "before_cursor_execute", seen)
+    try:
+        opens = record_publication(trial.engine, who(trial, Role.DATA_MANAGER), CITATION, FIRST_RANDOMIZED_ON)
+    finally:
+        event.remove(trial.engine, "before_cursor_execute", seen)
+    assert opens == dt.date(2026, 8, 1)  # six months (the plan's delay) after the publication
+    lookups = [s for s in statements if "current_protocol_version_id" in s]
+    assert len(lookups) == 1, lookups
 
 
 def test_access_decide_reads_the_password_from_trialwright_password(trial: Trial) -> None:
