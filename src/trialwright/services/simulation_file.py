@@ -2,7 +2,8 @@
 (``simulation.check_plan``, ``simulation.simulate``) and before any database is created or written: a setting
 that would crash the run (a ``grades`` that is not ``[lowest, highest]``, a distribution without its two numbers),
 do silently nothing (a misspelt key at any level, a distribution for a derived field, a form to sign that the
-protocol does not have) or draw what a rule must refuse (a probability above 1, grades off the CTCAE scale) is
+protocol does not have, a distribution for a date field) or draw what a rule must refuse (a probability above 1,
+grades off the CTCAE scale, a recruitment before the consent form in use, a trial reaching past the sites' today) is
 refused naming the file, the setting's path and the rule (``tests/spec/simulation/test_simulation_file.py``).
 
 Each refusal is a ``SimulationError`` (``ValueError``): ``simulation file: PATH: KEY.PATH: the rule``.
@@ -14,10 +15,12 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from trialwright.domain.safety import CTCAE_GRADES
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FieldType
+from trialwright.services import clock
 
 __all__ = ["DISTRIBUTIONS", "check_settings"]
 
@@ -34,6 +37,19 @@ _KNOWN = {
     "death": ("rate", "term", "cause"),
 }
 _EXPECTED_KEYS = ("rate", "term", "day", "grades")
+#: What the simulator stores in a date or date-time field (a distribution is never drawn there) and what it can draw.
+_DATED = {
+    FieldType.DATE: (
+        "the visit's date",
+        "{years_before: FIELD} (a date that many years before the visit) or "
+        "{from_screening: FIELD} (the screening's value)",
+    ),
+    FieldType.DATETIME: ("the visit's moment at the site", "{from_screening: FIELD} (the screening's value)"),
+}
+#: Days after the treatment day an adverse event other than the expected ones can start (``simulation._people``).
+_OTHER_EVENT_DAYS = 7
+#: The weekly signing session is at most this many days after the visit of the forms it signs (``_next_signing``).
+_SIGNING_DAYS = 7
 _FAILURE_KEYS = ("p", "set")
 
 
@@ -108,9 +124,17 @@ def _recruitment(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -
     recruitment = _mapping(refuse, "recruitment", plan["recruitment"], _KNOWN["recruitment"])
     start = recruitment.get("start")
     try:
-        dt.date.fromisoformat(str(start))
+        first = dt.date.fromisoformat(str(start))
     except ValueError:
         raise refuse("recruitment.start", f"{start!r} is not a date (YYYY-MM-DD); it is required") from None
+    # Every simulated consent is taken on the protocol's newest consent form version, which the consent service
+    # refuses before its effective_from: a patient screened on the first day would be refused mid-way.
+    newest = protocol.consent_versions[-1]
+    if first < newest.effective_from:
+        raise refuse("recruitment.start", f"{first.isoformat()} is before {newest.effective_from.isoformat()}, the "
+                     f"first day of the protocol's consent form version {newest.version} (consent_versions: "
+                     "its newest, on which every simulated patient consents); a consent before it is refused: "
+                     f"start on or after {newest.effective_from.isoformat()}")  # fmt: skip
     days = recruitment.get("days", 180)
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:
         raise refuse("recruitment.days", f"{days!r} is not a whole number of days >= 1")
@@ -216,6 +240,18 @@ def _fields(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> Non
         if f.derived is not None:
             raise refuse(f"fields.{key}", "a derived field is computed from its formula at every save, never drawn")
         tied = _mapping(refuse, f"fields.{key}", spec)
+        record = protocol.safety.death_record
+        if record is not None and form_id == record.form and f.type is FieldType.DATE:
+            raise refuse(f"fields.{key}", f"the simulator writes every date of the death record's form "
+                         f"({record.form}: the admission date, the end of the stay) from the length of stay; "
+                         "a setting here would be overwritten")  # fmt: skip
+        if f.type in _DATED and not {"from_screening", "years_before"} & set(tied):
+            stored, drawn = _DATED[f.type]
+            raise refuse(
+                f"fields.{key}",
+                f"a {f.type.value} field is not drawn from a distribution: the simulator "
+                f"would store {stored} whatever it says; it draws for a {f.type.value} field only {drawn}",
+            )
         for tie in ("from_screening", "years_before"):
             if tie in tied:
                 if set(tied) != {tie}:
@@ -234,6 +270,80 @@ def _fields(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> Non
                              f"({', '.join(offered)}); a save would refuse every such value")  # fmt: skip
 
 
+def _longest_stay(refuse: _Refuse, plan: Mapping[str, Any]) -> int:
+    """The most days ``length_of_stay`` can draw (``simulation._people``: ``int`` of the shaped draw)."""
+    spec = plan.get("length_of_stay", {"uniform": [5, 20], "round": 0})
+    highs = [float(spec[k][1]) for k in ("clip", "uniform") if k in spec]
+    if "choice" in spec:
+        try:
+            highs.append(max(float(code) for code, weight in spec["choice"].items() if weight > 0))
+        except ValueError:
+            raise refuse("length_of_stay.choice", "each code must be a number of days") from None
+    if "bernoulli" in spec:
+        highs.append(1.0)
+    if not highs:
+        raise refuse("length_of_stay", f"{dict(spec)!r} has no longest stay (a normal or lognormal without clip), so "
+                     "the last date the trial could reach is unknown: give clip: [low, high]")  # fmt: skip
+    high = min(highs)
+    return int(round(high, int(spec["round"])) if "round" in spec else high)
+
+
+def _reach(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> tuple[int, str]:
+    """The most days after a randomization day the simulator can write on (each step in ``simulation.simulate``),
+    and what sets it, in words."""
+    visits = plan.get("visits") or {}
+    late = float(visits.get("out_of_window", 0)) > 0
+    # Each visit on its day (a follow-up visit drawn out of its window: the day after the window closes).
+    candidates = [(max(v.day, 0) + (v.window.after + 1 if late and v.day > 0 else 0),
+                   f"visit {v.id} (day {v.day}" + (f", out of its window up to {v.window.after + 1} days late)"
+                                                   if late and v.day > 0 else ")"))
+                  for v in protocol.visits]  # fmt: skip
+    death = plan.get("death", 0)
+    dies = float(death.get("rate", 0) if isinstance(death, Mapping) else death) > 0
+    if protocol.safety.death_record is not None or dies or float(visits.get("missed", 0)) > 0:
+        # The stay's end (the death record's visit, a death) and a missed visit are held when the stay ends.
+        stay = _longest_stay(refuse, plan)
+        candidates.append((stay, f"a stay of up to {stay} days (length_of_stay)"))
+    days, why = max(candidates, key=lambda c: c[0], default=(0, "the randomization"))
+    lifecycle = plan.get("lifecycle") or {}
+    if lifecycle.get("sign_forms") and all(float(lifecycle.get(k, 0)) > 0 for k in ("complete", "verify", "sign")):
+        days, why = days + _SIGNING_DAYS, f"{why}, then the weekly signing session up to {_SIGNING_DAYS} days later"
+    events = plan.get("adverse_events") or {}
+    others = [(_OTHER_EVENT_DAYS, f"an adverse event up to day {_OTHER_EVENT_DAYS}")] if float(
+        events.get("rate", 0)) > 0 else []  # fmt: skip
+    expected = [(int(e.get("day", 0)), f"the expected event {code} on day {e.get('day', 0)}")
+                for code, e in (events.get("expected") or {}).items() if float(e.get("rate", 0)) > 0]  # fmt: skip
+    return max([(days, why), *others, *expected], key=lambda c: c[0])
+
+
+def _before_today(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    """The whole simulated trial before the sites' today: the last screening day (``start + days - 1``, whatever
+    the number of patients: each is screened on a day drawn over the window) plus the most days after it the
+    simulator writes on. A step dated today could still be later than now, so the last date must be before today
+    at every recruiting site."""
+    recruitment = plan["recruitment"]
+    start = dt.date.fromisoformat(str(recruitment["start"]))
+    days = int(recruitment.get("days", 180))
+    reach, why = _reach(refuse, plan, protocol)
+    last = start + dt.timedelta(days=days - 1 + reach)
+    rates = recruitment.get("sites") or dict.fromkeys(protocol.site_codes, 1)
+    now = clock.now()
+    todays = sorted((now.astimezone(ZoneInfo(protocol.site(code).timezone)).date(), code)
+                    for code, rate in rates.items() if code in protocol.site_codes and rate > 0)  # fmt: skip
+    if not todays or last < todays[0][0]:
+        return
+    today, site = todays[0]
+    latest = today - dt.timedelta(days=1 + reach)  # the last screening day that still ends before today
+    fewer = (latest - start).days + 1
+    change = f"start on or before {(latest - dt.timedelta(days=days - 1)).isoformat()}"
+    if fewer >= 1:
+        change += f", or days: {fewer} or fewer"
+    raise refuse("recruitment.start, recruitment.days", f"{start.isoformat()} and {days} days could reach "
+                 f"{last.isoformat()} (the last screening on {(start + dt.timedelta(days=days - 1)).isoformat()}, "
+                 f"then {reach} days: {why}), but today is {today.isoformat()} at {site}: a simulated trial is "
+                 f"written only before the sites' today, never into the future; {change}")  # fmt: skip
+
+
 def check_settings(path: Path, plan: Mapping[str, Any], protocol: Protocol) -> None:
     """Every setting of the simulation file at ``path`` checked against its rule and the protocol."""
     refuse = _Refuse(path)
@@ -242,3 +352,4 @@ def check_settings(path: Path, plan: Mapping[str, Any], protocol: Protocol) -> N
     _course(refuse, plan, protocol)
     _adverse_events(refuse, plan, protocol)
     _fields(refuse, plan, protocol)
+    _before_today(refuse, plan, protocol)

@@ -10,10 +10,18 @@ naming the simulation file, the setting's path and the rule.
 | a misspelt key (``visits.mised``, ``fields.X.rund``)           | ``unknown key ...``                             |
 | a probability above 1, a distribution without its two numbers | the rule                                        |
 | a form to sign that the protocol does not have                 | ``not a form of the protocol``                  |
+| a distribution for a date or date-time field                   | what it stores there, what it can draw          |
+| a date of the death record's form                              | ``writes every date of the death record's form`` |
+| a recruitment start before the consent form version in use     | both dates, the version, ``start on or after``  |
+| a recruitment window whose trial reaches the sites' today      | the last date, today, what to change |
+
+The last two are dates the run would otherwise find wrong only mid-way (the first consent refused) or never (visits
+and audit entries dated in the future): both are refused before any database is created or written.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,12 +32,14 @@ from ruamel.yaml import YAML
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from tests.spec.forms.conftest import TODAY
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.cli.main import app as cli
 from trialwright.protocol import load_protocol
 from trialwright.services.simulation import SimulationError, simulate, simulation_file_for
 from trialwright.services.trial import init_trial
 from trialwright.store.engine import make_engine, session_scope
+from trialwright.store.screening_tables import screenings
 from trialwright.store.tables import audit_entries
 
 Change = Callable[[dict[str, Any]], Any]
@@ -41,6 +51,19 @@ def _expected(**spec: Any) -> Change:
 
 def _field(key: str, spec: Any) -> Change:
     return lambda plan: plan["fields"].update({key: spec})
+
+
+def _window(start: dt.date, days: int) -> Change:
+    return lambda plan: plan["recruitment"].update(start=start, days=days)
+
+
+#: The first trial's shipped file: a stay of up to 60 days (length_of_stay's clip [2, 60]; its discharge visit is held
+#: when the stay ends), then the site's weekly signing session (Friday) at most 7 days after the visit signed. Its
+#: visits end on day 7 (+1 day of window, +1 late) and its adverse events by day 7: the stay and the signing set it.
+REACH = 60 + 7
+#: A window of 300 days starting 100 days ago: its last screening (start + 299 days) lies 199 days ahead.
+FUTURE_START = TODAY - dt.timedelta(days=100)
+FUTURE_LAST = FUTURE_START + dt.timedelta(days=299 + REACH)
 
 
 GRADES = "adverse_events.expected.infusion_related_reaction.grades"
@@ -139,6 +162,48 @@ CASES: list[tuple[str, Change, str]] = [
         lambda plan: plan["recruitment"].update(days=0),
         "recruitment.days: 0 is not a whole number of days >= 1",
     ),
+    # 4. a date or date-time field holds the visit's date or moment: a distribution there would be ignored
+    (
+        "a distribution for a date field",
+        _field("chest_xray.taken_on", {"uniform": [3, 30]}),
+        "fields.chest_xray.taken_on: a date field is not drawn from a distribution: the simulator would store the "
+        "visit's date whatever it says; it draws for a date field only {years_before: FIELD}",
+    ),
+    (
+        "a distribution for a date-time field",
+        _field("labs.sampled_at", {"normal": [10, 2]}),
+        "fields.labs.sampled_at: a datetime field is not drawn from a distribution: the simulator would store the "
+        "visit's moment at the site whatever it says; it draws for a datetime field only {from_screening: FIELD}",
+    ),
+    (
+        "a date of the death record's form",
+        _field("hospital_course.admitted_on", {"years_before": "age"}),
+        "fields.hospital_course.admitted_on: the simulator writes every date of the death record's form",
+    ),
+    # 5. the consent form version the simulated patients sign is in use only from its effective_from (2021-03-17)
+    (
+        "recruitment before the consent form",
+        lambda plan: plan["recruitment"].update(start=dt.date(2021, 3, 1)),
+        "recruitment.start: 2021-03-01 is before 2021-03-17, the first day of the protocol's consent form version 1.0 "
+        "(consent_versions: its newest, on which every simulated patient consents); a consent before it is refused: "
+        "start on or after 2021-03-17",
+    ),
+    # 6. nothing is written on or after the sites' today (both sites of the first trial are in Tehran)
+    (
+        "a trial reaching past today",
+        _window(FUTURE_START, 300),
+        f"recruitment.start, recruitment.days: {FUTURE_START.isoformat()} and 300 days could reach "
+        f"{FUTURE_LAST.isoformat()} (the last screening on {(FUTURE_START + dt.timedelta(days=299)).isoformat()}, "
+        f"then {REACH} days: a stay of up to 60 days (length_of_stay), then the weekly signing session up to 7 days "
+        f"later), but today is {TODAY.isoformat()} at GOL: a simulated trial is written only before the sites' today, "
+        f"never into the future; start on or before {(TODAY - dt.timedelta(days=1 + REACH + 299)).isoformat()}",
+    ),
+    (
+        "a trial ending today",
+        _window(TODAY - dt.timedelta(days=REACH + 9), 10),
+        f"could reach {TODAY.isoformat()} (the last screening on {(TODAY - dt.timedelta(days=REACH)).isoformat()}, "
+        f"then {REACH} days",
+    ),
 ]
 
 
@@ -174,19 +239,52 @@ def test_the_shipped_grades_are_lowest_and_highest_inclusive(tmp_path: Path) -> 
     check_plan(protocol)
 
 
-@pytest.mark.parametrize("change", [CASES[0][1], CASES[6][1]], ids=["grades one number", "derived field"])
+def test_a_trial_ending_yesterday_is_accepted_and_fewer_days_are_offered(tmp_path: Path) -> None:
+    """The last date may be the sites' yesterday (a step dated today could still be later than now); the refusal of a
+    window one day longer offers the days that would end yesterday."""
+    from trialwright.services.simulation import check_plan
+
+    check_plan(_protocol_with(tmp_path, _window(TODAY - dt.timedelta(days=REACH + 10), 10)))
+    start = TODAY - dt.timedelta(days=REACH + 20)  # 20 days end yesterday, 21 today
+    with pytest.raises(SimulationError, match=f"start on or before {(start - dt.timedelta(days=1)).isoformat()}, "
+                       "or days: 20 or fewer$"):  # fmt: skip
+        check_plan(_protocol_with(tmp_path, _window(start, 21)))
+
+
+@pytest.mark.parametrize("participants", ["1", "1000"])
+def test_the_window_is_the_same_whatever_the_number_of_participants(tmp_path: Path, participants: str) -> None:
+    """Each patient is screened on a day drawn over ``start`` to ``start + days - 1`` however many there are, so the
+    number screened (``--participants``) neither widens nor narrows the window: the same refusal either way."""
+    protocol = _protocol_with(tmp_path, _window(FUTURE_START, 300))
+    database = tmp_path / "walk.db"
+    done = CliRunner().invoke(cli, ["simulate", "--protocol", str(protocol), "--participants", participants,
+                                    "--database", f"sqlite:///{database}"])  # fmt: skip
+    said = " ".join(done.output.split())
+    assert done.exit_code == 1 and f"could reach {FUTURE_LAST.isoformat()}" in said, said
+    assert not database.exists()
+
+
+WRITTEN = {c[0]: c[1] for c in CASES}
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["grades one number", "derived field", "a distribution for a date field", "recruitment before the consent form",
+     "a trial reaching past today"],
+)  # fmt: skip
 def test_a_trial_database_is_not_written_by_a_refused_simulation_file(
-    database_url: str, tmp_path: Path, change: Change
+    database_url: str, tmp_path: Path, case: str
 ) -> None:
     """On SQLite and PostgreSQL: ``simulate`` into an existing trial refuses the file before its first write (no
-    simulated account made, no audit entry)."""
-    protocol = _protocol_with(tmp_path, change)
+    simulated account made, no audit entry, no screening)."""
+    protocol = _protocol_with(tmp_path, WRITTEN[case])
     engine = make_engine(database_url)
     init_trial(engine, load_protocol(protocol))
 
-    def entries() -> int:
+    def entries() -> tuple[int, int]:
         with session_scope(engine) as session:
-            return int(session.execute(select(func.count()).select_from(audit_entries)).scalar_one())
+            return (int(session.execute(select(func.count()).select_from(audit_entries)).scalar_one()),
+                    int(session.execute(select(func.count()).select_from(screenings)).scalar_one()))  # fmt: skip
 
     before = entries()
     with pytest.raises(SimulationError, match=r"WALK\.simulation\.yaml: "):
