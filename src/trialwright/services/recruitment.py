@@ -218,7 +218,8 @@ def _load(
 
 def _role(actor: UserView) -> None:
     if actor.role not in READERS:
-        raise denied(RecruitmentError)([("role", "only the trial team reads recruitment")])
+        team = ", ".join(r.value for r in READERS)
+        raise denied(RecruitmentError)([("role", f"only the trial team reads recruitment ({team})")])
 
 
 # --- the use cases -----------------------------------------------------------------------------------

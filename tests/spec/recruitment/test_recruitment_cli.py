@@ -66,6 +66,10 @@ def test_refusals_name_the_field(trial: Trial) -> None:
     assert code == 1 and "new_site_opens: is required with new_site_rate" in out
     code, out = _run(trial, Role.OUTCOME_ASSESSOR, "status")
     assert code == 4 and "role: only the trial team reads recruitment" in out
+    # the refusal names the roles that do (an outcome assessor could not tell who "the trial team" is)
+    team = ("administrator, investigator, study_coordinator, monitor, data_manager, blinded_statistician, "
+            "unblinded_statistician, dsmb_member")  # fmt: skip
+    assert f"({team})" in " ".join(out.split())
 
 
 def test_registry_update(trial: Trial) -> None:
