@@ -194,6 +194,10 @@ def _problems(exc: ValidationError, data: Any, lines: dict[tuple[str | int, ...]
             message = f"unknown key {key!r}{hint}"
         elif kind == "missing":
             message = "is required but missing"
+        elif error.get("input", ...) is None and kind in {"list_type", "dict_type", "model_type", "string_type"}:
+            # A key written with nothing after it (``intercurrent_events:``) reads as null in YAML.
+            wanted = {"list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping"}.get(kind, "a text")
+            message = f"is empty (the key has no value): write {wanted} after it, or leave the key out"
         else:
             message = error["msg"].removeprefix("Value error, ")
             if kind not in {"value_error", "assertion_error"} and "input" in error:

@@ -45,6 +45,13 @@ def _death_date_as_datetime(doc: Any) -> None:
 
 CASES = [
     (
+        "a list key written with nothing after it (YAML's null), said in words, not pydantic's",
+        _set(["outcomes", 0, "estimand", "intercurrent_events"], None),
+        "outcomes[0].estimand.intercurrent_events",
+        "is empty (the key has no value): write a list after it, or leave the key out",
+        "intercurrent_events",
+    ),
+    (
         "an age that is not an ISO 8601 duration",
         _set(["trial", "design", "minimum_age"], "18 years"),
         "trial.design.minimum_age",
