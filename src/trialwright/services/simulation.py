@@ -173,8 +173,9 @@ def _death(plan: Mapping[str, Any]) -> tuple[float, str, str]:
             f"simulation file: death: {spec!r}: name the fatal adverse event's term, the cause of death (e.g. "
             "death: {rate: 0.1, term: Respiratory failure}); death is its outcome, never its term"
         )
-    cause = spec.get("cause", "Simulated death") if isinstance(spec, Mapping) else "Simulated death"
-    return rate, str(term or ""), str(cause)
+    # The cause of death written into the death record is the fatal event's term unless the file words it otherwise.
+    cause = spec.get("cause", term) if isinstance(spec, Mapping) else term
+    return rate, str(term or ""), str(cause or "")
 
 
 def _expected(protocol: Protocol, events: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -30,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from scipy.stats import fisher_exact
 from sqlalchemy import Engine, select
 from statsmodels.stats.proportion import confint_proportions_2indep
@@ -54,6 +55,7 @@ from trialwright.services.users import UserView, get_user, reset_password
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import make_engine, session_scope
 from trialwright.store.randomization_tables import allocation_entries, preparations
+from trialwright.store.safety_tables import ae_reports
 from trialwright.store.screening_tables import consents, participants, screenings
 
 PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.yaml") if not p.name.endswith(".simulation.yaml"))
@@ -170,6 +172,20 @@ def test_each_trial_simulates_through_the_services_with_nothing_refused(
     assert trial.summary.forms_saved > ENROLLED * 5
     # No value a service turned down: no visit is attempted after a participant's withdrawal.
     assert trial.summary.refusals == {}, trial.summary.refusals
+
+
+@pytest.mark.parametrize(("path", "kind"), _cases(PROTOCOLS))
+def test_a_simulated_death_gives_the_cause_the_simulation_file_names(
+    shipped: Callable[[Path, str], Shipped], path: Path, kind: str
+) -> None:
+    """The cause of death is the fatal event's term, or the file's own ``cause`` for it; never a placeholder."""
+    trial = shipped(path, kind)
+    death = yaml.safe_load(path.with_name(path.stem + ".simulation.yaml").read_text(encoding="utf-8"))["death"]
+    with trial.engine.connect() as c:
+        fatal = [json.loads(a) for (a,) in c.execute(select(ae_reports.c.assessment))]
+    causes = {a["death_cause"] for a in fatal if a.get("outcome") == "fatal"}
+    assert bool(causes) == (trial.summary.deaths > 0)
+    assert causes <= {death.get("cause", death["term"])}, causes
 
 
 def _local_day(value: str, tz: ZoneInfo) -> dt.date:
