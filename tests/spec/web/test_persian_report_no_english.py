@@ -165,3 +165,24 @@ def test_the_persian_pdf_report_holds_no_english_sentence(reports: dict[str, Any
     text = _pdf_text(report, protocol)
     assert _english_runs(text, protocol) == []
     assert "Locked with" not in text and "value as analysed" not in text
+
+
+def test_the_methods_notes_the_walk_met_are_said_in_persian() -> None:
+    """The negative binomial's refusal and the proportional-odds note exactly as the methods write them (a count with
+    no overdispersion: every value the same in each group, so the dispersion heads to 0), said in Persian."""
+    import numpy as np
+
+    from trialwright.analysis.methods.binary import negative_binomial
+    from trialwright.analysis.methods.ordinal import DIRECTION
+
+    words = report_words(load_protocol(EXAMPLE).protocol, "fa")
+    y = np.array([3.0, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2])
+    g = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    with pytest.raises(ValueError) as refused:
+        negative_binomial(y, g)
+    said = words.sentence(str(refused.value))
+    assert "did not converge" in str(refused.value) and said != str(refused.value)
+    assert said.startswith("برازش دوجمله‌ای منفی (NB2) همگرا نشد") and ENGLISH_RUN.search(said) is None
+    note = f"{DIRECTION}; categories 0 to 4; proportional odds test p=0.412"
+    assert words.sentence(note) == FA[DIRECTION] + FA["; "] + FA["categories %(low)s to %(high)s"] % {
+        "low": "۰", "high": "۴"} + FA["; "] + FA["proportional odds test p=%(p)s"] % {"p": "۰٫۴۱۲"}  # fmt: skip
