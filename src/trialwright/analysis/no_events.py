@@ -39,10 +39,10 @@ def hazard_ratio_refused(events: Sequence[int], group: Sequence[int], treat: str
         return None
     in_treat, in_ref = _events(events, group)
     if not in_treat and not in_ref:
-        return f"no events in any group: neither {treat} nor {ref} had one by day {end}"
+        return say.HR_NO_EVENTS % {"treatment": treat, "reference": ref, "day": end}
     empty = [name for name, k in ((treat, in_treat), (ref, in_ref)) if not k]
     if empty:
-        return f"no events in {empty[0]} by day {end}, so the hazard ratio is 0 or infinite"
+        return say.HR_NO_EVENTS_IN % {"group": empty[0], "day": end}
     return None
 
 
@@ -52,13 +52,10 @@ def rmst_note(events: Sequence[int], group: Sequence[int], treat: str, ref: str,
         return ""
     in_treat, in_ref = _events(events, group)
     if not in_treat and not in_ref:
-        return (
-            f"no events in any group by day {end}: both restricted means are the whole {end} days, so the difference "
-            "is 0 with no variance (no p-value)"
-        )
+        return say.RMST_NO_EVENTS % {"day": end, "end": end}
     empty = [name for name, k in ((treat, in_treat), (ref, in_ref)) if not k]
     if empty:
-        return f"no events in {empty[0]} by day {end}: its restricted mean is the whole {end} days, with no variance"
+        return say.RMST_NO_EVENTS_IN % {"group": empty[0], "day": end, "end": end}
     return ""
 
 

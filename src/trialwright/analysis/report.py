@@ -159,6 +159,10 @@ def _same(text: Any) -> str:
     return str(text)
 
 
+def _code(outcome_id: str, code: str) -> str:
+    return code
+
+
 def _as_given(outcome_id: str, item: str, english: str) -> str:
     return english
 
@@ -185,6 +189,9 @@ class ReportWords:
     #: A sentence the analysis built with values (a note, why a participant was not analysed, a comparison's label
     #: and method; ``analysis.sentences``), said again in the reader's words.
     sentence: Callable[[str], str] = _same
+    #: A stored code of an outcome's categorical variable (the outcome's id and the code; an ordinal outcome's
+    #: categories) as the reader says it: the protocol's choice label in the reader's language. English as written.
+    category: Callable[[str, str], str] = _code
 
 
 ENGLISH = ReportWords()
@@ -263,6 +270,7 @@ def render_html(
         visit=words.visit,
         outcome=words.outcome,
         sentence=words.sentence,
+        category=words.category,
         pilot=lambda text: _pilot(words, text),
         estimate=lambda c: estimate_html(words, c),
     )
@@ -323,7 +331,7 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
         return said(group)
 
     if report.lock_banner:  # first, on the first page: the data were locked with blockers open
-        story.append(p(report.lock_banner, styles["Heading3"]))
+        story.append(p(words.sentence(report.lock_banner), styles["Heading3"]))
     story.append(p(said(report.title), styles["Title"]))
     story.append(p(f"{t(report.mode)}. {t(_grouping_text(report))}", styles["Heading3"]))
     story.append(
@@ -438,7 +446,8 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
         story.append(p(t(_TERMS_TITLE), styles["Heading2"]))
         story.append(table([["", *(of(g) for g in report.term_groups)],
                             *([("  " + r.pt) if r.pt else r.soc or t(N_("Not yet coded")),
-                               *(d(r.cell(g)) for g in report.term_groups)] for r in report.terms)]))  # fmt: skip
+                               *(d(words.value(r.cell(g))) for g in report.term_groups)]
+                              for r in report.terms)]))  # fmt: skip
     for key in ("forest-difference", "forest-ratio"):
         if key in pngs:
             story.append(image(key, 16 * cm))

@@ -67,10 +67,25 @@ def _embedded(text: str) -> str:
     return _LATIN_IN_BRACKETS.sub(lambda m: f"\u202a{m.group(0)}\u202c", text)
 
 
+#: An isolated run (LRI/RLI/FSI ... PDI, as a sentence in the reader's language isolates its parts): the bidi
+#: library reads embeddings only, so each is drawn as the embedding of its direction (an FSI by its first letter)
+_ISOLATE = re.compile("([\u2066\u2067\u2068])([^\u2066-\u2069]*)\u2069")
+_STRONG_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+_STRONG_LTR = re.compile("[A-Za-z\u00c0-\u024f]")
+
+
+def _as_embedding(m: re.Match[str]) -> str:
+    mark, inner = m[1], m[2]
+    if mark == "\u2068":
+        rtl, ltr = _STRONG_RTL.search(inner), _STRONG_LTR.search(inner)
+        mark = "\u2067" if rtl and (not ltr or rtl.start() < ltr.start()) else "\u2066"
+    return ("\u202a" if mark == "\u2066" else "\u202b") + inner + "\u202c"
+
+
 def visual(text: str, base: str = "R") -> str:
     """One line of text as it is drawn: shaped, in visual order on a right-to-left base (``base="L"``: a value
     that reads left to right, e.g. an estimate or a time), marks dropped."""
-    ordered = get_display(_shaped(_embedded(text)), base_dir=base)
+    ordered = get_display(_shaped(_embedded(_ISOLATE.sub(_as_embedding, text))), base_dir=base)
     return _INVISIBLE.sub("", str(ordered))
 
 

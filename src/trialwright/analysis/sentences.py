@@ -20,11 +20,13 @@ from functools import cache
 __all__ = [
     "AFTER_DEATH",
     "AFTER_DEATH_NOT_USED",
+    "ALL_EVENTS_RR",
     "ANCOVA_EMPTY_GROUP",
     "ANCOVA_EXACT",
     "ANCOVA_FEW_ROWS",
     "ANCOVA_LOG",
     "AND",
+    "ARM_WORDS",
     "BEFORE_RANDOMIZATION",
     "BOTH_ARMS",
     "CATEGORIES",
@@ -37,14 +39,23 @@ __all__ = [
     "EFFECT_BY_VISIT",
     "EFFECT_BY_VISIT_LOG",
     "FEW_IN_GROUP",
+    "FINE_GRAY_SINGULAR",
     "GRAY",
+    "GRAY_NO_VARIANCE",
     "HL_EMPTY",
+    "HR_NO_EVENTS",
+    "HR_NO_EVENTS_IN",
     "INTERVAL",
+    "LOCKED_OVER",
+    "LOCKED_OVER_ONE",
+    "LOGISTIC_FAILED",
     "LOG_RANK",
     "LOG_RANK_NO_VARIANCE",
     "MARKED",
     "MESSAGES",
     "MMRM",
+    "NB2_FAILED",
+    "NB2_FAILED_WITH",
     "NONE",
     "NONE_DIED",
     "NONE_LEFT",
@@ -56,16 +67,33 @@ __all__ = [
     "NO_EVENTS",
     "NO_EVENTS_IN",
     "NO_EVENTS_IN_GROUP",
+    "NO_EVENTS_RATE",
+    "NO_EVENTS_RR",
     "NO_FORM",
+    "NO_OVERLAP",
     "NO_START",
     "NO_START_LEFT",
     "NO_TREATMENT",
+    "NO_VARIANCE",
+    "NO_VARIATION",
     "N_",
     "N_DROPPED",
+    "ONE_CATEGORY",
+    "OR_ALL",
+    "OR_NONE",
     "PH_CHECK",
+    "PO_DIRECTION",
+    "PO_FAILED",
     "PO_TEST",
+    "PPO_BOUNDARY",
+    "PPO_FAILED",
+    "RANK_DEFICIENT",
+    "REML_FLAT",
+    "RMST_NO_EVENTS",
+    "RMST_NO_EVENTS_IN",
     "RMST_SCALE",
     "SCALES",
+    "SEPARATED",
     "STAY_END",
     "STAY_NOT_RECORDED",
     "STAY_NOT_RECORDED_LEFT",
@@ -159,6 +187,51 @@ NO_EVENTS_IN_GROUP = N_("events: group %(k)s has no events, so the hazard ratio 
 LOG_RANK_NO_VARIANCE = N_("events: the log-rank test has no variance (no event with both arms at risk)")
 ANCOVA_EXACT = N_("the ANCOVA model fits the data exactly, so tau has no standard error")
 
+#: a fit that failed or an estimate with a caveat: the statistical methods' own words, quoted exactly
+#: (``analysis.methods``; a spec raises or writes each and compares)
+NB2_FAILED = N_(
+    "the negative binomial (NB2) fit did not converge (often the dispersion alpha heading to 0: no "
+    "overdispersion); no Poisson model is substituted"
+)
+NB2_FAILED_WITH = N_(
+    "the negative binomial (NB2) fit did not converge (%(error)s) (often the dispersion alpha heading to 0: no "
+    "overdispersion); no Poisson model is substituted"
+)
+NO_EVENTS_RATE = N_("no events in the %(arm)s group, so the rate ratio is 0 or infinite: not estimable")
+NO_EVENTS_RR = N_("no events in the %(arm)s group: log RR is undefined and no continuity correction is added")
+ALL_EVENTS_RR = N_("every participant in both groups had the event: RR = 1 with zero SE, so no interval or p")
+OR_NONE = N_("no %(arm)s participant had the event, so the OR is 0 or infinite: not estimable")
+OR_ALL = N_("every %(arm)s participant had the event, so the OR is 0 or infinite: not estimable")
+#: the group a method's note names (``arm`` in the sentences above)
+ARM_WORDS = (N_("treatment"), N_("reference"), N_("treatment and reference"))
+SEPARATED = N_("the outcome is separated by group and covariates: no maximum-likelihood OR exists")
+LOGISTIC_FAILED = N_("the logistic regression did not converge; no odds ratio is reported")
+NO_VARIANCE = N_("the variance estimate is not positive, so no interval")
+PO_DIRECTION = N_("OR > 1: higher categories more likely under treatment than under reference")
+PO_FAILED = N_("the proportional odds fit did not converge (separation or too few observations)")
+PPO_FAILED = N_("the partial proportional odds model did not converge")
+PPO_BOUNDARY = N_("category %(category)s is not observed in both arms (partial model on the boundary)")
+ONE_CATEGORY = N_("the outcome takes a single category among complete rows, so there is no odds ratio")
+NO_OVERLAP = N_("the groups do not overlap in category (separation): the odds ratio is not finite")
+RANK_DEFICIENT = N_("the design is rank deficient (a covariate confounded with the arm or another covariate)")
+REML_FLAT = N_("REML did not converge to an identifiable optimum (the likelihood is flat in Sigma)")
+NO_VARIATION = N_("value does not vary, so the MMRM has nothing to estimate")
+GRAY_NO_VARIANCE = N_("Gray's test has no variance: no stratum has events of interest with both arms at risk")
+FINE_GRAY_SINGULAR = N_("the Fine-Gray information matrix is singular: a constant or collinear covariate")
+#: a time-to-event comparison short of events (``analysis.no_events``)
+HR_NO_EVENTS = N_("no events in any group: neither %(treatment)s nor %(reference)s had one by day %(day)s")
+HR_NO_EVENTS_IN = N_("no events in %(group)s by day %(day)s, so the hazard ratio is 0 or infinite")
+RMST_NO_EVENTS = N_(
+    "no events in any group by day %(day)s: both restricted means are the whole %(end)s days, so the difference "
+    "is 0 with no variance (no p-value)"
+)
+RMST_NO_EVENTS_IN = N_(
+    "no events in %(group)s by day %(day)s: its restricted mean is the whole %(end)s days, with no variance"
+)
+#: the banner of a lock made over open blockers (``services.lock.override_banner``: its words, quoted exactly)
+LOCKED_OVER = N_("Locked with %(n)s open blockers by %(user)s on %(at)s UTC: %(reason)s")
+LOCKED_OVER_ONE = N_("Locked with %(n)s open blocker by %(user)s on %(at)s UTC: %(reason)s")
+
 #: The scales the reader's catalog says (the rest are the estimand words' own messages)
 SCALES = (N_("ratio (of the change)"), N_("shift of the change"), N_("shift"), N_("cause-specific hazard ratio"),
           N_("common odds ratio"), N_("rate ratio"))  # fmt: skip
@@ -173,17 +246,19 @@ MESSAGES = tuple(sorted(
      NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE, RMST_SCALE, N_DROPPED, DF, EFFECT_BY_VISIT, EFFECT_BY_VISIT_LOG,
      EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,
      DISCHARGED_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP, NO_EVENTS,
-     NO_EVENTS_IN),
+     NO_EVENTS_IN, NB2_FAILED_WITH, NO_EVENTS_RATE, NO_EVENTS_RR, OR_NONE, OR_ALL, PPO_BOUNDARY, LOCKED_OVER,
+     LOCKED_OVER_ONE, HR_NO_EVENTS, HR_NO_EVENTS_IN, RMST_NO_EVENTS, RMST_NO_EVENTS_IN),
     key=lambda m: -len(re.sub(r"%\(\w+\)s", "", m)),
 ))  # fmt: skip
 
 _PART = re.compile(r"%\((\w+)\)s")
 #: What each kind of part may hold: an identifier or a visit is one word, a number is digits
 _SHAPES = {"variable": r"\S+?", "outcome": r"\S+?", "form": r"\S+?", "visit": r"\S+?", "set_id": r"\S+?",
-           "day": r"-?\d+", "death_day": r"-?\d+", "n": r"\d+", "k": r"\d+",
+           "day": r"-?\d+", "end": r"-?\d+", "death_day": r"-?\d+", "n": r"\d+", "k": r"\d+",
            "effect": r"-?[\d.]+(?:e[-+]?\d+)?|nan|-?inf",
            "p": r"[\d.]+(?:e[-+]?\d+)?|NA|nan", "df": r"[\d.]+|nan|inf", "interval": r"\w+",
-           "df_method": r"\w+"}  # fmt: skip
+           "df_method": r"\w+", "arm": r"treatment and reference|treatment|reference",
+           "at": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "user": r"\S+", "reason": r".+"}  # fmt: skip
 #: Any other part: words, but never across "; " (where sentences are joined)
 _FREE = r"(?:(?!; ).)+?"
 

@@ -31,6 +31,7 @@ from trialwright.web.localized import digits, names, said
 __all__ = ["report_words"]
 
 _NA, _MEDIAN = re.compile(r"\bNA\b"), re.compile(r"\bmedian\b")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
 #: An identifier inside a sentence in a right-to-left language: isolated left to right (LRI ... PDI)
 _ISOLATED = "\u2066%s\u2069"
 
@@ -98,6 +99,7 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         return text.replace(stripped, gettext(stripped)) if stripped else text
 
     na, median = gettext(N_("NA")), gettext(N_("median"))
+    percent = gettext(N_("%(percent)s%%"))
     visit_names = names(protocol, lang)["visit_name"]
     visit_ids = {v.id for v in protocol.visits}
 
@@ -119,19 +121,37 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
             return found if found != asked else english
         if name == "p" and english == "NA":  # a p-value that could not be computed
             return na
-        if name in ("day", "death_day", "n", "k", "value", "p", "df", "effect", "low", "high"):
+        if name in ("day", "end", "death_day", "n", "k", "value", "p", "df", "effect", "low", "high"):
             return digits(english, lang)
-        if name == "interval":  # how a Hodges-Lehmann interval was computed: exact, normal
+        if name in ("interval", "arm"):  # how a Hodges-Lehmann interval was computed (exact, normal); an arm
             return gettext(english)
         if name == "sets":  # analysis set ids, by their names
             return gettext(sentences.AND).join(set_names.get(x, _ISOLATED % x) for x in english.split(sentences.AND))
+        if name == "at":  # a time (UTC) in the reader's digits, left to right
+            return _ISOLATED % digits(english, lang)
+        if name == "reason":  # a person's own words (a lock's reason), as written, in their own direction
+            return f"\u2068{english}\u2069"
         return _ISOLATED % english  # an identifier (a field, a form, a set's id) as written, left to right
+
+    choices: dict[tuple[str, str], str] = {}
+    for o in protocol.outcomes:  # an outcome's categories (its first field's choices) by their labels
+        fields = o.estimand.variable.fields
+        form_id, _, field_id = fields[0].partition(".") if fields else ("", "", "")
+        chosen = protocol.form(form_id).field(field_id) if fields else None
+        for c in getattr(chosen, "choices", None) or []:
+            choices[o.id, c.code] = c.translations.get(lang) or c.label
+
+    def category(outcome_id: str, code: str) -> str:
+        return code if lang == "en" else choices.get((outcome_id, code), digits(code, lang))
 
     def sentence(text: str) -> str:
         return text if lang == "en" else sentences.again(text, gettext, part)
 
     def value(text: str) -> str:  # NA and Table 1's "median" in words; numbers stay for ``digits``
-        return _MEDIAN.sub(median, _NA.sub(na, text)) if lang != "en" else text
+        if lang == "en":
+            return text
+        # the language's percent sign after a number (Persian ٪, U+066A), as the CONSORT diagram writes a rate
+        return _PERCENT.sub(lambda m: percent % {"percent": m[1]}, _MEDIAN.sub(median, _NA.sub(na, text)))
 
     return ReportWords(
         lang=lang,
@@ -143,4 +163,5 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         outcome=outcome,
         value=value,
         sentence=sentence,
+        category=category,
     )

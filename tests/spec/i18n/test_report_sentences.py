@@ -63,6 +63,14 @@ PARTS = {
     "low": ("0", "۰"),
     "high": ("3", "۳"),
     "strata": ("RAZ, TAB", _isolated("RAZ, TAB")),
+    # a method's own words when a fit fails or a group has no events; a lock over open blockers
+    "error": ("Singular matrix", _isolated("Singular matrix")),
+    "end": ("28", "۲۸"),
+    "arm": ("treatment", FA["treatment"]),
+    "category": ("voice", _isolated("voice")),  # an ordinal code as written
+    "user": ("sim-data-manager", _isolated("sim-data-manager")),
+    "at": ("2026-12-06 02:59", _isolated("۲۰۲۶-۱۲-۰۶ ۰۲:۵۹")),
+    "reason": ("final analysis", "\u2068final analysis\u2069"),  # the person's own words, in their direction
 }
 
 

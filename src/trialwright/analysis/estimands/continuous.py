@@ -84,7 +84,7 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
         for visit in visits_of(protocol, variable.partition(".")[0]):
             summaries.append(summarise(g, visit, "value", [number(s.value(visit, variable)) for s in members]))
         if composed:  # the values as the estimand counts them (a composite event's value in place of the observed)
-            summaries.append(summarise(g, at, "value as analysed", [pair(s)[1] for s in members]))
+            summaries.append(summarise(g, at, say.N_("value as analysed"), [pair(s)[1] for s in members]))
         if base:
             changes = []
             for s in members:

@@ -40,6 +40,7 @@ from scipy import optimize, stats
 from statsmodels.discrete.discrete_model import Logit, NegativeBinomial
 from statsmodels.stats.contingency_tables import StratifiedTable
 
+from trialwright.analysis import sentences as say
 from trialwright.analysis.methods.base import (
     FloatArray,
     Result,
@@ -345,8 +346,6 @@ def negative_binomial(
         note = f"no events in the {arm} group, so the rate ratio is 0 or infinite: not estimable"
         return RateRatio(**fields, **_unset(*_UNESTIMATED), alpha=None, note=note)
     _check_rank(design)
-    failed = "the negative binomial (NB2) fit did not converge"
-    hint = "(often the dispersion alpha heading to 0: no overdispersion); no Poisson model is substituted"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence is checked explicitly below
@@ -355,10 +354,10 @@ def negative_binomial(
             rough = model.fit(method="bfgs", maxiter=1000, disp=0)
             fit = model.fit(method="newton", maxiter=100, start_params=rough.params, disp=0)
     except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
-        raise ValueError(f"{failed} ({error}) {hint}") from None
+        raise ValueError(say.NB2_FAILED_WITH % {"error": error}) from None
     params, bse = np.asarray(fit.params, dtype=float), np.asarray(fit.bse, dtype=float)
     if not fit.mle_retvals.get("converged", False) or not (np.isfinite(params).all() and np.isfinite(bse).all()):
-        raise ValueError(f"{failed} {hint}")
+        raise ValueError(say.NB2_FAILED)
     return RateRatio(**fields, **_wald_ratio(float(params[1]), float(bse[1]), level), alpha=float(params[-1]))
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import optimize, special, stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
+from trialwright.analysis import sentences as say
 from trialwright.analysis.methods.base import (
     FloatArray,
     Result,
@@ -48,7 +49,7 @@ from trialwright.analysis.methods.base import (
 __all__ = ["PO_TEST", "ProportionalOdds", "ShiftTable", "proportional_odds", "shift_table"]
 
 PO_TEST = "likelihood-ratio test against partial proportional odds for the arm (Peterson & Harrell 1990)"
-DIRECTION = "OR > 1: higher categories more likely under treatment than under reference"
+DIRECTION = say.PO_DIRECTION
 
 
 @dataclass(frozen=True, slots=True)
