@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import numpy as np
 from scipy import stats
@@ -42,10 +42,17 @@ def fmt_number(x: float | None, digits: int = 3) -> str:
 def fixed(x: float | None, places: int) -> str:
     """A number at ``places`` decimals (Table 1's rule: the field's declared decimals plus one), rounded half away
     from zero (2.25 at one place is 2.3) after it is taken to 12 significant digits, so that floating-point noise
-    in a mean (2.2499999999999996 for 2.25) cannot decide a tie; never -0; NA when undefined."""
+    in a mean (2.2499999999999996 for 2.25) cannot decide a tie, or to as many as the places shown need (13
+    integer digits at 2 places keep 16: one past the last shown, for the tie; at most the 17 a double holds), so
+    no digit shown is cut by the rounding; never -0; NA when undefined."""
     if x is None or not math.isfinite(x):
         return "NA"
-    rounded = Decimal(f"{float(x):.12g}").quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    x = float(x)
+    whole = math.floor(math.log10(abs(x))) + 1 if x else 1  # digits before the point
+    digits = min(max(12, whole + places + 1), 17)  # a double holds 17 significant digits: none shown beyond them
+    with localcontext() as context:
+        context.prec = max(whole, digits) + places + 2  # room for the quantized result, however large
+        rounded = Decimal(f"{x:.{digits}g}").quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return f"{abs(rounded) if rounded == 0 else rounded:f}"
 
 

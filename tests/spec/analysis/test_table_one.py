@@ -86,6 +86,15 @@ def test_the_documented_rule_on_worked_numbers() -> None:
         "54.0", "7.000", "0.0", "NA", "NA"]  # fmt: skip
 
 
+def test_large_values_keep_every_digit_a_double_holds() -> None:
+    """A value with many integer digits keeps the digits its places need (never cut to 12 significant digits, which
+    printed 1234567890120.00 for 1234567890123.45), and one past a double's 17 digits is shown without a failure."""
+    assert fixed(1234567890123.45, 2) == "1234567890123.45"
+    assert fixed(-98765432101.25, 1) == "-98765432101.3"  # the tie, half away from zero, at 13 digits
+    assert fixed(1e30, 3) == "1000000000000000000000000000000.000"
+    assert fixed(1.7976931348623157e308, 1).startswith("17976931348623157") and fixed(5e-324, 3) == "0.000"
+
+
 def test_each_number_in_table_one_is_at_the_field_s_decimals_plus_one(trial: Trial) -> None:
     report = run_analysis(trial.engine, who(trial, Role.BLINDED_STATISTICIAN)).report
     (group,) = report.groups
