@@ -21,6 +21,7 @@ analysis there is one group and no comparison: only descriptions.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -266,7 +267,8 @@ def _table_one(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -
             cells = {}
             for g, values in members.items():
                 d = st.describe([number(v) for v in values])
-                m, sd, med, q1, q3 = (fixed(x, places) for x in (d.mean, d.sd, d.median, d.q1, d.q3))
+                shown = fmt_number if places is None else functools.partial(fixed, places=places)
+                m, sd, med, q1, q3 = (shown(x) for x in (d.mean, d.sd, d.median, d.q1, d.q3))
                 cells[g] = f"{m} ({sd}); median {med} [{q1}, {q3}]; n={d.n}" if d.n else "n=0"
             rows.append(TableOneRow(ref, label, cells))
             continue
@@ -285,17 +287,15 @@ def _table_one(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -
     return tuple(rows)
 
 
-def table_one_places(ref: str, f: FormField) -> int:
+def table_one_places(ref: str, f: FormField) -> int | None:
     """The decimals Table 1 shows a number field's mean, SD, median and quartiles at: the field's declared decimals
-    plus one (an integer field's none plus one), as CONSORT tables usually do; a decimal field without declared
-    decimals is refused (``protocol check`` refuses it too), never given a default."""
+    plus one (an integer field's none plus one), as CONSORT tables usually do. A decimal field without declared
+    decimals (``protocol check`` refuses it; only a protocol version stored before that rule has one) has None: its
+    numbers are shown by the report's general rule for numbers (``fmt_number``, 3 significant digits)."""
     if f.type is FieldType.INTEGER:
         return (f.decimals or 0) + 1
     if f.decimals is None:
-        raise ValueError(
-            f"analysis_plan.baseline_table: {ref} is a decimal field without decimals: Table 1 shows its mean and SD "
-            "at the field's decimals plus one; declare them"
-        )
+        return None
     return f.decimals + 1
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, select
 from trialwright import __version__
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened, Stay, Subject
-from trialwright.analysis.engine import AnalysisReport, analyse, table_one_places
+from trialwright.analysis.engine import AnalysisReport, analyse
 from trialwright.analysis.sentences import N_
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.calendars import local_date
@@ -40,7 +40,6 @@ from trialwright.domain.treatment import arm_received
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.protocol.estimands import Scale, VariableKind
-from trialwright.protocol.forms import FieldType
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.services import audit, clock
 from trialwright.services.analysis_values import FormValuesReader
@@ -486,23 +485,6 @@ def _screened(session: Any, protocol: Protocol, now: dt.datetime) -> Screened:
     )
 
 
-def _table_one_declared(protocol: Protocol) -> None:
-    """Refuse, before anything is read, a Table 1 number field whose places the report cannot show as declared: a
-    decimal field without ``decimals`` in a protocol version stored before ``protocol check`` refused it (Table 1
-    shows a mean at the declared decimals plus one, never a default)."""
-    plan = protocol.analysis_plan
-    for ref in plan.baseline_table if plan is not None else ():
-        form_id, _, field_id = ref.partition(".")
-        f = protocol.form(form_id).field(field_id)
-        if f.type in (FieldType.INTEGER, FieldType.DECIMAL):
-            try:
-                table_one_places(ref, f)
-            except ValueError as exc:
-                raise AnalysisError(
-                    f"{exc} (a protocol version stored before `protocol check` refused it): amend the protocol"
-                ) from None
-
-
 def run_analysis(
     engine: Engine, actor: UserView, *, unblinded: bool = False, read_engine: Engine | None = None
 ) -> AnalysisRun:
@@ -510,7 +492,6 @@ def run_analysis(
     is audited on the primary (mode and snapshot)."""
     protocol = current_protocol(engine).protocol
     unblinded = unblinded and bool(masked_roles(protocol))  # open label: by arm always, nothing is unblinded
-    _table_one_declared(protocol)
     data = analysis_data(engine, actor, unblinded=unblinded, read_engine=read_engine)
     report = analyse(protocol, data, software_version=__version__, unblinded=unblinded)
     with session_scope(engine) as session:

@@ -3,8 +3,8 @@ and what the rule guards refuses it instead, with the field and the rule; never 
 current rules would refuse. Both databases.
 
 - Table 1 shows a number's mean at the field's declared decimals plus one: a decimal field in ``baseline_table``
-  without ``decimals`` is refused by the analysis (a refusal on the page, not a server error), as ``protocol check``
-  refuses it for a new file.
+  without ``decimals`` (``protocol check`` refuses it in a new file) is shown by the report's general rule for
+  numbers, 3 significant digits, so the trial still analyses (it crashed the analysis with a ValueError).
 - A ``normal_range`` outside the field's hard limits (no value could be normal at that end) is refused by the
   exports that carry it, SDTM LB (LBSTNRLO/HI) and FHIR's referenceRange: every export re-reads the stored version
   under today's rules first (``services.exports``) and names the line and the rule.
@@ -13,19 +13,22 @@ current rules would refuse. Both databases.
 from __future__ import annotations
 
 import hashlib
+import json
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from sqlalchemy import text as text_
 
 from tests.spec.web.conftest import sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
 from trialwright.protocol.loader import ProtocolError
-from trialwright.services.analysis import AnalysisError, run_analysis
+from trialwright.services.analysis import run_analysis
 from trialwright.services.exports import ExportError, run_export
 from trialwright.services.simulation import simulate
 from trialwright.settings import Settings
@@ -54,7 +57,10 @@ def trial(module_database_url: str) -> Iterator[Trial]:
     t.engine.dispose()
 
 
-def test_a_decimal_field_of_table_1_without_decimals_refuses_the_analysis(trial: Trial) -> None:
+def test_a_decimal_field_of_table_1_without_decimals_is_shown_by_the_reports_general_rule(trial: Trial) -> None:
+    """A new file is refused by ``protocol check``; a version stored before the rule still analyses (a trial that
+    analysed yesterday analyses today), its Table 1 row at the report's general rule for numbers, 3 significant
+    digits (``fmt_number``), never at places made up for it."""
     text = FIRST_PROTOCOL.read_text(encoding="utf-8")
     assert text.count(WEIGHT) == 1
     older = text.replace(WEIGHT, WEIGHT.replace("        decimals: 1\n", ""))
@@ -62,16 +68,24 @@ def test_a_decimal_field_of_table_1_without_decimals_refuses_the_analysis(trial:
         load_protocol_text(older)  # a new file: protocol check refuses it
     _stored_as(trial, older)
     try:
-        with pytest.raises(AnalysisError, match=r"analysis_plan\.baseline_table: demographics\.weight is a decimal "
-                                                r"field without decimals"):  # fmt: skip
-            run_analysis(trial.engine, who(trial, Role.BLINDED_STATISTICIAN))
+        report = run_analysis(trial.engine, who(trial, Role.BLINDED_STATISTICIAN)).report
         with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
             sign_in(client, Role.BLINDED_STATISTICIAN)
-            page = client.get("/analysis")
-        assert page.status_code == 403  # a refusal that says why, not "Something went wrong"
-        assert "demographics.weight is a decimal field without decimals" in page.text
+            assert client.get("/analysis").status_code == 200
     finally:
         _stored_as(trial, text)
+    (group,) = report.groups
+    cell = next(row.cells[group] for row in report.table_one if row.variable == "demographics.weight")
+    with trial.engine.connect() as c:
+        weights = [json.loads(v)["weight"]["value"] for (v,) in c.execute(text_(
+            "SELECT f.form_values FROM form_records f JOIN visit_records v ON v.id = f.visit_record_id "
+            "JOIN allocation_entries a ON a.participant_id = f.participant_id "
+            "WHERE f.form_id = 'demographics'"))]  # fmt: skip
+    weights = [float(w) for w in weights if w is not None]
+    assert weights
+    mean, sd = statistics.fmean(weights), statistics.stdev(weights)
+    assert cell.startswith(f"{mean:.3g} ({sd:.3g}); median {statistics.median(weights):.3g} ["), cell
+    assert cell.endswith(f"n={len(weights)}")
 
 
 @pytest.mark.parametrize("fmt", ["sdtm", "fhir"])
