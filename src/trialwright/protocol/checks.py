@@ -273,12 +273,6 @@ def _analysis_plan(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
         form_id = ref.partition(".")[0]
         if not found and plan.baseline_visit in visits and form_id not in visits[plan.baseline_visit].forms:
             yield path, f"visit {plan.baseline_visit!r} does not collect form {form_id!r}"
-        field = None if found else forms[form_id].field(ref.partition(".")[2])
-        if field is not None and field.type.value == "decimal" and field.decimals is None and not stored:
-            yield path, (
-                f"{ref} is a decimal field without decimals: Table 1 shows its mean and SD at the field's decimals "
-                "plus one; declare them"
-            )
     t = plan.treatment
     if t is not None:
         if t.visit not in visits:

@@ -282,13 +282,6 @@ CASES = [
         None,
     ),
     (
-        "a decimal field in Table 1 without decimals (its mean and SD are shown at decimals plus one)",
-        _delete(["forms", 3, "fields", 5, "decimals"]),
-        "analysis_plan.baseline_table[6]",
-        "labs.crp is a decimal field without decimals: Table 1 shows its mean and SD at the field's decimals plus one",
-        "labs.crp",
-    ),
-    (
         "an alternative unit listed twice (the first factor would win)",
         _set(["forms", 3, "fields", 5, "alternative_units"],
              [{"unit": "mg/dL", "factor": 10}, {"unit": "mg/dL", "factor": 1}]),
