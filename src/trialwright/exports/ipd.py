@@ -9,8 +9,8 @@ Made from an ``ExportSource`` by the protocol's ``deidentification`` rules:
   MedDRA coding, preferred term and system organ class, stands for its term, empty while not coded);
 * every date becomes the study day (days from randomization, day 0; from enrolment if not randomized), or is
   moved by one secret per-participant shift (``shift``) that is not written anywhere;
-* the age is shown in bands (``age_band_width`` years) with one open band above ``age_top``; the site is
-  dropped unless ``keep_site``;
+* the age is shown in bands (``age_band_width`` in demographics.age's unit) with one open band above
+  ``age_top``; the site is dropped unless ``keep_site``;
 * a k-anonymity check runs over the ``quasi_identifiers`` (form fields, ``age`` as banded, ``site``): the
   package is refused, with the smallest group named, when a combination is shared by fewer than k people.
 
@@ -71,6 +71,21 @@ def _rules(protocol: Protocol) -> Deidentification:
     return protocol.deidentification
 
 
+def age_unit(protocol: Protocol) -> str:
+    """The unit of the age the package bands (``age_band_width`` and ``age_top`` are in it): demographics.age's,
+    whose fields include ``deidentification.age_field`` (``protocol check`` refuses another; a version stored before
+    that rule is refused here, never banded as if in years)."""
+    d, age = protocol.deidentification, protocol.demographics.age if protocol.demographics else None
+    if d is None or d.age_field is None:
+        return "years"
+    if age is None or d.age_field not in age.sources:
+        raise IpdError(
+            f"deidentification.age_field: {d.age_field} is not one of demographics.age's fields (from), which "
+            "declare the age's unit: the bands cannot be in a unit nobody declared"
+        )
+    return age.unit
+
+
 def _band(age: float, d: Deidentification) -> str:
     if age > d.age_top:
         return f"{d.age_top + 1}+"
@@ -119,6 +134,7 @@ def _quasi(source: ExportSource, d: Deidentification) -> dict[str, dict[str, str
 def kanonymity(source: ExportSource) -> KAnonymity:
     """The k-anonymity check of the randomized participants over the declared quasi-identifiers."""
     d = _rules(source.protocol)
+    age_unit(source.protocol)
     rows = _quasi(source, d)
     counts = Counter(tuple(r.values()) for r in rows.values())
     if not counts:
@@ -173,7 +189,7 @@ class IpdExporter(Exporter):
 
         written: list[Path] = []
         dictionary: list[dict[str, str]] = []
-        age_ref = d.age_field
+        age_ref, unit = d.age_field, age_unit(protocol)
         # participants
         rows = []
         for p in sorted(people, key=lambda p: pseudonym[p.participant_id]):
@@ -231,7 +247,7 @@ class IpdExporter(Exporter):
                 if f.type in (FieldType.DATE, FieldType.DATETIME):
                     label += "; study day" if d.dates is DateHandling.STUDY_DAYS else "; shifted date"
                 if age_ref == f"{form.id}.{f.id}":
-                    label += f"; banded by {d.age_band_width} years, {d.age_top + 1}+ above {d.age_top}"
+                    label += f"; banded by {d.age_band_width} {unit}, {d.age_top + 1}+ above {d.age_top}"
                 codes = "; ".join(f"{c.code}={c.label}" for c in f.choices)
                 dictionary.append({"file": f"forms/{form.id}.csv", "variable": f.id, "label": label, "codes": codes})
         # adverse events
@@ -373,7 +389,7 @@ def _readme(
                 if d.dates is DateHandling.STUDY_DAYS
                 else f"shifted by a secret per-participant offset of up to {d.shift_days} days"
             ),
-            f"Ages: in bands of {d.age_band_width} years; above {d.age_top} as {d.age_top + 1}+",
+            f"Ages: in bands of {d.age_band_width} {age_unit(source.protocol)}; above {d.age_top} as {d.age_top + 1}+",
             f"Site: {'kept' if d.keep_site else 'removed'}; arms: {'included' if source.with_arms else 'not included'}",
             "Removed: " + (", ".join(dropped) or "nothing"),
             check.summary(),

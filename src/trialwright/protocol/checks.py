@@ -317,6 +317,12 @@ def _deidentification(p: Protocol) -> Iterator[Found]:
             yield from field_ref(forms, ref, f"deidentification.{key}[{i}]")
     if d.age_field is not None:
         yield from field_ref(forms, d.age_field, "deidentification.age_field", {"integer", "decimal"})
+        age = p.demographics.age if p.demographics else None
+        if age is None or d.age_field not in age.sources:
+            yield "deidentification.age_field", (
+                f"{d.age_field} is not one of demographics.age's fields (from), which declare the age's unit: name "
+                "one of them (the bands, age_band_width and age_top, are in that unit)"
+            )
     for i, ref in enumerate(d.quasi_identifiers):
         if ref in {"site", "age"}:
             if ref == "age" and d.age_field is None:

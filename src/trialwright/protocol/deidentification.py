@@ -35,9 +35,17 @@ class Deidentification(ProtocolModel):
     )
     dates: DateHandling = Field(default=DateHandling.STUDY_DAYS, description="study_days or shift.")
     shift_days: int = Field(default=180, ge=1, description="With shift: the largest shift either way, in days.")
-    age_field: str | None = Field(default=None, description="The age (form.field), banded in the IPD.")
-    age_band_width: int = Field(default=10, ge=1, description="Width of the age bands, in years.")
-    age_top: int = Field(default=89, ge=1, description="Ages above this are shown as one open band (e.g. 90+).")
+    age_field: str | None = Field(
+        default=None,
+        description="The age (form.field), banded in the IPD: one of demographics.age's fields, whose unit the bands "
+        "are in.",
+    )
+    age_band_width: int = Field(
+        default=10, ge=1, description="Width of the age bands, in the age's unit (demographics.age.unit)."
+    )
+    age_top: int = Field(
+        default=89, ge=1, description="Ages above this (in the age's unit) are shown as one open band (e.g. 90+)."
+    )
     keep_site: bool = Field(default=False, description="Whether the site code stays in the IPD.")
     quasi_identifiers: list[str] = Field(
         default_factory=list,

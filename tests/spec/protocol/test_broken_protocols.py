@@ -304,6 +304,14 @@ CASES = [
         "alternative_units: '%' is listed twice",
         None,
     ),
+    (
+        "an age to band in the shared data that is not one of demographics.age's fields, whose unit the bands are in "
+        "(a new user's walk: ages in months banded as years)",
+        _set(["deidentification", "age_field"], "vitals.resp_rate"),
+        "deidentification.age_field",
+        "vitals.resp_rate is not one of demographics.age's fields (from), which declare the age's unit",
+        "age_field",
+    ),
 ]
 
 

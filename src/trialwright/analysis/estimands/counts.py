@@ -98,6 +98,8 @@ def _compared(
         if estimator is Estimator.NEGATIVE_BINOMIAL:
             nb = binary_methods.negative_binomial(ys, group, covariates=strata)
             note = nb.note or (f"dispersion alpha={nb.alpha:.3g}" if nb.alpha is not None else "")
+            if nb.without_events:  # a stratum whose participants all count 0: no finite coefficient, left out
+                note += f"; strata left out: {', '.join(s.split('=', 1)[1] for s in nb.without_events)}"
             return Comparison(label, method, set_name, scale, nb.estimate, nb.ci_lower, nb.ci_upper, nb.p_value, n,
                               primary, note)  # fmt: skip
         if estimator is Estimator.WILCOXON_HODGES_LEHMANN:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import optimize, stats
 from statsmodels.discrete.discrete_model import Logit, NegativeBinomial
 from statsmodels.stats.contingency_tables import StratifiedTable
@@ -212,6 +213,8 @@ class RateRatio(_ModelRatio):
     alpha: float | None
     exposure_treatment: float | None
     exposure_reference: float | None
+    #: the covariate levels whose rows all count 0 ("covariate=level"), left out of the fit
+    without_events: tuple[str, ...] = ()
 
     def summary(self) -> str:
         return self._line(f"Negative binomial (alpha={fmt(self.alpha)}) rate ratio")
@@ -325,7 +328,13 @@ def negative_binomial(
     level: float = 0.95,
 ) -> RateRatio:
     """NB2 regression of counts on group and categorical covariates with offset log(exposure); rows with a
-    missing value are dropped. Raises ValueError when the fit fails (no Poisson fallback)."""
+    missing value are dropped. Raises ValueError when the fit fails (no Poisson fallback).
+
+    A covariate level in which every count is 0 (e.g. a stratum of one participant without events) has no finite
+    coefficient: the likelihood rises as it goes to minus infinity, where that level's rows add nothing, so no
+    fit converges. Its rows are left out of the fit and the level listed in ``without_events``: the rate ratio,
+    interval and alpha are those the full likelihood tends to (the fit of the other rows), and the counts of the
+    result still cover every complete row."""
     level = check_level(level)
     y, g, covs = floats(counts, "counts"), group_indicator(group), dict(covariates or {})
     t = None if exposure is None else floats(exposure, "exposure")
@@ -345,6 +354,14 @@ def negative_binomial(
         arm = "treatment" if fields["events_treatment"] == 0 else "reference"
         note = f"no events in the {arm} group, so the rate ratio is 0 or infinite: not estimable"
         return RateRatio(**fields, **_unset(*_UNESTIMATED), alpha=None, note=note)
+    without_events = _levels_without_events(y, covs, keep=_complete(counts, group, exposure, covs))
+    if without_events:
+        kept = ~_in_levels(covs, without_events)
+        design, y, _, t, _ = _prepare(
+            floats(counts, "counts")[kept], group_indicator(group)[kept],
+            {name: [v for v, k in zip(values, kept, strict=True) if k] for name, values in covs.items()},
+            None if exposure is None else floats(exposure, "exposure")[kept], "negative_binomial",
+        )  # fmt: skip
     _check_rank(design)
     try:
         with warnings.catch_warnings():
@@ -358,7 +375,45 @@ def negative_binomial(
     params, bse = np.asarray(fit.params, dtype=float), np.asarray(fit.bse, dtype=float)
     if not fit.mle_retvals.get("converged", False) or not (np.isfinite(params).all() and np.isfinite(bse).all()):
         raise ValueError(say.NB2_FAILED)
-    return RateRatio(**fields, **_wald_ratio(float(params[1]), float(bse[1]), level), alpha=float(params[-1]))
+    ratio = _wald_ratio(float(params[1]), float(bse[1]), level)
+    left_out = tuple(f"{name}={value}" for name, value in without_events)
+    return RateRatio(**fields, **ratio, alpha=float(params[-1]), without_events=left_out)
+
+
+def _complete(
+    counts: Values, group: Values, exposure: Values | None, covariates: Mapping[str, Values]
+) -> NDArray[np.bool_]:
+    """The rows ``_prepare`` keeps: none of count, group, exposure or a covariate missing."""
+    keep = ~(np.isnan(floats(counts, "counts")) | np.isnan(group_indicator(group)))
+    if exposure is not None:
+        keep &= ~np.isnan(floats(exposure, "exposure"))
+    for values in covariates.values():
+        keep &= np.array([not is_missing(v) for v in values], dtype=bool)
+    return keep
+
+
+def _levels_without_events(
+    y: FloatArray, covariates: Mapping[str, Values], keep: NDArray[np.bool_]
+) -> tuple[tuple[str, str], ...]:
+    """Each covariate's levels (name, level; levels compared as text, as ``dummies`` does) whose complete rows
+    (``y`` holds the complete rows' counts in order) all count 0, when the covariate has another level."""
+    found: list[tuple[str, str]] = []
+    for name, values in covariates.items():
+        totals: dict[str, float] = {}
+        for label, count in zip((str(v) for v, k in zip(values, keep, strict=True) if k), y, strict=True):
+            totals[label] = totals.get(label, 0.0) + float(count)
+        if len(totals) > 1:
+            found.extend((name, label) for label in sorted(totals) if totals[label] == 0)
+    return tuple(found)
+
+
+def _in_levels(covariates: Mapping[str, Values], levels: tuple[tuple[str, str], ...]) -> NDArray[np.bool_]:
+    """Rows whose value of some covariate is one of ``levels``."""
+    rows = np.zeros(len(next(iter(covariates.values()))), dtype=bool)
+    for name, values in covariates.items():
+        mine = {level for covariate, level in levels if covariate == name}
+        rows |= np.array([not is_missing(v) and str(v) in mine for v in values], dtype=bool)
+    return rows
 
 
 # --- Mantel-Haenszel ------------------------------------------------------------------------------------

@@ -479,6 +479,51 @@ def test_negative_binomial_without_events_in_a_group_is_not_estimated() -> None:
     assert result.exposure_treatment is None
 
 
+@pytest.mark.parametrize("seed", [31, 32])
+def test_negative_binomial_with_a_stratum_without_events_is_the_fit_without_it(seed: int) -> None:
+    """A stratum whose participants all count 0 (here one participant) has no finite coefficient: the NB2
+    likelihood rises as it goes to minus infinity and Newton's iterations never settle, so a refusal saying the fit
+    did not converge would hide an estimate that exists. The stratum's rows add nothing at that limit: the rate
+    ratio, its interval, p and alpha are statsmodels' fit of the other rows (to 1e-6), the stratum is listed, and the
+    counts still cover every row (a new user's walk: refused before, while statsmodels' own default fit of the full
+    data converged to a rate ratio within 1e-4 of this one)."""
+    rng = np.random.default_rng(seed)
+    n = 120
+    group = rng.permutation(np.arange(n) % 2)
+    stratum = rng.choice(["a", "b", "c"], n)
+    mu = np.exp(0.9 + 0.2 * group + np.where(stratum == "c", 0.4, 0.0))
+    counts = rng.negative_binomial(2.0, 2.0 / (2.0 + mu)).astype(float)
+    group = np.append(group, 1)
+    stratum = np.append(stratum, "lone")
+    counts = np.append(counts, 0.0)
+    result = negative_binomial(counts, group, None, {"stratum": stratum})
+    frame = pd.DataFrame({"y": counts, "group": group, "stratum": stratum})
+    others = frame[frame.stratum != "lone"]
+    model = smf.negativebinomial("y ~ group + C(stratum)", data=others)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rough = model.fit(disp=0, maxiter=1000)
+        fit = model.fit(disp=0, method="newton", start_params=rough.params, maxiter=100)
+        whole = smf.negativebinomial("y ~ group + C(stratum)", data=frame).fit(disp=0, maxiter=200)
+    assert fit.mle_retvals["converged"]
+    assert result.without_events == ("stratum=lone",)
+    assert result.log_estimate == pytest.approx(fit.params["group"], rel=1e-6)
+    assert result.se == pytest.approx(fit.bse["group"], rel=1e-6)
+    assert result.p_value == pytest.approx(fit.pvalues["group"], rel=1e-6)
+    assert result.alpha == pytest.approx(fit.params["alpha"], rel=1e-6)
+    assert result.estimate == pytest.approx(math.exp(whole.params["group"]), rel=1e-3)
+    assert whole.params["C(stratum)[T.lone]"] < -10  # the full data's coefficient heading to minus infinity
+    assert result.n_treatment == int((group == 1).sum()) and result.n_dropped == 0
+    _json_roundtrip(result)
+
+
+def test_negative_binomial_lists_no_level_when_every_stratum_has_events() -> None:
+    counts = np.tile([0.0, 3.0, 1.0, 5.0, 0.0, 2.0, 4.0, 1.0], 10)
+    group = np.tile([1, 0], 40)
+    strata = np.repeat(["a", "b"], 40)
+    assert negative_binomial(counts, group, None, {"stratum": strata}).without_events == ()
+
+
 def test_negative_binomial_raises_when_the_fit_fails_and_does_not_fall_back_to_poisson() -> None:
     """Counts 1, 2, 1, 2, ... are underdispersed (variance < mean): the NB2 likelihood keeps rising as alpha
     falls to 0, so the fit does not converge; a Poisson model is not silently put in its place."""
