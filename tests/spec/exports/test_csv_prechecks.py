@@ -61,7 +61,8 @@ def test_number_cells_are_the_csv_modules_for_any_float(values: list[float | Non
     column = pa.array(values, pa.float64()).slice(start)
     got = csv_cells(column).to_pylist()
     assert got == [expected_cell(v) for v in column.to_pylist()]
-    assert all(not (isinstance(v, float) and math.isnan(v)) or c == "nan" for v, c in zip(column.to_pylist(), got, strict=True))
+    values = column.to_pylist()
+    assert all(not (isinstance(v, float) and math.isnan(v)) or c == "nan" for v, c in zip(values, got, strict=True))
 
 
 @pytest.mark.parametrize(
