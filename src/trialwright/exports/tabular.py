@@ -327,9 +327,12 @@ def deaths_table(source: ExportSource) -> Table:
     ))  # fmt: skip
 
 
-def death_rows(source: ExportSource, fatal: Mapping[str, list[Death]]) -> Iterable[dict[str, Any]]:
+def death_rows(
+    source: ExportSource, fatal: Mapping[str, list[Death]], sites: Mapping[str, str] | None = None
+) -> Iterable[dict[str, Any]]:
     """The earliest death of each participant (``domain.deaths.earliest_death``): from fatal adverse events
-    (``fatal``, by participant), the protocol's death record and its vital-status fields."""
+    (``fatal``, by participant), the protocol's death record and its vital-status fields; ``sites``: each
+    participant's site (read from the source when not given)."""
     p = source.protocol
     fields = {v.field for v in p.safety.vital_status} | {v.date_field for v in p.safety.vital_status}
     if p.safety.death_record is not None:
@@ -344,9 +347,8 @@ def death_rows(source: ExportSource, fatal: Mapping[str, list[Death]]) -> Iterab
                     by_visit = values.setdefault(record.participant_id, {}).setdefault(record.visit_id, {})
                     value = stored["value"]
                     by_visit[key] = str(value) if isinstance(value, bool) else value
-    sites = {}
-    for participant in source.participants():
-        sites[participant.participant_id] = participant.site
+    if sites is None:
+        sites = {participant.participant_id: participant.site for participant in source.participants()}
     for pid in sorted(set(values) | set(fatal)):
         death = earliest_death(p, values.get(pid, {}), fatal.get(pid, ()))
         if death is not None:
@@ -824,17 +826,29 @@ class TabularExporter(Exporter, abc.ABC):
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         run = _Run()
         written: list[Path] = []
-        table = participants_table(source)
+        # The participants read once: their table, the consents and randomization tables (closed after the forms',
+        # in the README's order of tables) and each one's site for the deaths table.
+        table, consents, randomization = participants_table(source), consents_table(source), randomization_table(source)
         sink = self.open(folder, table, run)
+        consent_sink, randomization_sink = self.open(folder, consents, run), self.open(folder, randomization, run)
+        sites: dict[str, str] = {}
         for p in source.participants():
-            sink.add(participant_row(p, source.with_arms))
+            row = participant_row(p, source.with_arms)
+            sink.add(row)
+            sites[p.participant_id] = p.site
+            if p.consented_at is not None or p.consent_given_by is not None:
+                consent_sink.add({c.name: row[c.name] for c in consents.columns})
+            if p.randomized_at is not None or p.randomization_number is not None:
+                randomization_sink.add({c.name: row[c.name] for c in randomization.columns})
         written += self._close(sink, table, "one row per participant", run)
         long_def = long_table(source)
         long_sink = self.open(folder, long_def, run)
         for form in source.protocol.forms:
             written += self._form(source, form, folder, long_sink, run, progress)
         written += self._close(long_sink, long_def, "one row per stored value", run)
-        written += self._events(source, folder, run)
+        written += self._close(consent_sink, consents, "one row per participant with a recorded consent", run)
+        written += self._close(randomization_sink, randomization, "one row per randomized participant", run)
+        written += self._events(source, folder, run, sites)
         for log in source.protocol.logs:
             table = log_table(source, log)
             sink = self.open(folder, table, run)
@@ -851,19 +865,9 @@ class TabularExporter(Exporter, abc.ABC):
         """README.txt: the files written, with their rows, and the format's conventions."""
         return write_readme(folder, source, self, run)
 
-    def _events(self, source: ExportSource, folder: Path, run: _Run) -> list[Path]:
-        """Consents, randomization, adverse events and deaths, each its own table."""
+    def _events(self, source: ExportSource, folder: Path, run: _Run, sites: Mapping[str, str]) -> list[Path]:
+        """Adverse events and deaths, each its own table (``sites``: each participant's site)."""
         written: list[Path] = []
-        consents, randomization = consents_table(source), randomization_table(source)
-        consent_sink, randomization_sink = self.open(folder, consents, run), self.open(folder, randomization, run)
-        for p in source.participants():
-            row = participant_row(p, source.with_arms)
-            if p.consented_at is not None or p.consent_given_by is not None:
-                consent_sink.add({c.name: row[c.name] for c in consents.columns})
-            if p.randomized_at is not None or p.randomization_number is not None:
-                randomization_sink.add({c.name: row[c.name] for c in randomization.columns})
-        written += self._close(consent_sink, consents, "one row per participant with a recorded consent", run)
-        written += self._close(randomization_sink, randomization, "one row per randomized participant", run)
         events = events_table(source)
         sink = self.open(folder, events, run)
         fatal: dict[str, list[Death]] = {}
@@ -877,7 +881,7 @@ class TabularExporter(Exporter, abc.ABC):
         written += self._close(sink, events, "one row per adverse event (its latest report)", run)
         deaths = deaths_table(source)
         sink = self.open(folder, deaths, run)
-        for death in death_rows(source, fatal):
+        for death in death_rows(source, fatal, sites):
             sink.add(death)
         written += self._close(sink, deaths, "one row per participant who died (the earliest record)", run)
         return written

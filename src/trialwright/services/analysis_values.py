@@ -18,18 +18,16 @@ only, not tested for every value. It gives what reading each value as ``_value(S
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-import pydantic_core
 
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.treatment import treatment_given
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.protocol.forms import FieldType
+from trialwright.services.stored_json import loads
 
 __all__ = ["AnalysisValue", "FormValuesReader"]
 
@@ -98,17 +96,8 @@ _CONVERT: dict[FieldType, Callable[[Any], AnalysisValue]] = {
 }
 
 
-def _parsed(text: str) -> Any:
-    """``json.loads(text)``, by pydantic-core's parser (``from_json``: the same values for every text it accepts,
-    ``tests/spec/analysis/test_form_values_reader.py``); a text it refuses (not JSON; a lone surrogate, escaped or
-    not, which ``json`` keeps; anything but a str) through ``json.loads``, which parses or refuses it as before."""
-    try:
-        return _from_json(text)  # its defaults: NaN and the infinities read as ``json`` reads them, no partial text
-    except (ValueError, TypeError):  # TypeError: a str holding a lone surrogate (not UTF-8), or not a str at all
-        return json.loads(text)
-
-
-_from_json: Callable[[str], Any] = pydantic_core.from_json
+#: ``json.loads(text)``, by pydantic-core's parser (``trialwright.services.stored_json``, shared with the exports).
+_parsed: Callable[[str], Any] = loads
 
 
 #: Per participant, per visit, ``form.field`` -> analysis value.

@@ -59,6 +59,7 @@ from trialwright.services.errors import denied
 from trialwright.services.export_ae import adverse_event_histories
 from trialwright.services.export_audit import Part, audit_distinct, audit_rows
 from trialwright.services.replica import ReplicaRefused, reader
+from trialwright.services.stored_json import loads
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
@@ -241,9 +242,10 @@ class DatabaseSource(ExportSource):
 
         def parsed(batch: list[Any]) -> Iterator[FormRow]:
             # One participant's stored JSON parsed by one call (an array of the records' objects): the same values
-            # as a call per record, without the decoder's per-call overhead.
+            # as a call per record, without the decoder's per-call overhead; by pydantic-core's parser, which gives
+            # ``json.loads``'s values (``stored_json``).
             batch.sort(key=lambda r: (order.get(r[2], last), r[2], r[4]))
-            values = json.loads("[" + ",".join([r[6] for r in batch]) + "]")
+            values = loads("[" + ",".join([r[6] for r in batch]) + "]")
             for (pid, site, visit, on, form, state, _), stored in zip(batch, values, strict=True):
                 yield pid, site, visit, on, form, state, stored
 
