@@ -52,6 +52,7 @@ def _summary(s: Any) -> None:
         ("forms saved", f"{s.forms_saved} ({s.forms_completed} completed, {s.forms_signed} signed)"),
         ("visits missed", s.visits_missed),
         ("adverse events", f"{s.adverse_events} ({s.serious} serious, {s.deaths} deaths)"),
+        ("SAE and SUSAR reports sent", f"{s.reports_submitted} ({s.reports_late} late)"),
         ("safety pauses lifted by the DSMB", s.pauses_resumed),
         ("allocation list extensions", s.list_extensions),
         ("values a rule refused", s.refused),

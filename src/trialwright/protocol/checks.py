@@ -42,6 +42,7 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
         *_visits(p),
         *element_checks(p),
         *masking_checks.masking(p),
+        *(() if stored else masking_checks.registered_level(p)),  # a stored trial runs with the masking it had
         *estimand_checks.outcomes(p),
         *_analysis_plan(p, stored=stored),
         *_deidentification(p),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trialwright.protocol.design import KNOWN_ROLES, ArmRole, Blinding, MaskedParty
+from trialwright.protocol.design import KNOWN_ROLES, LEVEL_PARTIES, ArmRole, Blinding, MaskedParty
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, unknown
 
-__all__ = ["PARTY_ROLES", "masking", "route_notes"]
+__all__ = ["PARTY_ROLES", "masking", "registered_level", "route_notes"]
 
 #: Roles that know the arms by their work: no protocol can mask them.
 _UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician", "dsmb_member"})
@@ -83,6 +83,50 @@ def _registered_parties(p: Protocol) -> Iterator[Found]:
                 f"arms to the {' and the '.join(r.replace('_', ' ') for r in roles)}: add {add} to masked_roles, or "
                 f"remove {party.value} from masked"
             )
+
+
+#: The registry record's words for its blinding (``trial.design.blinding``) that name one of ``masking``'s levels.
+_REGISTERED_LEVELS = {b.value: b for b in (Blinding.OPEN, Blinding.SINGLE, Blinding.DOUBLE, Blinding.TRIPLE)}
+
+
+def _masked_in_system(p: Protocol, party: MaskedParty) -> bool:
+    """With blinding custom, whether the party is masked: the participant (who uses no system role) when the record
+    lists them in ``masked``, any other party when one of its roles is in ``masked_roles``."""
+    m = p.masking
+    roles = PARTY_ROLES[party]
+    return party in m.masked if not roles else bool(set(roles) & set(m.masked_roles))
+
+
+def registered_level(p: Protocol) -> Iterator[Found]:
+    """The registry record's blinding (``trial.design.blinding``) against the blinding the system applies
+    (``masking.blinding``): a level open, single, double or triple must be the registered one; a custom masking
+    must mask the parties the registered level masks at least (double: the participant and the investigator; triple:
+    and the data analyst); a custom masking registered as open (a PROBE design: open treatment, blinded outcome
+    assessment) or single (one party, e.g. the outcome assessor) stands. A registry word other than these four, and
+    a masking without a level (a protocol written before ``blinding``), are not compared."""
+    m = p.masking
+    word = p.trial.design.blinding.strip().casefold()
+    registered = _REGISTERED_LEVELS.get(word)
+    if registered is None or m.blinding is None:
+        return
+    if m.blinding is not Blinding.CUSTOM:
+        if m.blinding is not registered:
+            yield "trial.design.blinding", (
+                f"the registry record says {registered.value}{'' if registered is Blinding.OPEN else '-blind'}, "
+                f"but masking.blinding is {m.blinding.value}: the record and the system's masking must agree"
+            )
+        return
+    if registered not in (Blinding.DOUBLE, Blinding.TRIPLE):
+        return  # open (a PROBE design) or single (one party, whichever) with the parties custom masks: no contradiction
+    unmasked = sorted(q.value for q in LEVEL_PARTIES[registered][0] if not _masked_in_system(p, q))
+    if unmasked:
+        names = ", ".join(u.replace("_", " ") for u in unmasked)
+        yield "trial.design.blinding", (
+            f"the registry record says {registered.value}-blind, which masks the {names}, but masking.blinding custom "
+            f"does not mask {'them' if len(unmasked) > 1 else 'that party'} (masked: "
+            f"{', '.join(q.value for q in m.masked) or 'none'}; masked_roles: {', '.join(m.masked_roles)}): "
+            "register the blinding the trial has (e.g. single for the outcome assessor only), or mask them"
+        )
 
 
 def _preparations(p: Protocol) -> Iterator[Found]:

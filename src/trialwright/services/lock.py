@@ -14,7 +14,7 @@ Locks and unlocks are rows appended to a history, never updated, and each is aud
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,14 @@ class LockState:
             return None
         return override_banner(self.open_blockers, self.by or "", self.at, self.reason or "")
 
+    def banner_said(self, gettext: Callable[[str], str], lang_digits: Callable[[str], str]) -> str | None:
+        """``banner`` in a page's language: the catalog's words, the count and the date (UTC) in its digits."""
+        if self.banner is None or self.at is None or self.open_blockers is None:
+            return None
+        parts = banner_parts(self.open_blockers, self.by or "", self.at, self.reason or "")
+        parts["n"], parts["at"] = lang_digits(parts["n"]), lang_digits(parts["at"])
+        return gettext(OVERRIDE_BANNER_ONE if self.open_blockers == 1 else OVERRIDE_BANNER) % parts
+
 
 @dataclass(frozen=True)
 class SoftLock:
@@ -93,10 +101,20 @@ class LockBlocked(FormError):
         self.readiness = readiness
 
 
+#: The banner of a lock made over open blockers, one blocker and more (message ids of the catalog, which says them in
+#: Persian; ``analysis.sentences`` says the same words in a report).
+OVERRIDE_BANNER = "Locked with %(n)s open blockers by %(user)s on %(at)s UTC: %(reason)s"
+OVERRIDE_BANNER_ONE = "Locked with %(n)s open blocker by %(user)s on %(at)s UTC: %(reason)s"
+
+
 def override_banner(blockers: int, by: str, at: dt.datetime, reason: str) -> str:
     """``Locked with N open blockers by <user> on <date>: <reason>`` (the date in UTC)."""
-    word = "blocker" if blockers == 1 else "blockers"
-    return f"Locked with {blockers} open {word} by {by} on {at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC: {reason}"
+    return (OVERRIDE_BANNER_ONE if blockers == 1 else OVERRIDE_BANNER) % banner_parts(blockers, by, at, reason)
+
+
+def banner_parts(blockers: int, by: str, at: dt.datetime, reason: str) -> dict[str, str]:
+    """The parts of ``override_banner``'s message, for a page that says it in its own language."""
+    return {"n": str(blockers), "user": by, "at": f"{at.astimezone(dt.UTC):%Y-%m-%d %H:%M}", "reason": reason}
 
 
 def _role(actor: UserView, what: str) -> None:

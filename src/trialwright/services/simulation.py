@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import evaluate, validate_values
 from trialwright.domain.roles import Role
-from trialwright.domain.safety import names_death
+from trialwright.domain.safety import DeadlineKind, DeadlineState, names_death
 from trialwright.protocol import Protocol, load_protocol
 from trialwright.protocol.design import Preparation
 from trialwright.protocol.forms import FieldType, FormDef
@@ -50,9 +50,10 @@ from trialwright.services.randomization import (
     prepare,
     randomize,
 )
-from trialwright.services.safety import pause, record_decision, report_event
+from trialwright.services.safety import pause, record_decision, record_submission, report_event
+from trialwright.services.safety.common import DeadlineView
 from trialwright.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
-from trialwright.services.simulation_file import check_settings
+from trialwright.services.simulation_file import AWARE_AT, check_settings
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView, create_user, generate_password, get_user, reset_password
 
@@ -89,6 +90,9 @@ class SimulationSummary:
     pauses_resumed: int  # safety pauses the simulated DSMB lifted
     list_extensions: int  # strata the unblinded statistician extended when the trial outgrew them
     seconds: float
+    #: The due reports of SAEs and SUSARs the site sent (recorded through ``record_submission``), and how many late.
+    reports_submitted: int = 0
+    reports_late: int = 0
 
     @property
     def rate(self) -> float:
@@ -130,7 +134,7 @@ def load_plan(path: Path, protocol: Protocol | None = None) -> dict[str, Any]:
 
 _PLAN_KEYS = frozenset({"recruitment", "screening", "consent", "withdrawal", "lifecycle", "visits",
                         "length_of_stay", "death", "adverse_events", "fields"})  # fmt: skip
-_EVENT_KEYS = frozenset({"rate", "serious", "related", "terms", "expected", "causality"})
+_EVENT_KEYS = frozenset({"rate", "serious", "related", "terms", "expected", "causality", "late"})
 
 
 def _causality_codes(plan: Mapping[str, Any], protocol: Protocol) -> tuple[str, str]:
@@ -603,6 +607,20 @@ _DOSE_AFTER = dt.timedelta(hours=2)
 _MEASURED_BEFORE_DOSE = dt.timedelta(minutes=30)
 
 
+#: The order of a report's submission among a participant's steps at one moment, by the report (after the event, 40).
+_SUBMISSION_ORDER = {DeadlineKind.SAE_TO_SPONSOR: 41, DeadlineKind.SUSAR_INITIAL: 42, DeadlineKind.SUSAR_COMPLETE: 43}
+
+
+def _submitted_at(deadline: DeadlineView, late: float, rng: np.random.Generator) -> dt.datetime:
+    """When the site sends a due report: a whole minute drawn uniformly after the clock started, up to its due time
+    (inclusive); with probability ``late`` (``adverse_events.late``) a minute after it instead, up to as long again
+    as the report was given (``simulation_file._submission_days`` bounds the last date either can reach)."""
+    minutes = max(int((deadline.due_at - deadline.clock_start).total_seconds() // 60), 1)
+    if rng.random() < late:
+        return deadline.due_at + dt.timedelta(minutes=int(rng.integers(1, minutes + 1)))
+    return deadline.clock_start + dt.timedelta(minutes=int(rng.integers(1, minutes + 1)))
+
+
 def _next_signing(after: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     """The site's next weekly signing session: Friday 16:00 local time, after ``after``."""
     local = after.astimezone(tz)
@@ -672,6 +690,8 @@ def simulate(
     # The protocol's own causality scale: its first category that counts as related, and its first that does not.
     related_code, unrelated_code = _causality_codes(plan, protocol)
     action_code = _action_code(protocol)
+    # The share of due reports (an SAE's to the sponsor, a SUSAR's) the site sends after their deadline.
+    late_share = float((plan.get("adverse_events") or {}).get("late", 0))
     death_record = protocol.safety.death_record
     # The visit that ends the hospital stay is the one the death record writes, whatever the protocol calls it.
     stay_end = death_record.visit if death_record is not None else None
@@ -685,7 +705,7 @@ def simulate(
     # The field where staff copy the preparation code given, if the protocol declares one.
     code_field = (treatment.form, treatment.code_field) if treatment is not None and treatment.code_field else None
     names = ("enrolled", "randomized", "rep", "withdrawn", "forms", "missed", "aes", "serious", "deaths", "refused",
-             "resumed", "completed", "signed", "extensions")  # fmt: skip
+             "resumed", "completed", "signed", "extensions", "submitted", "late")  # fmt: skip
     counts: dict[str, Any] = dict.fromkeys(names, 0)
     reasons: dict[str, int] = {}
     screening_ids: dict[int, int] = {}
@@ -800,6 +820,14 @@ def simulate(
             complete, verify, sign = _lifecycle(plan, form_id, step_rng)
             planned.append((VisitFormSave(form_id, values, complete), (verify, sign)))
         return _PlannedVisit(action, visit.id, day, planned)
+
+    def submissions(action: _Action, event: Any, kinds: Iterable[DeadlineKind], rng: np.random.Generator) -> None:
+        """Book the sending of each of ``kinds`` of the event's reports that is due and not yet sent, at a seeded
+        moment within its deadline (or, for the share ``adverse_events.late``, after it)."""
+        for deadline in event.deadlines:
+            if deadline.kind in kinds and deadline.submitted_at is None:
+                later(_Action(_submitted_at(deadline, late_share, rng), _SUBMISSION_ORDER[deadline.kind],
+                              action.person, "submit", f"{event.ae_number} {deadline.kind.value}"))  # fmt: skip
 
     def book_signing(action: _Action, to_sign: list[tuple[str, str, str]]) -> None:
         if to_sign:  # signed at the site's next weekly signing session
@@ -949,7 +977,7 @@ def simulate(
                     # A death is the one event reported for a participant who dies, on the day the stay ends.
                     event_day = infusion + dt.timedelta(days=person.los if person.dies or not person.ae
                                                         else person.ae["day"])  # fmt: skip
-                    at = dt.datetime.combine(event_day, dt.time(15, 0), tzinfo=tz).astimezone(dt.UTC)
+                    at = dt.datetime.combine(event_day, AWARE_AT, tzinfo=tz).astimezone(dt.UTC)
                     if withdrawn_at is None or at < withdrawn_at:  # after a withdrawal the site learns of none
                         later(_Action(at, 40, person, "adverse_event"))
             elif action.step == "withdraw":
@@ -1063,9 +1091,22 @@ def simulate(
                         "expected_event": ae.get("expected_event"), "action_taken": action_code,
                         "outcome": "recovered", "end": local.date().isoformat(), "aware_at": local.isoformat(),
                     }  # fmt: skip
-                if not isinstance(attempt(pid, report_event, engine, investigator, pid, report), Exception):
+                reported = attempt(pid, report_event, engine, investigator, pid, report)
+                if not isinstance(reported, Exception):
                     counts["aes"] += 1
                     counts["serious"] += bool(report["serious"])
+                    submissions(action, reported, (DeadlineKind.SAE_TO_SPONSOR, DeadlineKind.SUSAR_INITIAL), step_rng)
+            elif action.step == "submit":
+                # The site sends a due report (to the sponsor, a SUSAR's) and records when, through the safety service.
+                assert action.visit is not None
+                number, _, kind = action.visit.partition(" ")
+                sent = attempt(pids[person.index], record_submission, engine, investigator, number, kind, action.at)
+                if not isinstance(sent, Exception):
+                    counts["submitted"] += 1
+                    counts["late"] += any(d.kind.value == kind and d.state is DeadlineState.LATE
+                                          for d in sent.deadlines)  # fmt: skip
+                    # A fatal or life-threatening SUSAR's complete report is due once its initial report is sent.
+                    submissions(action, sent, (DeadlineKind.SUSAR_COMPLETE,), step_rng)
     return SimulationSummary(
         screened=participants,
         enrolled=counts["enrolled"],
@@ -1079,6 +1120,8 @@ def simulate(
         visits_missed=counts["missed"],
         adverse_events=counts["aes"],
         serious=counts["serious"],
+        reports_submitted=counts["submitted"],
+        reports_late=counts["late"],
         deaths=counts["deaths"],
         refused=counts["refused"],
         refusals=dict(sorted(refusals.items(), key=lambda kv: -kv[1])),

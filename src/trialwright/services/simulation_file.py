@@ -12,6 +12,7 @@ Each refusal is a ``SimulationError`` (``ValueError``): ``simulation file: PATH:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ _DATED = {
 }
 #: Days after the treatment day an adverse event other than the expected ones can start (``simulation._people``).
 _OTHER_EVENT_DAYS = 7
+#: The site's clock time on the day of an adverse event at which the simulated site becomes aware of it (``simulate``).
+AWARE_AT = dt.time(15, 0)
 #: The weekly signing session is at most this many days after the visit of the forms it signs (``_next_signing``).
 _SIGNING_DAYS = 7
 _FAILURE_KEYS = ("p", "set")
@@ -200,7 +203,7 @@ def _course(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> Non
 
 def _adverse_events(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
     events = _mapping(refuse, "adverse_events", plan.get("adverse_events") or {})
-    for key in ("rate", "serious", "related"):
+    for key in ("rate", "serious", "related", "late"):
         if key in events:
             _probability(refuse, f"adverse_events.{key}", events[key])
     terms = events.get("terms")
@@ -288,6 +291,44 @@ def _longest_stay(refuse: _Refuse, plan: Mapping[str, Any]) -> int:
     return int(round(high, int(spec["round"])) if "round" in spec else high)
 
 
+def _submission_days(protocol: Protocol, late: bool) -> tuple[int, int]:
+    """The most days after an SAE's day its report to the sponsor, and a SUSAR's initial report, can be sent
+    (``simulation._submitted_at``): within its deadline, or with a late share above 0 up to as long again after it.
+    The site becomes aware at ``AWARE_AT`` on the event's day; an hour more covers a summer-time change."""
+    rules = protocol.safety.deadlines
+    aware = AWARE_AT.hour + AWARE_AT.minute / 60
+    hours = rules.sae_to_sponsor_hours * (2 if late else 1)
+    sponsor = math.floor((aware + hours + 1) / 24)
+    # A SUSAR is due by the end of calendar day n (day 0 = awareness); sent late, up to as long again after that.
+    given = 24 - aware + 24 * rules.susar_other_days
+    susar = math.floor((aware + 2 * given + 1) / 24) if late else rules.susar_other_days
+    return sponsor, susar
+
+
+def _submissions(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> list[tuple[int, str]]:
+    """The last days the simulated site sends a due report on: an SAE's to the sponsor, a SUSAR's initial report.
+    A simulated event other than the expected ones can be serious (and, related, a SUSAR: its criterion is
+    hospitalisation, never fatal or life-threatening, so no complete report is due); a death is an SAE on the day
+    its stay ends (reported as not related, never a SUSAR); an expected event is never serious."""
+    events = plan.get("adverse_events") or {}
+    late = float(events.get("late", 0)) > 0
+    sponsor, susar = _submission_days(protocol, late)
+    how = " (a late share above 0: sent up to as long again after the deadline)" if late else ""
+    out = []
+    if float(events.get("rate", 0)) > 0 and float(events.get("serious", 0)) > 0:
+        out.append((_OTHER_EVENT_DAYS + sponsor, f"an SAE up to day {_OTHER_EVENT_DAYS} reported to the sponsor up "
+                    f"to {sponsor} days later{how}"))  # fmt: skip
+        if float(events.get("related", 0)) > 0:
+            out.append((_OTHER_EVENT_DAYS + susar, f"a SUSAR up to day {_OTHER_EVENT_DAYS} reported up to {susar} "
+                        f"days later{how}"))  # fmt: skip
+    death = plan.get("death", 0)
+    if float(death.get("rate", 0) if isinstance(death, Mapping) else death) > 0:
+        stay = _longest_stay(refuse, plan)
+        out.append((stay + sponsor, f"a death after a stay of up to {stay} days reported to the sponsor up to "
+                    f"{sponsor} days later{how}"))  # fmt: skip
+    return out
+
+
 def _reach(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> tuple[int, str]:
     """The most days after a randomization day the simulator can write on (each step in ``simulation.simulate``),
     and what sets it, in words."""
@@ -311,6 +352,7 @@ def _reach(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> tupl
     events = plan.get("adverse_events") or {}
     others = [(_OTHER_EVENT_DAYS, f"an adverse event up to day {_OTHER_EVENT_DAYS}")] if float(
         events.get("rate", 0)) > 0 else []  # fmt: skip
+    others += _submissions(refuse, plan, protocol)
     expected = [(int(e.get("day", 0)), f"the expected event {code} on day {e.get('day', 0)}")
                 for code, e in (events.get("expected") or {}).items() if float(e.get("rate", 0)) > 0]  # fmt: skip
     return max([(days, why), *others, *expected], key=lambda c: c[0])

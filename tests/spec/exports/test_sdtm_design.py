@@ -496,6 +496,7 @@ def test_an_open_label_trial_exported_without_arms_says_which_element_no_subject
     raw = _cap_with_elements()
     raw["masking"] = {"blinding": "open", "description": "Open label.", "identical_appearance": False,
                       "open_label_comparator": "A pragmatic comparison: the comparator is given openly."}
+    raw["trial"]["design"]["blinding"] = "open"  # the registry record says so too (protocol check: they must agree)
     raw["elements"][0]["starts_at"] = "enrolment"  # the first arm's treatment starts at enrolment, the others later
     trial = _cap_trial(database_url, tmp_path / "protocol", raw)
     try:

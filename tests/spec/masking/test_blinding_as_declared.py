@@ -34,7 +34,24 @@ from trialwright.services.screening import enrol, record_consent, screen
 Mutation = Callable[[Any], None]
 
 
+def _registered(doc: Any, level: str | None) -> None:
+    """The registry record's blinding (``trial.design.blinding``) made the masking's: the level itself, and single
+    for a custom masking (one party, e.g. the outcome assessor, as registries record it)."""
+    if level is not None:
+        doc["trial"]["design"]["blinding"] = "single" if level == "custom" else level
+
+
 def _masking(**masking: Any) -> Mutation:
+    def mutate(doc: Any) -> None:
+        doc["masking"] = masking
+        _registered(doc, masking.get("blinding"))
+
+    return mutate
+
+
+def _unregistered(**masking: Any) -> Mutation:
+    """The masking changed, the registry record left saying double-blind."""
+
     def mutate(doc: Any) -> None:
         doc["masking"] = masking
 
@@ -50,11 +67,13 @@ def _usual_care(doc: Any) -> None:
 def _open_label(doc: Any) -> None:
     """Open label, the placebo arm now usual care (nothing prepared)."""
     doc["masking"] = {"blinding": "open", "description": "Open label: usual care has no placebo."}
+    _registered(doc, "open")
     _usual_care(doc)
 
 
 def _assessors_only(doc: Any) -> None:
     doc["masking"] = {"blinding": "custom", "masked": ["outcome_assessor"], "masked_roles": ["outcome_assessor"]}
+    _registered(doc, "custom")
     _usual_care(doc)
 
 
@@ -106,6 +125,21 @@ REFUSED: list[tuple[str, Mutation, str, str]] = [
     ("registered masked care providers the system shows the arms",
      _masking(blinding="custom", masked=["participant", "care_provider"], masked_roles=["outcome_assessor"]),
      "masking.masked[1]", "add investigator or study_coordinator to masked_roles"),
+    # the registry record's blinding (trial.design.blinding, double-blind in the first trial) must be the masking's
+    ("a double-blind record with only the outcome assessor masked",
+     _unregistered(blinding="custom", masked=["outcome_assessor"], masked_roles=["outcome_assessor"]),
+     "trial.design.blinding", "the registry record says double-blind, which masks the investigator, participant, "
+     "but masking.blinding custom does not mask them"),
+    ("a double-blind record with a triple-blind masking", _unregistered(blinding="triple"), "trial.design.blinding",
+     "the registry record says double-blind, but masking.blinding is triple"),
+    ("a double-blind record with an open-label masking",
+     _unregistered(blinding="open", open_label_comparator="an open comparison"), "trial.design.blinding",
+     "the registry record says double-blind, but masking.blinding is open"),
+    ("a triple-blind record whose custom masking shows the analyst the arms",
+     lambda doc: (_unregistered(blinding="custom", masked=["participant", "investigator"],
+                                masked_roles=["investigator"])(doc),
+                  doc["trial"]["design"].__setitem__("blinding", "triple")),
+     "trial.design.blinding", "the registry record says triple-blind, which masks the data analyst"),
 ]  # fmt: skip
 
 
@@ -129,6 +163,19 @@ def test_protocol_check_refuses_a_contradictory_masking(case: str, mutate: Mutat
 def test_custom_masking_that_masks_every_registered_party_is_accepted(masked: list[str], roles: list[str]) -> None:
     loaded = load_protocol_text(mutated_text(_masking(blinding="custom", masked=masked, masked_roles=roles)))
     assert {r.value for r in masked_roles(loaded.protocol)} == set(roles)
+
+
+@pytest.mark.parametrize("registered", ["open", "single", "OPEN"])
+def test_a_custom_masking_registered_open_or_single_is_accepted(registered: str) -> None:
+    """Outcome assessors only, registered as open label (a PROBE design: open treatment, blinded assessment) or as
+    single-blind (one party masked): the record and the masking agree."""
+
+    def mutate(doc: Any) -> None:
+        _assessors_only(doc)
+        doc["trial"]["design"]["blinding"] = registered
+
+    loaded = load_protocol_text(mutated_text(mutate))
+    assert masked_roles(loaded.protocol) == frozenset({Role.OUTCOME_ASSESSOR})
 
 
 def test_a_no_intervention_arm_cannot_be_hidden_in_a_double_blind_trial() -> None:
@@ -166,6 +213,7 @@ def test_an_open_placebo_arm_is_accepted_when_the_protocol_says_why() -> None:
 def test_each_level_masks_exactly_its_roles(masking: dict[str, Any], roles: frozenset[Role]) -> None:
     def mutate(doc: Any) -> None:
         doc["masking"] = masking
+        _registered(doc, masking.get("blinding"))
         if masking.get("blinding") == "open":  # (custom keeps the placebo: the masked monitor reads the audit
             _usual_care(doc)  # trail, where a usual-care arm would stand out by having no dose prepared)
 

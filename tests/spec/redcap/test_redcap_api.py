@@ -327,7 +327,10 @@ def test_randomize_answers_the_arm_to_a_caller_who_may_see_it(database_url: str,
     start, end = text.index("masking:\n"), text.index("\neligibility:")
     masking = ("masking:\n  blinding: open\n  description: Open label.\n  identical_appearance: false\n"
                "  open_label_comparator: an open-label variant of the first trial, for this spec\n")  # fmt: skip
-    (tmp_path / "open.yaml").write_text(text[:start] + masking + text[end:], encoding="utf-8")
+    # (the registry record's blinding made open label too: protocol check refuses a record and a masking that differ)
+    opened = text[:start] + masking + text[end:]
+    (tmp_path / "open.yaml").write_text(opened.replace("\n    blinding: double\n", "\n    blinding: open\n", 1),
+                                        encoding="utf-8")  # fmt: skip
     trial = make_trial(database_url, load_protocol(tmp_path / "open.yaml"))
     try:
         participant = enrolled_ten_days_ago(trial)

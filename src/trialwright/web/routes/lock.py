@@ -15,6 +15,8 @@ from trialwright.services import readiness
 from trialwright.services.errors import FormError
 from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
+from trialwright.web.i18n import translations
+from trialwright.web.localized import digits
 from trialwright.web.readiness_words import blocker_said, blocker_where
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import LOCK_INPUTS, page_words, say
@@ -42,8 +44,11 @@ def _lock_page(
     request: Request, page: Page, engine: Engine, errors: list[str] | None = None, status_code: int = 200
 ) -> HTMLResponse:
     assert page.user is not None
+    lock = svc.lock_state(engine)
     context: dict[str, Any] = {
-        "lock": svc.lock_state(engine),
+        "lock": lock,
+        # a lock over open blockers, said in the page's language (its count and UTC date in the page's digits)
+        "banner": lock.banner_said(translations(page.lang).gettext, lambda text: digits(text, page.lang)),
         "report": readiness.lock_readiness(engine, page.user),
         "listed": LISTED,
         "soft_locks": svc.active_soft_locks(engine),
@@ -122,8 +127,11 @@ def _confirm_page(
     errors: list[str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    lock = svc.lock_state(engine)
     context: dict[str, Any] = {
-        "lock": svc.lock_state(engine),
+        "lock": lock,
+        # a lock over open blockers, said in the page's language (its count and UTC date in the page's digits)
+        "banner": lock.banner_said(translations(page.lang).gettext, lambda text: digits(text, page.lang)),
         "report": report,
         "listed": LISTED,
         "reason": reason,
