@@ -51,7 +51,7 @@ from trialwright.domain.audit import GENESIS, AuditEntry, ChainReport, canonical
 from trialwright.services import clock
 from trialwright.store.audit_keys import AuditKey, AuditKeyError, is_checked, key_check, key_of, mark_checked
 from trialwright.store.engine import after_commit, before_commit, is_postgresql, serialise, session_scope
-from trialwright.store.prepared import Prepared
+from trialwright.store.prepared import Prepared, innermost_connection, insert_many
 from trialwright.store.tables import audit_entries, audit_keying, audit_pending, audit_pending_rejected
 
 if TYPE_CHECKING:
@@ -143,10 +143,17 @@ def record(
 
     Raises ``AuditKeyError`` when the trail is keyed and this engine has no key, or not this trial's key.
     """
-    change = {"actor": actor, "action": action, "role": role, "site": site, "participant": participant,
-              "form": form, "field": field, "old_value": old_value, "new_value": new_value, "reason": reason,
-              "detail": detail, "at": at}  # fmt: skip
-    record_many(session, [change], last=last)
+    # ``_content`` of this one change, built from the arguments directly (this runs for every value a form saves).
+    content = {"at": (at or clock.now()).astimezone(dt.UTC), "actor": actor, "role": role, "site": site,
+               "participant": participant, "form": form, "field": field, "action": action,
+               "old_value": None if old_value is None else _ENCODE(old_value),
+               "new_value": None if new_value is None else _ENCODE(new_value), "reason": reason,
+               "detail": None if detail is None else _ENCODE(detail)}  # fmt: skip
+    buffers = session.info.get(_BUFFERS)
+    if buffers:
+        buffers[-1].append(content)
+        return
+    _write(session, [content], last=last)
 
 
 _BUFFERS = "trialwright.audit.buffers"
@@ -555,7 +562,6 @@ def pending_count(engine: Engine) -> int:
 
 # -- The chain ---------------------------------------------------------------------------------------------------
 
-_INSERT = audit_entries.insert()
 _HEAD_QUERY = (
     select(audit_entries.c.seq, audit_entries.c.hash, audit_entries.c.mac).order_by(audit_entries.c.seq.desc()).limit(1)
 )
@@ -584,7 +590,7 @@ def _write_chained(session: Session, contents: Sequence[Mapping[str, Any]]) -> l
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_INSERT_CHAINED, _as_json_rows(rows, _CHAINED_COLUMNS))
     else:
-        session.execute(_INSERT, rows)
+        insert_many(innermost_connection(session), audit_entries, rows)
     session.info[_HEAD] = (_innermost(session), seq - 1, prev, key is not None)
     return [row["seq"] for row in rows]
 

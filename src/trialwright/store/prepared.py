@@ -11,17 +11,18 @@ savepoint so that a statement first in a savepoint runs inside it.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult
+from sqlalchemy import Connection, CursorResult, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-__all__ = ["CONNECTION_KEY", "CompiledStatement", "Prepared", "innermost_connection"]
+__all__ = ["CONNECTION_KEY", "CompiledStatement", "Prepared", "innermost_connection", "insert_many"]
 
 #: Where ``innermost_connection`` keeps the session's connection and the transaction it belongs to (``session.info``).
 CONNECTION_KEY = "trialwright.connection"
@@ -127,3 +128,64 @@ class CompiledStatement:
     defaults: dict[str, Any]
     binds: dict[str, Any]
     rows: list[Any]
+
+
+#: Per (table, dialect): an INSERT of every column compiled once, its parameters' order and their conversions.
+_INSERTS: dict[tuple[Table, Any], tuple[str, Any, tuple[tuple[int, Any], ...]]] = {}
+
+
+def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (every column of ``table`` in each, by name) with one executemany, as
+    ``connection.execute(table.insert(), rows)`` would, in the same statement.
+
+    On SQLite the statement is compiled once per table and its parameters are converted by the columns' types
+    (``UTCDateTime`` too) in one loop, and run on the driver's cursor with the engine's cursor events (counted,
+    and the bulk writer's deferred rows flushed first, as for any statement), without SQLAlchemy's per-row parameter
+    building (a dict per row, every column's bind looked up). Elsewhere it is ``connection.execute`` (PostgreSQL's
+    audit entries already go as one JSON parameter); a row without every column is refused there too."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        missing = [c.key for c in table.columns if c.key not in rows[0]]  # SQLAlchemy's later rows need the first's
+        if missing:
+            raise KeyError(missing[0])  # as the SQLite path: never a column left to the database's default
+        connection.execute(table.insert(), rows)
+        return
+    kept = _INSERTS.get((table, dialect))
+    if kept is None:
+        form = table.insert().compile(dialect=dialect)
+        names = tuple(form.positiontup or ())
+        if set(names) != {c.key for c in table.columns} or len(names) != len(table.columns) or len(names) < 2:
+            raise ValueError(f"insert_many: {table.name}'s INSERT does not name each column once")  # never a guess
+        # The compiled statement's own conversions (the dialect's implementation of each type, as an execution
+        # applies them: SQLite's DATETIME writes every time with its microseconds; the generic type's would not).
+        by_name: dict[str, Any] = dict(form._bind_processors)  # name -> one conversion (no expanding binds here)
+        processors = tuple((index, by_name[name]) for index, name in enumerate(names) if by_name.get(name) is not None)
+        kept = _INSERTS[(table, dialect)] = (form.string, operator.itemgetter(*names), processors)
+    sql, take, processors = kept
+    values: Any = [take(row) for row in rows]  # a tuple per row, in the statement's order
+    if processors:  # the columns whose types convert (a time to its text), only those
+        for position, row_values in enumerate(values):
+            converted = list(row_values)
+            for index, processor in processors:
+                converted[index] = processor(converted[index])
+            values[position] = converted
+    dbapi = dialect.loaded_dbapi
+    cursor = connection.connection.cursor()
+    try:
+        events = connection._has_events or connection.engine._has_events  # as Connection.execute checks
+        if events:
+            for before in connection.dispatch.before_cursor_execute:
+                sql, values = before(connection, cursor, sql, values, None, True)
+        try:
+            cursor.executemany(sql, values)
+        except dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, connection.connection, cursor)
+            if lost:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(sql, values, exc, dbapi.Error, lost, dialect=dialect) from exc
+        if events:
+            connection.dispatch.after_cursor_execute(connection, cursor, sql, values, None, True)
+    finally:
+        cursor.close()

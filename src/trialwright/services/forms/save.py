@@ -218,7 +218,10 @@ def _save_now(
     pending[form_id] = merged
     before = {fid: dict(v) for fid, v in pending.items()}
     _derive_all(session, protocol, participant, visit_row, pending)
-    derived_now = {fid: [n for n in v if _differs(before[fid].get(n), v.get(n))] for fid, v in pending.items()}
+    derived_now: dict[str, list[str]] = {}
+    for fid, v in pending.items():  # a value that is the very object it was is unchanged (most: no JSON built)
+        was = before[fid]
+        derived_now[fid] = [n for n, x in v.items() if x is not was.get(n) and _differs(was.get(n), x)]
     touched = {fid: [*names, *(changed if fid == form_id else ())] for fid, names in derived_now.items()}
     refused = refused_breaches(session, protocol, participant, form_id, pending, touched)
     refused += _refused_checks(session, protocol, participant, visit_row, pending, touched)
