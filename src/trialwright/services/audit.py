@@ -566,6 +566,7 @@ _HEAD_QUERY = (
     select(audit_entries.c.seq, audit_entries.c.hash, audit_entries.c.mac).order_by(audit_entries.c.seq.desc()).limit(1)
 )
 _HEAD = "trialwright.audit.head"
+_HEAD_READ = Prepared(_HEAD_QUERY)  # compiled once: read by a transaction's first chained entry
 _CHAINED_COLUMNS = tuple(c.name for c in audit_entries.columns)
 _INSERT_CHAINED = _rows_insert("audit_entries", _CHAINED_COLUMNS)
 #: An entry's fields with their defaults, in the entry's order (a chained row's keys).
@@ -661,8 +662,11 @@ def _head(session: Session) -> tuple[int, str, bool]:
     cached = session.info.get(_HEAD)
     if cached is not None and cached[0] is _innermost(session):
         return cached[1] + 1, cached[2], cached[3]
-    head = session.execute(_HEAD_QUERY).first()
-    return (head.seq + 1, head.hash, head.mac is not None) if head is not None else (1, GENESIS, False)
+    rows = _HEAD_READ.rows(session, {})
+    if not rows:
+        return 1, GENESIS, False
+    head = rows[0]
+    return head["seq"] + 1, head["hash"], head["mac"] is not None
 
 
 def head_columns() -> list[Any]:

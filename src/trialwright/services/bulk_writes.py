@@ -20,11 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, func, select, text
+from sqlalchemy import Connection, Table, bindparam, event, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.ddl import sort_tables
 
-__all__ = ["deferred_insert", "deferred_update", "deferring"]
+from trialwright.store.prepared import Prepared
+
+__all__ = ["deferred_insert", "deferred_update", "deferring", "row_type"]
 
 _STATE = "trialwright.deferred_inserts"
 #: Ids taken from a PostgreSQL sequence at a time (unused ones are gaps, as a rolled-back insert leaves).
@@ -84,9 +86,10 @@ class _Deferred:
 
 _ROWS: dict[str, Any] = {}
 _RETURNING: dict[str, Any] = {}
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
 
 
-def _row_type(table: Table) -> Any:
+def row_type(table: Table) -> Any:
     """A row with the table's columns as attributes, in order (as a RETURNING of every column reads)."""
     if table.name not in _ROWS:
         _ROWS[table.name] = namedtuple(f"{table.name}_row", [c.name for c in table.columns])
@@ -134,7 +137,7 @@ def deferred_insert(session: Session, table: Table, values: dict[str, Any]) -> A
     row["id"] = taken = state.take_id(table)
     state.pending.setdefault(table, []).append(row)
     state.waiting[(table.name, taken)] = row
-    return _row_type(table)(**row)
+    return row_type(table)(**row)
 
 
 def deferred_update(session: Session, table: Table, row_id: int, values: dict[str, Any]) -> Any:
@@ -144,5 +147,15 @@ def deferred_update(session: Session, table: Table, row_id: int, values: dict[st
     row = None if state is None else state.waiting.get((table.name, row_id))
     if row is not None:
         row.update(values)
-        return _row_type(table)(**row)
-    return session.execute(table.update().where(table.c.id == row_id).values(**values).returning(*table.c)).one()
+        return row_type(table)(**row)
+    key = (table.name, *values)
+    update = _UPDATES.get(key)
+    if update is None:  # compiled once per table and set of columns (``Prepared``), not built at every update
+        update = _UPDATES[key] = Prepared(
+            table.update()
+            .where(table.c.id == bindparam("row_id", type_=table.c.id.type))
+            .values({name: bindparam(f"set_{name}", type_=table.c[name].type) for name in values})
+            .returning(*table.c)
+        )
+    (changed,) = update.rows(session, {"row_id": row_id, **{f"set_{name}": v for name, v in values.items()}})
+    return row_type(table)(**changed)

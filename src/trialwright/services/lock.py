@@ -25,11 +25,13 @@ from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.text import checked_text
 from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import forget_read, once
+from trialwright.services.bulk_writes import row_type
 from trialwright.services.errors import FormError, denied
 from trialwright.services.reauth import require_password
 from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.data_tables import soft_locks, trial_locks
 from trialwright.store.engine import read_scope, serialise, session_scope
+from trialwright.store.prepared import Prepared
 from trialwright.store.screening_tables import participants
 from trialwright.store.tables import sites
 
@@ -138,8 +140,13 @@ def _reason(reason: str, what: str) -> str:
 # --- the trial lock -------------------------------------------------------------------------------
 
 
+#: The trial lock's latest row, compiled once (``Prepared``): every data change reads it.
+_LOCK_ROW = Prepared(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1))
+
+
 def _lock_row(session: Session) -> Any:
-    return session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
+    rows = _LOCK_ROW.rows(session, {})
+    return row_type(trial_locks)(**rows[0]) if rows else None
 
 
 def _soft_row(session: Session, scope: str, target: str) -> Any:

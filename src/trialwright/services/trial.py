@@ -23,6 +23,7 @@ from trialwright.protocol import LoadedProtocol, Protocol, load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.log_tables import log_entries
+from trialwright.store.prepared import Prepared
 from trialwright.store.tables import protocol_versions, sites, trial
 
 __all__ = [
@@ -219,10 +220,14 @@ def protocol_by_sha(session: Session, sha256: str | None) -> LoadedProtocol:
     return loaded
 
 
+#: ``CURRENT_SHA`` as a statement of its own, compiled once (``Prepared``): every use case's transaction runs it.
+_CURRENT_SHA_READ = Prepared(select(CURRENT_SHA.label("sha256")))
+
+
 def protocol_in(session: Session) -> LoadedProtocol:
     """``current_protocol`` read in the caller's transaction (a request's one transaction): one small statement,
     the text fetched and parsed only for a version not seen before."""
-    return protocol_by_sha(session, session.execute(select(CURRENT_SHA)).scalar())
+    return protocol_by_sha(session, _CURRENT_SHA_READ.rows(session, {})[0]["sha256"])
 
 
 @dataclass(frozen=True)

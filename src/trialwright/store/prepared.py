@@ -1,6 +1,7 @@
 """Statements on the driver's cursor: ``Prepared`` compiles a Core statement once per dialect and runs it on the
 DBAPI cursor of a session's connection, in the session's innermost transaction (a savepoint's, if one is open), for
-the few statements of a hot path (a randomization's, the audit trail's pending insert).
+the few statements of a hot path (a randomization's, the audit trail's pending insert and head, the protocol's
+version, the trial lock, a form record's update), on PostgreSQL and SQLite alike.
 
 What ``session.execute`` would do is kept: the columns' types convert parameters and rows, and the engine's
 ``before_cursor_execute`` and ``after_cursor_execute`` events fire, so a listener there still runs first (the bulk
@@ -15,7 +16,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
@@ -49,8 +50,10 @@ class Prepared:
     (measured in docs/benchmarks.md). What ``session.execute`` would do is kept: the columns' types convert the
     parameters and the rows (``UTCDateTime``), the engine's cursor events fire (statements are counted, faults
     injected as before), and a driver error is raised as SQLAlchemy's (``DBAPIError`` and its subclasses), the
-    connection invalidated when the error says it was lost. On SQLite it is ``session.execute``: its statements
-    cost little next to its single writer. Rows are dicts of the statement's column names.
+    connection invalidated when the error says it was lost. On both databases (SQLite's parameters by position, in
+    the order its compiled statement names them): a simulated patient's own statements are mostly such look-ups,
+    and SQLAlchemy's work per statement was about a fifth of the simulator's CPU on SQLite (docs/benchmarks.md).
+    Rows are dicts of the statement's column names.
 
     For statements without expanding (``IN``) parameters; every parameter without a value in the statement is
     required at each run (``KeyError`` naming it, never a guess)."""
@@ -70,26 +73,27 @@ class Prepared:
                     raise ValueError(f"Prepared: parameter {name!r} expands (IN): run it with session.execute")
                 if not bind.required:
                     defaults[name] = bind.effective_value
-                processor = bind.type.bind_processor(dialect)
+                # the dialect's own type (SQLite's DATETIME: text), as session.execute converts
+                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if processor is not None:
                     binds[name] = processor
             columns = getattr(self.statement, "selected_columns", None) or getattr(self.statement, "_returning", ())
-            rows = [c.type.result_processor(dialect, None) for c in columns or ()]  # text(): none
+            rows = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns or ()]  # text(): none
+            order = tuple(form.positiontup or ()) if form.positional else None
             compiled = self._compiled[dialect] = CompiledStatement(
-                form.string, defaults, binds, rows if any(rows) else []
+                form.string, defaults, binds, rows if any(rows) else [], order
             )
         return compiled
 
     def rows(self, session: Session, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         """Run the statement in the session's transaction; its rows (none for a statement without them)."""
         connection = innermost_connection(session)
-        if connection.dialect.name != "postgresql":
-            result = cast("CursorResult[Any]", session.execute(self.statement, parameters))
-            return [dict(row) for row in result.mappings()] if result.returns_rows else []
         compiled = self._for(connection.dialect)
-        sql, values = compiled.sql, {**compiled.defaults, **parameters}
+        sql, named = compiled.sql, {**compiled.defaults, **parameters}
         for name, processor in compiled.binds.items():
-            values[name] = processor(values[name])
+            named[name] = processor(named[name])
+        # SQLite's driver takes its parameters by position (qmark), PostgreSQL's by name.
+        values: Any = named if compiled.order is None else tuple(named[name] for name in compiled.order)
         dbapi = connection.dialect.loaded_dbapi
         cursor = connection.connection.cursor()
         try:
@@ -122,12 +126,14 @@ class Prepared:
 @dataclass(frozen=True)
 class CompiledStatement:
     """A ``Prepared`` statement for one dialect: its SQL, the values it holds, the parameters' and columns'
-    conversions (the columns' by position; empty: none converts)."""
+    conversions (the columns' by position; empty: none converts), and for a driver taking parameters by position
+    (SQLite's) their names in that order (None: by name)."""
 
     sql: str
     defaults: dict[str, Any]
     binds: dict[str, Any]
     rows: list[Any]
+    order: tuple[str, ...] | None = None
 
 
 #: Per (table, dialect): an INSERT of every column compiled once, its parameters' order and their conversions.

@@ -1,7 +1,7 @@
 """A statement run on the driver's cursor (``store.prepared.Prepared``: the randomization's hot path and the audit
 trail's pending insert) belongs to the innermost transaction as ``session.execute`` would: first in a savepoint, it
 is undone by the savepoint's rollback; inside a bulk ``deferring`` block it sees the rows still waiting to be
-written. On both databases (on SQLite ``Prepared`` is ``session.execute``)."""
+written. On both databases (both on the driver's cursor)."""
 
 from __future__ import annotations
 

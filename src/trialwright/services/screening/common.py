@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError
 from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.bulk_reads import once
+from trialwright.services.bulk_writes import row_type
 from trialwright.services.users import UserView
 from trialwright.store.engine import session_scope
+from trialwright.store.prepared import Prepared
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 __all__ = [
@@ -253,12 +255,22 @@ def screening_id_of(engine: Engine, actor: UserView, reference: str) -> int:
         return int(found)
 
 
+#: A participant's row, and a screening's, by key: compiled once (``Prepared``), read by every step of a patient.
+_PARTICIPANT = Prepared(select(participants).where(participants.c.participant_id == bindparam("participant_id")))
+_SCREENING = Prepared(select(screenings).where(screenings.c.id == bindparam("screening_id")))
+
+
+def _first(statement: Prepared, session: Session, table: Any, **key: Any) -> Any:
+    rows = statement.rows(session, key)
+    return row_type(table)(**rows[0]) if rows else None
+
+
 def participant_row(session: Session, actor: UserView, participant_id: str) -> Any:
     """A participant's row within the actor's sites; for anyone else the participant does not exist."""
     row = once(
         session,
         ("participant", participant_id),
-        lambda: session.execute(select(participants).where(participants.c.participant_id == participant_id)).first(),
+        lambda: _first(_PARTICIPANT, session, participants, participant_id=participant_id),
     )
     if row is None or (actor.role.site_scoped and row.site not in actor.sites):
         raise NotFound("no such participant")
@@ -272,7 +284,7 @@ def check_participant(engine: Engine, actor: UserView, participant_id: str) -> N
 
 
 def _row(session: Session, actor: UserView, screening_id: int) -> Any:
-    row = session.execute(select(screenings).where(screenings.c.id == screening_id)).first()
+    row = _first(_SCREENING, session, screenings, screening_id=screening_id)
     if row is None:
         raise NotFound("no such screening")
     _check_site(actor, row.site)
