@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from trialwright.services import audit, clock
-from trialwright.services.users import UserError, _trial_names, check_password_policy
+from trialwright.services.users import UserError, check_password_policy, trial_names
 from trialwright.store.approval_tables import set_password_tokens
 from trialwright.store.auth_tables import users, web_sessions
 from trialwright.store.engine import session_scope
@@ -126,7 +126,7 @@ def token_holder(engine: Engine, token: str) -> str | None:
 def set_password(engine: Engine, token: str, password: str) -> str:
     """Set the account's password with a live token (once); returns the username. Audited as
     ``user.password_set``; the account's sessions end and any lockout is lifted."""
-    names = _trial_names(engine)  # read before the write transaction begins
+    names = trial_names(engine)  # read before the write transaction begins
     with session_scope(engine) as session:
         row = _live(session, token)
         if row is None:

@@ -55,7 +55,14 @@ from trialwright.services.safety.common import DeadlineView
 from trialwright.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
 from trialwright.services.simulation_file import AWARE_AT, check_settings
 from trialwright.services.trial import current_protocol
-from trialwright.services.users import UserView, create_user, generate_password, get_user, reset_password
+from trialwright.services.users import (
+    UserView,
+    create_user,
+    generate_password,
+    get_user,
+    reset_password,
+    trial_names,
+)
 
 __all__ = ["REFUSED_MORE", "REFUSED_WHOM", "SimulationError", "SimulationSummary", "refusal_lines", "simulate",
            "simulation_file_for"]  # fmt: skip
@@ -464,9 +471,10 @@ def ensure_users(engine: Engine, protocol: Protocol, prefix: str = "sim-") -> di
     """One account per role (site-scoped roles at every site), each with a new random password: created,
     or for an existing account reset (audited). Returns the accounts and their passwords."""
     out = {}
+    names = trial_names(engine)
     for role in Role:
         name = f"{prefix}{role.value.replace('_', '-')}"
-        password = generate_password()
+        password = generate_password(name, names)
         user = get_user(engine, name)
         if user is None:
             user = create_user(

@@ -58,6 +58,7 @@ __all__ = [
     "set_email",
     "set_preferences",
     "start_session",
+    "trial_names",
     "user_count",
 ]
 
@@ -132,9 +133,14 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def generate_password() -> str:
-    """A random password that meets the policy (for new accounts and resets by an administrator)."""
-    return secrets.token_urlsafe(15) + secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.choice("23456789")
+def generate_password(username: str = "", names: Sequence[str] = ()) -> str:
+    """A random password that meets the policy (for new accounts and resets by an administrator): drawn again until
+    the policy accepts it for ``username`` and the trial's ``names``, since a random draw can, rarely, hold a run of
+    sequential characters, a common word or the username (a simulated account once failed that way)."""
+    while True:
+        password = secrets.token_urlsafe(15) + secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.choice("23456789")
+        if password_problem(password, username=username, names=names) is None:
+            return password
 
 
 def check_password_policy(username: str, password: str, *, names: Sequence[str] = ()) -> None:
@@ -145,14 +151,14 @@ def check_password_policy(username: str, password: str, *, names: Sequence[str] 
         raise UserError(f"password: {problem}")
 
 
-def _trial_names(engine: Engine) -> tuple[str, ...]:
+def trial_names(engine: Engine) -> tuple[str, ...]:
     """The trial's id, acronym and short title, which no password may contain (none before ``init``)."""
     with session_scope(engine) as session:
         return _trial_names_in(session)
 
 
 def _trial_names_in(session: Session) -> tuple[str, ...]:
-    """``_trial_names`` in the caller's transaction."""
+    """``trial_names`` in the caller's transaction."""
     from trialwright.services.trial import _parsed
     from trialwright.store.tables import protocol_versions, trial
 
@@ -415,7 +421,7 @@ def set_sites(
 
 def reset_password(engine: Engine, username: str, new_password: str, *, actor: str) -> None:
     """Set a new password (administrator), unlock the account, end its sessions (audited)."""
-    names = _trial_names(engine)
+    names = trial_names(engine)
     with session_scope(engine) as session:
         row = _require(session, username)
         check_password_policy(row.username, new_password, names=names)
@@ -425,7 +431,7 @@ def reset_password(engine: Engine, username: str, new_password: str, *, actor: s
 
 def change_password(engine: Engine, username: str, old_password: str, new_password: str) -> None:
     """A user changes their own password; the old one must be right (audited)."""
-    names = _trial_names(engine)
+    names = trial_names(engine)
     with session_scope(engine) as session:
         row = _require(session, username)
         if not _verify(row.password_hash, old_password):

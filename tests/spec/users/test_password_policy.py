@@ -65,3 +65,14 @@ def test_the_shipped_list_and_the_generator() -> None:
     assert len(common) == 10_000 and {"password", "qwerty", "iloveyou", "dragon"} <= common
     assert all(password_problem(generate_password(), username="study-coordinator") is None for _ in range(2000))
     assert password_problem("Correct-horse-7") is None  # the tests' password: two words and a digit
+
+
+def test_a_generated_password_the_policy_would_refuse_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random draw can, rarely, be refused by the policy (a run of sequential characters, the username, the trial's
+    name): the generator draws again rather than hand out a password its own account creation then refuses (a
+    simulated account once failed with "is mostly repeated or sequential characters")."""
+    draws = iter(["abcdefghijklmnopqrst", "xdm-coordinatorxxxxx", "Xcorona-trialxq9Zk7w", "q8Zr-T2mW_k4vLp9sXe3"])
+    monkeypatch.setattr("trialwright.services.users.secrets.token_urlsafe", lambda _n: next(draws))
+    password = generate_password("dm-coordinator", names=("CORONA-TRIAL",))
+    assert password.startswith("q8Zr-T2mW_k4vLp9sXe3")
+    assert password_problem(password, username="dm-coordinator", names=("CORONA-TRIAL",)) is None
