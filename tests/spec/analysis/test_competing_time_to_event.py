@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from trialwright.analysis.results import OutcomeResult
 from trialwright.protocol import ProtocolError, load_protocol_text
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.outcomes import Outcome
+from trialwright.web.report_words import report_words
 
 EXAMPLE = ROOT / "protocols" / "EXAMPLE-CAP-3ARM.yaml"
 REFERENCE, TREATMENT = "Placebo inhaler + standard care", "ILX 100 micrograms + standard care"
@@ -235,6 +237,12 @@ def test_fine_gray_is_fine_and_grays_own_equations_on_the_times_worked_out_by_ha
     assert fg.estimate > 1  # walking sooner in the treatment arm
     assert fg.note.endswith(f"{(status == 1).sum()} had the event, {(status == 2).sum()} died before it")
     assert fg.note.startswith("Gray's test p=")
+    persian = report_words(_loaded()[0], "fa")
+    assert persian.sentence(fg.scale) == "نسبت خطر زیرتوزیع رویداد"
+    assert persian.sentence(fg.note).endswith(
+        f"{persian.digits(str((status == 1).sum()))} رویداد داشتند، {persian.digits(str((status == 2).sum()))} پیش از "
+        "آن فوت کردند"
+    )
 
 
 def test_the_cause_specific_hazard_ratio_is_statsmodels_phreg_with_the_deaths_censored() -> None:
@@ -278,6 +286,30 @@ def test_a_time_to_the_first_sae_with_death_competing() -> None:
     assert reference["at"][str(END)] == pytest.approx(0.25) and reference["died_by"][str(END)] == pytest.approx(0.25)
     # treatment: 3 at risk; SAE day 7 (1/3), death day 9 (2/3 * 1/2 = 1/3); censored 28
     assert treatment["at"]["7"] == pytest.approx(1 / 3) and treatment["died_by"][str(END)] == pytest.approx(1 / 3)
+
+
+def test_while_on_treatment_only_a_death_up_to_the_day_the_intervention_stopped_competes() -> None:
+    """With treatment discontinuation while on treatment, follow-up ends the day the intervention stopped: a death
+    after it is censored there, a death before it competes, and the never treated are listed."""
+    sae_variable = {"kind": "time_to_event", "adverse_event": "sae", "up_to_day": END}
+    on_treatment = {"event": "treatment_discontinuation", "strategy": "while_on_treatment"}
+    protocol, outcome = _loaded(variable=sae_variable, intercurrent_events=[COMPETING, HYPOTHETICAL, on_treatment])
+    stopped = [
+        _subject(0, 0, day28=None, died=15),  # stopped on day 10 (below), died on day 15: censored on day 10
+        _subject(1, 1, day28=None, died=5),  # stopped on day 10, died on day 5: competing on day 5
+        _subject(2, 0, day28=None, died=3),  # never stopped, died on day 3: competing
+        _subject(3, 1, day28=None),  # never stopped, nothing: censored at day 28
+    ]
+    subjects = [replace(s, stopped_day=10) if i < 2 else s for i, s in enumerate(stopped)]
+    subjects.append(replace(_subject(4, 0, day28=None, died=2), treated=False))  # never treated: listed
+    (result,) = analyse_outcome(protocol, outcome, sets_of(protocol, subjects, GROUPS))
+    assert [(x.participant_id, x.reason) for x in result.excluded] == [
+        ("P-004", "never treated: no time on treatment to follow")
+    ]
+    reference, treatment = result.extra["event_incidence"][REFERENCE], result.extra["event_incidence"][TREATMENT]
+    assert reference is not None and treatment is not None
+    assert (reference["died"], reference["censored"], reference["times"]) == (1, 1, [3.0])
+    assert (treatment["died"], treatment["censored"], treatment["times"]) == (1, 1, [5.0])
 
 
 def test_the_estimand_says_death_competes_in_words() -> None:
