@@ -155,6 +155,22 @@ class IncidenceCurve(TypedDict):
     cif_competing: list[float]
 
 
+class EventIncidence(TypedDict):
+    """One group's cumulative incidence of a time to event's event with death as the competing event (Aalen-Johansen):
+    the counts, the incidence of the event and of death first at each reported day (keys are days), and the curves'
+    steps."""
+
+    n: int
+    events: int
+    died: int
+    censored: int
+    at: dict[str, float | None]
+    died_by: dict[str, float | None]
+    times: list[float]
+    cif: list[float]
+    cif_competing: list[float]
+
+
 class ShiftCounts(TypedDict):
     """One group's shift table: baseline category (rows) by the category analysed (columns), labels in order."""
 
@@ -169,6 +185,7 @@ class OutcomeDetails(TypedDict, total=False):
     up_to_day: int  # binary outcomes counted up to a day; time to event: the end day
     kaplan_meier: dict[str, SurvivalCurve | None]  # time to event, per group (None: nobody to estimate)
     cumulative_incidence: dict[str, IncidenceCurve | None]  # a duration with death competing, per group
+    event_incidence: dict[str, EventIncidence | None]  # a time to event with death competing, per group
     days: list[int]  # the days the cumulative incidence is reported at
     by_category: dict[str, dict[str, int]]  # ordinal outcomes: per group, participants per category
     order: list[str]  # the categories, in the protocol's order

@@ -38,6 +38,7 @@ __all__ = [
     "EFFECT_AT",
     "EFFECT_BY_VISIT",
     "EFFECT_BY_VISIT_LOG",
+    "EVENTS_DIED",
     "FEW_IN_GROUP",
     "FINE_GRAY_SINGULAR",
     "GRAY",
@@ -94,6 +95,7 @@ __all__ = [
     "RMST_SCALE",
     "SCALES",
     "SEPARATED",
+    "SHR_OF_EVENT",
     "STAY_END",
     "STAY_NOT_RECORDED",
     "STAY_NOT_RECORDED_LEFT",
@@ -174,6 +176,9 @@ LOG_RANK = N_("stratified log-rank p=%(p)s")
 PH_CHECK = N_("proportional hazards check p=%(p)s")
 GRAY = N_("Gray's test p=%(p)s")
 DISCHARGED_DIED = N_("%(n)s discharged alive, %(k)s died")
+EVENTS_DIED = N_("%(n)s had the event, %(k)s died before it")
+#: the scale of a time to event's Fine-Gray estimate (death competing)
+SHR_OF_EVENT = N_("subdistribution hazard ratio of the event")
 STRATA_LEFT_OUT = N_("strata left out: %(strata)s")
 #: why an estimate is not estimable: the statistical methods' own words (``analysis.statistics``,
 #: ``analysis.methods``), quoted exactly (a spec raises each and compares)
@@ -245,7 +250,7 @@ MESSAGES = tuple(sorted(
      NOT_HELD, DIED_NO_START, NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT, NO_START_LEFT, VERSUS, MMRM,
      NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE, RMST_SCALE, N_DROPPED, DF, EFFECT_BY_VISIT, EFFECT_BY_VISIT_LOG,
      EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,
-     DISCHARGED_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP, NO_EVENTS,
+     DISCHARGED_DIED, EVENTS_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP, NO_EVENTS,
      NO_EVENTS_IN, NB2_FAILED_WITH, NO_EVENTS_RATE, NO_EVENTS_RR, OR_NONE, OR_ALL, PPO_BOUNDARY, LOCKED_OVER,
      LOCKED_OVER_ONE, HR_NO_EVENTS, HR_NO_EVENTS_IN, RMST_NO_EVENTS, RMST_NO_EVENTS_IN),
     key=lambda m: -len(re.sub(r"%\(\w+\)s", "", m)),

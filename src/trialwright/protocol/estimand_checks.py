@@ -42,7 +42,7 @@ _STRATEGIES: dict[tuple[VariableKind, str], frozenset[Strategy]] = {
     (VariableKind.BINARY, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
     (VariableKind.ORDINAL, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
     (VariableKind.COUNT, "death"): frozenset({Strategy.TREATMENT_POLICY, Strategy.COMPOSITE}),
-    (VariableKind.TIME_TO_EVENT, "death"): frozenset({Strategy.COMPOSITE}),
+    (VariableKind.TIME_TO_EVENT, "death"): frozenset({Strategy.COMPOSITE, Strategy.COMPETING}),
     (VariableKind.DURATION, "death"): frozenset({Strategy.COMPETING}),
     (VariableKind.TIME_TO_EVENT, "withdrawal"): frozenset({Strategy.HYPOTHETICAL}),
     # While on treatment: only what happened up to the day the intervention stopped (adverse events counted or
@@ -95,6 +95,9 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
     estimators = [("estimator", e.estimator)] + [
         (f"sensitivity[{j}].estimator", s.estimator) for j, s in enumerate(e.sensitivity)
     ]
+    competing = kind is VariableKind.DURATION or (
+        kind is VariableKind.TIME_TO_EVENT and e.strategy("death") is Strategy.COMPETING
+    )
     for where, estimator in estimators:
         if not any(estimator in ESTIMATORS_FOR[x] for x in SUMMARIES_FOR[kind]):
             yield f"{path}.{where}", f"{estimator.value} does not analyse {_a(kind.value)} variable"
@@ -115,8 +118,17 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
             )
         elif estimator is Estimator.COX and kind is not VariableKind.TIME_TO_EVENT:
             yield f"{path}.{where}", "cox times an event: for a duration ending in death use cause_specific_cox"
-        elif estimator is Estimator.CAUSE_SPECIFIC_COX and kind is not VariableKind.DURATION:
-            yield f"{path}.{where}", "cause_specific_cox is for a duration whose end competes with death"
+        elif estimator in (Estimator.COX, Estimator.RMST) and competing:
+            yield f"{path}.{where}", (
+                f"{estimator.value} with death competing is not computed in this version ({estimator.value} would "
+                "censor the deaths, which competing keeps as an end of their own): use fine_gray "
+                "(subdistribution_hazard_ratio) or cause_specific_cox (hazard_ratio)"
+            )
+        elif estimator in (Estimator.CAUSE_SPECIFIC_COX, Estimator.FINE_GRAY) and not competing:
+            yield f"{path}.{where}", (
+                f"{estimator.value} is for an end that competes with death: a duration, or a time to event that "
+                "declares {event: death, strategy: competing}"
+            )
     if e.covariance != "unstructured" and Estimator.MMRM not in e.estimators:
         yield f"{path}.covariance", "covariance is the mixed model's: it applies only with the estimator mmrm"
     yield from _intercurrent(p, path, e, forms)

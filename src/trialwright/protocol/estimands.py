@@ -177,14 +177,15 @@ class IntercurrentKind(StrEnum):
 
 
 class Strategy(StrEnum):
-    """How an intercurrent event is handled (ICH E9(R1) A.3.1), plus death as a competing event for durations."""
+    """How an intercurrent event is handled (ICH E9(R1) A.3.1), plus death as a competing event for durations and
+    times to events."""
 
     TREATMENT_POLICY = "treatment_policy"  # the value whatever happened (what is missing stays missing, and listed)
     COMPOSITE = "composite"  # the event itself is the outcome: it takes the declared value
     HYPOTHETICAL = "hypothetical"  # as if it had not happened (censored at it, for times to events)
     WHILE_ON_TREATMENT = "while_on_treatment"
     PRINCIPAL_STRATUM = "principal_stratum"
-    COMPETING = "competing"  # death ends a duration as a competing event (cumulative incidence; Fine-Gray)
+    COMPETING = "competing"  # death ends a duration, or prevents a time to event, as a competing event (Fine-Gray)
 
 
 class IntercurrentEvent(ProtocolModel):
@@ -251,7 +252,9 @@ SUMMARIES_FOR: dict[VariableKind, frozenset[Summary]] = {
     VariableKind.BINARY: frozenset({Summary.RISK_DIFFERENCE, Summary.RISK_RATIO, Summary.ODDS_RATIO}),
     VariableKind.ORDINAL: frozenset({Summary.COMMON_ODDS_RATIO}),
     VariableKind.COUNT: frozenset({Summary.RATE_RATIO, Summary.HODGES_LEHMANN_SHIFT, Summary.COMMON_ODDS_RATIO}),
-    VariableKind.TIME_TO_EVENT: frozenset({Summary.HAZARD_RATIO, Summary.RMST_DIFFERENCE}),
+    VariableKind.TIME_TO_EVENT: frozenset(  # the subdistribution hazard ratio with death competing
+        {Summary.HAZARD_RATIO, Summary.RMST_DIFFERENCE, Summary.SUBDISTRIBUTION_HAZARD_RATIO}
+    ),
     VariableKind.DURATION: frozenset({Summary.SUBDISTRIBUTION_HAZARD_RATIO, Summary.HAZARD_RATIO}),
 }
 

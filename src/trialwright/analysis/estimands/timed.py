@@ -4,7 +4,7 @@ or in death (Aalen-Johansen, Fine-Gray with Gray's test, cause-specific Cox)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from trialwright.analysis import no_events
@@ -26,6 +26,7 @@ from trialwright.analysis.estimands.common import (
 from trialwright.analysis.methods import competing, survival
 from trialwright.analysis.results import (
     Comparison,
+    EventIncidence,
     Exclusion,
     IncidenceCurve,
     OutcomeResult,
@@ -56,6 +57,7 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
     assert v.up_to_day is not None
     end = v.up_to_day
     death_counts = v.adverse_event is AdverseEventKind.DEATH or e.strategy("death") is Strategy.COMPOSITE
+    competes = e.strategy("death") is Strategy.COMPETING  # status 2: died first, on the day of death
     on_treatment = e.strategy("treatment_discontinuation") is Strategy.WHILE_ON_TREATMENT
     recorded: dict[str, tuple[float, int] | str] = {}
 
@@ -66,7 +68,9 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
         if on_treatment and s.stopped_day is not None:
             s = replace(s, followed_days=min(x for x in (s.followed_days, s.stopped_day) if x is not None))
         if v.adverse_event is None:
-            found = recorded.setdefault(s.participant_id, _from_form(s, v.fields[0], v.at or "", end, death_counts))
+            found = recorded.setdefault(
+                s.participant_id, _from_form(s, v.fields[0], v.at or "", end, death_counts, competes)
+            )
             return None if isinstance(found, str) else found
         days = [s.treatment_day + x.onset_day for x in s.events if x.serious and x.onset_day >= 0]
         if v.adverse_event is AdverseEventKind.SAE and days:
@@ -77,6 +81,8 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
             first = s.death_day if first is None else min(first, s.death_day)
         limits = [end] + [d for d in (s.followed_days, s.withdrawn_day) if d is not None]
         censor = min(limits)
+        if competes and s.death_day is not None and s.death_day <= censor and (first is None or s.death_day < first):
+            return float(max(s.death_day, 0)), 2
         if first is not None and first <= censor:
             return float(max(first, 0)), 1
         if censor < 0:
@@ -93,6 +99,8 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
     )
     in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
     analysed = {g: sum(1 for s in population if s.group == g and times[s.participant_id]) for g in groups}
+    if competes:
+        return _with_death_competing(outcome, sets, times, observed, in_set, analysed, excluded)
     curves: dict[str, SurvivalCurve | None] = {}
     for g in groups:
         rows = [t for s in population if s.group == g and (t := times[s.participant_id]) is not None]
@@ -126,10 +134,13 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
     )
 
 
-def _from_form(s: Subject, field: str, at: str, end: int, death_counts: bool) -> tuple[float, int] | str:
+def _from_form(
+    s: Subject, field: str, at: str, end: int, death_counts: bool, competes: bool = False
+) -> tuple[float, int] | str:
     """The time to an event whose date a form records at visit ``at``: (days, 1) for the event, (days, 0) censored,
     or why neither is known, in words. A blank date on the form means the event had not happened by the day that
-    visit was held; a death first is the event when death is composite; follow-up ends at ``end``, the data cut-off or
+    visit was held; a death first is the event when death is composite, and (days, 2) on the day of death when death
+    competes (a recorded date on or before the death is the event); follow-up ends at ``end``, the data cut-off or
     withdrawal. A date before randomization, or a form from a visit held after death, is not used."""
     limit = min([end] + [d for d in (s.followed_days, s.withdrawn_day) if d is not None])
     death = s.death_day if death_counts else None
@@ -141,6 +152,9 @@ def _from_form(s: Subject, field: str, at: str, end: int, death_counts: bool) ->
     day = None if raw is None or s.randomized_on is None else (dt.date.fromisoformat(str(raw)) - s.randomized_on).days
     if day is not None and day < 0:
         return say.BEFORE_RANDOMIZATION % {"variable": field, "visit": at, "value": raw}
+    died = s.death_day if competes else None
+    if died is not None and died <= limit and (day is None or died < day):
+        return float(max(died, 0)), 2
     first = min((d for d in (day, death) if d is not None), default=None)
     if first is not None and first <= limit:
         return float(first), 1
@@ -197,6 +211,122 @@ def _tte_comparison(
         r = survival.rmst_difference(times, events, group, float(end))
         return Comparison(label, method, set_name, scale, r.difference, r.ci_lower, r.ci_upper, r.p_value, n,
                           primary, no_events.rmst_note(events, group, treat, ref, end))  # fmt: skip
+
+    return safe(method, label, set_name, scale, n, primary, run)
+
+
+# --- time to event with death competing --------------------------------------------------------------------------
+
+#: How a time to event ends for the competing-risks methods (the status ``observed`` gives): the event, or death first.
+_EVENT_STATUS = {0: "censored", 1: "event", 2: "died"}
+
+
+def _with_death_competing(
+    outcome: Outcome,
+    sets: Sets,
+    times: dict[str, tuple[float, int] | None],
+    observed: Callable[[Subject], tuple[float, int] | None],
+    in_set: dict[str, int],
+    analysed: dict[str, int],
+    excluded: tuple[Exclusion, ...],
+) -> OutcomeResult:
+    """A time to event that a death before it prevents: the Aalen-Johansen cumulative incidence of the event by group
+    (deaths neither dropped nor censored) at the duration's days up to ``up_to_day`` and at it, and between groups
+    the Fine-Gray subdistribution hazard ratio with Gray's test, or the cause-specific hazard ratio (the same
+    estimators as a duration's)."""
+    e = outcome.estimand
+    v = e.variable
+    assert v.up_to_day is not None
+    end = v.up_to_day
+    days = sorted({d for d in CIF_DAYS if d < end} | {end})
+    population = sets.of(e.population)
+    curves: dict[str, EventIncidence | None] = {}
+    for g in sets.groups:
+        rows = [t for s in population if s.group == g and (t := times[s.participant_id]) is not None]
+        if not rows:
+            curves[g] = None
+            continue
+        cif = st.cumulative_incidence(
+            [t for t, _ in rows], [_EVENT_STATUS[d] for _, d in rows], "event", ["died"], censored="censored"
+        )
+        curves[g] = {
+            "n": cif.n,
+            "events": cif.n_events,
+            "died": cif.n_competing,
+            "censored": cif.n_censored,
+            "at": {str(d): cif.at(d) for d in days},
+            "died_by": {str(d): cif.competing_at(d) for d in days},
+            "times": list(cif.times),
+            "cif": list(cif.cif),
+            "cif_competing": list(cif.cif_competing),
+        }
+    comparisons = []
+    for treat, ref in pairs(sets.groups):
+        for estimator, pop, primary in estimators_of(e):
+            rows2 = [(s, t) for s in sets.of(pop) if s.group in (treat, ref) and (t := observed(s)) is not None]
+            comparisons.append(
+                _competing_compared(
+                    estimator,
+                    [t for _, (t, _) in rows2],
+                    [d for _, (_, d) in rows2],
+                    [int(s.group == treat) for s, _ in rows2],
+                    treat,
+                    ref,
+                    sets.names[pop],
+                    primary,
+                    stay=False,
+                )
+            )
+    return OutcomeResult(
+        outcome.id,
+        outcome.description,
+        outcome.kind,
+        v.adverse_event.value if v.adverse_event is not None else v.fields[0],
+        v.kind.value,
+        f"day {end}",
+        outcome.registry_timepoint,
+        sets.names[e.population],
+        False,
+        in_set,
+        analysed,
+        (),
+        tuple(comparisons),
+        {"event_incidence": curves, "days": days, "up_to_day": end},
+        excluded,
+    )
+
+
+def _competing_compared(
+    estimator: Estimator,
+    times: Sequence[float],
+    status: Sequence[int],
+    group: Sequence[int],
+    treat: str,
+    ref: str,
+    set_name: str,
+    primary: bool,
+    *,
+    stay: bool,
+) -> Comparison:
+    """The event (a stay ended alive, or a time to event's event) between two groups with death competing (status 1
+    the event, 2 death, 0 censored): the Fine-Gray subdistribution hazard ratio (robust SE, as cmprsk::crr) with
+    Gray's test beside it, or the cause-specific hazard ratio."""
+    label, method = label_of(treat, ref), METHOD[estimator]
+    fine_gray = estimator is Estimator.FINE_GRAY
+    shr = "subdistribution hazard ratio of discharge alive" if stay else say.SHR_OF_EVENT
+    scale = shr if fine_gray else "cause-specific hazard ratio"
+    n = (sum(1 for x in group if x == 1), sum(1 for x in group if x == 0))
+
+    def run() -> Comparison:
+        if fine_gray:
+            fg = competing.fine_gray(times, status, group)
+            gray = competing.gray_test(times, status, group)
+            ended = (say.DISCHARGED_DIED if stay else say.EVENTS_DIED) % {"n": fg.n_events, "k": fg.n_competing}
+            note = f"Gray's test p={gray.p_value:.3f}; {ended}"
+            return Comparison(label, method, set_name, scale, fg.shr, fg.ci_lower, fg.ci_upper, fg.p_value, n,
+                              primary, note)  # fmt: skip
+        cs = competing.cause_specific_cox(times, status, group)
+        return Comparison(label, method, set_name, scale, cs.hr, cs.ci_lower, cs.ci_upper, cs.p_value, n, primary)
 
     return safe(method, label, set_name, scale, n, primary, run)
 
@@ -270,28 +400,13 @@ def duration(outcome: Outcome, sets: Sets) -> OutcomeResult:
 def _stay_compared(
     members: Sequence[Subject], treat: str, ref: str, estimator: Estimator, set_name: str, primary: bool
 ) -> Comparison:
-    """Ended alive between two groups with death competing: the Fine-Gray subdistribution hazard ratio (robust SE,
-    as cmprsk::crr) with Gray's test beside it, or the cause-specific hazard ratio."""
-    label, method = label_of(treat, ref), METHOD[estimator]
-    fine_gray = estimator is Estimator.FINE_GRAY
-    scale = "subdistribution hazard ratio of discharge alive" if fine_gray else "cause-specific hazard ratio"
-    rows = [s for s in members if s.group in (treat, ref) and s.stay is not None and s.stay.days is not None]
-    n = (sum(1 for s in rows if s.group == treat), sum(1 for s in rows if s.group == ref))
-
-    def run() -> Comparison:
-        times = [s.stay.days for s in rows if s.stay is not None]
-        status = [_STAY_STATUS[s.stay.status] for s in rows if s.stay is not None]
-        group = [1 if s.group == treat else 0 for s in rows]
-        if fine_gray:
-            fg = competing.fine_gray(times, status, group)
-            gray = competing.gray_test(times, status, group)
-            note = f"Gray's test p={gray.p_value:.3f}; {fg.n_events} discharged alive, {fg.n_competing} died"
-            return Comparison(label, method, set_name, scale, fg.shr, fg.ci_lower, fg.ci_upper, fg.p_value, n,
-                              primary, note)  # fmt: skip
-        cs = competing.cause_specific_cox(times, status, group)
-        return Comparison(label, method, set_name, scale, cs.hr, cs.ci_lower, cs.ci_upper, cs.p_value, n, primary)
-
-    return safe(method, label, set_name, scale, n, primary, run)
+    """Ended alive between two groups with death competing (``_competing_compared``)."""
+    rows = [s.stay for s in members if s.group in (treat, ref) and s.stay is not None and s.stay.days is not None]
+    group = [int(s.group == treat) for s in members if s.group in (treat, ref) and s.stay is not None
+             and s.stay.days is not None]  # fmt: skip
+    times = [x.days for x in rows if x.days is not None]
+    status = [_STAY_STATUS[x.status] for x in rows]
+    return _competing_compared(estimator, times, status, group, treat, ref, set_name, primary, stay=True)
 
 
 def _why_no_stay(s: Subject, variable: str) -> str:

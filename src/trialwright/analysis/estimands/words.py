@@ -85,6 +85,12 @@ _STRATEGY_WORDS = {
     Strategy.PRINCIPAL_STRATUM: N_("principal stratum"),
     Strategy.COMPETING: N_("a competing event: it ends the stay otherwise than alive, never dropped or censored"),
 }
+#: A time to event's words where they differ from a duration's (death competing)
+_TTE_COMPETING = N_(
+    "a competing event: a death before the event ends follow-up on the day of death without it, never dropped or "
+    "censored"
+)
+_TTE_SHR = N_("the subdistribution hazard ratio of the event between the arms, death competing")
 
 
 def _own(item: object, attribute: str, lang: str) -> str:
@@ -188,6 +194,12 @@ def in_words(protocol: Protocol, outcome: Outcome, speech: Speech = ENGLISH) -> 
         )
     else:
         variable = t(N_("{what}: the stay's length, ending alive or in death")).format(what=label(v.fields[0]))
+
+    def strategy_words(strategy: Strategy) -> str:
+        if strategy is Strategy.COMPETING and v.kind is VariableKind.TIME_TO_EVENT:
+            return _TTE_COMPETING
+        return _STRATEGY_WORDS[strategy]
+
     tte = t(N_(" (followed until it, then censored)"))
     if v.kind is VariableKind.TIME_TO_EVENT and v.adverse_event is None:
         tte = t(
@@ -201,11 +213,14 @@ def in_words(protocol: Protocol, outcome: Outcome, speech: Speech = ENGLISH) -> 
         VariableKind.CONTINUOUS: t(N_(" (the values missing after it are modelled as missing at random)")),
     }.get(v.kind, "")
     events = semicolon.join(
-        t(N_("{event}: {strategy}")).format(event=event_name(x), strategy=t(_STRATEGY_WORDS[x.strategy]))
+        t(N_("{event}: {strategy}")).format(event=event_name(x), strategy=t(strategy_words(x.strategy)))
         + (how if x.strategy is Strategy.HYPOTHETICAL else "")
         + (t(N_(" (it counts as {value})")).format(value=code(x.value, own_field)) if x.value is not None else "")
         for x in e.intercurrent_events
     )
+    summary = _SUMMARY_WORDS[e.summary]
+    if v.kind is VariableKind.TIME_TO_EVENT and e.summary is Summary.SUBDISTRIBUTION_HAZARD_RATIO:
+        summary = _TTE_SHR
     names = {a.id: _own(a, "name", lang) for a in protocol.analysis_sets}
     sensitivity = semicolon.join(
         t(METHOD.get(s.estimator, s.estimator.value))
@@ -221,7 +236,7 @@ def in_words(protocol: Protocol, outcome: Outcome, speech: Speech = ENGLISH) -> 
         ("Population", f"{set_name}: {definition}".rstrip(": ")),
         ("Variable", variable),
         ("Intercurrent events", events or t(N_("none declared"))),
-        ("Summary", t(_SUMMARY_WORDS[e.summary])),
+        ("Summary", t(summary)),
         ("Estimator", t(METHOD.get(e.estimator, e.estimator.value)) + covariance),
         ("Sensitivity", sensitivity or t(N_("none"))),
     )
