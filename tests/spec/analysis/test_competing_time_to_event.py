@@ -8,9 +8,11 @@ competing}``):
 * a recorded date on or before the death and on or before the end of follow-up (``up_to_day``, the data cut-off or
   withdrawal) is the event on that day (status 1);
 * a death on or before the end of follow-up with no recorded date on or before it is the competing event on the day
-  of death (status 2). The date is read at visit ``at`` only, and a visit held after the death is never used: a
-  participant who died before that visit has no date and counts as dying before the event (a protocol whose
-  participants may walk and then die before ``at`` records the date at an earlier visit);
+  of death (status 2) when the form was saved at visit ``at`` held on the day of death with the date blank (e.g. an
+  end-of-follow-up visit held at the death): that says the event had not happened by then. The date is read at visit
+  ``at`` only and a visit held after the death is never used, so a participant who died with no such form has no
+  date and nothing says whether they walked before dying: listed as not analysed with that reason, never counted
+  as dying before the event;
 * otherwise the existing rules of a time to an event a form records: a later date is censored at the end of
   follow-up, a blank date on a saved form is censored on the day the visit was held, and a date before
   randomization, a date marked not done, a visit not held or a form not saved is listed as not analysed with the
@@ -122,9 +124,11 @@ def _trial() -> tuple[list[Subject], dict[str, tuple[int, int]], dict[str, str]]
         arm = i % 2
         walked = int(rng.integers(2, 36 if arm == 0 else 26))  # a date after day 28 is censored at day 28
         died = int(rng.integers(1, 40)) if rng.random() < 0.3 else None
-        if died is not None and died <= END:  # died before the day-28 visit: no visit after the death, no date
-            s = _subject(i, arm, day28=None, held=None, died=died)
-            times[s.participant_id] = (died, 2)
+        if died is not None and died <= END:  # died before day 28: the day-28 form completed on the day of death
+            walked_first = walked <= died
+            s = _subject(i, arm, day28={FIELD: _on(walked) if walked_first else None, "symptoms.cough": 1},
+                         held=died, died=died)  # fmt: skip
+            times[s.participant_id] = (walked, 1) if walked_first else (died, 2)
         else:  # alive at the day-28 visit
             s = _subject(i, arm, day28={FIELD: _on(walked), "symptoms.cough": 1}, died=died)
             times[s.participant_id] = (walked, 1) if walked <= END else (END, 0)
@@ -132,11 +136,13 @@ def _trial() -> tuple[list[Subject], dict[str, tuple[int, int]], dict[str, str]]
     special = [
         (_subject(80, 0, day28={FIELD: None, "symptoms.cough": 2}), (END, 0)),  # saved form, no date: censored
         (_subject(81, 1, day28={"symptoms.cough": 0}, held=25), (25, 0)),  # held on day 25: event-free to day 25
-        (_subject(82, 0, day28=None, held=None, died=6), (6, 2)),  # died on day 6, never walked: competing
+        (_subject(82, 0, day28={FIELD: None, "symptoms.cough": 2}, held=6, died=6), (6, 2)),  # died on day 6, the
+        # form completed that day with no date: never walked, competing
         (_subject(83, 1, day28={FIELD: _on(9), "symptoms.cough": 1}, died=9, held=9), (9, 1)),  # walked, died the
         # same day (the visit held that day): the date on or before the death is the event
         (_subject(84, 0, day28={FIELD: _on(12), "symptoms.cough": 1}, died=30), (12, 1)),  # walked, died later
-        (_subject(85, 1, day28=None, held=None, died=10, withdrawn=14), (10, 2)),  # died before withdrawing
+        (_subject(85, 1, day28={FIELD: None, "symptoms.cough": 1}, held=10, died=10, withdrawn=14), (10, 2)),  # died
+        # before withdrawing
         (_subject(86, 0, day28={FIELD: _on(20), "symptoms.cough": 1}, withdrawn=15), (15, 0)),  # walked after
         # withdrawing: censored at the withdrawal
         (_subject(87, 1, day28=None, held=None, died=60), None),  # died after follow-up, the visit not held
@@ -151,12 +157,19 @@ def _trial() -> tuple[list[Subject], dict[str, tuple[int, int]], dict[str, str]]
         "P-089": f"symptoms.walked_on at day28 is {_on(-2)}, before randomization: not used",
         "P-090": "symptoms.walked_on at day28 is marked not done: whether the event happened is not known",
         "P-091": "no symptoms form at day28: whether the event happened is not known",
+        "P-092": "died on day 6 with no symptoms.walked_on recorded at day28 by then: whether the event came before "
+        "the death is not known",
+        "P-093": "died on day 11 with no symptoms.walked_on recorded at day28 by then: whether the event came before "
+        "the death is not known",
     }
     subjects += [
         _subject(88, 0, day28=None, held=None, withdrawn=20),  # withdrew, nothing says whether they walked
         _subject(89, 1, day28={FIELD: _on(-2), "symptoms.cough": 1}),
         _subject(90, 0, day28={FIELD: "not_done", "symptoms.cough": 1}),
         _subject(91, 1, day28={"vitals.resp_rate": 20.0}),  # visit held, the symptoms form never saved
+        _subject(92, 0, day28=None, held=None, died=6),  # died on day 6, no form: walked first or not, nobody knows
+        _subject(93, 1, day28={FIELD: None, "symptoms.cough": 1}, held=4, died=11),  # the form saved on day 4 says
+        # nothing of days 5-11
     ]
     return subjects, times, listed
 

@@ -140,8 +140,10 @@ def _from_form(
     """The time to an event whose date a form records at visit ``at``: (days, 1) for the event, (days, 0) censored,
     or why neither is known, in words. A blank date on the form means the event had not happened by the day that
     visit was held; a death first is the event when death is composite, and (days, 2) on the day of death when death
-    competes (a recorded date on or before the death is the event); follow-up ends at ``end``, the data cut-off or
-    withdrawal. A date before randomization, or a form from a visit held after death, is not used."""
+    competes (a recorded date on or before the death is the event; a death with no date competes only when the form
+    was saved on the day of death with the date blank, and is otherwise listed: whether the event came first is not
+    known); follow-up ends at ``end``, the data cut-off or withdrawal. A date before randomization, or a form from a
+    visit held after death, is not used."""
     limit = min([end] + [d for d in (s.followed_days, s.withdrawn_day) if d is not None])
     death = s.death_day if death_counts else None
     raw = None if after_death(s, at) else s.value(at, field)
@@ -154,6 +156,8 @@ def _from_form(
         return say.BEFORE_RANDOMIZATION % {"variable": field, "visit": at, "value": raw}
     died = s.death_day if competes else None
     if died is not None and died <= limit and (day is None or died < day):
+        if day is None and not _saved_on(s, at, field, died):  # nothing says the event had not happened by then
+            return say.DIED_FIRST_UNKNOWN % {"day": died, "variable": field, "visit": at}
         return float(max(died, 0)), 2
     first = min((d for d in (day, death) if d is not None), default=None)
     if first is not None and first <= limit:
@@ -170,6 +174,14 @@ def _from_form(
 
 
 _NOT_FOLLOWED = N_("not followed for a day (randomized after the data cut-off)")
+
+
+def _saved_on(s: Subject, at: str, field: str, day: int) -> bool:
+    """Whether the form of ``field`` was saved at visit ``at`` held on ``day`` (the day of death: a blank date there
+    says the event had not happened by the death). A form saved earlier says nothing of the days between it and the
+    death, and a visit held after the death is never used."""
+    form = field.partition(".")[0]
+    return s.visit_days.get(at) == day and any(k.partition(".")[0] == form for k in s.values.get(at, {}))
 
 
 def _why_not_timed(s: Subject, found: tuple[float, int] | str | None, at: str | None) -> tuple[str, str]:
