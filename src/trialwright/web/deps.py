@@ -61,9 +61,11 @@ __all__ = [
     "api_write",
     "client_address",
     "nav_for",
+    "offered_languages",
     "page_zone",
     "require_api_roles",
     "require_roles",
+    "trial_language",
     "viewer_of",
 ]
 
@@ -181,9 +183,7 @@ def current_page(request: Request, session: SessionDep, protocol: ProtocolDep) -
     # Only the languages the protocol declares (and the app has pages in): a cookie or a person's preference for
     # another falls back to the protocol's first language; likewise the calendars (domain.calendars).
     languages = offered_languages(protocol)
-    lang = user.language if user else request.cookies.get(LANG_COOKIE, languages[0])
-    if lang not in languages:
-        lang = languages[0]
+    lang = trial_language(protocol, user.language if user else request.cookies.get(LANG_COOKIE, languages[0]))
     calendars = tuple(c.value for c in trial_calendars(protocol.calendars))
     calendar = user.calendar if user else request.cookies.get(CALENDAR_COOKIE, calendars[0])
     if calendar not in calendars:
@@ -202,6 +202,12 @@ def offered_languages(protocol: Protocol) -> tuple[str, ...]:
     protocol's order (its first, English, the default)."""
     offered = tuple(code for code in protocol.languages if code in LANGUAGES)
     return offered or (DEFAULT_LANGUAGE,)
+
+
+def trial_language(protocol: Protocol, language: str) -> str:
+    """``language`` when the trial offers it (``offered_languages``), else the protocol's first language."""
+    offered = offered_languages(protocol)
+    return language if language in offered else offered[0]
 
 
 def page_zone(protocol: Protocol, user: UserView | None) -> str | None:

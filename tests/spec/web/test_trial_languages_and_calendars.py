@@ -14,9 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import sign_in
-from tests.trialfixtures import Trial, first_protocol, make_trial
+from tests.trialfixtures import Trial, first_protocol, make_trial, username
 from trialwright.domain.roles import Role
 from trialwright.protocol.loader import ProtocolError, load_protocol_text
+from trialwright.services.tokens import issue_token
+from trialwright.services.users import set_preferences
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
 
@@ -72,3 +74,16 @@ def test_an_unknown_calendar_is_refused_with_its_line() -> None:
     (problem,) = refused.value.problems
     assert problem.path == "calendars[1]" and "'gregorian' or 'solar_hijri'" in problem.message
     assert problem.line == text.splitlines().index("calendars: [gregorian, islamic]") + 1
+
+
+def test_a_persian_both_calendars_preference_falls_back_on_pages_and_in_the_api(
+    english_trial: Trial, english_client: TestClient
+) -> None:
+    # a preference stored before (or set elsewhere) for a language and calendar this trial does not declare
+    set_preferences(english_trial.engine, username(Role.STUDY_COORDINATOR), language="fa", calendar="both")
+    sign_in(english_client, Role.STUDY_COORDINATOR)
+    home = english_client.get("/")
+    assert 'lang="en"' in home.text and not JALALI.search(home.text)
+    token, _ = issue_token(english_trial.engine, username(Role.STUDY_COORDINATOR), name="t", actor="test")
+    me = english_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and (me.json()["language"], me.json()["calendar"]) == ("en", "gregorian")
