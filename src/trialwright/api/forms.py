@@ -40,7 +40,15 @@ from trialwright.services import forms as svc
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
-from trialwright.web.deps import ApiReentry, ApiWrite, EngineDep, RowId, api_write, require_api_roles
+from trialwright.web.deps import (
+    ApiReentry,
+    ApiWrite,
+    EngineDep,
+    RowId,
+    api_write,
+    require_api_roles,
+    trial_language,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["forms"])
 Reader = Annotated[UserView, Depends(require_api_roles(*svc.READERS))]
@@ -136,7 +144,7 @@ def save_form(participant_id: str, visit_id: str, form_id: str, body: FormIn, ca
             body.values,
             reason=body.reason,
             visit_date=body.visit_date,
-            words=lambda: words_for(call.protocol, call.user.language, form_id=form_id),
+            words=lambda: words_for(call.protocol, trial_language(call.protocol, call.user.language), form_id=form_id),
         ),
         None,
         call.protocol,

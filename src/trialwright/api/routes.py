@@ -18,6 +18,7 @@ from trialwright.api.schemas import (
     TrialOut,
     UserOut,
 )
+from trialwright.domain.calendars import trial_calendars
 from trialwright.domain.masking import masked_roles, present_arms
 from trialwright.domain.roles import Role
 from trialwright.services import tokens as token_svc
@@ -25,22 +26,33 @@ from trialwright.services import users as user_svc
 from trialwright.services.approvals import may_approve, pending_requests
 from trialwright.services.tokens import TokenAccessDenied, TokenView, issue_token, revoke_token
 from trialwright.services.users import UserError, UserView
-from trialwright.web.deps import ApiUser, EngineDep, ProtocolDep, RowId, SettingsDep, require_api_roles, viewer_of
+from trialwright.web.deps import (
+    ApiUser,
+    EngineDep,
+    ProtocolDep,
+    RowId,
+    SettingsDep,
+    require_api_roles,
+    trial_language,
+    viewer_of,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["trial"])
 AdminUser = Annotated[UserView, Depends(require_api_roles(Role.ADMINISTRATOR))]
 
 
 @router.get("/me", response_model=MeOut)
-def get_me(user: ApiUser) -> MeOut:
-    """Who the token belongs to."""
+def get_me(user: ApiUser, protocol: ProtocolDep) -> MeOut:
+    """Who the token belongs to, with the language and calendar the trial shows them (their own preference when
+    the protocol declares it, else the protocol's first language and default calendar)."""
+    calendars = [c.value for c in trial_calendars(protocol.calendars)]
     return MeOut(
         username=user.username,
         full_name=user.full_name,
         role=user.role.value,
         sites=list(user.sites),
-        language=user.language,
-        calendar=user.calendar,
+        language=trial_language(protocol, user.language),
+        calendar=user.calendar if user.calendar in calendars else calendars[0],
     )
 
 

@@ -1,6 +1,7 @@
 """``trialwright recruitment``: the recruitment dashboard, the forecast with what-if scenarios, and the
 registry-update text; through the same service as the page and the API, acting as a named user (``--as``).
-Dates print in both calendars; per-arm numbers only for the unblinded readers."""
+Dates print in the trial's calendars (the protocol's ``calendars``; both when absent); per-arm numbers only
+for the unblinded readers."""
 
 from __future__ import annotations
 
@@ -34,10 +35,18 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
         fail_with(exc)
 
 
-def _day(value: Any) -> str:
+def _calendar(engine: Any) -> str:
+    """The trial's default calendar preference, from its protocol's ``calendars`` (both when it declares none)."""
+    from trialwright.domain.calendars import trial_calendars
+    from trialwright.services.trial import current_protocol
+
+    return trial_calendars(current_protocol(engine).protocol.calendars)[0].value
+
+
+def _day(value: Any, calendar: str) -> str:
     from trialwright.domain.calendars import format_date
 
-    return format_date(value) if value is not None else "more than 100 years ahead"
+    return format_date(value, calendar) if value is not None else "more than 100 years ahead"
 
 
 def _pct(part: int, whole: int) -> str:
@@ -53,21 +62,22 @@ def status(
     from trialwright.services.recruitment import parse_scenario, recruitment_status
 
     engine, actor = _context(user, database)
+    cal = _calendar(engine)
     scenario = _run(parse_scenario, as_of=as_of)
     s = _run(recruitment_status, engine, actor, as_of=scenario.as_of)
     if emit(s.as_dict(), as_json):
         return
     t = s.totals
-    console.print(f"Recruitment as of {_day(s.as_of)}: {t.randomized} of {s.target} randomized "
-                  f"({s.percent_of_target:.0f}%)" + (f"; the target was reached on {_day(s.reached_on)}"
+    console.print(f"Recruitment as of {_day(s.as_of, cal)}: {t.randomized} of {s.target} randomized "
+                  f"({s.percent_of_target:.0f}%)" + (f"; the target was reached on {_day(s.reached_on, cal)}"
                                                      if s.reached_on else ""), highlight=False)  # fmt: skip
-    console.print(f"Planned recruitment: {_day(s.planned_start)} to {_day(s.planned_end)}", highlight=False)
+    console.print(f"Planned recruitment: {_day(s.planned_start, cal)} to {_day(s.planned_end, cal)}", highlight=False)
     sites = Table(title="By site")
     for column in ("site", "first screening", "screened", "eligible", "consented", "enrolled", "randomized"):
         sites.add_column(column, justify="left" if column in {"site", "first screening"} else "right")
     for r in s.sites:
         c = r.counts
-        first = _day(r.first_screened) if r.first_screened else "-"
+        first = _day(r.first_screened, cal) if r.first_screened else "-"
         sites.add_row(f"{r.site} {r.name}", first, *(str(v) for v in (c.screened, c.eligible, c.consented,
                                                                       c.enrolled, c.randomized)))  # fmt: skip
     sites.add_row("all sites", "", *(str(v) for v in (t.screened, t.eligible, t.consented, t.enrolled, t.randomized)))
@@ -86,7 +96,7 @@ def status(
     for i, p in enumerate(s.series):
         row = (p.screened, p.eligible, p.consented, p.randomized, *(a.series[i] for a in s.arms or ()))
         if row != previous or i == len(s.series) - 1:
-            series.add_row(_day(p.on), *(str(v) for v in row))
+            series.add_row(_day(p.on, cal), *(str(v) for v in row))
         previous = row
     console.print(series)
     reasons = Table(title="Why screened patients were not enrolled")
@@ -135,6 +145,7 @@ def forecast(
     from trialwright.services.recruitment import parse_scenario, recruitment_forecast
 
     engine, actor = _context(user, database)
+    cal = _calendar(engine)
     s = _run(parse_scenario, new_site_rate=new_site_rate, new_site_opens=new_site_opens, end_date=end_date,
              as_of=as_of)  # fmt: skip
     f = _run(recruitment_forecast, engine, actor, new_sites=s.new_sites, end_date=s.end_date, as_of=s.as_of)
@@ -145,15 +156,15 @@ def forecast(
         return
     model = "Poisson-gamma, maximum likelihood" if f.model == "mle" else "one pooled rate (no spread between sites)"
     lines = [
-        f"Forecast as of {_day(f.as_of)} ({model}; {f.method}; mean {f.mean_rate_per_month:.2f} per site a month)",
+        f"Forecast as of {_day(f.as_of, cal)} ({model}; {f.method}; mean {f.mean_rate_per_month:.2f} per site a month)",
         f"  randomized: {f.randomized} of {f.target} ({f.remaining} to go)",
-        f"  predicted date the target is reached: {_day(f.median_date)}",
-        *(f"  {iv.level:.0%} interval: {_day(iv.lower)} to {_day(iv.upper)}" for iv in f.intervals),
-        f"  P(target by the planned end, {_day(f.planned_end)}): {f.probability_by_planned_end:.0%}",
+        f"  predicted date the target is reached: {_day(f.median_date, cal)}",
+        *(f"  {iv.level:.0%} interval: {_day(iv.lower, cal)} to {_day(iv.upper, cal)}" for iv in f.intervals),
+        f"  P(target by the planned end, {_day(f.planned_end, cal)}): {f.probability_by_planned_end:.0%}",
     ]
     if f.end_date is not None and f.probability_by_end_date is not None:
-        lines.append(f"  P(target by {_day(f.end_date)}): {f.probability_by_end_date:.0%}")
-    lines += [f"  what-if: a new site, {p.rate_per_month:g} a month from {_day(p.opens_on)}" for p in f.new_sites]
+        lines.append(f"  P(target by {_day(f.end_date, cal)}): {f.probability_by_end_date:.0%}")
+    lines += [f"  what-if: a new site, {p.rate_per_month:g} a month from {_day(p.opens_on, cal)}" for p in f.new_sites]
     for line in lines:
         console.print(line, highlight=False, markup=False)
     rates = Table(title="Sites")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +49,7 @@ __all__ = [
     "parse_moment",
     "site_zone",
     "to_jalali",
+    "trial_calendars",
 ]
 
 
@@ -114,6 +116,19 @@ class CalendarPreference(StrEnum):
     GREGORIAN = "gregorian"
     JALALI = "jalali"
     BOTH = "both"
+
+
+def trial_calendars(declared: Sequence[str] | None) -> tuple[CalendarPreference, ...]:
+    """The calendar preferences a trial allows, its default first, from the protocol's ``calendars``.
+
+    Absent (``None``): both calendars by default and any preference allowed, as before the key existed. One
+    calendar declared: only that one. Both declared: both by default, either alone allowed too."""
+    names = set(declared) if declared is not None else {"gregorian", "solar_hijri"}
+    if names == {"gregorian"}:
+        return (CalendarPreference.GREGORIAN,)
+    if names == {"solar_hijri"}:
+        return (CalendarPreference.JALALI,)
+    return (CalendarPreference.BOTH, CalendarPreference.GREGORIAN, CalendarPreference.JALALI)
 
 
 def to_jalali(day: dt.date) -> str:

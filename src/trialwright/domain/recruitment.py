@@ -484,9 +484,9 @@ def summarise(
     )
 
 
-def day_text(day: dt.date | None) -> str:
-    """A date in both calendars, or "more than 100 years ahead" for None."""
-    return format_date(day) if day is not None else "more than 100 years ahead"
+def day_text(day: dt.date | None, calendar: str = "both") -> str:
+    """A date in the trial's calendar(s) (both by default), or "more than 100 years ahead" for None."""
+    return format_date(day, calendar) if day is not None else "more than 100 years ahead"
 
 
 # --- the registry update -----------------------------------------------------------------------------

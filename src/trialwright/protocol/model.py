@@ -40,6 +40,15 @@ class Protocol(ProtocolModel):
             "(`translations: {fa: ...}`), or `protocol check` refuses the file."
         ),
     )
+    calendars: list[Literal["gregorian", "solar_hijri"]] | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "Optional: the calendars the trial's dates are shown in, on pages and by the CLI: `[gregorian]`, "
+            "`[solar_hijri]` or `[gregorian, solar_hijri]` (both, the default then). A person may choose only among "
+            "them. Absent: both calendars by default, any of the three preferences allowed (docs/i18n.md)."
+        ),
+    )
     trial: TrialInfo = Field(description="The registry record: ids, titles, dates, ethics, sponsors, contacts.")
     sites: list[Site] = Field(min_length=1, description="Recruitment centres.")
     arms: list[Arm] = Field(min_length=2, description="Arms, with allocation ratios.")

@@ -39,6 +39,8 @@ def translations(p: Protocol) -> Iterator[Found]:
         yield "languages", "English comes first: the protocol's texts are English, the others are translations"
     if len(set(declared)) != len(declared):
         yield "languages", "a language is named twice"
+    if p.calendars is not None and len(set(p.calendars)) != len(p.calendars):
+        yield "calendars", "a calendar is named twice"
     others = [c for c in dict.fromkeys(declared[1:]) if c != "en" and _LANGUAGE.match(c)]
     if not others:
         return

@@ -35,7 +35,7 @@ from trialwright.analysis.forecast import (
     forecast_completion,
     simulated_curve,
 )
-from trialwright.domain.calendars import format_date
+from trialwright.domain.calendars import format_date, trial_calendars
 from trialwright.domain.masking import UNBLINDED_ROLES, sees_arms
 from trialwright.domain.recruitment import (
     DAYS_PER_MONTH,
@@ -342,6 +342,7 @@ def recruitment_forecast(
     new sites, and the actual and predicted cumulative curves. Names no arm, so it is the same for every reader."""
     _role(actor)
     protocol = current_protocol(engine).protocol
+    cal = trial_calendars(protocol.calendars)[0]  # the trial's default calendar(s), both when it declares none
     at = _clock(protocol, as_of)
     _check_scenario(at, new_sites, end_date)
     with read_scope(engine) as session:
@@ -366,8 +367,8 @@ def recruitment_forecast(
     }  # fmt: skip
     if remaining == 0:
         reached = days[target - 1]
-        message = (f"The target of {target} was reached on {format_date(reached)}"
-                   f" ({randomized} randomized as of {format_date(at.as_of)}).")  # fmt: skip
+        message = (f"The target of {target} was reached on {format_date(reached, cal)}"
+                   f" ({randomized} randomized as of {format_date(at.as_of, cal)}).")  # fmt: skip
         return RecruitmentForecast(state="reached", message=message, **base, **{**empty, "reached_on": reached})
     if randomized == 0:
         message = ("No participant has been randomized yet, so there is no recruitment rate to fit: the forecast "
@@ -401,13 +402,13 @@ def recruitment_forecast(
     median = at.date_after(fc.median_days)
     p_end = _probability(fc, at, planned_end)
     i80, i95 = fc.interval(0.8), fc.interval(0.95)
-    lo80, hi80 = (day_text(at.date_after(d)) for d in (i80.lower, i80.upper))
-    lo95, hi95 = (day_text(at.date_after(d)) for d in (i95.lower, i95.upper))
+    lo80, hi80 = (day_text(at.date_after(d), cal) for d in (i80.lower, i80.upper))
+    lo95, hi95 = (day_text(at.date_after(d), cal) for d in (i95.lower, i95.upper))
     message = (
-        f"{randomized} of {target} randomized as of {format_date(at.as_of)}; at the rate so far the remaining "
-        f"{remaining} would be randomized by about {day_text(median)} (80% interval {lo80} to {hi80}; 95% interval "
-        f"{lo95} to {hi95}); the probability of reaching the target by the planned end of recruitment, "
-        f"{format_date(planned_end)}, is {p_end:.0%}."
+        f"{randomized} of {target} randomized as of {format_date(at.as_of, cal)}; at the rate so far the remaining "
+        f"{remaining} would be randomized by about {day_text(median, cal)} (80% interval {lo80} to {hi80}; "
+        f"95% interval {lo95} to {hi95}); the probability of reaching the target by the planned end of recruitment, "
+        f"{format_date(planned_end, cal)}, is {p_end:.0%}."
     )
     return RecruitmentForecast(
         state="forecast",

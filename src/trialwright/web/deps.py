@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from trialwright.domain.calendars import trial_calendars
 from trialwright.domain.masking import Viewer, viewer_for
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
@@ -60,9 +61,11 @@ __all__ = [
     "api_write",
     "client_address",
     "nav_for",
+    "offered_languages",
     "page_zone",
     "require_api_roles",
     "require_roles",
+    "trial_language",
     "viewer_of",
 ]
 
@@ -177,18 +180,34 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
 
 def current_page(request: Request, session: SessionDep, protocol: ProtocolDep) -> Page:
     user = session.user if session else None
-    lang = user.language if user else request.cookies.get(LANG_COOKIE, DEFAULT_LANGUAGE)
-    if lang not in LANGUAGES:
-        lang = DEFAULT_LANGUAGE
-    calendar = user.calendar if user else request.cookies.get(CALENDAR_COOKIE, "both")
-    if calendar not in {"gregorian", "jalali", "both"}:
-        calendar = "both"
+    # Only the languages the protocol declares (and the app has pages in): a cookie or a person's preference for
+    # another falls back to the protocol's first language; likewise the calendars (domain.calendars).
+    languages = offered_languages(protocol)
+    lang = trial_language(protocol, user.language if user else request.cookies.get(LANG_COOKIE, languages[0]))
+    calendars = tuple(c.value for c in trial_calendars(protocol.calendars))
+    calendar = user.calendar if user else request.cookies.get(CALENDAR_COOKIE, calendars[0])
+    if calendar not in calendars:
+        calendar = calendars[0]
     csrf = session.csrf_token if session else request.state.anonymous_csrf
     nav = nav_for(user)
     if user is not None and user.role.value in protocol.masking.account_approvers:
         nav = (*nav[:-1], NavItem("/admin/users/requests", N_("Account requests")), nav[-1])
     return Page(user=user, lang=lang, calendar=calendar, csrf_token=csrf, nav=nav,
-                trial_name=trial_title(protocol, lang), zone=page_zone(protocol, user))  # fmt: skip
+                trial_name=trial_title(protocol, lang), zone=page_zone(protocol, user),
+                languages=languages, calendars=calendars)  # fmt: skip
+
+
+def offered_languages(protocol: Protocol) -> tuple[str, ...]:
+    """The languages pages are offered in: the protocol's declared ones that the app has pages in, in the
+    protocol's order (its first, English, the default)."""
+    offered = tuple(code for code in protocol.languages if code in LANGUAGES)
+    return offered or (DEFAULT_LANGUAGE,)
+
+
+def trial_language(protocol: Protocol, language: str) -> str:
+    """``language`` when the trial offers it (``offered_languages``), else the protocol's first language."""
+    offered = offered_languages(protocol)
+    return language if language in offered else offered[0]
 
 
 def page_zone(protocol: Protocol, user: UserView | None) -> str | None:

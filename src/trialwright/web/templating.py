@@ -90,6 +90,10 @@ class Page:
     trial_name: str | None = None
     #: The IANA zone times are shown in when a page is about no one site (None: UTC).
     zone: str | None = None
+    #: The languages the page offers (the protocol's declared ones this app has pages in), the default first.
+    languages: tuple[str, ...] = ("en", "fa")
+    #: The calendar preferences the page offers (the protocol's ``calendars``), the default first.
+    calendars: tuple[str, ...] = ("both", "gregorian", "jalali")
 
 
 def render_page(
@@ -180,7 +184,8 @@ def render_page(
         "user": page.user,
         "lang": page.lang,
         "dir": text_direction(page.lang),
-        "languages": LANGUAGES,
+        "languages": {code: LANGUAGES[code] for code in page.languages},
+        "calendars": page.calendars,
         "calendar": page.calendar,
         "csrf_token": page.csrf_token,
         "nav": page.nav,

@@ -63,7 +63,8 @@ def sign_in(
     # preference, audited as any change of it; the cookie is then cleared, so the next person at this computer
     # starts from their own preference, not from this one's choice.
     chosen = {"language": request.cookies.get(LANG_COOKIE), "calendar": request.cookies.get(CALENDAR_COOKIE)}
-    known = {"language": set(LANGUAGES), "calendar": {c.value for c in CalendarPreference}}
+    known = {"language": set(LANGUAGES) & set(page.languages),
+             "calendar": {c.value for c in CalendarPreference} & set(page.calendars)}  # fmt: skip
     changed = {k: v for k, v in chosen.items() if v in known[k] and v != getattr(user, k)}
     if changed:
         set_preferences(engine, user.username, **changed)

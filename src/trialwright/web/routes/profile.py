@@ -91,8 +91,9 @@ def preferences(
 ) -> Response:
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = RedirectResponse(target, status_code=303)
-    language = language if language in LANGUAGES else None
-    calendar = calendar if calendar in {"gregorian", "jalali", "both"} else None
+    # only what the trial offers (the protocol's languages and calendars, as the page lists them)
+    language = language if language in LANGUAGES and language in page.languages else None
+    calendar = calendar if calendar in page.calendars else None
     if page.user is not None:
         set_preferences(engine, page.user.username, language=language, calendar=calendar)
     else:  # before sign-in the choice lives in a cookie
