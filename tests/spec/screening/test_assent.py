@@ -19,6 +19,7 @@ screened patient (aged 45) is of assent age; the first protocol itself declares 
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -28,11 +29,15 @@ import pytest
 from tests.spec.forms.conftest import earlier_today
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
+from tests.spec.web.test_randomization_pages import as_role
 from tests.trialfixtures import Trial, first_protocol, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import ProtocolError, load_protocol_text
 from trialwright.services import audit
 from trialwright.services.screening import ScreeningError, enrol, get_screening, record_consent, screen
+from trialwright.services.users import set_preferences
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
 
 
 def _with_assent(document: Any, **rule: Any) -> None:
@@ -139,6 +144,9 @@ def test_the_first_protocol_is_unchanged_and_refuses_an_assent(adults: Trial) ->
     sid = _screened(adults)
     with pytest.raises(ScreeningError, match=r"^assent: the protocol declares no assent"):
         _consent(adults, sid, **GIVEN, assent_obtained_at=earlier_today(25))
+    app = create_app(Settings(database_url=adults.url, lockout_threshold=3))
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        assert 'data-testid="assent-inputs"' not in inv.get(f"/screening/{sid}").text
     assert _consent(adults, sid).consents[0].assent is None
     assert enrol(adults.engine, who(adults, Role.STUDY_COORDINATOR), sid).participant is not None
 
@@ -161,3 +169,17 @@ def test_an_assent_rule_that_cannot_be_applied_is_refused_with_its_line(rule: An
     assert found[0].line is not None
     assert path.rsplit(".", 1)[1] in text.splitlines()[found[0].line - 1]
     assert f"kids.yaml:{found[0].line}: {path}: " in str(caught.value)
+
+
+@pytest.mark.parametrize("language", ["en", "fa"])
+def test_the_page_offers_and_shows_the_assent(kids: Trial, language: str) -> None:
+    sid = _screened(kids)
+    if language == "fa":
+        set_preferences(kids.engine, "investigator", language="fa")
+    app = create_app(Settings(database_url=kids.url, lockout_threshold=3))
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        assert 'data-testid="assent-inputs"' in inv.get(f"/screening/{sid}").text
+        _consent(kids, sid, assent="not_sought", assent_not_sought_reason="unable to understand")
+        page = html.unescape(inv.get(f"/screening/{sid}").text)
+    shown = "رضایت خود شرکت‌کننده (assent) درخواست نشد" if language == "fa" else "the participant's assent not sought"
+    assert 'data-testid="assent-1"' in page and shown in page and "unable to understand" in page
