@@ -74,6 +74,19 @@ class ConsentIn(ClosedBody):
     witness: str | None = None
     kind: str = "initial"
     decision: str = "consent"
+    assent: str | None = Field(
+        default=None,
+        description="The participant's own assent beside a representative's consent, where the protocol seeks it "
+        "(eligibility.assent): given, dissent (enrolment is then refused) or not_sought",
+    )
+    assent_obtained_by: str | None = Field(default=None, description="Who sought the assent (given or dissent)")
+    assent_obtained_at: AwareDatetime | None = Field(default=None, description="When, with its UTC offset")
+    assent_form_version: str | None = Field(
+        default=None, description="The assent form version, one the protocol lists (eligibility.assent.form_versions)"
+    )
+    assent_not_sought_reason: str | None = Field(
+        default=None, description="Why assent was not sought (assent: not_sought), e.g. unable to understand"
+    )
 
 
 class NotEnrolledIn(ClosedBody):

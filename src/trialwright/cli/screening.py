@@ -101,8 +101,15 @@ def _consent_line(n: int, c: Any) -> str:
         given = f"{given} ({named})"
     at = c.obtained_at.astimezone(dt.UTC) if c.obtained_at.tzinfo is not None else c.obtained_at  # naive: UTC
     witness = f", witness {c.witness}" if c.witness else ""
+    assent = ""
+    if getattr(c, "assent", None) == "not_sought":
+        assent = f"; assent not sought ({c.assent_not_sought_reason})"
+    elif getattr(c, "assent", None) is not None:
+        when = c.assent_obtained_at.astimezone(dt.UTC) if c.assent_obtained_at.tzinfo else c.assent_obtained_at
+        form = f", assent form {c.assent_form_version}" if c.assent_form_version else ""
+        assent = f"; assent: {c.assent}, sought {when:%Y-%m-%d %H:%M} UTC by {c.assent_obtained_by}{form}"
     return (f"  consent {n}: {c.kind}, {c.decision}, given by {given}, obtained {at:%Y-%m-%d %H:%M} UTC by "
-            f"{c.obtained_by}{witness}, form {c.form_version}")  # fmt: skip
+            f"{c.obtained_by}{witness}, form {c.form_version}{assent}")  # fmt: skip
 
 
 def _show(s: Any, as_json: bool = False) -> None:
@@ -207,7 +214,9 @@ def record(
     obtained_at (with zone), and for a representative representative_name and representative_relationship;
     optional witness, kind (initial, the default; reconsent; regained_capacity, the participant's own decision
     after a representative's consent) and decision (consent, the default, or refuse; after regained capacity:
-    continue or withdraw)."""
+    continue or withdraw); where the protocol seeks the participant's assent (eligibility.assent), assent (given,
+    dissent or not_sought) with assent_obtained_by, assent_obtained_at (with zone) and assent_form_version, or
+    assent_not_sought_reason."""
     from trialwright.services.screening import record_consent
 
     engine, actor = _context(user, database)
@@ -216,6 +225,11 @@ def record(
         body["obtained_at"] = dt.datetime.fromisoformat(str(body.get("obtained_at", "")))
     except ValueError:
         fail("obtained_at: must be an ISO date and time with its zone, e.g. 2021-05-20T10:30:00+03:30", ExitCode.USAGE)
+    if body.get("assent_obtained_at") is not None:
+        try:
+            body["assent_obtained_at"] = dt.datetime.fromisoformat(str(body["assent_obtained_at"]))
+        except ValueError:
+            fail("assent_obtained_at: must be an ISO date and time with its zone", ExitCode.USAGE)
     _show(_run(record_consent, engine, actor, _resolve(engine, actor, screening_id), **body), as_json)
 
 

@@ -126,7 +126,26 @@ def _duplicates(p: Protocol) -> Iterator[Found]:
     yield from dupes("consent_versions", (c.version for c in p.consent_versions), "consent version")
 
 
+def _assent(p: Protocol) -> Iterator[Found]:
+    assent = p.eligibility.assent
+    if assent is None:
+        return
+    path = "eligibility.assent.age_field"
+    field = next((f for f in p.eligibility.screening_fields if f.id == assent.age_field), None)
+    if field is None:
+        yield path, f"{assent.age_field!r} is not a screening field; the assent rule needs the age at screening"
+    elif field.type not in {"integer", "decimal"}:
+        yield path, f"{assent.age_field} is a {field.type} field; the age at screening is a number"
+    elif field.unit not in {"years", "months"}:
+        yield path, (f"{assent.age_field}'s unit is {field.unit!r}; the assent rule reads an age in years or months "
+                     "(the field's unit: years or months)")  # fmt: skip
+    dupe = [v for v in assent.form_versions if assent.form_versions.count(v) > 1]
+    if dupe:
+        yield "eligibility.assent.form_versions", f"assent form version {dupe[0]!r} is listed twice"
+
+
 def _eligibility(p: Protocol) -> Iterator[Found]:
+    yield from _assent(p)
     known = {f.id for f in p.eligibility.screening_fields}
     for i, field in enumerate(p.eligibility.screening_fields):
         if field.derived is not None:

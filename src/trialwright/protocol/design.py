@@ -21,6 +21,7 @@ __all__ = [
     "LEVEL_PARTIES",
     "Arm",
     "ArmRole",
+    "Assent",
     "Blinding",
     "Criterion",
     "Eligibility",
@@ -471,6 +472,20 @@ class Criterion(ProtocolModel):
     note: str | None = Field(default=None, description="Why the rule reads the record this way.")
 
 
+class Assent(ProtocolModel):
+    """When a minor's own assent is sought beside a representative's consent (ICH E6(R3) 2.8.9-2.8.12, E11)."""
+
+    from_age: float = Field(gt=0, description="Age, in ``unit``, from which the child's assent is sought.")
+    unit: Literal["years", "months"] = Field(description="Unit of from_age: years or months.")
+    age_field: Identifier = Field(
+        description="Numeric screening field holding the age at screening, whose own unit is years or months."
+    )
+    form_versions: list[str] = Field(
+        default_factory=list,
+        description="Assent form versions; when listed, a given assent names one of them. Empty: no assent form.",
+    )
+
+
 class Eligibility(ProtocolModel):
     """Who may take part: the screening fields and the criteria over them."""
 
@@ -488,6 +503,12 @@ class Eligibility(ProtocolModel):
         "representative consents because the participant is a minor (a parent for a child), who does not regain "
         "capacity during the trial. When false, the regained-capacity decision is refused and never offered. "
         "Absent: true (a representative's consent may be followed by the participant's own decision)."
+    )
+    assent: Assent | None = Field(
+        default=None,
+        description="When a representative consents for a participant of at least this age, the participant's "
+        "assent is recorded with the consent (given, with who obtained it and when, or not sought with the "
+        "reason), and a dissent refuses enrolment. Absent: assent is not recorded (adults).",
     )
 
     @model_validator(mode="before")

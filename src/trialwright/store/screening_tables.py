@@ -47,6 +47,13 @@ consents = Table(
     Column("decision", String(16), nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
     Column("recorded_by", String(64), nullable=False),
+    # The child's assent beside a representative's consent (protocol eligibility.assent; revision 0039):
+    # given, dissent or not_sought; null where assent is not sought (or the record predates it).
+    Column("assent", String(16), nullable=True),
+    Column("assent_obtained_by", Text, nullable=True),
+    Column("assent_obtained_at", UTCDateTime(), nullable=True),
+    Column("assent_form_version", String(32), nullable=True),
+    Column("assent_not_sought_reason", Text, nullable=True),
 )
 
 #: Enrolled participants: the id is issued at enrolment (site code and sequence, e.g. RAZ-001).

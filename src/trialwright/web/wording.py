@@ -75,6 +75,11 @@ CONSENT_INPUTS: Mapping[str, str] = {
     "obtained_at": N_("Date and time (site time)"),
     "decision": N_("Decision"),
     "text": N_("Details (needed for other)"),
+    "assent": N_("Assent"),
+    "assent_obtained_by": N_("Assent sought by"),
+    "assent_obtained_at": N_("Assent sought at (site time)"),
+    "assent_form_version": N_("Assent form version"),
+    "assent_not_sought_reason": N_("Why assent was not sought"),
 }
 #: The withdrawal inputs of the screening page.
 WITHDRAWAL_INPUTS: Mapping[str, str] = {

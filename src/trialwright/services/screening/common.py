@@ -95,6 +95,11 @@ class ConsentView:
     obtained_at: dt.datetime
     kind: str
     decision: str
+    assent: str | None = None
+    assent_obtained_by: str | None = None
+    assent_obtained_at: dt.datetime | None = None
+    assent_form_version: str | None = None
+    assent_not_sought_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,11 @@ def _views(session: Session, rows: Sequence[Any]) -> list[ScreeningView]:
                         c.obtained_at,
                         c.kind,
                         c.decision,
+                        c.assent,
+                        c.assent_obtained_by,
+                        c.assent_obtained_at,
+                        c.assent_form_version,
+                        c.assent_not_sought_reason,
                     )
                     for c in consents_of.get(row.id, [])
                 ),

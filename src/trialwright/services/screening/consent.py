@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.assent import assent_problem
 from trialwright.domain.calendars import NaiveTimeError, local_date
 from trialwright.domain.calendars import aware as aware_time
 from trialwright.domain.eligibility import Decision
@@ -53,6 +54,11 @@ def record_consent(
     witness: str | None = None,
     kind: str = "initial",
     decision: str = "consent",
+    assent: str | None = None,
+    assent_obtained_by: str | None = None,
+    assent_obtained_at: dt.datetime | None = None,
+    assent_form_version: str | None = None,
+    assent_not_sought_reason: str | None = None,
 ) -> ScreeningView:
     """Record a consent (or a refusal, or a participant's own decision after regaining capacity)."""
     protocol = current_protocol(engine).protocol
@@ -61,6 +67,8 @@ def record_consent(
             session, protocol, actor, screening_id, form_version=form_version, given_by=given_by,
             obtained_by=obtained_by, obtained_at=obtained_at, representative_name=representative_name,
             representative_relationship=representative_relationship, witness=witness, kind=kind, decision=decision,
+            assent=assent, assent_obtained_by=assent_obtained_by, assent_obtained_at=assent_obtained_at,
+            assent_form_version=assent_form_version, assent_not_sought_reason=assent_not_sought_reason,
         )  # fmt: skip
         return _view(session, _row(session, actor, screening_id))
 
@@ -135,6 +143,11 @@ def record_consent_in(
     witness: str | None = None,
     kind: str = "initial",
     decision: str = "consent",
+    assent: str | None = None,
+    assent_obtained_by: str | None = None,
+    assent_obtained_at: dt.datetime | None = None,
+    assent_form_version: str | None = None,
+    assent_not_sought_reason: str | None = None,
 ) -> None:
     """``record_consent`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one); the
     caller reads the view it needs."""
@@ -145,6 +158,8 @@ def record_consent_in(
         ("representative_name", representative_name),
         ("representative_relationship", representative_relationship),
         ("witness", witness),
+        ("assent_obtained_by", assent_obtained_by),
+        ("assent_not_sought_reason", assent_not_sought_reason),
     ):
         checked_text(given, name, SHORT_TEXT, multiline=False, error=ScreeningError)
     try:
@@ -153,6 +168,13 @@ def record_consent_in(
         raise ScreeningError(str(exc)) from None
     if obtained_at > _now() + dt.timedelta(minutes=5):
         raise ScreeningError("obtained_at: cannot be in the future")
+    if assent_obtained_at is not None:
+        try:
+            assent_obtained_at = aware_time(assent_obtained_at, "assent_obtained_at")
+        except NaiveTimeError as exc:
+            raise ScreeningError(str(exc)) from None
+        if assent_obtained_at > _now() + dt.timedelta(minutes=5):
+            raise ScreeningError("assent_obtained_at: cannot be in the future")
     row = _row(session, actor, screening_id)
     previous = session.execute(select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)).all()
     problem = consent_problem(
@@ -161,6 +183,12 @@ def record_consent_in(
         representative_relationship=representative_relationship, kind=kind, decision=decision,
         earlier_given_by=[c.given_by for c in previous],
     )  # fmt: skip
+    if problem is None:
+        problem = _assent_problem(
+            protocol, row, given_by=given_by, kind=kind, decision=decision, assent=assent,
+            assent_obtained_by=assent_obtained_by, assent_obtained_at=assent_obtained_at,
+            assent_form_version=assent_form_version, assent_not_sought_reason=assent_not_sought_reason,
+        )  # fmt: skip
     if problem is not None:
         raise ScreeningError(problem)
     obtained_on = local_date(obtained_at, protocol.site(row.site).timezone, "obtained_at")
@@ -178,6 +206,11 @@ def record_consent_in(
             decision=decision,
             recorded_at=_now(),
             recorded_by=actor.username,
+            assent=assent,
+            assent_obtained_by=assent_obtained_by,
+            assent_obtained_at=assent_obtained_at,
+            assent_form_version=assent_form_version,
+            assent_not_sought_reason=assent_not_sought_reason,
         )
     )
     label = f"{row.site}-S{row.number:04d}"
@@ -199,6 +232,17 @@ def record_consent_in(
             "obtained_by": obtained_by,
             "obtained_at": obtained_at.isoformat(),
             "kind": kind,
+            **(
+                {}
+                if assent is None
+                else {
+                    "assent": assent,
+                    "assent_obtained_by": assent_obtained_by,
+                    "assent_obtained_at": assent_obtained_at.isoformat() if assent_obtained_at else None,
+                    "assent_form_version": assent_form_version,
+                    "assent_not_sought_reason": assent_not_sought_reason,
+                }
+            ),
         },
         detail={"screening": label},
     )
@@ -220,6 +264,25 @@ def record_consent_in(
                 "withdrew on regaining capacity",
                 obtained_on,
             )
+
+
+def _assent_problem(protocol: Protocol, row: Any, **sent: Any) -> str | None:
+    """The assent rule (``trialwright.domain.assent``) over the screening's recorded age; an assent sought before
+    the screening date is refused like a consent."""
+    rule = protocol.eligibility.assent
+    age, age_unit = None, None
+    if rule is not None:
+        values = _typed_values(protocol, json.loads(row.screening_values))
+        age = values.get(rule.age_field)
+        field = next((f for f in protocol.eligibility.screening_fields if f.id == rule.age_field), None)
+        age_unit = field.unit if field is not None else None
+    problem = assent_problem(rule, age=age, age_unit=age_unit, **sent)
+    at = sent["assent_obtained_at"]
+    if problem is None and at is not None:
+        on = local_date(at, protocol.site(row.site).timezone, "assent_obtained_at")
+        if on < row.screened_on:
+            return f"assent_obtained_at: {on.isoformat()} at the site is before the screening date {row.screened_on}"
+    return problem
 
 
 def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
@@ -248,6 +311,11 @@ def enrol_in(session: Session, actor: UserView, screening_id: int) -> tuple[Any,
     ).first()
     if latest is None or latest.decision != "consent":
         raise ScreeningError(f"consent: {label} has no recorded consent")
+    if latest.assent == "dissent":
+        raise ScreeningError(
+            f"assent: {label}'s own dissent is recorded with the representative's consent; a dissent is respected "
+            "and the participant is not enrolled (eligibility.assent)"
+        )
     serialise(session, f"participant:{row.site}")
     number = (
         session.execute(select(func.max(participants.c.number)).where(participants.c.site == row.site)).scalar() or 0

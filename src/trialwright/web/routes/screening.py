@@ -348,6 +348,7 @@ def _detail(
         "scopes": [w.value for w in WithdrawalScope if w.value not in left],
         "causes": [c.value for c in WithdrawalCause],
         "consent_versions": protocol.consent_versions,
+        "assent": protocol.eligibility.assent,
         "can_write": can_write,
         "offer": offered(s, protocol, can_write),
         "typed": dict(typed or {}),
@@ -442,7 +443,8 @@ def not_enrolled(
 #: The consent form's inputs, shown again as typed when the consent is refused.
 CONSENT_FORM = (
     "form_version", "given_by", "representative_name", "representative_relationship", "witness", "obtained_by",
-    "obtained_at", "kind", "decision",
+    "obtained_at", "kind", "decision", "assent", "assent_obtained_by", "assent_obtained_at", "assent_form_version",
+    "assent_not_sought_reason",
 )  # fmt: skip
 
 
@@ -478,6 +480,17 @@ async def consent(
             if str(exc).startswith("obtained_at: "):
                 raise ScreeningError(str(exc)) from None
             raise ScreeningError("obtained_at: must be a date and time, YYYY-MM-DDTHH:MM") from None
+        assent_at = None
+        if sent["assent_obtained_at"]:
+            try:
+                read = read_date(page, sent["assent_obtained_at"], N_("Assent sought at (site time)"), time=True)
+                assent_at = dt.datetime.fromisoformat(on_site_clock(read, zone, "assent_obtained_at"))
+            except DateEntryError as exc:
+                raise ScreeningError(str(exc)) from None
+            except ValueError as exc:
+                if str(exc).startswith("assent_obtained_at: "):
+                    raise ScreeningError(str(exc)) from None
+                raise ScreeningError("assent_obtained_at: must be a date and time, YYYY-MM-DDTHH:MM") from None
         record_consent(
             engine,
             user,
@@ -491,6 +504,11 @@ async def consent(
             obtained_at=when,
             kind=kind,
             decision=decision,
+            assent=sent["assent"] or None,
+            assent_obtained_by=sent["assent_obtained_by"] or None,
+            assent_obtained_at=assent_at,
+            assent_form_version=sent["assent_form_version"] or None,
+            assent_not_sought_reason=sent["assent_not_sought_reason"] or None,
         )
 
     if kind == "regained_capacity" and decision == "withdraw":
