@@ -8,7 +8,7 @@ import pytest
 
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.exports.ipd import IpdError, age_unit
-from trialwright.protocol import load_protocol_text
+from trialwright.protocol import ProtocolError, load_protocol_text
 
 TEXT = FIRST_PROTOCOL.read_text(encoding="utf-8")
 YEARS = "age: {from: [demographics.age_at_enrolment, screening.age], unit: years}"
@@ -23,11 +23,10 @@ def test_the_bands_are_in_the_unit_demographics_declares() -> None:
 def test_a_stored_version_whose_age_has_no_declared_unit_is_refused_not_banded_as_years() -> None:
     """``protocol check`` refuses such a file (tests/spec/protocol/test_broken_protocols.py); a version stored
     before that rule reaches the IPD and is refused there, naming the field and the rule."""
-    protocol = load_protocol_text(TEXT).protocol
-    assert protocol.demographics is not None and protocol.demographics.age is not None
-    stored = protocol.model_copy(
-        update={"demographics": protocol.demographics.model_copy(update={"age": None})}
-    )
+    text = TEXT.replace(YEARS, "age: {from: [screening.age], unit: years}")
+    with pytest.raises(ProtocolError, match="deidentification.age_field: demographics.age_at_enrolment is not one of"):
+        load_protocol_text(text)
+    stored = load_protocol_text(text, stored=True).protocol  # the trial keeps loading
     with pytest.raises(IpdError, match=r"deidentification.age_field: demographics.age_at_enrolment is not one of "
                                        r"demographics.age's fields \(from\), which declare the age's unit"):
         age_unit(stored)
