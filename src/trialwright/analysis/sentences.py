@@ -30,6 +30,7 @@ __all__ = [
     "BEFORE_RANDOMIZATION",
     "BOTH_ARMS",
     "CATEGORIES",
+    "DEATHS_UNKNOWN",
     "DF",
     "DIED_FIRST_UNKNOWN",
     "DIED_NO_START",
@@ -124,6 +125,10 @@ MARKED = N_("%(variable)s at %(visit)s is marked %(mark)s: whether the event hap
 BEFORE_RANDOMIZATION = N_("%(variable)s at %(visit)s is %(value)s, before randomization: not used")
 NO_FORM = N_("no %(form)s form at %(visit)s: whether the event happened is not known")
 NOT_HELD = N_("no %(variable)s at %(visit)s: the visit was not held, so whether the event happened is not known")
+DEATHS_UNKNOWN = N_(
+    "%(n)s deaths with nothing recorded to say whether the event came before them (listed as not analysed): without "
+    "them the deaths would be understated and the event overstated, so no estimate"
+)
 DIED_FIRST_UNKNOWN = N_(
     "died on day %(day)s with no %(variable)s recorded at %(visit)s by then: whether the event came before the death "
     "is not known"
@@ -252,8 +257,8 @@ STAY_END = N_("end")
 #: Every message with parts, the most specific first (the most words outside its parts).
 MESSAGES = tuple(sorted(
     (AFTER_DEATH, NOT_POSITIVE, NONE_DIED, NONE_LEFT_ON, NONE_LEFT, NONE, MARKED, BEFORE_RANDOMIZATION, NO_FORM,
-     NOT_HELD, DIED_FIRST_UNKNOWN, DIED_NO_START, NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT, NO_START_LEFT,
-     VERSUS, MMRM,
+     NOT_HELD, DEATHS_UNKNOWN, DIED_FIRST_UNKNOWN, DIED_NO_START, NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT,
+     NO_START_LEFT, VERSUS, MMRM,
      NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE, RMST_SCALE, N_DROPPED, DF, EFFECT_BY_VISIT, EFFECT_BY_VISIT_LOG,
      EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,
      DISCHARGED_DIED, EVENTS_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP, NO_EVENTS,

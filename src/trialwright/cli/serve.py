@@ -21,11 +21,11 @@ PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
 
 def bootstrap_admin(engine: Engine) -> tuple[str, str] | None:
     """Create an ``admin`` administrator with a random password when no account exists yet."""
-    from trialwright.services.users import create_user, generate_password, user_count
+    from trialwright.services.users import create_user, generate_password, trial_names, user_count
 
     if user_count(engine) > 0:
         return None
-    password = generate_password()
+    password = generate_password("admin", trial_names(engine))
     create_user(
         engine, username="admin", password=password, role="administrator", full_name="Administrator", actor="system"
     )

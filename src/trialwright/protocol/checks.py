@@ -339,6 +339,13 @@ def _deidentification(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
         yield from field_ref(forms, d.age_field, "deidentification.age_field", {"integer", "decimal"})
         age = p.demographics.age if p.demographics else None
         # a stored text reads as its engine read it (its trial keeps loading); its IPD is refused (exports.ipd.age_unit)
+        if not stored and age is not None and age.unit != "years":
+            for key in ("age_band_width", "age_top"):
+                if key not in d.model_fields_set:  # 10 and 89 are years' defaults: never taken for months or days
+                    yield f"deidentification.{key}", (
+                        f"the age is in {age.unit} (demographics.age.unit): state {key} in {age.unit}; its default is "
+                        "in years"
+                    )
         if not stored and (age is None or d.age_field not in age.sources):
             yield "deidentification.age_field", (
                 f"{d.age_field} is not one of demographics.age's fields (from), which declare the age's unit: name "

@@ -213,6 +213,13 @@ def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]
         if x.event == "death" and e.variable.adverse_event is AdverseEventKind.DEATH:
             yield f"{where}.event", "death is the variable itself here, not an intercurrent event"
             continue
+        if x.event == "death" and x.strategy is Strategy.COMPETING and e.variable.adverse_event is AdverseEventKind.SAE:
+            yield f"{where}.strategy", (
+                "a death is itself a serious adverse event (a fatal one), so it cannot compete with the first: a death "
+                "reported as an SAE would be the event and one not reported a competing event; declare death "
+                "composite (or a time to event a form records, with death competing)"
+            )
+            continue
         named = _NAMED.get(kind, frozenset({Strategy.TREATMENT_POLICY})) if not known else None
         allowed = _STRATEGIES.get((kind, x.event), named or frozenset({Strategy.TREATMENT_POLICY}))
         if x.field is not None and x.strategy is Strategy.COMPOSITE and Estimator.MMRM in e.estimators:

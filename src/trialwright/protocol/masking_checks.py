@@ -99,7 +99,8 @@ def _masked_in_system(p: Protocol, party: MaskedParty) -> bool:
 
 def registered_level(p: Protocol) -> Iterator[Found]:
     """The registry record's blinding (``trial.design.blinding``) against the blinding the system applies
-    (``masking.blinding``): a level open, single, double or triple must be the registered one; a custom masking
+    (``masking.blinding``): a level open, single, double or triple must mask at least the parties the registered
+    one masks (a triple masking registered double-blind masks more, never fewer: accepted); a custom masking
     must mask the parties the registered level masks at least (double: the participant and the investigator; triple:
     and the data analyst); a custom masking registered as open (a PROBE design: open treatment, blinded outcome
     assessment) or single (one party, e.g. the outcome assessor) stands. A registry word other than these four, and
@@ -110,7 +111,7 @@ def registered_level(p: Protocol) -> Iterator[Found]:
     if registered is None or m.blinding is None:
         return
     if m.blinding is not Blinding.CUSTOM:
-        if m.blinding is not registered:
+        if not LEVEL_PARTIES[m.blinding][0] >= LEVEL_PARTIES[registered][0]:  # a stricter masking hides nothing more
             yield "trial.design.blinding", (
                 f"the registry record says {registered.value}{'' if registered is Blinding.OPEN else '-blind'}, "
                 f"but masking.blinding is {m.blinding.value}: the record and the system's masking must agree"

@@ -32,7 +32,14 @@ from trialwright.services import audit, clock
 from trialwright.services.credentials import IssuedToken, issue_in, retire_password_in
 from trialwright.services.email.outbox import enqueue, recipients
 from trialwright.services.paging import keyset_page
-from trialwright.services.users import UserError, UserView, create_user_in, generate_password, normalise_username
+from trialwright.services.users import (
+    UserError,
+    UserView,
+    create_user_in,
+    generate_password,
+    normalise_username,
+    trial_names_in,
+)
 from trialwright.store.approval_tables import account_requests
 from trialwright.store.auth_tables import users
 from trialwright.store.engine import inserted_id, read_scope, session_scope
@@ -262,7 +269,7 @@ def request_create(
         created = create_user_in(
             session,
             username=name,
-            password=generate_password(),  # never shown: the holder sets their own with the token
+            password=generate_password(name, trial_names_in(session)),  # never shown: the holder sets their own
             role=role,
             sites=wanted,
             full_name=full_name,
@@ -434,7 +441,7 @@ def approve(
             created = create_user_in(
                 session,
                 username=row.username,
-                password=generate_password(),  # never shown: the holder sets theirs with the token
+                password=generate_password(row.username, trial_names_in(session)),  # never shown (set by token)
                 role=row.role,
                 sites=[s for s in row.sites.split(",") if s],
                 full_name=row.full_name,

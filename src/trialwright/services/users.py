@@ -59,6 +59,7 @@ __all__ = [
     "set_preferences",
     "start_session",
     "trial_names",
+    "trial_names_in",
     "user_count",
 ]
 
@@ -154,10 +155,10 @@ def check_password_policy(username: str, password: str, *, names: Sequence[str] 
 def trial_names(engine: Engine) -> tuple[str, ...]:
     """The trial's id, acronym and short title, which no password may contain (none before ``init``)."""
     with session_scope(engine) as session:
-        return _trial_names_in(session)
+        return trial_names_in(session)
 
 
-def _trial_names_in(session: Session) -> tuple[str, ...]:
+def trial_names_in(session: Session) -> tuple[str, ...]:
     """``trial_names`` in the caller's transaction."""
     from trialwright.services.trial import _parsed
     from trialwright.store.tables import protocol_versions, trial
@@ -290,7 +291,7 @@ def create_user_in(
         role = Role(role)
     except ValueError:
         raise UserError(f"role: must be one of {', '.join(r.value for r in Role)}") from None
-    check_password_policy(name, password, names=_trial_names_in(session))
+    check_password_policy(name, password, names=trial_names_in(session))
     checked_text(full_name, "full_name", SHORT_TEXT, multiline=False, error=UserError)
     wanted = sorted(set(sites))
     if role.site_scoped and not wanted:

@@ -12,14 +12,16 @@ competing}``):
   end-of-follow-up visit held at the death): that says the event had not happened by then. The date is read at visit
   ``at`` only and a visit held after the death is never used, so a participant who died with no such form has no
   date and nothing says whether they walked before dying: listed as not analysed with that reason, never counted
-  as dying before the event;
+  as dying before the event, and the comparisons of their arm are refused and its incidence not shown (without them
+  the deaths would be understated and the event overstated); one whose form was saved at ``at`` on an earlier day
+  with the date blank is censored on that day, as the living are (event-free to there, unknown after);
 * otherwise the existing rules of a time to an event a form records: a later date is censored at the end of
   follow-up, a blank date on a saved form is censored on the day the visit was held, and a date before
   randomization, a date marked not done, a visit not held or a form not saved is listed as not analysed with the
   reason (status 0 for the censored).
 
-For ``adverse_event: sae`` the first serious adverse event on or before the death is the event (a fatal one
-included); a death with no serious adverse event before it competes.
+``protocol check`` refuses death competing with the first serious adverse event: a death is itself a (fatal) serious
+adverse event, so a reported one would be the event and an unreported one a competing event.
 
 The numbers are checked against computations independent of the engine, on the times worked out here by hand: the
 Aalen-Johansen cumulative incidence against lifelines' AalenJohansenFitter, the Fine-Gray estimate and its robust
@@ -157,20 +159,17 @@ def _trial() -> tuple[list[Subject], dict[str, tuple[int, int]], dict[str, str]]
         "P-089": f"symptoms.walked_on at day28 is {_on(-2)}, before randomization: not used",
         "P-090": "symptoms.walked_on at day28 is marked not done: whether the event happened is not known",
         "P-091": "no symptoms form at day28: whether the event happened is not known",
-        "P-092": "died on day 6 with no symptoms.walked_on recorded at day28 by then: whether the event came before "
-        "the death is not known",
-        "P-093": "died on day 11 with no symptoms.walked_on recorded at day28 by then: whether the event came before "
-        "the death is not known",
     }
     subjects += [
         _subject(88, 0, day28=None, held=None, withdrawn=20),  # withdrew, nothing says whether they walked
         _subject(89, 1, day28={FIELD: _on(-2), "symptoms.cough": 1}),
         _subject(90, 0, day28={FIELD: "not_done", "symptoms.cough": 1}),
         _subject(91, 1, day28={"vitals.resp_rate": 20.0}),  # visit held, the symptoms form never saved
-        _subject(92, 0, day28=None, held=None, died=6),  # died on day 6, no form: walked first or not, nobody knows
-        _subject(93, 1, day28={FIELD: None, "symptoms.cough": 1}, held=4, died=11),  # the form saved on day 4 says
-        # nothing of days 5-11
     ]
+    # the form saved on day 4 with no date, died on day 11: event-free to day 4, censored there as the living are
+    late = _subject(93, 1, day28={FIELD: None, "symptoms.cough": 1}, held=4, died=11)
+    subjects.append(late)
+    times[late.participant_id] = (4, 0)
     return subjects, times, listed
 
 
@@ -269,49 +268,38 @@ def test_the_cause_specific_hazard_ratio_is_statsmodels_phreg_with_the_deaths_ce
     assert (cs.lower, cs.upper) == (pytest.approx(low, rel=1e-5), pytest.approx(high, rel=1e-5))
 
 
-def test_a_time_to_the_first_sae_with_death_competing() -> None:
-    """A fatal serious adverse event is the event (it is a serious adverse event on or before the death); a death
-    with no serious adverse event before it competes; a serious adverse event after follow-up is censored."""
-    protocol, outcome = _loaded(variable={"kind": "time_to_event", "adverse_event": "sae", "up_to_day": END})
-
-    def sae(day: int, *, fatal: bool = False) -> Event:
-        return Event(onset_day=day, grade=5 if fatal else 3, serious=True, related=False, expected_event=None,
-                     fatal=fatal)  # fmt: skip
-
-    subjects = [
-        _subject(0, 0, day28=None, events=(sae(5),)),  # SAE on day 5
-        _subject(1, 1, day28=None, events=(sae(7, fatal=True),), died=7),  # fatal SAE: the event on day 7
-        _subject(2, 0, day28=None, died=4),  # died on day 4 with no SAE: competing
-        _subject(3, 1, day28=None, events=(sae(12),), died=9),  # died before the SAE's onset: competing on day 9
-        _subject(4, 0, day28=None, events=(sae(40),)),  # SAE after follow-up: censored at day 28
-        _subject(5, 1, day28=None),  # nothing: censored at day 28
-        _subject(6, 0, day28=None, died=20, withdrawn=15),  # withdrew first: censored at day 15
-    ]
+def test_a_death_with_nothing_recorded_of_the_event_is_listed_and_its_arms_comparisons_refused() -> None:
+    """Died on day 6 with no day-28 form (the visit never held): whether they walked first is not known. Listed with
+    that reason, never counted as a death first; leaving such deaths out would understate the deaths and overstate the
+    event, so the comparisons of that arm are refused, saying why, and its arm's incidence is not shown."""
+    protocol, outcome = _loaded()
+    subjects, _, _ = _trial()
+    subjects.append(_subject(92, 0, day28=None, held=None, died=6))
     (result,) = analyse_outcome(protocol, outcome, sets_of(protocol, subjects, GROUPS))
-    assert result.excluded == ()
+    listed = {x.participant_id: x.reason for x in result.excluded}
+    assert listed["P-092"] == (
+        "died on day 6 with no symptoms.walked_on recorded at day28 by then: whether the event came before the death "
+        "is not known"
+    )
+    assert "P-093" not in listed  # censored at day 4 (the form saved then)
+    assert result.comparisons and all(c.estimate is None for c in result.comparisons)
+    assert all(c.note.startswith("1 deaths with nothing recorded to say whether the event came before them")
+               for c in result.comparisons)  # fmt: skip
     curves = result.extra["event_incidence"]
-    reference, treatment = curves[REFERENCE], curves[TREATMENT]
-    assert reference is not None and treatment is not None
-    assert (reference["events"], reference["died"], reference["censored"]) == (1, 1, 2)
-    assert (treatment["events"], treatment["died"], treatment["censored"]) == (1, 1, 1)
-    assert reference["times"] == [4.0, 5.0] and treatment["times"] == [7.0, 9.0]
-    # reference: 4 at risk; death day 4 (1/4), SAE day 5: S(5-) = 3/4, 3 at risk -> 1/4; censored 15, 28, 28
-    assert reference["at"][str(END)] == pytest.approx(0.25) and reference["died_by"][str(END)] == pytest.approx(0.25)
-    # treatment: 3 at risk; SAE day 7 (1/3), death day 9 (2/3 * 1/2 = 1/3); censored 28
-    assert treatment["at"]["7"] == pytest.approx(1 / 3) and treatment["died_by"][str(END)] == pytest.approx(1 / 3)
+    assert curves[GROUPS[0]] is None and curves[GROUPS[1]] is not None
 
 
 def test_while_on_treatment_only_a_death_up_to_the_day_the_intervention_stopped_competes() -> None:
     """With treatment discontinuation while on treatment, follow-up ends the day the intervention stopped: a death
     after it is censored there, a death before it competes, and the never treated are listed."""
-    sae_variable = {"kind": "time_to_event", "adverse_event": "sae", "up_to_day": END}
     on_treatment = {"event": "treatment_discontinuation", "strategy": "while_on_treatment"}
-    protocol, outcome = _loaded(variable=sae_variable, intercurrent_events=[COMPETING, HYPOTHETICAL, on_treatment])
+    protocol, outcome = _loaded(intercurrent_events=[COMPETING, HYPOTHETICAL, on_treatment])
+    blank = {FIELD: None, "symptoms.cough": 1}  # the day-28 form completed with no date (never walked by then)
     stopped = [
-        _subject(0, 0, day28=None, died=15),  # stopped on day 10 (below), died on day 15: censored on day 10
-        _subject(1, 1, day28=None, died=5),  # stopped on day 10, died on day 5: competing on day 5
-        _subject(2, 0, day28=None, died=3),  # never stopped, died on day 3: competing
-        _subject(3, 1, day28=None),  # never stopped, nothing: censored at day 28
+        _subject(0, 0, day28=blank, held=15, died=15),  # stopped on day 10 (below), died on day 15: censored on day 10
+        _subject(1, 1, day28=blank, held=5, died=5),  # stopped on day 10, died on day 5: competing on day 5
+        _subject(2, 0, day28=blank, held=3, died=3),  # never stopped, died on day 3: competing
+        _subject(3, 1, day28=blank),  # never stopped, the form saved on day 28: censored at day 28
     ]
     subjects = [replace(s, stopped_day=10) if i < 2 else s for i, s in enumerate(stopped)]
     subjects.append(replace(_subject(4, 0, day28=None, died=2), treated=False))  # never treated: listed
@@ -352,6 +340,9 @@ def test_the_estimand_says_death_competes_in_words() -> None:
          "intercurrent_events[0].event", "death is the variable itself here", "death"),
         ({"intercurrent_events": [{"event": "death", "strategy": "competing", "value": "event"}, HYPOTHETICAL]},
          "intercurrent_events[0].value", "only a composite strategy gives the event a value", "event"),
+        # a death is itself a (fatal) serious adverse event: reported, it would be the event; not reported, competing
+        ({"variable": {"kind": "time_to_event", "adverse_event": "sae", "up_to_day": END}},
+         "intercurrent_events[0].strategy", "a death is itself a serious adverse event (a fatal one)", "competing"),
     ],
 )  # fmt: skip
 def test_protocol_check_refuses_what_it_cannot_compute_with_death_competing(
@@ -370,8 +361,7 @@ def test_protocol_check_refuses_what_it_cannot_compute_with_death_competing(
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, {"variable": {"kind": "time_to_event", "adverse_event": "sae", "up_to_day": END}},
-     {"summary": "hazard_ratio", "estimator": "cause_specific_cox", "sensitivity": [{"estimator": "fine_gray"}]}],
+    [{}, {"summary": "hazard_ratio", "estimator": "cause_specific_cox", "sensitivity": [{"estimator": "fine_gray"}]}],
 )  # fmt: skip
-def test_protocol_check_accepts_death_competing_for_a_form_date_or_the_first_sae(changes: dict[str, Any]) -> None:
+def test_protocol_check_accepts_death_competing_for_a_form_date(changes: dict[str, Any]) -> None:
     _loaded(**changes)  # loads: nothing refused

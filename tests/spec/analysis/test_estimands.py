@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
@@ -92,17 +91,6 @@ ADDED = [
             "intercurrent_events": [{"event": "death", "strategy": "hypothetical"},
                                     {"event": "withdrawal", "strategy": "hypothetical"}],
             "summary": "difference_in_means", "estimator": "mmrm", "covariance": "compound_symmetry",
-        },
-    },
-    {
-        "id": "sae_28_competing", "kind": "secondary", "description": "First serious adverse event by day 28",
-        "registry_timepoint": "Day 28", "method_of_measurement": "Serious adverse events",
-        "estimand": {
-            "population": "itt", "variable": {"kind": "time_to_event", "adverse_event": "sae", "up_to_day": 28},
-            "intercurrent_events": [{"event": "death", "strategy": "competing"},
-                                    {"event": "withdrawal", "strategy": "hypothetical"}],
-            "summary": "subdistribution_hazard_ratio", "estimator": "fine_gray",
-            "sensitivity": [{"estimator": "cause_specific_cox"}],
         },
     },
     {
@@ -183,7 +171,7 @@ def test_every_added_estimand_is_analysed_for_every_pair_of_arms(report: tuple[A
     _, r = report
     assert len(r.groups) == 3
     per_outcome = (("death_28", 2), ("oxygen_day7", 3), ("consciousness_day7", 1), ("news2_repeated", 1),
-                   ("resp_rate_day7", 3), ("sae_28_competing", 2))  # fmt: skip
+                   ("resp_rate_day7", 3))  # fmt: skip
     for outcome, per_pair in per_outcome:
         result = _result(r, outcome)
         assert len(result.comparisons) == per_pair * 2, outcome
@@ -256,89 +244,6 @@ def test_time_to_death_is_censored_at_day_28_or_withdrawal_and_the_cox_fit_is_li
             continue
         fit = CoxPHFitter().fit(frame, "t", "e", strata=["s"])
         assert c.estimate == pytest.approx(float(fit.hazard_ratios_["g"]), rel=1e-4)
-
-
-def test_time_to_the_first_sae_with_death_competing_reads_the_tables(report: tuple[Any, AnalysisReport]) -> None:
-    """Per participant from the tables: the first serious adverse event (serious in its latest report) on or before
-    the death is the event, a death before it competes, else censored at day 28 or withdrawal; the counts per arm
-    and the Fine-Gray estimate (the score of Fine and Gray's own equations is 0 at it) on those times."""
-    from tests.spec.analysis.methods.test_competing import _literal_fine_gray
-
-    trial, r = report
-    rows = _direct(trial)
-    names = {a.code: a.name for a in load_protocol(EXAMPLE).protocol.arms}
-    latest: dict[int, tuple[int, str, bool, str]] = {}
-    with session_scope(trial.engine) as session:
-        for event_id, pid, sequence, serious, assessment in session.execute(
-            select(adverse_events.c.id, adverse_events.c.participant_id, ae_reports.c.sequence, ae_reports.c.serious,
-                   ae_reports.c.assessment).join(ae_reports, ae_reports.c.event_id == adverse_events.c.id)
-        ):  # fmt: skip
-            if event_id not in latest or sequence > latest[event_id][0]:
-                latest[event_id] = (sequence, pid, bool(serious), assessment)
-    first: dict[str, int] = {}
-    for _, pid, serious, assessment in latest.values():
-        if serious and pid in rows:
-            day = (dt.date.fromisoformat(json.loads(assessment)["onset"]) - rows[pid]["randomized"]).days
-            if day >= 0:
-                first[pid] = min(day, first.get(pid, day))
-    built = []  # (group, days, status)
-    for pid, row in rows.items():
-        end = 28 if row.get("left") is None else min(28, (row["left"] - row["randomized"]).days)
-        died = row.get("died")
-        death = (died - row["randomized"]).days if died is not None else None
-        sae = first.get(pid)
-        if death is not None and death <= end and (sae is None or death < sae):
-            built.append((names[row["arm"]], float(max(death, 0)), 2))
-        elif sae is not None and sae <= end:
-            built.append((names[row["arm"]], float(sae), 1))
-        else:
-            built.append((names[row["arm"]], float(end), 0))
-    result = _result(r, "sae_28_competing")
-    assert result.excluded == ()
-    curves = result.extra["event_incidence"]
-    for g in r.groups:
-        curve = curves[g]
-        assert curve is not None
-        mine = [d for arm, _, d in built if arm == g]
-        assert (curve["events"], curve["died"], curve["censored"]) == (mine.count(1), mine.count(2), mine.count(0))
-    reference = r.groups[0]
-    checked = 0
-    for c in (c for c in result.comparisons if c.primary):
-        if c.estimate is None:
-            assert c.note, "a fit that cannot be made says why"
-            continue
-        treat = c.label.split(" vs ")[0]
-        pair = [(t, d, int(arm == treat)) for arm, t, d in built if arm in (treat, reference)]
-        times, status, group = (np.array(x, dtype=float) for x in zip(*pair, strict=True))
-        score, _, _ = _literal_fine_gray(times, status, group[:, None], np.array([np.log(c.estimate)]))
-        assert score == pytest.approx([0.0], abs=1e-7)
-        checked += 1
-    # the simulated trial (90 participants) may have no SAE by day 28 in an arm: the fit is refused, saying why
-    assert checked + sum(c.estimate is None for c in result.comparisons if c.primary) == 2
-
-
-def test_the_report_shows_the_incidence_of_the_event_with_death_competing_in_english_and_persian(
-    report: tuple[Any, AnalysisReport],
-) -> None:
-    from trialwright.analysis.report import render_html
-    from trialwright.protocol import load_protocol_text
-    from trialwright.web.report_words import report_words
-
-    _, r = report
-    result = _result(r, "sae_28_competing")
-    english = render_html(r, {})
-    assert "Aalen-Johansen cumulative incidence of the event, with death before it as a competing event" in english
-    for g in r.groups:
-        c = result.extra["event_incidence"][g]
-        assert c is not None
-        cells = "".join(f"<td>{100 * c['at'][str(d)]:.0f}%</td>" for d in result.extra["days"])
-        assert f"<td>{c['events']} / {c['died']} / {c['censored']}</td>{cells}</tr>" in english
-    protocol = load_protocol_text(mutated_text(lambda doc: doc["outcomes"].extend(ADDED), EXAMPLE)).protocol
-    persian = render_html(r, {}, words=report_words(protocol, "fa"))
-    assert "رویداد / فوت پیش از آن / سانسور" in persian and "رویداد تا روز" in persian
-    assert "نسبت خطر زیرتوزیع رویداد" in persian  # the note's Persian: test_competing_time_to_event.py
-    for english_words in ("Event by day", "subdistribution hazard ratio of the event", "died before it"):
-        assert english_words not in persian
 
 
 def test_an_ordinal_field_with_death_as_the_worst_category_counts_as_the_tables_say(

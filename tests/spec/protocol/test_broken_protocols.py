@@ -312,6 +312,14 @@ CASES = [
         "vitals.resp_rate is not one of demographics.age's fields (from), which declare the age's unit",
         "age_field",
     ),
+    (
+        "an age in months banded by the default width, which is in years",
+        lambda doc: (doc["demographics"]["age"].__setitem__("unit", "months"),
+                     doc["deidentification"].pop("age_band_width")),
+        "deidentification.age_band_width",
+        "the age is in months (demographics.age.unit): state age_band_width in months; its default is in years",
+        None,
+    ),
 ]
 
 

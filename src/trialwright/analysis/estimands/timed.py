@@ -4,7 +4,7 @@ or in death (Aalen-Johansen, Fine-Gray with Gray's test, cause-specific Cox)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from trialwright.analysis import no_events
@@ -100,7 +100,7 @@ def time_to_event(outcome: Outcome, sets: Sets) -> OutcomeResult:
     in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
     analysed = {g: sum(1 for s in population if s.group == g and times[s.participant_id]) for g in groups}
     if competes:
-        return _with_death_competing(outcome, sets, times, observed, in_set, analysed, excluded)
+        return _with_death_competing(outcome, sets, times, observed, recorded, in_set, analysed, excluded)
     curves: dict[str, SurvivalCurve | None] = {}
     for g in groups:
         rows = [t for s in population if s.group == g and (t := times[s.participant_id]) is not None]
@@ -157,7 +157,11 @@ def _from_form(
     died = s.death_day if competes else None
     if died is not None and died <= limit and (day is None or died < day):
         if day is None and not _saved_on(s, at, field, died):  # nothing says the event had not happened by then
-            return say.DIED_FIRST_UNKNOWN % {"day": died, "variable": field, "visit": at}
+            held = s.visit_days.get(at)
+            form = field.partition(".")[0]
+            if held is not None and 0 <= held < died and any(k.partition(".")[0] == form for k in s.values.get(at, {})):
+                return float(min(held, limit)), 0  # event-free to the visit held before the death; unknown after
+            return _UnknownDeath(say.DIED_FIRST_UNKNOWN % {"day": died, "variable": field, "visit": at})
         return float(max(died, 0)), 2
     first = min((d for d in (day, death) if d is not None), default=None)
     if first is not None and first <= limit:
@@ -238,6 +242,7 @@ def _with_death_competing(
     sets: Sets,
     times: dict[str, tuple[float, int] | None],
     observed: Callable[[Subject], tuple[float, int] | None],
+    recorded: Mapping[str, tuple[float, int] | str],
     in_set: dict[str, int],
     analysed: dict[str, int],
     excluded: tuple[Exclusion, ...],
@@ -255,8 +260,8 @@ def _with_death_competing(
     curves: dict[str, EventIncidence | None] = {}
     for g in sets.groups:
         rows = [t for s in population if s.group == g and (t := times[s.participant_id]) is not None]
-        if not rows:
-            curves[g] = None
+        if not rows or any(_died_first_unknown(recorded, s) for s in population if s.group == g):
+            curves[g] = None  # deaths left out would overstate the event's incidence: no curve (the reason listed)
             continue
         cif = st.cumulative_incidence(
             [t for t, _ in rows], [_EVENT_STATUS[d] for _, d in rows], "event", ["died"], censored="censored"
@@ -276,6 +281,7 @@ def _with_death_competing(
     for treat, ref in pairs(sets.groups):
         for estimator, pop, primary in estimators_of(e):
             rows2 = [(s, t) for s in sets.of(pop) if s.group in (treat, ref) and (t := observed(s)) is not None]
+            unknown = sum(1 for s in sets.of(pop) if s.group in (treat, ref) and _died_first_unknown(recorded, s))
             comparisons.append(
                 _competing_compared(
                     estimator,
@@ -287,6 +293,7 @@ def _with_death_competing(
                     sets.names[pop],
                     primary,
                     stay=False,
+                    refused=say.DEATHS_UNKNOWN % {"n": unknown} if unknown else None,
                 )
             )
     return OutcomeResult(
@@ -308,6 +315,18 @@ def _with_death_competing(
     )
 
 
+class _UnknownDeath(str):
+    """Why a participant who died is not timed: nothing recorded says whether the event came before the death."""
+
+    __slots__ = ()
+
+
+def _died_first_unknown(recorded: Mapping[str, tuple[float, int] | str], s: Subject) -> bool:
+    """Whether the participant died with nothing recorded to say whether the event came first (``_from_form``; read
+    after ``observed`` has looked at them)."""
+    return isinstance(recorded.get(s.participant_id), _UnknownDeath)
+
+
 def _competing_compared(
     estimator: Estimator,
     times: Sequence[float],
@@ -319,6 +338,7 @@ def _competing_compared(
     primary: bool,
     *,
     stay: bool,
+    refused: str | None = None,
 ) -> Comparison:
     """The event (a stay ended alive, or a time to event's event) between two groups with death competing (status 1
     the event, 2 death, 0 censored): the Fine-Gray subdistribution hazard ratio (robust SE, as cmprsk::crr) with
@@ -330,6 +350,8 @@ def _competing_compared(
     n = (sum(1 for x in group if x == 1), sum(1 for x in group if x == 0))
 
     def run() -> Comparison:
+        if refused is not None:
+            raise ValueError(refused)
         if fine_gray:
             fg = competing.fine_gray(times, status, group)
             gray = competing.gray_test(times, status, group)
