@@ -24,6 +24,7 @@ import numpy as np
 from ruamel.yaml import YAML
 from sqlalchemy import Engine
 
+from trialwright.domain.assent import age_in
 from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import evaluate, validate_values
 from trialwright.domain.roles import Role
@@ -639,6 +640,20 @@ def _next_signing(after: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return at.astimezone(dt.UTC)
 
 
+def _assent(protocol: Protocol, values: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """A child of the protocol's assent age (``eligibility.assent``) gives assent to the coordinator who takes the
+    representative's consent, on the latest assent form: recorded with the consent as the service requires."""
+    rule = protocol.eligibility.assent
+    age = values.get(rule.age_field) if rule is not None else None
+    if rule is None or not isinstance(age, int | float) or isinstance(age, bool):
+        return {}
+    field = next((f for f in protocol.eligibility.screening_fields if f.id == rule.age_field), None)
+    if age_in(float(age), (field.unit if field is not None else None) or "years", rule.unit) < rule.from_age:
+        return {}
+    version = rule.form_versions[-1] if rule.form_versions else None
+    return {"assent": "given", "assent_obtained_by": "Dr Sim", "assent_obtained_at": at, "assent_form_version": version}
+
+
 def simulate(
     engine: Engine,
     protocol_path: Path,
@@ -890,6 +905,8 @@ def simulate(
                     "given_by": "representative" if person.representative else "participant",
                     "obtained_by": "Dr Sim", "obtained_at": action.at, **(extra if person.representative else {}),
                 }  # fmt: skip
+                if person.representative:
+                    consent |= _assent(protocol, person.values, action.at)
                 if batched:  # the consent and the enrolment in one transaction
                     pids[person.index] = consent_and_enrol(engine, coordinator, sid, consent)
                 else:
