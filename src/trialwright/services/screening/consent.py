@@ -128,6 +128,17 @@ def consent_problem(
     return None
 
 
+def _not_future(at: dt.datetime, name: str) -> dt.datetime:
+    """``at`` as an aware time, refused naming ``name`` when naive or in the future (five minutes' clock slack)."""
+    try:
+        at = aware_time(at, name)
+    except NaiveTimeError as exc:
+        raise ScreeningError(str(exc)) from None
+    if at > _now() + dt.timedelta(minutes=5):
+        raise ScreeningError(f"{name}: cannot be in the future")
+    return at
+
+
 def record_consent_in(
     session: Session,
     protocol: Protocol,
@@ -162,19 +173,9 @@ def record_consent_in(
         ("assent_not_sought_reason", assent_not_sought_reason),
     ):
         checked_text(given, name, SHORT_TEXT, multiline=False, error=ScreeningError)
-    try:
-        obtained_at = aware_time(obtained_at, "obtained_at")
-    except NaiveTimeError as exc:
-        raise ScreeningError(str(exc)) from None
-    if obtained_at > _now() + dt.timedelta(minutes=5):
-        raise ScreeningError("obtained_at: cannot be in the future")
+    obtained_at = _not_future(obtained_at, "obtained_at")
     if assent_obtained_at is not None:
-        try:
-            assent_obtained_at = aware_time(assent_obtained_at, "assent_obtained_at")
-        except NaiveTimeError as exc:
-            raise ScreeningError(str(exc)) from None
-        if assent_obtained_at > _now() + dt.timedelta(minutes=5):
-            raise ScreeningError("assent_obtained_at: cannot be in the future")
+        assent_obtained_at = _not_future(assent_obtained_at, "assent_obtained_at")
     row = _row(session, actor, screening_id)
     previous = session.execute(select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)).all()
     problem = consent_problem(
