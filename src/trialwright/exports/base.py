@@ -56,7 +56,8 @@ Progress = Callable[[int], None]
 @dataclass(frozen=True, slots=True)
 class ConsentDetails:
     """The rest of the consent record a participant was enrolled on (``consents``): its form version and kind, who
-    obtained it, the representative and witness (if any), and who recorded it and when (UTC)."""
+    obtained it, the representative and witness (if any), who recorded it and when (UTC), and the child's assent
+    recorded with it (protocol ``eligibility.assent``; None where none was sought)."""
 
     form_version: str
     kind: str
@@ -66,6 +67,11 @@ class ConsentDetails:
     witness: str | None
     recorded_at: dt.datetime
     recorded_by: str
+    assent: str | None = None  # given, dissent or not_sought
+    assent_obtained_by: str | None = None
+    assent_obtained_at: dt.datetime | None = None  # UTC
+    assent_form_version: str | None = None
+    assent_not_sought_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,13 @@ class ConsentRecord:
     decision: str  # consent, refuse, continue, withdraw
     recorded_at: dt.datetime  # UTC
     recorded_by: str
+    #: The child's assent recorded with a representative's consent (protocol ``eligibility.assent``): given, dissent
+    #: or not_sought; None, with the four details, where none was sought.
+    assent: str | None = None
+    assent_obtained_by: str | None = None
+    assent_obtained_at: dt.datetime | None = None  # UTC
+    assent_form_version: str | None = None
+    assent_not_sought_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from trialwright.exports.odm.xmlstream import XmlStream
 from trialwright.exports.sdtm_design import TS_PARAMETER_CODES, ts_parameter
 from trialwright.exports.sdtm_domains import (
     AGEU,
+    ASSENT_MILESTONE,
     DOMAINS,
     DS_CAUSE,
     OUTCOMES,
@@ -121,10 +122,11 @@ _DERIVATIONS = {
     "list, or the arms of the codes given; empty otherwise.",
     "LBNRIND": "LOW below LBSTNRLO, HIGH above LBSTNRHI, NORMAL between (the field's normal_range in the protocol); "
     "a result censored at a limit only when the limit decides it; empty without a declared range.",
-    "DSDECOD": "From the event: consent, randomization, death, completion (end-of-follow-up status other than "
+    "DSDECOD": "From the event: consent, the child's assent where given (INFORMED ASSENT OBTAINED, at the time it "
+    "was sought), randomization, death, completion (end-of-follow-up status other than "
     "death), or a withdrawal's recorded cause (withdrawal of consent to data use: WITHDRAWAL OF CONSENT; "
     "otherwise WITHDRAWAL BY SUBJECT).",
-    "DSCAT": "PROTOCOL MILESTONE for consent and randomization, DISPOSITION EVENT otherwise.",
+    "DSCAT": "PROTOCOL MILESTONE for consent, assent and randomization, DISPOSITION EVENT otherwise.",
     "DSSCAT": "STUDY TREATMENT for a withdrawal from the intervention only, STUDY PARTICIPATION otherwise.",
     "EXTRT": "The allocated arm's intervention name in an extract with arms; BLINDED STUDY TREATMENT otherwise.",
     "AEDECOD": "The MedDRA preferred term of the lowest level term the coder chose; empty while not coded.",
@@ -292,7 +294,8 @@ def _ct_codelists(p: Protocol) -> dict[str, CodeList]:
     """The code lists of the terms the export writes, keyed by the variable (``--`` for a findings prefix): each
     term and name from the shipped SDTM CT (``trialwright.protocol.cdisc_ct``), none typed here."""
     sex = sorted({*(p.demographics.sex.codes.values() if p.demographics and p.demographics.sex else ()), "U"})
-    milestones = ("INFORMED CONSENT OBTAINED", "RANDOMIZED")
+    # The child's assent's milestone where the protocol declares it (eligibility.assent; sdtm_subjects).
+    milestones = ("INFORMED CONSENT OBTAINED", *((ASSENT_MILESTONE,) if p.eligibility.assent else ()), "RANDOMIZED")
     ncomplt = sorted({"COMPLETED", "DEATH", "WITHDRAWAL BY SUBJECT", "WITHDRAWAL OF CONSENT", *DS_CAUSE.values()})
     protmlst = sdtm_ct()["PROTMLST"]
     milestone_notes = {m: f"a {protmlst.short} ({protmlst.code}) term, {protmlst.term(m).code}: DSCAT PROTOCOL "

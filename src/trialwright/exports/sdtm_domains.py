@@ -19,6 +19,7 @@ from trialwright.protocol.codes import SdtmTest
 
 __all__ = [
     "AGEU",
+    "ASSENT_MILESTONE",
     "BLINDED_ARM",
     "BLINDED_TREATMENT",
     "CRITERIA",
@@ -211,7 +212,8 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType(
             Var("DSTERM", "Reported Term for the Disposition Event", origin="Collected"),
             Var("DSDECOD", "Standardized Disposition Term",
                 terms=f"{_CT} NCOMPLT C66727 (COMPLETED, DEATH, WITHDRAWAL BY SUBJECT, WITHDRAWAL OF CONSENT); "
-                      f"PROTOCOL MILESTONE terms INFORMED CONSENT OBTAINED, RANDOMIZED: {_CT} PROTMLST C114118"),
+                      f"PROTOCOL MILESTONE terms INFORMED CONSENT OBTAINED, RANDOMIZED (and INFORMED ASSENT "
+                      f"OBTAINED where the protocol declares eligibility.assent): {_CT} PROTMLST C114118"),
             Var("DSCAT", "Category for Disposition Event", terms=f"{_CT} DSCAT C74558"),
             Var("DSSCAT", "Subcategory for Disposition Event", terms=f"{_CT} C170443"),
             _EPOCH,
@@ -408,6 +410,10 @@ OUTCOMES = {
     "fatal": "FATAL",
     "unknown": "UNKNOWN",
 }
+#: DSDECOD of a child's assent given beside a representative's consent (protocol eligibility.assent): the CDISC
+#: Protocol Milestone term C161418 (codelist PROTMLST C114118), DSCAT PROTOCOL MILESTONE. A dissent or an assent not
+#: sought is no milestone: a dissent is never enrolled (no DM row), and not sought stays in the consent record.
+ASSENT_MILESTONE = "INFORMED ASSENT OBTAINED"
 #: DSDECOD (CDISC codelist NCOMPLT) for a withdrawal's cause; a withdrawal of consent, or one recorded without a
 #: cause, is the subject's withdrawal (of consent to data use: WITHDRAWAL OF CONSENT).
 DS_CAUSE = {

@@ -1,6 +1,7 @@
 """The SDTM rows of each participant, written once every record is read: DM (reference dates, age, sex, the arm
-planned and actually received, or BLINDED in a blinded extract), DS (consent, randomization, withdrawals, death,
-completion), SE (the subject's elements, ``sdtm_design.subject_elements``) and SV (visits dated or recorded as missed).
+planned and actually received, or BLINDED in a blinded extract), DS (consent, the child's assent where given,
+randomization, withdrawals, death, completion), SE (the subject's elements, ``sdtm_design.subject_elements``) and SV
+(visits dated or recorded as missed).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from trialwright.exports.sdtm_design import (
 )
 from trialwright.exports.sdtm_domains import (
     AGEU,
+    ASSENT_MILESTONE,
     BLINDED_ARM,
     DS_CAUSE,
     dm_sources,
@@ -40,6 +42,11 @@ def add_disposition(build: Build, person: ParticipantRecord, subject: SubjectFac
     if person.consented_at is not None:
         add("INFORMED CONSENT OBTAINED", "INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", None,
             person.consented_at)  # fmt: skip
+    assent = person.consent
+    if assent is not None and assent.assent == "given":  # the child's assent beside the representative's consent
+        if assent.assent_obtained_at is None:
+            raise ValueError(f"participant: {person.participant_id}'s assent is given without the time it was sought")
+        add(ASSENT_MILESTONE, ASSENT_MILESTONE, "PROTOCOL MILESTONE", None, assent.assent_obtained_at)
     if person.randomized_at is not None:
         add("RANDOMIZED", "RANDOMIZED", "PROTOCOL MILESTONE", None, person.randomized_at)
     left_study = False

@@ -220,15 +220,39 @@ def _site(source: ExportSource) -> Column:
     return Column("site", "code", "Site", tuple((s.code, s.name) for s in source.protocol.sites))
 
 
+#: The child's assent recorded with a representative's consent (protocol ``eligibility.assent``), as the consents
+#: table codes it.
+_ASSENT_CODES = (("given", "Given"), ("dissent", "Dissent"), ("not_sought", "Not sought"))
+
+
 def consents_table(source: ExportSource) -> Table:
-    """One row per participant with a recorded consent."""
+    """One row per participant with a recorded consent: who gave it and when, and the child's assent recorded with
+    it (``eligibility.assent``; blank where none was sought). Every trial's table has the assent columns, so that an
+    assent recorded under an earlier protocol version is never left out."""
     return Table("consents", "Consents", (
         Column("participant_id", "text", "Participant id"),
         _site(source),
         Column("consent_given_by", "code", "Consent given by", (("participant", "Participant"),
                                                                  ("representative", "Representative"))),
         Column("consented_at", "datetime", "Consent obtained at (UTC)"),
+        Column("assent", "code", "Child's assent", _ASSENT_CODES),
+        Column("assent_obtained_at", "datetime", "Assent sought at (UTC)"),
+        Column("assent_form_version", "text", "Assent form version"),
+        Column("assent_not_sought_reason", "text", "Why assent was not sought"),
     ))  # fmt: skip
+
+
+def consent_row(p: ParticipantRecord, row: Mapping[str, Any], table: Table) -> dict[str, Any]:
+    """A participant's row of the consents table (``row``: its participants row): the consent it was enrolled on,
+    with the assent recorded with it."""
+    c = p.consent
+    assent = {
+        "assent": c.assent if c else None,
+        "assent_obtained_at": c.assent_obtained_at if c else None,
+        "assent_form_version": c.assent_form_version if c else None,
+        "assent_not_sought_reason": c.assent_not_sought_reason if c else None,
+    }
+    return {col.name: assent[col.name] if col.name in assent else row[col.name] for col in table.columns}
 
 
 def randomization_table(source: ExportSource) -> Table:
@@ -837,7 +861,7 @@ class TabularExporter(Exporter, abc.ABC):
             sink.add(row)
             sites[p.participant_id] = p.site
             if p.consented_at is not None or p.consent_given_by is not None:
-                consent_sink.add({c.name: row[c.name] for c in consents.columns})
+                consent_sink.add(consent_row(p, row, consents))
             if p.randomized_at is not None or p.randomization_number is not None:
                 randomization_sink.add({c.name: row[c.name] for c in randomization.columns})
         written += self._close(sink, table, "one row per participant", run)

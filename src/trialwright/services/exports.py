@@ -182,7 +182,8 @@ class DatabaseSource(ExportSource):
                     screening_values=json.loads(r.screening_values),
                     consent=None if c is None else ConsentDetails(
                         c.form_version, c.kind, c.obtained_by, c.representative_name, c.representative_relationship,
-                        c.witness, c.recorded_at, c.recorded_by,
+                        c.witness, c.recorded_at, c.recorded_by, c.assent, c.assent_obtained_by,
+                        c.assent_obtained_at, c.assent_form_version, c.assent_not_sought_reason,
                     ),
                     withdrawals_recorded=tuple(recorded.get(r.participant_id, ())),
                     consent_id=None if c is None else c.id,
@@ -432,7 +433,9 @@ class DatabaseSource(ExportSource):
                     form_version=r.form_version, given_by=r.given_by, representative_name=r.representative_name,
                     representative_relationship=r.representative_relationship, witness=r.witness,
                     obtained_by=r.obtained_by, obtained_at=r.obtained_at, kind=r.kind, decision=r.decision,
-                    recorded_at=r.recorded_at, recorded_by=r.recorded_by,
+                    recorded_at=r.recorded_at, recorded_by=r.recorded_by, assent=r.assent,
+                    assent_obtained_by=r.assent_obtained_by, assent_obtained_at=r.assent_obtained_at,
+                    assent_form_version=r.assent_form_version, assent_not_sought_reason=r.assent_not_sought_reason,
                 )  # fmt: skip
 
     def locks(self) -> list[LockRecord]:

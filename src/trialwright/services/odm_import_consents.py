@@ -39,9 +39,9 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit
 from trialwright.services.odm_import_common import OdmImportError, odm_tag, parse_day
 from trialwright.services.odm_import_elements import LATEST, read_element_history
-from trialwright.services.odm_import_records import exact_moment
+from trialwright.services.odm_import_records import ASSENT_ATTRIBUTES, exact_moment
 from trialwright.services.screening import _decision_detail, _dump, _typed_values
-from trialwright.services.screening.consent import consent_problem
+from trialwright.services.screening.consent import consent_problem, dissent_problem, screening_assent_problem
 from trialwright.services.screening.log import non_enrolment_problem
 from trialwright.store.engine import inserted_id
 from trialwright.store.screening_tables import consents, screenings
@@ -50,7 +50,16 @@ if TYPE_CHECKING:
     from trialwright.services.odm_import_reader import Reader
     from trialwright.services.odm_import_writer import Writer
 
-__all__ = ["ConsentIds", "consent_ids_past", "read_later", "read_screening", "write_later", "write_screening"]
+__all__ = [
+    "ConsentIds",
+    "checked_assent",
+    "consent_ids_past",
+    "read_later",
+    "read_screening",
+    "refuse_enrolled_dissent",
+    "write_later",
+    "write_screening",
+]
 
 #: ``tw:Consent``'s attributes: the ``consents`` column each restores, and whether every record has it.
 ATTRIBUTES = {
@@ -66,6 +75,7 @@ ATTRIBUTES = {
     "Decision": ("decision", True),
     "RecordedAt": ("recorded_at", True),
     "RecordedBy": ("recorded_by", True),
+    **{name: (column, False) for name, column in ASSENT_ATTRIBUTES.items()},
 }
 _SCREENING_ATTRIBUTES = ("ScreeningNumber", "ScreenedOn", "NonEnrolmentReason", "NonEnrolmentText")
 
@@ -121,10 +131,12 @@ def _record(
     where: str,
     earlier: list[dict[str, Any]],
     screening: tuple[str, dt.date | None],
+    values: dict[str, Any],
 ) -> dict[str, Any]:
     """One ``tw:Consent`` checked, as ``consents`` stores it (``earlier``: the screening's records before it;
-    ``screening``: its site and date, None when the file does not say), by the rules ``record_consent`` applies
-    (``consent_problem``)."""
+    ``screening``: its site and date, None when the file does not say; ``values``: its screening values, which hold
+    the age that decides whether assent was sought), by the rules ``record_consent`` applies (``consent_problem``,
+    ``screening_assent_problem``)."""
     protocol: Protocol = reader.protocol
     strays = sorted(set(elem.attrib) - set(ATTRIBUTES))
     if strays:
@@ -154,15 +166,69 @@ def _record(
     if problem is not None:
         field, _, why = problem.partition(": ")
         raise OdmImportError(f"{where}/@{_FIELD_ATTRIBUTES.get(field, field)}: {why} (the rule recording it applies)")
+    checked_assent(protocol, record, (site, screened_on or dt.date.min, values),
+                   (tw["GivenBy"], tw["Kind"], tw["Decision"]), where)  # fmt: skip
     return record
 
 
+def checked_assent(
+    protocol: Protocol,
+    record: dict[str, Any],
+    screening: tuple[str, dt.date, dict[str, Any]],
+    consent: tuple[str, str, str],
+    where: str,
+) -> None:
+    """The child's assent of a consent record read from ``where`` (``record``: its columns, the five assent ones as
+    the file gives them, ``assent_obtained_at`` as text or None, replaced by the time), checked by the rule the
+    consent service applies (``screening_assent_problem``: ``screening`` is the screening's site, date and values,
+    ``consent`` the record's given_by, kind and decision); refused naming the attribute and the rule."""
+    if record.get("assent_obtained_at") is not None:
+        record["assent_obtained_at"] = exact_moment(record["assent_obtained_at"], f"{where}/@AssentObtainedAt")
+    given_by, kind, decision = consent
+    site, screened_on, values = screening
+    problem = screening_assent_problem(
+        protocol, site, screened_on, values, given_by=given_by, kind=kind, decision=decision,
+        **{column: record.get(column) for column in ASSENT_ATTRIBUTES.values()},
+    )  # fmt: skip
+    if problem is not None:
+        field, _, why = problem.partition(": ")
+        names = {column: name for name, column in ASSENT_ATTRIBUTES.items()}
+        raise OdmImportError(f"{where}/@{names.get(field, field)}: {why} (the rule recording it applies)")
+
+
+def refuse_enrolled_dissent(
+    enrolled_on: dict[str, Any] | None,
+    consent_id: int | None,
+    later: list[dict[str, Any]],
+    enrolled_at: dt.datetime,
+    label: str,
+    where: str,
+) -> None:
+    """A participant of the file enrolled although the latest consent record recorded before the enrolment (a
+    decision after regaining capacity aside, as ``enrol`` reads it) carries the child's dissent is refused, in the
+    words ``enrol`` refuses it with (``enrolled_on``: the consent on ``tw:Enrolment`` at ``where``, ``later``: its
+    ``tw:Consent`` records)."""
+    found = [({**enrolled_on, "id": consent_id or 0}, f"{where}/@Assent")] if enrolled_on is not None else []
+    found += [(r, f"{where}/tw:Consent[{n}]/@Assent") for n, r in enumerate(later, start=1)]
+    before = [(r, at) for r, at in found if r["kind"] != "regained_capacity" and r["recorded_at"] <= enrolled_at]
+    if not before:
+        return
+    latest, at = max(before, key=lambda pair: int(pair[0]["id"]))
+    if latest.get("assent") == "dissent":
+        raise OdmImportError(f"{at}: {dissent_problem(label).partition(': ')[2]} (the rule enrolling applies)")
+
+
 def read_later(
-    reader: Reader, enrolment: ET.Element, where: str, enrolled_on: dict[str, Any] | None, screening: str
+    reader: Reader,
+    enrolment: ET.Element,
+    where: str,
+    enrolled_on: dict[str, Any] | None,
+    screening: str,
+    values: dict[str, Any],
 ) -> tuple[int | None, list[dict[str, Any]]]:
     """A participant's ``ConsentId`` (None in a file written before the export carried it) and its other consent
     records (``tw:Consent`` in its ``tw:Enrolment`` at ``where``), checked; ``enrolled_on``: the consent it was
-    enrolled on, as ``read_consent`` read it."""
+    enrolled on, as ``read_consent`` read it; ``values``: the screening's values."""
     ids = _ids(reader)
     if screening in ids.enrolled:
         raise OdmImportError(f"{where}/@ScreeningNumber: {screening} is enrolled twice in the file")
@@ -179,7 +245,7 @@ def read_later(
     later: list[dict[str, Any]] = []
     held = (screening.rpartition("-S")[0], parse_day(enrolment.get("ScreenedOn"), f"{where}/@ScreenedOn"))
     for n, elem in enumerate(enrolment.findall(reader.ext_tag("Consent")), start=1):
-        later.append(_record(reader, elem, f"{where}/tw:Consent[{n}]", [*first, *later], held))
+        later.append(_record(reader, elem, f"{where}/tw:Consent[{n}]", [*first, *later], held, values))
     return consent_id, later
 
 
@@ -222,7 +288,7 @@ def read_screening(reader: Reader, elem: ET.Element) -> dict[str, Any]:
                                  "dropped)")  # fmt: skip
     records: list[dict[str, Any]] = []
     for m, c in enumerate(elem.findall(reader.ext_tag("Consent")), start=1):
-        records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records, (site, screened_on)))
+        records.append(_record(reader, c, f"{where}/tw:Consent[{m}]", records, (site, screened_on), values))
     recorded = reader.audit_record(elem, where, LATEST["screening"])
     earlier = read_element_history(reader, elem, recorded, "screening", where)
     for m, record in enumerate(records, start=1):  # who recorded a consent acted on the screening: listed

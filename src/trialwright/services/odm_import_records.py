@@ -2,7 +2,9 @@
 
 The export writes them (``trialwright.exports.odm.clinical``): on ``tw:Enrolment`` the consent the participant was
 enrolled on (``ConsentFormVersion``, ``ConsentKind``, ``ConsentObtainedBy``, ``RepresentativeName``,
-``RepresentativeRelationship``, ``ConsentWitness``, ``ConsentRecordedAt``, ``ConsentRecordedBy``), on each
+``RepresentativeRelationship``, ``ConsentWitness``, ``ConsentRecordedAt``, ``ConsentRecordedBy``, and the child's
+assent recorded with it: ``Assent``, ``AssentObtainedBy``, ``AssentObtainedAt``, ``AssentFormVersion``,
+``AssentNotSoughtReason``, checked by the rule the consent service applies), on each
 ``tw:Withdrawal`` who recorded it and when (``RecordedAt``, ``RecordedBy``), and in ``ClinicalData``, after the
 participants, one ``tw:DsmbDecision`` per DSMB decision on the safety pause (``Decision``, ``RelatedSaes``,
 ``DecidedAt``, ``DecidedBy``), in the order made. ``read_consent`` and ``read_withdrawal`` check them while
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from trialwright.services.odm_import_writer import Writer
 
 __all__ = [
+    "ASSENT_ATTRIBUTES",
     "CONSENT_ATTRIBUTES",
     "DSMB_REASON_NOT_IN_FILE",
     "NOT_IN_FILE",
@@ -71,6 +74,17 @@ CONSENT_ATTRIBUTES = {
     "ConsentRecordedAt": ("recorded_at", True),
     "ConsentRecordedBy": ("recorded_by", True),
 }
+#: The child's assent recorded with a consent (``eligibility.assent``): the attributes of ``tw:Enrolment`` and
+#: ``tw:Consent`` that hold it, and the ``consents`` column each restores (none of them where no assent was sought;
+#: checked by ``odm_import_consents.checked_assent``).
+ASSENT_ATTRIBUTES = {
+    "Assent": "assent",
+    "AssentObtainedBy": "assent_obtained_by",
+    "AssentObtainedAt": "assent_obtained_at",
+    "AssentFormVersion": "assent_form_version",
+    "AssentNotSoughtReason": "assent_not_sought_reason",
+}
+CONSENT_ATTRIBUTES.update({name: (column, False) for name, column in ASSENT_ATTRIBUTES.items()})
 _KINDS = ("initial", "reconsent")  # the kinds of consent a participant is enrolled on (decision "consent")
 _COUNT = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 _DECISION_ATTRIBUTES = ("Decision", "RelatedSaes", "DecidedAt", "DecidedBy")

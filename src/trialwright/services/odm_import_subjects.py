@@ -98,9 +98,16 @@ def read_subject(reader: Reader, elem: ET.Element) -> Subject:
         left.append((scope, on, need_attribute(x, "Reason", f"{w}/tw:Withdrawal"), cause))
         withdrawn.append(read_withdrawal(x, f"{w}/tw:Withdrawal[{len(left)}]"))
     same_generation(reader, consent, withdrawn, w)
-    from trialwright.services.odm_import_consents import read_later
+    from trialwright.services.odm_import_consents import checked_assent, read_later, refuse_enrolled_dissent
 
-    consent_id, later = read_later(reader, enrolment, w, consent, tw["ScreeningNumber"])
+    screened_on = parse_day(tw["ScreenedOn"], f"{w}/@ScreenedOn")
+    assert screened_on is not None
+    checked_assent(reader.protocol, consent if consent is not None else {}, (site, screened_on, values),
+                   (tw["ConsentGivenBy"], consent["kind"] if consent else "initial", "consent"), w)  # fmt: skip
+    consent_id, later = read_later(reader, enrolment, w, consent, tw["ScreeningNumber"], values)
+    enrolled_at = parse_moment(tw["EnrolledAt"], f"{w}/@EnrolledAt")
+    assert enrolled_at is not None
+    refuse_enrolled_dissent(consent, consent_id, later, enrolled_at, tw["ScreeningNumber"], w)
     visits: list[ImportedVisit] = []
     entries: list[ImportedLogEntry] | None = None
     events: list[Any] | None = None

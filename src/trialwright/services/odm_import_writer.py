@@ -106,7 +106,7 @@ class Writer:
             kept["randomization"] = s.randomization
             self.counts["randomized"] += 1
         if s.consent is not None:  # the consent's details and who recorded the withdrawals, as restored
-            kept["consent"] = {**s.consent, "recorded_at": s.consent["recorded_at"].isoformat()}
+            kept["consent"] = {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in s.consent.items()}
             kept["withdrawals"] = [{"recorded_at": at.isoformat(), "recorded_by": by} for at, by in
                                    (r for r in s.withdrawn if r is not None)]  # fmt: skip
         if s.later_consents:  # the participant's other consent records, as restored

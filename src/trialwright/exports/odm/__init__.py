@@ -54,9 +54,10 @@ XSD that redefines those groups, the way Define-XML extends ODM):
 * ``tw:Enrolment`` in ``SubjectData``: screening number and date, enrolment time, who consented and when,
   randomization number, time and stratum (never the arm; in a trial imported from ODM, as the import kept them
   from the file), the rest of the consent record (form version, kind, who obtained it, representative, witness, who
-  recorded it and when, its id as ``ConsentId``), withdrawals (with who recorded each and when), the screening values
-  as JSON, the participant's other consent records (``tw:Consent``: ``consents``), and the audit entries about its
-  screening made before it was enrolled, which name no participant (``tw:History``: ``consents``).
+  recorded it and when, its id as ``ConsentId``, the child's assent recorded with it: ``Assent`` ...), withdrawals
+  (with who recorded each and when), the screening values as JSON, the participant's other consent records
+  (``tw:Consent``: ``consents``), and the audit entries about its screening made before it was enrolled, which name
+  no participant (``tw:History``: ``consents``).
 * ``tw:Consent``: every consent record other than the one a participant was enrolled on (refusals, re-consents,
   decisions after regaining capacity), every column with its id; ``tw:Screening`` in ``ClinicalData``, after the
   participants: every screening never enrolled, with its number, date and values, its ``tw:Consent`` records if any,

@@ -4,7 +4,10 @@ on.
 The consent a participant was enrolled on (the first with the decision ``consent``) stays on ``tw:Enrolment``'s
 attributes, with its record's id as ``ConsentId``. Every other consent record is a ``tw:Consent`` (``Id``,
 ``FormVersion``, ``GivenBy``, ``RepresentativeName``, ``RepresentativeRelationship``, ``Witness``, ``ObtainedBy``,
-``ObtainedAt``, ``Kind``, ``Decision``, ``RecordedAt``, ``RecordedBy``: every column of the row), by id:
+``ObtainedAt``, ``Kind``, ``Decision``, ``RecordedAt``, ``RecordedBy``, and the child's assent recorded with it where
+one was sought, ``Assent``, ``AssentObtainedBy``, ``AssentObtainedAt``, ``AssentFormVersion``,
+``AssentNotSoughtReason``: every column of the row), by id (the consent on ``tw:Enrolment`` carries its assent in the
+same five attributes):
 
 * in the participant's ``tw:Enrolment``, after the withdrawals, for a screening that was enrolled (a representative's
   consent followed by the participant's own after regaining capacity, a re-consent to a new consent form version, a
@@ -35,14 +38,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from trialwright.exports.base import ConsentRecord, ParticipantRecord, ScreeningRecord
+from trialwright.exports.base import ConsentDetails, ConsentRecord, ParticipantRecord, ScreeningRecord
 from trialwright.exports.odm.audit_index import SCREENING
 from trialwright.exports.odm.element_history import AuditWriter, write_element_history
 from trialwright.exports.odm.indexed import Audits
 from trialwright.exports.odm.values import json_text
 from trialwright.exports.odm.xmlstream import XmlStream
 
-__all__ = ["ConsentsHeld"]
+__all__ = ["ConsentsHeld", "assent_attributes"]
 
 
 def _attrs(c: ConsentRecord) -> dict[str, str | None]:
@@ -51,6 +54,17 @@ def _attrs(c: ConsentRecord) -> dict[str, str | None]:
         "RepresentativeName": c.representative_name, "RepresentativeRelationship": c.representative_relationship,
         "Witness": c.witness, "ObtainedBy": c.obtained_by, "ObtainedAt": c.obtained_at.isoformat(), "Kind": c.kind,
         "Decision": c.decision, "RecordedAt": c.recorded_at.isoformat(), "RecordedBy": c.recorded_by,
+        **assent_attributes(c),
+    }  # fmt: skip
+
+
+def assent_attributes(c: ConsentRecord | ConsentDetails) -> dict[str, str | None]:
+    """The child's assent recorded with a consent (``eligibility.assent``) as the attributes of its ``tw:Consent`` or
+    ``tw:Enrolment``: none where no assent was sought."""
+    return {
+        "Assent": c.assent, "AssentObtainedBy": c.assent_obtained_by,
+        "AssentObtainedAt": None if c.assent_obtained_at is None else c.assent_obtained_at.isoformat(),
+        "AssentFormVersion": c.assent_form_version, "AssentNotSoughtReason": c.assent_not_sought_reason,
     }  # fmt: skip
 
 

@@ -289,8 +289,22 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="ConsentRecordedAt" type="xs:dateTime"/>
       <xs:attribute name="ConsentRecordedBy" type="xs:string"/>
       <xs:attribute name="ConsentId" type="xs:positiveInteger"/>
+      <xs:attributeGroup ref="tw:Assent"/>
     </xs:complexType>
   </xs:element>
+  <xs:attributeGroup name="Assent">
+    <xs:attribute name="Assent">
+      <xs:simpleType>
+        <xs:restriction base="xs:string">
+          <xs:enumeration value="given"/><xs:enumeration value="dissent"/><xs:enumeration value="not_sought"/>
+        </xs:restriction>
+      </xs:simpleType>
+    </xs:attribute>
+    <xs:attribute name="AssentObtainedBy" type="xs:string"/>
+    <xs:attribute name="AssentObtainedAt" type="xs:dateTime"/>
+    <xs:attribute name="AssentFormVersion" type="xs:string"/>
+    <xs:attribute name="AssentNotSoughtReason" type="xs:string"/>
+  </xs:attributeGroup>
   <xs:complexType name="ConsentRecord">
     <xs:attribute name="Id" type="xs:positiveInteger" use="required"/>
     <xs:attribute name="FormVersion" type="xs:string" use="required"/>
@@ -324,6 +338,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
     </xs:attribute>
     <xs:attribute name="RecordedAt" type="xs:dateTime" use="required"/>
     <xs:attribute name="RecordedBy" type="xs:string" use="required"/>
+    <xs:attributeGroup ref="tw:Assent"/>
   </xs:complexType>
   <xs:element name="Screening">
     <xs:complexType>

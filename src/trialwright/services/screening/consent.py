@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -37,7 +37,16 @@ from trialwright.services.users import UserView
 from trialwright.store.engine import serialise, session_scope
 from trialwright.store.screening_tables import consents, participants
 
-__all__ = ["DECISIONS", "consent_problem", "enrol", "enrol_in", "record_consent", "record_consent_in"]
+__all__ = [
+    "DECISIONS",
+    "consent_problem",
+    "dissent_problem",
+    "enrol",
+    "enrol_in",
+    "record_consent",
+    "record_consent_in",
+    "screening_assent_problem",
+]
 
 
 def record_consent(
@@ -268,22 +277,38 @@ def record_consent_in(
 
 
 def _assent_problem(protocol: Protocol, row: Any, **sent: Any) -> str | None:
-    """The assent rule (``trialwright.domain.assent``) over the screening's recorded age; an assent sought before
-    the screening date is refused like a consent."""
+    return screening_assent_problem(protocol, row.site, row.screened_on, json.loads(row.screening_values), **sent)
+
+
+def screening_assent_problem(
+    protocol: Protocol, site: str, screened_on: dt.date, values: Mapping[str, Any], **sent: Any
+) -> str | None:
+    """The assent rule (``trialwright.domain.assent``) over a screening's recorded age (``values``: its screening
+    values as stored); an assent sought before the screening date is refused like a consent. ``sent``: the consent
+    record's ``given_by``, ``kind``, ``decision`` and five assent fields. The ODM import applies it too."""
     rule = protocol.eligibility.assent
     age, age_unit = None, None
     if rule is not None:
-        values = _typed_values(protocol, json.loads(row.screening_values))
-        age = values.get(rule.age_field)
+        typed = _typed_values(protocol, dict(values))
+        age = typed.get(rule.age_field)
         field = next((f for f in protocol.eligibility.screening_fields if f.id == rule.age_field), None)
         age_unit = field.unit if field is not None else None
     problem = assent_problem(rule, age=age, age_unit=age_unit, **sent)
     at = sent["assent_obtained_at"]
     if problem is None and at is not None:
-        on = local_date(at, protocol.site(row.site).timezone, "assent_obtained_at")
-        if on < row.screened_on:
-            return f"assent_obtained_at: {on.isoformat()} at the site is before the screening date {row.screened_on}"
+        on = local_date(at, protocol.site(site).timezone, "assent_obtained_at")
+        if on < screened_on:
+            return f"assent_obtained_at: {on.isoformat()} at the site is before the screening date {screened_on}"
     return problem
+
+
+def dissent_problem(label: str) -> str:
+    """Why ``enrol`` refuses a screening whose latest consent record carries the child's dissent (``label``: the
+    screening's number); the ODM import refuses such an enrolment in the same words."""
+    return (
+        f"assent: {label}'s own dissent is recorded with the representative's consent; a dissent is respected "
+        "and the participant is not enrolled (eligibility.assent)"
+    )
 
 
 def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
@@ -313,10 +338,7 @@ def enrol_in(session: Session, actor: UserView, screening_id: int) -> tuple[Any,
     if latest is None or latest.decision != "consent":
         raise ScreeningError(f"consent: {label} has no recorded consent")
     if latest.assent == "dissent":
-        raise ScreeningError(
-            f"assent: {label}'s own dissent is recorded with the representative's consent; a dissent is respected "
-            "and the participant is not enrolled (eligibility.assent)"
-        )
+        raise ScreeningError(dissent_problem(label))
     serialise(session, f"participant:{row.site}")
     number = (
         session.execute(select(func.max(participants.c.number)).where(participants.c.site == row.site)).scalar() or 0
