@@ -51,6 +51,7 @@ from trialwright.analysis.methods.base import (
     group_indicator,
     is_missing,
     plain,
+    probability,
 )
 
 __all__ = [
@@ -556,7 +557,9 @@ def cumulative_incidence(
 ) -> CumulativeIncidence:
     """Aalen-Johansen estimator: at each event time t_j with n_j at risk, d1_j events of interest and d2_j
     competing events, CIF1 += S(t_j-) d1_j / n_j, CIF2 += S(t_j-) d2_j / n_j and
-    S(t_j) = S(t_j-) (1 - (d1_j + d2_j) / n_j). Censoring at t_j counts as still at risk at t_j.
+    S(t_j) = S(t_j-) (1 - (d1_j + d2_j) / n_j). Censoring at t_j counts as still at risk at t_j. The sums
+    can exceed 1 by rounding (everyone left has an event at the last time): such noise is clamped to [0, 1]
+    (``methods.base.probability``).
     Every event code must be the event of interest, a competing code or a censoring code."""
     t = _floats(times, "times")
     if t.size != len(events):
@@ -587,8 +590,8 @@ def cumulative_incidence(
         f1 += survival * d1 / n_j
         f2 += survival * d2 / n_j
         survival *= 1 - (d1 + d2) / n_j
-        cif.append(f1)
-        cif_competing.append(f2)
+        cif.append(probability(f1, f"the cumulative incidence of {event_of_interest} at {time}"))
+        cif_competing.append(probability(f2, f"the cumulative incidence of the competing events at {time}"))
         at_risk.append(n_j)
     return CumulativeIncidence(
         event_of_interest=event_of_interest,

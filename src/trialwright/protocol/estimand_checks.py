@@ -108,10 +108,7 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
                 "estimand of its own"
             )
         elif estimator is Estimator.MMRM and (v.baseline is None or v.at not in v.visits):
-            yield f"{path}.{where}", (
-                "mmrm models the values at variable.visits (which must include variable.at, the visit the effect is "
-                "reported at), adjusted for variable.baseline: declare both"
-            )
+            yield from _mmrm_visits(f"{path}.{where}", f"{path}.variable", v)
         elif estimator is Estimator.ANCOVA and v.baseline is None:
             yield f"{path}.{where}", (
                 "ancova adjusts for the baseline value: declare variable.baseline (a visit), or declare t_test"
@@ -132,6 +129,25 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
     if e.covariance != "unstructured" and Estimator.MMRM not in e.estimators:
         yield f"{path}.covariance", "covariance is the mixed model's: it applies only with the estimator mmrm"
     yield from _intercurrent(p, path, e, forms)
+
+
+def _mmrm_visits(where: str, variable: str, v: Variable) -> Iterator[Found]:
+    """What the mixed model lacks of its visits, each named where it is declared: the baseline it adjusts for, the
+    visits it models, and the visit the effect is reported at (one of those visits)."""
+    if v.baseline is None:
+        yield where, "mmrm adjusts for the baseline value: declare variable.baseline (a visit)"
+    if not v.visits:
+        yield where, (
+            "mmrm models the values at variable.visits: declare them (every post-baseline visit the model uses, "
+            "including variable.at, the visit the effect is reported at)"
+        )
+    elif v.at is None:
+        yield where, f"mmrm reports the effect at variable.at: declare it (one of {', '.join(v.visits)})"
+    elif v.at not in v.visits:
+        yield f"{variable}.at", (
+            f"{v.at!r} is not one of variable.visits ({', '.join(v.visits)}): mmrm reports the effect at one of the "
+            f"visits it models; add {v.at} to variable.visits or set variable.at to one of them"
+        )
 
 
 def _a(word: str) -> str:

@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 import statistics as pystats
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -380,6 +381,53 @@ def test_cumulative_incidence_matches_the_stored_statsmodels_aalen_johansen() ->
     ):
         assert result.at(t) == pytest.approx(discharged, abs=1e-12)
         assert result.competing_at(t) == pytest.approx(died, abs=1e-12)
+
+
+#: Seventeen participants, each with the event by day 28 (none censored, none competing): summed in floating
+#: point, S(t-) d / n over the days reaches 1.0000000000000002 on day 28 (a new user's walk printed a pooled
+#: cumulative incidence of 1.0000000000000016 for such data).
+EVERYONE_BY_DAY_28 = [19, 4, 15, 19, 23, 27, 12, 13, 14, 28, 6, 15, 2, 13, 28, 18, 11]
+
+
+def test_a_cumulative_incidence_reaching_one_by_rounding_is_one_as_lifelines_gives() -> None:
+    """Once everyone has had the event the cumulative incidence is exactly 1 (each day's share written out with
+    fractions adds up to 1), never 1 plus rounding noise: the curve stays within [0, 1] and equals lifelines'
+    AalenJohansenFitter at every day (ties jittered by lifelines; the estimate at the day's end does not depend on
+    their order) to 1e-12."""
+    from fractions import Fraction
+
+    from lifelines import AalenJohansenFitter
+
+    days = EVERYONE_BY_DAY_28
+    survival, total, float_survival, noisy = Fraction(1), Fraction(0), 1.0, 0.0
+    for day in sorted(set(days)):
+        at_risk, d = sum(t >= day for t in days), days.count(day)
+        total += survival * Fraction(d, at_risk)
+        survival *= 1 - Fraction(d, at_risk)
+        noisy += float_survival * d / at_risk  # the same sums in floating point: they overshoot 1
+        float_survival *= 1 - d / at_risk
+    assert total == 1 and noisy > 1  # the data produce the noise
+    result = cumulative_incidence(days, ["healed"] * len(days), "healed", ["died"])
+    assert result.cif[-1] == 1.0 and result.at(28) == 1.0
+    assert all(0.0 <= x <= 1.0 for x in result.cif + result.cif_competing)
+    fitter = AalenJohansenFitter(calculate_variance=False, jitter_level=1e-4, seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifelines' note that it jittered the tied times
+        fitter.fit(np.array(days, dtype=float), np.ones(len(days), dtype=int), event_of_interest=1)
+    walked = fitter.cumulative_density_.iloc[:, 0]
+    for day in range(1, 30):
+        assert result.at(day) == pytest.approx(float(walked[walked.index <= day + 0.25].iloc[-1]), abs=1e-12), day
+
+
+def test_a_probability_is_clamped_only_for_rounding_noise_and_a_larger_excess_fails_loudly() -> None:
+    """Below 1e-9 outside [0, 1] is rounding, clamped to the bound; beyond that it is a bug and raises naming what
+    was computed, never clamped into a plausible number."""
+    from trialwright.analysis.methods.base import probability
+
+    assert (probability(1 + 2e-16, "p"), probability(-3e-17, "p"), probability(0.25, "p")) == (1.0, 0.0, 0.25)
+    for wrong in (1 + 2e-9, -1e-6, 1.5):
+        with pytest.raises(ArithmeticError, match="the cumulative incidence"):
+            probability(wrong, "the cumulative incidence")
 
 
 def test_cumulative_incidence_refuses_unknown_event_codes() -> None:

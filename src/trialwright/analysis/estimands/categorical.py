@@ -19,6 +19,7 @@ from trialwright.analysis.estimands.common import (
     fmt_p,
     label_of,
     planned_day,
+    strata_left_out,
     why_missing,
 )
 from trialwright.analysis.methods import binary as binary_methods
@@ -158,8 +159,9 @@ def _binary_comparison(
         if estimator is Estimator.LOGISTIC:
             o = binary_methods.odds_ratio([y for _, y in known], [int(s.group == treat) for s, _ in known],
                                   {"stratum": [s.stratum for s, _ in known]})  # fmt: skip
+            note = "; ".join(filter(None, (o.note, strata_left_out(o.separated_levels))))
             return Comparison(label, method, set_name, scale, o.estimate, o.ci_lower, o.ci_upper, o.p_value,
-                              (n1, n0), primary, o.note or "")  # fmt: skip
+                              (n1, n0), primary, note)  # fmt: skip
         strata = sorted({s.stratum for s, _ in known})
         cells = [
             (sum(y for s, y in known if s.stratum == x and s.group == treat),
@@ -222,6 +224,7 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
                 strata = {"stratum": [s.stratum for s, _ in rows]}
                 r = ordinal_methods.proportional_odds([c for _, c in rows], group, v.order, strata)
                 note = f"{r.direction}; proportional odds test p={fmt_p(r.po_p_value)}"
+                note += f"; {strata_left_out(r.levels_left_out)}" if r.levels_left_out else ""
                 method = METHOD[Estimator.PROPORTIONAL_ODDS]
                 return Comparison(label, method, set_name, "common odds ratio", r.odds_ratio, r.ci_lower,
                                   r.ci_upper, r.p_value, n, primary, note)  # fmt: skip

@@ -32,6 +32,7 @@ __all__ = [
     "left_in_words",
     "planned_day",
     "sets_of",
+    "strata_left_out",
     "why_missing",
 ]
 
@@ -46,6 +47,14 @@ NAMES = {
     Population.PER_PROTOCOL: "Per protocol",
     Population.SAFETY: "Safety set",
 }
+
+
+def strata_left_out(levels: Sequence[str]) -> str:
+    """The note naming the strata a model left out (``"stratum=<value>"`` each, as the methods list them), or
+    nothing: a stratum whose participants all had the same outcome has no finite coefficient, so its rows are left
+    out of the fit (``methods.base.levels_at_an_end``)."""
+    return say.STRATA_LEFT_OUT % {"strata": ", ".join(x.split("=", 1)[1] for x in levels)} if levels else ""
+
 
 def N_(message: str) -> str:
     """Marks an English message a reader's catalog translates (the web passes its catalog in; the analysis reads

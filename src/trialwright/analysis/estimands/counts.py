@@ -18,6 +18,7 @@ from trialwright.analysis.estimands.common import (
     fmt_p,
     label_of,
     planned_day,
+    strata_left_out,
     why_missing,
 )
 from trialwright.analysis.methods import binary as binary_methods
@@ -99,7 +100,7 @@ def _compared(
             nb = binary_methods.negative_binomial(ys, group, covariates=strata)
             note = nb.note or (f"dispersion alpha={nb.alpha:.3g}" if nb.alpha is not None else "")
             if nb.without_events:  # a stratum whose participants all count 0: no finite coefficient, left out
-                note += f"; strata left out: {', '.join(s.split('=', 1)[1] for s in nb.without_events)}"
+                note += f"; {strata_left_out(nb.without_events)}"
             return Comparison(label, method, set_name, scale, nb.estimate, nb.ci_lower, nb.ci_upper, nb.p_value, n,
                               primary, note)  # fmt: skip
         if estimator is Estimator.WILCOXON_HODGES_LEHMANN:
@@ -110,6 +111,7 @@ def _compared(
         order = [str(x) for x in sorted(set(ys))]
         po = ordinal_methods.proportional_odds([str(y) for y in ys], group, order, strata)
         note = f"{po.direction}; categories {order[0]} to {order[-1]}; proportional odds test p={fmt_p(po.po_p_value)}"
+        note += f"; {strata_left_out(po.levels_left_out)}" if po.levels_left_out else ""
         return Comparison(label, method, set_name, scale, po.odds_ratio, po.ci_lower, po.ci_upper, po.p_value, n,
                           primary, note)  # fmt: skip
 

@@ -8,7 +8,7 @@ plain sequences or numpy arrays, with None or NaN for a missing value.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -26,11 +26,16 @@ __all__ = [
     "fmt_p",
     "fmt_pct",
     "group_indicator",
+    "in_levels",
     "is_missing",
+    "levels_at_an_end",
     "plain",
+    "probability",
 ]
 
 FloatArray = NDArray[np.float64]
+#: How far a probability computed in floating point may stray outside [0, 1] by rounding alone
+PROBABILITY_NOISE = 1e-9
 Values = Sequence[Any] | NDArray[Any]  # numbers, None or NaN for missing
 
 
@@ -123,3 +128,54 @@ def dummies(values: Values, keep: NDArray[np.bool_]) -> FloatArray | None:
         return None
     columns = np.array([[label == level for level in levels[1:]] for label in labels], dtype=float)
     return columns.reshape(len(labels), len(levels) - 1)
+
+
+def levels_at_an_end(
+    outcome: NDArray[Any], covariates: Mapping[str, Values], rows: NDArray[np.bool_]
+) -> tuple[tuple[str, str], ...]:
+    """The covariate levels (name, level; levels compared as text, as ``dummies`` does) whose ``rows`` all have
+    the lowest outcome of the rows, or all the highest (a binary outcome: all 0 or all 1), found again among the
+    rows left after each round until none is found (leaving one level out can leave another at an end). Only a
+    covariate with another level among the rows left counts: a one-level covariate is not in the design. In a
+    logit model (binary or cumulative) such a level is separated on its own: see ``binary.odds_ratio``."""
+    found: list[tuple[str, str]] = []
+    while covariates:
+        left = rows & ~in_levels(covariates, tuple(found))
+        if not left.any():
+            break
+        low, high = float(np.min(outcome[left])), float(np.max(outcome[left]))
+        more: list[tuple[str, str]] = []
+        for name, values in covariates.items():
+            seen: dict[str, set[float]] = {}
+            for value, y, k in zip(values, outcome, left, strict=True):
+                if k:
+                    seen.setdefault(str(value), set()).add(float(y))
+            if len(seen) > 1:
+                more.extend((name, label) for label in sorted(seen) if seen[label] in ({low}, {high}))
+        if not more:
+            break
+        found.extend(more)
+    return tuple(found)
+
+
+def in_levels(covariates: Mapping[str, Values], levels: tuple[tuple[str, str], ...]) -> NDArray[np.bool_]:
+    """Rows whose value of some covariate is one of ``levels`` (name, level as text)."""
+    rows = np.zeros(len(next(iter(covariates.values()))), dtype=bool)
+    for name, values in covariates.items():
+        mine = {level for covariate, level in levels if covariate == name}
+        rows |= np.array([not is_missing(v) and str(v) in mine for v in values], dtype=bool)
+    return rows
+
+
+def probability(value: float, what: str) -> float:
+    """A probability computed in floating point, kept in [0, 1]: rounding can carry it just outside (an
+    Aalen-Johansen sum of S(t-) d / n over times where everyone left has the event reaches 1.0000000000000002),
+    so an excess below ``PROBABILITY_NOISE`` is clamped to the bound. A larger excess is a bug in the
+    computation, not rounding, and raises ArithmeticError naming ``what``; NaN is passed on as it came."""
+    if math.isnan(value) or 0.0 <= value <= 1.0:
+        return value
+    if -PROBABILITY_NOISE < value < 0.0:
+        return 0.0
+    if 1.0 < value < 1.0 + PROBABILITY_NOISE:
+        return 1.0
+    raise ArithmeticError(f"{what} = {value!r} lies outside [0, 1] by more than rounding: a bug, not reported")

@@ -15,7 +15,9 @@ argument. Missing values (None/NaN) in participant-level data are dropped and co
   categorical covariates; OR = exp(beta) with Wald interval and p. The ML estimate exists only when the
   outcome is not (quasi-)completely separated by the design (Albert & Anderson, Biometrika 1984;71:1),
   which is checked before fitting with Konis's linear program (Konis, DPhil thesis, Oxford 2007; R's
-  safeBinaryRegression). Separation, including no events or only events in an arm, gives a None OR.
+  safeBinaryRegression). A covariate level whose rows all have the same outcome is left out of the fit
+  and listed (``separated_levels``): the OR is the limit the full likelihood tends to. Separation involving
+  the arm, including no events or only events in an arm, gives a None OR.
 * ``mantel_haenszel`` -- pooled effect over strata: OR with the Robins-Breslow-Greenland variance
   (Biometrics 1986;42:311), RR with the Greenland-Robins variance (Biometrics 1985;41:55), RD with Sato's
   variance (Biometrics 1989;45:1323; as SAS PROC FREQ and epiR), which stays valid with many sparse
@@ -53,7 +55,9 @@ from trialwright.analysis.methods.base import (
     fmt_p,
     fmt_pct,
     group_indicator,
+    in_levels,
     is_missing,
+    levels_at_an_end,
 )
 
 __all__ = [
@@ -199,10 +203,14 @@ class _ModelRatio(Result):
 
 @dataclass(frozen=True, slots=True)
 class OddsRatio(_ModelRatio):
-    """Logistic-regression odds ratio; None (with note) when the outcome is separated."""
+    """Logistic-regression odds ratio; None (with note) when the outcome is separated by the arm."""
+
+    #: the covariate levels whose rows all had the same outcome ("covariate=level"), left out of the fit
+    separated_levels: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        return self._line("Adjusted odds ratio" if self.covariates else "Odds ratio")
+        line = self._line("Adjusted odds ratio" if self.covariates else "Odds ratio")
+        return line + (f"; left out: {', '.join(self.separated_levels)}" if self.separated_levels else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,13 +300,24 @@ def odds_ratio(
     outcome: Values, group: Values, covariates: Mapping[str, Values] | None = None, level: float = 0.95
 ) -> OddsRatio:
     """Logistic regression of outcome (1 = event, 0 = none) on group and categorical covariates (first sorted
-    level as reference; one-level covariates left out and listed). Rows with a missing value are dropped."""
+    level as reference; one-level covariates left out and listed). Rows with a missing value are dropped.
+
+    A covariate level whose rows all have the same outcome (all 0 or all 1; e.g. a stratum without events) is
+    separated on its own: its indicator is a column of the design (or a sum of them), and moving its coefficient
+    to minus (plus) infinity sends every one of its rows' probabilities to the outcome they had, so their
+    likelihood factors rise to 1 while no other row's linear predictor changes. The full likelihood therefore has
+    no maximum, but its supremum over the other coefficients is the likelihood of the other rows: the OR, SE,
+    interval and p it tends to are those of the fit without that level's rows. Such levels are left out of the
+    fit (repeatedly, as leaving one out can leave another level with one outcome) and listed in
+    ``separated_levels``; the counts of the result still cover every complete row. What remains separated then
+    involves the arm (Konis's check on the rows kept), and no OR is reported."""
     level = check_level(level)
     y, g, covs = floats(outcome, "outcome"), group_indicator(group), dict(covariates or {})
     _same_length(covs, outcome=y, group=g)
     bad = ~np.isnan(y) & (y != 0) & (y != 1)
     if bad.any():
         raise ValueError(f"outcome must be 1 (event), 0 (no event) or missing; found {sorted(set(y[bad]))}")
+    all_y, all_g = y, g
     design, y, g, _, fields = _prepare(y, g, covs, None, "odds_ratio")
     fields["level"] = level
     for arm in ("treatment", "reference"):
@@ -307,17 +326,27 @@ def odds_ratio(
             which = "no" if events == 0 else "every"
             note = f"{which} {arm} participant had the event, so the OR is 0 or infinite: not estimable"
             return OddsRatio(**fields, **_unset(*_UNESTIMATED), note=note)
+    separated = levels_at_an_end(all_y, covs, _complete(all_y, all_g, None, covs))
+    left_out = tuple(f"{name}={value}" for name, value in separated)
+    if separated:
+        kept = ~in_levels(covs, separated)
+        if not ((all_g[kept] == 1).any() and (all_g[kept] == 0).any()):
+            note = "the outcome is separated by group and covariates: no maximum-likelihood OR exists"
+            return OddsRatio(**fields, **_unset(*_UNESTIMATED), note=note, separated_levels=left_out)
+        rest: dict[str, Values] = {n: [v for v, k in zip(vs, kept, strict=True) if k] for n, vs in covs.items()}
+        design, y, _, _, fitted = _prepare(all_y[kept], all_g[kept], rest, None, "odds_ratio")
+        fields |= {k: fitted[k] for k in ("covariates", "covariates_dropped")}  # those of the fit
     _check_rank(design)
     if _separated(design, y):
         note = "the outcome is separated by group and covariates: no maximum-likelihood OR exists"
-        return OddsRatio(**fields, **_unset(*_UNESTIMATED), note=note)
+        return OddsRatio(**fields, **_unset(*_UNESTIMATED), note=note, separated_levels=left_out)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is checked explicitly below
         fit = Logit(y, design).fit(method="newton", maxiter=100, disp=0)
     beta, se = float(fit.params[1]), float(fit.bse[1])
     if not fit.mle_retvals.get("converged", False) or not (math.isfinite(beta) and math.isfinite(se)):
         raise ValueError("the logistic regression did not converge; no odds ratio is reported")
-    return OddsRatio(**fields, **_wald_ratio(beta, se, level))
+    return OddsRatio(**fields, **_wald_ratio(beta, se, level), separated_levels=left_out)
 
 
 def negative_binomial(
@@ -356,7 +385,7 @@ def negative_binomial(
         return RateRatio(**fields, **_unset(*_UNESTIMATED), alpha=None, note=note)
     without_events = _levels_without_events(y, covs, keep=_complete(counts, group, exposure, covs))
     if without_events:
-        kept = ~_in_levels(covs, without_events)
+        kept = ~in_levels(covs, without_events)
         design, y, _, t, _ = _prepare(
             floats(counts, "counts")[kept], group_indicator(group)[kept],
             {name: [v for v, k in zip(values, kept, strict=True) if k] for name, values in covs.items()},
@@ -405,15 +434,6 @@ def _levels_without_events(
         if len(totals) > 1:
             found.extend((name, label) for label in sorted(totals) if totals[label] == 0)
     return tuple(found)
-
-
-def _in_levels(covariates: Mapping[str, Values], levels: tuple[tuple[str, str], ...]) -> NDArray[np.bool_]:
-    """Rows whose value of some covariate is one of ``levels``."""
-    rows = np.zeros(len(next(iter(covariates.values()))), dtype=bool)
-    for name, values in covariates.items():
-        mine = {level for covariate, level in levels if covariate == name}
-        rows |= np.array([not is_missing(v) and str(v) in mine for v in values], dtype=bool)
-    return rows
 
 
 # --- Mantel-Haenszel ------------------------------------------------------------------------------------

@@ -12,7 +12,10 @@
   chi-square on K - 2 df. (The comparison with separate binary logits is not nested and is not used.) Codes
   outside ``order`` are refused; a category in ``order`` that nobody has is listed in ``empty_categories`` and
   carries no threshold (the fit is the same as the limit in which its threshold coincides with its
-  neighbour's) -- it is never merged silently.
+  neighbour's) -- it is never merged silently. A covariate level whose rows all lie in the lowest observed
+  category, or all in the highest, is separated on its own and left out of the fit (``levels_left_out``), as
+  in ``binary.odds_ratio``: its coefficient has no finite value, and the common OR is the limit the full
+  likelihood tends to.
 * ``shift_table`` -- counts of baseline category by follow-up category in each arm, with a separate
   "missing" row and column.
 
@@ -43,7 +46,9 @@ from trialwright.analysis.methods.base import (
     fmt_p,
     fmt_pct,
     group_indicator,
+    in_levels,
     is_missing,
+    levels_at_an_end,
 )
 
 __all__ = ["PO_TEST", "ProportionalOdds", "ShiftTable", "proportional_odds", "shift_table"]
@@ -86,14 +91,18 @@ class ProportionalOdds(Result):
     n_dropped: int
     covariates: tuple[str, ...]
     covariates_dropped: tuple[str, ...]
+    #: covariate levels ("covariate=level") whose rows all lie in the lowest or all in the highest category,
+    #: left out of the fit (the counts still cover them)
+    levels_left_out: tuple[str, ...] = ()
 
     def summary(self) -> str:
         po = f"PO test {fmt_p(self.po_p_value)}" if self.po_p_value is not None else f"PO test: {self.po_note}"
         empty = f"; no observations in {', '.join(self.empty_categories)}" if self.empty_categories else ""
+        left = f"; left out: {', '.join(self.levels_left_out)}" if self.levels_left_out else ""
         return (
             f"Proportional odds: common OR {fmt(self.odds_ratio)} ({fmt_pct(self.level)} CI {fmt(self.ci_lower)} to "
             f"{fmt(self.ci_upper)}), {fmt_p(self.p_value)} ({DIRECTION}); {po}; n={self.n_treatment} treatment, "
-            f"{self.n_reference} reference, {self.n_dropped} dropped{empty}"
+            f"{self.n_reference} reference, {self.n_dropped} dropped{empty}{left}"
         )
 
 
@@ -193,7 +202,15 @@ def proportional_odds(
     """Cumulative logit (proportional odds) model of the outcome category on the arm (1 = treatment,
     0 = reference) plus categorical covariates (dummy coded, first sorted level as reference). Codes are
     compared as text with ``order`` (lowest category first). Rows with a missing outcome, group or covariate
-    are dropped and counted."""
+    are dropped and counted.
+
+    A covariate level whose rows all lie in the lowest category observed, or all in the highest, has no finite
+    coefficient: as it goes to minus (plus) infinity, P(Y <= lowest) (P(Y = highest)) of each of its rows goes
+    to 1 while no other row's linear predictor moves, so the likelihood has no maximum; its supremum over the
+    other parameters is the likelihood of the other rows (a category only that level had then carries no
+    threshold, as an empty one). The common OR, SE, interval, p and the proportional odds test are those of
+    the fit without that level's rows; the level is listed in ``levels_left_out`` (found again among the rows
+    left until none is) and the category counts still cover every complete row."""
     level = check_level(level)
     order = _order(order)
     covariates = dict(covariates or {})
@@ -209,9 +226,18 @@ def proportional_odds(
         raise ValueError("proportional_odds needs at least one complete row in each group")
     counts_t = tuple(int(np.sum((cat == j) & (g == 1))) for j in range(len(order)))
     counts_r = tuple(int(np.sum((cat == j) & (g == 0))) for j in range(len(order)))
-    present = [j for j in range(len(order)) if counts_t[j] + counts_r[j] > 0]
-    if len(present) < 2:
+    empty = tuple(order[j] for j in range(len(order)) if counts_t[j] + counts_r[j] == 0)
+    if len(order) - len(empty) < 2:
         raise ValueError("the outcome takes a single category among complete rows, so there is no odds ratio")
+    separated = levels_at_an_end(np.array([-1 if c is None else c for c in codes]), covariates, keep)
+    fit_rows = keep & ~in_levels(covariates, separated) if separated else keep  # see the docstring
+    cat = np.array([c for c, k in zip(codes, fit_rows, strict=True) if k], dtype=int)
+    g = g_all[fit_rows]
+    if not (g == 1).any() or not (g == 0).any():
+        raise ValueError("the groups do not overlap in category (separation): the odds ratio is not finite")
+    fit_t = [int(np.sum((cat == j) & (g == 1))) for j in range(len(order))]
+    fit_r = [int(np.sum((cat == j) & (g == 0))) for j in range(len(order))]
+    present = [j for j in range(len(order)) if fit_t[j] + fit_r[j] > 0]
     y = np.searchsorted(present, cat)  # positions among observed categories
     k = len(present)
     if y[g == 1].max() <= y[g == 0].min() or y[g == 0].max() <= y[g == 1].min():
@@ -221,7 +247,7 @@ def proportional_odds(
     not_used: list[str] = []
     columns = [g]
     for name, values in covariates.items():
-        coded = dummies(values, keep)
+        coded = dummies(values, fit_rows)
         if coded is None:
             not_used.append(name)
         else:
@@ -241,7 +267,7 @@ def proportional_odds(
     if k < 3:
         note = "needs at least three observed categories"
     else:
-        missing_in_arm = [order[j] for j in present if counts_t[j] == 0 or counts_r[j] == 0]
+        missing_in_arm = [order[j] for j in present if fit_t[j] == 0 or fit_r[j] == 0]
         if missing_in_arm:
             note = f"category {missing_in_arm[0]} is not observed in both arms (partial model on the boundary)"
         else:
@@ -266,7 +292,7 @@ def proportional_odds(
         categories=order,
         counts_treatment=counts_t,
         counts_reference=counts_r,
-        empty_categories=tuple(order[j] for j in range(len(order)) if j not in present),
+        empty_categories=empty,
         thresholds=tuple(float(x) for x in thresholds),
         log_likelihood=llf,
         po_test=PO_TEST,
@@ -274,11 +300,12 @@ def proportional_odds(
         po_df=po_df,
         po_p_value=po_p,
         po_note=note,
-        n_treatment=int(np.sum(g == 1)),
-        n_reference=int(np.sum(g == 0)),
+        n_treatment=int(np.sum(g_all[keep] == 1)),
+        n_reference=int(np.sum(g_all[keep] == 0)),
         n_dropped=int(keep.size - keep.sum()),
         covariates=tuple(used),
         covariates_dropped=tuple(not_used),
+        levels_left_out=tuple(f"{name}={value}" for name, value in separated),
     )
 
 

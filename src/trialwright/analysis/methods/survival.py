@@ -51,7 +51,17 @@ from lifelines.utils import median_survival_times
 from numpy.typing import NDArray
 from scipy import stats
 
-from trialwright.analysis.methods.base import FloatArray, Result, Values, check_level, floats, fmt, fmt_p, fmt_pct
+from trialwright.analysis.methods.base import (
+    FloatArray,
+    Result,
+    Values,
+    check_level,
+    floats,
+    fmt,
+    fmt_p,
+    fmt_pct,
+    probability,
+)
 
 __all__ = [
     "CoxResult",
@@ -182,10 +192,10 @@ def kaplan_meier(times: Values, events: Values, level: float = 0.95) -> KaplanMe
         n_events=int(e.sum()),
         level=level,
         times=tuple(float(x) for x in at),
-        survival=tuple(float(x) for x in survival),
+        survival=tuple(probability(float(x), "the Kaplan-Meier survival") for x in survival),
         se=tuple(se),
-        lower=tuple(float(x) for x in band.iloc[:, 0]),
-        upper=tuple(float(x) for x in band.iloc[:, 1]),
+        lower=tuple(probability(float(x), "the Kaplan-Meier lower bound") for x in band.iloc[:, 0]),
+        upper=tuple(probability(float(x), "the Kaplan-Meier upper bound") for x in band.iloc[:, 1]),
         n_at_risk=tuple(int(x) for x in table["at_risk"]),
         events_at=tuple(int(x) for x in table["observed"]),
         censored_at=tuple(int(x) for x in table["censored"]),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import pandas as pd
 import pytest
 from scipy import optimize, special
 from statsmodels.discrete.discrete_model import Logit
+from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from trialwright.analysis.methods.ordinal import DIRECTION, PO_TEST, proportional_odds, shift_table
 
@@ -229,6 +231,60 @@ def test_a_category_missing_from_one_arm_leaves_the_test_uncomputed_with_a_note(
     codes[10] = "b"  # no treated participant in category a
     r = proportional_odds(codes, group, ["a", "b", "c"])
     assert r.po_p_value is None and r.po_note is not None and "category a" in r.po_note
+
+
+def _ordered_model(codes: list[str], group: np.ndarray, stratum: list[str], maxiter: int = 200) -> Any:
+    """statsmodels' OrderedModel (logit) of the category on the arm and stratum dummies (a the reference):
+    BFGS, then Newton from there."""
+    levels = sorted(set(stratum))
+    exog = pd.DataFrame({"group": group.astype(float)})
+    for level in levels[1:]:
+        exog[level] = (np.array(stratum) == level).astype(float)
+    y = pd.Series(pd.Categorical(codes, categories=sorted(set(codes)), ordered=True))
+    model = OrderedModel(y, exog, distr="logit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rough = model.fit(method="bfgs", disp=False, maxiter=5000, gtol=1e-10)
+        return model.fit(method="newton", start_params=rough.params, disp=False, maxiter=maxiter)
+
+
+@pytest.mark.parametrize(("seed", "end"), [(21, "c0"), (22, "c0"), (23, "c3")])
+def test_a_stratum_all_in_the_lowest_or_the_highest_category_is_left_out(seed: int, end: str) -> None:
+    """Every participant of stratum c is in the lowest category (the last row: the highest): stratum c's coefficient
+    has no finite value (the likelihood rises as it runs off to -/+ infinity, where its rows' probabilities reach 1)
+    but the common OR does. At that limit its rows add nothing: the OR, SE, interval and p are statsmodels'
+    OrderedModel of the other rows (to 1e-6), stratum c is listed, and the counts still cover every row.
+    statsmodels' fit of all the rows runs stratum c's coefficient off and gives the same OR within 1e-3."""
+    codes, group, stratum = _simulated(seed, n=240)
+    codes = [end if s == "c" else c for c, s in zip(codes, stratum, strict=True)]
+    r = proportional_odds(codes, group, ["c0", "c1", "c2", "c3"], covariates={"stratum": stratum})
+    kept = [i for i, s in enumerate(stratum) if s != "c"]
+    fit = _ordered_model([codes[i] for i in kept], group[kept], [stratum[i] for i in kept])
+    whole = _ordered_model(codes, group, stratum, maxiter=50)
+    assert fit.mle_retvals["converged"]
+    assert r.log_odds_ratio == pytest.approx(fit.params["group"], rel=1e-6)
+    assert r.se == pytest.approx(fit.bse["group"], rel=1e-6)
+    assert r.p_value == pytest.approx(fit.pvalues["group"], rel=1e-6)
+    lower, upper = np.exp(fit.conf_int().loc["group"])
+    assert (r.ci_lower, r.ci_upper) == pytest.approx((lower, upper), rel=1e-6)
+    assert r.odds_ratio == pytest.approx(math.exp(whole.params["group"]), rel=1e-3)
+    assert whole.params["c"] * (1 if end == "c3" else -1) > 10  # running off to -/+ infinity
+    assert r.levels_left_out == ("stratum=c",)
+    assert sum(r.counts_treatment) + sum(r.counts_reference) == len(codes)
+    assert r.counts_treatment[int(end[1])] == sum(1 for c, g in zip(codes, group, strict=True) if g and c == end)
+    assert r.summary().endswith("; left out: stratum=c")
+    _json_roundtrip(r)
+
+
+def test_a_stratum_spread_over_categories_is_kept() -> None:
+    """A stratum whose participants are all in one middle category is not separated (its coefficient cannot
+    carry them all to probability 1 without moving the thresholds every other row shares), nor is one spread over
+    two categories: nothing is left out."""
+    codes, group, stratum = _simulated(24, n=240)
+    middle = [("c1" if s == "c" else c) for c, s in zip(codes, stratum, strict=True)]
+    assert proportional_odds(middle, group, ["c0", "c1", "c2", "c3"], {"stratum": stratum}).levels_left_out == ()
+    two = [("c0" if c in ("c0", "c1") else "c1") if s == "c" else c for c, s in zip(codes, stratum, strict=True)]
+    assert proportional_odds(two, group, ["c0", "c1", "c2", "c3"], {"stratum": stratum}).levels_left_out == ()
 
 
 @pytest.mark.parametrize(
