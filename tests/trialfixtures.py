@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from trialwright.domain.roles import Role
 from trialwright.protocol import LoadedProtocol, load_protocol
 from trialwright.services.trial import init_trial
 from trialwright.services.users import create_user
-from trialwright.store.audit_keys import default_key_file, load_key
+from trialwright.store.audit_keys import default_anchor_file, default_key_file, load_key
 from trialwright.store.engine import make_engine
 
 FIRST_PROTOCOL = Path(__file__).resolve().parents[1] / "protocols" / "IRCT20190101042197N2.yaml"
@@ -33,11 +36,44 @@ def first_protocol() -> LoadedProtocol:
     return load_protocol(FIRST_PROTOCOL)
 
 
+#: Per test process: for each protocol text (its SHA-256), a SQLite trial made by ``_initialised`` once, copied
+#: with its key file for every later SQLite trial of that text (``make_trial``).
+_SQLITE_TEMPLATES: dict[str, Path] = {}
+
+
 def make_trial(url: str, loaded: LoadedProtocol | None = None) -> Trial:
-    """A trial with an audit key in the URL's default key file (created 0600, as ``trialwright init`` does)."""
+    """A trial with an audit key in the URL's default key file (created 0600, as ``trialwright init`` does).
+
+    On SQLite, where the URL names a file that does not exist yet, the first trial of a protocol text in a test
+    process is made as below into a folder of its own, and every trial of that text is a byte copy of it and its
+    key (a few milliseconds instead of the migrations, the protocol's loading and ten audited accounts each time):
+    the same database ``init`` and ``user add`` would make, made once. Its audit trail verifies as made."""
+    loaded = loaded or first_protocol()
+    database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+    key_file = default_key_file(url)
+    if database and key_file is not None and not Path(database).exists() and not key_file.exists():
+        template = _SQLITE_TEMPLATES.get(loaded.sha256)
+        if template is None:
+            folder = Path(tempfile.mkdtemp(prefix="trialwright-template-"))
+            atexit.register(shutil.rmtree, folder, True)
+            made = _initialised(f"sqlite:///{folder / 'trial.db'}", loaded)
+            made.engine.dispose()  # closes the file whole (no write-ahead log left beside it)
+            template = _SQLITE_TEMPLATES[loaded.sha256] = folder / "trial.db"
+        template_key = default_key_file(f"sqlite:///{template}")
+        assert template_key is not None
+        shutil.copyfile(template, database)
+        shutil.copy2(template_key, key_file)  # its mode (0600) too
+        if default_anchor_file(template_key).exists():
+            shutil.copy2(default_anchor_file(template_key), default_anchor_file(key_file))
+        return Trial(url=url, engine=make_engine(url, audit_key=load_key(key_file)))
+    return _initialised(url, loaded)
+
+
+def _initialised(url: str, loaded: LoadedProtocol) -> Trial:
+    """``init`` and one account per role, on the database at ``url``."""
     key_file = default_key_file(url)
     engine = make_engine(url, audit_key=load_key(key_file, create=True) if key_file is not None else None)
-    init_trial(engine, loaded or first_protocol())
+    init_trial(engine, loaded)
     for role in Role:
         sites = ["RAZ"] if role.site_scoped else []
         create_user(
