@@ -94,6 +94,17 @@ def test_accounts_password_hashed_once() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def each_test_copies_at_most_one_trial() -> Iterator[None]:
+    """A test's own first SQLite trial may be a copy of its process's template; any other trial (its second, a
+    module's or a session's) is made afresh (tests.trialfixtures.make_trial)."""
+    from tests.trialfixtures import in_a_test
+
+    in_a_test(True)
+    yield
+    in_a_test(False)
+
+
+@pytest.fixture(autouse=True)
 def cli_password_of_the_test_accounts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands acting as an unblinded account ask its password (TRIALWRIGHT_PASSWORD for scripts): every test
     account has the same one (tests.trialfixtures.PASSWORD). Specs of the refusal unset or change it."""
