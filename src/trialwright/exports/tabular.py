@@ -213,6 +213,11 @@ def long_table(source: ExportSource) -> Table:
     )
 
 
+#: What the README says the consents table holds (and does not).
+_CONSENTS_ARE = ("one row per participant with a recorded consent: the consent they were enrolled on, with its "
+                 "assent; a later re-consent's assent is not here (the ODM and FHIR exports carry every consent "
+                 "record)")  # fmt: skip
+
 _STATUSES = ("value", "derived", "not_done", "not_applicable", "below_lloq", "above_uloq")
 
 
@@ -870,7 +875,7 @@ class TabularExporter(Exporter, abc.ABC):
         for form in source.protocol.forms:
             written += self._form(source, form, folder, long_sink, run, progress)
         written += self._close(long_sink, long_def, "one row per stored value", run)
-        written += self._close(consent_sink, consents, "one row per participant with a recorded consent", run)
+        written += self._close(consent_sink, consents, _CONSENTS_ARE, run)
         written += self._close(randomization_sink, randomization, "one row per randomized participant", run)
         written += self._events(source, folder, run, sites)
         for log in source.protocol.logs:

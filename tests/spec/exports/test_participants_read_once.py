@@ -56,7 +56,9 @@ def test_an_export_reads_the_participants_once(
     ext = exporter.extension
     assert people and consented and randomized
     assert f"participants.{ext}  Participants: one row per participant ({len(people)} rows)" in readme
-    assert f"consents.{ext}  Consents: one row per participant with a recorded consent ({consented} rows)" in readme
+    assert (f"consents.{ext}  Consents: one row per participant with a recorded consent: the consent they were "
+            f"enrolled on, with its assent; a later re-consent's assent is not here (the ODM and FHIR exports carry "
+            f"every consent record) ({consented} rows)") in readme
     assert f"randomization.{ext}  Randomization: one row per randomized participant ({randomized} rows)" in readme
     # The README lists the tables in the order they always had: participants, forms, long, consents, randomization.
     order = [line.split()[0] for line in readme.splitlines() if line.startswith("  ") and f".{ext}" in line]
