@@ -139,6 +139,9 @@ class FormValuesReader:
                 slot = per[visit_id] = {}
             fields = declared.get(form_id, nothing)
             parsed = _parsed(text)
+            if not parsed:  # saved with every field blank: still saved (a date left blank says the event had not
+                for key, _, _ in fields.values():  # happened by that visit), so its fields are there, empty
+                    slot.setdefault(key, None)
             for name, raw in parsed.items():
                 known = fields.get(name)
                 if known is None:

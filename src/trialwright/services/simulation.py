@@ -54,7 +54,7 @@ from trialwright.services.randomization import (
 from trialwright.services.safety import pause, record_decision, record_submission, report_event
 from trialwright.services.safety.common import DeadlineView
 from trialwright.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
-from trialwright.services.simulation_file import AWARE_AT, check_settings
+from trialwright.services.simulation_file import AWARE_AT, admission_dates, check_settings, competing_dates
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import (
     UserView,
@@ -718,6 +718,15 @@ def simulate(
     death_record = protocol.safety.death_record
     # The visit that ends the hospital stay is the one the death record writes, whatever the protocol calls it.
     stay_end = death_record.visit if death_record is not None else None
+    # The death record form's admission dates (``simulation_file.admission_dates``), and a status of the living drawn
+    # as the file's ``fields`` declares (checked to be among the alive codes), else the first alive code.
+    admitted = sorted(admission_dates(protocol))
+    status_drawn = specs.get(f"{death_record.form}.{death_record.status_field}") if death_record else None
+    # Each form's date left blank at a death on the day its time to event with death competing is read.
+    competing_blank: dict[str, set[str]] = {}
+    for _, blank_form, blank_field, read_at in competing_dates(protocol):
+        if read_at == stay_end:
+            competing_blank.setdefault(blank_form, set()).add(blank_field)
     # Events an event visit dates (an infusion, a first dose, surgery) happen two hours after randomization.
     dated_events = {v.id for v in protocol.visits if v.kind == "event" and v.reference == v.id}
     treatment = protocol.analysis_plan.treatment if protocol.analysis_plan is not None else None
@@ -819,11 +828,15 @@ def simulate(
                 treatment is None or form_id != treatment.form) else action.at  # fmt: skip
             values = _form_values(protocol, form, specs, person, day, moment, visit.day > 0, effects,
                                   arms.get(person.index, False), step_rng)  # fmt: skip
+            if person.dies and visit.id == stay_end:
+                # A death competing with a time to event read here: the form saved on the day of death with the
+                # date blank (the event had not happened by then), as docs/analysis.md records a competing death.
+                for blank_field in competing_blank.get(form_id, ()):
+                    values.pop(blank_field, None)
             record = protocol.safety.death_record
             if record is not None and form_id == record.form:
-                for f in form.fields:
-                    if f.type is FieldType.DATE and f.id != record.date_field:
-                        values[f.id] = (day - dt.timedelta(days=person.los + 1)).isoformat()
+                for admission in admitted:  # the admission date: the stay's length before its end, before enrolment
+                    values[admission] = (day - dt.timedelta(days=person.los + 1)).isoformat()
                 if person.dies:
                     # The site records the admission date that morning; the fatal adverse event reported
                     # later that day writes how the stay ended (status, date, cause) into the same form.
@@ -831,7 +844,8 @@ def simulate(
                              and f.type is FieldType.DATE and f.id != record.date_field}  # fmt: skip
                     planned.append((VisitFormSave(form_id, dates), None))
                     continue
-                values[record.status_field] = record.alive_values[0] if record.alive_values else None
+                if status_drawn is None:  # the file declares no choice among the alive codes: the first
+                    values[record.status_field] = record.alive_values[0] if record.alive_values else None
                 values[record.date_field] = day.isoformat()
                 if record.cause_field:
                     values.pop(record.cause_field, None)

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from trialwright.domain.eligibility import Decision, ScreeningValueError, evaluate, validate_values
 from trialwright.domain.safety import CTCAE_GRADES
 from trialwright.protocol import Protocol
+from trialwright.protocol.estimands import Strategy, VariableKind
 from trialwright.protocol.forms import FieldType
 from trialwright.services import clock
 
-__all__ = ["DISTRIBUTIONS", "check_settings"]
+__all__ = ["DISTRIBUTIONS", "admission_dates", "check_settings", "competing_dates"]
 
 #: The distributions a value is drawn from, and the settings that shape a drawn number.
 DISTRIBUTIONS = ("normal", "lognormal", "uniform", "choice", "bernoulli")
@@ -54,6 +56,31 @@ AWARE_AT = dt.time(15, 0)
 #: The weekly signing session is at most this many days after the visit of the forms it signs (``_next_signing``).
 _SIGNING_DAYS = 7
 _FAILURE_KEYS = ("p", "set")
+
+
+def admission_dates(protocol: Protocol) -> frozenset[str]:
+    """The date fields of the death record's form the simulator writes as the admission date (the stay's end minus
+    the length of stay, a day before enrolment): those the protocol lets precede enrolment (``may_precede_enrolment``,
+    as an admission date does). Any other date of that form is drawn as ``fields`` says, else left blank."""
+    record = protocol.safety.death_record
+    if record is None:
+        return frozenset()
+    return frozenset(f.id for f in protocol.form(record.form).fields if f.type is FieldType.DATE
+                     and f.id != record.date_field and f.may_precede_enrolment)  # fmt: skip
+
+
+def competing_dates(protocol: Protocol) -> list[tuple[str, str, str, str]]:
+    """``(outcome, form, field, at)`` of each time to event a form's date records at visit ``at`` with death
+    competing: a simulated death saves that form at ``at`` on the day of death with the date blank, as
+    docs/analysis.md says a competing death is recorded."""
+    out = []
+    for o in protocol.outcomes:
+        v = o.estimand.variable
+        if (v.kind is VariableKind.TIME_TO_EVENT and v.fields and v.at is not None
+                and o.estimand.strategy("death") is Strategy.COMPETING):  # fmt: skip
+            form, _, name = v.fields[0].partition(".")
+            out.append((o.id, form, name, v.at))
+    return out
 
 
 class _Refuse:
@@ -173,6 +200,51 @@ def _screening(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> 
                 raise refuse(f"screening.failures[{i}].set.{name}", "not a screening field of the protocol")
     if "declined" in screening:
         _probability(refuse, "screening.declined", screening["declined"])
+    _consent_field(refuse, screening, protocol)
+    _complete_screening(refuse, screening, plan, protocol)
+
+
+def _consent_field(refuse: _Refuse, screening: Mapping[str, Any], protocol: Protocol) -> None:
+    """The consent field is set from the consent record, which the screening refuses to be typed in: a value for it
+    anywhere in the file would stop the run at the first screening, after the database was made."""
+    consent = protocol.eligibility.consent_field
+    if consent is None:
+        return
+    places = [f"screening.{part}.{consent}" for part in ("eligible", "vary") if consent in (screening.get(part) or {})]
+    places += [f"screening.failures[{i}].set.{consent}" for i, failure in enumerate(screening.get("failures") or [])
+               if consent in failure["set"]]  # fmt: skip
+    if places:
+        raise refuse(places[0], "is set from the consent record, not typed in (eligibility.consent_field): the "
+                     "simulator records each eligible patient's consent, which sets it; leave it out")  # fmt: skip
+
+
+def _complete_screening(
+    refuse: _Refuse, screening: Mapping[str, Any], plan: Mapping[str, Any], protocol: Protocol
+) -> None:
+    """A typical eligible patient's screening (``eligible``, each ``vary`` field, booleans not named false, dates
+    the screening's day, as ``simulation._people`` fills it) is valid and complete with the consent: a value the
+    screening refuses, or a field no setting gives that a criterion needs, would stop the run at the first
+    screening."""
+    start = dt.date.fromisoformat(str(plan["recruitment"]["start"]))
+    vary = set(screening.get("vary") or {})
+    consent = protocol.eligibility.consent_field
+    values: dict[str, Any] = dict(screening.get("eligible") or {})
+    for f in protocol.eligibility.screening_fields:
+        if f.id in values or f.id in vary or f.id == consent:
+            continue
+        if f.type == "boolean":
+            values[f.id] = False
+        elif f.type == "date":
+            values[f.id] = start.isoformat()
+    try:
+        typed = validate_values(protocol, values | ({consent: True} if consent else {}))
+    except ScreeningValueError as exc:
+        raise refuse("screening.eligible", f"the screening refuses these values: {exc}") from None
+    decision = evaluate(protocol, typed)
+    if decision.decision is Decision.INCOMPLETE and (unset := sorted(set(decision.missing) - vary - {consent})):
+        raise refuse("screening.eligible", f"leaves {', '.join(unset)} unset (no setting gives a value), so every "
+                     "screening would be incomplete: give each a value in screening.eligible or "
+                     "screening.vary")  # fmt: skip
 
 
 def _course(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
@@ -244,10 +316,22 @@ def _fields(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> Non
             raise refuse(f"fields.{key}", "a derived field is computed from its formula at every save, never drawn")
         tied = _mapping(refuse, f"fields.{key}", spec)
         record = protocol.safety.death_record
-        if record is not None and form_id == record.form and f.type is FieldType.DATE:
-            raise refuse(f"fields.{key}", f"the simulator writes every date of the death record's form "
-                         f"({record.form}: the admission date, the end of the stay) from the length of stay; "
-                         "a setting here would be overwritten")  # fmt: skip
+        if record is not None and form_id == record.form and (
+                field_id == record.date_field or field_id in admission_dates(protocol)):  # fmt: skip
+            raise refuse(f"fields.{key}", f"the simulator writes this date of the death record's form "
+                         f"({record.form}: the end of the stay, {record.date_field}, and the admission date, a date "
+                         "that may precede enrolment) from the length of stay; a setting here would be "
+                         "overwritten")  # fmt: skip
+        if record is not None and form_id == record.form and field_id == record.status_field:
+            if "choice" not in tied:
+                raise refuse(f"fields.{key}", "the status of a participant who lives is drawn only as a choice "
+                             f"among the death record's alive_values ({', '.join(record.alive_values)}), e.g. "
+                             "{choice: {CODE: weight}}; without one it is the first of them")  # fmt: skip
+            # The status of a participant who lives is drawn among the alive codes; a death is drawn by `death`.
+            if wrong := sorted(str(c) for c in tied["choice"] if str(c) not in record.alive_values):
+                raise refuse(f"fields.{key}.choice", f"{', '.join(wrong)}: the status of a participant who lives is "
+                             f"drawn among the death record's alive_values ({', '.join(record.alive_values)}); a "
+                             "death is drawn by the death setting")  # fmt: skip
         if f.type in _DATED and not {"from_screening", "years_before"} & set(tied):
             stored, drawn = _DATED[f.type]
             raise refuse(
@@ -271,6 +355,47 @@ def _fields(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> Non
             if unknown := sorted(str(code) for code in tied["choice"] if str(code) not in offered):
                 raise refuse(f"fields.{key}.choice", f"{', '.join(unknown)}: not a choice of the field "
                              f"({', '.join(offered)}); a save would refuse every such value")  # fmt: skip
+
+
+def _death_record_dates(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    """A required date of the death record's form other than the stay's end and the admission date (e.g. a healing
+    date on an end-of-follow-up form) is filled only as ``fields`` says: the simulator knows no day for it (the
+    visit's date would be a date the protocol never declared, counted as the event on the day the stay ends)."""
+    record = protocol.safety.death_record
+    if record is None:
+        return
+    specs = plan.get("fields") or {}
+    for f in protocol.form(record.form).fields:
+        if (f.type is FieldType.DATE and f.required and f.derived is None and f.id != record.date_field
+                and f.id not in admission_dates(protocol)
+                and not {"from_screening", "years_before"} & set(specs.get(f"{record.form}.{f.id}") or {})
+        ):  # fmt: skip
+            raise refuse(f"fields.{record.form}.{f.id}", f"a required date of the death record's form "
+                         f"({record.form}), which the simulator cannot fill: it writes only the end of the stay "
+                         f"({record.date_field}) and an admission date (a date field that may precede enrolment); "
+                         "declare it {years_before: FIELD} or {from_screening: FIELD}, or make the field optional "
+                         "(required: false), when it is then left blank")  # fmt: skip
+
+
+def _competing_deaths(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:
+    """A time to event with death competing counts a death as competing only when its form was saved at ``at`` on
+    the day of death with the date blank (docs/analysis.md). The simulator holds a dying participant's last visit,
+    the death record's, on the day of death; a death with ``at`` any other visit would have nothing recorded to say
+    whether the event came first, and every such arm's comparison would be refused."""
+    death = plan.get("death", 0)
+    if not float(death.get("rate", 0) if isinstance(death, Mapping) else death) > 0:
+        return
+    record = protocol.safety.death_record
+    for outcome, form, name, at in competing_dates(protocol):
+        if record is None or at != record.visit:
+            where = f"the death record's visit ({record.visit})" if record else "no visit (the protocol has no " \
+                "safety.death_record)"  # fmt: skip
+            raise refuse("death", f"outcome {outcome}: a time to event ({form}.{name} at {at}) with death competing "
+                         f"counts a death as competing only when {form} is saved at {at} on the day of death with "
+                         f"the date blank; the simulator holds a dying participant's last visit on the day of death "
+                         f"at {where}, so each simulated death would be listed as not known to come before the "
+                         f"event: record {name} at {record.visit if record else 'the death record visit'}, or "
+                         "death: 0")  # fmt: skip
 
 
 def _longest_stay(refuse: _Refuse, plan: Mapping[str, Any]) -> int:
@@ -394,4 +519,6 @@ def check_settings(path: Path, plan: Mapping[str, Any], protocol: Protocol) -> N
     _course(refuse, plan, protocol)
     _adverse_events(refuse, plan, protocol)
     _fields(refuse, plan, protocol)
+    _death_record_dates(refuse, plan, protocol)
+    _competing_deaths(refuse, plan, protocol)
     _before_today(refuse, plan, protocol)

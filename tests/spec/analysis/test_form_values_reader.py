@@ -4,7 +4,8 @@ analysis in under 60 s at 100,000 participants), as the specification.
 ``FormValuesReader`` (``services.analysis_values``) turns each form record's stored JSON into analysis values per
 participant and visit, and finds who the treatment form says was given the treatment, with as little Python per
 value as it can. What it must give is the definition, written out here as ``analysis_data`` read values before:
-every declared field of every record through ``_value(StoredValue.from_json(raw))``, undeclared ones skipped, and
+every declared field of every record through ``_value(StoredValue.from_json(raw))``, undeclared ones skipped (a record
+saved with no value at all: each declared field there, empty, so the form counts as saved), and
 ``treatment_given(StoredValue.from_json(raw))`` of the treatment form's given field at the treatment visit.
 
 | input                                                                     | reader gives                        |
@@ -64,7 +65,11 @@ def definition(
         pid, visit_id = visit_of[record_id]
         slot = values.setdefault(pid, {}).setdefault(visit_id, {})
         fields = declared.get(form_id, {})
-        for name, raw in json.loads(text).items():
+        parsed = json.loads(text)
+        if parsed == {}:  # a form saved with every field blank is still saved: its declared fields there, empty
+            for key, _ in fields.values():
+                slot.setdefault(key, None)
+        for name, raw in parsed.items():
             known = fields.get(name)
             if known is not None:
                 key, kind = known

@@ -11,7 +11,10 @@ naming the simulation file, the setting's path and the rule.
 | a probability above 1, a distribution without its two numbers | the rule                                        |
 | a form to sign that the protocol does not have                 | ``not a form of the protocol``                  |
 | a distribution for a date or date-time field                   | what it stores there, what it can draw          |
-| a date of the death record's form                              | ``writes every date of the death record's form`` |
+| the death record's end of stay or admission date               | ``writes this date of the death record's form`` |
+| the death record's status: not alive, or not a ``choice``      | ``drawn among ... alive_values``                |
+| the consent field in ``eligible``, ``vary``, a failure's set   | ``set from the consent record, not typed in``   |
+| ``eligible`` leaving a field a criterion needs unset           | ``leaves X unset``, incomplete                  |
 | a recruitment start before the consent form version in use     | both dates, the version, ``start on or after``  |
 | a recruitment window whose trial reaches the sites' today      | the last date, today, what to change |
 
@@ -178,7 +181,39 @@ CASES: list[tuple[str, Change, str]] = [
     (
         "a date of the death record's form",
         _field("hospital_course.admitted_on", {"years_before": "age"}),
-        "fields.hospital_course.admitted_on: the simulator writes every date of the death record's form",
+        "fields.hospital_course.admitted_on: the simulator writes this date of the death record's form",
+    ),
+    (
+        "the death record's status drawn as death",
+        _field("hospital_course.status", {"choice": {"discharged": 0.8, "died": 0.2}}),
+        "fields.hospital_course.status.choice: died: the status of a participant who lives is drawn among the death "
+        "record's alive_values (discharged, transferred); a death is drawn by the death setting",
+    ),
+    (
+        "the death record's status not a choice",
+        _field("hospital_course.status", {"from_screening": "sex"}),
+        "fields.hospital_course.status: the status of a participant who lives is drawn only as a choice",
+    ),
+    # 4a. the consent field is set from the consent record: a value typed in would stop the first screening
+    (
+        "the consent field in eligible",
+        lambda plan: plan["screening"]["eligible"].update(informed_consent=True),
+        "screening.eligible.informed_consent: is set from the consent record, not typed in",
+    ),
+    (
+        "the consent field in vary",
+        lambda plan: plan["screening"]["vary"].update(informed_consent={"bernoulli": 0.9}),
+        "screening.vary.informed_consent: is set from the consent record, not typed in",
+    ),
+    (
+        "the consent field in a failure",
+        lambda plan: plan["screening"]["failures"].append({"p": 0.1, "set": {"informed_consent": False}}),
+        "screening.failures[5].set.informed_consent: is set from the consent record, not typed in",
+    ),
+    (
+        "a screening left incomplete",
+        lambda plan: plan["screening"]["eligible"].pop("fio2"),
+        "screening.eligible: leaves fio2 unset (no setting gives a value), so every screening would be incomplete",
     ),
     # 5. the consent form version the simulated patients sign is in use only from its effective_from (2021-03-17)
     (
