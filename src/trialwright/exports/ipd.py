@@ -9,10 +9,14 @@ Made from an ``ExportSource`` by the protocol's ``deidentification`` rules:
   MedDRA coding, preferred term and system organ class, stands for its term, empty while not coded);
 * every date becomes the study day (days from randomization, day 0; from enrolment if not randomized), or is
   moved by one secret per-participant shift (``shift``) that is not written anywhere;
-* the age is shown in bands (``age_band_width`` in demographics.age's unit) with one open band above
-  ``age_top``; the site is dropped unless ``keep_site``;
+* the age (``age_field``, one of demographics.age's sources) is shown in bands (``age_band_width`` in
+  demographics.age's unit) with one open band above ``age_top``: a form field's in its form's file, a screening
+  field's (the screening record's value; no other screening value is shared) as ``age`` in participants.csv; the
+  site is dropped unless ``keep_site``;
 * a k-anonymity check runs over the ``quasi_identifiers`` (form fields, ``age`` as banded, ``site``): the
-  package is refused, with the smallest group named, when a combination is shared by fewer than k people.
+  package is refused, with the smallest group named, when a combination is shared by fewer than k people, and
+  when none is declared (a check over nothing assesses nothing; ``protocol check`` refuses such a file, and the
+  export a version stored before that rule; this writer refuses it too, never issuing it as passed).
 
 ``kanonymity(source)`` gives the check alone (no data written), for the data manager before a request.
 """
@@ -57,6 +61,11 @@ class KAnonymity:
 
     def summary(self) -> str:
         """One line."""
+        if not self.quasi_identifiers:
+            return (
+                f"k-anonymity not assessed: the protocol declares no quasi-identifiers "
+                f"(deidentification.quasi_identifiers), so nothing was checked against k={self.k}"
+            )
         combo = ", ".join(f"{k}={v}" for k, v in self.smallest_group.items()) or "none"
         verdict = "passes" if self.passes else "FAILS"
         return (
@@ -93,6 +102,11 @@ def _band(age: float, d: Deidentification) -> str:
     return f"{low}-{min(low + d.age_band_width - 1, d.age_top)}"
 
 
+def _banded(age: Any, d: Deidentification) -> str | None:
+    """The age's band; None for no number (a bool is not an age)."""
+    return _band(float(age), d) if isinstance(age, int | float) and not isinstance(age, bool) else None
+
+
 def _first_values(source: ExportSource, refs: set[str]) -> dict[str, dict[str, Any]]:
     """Per participant, the first recorded value of each form.field in ``refs`` (in schedule order)."""
     out: dict[str, dict[str, Any]] = {}
@@ -108,11 +122,21 @@ def _first_values(source: ExportSource, refs: set[str]) -> dict[str, dict[str, A
     return out
 
 
+def _ages(source: ExportSource, d: Deidentification) -> dict[str, Any]:
+    """Per participant, the age ``age_field`` holds: a screening field's from the screening record, a form field's
+    first recorded value (in schedule order)."""
+    if d.age_field is None:
+        return {}
+    where, _, name = d.age_field.partition(".")
+    if where == "screening":
+        return {p.participant_id: p.screening_values.get(name) for p in source.participants()}
+    return {pid: values[d.age_field] for pid, values in _first_values(source, {d.age_field}).items() if values}
+
+
 def _quasi(source: ExportSource, d: Deidentification) -> dict[str, dict[str, str]]:
     refs = {q for q in d.quasi_identifiers if q not in {"site", "age"}}
-    if "age" in d.quasi_identifiers and d.age_field:
-        refs.add(d.age_field)
     first = _first_values(source, refs)
+    ages = _ages(source, d) if "age" in d.quasi_identifiers else {}
     out: dict[str, dict[str, str]] = {}
     for p in source.participants():
         if p.randomization_number is None or any(w[0] == "data_use" for w in p.withdrawals):
@@ -123,8 +147,7 @@ def _quasi(source: ExportSource, d: Deidentification) -> dict[str, dict[str, str
             if q == "site":
                 row[q] = p.site
             elif q == "age":
-                age = values.get(d.age_field or "")
-                row[q] = _band(float(age), d) if isinstance(age, int | float) else "missing"
+                row[q] = _banded(ages.get(p.participant_id), d) or "missing"
             else:
                 row[q] = str(values.get(q, "missing"))
         out[p.participant_id] = row
@@ -137,6 +160,8 @@ def kanonymity(source: ExportSource) -> KAnonymity:
     age_unit(source.protocol)
     rows = _quasi(source, d)
     counts = Counter(tuple(r.values()) for r in rows.values())
+    if not d.quasi_identifiers:  # one group of everybody: a check over nothing, never reported as passed
+        return KAnonymity((), d.k, len(rows), 1 if rows else 0, len(rows), {}, False)
     if not counts:
         return KAnonymity(tuple(d.quasi_identifiers), d.k, 0, 0, 0, {}, True)
     combo, smallest = min(counts.items(), key=lambda kv: (kv[1], kv[0]))
@@ -161,6 +186,11 @@ class IpdExporter(Exporter):
         protocol = source.protocol
         d = _rules(protocol)
         check = kanonymity(source)
+        if not check.quasi_identifiers:
+            raise IpdError(
+                "deidentification.quasi_identifiers: none declared, so k-anonymity cannot be assessed and the package "
+                "is issued only when it passes; declare the values that could single a person out (an amendment)"
+            )
         if not check.passes:
             raise IpdError(
                 f"k-anonymity: {check.summary()}; generalise the quasi-identifiers "
@@ -190,6 +220,9 @@ class IpdExporter(Exporter):
         written: list[Path] = []
         dictionary: list[dict[str, str]] = []
         age_ref, unit = d.age_field, age_unit(protocol)
+        # A screening field's age has no form file: it is shared banded, beside the participant, and nothing else of
+        # the screening record is.
+        screening_age = _ages(source, d) if age_ref and age_ref.startswith("screening.") else None
         # participants
         rows = []
         for p in sorted(people, key=lambda p: pseudonym[p.participant_id]):
@@ -202,6 +235,8 @@ class IpdExporter(Exporter):
             row["consent_by"] = p.consent_given_by
             row["randomized_day"] = 0 if p.randomized_at is not None else None
             row["withdrawal"] = "; ".join(f"{w[0]} on day {when(pid, w[1])}" for w in p.withdrawals)
+            if screening_age is not None:
+                row["age"] = _banded(screening_age.get(pid), d)
             rows.append(row)
         written.append(_csv(folder / "participants.csv", rows))
         dictionary += [
@@ -212,6 +247,10 @@ class IpdExporter(Exporter):
         ]
         if source.with_arms:
             dictionary.append({"file": "participants.csv", "variable": "arm", "label": "Arm code (as randomized)"})
+        if screening_age is not None:
+            dictionary.append({"file": "participants.csv", "variable": "age", "label": (
+                f"Age at screening ({age_ref}); banded by {d.age_band_width} {unit}, {d.age_top + 1}+ above {d.age_top}"
+            )})  # fmt: skip
         # forms
         done = 0
         # Log forms (medications, medical history) are not in the shared package: each is listed as removed.
@@ -367,6 +406,17 @@ def _csv(path: Path, rows: list[dict[str, Any]], fields: list[str] | None = None
     return path
 
 
+def _ages_line(protocol: Protocol, d: Deidentification) -> list[str]:
+    """What the README says of ages: where the banded age is and how; nothing when the package holds no age (no
+    age_field: ``protocol check`` refuses a form's age field left in unbanded, and so does the export for a version
+    stored before that rule; a screening value is never shared unbanded)."""
+    if d.age_field is None:
+        return []
+    where = "participants.csv, age" if d.age_field.startswith("screening.") else d.age_field
+    unit = age_unit(protocol)
+    return [f"Ages ({where}): in bands of {d.age_band_width} {unit}; above {d.age_top} as {d.age_top + 1}+"]
+
+
 def _readme(
     source: ExportSource, d: Deidentification, check: KAnonymity, dropped: list[str], not_coded: int
 ) -> str:
@@ -389,7 +439,7 @@ def _readme(
                 if d.dates is DateHandling.STUDY_DAYS
                 else f"shifted by a secret per-participant offset of up to {d.shift_days} days"
             ),
-            f"Ages: in bands of {d.age_band_width} {age_unit(source.protocol)}; above {d.age_top} as {d.age_top + 1}+",
+            *_ages_line(source.protocol, d),
             f"Site: {'kept' if d.keep_site else 'removed'}; arms: {'included' if source.with_arms else 'not included'}",
             "Removed: " + (", ".join(dropped) or "nothing"),
             check.summary(),

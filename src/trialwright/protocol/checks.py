@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from trialwright.protocol import derivation_checks, estimand_checks, masking_checks, translation_checks
 from trialwright.protocol.codes import repeated_tests
 from trialwright.protocol.ct_checks import ct_checks
-from trialwright.protocol.demographics import demographics_checks
+from trialwright.protocol.demographics import demographics_checks, registered_ages, source_ref
 from trialwright.protocol.derivation_visits import visit_inputs
 from trialwright.protocol.design import (
     SimpleRandomization,
@@ -44,9 +44,11 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
         *masking_checks.masking(p),
         *(() if stored else masking_checks.registered_level(p)),  # a stored trial runs with the masking it had
         *estimand_checks.outcomes(p),
+        *(() if stored else estimand_checks.follow_up(p)),  # a stored trial keeps the follow-up it was analysed with
         *_analysis_plan(p, stored=stored),
         *_deidentification(p, stored=stored),
         *demographics_checks(p),
+        *(() if stored else registered_ages(p)),  # a stored trial keeps loading; its registry record is as it was
         *_randomization(p),
         *_sample_size(p),
         *_safety(p),
@@ -335,8 +337,29 @@ def _deidentification(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
     for key in ("identifiers", "keep_text"):
         for i, ref in enumerate(getattr(d, key)):
             yield from field_ref(forms, ref, f"deidentification.{key}[{i}]")
+    if d.age_field is None and not stored:
+        for key in ("age_band_width", "age_top"):
+            if key in d.model_fields_set:  # stated, yet nothing would be banded: never silently unused
+                yield f"deidentification.{key}", (
+                    f"{key} bands the age named by deidentification.age_field, and none is named: name it (one of "
+                    "demographics.age's fields) or remove this key"
+                )
+    if not d.quasi_identifiers and not stored:
+        yield "deidentification.quasi_identifiers", (
+            "none declared: the IPD is issued only when its k-anonymity check passes, and the check groups the "
+            "participants by these values (form.field, age, site); name the ones that could single a person out"
+        )
+    age_sources = p.demographics.age.sources if p.demographics and p.demographics.age else []
+    for j, ref in enumerate(age_sources):
+        # a form's age field goes into the package unless removed: shared exactly, it would undo the bands
+        if not stored and ref.partition(".")[0] != "screening" and ref != d.age_field and ref not in d.identifiers:
+            yield "deidentification.age_field" if d.age_field else "deidentification", (
+                f"{ref} holds the age too (demographics.age.from[{j}]) and would be shared as recorded, not banded: "
+                "list it in identifiers (removed) or name it as age_field"
+            )
     if d.age_field is not None:
-        yield from field_ref(forms, d.age_field, "deidentification.age_field", {"integer", "decimal"})
+        # written as demographics.age's sources are: form.field, or screening.field (the screening record's value)
+        yield from source_ref(p, d.age_field, "deidentification.age_field", {"integer", "decimal"})
         age = p.demographics.age if p.demographics else None
         # a stored text reads as its engine read it (its trial keeps loading); its IPD is refused (exports.ipd.age_unit)
         if not stored and age is not None and age.unit != "years":

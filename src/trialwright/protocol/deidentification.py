@@ -37,18 +37,24 @@ class Deidentification(ProtocolModel):
     shift_days: int = Field(default=180, ge=1, description="With shift: the largest shift either way, in days.")
     age_field: str | None = Field(
         default=None,
-        description="The age (form.field), banded in the IPD: one of demographics.age's fields, whose unit the bands "
-        "are in.",
+        description="The age, banded in the IPD: one of demographics.age's fields (form.field, or screening.field: the "
+        "screening record's value, shared as age in participants.csv), whose unit the bands are in. demographics.age's "
+        "other form fields are listed in identifiers (removed).",
     )
     age_band_width: int = Field(
-        default=10, ge=1, description="Width of the age bands, in the age's unit (demographics.age.unit)."
+        default=10,
+        ge=1,
+        description="Width of the age bands, in the age's unit (demographics.age.unit); only with age_field.",
     )
     age_top: int = Field(
-        default=89, ge=1, description="Ages above this (in the age's unit) are shown as one open band (e.g. 90+)."
+        default=89,
+        ge=1,
+        description="Ages above this (in the age's unit) are shown as one open band (e.g. 90+); only with age_field.",
     )
     keep_site: bool = Field(default=False, description="Whether the site code stays in the IPD.")
     quasi_identifiers: list[str] = Field(
         default_factory=list,
-        description="Values (form.field, or site, or age) whose combination could single a person out.",
+        description="Values (form.field, or site, or age) whose combination could single a person out; at least one "
+        "(the package is issued only when the k-anonymity check over them passes).",
     )
     k: int = Field(default=5, ge=2, description="Every combination of quasi-identifiers must be shared by k people.")

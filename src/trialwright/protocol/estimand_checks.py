@@ -23,7 +23,7 @@ from trialwright.protocol.forms import FieldType, FormDef, ReferenceEvent
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, dupes, field_ref
 
-__all__ = ["outcomes"]
+__all__ = ["follow_up", "outcomes"]
 
 
 def outcomes(p: Protocol) -> Iterator[Found]:
@@ -205,6 +205,34 @@ def _variable(p: Protocol, path: str, v: Variable, forms: dict[str, FormDef]) ->
         yield f"{path}.kind", (
             "a duration ends alive or in death: declare safety.death_record so the analysis knows how each stay "
             "ended (deaths compete; they are never dropped)"
+        )
+
+
+def follow_up(p: Protocol) -> Iterator[Found]:
+    """Every time to event's end of follow-up against the schedule (``_follow_up``)."""
+    for i, outcome in enumerate(p.outcomes):
+        yield from _follow_up(p, f"outcomes[{i}].estimand.variable", outcome.estimand.variable)
+
+
+def _follow_up(p: Protocol, path: str, v: Variable) -> Iterator[Found]:
+    """A time to an event a form records ends its follow-up (``up_to_day``, days from randomization) on or before
+    the last scheduled visit's last day: that visit's day plus its window's days after. Past it no form is due, so
+    no date is recorded, and a later end would count everyone event-free to a day nobody was followed to. Said only
+    when every scheduled visit is counted from screening, enrolment or randomization (none after randomization, so
+    the day is a ceiling in days from randomization); from another event (a first dose, a surgery) the protocol does
+    not say when that is. A time to an adverse event (sae, death) is not bounded by the visits: safety reporting
+    outlasts the schedule."""
+    if v.kind is not VariableKind.TIME_TO_EVENT or v.up_to_day is None or not v.fields:
+        return
+    scheduled = [x for x in p.visits if x.kind == "scheduled"]
+    if not scheduled or any(x.reference not in set(ReferenceEvent) for x in scheduled):
+        return
+    last = max(scheduled, key=lambda x: x.latest)
+    if v.up_to_day > last.latest:
+        yield f"{path}.up_to_day", (
+            f"day {v.up_to_day} is beyond the last visit: {last.id} on day {last.day} from {last.reference}, its "
+            f"window {last.window.after} days after, so day {last.latest} at the latest; nobody is followed past it, "
+            f"so the end of follow-up is on or before day {last.latest}"
         )
 
 

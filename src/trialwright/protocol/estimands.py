@@ -120,7 +120,8 @@ class Variable(ProtocolModel):
         default=None,
         ge=0,
         description="Binary from adverse events: onset from day 0 (the start of treatment) to this day, both "
-        "included. Time to event: the end of follow-up in days from randomization (censored there).",
+        "included. Time to event: the end of follow-up in days from randomization (censored there); for a date a "
+        "form records, on or before the last scheduled visit's day plus its window's days after.",
     )
 
     @field_validator("event_values", "order", mode="before")

@@ -143,10 +143,13 @@ class StudyDesign(ProtocolModel):
     minimum_age: Duration | None = Field(
         default=None,
         description="The planned minimum age of participants as registered, an ISO 8601 duration (P18Y; SDTM TS "
-        "AGEMIN). Left out: not declared (the eligibility rules still decide who is eligible).",
+        "AGEMIN). Left out: not declared (the eligibility rules still decide who is eligible). No age the eligibility "
+        "rules admit (over demographics.age's screening fields) is below it.",
     )
     maximum_age: Duration | None = Field(
-        default=None, description="The planned maximum age of participants as registered, ISO 8601 (P65Y; TS AGEMAX)."
+        default=None,
+        description="The planned maximum age of participants as registered, ISO 8601 (P65Y; TS AGEMAX), in completed "
+        "units: no age the eligibility rules admit is above it.",
     )
     sex: Sex | None = Field(
         default=None, description="Sex of participants as registered: BOTH, F or M (CDISC C66732; TS SEXPOP)."

@@ -324,6 +324,10 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"no participant is randomized yet; a trial's primary publication cannot precede its first randomization",
          N_("no participant is randomized yet; a trial's primary publication cannot precede its first "
             "randomization")),
+        (r"none declared, so k-anonymity cannot be assessed and the package is issued only when it passes; declare "
+         r"the values that could single a person out \(an amendment\)",
+         N_("none declared, so k-anonymity cannot be assessed and the package is issued only when it passes; declare "
+            "the values that could single a person out (an amendment)")),
         # a role rule (``domain.roles.only_roles_may``): the roles by their names, what they may do in words
         (r"only (?P<roles>an? .+?) may (?P<what>.+)", N_("only %(roles)s may %(what)s")),
         # a preparation's attribute (``domain.preparation``): its label said as the reference before the rule is
