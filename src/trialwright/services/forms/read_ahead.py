@@ -163,10 +163,12 @@ def _look_ahead_statement(dying: frozenset[str], sqlite: bool) -> Select[Any]:
     )
     withdrawn = exists().where(withdrawals.c.participant_id == pid, withdrawals.c.scope == "follow_up")
     reports = exists().where(adverse_events.c.participant_id == pid, ae_reports.c.event_id == adverse_events.c.id)
+    # With no form that can say a death, a plain false: EXISTS over a SELECT with no table (``SELECT * WHERE 0 = 1``)
+    # is refused by SQLite ("no tables specified") and PostgreSQL alike, and every save would end in a traceback.
     dead = (
         exists().where(form_records.c.participant_id == pid, form_records.c.form_id.in_(sorted(dying)))
         if dying
-        else exists().where(false())
+        else false()
     )
     visit = exists().where(visit_records.c.participant_id == pid, visit_records.c.visit_id == bindparam("visit"))
     statement = select(
