@@ -136,7 +136,7 @@ def _postgres_template(url: str, loaded: LoadedProtocol) -> tuple[str, Path]:
     try:
         _initialised(template_url, loaded).engine.dispose()
         env, database = libpq_environment(template_url)
-        dumped = subprocess.run(  # noqa: S603
+        dumped = subprocess.run(
             [str(find_pg_tool("pg_dump")), "--inserts", "--no-owner", "--no-privileges", f"--schema={name}",
              f"--dbname={database}"],
             env=env, capture_output=True, text=True, check=True,
