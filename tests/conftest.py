@@ -125,6 +125,14 @@ def postgres_available() -> str | None:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+#: Each test schema's sessions commit without waiting for the write-ahead log to reach the disk (PostgreSQL's
+#: ``synchronous_commit = off``: a commit is still atomic and every other session sees it at once; only a crash of
+#: the database server itself could lose the last fraction of a second, which no test does: the crash spec kills
+#: the client). A flush waits ~5 ms on this machine's disk, and the specs commit thousands of times: production
+#: keeps the server's own setting (on).
+NO_FLUSH_WAIT = "-csynchronous_commit=off"
+
+
 @contextmanager
 def fresh_database(kind: str, folder: Path, reason: str | None) -> Iterator[str]:
     """A URL to an empty database of ``kind``: a SQLite file in ``folder``, or a fresh PostgreSQL schema."""
@@ -138,12 +146,14 @@ def fresh_database(kind: str, folder: Path, reason: str | None) -> Iterator[str]
     schema = f"tw_{uuid.uuid4().hex[:12]}"
     dsn = _plain_postgres_dsn(POSTGRES_URL)
     with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")
         conn.execute(f'CREATE SCHEMA "{schema}"')
     separator = "&" if "?" in POSTGRES_URL else "?"
     try:
-        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema} {NO_FLUSH_WAIT}')}"
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SET synchronous_commit = off")
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
@@ -177,8 +187,20 @@ def first_protocol_path() -> Path:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Write the regulatory checks a test names (``@pytest.mark.covers("REG-N", ...)``) into the JUnit XML of the
-    run, as a ``covers`` property of its test case, for ``trialwright validation-report`` (docs/validation.md)."""
+    run, as a ``covers`` property of its test case, for ``trialwright validation-report`` (docs/validation.md).
+
+    And keep together, in one test process, the tests of a module that share a module- or class-scoped fixture
+    (a trial made or simulated once for the module): with ``-n 2 --dist loadgroup`` (pyproject's addopts) the
+    others are spread test by test, and such a module is run by one process instead of its shared trial being
+    made again in the other."""
     for item in items:
+        shared = any(
+            d.scope in {"module", "class", "package"}
+            for defs in item._fixtureinfo.name2fixturedefs.values()  # type: ignore[attr-defined]
+            for d in defs
+        )
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
         ids = [str(check) for marker in item.iter_markers("covers") for check in marker.args]
         if ids:
             item.user_properties.append(("covers", " ".join(dict.fromkeys(ids))))

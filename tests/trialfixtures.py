@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import os
+import re
 import shutil
+import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -40,6 +44,10 @@ def first_protocol() -> LoadedProtocol:
 #: Per test process: for each protocol text (its SHA-256), a SQLite trial made by ``_initialised`` once, copied
 #: with its key file for every later SQLite trial of that text (``make_trial``).
 _SQLITE_TEMPLATES: dict[str, Path] = {}
+#: Per test process: for each protocol text, the SQL (``pg_dump --inserts`` of a template schema made by
+#: ``_initialised`` once) that rebuilds that trial in another schema, with the schema's name as ``_SCHEMA``.
+_POSTGRES_TEMPLATES: dict[str, tuple[str, Path]] = {}
+_SCHEMA = "tw_template_schema_name"
 #: Whether the next trial may be a copy: set by ``in_a_test`` for a test's own (function-scoped) first trial,
 #: cleared by that copy and after the test, so a module's or session's shared trial is always made afresh.
 _MAY_COPY = [False]
@@ -84,7 +92,81 @@ def make_trial(url: str, loaded: LoadedProtocol | None = None) -> Trial:
         if default_anchor_file(template_key).exists():
             shutil.copy2(default_anchor_file(template_key), default_anchor_file(key_file))
         return Trial(url=url, engine=make_engine(url, audit_key=load_key(key_file)))
+    schema = _schema(url)
+    if schema and key_file is not None and first_in_test and real_clock and not key_file.exists():
+        script, template_key = _postgres_template(url, loaded)
+        _rebuild(url, script.replace(_SCHEMA, schema))
+        shutil.copy2(template_key, key_file)
+        if default_anchor_file(template_key).exists():
+            shutil.copy2(default_anchor_file(template_key), default_anchor_file(key_file))
+        return Trial(url=url, engine=make_engine(url, audit_key=load_key(key_file)))
     return _initialised(url, loaded)
+
+
+def _schema(url: str) -> str | None:
+    """The schema a PostgreSQL URL names in its search path (the tests' fresh schemas), else None."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    found = re.match(r"-csearch_path=(tw_[a-z0-9]+)(?: |$)", str(parsed.query.get("options", "")))
+    return found.group(1) if found else None
+
+
+def _postgres_template(url: str, loaded: LoadedProtocol) -> tuple[str, Path]:
+    """The rebuilding SQL of this protocol's template trial and its key file, made on first use in this process:
+    a schema of its own initialised as ``_initialised`` does, dumped by ``pg_dump`` (the same database's tables,
+    sequences with their values, the append-only trigger and its function, every row) and then dropped."""
+    made = _POSTGRES_TEMPLATES.get(loaded.sha256)
+    if made is not None:
+        return made
+    import psycopg
+
+    from trialwright.store.dump import find_pg_tool, libpq_environment
+
+    name = f"tw_tpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    plain = make_url(url).set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    options = str(make_url(url).query.get("options", ""))
+    template_url = (
+        make_url(url)
+        .update_query_dict({"options": options.replace(f"search_path={_schema(url)}", f"search_path={name}")})
+        .render_as_string(hide_password=False)
+    )
+    try:
+        _initialised(template_url, loaded).engine.dispose()
+        env, database = libpq_environment(template_url)
+        dumped = subprocess.run(
+            [str(find_pg_tool("pg_dump")), "--inserts", "--no-owner", "--no-privileges", f"--schema={name}",
+             f"--dbname={database}"],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    # Left out: the schema's creation (the test's schema exists) and psql's own commands (``\restrict KEY``),
+    # each a whole line of its own; every other line is kept as dumped (a text value's blank lines included).
+    lines = [
+        line
+        for line in dumped.stdout.split("\n")
+        if line != f"CREATE SCHEMA {name};" and not re.fullmatch(r"\\(un)?restrict [A-Za-z0-9]+", line)
+    ]
+    script = "\n".join(lines).replace(name, _SCHEMA)
+    assert name not in script and _SCHEMA in script
+    template_key = default_key_file(template_url)
+    assert template_key is not None and template_key.exists()
+    _POSTGRES_TEMPLATES[loaded.sha256] = script, template_key
+    return script, template_key
+
+
+def _rebuild(url: str, script: str) -> None:
+    """Run a template's SQL in one transaction into the URL's (empty) schema."""
+    import psycopg
+
+    plain = make_url(url).set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    with psycopg.connect(plain) as conn:
+        conn.execute("SET LOCAL synchronous_commit = off")
+        conn.execute(script)  # type: ignore[arg-type]  # the dump's own SQL, no parameters
 
 
 def _initialised(url: str, loaded: LoadedProtocol) -> Trial:
