@@ -133,8 +133,8 @@ def add(
 ) -> None:
     """Create a user with a role and sites; prints a one-time set-password token (never a password). An
     unblinded, DSMB or approving account is only requested: a second person approves it (two-person rule).
-    With --json: username, pending (the request, or null) and token (null while pending; the set-password token
-    at token.token), the shape `user approve --json` prints too."""
+    As JSON: username, pending (the request, or null) and token (null while pending; the token itself at
+    token.token), the shape that user approve prints as JSON too."""
     from trialwright.services.approvals import request_create
     from trialwright.services.users import UserError
 
@@ -314,8 +314,8 @@ def approve(
     database: DatabaseOption = None,
 ) -> None:
     """Approve a request as a second person of an approving role (never your own request or account); prints
-    the set-password token of a new account or reset once. With --json: the document `user add` prints
-    (username, pending, token, the set-password token at token.token) with the request's id (request) and
+    the set-password token of a new account or reset once. As JSON: the document that user add prints
+    (username, pending, token, the token itself at token.token) with the request's id (request) and
     approved_by."""
     from trialwright.services.approvals import approve as approve_request
     from trialwright.services.users import UserError
