@@ -189,7 +189,7 @@ DISCHARGED_DIED = N_("%(n)s discharged alive, %(k)s died")
 EVENTS_DIED = N_("%(n)s had the event, %(k)s died before it")
 #: the scale of a time to event's Fine-Gray estimate (death competing)
 SHR_OF_EVENT = N_("subdistribution hazard ratio of the event")
-STRATA_LEFT_OUT = N_("strata left out: %(strata)s")
+STRATA_LEFT_OUT = N_("strata left out of the model (in each, every participant had the same outcome): %(strata)s")
 #: why an estimate is not estimable: the statistical methods' own words (``analysis.statistics``,
 #: ``analysis.methods``), quoted exactly (a spec raises each and compares)
 FEW_IN_GROUP = N_("fewer than 2 participants in a group")

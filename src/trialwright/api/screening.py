@@ -52,13 +52,6 @@ class ScreeningIn(ClosedBody):
     values: dict[str, FieldValueIn] = Field(default_factory=dict)
 
 
-class ValuesIn(ClosedBody):
-    """Values to enter or correct; changing a saved value needs a reason."""
-
-    values: dict[str, FieldValueIn]
-    reason: str | None = None
-
-
 class ConsentIn(ClosedBody):
     """A consent record."""
 
@@ -86,6 +79,19 @@ class ConsentIn(ClosedBody):
     )
     assent_not_sought_reason: str | None = Field(
         default=None, description="Why assent was not sought (assent: not_sought), e.g. unable to understand"
+    )
+
+
+class ValuesIn(ClosedBody):
+    """Values to enter or correct; changing a saved value needs a reason."""
+
+    values: dict[str, FieldValueIn]
+    reason: str | None = None
+    consent: ConsentIn | None = Field(
+        default=None,
+        description="A consent recorded again with the correction, in the same transaction (after it): needed when "
+        "a corrected age (eligibility.assent.age_field) changes whether the consent in force needed the "
+        "participant's assent",
     )
 
 
@@ -189,7 +195,9 @@ def get_screening(screening_id: RowId, user: Reader, engine: EngineDep) -> Scree
 @router.post("/screenings/{screening_id}/values", response_model=ScreeningOut)
 def change_screening_values(screening_id: RowId, body: ValuesIn, user: Writer, engine: EngineDep) -> ScreeningOut:
     """Enter or correct values (a reason is needed to change a saved value)."""
-    return _out(_call(svc.update_screening, engine, user, screening_id, values=body.values, reason=body.reason))
+    consent = body.consent.model_dump() if body.consent is not None else None
+    return _out(_call(svc.update_screening, engine, user, screening_id, values=body.values, reason=body.reason,
+                      consent=consent))  # fmt: skip
 
 
 @router.post("/screenings/{screening_id}/consents", response_model=ScreeningOut, status_code=201)

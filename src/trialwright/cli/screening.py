@@ -266,6 +266,29 @@ def withdraw(
     console.print(f"{p.participant_id} withdrawn from: {', '.join(p.withdrawn_scopes)}", highlight=False)
 
 
+@consent_app.command("dissent-decision")
+def dissent_decision(
+    participant_id: Annotated[str, typer.Argument(help="The participant, e.g. RAZ-001.")],
+    user: AsOption,
+    decision: Annotated[str, typer.Option("--decision", help="withdraw or continue.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="continue: the ethics committee's reason; withdraw: why, in words.")
+    ],
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Record the investigator's decision on a child's dissent recorded with a re-consent after enrolment (ICH
+    E11): withdraw (a withdrawal from the intervention, cause withdrew_consent, today at the site) or continue, with
+    the ethics committee's reason. Until then the participant is on the investigator's work list."""
+    from trialwright.services.screening.dissent import record_dissent_decision
+
+    engine, actor = _context(user, database)
+    d = _run(record_dissent_decision, engine, actor, participant_id, decision=decision, reason=reason)
+    if emit({"participant_id": d.participant_id, "consent_id": d.consent_id, "decision": decision}, as_json):
+        return
+    console.print(f"{d.participant_id}: the dissent's decision recorded ({decision}).", highlight=False)
+
+
 def enrol(
     screening_id: Annotated[str, typer.Argument(help="The screening, as listed (e.g. RAZ-S0001) or its number.")],
     user: AsOption,

@@ -132,7 +132,9 @@ def add(
     database: DatabaseOption = None,
 ) -> None:
     """Create a user with a role and sites; prints a one-time set-password token (never a password). An
-    unblinded, DSMB or approving account is only requested: a second person approves it (two-person rule)."""
+    unblinded, DSMB or approving account is only requested: a second person approves it (two-person rule).
+    As JSON: username, pending (the request, or null) and token (null while pending; the token itself at
+    token.token), the shape that user approve prints as JSON too."""
     from trialwright.services.approvals import request_create
     from trialwright.services.users import UserError
 
@@ -312,7 +314,9 @@ def approve(
     database: DatabaseOption = None,
 ) -> None:
     """Approve a request as a second person of an approving role (never your own request or account); prints
-    the set-password token of a new account or reset once."""
+    the set-password token of a new account or reset once. As JSON: the document that user add prints
+    (username, pending, token, the token itself at token.token) with the request's id (request) and
+    approved_by."""
     from trialwright.services.approvals import approve as approve_request
     from trialwright.services.users import UserError
 
@@ -322,7 +326,9 @@ def approve(
         change = approve_request(engine, _protocol(engine), request_id, approver, reason=reason)
     except UserError as exc:
         fail_with(exc)
-    if emit({"request": request_id, "approved_by": approver.username, "change": change}, as_json):
+    # One shape with `user add`, `reset-password` and `enable` (username, pending, token: the set-password token
+    # at token.token), plus which request and who approved it.
+    if emit({**to_jsonable(change), "request": request_id, "approved_by": approver.username}, as_json):
         return
     console.print(f"Request {request_id} approved by {approver.username}.", highlight=False)
     _show_change(change)

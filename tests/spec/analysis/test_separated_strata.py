@@ -102,7 +102,8 @@ def _subjects(arm: np.ndarray, stratum: np.ndarray, field: str, values: list[str
 
 def test_a_stratum_without_events_is_left_out_of_the_adjusted_odds_ratio_and_named() -> None:
     """Stratum S3 has no participant on oxygen: the odds ratio adjusted for stratum is statsmodels' Logit of
-    S1 and S2 (to 1e-6), and the note says "strata left out: S3", in Persian the catalog's sentence with S3 as
+    S1 and S2 (to 1e-6), and the note says which strata were left out and why ("strata left out of the
+    model (in each, every participant had the same outcome): S3"), in Persian the catalog's sentence with S3 as
     written."""
     rng = np.random.default_rng(3)
     n = 120
@@ -117,13 +118,14 @@ def test_a_stratum_without_events_is_left_out_of_the_adjusted_odds_ratio_and_nam
     assert c.estimate == pytest.approx(math.exp(fit.params["arm"]), rel=1e-6)
     assert (c.lower, c.upper) == pytest.approx(tuple(np.exp(fit.conf_int().loc["arm"])), rel=1e-6)
     assert c.p_value == pytest.approx(fit.pvalues["arm"], rel=1e-6)
-    assert c.note == "strata left out: S3"
+    assert c.note == "strata left out of the model (in each, every participant had the same outcome): S3"
     assert report_words(PROTOCOL, "fa").sentence(c.note) == FA[sentences.STRATA_LEFT_OUT] % {"strata": "\u2066S3\u2069"}
+    assert "پیامد یکسان" in FA[sentences.STRATA_LEFT_OUT]  # the Persian says why too ("the same outcome")
 
 
 def test_a_stratum_all_in_the_lowest_category_is_left_out_of_the_proportional_odds_model_and_named() -> None:
     """Everyone in stratum S2 is alert (the lowest category): the common odds ratio is statsmodels' OrderedModel of
-    S1 and S3 (to 1e-6), and the note ends with "strata left out: S2"."""
+    S1 and S3 (to 1e-6), and the note ends with the same sentence naming S2."""
     rng = np.random.default_rng(5)
     n = 160
     arm, stratum = np.arange(n) % 2, np.array(["S1", "S2", "S3"])[(np.arange(n) // 2) % 3]
@@ -143,4 +145,4 @@ def test_a_stratum_all_in_the_lowest_category_is_left_out_of_the_proportional_od
         fit = model.fit(method="newton", start_params=rough.params, disp=False, maxiter=200)
     assert c.estimate == pytest.approx(math.exp(fit.params["arm"]), rel=1e-6)
     assert c.p_value == pytest.approx(fit.pvalues["arm"], rel=1e-6)
-    assert c.note.endswith("; strata left out: S2")
+    assert c.note.endswith("; strata left out of the model (in each, every participant had the same outcome): S2")

@@ -346,3 +346,30 @@ def test_define_html_lists_every_dataset_its_variables_value_level_codelists_and
                                                       page.tables["VL.VS.VSORRES"] if row}  # fmt: skip
     assert [row[0] for row in page.tables["CL.NY"] if row] == ["N", "Y"]
     assert any(row and row[0] == "MT.labs.cd4_cd8_ratio" for row in page.tables["methods"])
+
+
+@pytest.mark.parametrize("declares_assent", [False, True])
+def test_dsdecod_lists_the_assent_milestone_only_when_the_protocol_declares_assent(
+    declares_assent: bool, schema: xmlschema.XMLSchema, tmp_path: Path
+) -> None:
+    """define.xml's DSDECOD code list has INFORMED ASSENT OBTAINED (CDISC PROTMLST C161418) when the protocol declares
+    ``eligibility.assent`` (a DS record may carry it), and not otherwise (no DS record can: a term listed that no
+    record may hold would say the trial sought assent). INFORMED CONSENT OBTAINED is listed either way."""
+    from tests.spec.exports.test_assent_exports import _with_assent
+
+    p = _with_assent().protocol if declares_assent else PROTOCOL
+    assert (p.eligibility.assent is not None) is declares_assent
+    lengths = {code: {v.name: 8 if v.type == "Num" else 5 for v in d.variables} for code, d in DOMAINS.items()}
+    source = types.SimpleNamespace(protocol=p, trial_id=p.trial_id, protocol_version=p.version.number,
+                                   taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), with_arms=False)  # fmt: skip
+    path = tmp_path / "define.xml"
+    render_xml(define_doc(source, lengths), path)  # type: ignore[arg-type]
+    assert [f"{e.path}: {e.reason}" for e in schema.iter_errors(str(path))] == []
+    root = ET.parse(path).getroot()  # noqa: S314 - our own file
+    (decod,) = [d for d in root.iter(f"{{{NS['odm']}}}ItemDef") if d.get("Name") == "DSDECOD"]
+    ref = decod.find(f"{{{NS['odm']}}}CodeListRef")
+    assert ref is not None
+    (codelist,) = [c for c in root.iter(f"{{{NS['odm']}}}CodeList") if c.get("OID") == ref.get("CodeListOID")]
+    coded = {i.get("CodedValue") for i in codelist}
+    assert "INFORMED CONSENT OBTAINED" in coded
+    assert ("INFORMED ASSENT OBTAINED" in coded) is declares_assent

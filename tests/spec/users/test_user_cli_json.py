@@ -74,7 +74,12 @@ def test_two_person_requests_answer_in_json(db: str) -> None:
     assert (requested["pending"]["kind"], requested["pending"]["role"]) == ("create", "unblinded_statistician")
     approved = _json(db, "user", "approve", "1", "--as", "root2", "--password-stdin", stdin=PASSWORD + "\n")
     assert (approved["request"], approved["approved_by"]) == (1, "root2")
-    assert approved["change"]["token"]["token"].startswith("sp_")
+    # one shape with `user add`: the set-password token at token.token, whichever command issued it
+    assert set(approved) == set(requested) | {"request", "approved_by"}
+    assert approved["username"] == "kwame" and approved["pending"] is None
+    assert approved["token"]["username"] == "kwame" and approved["token"]["token"].startswith("sp_")
+    assert _json(db, "user", "set-password", "--token", approved["token"]["token"], "--password-stdin",
+                 stdin=PASSWORD + "\n") == {"username": "kwame", "password_set": True}  # fmt: skip
     again = _json(db, "user", "add", "lena", "--role", "unblinded_statistician", "--as", "root", "--reason",
                   "second", "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
     rejected = _json(db, "user", "reject", str(again["pending"]["id"]), "--as", "root2", "--reason", "no",

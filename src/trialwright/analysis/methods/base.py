@@ -131,19 +131,23 @@ def dummies(values: Values, keep: NDArray[np.bool_]) -> FloatArray | None:
 
 
 def levels_at_an_end(
-    outcome: NDArray[Any], covariates: Mapping[str, Values], rows: NDArray[np.bool_]
+    outcome: NDArray[Any], covariates: Mapping[str, Values], rows: NDArray[np.bool_], *, floor: float | None = None
 ) -> tuple[tuple[str, str], ...]:
     """The covariate levels (name, level; levels compared as text, as ``dummies`` does) whose ``rows`` all have
     the lowest outcome of the rows, or all the highest (a binary outcome: all 0 or all 1), found again among the
     rows left after each round until none is found (leaving one level out can leave another at an end). Only a
     covariate with another level among the rows left counts: a one-level covariate is not in the design. In a
-    logit model (binary or cumulative) such a level is separated on its own: see ``binary.odds_ratio``."""
+    logit model (binary or cumulative) such a level is separated on its own: see ``binary.odds_ratio``.
+
+    With ``floor``, only the levels whose rows all have that outcome: a count model's (``floor=0``: no events),
+    where a level whose counts are all 0 has no finite coefficient but one whose counts are all high has one."""
     found: list[tuple[str, str]] = []
     while covariates:
         left = rows & ~in_levels(covariates, tuple(found))
         if not left.any():
             break
         low, high = float(np.min(outcome[left])), float(np.max(outcome[left]))
+        ends = ({low}, {high}) if floor is None else ({float(floor)},)
         more: list[tuple[str, str]] = []
         for name, values in covariates.items():
             seen: dict[str, set[float]] = {}
@@ -151,7 +155,7 @@ def levels_at_an_end(
                 if k:
                     seen.setdefault(str(value), set()).add(float(y))
             if len(seen) > 1:
-                more.extend((name, label) for label in sorted(seen) if seen[label] in ({low}, {high}))
+                more.extend((name, label) for label in sorted(seen) if seen[label] in ends)
         if not more:
             break
         found.extend(more)

@@ -383,7 +383,7 @@ def negative_binomial(
         arm = "treatment" if fields["events_treatment"] == 0 else "reference"
         note = f"no events in the {arm} group, so the rate ratio is 0 or infinite: not estimable"
         return RateRatio(**fields, **_unset(*_UNESTIMATED), alpha=None, note=note)
-    without_events = _levels_without_events(y, covs, keep=_complete(counts, group, exposure, covs))
+    without_events = levels_at_an_end(floats(counts, "counts"), covs, _complete(counts, group, exposure, covs), floor=0)
     if without_events:
         kept = ~in_levels(covs, without_events)
         design, y, _, t, _ = _prepare(
@@ -419,21 +419,6 @@ def _complete(
     for values in covariates.values():
         keep &= np.array([not is_missing(v) for v in values], dtype=bool)
     return keep
-
-
-def _levels_without_events(
-    y: FloatArray, covariates: Mapping[str, Values], keep: NDArray[np.bool_]
-) -> tuple[tuple[str, str], ...]:
-    """Each covariate's levels (name, level; levels compared as text, as ``dummies`` does) whose complete rows
-    (``y`` holds the complete rows' counts in order) all count 0, when the covariate has another level."""
-    found: list[tuple[str, str]] = []
-    for name, values in covariates.items():
-        totals: dict[str, float] = {}
-        for label, count in zip((str(v) for v, k in zip(values, keep, strict=True) if k), y, strict=True):
-            totals[label] = totals.get(label, 0.0) + float(count)
-        if len(totals) > 1:
-            found.extend((name, label) for label in sorted(totals) if totals[label] == 0)
-    return tuple(found)
 
 
 # --- Mantel-Haenszel ------------------------------------------------------------------------------------

@@ -35,10 +35,11 @@ from trialwright.services.screening.withdrawal import _insert_withdrawal
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.engine import serialise, session_scope
-from trialwright.store.screening_tables import consents, participants
+from trialwright.store.screening_tables import consents, participants, screenings
 
 __all__ = [
     "DECISIONS",
+    "age_correction_problem",
     "consent_problem",
     "dissent_problem",
     "enrol",
@@ -300,6 +301,42 @@ def screening_assent_problem(
         if on < screened_on:
             return f"assent_obtained_at: {on.isoformat()} at the site is before the screening date {screened_on}"
     return problem
+
+
+def age_correction_problem(
+    session: Session, protocol: Protocol, screening_id: int, changed: Mapping[str, Any]
+) -> str | None:
+    """Why a change of screening values (``changed``, as stored now) that corrects the age deciding a child's assent
+    (``eligibility.assent.age_field``) is refused, or None: the consent record in force (the latest, a decision after
+    regaining capacity aside, as ``enrol`` reads it) checked again by the assent rule over the corrected age. A
+    consent recorded again after the correction is that record, so recording it again with the assent the corrected
+    age needs lets the correction stand."""
+    rule = protocol.eligibility.assent
+    if rule is None or rule.age_field not in changed:
+        return None
+    row = session.execute(select(screenings).where(screenings.c.id == screening_id)).one()
+    latest = session.execute(
+        select(consents)
+        .where(consents.c.screening_id == screening_id, consents.c.kind != "regained_capacity")
+        .order_by(consents.c.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return None
+    problem = screening_assent_problem(
+        protocol, row.site, row.screened_on, json.loads(row.screening_values), given_by=latest.given_by,
+        kind=latest.kind, decision=latest.decision, assent=latest.assent,
+        assent_obtained_by=latest.assent_obtained_by, assent_obtained_at=latest.assent_obtained_at,
+        assent_form_version=latest.assent_form_version, assent_not_sought_reason=latest.assent_not_sought_reason,
+    )  # fmt: skip
+    if problem is None:
+        return None
+    label = f"{row.site}-S{row.number:04d}"
+    return (
+        f"{rule.age_field}: corrected to {changed[rule.age_field]}, {label}'s consent record in force "
+        f"({latest.kind}, {latest.obtained_at:%Y-%m-%d}) no longer meets the assent rule (eligibility.assent: "
+        f"{problem}); record the consent again with the correction, with the assent the corrected age needs"
+    )
 
 
 def dissent_problem(label: str) -> str:

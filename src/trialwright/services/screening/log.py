@@ -105,9 +105,22 @@ def screen_in(
 
 
 def update_screening(
-    engine: Engine, actor: UserView, screening_id: int, *, values: Mapping[str, Any], reason: str | None = None
+    engine: Engine,
+    actor: UserView,
+    screening_id: int,
+    *,
+    values: Mapping[str, Any],
+    reason: str | None = None,
+    consent: Mapping[str, Any] | None = None,
 ) -> ScreeningView:
-    """Change screening values; changing a saved value needs a reason. The decision is re-evaluated."""
+    """Change screening values; changing a saved value needs a reason. The decision is re-evaluated.
+
+    A correction of the age that decides whether a child's assent is sought (``eligibility.assent.age_field``) is
+    refused when the consent record in force (the latest, a decision after regaining capacity aside) would then
+    break the assent rule, unless ``consent`` records the consent again (``record_consent``'s fields) in the same
+    transaction, after the correction, with the assent the corrected age needs."""
+    from trialwright.services.screening.consent import age_correction_problem, record_consent_in
+
     protocol = current_protocol(engine).protocol
     consent_field = protocol.eligibility.consent_field
     if consent_field is not None and consent_field in values:
@@ -124,6 +137,11 @@ def update_screening(
         if not changed:
             return _view(session, row)
         _store_values(session, actor, row, protocol, {**old, **changed}, old, reason, "screening.changed")
+        if consent is not None:
+            record_consent_in(session, protocol, actor, screening_id, **consent)
+        problem = age_correction_problem(session, protocol, row.id, changed)
+        if problem is not None:
+            raise ScreeningError(problem)
         return _view(session, session.execute(select(screenings).where(screenings.c.id == row.id)).first())
 
 

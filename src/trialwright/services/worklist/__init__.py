@@ -22,6 +22,7 @@ from trialwright.services import clock, coding
 from trialwright.services.approvals import RequestView, may_approve, pending_requests
 from trialwright.services.randomization.pharmacy import PreparationState, preparation_counts
 from trialwright.services.safety import OverdueItem, overdue_for, pause, saes_to_review
+from trialwright.services.screening.dissent import DECIDERS, OpenDissent, open_dissents
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.services.worklist.lists import LISTS, WorkItem, WorkKind, form_url, lists_of, page_of_work
@@ -91,6 +92,9 @@ class WorkList:
     #: a DSMB member's serious adverse events to review: serious now, first reported so after the DSMB's last
     #: decision (None for other roles)
     saes_to_review: int | None = None
+    #: the investigator's decisions to record on a child's dissent recorded at a re-consent after enrolment (withdraw,
+    #: or continue with the ethics committee's reason: ``screening.dissent``); None for other roles
+    dissents: tuple[OpenDissent, ...] | None = None
 
     def section(self, kind: WorkKind) -> WorkSection:
         """The list of this kind (KeyError: not one of the role's)."""
@@ -110,6 +114,7 @@ class WorkList:
             + (self.to_code or 0)
             + (1 if self.decision_pending else 0)
             + (self.saes_to_review or 0)
+            + len(self.dissents or ())
         )
 
 
@@ -130,8 +135,9 @@ def work_list(engine: Engine, actor: UserView, *, limit: int = HOME_LIMIT, now: 
     dsmb = actor.role is Role.DSMB_MEMBER
     pending = pause(engine).active if dsmb else None
     to_review = saes_to_review(engine, actor) if dsmb else None
+    dissents = open_dissents(engine, actor) if actor.role in DECIDERS else None
     return WorkList(actor.role, sections, tuple(overdue_for(engine, actor, now=moment)), approvals, to_prepare,
-                    to_code, pending, to_review)  # fmt: skip
+                    to_code, pending, to_review, dissents)  # fmt: skip
 
 
 def work_page(

@@ -22,6 +22,7 @@ from trialwright.services import forms, safety
 from trialwright.services import randomization as svc
 from trialwright.services.lock import frozen
 from trialwright.services.screening import NotFound, ScreeningError
+from trialwright.services.screening.dissent import open_dissent_of
 from trialwright.services.trial import current_protocol
 from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
@@ -122,6 +123,8 @@ def participant_page(
         "logs": _log_entries(engine, page, get_protocol(request), participant_id),
         "can_log": page.user.role in forms.DATA_ENTRY and not stopped,
         "can_query": page.user.role in forms.QUERY_RAISERS,
+        # a child's dissent at a re-consent after enrolment, awaiting the investigator's decision (screening.dissent)
+        "dissent": open_dissent_of(engine, page.user, participant_id),
     }
     return render_page(request, page, "randomization/participant.html", context, status_code=status)
 

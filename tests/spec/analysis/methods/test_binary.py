@@ -610,6 +610,31 @@ def test_negative_binomial_lists_no_level_when_every_stratum_has_events() -> Non
     assert negative_binomial(counts, group, None, {"stratum": strata}).without_events == ()
 
 
+def test_negative_binomial_keeps_a_stratum_whose_counts_are_all_the_highest() -> None:
+    """Only a stratum without events is left out of a count model (``levels_at_an_end(..., floor=0)``, the rule the
+    logit models share): one whose participants all have the highest count has a finite coefficient and stays in
+    the fit, which is then statsmodels' fit of every row (to 1e-6)."""
+    rng = np.random.default_rng(41)
+    n = 120
+    group = rng.permutation(np.arange(n) % 2)
+    stratum = rng.choice(["a", "b"], n)
+    counts = rng.negative_binomial(2.0, 2.0 / (2.0 + np.exp(0.9 + 0.2 * group))).astype(float)
+    top = float(counts.max())
+    group = np.append(group, [1, 0])
+    stratum = np.append(stratum, ["high", "high"])
+    counts = np.append(counts, [top, top])
+    result = negative_binomial(counts, group, None, {"stratum": stratum})
+    frame = pd.DataFrame({"y": counts, "group": group, "stratum": stratum})
+    model = smf.negativebinomial("y ~ group + C(stratum)", data=frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rough = model.fit(disp=0, maxiter=1000)
+        fit = model.fit(disp=0, method="newton", start_params=rough.params, maxiter=100)
+    assert fit.mle_retvals["converged"]
+    assert result.without_events == ()
+    assert result.log_estimate == pytest.approx(fit.params["group"], rel=1e-6)
+
+
 def test_negative_binomial_raises_when_the_fit_fails_and_does_not_fall_back_to_poisson() -> None:
     """Counts 1, 2, 1, 2, ... are underdispersed (variance < mean): the NB2 likelihood keeps rising as alpha
     falls to 0, so the fit does not converge; a Poisson model is not silently put in its place."""

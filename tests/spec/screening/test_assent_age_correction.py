@@ -1,0 +1,129 @@
+"""An age corrected after a consent was recorded, where the age decides whether a child's assent is sought, on both
+databases.
+
+The first protocol given ``eligibility.assent: {from_age: 18, unit: years, age_field: age, form_versions: [A1]}``:
+a patient of 17 needs no assent, one of 18 or more does. The consent in force is the latest record (a decision
+after regaining capacity aside).
+
+| screened | consent in force (a representative's) | corrected to | consent again         | decision                   |
+|----------|---------------------------------------|--------------|-----------------------|----------------------------|
+| 17       | no assent                             | 19           | no                    | refused naming age, rule   |
+| 17       | no assent                             | 19           | yes, assent given     | stands; 2 consent records  |
+| 19       | assent given                          | 17           | no                    | refused (not sought)       |
+| 19       | assent given                          | 20           | no                    | stands (still sought)      |
+| 17       | none yet                              | 19           | no                    | stands (nothing recorded)  |
+| 17       | no assent                             | 19 (the API) | the body's ``consent`` | refused, then stands      |
+
+A refused correction changes nothing: the stored age, the decision and the consent records are as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.spec.forms.conftest import earlier_today
+from tests.spec.protocol.conftest import mutated_text
+from tests.spec.screening.test_assent import GIVEN, _with_assent
+from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
+from tests.trialfixtures import Trial, make_trial, username, who
+from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol_text
+from trialwright.services.screening import ScreeningError, get_screening, record_consent, screen, update_screening
+from trialwright.services.users import issue_token
+from trialwright.settings import Settings
+from trialwright.web.app import create_app
+
+LAR = {"form_version": "1.0", "given_by": "representative", "representative_name": "Maryam Ahmadi",
+       "representative_relationship": "mother", "obtained_by": "Dr K"}  # fmt: skip
+
+
+@pytest.fixture
+def kids(database_url: str) -> Iterator[Trial]:
+    trial = make_trial(database_url, load_protocol_text(mutated_text(_with_assent)))
+    try:
+        yield trial
+    finally:
+        trial.engine.dispose()
+
+
+def _screened(trial: Trial, age: int) -> int:
+    values = {**TYPED, "age": age}
+    return screen(trial.engine, who(trial, Role.STUDY_COORDINATOR), site="RAZ", screened_on=TODAY, values=values).id
+
+
+def _consent(trial: Trial, sid: int, minutes: int, **assent: Any) -> None:
+    record_consent(trial.engine, who(trial, Role.INVESTIGATOR), sid, **LAR, obtained_at=earlier_today(minutes),
+                   **assent)  # fmt: skip
+
+
+def _state(trial: Trial, sid: int) -> tuple[Any, str, int]:
+    view = get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid)
+    return view.values["age"], view.decision, len(view.consents)
+
+
+def _correct(trial: Trial, sid: int, age: int, consent: dict[str, Any] | None = None) -> Any:
+    return update_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid, values={"age": age},
+                            reason="typed wrong", consent=consent)  # fmt: skip
+
+
+def test_an_age_corrected_into_the_assent_band_without_an_assent_is_refused(kids: Trial) -> None:
+    sid = _screened(kids, 17)
+    _consent(kids, sid, 30)
+    before = _state(kids, sid)
+    with pytest.raises(ScreeningError) as refused:
+        _correct(kids, sid, 19)
+    said = str(refused.value)
+    assert said.startswith("age: corrected to 19, RAZ-S0001's consent record in force")
+    assert "eligibility.assent" in said and "eligibility.assent.from_age" in said
+    assert "record the consent again with the correction" in said
+    assert _state(kids, sid) == before == (17, before[1], 1)
+
+
+def test_the_correction_stands_with_the_consent_recorded_again_with_the_assent(kids: Trial) -> None:
+    sid = _screened(kids, 17)
+    _consent(kids, sid, 30)
+    again = {**LAR, "obtained_at": earlier_today(10), "kind": "reconsent", **GIVEN,
+             "assent_obtained_at": earlier_today(10)}  # fmt: skip
+    view = _correct(kids, sid, 19, consent=again)
+    assert view.values["age"] == 19
+    assert [(c.kind, c.assent) for c in view.consents] == [("initial", None), ("reconsent", "given")]
+
+
+def test_an_age_corrected_out_of_the_assent_band_with_an_assent_recorded_is_refused(kids: Trial) -> None:
+    sid = _screened(kids, 19)
+    _consent(kids, sid, 30, **GIVEN, assent_obtained_at=earlier_today(30))
+    with pytest.raises(ScreeningError, match=r"^age: corrected to 17, .*\(eligibility\.assent: assent: sought from "
+                                             r"18 years .*17 years at screening\)"):  # fmt: skip
+        _correct(kids, sid, 17)
+    assert _state(kids, sid)[0] == 19
+
+
+def test_a_correction_that_leaves_the_assent_rule_met_stands(kids: Trial) -> None:
+    sid = _screened(kids, 19)
+    _consent(kids, sid, 30, **GIVEN, assent_obtained_at=earlier_today(30))
+    assert _correct(kids, sid, 20).values["age"] == 20
+    unconsented = _screened(kids, 17)
+    assert _correct(kids, unconsented, 19).values["age"] == 19
+
+
+def test_the_api_takes_the_consent_recorded_again_with_the_correction(kids: Trial) -> None:
+    sid = _screened(kids, 17)
+    _consent(kids, sid, 30)
+    token, _ = issue_token(kids.engine, username(Role.INVESTIGATOR), name="t", actor="t")
+    headers = {"Authorization": f"Bearer {token}"}
+    app = create_app(Settings(database_url=kids.url))
+    with TestClient(app) as client:
+        url = f"/api/v1/screenings/{sid}/values"
+        refused = client.post(url, headers=headers, json={"values": {"age": 19}, "reason": "typed wrong"})
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["rule"].startswith("age: corrected to 19")
+        at = earlier_today(10).isoformat()
+        consent = {**LAR, "obtained_at": at, "kind": "reconsent", **GIVEN, "assent_obtained_at": at}
+        done = client.post(url, headers=headers, json={"values": {"age": 19}, "reason": "typed wrong",
+                                                       "consent": consent})  # fmt: skip
+        assert done.status_code == 200, done.text
+    assert _state(kids, sid)[0] == 19 and _state(kids, sid)[2] == 2
