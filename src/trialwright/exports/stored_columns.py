@@ -14,9 +14,10 @@ parses it with ``services.stored_json.loads`` as before) unless every one of the
   ``true`` in a number field, NaN, a number too large for a double, a lone surrogate), a repeated key at any level
   and a field the form does not declare are refused by Arrow itself;
 - no ``"status": null`` (Python reads a status that is null, Arrow one that is absent, which means ``value``);
-- no number (a value, an entered value or a limit) that is -0.0 or of magnitude 2**53 or more: below that, a whole
-  number and the float Arrow reads for it have the same text and the same float, but Arrow cannot tell ``-0`` (Python:
-  the integer 0) from ``-0.0``, nor ``1E16`` from ``10000000000000000``;
+- no number (a value, an entered value or a limit) that is NaN or infinite (Arrow reads ``NaN`` once a column is
+  numeric; its bits are not held to Python's), -0.0 or of magnitude 2**53 or more: below that, a whole number and
+  the float Arrow reads for it have the same text and the same float, but Arrow cannot tell ``-0`` (Python: the
+  integer 0) from ``-0.0``, nor ``1E16`` from ``10000000000000000``;
 - each record's keys in the order of the form's fields sorted (as ``json.dumps(sort_keys=True)`` writes them,
   which the long table's order of rows depends on): found from the bytes, the top-level keys being those at brace
   depth one, each written ``"key": {``.
@@ -112,15 +113,17 @@ def read_stored(texts: Sequence[str], schema: pa.Schema) -> StoredColumns | None
 
 def _plain_numbers(column: pa.StructArray) -> bool:
     """Whether every number of a stored value (value, entered, limit) is one whose float Arrow read has the text and
-    float Python has: no -0.0, magnitude below 2**53."""
+    float Python has: finite, not -0.0, magnitude below 2**53."""
     for part in ("value", "entered", "limit"):
         numbers = column.field(part)
         if not pa.types.is_floating(numbers.type) or numbers.null_count == len(numbers):
             continue
-        values = numbers.to_numpy(zero_copy_only=False)  # a null reads as NaN, which fails neither test
+        values = numbers.to_numpy(zero_copy_only=False)  # a null reads as NaN: kept out by ``given``
+        given = np.asarray(numbers.is_valid())
         with np.errstate(invalid="ignore"):
-            if (np.abs(values) >= _HUGE).any() or ((values == 0.0) & np.signbit(values)).any():
-                return False
+            odd = ~np.isfinite(values) | (np.abs(values) >= _HUGE) | ((values == 0.0) & np.signbit(values))
+        if (odd & given).any():
+            return False
     return True
 
 
