@@ -1055,8 +1055,8 @@ class TabularExporter(Exporter, abc.ABC):
                     break
                 built = None
                 if texts is not None:
-                    stored = read_stored([r[6] for r in chunk], schema)
-                    built = None if stored is None else _arrow_columns(plan, chunk, stored)
+                    columns = read_stored([r[6] for r in chunk], schema)
+                    built = None if columns is None else _arrow_columns(plan, chunk, columns)
                     if built is None:
                         parsed = source.parse_stored([r[6] for r in chunk])
                         chunk = [(*r[:6], v) for r, v in zip(chunk, parsed, strict=True)]
