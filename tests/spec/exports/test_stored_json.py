@@ -89,3 +89,25 @@ def test_the_export_parses_the_form_records_with_the_shared_parser(
         CsvExporter().write(source, tmp_path)
     assert parsed and fast == parsed  # every joined text went to pydantic-core's parser (none refused here)
     assert sum(len(json.loads(t)) for t in parsed) == records
+
+
+@pytest.mark.parametrize("exporter", ["csv", "parquet"])
+def test_the_export_reads_the_stored_json_into_arrow_without_a_dict_per_record(
+    trial: Trial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exporter: str
+) -> None:
+    """As trialwright writes them, every chunk of form records is read by Arrow's JSON reader
+    (``trialwright.exports.stored_columns``): the shared parser, which makes a dict per record, is never called."""
+    from trialwright.exports.tabular import ParquetExporter
+
+    parsed: list[str] = []
+
+    def counted(text: str) -> Any:
+        parsed.append(text)
+        return stored_json.loads(text)
+
+    source = export_source(trial.engine, who(trial, Role.DATA_MANAGER))
+    monkeypatch.setattr(export_service, "loads", counted)
+    with source.snapshot():
+        (CsvExporter() if exporter == "csv" else ParquetExporter()).write(source, tmp_path)
+    assert (tmp_path / f"values_long.{exporter}").stat().st_size > 0
+    assert parsed == []
