@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pj
 
 __all__ = ["StoredColumns", "read_stored", "stored_schema"]
@@ -87,6 +88,10 @@ def read_stored(texts: Sequence[str], schema: pa.Schema) -> StoredColumns | None
     controls = b < 32  # a control character (the lines' ends among them: one between two records, no other)
     if np.count_nonzero(controls) != count - 1 or np.count_nonzero(b == 10) != count - 1 or (b == 92).any():
         return None
+    # Every record an object: a line of ``null`` with an explicit schema crashes Arrow's reader (the process, not
+    # an exception), and anything else than an object is not a stored record.
+    if b[0] != 123 or (b[1:][b[:-1] == 10] != 123).any():
+        return None
     if b"null" in data and _NULL_STATUS.search(data) is not None:
         return None
     try:
@@ -116,7 +121,12 @@ def read_stored(texts: Sequence[str], schema: pa.Schema) -> StoredColumns | None
 
 def _plain_numbers(column: pa.StructArray) -> bool:
     """Whether every number of a stored value (value, entered, limit) is one whose float Arrow read has the text and
-    float Python has: finite, not -0.0, magnitude below 2**53."""
+    float Python has: finite, not -0.0, magnitude below 2**53; and no list of choices holds a null (Arrow would
+    join it into a null cell where the old path writes ``None`` among the codes)."""
+    for part in ("value", "entered"):
+        items = column.field(part)
+        if pa.types.is_list(items.type) and pc.list_flatten(items).null_count:
+            return False
     for part in ("value", "entered", "limit"):
         numbers = column.field(part)
         if not pa.types.is_floating(numbers.type) or numbers.null_count == len(numbers):

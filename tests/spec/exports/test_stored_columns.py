@@ -219,6 +219,9 @@ def test_what_arrow_could_read_otherwise_is_refused() -> None:
         '{"age":{"value": 1}}',
         '{"note": {"value": "a\\"b"}}',
         '{"note": {"value": 5}}',
+        '{"ctx": {"status": "value", "value": [null, "a"]}}',  # Python: "None|a"; Arrow would join it to a null
+        "null",  # not a record (and a line Arrow's reader would crash the process on, with an explicit schema)
+        "[]",
     ]:
         assert read_stored([plain, text], _SCHEMA) is None, text
     assert read_stored([plain], _SCHEMA) is not None
