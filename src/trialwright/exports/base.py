@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "Exporter",
     "FormRecord",
     "FormRow",
+    "FormText",
     "LockRecord",
     "LogRecord",
     "ParticipantRecord",
@@ -49,6 +51,8 @@ StoredJson = Mapping[str, Any]
 #: One form record as the tabular tables read it (``ExportSource.form_rows``): participant id, site, visit id, visit
 #: date, form id, state and the values as stored.
 FormRow = tuple[str, str, str, dt.date | None, str, str, Mapping[str, StoredJson]]
+#: A ``FormRow`` with the record's stored JSON as its text, unparsed (``ExportSource.form_texts``).
+FormText = tuple[str, str, str, dt.date | None, str, str, str]
 #: Called with the number of records written so far (for a progress bar).
 Progress = Callable[[int], None]
 
@@ -339,6 +343,15 @@ class ExportSource(abc.ABC):
         (the tabular tables), without an object per record."""
         for r in self.forms(form_id):
             yield r.participant_id, r.site, r.visit_id, r.visit_date, r.form_id, r.state, r.values
+
+    def form_texts(self, form_id: str) -> Iterator[FormText] | None:
+        """``form_rows(form_id)`` with each record's stored JSON as the text stored (for a reader that parses many
+        records' texts at once); None for a source that holds no such text (then ``form_rows`` is read)."""
+        return None
+
+    def parse_stored(self, texts: list[str]) -> list[Any]:
+        """The values of stored JSON texts (of ``form_texts``), each as ``json.loads`` reads it."""
+        return [json.loads(t) for t in texts]
 
     def records_with_status(self, form_id: str, statuses: frozenset[str]) -> Iterator[FormRecord]:
         """The records of one form that may hold a value with one of ``statuses`` (for a format's first pass):

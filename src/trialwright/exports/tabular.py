@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice, repeat
 from operator import is_
@@ -57,6 +57,7 @@ from trialwright.exports.columnar import (
     floats_text,
     no_cycle_scans,
 )
+from trialwright.exports.stored_columns import StoredColumns, read_stored, stored_schema
 from trialwright.protocol.forms import FieldType, FormDef, FormField
 from trialwright.protocol.logs import LogDef, coding_columns
 
@@ -822,6 +823,111 @@ def _long_lists(units: Mapping[str, str | None], rows: list[FormRow]) -> tuple[d
     return columns, count
 
 
+def _texts_of(source: ExportSource, form_id: str) -> Iterator[Any] | None:
+    """The source's records of a form with their stored texts (``form_texts``), when it gives them and its
+    ``form_rows`` is the one of the same class (a source that changes the values it reads is read as it reads them)."""
+    kind = type(source)
+    texts_from = next((c for c in kind.__mro__ if "form_texts" in c.__dict__), None)
+    rows_from = next((c for c in kind.__mro__ if "form_rows" in c.__dict__), None)
+    if texts_from is None or texts_from is not rows_from:
+        return None
+    return source.form_texts(form_id)
+
+
+#: How ``stored_columns`` types each field's stored value.
+_STORED_KINDS: dict[FieldType, str] = {
+    FieldType.INTEGER: "number",
+    FieldType.DECIMAL: "number",
+    FieldType.BOOLEAN: "yesno",
+    FieldType.MULTI_CHOICE: "list",
+}
+
+
+def _cells_of(values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """``_text_and_number`` of a column of stored values read by Arrow: its text and, for numbers, the number."""
+    kind = values.type
+    if pa.types.is_floating(kind):
+        return floats_text(values), values
+    if pa.types.is_boolean(kind):
+        return pc.if_else(values, "1", "0"), None
+    if pa.types.is_list(kind):
+        return pc.binary_join(values, MULTI_SEPARATOR), None
+    return values, None
+
+
+def _arrow_columns(
+    plan: _FormPlan, rows: list[Any], stored: StoredColumns
+) -> tuple[dict[str, Any], tuple[dict[str, Any], int]] | None:
+    """``_wide_columns`` and ``_long_columns`` of a chunk of records whose stored values Arrow read
+    (``stored_columns.read_stored``), built by Arrow compute; None for what only the Python path builds as it does
+    (a censored value of a field that is not a number, a missing value without its status column)."""
+    participant_id, site, visit_id, visit_date, _, state, _ = (list(c) for c in zip(*rows, strict=True))
+    count = len(rows)
+    wide: dict[str, Any] = {"participant_id": participant_id, "site": site, "visit_id": visit_id,
+                            "visit_date": visit_date, "form_state": state}  # fmt: skip
+    null_text = pa.scalar(None, pa.string())
+    for f in plan.fields:
+        value, status, reason, limit = stored.fields[f.id].flatten()[:4]  # null where the record has no value
+        status = pc.fill_null(status, "value")
+        seen = set(pc.unique(status).to_pylist())
+        censored = pc.is_in(status, pa.array(list(FLAGS))) if not seen.isdisjoint(FLAGS) else None
+        missing = pc.is_in(status, pa.array(sorted(_MISSING))) if not seen.isdisjoint(_MISSING) else None
+        if f.kind == "date" or f.kind == "datetime":
+            column: Any = [None if v is None else _analysis_value(f.kind, {"value": v}) for v in value.to_pylist()]
+            if censored is not None:
+                return None
+            if missing is not None:
+                column = [None if m else v for v, m in zip(column, missing.to_pylist(), strict=True)]
+        else:
+            column = pc.binary_join(value, MULTI_SEPARATOR) if pa.types.is_list(value.type) else value
+            if censored is not None:
+                if f.kind != "number":
+                    return None
+                column = pc.if_else(censored, limit, column)
+            if missing is not None:
+                column = pc.if_else(missing, pa.scalar(None, column.type), column)
+        wide[f.id] = column
+        if censored is not None:
+            wide[f.flag] = pc.if_else(pc.equal(status, "below_lloq"), FLAGS["below_lloq"],
+                                      pc.if_else(pc.equal(status, "above_uloq"), FLAGS["above_uloq"], null_text))
+        if missing is not None:
+            if not f.has_status:  # the Python path says so
+                return None
+            wide[f.status] = pc.if_else(missing, status, null_text)
+            wide[f.reason] = pc.if_else(missing, reason, null_text)
+    # The long table: one row per stored value, record by record in each record's key order (``stored.record``,
+    # ``stored.field``); each field's cells made once, then taken.
+    parts: dict[str, list[pa.Array]] = {k: [] for k in ("value", "value_num", "unit", "status", "reason", "limit",
+                                                           "entered", "entered_unit")}  # fmt: skip
+    for field_id in stored.ids:
+        value, status, reason, limit, entered, unit = stored.fields[field_id].flatten()[:6]
+        status = pc.fill_null(status, "value")
+        text, number = _cells_of(value)
+        entered_text, _ = _cells_of(entered)
+        censored = pc.is_in(status, pa.array(list(FLAGS)))
+        parts["value"].append(pc.if_else(censored, null_text, text))
+        parts["value_num"].append(pa.nulls(count, pa.float64()) if number is None else
+                                  pc.if_else(censored, pa.scalar(None, pa.float64()), number))  # fmt: skip
+        parts["unit"].append(pa.array([plan.units.get(field_id)] * count, pa.string()))
+        parts["status"].append(status)
+        parts["reason"].append(reason)
+        parts["limit"].append(limit)
+        parts["entered"].append(entered_text)
+        parts["entered_unit"].append(unit)
+    at = pa.array(stored.field * count + stored.record)
+    records = pa.array(stored.record)
+    long_columns: dict[str, Any] = {
+        "participant_id": pa.array(participant_id, pa.string()).take(records),
+        "site": pa.array(site, pa.string()).take(records),
+        "visit_id": pa.array(visit_id, pa.string()).take(records),
+        "visit_date": pa.array(visit_date, pa.date32()).take(records),
+        "form_id": pa.array([r[4] for r in rows], pa.string()).take(records),
+        "field_id": pa.array(stored.ids, pa.string()).take(pa.array(stored.field)),
+        **{k: pa.concat_arrays(v).take(at) for k, v in parts.items()},
+    }
+    return wide, (long_columns, len(stored.record))
+
+
 # --- the formats ----------------------------------------------------------------------------------------
 
 
@@ -934,20 +1040,34 @@ class TabularExporter(Exporter, abc.ABC):
         table = form_table(source, form, missing)
         plan = _form_plan(form, table)
         sink = self.open(folder, table, run)
-        records = source.form_rows(form.id)
+        texts = _texts_of(source, form.id)
+        records: Iterator[Any] = source.form_rows(form.id) if texts is None else texts
+        schema = stored_schema({f.id: _STORED_KINDS.get(f.type, "text") for f in form.fields})
         # A chunk of records at a time, written as columns: no row object per record, none per stored value (a
-        # quarter of a batch of records at most, so that memory still holds about a batch of rows).
+        # quarter of a batch of records at most, so that memory still holds about a batch of rows). Where the source
+        # gives the stored texts, Arrow reads a chunk's texts in one call (``stored_columns``); a chunk it may read
+        # otherwise than ``json.loads`` is parsed and built from Python's values, as before.
         size = max(1, min(_CHUNK_RECORDS, self.batch_rows // 4))
         while True:
             with no_cycle_scans():
                 chunk = list(islice(records, size))
                 if not chunk:
                     break
-                for row in chunk:
-                    if not known.issuperset(row[6]):
-                        unknown.update(k for k in row[6] if k not in known)
-                _extend(sink, _wide_columns(plan, chunk), len(chunk))
-                _extend(long_sink, *_long_columns(plan.units, chunk))
+                built = None
+                if texts is not None:
+                    columns = read_stored([r[6] for r in chunk], schema)
+                    built = None if columns is None else _arrow_columns(plan, chunk, columns)
+                    if built is None:
+                        parsed = source.parse_stored([r[6] for r in chunk])
+                        chunk = [(*r[:6], v) for r, v in zip(chunk, parsed, strict=True)]
+                if built is None:
+                    for row in chunk:
+                        if not known.issuperset(row[6]):
+                            unknown.update(k for k in row[6] if k not in known)
+                    built = _wide_columns(plan, chunk), _long_columns(plan.units, chunk)
+                wide, (long_columns, long_count) = built
+                _extend(sink, wide, len(chunk))
+                _extend(long_sink, long_columns, long_count)
             if progress is None:
                 run.done += len(chunk)
             else:

@@ -42,6 +42,7 @@ from trialwright.exports.base import (
     ExportSource,
     FormRecord,
     FormRow,
+    FormText,
     LockRecord,
     LogRecord,
     ParticipantRecord,
@@ -231,8 +232,26 @@ class DatabaseSource(ExportSource):
         return query
 
     def form_rows(self, form_id: str) -> Iterator[FormRow]:
-        # The seven columns the tables read, as plain tuples (no date-times converted, no record object), in the
-        # order of ``forms``: each participant's rows sorted as ``_sorted`` sorts them.
+        # One participant's stored JSON parsed by one call (an array of the records' objects): the same values as a
+        # call per record, without the decoder's per-call overhead; by pydantic-core's parser, which gives
+        # ``json.loads``'s values (``stored_json``).
+        for batch in self._form_batches(form_id):
+            values = loads("[" + ",".join([r[6] for r in batch]) + "]")
+            for (pid, site, visit, on, form, state, _), stored in zip(batch, values, strict=True):
+                yield pid, site, visit, on, form, state, stored
+
+    def form_texts(self, form_id: str) -> Iterator[FormText]:
+        # The rows of ``form_rows`` with each record's stored JSON as its text, unparsed.
+        for batch in self._form_batches(form_id):
+            yield from batch
+
+    def parse_stored(self, texts: list[str]) -> list[Any]:
+        # In one call, by pydantic-core's parser: ``json.loads``'s values (``stored_json``).
+        return list(loads("[" + ",".join(texts) + "]"))
+
+    def _form_batches(self, form_id: str) -> Iterator[list[Any]]:
+        """The seven columns the tables read, as plain tuples (no date-times converted, no record object, the stored
+        JSON as text), one participant's rows at a time, sorted as ``_sorted`` sorts them (the order of ``forms``)."""
         order = {v.id: i for i, v in enumerate(self.protocol.visits)}
         v, f = visit_records.c, form_records.c
         query = self._record_query(
@@ -241,26 +260,22 @@ class DatabaseSource(ExportSource):
         )
         last = len(order)
 
-        def parsed(batch: list[Any]) -> Iterator[FormRow]:
-            # One participant's stored JSON parsed by one call (an array of the records' objects): the same values
-            # as a call per record, without the decoder's per-call overhead; by pydantic-core's parser, which gives
-            # ``json.loads``'s values (``stored_json``).
-            batch.sort(key=lambda r: (order.get(r[2], last), r[2], r[4]))
-            values = loads("[" + ",".join([r[6] for r in batch]) + "]")
-            for (pid, site, visit, on, form, state, _), stored in zip(batch, values, strict=True):
-                yield pid, site, visit, on, form, state, stored
+        def key(r: Any) -> tuple[int, str, str]:
+            return order.get(r[2], last), r[2], r[4]
 
         with self._read() as session:
             batch: list[Any] = []
             current = None
             for r in session.execute(query.execution_options(yield_per=self.batch)):
                 if r[0] != current and batch:
-                    yield from parsed(batch)
+                    batch.sort(key=key)
+                    yield batch
                     batch = []
                 current = r[0]
                 batch.append(r)
             if batch:
-                yield from parsed(batch)
+                batch.sort(key=key)
+                yield batch
 
     def _records(self, form_id: str | None, contains: tuple[str, ...] = ()) -> Iterator[FormRecord]:
         order = {v.id: i for i, v in enumerate(self.protocol.visits)}

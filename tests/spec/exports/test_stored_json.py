@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from tests.spec.analysis.test_form_values_reader import DOCUMENTS, WHITESPACE, parsed_as, to_text
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
+from trialwright.exports import tabular
 from trialwright.exports.tabular import CsvExporter
 from trialwright.services import exports as export_service
 from trialwright.services import stored_json
@@ -82,7 +83,31 @@ def test_the_export_parses_the_form_records_with_the_shared_parser(
     records = sum(1 for form in source.protocol.forms for _ in source.form_rows(form.id))
     monkeypatch.setattr(export_service, "loads", counted)
     monkeypatch.setattr(stored_json, "_from_json", from_json)
+    # Every chunk refused by the Arrow reader (``stored_columns``): what it refuses is parsed by the shared parser.
+    monkeypatch.setattr(tabular, "read_stored", lambda texts, schema: None)
     with source.snapshot():
         CsvExporter().write(source, tmp_path)
     assert parsed and fast == parsed  # every joined text went to pydantic-core's parser (none refused here)
     assert sum(len(json.loads(t)) for t in parsed) == records
+
+
+@pytest.mark.parametrize("exporter", ["csv", "parquet"])
+def test_the_export_reads_the_stored_json_into_arrow_without_a_dict_per_record(
+    trial: Trial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exporter: str
+) -> None:
+    """As trialwright writes them, every chunk of form records is read by Arrow's JSON reader
+    (``trialwright.exports.stored_columns``): the shared parser, which makes a dict per record, is never called."""
+    from trialwright.exports.tabular import ParquetExporter
+
+    parsed: list[str] = []
+
+    def counted(text: str) -> Any:
+        parsed.append(text)
+        return stored_json.loads(text)
+
+    source = export_source(trial.engine, who(trial, Role.DATA_MANAGER))
+    monkeypatch.setattr(export_service, "loads", counted)
+    with source.snapshot():
+        (CsvExporter() if exporter == "csv" else ParquetExporter()).write(source, tmp_path)
+    assert (tmp_path / f"values_long.{exporter}").stat().st_size > 0
+    assert parsed == []
