@@ -33,6 +33,7 @@ from trialwright.exports.odm import UNSCHEDULED
 from trialwright.exports.odm.ae_outline import AE_EVENT
 from trialwright.exports.odm.outline import LOGS_EVENT
 from trialwright.services import audit
+from trialwright.services.forms.common import form_queried
 from trialwright.services.odm_import_common import OdmImportError, Recorded, odm_tag, parse_moment
 from trialwright.services.odm_import_elements import LATEST
 from trialwright.services.odm_import_history import read_records
@@ -211,6 +212,8 @@ def restore_queries(writer: Writer, s: Subject, found: list[ImportedQuery]) -> N
             if k in row:
                 values[k] = dt.datetime.fromisoformat(row[k])
         session.execute(queries.insert().values(**values))
+        if record_id is not None:  # a record this transaction inserted has a query now: look-ups read for it again
+            form_queried(session, record_id)
         names = ("log", "entry") if kind == "entry" else ("visit", "form")
         restored: dict[str, Any] = {"id": q.number, "on": kind, **dict(zip(names, target, strict=False))}
         audit.record(

@@ -37,7 +37,9 @@ form_records = Table(
     Column("id", Integer, primary_key=True),
     Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False, index=True),
     Column("visit_record_id", Integer, ForeignKey("visit_records.id"), nullable=False, index=True),
-    Column("form_id", String(64), nullable=False),
+    # Indexed: the kit check reads the administration form's records of other participants by it (not the whole
+    # table at every administration saved; docs/benchmarks.md, simulation at scale).
+    Column("form_id", String(64), nullable=False, index=True),
     Column("state", String(16), nullable=False),
     Column("state_before_lock", String(16), nullable=True),
     Column("form_values", Text, nullable=False),

@@ -118,18 +118,21 @@ def _open_query(
     text: str,
     check_id: str | None = None,
 ) -> None:
-    existing = session.execute(
-        select(queries.c.id).where(
-            queries.c.participant_id == participant.participant_id,
-            queries.c.form_record_id == form_record_id,
-            queries.c.origin == origin,
-            queries.c.status != "closed",
-            (queries.c.field == field_id) if field_id else queries.c.check_id == check_id,
-            (queries.c.check_id == check_id) if check_id and field_id else true(),
-        )
-    ).first()
-    if existing is not None:
-        return
+    """Raise an automatic query unless the same one is open already (a record this transaction inserted and raised
+    no query on since has none: it is not read for, as ``_auto_close`` does not read)."""
+    if form_record_id is None or not no_query_on(session, form_record_id):
+        existing = session.execute(
+            select(queries.c.id).where(
+                queries.c.participant_id == participant.participant_id,
+                queries.c.form_record_id == form_record_id,
+                queries.c.origin == origin,
+                queries.c.status != "closed",
+                (queries.c.field == field_id) if field_id else queries.c.check_id == check_id,
+                (queries.c.check_id == check_id) if check_id and field_id else true(),
+            )
+        ).first()
+        if existing is not None:
+            return
     record_query(
         session,
         actor=actor,
