@@ -12,7 +12,7 @@ from typing import Any
 
 from trialwright.protocol.design import Assent
 
-__all__ = ["ASSENT_ANSWERS", "age_in", "assent_problem"]
+__all__ = ["ASSENT_ANSWERS", "age_in", "assent_problem", "own_consent_problem"]
 
 #: What a consent record may say of the child's assent.
 ASSENT_ANSWERS = ("given", "dissent", "not_sought")
@@ -99,4 +99,28 @@ def assent_problem(
                     "(eligibility.assent.form_versions)")  # fmt: skip
     elif assent_form_version is not None:
         return "assent_form_version: the protocol declares no assent form (eligibility.assent.form_versions)"
+    return None
+
+
+def own_consent_problem(
+    rule: Assent | None, *, age: Any, age_unit: str | None, given_by: str, days_since: int
+) -> str | None:
+    """Why a participant's own consent record is refused, as ``field: why``, or None: a participant below the age of
+    consent (``eligibility.assent.consent_age``) does not consent (or refuse, or decide) for themselves; a
+    representative does, with their assent. The age at the record is at least the age at screening plus the
+    ``days_since`` screening (counted as 366-day years and 31-day months, so never over-counted); an age not recorded
+    at screening is refused too, never guessed. A protocol without assent or without a declared age of consent (a
+    text stored before it was declared) applies no age of consent."""
+    if rule is None or rule.consent_age is None or given_by != "participant":
+        return None
+    if age is None or isinstance(age, bool) or not isinstance(age, int | float):
+        return (f"given_by: the age at screening ({rule.age_field}) is not recorded; it decides whether the "
+                "participant may consent for themselves (eligibility.assent.consent_age)")  # fmt: skip
+    at_least = age_in(float(age), age_unit or "years", rule.unit) + max(days_since, 0) / (
+        366 if rule.unit == "years" else 31
+    )
+    if at_least < rule.consent_age:
+        return (f"given_by: the participant is {float(age):g} {age_unit or 'years'} at screening, below the age of "
+                f"consent ({rule.consent_age:g} {rule.unit}, eligibility.assent.consent_age); a representative "
+                "consents for them, with their assent")  # fmt: skip
     return None

@@ -34,6 +34,7 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
     return [
         *_duplicates(p),
         *_eligibility(p),
+        *(() if stored else _consent_age(p)),  # a stored trial keeps loading as its engine read it
         *_forms(p),
         *log_checks(p.logs, {f.id for f in p.forms}, stored=stored),
         *repeated_tests(p),
@@ -144,6 +145,25 @@ def _assent(p: Protocol) -> Iterator[Found]:
     dupe = [v for v in assent.form_versions if assent.form_versions.count(v) > 1]
     if dupe:
         yield "eligibility.assent.form_versions", f"assent form version {dupe[0]!r} is listed twice"
+
+
+def _consent_age(p: Protocol) -> Iterator[Found]:
+    """With assent declared, the age from which a participant consents for themselves is declared and above the age
+    assent is sought from: below it a participant's own consent is refused, so it is never guessed. A stored text
+    keeps loading as its engine read it (the consent service then applies no age of consent)."""
+    assent = p.eligibility.assent
+    if assent is None:
+        return
+    if assent.consent_age is None:
+        yield "eligibility.assent.consent_age", (
+            "declare the age, in the assent's unit, from which a participant consents for themselves (e.g. 18): "
+            "below it only a representative consents, with the participant's assent"
+        )
+    elif assent.consent_age <= assent.from_age:
+        yield "eligibility.assent.consent_age", (
+            f"{assent.consent_age:g} {assent.unit} is not above from_age ({assent.from_age:g}): assent is sought "
+            "from a participant too young to consent for themselves"
+        )
 
 
 def _eligibility(p: Protocol) -> Iterator[Found]:

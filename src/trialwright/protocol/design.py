@@ -484,6 +484,14 @@ class Assent(ProtocolModel):
         default_factory=list,
         description="Assent form versions; when listed, a given assent names one of them. Empty: no assent form.",
     )
+    consent_age: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Age, in ``unit``, from which a participant consents for themselves (the age of consent, e.g. 18); "
+            "below it only a representative consents. ``protocol check`` requires it with assent."
+        ),
+    )
 
 
 class Eligibility(ProtocolModel):

@@ -212,6 +212,7 @@ def follow_up(p: Protocol) -> Iterator[Found]:
     """Every time to event's end of follow-up against the schedule (``_follow_up``)."""
     for i, outcome in enumerate(p.outcomes):
         yield from _follow_up(p, f"outcomes[{i}].estimand.variable", outcome.estimand.variable)
+        yield from _rmst_follow_up(p, f"outcomes[{i}].estimand", outcome.estimand)
 
 
 def _follow_up(p: Protocol, path: str, v: Variable) -> Iterator[Found]:
@@ -234,6 +235,27 @@ def _follow_up(p: Protocol, path: str, v: Variable) -> Iterator[Found]:
             f"window {last.window.after} days after, so day {last.latest} at the latest; nobody is followed past it, "
             f"so the end of follow-up is on or before day {last.latest}"
         )
+
+
+def _rmst_follow_up(p: Protocol, path: str, e: Estimand) -> Iterator[Found]:
+    """RMST to ``up_to_day`` is the area under each arm's Kaplan-Meier curve to that day, defined only up to the
+    smaller of the arms' largest observed times (the analysis refuses a later day). A time to an event a form records
+    at visit ``at`` is followed to the day that visit is held: on its day, or within its window. A day past the
+    visit's own day is reached only by those seen late in both arms, so by chance; it is refused here rather than at
+    the analysis. Said only for a visit counted from screening, enrolment or randomization (as ``_follow_up``)."""
+    v = e.variable
+    rmst = e.estimator is Estimator.RMST or any(s.estimator is Estimator.RMST for s in e.sensitivity)
+    if not rmst or v.kind is not VariableKind.TIME_TO_EVENT or v.up_to_day is None or not v.fields or v.at is None:
+        return
+    visit = next((x for x in p.visits if x.id == v.at), None)
+    if visit is None or visit.reference not in set(ReferenceEvent) or v.up_to_day <= visit.day:
+        return
+    yield f"{path}.variable.up_to_day", (
+        f"rmst to day {v.up_to_day} is past {visit.id}'s day {visit.day}: the time to the event is followed to the "
+        f"day {visit.id} is held, so only participants seen late in its window reach day {v.up_to_day}, and the "
+        "restricted mean is computed only up to the smaller of the arms' largest observed times; declare up_to_day "
+        f"at most {visit.day}"
+    )
 
 
 def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) -> Iterator[Found]:

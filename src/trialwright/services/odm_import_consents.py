@@ -41,7 +41,12 @@ from trialwright.services.odm_import_common import OdmImportError, odm_tag, pars
 from trialwright.services.odm_import_elements import LATEST, read_element_history
 from trialwright.services.odm_import_records import ASSENT_ATTRIBUTES, exact_moment
 from trialwright.services.screening import _decision_detail, _dump, _typed_values
-from trialwright.services.screening.consent import consent_problem, dissent_problem, screening_assent_problem
+from trialwright.services.screening.consent import (
+    consent_problem,
+    dissent_problem,
+    screening_assent_problem,
+    screening_own_consent_problem,
+)
 from trialwright.services.screening.log import non_enrolment_problem
 from trialwright.store.engine import inserted_id
 from trialwright.store.screening_tables import consents, screenings
@@ -194,6 +199,11 @@ def checked_assent(
         field, _, why = problem.partition(": ")
         names = {column: name for name, column in ASSENT_ATTRIBUTES.items()}
         raise OdmImportError(f"{where}/@{names.get(field, field)}: {why} (the rule recording it applies)")
+    if isinstance(record.get("obtained_at"), dt.datetime):  # a participant's own consent below the age of consent
+        problem = screening_own_consent_problem(protocol, site, screened_on, values, given_by=given_by,
+                                                obtained_at=record["obtained_at"])  # fmt: skip
+        if problem is not None:
+            raise OdmImportError(f"{where}/@GivenBy: {problem.partition(': ')[2]} (the rule recording it applies)")
 
 
 def refuse_enrolled_dissent(

@@ -448,7 +448,9 @@ def _people(
                 values=values,
                 eligible_plan=True,
                 declines=declines,
-                representative=bool(rng.random() < float(plan.get("consent", {}).get("representative", 0))),
+                # drawn first (the stream stays as it was); a minor is always consented for by a representative
+                representative=bool(rng.random() < float(plan.get("consent", {}).get("representative", 0)))
+                or _minor(protocol, values),
                 withdraws_before=(
                     follow_ups[int(rng.integers(len(follow_ups)))]
                     if follow_ups and rng.random() < float(plan.get("withdrawal", 0))
@@ -638,6 +640,17 @@ def _next_signing(after: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     if at <= local:
         at += dt.timedelta(days=7)
     return at.astimezone(dt.UTC)
+
+
+def _minor(protocol: Protocol, values: dict[str, Any]) -> bool:
+    """Whether the simulated patient is below the protocol's age of consent (``eligibility.assent.consent_age``):
+    then only a representative consents, and the simulated representative is a parent, not a spouse."""
+    rule = protocol.eligibility.assent
+    age = values.get(rule.age_field) if rule is not None else None
+    if rule is None or rule.consent_age is None or not isinstance(age, int | float) or isinstance(age, bool):
+        return False
+    field = next((f for f in protocol.eligibility.screening_fields if f.id == rule.age_field), None)
+    return age_in(float(age), (field.unit if field is not None else None) or "years", rule.unit) < rule.consent_age
 
 
 def _assent(protocol: Protocol, values: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
@@ -913,7 +926,8 @@ def simulate(
                     later(_Action(action.at + dt.timedelta(hours=1), 1, person, "consent"))
             elif action.step == "consent":
                 sid = screening_ids[person.index]
-                extra = {"representative_name": "Simulated relative", "representative_relationship": "spouse"}
+                extra = {"representative_name": "Simulated relative",
+                         "representative_relationship": "parent" if _minor(protocol, person.values) else "spouse"}
                 consent: dict[str, Any] = {
                     "form_version": protocol.consent_versions[-1].version,
                     "given_by": "representative" if person.representative else "participant",

@@ -87,7 +87,8 @@ FORMATS = {"csv": CsvExporter, "parquet": ParquetExporter, "stata": StataExporte
 
 def _with_assent() -> LoadedProtocol:
     def amend(doc: Any) -> None:
-        doc["eligibility"]["assent"] = {"from_age": 18, "unit": "years", "age_field": "age", "form_versions": ["A1"]}
+        doc["eligibility"]["assent"] = {"from_age": 18, "unit": "years", "age_field": "age", "form_versions": ["A1"],
+                                      "consent_age": 21}  # fmt: skip
 
     return load_protocol_text(mutated_text(amend))
 

@@ -42,7 +42,7 @@ from trialwright.web.app import create_app
 
 def _with_assent(document: Any, **rule: Any) -> None:
     document["eligibility"]["assent"] = {"from_age": 18, "unit": "years", "age_field": "age", "form_versions": ["A1"],
-                                         **rule}  # fmt: skip
+                                         "consent_age": 21, **rule}  # fmt: skip
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from trialwright.store.screening_tables import consents
 
 
 def _with_assent(document: Any) -> None:  # the first protocol's adults are all of this assent age
-    document["eligibility"]["assent"] = {"from_age": 18, "unit": "years", "age_field": "age", "form_versions": ["A1"]}
+    document["eligibility"]["assent"] = {"from_age": 18, "unit": "years", "age_field": "age", "form_versions": ["A1"],
+                                         "consent_age": 21}  # fmt: skip
 
 
 def test_a_simulated_representatives_consent_carries_the_childs_assent(database_url: str, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from trialwright.domain.assent import assent_problem
+from trialwright.domain.assent import assent_problem, own_consent_problem
 from trialwright.domain.calendars import NaiveTimeError, local_date
 from trialwright.domain.calendars import aware as aware_time
 from trialwright.domain.eligibility import Decision
@@ -47,6 +47,7 @@ __all__ = [
     "record_consent",
     "record_consent_in",
     "screening_assent_problem",
+    "screening_own_consent_problem",
 ]
 
 
@@ -200,6 +201,11 @@ def record_consent_in(
             assent_obtained_by=assent_obtained_by, assent_obtained_at=assent_obtained_at,
             assent_form_version=assent_form_version, assent_not_sought_reason=assent_not_sought_reason,
         )  # fmt: skip
+    if problem is None:
+        problem = screening_own_consent_problem(protocol, row.site, row.screened_on, json.loads(row.screening_values),
+                                                given_by=given_by, obtained_at=obtained_at)  # fmt: skip
+    if problem is None:
+        problem = _initial_after_enrolment(session, row, kind)
     if problem is not None:
         raise ScreeningError(problem)
     obtained_on = local_date(obtained_at, protocol.site(row.site).timezone, "obtained_at")
@@ -337,6 +343,37 @@ def age_correction_problem(
         f"({latest.kind}, {latest.obtained_at:%Y-%m-%d}) no longer meets the assent rule (eligibility.assent: "
         f"{problem}); record the consent again with the correction, with the assent the corrected age needs"
     )
+
+
+def screening_own_consent_problem(
+    protocol: Protocol, site: str, screened_on: dt.date, values: Mapping[str, Any], *, given_by: str,
+    obtained_at: dt.datetime,
+) -> str | None:
+    """The age-of-consent rule (``trialwright.domain.assent.own_consent_problem``) over a screening's recorded age
+    (``values``: its screening values as stored) and the days from screening to the record at the site."""
+    rule = protocol.eligibility.assent
+    if rule is None or given_by != "participant":
+        return None
+    age = _typed_values(protocol, dict(values)).get(rule.age_field)
+    field = next((f for f in protocol.eligibility.screening_fields if f.id == rule.age_field), None)
+    on = local_date(obtained_at, protocol.site(site).timezone, "obtained_at")
+    return own_consent_problem(rule, age=age, age_unit=field.unit if field is not None else None, given_by=given_by,
+                               days_since=(on - screened_on).days)  # fmt: skip
+
+
+def _initial_after_enrolment(session: Session, row: Any, kind: str) -> str | None:
+    """An initial consent is the one a participant is enrolled on: once enrolled, a later decision (a dissent
+    included) is a re-consent (``kind: reconsent``) or a decision on regaining capacity, never a second initial
+    consent that nothing would read."""
+    if kind != "initial":
+        return None
+    enrolled = session.execute(
+        select(participants.c.participant_id).where(participants.c.screening_id == row.id)
+    ).scalar()
+    if enrolled is None:
+        return None
+    return (f"kind: {row.site}-S{row.number:04d} is enrolled as {enrolled}; an initial consent is recorded before "
+            "enrolment, and a later one is a re-consent (kind: reconsent)")  # fmt: skip
 
 
 def dissent_problem(label: str) -> str:
