@@ -18,10 +18,12 @@ A protocol that seeks a child's assent declares the age from which a participant
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from tests.spec.forms.conftest import earlier_today
 from tests.spec.protocol.conftest import mutated_text
@@ -31,7 +33,15 @@ from trialwright.domain.assent import own_consent_problem
 from trialwright.domain.roles import Role
 from trialwright.protocol import ProtocolError, load_protocol_text
 from trialwright.protocol.design import Assent
-from trialwright.services.screening import ScreeningError, enrol, get_screening, record_consent, screen
+from trialwright.services.screening import (
+    ScreeningError,
+    enrol,
+    get_screening,
+    record_consent,
+    screen,
+    update_screening,
+)
+from trialwright.store.screening_tables import screenings
 
 RULE = {"from_age": 7, "unit": "years", "age_field": "age", "form_versions": ["A1"], "consent_age": 18}
 
@@ -157,3 +167,48 @@ def test_protocol_check_refuses_assent_without_an_age_of_consent_above_it(rule: 
     assert found[0].line is not None and ("assent" in (line := text.splitlines()[found[0].line - 1])
                                           or "consent_age" in line)  # fmt: skip
     assert load_protocol_text(text, stored=True).protocol.eligibility.assent is not None
+
+
+def test_an_age_corrected_below_the_age_of_consent_under_the_participants_own_consent_is_refused(
+    kids: Trial,
+) -> None:
+    sid = _screened(kids, 19)
+    _own(kids, sid)
+    investigator = who(kids, Role.INVESTIGATOR)
+    with pytest.raises(ScreeningError) as caught:
+        update_screening(kids.engine, investigator, sid, values={"age": 10}, reason="typed wrong")
+    said = str(caught.value)
+    assert said.startswith("age: corrected to 10, RAZ-S0001's consent record in force (initial, ")
+    assert "is the participant's own, no longer allowed" in said and "eligibility.assent.consent_age" in said
+    assert get_screening(kids.engine, investigator, sid).values["age"] == 19  # nothing changed
+    # the way: the correction with a representative's consent recorded again, with the child's assent
+    again = {"form_version": "1.0", "given_by": "representative", "representative_name": "Maryam Ahmadi",
+             "representative_relationship": "mother", "obtained_by": "Dr K", "obtained_at": earlier_today(10),
+             "kind": "reconsent", "assent": "given", "assent_obtained_by": "Dr K",
+             "assent_obtained_at": earlier_today(10), "assent_form_version": "A1"}  # fmt: skip
+    view = update_screening(kids.engine, investigator, sid, values={"age": 10}, reason="typed wrong", consent=again)
+    assert view.values["age"] == 10 and [c.given_by for c in view.consents] == ["participant", "representative"]
+    assert enrol(kids.engine, who(kids, Role.STUDY_COORDINATOR), sid).participant is not None
+
+
+def test_enrolment_refuses_a_participants_own_consent_below_the_age_of_consent(kids: Trial) -> None:
+    sid = _screened(kids, 19)
+    _own(kids, sid)
+    with kids.engine.begin() as conn:  # as a database written before the rule, or by hand, could hold it
+        read = select(screenings.c.screening_values).where(screenings.c.id == sid)
+        stored = json.loads(conn.execute(read).scalar_one())
+        conn.execute(update(screenings).where(screenings.c.id == sid).values(
+            screening_values=json.dumps({**stored, "age": 10}, sort_keys=True)))  # fmt: skip
+    with pytest.raises(ScreeningError) as caught:
+        enrol(kids.engine, who(kids, Role.STUDY_COORDINATOR), sid)
+    assert str(caught.value).startswith("consent: RAZ-S0001's consent in force is the participant's own: given_by: ")
+    assert "eligibility.assent.consent_age" in str(caught.value)
+
+
+def test_a_consent_sent_with_unchanged_values_is_recorded_not_dropped(kids: Trial) -> None:
+    sid = _screened(kids, 19)
+    investigator = who(kids, Role.INVESTIGATOR)
+    consent = {"form_version": "1.0", "given_by": "participant", "obtained_by": "Dr K",
+               "obtained_at": earlier_today(10)}  # fmt: skip
+    view = update_screening(kids.engine, investigator, sid, values={"age": 19}, consent=consent)
+    assert [(c.given_by, c.decision) for c in view.consents] == [("participant", "consent")]

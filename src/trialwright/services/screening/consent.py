@@ -32,7 +32,7 @@ from trialwright.services.screening.common import (
 )
 from trialwright.services.screening.log import _store_values
 from trialwright.services.screening.withdrawal import _insert_withdrawal
-from trialwright.services.trial import current_protocol
+from trialwright.services.trial import current_protocol, protocol_in
 from trialwright.services.users import UserView
 from trialwright.store.engine import serialise, session_scope
 from trialwright.store.screening_tables import consents, participants, screenings
@@ -329,15 +329,26 @@ def age_correction_problem(
     ).first()
     if latest is None:
         return None
+    label = f"{row.site}-S{row.number:04d}"
+    values = json.loads(row.screening_values)
+    own = screening_own_consent_problem(
+        protocol, row.site, row.screened_on, values, given_by=latest.given_by, obtained_at=latest.obtained_at
+    )
+    if own is not None:
+        return (
+            f"{rule.age_field}: corrected to {changed[rule.age_field]}, {label}'s consent record in force "
+            f"({latest.kind}, {latest.obtained_at:%Y-%m-%d}) is the participant's own, no longer allowed ({own}); "
+            "record the consent again with the correction, by a representative with the assent the corrected age "
+            "needs"
+        )
     problem = screening_assent_problem(
-        protocol, row.site, row.screened_on, json.loads(row.screening_values), given_by=latest.given_by,
+        protocol, row.site, row.screened_on, values, given_by=latest.given_by,
         kind=latest.kind, decision=latest.decision, assent=latest.assent,
         assent_obtained_by=latest.assent_obtained_by, assent_obtained_at=latest.assent_obtained_at,
         assent_form_version=latest.assent_form_version, assent_not_sought_reason=latest.assent_not_sought_reason,
     )  # fmt: skip
     if problem is None:
         return None
-    label = f"{row.site}-S{row.number:04d}"
     return (
         f"{rule.age_field}: corrected to {changed[rule.age_field]}, {label}'s consent record in force "
         f"({latest.kind}, {latest.obtained_at:%Y-%m-%d}) no longer meets the assent rule (eligibility.assent: "
@@ -413,6 +424,14 @@ def enrol_in(session: Session, actor: UserView, screening_id: int) -> tuple[Any,
         raise ScreeningError(f"consent: {label} has no recorded consent")
     if latest.assent == "dissent":
         raise ScreeningError(dissent_problem(label))
+    if latest.given_by == "participant":  # the age of consent, again: the age may have been corrected since
+        protocol = protocol_in(session).protocol
+        own = screening_own_consent_problem(
+            protocol, row.site, row.screened_on, json.loads(row.screening_values), given_by=latest.given_by,
+            obtained_at=latest.obtained_at,
+        )  # fmt: skip
+        if own is not None:
+            raise ScreeningError(f"consent: {label}'s consent in force is the participant's own: {own}")
     serialise(session, f"participant:{row.site}")
     number = (
         session.execute(select(func.max(participants.c.number)).where(participants.c.site == row.site)).scalar() or 0
