@@ -173,7 +173,11 @@ def test_the_estimand_reads_in_words_with_the_field_and_the_visit() -> None:
          "says the visit whose form records it (at)"),
         ({"kind": "time_to_event", "fields": [FIELD], "at": "day7", "adverse_event": "sae", "up_to_day": 7},
          "either an adverse_event (sae or death) or the date one form field records"),
-        ({"kind": "time_to_event", "fields": [FIELD], "at": "day3", "up_to_day": 7}, ""),  # day3 collects symptoms
+        # day3 collects symptoms (followed to its own day: the outcome's RMST sensitivity refuses a day past it,
+        # tests/spec/analysis/test_rmst_follow_up.py)
+        ({"kind": "time_to_event", "fields": [FIELD], "at": "day3", "up_to_day": 3}, ""),
+        ({"kind": "time_to_event", "fields": [FIELD], "at": "day3", "up_to_day": 7},
+         "rmst to day 7 is past day3's day 3"),
         ({"kind": "time_to_event", "fields": ["study_drug.inhaler_returned"], "at": "day3", "up_to_day": 7},
          "visit 'day3' does not collect form 'study_drug'"),
     ],
