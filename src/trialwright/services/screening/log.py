@@ -134,9 +134,10 @@ def update_screening(
         overwritten = [k for k in changed if old.get(k) is not None]
         if overwritten and not (reason and reason.strip()):
             raise ScreeningError(f"reason: changing saved values ({', '.join(sorted(overwritten))}) needs a reason")
-        if not changed and consent is None:
-            return _view(session, row)
-        if not changed:  # the consent sent with the values is recorded all the same, never dropped
+        if not changed:
+            if consent is None:
+                return _view(session, row)
+            # the consent sent with the values is recorded all the same, never dropped
             record_consent_in(session, protocol, actor, screening_id, **consent)
             return _view(session, session.execute(select(screenings).where(screenings.c.id == row.id)).first())
         _store_values(session, actor, row, protocol, {**old, **changed}, old, reason, "screening.changed")
