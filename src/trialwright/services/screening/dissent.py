@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.roles import Role
@@ -51,38 +51,39 @@ class OpenDissent:
 
 
 def _open(session: Session, sites: tuple[str, ...] | None, participant_id: str | None) -> list[OpenDissent]:
+    """The open dissents in one statement (the dissent is the consent in force, recorded after enrolment, with no
+    withdrawal from the intervention since), then the decisions to continue of those participants in one more."""
+    later = consents.alias("later")
     rows = session.execute(
-        select(participants.c.participant_id, participants.c.site, participants.c.enrolled_at, consents)
+        select(participants.c.participant_id, participants.c.site, consents.c.id, consents.c.obtained_at,
+               consents.c.assent_obtained_at)
         .join(consents, consents.c.screening_id == participants.c.screening_id)
         .where(consents.c.assent == "dissent", consents.c.kind != "regained_capacity",
+               consents.c.recorded_at >= participants.c.enrolled_at,  # before enrolment, enrolment refused it
+               ~exists().where(later.c.screening_id == consents.c.screening_id, later.c.id > consents.c.id,
+                               later.c.kind != "regained_capacity"),  # not the consent in force
+               ~exists().where(withdrawals.c.participant_id == participants.c.participant_id,
+                               withdrawals.c.scope == "intervention"),
                *([participants.c.site.in_(sites)] if sites is not None else []),
                *([participants.c.participant_id == participant_id] if participant_id is not None else []))
         .order_by(participants.c.participant_id)
     ).all()  # fmt: skip
-    found = []
-    for r in rows:
-        later = session.execute(
-            select(consents.c.id).where(consents.c.screening_id == r.screening_id, consents.c.id > r.id,
-                                        consents.c.kind != "regained_capacity").limit(1)
-        ).first()  # fmt: skip
-        if later is not None or r.recorded_at < r.enrolled_at:
-            continue  # not the consent in force, or before enrolment (enrolment refused it)
-        stopped = session.execute(
-            select(withdrawals.c.id).where(
-                and_(withdrawals.c.participant_id == r.participant_id, withdrawals.c.scope == "intervention")
+    if not rows:
+        return []
+    decided = {
+        (d.participant, json.loads(d.detail or "{}").get("consent"))
+        for d in session.execute(
+            select(audit_entries.c.participant, audit_entries.c.detail).where(
+                audit_entries.c.action == CONTINUED,
+                audit_entries.c.participant.in_(sorted({r.participant_id for r in rows})),
             )
-        ).first()
-        if stopped is not None:
-            continue
-        decided = session.execute(
-            select(audit_entries.c.detail).where(
-                audit_entries.c.action == CONTINUED, audit_entries.c.participant == r.participant_id
-            )
-        ).all()
-        if any(json.loads(d.detail or "{}").get("consent") == r.id for d in decided):
-            continue
-        found.append(OpenDissent(r.participant_id, r.site, r.id, r.obtained_at, r.assent_obtained_at))
-    return found
+        )
+    }
+    return [
+        OpenDissent(r.participant_id, r.site, r.id, r.obtained_at, r.assent_obtained_at)
+        for r in rows
+        if (r.participant_id, r.id) not in decided
+    ]
 
 
 def _sites(engine: Engine, actor: UserView) -> tuple[str, ...] | None:
