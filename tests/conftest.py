@@ -185,10 +185,24 @@ def first_protocol_path() -> Path:
     return FIRST_PROTOCOL
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Write the regulatory checks a test names (``@pytest.mark.covers("REG-N", ...)``) into the JUnit XML of the
-    run, as a ``covers`` property of its test case, for ``trialwright validation-report`` (docs/validation.md)."""
+    run, as a ``covers`` property of its test case, for ``trialwright validation-report`` (docs/validation.md).
+
+    And keep together, in one test process, the tests of a module that share a module- or class-scoped fixture
+    (a trial made or simulated once for the module): with ``-n 2 --dist loadgroup`` (as ``.ci/run`` runs) the
+    others are spread test by test, and such a module runs in one process instead of its shared trial being made
+    again in the other. ``tryfirst``: xdist reads the group marker in its own hook of the same name, which must
+    come after this one."""
     for item in items:
+        shared = any(
+            d.scope in {"module", "class", "package"}
+            for defs in item._fixtureinfo.name2fixturedefs.values()  # type: ignore[attr-defined]
+            for d in defs
+        )
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
         ids = [str(check) for marker in item.iter_markers("covers") for check in marker.args]
         if ids:
             item.user_properties.append(("covers", " ".join(dict.fromkeys(ids))))
