@@ -187,12 +187,6 @@ def _exact_key(value: Any) -> Any:
     return list, json_text(value)
 
 
-def _remembers(stored: Mapping[str, Any]) -> bool:
-    """Whether ``ValueCodec`` may remember ``stored`` under its key: not when a value is a float zero (0.0 and -0.0
-    are equal and hash alike, but are two JSON texts) or a float NaN (never equal to itself: never found again)."""
-    return not any(type(v) is float and (v == 0.0 or v != v) for v in stored.values())
-
-
 class ValueCodec:
     """``to_odm`` for one export, remembering at most ``size`` stored values and what they became, so memory stays
     bounded; each distinct stored value is checked the first time it comes after it was forgotten. Two generations
@@ -206,23 +200,20 @@ class ValueCodec:
         self._older: dict[tuple[Any, ...], list[Any]] = {}
 
     def _found(self, oid: str, f: FormField, stored: Mapping[str, Any]) -> list[Any]:
-        # The key of a stored value of scalars (most of them): its items and their types, made in C. Two such
-        # keys are equal only for values whose JSON texts are equal: the types tell ``true``, ``1`` and ``1.0``
-        # apart, and equal floats have one repr but for 0.0 and -0.0, so a value holding a float zero is never
-        # remembered under this key (``_remembers``). A list or an object in it cannot be hashed: keyed by
-        # ``_exact_key`` of each value instead (its JSON text), a key of another shape.
-        try:
-            held: tuple[Any, ...] = (oid, *stored.items(), *map(type, stored.values()))
-            found = self._seen.get(held)
-        except TypeError:
-            held = (oid, *((k, *_exact_key(v)) for k, v in stored.items()))
-            found = self._seen.get(held)
+        # The key: the ItemDef and each key with ``_exact_key`` of its value (written out for the common kinds).
+        key: list[Any] = [oid]
+        for k, v in stored.items():
+            kind = type(v)
+            if kind is str or kind is int or kind is bool or v is None:
+                key.append((k, kind, v))
+            else:
+                key.append((k, *_exact_key(v)))
+        held = tuple(key)
+        found = self._seen.get(held)
         if found is None:
             found = self._older.pop(held, None)
             if found is None:
                 found = list(to_odm(f, stored))
-                if not _remembers(stored):
-                    return found
             if len(self._seen) >= self._half:
                 self._older, self._seen = self._seen, {}
             self._seen[held] = found
