@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import String, and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_value
@@ -53,14 +53,16 @@ def _masker(with_arms: bool, columns: Sequence[str], batch: int) -> Any:
     masked = [] if with_arms else [(n, c) for n, c in enumerate(columns) if c in MASKED_COLUMNS]
     if not masked:
         return None
-    seen: dict[tuple[str, str, str], str | None] = {}  # masked texts repeat (a detail naming the visit)
+    # Masked texts repeat (a detail naming the visit, a reason): remembered per column, so that the values of one
+    # column that seldom repeat (a stored value) do not push out another's that do.
+    remembered: list[tuple[int, str, dict[tuple[str, str], str | None]]] = [(n, c, {}) for n, c in masked]
 
     def mask(row: list[Any], action: str) -> None:
-        for n, column in masked:
+        for n, column, seen in remembered:
             raw = row[n]
             if raw is None:
                 continue
-            key = (action, column, raw)
+            key = (action, raw)
             shown = seen.get(key, _UNSEEN)
             if shown is _UNSEEN:
                 shown = mask_value(action, column, raw)
@@ -86,9 +88,12 @@ def audit_rows(
     """The rows of ``ExportSource.audit_columns`` read from the database (see the module's note)."""
     _check(columns)
     table = audit_entries.c
-    query = select(*(_only(table[c], table.action, only.get(c)) for c in columns), table.action).where(
-        _where(actions, prefixes, unnamed, site_filter, part)
-    )
+    # The time stamps of the entries one save wrote repeat: each is read as the database holds it and converted by
+    # its column type's own result processor once per distinct stored value (``_Stamps``), not once per row.
+    stamps = [(n, _Stamps(session, table[c].type)) for n, c in enumerate(columns) if c == "at" and c not in only]
+    read = [type_coerce(table[c], String) if c == "at" and c not in only else table[c] for c in columns]
+    query = select(*(_only(r, table.action, only.get(c)) for r, c in zip(read, columns, strict=True)),
+                   table.action).where(_where(actions, prefixes, unnamed, site_filter, part))  # fmt: skip
     if part == "named":  # beside the participant stream: its participants, its order (``DatabaseSource.participants``)
         query = (
             query.join(participants, participants.c.participant_id == table.participant)
@@ -99,12 +104,36 @@ def audit_rows(
         query = query.order_by(table.seq)
     mask = _masker(with_arms, columns, batch)
     for r in session.execute(query.execution_options(yield_per=batch)):
-        if mask is None:
+        if mask is None and not stamps:
             yield tuple(r[:-1])
             continue
         row = list(r[:-1])
-        mask(row, r[-1])
+        for n, stamp in stamps:
+            row[n] = stamp(row[n], batch)
+        if mask is not None:
+            mask(row, r[-1])
         yield tuple(row)
+
+
+class _Stamps:
+    """A date-time column's stored values converted as its type converts them (``UTCDateTime``: an aware UTC
+    datetime), each distinct stored value once; at most ``batch`` remembered (forgotten all at once when full)."""
+
+    def __init__(self, session: Session, kind: Any) -> None:
+        dialect = session.get_bind().dialect
+        self._convert = kind.dialect_impl(dialect).result_processor(dialect, None) or (lambda value: value)
+        self._seen: dict[Any, Any] = {}
+
+    def __call__(self, raw: Any, batch: int) -> Any:
+        if raw is None:
+            return None
+        found = self._seen.get(raw)
+        if found is None:
+            found = self._convert(raw)
+            if len(self._seen) >= batch:
+                self._seen.clear()
+            self._seen[raw] = found
+        return found
 
 
 def audit_distinct(

@@ -60,11 +60,13 @@ __all__ = [
     "AUDIT_ONLY",
     "AUDIT_PREFIXES",
     "AUDIT_UNNAMED",
+    "FORM_ACTIONS",
     "QUERY_ACTIONS",
     "SCREENING",
     "USER_COLUMNS",
     "USER_ONLY",
     "USER_PRESENT",
+    "VALUE_FORM_ACTIONS",
     "AuditIndex",
     "Audited",
     "Indexed",
@@ -105,11 +107,11 @@ USER_ONLY = {"new_value": frozenset({"import.odm"}) | QUERY_ACTIONS}
 _SUBJECT, _VISIT, _FORM, _LOCK, _ITEM, _ENTRY, _ENTRY_ITEM, _QUERY, _EVENT, _EVENT_ITEM = KINDS
 _AE_FORM = "adverse_event:"
 _AE_VALUE_ACTIONS = frozenset({"ae.reported", "ae.followed_up"})
-_VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
+VALUE_FORM_ACTIONS = _VALUE_ACTIONS = frozenset({"form.value_entered", "form.value_changed", "form.value_derived"})
 _LOG_VALUE_ACTIONS = frozenset({"log.value_entered", "log.value_changed"})
 #: The ``form.*`` actions a form's own audit entries record, indexed by ``add`` directly (``_keys`` gives each the
 #: form and, for a value's, the item; ``form.locked`` also the lock, so it goes through ``_keys``).
-_FORM_ACTIONS = frozenset({
+FORM_ACTIONS = _FORM_ACTIONS = frozenset({
     "form.started", "form.completed", "form.verified", "form.signed", "form.reopened", "form.unlocked",
     "form.signature_voided", "form.verification_voided", "form.field_verified",
 }) | _VALUE_ACTIONS  # fmt: skip

@@ -21,6 +21,7 @@ not reached in the order the trail gave it) stops the export naming it, never sk
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,15 @@ from trialwright.exports.odm.audit_index import (
     AUDIT_ONLY,
     AUDIT_PREFIXES,
     AUDIT_UNNAMED,
+    FORM_ACTIONS,
     SCREENING,
     USER_COLUMNS,
     USER_ONLY,
     USER_PRESENT,
+    VALUE_FORM_ACTIONS,
     AuditIndex,
 )
-from trialwright.exports.odm.indexed import Audited, Indexed, collect, no_value_twice
+from trialwright.exports.odm.indexed import Audited, Indexed, collect, keep_element, keep_value, no_value_twice
 
 __all__ = ["AuditStream"]
 
@@ -87,17 +90,45 @@ class AuditStream:
             return found
         elsewhere: list[tuple[Any, ...]] = []  # an imported participant's screening's records (``screening_earlier``)
         make = tuple.__new__  # an ``Audited`` without its Python-level ``__new__`` (the same tuple)
-        for k0, kind, k1, k2, k3, seq, at, actor, role, site, reason, digest, extra, action, named, origin in (
-            self.index.entries(rows, {})
-        ):
-            if k0 == participant:
-                collect(found, kind, k1, k2, k3, make(Audited, (seq, at, actor, role, site, reason, digest, extra,
-                                                                action, named == 1)))  # fmt: skip
-            else:
-                elsewhere.append((k0, kind, k1, k2, k3, seq, at, actor, role, site, reason, digest, extra, action,
-                                  named, origin))  # fmt: skip
-        self.index.insert(elsewhere)
-        no_value_twice(found)
+        index = self.index
+        visit_of, stamps, batch = index._visit_of, index._stamps, index._batch
+        forms, form_history, items, history = found.forms, found.form_history, found.items, found.history
+        imported = False  # whether an import's entry is among them (only its kept records can be two things' at once)
+        for row in rows:
+            seq, at, actor, role, site, reason, digest, action, _, form, item, detail, new, _ = row
+            if action in FORM_ACTIONS:
+                # A form's own action (most of the trail): the form's key, and a value's also the item's, collected
+                # as ``entries`` yields them and ``collect`` takes them, without a row of the index each.
+                visit = visit_of(detail)[0]
+                if visit is None or not form:
+                    continue
+                when = stamps.get(at) if at.tzinfo is dt.UTC else None  # as ``entries``: once per distinct time
+                if when is None:
+                    when = at.isoformat()
+                    if at.tzinfo is dt.UTC:
+                        if len(stamps) >= batch:
+                            stamps.clear()
+                        stamps[at] = when
+                named = bool(item) and action in VALUE_FORM_ACTIONS
+                record = make(Audited, (seq, when, actor, role, site, reason, digest, None, action, named))
+                keep_element(forms, form_history, (visit, form), record)
+                if named:
+                    record = make(Audited, (seq, when, actor, role, site, reason, digest, new, action, True))
+                    keep_value(items, history, (visit, form, item), record)
+                continue
+            imported = imported or action == "import.odm"
+            for k0, kind, k1, k2, k3, seq, at, actor, role, site, reason, digest, extra, action, named, origin in (
+                index.entries((row,), {})
+            ):
+                if k0 == participant:
+                    collect(found, kind, k1, k2, k3, make(Audited, (seq, at, actor, role, site, reason, digest, extra,
+                                                                    action, named == 1)))  # fmt: skip
+                else:
+                    elsewhere.append((k0, kind, k1, k2, k3, seq, at, actor, role, site, reason, digest, extra, action,
+                                      named, origin))  # fmt: skip
+        index.insert(elsewhere)
+        if imported:  # without an import's kept records no element's record is a value's too: nothing to leave out
+            no_value_twice(found)
         return found
 
     def _start(self) -> None:

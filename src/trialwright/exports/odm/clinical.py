@@ -81,6 +81,13 @@ class ClinicalWriter:
         self.fields = {form.id: (form, {f.id for f in form.fields}) for form in self.protocol.forms}
         self.oids = {(form.id, f.id): item_oid(form.id, f.id) for form in self.protocol.forms for f in form.fields}
         self.oids |= {(log.id, f.id): item_oid(log_oid(log.id), f.id) for log in self.protocol.logs for f in log.fields}
+        self._starts = {  # each form's FormData and ItemGroupData start tags (``_form``)
+            form.id: (
+                f"<FormData FormOID={quoted(f'F.{form.id}')}>\n",
+                f"<ItemGroupData ItemGroupOID={quoted(f'IG.{form.id}')}>\n",
+            )
+            for form in self.protocol.forms
+        }
         self.logs = {log.id: log for log in self.protocol.logs}
         self.entries: dict[str, list[LogRecord]] = {}  # participant -> log entries, by log and sequence
         self.codec = codec
@@ -91,6 +98,7 @@ class ClinicalWriter:
         self.locks = locks or HeldLocks(())  # the trial lock and soft locks (``locks``)
         self._openings: dict[tuple[int, str | None, str, str | None], str] = {}  # see ``_audit_text``
         self._endings: dict[tuple[int, str | None], str] = {}
+        self._render = self._item_text  # bound once: handed to the codec for every value
 
     def write(self) -> None:
         src = self.source
@@ -133,13 +141,12 @@ class ClinicalWriter:
 
     def _audit_record(self, a: Audited | None, site: str) -> None:
         if a is not None:
-            self.xml.write(self._audit_text(a, site))
+            self.xml.write(self._audit_text(a, site, self.xml.depth))
 
-    def _audit_text(self, a: Audited, site: str) -> str:
-        """The ``AuditRecord`` of ``a`` at the stream's depth. Its opening (EditPoint, user, location) and its end
+    def _audit_text(self, a: Audited, site: str, depth: int) -> str:
+        """The ``AuditRecord`` of ``a`` at ``depth``. Its opening (EditPoint, user, location) and its end
         (the action, ``tw:Action``, the last child: ODM's AuditRecordElementExtension) repeat from record to record,
         so each is put together once per depth and remembered (a few: users, sites, actions)."""
-        depth = self.xml.depth
         where = a.site if a.site in self.sites else site
         opening = self._openings.get((depth, a.role, a.actor, where))
         if opening is None:
@@ -222,32 +229,43 @@ class ClinicalWriter:
             self.protocol.form(r.form_id)  # KeyError naming the form
         form, known = self.fields[r.form_id]
         key = (r.visit_id, r.form_id)
-        with xml.element("FormData", {"FormOID": f"F.{r.form_id}"}):
-            self._audit_record(audited.forms.get(key), r.site)
-            if r.signed_by and r.signed_at and r.signed_by in self.index.users:
-                self._signature(f"SIG.{r.participant_id}.{r.visit_id}.{r.form_id}", r.signed_by, r.site, r.signed_at)
-            strays = sorted(set(r.values) - known)
-            if strays:
-                raise ValueError(f"{r.participant_id} {r.visit_id} {r.form_id}: fields {', '.join(strays)} are not "
-                                 f"in protocol version {self.source.protocol_version}")  # fmt: skip
-            with xml.element("ItemGroupData", {"ItemGroupOID": f"IG.{r.form_id}"}):
-                for f in form.fields:
-                    if f.id in r.values:
-                        self._item(r.form_id, r.site, f, r.values[f.id], audited.items.get((*key, f.id)),
-                                   audited.history.get((*key, f.id), ()))  # fmt: skip
-                self._removed(r.form_id, r.site, form.fields, r.values, audited.items, audited.history, key)
-                asked = self.queries.on_form(r.visit_id, r.form_id)
-                if asked:
-                    write_queries(xml, asked, audited, r.site, self._field_oid(r.form_id), self._audit_record)
-            locked = audited.locks.get(key) if r.state == "locked" else None
-            xml.leaf("tw:Form", {
-                "State": r.state, "Version": str(r.version), "UpdatedAt": r.updated_at.isoformat(),
-                "UpdatedBy": r.updated_by, "VerifiedBy": r.verified_by, "VerifiedAt": _iso(r.verified_at),
-                "SignedBy": r.signed_by, "SignedAt": _iso(r.signed_at),
-                "LockedBy": locked.actor if locked else None, "LockedAt": locked.at if locked else None,
-                "StateBeforeLock": locked.extra if locked else None,
-            })  # fmt: skip
-            write_element_history(xml, audited.form_history.get(key, ()), r.site, self._audit_record)
+        visit_id, form_id, values, site = r.visit_id, r.form_id, r.values, r.site
+        # FormData and ItemGroupData opened and ended by hand (the same text as ``XmlStream.element``, made once per
+        # form of the protocol): two of them per form record.
+        form_start, group_start = self._starts[form_id]
+        indent = "  " * xml.depth
+        xml.write(f"{indent}{form_start}")
+        xml.depth += 1
+        self._audit_record(audited.forms.get(key), site)
+        if r.signed_by and r.signed_at and r.signed_by in self.index.users:
+            self._signature(f"SIG.{r.participant_id}.{visit_id}.{form_id}", r.signed_by, site, r.signed_at)
+        strays = () if known.issuperset(values) else sorted(set(values) - known)
+        if strays:
+            raise ValueError(f"{r.participant_id} {visit_id} {form_id}: fields {', '.join(strays)} are not "
+                             f"in protocol version {self.source.protocol_version}")  # fmt: skip
+        xml.write(f"{indent}  {group_start}")
+        xml.depth += 1
+        items, history = audited.items, audited.history
+        for f in form.fields:
+            if f.id in values:
+                item = (visit_id, form_id, f.id)
+                self._item(form_id, site, f, values[f.id], items.get(item), history.get(item, ()))
+        if len(values) < len(known):  # no stray field (above): a form with every value has none removed
+            self._removed(form_id, site, form.fields, values, items, history, key)
+        asked = self.queries.on_form(visit_id, form_id)
+        if asked:
+            write_queries(xml, asked, audited, site, self._field_oid(form_id), self._audit_record)
+        xml.end("ItemGroupData")
+        locked = audited.locks.get(key) if r.state == "locked" else None
+        xml.leaf("tw:Form", {
+            "State": r.state, "Version": str(r.version), "UpdatedAt": r.updated_at.isoformat(),
+            "UpdatedBy": r.updated_by, "VerifiedBy": r.verified_by, "VerifiedAt": _iso(r.verified_at),
+            "SignedBy": r.signed_by, "SignedAt": _iso(r.signed_at),
+            "LockedBy": locked.actor if locked else None, "LockedAt": locked.at if locked else None,
+            "StateBeforeLock": locked.extra if locked else None,
+        })  # fmt: skip
+        write_element_history(xml, audited.form_history.get(key, ()), r.site, self._audit_record)
+        xml.end("FormData")
         self.written += 1
         if self.progress is not None:
             self.progress(self.written)
@@ -359,20 +377,20 @@ class ClinicalWriter:
         earlier audit records (``history``)."""
         xml = self.xml
         oid = self.oids[(owner, f.id)]
-        start, unit, detail = self.codec.written(oid, f, stored, self._item_text)
-        outer = "  " * xml.depth
+        start, unit, detail = self.codec.written(oid, f, stored, self._render)
+        depth = xml.depth
+        outer = "  " * depth
         if audited is None and not detail and not unit:
             xml.write(f"{outer}{start}/>\n")
             return
         inner = outer + "  "
-        xml.depth += 1
-        record = "" if audited is None else self._audit_text(audited, site)
+        record = "" if audited is None else self._audit_text(audited, site, depth + 1)
         if not earlier:  # most values: the whole element in one piece
-            xml.depth -= 1
             xml.write(f"{outer}{start}>\n{record}{inner if unit else ''}{unit}{inner if detail else ''}{detail}"
                       f"{outer}</ItemData>\n")  # fmt: skip
             return
         xml.write(f"{outer}{start}>\n{record}{inner if unit else ''}{unit}{inner if detail else ''}{detail}")
+        xml.depth += 1  # ended by ``end``
         write_history(xml, earlier, self.codec, oid, f, site, self._audit_record)
         xml.end("ItemData")
 

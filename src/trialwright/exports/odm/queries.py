@@ -60,6 +60,8 @@ class QueriesHeld:
 
     def done(self) -> None:
         """Every query was written, or the export stops naming the first that was not."""
+        if not (self.subject or self.forms or self.entries):  # most participants: nothing left to look through
+            return
         left = [*self.subject, *(q for qs in self.forms.values() for q in qs),
                 *(q for qs in self.entries.values() for q in qs)]  # fmt: skip
         if left:
