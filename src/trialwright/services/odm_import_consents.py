@@ -228,10 +228,11 @@ def values_in_force(
     """The screening values the rules check a consent record read from ``where`` against (``tw``: its attributes,
     ``consent``: its given_by, kind and decision; ``values``: the screening's values as the file ends): those with
     the age in force when it was recorded (``AgeInForce``, absent where none was recorded), under the protocol
-    version in force then (``ProtocolVersionInForce``), which must be the imported protocol's: the rules of an
-    earlier version are not in the import. A file written before the export carried them is checked against its
-    final values only where the age decides nothing (``reads_age``); where it does, the age may have been corrected
-    since the record, so it is refused naming the attribute and the rule, never guessed."""
+    version in force then (``ProtocolVersionInForce``), which must be the imported protocol's where the age decides
+    the record (``reads_age``): the rules of an earlier version are not in the import. A file written before the
+    export carried them is checked against its final values only where the age decides nothing; where it does, the
+    age may have been corrected since the record, so it is refused naming the attribute and the rule, never
+    guessed."""
     rule = protocol.eligibility.assent
     version, age_text = tw.get("ProtocolVersionInForce"), tw.get("AgeInForce")
     if rule is None:
@@ -250,7 +251,7 @@ def values_in_force(
             "(written before the export did); the age may have been corrected since, so the record cannot be "
             "checked; export the trial again"
         )
-    if version != protocol.version.number:
+    if version != protocol.version.number and reads_age(protocol, *consent):
         raise OdmImportError(
             f"{where}/@ProtocolVersionInForce: the record was recorded under protocol version {version}; the import "
             f"checks a record by the imported protocol's rules (version {protocol.version.number}, "
