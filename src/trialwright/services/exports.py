@@ -438,9 +438,12 @@ class DatabaseSource(ExportSource):
             .where(self._site_filter(s.site))
             .order_by(c.id)
         )  # fmt: skip
+        from trialwright.services.export_consents import in_force
+
         with self._read() as session:
-            for row in session.execute(query):
-                r: Any = row
+            rows: list[Any] = list(session.execute(query))
+            held = in_force(session, self.protocol, rows)
+            for r in rows:
                 yield ConsentRecord(
                     id=r.id, screening_number=f"{r.site}-S{r.number:04d}", site=r.site, screened_on=r.screened_on,
                     screening_values=json.loads(r.screening_values), participant_id=r.participant_id,
@@ -451,6 +454,7 @@ class DatabaseSource(ExportSource):
                     recorded_at=r.recorded_at, recorded_by=r.recorded_by, assent=r.assent,
                     assent_obtained_by=r.assent_obtained_by, assent_obtained_at=r.assent_obtained_at,
                     assent_form_version=r.assent_form_version, assent_not_sought_reason=r.assent_not_sought_reason,
+                    in_force=held.get(r.id),
                 )  # fmt: skip
 
     def locks(self) -> list[LockRecord]:

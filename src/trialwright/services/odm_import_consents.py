@@ -18,10 +18,13 @@ Exactly or not at all: every attribute a record always has is required (``Id``, 
 (``exact_moment``), an id a positive whole number once in the file, a form version the protocol's, a kind and decision
 the consent service accepts together (``record_consent``), a representative's consent with the representative's name
 and relationship, a decision after regaining capacity the participant's own and after a representative's consent;
-an attribute or element the export never writes is refused, never dropped. A ``tw:Screening`` names a screening of a
-site of the protocol that no participant of the file was enrolled from. A file written before the export carried
-the consent records has no ``ConsentId`` and none of these elements, and imports as before; one with ``ConsentId`` on
-some participants' ``tw:Enrolment`` but not others (or ``tw:Consent`` without it) is refused (``ConsentIds.seen``).
+an attribute or element the export never writes is refused, never dropped. The assent and age-of-consent rules check
+a record against what was in force when it was recorded (``ProtocolVersionInForce``, ``AgeInForce``:
+``values_in_force``), kept by the record's id in the import's entry (``in_force``) so that the export writes them
+back. A ``tw:Screening`` names a screening of a site of the protocol that no participant of the file was enrolled
+from. A file written before the export carried the consent records has no ``ConsentId`` and none of these elements,
+and imports as before; one with ``ConsentId`` on some participants' ``tw:Enrolment`` but not others (or
+``tw:Consent`` without it) is refused (``ConsentIds.seen``).
 """
 
 from __future__ import annotations
@@ -56,12 +59,17 @@ if TYPE_CHECKING:
     from trialwright.services.odm_import_writer import Writer
 
 __all__ = [
+    "IN_FORCE",
+    "IN_FORCE_KEY",
     "ConsentIds",
     "checked_assent",
     "consent_ids_past",
     "read_later",
     "read_screening",
+    "reads_age",
     "refuse_enrolled_dissent",
+    "take_in_force",
+    "values_in_force",
     "write_later",
     "write_screening",
 ]
@@ -143,7 +151,7 @@ def _record(
     the age that decides whether assent was sought), by the rules ``record_consent`` applies (``consent_problem``,
     ``screening_assent_problem``)."""
     protocol: Protocol = reader.protocol
-    strays = sorted(set(elem.attrib) - set(ATTRIBUTES))
+    strays = sorted(set(elem.attrib) - set(ATTRIBUTES) - set(IN_FORCE))
     if strays:
         raise OdmImportError(f"{where}/@{strays[0]}: the export never writes it; it cannot be restored, so it is "
                              "refused, never dropped")  # fmt: skip
@@ -172,8 +180,94 @@ def _record(
         field, _, why = problem.partition(": ")
         raise OdmImportError(f"{where}/@{_FIELD_ATTRIBUTES.get(field, field)}: {why} (the rule recording it applies)")
     checked_assent(protocol, record, (site, screened_on or dt.date.min, values),
-                   (tw["GivenBy"], tw["Kind"], tw["Decision"]), where)  # fmt: skip
+                   (tw["GivenBy"], tw["Kind"], tw["Decision"]), where, tw)  # fmt: skip
     return record
+
+
+#: The attributes of ``tw:Consent`` and ``tw:Enrolment`` that say what was in force when the consent record was
+#: recorded (``trialwright.exports.odm.consents.in_force_attributes``): read, checked and used by the check, restored to
+#: no column (the audit trail the export reads them from is the target's own).
+IN_FORCE = ("ProtocolVersionInForce", "AgeInForce")
+
+
+#: The key of a record read here under which ``checked_assent`` holds what was in force (``[version, age]``) until
+#: the writer takes it out (``take_in_force``) into its ``import.odm`` entry's ``in_force``, by the record's id.
+IN_FORCE_KEY = "_in_force"
+
+
+def take_in_force(records: list[tuple[int | None, dict[str, Any]]], where: str) -> dict[str, list[Any]]:
+    """What was in force at each record (``records``: id and columns, as read), taken out of the columns, by id as
+    text (``export_consents.in_force`` reads it back from the import's entry). A record without an id that carries it
+    cannot be keyed, so it is refused, never dropped (the export writes both)."""
+    out: dict[str, list[Any]] = {}
+    for consent_id, record in records:
+        held = record.pop(IN_FORCE_KEY, None)
+        if held is None:
+            continue
+        if consent_id is None:
+            raise OdmImportError(f"{where}/@ProtocolVersionInForce: present without ConsentId (the export writes both)")
+        out[str(consent_id)] = held
+    return out
+
+
+def reads_age(protocol: Protocol, given_by: str, kind: str, decision: str) -> bool:
+    """Whether the assent or age-of-consent rule reads the age for such a record: a representative's consent (not a
+    decision after regaining capacity) is checked by ``eligibility.assent.from_age``, a participant's own record by
+    ``consent_age``; for any other record the age decides nothing."""
+    rule = protocol.eligibility.assent
+    if rule is None:
+        return False
+    if given_by == "representative":
+        return kind != "regained_capacity" and decision == "consent"
+    return given_by == "participant" and rule.consent_age is not None
+
+
+def values_in_force(
+    protocol: Protocol, tw: dict[str, str], consent: tuple[str, str, str], values: dict[str, Any], where: str
+) -> dict[str, Any]:
+    """The screening values the rules check a consent record read from ``where`` against (``tw``: its attributes,
+    ``consent``: its given_by, kind and decision; ``values``: the screening's values as the file ends): those with
+    the age in force when it was recorded (``AgeInForce``, absent where none was recorded), under the protocol
+    version in force then (``ProtocolVersionInForce``), which must be the imported protocol's where the age decides
+    the record (``reads_age``): the rules of an earlier version are not in the import. A file written before the
+    export carried them is checked against its final values only where the age decides nothing; where it does, the
+    age may have been corrected since the record, so it is refused naming the attribute and the rule, never
+    guessed."""
+    rule = protocol.eligibility.assent
+    version, age_text = tw.get("ProtocolVersionInForce"), tw.get("AgeInForce")
+    if rule is None:
+        if age_text is not None:
+            raise OdmImportError(f"{where}/@AgeInForce: the export writes it only under a protocol that declares "
+                                 "eligibility.assent; this one declares none (refused, never dropped)")  # fmt: skip
+        return values
+    if version is None:
+        if age_text is not None:
+            raise OdmImportError(f"{where}/@ProtocolVersionInForce: required with AgeInForce")
+        if not reads_age(protocol, *consent):
+            return values
+        raise OdmImportError(
+            f"{where}/@ProtocolVersionInForce: required: the record is checked by eligibility.assent against the age "
+            f"({rule.age_field}) and protocol version in force when it was recorded, which this file does not carry "
+            "(written before the export did); the age may have been corrected since, so the record cannot be "
+            "checked; export the trial again"
+        )
+    if version != protocol.version.number and reads_age(protocol, *consent):
+        raise OdmImportError(
+            f"{where}/@ProtocolVersionInForce: the record was recorded under protocol version {version}; the import "
+            f"checks a record by the imported protocol's rules (version {protocol.version.number}, "
+            "eligibility.assent) only, and those of an earlier version may differ"
+        )
+    held = dict(values)
+    held.pop(rule.age_field, None)
+    if age_text is not None:
+        try:
+            age: int | float = int(age_text) if age_text.lstrip("-").isdigit() else float(age_text)
+        except ValueError:
+            age = float("nan")
+        if str(age) != age_text:
+            raise OdmImportError(f"{where}/@AgeInForce: {age_text!r} is not a number as the export writes one")
+        held[rule.age_field] = age
+    return held
 
 
 def checked_assent(
@@ -182,15 +276,21 @@ def checked_assent(
     screening: tuple[str, dt.date, dict[str, Any]],
     consent: tuple[str, str, str],
     where: str,
+    tw: dict[str, str],
 ) -> None:
     """The child's assent of a consent record read from ``where`` (``record``: its columns, the five assent ones as
     the file gives them, ``assent_obtained_at`` as text or None, replaced by the time), checked by the rule the
     consent service applies (``screening_assent_problem``: ``screening`` is the screening's site, date and values,
-    ``consent`` the record's given_by, kind and decision); refused naming the attribute and the rule."""
+    ``consent`` the record's given_by, kind and decision), against the age in force when it was recorded
+    (``values_in_force``, from ``tw``: the element's attributes); refused naming the attribute and the rule."""
     if record.get("assent_obtained_at") is not None:
         record["assent_obtained_at"] = exact_moment(record["assent_obtained_at"], f"{where}/@AssentObtainedAt")
     given_by, kind, decision = consent
     site, screened_on, values = screening
+    values = values_in_force(protocol, tw, consent, values, where)
+    if "ProtocolVersionInForce" in tw:  # kept in the import's entry, so that the export writes it back
+        rule = protocol.eligibility.assent
+        record[IN_FORCE_KEY] = [tw["ProtocolVersionInForce"], values.get(rule.age_field) if rule is not None else None]
     problem = screening_assent_problem(
         protocol, site, screened_on, values, given_by=given_by, kind=kind, decision=decision,
         **{column: record.get(column) for column in ASSENT_ATTRIBUTES.values()},
@@ -322,6 +422,7 @@ def read_screening(reader: Reader, elem: ET.Element) -> dict[str, Any]:
 
 def _insert(writer: Writer, screening_id: int, records: list[dict[str, Any]]) -> None:
     for record in records:
+        assert IN_FORCE_KEY not in record, "taken out by take_in_force first"
         writer.session.execute(consents.insert().values(screening_id=screening_id, **record))
         writer.counts["consents"] += 1
 
@@ -351,6 +452,7 @@ def write_screening(writer: Writer, s: dict[str, Any]) -> None:
             created_by=writer.actor.username, updated_at=writer.now,
         ),
     )  # fmt: skip
+    in_force = take_in_force([(r["id"], r) for r in s["consents"]], f"ClinicalData/tw:Screening[{s['label']}]")
     _insert(writer, screening_id, s["consents"])
     audit.record(
         writer.session, actor=writer.actor.username, role=writer.actor.role.value, site=s["site"],
@@ -358,7 +460,8 @@ def write_screening(writer: Writer, s: dict[str, Any]) -> None:
         new_value={"screening": {"screened_on": s["screened_on"].isoformat(), "values": s["values"],
                                  "non_enrolment_reason": s["non_enrolment_reason"],
                                  "non_enrolment_text": s["non_enrolment_text"]},
-                   "consents": kept(s["consents"]), "recorded": s["recorded"], "earlier": s["earlier"]},
+                   "consents": kept(s["consents"]), "recorded": s["recorded"], "earlier": s["earlier"],
+                   **({"in_force": in_force} if in_force else {})},
         detail={**writer.detail, "screening": s["label"]},
     )  # fmt: skip
     writer.counts["screenings"] += 1

@@ -103,7 +103,10 @@ def read_subject(reader: Reader, elem: ET.Element) -> Subject:
     screened_on = parse_day(tw["ScreenedOn"], f"{w}/@ScreenedOn")
     assert screened_on is not None
     checked_assent(reader.protocol, consent if consent is not None else {}, (site, screened_on, values),
-                   (tw["ConsentGivenBy"], consent["kind"] if consent else "initial", "consent"), w)  # fmt: skip
+                   (tw["ConsentGivenBy"], consent["kind"] if consent else "initial", "consent"), w, tw)  # fmt: skip
+    if consent is None and "ProtocolVersionInForce" in tw:
+        raise OdmImportError(f"{w}/@ProtocolVersionInForce: present without the consent's details (ConsentFormVersion, "
+                             "...): the export writes both")  # fmt: skip
     consent_id, later = read_later(reader, enrolment, w, consent, tw["ScreeningNumber"], values)
     enrolled_at = parse_moment(tw["EnrolledAt"], f"{w}/@EnrolledAt")
     assert enrolled_at is not None

@@ -72,6 +72,10 @@ class Writer:
             "recorded_by": self.actor.username,
         }  # fmt: skip
         ids = {} if s.consent_id is None else {"id": s.consent_id}  # the source's id (odm_import_consents)
+        from trialwright.services.odm_import_consents import take_in_force
+
+        in_force = take_in_force([(s.consent_id, consent), *((r["id"], r) for r in s.later_consents)],
+                                 f"SubjectData[@SubjectKey={s.participant_id}]/tw:Enrolment")  # fmt: skip
         session.execute(
             consents.insert().values(
                 screening_id=screening_id, given_by=tw["ConsentGivenBy"], obtained_at=consented_at,
@@ -113,6 +117,8 @@ class Writer:
             from trialwright.services.odm_import_consents import kept as consents_kept
 
             kept["consents"] = consents_kept(s.later_consents)
+        if in_force:  # what was in force at each consent record, by id (``export_consents`` writes it back)
+            kept["in_force"] = in_force
         if s.screening_earlier:  # the entries about its screening before enrolment, keyed by it (audit_index)
             kept["screening_earlier"] = {"screening": s.enrolment["ScreeningNumber"], "records": s.screening_earlier}
         if self.users is not None:

@@ -80,6 +80,12 @@ CONSENT_INPUTS: Mapping[str, str] = {
     "assent_obtained_at": N_("Assent sought at (site time)"),
     "assent_form_version": N_("Assent form version"),
     "assent_not_sought_reason": N_("Why assent was not sought"),
+    # what the consent and enrolment refusals name besides the inputs
+    "kind": N_("Kind"),
+    "consent": N_("Consent"),
+    "eligibility": N_("Eligibility"),
+    "role": N_("Role"),
+    "participant": N_("Participant"),
 }
 #: The withdrawal inputs of the screening page.
 WITHDRAWAL_INPUTS: Mapping[str, str] = {
@@ -200,6 +206,99 @@ def page_words(protocol: Protocol | None, lang: str, *inputs: Mapping[str, str],
 RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), msgid)
     for pattern, msgid in (
+        # consent, assent and the age of consent (``services.screening.consent``, ``domain.assent``,
+        # ``services.screening.dissent``): before the general rules below, which a few of them would also match
+        (r"given without assent \(given, dissent or not_sought\)",
+         N_("given without assent (given, dissent or not_sought)")),
+        (r"the protocol declares no assent \(eligibility\.assent\)",
+         N_("the protocol declares no assent (eligibility.assent)")),
+        (r"the age at screening \((?P<field>[^()]+)\) is not recorded; it decides whether the participant's assent is "
+         r"sought \(eligibility\.assent\)",
+         N_("the age at screening (%(field)s) is not recorded; it decides whether the participant's assent is sought "
+            "(eligibility.assent)")),
+        (r"sought from (?P<least>\S+) (?P<unit>years|months) \(eligibility\.assent\.from_age\); this participant is "
+         r"(?P<age>\S+) (?P<unit_age>years|months) at screening",
+         N_("sought from %(least)s %(unit)s (eligibility.assent.from_age); this participant is %(age)s %(unit_age)s at "
+            "screening")),
+        (r"recorded only with a representative's consent \(eligibility\.assent\)",
+         N_("recorded only with a representative's consent (eligibility.assent)")),
+        (r"the participant is (?P<least>\S+) (?P<unit>years|months) or older \(eligibility\.assent\.from_age\); record "
+         r"their assent \(given or dissent\) or why it was not sought",
+         N_("the participant is %(least)s %(unit)s or older (eligibility.assent.from_age); record their assent (given "
+            "or dissent) or why it was not sought")),
+        (r"say why the participant's assent was not sought \(e\.g\. unable to understand\)",
+         N_("say why the participant's assent was not sought (e.g. unable to understand)")),
+        (r"assent was not sought", N_("assent was not sought")),
+        (r"assent was (?P<answer>given|dissent), not left unsought", N_("assent was %(answer)s, not left unsought")),
+        (r"name the person who sought the participant's assent",
+         N_("name the person who sought the participant's assent")),
+        (r"when the participant's assent was sought", N_("when the participant's assent was sought")),
+        (r"must be one of (?P<choices>.+) \(eligibility\.assent\.form_versions\)",
+         N_("must be one of %(choices)s (eligibility.assent.form_versions)")),
+        (r"the protocol declares no assent form \(eligibility\.assent\.form_versions\)",
+         N_("the protocol declares no assent form (eligibility.assent.form_versions)")),
+        (r"the age at screening \((?P<field>[^()]+)\) is not recorded; it decides whether the participant may consent "
+         r"for themselves \(eligibility\.assent\.consent_age\)",
+         N_("the age at screening (%(field)s) is not recorded; it decides whether the participant may consent for "
+            "themselves (eligibility.assent.consent_age)")),
+        (r"the participant is (?P<age>\S+) (?P<unit_age>years|months) at screening, below the age of consent "
+         r"\((?P<least>\S+) (?P<unit>years|months), eligibility\.assent\.consent_age\); a representative consents for "
+         r"them, with their assent",
+         N_("the participant is %(age)s %(unit_age)s at screening, below the age of consent (%(least)s %(unit)s, "
+            "eligibility.assent.consent_age); a representative consents for them, with their assent")),
+        (r"(?P<day>\d{4}-\d{2}-\d{2}) at the site is before the screening date (?P<screened>\d{4}-\d{2}-\d{2})",
+         N_("%(day)s at the site is before the screening date %(screened)s")),
+        (r"corrected to (?P<value>[^,]+), (?P<screening>\S+)'s consent record in force \((?P<kind>initial|reconsent), "
+         r"(?P<day>\d{4}-\d{2}-\d{2})\) no longer meets the assent rule \(eligibility\.assent: (?P<inner>.+)\); "
+         r"record the consent again with the correction, with the assent the corrected age needs",
+         N_("corrected to %(value)s, %(screening)s's consent record in force (%(kind)s, %(day)s) no longer meets the "
+            "assent rule (eligibility.assent: %(inner)s); record the consent again with the correction, with the "
+            "assent the corrected age needs")),
+        (r"corrected to (?P<value>[^,]+), (?P<screening>\S+)'s consent record in force \((?P<kind>initial|reconsent), "
+         r"(?P<day>\d{4}-\d{2}-\d{2})\) is the participant's own, no longer allowed \((?P<inner>.+)\); record the "
+         r"consent again with the correction, by a representative with the assent the corrected age needs",
+         N_("corrected to %(value)s, %(screening)s's consent record in force (%(kind)s, %(day)s) is the participant's "
+            "own, no longer allowed (%(inner)s); record the consent again with the correction, by a representative "
+            "with the assent the corrected age needs")),
+        (r"(?P<screening>\S+) is enrolled as (?P<participant>\S+); an initial consent is recorded before enrolment, "
+         r"and a later one is a re-consent \(kind: reconsent\)",
+         N_("%(screening)s is enrolled as %(participant)s; an initial consent is recorded before enrolment, and a "
+            "later one is a re-consent (kind: reconsent)")),
+        (r"(?P<screening>\S+)'s own dissent is recorded with the representative's consent; a dissent is respected and "
+         r"the participant is not enrolled \(eligibility\.assent\)",
+         N_("%(screening)s's own dissent is recorded with the representative's consent; a dissent is respected and the "
+            "participant is not enrolled (eligibility.assent)")),
+        (r"(?P<screening>\S+)'s consent in force is the participant's own: (?P<inner>.+)",
+         N_("%(screening)s's consent in force is the participant's own: %(inner)s")),
+        (r"(?P<screening>\S+) has no recorded consent", N_("%(screening)s has no recorded consent")),
+        (r"(?P<screening>\S+) is (?P<status>not eligible|incomplete); only an eligible patient is enrolled",
+         N_("%(screening)s is %(status)s; only an eligible patient is enrolled")),
+        (r"must be withdraw or continue", N_("must be withdraw or continue")),
+        (r"the investigator records the decision on a dissent",
+         N_("the investigator records the decision on a dissent")),
+        (r"the ethics committee's reason to continue, or why the participant is withdrawn",
+         N_("the ethics committee's reason to continue, or why the participant is withdrawn")),
+        (r"(?P<participant>\S+) has no dissent awaiting a decision",
+         N_("%(participant)s has no dissent awaiting a decision")),
+        (r"must be participant or representative", N_("must be participant or representative")),
+        (r"must be initial, reconsent or regained_capacity", N_("must be initial, reconsent or regained_capacity")),
+        (r"for (?P<kind>initial|reconsent|regained_capacity) must be one of (?P<decisions>.+)",
+         N_("for %(kind)s must be one of %(decisions)s")),
+        (r"a participant who regained capacity decides for themself",
+         N_("a participant who regained capacity decides for themself")),
+        (r"unknown consent form version (?P<value>'.*') \(versions: (?P<versions>.+)\)",
+         N_("unknown consent form version %(value)s (versions: %(versions)s)")),
+        (r"(?P<version>\S+) is in use only from (?P<day>\d{4}-\d{2}-\d{2}) \(consent obtained on "
+         r"(?P<obtained>\d{4}-\d{2}-\d{2}) at the site\)",
+         N_("%(version)s is in use only from %(day)s (consent obtained on %(obtained)s at the site)")),
+        (r"the protocol declares that a participant consented for by a representative does not regain capacity during "
+         r"the trial \(eligibility\.regained_capacity: false\)",
+         N_("the protocol declares that a participant consented for by a representative does not regain capacity "
+            "during the trial (eligibility.regained_capacity: false)")),
+        (r"regained_capacity follows a representative's consent; there is none",
+         N_("regained_capacity follows a representative's consent; there is none")),
+        (r"name the person who obtained consent", N_("name the person who obtained consent")),
+        (r"cannot be in the future", N_("cannot be in the future")),
         (r"no allocation list yet; the unblinded statistician generates it",
          N_("no allocation list yet; the unblinded statistician generates it")),
         (r"say why the unscheduled visit took place", N_("say why the unscheduled visit took place")),
@@ -337,6 +436,12 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 #: A log page's own references (``services.logs``' refusals name them).
 LOG_INPUTS: Mapping[str, str] = {"sequence": N_("Entry"), "values": N_("Values"), "version": N_("Version")}
 
+#: The words of an age's unit and of a kind of consent record, as a consent rule names them (``kind``, ``unit``).
+_CONSENT_WORDS: Mapping[str, str] = {
+    "years": N_("years"), "months": N_("months"), "initial": N_("initial"), "reconsent": N_("reconsent"),
+    "regained_capacity": N_("regained capacity"),
+}  # fmt: skip
+
 _FSI, _PDI = "\u2068", "\u2069"
 #: A role as the role rule names it ("a monitor") -> its name, the message id a page translates.
 _ROLE_NAMES: Mapping[str, str] = {role_named(r): r.label for r in Role}
@@ -394,6 +499,20 @@ def _rule_said(
                 values[name] = iso(words(head) or value)
             elif name in ("field", "ref"):
                 values[name] = iso(field(value))
+            elif name in ("unit", "unit_age", "kind"):  # an age's unit, a kind of consent record: said in words
+                values[name] = gettext(_CONSENT_WORDS.get(value, value))
+            elif name == "status":  # a screening's decision
+                values[name] = gettext(value)
+            elif name == "answer":
+                values[name] = gettext(f"assent {value}")
+            elif name == "decisions":
+                values[name] = comma.join(iso(gettext(d)) for d in value.split(", "))
+            elif name == "inner":  # a rule within the rule (the assent rule a correction breaks): said the same way
+                inner_head, _, inner_rule = value.partition(": ")
+                inner = _rule_said(inner_rule, words, gettext, choices, rtl, inner_head, values_said)
+                if not inner:
+                    return ""
+                values[name] = f"{iso(field(inner_head))}: {inner}"
             else:  # a value: said by the page when it says how (a date, a number, a log), else as written
                 sayer = (values_said or {}).get(name)
                 values[name] = iso(sayer(value) if sayer else value)

@@ -13,14 +13,20 @@ after regaining capacity aside).
 | 19       | assent given                          | 20           | no                    | stands (still sought)      |
 | 17       | none yet                              | 19           | no                    | stands (nothing recorded)  |
 | 17       | no assent                             | 19 (the API) | the body's ``consent`` | refused, then stands      |
+| 17       | no assent                             | 19 (the page) | the values form's  | refused, then stands       |
+|          |                                       | (EN and FA)  | consent               |                            |
 
 A refused correction changes nothing: the stored age, the decision and the consent records are as before.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import html
+import json
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,11 +35,13 @@ from tests.spec.forms.conftest import earlier_today
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.screening.test_assent import GIVEN, _with_assent
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
+from tests.spec.web.test_randomization_pages import as_role, post
 from tests.trialfixtures import Trial, make_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
+from trialwright.services import audit
 from trialwright.services.screening import ScreeningError, get_screening, record_consent, screen, update_screening
-from trialwright.services.users import issue_token
+from trialwright.services.users import issue_token, set_preferences
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
 
@@ -127,3 +135,40 @@ def test_the_api_takes_the_consent_recorded_again_with_the_correction(kids: Tria
                                                        "consent": consent})  # fmt: skip
         assert done.status_code == 200, done.text
     assert _state(kids, sid)[0] == 19 and _state(kids, sid)[2] == 2
+
+
+def _site_time(at: dt.datetime) -> str:
+    return at.astimezone(ZoneInfo("Asia/Tehran")).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.mark.parametrize("language", ["en", "fa"])
+def test_the_page_corrects_the_age_with_the_consent_recorded_again(kids: Trial, language: str) -> None:
+    """The screening page: the values form, where the protocol declares assent and a consent is recorded, holds the
+    consent recorded again (``with_consent`` and the consent form's inputs, prefixed ``again_``). A correction sent
+    without it is refused as the service words it (in the page's language); with it, the correction stands and the
+    re-consent with the child's assent is recorded after it."""
+    sid = _screened(kids, 17)
+    _consent(kids, sid, 30)
+    set_preferences(kids.engine, username(Role.INVESTIGATOR), language=language, calendar="gregorian")
+    at = _site_time(earlier_today(10))
+    with as_role(create_app(Settings(database_url=kids.url, lockout_threshold=3)), Role.INVESTIGATOR) as inv:
+        page = inv.get(f"/screening/{sid}").text
+        assert 'data-testid="correction-consent"' in page and 'name="again_assent"' in page
+        refused = post(inv, f"/screening/{sid}/values", f"/screening/{sid}", age="19", reason="typed wrong")
+        assert refused.status_code == 422
+        said = html.unescape(refused.text)
+        if language == "fa":
+            assert "دیگر با قاعدهٔ رضایت شرکت‌کننده سازگار نیست" in said and "no longer meets" not in said
+        else:
+            assert "corrected to 19, RAZ-S0001's consent record in force" in said
+        assert 'value="typed wrong"' in refused.text  # the form keeps what was typed
+        again = {f"again_{k}": v for k, v in {**LAR, "obtained_at": at, **GIVEN, "assent_obtained_at": at}.items()}
+        done = post(inv, f"/screening/{sid}/values", f"/screening/{sid}", age="19", reason="typed wrong",
+                    with_consent="1", **again)  # fmt: skip
+        assert done.status_code == 303, html.unescape(done.text)[-3000:]
+    view = get_screening(kids.engine, who(kids, Role.INVESTIGATOR), sid)
+    assert view.values["age"] == 19
+    assert [(c.kind, c.given_by, c.assent, c.assent_form_version) for c in view.consents] == [
+        ("initial", "representative", None, None), ("reconsent", "representative", "given", "A1")]  # fmt: skip
+    changed = audit.entries(kids.engine, action_prefix="screening.changed")
+    assert any(json.loads(e.new_value or "{}").get("values", {}).get("age") == 19 for e in changed)

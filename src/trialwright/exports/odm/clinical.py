@@ -26,7 +26,7 @@ from typing import Any
 from trialwright.exports.base import ExportSource, FormRecord, LogRecord, ParticipantRecord, Progress, QueryRecord
 from trialwright.exports.odm.ae_clinical import AdverseEventWriter
 from trialwright.exports.odm.audit_index import Audited, Indexed
-from trialwright.exports.odm.consents import ConsentsHeld, assent_attributes
+from trialwright.exports.odm.consents import ConsentsHeld, assent_attributes, in_force_attributes
 from trialwright.exports.odm.element_history import removed, write_element_history, write_removed
 from trialwright.exports.odm.history import write_history
 from trialwright.exports.odm.indexed import Audits
@@ -429,6 +429,7 @@ class ClinicalWriter:
                 "RepresentativeRelationship": c.representative_relationship, "ConsentWitness": c.witness,
                 "ConsentRecordedAt": c.recorded_at.isoformat(), "ConsentRecordedBy": c.recorded_by,
                 "ConsentId": None if p.consent_id is None else str(p.consent_id), **assent_attributes(c),
+                **in_force_attributes(self.consents.record(p.screening_number, p.consent_id)),
             }  # fmt: skip
         recorded = p.withdrawals_recorded
         if recorded and len(recorded) != len(p.withdrawals):

@@ -6,8 +6,9 @@ attributes, with its record's id as ``ConsentId``. Every other consent record is
 ``FormVersion``, ``GivenBy``, ``RepresentativeName``, ``RepresentativeRelationship``, ``Witness``, ``ObtainedBy``,
 ``ObtainedAt``, ``Kind``, ``Decision``, ``RecordedAt``, ``RecordedBy``, and the child's assent recorded with it where
 one was sought, ``Assent``, ``AssentObtainedBy``, ``AssentObtainedAt``, ``AssentFormVersion``,
-``AssentNotSoughtReason``: every column of the row), by id (the consent on ``tw:Enrolment`` carries its assent in the
-same five attributes):
+``AssentNotSoughtReason``: every column of the row, and what was in force when it was recorded, which the assent and
+age-of-consent rules read: ``ProtocolVersionInForce`` and ``AgeInForce``, ``in_force_attributes``), by id (the consent
+on ``tw:Enrolment`` carries its assent and what was in force in the same attributes):
 
 * in the participant's ``tw:Enrolment``, after the withdrawals, for a screening that was enrolled (a representative's
   consent followed by the participant's own after regaining capacity, a re-consent to a new consent form version, a
@@ -45,7 +46,7 @@ from trialwright.exports.odm.indexed import Audits
 from trialwright.exports.odm.values import json_text
 from trialwright.exports.odm.xmlstream import XmlStream
 
-__all__ = ["ConsentsHeld", "assent_attributes"]
+__all__ = ["ConsentsHeld", "assent_attributes", "in_force_attributes"]
 
 
 def _attrs(c: ConsentRecord) -> dict[str, str | None]:
@@ -54,8 +55,19 @@ def _attrs(c: ConsentRecord) -> dict[str, str | None]:
         "RepresentativeName": c.representative_name, "RepresentativeRelationship": c.representative_relationship,
         "Witness": c.witness, "ObtainedBy": c.obtained_by, "ObtainedAt": c.obtained_at.isoformat(), "Kind": c.kind,
         "Decision": c.decision, "RecordedAt": c.recorded_at.isoformat(), "RecordedBy": c.recorded_by,
-        **assent_attributes(c),
+        **assent_attributes(c), **in_force_attributes(c),
     }  # fmt: skip
+
+
+def in_force_attributes(c: ConsentRecord | None) -> dict[str, str | None]:
+    """What was in force when the consent record was recorded, as its attributes: the protocol version
+    (``ProtocolVersionInForce``) and the value of ``eligibility.assent.age_field`` (``AgeInForce``, none where the age
+    was not recorded or the protocol declares no assent); neither where the trial's audit trail does not tell
+    (``trialwright.services.export_consents``)."""
+    if c is None or c.in_force is None:
+        return {}
+    version, age = c.in_force
+    return {"ProtocolVersionInForce": version, "AgeInForce": None if age is None else str(age)}
 
 
 def assent_attributes(c: ConsentRecord | ConsentDetails) -> dict[str, str | None]:
@@ -75,6 +87,10 @@ class ConsentsHeld:
         self.by_screening: dict[str, list[ConsentRecord]] = {}
         for c in records:
             self.by_screening.setdefault(c.screening_number, []).append(c)
+
+    def record(self, screening_number: str, consent_id: int | None) -> ConsentRecord | None:
+        """The consent record ``consent_id`` of the screening (the one a participant was enrolled on), if held."""
+        return next((c for c in self.by_screening.get(screening_number, ()) if c.id == consent_id), None)
 
     def write_later(self, xml: XmlStream, p: ParticipantRecord, index: Audits, audit_record: AuditWriter) -> None:
         """The participant's consent records other than the one it was enrolled on, then the audit entries about its

@@ -304,6 +304,8 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
     <xs:attribute name="AssentObtainedAt" type="xs:dateTime"/>
     <xs:attribute name="AssentFormVersion" type="xs:string"/>
     <xs:attribute name="AssentNotSoughtReason" type="xs:string"/>
+    <xs:attribute name="ProtocolVersionInForce" type="xs:string"/>
+    <xs:attribute name="AgeInForce" type="xs:decimal"/>
   </xs:attributeGroup>
   <xs:complexType name="ConsentRecord">
     <xs:attribute name="Id" type="xs:positiveInteger" use="required"/>

@@ -406,15 +406,18 @@ async def change_values(
     if refused:
         return _detail(request, page, engine, protocol, screening_id, 422, refused, typed)
     reason = str(form.get("reason", "")) or None
-    return _act(
-        request,
-        page,
-        engine,
-        protocol,
-        screening_id,
-        lambda: update_screening(engine, user, screening_id, values=values, reason=reason),
-        typed,
-    )
+    again = str(form.get("with_consent", "")) == "1"  # the consent recorded again with the correction (the age)
+
+    def change() -> None:
+        consent = None
+        if again:
+            sent = {name: str(form.get(f"{AGAIN}{name}", "")) for name in CONSENT_FORM}
+            zone = protocol.site(get_screening(engine, user, screening_id).site).timezone
+            consent = _consent_sent(page, zone, sent, kind="reconsent", decision="consent",
+                                    given_by=sent["given_by"] or "representative")  # fmt: skip
+        update_screening(engine, user, screening_id, values=values, reason=reason, consent=consent)
+
+    return _act(request, page, engine, protocol, screening_id, change, typed)
 
 
 @router.post("/screening/{screening_id}/not-enrolled", response_class=HTMLResponse)
@@ -448,6 +451,44 @@ CONSENT_FORM = (
 )  # fmt: skip
 
 
+#: The prefix of the consent inputs in the values form (the consent recorded again with a correction of the age).
+AGAIN = "again_"
+
+
+def _site_time(page: Page, typed: str, label: str, zone: str, name: str) -> dt.datetime:
+    """A time typed on the page (``label``: its input's words) read on the site's clock (the input says "site
+    time": a time typed without an offset is the site's), or refused naming ``name``."""
+    try:
+        return dt.datetime.fromisoformat(on_site_clock(read_date(page, typed, label, time=True), zone, name))
+    except DateEntryError as exc:
+        raise ScreeningError(str(exc)) from None
+    except ValueError as exc:
+        if str(exc).startswith(f"{name}: "):
+            raise ScreeningError(str(exc)) from None
+        raise ScreeningError(f"{name}: must be a date and time, YYYY-MM-DDTHH:MM") from None
+
+
+def _consent_sent(page: Page, zone: str, sent: Mapping[str, str], **fixed: str) -> dict[str, Any]:
+    """The consent form's inputs (``sent``, by ``CONSENT_FORM``'s names) as ``record_consent``'s fields, times read
+    on the site's clock (``zone``); ``fixed``: the kind, decision and who gave it, as the form decides them."""
+    typed_at, assent_label = sent["assent_obtained_at"], N_("Assent sought at (site time)")
+    assent_at = _site_time(page, typed_at, assent_label, zone, "assent_obtained_at") if typed_at else None
+    return {
+        "form_version": sent["form_version"],
+        "representative_name": sent["representative_name"] or None,
+        "representative_relationship": sent["representative_relationship"] or None,
+        "witness": sent["witness"] or None,
+        "obtained_by": sent["obtained_by"],
+        "obtained_at": _site_time(page, sent["obtained_at"], N_("Date and time (site time)"), zone, "obtained_at"),
+        "assent": sent["assent"] or None,
+        "assent_obtained_by": sent["assent_obtained_by"] or None,
+        "assent_obtained_at": assent_at,
+        "assent_form_version": sent["assent_form_version"] or None,
+        "assent_not_sought_reason": sent["assent_not_sought_reason"] or None,
+        **fixed,
+    }
+
+
 @router.post("/screening/{screening_id}/consent", response_class=HTMLResponse)
 async def consent(
     request: Request,
@@ -469,47 +510,9 @@ async def consent(
     typed = {**sent, "form": "regained" if kind == "regained_capacity" else "consent"}
 
     def record() -> None:
-        # The page's input says "site time": a time typed without an offset is read on the site's clock.
         zone = protocol.site(get_screening(engine, user, screening_id).site).timezone
-        try:
-            read = read_date(page, sent["obtained_at"], N_("Date and time (site time)"), time=True)
-            when = dt.datetime.fromisoformat(on_site_clock(read, zone, "obtained_at"))
-        except DateEntryError as exc:
-            raise ScreeningError(str(exc)) from None
-        except ValueError as exc:
-            if str(exc).startswith("obtained_at: "):
-                raise ScreeningError(str(exc)) from None
-            raise ScreeningError("obtained_at: must be a date and time, YYYY-MM-DDTHH:MM") from None
-        assent_at = None
-        if sent["assent_obtained_at"]:
-            try:
-                read = read_date(page, sent["assent_obtained_at"], N_("Assent sought at (site time)"), time=True)
-                assent_at = dt.datetime.fromisoformat(on_site_clock(read, zone, "assent_obtained_at"))
-            except DateEntryError as exc:
-                raise ScreeningError(str(exc)) from None
-            except ValueError as exc:
-                if str(exc).startswith("assent_obtained_at: "):
-                    raise ScreeningError(str(exc)) from None
-                raise ScreeningError("assent_obtained_at: must be a date and time, YYYY-MM-DDTHH:MM") from None
-        record_consent(
-            engine,
-            user,
-            screening_id,
-            form_version=sent["form_version"],
-            given_by=given_by,
-            representative_name=sent["representative_name"] or None,
-            representative_relationship=sent["representative_relationship"] or None,
-            witness=sent["witness"] or None,
-            obtained_by=sent["obtained_by"],
-            obtained_at=when,
-            kind=kind,
-            decision=decision,
-            assent=sent["assent"] or None,
-            assent_obtained_by=sent["assent_obtained_by"] or None,
-            assent_obtained_at=assent_at,
-            assent_form_version=sent["assent_form_version"] or None,
-            assent_not_sought_reason=sent["assent_not_sought_reason"] or None,
-        )
+        consent = _consent_sent(page, zone, sent, kind=kind, decision=decision, given_by=given_by)
+        record_consent(engine, user, screening_id, **consent)
 
     if kind == "regained_capacity" and decision == "withdraw":
         facts = ("regained", screening_id, decision)
