@@ -17,7 +17,7 @@ from sqlalchemy import Engine, event, select
 from tests.spec.simulation.test_simulate import _trial
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.services.simulation import simulate
-from trialwright.store.data_tables import administered_codes, form_records, queries
+from trialwright.store.data_tables import form_records, queries
 from trialwright.store.engine import session_scope
 
 #: Tables whose size does not grow with the participants: scanning them is reading a handful of rows.
@@ -67,6 +67,8 @@ def test_no_statement_of_a_simulation_scans_a_growing_table(tmp_path) -> None:  
 
 
 def _administered(engine: Engine) -> set[tuple[int, str, str]]:
+    from trialwright.store.data_tables import administered_codes
+
     with session_scope(engine) as session:
         rows = session.execute(select(administered_codes)).all()
     return {(r.form_record_id, r.preparation_code, r.participant_id) for r in rows}

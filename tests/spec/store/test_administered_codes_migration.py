@@ -26,13 +26,15 @@ from tests.trialfixtures import FIRST_PROTOCOL, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.services.safety import report_event
 from trialwright.services.simulation import simulate
-from trialwright.store.data_tables import administered_codes, form_records
+from trialwright.store.data_tables import form_records
 from trialwright.store.engine import session_scope
 from trialwright.store.migrate import current_revision, head_revision, upgrade
 from trialwright.store.safety_tables import adverse_events
 
 
 def _rows(engine: Engine) -> set[tuple[int, str, str, str | None]]:
+    from trialwright.store.data_tables import administered_codes
+
     with session_scope(engine) as session:
         rows = session.execute(select(administered_codes)).all()
     return {(r.form_record_id, r.preparation_code, r.participant_id, r.claim) for r in rows}
