@@ -52,6 +52,7 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol, load_protocol, load_protocol_text
 from trialwright.services.forms import FormError, get_form, save_form
 from trialwright.services.randomization import generate_list, randomize
+from trialwright.services.trial import init_trial
 from trialwright.services.users import issue_token
 from trialwright.settings import Settings
 from trialwright.store.data_tables import form_records
@@ -286,3 +287,42 @@ def test_the_form_and_field_come_from_the_protocol(database_url: str) -> None:
         assert saved.values["kit_number"].value == first_code
     finally:
         trial.engine.dispose()
+
+
+# --- an amendment that names another code field -----------------------------------------------------------------
+
+
+def _amended(version: str, *, kit_number: bool) -> Any:
+    """The first protocol at ``version``: a site added (amendment 2), and with ``kit_number`` also the administration
+    form's new field kit_number named as the code field (amendment 3)."""
+
+    def change(doc: Any) -> None:
+        doc["version"] = {"number": version, "date": "2026-11-01"}
+        doc["amendments"].append({"number": 2, "date": "2026-11-01", "version": "3.0", "reason": "A third site."})
+        doc["sites"].append({"code": "IMA", "name": "Imam Khomeini Hospital", "timezone": "Asia/Tehran",
+                             "translations": {"fa": "بیمارستان امام خمینی"}})  # fmt: skip
+        if kit_number:
+            doc["amendments"].append({"number": 3, "date": "2026-11-01", "version": version, "reason": "Kit labels."})
+            form = next(f for f in doc["forms"] if f["id"] == "administration")
+            form["fields"].append({"id": "kit_number", "label": "Kit number", "type": "text", "max_length": 16,
+                                   "translations": {"fa": "شماره کیت"}})  # fmt: skip
+            doc["analysis_plan"]["treatment"]["code_field"] = "kit_number"
+
+    return load_protocol_text(mutated_text(change), source=f"amended-{version}.yaml")
+
+
+def test_an_amendment_naming_another_code_field_makes_the_codes_held_anew(trial: Trial) -> None:
+    """| amendment                                   | codes held after                                      |
+    |---------------------------------------------|-------------------------------------------------------|
+    | a site added (the kit's form and field kept) | as before                                              |
+    | the code field becomes kit_number           | read anew from kit_number: none, until a save holds one |"""
+    nurse = who(trial, Role.STUDY_COORDINATOR)
+    first, first_code = randomized(trial)
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"preparation_code": first_code})
+    record = record_of(trial, first)
+    init_trial(trial.engine, _amended("3.0", kit_number=False))
+    assert held(trial) == {record: (first_code, first)}
+    init_trial(trial.engine, _amended("4.0", kit_number=True))
+    assert held(trial) == {}
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"kit_number": first_code})
+    assert held(trial) == {record: (first_code, first)}
