@@ -6,10 +6,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from trialwright.domain.forms import StoredValue
+from trialwright.protocol import Protocol
 
-__all__ = ["ArmReceived", "arm_received", "treatment_given"]
+__all__ = ["ArmReceived", "arm_received", "code_held", "kit_field", "treatment_given"]
+
+
+def kit_field(protocol: Protocol) -> tuple[str, str] | None:
+    """The form and field that record the preparation code given (``analysis_plan.treatment``'s ``form`` and
+    ``code_field``), which the kit check guards; None when the protocol declares no code field."""
+    plan = protocol.analysis_plan
+    treatment = plan.treatment if plan is not None else None
+    if treatment is None or treatment.code_field is None:
+        return None
+    return treatment.form, treatment.code_field
+
+
+def code_held(stored: StoredValue | Mapping[str, Any] | None) -> str | None:
+    """The preparation code a code field holds: its value as text when it holds a value (status ``value``; not
+    missing, not done or not applicable), else None. ``stored`` as the save holds it or as the JSON stores it."""
+    if stored is None:
+        return None
+    if isinstance(stored, StoredValue):
+        status, value = stored.status, stored.value
+    else:
+        status, value = stored.get("status", "value"), stored.get("value")
+    return None if status != "value" or value is None else str(value)
 
 
 def treatment_given(stored: StoredValue | None) -> bool:

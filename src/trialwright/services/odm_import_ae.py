@@ -308,7 +308,8 @@ def write_adverse_event(writer: Writer, s: Subject, e: ImportedEvent) -> None:
     session = writer.session
     event_id = inserted_id(
         session,
-        adverse_events.insert().values(ae_number=e.ae_number, participant_id=s.participant_id, site=s.site,
+        adverse_events.insert().values(ae_number=e.ae_number, number=int(e.ae_number.removeprefix("AE-")),
+                                       participant_id=s.participant_id, site=s.site,
                                        created_at=dt.datetime.fromisoformat(e.created_at), created_by=e.created_by),
     )  # fmt: skip
     for r in e.reports:

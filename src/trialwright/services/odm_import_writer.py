@@ -20,12 +20,14 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import evaluate
+from trialwright.domain.treatment import code_held, kit_field
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.bulk_writes import deferred_insert
 from trialwright.services.odm_import_common import ImportedLogEntry, ImportedVisit, Subject
 from trialwright.services.screening import _decision_detail, _dump, _typed_values
 from trialwright.services.users import UserView
+from trialwright.store.administered import hold, holders
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import inserted_id
 from trialwright.store.log_tables import log_codings, log_entries
@@ -190,6 +192,18 @@ class Writer:
         self.counts["records"] += (e.recorded is not None) + len(e.items)
         self.counts["earlier"] += sum(len(records) for records in e.history.values()) + len(e.earlier)
 
+    def _administered(self, participant_id: str, form_id: str, record_id: int, values: Mapping[str, Any]) -> None:
+        """The preparation code an imported administration record holds, recorded for the kit check
+        (``store/administered.py``) as the file has it: a code another participant's record holds already (data
+        from before the check) is kept too, unclaimed, and the kit check refuses to add to it."""
+        kit = kit_field(self.protocol)
+        code = code_held(values.get(kit[1])) if kit is not None and form_id == kit[0] else None
+        if code is None:
+            return
+        first = not holders(self.session, code)
+        if not hold(self.session, code, participant_id, form_id, record_id, claim=first):
+            hold(self.session, code, participant_id, form_id, record_id, claim=False)
+
     def _visit(self, s: Subject, v: ImportedVisit) -> None:
         by, at = v.created or (self.actor.username, self.now)
         visit_id = deferred_insert(  # the visits and forms of a batch written together (``bulk_writes``)
@@ -215,7 +229,7 @@ class Writer:
             lock = {}
             if tw["State"] == "locked" and tw.get("LockedBy"):
                 lock = {"lock": {"by": tw["LockedBy"], "at": tw.get("LockedAt"), "before": tw.get("StateBeforeLock")}}
-            deferred_insert(
+            record = deferred_insert(
                 self.session, form_records,
                 dict(participant_id=s.participant_id, visit_record_id=visit_id, form_id=form.form_id,
                      state=tw["State"], state_before_lock=tw.get("StateBeforeLock"), form_values=values,
@@ -226,6 +240,7 @@ class Writer:
                      signature_meaning=self.meaning if tw.get("SignedBy") else None,
                      locked_at=moments["LockedAt"], locked_by=tw.get("LockedBy")),
             )  # fmt: skip
+            self._administered(s.participant_id, form.form_id, int(record.id), form.values)
             audit.record(
                 self.session, actor=self.actor.username, role=self.actor.role.value, site=s.site,
                 participant=s.participant_id, form=form.form_id, action="import.odm",

@@ -19,8 +19,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from trialwright.domain.log_undeclared import undeclared
+from trialwright.domain.treatment import kit_field
 from trialwright.protocol import LoadedProtocol, Protocol, load_protocol_text
 from trialwright.services import audit, clock
+from trialwright.store.administered import rebuild
 from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.log_tables import log_entries
 from trialwright.store.prepared import Prepared
@@ -133,8 +135,14 @@ def _init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str) -> InitRe
             audit.record(session, actor=actor, action="trial.created", new_value={"trial_id": p.trial_id})
             old_version = None
         else:
-            old_version = next((row.version for row in stored if row.id == existing.current_protocol_version_id), None)
+            superseded = next((row for row in stored if row.id == existing.current_protocol_version_id), None)
+            old_version = superseded.version if superseded is not None else None
             session.execute(trial.update().values(current_protocol_version_id=version_id))
+            kit = kit_field(p)
+            if superseded is None or kit_field(_parsed(superseded.source_text, "<superseded>").protocol) != kit:
+                # The amendment names another form or code field for the kit check: its index is made anew from
+                # the records, by the new rule (``store/administered.py``).
+                rebuild(session.connection(), kit)
         audit.record(
             session,
             actor=actor,

@@ -12,7 +12,15 @@ from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.tables import metadata
 
-__all__ = ["field_verifications", "form_records", "queries", "soft_locks", "trial_locks", "visit_records"]
+__all__ = [
+    "administered_codes",
+    "field_verifications",
+    "form_records",
+    "queries",
+    "soft_locks",
+    "trial_locks",
+    "visit_records",
+]
 
 #: A visit as held (or missed) for one participant; unscheduled visits too.
 visit_records = Table(
@@ -55,6 +63,23 @@ form_records = Table(
     Column("locked_at", UTCDateTime(), nullable=True),
     Column("locked_by", String(64), nullable=True),
     UniqueConstraint("visit_record_id", "form_id", name="uq_form_records_visit_form"),
+)
+
+#: The preparation codes the administration records hold (the protocol's ``analysis_plan.treatment`` form and
+#: ``code_field``): one row per form record whose code field holds a value, written in the transaction that saves
+#: the record (``store/administered.py``), so that the kit check finds who holds a code by its index instead of
+#: reading every administration record. ``claim`` holds the code on exactly one row of each code (the earliest
+#: record), NULL on the others: its unique index makes a second participant's save of a code another transaction is
+#: saving wait for that one and then find it taken. Several rows of one code are one participant's records, or
+#: data from before the kit check (an import, a legacy record), which the check then refuses to add to.
+administered_codes = Table(
+    "administered_codes",
+    metadata,
+    Column("form_record_id", Integer, ForeignKey("form_records.id"), primary_key=True, autoincrement=False),
+    Column("preparation_code", Text, nullable=False, index=True),
+    Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False),
+    Column("form_id", String(64), nullable=False),
+    Column("claim", Text, nullable=True, unique=True),
 )
 
 #: Source data verification of one field of one form by the monitor: the stored value it verified (the field's

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.tables import metadata
@@ -28,6 +28,9 @@ adverse_events = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("ae_number", String(16), nullable=False, unique=True),
+    # The number of ``ae_number`` (AE-0001: 1): the next event's is the largest plus one, read from this index's
+    # last entry rather than by counting every event (``services/safety/reports.py``).
+    Column("number", Integer, nullable=False, index=True),
     Column("participant_id", String(32), ForeignKey("participants.participant_id"), nullable=False, index=True),
     Column("site", String(32), nullable=False, index=True),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -58,6 +61,8 @@ ae_reports = Table(
     Column("expected_event", Text, nullable=True),
     Column("criteria", Text, nullable=False),
     UniqueConstraint("event_id", "sequence", name="uq_ae_reports_event_sequence"),
+    # The serious related reports, searched at every randomization (the safety pause: ``dsmb_pause.py``).
+    Index("ix_ae_reports_serious_related", "serious", "related"),
 )
 
 #: A report sent on (an SAE to the sponsor, a SUSAR's initial or complete report), with when.

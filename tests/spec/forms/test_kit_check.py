@@ -12,6 +12,19 @@ Saving that field:
 | own code, but another participant's record     | randomized        | refused: "recorded already on another         |
 |   holds it already (e.g. data from before)     |                   |   participant's ... form"                     |
 
+Who holds a code is found by the index of ``administered_codes`` (``store/administered.py``), which the save keeps
+exact in its transaction:
+
+| step                                                              | codes held after (record -> code)         |
+|-------------------------------------------------------------------|-------------------------------------------|
+| the first participant saves their own code                        | their record -> their code                |
+| that code corrected away (the field cleared)                      | nothing                                   |
+| saved again                                                       | their record -> their code                |
+| another participant's record held it before the table (upgrade)   | refused; the other record corrected: saved |
+| two participants' saves of one code at once (PostgreSQL)          | the second refused by the kit check, not  |
+|                                                                   |   an IntegrityError; saved if the first   |
+|                                                                   |   rolls back                              |
+
 A refusal names the field and the rule ("kit check") and nothing else a blinded nurse should not learn: no
 arm (code, name or intervention), not whose code it is, not the right code. Nothing already saved is lost.
 The check follows the protocol's declaration, so a trial whose form is called ``dosing`` and whose field is
@@ -21,13 +34,17 @@ The check follows the protocol's declaration, so a trial whose form is called ``
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import column, delete, insert, select, table, update
 
+from tests.conftest import fresh_database
+from tests.migrations import downgrade
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, username, who
@@ -35,10 +52,12 @@ from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol, load_protocol, load_protocol_text
 from trialwright.services.forms import FormError, get_form, save_form
 from trialwright.services.randomization import generate_list, randomize
+from trialwright.services.trial import init_trial
 from trialwright.services.users import issue_token
 from trialwright.settings import Settings
 from trialwright.store.data_tables import form_records
 from trialwright.store.engine import session_scope
+from trialwright.store.migrate import upgrade
 from trialwright.web.app import create_app
 
 
@@ -94,24 +113,129 @@ def test_only_the_participants_own_code_is_accepted(trial: Trial) -> None:
     )
 
 
+AD_COLUMNS = ("form_record_id", "preparation_code", "participant_id", "form_id", "claim")
+
+
+def given_already(code: str) -> str:
+    return (f"preparation_code: {code} is recorded already on another participant's administration form (kit check: "
+            "a preparation code is given once); the data manager resolves the other record first")  # fmt: skip
+
+
+def held(trial: Trial) -> dict[int, tuple[str, str]]:
+    """The administered codes: record -> (code, participant)."""
+    from trialwright.store.data_tables import administered_codes
+
+    with session_scope(trial.engine) as session:
+        rows = session.execute(select(administered_codes)).all()
+    return {r.form_record_id: (r.preparation_code, r.participant_id) for r in rows}
+
+
+def record_of(trial: Trial, pid: str) -> int:
+    with session_scope(trial.engine) as session:
+        return int(session.execute(select(form_records.c.id).where(form_records.c.participant_id == pid)).scalar_one())
+
+
 def test_a_code_another_administration_record_holds_is_refused(trial: Trial) -> None:
     nurse = who(trial, Role.STUDY_COORDINATOR)
-    first, _ = randomized(trial)
+    first, first_code = randomized(trial)
     second, second_code = randomized(trial)
     save_form(trial.engine, nurse, first, "infusion", "administration", {"volume": 3.0})
-    # Data from before the kit check: the first participant's record holds the second's code.
+    # Data from before the kit check (and before its table): the first participant's record holds the second's code;
+    # the upgrade that makes the table finds it there.
+    downgrade(trial.engine, "0040")
     with session_scope(trial.engine) as session:
         session.execute(
             update(form_records)
             .where(form_records.c.participant_id == first)
             .values(form_values=json.dumps({"preparation_code": {"value": second_code}}))
         )
-    assert refusal(trial, second, {"preparation_code": second_code}) == (
-        f"preparation_code: {second_code} is recorded already on another participant's administration form "
-        "(kit check: a preparation code is given once); the data manager resolves the other record first"
-    )
+    upgrade(trial.engine)
+    assert held(trial) == {record_of(trial, first): (second_code, first)}
+    assert refusal(trial, second, {"preparation_code": second_code}) == given_already(second_code)
     with session_scope(trial.engine) as session:
         assert session.execute(select(form_records.c.id).where(form_records.c.participant_id == second)).first() is None
+    # The data manager corrects the first record to the first participant's own code: the second's is free.
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"preparation_code": first_code},
+              reason="label misread")  # fmt: skip
+    save_form(trial.engine, nurse, second, "infusion", "administration", {"preparation_code": second_code})
+    assert held(trial) == {
+        record_of(trial, first): (first_code, first),
+        record_of(trial, second): (second_code, second),
+    }
+
+
+def test_a_corrected_code_keeps_the_codes_held_exact(trial: Trial) -> None:
+    nurse = who(trial, Role.STUDY_COORDINATOR)
+    first, first_code = randomized(trial)
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"preparation_code": first_code})
+    record = record_of(trial, first)
+    assert held(trial) == {record: (first_code, first)}
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"preparation_code": None})
+    assert held(trial) == {}
+    cleared = get_form(trial.engine, nurse, first, "infusion", "administration")
+    assert cleared is not None and "preparation_code" not in cleared.values
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"preparation_code": first_code, "volume": 2})
+    assert held(trial) == {record: (first_code, first)}
+    # A save that changes another field leaves the code where it is.
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"volume": 2.5})
+    assert held(trial) == {record: (first_code, first)}
+
+
+@pytest.fixture
+def pg_url(tmp_path: Path, postgres_available: str | None) -> Iterator[str]:
+    """PostgreSQL only: SQLite runs one writer at a time, so no two saves are ever in flight together there."""
+    with fresh_database("postgresql", tmp_path, postgres_available) as url:
+        yield url
+
+
+def test_two_participants_saving_one_code_at_once_the_second_is_refused(pg_url: str) -> None:
+    """PostgreSQL: the other participant's save holding the code is in flight (its row written, not committed) when
+    this save checks; this save's claim waits for it, and when it commits, the save is refused by the kit check (not
+    an IntegrityError), nothing of it kept; when it rolls back instead, the save goes through. (No allocation gives
+    one code to two participants, so the other save in flight is written here, as an import or a legacy record
+    could hold the code.)"""
+    trial = make_trial(pg_url)
+    try:
+        generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=20)
+        nurse = who(trial, Role.STUDY_COORDINATOR)
+        first, first_code = randomized(trial)
+        second, _ = randomized(trial)
+        save_form(trial.engine, nurse, second, "infusion", "administration", {"volume": 3.0})
+        other = record_of(trial, second)
+        for outcome in ("commit", "rollback"):
+            outcomes: list[Any] = []
+            with trial.engine.connect() as conn:
+                in_flight = conn.begin()
+                conn.execute(insert(table("administered_codes", *map(column, AD_COLUMNS))).values(
+                    form_record_id=other, preparation_code=first_code, participant_id=second, form_id="administration",
+                    claim=first_code,
+                ))  # fmt: skip
+
+                def save(into: list[Any]) -> None:
+                    try:
+                        into.append(save_form(trial.engine, nurse, first, "infusion", "administration",
+                                              {"preparation_code": first_code}))  # fmt: skip
+                    except Exception as exc:
+                        into.append(exc)  # what it raised is the point
+
+                thread = threading.Thread(target=save, args=(outcomes,))
+                thread.start()
+                thread.join(timeout=3)
+                assert thread.is_alive() and outcomes == []  # it waits for the save in flight
+                in_flight.commit() if outcome == "commit" else in_flight.rollback()
+                thread.join(timeout=30)
+            (result,) = outcomes
+            if outcome == "commit":
+                assert isinstance(result, FormError) and str(result) == given_already(first_code)
+                assert held(trial) == {other: (first_code, second)}
+                assert get_form(trial.engine, nurse, first, "infusion", "administration") is None
+                with session_scope(trial.engine) as session:
+                    session.execute(delete(table("administered_codes")))
+            else:
+                assert not isinstance(result, Exception), result
+                assert held(trial) == {record_of(trial, first): (first_code, first)}
+    finally:
+        trial.engine.dispose()
 
 
 def test_the_api_answers_a_kit_check_refusal_as_422_naming_the_field(trial: Trial) -> None:
@@ -163,3 +287,42 @@ def test_the_form_and_field_come_from_the_protocol(database_url: str) -> None:
         assert saved.values["kit_number"].value == first_code
     finally:
         trial.engine.dispose()
+
+
+# --- an amendment that names another code field -----------------------------------------------------------------
+
+
+def _amended(version: str, *, kit_number: bool) -> Any:
+    """The first protocol at ``version``: a site added (amendment 2), and with ``kit_number`` also the administration
+    form's new field kit_number named as the code field (amendment 3)."""
+
+    def change(doc: Any) -> None:
+        doc["version"] = {"number": version, "date": "2026-11-01"}
+        doc["amendments"].append({"number": 2, "date": "2026-11-01", "version": "3.0", "reason": "A third site."})
+        doc["sites"].append({"code": "IMA", "name": "Imam Khomeini Hospital", "timezone": "Asia/Tehran",
+                             "translations": {"fa": "بیمارستان امام خمینی"}})  # fmt: skip
+        if kit_number:
+            doc["amendments"].append({"number": 3, "date": "2026-11-01", "version": version, "reason": "Kit labels."})
+            form = next(f for f in doc["forms"] if f["id"] == "administration")
+            form["fields"].append({"id": "kit_number", "label": "Kit number", "type": "text", "max_length": 16,
+                                   "translations": {"fa": "شماره کیت"}})  # fmt: skip
+            doc["analysis_plan"]["treatment"]["code_field"] = "kit_number"
+
+    return load_protocol_text(mutated_text(change), source=f"amended-{version}.yaml")
+
+
+def test_an_amendment_naming_another_code_field_makes_the_codes_held_anew(trial: Trial) -> None:
+    """| amendment                                   | codes held after                                      |
+    |---------------------------------------------|-------------------------------------------------------|
+    | a site added (the kit's form and field kept) | as before                                              |
+    | the code field becomes kit_number           | read anew from kit_number: none, until a save holds one |"""
+    nurse = who(trial, Role.STUDY_COORDINATOR)
+    first, first_code = randomized(trial)
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"preparation_code": first_code})
+    record = record_of(trial, first)
+    init_trial(trial.engine, _amended("3.0", kit_number=False))
+    assert held(trial) == {record: (first_code, first)}
+    init_trial(trial.engine, _amended("4.0", kit_number=True))
+    assert held(trial) == {}
+    save_form(trial.engine, nurse, first, "infusion", "administration", {"kit_number": first_code})
+    assert held(trial) == {record: (first_code, first)}

@@ -62,7 +62,8 @@ def _course(session: Any, pid: str, visit_row: int, status: dict[str, Any], ende
 
 def _event(session: Any, pid: str, number: str, outcomes: list[str], died_on: dt.date) -> None:
     event = int(session.execute(insert(adverse_events).values(
-        ae_number=number, participant_id=pid, site="RAZ", created_at=NOW, created_by="setup",
+        ae_number=number, number=int(number.removeprefix("AE-")), participant_id=pid, site="RAZ", created_at=NOW,
+        created_by="setup",
     ).returning(adverse_events.c.id)).scalar_one())  # fmt: skip
     for sequence, outcome in enumerate(outcomes):
         assessment = {"onset": INFUSED.isoformat(), "outcome": outcome, "term": "Respiratory failure",

@@ -20,6 +20,7 @@ from trialwright.domain.declared import Missing, derivation_order, evaluate
 from trialwright.domain.derivations import components, derive
 from trialwright.domain.forms import StoredValue, dump_values, round_half_up
 from trialwright.domain.roles import SYSTEM_ACTOR
+from trialwright.domain.treatment import code_held, kit_field
 from trialwright.domain.visits import window_of
 from trialwright.domain.wording import check_words, field_words
 from trialwright.protocol import Derivation, Protocol
@@ -29,7 +30,7 @@ from trialwright.services.deaths import death_of
 from trialwright.services.forms.common import RefusedValues, _load, _tz
 from trialwright.services.forms.queries import _auto_close, _open_query
 from trialwright.services.forms.visits import _references
-from trialwright.store.data_tables import form_records
+from trialwright.store.administered import claimant, hold, holders, release
 from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import screenings
 
@@ -368,23 +369,23 @@ def _kit_check(
     form_id: str,
     values: Mapping[str, StoredValue],
     changed: Sequence[str],
-) -> None:
+) -> Sequence[Any] | None:
     """The kit check: a preparation code entered on the form the protocol names as recording the
     administration (``analysis_plan.treatment``: its ``form`` and ``code_field``) must be the code allocated to
-    this participant, and not one another participant's administration record holds already.
+    this participant, and not one another participant's administration record holds already (found by the index of
+    ``administered_codes``, not by reading the records). The rows holding the code (for ``_kit_codes``), or None
+    when nothing was checked.
 
     The refusal says only "not this participant's code": never whose code it is, which arm, or what the right
     code is, so a blinded nurse learns nothing from a wrong label but to stop.
     """
-    plan = protocol.analysis_plan
-    treatment = plan.treatment if plan is not None else None
-    if treatment is None or treatment.code_field is None or form_id != treatment.form:
-        return
-    name = treatment.code_field
-    stored = values.get(name)
-    if name not in changed or stored is None or stored.status != "value" or stored.value is None:
-        return
-    code = str(stored.value)
+    kit = kit_field(protocol)
+    if kit is None or form_id != kit[0]:
+        return None
+    name = kit[1]
+    code = code_held(values.get(name))
+    if name not in changed or code is None:
+        return None
     allocated = session.execute(
         select(allocation_entries.c.preparation_code).where(allocation_entries.c.participant_id == participant_id)
     ).scalar()
@@ -402,19 +403,52 @@ def _kit_check(
                 "it: check the label against the participant's randomization record"
             ]
         )
-    others = session.execute(
-        select(form_records.c.form_values).where(
-            form_records.c.form_id == form_id,
-            form_records.c.participant_id != participant_id,
-            form_records.c.form_values.contains(code, autoescape=True),
-        )
-    ).scalars()
-    for text in others:
-        other = json.loads(text).get(name) or {}
-        if other.get("status", "value") == "value" and str(other.get("value")) == code:
-            raise RefusedValues(
-                [
-                    f"{name}: {code} is recorded already on another participant's {form_id} form (kit check: a "
-                    "preparation code is given once); the data manager resolves the other record first"
-                ]
-            )
+    held = holders(session, code)
+    if any(h.participant_id != participant_id for h in held):
+        raise RefusedValues([_given_already(name, code, form_id)])
+    return held
+
+
+def _given_already(name: str, code: str, form_id: str) -> str:
+    return (f"{name}: {code} is recorded already on another participant's {form_id} form (kit check: a preparation "
+            "code is given once); the data manager resolves the other record first")  # fmt: skip
+
+
+def _kit_codes(
+    session: Session,
+    protocol: Protocol,
+    participant_id: str,
+    form_id: str,
+    record_id: int,
+    was: Mapping[str, StoredValue],
+    now: Mapping[str, StoredValue],
+    held: Sequence[Any] | None,
+) -> None:
+    """Keep ``administered_codes`` exact for a record this save wrote (``was``: its values before, ``now``: as
+    written), in the save's transaction: a code it no longer holds is let go, a code it holds now is recorded. A
+    code another participant's save claimed since the check read (a concurrent save that committed first) is refused
+    as the kit check refuses it (the transaction then rolls back: nothing of the save is kept)."""
+    kit = kit_field(protocol)
+    if kit is None or form_id != kit[0]:
+        return
+    name = kit[1]
+    before, after = code_held(was.get(name)), code_held(now.get(name))
+    if before == after:
+        return
+    if before is not None:
+        release(session, before, record_id)
+    if after is None:
+        return
+    if held is None:  # not typed (a derived code): read here, refused as typed
+        held = holders(session, after)
+        if any(h.participant_id != participant_id for h in held):
+            raise RefusedValues([_given_already(name, after, form_id)])
+    first = not any(h.form_record_id != record_id for h in held)
+    if hold(session, after, participant_id, form_id, record_id, claim=first):
+        return
+    # The claim was taken meanwhile: by this participant's save of another record (then this one holds it too), or
+    # by another participant's, which the kit check refuses.
+    if claimant(session, after) == participant_id and hold(session, after, participant_id, form_id, record_id,
+                                                            claim=False):  # fmt: skip
+        return
+    raise RefusedValues([_given_already(name, after, form_id)])

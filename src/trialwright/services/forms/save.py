@@ -33,7 +33,14 @@ from trialwright.services.bulk_writes import deferred_insert, deferred_update, d
 from trialwright.services.coherence import refused_breaches
 from trialwright.services.deaths import forms_written
 from trialwright.services.errors import FormError
-from trialwright.services.forms.checks import _after_death, _derive_all, _kit_check, _refused_checks, _run_checks
+from trialwright.services.forms.checks import (
+    _after_death,
+    _derive_all,
+    _kit_check,
+    _kit_codes,
+    _refused_checks,
+    _run_checks,
+)
 from trialwright.services.forms.common import (
     DATA_ENTRY,
     FormView,
@@ -203,7 +210,7 @@ def _save_now(
         if row is not None:
             return row
         return _create_empty(session, protocol, version, actor, participant, visit_row, form_id, reason)
-    _kit_check(session, protocol, participant.participant_id, form_id, merged, changed)
+    held = _kit_check(session, protocol, participant.participant_id, form_id, merged, changed)
     # A draft may be corrected without a reason (the trail still keeps the old value); after that, not.
     if state is not FormState.DRAFT and not (reason or "").strip():
         fields = ", ".join(f"{form_id}.{name}" for name in changed)  # said by their labels on the pages
@@ -274,6 +281,7 @@ def _save_now(
                     reason=reason,
                     detail={"visit": visit_id, "verified_by": row.verified_by},
                 )
+    _kit_codes(session, protocol, participant_id, form_id, int(record_id), old, pending[form_id], held)
     for name in changed:
         audit.record(
             session,
@@ -308,6 +316,7 @@ def _save_now(
                 )
         if fid != form_id and not _same_values(values, before[fid]) and _dump(values) != _dump(before[fid]):
             _keep_form(session, deferred_update(session, form_records, rows[fid].id, {"form_values": _dump(values)}))
+            _kit_codes(session, protocol, participant_id, fid, int(rows[fid].id), before[fid], values, None)
     for breach in (b for b in validated.soft if b.field in changed):
         _open_query(
             session,
