@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.roles import Role, only_roles_may
@@ -158,9 +158,16 @@ def _soft_row(session: Session, scope: str, target: str) -> Any:
     ).first()
 
 
-def require_unlocked(session: Session, participant_id: str | None = None, *, site: str | None = None) -> None:
-    """Refuse a data change while the trial is locked, or (given the participant) while the participant or their
-    site is soft-locked. A caller that has read the participant passes their ``site`` (one look-up fewer).
+def require_unlocked(
+    session: Session,
+    participant_id: str | None = None,
+    *,
+    site: str | None = None,
+    error: type[Exception] = FormError,
+) -> None:
+    """Refuse a data change (raising ``error``) while the trial is locked, or (given the participant) while the
+    participant or their site is soft-locked, or (given a site alone: a screening before enrolment) while the site
+    is soft-locked. A caller that has read the participant passes their ``site`` (one look-up fewer).
 
     The change holds the data-lock lock (shared) until it commits, and a lock or soft lock being set holds it alone:
     so no change checked before a lock commits after it (PostgreSQL; SQLite has one writer at a time). It is taken
@@ -168,7 +175,7 @@ def require_unlocked(session: Session, participant_id: str | None = None, *, sit
     hold_data_lock(session)
     refusal = _frozen(session, participant_id, site)
     if refusal is not None:
-        raise FormError(refusal)
+        raise error(refusal)
 
 
 def frozen(engine: Engine, participant_id: str | None = None) -> str | None:
@@ -186,7 +193,7 @@ def _frozen(session: Session, participant_id: str | None, site: str | None) -> s
             f"trial: the database is locked (since {row.at:%Y-%m-%d %H:%M} UTC, by {row.by}); "
             "the data manager unlocks it with a reason"
         )
-    if participant_id is None:
+    if participant_id is None and site is None:
         return None
     if site is None:
         site = once(
@@ -196,7 +203,9 @@ def _frozen(session: Session, participant_id: str | None, site: str | None) -> s
                 select(participants.c.site).where(participants.c.participant_id == participant_id)
             ).scalar(),
         )
-    targets = [("participant", participant_id)] + ([("site", site)] if site is not None else [])
+    targets = ([("participant", participant_id)] if participant_id is not None else []) + (
+        [("site", site)] if site is not None else []
+    )
     # The latest row of each target decides; both are read in one statement.
     found = once(
         session,
@@ -222,6 +231,26 @@ def _frozen(session: Session, participant_id: str | None, site: str | None) -> s
     return None
 
 
+def frozen_expression(participant_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether ``_frozen`` refuses a change of the participant (``participant_id``, a bound parameter or column), as
+    an SQL expression a hot path reads with its other facts in one statement (the randomization's): the trial
+    locked, or the latest soft-lock row of the participant or their site locked. True only where ``_frozen`` gives a
+    refusal, whose words ``require_unlocked`` then raises. Read under the data lock (``DATA_LOCK``), as
+    ``require_unlocked`` reads."""
+
+    def latest(table: Any, *where: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.coalesce(
+            select(table.c.locked).where(*where).order_by(table.c.id.desc()).limit(1).scalar_subquery(), false()
+        )
+
+    site = select(participants.c.site).where(participants.c.participant_id == participant_id).scalar_subquery()
+    return or_(
+        latest(trial_locks),
+        latest(soft_locks, soft_locks.c.scope == "participant", soft_locks.c.target == participant_id),
+        latest(soft_locks, soft_locks.c.scope == "site", soft_locks.c.target == site),
+    )
+
+
 def lock_state(engine: Engine) -> LockState:
     """The trial lock now."""
     with read_scope(engine) as session:
@@ -232,6 +261,8 @@ def lock_state(engine: Engine) -> LockState:
 
 
 _DATA_LOCK = "data_lock"
+#: The name of the data lock (``serialise``): a hot path takes it shared in a statement of its own (PostgreSQL).
+DATA_LOCK = _DATA_LOCK
 _GUARDED = "trialwright.lock.guarded"
 #: The answers ``require_unlocked`` reads once (``bulk_reads.once``) that a trial or soft lock changes.
 _LOCK_FACTS = ("trial_lock", "soft_locks")

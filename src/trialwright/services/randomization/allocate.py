@@ -38,6 +38,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import digest_of
 from trialwright.services.errors import denied
+from trialwright.services.lock import DATA_LOCK, frozen_expression, require_unlocked
 from trialwright.services.paging import keyset_page
 from trialwright.services.randomization.common import (
     RANDOMIZERS,
@@ -109,6 +110,9 @@ def _participant_facts(*, lock: bool, serialised: bool = False) -> Select[Any]:
     if serialised:
         from_a_list = any_(bindparam("list_shas", type_=ARRAY(String))) == CURRENT_SHA
         columns.append(serialised_by("randomization", shared_if=from_a_list).label("randomization_lock"))
+        # The data lock, shared, as every data change holds it (``services.lock.require_unlocked``): a database or
+        # soft lock being set waits for this randomization, and ``_ready`` reads the lock facts after it.
+        columns.append(serialised_by(DATA_LOCK, shared_if=true()).label("data_lock"))
     query = (
         select(*columns)
         .join_from(participants, screenings, screenings.c.id == participants.c.screening_id)
@@ -310,6 +314,7 @@ def _ready_facts(free: bool = False) -> Select[Any]:
         # The randomization number, taken only when nothing refuses and an entry was found: no pause facts to
         # weigh, not randomized, nothing imported, not withdrawn, a list. Else NULL (``_next_number`` takes it).
         may = and_(
+            ~facts.c.frozen,
             ~facts.c.pause_facts,
             ~facts.c.randomized,
             ~facts.c.imported,
@@ -322,6 +327,7 @@ def _ready_facts(free: bool = False) -> Select[Any]:
     first = select(allocation_lists.c.id, allocation_lists.c.seed).order_by(allocation_lists.c.id).limit(1)
     participant_id: ColumnElement[str] = bindparam("participant_id")
     return select(
+        frozen_expression(participant_id).label("frozen"),
         PAUSE_FACTS.label("pause_facts"),
         select(allocation_entries.c.id)
         .where(allocation_entries.c.participant_id == participant_id)
@@ -361,6 +367,8 @@ def _ready(
         else {"participant_id": participant_id, "stratum": free_in}
     )
     (facts,) = _prepared_ready_facts(free_in is not None).rows(session, parameters)
+    if facts["frozen"]:  # the database locked, or the participant or their site soft-locked: refused in its words
+        require_unlocked(session, participant_id, error=RandomizationError)
     # Read again after the locks: a withdrawal committed while this request waited for the participant's row is not
     # in the snapshot of the statement that waited (PostgreSQL, READ COMMITTED).
     refuse_withdrawn(participant_id, "intervention", facts["withdrawn_on"])

@@ -22,6 +22,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.design import Preparation, PreparationAttribute
 from trialwright.services import audit, clock
 from trialwright.services.errors import denied
+from trialwright.services.lock import require_unlocked
 from trialwright.services.paging import keyset_page
 from trialwright.services.randomization.common import (
     AllocationTampered,
@@ -223,6 +224,8 @@ def prepare_in(
     ``AllocationTampered`` raised here is the caller's to audit once its transaction is rolled back."""
     _pharmacist(actor)
     instruction = _instruction_in(session, protocol, actor, preparation_code)
+    site = participant_row(session, actor, instruction.participant_id or "").site
+    require_unlocked(session, instruction.participant_id, site=site, error=RandomizationError)
     if not instruction.to_prepare:
         raise RandomizationError(f"preparation_code: {preparation_code} has nothing to prepare (no product)")
     if instruction.prepared:
@@ -236,7 +239,6 @@ def prepare_in(
         stored = validate_preparation(preparation, values)
     except PreparationError as exc:
         raise PreparationRefused(exc.problems) from None
-    site = participant_row(session, actor, instruction.participant_id or "").site
     session.execute(
         preparations.insert().values(
             preparation_code=preparation_code,

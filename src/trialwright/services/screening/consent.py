@@ -20,6 +20,7 @@ from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
+from trialwright.services.lock import require_unlocked
 from trialwright.services.screening.common import (
     ScreeningError,
     ScreeningView,
@@ -30,7 +31,7 @@ from trialwright.services.screening.common import (
     _typed_values,
     _view,
 )
-from trialwright.services.screening.log import _store_values
+from trialwright.services.screening.log import _require_unlocked, _store_values
 from trialwright.services.screening.withdrawal import _insert_withdrawal
 from trialwright.services.trial import current_protocol, protocol_in
 from trialwright.services.users import UserView
@@ -188,6 +189,7 @@ def record_consent_in(
     if assent_obtained_at is not None:
         assent_obtained_at = _not_future(assent_obtained_at, "assent_obtained_at")
     row = _row(session, actor, screening_id)
+    _require_unlocked(session, row)
     previous = session.execute(select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)).all()
     problem = consent_problem(
         protocol, site=row.site, screened_on=row.screened_on, form_version=form_version, given_by=given_by,
@@ -408,6 +410,7 @@ def enrol_in(session: Session, actor: UserView, screening_id: int) -> tuple[Any,
     the enrolment, and the participant id issued."""
     row = _row(session, actor, screening_id)
     label = f"{row.site}-S{row.number:04d}"
+    require_unlocked(session, site=row.site, error=ScreeningError)
     if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
         raise ScreeningError(f"screening: {label} is already enrolled")
     if row.decision != Decision.ELIGIBLE.value:

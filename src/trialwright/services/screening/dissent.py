@@ -23,6 +23,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.text import checked_text
 from trialwright.services import audit
 from trialwright.services.errors import denied
+from trialwright.services.lock import require_unlocked
 from trialwright.services.screening.common import NotFound, ScreeningError, WithdrawalCause, WithdrawalScope, _now
 from trialwright.services.screening.withdrawal import withdraw
 from trialwright.services.trial import current_protocol
@@ -127,6 +128,7 @@ def record_dissent_decision(
                  cause=WithdrawalCause.WITHDREW_CONSENT.value, reason=reason, withdrawn_on=None)  # fmt: skip
         return dissent
     with session_scope(engine) as session:
+        require_unlocked(session, participant_id, site=dissent.site, error=ScreeningError)
         detail: dict[str, Any] = {"consent": dissent.consent_id}
         audit.record(session, actor=actor.username, role=actor.role.value, site=dissent.site,
                      participant=participant_id, form="consent", action=CONTINUED,

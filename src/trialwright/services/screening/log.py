@@ -17,6 +17,7 @@ from trialwright.domain.eligibility import Decision, evaluate, validate_values
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit
+from trialwright.services.lock import require_unlocked
 from trialwright.services.screening.common import (
     NonEnrolmentReason,
     ScreeningError,
@@ -73,6 +74,7 @@ def screen_in(
     typed = validate_values(protocol, values)
     decision = evaluate(protocol, typed)
     now = _now()
+    require_unlocked(session, site=site, error=ScreeningError)  # the database lock, or the site's soft lock
     serialise(session, f"screening:{site}")
     number = (session.execute(select(func.max(screenings.c.number)).where(screenings.c.site == site)).scalar() or 0) + 1
     new_id = inserted_id(
@@ -129,6 +131,7 @@ def update_screening(
     checked_text(reason, "reason", error=ScreeningError)
     with session_scope(engine) as session:
         row = _row(session, actor, screening_id)
+        _require_unlocked(session, row)
         old = _typed_values(protocol, json.loads(row.screening_values))
         changed = {k: v for k, v in typed.items() if old.get(k) != v}
         overwritten = [k for k in changed if old.get(k) is not None]
@@ -189,6 +192,15 @@ def _store_values(
     )
 
 
+def _require_unlocked(session: Session, row: Any) -> None:
+    """Refuse a change of a screening (``row``) while the database is locked, or its site, or once enrolled its
+    participant, is soft-locked (``services.lock.require_unlocked``, raising a ``ScreeningError``)."""
+    participant_id = session.execute(
+        select(participants.c.participant_id).where(participants.c.screening_id == row.id)
+    ).scalar()
+    require_unlocked(session, participant_id, site=row.site, error=ScreeningError)
+
+
 def non_enrolment_problem(reason: str, text_: str | None, decision: str | None) -> str | None:
     """The first rule a reason for not enrolling breaks, as ``field: why``, or None; ``decision``: the screening's
     (None: not read yet). ``set_non_enrolment`` and ``import odm`` (``odm_import_consents``) check by these rules."""
@@ -222,6 +234,7 @@ def set_non_enrolment_in(
     """``set_non_enrolment`` in the caller's transaction, the reason already checked (``NonEnrolmentReason``); the
     caller reads the view it needs."""
     row = _row(session, actor, screening_id)
+    _require_unlocked(session, row)
     if (problem := non_enrolment_problem(code.value, text_, row.decision)) is not None:
         raise ScreeningError(problem)
     if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():

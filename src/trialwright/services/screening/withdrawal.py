@@ -14,6 +14,7 @@ from trialwright.domain.text import checked_text
 from trialwright.services import audit
 from trialwright.services.deaths import death_of
 from trialwright.services.errors import denied
+from trialwright.services.lock import require_unlocked
 from trialwright.services.screening.common import (
     _CAUSE_SCOPES,
     NotFound,
@@ -102,6 +103,7 @@ def withdraw(
         if participant is None:
             raise NotFound("no such participant")
         _check_site(actor, participant.site)
+        require_unlocked(session, participant_id, site=participant.site, error=ScreeningError)
         zone = protocol.site(participant.site).timezone
         today = local_date(_now(), zone)
         if withdrawn_on is None:
