@@ -205,6 +205,8 @@ def masked_role_names(p: Protocol) -> frozenset[str]:
 
 #: The roles that fill forms (``services.forms.common.DATA_ENTRY``; a spec holds the two equal).
 DATA_ENTRY_ROLES: tuple[str, ...] = ("investigator", "study_coordinator", "outcome_assessor")
+#: The roles that read the lock readiness report (``services.readiness.READERS``), which does not ask ``kept_forms``.
+_READINESS_READERS = frozenset({"data_manager", "monitor"})
 #: The role that runs the analysis and reads its report in a masked trial (``services.analysis.ANALYSTS``, less the
 #: unblinded statistician, who knows the arms).
 _MASKED_ANALYST = "blinded_statistician"
@@ -217,7 +219,8 @@ def _forms_revealing_arm(p: Protocol) -> Iterator[Found]:
     and is shown to masked roles: a derived field of another form (its value would carry the arm onto a form masked
     staff read; a derived field of the form itself is kept with it), a data check (its query is on the
     participant's list, read by masked staff), and an outcome's estimand while the blinded statistician, who runs
-    the analysis, is masked."""
+    the analysis, is masked. Refused too while a path that does not keep the form yet is read by a masked role:
+    the lock readiness report (data manager, monitor), and any log (``logs[].reveals_arm``)."""
     for i, log in enumerate(p.logs):
         if log.reveals_arm:  # a log's entries are read on paths that do not ask kept_forms: refused, never leaked
             yield f"logs[{i}].reveals_arm", (
@@ -246,6 +249,14 @@ def _forms_revealing_arm(p: Protocol) -> Iterator[Found]:
             )
     if not masked:
         return
+    if readers := sorted(_READINESS_READERS & masked):
+        for i, form in enumerate(p.forms):
+            if form.reveals_arm:  # a path that does not ask kept_forms yet: refused, never leaked
+                yield f"forms[{i}].reveals_arm", (
+                    f"{form.id} reveals the arm, but the lock readiness report, read by the masked "
+                    f"{' and the '.join(r.replace('_', ' ') for r in readers)}, does not keep it from them yet (its "
+                    "blockers name the form's state and queries): unmask them, or remove reveals_arm"
+                )
 
     def reads(refs: list[str]) -> list[str]:
         return [ref for ref in refs if ref.partition(".")[0] in revealing]

@@ -6,8 +6,8 @@ is pointless (nothing masked) or unusable (every role that fills forms masked), 
 reads it (a derived field elsewhere, a data check, an estimand while the blinded statistician is masked).
 
 The first trial's file gains a ward form, ``ward_dressings.dressing_changes``, at the baseline visit. The trial
-masks the outcome assessor (WOUND-2's masking); the table spec over every role masks the monitor, the data
-manager and the blinded statistician too. On SQLite and PostgreSQL.
+masks the outcome assessor (WOUND-2's masking); the table spec over every role masks the administrator and the
+blinded statistician too. On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -133,6 +133,9 @@ REFUSED: list[tuple[str, Mutation, str, str]] = [
      "on a form that reveals the arm, but labs is read by masked roles"),
     ("a data check reading it", _and(masking("outcome_assessor"), _data_check), "data_checks[{check}]",
      "check dressings_vs_crp reads ward_dressings.dressing_changes, on a form that reveals the arm"),
+    ("a form revealing the arm while the lock readiness readers are masked (not kept there yet)",
+     masking("outcome_assessor", "monitor"), "forms[{w}].reveals_arm",
+     "the lock readiness report, read by the masked monitor, does not keep it from them yet"),
     ("a log revealing the arm (not kept yet)",
      _and(masking("outcome_assessor"), lambda doc: doc["logs"][0].__setitem__("reveals_arm", True)),
      "logs[0].reveals_arm", "the conmeds log cannot be kept from masked roles yet"),
@@ -168,8 +171,8 @@ ACCEPTED: list[tuple[str, Mutation, frozenset[str]]] = [
     ("the outcome assessor masked (WOUND-2)", masking("outcome_assessor"), frozenset({"outcome_assessor"})),
     ("an estimand on it, the blinded statistician unmasked", _and(masking("outcome_assessor"), _estimand),
      frozenset({"outcome_assessor"})),
-    ("four roles masked", masking("outcome_assessor", "monitor", "data_manager", "blinded_statistician"),
-     frozenset({"outcome_assessor", "monitor", "data_manager", "blinded_statistician"})),
+    ("three roles masked", masking("outcome_assessor", "administrator", "blinded_statistician"),
+     frozenset({"outcome_assessor", "administrator", "blinded_statistician"})),
 ]  # fmt: skip
 
 
@@ -304,12 +307,14 @@ def test_the_pages_refuse_the_assessor_by_the_rule_and_show_the_nurse(wound: tup
 
 # --- every role, every read path ----------------------------------------------------------------------------------
 
-FOUR = ("outcome_assessor", "monitor", "data_manager", "blinded_statistician")
+#: The masked roles of the table: a reader of the audit trail, REDCap and the casebook, an exporter and analyst, and
+#: the assessor (the monitor and the data manager read the lock readiness, which ``protocol check`` keeps unmasked).
+THREE = ("outcome_assessor", "administrator", "blinded_statistician")
 
 
 @pytest.fixture
 def everyone(database_url: str) -> Iterator[tuple[Trial, str]]:
-    trial, pid = _trial(database_url, masking(*FOUR))
+    trial, pid = _trial(database_url, masking(*THREE))
     yield trial, pid
     trial.engine.dispose()
 
@@ -353,7 +358,7 @@ def test_no_masked_role_reads_the_form_on_any_path_and_every_unmasked_reader_doe
     everyone: tuple[Trial, str],
 ) -> None:
     trial, pid = everyone
-    protocol = load_protocol_text(mutated_text(masking(*FOUR))).protocol
+    protocol = load_protocol_text(mutated_text(masking(*THREE))).protocol
     masked = masked_roles(protocol)
     table = {role: _reads(trial, pid, role) for role in Role}
     for role, paths in table.items():
@@ -362,20 +367,21 @@ def test_no_masked_role_reads_the_form_on_any_path_and_every_unmasked_reader_doe
                 assert shown is not True, f"{role.value} (masked) reads the form by the {name}: {paths}"
     # The unmasked readers do read it where their role reads anything (so the table can fail).
     assert table[Role.STUDY_COORDINATOR]["form"] and table[Role.STUDY_COORDINATOR]["casebook"]
-    assert table[Role.INVESTIGATOR]["schedule"] and table[Role.ADMINISTRATOR]["audit trail"]
-    assert table[Role.UNBLINDED_STATISTICIAN]["export"] and table[Role.UNBLINDED_STATISTICIAN]["analysis data"]
-    assert table[Role.STUDY_COORDINATOR]["redcap records"] and table[Role.INVESTIGATOR]["status matrix"]
+    assert table[Role.INVESTIGATOR]["schedule"] and table[Role.MONITOR]["audit trail"]
+    assert table[Role.DATA_MANAGER]["export"] and table[Role.UNBLINDED_STATISTICIAN]["analysis data"]
+    assert table[Role.DATA_MANAGER]["redcap records"] and table[Role.INVESTIGATOR]["status matrix"]
     # and the masked readers use each path, kept from the form alone (not refused the path by their role)
-    assert table[Role.MONITOR]["audit trail"] is False and table[Role.DATA_MANAGER]["export"] is False
-    assert table[Role.BLINDED_STATISTICIAN]["analysis data"] is False and table[Role.MONITOR]["casebook"] is False
-    assert table[Role.OUTCOME_ASSESSOR]["form"] is False and table[Role.DATA_MANAGER]["redcap records"] is False
+    assert table[Role.ADMINISTRATOR]["audit trail"] is False and table[Role.BLINDED_STATISTICIAN]["export"] is False
+    assert table[Role.BLINDED_STATISTICIAN]["analysis data"] is False
+    assert table[Role.ADMINISTRATOR]["casebook"] is False and table[Role.ADMINISTRATOR]["redcap records"] is False
+    assert table[Role.OUTCOME_ASSESSOR]["form"] is False and table[Role.ADMINISTRATOR]["status matrix"] is False
 
 
 def test_a_masked_exporter_s_export_holds_no_count_and_its_entry_says_what_was_withheld(
     everyone: tuple[Trial, str], tmp_path: Any
 ) -> None:
     trial, _ = everyone
-    result = exports.run_export(trial.engine, who(trial, Role.DATA_MANAGER), "csv", tmp_path / "dm")
+    result = exports.run_export(trial.engine, who(trial, Role.BLINDED_STATISTICIAN), "csv", tmp_path / "bs")
     for f in result.files:
         assert not re.search(rf"\b{COUNT}\b", f.read_text(encoding="utf-8", errors="replace")), f.name
     entry = audit_trail.read_trail(trial.engine, who(trial, Role.ADMINISTRATOR), action_prefix="export.")[0]
@@ -388,5 +394,5 @@ def test_a_masked_caller_naming_the_form_in_the_redcap_export_is_refused(everyon
     trial, _ = everyone
     with pytest.raises(Exception, match="ward_dressings reveals the arm") as caught:
         query = ExportQuery(forms=("ward_dressings",))
-        redcap_export.export_records(trial.engine, who(trial, Role.DATA_MANAGER), query)
+        redcap_export.export_records(trial.engine, who(trial, Role.ADMINISTRATOR), query)
     assert isinstance(caught.value, AccessDenied)
