@@ -37,6 +37,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.wording import Words, in_words, words_for
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
+from trialwright.services.forms.common import is_kept
 from trialwright.services.screening import NotFound
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -76,8 +77,9 @@ def _call(function: Any, *args: Any, words: Callable[[], Words] | None = None, *
             for p in exc.problems
         ]
         raise HTTPException(status_code=422, detail=detail) from None
-    except svc.FormError as exc:
-        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+    except svc.FormError as exc:  # a form kept from a masked role: 403, the rule said
+        status = 403 if is_kept(exc) else 422
+        raise HTTPException(status_code=status, detail=[{"rule": str(exc)}]) from None
 
 
 def _form(view: svc.FormView | None, engine: Engine | None, protocol: Protocol | None = None) -> dict[str, Any]:

@@ -219,7 +219,8 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         **_visible("outcome variable effect power alpha pilot_n sd"),
         "n_per_arm_upper_sd_ancova": A,  # from the SD within arms when the unblinded statistician plans
     },
-    "export.written": _visible("format folder files with_arms"),
+    # withheld: the forms kept from the exporter's masked role (their ids, as the protocol names them)
+    "export.written": _visible("format folder files with_arms withheld"),
     # The REST API's export jobs: asked for, failed (the rule: never an arm), downloaded, deleted, expired.
     "export.requested": _visible("job format with_arms"),
     "export.failed": _visible("job format error requested_by"),

@@ -7,6 +7,11 @@ triple-blind (and protocols that predate ``blinding``) mask every role except th
 notification asks it before showing an arm; everything else shows the arm as ``masked``. An emergency
 unblinding adds one participant to one viewer's ``unblinded_participants``; it exists only where the
 investigator is masked (``unblinding_applies``).
+
+A form whose values differ by arm (``forms[].reveals_arm``) is kept whole from every masked role
+(``kept_forms``): its values, anything derived from them, their audit entries and queries. An emergency
+unblinding does not open it (the unblinding is for the one participant's care, not their record). Every path
+that shows or exports form values asks ``may_see_form`` or filters by ``kept_forms``; none keeps its own list.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ __all__ = [
     "UNBLINDED_ROLES",
     "ArmView",
     "Viewer",
+    "kept_forms",
     "masked_roles",
     "may_see_allocation",
+    "may_see_form",
     "present_arm",
     "present_arms",
     "sees_arms",
@@ -122,3 +129,16 @@ def present_arm(viewer: Viewer, arm: Arm, participant_id: str | None = None) -> 
 def present_arms(viewer: Viewer, protocol: Protocol) -> list[ArmView]:
     """The protocol's arms as ``viewer`` may see them (one entry per arm; masked for blinded viewers)."""
     return [present_arm(viewer, arm) for arm in protocol.arms]
+
+
+def kept_forms(protocol: Protocol, role: Role) -> frozenset[str]:
+    """The ids of the forms kept from ``role``: every form that reveals the arm when the trial masks the role,
+    none otherwise."""
+    if role not in masked_roles(protocol):
+        return frozenset()
+    return frozenset(form.id for form in protocol.forms if form.reveals_arm)
+
+
+def may_see_form(protocol: Protocol, role: Role, form_id: str | None) -> bool:
+    """Whether ``role`` may open, fill or read form ``form_id`` (None, about no form: yes)."""
+    return form_id is None or form_id not in kept_forms(protocol, role)

@@ -284,6 +284,12 @@ class FormDef(ProtocolModel):
     )
     fields: list[FormField] = Field(min_length=1, description="The form's fields, in display order.")
     translations: dict[str, str] = Field(default_factory=dict, description="Name in other languages.")
+    reveals_arm: bool = Field(
+        default=False,
+        description="The form's values differ by arm (e.g. a count of dressing changes, filled by unmasked ward "
+        "staff): a role the masking keeps from the arms neither opens, fills nor reads it, on any page, API, "
+        "export, report, audit entry or query (see docs/roles.md). Only in a trial that masks some role.",
+    )
 
     def field(self, field_id: str) -> FormField:
         """The field with this id (KeyError if none)."""

@@ -9,7 +9,7 @@ from trialwright.protocol.design import KNOWN_ROLES, LEVEL_PARTIES, ArmRole, Bli
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, unknown
 
-__all__ = ["PARTY_ROLES", "masking", "registered_level", "route_notes"]
+__all__ = ["DATA_ENTRY_ROLES", "PARTY_ROLES", "masked_role_names", "masking", "registered_level", "route_notes"]
 
 #: Roles that know the arms by their work: no protocol can mask them.
 _UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician", "dsmb_member"})
@@ -57,6 +57,7 @@ def masking(p: Protocol) -> Iterator[Found]:
         yield "masking.open_label_comparator", "is for an open-label trial (blinding: open)"
     yield from _preparations(p)
     yield from _attributes_on_forms(p)
+    yield from _forms_revealing_arm(p)
     if m.blinding in (Blinding.SINGLE, Blinding.DOUBLE, Blinding.TRIPLE):
         for i, arm in enumerate(p.arms):
             if arm.role is ArmRole.NO_INTERVENTION:
@@ -189,3 +190,100 @@ def route_notes(p: Protocol) -> tuple[str, ...]:
         f"{'is' if len(masked) == 1 else 'are'} masked: the blind needs a double-dummy (each participant receives "
         "every route, a placebo by all but their arm's) or a matching administration",
     )
+
+
+def masked_role_names(p: Protocol) -> frozenset[str]:
+    """The system roles this masking keeps from the arms, by name (``trialwright.domain.masking.masked_roles`` is
+    the policy itself; this is its reading for the protocol's own checks, which come before the domain)."""
+    m = p.masking
+    if m.blinding in (Blinding.OPEN, Blinding.SINGLE):
+        return frozenset()
+    if m.blinding is Blinding.CUSTOM:
+        return frozenset(m.masked_roles)
+    return frozenset(KNOWN_ROLES) - _UNBLINDED_BY_WORK
+
+
+#: The roles that fill forms (``services.forms.common.DATA_ENTRY``; a spec holds the two equal).
+DATA_ENTRY_ROLES: tuple[str, ...] = ("investigator", "study_coordinator", "outcome_assessor")
+#: The roles that read the lock readiness report (``services.readiness.READERS``), which does not ask ``kept_forms``.
+_READINESS_READERS = frozenset({"data_manager", "monitor"})
+#: The role that runs the analysis and reads its report in a masked trial (``services.analysis.ANALYSTS``, less the
+#: unblinded statistician, who knows the arms).
+_MASKED_ANALYST = "blinded_statistician"
+
+
+def _forms_revealing_arm(p: Protocol) -> Iterator[Found]:
+    """A form whose values differ by arm (``reveals_arm``) is kept from every masked role; nothing that masked roles
+    see may read it. Refused: the declaration in a trial that masks no role (nothing to keep it from) or that masks
+    every role that fills forms (no one could fill it), and anything outside the form that reads one of its fields
+    and is shown to masked roles: a derived field of another form (its value would carry the arm onto a form masked
+    staff read; a derived field of the form itself is kept with it), a data check (its query is on the
+    participant's list, read by masked staff), and an outcome's estimand while the blinded statistician, who runs
+    the analysis, is masked. Refused too while a path that does not keep the form yet is read by a masked role:
+    the lock readiness report (data manager, monitor), and any log (``logs[].reveals_arm``)."""
+    for i, log in enumerate(p.logs):
+        if log.reveals_arm:  # a log's entries are read on paths that do not ask kept_forms: refused, never leaked
+            yield f"logs[{i}].reveals_arm", (
+                f"the {log.id} log cannot be kept from masked roles yet (its entries are on the participant page, "
+                "exports and the audit trail for every reader): record what differs by arm on a form that "
+                "reveals the arm"
+            )
+    revealing = {form.id for form in p.forms if form.reveals_arm}
+    if not revealing:
+        return
+    masked = masked_role_names(p)
+    blinding = p.masking.blinding.value if p.masking.blinding else "none"
+    for i, form in enumerate(p.forms):
+        if not form.reveals_arm:
+            continue
+        if not masked:
+            yield f"forms[{i}].reveals_arm", (
+                f"{form.id} reveals the arm, but this trial masks no role (blinding: {blinding}): there is no one "
+                "to keep it from; remove reveals_arm, or mask the roles it must be kept from"
+            )
+        elif masked >= set(DATA_ENTRY_ROLES):
+            yield f"forms[{i}].reveals_arm", (
+                f"{form.id} reveals the arm, but every role that fills forms "
+                f"({', '.join(r.replace('_', ' ') for r in DATA_ENTRY_ROLES)}) is masked: no one could fill it; "
+                "unmask the staff who fill it (blinding custom, masked_roles), or remove reveals_arm"
+            )
+    if not masked:
+        return
+    if readers := sorted(_READINESS_READERS & masked):
+        for i, form in enumerate(p.forms):
+            if form.reveals_arm:  # a path that does not ask kept_forms yet: refused, never leaked
+                yield f"forms[{i}].reveals_arm", (
+                    f"{form.id} reveals the arm, but the lock readiness report, read by the masked "
+                    f"{' and the '.join(r.replace('_', ' ') for r in readers)}, does not keep it from them yet (its "
+                    "blockers name the form's state and queries): unmask them, or remove reveals_arm"
+                )
+
+    def reads(refs: list[str]) -> list[str]:
+        return [ref for ref in refs if ref.partition(".")[0] in revealing]
+
+    for i, form in enumerate(p.forms):
+        if form.id in revealing:
+            continue
+        for j, f in enumerate(form.fields):
+            if f.derived is None:
+                continue
+            if found := reads([s if "." in s else f"{form.id}.{s}" for s in f.derived.sources]):
+                yield f"forms[{i}].fields[{j}].derived", (
+                    f"{form.id}.{f.id} is derived from {', '.join(found)}, on a form that reveals the arm, but "
+                    f"{form.id} is read by masked roles: its value would tell them the arm; derive it on the form "
+                    "that reveals the arm, or from other fields"
+                )
+    for i, check in enumerate(p.data_checks):
+        if found := reads([*check.left, *check.right, *([check.field] if check.field else [])]):
+            yield f"data_checks[{i}]", (
+                f"check {check.id} reads {', '.join(found)}, on a form that reveals the arm: its query would show "
+                "masked roles a value that differs by arm; check other fields, or remove the check"
+            )
+    if _MASKED_ANALYST in masked:
+        for i, outcome in enumerate(p.outcomes):
+            if found := reads(list(outcome.estimand.variable.fields)):
+                yield f"outcomes[{i}].estimand.variable.fields", (
+                    f"outcome {outcome.id} is estimated from {', '.join(found)}, on a form that reveals the arm, "
+                    "while the blinded statistician, who runs the analysis, is masked: the analysis would tell "
+                    "them the arm; measure the outcome on another form"
+                )

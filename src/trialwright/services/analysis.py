@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, true
 
 from trialwright import __version__
 from trialwright.analysis import statistics as st
@@ -33,7 +33,7 @@ from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.calendars import local_date
 from trialwright.domain.deaths import Death, earliest_death
 from trialwright.domain.forms import FormState
-from trialwright.domain.masking import masked_roles, sees_arms
+from trialwright.domain.masking import kept_forms, masked_roles, sees_arms
 from trialwright.domain.recruitment import eligible_apart_from_consent
 from trialwright.domain.roles import Role
 from trialwright.domain.treatment import arm_received
@@ -142,13 +142,21 @@ def analysis_data(
             visits.setdefault(v.participant_id, {})[v.visit_id] = v
         visit_of = {v.id: (v.participant_id, v.visit_id) for per in visits.values() for v in per.values()}
         # Each value read from its stored JSON as ``_value`` reads a ``StoredValue`` (``analysis_values``).
+        # A form kept from the analyst's masked role is never read (``domain.masking.kept_forms``; ``protocol
+        # check`` refuses an estimand on one while the blinded statistician is masked).
+        kept = kept_forms(protocol, actor.role)
+        not_kept = form_records.c.form_id.not_in(sorted(kept)) if kept else true()
         forms = FormValuesReader(protocol, rule, visit_of)
         forms.read(
-            session.execute(select(form_records.c.visit_record_id, form_records.c.form_id, form_records.c.form_values))
+            session.execute(
+                select(form_records.c.visit_record_id, form_records.c.form_id, form_records.c.form_values).where(
+                    not_kept
+                )
+            )
         )
         values, given = forms.values, forms.given
         # What the report says it read: the form records by state (every one is read above, whatever its state).
-        by_state = select(form_records.c.state, func.count()).group_by(form_records.c.state)
+        by_state = select(form_records.c.state, func.count()).where(not_kept).group_by(form_records.c.state)
         states: dict[str, int] = {str(state): int(n) for state, n in session.execute(by_state).all()}
         withdrawn: dict[str, set[str]] = {}
         left_on: dict[str, dt.date] = {}  # withdrawal from follow-up

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, select
+from sqlalchemy import Engine, Row, Select, or_, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import AuditEntry
 from trialwright.domain.audit_masking import present_entry
-from trialwright.domain.masking import Viewer, viewer_for
+from trialwright.domain.masking import Viewer, kept_forms, viewer_for
 from trialwright.domain.paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
@@ -60,8 +60,8 @@ def page_trail(
         if cursor:
             decode_cursor(cursor, 1, [int])
         return Page(items=(), total=0, start=0, limit=limit, next_cursor=None, prev_cursor=None)
-    query = _query(actor, participant, by, action_prefix)
     protocol = current_protocol(engine).protocol
+    query = _query(protocol, actor, participant, by, action_prefix)
     with read_scope(engine) as session:
         viewer = _viewer(session, actor, protocol)
 
@@ -86,10 +86,10 @@ def read_trail(
     _check(actor)
     if _holds_nul(participant, by, action_prefix):
         return []
-    query = _query(actor, participant, by, action_prefix).order_by(audit_entries.c.seq.desc()).limit(limit)
+    protocol = current_protocol(engine).protocol
+    query = _query(protocol, actor, participant, by, action_prefix).order_by(audit_entries.c.seq.desc()).limit(limit)
     if before_seq is not None:
         query = query.where(audit_entries.c.seq < before_seq)
-    protocol = current_protocol(engine).protocol
     with read_scope(engine) as session:
         rows = [_entry(row) for row in session.execute(query)]
         viewer = _viewer(session, actor, protocol)
@@ -106,8 +106,12 @@ def _holds_nul(*filters: str | None) -> bool:
     return any("\x00" in f for f in filters if f)
 
 
-def _query(actor: UserView, participant: str | None, by: str | None, action_prefix: str | None) -> Select[Any]:
-    """The entries within the actor's sites that the filters match (those of ``audit.entries``)."""
+def _query(
+    protocol: Protocol, actor: UserView, participant: str | None, by: str | None, action_prefix: str | None
+) -> Select[Any]:
+    """The entries within the actor's sites that the filters match (those of ``audit.entries``), less every entry
+    about a form kept from the actor's masked role (``domain.masking.kept_forms``: its values, its queries, and
+    that it was filled at all)."""
     sites = actor.sites if actor.role.site_scoped else None
     found: Select[Any] = audit._filtered(
         select(*(audit_entries.c[c] for c in _COLUMNS)),
@@ -116,6 +120,8 @@ def _query(actor: UserView, participant: str | None, by: str | None, action_pref
         action_prefix=action_prefix,
         sites=sites,
     )
+    if kept := kept_forms(protocol, actor.role):
+        found = found.where(or_(audit_entries.c.form.is_(None), audit_entries.c.form.not_in(sorted(kept))))
     return found
 
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import AuditEntry
 from trialwright.domain.audit_masking import mask_entry
-from trialwright.domain.masking import sees_arms
+from trialwright.domain.masking import kept_forms, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import (
     AdverseEventHistory,
@@ -59,6 +59,7 @@ from trialwright.services.coding import codings_by_event
 from trialwright.services.errors import denied
 from trialwright.services.export_ae import adverse_event_histories
 from trialwright.services.export_audit import Part, audit_distinct, audit_rows
+from trialwright.services.forms.common import not_on_kept_forms
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.stored_json import loads
 from trialwright.services.trial import current_protocol
@@ -106,6 +107,9 @@ class DatabaseSource(ExportSource):
 
     engine: Any = None
     sites: tuple[str, ...] | None = None  # None: every site
+    # The forms kept from the exporter's masked role (``domain.masking.kept_forms``): none of their records, queries
+    # or audit entries is read, so no format can hold them.
+    kept: frozenset[str] = frozenset()
     batch: int = _BATCH  # rows read from the database at a time
     # The read transaction every read takes while ``snapshot`` holds one (the whole export sees one snapshot).
     _held: list[Session] = dataclasses.field(default_factory=list, compare=False, repr=False)
@@ -136,6 +140,13 @@ class DatabaseSource(ExportSource):
 
     def _site_filter(self, column: Any) -> Any:
         return column.in_(list(self.sites)) if self.sites is not None else column.is_not(None)
+
+    def _audit_filter(self, column: Any) -> Any:
+        """The site filter of the audit reads, less every entry about a kept form (``kept``)."""
+        if not self.kept:
+            return self._site_filter(column)
+        form = audit_entries.c.form
+        return and_(self._site_filter(column), or_(form.is_(None), form.not_in(sorted(self.kept))))
 
     def participants(self) -> Iterator[ParticipantRecord]:
         with self._read() as session:  # one snapshot, no write lock while the rows stream
@@ -227,6 +238,8 @@ class DatabaseSource(ExportSource):
         )
         if form_id is not None:
             query = query.where(form_records.c.form_id == form_id)
+        if self.kept:
+            query = query.where(form_records.c.form_id.not_in(sorted(self.kept)))
         if contains:
             query = query.where(or_(*(form_records.c.form_values.contains(t, autoescape=True) for t in contains)))
         return query
@@ -402,7 +415,7 @@ class DatabaseSource(ExportSource):
             .outerjoin(form_records, f.id == q.form_record_id)
             .outerjoin(visit_records, v.id == f.visit_record_id)
             .outerjoin(log_entries, e.id == q.log_entry_id)
-            .where(self._site_filter(participants.c.site))
+            .where(self._site_filter(participants.c.site), not_on_kept_forms(q.form_record_id, self.kept))
             .order_by(q.participant_id, q.id)
         )
         with self._read() as session:
@@ -481,7 +494,7 @@ class DatabaseSource(ExportSource):
     def audit(self) -> Iterator[AuditEntry]:
         query = (
             select(audit_entries)
-            .where(audit_entries.c.participant.is_not(None), self._site_filter(audit_entries.c.site))
+            .where(audit_entries.c.participant.is_not(None), self._audit_filter(audit_entries.c.site))
             .order_by(audit_entries.c.seq)
         )
         with self._read() as session:
@@ -502,7 +515,7 @@ class DatabaseSource(ExportSource):
         # (``export_audit``), read as plain rows a batch at a time.
         with self._read() as session:
             yield from audit_rows(session, columns, actions, prefixes, only or {}, unnamed,
-                                  site_filter=self._site_filter, with_arms=self.with_arms, batch=self.batch,
+                                  site_filter=self._audit_filter, with_arms=self.with_arms, batch=self.batch,
                                   part=part)  # fmt: skip
 
     def audit_distinct(
@@ -516,7 +529,7 @@ class DatabaseSource(ExportSource):
     ) -> Iterator[tuple[Any, ...]]:
         with self._read() as session:  # grouped by the database (``export_audit``)
             yield from audit_distinct(session, columns, actions, prefixes, only or {}, unnamed, present,
-                                      site_filter=self._site_filter, with_arms=self.with_arms,
+                                      site_filter=self._audit_filter, with_arms=self.with_arms,
                                       batch=self.batch)  # fmt: skip
 
     def count(self) -> int:
@@ -529,6 +542,7 @@ class DatabaseSource(ExportSource):
                     .select_from(form_records)
                     .join(participants, participants.c.participant_id == form_records.c.participant_id)
                     .where(self._site_filter(participants.c.site))
+                    .where(form_records.c.form_id.not_in(sorted(self.kept)) if self.kept else true())
                 ).scalar_one()
             )
 
@@ -561,6 +575,7 @@ def export_source(
         with_arms=with_arms,
         engine=source,
         sites=tuple(actor.sites) if actor.role.site_scoped else None,
+        kept=kept_forms(loaded.protocol, actor.role),
     )
 
 
@@ -659,7 +674,13 @@ def run_export(
                 actor=actor.username,
                 role=actor.role.value,
                 action="export.written",
-                new_value={"format": fmt, "folder": out.name, "files": sums, "with_arms": with_arms},
+                new_value={
+                    "format": fmt,
+                    "folder": out.name,
+                    "files": sums,
+                    "with_arms": with_arms,
+                    **({"withheld": sorted(source.kept)} if source.kept else {}),
+                },
             )
             if out.exists():
                 out.rmdir()

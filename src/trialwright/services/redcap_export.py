@@ -16,10 +16,13 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from trialwright.domain.forms import FormState, StoredValue
+from trialwright.domain.masking import kept_forms
 from trialwright.domain.redcap import RECORD_ID, Dictionary, RedcapError, dictionary, event_name, export_value
 from trialwright.domain.redcap_logic import FilterLogic, FilterRefused, filter_logic
 from trialwright.protocol import Protocol
 from trialwright.services import forms as form_service
+from trialwright.services.errors import denied
+from trialwright.services.forms.common import KEPT_FROM_MASKED
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, visit_records
@@ -84,6 +87,14 @@ def export_records(engine: Engine, actor: UserView, query: ExportQuery) -> list[
     protocol = current_protocol(engine).protocol
     book = dictionary(protocol)
     forms, wanted = _chosen(book, query)
+    # A form kept from the caller's masked role (``domain.masking.kept_forms``): asked for by name, refused; else
+    # neither read nor a column, as for the web and REST readers.
+    kept = kept_forms(protocol, actor.role)
+    asked = set(query.forms) | {book.fields[n].form_id for n in query.fields if n in book.fields}
+    asked |= {f.removesuffix("_complete") for f in query.fields if f.endswith("_complete")}
+    if refused := sorted(asked & kept):
+        raise denied(RedcapError)(f"forms: {', '.join(refused)} {KEPT_FROM_MASKED}")
+    forms = [f for f in forms if f not in kept]
     logic = _filter(book, query.logic) if query.logic.strip() else None
     rows = _flat_rows(engine, actor, protocol, book, query, forms, wanted)
     if logic is not None:
@@ -91,7 +102,7 @@ def export_records(engine: Engine, actor: UserView, query: ExportQuery) -> list[
         # every raw value of the records read for the caller (their sites), then kept row by row.
         every = ExportQuery(records=query.records, begin=query.begin, end=query.end)
         by_record: dict[str, dict[str, dict[str, str]]] = {}
-        for r in _flat_rows(engine, actor, protocol, book, every, list(book.by_form), None):
+        for r in _flat_rows(engine, actor, protocol, book, every, [f for f in book.by_form if f not in kept], None):
             by_record.setdefault(r[RECORD_ID], {})[r["redcap_event_name"]] = r
         rows = [r for r in rows if logic.holds(by_record.get(r[RECORD_ID], {}), r["redcap_event_name"])]
     if not query.eav:

@@ -427,6 +427,9 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"the values that could single a person out \(an amendment\)",
          N_("none declared, so k-anonymity cannot be assessed and the package is issued only when it passes; declare "
             "the values that could single a person out (an amendment)")),
+        # a form kept from a masked role (``services.forms.kept_from``): the form by its id, as the rule names it
+        (r"(?P<form>\S+) reveals the arm and is kept from the roles this trial masks \(reveals_arm\)",
+         N_("%(form)s reveals the arm and is kept from the roles this trial masks (reveals_arm)")),
         # a role rule (``domain.roles.only_roles_may``): the roles by their names, what they may do in words
         (r"only (?P<roles>an? .+?) may (?P<what>.+)", N_("only %(roles)s may %(what)s")),
         # a preparation's attribute (``domain.preparation``): its label said as the reference before the rule is

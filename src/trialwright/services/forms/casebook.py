@@ -27,6 +27,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.forms import FormState, Transition
+from trialwright.domain.masking import kept_forms
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
@@ -163,7 +164,10 @@ def _not_verifiable(view: FormView | None) -> str | None:
     return None
 
 
-def _forms(session: Session, protocol: Protocol, participant_id: str) -> list[CasebookForm]:
+def _forms(session: Session, protocol: Protocol, participant_id: str, role: Role) -> list[CasebookForm]:
+    """The casebook's forms as ``role`` may read it: a form kept from a masked role is left out altogether (its
+    presence, a visit's form filled or not, may differ by arm too; ``domain.masking.kept_forms``)."""
+    kept = kept_forms(protocol, role)
     visits = {r.visit_id: r for r in session.execute(
         select(visit_records).where(visit_records.c.participant_id == participant_id)).all()}  # fmt: skip
     rows = {(r.visit_record_id, r.form_id): r for r in session.execute(
@@ -181,6 +185,8 @@ def _forms(session: Session, protocol: Protocol, participant_id: str) -> list[Ca
     for visit_id, name, form_ids in order:
         visit = visits.get(visit_id)
         for form_id in form_ids:
+            if form_id in kept:
+                continue
             row = rows.get((visit.id, form_id)) if visit is not None else None
             view = None if row is None else _view(session, protocol, row, visit_id)
             seal = "" if row is None else seal_of(row)
@@ -196,7 +202,7 @@ def casebook(engine: Engine, actor: UserView, participant_id: str) -> Casebook:
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         participant = participant_row(session, actor, participant_id)
-        forms = _forms(session, protocol, participant_id)
+        forms = _forms(session, protocol, participant_id, actor.role)
         entries = casebook_entries(session, protocol, participant_id, participant.site)
         people = {p for f in forms if f.view is not None for p in (f.view.signed_by, f.view.verified_by) if p}
         people |= {p for e in entries for p in (e.view.signed_by, e.view.verified_by) if p}
@@ -221,7 +227,7 @@ def _apply(
     with session_scope(engine) as session:
         require_unlocked(session)
         participant = participant_row(session, actor, participant_id)
-        now = {(f.visit_id, f.form_id): f for f in _forms(session, protocol, participant_id)}
+        now = {(f.visit_id, f.form_id): f for f in _forms(session, protocol, participant_id, actor.role)}
         done: list[FormView] = []
         excluded: list[tuple[str, str, str]] = []
         verified: list[tuple[str, str, str]] = []

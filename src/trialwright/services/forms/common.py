@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
@@ -25,19 +25,21 @@ from trialwright.domain.forms import (
     missing_required,
     validate_entries,
 )
+from trialwright.domain.masking import may_see_form
 from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.visits import ScheduledVisit
 from trialwright.protocol import Protocol
 from trialwright.protocol.forms import FormDef
 from trialwright.services import clock
 from trialwright.services.bulk_reads import held, keep, once, peek
-from trialwright.services.errors import FormError, denied
+from trialwright.services.errors import AccessDenied, FormError, denied
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.screening_tables import withdrawals
 
 __all__ = [
     "DATA_ENTRY",
+    "KEPT_FROM_MASKED",
     "QUERY_ANSWERERS",
     "QUERY_RAISERS",
     "READERS",
@@ -48,7 +50,10 @@ __all__ = [
     "RefusedValues",
     "form_created",
     "form_queried",
+    "is_kept",
+    "kept_from",
     "no_query_on",
+    "not_on_kept_forms",
     "validated_for",
 ]
 
@@ -213,7 +218,34 @@ def visit_key(participant_id: str, visit_id: str) -> tuple[str, str, str]:
     return ("visit", participant_id, visit_id)
 
 
-def _form_def(protocol: Protocol, visit_id: str, form_id: str) -> FormDef:
+#: The refusal of a form kept from a masked role (``domain.masking.may_see_form``), after the form's id.
+KEPT_FROM_MASKED = "reveals the arm and is kept from the roles this trial masks (reveals_arm)"
+
+
+def kept_from(protocol: Protocol, role: Role, form_id: str | None) -> None:
+    """The one refusal of a form that reveals the arm to a role the trial masks (``FormError``, access denied)."""
+    if not may_see_form(protocol, role, form_id):
+        raise denied(FormError)(f"form: {form_id} {KEPT_FROM_MASKED}")
+
+
+def is_kept(error: BaseException) -> bool:
+    """Whether ``error`` is ``kept_from``'s refusal (the pages and the API answer it 403, saying the rule)."""
+    return isinstance(error, AccessDenied) and str(error).endswith(KEPT_FROM_MASKED)
+
+
+def not_on_kept_forms(record_id: ColumnElement[Any], kept: frozenset[str]) -> ColumnElement[bool]:
+    """A where-clause keeping rows (a query, an audit entry) whose form record ``record_id`` (nullable: about no
+    form) is not one of the ``kept`` forms (``domain.masking.kept_forms``); true when nothing is kept."""
+    if not kept:
+        return true()
+    on_kept = select(form_records.c.id).where(form_records.c.form_id.in_(sorted(kept)))
+    return or_(record_id.is_(None), record_id.not_in(on_kept))
+
+
+def _form_def(protocol: Protocol, visit_id: str, form_id: str, role: Role) -> FormDef:
+    """The form collected at the visit, as ``role`` may open it (a form kept from a masked role: refused first, so
+    that the refusal says nothing of the visit)."""
+    kept_from(protocol, role, form_id)
     try:
         form = protocol.form(form_id)
     except KeyError:

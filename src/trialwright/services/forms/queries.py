@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, case, select, true
 from sqlalchemy.orm import Session
 
+from trialwright.domain.masking import kept_forms
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import SYSTEM_ACTOR, SYSTEM_ACTORS
 from trialwright.domain.text import checked_text
@@ -27,7 +28,9 @@ from trialwright.services.forms.common import (
     _visit_forms,
     _visit_row,
     form_queried,
+    kept_from,
     no_query_on,
+    not_on_kept_forms,
 )
 from trialwright.services.lock import require_unlocked
 from trialwright.services.log_views import REMOVED, log_def
@@ -176,6 +179,11 @@ def _auto_close(
     else:
         where.append(queries.c.check_id == check_id)
     found = session.execute(select(queries.c.id, queries.c.field).where(*where).order_by(queries.c.id)).all()
+    form_id = (
+        session.execute(select(form_records.c.form_id).where(form_records.c.id == form_record_id)).scalar()
+        if found
+        else None
+    )
     for query_id, query_field in found:
         now = clock.now()
         note = CORRECTED_NOTE
@@ -189,6 +197,7 @@ def _auto_close(
             actor=SYSTEM_ACTOR,
             site=participant.site,
             participant=participant.participant_id,
+            form=form_id,  # as every entry about a query on a form: the masking keeps a form's whole trail
             field=query_field,
             action="query.closed",
             new_value={"query": query_id, "note": note},
@@ -234,10 +243,15 @@ def query_view(session: Session, row: Any) -> QueryView:
 
 
 def _queries_query(
-    actor: UserView, participant_id: str | None, status: str | None, site: str | None, participant: str | None = None
+    protocol: Protocol,
+    actor: UserView,
+    participant_id: str | None,
+    status: str | None,
+    site: str | None,
+    participant: str | None = None,
 ) -> Select[Any]:
     _role(actor, READERS, "read queries")
-    query = select(queries)
+    query = select(queries).where(not_on_kept_forms(queries.c.form_record_id, kept_forms(protocol, actor.role)))
     if actor.role.site_scoped:
         query = query.where(queries.c.site.in_(actor.sites))
     if participant_id:
@@ -264,7 +278,8 @@ def list_queries(
     site: str | None = None,
 ) -> list[QueryView]:
     """Every query within the actor's sites, open first, newest first (pages: ``page_queries``)."""
-    query = _queries_query(actor, participant_id, status, site).order_by(*(k.desc() for k in _INBOX_KEY))
+    protocol = current_protocol(engine).protocol
+    query = _queries_query(protocol, actor, participant_id, status, site).order_by(*(k.desc() for k in _INBOX_KEY))
     with session_scope(engine) as session:
         return [query_view(session, r) for r in session.execute(query).all()]
 
@@ -282,7 +297,7 @@ def page_queries(
 ) -> Page[QueryView]:
     """A page of the query inbox within the actor's sites, open first, newest first; ``participant_id`` keeps
     one participant's queries, ``participant`` those whose participant id starts with it."""
-    query = _queries_query(actor, participant_id, status, site, participant)
+    query = _queries_query(current_protocol(engine).protocol, actor, participant_id, status, site, participant)
     with read_scope(engine) as session:
         return keyset_page(
             session,
@@ -322,7 +337,9 @@ def raise_query(
             raise FormError("sequence: a query on a log entry names the log and the entry's sequence")
         log = log_def(current_protocol(engine).protocol, log_id)
     elif form_id or visit_id or field_id:
-        _form_target(current_protocol(engine).protocol, visit_id, form_id, field_id)
+        protocol = current_protocol(engine).protocol
+        kept_from(protocol, actor.role, form_id)
+        _form_target(protocol, visit_id, form_id, field_id)
     with session_scope(engine) as session:
         require_unlocked(session)
         participant = participant_row(session, actor, participant_id)
@@ -404,8 +421,18 @@ def raise_automatic_query(engine: Engine, participant_id: str, text: str, *, che
         _open_query(session, SYSTEM_ACTOR, participant, None, None, "system", text, check_id=check_id)
 
 
-def _query_row(session: Session, actor: UserView, query_id: int) -> Any:
-    row = session.execute(select(queries).where(queries.c.id == query_id)).first()
+def _form_of(session: Session, row: Any) -> str | None:
+    """The id of the form a query (a ``queries`` row) is on (None: on a participant or a log entry)."""
+    if row.form_record_id is None:
+        return None
+    return session.execute(select(form_records.c.form_id).where(form_records.c.id == row.form_record_id)).scalar()
+
+
+def _query_row(session: Session, protocol: Protocol, actor: UserView, query_id: int) -> Any:
+    """The query by id as ``actor`` may act on it: one outside their sites, or on a form kept from their masked role,
+    is not found (as a query that does not exist: its presence may differ by arm)."""
+    kept = not_on_kept_forms(queries.c.form_record_id, kept_forms(protocol, actor.role))
+    row = session.execute(select(queries).where(queries.c.id == query_id, kept)).first()
     if row is None or (actor.role.site_scoped and row.site not in actor.sites):
         raise NotFound("no such query")
     return row
@@ -417,9 +444,10 @@ def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) ->
     checked_text(answer, "answer", error=FormError)
     if not answer.strip():
         raise FormError("answer: write the answer")
+    protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         require_unlocked(session)
-        row = _query_row(session, actor, query_id)
+        row = _query_row(session, protocol, actor, query_id)
         if row.status == "closed":
             raise FormError(f"query: {query_id} is closed")
         now = clock.now()
@@ -434,20 +462,22 @@ def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) ->
             role=actor.role.value,
             site=row.site,
             participant=row.participant_id,
+            form=_form_of(session, row),
             field=row.field,
             action="query.answered",
             old_value=row.answer,
             new_value={"query": query_id, "answer": answer},
         )
-        return query_view(session, _query_row(session, actor, query_id))
+        return query_view(session, _query_row(session, protocol, actor, query_id))
 
 
 def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") -> QueryView:
     """Close a query: its raiser, or for an automatic query a monitor or data manager."""
     checked_text(note, "note", error=FormError)
+    protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         require_unlocked(session)
-        row = _query_row(session, actor, query_id)
+        row = _query_row(session, protocol, actor, query_id)
         automatic = row.raised_by in SYSTEM_ACTORS
         if not (row.raised_by == actor.username or (automatic and actor.role in QUERY_RAISERS)):
             raise denied(FormError)(
@@ -467,9 +497,10 @@ def close_query(engine: Engine, actor: UserView, query_id: int, note: str = "") 
             role=actor.role.value,
             site=row.site,
             participant=row.participant_id,
+            form=_form_of(session, row),
             field=row.field,
             action="query.closed",
             old_value=row.status,
             new_value={"query": query_id, "note": note},
         )
-        return query_view(session, _query_row(session, actor, query_id))
+        return query_view(session, _query_row(session, protocol, actor, query_id))

@@ -27,6 +27,7 @@ from trialwright.services.forms.common import (
     _view,
     _visit_forms,
     _visit_row,
+    kept_from,
     lock_visit,
 )
 from trialwright.services.lock import require_unlocked
@@ -61,7 +62,7 @@ def _transition(
     check: Callable[[Any, Protocol], None] | None = None,
 ) -> FormView:
     protocol = current_protocol(engine).protocol
-    _form_def(protocol, visit_id, form_id)
+    _form_def(protocol, visit_id, form_id, actor.role)
     with session_scope(engine) as session:
         require_unlocked(session)
         return _move(session, protocol, actor, participant_id, visit_id, form_id, move, reason, extra, check)
@@ -98,6 +99,7 @@ def _step(
 ) -> Any:
     """``_move`` without the view: the form record's row as the step leaves it (a caller that shows nothing, the
     simulator, reads no view: its open queries' count and missing fields)."""
+    kept_from(protocol, actor.role, form_id)  # a casebook's signature steps each form without _form_def
     participant = participant_row(session, actor, participant_id)
     require_unlocked(session, participant_id, site=participant.site)  # a soft lock of the participant or their site
     visit_row = _visit_row(session, participant_id, visit_id)
@@ -206,7 +208,7 @@ def _series_in(
     """``_series`` in the caller's transaction (the caller rolls back on the exception). ``viewed=False``: the same
     steps, statements and entries but for the views' reads, and no views (an empty tuple)."""
     for _, visit_id, form_id in forms:
-        _form_def(protocol, visit_id, form_id)
+        _form_def(protocol, visit_id, form_id, actor.role)
     require_unlocked(session)
     views = []
     for participant_id, visit_id, form_id in forms:

@@ -182,7 +182,7 @@ def _save_now(
     # The trial lock, and a soft lock of the participant or their site.
     require_unlocked(session, participant_id, site=participant.site)
     _withdrawn(session, participant_id)
-    form = _form_def(protocol, visit_id, form_id)
+    form = _form_def(protocol, visit_id, form_id, actor.role)
     validated = validated_for(protocol, participant, form, entries, typed_on_site_clock=typed_on_site_clock)
     visit_row = _ensure_visit(session, protocol, actor, participant, visit_id, visit_date)
     _after_death(session, protocol, participant_id, visit_row, reason)
@@ -543,7 +543,7 @@ def unsaved_each(
 def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView | None:
     """One form as stored (None if not started)."""
     protocol = current_protocol(engine).protocol
-    _form_def(protocol, visit_id, form_id)
+    _form_def(protocol, visit_id, form_id, actor.role)
     with session_scope(engine) as session:
         participant_row(session, actor, participant_id)
         visit_row = _visit_row(session, participant_id, visit_id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import FormState
+from trialwright.domain.masking import kept_forms
 from trialwright.domain.text import checked_text
 from trialwright.domain.visits import HeldVisit, schedule
 from trialwright.protocol import Protocol
@@ -30,6 +31,7 @@ from trialwright.services.forms.common import (
     _visit_row,
     _withdrawn,
     forms_key,
+    not_on_kept_forms,
     visit_key,
     visits_locked,
 )
@@ -262,17 +264,26 @@ def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -
             .join(visit_records, visit_records.c.id == form_records.c.visit_record_id)
             .where(form_records.c.participant_id == participant_id)
         ).all()
+        kept = kept_forms(protocol, actor.role)
         open_count = session.execute(
             select(func.count())
             .select_from(queries)
-            .where(queries.c.participant_id == participant_id, queries.c.status != "closed")
+            .where(
+                queries.c.participant_id == participant_id,
+                queries.c.status != "closed",
+                not_on_kept_forms(queries.c.form_record_id, kept),
+            )
         ).scalar_one()
         death = death_of(session, protocol, participant_id)
     held_visits = {r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in rows if not r.unscheduled}
     today = local_date(clock.now(), _tz(protocol, participant.site))
     visits = schedule(protocol.visits, refs, held_visits, today, death.on if death else None)
-    forms: dict[str, dict[str, FormState | None]] = {v.id: dict.fromkeys(v.forms) for v in protocol.visits}
+    # A form kept from a masked role is not on their schedule at all: neither its state nor that it is due.
+    forms: dict[str, dict[str, FormState | None]] = {
+        v.id: dict.fromkeys(f for f in v.forms if f not in kept) for v in protocol.visits
+    }
     for visit_id, form_id, state in states:
-        forms.setdefault(visit_id, {})[form_id] = FormState(state)
+        if form_id not in kept:
+            forms.setdefault(visit_id, {})[form_id] = FormState(state)
     unscheduled = tuple((r.visit_id, r.label or "", r.visit_date) for r in rows if r.unscheduled)
     return ParticipantSchedule(participant_id, participant.site, tuple(visits), forms, unscheduled, open_count)

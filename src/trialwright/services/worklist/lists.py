@@ -47,12 +47,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
+from trialwright.domain.masking import kept_forms
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import SYSTEM_ACTORS, Role
 from trialwright.domain.visits import VisitStatus, window_of
 from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.deaths import death_days
+from trialwright.services.forms.common import not_on_kept_forms
 from trialwright.services.paging import keyset_page
 from trialwright.services.screening import NotFound
 from trialwright.services.users import UserView
@@ -339,15 +341,15 @@ def _visit_items(protocol: Protocol, kind: WorkKind, rows: Sequence[Any]) -> lis
 # --- forms -----------------------------------------------------------------------------------------------------
 
 
-def _pairs(protocol: Protocol) -> Any:
-    """Every (visit, form) the protocol collects, as a small table the database joins with."""
+def _pairs(protocol: Protocol, kept: frozenset[str]) -> Any:
+    """Every (visit, form) the protocol collects but the ``kept`` forms, as a small table the database joins with."""
     rows = [
         select(
             literal(v.id, String).label("visit_id"),
             literal(f, String).label("form_id"),
             literal(n, Integer).label("position"),
         )
-        for n, (v, f) in enumerate((v, f) for v in protocol.visits for f in v.forms)
+        for n, (v, f) in enumerate((v, f) for v in protocol.visits for f in v.forms if f not in kept)
     ]
     if not rows:
         rows = [select(literal("", String).label("visit_id"), literal("", String).label("form_id"),
@@ -356,7 +358,7 @@ def _pairs(protocol: Protocol) -> Any:
 
 
 def _to_enter_query(protocol: Protocol, actor: UserView) -> tuple[Select[Any], tuple[Any, ...]]:
-    pairs = _pairs(protocol)
+    pairs = _pairs(protocol, kept_forms(protocol, actor.role))  # a kept form is no work of a masked role
     query = (
         select(
             participants.c.participant_id,
@@ -405,6 +407,8 @@ def _forms_query(
         )
         .where(form_records.c.state.in_(list(states)), _scoped(actor, protocol))
     )
+    if kept := kept_forms(protocol, actor.role):
+        query = query.where(form_records.c.form_id.not_in(sorted(kept)))
     if kind is WorkKind.FORMS_TO_VERIFY:  # verified after the signature: no longer to verify
         query = query.where(form_records.c.verified_at.is_(None))
     return query, (form_records.c.id,)
@@ -445,7 +449,10 @@ def _queries_query(protocol: Protocol, actor: UserView, kind: WorkKind) -> tuple
             visit_records, visit_records.c.id == form_records.c.visit_record_id
         )
     )
-    query = query.where(queries.c.site.in_(site_codes(protocol, actor)))
+    query = query.where(
+        queries.c.site.in_(site_codes(protocol, actor)),
+        not_on_kept_forms(queries.c.form_record_id, kept_forms(protocol, actor.role)),
+    )
     if kind is WorkKind.QUERIES_TO_ANSWER:
         query = query.where(queries.c.status == "open")
     elif kind is WorkKind.QUERIES_RAISED:  # the monitor's own, until closed: open (awaiting the site) or answered

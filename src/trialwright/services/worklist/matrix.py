@@ -33,7 +33,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from trialwright.domain.masking import kept_forms
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
+from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import READERS, _role
@@ -108,8 +110,13 @@ class StatusMatrix:
         return tuple(spans.items())
 
 
-def _columns(protocol: Protocol, visit: str | None) -> tuple[MatrixColumn, ...]:
-    return tuple(MatrixColumn(v.id, f) for v in protocol.visits if visit in (None, v.id) for f in v.forms)
+def _columns(protocol: Protocol, visit: str | None, role: Role) -> tuple[MatrixColumn, ...]:
+    """The matrix's (visit, form) columns, less the forms kept from ``role`` (``domain.masking.kept_forms``): not
+    even whether they were filled."""
+    kept = kept_forms(protocol, role)
+    return tuple(
+        MatrixColumn(v.id, f) for v in protocol.visits if visit in (None, v.id) for f in v.forms if f not in kept
+    )
 
 
 def _pairs(columns: Sequence[MatrixColumn]) -> Any:
@@ -251,7 +258,7 @@ def status_matrix(
         raise FormError(f"visit: {visit!r} is not a visit of the protocol")
     if status is not None and status not in CELL_STATES:
         raise FormError(f"status: {status!r} is not one of {', '.join(CELL_STATES)}")
-    columns = _columns(protocol, visit)
+    columns = _columns(protocol, visit, actor.role)
     query = select(participants.c.participant_id, participants.c.site).where(
         participants.c.site.in_(site_codes(protocol, actor))
     )
@@ -259,7 +266,9 @@ def status_matrix(
         query = query.where(participants.c.site == site)
     if search:
         query = query.where(participants.c.participant_id.startswith(search.strip(), autoescape=True))
-    if status:
+    if status and not columns:  # the visit's every form is kept from the actor: no cell has a status
+        query = query.where(false())
+    elif status:
         query = query.where(_has(protocol, site_codes(protocol, actor), status, columns, visit))
     keys = (participants.c.enrolled_at, participants.c.participant_id)
     with read_scope(engine) as session:

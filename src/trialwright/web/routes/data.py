@@ -18,6 +18,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
 from trialwright.services import forms as svc
+from trialwright.services.forms.common import is_kept
 from trialwright.services.lock import frozen
 from trialwright.services.screening import NotFound
 from trialwright.web.dates import read_date
@@ -45,6 +46,14 @@ def _not_found(request: Request, page: Page) -> Response:
     return render_page(
         request, page, "errors/error.html", {"status": 404, "message": "There is no such page."}, status_code=404
     )
+
+
+#: A form kept from the reader's masked role (``services.forms.kept_from``): the page says the rule, not "no such page".
+KEPT_FORM = N_("This form reveals the arm: it is kept from every role this trial masks (reveals_arm).")
+
+
+def _kept(request: Request, page: Page) -> Response:
+    return render_page(request, page, "errors/error.html", {"status": 403, "message": KEPT_FORM}, status_code=403)
 
 
 def _url(participant_id: str, visit_id: str, form_id: str) -> str:
@@ -76,8 +85,8 @@ def _form_page(
         ]
     except NotFound:
         return _not_found(request, page)
-    except svc.FormError:
-        return _not_found(request, page)
+    except svc.FormError as exc:
+        return _kept(request, page) if is_kept(exc) else _not_found(request, page)
     problems = errors or []
     by_field: dict[str, list[str]] = {}
     general: list[str] = []
@@ -207,6 +216,8 @@ async def save(
             errors=list(exc.problems), typed=_typed(data),
         )  # fmt: skip
     except (svc.FormError, ValueError) as exc:
+        if is_kept(exc):  # a form kept from the role: the rule, not the form page again
+            return _kept(request, page)
         return _form_page(
             request, page, engine, protocol, participant_id, visit_id, form_id, status=422, errors=[str(exc)],
             typed=_typed(data),
