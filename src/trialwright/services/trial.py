@@ -23,7 +23,7 @@ from trialwright.domain.treatment import kit_field
 from trialwright.protocol import LoadedProtocol, Protocol, load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.store.administered import rebuild
-from trialwright.store.engine import inserted_id, read_scope, session_scope
+from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
 from trialwright.store.log_tables import log_entries
 from trialwright.store.prepared import Prepared
 from trialwright.store.tables import protocol_versions, sites, trial
@@ -141,7 +141,11 @@ def _init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str) -> InitRe
             kit = kit_field(p)
             if superseded is None or kit_field(_parsed(superseded.source_text, "<superseded>").protocol) != kit:
                 # The amendment names another form or code field for the kit check: its index is made anew from
-                # the records, by the new rule (``store/administered.py``).
+                # the records, by the new rule (``store/administered.py``), with the data lock held alone: the saves
+                # in flight (which hold it shared) commit first, and none starts until the rebuild has committed.
+                from trialwright.services.lock import DATA_LOCK  # the lock service reads this module's callers
+
+                serialise(session, DATA_LOCK)
                 rebuild(session.connection(), kit)
         audit.record(
             session,

@@ -1,8 +1,10 @@
 """After the database lock no change of any kind is stored (docs/lock.md: "after that no page, API call, import or
 command changes data"), not only form saves: screening a new patient, changing a screening, recording a consent or a
-reason for not enrolling, enrolling, randomizing, withdrawing, preparing a dose and deciding on a dissent are each
-refused in the lock's words, and nothing is written (no row, no audit entry, no randomization number taken). A soft
-lock of a site refuses the same at that site, a new screening there included; the other site goes on.
+reason for not enrolling, enrolling, randomizing, withdrawing, preparing a dose, generating or extending the
+allocation list are each refused in the lock's words (a decision on a dissent goes through the same check,
+``require_unlocked``; not set up here), and nothing is written (no row, no audit entry, no randomization number
+taken). A soft lock of a site refuses the same at that site, a new screening there included; another site's soft
+lock leaves it going on.
 
 An unseen trial's walk found the lock letting a patient be screened, consented, enrolled and randomized, and the
 unblinded analysis of the locked database then counted one participant more.
@@ -23,7 +25,14 @@ from tests.trialfixtures import PASSWORD, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services.lock import lock_trial, soft_lock, unlock_trial
-from trialwright.services.randomization import RandomizationError, generate_list, prepare, randomize, what_to_prepare
+from trialwright.services.randomization import (
+    RandomizationError,
+    extend_list,
+    generate_list,
+    prepare,
+    randomize,
+    what_to_prepare,
+)
 from trialwright.services.screening import (
     NonEnrolmentReason,
     ScreeningError,
@@ -131,17 +140,33 @@ def test_after_the_lock_every_change_is_refused_and_nothing_is_written(trial: Tr
 
 def test_a_site_soft_lock_refuses_screening_and_randomizing_there_only(trial: Trial) -> None:
     p = _patients(trial)
-    soft_lock(trial.engine, who(trial, Role.DATA_MANAGER), "monitoring visit at RAZ", site="RAZ")
+    manager, coordinator = who(trial, Role.DATA_MANAGER), who(trial, Role.STUDY_COORDINATOR)  # at RAZ
     today = dt.datetime.now(dt.UTC).date()
+    # Another site's soft lock leaves RAZ going on.
+    soft_lock(trial.engine, manager, "monitoring visit at GOL", site="GOL")
+    assert screen(trial.engine, coordinator, site="RAZ", screened_on=today, values=TYPED).site == "RAZ"
+    soft_lock(trial.engine, manager, "monitoring visit at RAZ", site="RAZ")
     soft = r"^site: RAZ is soft-locked \(since .*: monitoring visit at RAZ\); nothing there can be changed"
     with pytest.raises(ScreeningError, match=soft):
-        screen(trial.engine, who(trial, Role.STUDY_COORDINATOR), site="RAZ", screened_on=today, values=TYPED)
+        screen(trial.engine, coordinator, site="RAZ", screened_on=today, values=TYPED)
     with pytest.raises(RandomizationError, match=soft):
-        randomize(trial.engine, who(trial, Role.STUDY_COORDINATOR), p["waiting"])
+        randomize(trial.engine, coordinator, p["waiting"])
     with pytest.raises(ScreeningError, match=soft):
-        enrol(trial.engine, who(trial, Role.STUDY_COORDINATOR), p["consented"])
-    assert screen(trial.engine, who(trial, Role.ADMINISTRATOR), site="GOL", screened_on=today,
-                  values=TYPED).site == "GOL"  # fmt: skip
+        enrol(trial.engine, coordinator, p["consented"])
+
+
+def test_the_allocation_list_is_frozen_by_the_lock(database_url: str) -> None:
+    t = make_trial(database_url)
+    statistician = who(t, Role.UNBLINDED_STATISTICIAN)
+    lock_trial(t.engine, who(t, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
+    with pytest.raises(RandomizationError, match=LOCKED):
+        generate_list(t.engine, statistician, seed=2021)
+    unlock_trial(t.engine, who(t, Role.DATA_MANAGER), "the list was never made")
+    generate_list(t.engine, statistician, seed=2021)
+    lock_trial(t.engine, who(t, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
+    with pytest.raises(RandomizationError, match=LOCKED):
+        extend_list(t.engine, statistician, "site=RAZ", entries=4, reason="more patients")
+    t.engine.dispose()
 
 
 def test_a_participant_soft_lock_refuses_their_randomization(trial: Trial) -> None:

@@ -30,6 +30,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import digest_of
 from trialwright.services.errors import denied
+from trialwright.services.lock import require_unlocked
 from trialwright.services.randomization.common import (
     RandomizationError,
     _factors,
@@ -118,6 +119,7 @@ def generate_list(engine: Engine, actor: UserView, *, seed: int | None = None) -
         report = GenerationReport(method.describe(), GENERATOR, seed_sha256(seed), (), method.ratio, {}, 0, "")
         report = dataclasses.replace(report, checksum=list_checksum([]))
     with session_scope(engine) as session:
+        require_unlocked(session, error=RandomizationError)  # the database lock freezes the list too
         serialise(session, "randomization")
         if session.execute(select(func.count()).select_from(allocation_lists)).scalar_one():
             raise RandomizationError("list: an allocation list exists already; it is never regenerated")
@@ -174,6 +176,7 @@ def extend_list(engine: Engine, actor: UserView, stratum: str, *, entries: int, 
     if stratum not in strata:
         raise RandomizationError(f"stratum: {stratum!r} is not one of the protocol's strata {strata}")
     with session_scope(engine) as session:
+        require_unlocked(session, error=RandomizationError)  # the database lock freezes the list too
         serialise(session, "randomization")
         first = session.execute(select(allocation_lists).where(allocation_lists.c.kind == "generated")).first()
         if first is None:
