@@ -21,6 +21,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
 from trialwright.services.screening.common import (
+    WRITERS,
     ScreeningError,
     ScreeningView,
     WithdrawalCause,
@@ -29,6 +30,7 @@ from trialwright.services.screening.common import (
     _row,
     _typed_values,
     _view,
+    require_role,
 )
 from trialwright.services.screening.log import _store_values
 from trialwright.services.screening.withdrawal import _insert_withdrawal
@@ -173,6 +175,7 @@ def record_consent_in(
 ) -> None:
     """``record_consent`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one); the
     caller reads the view it needs."""
+    require_role(actor, WRITERS, "record consent")
     if not obtained_by.strip():
         raise ScreeningError("obtained_by: name the person who obtained consent")
     for name, given in (
@@ -398,6 +401,7 @@ def dissent_problem(label: str) -> str:
 
 def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
     """Enrol an eligible, consented patient; issues the participant id. Never twice."""
+    require_role(actor, WRITERS, "enrol participants")
     with session_scope(engine) as session:
         row, _ = enrol_in(session, actor, screening_id)
         return _view(session, row)
@@ -406,6 +410,7 @@ def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
 def enrol_in(session: Session, actor: UserView, screening_id: int) -> tuple[Any, str]:
     """``enrol`` in the caller's transaction (the simulator joins steps in one): the screening's row as read before
     the enrolment, and the participant id issued."""
+    require_role(actor, WRITERS, "enrol participants")
     row = _row(session, actor, screening_id)
     label = f"{row.site}-S{row.number:04d}"
     if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
