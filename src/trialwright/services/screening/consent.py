@@ -138,6 +138,12 @@ def consent_problem(
                 "capacity during the trial (eligibility.regained_capacity: false)")  # fmt: skip
     if kind == "regained_capacity" and "representative" not in earlier_given_by:
         return "kind: regained_capacity follows a representative's consent; there is none"
+    last_representative = max(i for i, by in enumerate(earlier_given_by) if by == "representative") if (
+        kind == "regained_capacity") else 0
+    if kind == "regained_capacity" and "participant" in earlier_given_by[last_representative + 1:]:
+        # one decision per regained capacity: what the participant decides later is a re-consent or a withdrawal
+        return ("kind: the participant already decided for themself after the representative's consent; a later "
+                "change is a reconsent or a withdrawal, not another regained_capacity decision")
     return None
 
 
