@@ -237,13 +237,13 @@ def test_site_scope_hides_other_sites(trial: Trial) -> None:
 
 
 def test_screening_numbers_are_per_site_and_never_collide(trial: Trial) -> None:
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin, coordinator = who(trial, Role.ADMINISTRATOR), screener(trial.engine)  # made before the threads start
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
             for _ in range(3):
-                screen(trial.engine, screener(trial.engine), site="RAZ", screened_on=TODAY, values={})
+                screen(trial.engine, coordinator, site="RAZ", screened_on=TODAY, values={})
         except BaseException as exc:
             errors.append(exc)
 
