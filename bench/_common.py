@@ -105,14 +105,14 @@ def make_bench_trial(url: str, roles: Sequence[Any], text: str | None = None) ->
 
 def enrol_many(engine: Any, count: int, site: str = "RAZ", by: str | None = None) -> list[str]:
     """``count`` eligible patients screened, consented and enrolled through the services (not timed), by the
-    account ``by`` (the tests' administrator unless given)."""
-    from tests.trialfixtures import username
+    account ``by`` (a study coordinator at every site unless given: only an
+    investigator or a study coordinator screens)."""
+    from tests.trialfixtures import screener
 
-    from trialwright.domain.roles import Role
     from trialwright.services.screening import enrol, record_consent, screen
     from trialwright.services.users import get_user
 
-    admin = get_user(engine, by or username(Role.ADMINISTRATOR))
+    admin = get_user(engine, by) if by else screener(engine)
     assert admin is not None
     people = []
     for _ in range(count):

@@ -353,7 +353,7 @@ def run(worker_counts: list[int], clients: int, requests: int, screened: int, se
         took, _ = _build(url, screened, seed)
         warm_each = [max(2, w) for w in worker_counts]
         engine = engine_of(url)
-        people = enrol_many(engine, requests * len(worker_counts) + sum(warm_each), by=ADMINISTRATOR)
+        people = enrol_many(engine, requests * len(worker_counts) + sum(warm_each), by=COORDINATOR)
         # The simulated list holds the simulated trial's participants; one more entry per randomization to come.
         extend_list(engine, user_of(engine, STATISTICIAN), "site=RAZ", entries=len(people),
                     reason="bench/workers.py: one entry per participant it randomizes")  # fmt: skip

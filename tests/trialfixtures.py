@@ -199,3 +199,20 @@ def who(trial: Trial, role: Role):  # type: ignore[no-untyped-def]
     user = get_user(trial.engine, username(role))
     assert user is not None
     return user
+
+
+def screener(engine: Engine):  # type: ignore[no-untyped-def]
+    """A study coordinator working at every site of the trial (made on first use): the account the tests screen,
+    record consent and enrol with (only an investigator or a study coordinator may, docs/roles.md), wherever the
+    patient is."""
+    from trialwright.services.trial import current_protocol
+    from trialwright.services.users import get_user
+
+    found = get_user(engine, "screener")
+    if found is None:
+        sites = list(current_protocol(engine).protocol.site_codes)
+        create_user(engine, username="screener", password=PASSWORD, role=Role.STUDY_COORDINATOR, sites=sites,
+                    full_name="Screener", actor="test")  # fmt: skip
+        found = get_user(engine, "screener")
+    assert found is not None
+    return found

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.test_pages import _sign_in
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.trialfixtures import PASSWORD, Trial, who
+from tests.trialfixtures import PASSWORD, Trial, screener
 from trialwright.domain.roles import Role
 from trialwright.services.screening import enrol, record_consent, screen
 
@@ -22,7 +22,7 @@ ARM_NAMES = ("hUCMSC-Exos + standard care", "Placebo (PBS) + standard care")
 
 
 def _enrolled(trial: Trial) -> str:
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
     s = screen(trial.engine, admin, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(), values=values)
     now = dt.datetime.now(dt.UTC)

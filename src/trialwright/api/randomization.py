@@ -186,7 +186,7 @@ class StratumBalanceOut(BaseModel):
 
     stratum: str
     by_arm: dict[str, int]
-    imbalance: int
+    imbalance: float = Field(description="The range of ratio-adjusted counts (count / ratio) now, not rounded.")
     worst_running: float
     bound: float | None = Field(description="What permuted blocks guarantee (null under minimization).")
 

@@ -14,6 +14,7 @@ from trialwright.domain.eligibility import ScreeningValueError
 from trialwright.domain.paging import DEFAULT_LIMIT
 from trialwright.domain.roles import Role
 from trialwright.services import screening as svc
+from trialwright.services.errors import AccessDenied
 from trialwright.services.users import UserView
 from trialwright.web.deps import EngineDep, RowId, require_api_roles
 
@@ -156,8 +157,9 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(status_code=404, detail="not found") from None
     except ScreeningValueError as exc:
         raise HTTPException(status_code=422, detail=[{"rule": p} for p in exc.problems]) from None
-    except svc.ScreeningError as exc:
-        raise HTTPException(status_code=422, detail=[{"rule": str(exc)}]) from None
+    except svc.ScreeningError as exc:  # a role the service refuses is a 403, as the route's own check answers
+        status = 403 if isinstance(exc, AccessDenied) else 422
+        raise HTTPException(status_code=status, detail=[{"rule": str(exc)}]) from None
 
 
 @router.get("/screenings", response_model=PageOut[ScreeningOut])

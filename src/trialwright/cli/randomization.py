@@ -125,7 +125,7 @@ def balance(user: AsOption, as_json: JsonOption = False, database: DatabaseOptio
     table = Table("stratum", *arms, "imbalance", "worst running", "bound")
     for b in rows:
         bound = "-" if b.bound is None else f"{b.bound:g}"
-        table.add_row(b.stratum, *(str(b.by_arm[a]) for a in arms), str(b.imbalance), f"{b.worst_running:g}", bound)
+        table.add_row(b.stratum, *(str(b.by_arm[a]) for a in arms), f"{b.imbalance:g}", f"{b.worst_running:g}", bound)
     console.print(table)
 
 

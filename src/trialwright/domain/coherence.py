@@ -16,7 +16,9 @@ Declared in the protocol:
   ``form.field`` at the same visit, or ``participant.consented_at``, ``participant.enrolled_at``,
   ``participant.randomized_at``) is not after this field's value (an infusion stops no earlier than it started).
 
-Two date-times compare as instants; a date and a date-time compare as the site's local dates.
+Two date-times compare at the minute, the precision a form's date-time carries (it is stored to the minute): a
+dose given at 17:02:49, stored as 17:02, is not before its preparation recorded at 17:02:01 (the same minute), and
+a refusal's two times then always differ as shown. A date and a date-time compare as the site's local dates.
 """
 
 from __future__ import annotations
@@ -78,12 +80,18 @@ def moment_of(kind: FieldType, stored: StoredValue | None) -> Moment | None:
 
 
 def is_before(a: Moment, b: Moment, tz: ZoneInfo) -> bool:
-    """Whether ``a`` is before ``b``: as instants when both are date-times, else as the site's local dates."""
+    """Whether ``a`` is before ``b``: by the minute when both are date-times (a form's date-time carries minutes; an
+    event such as a preparation carries seconds, never compared beyond what both carry), else as the site's local
+    dates."""
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
-        return a < b
+        return _minute(a) < _minute(b)
     day_a = local_date(a, tz) if isinstance(a, dt.datetime) else a
     day_b = local_date(b, tz) if isinstance(b, dt.datetime) else b
     return day_a < day_b
+
+
+def _minute(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def _shown(moment: Moment, tz: ZoneInfo) -> str:

@@ -48,6 +48,7 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
         *(() if stored else estimand_checks.follow_up(p)),  # a stored trial keeps the follow-up it was analysed with
         *_analysis_plan(p, stored=stored),
         *_deidentification(p, stored=stored),
+        *(() if stored else _ipd_needs_deidentification(p)),  # a stored trial keeps loading as it was
         *demographics_checks(p),
         *(() if stored else registered_ages(p)),  # a stored trial keeps loading; its registry record is as it was
         *_randomization(p),
@@ -347,6 +348,17 @@ def _analysis_plan(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
     for i, visit_id in enumerate(plan.per_protocol.visits_in_window):
         if visit_id not in visits:
             yield f"analysis_plan.per_protocol.visits_in_window[{i}]", f"no visit {visit_id!r}"
+
+
+def _ipd_needs_deidentification(p: Protocol) -> Iterator[Found]:
+    """A sharing plan that promises IPD with no de-identification rules is a promise no IPD can keep: the package is
+    refused until the rules exist (``services.sharing``), so ``protocol check`` says so first."""
+    if p.trial.sharing.ipd.shared and p.deidentification is None:
+        yield "trial.sharing.ipd.shared", (
+            "the sharing plan shares individual participant data and the protocol declares no deidentification "
+            "section, so no IPD could ever be issued: add deidentification (identifiers, quasi_identifiers, k) or "
+            "set shared: false"
+        )
 
 
 def _deidentification(p: Protocol, *, stored: bool = False) -> Iterator[Found]:

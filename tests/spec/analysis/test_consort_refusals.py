@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.spec.randomization.test_randomize_service import TYPED
-from tests.trialfixtures import Trial, make_trial, who
-from trialwright.domain.roles import Role
+from tests.trialfixtures import Trial, make_trial, screener
 from trialwright.services.analysis import _screened
 from trialwright.services.screening import enrol, record_consent, screen
 from trialwright.services.trial import current_protocol
@@ -30,7 +29,7 @@ def trial(database_url: str) -> Iterator[Trial]:
 
 
 def test_a_consent_refusal_is_declined_and_eligible_not_a_screen_failure(trial: Trial) -> None:
-    e, admin = trial.engine, who(trial, Role.ADMINISTRATOR)
+    e, admin = trial.engine, screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     now = dt.datetime.now(dt.UTC)
     refusing = screen(e, admin, site="RAZ", screened_on=now.date(), values=TYPED)
     record_consent(e, admin, refusing.id, form_version="1.0", given_by="participant", obtained_by="Dr K",

@@ -52,7 +52,7 @@ from sqlalchemy import Engine, func, select
 from tests.spec.exports.test_odm_queries import _export, _taken, _valid
 from tests.spec.logs.test_log_odm import target
 from tests.spec.randomization.test_randomize_service import TYPED
-from tests.trialfixtures import PASSWORD, Trial, first_protocol, make_trial, username, who
+from tests.trialfixtures import PASSWORD, Trial, first_protocol, make_trial, screener, username, who
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter
 from trialwright.services import audit
@@ -81,7 +81,8 @@ def trial(database_url: str) -> Any:
 def _locked_trial(trial: Trial) -> str:
     """Two participants at RAZ; RAZ soft-locked and lifted, the second participant soft-locked (held), the trial
     locked by an override with a reason (an open query blocks it). Returns the held participant."""
-    e, admin, manager = trial.engine, who(trial, Role.ADMINISTRATOR), who(trial, Role.DATA_MANAGER)
+    # screening is a coordinator's (docs/roles.md)
+    e, admin, manager = trial.engine, screener(trial.engine), who(trial, Role.DATA_MANAGER)
     now = dt.datetime.now(dt.UTC)
     enrolled = []
     for _ in range(2):

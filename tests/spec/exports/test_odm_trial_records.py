@@ -58,7 +58,7 @@ from sqlalchemy import Engine, select
 from tests.spec.exports.test_odm_queries import _export, _taken, _valid
 from tests.spec.logs.test_log_odm import target
 from tests.spec.randomization.test_randomize_service import TYPED
-from tests.trialfixtures import PASSWORD, Trial, first_protocol, make_trial, username, who
+from tests.trialfixtures import PASSWORD, Trial, first_protocol, make_trial, screener, username, who
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter
 from trialwright.services import audit
@@ -91,7 +91,7 @@ def _arm_name() -> str:
 def _the_rest(trial: Trial) -> None:
     """Two participants (one consented for by a representative, with a witness; she withdraws from the
     intervention) and the DSMB's pause and resume, through the services."""
-    e, admin = trial.engine, who(trial, Role.ADMINISTRATOR)
+    e, admin = trial.engine, screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     now = dt.datetime.now(dt.UTC)
     enrolled = []
     for given_by in ("representative", "participant"):

@@ -17,7 +17,7 @@ import pytest
 
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.randomization.test_randomize_service import TYPED
-from tests.trialfixtures import PASSWORD, Trial, make_trial, who
+from tests.trialfixtures import PASSWORD, Trial, make_trial, screener, who
 from trialwright.domain.masking import BLINDED_ROLES, MASKED, UNBLINDED_ROLES, masked_roles, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.protocol import ProtocolError, load_protocol_text
@@ -241,7 +241,7 @@ def test_double_blind_fills_in_the_parties_it_masks() -> None:
 
 
 def _enrolled(trial: Trial) -> str:
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     s = screen(trial.engine, admin, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(), values=TYPED)
     record_consent(trial.engine, admin, s.id, form_version="1.0", given_by="participant", obtained_by="Dr K",
                    obtained_at=dt.datetime.now(dt.UTC))  # fmt: skip

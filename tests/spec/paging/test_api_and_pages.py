@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import sign_in
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, username, who
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, screener, username, who
 from trialwright.domain.roles import Role
 from trialwright.services.audit_trail import read_trail
 from trialwright.services.forms import list_queries
@@ -40,7 +40,7 @@ def trial(module_database_url: str) -> Iterator[Trial]:
     t = make_trial(module_database_url)
     simulate(t.engine, FIRST_PROTOCOL, 40, seed=21)
     for _ in range(EXTRA):
-        screen(t.engine, who(t, Role.ADMINISTRATOR), site="RAZ", screened_on=None, values={})
+        screen(t.engine, screener(t.engine), site="RAZ", screened_on=None, values={})
     for n in range(3):
         record_request(t.engine, who(t, Role.DATA_MANAGER), requester=f"Researcher {n}", organisation="Uni",
                        email="r@uni.org", purpose="IPD meta-analysis", reasons="Pooling pilot trials.",

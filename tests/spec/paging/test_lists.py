@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, screener, who
 from trialwright.domain.paging import Page, PageError
 from trialwright.domain.roles import Role
 from trialwright.services import audit
@@ -230,8 +230,8 @@ def test_rows_inserted_between_pages_shift_nothing(trial: Trial) -> None:
             break
         # A patient screened today (before the cursor: never shown) and one screened long ago (after it: shown
         # once, at the end), between every two page requests.
-        inserted.append(screen(trial.engine, admin, site="RAZ", screened_on=None, values={}).id)
-        old = screen(trial.engine, admin, site="GOL", screened_on=dt.date(2019, 1, 1), values={})
+        inserted.append(screen(trial.engine, screener(trial.engine), site="RAZ", screened_on=None, values={}).id)
+        old = screen(trial.engine, screener(trial.engine), site="GOL", screened_on=dt.date(2019, 1, 1), values={})
         inserted.append(old.id)
         page = page_screenings(trial.engine, admin, limit=5, cursor=page.next_cursor)
     assert len(seen) == len(set(seen))  # nothing twice

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import FIRST_PROTOCOL
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.protocol.conftest import mutated_text
-from tests.trialfixtures import PASSWORD, Trial, who
+from tests.trialfixtures import PASSWORD, Trial, screener, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
 from trialwright.services import audit
@@ -78,7 +78,7 @@ def user(trial: Trial, role: Role):  # type: ignore[no-untyped-def]
 
 
 def enrolled(trial: Trial, site: str, values: dict[str, Any]) -> str:
-    admin = user(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     s = screen(trial.engine, admin, site=site, screened_on=dt.datetime.now(dt.UTC).date(), values=values)
     record_consent(trial.engine, admin, s.id, form_version="1.0", given_by="participant", obtained_by="Dr K",
                    obtained_at=dt.datetime.now(dt.UTC))  # fmt: skip

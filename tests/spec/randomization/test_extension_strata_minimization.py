@@ -13,7 +13,7 @@ import pytest
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.protocol.conftest import mutated_text
-from tests.trialfixtures import PASSWORD, Trial, make_trial, who
+from tests.trialfixtures import PASSWORD, Trial, make_trial, screener, who
 from trialwright.domain.randomization import PermutedBlocks
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
@@ -59,7 +59,7 @@ def short_list(database_url: str) -> Iterator[Trial]:
 
 
 def enrolled(trial: Trial, site: str = "RAZ", **values: Any) -> str:
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     s = screen(trial.engine, admin, site=site, screened_on=dt.datetime.now(dt.UTC).date(), values={**TYPED, **values})
     now = dt.datetime.now(dt.UTC)
     record_consent(

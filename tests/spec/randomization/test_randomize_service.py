@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.trialfixtures import PASSWORD, Trial, make_trial, username, who
+from tests.trialfixtures import PASSWORD, Trial, make_trial, screener, username, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services.randomization import (
@@ -41,7 +41,7 @@ def trial(database_url: str) -> Iterator[Trial]:
 
 
 def enrolled(trial: Trial, site: str = "RAZ") -> str:
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     s = screen(trial.engine, admin, site=site, screened_on=dt.datetime.now(dt.UTC).date(), values=TYPED)
     record_consent(
         trial.engine,

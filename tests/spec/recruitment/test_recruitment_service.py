@@ -27,7 +27,7 @@ from scipy import stats
 
 from tests.conftest import fresh_database
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, screener, who
 from trialwright.domain.masking import UNBLINDED_ROLES
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
@@ -63,7 +63,7 @@ def hand_built(url: str, protocol: Path = FIRST_PROTOCOL) -> Trial:
     trial = make_trial(url, load_protocol(protocol))
     create_user(trial.engine, username="investigator-gol", password=PASSWORD, role=Role.INVESTIGATOR,
                 sites=["GOL"], full_name="GOL investigator", actor="test")  # fmt: skip
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     randomizers = {"RAZ": who(trial, Role.INVESTIGATOR), "GOL": get_user(trial.engine, "investigator-gol")}
     with clock.simulated_time(at("05-30")):
         generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=7)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
-from tests.trialfixtures import Trial, make_trial, who
+from tests.trialfixtures import Trial, make_trial, screener, who
 from trialwright.domain.eligibility import Decision, ScreeningValueError
 from trialwright.domain.roles import Role
 from trialwright.services import audit
@@ -226,7 +226,7 @@ def test_withdrawal_of_one_scope(trial: Trial) -> None:
 @pytest.mark.covers("REG-4")
 def test_site_scope_hides_other_sites(trial: Trial) -> None:
     admin = who(trial, Role.ADMINISTRATOR)
-    gol = screen(trial.engine, admin, site="GOL", screened_on=TODAY, values={"age": 30})
+    gol = screen(trial.engine, screener(trial.engine), site="GOL", screened_on=TODAY, values={"age": 30})
     raz_user = who(trial, Role.STUDY_COORDINATOR)  # works at RAZ only
     with pytest.raises(NotFound, match="no such screening"):
         get_screening(trial.engine, raz_user, gol.id)
@@ -237,13 +237,13 @@ def test_site_scope_hides_other_sites(trial: Trial) -> None:
 
 
 def test_screening_numbers_are_per_site_and_never_collide(trial: Trial) -> None:
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin, coordinator = who(trial, Role.ADMINISTRATOR), screener(trial.engine)  # made before the threads start
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
             for _ in range(3):
-                screen(trial.engine, admin, site="RAZ", screened_on=TODAY, values={})
+                screen(trial.engine, coordinator, site="RAZ", screened_on=TODAY, values={})
         except BaseException as exc:
             errors.append(exc)
 

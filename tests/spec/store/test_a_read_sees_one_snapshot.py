@@ -17,8 +17,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from tests.trialfixtures import Trial, make_trial, who
-from trialwright.domain.roles import Role
+from tests.trialfixtures import Trial, make_trial, screener
 from trialwright.services.screening import screen
 from trialwright.store.engine import read_scope
 from trialwright.store.screening_tables import screenings
@@ -36,7 +35,7 @@ def _count(session: Session) -> int:
 
 
 def test_a_row_committed_during_a_read_is_not_seen_by_its_later_queries(trial: Trial) -> None:
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     screen(trial.engine, admin, site="RAZ", screened_on=None, values={})
     with read_scope(trial.engine) as session:
         before = _count(session)

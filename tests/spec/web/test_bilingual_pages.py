@@ -10,7 +10,7 @@ import datetime as dt
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.web.test_randomization_pages import as_role, enrolled
-from tests.trialfixtures import Trial, who
+from tests.trialfixtures import Trial, screener, who
 from trialwright.domain.roles import Role
 from trialwright.services.screening import screen
 from trialwright.services.users import set_preferences
@@ -33,7 +33,7 @@ def test_the_screening_page_in_persian(app, trial: Trial) -> None:  # type: igno
 
 
 def test_a_failed_criterion_is_said_in_persian_with_persian_yes_and_digits(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
     s = screen(trial.engine, admin, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(),
                values={**values, "malignancy": True, "age": 45})  # fmt: skip

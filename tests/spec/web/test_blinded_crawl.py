@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.masking.test_export_leaks import _export, _texts
 from tests.spec.web.conftest import confirm_of, csrf_of, sign_in
-from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, username, who
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, screener, username, who
 from trialwright.domain.masking import UNBLINDED_ROLES
 from trialwright.domain.roles import Role
 from trialwright.exports.registry import FORMATS
@@ -103,7 +103,7 @@ def _get_paths(app, ids: dict[str, str]) -> tuple[list[str], list[str]]:  # type
 
 def _enrolled(trial: Trial) -> str:
     """One more participant enrolled at RAZ."""
-    admin = get_user(trial.engine, username(Role.ADMINISTRATOR))
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     assert admin is not None
     values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
     s = screen(trial.engine, admin, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(), values=values)

@@ -30,7 +30,7 @@ from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.forms.conftest import TODAY, enrolled_ten_days_ago
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.web.test_randomization_pages import as_role, post
-from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, screener, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol_text
 from trialwright.services import forms as forms_svc
@@ -131,7 +131,7 @@ def test_the_pharmacists_preparation_says_its_labels_in_persian(app, trial: Tria
 
 def test_a_screenings_choice_is_said_by_its_persian_label(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
     values = {**{k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}, "respiratory_support": "face_mask"}
-    s = screen(trial.engine, who(trial, Role.ADMINISTRATOR), site="RAZ", screened_on=TODAY, values=values)
+    s = screen(trial.engine, screener(trial.engine), site="RAZ", screened_on=TODAY, values=values)
     _persian(trial, Role.STUDY_COORDINATOR)
     with as_role(app, Role.STUDY_COORDINATOR) as coord:
         page = coord.get(f"/screening/{s.id}").text

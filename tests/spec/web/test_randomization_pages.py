@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.web.conftest import confirm_of, csrf_of, sign_in
-from tests.trialfixtures import PASSWORD, Trial, username, who
+from tests.trialfixtures import PASSWORD, Trial, screener, username, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services.screening import enrol, record_consent, screen
@@ -31,7 +31,7 @@ def as_role(app, role: Role) -> Iterator[TestClient]:  # type: ignore[no-untyped
 
 
 def enrolled(trial: Trial) -> str:
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
     s = screen(trial.engine, admin, site="RAZ", screened_on=dt.datetime.now(dt.UTC).date(), values=values)
     now = dt.datetime.now(dt.UTC)

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from tests.spec.eligibility.test_first_trial_criteria import ELIGIBLE
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.spec.web.test_blinded_crawl import _routes
-from tests.trialfixtures import PASSWORD, Trial, make_trial, username, who
+from tests.trialfixtures import PASSWORD, Trial, make_trial, screener, username, who
 from trialwright.domain.roles import Role
 from trialwright.services.forms import save_form
 from trialwright.services.randomization import generate_list, list_exists, randomize
@@ -135,7 +135,7 @@ def test_every_route_answers_every_role_as_documented(trial: Trial) -> None:
 
 def _participant(trial: Trial, site: str) -> dict[str, str]:
     """A randomized participant at ``site`` with a saved form and a serious adverse event."""
-    admin = who(trial, Role.ADMINISTRATOR)
+    admin = screener(trial.engine)  # screening is a coordinator's (docs/roles.md)
     values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
     s = screen(trial.engine, admin, site=site, screened_on=dt.datetime.now(dt.UTC).date(), values=values)
     at = dt.datetime.now(dt.UTC)

@@ -10,6 +10,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -54,6 +55,7 @@ __all__ = [
     "list_exists",
     "list_records",
     "list_status",
+    "ratio_adjusted_range",
 ]
 
 
@@ -318,9 +320,18 @@ class StratumBalance:
 
     stratum: str
     by_arm: Mapping[str, int]
-    imbalance: int  # |difference| of ratio-adjusted counts now (two arms: count difference for 1:1)
+    # the range of ratio-adjusted counts (count / ratio) now, never rounded: {DXZ 1, PBO 2} at 2:1 is 1.5 (for 1:1
+    # the count difference); a stratum half a ratio unit off must not read as balanced
+    imbalance: float
     worst_running: float  # the largest ratio-adjusted imbalance at any point in the stratum's sequence
     bound: float | None  # what permuted blocks guarantee: half the largest block (None under minimization)
+
+
+def ratio_adjusted_range(counts: Mapping[str, int], ratio: Mapping[str, int]) -> float:
+    """The largest minus the smallest ratio-adjusted count (count / ratio) over the arms, exactly (fractions, then
+    one float): {DXZ 1, PBO 2} at DXZ:PBO 2:1 is |1/2 - 2/1| = 1.5, never rounded to a whole number."""
+    adjusted = [Fraction(counts.get(arm, 0), share) for arm, share in ratio.items()]
+    return float(max(adjusted) - min(adjusted))
 
 
 def balance(engine: Engine, actor: UserView) -> list[StratumBalance]:
@@ -346,10 +357,8 @@ def balance(engine: Engine, actor: UserView) -> list[StratumBalance]:
         worst = 0.0
         for arm in arms:
             counts[arm] += 1
-            adjusted = [counts[a] / ratio[a] for a in ratio]
-            worst = max(worst, max(adjusted) - min(adjusted))
-        adjusted = [counts[a] / ratio[a] for a in ratio]
-        result.append(StratumBalance(stratum, counts, round(max(adjusted) - min(adjusted)), worst, bound))
+            worst = max(worst, ratio_adjusted_range(counts, ratio))
+        result.append(StratumBalance(stratum, counts, ratio_adjusted_range(counts, ratio), worst, bound))
     return result
 
 

@@ -16,16 +16,20 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError
+from trialwright.domain.roles import Role, only_roles_may
 from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.bulk_reads import once
 from trialwright.services.bulk_writes import row_type
+from trialwright.services.errors import denied
 from trialwright.services.users import UserView
 from trialwright.store.engine import session_scope
 from trialwright.store.prepared import Prepared
 from trialwright.store.screening_tables import consents, participants, screenings, withdrawals
 
 __all__ = [
+    "READERS",
+    "WRITERS",
     "ConsentView",
     "NonEnrolmentReason",
     "NotFound",
@@ -37,8 +41,15 @@ __all__ = [
     "WithdrawalScope",
     "check_participant",
     "participant_row",
+    "require_role",
     "screening_id_of",
 ]
+
+#: Who screens, records consent, enrols and records non-enrolment (docs/roles.md, the route table); the rule lives
+#: here, in the service, so the CLI, the API, the pages and the library refuse alike.
+WRITERS: tuple[Role, ...] = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
+#: Who reads the screening log and one screening: the writers, and the trial-wide roles that review it.
+READERS: tuple[Role, ...] = (*WRITERS, Role.ADMINISTRATOR, Role.MONITOR, Role.DATA_MANAGER)
 
 
 class ScreeningError(ValueError):
@@ -160,6 +171,12 @@ def _decision_detail(decision: EligibilityDecision) -> dict[str, Any]:
 def _known(decision: EligibilityDecision) -> dict[str, Any]:
     """The values to store: those entered and those derived from them (P/F), without the unknown ones."""
     return {k: v for k, v in decision.values.items() if v is not None}
+
+
+def require_role(actor: UserView, roles: Sequence[Role], what: str) -> None:
+    """Refuse (marked ``AccessDenied``: the CLI's exit code 4, the API's 403) an actor whose role may not ``what``."""
+    if actor.role not in roles:
+        raise denied(ScreeningError)(f"role: {only_roles_may(roles, what)}")
 
 
 def _check_site(actor: UserView, site: str) -> None:

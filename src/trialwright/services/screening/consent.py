@@ -22,6 +22,7 @@ from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening.common import (
+    WRITERS,
     ScreeningError,
     ScreeningView,
     WithdrawalCause,
@@ -30,6 +31,7 @@ from trialwright.services.screening.common import (
     _row,
     _typed_values,
     _view,
+    require_role,
 )
 from trialwright.services.screening.log import _require_unlocked, _store_values
 from trialwright.services.screening.withdrawal import _insert_withdrawal
@@ -137,6 +139,12 @@ def consent_problem(
                 "capacity during the trial (eligibility.regained_capacity: false)")  # fmt: skip
     if kind == "regained_capacity" and "representative" not in earlier_given_by:
         return "kind: regained_capacity follows a representative's consent; there is none"
+    last_representative = max(i for i, by in enumerate(earlier_given_by) if by == "representative") if (
+        kind == "regained_capacity") else 0
+    if kind == "regained_capacity" and "participant" in earlier_given_by[last_representative + 1:]:
+        # one decision per regained capacity: what the participant decides later is a re-consent or a withdrawal
+        return ("kind: the participant already decided for themself after the representative's consent; a later "
+                "change is a reconsent or a withdrawal, not another regained_capacity decision")
     return None
 
 
@@ -174,6 +182,7 @@ def record_consent_in(
 ) -> None:
     """``record_consent`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one); the
     caller reads the view it needs."""
+    require_role(actor, WRITERS, "record consent")
     if not obtained_by.strip():
         raise ScreeningError("obtained_by: name the person who obtained consent")
     for name, given in (
@@ -400,6 +409,7 @@ def dissent_problem(label: str) -> str:
 
 def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
     """Enrol an eligible, consented patient; issues the participant id. Never twice."""
+    require_role(actor, WRITERS, "enrol participants")
     with session_scope(engine) as session:
         row, _ = enrol_in(session, actor, screening_id)
         return _view(session, row)
@@ -408,6 +418,7 @@ def enrol(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
 def enrol_in(session: Session, actor: UserView, screening_id: int) -> tuple[Any, str]:
     """``enrol`` in the caller's transaction (the simulator joins steps in one): the screening's row as read before
     the enrolment, and the participant id issued."""
+    require_role(actor, WRITERS, "enrol participants")
     row = _row(session, actor, screening_id)
     label = f"{row.site}-S{row.number:04d}"
     require_unlocked(session, site=row.site, error=ScreeningError)

@@ -19,6 +19,7 @@ from trialwright.protocol import Protocol
 from trialwright.services import audit
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening.common import (
+    WRITERS,
     NonEnrolmentReason,
     ScreeningError,
     ScreeningView,
@@ -28,6 +29,7 @@ from trialwright.services.screening.common import (
     _row,
     _typed_values,
     _view,
+    require_role,
 )
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -57,6 +59,7 @@ def screen_in(
     values: Mapping[str, Any],
 ) -> ScreeningView:
     """``screen`` in the caller's transaction, under ``protocol`` (the simulator joins steps in one)."""
+    require_role(actor, WRITERS, "screen patients")
     if site not in protocol.site_codes:
         raise ScreeningError(f"site: unknown site {site!r} (sites: {', '.join(protocol.site_codes)})")
     if actor.role.site_scoped and site not in actor.sites:  # a new screening: the site is public, nothing leaks
@@ -123,6 +126,7 @@ def update_screening(
     transaction, after the correction, with the assent the corrected age needs."""
     from trialwright.services.screening.consent import age_correction_problem, record_consent_in
 
+    require_role(actor, WRITERS, "change screening values")
     protocol = current_protocol(engine).protocol
     consent_field = protocol.eligibility.consent_field
     if consent_field is not None and consent_field in values:
@@ -219,6 +223,7 @@ def set_non_enrolment(
     engine: Engine, actor: UserView, screening_id: int, *, reason: str, text_: str | None = None
 ) -> ScreeningView:
     """Record why a screened patient was not enrolled, as a coded reason (and text for 'other')."""
+    require_role(actor, WRITERS, "record why a patient was not enrolled")
     if (problem := non_enrolment_problem(reason, text_, None)) is not None:
         raise ScreeningError(problem)
     code = NonEnrolmentReason(reason)
@@ -233,6 +238,7 @@ def set_non_enrolment_in(
 ) -> None:
     """``set_non_enrolment`` in the caller's transaction, the reason already checked (``NonEnrolmentReason``); the
     caller reads the view it needs."""
+    require_role(actor, WRITERS, "record why a patient was not enrolled")
     row = _row(session, actor, screening_id)
     _require_unlocked(session, row)
     if (problem := non_enrolment_problem(code.value, text_, row.decision)) is not None:

@@ -13,11 +13,13 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.services.paging import keyset_page
 from trialwright.services.screening.common import (
+    READERS,
     ScreeningView,
     WithdrawalScope,
     _row,
     _view,
     _views,
+    require_role,
 )
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
@@ -29,6 +31,7 @@ __all__ = ["ReconsentDue", "count_enrolled", "get_screening", "list_screenings",
 
 def get_screening(engine: Engine, actor: UserView, screening_id: int) -> ScreeningView:
     """One screening (within the actor's sites)."""
+    require_role(actor, READERS, "read the screening log")
     with read_scope(engine) as session:
         return _view(session, _row(session, actor, screening_id))
 
@@ -55,6 +58,7 @@ def list_screenings(
     engine: Engine, actor: UserView, *, site: str | None = None, decision: str | None = None
 ) -> list[ScreeningView]:
     """The whole screening log, newest first, within the actor's sites (pages: ``page_screenings``)."""
+    require_role(actor, READERS, "read the screening log")
     query = _screenings_query(actor, site, decision).order_by(screenings.c.screened_on.desc(), screenings.c.id.desc())
     with read_scope(engine) as session:
         return _views(session, session.execute(query).all())
@@ -72,6 +76,7 @@ def page_screenings(
 ) -> Page[ScreeningView]:
     """A page of the screening log within the actor's sites, newest first (by screening date, then id);
     ``participant`` keeps the screenings whose participant id starts with it."""
+    require_role(actor, READERS, "read the screening log")
     query = _screenings_query(actor, site, decision, participant)
     with read_scope(engine) as session:
         return keyset_page(
@@ -96,6 +101,7 @@ class ReconsentDue:
 
 def reconsent_needed(engine: Engine, actor: UserView) -> list[ReconsentDue]:
     """Enrolled, not withdrawn participants (within the actor's sites) who must re-consent on a newer form."""
+    require_role(actor, READERS, "read the screening log")
     protocol = current_protocol(engine).protocol
     required = [v for v in protocol.consent_versions if v.reconsent_required]
     if not required:

@@ -280,7 +280,7 @@ def _statistician_page(
             {
                 "stratum": stratum,
                 "by_arm": dict(b.by_arm) if b else {},
-                "imbalance": b.imbalance if b else 0,
+                "imbalance": b.imbalance if b else 0.0,
                 "worst": b.worst_running if b else 0.0,
                 "bound": max(r.block_sizes) / 2 if r.method == "stratified_permuted_blocks" else None,
                 "used": s.used if s else (sum(b.by_arm.values()) if b else 0),
