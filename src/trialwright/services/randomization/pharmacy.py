@@ -224,12 +224,13 @@ def prepare_in(
     ``AllocationTampered`` raised here is the caller's to audit once its transaction is rolled back."""
     _pharmacist(actor)
     instruction = _instruction_in(session, protocol, actor, preparation_code)
-    site = participant_row(session, actor, instruction.participant_id or "").site
-    require_unlocked(session, instruction.participant_id, site=site, error=RandomizationError)
     if not instruction.to_prepare:
         raise RandomizationError(f"preparation_code: {preparation_code} has nothing to prepare (no product)")
     if instruction.prepared:
         raise RandomizationError(f"preparation_code: {preparation_code} is prepared already")
+    # What the code holds refuses first (as ever); then the database lock or a soft lock, before the values.
+    site = participant_row(session, actor, instruction.participant_id or "").site
+    require_unlocked(session, instruction.participant_id, site=site, error=RandomizationError)
     arm_code = session.execute(
         select(allocation_entries.c.arm).where(allocation_entries.c.preparation_code == preparation_code)
     ).scalar_one()
