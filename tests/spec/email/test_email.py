@@ -236,13 +236,14 @@ def test_deadline_reminders_are_queued_once_per_recipient_and_stage(trial: Trial
     due = aware + dt.timedelta(hours=24)  # the protocol's 24 hours to the sponsor
     settings = Settings()  # reminders are queued whether or not e-mail is on
     assert queue_reminders(trial.engine, settings, now=due - dt.timedelta(hours=7)) == 0  # a quarter is 6 hours
-    responsible = ["data-manager", "investigator", "monitor", "study-coordinator"]
-    assert queue_reminders(trial.engine, settings, now=due - dt.timedelta(hours=5)) == 4
+    # "screener" is the tests' study coordinator at every site, who enrolled the participant (tests.trialfixtures).
+    responsible = ["data-manager", "investigator", "monitor", "screener", "study-coordinator"]
+    assert queue_reminders(trial.engine, settings, now=due - dt.timedelta(hours=5)) == 5
     assert queue_reminders(trial.engine, settings, now=due - dt.timedelta(hours=1)) == 0  # once
     soon = [r for r in outbox(trial) if r.kind == "deadline_due_soon"]
     assert sorted(r.recipient for r in soon) == responsible
     assert {json.loads(r.params)["at"] for r in soon} == {due.isoformat()}
-    assert queue_reminders(trial.engine, settings, now=due + dt.timedelta(minutes=1)) == 4  # now overdue
+    assert queue_reminders(trial.engine, settings, now=due + dt.timedelta(minutes=1)) == 5  # now overdue
     assert queue_reminders(trial.engine, settings, now=due + dt.timedelta(hours=3)) == 0
     # Submitted: no more reminders for it, however late.
     record_submission(

@@ -59,6 +59,9 @@ def _rules(node: Any) -> Iterator[dict[str, Any]]:
 
 def _silent(doc: Any) -> None:
     doc.pop("demographics", None)
+    # Its de-identification reads the age demographics declares, and an IPD shared needs de-identification.
+    doc.pop("deidentification", None)
+    doc["trial"]["sharing"]["ipd"]["shared"] = False
 
 
 @dataclass(frozen=True)

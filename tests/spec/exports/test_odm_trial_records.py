@@ -150,7 +150,7 @@ def test_the_consent_withdrawal_and_dsmb_decisions_are_in_the_file_without_the_d
         assert enrolment.get("RepresentativeName") == row["representative_name"]
         assert enrolment.get("RepresentativeRelationship") == row["representative_relationship"]
         assert enrolment.get("ConsentWitness") == row["witness"]
-        assert enrolment.get("ConsentRecordedBy") == row["recorded_by"] == username(Role.ADMINISTRATOR)
+        assert enrolment.get("ConsentRecordedBy") == row["recorded_by"] == "screener"
         assert dt.datetime.fromisoformat(enrolment.get("ConsentRecordedAt", "")) == row["recorded_at"]
     assert 'RepresentativeName="Maryam Rahimi"' in text
     assert 'ConsentWitness="Nurse &quot;S.&quot; &amp; &lt;ward' in text
@@ -325,7 +325,7 @@ def test_a_file_written_before_the_export_carried_them_still_imports(
     text = _export(trial, tmp_path / "odm").read_text(encoding="utf-8")
     names = ("ConsentFormVersion", "ConsentKind", "ConsentObtainedBy", "RepresentativeName",
              "RepresentativeRelationship", "ConsentWitness", "ConsentRecordedAt", "ConsentRecordedBy", "RecordedAt",
-             "RecordedBy", "ConsentId")  # fmt: skip
+             "RecordedBy", "ConsentId", "ProtocolVersionInForce", "AgeInForce")  # fmt: skip
     older = re.sub(rf' (?:{"|".join(names)})="[^"]*"', "", text)
     older = re.sub(r" *<tw:DsmbDecision [^>]*/>\n", "", older)
     path = tmp_path / "older.odm.xml"
