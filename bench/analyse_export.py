@@ -1,14 +1,15 @@
 """Benchmark: the analysis and the exports of a simulated trial.
 
     .venv/bin/python bench/analyse_export.py [--database sqlite:///FILE] [--participants 300] [--seed 1]
-                                             [--formats csv,parquet,sdtm,odm,fhir]
+                                             [--formats csv,parquet,sdtm,odm,fhir] [--smoke]
 
 Without --database it simulates N screened patients of the first protocol into a temporary SQLite file
 first (not timed). Then it times, as the blinded statistician, the whole analysis plan (reading the
 snapshot and computing every outcome) and the report's files, and, as the data manager, each export
 format; it prints seconds, form records per second, and the peak memory of the process, which stays flat
 as the trial grows when exports stream. With --database, the trial must have simulation accounts
-(sim-blinded-statistician, sim-data-manager).
+(sim-blinded-statistician, sim-data-manager). --smoke: 6 screened patients, every format, once (CI: the script
+must not rot).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--formats", default="csv,parquet,stata,sdtm,odm,fhir")
+    parser.add_argument("--smoke", action="store_true", help="6 screened patients, every format (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.database, args.participants = None, 6
     with tempfile.TemporaryDirectory() as folder:
         url = args.database or f"sqlite:///{folder}/bench.db"
         engine = make_engine(url)

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/odm_export.py --database sqlite:///t300.db [--database sqlite:///t1000.db]
                                          [--repeat 3] [--src OTHER/src] [--out FOLDER] [--with-arms]
+    .venv/bin/python bench/odm_export.py --smoke    (a trial of 6 screened simulated on SQLite, one run: CI)
 
 Each database is a trial made by ``trialwright simulate`` (it needs the simulation's accounts). For each, as the data
 manager (blinded; ``--with-arms``: the unblinded statistician with arms), ``OdmExporter.write`` runs ``--repeat``
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: The export time every run writes (a file differs from another run's only where it names the export time).
 TAKEN_AT = dt.datetime(2027, 1, 1, 12, 0, tzinfo=dt.UTC)
+PROTOCOL = ROOT / "protocols" / "IRCT20190101042197N2.yaml"
 
 
 def _peak_mb() -> float:
@@ -38,13 +40,40 @@ def _peak_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", action="append", required=True)
+    parser.add_argument("--database", action="append")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--src", type=Path, default=ROOT / "src")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--with-arms", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="a trial of 6 screened simulated, one run (CI)")
     args = parser.parse_args()
     sys.path.insert(0, str(args.src.resolve()))
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as folder:
+            args.database, args.repeat = [_simulated(Path(folder), 6)], 1
+            measure(args)
+        return
+    if not args.database:
+        parser.error("--database is required (or --smoke)")
+    measure(args)
+
+
+def _simulated(folder: Path, screened: int) -> str:
+    """A SQLite trial of ``screened`` simulated patients of the first protocol, with the simulation's accounts."""
+    from trialwright.protocol import load_protocol
+    from trialwright.services.simulation import simulate
+    from trialwright.services.trial import init_trial
+    from trialwright.store.engine import make_engine
+
+    url = f"sqlite:///{folder / 'smoke.db'}"
+    engine = make_engine(url)
+    init_trial(engine, load_protocol(PROTOCOL))
+    simulate(engine, PROTOCOL, screened, 1)
+    engine.dispose()
+    return url
+
+
+def measure(args: argparse.Namespace) -> None:
 
     from sqlalchemy import func, select
 

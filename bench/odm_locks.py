@@ -1,13 +1,13 @@
 """Benchmark: what carrying the trial lock and soft locks costs the ODM export.
 
-    .venv/bin/python bench/odm_locks.py [--participants 100] [--seed 1] [--repeat 3]
+    .venv/bin/python bench/odm_locks.py [--participants 100] [--seed 1] [--repeat 3] [--smoke]
 
 Simulates N screened patients of the first protocol into a temporary SQLite file (not timed), soft-locks and lifts
 every participant and every site once, soft-locks half of the participants again and locks the trial (not timed).
 Then, in the same process, it times the ODM export (CPU time, ``time.process_time``: the machine is shared) with the
 locks (``ExportSource.locks``, ``tw:TrialLock``/``tw:SoftLock``) and, as the raw baseline, the same export with
 ``locks()`` answering nothing (what the export wrote before), the best of ``--repeat`` runs each, and prints both,
-their ratio and the file sizes.
+their ratio and the file sizes. --smoke: 6 screened patients, one run each (CI: the script must not rot).
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="6 screened patients, one run each (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.participants, args.repeat = 6, 1
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         engine = make_engine(f"sqlite:///{folder}/bench.db")

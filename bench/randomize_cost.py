@@ -1,6 +1,7 @@
 """Benchmark: what one randomization costs under concurrent clients, through the service (issue 22 item 5).
 
     .venv/bin/python bench/randomize_cost.py [sqlite|postgresql] [PARTICIPANTS] [CLIENTS]
+    .venv/bin/python bench/randomize_cost.py --smoke    (6 participants, 2 clients, both databases: CI)
 
 Makes a fresh trial as ``bench/randomize.py`` does, enrols PARTICIPANTS (default 200) and randomizes them from
 CLIENTS (default 32) threads with its driver, and prints the rate, this process's CPU (``time.process_time``),
@@ -26,9 +27,17 @@ from trialwright.services.users import get_user
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--smoke"]:  # CI: 6 participants from 2 clients on each database, so the script cannot rot
+        for backend in ("sqlite", "postgresql"):
+            measure(backend, 6, 2)
+        return
     backend = sys.argv[1] if len(sys.argv) > 1 else "postgresql"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     clients = int(sys.argv[3]) if len(sys.argv) > 3 else 32
+    measure(backend, n, clients)
+
+
+def measure(backend: str, n: int, clients: int) -> None:
     with throwaway_database(backend) as url:
         text = FIRST_PROTOCOL.read_text(encoding="utf-8")
         text = text.replace("list_length_per_stratum: 60", f"list_length_per_stratum: {n + 10}")

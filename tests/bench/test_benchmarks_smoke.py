@@ -133,6 +133,28 @@ EXPECTED = {
         r"^randomizations: 12 acknowledged, 12 allocated, 0 participants allocated twice, 0 acknowledged twice$",
         r"^audit: 0 pending after the workers stopped; audit verify intact \([0-9,]+ entries\), replay agrees$",
     ],
+    "analyse_export.py": [
+        rf"^trial: [1-9][0-9]* form records; peak memory {NUMBER} MB before the benchmark$",
+        rf"^analysis +{NUMBER} s \( *{NUMBER} records/s\); report files +{NUMBER} s; peak {NUMBER} MB$",
+        *(rf"^export {fmt} +{NUMBER} s \( *{NUMBER} records/s\); peak {NUMBER} MB$"
+          for fmt in ("csv", "parquet", "stata", "sdtm", "odm", "fhir")),
+    ],
+    "odm_export.py": [
+        r"^sqlite:///.*: 6 screened, [1-9][0-9]* participants; src ",
+        rf"^  CPU s {NUMBER}; best {NUMBER} s = {NUMBER} ms per participant, {NUMBER} ms per screened patient$",
+        rf"^  peak RSS {NUMBER} MB before, \+{NUMBER} MB over the runs; file {NUMBER} MB sha256 [0-9a-f]{{16}}$",
+    ],
+    "odm_locks.py": [
+        r"^trial: [1-9][0-9]* participants, [1-9][0-9]* lock changes$",
+        rf"^ODM export without the locks \(raw baseline\): +{NUMBER} CPU s, +{NUMBER} MB$",
+        rf"^ODM export with the locks: +{NUMBER} CPU s, +{NUMBER} MB$",
+        rf"^ratio: {NUMBER} CPU, {NUMBER} size$",
+    ],
+    "randomize_cost.py": [
+        rf"^{db} 2 clients, 6 randomizations: {NUMBER}/s, {NUMBER} ms CPU, {NUMBER} statements, {NUMBER} checkouts, "
+        rf"{NUMBER} pings per randomization$"
+        for db in ("sqlite", "postgresql")
+    ],
     "simulate.py": [
         rf"^sqlite +{NUMBER} screened/s +{NUMBER} forms/s +[1-9][0-9]* audit entries  {NUMBER} CPU-s per "
         r"screened patient$",
@@ -159,3 +181,8 @@ def test_the_benchmark_runs_at_its_smoke_size(script: str, postgres_available: s
     lines = done.stdout.splitlines()
     for pattern in EXPECTED[script]:
         assert any(re.search(pattern, line) for line in lines), f"no line matches {pattern!r} in:\n{done.stdout}"
+
+
+def test_every_benchmark_has_a_smoke_run() -> None:
+    scripts = {path.name for path in (ROOT / "bench").glob("*.py") if not path.name.startswith("_")}
+    assert scripts == set(EXPECTED), f"bench/ scripts without a smoke run here: {sorted(scripts - set(EXPECTED))}"

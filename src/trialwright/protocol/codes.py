@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -78,9 +78,11 @@ def _ucum_registry() -> Any:
     return PintUcumRegistry()
 
 
+@lru_cache(maxsize=4096)
 def ucum_error(code: str) -> str | None:
     """Why ``code`` is not a UCUM expression (the grammar of the UCUM specification and its table of atoms and
-    prefixes, by the ucumvert parser), or None if it is."""
+    prefixes, by the ucumvert parser), or None if it is. Remembered per code: a protocol names the same few units
+    many times, and the parser takes milliseconds per expression."""
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
     if not code or any(not ("!" <= c <= "~") for c in code):
@@ -96,10 +98,12 @@ def ucum_error(code: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def ucum_conversion(source: str, target: str) -> tuple[float, float] | None:
     """``(factor, offset)`` with ``target = source x factor + offset`` by the UCUM library's definitions (the
     offset is non-zero only between Cel and [degF]); None when either is not UCUM or the two are not
-    commensurable (mass and amount of substance, or a unit the library cannot convert, such as [pH])."""
+    commensurable (mass and amount of substance, or a unit the library cannot convert, such as [pH]). Remembered
+    per pair of codes."""
     if ucum_error(source) or ucum_error(target):
         return None
     import pint

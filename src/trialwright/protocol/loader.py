@@ -8,7 +8,9 @@ are errors (a typo must not pass silently), with a suggestion when a known key i
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,20 +76,10 @@ def load_protocol(path: str | Path) -> LoadedProtocol:
 def load_protocol_text(text: str, source: str = "<string>", *, stored: bool = False) -> LoadedProtocol:
     """Validate protocol YAML given as text; ``stored``: a text read back from a trial database, which the rules
     added since it was stored must still read as its engine did (``ScreeningField.decimals``)."""
-    yaml = YAML(typ="rt")
-    try:
-        document = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        detail = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise ProtocolError(source, [Problem("", f"malformed YAML: {detail}", line)]) from None
-    except YAMLError as exc:
-        raise ProtocolError(source, [Problem("", f"malformed YAML: {exc}")]) from None
-    if not isinstance(document, CommentedMap):
-        raise ProtocolError(source, [Problem("", "a protocol file must be a YAML mapping of sections", 1)])
-    lines: dict[tuple[str | int, ...], int] = {}
-    data = _plain(document, (), lines)
+    parsed = _parsed(text)
+    if isinstance(parsed, Problem):
+        raise ProtocolError(source, [parsed])
+    data, lines = pickle.loads(parsed)  # noqa: S301  # bytes this process pickled; a fresh copy to change
     if isinstance(data, dict):
         read_format_1(data)  # databases made before estimands keep the protocol text they ran under
     try:
@@ -99,6 +91,28 @@ def load_protocol_text(text: str, source: str = "<string>", *, stored: bool = Fa
         raise ProtocolError(source, [Problem(path, message, _line_of(path, lines)) for path, message in found])
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return LoadedProtocol(protocol=protocol, source_text=text, sha256=digest, source=source)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> bytes | Problem:
+    """The YAML of ``text`` as plain data and the line of every key and item (pickled, so each caller gets its own
+    copy), or the problem that stops it being read. Parsing with line numbers is most of a load's time, and the
+    same text is read again and again (each request's stored protocol, each test's trial): parsed once per text."""
+    yaml = YAML(typ="rt")
+    try:
+        document = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        detail = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        return Problem("", f"malformed YAML: {detail}", line)
+    except YAMLError as exc:
+        return Problem("", f"malformed YAML: {exc}")
+    if not isinstance(document, CommentedMap):
+        return Problem("", "a protocol file must be a YAML mapping of sections", 1)
+    lines: dict[tuple[str | int, ...], int] = {}
+    data = _plain(document, (), lines)
+    return pickle.dumps((data, lines), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _plain(node: Any, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> Any:
