@@ -1,6 +1,6 @@
 """Crawl the web app as the masked roles of WALK-TTE-PROBE and report any page that shows an arm.
 
-    python walk2.crawl.py BASE_URL MAX_PAGES USER...   (e.g. http://127.0.0.1:8811 150 oa_teh bstat)
+    python walk2.crawl.py BASE_URL MAX_PAGES USER... [--fa]   (e.g. http://127.0.0.1:8811 150 oa_teh bstat --fa)
 """
 
 import re
@@ -11,8 +11,10 @@ from playwright.sync_api import sync_playwright
 
 BASE = sys.argv[1]
 LIMIT = int(sys.argv[2])
+LANGUAGE = "fa" if "--fa" in sys.argv else "en"
 PASSWORD = "Walk2-Str0ng-Passphrase!"  # the walk's throw-away accounts
 TITLE = "Early mobilisation versus usual care after hip-fracture surgery"  # names both interventions, not an arm
+TITLE_FA = "تحرک زودهنگام در برابر مراقبت معمول پس از جراحی شکستگی لگن"
 ARM_WORDS = ["EMOB", "USC", "Early mobilisation", "Usual care", "early mobilisation", "usual care",
              "تحرک زودهنگام", "مراقبت معمول", "Out of bed and walking", "Mobilisation as the ward"]  # fmt: skip
 SKIP = re.compile(r"\.pdf|\.png|\.json|\.svg|\.xml|/sign-out|/logout|\.csv|\.zip|download|/export|/set-password"
@@ -47,6 +49,11 @@ def crawl(user: str) -> tuple[list[tuple[str, str, str]], dict[str, object]]:
         page.fill("#password", PASSWORD)
         page.click("form[action='/sign-in'] button[type=submit]")
         page.wait_for_load_state()
+        if LANGUAGE != "en":  # the preference every page offers, as a person sets it
+            page.goto(BASE + "/")
+            page.select_option("#pref-language", LANGUAGE)
+            page.click("form.prefs button[type=submit]")
+            page.wait_for_load_state()
         queue = list(START)
         while queue and len(statuses) < LIMIT:
             path = queue.pop(0)
@@ -60,7 +67,7 @@ def crawl(user: str) -> tuple[list[tuple[str, str, str]], dict[str, object]]:
             statuses[path] = r.status if r else None
             if r is None or "html" not in (r.headers.get("content-type") or ""):
                 continue
-            text = page.content().replace(TITLE, "TITLE")
+            text = page.content().replace(TITLE, "TITLE").replace(TITLE_FA, "TITLE")
             for word in ARM_WORDS:
                 if word in text:
                     i = text.find(word)
@@ -70,7 +77,7 @@ def crawl(user: str) -> tuple[list[tuple[str, str, str]], dict[str, object]]:
     return found, statuses
 
 
-for user in sys.argv[3:]:
+for user in [u for u in sys.argv[3:] if u != "--fa"]:
     found, statuses = crawl(user)
     codes = [s for s in statuses.values() if isinstance(s, int)]
     print(f"{user}: {len(statuses)} pages, status counts", {s: codes.count(s) for s in set(codes)})
