@@ -168,7 +168,11 @@ def tables(user: AsOption, as_json: JsonOption = False, database: DatabaseOption
 def submit(
     ae_number: Annotated[str, typer.Argument(help="The event, e.g. AE-0001.")],
     kind: Annotated[str, typer.Option("--kind", help="sae_to_sponsor, susar_initial or susar_complete.")],
-    at: Annotated[str, typer.Option("--at", help="When it was sent, YYYY-MM-DDTHH:MM (site time if no zone).")],
+    at: Annotated[
+        str,
+        typer.Option("--at", help="When it was sent, with its UTC offset, e.g. 2021-06-02T09:30+04:30 (a time "
+                     "without one is refused)."),
+    ],
     user: AsOption,
     note: Annotated[str | None, typer.Option("--note", help="e.g. the sponsor's case number.")] = None,
     as_json: JsonOption = False,

@@ -103,3 +103,27 @@ def test_safety_from_the_command_line(trial: Trial, pid: str, tmp_path: Path) ->
     decided = runner.invoke(cli, ["safety", "decide", "resume", "--reason", "reviewed", "--password-stdin", *dsmb],
                             input=PASSWORD + "\n")  # fmt: skip
     assert decided.exit_code == 0 and "randomization: open" in decided.output
+
+
+def test_the_command_lines_submission_time_carries_its_offset_as_its_help_says(
+    trial: Trial, pid: str, tmp_path: Path
+) -> None:
+    """`safety submit --at` takes a time with its UTC offset, as the consent and the report do in the CLI; its help
+    and docs/safety.md's example say so, and a time without one is refused naming submitted_at (never read as the
+    site's time behind the user's back, and never promised to be)."""
+    helped = runner.invoke(cli, ["safety", "submit", "--help"], terminal_width=200)
+    assert "UTC offset" in helped.output and "site time" not in helped.output
+    example = next(line for line in Path("docs/safety.md").read_text(encoding="utf-8").splitlines()
+                   if line.startswith("trialwright safety submit "))  # fmt: skip
+    assert dt.datetime.fromisoformat(example.split("--at ")[1].split()[0]).utcoffset() is not None
+    _randomized(trial, pid)
+    db = ["--database", trial.url]
+    inv = [*db, "--as", username(Role.INVESTIGATOR)]
+    report = tmp_path / "ae.json"
+    report.write_text(json.dumps(sae()))
+    assert runner.invoke(cli, ["safety", "report", pid, "--data", str(report), *inv]).exit_code == 0
+    submit = ["safety", "submit", "AE-0001", "--kind", "sae_to_sponsor", "--at"]
+    naive = runner.invoke(cli, [*submit, NOW.replace(tzinfo=None).isoformat(timespec="minutes"), *inv])
+    assert naive.exit_code == 1 and "submitted_at" in naive.output and "offset" in naive.output
+    sent = runner.invoke(cli, [*submit, NOW.isoformat(), *inv])
+    assert sent.exit_code == 0 and ", met" in sent.output

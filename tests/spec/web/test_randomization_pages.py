@@ -220,3 +220,21 @@ def test_the_lists_method_is_said_in_the_readers_language(app, trial: Trial) -> 
     expected = catalog["stratified permuted blocks of sizes %(sizes)s, ratio %(ratio)s"] % {
         "sizes": "۲" + catalog[", "] + "۴", "ratio": "\u2066۱:۱\u2069"}  # fmt: skip
     assert method == expected and "stratified" not in method
+
+
+def test_the_participant_page_links_the_screening_record_only_for_a_role_that_may_read_it(  # type: ignore[no-untyped-def]
+    app, trial: Trial
+) -> None:
+    """The screening record is read by the screeners, the administrator, the monitor and the data manager
+    (docs/roles.md); an outcome assessor, who sees the participant's page, is refused it (403), so the page offers
+    them no link to it, and the investigator, who may read it, still has the link that opens it."""
+    pid = enrolled(trial)
+    with as_role(app, Role.OUTCOME_ASSESSOR) as assessor:
+        page = assessor.get(f"/participants/{pid}")
+        assert page.status_code == 200 and pid in page.text
+        assert 'href="/screening/' not in page.text
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        link = re.search(r'href="(/screening/\d+)"', inv.get(f"/participants/{pid}").text)
+        assert link is not None and inv.get(link.group(1)).status_code == 200
+    with as_role(app, Role.OUTCOME_ASSESSOR) as assessor:
+        assert assessor.get(link.group(1)).status_code == 403

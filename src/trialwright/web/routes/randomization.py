@@ -22,6 +22,7 @@ from trialwright.services import forms, safety
 from trialwright.services import randomization as svc
 from trialwright.services.lock import frozen
 from trialwright.services.screening import NotFound, ScreeningError
+from trialwright.services.screening.common import READERS as SCREENING_READERS
 from trialwright.services.screening.dissent import open_dissent_of
 from trialwright.services.trial import current_protocol
 from trialwright.web import confirm as confirmation
@@ -108,6 +109,8 @@ def participant_page(
         "nothing_to_prepare": allocation is not None
         and nothing_to_prepare(get_protocol(request), allocation.arm),
         "can_randomize": page.user.role in svc.RANDOMIZERS,
+        # the screening record is linked only for a role that may read it (an outcome assessor may not: docs/roles.md)
+        "reads_screening": page.user.role in SCREENING_READERS,
         "list_exists": svc.list_exists(engine),  # Randomize is offered only once there is a list to draw from
         "can_unblind": page.user.role is Role.INVESTIGATOR and unblinding_applies(current_protocol(engine).protocol),
         "errors": errors or [],
