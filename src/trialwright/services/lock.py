@@ -361,14 +361,15 @@ def lock_trial(
         raise FormError("trial: the database is already locked")
     readiness = lock_readiness(engine, actor)
     blockers = len(readiness.blockers)
+    withheld = "" if (kept := readiness.withheld_text()) is None else f" Also: {kept}."
     if blockers and password is None:
         raise LockBlocked(
-            f"trial: {readiness.headline()} {'blocks' if blockers == 1 else 'block'} the lock; resolve "
+            f"trial: {readiness.counted()} {'blocks' if blockers == 1 else 'block'} the lock; resolve "
             f"{'it' if blockers == 1 else 'them'}, or override with a reason and your "
-            f"password. {readiness.first_text(SHOWN)}",
+            f"password.{withheld} {readiness.first_text(SHOWN)}",
             readiness,
         )
-    if readiness.withheld and password is None:  # said whatever the data: the withheld forms are not known ready
+    if kept is not None and password is None:  # said whatever the data: the withheld forms are not known ready
         raise LockBlocked(
             f"trial: {readiness.headline()}; once an unmasked reviewer has found them ready, override with a reason "
             "and your password",

@@ -171,14 +171,17 @@ class Readiness:
 
     def headline(self) -> str:
         """``12 blockers (5 forms not ready, 7 open queries)``, or ``nothing blocks the lock``."""
-        if self.ready:
-            return "nothing blocks the lock"
-        kept = "" if (withheld := self.withheld_text()) is None else f"; {withheld}"
+        withheld = self.withheld_text()
+        return self.counted() if withheld is None else f"{self.counted()}; {withheld}"
+
+    def counted(self) -> str:
+        """The headline without the forms withheld: ``12 blockers (...)``, ``nothing blocks the lock``, or (to a
+        reader from whom forms are withheld) ``nothing you may see blocks the lock``."""
         if not self.blockers:
-            return f"nothing you may see blocks the lock{kept}"
+            return "nothing you may see blocks the lock" if self.withheld else "nothing blocks the lock"
         parts = [f"{n} {_PLURAL[k][n != 1]}" for k, n in self.counts().items() if n]
         total = len(self.blockers)
-        return f"{total} {'blocker' if total == 1 else 'blockers'} ({', '.join(parts)}){kept}"
+        return f"{total} {'blocker' if total == 1 else 'blockers'} ({', '.join(parts)})"
 
     def first_text(self, limit: int) -> str:
         """The first ``limit`` blockers, and how many more."""
