@@ -110,6 +110,8 @@ def _readiness(report: readiness.Readiness, limit: int | None) -> dict[str, Any]
             }
             for b in shown
         ],
+        "withheld": list(report.withheld),
+        "reviewers": list(report.reviewers),
     }
 
 

@@ -76,6 +76,14 @@ class ReadinessOut(BaseModel):
     by_site: dict[str, dict[str, int]] = Field(description="Per site with a blocker: blockers of each kind.")
     total: int = Field(description="How many blockers there are (``blockers`` may list fewer).")
     blockers: list[BlockerOut]
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="Forms kept from a reader the trial masks (they reveal the arm): nothing of them is listed or "
+        "counted, and the report is not ready while any is withheld (an unmasked reviewer reads them).",
+    )
+    reviewers: list[str] = Field(
+        default_factory=list, description="The roles that read this report unmasked: who reviews the withheld forms."
+    )
 
 
 class ProblemDetails(BaseModel):

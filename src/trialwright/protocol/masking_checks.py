@@ -9,7 +9,15 @@ from trialwright.protocol.design import KNOWN_ROLES, LEVEL_PARTIES, ArmRole, Bli
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, unknown
 
-__all__ = ["DATA_ENTRY_ROLES", "PARTY_ROLES", "masked_role_names", "masking", "registered_level", "route_notes"]
+__all__ = [
+    "DATA_ENTRY_ROLES",
+    "PARTY_ROLES",
+    "READINESS_READERS",
+    "masked_role_names",
+    "masking",
+    "registered_level",
+    "route_notes",
+]
 
 #: Roles that know the arms by their work: no protocol can mask them.
 _UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician", "dsmb_member"})
@@ -205,8 +213,9 @@ def masked_role_names(p: Protocol) -> frozenset[str]:
 
 #: The roles that fill forms (``services.forms.common.DATA_ENTRY``; a spec holds the two equal).
 DATA_ENTRY_ROLES: tuple[str, ...] = ("investigator", "study_coordinator", "outcome_assessor")
-#: The roles that read the lock readiness report (``services.readiness.READERS``), which does not ask ``kept_forms``.
-_READINESS_READERS = frozenset({"data_manager", "monitor"})
+#: The roles that read the lock readiness report (``services.readiness.READERS``; a spec holds the two equal): it
+#: keeps a form that reveals the arm from a masked reader, whose lock then needs one of them unmasked to review it.
+READINESS_READERS: tuple[str, ...] = ("data_manager", "monitor")
 #: The role that runs the analysis and reads its report in a masked trial (``services.analysis.ANALYSTS``, less the
 #: unblinded statistician, who knows the arms).
 _MASKED_ANALYST = "blinded_statistician"
@@ -219,8 +228,10 @@ def _forms_revealing_arm(p: Protocol) -> Iterator[Found]:
     and is shown to masked roles: a derived field of another form (its value would carry the arm onto a form masked
     staff read; a derived field of the form itself is kept with it), a data check (its query is on the
     participant's list, read by masked staff), and an outcome's estimand while the blinded statistician, who runs
-    the analysis, is masked. Refused too while a path that does not keep the form yet is read by a masked role:
-    the lock readiness report (data manager, monitor), and any log (``logs[].reveals_arm``)."""
+    the analysis, is masked. The lock readiness report keeps the form from a masked reader (data manager, monitor)
+    and says its lock needs an unmasked reviewer: refused only when every reader of it is masked (no one could
+    review the form before the lock). A log cannot reveal the arm (``logs[].reveals_arm``): its entries are read on
+    paths that do not keep it."""
     for i, log in enumerate(p.logs):
         if log.reveals_arm:  # a log's entries are read on paths that do not ask kept_forms: refused, never leaked
             yield f"logs[{i}].reveals_arm", (
@@ -249,13 +260,14 @@ def _forms_revealing_arm(p: Protocol) -> Iterator[Found]:
             )
     if not masked:
         return
-    if readers := sorted(_READINESS_READERS & masked):
+    if masked >= set(READINESS_READERS):  # the report keeps it from each of them: no one could review it
         for i, form in enumerate(p.forms):
-            if form.reveals_arm:  # a path that does not ask kept_forms yet: refused, never leaked
+            if form.reveals_arm:
                 yield f"forms[{i}].reveals_arm", (
-                    f"{form.id} reveals the arm, but the lock readiness report, read by the masked "
-                    f"{' and the '.join(r.replace('_', ' ') for r in readers)}, does not keep it from them yet (its "
-                    "blockers name the form's state and queries): unmask them, or remove reveals_arm"
+                    f"{form.id} reveals the arm, but every reader of the lock readiness report "
+                    f"({' and '.join(r.replace('_', ' ') for r in READINESS_READERS)}) is masked: the report keeps "
+                    "the form from them, so no one could review it before the lock; unmask one of them (blinding "
+                    "custom, masked_roles), or remove reveals_arm"
                 )
 
     def reads(refs: list[str]) -> list[str]:

@@ -298,7 +298,14 @@ def hold_data_lock(session: Session) -> None:
     forget_read(session, _LOCK_FACTS)
 
 
-def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str, open_blockers: int | None = None) -> None:
+def _set_lock(
+    engine: Engine,
+    actor: UserView,
+    locked: bool,
+    reason: str,
+    open_blockers: int | None = None,
+    withheld: tuple[str, ...] = (),
+) -> None:
     with session_scope(engine) as session:
         serialise(session, _DATA_LOCK)  # waits for changes in flight; the next ones see this lock
         row = _lock_row(session)
@@ -317,8 +324,16 @@ def _set_lock(engine: Engine, actor: UserView, locked: bool, reason: str, open_b
             old_value={"locked": not locked},
             new_value={"locked": locked},
             reason=reason,
-            detail={"override": True, "open_blockers": open_blockers} if open_blockers else None,
+            detail=_override(open_blockers, withheld),
         )
+
+
+def _override(open_blockers: int | None, withheld: tuple[str, ...]) -> dict[str, Any] | None:
+    """A lock's audited override: the blockers left open that the data manager saw, and the forms kept from a
+    masked data manager (never a count of what is on them); None when nothing was overridden."""
+    if not open_blockers and not withheld:
+        return None
+    return {"override": True, "open_blockers": open_blockers or 0} | ({"withheld": list(withheld)} if withheld else {})
 
 
 def lock_trial(
@@ -333,7 +348,9 @@ def lock_trial(
 
     Refused (``LockBlocked``, naming the counts and the first blockers) while the readiness report lists anything,
     unless ``password`` is the data manager's: then the lock is an override, audited with the number of blockers
-    left open and printed on every report made from it.
+    left open and printed on every report made from it. A data manager the trial masks, from whom forms that reveal
+    the arm are kept (``Readiness.withheld``), is refused so whatever those forms hold (an unmasked reviewer reads
+    them); their override is audited with the forms withheld and the blockers they saw, never a count of the rest.
     """
     # Imported here: the readiness report reads the forms service, which re-exports this module's functions.
     from trialwright.services.readiness import lock_readiness
@@ -344,18 +361,25 @@ def lock_trial(
         raise FormError("trial: the database is already locked")
     readiness = lock_readiness(engine, actor)
     blockers = len(readiness.blockers)
+    withheld = "" if (kept := readiness.withheld_text()) is None else f" Also: {kept}."
     if blockers and password is None:
         raise LockBlocked(
-            f"trial: {readiness.headline()} {'blocks' if blockers == 1 else 'block'} the lock; resolve "
+            f"trial: {readiness.counted()} {'blocks' if blockers == 1 else 'block'} the lock; resolve "
             f"{'it' if blockers == 1 else 'them'}, or override with a reason and your "
-            f"password. {readiness.first_text(SHOWN)}",
+            f"password.{withheld} {readiness.first_text(SHOWN)}",
             readiness,
         )
-    if blockers:
+    if kept is not None and password is None:  # said whatever the data: the withheld forms are not known ready
+        raise LockBlocked(
+            f"trial: {readiness.headline()}; once an unmasked reviewer has found them ready, override with a reason "
+            "and your password",
+            readiness,
+        )
+    if blockers or readiness.withheld:
         require_password(engine, actor.username, password or "", policy, purpose="lock override", error=FormError,
                          message="password: wrong password; an override of the lock readiness needs your current "
                          "password")  # fmt: skip
-    _set_lock(engine, actor, True, reason, blockers or None)
+    _set_lock(engine, actor, True, reason, blockers or None, readiness.withheld)
     return lock_state(engine)
 
 

@@ -17,6 +17,14 @@ A blocker is one of:
 
 The report never names an arm. ``database lock`` refuses while it lists anything, unless the data manager
 overrides (``trialwright.services.lock.lock_trial``).
+
+A form that reveals the arm (``forms[].reveals_arm``) is kept from a reader the trial masks by the one guard,
+``trialwright.domain.masking.kept_forms``: their report lists and counts nothing of it (its forms' states, the
+queries on it, the coherence breaches of its fields), and does not say whether anything on it blocks the lock, for
+even a count of its open items may differ by arm (a participant's count is read off the report by comparing two
+readings). It names the forms withheld (``Readiness.withheld``: from the protocol, the same whatever the data) and
+is never ``ready`` while it withholds one: the lock needs an unmasked reviewer for those forms
+(``Readiness.reviewers``).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import FormState
+from trialwright.domain.masking import kept_forms, masked_roles
 from trialwright.domain.roles import Role
 from trialwright.domain.visits import HeldVisit, VisitStatus, schedule
 from trialwright.protocol import Protocol
@@ -52,13 +61,19 @@ from trialwright.store.log_tables import log_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import participants, withdrawals
 
-__all__ = ["READERS", "RULES", "Blocker", "BlockerKind", "Readiness", "lock_readiness", "meets_policy"]
+__all__ = ["READERS", "RULES", "WITHHELD", "Blocker", "BlockerKind", "Readiness", "lock_readiness", "meets_policy"]
 
 #: What ``Blocker.rule`` may be: a form not started or short of the lock policy's level, a query not closed, an SAE
 #: without a final follow-up, a visit neither held nor missed, a coherence breach (its message as the rule says it).
 RULES = ("form_not_started", "form_state", "query", "sae_outcome", "visit", "coherence")
 #: Who reads the readiness report.
 READERS = (Role.DATA_MANAGER, Role.MONITOR)
+#: What a reader the trial masks is told of the forms kept from them (``Readiness.withheld``): which forms, never
+#: what or how much blocks there; ``reviewers``: the readers of this report the trial does not mask.
+WITHHELD = (
+    "forms kept from you because they reveal the arm (reveals_arm): %(forms)s; nothing of them is shown, not even "
+    "whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)"
+)
 #: The visit statuses that block: the window is open, or has closed without the visit held or missed.
 BLOCKING_VISITS = (VisitStatus.DUE, VisitStatus.OVERDUE)
 
@@ -117,11 +132,23 @@ class Readiness:
     forms_policy: str
     participants: int  # participants looked at
     blockers: tuple[Blocker, ...]
+    #: The forms kept from the reader (``domain.masking.kept_forms``), of which nothing is listed or counted.
+    withheld: tuple[str, ...] = ()
+    #: The roles that read this report and see those forms (the unmasked reviewers; empty when none withheld).
+    reviewers: tuple[str, ...] = ()
 
     @property
     def ready(self) -> bool:
-        """Whether nothing blocks the lock."""
-        return not self.blockers
+        """Whether nothing blocks the lock; never while forms are withheld from the reader (it is not known to
+        them)."""
+        return not self.blockers and not self.withheld
+
+    def withheld_text(self) -> str | None:
+        """What the reader is told of the forms kept from them (``WITHHELD``); None when none is."""
+        if not self.withheld:
+            return None
+        reviewers = " or ".join(r.replace("_", " ") for r in self.reviewers) or "none reads this report"
+        return WITHHELD % {"forms": ", ".join(self.withheld), "reviewers": reviewers}
 
     def counts(self) -> dict[BlockerKind, int]:
         """How many blockers of each kind (every kind, zero included), in report order."""
@@ -144,8 +171,14 @@ class Readiness:
 
     def headline(self) -> str:
         """``12 blockers (5 forms not ready, 7 open queries)``, or ``nothing blocks the lock``."""
-        if self.ready:
-            return "nothing blocks the lock"
+        withheld = self.withheld_text()
+        return self.counted() if withheld is None else f"{self.counted()}; {withheld}"
+
+    def counted(self) -> str:
+        """The headline without the forms withheld: ``12 blockers (...)``, ``nothing blocks the lock``, or (to a
+        reader from whom forms are withheld) ``nothing you may see blocks the lock``."""
+        if not self.blockers:
+            return "nothing you may see blocks the lock" if self.withheld else "nothing blocks the lock"
         parts = [f"{n} {_PLURAL[k][n != 1]}" for k, n in self.counts().items() if n]
         total = len(self.blockers)
         return f"{total} {'blocker' if total == 1 else 'blockers'} ({', '.join(parts)})"
@@ -192,6 +225,7 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
     if site is not None and actor.role.site_scoped and site not in actor.sites:
         raise FormError(f"site: {site} is not one of your sites")
     policy = protocol.lock_policy
+    kept = kept_forms(protocol, actor.role)  # the one guard: nothing of these forms reaches a masked reader
     final = set(policy.sae_final_outcomes)
     found: list[Blocker] = []
     now = clock.now()
@@ -248,6 +282,8 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
             started = {f.form_id: f for f in forms.get(v.id, [])}
             due = [] if v.unscheduled else _visit_forms(protocol, v.visit_id)
             for form_id in dict.fromkeys([*due, *started]):
+                if form_id in kept:
+                    continue
                 row = started.get(form_id)
                 label = f"{v.visit_id} {form_id}"
                 at = {"visit": v.visit_id, "form": form_id}
@@ -269,6 +305,8 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
             if q.log_entry_id is not None:
                 on = f" on {entry_names[q.log_entry_id]}" + (f" {q.field}" if q.field else "")
             record = record_of.get(q.form_record_id) if q.form_record_id is not None else None
+            if record is not None and record.form_id in kept:
+                continue
             on_entry = entry_at[q.log_entry_id] if q.log_entry_id is not None else {}
             add(BlockerKind.QUERY, f"query {q.id}", f"{q.status}{on}: {q.text}", query=q.id, rule="query",
                 visit=visit_of.get(record.visit_record_id) if record is not None else None,
@@ -293,11 +331,24 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
                 f"{'closed' if status is VisitStatus.OVERDUE else 'open'} until {latest.isoformat()})"),
                 visit=visit_id, rule="visit", values={"status": status.value, "until": latest})  # fmt: skip
         for c in breaches.get(pid, []):
+            if _on_kept(protocol, kept, c.fields):
+                continue
             add(BlockerKind.COHERENCE, f"{c.visit_id} {', '.join(c.fields)}", c.message, visit=c.visit_id,
                 fields=tuple(c.fields), rule="coherence", values={"message": c.message})  # fmt: skip
     order = {k: i for i, k in enumerate(BlockerKind)}
     found.sort(key=lambda b: (b.site, b.participant_id, order[b.kind]))
-    return Readiness(now, site, policy.forms, len(people), tuple(found))
+    withheld = tuple(f.id for f in protocol.forms if f.id in kept)
+    reviewers = tuple(r.value for r in READERS if r not in masked_roles(protocol)) if withheld else ()
+    return Readiness(now, site, policy.forms, len(people), tuple(found), withheld, reviewers)
+
+
+def _on_kept(protocol: Protocol, kept: frozenset[str], fields: tuple[str, ...]) -> bool:
+    """Whether a coherence breach reads a field of a form kept from the reader (``form.field``, or a bare field of
+    a kept form: kept, rather than guessed to be another form's)."""
+    if not kept:
+        return False
+    kept_fields = {f.id for form in protocol.forms if form.id in kept for f in form.fields}
+    return any(ref.partition(".")[0] in kept if "." in ref else ref in kept_fields for ref in fields)
 
 
 def _visit_forms(protocol: Protocol, visit_id: str) -> list[str]:

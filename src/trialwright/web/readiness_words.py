@@ -14,14 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from trialwright.domain.roles import Role
 from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
-from trialwright.services.readiness import Blocker
+from trialwright.services.readiness import Blocker, Readiness
 from trialwright.web.i18n import N_, text_direction, translations
 from trialwright.web.localized import digits, names
 from trialwright.web.wording import CRF_INPUTS, page_words, say
 
-__all__ = ["RULE_WORDS", "blocker_said", "blocker_where", "moments_said"]
+__all__ = ["RULE_WORDS", "WITHHELD", "blocker_said", "blocker_where", "moments_said", "withheld_said"]
 
 #: ``services.readiness.RULES`` as message ids (a visit's own by its state).
 RULE_WORDS = {
@@ -36,6 +37,11 @@ RULE_WORDS = {
     "log_state": N_("not %(state)s; the lock policy needs %(policy)s"),
 }  # fmt: skip
 _QUERY, _FOLLOW_UP = N_("query %(n)s"), N_("follow-up %(n)s")
+#: ``services.readiness.WITHHELD`` as the pages say it: the forms kept from a masked reader, never what is on them.
+WITHHELD = N_(
+    "Forms kept from you because they reveal the arm (reveals_arm): %(forms)s. Nothing of them is shown here, not "
+    "even whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)."
+)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -117,3 +123,15 @@ def moments_said(fdate: Callable[[object], str], lang: str) -> dict[str, Callabl
         return f"{fdate(text[:10])} {digits(rest, lang)}" if rest else fdate(text[:10])
 
     return {"moment": moment, "earlier": moment, "value": lambda t: digits(t, lang), "range": lambda t: digits(t, lang)}
+
+
+def withheld_said(report: Readiness, protocol: Protocol, lang: str) -> str | None:
+    """What a masked reader is told of the forms kept from them (``Readiness.withheld``), in ``lang``: the forms by
+    their names, the unmasked reviewers by their roles' names; None when nothing is withheld."""
+    if not report.withheld:
+        return None
+    gettext = translations(lang).gettext
+    comma = "، " if text_direction(lang) == "rtl" else ", "
+    form_name = names(protocol, lang)["form_name"]
+    reviewers = comma.join(gettext(Role(r).label) for r in report.reviewers) or gettext("none")
+    return gettext(WITHHELD) % {"forms": comma.join(form_name(f) for f in report.withheld), "reviewers": reviewers}

@@ -2,8 +2,10 @@
 kept whole from every role the trial masks, as a preparation's attributes are the unblinded pharmacist's record:
 a masked user can neither open nor fill it (a refusal naming the rule), and no read path shows them its values,
 its queries, its audit entries or that it was filled at all. ``protocol check`` refuses the declaration where it
-is pointless (nothing masked) or unusable (every role that fills forms masked), and anything masked roles see that
-reads it (a derived field elsewhere, a data check, an estimand while the blinded statistician is masked).
+is pointless (nothing masked) or unusable (every role that fills forms masked, or every reader of the lock
+readiness), and anything masked roles see that reads it (a derived field elsewhere, a data check, an estimand while
+the blinded statistician is masked). The lock readiness report keeps it from a masked data manager or monitor:
+nothing of it, not even a count of its open items, only that it is withheld and needs an unmasked reviewer.
 
 The first trial's file gains a ward form, ``ward_dressings.dressing_changes``, at the baseline visit. The trial
 masks the outcome assessor (WOUND-2's masking); the table spec over every role masks the administrator and the
@@ -13,6 +15,8 @@ blinded statistician too. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -20,24 +24,31 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
 
 from tests.spec.forms.conftest import enrolled_ten_days_ago
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.web.conftest import csrf_of, sign_in
-from tests.trialfixtures import Trial, make_trial, who
+from tests.trialfixtures import PASSWORD, Trial, make_trial, username, who
+from trialwright.cli.main import app as cli
 from trialwright.domain.masking import kept_forms, masked_roles, may_see_form
 from trialwright.domain.roles import Role
-from trialwright.protocol import ProtocolError, load_protocol_text
+from trialwright.protocol import ProtocolError, load_protocol_text, masking_checks
 from trialwright.protocol.masking_checks import DATA_ENTRY_ROLES, masked_role_names
-from trialwright.services import analysis, audit_trail, exports, redcap_export
+from trialwright.services import analysis, audit, audit_trail, exports, readiness, redcap_export
 from trialwright.services import forms as svc
 from trialwright.services.errors import AccessDenied
 from trialwright.services.forms.common import DATA_ENTRY
+from trialwright.services.lock import LockBlocked, lock_trial
 from trialwright.services.randomization import generate_list, randomize
 from trialwright.services.redcap_export import ExportQuery
 from trialwright.services.screening import NotFound
+from trialwright.services.users import issue_token
 from trialwright.services.worklist import WorkKind, lists_of, status_matrix, work_page
 from trialwright.settings import Settings
+from trialwright.store.engine import read_scope
+from trialwright.store.randomization_tables import allocation_entries
 from trialwright.web.app import create_app
 
 Mutation = Callable[[Any], None]
@@ -133,9 +144,10 @@ REFUSED: list[tuple[str, Mutation, str, str]] = [
      "on a form that reveals the arm, but labs is read by masked roles"),
     ("a data check reading it", _and(masking("outcome_assessor"), _data_check), "data_checks[{check}]",
      "check dressings_vs_crp reads ward_dressings.dressing_changes, on a form that reveals the arm"),
-    ("a form revealing the arm while the lock readiness readers are masked (not kept there yet)",
-     masking("outcome_assessor", "monitor"), "forms[{w}].reveals_arm",
-     "the lock readiness report, read by the masked monitor, does not keep it from them yet"),
+    ("a form revealing the arm while every reader of the lock readiness is masked (no one to review it)",
+     masking("outcome_assessor", "monitor", "data_manager"), "forms[{w}].reveals_arm",
+     "every reader of the lock readiness report (data manager and monitor) is masked: the report keeps the form "
+     "from them, so no one could review it before the lock"),
     ("a log revealing the arm (not kept yet)",
      _and(masking("outcome_assessor"), lambda doc: doc["logs"][0].__setitem__("reveals_arm", True)),
      "logs[0].reveals_arm", "the conmeds log cannot be kept from masked roles yet"),
@@ -166,9 +178,23 @@ def test_protocol_check_refuses(case: str, mutate: Mutation, path: str, words: s
     assert found[0].line is not None
 
 
-#: Accepted: the form with its readers unmasked, an estimand on it while the statistician sees the arms (WOUND-2).
+def double_blind_masking_the_data_manager(doc: Any) -> None:
+    """A double-blind trial as the registry says it (the participant, the investigator and the outcome assessor
+    masked) that masks the data manager too, with the ward's form filled by the unmasked study coordinator; the
+    monitor sees the arms (the lock's unmasked reviewer)."""
+    doc["masking"] = {"blinding": "custom", "masked": ["participant", "investigator", "outcome_assessor"],
+                      "masked_roles": ["investigator", "outcome_assessor", "data_manager"]}  # fmt: skip
+    doc["trial"]["design"]["blinding"] = "double"
+    _ward(doc)
+
+
+#: Accepted: the form with its readers unmasked, an estimand on it while the statistician sees the arms (WOUND-2),
+#: and a masked reader of the lock readiness (the report keeps the form from them).
 ACCEPTED: list[tuple[str, Mutation, frozenset[str]]] = [
     ("the outcome assessor masked (WOUND-2)", masking("outcome_assessor"), frozenset({"outcome_assessor"})),
+    ("double-blind, the data manager masked", double_blind_masking_the_data_manager,
+     frozenset({"investigator", "outcome_assessor", "data_manager"})),
+    ("the monitor masked", masking("outcome_assessor", "monitor"), frozenset({"outcome_assessor", "monitor"})),
     ("an estimand on it, the blinded statistician unmasked", _and(masking("outcome_assessor"), _estimand),
      frozenset({"outcome_assessor"})),
     ("three roles masked", masking("outcome_assessor", "administrator", "blinded_statistician"),
@@ -188,6 +214,10 @@ def test_protocol_check_accepts(case: str, mutate: Mutation, masked: frozenset[s
 
 def test_the_protocol_layer_knows_the_roles_that_fill_forms() -> None:
     assert tuple(r.value for r in DATA_ENTRY) == DATA_ENTRY_ROLES
+
+
+def test_the_protocol_layer_knows_the_roles_that_read_the_lock_readiness() -> None:
+    assert tuple(r.value for r in readiness.READERS) == masking_checks.READINESS_READERS
 
 
 def test_wound_2_keeps_its_week_16_summary_from_the_assessor() -> None:
@@ -308,7 +338,7 @@ def test_the_pages_refuse_the_assessor_by_the_rule_and_show_the_nurse(wound: tup
 # --- every role, every read path ----------------------------------------------------------------------------------
 
 #: The masked roles of the table: a reader of the audit trail, REDCap and the casebook, an exporter and analyst, and
-#: the assessor (the monitor and the data manager read the lock readiness, which ``protocol check`` keeps unmasked).
+#: the assessor (a masked data manager, reader of the lock readiness, is the last section's).
 THREE = ("outcome_assessor", "administrator", "blinded_statistician")
 
 
@@ -396,3 +426,130 @@ def test_a_masked_caller_naming_the_form_in_the_redcap_export_is_refused(everyon
         query = ExportQuery(forms=("ward_dressings",))
         redcap_export.export_records(trial.engine, who(trial, Role.ADMINISTRATOR), query)
     assert isinstance(caught.value, AccessDenied)
+
+
+# --- the lock readiness: a masked data manager, an unmasked monitor ------------------------------------------------
+#
+# Two participants in different arms; the monitor raises queries on their ward forms. In the first world the one in
+# the first arm has two open queries there and the other one; in the second, one and two. Whatever differs between
+# the worlds differs by arm: the masked data manager's report (service, command line, API, pages), their refused
+# lock and their query inbox are the same in both, and say that the form is withheld and needs an unmasked
+# reviewer; the monitor's list each query.
+
+
+def _two_arms(trial: Trial) -> tuple[str, str]:
+    """Two randomized participants in different arms (the first of each arm the list gives, from seed 7), each
+    with the ward's form saved by the nurse (unmasked)."""
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=7)
+    first: dict[str, str] = {}
+    for _ in range(8):  # a block holds both arms: two are found within its size
+        if len(first) == 2:
+            break
+        pid = enrolled_ten_days_ago(trial)
+        randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
+        with read_scope(trial.engine) as session:
+            arm = session.execute(select(allocation_entries.c.arm)
+                                  .where(allocation_entries.c.participant_id == pid)).scalar_one()  # fmt: skip
+        first.setdefault(arm, pid)
+    a, b = first.values()
+    for pid in (a, b):
+        svc.save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "ward_dressings",
+                      {"dressing_changes": COUNT})  # fmt: skip
+    return a, b
+
+
+def _ask(trial: Trial, pid: str, n: int) -> list[int]:
+    monitor = who(trial, Role.MONITOR)
+    return [svc.raise_query(trial.engine, monitor, pid, f"Dressings {i} right?", visit_id="baseline",
+                            form_id="ward_dressings", field_id="dressing_changes").id for i in range(n)]  # fmt: skip
+
+
+_AT = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(\+00:00|Z)?")
+
+
+def _same(text: str) -> str:
+    """The text with its moment of reading (the report's ``taken_at``) and page tokens left out."""
+    text = re.sub(r'<p data-testid="readiness-summary">[^·]*·', "", text)
+    return re.sub(r'(name="(csrf_token|confirm)" value=")[^"]*"', r"\1", _AT.sub("<at>", text))
+
+
+def _as(trial: Trial, role: Role) -> dict[str, Any]:
+    """Everything of the lock readiness ``role`` reads: the report, the command line's text, JSON and exit status,
+    the API's answer, the readiness and lock pages, the lock's refusal and the query inbox."""
+    user = who(trial, role)
+    report = readiness.lock_readiness(trial.engine, user)
+    base = ["database", "readiness", "--database", trial.url, "--as", username(role), "--limit", "0"]
+    text, as_json = CliRunner().invoke(cli, base), CliRunner().invoke(cli, [*base, "--json"])
+    token, _ = issue_token(trial.engine, username(role), name=f"t{len(report.blockers)}", actor="test")
+    with TestClient(create_app(Settings(database_url=trial.url)), follow_redirects=False) as client:
+        api = client.get("/api/v1/trial/readiness", headers={"Authorization": f"Bearer {token}"}).json()
+        sign_in(client, role)
+        page = client.get("/data-management/readiness").text
+        lock_page = client.get("/data-management").text if role is Role.DATA_MANAGER else ""
+    refused = ""
+    if role is Role.DATA_MANAGER:
+        with pytest.raises(LockBlocked) as caught:
+            lock_trial(trial.engine, user, "final")
+        refused = str(caught.value)
+    api.pop("taken_at")
+    return {
+        "report": dataclasses.replace(report, taken_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)),
+        "cli": (text.exit_code, _same(text.output)), "json": (as_json.exit_code, _same(as_json.stdout)),
+        "api": api, "page": _same(page), "lock page": _same(lock_page), "lock refused": refused,
+        "queries": [(q.participant_id, q.form_id, q.status) for q in svc.list_queries(trial.engine, user)],
+    }  # fmt: skip
+
+
+def test_a_masked_data_manager_reads_the_same_lock_readiness_whatever_the_arms_hold(database_url: str) -> None:
+    trial = make_trial(database_url, load_protocol_text(mutated_text(double_blind_masking_the_data_manager)))
+    try:
+        first, second = _two_arms(trial)
+        one = _ask(trial, first, 2)
+        _ask(trial, second, 1)
+        world_one = {role: _as(trial, role) for role in (Role.DATA_MANAGER, Role.MONITOR)}
+        svc.close_query(trial.engine, who(trial, Role.MONITOR), one[0])
+        _ask(trial, second, 1)
+        world_two = {role: _as(trial, role) for role in (Role.DATA_MANAGER, Role.MONITOR)}
+    finally:
+        trial.engine.dispose()
+    manager = world_one[Role.DATA_MANAGER]
+    for name, seen in manager.items():
+        assert seen == world_two[Role.DATA_MANAGER][name], f"the masked data manager's {name} differs by arm"
+        assert not re.search(rf"\b{COUNT}\b", repr(seen)) and "Dressings" not in repr(seen), name
+    report = manager["report"]
+    assert report.withheld == ("ward_dressings",) and report.reviewers == ("monitor",) and not report.ready
+    assert not any(b.form == "ward_dressings" or "ward_dressings" in b.where for b in report.blockers)
+    assert report.counts()[readiness.BlockerKind.QUERY] == 0 and manager["queries"] == []
+    said = "forms kept from you because they reveal the arm (reveals_arm): ward_dressings"
+    assert said in report.headline() and "an unmasked reviewer for them (monitor)" in report.headline()
+    assert manager["cli"][0] == 1 and said in " ".join(manager["cli"][1].split())  # the console wraps it
+    assert manager["json"][0] == 1 and json.loads(manager["json"][1])["report"]["withheld"] == ["ward_dressings"]
+    assert manager["api"]["withheld"] == ["ward_dressings"] and manager["api"]["reviewers"] == ["monitor"]
+    assert manager["api"]["ready"] is False and said in manager["api"]["headline"]
+    for page in (manager["page"], manager["lock page"]):
+        assert 'data-testid="readiness-withheld"' in page and "an unmasked reviewer for them (Monitor)" in page
+    assert said in manager["lock refused"] and "override with a reason and your password" in manager["lock refused"]
+    # The unmasked monitor reads each query on the ward's form, two and one, then one and two.
+    for world, counts in ((world_one, (2, 1)), (world_two, (1, 2))):
+        monitor = world[Role.MONITOR]["report"]
+        assert monitor.withheld == () and "Dressings" in world[Role.MONITOR]["page"]
+        on_ward = [b.participant_id for b in monitor.blockers if b.kind is readiness.BlockerKind.QUERY
+                   and b.form == "ward_dressings"]  # fmt: skip
+        assert (on_ward.count(first), on_ward.count(second)) == counts
+        assert world[Role.MONITOR]["api"]["counts"]["query"] == sum(counts)
+
+
+def test_a_masked_data_manager_s_lock_override_is_audited_with_the_forms_withheld(database_url: str) -> None:
+    trial = make_trial(database_url, load_protocol_text(mutated_text(double_blind_masking_the_data_manager)))
+    try:
+        first, _ = _two_arms(trial)
+        _ask(trial, first, 2)
+        manager = who(trial, Role.DATA_MANAGER)
+        visible = len(readiness.lock_readiness(trial.engine, manager).blockers)
+        state = lock_trial(trial.engine, manager, "final", password=PASSWORD)
+        assert state.locked and state.open_blockers == (visible or None)
+        (entry,) = audit.entries(trial.engine, action_prefix="trial.locked")
+        assert json.loads(entry.detail or "{}") == {"override": True, "open_blockers": visible,
+                                                    "withheld": ["ward_dressings"]}  # fmt: skip
+    finally:
+        trial.engine.dispose()

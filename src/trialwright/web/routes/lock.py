@@ -17,7 +17,7 @@ from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
 from trialwright.web.i18n import translations
 from trialwright.web.localized import digits
-from trialwright.web.readiness_words import blocker_said, blocker_where
+from trialwright.web.readiness_words import blocker_said, blocker_where, withheld_said
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import LOCK_INPUTS, page_words, say
 
@@ -32,11 +32,12 @@ LISTED = 10
 
 def _blockers_said(request: Request, page: Page) -> dict[str, Any]:
     """Each blocker where it is and what blocks it, in the viewer's words (``web.readiness_words``): the readiness
-    page, the lock page's and the lock confirmation's first blockers."""
+    page, the lock page's and the lock confirmation's first blockers; and the forms kept from a masked reader."""
     protocol = get_protocol(request)
     return {
         "where_said": lambda b: blocker_where(b, protocol, page.lang),
         "blocker_said": lambda b, fdate, text_said: blocker_said(b, protocol, page.lang, fdate, text_said),
+        "withheld_said": lambda report: withheld_said(report, protocol, page.lang),
     }
 
 
