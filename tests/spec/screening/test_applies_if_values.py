@@ -2,7 +2,8 @@
 
 The first trial asks ``pregnant`` only of women (``applies_if: {field: sex, eq: female}``). A value the question
 does not apply to is refused, naming the field and the rule, on every path (service, API, CLI, page), and nothing is
-written (no screening row, no audit entry):
+written (no screening row, no audit entry); ``import odm`` refuses such a value in a file at its
+``tw:ScreeningValues``:
 
 | values saved                         | what happens                                                              |
 |--------------------------------------|---------------------------------------------------------------------------|
@@ -26,6 +27,8 @@ A change (``update_screening``) by the same rule, on the values after the change
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,13 +36,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from tests.conftest import fresh_database
+from tests.spec.exports.test_odm_queries import _export
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.conftest import csrf_of, sign_in
-from tests.trialfixtures import Trial, username, who
+from tests.trialfixtures import Trial, make_trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.eligibility import ScreeningValueError
 from trialwright.domain.roles import Role
 from trialwright.services import audit
+from trialwright.services.odm_import import OdmImportError, import_odm
 from trialwright.services.screening import get_screening, screen, update_screening
 from trialwright.services.users import issue_token
 from trialwright.store.engine import session_scope
@@ -162,3 +168,40 @@ def test_the_page_refuses_by_the_fields_label(client: TestClient, trial: Trial) 
     assert bad.status_code == 422
     assert "Pregnant: does not apply to this patient (applies_if: sex = female is false); leave it empty" in bad.text
     assert _written(trial) == before
+
+
+@pytest.fixture
+def target(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[Trial]:
+    """A fresh trial of the same protocol on a second database of the same kind."""
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    reason = request.getfixturevalue("postgres_available") if kind == "postgresql" else None
+    (tmp_path / "target").mkdir()
+    with fresh_database(kind, tmp_path / "target", reason) as url:
+        fresh = make_trial(url)
+        try:
+            yield fresh
+        finally:
+            fresh.engine.dispose()
+
+
+def test_the_odm_import_refuses_a_screening_value_that_does_not_apply(
+    trial: Trial, target: Trial, tmp_path: Path
+) -> None:
+    """A never-enrolled screening of a woman with pregnant = no, exported, then edited to a man: refused at its
+    tw:ScreeningValues by the same rule, nothing written; the file as exported is imported."""
+    coordinator = who(trial, Role.STUDY_COORDINATOR)
+    woman = {**TYPED, "sex": "female", "pregnant": False}
+    screen(trial.engine, coordinator, site="RAZ", screened_on=TODAY, values=woman)
+    text = _export(trial, tmp_path / "odm").read_text(encoding="utf-8")
+    assert text.count('"sex": "female"') == 1
+    bad = tmp_path / "man.odm.xml"
+    bad.write_text(text.replace('"sex": "female"', '"sex": "male"'), encoding="utf-8")
+    manager = who(target, Role.DATA_MANAGER)
+    before = _written(target)
+    with pytest.raises(OdmImportError) as refused:
+        import_odm(target.engine, manager, bad)
+    assert f"tw:Screening[1]/tw:ScreeningValues: {NOT_FOR_A_MAN.replace('leave it empty', '')}" in str(refused.value)
+    assert _written(target) == before
+    good = tmp_path / "woman.odm.xml"
+    good.write_text(text, encoding="utf-8")
+    assert import_odm(target.engine, manager, good).screenings == 1
