@@ -27,6 +27,7 @@ A change (``update_screening``) by the same rule, on the values after the change
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from tests.conftest import fresh_database
 from tests.spec.exports.test_odm_queries import _export
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.conftest import csrf_of, sign_in
-from tests.trialfixtures import Trial, make_trial, username, who
+from tests.trialfixtures import Trial, first_protocol, make_trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.eligibility import ScreeningValueError
 from trialwright.domain.roles import Role
@@ -50,6 +51,8 @@ from trialwright.services.screening import get_screening, screen, update_screeni
 from trialwright.services.users import issue_token
 from trialwright.store.engine import session_scope
 from trialwright.store.screening_tables import screenings
+from trialwright.web.routes.screening import INPUTS
+from trialwright.web.wording import page_words, say
 
 NOT_FOR_A_MAN = "pregnant: does not apply to this patient (applies_if: sex = female is false); leave it empty"
 SEX_CHANGED = ("pregnant: a value is stored, and the change of sex makes it not apply to this patient (applies_if: "
@@ -205,3 +208,16 @@ def test_the_odm_import_refuses_a_screening_value_that_does_not_apply(
     good = tmp_path / "woman.odm.xml"
     good.write_text(text, encoding="utf-8")
     assert import_odm(target.engine, manager, good).screenings == 1
+
+
+def test_both_refusals_are_said_in_the_pages_language() -> None:
+    """On a Persian page the rule is said in Persian (the field by its Persian label, the protocol's rule as
+    written); on an English page as the rule words it, the field by its label."""
+    protocol = first_protocol().protocol
+    for message in (NOT_FOR_A_MAN, SEX_CHANGED):
+        (persian,) = say([message], page_words(protocol, "fa", *INPUTS), "fa")
+        rule = persian.partition(": ")[2]
+        assert re.search("[\u0600-\u06ff]", rule) and "sex = female" in rule, persian
+        assert not re.search(r"does not apply|a value is stored|leave it empty|in the same change", persian), persian
+        (english,) = say([message], page_words(protocol, "en", *INPUTS), "en")
+        assert english == "Pregnant: " + message.partition(": ")[2].replace("change of sex", "change of Sex")

@@ -22,6 +22,7 @@ on 1.0 the day before 2.0, re-consent on 2.0) is imported whole; the re-consent 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from trialwright.services.odm_import import OdmImportError, import_odm
 from trialwright.services.screening import ScreeningError, enrol, record_consent, screen
 from trialwright.store.engine import session_scope
 from trialwright.store.screening_tables import consents
+from trialwright.web.routes.screening import INPUTS
+from trialwright.web.wording import page_words, say
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 NEW_VERSION_FROM = dt.date(2026, 3, 1)
@@ -166,3 +169,14 @@ def test_protocol_check_refuses_two_consent_versions_from_one_day() -> None:
         load_protocol_text(mutated_text(same_day))
     assert ("consent versions 1.0 and 1.1 are both effective from 2021-03-17: one version is in use on a day"
             in str(refused.value))  # fmt: skip
+
+
+def test_the_refusal_is_said_in_the_pages_language() -> None:
+    message = ("form_version: 1.0 was superseded by 2.0 from 2026-03-01 (consent obtained on 2026-03-04 at the site); "
+               "use 2.0")  # fmt: skip
+    protocol = _two_versions().protocol
+    (persian,) = say([message], page_words(protocol, "fa", *INPUTS), "fa")
+    assert re.search("[\u0600-\u06ff]", persian.partition(": ")[2]) and "superseded" not in persian, persian
+    assert all(part in persian for part in ("1.0", "2.0", "2026-03-01", "2026-03-04")), persian
+    (english,) = say([message], page_words(protocol, "en", *INPUTS), "en")
+    assert english == "Consent form version: " + message.partition(": ")[2]
