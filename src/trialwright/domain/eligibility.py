@@ -9,7 +9,9 @@ True, False, or unknown. The decision is
 - **eligible** when every inclusion criterion holds and no exclusion criterion does.
 
 A screening field with ``applies_if`` (e.g. pregnancy, only for women) is not needed when its condition
-is false. Derived screening fields (e.g. ``pf_ratio``) are computed from their inputs, never typed in.
+is false, and a value for it is refused there (``applies_if_problems``): pregnant = yes for a man is not stored.
+Where the condition cannot be decided (its inputs are missing) the value is accepted. Derived screening fields
+(e.g. ``pf_ratio``) are computed from their inputs, never typed in.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -27,7 +29,17 @@ from trialwright.domain.forms import round_half_up
 from trialwright.domain.numerals import typed_number
 from trialwright.protocol import Criterion, Protocol, Rule, ScreeningField
 
-__all__ = ["CriterionResult", "Decision", "EligibilityDecision", "ScreeningValueError", "evaluate", "validate_values"]
+__all__ = [
+    "CriterionResult",
+    "Decision",
+    "EligibilityDecision",
+    "ScreeningValueError",
+    "applies_if_problems",
+    "evaluate",
+    "inapplicable_fields",
+    "rule_text",
+    "validate_values",
+]
 
 
 class Decision(StrEnum):
@@ -195,6 +207,82 @@ def _truth(rule: Rule, values: Mapping[str, Any]) -> bool | None:
         if bound is not None:
             return bool(test(value, bound))
     raise AssertionError("a validated rule always has an operator")  # pragma: no cover
+
+
+_OPERATORS = (("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "="), ("ne", "!="))
+
+
+def rule_text(rule: Rule) -> str:
+    """A rule as one line of text, as a message names it: ``sex = female``, ``(a >= 1 and b is true)``."""
+    if rule.all_of is not None:
+        return "(" + " and ".join(rule_text(r) for r in rule.all_of) + ")"
+    if rule.any_of is not None:
+        return "(" + " or ".join(rule_text(r) for r in rule.any_of) + ")"
+    if rule.not_ is not None:
+        return f"not {rule_text(rule.not_)}"
+    if rule.between is not None:
+        return f"{rule.field} between {rule.between[0]:g} and {rule.between[1]:g}"
+    if rule.is_ is not None:
+        return f"{rule.field} is {str(rule.is_).lower()}"
+    if rule.in_ is not None:
+        return f"{rule.field} in {', '.join(str(v) for v in rule.in_)}"
+    for op, sign in _OPERATORS:
+        bound = getattr(rule, op)
+        if bound is not None:
+            if isinstance(bound, bool):
+                return f"{rule.field} {sign} {str(bound).lower()}"
+            return f"{rule.field} {sign} {bound:g}" if isinstance(bound, float) else f"{rule.field} {sign} {bound}"
+    raise AssertionError("a validated rule always has an operator")  # pragma: no cover
+
+
+def _reads(protocol: Protocol, rule: Rule) -> set[str]:
+    """The screening fields a rule reads, through derivations (a derived field reads its inputs)."""
+    fields = {f.id: f for f in protocol.eligibility.screening_fields}
+    read = set(rule.fields())
+    for name in list(read):
+        f = fields.get(name)
+        if f is not None and f.derived is not None:
+            read |= set(f.derived.inputs.values())
+    return read
+
+
+def inapplicable_fields(protocol: Protocol, values: Mapping[str, Any]) -> list[str]:
+    """The screening fields whose ``applies_if`` is false for ``values`` (not asked of this patient), in the
+    protocol's order; a condition that cannot be decided leaves its field asked."""
+    full = _with_derived(protocol, values)
+    return [
+        f.id
+        for f in protocol.eligibility.screening_fields
+        if f.applies_if is not None and _truth(f.applies_if, full) is False
+    ]
+
+
+def applies_if_problems(
+    protocol: Protocol, values: Mapping[str, Any], changed: Collection[str] | None = None
+) -> list[str]:
+    """Each value of a screening field whose ``applies_if`` is false for ``values`` (the values being saved, typed),
+    as ``field: why``; empty when none. ``changed``: the fields a change sets (None: a new screening, every value
+    is checked). A change is refused when it sets such a value, or when it makes a condition false while a value
+    of the dependent field is stored (unless it clears that value); a stored value the change touches neither
+    directly nor through its condition is left as it is. A condition that cannot be decided (its inputs missing)
+    refuses nothing."""
+    fields = {f.id: f for f in protocol.eligibility.screening_fields}
+    problems: list[str] = []
+    for name in inapplicable_fields(protocol, values):
+        f = fields[name]
+        if values.get(f.id) is None or f.applies_if is None:
+            continue
+        rule = rule_text(f.applies_if)
+        if changed is None or f.id in changed:
+            problems.append(f"{f.id}: does not apply to this patient (applies_if: {rule} is false); leave it empty")
+            continue
+        causes = sorted(_reads(protocol, f.applies_if) & set(changed))
+        if causes:
+            problems.append(
+                f"{f.id}: a value is stored, and the change of {', '.join(causes)} makes it not apply to this patient "
+                f"(applies_if: {rule} is false); clear {f.id} in the same change"
+            )
+    return problems
 
 
 def _with_derived(protocol: Protocol, values: Mapping[str, Any]) -> dict[str, Any]:

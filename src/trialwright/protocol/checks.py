@@ -551,5 +551,12 @@ def _versions(p: Protocol) -> Iterator[Found]:
     dates = [c.effective_from for c in p.consent_versions]
     if dates != sorted(dates):
         yield "consent_versions", "consent versions must be listed oldest first"
+    for earlier, later in zip(p.consent_versions, p.consent_versions[1:], strict=False):
+        if earlier.effective_from == later.effective_from:  # which one is in use that day would be a guess
+            yield (
+                "consent_versions",
+                f"consent versions {earlier.version} and {later.version} are both effective from "
+                f"{later.effective_from.isoformat()}: one version is in use on a day",
+            )
     if p.trial.dates.expected_recruitment_end < p.trial.dates.expected_recruitment_start:
         yield "trial.dates.expected_recruitment_end", "is before the expected recruitment start"

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
 
-from trialwright.domain.eligibility import evaluate
+from trialwright.domain.eligibility import applies_if_problems, evaluate
 from trialwright.protocol import Protocol
 from trialwright.services import audit
 from trialwright.services.odm_import_common import OdmImportError, odm_tag, parse_day
@@ -390,6 +390,8 @@ def read_screening(reader: Reader, elem: ET.Element) -> dict[str, Any]:
         values = None
     if not isinstance(values, dict):
         raise OdmImportError(f"{where}/tw:ScreeningValues: required, a JSON object")
+    for wrong in applies_if_problems(reader.protocol, _typed_values(reader.protocol, values))[:1]:
+        raise OdmImportError(f"{where}/tw:ScreeningValues: {wrong} (the rule screening applies)")
     known = {reader.ext_tag("ScreeningValues"), reader.ext_tag("Consent"), odm_tag("AuditRecord"),
              reader.ext_tag("History")}
     for child in elem:

@@ -104,9 +104,11 @@ def exact_moment(text: str | None, where: str) -> dt.datetime:
     return moment
 
 
-def read_consent(protocol: Protocol, tw: dict[str, str], where: str) -> dict[str, Any] | None:
+def read_consent(protocol: Protocol, tw: dict[str, str], where: str, site: str) -> dict[str, Any] | None:
     """The consent's other details as ``consents`` stores them, from ``tw:Enrolment``'s attributes (at ``where``);
-    None for a file written before the export carried them (none of them there)."""
+    None for a file written before the export carried them (none of them there). The form version is checked at
+    the consent's own date at ``site`` as ``record_consent`` checks it (``form_version_problem``: in effect, and
+    not yet superseded)."""
     present = [name for name in CONSENT_ATTRIBUTES if name in tw]
     if not present:
         return None
@@ -117,6 +119,15 @@ def read_consent(protocol: Protocol, tw: dict[str, str], where: str) -> dict[str
     if tw["ConsentFormVersion"] not in versions:
         raise OdmImportError(f"{where}/@ConsentFormVersion: {tw['ConsentFormVersion']!r} is not a consent form "
                              f"version of the protocol ({', '.join(versions)})")  # fmt: skip
+    from trialwright.services.screening.consent import form_version_problem
+
+    consented_at = parse_moment(tw.get("ConsentedAt"), f"{where}/@ConsentedAt")
+    problem = consented_at and form_version_problem(
+        protocol, site=site, form_version=tw["ConsentFormVersion"], obtained_at=consented_at
+    )
+    if problem:
+        raise OdmImportError(f"{where}/@ConsentFormVersion: {problem.partition(': ')[2]} (the rule recording it "
+                             "applies)")  # fmt: skip
     if tw["ConsentKind"] not in _KINDS:
         raise OdmImportError(f"{where}/@ConsentKind: {tw['ConsentKind']!r} is not one of {', '.join(_KINDS)}")
     representative = tw.get("ConsentGivenBy") == "representative"

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from trialwright.domain.calendars import local_date
 from trialwright.domain.coherence import ParticipantFacts, hard_breaches
+from trialwright.domain.eligibility import applies_if_problems
 from trialwright.domain.forms import FormValueError, StoredValue, validate_entries
 from trialwright.domain.logs import entry_problems
 from trialwright.exports.odm.ae_outline import AE_EVENT
@@ -39,7 +40,7 @@ from trialwright.services.odm_import_common import (
 )
 from trialwright.services.odm_import_forms import read_visit
 from trialwright.services.odm_import_logs import read_logs
-from trialwright.services.screening import WithdrawalCause
+from trialwright.services.screening import WithdrawalCause, _typed_values
 
 if TYPE_CHECKING:
     from trialwright.services.odm_import_reader import Reader
@@ -81,9 +82,11 @@ def read_subject(reader: Reader, elem: ET.Element) -> Subject:
         values = None
     if not isinstance(values, dict):
         raise OdmImportError(f"{w}/tw:ScreeningValues: required, a JSON object")
+    for wrong in applies_if_problems(reader.protocol, _typed_values(reader.protocol, values))[:1]:
+        raise OdmImportError(f"{w}/tw:ScreeningValues: {wrong} (the rule screening applies)")
     from trialwright.services.odm_import_records import read_consent, read_withdrawal, same_generation
 
-    consent = read_consent(reader.protocol, tw, w)
+    consent = read_consent(reader.protocol, tw, w, site)
     left = []
     withdrawn: list[tuple[dt.datetime, str] | None] = []
     for x in enrolment.findall(reader.ext_tag("Withdrawal")):

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from trialwright.domain.assent import age_in
 from trialwright.domain.calendars import local_date
-from trialwright.domain.eligibility import evaluate, validate_values
+from trialwright.domain.eligibility import ScreeningValueError, evaluate, inapplicable_fields, validate_values
 from trialwright.domain.roles import Role
 from trialwright.domain.safety import DeadlineKind, DeadlineState, names_death
 from trialwright.protocol import Protocol, load_protocol
@@ -412,6 +412,11 @@ def _people(
                 values[f.id] = False  # an exclusion not present unless the file says otherwise
             elif f.type == "date":
                 values[f.id] = day.isoformat()
+        try:  # a field not asked of this patient (applies_if false: pregnancy for a man) gets no value
+            for name in inapplicable_fields(protocol, validate_values(protocol, values)):
+                values.pop(name, None)
+        except ScreeningValueError:
+            pass  # a value the screening refuses: the screening says so, naming it, when the run reaches it
         ae = None
         if rng.random() < float(events.get("rate", 0)):
             terms = list(events.get("terms") or ["Adverse event"])

@@ -288,6 +288,17 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          N_("a participant who regained capacity decides for themself")),
         (r"unknown consent form version (?P<value>'.*') \(versions: (?P<versions>.+)\)",
          N_("unknown consent form version %(value)s (versions: %(versions)s)")),
+        (r"(?P<version>\S+) was superseded by (?P<later>\S+) from (?P<day>\d{4}-\d{2}-\d{2}) \(consent obtained on "
+         r"(?P<obtained>\d{4}-\d{2}-\d{2}) at the site\); use (?P<use>\S+)",
+         N_("%(version)s was superseded by %(later)s from %(day)s (consent obtained on %(obtained)s at the site); "
+            "use %(use)s")),
+        # a screening value for a field whose applies_if is false (``domain.eligibility.applies_if_problems``)
+        (r"does not apply to this patient \(applies_if: (?P<rule>.+) is false\); leave it empty",
+         N_("does not apply to this patient (applies_if: %(rule)s is false); leave it empty")),
+        (r"a value is stored, and the change of (?P<fields>.+) makes it not apply to this patient \(applies_if: "
+         r"(?P<rule>.+) is false\); clear (?P<self>\S+) in the same change",
+         N_("a value is stored, and the change of %(fields)s makes it not apply to this patient (applies_if: "
+            "%(rule)s is false); clear %(self)s in the same change")),
         (r"(?P<version>\S+) is in use only from (?P<day>\d{4}-\d{2}-\d{2}) \(consent obtained on "
          r"(?P<obtained>\d{4}-\d{2}-\d{2}) at the site\)",
          N_("%(version)s is in use only from %(day)s (consent obtained on %(obtained)s at the site)")),

@@ -7,6 +7,7 @@ A trial whose protocol has two consent form versions (1.0, and 2.0 in use since 
 | RAZ-S0001 | a representative consents (witnessed); the participant, having regained  | RAZ-001  |
 |           | capacity, decides to continue                                            |          |
 | RAZ-S0002 | the participant consents on 1.0; re-consents on the new version 2.0      | RAZ-002  |
+|           | (today; every other record is of the screening day in 2021, on 1.0)      |          |
 | RAZ-S0003 | the participant refuses at screening                                     | never    |
 | RAZ-S0004 | a representative consents; the participant, having regained capacity,   | RAZ-003  |
 |           | withdraws (withdrawn from every scope)                                   |          |
@@ -69,6 +70,8 @@ from trialwright.store.screening_tables import consents, screenings, withdrawals
 
 ODM, TW = f"{{{ODM_NS}}}", f"{{{TW_NS}}}"
 NEW_VERSION_FROM = dt.date(2022, 1, 1)
+#: The screenings and every record on 1.0 are of a day 1.0 was in use (a consent on 1.0 once 2.0 is in use is refused).
+SCREENED_AT = dt.datetime(2021, 6, 1, 8, 0, tzinfo=dt.UTC)
 
 
 def _two_versions() -> LoadedProtocol:
@@ -109,19 +112,22 @@ def _consents(trial: Trial) -> None:
 
     def consent(screening: int, minutes: int, **given: Any) -> None:
         given = {"form_version": "1.0", "given_by": "participant", "obtained_by": "Dr K", **given}
-        record_consent(e, coordinator, screening, obtained_at=now - dt.timedelta(minutes=minutes), **given)
+        # each record on the version in use when it was obtained: 1.0 on the screening day, 2.0 today
+        at = (now if given["form_version"] == "2.0" else SCREENED_AT) - dt.timedelta(minutes=minutes)
+        record_consent(e, coordinator, screening, obtained_at=at, **given)
 
-    one = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
+    screened_on = SCREENED_AT.date()
+    one = screen(e, coordinator, site="RAZ", screened_on=screened_on, values=TYPED).id
     consent(one, 50, **lar)
     enrol(e, coordinator, one)
     consent(one, 40, kind="regained_capacity", decision="continue", obtained_by="Dr M")
-    two = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
+    two = screen(e, coordinator, site="RAZ", screened_on=screened_on, values=TYPED).id
     consent(two, 45)
     enrol(e, coordinator, two)
     consent(two, 30, form_version="2.0", kind="reconsent", witness="Nurse N")
-    three = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
+    three = screen(e, coordinator, site="RAZ", screened_on=screened_on, values=TYPED).id
     consent(three, 35, decision="refuse")
-    four = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
+    four = screen(e, coordinator, site="RAZ", screened_on=screened_on, values=TYPED).id
     consent(four, 25, **lar)
     enrol(e, coordinator, four)
     consent(four, 20, kind="regained_capacity", decision="withdraw")
@@ -245,8 +251,8 @@ REFUSED = [
      ["tw:Screening[1]/tw:Consent[1]/@Decision: for initial must be one of consent, refuse"]),
     ("unknown form version", _edit(r'(<tw:Consent [^>]*)FormVersion="[^"]*"', r'\1FormVersion="9.9"'),
      ["tw:Consent[1]/@FormVersion: unknown consent form version '9.9'"]),
-    ("consent before its screening", _edit(r'(<tw:Consent [^>]*ObtainedAt=)"[^"]*"', r'\1"2026-01-02T12:00:00+00:00"'),
-     ["tw:Consent[1]/@ObtainedAt: 2026-01-02 at the site is before the screening date",
+    ("consent before its screening", _edit(r'(<tw:Consent [^>]*ObtainedAt=)"[^"]*"', r'\1"2021-05-02T12:00:00+00:00"'),
+     ["tw:Consent[1]/@ObtainedAt: 2021-05-02 at the site is before the screening date",
       "(the rule recording it applies)"]),
     ("the same id twice", _edit(r'(<tw:Consent )Id="[^"]*"', r'\1Id="1"'), ["@Id: consent record 1 appears twice"]),
     ("an attribute never written", _edit(r"<tw:Consent ", '<tw:Consent Note="x" '),

@@ -47,6 +47,7 @@ __all__ = [
     "dissent_problem",
     "enrol",
     "enrol_in",
+    "form_version_problem",
     "record_consent",
     "record_consent_in",
     "screening_assent_problem",
@@ -92,6 +93,30 @@ DECISIONS = {"initial": ("consent", "refuse"), "reconsent": ("consent", "refuse"
              "regained_capacity": ("continue", "withdraw")}  # fmt: skip
 
 
+def form_version_problem(protocol: Protocol, *, site: str, form_version: str, obtained_at: dt.datetime) -> str | None:
+    """Whether ``form_version`` was the consent form in use at ``site`` when consent was obtained, as
+    ``form_version: why``, or None: it exists, it was in effect on that local date, and no later version had
+    superseded it by then (versions are ordered by ``effective_from``; ``protocol check`` refuses two on one day).
+    ``consent_problem`` and ``import odm`` (the participant's first consent, ``odm_import_records``) check by it."""
+    version = next((v for v in protocol.consent_versions if v.version == form_version), None)
+    if version is None:
+        known = ", ".join(v.version for v in protocol.consent_versions)
+        return f"form_version: unknown consent form version {form_version!r} (versions: {known})"
+    # Dates are the site's local dates, whatever offset the time was sent with.
+    obtained_on = local_date(obtained_at, protocol.site(site).timezone, "obtained_at")
+    if obtained_on < version.effective_from:
+        return (f"form_version: {form_version} is in use only from {version.effective_from.isoformat()} "
+                f"(consent obtained on {obtained_on.isoformat()} at the site)")  # fmt: skip
+    # consent is obtained on the version approved that day: a later version in effect by then supersedes this one
+    later = sorted((v for v in protocol.consent_versions if version.effective_from < v.effective_from <= obtained_on),
+                   key=lambda v: v.effective_from)  # fmt: skip
+    if later:
+        return (f"form_version: {form_version} was superseded by {later[0].version} from "
+                f"{later[0].effective_from.isoformat()} (consent obtained on {obtained_on.isoformat()} at the site); "
+                f"use {later[-1].version}")  # fmt: skip
+    return None
+
+
 def consent_problem(
     protocol: Protocol,
     *,
@@ -122,15 +147,10 @@ def consent_problem(
             return "representative_name: needed when a legally authorised representative consents"
         if not (representative_relationship and representative_relationship.strip()):
             return "representative_relationship: needed when a representative consents"
-    version = next((v for v in protocol.consent_versions if v.version == form_version), None)
-    if version is None:
-        known = ", ".join(v.version for v in protocol.consent_versions)
-        return f"form_version: unknown consent form version {form_version!r} (versions: {known})"
-    # Dates are the site's local dates, whatever offset the time was sent with.
+    problem = form_version_problem(protocol, site=site, form_version=form_version, obtained_at=obtained_at)
+    if problem is not None:
+        return problem
     obtained_on = local_date(obtained_at, protocol.site(site).timezone, "obtained_at")
-    if obtained_on < version.effective_from:
-        return (f"form_version: {form_version} is in use only from {version.effective_from.isoformat()} "
-                f"(consent obtained on {obtained_on.isoformat()} at the site)")  # fmt: skip
     if obtained_on < screened_on:
         return (f"obtained_at: {obtained_on.isoformat()} at the site is before the screening date "
                 f"{screened_on.isoformat()}")  # fmt: skip

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import local_date
-from trialwright.domain.eligibility import Decision, evaluate, validate_values
+from trialwright.domain.eligibility import Decision, ScreeningValueError, applies_if_problems, evaluate, validate_values
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit
@@ -75,6 +75,8 @@ def screen_in(
     if consent_field is not None and consent_field in values:
         raise ScreeningError(f"{consent_field}: is set from the consent record, not typed in")
     typed = validate_values(protocol, values)
+    if problems := applies_if_problems(protocol, typed):
+        raise ScreeningValueError(problems)
     decision = evaluate(protocol, typed)
     now = _now()
     require_unlocked(session, site=site, error=ScreeningError)  # the database lock, or the site's soft lock
@@ -147,6 +149,8 @@ def update_screening(
             # the consent sent with the values is recorded all the same, never dropped
             record_consent_in(session, protocol, actor, screening_id, **consent)
             return _view(session, session.execute(select(screenings).where(screenings.c.id == row.id)).first())
+        if problems := applies_if_problems(protocol, {**old, **changed}, changed):
+            raise ScreeningValueError(problems)
         _store_values(session, actor, row, protocol, {**old, **changed}, old, reason, "screening.changed")
         if consent is not None:
             record_consent_in(session, protocol, actor, screening_id, **consent)

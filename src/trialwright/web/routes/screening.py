@@ -16,7 +16,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from trialwright.domain.calendars import DateEntryError, local_date, on_site_clock
-from trialwright.domain.eligibility import Decision, ScreeningValueError, evaluate, validate_values
+from trialwright.domain.eligibility import (
+    Decision,
+    ScreeningValueError,
+    applies_if_problems,
+    evaluate,
+    validate_values,
+)
 from trialwright.domain.numerals import latin_digits
 from trialwright.domain.roles import Role
 from trialwright.domain.screening_form import none_apply, none_apply_fields, screening_groups
@@ -205,7 +211,10 @@ async def check(request: Request, page: WriterPage, protocol: ProtocolDep, _csrf
         return JSONResponse({"decision": "invalid", "problems": refused})
     words = page_words(protocol, page.lang, SCREENING_INPUTS)
     try:
-        decision = evaluate(protocol, validate_values(protocol, values))
+        typed = validate_values(protocol, values)
+        if problems := applies_if_problems(protocol, typed):
+            raise ScreeningValueError(problems)
+        decision = evaluate(protocol, typed)
     except ScreeningValueError as exc:
         return JSONResponse({"decision": "invalid", "problems": say(exc.problems, words, page.lang)})
     criteria = {c.id: c for c in (*protocol.eligibility.inclusion, *protocol.eligibility.exclusion)}
