@@ -264,12 +264,12 @@ def test_an_amended_trial_whose_assent_rule_stood_round_trips(
     amended = _amended(assent_changed=False)
     assert assent_rule_digest(amended.protocol) == assent_rule_digest(_with_assent().protocol)
     for source, path in _exported(database_url, tmp_path, amended):
+        restored = _import(database_url, path, tmp_path, request, _unchanged, amended, whole=True)
+        assert restored == _consents(source) and len(restored) == 3
         records = _records(path)
         assert {e.get("ProtocolVersionInForce") for e in records} == {_with_assent().protocol.version.number}
         assert {e.get("AssentRuleInForce") for e in records} == {assent_rule_digest(amended.protocol)}
         assert _valid(path, tmp_path) == []
-        restored = _import(database_url, path, tmp_path, request, _unchanged, amended, whole=True)
-        assert restored == _consents(source) and len(restored) == 3
 
 
 def test_an_amendment_that_changed_the_assent_rule_after_the_record_is_refused(
