@@ -53,6 +53,8 @@ def test_correct_the_age_with_the_consent_recorded_again(page, live_server: str,
 
     page.get_by_test_id("correction-consent").locator("summary").click()
     page.check("#with_consent")
+    page.select_option("#again_form_version", "1.0")  # nothing in the folded re-consent is pre-selected
+    page.select_option("#again_given_by", "representative")
     page.fill("#again_representative_name", "Maryam Ahmadi")
     page.fill("#again_representative_relationship", "mother")
     page.fill("#again_obtained_by", "Dr K")

@@ -8,14 +8,35 @@ recorded (it is the child's answer) and the enrolment service refuses the partic
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
 
 from trialwright.protocol.design import Assent
 
-__all__ = ["ASSENT_ANSWERS", "age_in", "assent_problem", "own_consent_problem"]
+if TYPE_CHECKING:
+    from trialwright.protocol import Protocol
+
+__all__ = ["ASSENT_ANSWERS", "age_in", "assent_problem", "assent_rule_digest", "own_consent_problem"]
 
 #: What a consent record may say of the child's assent.
 ASSENT_ANSWERS = ("given", "dissent", "not_sought")
+
+
+def assent_rule_digest(protocol: Protocol) -> str:
+    """What the assent and age-of-consent rules check a consent record by, as one digest (``sha256:`` and 64 hex
+    digits): the SHA-256 of the canonical JSON (keys sorted, no spaces) of ``{"assent": eligibility.assent as the
+    protocol model dumps it (null where none), "age_unit": the unit of its age field (null where none)}``. The age
+    field's unit is in it because the same age means another age in another unit. Two protocol versions with the same
+    digest check every consent record alike; the ODM export writes it on each record (``AssentRuleInForce``) and the
+    import compares it with the imported protocol's."""
+    rule = protocol.eligibility.assent
+    field = None if rule is None else next((f for f in protocol.eligibility.screening_fields
+                                             if f.id == rule.age_field), None)  # fmt: skip
+    held = {"assent": None if rule is None else rule.model_dump(mode="json"),
+            "age_unit": None if field is None else field.unit}  # fmt: skip
+    canonical = json.dumps(held, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def age_in(value: float, field_unit: str, unit: str) -> float:

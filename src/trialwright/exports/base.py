@@ -110,9 +110,10 @@ class ConsentRecord:
     assent_obtained_at: dt.datetime | None = None  # UTC
     assent_form_version: str | None = None
     assent_not_sought_reason: str | None = None
-    #: What was in force when it was recorded (``trialwright.services.export_consents``): the protocol version and the
-    #: value of ``eligibility.assent.age_field`` (None where not recorded); None where the audit trail does not tell.
-    in_force: tuple[str, Any] | None = None
+    #: What was in force when it was recorded (``trialwright.services.export_consents``): the protocol version, the
+    #: value of ``eligibility.assent.age_field`` (None where not recorded) and the digest of the assent rule
+    #: (``assent_rule_digest``; None where not known); None where the audit trail does not tell.
+    in_force: tuple[str, Any, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

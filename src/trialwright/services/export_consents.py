@@ -14,7 +14,11 @@ record's id, in its ``import.odm`` entry (``in_force``), and that is given back.
 from a file written before the export carried them) is exported without them, and importing that file under a
 protocol that declares ``eligibility.assent`` is refused naming the attribute where the age decides the record.
 
-The protocol version in force is the version loaded last before the record was recorded (``protocol_versions``).
+The protocol version in force is the version loaded last before the record was recorded (``protocol_versions``),
+and the assent rule in force that version's (``assent_rule_digest`` of its stored text): the import compares rules,
+not version numbers, so an amendment that left the rule as it was re-imports. A record restored by ``import odm``
+gives back the digest its file carried (none from an import entry made before the export wrote it: the record is
+then exported without it).
 Masking: only the age field of the values is read out of an entry; neither names an arm.
 """
 
@@ -28,6 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.assent import assent_rule_digest
 from trialwright.protocol import Protocol
 from trialwright.store.tables import audit_entries, protocol_versions
 
@@ -35,8 +40,9 @@ __all__ = ["CONSENT_ACTIONS", "InForce", "in_force"]
 
 #: The audit actions of a consent record (one per record, ``record_consent``).
 CONSENT_ACTIONS = ("consent.consent", "consent.refuse", "consent.continue", "consent.withdraw")
-#: (protocol version, the age field's value or None where it was not recorded) in force at a record.
-InForce = tuple[str, Any]
+#: (protocol version, the age field's value or None where it was not recorded, the digest of the assent rule or None
+#: where not known) in force at a record.
+InForce = tuple[str, Any, str | None]
 
 
 def _matches(entry: dict[str, Any], record: Any) -> bool:
@@ -48,15 +54,25 @@ def _matches(entry: dict[str, Any], record: Any) -> bool:
     return same_time and said == (record.kind, record.given_by, record.form_version)
 
 
-def _version_at(loaded: Sequence[tuple[dt.datetime, str]], at: dt.datetime) -> str | None:
-    found = [version for when, version in loaded if when <= at]
+def _version_at(loaded: Sequence[tuple[dt.datetime, str, str]], at: dt.datetime) -> tuple[str, str] | None:
+    """The protocol version loaded last at ``at`` and its text's SHA-256 (None before the first)."""
+    found = [(version, sha256) for when, version, sha256 in loaded if when <= at]
     return found[-1] if found else None
 
 
+def _rule_of(session: Session, sha256: str, digests: dict[str, str]) -> str:
+    """The digest of the assent rule of the stored protocol version ``sha256`` (parsed once, ``protocol_by_sha``)."""
+    if sha256 not in digests:
+        from trialwright.services.trial import protocol_by_sha
+
+        digests[sha256] = assent_rule_digest(protocol_by_sha(session, sha256).protocol)
+    return digests[sha256]
+
+
 def in_force(session: Session, protocol: Protocol, records: Iterable[Any]) -> dict[int, InForce]:
-    """The protocol version and age in force at each consent record of ``records`` (rows with ``id``, ``site``,
-    ``number``, ``screening_values`` as stored now, ``kind``, ``given_by``, ``form_version``, ``obtained_at``,
-    ``recorded_at``), by id; a record whose screening's audit trail does not tell is left out."""
+    """The protocol version, age and assent rule (its digest) in force at each consent record of ``records`` (rows
+    with ``id``, ``site``, ``number``, ``screening_values`` as stored now, ``kind``, ``given_by``, ``form_version``,
+    ``obtained_at``, ``recorded_at``), by id; a record whose screening's audit trail does not tell is left out."""
     rule = protocol.eligibility.assent
     by_screening: dict[str, list[Any]] = {}
     for r in records:
@@ -64,8 +80,9 @@ def in_force(session: Session, protocol: Protocol, records: Iterable[Any]) -> di
     if not by_screening:
         return {}
     versions = protocol_versions.c
-    read = select(versions.loaded_at, versions.version).order_by(versions.loaded_at, versions.id)
-    loaded = [(row.loaded_at, row.version) for row in session.execute(read)]
+    read = select(versions.loaded_at, versions.version, versions.sha256).order_by(versions.loaded_at, versions.id)
+    loaded = [(row.loaded_at, row.version, row.sha256) for row in session.execute(read)]
+    digests: dict[str, str] = {}
     entries: dict[str, list[Any]] = {}
     sites = sorted({r.site for rs in by_screening.values() for r in rs})
     imported: dict[int, InForce] = {}  # what ``import odm`` read from its file, kept in its entries by consent id
@@ -74,8 +91,9 @@ def in_force(session: Session, protocol: Protocol, records: Iterable[Any]) -> di
                                                    audit_entries.c.new_value.contains('"in_force"'))  # fmt: skip
     for (new_value,) in session.execute(kept.order_by(audit_entries.c.seq)):
         held = json.loads(new_value or "{}").get("in_force") if new_value else None
-        for consent_id, (version, age) in (held or {}).items():
-            imported[int(consent_id)] = (version, age)
+        for consent_id, kept_in_force in (held or {}).items():  # [version, age] before the digest was kept
+            version, age, *digest = kept_in_force
+            imported[int(consent_id)] = (version, age, digest[0] if digest else None)
     query = (
         select(audit_entries.c.action, audit_entries.c.old_value, audit_entries.c.new_value, audit_entries.c.detail)
         .where(
@@ -94,7 +112,7 @@ def in_force(session: Session, protocol: Protocol, records: Iterable[Any]) -> di
         for r in rows:
             version = _version_at(loaded, r.recorded_at)
             if r.id in found and version is not None:
-                out[r.id] = (version, found[r.id])
+                out[r.id] = (version[0], found[r.id], _rule_of(session, version[1], digests))
             elif r.id in imported:
                 out[r.id] = imported[r.id]
     return out

@@ -16,27 +16,29 @@ what was restored), a participant's later records in its own ``import.odm`` entr
 Exactly or not at all: every attribute a record always has is required (``Id``, ``FormVersion``, ``GivenBy``,
 ``ObtainedBy``, ``ObtainedAt``, ``Kind``, ``Decision``, ``RecordedAt``, ``RecordedBy``), a time as the export writes it
 (``exact_moment``), an id a positive whole number once in the file, a form version the protocol's, a kind and decision
-the consent service accepts together (``record_consent``), a representative's consent with the representative's name
-and relationship, a decision after regaining capacity the participant's own and after a representative's consent;
-an attribute or element the export never writes is refused, never dropped. The assent and age-of-consent rules check
-a record against what was in force when it was recorded (``ProtocolVersionInForce``, ``AgeInForce``:
-``values_in_force``), kept by the record's id in the import's entry (``in_force``) so that the export writes them
-back. A ``tw:Screening`` names a screening of a site of the protocol that no participant of the file was enrolled
-from. A file written before the export carried the consent records has no ``ConsentId`` and none of these elements,
-and imports as before; one with ``ConsentId`` on some participants' ``tw:Enrolment`` but not others (or
-``tw:Consent`` without it) is refused (``ConsentIds.seen``).
+the consent service accepts together (``record_consent``), a representative's consent with the representative's name and
+relationship, a decision after regaining capacity the participant's own and after a representative's consent; an
+attribute or element the export never writes is refused, never dropped. The assent and age-of-consent rules check a
+record against what was in force when it was recorded (``ProtocolVersionInForce``, ``AgeInForce``,
+``AssentRuleInForce``: ``values_in_force``; rules are compared, not version numbers), kept by the record's id in the
+import's entry (``in_force``) so that the export writes them back. A ``tw:Screening`` names a screening of a site of the
+protocol that no participant of the file was enrolled from. A file written before the export carried the consent records
+has no ``ConsentId`` and none of these elements, and imports as before; one with ``ConsentId`` on some participants'
+``tw:Enrolment`` but not others (or ``tw:Consent`` without it) is refused (``ConsentIds.seen``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
 
+from trialwright.domain.assent import assent_rule_digest
 from trialwright.domain.eligibility import applies_if_problems, evaluate
 from trialwright.protocol import Protocol
 from trialwright.services import audit
@@ -187,10 +189,14 @@ def _record(
 #: The attributes of ``tw:Consent`` and ``tw:Enrolment`` that say what was in force when the consent record was
 #: recorded (``trialwright.exports.odm.consents.in_force_attributes``): read, checked and used by the check, restored to
 #: no column (the audit trail the export reads them from is the target's own).
-IN_FORCE = ("ProtocolVersionInForce", "AgeInForce")
+IN_FORCE = ("ProtocolVersionInForce", "AgeInForce", "AssentRuleInForce")
+
+#: ``AssentRuleInForce`` as the export writes it (``assent_rule_digest``).
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-#: The key of a record read here under which ``checked_assent`` holds what was in force (``[version, age]``) until
+#: The key of a record read here under which ``checked_assent`` holds what was in force (``[version, age, digest]``)
+#: until
 #: the writer takes it out (``take_in_force``) into its ``import.odm`` entry's ``in_force``, by the record's id.
 IN_FORCE_KEY = "_in_force"
 
@@ -227,36 +233,56 @@ def values_in_force(
 ) -> dict[str, Any]:
     """The screening values the rules check a consent record read from ``where`` against (``tw``: its attributes,
     ``consent``: its given_by, kind and decision; ``values``: the screening's values as the file ends): those with
-    the age in force when it was recorded (``AgeInForce``, absent where none was recorded), under the protocol
-    version in force then (``ProtocolVersionInForce``), which must be the imported protocol's where the age decides
-    the record (``reads_age``): the rules of an earlier version are not in the import. A file written before the
-    export carried them is checked against its final values only where the age decides nothing; where it does, the
-    age may have been corrected since the record, so it is refused naming the attribute and the rule, never
-    guessed."""
+    the age in force when it was recorded (``AgeInForce``, absent where none was recorded).
+
+    Where the age decides the record (``reads_age``) the record is checked by the imported protocol's rule, so the
+    rule in force when it was recorded must be that rule: the digest the file carries (``AssentRuleInForce``,
+    ``assent_rule_digest``) must equal the imported protocol's, whatever the versions' numbers (an amendment that
+    left the rule as it was re-imports); a record made under another rule cannot be checked by the rule it was
+    made under (the import holds only the imported protocol), so it is refused naming the attribute and the rule,
+    never guessed. A file written before the export carried the digest (``ProtocolVersionInForce`` without it) is
+    accepted where the version is the imported protocol's (its rule is then that protocol's) and refused otherwise;
+    one written before the export carried any of them is checked against its final values only where the age
+    decides nothing, and refused where it does (the age may have been corrected since the record, and nothing in the
+    file says what it was): export the trial again."""
     rule = protocol.eligibility.assent
-    version, age_text = tw.get("ProtocolVersionInForce"), tw.get("AgeInForce")
+    version, age_text, digest = (tw.get(name) for name in IN_FORCE)
+    if digest is not None and _DIGEST.fullmatch(digest) is None:
+        raise OdmImportError(f"{where}/@AssentRuleInForce: {digest!r} is not a digest as the export writes one "
+                             "(sha256: and 64 lower-case hex digits)")  # fmt: skip
+    if version is None and (age_text is not None or digest is not None):
+        raise OdmImportError(f"{where}/@ProtocolVersionInForce: required with "
+                             f"{'AgeInForce' if age_text is not None else 'AssentRuleInForce'}")  # fmt: skip
     if rule is None:
         if age_text is not None:
             raise OdmImportError(f"{where}/@AgeInForce: the export writes it only under a protocol that declares "
                                  "eligibility.assent; this one declares none (refused, never dropped)")  # fmt: skip
         return values
     if version is None:
-        if age_text is not None:
-            raise OdmImportError(f"{where}/@ProtocolVersionInForce: required with AgeInForce")
         if not reads_age(protocol, *consent):
             return values
         raise OdmImportError(
             f"{where}/@ProtocolVersionInForce: required: the record is checked by eligibility.assent against the age "
-            f"({rule.age_field}) and protocol version in force when it was recorded, which this file does not carry "
-            "(written before the export did); the age may have been corrected since, so the record cannot be "
-            "checked; export the trial again"
+            f"({rule.age_field}) and the rule in force when it was recorded, which this file does not carry (written "
+            "before the export did: it predates ProtocolVersionInForce, AgeInForce and AssentRuleInForce); the age "
+            "may have been corrected since, so the record cannot be checked; export the trial again"
         )
-    if version != protocol.version.number and reads_age(protocol, *consent):
-        raise OdmImportError(
-            f"{where}/@ProtocolVersionInForce: the record was recorded under protocol version {version}; the import "
-            f"checks a record by the imported protocol's rules (version {protocol.version.number}, "
-            "eligibility.assent) only, and those of an earlier version may differ"
-        )
+    if reads_age(protocol, *consent):
+        current = assent_rule_digest(protocol)
+        if digest is None and version != protocol.version.number:
+            raise OdmImportError(
+                f"{where}/@AssentRuleInForce: required: the record was recorded under protocol version {version}, and "
+                "this file does not carry the eligibility.assent rule in force then (written before the export did: "
+                f"it predates AssentRuleInForce), so it cannot be compared with the imported protocol's (version "
+                f"{protocol.version.number}); export the trial again"
+            )
+        if digest is not None and digest != current:
+            raise OdmImportError(
+                f"{where}/@AssentRuleInForce: the record was recorded under protocol version {version} by an "
+                f"eligibility.assent rule ({digest}) other than the imported protocol's (version "
+                f"{protocol.version.number}: {current}); the import checks a record by the imported protocol's rule "
+                "only, so this record cannot be checked by the rule it was recorded under: refused, never guessed"
+            )
     held = dict(values)
     held.pop(rule.age_field, None)
     if age_text is not None:
@@ -290,7 +316,8 @@ def checked_assent(
     values = values_in_force(protocol, tw, consent, values, where)
     if "ProtocolVersionInForce" in tw:  # kept in the import's entry, so that the export writes it back
         rule = protocol.eligibility.assent
-        record[IN_FORCE_KEY] = [tw["ProtocolVersionInForce"], values.get(rule.age_field) if rule is not None else None]
+        record[IN_FORCE_KEY] = [tw["ProtocolVersionInForce"], values.get(rule.age_field) if rule is not None else None,
+                                tw.get("AssentRuleInForce")]
     problem = screening_assent_problem(
         protocol, site, screened_on, values, given_by=given_by, kind=kind, decision=decision,
         **{column: record.get(column) for column in ASSENT_ATTRIBUTES.values()},

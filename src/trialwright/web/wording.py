@@ -210,6 +210,10 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # ``services.screening.dissent``): before the general rules below, which a few of them would also match
         (r"given without assent \(given, dissent or not_sought\)",
          N_("given without assent (given, dissent or not_sought)")),
+        (r"typed without ticking the box to record the consent again with the correction; tick it to record the "
+         r"consent again, or clear them",
+         N_("typed without ticking the box to record the consent again with the correction; tick it to record the "
+            "consent again, or clear them")),
         (r"the protocol declares no assent \(eligibility\.assent\)",
          N_("the protocol declares no assent (eligibility.assent)")),
         (r"the age at screening \((?P<field>[^()]+)\) is not recorded; it decides whether the participant's assent is "

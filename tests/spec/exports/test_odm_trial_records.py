@@ -325,7 +325,7 @@ def test_a_file_written_before_the_export_carried_them_still_imports(
     text = _export(trial, tmp_path / "odm").read_text(encoding="utf-8")
     names = ("ConsentFormVersion", "ConsentKind", "ConsentObtainedBy", "RepresentativeName",
              "RepresentativeRelationship", "ConsentWitness", "ConsentRecordedAt", "ConsentRecordedBy", "RecordedAt",
-             "RecordedBy", "ConsentId", "ProtocolVersionInForce", "AgeInForce")  # fmt: skip
+             "RecordedBy", "ConsentId", "ProtocolVersionInForce", "AgeInForce", "AssentRuleInForce")  # fmt: skip
     older = re.sub(rf' (?:{"|".join(names)})="[^"]*"', "", text)
     older = re.sub(r" *<tw:DsmbDecision [^>]*/>\n", "", older)
     path = tmp_path / "older.odm.xml"

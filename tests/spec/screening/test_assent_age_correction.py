@@ -17,6 +17,17 @@ after regaining capacity aside).
 |          |                                       | (EN and FA)  | consent               |                            |
 
 A refused correction changes nothing: the stored age, the decision and the consent records are as before.
+
+The page's values form never ignores or defaults the consent recorded again (EN and FA):
+
+| the values form                                             | page                                              |
+|-------------------------------------------------------------|---------------------------------------------------|
+| a correction that stands alone (19 -> 20), with re-consent  | 422 naming the inputs typed: tick the box or      |
+| inputs typed but the box not ticked                         | clear them; what was typed kept                   |
+| the box ticked, every input but who gave the consent        | 422: "Consent given by" is required (never        |
+|                                                             | defaulted to the representative)                  |
+
+Either refusal writes nothing: the screening's values, its consent records and its audit entries are as before.
 """
 
 from __future__ import annotations
@@ -172,3 +183,54 @@ def test_the_page_corrects_the_age_with_the_consent_recorded_again(kids: Trial, 
         ("initial", "representative", None, None), ("reconsent", "representative", "given", "A1")]  # fmt: skip
     changed = audit.entries(kids.engine, action_prefix="screening.changed")
     assert any(json.loads(e.new_value or "{}").get("values", {}).get("age") == 19 for e in changed)
+
+
+def _written(trial: Trial, sid: int) -> tuple[Any, ...]:
+    """What a refusal must leave as it was: the screening's age and decision, its consent records, the screening
+    and consent audit entries."""
+    view = get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid)
+    logged = [e.seq for prefix in ("screening.", "consent.")
+              for e in audit.entries(trial.engine, action_prefix=prefix, limit=1000)]  # fmt: skip
+    return view.values, view.decision, [(c.kind, c.assent) for c in view.consents], sorted(logged)
+
+
+@pytest.mark.parametrize("language", ["en", "fa"])
+def test_re_consent_inputs_typed_without_the_box_ticked_are_refused_not_ignored(kids: Trial, language: str) -> None:
+    sid = _screened(kids, 19)
+    _consent(kids, sid, 30, **GIVEN, assent_obtained_at=earlier_today(30))
+    set_preferences(kids.engine, username(Role.INVESTIGATOR), language=language, calendar="gregorian")
+    before = _written(kids, sid)
+    with as_role(create_app(Settings(database_url=kids.url, lockout_threshold=3)), Role.INVESTIGATOR) as inv:
+        refused = post(inv, f"/screening/{sid}/values", f"/screening/{sid}", age="20", reason="typed wrong",
+                       again_representative_name="Maryam Ahmadi", again_obtained_by="Dr K")  # fmt: skip
+        assert refused.status_code == 422, html.unescape(refused.text)[-2000:]
+        said = html.unescape(refused.text)
+        if language == "fa":
+            assert "نام نمایندهٔ قانونی" in said and "رضایت گرفته‌شده توسط" in said
+            assert "بدون زدن تیک ثبت دوبارهٔ رضایت همراه با اصلاح وارد شده است" in said and "without ticking" not in said
+        else:
+            assert ("Representative's name, Consent obtained by: typed without ticking the box to record the consent "
+                    "again with the correction; tick it to record the consent again, or clear them") in said
+        assert 'value="Maryam Ahmadi"' in refused.text and 'value="typed wrong"' in refused.text  # kept as typed
+        assert 'data-testid="correction-consent" open' in refused.text  # shown where the inputs are
+    assert _written(kids, sid) == before
+
+
+@pytest.mark.parametrize("language", ["en", "fa"])
+def test_the_consent_recorded_again_without_who_gave_it_is_refused_not_defaulted(kids: Trial, language: str) -> None:
+    sid = _screened(kids, 17)
+    _consent(kids, sid, 30)
+    set_preferences(kids.engine, username(Role.INVESTIGATOR), language=language, calendar="gregorian")
+    before = _written(kids, sid)
+    at = _site_time(earlier_today(10))
+    sent = {**LAR, "given_by": "", "obtained_at": at, **GIVEN, "assent_obtained_at": at}
+    with as_role(create_app(Settings(database_url=kids.url, lockout_threshold=3)), Role.INVESTIGATOR) as inv:
+        page = inv.get(f"/screening/{sid}").text
+        assert '<select id="again_given_by" name="again_given_by"><option value=""></option>' in page  # none chosen
+        refused = post(inv, f"/screening/{sid}/values", f"/screening/{sid}", age="19", reason="typed wrong",
+                       with_consent="1", **{f"again_{k}": v for k, v in sent.items()})  # fmt: skip
+        assert refused.status_code == 422, html.unescape(refused.text)[-2000:]
+        said = html.unescape(refused.text)
+        assert ("رضایت‌دهنده\u2069: لازم است" if language == "fa" else "Consent given by: is required") in said
+        assert 'value="Maryam Ahmadi"' in refused.text  # kept as typed
+    assert _written(kids, sid) == before

@@ -7,7 +7,8 @@ attributes, with its record's id as ``ConsentId``. Every other consent record is
 ``ObtainedAt``, ``Kind``, ``Decision``, ``RecordedAt``, ``RecordedBy``, and the child's assent recorded with it where
 one was sought, ``Assent``, ``AssentObtainedBy``, ``AssentObtainedAt``, ``AssentFormVersion``,
 ``AssentNotSoughtReason``: every column of the row, and what was in force when it was recorded, which the assent and
-age-of-consent rules read: ``ProtocolVersionInForce`` and ``AgeInForce``, ``in_force_attributes``), by id (the consent
+age-of-consent rules read: ``ProtocolVersionInForce``, ``AgeInForce`` and ``AssentRuleInForce``,
+``in_force_attributes``), by id (the consent
 on ``tw:Enrolment`` carries its assent and what was in force in the same attributes):
 
 * in the participant's ``tw:Enrolment``, after the withdrawals, for a screening that was enrolled (a representative's
@@ -61,13 +62,16 @@ def _attrs(c: ConsentRecord) -> dict[str, str | None]:
 
 def in_force_attributes(c: ConsentRecord | None) -> dict[str, str | None]:
     """What was in force when the consent record was recorded, as its attributes: the protocol version
-    (``ProtocolVersionInForce``) and the value of ``eligibility.assent.age_field`` (``AgeInForce``, none where the age
-    was not recorded or the protocol declares no assent); neither where the trial's audit trail does not tell
+    (``ProtocolVersionInForce``), the value of ``eligibility.assent.age_field`` (``AgeInForce``, none where the age
+    was not recorded or the protocol declares no assent) and the digest of the assent rule in force
+    (``AssentRuleInForce``, ``trialwright.domain.assent.assent_rule_digest``: ``sha256:`` and 64 hex digits; none for
+    a record an import restored before the import kept it); none where the trial's audit trail does not tell
     (``trialwright.services.export_consents``)."""
     if c is None or c.in_force is None:
         return {}
-    version, age = c.in_force
-    return {"ProtocolVersionInForce": version, "AgeInForce": None if age is None else str(age)}
+    version, age, rule = c.in_force
+    return {"ProtocolVersionInForce": version, "AgeInForce": None if age is None else str(age),
+            "AssentRuleInForce": rule}  # fmt: skip
 
 
 def assent_attributes(c: ConsentRecord | ConsentDetails) -> dict[str, str | None]:

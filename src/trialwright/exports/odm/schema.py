@@ -306,6 +306,11 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
     <xs:attribute name="AssentNotSoughtReason" type="xs:string"/>
     <xs:attribute name="ProtocolVersionInForce" type="xs:string"/>
     <xs:attribute name="AgeInForce" type="xs:decimal"/>
+    <xs:attribute name="AssentRuleInForce">
+      <xs:simpleType>
+        <xs:restriction base="xs:string"><xs:pattern value="sha256:[0-9a-f]{{64}}"/></xs:restriction>
+      </xs:simpleType>
+    </xs:attribute>
   </xs:attributeGroup>
   <xs:complexType name="ConsentRecord">
     <xs:attribute name="Id" type="xs:positiveInteger" use="required"/>

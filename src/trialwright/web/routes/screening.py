@@ -412,18 +412,24 @@ async def change_values(
     form = await request.form()
     values, refused = await _form_values(request, protocol, page)
     typed = {**dict(form), "form": "values"}
+    again = str(form.get("with_consent", "")) == "1"  # the consent recorded again with the correction (the age)
+    sent = {name: str(form.get(f"{AGAIN}{name}", "")) for name in CONSENT_FORM}
+    if not again and (stray := [name for name, value in sent.items() if value]):
+        # typed into the re-consent without ticking the box: never ignored without a word
+        refused = [*refused, f"{', '.join(stray)}: {UNTICKED}"]
+        typed["again_shown"] = "1"
     if refused:
         return _detail(request, page, engine, protocol, screening_id, 422, refused, typed)
     reason = str(form.get("reason", "")) or None
-    again = str(form.get("with_consent", "")) == "1"  # the consent recorded again with the correction (the age)
 
     def change() -> None:
         consent = None
         if again:
-            sent = {name: str(form.get(f"{AGAIN}{name}", "")) for name in CONSENT_FORM}
+            if not sent["given_by"]:  # who gave the consent is said, never defaulted
+                raise ScreeningError("given_by: is required")
             zone = protocol.site(get_screening(engine, user, screening_id).site).timezone
             consent = _consent_sent(page, zone, sent, kind="reconsent", decision="consent",
-                                    given_by=sent["given_by"] or "representative")  # fmt: skip
+                                    given_by=sent["given_by"])  # fmt: skip
         update_screening(engine, user, screening_id, values=values, reason=reason, consent=consent)
 
     return _act(request, page, engine, protocol, screening_id, change, typed)
@@ -462,6 +468,9 @@ CONSENT_FORM = (
 
 #: The prefix of the consent inputs in the values form (the consent recorded again with a correction of the age).
 AGAIN = "again_"
+#: Why inputs of the consent recorded again are refused when its box is not ticked (``wording.RULES`` says it).
+UNTICKED = ("typed without ticking the box to record the consent again with the correction; tick it to record the "
+            "consent again, or clear them")  # fmt: skip
 
 
 def _site_time(page: Page, typed: str, label: str, zone: str, name: str) -> dt.datetime:
