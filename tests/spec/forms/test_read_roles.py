@@ -4,14 +4,14 @@
 403, and `get_form`, `participant_schedule`, `participant_rows` and `page_participants` took any role). Both
 databases.
 
-| operation                                   | the service's tuple                    | who                              |
-|---------------------------------------------|----------------------------------------|----------------------------------|
-| one form, a participant's schedule          | ``services.forms.READERS``             | investigator, study coordinator, |
-| the participant list                        | ``services.randomization.PARTICIPANT_READERS`` | outcome assessor,        |
-| the database lock and the soft locks        | ``services.lock.READERS``              | administrator, monitor, data     |
-|                                             |                                        | manager                          |
+| operation                            | the service's tuple                            |
+|--------------------------------------|------------------------------------------------|
+| one form, a participant's schedule   | ``services.forms.READERS``                     |
+| the participant list                 | ``services.randomization.PARTICIPANT_READERS`` |
+| the database lock and the soft locks | ``services.lock.READERS``                      |
 
-Every other role (the unblinded pharmacist and statistician, the blinded statistician, the DSMB member, the
+Each names the investigator, the study coordinator, the outcome assessor, the administrator, the monitor and
+the data manager. Every other role (the unblinded pharmacist and statistician, the blinded statistician, the DSMB member, the
 coder) is refused, by the service in its words, by the API with 403, and by the command line with exit 4.
 """
 
