@@ -12,7 +12,8 @@ databases.
 
 Each names the investigator, the study coordinator, the outcome assessor, the administrator, the monitor and
 the data manager. Every other role (the unblinded pharmacist and statistician, the blinded statistician, the
-DSMB member, the coder) is refused, by the service in its words, by the API with 403, and by the command line with exit 4.
+DSMB member, the coder) is refused, by the service in its words, by the API with 403, and by the command line
+with exit 4.
 """
 
 from __future__ import annotations
