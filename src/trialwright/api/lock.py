@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from trialwright.api.problems import ReadinessOut
 from trialwright.api.schemas import ClosedBody
-from trialwright.services import forms, lock, readiness
+from trialwright.services import lock, readiness
 from trialwright.services.errors import FormError
 from trialwright.services.users import UserView
 from trialwright.web.deps import ApiReentry, EngineDep, require_api_roles
@@ -19,7 +19,7 @@ from trialwright.web.deps import ApiReentry, EngineDep, require_api_roles
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["lock"])
-Reader = Annotated[UserView, Depends(require_api_roles(*forms.READERS))]
+Reader = Annotated[UserView, Depends(require_api_roles(*lock.READERS))]
 ReadinessReader = Annotated[UserView, Depends(require_api_roles(*readiness.READERS))]
 Manager = Annotated[UserView, Depends(require_api_roles(*lock.LOCKERS))]
 #: Blockers a refused lock lists one by one (all are counted).
@@ -128,6 +128,7 @@ def get_lock_readiness(user: ReadinessReader, engine: EngineDep, site: str | Non
 @router.get("/trial/lock", response_model=LockStateOut)
 def get_lock_state(user: Reader, engine: EngineDep) -> dict[str, Any]:
     """Whether the trial database is locked (and the override banner, if it was locked over open blockers)."""
+    _call(lock.may_read_locks, user)
     return _state(lock.lock_state(engine))
 
 
@@ -147,7 +148,7 @@ def unlock_trial(body: ReasonIn, user: Manager, engine: EngineDep) -> dict[str, 
 @router.get("/soft-locks", response_model=list[SoftLockOut])
 def list_soft_locks(user: Reader, engine: EngineDep) -> list[dict[str, Any]]:
     """The sites and participants soft-locked now."""
-    return [dict(s.__dict__) for s in lock.active_soft_locks(engine)]
+    return [dict(s.__dict__) for s in _call(lock.soft_locks_for, engine, user)]
 
 
 @router.post("/soft-locks", response_model=SoftLockOut)

@@ -37,20 +37,8 @@ Reader = Annotated[
         )
     ),
 ]
-#: Who reads the participant list (the blinded team, as the participants page).
-ParticipantReader = Annotated[
-    UserView,
-    Depends(
-        require_api_roles(
-            Role.ADMINISTRATOR,
-            Role.INVESTIGATOR,
-            Role.STUDY_COORDINATOR,
-            Role.MONITOR,
-            Role.DATA_MANAGER,
-            Role.OUTCOME_ASSESSOR,
-        )
-    ),
-]
+#: Who reads the participant list (the blinded team, as the participants page): the service's rule.
+ParticipantReader = Annotated[UserView, Depends(require_api_roles(*svc.PARTICIPANT_READERS))]
 Randomizer = Annotated[UserView, Depends(require_api_roles(*svc.RANDOMIZERS))]
 Investigator = Annotated[UserView, Depends(require_api_roles(Role.INVESTIGATOR))]
 Statistician = Annotated[UserView, Depends(require_api_roles(Role.UNBLINDED_STATISTICIAN))]

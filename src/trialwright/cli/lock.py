@@ -140,11 +140,12 @@ def soft_unlock(
 @database_app.command("status")
 def status(user: AsOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
     """The trial lock and the soft locks now."""
-    from trialwright.services.lock import active_soft_locks, lock_state
+    from trialwright.services.lock import lock_state, may_read_locks, soft_locks_for
 
-    engine, _ = _context(user, database)
+    engine, actor = _context(user, database, may_read_locks)
     state = lock_state(engine)
-    if emit({"lock": state, "soft_locks": active_soft_locks(engine)}, as_json):
+    held = soft_locks_for(engine, actor)
+    if emit({"lock": state, "soft_locks": held}, as_json):
         return
     if state.locked:
         console.print(f"The trial database is locked since {state.at:%Y-%m-%d %H:%M} UTC by {state.by}: {state.reason}")
@@ -152,5 +153,5 @@ def status(user: AsOption, as_json: JsonOption = False, database: DatabaseOption
             console.print(state.banner, highlight=False)
     else:
         console.print("The trial database is open.")
-    for s in active_soft_locks(engine):
+    for s in held:
         console.print(f"Soft-locked {s.scope} {s.target} since {s.at:%Y-%m-%d %H:%M} UTC by {s.by}: {s.reason}")

@@ -37,6 +37,7 @@ from trialwright.store.tables import sites
 
 __all__ = [
     "LOCKERS",
+    "READERS",
     "LockBlocked",
     "LockState",
     "SoftLock",
@@ -44,15 +45,27 @@ __all__ = [
     "hold_data_lock",
     "lock_state",
     "lock_trial",
+    "may_read_locks",
     "override_banner",
     "require_unlocked",
     "soft_lock",
+    "soft_locks_for",
     "soft_unlock",
     "unlock_trial",
 ]
 
 #: Who locks and unlocks (the trial and soft locks).
 LOCKERS = (Role.DATA_MANAGER,)
+#: Who reads the lock and the soft locks (the readers of forms: ``services.forms.READERS``, which imports this
+#: module, so the tuple is spelled here; tests/spec/forms/test_read_roles.py holds them equal).
+READERS = (
+    Role.INVESTIGATOR,
+    Role.STUDY_COORDINATOR,
+    Role.OUTCOME_ASSESSOR,
+    Role.ADMINISTRATOR,
+    Role.MONITOR,
+    Role.DATA_MANAGER,
+)
 #: How many blockers a refusal names one by one (the rest are counted).
 SHOWN = 5
 
@@ -454,6 +467,19 @@ def soft_unlock(
 ) -> None:
     """Lift a soft lock (data manager, with a reason; audited)."""
     _set_soft(engine, actor, False, reason, site, participant_id)
+
+
+def may_read_locks(actor: UserView) -> None:
+    """Refuse, with the role rule, a user whose role does not read the lock and the soft locks (the API's
+    ``/trial/lock`` and ``/soft-locks``, the command line's ``database status``)."""
+    if actor.role not in READERS:
+        raise denied(FormError)(f"role: {only_roles_may(READERS, 'read the database lock and the soft locks')}")
+
+
+def soft_locks_for(engine: Engine, actor: UserView) -> tuple[SoftLock, ...]:
+    """``active_soft_locks`` as ``actor`` reads them: only a role of ``READERS`` does (they name participants)."""
+    may_read_locks(actor)
+    return active_soft_locks(engine)
 
 
 def active_soft_locks(engine: Engine, scopes: Sequence[str] = ("site", "participant")) -> tuple[SoftLock, ...]:

@@ -11,21 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from trialwright.domain.roles import Role
+from trialwright.services.randomization import common as randomization_service
 from trialwright.web.i18n import N_
 
 __all__ = ["PARTICIPANT_READERS", "TASKS", "NavTask", "by_task"]
 
-#: Who reads participant pages (the blinded team; arms stay masked for them): the route's guard, and the test of
-#: whether a page offers a link to one.
-PARTICIPANT_READERS = (
-    Role.ADMINISTRATOR,
-    Role.INVESTIGATOR,
-    Role.STUDY_COORDINATOR,
-    Role.MONITOR,
-    Role.DATA_MANAGER,
-    Role.OUTCOME_ASSESSOR,
-)
+#: Who reads participant pages: the service's rule (``services.randomization.PARTICIPANT_READERS``), read here by
+#: the route's guard and the test of whether a page offers a link to one.
+PARTICIPANT_READERS = randomization_service.PARTICIPANT_READERS
 
 
 class _Link(Protocol):

@@ -43,6 +43,7 @@ from trialwright.services.forms.checks import (
 )
 from trialwright.services.forms.common import (
     DATA_ENTRY,
+    READERS,
     FormView,
     ImportReport,
     RefusedValues,
@@ -541,7 +542,8 @@ def unsaved_each(
 
 
 def get_form(engine: Engine, actor: UserView, participant_id: str, visit_id: str, form_id: str) -> FormView | None:
-    """One form as stored (None if not started)."""
+    """One form as stored (None if not started); only a role of ``READERS`` reads forms."""
+    _role(actor, READERS, "read forms")
     protocol = current_protocol(engine).protocol
     _form_def(protocol, visit_id, form_id, actor.role)
     with session_scope(engine) as session:

@@ -25,6 +25,7 @@ from trialwright.services.deaths import death_of
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import (
     DATA_ENTRY,
+    READERS,
     ParticipantSchedule,
     _role,
     _tz,
@@ -253,7 +254,8 @@ def miss_visit(engine: Engine, actor: UserView, participant_id: str, visit_id: s
 
 
 def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -> ParticipantSchedule:
-    """The participant's visit timeline today, with each form's state."""
+    """The participant's visit timeline today, with each form's state; only a role of ``READERS`` reads it."""
+    _role(actor, READERS, "read forms")
     protocol = current_protocol(engine).protocol
     with session_scope(engine) as session:
         participant = participant_row(session, actor, participant_id)

@@ -21,6 +21,7 @@ from trialwright.services.randomization.allocate import (
     stratum_for,
 )
 from trialwright.services.randomization.common import (
+    PARTICIPANT_READERS,
     RANDOMIZERS,
     AllocationTampered,
     PreparationRefused,
@@ -64,6 +65,7 @@ from trialwright.services.randomization.unblinding import (
 )
 
 __all__ = [
+    "PARTICIPANT_READERS",
     "RANDOMIZERS",
     "AllocationTampered",
     "AttributeSpec",

@@ -34,6 +34,7 @@ from trialwright.domain.eligibility import evaluate
 from trialwright.domain.masking import MASKED, may_see_allocation, viewer_for
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.randomization import Minimization, StratificationError, allocation_seal, level_of, strata_of
+from trialwright.domain.roles import only_roles_may
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.audit_keys import digest_of
@@ -41,6 +42,7 @@ from trialwright.services.errors import denied
 from trialwright.services.lock import DATA_LOCK, frozen_expression, require_unlocked
 from trialwright.services.paging import keyset_page
 from trialwright.services.randomization.common import (
+    PARTICIPANT_READERS,
     RANDOMIZERS,
     AllocationTampered,
     RandomizationError,
@@ -551,9 +553,15 @@ def _participant_views(session: Session, rows: Sequence[Any]) -> list[Participan
 _PARTICIPANT_KEY = (participants.c.enrolled_at, participants.c.participant_id)
 
 
+def _may_read_participants(actor: UserView) -> None:
+    if actor.role not in PARTICIPANT_READERS:
+        raise denied(RandomizationError)(f"role: {only_roles_may(PARTICIPANT_READERS, 'read the participant list')}")
+
+
 def participant_rows(engine: Engine, actor: UserView, *, participant_id: str | None = None) -> list[ParticipantRow]:
     """Every enrolled participant within the actor's sites, newest first, with their randomization number
     (pages: ``page_participants``)."""
+    _may_read_participants(actor)
     query = _participants_query(actor, participant_id).order_by(*(k.desc() for k in _PARTICIPANT_KEY))
     with session_scope(engine) as session:
         return _participant_views(session, session.execute(query).all())
@@ -570,6 +578,7 @@ def page_participants(
 ) -> Page[ParticipantRow]:
     """A page of the enrolled participants within the actor's sites, newest first; ``search`` keeps those
     whose participant id starts with it."""
+    _may_read_participants(actor)
     query = _participants_query(actor, None, site, search)
     with read_scope(engine) as session:
         return keyset_page(session, query, _PARTICIPANT_KEY, _participant_views, limit=limit, cursor=cursor)

@@ -26,6 +26,7 @@ from trialwright.store.engine import session_scope
 from trialwright.store.randomization_tables import allocation_entries
 
 __all__ = [
+    "PARTICIPANT_READERS",
     "RANDOMIZERS",
     "AllocationTampered",
     "PreparationRefused",
@@ -36,6 +37,16 @@ __all__ = [
 
 
 RANDOMIZERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
+#: Who reads the participant list (the blinded team; arms stay masked for them): the service's rule, which the
+#: participants page and ``GET /api/v1/participants`` read.
+PARTICIPANT_READERS = (
+    Role.ADMINISTRATOR,
+    Role.INVESTIGATOR,
+    Role.STUDY_COORDINATOR,
+    Role.MONITOR,
+    Role.DATA_MANAGER,
+    Role.OUTCOME_ASSESSOR,
+)
 
 
 class RandomizationError(ValueError):
