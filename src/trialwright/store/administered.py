@@ -6,7 +6,9 @@ A row is one form record of the kit form whose code field holds a value (``domai
 rows of one code, exactly one carries the code in ``claim`` (unique): the first to hold it, and when that one lets it
 go, the earliest row left. A save whose code nobody holds yet inserts its row claiming it; a second transaction doing
 the same for the same code waits (PostgreSQL) for the first and, when that one commits, finds the claim taken and
-inserts nothing (``ON CONFLICT DO NOTHING``): it never holds a code another participant's save took meanwhile.
+inserts nothing (``ON CONFLICT (claim) DO NOTHING``): it never holds a code another participant's save took meanwhile.
+The conflict is named: only the taken claim is read as "the code is held"; a clash on any other key (the record's
+row written twice) raises, never passes for the kit check's refusal.
 """
 
 from __future__ import annotations
@@ -48,13 +50,14 @@ def hold(
     session: Session | Connection, code: str, participant_id: str, form_id: str, record_id: int, *, claim: bool
 ) -> bool:
     """Record that the record ``record_id`` holds ``code``; with ``claim``, as the code's first holder. False when
-    the claim is taken (by a transaction that committed since the caller read ``holders``): nothing is written."""
+    the claim is taken (by a transaction that committed since the caller read ``holders``): nothing is written. A
+    row the record holds already (its key) is no taken claim: that clash raises ``IntegrityError``."""
     dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
     statement = (
         _insert(dialect)
         .values(form_record_id=record_id, preparation_code=code, participant_id=participant_id, form_id=form_id,
                 claim=code if claim else None)
-        .on_conflict_do_nothing()
+        .on_conflict_do_nothing(index_elements=[_T.c.claim])
         .returning(_T.c.form_record_id)
     )  # fmt: skip
     return session.execute(statement).first() is not None
