@@ -14,7 +14,7 @@ row written twice) raises, never passes for the kit check's refusal.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session
 from trialwright.domain.treatment import code_held
 from trialwright.store.data_tables import administered_codes, form_records
 
-__all__ = ["claimant", "hold", "holders", "rebuild", "release"]
+__all__ = ["claimant", "held_codes", "hold", "hold_many", "holders", "rebuild", "release"]
 
 _T = administered_codes
+_HELD = select(_T.c.preparation_code).where(_T.c.preparation_code.in_(bindparam("codes", expanding=True)))
 _HOLDERS = select(_T.c.participant_id, _T.c.form_record_id, _T.c.claim).where(
     _T.c.preparation_code == bindparam("code")
 )
@@ -35,6 +36,14 @@ _HOLDERS = select(_T.c.participant_id, _T.c.form_record_id, _T.c.claim).where(
 def holders(session: Session | Connection, code: str) -> Sequence[Any]:
     """Every row holding ``code`` (participant, record, claim): an index search, a handful of rows at most."""
     return session.execute(_HOLDERS, {"code": code}).all()
+
+
+def held_codes(session: Session | Connection, codes: Collection[str]) -> set[str]:
+    """Of ``codes``, those some row holds already: one index search for them all (a bulk import's batch)."""
+    if not codes:
+        return set()
+    found = session.execute(_HELD, {"codes": sorted(codes)})
+    return set(found.scalars())
 
 
 def claimant(session: Session | Connection, code: str) -> str | None:
@@ -61,6 +70,18 @@ def hold(
         .returning(_T.c.form_record_id)
     )  # fmt: skip
     return session.execute(statement).first() is not None
+
+
+def hold_many(session: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Record many holds with one executemany (``rows``: the table's columns, ``claim`` the code or None), as
+    ``hold`` does one. The rows whose claim was taken (nothing written for them) are returned; any other clash
+    raises."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
+    statement = _insert(dialect).on_conflict_do_nothing(index_elements=[_T.c.claim]).returning(_T.c.form_record_id)
+    written = set(session.execute(statement, [dict(r) for r in rows]).scalars())
+    return [r for r in rows if r["form_record_id"] not in written]
 
 
 def release(session: Session | Connection, code: str, record_id: int) -> None:
