@@ -26,10 +26,10 @@ from tests.migrations import downgrade
 from tests.spec.safety.test_safety_service import sae
 from tests.trialfixtures import FIRST_PROTOCOL, make_trial, who
 from trialwright.domain.roles import Role
-from trialwright.services.safety import report_event
-from trialwright.services.simulation import simulate
 from trialwright.domain.treatment import kit_field
 from trialwright.protocol import load_protocol
+from trialwright.services.safety import report_event
+from trialwright.services.simulation import simulate
 from trialwright.store.administered import rebuild
 from trialwright.store.data_tables import form_records
 from trialwright.store.engine import session_scope
@@ -115,7 +115,7 @@ def test_the_upgrade_fills_the_rows_rebuild_makes(database_url: str) -> None:
         written = sorted(_rows(engine))
         assert len(written) >= 4
         downgrade(engine, "0040")
-        (first, first_code, _, _), (second, _, _, _), (third, _, _, _), (fourth, _, _, _) = written[:4]
+        (_, first_code, _, _), (second, _, _, _), (third, _, _, _), (fourth, _, _, _) = written[:4]
         _set_code(engine, second, {"value": first_code})  # a code given twice
         _set_code(engine, third, {"value": None, "status": "not_done", "reason": "not given"})
         _set_code(engine, fourth, {"value": 4711})  # stored as a number: held as its text
