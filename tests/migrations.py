@@ -6,23 +6,12 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import Engine
 
-from trialwright.store.migrate import _config
+from trialwright.store.migrate import migrate
 
 
 def downgrade(engine: Engine, to: str) -> None:
-    """Run the migrations' downgrades to revision ``to`` (on SQLite with foreign keys off while the tables are
-    rebuilt, as ``store.migrate.upgrade`` does); the engine's pooled connections are dropped after."""
-    config = _config()
-    sqlite = engine.dialect.name == "sqlite"
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        if sqlite:
-            raw.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
-        try:
-            with conn.begin():
-                config.attributes["connection"] = conn
-                command.downgrade(config, to)
-        finally:
-            if sqlite:
-                raw.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+    """Run the migrations' downgrades to revision ``to`` through the store's own runner (``store.migrate.migrate``:
+    on SQLite with foreign keys off while the tables are rebuilt, as ``upgrade`` does; no foreign-key check after, as
+    before); the engine's pooled connections are dropped after."""
+    migrate(engine, lambda config: command.downgrade(config, to), check_foreign_keys=False)
     engine.dispose()

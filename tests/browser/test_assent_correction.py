@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.test_pages import _sign_in
 from tests.spec.protocol.conftest import mutated_text
-from tests.spec.screening.test_assent import _with_assent
+from tests.spec.screening.assent_fixtures import with_assent
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.trialfixtures import Trial, make_trial, who
 from trialwright.domain.roles import Role
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def live_trial(live_database: str) -> Trial:
-    return make_trial(live_database, load_protocol_text(mutated_text(_with_assent)))
+    return make_trial(live_database, load_protocol_text(mutated_text(with_assent)))
 
 
 def _site_time(minutes: int) -> str:

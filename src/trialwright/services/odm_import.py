@@ -302,6 +302,7 @@ def import_odm(engine: Engine, actor: UserView, path: Path) -> OdmImportReport:
                 for subject in chunk:
                     writer.add(subject)
                     imported.append(subject.participant_id)
+                writer.write_holds()  # the batch's administered codes: one read, one executemany
         from trialwright.services.odm_import_queries import advance_query_numbers
 
         advance_query_numbers(writer)

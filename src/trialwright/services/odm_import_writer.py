@@ -27,7 +27,7 @@ from trialwright.services.bulk_writes import deferred_insert
 from trialwright.services.odm_import_common import ImportedLogEntry, ImportedVisit, Subject
 from trialwright.services.screening import _decision_detail, _dump, _typed_values
 from trialwright.services.users import UserView
-from trialwright.store.administered import hold, holders
+from trialwright.store.administered import held_codes, hold_many
 from trialwright.store.data_tables import form_records, visit_records
 from trialwright.store.engine import inserted_id
 from trialwright.store.log_tables import log_codings, log_entries
@@ -49,6 +49,8 @@ class Writer:
         self.counts: Counter[str] = Counter()
         self.states: Counter[str] = Counter()
         self.meaning = protocol.signature_meaning
+        self.kit = kit_field(protocol)
+        self.holds: list[dict[str, Any]] = []  # the batch's administered codes, written by ``write_holds``
 
     def add(self, s: Subject) -> None:
         p, tw, session = self.protocol, s.enrolment, self.session
@@ -193,16 +195,30 @@ class Writer:
         self.counts["earlier"] += sum(len(records) for records in e.history.values()) + len(e.earlier)
 
     def _administered(self, participant_id: str, form_id: str, record_id: int, values: Mapping[str, Any]) -> None:
-        """The preparation code an imported administration record holds, recorded for the kit check
-        (``store/administered.py``) as the file has it: a code another participant's record holds already (data
-        from before the check) is kept too, unclaimed, and the kit check refuses to add to it."""
-        kit = kit_field(self.protocol)
+        """The preparation code an imported administration record holds, kept to be recorded for the kit check
+        (``store/administered.py``) with the batch's others (``write_holds``)."""
+        kit = self.kit
         code = code_held(values.get(kit[1])) if kit is not None and form_id == kit[0] else None
-        if code is None:
+        if code is not None:
+            self.holds.append({"form_record_id": record_id, "preparation_code": code, "participant_id": participant_id,
+                               "form_id": form_id})  # fmt: skip
+
+    def write_holds(self) -> None:
+        """Record the codes the batch's administration records hold, as the file has them: one read of who holds
+        them already, one executemany. The first record of a code (in the file's order) claims it; a code another
+        record holds already (earlier in the file, or data from before the check) is kept too, unclaimed, and the
+        kit check refuses to add to it. A claim another transaction took meanwhile leaves the row unclaimed."""
+        holds, self.holds = self.holds, []
+        if not holds:
             return
-        first = not holders(self.session, code)
-        if not hold(self.session, code, participant_id, form_id, record_id, claim=first):
-            hold(self.session, code, participant_id, form_id, record_id, claim=False)
+        claimed = held_codes(self.session, {h["preparation_code"] for h in holds})
+        for h in holds:
+            code = h["preparation_code"]
+            h["claim"] = None if code in claimed else code
+            claimed.add(code)
+        taken = hold_many(self.session, holds)
+        if taken:
+            hold_many(self.session, [{**h, "claim": None} for h in taken])
 
     def _visit(self, s: Subject, v: ImportedVisit) -> None:
         by, at = v.created or (self.actor.username, self.now)

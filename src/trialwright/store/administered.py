@@ -6,13 +6,15 @@ A row is one form record of the kit form whose code field holds a value (``domai
 rows of one code, exactly one carries the code in ``claim`` (unique): the first to hold it, and when that one lets it
 go, the earliest row left. A save whose code nobody holds yet inserts its row claiming it; a second transaction doing
 the same for the same code waits (PostgreSQL) for the first and, when that one commits, finds the claim taken and
-inserts nothing (``ON CONFLICT DO NOTHING``): it never holds a code another participant's save took meanwhile.
+inserts nothing (``ON CONFLICT (claim) DO NOTHING``): it never holds a code another participant's save took meanwhile.
+The conflict is named: only the taken claim is read as "the code is held"; a clash on any other key (the record's
+row written twice) raises, never passes for the kit check's refusal.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
@@ -22,9 +24,10 @@ from sqlalchemy.orm import Session
 from trialwright.domain.treatment import code_held
 from trialwright.store.data_tables import administered_codes, form_records
 
-__all__ = ["claimant", "hold", "holders", "rebuild", "release"]
+__all__ = ["claimant", "held_codes", "hold", "hold_many", "holders", "rebuild", "release"]
 
 _T = administered_codes
+_HELD = select(_T.c.preparation_code).where(_T.c.preparation_code.in_(bindparam("codes", expanding=True)))
 _HOLDERS = select(_T.c.participant_id, _T.c.form_record_id, _T.c.claim).where(
     _T.c.preparation_code == bindparam("code")
 )
@@ -33,6 +36,14 @@ _HOLDERS = select(_T.c.participant_id, _T.c.form_record_id, _T.c.claim).where(
 def holders(session: Session | Connection, code: str) -> Sequence[Any]:
     """Every row holding ``code`` (participant, record, claim): an index search, a handful of rows at most."""
     return session.execute(_HOLDERS, {"code": code}).all()
+
+
+def held_codes(session: Session | Connection, codes: Collection[str]) -> set[str]:
+    """Of ``codes``, those some row holds already: one index search for them all (a bulk import's batch)."""
+    if not codes:
+        return set()
+    found = session.execute(_HELD, {"codes": sorted(codes)})
+    return set(found.scalars())
 
 
 def claimant(session: Session | Connection, code: str) -> str | None:
@@ -48,16 +59,29 @@ def hold(
     session: Session | Connection, code: str, participant_id: str, form_id: str, record_id: int, *, claim: bool
 ) -> bool:
     """Record that the record ``record_id`` holds ``code``; with ``claim``, as the code's first holder. False when
-    the claim is taken (by a transaction that committed since the caller read ``holders``): nothing is written."""
+    the claim is taken (by a transaction that committed since the caller read ``holders``): nothing is written. A
+    row the record holds already (its key) is no taken claim: that clash raises ``IntegrityError``."""
     dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
     statement = (
         _insert(dialect)
         .values(form_record_id=record_id, preparation_code=code, participant_id=participant_id, form_id=form_id,
                 claim=code if claim else None)
-        .on_conflict_do_nothing()
+        .on_conflict_do_nothing(index_elements=[_T.c.claim])
         .returning(_T.c.form_record_id)
     )  # fmt: skip
     return session.execute(statement).first() is not None
+
+
+def hold_many(session: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Record many holds with one executemany (``rows``: the table's columns, ``claim`` the code or None), as
+    ``hold`` does one. The rows whose claim was taken (nothing written for them) are returned; any other clash
+    raises."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
+    statement = _insert(dialect).on_conflict_do_nothing(index_elements=[_T.c.claim]).returning(_T.c.form_record_id)
+    written = set(session.execute(statement, [dict(r) for r in rows]).scalars())
+    return [r for r in rows if r["form_record_id"] not in written]
 
 
 def release(session: Session | Connection, code: str, record_id: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-__all__ = ["current_revision", "head_revision", "upgrade"]
+__all__ = ["current_revision", "head_revision", "migrate", "upgrade"]
 
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 
@@ -42,6 +43,14 @@ def upgrade(engine: Engine, to: str = "head") -> str:
     for the migration alone (outside its transaction, as SQLite requires), every foreign key is checked
     before the migration commits, and enforcement is switched on again.
     """
+    migrate(engine, lambda config: command.upgrade(config, to))
+    return head_revision() if to == "head" else to
+
+
+def migrate(engine: Engine, step: Callable[[Config], None], *, check_foreign_keys: bool = True) -> None:
+    """Run one Alembic command (``step``, given the tree's configuration bound to the connection) in one
+    transaction, on SQLite with foreign-key enforcement off around it and, with ``check_foreign_keys``, every
+    foreign key checked before it commits (``upgrade``; a test's downgrade, ``tests/migrations.py``, too)."""
     config = _config()
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
@@ -51,12 +60,11 @@ def upgrade(engine: Engine, to: str = "head") -> str:
         try:
             with conn.begin():
                 config.attributes["connection"] = conn
-                command.upgrade(config, to)
-                if sqlite:
+                step(config)
+                if sqlite and check_foreign_keys:
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:
                         raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
-    return head_revision() if to == "head" else to

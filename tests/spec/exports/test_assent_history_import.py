@@ -51,7 +51,7 @@ from tests.spec.exports.test_assent_exports import _with_assent
 from tests.spec.exports.test_odm_queries import _valid
 from tests.spec.forms.conftest import earlier_today
 from tests.spec.protocol.conftest import mutated_text
-from tests.spec.screening.test_assent import GIVEN
+from tests.spec.screening.assent_fixtures import GIVEN, LAR
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.trialfixtures import Trial, make_trial, who
 from trialwright.domain.assent import assent_rule_digest
@@ -65,8 +65,6 @@ from trialwright.services.screening import enrol, record_consent, screen, update
 from trialwright.services.trial import init_trial
 from trialwright.store.screening_tables import consents
 
-LAR = {"form_version": "1.0", "given_by": "representative", "representative_name": "Maryam Ahmadi",
-       "representative_relationship": "mother", "obtained_by": "Dr K"}  # fmt: skip
 TW = f"{{{TW_NS}}}"
 
 

@@ -28,6 +28,7 @@ import pytest
 
 from tests.spec.forms.conftest import earlier_today
 from tests.spec.protocol.conftest import mutated_text
+from tests.spec.screening.assent_fixtures import GIVEN, with_assent
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.test_randomization_pages import as_role
 from tests.trialfixtures import Trial, first_protocol, make_trial, who
@@ -38,20 +39,6 @@ from trialwright.services.screening import ScreeningError, enrol, get_screening,
 from trialwright.services.users import set_preferences
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
-
-
-def _with_assent(document: Any, **rule: Any) -> None:
-    document["eligibility"]["assent"] = {"from_age": 18, "unit": "years", "age_field": "age", "form_versions": ["A1"],
-                                         "consent_age": 21, **rule}  # fmt: skip
-
-
-@pytest.fixture
-def kids(database_url: str) -> Iterator[Trial]:
-    trial = make_trial(database_url, load_protocol_text(mutated_text(_with_assent)))
-    try:
-        yield trial
-    finally:
-        trial.engine.dispose()
 
 
 @pytest.fixture
@@ -74,9 +61,6 @@ def _consent(trial: Trial, sid: int, **assent: Any) -> Any:
         representative_name="Maryam Ahmadi", representative_relationship="mother", obtained_by="Dr K",
         obtained_at=earlier_today(30), **assent,
     )  # fmt: skip
-
-
-GIVEN = {"assent": "given", "assent_obtained_by": "Dr K", "assent_form_version": "A1"}
 
 
 def test_a_representatives_consent_without_the_assent_is_refused(kids: Trial) -> None:
@@ -161,7 +145,7 @@ def test_the_first_protocol_is_unchanged_and_refuses_an_assent(adults: Trial) ->
     ],
 )
 def test_an_assent_rule_that_cannot_be_applied_is_refused_with_its_line(rule: Any, path: str, words: str) -> None:
-    text = mutated_text(lambda d: _with_assent(d, **rule))
+    text = mutated_text(lambda d: with_assent(d, **rule))
     with pytest.raises(ProtocolError) as caught:
         load_protocol_text(text, source="kids.yaml")
     found = [p for p in caught.value.problems if p.path == path and words in p.message]

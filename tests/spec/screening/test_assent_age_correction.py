@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,30 +42,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.spec.forms.conftest import earlier_today
-from tests.spec.protocol.conftest import mutated_text
-from tests.spec.screening.test_assent import GIVEN, _with_assent
+from tests.spec.screening.assent_fixtures import GIVEN, LAR
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.test_randomization_pages import as_role, post
-from tests.trialfixtures import Trial, make_trial, username, who
+from tests.trialfixtures import Trial, username, who
 from trialwright.domain.roles import Role
-from trialwright.protocol import load_protocol_text
 from trialwright.services import audit
 from trialwright.services.screening import ScreeningError, get_screening, record_consent, screen, update_screening
 from trialwright.services.users import issue_token, set_preferences
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
-
-LAR = {"form_version": "1.0", "given_by": "representative", "representative_name": "Maryam Ahmadi",
-       "representative_relationship": "mother", "obtained_by": "Dr K"}  # fmt: skip
-
-
-@pytest.fixture
-def kids(database_url: str) -> Iterator[Trial]:
-    trial = make_trial(database_url, load_protocol_text(mutated_text(_with_assent)))
-    try:
-        yield trial
-    finally:
-        trial.engine.dispose()
 
 
 def _screened(trial: Trial, age: int) -> int:

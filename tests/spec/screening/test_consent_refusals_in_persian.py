@@ -37,7 +37,7 @@ import datetime as dt
 import html
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -46,10 +46,10 @@ from sqlalchemy import update
 
 from tests.spec.forms.conftest import earlier_today
 from tests.spec.protocol.conftest import mutated_text
-from tests.spec.screening.test_assent import GIVEN, _with_assent
+from tests.spec.screening.assent_fixtures import GIVEN, LAR, kids_protocol, with_assent
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.test_randomization_pages import as_role, post
-from tests.trialfixtures import Trial, first_protocol, make_trial, who
+from tests.trialfixtures import Trial, first_protocol, who
 from trialwright.domain.assent import assent_problem, own_consent_problem
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol, load_protocol_text
@@ -72,8 +72,6 @@ from trialwright.web.i18n import catalog_path
 from trialwright.web.routes.screening import INPUTS
 from trialwright.web.wording import page_words, say
 
-LAR = {"form_version": "1.0", "given_by": "representative", "representative_name": "Maryam Ahmadi",
-       "representative_relationship": "mother", "obtained_by": "Dr K"}  # fmt: skip
 ISOLATES = re.compile("[\u2066-\u2069]")
 #: What may stay in Latin on a Persian page: a protocol key (with its value), a number, a version, a screening.
 KEYS = re.compile(r"\(?[a-z_]+(?:\.[a-z_]+)+(?:: \w+)?\)?|kind: reconsent|\(assent\)")
@@ -81,7 +79,7 @@ ENGLISH = re.compile(r"[A-Za-z]{2,}(?:[\s,;:]+[A-Za-z]{2,})+")
 
 
 def _kids() -> Protocol:
-    return load_protocol_text(mutated_text(_with_assent)).protocol
+    return kids_protocol().protocol
 
 
 def _english_in(said: str) -> list[str]:
@@ -106,7 +104,7 @@ def _own(age: Any) -> str | None:
 
 def _kids_with(regained: bool = True, **rule: Any) -> Protocol:
     def amend(document: Any) -> None:
-        _with_assent(document, **rule)
+        with_assent(document, **rule)
         document["eligibility"]["regained_capacity"] = regained
 
     return load_protocol_text(mutated_text(amend)).protocol
@@ -168,15 +166,6 @@ def _said_in_both(protocol: Protocol, message: str) -> None:
     (english,) = say([message], page_words(protocol, "en", *INPUTS), "en")
     assert not re.search("[\u0600-\u06ff]", english)
     assert message.partition(": ")[2].split(" (")[0].split("; ")[0][-25:] in english, (message, english)
-
-
-@pytest.fixture
-def kids(database_url: str) -> Iterator[Trial]:
-    trial = make_trial(database_url, load_protocol_text(mutated_text(_with_assent)))
-    try:
-        yield trial
-    finally:
-        trial.engine.dispose()
 
 
 def _raised(call: Callable[[], object]) -> str:

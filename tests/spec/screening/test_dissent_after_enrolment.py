@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from tests.spec.forms.conftest import earlier_today
-from tests.spec.protocol.conftest import mutated_text
-from tests.spec.screening.test_assent import GIVEN, _with_assent
+from tests.spec.screening.assent_fixtures import DISSENT, GIVEN, LAR
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.test_randomization_pages import as_role
-from tests.trialfixtures import Trial, make_trial, who
+from tests.trialfixtures import Trial, who
 from trialwright.domain.roles import Role
-from trialwright.protocol import load_protocol_text
 from trialwright.services import audit
 from trialwright.services.screening import ScreeningError, enrol, record_consent, screen
 from trialwright.services.screening.dissent import record_dissent_decision
@@ -38,19 +35,6 @@ from trialwright.services.users import set_preferences
 from trialwright.services.worklist import work_list
 from trialwright.settings import Settings
 from trialwright.web.app import create_app
-
-LAR = {"form_version": "1.0", "given_by": "representative", "representative_name": "Maryam Ahmadi",
-       "representative_relationship": "mother", "obtained_by": "Dr K"}  # fmt: skip
-DISSENT = {"assent": "dissent", "assent_obtained_by": "Dr K", "assent_form_version": "A1"}
-
-
-@pytest.fixture
-def kids(database_url: str) -> Iterator[Trial]:
-    trial = make_trial(database_url, load_protocol_text(mutated_text(_with_assent)))
-    try:
-        yield trial
-    finally:
-        trial.engine.dispose()
 
 
 def _enrolled_then_reconsented(trial: Trial, **assent: Any) -> str:

@@ -10,7 +10,9 @@ from before the kit check could be, and upgraded again:
 | a record whose code was then marked "not done"            | no row                                                  |
 | adverse events AE-0001 ... AE-000n                        | numbers 1 ... n; the next report is n + 1               |
 
-The expected rows are read here from the records' JSON (status ``value``, a value: the code held).
+The expected rows are read here from the records' JSON (status ``value``, a value: the code held). The revision
+carries its own copy of the backfill (no application code called): on the same records, a code given twice, one
+marked "not done" and one stored as a number among them, it fills the very rows ``store.administered.rebuild`` makes.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from tests.migrations import downgrade
 from tests.spec.safety.test_safety_service import sae
 from tests.trialfixtures import FIRST_PROTOCOL, make_trial, who
 from trialwright.domain.roles import Role
+from trialwright.domain.treatment import kit_field
+from trialwright.protocol import load_protocol
 from trialwright.services.safety import report_event
 from trialwright.services.simulation import simulate
+from trialwright.store.administered import rebuild
 from trialwright.store.data_tables import form_records
 from trialwright.store.engine import session_scope
 from trialwright.store.migrate import current_revision, head_revision, upgrade
@@ -100,3 +105,28 @@ def test_the_upgrade_fills_the_administered_codes_and_the_event_numbers(database
 
 def written_pid(rows: set[tuple[int, str, str, str | None]], record_id: int) -> str:
     return next(p for r, _, p, _ in rows if r == record_id)
+
+
+def test_the_upgrade_fills_the_rows_rebuild_makes(database_url: str) -> None:
+    trial = make_trial(database_url)
+    engine = trial.engine
+    try:
+        simulate(engine, FIRST_PROTOCOL, 8, seed=5)
+        written = sorted(_rows(engine))
+        assert len(written) >= 4
+        downgrade(engine, "0040")
+        (_, first_code, _, _), (second, _, _, _), (third, _, _, _), (fourth, _, _, _) = written[:4]
+        _set_code(engine, second, {"value": first_code})  # a code given twice
+        _set_code(engine, third, {"value": None, "status": "not_done", "reason": "not given"})
+        _set_code(engine, fourth, {"value": 4711})  # stored as a number: held as its text
+
+        upgrade(engine)
+        filled = _rows(engine)
+        with engine.begin() as connection:
+            assert rebuild(connection, kit_field(load_protocol(FIRST_PROTOCOL).protocol)) == len(filled)
+        assert _rows(engine) == filled
+        assert (second, first_code, written_pid(set(written), second), None) in filled
+        assert not any(row[0] == third for row in filled)
+        assert (fourth, "4711", written_pid(set(written), fourth), "4711") in filled
+    finally:
+        engine.dispose()

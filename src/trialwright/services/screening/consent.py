@@ -218,7 +218,7 @@ def record_consent_in(
     if assent_obtained_at is not None:
         assent_obtained_at = _not_future(assent_obtained_at, "assent_obtained_at")
     row = _row(session, actor, screening_id)
-    _require_unlocked(session, row)
+    enrolled = _require_unlocked(session, row)
     previous = session.execute(select(consents).where(consents.c.screening_id == row.id).order_by(consents.c.id)).all()
     problem = consent_problem(
         protocol, site=row.site, screened_on=row.screened_on, form_version=form_version, given_by=given_by,
@@ -236,7 +236,7 @@ def record_consent_in(
         problem = screening_own_consent_problem(protocol, row.site, row.screened_on, json.loads(row.screening_values),
                                                 given_by=given_by, obtained_at=obtained_at)  # fmt: skip
     if problem is None:
-        problem = _initial_after_enrolment(session, row, kind)
+        problem = _initial_after_enrolment(row, kind, enrolled)
     if problem is not None:
         raise ScreeningError(problem)
     obtained_on = local_date(obtained_at, protocol.site(row.site).timezone, "obtained_at")
@@ -403,16 +403,12 @@ def screening_own_consent_problem(
                                days_since=(on - screened_on).days)  # fmt: skip
 
 
-def _initial_after_enrolment(session: Session, row: Any, kind: str) -> str | None:
-    """An initial consent is the one a participant is enrolled on: once enrolled, a later decision (a dissent
-    included) is a re-consent (``kind: reconsent``) or a decision on regaining capacity, never a second initial
-    consent that nothing would read."""
-    if kind != "initial":
-        return None
-    enrolled = session.execute(
-        select(participants.c.participant_id).where(participants.c.screening_id == row.id)
-    ).scalar()
-    if enrolled is None:
+def _initial_after_enrolment(row: Any, kind: str, enrolled: str | None) -> str | None:
+    """An initial consent is the one a participant is enrolled on: once enrolled (``enrolled``: the participant the
+    screening ``row`` enrolled, as the lock check read it), a later decision (a dissent included) is a re-consent
+    (``kind: reconsent``) or a decision on regaining capacity, never a second initial consent that nothing would
+    read."""
+    if kind != "initial" or enrolled is None:
         return None
     return (f"kind: {row.site}-S{row.number:04d} is enrolled as {enrolled}; an initial consent is recorded before "
             "enrolment, and a later one is a re-consent (kind: reconsent)")  # fmt: skip

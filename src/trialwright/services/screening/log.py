@@ -200,13 +200,15 @@ def _store_values(
     )
 
 
-def _require_unlocked(session: Session, row: Any) -> None:
+def _require_unlocked(session: Session, row: Any) -> str | None:
     """Refuse a change of a screening (``row``) while the database is locked, or its site, or once enrolled its
-    participant, is soft-locked (``services.lock.require_unlocked``, raising a ``ScreeningError``)."""
-    participant_id = session.execute(
+    participant, is soft-locked (``services.lock.require_unlocked``, raising a ``ScreeningError``). The participant
+    enrolled from it (None: not enrolled), read once here, for the change's own rules."""
+    participant_id: str | None = session.execute(
         select(participants.c.participant_id).where(participants.c.screening_id == row.id)
     ).scalar()
     require_unlocked(session, participant_id, site=row.site, error=ScreeningError)
+    return participant_id
 
 
 def non_enrolment_problem(reason: str, text_: str | None, decision: str | None) -> str | None:
@@ -244,10 +246,10 @@ def set_non_enrolment_in(
     caller reads the view it needs."""
     require_role(actor, WRITERS, "record why a patient was not enrolled")
     row = _row(session, actor, screening_id)
-    _require_unlocked(session, row)
+    enrolled = _require_unlocked(session, row)
     if (problem := non_enrolment_problem(code.value, text_, row.decision)) is not None:
         raise ScreeningError(problem)
-    if session.execute(select(participants).where(participants.c.screening_id == row.id)).first():
+    if enrolled is not None:
         raise ScreeningError("reason: the patient is enrolled")
     old = {"reason": row.non_enrolment_reason, "text": row.non_enrolment_text}
     session.execute(

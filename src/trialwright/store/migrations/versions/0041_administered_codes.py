@@ -2,8 +2,9 @@
 pause's read of related SAEs each find what they need by an index.
 
 - ``administered_codes``: the preparation codes the administration records hold (``store/administered.py``), filled
-  here from the existing form records by the rule the kit check uses (the current protocol's
-  ``analysis_plan.treatment`` form and ``code_field``: ``domain.treatment.kit_field`` and ``code_held``).
+  here from the existing form records by the rule the kit check used when this revision was written (the current
+  protocol's ``analysis_plan.treatment`` form and ``code_field``, a value with status ``value``), frozen below rather
+  than called (``store.administered.rebuild``), so later changes to the application leave this revision as it was.
 - ``adverse_events.number``: the number of ``AE-0001`` as an integer, so the next one is the largest plus one (an
   index's last entry) instead of a count of every event; filled from ``ae_number``.
 - ``ix_ae_reports_serious_related``: the reports that are serious and related, searched rather than scanned at each
@@ -16,12 +17,12 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
-
-from trialwright.domain.treatment import kit_field
-from trialwright.protocol import load_protocol_text
-from trialwright.store.administered import rebuild
+from ruamel.yaml import YAML
 
 revision = "0041"
 down_revision = "0040"
@@ -29,17 +30,71 @@ branch_labels = None
 depends_on = None
 
 
+# The tables as this revision reads and fills them, and the backfill as the code had it when the revision was written
+# (``store.administered.rebuild`` with ``domain.treatment.kit_field`` and ``code_held``), frozen here: a migration
+# never calls application code, which changes after it.
+_FORM_RECORDS = sa.table("form_records", sa.column("id", sa.Integer()), sa.column("participant_id", sa.String()),
+                         sa.column("form_id", sa.String()), sa.column("form_values", sa.Text()))  # fmt: skip
+_ADMINISTERED = sa.table("administered_codes", sa.column("form_record_id", sa.Integer()),
+                         sa.column("preparation_code", sa.Text()), sa.column("participant_id", sa.String()),
+                         sa.column("form_id", sa.String()), sa.column("claim", sa.Text()))  # fmt: skip
+_TRIAL = sa.table("trial", sa.column("current_protocol_version_id", sa.Integer()))
+_PROTOCOL_VERSIONS = sa.table("protocol_versions", sa.column("id", sa.Integer()), sa.column("trial_id", sa.String()),
+                              sa.column("source_text", sa.Text()))  # fmt: skip
+
+
 def _kit(bind: sa.Connection) -> tuple[str, str] | None:
-    """The kit form and code field of the protocol the trial runs under (None before a trial, or without one)."""
+    """The kit form and code field (``analysis_plan.treatment``'s ``form`` and ``code_field``) of the protocol the
+    trial runs under, read from its stored text (validated when it was stored); None before a trial, or without a
+    code field."""
     source = bind.execute(
-        sa.text(
-            "SELECT protocol_versions.source_text, protocol_versions.trial_id FROM trial JOIN protocol_versions "
-            "ON protocol_versions.id = trial.current_protocol_version_id"
+        sa.select(_PROTOCOL_VERSIONS.c.source_text, _PROTOCOL_VERSIONS.c.trial_id).join(
+            _TRIAL, _PROTOCOL_VERSIONS.c.id == _TRIAL.c.current_protocol_version_id
         )
     ).first()
     if source is None:
         return None
-    return kit_field(load_protocol_text(source[0], source=f"<database: {source[1]}>", stored=True).protocol)
+    document = YAML(typ="safe", pure=True).load(source[0])
+    plan = document.get("analysis_plan") if isinstance(document, dict) else None
+    treatment = plan.get("treatment") if isinstance(plan, dict) else None
+    if not isinstance(treatment, dict) or treatment.get("code_field") is None:
+        return None
+    form, field = treatment.get("form"), treatment.get("code_field")
+    if not isinstance(form, str) or not isinstance(field, str):
+        raise RuntimeError(f"<database: {source[1]}>: analysis_plan.treatment's form and code_field are not names")
+    return form, field
+
+
+def _code_held(stored: Any) -> str | None:
+    """The code a stored code field holds: its value as text when its status is ``value`` (the default), else None."""
+    if not isinstance(stored, dict):
+        return None
+    status, value = stored.get("status", "value"), stored.get("value")
+    return None if status != "value" or value is None else str(value)
+
+
+def _backfill(bind: sa.Connection) -> None:
+    """One row per record of the kit form whose code field holds a code; the earliest record of a code claims it."""
+    kit = _kit(bind)
+    if kit is None:
+        return
+    form_id, field = kit
+    rows: list[dict[str, Any]] = []
+    claimed: set[str] = set()
+    records = bind.execute(
+        sa.select(_FORM_RECORDS.c.id, _FORM_RECORDS.c.participant_id, _FORM_RECORDS.c.form_values)
+        .where(_FORM_RECORDS.c.form_id == form_id)
+        .order_by(_FORM_RECORDS.c.id)
+    )
+    for record in records:
+        code = _code_held(json.loads(record.form_values).get(field))
+        if code is None:
+            continue
+        rows.append({"form_record_id": record.id, "preparation_code": code, "participant_id": record.participant_id,
+                     "form_id": form_id, "claim": None if code in claimed else code})  # fmt: skip
+        claimed.add(code)
+    if rows:
+        bind.execute(_ADMINISTERED.insert(), rows)
 
 
 def upgrade() -> None:
@@ -63,7 +118,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_administered_codes_preparation_code", "administered_codes", ["preparation_code"])
     bind = op.get_bind()
-    rebuild(bind, _kit(bind))
+    _backfill(bind)
 
     op.add_column("adverse_events", sa.Column("number", sa.Integer(), nullable=True))
     events = sa.table("adverse_events", sa.column("id", sa.Integer()), sa.column("ae_number", sa.String()),
