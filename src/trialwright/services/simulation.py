@@ -846,12 +846,17 @@ def simulate(
                 treatment is None or form_id != treatment.form) else action.at  # fmt: skip
             values = _form_values(protocol, form, specs, person, day, moment, visit.day > 0, effects,
                                   arms.get(person.index, False), step_rng)  # fmt: skip
-            if person.dies and visit.id == stay_end:
-                # A death competing with a time to event read here: the form saved on the day of death with the
-                # date blank (the event had not happened by then), as docs/analysis.md records a competing death.
-                for blank_field in competing_blank.get(form_id, ()):
-                    values.pop(blank_field, None)
             record = protocol.safety.death_record
+            if person.dies and visit.id == stay_end and (record is None or form_id != record.form):
+                # The visit held on the day of death records the death, nothing measured: a dead participant has no
+                # day-30 score. A form whose date a time to event with death competing reads here is saved with every
+                # field blank (the event had not happened by the death), as docs/analysis.md records a competing
+                # death; every other form of the visit is left unfilled. Its values and lifecycle are still drawn
+                # (and dropped), so the seeded draws of the visit's other forms are the same as before.
+                complete, verify, sign = _lifecycle(plan, form_id, step_rng)
+                if form_id in competing_blank:
+                    planned.append((VisitFormSave(form_id, {}, complete), (verify, sign)))
+                continue
             if record is not None and form_id == record.form:
                 for admission in admitted:  # the admission date: the stay's length before its end, before enrolment
                     values[admission] = (day - dt.timedelta(days=person.los + 1)).isoformat()
