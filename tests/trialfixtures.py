@@ -9,10 +9,13 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, make_url
 
 from trialwright.domain.roles import Role
@@ -216,3 +219,23 @@ def screener(engine: Engine):  # type: ignore[no-untyped-def]
         found = get_user(engine, "screener")
     assert found is not None
     return found
+
+
+@contextmanager
+def second_trial(
+    folder: Path, database_url: str, request: pytest.FixtureRequest, loaded: LoadedProtocol | None = None
+) -> Iterator[Trial]:
+    """A fresh trial of the protocol (the first one unless ``loaded``) on a second database of the kind
+    ``database_url`` names (a file in ``folder``/target, or another PostgreSQL schema): where a spec imports what it
+    exported. ``request``: the spec's, to ask whether PostgreSQL is there when it is needed."""
+    from tests.conftest import fresh_database
+
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    (folder / "target").mkdir()
+    reason = request.getfixturevalue("postgres_available") if kind == "postgresql" else None
+    with fresh_database(kind, folder / "target", reason) as url:
+        fresh = make_trial(url, loaded)
+        try:
+            yield fresh
+        finally:
+            fresh.engine.dispose()

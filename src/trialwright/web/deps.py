@@ -19,7 +19,9 @@ from trialwright.domain.masking import Viewer, viewer_for
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.services import audit
+from trialwright.services.randomization import PARTICIPANT_READERS
 from trialwright.services.ratelimit import Limits
+from trialwright.services.screening.common import READERS as SCREENING_READERS
 from trialwright.services.tokens import TokenUse, record_use, resolve_token, token_in
 from trialwright.services.trial import current_protocol, protocol_by_sha, protocol_in
 from trialwright.services.users import AccessPolicy, SessionView, UserView, resolve_session
@@ -129,16 +131,9 @@ def nav_for(user: UserView | None) -> tuple[NavItem, ...]:
     if user is None:
         return ()
     items = [NavItem("/", N_("Home"))]
-    if user.role in {Role.ADMINISTRATOR, Role.INVESTIGATOR, Role.STUDY_COORDINATOR, Role.MONITOR, Role.DATA_MANAGER}:
+    if user.role in SCREENING_READERS:  # the services' own rules: a link only where the page answers
         items.append(NavItem("/screening", N_("Screening")))
-    if user.role in {
-        Role.ADMINISTRATOR,
-        Role.INVESTIGATOR,
-        Role.STUDY_COORDINATOR,
-        Role.MONITOR,
-        Role.DATA_MANAGER,
-        Role.OUTCOME_ASSESSOR,
-    }:
+    if user.role in PARTICIPANT_READERS:
         items.append(NavItem("/participants", N_("Participants")))
         items.append(NavItem("/data/matrix", N_("Status matrix")))
     if user.role is Role.UNBLINDED_STATISTICIAN:

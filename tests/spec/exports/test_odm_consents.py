@@ -52,11 +52,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.conftest import fresh_database
 from tests.spec.exports.test_odm_queries import _export, _taken, _valid
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.randomization.test_randomize_service import TYPED
-from tests.trialfixtures import Trial, first_protocol, make_trial, who
+from tests.trialfixtures import Trial, first_protocol, make_trial, second_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter
 from trialwright.protocol.loader import LoadedProtocol, load_protocol_text
@@ -92,15 +91,8 @@ def trial(database_url: str) -> Iterator[Trial]:
 @pytest.fixture
 def target(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[Trial]:
     """A fresh trial of the same protocol on a second database of the same kind."""
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    reason = request.getfixturevalue("postgres_available") if kind == "postgresql" else None
-    (tmp_path / "target").mkdir()
-    with fresh_database(kind, tmp_path / "target", reason) as url:
-        fresh = make_trial(url, _two_versions())
-        try:
-            yield fresh
-        finally:
-            fresh.engine.dispose()
+    with second_trial(tmp_path, database_url, request, _two_versions()) as fresh:
+        yield fresh
 
 
 def _consents(trial: Trial) -> None:

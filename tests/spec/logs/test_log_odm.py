@@ -45,11 +45,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.conftest import fresh_database
 from tests.spec.coding.fictional_meddra import write_release
 from tests.spec.logs.fictional_atc import write_index
 from tests.spec.logs.test_log_exports import _entries
-from tests.trialfixtures import PASSWORD, Trial, first_protocol, make_trial, username, who
+from tests.trialfixtures import PASSWORD, Trial, first_protocol, second_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter, extension_schema
 from trialwright.exports.odm.schema import EXTENDED_SCHEMA
@@ -171,15 +170,8 @@ def _logs_as_stored(engine: Engine) -> list[tuple[Any, ...]]:
 @pytest.fixture
 def target(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[Trial]:
     """A fresh trial of the same protocol on a second database of the same kind."""
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    reason = request.getfixturevalue("postgres_available") if kind == "postgresql" else None
-    (tmp_path / "target").mkdir()
-    with fresh_database(kind, tmp_path / "target", reason) as url:
-        fresh = make_trial(url)
-        try:
-            yield fresh
-        finally:
-            fresh.engine.dispose()
+    with second_trial(tmp_path, database_url, request) as fresh:
+        yield fresh
 
 
 def test_export_import_export_of_log_entries_is_byte_identical(

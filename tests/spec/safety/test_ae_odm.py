@@ -49,11 +49,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.conftest import fresh_database
 from tests.spec.coding.fictional_meddra import write_release
 from tests.spec.forms.conftest import NOW
 from tests.spec.safety.test_safety_service import sae
-from tests.trialfixtures import Trial, first_protocol, make_trial, who
+from tests.trialfixtures import Trial, first_protocol, second_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import ODM_NS, TW_NS, OdmExporter, extension_schema
 from trialwright.exports.odm.schema import EXTENDED_SCHEMA
@@ -123,15 +122,8 @@ def _as_stored(engine: Engine) -> list[Any]:
 @pytest.fixture
 def target(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[Trial]:
     """A fresh trial of the same protocol on a second database of the same kind."""
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    reason = request.getfixturevalue("postgres_available") if kind == "postgresql" else None
-    (tmp_path / "target").mkdir()
-    with fresh_database(kind, tmp_path / "target", reason) as url:
-        fresh = make_trial(url)
-        try:
-            yield fresh
-        finally:
-            fresh.engine.dispose()
+    with second_trial(tmp_path, database_url, request) as fresh:
+        yield fresh
 
 
 def test_adverse_events_are_repeating_item_groups_keyed_by_ae_number_with_their_audit_records(

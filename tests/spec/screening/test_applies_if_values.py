@@ -37,11 +37,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from tests.conftest import fresh_database
 from tests.spec.exports.test_odm_queries import _export
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.conftest import csrf_of, sign_in
-from tests.trialfixtures import Trial, first_protocol, make_trial, username, who
+from tests.trialfixtures import Trial, first_protocol, second_trial, username, who
 from trialwright.cli.main import app as cli
 from trialwright.domain.eligibility import ScreeningValueError
 from trialwright.domain.roles import Role
@@ -176,15 +175,8 @@ def test_the_page_refuses_by_the_fields_label(client: TestClient, trial: Trial) 
 @pytest.fixture
 def target(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[Trial]:
     """A fresh trial of the same protocol on a second database of the same kind."""
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    reason = request.getfixturevalue("postgres_available") if kind == "postgresql" else None
-    (tmp_path / "target").mkdir()
-    with fresh_database(kind, tmp_path / "target", reason) as url:
-        fresh = make_trial(url)
-        try:
-            yield fresh
-        finally:
-            fresh.engine.dispose()
+    with second_trial(tmp_path, database_url, request) as fresh:
+        yield fresh
 
 
 def test_the_odm_import_refuses_a_screening_value_that_does_not_apply(
