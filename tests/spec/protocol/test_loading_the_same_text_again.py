@@ -10,11 +10,12 @@ else's protocol, and a text that fails still fails every time, with the same lin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from trialwright.protocol import ProtocolError, load_protocol_text
+from trialwright.protocol import ProtocolError, load_protocol_text, loader
 
 FIRST = (Path(__file__).parents[3] / "protocols" / "IRCT20190101042197N2.yaml").read_text(encoding="utf-8")
 
@@ -49,6 +50,25 @@ def test_each_load_gets_a_protocol_of_its_own() -> None:
     assert first.protocol is not second.protocol
     first.protocol.forms.clear()  # frozen models still hold plain lists
     assert second.protocol.forms and load_protocol_text(text).protocol.forms
+
+
+def test_what_one_load_does_to_its_data_reaches_no_other_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation may change the parsed data in place (``read_format_1`` rewrites an old file's sections): each
+    load gets the parsed data afresh, never the data an earlier load changed."""
+    text = FIRST + "\n# read twice, changed in place the first time\n"
+    real = loader.read_format_1
+
+    def renaming(data: dict[str, Any]) -> None:
+        real(data)
+        data["trial"]["titles"]["short"] = "changed in place by the first load"
+
+    monkeypatch.setattr(loader, "read_format_1", renaming)
+    changed = load_protocol_text(text)
+    monkeypatch.setattr(loader, "read_format_1", real)
+    again = load_protocol_text(text)
+    assert changed.protocol.trial.titles.short == "changed in place by the first load"
+    assert again.protocol.trial.titles.short == "Exosomes in COVID-19 ARDS"
+    assert again.protocol == load_protocol_text(FIRST).protocol
 
 
 def test_a_text_that_fails_fails_every_time_with_its_line() -> None:
