@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from trialwright.analysis.engine import analyse
@@ -40,9 +41,11 @@ from trialwright.store.engine import make_engine, session_scope
 PROTOCOL = Path(__file__).parents[2] / "data" / "simulation" / "WALK2.yaml"
 
 
-def _simulated(database_url: str) -> tuple[Any, list[Any], Any]:
-    """The trial simulated (30 screened, seed 5), its form rows and the blinded analysis of its outcomes."""
-    engine = make_engine(database_url)
+@pytest.fixture(scope="module")
+def simulated(module_database_url: str) -> tuple[Any, list[Any], Any]:
+    """The trial simulated (30 screened, seed 5), its form rows and the blinded analysis of its outcomes: once per
+    database, read by both specs."""
+    engine = make_engine(module_database_url)
     try:
         init_trial(engine, load_protocol(PROTOCOL))
         summary = simulate(engine, PROTOCOL, 30, seed=5)
@@ -67,8 +70,10 @@ def _deaths(rows: list[Any]) -> dict[str, dt.date]:
             if v.get("status", {}).get("value") == "died"}  # fmt: skip
 
 
-def test_a_dead_participant_has_no_values_but_the_death_record_at_or_after_the_death(database_url: str) -> None:
-    summary, rows, _ = _simulated(database_url)
+def test_a_dead_participant_has_no_values_but_the_death_record_at_or_after_the_death(
+    simulated: tuple[Any, list[Any], Any],
+) -> None:
+    summary, rows, _ = simulated
     died = _deaths(rows)
     assert summary.deaths == len(died) > 0
     death_visits = {r.participant_id: r.visit_date for r in rows
@@ -84,8 +89,10 @@ def test_a_dead_participant_has_no_values_but_the_death_record_at_or_after_the_d
     assert saved == [(pid, "day30", "mobility") for pid in sorted(died)]
 
 
-def test_the_analysis_of_the_day_30_score_lists_each_death_as_not_analysed(database_url: str) -> None:
-    summary, rows, report = _simulated(database_url)
+def test_the_analysis_of_the_day_30_score_lists_each_death_as_not_analysed(
+    simulated: tuple[Any, list[Any], Any],
+) -> None:
+    summary, rows, report = simulated
     died = _deaths(rows)
     barthel = next(o for o in report.outcomes if o.outcome_id == "barthel30")
     listed = {x.participant_id: x for x in barthel.excluded}
