@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trialwright.domain.eligibility import ScreeningValueError, inapplicable_fields, validate_values
 from trialwright.protocol import Criterion, Protocol, ScreeningField
 
 __all__ = ["CriterionGroup", "ScreeningGroup", "none_apply", "none_apply_fields", "screening_groups"]
@@ -94,9 +95,21 @@ def none_apply_fields(protocol: Protocol) -> tuple[str, ...]:
 
 
 def none_apply(protocol: Protocol, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` (as typed) with every field of ``none_apply_fields`` left empty answered *no*."""
+    """``values`` (as typed) with every field of ``none_apply_fields`` left empty answered *no*, and none answered
+    for a question that does not apply to this patient (``applies_if`` false for these values: pregnant for a man):
+    the box answers only the questions asked of them, so a *no* there (the page's script fills every empty one) is
+    left out rather than refused. A *yes* there is kept, and refused by the screening's rule; values that cannot be
+    typed are kept as they are, for the screening to refuse by name."""
+    asked = none_apply_fields(protocol)
     filled = dict(values)
-    for name in none_apply_fields(protocol):
+    for name in asked:
         if filled.get(name) in (None, ""):
             filled[name] = "no"
+    try:
+        typed = validate_values(protocol, filled)
+    except ScreeningValueError:
+        return filled
+    for name in inapplicable_fields(protocol, typed):
+        if name in asked and filled.get(name) == "no":
+            del filled[name]
     return filled

@@ -9,6 +9,7 @@ ODM export, whose vendor extension has the old namespace. The old name itself is
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shutil
@@ -273,11 +274,28 @@ def test_what_the_system_does_now_is_recorded_under_the_new_name() -> None:
 # --- ODM files written before the rename ------------------------------------------------------------
 
 
+def _without_pregnancy_for_men(xml: bytes) -> bytes:
+    """The file with ``pregnant`` taken out of each man's screening values (the 0.1.0 simulator answered it)."""
+
+    def drop(found: re.Match[bytes]) -> bytes:
+        values = json.loads(found.group(2))
+        if values.get("sex") == "male":
+            values.pop("pregnant", None)
+        return found.group(1) + json.dumps(values, sort_keys=True).encode() + found.group(3)
+
+    pattern = rb"(<tk:ScreeningValues[^>]*>)([^<]*)(</tk:ScreeningValues>)"
+    edited, count = re.subn(pattern, drop, xml)
+    men = [json.loads(m.group(2)) for m in re.finditer(pattern, edited)]
+    assert count and not any(v.get("sex") == "male" and "pregnant" in v for v in men)
+    return edited
+
+
 def test_import_odm_reads_a_file_written_before_the_rename(database_url: str, tmp_path: Path) -> None:
     """The old namespace is read. The file's simulator (0.1.0) stamped samples at 09:00 though the consent was
     later that morning: the import refuses that, as every save now does; with each consent moved to the start of
-    its day (the enrolment stays after it) the file imports whole."""
-    original = gzip.decompress(OLD_ODM.read_bytes())
+    its day (the enrolment stays after it) the file imports whole. That simulator also answered pregnancy for men,
+    which a screening now refuses (``applies_if``), the import too: those answers are taken out of both files."""
+    original = _without_pregnancy_for_men(gzip.decompress(OLD_ODM.read_bytes()))
     assert legacy.LEGACY_ODM_NS.encode() in original
     incoherent = tmp_path / "incoherent.odm.xml"
     incoherent.write_bytes(original)

@@ -97,12 +97,12 @@ def _screenings(trial: Trial) -> None:
     assert failed.decision == "not_eligible"
     set_non_enrolment(e, coordinator, failed.id, reason="not_eligible")
     refused = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
-    record_consent(e, coordinator, refused, form_version="1.0", given_by="participant", obtained_by="Dr K",
+    record_consent(e, coordinator, refused, form_version="2.0", given_by="participant", obtained_by="Dr K",
                    obtained_at=now - dt.timedelta(minutes=5), decision="refuse")  # fmt: skip
     set_non_enrolment(e, coordinator, refused, reason="declined")
     enrolled = screen(e, coordinator, site="RAZ", screened_on=now.date(), values=TYPED).id
     update_screening(e, coordinator, enrolled, values={"age": 47}, reason="age from the ID card")
-    record_consent(e, coordinator, enrolled, form_version="1.0", given_by="participant", obtained_by="Dr K",
+    record_consent(e, coordinator, enrolled, form_version="2.0", given_by="participant", obtained_by="Dr K",
                    obtained_at=now - dt.timedelta(minutes=4))  # fmt: skip
     enrol(e, coordinator, enrolled)
     update_screening(e, coordinator, enrolled, values={"age": 48}, reason="birthday")  # after: names no participant
