@@ -37,7 +37,8 @@ class Protocol(ProtocolModel):
         description=(
             "Languages the protocol's texts are in, English first (the texts themselves); every label, choice, "
             "visit, form, criterion, check message and site name carries a translation for each other one "
-            "(`translations: {fa: ...}`), or `protocol check` refuses the file."
+            "(`translations: {fa: ...}`), and so does the signature's meaning, the default one included "
+            "(`signature_meaning_translations`), or `protocol check` refuses the file."
         ),
     )
     calendars: list[Literal["gregorian", "solar_hijri"]] | None = Field(
