@@ -22,6 +22,7 @@ from trialwright.cli import forms as forms_cli
 from trialwright.cli import lock as lock_cli
 from trialwright.cli import logs as logs_cli
 from trialwright.cli import protocol as protocol_cli
+from trialwright.cli import queries as queries_cli
 from trialwright.cli import randomization as randomization_cli
 from trialwright.cli import recruitment as recruitment_cli
 from trialwright.cli import safety as safety_cli
@@ -75,6 +76,7 @@ app.add_typer(randomization_cli.randomization_app, name="randomization")
 app.command("randomize")(randomization_cli.randomize)
 app.command("unblind")(randomization_cli.unblind)
 app.add_typer(forms_cli.form_app, name="form")
+app.add_typer(queries_cli.query_app, name="query")
 app.add_typer(forms_cli.audit_app, name="audit")
 app.add_typer(logs_cli.log_app, name="log")
 app.add_typer(lock_cli.database_app, name="database")

@@ -47,7 +47,10 @@ __all__ = [
     "CORRECTED_NOTE",
     "answer_query",
     "close_query",
+    "get_query",
     "list_queries",
+    "may_raise_queries",
+    "may_read_queries",
     "page_queries",
     "raise_automatic_query",
     "raise_query",
@@ -242,6 +245,18 @@ def query_view(session: Session, row: Any) -> QueryView:
     )
 
 
+def may_read_queries(actor: UserView) -> None:
+    """Refuse, with the role rule, a user whose role does not read queries (the API's query routes and the command
+    line's ``query list|show|answer|close`` ask it first, before an unblinded account's password)."""
+    _role(actor, READERS, "read queries")
+
+
+def may_raise_queries(actor: UserView) -> None:
+    """Refuse, with the role rule, a user whose role does not raise queries by hand (``POST /api/v1/queries``,
+    ``query raise``)."""
+    _role(actor, QUERY_RAISERS, "raise queries")
+
+
 def _queries_query(
     protocol: Protocol,
     actor: UserView,
@@ -250,7 +265,7 @@ def _queries_query(
     site: str | None,
     participant: str | None = None,
 ) -> Select[Any]:
-    _role(actor, READERS, "read queries")
+    may_read_queries(actor)
     query = select(queries).where(not_on_kept_forms(queries.c.form_record_id, kept_forms(protocol, actor.role)))
     if actor.role.site_scoped:
         query = query.where(queries.c.site.in_(actor.sites))
@@ -325,7 +340,7 @@ def raise_query(
     (``log_id`` and ``sequence``) or its field. A log entry's query is raised on an active entry and a field the log
     declares; it stays open when the entry is amended or removed, until its raiser closes it (as a form's query
     stays open when the value is changed or cleared: only the system's own queries close by themselves)."""
-    _role(actor, QUERY_RAISERS, "raise queries")
+    may_raise_queries(actor)
     checked_text(text, "text", error=FormError)
     if not text.strip():
         raise FormError("text: write the question")
@@ -434,8 +449,17 @@ def _query_row(session: Session, protocol: Protocol, actor: UserView, query_id: 
     kept = not_on_kept_forms(queries.c.form_record_id, kept_forms(protocol, actor.role))
     row = session.execute(select(queries).where(queries.c.id == query_id, kept)).first()
     if row is None or (actor.role.site_scoped and row.site not in actor.sites):
-        raise NotFound("no such query")
+        raise NotFound(f"query: no query {query_id}")
     return row
+
+
+def get_query(engine: Engine, actor: UserView, query_id: int) -> QueryView:
+    """One query by id, as the inbox shows it to ``actor``: one outside their sites, or on a form kept from their
+    masked role, is not found, in the same words as an id no query has."""
+    may_read_queries(actor)
+    protocol = current_protocol(engine).protocol
+    with read_scope(engine) as session:
+        return query_view(session, _query_row(session, protocol, actor, query_id))
 
 
 def answer_query(engine: Engine, actor: UserView, query_id: int, answer: str) -> QueryView:
