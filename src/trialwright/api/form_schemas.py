@@ -40,6 +40,7 @@ __all__ = [
     "ScheduleOut",
     "StoredValueOut",
     "UnscheduledVisitOut",
+    "VisitAdditionOut",
     "VisitOut",
     "stored_value_out",
 ]
@@ -161,6 +162,13 @@ class FormOut(BaseModel):
     open_queries: int
 
 
+class VisitAdditionOut(BaseModel):
+    """The amendment that added a visit: the protocol version it produced and the day that version took effect."""
+
+    version: str
+    effective: dt.date
+
+
 class VisitOut(BaseModel):
     """A scheduled visit: its window, status, and each form's state (null: not started)."""
 
@@ -173,6 +181,9 @@ class VisitOut(BaseModel):
     visit_date: dt.date | None
     missed_reason: str | None
     forms: dict[str, str | None]
+    added_by: VisitAdditionOut | None = Field(
+        default=None, description="status not_due: the amendment that added the visit after its window had closed."
+    )
 
 
 class UnscheduledVisitOut(BaseModel):

@@ -117,6 +117,7 @@ def list_visits(participant_id: str, user: Reader, engine: EngineDep) -> dict[st
             {
                 **v.__dict__,
                 "status": v.status.value,
+                "added_by": None if v.added_by is None else v.added_by.__dict__,
                 "forms": {k: (st.value if st else None) for k, st in s.forms[v.visit_id].items()},
             }
             for v in s.visits

@@ -112,6 +112,7 @@ def _readiness(report: readiness.Readiness, limit: int | None) -> dict[str, Any]
         ],
         "withheld": list(report.withheld),
         "reviewers": list(report.reviewers),
+        "not_due": [{**v.__dict__, "detail": v.detail()} for v in report.not_due],
     }
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "DOCUMENTED_ERRORS",
     "PROBLEM_JSON",
     "BlockerOut",
+    "NotDueOut",
     "ProblemDetails",
     "ReadinessOut",
     "Refusal",
@@ -63,6 +64,19 @@ class BlockerOut(BaseModel):
     detail: str
 
 
+class NotDueOut(BaseModel):
+    """A visit neither held nor missed that is not due: an amendment added it after the participant's window had
+    closed (listed, never a blocker)."""
+
+    site: str
+    participant_id: str
+    visit: str
+    version: str = Field(description="The protocol version the amendment that added the visit produced.")
+    effective: dt.date = Field(description="The day that version took effect (its amendment's date).")
+    latest: dt.date = Field(description="The last day of the participant's window of the visit.")
+    detail: str
+
+
 class ReadinessOut(BaseModel):
     """The lock readiness report: what blocks the database lock, per site and participant."""
 
@@ -83,6 +97,10 @@ class ReadinessOut(BaseModel):
     )
     reviewers: list[str] = Field(
         default_factory=list, description="The roles that read this report unmasked: who reviews the withheld forms."
+    )
+    not_due: list[NotDueOut] = Field(
+        default_factory=list,
+        description="Visits an amendment added after the participant's window had closed: not due, not blockers.",
     )
 
 

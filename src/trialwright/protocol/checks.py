@@ -56,6 +56,7 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
         *_safety(p),
         *_blinded_groups(p),
         *_versions(p),
+        *(() if stored else _consent_languages(p)),  # a stored trial keeps loading; its consents refused as before
         *translation_checks.translations(p),
     ]
 
@@ -560,3 +561,20 @@ def _versions(p: Protocol) -> Iterator[Found]:
             )
     if p.trial.dates.expected_recruitment_end < p.trial.dates.expected_recruitment_start:
         yield "trial.dates.expected_recruitment_end", "is before the expected recruitment start"
+
+
+def _consent_languages(p: Protocol) -> Iterator[Found]:
+    """A later consent form version exists in every language of the one before it: a consent does not record its
+    language, so from its ``effective_from`` the later version supersedes the earlier one for every patient
+    (``domain.consent.form_version_problem``), and a patient of a language it dropped would have no form in use."""
+    for i, (earlier, later) in enumerate(zip(p.consent_versions, p.consent_versions[1:], strict=False), start=1):
+        dropped = [lang for lang in earlier.languages if lang not in later.languages]
+        if dropped:
+            said = ", ".join(dropped)
+            yield (
+                f"consent_versions[{i}].languages",
+                f"consent version {later.version} drops {said} of {earlier.version}: a later version supersedes "
+                f"the earlier one in every language (a consent does not record its language), so from "
+                f"{later.effective_from.isoformat()} no {said} form would be in use; list {said} in "
+                f"{later.version}'s languages (the form translated)",
+            )

@@ -247,7 +247,11 @@ class ConsentVersion(ProtocolModel):
 
     version: str = Field(description="Version label, e.g. 1.0.")
     effective_from: dt.date = Field(description="First day it is in use.")
-    languages: list[str] = Field(default_factory=lambda: ["fa"], description="Languages it exists in.")
+    languages: list[str] = Field(
+        default_factory=lambda: ["fa"],
+        description="Languages it exists in; a later version exists in every language of the one before it (it "
+        "supersedes that one in every language: a consent does not record its language).",
+    )
     reconsent_required: bool = Field(
         default=False, description="Whether participants consented on an earlier version must re-consent."
     )

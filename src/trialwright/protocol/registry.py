@@ -389,7 +389,11 @@ class Amendment(ProtocolModel):
     """A change to the approved protocol, with its reason."""
 
     number: int = Field(ge=1, description="Amendment number, from 1.")
-    date: dt.date = Field(description="Date of the amendment (or of the registry update).")
+    date: dt.date = Field(
+        description="Date of the amendment (or of the registry update): the day the version it produced takes "
+        "effect. A visit that version adds is due only for a participant whose window of it had not closed by then "
+        "(else not due, listed with the amendment: forms.md)."
+    )
     version: str = Field(description="The protocol version this amendment produced.")
     reason: str = Field(min_length=5, description="Reason for the change (the registry's 'Reason for update').")
     changes: list[str] = Field(default_factory=list, description="What changed, item by item.")

@@ -34,6 +34,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
+from trialwright.domain.consent import form_version_problem
 from trialwright.protocol import Protocol
 from trialwright.services import audit
 from trialwright.services.odm_import_common import OdmImportError, parse_moment
@@ -119,8 +120,6 @@ def read_consent(protocol: Protocol, tw: dict[str, str], where: str, site: str) 
     if tw["ConsentFormVersion"] not in versions:
         raise OdmImportError(f"{where}/@ConsentFormVersion: {tw['ConsentFormVersion']!r} is not a consent form "
                              f"version of the protocol ({', '.join(versions)})")  # fmt: skip
-    from trialwright.services.screening.consent import form_version_problem
-
     consented_at = parse_moment(tw.get("ConsentedAt"), f"{where}/@ConsentedAt")
     problem = consented_at and form_version_problem(
         protocol, site=site, form_version=tw["ConsentFormVersion"], obtained_at=consented_at

@@ -12,7 +12,10 @@ A blocker is one of:
 - **sae**: a serious adverse event whose last report's outcome is not one of ``lock_policy.sae_final_outcomes``
   (no final follow-up yet);
 - **visit**: a scheduled visit neither held nor recorded as missed whose window is open (due) or has closed
-  (overdue); a participant withdrawn from follow-up has no visits left to hold, nor one dead before a visit's day;
+  (overdue); a participant withdrawn from follow-up has no visits left to hold, nor one dead before a visit's day,
+  nor one whose window of a visit an amendment added had closed before the amendment took effect
+  (``domain.visits.added_after_window``): such a visit is not a blocker but is listed in ``Readiness.not_due``, with
+  the amendment, never left out silently;
 - **coherence**: a hard coherence rule the stored data break (``trialwright.services.coherence.recheck_trial``).
 
 The report never names an arm. ``database lock`` refuses while it lists anything, unless the data manager
@@ -44,7 +47,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import FormState
 from trialwright.domain.masking import kept_forms, masked_roles
 from trialwright.domain.roles import Role
-from trialwright.domain.visits import HeldVisit, VisitStatus, schedule
+from trialwright.domain.visits import HeldVisit, ScheduledVisit, VisitAddition, VisitStatus, schedule
 from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.coherence import recheck_trial
@@ -53,7 +56,7 @@ from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import _tz
 from trialwright.services.forms.visits import _references
 from trialwright.services.log_views import REMOVED
-from trialwright.services.trial import current_protocol
+from trialwright.services.trial import current_protocol, visit_additions_in
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import read_scope
@@ -61,7 +64,18 @@ from trialwright.store.log_tables import log_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import participants, withdrawals
 
-__all__ = ["READERS", "RULES", "WITHHELD", "Blocker", "BlockerKind", "Readiness", "lock_readiness", "meets_policy"]
+__all__ = [
+    "NOT_DUE",
+    "READERS",
+    "RULES",
+    "WITHHELD",
+    "Blocker",
+    "BlockerKind",
+    "NotDueVisit",
+    "Readiness",
+    "lock_readiness",
+    "meets_policy",
+]
 
 #: What ``Blocker.rule`` may be: a form not started or short of the lock policy's level, a query not closed, an SAE
 #: without a final follow-up, a visit neither held nor missed, a coherence breach (its message as the rule says it).
@@ -74,6 +88,8 @@ WITHHELD = (
     "forms kept from you because they reveal the arm (reveals_arm): %(forms)s; nothing of them is shown, not even "
     "whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)"
 )
+#: A visit an amendment added after its window had closed, as the report lists it (not a blocker).
+NOT_DUE = "not due: added by amendment %(version)s (effective %(effective)s) after the window closed on %(latest)s"
 #: The visit statuses that block: the window is open, or has closed without the visit held or missed.
 BLOCKING_VISITS = (VisitStatus.DUE, VisitStatus.OVERDUE)
 
@@ -124,6 +140,27 @@ class Blocker:
 
 
 @dataclass(frozen=True)
+class NotDueVisit:
+    """A visit neither held nor missed that is not due: an amendment added it after its window had closed."""
+
+    site: str
+    participant_id: str
+    visit: str
+    version: str  # the protocol version the amendment produced
+    effective: dt.date  # the day that version took effect
+    latest: dt.date  # the last day of the participant's window
+
+    def detail(self) -> str:
+        """``not due: added by amendment 1.1 (effective 2026-07-01) after the window closed on 2026-03-18``."""
+        return NOT_DUE % {"version": self.version, "effective": self.effective.isoformat(),
+                          "latest": self.latest.isoformat()}  # fmt: skip
+
+    def text(self) -> str:
+        """``TEH-001 visit day14: not due: ...``."""
+        return f"{self.participant_id} visit {self.visit}: {self.detail()}"
+
+
+@dataclass(frozen=True)
 class Readiness:
     """The readiness report: every blocker, in site, participant and kind order; ready when there is none."""
 
@@ -136,6 +173,8 @@ class Readiness:
     withheld: tuple[str, ...] = ()
     #: The roles that read this report and see those forms (the unmasked reviewers; empty when none withheld).
     reviewers: tuple[str, ...] = ()
+    #: Visits an amendment added after their window had closed: not due, so not blockers, but listed.
+    not_due: tuple[NotDueVisit, ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -199,6 +238,13 @@ class Readiness:
         lines.extend(f"  {b.site} {b.text()}" for b in shown)
         if limit is not None and len(self.blockers) > limit:
             lines.append(f"  ... and {len(self.blockers) - limit} more")
+        if self.not_due:
+            n = len(self.not_due)
+            lines.append(f"Not due: {n} {'visit' if n == 1 else 'visits'} an amendment added after the window closed.")
+            listed = self.not_due if limit is None else self.not_due[:limit]
+            lines.extend(f"  {v.site} {v.text()}" for v in listed)
+            if limit is not None and n > limit:
+                lines.append(f"  ... and {n - limit} more")
         return "\n".join(lines)
 
 
@@ -228,6 +274,7 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
     kept = kept_forms(protocol, actor.role)  # the one guard: nothing of these forms reaches a masked reader
     final = set(policy.sae_final_outcomes)
     found: list[Blocker] = []
+    not_due: list[NotDueVisit] = []
     now = clock.now()
     with read_scope(engine) as session:
         people = [
@@ -265,7 +312,8 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
         events: dict[str, list[Any]] = {}
         for e in session.execute(select(adverse_events).order_by(adverse_events.c.id)):
             events.setdefault(e.participant_id, []).append(e)
-        schedules = {p.participant_id: _due_visits(session, protocol, p, visits.get(p.participant_id, []), now)
+        added = visit_additions_in(session)
+        schedules = {p.participant_id: _due_visits(session, protocol, p, visits.get(p.participant_id, []), now, added)
                      for p in people if p.participant_id not in left}  # fmt: skip
     breaches: dict[str, list[Any]] = {}
     for b in recheck_trial(engine, ids):
@@ -325,7 +373,14 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
                 )
                 said = {"sequence": report.sequence, "outcome": outcome, "finals": tuple(policy.sae_final_outcomes)}
                 add(BlockerKind.SAE, e.ae_number, detail, rule="sae_outcome", values=said)
-        for status, visit_id, latest in schedules.get(pid, []):
+        for sv in schedules.get(pid, []):
+            if sv.status is VisitStatus.NOT_DUE:
+                assert sv.added_by is not None and sv.latest is not None
+                not_due.append(NotDueVisit(where_site, pid, sv.visit_id, sv.added_by.version, sv.added_by.effective,
+                                           sv.latest))  # fmt: skip
+                continue
+            status, visit_id, latest = sv.status, sv.visit_id, sv.latest
+            assert latest is not None
             add(BlockerKind.VISIT, f"visit {visit_id}", (
                 f"{status}: neither done nor recorded as missed (window "
                 f"{'closed' if status is VisitStatus.OVERDUE else 'open'} until {latest.isoformat()})"),
@@ -339,7 +394,7 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
     found.sort(key=lambda b: (b.site, b.participant_id, order[b.kind]))
     withheld = tuple(f.id for f in protocol.forms if f.id in kept)
     reviewers = tuple(r.value for r in READERS if r not in masked_roles(protocol)) if withheld else ()
-    return Readiness(now, site, policy.forms, len(people), tuple(found), withheld, reviewers)
+    return Readiness(now, site, policy.forms, len(people), tuple(found), withheld, reviewers, tuple(not_due))
 
 
 def _on_kept(protocol: Protocol, kept: frozenset[str], fields: tuple[str, ...]) -> bool:
@@ -359,8 +414,15 @@ def _visit_forms(protocol: Protocol, visit_id: str) -> list[str]:
 
 
 def _due_visits(
-    session: Session, protocol: Protocol, participant: Any, held_rows: list[Any], now: dt.datetime
-) -> list[tuple[VisitStatus, str, dt.date]]:
+    session: Session,
+    protocol: Protocol,
+    participant: Any,
+    held_rows: list[Any],
+    now: dt.datetime,
+    added: Mapping[str, VisitAddition],
+) -> list[ScheduledVisit]:
+    """The participant's visits that block (due or overdue) and those an amendment added after their window had
+    closed (not due, listed beside the blockers)."""
     refs = _references(session, protocol, participant)
     held: Mapping[str, HeldVisit] = {
         r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in held_rows if not r.unscheduled
@@ -368,7 +430,7 @@ def _due_visits(
     today = local_date(now, _tz(protocol, participant.site))
     death = death_of(session, protocol, participant.participant_id)  # visits after a death are not due
     return [
-        (v.status, v.visit_id, v.latest)
-        for v in schedule(protocol.visits, refs, held, today, death.on if death else None)
-        if v.status in BLOCKING_VISITS and v.latest is not None
+        v
+        for v in schedule(protocol.visits, refs, held, today, death.on if death else None, added)
+        if v.status in (*BLOCKING_VISITS, VisitStatus.NOT_DUE) and v.latest is not None
     ]

@@ -821,12 +821,15 @@ def simulate(
     pack_codes: dict[str, str] = {}
 
     def saves_forms(action: _Action) -> bool:
-        """A visit whose forms are entered: not a missed one, nor one after the participant's death."""
+        """A visit whose forms are entered: not a missed one, nor one dated on or after the participant's death but
+        the death record's (held that day, ``plan_visit`` fills its form alone). Another visit that falls on the day
+        of death (a day-7 visit the day a death ends the stay) measures nothing: a dead participant has no value of
+        that day. Skipping it draws nothing less: each visit draws from a generator of its own."""
         assert action.visit is not None
         person = action.person
         died = died_on.get(person.index)
-        if died is not None and local_date(action.at, ZoneInfo(protocol.site(person.site).timezone)) > died:
-            return False
+        if died is not None and local_date(action.at, ZoneInfo(protocol.site(person.site).timezone)) >= died:
+            return action.visit == stay_end
         return not (action.visit in person.missed and action.visit != stay_end)
 
     def plan_visit(action: _Action, step_rng: np.random.Generator) -> _PlannedVisit:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.log_undeclared import undeclared
 from trialwright.domain.treatment import kit_field
+from trialwright.domain.visits import VisitAddition, took_effect, visit_additions
 from trialwright.protocol import LoadedProtocol, Protocol, load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.store.administered import rebuild
@@ -40,6 +41,7 @@ __all__ = [
     "protocol_by_sha",
     "protocol_history",
     "protocol_in",
+    "visit_additions_in",
 ]
 
 
@@ -240,6 +242,31 @@ def protocol_in(session: Session) -> LoadedProtocol:
     """``current_protocol`` read in the caller's transaction (a request's one transaction): one small statement,
     the text fetched and parsed only for a version not seen before."""
     return protocol_by_sha(session, _CURRENT_SHA_READ.rows(session, {})[0]["sha256"])
+
+
+#: ``visit_additions_in`` per sequence of stored versions (their SHA-256s, oldest first): versions never change.
+_ADDITIONS: dict[tuple[str, ...], dict[str, VisitAddition]] = {}
+
+
+def visit_additions_in(session: Session) -> dict[str, VisitAddition]:
+    """Each visit an amendment added to the trial's protocol, and the day its version took effect
+    (``domain.visits.visit_additions`` over the stored versions in the order the trial took them), in the caller's
+    transaction: one small read of the versions' digests, each version parsed once per process."""
+    shas = tuple(session.execute(select(protocol_versions.c.sha256).order_by(protocol_versions.c.id)).scalars())
+    if len(shas) < 2:
+        return {}
+    found = _ADDITIONS.get(shas)
+    if found is None:
+        versions = []
+        for sha in shas:
+            version = protocol_by_sha(session, sha).protocol
+            versions.append((version.version.number, took_effect(version), [v.id for v in version.visits]))
+        found = visit_additions(versions)
+        with _BY_SHA_LOCK:
+            if len(_ADDITIONS) >= 16:
+                _ADDITIONS.pop(next(iter(_ADDITIONS)))
+            _ADDITIONS[shas] = found
+    return found
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,18 @@ no withdrawal or missed visit, so every participant who lives has a day-30 score
 Before the fix the simulator filled every form of that visit: a participant who died on day 7 had a day-30 Barthel
 score, which the ANCOVA used (walk2 finding F1). The deaths are read from the stored rows (the death record's status
 and date), not from the simulator's own counts.
+
+Another visit on the day of death: the same protocol simulated with every stay lasting 7 days, so each death falls
+on the day of the ``day7`` visit and two visits are held that day.
+
+| a participant who dies on day 7 (the ``day7`` visit's day)   | the simulated trial                                |
+|--------------------------------------------------------------|----------------------------------------------------|
+| the death record's visit (``day30``), held on the day of death | the death record's form, ``mobility`` blank       |
+| the ``day7`` visit, the same day                             | no form saved: no Barthel score of the death day   |
+| a participant who lives                                      | ``day7`` saved with its score, as before           |
+
+Before that fix a visit other than the death record's held on the day of death was filled with drawn values (the
+day-7 Barthel score of each death here).
 """
 
 from __future__ import annotations
@@ -109,3 +121,36 @@ def test_the_analysis_of_the_day_30_score_lists_each_death_as_not_analysed(
 def _day(value: Any) -> dt.date:
     """A stored visit date as a date (a string on SQLite, a date on PostgreSQL)."""
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def test_another_visit_on_the_day_of_death_saves_no_form(database_url: str, tmp_path: Path) -> None:
+    protocol = tmp_path / "WALK2.yaml"
+    protocol.write_text(PROTOCOL.read_text(encoding="utf-8"), encoding="utf-8")
+    plan = PROTOCOL.with_name("WALK2.simulation.yaml").read_text(encoding="utf-8")
+    seven_days = plan.replace("length_of_stay: {uniform: [3, 28], round: 0}", "length_of_stay: {uniform: [7, 7]}")
+    assert seven_days != plan  # every stay 7 days: each death on the day of the day-7 visit
+    (tmp_path / "WALK2.simulation.yaml").write_text(seven_days, encoding="utf-8")
+    engine = make_engine(database_url)
+    try:
+        init_trial(engine, load_protocol(protocol))
+        summary = simulate(engine, protocol, 30, seed=5)
+        with session_scope(engine) as session:
+            rows = list(session.execute(
+                select(visit_records.c.participant_id, visit_records.c.visit_id, visit_records.c.visit_date,
+                       form_records.c.form_id, form_records.c.form_values)
+                .join(visit_records, visit_records.c.id == form_records.c.visit_record_id)).all())  # fmt: skip
+    finally:
+        engine.dispose()
+    died = _deaths(rows)
+    assert summary.deaths == len(died) > 0
+    randomized_on = {r.participant_id: _day(r.visit_date) for r in rows if r.visit_id == "baseline"}
+    # Each death on the day the day-7 visit falls: seven days after the baseline, held on the day of randomization.
+    assert all(day == randomized_on[pid] + dt.timedelta(days=7) for pid, day in died.items())
+    on_or_after = sorted((r.participant_id, r.visit_id, r.form_id) for r in rows
+                         if r.participant_id in died and _day(r.visit_date) >= died[r.participant_id])  # fmt: skip
+    # Before the fix: each death's day-7 Barthel score too, drawn on the day of death.
+    assert on_or_after == sorted((pid, "day30", form) for pid in died for form in ("followup", "mobility"))
+    # Those who live keep their day-7 score.
+    day7 = {r.participant_id: json.loads(r.form_values) for r in rows if r.visit_id == "day7"}
+    assert set(day7) == set(randomized_on) - set(died)
+    assert all(values["barthel"]["value"] is not None for values in day7.values())

@@ -38,7 +38,7 @@ from trialwright.services.forms.common import (
 )
 from trialwright.services.lock import require_unlocked
 from trialwright.services.screening import NotFound, participant_row
-from trialwright.services.trial import current_protocol
+from trialwright.services.trial import current_protocol, visit_additions_in
 from trialwright.services.users import UserView
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import session_scope
@@ -277,9 +277,10 @@ def participant_schedule(engine: Engine, actor: UserView, participant_id: str) -
             )
         ).scalar_one()
         death = death_of(session, protocol, participant_id)
+        added = visit_additions_in(session)
     held_visits = {r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in rows if not r.unscheduled}
     today = local_date(clock.now(), _tz(protocol, participant.site))
-    visits = schedule(protocol.visits, refs, held_visits, today, death.on if death else None)
+    visits = schedule(protocol.visits, refs, held_visits, today, death.on if death else None, added)
     # A form kept from a masked role is not on their schedule at all: neither its state nor that it is due.
     forms: dict[str, dict[str, FormState | None]] = {
         v.id: dict.fromkeys(f for f in v.forms if f not in kept) for v in protocol.visits

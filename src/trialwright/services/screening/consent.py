@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from trialwright.domain.assent import assent_problem, own_consent_problem
 from trialwright.domain.calendars import NaiveTimeError, local_date
 from trialwright.domain.calendars import aware as aware_time
+from trialwright.domain.consent import form_version_problem
 from trialwright.domain.eligibility import Decision
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
@@ -47,7 +48,6 @@ __all__ = [
     "dissent_problem",
     "enrol",
     "enrol_in",
-    "form_version_problem",
     "record_consent",
     "record_consent_in",
     "screening_assent_problem",
@@ -91,30 +91,6 @@ def record_consent(
 #: The decisions each kind of consent record may carry.
 DECISIONS = {"initial": ("consent", "refuse"), "reconsent": ("consent", "refuse"),
              "regained_capacity": ("continue", "withdraw")}  # fmt: skip
-
-
-def form_version_problem(protocol: Protocol, *, site: str, form_version: str, obtained_at: dt.datetime) -> str | None:
-    """Whether ``form_version`` was the consent form in use at ``site`` when consent was obtained, as
-    ``form_version: why``, or None: it exists, it was in effect on that local date, and no later version had
-    superseded it by then (versions are ordered by ``effective_from``; ``protocol check`` refuses two on one day).
-    ``consent_problem`` and ``import odm`` (the participant's first consent, ``odm_import_records``) check by it."""
-    version = next((v for v in protocol.consent_versions if v.version == form_version), None)
-    if version is None:
-        known = ", ".join(v.version for v in protocol.consent_versions)
-        return f"form_version: unknown consent form version {form_version!r} (versions: {known})"
-    # Dates are the site's local dates, whatever offset the time was sent with.
-    obtained_on = local_date(obtained_at, protocol.site(site).timezone, "obtained_at")
-    if obtained_on < version.effective_from:
-        return (f"form_version: {form_version} is in use only from {version.effective_from.isoformat()} "
-                f"(consent obtained on {obtained_on.isoformat()} at the site)")  # fmt: skip
-    # consent is obtained on the version approved that day: a later version in effect by then supersedes this one
-    later = sorted((v for v in protocol.consent_versions if version.effective_from < v.effective_from <= obtained_on),
-                   key=lambda v: v.effective_from)  # fmt: skip
-    if later:
-        return (f"form_version: {form_version} was superseded by {later[0].version} from "
-                f"{later[0].effective_from.isoformat()} (consent obtained on {obtained_on.isoformat()} at the site); "
-                f"use {later[-1].version}")  # fmt: skip
-    return None
 
 
 def consent_problem(

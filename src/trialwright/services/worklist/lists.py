@@ -16,7 +16,9 @@ randomization, the stored instants against the site's local midnights) with them
 listed, nor a participant withdrawn from follow-up, nor a visit whose day falls after the participant's recorded
 death (``services.deaths.death_days``: a fatal adverse event, the death record or a vital-status field; the
 participant's schedule says such a visit "died"), compared in SQL with the reference event's day on the site's
-clock.
+clock, nor a visit an amendment added after the participant's window had closed (the schedule and the lock readiness
+say "not due" and name the amendment): ``domain.visits.due_from_reference`` gives the earliest reference day whose
+window was still open when the amendment took effect, compared in SQL the same way.
 """
 
 from __future__ import annotations
@@ -50,13 +52,14 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.masking import kept_forms
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import SYSTEM_ACTORS, Role
-from trialwright.domain.visits import VisitStatus, window_of
+from trialwright.domain.visits import VisitAddition, VisitStatus, due_from_reference, window_of
 from trialwright.protocol import Protocol
 from trialwright.services import clock
 from trialwright.services.deaths import death_days
 from trialwright.services.forms.common import not_on_kept_forms
 from trialwright.services.paging import keyset_page
 from trialwright.services.screening import NotFound
+from trialwright.services.trial import visit_additions_in
 from trialwright.services.users import UserView
 from trialwright.store.coltypes import UTCDateTime
 from trialwright.store.data_tables import form_records, queries, visit_records
@@ -259,9 +262,17 @@ def died_before(protocol: Protocol, visit_id: str, site: str, day_col: Any, inst
 
 
 def _visit_select(
-    protocol: Protocol, actor: UserView, position: int, visit_id: str, overdue: bool, now: dt.datetime
+    protocol: Protocol,
+    actor: UserView,
+    position: int,
+    visit_id: str,
+    overdue: bool,
+    now: dt.datetime,
+    addition: VisitAddition | None = None,
 ) -> Select[Any] | None:
     visit = protocol.visit(visit_id)
+    # Added by an amendment: due only where the window had not closed when it took effect (None: any reference day).
+    due_from = due_from_reference(visit, addition)
     found = reference_of(protocol, visit_id)
     if found is None:
         return None
@@ -282,6 +293,8 @@ def _visit_select(
                 if overdue
                 else and_(instant_col >= start, instant_col < _midnight(last + dt.timedelta(days=1), zone))
             )
+        if due_from is not None:
+            when = and_(when, day_col >= due_from if day_col is not None else instant_col >= _midnight(due_from, zone))
         # Dead before the visit's day: no longer due.
         per_site.append(and_(participants.c.site == site, when, ~died_before(protocol, visit_id, site, day_col,
                                                                               instant_col)))  # fmt: skip
@@ -306,11 +319,14 @@ def _event_visit(protocol: Protocol, name: str) -> str:
     return next(v.id for v in protocol.visits if v.kind == "event" and v.day == 0 and v.reference == name)
 
 
-def _visits_query(protocol: Protocol, actor: UserView, overdue: bool, now: dt.datetime) -> Any:
+def _visits_query(
+    protocol: Protocol, actor: UserView, overdue: bool, now: dt.datetime, added: dict[str, VisitAddition]
+) -> Any:
     parts = [
         s
         for n, v in enumerate(protocol.visits)
-        if v.kind == "scheduled" and (s := _visit_select(protocol, actor, n, v.id, overdue, now)) is not None
+        if v.kind == "scheduled"
+        and (s := _visit_select(protocol, actor, n, v.id, overdue, now, added.get(v.id))) is not None
     ]
     if not parts:  # nothing scheduled: an empty list of the same shape
         parts = [
@@ -496,7 +512,8 @@ def page_of_work(
     if kind not in lists_of(actor.role):
         raise NotFound(f"no list {kind.value} for the role")
     if kind in (WorkKind.VISITS_OVERDUE, WorkKind.VISITS_DUE):
-        table = _visits_query(protocol, actor, kind is WorkKind.VISITS_OVERDUE, now or clock.now())
+        overdue, added = kind is WorkKind.VISITS_OVERDUE, visit_additions_in(session)
+        table = _visits_query(protocol, actor, overdue, now or clock.now(), added)
         keys = (table.c.participant_id, table.c.position)
         return keyset_page(session, select(table), keys, lambda s, rows: _visit_items(protocol, kind, rows),
                            limit=limit, cursor=cursor)  # fmt: skip
