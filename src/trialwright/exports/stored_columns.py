@@ -11,16 +11,18 @@ parses it with ``services.stored_json.loads`` as before) unless every one of the
 - no backslash and no control character in any text (no escape, no string Arrow and Python could decode apart,
   no record spread over lines), and a line per record;
 - Arrow takes the texts with that schema: a value of another JSON type than its field's (a number in a text field,
-  ``true`` in a number field, NaN, a number too large for a double, a lone surrogate), a repeated key at any level
-  and a field the form does not declare are refused by Arrow itself;
+  ``true`` in a number field, NaN, a number too large for a double, a lone surrogate) and a repeated field or part
+  of a stored value are refused by Arrow itself (an undeclared key inside a stored value, such as a derived value's
+  ``components``, is skipped unread, as the tables skip it);
 - no ``"status": null`` (Python reads a status that is null, Arrow one that is absent, which means ``value``);
 - no number (a value, an entered value or a limit) that is NaN or infinite (Arrow reads ``NaN`` once a column is
   numeric; its bits are not held to Python's), -0.0 or of magnitude 2**53 or more: below that, a whole number and
   the float Arrow reads for it have the same text and the same float, but Arrow cannot tell ``-0`` (Python: the
   integer 0) from ``-0.0``, nor ``1E16`` from ``10000000000000000``;
-- each record's keys in the order of the form's fields sorted (as ``json.dumps(sort_keys=True)`` writes them,
-  which the long table's order of rows depends on): found from the bytes, the top-level keys being those at brace
-  depth one, each written ``"key": {``.
+- each record's keys exactly the fields Arrow read for it, in the order of the form's fields sorted (as
+  ``json.dumps(sort_keys=True)`` writes them, which the long table's order of rows depends on): found from the bytes,
+  where every string at brace depth one must be a key written ``"key": {`` (a field the form does not declare, a
+  field holding ``null`` or anything but an object, is refused there).
 """
 
 from __future__ import annotations
@@ -98,9 +100,9 @@ def read_stored(texts: Sequence[str], schema: pa.Schema) -> StoredColumns | None
         table = pj.read_json(
             io.BytesIO(data),
             read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
-            # "infer": an undeclared key inside a stored value is read (and ignored); an undeclared field is
-            # seen in the schema below and refused
-            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+            # "ignore": an undeclared key inside a stored value is skipped (a derived value's "components"), and so
+            # is an undeclared field, which ``_key_order`` finds among the record's keys and refuses
+            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
@@ -143,33 +145,38 @@ def _plain_numbers(column: pa.StructArray) -> bool:
 def _key_order(
     data: bytes, count: int, ids: tuple[str, ...], fields: Mapping[str, pa.StructArray]
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The long table's rows (record, field) in each record's key order, when every record's top-level keys holding
-    a stored value are written ``"key": {`` in sorted order; else None.
+    """The long table's rows (record, field) in each record's key order, when every string at brace depth one (a
+    record's own keys and values) is a key written ``"key": {`` and those keys are, record by record, the fields
+    Arrow read, in sorted order; else None.
 
     The text has no backslash, so every quote opens or closes a string and a brace outside the strings is the
-    object's own; a top-level key is a string at brace depth one followed by ``": {``."""
+    object's own. Only the quotes, braces and line ends matter, so they are picked out first (one pass over the
+    bytes); the strings' parity, the braces' depth and each one's record are running sums over those few."""
     valid = np.stack([np.asarray(fields[f].is_valid()) for f in ids]) if ids else np.zeros((0, count), bool)
     record, field = np.nonzero(valid.T)  # record by record, fields in sorted order: what the keys must be
     b = np.frombuffer(data, dtype=np.uint8)
-    quotes = np.flatnonzero(b == 34)
-    if len(quotes) % 2:
+    at = np.flatnonzero((b == 34) | (b == 123) | (b == 125) | (b == 10))  # quotes, braces, line ends
+    kind = b[at]
+    quote = kind == 34
+    quotes = np.cumsum(quote, dtype=np.int64)  # quotes up to each mark
+    if len(at) == 0 or quotes[-1] % 2:
         return None
-    opens, closes = quotes[0::2], quotes[1::2]
-    end = len(b)
-    follow = closes[closes + 3 < end]
-    is_key = np.zeros(len(closes), dtype=bool)
-    is_key[: len(follow)] = (b[follow + 1] == 58) & (b[follow + 2] == 32) & (b[follow + 3] == 123)  # ': {'
-    braces_open = np.flatnonzero(b == 123)
-    braces_close = np.flatnonzero(b == 125)
-    braces_open = braces_open[np.searchsorted(quotes, braces_open) % 2 == 0]  # outside strings
-    braces_close = braces_close[np.searchsorted(quotes, braces_close) % 2 == 0]
-    depth = np.searchsorted(braces_open, opens) - np.searchsorted(braces_close, opens)
-    top = is_key & (depth == 1)
-    starts, stops = opens[top] + 1, closes[top]
-    if len(starts) != len(record):
+    outside = (quotes & 1) == 0  # a brace after an even number of quotes is outside the strings
+    step = np.zeros(len(at), dtype=np.int64)
+    step[outside & (kind == 123)] = 1
+    step[outside & (kind == 125)] = -1
+    depth = np.cumsum(step)
+    q = np.flatnonzero(quote)
+    opens, closes = q[0::2], q[1::2]
+    top = depth[opens] == 1
+    stops = at[closes[top]]
+    if len(stops) != len(record) or (len(stops) and stops[-1] + 3 >= len(b)):
         return None
-    lines = np.flatnonzero(b == 10)
-    if not np.array_equal(np.searchsorted(lines, starts), record):
+    if not ((b[stops + 1] == 58) & (b[stops + 2] == 32) & (b[stops + 3] == 123)).all():  # '": {'
+        return None
+    starts = at[opens[top]] + 1
+    lines = np.cumsum(kind == 10, dtype=np.int64)  # the record of each mark: the line ends before it
+    if not np.array_equal(lines[opens[top]], record):
         return None
     names = [f.encode("utf-8") for f in ids]
     lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names))[field]

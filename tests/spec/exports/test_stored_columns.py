@@ -14,6 +14,8 @@ chunk and the Python path builds it:
 | ``-0``, ``1E16``, an integer of 2**53 or more, NaN, Infinity, 1e400  | refused                      |
 | ``"status": null``, a repeated key, an undeclared field, keys unsorted | refused                      |
 | a backslash, a control character, another spacing, another type    | refused                      |
+| a field holding ``null`` or anything but an object                   | refused                      |
+| a derived value's ``components`` (in no table)                      | skipped unread; cells as Python's |
 """
 
 from __future__ import annotations
@@ -215,6 +217,9 @@ def test_what_arrow_could_read_otherwise_is_refused() -> None:
         '{"age": {"status": "value", "entered": -Infinity}}',
         '{"age": {"value": 1}, "age": {"value": 2}}',
         '{"undeclared": {"value": 1}}',
+        '{"age": {"value": 1}, "undeclared": 5}',  # a field that is not a stored value: the Python path leaves it out
+        '{"age": null}',  # Python: no stored value (left out); a key the long table would not have
+        '{"age": {"value": 1}, "note": "x"}',
         '{"value": {"value": 1}, "age": {"value": 2}}',  # unsorted: the long table's rows would change order
         '{"age":{"value": 1}}',
         '{"note": {"value": "a\\"b"}}',
@@ -225,3 +230,16 @@ def test_what_arrow_could_read_otherwise_is_refused() -> None:
     ]:
         assert read_stored([plain, text], _SCHEMA) is None, text
     assert read_stored([plain], _SCHEMA) is not None
+
+
+def test_what_no_table_uses_is_not_read() -> None:
+    """A derived value's ``components`` (the score's parts, a third of a vitals record's bytes) are in no table: the
+    reader skips them rather than building columns for them (Arrow's ``ignore``, not ``infer``), and the cells are
+    still the cells ``json.loads`` gives."""
+    text = json.dumps({"age": {"components": {"pulse": 1, "spo2": [3, 2]}, "status": "derived", "value": 9},
+                       "grade": {"components": {"age": 2}, "status": "derived", "value": "high"}},
+                      sort_keys=True)  # fmt: skip
+    stored = read_stored([text, text], _SCHEMA)
+    assert stored is not None
+    assert [f.name for f in stored.fields["age"].type] == ["value", "status", "reason", "limit", "entered", "unit"]
+    assert _check([text, text], with_status=False)
