@@ -90,5 +90,7 @@ def lock_records(session: Session, sites: Collection[str] | None = None) -> list
                              "guessed)")  # fmt: skip
         for row, recorded in zip(held, kept, strict=True):
             blockers = getattr(row, "open_blockers", None)
-            out.append(LockRecord(scope, target, bool(row.locked), row.at, row.by, row.reason, blockers, recorded))
+            withheld = tuple(f for f in (getattr(row, "withheld", None) or "").split(",") if f)
+            out.append(LockRecord(scope, target, bool(row.locked), row.at, row.by, row.reason, blockers, recorded,
+                                  withheld))  # fmt: skip
     return out

@@ -61,7 +61,17 @@ from trialwright.store.log_tables import log_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import participants, withdrawals
 
-__all__ = ["READERS", "RULES", "WITHHELD", "Blocker", "BlockerKind", "Readiness", "lock_readiness", "meets_policy"]
+__all__ = [
+    "READERS",
+    "RULES",
+    "WITHHELD",
+    "Blocker",
+    "BlockerKind",
+    "Readiness",
+    "lock_readiness",
+    "meets_policy",
+    "on_forms",
+]
 
 #: What ``Blocker.rule`` may be: a form not started or short of the lock policy's level, a query not closed, an SAE
 #: without a final follow-up, a visit neither held nor missed, a coherence breach (its message as the rule says it).
@@ -340,6 +350,16 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
     withheld = tuple(f.id for f in protocol.forms if f.id in kept)
     reviewers = tuple(r.value for r in READERS if r not in masked_roles(protocol)) if withheld else ()
     return Readiness(now, site, policy.forms, len(people), tuple(found), withheld, reviewers)
+
+
+def on_forms(protocol: Protocol, forms: frozenset[str], blocker: Blocker) -> bool:
+    """Whether ``blocker`` is on one of ``forms``: a form of them not ready or not started, a query on one, a
+    coherence breach reading a field of one (as ``_on_kept`` keeps them from a masked reader)."""
+    if not forms:
+        return False
+    if blocker.form in forms:
+        return True
+    return blocker.kind is BlockerKind.COHERENCE and _on_kept(protocol, forms, blocker.fields)
 
 
 def _on_kept(protocol: Protocol, kept: frozenset[str], fields: tuple[str, ...]) -> bool:
