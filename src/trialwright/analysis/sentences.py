@@ -246,6 +246,30 @@ RMST_NO_EVENTS_IN = N_(
 #: the banner of a lock made over open blockers (``services.lock.override_banner``: its words, quoted exactly)
 LOCKED_OVER = N_("Locked with %(n)s open blockers by %(user)s on %(at)s UTC: %(reason)s")
 LOCKED_OVER_ONE = N_("Locked with %(n)s open blocker by %(user)s on %(at)s UTC: %(reason)s")
+#: the same in a trial with forms that reveal the arm (their blockers left out of the count), and a masked data
+#: manager's lock over the forms kept from them (``services.lock.BANNERS``)
+LOCKED_OUTSIDE = N_(
+    "Locked with %(n)s open blockers outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC: "
+    "%(reason)s"
+)
+LOCKED_OUTSIDE_ONE = N_(
+    "Locked with %(n)s open blocker outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC: "
+    "%(reason)s"
+)
+LOCKED_WITHHELD = N_(
+    "Locked by %(user)s on %(at)s UTC over forms kept from them (%(withheld)s), which an unmasked reviewer "
+    "(%(reviewers)s) must find ready: %(reason)s"
+)
+LOCKED_OUTSIDE_WITHHELD = N_(
+    "Locked with %(n)s open blockers outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC, "
+    "over forms kept from them (%(withheld)s), which an unmasked reviewer (%(reviewers)s) must find ready: "
+    "%(reason)s"
+)
+LOCKED_OUTSIDE_WITHHELD_ONE = N_(
+    "Locked with %(n)s open blocker outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC, "
+    "over forms kept from them (%(withheld)s), which an unmasked reviewer (%(reviewers)s) must find ready: "
+    "%(reason)s"
+)
 
 #: The scales the reader's catalog says (the rest are the estimand words' own messages)
 SCALES = (N_("ratio (of the change)"), N_("shift of the change"), N_("shift"), N_("cause-specific hazard ratio"),
@@ -263,7 +287,8 @@ MESSAGES = tuple(sorted(
      EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,
      DISCHARGED_DIED, EVENTS_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP, NO_EVENTS,
      NO_EVENTS_IN, NB2_FAILED_WITH, NO_EVENTS_RATE, NO_EVENTS_RR, OR_NONE, OR_ALL, PPO_BOUNDARY, LOCKED_OVER,
-     LOCKED_OVER_ONE, HR_NO_EVENTS, HR_NO_EVENTS_IN, RMST_NO_EVENTS, RMST_NO_EVENTS_IN),
+     LOCKED_OVER_ONE, LOCKED_OUTSIDE, LOCKED_OUTSIDE_ONE, LOCKED_WITHHELD, LOCKED_OUTSIDE_WITHHELD,
+     LOCKED_OUTSIDE_WITHHELD_ONE, HR_NO_EVENTS, HR_NO_EVENTS_IN, RMST_NO_EVENTS, RMST_NO_EVENTS_IN),
     key=lambda m: -len(re.sub(r"%\(\w+\)s", "", m)),
 ))  # fmt: skip
 

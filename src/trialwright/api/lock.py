@@ -49,13 +49,19 @@ class SoftLockIn(ClosedBody):
 
 class LockStateOut(BaseModel):
     """Whether the trial database is locked, since when, by whom and why; ``open_blockers``: how many blockers an
-    override left open (null: nothing blocked it); ``banner``: the override as reports print it."""
+    override left open outside the forms that reveal the arm (null: nothing there blocked it); ``withheld``: the
+    forms kept from a masked data manager who locked; ``uncounted``: the forms that reveal the arm, whose blockers
+    no count holds; ``reviewers``: the unmasked roles that must find the withheld forms ready; ``banner``: the
+    override (or the lock over forms withheld) as reports print it."""
 
     locked: bool
     at: dt.datetime | None
     by: str | None
     reason: str | None
     open_blockers: int | None
+    withheld: list[str] = Field(default_factory=list)
+    uncounted: list[str] = Field(default_factory=list)
+    reviewers: list[str] = Field(default_factory=list)
     banner: str | None
 
 
@@ -128,7 +134,8 @@ def get_lock_readiness(user: ReadinessReader, engine: EngineDep, site: str | Non
 
 @router.get("/trial/lock", response_model=LockStateOut)
 def get_lock_state(user: Reader, engine: EngineDep) -> dict[str, Any]:
-    """Whether the trial database is locked (and the override banner, if it was locked over open blockers)."""
+    """Whether the trial database is locked (and the banner, if it was locked over open blockers or over forms kept
+    from its locker)."""
     _call(lock.may_read_locks, user)
     return _state(lock.lock_state(engine))
 

@@ -195,9 +195,15 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
         "earlier"
     ),
     # --- locks -------------------------------------------------------------------------------------------------
+    # An override: the blockers left open outside the forms that reveal the arm, those forms (``uncounted``) and the
+    # forms kept from a masked locker (``withheld``), all the protocol's or the same whatever the arms hold; the
+    # blockers an unmasked locker overrode on those forms are a count that may differ by arm.
     **_each(
         "trial.locked trial.unlocked lock.soft_locked lock.soft_unlocked",
-        _visible("locked reason override open_blockers scope target"),
+        {
+            **_visible("locked reason override open_blockers scope target withheld uncounted"),
+            "revealing_open_blockers": A,
+        },
     ),
     # --- safety: reports are read by the blinded team; the DSMB's words may speak of the arms -------------------
     **_each("ae.reported ae.followed_up", _visible("old_value new_value reason")),

@@ -119,9 +119,10 @@ class ConsentRecord:
 @dataclass(frozen=True, slots=True)
 class LockRecord:
     """One row of the trial lock's history (``trial_locks``) or of a site's or participant's soft locks
-    (``soft_locks``): locked or lifted, when, by whom, why, the blockers an override left open, and the AuditRecord
-    of its audit entry as recorded (``seq``, ``at`` as text, ``by``, ``role``, ``site``, ``reason``, ``hash``,
-    ``action``; None: an imported lock whose file had none). Names no arm."""
+    (``soft_locks``): locked or lifted, when, by whom, why, the blockers an override left open, the forms withheld
+    from a masked locker, and the AuditRecord of its audit entry as recorded (``seq``, ``at`` as text, ``by``,
+    ``role``, ``site``, ``reason``, ``hash``, ``action``; None: an imported lock whose file had none). Names no
+    arm."""
 
     scope: str  # trial, site or participant
     target: str | None  # the site code or participant id; None for the trial
@@ -131,6 +132,9 @@ class LockRecord:
     reason: str
     open_blockers: int | None  # the trial lock's override only
     recorded: Mapping[str, Any] | None
+    #: The forms kept from a masked data manager who locked the trial (they reveal the arm); the trial lock only
+    #: (() none; None: a lock made before migration 0042, whose override count was of every blocker).
+    withheld: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,5 +90,8 @@ def lock_records(session: Session, sites: Collection[str] | None = None) -> list
                              "guessed)")  # fmt: skip
         for row, recorded in zip(held, kept, strict=True):
             blockers = getattr(row, "open_blockers", None)
-            out.append(LockRecord(scope, target, bool(row.locked), row.at, row.by, row.reason, blockers, recorded))
+            stored = getattr(row, "withheld", None)  # NULL: a lock before migration 0042 (its count of every blocker)
+            withheld = None if stored is None else tuple(f for f in stored.split(",") if f)
+            out.append(LockRecord(scope, target, bool(row.locked), row.at, row.by, row.reason, blockers, recorded,
+                                  withheld))  # fmt: skip
     return out

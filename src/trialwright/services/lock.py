@@ -3,7 +3,10 @@
 The trial lock stops every data change; it is refused while the readiness report
 (``trialwright.services.readiness``) lists anything that blocks it, unless the data manager overrides with a reason
 and their password: the override is audited with the number of blockers left open, and every report made from that
-lock prints it on its first page (:func:`override_banner`).
+lock prints it on its first page (``LockState.banner``). A count of blockers on a form that reveals the arm may
+differ by arm, and masked roles read the lock, so the count stored and shown leaves those forms out (naming them);
+an unmasked locker's blockers there are audited under a key audit masking hides from masked roles. A masked data
+manager's lock over the forms kept from them stores those forms, and its banner says so.
 
 A soft lock (e.g. for an interim analysis) freezes the data of one site or one participant: saves, visits and form
 lifecycle steps there are refused until it is unlocked with a reason. Safety reports are never refused by a soft
@@ -21,13 +24,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.masking import masked_roles
 from trialwright.domain.roles import Role, only_roles_may
 from trialwright.domain.text import checked_text
+from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
 from trialwright.services.bulk_reads import forget_read, once
 from trialwright.services.bulk_writes import row_type
 from trialwright.services.errors import FormError, denied
 from trialwright.services.reauth import require_password
+from trialwright.services.trial import current_protocol
 from trialwright.services.users import AccessPolicy, UserView
 from trialwright.store.data_tables import soft_locks, trial_locks
 from trialwright.store.engine import read_scope, serialise, session_scope
@@ -48,9 +54,11 @@ __all__ = [
     "may_read_locks",
     "override_banner",
     "require_unlocked",
+    "revealing",
     "soft_lock",
     "soft_locks_for",
     "soft_unlock",
+    "state_of",
     "unlock_trial",
 ]
 
@@ -66,6 +74,9 @@ READERS = (
     Role.MONITOR,
     Role.DATA_MANAGER,
 )
+#: Who reads the lock readiness report (``services.readiness.READERS``, which imports this module): the unmasked
+#: ones review the forms withheld from a masked locker.
+READINESS_READERS = (Role.DATA_MANAGER, Role.MONITOR)
 #: How many blockers a refusal names one by one (the rest are counted).
 SHOWN = 5
 
@@ -73,28 +84,46 @@ SHOWN = 5
 @dataclass(frozen=True)
 class LockState:
     """Whether the trial database is locked, since when, by whom and why; ``open_blockers``: how many blockers the
-    data manager's override left open (None: the lock was made with nothing blocking it, or before the check)."""
+    data manager's override left open outside the forms that reveal the arm (None: the lock was made with nothing
+    there blocking it, or before the check); ``withheld``: the forms kept from a masked data manager who locked
+    (they reveal the arm; never reviewed by the locker); ``uncounted``: the protocol's forms that reveal the arm,
+    whose blockers ``open_blockers`` never counts (a count there may differ by arm); ``reviewers``: the unmasked
+    readers of the readiness report, who must find the withheld forms ready."""
 
     locked: bool
     at: dt.datetime | None
     by: str | None
     reason: str | None
     open_blockers: int | None = None
+    withheld: tuple[str, ...] = ()
+    uncounted: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
 
     @property
     def banner(self) -> str | None:
-        """The override, as printed on the first page of every report made from this lock (None: no override)."""
-        if not self.locked or not self.open_blockers or self.at is None:
-            return None
-        return override_banner(self.open_blockers, self.by or "", self.at, self.reason or "")
+        """The override, as printed on the first page of every report made from this lock (None: no override and
+        no form withheld from the locker)."""
+        return self.banner_said(lambda text: text, lambda text: text)
 
-    def banner_said(self, gettext: Callable[[str], str], lang_digits: Callable[[str], str]) -> str | None:
-        """``banner`` in a page's language: the catalog's words, the count and the date (UTC) in its digits."""
-        if self.banner is None or self.at is None or self.open_blockers is None:
+    def banner_said(
+        self,
+        gettext: Callable[[str], str],
+        lang_digits: Callable[[str], str],
+        form_name: Callable[[str], str] = str,
+        role_name: Callable[[str], str] = lambda role: role.replace("_", " "),
+        comma: str = ", ",
+    ) -> str | None:
+        """``banner`` in a page's language: the catalog's words, the count and the date (UTC) in its digits, the
+        forms and the reviewers by their names there."""
+        if not self.locked or self.at is None or not (self.open_blockers or self.withheld):
             return None
-        parts = banner_parts(self.open_blockers, self.by or "", self.at, self.reason or "")
+        message = _banner_message(self.open_blockers or 0, bool(self.uncounted), bool(self.withheld))
+        parts = banner_parts(self.open_blockers or 0, self.by or "", self.at, self.reason or "")
         parts["n"], parts["at"] = lang_digits(parts["n"]), lang_digits(parts["at"])
-        return gettext(OVERRIDE_BANNER_ONE if self.open_blockers == 1 else OVERRIDE_BANNER) % parts
+        parts["forms"] = comma.join(form_name(f) for f in self.uncounted)
+        parts["withheld"] = comma.join(form_name(f) for f in self.withheld)
+        parts["reviewers"] = comma.join(role_name(r) for r in self.reviewers) or gettext("none")
+        return gettext(message) % parts
 
 
 @dataclass(frozen=True)
@@ -117,9 +146,46 @@ class LockBlocked(FormError):
 
 
 #: The banner of a lock made over open blockers, one blocker and more (message ids of the catalog, which says them in
-#: Persian; ``analysis.sentences`` says the same words in a report).
+#: Persian; ``analysis.sentences`` says the same words in a report): in a trial with no form that reveals the arm;
 OVERRIDE_BANNER = "Locked with %(n)s open blockers by %(user)s on %(at)s UTC: %(reason)s"
 OVERRIDE_BANNER_ONE = "Locked with %(n)s open blocker by %(user)s on %(at)s UTC: %(reason)s"
+#: in a trial with such forms (the count leaves their blockers out, whoever locked);
+OUTSIDE_BANNER = (
+    "Locked with %(n)s open blockers outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC: "
+    "%(reason)s"
+)
+OUTSIDE_BANNER_ONE = (
+    "Locked with %(n)s open blocker outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC: "
+    "%(reason)s"
+)
+#: a masked data manager's lock over the forms kept from them, with no blocker they saw, and with some.
+WITHHELD_BANNER = (
+    "Locked by %(user)s on %(at)s UTC over forms kept from them (%(withheld)s), which an unmasked reviewer "
+    "(%(reviewers)s) must find ready: %(reason)s"
+)
+OUTSIDE_WITHHELD_BANNER = (
+    "Locked with %(n)s open blockers outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC, "
+    "over forms kept from them (%(withheld)s), which an unmasked reviewer (%(reviewers)s) must find ready: "
+    "%(reason)s"
+)
+OUTSIDE_WITHHELD_BANNER_ONE = (
+    "Locked with %(n)s open blocker outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC, "
+    "over forms kept from them (%(withheld)s), which an unmasked reviewer (%(reviewers)s) must find ready: "
+    "%(reason)s"
+)
+#: Every banner (the catalog holds each in Persian).
+BANNERS = (OVERRIDE_BANNER, OVERRIDE_BANNER_ONE, OUTSIDE_BANNER, OUTSIDE_BANNER_ONE, WITHHELD_BANNER,
+           OUTSIDE_WITHHELD_BANNER, OUTSIDE_WITHHELD_BANNER_ONE)  # fmt: skip
+
+
+def _banner_message(blockers: int, uncounted: bool, withheld: bool) -> str:
+    if withheld and not blockers:
+        return WITHHELD_BANNER
+    if withheld:
+        return OUTSIDE_WITHHELD_BANNER_ONE if blockers == 1 else OUTSIDE_WITHHELD_BANNER
+    if uncounted:
+        return OUTSIDE_BANNER_ONE if blockers == 1 else OUTSIDE_BANNER
+    return OVERRIDE_BANNER_ONE if blockers == 1 else OVERRIDE_BANNER
 
 
 def override_banner(blockers: int, by: str, at: dt.datetime, reason: str) -> str:
@@ -268,9 +334,29 @@ def lock_state(engine: Engine) -> LockState:
     """The trial lock now."""
     with read_scope(engine) as session:
         row = _lock_row(session)
+    return state_of(row, current_protocol(engine).protocol)
+
+
+def state_of(row: Any, protocol: Protocol) -> LockState:
+    """The lock of ``row`` (the latest of ``trial_locks``; None: never locked) under ``protocol``: the forms that
+    reveal the arm (uncounted) and the unmasked reviewers of the forms withheld are the protocol's."""
     if row is None:
         return LockState(False, None, None, None)
-    return LockState(bool(row.locked), row.at, row.by, row.reason, row.open_blockers if row.locked else None)
+    if not row.locked:
+        return LockState(False, row.at, row.by, row.reason)
+    stored = getattr(row, "withheld", None)
+    withheld = tuple(f for f in (stored or "").split(",") if f)
+    reviewers = tuple(r.value for r in READINESS_READERS if r not in masked_roles(protocol)) if withheld else ()
+    # NULL: a lock under a protocol with no form that reveals the arm, or made before migration 0042 (or read from a
+    # file without ``Withheld``), whose count was of every blocker: its banner claims no form left out of the count.
+    # Since 0042 a lock under a protocol with such forms stores the forms withheld, '' when none.
+    uncounted = revealing(protocol) if stored is not None else ()
+    return LockState(True, row.at, row.by, row.reason, row.open_blockers, withheld, uncounted, reviewers)
+
+
+def revealing(protocol: Protocol) -> tuple[str, ...]:
+    """The protocol's forms that reveal the arm (``forms[].reveals_arm``), whose blockers no lock count holds."""
+    return tuple(f.id for f in protocol.forms if f.reveals_arm)
 
 
 _DATA_LOCK = "data_lock"
@@ -318,6 +404,8 @@ def _set_lock(
     reason: str,
     open_blockers: int | None = None,
     withheld: tuple[str, ...] = (),
+    uncounted: tuple[str, ...] = (),
+    on_revealing: int | None = None,
 ) -> None:
     with session_scope(engine) as session:
         serialise(session, _DATA_LOCK)  # waits for changes in flight; the next ones see this lock
@@ -325,10 +413,10 @@ def _set_lock(
         if bool(row and row.locked) == locked:
             raise FormError(f"trial: the database is already {'locked' if locked else 'unlocked'}")
         session.execute(
-            trial_locks.insert().values(
-                locked=locked, at=clock.now(), by=actor.username, reason=reason, open_blockers=open_blockers
-            )
-        )
+            trial_locks.insert().values(locked=locked, at=clock.now(), by=actor.username, reason=reason,
+                                        open_blockers=open_blockers,
+                                        withheld=",".join(withheld) if locked and uncounted else None)
+        )  # fmt: skip
         audit.record(
             session,
             actor=actor.username,
@@ -337,16 +425,28 @@ def _set_lock(
             old_value={"locked": not locked},
             new_value={"locked": locked},
             reason=reason,
-            detail=_override(open_blockers, withheld),
+            detail=_override(open_blockers, withheld, uncounted, on_revealing),
         )
 
 
-def _override(open_blockers: int | None, withheld: tuple[str, ...]) -> dict[str, Any] | None:
-    """A lock's audited override: the blockers left open that the data manager saw, and the forms kept from a
-    masked data manager (never a count of what is on them); None when nothing was overridden."""
-    if not open_blockers and not withheld:
-        return None
-    return {"override": True, "open_blockers": open_blockers or 0} | ({"withheld": list(withheld)} if withheld else {})
+def _override(
+    open_blockers: int | None, withheld: tuple[str, ...], uncounted: tuple[str, ...], on_revealing: int | None
+) -> dict[str, Any] | None:
+    """A lock's audited override: the blockers left open outside the forms that reveal the arm (``uncounted``,
+    named), the forms kept from a masked data manager (never a count of what is on them); and, for an unmasked
+    locker in a trial with such forms, how many blockers on them were left open (``on_revealing``, whatever it is,
+    0 included, so the key is there in every such lock: audit masking shows a masked reader ``masked`` in its
+    place). None when there is nothing of these."""
+    detail: dict[str, Any] = {}
+    if open_blockers or withheld:
+        detail = {"override": True, "open_blockers": open_blockers or 0}
+        if withheld:
+            detail["withheld"] = list(withheld)
+        if uncounted:
+            detail["uncounted"] = list(uncounted)
+    if on_revealing is not None:
+        detail["revealing_open_blockers"] = on_revealing
+    return detail or None
 
 
 def lock_trial(
@@ -363,10 +463,12 @@ def lock_trial(
     unless ``password`` is the data manager's: then the lock is an override, audited with the number of blockers
     left open and printed on every report made from it. A data manager the trial masks, from whom forms that reveal
     the arm are kept (``Readiness.withheld``), is refused so whatever those forms hold (an unmasked reviewer reads
-    them); their override is audited with the forms withheld and the blockers they saw, never a count of the rest.
+    them); their override is audited with the forms withheld and the blockers they saw, never a count of the rest,
+    and the lock stores the forms withheld (its banner names them). The count stored and shown is of the blockers
+    outside the forms that reveal the arm, whoever locks.
     """
     # Imported here: the readiness report reads the forms service, which re-exports this module's functions.
-    from trialwright.services.readiness import lock_readiness
+    from trialwright.services.readiness import lock_readiness, on_forms
 
     _role(actor, "lock and unlock the trial database")
     reason = _reason(reason, "database is locked")
@@ -392,7 +494,14 @@ def lock_trial(
         require_password(engine, actor.username, password or "", policy, purpose="lock override", error=FormError,
                          message="password: wrong password; an override of the lock readiness needs your current "
                          "password")  # fmt: skip
-    _set_lock(engine, actor, True, reason, blockers or None, readiness.withheld)
+    # The count stored and shown leaves out the blockers on the forms that reveal the arm (a count there may differ
+    # by arm, and masked roles read the lock); an unmasked locker's are audited under a key masked roles never read.
+    protocol = current_protocol(engine).protocol
+    uncounted = revealing(protocol)
+    on_revealing = sum(1 for b in readiness.blockers if on_forms(protocol, frozenset(uncounted), b))
+    outside = blockers - on_revealing
+    audited = on_revealing if uncounted and not readiness.withheld else None
+    _set_lock(engine, actor, True, reason, outside or None, readiness.withheld, uncounted, audited)
     return lock_state(engine)
 
 

@@ -3,22 +3,23 @@
 The export writes them (``trialwright.exports.odm.locks``): ``tw:SoftLock`` in ``SubjectData`` (the participant's),
 ``tw:TrialLock`` and ``tw:SoftLock Site=...`` in ``ClinicalData`` after the DSMB's decisions, each change with
 ``Locked`` (``Yes``/``No``), ``At``, ``By``, ``Reason`` (and a trial lock's ``OpenBlockers``, the override's open
-blockers) and its audit entry's ``AuditRecord`` as recorded. ``read_subject_locks`` reads a participant's while
-``odm_import`` reads the participant, ``read_trial_locks`` the rest when ``ClinicalData`` ends (both into
-``reader.locks``); ``write_locks`` writes them last, in the import's transaction, after every participant, visit,
-form, log entry, query, adverse event and DSMB decision: the import writes rows directly and asks no lock, so a lock
-it restores never refuses the import's own data, and the byte-identical re-export only reads. A locked source gives
-a locked trial; its history is whole (every row, in each target's order) and kept in one trial-level ``import.odm``
-entry (``locks``: each row and its AuditRecord as recorded), which the export reads back
-(``trialwright.services.export_locks``).
+blockers, and ``Withheld``, the forms kept from a masked locker; absent: none) and its audit entry's ``AuditRecord`` as
+recorded. ``read_subject_locks`` reads a participant's while ``odm_import`` reads the participant, ``read_trial_locks``
+the rest when ``ClinicalData`` ends (both into ``reader.locks``); ``write_locks`` writes them last, in the import's
+transaction, after every participant, visit, form, log entry, query, adverse event and DSMB decision: the import writes
+rows directly and asks no lock, so a lock it restores never refuses the import's own data, and the byte-identical
+re-export only reads. A locked source gives a locked trial; its history is whole (every row, in each target's order) and
+kept in one trial-level ``import.odm`` entry (``locks``: each row and its AuditRecord as recorded), which the export
+reads back (``trialwright.services.export_locks``).
 
-Refused naming the element or attribute and the rule, never guessed nor dropped: an attribute or child the export
-never writes, ``Locked`` other than Yes or No, a time not written as the export writes one (``exact_moment``), no
-``By`` or no ``Reason`` (an override without its reason among them), ``OpenBlockers`` on an unlock or not a count, a
-site soft lock of a site the protocol does not have (or a ``Site`` on a participant's), a target's first change an
-unlock or two locks (or unlocks) in a row, a change before the one it follows (a lock lifted before it was set), an
-AuditRecord naming another action or user than the change's; and any lock into a trial that already has a lock
-history (its rows and the file's would not pair with their records).
+Refused naming the element or attribute and the rule, never guessed nor dropped: an attribute or child the export never
+writes, ``Locked`` other than Yes or No, a time not written as the export writes one (``exact_moment``), no ``By`` or no
+``Reason`` (an override without its reason among them), ``OpenBlockers`` on an unlock or not a count, ``Withheld`` on an
+unlock or naming anything but a form of the protocol that reveals the arm, a site soft lock of a site the protocol does
+not have (or a ``Site`` on a participant's), a target's first change an unlock or two locks (or unlocks) in a row, a
+change before the one it follows (a lock lifted before it was set), an AuditRecord naming another action or user than
+the change's; and any lock into a trial that already has a lock history (its rows and the file's would not pair with
+their records).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _action(scope: str, locked: bool) -> str:
 
 
 def _one(reader: Reader, elem: ET.Element, where: str, scope: str, target: str | None) -> dict[str, Any]:
-    allowed = {"Locked", "At", "By", "Reason"} | ({"OpenBlockers"} if scope == "trial" else set())
+    allowed = {"Locked", "At", "By", "Reason"} | ({"OpenBlockers", "Withheld"} if scope == "trial" else set())
     allowed |= {"Site"} if scope == "site" else set()
     strays = sorted(set(elem.attrib) - allowed)
     if strays:
@@ -82,13 +83,33 @@ def _one(reader: Reader, elem: ET.Element, where: str, scope: str, target: str |
             raise OdmImportError(f"{where}/@OpenBlockers: {blockers_text!r} is not a count as the export writes one "
                                  "(ASCII digits, no leading zero, at least 1)")  # fmt: skip
         blockers = int(blockers_text)
+    withheld = _withheld(reader, elem.get("Withheld"), locked, where)
     action = _action(scope, locked)
     recorded = reader.audit_record(elem, where, frozenset({action}))
     if recorded is not None and recorded["by"] != by:
         raise OdmImportError(f"{where}/AuditRecord/UserRef: names {recorded['by']}, but By is {by}: a change and its "
                              "audit entry are one user's")  # fmt: skip
     return {"scope": scope, "target": target, "locked": locked, "at": at, "by": by, "reason": reason,
-            "open_blockers": blockers, "recorded": recorded, "where": where}  # fmt: skip
+            "open_blockers": blockers, "recorded": recorded, "where": where,
+            **({"withheld": withheld} if withheld is not None else {})}  # fmt: skip
+
+
+def _withheld(reader: Reader, text: str | None, locked: bool, where: str) -> str | None:
+    """A trial lock's ``Withheld``: the forms kept from a masked locker, each a form of the protocol that reveals the
+    arm, comma-joined as the export writes them; None when absent (a file without it: none withheld)."""
+    if text is None:
+        return None
+    if not locked:
+        raise OdmImportError(f'{where}/@Withheld: only a lock (Locked="Yes") is made over forms withheld')
+    if text == "":  # a lock over no form withheld, whose count leaves out the forms that reveal the arm
+        return text
+    forms = text.split(",")
+    revealing = {f.id for f in reader.protocol.forms if f.reveals_arm}
+    for form in forms:
+        if form not in revealing:
+            raise OdmImportError(f"{where}/@Withheld: {form!r} is not a form of the protocol that reveals the arm "
+                                 "(reveals_arm); the export writes those form ids, comma-joined")  # fmt: skip
+    return text
 
 
 def _in_order(changes: list[dict[str, Any]], what: str) -> None:
@@ -155,7 +176,8 @@ def write_locks(writer: Writer, locks: list[dict[str, Any]]) -> None:
     soft = sorted((c for c in locks if c["scope"] != "trial"), key=lambda c: c["at"])  # stable: a target's order kept
     for c in trial:
         session.execute(trial_locks.insert().values(locked=c["locked"], at=c["at"], by=c["by"], reason=c["reason"],
-                                                    open_blockers=c["open_blockers"]))  # fmt: skip
+                                                    open_blockers=c["open_blockers"],
+                                                    withheld=c.get("withheld")))  # fmt: skip
     for c in soft:
         session.execute(soft_locks.insert().values(scope=c["scope"], target=c["target"], locked=c["locked"],
                                                    at=c["at"], by=c["by"], reason=c["reason"]))  # fmt: skip

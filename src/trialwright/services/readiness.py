@@ -75,6 +75,7 @@ __all__ = [
     "Readiness",
     "lock_readiness",
     "meets_policy",
+    "on_forms",
 ]
 
 #: What ``Blocker.rule`` may be: a form not started or short of the lock policy's level, a query not closed, an SAE
@@ -395,6 +396,16 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
     withheld = tuple(f.id for f in protocol.forms if f.id in kept)
     reviewers = tuple(r.value for r in READERS if r not in masked_roles(protocol)) if withheld else ()
     return Readiness(now, site, policy.forms, len(people), tuple(found), withheld, reviewers, tuple(not_due))
+
+
+def on_forms(protocol: Protocol, forms: frozenset[str], blocker: Blocker) -> bool:
+    """Whether ``blocker`` is on one of ``forms``: a form of them not ready or not started, a query on one, a
+    coherence breach reading a field of one (as ``_on_kept`` keeps them from a masked reader)."""
+    if not forms:
+        return False
+    if blocker.form in forms:
+        return True
+    return blocker.kind is BlockerKind.COHERENCE and _on_kept(protocol, forms, blocker.fields)
 
 
 def _on_kept(protocol: Protocol, kept: frozenset[str], fields: tuple[str, ...]) -> bool:

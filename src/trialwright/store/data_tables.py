@@ -132,6 +132,8 @@ trial_locks = Table(
     Column("reason", Text, nullable=False),
     # A lock made while things still blocked it (the data manager's override): how many; NULL otherwise.
     Column("open_blockers", Integer, nullable=True),
+    # A masked data manager's lock: the forms kept from them (they reveal the arm), comma-joined; NULL: none.
+    Column("withheld", Text, nullable=True),
 )
 
 #: Soft locks and unlocks of one site or one participant (e.g. for an interim analysis), newest last; the last

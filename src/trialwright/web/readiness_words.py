@@ -17,12 +17,22 @@ from collections.abc import Callable
 from trialwright.domain.roles import Role
 from trialwright.domain.wording import field_words
 from trialwright.protocol import Protocol
-from trialwright.services.readiness import Blocker, Readiness
+from trialwright.services.lock import LockState
+from trialwright.services.readiness import Blocker, BlockerKind, Readiness
 from trialwright.web.i18n import N_, text_direction, translations
 from trialwright.web.localized import digits, names
 from trialwright.web.wording import CRF_INPUTS, page_words, say
 
-__all__ = ["RULE_WORDS", "WITHHELD", "blocker_said", "blocker_where", "moments_said", "withheld_said"]
+__all__ = [
+    "RULE_WORDS",
+    "WITHHELD",
+    "banner_said",
+    "blocker_said",
+    "blocker_where",
+    "moments_said",
+    "refusal_said",
+    "withheld_said",
+]
 
 #: ``services.readiness.RULES`` as message ids (a visit's own by its state).
 RULE_WORDS = {
@@ -42,6 +52,22 @@ WITHHELD = N_(
     "Forms kept from you because they reveal the arm (reveals_arm): %(forms)s. Nothing of them is shown here, not "
     "even whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)."
 )
+#: ``services.lock.lock_trial``'s refusals as the pages say them: what blocks the lock (counted; the page lists the
+#: first), nothing the reader may see, and what a masked reader does once the forms kept from them are reviewed.
+LOCK_BLOCKED = N_("%(counted)s blocks the lock; resolve it, or override with a reason and your password.")
+LOCK_BLOCKED_MANY = N_("%(counted)s block the lock; resolve them, or override with a reason and your password.")
+#: How many blockers, of each kind (``services.readiness.Readiness.counted``), one and more.
+COUNTED = (N_("%(n)s blocker (%(kinds)s)"), N_("%(n)s blockers (%(kinds)s)"))
+KIND_COUNTS = {
+    BlockerKind.FORM: (N_("%(n)s form not ready"), N_("%(n)s forms not ready")),
+    BlockerKind.LOG: (N_("%(n)s log entry not ready"), N_("%(n)s log entries not ready")),
+    BlockerKind.QUERY: (N_("%(n)s open query"), N_("%(n)s open queries")),
+    BlockerKind.SAE: (N_("%(n)s SAE without a final follow-up"), N_("%(n)s SAEs without a final follow-up")),
+    BlockerKind.VISIT: (N_("%(n)s visit neither done nor missed"), N_("%(n)s visits neither done nor missed")),
+    BlockerKind.COHERENCE: (N_("%(n)s coherence breach"), N_("%(n)s coherence breaches")),
+}
+NOTHING_SEEN = N_("Nothing you may see blocks the lock.")
+ONCE_REVIEWED = N_("Once an unmasked reviewer has found them ready, override with a reason and your password.")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -135,3 +161,33 @@ def withheld_said(report: Readiness, protocol: Protocol, lang: str) -> str | Non
     form_name = names(protocol, lang)["form_name"]
     reviewers = comma.join(gettext(Role(r).label) for r in report.reviewers) or gettext("none")
     return gettext(WITHHELD) % {"forms": comma.join(form_name(f) for f in report.withheld), "reviewers": reviewers}
+
+
+def banner_said(lock: LockState, protocol: Protocol, lang: str) -> str | None:
+    """The lock's banner (``LockState.banner``) in ``lang``: the catalog's words, the count and the UTC date in its
+    digits, the forms by their names and the unmasked reviewers by their roles' names; None when it has none."""
+    gettext = translations(lang).gettext
+    return lock.banner_said(
+        gettext,
+        lambda text: digits(text, lang),
+        form_name=names(protocol, lang)["form_name"],
+        role_name=lambda role: gettext(Role(role).label),
+        comma="، " if text_direction(lang) == "rtl" else ", ",
+    )
+
+
+def refusal_said(report: Readiness, protocol: Protocol, lang: str) -> str:
+    """Why the lock was refused (``services.lock.LockBlocked``, whose ``readiness`` is ``report``), in ``lang``:
+    how many blockers (each is on the page) or that nothing the reader may see blocks it, and the forms kept from a
+    masked reader, in the same words whatever those forms hold."""
+    gettext = translations(lang).gettext
+    n = len(report.blockers)
+    kept = withheld_said(report, protocol, lang)
+    if n:
+        comma = "، " if text_direction(lang) == "rtl" else ", "
+        kinds = comma.join(gettext(KIND_COUNTS[k][k_n != 1]) % {"n": digits(str(k_n), lang)}
+                           for k, k_n in report.counts().items() if k_n)  # fmt: skip
+        counted = gettext(COUNTED[n != 1]) % {"n": digits(str(n), lang), "kinds": kinds}
+        said = gettext(LOCK_BLOCKED if n == 1 else LOCK_BLOCKED_MANY) % {"counted": counted}
+        return said if kept is None else f"{said} {kept}"
+    return " ".join([gettext(NOTHING_SEEN), kept or "", gettext(ONCE_REVIEWED)]).replace("  ", " ")

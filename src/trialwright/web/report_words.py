@@ -24,6 +24,7 @@ from trialwright.analysis.engine import CONSORT_SET, NOT_IN_SET
 from trialwright.analysis.estimands import in_words
 from trialwright.analysis.estimands.words import Speech
 from trialwright.analysis.report import ReportWords
+from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
 from trialwright.web.i18n import N_, text_direction, translations
 from trialwright.web.localized import digits, names, said
@@ -101,6 +102,7 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
     na, median = gettext(N_("NA")), gettext(N_("median"))
     percent = gettext(N_("%(percent)s%%"))
     visit_names = names(protocol, lang)["visit_name"]
+    form_name = names(protocol, lang)["form_name"]
     visit_ids = {v.id for v in protocol.visits}
 
     def visit_name(visit_id: str) -> str:  # a visit by its name; the end of a stay (not a visit) in words
@@ -129,6 +131,11 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
             return gettext(sentences.AND).join(set_names.get(x, _ISOLATED % x) for x in english.split(sentences.AND))
         if name == "at":  # a time (UTC) in the reader's digits, left to right
             return _ISOLATED % digits(english, lang)
+        if name == "reviewers":  # a lock's unmasked reviewers (roles, as ``services.lock`` says them) by their names
+            known = {r.value.replace("_", " "): r for r in Role}
+            return ", ".join(gettext(known[r].label) if r in known else r for r in english.split(", "))
+        if name in ("forms", "withheld"):  # a lock's forms that reveal the arm, by their names
+            return ", ".join(form_name(f) for f in english.split(", "))
         if name == "reason":  # a person's own words (a lock's reason), as written, in their own direction
             return f"\u2068{english}\u2069"
         return _ISOLATED % english  # an identifier (a field, a form, a set's id) as written, left to right

@@ -550,6 +550,7 @@ def test_a_masked_data_manager_s_lock_override_is_audited_with_the_forms_withhel
         assert state.locked and state.open_blockers == (visible or None)
         (entry,) = audit.entries(trial.engine, action_prefix="trial.locked")
         assert json.loads(entry.detail or "{}") == {"override": True, "open_blockers": visible,
-                                                    "withheld": ["ward_dressings"]}  # fmt: skip
+                                                    "withheld": ["ward_dressings"],
+                                                    "uncounted": ["ward_dressings"]}  # fmt: skip
     finally:
         trial.engine.dispose()

@@ -6,7 +6,8 @@ admit them (``schema``):
 * ``tw:SoftLock`` in ``SubjectData``, after the participant's ``tw:History`` and before its queries: each soft lock
   and unlock of the participant, in the order made;
 * ``tw:TrialLock`` in ``ClinicalData``, after the DSMB's decisions: each lock and unlock of the trial database, in the
-  order made (``OpenBlockers``: the blockers the data manager's override left open); then ``tw:SoftLock Site=...``:
+  order made (``OpenBlockers``: the blockers the data manager's override left open; ``Withheld``: the forms that
+  reveal the arm kept from a masked data manager who locked); then ``tw:SoftLock Site=...``:
   each soft lock and unlock of a site, by site, in the order made.
 
 Each has ``Locked`` (``Yes`` a lock, ``No`` an unlock), ``At``, ``By`` and ``Reason``, and the ``AuditRecord`` of its
@@ -65,7 +66,11 @@ class HeldLocks:
         """``tw:TrialLock`` elements, then the sites' ``tw:SoftLock``s (in ``ClinicalData``, after the decisions)."""
         for r in self.trial:
             blockers = None if r.open_blockers is None else str(r.open_blockers)
-            _write(xml, "tw:TrialLock", {}, r, first_site, audit_record, {"OpenBlockers": blockers})
+            # The forms kept from a masked locker (form ids; "" none: a lock whose count leaves out the forms that
+            # reveal the arm; absent: a lock made before the count did, migration 0042).
+            withheld = None if r.withheld is None or not r.locked else ",".join(r.withheld)
+            _write(xml, "tw:TrialLock", {}, r, first_site, audit_record, {"OpenBlockers": blockers,
+                                                                           "Withheld": withheld})  # fmt: skip
         for r in self.sites:
             _write(xml, "tw:SoftLock", {"Site": r.target}, r, str(r.target), audit_record)
 

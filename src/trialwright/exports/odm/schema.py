@@ -388,6 +388,7 @@ _TW_XSD = """<?xml version="1.0" encoding="UTF-8"?>
       <xs:attribute name="By" type="xs:string" use="required"/>
       <xs:attribute name="Reason" type="xs:string" use="required"/>
       <xs:attribute name="OpenBlockers" type="xs:positiveInteger"/>
+      <xs:attribute name="Withheld" type="xs:string"/>
     </xs:complexType>
   </xs:element>
   <xs:element name="SoftLock">

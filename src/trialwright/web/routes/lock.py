@@ -15,9 +15,13 @@ from trialwright.services import readiness
 from trialwright.services.errors import FormError
 from trialwright.web import confirm as confirmation
 from trialwright.web.deps import ConfirmReentry, CsrfChecked, EngineDep, ProtocolDep, get_protocol, require_roles
-from trialwright.web.i18n import translations
-from trialwright.web.localized import digits
-from trialwright.web.readiness_words import blocker_said, blocker_where, withheld_said
+from trialwright.web.readiness_words import (
+    banner_said,
+    blocker_said,
+    blocker_where,
+    refusal_said,
+    withheld_said,
+)
 from trialwright.web.templating import Page, render_page
 from trialwright.web.wording import LOCK_INPUTS, page_words, say
 
@@ -48,8 +52,8 @@ def _lock_page(
     lock = svc.lock_state(engine)
     context: dict[str, Any] = {
         "lock": lock,
-        # a lock over open blockers, said in the page's language (its count and UTC date in the page's digits)
-        "banner": lock.banner_said(translations(page.lang).gettext, lambda text: digits(text, page.lang)),
+        # a lock over open blockers or over forms kept from its locker, said in the page's language
+        "banner": banner_said(lock, get_protocol(request), page.lang),
         "report": readiness.lock_readiness(engine, page.user),
         "listed": LISTED,
         "soft_locks": svc.active_soft_locks(engine),
@@ -108,6 +112,9 @@ def trial_lock(
             svc.lock_trial(engine, page.user, reason, password=password or None, policy=policy)
         else:
             svc.unlock_trial(engine, page.user, reason)
+    except svc.LockBlocked as exc:  # said in the page's words (the first blockers are listed on it)
+        said = refusal_said(exc.readiness, get_protocol(request), page.lang)
+        return _confirm_page(request, page, engine, exc.readiness, reason, errors=[said], status=422, said=True)
     except FormError as exc:
         error = str(exc).split(" First: ", 1)[0]
         if action == "lock":
@@ -127,17 +134,19 @@ def _confirm_page(
     changed: bool = False,
     errors: list[str] | None = None,
     status: int = 200,
+    said: bool = False,
 ) -> HTMLResponse:
+    """``said``: the errors are in the page's words already."""
     lock = svc.lock_state(engine)
     context: dict[str, Any] = {
         "lock": lock,
-        # a lock over open blockers, said in the page's language (its count and UTC date in the page's digits)
-        "banner": lock.banner_said(translations(page.lang).gettext, lambda text: digits(text, page.lang)),
+        # a lock over open blockers or over forms kept from its locker, said in the page's language
+        "banner": banner_said(lock, get_protocol(request), page.lang),
         "report": report,
         "listed": LISTED,
         "reason": reason,
         "changed": changed,
-        "errors": say(errors or [], page_words(None, page.lang, LOCK_INPUTS), page.lang),
+        "errors": (errors or []) if said else say(errors or [], page_words(None, page.lang, LOCK_INPUTS), page.lang),
         "confirm_token": confirmation.token("lock", len(report.blockers)),
         "cancel_url": "/data-management",
         **_blockers_said(request, page),
