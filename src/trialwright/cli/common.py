@@ -111,6 +111,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
     ("trialwright.protocol.loader.ProtocolError", ExitCode.REFUSED),
     ("trialwright.services.trial.TrialMismatch", ExitCode.REFUSED),
     ("trialwright.services.trial.ProtocolVersionConflict", ExitCode.REFUSED),
+    ("trialwright.services.trial.AmendmentLocked", ExitCode.REFUSED),
     ("trialwright.services.ratelimit.RateLimited", ExitCode.REFUSED),
     ("trialwright.services.replica.ReplicaRefused", ExitCode.REFUSED),
     ("trialwright.services.backup.BackupError", ExitCode.REFUSED),
