@@ -292,17 +292,20 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
     rtl = words.direction == "rtl"
     t, said, d = words.gettext, words.said, words.digits
     ltr: Callable[[str], str] = str
-    if rtl:
-        from trialwright.analysis import rtl as right_to_left
+    from trialwright.analysis import rtl as right_to_left
 
-        regular, bold = right_to_left.register_fonts()
+    if rtl:
         ltr = right_to_left.LeftToRight
 
     def p(text: str, style: Any = small) -> Any:
-        if rtl:
+        # A right-to-left reader's text, or a left-to-right reader's holding Persian words (a site's name, a lock's
+        # reason as typed): shaped and ordered in a font that has the letters, which ReportLab's own lacks.
+        if rtl or right_to_left.holds_right_to_left(text):
+            regular, bold = right_to_left.register_fonts()
             font = regular if style is small else bold
-            base = "L" if isinstance(text, right_to_left.LeftToRight) else "R"
-            return right_to_left.RightToLeft(text, font, style.fontSize, style.leading, style.spaceAfter, base)
+            base = "L" if not rtl or isinstance(text, right_to_left.LeftToRight) else "R"
+            size, leading, after = style.fontSize, style.leading, style.spaceAfter
+            return right_to_left.RightToLeft(text, font, size, leading, after, base, right_aligned=rtl)
         return Paragraph(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), style)
 
     def table(rows: list[list[str]]) -> Any:

@@ -33,7 +33,16 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable
 
-__all__ = ["FONT", "FONT_BOLD", "LeftToRight", "RightToLeft", "lines", "register_fonts", "visual"]
+__all__ = [
+    "FONT",
+    "FONT_BOLD",
+    "LeftToRight",
+    "RightToLeft",
+    "holds_right_to_left",
+    "lines",
+    "register_fonts",
+    "visual",
+]
 
 FONT, FONT_BOLD = "trialwright-DejaVuSans", "trialwright-DejaVuSans-Bold"
 #: Marks that only steer direction or joining: no glyph is drawn for them once the text is shaped and ordered.
@@ -67,25 +76,79 @@ def _embedded(text: str) -> str:
     return _LATIN_IN_BRACKETS.sub(lambda m: f"\u202a{m.group(0)}\u202c", text)
 
 
-#: An isolated run (LRI/RLI/FSI ... PDI, as a sentence in the reader's language isolates its parts): the bidi
-#: library reads embeddings only, so each is drawn as the embedding of its direction (an FSI by its first letter)
-_ISOLATE = re.compile("([\u2066\u2067\u2068])([^\u2066-\u2069]*)\u2069")
+#: Isolates (LRI, RLI, FSI ... PDI: a sentence in the reader's language isolates its parts, e.g. a lock's reason or
+#: an identifier). ``bidi.algorithm`` knows embeddings only (an isolate is an ``AssertionError`` there, and the Rust
+#: ``bidi.get_display``, which reads isolates, does not mirror brackets), so each isolate is drawn as the embedding
+#: of its direction (LRE or RLE ... PDF), nested as written. A paragraph wrapped over lines keeps each isolate open
+#: on every line it spans (``lines``), in the direction the whole isolate has.
+_LRI, _RLI, _FSI, _PDI = "\u2066", "\u2067", "\u2068", "\u2069"
+_INITIATORS = _LRI + _RLI + _FSI
 _STRONG_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 _STRONG_LTR = re.compile("[A-Za-z\u00c0-\u024f]")
 
 
-def _as_embedding(m: re.Match[str]) -> str:
-    mark, inner = m[1], m[2]
-    if mark == "\u2068":
-        rtl, ltr = _STRONG_RTL.search(inner), _STRONG_LTR.search(inner)
-        mark = "\u2067" if rtl and (not ltr or rtl.start() < ltr.start()) else "\u2066"
-    return ("\u202a" if mark == "\u2066" else "\u202b") + inner + "\u202c"
+def holds_right_to_left(text: str) -> bool:
+    """Whether ``text`` holds a letter of a right-to-left script (a Persian word in an English sentence)."""
+    return _STRONG_RTL.search(text) is not None
+
+
+def _first_strong(text: str, start: int) -> str:
+    """The direction of an FSI whose content starts at ``start`` (Unicode rule P2-P3): that of its first strong
+    letter outside any isolate nested in it, left to right when it has none."""
+    depth = 0
+    for c in text[start:]:
+        if c in _INITIATORS:
+            depth += 1
+        elif c == _PDI:
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and _STRONG_RTL.match(c):
+            return _RLI
+        elif depth == 0 and _STRONG_LTR.match(c):
+            return _LRI
+    return _LRI
+
+
+def _resolved(text: str) -> str:
+    """``text`` with each FSI replaced by the LRI or RLI of its direction, read from the whole of its content."""
+    return "".join(_first_strong(text, i + 1) if c == _FSI else c for i, c in enumerate(text))
+
+
+def _open_at_end(text: str) -> list[str]:
+    """The isolate initiators still open at the end of ``text``, outermost first (a PDI with none open is none)."""
+    opened: list[str] = []
+    for c in text:
+        if c in _INITIATORS:
+            opened.append(c)
+        elif c == _PDI and opened:
+            opened.pop()
+    return opened
+
+
+def _as_embeddings(text: str) -> str:
+    """Each isolate as the embedding of its direction, as the Unicode algorithm reads an isolate: one left open
+    runs to the end of the line (rule X6a's paragraph end), a PDI that closes none is dropped (it does nothing)."""
+    text = _resolved(text)
+    out: list[str] = []
+    depth = 0
+    for c in text:
+        if c in _INITIATORS:
+            depth += 1
+            out.append("\u202a" if c == _LRI else "\u202b")
+        elif c == _PDI:
+            if depth:
+                depth -= 1
+                out.append("\u202c")
+        else:
+            out.append(c)
+    return "".join(out) + "\u202c" * depth
 
 
 def visual(text: str, base: str = "R") -> str:
     """One line of text as it is drawn: shaped, in visual order on a right-to-left base (``base="L"``: a value
     that reads left to right, e.g. an estimate or a time), marks dropped."""
-    ordered = get_display(_shaped(_embedded(_ISOLATE.sub(_as_embedding, text))), base_dir=base)
+    ordered = get_display(_shaped(_embedded(_as_embeddings(text))), base_dir=base)
     return _INVISIBLE.sub("", str(ordered))
 
 
@@ -95,18 +158,25 @@ def _width(text: str, font: str, size: float) -> float:
 
 def lines(text: str, font: str, size: float, width: float) -> list[str]:
     """The text broken into lines no wider than ``width`` (a word wider than that alone on its line), in logical
-    order; an explicit line break is kept."""
+    order; an explicit line break is kept. An isolate a break falls in is closed at the line's end and opened
+    again, in its direction, at the next line's start, so each line is whole for the bidi pass."""
     out: list[str] = []
     for paragraph in text.split("\n"):
+        broken: list[str] = []
         line = ""
-        for word in paragraph.split():
+        for word in _resolved(paragraph).split():
             candidate = f"{line} {word}" if line else word
             if line and _width(candidate, font, size) > width:
-                out.append(line)
+                broken.append(line)
                 line = word
             else:
                 line = candidate
-        out.append(line)
+        broken.append(line)
+        opened: list[str] = []  # an isolate wrapped over lines: closed at each line's end, opened again below
+        for line in broken:
+            carried = "".join(opened) + line
+            opened = _open_at_end(carried)
+            out.append(carried + _PDI * len(opened))
     return out
 
 
@@ -118,13 +188,24 @@ class LeftToRight(str):
 
 
 class RightToLeft(Flowable):  # type: ignore[misc]  # reportlab is untyped
-    """A paragraph of right-to-left text: wrapped to the width it is given, each line drawn right-aligned."""
+    """A paragraph of right-to-left text: wrapped to the width it is given, each line drawn right-aligned
+    (``right_aligned=False``, with ``base="L"``: an English paragraph holding right-to-left words, drawn from the
+    left)."""
 
     def __init__(
-        self, text: str, font: str, size: float, leading: float, space_after: float = 0, base: str = "R"
+        self,
+        text: str,
+        font: str,
+        size: float,
+        leading: float,
+        space_after: float = 0,
+        base: str = "R",
+        *,
+        right_aligned: bool = True,
     ) -> None:
         super().__init__()
         self.text, self.font, self.size, self.leading, self.base = text, font, size, leading, base
+        self.right_aligned = right_aligned
         self.spaceAfter = space_after
         self._lines: list[str] = [text]
 
@@ -142,4 +223,7 @@ class RightToLeft(Flowable):  # type: ignore[misc]  # reportlab is untyped
         canvas.setFont(self.font, self.size)
         for i, line in enumerate(self._lines):
             baseline = self.height - (i + 1) * self.leading + (self.leading - self.size) / 2 + 0.2 * self.size
-            canvas.drawRightString(self.width, baseline, visual(line, self.base))
+            if self.right_aligned:
+                canvas.drawRightString(self.width, baseline, visual(line, self.base))
+            else:
+                canvas.drawString(0, baseline, visual(line, self.base))

@@ -18,6 +18,7 @@ import decimal
 import enum
 import functools
 import importlib
+import inspect
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ __all__ = [
     "fail",
     "fail_with",
     "guarded",
+    "keywords_of",
     "policy_for",
     "read_engine_of",
     "read_password",
@@ -111,6 +113,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
     ("trialwright.protocol.loader.ProtocolError", ExitCode.REFUSED),
     ("trialwright.services.trial.TrialMismatch", ExitCode.REFUSED),
     ("trialwright.services.trial.ProtocolVersionConflict", ExitCode.REFUSED),
+    ("trialwright.services.trial.AmendmentLocked", ExitCode.REFUSED),
     ("trialwright.services.ratelimit.RateLimited", ExitCode.REFUSED),
     ("trialwright.services.replica.ReplicaRefused", ExitCode.REFUSED),
     ("trialwright.services.backup.BackupError", ExitCode.REFUSED),
@@ -170,6 +173,22 @@ def fail_with(exc: BaseException, message: str | None = None) -> NoReturn:
     if code is None:
         raise exc
     fail(message if message is not None else str(exc), code)
+
+
+def keywords_of(function: Callable[..., Any], body: Mapping[str, Any], option: str = "--data") -> dict[str, Any]:
+    """``body`` (a JSON object read from ``option``) as the keyword arguments of ``function``: a key it does not
+    take, or one it needs that is missing, refused naming the key and listing the known ones (exit 2), never a
+    Python signature error."""
+    taken = [p for p in inspect.signature(function).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    known = [p.name for p in taken]
+    unknown = [k for k in body if k not in known]
+    if unknown:
+        fail(f"{option}: unknown key {', '.join(map(repr, unknown))}; the known keys: {', '.join(known)}",
+             ExitCode.USAGE)  # fmt: skip
+    missing = [p.name for p in taken if p.default is inspect.Parameter.empty and p.name not in body]
+    if missing:
+        fail(f"{option}: missing {', '.join(map(repr, missing))}; the known keys: {', '.join(known)}", ExitCode.USAGE)
+    return dict(body)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

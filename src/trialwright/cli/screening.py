@@ -24,6 +24,7 @@ from trialwright.cli.common import (
     emit,
     fail,
     fail_with,
+    keywords_of,
     trial_engine,
 )
 
@@ -220,7 +221,7 @@ def record(
     from trialwright.services.screening import record_consent
 
     engine, actor = _context(user, database)
-    body = _json(data)
+    body = keywords_of(record_consent, _json(data))
     try:
         body["obtained_at"] = dt.datetime.fromisoformat(str(body.get("obtained_at", "")))
     except ValueError:

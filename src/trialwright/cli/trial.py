@@ -31,7 +31,7 @@ ProtocolOption = typer.Option(..., "--protocol", help="The trial's protocol file
 def _init(protocol: Path, settings: Settings, *, quiet: bool = False) -> InitResult:
     from trialwright.protocol import ProtocolError, load_protocol
     from trialwright.services.audit_keys import engine_for
-    from trialwright.services.trial import ProtocolVersionConflict, TrialMismatch, init_trial
+    from trialwright.services.trial import AmendmentLocked, ProtocolVersionConflict, TrialMismatch, init_trial
     from trialwright.store.engine import DatabaseUnavailable, check_connection, redact
 
     try:
@@ -50,7 +50,7 @@ def _init(protocol: Path, settings: Settings, *, quiet: bool = False) -> InitRes
         result = init_trial(engine, loaded)
     except (DatabaseUnavailable, AuditKeyError) as exc:
         fail_with(exc)
-    except (TrialMismatch, ProtocolVersionConflict) as exc:
+    except (TrialMismatch, ProtocolVersionConflict, AmendmentLocked) as exc:
         fail_with(exc, f"{redact(settings.database_url)}: {exc}")
     # An anchor on every init: the first records, outside the database, where keying began.
     write_anchor(engine)

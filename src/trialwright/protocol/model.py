@@ -99,7 +99,11 @@ class Protocol(ProtocolModel):
     )
     consent_versions: list[ConsentVersion] = Field(min_length=1, description="Consent form versions.")
     version: Version = Field(description="This protocol file's version and date.")
-    amendments: list[Amendment] = Field(default_factory=list, description="Amendments, oldest first.")
+    amendments: list[Amendment] = Field(
+        default_factory=list,
+        description="Amendments, oldest first. A locked trial database takes none (`trialwright init` refuses it, "
+        "naming the lock: unlock it, with a reason, first) unless its only change is `deidentification`.",
+    )
 
     @property
     def trial_id(self) -> str:

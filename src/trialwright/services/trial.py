@@ -3,6 +3,11 @@
 ``init_trial`` is idempotent: on an empty database it creates the schema and stores the protocol; on
 the same protocol it changes nothing; on a new version of the same trial's protocol (an amendment) it
 stores that version; it refuses another trial's protocol, and a changed file that kept its version.
+
+A locked trial database takes no amendment (``AmendmentLocked``): estimands, forms or the analysis would change
+after the lock froze them. The one exception is an amendment whose only change is the ``deidentification``
+section (how the shared de-identified data set is made, post-lock by nature): the two parsed protocols are
+compared with that section, the version and the amendments list left out, and any other difference refuses.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from trialwright.domain.visits import VisitAddition, took_effect, visit_addition
 from trialwright.protocol import LoadedProtocol, Protocol, load_protocol_text
 from trialwright.services import audit, clock
 from trialwright.store.administered import rebuild
+from trialwright.store.data_tables import trial_locks
 from trialwright.store.engine import inserted_id, read_scope, serialise, session_scope
 from trialwright.store.log_tables import log_entries
 from trialwright.store.prepared import Prepared
@@ -31,6 +37,7 @@ from trialwright.store.tables import protocol_versions, sites, trial
 
 __all__ = [
     "CURRENT_SHA",
+    "AmendmentLocked",
     "InitResult",
     "ProtocolVersionConflict",
     "ProtocolVersionView",
@@ -51,6 +58,41 @@ class TrialMismatch(Exception):
 
 class ProtocolVersionConflict(Exception):
     """The protocol file changed but kept a version number the database already holds."""
+
+
+class AmendmentLocked(Exception):
+    """A new protocol version changing more than the sharing settings, refused while the database is locked."""
+
+
+#: What an amendment may change while the trial is locked: the shared data set's settings (and, with them, the
+#: version and the amendments list that every amendment changes).
+_POST_LOCK = {"deidentification", "version", "amendments"}
+
+
+def _changed_sections(before: Protocol, after: Protocol) -> list[str]:
+    """The top-level protocol sections ``after`` changes, beyond those an amendment may change after the lock."""
+    old, new = before.model_dump(exclude=_POST_LOCK), after.model_dump(exclude=_POST_LOCK)
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def _refuse_while_locked(session: Session, current: Protocol | None, new: Protocol) -> bool:
+    """Refuse (``AmendmentLocked``) a new version while the trial is locked unless it changes only the sharing
+    settings; whether it was taken while locked. Holds the data lock shared, so no lock commits meanwhile."""
+    from trialwright.services.lock import hold_data_lock  # the lock service reads this module's callers
+
+    hold_data_lock(session)
+    lock = session.execute(select(trial_locks).order_by(trial_locks.c.id.desc()).limit(1)).first()
+    if lock is None or not lock.locked:
+        return False
+    changed = ["(the stored version cannot be read)"] if current is None else _changed_sections(current, new)
+    if changed:
+        raise AmendmentLocked(
+            f"trial: the database is locked (since {lock.at:%Y-%m-%d %H:%M} UTC, by {lock.by}: {lock.reason}); "
+            f"protocol version {new.version.number} changes {', '.join(changed)}, which the lock froze: unlock "
+            "it, with a reason, first (`trialwright database unlock`); only an amendment to `deidentification` "
+            "(the shared data set) is taken while locked"
+        )
+    return True
 
 
 class TrialNotInitialised(Exception):
@@ -113,6 +155,11 @@ def _init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str) -> InitRe
                 f"the protocol file differs from stored version {p.version.number} of {p.trial_id} but has "
                 "the same version number; a change to the protocol needs a new version (and an amendment)"
             )
+        while_locked = False
+        if existing is not None:
+            current = next((row for row in stored if row.id == existing.current_protocol_version_id), None)
+            in_force = _parsed(current.source_text, "<current>").protocol if current is not None else None
+            while_locked = _refuse_while_locked(session, in_force, p)
         version_id = inserted_id(
             session,
             protocol_versions.insert().values(
@@ -154,7 +201,8 @@ def _init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str) -> InitRe
             actor=actor,
             action="protocol.loaded",
             old_value=old_version,
-            new_value={"version": p.version.number, "sha256": loaded.sha256},
+            new_value={"version": p.version.number, "sha256": loaded.sha256}
+            | ({"while_locked": "deidentification only"} if while_locked else {}),
             reason=p.amendments[-1].reason if (old_version is not None and p.amendments) else None,
         )
         _sync_sites(session, loaded, actor)
