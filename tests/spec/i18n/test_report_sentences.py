@@ -23,6 +23,7 @@ with catalog_path("fa").open("rb") as _handle:
 SETS = {s["id"]: s for s in RAW["analysis_sets"]}
 ARMS = [a["name"] for a in RAW["arms"]]
 VISIT = next(v for v in RAW["visits"] if v["id"] == "day7")
+LABS = next(f for f in RAW["forms"] if f["id"] == "labs")
 
 
 def _isolated(text: str) -> str:
@@ -71,6 +72,10 @@ PARTS = {
     "user": ("sim-data-manager", _isolated("sim-data-manager")),
     "at": ("2026-12-06 02:59", _isolated("۲۰۲۶-۱۲-۰۶ ۰۲:۵۹")),
     "reason": ("final analysis", "\u2068final analysis\u2069"),  # the person's own words, in their direction
+    # a lock's forms that reveal the arm (by their names) and its unmasked reviewers (by their roles' names)
+    "forms": ("labs", LABS["translations"]["fa"]),
+    "withheld": ("labs", LABS["translations"]["fa"]),
+    "reviewers": ("monitor", FA["Monitor"]),
 }
 
 
