@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolModel",
     "Range",
     "Translations",
+    "a_kind",
     "stored_text",
 ]
 
@@ -33,6 +34,12 @@ LONGEST_TEXT = 10_000
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _CODE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
 _DURATION = re.compile(r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$")
+
+
+def a_kind(kind: object) -> str:
+    """A field's kind with its article, as a check's message says it: ``an integer``, ``a date``."""
+    word = str(getattr(kind, "value", kind))
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 class ProtocolModel(BaseModel):

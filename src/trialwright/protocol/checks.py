@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from trialwright.protocol import derivation_checks, estimand_checks, masking_checks, translation_checks
+from trialwright.protocol.base import a_kind
 from trialwright.protocol.codes import repeated_tests
 from trialwright.protocol.ct_checks import ct_checks
 from trialwright.protocol.demographics import demographics_checks, registered_ages, source_ref
@@ -104,7 +105,7 @@ def _safety(p: Protocol) -> Iterator[Found]:
     if dated is not None and dated.type.value != "date":
         # A date-time would be cut to its UTC day, not the site's: the day of death would move near midnight.
         where = f"{record.form}.{record.date_field}"
-        yield f"{path}.date_field", f"{where} is a {dated.type.value} field; the date of death is a date field"
+        yield f"{path}.date_field", f"{where} is {a_kind(dated.type.value)} field; the date of death is a date field"
     status = fields.get(record.status_field)
     if status is not None:
         codes = [c.code for c in status.choices]
@@ -140,7 +141,7 @@ def _assent(p: Protocol) -> Iterator[Found]:
     if field is None:
         yield path, f"{assent.age_field!r} is not a screening field; the assent rule needs the age at screening"
     elif field.type not in {"integer", "decimal"}:
-        yield path, f"{assent.age_field} is a {field.type} field; the age at screening is a number"
+        yield path, f"{assent.age_field} is {a_kind(field.type)} field; the age at screening is a number"
     elif field.unit not in {"years", "months"}:
         yield path, (f"{assent.age_field}'s unit is {field.unit!r}; the assent rule reads an age in years or months "
                      "(the field's unit: years or months)")  # fmt: skip

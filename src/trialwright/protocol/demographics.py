@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from trialwright.protocol.base import ProtocolModel, stored_text
+from trialwright.protocol.base import ProtocolModel, a_kind, stored_text
 from trialwright.protocol.cdisc_ct import sdtm_ct
 from trialwright.protocol.references import Found, field_ref, unknown
 
@@ -117,7 +117,7 @@ def source_ref(p: Protocol, ref: str, path: str, kinds: set[str]) -> Iterator[Fo
     if name not in screening:
         yield path, unknown(name, screening, "screening field")
     elif screening[name].type not in kinds:
-        yield path, f"{ref} is a {screening[name].type} field; this needs {' or '.join(sorted(kinds))}"
+        yield path, f"{ref} is {a_kind(screening[name].type)} field; this needs {' or '.join(sorted(kinds))}"
 
 
 def _sex_codes(d: Demographics, choices: list[str], ref: str) -> Iterator[Found]:

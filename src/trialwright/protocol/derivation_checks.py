@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 
+from trialwright.protocol.base import a_kind
 from trialwright.protocol.declared import Aggregate, Band, Bands, CodePoints, Condition, Formula, ValueSet
 from trialwright.protocol.derivations import INPUT_TYPES, Derivation
 from trialwright.protocol.formula import BinaryOp, Name, Negate, Node, Number, zero_divisors
@@ -103,7 +104,7 @@ def _typed(
     assert found is not None
     if kinds is not None and found.kind not in kinds:
         needs = " or ".join(sorted(kinds))
-        return found, [(path, f"{source} is a {found.kind} field; {why or 'this'} needs {needs}")]
+        return found, [(path, f"{source} is {a_kind(found.kind)} field; {why or 'this'} needs {needs}")]
     return found, []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trialwright.protocol.base import a_kind
 from trialwright.protocol.estimands import (
     ESTIMATORS_FOR,
     SUMMARIES_FOR,
@@ -175,27 +176,30 @@ def _variable(p: Protocol, path: str, v: Variable, forms: dict[str, FormDef]) ->
                 yield f"{path}.{where}", f"visit {visit_id!r} does not collect form {form_id!r}"
         if kind is VariableKind.TIME_TO_EVENT and f.type is not FieldType.DATE:
             yield f"{path}.fields[{k}]", (
-                f"{ref} is a {f.type.value} field; a time to an event a form records reads the event's date (a date "
-                "field, blank while the event has not happened)"
+                f"{ref} is {a_kind(f.type.value)} field; a time to an event a form records reads the event's date "
+                "(a date field, blank while the event has not happened)"
             )
         if kind is VariableKind.COUNT and f.type is not FieldType.INTEGER:
-            yield f"{path}.fields[{k}]", f"{ref} is a {f.type.value} field; a count variable needs an integer field"
+            yield f"{path}.fields[{k}]", (
+                f"{ref} is {a_kind(f.type.value)} field; a count variable needs an integer field"
+            )
         if kind in (VariableKind.CONTINUOUS, VariableKind.DURATION) and f.type not in _NUMERIC:
             yield f"{path}.fields[{k}]", (
-                f"{ref} is a {f.type.value} field; a {kind.value} variable needs an integer or decimal field "
+                f"{ref} is {a_kind(f.type.value)} field; a {kind.value} variable needs an integer or decimal field "
                 "(a choice or yes/no field is a binary or ordinal variable)"
             )
         if kind is VariableKind.BINARY:
             codes = ["True", "False"] if f.type is FieldType.BOOLEAN else [c.code for c in f.choices]
             if f.type not in (FieldType.BOOLEAN, FieldType.CHOICE):
-                yield f"{path}.fields[{k}]", f"{ref} is a {f.type.value} field; binary needs choice or yes/no"
+                yield f"{path}.fields[{k}]", f"{ref} is {a_kind(f.type.value)} field; binary needs choice or yes/no"
+                continue  # no values to name: the field's kind is the problem
             for j, value in enumerate(v.event_values):
                 if value not in codes:
                     yield f"{path}.event_values[{j}]", f"{value!r} is not a value of {ref} ({', '.join(codes)})"
         if kind is VariableKind.ORDINAL:
             codes = [c.code for c in f.choices]
             if f.type is not FieldType.CHOICE:
-                yield f"{path}.fields[{k}]", f"{ref} is a {f.type.value} field; ordinal needs a choice field"
+                yield f"{path}.fields[{k}]", f"{ref} is {a_kind(f.type.value)} field; ordinal needs a choice field"
             elif sorted(v.order) != sorted(codes):
                 yield f"{path}.order", (
                     f"order must list every code of {ref} exactly once, lowest first ({', '.join(codes)}): a code "

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from trialwright.protocol.base import ProtocolModel
+from trialwright.protocol.base import ProtocolModel, a_kind
 from trialwright.protocol.cdisc_ct import sdtm_ct
 from trialwright.protocol.forms import FieldType, FormDef
 from trialwright.protocol.references import Found, dupes, unknown
@@ -212,7 +212,7 @@ def log_checks(logs: list[LogDef], form_ids: set[str], *, stored: bool = False) 
                 if ref not in fields or ref == f.id:
                     yield f"logs[{i}].fields[{j}].not_before[{k}]", unknown(ref, set(fields) - {f.id}, "field")
                 elif fields[ref].type not in _DATE:
-                    yield f"logs[{i}].fields[{j}].not_before[{k}]", f"{ref} is a {fields[ref].type.value} field"
+                    yield f"logs[{i}].fields[{j}].not_before[{k}]", f"{ref} is {a_kind(fields[ref].type.value)} field"
         if log.sdtm is not None:
             yield from _mapping(f"logs[{i}].sdtm", log, stored=stored)
     domains = [g.sdtm.domain for g in logs if g.sdtm is not None]
@@ -243,7 +243,7 @@ def _mapping(path: str, log: LogDef, *, stored: bool = False) -> Iterator[Found]
         kind = fields[field_id].type
         if kind not in allowed[variable]:
             accepted = " or ".join(sorted(t.value for t in allowed[variable]))
-            yield where, f"{field_id} is a {kind.value} field; {variable} needs {accepted}"
+            yield where, f"{field_id} is {a_kind(kind.value)} field; {variable} needs {accepted}"
         if field_id in used:
             yield where, f"{field_id} fills {used[field_id]} already; one field, one variable"
         used.setdefault(field_id, variable)
@@ -255,7 +255,7 @@ def _mapping(path: str, log: LogDef, *, stored: bool = False) -> Iterator[Found]
         elif fields[sdtm.ongoing].type is not FieldType.BOOLEAN:
             yield (
                 f"{path}.ongoing",
-                f"{sdtm.ongoing} is a {fields[sdtm.ongoing].type.value} field; ongoing needs boolean",
+                f"{sdtm.ongoing} is {a_kind(fields[sdtm.ongoing].type.value)} field; ongoing needs boolean",
             )
 
 

@@ -168,7 +168,7 @@ def test_the_estimand_reads_in_words_with_the_field_and_the_visit() -> None:
     ("variable", "words"),
     [
         ({"kind": "time_to_event", "fields": ["symptoms.cough"], "at": "day7", "up_to_day": 7},
-         "symptoms.cough is a integer field; a time to an event a form records reads the event's date"),
+         "symptoms.cough is an integer field; a time to an event a form records reads the event's date"),
         ({"kind": "time_to_event", "fields": [FIELD], "up_to_day": 7},
          "says the visit whose form records it (at)"),
         ({"kind": "time_to_event", "fields": [FIELD], "at": "day7", "adverse_event": "sae", "up_to_day": 7},

@@ -316,3 +316,20 @@ def test_unquoted_yes_and_no_are_the_codes_of_a_yes_no_field() -> None:
 
     protocol = load_protocol_text(mutated_text(mutate)).protocol
     assert protocol.outcomes[4].estimand.variable.event_values == ["True"]
+
+
+def test_a_binary_variable_of_a_number_field_is_refused_for_its_kind_alone() -> None:
+    """A binary variable of an integer field (a walk's responder points): one problem, "is an integer field; binary
+    needs choice or yes/no", and no "'1' is not a value of ... ()" naming an empty list of codes (walk 3 F4)."""
+
+    def mutate(doc: Any) -> None:
+        doc["outcomes"][4]["estimand"] = {
+            "population": "itt", "summary": "risk_difference", "estimator": "newcombe",
+            "variable": {"kind": "binary", "fields": ["vitals.resp_rate"], "at": "day7", "event_values": ["1"]},
+        }  # fmt: skip
+
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(mutated_text(mutate), source="trial.yaml")
+    mine = [(p.path, p.message) for p in caught.value.problems if p.path.startswith("outcomes[4].")]
+    assert mine == [("outcomes[4].estimand.variable.fields[0]",
+                     "vitals.resp_rate is an integer field; binary needs choice or yes/no")], caught.value  # fmt: skip
