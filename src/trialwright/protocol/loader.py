@@ -11,6 +11,7 @@ import difflib
 import functools
 import hashlib
 import pickle
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,31 @@ def _parse(path: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
+def _model_types(annotation: Any) -> list[type[BaseModel]]:
+    """The protocol models an annotation holds (through lists, optionals, unions and ``Annotated``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) is dict:
+        return []  # a mapping's keys are the author's, not a model's fields
+    return [m for arg in typing.get_args(annotation) for m in _model_types(arg)]
+
+
+def _keys_at(path: tuple[str | int, ...]) -> set[str]:
+    """The keys the section at ``path`` (a data path) takes: the fields of the protocol models found there by walking
+    the model from ``Protocol``; empty when the walk cannot tell (a mapping of the author's keys)."""
+    models: list[type[BaseModel]] = [Protocol]
+    for part in path:
+        if isinstance(part, int):
+            continue  # a list's item: the annotation already named its model
+        found: list[type[BaseModel]] = []
+        for model in models:
+            for name, info in model.model_fields.items():
+                if part in (name, info.alias):
+                    found.extend(_model_types(info.annotation))
+        models = found
+    return {info.alias or name for model in models for name, info in model.model_fields.items()}
+
+
 def _vocabulary() -> set[str]:
     names: set[str] = set()
     stack: list[type[BaseModel]] = [base.ProtocolModel]
@@ -203,9 +229,10 @@ def _problems(exc: ValidationError, data: Any, lines: dict[tuple[str | int, ...]
         kind = error["type"]
         if kind == "extra_forbidden":
             key = str(path[-1]) if path else "?"
-            close = difflib.get_close_matches(key, _vocabulary(), n=1, cutoff=0.75)
+            here = _keys_at(path[:-1])  # the keys the section holding it takes (empty: not known)
+            close = difflib.get_close_matches(key, (here or _vocabulary()) - {key}, n=1, cutoff=0.6 if here else 0.75)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            message = f"unknown key {key!r}{hint}"
+            message = f"unknown key {key!r}{' here' if here and key in _vocabulary() else ''}{hint}"
         elif kind == "missing":
             message = "is required but missing"
         elif error.get("input", ...) is None and kind in {"list_type", "dict_type", "model_type", "string_type"}:

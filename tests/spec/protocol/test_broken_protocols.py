@@ -117,6 +117,22 @@ CASES = [
         "date_field",
     ),
     ("unknown key", _set(["arms", 0, "rato"], 1), "arms[0].rato", "unknown key 'rato' (did you mean 'ratio'?)", "rato"),
+    # A key of another section is unknown here, and the hint is a key of this section, never the key itself (walk 3 F3:
+    # "unknown key 'translations' (did you mean 'translations'?)").
+    (
+        "a key of another section",
+        _set(["outcomes", 0, "translations"], {"fa": "x"}),
+        "outcomes[0].translations",
+        "unknown key 'translations' here (did you mean 'description_translations'?)",
+        "translations",
+    ),
+    (
+        "a key of another section, its name close to one of this section's",
+        _set(["analysis_sets", 0, "description"], "the randomized"),
+        "analysis_sets[0].description",
+        "unknown key 'description' here (did you mean 'definition'?)",
+        "description",
+    ),
     ("missing section", _delete(["safety"]), "safety", "is required but missing", None),
     ("wrong type", _set(["sample_size", "target"], "thirty"), "sample_size.target", "valid integer", "target"),
     (
