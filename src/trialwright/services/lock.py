@@ -17,6 +17,7 @@ Locks and unlocks are rows appended to a history, never updated, and each is aud
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -436,7 +437,8 @@ def _override(
     named), the forms kept from a masked data manager (never a count of what is on them); and, for an unmasked
     locker in a trial with such forms, how many blockers on them were left open (``on_revealing``, whatever it is,
     0 included, so the key is there in every such lock: audit masking shows a masked reader ``masked`` in its
-    place). None when there is nothing of these."""
+    place; stored with a random nonce, ``{"count": N, "nonce": ...}``, so the entry's hash cannot be matched by
+    trying counts). None when there is nothing of these."""
     detail: dict[str, Any] = {}
     if open_blockers or withheld:
         detail = {"override": True, "open_blockers": open_blockers or 0}
@@ -445,7 +447,9 @@ def _override(
         if uncounted:
             detail["uncounted"] = list(uncounted)
     if on_revealing is not None:
-        detail["revealing_open_blockers"] = on_revealing
+        # With a random nonce: the entry's hash (in every ODM export's AuditRecord) is a SHA-256 of all its fields,
+        # so a bare small count could be found by a masked reader trying 0, 1, 2... against it.
+        detail["revealing_open_blockers"] = {"count": on_revealing, "nonce": secrets.token_hex(16)}
     return detail or None
 
 

@@ -90,7 +90,9 @@ WITHHELD = (
     "whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)"
 )
 #: A visit an amendment added after its window had closed, as the report lists it (not a blocker).
-NOT_DUE = "not due: added by amendment %(version)s (effective %(effective)s) after the window closed on %(latest)s"
+NOT_DUE = (
+    "not due: added by protocol version %(version)s (effective %(effective)s) after the window closed on %(latest)s"
+)
 #: The visit statuses that block: the window is open, or has closed without the visit held or missed.
 BLOCKING_VISITS = (VisitStatus.DUE, VisitStatus.OVERDUE)
 
@@ -152,7 +154,7 @@ class NotDueVisit:
     latest: dt.date  # the last day of the participant's window
 
     def detail(self) -> str:
-        """``not due: added by amendment 1.1 (effective 2026-07-01) after the window closed on 2026-03-18``."""
+        """``not due: added by protocol version 1.1 (effective 2026-07-01) after the window closed on 2026-03-18``."""
         return NOT_DUE % {"version": self.version, "effective": self.effective.isoformat(),
                           "latest": self.latest.isoformat()}  # fmt: skip
 

@@ -72,7 +72,11 @@ _POST_LOCK = {"deidentification", "version", "amendments"}
 def _changed_sections(before: Protocol, after: Protocol) -> list[str]:
     """The top-level protocol sections ``after`` changes, beyond those an amendment may change after the lock."""
     old, new = before.model_dump(exclude=_POST_LOCK), after.model_dump(exclude=_POST_LOCK)
-    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    # The amendments list may only grow: the amendments already made (their dates, reasons, changes) stay as they were.
+    if list(after.amendments[: len(before.amendments)]) != list(before.amendments):
+        changed.append("amendments (an earlier amendment changed)")
+    return changed
 
 
 def _refuse_while_locked(session: Session, current: Protocol | None, new: Protocol) -> bool:

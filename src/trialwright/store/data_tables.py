@@ -132,7 +132,9 @@ trial_locks = Table(
     Column("reason", Text, nullable=False),
     # A lock made while things still blocked it (the data manager's override): how many; NULL otherwise.
     Column("open_blockers", Integer, nullable=True),
-    # A masked data manager's lock: the forms kept from them (they reveal the arm), comma-joined; NULL: none.
+    # A lock under a protocol with forms that reveal the arm: the forms kept from a masked locker, comma-joined, ''
+    # none (its open_blockers leave those forms out). NULL: no such forms, or a lock made before migration 0042 or
+    # read from a file without Withheld, whose open_blockers counted every blocker (services.lock.state_of).
     Column("withheld", Text, nullable=True),
 )
 

@@ -45,16 +45,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.spec.forms.conftest import enrolled_ten_days_ago
 from tests.spec.lock.test_lock_banner_in_persian import ENGLISH_RUN, FA, PERSIAN_DIGITS
-from tests.spec.masking.test_forms_that_reveal_the_arm import double_blind_masking_the_data_manager, masking
+from tests.spec.masking.test_forms_that_reveal_the_arm import double_blind_masking_the_data_manager, masking, two_arms
 from tests.spec.protocol.conftest import mutated_text
 from tests.spec.web.conftest import csrf_of, sign_in
 from tests.trialfixtures import PASSWORD, Trial, make_trial, second_trial, username, who
 from trialwright.cli.main import app as cli
+from trialwright.domain.audit import entry_hash
+from trialwright.domain.audit_masking import mask_entry
 from trialwright.domain.roles import Role
 from trialwright.exports.odm import OdmExporter
 from trialwright.protocol import load_protocol_text
@@ -63,12 +63,9 @@ from trialwright.services import forms as svc
 from trialwright.services.exports import export_source
 from trialwright.services.lock import LockBlocked, LockState, lock_state, lock_trial, unlock_trial
 from trialwright.services.odm_import import import_odm
-from trialwright.services.randomization import generate_list, randomize
 from trialwright.services.users import issue_token, set_preferences
 from trialwright.settings import Settings
 from trialwright.store.data_tables import trial_locks
-from trialwright.store.engine import read_scope
-from trialwright.store.randomization_tables import allocation_entries
 from trialwright.web.app import create_app
 from trialwright.web.readiness_words import banner_said
 
@@ -82,26 +79,6 @@ _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(\+00:00
 
 def _same(text: str) -> str:
     return _MOMENT.sub("<at>", text)
-
-
-def _two_arms(trial: Trial) -> tuple[str, str]:
-    """Two randomized participants in different arms, each with the ward's form saved (a draft) by the nurse."""
-    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=7)
-    first: dict[str, str] = {}
-    for _ in range(8):
-        if len(first) == 2:
-            break
-        pid = enrolled_ten_days_ago(trial)
-        randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid)
-        with read_scope(trial.engine) as session:
-            arm = session.execute(select(allocation_entries.c.arm)
-                                  .where(allocation_entries.c.participant_id == pid)).scalar_one()  # fmt: skip
-        first.setdefault(arm, pid)
-    a, b = first.values()
-    for pid in (a, b):
-        svc.save_form(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid, "baseline", "ward_dressings",
-                      {"dressing_changes": 7})  # fmt: skip
-    return a, b
 
 
 def _ask(trial: Trial, pid: str, n: int) -> list[int]:
@@ -161,7 +138,7 @@ def test_what_a_masked_role_reads_of_an_unmasked_override_is_the_same_whatever_t
     trial = make_trial(database_url, load_protocol_text(mutated_text(masking(*MASKED))))
     manager = who(trial, Role.DATA_MANAGER)
     try:
-        first, second = _two_arms(trial)
+        first, second = two_arms(trial)
         asked = _ask(trial, first, 2)
         lock_trial(trial.engine, manager, "final", password=PASSWORD)
         world_one, record_one = _masked_reads(trial, "one"), _unmasked_record(trial)
@@ -191,7 +168,7 @@ def test_what_a_masked_role_reads_of_an_unmasked_override_is_the_same_whatever_t
     assert detail["revealing_open_blockers"] == "masked" and detail["open_blockers"] == n
     assert detail["uncounted"] == ["ward_dressings"]
     # The unmasked record: the ward forms (drafts) and two open queries, then the ward forms and one.
-    assert (record_one["revealing_open_blockers"], record_two["revealing_open_blockers"]) == (4, 3)
+    assert (record_one["revealing_open_blockers"]["count"], record_two["revealing_open_blockers"]["count"]) == (4, 3)
     assert record_one["open_blockers"] == record_two["open_blockers"] == n
 
 
@@ -341,7 +318,7 @@ def test_a_lock_made_before_its_count_left_out_those_forms_claims_no_form_left_o
     trial = make_trial(database_url, load_protocol_text(protocol_text))
     manager = who(trial, Role.DATA_MANAGER)
     try:
-        first, _ = _two_arms(trial)
+        first, _ = two_arms(trial)
         _ask(trial, first, 1)
         state = lock_trial(trial.engine, manager, "final", password=PASSWORD)
         n = state.open_blockers
@@ -371,3 +348,30 @@ def test_a_lock_made_before_its_count_left_out_those_forms_claims_no_form_left_o
         )
     finally:
         trial.engine.dispose()
+
+
+def test_the_count_kept_from_masked_readers_cannot_be_found_from_the_entry_s_hash(database_url: str) -> None:
+    """The ``trial.locked`` entry's hash is in every ODM export (``AuditRecord``), and it is a SHA-256 of every field
+    of the entry. A masked reader knows every field but the masked count (the API gives the entry masked; its
+    previous hash is the entry before's): trying counts 0 to 199 against the hash must not find it. The count is
+    stored with a random nonce (before, a bare integer: the second try found it)."""
+    trial = make_trial(database_url, load_protocol_text(mutated_text(masking(*MASKED))))
+    manager = who(trial, Role.DATA_MANAGER)
+    try:
+        first, _ = two_arms(trial)
+        _ask(trial, first, 1)
+        lock_trial(trial.engine, manager, "final", password=PASSWORD)
+        (raw, *_) = sorted(audit.entries(trial.engine, action_prefix="trial.locked"), key=lambda e: -e.seq)
+    finally:
+        trial.engine.dispose()
+    seen = mask_entry(raw)
+    shown = json.loads(seen.detail or "{}")
+    assert shown["revealing_open_blockers"] == "masked"
+    assert entry_hash(raw) == raw.hash  # the hash is what a reader of the export can recompute from the fields
+    found = []
+    for count in range(200):
+        guess = json.dumps(shown | {"revealing_open_blockers": count}, sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)  # fmt: skip
+        if entry_hash(dataclasses.replace(seen, detail=guess)) == raw.hash:
+            found.append(count)
+    assert found == [], f"the masked count {found} was found by trying counts against the entry's hash"

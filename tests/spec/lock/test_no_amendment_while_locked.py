@@ -63,6 +63,12 @@ def _age_top(doc: Any) -> None:
     doc["deidentification"]["age_top"] = 79
 
 
+def _earlier_amendment_rewritten(doc: Any) -> None:
+    """A sharing-only amendment that also rewrites what an earlier amendment said (its reason)."""
+    _age_top(doc)
+    doc["amendments"][0]["reason"] = doc["amendments"][0]["reason"] + " (rewritten after the lock)"
+
+
 @pytest.fixture
 def trial(database_url: str) -> Trial:
     t = make_trial(database_url)
@@ -76,7 +82,14 @@ def _stored(trial: Trial) -> tuple[int, int]:
     return versions, audit.count(trial.engine)
 
 
-@pytest.mark.parametrize(("change", "section"), [(_third_site, "sites"), (_description, "outcomes")])
+@pytest.mark.parametrize(
+    ("change", "section"),
+    [
+        (_third_site, "sites"),
+        (_description, "outcomes"),
+        (_earlier_amendment_rewritten, "amendments (an earlier amendment changed)"),
+    ],
+)
 def test_a_locked_trial_refuses_an_amendment_and_stores_nothing(
     trial: Trial, change: Callable[[Any], None], section: str, tmp_path: Path
 ) -> None:

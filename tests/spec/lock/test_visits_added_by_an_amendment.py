@@ -6,12 +6,12 @@ The trial: walk2 (``tests/data/walks/walk2.v1.yaml``, version 1.0), amended by `
 participants are randomized under version 1.0, the amendment is loaded, and the trial is read on 2026-08-10, none of
 them having held or missed ``day14``:
 
-| randomized  | day14's window          | on 2026-08-10 (the amendment took effect 2026-07-01)                       |
-|-------------|-------------------------|----------------------------------------------------------------------------|
-| 2026-03-02  | 2026-03-14 - 2026-03-18 | not due: added by amendment 1.1 after the window closed (listed, no block) |
-| 2026-06-14  | 2026-06-26 - 2026-06-30 | not due: the window's last day was the day before the amendment            |
-| 2026-06-15  | 2026-06-27 - 2026-07-01 | overdue: the window still open on the amendment's day (its last day)       |
-| 2026-06-25  | 2026-07-07 - 2026-07-11 | overdue: the window opened after the amendment                             |
+| randomized  | day14's window          | on 2026-08-10 (the amendment took effect 2026-07-01)                |
+|-------------|-------------------------|---------------------------------------------------------------------|
+| 2026-03-02  | 2026-03-14 - 2026-03-18 | not due: added by protocol version 1.1 after the window closed      |
+| 2026-06-14  | 2026-06-26 - 2026-06-30 | not due: the window's last day was the day before the amendment     |
+| 2026-06-15  | 2026-06-27 - 2026-07-01 | overdue: the window still open on the amendment's day (its last day) |
+| 2026-06-25  | 2026-07-07 - 2026-07-11 | overdue: the window opened after the amendment                      |
 
 The same answer from every place that says a visit is due: the participant's schedule (and its page), the lock
 readiness (a blocker for the overdue, a listed "not due" with the amendment for the others, on its page in English
@@ -113,8 +113,8 @@ def test_an_added_visit_is_due_only_where_its_window_was_open_when_the_amendment
     listed = {v.participant_id: v for v in report.not_due}
     assert set(listed) == {made["long_before"], made["day_before"]}
     assert listed[made["day_before"]].text() == (
-        f"{made['day_before']} visit day14: not due: added by amendment 1.1 (effective 2026-07-01) after the window "
-        "closed on 2026-06-30"
+        f"{made['day_before']} visit day14: not due: added by protocol version 1.1 (effective 2026-07-01) after the "
+        "window closed on 2026-06-30"
     )
     assert "Not due: 2 visits an amendment added after the window closed." in report.summary()
     # The work list of overdue visits: the same two.
@@ -123,8 +123,8 @@ def test_an_added_visit_is_due_only_where_its_window_was_open_when_the_amendment
     listed_on_page = page.split('data-testid="readiness-not-due"')[1].split("</section>")[0]
     assert listed_on_page.count('data-testid="not-due"') == 2
     assert made["long_before"] in listed_on_page and made["on_the_day"] not in listed_on_page
-    assert "not due: added by amendment 1.1 (effective" in listed_on_page
-    assert "not due: added by amendment 1.1 after the window closed" in schedule_page
-    assert "سررسید نیست: اصلاحیهٔ" in persian.split('data-testid="readiness-not-due"')[1]
+    assert "not due: added by protocol version 1.1 (effective" in listed_on_page
+    assert "not due: added by protocol version 1.1 after the window closed" in schedule_page
+    assert "سررسید نیست: نسخهٔ" in persian.split('data-testid="readiness-not-due"')[1]
     # The visits of version 1.0 are owed by all four as before (none held): the rule touches added visits only.
     assert {i.participant_id for i in overdue.items if i.visit_id == "day7"} == set(made.values())

@@ -437,7 +437,7 @@ def test_a_masked_caller_naming_the_form_in_the_redcap_export_is_refused(everyon
 # reviewer; the monitor's list each query.
 
 
-def _two_arms(trial: Trial) -> tuple[str, str]:
+def two_arms(trial: Trial) -> tuple[str, str]:
     """Two randomized participants in different arms (the first of each arm the list gives, from seed 7), each
     with the ward's form saved by the nurse (unmasked)."""
     generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=7)
@@ -503,7 +503,7 @@ def _as(trial: Trial, role: Role) -> dict[str, Any]:
 def test_a_masked_data_manager_reads_the_same_lock_readiness_whatever_the_arms_hold(database_url: str) -> None:
     trial = make_trial(database_url, load_protocol_text(mutated_text(double_blind_masking_the_data_manager)))
     try:
-        first, second = _two_arms(trial)
+        first, second = two_arms(trial)
         one = _ask(trial, first, 2)
         _ask(trial, second, 1)
         world_one = {role: _as(trial, role) for role in (Role.DATA_MANAGER, Role.MONITOR)}
@@ -542,7 +542,7 @@ def test_a_masked_data_manager_reads_the_same_lock_readiness_whatever_the_arms_h
 def test_a_masked_data_manager_s_lock_override_is_audited_with_the_forms_withheld(database_url: str) -> None:
     trial = make_trial(database_url, load_protocol_text(mutated_text(double_blind_masking_the_data_manager)))
     try:
-        first, _ = _two_arms(trial)
+        first, _ = two_arms(trial)
         _ask(trial, first, 2)
         manager = who(trial, Role.DATA_MANAGER)
         visible = len(readiness.lock_readiness(trial.engine, manager).blockers)

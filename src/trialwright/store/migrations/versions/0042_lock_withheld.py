@@ -1,7 +1,9 @@
 """The forms a masked data manager's lock was made over without seeing them (``trial_locks.withheld``): the forms
 that reveal the arm, kept from them (``domain.masking.kept_forms``). Before it, such a lock with no blocker visible
 to the locker stored nothing, so no banner said that those forms were never reviewed by the locker. A comma-joined
-list of form ids; NULL: none was withheld (every lock made before this revision, which did not record it).
+list of form ids ('' none, written by a lock under a protocol with such forms, whose override count leaves them
+out); NULL: a lock made before this revision (or under a protocol with no such form), whose count was of every
+blocker.
 
 Revision ID: 0042
 Revises: 0041
