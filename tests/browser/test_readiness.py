@@ -35,7 +35,7 @@ def test_the_readiness_page_and_the_override(page, live_server: str, live_trial:
     expect(page.get_by_test_id("override")).to_contain_text("Open blockers: 1")  # the confirmation says so
     page.get_by_role("button", name="Confirm").click()  # without the password: refused, nothing locked
     refused = page.locator("p.error").first.inner_text()
-    assert refused.startswith("trial: 1 blocker (1 open query) blocks the lock; resolve it, or override"), refused
+    assert refused.startswith("1 blocker (1 open query) blocks the lock; resolve it, or override"), refused
     page.shot("lock-refused")
 
     page.fill("#lock-reason", "Final analysis: the open query is about a screening value, not an outcome")

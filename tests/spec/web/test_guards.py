@@ -133,7 +133,7 @@ def test_the_lock_asks_first_and_asks_again_when_a_blocker_appears(app, trial: T
         assert 'data-testid="override"' in late.text and "Open blockers: 1" in late.text
         assert 'name="password"' in late.text and not lock_state(trial.engine).locked
         refused = _confirm(manager, path, late, action="lock", reason="final analysis")
-        assert refused.status_code == 422 and "trial: 1 blocker (1 open query) blocks the lock" in refused.text
+        assert refused.status_code == 422 and "1 blocker (1 open query) blocks the lock" in refused.text
         assert not lock_state(trial.engine).locked
         done = _confirm(manager, path, late, action="lock", reason="final analysis", password=PASSWORD)
         assert done.status_code == 303 and lock_state(trial.engine).locked
