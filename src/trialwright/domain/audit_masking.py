@@ -15,6 +15,13 @@ A value is named by the action of its entry and a key: a key of the JSON object 
 reason given. ``present_entry`` shows a viewer an entry with every arm-revealing value replaced by ``masked``
 unless ``may_see_allocation`` lets them see that participant's arm; a value this module does not classify is
 masked too, so a new kind of value is hidden until someone decides otherwise (a spec test fails until then).
+
+An entry's hash is a SHA-256 of all its fields and of the entry before's hash, so a reader who knows every field
+but a masked one could find a value of few possibilities (a count, a lot, an arm) by trying each against the hash,
+or against the next entry's: an entry shown to such a reader carries neither its hash nor the one before's
+(``mask_entry``: the page and the API show none anyway; ``audit show --json`` would), and an export without the arms
+carries no entry's hash at all (``services.export_audit``). The chain is verified by ``audit verify``, on the
+database, never by such a reader.
 """
 
 from __future__ import annotations
@@ -88,9 +95,10 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
     "audit.pending_rejected": _visible("pending_id reason"),
     # A full `audit verify`'s outcome: whether the chain held, what was wrong, how many entries, the replay's result.
     "audit.verified": _visible("chain_ok problem entries replay_ok replay_disagreements"),
+    # The head's hash is the hash of whichever entry was last: one with a masked value must not be shown by it.
     **_each(
         "backup.taken backup.restored",
-        _visible("folder head_seq head_hash database_sha256 taken_at database os_user"),
+        {**_visible("folder head_seq database_sha256 taken_at database os_user"), "head_hash": A},
     ),
     "trial.created": _visible("trial_id"),
     "protocol.loaded": _visible("old_value version sha256 reason"),
@@ -290,14 +298,15 @@ def present_entry(viewer: Viewer, entry: AuditEntry) -> AuditEntry:
 
 
 def mask_entry(entry: AuditEntry) -> AuditEntry:
-    """``entry`` with every arm-revealing (or unclassified) value replaced by ``masked``, for any blinded reader."""
-    changes: dict[str, str | None] = {}
+    """``entry`` with every arm-revealing (or unclassified) value replaced by ``masked``, for any blinded reader, and
+    its hash and the one before's too (the module's note: the hashes would let a reader try values against them)."""
+    changes: dict[str, str | None] = {"hash": MASKED, "prev_hash": MASKED}
     for column in MASKED_COLUMNS:
         raw = getattr(entry, column)
         shown = mask_value(entry.action, column, raw)
         if shown is not raw:
             changes[column] = shown
-    return replace(entry, **changes) if changes else entry  # type: ignore[arg-type]
+    return replace(entry, **changes)  # type: ignore[arg-type]
 
 
 #: Each action's keys every role may read (``Shown.VISIBLE``), for ``mask_value`` to let a value whose keys are all

@@ -10,7 +10,10 @@ reduces the rows to the distinct values of a few columns (some read only as pres
 seq, in the database: what the entries say about who acted, without a row per entry in Python.
 
 Masking: every value of a masked column (``MASKED_COLUMNS``) is shown as ``mask_value`` shows it to the exporter,
-exactly as ``audit`` masks a whole entry; a source made ``with_arms`` shows them as stored.
+exactly as ``audit`` masks a whole entry; a source made ``with_arms`` shows them as stored. Its ``hash`` column
+is ``masked`` on every row of a source without the arms: a hash is a SHA-256 of all of its entry's fields and of
+the entry before's hash, so a reader given the hashes around an entry with a masked value of few possibilities (a
+count, a lot, an arm) could try each value against them (``trialwright.domain.audit_masking``).
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import String, and_, case, func, or_, select, type_coerce
+from sqlalchemy import String, and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from trialwright.domain.audit_masking import MASKED_COLUMNS, mask_value
+from trialwright.domain.masking import MASKED
 from trialwright.store.screening_tables import participants
 from trialwright.store.tables import audit_entries
 
@@ -92,7 +96,9 @@ def audit_rows(
     # its column type's own result processor once per distinct stored value (``_Stamps``), not once per row.
     stamps = [(n, _Stamps(session, table[c].type)) for n, c in enumerate(columns) if c == "at" and c not in only]
     read = [type_coerce(table[c], String) if c == "at" and c not in only else table[c] for c in columns]
-    query = select(*(_only(r, table.action, only.get(c)) for r, c in zip(read, columns, strict=True)),
+    withheld = columns.index("hash") if "hash" in columns and not with_arms else None
+    query = select(*(_only(r, table.action, only.get(c)) if n != withheld else literal(MASKED).label("hash")
+                     for n, (r, c) in enumerate(zip(read, columns, strict=True))),
                    table.action).where(_where(actions, prefixes, unnamed, site_filter, part))  # fmt: skip
     if part == "named":  # beside the participant stream: its participants, its order (``DatabaseSource.participants``)
         query = (
@@ -143,6 +149,8 @@ def audit_distinct(
 ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
     """The rows of ``ExportSource.audit_distinct`` read from the database: grouped there, masked here."""
     _check([*columns, *present])
+    if "hash" in columns:  # each entry's own: nothing to group
+        raise ValueError("columns: an entry's hash is read by audit_rows, never grouped")
     table = audit_entries.c
     read = [
         (table[c].is_not(None) if c in present else _only(table[c], table.action, only.get(c))).label(f"c{n}")

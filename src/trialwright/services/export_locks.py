@@ -9,7 +9,10 @@ the trail. A target whose rows and entries do not pair (a row written without it
 a record is never attributed to the wrong change.
 
 No arm: a lock names the trial, a site or a participant, who, when and why (the audit page shows these to every
-role: ``trialwright.domain.audit_masking``).
+role: ``trialwright.domain.audit_masking``). For an exporter kept from the arms each record's hash is ``masked``, as
+in every other record of such an export (``trialwright.services.export_audit``): an unmasked locker's entry holds a
+count of blockers on the forms that reveal the arm, which the hashes around it would let a reader try counts against.
+A record an ODM import kept is written as recorded.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from trialwright.domain.masking import MASKED
 from trialwright.exports.base import LockRecord
 from trialwright.store.data_tables import soft_locks, trial_locks
 from trialwright.store.screening_tables import participants
@@ -34,8 +38,8 @@ LOCK_ACTIONS = frozenset({"trial.locked", "trial.unlocked", "lock.soft_locked", 
 Key = tuple[str, str | None]
 
 
-def _records(session: Session) -> dict[Key, list[dict[str, Any] | None]]:
-    """Each target's records, in the trail's order."""
+def _records(session: Session, masked: bool) -> dict[Key, list[dict[str, Any] | None]]:
+    """Each target's records, in the trail's order; ``masked``: their hashes withheld (the module's note)."""
     a = audit_entries.c
     query = (
         select(a.seq, a.at, a.actor, a.role, a.site, a.reason, a.hash, a.action, a.detail, a.new_value)
@@ -56,15 +60,17 @@ def _records(session: Session) -> dict[Key, list[dict[str, Any] | None]]:
             key = (str(detail.get("scope")), str(detail.get("target")))
         out.setdefault(key, []).append({
             "seq": r.seq, "at": r.at.isoformat(), "by": r.actor, "role": r.role, "site": r.site, "reason": r.reason,
-            "hash": r.hash, "action": r.action,
+            "hash": MASKED if masked else r.hash,
+            "action": r.action,
         })  # fmt: skip
     return out
 
 
-def lock_records(session: Session, sites: Collection[str] | None = None) -> list[LockRecord]:
+def lock_records(session: Session, sites: Collection[str] | None = None, *, masked: bool) -> list[LockRecord]:
     """The trial lock's rows, then the soft locks' (each target's in the order made), each with its AuditRecord;
-    ``sites``: an export of those sites only (their soft locks and their participants'; the trial lock always)."""
-    records = _records(session)
+    ``sites``: an export of those sites only (their soft locks and their participants'; the trial lock always);
+    ``masked``: for an exporter kept from the arms."""
+    records = _records(session, masked)
     rows: dict[Key, list[Any]] = {}
     for t in session.execute(select(trial_locks).order_by(trial_locks.c.id)):
         rows.setdefault(("trial", None), []).append(t)

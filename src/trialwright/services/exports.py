@@ -474,7 +474,7 @@ class DatabaseSource(ExportSource):
         from trialwright.services.export_locks import lock_records
 
         with self._read() as session:
-            return lock_records(session, self.sites)
+            return lock_records(session, self.sites, masked=not self.with_arms)
 
     def screenings_never_enrolled(self) -> Iterator[ScreeningRecord]:
         s = screenings.c  # a screening names no arm: nothing to mask
@@ -500,6 +500,7 @@ class DatabaseSource(ExportSource):
         with self._read() as session:
             for r in session.execute(query.execution_options(yield_per=self.batch)):
                 entry = AuditEntry(**{c: getattr(r, c) for c in audit_entries.c.keys()})  # noqa: SIM118
+                # Without the arms, no entry's hash either (``mask_entry``).
                 yield entry if self.with_arms else mask_entry(entry)
 
     def audit_columns(

@@ -37,7 +37,8 @@ from trialwright.services.odm_import_subjects import read_subject
 __all__ = ["Reader", "refuse_doctype"]
 
 _EDIT_POINT_ROLES = {"Monitoring": "monitor", "DataManagement": "data_manager"}
-_SOURCE_ID = re.compile(r"audit:([0-9]+):([0-9a-f]+)")
+#: ``audit:<seq>:<hash>``, or ``masked`` in an export made without the arms (``services.export_audit``).
+_SOURCE_ID = re.compile(r"audit:([0-9]+):([0-9a-f]+|masked)")
 
 
 def _action(record: ET.Element, tag: str, actions: frozenset[str], where: str) -> str | None:
@@ -328,8 +329,8 @@ class Reader:
         found = _SOURCE_ID.fullmatch((source.text or "") if source is not None else "")
         if found is None:
             raise OdmImportError(
-                f"{where}/SourceID: {source.text if source is not None else None!r} is not audit:<seq>:<hash>; the "
-                "import keeps each AuditRecord as recorded and cannot make one up"
+                f"{where}/SourceID: {source.text if source is not None else None!r} is not audit:<seq>:<hash> (or "
+                ":masked); the import keeps each AuditRecord as recorded and cannot make one up"
             )
         point = record.get("EditPoint")
         reason = record.find(odm_tag("ReasonForChange"))

@@ -350,11 +350,15 @@ def test_a_lock_made_before_its_count_left_out_those_forms_claims_no_form_left_o
         trial.engine.dispose()
 
 
-def test_the_count_kept_from_masked_readers_cannot_be_found_from_the_entry_s_hash(database_url: str) -> None:
-    """The ``trial.locked`` entry's hash is in every ODM export (``AuditRecord``), and it is a SHA-256 of every field
-    of the entry. A masked reader knows every field but the masked count (the API gives the entry masked; its
-    previous hash is the entry before's): trying counts 0 to 199 against the hash must not find it. The count is
-    stored with a random nonce (before, a bare integer: the second try found it)."""
+def test_the_count_kept_from_masked_readers_cannot_be_found_from_the_entry_s_hash(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The ``trial.locked`` entry's hash is a SHA-256 of every field of the entry. A masked reader knows every field
+    but the masked count (the API gives the entry masked; its previous hash is the entry before's): trying counts 0
+    to 199 against the hash must not find it. The count is stored with a random nonce (before, a bare integer: the
+    second try found it), and the hash itself is withheld from a masked reader: the lock's ``AuditRecord`` in an
+    ODM export made without the arms says ``audit:<seq>:masked`` (``tests/spec/audit/test_hash_of_a_masked_entry``);
+    one made with them, the hash."""
     trial = make_trial(database_url, load_protocol_text(mutated_text(masking(*MASKED))))
     manager = who(trial, Role.DATA_MANAGER)
     try:
@@ -362,6 +366,13 @@ def test_the_count_kept_from_masked_readers_cannot_be_found_from_the_entry_s_has
         _ask(trial, first, 1)
         lock_trial(trial.engine, manager, "final", password=PASSWORD)
         (raw, *_) = sorted(audit.entries(trial.engine, action_prefix="trial.locked"), key=lambda e: -e.seq)
+        for with_arms, shown in ((False, "masked"), (True, raw.hash)):
+            (tmp_path / f"odm-{with_arms}").mkdir()
+            path, *_ = OdmExporter().write(export_source(trial.engine, manager, with_arms=with_arms),
+                                           tmp_path / f"odm-{with_arms}")  # fmt: skip
+            text = path.read_text(encoding="utf-8")
+            assert f"<SourceID>audit:{raw.seq}:{shown}</SourceID>" in text
+            assert raw.hash not in text or with_arms
     finally:
         trial.engine.dispose()
     seen = mask_entry(raw)

@@ -235,6 +235,11 @@ def test_blinded_readers_get_the_trail_masked_everywhere(trail: tuple[Trial, str
         assert unblinding["reason"] == MASKED and json.loads(unblinding["detail"]) == {"notified": MASKED}
     shown = CliRunner().invoke(cli, ["audit", "show", "--as", username(role), "--database", trial.url])
     assert shown.exit_code == 0 and "participant.unblinded" in shown.output and _secrets(shown.output) == []
+    # No entry's hash either: with the fields, the hashes around a masked value would let a reader try its values.
+    as_json = CliRunner().invoke(cli, ["audit", "show", "--as", username(role), "--database", trial.url, "--json"])
+    hashes = {e.hash for e in audit.entries(trial.engine)}
+    assert as_json.exit_code == 0 and len(hashes) > 10
+    assert '"hash"' in as_json.output and [h for h in hashes if h in as_json.output] == []
 
 
 def test_the_api_refuses_the_trail_to_roles_that_do_not_read_it_and_answers_odd_filters(
@@ -257,6 +262,7 @@ def test_exports_hold_the_values_only_with_arms(trail: tuple[Trial, str]) -> Non
     trial, pid = trail
     blinded = "".join(repr(e) for e in export_source(trial.engine, who(trial, Role.DATA_MANAGER)).audit())
     assert pid in blinded and "participant.unblinded" in blinded and _secrets(blinded) == []
+    assert [h for h in {e.hash for e in audit.entries(trial.engine)} if h in blinded] == []  # no entry's hash
     source = export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True)
     unblinded = "".join(repr(e) for e in source.audit())
     assert {LOT, LEGACY_LOT, "Anaphylaxis"} <= set(_secrets(unblinded))

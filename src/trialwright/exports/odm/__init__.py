@@ -8,7 +8,8 @@ protocol version, OID ``MDV.<version>``), ``AdminData`` (the users named by the 
 site, the investigator's ``SignatureDef``) and ``ClinicalData``: a ``SubjectData`` per participant (``SubjectKey``
 the participant id, ``SiteRef`` the site), a ``StudyEventData`` per visit held or missed, a ``FormData`` with one
 ``ItemGroupData`` per form record and an ``ItemData`` per stored value. Each carries an ``AuditRecord`` (user,
-site, time, reason for change, ``SourceID`` ``audit:<seq>:<hash>``, the trialwright audit entry it comes from, and
+site, time, reason for change, ``SourceID`` ``audit:<seq>:<hash>`` (the hash ``masked`` in an export made without the
+arms: ``services.export_audit``), the trialwright audit entry it comes from, and
 ``tw:Action``, the audit action that entry recorded, in ODM's ``AuditRecordElementExtension``)
 for the latest audit entry about it (in a trial imported from ODM, the AuditRecord its import kept as recorded:
 ``audit_index``), and a value's ``ItemData`` (a form's, a log entry's, an adverse event's) every earlier one too,

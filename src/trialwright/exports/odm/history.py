@@ -5,7 +5,8 @@ Every audit entry before that one (a form's ``form.value_entered``, ``form.value
 log entry's ``log.value_entered``, ``log.value_changed``; an adverse event report field's ``ae.reported``,
 ``ae.followed_up``, its value written as a stored value holding only the value; in a trial imported from ODM, the
 earlier records its import kept) is one ``tw:Earlier`` in ``tw:History``, oldest first: its own
-``AuditRecord`` (user, EditPoint, site, time, reason for change, ``SourceID`` ``audit:<seq>:<hash>``), the ``Action``
+``AuditRecord`` (user, EditPoint, site, time, reason for change, ``SourceID`` ``audit:<seq>:<hash>``, the hash
+``masked`` in an export made without the arms), the ``Action``
 that entry recorded (as an element's earlier records carry theirs: ``element_history``; none on a record an ODM
 import kept from a file that did not name it) and the value that entry set, written as ``ItemData`` writes a value
 (``Value`` or ``IsNull="Yes"``, and ``tw:StoredValue`` for what plain ODM cannot hold), or ``Removed="Yes"`` for an
