@@ -72,7 +72,8 @@ def test_a_closed_querys_earlier_records_travel_and_come_back_exactly(
     assert _valid(path, tmp_path) == []
     entries = [x for x in reversed(audit.entries(trial.engine, action_prefix="query.", limit=1000))]
     assert [x.action for x in entries] == ["query.raised", "query.answered", "query.closed"]
-    expected = [("USR." + x.actor, x.at.isoformat(), x.reason, f"audit:{x.seq}:{x.hash}") for x in entries]
+    # A blinded export carries no entry's hash (tests/spec/audit/test_hash_of_a_masked_entry.py).
+    expected = [("USR." + x.actor, x.at.isoformat(), x.reason, f"audit:{x.seq}:masked") for x in entries]
     q = _query(path, number)
     earlier = q.findall(f"{TW}History/{TW}Earlier")
     assert [_record(x) for x in earlier] == expected[:2] and _record(q) == expected[2]

@@ -152,8 +152,8 @@ def test_each_query_is_on_what_it_concerns_with_its_state_and_audit_record(
             .where(audit_entries.c.action.like("query.%")).order_by(audit_entries.c.seq)
         ).all()  # fmt: skip
     latest = {}
-    for seq, digest, new in trail:
-        latest[str(json.loads(new)["query"])] = f"audit:{seq}:{digest}"
+    for seq, _digest, new in trail:  # a blinded export carries no entry's hash (test_hash_of_a_masked_entry.py)
+        latest[str(json.loads(new)["query"])] = f"audit:{seq}:masked"
 
     root = ET.parse(path).getroot()  # noqa: S314 - our own file
     subject = next(s for s in root.iter(f"{ODM}SubjectData") if s.get("SubjectKey") == pid)

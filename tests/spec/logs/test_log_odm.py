@@ -97,11 +97,11 @@ def test_log_entries_are_repeating_item_groups_with_their_audit_records(
         ).all()  # fmt: skip
     latest: dict[tuple[str, str], str] = {}
     latest_value: dict[tuple[str, str, str], str] = {}
-    for a in trail:
+    for a in trail:  # a blinded export carries no entry's hash (tests/spec/audit/test_hash_of_a_masked_entry.py)
         sequence = str(json.loads(a.detail)["sequence"])
-        latest[(a.form, sequence)] = f"audit:{a.seq}:{a.hash}"
+        latest[(a.form, sequence)] = f"audit:{a.seq}:masked"
         if a.action in {"log.value_entered", "log.value_changed"}:
-            latest_value[(a.form, sequence, a.field)] = f"audit:{a.seq}:{a.hash}"
+            latest_value[(a.form, sequence, a.field)] = f"audit:{a.seq}:masked"
 
     root = ET.parse(path).getroot()  # noqa: S314 - our own file
     subject = next(s for s in root.iter(f"{ODM}SubjectData") if s.get("SubjectKey") == pid)

@@ -151,11 +151,13 @@ def test_adverse_events_are_repeating_item_groups_keyed_by_ae_number_with_their_
             stored[(row.ae_number, row.sequence)] = row
     latest: dict[str, str] = {}
     latest_field: dict[tuple[str, str], str] = {}
-    for a in trail:  # oldest first: the last one about a thing is its latest
+    # Oldest first: the last one about a thing is its latest; a blinded export carries no entry's hash
+    # (tests/spec/audit/test_hash_of_a_masked_entry.py).
+    for a in trail:
         number = a.form.removeprefix("adverse_event:")
-        latest[number] = f"audit:{a.seq}:{a.hash}"
+        latest[number] = f"audit:{a.seq}:masked"
         if a.action in {"ae.reported", "ae.followed_up"}:
-            latest_field[(number, a.field)] = f"audit:{a.seq}:{a.hash}"
+            latest_field[(number, a.field)] = f"audit:{a.seq}:masked"
     assert {a.action for a in trail} == {"ae.reported", "ae.coded", "ae.followed_up", "ae.submitted"}
 
     root = ET.parse(path).getroot()  # noqa: S314 - our own file
