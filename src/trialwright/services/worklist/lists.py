@@ -71,6 +71,7 @@ __all__ = [
     "LISTS",
     "WorkItem",
     "WorkKind",
+    "added_after_window_for",
     "dead_before_visit",
     "form_url",
     "lists_of",
@@ -241,6 +242,28 @@ def dead_before_visit(protocol: Protocol, visit_id: str, sites: Sequence[str]) -
     table, ties, day_col, instant_col = found
     by_site = or_(false(), *(and_(participants.c.site == s, died_before(protocol, visit_id, s, day_col, instant_col))
                              for s in sites))  # fmt: skip
+    if table is None:
+        return by_site
+    return exists(select(literal(1)).select_from(table).where(*ties, by_site).correlate_except(table))
+
+
+def added_after_window_for(
+    protocol: Protocol, visit_id: str, addition: VisitAddition | None, sites: Sequence[str]
+) -> ColumnElement[bool] | None:
+    """A condition on a row of ``participants`` (at one of ``sites``): the visit is not due for them, an amendment
+    (``addition``) having added it after their window had closed (``domain.visits.added_after_window``: the reference
+    event's day on the site's clock before ``due_from_reference``); None when the visit was not added or nothing
+    dates it."""
+    due_from = due_from_reference(protocol.visit(visit_id), addition)
+    found = reference_of(protocol, visit_id)
+    if due_from is None or found is None:
+        return None
+    table, ties, day_col, instant_col = found
+    by_site = or_(false(), *(
+        and_(participants.c.site == s, day_col < due_from if day_col is not None
+             else instant_col < _midnight(due_from, ZoneInfo(protocol.site(s).timezone)))
+        for s in sites
+    ))  # fmt: skip
     if table is None:
         return by_site
     return exists(select(literal(1)).select_from(table).where(*ties, by_site).correlate_except(table))
