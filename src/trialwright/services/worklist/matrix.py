@@ -4,11 +4,11 @@ state, open queries flagged.
 Rows are the enrolled participants within the user's sites, newest first, found and counted in SQL (search by
 the start of the participant id; filters by site, by visit, which also narrows the columns to that visit's
 forms, and by status: participants with at least one cell in that state among the columns shown, or with a
-query not yet closed). A form of a visit whose day falls after the participant's recorded death, not started, is
+query not yet closed). A form of a visit whose day is on or after the participant's recorded death, not started, is
 "died" (not due: ``worklist.lists.dead_before_visit``), not "not started", in the cells and the filter alike; one of
 a visit an amendment added after the participant's window had closed is "not due", naming the version that added
 it, as the schedule and the lock readiness say (``worklist.lists.added_after_window_for``). A page's cells are read
-with five statements whatever its size: its visits and forms, its visits after a death, its visits not due, its
+with five statements whatever its size: its visits and forms, its visits on or after a death, its visits not due, its
 forms' open queries, and each participant's open queries. Nothing here reads an allocation.
 """
 
@@ -63,7 +63,7 @@ class CellState(StrEnum):
     SIGNED = "signed"
     LOCKED = "locked"
     MISSED = "missed"  # the visit was recorded as missed
-    DIED = "died"  # not started, and not due: the participant died before the visit's day
+    DIED = "died"  # not started, and not due: the participant died on or before the visit's day
     NOT_DUE = "not_due"  # not started, and not due: an amendment added the visit after the window had closed
 
 
