@@ -10,13 +10,28 @@ from enum import StrEnum
 
 from trialwright.legacy import LEGACY_SYSTEM_ACTOR
 
-__all__ = ["SITE_SCOPED", "SYSTEM_ACTOR", "SYSTEM_ACTORS", "Role", "only_roles_may", "role_named"]
+__all__ = [
+    "RESERVED_USERNAMES",
+    "SIMULATION_ACTOR",
+    "SITE_SCOPED",
+    "SYSTEM_ACTOR",
+    "SYSTEM_ACTORS",
+    "Role",
+    "only_roles_may",
+    "role_named",
+]
 
 #: The actor under which trialwright records what it does itself: automatic queries, and closing them.
 SYSTEM_ACTOR = "trialwright"
 #: Every name the system has recorded its own actions under (databases made before the rename hold the old
 #: one). No user account may take one of them.
 SYSTEM_ACTORS = frozenset({SYSTEM_ACTOR, LEGACY_SYSTEM_ACTOR})
+#: The actor under which the simulator creates its own accounts (``sim-<role>``): their passwords are drawn and never
+#: shown, so no person signs in as them, and the two-person rule does not count them as approvers.
+SIMULATION_ACTOR = "simulation"
+#: Names no user account may take: the system's own, and the simulator's (a person named so would create
+#: approving accounts that the two-person rule does not count).
+RESERVED_USERNAMES = SYSTEM_ACTORS | {SIMULATION_ACTOR}
 
 
 class Role(StrEnum):

@@ -48,7 +48,7 @@ class VisitStatus(StrEnum):
     OUT_OF_WINDOW = "out_of_window"  # done, but outside its window (flagged)
     MISSED = "missed"
     OPEN = "open"  # an event visit not yet held
-    DIED = "died"  # not done: the participant died before its day (the schedule ends with the death)
+    DIED = "died"  # not done: the participant died on or before its day (the schedule ends with the death)
     NOT_DUE = "not_due"  # not done: an amendment added the visit after its window had closed (``added_by``)
 
 
@@ -142,7 +142,8 @@ def schedule(
     added: Mapping[str, VisitAddition] | None = None,
 ) -> list[ScheduledVisit]:
     """Every protocol visit with its status today, in protocol order. A scheduled visit not held whose day
-    falls after ``died_on`` is not done: died (an event visit, such as the one that records the death, stays
+    is on or after ``died_on`` is not done: died (one held that day stays done, as the analysis uses its values and
+    the simulator holds none but the death record's; an event visit, such as the one that records the death, stays
     open). One an amendment added (``added``, from ``visit_additions``) after its window had closed is not done:
     not due, naming the amendment."""
     out: list[ScheduledVisit] = []
@@ -158,7 +159,7 @@ def schedule(
         elif record is not None and record.visit_date is not None:
             inside = earliest is None or latest is None or earliest <= record.visit_date <= latest
             status = VisitStatus.DONE if inside else VisitStatus.OUT_OF_WINDOW
-        elif died_on is not None and target is not None and target > died_on:
+        elif died_on is not None and target is not None and target >= died_on:
             status = VisitStatus.DIED
         elif added_after_window(addition, latest):
             status = VisitStatus.NOT_DUE

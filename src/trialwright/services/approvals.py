@@ -8,24 +8,26 @@ the sponsor contact notified). A rejection is audited too. New accounts and rese
 they return a set-password token (``trialwright.services.credentials``), shown once.
 
 Setting up a trial: while fewer than two accounts (disabled ones included, so that disabling the second
-administrator does not reopen the door) hold an approving role, an approving (non-unblinded) account is created
-at once, so that the first administrator can add the second person; the audit entry says so.
+administrator does not reopen the door; the simulator's own accounts not, as no person signs in as them) hold an
+approving role, an approving (non-unblinded) account is created at once, so that the first administrator can add
+the second person; the audit entry says so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, func, select
+from sqlalchemy import CursorResult, Engine, select
 from sqlalchemy.orm import Session
 
 from trialwright.domain.approvals import RequestKind, approval_refusal, guarded_roles, same_person
 from trialwright.domain.masking import UNBLINDED_ROLES
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import SIMULATION_ACTOR, Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol import Protocol
 from trialwright.services import audit, clock
@@ -44,6 +46,7 @@ from trialwright.store.approval_tables import account_requests
 from trialwright.store.auth_tables import users
 from trialwright.store.engine import inserted_id, read_scope, session_scope
 from trialwright.store.randomization_tables import notifications
+from trialwright.store.tables import audit_entries
 from trialwright.store.tables import sites as sites_table
 
 __all__ = [
@@ -214,11 +217,25 @@ def _mail_decision(session: Session, row: Any, state: str, decided_by: str, role
 
 
 def _approvers_count(session: Session, protocol: Protocol) -> int:
-    return int(
-        session.execute(
-            select(func.count()).select_from(users).where(users.c.role.in_(protocol.masking.account_approvers))
-        ).scalar_one()
+    """How many accounts hold an approving role, for the setting-up rule. Disabled ones count (disabling the second
+    administrator must not reopen the door: disabling is done at once, so one person could otherwise disable the
+    other and create a second approver of their own). The simulator's accounts do not: their passwords are drawn
+    and never shown, so no person signs in as them and they approve nothing; counted, they would leave a trial
+    simulated into a new database with one real administrator and no one to approve the second (walk 3 F7)."""
+    approving = set(
+        session.execute(select(users.c.username).where(users.c.role.in_(protocol.masking.account_approvers))).scalars()
     )
+    return len(approving - _simulated_accounts(session))
+
+
+def _simulated_accounts(session: Session) -> set[str]:
+    """The usernames the simulator created (their ``user.created`` entry's actor is the simulation)."""
+    made = session.execute(
+        select(audit_entries.c.new_value).where(
+            audit_entries.c.action == "user.created", audit_entries.c.actor == SIMULATION_ACTOR
+        )
+    ).scalars()
+    return {str(json.loads(value)["username"]) for value in made if value is not None}
 
 
 def request_create(

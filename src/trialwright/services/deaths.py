@@ -2,8 +2,8 @@
 
 ``death_of`` reads one participant's records in Python; ``death_days`` says the same for every participant in
 SQL (a subquery of participant and day), so that lists over the whole trial (the visits due and overdue) leave out
-the visits after a death without reading any participant into Python. ``tests/spec/worklist/test_after_death.py``
-holds the two together.
+the visits on or after the day of a death without reading any participant into Python.
+``tests/spec/worklist/test_after_death.py`` holds the two together.
 """
 
 from __future__ import annotations

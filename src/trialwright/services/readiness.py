@@ -441,7 +441,7 @@ def _due_visits(
         r.visit_id: HeldVisit(r.visit_date, r.missed_reason) for r in held_rows if not r.unscheduled
     }
     today = local_date(now, _tz(protocol, participant.site))
-    death = death_of(session, protocol, participant.participant_id)  # visits after a death are not due
+    death = death_of(session, protocol, participant.participant_id)  # visits on or after the day of death are not due
     return [
         v
         for v in schedule(protocol.visits, refs, held, today, death.on if death else None, added)

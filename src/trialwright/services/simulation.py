@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from trialwright.domain.assent import age_in
 from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import ScreeningValueError, evaluate, inapplicable_fields, validate_values
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import SIMULATION_ACTOR, Role
 from trialwright.domain.safety import DeadlineKind, DeadlineState, names_death
 from trialwright.protocol import Protocol, load_protocol
 from trialwright.protocol.design import Preparation
@@ -480,6 +480,8 @@ def ensure_users(engine: Engine, protocol: Protocol, prefix: str = "sim-") -> di
     or for an existing account reset (audited). Returns the accounts and their passwords."""
     out = {}
     names = trial_names(engine)
+    # The simulator's accounts are its own (no person signs in as them); the demo's are people's (passwords shown).
+    actor = SIMULATION_ACTOR if prefix == "sim-" else "demo"
     for role in Role:
         name = f"{prefix}{role.value.replace('_', '-')}"
         password = generate_password(name, names)
@@ -492,10 +494,10 @@ def ensure_users(engine: Engine, protocol: Protocol, prefix: str = "sim-") -> di
                 role=role,
                 sites=list(protocol.site_codes) if role.site_scoped else [],
                 full_name=f"{'Demo' if prefix != 'sim-' else 'Simulated'} {role.label}",
-                actor="simulation",
+                actor=actor,
             )
         else:
-            reset_password(engine, name, password, actor="simulation")
+            reset_password(engine, name, password, actor=actor)
         out[role] = (user, password)
     return out
 

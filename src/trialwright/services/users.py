@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.calendars import CalendarPreference
 from trialwright.domain.passwords import password_problem
-from trialwright.domain.roles import SYSTEM_ACTORS, Role
+from trialwright.domain.roles import RESERVED_USERNAMES, Role
 from trialwright.domain.text import checked_text
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit
@@ -179,7 +179,7 @@ def _normalise_username(username: str) -> str:
     name = username.strip().lower()
     if not (2 <= len(name) <= 64) or not all(c.isalnum() or c in "._-" for c in name):
         raise UserError("username: 2 to 64 letters, digits, '.', '_' or '-'")
-    if name in SYSTEM_ACTORS:
+    if name in RESERVED_USERNAMES:
         raise UserError(f"username: {name!r} is the name the system records its own actions under")
     return name
 

@@ -3,8 +3,9 @@
 The visits due and overdue are read in SQL; a participant's recorded death is read in SQL too
 (``services.deaths.death_days``) by the rules ``death_of`` applies in Python to one participant's records. The
 expectation is each participant's schedule (``participant_schedule``: the visit rules and ``death_of`` in Python),
-which says "died" for a visit whose day falls after the death: such a visit is neither due nor overdue, nor does
-it hold up the database lock, and the status matrix says "died" for its forms (not "not started").
+which says "died" for a visit not held whose day is on or after the day of death: such a visit is neither due
+nor overdue, nor does it hold up the database lock, and the status matrix says "died" for its forms (not "not
+started").
 
 Two trials of the first protocol:
 
@@ -122,13 +123,15 @@ def test_visits_after_a_death_are_neither_due_nor_overdue(infused: tuple[Trial, 
     schedules = _scheduled(trial, list(made.values()))
     assert lists[WorkKind.VISITS_OVERDUE] == schedules[VisitStatus.OVERDUE]
     assert lists[WorkKind.VISITS_DUE] == schedules.get(VisitStatus.DUE, set())
-    # Read one by one: died the day after the infusion (death record): baseline and day 1 were still due, day 3
-    # and 7 not; died on day 5 (fatal adverse event): baseline, day 1 and day 3 overdue, day 7 not.
+    # Read one by one: died the day after the infusion (death record), the day of day 1: baseline still due, day 1
+    # (the day of death, not held), day 3 and 7 not; died on day 5 (fatal adverse event): baseline, day 1 and day 3
+    # overdue, day 7 not.
     overdue = lists[WorkKind.VISITS_OVERDUE]
-    assert {v for p, v in overdue if p == made["death_record"]} == {"baseline", "day1"}
+    assert {v for p, v in overdue if p == made["death_record"]} == {"baseline"}
     assert {v for p, v in overdue if p == made["fatal_event"]} == {"baseline", "day1", "day3"}
     assert schedules[VisitStatus.DIED] == {
-        (made["death_record"], "day3"), (made["death_record"], "day7"), (made["fatal_event"], "day7"),
+        (made["death_record"], "day1"), (made["death_record"], "day3"), (made["death_record"], "day7"),
+        (made["fatal_event"], "day7"),
     }  # fmt: skip
 
 

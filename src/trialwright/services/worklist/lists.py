@@ -13,8 +13,8 @@ Visits are found without reading any participant into Python: for a visit counte
 is due today when the event fell between ``today - latest`` and ``today - earliest`` days, so each site's bounds
 are computed once (today on its clock) and the database compares the stored event dates (or, for enrolment and
 randomization, the stored instants against the site's local midnights) with them. A visit held or missed is not
-listed, nor a participant withdrawn from follow-up, nor a visit whose day falls after the participant's recorded
-death (``services.deaths.death_days``: a fatal adverse event, the death record or a vital-status field; the
+listed, nor a participant withdrawn from follow-up, nor a visit not held whose day is on or after the participant's
+recorded death (``services.deaths.death_days``: a fatal adverse event, the death record or a vital-status field; the
 participant's schedule says such a visit "died"), compared in SQL with the reference event's day on the site's
 clock, nor a visit an amendment added after the participant's window had closed (the schedule and the lock readiness
 say "not due" and name the amendment): ``domain.visits.due_from_reference`` gives the earliest reference day whose
@@ -71,6 +71,7 @@ __all__ = [
     "LISTS",
     "WorkItem",
     "WorkKind",
+    "added_after_window_for",
     "dead_before_visit",
     "form_url",
     "lists_of",
@@ -233,8 +234,8 @@ def reference_of(protocol: Protocol, visit_id: str) -> tuple[Any, list[ColumnEle
 
 
 def dead_before_visit(protocol: Protocol, visit_id: str, sites: Sequence[str]) -> ColumnElement[bool] | None:
-    """A condition on a row of ``participants`` (at one of ``sites``): dead before the visit's day (``died_before``
-    on the site's clock); None when nothing dates the visit."""
+    """A condition on a row of ``participants`` (at one of ``sites``): dead on or before the visit's day
+    (``died_before`` on the site's clock); None when nothing dates the visit."""
     found = reference_of(protocol, visit_id)
     if found is None:
         return None
@@ -246,16 +247,39 @@ def dead_before_visit(protocol: Protocol, visit_id: str, sites: Sequence[str]) -
     return exists(select(literal(1)).select_from(table).where(*ties, by_site).correlate_except(table))
 
 
+def added_after_window_for(
+    protocol: Protocol, visit_id: str, addition: VisitAddition | None, sites: Sequence[str]
+) -> ColumnElement[bool] | None:
+    """A condition on a row of ``participants`` (at one of ``sites``): the visit is not due for them, an amendment
+    (``addition``) having added it after their window had closed (``domain.visits.added_after_window``: the reference
+    event's day on the site's clock before ``due_from_reference``); None when the visit was not added or nothing
+    dates it."""
+    due_from = due_from_reference(protocol.visit(visit_id), addition)
+    found = reference_of(protocol, visit_id)
+    if due_from is None or found is None:
+        return None
+    table, ties, day_col, instant_col = found
+    by_site = or_(false(), *(
+        and_(participants.c.site == s, day_col < due_from if day_col is not None
+             else instant_col < _midnight(due_from, ZoneInfo(protocol.site(s).timezone)))
+        for s in sites
+    ))  # fmt: skip
+    if table is None:
+        return by_site
+    return exists(select(literal(1)).select_from(table).where(*ties, by_site).correlate_except(table))
+
+
 def died_before(protocol: Protocol, visit_id: str, site: str, day_col: Any, instant_col: Any) -> ColumnElement[bool]:
-    """The participant (a row of ``participants`` at ``site``) died before the visit's day: the reference event's
-    day on the site's clock plus the visit's ``day`` falls after the recorded death (``death_days``)."""
+    """The participant (a row of ``participants`` at ``site``) died on or before the visit's day: the reference
+    event's day on the site's clock plus the visit's ``day`` is on or after the recorded death (``death_days``), as
+    ``domain.visits.schedule`` says "died"."""
     deaths = death_days(protocol)
     reference_day = day_col if day_col is not None else local_day(instant_col, protocol.site(site).timezone)
     return (
         exists()
         .where(
             deaths.c.participant_id == participants.c.participant_id,
-            reference_day > days_before(deaths.c.died_on, protocol.visit(visit_id).day),
+            reference_day >= days_before(deaths.c.died_on, protocol.visit(visit_id).day),
         )
         .correlate_except(deaths)  # the participant (and reference) of whichever query holds them
     )
@@ -295,7 +319,7 @@ def _visit_select(
             )
         if due_from is not None:
             when = and_(when, day_col >= due_from if day_col is not None else instant_col >= _midnight(due_from, zone))
-        # Dead before the visit's day: no longer due.
+        # Dead on or before the visit's day: no longer due.
         per_site.append(and_(participants.c.site == site, when, ~died_before(protocol, visit_id, site, day_col,
                                                                               instant_col)))  # fmt: skip
     held = exists().where(

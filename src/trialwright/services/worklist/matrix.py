@@ -4,9 +4,11 @@ state, open queries flagged.
 Rows are the enrolled participants within the user's sites, newest first, found and counted in SQL (search by
 the start of the participant id; filters by site, by visit, which also narrows the columns to that visit's
 forms, and by status: participants with at least one cell in that state among the columns shown, or with a
-query not yet closed). A form of a visit whose day falls after the participant's recorded death, not started, is
-"died" (not due: ``worklist.lists.dead_before_visit``), not "not started", in the cells and the filter alike. A
-page's cells are read with four statements whatever its size: its visits and forms, its visits after a death, its
+query not yet closed). A form of a visit whose day is on or after the participant's recorded death, not started, is
+"died" (not due: ``worklist.lists.dead_before_visit``), not "not started", in the cells and the filter alike; one of
+a visit an amendment added after the participant's window had closed is "not due", naming the version that added
+it, as the schedule and the lock readiness say (``worklist.lists.added_after_window_for``). A page's cells are read
+with five statements whatever its size: its visits and forms, its visits on or after a death, its visits not due, its
 forms' open queries, and each participant's open queries. Nothing here reads an allocation.
 """
 
@@ -36,13 +38,14 @@ from sqlalchemy.orm import Session
 from trialwright.domain.masking import kept_forms
 from trialwright.domain.paging import DEFAULT_LIMIT, Page
 from trialwright.domain.roles import Role
+from trialwright.domain.visits import VisitAddition
 from trialwright.protocol import Protocol
 from trialwright.services.errors import FormError
 from trialwright.services.forms.common import READERS, _role
 from trialwright.services.paging import keyset_page
-from trialwright.services.trial import current_protocol
+from trialwright.services.trial import current_protocol, visit_additions_in
 from trialwright.services.users import UserView
-from trialwright.services.worklist.lists import dead_before_visit, form_url, site_codes
+from trialwright.services.worklist.lists import added_after_window_for, dead_before_visit, form_url, site_codes
 from trialwright.store.data_tables import form_records, queries, visit_records
 from trialwright.store.engine import read_scope
 from trialwright.store.screening_tables import participants
@@ -60,19 +63,26 @@ class CellState(StrEnum):
     SIGNED = "signed"
     LOCKED = "locked"
     MISSED = "missed"  # the visit was recorded as missed
-    DIED = "died"  # not started, and not due: the participant died before the visit's day
+    DIED = "died"  # not started, and not due: the participant died on or before the visit's day
+    NOT_DUE = "not_due"  # not started, and not due: an amendment added the visit after the window had closed
+
+
+#: The states of a form not started that say why it is not owed; the status filter does not offer them.
+_NOT_OWED = (CellState.DIED, CellState.NOT_DUE)
 
 
 #: What the status filter takes: a cell state, or ``queries`` (a query not yet closed).
-CELL_STATES = (*(s.value for s in CellState if s is not CellState.DIED), "queries")
+CELL_STATES = (*(s.value for s in CellState if s not in _NOT_OWED), "queries")
 
 
 @dataclass(frozen=True)
 class MatrixColumn:
-    """One form at one visit (names for people: the protocol's, translated by the page)."""
+    """One form at one visit (names for people: the protocol's, translated by the page), and the amendment that
+    added the visit (a cell ``not_due`` names its version)."""
 
     visit_id: str
     form_id: str
+    added_by: VisitAddition | None = None
 
 
 @dataclass(frozen=True)
@@ -110,13 +120,26 @@ class StatusMatrix:
         return tuple(spans.items())
 
 
-def _columns(protocol: Protocol, visit: str | None, role: Role) -> tuple[MatrixColumn, ...]:
+def _columns(
+    protocol: Protocol, visit: str | None, role: Role, added: Mapping[str, VisitAddition]
+) -> tuple[MatrixColumn, ...]:
     """The matrix's (visit, form) columns, less the forms kept from ``role`` (``domain.masking.kept_forms``): not
     even whether they were filled."""
     kept = kept_forms(protocol, role)
     return tuple(
-        MatrixColumn(v.id, f) for v in protocol.visits if visit in (None, v.id) for f in v.forms if f not in kept
+        MatrixColumn(v.id, f, added.get(v.id))
+        for v in protocol.visits
+        if visit in (None, v.id)
+        for f in v.forms
+        if f not in kept
     )
+
+
+def _not_owed(protocol: Protocol, visit_id: str, addition: VisitAddition | None, sites: Sequence[str]) -> list[Any]:
+    """The conditions on a participant under which a visit's forms not started are not owed: dead before its day,
+    or the visit added by an amendment after their window had closed."""
+    found = (dead_before_visit(protocol, visit_id, sites), added_after_window_for(protocol, visit_id, addition, sites))
+    return [c for c in found if c is not None]
 
 
 def _pairs(columns: Sequence[MatrixColumn]) -> Any:
@@ -155,9 +178,9 @@ def _has(
             visit_records.c.visit_id == pairs.c.visit_id,
             visit_records.c.missed_reason.is_not(None),
         )
-        dead = [and_(pairs.c.visit_id == v, d) for v in dict.fromkeys(c.visit_id for c in columns)
-                if (d := dead_before_visit(protocol, v, sites)) is not None]  # fmt: skip
-        return exists(select(pairs.c.position).where(~recorded, ~missed, ~or_(false(), *dead)))
+        owed_not = [and_(pairs.c.visit_id == c.visit_id, d) for c in {c.visit_id: c for c in columns}.values()
+                    for d in _not_owed(protocol, c.visit_id, c.added_by, sites)]  # fmt: skip
+        return exists(select(pairs.c.position).where(~recorded, ~missed, ~or_(false(), *owed_not)))
     join = form_records.join(visit_records, visit_records.c.id == form_records.c.visit_record_id)
     where = [form_records.c.participant_id == me, form_records.c.state == status]
     if visit is not None:
@@ -165,15 +188,14 @@ def _has(
     return exists(select(form_records.c.id).select_from(join).where(*where))
 
 
-def _dead(session: Session, protocol: Protocol, sites: Sequence[str], columns: Sequence[MatrixColumn],
-          ids: Sequence[str]) -> set[tuple[str, str]]:  # fmt: skip
-    """The page's (participant, visit) pairs whose visit falls after the participant's recorded death."""
+def _pairs_where(session: Session, ids: Sequence[str], conditions: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The page's (participant, visit) pairs for which the visit's condition (a row of ``participants``) holds."""
     parts = [
         select(participants.c.participant_id, literal(v, String).label("visit_id")).where(
             participants.c.participant_id.in_(ids), d
         )
-        for v in dict.fromkeys(c.visit_id for c in columns)
-        if (d := dead_before_visit(protocol, v, sites)) is not None
+        for v, d in conditions.items()
+        if d is not None
     ]
     if not parts or not ids:
         return set()
@@ -184,7 +206,9 @@ def _rows(
     session: Session, protocol: Protocol, sites: Sequence[str], columns: Sequence[MatrixColumn], found: Sequence[Any]
 ) -> list[MatrixRow]:
     ids = [r.participant_id for r in found]
-    dead = _dead(session, protocol, sites, columns, ids)
+    visits = {c.visit_id: c.added_by for c in columns}
+    dead = _pairs_where(session, ids, {v: dead_before_visit(protocol, v, sites) for v in visits})
+    not_due = _pairs_where(session, ids, {v: added_after_window_for(protocol, v, a, sites) for v, a in visits.items()})
     held: dict[tuple[str, str], Any] = {}
     states: dict[tuple[str, str, str], str] = {}
     for pid, visit_id, missed, form_id, state in session.execute(
@@ -233,6 +257,8 @@ def _rows(
                 state = CellState.MISSED
             elif (r.participant_id, c.visit_id) in dead:
                 state = CellState.DIED
+            elif (r.participant_id, c.visit_id) in not_due:
+                state = CellState.NOT_DUE
             else:
                 state = CellState.NOT_STARTED
             cells.append(MatrixCell(state, flagged.get(key, 0), form_url(r.participant_id, c.visit_id, c.form_id)))
@@ -258,7 +284,9 @@ def status_matrix(
         raise FormError(f"visit: {visit!r} is not a visit of the protocol")
     if status is not None and status not in CELL_STATES:
         raise FormError(f"status: {status!r} is not one of {', '.join(CELL_STATES)}")
-    columns = _columns(protocol, visit, actor.role)
+    with read_scope(engine) as session:
+        added = visit_additions_in(session)
+    columns = _columns(protocol, visit, actor.role, added)
     query = select(participants.c.participant_id, participants.c.site).where(
         participants.c.site.in_(site_codes(protocol, actor))
     )
