@@ -24,7 +24,12 @@ import os
 import uuid
 from dataclasses import dataclass
 
-__all__ = ["KEEP", "add_template", "drop_all", "release", "take"]
+__all__ = ["FRESH_SCHEMAS", "KEEP", "add_template", "drop_all", "drop_ready", "release", "take"]
+
+#: Set (to anything but empty or ``0``) to drop every test schema and rebuild the next from the dump, as before
+#: recycling: to time the two, or to tell whether a failure needs a recycled schema (a read without ORDER BY,
+#: say, that a rebuilt table answers in the order written).
+FRESH_SCHEMAS = os.environ.get("TW_TEST_FRESH_SCHEMAS", "") not in {"", "0"}
 
 #: Schemas kept ready per template in a process: a test that makes no trial of its own (it runs ``init`` itself, or
 #: makes its trial afresh) hands back one more than it took; beyond this many the oldest is dropped.
@@ -158,7 +163,7 @@ def take(dsn: str, schema: str, sha256: str) -> bool:
 
     _MADE_FROM[schema] = sha256
     ready = _READY.get(sha256)
-    if not ready:
+    if not ready or FRESH_SCHEMAS:
         return False
     pooled = ready.pop()
     try:
@@ -179,7 +184,7 @@ def release(dsn: str, schema: str) -> None:
 
     sha256 = _MADE_FROM.pop(schema, None) or next(iter(_TEMPLATES), None)
     template = _TEMPLATES.get(sha256) if sha256 else None
-    if template is not None and sha256 is not None:
+    if template is not None and sha256 is not None and not FRESH_SCHEMAS:
         pooled = f"tw_ready_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         try:
             with _connect(dsn) as conn:
@@ -205,11 +210,16 @@ def _drop(dsn: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def drop_all(dsn: str) -> None:
-    """At the end of the test process: every ready schema and every template, one by one (each of a schema's
-    objects takes a lock, and the server's lock table is shared by all its sessions); nothing is recycled after."""
+def drop_ready(dsn: str) -> None:
+    """Drop every schema kept ready, one by one (each of a schema's objects takes a lock, and the server's lock
+    table is shared by all its sessions): the next test's trial is rebuilt from the dump, and recycled after."""
     for ready in _READY.values():
         while ready:
             _drop(dsn, ready.pop())
+
+
+def drop_all(dsn: str) -> None:
+    """At the end of the test process: every ready schema and every template; nothing is recycled after."""
+    drop_ready(dsn)
     while _TEMPLATES:
         _drop(dsn, _TEMPLATES.popitem()[1].schema)
