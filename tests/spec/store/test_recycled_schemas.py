@@ -13,13 +13,15 @@ PostgreSQL only: a SQLite test trial is a copied file, never reused.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from tests import schema_pool
 from tests.conftest import POSTGRES_URL, _plain_postgres_dsn, fresh_database
-from tests.trialfixtures import PASSWORD, in_a_test, make_trial
+from tests.trialfixtures import PASSWORD, Trial, in_a_test, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
 from trialwright.services.users import create_user
@@ -85,6 +87,8 @@ def _add_one_more(engine: Engine) -> None:
 
 @pytest.fixture
 def postgres(postgres_available: str | None) -> str | None:
+    if schema_pool.FRESH_SCHEMAS:
+        pytest.skip("TW_TEST_FRESH_SCHEMAS: no schema is recycled in this run")
     return postgres_available
 
 
@@ -147,4 +151,54 @@ def test_a_schema_whose_shape_a_test_altered_is_dropped_not_recycled(
         assert _users_table(second.engine) != altered_users
         assert _shape(second.engine) == template_shape
         assert _state(second.engine) == template
+        second.engine.dispose()
+
+
+def _form_pages(engine: Engine) -> int:
+    """How many pages the form records' table has on disk (the file's size: no page is read, none pruned)."""
+    with engine.connect() as conn:
+        size = "pg_relation_size('form_records') / current_setting('block_size')::int"
+        return int(conn.execute(text(f"SELECT {size}")).scalar_one())
+
+
+def test_a_visits_forms_are_read_in_their_order_not_the_order_a_recycled_table_holds_them(
+    postgres: str | None, tmp_path: Path
+) -> None:
+    """A recycled schema's tables are emptied by ``DELETE``, not rebuilt: the pages the previous test filled stay
+    with its dead rows, and rows written next go where the server finds room among them, so a read without an
+    order may return a visit's forms in another order than they were made, where a rebuilt table returns them as
+    written. A save read them so and audited each form's derived values in that order: saves one by one audited
+    them in another order than a bulk import of the same rows, which holds them in the order made
+    (``tests/spec/forms/test_bulk_import.py`` failed on PostgreSQL in recycled schemas). Production reorders rows
+    just as well (an update that finds no room on its page, a vacuum, a restore): the save reads a visit's forms
+    in their order (``services.forms.common._visit_forms``)."""
+    from tests.spec.forms.conftest import enrolled_ten_days_ago
+    from tests.spec.forms.test_bulk_import import head, rows_for, save_one_by_one, stored
+    from trialwright.services import forms as svc
+
+    def saved_one_by_one_and_imported(trial: Trial) -> tuple[dict[str, Any], dict[str, Any]]:
+        slow, fast = enrolled_ten_days_ago(trial), enrolled_ten_days_ago(trial)
+        since = head(trial)
+        save_one_by_one(trial, rows_for(slow))
+        report = svc.import_forms(trial.engine, who(trial, Role.STUDY_COORDINATOR), rows_for(fast), batch=500)
+        assert report == svc.ImportReport(5, ())
+        return stored(trial, slow, since), stored(trial, fast, since)
+
+    if postgres is None:  # the server answers (else ``fresh_database`` skips the test, or fails it under CI)
+        schema_pool.drop_ready(_plain_postgres_dsn(POSTGRES_URL))  # an earlier test's schema, kept, may hold forms
+    with fresh_database("postgresql", tmp_path, postgres) as first_url:
+        first = make_trial(first_url)
+        assert _form_pages(first.engine) == 0, "rebuilt from the template's dump (no form record): no page"
+        first_users = _users_table(first.engine)
+        one_by_one, imported = saved_one_by_one_and_imported(first)
+        assert imported == one_by_one
+        first.engine.dispose()
+
+    in_a_test(True)  # the next test of this process begins
+    with fresh_database("postgresql", tmp_path, postgres) as second_url:
+        second = make_trial(second_url)
+        assert _users_table(second.engine) == first_users, "the next test's trial is the first test's schema, recycled"
+        assert _form_pages(second.engine) > 0, "no form record (the template's rows) in the pages the first test filled"
+        one_by_one, imported = saved_one_by_one_and_imported(second)
+        assert imported == one_by_one
         second.engine.dispose()
