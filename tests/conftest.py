@@ -135,7 +135,8 @@ NO_FLUSH_WAIT = "-csynchronous_commit=off"
 
 @contextmanager
 def fresh_database(kind: str, folder: Path, reason: str | None) -> Iterator[str]:
-    """A URL to an empty database of ``kind``: a SQLite file in ``folder``, or a fresh PostgreSQL schema."""
+    """A URL to an empty database of ``kind``: a SQLite file in ``folder``, or a fresh PostgreSQL schema (afterwards
+    recycled for a later test's trial or dropped: ``tests.schema_pool``)."""
     if kind == "sqlite":
         yield f"sqlite:///{folder / 'trial.db'}"
         return
@@ -152,14 +153,24 @@ def fresh_database(kind: str, folder: Path, reason: str | None) -> Iterator[str]
     try:
         yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema} {NO_FLUSH_WAIT}')}"
     finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("SET synchronous_commit = off")
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        from tests import schema_pool
+
+        schema_pool.release(dsn, schema)  # reset and kept for the next test's trial when of its shape, else dropped
+
+
+@pytest.fixture(scope="session", autouse=True)
+def recycled_schemas_dropped_at_the_end() -> Iterator[None]:
+    """The PostgreSQL schemas kept ready for the next test's trial, and their templates, are dropped when the test
+    process ends (tests.schema_pool): a worker of pytest-xdist may end without running ``atexit``."""
+    yield
+    from tests import schema_pool
+
+    schema_pool.drop_all(_plain_postgres_dsn(POSTGRES_URL))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema recycled or dropped afterwards."""
     reason = request.getfixturevalue("postgres_available") if request.param == "postgresql" else None
     with fresh_database(request.param, tmp_path, reason) as url:
         yield url

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, make_url
 
+from tests import schema_pool
 from trialwright.domain.roles import Role
 from trialwright.protocol import LoadedProtocol, load_protocol
 from trialwright.services import clock
@@ -98,7 +99,8 @@ def make_trial(url: str, loaded: LoadedProtocol | None = None) -> Trial:
     schema = _schema(url)
     if schema and key_file is not None and first_in_test and real_clock and not key_file.exists():
         script, template_key = _postgres_template(url, loaded)
-        _rebuild(url, script.replace(_SCHEMA, schema))
+        if not schema_pool.take(_plain(url), schema, loaded.sha256):
+            _rebuild(url, script.replace(_SCHEMA, schema))
         shutil.copy2(template_key, key_file)
         if default_anchor_file(template_key).exists():
             shutil.copy2(default_anchor_file(template_key), default_anchor_file(key_file))
@@ -118,7 +120,8 @@ def _schema(url: str) -> str | None:
 def _postgres_template(url: str, loaded: LoadedProtocol) -> tuple[str, Path]:
     """The rebuilding SQL of this protocol's template trial and its key file, made on first use in this process:
     a schema of its own initialised as ``_initialised`` does, dumped by ``pg_dump`` (the same database's tables,
-    sequences with their values, the append-only trigger and its function, every row) and then dropped."""
+    sequences with their values, the append-only trigger and its function, every row) and kept for the process as
+    the rows and sequences a recycled schema is reset to (``tests.schema_pool``)."""
     made = _POSTGRES_TEMPLATES.get(loaded.sha256)
     if made is not None:
         return made
@@ -127,7 +130,7 @@ def _postgres_template(url: str, loaded: LoadedProtocol) -> tuple[str, Path]:
     from trialwright.store.dump import find_pg_tool, libpq_environment
 
     name = f"tw_tpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    plain = make_url(url).set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    plain = _plain(url)
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')
     options = str(make_url(url).query.get("options", ""))
@@ -144,9 +147,11 @@ def _postgres_template(url: str, loaded: LoadedProtocol) -> tuple[str, Path]:
              f"--dbname={database}"],
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
-    finally:
+        schema_pool.add_template(plain, loaded.sha256, name)  # kept: the rows every recycled schema is reset to
+    except BaseException:
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        raise
     # Left out: the schema's creation (the test's schema exists) and psql's own commands (``\restrict KEY``),
     # each a whole line of its own; every other line is kept as dumped (a text value's blank lines included).
     lines = [
@@ -162,12 +167,16 @@ def _postgres_template(url: str, loaded: LoadedProtocol) -> tuple[str, Path]:
     return script, template_key
 
 
+def _plain(url: str) -> str:
+    """A PostgreSQL URL as libpq takes it: no driver name, no options (the search path is the server's default)."""
+    return make_url(url).set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+
+
 def _rebuild(url: str, script: str) -> None:
     """Run a template's SQL in one transaction into the URL's (empty) schema."""
     import psycopg
 
-    plain = make_url(url).set(drivername="postgresql", query={}).render_as_string(hide_password=False)
-    with psycopg.connect(plain) as conn:
+    with psycopg.connect(_plain(url)) as conn:
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute(script)  # type: ignore[arg-type]  # the dump's own SQL, no parameters
 

@@ -170,8 +170,10 @@ def _forms(session: Session, protocol: Protocol, participant_id: str, role: Role
     kept = kept_forms(protocol, role)
     visits = {r.visit_id: r for r in session.execute(
         select(visit_records).where(visit_records.c.participant_id == participant_id)).all()}  # fmt: skip
+    # In the order made (ids): an unscheduled visit's forms are listed in it, never as the database holds them.
     rows = {(r.visit_record_id, r.form_id): r for r in session.execute(
-        select(form_records).where(form_records.c.participant_id == participant_id)).all()}  # fmt: skip
+        select(form_records).where(form_records.c.participant_id == participant_id)
+        .order_by(form_records.c.id)).all()}  # fmt: skip
     order: list[tuple[str, str, Sequence[str]]] = [(v.id, v.name, v.forms) for v in protocol.visits]
     order += [(vid, r.label or vid, tuple(f for (rid, f) in rows if rid == r.id))
               for vid, r in sorted(visits.items()) if r.unscheduled]  # fmt: skip

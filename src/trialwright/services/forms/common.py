@@ -296,8 +296,10 @@ def _bounded(memo: dict[Any, Any], size: int = 4096) -> dict[Any, Any]:
 
 
 def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:
-    """The visit's form records by form id; held in a bulk block (each write keeps the row it wrote:
-    ``_keep_form``)."""
+    """The visit's form records by form id, in the order they were made (their ids), as a bulk import holds them
+    (each write keeps the row it wrote: ``_keep_form``). The save audits each form's derived values in this order;
+    without ORDER BY PostgreSQL returns them as its index or heap holds them, which a freed slot, an update or a
+    restore reorders (``tests/spec/store/test_recycled_schemas.py``)."""
     return dict(
         held(
             session,
@@ -305,7 +307,9 @@ def _visit_forms(session: Session, visit_row: Any) -> dict[str, Any]:
             lambda: {
                 r.form_id: r
                 for r in session.execute(
-                    select(form_records).where(form_records.c.visit_record_id == visit_row.id)
+                    select(form_records)
+                    .where(form_records.c.visit_record_id == visit_row.id)
+                    .order_by(form_records.c.id)
                 ).all()
             },
         )
