@@ -270,6 +270,19 @@ LOCKED_OUTSIDE_WITHHELD_ONE = N_(
     "over forms kept from them (%(withheld)s), which an unmasked reviewer (%(reviewers)s) must find ready: "
     "%(reason)s"
 )
+#: the same two, while the unmasked reviewer's recorded review of the forms withheld stands
+LOCKED_REVIEWED = N_(
+    "Locked by %(user)s on %(at)s UTC over forms kept from them (%(withheld)s), reviewed by %(reviewer)s on "
+    "%(reviewed_at)s UTC: %(reason)s"
+)
+LOCKED_OUTSIDE_REVIEWED = N_(
+    "Locked with %(n)s open blockers outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC, "
+    "over forms kept from them (%(withheld)s), reviewed by %(reviewer)s on %(reviewed_at)s UTC: %(reason)s"
+)
+LOCKED_OUTSIDE_REVIEWED_ONE = N_(
+    "Locked with %(n)s open blocker outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC, "
+    "over forms kept from them (%(withheld)s), reviewed by %(reviewer)s on %(reviewed_at)s UTC: %(reason)s"
+)
 
 #: The scales the reader's catalog says (the rest are the estimand words' own messages)
 SCALES = (N_("ratio (of the change)"), N_("shift of the change"), N_("shift"), N_("cause-specific hazard ratio"),
@@ -288,7 +301,8 @@ MESSAGES = tuple(sorted(
      DISCHARGED_DIED, EVENTS_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP, NO_EVENTS,
      NO_EVENTS_IN, NB2_FAILED_WITH, NO_EVENTS_RATE, NO_EVENTS_RR, OR_NONE, OR_ALL, PPO_BOUNDARY, LOCKED_OVER,
      LOCKED_OVER_ONE, LOCKED_OUTSIDE, LOCKED_OUTSIDE_ONE, LOCKED_WITHHELD, LOCKED_OUTSIDE_WITHHELD,
-     LOCKED_OUTSIDE_WITHHELD_ONE, HR_NO_EVENTS, HR_NO_EVENTS_IN, RMST_NO_EVENTS, RMST_NO_EVENTS_IN),
+     LOCKED_OUTSIDE_WITHHELD_ONE, LOCKED_REVIEWED, LOCKED_OUTSIDE_REVIEWED, LOCKED_OUTSIDE_REVIEWED_ONE,
+     HR_NO_EVENTS, HR_NO_EVENTS_IN, RMST_NO_EVENTS, RMST_NO_EVENTS_IN),
     key=lambda m: -len(re.sub(r"%\(\w+\)s", "", m)),
 ))  # fmt: skip
 
@@ -299,7 +313,8 @@ _SHAPES = {"variable": r"\S+?", "outcome": r"\S+?", "form": r"\S+?", "visit": r"
            "effect": r"-?[\d.]+(?:e[-+]?\d+)?|nan|-?inf",
            "p": r"[\d.]+(?:e[-+]?\d+)?|NA|nan", "df": r"[\d.]+|nan|inf", "interval": r"\w+",
            "df_method": r"\w+", "arm": r"treatment and reference|treatment|reference",
-           "at": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "user": r"\S+", "reason": r".+"}  # fmt: skip
+           "at": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "user": r"\S+",
+           "reviewed_at": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "reviewer": r"\S+", "reason": r".+"}  # fmt: skip
 #: Any other part: words, but never across "; " (where sentences are joined)
 _FREE = r"(?:(?!; ).)+?"
 

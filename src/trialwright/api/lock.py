@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from trialwright.api.problems import ReadinessOut
+from trialwright.api.problems import ReadinessOut, WithheldReviewOut
 from trialwright.api.schemas import ClosedBody
 from trialwright.services import lock, readiness
 from trialwright.services.errors import FormError
@@ -39,6 +39,13 @@ class ReasonIn(ClosedBody):
     reason: str
 
 
+class ReviewIn(ClosedBody):
+    """What the unmasked reviewer reviewed and found (audited), and their current password."""
+
+    reason: str
+    password: str
+
+
 class SoftLockIn(ClosedBody):
     """One site or one participant, and why."""
 
@@ -52,7 +59,8 @@ class LockStateOut(BaseModel):
     override left open outside the forms that reveal the arm (null: nothing there blocked it); ``withheld``: the
     forms kept from a masked data manager who locked; ``uncounted``: the forms that reveal the arm, whose blockers
     no count holds; ``reviewers``: the unmasked roles that must find the withheld forms ready; ``banner``: the
-    override (or the lock over forms withheld) as reports print it."""
+    override (or the lock over forms withheld) as reports print it; ``reviewed_by`` and ``reviewed_at``: the unmasked
+    reviewer's review of the withheld forms, while it stands (nothing on them changed since)."""
 
     locked: bool
     at: dt.datetime | None
@@ -62,6 +70,8 @@ class LockStateOut(BaseModel):
     withheld: list[str] = Field(default_factory=list)
     uncounted: list[str] = Field(default_factory=list)
     reviewers: list[str] = Field(default_factory=list)
+    reviewed_by: str | None = Field(default=None, description="Who reviewed the withheld forms, while it stands.")
+    reviewed_at: dt.datetime | None = None
     banner: str | None
 
 
@@ -119,7 +129,12 @@ def _readiness(report: readiness.Readiness, limit: int | None) -> dict[str, Any]
         "withheld": list(report.withheld),
         "reviewers": list(report.reviewers),
         "not_due": [{**v.__dict__, "detail": v.detail()} for v in report.not_due],
+        "review": _review(report.review),
     }
+
+
+def _review(review: readiness.WithheldReview | None) -> dict[str, Any] | None:
+    return None if review is None else {**review.__dict__, "forms": list(review.forms)}
 
 
 def _state(state: lock.LockState) -> dict[str, Any]:
@@ -130,6 +145,15 @@ def _state(state: lock.LockState) -> dict[str, Any]:
 def get_lock_readiness(user: ReadinessReader, engine: EngineDep, site: str | None = None) -> dict[str, Any]:
     """What blocks the database lock, per site and participant (every blocker listed)."""
     return _readiness(_call(readiness.lock_readiness, engine, user, site), None)
+
+
+@router.post("/trial/readiness/review", response_model=WithheldReviewOut)
+def review_withheld(body: ReviewIn, user: ReadinessReader, engine: EngineDep, policy: ApiReentry) -> dict[str, Any]:
+    """Record that the forms kept from masked readers (they reveal the arm) are ready (an unmasked data manager or
+    monitor of every site, with a reason and their password; audited). 422 naming the rule for a masked or
+    site-scoped reader, when no form is withheld, or when those forms are not ready (the blockers on them listed)."""
+    done = _call(readiness.review_withheld, engine, user, body.reason, password=body.password, policy=policy)
+    return _review(done) or {}
 
 
 @router.get("/trial/lock", response_model=LockStateOut)

@@ -77,6 +77,17 @@ class NotDueOut(BaseModel):
     detail: str
 
 
+class WithheldReviewOut(BaseModel):
+    """An unmasked reviewer's review of the forms kept from masked readers: who, when, which forms, under which
+    protocol version (never their reason, which may speak of the arms)."""
+
+    by: str
+    role: str
+    at: dt.datetime
+    forms: list[str]
+    protocol_version: str
+
+
 class ReadinessOut(BaseModel):
     """The lock readiness report: what blocks the database lock, per site and participant."""
 
@@ -101,6 +112,11 @@ class ReadinessOut(BaseModel):
     not_due: list[NotDueOut] = Field(
         default_factory=list,
         description="Visits an amendment added after the participant's window had closed: not due, not blockers.",
+    )
+    review: WithheldReviewOut | None = Field(
+        default=None,
+        description="The unmasked reviewer's review of the withheld forms, while it stands (nothing on them changed "
+        "since, same protocol version); null otherwise.",
     )
 
 

@@ -62,6 +62,28 @@ def readiness(
         raise typer.Exit(ExitCode.REFUSED)
 
 
+@database_app.command("review")
+def review(
+    user: AsOption,
+    reason: Annotated[
+        str, typer.Option("--reason", help="What you reviewed and found (audited; masked readers never read it).")
+    ],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Record that the forms kept from masked readers (they reveal the arm) are ready: an unmasked data manager or
+    monitor of every site, with your password. Refused, naming the rule, when the trial masks you, when no form is
+    withheld, or when those forms are not ready as you see them (the blockers on them are listed)."""
+    from trialwright.services.readiness import review_withheld
+
+    engine, actor = _context(user, database)
+    password = read_password(password_stdin=password_stdin, prompt="Password")
+    done = _run(review_withheld, engine, actor, reason, password=password, policy=policy_for(database))
+    if not emit(done, as_json):
+        console.print(f"Recorded: {', '.join(done.forms)} {done.said()}.", highlight=False)
+
+
 @database_app.command("lock")
 def lock(
     user: AsOption,

@@ -213,6 +213,10 @@ AUDITED: Final[Mapping[str, Mapping[str, Shown]]] = {
             "revealing_open_blockers": A,
         },
     ),
+    # An unmasked reviewer's review of the forms kept from masked readers: which forms and the protocol version are
+    # the protocol's (the same whatever the data); the reviewer's reason may speak of what the forms hold (a
+    # dressing, a dose), so only a reader who sees the arms reads it.
+    "lock.withheld_reviewed": {**_visible("forms protocol_version"), "reason": A},
     # --- safety: reports are read by the blinded team; the DSMB's words may speak of the arms -------------------
     **_each("ae.reported ae.followed_up", _visible("old_value new_value reason")),
     "ae.submitted": _visible("submitted_at due_at note"),

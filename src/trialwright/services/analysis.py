@@ -45,7 +45,7 @@ from trialwright.services import audit, clock
 from trialwright.services.analysis_values import FormValuesReader
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.errors import denied
-from trialwright.services.lock import state_of
+from trialwright.services.lock import standing, state_of
 from trialwright.services.odm_import import imported_randomizations
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.safety import group_labels
@@ -122,7 +122,8 @@ def analysis_data(
                 "whose sealed list holds their arms (ODM carries no arm); an analysis here would leave them out, so "
                 "it runs in the source trial"
             )
-        banner = state_of(lock, protocol).banner  # a lock over open blockers or over forms kept from its locker
+        # A lock over open blockers or over forms kept from its locker (and their standing review, if any).
+        banner = state_of(lock, protocol, standing(session, protocol, lock)).banner
         audit_seq = int(session.execute(select(func.coalesce(func.max(audit_entries.c.seq), 0))).scalar_one())
         taken_at = clock.now().astimezone(dt.UTC)
         # Every entry checked against its keyed digest first: an arm altered in the database is never analysed.

@@ -6,7 +6,9 @@ and their password: the override is audited with the number of blockers left ope
 lock prints it on its first page (``LockState.banner``). A count of blockers on a form that reveals the arm may
 differ by arm, and masked roles read the lock, so the count stored and shown leaves those forms out (naming them);
 an unmasked locker's blockers there are audited under a key audit masking hides from masked roles. A masked data
-manager's lock over the forms kept from them stores those forms, and its banner says so.
+manager's lock over the forms kept from them stores those forms, and its banner says so: that an unmasked
+reviewer must find them ready, or, while the reviewer's recorded review stands (``services.readiness.
+standing_review``), who reviewed them and when.
 
 A soft lock (e.g. for an interim analysis) freezes the data of one site or one participant: saves, visits and form
 lifecycle steps there are refused until it is unlocked with a reason. Safety reports are never refused by a soft
@@ -89,7 +91,8 @@ class LockState:
     there blocking it, or before the check); ``withheld``: the forms kept from a masked data manager who locked
     (they reveal the arm; never reviewed by the locker); ``uncounted``: the protocol's forms that reveal the arm,
     whose blockers ``open_blockers`` never counts (a count there may differ by arm); ``reviewers``: the unmasked
-    readers of the readiness report, who must find the withheld forms ready."""
+    readers of the readiness report, who must find the withheld forms ready; ``reviewed_by`` and ``reviewed_at``:
+    the unmasked reviewer's review of the forms withheld, while it stands (nothing on them changed since)."""
 
     locked: bool
     at: dt.datetime | None
@@ -99,6 +102,8 @@ class LockState:
     withheld: tuple[str, ...] = ()
     uncounted: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
+    reviewed_by: str | None = None
+    reviewed_at: dt.datetime | None = None
 
     @property
     def banner(self) -> str | None:
@@ -118,8 +123,12 @@ class LockState:
         forms and the reviewers by their names there."""
         if not self.locked or self.at is None or not (self.open_blockers or self.withheld):
             return None
-        message = _banner_message(self.open_blockers or 0, bool(self.uncounted), bool(self.withheld))
+        reviewed = bool(self.withheld) and self.reviewed_at is not None
+        message = _banner_message(self.open_blockers or 0, bool(self.uncounted), bool(self.withheld), reviewed)
         parts = banner_parts(self.open_blockers or 0, self.by or "", self.at, self.reason or "")
+        if reviewed and self.reviewed_at is not None:
+            parts["reviewer"] = self.reviewed_by or ""
+            parts["reviewed_at"] = lang_digits(f"{self.reviewed_at.astimezone(dt.UTC):%Y-%m-%d %H:%M}")
         parts["n"], parts["at"] = lang_digits(parts["n"]), lang_digits(parts["at"])
         parts["forms"] = comma.join(form_name(f) for f in self.uncounted)
         parts["withheld"] = comma.join(form_name(f) for f in self.withheld)
@@ -174,12 +183,30 @@ OUTSIDE_WITHHELD_BANNER_ONE = (
     "over forms kept from them (%(withheld)s), which an unmasked reviewer (%(reviewers)s) must find ready: "
     "%(reason)s"
 )
+#: The same, while the unmasked reviewer's recorded review of the forms withheld stands.
+REVIEWED_BANNER = (
+    "Locked by %(user)s on %(at)s UTC over forms kept from them (%(withheld)s), reviewed by %(reviewer)s on "
+    "%(reviewed_at)s UTC: %(reason)s"
+)
+OUTSIDE_REVIEWED_BANNER = (
+    "Locked with %(n)s open blockers outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC, "
+    "over forms kept from them (%(withheld)s), reviewed by %(reviewer)s on %(reviewed_at)s UTC: %(reason)s"
+)
+OUTSIDE_REVIEWED_BANNER_ONE = (
+    "Locked with %(n)s open blocker outside the forms that reveal the arm (%(forms)s) by %(user)s on %(at)s UTC, "
+    "over forms kept from them (%(withheld)s), reviewed by %(reviewer)s on %(reviewed_at)s UTC: %(reason)s"
+)
 #: Every banner (the catalog holds each in Persian).
 BANNERS = (OVERRIDE_BANNER, OVERRIDE_BANNER_ONE, OUTSIDE_BANNER, OUTSIDE_BANNER_ONE, WITHHELD_BANNER,
-           OUTSIDE_WITHHELD_BANNER, OUTSIDE_WITHHELD_BANNER_ONE)  # fmt: skip
+           OUTSIDE_WITHHELD_BANNER, OUTSIDE_WITHHELD_BANNER_ONE, REVIEWED_BANNER, OUTSIDE_REVIEWED_BANNER,
+           OUTSIDE_REVIEWED_BANNER_ONE)  # fmt: skip
 
 
-def _banner_message(blockers: int, uncounted: bool, withheld: bool) -> str:
+def _banner_message(blockers: int, uncounted: bool, withheld: bool, reviewed: bool = False) -> str:
+    if reviewed and not blockers:
+        return REVIEWED_BANNER
+    if reviewed:
+        return OUTSIDE_REVIEWED_BANNER_ONE if blockers == 1 else OUTSIDE_REVIEWED_BANNER
     if withheld and not blockers:
         return WITHHELD_BANNER
     if withheld:
@@ -332,15 +359,29 @@ def frozen_expression(participant_id: ColumnElement[str]) -> ColumnElement[bool]
 
 
 def lock_state(engine: Engine) -> LockState:
-    """The trial lock now."""
+    """The trial lock now (with the unmasked reviewer's review of the forms withheld, while it stands)."""
+    protocol = current_protocol(engine).protocol
     with read_scope(engine) as session:
         row = _lock_row(session)
-    return state_of(row, current_protocol(engine).protocol)
+        review = standing(session, protocol, row)
+    return state_of(row, protocol, review)
 
 
-def state_of(row: Any, protocol: Protocol) -> LockState:
+def standing(session: Session, protocol: Protocol, row: Any) -> Any:
+    """The review standing now of the forms a lock (``row``) was made over without its locker seeing them; None
+    when the lock withheld none (``services.readiness.standing_review``)."""
+    # Imported here: the readiness report reads the forms service, which re-exports this module's functions.
+    from trialwright.services.readiness import standing_review
+
+    if row is None or not row.locked or not getattr(row, "withheld", None):
+        return None
+    return standing_review(session, protocol)
+
+
+def state_of(row: Any, protocol: Protocol, review: Any = None) -> LockState:
     """The lock of ``row`` (the latest of ``trial_locks``; None: never locked) under ``protocol``: the forms that
-    reveal the arm (uncounted) and the unmasked reviewers of the forms withheld are the protocol's."""
+    reveal the arm (uncounted) and the unmasked reviewers of the forms withheld are the protocol's; ``review``: the
+    standing review of those forms (``services.readiness.WithheldReview``), said in the banner."""
     if row is None:
         return LockState(False, None, None, None)
     if not row.locked:
@@ -352,7 +393,8 @@ def state_of(row: Any, protocol: Protocol) -> LockState:
     # file without ``Withheld``), whose count was of every blocker: its banner claims no form left out of the count.
     # Since 0042 a lock under a protocol with such forms stores the forms withheld, '' when none.
     uncounted = revealing(protocol) if stored is not None else ()
-    return LockState(True, row.at, row.by, row.reason, row.open_blockers, withheld, uncounted, reviewers)
+    by, at = (review.by, review.at) if review is not None and withheld else (None, None)
+    return LockState(True, row.at, row.by, row.reason, row.open_blockers, withheld, uncounted, reviewers, by, at)
 
 
 def revealing(protocol: Protocol) -> tuple[str, ...]:

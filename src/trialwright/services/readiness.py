@@ -28,12 +28,20 @@ even a count of its open items may differ by arm (a participant's count is read 
 readings). It names the forms withheld (``Readiness.withheld``: from the protocol, the same whatever the data) and
 is never ``ready`` while it withholds one: the lock needs an unmasked reviewer for those forms
 (``Readiness.reviewers``).
+
+That reviewer records their finding (``review_withheld``: re-authenticated, with a reason, refused unless the forms
+are ready as they see them; stored in ``withheld_reviews`` and audited). A review stands while nothing on those
+forms changed since (``standing_review``: a salted digest of their records, the queries on them and the visits
+that hold them, under the same protocol version); while it stands a masked reader is told who reviewed them and
+when (``Readiness.review``), never what they found nor the reviewer's reason (it may speak of the arms).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import secrets
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,20 +54,22 @@ from sqlalchemy.orm import Session
 from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import FormState
 from trialwright.domain.masking import kept_forms, masked_roles
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import Role, only_roles_may
+from trialwright.domain.text import checked_text
 from trialwright.domain.visits import HeldVisit, ScheduledVisit, VisitAddition, VisitStatus, schedule
 from trialwright.protocol import Protocol
-from trialwright.services import clock
+from trialwright.services import audit, clock
 from trialwright.services.coherence import recheck_trial
 from trialwright.services.deaths import death_of
 from trialwright.services.errors import FormError, denied
 from trialwright.services.forms.common import _tz
 from trialwright.services.forms.visits import _references
 from trialwright.services.log_views import REMOVED
+from trialwright.services.reauth import require_password
 from trialwright.services.trial import current_protocol, visit_additions_in
-from trialwright.services.users import UserView
-from trialwright.store.data_tables import form_records, queries, visit_records
-from trialwright.store.engine import read_scope
+from trialwright.services.users import AccessPolicy, UserView
+from trialwright.store.data_tables import form_records, queries, visit_records, withheld_reviews
+from trialwright.store.engine import read_scope, session_scope
 from trialwright.store.log_tables import log_entries
 from trialwright.store.safety_tables import adverse_events, ae_reports
 from trialwright.store.screening_tables import participants, withdrawals
@@ -67,15 +77,20 @@ from trialwright.store.screening_tables import participants, withdrawals
 __all__ = [
     "NOT_DUE",
     "READERS",
+    "REVIEWED",
     "RULES",
     "WITHHELD",
     "Blocker",
     "BlockerKind",
     "NotDueVisit",
     "Readiness",
+    "WithheldReview",
     "lock_readiness",
     "meets_policy",
     "on_forms",
+    "review_withheld",
+    "standing_review",
+    "withheld_forms",
 ]
 
 #: What ``Blocker.rule`` may be: a form not started or short of the lock policy's level, a query not closed, an SAE
@@ -89,6 +104,10 @@ WITHHELD = (
     "forms kept from you because they reveal the arm (reveals_arm): %(forms)s; nothing of them is shown, not even "
     "whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)"
 )
+#: What every reader is told while an unmasked reviewer's review of those forms stands (``WithheldReview``).
+REVIEWED = "reviewed by %(user)s on %(at)s UTC"
+#: How many blockers on the forms a refused review lists one by one (the rest are counted).
+REVIEW_SHOWN = 20
 #: A visit an amendment added after its window had closed, as the report lists it (not a blocker).
 NOT_DUE = (
     "not due: added by protocol version %(version)s (effective %(effective)s) after the window closed on %(latest)s"
@@ -164,6 +183,23 @@ class NotDueVisit:
 
 
 @dataclass(frozen=True)
+class WithheldReview:
+    """An unmasked reviewer's standing finding that the forms kept from masked readers are ready: who, when, which
+    forms, under which protocol version (never their reason, which may speak of the arms, nor anything of the
+    forms)."""
+
+    by: str
+    role: str
+    at: dt.datetime
+    forms: tuple[str, ...]
+    protocol_version: str
+
+    def said(self) -> str:
+        """``reviewed by mon on 2026-01-02 03:04 UTC``."""
+        return REVIEWED % {"user": self.by, "at": f"{self.at.astimezone(dt.UTC):%Y-%m-%d %H:%M}"}
+
+
+@dataclass(frozen=True)
 class Readiness:
     """The readiness report: every blocker, in site, participant and kind order; ready when there is none."""
 
@@ -178,6 +214,8 @@ class Readiness:
     reviewers: tuple[str, ...] = ()
     #: Visits an amendment added after their window had closed: not due, so not blockers, but listed.
     not_due: tuple[NotDueVisit, ...] = ()
+    #: The unmasked reviewer's review of the forms withheld from masked readers, while it stands (None: none).
+    review: WithheldReview | None = None
 
     @property
     def ready(self) -> bool:
@@ -190,7 +228,8 @@ class Readiness:
         if not self.withheld:
             return None
         reviewers = " or ".join(r.replace("_", " ") for r in self.reviewers) or "none reads this report"
-        return WITHHELD % {"forms": ", ".join(self.withheld), "reviewers": reviewers}
+        said = WITHHELD % {"forms": ", ".join(self.withheld), "reviewers": reviewers}
+        return said if self.review is None else f"{said}; {self.review.said()}"
 
     def counts(self) -> dict[BlockerKind, int]:
         """How many blockers of each kind (every kind, zero included), in report order."""
@@ -235,6 +274,8 @@ class Readiness:
         """The report as plain text: the headline, counts per site, then each participant's blockers."""
         lines = [f"Lock readiness at {self.taken_at:%Y-%m-%d %H:%M} UTC (forms must be {self.forms_policy}): "
                  f"{self.headline()} over {self.participants} participant(s)."]  # fmt: skip
+        if self.review is not None and not self.withheld:  # the reviewer's own report: their review stands
+            lines.append(f"Forms kept from masked readers ({', '.join(self.review.forms)}): {self.review.said()}.")
         for site, counts in self.by_site().items():
             lines.append(f"{site}: " + ", ".join(f"{n} {_PLURAL[k][n != 1]}" for k, n in counts.items() if n))
         shown = self.blockers if limit is None else self.blockers[:limit]
@@ -397,7 +438,126 @@ def lock_readiness(engine: Engine, actor: UserView, site: str | None = None) -> 
     found.sort(key=lambda b: (b.site, b.participant_id, order[b.kind]))
     withheld = tuple(f.id for f in protocol.forms if f.id in kept)
     reviewers = tuple(r.value for r in READERS if r not in masked_roles(protocol)) if withheld else ()
-    return Readiness(now, site, policy.forms, len(people), tuple(found), withheld, reviewers, tuple(not_due))
+    with read_scope(engine) as session:
+        review = standing_review(session, loaded.protocol)
+    return Readiness(now, site, policy.forms, len(people), tuple(found), withheld, reviewers, tuple(not_due), review)
+
+
+# --- the unmasked reviewer's review of the forms withheld -----------------------------------------
+
+
+def withheld_forms(protocol: Protocol) -> tuple[str, ...]:
+    """The forms kept from some masked reader of this report (in protocol order): those an unmasked one reviews."""
+    kept = frozenset().union(*(kept_forms(protocol, r) for r in READERS))
+    return tuple(f.id for f in protocol.forms if f.id in kept)
+
+
+def _digest(session: Session, protocol: Protocol, forms: tuple[str, ...], nonce: str) -> str:
+    """A SHA-256 over ``nonce`` and what makes ``forms`` ready or not: their records (state, version, verification,
+    signature, lock), the queries on them, and the visits that hold them (a visit held or missed makes a form due).
+    Any save, lifecycle step or query change on those forms changes it."""
+    f = form_records.c
+    records = session.execute(
+        select(f.id, f.participant_id, f.visit_record_id, f.form_id, f.state, f.version, f.verified_by, f.signed_by,
+               f.locked_by).where(f.form_id.in_(forms)).order_by(f.id)
+    ).all()  # fmt: skip
+    q = queries.c
+    on_them = select(f.id).where(f.form_id.in_(forms)).scalar_subquery()
+    asked = session.execute(
+        select(q.id, q.form_record_id, q.status, q.field).where(q.form_record_id.in_(on_them)).order_by(q.id)
+    ).all()
+    holding = sorted(v.id for v in protocol.visits if set(v.forms) & set(forms))
+    v = visit_records.c
+    held = session.execute(
+        select(v.id, v.participant_id, v.visit_id, v.visit_date, v.missed_reason)
+        .where(v.visit_id.in_(holding))
+        .order_by(v.id)
+    ).all()
+    facts = [[list(r) for r in rows] for rows in (records, asked, held)]
+    return hashlib.sha256(f"{nonce}:{json.dumps(facts, default=str)}".encode()).hexdigest()
+
+
+def standing_review(session: Session, protocol: Protocol) -> WithheldReview | None:
+    """The latest review of the forms withheld from masked readers, if it still stands: of the same forms, under
+    the same protocol version, and nothing on them changed since (its digest matches). None otherwise."""
+    forms = withheld_forms(protocol)
+    if not forms:
+        return None
+    row = session.execute(select(withheld_reviews).order_by(withheld_reviews.c.id.desc()).limit(1)).first()
+    if row is None or tuple(row.forms.split(",")) != forms or row.protocol_version != protocol.version.number:
+        return None
+    if _digest(session, protocol, forms, row.nonce) != row.digest:
+        return None
+    return WithheldReview(row.by, row.role, row.at, forms, row.protocol_version)
+
+
+def review_withheld(
+    engine: Engine, actor: UserView, reason: str, *, password: str, policy: AccessPolicy | None = None
+) -> WithheldReview:
+    """Record that the unmasked reviewer found the forms kept from masked readers ready (one transaction; audited
+    ``lock.withheld_reviewed`` with the forms and the protocol version).
+
+    Refused, naming the rule: a role that does not read the lock readiness, one the trial masks, a reviewer scoped
+    to some sites (the review is of every site's forms), a trial where no form is withheld from a reader, a wrong
+    password, no reason, and forms not ready as the reviewer sees them (the refusal lists those blockers: the
+    reviewer may see them). Forms changed between the reading and the record refuse too (review them again)."""
+    if actor.role not in READERS:
+        raise denied(FormError)(f"role: {only_roles_may(READERS, 'review the forms kept from masked readers')}")
+    loaded = current_protocol(engine)
+    protocol = loaded.protocol
+    forms = withheld_forms(protocol)
+    if not forms:
+        raise FormError(
+            "withheld: no form is kept from a masked reader of the lock readiness (no form reveals the arm, or no "
+            "reader is masked): there is nothing to review"
+        )
+    if actor.role in masked_roles(protocol):
+        raise denied(FormError)(
+            "role: the trial masks your role; only an unmasked reader of the lock readiness may review the forms "
+            "kept from masked readers (they reveal the arm)"
+        )
+    if actor.role.site_scoped and not set(protocol.site_codes) <= set(actor.sites):
+        raise denied(FormError)(
+            "role: you see only some sites' forms; the review is of every site's forms kept from masked readers"
+        )
+    checked_text(reason, "reason", error=FormError)
+    if not reason.strip():
+        raise FormError("reason: say what you reviewed and found")
+    require_password(engine, actor.username, password, policy, purpose="withheld review", error=FormError,
+                     message="password: wrong password; a review of the forms kept from masked readers needs your "
+                     "current password")  # fmt: skip
+    nonce = secrets.token_hex(16)
+    with read_scope(engine) as session:
+        before = _digest(session, protocol, forms, nonce)
+    report = lock_readiness(engine, actor)
+    blocking = [b for b in report.blockers if on_forms(protocol, frozenset(forms), b)]
+    if blocking:
+        listed = "; ".join(f"{b.site} {b.text()}" for b in blocking[:REVIEW_SHOWN])
+        more = len(blocking) - REVIEW_SHOWN
+        n = len(blocking)
+        raise FormError(
+            f"withheld: the forms kept from masked readers ({', '.join(forms)}) are not ready: {n} "
+            f"{'blocker' if n == 1 else 'blockers'} on them: {listed}" + (f"; and {more} more" if more > 0 else "")
+        )
+    with session_scope(engine) as session:
+        if _digest(session, protocol, forms, nonce) != before:
+            raise FormError("withheld: the forms changed while they were being reviewed; review them again")
+        now = clock.now()
+        version = protocol.version.number
+        session.execute(
+            withheld_reviews.insert().values(at=now, by=actor.username, role=actor.role.value, forms=",".join(forms),
+                                             protocol_version=version, reason=reason.strip(), nonce=nonce,
+                                             digest=before)
+        )  # fmt: skip
+        audit.record(
+            session,
+            actor=actor.username,
+            role=actor.role.value,
+            action="lock.withheld_reviewed",
+            reason=reason.strip(),
+            detail={"forms": list(forms), "protocol_version": version},
+        )
+    return WithheldReview(actor.username, actor.role.value, now, forms, version)
 
 
 def on_forms(protocol: Protocol, forms: frozenset[str], blocker: Blocker) -> bool:

@@ -20,6 +20,7 @@ __all__ = [
     "soft_locks",
     "trial_locks",
     "visit_records",
+    "withheld_reviews",
 ]
 
 #: A visit as held (or missed) for one participant; unscheduled visits too.
@@ -136,6 +137,24 @@ trial_locks = Table(
     # none (its open_blockers leave those forms out). NULL: no such forms, or a lock made before migration 0042 or
     # read from a file without Withheld, whose open_blockers counted every blocker (services.lock.state_of).
     Column("withheld", Text, nullable=True),
+)
+
+#: An unmasked reviewer's finding that the forms kept from a masked reader of the lock readiness (they reveal the
+#: arm) are ready, newest last (``services.readiness.review_withheld``). It stands while ``digest`` still matches
+#: those forms (their records, the queries on them and the visits that hold them): a SHA-256 over them and
+#: ``nonce``, a random salt, so the stored digest cannot be matched by trying form states.
+withheld_reviews = Table(
+    "withheld_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("forms", Text, nullable=False),  # the forms reviewed, comma-joined
+    Column("protocol_version", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("nonce", String(32), nullable=False),
+    Column("digest", String(64), nullable=False),
 )
 
 #: Soft locks and unlocks of one site or one participant (e.g. for an interim analysis), newest last; the last

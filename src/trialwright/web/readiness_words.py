@@ -11,6 +11,7 @@ the service wrote it.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 
@@ -24,6 +25,7 @@ from trialwright.web.localized import digits, names
 from trialwright.web.wording import CRF_INPUTS, page_words, say
 
 __all__ = [
+    "REVIEWED",
     "RULE_WORDS",
     "WITHHELD",
     "banner_said",
@@ -31,6 +33,7 @@ __all__ = [
     "blocker_where",
     "moments_said",
     "refusal_said",
+    "review_said",
     "withheld_said",
 ]
 
@@ -52,6 +55,8 @@ WITHHELD = N_(
     "Forms kept from you because they reveal the arm (reveals_arm): %(forms)s. Nothing of them is shown here, not "
     "even whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)."
 )
+#: ``services.readiness.REVIEWED`` as the pages say it: the unmasked reviewer's review, while it stands.
+REVIEWED = N_("Reviewed by %(user)s on %(at)s UTC.")
 #: ``services.lock.lock_trial``'s refusals as the pages say them: what blocks the lock (counted; the page lists the
 #: first), nothing the reader may see, and what a masked reader does once the forms kept from them are reviewed.
 LOCK_BLOCKED = N_("%(counted)s blocks the lock; resolve it, or override with a reason and your password.")
@@ -160,7 +165,18 @@ def withheld_said(report: Readiness, protocol: Protocol, lang: str) -> str | Non
     comma = "، " if text_direction(lang) == "rtl" else ", "
     form_name = names(protocol, lang)["form_name"]
     reviewers = comma.join(gettext(Role(r).label) for r in report.reviewers) or gettext("none")
-    return gettext(WITHHELD) % {"forms": comma.join(form_name(f) for f in report.withheld), "reviewers": reviewers}
+    said = gettext(WITHHELD) % {"forms": comma.join(form_name(f) for f in report.withheld), "reviewers": reviewers}
+    reviewed = review_said(report, lang)
+    return said if reviewed is None else f"{said} {reviewed}"
+
+
+def review_said(report: Readiness, lang: str) -> str | None:
+    """The unmasked reviewer's review of the forms withheld from masked readers, while it stands (``REVIEWED``), in
+    ``lang``: who and when (UTC, in its digits); None when none stands."""
+    if report.review is None:
+        return None
+    at = f"{report.review.at.astimezone(dt.UTC):%Y-%m-%d %H:%M}"
+    return translations(lang).gettext(REVIEWED) % {"user": report.review.by, "at": digits(at, lang)}
 
 
 def banner_said(lock: LockState, protocol: Protocol, lang: str) -> str | None:

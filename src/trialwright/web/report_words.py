@@ -129,7 +129,7 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
             return gettext(english)
         if name == "sets":  # analysis set ids, by their names
             return gettext(sentences.AND).join(set_names.get(x, _ISOLATED % x) for x in english.split(sentences.AND))
-        if name == "at":  # a time (UTC) in the reader's digits, left to right
+        if name in ("at", "reviewed_at"):  # a time (UTC) in the reader's digits, left to right
             return _ISOLATED % digits(english, lang)
         if name == "reviewers":  # a lock's unmasked reviewers (roles, as ``services.lock`` says them) by their names
             known = {r.value.replace("_", " "): r for r in Role}

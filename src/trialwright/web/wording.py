@@ -101,6 +101,7 @@ LOCK_INPUTS: Mapping[str, str] = {
     "password": N_("Your password"),
     "site": N_("Site"),
     "participant_id": N_("Participant"),
+    "withheld": N_("Forms kept from masked readers"),
 }
 #: The allocation list page's inputs (the unblinded statistician's).
 LIST_INPUTS: Mapping[str, str] = {
@@ -389,6 +390,25 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"say why the list is extended", N_("say why the list is extended")),
         (r"say why the database is unlocked", N_("say why the database is unlocked")),
         (r"say why the soft lock is lifted", N_("say why the soft lock is lifted")),
+        # the unmasked reviewer's review of the forms kept from masked readers (``services.readiness``)
+        (r"the trial masks your role; only an unmasked reader of the lock readiness may review the forms kept from "
+         r"masked readers \(they reveal the arm\)",
+         N_("the trial masks your role; only an unmasked reader of the lock readiness may review the forms kept from "
+            "masked readers (they reveal the arm)")),
+        (r"no form is kept from a masked reader of the lock readiness \(no form reveals the arm, or no reader is "
+         r"masked\): there is nothing to review",
+         N_("no form is kept from a masked reader of the lock readiness (no form reveals the arm, or no reader is "
+            "masked): there is nothing to review")),
+        (r"you see only some sites' forms; the review is of every site's forms kept from masked readers",
+         N_("you see only some sites' forms; the review is of every site's forms kept from masked readers")),
+        (r"say what you reviewed and found", N_("say what you reviewed and found")),
+        (r"wrong password; a review of the forms kept from masked readers needs your current password",
+         N_("wrong password; a review of the forms kept from masked readers needs your current password")),
+        (r"the forms changed while they were being reviewed; review them again",
+         N_("the forms changed while they were being reviewed; review them again")),
+        (r"the forms kept from masked readers \((?P<forms>[^)]*)\) are not ready: (?P<n>\d+) blockers? on them: "
+         r"(?P<listed>.+)",
+         N_("the forms kept from masked readers (%(forms)s) are not ready: %(n)s blockers on them: %(listed)s")),
         # a change while the trial is locked, or its participant or site soft-locked (``services.lock``)
         (r"the database is locked \(since (?P<at>[0-9: -]+) UTC, by (?P<by>\S+)\); the data manager unlocks it "
          r"with a reason",

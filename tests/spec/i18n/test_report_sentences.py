@@ -76,6 +76,9 @@ PARTS = {
     "forms": ("labs", LABS["translations"]["fa"]),
     "withheld": ("labs", LABS["translations"]["fa"]),
     "reviewers": ("monitor", FA["Monitor"]),
+    # who reviewed the forms withheld from a masked locker, and when
+    "reviewer": ("sim-monitor", _isolated("sim-monitor")),
+    "reviewed_at": ("2026-12-05 11:07", _isolated("۲۰۲۶-۱۲-۰۵ ۱۱:۰۷")),
 }
 
 

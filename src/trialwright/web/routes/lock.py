@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
+from trialwright.domain.masking import masked_roles
+from trialwright.protocol import Protocol
 from trialwright.services import lock as svc
 from trialwright.services import readiness
 from trialwright.services.errors import FormError
@@ -20,6 +22,7 @@ from trialwright.web.readiness_words import (
     blocker_said,
     blocker_where,
     refusal_said,
+    review_said,
     withheld_said,
 )
 from trialwright.web.templating import Page, render_page
@@ -42,6 +45,7 @@ def _blockers_said(request: Request, page: Page) -> dict[str, Any]:
         "where_said": lambda b: blocker_where(b, protocol, page.lang),
         "blocker_said": lambda b, fdate, text_said: blocker_said(b, protocol, page.lang, fdate, text_said),
         "withheld_said": lambda report: withheld_said(report, protocol, page.lang),
+        "review_said": lambda report: review_said(report, page.lang),
     }
 
 
@@ -72,18 +76,49 @@ def data_management(request: Request, page: ManagerPage, engine: EngineDep) -> H
 def readiness_page(
     request: Request, page: ReadinessPage, engine: EngineDep, protocol: ProtocolDep, site: str = ""
 ) -> Response:
+    return _readiness_page(request, page, engine, protocol, site)
+
+
+def _readiness_page(
+    request: Request, page: Page, engine: Engine, protocol: Protocol, site: str, errors: list[str] | None = None
+) -> HTMLResponse:
     assert page.user is not None
     sites = list(page.user.sites) if page.user.role.site_scoped else protocol.site_codes
-    errors: list[str] = []
+    errors = list(errors or [])
     try:
         report = readiness.lock_readiness(engine, page.user, site or None)
     except FormError as exc:
         errors, report = [str(exc)], readiness.lock_readiness(engine, page.user)
+    # The reviewer's form: for a reader the trial does not mask, where forms are kept from masked readers.
+    reviews = bool(readiness.withheld_forms(protocol)) and page.user.role not in masked_roles(protocol)
     context = {
-        "report": report, "sites": sites, "site": site, "kinds": list(readiness.BlockerKind), "errors": errors,
+        "report": report, "sites": sites, "site": site, "kinds": list(readiness.BlockerKind),
+        "errors": say(errors, page_words(None, page.lang, LOCK_INPUTS), page.lang),
+        "reviews": reviews, "withheld_forms": readiness.withheld_forms(protocol) if reviews else (),
         **_blockers_said(request, page),
     }  # fmt: skip
     return render_page(request, page, "lock/readiness.html", context, status_code=422 if errors else 200)
+
+
+@router.post("/data-management/readiness/review", response_class=HTMLResponse)
+def review_withheld(
+    request: Request,
+    page: ReadinessPage,
+    engine: EngineDep,
+    protocol: ProtocolDep,
+    _csrf: CsrfChecked,
+    policy: ConfirmReentry,
+    reason: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """The unmasked reviewer records that the forms kept from masked readers are ready (``services.readiness.
+    review_withheld``); a refusal is said on the readiness page (422), the blockers on those forms with it."""
+    assert page.user is not None
+    try:
+        readiness.review_withheld(engine, page.user, reason, password=password, policy=policy)
+    except FormError as exc:
+        return _readiness_page(request, page, engine, protocol, "", [str(exc)])
+    return RedirectResponse("/data-management/readiness", status_code=303)
 
 
 @router.post("/data-management/lock", response_class=HTMLResponse)
