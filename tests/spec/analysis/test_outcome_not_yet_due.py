@@ -11,6 +11,7 @@ set; each participant infused on day 1 (so day 7 is day 8 from randomization and
 | P-002       | not held           | 9 (the window's last day)              | outcome not yet due                      |
 | P-003       | not held           | 10 (window closed)                     | outcome not recorded                     |
 | P-005       | held, no value     | 5                                      | outcome not recorded (the visit held)    |
+| P-006       | recorded missed    | 5                                      | outcome not recorded (the visit missed)  |
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ NOT_DUE = "Outcome not yet due (its visit's window had not closed by the data cu
 MISSING = "Outcome not recorded (visit missed or value missing)"
 
 
-def _subject(i: int, arm: int, followed: int, day7: float | None, held: bool) -> Subject:
+def _subject(i: int, arm: int, followed: int, day7: float | None, held: bool, missed: bool = False) -> Subject:
     values: dict[str, dict[str, Any]] = {"baseline": {"labs.tnf_alpha": 10.0 + i, "labs.crp": 5.0 + i}}
     if held:
         values["day7"] = {} if day7 is None else {"labs.tnf_alpha": day7, "labs.crp": day7}
@@ -38,6 +39,7 @@ def _subject(i: int, arm: int, followed: int, day7: float | None, held: bool) ->
         treated_group=GROUPS[arm], per_protocol=True, not_per_protocol=(), withdrawn=(), emergency_unblinded=False,
         values=values, events=(), treatment_day=1, followed_days=followed,
         visit_days={"baseline": 0, **({"day7": 8} if held else {})},
+        missed_visits=frozenset({"day7"} if missed else ()),
     )  # fmt: skip
 
 
@@ -50,8 +52,9 @@ def test_an_outcome_not_yet_due_is_its_own_consort_category_never_missing() -> N
         _subject(3, 1, 10, None, False),
         _subject(4, 1, 20, 6.0, True),
         _subject(5, 0, 5, None, True),
+        _subject(6, 1, 5, None, False, missed=True),
     )
-    screened = Screened(6, 6, 0, 0, {}, 6, 0, 6, 1.0)
+    screened = Screened(7, 7, 0, 0, {}, 7, 0, 7, 1.0)
     data = AnalysisData(
         trial_id=protocol.trial_id, protocol_version=protocol.version.number, grouping=Grouping.BY_ARM,
         groups=GROUPS, subjects=people, screened=screened, taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
@@ -64,9 +67,10 @@ def test_an_outcome_not_yet_due_is_its_own_consort_category_never_missing() -> N
         "P-002": "not_due",
         "P-003": "missing",
         "P-005": "missing",
+        "P-006": "missing",
     }
     flows = {a.label: {r.label: r.count for r in a.excluded_from_analysis} for a in report.consort.arms}
     assert flows[GROUPS[0]] == {NOT_DUE: 1, MISSING: 1}  # P-001 not due; P-005 held without a value
-    assert flows[GROUPS[1]] == {NOT_DUE: 1, MISSING: 1}  # P-002 on its window's last day; P-003 after it
+    assert flows[GROUPS[1]] == {NOT_DUE: 1, MISSING: 2}  # P-002 on its window's last day; P-003 after it, P-006
     assert NOT_DUE in report.consort.summary()
     assert translations("fa").gettext(NOT_DUE) != NOT_DUE

@@ -207,7 +207,7 @@ def cause_of(s: Subject, day: int | None, not_due: bool) -> str:
 def not_due_of(protocol: Protocol, visit_id: str | None) -> Callable[[Subject], bool]:
     """For a participant, whether the outcome visit ``visit_id`` is not yet due: not held, and its window (the
     planned day plus ``window.after``) not closed by the data cut-off (the site's date). False where the visit was
-    held, or the planned day or the cut-off is not known (then a missing value is counted as missing)."""
+    held or recorded as missed, or the planned day or the cut-off is not known (then it is counted as missing)."""
     if visit_id is None:
         return lambda s: False
     day = planned_day(protocol, visit_id)
@@ -215,7 +215,7 @@ def not_due_of(protocol: Protocol, visit_id: str | None) -> Callable[[Subject], 
 
     def not_due(s: Subject) -> bool:
         planned = day(s)
-        if visit_id in s.visit_days or planned is None or s.followed_days is None:
+        if visit_id in s.visit_days or visit_id in s.missed_visits or planned is None or s.followed_days is None:
             return False
         return s.followed_days <= planned + after
 
