@@ -20,7 +20,8 @@ def test_the_blinded_statistician_reads_the_report_page(page, live_server: str, 
 
     _as(page, live_server, Role.BLINDED_STATISTICIAN)
     page.get_by_role("link", name="Analysis", exact=True).click()
-    assert page.get_by_test_id("analysis-mode").inner_text().startswith("Blinded analysis: no arm is named.")
+    mode = page.get_by_test_id("analysis-mode").inner_text()
+    assert mode.startswith("Blinded analysis (double-blind trial): no arm is named.")
     main = page.inner_text("main")
     assert "Assessed for eligibility" in page.content()  # the CONSORT diagram, drawn inline as SVG
     for heading in ("Participant flow (CONSORT)", "Table 1. Baseline characteristics", "Serious Adverse Event",

@@ -77,6 +77,8 @@ class Subject:
     stopped_day: int | None = None  # days from randomization to withdrawal from the intervention
     visit_days: Mapping[str, int] = field(default_factory=dict)  # visit -> days from randomization it was held
     randomized_on: dt.date | None = None  # the date of randomization in the site's zone (day 0 of every "day")
+    #: Visits recorded as missed (with a reason): an outcome at one is missed, never "not yet due".
+    missed_visits: frozenset[str] = frozenset()
 
     def value(self, visit: str, variable: str) -> float | str | None:
         """One value at one visit (None if missing)."""
@@ -136,7 +138,7 @@ class AnalysisData:
 
 
 #: Subject's fields in the hash: everything but the grouping (the labels differ by mode, the data do not).
-_HASHED = tuple(f.name for f in fields(Subject) if f.name not in {"group", "treated_group"})
+_HASHED = tuple(f.name for f in fields(Subject) if f.name not in {"group", "treated_group", "missed_visits"})
 _EVENT = tuple(f.name for f in fields(Event))
 _STAY = tuple(f.name for f in fields(Stay))
 _SCREENED = tuple(f.name for f in fields(Screened))
@@ -175,6 +177,7 @@ class SnapshotHash:
         content = _plain(s, _HASHED)
         content["events"] = [_plain(e, _EVENT) for e in s.events]
         content["stay"] = _plain(s.stay, _STAY) if s.stay is not None else None
+        content["missed_visits"] = sorted(s.missed_visits)  # a set, hashed in one order
         self._item(content)
         self._last = s.participant_id
 

@@ -45,6 +45,7 @@ from trialwright.analysis.results import (
 from trialwright.domain.coding import TermRow, term_table
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import ProgressionMeasure
+from trialwright.protocol.design import Blinding
 from trialwright.protocol.forms import FieldType, FormField
 
 __all__ = [
@@ -111,6 +112,25 @@ class PilotRate:
         return shown + (f"; progression: {self.verdict}" if self.verdict else "")
 
 
+#: The mode in words per declared blinding: (unblinded, by arm while blinded, blinded). Open and single-blind trials
+#: keep no one using the system from the arms, so their analysis is always by arm (never "unblinded" or "blinded").
+_MODE: dict[str, tuple[str, str, str]] = {
+    "open": ("", N_("Analysis by arm (open label)"), ""),
+    "single": ("", N_("Analysis by arm (single-blind: the participants are masked, the arms are open to staff)"), ""),
+    "double": (N_("Unblinded analysis (double-blind trial)"), "", N_("Blinded analysis (double-blind trial)")),
+    "triple": (N_("Unblinded analysis (triple-blind trial)"), "", N_("Blinded analysis (triple-blind trial)")),
+    "custom": (
+        N_("Unblinded analysis (custom blinding: the roles the protocol lists are masked)"),
+        "",
+        N_("Blinded analysis (custom blinding: the roles the protocol lists are masked)"),
+    ),
+}
+_BY_ARM_MEANING = {
+    "open": N_("no one is kept from the arms."),
+    "single": N_("only the participants are kept from their arms; no one using the system is."),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class AnalysisReport:
     """The analysis of one snapshot: its provenance, analysis sets, Table 1, outcomes, safety, CONSORT, pilot."""
@@ -138,16 +158,27 @@ class AnalysisReport:
     pilot: tuple[PilotRate, ...]
     below_limit_rule: str
     notes: tuple[str, ...]
+    #: The blinding the protocol declares (``masking.blinding``; a masking written before it was declared masks as
+    #: double): the mode is said with it.
+    blinding: str
     lock_banner: str | None = None  # printed first: the data were locked with blockers open
     #: Form records the snapshot read, by state (every record counts whatever its state); trial-wide, never by arm.
     form_states: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
-        """The analysis's mode in words: blinded, unblinded, or by arm in a trial that masks no one."""
+        """The analysis's mode in words with the blinding the protocol declares: blinded or unblinded in a trial
+        masking staff (double, triple, custom), by arm in one masking no one using the system (open, single)."""
+        return _MODE[self.blinding][0 if self.unblinded else 1 if self.grouping == "by_arm" else 2]
+
+    @property
+    def mode_meaning(self) -> str:
+        """What the mode means for the reader (the analysis page's sentence after the mode)."""
         if self.unblinded:
-            return "Unblinded analysis"
-        return "Analysis by arm (open label)" if self.grouping == "by_arm" else "Blinded analysis"
+            return N_("arms are named.")
+        if self.grouping == "by_arm":
+            return _BY_ARM_MEANING[self.blinding]
+        return N_("no arm is named.")
 
     @property
     def outcome_ids(self) -> tuple[str, ...]:
@@ -325,6 +356,7 @@ _EXCLUDED = {
     "withdrew_consent": N_("Withdrew consent before the outcome was measured"),
     "lost_to_follow_up": N_("Lost to follow-up before the outcome was measured"),
     "left_follow_up": N_("Left follow-up for another reason before the outcome was measured"),
+    "not_due": N_("Outcome not yet due (its visit's window had not closed by the data cut-off)"),
     "missing": N_("Outcome not recorded (visit missed or value missing)"),
     "unusable": N_("Outcome value not usable (e.g. not positive on the log scale)"),
     "untreated": N_("Never treated (the estimand counts time on treatment only)"),
@@ -553,6 +585,7 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         grouping=data.grouping.value,
         groups=groups,
         unblinded=unblinded,
+        blinding=(protocol.masking.blinding or Blinding.DOUBLE).value,
         analysis_sets=sets,
         set_names=names,
         table_one=_table_one(protocol, data, itt),

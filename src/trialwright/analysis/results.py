@@ -115,7 +115,8 @@ class Exclusion:
     participant_id: str
     group: str
     reason: str
-    cause: str = "missing"  # died, withdrew_consent, lost_to_follow_up, left_follow_up, missing or unusable (CONSORT)
+    #: died, withdrew_consent, lost_to_follow_up, left_follow_up, not_due, missing or unusable (CONSORT)
+    cause: str = "missing"
 
 
 class GroupProportion(TypedDict):

@@ -254,6 +254,7 @@ def analysis_data(
                 withdrawn_cause=left_because.get(pid),
                 stopped_day=(stopped_on[pid] - randomized_on[pid]).days if pid in stopped_on else None,
                 visit_days=_held_days(visits.get(pid, {}), randomized_on[pid]),
+                missed_visits=frozenset(v for v, row in visits.get(pid, {}).items() if row.missed_reason),
                 randomized_on=randomized_on[pid],
             )
         )

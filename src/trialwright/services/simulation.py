@@ -29,6 +29,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.eligibility import ScreeningValueError, evaluate, inapplicable_fields, validate_values
 from trialwright.domain.roles import SIMULATION_ACTOR, Role
 from trialwright.domain.safety import DeadlineKind, DeadlineState, names_death
+from trialwright.domain.visits import added_after_window, window_of
 from trialwright.protocol import Protocol, load_protocol
 from trialwright.protocol.design import Preparation
 from trialwright.protocol.forms import FieldType, FormDef
@@ -55,7 +56,7 @@ from trialwright.services.safety import pause, record_decision, record_submissio
 from trialwright.services.safety.common import DeadlineView
 from trialwright.services.screening import enrol, record_consent, screen, set_non_enrolment, withdraw
 from trialwright.services.simulation_file import AWARE_AT, admission_dates, check_settings, competing_dates
-from trialwright.services.trial import current_protocol
+from trialwright.services.trial import current_protocol, visit_additions_in
 from trialwright.services.users import (
     UserView,
     create_user,
@@ -64,6 +65,7 @@ from trialwright.services.users import (
     reset_password,
     trial_names,
 )
+from trialwright.store.engine import session_scope
 
 __all__ = ["REFUSED_MORE", "REFUSED_WHOM", "SimulationError", "SimulationSummary", "refusal_lines", "simulate",
            "simulation_file_for"]  # fmt: skip
@@ -749,6 +751,10 @@ def simulate(
             competing_blank.setdefault(blank_form, set()).add(blank_field)
     # Events an event visit dates (an infusion, a first dose, surgery) happen two hours after randomization.
     dated_events = {v.id for v in protocol.visits if v.kind == "event" and v.reference == v.id}
+    # A visit an amendment added is held only where the schedule says it is due: its window not closed when the
+    # amendment took effect, and never before that day (``domain.visits.added_after_window``; walk 4, F3).
+    with session_scope(engine) as session:
+        added = visit_additions_in(session)
     treatment = protocol.analysis_plan.treatment if protocol.analysis_plan is not None else None
     # A visit that records the dose beside other forms (a baseline visit ending with the first dose): its other forms
     # are measured before the dose, as a site measures the baseline and then gives the dose.
@@ -1003,7 +1009,7 @@ def simulate(
                 # Each visit counts its days from its reference event's date at the site.
                 references = {"randomization": local_date(action.at, tz)} | dict.fromkeys(dated_events, infusion)
                 by_day = sorted(protocol.visits, key=lambda v: (v.day, v.id not in dated_events))
-                schedule: list[tuple[dt.datetime, int, str]] = []
+                schedule: list[tuple[dt.datetime, int, str, bool]] = []  # (when, order, visit, due)
                 for k, visit in enumerate(by_day):
                     start = references.get(visit.reference, infusion)
                     if person.dies and death_record is not None and visit.id == death_record.visit:
@@ -1013,6 +1019,10 @@ def simulate(
                     else:
                         shift = (visit.window.after + 1) if visit.id in person.late else 0
                         day = start + dt.timedelta(days=visit.day + shift)
+                    addition = added.get(visit.id)
+                    due = not added_after_window(addition, window_of(visit, start)[2])
+                    if addition is not None and due and day < addition.effective:
+                        day = addition.effective  # due, its window still open that day: held from the amendment on
                     # At 10:00 at the site, and on the day of randomization no earlier than half an hour after it.
                     at = max(dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC),
                              action.at + dt.timedelta(minutes=30))  # fmt: skip
@@ -1024,20 +1034,20 @@ def simulate(
                         # A visit whose forms hold the dose beside measurements: measured at the visit's time, the
                         # dose given and the forms entered half an hour later (``plan_visit`` stamps them so).
                         at += _MEASURED_BEFORE_DOSE
-                    schedule.append((at + dt.timedelta(minutes=k), 10 + k, visit.id))
+                    schedule.append((at + dt.timedelta(minutes=k), 10 + k, visit.id, due))
                 prevented: dt.datetime | None = None  # the moment of the visit a withdrawal prevents
                 withdrawn_at: dt.datetime | None = None
                 if person.withdraws_before is not None and not person.dies:
                     # The withdrawal falls within follow-up, at a random minute between the visit held before the one
                     # it prevents and that visit: neither that visit nor any after it is held (a participant who dies
                     # is followed to the death and does not withdraw).
-                    prevented = next(at for at, _, v in schedule if v == person.withdraws_before)
-                    before = max([action.at, *(at for at, _, _ in schedule if at < prevented)])
+                    prevented = next(at for at, _, v, _ in schedule if v == person.withdraws_before)
+                    before = max([action.at, *(at for at, _, _, due in schedule if at < prevented and due)])
                     gap = int((prevented - before).total_seconds() // 60)
                     withdrawn_at = before + dt.timedelta(minutes=int(step_rng.integers(gap)) if gap > 0 else 0)
                     later(_Action(withdrawn_at, 50, person, "withdraw"))
-                for at, order, visit_id in schedule:
-                    if prevented is None or at < prevented:
+                for at, order, visit_id, due in schedule:
+                    if due and (prevented is None or at < prevented):
                         later(_Action(at, order, person, "visit", visit_id))
                 if person.dies:
                     died_on[person.index] = infusion + dt.timedelta(days=person.los)

@@ -38,7 +38,8 @@ def trial(module_database_url: str) -> Iterator[Trial]:
 def whole_text_sha256(data: AnalysisData) -> str:
     """The definition: the whole snapshot as one JSON text (as ``snapshot_sha256`` computed it before)."""
     content: list[Any] = [
-        {k: v for k, v in dataclasses.asdict(s).items() if k not in {"group", "treated_group"}}
+        {**{k: v for k, v in dataclasses.asdict(s).items() if k not in {"group", "treated_group"}},
+         "missed_visits": sorted(s.missed_visits)}  # a set: in one order
         for s in sorted(data.subjects, key=lambda s: s.participant_id)
     ]
     content.append(dataclasses.asdict(data.screened))

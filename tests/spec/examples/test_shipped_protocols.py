@@ -407,7 +407,7 @@ def test_a_masked_trial_keeps_the_arms_from_the_blinded_statistician_and_the_dat
 ) -> None:
     trial = shipped(path, kind)
     report = trial.blinded
-    assert report.mode == "Blinded analysis"
+    assert report.mode == f"Blinded analysis ({trial.protocol.masking.blinding}-blind trial)"  # each is double-blind
     assert not {a.name for a in trial.protocol.arms} & set(report.groups)
     efficacy = {o.id for o in trial.protocol.outcomes if o.estimand.variable.adverse_event is None}
     assert not [c for o in report.outcomes if o.outcome_id in efficacy for c in o.comparisons], (

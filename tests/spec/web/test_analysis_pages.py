@@ -30,7 +30,8 @@ def test_the_blinded_statistician_reads_the_blinded_report_and_its_files(client:
     sign_in(client, Role.BLINDED_STATISTICIAN)
     page = client.get("/analysis")
     assert page.status_code == 200
-    assert "Blinded analysis: no arm is named." in page.text and "Assessed for eligibility (n=1)" in page.text
+    assert "Blinded analysis (double-blind trial): no arm is named." in page.text
+    assert "Assessed for eligibility (n=1)" in page.text
     assert 'href="/analysis"' in page.text  # in the navigation
     assert not any(name in page.text for name in ARM_NAMES)
     results = client.get("/analysis/results.json")
@@ -57,5 +58,5 @@ def test_the_unblinded_analysis_waits_for_the_lock(client: TestClient, trial: Tr
     lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
     assert "Run the unblinded analysis" in client.get("/analysis").text
     page = client.get("/analysis?unblinded=1")
-    assert page.status_code == 200 and "Unblinded analysis: arms are named." in page.text
+    assert page.status_code == 200 and "Unblinded analysis (double-blind trial): arms are named." in page.text
     assert all(name in page.text for name in ARM_NAMES)

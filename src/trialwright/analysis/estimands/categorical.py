@@ -18,6 +18,7 @@ from trialwright.analysis.estimands.common import (
     estimators_of,
     fmt_p,
     label_of,
+    not_due_of,
     planned_day,
     strata_left_out,
     why_missing,
@@ -53,6 +54,7 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     e = outcome.estimand
     v = e.variable
     day = planned_day(protocol, v.at)
+    not_due = not_due_of(protocol, v.at)
     field = v.fields[0] if v.fields else None
     composite = composite_of(protocol, e, v.at) if v.at is not None else None
 
@@ -81,8 +83,12 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     excluded = tuple(
         Exclusion(s.participant_id, s.group, N_("never treated: no time on treatment to count events in"), "untreated")
         if v.adverse_event is not None
-        else Exclusion(s.participant_id, s.group, why_missing(s, v.at or "", field or "", False, day(s)),
-                       cause_of(s, day(s)))
+        else Exclusion(
+            s.participant_id,
+            s.group,
+            why_missing(s, v.at or "", field or "", False, day(s)),
+            cause_of(s, day(s), not_due(s)),
+        )
         for s in population
         if values[s.participant_id] is None
     )
@@ -188,6 +194,7 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     assert v.at is not None
     field, at = v.fields[0], v.at
     day = planned_day(protocol, at)
+    not_due = not_due_of(protocol, at)
     composite = composite_of(protocol, e, at)
 
     def code_of(s: Subject) -> str | None:
@@ -200,7 +207,7 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     groups = sets.groups
     codes = {s.participant_id: code_of(s) for s in population}
     excluded = tuple(
-        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s)), cause_of(s, day(s)))
+        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s)), cause_of(s, day(s), not_due(s)))
         for s in population
         if codes[s.participant_id] is None
     )
@@ -252,8 +259,6 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
         },
         excluded,
     )
-
-
 
 
 def _shifts(

@@ -30,6 +30,7 @@ __all__ = [
     "label_of",
     "left_by",
     "left_in_words",
+    "not_due_of",
     "planned_day",
     "sets_of",
     "strata_left_out",
@@ -189,14 +190,36 @@ def label_of(treat: str, ref: str) -> str:
 LEFT_BECAUSE = {"withdrew_consent": "withdrew_consent", "lost_to_follow_up": "lost_to_follow_up"}
 
 
-def cause_of(s: Subject, day: int | None) -> str:
+def cause_of(s: Subject, day: int | None, not_due: bool) -> str:
     """Why an outcome is missing, for the CONSORT diagram: died (on or before ``day``); withdrew consent, lost to
-    follow-up or left follow-up for another reason; or missing (a visit missed or a value not entered)."""
+    follow-up or left follow-up for another reason; not yet due (``not_due``: the visit not held and its window
+    still open or in the future at the data cut-off, see ``not_due_of``): never counted as missed; or missing (a
+    visit missed or a value not entered)."""
     if s.death_day is not None and (day is None or s.death_day <= day):
         return "died"
     if left_by(s, day):
         return LEFT_BECAUSE.get(s.withdrawn_cause or "", "left_follow_up")
+    if not_due:
+        return "not_due"
     return "missing"
+
+
+def not_due_of(protocol: Protocol, visit_id: str | None) -> Callable[[Subject], bool]:
+    """For a participant, whether the outcome visit ``visit_id`` is not yet due: not held, and its window (the
+    planned day plus ``window.after``) not closed by the data cut-off (the site's date). False where the visit was
+    held or recorded as missed, or the planned day or the cut-off is not known (then it is counted as missing)."""
+    if visit_id is None:
+        return lambda s: False
+    day = planned_day(protocol, visit_id)
+    after = protocol.visit(visit_id).window.after
+
+    def not_due(s: Subject) -> bool:
+        planned = day(s)
+        if visit_id in s.visit_days or visit_id in s.missed_visits or planned is None or s.followed_days is None:
+            return False
+        return s.followed_days <= planned + after
+
+    return not_due
 
 
 def left_by(s: Subject, day: int | None) -> bool:

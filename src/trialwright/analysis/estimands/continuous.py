@@ -20,6 +20,7 @@ from trialwright.analysis.estimands.common import (
     composite_of,
     estimators_of,
     label_of,
+    not_due_of,
     planned_day,
     why_missing,
 )
@@ -52,6 +53,7 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
     assert v.at is not None
     log, at, base = v.scale is Scale.LOG, v.at, v.baseline
     day_at, day_base = planned_day(protocol, at), planned_day(protocol, base)
+    not_due = not_due_of(protocol, at)
     composite = composite_of(protocol, e, at)
     transform: Callable[[float], float] = (lambda x: math.log(x)) if log else (lambda x: x)
 
@@ -107,8 +109,9 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
         why = [why_missing(s, at, variable, log, day_at(s))] if f is None else []
         if base and b is None:
             why.append(why_missing(s, base, variable, log, day_base(s)))
-        unusable = any(number(s.value(x, variable)) is not None for x in (at, base) if x) and log
-        cause = "unusable" if unusable else cause_of(s, day_at(s))
+        # Unusable: a value recorded but not positive on the log scale (a value merely absent is missing or not due).
+        unusable = log and any((y := number(s.value(x, variable))) is not None and y <= 0 for x in (at, base) if x)
+        cause = "unusable" if unusable else cause_of(s, day_at(s), not_due(s))
         excluded.append(Exclusion(s.participant_id, s.group, "; ".join(why), cause))
     comparisons: list[Comparison] = []
     for treat, ref in pairs(groups):
@@ -199,9 +202,10 @@ def _mmrm(
     log: bool,
     covariance: str,
 ) -> Comparison:
-    """Mixed model for repeated measures over ``visits`` (the declared covariance, REML, Satterthwaite df), adjusted
-    for baseline and stratum, the effect at ``at``: every observed value is used, and values missing after death or
-    withdrawal are missing at random (the hypothetical strategy the protocol declares with it)."""
+    """Mixed model for repeated measures over ``visits`` (the declared covariance, REML, Satterthwaite df) with a
+    mean per visit, treatment by visit, baseline by visit and the stratum as main effects, the effect at ``at``:
+    every observed value is used, and values missing after death or withdrawal are missing at random (the
+    hypothetical strategy the protocol declares with it)."""
     method = say.MMRM % {"covariance": covariance.replace("_", " ")}
     scale = "ratio of geometric means" if log else "adjusted difference"
 
@@ -307,5 +311,3 @@ def _hl(
         )
 
     return safe(method, label, set_name, scale, (len(x), len(y)), primary, run)
-
-

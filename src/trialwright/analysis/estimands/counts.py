@@ -17,6 +17,7 @@ from trialwright.analysis.estimands.common import (
     estimators_of,
     fmt_p,
     label_of,
+    not_due_of,
     planned_day,
     strata_left_out,
     why_missing,
@@ -37,6 +38,7 @@ def count(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     assert v.at is not None
     field, at = v.fields[0], v.at
     day = planned_day(protocol, at)
+    not_due = not_due_of(protocol, at)
     composite = composite_of(protocol, e, at)
 
     def value_of(s: Subject) -> int | None:
@@ -49,7 +51,7 @@ def count(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     groups = sets.groups
     values = {s.participant_id: value_of(s) for s in population}
     excluded = tuple(
-        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s)), cause_of(s, day(s)))
+        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s)), cause_of(s, day(s), not_due(s)))
         for s in population
         if values[s.participant_id] is None
     )

@@ -193,7 +193,9 @@ def _why_not_timed(s: Subject, found: tuple[float, int] | str | None, at: str | 
     if isinstance(found, str):
         if found.startswith("never treated"):
             return found, "untreated"
-        return found, "unusable" if "not used" in found else cause_of(s, None if at is None else s.visit_days.get(at))
+        return found, "unusable" if "not used" in found else cause_of(
+            s, None if at is None else s.visit_days.get(at), False
+        )
     return _NOT_FOLLOWED, "missing"
 
 
@@ -381,7 +383,7 @@ def duration(outcome: Outcome, sets: Sets) -> OutcomeResult:
     in_set = {g: sum(1 for s in population if s.group == g) for g in groups}
     analysed = {}
     excluded = [
-        Exclusion(s.participant_id, s.group, _why_no_stay(s, variable), cause_of(s, None))
+        Exclusion(s.participant_id, s.group, _why_no_stay(s, variable), cause_of(s, None, False))
         for s in population
         if s.stay is None or s.stay.days is None
     ]

@@ -119,6 +119,7 @@ def _ensure_visit(
     tz = _tz(protocol, participant.site)
     day = visit_date or local_date(clock.now(), tz)
     _check_visit_date(day, participant, tz)
+    _check_added(session, visit_id, day)
     row = deferred_insert(  # a bulk import writes it with its next statement (``services/bulk_writes.py``)
         session,
         visit_records,
@@ -143,6 +144,18 @@ def _ensure_visit(
         detail={"visit": visit_id},
     )
     return row
+
+
+def _check_added(session: Session, visit_id: str, day: dt.date) -> None:
+    """Refuse a visit held before the protocol version that added it took effect (``amendments[].date``): no site
+    could hold a visit no protocol yet defined (walk 4, F3: the simulator held them months before)."""
+    addition = visit_additions_in(session).get(visit_id)
+    if addition is not None and day < addition.effective:
+        raise FormError(
+            f"visit_date: {visit_id} on {day.isoformat()} is before amendment {addition.version}, which added the "
+            f"visit, took effect on {addition.effective.isoformat()}: a visit an amendment adds is held only from "
+            "its amendment's date"
+        )
 
 
 def _check_visit_date(day: dt.date, participant: Any, tz: ZoneInfo) -> None:
@@ -189,6 +202,7 @@ def record_visit(
                 raise FormError(f"visit: {visit_id!r} is not a visit of the protocol") from None
             if _visit_row(session, participant_id, visit_id) is not None:
                 raise FormError(f"visit: {visit_id} is recorded already")
+            _check_added(session, visit_id, visit_date)
         session.execute(
             visit_records.insert().values(
                 participant_id=participant_id,
