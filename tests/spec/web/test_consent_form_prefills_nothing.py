@@ -1,7 +1,7 @@
 """The initial consent form on the screening page pre-selects and pre-fills nothing (walk 4, F6), as the re-consent
 section does (docs/screening.md): no form version, no one who gave it, no decision, no time. A value nobody chose is
-not recorded: a choice or time left empty is refused naming the field by its label, in English and in Persian, and nothing is
-stored. On both databases.
+not recorded: a choice or time left empty is refused naming the field by its label, in English and in Persian, and
+nothing is stored. On both databases.
 
 | input          | shown at first | sent empty                  |
 |----------------|----------------|-----------------------------|
