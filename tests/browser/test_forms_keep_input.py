@@ -33,6 +33,13 @@ def _signed_in(page, base: str, trial: Trial, role: Role, lang: str) -> None:  #
     _as(page, base, role)
 
 
+def _ten_minutes_ago() -> str:
+    """A consent time at the site, ten minutes ago but never before its midnight (the screening date)."""
+    now = dt.datetime.now(TEHRAN).replace(tzinfo=None)
+    at = max(now - dt.timedelta(minutes=10), dt.datetime.combine(now.date(), dt.time(0, 0)))
+    return at.strftime("%Y-%m-%dT%H:%M")
+
+
 def _screened(trial: Trial, **changes: object) -> int:
     values = {k: v for k, v in ELIGIBLE.items() if k != "informed_consent"}
     today = dt.datetime.now(TEHRAN).date()
@@ -47,7 +54,10 @@ def test_a_refused_consent_keeps_what_was_typed(page, live_server: str, live_tri
     _signed_in(page, live_server, live_trial, Role.INVESTIGATOR, lang)
     page.goto(f"{live_server}/screening/{sid}")
     form = page.get_by_test_id("consent-form")
+    form.locator("#form_version").select_option("1.0")  # nothing in the consent form is pre-selected (walk 4, F6)
     form.locator("#given_by").select_option("representative")
+    form.locator("#decision").select_option("consent")
+    form.locator("#obtained_at").fill(_ten_minutes_ago())
     form.locator("#representative_name").fill("Maryam Ahmadi")
     form.locator("#witness").fill("Nurse Karimi")
     form.locator("#obtained_by").fill("Dr Khedri")

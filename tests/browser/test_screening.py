@@ -55,7 +55,9 @@ def test_screen_two_patients_and_enrol_the_eligible_one(page, live_server: str) 
     page.wait_for_selector("#live[data-decision=incomplete]")  # consent still missing
     page.get_by_role("button", name="Save screening").click()
     assert page.get_by_test_id("decision").inner_text() == "incomplete"
+    page.select_option("#form_version", "1.0")  # nothing in the consent form is pre-selected (walk 4, F6)
     page.select_option("#given_by", "representative")
+    page.select_option("#decision", "consent")
     page.fill("#representative_name", "Maryam Ahmadi")
     page.fill("#representative_relationship", "daughter")
     page.fill("#witness", "Nurse Karimi")

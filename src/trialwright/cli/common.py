@@ -110,6 +110,7 @@ EXIT_CODES: tuple[tuple[str, ExitCode], ...] = (
     ("trialwright.domain.calendars.DateEntryError", ExitCode.USAGE),
     ("trialwright.domain.paging.PageError", ExitCode.USAGE),
     ("trialwright.store.audit_keys.AuditKeyError", ExitCode.REFUSED),
+    ("trialwright.services.audit_files.AuditFilesOfAnotherTrial", ExitCode.REFUSED),
     ("trialwright.protocol.loader.ProtocolError", ExitCode.REFUSED),
     ("trialwright.services.trial.TrialMismatch", ExitCode.REFUSED),
     ("trialwright.services.trial.ProtocolVersionConflict", ExitCode.REFUSED),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,8 +29,9 @@ __all__ = ["init", "start"]
 ProtocolOption = typer.Option(..., "--protocol", help="The trial's protocol file (YAML).", show_default=False)
 
 
-def _init(protocol: Path, settings: Settings, *, quiet: bool = False) -> InitResult:
+def _init(protocol: Path, settings: Settings, *, quiet: bool = False, new_audit_files: bool = False) -> InitResult:
     from trialwright.protocol import ProtocolError, load_protocol
+    from trialwright.services.audit_files import AuditFilesOfAnotherTrial, claim_audit_files
     from trialwright.services.audit_keys import engine_for
     from trialwright.services.trial import AmendmentLocked, ProtocolVersionConflict, TrialMismatch, init_trial
     from trialwright.store.engine import DatabaseUnavailable, check_connection, redact
@@ -45,16 +47,19 @@ def _init(protocol: Path, settings: Settings, *, quiet: bool = False) -> InitRes
     from trialwright.services.audit_keys import write_anchor
 
     try:
+        said = claim_audit_files(settings, move_aside=new_audit_files)
         engine = engine_for(settings, create_key=True)
         check_connection(engine)
         result = init_trial(engine, loaded)
-    except (DatabaseUnavailable, AuditKeyError) as exc:
+    except (DatabaseUnavailable, AuditKeyError, AuditFilesOfAnotherTrial) as exc:
         fail_with(exc)
     except (TrialMismatch, ProtocolVersionConflict, AmendmentLocked) as exc:
         fail_with(exc, f"{redact(settings.database_url)}: {exc}")
     # An anchor on every init: the first records, outside the database, where keying began.
     write_anchor(engine)
     engine.dispose()
+    if said:
+        result = replace(result, notes=(*said, *result.notes))
     if quiet:
         return result
     verb = {"created": "created", "upgraded": "upgraded", "unchanged": "already up to date"}[result.status]
@@ -68,9 +73,22 @@ def _init(protocol: Path, settings: Settings, *, quiet: bool = False) -> InitRes
     return result
 
 
-def init(protocol: Path = ProtocolOption, as_json: JsonOption = False, database: DatabaseOption = None) -> None:
+def init(
+    protocol: Path = ProtocolOption,
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+    new_audit_files: Annotated[
+        bool,
+        typer.Option(
+            "--new-audit-files",
+            help="Creating a new trial where another trial's audit key and anchor files were left (its database "
+            "deleted): rename them aside with a timestamp (said) and start new ones. Without it, init refuses while "
+            "the anchor file holds anchors.",
+        ),
+    ] = False,
+) -> None:
     """Create or upgrade a trial database from a protocol file (idempotent)."""
-    emit(_init(protocol, settings_for(database), quiet=as_json), as_json)
+    emit(_init(protocol, settings_for(database), quiet=as_json, new_audit_files=new_audit_files), as_json)
 
 
 def _email_in_background(settings: Settings, minutes: int) -> None:

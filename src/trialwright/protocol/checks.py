@@ -143,7 +143,8 @@ def _assent(p: Protocol) -> Iterator[Found]:
     elif field.type not in {"integer", "decimal"}:
         yield path, f"{assent.age_field} is {a_kind(field.type)} field; the age at screening is a number"
     elif field.unit not in {"years", "months"}:
-        yield path, (f"{assent.age_field}'s unit is {field.unit!r}; the assent rule reads an age in years or months "
+        said = "has no unit" if field.unit is None else f"has the unit {field.unit!r}"
+        yield path, (f"{assent.age_field} {said}; the assent rule reads an age in years or months "
                      "(the field's unit: years or months)")  # fmt: skip
     dupe = [v for v in assent.form_versions if assent.form_versions.count(v) > 1]
     if dupe:

@@ -179,12 +179,6 @@ class Arm(ProtocolModel):
             raise ValueError("must be a whole number >= 1")
         return value
 
-    @model_validator(mode="after")
-    def _nothing_to_prepare(self) -> Arm:
-        if self.role is ArmRole.NO_INTERVENTION and isinstance(self.intervention.preparation, Preparation):
-            raise ValueError("a no_intervention arm receives no product: its intervention.preparation is none")
-        return self
-
     def preparation(self) -> Preparation | None:
         """What the pharmacist prepares for this arm; None when there is nothing to prepare."""
         declared = self.intervention.preparation

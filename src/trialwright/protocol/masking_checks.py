@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trialwright.protocol.design import KNOWN_ROLES, LEVEL_PARTIES, ArmRole, Blinding, MaskedParty
+from trialwright.protocol.design import KNOWN_ROLES, LEVEL_PARTIES, ArmRole, Blinding, MaskedParty, Preparation
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, unknown
 
@@ -54,6 +54,13 @@ def masking(p: Protocol) -> Iterator[Found]:
         elif role in _UNBLINDED_BY_WORK:
             yield f"masking.masked_roles[{i}]", f"the {role.replace('_', ' ')} knows the arms by their work"
     yield from _registered_parties(p)
+    for i, arm in enumerate(p.arms):
+        # A cross-check, not the arm's own validator: a validator would hide every other problem of the file
+        # (walk 4: the single-blind contradiction below appeared only once this one was fixed).
+        if arm.role is ArmRole.NO_INTERVENTION and isinstance(arm.intervention.preparation, Preparation):
+            yield f"arms[{i}].intervention.preparation", (
+                "a no_intervention arm receives no product: its intervention.preparation is none"
+            )
     if m.blinding is Blinding.OPEN and m.open_label_comparator is None:
         for i, arm in enumerate(p.arms):
             if arm.role in _CONCEALING:
@@ -165,15 +172,28 @@ def _preparations(p: Protocol) -> Iterator[Found]:
 
 def _attributes_on_forms(p: Protocol) -> Iterator[Found]:
     """A preparation attribute is the unblinded pharmacist's record because its value may differ by arm (a lot,
-    a particle count): in a masked trial no form, which masked staff fill and read, asks for it again."""
-    if p.masking.blinding is Blinding.OPEN:
+    a particle count): where staff are kept from the arms (double, triple, custom), no form, which they fill and
+    read, asks for it again.
+
+    Open label and single-blind mask no system user: the staff who fill and read the form see the arm already, and
+    the participant, the one masked party of a single-blind trial, reads no form in trialwright (docs/roles.md). A
+    form may then record the attribute again; keeping it from the participant is the trial's conduct, as every other
+    sign of the arm at the bedside is."""
+    m = p.masking
+    if m.blinding in (Blinding.OPEN, Blinding.SINGLE):
         return
+    if m.blinding is Blinding.CUSTOM:
+        who = "the masked " + ", ".join(r.replace("_", " ") for r in m.masked_roles)
+    elif m.blinding is None:  # parties listed without a level: masked as double-blind (domain/masking.py)
+        who = "masked staff"
+    else:
+        who = f"the staff a {m.blinding.value}-blind trial masks"
     attributes = {a.id: arm.code for arm in p.arms if (prep := arm.preparation()) for a in prep.attributes}
     for i, form in enumerate(p.forms):
         for j, f in enumerate(form.fields):
             if f.id in attributes:
                 yield f"forms[{i}].fields[{j}]", (
-                    f"{form.id}.{f.id} asks masked staff for the preparation attribute {f.id} (of arm "
+                    f"{form.id}.{f.id} asks {who} for the preparation attribute {f.id} (of arm "
                     f"{attributes[f.id]}), the unblinded pharmacist's record: a value that may differ by arm "
                     "(a lot, a count) would tell the arm; keep it in the preparation only"
                 )

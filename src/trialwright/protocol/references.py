@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
+from trialwright.protocol.base import a_kind
 from trialwright.protocol.forms import FormDef
 
 __all__ = ["Found", "dupes", "field_ref", "unknown"]
@@ -34,4 +35,4 @@ def field_ref(forms: dict[str, FormDef], ref: str, path: str, kinds: set[str] | 
     elif field_id not in {f.id for f in forms[form_id].fields}:
         yield path, f"form {form_id!r} has no field {field_id!r}"
     elif kinds is not None and (kind := forms[form_id].field(field_id).type.value) not in kinds:
-        yield path, f"{ref} is a {kind} field; this needs {' or '.join(sorted(kinds))}"
+        yield path, f"{ref} is {a_kind(kind)} field; this needs {' or '.join(sorted(kinds))}"

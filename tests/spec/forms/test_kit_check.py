@@ -46,12 +46,13 @@ from sqlalchemy import column, delete, insert, select, table, update
 from tests.conftest import fresh_database
 from tests.migrations import downgrade
 from tests.spec.protocol.conftest import mutated_text
+from tests.spec.randomization.test_preparation import EXOSOMES, PLACEBO
 from tests.spec.randomization.test_randomize_service import enrolled
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol, load_protocol, load_protocol_text
 from trialwright.services.forms import FormError, get_form, save_form
-from trialwright.services.randomization import generate_list, randomize
+from trialwright.services.randomization import generate_list, prepare, randomize, what_to_prepare
 from trialwright.services.trial import init_trial
 from trialwright.services.users import issue_token
 from trialwright.settings import Settings
@@ -59,6 +60,9 @@ from trialwright.store.data_tables import form_records
 from trialwright.store.engine import session_scope
 from trialwright.store.migrate import upgrade
 from trialwright.web.app import create_app
+
+#: The first trial's arm whose dose has a particle count (the other, the placebo, has none).
+EXO_ARM = next(a.name for a in load_protocol(FIRST_PROTOCOL).protocol.arms if a.code == "EXO")
 
 
 @pytest.fixture
@@ -69,10 +73,40 @@ def trial(database_url: str) -> Iterator[Trial]:
     t.engine.dispose()
 
 
-def randomized(trial: Trial) -> tuple[str, str]:
-    """A new participant, randomized: their id and preparation code."""
+def randomized(trial: Trial, *, prepared: bool = True) -> tuple[str, str]:
+    """A new participant, randomized (and, unless ``prepared`` is false, their dose prepared by the pharmacist):
+    their id and preparation code."""
     pid = enrolled(trial)
-    return pid, randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid).preparation_code
+    code = randomize(trial.engine, who(trial, Role.INVESTIGATOR), pid).preparation_code
+    if prepared:
+        pharmacist = who(trial, Role.UNBLINDED_PHARMACIST)
+        values = PLACEBO if what_to_prepare(trial.engine, pharmacist, code).arm != EXO_ARM else EXOSOMES
+        prepare(trial.engine, pharmacist, code, values)
+    return pid, code
+
+
+def test_a_dose_is_not_recorded_as_given_before_its_preparation_is_recorded(trial: Trial) -> None:
+    """Walk 4 (F9): the administration form was saved before the pharmacist recorded the preparation. Both arms of
+    the first trial declare a preparation, so for either arm the save is refused, in the same words (no arm), and
+    accepted once the preparation is recorded."""
+    nurse, pharmacist = who(trial, Role.STUDY_COORDINATOR), who(trial, Role.UNBLINDED_PHARMACIST)
+    arms: set[str] = set()
+    while len(arms) < 2:
+        pid, code = randomized(trial, prepared=False)
+        arm = what_to_prepare(trial.engine, pharmacist, code).arm
+        if arm in arms:
+            continue
+        arms.add(arm)
+        message = refusal(trial, pid, {"preparation_code": code})
+        assert message == (
+            f"preparation_code: {code} has no preparation recorded yet (kit check: a dose is given only once the "
+            "unblinded pharmacist has recorded its preparation); ask the pharmacy to record it, then save again"
+        )
+        assert not any(word in message for word in arm_words(load_protocol(FIRST_PROTOCOL).protocol))
+        assert get_form(trial.engine, nurse, pid, "infusion", "administration") is None
+        prepare(trial.engine, pharmacist, code, EXOSOMES if arm == EXO_ARM else PLACEBO)
+        saved = save_form(trial.engine, nurse, pid, "infusion", "administration", {"preparation_code": code})
+        assert saved.values["preparation_code"].value == code
 
 
 def arm_words(protocol: Protocol) -> list[str]:

@@ -77,6 +77,12 @@ def _assessors_only(doc: Any) -> None:
     _usual_care(doc)
 
 
+def _assessors_placebo(doc: Any) -> None:
+    """Outcome assessors only masked, the placebo arm kept (so both arms are prepared)."""
+    doc["masking"] = {"blinding": "custom", "masked": ["outcome_assessor"], "masked_roles": ["outcome_assessor"]}
+    _registered(doc, "custom")
+
+
 def _lot_on_the_ward(doc: Any) -> None:
     """The administration form asks ward staff (masked) for the product lot, which the pharmacist records."""
     form = next(f for f in doc["forms"] if f["id"] == "administration")
@@ -113,7 +119,11 @@ REFUSED: list[tuple[str, Mutation, str, str]] = [
     ("an open-label reason in a blinded trial", _masking(blinding="double", open_label_comparator="why"),
      "masking.open_label_comparator", "is for an open-label trial"),
     ("a masked form asking for the lot", _lot_on_the_ward, f"forms[{_ADMINISTRATION}].fields[4]",
-     "administration.product_lot asks masked staff for the preparation attribute product_lot (of arm "),
+     "administration.product_lot asks the staff a double-blind trial masks for the preparation attribute "
+     "product_lot (of arm "),
+    ("a form asking the masked assessor for the lot", lambda d: (_assessors_placebo(d), _lot_on_the_ward(d)),
+     f"forms[{_ADMINISTRATION}].fields[4]",
+     "administration.product_lot asks the masked outcome assessor for the preparation attribute product_lot"),
     # the registry record (masked) must not say a party is masked whom the system shows the arms (masked_roles)
     ("a registered masked investigator the system shows the arms",
      _masking(blinding="custom", masked=["outcome_assessor", "investigator"], masked_roles=["outcome_assessor"]),
@@ -198,6 +208,32 @@ def test_the_lot_may_be_on_a_form_in_an_open_label_trial() -> None:
         _lot_on_the_ward(doc)
 
     assert load_protocol_text(mutated_text(open_with_lot)).protocol.form("administration").field("product_lot")
+
+
+def test_the_lot_may_be_on_a_form_in_a_single_blind_trial_which_masks_no_staff() -> None:
+    """Walk 4 (F5): single-blind masks the participant only, who reads no form; the staff filling the form see the
+    arm. The check said "asks masked staff" of staff who were not masked: it does not apply (docs/roles.md)."""
+
+    def single_with_lot(doc: Any) -> None:
+        _masking(blinding="single", masked=["participant"])(doc)
+        _lot_on_the_ward(doc)
+
+    assert load_protocol_text(mutated_text(single_with_lot)).protocol.form("administration").field("product_lot")
+
+
+def test_a_no_intervention_arm_keeping_its_preparation_in_a_single_blind_trial_lists_both_problems() -> None:
+    """Walk 4: only the preparation was listed; the single-blind contradiction appeared once it was fixed.
+    protocol.md: `protocol check` lists every problem at once."""
+
+    def usual_care_prepared(doc: Any) -> None:
+        _masking(blinding="single", masked=["participant"])(doc)
+        doc["arms"][1]["role"] = "no_intervention"
+
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(mutated_text(usual_care_prepared), source="trial.yaml")
+    said = {p.path: p.message for p in caught.value.problems}
+    assert "a no_intervention arm receives no product" in said.get("arms[1].intervention.preparation", ""), said
+    assert "cannot be hidden from the participant of a single-blind trial" in said.get("arms[1].role", ""), said
 
 
 def test_an_open_placebo_arm_is_accepted_when_the_protocol_says_why() -> None:

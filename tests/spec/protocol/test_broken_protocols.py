@@ -213,6 +213,13 @@ CASES = [
         "administration.volume",
     ),
     (
+        "a per-protocol exclusion read from an integer field (walk 4: 'is a integer field')",
+        _set(["analysis_plan", "per_protocol", "exclude_when", 0], "vitals.pulse"),
+        "analysis_plan.per_protocol.exclude_when[0]",
+        "vitals.pulse is an integer field; this needs boolean",
+        "vitals.pulse",
+    ),
+    (
         "treatment received read from a field that is not yes/no or a date",
         _set(["analysis_plan", "treatment", "given_field"], "volume"),
         "analysis_plan.treatment.given_field",

@@ -140,7 +140,11 @@ def test_the_first_protocol_is_unchanged_and_refuses_an_assent(adults: Trial) ->
     [
         ({"age_field": "agee"}, "eligibility.assent.age_field", "'agee' is not a screening field"),
         ({"age_field": "sex"}, "eligibility.assent.age_field", "sex is a choice field"),
-        ({"age_field": "pao2_mmhg"}, "eligibility.assent.age_field", "the assent rule reads an age in years or months"),
+        (
+            {"age_field": "pao2_mmhg"},
+            "eligibility.assent.age_field",
+            "pao2_mmhg has the unit 'mmHg'; the assent rule reads an age in years or months",
+        ),
         ({"unit": "decades"}, "eligibility.assent.unit", "'years' or 'months'"),
     ],
 )
@@ -153,6 +157,20 @@ def test_an_assent_rule_that_cannot_be_applied_is_refused_with_its_line(rule: An
     assert found[0].line is not None
     assert path.rsplit(".", 1)[1] in text.splitlines()[found[0].line - 1]
     assert f"kids.yaml:{found[0].line}: {path}: " in str(caught.value)
+
+
+def test_an_age_field_without_a_unit_is_said_to_have_none_never_python_s_none() -> None:
+    """Walk 4: the message said "acq_screen's unit is None"."""
+
+    def unitless_age(document: Any) -> None:
+        with_assent(document)
+        document["eligibility"]["screening_fields"][0].pop("unit")
+
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(mutated_text(unitless_age), source="kids.yaml")
+    said = [p.message for p in caught.value.problems if p.path == "eligibility.assent.age_field"]
+    assert said == ["age has no unit; the assent rule reads an age in years or months (the field's unit: years or "
+                    "months)"], str(caught.value)  # fmt: skip
 
 
 @pytest.mark.parametrize("language", ["en", "fa"])

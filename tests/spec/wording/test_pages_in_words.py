@@ -108,7 +108,7 @@ def test_screening_refusals_and_the_eligibility_summary_in_words(trial: Trial) -
         refused = coord.post(
             made.headers["location"] + "/consent",
             data={"csrf_token": token, "form_version": "1.0", "given_by": "representative", "obtained_by": "K",
-                  "obtained_at": "2026-01-05T10:00"},
+                  "obtained_at": "2026-01-05T10:00", "decision": "consent"},
         )  # fmt: skip
         assert refused.status_code == 422
         assert "Representative&#39;s name: needed when a legally authorised representative consents" in refused.text

@@ -31,7 +31,7 @@ from trialwright.services.forms.common import RefusedValues, _load, _tz
 from trialwright.services.forms.queries import _auto_close, _open_query
 from trialwright.services.forms.visits import _references
 from trialwright.store.administered import claimant, hold, holders, release
-from trialwright.store.randomization_tables import allocation_entries
+from trialwright.store.randomization_tables import allocation_entries, preparations
 from trialwright.store.screening_tables import screenings
 
 
@@ -386,9 +386,12 @@ def _kit_check(
     code = code_held(values.get(name))
     if name not in changed or code is None:
         return None
-    allocated = session.execute(
-        select(allocation_entries.c.preparation_code).where(allocation_entries.c.participant_id == participant_id)
-    ).scalar()
+    entry = session.execute(
+        select(allocation_entries.c.preparation_code, allocation_entries.c.arm).where(
+            allocation_entries.c.participant_id == participant_id
+        )
+    ).first()
+    allocated = entry.preparation_code if entry is not None else None
     if allocated is None:
         raise RefusedValues(
             [
@@ -401,6 +404,20 @@ def _kit_check(
             [
                 f"{name}: {code} is not the code allocated to participant {participant_id} (kit check); do not give "
                 "it: check the label against the participant's randomization record"
+            ]
+        )
+    arm = next((a for a in protocol.arms if entry is not None and a.code == entry.arm), None)
+    if (
+        arm is not None
+        and arm.preparation() is not None
+        and (session.execute(select(preparations.c.id).where(preparations.c.preparation_code == code)).first() is None)
+    ):
+        # Walk 4 (F9): a dose recorded as given before it was prepared. The same words for every arm; an arm with
+        # nothing to prepare (preparation: none, no_intervention) has no record to wait for (docs/forms.md).
+        raise RefusedValues(
+            [
+                f"{name}: {code} has no preparation recorded yet (kit check: a dose is given only once the unblinded "
+                "pharmacist has recorded its preparation); ask the pharmacy to record it, then save again"
             ]
         )
     held = holders(session, code)
