@@ -13,6 +13,7 @@ feeds values to it, and that reading is unchanged by the hypothesis.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,14 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from tests.spec.protocol.conftest import mutated_text
-from trialwright.analysis.dataset import Subject
+from trialwright.analysis import report as report_module
+from trialwright.analysis.dataset import AnalysisData, Grouping, Screened, Subject
+from trialwright.analysis.engine import analyse
 from trialwright.analysis.estimands import analyse_outcome, sets_of
 from trialwright.analysis.noninferiority import NON_INFERIOR, NOT_SHOWN
+from trialwright.analysis.report import render_html
 from trialwright.protocol import load_protocol_text
+from trialwright.web.report_words import report_words
 
 GROUPS = ("Placebo", "Exosomes")  # the reference first
 VARIABLE = "labs.cd4_abs"
@@ -140,3 +145,38 @@ def test_a_superiority_estimand_says_so_and_keeps_its_two_sided_p() -> None:
     assert c.non_inferiority is None
     assert ("Hypothesis", "superiority: a two-sided test of no difference (the default)") in result.estimand
     assert f"p={c.p_value:.3f}" in c.text() or "p<0.001" in c.text()
+
+
+def _report(lower_is_better: bool, shift: float) -> tuple[Any, Any]:
+    protocol = _protocol(lower_is_better)
+    subjects = tuple(_subjects(shift, seed=20261207))
+    data = AnalysisData(
+        trial_id="T", protocol_version="1", grouping=Grouping.BY_ARM, groups=GROUPS, subjects=subjects,
+        screened=Screened(2 * PER_ARM, 2 * PER_ARM, 0, 0, {}, 2 * PER_ARM, 0, 2 * PER_ARM, 1.0),
+        taken_at=dt.datetime(2021, 10, 1, tzinfo=dt.UTC), audit_seq=0, below_limit_rule="limit_over_sqrt2",
+    )  # fmt: skip
+    return protocol, analyse(protocol, data, software_version="test", unblinded=True)
+
+
+def test_the_report_states_margin_bound_one_sided_p_and_conclusion_in_english_and_persian_and_in_results_csv() -> None:
+    """What a reader of the report, the /analysis page (the same HTML fragment), the PDF and results.csv sees: the
+    margin, the bound on the side of harm, the one-sided p and the conclusion, in the reader's language; never the
+    two-sided p of no difference alone."""
+    protocol, report = _report(lower_is_better=False, shift=-45.0)
+    (outcome,) = [o for o in report.outcomes if o.variable == VARIABLE]
+    (c,) = outcome.comparisons
+    ni = c.non_inferiority
+    assert ni is not None and ni.conclusion == NOT_SHOWN
+    english = render_html(report, {}, fragment=True)
+    assert "non-inferiority not shown" in english and "one-sided" in english and "margin -50" in english
+    persian_words = report_words(protocol, "fa")
+    persian = render_html(report, {}, fragment=True, words=persian_words)
+    assert "عدم فروتری نشان داده نشد" in persian and "یک‌طرفه" in persian and "فرضیه" in persian
+    assert "عدم فروتری" in report_module._estimate_text(persian_words, c)  # the PDF's cell
+    assert "non-inferiority not shown" in report_module._estimate_text(report_module.ENGLISH, c)
+    (row,) = [r for r in report.csv_rows() if r["outcome"] == outcome.outcome_id and r["variable"] == VARIABLE
+              and r["scale"] != "mean"]  # fmt: skip
+    assert (row["hypothesis"], row["margin"], row["conclusion"]) == ("non_inferiority", -MARGIN, NOT_SHOWN)
+    assert row["harm_bound"] == ni.bound and row["p_value_one_sided"] == ni.p_value
+    others = [r for r in report.csv_rows() if r["outcome"] != outcome.outcome_id and r["scale"] != "mean"]
+    assert others and all(r["hypothesis"] == "superiority" and r["conclusion"] is None for r in others)
