@@ -225,6 +225,8 @@ def estimate_html(words: ReportWords, c: Comparison) -> Markup:
 
     said = Markup("%s (%s %s %s %s)") % (number(c.estimate), t(N_("95% CI")), number(c.lower), t(N_("to")),
                                           number(c.upper))  # fmt: skip
+    if c.non_inferiority is not None:  # the one-sided test against the margin, never the two-sided p alone
+        return said + Markup("%s%s") % (t(N_("; ")), c.non_inferiority.text(t, words.digits))
     if c.p_value is None:
         return said
     p = "p<0.001" if c.p_value < 0.001 else f"p={c.p_value:.3f}"
@@ -234,6 +236,10 @@ def estimate_html(words: ReportWords, c: Comparison) -> Markup:
 def _estimate_text(words: ReportWords, c: Comparison) -> str:
     """A comparison's estimate as the PDF and a forest plot's row say it: English as written; "not estimable" and
     why in the reader's words; an estimate with its interval in the reader's digits."""
+    if words.lang != "en" and c.estimate is not None and c.non_inferiority is not None:
+        return words.digits(f"{fmt_number(c.estimate)} ({words.gettext(N_('95% CI'))} {fmt_number(c.lower)} "
+                            f"{words.gettext(N_('to'))} {fmt_number(c.upper)})") + words.gettext(N_("; ")) + (
+            c.non_inferiority.text(words.gettext, words.digits))  # fmt: skip
     if words.lang == "en" or c.estimate is not None:
         return words.digits(c.text())
     return words.gettext(say.NOT_ESTIMABLE) + (f" ({words.sentence(c.note)})" if c.note else "")

@@ -15,6 +15,7 @@ from scipy import stats
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from typing_extensions before Python 3.12
 
 from trialwright.analysis import statistics as st
+from trialwright.analysis.noninferiority import NonInferiority
 from trialwright.protocol import Protocol
 
 __all__ = [
@@ -98,11 +99,15 @@ class Comparison:
     n: tuple[int, int]  # (treatment, reference) analysed
     primary: bool
     note: str = ""
+    non_inferiority: NonInferiority | None = None  # the estimand's hypothesis is non-inferiority
 
     def text(self) -> str:
-        """Estimate (95% CI), p."""
+        """Estimate (95% CI), p; under a non-inferiority hypothesis the margin, the bound on the side of harm, the
+        one-sided p and the conclusion in place of the two-sided p."""
         if self.estimate is None:
             return f"not estimable ({self.note})" if self.note else "not estimable"
+        if self.non_inferiority is not None:
+            return f"{_f(self.estimate)} (95% CI {_f(self.lower)} to {_f(self.upper)}); {self.non_inferiority.text()}"
         p = "" if self.p_value is None else (", p<0.001" if self.p_value < 0.001 else f", p={self.p_value:.3f}")
         return f"{_f(self.estimate)} (95% CI {_f(self.lower)} to {_f(self.upper)}){p}"
 

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from trialwright.protocol.base import a_kind
 from trialwright.protocol.estimands import (
     ESTIMATORS_FOR,
+    NON_INFERIORITY_ESTIMATORS,
     SUMMARIES_FOR,
     AdverseEventKind,
     Estimand,
     Estimator,
+    HypothesisKind,
     IntercurrentEvent,
     IntercurrentKind,
     Scale,
@@ -79,6 +81,7 @@ def _estimand(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) ->
                 "declare it there with its definition"
             )
     yield from _variable(p, f"{path}.variable", v, forms)
+    yield from _hypothesis(f"{path}.hypothesis", e)
     if e.summary not in SUMMARIES_FOR[kind]:
         yield f"{path}.summary", (
             f"{e.summary.value} does not summarise {_a(kind.value)} variable "
@@ -260,6 +263,47 @@ def _rmst_follow_up(p: Protocol, path: str, e: Estimand) -> Iterator[Found]:
         "restricted mean is computed only up to the smaller of the arms' largest observed times; declare up_to_day "
         f"at most {visit.day}"
     )
+
+
+def _hypothesis(path: str, e: Estimand) -> Iterator[Found]:
+    """A superiority hypothesis takes no margin or direction; a non-inferiority one needs both, a positive margin,
+    and a summary and estimators whose bound and one-sided p the engine computes (none is dropped from the report)."""
+    h = e.hypothesis
+    if h.kind is HypothesisKind.SUPERIORITY:
+        for name in ("margin", "lower_is_better"):
+            if getattr(h, name) is not None:
+                yield f"{path}.{name}", (
+                    f"{name} belongs to a non_inferiority hypothesis; a superiority hypothesis is a two-sided test of "
+                    "no difference (set kind: non_inferiority, or remove it)"
+                )
+        return
+    if h.margin is None:
+        yield f"{path}.margin", (
+            "a non_inferiority hypothesis needs its margin (a positive number on the summary's scale)"
+        )
+    elif not h.margin > 0 or h.margin == float("inf"):
+        yield f"{path}.margin", f"the non-inferiority margin must be a positive finite number, not {h.margin}"
+    if h.lower_is_better is None:
+        yield f"{path}.lower_is_better", (
+            "a non_inferiority hypothesis needs the direction of benefit: lower_is_better: true or false"
+        )
+    allowed = NON_INFERIORITY_ESTIMATORS.get(e.summary)
+    if allowed is None:
+        yield f"{path}.kind", (
+            f"non-inferiority on {_a(e.summary.value)} is not yet computed (it is for "
+            f"{', '.join(sorted(s.value for s in NON_INFERIORITY_ESTIMATORS))})"
+        )
+        return
+    estimators = [("estimator", e.estimator)] + [
+        (f"sensitivity[{j}].estimator", s.estimator) for j, s in enumerate(e.sensitivity)
+    ]
+    for where, estimator in estimators:
+        if estimator not in allowed:
+            yield f"{path.rsplit('.', 1)[0]}.{where}", (
+                f"non-inferiority by {estimator.value} is not yet computed (the bound and one-sided p are for "
+                f"{', '.join(sorted(x.value for x in allowed))}): declare it in an estimand of its own without the "
+                "non_inferiority hypothesis"
+            )
 
 
 def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]) -> Iterator[Found]:

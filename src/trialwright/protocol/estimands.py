@@ -29,11 +29,14 @@ from trialwright.protocol.base import Identifier, ProtocolModel
 
 __all__ = [
     "ESTIMATORS_FOR",
+    "NON_INFERIORITY_ESTIMATORS",
     "SUMMARIES_FOR",
     "AdverseEventKind",
     "Covariance",
     "Estimand",
     "Estimator",
+    "Hypothesis",
+    "HypothesisKind",
     "IntercurrentEvent",
     "IntercurrentKind",
     "Population",
@@ -285,6 +288,42 @@ class Sensitivity(ProtocolModel):
     population: Population | None = Field(default=None, description="Another analysis set (default: the same).")
 
 
+class HypothesisKind(StrEnum):
+    """What the trial sets out to show about the comparison (ICH E9 3.3.2)."""
+
+    SUPERIORITY = "superiority"
+    NON_INFERIORITY = "non_inferiority"
+
+
+#: The summaries a non-inferiority margin is read on, with the estimators whose bound and one-sided p the engine
+#: computes (``trialwright.analysis.noninferiority``); any other is refused by ``protocol check``, not approximated.
+NON_INFERIORITY_ESTIMATORS: dict[Summary, frozenset[Estimator]] = {
+    Summary.DIFFERENCE_IN_MEANS: frozenset({Estimator.ANCOVA}),
+}
+
+
+class Hypothesis(ProtocolModel):
+    """The hypothesis an estimand's comparison tests: superiority (two-sided, no margin: the default, and what every
+    protocol without this key has always meant) or non-inferiority with a margin on the summary's scale and the
+    direction of benefit."""
+
+    kind: HypothesisKind = Field(
+        default=HypothesisKind.SUPERIORITY,
+        description="superiority (the default: a two-sided test of no difference) or non_inferiority.",
+    )
+    margin: float | None = Field(
+        default=None,
+        description="non_inferiority only: the non-inferiority margin, a positive number on the scale of the summary "
+        "(a difference in means: in the variable's units). The treatment is non-inferior when the 95% CI's bound on "
+        "the side of harm lies within the margin.",
+    )
+    lower_is_better: bool | None = Field(
+        default=None,
+        description="non_inferiority only: the direction of benefit, required: true when a lower value is better "
+        "for the participant (harm is a positive difference), false when a higher value is better.",
+    )
+
+
 class Estimand(ProtocolModel):
     """The estimand of an outcome, in the five attributes of ICH E9(R1), with its estimators."""
 
@@ -296,6 +335,11 @@ class Estimand(ProtocolModel):
     summary: Summary = Field(description="The population-level summary.")
     estimator: Estimator = Field(description="The main estimator.")
     sensitivity: list[Sensitivity] = Field(default_factory=list, description="Sensitivity estimators.")
+    hypothesis: Hypothesis = Field(
+        default_factory=Hypothesis,
+        description="superiority (the default) or non_inferiority with its margin and direction of benefit; see "
+        "docs/analysis.md.",
+    )
     covariance: Covariance = Field(
         default="unstructured",
         description="mmrm only: the within-participant covariance of the repeated values (unstructured, "

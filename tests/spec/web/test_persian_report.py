@@ -120,7 +120,8 @@ def test_the_outcomes_and_their_estimands_in_persian_and_results_json_in_english
             heading = re.sub(r"\s*<small>.*?</small>", "", heading)
             assert heading == f"{o['description_translations']['fa']}: {o['registry_timepoint_translations']['fa']}"
             rows = dict(ROW.findall(body.split('<table class="estimand">', 1)[1].split("</table>", 1)[0]))
-            assert len(rows) == len(est) == 6
+            assert len(rows) == len(est) == 7  # the five attributes, the sensitivity estimators, the hypothesis
+            assert rows["فرضیه"] == "برتری: آزمون دوطرفهٔ نبود تفاوت (پیش‌فرض)"  # none declared: superiority
             population = sets[o["estimand"]["population"]]
             assert rows["جمعیت"] == f"{population['translations']['fa']}: {population['definition_translations']['fa']}"
             variable = o["estimand"]["variable"]

@@ -25,6 +25,7 @@ from trialwright.analysis.estimands.common import (
     why_missing,
 )
 from trialwright.analysis.methods import repeated
+from trialwright.analysis.noninferiority import by_t
 from trialwright.analysis.results import (
     Comparison,
     Exclusion,
@@ -39,6 +40,8 @@ from trialwright.analysis.results import (
 from trialwright.protocol import Protocol
 from trialwright.protocol.estimands import (
     Estimator,
+    Hypothesis,
+    HypothesisKind,
     Scale,
     Strategy,
 )
@@ -120,7 +123,9 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
             rows = [s for s in sets.of(pop) if s.group in (treat, ref)]
             set_name = sets.names[pop]
             if estimator is Estimator.ANCOVA:
-                comparisons.append(_ancova(rows, pair, treat, label, set_name, primary, log=log))
+                comparisons.append(
+                    _ancova(rows, pair, treat, label, set_name, primary, log=log, hypothesis=e.hypothesis)
+                )
             elif estimator is Estimator.MMRM:
                 comparisons.append(
                     _mmrm(rows, v.visits, at, base, variable, treat, label, set_name, primary, log, e.covariance)
@@ -156,9 +161,12 @@ def _ancova(
     primary: bool,
     *,
     log: bool,
+    hypothesis: Hypothesis,
 ) -> Comparison:
     """ANCOVA of the follow-up value on group, adjusted for baseline and stratum (``protocol check`` refuses an
-    ANCOVA without a baseline visit, so nothing here falls back to another method)."""
+    ANCOVA without a baseline visit, so nothing here falls back to another method). Under a non-inferiority
+    hypothesis (on a difference in means: ``protocol check`` refuses it on the log scale) the difference is judged
+    against the margin with the model's t on its residual degrees of freedom."""
     method = say.ANCOVA_LOG if log else METHOD[Estimator.ANCOVA]
     usable = [(s, *pair(s)) for s in rows]
     usable = [u for u in usable if u[2] is not None and u[1] is not None]
@@ -184,7 +192,15 @@ def _ancova(
                 primary,
                 say.N_DROPPED % {"n": r.n_dropped},
             )
-        return Comparison(label, method, set_name, scale, r.estimate, r.ci_lower, r.ci_upper, r.p_value, n, primary)
+        ni = None
+        if hypothesis.kind is HypothesisKind.NON_INFERIORITY:
+            if hypothesis.margin is None or hypothesis.lower_is_better is None:  # protocol check refuses it
+                raise ValueError("the non-inferiority hypothesis has no margin or no direction of benefit")
+            ni = by_t(r.estimate, r.se, r.df, r.ci_lower, r.ci_upper, hypothesis.margin, hypothesis.lower_is_better)
+        return Comparison(
+            label, method, set_name, scale, r.estimate, r.ci_lower, r.ci_upper, r.p_value, n, primary,
+            non_inferiority=ni,
+        )  # fmt: skip
 
     return safe(method, label, set_name, scale, n, primary, run)
 

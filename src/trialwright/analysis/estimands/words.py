@@ -16,6 +16,8 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.estimands import (
     AdverseEventKind,
     Estimator,
+    Hypothesis,
+    HypothesisKind,
     IntercurrentEvent,
     Scale,
     Strategy,
@@ -24,7 +26,7 @@ from trialwright.protocol.estimands import (
 )
 from trialwright.protocol.outcomes import Outcome
 
-__all__ = ["ENGLISH", "Speech", "in_words"]
+__all__ = ["ENGLISH", "Speech", "hypothesis_words", "in_words"]
 
 
 def _same(text: str) -> str:
@@ -239,4 +241,22 @@ def in_words(protocol: Protocol, outcome: Outcome, speech: Speech = ENGLISH) -> 
         ("Summary", t(summary)),
         ("Estimator", t(METHOD.get(e.estimator, e.estimator.value)) + covariance),
         ("Sensitivity", sensitivity or t(N_("none"))),
+        ("Hypothesis", hypothesis_words(e.hypothesis, speech)),
     )
+
+
+def hypothesis_words(h: Hypothesis, speech: Speech = ENGLISH) -> str:
+    """The estimand's hypothesis as the report says it: superiority (the default) or non-inferiority with its margin,
+    its direction of benefit and the one-sided test the 95% CI's bound makes."""
+    t = speech.gettext
+    if h.kind is HypothesisKind.SUPERIORITY:
+        return t(N_("superiority: a two-sided test of no difference (the default)"))
+    limit = (h.margin or 0.0) if h.lower_is_better else -(h.margin or 0.0)
+    said = N_(
+        "non-inferiority, margin {limit} (lower is better): non-inferior when the upper bound of the 95% CI is below "
+        "it (a one-sided test at 2.5%)"
+    ) if h.lower_is_better else N_(
+        "non-inferiority, margin {limit} (higher is better): non-inferior when the lower bound of the 95% CI is "
+        "above it (a one-sided test at 2.5%)"
+    )
+    return t(said).format(limit=speech.digits(f"{limit:+g}"))
