@@ -42,7 +42,7 @@ from trialwright.protocol import load_protocol_text
 from trialwright.services.analysis import run_analysis
 from trialwright.services.exports import export_source
 from trialwright.services.forms import lock_trial
-from trialwright.services.simulation import simulate, simulation_file_for
+from trialwright.services.simulation import SimulationError, field_specs, simulate, simulation_file_for
 
 CRP = "labs.crp"
 
@@ -196,4 +196,15 @@ def test_under_zero_baseline_refuse_nothing_is_estimated_and_the_participants_ar
     assert (rd.estimate, rd.lower, rd.upper, rd.p_value) == (None, None, None, None)
     assert rd.note == (
         f"a percent change from a baseline of 0 or below is undefined for {zero} (zero_baseline: refuse): not estimated"
+    )
+
+
+@pytest.mark.parametrize("key", ["crp_halved", "labs.crp_halved"])
+def test_a_simulation_file_that_draws_for_a_computed_responder_is_refused(key: str) -> None:
+    plan = {"fields": {key: {"choice": {"True": 0.5, "False": 0.5}}}}
+    with pytest.raises(SimulationError) as refused:
+        field_specs(load_protocol_text(_text()).protocol, plan)
+    assert str(refused.value) == (
+        f"simulation file: fields.{key}: crp_halved is a responder computed at analysis from labs.crp's values: "
+        "nothing is drawn for it (draw labs.crp, with --effect to plant one)"
     )

@@ -76,6 +76,9 @@ PARTS = {
     "forms": ("labs", LABS["translations"]["fa"]),
     "withheld": ("labs", LABS["translations"]["fa"]),
     "reviewers": ("monitor", FA["Monitor"]),
+    # a responder's zero baseline: the rule's keyword and the participants, as written
+    "handling": ("exclude", _isolated("exclude")),
+    "who": ("RAZ-001, RAZ-002", _isolated("RAZ-001, RAZ-002")),
 }
 
 
