@@ -105,6 +105,8 @@ __all__ = [
     "UNBLINDED_PEOPLE",
     "VERSUS",
     "WILSON_EMPTY",
+    "ZERO_BASELINE",
+    "ZERO_BASELINE_REFUSED",
     "again",
 ]
 
@@ -124,6 +126,12 @@ NONE = N_("no %(variable)s at %(visit)s")
 MARKED = N_("%(variable)s at %(visit)s is marked %(mark)s: whether the event happened is not known")
 BEFORE_RANDOMIZATION = N_("%(variable)s at %(visit)s is %(value)s, before randomization: not used")
 NO_FORM = N_("no %(form)s form at %(visit)s: whether the event happened is not known")
+ZERO_BASELINE = N_(
+    "%(variable)s at %(visit)s is %(value)s: a percent change from it is undefined (zero_baseline: %(handling)s)"
+)
+ZERO_BASELINE_REFUSED = N_(
+    "a percent change from a baseline of 0 or below is undefined for %(who)s (zero_baseline: refuse): not estimated"
+)
 NOT_HELD = N_("no %(variable)s at %(visit)s: the visit was not held, so whether the event happened is not known")
 DEATHS_UNKNOWN = N_(
     "%(n)s deaths with nothing recorded to say whether the event came before them (listed as not analysed): without "
@@ -294,7 +302,8 @@ STAY_END = N_("end")
 #: Every message with parts, the most specific first (the most words outside its parts).
 MESSAGES = tuple(sorted(
     (AFTER_DEATH, NOT_POSITIVE, NONE_DIED, NONE_LEFT_ON, NONE_LEFT, NONE, MARKED, BEFORE_RANDOMIZATION, NO_FORM,
-     NOT_HELD, DEATHS_UNKNOWN, DIED_FIRST_UNKNOWN, DIED_NO_START, NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT,
+     NOT_HELD, ZERO_BASELINE, ZERO_BASELINE_REFUSED, DEATHS_UNKNOWN, DIED_FIRST_UNKNOWN, DIED_NO_START, NO_START,
+     STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT,
      NO_START_LEFT, VERSUS, MMRM,
      NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE, RMST_SCALE, N_DROPPED, DF, EFFECT_BY_VISIT, EFFECT_BY_VISIT_LOG,
      EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,
@@ -312,6 +321,7 @@ _SHAPES = {"variable": r"\S+?", "outcome": r"\S+?", "form": r"\S+?", "visit": r"
            "day": r"-?\d+", "end": r"-?\d+", "death_day": r"-?\d+", "n": r"\d+", "k": r"\d+",
            "effect": r"-?[\d.]+(?:e[-+]?\d+)?|nan|-?inf",
            "p": r"[\d.]+(?:e[-+]?\d+)?|NA|nan", "df": r"[\d.]+|nan|inf", "interval": r"\w+",
+           "handling": r"exclude|refuse",
            "df_method": r"\w+", "arm": r"treatment and reference|treatment|reference",
            "at": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "user": r"\S+",
            "reviewed_at": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "reviewer": r"\S+", "reason": r".+"}  # fmt: skip

@@ -22,7 +22,7 @@ from trialwright.protocol.estimands import (
     Variable,
     VariableKind,
 )
-from trialwright.protocol.forms import FieldType, FormDef, ReferenceEvent
+from trialwright.protocol.forms import FieldType, FormDef, FormField, ReferenceEvent
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, dupes, field_ref
 
@@ -191,7 +191,9 @@ def _variable(p: Protocol, path: str, v: Variable, forms: dict[str, FormDef]) ->
                 f"{ref} is {a_kind(f.type.value)} field; a {kind.value} variable needs an integer or decimal field "
                 "(a choice or yes/no field is a binary or ordinal variable)"
             )
-        if kind is VariableKind.BINARY:
+        if kind is VariableKind.BINARY and v.responder is not None:
+            yield from _responder(p, path, v, ref, f)
+        elif kind is VariableKind.BINARY:
             codes = ["True", "False"] if f.type is FieldType.BOOLEAN else [c.code for c in f.choices]
             if f.type not in (FieldType.BOOLEAN, FieldType.CHOICE):
                 yield f"{path}.fields[{k}]", f"{ref} is {a_kind(f.type.value)} field; binary needs choice or yes/no"
@@ -213,6 +215,37 @@ def _variable(p: Protocol, path: str, v: Variable, forms: dict[str, FormDef]) ->
             "a duration ends alive or in death: declare safety.death_record so the analysis knows how each stay "
             "ended (deaths compete; they are never dropped)"
         )
+
+
+def _responder(p: Protocol, path: str, v: Variable, ref: str, f: FormField) -> Iterator[Found]:
+    """A responder rule reads a number, at a baseline visit before the outcome visit, and says what a percent change
+    from a baseline of 0 (or below) is when the field allows one."""
+    rule = v.responder
+    assert rule is not None
+    if f.type not in _NUMERIC:
+        yield f"{path}.fields[0]", (
+            f"{ref} is {a_kind(f.type.value)} field; a responder rule reads an integer or decimal field (a choice or "
+            "yes/no field is binary by its event_values)"
+        )
+        return
+    visits = {x.id: x for x in p.visits}
+    if v.baseline is not None and v.at is not None and v.baseline in visits and v.at in visits:
+        base, at = visits[v.baseline], visits[v.at]
+        if v.baseline == v.at or (base.reference == at.reference and base.day >= at.day):
+            yield f"{path}.baseline", (
+                f"baseline visit {v.baseline!r} (day {base.day}) is not before the outcome visit {v.at!r} (day "
+                f"{at.day}): a change is measured from an earlier visit"
+            )
+    low = f.hard_limits.min if f.hard_limits is not None else None
+    if rule.percent and (low is None or low <= 0) and rule.zero_baseline is None:
+        yield f"{path}.responder.zero_baseline", (
+            (f"{ref} has no lower hard limit: its baseline can be 0" if low is None else
+             f"{ref}'s hard_limits allow a baseline of {low:g}")
+            + ", where a percent change is undefined: declare zero_baseline: exclude (listed as not analysed) or "
+            "refuse (not estimated, the participants named)"
+        )
+    if rule.zero_baseline is not None and not rule.percent:
+        yield f"{path}.responder.zero_baseline", "zero_baseline concerns a percent change: the rule has none"
 
 
 def follow_up(p: Protocol) -> Iterator[Found]:

@@ -40,6 +40,9 @@ __all__ = [
     "IntercurrentEvent",
     "IntercurrentKind",
     "Population",
+    "Responder",
+    "ResponderCriterion",
+    "ResponderMeasure",
     "Scale",
     "Sensitivity",
     "Strategy",
@@ -83,6 +86,71 @@ class AdverseEventKind(StrEnum):
     DEATH = "death"
 
 
+class ResponderMeasure(StrEnum):
+    """What a responder criterion compares with its threshold."""
+
+    VALUE = "value"  # the value at the variable's visit (e.g. HbA1c < 7)
+    CHANGE = "change"  # the value minus its baseline (e.g. change <= -4)
+    PERCENT_CHANGE = "percent_change"  # 100 * (value - baseline) / baseline (e.g. percent_change <= -50)
+
+
+Operator = Literal["<", "<=", ">", ">="]
+
+
+class ResponderCriterion(ProtocolModel):
+    """One comparison of a responder rule: measure, operator, threshold (``change <= -4``)."""
+
+    measure: ResponderMeasure = Field(description="value, change (from baseline) or percent_change (from baseline).")
+    operator: Operator = Field(description="<, <=, > or >=: the direction that counts as a response.")
+    threshold: float = Field(description="The number the measure is compared with.")
+
+    def met(self, x: float) -> bool:
+        """Whether the measure ``x`` meets the criterion."""
+        t = self.threshold
+        return {"<": x < t, "<=": x <= t, ">": x > t, ">=": x >= t}[self.operator]
+
+    def __str__(self) -> str:
+        return f"{self.measure.value} {self.operator} {self.threshold:g}"
+
+
+class Responder(ProtocolModel):
+    """A responder computed at analysis from a numeric field's stored values (never typed): at the variable's visit
+    (``at``), against its value at the baseline visit (``baseline``) for a change or a percent change."""
+
+    criteria: list[ResponderCriterion] = Field(
+        min_length=1, description="The comparisons (e.g. [{measure: percent_change, operator: '<=', threshold: -50}])."
+    )
+    combine: Literal["any", "all"] | None = Field(
+        default=None,
+        description="With more than one criterion: any (a responder if one is met) or all (if every one is met).",
+    )
+    zero_baseline: Literal["exclude", "refuse"] | None = Field(
+        default=None,
+        description="A percent change from a baseline of 0 or below is undefined. Required when the field's "
+        "hard_limits allow such a baseline: exclude (the participant is listed as not analysed, with the reason) or "
+        "refuse (the comparison is not estimated and the participants are named).",
+    )
+
+    @model_validator(mode="after")
+    def _combined(self) -> Responder:
+        if len(self.criteria) > 1 and self.combine is None:
+            raise ValueError("a responder rule with more than one criterion says combine: any or all")
+        if len(self.criteria) == 1 and self.combine is not None:
+            raise ValueError("combine joins several criteria: a rule of one criterion has none")
+        return self
+
+    @property
+    def needs_baseline(self) -> bool:
+        return any(c.measure is not ResponderMeasure.VALUE for c in self.criteria)
+
+    @property
+    def percent(self) -> bool:
+        return any(c.measure is ResponderMeasure.PERCENT_CHANGE for c in self.criteria)
+
+    def __str__(self) -> str:
+        return f" {self.combine or ''} ".join(str(c) for c in self.criteria).replace("  ", " ")
+
+
 class Variable(ProtocolModel):
     """The variable of an estimand (ICH E9(R1) A.3.2): what is measured, when, and on which scale."""
 
@@ -113,6 +181,11 @@ class Variable(ProtocolModel):
     event_values: list[str] = Field(
         default_factory=list,
         description="Binary from a form field: the codes that count as the event ('True' for a yes/no field).",
+    )
+    responder: Responder | None = Field(
+        default=None,
+        description="Binary from a numeric field: the responder rule computed at analysis from its stored values at "
+        "at (and baseline for a change), in place of event_values.",
     )
     order: list[str] = Field(default_factory=list, description="Ordinal: every code of the field, lowest first.")
     adverse_event: AdverseEventKind | None = Field(
@@ -147,8 +220,16 @@ class Variable(ProtocolModel):
             raise ValueError(f"an {kind.value} variable names one field")
         if kind is VariableKind.BINARY and bool(self.fields) == (self.adverse_event is not None):
             raise ValueError("a binary variable reads either one field (with event_values) or adverse_event")
-        if kind is VariableKind.BINARY and self.fields and (len(self.fields) != 1 or not self.event_values):
-            raise ValueError("a binary variable from a form field names one field and its event_values")
+        if kind is VariableKind.BINARY and self.fields and (len(self.fields) != 1 or
+                                                           bool(self.event_values) == (self.responder is not None)):
+            raise ValueError(
+                "a binary variable from a form field names one field and either its event_values (a choice or yes/no "
+                "field) or a responder rule (a numeric field)"
+            )
+        if self.responder is not None and kind is not VariableKind.BINARY:
+            raise ValueError("a responder rule makes a binary variable: declare kind: binary")
+        if self.responder is not None and self.responder.needs_baseline and self.baseline is None:
+            raise ValueError("a responder rule on a change or percent change from baseline needs a baseline visit")
         if kind is VariableKind.BINARY and self.adverse_event is not None and self.up_to_day is None:
             raise ValueError("a binary variable from adverse events says up_to_day")
         if kind is VariableKind.ORDINAL and len(self.order) < 2:

@@ -253,6 +253,14 @@ def field_specs(protocol: Protocol, plan: Mapping[str, Any]) -> dict[str, Mappin
         try:
             f = protocol.form(form_id).field(field_id)
         except (KeyError, ValueError, LookupError):
+            computed = next((o for o in protocol.outcomes if o.estimand.variable.responder is not None
+                             and o.id in (str(key), field_id)), None)  # fmt: skip
+            if computed is not None:
+                raise SimulationError(
+                    f"simulation file: fields.{key}: {computed.id} is a responder computed at analysis from "
+                    f"{computed.estimand.variable.fields[0]}'s values: nothing is drawn for it (draw "
+                    f"{computed.estimand.variable.fields[0]}, with --effect to plant one)"
+                ) from None
             raise SimulationError(f"simulation file: fields.{key}: not a form.field of the protocol") from None
         if not isinstance(spec, Mapping):
             raise SimulationError(f"simulation file: fields.{key}: must be a mapping, e.g. {{normal: [37, 0.5]}}")

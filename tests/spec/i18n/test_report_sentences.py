@@ -79,6 +79,9 @@ PARTS = {
     # who reviewed the forms withheld from a masked locker, and when
     "reviewer": ("sim-monitor", _isolated("sim-monitor")),
     "reviewed_at": ("2026-12-05 11:07", _isolated("۲۰۲۶-۱۲-۰۵ ۱۱:۰۷")),
+    # a responder's zero baseline: the rule's keyword and the participants, as written
+    "handling": ("exclude", _isolated("exclude")),
+    "who": ("RAZ-001, RAZ-002", _isolated("RAZ-001, RAZ-002")),
 }
 
 

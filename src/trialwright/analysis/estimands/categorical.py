@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from trialwright.analysis import sentences as say
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import Subject
 from trialwright.analysis.estimands.common import (
@@ -23,6 +24,7 @@ from trialwright.analysis.estimands.common import (
     strata_left_out,
     why_missing,
 )
+from trialwright.analysis.estimands.responder import Status, responder_of
 from trialwright.analysis.methods import binary as binary_methods
 from trialwright.analysis.methods import ordinal as ordinal_methods
 from trialwright.analysis.results import (
@@ -59,6 +61,9 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     composite = composite_of(protocol, e, v.at) if v.at is not None else None
 
     on_treatment = e.strategy("treatment_discontinuation") is Strategy.WHILE_ON_TREATMENT
+    rule = v.responder
+    status = responder_of(v, day, planned_day(protocol, v.baseline)) if rule is not None else None
+    unknown: dict[str, Status] = {}  # a responder's status not known, and why (the exclusion's reason)
 
     def outcome_of(s: Subject) -> int | None:
         if v.adverse_event is not None:
@@ -74,8 +79,18 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
         assert field is not None and v.at is not None and day is not None
         if composite is not None and (c := composite(s)) is not None:
             return int(c == "event")
+        if status is not None:
+            got = status(s)
+            if got.value is None:
+                unknown[s.participant_id] = got
+            return got.value
         raw = None if after_death(s, v.at) else s.value(v.at, field)
         return None if raw is None else int(str(raw) in v.event_values)
+
+    def why(s: Subject) -> str:
+        if s.participant_id in unknown:
+            return unknown[s.participant_id].why
+        return why_missing(s, v.at or "", field or "", False, day(s))
 
     population = sets.of(e.population)
     groups = sets.groups
@@ -83,12 +98,9 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     excluded = tuple(
         Exclusion(s.participant_id, s.group, N_("never treated: no time on treatment to count events in"), "untreated")
         if v.adverse_event is not None
-        else Exclusion(
-            s.participant_id,
-            s.group,
-            why_missing(s, v.at or "", field or "", False, day(s)),
-            cause_of(s, day(s), not_due(s)),
-        )
+        else Exclusion(s.participant_id, s.group, why(s),
+                       "unusable" if s.participant_id in unknown and unknown[s.participant_id].zero
+                       else cause_of(s, day(s), not_due(s)))
         for s in population
         if values[s.participant_id] is None
     )
@@ -100,6 +112,11 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
         for estimator, pop, primary in estimators_of(e):
             rows = [s for s in sets.of(pop) if s.group in (treat, ref)]
             known = [(s, y) for s in rows if (y := outcome_of(s)) is not None]
+            zero = sorted(s.participant_id for s in rows if s.participant_id in unknown
+                          and unknown[s.participant_id].zero)  # fmt: skip
+            if zero and rule is not None and rule.zero_baseline != "exclude":
+                comparisons.append(_refused(estimator, e.summary, known, treat, ref, sets.names[pop], primary, zero))
+                continue
             comparisons.append(_binary_comparison(estimator, e.summary, known, treat, ref, sets.names[pop], primary))
     proportions: dict[str, GroupProportion] = {}
     for g in groups:
@@ -128,6 +145,29 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
         extra,
         excluded,
     )
+
+
+def _refused(
+    estimator: Estimator,
+    summary: Summary,
+    known: Sequence[tuple[Subject, int]],
+    treat: str,
+    ref: str,
+    set_name: str,
+    primary: bool,
+    zero: Sequence[str],
+) -> Comparison:
+    """A comparison not estimated: a percent change from a baseline of 0 or below, under zero_baseline: refuse (or
+    with no declaration, which ``protocol check`` allows only where the field cannot be 0), naming who has one."""
+    scale = _SCALE.get(estimator) or _SCALE_OF.get(summary, "odds ratio")
+    n = (sum(1 for s, _ in known if s.group == treat), sum(1 for s, _ in known if s.group == ref))
+    note = say.ZERO_BASELINE_REFUSED % {"who": ", ".join(zero)}
+    return Comparison(label_of(treat, ref), METHOD[estimator], set_name, scale, None, None, None, None, n, primary,
+                      note)  # fmt: skip
+
+
+_SCALE = {Estimator.NEWCOMBE: "risk difference", Estimator.KATZ: "risk ratio", Estimator.LOGISTIC: "odds ratio"}
+_SCALE_OF = {Summary.RISK_DIFFERENCE: "risk difference", Summary.RISK_RATIO: "risk ratio"}
 
 
 def _binary_comparison(

@@ -168,6 +168,12 @@ def in_words(protocol: Protocol, outcome: Outcome, speech: Speech = ENGLISH) -> 
         variable = t(N_("whether the participant had {kind} from the start of treatment (day 0) to day {day}")).format(
             kind=kind, day=day(v.up_to_day)
         )
+    elif v.kind is VariableKind.BINARY and v.responder is not None:
+        variable = t(N_("whether {what} at {visit} meets the responder rule {rule}")).format(
+            what=label(v.fields[0]), visit=visit(v.at), rule=str(v.responder)
+        )
+        if v.baseline:
+            variable += t(N_(" (change from its value at {visit})")).format(visit=visit(v.baseline))
     elif v.kind is VariableKind.BINARY:
         variable = t(N_("whether {what} at {visit} is {values}")).format(
             what=label(v.fields[0]),
