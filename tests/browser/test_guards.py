@@ -38,6 +38,7 @@ def live_trial(live_database: str) -> Trial:
 
 
 def _randomized(trial: Trial) -> int:
+    audit.chain_pending(trial.engine)  # on PostgreSQL, any entry another process's pass has yet to chain
     return len(audit.entries(trial.engine, action_prefix="participant.randomized"))
 
 
