@@ -295,10 +295,14 @@ _MASKED_JSON = json.dumps(MASKED)
 
 
 def present_entry(viewer: Viewer, entry: AuditEntry) -> AuditEntry:
-    """``entry`` as ``viewer`` may read it: arm-revealing (and unclassified) values replaced by ``masked``."""
-    if may_see_allocation(viewer, entry.participant):
-        return entry
-    return mask_entry(entry)
+    """``entry`` as ``viewer`` may read it: arm-revealing (and unclassified) values replaced by ``masked``. A viewer
+    kept from the arms in general gets no hash even on an entry about a participant unblinded to them: the hashes
+    chain, so those around it would let them try the values of a neighbouring entry they may not read."""
+    if not may_see_allocation(viewer, entry.participant):
+        return mask_entry(entry)
+    if viewer.blinded:
+        return replace(entry, hash=MASKED, prev_hash=MASKED)
+    return entry
 
 
 def mask_entry(entry: AuditEntry) -> AuditEntry:

@@ -96,9 +96,9 @@ def audit_rows(
     # its column type's own result processor once per distinct stored value (``_Stamps``), not once per row.
     stamps = [(n, _Stamps(session, table[c].type)) for n, c in enumerate(columns) if c == "at" and c not in only]
     read = [type_coerce(table[c], String) if c == "at" and c not in only else table[c] for c in columns]
-    withheld = columns.index("hash") if "hash" in columns and not with_arms else None
-    query = select(*(_only(r, table.action, only.get(c)) if n != withheld else literal(MASKED).label("hash")
-                     for n, (r, c) in enumerate(zip(read, columns, strict=True))),
+    withheld = set() if with_arms else {"hash", "prev_hash"}  # no entry's hashes without the arms (module's note)
+    query = select(*(_only(r, table.action, only.get(c)) if c not in withheld else literal(MASKED).label(c)
+                     for r, c in zip(read, columns, strict=True)),
                    table.action).where(_where(actions, prefixes, unnamed, site_filter, part))  # fmt: skip
     if part == "named":  # beside the participant stream: its participants, its order (``DatabaseSource.participants``)
         query = (

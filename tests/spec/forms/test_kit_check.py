@@ -360,3 +360,36 @@ def test_an_amendment_naming_another_code_field_makes_the_codes_held_anew(trial:
     assert held(trial) == {}
     save_form(trial.engine, nurse, first, "infusion", "administration", {"kit_number": first_code})
     assert held(trial) == {record: (first_code, first)}
+
+
+def _placebo_prepares_nothing(doc: Any) -> None:
+    """A custom masking of the investigator and the coordinator (none of the readers of the lock report), which lets
+    one arm prepare nothing while the other prepares a dose."""
+    doc["masking"] = {"blinding": "custom", "masked": ["participant", "investigator"],
+                      "masked_roles": ["investigator", "study_coordinator"]}  # fmt: skip
+    doc["trial"]["design"]["blinding"] = "single"
+    doc["arms"][1]["intervention"]["preparation"] = "none"
+
+
+def test_where_an_arm_prepares_nothing_no_arm_waits_for_its_preparation(database_url: str) -> None:
+    """The review of walk 4's F9 fix: refusing a dose before its preparation only for the arms that prepare one
+    would tell the masked coordinator the arm where another arm prepares nothing. So where any arm prepares nothing,
+    the administration is never refused for want of a preparation record, whatever the arm (before: the prepared
+    arm's participant was refused and the other's saved)."""
+    from tests.spec.protocol.conftest import mutated_text
+    from trialwright.services.randomization import allocation_of
+
+    t = make_trial(database_url, load_protocol_text(mutated_text(_placebo_prepares_nothing)))
+    try:
+        generate_list(t.engine, who(t, Role.UNBLINDED_STATISTICIAN), seed=20)
+        nurse = who(t, Role.STUDY_COORDINATOR)
+        saved_in: set[str] = set()
+        while len(saved_in) < 2:
+            pid, code = randomized(t, prepared=False)
+            arm = allocation_of(t.engine, who(t, Role.UNBLINDED_STATISTICIAN), pid)
+            assert arm is not None
+            saved = save_form(t.engine, nurse, pid, "infusion", "administration", {"preparation_code": code})
+            assert saved.values["preparation_code"].value == code
+            saved_in.add(arm.arm)
+    finally:
+        t.engine.dispose()

@@ -15,6 +15,7 @@ unblinded that participant see them. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -176,9 +177,15 @@ _ENTRY = AuditEntry(
     ],
 )
 def test_an_entry_as_each_viewer_reads_it(viewer: Viewer, sees: bool) -> None:
-    shown = json.loads(present_entry(viewer, _ENTRY).new_value or "{}")
+    entry = dataclasses.replace(_ENTRY, hash="ab" * 32, prev_hash="cd" * 32)
+    presented = present_entry(viewer, entry)
+    shown = json.loads(presented.new_value or "{}")
     assert shown["preparation_code"] == "P-1A2B3C" and shown["prepared"] is True
     assert shown["product_lot"] == ("EXO-77" if sees else MASKED)
+    # Hashes only to a viewer not kept from the arms in general: an investigator who unblinded this participant
+    # reads the entry whole but its hashes, which chain to entries they may not read.
+    kept = viewer.blinded
+    assert (presented.hash, presented.prev_hash) == ((MASKED, MASKED) if kept else (entry.hash, entry.prev_hash))
 
 
 def test_a_value_nobody_classified_is_masked() -> None:

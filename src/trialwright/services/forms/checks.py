@@ -406,14 +406,13 @@ def _kit_check(
                 "it: check the label against the participant's randomization record"
             ]
         )
-    arm = next((a for a in protocol.arms if entry is not None and a.code == entry.arm), None)
-    if (
-        arm is not None
-        and arm.preparation() is not None
-        and (session.execute(select(preparations.c.id).where(preparations.c.preparation_code == code)).first() is None)
+    if all(a.preparation() is not None for a in protocol.arms) and (
+        session.execute(select(preparations.c.id).where(preparations.c.preparation_code == code)).first() is None
     ):
-        # Walk 4 (F9): a dose recorded as given before it was prepared. The same words for every arm; an arm with
-        # nothing to prepare (preparation: none, no_intervention) has no record to wait for (docs/forms.md).
+        # Walk 4 (F9): a dose recorded as given before it was prepared. Asked only where every arm prepares a dose,
+        # so whether it is asked never depends on the participant's arm: in a trial where an arm prepares nothing
+        # (preparation: none, no_intervention) a refusal for the others would tell a masked coordinator the arm
+        # (docs/forms.md). The same words for every arm.
         raise RefusedValues(
             [
                 f"{name}: {code} has no preparation recorded yet (kit check: a dose is given only once the unblinded "
