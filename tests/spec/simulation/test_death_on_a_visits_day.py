@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from trialwright.analysis.estimands.common import cause_of, died_by, planned_day, why_missing
+from trialwright.analysis.estimands.common import cause_of, died_by, not_due_of, planned_day, why_missing
 from trialwright.domain.visits import VisitStatus
 from trialwright.protocol import load_protocol
 from trialwright.services import clock
@@ -123,7 +123,7 @@ def test_the_analysis_and_the_schedule_agree_on_the_day_of_death(read: dict[str,
         # The analysis calls the participant dead at day7 exactly where the schedule says "not done: died".
         assert died_by(s, at_day7) is (read["day7"][pid].status is VisitStatus.DIED) is (pid in died)
         if pid in died:
-            assert cause_of(s, at_day7) == "died"
+            assert cause_of(s, at_day7, not_due_of(read["protocol"], "day7")(s)) == "died"
             assert why_missing(s, "day7", "function.barthel", False, at_day7) == (
                 "no function.barthel at day7 (died on day 7 after randomization)"
             )
