@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests import schema_pool
-from tests.conftest import POSTGRES_URL, _plain_postgres_dsn, fresh_database
+from tests.conftest import POSTGRES_URL, _plain_postgres_dsn, fresh_database, must_have
 from tests.trialfixtures import PASSWORD, Trial, in_a_test, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.services import audit
@@ -88,7 +88,7 @@ def _add_one_more(engine: Engine) -> None:
 @pytest.fixture
 def postgres(postgres_available: str | None) -> str | None:
     if schema_pool.FRESH_SCHEMAS:
-        pytest.skip("TW_TEST_FRESH_SCHEMAS: no schema is recycled in this run")
+        must_have("schema recycling", "TW_TEST_FRESH_SCHEMAS is set: no schema is recycled in this run")
     return postgres_available
 
 
