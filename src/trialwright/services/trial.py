@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from trialwright.store.tables import protocol_versions, sites, trial
 
 __all__ = [
     "CURRENT_SHA",
+    "VERSION_COUNT",
     "AmendmentLocked",
     "InitResult",
     "ProtocolVersionConflict",
@@ -48,6 +49,7 @@ __all__ = [
     "protocol_by_sha",
     "protocol_history",
     "protocol_in",
+    "versions_counted",
     "visit_additions_in",
 ]
 
@@ -164,6 +166,7 @@ def _init_trial(engine: Engine, loaded: LoadedProtocol, *, actor: str) -> InitRe
             current = next((row for row in stored if row.id == existing.current_protocol_version_id), None)
             in_force = _parsed(current.source_text, "<current>").protocol if current is not None else None
             while_locked = _refuse_while_locked(session, in_force, p)
+        session.info.pop(_ADDITIONS_KEY, None)  # a new version: the visits amendments added are read anew
         version_id = inserted_id(
             session,
             protocol_versions.insert().values(
@@ -303,8 +306,34 @@ _ADDITIONS: dict[tuple[str, ...], dict[str, VisitAddition]] = {}
 def visit_additions_in(session: Session) -> dict[str, VisitAddition]:
     """Each visit an amendment added to the trial's protocol, and the day its version took effect
     (``domain.visits.visit_additions`` over the stored versions in the order the trial took them), in the caller's
-    transaction: one small read of the versions' digests, each version parsed once per process."""
+    transaction: one small read of the versions' digests per transaction (kept in ``session.info``, so a batch of
+    saves in one transaction reads them once and its deferred inserts are not flushed row by row), each version
+    parsed once per process."""
+    kept: dict[str, VisitAddition] | None = session.info.get(_ADDITIONS_KEY)
+    if kept is not None:
+        return kept
     shas = tuple(session.execute(select(protocol_versions.c.sha256).order_by(protocol_versions.c.id)).scalars())
+    found = _additions_of(session, shas)
+    session.info[_ADDITIONS_KEY] = found
+    return found
+
+
+#: Where ``visit_additions_in`` keeps its answer for the rest of the session's transaction.
+_ADDITIONS_KEY = "trialwright.visit_additions"
+
+#: How many protocol versions the trial holds, as a scalar subquery a use case's own first read can carry: with
+#: fewer than two, no amendment has added a visit (``versions_counted``).
+VERSION_COUNT = select(func.count()).select_from(protocol_versions).scalar_subquery()
+
+
+def versions_counted(session: Session, count: int) -> None:
+    """Tell ``visit_additions_in`` the number of stored versions read (``VERSION_COUNT``) in this transaction: with
+    a single version it answers "none added" without a read of its own (a save's one look-ahead statement)."""
+    if count < 2:
+        session.info[_ADDITIONS_KEY] = {}
+
+
+def _additions_of(session: Session, shas: tuple[str, ...]) -> dict[str, VisitAddition]:
     if len(shas) < 2:
         return {}
     found = _ADDITIONS.get(shas)

@@ -102,6 +102,7 @@ ACTION_WORDS: Final[Mapping[str, str]] = {
     "trial.unlocked": N_("database unlocked"),
     "lock.soft_locked": N_("soft lock placed"),
     "lock.soft_unlocked": N_("soft lock lifted"),
+    "lock.withheld_reviewed": N_("forms kept from masked readers reviewed"),
     "ae.reported": N_("adverse event reported"),
     "ae.followed_up": N_("adverse event followed up"),
     "ae.submitted": N_("adverse event report submitted"),

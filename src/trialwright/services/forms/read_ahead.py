@@ -25,6 +25,7 @@ from trialwright.services.bulk_reads import answered, held, once
 from trialwright.services.coherence import facts_of
 from trialwright.services.deaths import death_forms
 from trialwright.services.forms.common import visits_locked
+from trialwright.services.trial import VERSION_COUNT, versions_counted
 from trialwright.store.data_tables import form_records, soft_locks, trial_locks, visit_records
 from trialwright.store.randomization_tables import allocation_entries, preparations
 from trialwright.store.safety_tables import adverse_events, ae_reports
@@ -96,8 +97,9 @@ def read_ahead(session: Session, protocol: Protocol, rows: Iterable[Mapping[str,
 def look_ahead(session: Session, protocol: Protocol, participant_id: str, visit_id: str) -> None:
     """One save's look-ups about its participant (inside ``reading_once``) answered by one statement: their row,
     the facts the coherence rules read, the screening's values and, where there is nothing to read, the trial lock,
-    their and their site's soft locks, their withdrawal, adverse-event reports, records that can say a death, and
-    the visit's row. Where there is something, nothing is stored and the save's own look-up reads it as before.
+    their and their site's soft locks, their withdrawal, adverse-event reports, records that can say a death, the
+    visit's row, and whether the trial holds more than one protocol version (with one, no amendment added a visit).
+    Where there is something, nothing is stored and the save's own look-up reads it as before.
     Answers already in memory, and a participant the database does not hold, are left to the look-ups.
 
     On PostgreSQL the caller holds the data lock already (``lock.hold_data_lock``), so what is read about the locks
@@ -131,6 +133,7 @@ def look_ahead(session: Session, protocol: Protocol, participant_id: str, visit_
         _hold(session, ("death_forms", pid), [])
     if not found.la_visit:
         _hold(session, ("visit", pid, visit_id), None)
+    versions_counted(session, found.la_versions)
 
 
 _LOOK_AHEAD: dict[tuple[frozenset[str], bool], Select[Any]] = {}
@@ -183,6 +186,7 @@ def _look_ahead_statement(dying: frozenset[str], sqlite: bool) -> Select[Any]:
         reports.label("la_ae_reports"),
         dead.label("la_death_forms"),
         visit.label("la_visit"),
+        VERSION_COUNT.label("la_versions"),
         *(audit.head_columns() if sqlite else ()),
     ).where(p.c.participant_id == pid)
     _LOOK_AHEAD[(dying, sqlite)] = statement
