@@ -71,7 +71,7 @@ class Subject:
     stay: Stay | None = None
     death_day: int | None = None  # days from randomization to death, from whichever record says so first
     treatment_day: int = 0  # days from randomization to day 0 of the adverse events' clock (the treatment)
-    followed_days: int | None = None  # days from randomization to the data cut-off (the site's date)
+    followed_days: int | None = None  # days from randomization to the data cut-off (site date of the lock, or now)
     withdrawn_day: int | None = None  # days from randomization to withdrawal from follow-up
     withdrawn_cause: str | None = None  # why they left follow-up (a WithdrawalCause); None if not recorded
     stopped_day: int | None = None  # days from randomization to withdrawal from the intervention

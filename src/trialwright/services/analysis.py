@@ -222,13 +222,16 @@ def analysis_data(
             )
         )
     subjects = []
-    cutoffs = {s.code: local_date(taken_at, s.timezone) for s in reversed(protocol.sites)}  # cut-off: each site's date
+    # The data cut-off: the lock's moment for a locked trial (the same locked data analysed later counts nobody's
+    # outcome as "not yet due" that was due by the lock, nor censors later), else now; each site's own date of it.
+    cut_at = lock.at if lock is not None and lock.locked and lock.at < taken_at else taken_at
+    cutoffs = {s.code: local_date(cut_at, s.timezone) for s in reversed(protocol.sites)}
     for a in sorted(allocations, key=lambda a: a.participant_id):
         pid = a.participant_id
         person = people[pid]
         own = values.get(pid, {})
         treated, treated_code = _treatment(protocol, own, pid in given, a.arm, codes)
-        cutoff = cutoffs.get(person.site) or local_date(taken_at, protocol.site(person.site).timezone)
+        cutoff = cutoffs.get(person.site) or local_date(cut_at, protocol.site(person.site).timezone)
         reasons = _not_per_protocol(
             protocol, own, visits.get(pid, {}), person, screened_on, randomized_on[pid], treated, treated_code, a.arm
         )

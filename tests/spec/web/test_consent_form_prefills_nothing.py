@@ -9,6 +9,10 @@ nothing is stored. On both databases.
 | given_by       | empty choice   | refused: given_by named     |
 | obtained_at    | empty          | refused: obtained_at named  |
 | decision       | empty choice   | refused: decision named     |
+
+The regained-capacity decision beside it (a participant consented by a representative, enrolled, now able to decide)
+likewise: no form version, no decision ("continue in the trial" was pre-selected, and an empty decision recorded as
+one), no time.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from babel.messages.pofile import read_po
 
 from tests.spec.screening.test_screening_consent_enrolment import TODAY, TYPED
 from tests.spec.web.conftest import csrf_of
+from tests.spec.web.test_forms_keep_input import _lar_enrolled
 from tests.spec.web.test_randomization_pages import as_role
 from tests.trialfixtures import Trial, who
 from trialwright.domain.roles import Role
@@ -71,3 +76,35 @@ def test_a_consent_without_its_choices_is_refused_naming_them(app, trial: Trial,
     assert all(label in errors for label in labels), errors
     assert (catalog["is required"] if language == "fa" else "is required") in errors
     assert get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid).consents == ()
+
+
+def test_the_regained_capacity_form_selects_and_fills_nothing(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    sid = _lar_enrolled(trial)
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        page = inv.get(f"/screening/{sid}").text
+    assert 'data-testid="regained-form"' in page
+    for name in ("form_version", "decision"):
+        select = re.search(rf'<select id="rc-{name}" name="{name}">(.*?)</select>', page, re.S)
+        assert select, name
+        assert select.group(1).startswith('<option value=""></option>'), name
+        assert " selected" not in select.group(1), name
+    obtained = re.search(r'<input id="rc-obtained_at" name="obtained_at"[^>]*>', page)
+    assert obtained, page
+    assert not re.search(r'value="[^"]', obtained.group(0)), obtained.group(0)
+
+
+def test_a_regained_capacity_decision_left_empty_is_refused_never_taken_as_continue(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    sid = _lar_enrolled(trial)
+    before = get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid).consents
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        page = inv.get(f"/screening/{sid}").text
+        sent = {"kind": "regained_capacity", "obtained_by": "Dr K", "form_version": "", "obtained_at": "",
+                "decision": "", "witness": "", "csrf_token": csrf_of(page)}  # fmt: skip
+        refused = inv.post(f"/screening/{sid}/consent", data=sent)
+    assert refused.status_code == 422
+    words = ISOLATES.sub("", html.unescape(refused.text))
+    errors = " ".join(re.findall(r'class="error[^"]*"[^>]*>(.*?)</', words, re.S))
+    for label in ("Consent form version", "Date and time (site time)", "Decision"):
+        assert label in errors, errors
+    assert "is required" in errors
+    assert get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid).consents == before

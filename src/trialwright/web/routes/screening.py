@@ -523,16 +523,16 @@ async def consent(
     data = await request.form()
     sent = {name: str(data.get(name, "")) for name in CONSENT_FORM}
     kind = sent["kind"] or "initial"
-    decision = sent["decision"] or ("continue" if kind == "regained_capacity" else "")
+    decision = sent["decision"]
     given_by = "participant" if kind == "regained_capacity" else sent["given_by"]
     typed = {**sent, "form": "regained" if kind == "regained_capacity" else "consent"}
 
     def record() -> None:
-        # The consent form pre-selects and pre-fills nothing (docs/screening.md): a choice or time left empty is
-        # refused naming it, never taken as the participant, a consent or now.
-        if kind != "regained_capacity" and (
-            missing := [n for n in ("form_version", "given_by", "obtained_at", "decision") if not sent[n].strip()]
-        ):
+        # The consent and regained-capacity forms pre-select and pre-fill nothing (docs/screening.md): a choice or
+        # time left empty is refused naming it, never taken as the participant, a consent, "continue" or now.
+        needed = ("form_version", "obtained_at", "decision") + (() if kind == "regained_capacity" else ("given_by",))
+        if missing := [n for n in ("form_version", "given_by", "obtained_at", "decision") if n in needed
+                       and not sent[n].strip()]:  # fmt: skip
             raise ScreeningError(f"{', '.join(missing)}: is required")
         zone = protocol.site(get_screening(engine, user, screening_id).site).timezone
         consent = _consent_sent(page, zone, sent, kind=kind, decision=decision, given_by=given_by)

@@ -1,0 +1,32 @@
+"""A locked trial's data cut-off is its lock: the same locked data analysed later gives the same follow-up, so no
+outcome "not yet due" at the lock turns into "not recorded" (nor a stay's or a time to event's censoring moves)
+because the analysis ran weeks after the lock. An open trial's cut-off is the moment of the analysis."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tests.trialfixtures import PASSWORD, Trial, who
+from trialwright.domain.roles import Role
+from trialwright.services import analysis, clock
+from trialwright.services.lock import lock_trial
+from trialwright.services.randomization import generate_list, randomize
+
+
+def _followed(trial: Trial, pid: str) -> int | None:
+    data = analysis.analysis_data(trial.engine, who(trial, Role.BLINDED_STATISTICIAN))
+    return next(s.followed_days for s in data.subjects if s.participant_id == pid)
+
+
+def test_a_locked_trials_follow_up_ends_at_the_lock_whenever_it_is_analysed(trial: Trial, pid: str) -> None:
+    generate_list(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), seed=2021)
+    randomize(trial.engine, who(trial, Role.STUDY_COORDINATOR), pid)
+    later = clock.now() + dt.timedelta(days=90)
+    open_now = _followed(trial, pid)
+    with clock.simulated_time(later):
+        assert _followed(trial, pid) == open_now + 90  # open: the cut-off is the analysis's own day
+    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
+    at_lock = _followed(trial, pid)
+    assert at_lock == open_now
+    with clock.simulated_time(later):
+        assert _followed(trial, pid) == at_lock  # locked: the lock's day, not the analysis's
