@@ -23,6 +23,9 @@ __all__ = [
 _UNBLINDED_BY_WORK = frozenset({"unblinded_pharmacist", "unblinded_statistician", "dsmb_member"})
 #: Roles that read the audit trail (web/routes/audit.py): it shows which participants had a dose prepared.
 _AUDIT_READERS = frozenset({"administrator", "data_manager", "monitor"})
+#: Roles that give the participant their dose and record it (the care provider's roles, ``PARTY_ROLES``): a dose
+#: prepared for some arms and none for another tells them the arm.
+_CARERS = frozenset({"investigator", "study_coordinator"})
 #: Arms that exist to keep the participant from knowing.
 _CONCEALING = (ArmRole.PLACEBO, ArmRole.SHAM)
 #: The system roles through which a registered masked party uses trialwright: the party is masked in the system only
@@ -148,7 +151,8 @@ def registered_level(p: Protocol) -> Iterator[Found]:
 
 def _preparations(p: Protocol) -> Iterator[Found]:
     """An arm with nothing to prepare beside arms that are prepared tells the arm to whoever sees doses prepared:
-    the participant and those caring for them (single, double, triple), or a masked reader of the audit trail."""
+    the participant and those caring for them (single, double, triple; under custom blinding, a masked investigator
+    or study coordinator, who give and record each dose), or a masked reader of the audit trail."""
     m = p.masking
     if not any(a.preparation() for a in p.arms):
         return
@@ -159,6 +163,15 @@ def _preparations(p: Protocol) -> Iterator[Found]:
                 yield f"arms[{i}].intervention.preparation", (
                     f"nothing to prepare for one arm of a {m.blinding.value}-blind trial whose other arms are "
                     "prepared: the missing dose would tell the arm; declare what its pharmacist prepares"
+                )
+    elif m.blinding is Blinding.CUSTOM and (carers := sorted(_CARERS & set(m.masked_roles))):
+        for i, arm in enumerate(p.arms):
+            if arm.preparation() is None:
+                yield f"arms[{i}].intervention.preparation", (
+                    f"nothing to prepare for this arm while others are prepared: the masked "
+                    f"{', '.join(r.replace('_', ' ') for r in carers)} give and record each dose (the treatment form, "
+                    "the kit check), so a participant given none would tell the arm; declare what its pharmacist "
+                    "prepares"
                 )
     elif m.blinding is Blinding.CUSTOM and (readers := sorted(_AUDIT_READERS & set(m.masked_roles))):
         for i, arm in enumerate(p.arms):

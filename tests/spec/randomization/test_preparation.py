@@ -216,3 +216,18 @@ def test_without_a_declaration_a_product_is_prepared_by_who_and_when_only() -> N
     assert validate_preparation(Preparation(), {}) == {}
     with pytest.raises(PreparationError, match="lot: not an attribute of this preparation"):
         validate_preparation(Preparation(), {"lot": "x"})
+
+
+@pytest.mark.parametrize("carer", ["investigator", "study_coordinator"])
+def test_a_masked_carer_refuses_an_arm_given_nothing_beside_a_prepared_one(carer: str) -> None:
+    """Custom blinding that masks who gives and records the dose (the care provider's roles): a participant given
+    nothing beside participants given a prepared dose tells them the arm, as in a double-blind trial."""
+
+    def mutate(doc: Any) -> None:
+        _usual_care(doc)
+        doc["masking"] = {"blinding": "custom", "masked": ["care_provider"], "masked_roles": [carer]}
+
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol_text(mutated_text(mutate))
+    said = [p.message for p in caught.value.problems if p.path.endswith("intervention.preparation")]
+    assert said and f"the masked {carer.replace('_', ' ')} give and record each dose" in said[0], str(caught.value)
