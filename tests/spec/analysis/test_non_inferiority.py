@@ -180,3 +180,26 @@ def test_the_report_states_margin_bound_one_sided_p_and_conclusion_in_english_an
     assert row["harm_bound"] == ni.bound and row["p_value_one_sided"] == ni.p_value
     others = [r for r in report.csv_rows() if r["outcome"] != outcome.outcome_id and r["scale"] != "mean"]
     assert others and all(r["hypothesis"] == "superiority" and r["conclusion"] is None for r in others)
+
+
+def test_a_hypothesis_the_engine_cannot_judge_is_refused_never_printed_or_dropped() -> None:
+    """``protocol check`` refuses both first; should one reach the engine (a protocol object built in code), the
+    log-scale ANCOVA gives no estimate and says why instead of a ratio without its declared judgement, and a margin
+    or direction that is missing is never said as a margin of +0."""
+    from trialwright.analysis.estimands.words import hypothesis_words
+    from trialwright.protocol.estimands import Scale
+
+    protocol = _protocol(lower_is_better=True)
+    outcome = protocol.outcomes[4]
+    e = outcome.estimand
+    logged = outcome.model_copy(
+        update={"estimand": e.model_copy(update={"variable": e.variable.model_copy(update={"scale": Scale.LOG})})}
+    )
+    subjects = _subjects(0.0, seed=7)
+    results = analyse_outcome(protocol, logged, sets_of(protocol, subjects, GROUPS))
+    (result,) = [r for r in results if r.variable == VARIABLE]
+    (c,) = result.comparisons
+    assert c.estimate is None and c.non_inferiority is None
+    assert "not on the log scale" in c.text(), c.text()
+    with pytest.raises(ValueError, match="no margin or no direction"):
+        hypothesis_words(e.hypothesis.model_copy(update={"margin": None}))

@@ -174,6 +174,8 @@ def _ancova(
     scale = "ratio of geometric means" if log else "adjusted difference"
 
     def run() -> Comparison:
+        if log and hypothesis.kind is HypothesisKind.NON_INFERIORITY:  # protocol check refuses it first
+            raise ValueError("a non-inferiority margin is judged on a difference in means, not on the log scale")
         follow = [u[2] for u in usable]
         group = [1.0 if u[0].group == treat else 0.0 for u in usable]
         strata = {"stratum": [u[0].stratum for u in usable]}

@@ -257,7 +257,9 @@ def hypothesis_words(h: Hypothesis, speech: Speech = ENGLISH) -> str:
     t = speech.gettext
     if h.kind is HypothesisKind.SUPERIORITY:
         return t(N_("superiority: a two-sided test of no difference (the default)"))
-    limit = (h.margin or 0.0) if h.lower_is_better else -(h.margin or 0.0)
+    if h.margin is None or h.lower_is_better is None:  # protocol check refuses it: never printed as a margin of 0
+        raise ValueError("the non-inferiority hypothesis has no margin or no direction of benefit")
+    limit = h.margin if h.lower_is_better else -h.margin
     said = N_(
         "non-inferiority, margin {limit} (lower is better): non-inferior when the upper bound of the 95% CI is below "
         "it (a one-sided test at 2.5%)"
