@@ -164,22 +164,26 @@ def _preparations(p: Protocol) -> Iterator[Found]:
                     f"nothing to prepare for one arm of a {m.blinding.value}-blind trial whose other arms are "
                     "prepared: the missing dose would tell the arm; declare what its pharmacist prepares"
                 )
-    elif m.blinding is Blinding.CUSTOM and (carers := sorted(_CARERS & set(m.masked_roles))):
+    elif m.blinding is Blinding.CUSTOM:
+        carers = sorted(_CARERS & set(m.masked_roles))
+        readers = sorted(_AUDIT_READERS & set(m.masked_roles))
+        if carers:
+            why = (
+                f"the masked {', '.join(r.replace('_', ' ') for r in carers)} give and record each dose (the "
+                "treatment form, the kit check), so a participant given none would tell the arm; declare what its "
+                "pharmacist prepares"
+            )
+        elif readers:
+            why = (
+                f"the audit trail, read by the masked {', '.join(r.replace('_', ' ') for r in readers)}, records "
+                "each dose prepared and so would tell the arm"
+            )
+        else:
+            return
         for i, arm in enumerate(p.arms):
             if arm.preparation() is None:
                 yield f"arms[{i}].intervention.preparation", (
-                    f"nothing to prepare for this arm while others are prepared: the masked "
-                    f"{', '.join(r.replace('_', ' ') for r in carers)} give and record each dose (the treatment form, "
-                    "the kit check), so a participant given none would tell the arm; declare what its pharmacist "
-                    "prepares"
-                )
-    elif m.blinding is Blinding.CUSTOM and (readers := sorted(_AUDIT_READERS & set(m.masked_roles))):
-        for i, arm in enumerate(p.arms):
-            if arm.preparation() is None:
-                yield f"arms[{i}].intervention.preparation", (
-                    f"nothing to prepare for this arm while others are prepared: the audit trail, read by the masked "
-                    f"{', '.join(r.replace('_', ' ') for r in readers)}, records each dose prepared and so would "
-                    "tell the arm"
+                    f"nothing to prepare for this arm while others are prepared: {why}"
                 )
 
 

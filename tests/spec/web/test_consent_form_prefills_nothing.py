@@ -44,12 +44,17 @@ def test_the_initial_consent_form_selects_and_fills_nothing(app, trial: Trial) -
     sid = _screened(trial)
     with as_role(app, Role.INVESTIGATOR) as inv:
         page = inv.get(f"/screening/{sid}").text
-    for name in ("form_version", "given_by", "decision"):
-        select = re.search(rf'<select id="{name}" name="{name}">(.*?)</select>', page, re.S)
+    _nothing_chosen(page, "", ("form_version", "given_by", "decision"))
+
+
+def _nothing_chosen(page: str, prefix: str, choices: tuple[str, ...]) -> None:
+    """Each choice (its input's id ``prefix`` + name) starts empty with nothing selected; the time has no value."""
+    for name in choices:
+        select = re.search(rf'<select id="{prefix}{name}" name="{name}">(.*?)</select>', page, re.S)
         assert select, name
         assert select.group(1).startswith('<option value=""></option>'), name
         assert " selected" not in select.group(1), name
-    obtained = re.search(r'<input id="obtained_at" name="obtained_at"[^>]*>', page)
+    obtained = re.search(rf'<input id="{prefix}obtained_at" name="obtained_at"[^>]*>', page)
     assert obtained, page
     assert not re.search(r'value="[^"]', obtained.group(0)), obtained.group(0)  # no time nobody chose
 
@@ -83,14 +88,7 @@ def test_the_regained_capacity_form_selects_and_fills_nothing(app, trial: Trial)
     with as_role(app, Role.INVESTIGATOR) as inv:
         page = inv.get(f"/screening/{sid}").text
     assert 'data-testid="regained-form"' in page
-    for name in ("form_version", "decision"):
-        select = re.search(rf'<select id="rc-{name}" name="{name}">(.*?)</select>', page, re.S)
-        assert select, name
-        assert select.group(1).startswith('<option value=""></option>'), name
-        assert " selected" not in select.group(1), name
-    obtained = re.search(r'<input id="rc-obtained_at" name="obtained_at"[^>]*>', page)
-    assert obtained, page
-    assert not re.search(r'value="[^"]', obtained.group(0)), obtained.group(0)
+    _nothing_chosen(page, "rc-", ("form_version", "decision"))
 
 
 def test_a_regained_capacity_decision_left_empty_is_refused_never_taken_as_continue(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
