@@ -363,19 +363,21 @@ def test_an_amendment_naming_another_code_field_makes_the_codes_held_anew(trial:
 
 
 def _placebo_prepares_nothing(doc: Any) -> None:
-    """A custom masking of the investigator and the coordinator (none of the readers of the lock report), which lets
-    one arm prepare nothing while the other prepares a dose."""
-    doc["masking"] = {"blinding": "custom", "masked": ["participant", "investigator"],
-                      "masked_roles": ["investigator", "study_coordinator"]}  # fmt: skip
+    """A custom masking of the outcome assessor alone (neither who gives the dose nor a reader of the audit trail),
+    which lets one arm prepare nothing while the other prepares a dose. (Masking the investigator or the coordinator
+    too is refused by protocol check: a participant given nothing would tell them the arm;
+    ``tests/spec/randomization/test_preparation.py``.)"""
+    doc["masking"] = {"blinding": "custom", "masked": ["outcome_assessor"],
+                      "masked_roles": ["outcome_assessor"]}  # fmt: skip
     doc["trial"]["design"]["blinding"] = "single"
     doc["arms"][1]["intervention"]["preparation"] = "none"
 
 
 def test_where_an_arm_prepares_nothing_no_arm_waits_for_its_preparation(database_url: str) -> None:
     """The review of walk 4's F9 fix: refusing a dose before its preparation only for the arms that prepare one
-    would tell the masked coordinator the arm where another arm prepares nothing. So where any arm prepares nothing,
-    the administration is never refused for want of a preparation record, whatever the arm (before: the prepared
-    arm's participant was refused and the other's saved)."""
+    would tell the arm to whoever reads the refusal where another arm prepares nothing. So where any arm prepares
+    nothing, the administration is never refused for want of a preparation record, whatever the arm (before: the
+    prepared arm's participant was refused and the other's saved)."""
     from tests.spec.protocol.conftest import mutated_text
     from trialwright.services.randomization import allocation_of
 
