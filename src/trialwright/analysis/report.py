@@ -131,7 +131,7 @@ def figures_for(report: AnalysisReport, words: ReportWords | None = None) -> dic
             if c.primary and c.scale == scale
         ]
         if rows:
-            title = t(N_("Primary analyses: %(scale)s")) % {"scale": t(scale)}
+            title = t(N_("Each outcome's main analysis: %(scale)s")) % {"scale": t(scale)}
             out[key] = figures.forest_plot(
                 rows,
                 title=title,

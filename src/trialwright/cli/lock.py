@@ -51,12 +51,17 @@ def readiness(
     database: DatabaseOption = None,
 ) -> None:
     """What blocks the lock, per site and participant; exit status 0 when nothing does, 1 when something does."""
+    from trialwright.services.lock import lock_state
     from trialwright.services.readiness import lock_readiness
 
     engine, actor = _context(user, database)
     report = _run(lock_readiness, engine, actor, site)
     summary = {"ready": report.ready, "counts": report.counts(), "by_site": report.by_site(), "report": report}
     if not emit(summary, as_json):
+        state = lock_state(engine)
+        if state.locked:  # said first: the blockers below are those the lock stands over, never a lock still to make
+            console.print(f"The trial database is locked since {state.at:%Y-%m-%d %H:%M} UTC by {state.by}: "
+                          f"{state.reason}", highlight=False)  # fmt: skip
         console.print(report.summary(limit=limit or None), highlight=False)
     if not report.ready:
         raise typer.Exit(ExitCode.REFUSED)

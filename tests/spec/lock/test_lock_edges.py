@@ -46,6 +46,8 @@ def test_the_cli_reports_refuses_overrides_and_soft_locks(trial: Trial, pid: str
     locked = runner.invoke(cli, ["database", "lock", "--reason", "final", "--override", "--password-stdin", *manager],
                            input=PASSWORD + "\n")  # fmt: skip
     assert locked.exit_code == 0 and "Locked with 7 open blockers by data-manager on " in locked.output
+    after = runner.invoke(cli, ["database", "readiness", *manager])  # walk 5: the blockers, never a lock to make
+    assert after.output.startswith("The trial database is locked since ") and "by data-manager: final" in after.output
     statistician = ["--database", trial.url, "--as", username(Role.BLINDED_STATISTICIAN)]
     analysed = runner.invoke(cli, ["analyse", "--out", str(tmp_path / "report"), *statistician])
     assert analysed.exit_code == 0, analysed.output  # its printed summary starts with the banner, as the report does
