@@ -54,7 +54,11 @@ DERIVATION_PARAMETERS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType
 class Derivation(ProtocolModel):
     """A derived field: which derivation, and which field supplies each of its inputs."""
 
-    name: str = Field(description="A derivation the engine knows: " + ", ".join(DERIVATIONS) + ".")
+    name: str = Field(
+        description="A derivation the engine knows, with the input roles `inputs` maps to fields: "
+        + "; ".join(f"{n} ({', '.join(roles)})" for n, roles in DERIVATIONS.items())
+        + "."
+    )
     inputs: dict[str, str] = Field(
         description=(
             "Input role -> field id (same form), form.field for another form at the same visit (collected at one "
