@@ -151,7 +151,8 @@ def render_record(console: Console, p: Protocol, calendar: CalendarPreference) -
     _section(
         console,
         "Health conditions studied",
-        [(c.icd10, f"{c.description} (ICD-10 {c.icd10}: {c.icd10_description or ''})") for c in t.conditions],
+        [(c.icd10, f"{c.description} (ICD-10 {': '.join(filter(None, (c.icd10, c.icd10_description)))})")
+         for c in t.conditions],
         calendar,
     )
     for n, o in enumerate(p.outcomes, 1):

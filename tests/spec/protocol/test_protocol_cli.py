@@ -105,3 +105,15 @@ def test_version() -> None:
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"trialwright {__version__}"
+
+
+def test_show_prints_a_condition_without_its_icd10_description_without_an_empty_one(tmp_path: Path) -> None:
+    """Walk 5: a condition declared without ``icd10_description`` was shown as "(ICD-10 S72.0: )"."""
+
+    def bare(doc: dict) -> None:  # type: ignore[type-arg]
+        doc["trial"]["conditions"][0].pop("icd10_description")
+
+    path = tmp_path / "bare.yaml"
+    path.write_text(mutated_text(bare), encoding="utf-8")
+    out = runner.invoke(app, ["protocol", "show", str(path)], terminal_width=200).output
+    assert "(ICD-10 J80)" in out and "(ICD-10 J80: )" not in out, out
