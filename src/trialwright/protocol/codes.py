@@ -317,6 +317,12 @@ def export_gaps(protocol: Protocol) -> tuple[str, ...]:
             "sites[].principal_investigator): ResearchStudy.principalInvestigator and the investigators' "
             "PractitionerRoles are left out"
         )
+    treatment = protocol.analysis_plan.treatment if protocol.analysis_plan else None
+    if treatment is not None and treatment.end_field is None and not treatment.single_administration:
+        notes.append(
+            "SDTM DM: RFXENDTC and EX's EXENDTC are left empty: analysis_plan.treatment declares neither end_field "
+            "nor single_administration, so no exposure's end is known"
+        )
     d = protocol.demographics
     if d is None or d.age is None:
         notes.append(

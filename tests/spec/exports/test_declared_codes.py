@@ -326,3 +326,18 @@ def test_the_ucum_check_accepts_the_specifications_examples_and_refuses_the_rest
     assert {code: ucum_error(code) for code in UCUM_VALID} == dict.fromkeys(UCUM_VALID)
     for code, words in UCUM_INVALID.items():
         assert words in (ucum_error(code) or ""), (code, ucum_error(code))
+
+
+def test_protocol_check_notes_an_exposure_end_it_cannot_know() -> None:
+    """Walk 5: RFXENDTC was empty for every subject with no word from protocol check (the SDTM README said so only
+    after the export). A treatment with neither end_field nor single_administration is noted before the trial."""
+    from tests.spec.protocol.conftest import mutated_text
+    from trialwright.protocol import load_protocol_text
+    from trialwright.protocol.codes import export_gaps
+
+    def endless(doc: dict) -> None:  # type: ignore[type-arg]
+        doc["analysis_plan"]["treatment"].pop("end_field")
+
+    note = "SDTM DM: RFXENDTC and EX's EXENDTC are left empty"
+    assert not [n for n in export_gaps(load_protocol_text(mutated_text(lambda doc: None)).protocol) if note in n]
+    assert [n for n in export_gaps(load_protocol_text(mutated_text(endless)).protocol) if note in n]
