@@ -65,7 +65,7 @@ class SubjectFacts:
     death: dt.date | None = None  # the earliest death its records give (``deaths_found``), once they are all read
     death_values: dict[str, dict[str, Any]] = field(default_factory=dict)  # visit id -> the fields that say a death
     fatal: list[Death] = field(default_factory=list)  # the deaths its fatal adverse events report
-    completed: dt.date | None = None
+    completed: dt.date | None = None  # alive at the death record; then DS COMPLETED's date or None (add_disposition)
     found: dict[tuple[str, int], float | str] = field(default_factory=dict)  # (AGE|SEX, source index) -> value
     visits: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the first date its forms record
     visit_ends: dict[str, dt.date] = field(default_factory=dict)  # visit id -> the last date its forms record

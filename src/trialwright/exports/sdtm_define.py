@@ -123,9 +123,9 @@ _DERIVATIONS = {
     "LBNRIND": "LOW below LBSTNRLO, HIGH above LBSTNRHI, NORMAL between (the field's normal_range in the protocol); "
     "a result censored at a limit only when the limit decides it; empty without a declared range.",
     "DSDECOD": "From the event: consent, the child's assent where given (INFORMED ASSENT OBTAINED, at the time it "
-    "was sought), randomization, death, completion (end-of-follow-up status other than "
-    "death), or a withdrawal's recorded cause (withdrawal of consent to data use: WITHDRAWAL OF CONSENT; "
-    "otherwise WITHDRAWAL BY SUBJECT).",
+    "was sought), randomization, death, completion (the death record's status other than death and every "
+    "scheduled visit after it held), or a withdrawal's recorded cause (withdrawal of consent to data use: "
+    "WITHDRAWAL OF CONSENT; otherwise WITHDRAWAL BY SUBJECT).",
     "DSCAT": "PROTOCOL MILESTONE for consent, assent and randomization, DISPOSITION EVENT otherwise.",
     "DSSCAT": "STUDY TREATMENT for a withdrawal from the intervention only, STUDY PARTICIPATION otherwise.",
     "EXTRT": "The allocated arm's intervention name in an extract with arms; BLINDED STUDY TREATMENT otherwise.",

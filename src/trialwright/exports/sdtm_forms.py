@@ -1,7 +1,8 @@
 """The SDTM rows a form record gives as the forms stream by: LB and VS findings (``add_findings``: the fields whose
 protocol ``codes`` declare an ``sdtm`` test), the facts DM needs about the participant (``gather_facts``: age and sex
-from their declared sources, completion from the end-of-follow-up record) and EX (``add_exposure``: the treatment form
-whose given field says the treatment was given; its end and dose only from the fields the protocol declares).
+from their declared sources, alive at the death record: a completion once the visits after it are held, decided in
+``sdtm_subjects``) and EX (``add_exposure``: the treatment form whose given field says the treatment was given; its
+end and dose only from the fields the protocol declares).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def gather_facts(build: Build, form: FormDef, r: FormRecord, subject: SubjectFac
     day = analysis_value(form.field(record.date_field), ended) if isinstance(ended, Mapping) else None
     day = day if isinstance(day, dt.date) else r.visit_date
     if status is not None and status != record.status_value:  # a death is read by ``sdtm_events.read_death``
-        subject.completed = day
+        subject.completed = day  # alive that day; completed only if the visits after it are held (``add_disposition``)
 
 
 def add_exposure(build: Build, form: FormDef, r: FormRecord, subject: SubjectFacts) -> None:

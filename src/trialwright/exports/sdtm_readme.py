@@ -148,10 +148,15 @@ def write_readme(folder: Path, build: Build, description: str) -> Path:
         "declares a single administration (analysis_plan.treatment.single_administration); when an "
         "exposure's end is not recorded it is empty (never the first dose assumed) and the notes name the "
         "subject.",
-        "  - DS: COMPLETED when the end-of-follow-up form records a status other than death (and no withdrawal "
-        "from follow-up); DEATH, and DM DTHDTC/DTHFL, from the earliest death the records give: a fatal "
-        "adverse event (its death date, else its onset), the death record at its visit, a vital-status field "
-        "at any visit (the rule the visits after a death follow); disagreeing dates are listed under notes.",
+        "  - DS: COMPLETED when every scheduled visit the participant's schedule places after the death record "
+        "(safety.death_record) is held, besides the record's status other than death and no withdrawal from "
+        "follow-up: a visit held after the record's date, or one whose window (from the participant's reference "
+        "event) closes after it; DSSTDTC the latest of the record's date and those visits' dates. Such a visit "
+        "missed, not yet held, or counted from an event the records do not date: no COMPLETED (never the "
+        "record's date assumed), and the notes name the subject and the visit. DEATH, and DM DTHDTC/DTHFL, from "
+        "the earliest death the records give: a fatal adverse event (its death date, else its onset), the death "
+        "record at its visit, a vital-status field at any visit (the rule the visits after a death follow); "
+        "disagreeing dates are listed under notes.",
     ]
     if unmapped:
         lines.append(f"  - Not in LB/VS (no codes.sdtm test declared in the protocol): {', '.join(unmapped)}.")

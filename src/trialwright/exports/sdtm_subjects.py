@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from trialwright.domain.treatment import arm_received
+from trialwright.domain.visits import window_of
 from trialwright.exports.base import ParticipantRecord
 from trialwright.exports.sdtm_build import Build, SubjectFacts, dtc, latest, local_day
 from trialwright.exports.sdtm_design import (
@@ -60,7 +61,63 @@ def add_disposition(build: Build, person: ParticipantRecord, subject: SubjectFac
     if subject.death is not None:
         add("DEATH", "DEATH", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.death)
     elif subject.completed is not None and not left_study:
-        add("COMPLETED", "COMPLETED", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.completed)
+        subject.completed = _follow_up_completed(build, person, subject, subject.completed)
+        if subject.completed is not None:
+            add("COMPLETED", "COMPLETED", "DISPOSITION EVENT", "STUDY PARTICIPATION", subject.completed)
+
+
+def _references(build: Build, person: ParticipantRecord, subject: SubjectFacts) -> dict[str, dt.date]:
+    """The dates the participant's schedule counts from, as the schedule takes them (``services.forms.visits``):
+    screening, enrolment and randomization (the site's date), and an event declared by a day-0 event visit on the
+    date its forms record."""
+    zone = build.zone(person.site)
+    refs = {"screening": person.screened_on, "enrolment": local_day(person.enrolled_at, zone)}
+    if (randomized := local_day(person.randomized_at, zone)) is not None:
+        refs["randomization"] = randomized
+    for v in build.protocol.visits:
+        if v.kind == "event" and v.day == 0 and v.reference not in refs and v.id in subject.visits:
+            refs[v.reference] = subject.visits[v.id]
+    return {k: v for k, v in refs.items() if v is not None}
+
+
+def _follow_up_completed(build: Build, person: ParticipantRecord, subject: SubjectFacts,
+                         alive_on: dt.date) -> dt.date | None:
+    """DS COMPLETED's date for a participant the death record says is alive on ``alive_on`` (and who did not leave
+    follow-up): the participant completed the protocol's follow-up only when every scheduled visit their schedule
+    places after that date is held. A visit is placed after it when it was held after it, or when its window (from
+    the participant's reference event, ``domain.visits.window_of``) closes after it. The date is then the latest of
+    ``alive_on`` and those visits' dates. Such a visit missed, not yet held, or counted from a reference event the
+    records do not date: no COMPLETED (None), and README.txt names the subject and the visit."""
+    record = build.protocol.safety.death_record
+    refs = _references(build, person, subject)
+    missed = build.missed.get(person.participant_id, {})
+    ended, open_visits = alive_on, []
+    for visit in build.protocol.visits:
+        if visit.kind != "scheduled" or (record is not None and visit.id == record.visit):
+            continue
+        if visit.id in subject.visits:
+            ended = max(ended, subject.visit_ends[visit.id])
+            continue
+        reference = refs.get(visit.reference)
+        if reference is None:
+            open_visits.append(f"{visit.id} (its reference event {visit.reference} is not recorded, so its day is "
+                               "not known)")  # fmt: skip
+            continue
+        closes = window_of(visit, reference)[2]
+        if closes <= alive_on:
+            continue  # its window closed by the death record's date: not follow-up after it
+        if visit.id in missed:
+            open_visits.append(f"{visit.id} missed ({missed[visit.id]})")
+        else:
+            open_visits.append(f"{visit.id} not held (window closes {closes.isoformat()})")
+    if open_visits:
+        where = f" at {record.visit}" if record is not None else ""
+        build.notes.append(
+            f"DS {build.ids(person.participant_id)['USUBJID']}: no COMPLETED: alive{where} on {alive_on.isoformat()} "
+            f"but the follow-up after it is not complete: {'; '.join(open_visits)}"
+        )
+        return None
+    return ended
 
 
 def add_subject_elements(build: Build, person: ParticipantRecord, subject: SubjectFacts) -> None:
