@@ -231,7 +231,7 @@ class AnalysisReport:
                         "n_reference": c.n[1],
                         "primary": c.primary,
                         "note": c.note,
-                        **_hypothesis_columns(c),
+                        **_hypothesis_columns(c, o.hypothesis),
                     }
                 )
             for s in o.summaries:
@@ -253,21 +253,22 @@ class AnalysisReport:
                             "n_reference": None,
                             "primary": False,
                             "note": f"sd={_f(s.sd)} median={_f(s.median)} iqr={_f(s.q1)} to {_f(s.q3)}",
-                            **_hypothesis_columns(None),
+                            **_hypothesis_columns(None, o.hypothesis),
                         }
                     )
         return rows
 
 
-def _hypothesis_columns(c: Comparison | None) -> dict[str, Any]:
+def _hypothesis_columns(c: Comparison | None, declared: str) -> dict[str, Any]:
     """results.csv's hypothesis columns: superiority (p_value is then the two-sided p of no difference) or
     non_inferiority with the margin as a difference on the side of harm, the 95% CI's bound on that side, the
-    one-sided p for H0 (the difference is the margin) and the conclusion; empty for a description row."""
+    one-sided p for H0 (the difference is the margin) and the conclusion; empty for a description row. A
+    comparison not estimated keeps its declared hypothesis, with no bound and no conclusion (its note says why)."""
     if c is None:
         return {"hypothesis": None, "margin": None, "harm_bound": None, "p_value_one_sided": None, "conclusion": None}
     ni = c.non_inferiority
     if ni is None:
-        return {"hypothesis": "superiority", "margin": None, "harm_bound": None, "p_value_one_sided": None,
+        return {"hypothesis": declared, "margin": None, "harm_bound": None, "p_value_one_sided": None,
                 "conclusion": None}  # fmt: skip
     return {"hypothesis": "non_inferiority", "margin": ni.limit, "harm_bound": ni.bound,
             "p_value_one_sided": ni.p_value, "conclusion": ni.conclusion}  # fmt: skip

@@ -218,6 +218,7 @@ class OutcomeResult:
     extra: OutcomeDetails = field(default_factory=lambda: OutcomeDetails())  # the method's own details
     excluded: tuple[Exclusion, ...] = ()  # everyone in the set the primary analysis could not use, with why
     estimand: tuple[tuple[str, str], ...] = ()  # the estimand's attributes in words (``estimands.in_words``)
+    hypothesis: str = "superiority"  # the declared hypothesis's kind (``estimand.hypothesis.kind``)
 
     @property
     def missing(self) -> dict[str, int]:

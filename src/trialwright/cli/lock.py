@@ -36,7 +36,7 @@ def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except LockBlocked as exc:
-        console.print(exc.readiness.summary(limit=20), highlight=False)
+        console.print(exc.readiness.summary(limit=20), highlight=False, markup=False)
         fail_with(exc, str(exc).split(". First:", 1)[0] + ".")
     except FormError as exc:
         fail_with(exc)
@@ -61,8 +61,8 @@ def readiness(
         state = lock_state(engine)
         if state.locked:  # said first: the blockers below are those the lock stands over, never a lock still to make
             console.print(f"The trial database is locked since {state.at:%Y-%m-%d %H:%M} UTC by {state.by}: "
-                          f"{state.reason}", highlight=False)  # fmt: skip
-        console.print(report.summary(limit=limit or None), highlight=False)
+                          f"{state.reason}", highlight=False, markup=False)  # fmt: skip
+        console.print(report.summary(limit=limit or None), highlight=False, markup=False)
     if not report.ready:
         raise typer.Exit(ExitCode.REFUSED)
 
@@ -86,7 +86,7 @@ def review(
     password = read_password(password_stdin=password_stdin, prompt="Password")
     done = _run(review_withheld, engine, actor, reason, password=password, policy=policy_for(database))
     if not emit(done, as_json):
-        console.print(f"Recorded: {', '.join(done.forms)} {done.said()}.", highlight=False)
+        console.print(f"Recorded: {', '.join(done.forms)} {done.said()}.", highlight=False, markup=False)
 
 
 @database_app.command("lock")
@@ -113,7 +113,7 @@ def lock(
         return
     console.print("The trial database is locked.")
     if state.banner:
-        console.print(state.banner, highlight=False)
+        console.print(state.banner, highlight=False, markup=False)
 
 
 @database_app.command("unlock")
@@ -142,7 +142,7 @@ def soft_lock(
     engine, actor = _context(user, database)
     done = _run(lock_one, engine, actor, reason, site=site, participant_id=participant)
     if not emit(done, as_json):
-        console.print(f"The {done.scope} {done.target} is soft-locked.", highlight=False)
+        console.print(f"The {done.scope} {done.target} is soft-locked.", highlight=False, markup=False)
 
 
 @database_app.command("soft-unlock")
@@ -161,7 +161,8 @@ def soft_unlock(
     _run(unlock_one, engine, actor, reason, site=site, participant_id=participant)
     lifted = {"scope": "site" if site else "participant", "target": site or participant, "soft_locked": False}
     if not emit(lifted, as_json):
-        console.print(f"The {lifted['scope']} {lifted['target']} is no longer soft-locked.", highlight=False)
+        console.print(f"The {lifted['scope']} {lifted['target']} is no longer soft-locked.", highlight=False,
+                      markup=False)
 
 
 @database_app.command("status")
@@ -175,10 +176,12 @@ def status(user: AsOption, as_json: JsonOption = False, database: DatabaseOption
     if emit({"lock": state, "soft_locks": held}, as_json):
         return
     if state.locked:
-        console.print(f"The trial database is locked since {state.at:%Y-%m-%d %H:%M} UTC by {state.by}: {state.reason}")
+        console.print(f"The trial database is locked since {state.at:%Y-%m-%d %H:%M} UTC by {state.by}: {state.reason}",
+                      highlight=False, markup=False)  # a reason is free text, never markup
         if state.banner:
-            console.print(state.banner, highlight=False)
+            console.print(state.banner, highlight=False, markup=False)
     else:
         console.print("The trial database is open.")
     for s in held:
-        console.print(f"Soft-locked {s.scope} {s.target} since {s.at:%Y-%m-%d %H:%M} UTC by {s.by}: {s.reason}")
+        console.print(f"Soft-locked {s.scope} {s.target} since {s.at:%Y-%m-%d %H:%M} UTC by {s.by}: {s.reason}",
+                      highlight=False, markup=False)

@@ -165,13 +165,16 @@ def _preparations(p: Protocol) -> Iterator[Found]:
                     "prepared: the missing dose would tell the arm; declare what its pharmacist prepares"
                 )
     elif m.blinding is Blinding.CUSTOM:
-        carers = sorted(_CARERS & set(m.masked_roles))
+        # A masked carer reads the dose on the treatment form (and the kit check's refusals); a treatment form that
+        # reveals the arm is kept from them, so only the readers of the audit trail see a dose prepared.
+        treatment = p.analysis_plan.treatment if p.analysis_plan else None
+        form = next((f for f in p.forms if treatment is not None and f.id == treatment.form), None)
+        carers = [] if form is not None and form.reveals_arm else sorted(_CARERS & set(m.masked_roles))
         readers = sorted(_AUDIT_READERS & set(m.masked_roles))
         if carers:
             why = (
-                f"the masked {', '.join(r.replace('_', ' ') for r in carers)} give and record each dose (the "
-                "treatment form, the kit check), so a participant given none would tell the arm; declare what its "
-                "pharmacist prepares"
+                f"each dose is given and recorded by the masked {', '.join(r.replace('_', ' ') for r in carers)} "
+                "(the treatment form, the kit check), so a participant given none would tell the arm"
             )
         elif readers:
             why = (
@@ -182,8 +185,13 @@ def _preparations(p: Protocol) -> Iterator[Found]:
             return
         for i, arm in enumerate(p.arms):
             if arm.preparation() is None:
+                advice = (
+                    "use a placebo or sham comparator, or mask only e.g. the outcome assessors"
+                    if arm.role is ArmRole.NO_INTERVENTION
+                    else "declare what its pharmacist prepares"
+                )
                 yield f"arms[{i}].intervention.preparation", (
-                    f"nothing to prepare for this arm while others are prepared: {why}"
+                    f"nothing to prepare for this arm while others are prepared: {why}; {advice}"
                 )
 
 

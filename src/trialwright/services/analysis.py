@@ -126,6 +126,9 @@ def analysis_data(
         banner = state_of(lock, protocol, standing(session, protocol, lock)).banner
         audit_seq = int(session.execute(select(func.coalesce(func.max(audit_entries.c.seq), 0))).scalar_one())
         taken_at = clock.now().astimezone(dt.UTC)
+        # The data cut-off: the lock's moment for a locked trial (the same locked data analysed later counts nobody's
+        # outcome as "not yet due" that was due by the lock, nor censors or counts recruitment months later), else now.
+        cut_at = lock.at if lock is not None and lock.locked and lock.at < taken_at else taken_at
         # Every entry checked against its keyed digest first: an arm altered in the database is never analysed.
         entries = checked_allocations(session, claimed_only=False)
         allocations = [e for e in entries if e.participant_id is not None]
@@ -175,7 +178,7 @@ def analysis_data(
         event_rows = session.execute(select(adverse_events.c.id, adverse_events.c.participant_id)).all()
         emergency = set(session.execute(select(unblindings.c.participant_id)).scalars())
         labels = group_labels(session, protocol) if grouping is Grouping.UNNAMED_GROUPS else {}
-        screened = _screened(session, protocol, taken_at)
+        screened = _screened(session, protocol, cut_at)
     names = {a.code: a.name for a in protocol.arms}
     if grouping is Grouping.BY_ARM:
         order = [a.code for a in protocol.arms if a.role.value != "experimental"] + [
@@ -222,9 +225,6 @@ def analysis_data(
             )
         )
     subjects = []
-    # The data cut-off: the lock's moment for a locked trial (the same locked data analysed later counts nobody's
-    # outcome as "not yet due" that was due by the lock, nor censors later), else now; each site's own date of it.
-    cut_at = lock.at if lock is not None and lock.locked and lock.at < taken_at else taken_at
     cutoffs = {s.code: local_date(cut_at, s.timezone) for s in reversed(protocol.sites)}
     for a in sorted(allocations, key=lambda a: a.participant_id):
         pid = a.participant_id

@@ -201,5 +201,11 @@ def test_a_hypothesis_the_engine_cannot_judge_is_refused_never_printed_or_droppe
     (c,) = result.comparisons
     assert c.estimate is None and c.non_inferiority is None
     assert "not on the log scale" in c.text(), c.text()
+    # results.csv keeps the declared hypothesis for it (never "superiority"), with no bound and no conclusion.
+    from trialwright.analysis.engine import _hypothesis_columns
+
+    assert _hypothesis_columns(c, result.hypothesis) == {"hypothesis": "non_inferiority", "margin": None,
+                                                         "harm_bound": None, "p_value_one_sided": None,
+                                                         "conclusion": None}  # fmt: skip
     with pytest.raises(ValueError, match="no margin or no direction"):
         hypothesis_words(e.hypothesis.model_copy(update={"margin": None}))

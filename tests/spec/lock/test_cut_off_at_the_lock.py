@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.trialfixtures import PASSWORD, Trial, who
+from tests.spec.forms.conftest import enrolled_ten_days_ago
+from tests.spec.protocol.conftest import mutated_text
+from tests.trialfixtures import PASSWORD, Trial, make_trial, who
 from trialwright.domain.roles import Role
+from trialwright.protocol import load_protocol_text
 from trialwright.services import analysis, clock
 from trialwright.services.lock import lock_trial
 from trialwright.services.randomization import generate_list, randomize
@@ -30,3 +33,22 @@ def test_a_locked_trials_follow_up_ends_at_the_lock_whenever_it_is_analysed(tria
     assert at_lock == open_now
     with clock.simulated_time(later):
         assert _followed(trial, pid) == at_lock  # locked: the lock's day, not the analysis's
+
+
+def _still_recruiting(doc: dict) -> None:  # type: ignore[type-arg]
+    doc["trial"]["dates"]["expected_recruitment_end"] = "2099-01-01"
+
+
+def test_a_locked_trials_recruitment_months_end_at_the_lock(database_url: str) -> None:
+    """The recruitment rate (CONSORT's feasibility rates) counts each site's months to the cut-off while the
+    expected end is still ahead: locked, to the lock, so it does not fall as the same data is analysed later."""
+    trial = make_trial(database_url, load_protocol_text(mutated_text(_still_recruiting)))
+    try:
+        enrolled_ten_days_ago(trial)
+        statistician = who(trial, Role.BLINDED_STATISTICIAN)
+        lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
+        at_lock = analysis.analysis_data(trial.engine, statistician).screened.site_months
+        with clock.simulated_time(clock.now() + dt.timedelta(days=90)):
+            assert analysis.analysis_data(trial.engine, statistician).screened.site_months == at_lock
+    finally:
+        trial.engine.dispose()

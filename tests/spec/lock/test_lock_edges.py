@@ -133,3 +133,18 @@ def test_the_readiness_page_and_the_lock_page(trial: Trial, pid: str) -> None:
         monitor.post("/profile/preferences", data={"language": "fa", "csrf_token": token, "next": "/"})
         persian = monitor.get("/data-management/readiness")
         assert "آمادگی برای قفل" in persian.text and "<td>فرم</td>" in persian.text
+
+
+def test_a_lock_reason_is_printed_as_typed_never_read_as_markup(trial: Trial, pid: str) -> None:
+    """A reason is free text: brackets are printed as typed (Rich markup once dropped "[see note]" and crashed on
+    "[/x]")."""
+    manager = ["--database", trial.url, "--as", username(Role.DATA_MANAGER)]
+    reason = "final [see note] [/x]"
+    _draft(trial, pid)
+    locked = runner.invoke(cli, ["database", "lock", "--reason", reason, "--override", "--password-stdin", *manager],
+                           input=PASSWORD + "\n")  # fmt: skip
+    assert locked.exit_code == 0, locked.output
+    for command in ("status", "readiness"):
+        shown = runner.invoke(cli, ["database", command, *manager], terminal_width=300)
+        assert shown.exception is None or isinstance(shown.exception, SystemExit), shown.exception
+        assert f"by data-manager: {reason}" in shown.output, shown.output

@@ -230,4 +230,20 @@ def test_a_masked_carer_refuses_an_arm_given_nothing_beside_a_prepared_one(carer
     with pytest.raises(ProtocolError) as caught:
         load_protocol_text(mutated_text(mutate))
     said = [p.message for p in caught.value.problems if p.path.endswith("intervention.preparation")]
-    assert said and f"the masked {carer.replace('_', ' ')} give and record each dose" in said[0], str(caught.value)
+    assert said and f"each dose is given and recorded by the masked {carer.replace('_', ' ')}" in said[0], str(caught)
+    # A usual-care arm can declare no preparation (refused), so the advice is a comparator that masks, or less masking.
+    assert said[0].endswith("use a placebo or sham comparator, or mask only e.g. the outcome assessors"), said[0]
+
+
+def test_a_treatment_form_kept_from_the_masked_carer_lets_an_arm_be_given_nothing() -> None:
+    """Where the treatment form reveals the arm (``reveals_arm``: kept from masked readers), the masked investigator
+    reads no dose in the system: only a masked reader of the audit trail would refuse the unprepared arm."""
+
+    def mutate(doc: Any) -> None:
+        _usual_care(doc)
+        doc["masking"] = {"blinding": "custom", "masked": ["investigator"], "masked_roles": ["investigator"]}
+        doc["trial"]["design"]["blinding"] = "single"  # the registry's word for one masked party
+        treatment_form = doc["analysis_plan"]["treatment"]["form"]
+        next(f for f in doc["forms"] if f["id"] == treatment_form)["reveals_arm"] = True
+
+    assert load_protocol_text(mutated_text(mutate)).protocol.masking.masked_roles == ["investigator"]

@@ -106,3 +106,16 @@ def test_a_regained_capacity_decision_left_empty_is_refused_never_taken_as_conti
         assert label in errors, errors
     assert "is required" in errors
     assert get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid).consents == before
+
+
+def test_an_incomplete_withdrawal_on_regaining_capacity_is_refused_before_confirming(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+    """A decision to withdraw asks for a confirmation; one without its form version or time is refused first (422),
+    never confirmed and then refused."""
+    sid = _lar_enrolled(trial)
+    with as_role(app, Role.INVESTIGATOR) as inv:
+        page = inv.get(f"/screening/{sid}").text
+        sent = {"kind": "regained_capacity", "obtained_by": "Dr K", "form_version": "", "obtained_at": "",
+                "decision": "withdraw", "witness": "", "csrf_token": csrf_of(page)}  # fmt: skip
+        refused = inv.post(f"/screening/{sid}/consent", data=sent)
+    assert refused.status_code == 422 and 'data-testid="confirm"' not in refused.text
+    assert "is required" in ISOLATES.sub("", html.unescape(refused.text))

@@ -37,7 +37,11 @@ def analyse_outcome(protocol: Protocol, outcome: Outcome, sets: Sets) -> list[Ou
     if outcome.estimand.population is Population.SAFETY:
         why = N_("treated with a preparation code no allocation has: in no group as treated")
         unplaced = tuple(Exclusion(s.participant_id, "none", why, "unusable") for s in sets.unplaced)
-    return [replace(r, estimand=words, excluded=r.excluded + unplaced) for r in _results(protocol, outcome, sets)]
+    declared = outcome.estimand.hypothesis.kind.value
+    return [
+        replace(r, estimand=words, excluded=r.excluded + unplaced, hypothesis=declared)
+        for r in _results(protocol, outcome, sets)
+    ]
 
 
 def _results(protocol: Protocol, outcome: Outcome, sets: Sets) -> list[OutcomeResult]:

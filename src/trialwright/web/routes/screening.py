@@ -527,18 +527,20 @@ async def consent(
     given_by = "participant" if kind == "regained_capacity" else sent["given_by"]
     typed = {**sent, "form": "regained" if kind == "regained_capacity" else "consent"}
 
+    # The consent and regained-capacity forms pre-select and pre-fill nothing (docs/screening.md): a choice or time
+    # left empty is refused naming it, never taken as the participant, a consent, "continue" or now.
+    needed = ("form_version", "obtained_at", "decision") + (() if kind == "regained_capacity" else ("given_by",))
+    missing = [n for n in ("form_version", "given_by", "obtained_at", "decision") if n in needed
+               and not sent[n].strip()]  # fmt: skip
+
     def record() -> None:
-        # The consent and regained-capacity forms pre-select and pre-fill nothing (docs/screening.md): a choice or
-        # time left empty is refused naming it, never taken as the participant, a consent, "continue" or now.
-        needed = ("form_version", "obtained_at", "decision") + (() if kind == "regained_capacity" else ("given_by",))
-        if missing := [n for n in ("form_version", "given_by", "obtained_at", "decision") if n in needed
-                       and not sent[n].strip()]:  # fmt: skip
+        if missing:
             raise ScreeningError(f"{', '.join(missing)}: is required")
         zone = protocol.site(get_screening(engine, user, screening_id).site).timezone
         consent = _consent_sent(page, zone, sent, kind=kind, decision=decision, given_by=given_by)
         record_consent(engine, user, screening_id, **consent)
 
-    if kind == "regained_capacity" and decision == "withdraw":
+    if kind == "regained_capacity" and decision == "withdraw" and not missing:  # refused before any confirmation
         facts = ("regained", screening_id, decision)
         now = confirmation.step(str(data.get(confirmation.CONFIRM_FIELD, "")), *facts)
         if now is not confirmation.Step.CONFIRMED:
