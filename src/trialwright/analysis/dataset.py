@@ -115,6 +115,9 @@ class AnalysisData:
     below_limit_rule: str
     notes: tuple[str, ...] = field(default=())
     lock_banner: str | None = None  # a lock made over open blockers (trialwright.services.lock.override_banner)
+    #: The data cut-off when it is not ``taken_at``: the moment of the lock of a locked trial (follow-up, not yet
+    #: due, censoring and recruitment months are counted to it); None: to ``taken_at``.
+    cut_off_at: dt.datetime | None = None
     #: Every adverse event as (participant, primary SOC name, PT name) of its current MedDRA coding, SOC and PT None
     #: when not coded (or coded for a term changed since): the table by SOC and PT (``domain.coding.term_table``).
     ae_terms: tuple[tuple[str, str | None, str | None], ...] = ()

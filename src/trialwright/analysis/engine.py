@@ -164,6 +164,8 @@ class AnalysisReport:
     lock_banner: str | None = None  # printed first: the data were locked with blockers open
     #: Form records the snapshot read, by state (every record counts whatever its state); trial-wide, never by arm.
     form_states: Mapping[str, int] = field(default_factory=dict)
+    #: The data cut-off (ISO UTC) when it is not ``taken_at``: the lock of a locked trial; None: ``taken_at``.
+    cut_off_at: str | None = None
 
     @property
     def mode(self) -> str:
@@ -192,6 +194,8 @@ class AnalysisReport:
             f"trialwright {self.software_version}; data snapshot {self.snapshot_sha256[:16]} at {self.taken_at} "
             f"(audit entry {self.audit_seq}); {self.mode}: {self.grouping}",
         ]
+        if self.cut_off_at is not None:
+            lines.append(f"data cut-off at the lock, {self.cut_off_at}: follow-up is counted to it")
         if self.lock_banner:
             lines.insert(0, self.lock_banner)
         for set_id, counts in self.analysis_sets.items():
@@ -615,5 +619,6 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         below_limit_rule=data.below_limit_rule,
         notes=tuple(notes),
         lock_banner=data.lock_banner,
+        cut_off_at=data.cut_off_at.isoformat() if data.cut_off_at is not None else None,
         form_states=dict(data.form_states),
     )

@@ -250,6 +250,17 @@ def _taken_at(report: AnalysisReport) -> str:
     return dt.datetime.fromisoformat(report.taken_at).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _cut_off_at(report: AnalysisReport) -> str | None:
+    """The data cut-off, to the minute, in UTC, when it is not the moment taken (a locked trial's lock)."""
+    if report.cut_off_at is None:
+        return None
+    return dt.datetime.fromisoformat(report.cut_off_at).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+#: The report's row for a data cut-off that is not the moment taken.
+CUT_OFF = N_("Data cut-off (the lock: follow-up counted to it)")
+
+
 def render_html(
     report: AnalysisReport, svgs: Mapping[str, str], *, fragment: bool = False, words: ReportWords = ENGLISH
 ) -> str:
@@ -267,6 +278,8 @@ def render_html(
         grouping_text=_grouping_text(report),
         taken_jalali=jalali.strftime("%Y/%m/%d"),
         taken_at=_taken_at(report),
+        cut_off_at=_cut_off_at(report),
+        cut_off_words=CUT_OFF,
         below_limit=BELOW_LIMIT_WORDS.get(report.below_limit_rule, report.below_limit_rule),
         lang=words.lang,
         dir=words.direction,
@@ -353,6 +366,7 @@ def render_pdf(report: AnalysisReport, pngs: Mapping[str, bytes], *, words: Repo
                 [t(N_("Data snapshot (SHA-256)")), ltr(report.snapshot_sha256)],
                 [t(N_("Audit entry")), d(report.audit_seq)],
                 [t(N_("Taken at")), ltr(d(_taken_at(report)))],
+                *([[t(CUT_OFF), ltr(d(cut))]] if (cut := _cut_off_at(report)) else []),
                 [
                     t(N_("Values below a limit of quantification")),
                     t(BELOW_LIMIT_WORDS.get(report.below_limit_rule, report.below_limit_rule)),

@@ -276,6 +276,7 @@ def analysis_data(
         below_limit_rule=rule.value,
         notes=tuple(notes),
         lock_banner=banner,
+        cut_off_at=cut_at if cut_at != taken_at else None,
         ae_terms=ae_terms,
         form_states=_by_state(states),
     )

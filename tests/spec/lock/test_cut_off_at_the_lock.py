@@ -52,3 +52,26 @@ def test_a_locked_trials_recruitment_months_end_at_the_lock(database_url: str) -
             assert analysis.analysis_data(trial.engine, statistician).screened.site_months == at_lock
     finally:
         trial.engine.dispose()
+
+
+def test_the_report_states_the_cut_off_of_a_locked_trial(trial: Trial, pid: str) -> None:
+    """The report says the data cut-off beside the moment taken once they differ (English and Persian), so the
+    "not yet due" and censoring words read against the lock, not against the analysis's own moment."""
+    from trialwright.analysis.report import CUT_OFF, render_html
+    from trialwright.web.report_words import report_words
+
+    statistician = who(trial, Role.BLINDED_STATISTICIAN)
+    open_report = analysis.run_analysis(trial.engine, statistician).report
+    assert open_report.cut_off_at is None and 'data-testid="report-cut-off"' not in render_html(open_report, {})
+    lock_trial(trial.engine, who(trial, Role.DATA_MANAGER), "final analysis", password=PASSWORD)
+    with clock.simulated_time(clock.now() + dt.timedelta(days=30)):
+        report = analysis.run_analysis(trial.engine, statistician).report
+    assert report.cut_off_at is not None and report.cut_off_at < report.taken_at
+    minute = report.cut_off_at[:16].replace("T", " ")
+    assert f"data cut-off at the lock, {report.cut_off_at}" in report.summary()
+    english = render_html(report, {})
+    assert CUT_OFF in english and f"{minute} UTC" in english
+    from trialwright.services.trial import current_protocol
+
+    persian = render_html(report, {}, words=report_words(current_protocol(trial.engine).protocol, "fa"))
+    assert 'data-testid="report-cut-off"' in persian and CUT_OFF not in persian
