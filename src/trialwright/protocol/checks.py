@@ -45,6 +45,7 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
         *element_checks(p),
         *masking_checks.masking(p),
         *(() if stored else masking_checks.registered_level(p)),  # a stored trial runs with the masking it had
+        *(() if stored else masking_checks.registered_design(p)),  # a stored trial keeps loading as it was
         *estimand_checks.outcomes(p),
         *(() if stored else estimand_checks.follow_up(p)),  # a stored trial keeps the follow-up it was analysed with
         *_analysis_plan(p, stored=stored),

@@ -110,7 +110,11 @@ class FormField(ProtocolModel):
     required: bool = Field(default=True, description="Whether a value (or not done with a reason) is needed.")
     not_done_allowed: bool = Field(default=True, description="Whether 'not done' with a reason may be recorded.")
     not_applicable_allowed: bool = Field(default=False, description="Whether 'not applicable' may be recorded.")
-    choices: list[Choice] = Field(default_factory=list, description="Codes for choice and multi_choice fields.")
+    choices: list[Choice] = Field(
+        default_factory=list,
+        description="Codes for choice and multi_choice fields, each `{code, label, translations}`: a form shows the "
+        "label, so a bare code (`[intracapsular, extracapsular]`, as a screening field may list) is refused.",
+    )
     quantification_limits: bool = Field(
         default=False, description="Whether values may be recorded as below the LLOQ or above the ULOQ (censored)."
     )

@@ -239,6 +239,14 @@ def _problems(exc: ValidationError, data: Any, lines: dict[tuple[str | int, ...]
             # A key written with nothing after it (``intercurrent_events:``) reads as null in YAML.
             wanted = {"list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping"}.get(kind, "a text")
             message = f"is empty (the key has no value): write {wanted} after it, or leave the key out"
+        elif kind == "model_type" and isinstance(error.get("input"), str) and error.get("ctx", {}).get(
+            "class_name"
+        ) == "Choice":
+            # A bare code where a form field's {code, label} goes (screening fields take bare codes: design.py).
+            message = (
+                f"a form field's choice is {{code, label}}: write - {{code: {error['input']}, label: ...}} (the label "
+                "is what staff see on the form; only a screening field's choices may be bare codes)"
+            )
         else:
             message = error["msg"].removeprefix("Value error, ")
             if kind not in {"value_error", "assertion_error"} and "input" in error:

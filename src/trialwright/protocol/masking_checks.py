@@ -15,6 +15,7 @@ __all__ = [
     "READINESS_READERS",
     "masked_role_names",
     "masking",
+    "registered_design",
     "registered_level",
     "route_notes",
 ]
@@ -118,8 +119,8 @@ def _masked_in_system(p: Protocol, party: MaskedParty) -> bool:
 
 def registered_level(p: Protocol) -> Iterator[Found]:
     """The registry record's blinding (``trial.design.blinding``) against the blinding the system applies
-    (``masking.blinding``): a level open, single, double or triple must mask at least the parties the registered
-    one masks (a triple masking registered double-blind masks more, never fewer: accepted); a custom masking
+    (``masking.blinding``): a level open, single, double or triple must be the registered one (a triple masking
+    registered double-blind adds the data analyst alone, the blinded statistician: accepted); a custom masking
     must mask the parties the registered level masks at least (double: the participant and the investigator; triple:
     and the data analyst); a custom masking registered as open (a PROBE design: open treatment, blinded outcome
     assessment) or single (one party, e.g. the outcome assessor) stands. A registry word other than these four, and
@@ -130,7 +131,11 @@ def registered_level(p: Protocol) -> Iterator[Found]:
     if registered is None or m.blinding is None:
         return
     if m.blinding is not Blinding.CUSTOM:
-        if not LEVEL_PARTIES[m.blinding][0] >= LEVEL_PARTIES[registered][0]:  # a stricter masking hides nothing more
+        declared, said = LEVEL_PARTIES[m.blinding][0], LEVEL_PARTIES[registered][0]
+        # Masking fewer parties than registered contradicts the record; masking more contradicts it too, unless the
+        # one party added is the data analyst (triple over a double-blind record): the participant and the
+        # investigator are the trial's conduct, which the record describes (walk 5: open with masking double).
+        if not declared >= said or declared - said - {MaskedParty.DATA_ANALYST}:
             yield "trial.design.blinding", (
                 f"the registry record says {registered.value}{'' if registered is Blinding.OPEN else '-blind'}, "
                 f"but masking.blinding is {m.blinding.value}: the record and the system's masking must agree"
@@ -344,3 +349,33 @@ def _forms_revealing_arm(p: Protocol) -> Iterator[Found]:
                     "while the blinded statistician, who runs the analysis, is masked: the analysis would tell "
                     "them the arm; measure the outcome on another form"
                 )
+
+
+#: The registry record's assignment (``trial.design.assignment``) the engine runs: every participant is allocated once
+#: to one of two or more arms and stays in it (no periods, no second factor, no single group).
+RUN_ASSIGNMENTS = ("parallel",)
+
+
+def registered_design(p: Protocol) -> Iterator[Found]:
+    """The registry record's design (``trial.design``) against what the protocol declares: ``placebo`` true needs a
+    placebo (or sham) comparator arm and false allows no placebo comparator arm; ``assignment`` must be one the
+    engine runs (``RUN_ASSIGNMENTS``). Each contradiction is its own problem, listed with every other one."""
+    d = p.trial.design
+    placebos = [i for i, arm in enumerate(p.arms) if arm.role is ArmRole.PLACEBO]
+    if not d.placebo and placebos:
+        arms = ", ".join(p.arms[i].code for i in placebos)
+        yield "trial.design.placebo", (
+            f"the registry record says no placebo is used, but arm {arms} is a placebo_comparator: set placebo: true, "
+            "or give the arm the role it has"
+        )
+    if d.placebo and not any(arm.role in _CONCEALING for arm in p.arms):
+        yield "trial.design.placebo", (
+            "the registry record says a placebo is used, but no arm is a placebo_comparator (or sham_comparator): "
+            "set placebo: false, or give the placebo arm role placebo_comparator"
+        )
+    if d.assignment not in RUN_ASSIGNMENTS:
+        yield "trial.design.assignment", (
+            f"{d.assignment!r}: trialwright runs parallel arms only (each participant allocated once to one arm and "
+            "kept in it; no crossover periods, factorial cells or single group): write parallel for such a trial "
+            "(the word the SDTM export maps); a trial of another design cannot be run here"
+        )

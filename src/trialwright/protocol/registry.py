@@ -133,9 +133,18 @@ class StudyDesign(ProtocolModel):
 
     purpose: str = Field(description="Purpose, e.g. treatment, prevention, diagnostic.")
     allocation: str = Field(description="randomized or non_randomized.")
-    assignment: str = Field(description="parallel, crossover, factorial, single_group.")
-    blinding: str = Field(description="open, single, double, triple (investigator's opinion).")
-    placebo: bool = Field(description="Whether a placebo is used.")
+    assignment: str = Field(
+        description="parallel: trialwright runs parallel arms only, so `protocol check` refuses crossover, factorial, "
+        "single_group or any other word."
+    )
+    blinding: str = Field(
+        description="open, single, double, triple (investigator's opinion): `protocol check` refuses it differing "
+        "from masking.blinding (triple registered double stands; custom: docs/roles.md)."
+    )
+    placebo: bool = Field(
+        description="Whether a placebo is used: true needs a placebo_comparator or sham_comparator arm, false allows "
+        "no placebo_comparator arm."
+    )
     pilot: bool = Field(default=False, description="Whether the trial is a pilot or feasibility study.")
     other_features: str | None = Field(default=None, description="Other design features, as registered.")
     randomization_description: str | None = Field(default=None, description="As registered.")

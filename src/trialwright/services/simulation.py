@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,19 @@ def load_plan(path: Path, protocol: Protocol | None = None) -> dict[str, Any]:
     if protocol is not None:
         check_settings(path, data, protocol)
     return data
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """A refusal of a simulation file's setting names the file, as ``load_plan``'s and ``check_settings``' do:
+    ``simulation file: PATH: KEY: rule`` (walk 5: ``simulation file: fields.cognition.amt: ...`` named no file)."""
+    try:
+        yield
+    except SimulationError as error:
+        text = str(error)
+        if text.startswith(f"simulation file: {path}"):
+            raise
+        raise SimulationError(f"simulation file: {path}: {text.removeprefix('simulation file: ')}") from None
 
 
 _PLAN_KEYS = frozenset({"recruitment", "screening", "consent", "withdrawal", "lifecycle", "visits",
@@ -303,13 +317,19 @@ def check_plan(protocol_path: Path, effects: Mapping[str, float] | None = None) 
     is created for it: a missing or wrong file is refused first, not after an empty trial was made; so are
     ``effects`` (``check_effects``)."""
     protocol = load_protocol(protocol_path).protocol
-    plan = load_plan(simulation_file_for(protocol_path), protocol)
-    check_effects(protocol, field_specs(protocol, plan), effects or {})
+    path = simulation_file_for(protocol_path)
+    plan = load_plan(path, protocol)
+    with _naming(path):
+        specs = field_specs(protocol, plan)
+    check_effects(protocol, specs, effects or {})  # the request's effects, not the file's
     # every other part ``simulate`` reads from the file, checked the same way before anything is created: the
-    # causality codes, the action taken, death, and the patients' draws (sites, expected events) for one patient
-    _causality_codes(plan, protocol)
+    # causality codes, the action taken (the protocol's), death, and the patients' draws (sites, expected events)
+    # for one patient
+    with _naming(path):
+        _causality_codes(plan, protocol)
     _action_code(protocol)
-    _people(plan, protocol, 1, None, np.random.default_rng(0))
+    with _naming(path):
+        _people(plan, protocol, 1, None, np.random.default_rng(0))
 
 
 def _default(field_def: Any, rng: np.random.Generator) -> Any:
@@ -722,14 +742,17 @@ def simulate(
 
     began = time.perf_counter()
     protocol = current_protocol(engine).protocol
-    plan = load_plan(simulation_file_for(protocol_path), protocol)
-    specs = field_specs(protocol, plan)
+    plan_path = simulation_file_for(protocol_path)
+    plan = load_plan(plan_path, protocol)
+    with _naming(plan_path):
+        specs = field_specs(protocol, plan)
     effects = dict(effects or {})
     check_effects(protocol, specs, effects)
     rng = np.random.default_rng(seed)
     if participants is None and enrolled is None:
         raise SimulationError("participants: give the number to screen, or the number to enrol")
-    people = _people(plan, protocol, participants, enrolled, rng)
+    with _naming(plan_path):
+        people = _people(plan, protocol, participants, enrolled, rng)
     participants = len(people)
     accounts = ensure_users(engine, protocol)
     users = {role: user for role, (user, _) in accounts.items()}
@@ -741,7 +764,8 @@ def simulate(
             generate_list(engine, users[Role.UNBLINDED_STATISTICIAN], seed=int(rng.integers(2**31)))
     experimental_arms = {a.code for a in protocol.arms if a.role.value == "experimental"}
     # The protocol's own causality scale: its first category that counts as related, and its first that does not.
-    related_code, unrelated_code = _causality_codes(plan, protocol)
+    with _naming(plan_path):
+        related_code, unrelated_code = _causality_codes(plan, protocol)
     action_code = _action_code(protocol)
     # The share of due reports (an SAE's to the sponsor, a SUSAR's) the site sends after their deadline.
     late_share = float((plan.get("adverse_events") or {}).get("late", 0))
@@ -929,8 +953,8 @@ def simulate(
                     """Why the screened patient is not enrolled (none: consent is sought); values left unset refused."""
                     waiting = set(s.missing) - {protocol.eligibility.consent_field}
                     if s.decision.value == "incomplete" and waiting:
-                        raise SimulationError(
-                            f"screening: the simulation file leaves {', '.join(sorted(waiting))} unset")  # fmt: skip
+                        raise SimulationError(f"simulation file: {plan_path}: screening: the simulation file "
+                                              f"leaves {', '.join(sorted(waiting))} unset")  # fmt: skip
                     if s.decision.value == "not_eligible":
                         return "not_eligible"
                     return "declined" if person.declines else None

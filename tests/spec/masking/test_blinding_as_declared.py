@@ -59,9 +59,11 @@ def _unregistered(**masking: Any) -> Mutation:
 
 
 def _usual_care(doc: Any) -> None:
-    """The placebo arm becomes usual care: no product, so nothing for the pharmacist to prepare."""
+    """The placebo arm becomes usual care: no product, so nothing for the pharmacist to prepare (and the registry
+    record says no placebo is used: protocol check refuses the record and the arms disagreeing)."""
     doc["arms"][1]["role"] = "no_intervention"
     del doc["arms"][1]["intervention"]["preparation"]
+    doc["trial"]["design"]["placebo"] = False
 
 
 def _open_label(doc: Any) -> None:

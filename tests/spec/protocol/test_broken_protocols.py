@@ -343,6 +343,15 @@ CASES = [
         "the age is in months (demographics.age.unit): state age_band_width in months; its default is in years",
         None,
     ),
+    (
+        "bare codes as a form field's choices (walk 5): the rule said, not pydantic's 'a valid dictionary or instance "
+        "of Choice'; a screening field's choices may be bare codes, a form field's need the label staff see",
+        _set(["forms", 0, "fields", 3, "choices"], ["intracapsular", "extracapsular"]),
+        "forms[0].fields[3].choices[1]",
+        "a form field's choice is {code, label}: write - {code: extracapsular, label: ...} (the label is what staff "
+        "see on the form; only a screening field's choices may be bare codes)",
+        "extracapsular",
+    ),
 ]
 
 

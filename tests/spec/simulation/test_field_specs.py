@@ -18,7 +18,14 @@ from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.cli.main import app as cli
 from trialwright.domain.forms import places_typed, validate_entries
 from trialwright.protocol import load_protocol
-from trialwright.services.simulation import SimulationError, _from_z, field_specs, load_plan, simulation_file_for
+from trialwright.services.simulation import (
+    SimulationError,
+    _from_z,
+    check_plan,
+    field_specs,
+    load_plan,
+    simulation_file_for,
+)
 
 P = load_protocol(FIRST_PROTOCOL).protocol
 
@@ -89,3 +96,48 @@ def test_simulate_refuses_a_wrong_simulation_file_before_creating_a_database(
                                     "--database", f"sqlite:///{database}"])  # fmt: skip
     assert done.exit_code == 1 and message in " ".join(done.output.split()), done.output
     assert not database.exists()
+
+
+def _plan_with(tmp_path: Path, change: Any) -> tuple[Path, Path]:
+    """The first trial and its shipped simulation file, changed, copied into ``tmp_path``."""
+    protocol = tmp_path / "WRONG.yaml"
+    shutil.copy(FIRST_PROTOCOL, protocol)
+    plan = YAML(typ="safe").load(simulation_file_for(FIRST_PROTOCOL).read_text(encoding="utf-8"))
+    change(plan)
+    path = tmp_path / "WRONG.simulation.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        YAML().dump(plan, out)
+    return protocol, path
+
+
+NAMED = [
+    ("a field the protocol does not have (walk 5)",
+     lambda plan: plan["fields"].update({"cognition.amt": {"normal": [8, 2]}}),
+     "fields.cognition.amt: not a form.field of the protocol"),
+    ("a round finer than the field keeps",
+     lambda plan: plan["fields"].update({"demographics.weight": {"normal": [78, 12], "round": 2}}),
+     "fields.demographics.weight.round: 2 places, but the protocol keeps 1 (decimals)"),
+    ("an expected event the protocol does not declare",
+     lambda plan: plan.setdefault("adverse_events", {}).setdefault("expected", {}).update(
+         dvt={"rate": 0.1, "term": "Deep vein thrombosis", "day": 2, "grades": [1, 2]}),
+     "adverse_events.expected: 'dvt' is not an expected event of the protocol"),
+    ("an unknown site", lambda plan: plan["recruitment"].update(sites={"NOWHERE": 1}),
+     "recruitment.sites: unknown site 'NOWHERE'"),
+    ("a causality code off the protocol's scale",
+     lambda plan: plan.setdefault("adverse_events", {}).update(causality={"related": "no_such_code"}),
+     "adverse_events.causality.related: 'no_such_code' is not on the protocol's causality scale"),
+    ("a death without its term", lambda plan: plan.update(death={"rate": 0.1}),
+     "death: {'rate': 0.1}: name the fatal adverse event's term"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "change", "words"), NAMED, ids=[c[0] for c in NAMED])
+def test_every_refusal_of_a_simulation_files_setting_names_the_file(
+    tmp_path: Path, case: str, change: Any, words: str
+) -> None:
+    """``simulation file: PATH: KEY: rule``, whichever check refuses the setting (walk 5: an unknown field said
+    ``simulation file: fields.cognition.amt: ...``, naming no file, where other refusals named it)."""
+    protocol, path = _plan_with(tmp_path, change)
+    with pytest.raises(SimulationError) as caught:
+        check_plan(protocol)
+    assert str(caught.value).startswith(f"simulation file: {path}: {words}"), str(caught.value)
