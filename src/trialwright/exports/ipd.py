@@ -414,7 +414,13 @@ def _ages_line(protocol: Protocol, d: Deidentification) -> list[str]:
         return []
     where = "participants.csv, age" if d.age_field.startswith("screening.") else d.age_field
     unit = age_unit(protocol)
-    return [f"Ages ({where}): in bands of {d.age_band_width} {unit}; above {d.age_top} as {d.age_top + 1}+"]
+    w, top = d.age_band_width, d.age_top
+    # Bands count from 0; the one holding the top age ends at it when a whole band would pass it (walk 5: "bands of
+    # 20 years" while the package held 80-89).
+    cut = top + 1 - (top + 1) % w
+    last = f"; the band from {cut} ends at {top}" if (top + 1) % w else ""
+    return [f"Ages ({where}): in bands of {w} {unit} from 0 (0-{w - 1}, {w}-{2 * w - 1}, ...{last}); above {top} as "
+            f"{top + 1}+"]
 
 
 def _readme(
