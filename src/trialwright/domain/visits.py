@@ -30,6 +30,7 @@ __all__ = [
     "VisitStatus",
     "added_after_window",
     "due_from_reference",
+    "references",
     "schedule",
     "took_effect",
     "visit_additions",
@@ -122,6 +123,19 @@ def due_from_reference(visit: Visit, addition: VisitAddition | None) -> dt.date 
     if addition is None:
         return None
     return addition.effective - dt.timedelta(days=visit.latest)
+
+
+def references(
+    visits: Sequence[Visit], base: Mapping[str, dt.date | None], held_on: Mapping[str, dt.date | None]
+) -> dict[str, dt.date]:
+    """The dates a participant's schedule counts from: ``base`` (screening, enrolment, randomization: the site's
+    dates, None when not yet) and each other event on the day its day-0 event visit was held (``held_on``: visit id
+    to its date), e.g. the infusion; an event not yet dated is absent."""
+    refs = {k: v for k, v in base.items() if v is not None}
+    for v in visits:
+        if v.kind == "event" and v.day == 0 and v.reference not in refs and held_on.get(v.id):
+            refs[v.reference] = held_on[v.id]  # type: ignore[assignment]
+    return refs
 
 
 def window_of(visit: Visit, reference: dt.date) -> tuple[dt.date, dt.date, dt.date]:

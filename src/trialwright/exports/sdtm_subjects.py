@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from trialwright.domain.treatment import arm_received
-from trialwright.domain.visits import window_of
+from trialwright.domain.visits import references, window_of
 from trialwright.exports.base import ParticipantRecord
 from trialwright.exports.sdtm_build import Build, SubjectFacts, dtc, latest, local_day
 from trialwright.exports.sdtm_design import (
@@ -71,13 +71,9 @@ def _references(build: Build, person: ParticipantRecord, subject: SubjectFacts) 
     screening, enrolment and randomization (the site's date), and an event declared by a day-0 event visit on the
     date its forms record."""
     zone = build.zone(person.site)
-    refs = {"screening": person.screened_on, "enrolment": local_day(person.enrolled_at, zone)}
-    if (randomized := local_day(person.randomized_at, zone)) is not None:
-        refs["randomization"] = randomized
-    for v in build.protocol.visits:
-        if v.kind == "event" and v.day == 0 and v.reference not in refs and v.id in subject.visits:
-            refs[v.reference] = subject.visits[v.id]
-    return {k: v for k, v in refs.items() if v is not None}
+    base = {"screening": person.screened_on, "enrolment": local_day(person.enrolled_at, zone),
+            "randomization": local_day(person.randomized_at, zone)}  # fmt: skip
+    return references(build.protocol.visits, base, subject.visits)
 
 
 def _follow_up_completed(build: Build, person: ParticipantRecord, subject: SubjectFacts,

@@ -15,7 +15,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.forms import FormState
 from trialwright.domain.masking import kept_forms
 from trialwright.domain.text import checked_text
-from trialwright.domain.visits import HeldVisit, schedule
+from trialwright.domain.visits import HeldVisit, references, schedule
 from trialwright.protocol import Protocol
 from trialwright.protocol.base import SHORT_TEXT
 from trialwright.services import audit, clock
@@ -54,7 +54,6 @@ __all__ = [
 
 def _references(session: Session, protocol: Protocol, participant: Any) -> dict[str, dt.date]:
     tz = _tz(protocol, participant.site)
-    refs: dict[str, dt.date] = {"enrolment": local_date(participant.enrolled_at, tz)}
     screened = once(
         session,
         ("screened_on", participant.screening_id),
@@ -62,7 +61,6 @@ def _references(session: Session, protocol: Protocol, participant: Any) -> dict[
             select(screenings.c.screened_on).where(screenings.c.id == participant.screening_id)
         ).scalar_one(),
     )
-    refs["screening"] = screened
     randomized = once(
         session,
         ("randomized_at", participant.participant_id),
@@ -72,8 +70,6 @@ def _references(session: Session, protocol: Protocol, participant: Any) -> dict[
             )
         ).scalar(),
     )
-    if randomized is not None:
-        refs["randomization"] = local_date(randomized, tz)
     dates = held(
         session,
         _dates_key(participant.participant_id),
@@ -86,11 +82,9 @@ def _references(session: Session, protocol: Protocol, participant: Any) -> dict[
             )
         },
     )
-    # Another event (e.g. the infusion) happens on the day its day-0 event visit is held.
-    for v in protocol.visits:
-        if v.kind == "event" and v.day == 0 and v.reference not in refs and dates.get(v.id):
-            refs[v.reference] = dates[v.id]
-    return refs
+    base = {"enrolment": local_date(participant.enrolled_at, tz), "screening": screened,
+            "randomization": local_date(randomized, tz) if randomized is not None else None}  # fmt: skip
+    return references(protocol.visits, base, dates)
 
 
 def _dates_key(participant_id: str) -> tuple[str, str]:
