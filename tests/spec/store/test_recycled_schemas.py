@@ -28,7 +28,7 @@ from trialwright.services.users import create_user
 
 
 def _state(engine: Engine) -> dict[str, list[str]]:
-    """Every table's rows in their stored order and every sequence's value, by name."""
+    """Every table's rows (sorted: PostgreSQL may move an updated row) and every sequence's value, by name."""
     with engine.connect() as conn:
         relations = conn.execute(
             text(
@@ -40,7 +40,7 @@ def _state(engine: Engine) -> dict[str, list[str]]:
             name: [
                 str(row[0])
                 for row in conn.execute(
-                    text(f"SELECT t::text FROM {name} t ORDER BY ctid")
+                    text(f"SELECT t::text FROM {name} t ORDER BY 1")
                     if kind == "r"
                     else text(f"SELECT last_value || ' ' || is_called FROM {name}")
                 )
