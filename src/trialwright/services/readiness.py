@@ -80,6 +80,7 @@ __all__ = [
     "REVIEWED",
     "RULES",
     "WITHHELD",
+    "WITHHELD_REVIEWED",
     "Blocker",
     "BlockerKind",
     "NotDueVisit",
@@ -103,6 +104,12 @@ READERS = (Role.DATA_MANAGER, Role.MONITOR)
 WITHHELD = (
     "forms kept from you because they reveal the arm (reveals_arm): %(forms)s; nothing of them is shown, not even "
     "whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)"
+)
+#: What a masked reader is told of those forms instead while an unmasked reviewer's review of them stands (a review is
+#: recorded only when the reviewer finds them ready); ``review``: ``REVIEWED``.
+WITHHELD_REVIEWED = (
+    "forms kept from you because they reveal the arm (reveals_arm): %(forms)s; nothing of them is shown; an unmasked "
+    "reviewer found them ready (%(review)s)"
 )
 #: What every reader is told while an unmasked reviewer's review of those forms stands (``WithheldReview``).
 REVIEWED = "reviewed by %(user)s on %(at)s UTC"
@@ -227,9 +234,10 @@ class Readiness:
         """What the reader is told of the forms kept from them (``WITHHELD``); None when none is."""
         if not self.withheld:
             return None
+        if self.review is not None:
+            return WITHHELD_REVIEWED % {"forms": ", ".join(self.withheld), "review": self.review.said()}
         reviewers = " or ".join(r.replace("_", " ") for r in self.reviewers) or "none reads this report"
-        said = WITHHELD % {"forms": ", ".join(self.withheld), "reviewers": reviewers}
-        return said if self.review is None else f"{said}; {self.review.said()}"
+        return WITHHELD % {"forms": ", ".join(self.withheld), "reviewers": reviewers}
 
     def counts(self) -> dict[BlockerKind, int]:
         """How many blockers of each kind (every kind, zero included), in report order."""

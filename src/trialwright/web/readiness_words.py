@@ -28,6 +28,7 @@ __all__ = [
     "REVIEWED",
     "RULE_WORDS",
     "WITHHELD",
+    "WITHHELD_REVIEWED",
     "banner_said",
     "blocker_said",
     "blocker_where",
@@ -54,6 +55,11 @@ _QUERY, _FOLLOW_UP = N_("query %(n)s"), N_("follow-up %(n)s")
 WITHHELD = N_(
     "Forms kept from you because they reveal the arm (reveals_arm): %(forms)s. Nothing of them is shown here, not "
     "even whether anything on them blocks the lock: the lock needs an unmasked reviewer for them (%(reviewers)s)."
+)
+#: ``services.readiness.WITHHELD_REVIEWED`` as the pages say it (then ``REVIEWED``): while the review stands.
+WITHHELD_REVIEWED = N_(
+    "Forms kept from you because they reveal the arm (reveals_arm): %(forms)s. Nothing of them is shown here; an "
+    "unmasked reviewer found them ready."
 )
 #: ``services.readiness.REVIEWED`` as the pages say it: the unmasked reviewer's review, while it stands.
 REVIEWED = N_("Reviewed by %(user)s on %(at)s UTC.")
@@ -164,10 +170,12 @@ def withheld_said(report: Readiness, protocol: Protocol, lang: str) -> str | Non
     gettext = translations(lang).gettext
     comma = "، " if text_direction(lang) == "rtl" else ", "
     form_name = names(protocol, lang)["form_name"]
-    reviewers = comma.join(gettext(Role(r).label) for r in report.reviewers) or gettext("none")
-    said = gettext(WITHHELD) % {"forms": comma.join(form_name(f) for f in report.withheld), "reviewers": reviewers}
+    forms = comma.join(form_name(f) for f in report.withheld)
     reviewed = review_said(report, lang)
-    return said if reviewed is None else f"{said} {reviewed}"
+    if reviewed is not None:
+        return f"{gettext(WITHHELD_REVIEWED) % {'forms': forms}} {reviewed}"
+    reviewers = comma.join(gettext(Role(r).label) for r in report.reviewers) or gettext("none")
+    return gettext(WITHHELD) % {"forms": forms, "reviewers": reviewers}
 
 
 def review_said(report: Readiness, lang: str) -> str | None:
