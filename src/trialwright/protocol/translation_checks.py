@@ -19,14 +19,25 @@ from pydantic import BaseModel
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found
 
-__all__ = ["translations"]
+__all__ = ["CALENDARS_UNDECLARED", "calendar_notes", "translations"]
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+#: ``protocol check``'s note on a protocol without ``calendars``: what its pages and the CLI then show.
+CALENDARS_UNDECLARED = (
+    "Calendars: none declared (calendars): every date is shown in both the Gregorian and the Solar Hijri calendar "
+    "(each person may choose one); declare calendars: [gregorian] or [solar_hijri] to show only one (docs/i18n.md)"
+)
 #: Texts whose ``<text>_translations`` are optional (a unit such as mg reads the same in many languages); given,
 #: they need every declared language, as the others.
 _OPTIONAL = frozenset({"unit_translations"})
 #: The field each model's ``translations`` translate, named in the message.
 _TEXT = ("label", "text", "message", "name", "term")
+
+
+def calendar_notes(p: Protocol) -> tuple[str, ...]:
+    """A note for ``protocol check`` when the protocol declares no ``calendars``: the default (both) is said, never
+    left to surprise a trial that reads one calendar only."""
+    return (CALENDARS_UNDECLARED,) if p.calendars is None else ()
 
 
 def translations(p: Protocol) -> Iterator[Found]:

@@ -6,15 +6,18 @@ back to the protocol's first. The first protocol (no ``calendars`` key) keeps bo
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from tests.spec.web.conftest import sign_in
 from tests.trialfixtures import Trial, first_protocol, make_trial, username
+from trialwright.cli.main import app
 from trialwright.domain.roles import Role
 from trialwright.protocol.loader import ProtocolError, load_protocol_text
 from trialwright.services.tokens import issue_token
@@ -87,3 +90,20 @@ def test_a_persian_both_calendars_preference_falls_back_on_pages_and_in_the_api(
     token, _ = issue_token(english_trial.engine, username(Role.STUDY_COORDINATOR), name="t", actor="test")
     me = english_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and (me.json()["language"], me.json()["calendar"]) == ("en", "gregorian")
+
+
+def test_protocol_check_says_both_calendars_are_shown_when_none_is_declared(tmp_path: Path) -> None:
+    """The default (both calendars) is said by ``protocol check``, never left to surprise a one-calendar trial."""
+    def notes(text: str) -> list[str]:
+        path = tmp_path / "trial.yaml"
+        path.write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(app, ["protocol", "check", str(path), "--json"])
+        assert result.exit_code == 0, result.output
+        return [n for n in json.loads(result.output)["notes"] if n.startswith("Calendars:")]
+
+    assert notes(FIRST.read_text(encoding="utf-8")) == [
+        "Calendars: none declared (calendars): every date is shown in both the Gregorian and the Solar Hijri "
+        "calendar (each person may choose one); declare calendars: [gregorian] or [solar_hijri] to show only one "
+        "(docs/i18n.md)"
+    ]
+    assert notes(english_gregorian_text()) == []
