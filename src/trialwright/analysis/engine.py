@@ -47,6 +47,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import ProgressionMeasure
 from trialwright.protocol.design import Blinding
 from trialwright.protocol.forms import FieldType, FormField
+from trialwright.protocol.estimands import AdverseEventKind
 
 __all__ = [
     "AnalysisReport",
@@ -546,7 +547,9 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
     safety_set = [s for s in itt if s.treated]
     # Efficacy by unnamed groups before the lock would let the blinded team compare the arms: unnamed groups
     # are for safety (as the protocol's blinded_tables says); efficacy outcomes are pooled in that mode. A variable
-    # read from the adverse event reports is a safety outcome.
+    # counting or timing serious adverse events is a safety outcome; one of deaths (all-cause mortality) is
+    # efficacy, pooled: its hazard ratio or risk difference is the trial's efficacy answer (the deaths are still
+    # among the SAEs of the safety tables by group).
     safety_sets = estimands.sets_of(protocol, itt, groups)
     efficacy_sets = safety_sets
     if data.grouping is Grouping.UNNAMED_GROUPS:
@@ -554,7 +557,7 @@ def analyse(protocol: Protocol, data: AnalysisData, *, software_version: str, un
         efficacy_sets = estimands.sets_of(protocol, pooled, (POOLED,))
     results: list[OutcomeResult] = []
     for outcome in protocol.outcomes:
-        safety_variable = outcome.estimand.variable.adverse_event is not None
+        safety_variable = outcome.estimand.variable.adverse_event is AdverseEventKind.SAE
         found = estimands.analyse_outcome(protocol, outcome, safety_sets if safety_variable else efficacy_sets)
         if safety_variable and data.grouping is Grouping.UNNAMED_GROUPS:
             # A participant named beside an unnamed group would tie that person to it (and one emergency

@@ -3,14 +3,19 @@ unnamed groups, safety outcomes are by group while every efficacy outcome is poo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from typing import Any
 
+import pytest
 from babel.messages.pofile import read_po
 
+from tests.spec.protocol.conftest import mutated_text
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.analysis.dataset import AnalysisData, Event, Grouping, Screened, Subject
 from trialwright.analysis.engine import POOLED, analyse
 from trialwright.protocol import load_protocol
+from trialwright.protocol.loader import load_protocol_text
 from trialwright.web.i18n import catalog_path
 
 PROTOCOL = load_protocol(FIRST_PROTOCOL).protocol
@@ -62,3 +67,54 @@ def test_the_blinded_note_says_what_a_blinded_reader_cannot_see_before_and_after
     with catalog_path("fa").open("rb") as handle:
         fa = {m.id: m.string for m in read_po(handle, locale="fa") if m.id}
     assert fa[BLINDED_NOTE] == BLINDED_NOTE_FA
+
+
+def _with_mortality(variable: dict[str, Any], summary: str, estimator: str) -> Any:
+    timed = variable["kind"] == "time_to_event"
+    events = [{"event": "withdrawal", "strategy": "hypothetical" if timed else "treatment_policy"}]
+
+    def mutate(doc: Any) -> None:
+        doc["outcomes"].append({
+            "id": "mortality", "kind": "primary", "description": "All-cause mortality to day 28",
+            "description_translations": {"fa": "مرگ از هر علت تا روز ۲۸"},
+            "registry_timepoint": "Day 28", "registry_timepoint_translations": {"fa": "روز ۲۸"},
+            "method_of_measurement": "Death from any cause", "method_of_measurement_translations": {"fa": "مرگ"},
+            "estimand": {"population": "itt", "variable": variable, "summary": summary, "estimator": estimator,
+                         "intercurrent_events": events},
+        })  # fmt: skip
+
+    return load_protocol_text(mutated_text(mutate)).protocol
+
+
+@pytest.mark.parametrize(
+    ("variable", "summary", "estimator"),
+    [
+        ({"kind": "time_to_event", "adverse_event": "death", "up_to_day": 28}, "hazard_ratio", "cox"),
+        ({"kind": "binary", "adverse_event": "death", "up_to_day": 28}, "risk_difference", "newcombe"),
+    ],
+    ids=["time to death", "died by day 28"],
+)
+def test_mortality_is_efficacy_and_pooled_in_unnamed_groups_while_serious_adverse_events_stay_by_group(
+    variable: dict[str, Any], summary: str, estimator: str
+) -> None:
+    """All-cause mortality (a variable of deaths) is the trial's efficacy answer, whether primary or not: the
+    blinded report pools it (walk 6 F1: its hazard ratio by Group A and B was the unblinded one). SAEs stay safety."""
+    protocol = _with_mortality(variable, summary, estimator)
+    subjects = tuple(
+        dataclasses.replace(_subject(i, "Group A" if i % 2 else "Group B"), death_day=5 + i if i % 4 == 1 else None,
+                            followed_days=28)  # fmt: skip
+        for i in range(16)
+    )
+    data = AnalysisData("T", "1", Grouping.UNNAMED_GROUPS, ("Group A", "Group B"), subjects,
+                        Screened(16, 16, 0, 0, {}, 16, 0, 16, 1.0), dt.datetime(2021, 9, 1, tzinfo=dt.UTC), 0,
+                        "limit_over_sqrt2")  # fmt: skip
+    report = analyse(protocol, data, software_version="test", unblinded=False)
+    (mortality,) = [o for o in report.outcomes if o.outcome_id == "mortality"]
+    assert set(mortality.in_set) == {POOLED} and not mortality.comparisons
+    assert mortality.in_set[POOLED] == 16
+    (sae,) = [o for o in report.outcomes if o.outcome_id == "sae"]
+    assert set(sae.in_set) == {"Group A", "Group B"} and sae.comparisons
+    unblinded = analyse(protocol, dataclasses.replace(data, grouping=Grouping.BY_ARM), software_version="test",
+                        unblinded=True)  # fmt: skip
+    (compared,) = [o for o in unblinded.outcomes if o.outcome_id == "mortality"]
+    assert compared.comparisons and set(compared.in_set) == {"Group A", "Group B"}
