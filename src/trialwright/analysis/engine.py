@@ -46,8 +46,8 @@ from trialwright.domain.coding import TermRow, term_table
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import ProgressionMeasure
 from trialwright.protocol.design import Blinding
-from trialwright.protocol.forms import FieldType, FormField
 from trialwright.protocol.estimands import AdverseEventKind
+from trialwright.protocol.forms import FieldType, FormField
 
 __all__ = [
     "AnalysisReport",

@@ -100,9 +100,11 @@ def test_mortality_is_efficacy_and_pooled_in_unnamed_groups_while_serious_advers
     """All-cause mortality (a variable of deaths) is the trial's efficacy answer, whether primary or not: the
     blinded report pools it (walk 6 F1: its hazard ratio by Group A and B was the unblinded one). SAEs stay safety."""
     protocol = _with_mortality(variable, summary, estimator)
+    def died(i: int) -> int | None:
+        return 5 + i if i % 4 == 1 else None
+
     subjects = tuple(
-        dataclasses.replace(_subject(i, "Group A" if i % 2 else "Group B"), death_day=5 + i if i % 4 == 1 else None,
-                            followed_days=28)  # fmt: skip
+        dataclasses.replace(_subject(i, "Group A" if i % 2 else "Group B"), death_day=died(i), followed_days=28)
         for i in range(16)
     )
     data = AnalysisData("T", "1", Grouping.UNNAMED_GROUPS, ("Group A", "Group B"), subjects,
