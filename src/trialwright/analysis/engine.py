@@ -408,6 +408,12 @@ def _end_of_follow_up(protocol: Protocol) -> Callable[[Subject], int | None]:
     return last
 
 
+def _died_by(s: Subject, day: int | None) -> bool:
+    """Whether the participant died on or before ``day`` (days from randomization); when the day is not known,
+    whether they died at all (as ``left_by`` for withdrawals)."""
+    return s.death_day is not None and (day is None or s.death_day <= day)
+
+
 def _consort(
     protocol: Protocol, data: AnalysisData, itt: Sequence[Subject], results: Sequence[OutcomeResult], used: _Analysed
 ) -> ConsortFlow:
@@ -424,9 +430,9 @@ def _consort(
         members = [s for s in itt if s.group == g]
         recorded = protocol.analysis_plan is not None and protocol.analysis_plan.treatment is not None
         received = sum(1 for s in members if s.treated) if recorded else None
-        # Every death ends follow-up (a stay or a survival outcome may follow past the last scheduled visit); a
-        # withdrawal after the last scheduled visit's day is no loss: the participant completed follow-up.
-        dead = {s.participant_id for s in members if s.death_day is not None}
+        # A death or a withdrawal after the last scheduled visit's day is no loss: the participant completed
+        # follow-up (walk 6 F3: a death on day 34 after the day-28 visit was listed under lost to follow-up).
+        dead = {s.participant_id for s in members if _died_by(s, last(s))}
         died = len(dead)
         left = Counter(left_in_words(s) for s in members if left_by(s, last(s)) and s.participant_id not in dead)
         stopped = sum(1 for s in members if "intervention" in s.withdrawn)
