@@ -79,6 +79,9 @@ class Subject:
     randomized_on: dt.date | None = None  # the date of randomization in the site's zone (day 0 of every "day")
     #: Visits recorded as missed (with a reason): an outcome at one is missed, never "not yet due".
     missed_visits: frozenset[str] = frozenset()
+    #: The screening record's values a ``screening.<field>`` source of Table 1 reads (``protocol.sources``), typed,
+    #: derived ones computed; only the fields the plan names.
+    screening: Mapping[str, Any] = field(default_factory=dict)
 
     def value(self, visit: str, variable: str) -> float | str | None:
         """One value at one visit (None if missing)."""

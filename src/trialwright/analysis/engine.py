@@ -45,9 +45,10 @@ from trialwright.analysis.results import (
 from trialwright.domain.coding import TermRow, term_table
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import ProgressionMeasure
-from trialwright.protocol.design import Blinding
+from trialwright.protocol.design import Blinding, ScreeningField
 from trialwright.protocol.estimands import AdverseEventKind
 from trialwright.protocol.forms import FieldType, FormField
+from trialwright.protocol.sources import Source, source
 
 __all__ = [
     "AnalysisReport",
@@ -311,10 +312,11 @@ def _table_one(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -
     groups = data.groups
     rows = [TableOneRow("n", "Participants", {g: str(sum(1 for s in itt if s.group == g)) for g in groups})]
     for ref in plan.baseline_table:
-        form_id, _, field_id = ref.partition(".")
-        f = protocol.form(form_id).field(field_id)
+        # a form's field at the baseline visit, or the screening record's value (protocol.sources)
+        src = source(protocol, ref)
+        f = src.field
         label = f.label + (f" ({f.unit})" if getattr(f, "unit", None) else "")
-        members = {g: [s.value(visit, ref) for s in itt if s.group == g] for g in groups}
+        members = {g: [_baseline(s, src, visit) for s in itt if s.group == g] for g in groups}
         if f.type in (FieldType.INTEGER, FieldType.DECIMAL):
             places = table_one_places(ref, f)
             cells = {}
@@ -340,12 +342,18 @@ def _table_one(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -
     return tuple(rows)
 
 
-def table_one_places(ref: str, f: FormField) -> int | None:
+def _baseline(s: Subject, src: Source, visit: str) -> Any:
+    """A participant's value of one Table 1 row: the screening record's, or the form's at the baseline visit."""
+    return s.screening.get(src.name) if src.screening else s.value(visit, src.ref)
+
+
+def table_one_places(ref: str, f: FormField | ScreeningField) -> int | None:
     """The decimals Table 1 shows a number field's mean, SD, median and quartiles at: the field's declared decimals
     plus one (an integer field's none plus one), as CONSORT tables usually do. A decimal field without declared
-    decimals (``protocol check`` refuses it; only a protocol version stored before that rule has one) has None: its
-    numbers are shown by the report's general rule for numbers (``fmt_number``, 3 significant digits)."""
-    if f.type is FieldType.INTEGER:
+    decimals (a form's: ``protocol check`` refuses it, only a protocol version stored before that rule has one; a
+    typed screening field's, which keeps what was typed and declares none) has None: its numbers are shown by the
+    report's general rule for numbers (``fmt_number``, 3 significant digits)."""
+    if f.type == FieldType.INTEGER:
         return (f.decimals or 0) + 1
     if f.decimals is None:
         return None

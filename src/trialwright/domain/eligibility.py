@@ -37,7 +37,9 @@ __all__ = [
     "applies_if_problems",
     "evaluate",
     "inapplicable_fields",
+    "recorded_values",
     "rule_text",
+    "typed_values",
     "validate_values",
 ]
 
@@ -283,6 +285,18 @@ def applies_if_problems(
                 f"(applies_if: {rule} is false); clear {f.id} in the same change"
             )
     return problems
+
+
+def typed_values(protocol: Protocol, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A screening record's values as stored (JSON) back to typed ones (dates)."""
+    dates = {f.id for f in protocol.eligibility.screening_fields if f.type == "date"}
+    return {k: (dt.date.fromisoformat(v) if k in dates and isinstance(v, str) else v) for k, v in stored.items()}
+
+
+def recorded_values(protocol: Protocol, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What a ``screening.<field>`` source reads (``protocol.sources``): the screening record's values as stored,
+    typed, with each derived field computed from them as the screening page shows it (rounded to its places)."""
+    return _with_derived(protocol, typed_values(protocol, stored))
 
 
 def _with_derived(protocol: Protocol, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -113,6 +113,7 @@ from trialwright.exports.meddra import fhir_coding
 from trialwright.protocol import Protocol
 from trialwright.protocol.demographics import fhir_gender
 from trialwright.protocol.encounters import ACT_CODE_SYSTEM, encounter_class_display
+from trialwright.protocol.sources import source as field_source
 
 __all__ = ["BASE", "LOINC_SYSTEM", "SNOMED_SYSTEM", "UCUM_SYSTEM", "FhirExportError", "FhirExporter", "FhirSample",
            "check_bindings", "validate_resource"]  # fmt: skip
@@ -316,11 +317,13 @@ def _gender(protocol: Protocol, p: ParticipantRecord, forms: Iterable[FormRecord
     if sex is None:
         return None
     for ref in sex.sources:
-        where, _, name = ref.partition(".")
-        if where == "screening":
-            value = p.screening_values.get(name)
+        found = field_source(protocol, ref)  # the screening record's or a form's (protocol.sources)
+        if found.screening:
+            value = p.screening_values.get(found.name)
         else:
-            stored = next((r.values.get(name) for r in forms if r.form_id == where and r.values.get(name)), None)
+            stored = next(
+                (r.values.get(found.name) for r in forms if r.form_id == found.form and r.values.get(found.name)), None
+            )
             value = stored.get("value") if stored else None
         if value is not None and str(value) in sex.codes:
             return fhir_gender(sex.codes[str(value)])

@@ -11,9 +11,11 @@ Made from an ``ExportSource`` by the protocol's ``deidentification`` rules:
   moved by one secret per-participant shift (``shift``) that is not written anywhere;
 * the age (``age_field``, one of demographics.age's sources) is shown in bands (``age_band_width`` in
   demographics.age's unit) with one open band above ``age_top``: a form field's in its form's file, a screening
-  field's (the screening record's value; no other screening value is shared) as ``age`` in participants.csv; the
-  site is dropped unless ``keep_site``;
-* a k-anonymity check runs over the ``quasi_identifiers`` (form fields, ``age`` as banded, ``site``): the
+  field's (the screening record's value) as ``age`` in participants.csv; the site is dropped unless ``keep_site``;
+* a k-anonymity check runs over the ``quasi_identifiers`` (form fields; screening fields, read as demographics and
+  Table 1 read them, ``protocol.sources``, and kept in participants.csv as ``screening_<field>``, nothing else of
+  the screening record shared; ``age`` or the ``age_field`` as banded; ``site``), over the values the package
+  holds: the
   package is refused, with the smallest group named, when a combination is shared by fewer than k people, and
   when none is declared (a check over nothing assesses nothing; ``protocol check`` refuses such a file, and the
   export a version stored before that rule; this writer refuses it too, never issuing it as passed).
@@ -34,11 +36,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from trialwright.domain.eligibility import recorded_values
 from trialwright.domain.text import spreadsheet_values
 from trialwright.exports.base import Exporter, ExportSource, ParticipantRecord, Progress
 from trialwright.protocol import Protocol
 from trialwright.protocol.deidentification import DateHandling, Deidentification
 from trialwright.protocol.forms import FieldType
+from trialwright.protocol.sources import SCREENING, Source
+from trialwright.protocol.sources import source as field_source
 
 __all__ = ["IpdError", "IpdExporter", "KAnonymity", "kanonymity"]
 
@@ -122,21 +127,44 @@ def _first_values(source: ExportSource, refs: set[str]) -> dict[str, dict[str, A
     return out
 
 
+def _at_screening(source: ExportSource, names: set[str]) -> dict[str, dict[str, Any]]:
+    """Per participant, the screening record's values of ``names`` as a ``screening.<field>`` source reads them
+    (``protocol.sources``: typed, derived ones computed)."""
+    if not names:
+        return {}
+    out = {}
+    for p in source.participants():
+        values = recorded_values(source.protocol, p.screening_values)
+        out[p.participant_id] = {name: values.get(name) for name in names}
+    return out
+
+
+def _screening_kept(protocol: Protocol, d: Deidentification) -> list[Source]:
+    """The screening fields the package keeps in participants.csv: its screening quasi-identifiers but the age
+    (``age_field``, shared banded as ``age``); nothing else of the screening record is shared."""
+    found = [field_source(protocol, q) for q in d.quasi_identifiers if q not in {"site", "age"}]
+    return [s for s in found if s.screening and s.ref != d.age_field]
+
+
 def _ages(source: ExportSource, d: Deidentification) -> dict[str, Any]:
     """Per participant, the age ``age_field`` holds: a screening field's from the screening record, a form field's
     first recorded value (in schedule order)."""
     if d.age_field is None:
         return {}
     where, _, name = d.age_field.partition(".")
-    if where == "screening":
-        return {p.participant_id: p.screening_values.get(name) for p in source.participants()}
+    if where == SCREENING:
+        return {pid: values[name] for pid, values in _at_screening(source, {name}).items()}
     return {pid: values[d.age_field] for pid, values in _first_values(source, {d.age_field}).items() if values}
 
 
 def _quasi(source: ExportSource, d: Deidentification) -> dict[str, dict[str, str]]:
-    refs = {q for q in d.quasi_identifiers if q not in {"site", "age"}}
-    first = _first_values(source, refs)
-    ages = _ages(source, d) if "age" in d.quasi_identifiers else {}
+    """Per participant shared, the value of each quasi-identifier as the package holds it: the age (``age``, or
+    ``age_field`` named by its reference) in its band, a form field's first recorded value, a screening field's the
+    screening record's."""
+    others = {q: field_source(source.protocol, q) for q in d.quasi_identifiers if q not in {"site", "age", d.age_field}}
+    first = _first_values(source, {s.ref for s in others.values() if not s.screening})
+    screened = _at_screening(source, {s.name for s in others.values() if s.screening})
+    ages = _ages(source, d) if {"age", d.age_field} & set(d.quasi_identifiers) else {}
     out: dict[str, dict[str, str]] = {}
     for p in source.participants():
         if p.randomization_number is None or any(w[0] == "data_use" for w in p.withdrawals):
@@ -146,8 +174,11 @@ def _quasi(source: ExportSource, d: Deidentification) -> dict[str, dict[str, str
         for q in d.quasi_identifiers:
             if q == "site":
                 row[q] = p.site
-            elif q == "age":
+            elif q in {"age", d.age_field}:
                 row[q] = _banded(ages.get(p.participant_id), d) or "missing"
+            elif others[q].screening:
+                value = screened.get(p.participant_id, {}).get(others[q].name)
+                row[q] = "missing" if value is None else str(value)
             else:
                 row[q] = str(values.get(q, "missing"))
         out[p.participant_id] = row
@@ -222,7 +253,11 @@ class IpdExporter(Exporter):
         age_ref, unit = d.age_field, age_unit(protocol)
         # A screening field's age has no form file: it is shared banded, beside the participant, and nothing else of
         # the screening record is.
-        screening_age = _ages(source, d) if age_ref and age_ref.startswith("screening.") else None
+        screening_age = _ages(source, d) if age_ref and age_ref.startswith(f"{SCREENING}.") else None
+        # The screening quasi-identifiers the check groups by are kept beside the participant, as recorded (a date
+        # as the package's dates are), so the check is over what the package holds.
+        at_screening = _screening_kept(protocol, d)
+        screened = _at_screening(source, {s.name for s in at_screening})
         # participants
         rows = []
         for p in sorted(people, key=lambda p: pseudonym[p.participant_id]):
@@ -237,6 +272,10 @@ class IpdExporter(Exporter):
             row["withdrawal"] = "; ".join(f"{w[0]} on day {when(pid, w[1])}" for w in p.withdrawals)
             if screening_age is not None:
                 row["age"] = _banded(screening_age.get(pid), d)
+            for kept_field in at_screening:
+                value = screened.get(pid, {}).get(kept_field.name)
+                dated = kept_field.field.type == FieldType.DATE
+                row[_column(kept_field)] = when(pid, value) if dated else value
             rows.append(row)
         written.append(_csv(folder / "participants.csv", rows))
         dictionary += [
@@ -251,6 +290,14 @@ class IpdExporter(Exporter):
             dictionary.append({"file": "participants.csv", "variable": "age", "label": (
                 f"Age at screening ({age_ref}); banded by {d.age_band_width} {unit}, {d.age_top + 1}+ above {d.age_top}"
             )})  # fmt: skip
+        for kept_field in at_screening:
+            asked = kept_field.field
+            label = f"{asked.label} at screening ({kept_field.ref})" + (f"; {asked.unit}" if asked.unit else "")
+            if asked.type == FieldType.DATE:
+                label += "; study day" if d.dates is DateHandling.STUDY_DAYS else "; shifted date"
+            codes = "; ".join(f"{c.code}={c.label}" for c in asked.choices)
+            dictionary.append({"file": "participants.csv", "variable": _column(kept_field), "label": label,
+                               "codes": codes})  # fmt: skip
         # forms
         done = 0
         # Log forms (medications, medical history) are not in the shared package: each is listed as removed.
@@ -353,6 +400,12 @@ class IpdExporter(Exporter):
         readme.write_text(_readme(source, d, check, sorted(set(dropped)), not_coded), encoding="utf-8")
         written.append(readme)
         return written
+
+
+def _column(kept: Source) -> str:
+    """participants.csv's column of a kept screening field: ``screening_<field>`` (a dot is no column name for
+    many statistics packages)."""
+    return f"{SCREENING}_{kept.name}"
 
 
 def _day0(p: ParticipantRecord, zone: ZoneInfo) -> dt.date:

@@ -27,6 +27,7 @@ from trialwright.exports.sdtm_domains import (
 )
 from trialwright.exports.sdtm_findings import SubjectReference
 from trialwright.protocol.elements import epochs
+from trialwright.protocol.sources import source as field_source
 
 __all__ = ["add_demographics", "add_disposition", "add_subject_elements", "add_subject_visits"]
 
@@ -167,9 +168,9 @@ def add_demographics(build: Build, person: ParticipantRecord, subject: SubjectFa
     p = build.protocol
     screening = person.screening_values
     for target, sources in dm_sources(p).items():
-        for i, source in enumerate(sources):
-            where, _, name = source.partition(".")
-            value = screening.get(name) if where == "screening" else None
+        for i, ref in enumerate(sources):
+            found = field_source(p, ref)  # the screening record's here; a form's is read with the forms
+            value = screening.get(found.name) if found.screening else None
             if isinstance(value, float | int | str) and not isinstance(value, bool):
                 subject.found.setdefault((target, i), value)
     found_age, found_sex = subject.first("AGE"), subject.first("SEX")

@@ -95,7 +95,9 @@ class AnalysisPlan(ProtocolModel):
 
     baseline_visit: Identifier = Field(description="The visit whose values Table 1 describes.")
     baseline_table: list[str] = Field(
-        min_length=1, description="form.field values described by arm in Table 1 (no p-values, as CONSORT asks)."
+        min_length=1,
+        description="Values described by arm in Table 1 (no p-values, as CONSORT asks): form.field (its value at the "
+        "baseline visit) or screening.field (the screening record's value), as demographics' sources are written.",
     )
     treatment: Treatment | None = Field(
         default=None, description="Where treatment received is recorded (safety set, CONSORT 'received')."

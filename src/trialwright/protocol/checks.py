@@ -12,7 +12,7 @@ from trialwright.protocol import derivation_checks, estimand_checks, masking_che
 from trialwright.protocol.base import a_kind
 from trialwright.protocol.codes import repeated_tests
 from trialwright.protocol.ct_checks import ct_checks
-from trialwright.protocol.demographics import demographics_checks, registered_ages, source_ref
+from trialwright.protocol.demographics import demographics_checks, registered_ages
 from trialwright.protocol.derivation_visits import visit_inputs
 from trialwright.protocol.design import (
     SimpleRandomization,
@@ -25,6 +25,7 @@ from trialwright.protocol.logs import log_checks
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.protocol.references import Found, dupes, field_ref, unknown
+from trialwright.protocol.sources import SCREENING, source_ref
 
 __all__ = ["cross_check"]
 
@@ -314,11 +315,13 @@ def _analysis_plan(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
     if plan.baseline_visit not in visits:
         yield "analysis_plan.baseline_visit", f"no visit {plan.baseline_visit!r} (known: {', '.join(visits)})"
     for i, ref in enumerate(plan.baseline_table):
+        # form.field (its value at the baseline visit), or screening.field (the screening record's), as demographics
         path = f"analysis_plan.baseline_table[{i}]"
-        found = list(field_ref(forms, ref, path))
+        found = list(source_ref(p, ref, path))
         yield from found
         form_id = ref.partition(".")[0]
-        if not found and plan.baseline_visit in visits and form_id not in visits[plan.baseline_visit].forms:
+        on_form = form_id != SCREENING
+        if not found and on_form and plan.baseline_visit in visits and form_id not in visits[plan.baseline_visit].forms:
             yield path, f"visit {plan.baseline_visit!r} does not collect form {form_id!r}"
     t = plan.treatment
     if t is not None:
@@ -383,12 +386,13 @@ def _deidentification(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
     if not d.quasi_identifiers and not stored:
         yield "deidentification.quasi_identifiers", (
             "none declared: the IPD is issued only when its k-anonymity check passes, and the check groups the "
-            "participants by these values (form.field, age, site); name the ones that could single a person out"
+            "participants by these values (form.field, screening.field, age, site); name the ones that could single a "
+            "person out"
         )
     age_sources = p.demographics.age.sources if p.demographics and p.demographics.age else []
     for j, ref in enumerate(age_sources):
         # a form's age field goes into the package unless removed: shared exactly, it would undo the bands
-        if not stored and ref.partition(".")[0] != "screening" and ref != d.age_field and ref not in d.identifiers:
+        if not stored and ref.partition(".")[0] != SCREENING and ref != d.age_field and ref not in d.identifiers:
             yield "deidentification.age_field" if d.age_field else "deidentification", (
                 f"{ref} holds the age too (demographics.age.from[{j}]) and would be shared as recorded, not banded: "
                 "list it in identifiers (removed) or name it as age_field"
@@ -411,11 +415,21 @@ def _deidentification(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
                 "one of them (the bands, age_band_width and age_top, are in that unit)"
             )
     for i, ref in enumerate(d.quasi_identifiers):
+        path = f"deidentification.quasi_identifiers[{i}]"
         if ref in {"site", "age"}:
             if ref == "age" and d.age_field is None:
-                yield f"deidentification.quasi_identifiers[{i}]", "age needs deidentification.age_field"
+                yield path, "age needs deidentification.age_field"
             continue
-        yield from field_ref(forms, ref, f"deidentification.quasi_identifiers[{i}]")
+        # form.field, or screening.field (the screening record's value), as demographics and Table 1 name one
+        found = list(source_ref(p, ref, path))
+        yield from found
+        # the package keeps a screening quasi-identifier (nothing else of the screening record): an age kept exactly
+        # would undo the bands
+        if not found and ref.partition(".")[0] == SCREENING and ref in age_sources and ref != d.age_field:
+            yield path, (
+                f"{ref} holds the age (demographics.age.from[{age_sources.index(ref)}]) and a quasi-identifier is "
+                "shared as recorded, not banded: name it as age_field, or write age (the banded age_field)"
+            )
 
 
 #: The longest stratum key the store holds (allocation_entries.stratum is VARCHAR(128)).

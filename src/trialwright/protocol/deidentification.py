@@ -54,7 +54,8 @@ class Deidentification(ProtocolModel):
     keep_site: bool = Field(default=False, description="Whether the site code stays in the IPD.")
     quasi_identifiers: list[str] = Field(
         default_factory=list,
-        description="Values (form.field, or site, or age) whose combination could single a person out; at least one "
-        "(the package is issued only when the k-anonymity check over them passes).",
+        description="Values (form.field; screening.field, the screening record's value, kept in participants.csv as "
+        "screening_<field>; site; or age, the banded age_field) whose combination could single a person out; at "
+        "least one (the package is issued only when the k-anonymity check over them passes).",
     )
     k: int = Field(default=5, ge=2, description="Every combination of quasi-identifiers must be shared by k people.")

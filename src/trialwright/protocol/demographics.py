@@ -7,7 +7,8 @@ recorded wins, and how its sex codes read in CDISC controlled terminology::
       age: {from: [demographics.age_at_enrolment, screening.age], unit: years}
       sex: {from: [demographics.sex, screening.sex], codes: {female: F, male: M}}
 
-A source is ``form.field`` or ``screening.field``. Without this section (or one of its parts) DM leaves AGE
+A source is ``form.field`` or ``screening.field`` (``protocol.sources``, the rule Table 1 and the IPD's
+quasi-identifiers read theirs by). Without this section (or one of its parts) DM leaves AGE
 and SEX empty (SEX as U) and the FHIR Patient has no gender; ``protocol check`` notes it.
 """
 
@@ -20,16 +21,17 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from trialwright.protocol.base import ProtocolModel, a_kind, stored_text
+from trialwright.protocol.base import ProtocolModel, stored_text
 from trialwright.protocol.cdisc_ct import sdtm_ct
-from trialwright.protocol.references import Found, field_ref, unknown
+from trialwright.protocol.references import Found
+from trialwright.protocol.sources import source, source_ref
 
 if TYPE_CHECKING:
     from trialwright.protocol.design import Rule
     from trialwright.protocol.model import Protocol
 
 __all__ = [
-    "AgeSource", "Demographics", "SexSource", "demographics_checks", "fhir_gender", "registered_ages", "source_ref"
+    "AgeSource", "Demographics", "SexSource", "demographics_checks", "fhir_gender", "registered_ages"
 ]
 
 #: CDISC SEX (C66731) submission values and the FHIR administrative gender each is written as.
@@ -89,35 +91,15 @@ def demographics_checks(p: Protocol) -> Iterator[Found]:
     d = p.demographics
     if d is None:
         return
-    forms = {f.id: f for f in p.forms}
-    screening = {f.id: f for f in p.eligibility.screening_fields}
     for part, kinds in (("age", {"integer", "decimal"}), ("sex", {"choice"})):
-        source = getattr(d, part)
-        if source is None:
+        declared = getattr(d, part)
+        if declared is None:
             continue
-        for i, ref in enumerate(source.sources):
+        for i, ref in enumerate(declared.sources):
             found = list(source_ref(p, ref, f"demographics.{part}.from[{i}]", kinds))
             yield from found
             if part == "sex" and not found:
-                where, _, name = ref.partition(".")
-                on_form = where != "screening"
-                yield from _sex_codes(
-                    d, [c.code for c in forms[where].field(name).choices] if on_form else screening[name].codes, ref
-                )
-
-
-def source_ref(p: Protocol, ref: str, path: str, kinds: set[str]) -> Iterator[Found]:
-    """A problem when ``ref`` (``form.field`` or ``screening.field``, as a demographics source is written) names no
-    field of the protocol, or one of another type than ``kinds``."""
-    where, _, name = ref.partition(".")
-    if where != "screening":
-        yield from field_ref({f.id: f for f in p.forms}, ref, path, kinds)
-        return
-    screening = {f.id: f for f in p.eligibility.screening_fields}
-    if name not in screening:
-        yield path, unknown(name, screening, "screening field")
-    elif screening[name].type not in kinds:
-        yield path, f"{ref} is {a_kind(screening[name].type)} field; this needs {' or '.join(sorted(kinds))}"
+                yield from _sex_codes(d, [c.code for c in source(p, ref).field.choices], ref)
 
 
 def _sex_codes(d: Demographics, choices: list[str], ref: str) -> Iterator[Found]:

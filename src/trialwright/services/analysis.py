@@ -32,6 +32,7 @@ from trialwright.analysis.sentences import N_
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.calendars import local_date
 from trialwright.domain.deaths import Death, earliest_death
+from trialwright.domain.eligibility import recorded_values
 from trialwright.domain.forms import FormState
 from trialwright.domain.masking import kept_forms, masked_roles, sees_arms
 from trialwright.domain.recruitment import eligible_apart_from_consent
@@ -41,6 +42,7 @@ from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.protocol.estimands import Scale, VariableKind
 from trialwright.protocol.outcomes import BlindedTables
+from trialwright.protocol.sources import source
 from trialwright.services import audit, clock
 from trialwright.services.analysis_values import FormValuesReader
 from trialwright.services.audit_keys import checked_allocations
@@ -136,6 +138,7 @@ def analysis_data(
         ae_terms = tuple(coded_terms(session))  # the safety tables' own reading of the codings
         people = {r.participant_id: r for r in session.execute(select(participants)).all()}
         screened_on = dict(session.execute(select(screenings.c.id, screenings.c.screened_on)).all())
+        at_screening = _screening_values(session, protocol)
         visits: dict[str, dict[str, Any]] = {}
         held_columns = ("id", "participant_id", "visit_id", "visit_date", "missed_reason")  # what the analysis reads
         for v in session.execute(select(*(visit_records.c[c] for c in held_columns))).all():
@@ -259,6 +262,7 @@ def analysis_data(
                 visit_days=_held_days(visits.get(pid, {}), randomized_on[pid]),
                 missed_visits=frozenset(v for v, row in visits.get(pid, {}).items() if row.missed_reason),
                 randomized_on=randomized_on[pid],
+                screening=at_screening.get(pid, {}),
             )
         )
     notes = []
@@ -280,6 +284,25 @@ def analysis_data(
         ae_terms=ae_terms,
         form_states=_by_state(states),
     )
+
+
+def _screening_values(session: Any, protocol: Protocol) -> dict[str, dict[str, Any]]:
+    """Per participant, the screening record's values Table 1's ``screening.<field>`` rows read (``protocol.sources``:
+    typed, derived ones computed as the screening page shows them); nothing read when the plan names none."""
+    plan = protocol.analysis_plan
+    names = {src.name for ref in (plan.baseline_table if plan else ()) if (src := source(protocol, ref)).screening}
+    if not names:
+        return {}
+    rows = session.execute(
+        select(participants.c.participant_id, screenings.c.screening_values).join(
+            screenings, screenings.c.id == participants.c.screening_id
+        )
+    ).all()
+    out = {}
+    for pid, stored in rows:
+        values = recorded_values(protocol, json.loads(stored))
+        out[pid] = {name: values.get(name) for name in names}
+    return out
 
 
 def _by_state(counts: Mapping[str, int]) -> dict[str, int]:

@@ -26,6 +26,7 @@ from trialwright.analysis.estimands.words import Speech
 from trialwright.analysis.report import ReportWords
 from trialwright.domain.roles import Role
 from trialwright.protocol import Protocol
+from trialwright.protocol.sources import source
 from trialwright.web.i18n import N_, text_direction, translations
 from trialwright.web.localized import digits, names, said
 
@@ -58,8 +59,7 @@ def report_words(protocol: Protocol, lang: str) -> ReportWords:
         own[event.term] = event.translations.get(lang) or event.term
     plan = protocol.analysis_plan
     for ref in plan.baseline_table if plan is not None else ():
-        form_id, _, field_id = ref.partition(".")
-        f = protocol.form(form_id).field(field_id)
+        f = source(protocol, ref).field  # a form's or the screening form's (protocol.sources)
         unit = f" ({f.unit})" if getattr(f, "unit", None) else ""
         unit_said = (getattr(f, "unit_translations", None) or {}).get(lang)  # the protocol's word for the unit
         own[f.label + unit] = (f.translations.get(lang) or f.label) + (f" ({unit_said})" if unit_said else unit)

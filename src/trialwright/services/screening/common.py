@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
-from trialwright.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError
+from trialwright.domain.eligibility import Decision, EligibilityDecision, ScreeningValueError, typed_values
 from trialwright.domain.roles import Role, only_roles_may
 from trialwright.protocol import Protocol
 from trialwright.services import clock
@@ -186,8 +186,7 @@ def _check_site(actor: UserView, site: str) -> None:
 
 def _typed_values(protocol: Protocol, stored: Mapping[str, Any]) -> dict[str, Any]:
     """Stored JSON values back to typed ones (dates)."""
-    dates = {f.id for f in protocol.eligibility.screening_fields if f.type == "date"}
-    return {k: (dt.date.fromisoformat(v) if k in dates and isinstance(v, str) else v) for k, v in stored.items()}
+    return typed_values(protocol, stored)
 
 
 def _view(session: Session, row: Any) -> ScreeningView:
