@@ -403,6 +403,7 @@ def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]
             continue
         if x.strategy is Strategy.COMPOSITE:
             yield from _composite_value(where, e, x)
+            yield from _composite_within_limits(where, e, x, forms)
             placed = kind is VariableKind.TIME_TO_EVENT or e.variable.at is None or _placed(p, e.variable.at)
             if x.event == "death" and not placed:
                 yield f"{where}.strategy", (
@@ -431,6 +432,32 @@ def _placed(p: Protocol, visit_id: str) -> bool:
     return visit.reference == ReferenceEvent.RANDOMIZATION or (
         treatment is not None and visit.reference == treatment.visit
     )
+
+
+def _composite_within_limits(
+    where: str, e: Estimand, x: IntercurrentEvent, forms: dict[str, FormDef]
+) -> Iterator[Found]:
+    """A composite value on a count or continuous variable takes the place of the field's value, so it must be a value
+    the field can hold: inside each read field's hard_limits (walk 6 F2: 99 ventilator-free days "to day 28" for a
+    death made the mean 36.4 and a death the best outcome)."""
+    if e.variable.kind not in (VariableKind.COUNT, VariableKind.CONTINUOUS):
+        return
+    if not isinstance(x.value, int | float) or isinstance(x.value, bool):
+        return  # named by _composite_value
+    for ref in e.variable.fields:
+        form_id, _, field_id = ref.partition(".")
+        form = forms.get(form_id)
+        try:
+            limits = form.field(field_id).hard_limits if form is not None else None
+        except KeyError:
+            continue  # an unknown field is named by the variable's own check
+        if limits is not None and not limits.contains(x.value):
+            low = "open" if limits.min is None else f"{limits.min:g}"
+            high = "open" if limits.max is None else f"{limits.max:g}"
+            yield f"{where}.value", (
+                f"{x.value:g} lies outside {ref}'s hard_limits ({low} to {high}): a composite value takes the place of "
+                "the field's value, so it must be one the field can hold"
+            )
 
 
 def _composite_value(where: str, e: Estimand, x: IntercurrentEvent) -> Iterator[Found]:

@@ -169,6 +169,14 @@ CASES = [
         "death",
     ),
     (
+        "a composite value the field cannot hold (walk 6 F2)",
+        _estimand(4, intercurrent_events=[{"event": "death", "strategy": "composite", "value": 20000}]),
+        "outcomes[4].estimand.intercurrent_events[0].value",
+        "20000 lies outside labs.cd3_abs's hard_limits (0 to 10000): a composite value takes the place of the "
+        "field's value",
+        "20000",
+    ),
+    (
         "a population the protocol does not define",
         _estimand(4, population="modified_itt"),
         "outcomes[4].estimand.population",
