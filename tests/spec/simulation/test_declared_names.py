@@ -105,7 +105,7 @@ def test_a_misspelt_simulation_key_is_refused_not_ignored(tmp_path: Path) -> Non
         load_plan(plan)
     plan.write_text("recruitment: {}\nscreening: {}\nfields: {}\nadverse_events: {rates: 0.2}\n")
     with pytest.raises(SimulationError,
-                       match=r"adverse_events: unknown key rates \(known: causality, expected, late, rate"):
+                       match=r"adverse_events: unknown key rates \(known: action_taken, causality, expected, late, rate"):
         load_plan(plan)
 
 
