@@ -26,6 +26,7 @@ __all__ = [
     "LOCK_INPUTS",
     "LOG_INPUTS",
     "PARTICIPANT_INPUTS",
+    "REGAINED_INPUTS",
     "RULES",
     "SAFETY_INPUTS",
     "SCREENING_INPUTS",
@@ -87,6 +88,9 @@ CONSENT_INPUTS: Mapping[str, str] = {
     "role": N_("Role"),
     "participant": N_("Participant"),
 }
+#: The regained-capacity decision's inputs where their labels differ from the consent form's (its decision is the
+#: participant's own): a refusal of that form names them so.
+REGAINED_INPUTS: Mapping[str, str] = {"decision": N_("The participant's decision")}
 #: The withdrawal inputs of the screening page.
 WITHDRAWAL_INPUTS: Mapping[str, str] = {
     "scope": N_("Withdraw from"),
