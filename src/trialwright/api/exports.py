@@ -51,7 +51,7 @@ class ExportIn(BaseModel):
     with_arms: bool = Field(
         default=False,
         description="Include each participant's arm: only for an exporter the trial's masking lets see the arms "
-        "(in a double-blind trial the unblinded statistician); anyone else is refused (422).",
+        "(in a double-blind trial the unblinded statistician); anyone else is refused (403).",
     )
 
 

@@ -87,7 +87,8 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 3
     """What the command names does not exist (or is outside the user's sites): a participant, a file, a record."""
     PERMISSION = 4
-    """The user may not do this: wrong password, no such active account, or a role that may not."""
+    """The user may not do this: wrong password, no such active account, or a role that may not (a role the trial
+    masks asking for the arms among them: `export --with-arms`, `analyse --unblinded`, `plan --unblinded`)."""
 
 
 #: The services' exception types and the exit code each ends a command with, most specific first (the first

@@ -16,9 +16,10 @@ that shows or exports form values asks ``may_see_form`` or filters by ``kept_for
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from trialwright.domain.roles import Role
+from trialwright.domain.roles import Role, only_roles_may, role_named
 from trialwright.protocol import Arm, Protocol
 from trialwright.protocol.design import Blinding
 
@@ -28,6 +29,7 @@ __all__ = [
     "UNBLINDED_ROLES",
     "ArmView",
     "Viewer",
+    "arms_refused",
     "kept_forms",
     "masked_roles",
     "may_see_allocation",
@@ -62,6 +64,20 @@ def masked_roles(protocol: Protocol) -> frozenset[Role]:
 def sees_arms(protocol: Protocol, role: Role) -> bool:
     """Whether ``role`` sees every participant's arm in this trial."""
     return role not in masked_roles(protocol)
+
+
+def arms_refused(protocol: Protocol, role: Role, roles: Iterable[Role], what: str) -> str:
+    """The rule a masked ``role`` breaks by asking for the arms (an export with arms, the unblinded analysis), one
+    sentence for every such refusal: the role, the protocol's masking that keeps it from the arms, and those of
+    ``roles`` this trial lets ``what``: "a data manager is masked in this trial (masking.blinding: double) and may
+    not see the arms; only an unblinded statistician may export the arms"."""
+    blinding = protocol.masking.blinding
+    rule = "masking.blinding not declared: masked as double"
+    if blinding is not None:
+        rule = f"masking.blinding: {blinding.value}"
+    seeing = [r for r in roles if sees_arms(protocol, r)]
+    who = only_roles_may(seeing, what) if seeing else f"no role may {what} in this trial"
+    return f"{role_named(role)} is masked in this trial ({rule}) and may not see the arms; {who}"
 
 
 def unblinding_applies(protocol: Protocol) -> bool:

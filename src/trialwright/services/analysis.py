@@ -34,7 +34,7 @@ from trialwright.domain.calendars import local_date
 from trialwright.domain.deaths import Death, earliest_death
 from trialwright.domain.eligibility import recorded_values
 from trialwright.domain.forms import FormState
-from trialwright.domain.masking import kept_forms, masked_roles, sees_arms
+from trialwright.domain.masking import arms_refused, kept_forms, masked_roles, sees_arms
 from trialwright.domain.recruitment import eligible_apart_from_consent
 from trialwright.domain.roles import Role
 from trialwright.domain.treatment import arm_received
@@ -94,7 +94,8 @@ def _mode(protocol: Protocol, actor: UserView, unblinded: bool, locked: bool) ->
         return Grouping.BY_ARM  # open label (or single-blind): no system user is kept from the arms
     if unblinded:
         if not sees_arms(protocol, actor.role):
-            raise denied(AnalysisError)("unblinded: only the unblinded statistician may run the unblinded analysis")
+            refused = arms_refused(protocol, actor.role, ANALYSTS, "run the unblinded analysis")
+            raise denied(AnalysisError)(f"unblinded: {refused}")
         if not locked:
             raise AnalysisError("unblinded: the unblinded analysis runs only after the database lock")
         return Grouping.BY_ARM

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from trialwright.domain.audit import AuditEntry
 from trialwright.domain.audit_masking import mask_entry
-from trialwright.domain.masking import kept_forms, sees_arms
+from trialwright.domain.masking import arms_refused, kept_forms, sees_arms
 from trialwright.domain.roles import Role
 from trialwright.exports.base import (
     AdverseEventHistory,
@@ -552,7 +552,8 @@ def _check(protocol: Protocol, actor: UserView, with_arms: bool) -> None:
     if actor.role not in EXPORTERS:
         raise denied(ExportError)("role: only the data manager and the statisticians export data")
     if with_arms and not sees_arms(protocol, actor.role):
-        raise ExportError("with_arms: a blinded user cannot export arms")
+        # a matter of permission, as the unblinded analysis asked by a masked role is (the CLI's exit code 4)
+        raise denied(ExportError)(f"with_arms: {arms_refused(protocol, actor.role, EXPORTERS, 'export the arms')}")
 
 
 def export_source(

@@ -158,7 +158,7 @@ def _naming(path: Path) -> Iterator[None]:
 
 _PLAN_KEYS = frozenset({"recruitment", "screening", "consent", "withdrawal", "lifecycle", "visits",
                         "length_of_stay", "death", "adverse_events", "fields"})  # fmt: skip
-_EVENT_KEYS = frozenset({"rate", "serious", "related", "terms", "expected", "causality", "late"})
+_EVENT_KEYS = frozenset({"rate", "serious", "related", "terms", "expected", "causality", "late", "action_taken"})
 
 
 def _causality_codes(plan: Mapping[str, Any], protocol: Protocol) -> tuple[str, str]:
@@ -181,14 +181,43 @@ def _causality_codes(plan: Mapping[str, Any], protocol: Protocol) -> tuple[str, 
     return codes[0], codes[1]
 
 
-def _action_code(protocol: Protocol) -> str:
-    """The action taken simulated events are reported with: the protocol's first declared action whose SDTM term
-    is NOT APPLICABLE (the protocol's words for the product, never the engine's); refused when it declares none."""
-    code = next((a.code for a in protocol.safety.action_choices if a.sdtm is AdverseEventAction.NOT_APPLICABLE), None)
-    if code is None:
-        raise SimulationError("safety.actions_taken: the protocol declares no action whose SDTM term is NOT "
-                              "APPLICABLE, which simulated adverse events are reported with")  # fmt: skip
-    return code
+#: The stream each event's action taken is drawn from, beside its step's own (``[rng_state, order]``): a draw from
+#: the step's stream would move every draw after it, and a seed would give another trial in everything else.
+_ACTION_STREAM = 1
+
+
+@dataclass(frozen=True)
+class _ActionShares:
+    """The actions taken simulated events are reported with and their weights, for serious events (a fatal one
+    among them) and for the others."""
+
+    serious: Mapping[str, float]
+    non_serious: Mapping[str, float]
+
+    def draw(self, serious: bool, rng: np.random.Generator) -> str:
+        shares = self.serious if serious else self.non_serious
+        codes = list(shares)
+        weights = np.array([float(shares[c]) for c in codes])
+        return codes[int(rng.choice(len(codes), p=weights / weights.sum()))]
+
+
+def _action_shares(plan: Mapping[str, Any], protocol: Protocol) -> _ActionShares:
+    """The actions taken simulated events are drawn from: the simulation file's ``adverse_events.action_taken:
+    {non_serious: {CODE: weight}, serious: {CODE: weight}}`` (either alone serves every event; the codes are the
+    protocol's, checked by ``simulation_file``), else equal shares of the protocol's declared answers other than
+    those whose SDTM term is NOT APPLICABLE or UNKNOWN (a simulated site knows what it did with the product), or its
+    NOT APPLICABLE answers when it declares nothing else. The trial's own words and shares are the file's."""
+    chosen = (plan.get("adverse_events") or {}).get("action_taken") or {}
+    declared = protocol.safety.action_choices
+    blank = (AdverseEventAction.NOT_APPLICABLE, AdverseEventAction.UNKNOWN)
+    known = [a.code for a in declared if a.sdtm not in blank] or [
+        a.code for a in declared if a.sdtm is AdverseEventAction.NOT_APPLICABLE]  # fmt: skip
+    if not known and not chosen:
+        raise SimulationError("safety.actions_taken: the protocol declares no action taken but UNKNOWN, and the "
+                              "simulation file gives no adverse_events.action_taken to draw from")  # fmt: skip
+    equal = dict.fromkeys(known, 1.0)
+    serious = chosen.get("serious") or chosen.get("non_serious") or equal
+    return _ActionShares(serious=serious, non_serious=chosen.get("non_serious") or serious)
 
 
 def _death(plan: Mapping[str, Any]) -> tuple[float, str, str]:
@@ -323,12 +352,12 @@ def check_plan(protocol_path: Path, effects: Mapping[str, float] | None = None) 
         specs = field_specs(protocol, plan)
     check_effects(protocol, specs, effects or {})  # the request's effects, not the file's
     # every other part ``simulate`` reads from the file, checked the same way before anything is created: the
-    # causality codes, the action taken (the protocol's), death, and the patients' draws (sites, expected events)
+    # causality codes, the actions taken (the protocol's), death, and the patients' draws (sites, expected events)
     # for one patient
     with _naming(path):
         _causality_codes(plan, protocol)
-    _action_code(protocol)
     with _naming(path):
+        _action_shares(plan, protocol)
         _people(plan, protocol, 1, None, np.random.default_rng(0))
 
 
@@ -766,7 +795,8 @@ def simulate(
     # The protocol's own causality scale: its first category that counts as related, and its first that does not.
     with _naming(plan_path):
         related_code, unrelated_code = _causality_codes(plan, protocol)
-    action_code = _action_code(protocol)
+    with _naming(plan_path):
+        action_shares = _action_shares(plan, protocol)
     # The share of due reports (an SAE's to the sponsor, a SUSAR's) the site sends after their deadline.
     late_share = float((plan.get("adverse_events") or {}).get("late", 0))
     death_record = protocol.safety.death_record
@@ -1183,12 +1213,15 @@ def simulate(
             elif action.step == "adverse_event":
                 pid = pids[person.index]
                 local = action.at.astimezone(tz)
+                serious = person.dies or bool((person.ae or {}).get("serious"))
+                own = np.random.default_rng([person.rng_state, action.order, _ACTION_STREAM])  # the event's own stream
+                taken = action_shares.draw(serious, own)
                 report: dict[str, Any]
                 if person.dies:
                     _, term, cause = _death(plan)
                     report = {"term": term, "onset": local.date().isoformat(), "grade": 5,
                               "serious": True, "seriousness_criteria": ["death"], "causality": unrelated_code,
-                              "action_taken": action_code, "outcome": "fatal",
+                              "action_taken": taken, "outcome": "fatal",
                               "death_date": local.date().isoformat(), "death_cause": cause,
                               "aware_at": local.isoformat()}  # fmt: skip
                     counts["deaths"] += 1
@@ -1198,7 +1231,7 @@ def simulate(
                         "term": ae["term"], "onset": local.date().isoformat(), "grade": ae["grade"],
                         "serious": ae["serious"], "seriousness_criteria": ["hospitalisation"] if ae["serious"] else [],
                         "causality": related_code if ae["related"] else unrelated_code,
-                        "expected_event": ae.get("expected_event"), "action_taken": action_code,
+                        "expected_event": ae.get("expected_event"), "action_taken": taken,
                         "outcome": "recovered", "end": local.date().isoformat(), "aware_at": local.isoformat(),
                     }  # fmt: skip
                 reported = attempt(pid, report_event, engine, investigator, pid, report)

@@ -25,7 +25,7 @@ from trialwright.protocol.estimands import Strategy, VariableKind
 from trialwright.protocol.forms import FieldType
 from trialwright.services import clock
 
-__all__ = ["DISTRIBUTIONS", "admission_dates", "check_settings", "competing_dates"]
+__all__ = ["ACTION_TAKEN_KEYS", "DISTRIBUTIONS", "admission_dates", "check_settings", "competing_dates"]
 
 #: The distributions a value is drawn from, and the settings that shape a drawn number.
 DISTRIBUTIONS = ("normal", "lognormal", "uniform", "choice", "bernoulli")
@@ -40,6 +40,8 @@ _KNOWN = {
     "death": ("rate", "term", "cause"),
 }
 _EXPECTED_KEYS = ("rate", "term", "day", "grades")
+#: The events ``adverse_events.action_taken`` gives shares for: serious ones (a fatal one among them) and the others.
+ACTION_TAKEN_KEYS = ("non_serious", "serious")
 #: What the simulator stores in a date or date-time field (a distribution is never drawn there) and what it can draw.
 _DATED = {
     FieldType.DATE: (
@@ -281,6 +283,7 @@ def _adverse_events(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol
     terms = events.get("terms")
     if terms is not None and (not isinstance(terms, list) or not terms or not all(isinstance(t, str) for t in terms)):
         raise refuse("adverse_events.terms", f"{terms!r} must be a list of one or more terms")
+    _actions_taken(refuse, events, protocol)
     version = protocol.safety.ctcae_version
     for code, spec in _mapping(refuse, "adverse_events.expected", events.get("expected") or {}).items():
         key = f"adverse_events.expected.{code}"
@@ -301,6 +304,22 @@ def _adverse_events(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol
         if low < scale[0] or high > scale[-1]:
             raise refuse(f"{key}.grades", f"{grades!r} leaves the CTCAE v{version} grades {scale[0]}-{scale[-1]} "
                          "of an event that recovers (grade 5 is death: see death)")  # fmt: skip
+
+
+def _actions_taken(refuse: _Refuse, events: Mapping[str, Any], protocol: Protocol) -> None:
+    """``adverse_events.action_taken: {non_serious: {CODE: weight}, serious: {CODE: weight}}``: each a weight >= 0 (not
+    all 0) of answers the protocol's report declares (``safety.actions_taken``); a code it does not declare would
+    have every report refused."""
+    shares = _mapping(refuse, "adverse_events.action_taken", events.get("action_taken") or {}, ACTION_TAKEN_KEYS)
+    declared = [a.code for a in protocol.safety.action_choices]
+    for kind, weights in shares.items():
+        key = f"adverse_events.action_taken.{kind}"
+        weights = _mapping(refuse, key, weights)
+        if unknown := sorted(str(code) for code in weights if code not in declared):
+            raise refuse(key, f"{', '.join(unknown)}: not an action taken the protocol declares "
+                         f"(safety.actions_taken: {', '.join(declared)})")  # fmt: skip
+        if not weights or not all(_number(w) and w >= 0 for w in weights.values()) or not sum(weights.values()) > 0:
+            raise refuse(key, f"{dict(weights)!r} must give each code a weight >= 0, not all 0")
 
 
 def _fields(refuse: _Refuse, plan: Mapping[str, Any], protocol: Protocol) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "LOCK_INPUTS",
     "LOG_INPUTS",
     "PARTICIPANT_INPUTS",
+    "REGAINED_INPUTS",
     "RULES",
     "SAFETY_INPUTS",
     "SCREENING_INPUTS",
@@ -87,6 +88,9 @@ CONSENT_INPUTS: Mapping[str, str] = {
     "role": N_("Role"),
     "participant": N_("Participant"),
 }
+#: The regained-capacity decision's inputs where their labels differ from the consent form's (its decision is the
+#: participant's own): a refusal of that form names them so.
+REGAINED_INPUTS: Mapping[str, str] = {"decision": N_("The participant's decision")}
 #: The withdrawal inputs of the screening page.
 WITHDRAWAL_INPUTS: Mapping[str, str] = {
     "scope": N_("Withdraw from"),
@@ -465,6 +469,11 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # a form kept from a masked role (``services.forms.kept_from``): the form by its id, as the rule names it
         (r"(?P<form>\S+) reveals the arm and is kept from the roles this trial masks \(reveals_arm\)",
          N_("%(form)s reveals the arm and is kept from the roles this trial masks (reveals_arm)")),
+        # arms asked by a masked role (``domain.masking.arms_refused``): before the role rule, which it ends with
+        (r"(?P<role>an? .+?) is masked in this trial \(masking\.blinding: (?P<blinding>[^()]+)\) and may not see "
+         r"the arms; only (?P<roles>an? .+?) may (?P<what>.+)",
+         N_("%(role)s is masked in this trial (masking.blinding: %(blinding)s) and may not see the arms; only "
+            "%(roles)s may %(what)s")),
         # a role rule (``domain.roles.only_roles_may``): the roles by their names, what they may do in words
         (r"only (?P<roles>an? .+?) may (?P<what>.+)", N_("only %(roles)s may %(what)s")),
         # a preparation's attribute (``domain.preparation``): its label said as the reference before the rule is
@@ -519,9 +528,9 @@ def _rule_said(
                 values[name] = comma.join(gettext(s) for s in value.split(", "))
             elif name == "done":
                 values[name] = gettext(value)
-            elif name == "roles" and gettext(msgid) == msgid:  # the rule's own language: said as written
+            elif name in ("roles", "role") and gettext(msgid) == msgid:  # the rule's own language: said as written
                 values[name] = value
-            elif name == "roles":
+            elif name in ("roles", "role"):
                 named = [_ROLE_NAMES.get(r.strip()) for r in re.split(r", | or ", value)]
                 if None in named:
                     return ""

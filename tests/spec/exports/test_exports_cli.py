@@ -50,7 +50,7 @@ def test_every_format_exports_from_the_command_line(trial: Trial, tmp_path: Path
     [
         (["export", "xlsx", "--as", "data-manager"], "format: 'xlsx' is not an export format"),
         (["export", "csv", "--as", "investigator"], "role: only the data manager and the statisticians"),
-        (["export", "csv", "--as", "data-manager", "--with-arms"], "with_arms: a blinded user cannot export arms"),
+        (["export", "csv", "--as", "data-manager", "--with-arms"], "with_arms: a data manager is masked in this trial"),
         (["export", "ipd", "--as", "unblinded-statistician"], "the IPD is issued only against an approved"),
     ],
 )
@@ -58,8 +58,9 @@ def test_a_refused_export_says_why_in_one_line_and_writes_nothing(
     trial: Trial, tmp_path: Path, args: list[str], message: str
 ) -> None:
     result = _run(trial, *args, "--out", str(tmp_path / "out"))
-    # A role that may not ends with 4 (permission), any other refusal with 1 (docs/cli.md, "Exit codes").
-    assert result.exit_code == (4 if message.startswith("role:") else 1) and message in result.output
+    # A role that may not (arms asked by a masked role among them) ends with 4 (permission), any other refusal with 1
+    # (docs/cli.md, "Exit codes").
+    assert result.exit_code == (4 if message.startswith(("role:", "with_arms:")) else 1) and message in result.output
     assert not (tmp_path / "out").exists()
 
 

@@ -104,8 +104,8 @@ def test_a_misspelt_simulation_key_is_refused_not_ignored(tmp_path: Path) -> Non
     with pytest.raises(SimulationError, match=r"unknown key deaths \(known: adverse_events, consent, death"):
         load_plan(plan)
     plan.write_text("recruitment: {}\nscreening: {}\nfields: {}\nadverse_events: {rates: 0.2}\n")
-    with pytest.raises(SimulationError,
-                       match=r"adverse_events: unknown key rates \(known: causality, expected, late, rate"):
+    known = r"\(known: action_taken, causality, expected, late, rate"
+    with pytest.raises(SimulationError, match=rf"adverse_events: unknown key rates {known}"):
         load_plan(plan)
 
 

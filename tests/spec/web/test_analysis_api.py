@@ -48,7 +48,8 @@ def test_the_blinded_statistician_gets_the_blinded_results_as_results_json(clien
 def test_the_blinded_statistician_may_not_ask_for_the_unblinded_results(client: TestClient, trial: Trial) -> None:
     refused = client.get("/api/v1/analysis?unblinded=true", headers=_bearer(trial, Role.BLINDED_STATISTICIAN))
     assert refused.status_code == 403
-    rule = "only the unblinded statistician may run the unblinded analysis"
+    rule = ("a blinded statistician is masked in this trial (masking.blinding: double) and may not see the arms; only "
+            "an unblinded statistician may run the unblinded analysis")
     assert (refused.json()["field"], refused.json()["rule"]) == ("unblinded", rule)
 
 

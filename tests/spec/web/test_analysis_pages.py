@@ -3,17 +3,22 @@ rest of the team, unblinded only for the unblinded statistician after the databa
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.spec.web.conftest import sign_in
 from tests.spec.web.test_randomization_pages import enrolled
-from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, who
+from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, username, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import load_protocol
 from trialwright.services.forms import lock_trial
 from trialwright.services.randomization import generate_list, randomize
+from trialwright.services.users import set_preferences
+from trialwright.web.i18n import translations
 
 ARM_NAMES = [a.name for a in load_protocol(FIRST_PROTOCOL).protocol.arms]
 
@@ -60,3 +65,27 @@ def test_the_unblinded_analysis_waits_for_the_lock(client: TestClient, trial: Tr
     page = client.get("/analysis?unblinded=1")
     assert page.status_code == 200 and "Unblinded analysis (double-blind trial): arms are named." in page.text
     assert all(name in page.text for name in ARM_NAMES)
+
+
+@pytest.mark.parametrize("language", ["en", "fa"])
+def test_a_masked_statistician_asking_for_the_unblinded_analysis_is_told_their_role_and_the_rule(
+    client: TestClient, trial: Trial, language: str
+) -> None:
+    """Walk 5, F9: the refusal names the role and the masking that keeps it from the arms, in the page's language."""
+    if language == "fa":
+        set_preferences(trial.engine, username(Role.BLINDED_STATISTICIAN), language="fa", calendar="gregorian")
+    sign_in(client, Role.BLINDED_STATISTICIAN)
+    refused = client.get("/analysis?unblinded=1")
+    said = re.sub("[\u2066-\u2069]", "", html.unescape(refused.text))
+    assert refused.status_code == 403
+    if language == "en":
+        assert ("unblinded: a blinded statistician is masked in this trial (masking.blinding: double) and may not see "
+                "the arms; only an unblinded statistician may run the unblinded analysis") in said
+        return
+    fa = translations("fa").gettext
+    rule = fa("%(role)s is masked in this trial (masking.blinding: %(blinding)s) and may not see the arms; only "
+              "%(roles)s may %(what)s")
+    expected = rule % {"role": fa("Blinded statistician"), "blinding": "double",
+                       "roles": fa("Unblinded statistician"), "what": fa("run the unblinded analysis")}  # fmt: skip
+    assert not rule.startswith("%(role)s is masked") and expected in said, said
+    assert "is masked" not in said

@@ -12,7 +12,8 @@ nothing is stored. On both databases.
 
 The regained-capacity decision beside it (a participant consented by a representative, enrolled, now able to decide)
 likewise: no form version, no decision ("continue in the trial" was pre-selected, and an empty decision recorded as
-one), no time.
+one), no time; its empty decision is refused by the label that form shows, "The participant's decision" (in English
+and in Persian), not the initial consent's "Decision".
 """
 
 from __future__ import annotations
@@ -91,9 +92,14 @@ def test_the_regained_capacity_form_selects_and_fills_nothing(app, trial: Trial)
     _nothing_chosen(page, "rc-", ("form_version", "decision"))
 
 
-def test_a_regained_capacity_decision_left_empty_is_refused_never_taken_as_continue(app, trial: Trial) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("language", ["en", "fa"])
+def test_a_regained_capacity_decision_left_empty_is_refused_never_taken_as_continue(  # type: ignore[no-untyped-def]
+    app, trial: Trial, language: str
+) -> None:
     sid = _lar_enrolled(trial)
     before = get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid).consents
+    if language == "fa":
+        set_preferences(trial.engine, "investigator", language="fa", calendar="gregorian")
     with as_role(app, Role.INVESTIGATOR) as inv:
         page = inv.get(f"/screening/{sid}").text
         sent = {"kind": "regained_capacity", "obtained_by": "Dr K", "form_version": "", "obtained_at": "",
@@ -102,9 +108,18 @@ def test_a_regained_capacity_decision_left_empty_is_refused_never_taken_as_conti
     assert refused.status_code == 422
     words = ISOLATES.sub("", html.unescape(refused.text))
     errors = " ".join(re.findall(r'class="error[^"]*"[^>]*>(.*?)</', words, re.S))
-    for label in ("Consent form version", "Date and time (site time)", "Decision"):
+    # each input by the label the form shows it with: the decision is "The participant's decision" (walk 5 review),
+    # not the initial consent's "Decision"
+    labels = ["Consent form version", "Date and time (site time)", "The participant's decision"]
+    with catalog_path("fa").open("rb") as handle:
+        catalog = {m.id: m.string for m in read_po(handle, locale="fa") if m.id}
+    if language == "fa":
+        labels = [catalog[label] for label in labels]
+    for label in labels:
         assert label in errors, errors
-    assert "is required" in errors
+    shown = catalog["Decision"] if language == "fa" else "Decision"
+    assert shown not in errors.replace(labels[-1], ""), errors
+    assert (catalog["is required"] if language == "fa" else "is required") in errors
     assert get_screening(trial.engine, who(trial, Role.INVESTIGATOR), sid).consents == before
 
 

@@ -21,6 +21,7 @@ from trialwright.services.forms import lock_state
 from trialwright.web.deps import EngineDep, ProtocolDep, get_read_engine, require_roles
 from trialwright.web.report_words import report_words
 from trialwright.web.templating import Page, render_page
+from trialwright.web.wording import page_words, say
 
 router = APIRouter()
 AnalystPage = Annotated[Page, Depends(require_roles(*svc.ANALYSTS))]
@@ -38,7 +39,8 @@ def _fresh(response: Response) -> Response:
 
 
 def _refused(request: Request, page: Page, exc: Exception) -> Response:
-    return render_page(request, page, "errors/error.html", {"status": 403, "message": str(exc)}, status_code=403)
+    message = say([str(exc)], page_words(None, page.lang), page.lang)[0]  # a rule of ``RULES`` in the page's language
+    return render_page(request, page, "errors/error.html", {"status": 403, "message": message}, status_code=403)
 
 
 def _run(request: Request, page: Page, engine: Engine, unblinded: str) -> svc.AnalysisRun | Response:

@@ -18,6 +18,7 @@ from trialwright.domain.calendars import DateEntryError, local_date
 from trialwright.domain.roles import Role
 from trialwright.services import clock, sharing
 from trialwright.services import exports as svc
+from trialwright.services.errors import AccessDenied
 from trialwright.web.dates import read_date
 from trialwright.web.deps import CsrfChecked, EngineDep, PageReentry, ReadEngineDep, require_roles
 from trialwright.web.i18n import N_, translations
@@ -43,7 +44,7 @@ def _exports_page(request: Request, page: Page, status: int = 200, error: str | 
         # each format's description as a message id (a plugin's not in the catalog is said as written)
         "formats": sorted((name, gettext(cls.description)) for name, cls in svc.formats().items()),
         "may_with_arms": page.user.role is Role.UNBLINDED_STATISTICIAN,
-        "error": error,
+        "error": say([error], page_words(None, page.lang), page.lang)[0] if error else None,  # its rule translated
     }
     return render_page(request, page, "exports/index.html", context, status_code=status)
 
@@ -69,8 +70,8 @@ def make_export(
         folder = Path(tmp) / f"{fmt or 'export'}-{stamp}"
         try:
             svc.run_export(engine, page.user, fmt, folder, with_arms=bool(with_arms), read_engine=read_engine)
-        except svc.ExportError as exc:
-            return _exports_page(request, page, 422, str(exc))
+        except svc.ExportError as exc:  # arms asked by a masked role: a matter of permission (403), as the API says
+            return _exports_page(request, page, 403 if isinstance(exc, AccessDenied) else 422, str(exc))
         data = _zip(folder)
     return Response(
         data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{folder.name}.zip"'}

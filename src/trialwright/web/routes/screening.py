@@ -53,7 +53,14 @@ from trialwright.web.deps import CsrfChecked, EngineDep, ProtocolDep, RowId, req
 from trialwright.web.i18n import N_
 from trialwright.web.paging import first_page_if_bad, pager
 from trialwright.web.templating import Page, render_page
-from trialwright.web.wording import CONSENT_INPUTS, SCREENING_INPUTS, WITHDRAWAL_INPUTS, page_words, say
+from trialwright.web.wording import (
+    CONSENT_INPUTS,
+    REGAINED_INPUTS,
+    SCREENING_INPUTS,
+    WITHDRAWAL_INPUTS,
+    page_words,
+    say,
+)
 
 router = APIRouter()
 WRITERS = (Role.INVESTIGATOR, Role.STUDY_COORDINATOR)
@@ -285,6 +292,12 @@ async def create(
 INPUTS = (SCREENING_INPUTS, CONSENT_INPUTS, WITHDRAWAL_INPUTS)
 
 
+def _inputs_of(typed: Mapping[str, Any] | None) -> tuple[Mapping[str, str], ...]:
+    """The labels a refusal of the form ``typed`` came from names its inputs by: the page's, with the regained-capacity
+    form's own where it labels an input otherwise (its decision is "The participant's decision")."""
+    return (*INPUTS, REGAINED_INPUTS) if (typed or {}).get("form") == "regained" else INPUTS
+
+
 def consent_criteria(protocol: Protocol) -> set[str]:
     """The criteria that read the consent field (a patient failing only these may still be asked to consent)."""
     field = protocol.eligibility.consent_field
@@ -362,7 +375,7 @@ def _detail(
         "offer": offered(s, protocol, can_write),
         "typed": dict(typed or {}),
         "derived_shown": derived_shown,
-        "errors": say(errors or [], page_words(protocol, page.lang, *INPUTS), page.lang),
+        "errors": say(errors or [], page_words(protocol, page.lang, *_inputs_of(typed)), page.lang),
         "words": page_words(protocol, page.lang),
         "criterion_words": criterion_words,
         "now": dt.datetime.now(ZoneInfo(protocol.site(s.site).timezone)).strftime("%Y-%m-%dT%H:%M"),
