@@ -32,6 +32,7 @@ __all__ = [
     "left_in_words",
     "not_due_of",
     "planned_day",
+    "po_test",
     "sets_of",
     "strata_left_out",
     "why_missing",
@@ -55,6 +56,13 @@ def strata_left_out(levels: Sequence[str]) -> str:
     nothing: a stratum whose participants all had the same outcome has no finite coefficient, so its rows are left
     out of the fit (``methods.base.levels_at_an_end``)."""
     return say.STRATA_LEFT_OUT % {"strata": ", ".join(x.split("=", 1)[1] for x in levels)} if levels else ""
+
+
+def po_test(p_value: float | None, why: str | None) -> str:
+    """The note's words on the proportional odds test: its p, or when it could not be computed "p=NA" and the
+    method's reason (``ProportionalOdds.po_note``, a sentence of ``sentences``) as the next piece (walk 6 F4)."""
+    said = say.PO_TEST % {"p": fmt_p(p_value)}
+    return f"{said}; {why}" if p_value is None and why else said
 
 
 def N_(message: str) -> str:
