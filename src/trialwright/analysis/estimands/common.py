@@ -80,7 +80,9 @@ METHOD = {
     Estimator.NEWCOMBE: N_("Newcombe hybrid score; Fisher's exact"),
     Estimator.KATZ: N_("Risk ratio (Katz log interval)"),
     Estimator.LOGISTIC: N_("Logistic regression (adjusted for stratum)"),
-    Estimator.MANTEL_HAENSZEL: N_("Mantel-Haenszel across strata; Cochran-Mantel-Haenszel test without continuity correction"),
+    Estimator.MANTEL_HAENSZEL: N_(
+        "Mantel-Haenszel across strata; Cochran-Mantel-Haenszel test without continuity correction"
+    ),
     Estimator.PROPORTIONAL_ODDS: N_("Proportional odds (adjusted for stratum)"),
     Estimator.NEGATIVE_BINOMIAL: N_("Negative binomial regression (adjusted for stratum)"),
     Estimator.FINE_GRAY: N_("Fine-Gray (death competing); Gray's test"),
