@@ -90,6 +90,7 @@ __all__ = [
     "PO_TEST",
     "PPO_BOUNDARY",
     "PPO_FAILED",
+    "PPO_FEW",
     "RANK_DEFICIENT",
     "REML_FLAT",
     "RMST_NO_EVENTS",
@@ -233,6 +234,7 @@ NO_VARIANCE = N_("the variance estimate is not positive, so no interval")
 PO_DIRECTION = N_("OR > 1: higher categories more likely under treatment than under reference")
 PO_FAILED = N_("the proportional odds fit did not converge (separation or too few observations)")
 PPO_FAILED = N_("the partial proportional odds model did not converge")
+PPO_FEW = N_("the proportional odds test needs at least three observed categories")
 PPO_BOUNDARY = N_("category %(category)s is not observed in both arms (partial model on the boundary)")
 ONE_CATEGORY = N_("the outcome takes a single category among complete rows, so there is no odds ratio")
 NO_OVERLAP = N_("the groups do not overlap in category (separation): the odds ratio is not finite")

@@ -29,6 +29,7 @@ its rules the specs check and that this is not a validated submission; the CT st
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
@@ -41,7 +42,7 @@ import trialwright
 from trialwright.exports.base import ExportSource
 from trialwright.exports.odm.outline import mdv_oid
 from trialwright.exports.odm.xmlstream import XmlStream
-from trialwright.exports.sdtm_design import TS_PARAMETER_CODES, ts_parameter
+from trialwright.exports.sdtm_design import TS_PARAMETER_CODES, ts_blinding, ts_parameter
 from trialwright.exports.sdtm_domains import (
     AGEU,
     ASSENT_MILESTONE,
@@ -428,7 +429,8 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
                 key=keys.index(v.name) + 1 if v.name in keys else None, origin=kind, origin_source=who,
                 origin_text=text, method=method, codelist=codelist.oid if codelist else None,
                 comment="COM.BLINDED" if v.name in _ARM_VARIABLES and not source.with_arms else None,
-                value_list=f"VL.{code}.{v.name}" if generic == "--ORRES" else None,
+                value_list=f"VL.{code}.{v.name}" if generic == "--ORRES" or (
+                    (code, v.name) == ("TS", "TSVAL") and ts_blinding(p) is not None) else None,
             ))  # fmt: skip
         datasets.append(Dataset(code, domain.label, cls, structure, f"{code.lower()}.xpt", tuple(variables)))
     value_lists, choice_lists = _value_lists(p, datasets, methods)
@@ -447,9 +449,23 @@ def define_doc(source: ExportSource, lengths: Mapping[str, Mapping[str, int]]) -
     )  # fmt: skip
 
 
+def _ts_values(p: Protocol, v: Variable) -> tuple[list[Variable], list[CodeList]]:
+    """TS TSVAL where TSPARMCD is TBLIND: C66735's code list with the value written, a sponsor extension marked
+    as every other (``def:ExtendedValue``: triple blind, walk 6 F6); nothing when TBLIND is not written."""
+    value = ts_blinding(p)
+    if value is None:
+        return [], []
+    listed = ct_list("TBLIND", [value], "CL.TS.TBLIND")
+    item = dataclasses.replace(v, oid=f"{v.oid}.TBLIND", label="Trial Blinding Schema", mandatory=False, key=None,
+                               value_list=None, codelist=listed.oid, where=("WC.TS.TSPARMCD.TBLIND",
+                                                                             "IT.TS.TSPARMCD", "TBLIND"))  # fmt: skip
+    return [item], [listed]
+
+
 def _value_lists(p: Protocol, datasets: list[Dataset], methods: dict[str, Method]
                  ) -> tuple[tuple[tuple[str, Variable, tuple[Variable, ...]], ...], list[CodeList]]:  # fmt: skip
-    """LB and VS --ORRES by --TESTCD: one item per declared test code, from its protocol field(s)."""
+    """LB and VS --ORRES by --TESTCD: one item per declared test code, from its protocol field(s); TS TSVAL by
+    TSPARMCD for the parameter a code list holds (``_ts_values``)."""
     by_code: dict[tuple[str, str], list[str]] = {}
     for ref, t in findings_tests(p).items():
         by_code.setdefault((t.domain, t.testcd), []).append(ref)
@@ -457,6 +473,11 @@ def _value_lists(p: Protocol, datasets: list[Dataset], methods: dict[str, Method
     for d in datasets:
         for v in d.variables:
             if v.value_list is None:
+                continue
+            if d.name == "TS":
+                ts_items, ts_lists = _ts_values(p, v)
+                out += [(v.value_list, v, tuple(ts_items))] if ts_items else []
+                choice_lists += ts_lists
                 continue
             items = []
             for (domain, testcd), refs in by_code.items():

@@ -20,6 +20,7 @@ from typing import Any
 from trialwright.exports.sdtm_domains import BLINDED_ARM, SDTMIG_VERSION
 from trialwright.protocol import Protocol
 from trialwright.protocol.cdisc_ct import sdtm_ct
+from trialwright.protocol.ct_checks import BLINDING_EXTENDED
 from trialwright.protocol.design import ArmRole
 from trialwright.protocol.elements import Element, arm_path, epochs
 
@@ -32,6 +33,7 @@ __all__ = [
     "subject_elements",
     "ta_rows",
     "te_rows",
+    "ts_blinding",
     "ts_parameter",
     "ts_rows",
     "visit_element",
@@ -85,6 +87,9 @@ _DECLARED_IN_DESIGN = {"AGEMIN": "minimum_age", "AGEMAX": "maximum_age", "SEXPOP
 _PHASE = {"not_applicable": "NOT APPLICABLE", "1": "PHASE I TRIAL", "1/2": "PHASE I/II TRIAL", "2": "PHASE II TRIAL",
           "2/3": "PHASE II/III TRIAL", "3": "PHASE III TRIAL", "4": "PHASE IV TRIAL"}  # fmt: skip
 _BLIND = {"open": "OPEN LABEL", "single": "SINGLE BLIND", "double": "DOUBLE BLIND"}
+#: A blinding C66735 has no term for, written as a sponsor extension of that extensible list (define.xml marks it
+#: ``def:ExtendedValue``; walk 6 F6); ``protocol check`` notes it.
+_BLIND_EXTENDED = BLINDING_EXTENDED
 _INTENT = {"treatment": "TREATMENT", "prevention": "PREVENTION", "diagnostic": "DIAGNOSIS",
            "screening": "SCREENING", "supportive_care": "SUPPORTIVE CARE", "basic_science": "BASIC SCIENCE",
            "health_services_research": "HEALTH SERVICES RESEARCH"}  # fmt: skip
@@ -277,8 +282,7 @@ def ts_rows(
     if d.allocation in {"randomized", "non_randomized"}:
         values.append(("RANDOM", "Y" if d.allocation == "randomized" else "N", None, None))
     values += [("INTMODEL", _MODEL[d.assignment], None, None)] if d.assignment in _MODEL else []
-    blinding = p.masking.blinding.value if p.masking.blinding else None
-    values += [("TBLIND", _BLIND[blinding], None, None)] if blinding in _BLIND else []
+    values += [("TBLIND", blind, None, None)] if (blind := ts_blinding(p)) is not None else []
     values += [("TCNTRL", c, None, None) for c in dict.fromkeys(_CONTROL[a.role] for a in p.arms if a.role in _CONTROL)]
     values.append(("NARMS", str(len(p.arms)), None, None))
     if with_arms:
@@ -316,6 +320,12 @@ def ts_rows(
         yield row
 
 
+def ts_blinding(p: Protocol) -> str | None:
+    """TS TBLIND's value: the C66735 term of ``masking.blinding``, its sponsor extension (triple), or None."""
+    blinding = p.masking.blinding.value if p.masking.blinding else None
+    return _BLIND.get(blinding or "") or _BLIND_EXTENDED.get(blinding or "")
+
+
 def ts_left_out(p: Protocol, with_arms: bool) -> list[str]:
     """The TS parameters the export leaves out for this protocol and extract, each with why."""
     d = p.trial.design
@@ -330,7 +340,7 @@ def ts_left_out(p: Protocol, with_arms: bool) -> list[str]:
         ("TPHASE", p.trial.phase.value in _PHASE, f"phase {p.trial.phase.value} has no CDISC term"),
         ("TINDTP", d.purpose in _INTENT, f"purpose {d.purpose!r} has no mapped CDISC term"),
         ("INTMODEL", d.assignment in _MODEL, f"assignment {d.assignment!r} has no mapped CDISC term"),
-        ("TBLIND", blinding in _BLIND, f"blinding {blinding} has no CDISC C66735 term"),
+        ("TBLIND", ts_blinding(p) is not None, f"blinding {blinding} has no CDISC C66735 term"),
         ("TCNTRL", any(a.role in _CONTROL for a in p.arms), "no placebo or active comparator arm"),
         ("ADDON", all(a.intervention.background_therapy for a in p.arms), "not every arm declares a background "
          "therapy"),

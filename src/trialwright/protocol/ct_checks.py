@@ -18,7 +18,12 @@ from trialwright.protocol.references import Found
 if TYPE_CHECKING:
     from trialwright.protocol.model import Protocol
 
-__all__ = ["ct_checks", "ct_extensions"]
+__all__ = ["BLINDING_EXTENDED", "ct_checks", "ct_extensions"]
+
+#: ``masking.blinding`` values C66735 (Trial Blinding Schema Response, extensible) has no term for, with what the
+#: SDTM export writes in TS TBLIND as a sponsor extension (``exports.sdtm_design``; walk 6 F6). ``custom`` has none:
+#: which roles are masked is not one schema, so it is left out, never guessed.
+BLINDING_EXTENDED = {"triple": "TRIPLE BLIND"}
 
 
 def ct_checks(p: Protocol) -> Iterator[Found]:
@@ -64,6 +69,8 @@ def ct_extensions(p: Protocol) -> tuple[str, ...]:
                 outside("UNIT", unit, where)
     for arm in p.arms:
         outside("ROUTE", arm.intervention.route.upper(), f"arm {arm.code}")
+    if p.masking.blinding is not None and p.masking.blinding.value in BLINDING_EXTENDED:
+        outside("TBLIND", BLINDING_EXTENDED[p.masking.blinding.value], f"masking.blinding {p.masking.blinding.value}")
     for visit in p.visits:
         if visit.epoch:
             outside("EPOCH", visit.epoch, f"visit {visit.id}")

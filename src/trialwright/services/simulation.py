@@ -832,6 +832,9 @@ def simulate(
     pids: dict[int, str] = {}
     arms: dict[int, bool] = {}
     died_on: dict[int, dt.date] = {}  # the day a simulated participant dies: no visit is held after it
+    # (participant, visit) of each visit due on or after the participant's death but the death record's: not held,
+    # and not recorded as missed either when drawn missed (walk 6 F8; "not done: died", as the schedule says)
+    due_after_death: set[tuple[int, str]] = set()
     actions = [_Action(p.screened_at, 0, p, "screen") for p in people]
     actions.sort(key=lambda a: (a.at, a.person.index, a.order))
     done = 0
@@ -1074,6 +1077,9 @@ def simulate(
                 schedule: list[tuple[dt.datetime, int, str, bool]] = []  # (when, order, visit, due)
                 for k, visit in enumerate(by_day):
                     start = references.get(visit.reference, infusion)
+                    if person.dies and visit.id != stay_end and start + dt.timedelta(days=visit.day) >= (
+                            infusion + dt.timedelta(days=person.los)):  # fmt: skip
+                        due_after_death.add((person.index, visit.id))
                     if person.dies and death_record is not None and visit.id == death_record.visit:
                         day = infusion + dt.timedelta(days=person.los)  # the stay ends with the death, that day
                     elif visit.id == stay_end or visit.id in person.missed:
@@ -1133,7 +1139,8 @@ def simulate(
                 assert action.visit is not None
                 pid = pids[person.index]
                 if not saves_forms(action):
-                    if action.visit in person.missed and action.visit != stay_end:
+                    if (action.visit in person.missed and action.visit != stay_end
+                            and (person.index, action.visit) not in due_after_death):  # fmt: skip
                         why = "Simulated: not possible that day"
                         missed = attempt(pid, miss_visit, engine, coordinator, pid, action.visit, why)
                         if not isinstance(missed, Exception):

@@ -17,10 +17,10 @@ from trialwright.analysis.estimands.common import (
     cause_of,
     composite_of,
     estimators_of,
-    fmt_p,
     label_of,
     not_due_of,
     planned_day,
+    po_test,
     strata_left_out,
     why_missing,
 )
@@ -270,7 +270,7 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
                 group = [int(s.group == treat) for s, _ in rows]
                 strata = {"stratum": [s.stratum for s, _ in rows]}
                 r = ordinal_methods.proportional_odds([c for _, c in rows], group, v.order, strata)
-                note = f"{r.direction}; proportional odds test p={fmt_p(r.po_p_value)}"
+                note = f"{r.direction}; {po_test(r.po_p_value, r.po_note)}"
                 note += f"; {strata_left_out(r.levels_left_out)}" if r.levels_left_out else ""
                 method = METHOD[Estimator.PROPORTIONAL_ODDS]
                 return Comparison(label, method, set_name, "common odds ratio", r.odds_ratio, r.ci_lower,

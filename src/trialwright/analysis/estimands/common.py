@@ -32,6 +32,7 @@ __all__ = [
     "left_in_words",
     "not_due_of",
     "planned_day",
+    "po_test",
     "sets_of",
     "strata_left_out",
     "why_missing",
@@ -57,6 +58,13 @@ def strata_left_out(levels: Sequence[str]) -> str:
     return say.STRATA_LEFT_OUT % {"strata": ", ".join(x.split("=", 1)[1] for x in levels)} if levels else ""
 
 
+def po_test(p_value: float | None, why: str | None) -> str:
+    """The note's words on the proportional odds test: its p, or when it could not be computed "p=NA" and the
+    method's reason (``ProportionalOdds.po_note``, a sentence of ``sentences``) as the next piece (walk 6 F4)."""
+    said = say.PO_TEST % {"p": fmt_p(p_value)}
+    return f"{said}; {why}" if p_value is None and why else said
+
+
 def N_(message: str) -> str:
     """Marks an English message a reader's catalog translates (the web passes its catalog in; the analysis reads
     none), so that the catalog's completeness test finds it."""
@@ -72,7 +80,9 @@ METHOD = {
     Estimator.NEWCOMBE: N_("Newcombe hybrid score; Fisher's exact"),
     Estimator.KATZ: N_("Risk ratio (Katz log interval)"),
     Estimator.LOGISTIC: N_("Logistic regression (adjusted for stratum)"),
-    Estimator.MANTEL_HAENSZEL: N_("Mantel-Haenszel across strata"),
+    Estimator.MANTEL_HAENSZEL: N_(
+        "Mantel-Haenszel across strata; Cochran-Mantel-Haenszel test without continuity correction"
+    ),
     Estimator.PROPORTIONAL_ODDS: N_("Proportional odds (adjusted for stratum)"),
     Estimator.NEGATIVE_BINOMIAL: N_("Negative binomial regression (adjusted for stratum)"),
     Estimator.FINE_GRAY: N_("Fine-Gray (death competing); Gray's test"),

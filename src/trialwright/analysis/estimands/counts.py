@@ -15,10 +15,10 @@ from trialwright.analysis.estimands.common import (
     cause_of,
     composite_of,
     estimators_of,
-    fmt_p,
     label_of,
     not_due_of,
     planned_day,
+    po_test,
     strata_left_out,
     why_missing,
 )
@@ -112,7 +112,7 @@ def _compared(
                               primary, f"{hl.method} interval")  # fmt: skip
         order = [str(x) for x in sorted(set(ys))]
         po = ordinal_methods.proportional_odds([str(y) for y in ys], group, order, strata)
-        note = f"{po.direction}; categories {order[0]} to {order[-1]}; proportional odds test p={fmt_p(po.po_p_value)}"
+        note = f"{po.direction}; categories {order[0]} to {order[-1]}; {po_test(po.po_p_value, po.po_note)}"
         note += f"; {strata_left_out(po.levels_left_out)}" if po.levels_left_out else ""
         return Comparison(label, method, set_name, scale, po.odds_ratio, po.ci_lower, po.ci_upper, po.p_value, n,
                           primary, note)  # fmt: skip

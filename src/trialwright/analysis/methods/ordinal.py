@@ -188,7 +188,7 @@ def _ppo_loglik(
     with np.errstate(all="ignore"):
         found = optimize.minimize(negloglik, start, method="BFGS", options={"gtol": 1e-8, "maxiter": 5000})
     if not found.success and np.max(np.abs(found.jac)) > 1e-4:
-        return None, "the partial proportional odds model did not converge"
+        return None, say.PPO_FAILED
     return -float(found.fun), None
 
 
@@ -265,17 +265,17 @@ def proportional_odds(
     po_p: float | None = None
     note: str | None = None
     if k < 3:
-        note = "needs at least three observed categories"
+        note = say.PPO_FEW
     else:
         missing_in_arm = [order[j] for j in present if fit_t[j] == 0 or fit_r[j] == 0]
         if missing_in_arm:
-            note = f"category {missing_in_arm[0]} is not observed in both arms (partial model on the boundary)"
+            note = say.PPO_BOUNDARY % {"category": missing_in_arm[0]}
         else:
             steps = np.log(np.diff(thresholds))
             start = np.concatenate([[thresholds[0]], steps, [thresholds[0] - beta], steps, params[1 : exog.shape[1]]])
             ll_ppo, note = _ppo_loglik(y, g, exog[:, 1:], k, start)
             if ll_ppo is not None and ll_ppo < llf - 1e-6:  # the larger model cannot fit worse: optimiser failed
-                ll_ppo, note = None, "the partial proportional odds model did not converge"
+                ll_ppo, note = None, say.PPO_FAILED
             if ll_ppo is not None:
                 po_stat, po_df = max(0.0, 2 * (ll_ppo - llf)), k - 2
                 po_p = float(stats.chi2.sf(po_stat, po_df))

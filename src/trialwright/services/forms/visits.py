@@ -102,6 +102,8 @@ def _ensure_visit(
 ) -> Any:
     row = _visit_row(session, participant.participant_id, visit_id)
     if row is not None:
+        if visit_date is not None and row.missed_reason:  # no date: said as without one (walk 6 F7)
+            raise FormError(f"visit: {visit_id} is recorded as missed ({row.missed_reason})")
         if visit_date is not None and row.visit_date != visit_date:
             raise FormError(
                 f"visit_date: visit {visit_id} is recorded on {row.visit_date}; change it on the visit, not the form"
