@@ -327,6 +327,10 @@ def _table_one(protocol: Protocol, data: AnalysisData, itt: Sequence[Subject]) -
                 cells[g] = f"{m} ({sd}); median {med} [{q1}, {q3}]; n={d.n}" if d.n else "n=0"
             rows.append(TableOneRow(ref, label, cells))
             continue
+        if f.type not in (FieldType.BOOLEAN, FieldType.CHOICE):  # refused by protocol check but in a stored text
+            said = f"not described: a {str(f.type).replace('_', ' ')} field has no Table 1 row"
+            rows.append(TableOneRow(ref, label, {g: said for g in groups}))
+            continue
         choices = [(c.code, c.label) for c in (f.choices or [])] or [("True", "yes")]
         rows.append(TableOneRow(ref, label, {g: "" for g in groups}))
         for code, choice_label in choices:

@@ -48,6 +48,7 @@ def cross_check(p: Protocol, *, stored: bool = False) -> list[Found]:
         *(() if stored else masking_checks.registered_level(p)),  # a stored trial runs with the masking it had
         *(() if stored else masking_checks.registered_design(p)),  # a stored trial keeps loading as it was
         *estimand_checks.outcomes(p),
+        *(() if stored else estimand_checks.composite_limits(p)),  # a stored trial loads; its analysis refuses it
         *(() if stored else estimand_checks.follow_up(p)),  # a stored trial keeps the follow-up it was analysed with
         *_analysis_plan(p, stored=stored),
         *_deidentification(p, stored=stored),
@@ -220,6 +221,10 @@ def _redcap_names(p: Protocol) -> Iterator[Found]:
 
 #: The participant's events a not_before may name (trialwright.domain.coherence.EVENTS).
 _EVENTS = ("consented_at", "enrolled_at", "randomized_at")
+#: The field types Table 1 describes (numbers by mean, SD, median and quartiles; a yes/no or a choice by counts per
+#: answer): a date, a time, a text or a multiple choice has no such row, so ``baseline_table`` refuses it (it was
+#: shown as "yes: 0 (0%)").
+TABLE_ONE_KINDS = {"integer", "decimal", "boolean", "choice"}
 
 
 def _not_before(p: Protocol) -> Iterator[Found]:
@@ -317,7 +322,8 @@ def _analysis_plan(p: Protocol, *, stored: bool = False) -> Iterator[Found]:
     for i, ref in enumerate(plan.baseline_table):
         # form.field (its value at the baseline visit), or screening.field (the screening record's), as demographics
         path = f"analysis_plan.baseline_table[{i}]"
-        found = list(source_ref(p, ref, path))
+        # a stored text keeps loading: Table 1 then says such a row is not described (analysis.engine)
+        found = list(source_ref(p, ref, path, None if stored else TABLE_ONE_KINDS))
         yield from found
         form_id = ref.partition(".")[0]
         on_form = form_id != SCREENING

@@ -26,7 +26,7 @@ from trialwright.protocol.forms import FieldType, FormDef, FormField, ReferenceE
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, dupes, field_ref
 
-__all__ = ["follow_up", "outcomes"]
+__all__ = ["composite_limits", "follow_up", "outcomes"]
 
 
 def outcomes(p: Protocol) -> Iterator[Found]:
@@ -403,7 +403,6 @@ def _intercurrent(p: Protocol, path: str, e: Estimand, forms: dict[str, FormDef]
             continue
         if x.strategy is Strategy.COMPOSITE:
             yield from _composite_value(where, e, x)
-            yield from _composite_within_limits(where, e, x, forms)
             placed = kind is VariableKind.TIME_TO_EVENT or e.variable.at is None or _placed(p, e.variable.at)
             if x.event == "death" and not placed:
                 yield f"{where}.strategy", (
@@ -432,6 +431,17 @@ def _placed(p: Protocol, visit_id: str) -> bool:
     return visit.reference == ReferenceEvent.RANDOMIZATION or (
         treatment is not None and visit.reference == treatment.visit
     )
+
+
+def composite_limits(p: Protocol) -> Iterator[Found]:
+    """Every composite value on a count or continuous variable that its field cannot hold (``protocol check``; a text
+    stored before the rule keeps loading and its analysis is refused by ``services.analysis.run_analysis``)."""
+    forms = {f.id: f for f in p.forms}
+    for i, outcome in enumerate(p.outcomes):
+        for j, x in enumerate(outcome.estimand.intercurrent_events):
+            if x.strategy is Strategy.COMPOSITE:
+                where = f"outcomes[{i}].estimand.intercurrent_events[{j}]"
+                yield from _composite_within_limits(where, outcome.estimand, x, forms)
 
 
 def _composite_within_limits(

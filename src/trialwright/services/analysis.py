@@ -40,6 +40,7 @@ from trialwright.domain.roles import Role
 from trialwright.domain.treatment import arm_received
 from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
+from trialwright.protocol.estimand_checks import composite_limits
 from trialwright.protocol.estimands import Scale, VariableKind
 from trialwright.protocol.outcomes import BlindedTables
 from trialwright.protocol.sources import source
@@ -526,6 +527,9 @@ def run_analysis(
     is audited on the primary (mode and snapshot)."""
     protocol = current_protocol(engine).protocol
     unblinded = unblinded and bool(masked_roles(protocol))  # open label: by arm always, nothing is unblinded
+    beyond = list(composite_limits(protocol))  # only a version stored before protocol check refused it
+    if beyond:
+        raise AnalysisError("; ".join(f"{path}: {rule}" for path, rule in beyond))
     data = analysis_data(engine, actor, unblinded=unblinded, read_engine=read_engine)
     report = analyse(protocol, data, software_version=__version__, unblinded=unblinded)
     with session_scope(engine) as session:

@@ -204,18 +204,18 @@ class _ActionShares:
 def _action_shares(plan: Mapping[str, Any], protocol: Protocol) -> _ActionShares:
     """The actions taken simulated events are drawn from: the simulation file's ``adverse_events.action_taken:
     {non_serious: {CODE: weight}, serious: {CODE: weight}}`` (either alone serves every event; the codes are the
-    protocol's, checked by ``simulation_file``), else equal shares of the protocol's declared answers other than
-    those whose SDTM term is NOT APPLICABLE or UNKNOWN (a simulated site knows what it did with the product), or its
-    NOT APPLICABLE answers when it declares nothing else. The trial's own words and shares are the file's."""
+    protocol's, checked by ``simulation_file``), else the protocol's answers whose SDTM term is NOT APPLICABLE: what a
+    site did with the product is the trial's to say (equal shares of every declared answer would invent, e.g., a dose
+    increased of a single infusion), so without the file's shares nothing is invented. Refused when the protocol
+    declares no NOT APPLICABLE answer and the file gives no shares."""
     chosen = (plan.get("adverse_events") or {}).get("action_taken") or {}
     declared = protocol.safety.action_choices
-    blank = (AdverseEventAction.NOT_APPLICABLE, AdverseEventAction.UNKNOWN)
-    known = [a.code for a in declared if a.sdtm not in blank] or [
-        a.code for a in declared if a.sdtm is AdverseEventAction.NOT_APPLICABLE]  # fmt: skip
-    if not known and not chosen:
-        raise SimulationError("safety.actions_taken: the protocol declares no action taken but UNKNOWN, and the "
-                              "simulation file gives no adverse_events.action_taken to draw from")  # fmt: skip
-    equal = dict.fromkeys(known, 1.0)
+    neutral = [a.code for a in declared if a.sdtm is AdverseEventAction.NOT_APPLICABLE]
+    if not neutral and not chosen:
+        raise SimulationError("simulation file: adverse_events.action_taken: the protocol declares no NOT APPLICABLE "
+                              "action taken, so give the shares simulated events draw from "
+                              f"({', '.join(a.code for a in declared)})")  # fmt: skip
+    equal = dict.fromkeys(neutral, 1.0)
     serious = chosen.get("serious") or chosen.get("non_serious") or equal
     return _ActionShares(serious=serious, non_serious=chosen.get("non_serious") or serious)
 

@@ -341,3 +341,21 @@ def test_a_binary_variable_of_a_number_field_is_refused_for_its_kind_alone() -> 
     mine = [(p.path, p.message) for p in caught.value.problems if p.path.startswith("outcomes[4].")]
     assert mine == [("outcomes[4].estimand.variable.fields[0]",
                      "vitals.resp_rate is an integer field; binary needs choice or yes/no")], caught.value  # fmt: skip
+
+
+def test_a_stored_text_with_a_composite_value_its_field_cannot_hold_loads_and_its_analysis_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trial stored before the rule keeps loading (its data can still be read and exported); its analysis is
+    refused naming the outcome and the rule, never run with the impossible value."""
+    from types import SimpleNamespace
+
+    from trialwright.services import analysis
+
+    text = mutated_text(_estimand(4, intercurrent_events=[{"event": "death", "strategy": "composite", "value": 20000}]))
+    protocol = load_protocol_text(text, stored=True).protocol
+    monkeypatch.setattr(analysis, "current_protocol", lambda engine: SimpleNamespace(protocol=protocol))
+    with pytest.raises(analysis.AnalysisError) as refused:
+        analysis.run_analysis(None, None)  # type: ignore[arg-type]  # refused before the database is read
+    assert str(refused.value).startswith("outcomes[4].estimand.intercurrent_events[0].value: 20000 lies outside "
+                                         "labs.cd3_abs's hard_limits (0 to 10000)")  # fmt: skip

@@ -46,6 +46,13 @@ REFUSED = [
     ("the age at screening shared exactly beside the banded age", (QUASI, "  quasi_identifiers: [screening.age]\n"),
      "deidentification.quasi_identifiers[0]", "screening.age holds the age (demographics.age.from[1]) and a "
      "quasi-identifier is shared as recorded, not banded: name it as age_field, or write age", "quasi_identifiers"),
+    ("a date in Table 1, which has no row for it (it was counted as yes: 0)",
+     (TABLE, "  baseline_table:\n    - screening.pcr_date\n" + TABLE[17:]),
+     "analysis_plan.baseline_table[0]", "screening.pcr_date is a date field; this needs boolean or choice or decimal "
+     "or integer", "screening.pcr_date"),
+    ("a date-time form field in Table 1",
+     (TABLE, "  baseline_table:\n    - vitals.assessed_at\n" + TABLE[17:]),
+     "analysis_plan.baseline_table[0]", "this needs boolean or choice or decimal or integer", "vitals.assessed_at"),
 ]  # fmt: skip
 
 
@@ -61,3 +68,25 @@ def test_refused_naming_line_field_and_rule(
     line = matches[0].line
     assert line is not None and key in text.splitlines()[line - 1]
     assert f"trial.yaml:{line}: {path}: " in str(caught.value)
+
+
+def test_a_stored_text_with_a_date_in_table_1_keeps_loading_and_its_row_says_it_is_not_described() -> None:
+    """A trial stored before the rule keeps loading (its engine read it), and Table 1 says the row is not described
+    instead of counting a date as "yes: 0 (0%)"."""
+    import dataclasses
+    import datetime as dt
+
+    from tests.spec.analysis.test_blinded_grouping import _subject
+    from trialwright.analysis.dataset import AnalysisData, Grouping, Screened
+    from trialwright.analysis.engine import analyse
+
+    text = _edited(TABLE, "  baseline_table:\n    - screening.pcr_date\n" + TABLE[17:])
+    protocol = load_protocol_text(text, stored=True).protocol
+    people = tuple(dataclasses.replace(_subject(i, "Exosomes" if i % 2 else "Placebo")) for i in range(6))
+    data = AnalysisData("T", "1", Grouping.BY_ARM, ("Exosomes", "Placebo"), people,
+                        Screened(6, 6, 0, 0, {}, 6, 0, 6, 1.0), dt.datetime(2021, 9, 1, tzinfo=dt.UTC), 0,
+                        "limit_over_sqrt2")  # fmt: skip
+    rows = {r.variable: r for r in analyse(protocol, data, software_version="test", unblinded=True).table_one}
+    said = "not described: a date field has no Table 1 row"
+    assert rows["screening.pcr_date"].cells == {"Exosomes": said, "Placebo": said}
+    assert not any(key.startswith("screening.pcr_date=") for key in rows)

@@ -7,7 +7,8 @@ its own stream, so a seed gives the same trial as before in everything else. On 
 
 | `adverse_events.action_taken`                  | the events' actions taken                             |
 |------------------------------------------------|-------------------------------------------------------|
-| unset                                          | more than one, each a declared code                   |
+| the shipped file's shares                      | more than one, each a declared code                   |
+| unset                                          | each the protocol's NOT APPLICABLE answer             |
 | `{non_serious: {dose_not_changed: 1},`         | each serious one `infusion_stopped`,                  |
 | `serious: {infusion_stopped: 1}}`              | each other `dose_not_changed`                         |
 | `{serious: {stopped_for_good: 1}}`             | refused: not declared (the declared codes listed)     |
@@ -32,15 +33,16 @@ from trialwright.store.engine import make_engine
 DECLARED = [a.code for a in load_protocol(FIRST_PROTOCOL).protocol.safety.action_choices]
 
 
-def _protocol_with(folder: Path, **events: object) -> Path:
+def _protocol_with(folder: Path, shipped: bool = False, **events: object) -> Path:
     """The first protocol beside its simulation file, every patient with an adverse event, half of them serious,
-    with ``events`` added to ``adverse_events`` (and no ``action_taken`` but theirs)."""
+    with ``events`` added to ``adverse_events`` (and no ``action_taken`` but theirs, or the shipped file's)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FIRST_PROTOCOL.name
     shutil.copy(FIRST_PROTOCOL, path)
     yaml = YAML(typ="safe")
     plan = yaml.load(simulation_file_for(FIRST_PROTOCOL).read_text(encoding="utf-8"))
-    plan["adverse_events"].pop("action_taken", None)  # the shipped file's shares: only those ``events`` give
+    if not shipped:
+        plan["adverse_events"].pop("action_taken", None)  # the shipped file's shares: only those ``events`` give
     plan["adverse_events"].update({"rate": 1.0, "serious": 0.5, **events})
     with simulation_file_for(path).open("w", encoding="utf-8") as out:
         yaml.dump(plan, out)
@@ -60,11 +62,22 @@ def _events(url: str, path: Path) -> list[AdverseEventView]:
 
 
 def test_a_simulated_trial_s_events_take_more_than_one_action_all_declared(database_url: str, tmp_path: Path) -> None:
-    events = _events(database_url, _protocol_with(tmp_path))
+    events = _events(database_url, _protocol_with(tmp_path, shipped=True))
     taken = [e.current.action_taken for e in events]
     assert len(events) >= 5
     assert len(set(taken)) > 1, taken
     assert set(taken) <= set(DECLARED), taken
+
+
+def test_without_the_file_s_shares_every_event_takes_the_not_applicable_answer(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Nothing is invented: equal shares of every declared answer would give, e.g., a dose increased of a single
+    infusion (the review of walk 5's F12 fix)."""
+    neutral = {a.code for a in load_protocol(FIRST_PROTOCOL).protocol.safety.action_choices
+               if a.sdtm is not None and a.sdtm.value == "NOT APPLICABLE"}  # fmt: skip
+    taken = {e.current.action_taken for e in _events(database_url, _protocol_with(tmp_path))}
+    assert len(neutral) == 1 and taken == neutral
 
 
 def test_the_file_s_shares_decide_the_action_of_serious_and_other_events(database_url: str, tmp_path: Path) -> None:
