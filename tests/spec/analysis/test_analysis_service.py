@@ -70,7 +70,7 @@ def test_the_blinded_analysis_reports_every_outcome_pooled_and_names_no_arm(tria
     [
         (Role.INVESTIGATOR, False, "role: only the blinded and the unblinded statistician"),
         (Role.DSMB_MEMBER, False, "role: only the blinded and the unblinded statistician"),
-        (Role.BLINDED_STATISTICIAN, True, "unblinded: only the unblinded statistician"),
+        (Role.BLINDED_STATISTICIAN, True, "unblinded: a blinded statistician is masked in this trial"),
         (Role.UNBLINDED_STATISTICIAN, True, "unblinded: the unblinded analysis runs only after the database lock"),
     ],
 )
@@ -248,7 +248,7 @@ def test_the_pilot_sizes_the_definitive_trial_from_its_sd_and_browne_s_upper_lim
     if plan.n_pilot == len(rows):
         assert plan.sd == pytest.approx(float(np.std(follow, ddof=1)), rel=1e-12)
     assert plan.plan.df == plan.n_pilot - 1  # blinded: one group, whatever the arms
-    with pytest.raises(AnalysisError, match="unblinded: only the unblinded statistician"):
+    with pytest.raises(AnalysisError, match="unblinded: a blinded statistician is masked in this trial"):
         plan_definitive_trial(trial.engine, who(trial, Role.BLINDED_STATISTICIAN), "il6", 0.7, unblinded=True)
     p = plan.plan
     assert p.delta == pytest.approx(abs(math.log(0.7)))
