@@ -63,7 +63,7 @@ from trialwright.services.forms.common import (
 from trialwright.services.forms.queries import _auto_close, _open_query
 from trialwright.services.forms.read_ahead import look_ahead, read_ahead
 from trialwright.services.forms.review import _move
-from trialwright.services.forms.visits import _ensure_visit
+from trialwright.services.forms.visits import _ensure_visit, missed_refusal
 from trialwright.services.lock import hold_data_lock, require_unlocked
 from trialwright.services.screening import NotFound, participant_row
 from trialwright.services.trial import current_protocol
@@ -188,7 +188,7 @@ def _save_now(
     visit_row = _ensure_visit(session, protocol, actor, participant, visit_id, visit_date)
     _after_death(session, protocol, participant_id, visit_row, reason)
     if visit_row.missed_reason:
-        raise FormError(f"visit: {visit_id} is recorded as missed ({visit_row.missed_reason})")
+        raise missed_refusal(visit_id, visit_row.missed_reason)
     lock_visit(session, visit_row.id)
     rows = _visit_forms(session, visit_row)
     row = rows.get(form_id)

@@ -47,6 +47,7 @@ from trialwright.store.screening_tables import screenings
 
 __all__ = [
     "miss_visit",
+    "missed_refusal",
     "participant_schedule",
     "record_visit",
 ]
@@ -92,6 +93,11 @@ def _dates_key(participant_id: str) -> tuple[str, str]:
     return ("visit_dates", participant_id)
 
 
+def missed_refusal(visit_id: str, reason: str) -> FormError:
+    """The refusal of a form saved at a visit recorded as missed, with or without a visit date (one sentence)."""
+    return FormError(f"visit: {visit_id} is recorded as missed ({reason})")
+
+
 def _ensure_visit(
     session: Session,
     protocol: Protocol,
@@ -103,7 +109,7 @@ def _ensure_visit(
     row = _visit_row(session, participant.participant_id, visit_id)
     if row is not None:
         if visit_date is not None and row.missed_reason:  # no date: said as without one (walk 6 F7)
-            raise FormError(f"visit: {visit_id} is recorded as missed ({row.missed_reason})")
+            raise missed_refusal(visit_id, row.missed_reason)
         if visit_date is not None and row.visit_date != visit_date:
             raise FormError(
                 f"visit_date: visit {visit_id} is recorded on {row.visit_date}; change it on the visit, not the form"
