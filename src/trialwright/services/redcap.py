@@ -94,6 +94,7 @@ def _form_rows(
         if event not in book.events:
             raise RedcapError(f"redcap_event_name: row {number}: {event!r} is not an event of this project")
         visit_id = book.events[event]
+        at_event = set(_visit_forms(engine, visit_id))
         values: dict[str, dict[str, Any]] = {}
         boxes: dict[str, dict[str, str]] = {}
         statuses: dict[str, str] = {}
@@ -109,12 +110,16 @@ def _form_rows(
                     raise RedcapError(f"{column}: row {number}: {pid} is not at site {text.strip()}; sites never move")
                 continue
             if column.endswith("_complete") and column[: -len("_complete")] in book.by_form:
+                if _elsewhere(column[: -len("_complete")], at_event, column, text, number, event):
+                    continue
                 statuses[column[: -len("_complete")]] = text.strip()
                 continue
             if column not in known_columns:
                 raise RedcapError(f"{column}: row {number}: not a field of this project")
             name, code = known_columns[column]
             f = book.fields[name]
+            if _elsewhere(f.form_id, at_event, column, text, number, event):
+                continue
             if code:
                 boxes.setdefault(name, {})[code] = text
                 continue
@@ -168,6 +173,17 @@ def _form_rows(
         if pid not in ids:
             ids.append(pid)
     return out, ids
+
+
+def _elsewhere(form_id: str, at_event: set[str], column: str, text: str, number: int, event: str) -> bool:
+    """Whether a column belongs to an instrument the row's event does not have: a blank cell is skipped (a flat
+    export has every instrument's columns on every event's row), a value is refused naming the column and the
+    event (walk 7: it reached the form service's own refusal, unhandled, and answered 500)."""
+    if form_id in at_event:
+        return False
+    if text.strip():
+        raise RedcapError(f"{column}: row {number}: the instrument {form_id} is not in event {event}")
+    return True
 
 
 def _no_logs(engine: Engine) -> str:
