@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from trialwright.domain.eligibility import recorded_values
+from trialwright.domain.eligibility import values_at_screening
 from trialwright.domain.text import spreadsheet_values
 from trialwright.exports.base import Exporter, ExportSource, ParticipantRecord, Progress
 from trialwright.protocol import Protocol
@@ -130,14 +130,11 @@ def _first_values(source: ExportSource, refs: set[str]) -> dict[str, dict[str, A
 
 def _at_screening(source: ExportSource, names: set[str]) -> dict[str, dict[str, Any]]:
     """Per participant, the screening record's values of ``names`` as a ``screening.<field>`` source reads them
-    (``protocol.sources``: typed, derived ones computed)."""
+    (``domain.eligibility.values_at_screening``, as Table 1 reads them); nothing read when none is named."""
     if not names:
         return {}
-    out = {}
-    for p in source.participants():
-        values = recorded_values(source.protocol, p.screening_values)
-        out[p.participant_id] = {name: values.get(name) for name in names}
-    return out
+    return values_at_screening(source.protocol, ((p.participant_id, p.screening_values) for p in source.participants()),
+                               names)  # fmt: skip
 
 
 def _screening_kept(protocol: Protocol, d: Deidentification) -> list[Source]:
