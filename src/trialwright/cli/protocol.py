@@ -53,15 +53,18 @@ def check(path: Path = FileArgument, as_json: JsonOption = False) -> None:
     A valid file's notes say which exports will be incomplete and why (fields without standard codes), and which
     derived fields have no value at some visits (an input's form is not collected there), and when the arms of a
     blinded trial are given by different routes (the blind needs a double-dummy or a matching administration), and
-    when no ``calendars`` are declared (dates then show in both calendars)."""
+    when no ``calendars`` are declared (dates then show in both calendars), and when a composite value takes the
+    place of a field that declares no hard_limits (nothing can check that the field could hold it)."""
     from trialwright.protocol.codes import export_gaps
     from trialwright.protocol.ct_checks import ct_extensions
     from trialwright.protocol.derivation_visits import derivation_gaps
+    from trialwright.protocol.estimand_checks import composite_limit_notes
     from trialwright.protocol.masking_checks import route_notes
     from trialwright.protocol.translation_checks import calendar_notes
 
     p = _load(path, as_json).protocol
-    notes = (*calendar_notes(p), *route_notes(p), *derivation_gaps(p), *export_gaps(p), *ct_extensions(p))
+    notes = (*calendar_notes(p), *route_notes(p), *derivation_gaps(p), *composite_limit_notes(p), *export_gaps(p),
+             *ct_extensions(p))  # fmt: skip
     criteria = len(p.eligibility.inclusion) + len(p.eligibility.exclusion)
     counts = {"sites": len(p.sites), "arms": len(p.arms), "criteria": criteria, "visits": len(p.visits),
               "forms": len(p.forms), "outcomes": len(p.outcomes)}  # fmt: skip

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -41,6 +41,7 @@ __all__ = [
     "rule_text",
     "typed_values",
     "validate_values",
+    "values_at_screening",
 ]
 
 
@@ -297,6 +298,20 @@ def recorded_values(protocol: Protocol, stored: Mapping[str, Any]) -> dict[str, 
     """What a ``screening.<field>`` source reads (``protocol.sources``): the screening record's values as stored,
     typed, with each derived field computed from them as the screening page shows it (rounded to its places)."""
     return _with_derived(protocol, typed_values(protocol, stored))
+
+
+def values_at_screening(
+    protocol: Protocol, records: Iterable[tuple[str, Mapping[str, Any]]], names: Collection[str]
+) -> dict[str, dict[str, Any]]:
+    """Per participant, the values of the screening fields ``names`` that ``screening.<field>`` sources read
+    (``recorded_values``), from each (participant id, screening record's stored values) of ``records``; every name
+    present, None where nothing is recorded. The one reader Table 1's screening rows
+    (``services.analysis``) and the IPD's screening quasi-identifiers and age (``exports.ipd``) share."""
+    out = {}
+    for pid, stored in records:
+        values = recorded_values(protocol, stored)
+        out[pid] = {name: values.get(name) for name in names}
+    return out
 
 
 def _with_derived(protocol: Protocol, values: Mapping[str, Any]) -> dict[str, Any]:

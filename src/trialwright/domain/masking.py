@@ -70,7 +70,8 @@ def arms_refused(protocol: Protocol, role: Role, roles: Iterable[Role], what: st
     """The rule a masked ``role`` breaks by asking for the arms (an export with arms, the unblinded analysis), one
     sentence for every such refusal: the role, the protocol's masking that keeps it from the arms, and those of
     ``roles`` this trial lets ``what``: "a data manager is masked in this trial (masking.blinding: double) and may
-    not see the arms; only an unblinded statistician may export the arms"."""
+    not see the arms; only an unblinded statistician may export the arms". A page says each of its four branches
+    (blinding declared or not, some role or none that may) in its own language (``web.wording.RULES``)."""
     blinding = protocol.masking.blinding
     rule = "masking.blinding not declared: masked as double"
     if blinding is not None:

@@ -14,13 +14,14 @@ Made from an ``ExportSource`` by the protocol's ``deidentification`` rules:
   field's (the screening record's value) as ``age`` in participants.csv; the site is dropped unless ``keep_site``;
 * a k-anonymity check runs over the ``quasi_identifiers`` (form fields; screening fields, read as demographics and
   Table 1 read them, ``protocol.sources``, and kept in participants.csv as ``screening_<field>``, nothing else of
-  the screening record shared; ``age`` or the ``age_field`` as banded; ``site``), over the values the package
-  holds: the
-  package is refused, with the smallest group named, when a combination is shared by fewer than k people, and
-  when none is declared (a check over nothing assesses nothing; ``protocol check`` refuses such a file, and the
+  the screening record shared; ``age`` or the ``age_field`` as banded; ``site``; a date as the package's dates
+  are, the study day or the date its drawn shift moved), over the values the package holds: the package is
+  refused, with the smallest group named, when a combination is shared by fewer than k people, and when none is
+  declared (a check over nothing assesses nothing; ``protocol check`` refuses such a file, and the
   export a version stored before that rule; this writer refuses it too, never issuing it as passed).
 
-``kanonymity(source)`` gives the check alone (no data written), for the data manager before a request.
+``kanonymity(source)`` gives the check alone (no data written), for the data manager before a request; it refuses
+a date quasi-identifier with ``dates: shift``, whose shifted values exist only once a package draws its shifts.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ import datetime as dt
 import json
 import secrets
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from trialwright.domain.eligibility import recorded_values
+from trialwright.domain.eligibility import values_at_screening
 from trialwright.domain.text import spreadsheet_values
 from trialwright.exports.base import Exporter, ExportSource, ParticipantRecord, Progress
 from trialwright.protocol import Protocol
@@ -129,14 +130,11 @@ def _first_values(source: ExportSource, refs: set[str]) -> dict[str, dict[str, A
 
 def _at_screening(source: ExportSource, names: set[str]) -> dict[str, dict[str, Any]]:
     """Per participant, the screening record's values of ``names`` as a ``screening.<field>`` source reads them
-    (``protocol.sources``: typed, derived ones computed)."""
+    (``domain.eligibility.values_at_screening``, as Table 1 reads them); nothing read when none is named."""
     if not names:
         return {}
-    out = {}
-    for p in source.participants():
-        values = recorded_values(source.protocol, p.screening_values)
-        out[p.participant_id] = {name: values.get(name) for name in names}
-    return out
+    return values_at_screening(source.protocol, ((p.participant_id, p.screening_values) for p in source.participants()),
+                               names)  # fmt: skip
 
 
 def _screening_kept(protocol: Protocol, d: Deidentification) -> list[Source]:
@@ -157,39 +155,92 @@ def _ages(source: ExportSource, d: Deidentification) -> dict[str, Any]:
     return {pid: values[d.age_field] for pid, values in _first_values(source, {d.age_field}).items() if values}
 
 
-def _quasi(source: ExportSource, d: Deidentification) -> dict[str, dict[str, str]]:
+def _shared(source: ExportSource) -> list[ParticipantRecord]:
+    """The participants the package shares: the randomized, but those who withdrew consent to the use of their
+    data."""
+    return [
+        p
+        for p in source.participants()
+        if p.randomization_number is not None and not any(w[0] == "data_use" for w in p.withdrawals)
+    ]
+
+
+def _dated(asked: Any) -> bool:
+    """Whether a field holds a date or a time, which the package holds as its dates are (``when``)."""
+    return asked.type in (FieldType.DATE, FieldType.DATETIME)
+
+
+#: A participant's date as the package holds it: (participant id, stored value) -> study day, shifted date or None.
+When = Callable[[str, Any], Any]
+
+
+def _dating(protocol: Protocol, d: Deidentification, people: list[ParticipantRecord], shift: Mapping[str, int]) -> When:
+    """How the package holds a date of each of ``people``: the study day (days from randomization, day 0, at the
+    participant's site), or the date moved by their ``shift``."""
+    zone = {p.participant_id: ZoneInfo(protocol.site(p.site).timezone) for p in people}
+    day0 = {p.participant_id: _day0(p, zone[p.participant_id]) for p in people}
+
+    def when(pid: str, value: Any) -> Any:
+        day = _as_date(value, zone[pid])
+        if day is None:
+            return None
+        if d.dates is DateHandling.SHIFT:
+            return (day + dt.timedelta(days=shift[pid])).isoformat()
+        return (day - day0[pid]).days
+
+    return when
+
+
+def _quasi(
+    source: ExportSource, d: Deidentification, people: list[ParticipantRecord], when: When
+) -> dict[str, dict[str, str]]:
     """Per participant shared, the value of each quasi-identifier as the package holds it: the age (``age``, or
     ``age_field`` named by its reference) in its band, a form field's first recorded value, a screening field's the
-    screening record's."""
+    screening record's; a date (or time) as ``when`` writes it, never as stored."""
     others = {q: field_source(source.protocol, q) for q in d.quasi_identifiers if q not in {"site", "age", d.age_field}}
     first = _first_values(source, {s.ref for s in others.values() if not s.screening})
     screened = _at_screening(source, {s.name for s in others.values() if s.screening})
     ages = _ages(source, d) if {"age", d.age_field} & set(d.quasi_identifiers) else {}
     out: dict[str, dict[str, str]] = {}
-    for p in source.participants():
-        if p.randomization_number is None or any(w[0] == "data_use" for w in p.withdrawals):
-            continue
-        values = first.get(p.participant_id, {})
+    for p in people:
+        pid = p.participant_id
         row = {}
         for q in d.quasi_identifiers:
             if q == "site":
                 row[q] = p.site
-            elif q in {"age", d.age_field}:
-                row[q] = _banded(ages.get(p.participant_id), d) or "missing"
-            elif others[q].screening:
-                value = screened.get(p.participant_id, {}).get(others[q].name)
-                row[q] = "missing" if value is None else str(value)
-            else:
-                row[q] = str(values.get(q, "missing"))
-        out[p.participant_id] = row
+                continue
+            if q in {"age", d.age_field}:
+                row[q] = _banded(ages.get(pid), d) or "missing"
+                continue
+            asked = others[q]
+            value = screened.get(pid, {}).get(asked.name) if asked.screening else first.get(pid, {}).get(q)
+            if value is not None and _dated(asked.field):
+                value = when(pid, value)
+            row[q] = "missing" if value is None else str(value)
+        out[pid] = row
     return out
 
 
-def kanonymity(source: ExportSource) -> KAnonymity:
-    """The k-anonymity check of the randomized participants over the declared quasi-identifiers."""
+def kanonymity(source: ExportSource, when: When | None = None) -> KAnonymity:
+    """The k-anonymity check of the shared participants over the declared quasi-identifiers, as the package holds
+    them: a date as ``when`` (the package's) writes it, else as study days. With ``dates: shift`` a date's shifted
+    value exists only once a package draws its shifts: without them the check is refused, never reported over
+    dates no package holds."""
     d = _rules(source.protocol)
     age_unit(source.protocol)
-    rows = _quasi(source, d)
+    if when is None:
+        dates = [q for q in d.quasi_identifiers if q not in {"site", "age", d.age_field}
+                 and _dated(field_source(source.protocol, q).field)]  # fmt: skip
+        if dates and d.dates is DateHandling.SHIFT:
+            said = f"{', '.join(dates)} {'are dates' if len(dates) > 1 else 'is a date'}"
+            raise IpdError(
+                f"deidentification.quasi_identifiers: {said}, and with dates: shift each package moves them by shifts "
+                "it draws, so their k-anonymity is known only over the dates a package holds: access issue checks it "
+                "as it writes them (or share study days)"
+            )
+    people = _shared(source)
+    when = when or _dating(source.protocol, d, people, {})
+    rows = _quasi(source, d, people, when)
     counts = Counter(tuple(r.values()) for r in rows.values())
     if not d.quasi_identifiers:  # one group of everybody: a check over nothing, never reported as passed
         return KAnonymity((), d.k, len(rows), 1 if rows else 0, len(rows), {}, False)
@@ -216,7 +267,12 @@ class IpdExporter(Exporter):
     def write(self, source: ExportSource, folder: Path, progress: Progress | None = None) -> list[Path]:
         protocol = source.protocol
         d = _rules(protocol)
-        check = kanonymity(source)
+        # A participant who withdrew consent to the use of their data is not shared. Their shifts are drawn first, so
+        # that the check groups by the dates written.
+        people = _shared(source)
+        shift = {p.participant_id: secrets.randbelow(2 * d.shift_days + 1) - d.shift_days for p in people}
+        when = _dating(protocol, d, people, shift)
+        check = kanonymity(source, when)
         if not check.quasi_identifiers:
             raise IpdError(
                 "deidentification.quasi_identifiers: none declared, so k-anonymity cannot be assessed and the package "
@@ -227,26 +283,9 @@ class IpdExporter(Exporter):
                 f"k-anonymity: {check.summary()}; generalise the quasi-identifiers "
                 "(wider age bands, fewer of them) before issuing"
             )
-        # A participant who withdrew consent to the use of their data is not shared.
-        people = [
-            p
-            for p in source.participants()
-            if p.randomization_number is not None and not any(w[0] == "data_use" for w in p.withdrawals)
-        ]
         order = list(range(len(people)))
         secrets.SystemRandom().shuffle(order)
         pseudonym = {p.participant_id: f"IPD-{order[i] + 1:03d}" for i, p in enumerate(people)}
-        zone = {p.participant_id: ZoneInfo(protocol.site(p.site).timezone) for p in people}
-        day0 = {p.participant_id: _day0(p, zone[p.participant_id]) for p in people}
-        shift = {p.participant_id: secrets.randbelow(2 * d.shift_days + 1) - d.shift_days for p in people}
-
-        def when(pid: str, value: Any) -> Any:
-            day = _as_date(value, zone[pid])
-            if day is None:
-                return None
-            if d.dates is DateHandling.SHIFT:
-                return (day + dt.timedelta(days=shift[pid])).isoformat()
-            return (day - day0[pid]).days
 
         written: list[Path] = []
         dictionary: list[dict[str, str]] = []
@@ -274,8 +313,7 @@ class IpdExporter(Exporter):
                 row["age"] = _banded(screening_age.get(pid), d)
             for kept_field in at_screening:
                 value = screened.get(pid, {}).get(kept_field.name)
-                dated = kept_field.field.type == FieldType.DATE
-                row[_column(kept_field)] = when(pid, value) if dated else value
+                row[_column(kept_field)] = when(pid, value) if _dated(kept_field.field) else value
             rows.append(row)
         written.append(_csv(folder / "participants.csv", rows))
         dictionary += [
@@ -293,7 +331,7 @@ class IpdExporter(Exporter):
         for kept_field in at_screening:
             asked = kept_field.field
             label = f"{asked.label} at screening ({kept_field.ref})" + (f"; {asked.unit}" if asked.unit else "")
-            if asked.type == FieldType.DATE:
+            if _dated(asked):
                 label += "; study day" if d.dates is DateHandling.STUDY_DAYS else "; shifted date"
             codes = "; ".join(f"{c.code}={c.label}" for c in asked.choices)
             dictionary.append({"file": "participants.csv", "variable": _column(kept_field), "label": label,

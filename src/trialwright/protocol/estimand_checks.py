@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trialwright.protocol.base import a_kind
+from trialwright.protocol.base import Range, a_kind
 from trialwright.protocol.estimands import (
     ESTIMATORS_FOR,
     NON_INFERIORITY_ESTIMATORS,
@@ -26,7 +26,7 @@ from trialwright.protocol.forms import FieldType, FormDef, FormField, ReferenceE
 from trialwright.protocol.model import Protocol
 from trialwright.protocol.references import Found, dupes, field_ref
 
-__all__ = ["composite_limits", "follow_up", "outcomes"]
+__all__ = ["composite_limit_notes", "composite_limits", "follow_up", "outcomes"]
 
 
 def outcomes(p: Protocol) -> Iterator[Found]:
@@ -435,39 +435,54 @@ def _placed(p: Protocol, visit_id: str) -> bool:
 
 def composite_limits(p: Protocol) -> Iterator[Found]:
     """Every composite value on a count or continuous variable that its field cannot hold (``protocol check``; a text
-    stored before the rule keeps loading and its analysis is refused by ``services.analysis.run_analysis``)."""
-    forms = {f.id: f for f in p.forms}
-    for i, outcome in enumerate(p.outcomes):
-        for j, x in enumerate(outcome.estimand.intercurrent_events):
-            if x.strategy is Strategy.COMPOSITE:
-                where = f"outcomes[{i}].estimand.intercurrent_events[{j}]"
-                yield from _composite_within_limits(where, outcome.estimand, x, forms)
-
-
-def _composite_within_limits(
-    where: str, e: Estimand, x: IntercurrentEvent, forms: dict[str, FormDef]
-) -> Iterator[Found]:
-    """A composite value on a count or continuous variable takes the place of the field's value, so it must be a value
-    the field can hold: inside each read field's hard_limits (walk 6 F2: 99 ventilator-free days "to day 28" for a
-    death made the mean 36.4 and a death the best outcome)."""
-    if e.variable.kind not in (VariableKind.COUNT, VariableKind.CONTINUOUS):
-        return
-    if not isinstance(x.value, int | float) or isinstance(x.value, bool):
-        return  # named by _composite_value
-    for ref in e.variable.fields:
-        form_id, _, field_id = ref.partition(".")
-        form = forms.get(form_id)
-        try:
-            limits = form.field(field_id).hard_limits if form is not None else None
-        except KeyError:
-            continue  # an unknown field is named by the variable's own check
-        if limits is not None and not limits.contains(x.value):
+    stored before the rule keeps loading and its analysis is refused by ``services.analysis.run_analysis``): the
+    composite value takes the place of the field's value, so it must be inside each read field's hard_limits (walk 6
+    F2: 99 ventilator-free days "to day 28" for a death made the mean 36.4 and a death the best outcome)."""
+    for where, _, _, value, ref, limits in _composite_reads(p):
+        if limits is not None and not limits.contains(value):
             low = "open" if limits.min is None else f"{limits.min:g}"
             high = "open" if limits.max is None else f"{limits.max:g}"
             yield f"{where}.value", (
-                f"{x.value:g} lies outside {ref}'s hard_limits ({low} to {high}): a composite value takes the place of "
+                f"{value:g} lies outside {ref}'s hard_limits ({low} to {high}): a composite value takes the place of "
                 "the field's value, so it must be one the field can hold"
             )
+
+
+def composite_limit_notes(p: Protocol) -> tuple[str, ...]:
+    """A note (for ``protocol check``, not a refusal: the author may know the value fits) for each composite value
+    whose read field declares no hard_limits, so that nothing could check it: said, never passed over in silence."""
+    return tuple(
+        f"{outcome}: the composite value {value:g} for {event} cannot be checked against {ref}'s range: the field "
+        "declares no hard_limits"
+        for _, outcome, event, value, ref, limits in _composite_reads(p)
+        if limits is None
+    )
+
+
+def _composite_reads(p: Protocol) -> Iterator[tuple[str, str, str, float, str, Range | None]]:
+    """Each numeric composite value on a count or continuous variable with each field it takes the place of: (its
+    intercurrent event's path, the outcome's id, the event, the value, the field's reference, the field's hard_limits
+    or None).
+    A value that is no number is named by ``_composite_value``, an unknown field by the variable's own check."""
+    forms = {f.id: f for f in p.forms}
+    for i, outcome in enumerate(p.outcomes):
+        e = outcome.estimand
+        if e.variable.kind not in (VariableKind.COUNT, VariableKind.CONTINUOUS):
+            continue
+        for j, x in enumerate(e.intercurrent_events):
+            value = x.value
+            if x.strategy is not Strategy.COMPOSITE or not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            for ref in e.variable.fields:
+                form_id, _, field_id = ref.partition(".")
+                form = forms.get(form_id)
+                if form is None:
+                    continue
+                try:
+                    limits = form.field(field_id).hard_limits
+                except KeyError:
+                    continue
+                yield f"outcomes[{i}].estimand.intercurrent_events[{j}]", outcome.id, x.event, value, ref, limits
 
 
 def _composite_value(where: str, e: Estimand, x: IntercurrentEvent) -> Iterator[Found]:

@@ -32,7 +32,7 @@ from trialwright.analysis.sentences import N_
 from trialwright.analysis.statistics import PowerSimulation, SampleSizePlan
 from trialwright.domain.calendars import local_date
 from trialwright.domain.deaths import Death, earliest_death
-from trialwright.domain.eligibility import recorded_values
+from trialwright.domain.eligibility import values_at_screening
 from trialwright.domain.forms import FormState
 from trialwright.domain.masking import arms_refused, kept_forms, masked_roles, sees_arms
 from trialwright.domain.recruitment import eligible_apart_from_consent
@@ -300,11 +300,7 @@ def _screening_values(session: Any, protocol: Protocol) -> dict[str, dict[str, A
             screenings, screenings.c.id == participants.c.screening_id
         )
     ).all()
-    out = {}
-    for pid, stored in rows:
-        values = recorded_values(protocol, json.loads(stored))
-        out[pid] = {name: values.get(name) for name in names}
-    return out
+    return values_at_screening(protocol, ((pid, json.loads(stored)) for pid, stored in rows), names)
 
 
 def _by_state(counts: Mapping[str, int]) -> dict[str, int]:

@@ -474,6 +474,19 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"the arms; only (?P<roles>an? .+?) may (?P<what>.+)",
          N_("%(role)s is masked in this trial (masking.blinding: %(blinding)s) and may not see the arms; only "
             "%(roles)s may %(what)s")),
+        # ... its rare branches: a protocol without masking.blinding (masked as double), no role that may see them
+        (r"(?P<role>an? .+?) is masked in this trial \(masking\.blinding not declared: masked as double\) and may "
+         r"not see the arms; only (?P<roles>an? .+?) may (?P<what>.+)",
+         N_("%(role)s is masked in this trial (masking.blinding not declared: masked as double) and may not see the "
+            "arms; only %(roles)s may %(what)s")),
+        (r"(?P<role>an? .+?) is masked in this trial \(masking\.blinding: (?P<blinding>[^()]+)\) and may not see "
+         r"the arms; no role may (?P<what>.+) in this trial",
+         N_("%(role)s is masked in this trial (masking.blinding: %(blinding)s) and may not see the arms; no role may "
+            "%(what)s in this trial")),
+        (r"(?P<role>an? .+?) is masked in this trial \(masking\.blinding not declared: masked as double\) and may "
+         r"not see the arms; no role may (?P<what>.+) in this trial",
+         N_("%(role)s is masked in this trial (masking.blinding not declared: masked as double) and may not see the "
+            "arms; no role may %(what)s in this trial")),
         # a role rule (``domain.roles.only_roles_may``): the roles by their names, what they may do in words
         (r"only (?P<roles>an? .+?) may (?P<what>.+)", N_("only %(roles)s may %(what)s")),
         # a preparation's attribute (``domain.preparation``): its label said as the reference before the rule is
