@@ -41,18 +41,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
-import re
+import shutil
+import struct
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 import trialwright
 from trialwright.exports.base import ExportSource, Progress
 from trialwright.exports.columnar import BATCH_ROWS
+from trialwright.exports.dataset_json_cells import DataType, arrow_json, cell, column_json, decimal_text
 from trialwright.exports.odm.outline import mdv_oid
 from trialwright.exports.sdtm import SdtmExporter
 from trialwright.exports.sdtm_domains import Domain
@@ -74,12 +77,6 @@ __all__ = [
 DATASET_JSON_VERSION = "1.1.0"
 #: The name of the Define-XML file the SDTM datasets reference (``metaDataRef``), when one is written.
 DEFINE_XML = "define.xml"
-DataType = Literal["string", "integer", "decimal", "boolean", "datetime", "date", "time"]
-
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?")
-_TIME = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
-_PATTERNS = {"date": _DATE, "datetime": _DATETIME, "time": _TIME}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,45 +103,10 @@ class Variable:
         return column
 
 
-def decimal_text(value: float) -> str:
-    """A number as a Dataset-JSON decimal: plain notation with ``.``, the shortest text that reads back as exactly
-    ``value`` (Python's ``repr``), never an exponent; a whole number without ``.0`` (as the CSV export writes it)."""
-    text = format(Decimal(repr(float(value))), "f")
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _cell(v: Variable, value: Any, where: str) -> Any:
-    """``value`` as the JSON value of ``v``'s data type; refused (``ValueError``) when it is not of that type."""
-    if value is None:
-        return None
-    kind = v.data_type
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{where}: {value!r} is not a finite number (a missing value is None, never NaN)")
-    if kind == "string" and isinstance(value, str):
-        return value
-    if kind == "integer" and isinstance(value, int | float) and not isinstance(value, bool):
-        if float(value).is_integer():
-            return int(value)
-        raise ValueError(f"{where}: {value!r} is not a whole number (declared integer); nothing is rounded")
-    if kind == "decimal" and isinstance(value, int | float) and not isinstance(value, bool):
-        return decimal_text(value)
-    if kind == "boolean" and isinstance(value, bool):
-        return value
-    if kind == "date" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value.isoformat()
-    if kind == "datetime" and isinstance(value, dt.datetime):
-        moment = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)  # stored in UTC
-        return moment.isoformat()
-    if kind in _PATTERNS and isinstance(value, str):
-        if _PATTERNS[kind].fullmatch(value):
-            return value
-        raise ValueError(f"{where}: {value!r} is not an ISO 8601 {kind}")
-    raise ValueError(f"{where}: {value!r} ({type(value).__name__}) is not a value of type {kind}")
-
-
 class DatasetJsonWriter:
-    """One dataset: rows added one at a time to a spool (one JSON array per line), then ``close`` writes
-    ``<stem>.json`` and ``<stem>.ndjson`` with the metadata (record count, lengths) and the rows."""
+    """One dataset: rows added to a spool (one JSON array per line, UTF-8), a row at a time (``add``) or a batch of
+    columns at a time (``extend``), then ``close`` writes ``<stem>.json`` and ``<stem>.ndjson`` with the metadata
+    (record count, lengths) and the rows."""
 
     def __init__(self, stem: Path, header: Mapping[str, Any], variables: Sequence[Variable]) -> None:
         stem.parent.mkdir(parents=True, exist_ok=True)
@@ -153,17 +115,40 @@ class DatasetJsonWriter:
         self._lengths = [0] * len(self.variables)
         self._measured = [v.data_type in {"string", "decimal"} for v in self.variables]
         # Closed by ``close`` (an anonymous file: nothing is left behind if the export fails).
-        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=stem.parent)  # noqa: SIM115
+        self._spool = tempfile.TemporaryFile("w+b", dir=stem.parent)  # noqa: SIM115
 
     def add(self, values: Sequence[Any]) -> None:
         """One row, its values in column order."""
         where = f"{self.header['name']} row {self.rows + 1}"
-        cells = [_cell(v, x, f"{where} {v.name}") for v, x in zip(self.variables, values, strict=True)]
-        for i, cell in enumerate(cells):
-            if cell is not None and not isinstance(cell, bool) and len(text := str(cell)) > self._lengths[i]:
+        cells = [cell(v.data_type, x, f"{where} {v.name}") for v, x in zip(self.variables, values, strict=True)]
+        for i, value in enumerate(cells):
+            if value is not None and not isinstance(value, bool) and len(text := str(value)) > self._lengths[i]:
                 self._lengths[i] = len(text)
-        self._spool.write(json.dumps(cells, ensure_ascii=False, allow_nan=False) + "\n")
+        self._spool.write((json.dumps(cells, ensure_ascii=False, allow_nan=False) + "\n").encode())
         self.rows += 1
+
+    def extend(self, columns: Sequence[Sequence[Any] | pa.Array], count: int) -> None:
+        """``count`` rows given as columns (one Python sequence or Arrow array of values per variable, in column
+        order): the same lines ``add`` writes row by row, each column's JSON made at once (``column_json``,
+        ``arrow_json``) and the lines joined by Arrow; a batch one of whose columns that cannot decide goes row by
+        row through ``add``, which refuses the first wrong value by row and name."""
+        if len(columns) != len(self.variables) or any(len(c) != count for c in columns):
+            raise ValueError(f"{self.header['name']}: {len(columns)} columns of {[len(c) for c in columns]} values "
+                             f"given for {len(self.variables)} columns of {count} rows")  # fmt: skip
+        made: list[tuple[list[str] | pa.Array, int]] = []
+        for v, values in zip(self.variables, columns, strict=True):
+            found = (arrow_json(v.data_type, values) if isinstance(values, pa.Array)
+                     else column_json(v.data_type, values))  # fmt: skip
+            if found is None:
+                lists = [c.to_pylist() if isinstance(c, pa.Array) else c for c in columns]
+                for row in zip(*lists, strict=True):
+                    self.add(row)
+                return
+            made.append(found)
+        for i, (_, longest) in enumerate(made):
+            self._lengths[i] = max(self._lengths[i], longest)
+        self._spool.write(_lines([texts for texts, _ in made], count))
+        self.rows += count
 
     def lengths(self) -> dict[str, int]:
         """The longest value written of each column, in characters as JSON holds it (at least 1; yes/no: 1)."""
@@ -180,21 +165,50 @@ class DatasetJsonWriter:
                 "columns": columns}  # fmt: skip
 
     def close(self) -> list[Path]:
+        """Both files: the NDJSON the spool's lines as they are, the JSON the same lines joined by commas (a row's
+        JSON never holds a line break, so the spool is copied a block at a time)."""
         meta = json.dumps(self.metadata(), ensure_ascii=False, allow_nan=False)
         json_path, ndjson_path = self.stem.with_suffix(".json"), self.stem.with_suffix(".ndjson")
         with (
             self._spool,
-            json_path.open("w", encoding="utf-8", newline="\n") as whole,
-            ndjson_path.open("w", encoding="utf-8", newline="\n") as lines,
+            json_path.open("wb") as whole,
+            ndjson_path.open("wb") as lines,
         ):
-            whole.write(meta[:-1] + ', "rows": [')
-            lines.write(meta + "\n")
+            whole.write((meta[:-1] + ', "rows": [').encode())
+            lines.write((meta + "\n").encode())
             self._spool.seek(0)
-            for n, line in enumerate(self._spool):
-                whole.write(("\n" if n == 0 else ",\n") + line[:-1])
-                lines.write(line)
-            whole.write("\n]}\n" if self.rows else "]}\n")
+            shutil.copyfileobj(self._spool, lines, _BLOCK)
+            self._spool.seek(0)
+            block = self._spool.read(_BLOCK)
+            if block:
+                whole.write(b"\n")
+            while block:
+                after = self._spool.read(_BLOCK)
+                # The last line's break closes the rows: no comma after it.
+                whole.write((block if after else block[:-1]).replace(b"\n", b",\n"))
+                block = after
+            whole.write(b"\n]}\n" if self.rows else b"]}\n")
         return [json_path, ndjson_path]
+
+
+#: Bytes of the spool copied at a time.
+_BLOCK = 1 << 16
+
+
+def _lines(texts: Sequence[list[str] | pa.Array], count: int) -> bytes | pa.Buffer:
+    """The rows' lines, UTF-8, from each column's JSON texts, as ``json.dumps`` lays out a list: ``[a, b, c]``."""
+    if not texts:
+        return b"[]\n" * count
+    if all(isinstance(t, list) for t in texts):
+        return "".join(map("[{}]\n".format, map(", ".join, zip(*texts, strict=True)))).encode()
+    arrays = [t if isinstance(t, pa.Array) else pa.array(t, pa.string()) for t in texts]
+    joined = pc.binary_join_element_wise(*arrays, ", ") if len(arrays) > 1 else arrays[0]
+    lines = pc.binary_join_element_wise("[", joined, "]\n", "")
+    # The lines' text, one after the other, in the array's data buffer, between its first and last offsets.
+    _, offsets, data = lines.buffers()
+    first, last = struct.unpack_from("=i", offsets, 4 * lines.offset)[0], struct.unpack_from(
+        "=i", offsets, 4 * (lines.offset + len(lines)))[0]  # fmt: skip
+    return data[first:last]
 
 
 # --- the SDTM domains ---------------------------------------------------------------------------------------
@@ -309,18 +323,35 @@ def table_variables(table: Table, p: Protocol) -> tuple[str, list[Variable]]:
 
 
 class _TableSink:
-    """A raw table's rows (dicts) into a ``DatasetJsonWriter``."""
+    """A raw table's rows into a ``DatasetJsonWriter``, as columns: the rows the exporter gives one at a time
+    (``add``) are gathered into batches of ``batch_rows``, those it gives as columns (``extend``) go as they are."""
 
-    def __init__(self, writer: DatasetJsonWriter) -> None:
-        self._writer = writer
+    def __init__(self, writer: DatasetJsonWriter, batch_rows: int) -> None:
+        self._writer, self._batch_rows = writer, max(1, batch_rows)
         self._names = [v.name for v in writer.variables]
+        self._waiting: list[Mapping[str, Any]] = []
         self.rows = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
-        self._writer.add([row.get(n) for n in self._names])
+        self._waiting.append(row)
         self.rows += 1
+        if len(self._waiting) >= self._batch_rows:
+            self._flush()
+
+    def extend(self, columns: Mapping[str, Sequence[Any] | pa.Array], count: int) -> None:
+        """Rows as columns by name (lists or Arrow arrays; a column not given is null in every row)."""
+        self._flush()
+        given = [columns.get(n) for n in self._names]
+        self._writer.extend([[None] * count if c is None else c for c in given], count)
+        self.rows += count
+
+    def _flush(self) -> None:
+        if self._waiting:
+            rows, self._waiting = self._waiting, []
+            self._writer.extend([[r.get(n) for r in rows] for n in self._names], len(rows))
 
     def close(self) -> list[Path]:
+        self._flush()
         return self._writer.close()
 
 
@@ -359,7 +390,7 @@ class DatasetJsonExporter(TabularExporter):
         stamp = self._header["fileOID"]
         header = {**self._header, "fileOID": f"{stamp}.RAW.{table.name.replace('/', '.')}",
                   "itemGroupOID": self._group(group), "name": table.name, "label": table.label}  # fmt: skip
-        return _TableSink(DatasetJsonWriter(folder / table.name, header, variables))
+        return _TableSink(DatasetJsonWriter(folder / table.name, header, variables), self.batch_rows)
 
     def _group(self, oid: str) -> str:
         """An item group OID, refused if another dataset of this export already has it."""
@@ -386,8 +417,7 @@ class DatasetJsonExporter(TabularExporter):
                       "label": domain.label}  # fmt: skip
             writer = DatasetJsonWriter(out / domain.code.lower(), header, sdtm_variables(domain, source.protocol))
             for batch in data.to_batches(max_chunksize=self.batch_rows):
-                for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                    writer.add(row)
+                writer.extend(batch.columns, batch.num_rows)
             written += writer.close()
             lengths[domain.code] = writer.lengths()
             self._sdtm.append((f"sdtm/{domain.code.lower()}.json", domain.label, writer.rows))
