@@ -197,7 +197,7 @@ _BLOCK = 1 << 16
 
 def _lines(texts: Sequence[list[str] | pa.Array], count: int) -> bytes | pa.Buffer:
     """The rows' lines, UTF-8, from each column's JSON texts, as ``json.dumps`` lays out a list: ``[a, b, c]``."""
-    if not texts:
+    if not texts or not count:
         return b"[]\n" * count
     if all(isinstance(t, list) for t in texts):
         return "".join(map("[{}]\n".format, map(", ".join, zip(*texts, strict=True)))).encode()
