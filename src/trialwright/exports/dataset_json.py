@@ -447,7 +447,7 @@ def _header(source: ExportSource) -> dict[str, Any]:
     """The attributes every dataset of one export shares, in the specification's order (``fileOID`` is the ODM
     export's FileOID, to which each dataset adds its own name)."""
     taken = _moment(source.taken_at)
-    last = max((_moment(at) for (at,) in source.audit_columns(("at",), (), ("",)) if at is not None), default=None)
+    last = source.audit_latest()
     # The file is written after the export began and after the last change it may hold: the later of the two.
     created = max(taken, last) if last is not None else taken
     header: dict[str, Any] = {

@@ -231,6 +231,16 @@ def test_the_header_names_the_trial_as_the_odm_export_does(exports: dict[str, Pa
     assert len(set(file_oids)) == len(file_oids)
 
 
+def test_the_database_was_last_modified_at_the_newest_audit_entry_the_exporter_reads(trial: Trial) -> None:
+    """dbLastModifiedDateTime: the database's maximum (``audit_latest``) is the newest time of the entries the source
+    reads one by one (``audit_columns``) and their newest by the source's default reading, blinded and with arms."""
+    sources = [blinded(trial), export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True)]
+    for source in sources:
+        read = [at for (at,) in source.audit_columns(("at",), (), ("",))]
+        assert len(read) > 100 and source.audit_latest() == max(read) == ExportSource.audit_latest(source)
+        assert source.audit_latest().utcoffset() == dt.timedelta(0)  # type: ignore[union-attr]
+
+
 # --- read back against the other exports --------------------------------------------------------------------
 
 
