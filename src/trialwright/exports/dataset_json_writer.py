@@ -75,11 +75,12 @@ class DatasetJsonWriter:
         self._spool.write((json.dumps(cells, ensure_ascii=False, allow_nan=False) + "\n").encode())
         self.rows += 1
 
-    def extend(self, columns: Sequence[Sequence[Any] | pa.Array], count: int) -> None:
+    def extend(self, columns: Sequence[Sequence[Any] | pa.Array | pa.ChunkedArray], count: int) -> None:
         """``count`` rows given as columns (one Python sequence or Arrow array of values per variable, in column
         order): the same lines ``add`` writes row by row, each column's JSON made at once (``column_json``,
         ``arrow_json``) and the lines joined by Arrow; a batch one of whose columns that cannot decide goes row by
         row through ``add``, which refuses the first wrong value by row and name."""
+        columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
         if len(columns) != len(self.variables) or any(len(c) != count for c in columns):
             raise ValueError(f"{self.header['name']}: {len(columns)} columns of {[len(c) for c in columns]} values "
                              f"given for {len(self.variables)} columns of {count} rows")  # fmt: skip

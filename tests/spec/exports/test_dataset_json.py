@@ -485,9 +485,9 @@ _VALUES: dict[str, st.SearchStrategy[Any]] = {
 
 @given(st.data())
 def test_rows_given_as_columns_are_the_rows_given_one_at_a_time(tmp_path_factory: Any, data: Any) -> None:
-    """``extend`` (a batch of columns, as Python lists or Arrow arrays: how the exporter writes) writes the bytes and
-    the lengths ``add`` (a row at a time, the rule as written) does, for every data type, nulls, repeats, 0.0 and
-    -0.0, exponents and text to escape."""
+    """``extend`` (a batch of columns, as Python lists or Arrow arrays, whole or chunked: how the exporter writes)
+    writes the bytes and the lengths ``add`` (a row at a time, the rule as written) does, for every data type, nulls,
+    repeats, 0.0 and -0.0, exponents and text to escape."""
     kinds = data.draw(st.lists(st.sampled_from(sorted(_VALUES)), min_size=1, max_size=4))
     count = data.draw(st.integers(0, 12))
     columns = [data.draw(st.lists(st.none() | _VALUES[k], min_size=count, max_size=count)) for k in kinds]
@@ -501,12 +501,14 @@ def test_rows_given_as_columns_are_the_rows_given_one_at_a_time(tmp_path_factory
     as_lists.extend(columns, count)
     as_arrow = DatasetJsonWriter(folder / "arrow", header, variables)
     as_arrow.extend([pa.array(c, _ARROW[k]) for c, k in zip(columns, kinds, strict=True)], count)
-    for writer in (by_row, as_lists, as_arrow):
+    as_chunks = DatasetJsonWriter(folder / "chunks", header, variables)
+    as_chunks.extend([pa.chunked_array([c[:1], c[1:]], _ARROW[k]) for c, k in zip(columns, kinds, strict=True)], count)
+    for writer in (by_row, as_lists, as_arrow, as_chunks):
         writer.close()
     for suffix in (".json", ".ndjson"):
         written = (folder / f"rows{suffix}").read_bytes()
-        assert (folder / f"lists{suffix}").read_bytes() == written == (folder / f"arrow{suffix}").read_bytes()
-    assert by_row.lengths() == as_lists.lengths() == as_arrow.lengths()
+        assert all((folder / f"{way}{suffix}").read_bytes() == written for way in ("lists", "arrow", "chunks"))
+    assert by_row.lengths() == as_lists.lengths() == as_arrow.lengths() == as_chunks.lengths()
 
 
 @pytest.mark.parametrize(
