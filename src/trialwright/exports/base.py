@@ -466,6 +466,13 @@ class ExportSource(abc.ABC):
         for row, seq in sorted(newest.items(), key=lambda kv: kv[1]):
             yield (seq, *row)
 
+    def audit_latest(self) -> dt.datetime | None:
+        """The time (aware, UTC) of the newest entry ``audit_columns`` reads for every action (``prefixes=("",)``),
+        or None when it reads none: what a format says the database was last changed at. A source may find it
+        without reading every entry."""
+        times = (at for (at,) in self.audit_columns(("at",), (), ("",)) if at is not None)
+        return max((at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC) for at in times), default=None)
+
     def count(self) -> int:
         """How many form records there are (for a progress bar's total)."""
         return sum(1 for _ in self.forms())

@@ -26,10 +26,11 @@ is the ODM ItemDef of that field); the other raw tables ``IG.<table>``. ``metaDa
 when a Define-XML writer is given and has written it beside the SDTM datasets; otherwise it is left out rather than
 naming a file that is not there. ``length`` is the longest value written, in characters (strings and decimals).
 
-Rows are streamed: each row is written to a spool file (the NDJSON rows) as it comes, then the metadata (which
-needs the record count and lengths) and the rows are copied into the ``.json`` and ``.ndjson`` files, so a raw
-table of any size is written in constant memory; an SDTM domain is held as Arrow columns while it is written,
-as for XPT (``SdtmExporter.domain_tables``).
+Rows are streamed (``trialwright.exports.dataset_json_writer``): each batch of rows is written to a spool file (the
+NDJSON rows) as it comes, a column at a time (each distinct value's JSON made once, by the rule above:
+``trialwright.exports.dataset_json_cells``), then the metadata (which needs the record count and lengths) and the
+rows are copied into the ``.json`` and ``.ndjson`` files, so a raw table of any size is written in constant memory;
+an SDTM domain is held as Arrow columns while it is written, as for XPT (``SdtmExporter.domain_tables``).
 
 Masking: the raw tables and the SDTM domains are those of the tabular and SDTM exports, so a blinded export holds
 no arm (the participants and randomization tables have no arm column; DM's arm variables say BLINDED for every
@@ -40,19 +41,17 @@ statistician), as those exports say.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
-import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
+
+import pyarrow as pa
 
 import trialwright
 from trialwright.exports.base import ExportSource, Progress
 from trialwright.exports.columnar import BATCH_ROWS
+from trialwright.exports.dataset_json_cells import DataType, decimal_text
+from trialwright.exports.dataset_json_writer import DatasetJsonWriter, Variable
 from trialwright.exports.odm.outline import mdv_oid
 from trialwright.exports.sdtm import SdtmExporter
 from trialwright.exports.sdtm_domains import Domain
@@ -74,127 +73,6 @@ __all__ = [
 DATASET_JSON_VERSION = "1.1.0"
 #: The name of the Define-XML file the SDTM datasets reference (``metaDataRef``), when one is written.
 DEFINE_XML = "define.xml"
-DataType = Literal["string", "integer", "decimal", "boolean", "datetime", "date", "time"]
-
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?")
-_TIME = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
-_PATTERNS = {"date": _DATE, "datetime": _DATETIME, "time": _TIME}
-
-
-@dataclass(frozen=True, slots=True)
-class Variable:
-    """One column of a dataset as Dataset-JSON describes it (``length`` is filled in from the values written)."""
-
-    item_oid: str
-    name: str
-    label: str
-    data_type: DataType
-    key_sequence: int | None = None
-    length: int | None = None
-
-    def metadata(self) -> dict[str, Any]:
-        """The column object, attributes in the specification's order."""
-        column: dict[str, Any] = {"itemOID": self.item_oid, "name": self.name, "label": self.label,
-                                  "dataType": self.data_type}  # fmt: skip
-        if self.data_type == "decimal":
-            column["targetDataType"] = "decimal"
-        if self.length is not None:
-            column["length"] = self.length
-        if self.key_sequence is not None:
-            column["keySequence"] = self.key_sequence
-        return column
-
-
-def decimal_text(value: float) -> str:
-    """A number as a Dataset-JSON decimal: plain notation with ``.``, the shortest text that reads back as exactly
-    ``value`` (Python's ``repr``), never an exponent; a whole number without ``.0`` (as the CSV export writes it)."""
-    text = format(Decimal(repr(float(value))), "f")
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _cell(v: Variable, value: Any, where: str) -> Any:
-    """``value`` as the JSON value of ``v``'s data type; refused (``ValueError``) when it is not of that type."""
-    if value is None:
-        return None
-    kind = v.data_type
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{where}: {value!r} is not a finite number (a missing value is None, never NaN)")
-    if kind == "string" and isinstance(value, str):
-        return value
-    if kind == "integer" and isinstance(value, int | float) and not isinstance(value, bool):
-        if float(value).is_integer():
-            return int(value)
-        raise ValueError(f"{where}: {value!r} is not a whole number (declared integer); nothing is rounded")
-    if kind == "decimal" and isinstance(value, int | float) and not isinstance(value, bool):
-        return decimal_text(value)
-    if kind == "boolean" and isinstance(value, bool):
-        return value
-    if kind == "date" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value.isoformat()
-    if kind == "datetime" and isinstance(value, dt.datetime):
-        moment = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)  # stored in UTC
-        return moment.isoformat()
-    if kind in _PATTERNS and isinstance(value, str):
-        if _PATTERNS[kind].fullmatch(value):
-            return value
-        raise ValueError(f"{where}: {value!r} is not an ISO 8601 {kind}")
-    raise ValueError(f"{where}: {value!r} ({type(value).__name__}) is not a value of type {kind}")
-
-
-class DatasetJsonWriter:
-    """One dataset: rows added one at a time to a spool (one JSON array per line), then ``close`` writes
-    ``<stem>.json`` and ``<stem>.ndjson`` with the metadata (record count, lengths) and the rows."""
-
-    def __init__(self, stem: Path, header: Mapping[str, Any], variables: Sequence[Variable]) -> None:
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        self.stem, self.header, self.variables = stem, dict(header), list(variables)
-        self.rows = 0
-        self._lengths = [0] * len(self.variables)
-        self._measured = [v.data_type in {"string", "decimal"} for v in self.variables]
-        # Closed by ``close`` (an anonymous file: nothing is left behind if the export fails).
-        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=stem.parent)  # noqa: SIM115
-
-    def add(self, values: Sequence[Any]) -> None:
-        """One row, its values in column order."""
-        where = f"{self.header['name']} row {self.rows + 1}"
-        cells = [_cell(v, x, f"{where} {v.name}") for v, x in zip(self.variables, values, strict=True)]
-        for i, cell in enumerate(cells):
-            if cell is not None and not isinstance(cell, bool) and len(text := str(cell)) > self._lengths[i]:
-                self._lengths[i] = len(text)
-        self._spool.write(json.dumps(cells, ensure_ascii=False, allow_nan=False) + "\n")
-        self.rows += 1
-
-    def lengths(self) -> dict[str, int]:
-        """The longest value written of each column, in characters as JSON holds it (at least 1; yes/no: 1)."""
-        return {v.name: max(1, n) for v, n in zip(self.variables, self._lengths, strict=True)}
-
-    def metadata(self) -> dict[str, Any]:
-        """The dataset's attributes and columns (everything but the rows), in the specification's order."""
-        columns = [
-            replace(v, length=max(1, n) if measured else None).metadata()
-            for v, n, measured in zip(self.variables, self._lengths, self._measured, strict=True)
-        ]
-        head = {k: v for k, v in self.header.items() if k not in {"name", "label"}}
-        return {**head, "records": self.rows, "name": self.header["name"], "label": self.header["label"],
-                "columns": columns}  # fmt: skip
-
-    def close(self) -> list[Path]:
-        meta = json.dumps(self.metadata(), ensure_ascii=False, allow_nan=False)
-        json_path, ndjson_path = self.stem.with_suffix(".json"), self.stem.with_suffix(".ndjson")
-        with (
-            self._spool,
-            json_path.open("w", encoding="utf-8", newline="\n") as whole,
-            ndjson_path.open("w", encoding="utf-8", newline="\n") as lines,
-        ):
-            whole.write(meta[:-1] + ', "rows": [')
-            lines.write(meta + "\n")
-            self._spool.seek(0)
-            for n, line in enumerate(self._spool):
-                whole.write(("\n" if n == 0 else ",\n") + line[:-1])
-                lines.write(line)
-            whole.write("\n]}\n" if self.rows else "]}\n")
-        return [json_path, ndjson_path]
 
 
 # --- the SDTM domains ---------------------------------------------------------------------------------------
@@ -309,18 +187,35 @@ def table_variables(table: Table, p: Protocol) -> tuple[str, list[Variable]]:
 
 
 class _TableSink:
-    """A raw table's rows (dicts) into a ``DatasetJsonWriter``."""
+    """A raw table's rows into a ``DatasetJsonWriter``, as columns: the rows the exporter gives one at a time
+    (``add``) are gathered into batches of ``batch_rows``, those it gives as columns (``extend``) go as they are."""
 
-    def __init__(self, writer: DatasetJsonWriter) -> None:
-        self._writer = writer
+    def __init__(self, writer: DatasetJsonWriter, batch_rows: int) -> None:
+        self._writer, self._batch_rows = writer, max(1, batch_rows)
         self._names = [v.name for v in writer.variables]
+        self._waiting: list[Mapping[str, Any]] = []
         self.rows = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
-        self._writer.add([row.get(n) for n in self._names])
+        self._waiting.append(row)
         self.rows += 1
+        if len(self._waiting) >= self._batch_rows:
+            self._flush()
+
+    def extend(self, columns: Mapping[str, Sequence[Any] | pa.Array], count: int) -> None:
+        """Rows as columns by name (lists or Arrow arrays; a column not given is null in every row)."""
+        self._flush()
+        given = [columns.get(n) for n in self._names]
+        self._writer.extend([[None] * count if c is None else c for c in given], count)
+        self.rows += count
+
+    def _flush(self) -> None:
+        if self._waiting:
+            rows, self._waiting = self._waiting, []
+            self._writer.extend([[r.get(n) for r in rows] for n in self._names], len(rows))
 
     def close(self) -> list[Path]:
+        self._flush()
         return self._writer.close()
 
 
@@ -359,7 +254,7 @@ class DatasetJsonExporter(TabularExporter):
         stamp = self._header["fileOID"]
         header = {**self._header, "fileOID": f"{stamp}.RAW.{table.name.replace('/', '.')}",
                   "itemGroupOID": self._group(group), "name": table.name, "label": table.label}  # fmt: skip
-        return _TableSink(DatasetJsonWriter(folder / table.name, header, variables))
+        return _TableSink(DatasetJsonWriter(folder / table.name, header, variables), self.batch_rows)
 
     def _group(self, oid: str) -> str:
         """An item group OID, refused if another dataset of this export already has it."""
@@ -386,8 +281,7 @@ class DatasetJsonExporter(TabularExporter):
                       "label": domain.label}  # fmt: skip
             writer = DatasetJsonWriter(out / domain.code.lower(), header, sdtm_variables(domain, source.protocol))
             for batch in data.to_batches(max_chunksize=self.batch_rows):
-                for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                    writer.add(row)
+                writer.extend(batch.columns, batch.num_rows)
             written += writer.close()
             lengths[domain.code] = writer.lengths()
             self._sdtm.append((f"sdtm/{domain.code.lower()}.json", domain.label, writer.rows))
@@ -417,7 +311,7 @@ def _header(source: ExportSource) -> dict[str, Any]:
     """The attributes every dataset of one export shares, in the specification's order (``fileOID`` is the ODM
     export's FileOID, to which each dataset adds its own name)."""
     taken = _moment(source.taken_at)
-    last = max((_moment(at) for (at,) in source.audit_columns(("at",), (), ("",)) if at is not None), default=None)
+    last = source.audit_latest()
     # The file is written after the export began and after the last change it may hold: the later of the two.
     created = max(taken, last) if last is not None else taken
     header: dict[str, Any] = {

@@ -18,6 +18,7 @@ count, a lot, an arm) could try each value against them (``trialwright.domain.au
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from trialwright.domain.masking import MASKED
 from trialwright.store.screening_tables import participants
 from trialwright.store.tables import audit_entries
 
-__all__ = ["Part", "audit_distinct", "audit_rows"]
+__all__ = ["Part", "audit_distinct", "audit_latest", "audit_rows"]
 
 #: Which entries of the trail: every one, those naming no participant, those naming an exported participant.
 Part = Literal["all", "unnamed", "named"]
@@ -140,6 +141,16 @@ class _Stamps:
                 self._seen.clear()
             self._seen[raw] = found
         return found
+
+
+def audit_latest(session: Session, *, site_filter: Any) -> dt.datetime | None:
+    """``ExportSource.audit_latest`` in the database: the newest ``at`` of the entries ``audit_rows`` reads for every
+    action (``prefixes=("",)``, part ``all``), its column type's own conversion applied (an aware UTC datetime; an
+    entry's time is never masked)."""
+    table = audit_entries.c
+    latest = select(func.max(table.at)).where(_where((), ("",), (), site_filter, "all"))
+    found: dt.datetime | None = session.execute(latest).scalar()
+    return found
 
 
 def audit_distinct(

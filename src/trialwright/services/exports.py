@@ -58,7 +58,7 @@ from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.coding import codings_by_event
 from trialwright.services.errors import denied
 from trialwright.services.export_ae import adverse_event_histories
-from trialwright.services.export_audit import Part, audit_distinct, audit_rows
+from trialwright.services.export_audit import Part, audit_distinct, audit_latest, audit_rows
 from trialwright.services.forms.common import not_on_kept_forms
 from trialwright.services.replica import ReplicaRefused, reader
 from trialwright.services.stored_json import loads
@@ -532,6 +532,10 @@ class DatabaseSource(ExportSource):
             yield from audit_distinct(session, columns, actions, prefixes, only or {}, unnamed, present,
                                       site_filter=self._audit_filter, with_arms=self.with_arms,
                                       batch=self.batch)  # fmt: skip
+
+    def audit_latest(self) -> dt.datetime | None:
+        with self._read() as session:  # the maximum in the database, over the filter of ``audit_columns``
+            return audit_latest(session, site_filter=self._audit_filter)
 
     def count(self) -> int:
         from sqlalchemy import func

@@ -28,6 +28,7 @@ import re
 import tracemalloc
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,16 @@ def test_the_header_names_the_trial_as_the_odm_export_does(exports: dict[str, Pa
     assert len(set(file_oids)) == len(file_oids)
 
 
+def test_the_database_was_last_modified_at_the_newest_audit_entry_the_exporter_reads(trial: Trial) -> None:
+    """dbLastModifiedDateTime: the database's maximum (``audit_latest``) is the newest time of the entries the source
+    reads one by one (``audit_columns``) and their newest by the source's default reading, blinded and with arms."""
+    sources = [blinded(trial), export_source(trial.engine, who(trial, Role.UNBLINDED_STATISTICIAN), with_arms=True)]
+    for source in sources:
+        read = [at for (at,) in source.audit_columns(("at",), (), ("",))]
+        assert len(read) > 100 and source.audit_latest() == max(read) == ExportSource.audit_latest(source)
+        assert source.audit_latest().utcoffset() == dt.timedelta(0)  # type: ignore[union-attr]
+
+
 # --- read back against the other exports --------------------------------------------------------------------
 
 
@@ -429,3 +440,96 @@ def test_the_readme_says_what_the_sdtm_export_notes(exports: dict[str, Path]) ->
     assert domain_notes  # the simulated trial has AEs not coded to MedDRA, at least
     for note in domain_notes:
         assert note.strip() in said, note
+
+
+# --- the bytes ----------------------------------------------------------------------------------------------
+
+
+def _plain(value: float) -> str:
+    """The shortest text reading back as ``value`` (Python's repr) in plain notation, whole numbers without .0."""
+    text = format(Decimal(repr(value)), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def test_every_file_is_its_content_as_json_dumps_lays_it_out_byte_for_byte(exports: dict[str, Path]) -> None:
+    """Each .json is its parsed content written back by ``json.dumps`` (UTF-8, not ASCII-escaped): the metadata,
+    then "rows" with one row per line; each .ndjson the metadata and each row on its own line; every decimal the
+    shortest plain text of its number. However the rows are made, not a byte differs from this."""
+    for key in ("json", "json+arms"):
+        for path in sorted(exports[key].rglob("*.json")):
+            data = json.loads(path.read_bytes())
+            head = json.dumps({k: v for k, v in data.items() if k != "rows"}, ensure_ascii=False)
+            rows = [json.dumps(r, ensure_ascii=False) for r in data["rows"]]
+            body = "\n" + ",\n".join(rows) + "\n" if rows else ""
+            assert path.read_bytes() == f'{head[:-1]}, "rows": [{body}]}}\n'.encode(), path
+            ndjson = "".join(f"{line}\n" for line in (head, *rows))
+            assert path.with_suffix(".ndjson").read_bytes() == ndjson.encode(), path
+            decimals = [n for n, c in enumerate(data["columns"]) if c["dataType"] == "decimal"]
+            for row in data["rows"]:
+                assert all(row[n] is None or row[n] == _plain(float(row[n])) for n in decimals), (path, row)
+
+
+_ARROW: dict[str, pa.DataType] = {"string": pa.string(), "time": pa.string(), "integer": pa.float64(),
+                                  "decimal": pa.float64(), "boolean": pa.bool_(), "date": pa.date32(),
+                                  "datetime": pa.timestamp("us", tz="UTC")}  # fmt: skip
+_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "string": st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=8),
+    "time": st.sampled_from(["08:30", "23:59:59", "00:00:00.5"]),
+    "integer": st.integers(-(2**53), 2**53).map(float) | st.sampled_from([0.0, -0.0, 7.0]),
+    "decimal": st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([0.0, -0.0, 1e-7, 1e22, 12.5]),
+    "boolean": st.booleans(),
+    "date": st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)),
+    "datetime": st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)),  # noqa: DTZ001 - naive bounds, as hypothesis takes them
+}
+
+
+@given(st.data())
+def test_rows_given_as_columns_are_the_rows_given_one_at_a_time(tmp_path_factory: Any, data: Any) -> None:
+    """``extend`` (a batch of columns, as Python lists or Arrow arrays, whole or chunked: how the exporter writes)
+    writes the bytes and the lengths ``add`` (a row at a time, the rule as written) does, for every data type, nulls,
+    repeats, 0.0 and -0.0, exponents and text to escape."""
+    kinds = data.draw(st.lists(st.sampled_from(sorted(_VALUES)), min_size=1, max_size=4))
+    count = data.draw(st.integers(0, 12))
+    columns = [data.draw(st.lists(st.none() | _VALUES[k], min_size=count, max_size=count)) for k in kinds]
+    variables = [Variable(f"IT.X.V{n}", f"V{n}", f"V{n}", k) for n, k in enumerate(kinds)]  # type: ignore[arg-type]
+    header = {"itemGroupOID": "IG.X", "name": "X", "label": "X"}
+    folder = tmp_path_factory.mktemp("rows")
+    by_row = DatasetJsonWriter(folder / "rows", header, variables)
+    for row in zip(*columns, strict=True):
+        by_row.add(row)
+    as_lists = DatasetJsonWriter(folder / "lists", header, variables)
+    as_lists.extend(columns, count)
+    as_arrow = DatasetJsonWriter(folder / "arrow", header, variables)
+    as_arrow.extend([pa.array(c, _ARROW[k]) for c, k in zip(columns, kinds, strict=True)], count)
+    as_chunks = DatasetJsonWriter(folder / "chunks", header, variables)
+    as_chunks.extend([pa.chunked_array([c[:1], c[1:]], _ARROW[k]) for c, k in zip(columns, kinds, strict=True)], count)
+    for writer in (by_row, as_lists, as_arrow, as_chunks):
+        writer.close()
+    for suffix in (".json", ".ndjson"):
+        written = (folder / f"rows{suffix}").read_bytes()
+        assert all((folder / f"{way}{suffix}").read_bytes() == written for way in ("lists", "arrow", "chunks"))
+    assert by_row.lengths() == as_lists.lengths() == as_arrow.lengths() == as_chunks.lengths()
+
+
+@pytest.mark.parametrize(
+    ("data_type", "column"),
+    [
+        ("integer", [1.0, 2.0, 2.5]),
+        ("integer", [1, 1, True]),
+        ("decimal", [0.5, None, float("nan")]),
+        ("date", ["2021-05-21", "2021-05-22", "21/05/2021"]),
+        ("boolean", [True, False, 1]),
+        ("string", ["a", "b", 7]),
+    ],
+)
+def test_a_column_with_a_wrong_value_is_refused_by_its_row_and_name(
+    tmp_path: Path, data_type: Any, column: list[Any]
+) -> None:
+    """Given as columns, a value not of its column's type stops the dataset with its row and column, as one given
+    a row at a time does (1 and True, 2 and 2.5 in one column included)."""
+    header = {"itemGroupOID": "IG.X", "name": "X", "label": "X"}
+    variables = [Variable("IT.X.ID", "ID", "ID", "string"), Variable("IT.X.V", "V", "V", data_type)]
+    writer = DatasetJsonWriter(tmp_path / "x", header, variables)
+    with pytest.raises(ValueError, match=r"X row 3 V: ") as refused:
+        writer.extend([["a", "b", "c"], column], 3)
+    assert "is not" in str(refused.value)
