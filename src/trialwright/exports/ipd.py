@@ -41,8 +41,9 @@ from trialwright.domain.eligibility import values_at_screening
 from trialwright.domain.text import spreadsheet_values
 from trialwright.exports.base import Exporter, ExportSource, ParticipantRecord, Progress
 from trialwright.protocol import Protocol
+from trialwright.protocol.declared import Aggregate, MinPresent
 from trialwright.protocol.deidentification import DateHandling, Deidentification
-from trialwright.protocol.forms import FieldType
+from trialwright.protocol.forms import FieldType, FormField
 from trialwright.protocol.sources import SCREENING, Source
 from trialwright.protocol.sources import source as field_source
 
@@ -372,6 +373,7 @@ class IpdExporter(Exporter):
                     label += "; study day" if d.dates is DateHandling.STUDY_DAYS else "; shifted date"
                 if age_ref == f"{form.id}.{f.id}":
                     label += f"; banded by {d.age_band_width} {unit}, {d.age_top + 1}+ above {d.age_top}"
+                label += _declared(f)
                 codes = "; ".join(f"{c.code}={c.label}" for c in f.choices)
                 dictionary.append({"file": f"forms/{form.id}.csv", "variable": f.id, "label": label, "codes": codes})
         # adverse events
@@ -467,6 +469,22 @@ def _as_date(value: Any, zone: ZoneInfo) -> dt.date | None:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
         return None
+
+
+def _declared(f: FormField) -> str:
+    """What the protocol declares of a field's values that its column does not show (walk 7 F8): a censored value
+    written as text in a numeric column, and whether a derived total is pro-rated."""
+    said = ""
+    if f.quantification_limits:
+        said += ("; a value below the lower limit of quantification is the text <limit (e.g. <2.0), one above the "
+                 "upper >limit, the limit as recorded (quantification_limits)")  # fmt: skip
+    rule = f.derived
+    if isinstance(rule, Aggregate) and isinstance(rule.missing, MinPresent) and rule.missing.prorate is not None:
+        n, least = len(rule.fields), rule.missing.min_present
+        how = f"pro-rated x {n}/(inputs present)" if rule.missing.prorate else "not pro-rated"
+        said += f"; derived: the {rule.kind} of {', '.join(rule.fields)}, with at least {least} of the {n} present, "
+        said += how
+    return said
 
 
 def _ipd_value(kind: FieldType, stored: Mapping[str, Any] | None, when: Any) -> Any:

@@ -19,10 +19,10 @@ from trialwright.exports.sdtm_domains import (
     SDTMIG_VERSION,
     findings_tests,
 )
+from trialwright.exports.sdtm_fields import NUMBER_WHY, left_out
 from trialwright.exports.sdtm_trial import design_lines
 from trialwright.protocol import Protocol
 from trialwright.protocol.cdisc_ct import SDTM_CT_VERSION
-from trialwright.protocol.forms import FieldType
 
 __all__ = ["not_written", "write_define_csv", "write_readme", "write_testcodes"]
 
@@ -63,9 +63,9 @@ def write_readme(folder: Path, build: Build, description: str) -> Path:
         "randomized (and treated) participant: the arm is assigned but withheld, so ARMNRS stays for the "
         f"SDTMIG's reasons only; EX names the treatment '{BLINDED_TREATMENT}'"
     )
-    numeric = {FieldType.DECIMAL, FieldType.INTEGER}
-    unmapped = [f"{form.id}.{f.id}" for form in s.protocol.forms for f in form.fields
-                if f.type in numeric and not (f.codes and f.codes.sdtm)]  # fmt: skip
+    nowhere = left_out(s.protocol)
+    unmapped = [ref for ref, why in nowhere.items() if why == NUMBER_WHY]
+    others = [f"      {ref}: {why}" for ref, why in nowhere.items() if why != NUMBER_WHY]
     lines = [
         f"trialwright sdtm export: {description}",
         "",
@@ -159,7 +159,10 @@ def write_readme(folder: Path, build: Build, description: str) -> Path:
         "disagreeing dates are listed under notes.",
     ]
     if unmapped:
-        lines.append(f"  - Not in LB/VS (no codes.sdtm test declared in the protocol): {', '.join(unmapped)}.")
+        lines.append(f"  - Not in LB/VS (no codes.sdtm test declared in the protocol), so in no SDTM domain: "
+                     f"{', '.join(unmapped)}.")
+    if others:
+        lines += ["  - In no SDTM domain, every other visit-form field whose values are not written, and why:", *others]
     notes = [*build.notes, *s.notes, *([not_written(build.empty)] if build.empty else [])]
     if notes:
         lines += ["", "Notes:", *(f"  - {n}" for n in notes)]

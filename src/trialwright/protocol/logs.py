@@ -194,8 +194,8 @@ def coding_columns(log: LogDef) -> tuple[str, tuple[str, ...]]:
 def log_checks(logs: list[LogDef], form_ids: set[str], *, stored: bool = False) -> Iterator[Found]:
     """Log ids, not_before references and SDTM mappings, each refused with its path. ``stored``: a text read back
     from a trial database is read under the rules it was stored with; the rules added since (coding column names,
-    a dose's unit, CM's CT terms, coded variables from choices only) refuse its exports instead
-    (``services.exports.run_export``), never the trial's pages."""
+    a dose's unit, CM's CT terms, coded variables from choices only, an MH log able to say ongoing or ended) refuse
+    its exports instead (``services.exports.run_export``), never the trial's pages."""
     yield from dupes("logs", (g.id for g in logs), "log")
     for i, log in enumerate(logs):
         if log.id in form_ids:
@@ -249,6 +249,11 @@ def _mapping(path: str, log: LogDef, *, stored: bool = False) -> Iterator[Found]
         used.setdefault(field_id, variable)
     if not stored:
         yield from _doses(path, log)
+        if sdtm.domain == "MH" and sdtm.ongoing is None and "MHENDTC" not in sdtm.variables:
+            yield path, (f"log {log.id} maps neither an ongoing field nor MHENDTC (an end date): the FHIR "
+                         "Condition's clinicalStatus (active or inactive) needs one of them, so the FHIR export "
+                         "would refuse every entry; name a boolean ongoing field (with ongoing_until) or map "
+                         "MHENDTC to a date field")  # fmt: skip
     if sdtm.ongoing is not None:
         if sdtm.ongoing not in fields:
             yield f"{path}.ongoing", unknown(sdtm.ongoing, fields, f"field of log {log.id}")

@@ -24,6 +24,11 @@ other field names) load as declared.
 | a CM log field named atc_code           | logs[0].fields[1].id                     | hides the ATC coding           |
 | an MH log field named pt_name           | logs[1].fields[1].id                     | hides the MedDRA coding        |
 | a log field named removed_reason        | logs[0]                                  | a column every log's table has |
+| an MH log with no ongoing, no MHENDTC   | logs[1].sdtm                             | clinicalStatus needs one       |
+
+An MH log whose mapping names neither an ``ongoing`` field nor an end date (MHENDTC) could never say whether a
+condition goes on or ended, which FHIR's Condition needs for its clinicalStatus: the FHIR export would refuse its
+every entry (``exports.fhir_logs``), so the protocol is refused where the log is declared.
 
 No CDISC CT file ships with trialwright: the codelists' terms (and the CT package they were checked in) are the
 protocol's ``logs[].sdtm.terminology``, and every value the log can write is checked against them.
@@ -65,6 +70,10 @@ def _set(path: list[Any], value: Any) -> Any:
             node[path[-1]] = value
 
     return mutate
+
+
+def _drop_ongoing(doc: Any) -> None:
+    del doc["logs"][1]["sdtm"]["ongoing"], doc["logs"][1]["sdtm"]["ongoing_until"]
 
 
 AGE_AT = {"name": "age_at", "inputs": {"birth_date": "started_on", "on_date": "stopped_on"}}
@@ -117,6 +126,9 @@ CASES = [
      "logs[1].fields[1].id", "'pt_name' is one of the MedDRA coding columns"),
     ("a field named removed_reason", _set(["logs", 0, "fields", 1, "id"], "removed_reason"), "logs[0]",
      "'removed_reason' is a column every log's table in the exports begins with"),
+    ("an MH log saying neither ongoing nor ended", _drop_ongoing, "logs[1].sdtm",
+     "log medical_history maps neither an ongoing field nor MHENDTC (an end date): the FHIR Condition's "
+     "clinicalStatus (active or inactive) needs one of them"),
 ]  # fmt: skip
 
 
@@ -159,3 +171,23 @@ def test_a_field_named_like_the_other_dictionarys_column_is_no_collision() -> No
         doc["logs"][0]["sdtm"]["variables"]["CMINDC"] = "pt_name"
 
     assert load_protocol_text(mutated_text(rename)).protocol.log("conmeds").fields[1].id == "pt_name"
+
+
+def test_an_mh_log_with_an_end_date_and_no_ongoing_field_is_accepted() -> None:
+    """MHENDTC alone can say a condition ended: the log is accepted (an entry with neither is refused at export)."""
+
+    def end_date_only(doc: Any) -> None:
+        _drop_ongoing(doc)
+        history = doc["logs"][1]
+        history["fields"].append({"id": "resolved_on", "label": "Resolved", "type": "date", "required": False,
+                                  "translations": {"fa": "تاریخ بهبود"}})
+        history["sdtm"]["variables"]["MHENDTC"] = "resolved_on"
+
+    log = load_protocol_text(mutated_text(end_date_only)).protocol.log("medical_history")
+    assert log.sdtm is not None and log.sdtm.ongoing is None and log.sdtm.variables["MHENDTC"] == "resolved_on"
+
+
+def test_a_stored_protocol_with_such_a_log_still_loads() -> None:
+    """A trial stored before the rule keeps opening; its FHIR export refuses the entries instead (never its pages)."""
+    protocol = load_protocol_text(mutated_text(_drop_ongoing), stored=True).protocol
+    assert protocol.log("medical_history").sdtm.ongoing is None  # type: ignore[union-attr]
