@@ -312,9 +312,7 @@ class DatabaseSource(ExportSource):
     @staticmethod
     def _sorted(rows: list[Any], order: dict[str, int]) -> Iterator[FormRecord]:
         rows.sort(key=lambda r: (order.get(r.visit_id, len(order)), r.visit_id, r.form_id))
-        # One participant's stored JSON parsed by one call (``form_rows``): ``json.loads``'s values (``stored_json``).
-        parsed = loads("[" + ",".join([r.form_values for r in rows]) + "]") if rows else []
-        for r, values in zip(rows, parsed, strict=True):
+        for r in rows:
             yield FormRecord(
                 participant_id=r.participant_id,
                 site=r.site,
@@ -324,7 +322,7 @@ class DatabaseSource(ExportSource):
                 form_id=r.form_id,
                 state=r.state,
                 version=r.version,
-                values=values,
+                values=json.loads(r.form_values),
                 updated_at=r.updated_at,
                 updated_by=r.updated_by,
                 verified_by=r.verified_by,
