@@ -287,19 +287,37 @@ def _amended(source: ExportSource) -> set[tuple[str, str, str, str]]:
     completed: set[tuple[str, str, str]] = set()
     amended: set[tuple[str, str, str, str]] = set()
     columns = ("participant", "form", "field", "detail", "old_value", "action")
+    # The details repeat (the visit, and little else, for every value a save wrote): each distinct text is parsed
+    # once; at most _DETAILS remembered (forgotten all at once when full), so memory stays bounded.
+    visits: dict[str, str | None] = {}
     for participant, form, field, detail, old_value, action in source.audit_columns(columns, _READ):
         if not (participant and form and detail):
             continue
-        try:
-            visit = json.loads(detail).get("visit")
-        except (ValueError, AttributeError):
+        if detail in visits:
+            visit = visits[detail]
+        else:
+            if len(visits) >= _DETAILS:
+                visits.clear()
+            visit = visits[detail] = _visit_of(detail)
+        if visit is None:
             continue
-        key = (participant, str(visit), form)
+        key = (participant, visit, form)
         if action == "form.completed":
             completed.add(key)
         elif field and key in completed and old_value is not None and action in _CHANGES:
             amended.add((*key, field))
     return amended
+
+
+_DETAILS = 10_000
+
+
+def _visit_of(detail: str) -> str | None:
+    """The visit an audit entry's detail names, as text (None: a detail that is not a JSON object)."""
+    try:
+        return str(json.loads(detail).get("visit"))
+    except (ValueError, AttributeError):
+        return None
 
 
 def _subject_status(p: ParticipantRecord) -> str:

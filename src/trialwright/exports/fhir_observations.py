@@ -88,6 +88,11 @@ class _Converted:
             return sent
         return number(float(Decimal(str(sent)) * self.factor + self.offset))
 
+    @property
+    def send(self) -> Callable[[Any], int | float]:
+        """What converts a value: ``number`` itself when the unit is sent as stored (one call less per value)."""
+        return number if self.factor is None else self
+
 
 @dataclass(frozen=True, slots=True)
 class _Field:
@@ -98,7 +103,7 @@ class _Field:
     category: list[dict[str, Any]]
     code: dict[str, Any]
     quantity: dict[str, Any]
-    sent: _Converted
+    sent: Callable[[Any], int | float]  # ``_Converted.send``
     method: dict[str, Any] | None
     reference_range: list[dict[str, Any]] | None  # the field's normal_range, in the valueQuantity's unit
 
@@ -146,7 +151,7 @@ class Observations:
                 category=[concept(f"{TERMINOLOGY}/observation-category", codes.observation)],
                 code={"coding": [*codings, coding(self._local, ref, f.label)], "text": f.label},
                 quantity=quantity,
-                sent=sent,
+                sent=sent.send,
                 method={"text": f"Derived by trialwright ({f.derived.name})"} if f.derived is not None else None,
                 reference_range=_reference_range(f, sent, quantity),
             )
@@ -171,14 +176,16 @@ class Observations:
     ) -> list[dict[str, Any]]:
         """The Observations of one form record, in the order of its fields."""
         form, observed, times = self._form(rec.form_id)
-        values = rec.values
         out: list[dict[str, Any]] = []
         if not observed:
             return out
+        values = rec.values
+        fields = self._fields
         effective = _effective(times, rec)
         issued = instant(rec.updated_at)
         subject = {"reference": f"Patient/{patient_id}"}
         encounter = {"reference": f"Encounter/{encounter_id}"}
+        extension = self._visit(rec.visit_id)
         draft = rec.state == "draft"
         place = f"{rec.participant_id}|{rec.visit_id}|"
         for f in observed:
@@ -186,9 +193,9 @@ class Observations:
             if not stored:
                 continue
             kind = stored.get("status", "value")
-            if kind in {"value", "derived"} and stored.get("value") is None:
+            if (kind == "value" or kind == "derived") and stored.get("value") is None:
                 continue
-            plan = self._field(form, f)
+            plan = fields.get((form.id, f.id)) or self._field(form, f)
             if draft:
                 status = "preliminary"
             elif (rec.participant_id, rec.visit_id, form.id, f.id) in amended:
@@ -198,7 +205,7 @@ class Observations:
             obs: dict[str, Any] = {
                 "resourceType": "Observation",
                 "id": pseudonym("observation", place + plan.ref),
-                "extension": self._visit(rec.visit_id),
+                "extension": extension,
                 "status": status,
                 "category": plan.category,
                 "code": plan.code,
@@ -208,7 +215,7 @@ class Observations:
             if effective:
                 obs["effectiveDateTime"] = effective
             obs["issued"] = issued
-            if kind in {"value", "derived"}:
+            if kind == "value" or kind == "derived":
                 obs["valueQuantity"] = {"value": plan.sent(stored["value"]), **plan.quantity}
             elif kind in {"below_lloq", "above_uloq"}:
                 low = kind == "below_lloq"
@@ -231,7 +238,9 @@ class Observations:
         return out
 
 
-def _reference_range(f: FormField, sent: _Converted, quantity: dict[str, Any]) -> list[dict[str, Any]] | None:
+def _reference_range(
+    f: FormField, sent: Callable[[Any], int | float], quantity: dict[str, Any]
+) -> list[dict[str, Any]] | None:
     """The field's declared ``normal_range`` as FHIR's referenceRange: low and high (the ends declared, an open end
     left out) as quantities in the unit the valueQuantity is sent in, converted as the values are; none without
     a declared range (never assumed from the limits)."""

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from tests.trialfixtures import FIRST_PROTOCOL
 from trialwright.domain.roles import Role
-from trialwright.exports import fhir_check
+from trialwright.exports import fhir, fhir_check
 from trialwright.exports.base import FormRecord
 from trialwright.exports.fhir import (
     LOINC_SYSTEM,
@@ -483,6 +483,21 @@ def test_status_follows_the_form_preliminary_final_amended(exported: Exported) -
     observations = _observations(exported.blinded / "participants" / f"{pid}.json")
     assert {observations[(visit, f"labs.{name}")]["status"] for name in REPORTED} == {"amended"}
     assert observations[(visit, "labs.lymphocytes")]["status"] == "final"  # untouched on the same form
+
+
+def test_the_amended_values_do_not_depend_on_what_the_audit_pass_remembers(
+    exported: Exported, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass over the audit trail that finds amended values parses each distinct detail once and remembers at
+    most ``_DETAILS`` of them (memory stays bounded); forgetting them all at every new detail finds the same
+    values, the re-reported laboratory values among them and no value of a form never changed."""
+    source = export_source(exported.engine, who(exported.engine, Role.DATA_MANAGER))
+    found = fhir._amended(source)
+    pid, visit = exported.edited
+    assert {(pid, visit, "labs", name) for name in REPORTED} <= found
+    assert (pid, visit, "labs", "lymphocytes") not in found  # untouched on the same form
+    monkeypatch.setattr(fhir, "_DETAILS", 1)
+    assert fhir._amended(source) == found
 
 
 def test_the_patient_is_pseudonymous(exported: Exported) -> None:
