@@ -8,8 +8,9 @@ dashboard by arm and the forecast) and as the study coordinator (no arms), and `
 as the DSMB member; and the page's data path alone, in this process (``web.routes.recruitment._results``: what the
 page reads and sums, without its three matplotlib plots), as each reader. Each is requested once untimed, then
 ``--requests`` times: p50 and p95 (nearest rank) of the wall time, and the mean CPU time of this process per request
-(``time.process_time``, the app's thread included: steadier than the wall time on a shared machine). Prints the trial's size beside them (screened, randomized). Run on a copy of the trial file: a
-load as the DSMB member remembers the allocation entries it verified, and a session and a token are added.
+(``time.process_time``, the app's thread included: steadier than the wall time on a shared machine). Prints the
+trial's size beside them (screened, randomized). Run on a copy of the trial file: a load as the DSMB member
+remembers the allocation entries it verified, and a session and a token are added.
 """
 
 from __future__ import annotations
