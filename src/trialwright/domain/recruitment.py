@@ -14,6 +14,7 @@ name an arm.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import math
 from collections import Counter
@@ -349,24 +350,28 @@ class Tally:
     failed: tuple[tuple[tuple[str, str], int], ...]
     not_enrolled: tuple[tuple[str | None, int], ...]
 
+    @functools.cached_property
+    def _by_site(self) -> dict[str, list[int]]:
+        """Each site's funnel (screened, eligible, consented, enrolled, randomized), summed once."""
+        out: dict[str, list[int]] = {}
+        for (site, _, eligible), n in self.screened:
+            counts = out.setdefault(site, [0] * 5)
+            counts[0] += n
+            counts[1] += n if eligible else 0
+        for (site, _, _), n in self.consented:
+            out.setdefault(site, [0] * 5)[2] += n
+        for site, n in self.enrolled:
+            out.setdefault(site, [0] * 5)[3] += n
+        for (site, _, _), n in self.randomized:
+            out.setdefault(site, [0] * 5)[4] += n
+        return out
+
     def site_counts(self, site: str) -> Counts:
         """The funnel at one site."""
-        return Counts(
-            screened=sum(n for (s, _, _), n in self.screened if s == site),
-            eligible=sum(n for (s, _, e), n in self.screened if s == site and e),
-            consented=sum(n for (s, _, _), n in self.consented if s == site),
-            enrolled=sum(n for s, n in self.enrolled if s == site),
-            randomized=sum(n for (s, _, _), n in self.randomized if s == site),
-        )
+        return Counts(*self._by_site.get(site, [0] * 5))
 
     def totals(self) -> Counts:
-        return Counts(
-            screened=sum(n for _, n in self.screened),
-            eligible=sum(n for (_, _, e), n in self.screened if e),
-            consented=sum(n for _, n in self.consented),
-            enrolled=sum(n for _, n in self.enrolled),
-            randomized=sum(n for _, n in self.randomized),
-        )
+        return Counts(*(sum(counts[i] for counts in self._by_site.values()) for i in range(5)))
 
     def first_screened(self, site: str | None = None) -> dt.date | None:
         """The first screening day (at one site, or anywhere)."""

@@ -140,17 +140,23 @@ def _day(dialect: str, instant: Any, zone: str, first: dt.date, last: dt.date) -
     return case(*whens, else_=null())
 
 
-def _site_day(dialect: str, instant: Any, site: Any, protocol: Protocol, fallback: str, span: tuple[dt.date, dt.date]
-              ) -> Any:  # fmt: skip
-    """The day of ``instant`` on the clock of the screening's ``site`` (``fallback``: a site no longer listed)."""
-    whens = [(site == s.code, _day(dialect, instant, s.timezone, *span)) for s in protocol.sites]
+@functools.lru_cache(maxsize=32)
+def _site_day(dialect: str, which: str, zones: tuple[tuple[str, str], ...], fallback: str,
+              span: tuple[dt.date, dt.date]) -> Any:  # fmt: skip
+    """The day of a consent's (``which``: "consent") or a randomization's instant on the clock of its screening's
+    site (``fallback``: a site no longer listed), in SQL; built once per zones and range, not once per load."""
+    instant = consents.c.obtained_at if which == "consent" else allocation_entries.c.randomized_at
+    whens = [(screenings.c.site == code, _day(dialect, instant, zone, *span)) for code, zone in zones]
     return case(*whens, else_=_day(dialect, instant, fallback, *span))
 
 
 def _as_date(value: Any) -> dt.date:
+    if isinstance(value, str):  # SQLite's date()
+        return dt.date.fromisoformat(value)
     if value is None:
         raise RuntimeError("an instant outside the range recruitment counted: refused rather than dropped")
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    assert isinstance(value, dt.date)
+    return value
 
 
 # --- the tally ----------------------------------------------------------------------------------------------------
@@ -209,28 +215,25 @@ def tally(session: Session, protocol: Protocol, as_of: dt.date, moment: dt.datet
     if earliest:
         span = (min(earliest).astimezone(dt.UTC).date() - dt.timedelta(days=1),
                 moment.astimezone(dt.UTC).date() + dt.timedelta(days=2))  # fmt: skip
-        first = (
-            select(c.c.screening_id, c.c.given_by, c.c.obtained_at,
+        zones = tuple((site.code, site.timezone) for site in protocol.sites)
+        ranked = (
+            select(s.c.site.label("site"), c.c.given_by.label("given_by"),
+                   _site_day(dialect, "consent", zones, fallback, span).label("day"),
                    func.row_number().over(partition_by=c.c.screening_id, order_by=(c.c.obtained_at, c.c.id))
                    .label("nth"))
-            .where(given)
-            .subquery()
-        )  # fmt: skip
-        days = (
-            select(s.c.site.label("site"), first.c.given_by.label("given_by"),
-                   _site_day(dialect, first.c.obtained_at, s.c.site, protocol, fallback, span).label("day"))
-            .select_from(first.join(s, s.c.id == first.c.screening_id))
-            .where(first.c.nth == 1, screened_by)
+            .select_from(c.join(s, s.c.id == c.c.screening_id))
+            .where(given, screened_by)
             .subquery()
         )  # fmt: skip
         consent_rows = session.execute(
-            select(days.c.site, days.c.day, days.c.given_by, func.count().label("n"))
-            .group_by(days.c.site, days.c.day, days.c.given_by)
+            select(ranked.c.site, ranked.c.day, ranked.c.given_by, func.count().label("n"))
+            .where(ranked.c.nth == 1)
+            .group_by(ranked.c.site, ranked.c.day, ranked.c.given_by)
         ).all()
         consented = tuple(((r.site, _as_date(r.day), r.given_by), int(r.n)) for r in consent_rows)
         randomized_days = (
             select(s.c.site.label("site"), s.c.screened_on.label("screened_on"),
-                   _site_day(dialect, e.c.randomized_at, s.c.site, protocol, fallback, span).label("day"))
+                   _site_day(dialect, "randomized", zones, fallback, span).label("day"))
             .select_from(e.join(p, p.c.participant_id == e.c.participant_id).join(s, s.c.id == p.c.screening_id))
             .where(claimed, p.c.enrolled_at <= moment, screened_by)
             .subquery()
