@@ -14,6 +14,8 @@ name an arm.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -40,10 +42,10 @@ __all__ = [
     "RecruitmentForecast",
     "RecruitmentStatus",
     "Scenario",
-    "ScreenedPatient",
     "SeriesPoint",
     "SiteRate",
     "SiteRecruitment",
+    "Tally",
     "TimeToRandomization",
     "day_text",
     "eligible_apart_from_consent",
@@ -330,19 +332,66 @@ def parse_scenario(
 
 
 @dataclass(frozen=True)
-class ScreenedPatient:
-    """One screened patient as recruitment sees them (dates on the site's calendar)."""
+class Tally:
+    """The screened patients as of a date, counted (every day on the patient's site's calendar): the screening
+    service counts them in the database, so its size grows with days x sites, not with patients. Each count is a
+    pair ``(key, n)``; a patient's consent is their first, their randomization their allocation's.
 
-    site: str
-    screened_on: dt.date
-    eligible: bool
-    failed: tuple[tuple[str, str], ...]  # criteria failed, other than consent
-    reason: str | None
-    consented_on: dt.date | None
-    consent_by: str | None
-    enrolled: bool
-    randomized_on: dt.date | None
-    arm: str | None
+    ``screened``: (site, screened on, eligible apart from consent) -> patients. ``consented``: (site, day of the
+    first consent, given by) -> patients. ``enrolled``: site -> patients given a participant id. ``randomized``:
+    (site, screened on, randomized on) -> participants. ``failed``: (criterion id, wording) -> not-eligible patients
+    who failed it (consent aside). ``not_enrolled``: non-enrolment reason (None: not recorded) -> patients not
+    enrolled."""
+
+    screened: tuple[tuple[tuple[str, dt.date, bool], int], ...]
+    consented: tuple[tuple[tuple[str, dt.date, str], int], ...]
+    enrolled: tuple[tuple[str, int], ...]
+    randomized: tuple[tuple[tuple[str, dt.date, dt.date], int], ...]
+    failed: tuple[tuple[tuple[str, str], int], ...]
+    not_enrolled: tuple[tuple[str | None, int], ...]
+
+    @functools.cached_property
+    def _by_site(self) -> dict[str, list[int]]:
+        """Each site's funnel (screened, eligible, consented, enrolled, randomized), summed once."""
+        out: dict[str, list[int]] = {}
+        for (site, _, eligible), n in self.screened:
+            counts = out.setdefault(site, [0] * 5)
+            counts[0] += n
+            counts[1] += n if eligible else 0
+        for (site, _, _), n in self.consented:
+            out.setdefault(site, [0] * 5)[2] += n
+        for site, n in self.enrolled:
+            out.setdefault(site, [0] * 5)[3] += n
+        for (site, _, _), n in self.randomized:
+            out.setdefault(site, [0] * 5)[4] += n
+        return out
+
+    def site_counts(self, site: str) -> Counts:
+        """The funnel at one site."""
+        return Counts(*self._by_site.get(site, [0] * 5))
+
+    def totals(self) -> Counts:
+        return Counts(*(sum(counts[i] for counts in self._by_site.values()) for i in range(5)))
+
+    def first_screened(self, site: str | None = None) -> dt.date | None:
+        """The first screening day (at one site, or anywhere)."""
+        return min((d for (s, d, _), n in self.screened if n and (site is None or s == site)), default=None)
+
+    def randomized_by_day(self) -> list[tuple[dt.date, int]]:
+        """The randomized on each day (on their site's calendar), in order of day."""
+        days: Counter[dt.date] = Counter()
+        for (_, _, day), n in self.randomized:
+            days[day] += n
+        return sorted((d, n) for d, n in days.items() if n)
+
+    def actual(self) -> list[tuple[dt.date, int]]:
+        """Cumulative randomized by the end of each day someone was randomized."""
+        by_day = self.randomized_by_day()
+        return list(zip([d for d, _ in by_day], itertools.accumulate(n for _, n in by_day), strict=True))
+
+    def nth_randomized_on(self, n: int) -> dt.date | None:
+        """The day the ``n``-th participant was randomized (1: the first), None before there were ``n``."""
+        return next((d for d, total in self.actual() if total >= n), None)
 
 
 def eligible_apart_from_consent(decision: str, detail: dict[str, Any], consent_field: str | None) -> bool:
@@ -353,16 +402,6 @@ def eligible_apart_from_consent(decision: str, detail: dict[str, Any], consent_f
     if decision == "not_eligible":
         return bool(consent_only) and all(set(f["values"]) <= consent_only for f in detail["failed"])
     return not detail["failed"] and set(detail["missing"]) <= consent_only
-
-
-def _counts(patients: Sequence[ScreenedPatient]) -> Counts:
-    return Counts(
-        screened=len(patients),
-        eligible=sum(p.eligible for p in patients),
-        consented=sum(p.consented_on is not None for p in patients),
-        enrolled=sum(p.enrolled for p in patients),
-        randomized=sum(p.randomized_on is not None for p in patients),
-    )
 
 
 def _period_ends(start: dt.date, end: dt.date) -> tuple[str, list[dt.date]]:
@@ -392,6 +431,17 @@ def _cumulative(dates: Sequence[dt.date | None], ends: Sequence[dt.date]) -> lis
     return [int(c) for c in counts]
 
 
+def _cumulative_counts(counts: Sequence[tuple[dt.date, int]], ends: Sequence[dt.date]) -> list[int]:
+    """How many counted patients fall on or before each end: ``_cumulative`` of each day repeated its count."""
+    if not counts:
+        return [0] * len(ends)
+    days = np.array([d for d, _ in counts], dtype="datetime64[D]")
+    order = np.argsort(days, kind="stable")
+    running = np.concatenate([[0], np.cumsum(np.array([n for _, n in counts], dtype=np.int64)[order])])
+    at = np.searchsorted(days[order], np.array(list(ends), dtype="datetime64[D]"), side="right")
+    return [int(running[i]) for i in at]
+
+
 def _ranked(counter: Counter[tuple[str, str]]) -> tuple[Reason, ...]:
     return tuple(Reason(code, label, n) for (code, label), n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -402,85 +452,78 @@ def recruitment_start(protocol: Protocol) -> dt.date:
     return dates.actual_recruitment_start or dates.expected_recruitment_start
 
 
-def series_ends(protocol: Protocol, patients: Sequence[ScreenedPatient], as_of: dt.date) -> tuple[str, list[dt.date]]:
+def series_ends(protocol: Protocol, tally: Tally, as_of: dt.date) -> tuple[str, list[dt.date]]:
     """The series' period (week or month) and the last day of each of its points, the last ``as_of`` itself."""
-    start = min([p.screened_on for p in patients] + [as_of]) if patients else min(recruitment_start(protocol), as_of)
+    first = tally.first_screened()
+    start = min(first, as_of) if first is not None else min(recruitment_start(protocol), as_of)
     return _period_ends(start, as_of)
 
 
 def summarise(
     protocol: Protocol,
-    patients: Sequence[ScreenedPatient],
+    tally: Tally,
     as_of: dt.date,
     by_arm: bool,
     per_arm: Mapping[str, tuple[int, Sequence[int]]] | None = None,
 ) -> RecruitmentStatus:
-    """The dashboard from the screened patients as of a date (``by_arm``: fill in the arms, from ``per_arm`` when
-    given: each arm code's randomized count and its cumulative counts at ``series_ends``, counted by the database;
-    else from the arms the patients carry)."""
+    """The dashboard from the screened patients as of a date, counted (``by_arm``: fill in the arms from
+    ``per_arm``: each arm code's randomized count and its cumulative counts at ``series_ends``, counted by the
+    database; an arm not in it randomized nobody)."""
     target = protocol.sample_size.target
     sites = tuple(
-        SiteRecruitment(
-            site=s.code,
-            name=s.name,
-            first_screened=min((p.screened_on for p in patients if p.site == s.code), default=None),
-            counts=_counts([p for p in patients if p.site == s.code]),
-        )
+        SiteRecruitment(site=s.code, name=s.name, first_screened=tally.first_screened(s.code),
+                        counts=tally.site_counts(s.code))
         for s in protocol.sites
-    )
-    period, ends = series_ends(protocol, patients, as_of)
+    )  # fmt: skip
+    period, ends = series_ends(protocol, tally, as_of)
     columns = {
-        "screened": _cumulative([p.screened_on for p in patients], ends),
-        "eligible": _cumulative([p.screened_on for p in patients if p.eligible], ends),
-        "consented": _cumulative([p.consented_on for p in patients], ends),
-        "randomized": _cumulative([p.randomized_on for p in patients], ends),
+        "screened": _cumulative_counts([(d, n) for (_, d, _), n in tally.screened], ends),
+        "eligible": _cumulative_counts([(d, n) for (_, d, e), n in tally.screened if e], ends),
+        "consented": _cumulative_counts([(d, n) for (_, d, _), n in tally.consented], ends),
+        "randomized": _cumulative_counts([(d, n) for (_, _, d), n in tally.randomized], ends),
     }
     series = tuple(SeriesPoint(e, *(columns[k][i] for k in columns)) for i, e in enumerate(ends))
     arms = None
     if by_arm:
+        counted = per_arm or {}
         arms = tuple(
-            ArmRecruitment(
-                code=a.code,
-                name=a.name,
-                target=protocol.sample_size.per_arm.get(a.code),
-                randomized=counted[0] if counted is not None else sum(p.arm == a.code for p in patients),
-                series=tuple(counted[1])
-                if counted is not None
-                else tuple(_cumulative([p.randomized_on for p in patients if p.arm == a.code], ends)),
-            )
+            ArmRecruitment(code=a.code, name=a.name, target=protocol.sample_size.per_arm.get(a.code),
+                           randomized=mine[0], series=tuple(mine[1]))
             for a in protocol.arms
-            for counted in [None if per_arm is None else per_arm.get(a.code, (0, [0] * len(ends)))]
-        )
-    failures: Counter[tuple[str, str]] = Counter(f for p in patients for f in p.failed)
+            for mine in [counted.get(a.code, (0, [0] * len(ends)))]
+        )  # fmt: skip
+    failures: Counter[tuple[str, str]] = Counter()
+    for (code, label), n in tally.failed:
+        failures[(code, label)] += n
     not_enrolled: Counter[tuple[str, str]] = Counter()
-    for p in patients:
-        if not p.enrolled:
-            code = p.reason or "not_recorded"
-            not_enrolled[(code, code.replace("_", " "))] += 1
-    waits = [(p.randomized_on - p.screened_on).days for p in patients if p.randomized_on is not None]
-    if waits:
+    for reason, n in tally.not_enrolled:
+        code = reason or "not_recorded"
+        not_enrolled[(code, code.replace("_", " "))] += n
+    waited = [((randomized - screened).days, n) for (_, screened, randomized), n in tally.randomized if n]
+    if waited:  # the days of each participant, repeated as numbers in one array (the same percentiles as a list)
+        waits = np.repeat(np.array([d for d, _ in waited], dtype=np.int64), [n for _, n in waited])
         q1, median, q3 = (float(v) for v in np.percentile(waits, [25, 50, 75]))
         wait = TimeToRandomization(len(waits), median, q1, q3)
     else:
         wait = TimeToRandomization(0, None, None, None)
-    randomized_on = sorted(p.randomized_on for p in patients if p.randomized_on is not None)
+    by_day = tally.randomized_by_day()
     return RecruitmentStatus(
         as_of=as_of,
         target=target,
-        totals=_counts(patients),
+        totals=tally.totals(),
         sites=sites,
         period=period,
         series=series,
         arms=arms,
         screen_failures=_ranked(failures),
         non_enrolment=_ranked(not_enrolled),
-        consent_by_participant=sum(p.consent_by == "participant" for p in patients),
-        consent_by_representative=sum(p.consent_by == "representative" for p in patients),
+        consent_by_participant=sum(n for (_, _, by), n in tally.consented if by == "participant"),
+        consent_by_representative=sum(n for (_, _, by), n in tally.consented if by == "representative"),
         days_to_randomization=wait,
         planned_start=protocol.trial.dates.expected_recruitment_start,
         planned_end=protocol.trial.dates.expected_recruitment_end,
-        reached_on=randomized_on[target - 1] if len(randomized_on) >= target else None,
-        last_randomized=randomized_on[-1] if randomized_on else None,
+        reached_on=tally.nth_randomized_on(target),
+        last_randomized=by_day[-1][0] if by_day else None,
     )
 
 

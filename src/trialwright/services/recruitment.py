@@ -3,6 +3,11 @@ forecast of when the target is reached with what-if scenarios (``recruitment_for
 model of ``trialwright.analysis.forecast``) and the registry-update text. The funnel's definitions and the result
 types are in ``trialwright.domain.recruitment``.
 
+One read. ``load`` reads recruitment once, in one read transaction, as counts the database makes
+(``services.recruitment_tally``: by site and day, never a row per patient); ``status_of`` and ``forecast_of`` work
+the dashboard and any number of forecasts out of that one load (the page's dashboard, its forecast and its what-if),
+and each use case above is one load and one of them.
+
 "Today" is ``clock.now()`` on the trial's clock (its first site's time zone); ``as_of`` asks as of a past day
 (the end of that day), counting only what had happened by then.
 
@@ -17,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,10 +53,9 @@ from trialwright.domain.recruitment import (
     RecruitmentForecast,
     RecruitmentStatus,
     Scenario,
-    ScreenedPatient,
     SiteRate,
+    Tally,
     day_text,
-    eligible_apart_from_consent,
     parse_scenario,
     recruitment_start,
     registry_text,
@@ -65,25 +68,30 @@ from trialwright.services import clock
 from trialwright.services.allocation_checkpoints import VerifiedList, remember, verified_list
 from trialwright.services.audit_keys import checked_allocations
 from trialwright.services.errors import denied
+from trialwright.services.recruitment_tally import tally
 from trialwright.services.trial import current_protocol
 from trialwright.services.users import UserView
 from trialwright.store.engine import read_scope
 from trialwright.store.randomization_tables import allocation_entries
-from trialwright.store.screening_tables import consents, participants, screenings
+from trialwright.store.screening_tables import participants, screenings
 
 __all__ = [
     "BY_ARM",
     "READERS",
+    "Loaded",
     "NewSitePlan",
     "RecruitmentError",
     "RecruitmentForecast",
     "RecruitmentStatus",
     "Scenario",
+    "forecast_of",
+    "load",
     "parse_scenario",
     "recruitment_forecast",
     "recruitment_status",
     "registry_text",
     "registry_update_text",
+    "status_of",
 ]
 
 #: Who reads recruitment: the trial team.
@@ -150,70 +158,38 @@ def _clock(protocol: Protocol, as_of: dt.date | None) -> _Clock:
     return _Clock(min(end_of_day, now), as_of, tz)
 
 
-def _load(
-    session: Session, protocol: Protocol, at: _Clock, *, arms: bool, verified: list[VerifiedList | None] | None = None
-) -> list[ScreenedPatient]:
-    zones = {s.code: ZoneInfo(s.timezone) for s in protocol.sites}
-    consent_field = protocol.eligibility.consent_field
-    rows = session.execute(select(screenings).where(screenings.c.screened_on <= at.as_of)).all()
-    consent_rows = session.execute(
-        select(consents.c.screening_id, consents.c.given_by, consents.c.obtained_at)
-        .where(consents.c.decision == "consent", consents.c.obtained_at <= at.moment)
-        .order_by(consents.c.obtained_at, consents.c.id)
-    ).all()
-    first_consent: dict[int, Any] = {}
-    for c in consent_rows:
-        first_consent.setdefault(c.screening_id, c)
-    enrolled = {
-        r.screening_id: r.participant_id
-        for r in session.execute(
-            select(participants.c.screening_id, participants.c.participant_id).where(
-                participants.c.enrolled_at <= at.moment
-            )
-        )
-    }
-    if arms:  # arms are counted only for a reader who may see them, and only once the entries match their digest
-        checked = verified_list(session)  # the entries added or changed since the last load (none: not keyed)
-        if checked is None:
-            checked_allocations(session)
-        if verified is not None:
-            verified.append(checked)
-    # no arm is read per participant: the arms are counted by the database (``_per_arm``)
-    allocated = {
-        r.participant_id: r
-        for r in session.execute(
-            select(allocation_entries.c.participant_id, allocation_entries.c.randomized_at).where(
-                allocation_entries.c.participant_id.is_not(None), allocation_entries.c.randomized_at <= at.moment
-            )
-        )
-    }
-    out = []
-    for row in rows:
-        tz = zones.get(row.site, at.tz)
-        detail = json.loads(row.decision_detail)
-        failed = tuple(
-            (f["id"], f["text"])
-            for f in detail["failed"]
-            if not (consent_field and set(f["values"]) <= {consent_field})
-        )
-        consent = first_consent.get(row.id)
-        pid = enrolled.get(row.id)
-        allocation = allocated.get(pid) if pid is not None else None
-        out.append(
-            ScreenedPatient(
-                site=row.site,
-                screened_on=row.screened_on,
-                eligible=eligible_apart_from_consent(row.decision, detail, consent_field),
-                failed=failed if row.decision == "not_eligible" else (),
-                reason=row.non_enrolment_reason,
-                consented_on=consent.obtained_at.astimezone(tz).date() if consent is not None else None,
-                consent_by=consent.given_by if consent is not None else None,
-                enrolled=pid is not None,
-                randomized_on=allocation.randomized_at.astimezone(tz).date() if allocation is not None else None,
-                arm=None,
-            )
-        )
-    return out
+@dataclass(frozen=True)
+class Loaded:
+    """Recruitment as one reader may see it, read once (one read transaction): the trial's protocol, the moment and
+    as-of date, the funnel counted by the database and, for a reader the masking unblinds, the randomized per arm
+    (``per_arm``, else None). The dashboard (``status_of``) and the forecasts (``forecast_of``, any number of what-ifs)
+    are worked out from it without reading again."""
+
+    protocol: Protocol
+    at: _Clock
+    tally: Tally
+    per_arm: dict[str, tuple[int, list[int]]] | None
+
+
+def load(engine: Engine, actor: UserView, *, as_of: dt.date | None = None) -> Loaded:
+    """Read recruitment as of a date (today by default) for ``actor``, in one read transaction: the page's one read
+    for its dashboard and forecasts; per arm only for the readers the masking unblinds."""
+    _role(actor)
+    protocol = current_protocol(engine).protocol
+    at = _clock(protocol, as_of)
+    by_arm = sees_arms(protocol, actor.role)
+    checked: VerifiedList | None = None
+    with read_scope(engine) as session:
+        counted = tally(session, protocol, at.as_of, at.moment, at.tz.key)
+        per_arm = None
+        if by_arm:  # arms are counted only for a reader who may see them, and only once the entries match their digest
+            checked = verified_list(session)  # the entries added or changed since the last load (none: not keyed)
+            if checked is None:
+                checked_allocations(session)
+            per_arm = _per_arm(session, protocol, at, series_ends(protocol, counted, at.as_of)[1])
+    if by_arm:
+        remember(engine, checked)
+    return Loaded(protocol, at, counted, per_arm)
 
 
 def _role(actor: UserView) -> None:
@@ -225,20 +201,15 @@ def _role(actor: UserView) -> None:
 # --- the use cases -----------------------------------------------------------------------------------
 
 
+def status_of(loaded: Loaded) -> RecruitmentStatus:
+    """The recruitment dashboard from a load: overall and per site, over time against the target, reasons, consents
+    and time to randomization; per arm only if the load was a reader's the masking unblinds."""
+    return summarise(loaded.protocol, loaded.tally, loaded.at.as_of, loaded.per_arm is not None, loaded.per_arm)
+
+
 def recruitment_status(engine: Engine, actor: UserView, *, as_of: dt.date | None = None) -> RecruitmentStatus:
-    """The recruitment dashboard: overall and per site, over time against the target, reasons, consents
-    and time to randomization; per arm only for the unblinded readers."""
-    _role(actor)
-    protocol = current_protocol(engine).protocol
-    at = _clock(protocol, as_of)
-    by_arm = sees_arms(protocol, actor.role)
-    verified: list[VerifiedList | None] = []
-    with read_scope(engine) as session:
-        patients = _load(session, protocol, at, arms=by_arm, verified=verified)
-        per_arm = _per_arm(session, protocol, at, series_ends(protocol, patients, at.as_of)[1]) if by_arm else None
-    for checked in verified:
-        remember(engine, checked)
-    return summarise(protocol, patients, at.as_of, by_arm, per_arm)
+    """The recruitment dashboard (``status_of`` of one ``load``)."""
+    return status_of(load(engine, actor, as_of=as_of))
 
 
 @functools.lru_cache(maxsize=16)
@@ -291,16 +262,15 @@ def _per_arm(
 # --- the forecast ------------------------------------------------------------------------------------
 
 
-def _histories(protocol: Protocol, patients: Sequence[ScreenedPatient], at: _Clock) -> list[SiteHistory]:
+def _histories(protocol: Protocol, counted: Tally, at: _Clock) -> list[SiteHistory]:
     """Each site's randomized count and days open: from the start of its first screening day (or of the
     trial's recruitment start, for a site that has screened nobody) to the moment of the forecast."""
     out = []
     for s in protocol.sites:
-        mine = [p for p in patients if p.site == s.code]
-        opened = min((p.screened_on for p in mine), default=recruitment_start(protocol))
+        opened = counted.first_screened(s.code) or recruitment_start(protocol)
         start = dt.datetime.combine(opened, dt.time(), tzinfo=ZoneInfo(s.timezone))
         days = max((at.moment - start).total_seconds() / 86400.0, 0.0)
-        recruited = sum(p.randomized_on is not None for p in mine)
+        recruited = counted.site_counts(s.code).randomized
         if recruited and days < 1.0:
             days = 1.0  # a site that randomized today has been open (at least) today
         out.append(SiteHistory(s.code, recruited, days))
@@ -329,30 +299,22 @@ def _probability(fc: Any, at: _Clock, day: dt.date) -> float:
     return fc.probability_by(days) if days > 0 else 0.0
 
 
-def recruitment_forecast(
-    engine: Engine,
-    actor: UserView,
-    *,
-    new_sites: Sequence[NewSitePlan] = (),
-    end_date: dt.date | None = None,
-    as_of: dt.date | None = None,
+def forecast_of(
+    loaded: Loaded, *, new_sites: Sequence[NewSitePlan] = (), end_date: dt.date | None = None
 ) -> RecruitmentForecast:
-    """When the target will be reached: the Poisson-gamma model fitted to every site's randomizations so far,
-    the date with 80% and 95% intervals, the probability by the planned end (and by ``end_date``), what-if
+    """When the target will be reached, from a load: the Poisson-gamma model fitted to every site's randomizations
+    so far, the date with 80% and 95% intervals, the probability by the planned end (and by ``end_date``), what-if
     new sites, and the actual and predicted cumulative curves. Names no arm, so it is the same for every reader."""
-    _role(actor)
-    protocol = current_protocol(engine).protocol
+    protocol, at = loaded.protocol, loaded.at
     cal = trial_calendars(protocol.calendars)[0]  # the trial's default calendar(s), both when it declares none
-    at = _clock(protocol, as_of)
     _check_scenario(at, new_sites, end_date)
-    with read_scope(engine) as session:
-        patients = _load(session, protocol, at, arms=False)
     target = protocol.sample_size.target
     planned_end = protocol.trial.dates.expected_recruitment_end
-    days = sorted(p.randomized_on for p in patients if p.randomized_on is not None)
-    actual = tuple((d, i + 1) for i, d in enumerate(days) if i + 1 == len(days) or days[i + 1] != d)
-    randomized, remaining = len(days), max(target - len(days), 0)
-    histories = _histories(protocol, patients, at)
+    actual = tuple(loaded.tally.actual())
+    last = actual[-1][0] if actual else None
+    randomized = actual[-1][1] if actual else 0
+    remaining = max(target - randomized, 0)
+    histories = _histories(protocol, loaded.tally, at)
     base: dict[str, Any] = {
         "as_of": at.as_of, "target": target, "randomized": randomized, "remaining": remaining,
         "planned_end": planned_end, "end_date": end_date, "new_sites": tuple(new_sites), "actual": actual,
@@ -366,7 +328,8 @@ def recruitment_forecast(
                        for h in histories),
     }  # fmt: skip
     if remaining == 0:
-        reached = days[target - 1]
+        reached = loaded.tally.nth_randomized_on(target)
+        assert reached is not None
         message = (f"The target of {target} was reached on {format_date(reached, cal)}"
                    f" ({randomized} randomized as of {format_date(at.as_of, cal)}).")  # fmt: skip
         return RecruitmentForecast(state="reached", message=message, **base, **{**empty, "reached_on": reached})
@@ -392,10 +355,10 @@ def recruitment_forecast(
         for c in curve if (d := at.date_after(c.day)) is not None
     )  # fmt: skip
     warnings = list(fc.warnings)
-    if days and (at.as_of - days[-1]).days > STALE_DAYS:
+    if last is not None and (at.as_of - last).days > STALE_DAYS:
         warnings.append(
-            f"no participant has been randomized for {(at.as_of - days[-1]).days} days (the last on "
-            f"{days[-1].isoformat()}): the forecast assumes the sites still recruit at their rate so far"
+            f"no participant has been randomized for {(at.as_of - last).days} days (the last on "
+            f"{last.isoformat()}): the forecast assumes the sites still recruit at their rate so far"
         )
     if at.as_of > planned_end:
         warnings.append(f"the planned end of recruitment ({planned_end.isoformat()}) has passed")
@@ -432,8 +395,19 @@ def recruitment_forecast(
     )
 
 
+def recruitment_forecast(
+    engine: Engine,
+    actor: UserView,
+    *,
+    new_sites: Sequence[NewSitePlan] = (),
+    end_date: dt.date | None = None,
+    as_of: dt.date | None = None,
+) -> RecruitmentForecast:
+    """When the target will be reached (``forecast_of`` one ``load``)."""
+    return forecast_of(load(engine, actor, as_of=as_of), new_sites=new_sites, end_date=end_date)
+
+
 def registry_update_text(engine: Engine, actor: UserView, *, as_of: dt.date | None = None) -> str:
-    """The registry-update summary as of a date (today by default)."""
-    return registry_text(
-        recruitment_status(engine, actor, as_of=as_of), recruitment_forecast(engine, actor, as_of=as_of)
-    )
+    """The registry-update summary as of a date (today by default), from one load."""
+    loaded = load(engine, actor, as_of=as_of)
+    return registry_text(status_of(loaded), forecast_of(loaded))

@@ -96,22 +96,20 @@ def _date_label(calendar: str, lang: str) -> Any:
 
 
 def _results(engine: Engine, user: UserView, scenario: svc.Scenario) -> tuple[Any, Any, Any, list[tuple[str, str]]]:
-    """Status, forecast (with the what-if), the plain forecast (for the registry text) and any problems; a
-    refused what-if leaves the plain forecast standing."""
+    """Status, forecast (with the what-if), the plain forecast (for the registry text) and any problems, all from one
+    read (``svc.load``); a refused as-of date is read as today, a refused what-if leaves the plain forecast standing."""
     problems: list[tuple[str, str]] = []
     try:
-        status = svc.recruitment_status(engine, user, as_of=scenario.as_of)
+        loaded = svc.load(engine, user, as_of=scenario.as_of)
     except svc.RecruitmentError as exc:
         problems.extend(exc.problems)
-        scenario = svc.Scenario(scenario.new_sites, scenario.end_date, None)
-        status = svc.recruitment_status(engine, user)
-    plain = svc.recruitment_forecast(engine, user, as_of=scenario.as_of)
+        loaded = svc.load(engine, user)
+    status = svc.status_of(loaded)
+    plain = svc.forecast_of(loaded)
     forecast = plain
     if scenario.new_sites or scenario.end_date is not None:
         try:
-            forecast = svc.recruitment_forecast(
-                engine, user, new_sites=scenario.new_sites, end_date=scenario.end_date, as_of=scenario.as_of
-            )
+            forecast = svc.forecast_of(loaded, new_sites=scenario.new_sites, end_date=scenario.end_date)
         except svc.RecruitmentError as exc:
             problems.extend(exc.problems)
     return status, forecast, plain, problems
