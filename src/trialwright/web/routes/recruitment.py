@@ -6,7 +6,10 @@ registry-update text. Everything comes from ``trialwright.services.recruitment``
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
@@ -41,6 +44,35 @@ _FIELDS = ("new_site_rate", "new_site_opens", "end_date", "as_of")
 #: The what-if's dates as the page labels them: typed in the viewer's calendar.
 _DATES = {"new_site_opens": N_("The new site opens on"), "end_date": N_("A later end of recruitment"),
           "as_of": N_("As of (a past date, to see the forecast as it was then)")}  # fmt: skip
+
+
+#: Plots already drawn, by what they show (``_plot``): a few per process, the oldest dropped first.
+_DRAWN: OrderedDict[str, str] = OrderedDict()
+_DRAWN_LOCK = threading.Lock()
+_DRAWN_KEPT = 32
+
+
+def _plot(shows: tuple[object, ...], draw: Callable[[], str]) -> str:
+    """The plot drawn from ``shows``, drawn only when no plot of exactly that was drawn before in this process.
+
+    Drawing with matplotlib costs 90-140 ms of CPU a plot whatever the trial's size (docs/benchmarks.md, the
+    recruitment page), more than the counting; a plot is a pure function of the numbers it shows and the words,
+    dates and digits of the page, so ``shows`` holds all of them and the key is the digest of their ``repr`` (every
+    field of the frozen results, recursively). Any new screening, consent or randomization, another as-of date, a
+    what-if, language, calendar or protocol version changes the key; a blinded reader's status holds no arm, so its
+    key never matches an unblinded reader's plot unless the two plots are the same. Nothing is shared between
+    workers, and nothing needs to be: each draws what it has not drawn."""
+    key = hashlib.sha256(repr(shows).encode()).hexdigest()
+    with _DRAWN_LOCK:
+        if key in _DRAWN:
+            _DRAWN.move_to_end(key)
+            return _DRAWN[key]
+    svg = draw()
+    with _DRAWN_LOCK:
+        _DRAWN[key] = svg
+        while len(_DRAWN) > _DRAWN_KEPT:
+            _DRAWN.popitem(last=False)
+    return svg
 
 
 #: The forecast's notes (``analysis.forecast``, ``services.recruitment``, in English), as message ids the page says in
@@ -155,6 +187,7 @@ def recruitment(
     for field, rule in problems:
         errors.setdefault(field, []).append(f"{field}: {rule}")
     number = partial(digits, lang=page.lang)  # a count in the page's digits, on the plots too
+    page_words = (page.lang, page.calendar, protocol.version)  # what else a plot's words, dates and digits depend on
 
     def fdate(text: str) -> str:
         return digits(format_date(dt.date.fromisoformat(text), page.calendar), page.lang)
@@ -170,12 +203,18 @@ def recruitment(
         "reason_labels": reason_labels,
         "failure_labels": failure_labels,
         "registry": svc.registry_text(status, plain),
-        "cumulative_svg": cumulative_svg(status, _, label, lambda arm: arm_said(protocol, arm, page.lang), number),
-        "forecast_svg": forecast_svg(forecast, _, label, number) if forecast.actual else "",
-        "reasons_svg": reasons_svg(status.non_enrolment, reason_labels, "reasons",
-                                   _(N_("Why screened patients were not enrolled")), number)
+        "cumulative_svg": _plot(
+            ("cumulative", status, *page_words, [arm_said(protocol, a.code, page.lang) for a in protocol.arms]),
+            lambda: cumulative_svg(status, _, label, lambda arm: arm_said(protocol, arm, page.lang), number)),
+        "forecast_svg": _plot(("forecast", forecast, *page_words), lambda: forecast_svg(forecast, _, label, number))
+        if forecast.actual else "",
+        "reasons_svg": _plot(("reasons", status.non_enrolment, reason_labels, *page_words),
+                             lambda: reasons_svg(status.non_enrolment, reason_labels, "reasons",
+                                                 _(N_("Why screened patients were not enrolled")), number))
         if status.non_enrolment else "",
-        "failures_svg": reasons_svg(status.screen_failures, failure_labels, "failures",
-                                    _(N_("Eligibility criteria not met")), number) if status.screen_failures else "",
+        "failures_svg": _plot(("failures", status.screen_failures, failure_labels, *page_words),
+                              lambda: reasons_svg(status.screen_failures, failure_labels, "failures",
+                                                  _(N_("Eligibility criteria not met")), number))
+        if status.screen_failures else "",
     }  # fmt: skip
     return render_page(request, page, "recruitment/index.html", context, status_code=422 if errors else 200)
