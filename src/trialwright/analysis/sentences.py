@@ -65,6 +65,7 @@ __all__ = [
     "NONE_LEFT",
     "NONE_LEFT_ON",
     "NOT_COUNTED",
+    "NOT_DUE",
     "NOT_ESTIMABLE",
     "NOT_HELD",
     "NOT_POSITIVE",
@@ -125,6 +126,7 @@ NONE_DIED = N_("no %(variable)s at %(visit)s (died on day %(death_day)s after ra
 NONE_LEFT_ON = N_("no %(variable)s at %(visit)s (%(how)s on day %(day)s)")
 NONE_LEFT = N_("no %(variable)s at %(visit)s (%(how)s)")
 NONE = N_("no %(variable)s at %(visit)s")
+NOT_DUE = N_("%(variable)s at %(visit)s not yet due (its window had not closed by the data cut-off)")
 MARKED = N_("%(variable)s at %(visit)s is marked %(mark)s: whether the event happened is not known")
 BEFORE_RANDOMIZATION = N_("%(variable)s at %(visit)s is %(value)s, before randomization: not used")
 NO_FORM = N_("no %(form)s form at %(visit)s: whether the event happened is not known")
@@ -311,8 +313,8 @@ STAY_END = N_("end")
 #: Every message with parts, the most specific first (the most words outside its parts).
 MESSAGES = tuple(sorted(
     (AFTER_DEATH, NOT_POSITIVE, NONE_DIED, NONE_LEFT_ON, NONE_LEFT, NONE, MARKED, BEFORE_RANDOMIZATION, NO_FORM,
-     NOT_HELD, ZERO_BASELINE, ZERO_BASELINE_REFUSED, DEATHS_UNKNOWN, DIED_FIRST_UNKNOWN, DIED_NO_START, NO_START,
-     STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT,
+     NOT_HELD, NOT_DUE, ZERO_BASELINE, ZERO_BASELINE_REFUSED, DEATHS_UNKNOWN, DIED_FIRST_UNKNOWN, DIED_NO_START,
+     NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT,
      NO_START_LEFT, VERSUS, MMRM,
      NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE, RMST_SCALE, N_DROPPED, DF, EFFECT_BY_VISIT, EFFECT_BY_VISIT_LOG,
      EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,

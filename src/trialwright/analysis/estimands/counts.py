@@ -52,7 +52,8 @@ def count(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     groups = sets.groups
     values = {s.participant_id: value_of(s) for s in population}
     excluded = tuple(
-        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s)), cause_of(s, day(s), not_due(s)))
+        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s), not_due(s)),
+                  cause_of(s, day(s), not_due(s)))
         for s in population
         if values[s.participant_id] is None
     )
