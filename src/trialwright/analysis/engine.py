@@ -108,7 +108,7 @@ class PilotRate:
         if self.value is None:
             return "not estimable"
         if self.measure == ProgressionMeasure.RECRUITMENT_PER_SITE_MONTH.value:
-            shown = f"{self.value:.2f} per site-month ({_f(self.numerator)} in {self.denominator:.1f} site-months)"
+            shown = f"{self.value:.2f} per site-month ({self.numerator:g} in {self.denominator:.1f} site-months)"
         else:
             shown = f"{100 * self.value:.0f}% ({int(self.numerator)}/{int(self.denominator)})"
         return shown + (f"; progression: {self.verdict}" if self.verdict else "")

@@ -34,10 +34,26 @@ __all__ = [
 
 
 def fmt_number(x: float | None, digits: int = 3) -> str:
-    """A number as every table of the report shows it: ``digits`` significant digits, NA when undefined."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+    """A number as every table of the report shows it: exactly ``digits`` significant digits, trailing zeros kept
+    (1.70379 is 1.70, 0.5 is 0.500), rounded half away from zero once taken to 12 significant digits as ``fixed``
+    does (9.995 is 10.0); a number of more integer digits than that keeps them all, as a whole number (1234.5 is
+    1235), never an exponent that hides its size; one under 0.0001 in Python's exponent form (1.23e-05); 0 is 0; NA
+    when undefined."""
+    if x is None or not math.isfinite(x):
         return "NA"
-    return f"{x:.{digits}g}"
+    exact = Decimal(f"{float(x):.12g}")
+    if exact == 0:
+        return "0"
+    top = exact.adjusted()  # the power of ten of the first significant digit
+    if top >= digits:
+        return fixed(x, 0)
+    rounded = exact.quantize(Decimal(1).scaleb(top - digits + 1), rounding=ROUND_HALF_UP)
+    if rounded.adjusted() > top:  # 9.995 -> 10.00: one digit too many after the carry
+        rounded = rounded.quantize(Decimal(1).scaleb(top - digits + 2), rounding=ROUND_HALF_UP)
+    if rounded.adjusted() < -4:  # as Python's "g" writes so small a number: 1.23e-05
+        mantissa = rounded.scaleb(-rounded.adjusted())
+        return f"{mantissa:f}e-{-rounded.adjusted():02d}"
+    return f"{rounded:f}"
 
 
 def fixed(x: float | None, places: int) -> str:

@@ -57,13 +57,15 @@ __all__ = [
     "MARKED",
     "MESSAGES",
     "MMRM",
+    "NB2_BOUNDARY",
+    "NB2_BY",
     "NB2_FAILED",
-    "NB2_FAILED_WITH",
     "NONE",
     "NONE_DIED",
     "NONE_LEFT",
     "NONE_LEFT_ON",
     "NOT_COUNTED",
+    "NOT_DUE",
     "NOT_ESTIMABLE",
     "NOT_HELD",
     "NOT_POSITIVE",
@@ -124,6 +126,7 @@ NONE_DIED = N_("no %(variable)s at %(visit)s (died on day %(death_day)s after ra
 NONE_LEFT_ON = N_("no %(variable)s at %(visit)s (%(how)s on day %(day)s)")
 NONE_LEFT = N_("no %(variable)s at %(visit)s (%(how)s)")
 NONE = N_("no %(variable)s at %(visit)s")
+NOT_DUE = N_("%(variable)s at %(visit)s not yet due (its window had not closed by the data cut-off)")
 MARKED = N_("%(variable)s at %(visit)s is marked %(mark)s: whether the event happened is not known")
 BEFORE_RANDOMIZATION = N_("%(variable)s at %(visit)s is %(value)s, before randomization: not used")
 NO_FORM = N_("no %(form)s form at %(visit)s: whether the event happened is not known")
@@ -214,12 +217,18 @@ ANCOVA_EXACT = N_("the ANCOVA model fits the data exactly, so tau has no standar
 #: a fit that failed or an estimate with a caveat: the statistical methods' own words, quoted exactly
 #: (``analysis.methods``; a spec raises or writes each and compares)
 NB2_FAILED = N_(
-    "the negative binomial (NB2) fit did not converge (often the dispersion alpha heading to 0: no "
-    "overdispersion); no Poisson model is substituted"
+    "the negative binomial (NB2) fit did not reach a maximum by any optimizer (BFGS, Newton-Raphson, Nelder-Mead); no "
+    "Poisson model is substituted"
 )
-NB2_FAILED_WITH = N_(
-    "the negative binomial (NB2) fit did not converge (%(error)s) (often the dispersion alpha heading to 0: no "
-    "overdispersion); no Poisson model is substituted"
+#: how the NB2 fit was found (``methods.nb2_fit.OPTIMIZERS``, statsmodels' names joined by "+") and its boundary
+NB2_BY = {
+    "bfgs+newton": N_("NB2 maximum likelihood by BFGS, then Newton-Raphson"),
+    "bfgs": N_("NB2 maximum likelihood by BFGS (Newton-Raphson from its optimum failed)"),
+    "nm+newton": N_("NB2 maximum likelihood by Nelder-Mead, then Newton-Raphson (BFGS failed)"),
+    "nm": N_("NB2 maximum likelihood by Nelder-Mead (BFGS and Newton-Raphson failed)"),
+}
+NB2_BOUNDARY = N_(
+    "dispersion alpha=%(p)s, at the boundary (essentially 0: no overdispersion): the interval holds alpha there"
 )
 NO_EVENTS_RATE = N_("no events in the %(arm)s group, so the rate ratio is 0 or infinite: not estimable")
 NO_EVENTS_RR = N_("no events in the %(arm)s group: log RR is undefined and no continuity correction is added")
@@ -304,13 +313,13 @@ STAY_END = N_("end")
 #: Every message with parts, the most specific first (the most words outside its parts).
 MESSAGES = tuple(sorted(
     (AFTER_DEATH, NOT_POSITIVE, NONE_DIED, NONE_LEFT_ON, NONE_LEFT, NONE, MARKED, BEFORE_RANDOMIZATION, NO_FORM,
-     NOT_HELD, ZERO_BASELINE, ZERO_BASELINE_REFUSED, DEATHS_UNKNOWN, DIED_FIRST_UNKNOWN, DIED_NO_START, NO_START,
-     STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT,
+     NOT_HELD, NOT_DUE, ZERO_BASELINE, ZERO_BASELINE_REFUSED, DEATHS_UNKNOWN, DIED_FIRST_UNKNOWN, DIED_NO_START,
+     NO_START, STAY_NOT_RECORDED_LEFT, DIED_NO_START_LEFT,
      NO_START_LEFT, VERSUS, MMRM,
      NOT_COUNTED, NO_TREATMENT, UNBLINDED_PEOPLE, RMST_SCALE, N_DROPPED, DF, EFFECT_BY_VISIT, EFFECT_BY_VISIT_LOG,
      EFFECT_AT, AFTER_DEATH_NOT_USED, INTERVAL, DISPERSION, PO_TEST, CATEGORIES, LOG_RANK, PH_CHECK, GRAY,
      DISCHARGED_DIED, EVENTS_DIED, STRATA_LEFT_OUT, ANCOVA_FEW_ROWS, WILSON_EMPTY, NO_EVENTS_IN_GROUP, NO_EVENTS,
-     NO_EVENTS_IN, NB2_FAILED_WITH, NO_EVENTS_RATE, NO_EVENTS_RR, OR_NONE, OR_ALL, PPO_BOUNDARY, LOCKED_OVER,
+     NO_EVENTS_IN, NB2_BOUNDARY, NO_EVENTS_RATE, NO_EVENTS_RR, OR_NONE, OR_ALL, PPO_BOUNDARY, LOCKED_OVER,
      LOCKED_OVER_ONE, LOCKED_OUTSIDE, LOCKED_OUTSIDE_ONE, LOCKED_WITHHELD, LOCKED_OUTSIDE_WITHHELD,
      LOCKED_OUTSIDE_WITHHELD_ONE, LOCKED_REVIEWED, LOCKED_OUTSIDE_REVIEWED, LOCKED_OUTSIDE_REVIEWED_ONE,
      HR_NO_EVENTS, HR_NO_EVENTS_IN, RMST_NO_EVENTS, RMST_NO_EVENTS_IN),

@@ -23,6 +23,7 @@ from functools import cache
 import pytest
 from sqlalchemy import text
 
+from tests.significant import three_significant
 from tests.trialfixtures import FIRST_PROTOCOL, PASSWORD, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.protocol import LoadedProtocol, load_protocol_text
@@ -68,7 +69,7 @@ def _numbers(values: list[float], places: int | None) -> str:
     """mean (SD); median [q1, q3]; n=, at ``places`` (None: three significant digits)."""
     q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
     shown = [statistics.fmean(values), statistics.stdev(values), median, q1, q3]
-    m, sd, med, lo, hi = (_at(x, places) if places is not None else f"{x:.3g}" for x in shown)
+    m, sd, med, lo, hi = (_at(x, places) if places is not None else three_significant(x) for x in shown)
     return f"{m} ({sd}); median {med} [{lo}, {hi}]; n={len(values)}"
 
 

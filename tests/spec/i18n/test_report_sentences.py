@@ -168,9 +168,9 @@ def test_an_estimate_is_said_with_the_catalogs_words_and_each_number_isolated() 
     c = Comparison("A vs B", "ANCOVA", "ITT", "adjusted difference", 0.5, -0.25, None, 0.0004, (3, 3), True)
     ltr = '<bdi dir="ltr">%s</bdi>'
     assert str(estimate_html(words, c)) == (
-        f"{ltr % '۰٫۵'} ({FA['95% CI']} {ltr % '-۰٫۲۵'} {FA['to']} {ltr % FA['NA']}){FA[', ']}{ltr % 'p&lt;۰٫۰۰۱'}"
+        f"{ltr % '۰٫۵۰۰'} ({FA['95% CI']} {ltr % '-۰٫۲۵۰'} {FA['to']} {ltr % FA['NA']}){FA[', ']}{ltr % 'p&lt;۰٫۰۰۱'}"
     )
-    assert c.text() == "0.5 (95% CI -0.25 to NA), p<0.001"
+    assert c.text() == "0.500 (95% CI -0.250 to NA), p<0.001"
     none = Comparison("A vs B", "ANCOVA", "ITT", "adjusted difference", None, None, None, None, (0, 1), True,
                       sentences.FEW_IN_GROUP)  # fmt: skip
     assert str(estimate_html(words, none)) == FA["not estimable"] + " (" + FA[sentences.FEW_IN_GROUP] + ")"

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy import text as text_
 
+from tests.significant import three_significant
 from tests.spec.web.conftest import sign_in
 from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
@@ -83,7 +84,8 @@ def test_a_decimal_field_of_table_1_without_decimals_is_shown_by_the_reports_gen
     weights = [float(w) for w in weights if w is not None]
     assert weights
     mean, sd = statistics.fmean(weights), statistics.stdev(weights)
-    assert cell.startswith(f"{mean:.3g} ({sd:.3g}); median {statistics.median(weights):.3g} ["), cell
+    shown = [three_significant(x) for x in (mean, sd, statistics.median(weights))]
+    assert cell.startswith(f"{shown[0]} ({shown[1]}); median {shown[2]} ["), cell  # trailing zeros kept (walk 7 F6)
     assert cell.endswith(f"n={len(weights)}")
 
 

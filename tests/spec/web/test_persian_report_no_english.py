@@ -140,9 +140,9 @@ def test_the_unblinded_reports_method_notes_and_categories_are_persian(reports: 
     notes = [c.note for o in report.outcomes for c in o.comparisons if c.note]
     assert any("higher categories more likely" in n for n in notes)
     assert FA["OR > 1: higher categories more likely under treatment than under reference"] in text
-    if any("negative binomial (NB2) fit did not converge" in n for n in notes):
-        assert FA["the negative binomial (NB2) fit did not converge (often the dispersion alpha heading to 0: no "
-                  "overdispersion); no Poisson model is substituted"] in text  # fmt: skip
+    if any("negative binomial (NB2) fit did not reach a maximum" in n for n in notes):
+        assert FA["the negative binomial (NB2) fit did not reach a maximum by any optimizer (BFGS, Newton-Raphson, "
+                  "Nelder-Mead); no Poisson model is substituted"] in text  # fmt: skip
     # the ordinal outcome's categories by their choice labels (the example's own English), never the raw codes
     ordinal = next(o for o in report.outcomes if o.outcome_id == "consciousness_day7")
     field = protocol.form("vitals").field("consciousness")
@@ -167,22 +167,32 @@ def test_the_persian_pdf_report_holds_no_english_sentence(reports: dict[str, Any
     assert "Locked with" not in text and "value as analysed" not in text
 
 
-def test_the_methods_notes_the_walk_met_are_said_in_persian() -> None:
-    """The negative binomial's refusal and the proportional-odds note exactly as the methods write them (a count with
-    no overdispersion: every value the same in each group, so the dispersion heads to 0), said in Persian."""
+def test_the_methods_notes_the_walk_met_are_said_in_persian(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The negative binomial's notes and refusal and the proportional-odds note exactly as the methods write them, said
+    in Persian: a count with no overdispersion (every value the same in each group) is fitted with alpha at the
+    boundary (walk 7 F5: it was refused as "did not converge"); no optimizer converging (made so here) is refused."""
     import numpy as np
+    from statsmodels.discrete.discrete_model import NegativeBinomial
 
+    from trialwright.analysis import sentences
     from trialwright.analysis.methods.binary import negative_binomial
     from trialwright.analysis.methods.ordinal import DIRECTION
 
     words = report_words(load_protocol(EXAMPLE).protocol, "fa")
     y = np.array([3.0, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2])
     g = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    fitted = negative_binomial(y, g)
+    assert fitted.alpha_at_boundary and fitted.alpha is not None and fitted.optimizer is not None
+    note = sentences.NB2_BOUNDARY % {"p": f"{fitted.alpha:.3g}"} + "; " + sentences.NB2_BY[fitted.optimizer]
+    said = words.sentence(note)
+    assert said.startswith("پراکندگی α=") and ENGLISH_RUN.search(said) is None
+    monkeypatch.setattr(NegativeBinomial, "fit", lambda self, **_: type("Fit", (), {
+        "params": np.ones(3), "mle_retvals": {"converged": False}})())  # fmt: skip
     with pytest.raises(ValueError) as refused:
         negative_binomial(y, g)
     said = words.sentence(str(refused.value))
-    assert "did not converge" in str(refused.value) and said != str(refused.value)
-    assert said.startswith("برازش دوجمله‌ای منفی (NB2) همگرا نشد") and ENGLISH_RUN.search(said) is None
+    assert "did not reach a maximum" in str(refused.value) and said != str(refused.value)
+    assert said.startswith("برازش دوجمله‌ای منفی (NB2) با هیچ بهینه‌سازی") and ENGLISH_RUN.search(said) is None
     note = f"{DIRECTION}; categories 0 to 4; proportional odds test p=0.412"
     assert words.sentence(note) == FA[DIRECTION] + FA["; "] + FA["categories %(low)s to %(high)s"] % {
         "low": "۰", "high": "۴"} + FA["; "] + FA["proportional odds test p=%(p)s"] % {"p": "۰٫۴۱۲"}  # fmt: skip

@@ -62,7 +62,7 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
 
     on_treatment = e.strategy("treatment_discontinuation") is Strategy.WHILE_ON_TREATMENT
     rule = v.responder
-    status = responder_of(v, day, planned_day(protocol, v.baseline)) if rule is not None else None
+    status = responder_of(v, day, planned_day(protocol, v.baseline), not_due) if rule is not None else None
     unknown: dict[str, Status] = {}  # a responder's status not known, and why (the exclusion's reason)
 
     def outcome_of(s: Subject) -> int | None:
@@ -90,7 +90,7 @@ def binary(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     def why(s: Subject) -> str:
         if s.participant_id in unknown:
             return unknown[s.participant_id].why
-        return why_missing(s, v.at or "", field or "", False, day(s))
+        return why_missing(s, v.at or "", field or "", False, day(s), not_due(s))
 
     population = sets.of(e.population)
     groups = sets.groups
@@ -247,7 +247,8 @@ def ordinal(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     groups = sets.groups
     codes = {s.participant_id: code_of(s) for s in population}
     excluded = tuple(
-        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s)), cause_of(s, day(s), not_due(s)))
+        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s), not_due(s)),
+                  cause_of(s, day(s), not_due(s)))
         for s in population
         if codes[s.participant_id] is None
     )

@@ -252,8 +252,9 @@ def left_in_words(s: Subject) -> str:
 _LEFT_WORDS = {"withdrew_consent": "withdrew consent", "lost_to_follow_up": "lost to follow-up"}
 
 
-def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | None) -> str:
-    """Why a participant has no usable value of ``variable`` at ``visit`` (planned on ``day``), in words."""
+def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | None, not_due: bool = False) -> str:
+    """Why a participant has no usable value of ``variable`` at ``visit`` (planned on ``day``), in words; ``not_due``:
+    the visit is not yet due (``not_due_of``), said as CONSORT says it, where ``cause_of`` gives ``not_due``."""
     raw = number(s.value(visit, variable))
     at = {"variable": variable, "visit": visit}
     if after_death(s, visit):
@@ -266,7 +267,7 @@ def why_missing(s: Subject, visit: str, variable: str, log: bool, day: int | Non
         if s.withdrawn_day is None:
             return say.NONE_LEFT % {**at, "how": left_in_words(s)}
         return say.NONE_LEFT_ON % {**at, "how": left_in_words(s), "day": s.withdrawn_day}
-    return say.NONE % at
+    return (say.NOT_DUE if not_due else say.NONE) % at
 
 
 def fmt_p(p: float | None) -> str:

@@ -109,7 +109,7 @@ def continuous(protocol: Protocol, outcome: Outcome, variable: str, sets: Sets) 
         if f is not None and (b is not None or not base):
             analysed[s.group] += 1
             continue
-        why = [why_missing(s, at, variable, log, day_at(s))] if f is None else []
+        why = [why_missing(s, at, variable, log, day_at(s), not_due(s))] if f is None else []
         if base and b is None:
             why.append(why_missing(s, base, variable, log, day_base(s)))
         # Unusable: a value recorded but not positive on the log scale (a value merely absent is missing or not due).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trialwright.analysis import sentences as say
 from trialwright.analysis import statistics as st
 from trialwright.analysis.dataset import Subject
 from trialwright.analysis.estimands.common import (
@@ -51,7 +52,8 @@ def count(protocol: Protocol, outcome: Outcome, sets: Sets) -> OutcomeResult:
     groups = sets.groups
     values = {s.participant_id: value_of(s) for s in population}
     excluded = tuple(
-        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s)), cause_of(s, day(s), not_due(s)))
+        Exclusion(s.participant_id, s.group, why_missing(s, at, field, False, day(s), not_due(s)),
+                  cause_of(s, day(s), not_due(s)))
         for s in population
         if values[s.participant_id] is None
     )
@@ -100,7 +102,10 @@ def _compared(
     def run() -> Comparison:
         if estimator is Estimator.NEGATIVE_BINOMIAL:
             nb = binary_methods.negative_binomial(ys, group, covariates=strata)
-            note = nb.note or (f"dispersion alpha={nb.alpha:.3g}" if nb.alpha is not None else "")
+            note = nb.note or ""
+            if nb.alpha is not None:  # how it was fitted and where alpha is (at the boundary: said so)
+                note = (say.NB2_BOUNDARY if nb.alpha_at_boundary else say.DISPERSION) % {"p": f"{nb.alpha:.3g}"}
+                note += f"; {say.NB2_BY[nb.optimizer or '']}"
             if nb.without_events:  # a stratum whose participants all count 0: no finite coefficient, left out
                 note += f"; {strata_left_out(nb.without_events)}"
             return Comparison(label, method, set_name, scale, nb.estimate, nb.ci_lower, nb.ci_upper, nb.p_value, n,

@@ -33,10 +33,10 @@ class Status:
     zero: bool = False
 
 
-def responder_of(v: Variable, day_at: Callable[[Subject], int | None],
-                 day_base: Callable[[Subject], int | None]) -> Callable[[Subject], Status]:  # fmt: skip
+def responder_of(v: Variable, day_at: Callable[[Subject], int | None], day_base: Callable[[Subject], int | None],
+                 not_due: Callable[[Subject], bool]) -> Callable[[Subject], Status]:  # fmt: skip
     """The participant's status under the variable's responder rule (without intercurrent events: the caller applies
-    a composite strategy first)."""
+    a composite strategy first); ``not_due``: whether the outcome visit is not yet due (said so when missing)."""
     rule = v.responder
     assert rule is not None and v.at is not None
     at, base, field = v.at, v.baseline, v.fields[0]
@@ -50,7 +50,7 @@ def responder_of(v: Variable, day_at: Callable[[Subject], int | None],
             return Status(int(combined))
         why: list[str] = []
         if f is None:
-            why.append(why_missing(s, at, field, False, day_at(s)))
+            why.append(why_missing(s, at, field, False, day_at(s), not_due(s)))
         if base is not None and rule.needs_baseline and b is None:
             why.append(why_missing(s, base, field, False, day_base(s)))
         zero = f is not None and b is not None and b <= 0 and rule.percent

@@ -25,7 +25,9 @@ argument. Missing values (None/NaN) in participant-level data are dropped and co
   correction. Strata that carry no information for the chosen measure are left out and listed by index.
 * ``negative_binomial`` -- NB2 regression (Var = mu + alpha mu^2, alpha by maximum likelihood; Cameron &
   Trivedi, Regression Analysis of Count Data, ch. 3) of counts on arm and covariates with offset
-  log(exposure); rate ratio exp(beta), Wald interval. A failed fit raises: Poisson is never substituted.
+  log(exposure); rate ratio exp(beta), Wald interval. The optimizers are tried in turn and a fit accepted only
+  when it is the maximum (``methods.nb2_fit``); alpha at the boundary (essentially 0) is said. A fit none gives
+  raises: Poisson is never substituted.
 * ``t_test`` -- difference in means with Student's pooled or Welch's (Biometrika 1947;34:28) interval.
 """
 
@@ -40,10 +42,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize, stats
-from statsmodels.discrete.discrete_model import Logit, NegativeBinomial
+from statsmodels.discrete.discrete_model import Logit
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from trialwright.analysis import sentences as say
 from trialwright.analysis.methods.base import (
     FloatArray,
     Result,
@@ -59,6 +60,7 @@ from trialwright.analysis.methods.base import (
     is_missing,
     levels_at_an_end,
 )
+from trialwright.analysis.methods.nb2_fit import fit_nb2
 
 __all__ = [
     "MantelHaenszel",
@@ -223,9 +225,15 @@ class RateRatio(_ModelRatio):
     exposure_reference: float | None
     #: the covariate levels whose rows all count 0 ("covariate=level"), left out of the fit
     without_events: tuple[str, ...] = ()
+    #: the optimizers that gave the fit, in the order run (statsmodels' names joined by "+", e.g. "bfgs+newton")
+    optimizer: str | None = None
+    #: alpha is at the boundary (essentially 0: no overdispersion); the interval holds alpha there
+    alpha_at_boundary: bool = False
 
     def summary(self) -> str:
-        return self._line(f"Negative binomial (alpha={fmt(self.alpha)}) rate ratio")
+        alpha = f"alpha={fmt(self.alpha)}" + (", at the boundary" if self.alpha_at_boundary else "")
+        by = f"; by {self.optimizer}" if self.optimizer else ""
+        return self._line(f"Negative binomial ({alpha}) rate ratio") + by
 
 
 def _prepare(
@@ -357,7 +365,7 @@ def negative_binomial(
     level: float = 0.95,
 ) -> RateRatio:
     """NB2 regression of counts on group and categorical covariates with offset log(exposure); rows with a
-    missing value are dropped. Raises ValueError when the fit fails (no Poisson fallback).
+    missing value are dropped. Raises ValueError when no optimizer gives the maximum (no Poisson fallback).
 
     A covariate level in which every count is 0 (e.g. a stratum of one participant without events) has no finite
     coefficient: the likelihood rises as it goes to minus infinity, where that level's rows add nothing, so no
@@ -392,21 +400,11 @@ def negative_binomial(
             None if exposure is None else floats(exposure, "exposure")[kept], "negative_binomial",
         )  # fmt: skip
     _check_rank(design)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence is checked explicitly below
-            model = NegativeBinomial(y, design, loglike_method="nb2", exposure=t)
-            # BFGS on log(alpha) finds the optimum robustly; Newton from there polishes it to ~1e-10
-            rough = model.fit(method="bfgs", maxiter=1000, disp=0)
-            fit = model.fit(method="newton", maxiter=100, start_params=rough.params, disp=0)
-    except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
-        raise ValueError(say.NB2_FAILED_WITH % {"error": error}) from None
-    params, bse = np.asarray(fit.params, dtype=float), np.asarray(fit.bse, dtype=float)
-    if not fit.mle_retvals.get("converged", False) or not (np.isfinite(params).all() and np.isfinite(bse).all()):
-        raise ValueError(say.NB2_FAILED)
-    ratio = _wald_ratio(float(params[1]), float(bse[1]), level)
+    fit = fit_nb2(y, design, t)
+    ratio = _wald_ratio(float(fit.params[1]), float(fit.se[1]), level)
     left_out = tuple(f"{name}={value}" for name, value in without_events)
-    return RateRatio(**fields, **ratio, alpha=float(params[-1]), without_events=left_out)
+    return RateRatio(**fields, **ratio, alpha=float(fit.params[-1]), without_events=left_out,
+                     optimizer="+".join(fit.optimizer), alpha_at_boundary=fit.at_boundary)  # fmt: skip
 
 
 def _complete(
