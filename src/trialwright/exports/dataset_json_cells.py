@@ -44,7 +44,10 @@ _BOOLEANS = {True: "true", False: "false", None: "null"}
 
 def decimal_text(value: float) -> str:
     """A number as a Dataset-JSON decimal: plain notation with ``.``, the shortest text that reads back as exactly
-    ``value`` (Python's ``repr``), never an exponent; a whole number without ``.0`` (as the CSV export writes it)."""
+    ``value`` (Python's ``repr``), never an exponent; a whole number without ``.0`` (as the CSV export writes it).
+    A Python int is written as its own digits, never through a float (past 2**53 a float would change it)."""
+    if type(value) is int:
+        return str(value)
     text = repr(float(value))
     if "e" in text:  # repr's exponent (below 1e-4, from 1e16): the same digits in plain notation
         text = format(Decimal(text), "f")
@@ -160,7 +163,7 @@ def _texts(kind: DataType, types: set[type], values: Sequence[Any]) -> Sequence[
 
 def _decimals(values: Sequence[Any]) -> list[Any] | None:
     """``decimal_text`` of each number (None kept), or None when one is not finite (``cell`` refuses it)."""
-    reprs = [repr(float(x)) if x is not None else None for x in values]
+    reprs = [None if x is None else str(x) if type(x) is int else repr(float(x)) for x in values]
     joined = "".join(filter(None, reprs))
     if "n" in joined:  # 'inf' or 'nan'
         return None

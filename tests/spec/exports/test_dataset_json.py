@@ -46,6 +46,7 @@ from tests.trialfixtures import FIRST_PROTOCOL, Trial, make_trial, who
 from trialwright.domain.roles import Role
 from trialwright.exports.base import ExportSource
 from trialwright.exports.dataset_json import DatasetJsonExporter, DatasetJsonWriter, Variable, decimal_text
+from trialwright.exports.dataset_json_cells import column_json
 from trialwright.exports.odm import ODM_NS, OdmExporter
 from trialwright.exports.readstat import ASCII_SPELLINGS
 from trialwright.exports.sdtm import DOMAINS, SdtmExporter
@@ -320,6 +321,12 @@ def test_a_decimal_is_plain_text_that_reads_back_as_exactly_the_stored_number(va
 def test_decimals_are_written_as_typed_never_with_an_exponent() -> None:
     assert [decimal_text(x) for x in (0.1, 12.5, 100.0, 1e-7, 1e22, -0.25, 5000)] == [
         "0.1", "12.5", "100", "0.0000001", "10000000000000000000000", "-0.25", "5000"]  # fmt: skip
+
+
+def test_a_whole_number_past_two_to_the_53_keeps_every_digit_in_a_decimal_column() -> None:
+    big = 2**53 + 1  # a float would make it 9007199254740992
+    assert decimal_text(big) == "9007199254740993" and int(decimal_text(big)) == big
+    assert column_json("decimal", [big, None, 2.5]) == (['"9007199254740993"', "null", '"2.5"'], 16)
 
 
 @pytest.mark.parametrize(
