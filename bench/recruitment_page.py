@@ -10,32 +10,40 @@ page reads and sums, without its three matplotlib plots), as each reader. Each i
 ``--requests`` times: p50 and p95 (nearest rank) of the wall time, and the mean CPU time of this process per request
 (``time.process_time``, the app's thread included: steadier than the wall time on a shared machine). Prints the
 trial's size beside them (screened, randomized). Run on a copy of the trial file: a load as the DSMB member
-remembers the allocation entries it verified, and a session and a token are added.
+remembers the allocation entries it verified, and a session and a token are added. ``--smoke``: 6 screened patients
+of the first protocol simulated into a temporary SQLite file, 2 requests each (CI: the script must not rot).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from _scale_steps import user_of
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from trialwright.protocol import load_protocol
 from trialwright.services.reauth import access_policy
 from trialwright.services.recruitment import Scenario
+from trialwright.services.simulation import simulate
 from trialwright.services.tokens import issue_token
+from trialwright.services.trial import init_trial
 from trialwright.services.users import start_session
 from trialwright.settings import Settings
+from trialwright.store.engine import make_engine
 from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import screenings
 from trialwright.web.app import create_app
 from trialwright.web.routes.recruitment import _results
 from trialwright.web.security import SESSION_COOKIE
 
+PROTOCOL = Path(__file__).resolve().parents[1] / "protocols" / "IRCT20190101042197N2.yaml"
 READERS = {"dsmb": "sim-dsmb-member", "coordinator": "sim-study-coordinator"}
 
 
@@ -66,10 +74,26 @@ def _timed(client: TestClient, path: str, headers: dict[str, str], requests: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", required=True, help="a trial made by trialwright simulate (a copy: it grows)")
+    parser.add_argument("--database", help="a trial made by trialwright simulate (a copy: it grows)")
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="6 screened patients simulated here, 2 requests (CI)")
     args = parser.parse_args()
-    settings = Settings(database_url=args.database)
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{folder}/bench.db"
+            engine = make_engine(url)
+            init_trial(engine, load_protocol(PROTOCOL))
+            simulate(engine, PROTOCOL, 6, 1)
+            engine.dispose()
+            _measure(url, 2)
+        return
+    if not args.database:
+        parser.error("--database is required (or --smoke)")
+    _measure(args.database, args.requests)
+
+
+def _measure(database: str, requests: int) -> None:
+    settings = Settings(database_url=database)
     app = create_app(settings)
     engine: Any = app.state.engine
     with engine.connect() as conn:
@@ -77,7 +101,7 @@ def main() -> None:
         randomized = conn.execute(
             select(func.count()).where(allocation_entries.c.participant_id.is_not(None))
         ).scalar_one()
-    print(f"{args.database}: {screened} screened, {randomized} randomized, {args.requests} requests each")
+    print(f"{database}: {screened} screened, {randomized} randomized, {requests} requests each")
     cookies = {}
     for name, username in READERS.items():
         cookie, _ = start_session(engine, user_of(engine, username), access_policy(settings))
@@ -89,13 +113,13 @@ def main() -> None:
               {"Authorization": f"Bearer {token}"}))  # fmt: skip
     for reader in ("dsmb", "coordinator"):  # the page's data path alone: its reads and sums, without the plots
         user = user_of(engine, READERS[reader])
-        f = _timed_call(lambda u=user: _results(engine, u, Scenario()), args.requests)
+        f = _timed_call(lambda u=user: _results(engine, u, Scenario()), requests)
         print(f"{'data as ' + reader:22s} p50 {f['p50'] * 1000:7.1f} ms   p95 {f['p95'] * 1000:7.1f} ms   "
               f"cpu {f['cpu'] * 1000:7.1f} ms")
     for label, path, reader, headers in steps:
         with TestClient(app, follow_redirects=False) as client:
             client.cookies.set(SESSION_COOKIE, cookies[reader])
-            f = _timed(client, path, headers, args.requests)
+            f = _timed(client, path, headers, requests)
         print(f"{label:22s} p50 {f['p50'] * 1000:7.1f} ms   p95 {f['p95'] * 1000:7.1f} ms   "
               f"cpu {f['cpu'] * 1000:7.1f} ms")
     engine.dispose()

@@ -136,8 +136,14 @@ EXPECTED = {
     "analyse_export.py": [
         rf"^trial: [1-9][0-9]* form records; peak memory {NUMBER} MB before the benchmark$",
         rf"^analysis +{NUMBER} s \( *{NUMBER} records/s\); report files +{NUMBER} s; peak {NUMBER} MB$",
-        *(rf"^export {fmt} +{NUMBER} s \( *{NUMBER} records/s\); peak {NUMBER} MB$"
+        *(rf"^export {fmt} +{NUMBER} s \( *{NUMBER} records/s\), CPU {NUMBER} s; peak {NUMBER} MB$"
           for fmt in ("csv", "parquet", "stata", "sdtm", "odm", "fhir")),
+    ],
+    "recruitment_page.py": [
+        r"^sqlite:///.*: 6 screened, [0-9]+ randomized, 2 requests each$",
+        *(rf"^{re.escape(label)} +p50 +{NUMBER} ms +p95 +{NUMBER} ms +cpu +{NUMBER} ms$"
+          for label in ("data as dsmb", "data as coordinator", "page as dsmb", "page as coordinator",
+                        "api status as dsmb")),
     ],
     "odm_export.py": [
         r"^sqlite:///.*: 6 screened, [1-9][0-9]* participants; src ",
