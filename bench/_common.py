@@ -77,6 +77,26 @@ def throwaway_database(backend: str) -> Iterator[str]:
 _PROTOCOLS: dict[str, Any] = {}
 
 
+@contextmanager
+def simulated_smoke_trial(screened: int = 6, seed: int = 1) -> Iterator[str]:
+    """The URL of a temporary SQLite trial of the first protocol with ``screened`` patients simulated through the
+    services (its audit key created beside it): what a benchmark's ``--smoke`` run measures; removed afterwards."""
+    from trialwright.protocol import load_protocol
+    from trialwright.services.audit_keys import engine_for
+    from trialwright.services.simulation import simulate
+    from trialwright.services.trial import init_trial
+    from trialwright.settings import Settings
+
+    protocol = ROOT / "protocols" / "IRCT20190101042197N2.yaml"
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/smoke.db"
+        engine = engine_for(Settings(database_url=url), create_key=True)
+        init_trial(engine, load_protocol(protocol))
+        simulate(engine, protocol, screened, seed)
+        engine.dispose()
+        yield url
+
+
 def make_bench_trial(url: str, roles: Sequence[Any], text: str | None = None) -> Any:
     """A trial made as ``tests.trialfixtures.make_trial`` makes one (audit key, the first protocol or ``text``,
     users named after their roles with the tests' password), with accounts for ``roles`` only: each account

@@ -21,22 +21,18 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any
 
-from _common import ROOT  # (importing it puts src on sys.path)
+from _common import simulated_smoke_trial  # (importing it puts src on sys.path)
 from sqlalchemy import create_engine, select
 
 from trialwright.domain.forms import StoredValue
 from trialwright.domain.treatment import treatment_given
-from trialwright.protocol import Protocol, load_protocol
+from trialwright.protocol import Protocol
 from trialwright.protocol.analysis_plan import BelowLimitRule
 from trialwright.services.analysis_values import FormValuesReader, _stored_value, _value
-from trialwright.services.audit_keys import engine_for
-from trialwright.services.simulation import simulate
-from trialwright.services.trial import current_protocol, init_trial
-from trialwright.settings import Settings
+from trialwright.services.trial import current_protocol
 from trialwright.store.data_tables import form_records, visit_records
 
 
@@ -96,12 +92,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a tiny simulated trial, one run (CI)")
     args = parser.parse_args()
     if args.smoke:
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{folder}/smoke.db"
-            engine = engine_for(Settings(database_url=url), create_key=True)
-            init_trial(engine, load_protocol(ROOT / "protocols" / "IRCT20190101042197N2.yaml"))
-            simulate(engine, ROOT / "protocols" / "IRCT20190101042197N2.yaml", 6, 1)
-            engine.dispose()
+        with simulated_smoke_trial() as url:
             measure(url, 1)
         return
     if not args.database:

@@ -17,39 +17,27 @@ of the first protocol simulated into a temporary SQLite file, 2 requests each (C
 from __future__ import annotations
 
 import argparse
-import math
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from _common import percentile, simulated_smoke_trial
 from _scale_steps import user_of
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from trialwright.protocol import load_protocol
 from trialwright.services.reauth import access_policy
 from trialwright.services.recruitment import Scenario
-from trialwright.services.simulation import simulate
 from trialwright.services.tokens import issue_token
-from trialwright.services.trial import init_trial
 from trialwright.services.users import start_session
 from trialwright.settings import Settings
-from trialwright.store.engine import make_engine
 from trialwright.store.randomization_tables import allocation_entries
 from trialwright.store.screening_tables import screenings
 from trialwright.web.app import create_app
 from trialwright.web.routes.recruitment import _results
 from trialwright.web.security import SESSION_COOKIE
 
-PROTOCOL = Path(__file__).resolve().parents[1] / "protocols" / "IRCT20190101042197N2.yaml"
 READERS = {"dsmb": "sim-dsmb-member", "coordinator": "sim-study-coordinator"}
-
-
-def _rank(times: list[float], q: float) -> float:
-    ordered = sorted(times)
-    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
 
 
 def _timed_call(call: Callable[[], Any], requests: int) -> dict[str, float]:
@@ -60,7 +48,7 @@ def _timed_call(call: Callable[[], Any], requests: int) -> dict[str, float]:
         call()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-    return {"p50": _rank(walls, 0.5), "p95": _rank(walls, 0.95), "cpu": sum(cpus) / len(cpus)}
+    return {"p50": percentile(walls, 50), "p95": percentile(walls, 95), "cpu": sum(cpus) / len(cpus)}
 
 
 def _timed(client: TestClient, path: str, headers: dict[str, str], requests: int) -> dict[str, float]:
@@ -79,12 +67,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="6 screened patients simulated here, 2 requests (CI)")
     args = parser.parse_args()
     if args.smoke:
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{folder}/bench.db"
-            engine = make_engine(url)
-            init_trial(engine, load_protocol(PROTOCOL))
-            simulate(engine, PROTOCOL, 6, 1)
-            engine.dispose()
+        with simulated_smoke_trial() as url:
             _measure(url, 2)
         return
     if not args.database:
